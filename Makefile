@@ -1,0 +1,73 @@
+# The front door. Every target installs what it needs first (Debian packages,
+# through tools/install-deps.sh, which is quick when nothing is missing),
+# then drives CMake in build/. `make help` lists the targets.
+
+BUILD   ?= build
+JOBS    ?= $(shell nproc)
+CH      ?=
+TASK    ?=
+PYTHON  ?= python3
+DEPS     = tools/install-deps.sh
+
+# The newest runnable demo; `make run` starts it.
+RUN_PROGRAM ?= $(BUILD)/bin/ch03_server
+RUN_ARGS    ?= --port=8888
+
+.PHONY: all build run test grade hint bench bench-micro slides help clean deps configure
+
+all: build
+
+## build        build every chapter, test and demo (the default target)
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+configure: deps
+	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+deps:
+	@$(DEPS) build
+
+## run          build, then start the newest demo server and say how to talk to it
+run: build
+	@echo "Starting $(RUN_PROGRAM) $(RUN_ARGS)  (Ctrl-C stops it)"
+	@echo "Talk to it:  curl http://127.0.0.1:8888/   or   nc 127.0.0.1 8888  (type lines)"
+	@$(RUN_PROGRAM) $(RUN_ARGS)
+
+## test         build, then run every test under CTest (chapters, exercises, clients)
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+## grade        grade an exercise: make grade CH=03 [TASK=2]
+grade: configure
+	@test -n "$(CH)" || { echo "usage: make grade CH=NN [TASK=N]"; exit 2; }
+	@$(PYTHON) tools/grade.py --build --chapter $(CH) $(if $(TASK),--task $(TASK))
+
+## hint         the hint for one exercise task: make hint CH=03 TASK=2
+hint:
+	@test -n "$(CH)" -a -n "$(TASK)" || { echo "usage: make hint CH=NN TASK=N"; exit 2; }
+	@$(PYTHON) tools/grade.py --chapter $(CH) --hint $(TASK)
+
+## bench        blocking vs async servers under rising load; table + plot in build/bench/
+bench: build
+	@$(DEPS) bench
+	$(PYTHON) tests/bench/run_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench
+	/usr/bin/python3 tests/bench/plot.py $(BUILD)/bench/results.csv $(BUILD)/bench
+
+## bench-micro  Google Benchmark micro benchmarks of the hot paths
+bench-micro: configure
+	cmake --build $(BUILD) -j $(JOBS) --target micro_benchmarks
+	$(BUILD)/bin/micro_benchmarks
+
+## slides       one HTML deck per chapter in build/slides/
+slides:
+	@$(DEPS) slides
+	$(MAKE) -f slides/slides.mk OUT=$(BUILD)/slides
+
+## clean        remove the build folder
+clean:
+	rm -rf $(BUILD)
+
+## help         list the targets
+help:
+	@echo "make targets:"
+	@sed -n 's/^## /  make /p' $(MAKEFILE_LIST)

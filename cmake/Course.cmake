@@ -1,0 +1,136 @@
+# Course.cmake: the three CMake functions every chapter uses.
+#
+#   course_library(chNN CHAPTER NN-slug SOURCES a.cpp b.cpp LINKS chMM ...)
+#       The chapter's code as a static library, built three ways:
+#         chNN                      from chapters/NN-slug (the reference);
+#         chNN_exercise             the learner's files in exercises/NN-slug
+#                                   where they exist (for `make grade`);
+#         chNN_committed_exercise   the exercise files as committed in git
+#                                   HEAD (for `make test`, which checks that
+#                                   every task fails as handed out, whatever
+#                                   the learner has typed since).
+#
+#   course_program(name CHAPTER NN-slug SOURCES main.cpp LINKS chNN)
+#       A runnable demo, built as build/bin/name.
+#
+#   course_tests(CHAPTER NN-slug LIBRARY chNN SOURCES test_a.cpp ...)
+#       chNN_tests against the reference (every test under CTest), and
+#       chNN_exercise_tests / chNN_committed_exercise_tests against the
+#       exercise. Test suites named TaskN_* grade task N.
+
+# Options every target of ours shares: warnings as errors, threads, sanitizers.
+add_library(course_options INTERFACE)
+target_compile_options(course_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow)
+target_link_libraries(course_options INTERFACE Threads::Threads)
+if(SANITIZE)
+  target_compile_options(course_options INTERFACE -fsanitize=${SANITIZE} -fno-omit-frame-pointer
+                                                  -fno-sanitize-recover=all)
+  target_link_options(course_options INTERFACE -fsanitize=${SANITIZE})
+endif()
+# Our own code must build clean; a learner's work in progress only warns.
+add_library(course_strict INTERFACE)
+target_compile_options(course_strict INTERFACE -Werror)
+
+set(COURSE_COMMITTED_DIR ${PROJECT_BINARY_DIR}/committed)
+
+# Copies exercises/ as committed in HEAD into build/committed/ (only files
+# whose content changed, so nothing rebuilds needlessly). Runs every build.
+add_custom_target(committed_exercises
+  COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/committed_exercises.py
+          --source ${PROJECT_SOURCE_DIR} --dest ${COURSE_COMMITTED_DIR}
+  COMMENT "Copying the exercises as committed"
+  VERBATIM)
+
+# The files of exercises/<chapter> present in HEAD (or on disk without git).
+function(_course_committed_files chapter out_var)
+  execute_process(
+    COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/committed_exercises.py
+            --source ${PROJECT_SOURCE_DIR} --list exercises/${chapter}
+    OUTPUT_VARIABLE files OUTPUT_STRIP_TRAILING_WHITESPACE)
+  string(REPLACE "\n" ";" files "${files}")
+  set(${out_var} "${files}" PARENT_SCOPE)
+endfunction()
+
+function(_course_variant name chapter_dir exercise_dir sources links)
+  add_library(${name} STATIC ${sources})
+  target_include_directories(${name} PUBLIC ${exercise_dir} ${chapter_dir})
+  target_link_libraries(${name} PUBLIC ${links} course_options)
+endfunction()
+
+function(course_library name)
+  cmake_parse_arguments(ARG "" "CHAPTER" "SOURCES;LINKS" ${ARGN})
+  set(chapter_dir ${PROJECT_SOURCE_DIR}/chapters/${ARG_CHAPTER})
+  set(exercise_dir ${PROJECT_SOURCE_DIR}/exercises/${ARG_CHAPTER})
+  set(committed_dir ${COURSE_COMMITTED_DIR}/exercises/${ARG_CHAPTER})
+
+  list(TRANSFORM ARG_SOURCES PREPEND ${chapter_dir}/ OUTPUT_VARIABLE reference_sources)
+  add_library(${name} STATIC ${reference_sources})
+  target_include_directories(${name} PUBLIC ${chapter_dir})
+  target_link_libraries(${name} PUBLIC ${ARG_LINKS} course_options PRIVATE course_strict)
+
+  _course_committed_files(${ARG_CHAPTER} committed_files)
+  set(exercise_sources)
+  set(committed_sources)
+  foreach(source ${ARG_SOURCES})
+    if(EXISTS ${exercise_dir}/${source})
+      list(APPEND exercise_sources ${exercise_dir}/${source})
+    else()
+      list(APPEND exercise_sources ${chapter_dir}/${source})
+    endif()
+    if("exercises/${ARG_CHAPTER}/${source}" IN_LIST committed_files)
+      list(APPEND committed_sources ${committed_dir}/${source})
+      set_source_files_properties(${committed_dir}/${source} PROPERTIES GENERATED TRUE)
+    else()
+      list(APPEND committed_sources ${chapter_dir}/${source})
+    endif()
+  endforeach()
+  _course_variant(${name}_exercise ${chapter_dir} ${exercise_dir} "${exercise_sources}" "${ARG_LINKS}")
+  set_target_properties(${name}_exercise PROPERTIES EXCLUDE_FROM_ALL TRUE)
+  _course_variant(${name}_committed_exercise ${chapter_dir} ${committed_dir}
+                  "${committed_sources}" "${ARG_LINKS}")
+  add_dependencies(${name}_committed_exercise committed_exercises)
+endfunction()
+
+function(course_program name)
+  cmake_parse_arguments(ARG "" "CHAPTER" "SOURCES;LINKS" ${ARGN})
+  list(TRANSFORM ARG_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/chapters/${ARG_CHAPTER}/)
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LINKS} course_options course_strict)
+endfunction()
+
+# Tests of one chapter. Every GoogleTest test becomes its own CTest test
+# ("ch01.Task1_WriteAll.SurvivesPartialWrites"); then, per exercise task,
+# a CTest check that the committed exercise fails it, and one check that the
+# reference passes every task.
+function(course_tests)
+  cmake_parse_arguments(ARG "" "CHAPTER;LIBRARY" "SOURCES;LINKS" ${ARGN})
+  string(SUBSTRING ${ARG_CHAPTER} 0 2 number)
+  set(prefix ch${number})
+  set(grade ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/grade.py --chapter ${number})
+
+  foreach(variant "" _exercise _committed_exercise)
+    add_executable(${prefix}${variant}_tests ${ARG_SOURCES})
+    target_link_libraries(${prefix}${variant}_tests PRIVATE
+      ${ARG_LIBRARY}${variant} ${ARG_LINKS} test_support GTest::gtest_main course_options)
+  endforeach()
+  target_link_libraries(${prefix}_tests PRIVATE course_strict)
+  set_target_properties(${prefix}_exercise_tests PROPERTIES EXCLUDE_FROM_ALL TRUE)
+
+  gtest_discover_tests(${prefix}_tests TEST_PREFIX "${prefix}." DISCOVERY_TIMEOUT 30
+                       PROPERTIES TIMEOUT 120 LABELS chapter)
+
+  set(tasks_file ${PROJECT_SOURCE_DIR}/exercises/${ARG_CHAPTER}/tasks.txt)
+  if(NOT EXISTS ${tasks_file})
+    return()
+  endif()
+  add_test(NAME ${prefix}.exercise.reference_passes_every_task
+           COMMAND ${grade} --binary $<TARGET_FILE:${prefix}_tests>)
+  file(STRINGS ${tasks_file} task_lines REGEX "^[0-9]+ ")
+  foreach(line ${task_lines})
+    string(REGEX MATCH "^[0-9]+" task ${line})
+    add_test(NAME ${prefix}.exercise.task${task}_fails_as_committed
+             COMMAND ${grade} --task ${task} --expect-fail
+                     --binary $<TARGET_FILE:${prefix}_committed_exercise_tests>)
+  endforeach()
+  set_tests_properties(${prefix}.exercise.reference_passes_every_task PROPERTIES LABELS exercise)
+endfunction()

@@ -1,0 +1,76 @@
+"""Start a course server as a child process, for client tests and benchmarks.
+
+    with ServerProcess("build/bin/ch03_server") as server:
+        socket.create_connection(("127.0.0.1", server.port))
+
+The server is started with --port=0 (and any extra arguments); we wait for
+its ready line "Listening on http://ADDRESS:PORT/" to learn the port, and
+stop it by its PID on exit (SIGTERM, then SIGKILL after a grace period).
+Standard library only.
+"""
+import os
+import re
+import selectors
+import signal
+import subprocess
+import time
+
+READY_LINE = re.compile(rb"Listening on http://([0-9.]+):([0-9]+)/")
+
+
+class ServerProcess:
+    def __init__(self, program, *args, ready_timeout=10.0, cpu=None, stderr=None):
+        command = [program, "--port=0", *args]
+        if cpu is not None:  # pin the server to one core (benchmarks)
+            command = ["taskset", "-c", str(cpu), *command]
+        self.command = command
+        self.ready_timeout = ready_timeout
+        self.stderr = stderr
+        self.process = None
+        self.port = None
+
+    def __enter__(self):
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE,
+                                        stderr=self.stderr, stdin=subprocess.DEVNULL)
+        self.port = self._wait_until_ready()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def _wait_until_ready(self):
+        deadline = time.monotonic() + self.ready_timeout
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        seen = b""
+        try:
+            while time.monotonic() < deadline:
+                if not selector.select(timeout=0.1):
+                    if self.process.poll() is not None:
+                        break
+                    continue
+                chunk = os.read(self.process.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                seen += chunk
+                match = READY_LINE.search(seen)
+                if match:
+                    return int(match.group(2))
+        finally:
+            selector.close()
+        self.stop()
+        raise RuntimeError(f"{self.command[0]} did not print its ready line; it printed {seen!r}")
+
+    def stop(self, grace=5.0):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Grade an exercise: run each task's tests and print a score.
+
+    make grade CH=03            every task of chapter 03
+    make grade CH=03 TASK=2     task 2 alone
+    make hint CH=03 TASK=2      the hint for task 2
+
+Each task of exercises/NN-slug/ is a line of its tasks.txt ("2  title");
+the GoogleTest suites named Task2_* in tests/NN-slug/ grade it. A task
+passes when its tests ran, at least one of them, and all passed within the
+time limit; a crash or a hang is a FAIL, never a stuck grader.
+
+--expect-fail inverts the verdict (exit 0 only if every task fails): `make
+test` uses it to prove that the exercises as committed fail their tests.
+"""
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TASK_TIMEOUT_SECONDS = 120
+
+
+def chapter_folder(number):
+    matches = glob.glob(os.path.join(ROOT, "exercises", f"{number}-*"))
+    if not matches:
+        sys.exit(f"grade: no exercise for chapter {number} (looked for exercises/{number}-*)")
+    return matches[0]
+
+
+def read_tasks(folder):
+    """[(number, title)] from tasks.txt: "N  title" lines; '#' starts a comment."""
+    tasks = []
+    with open(os.path.join(folder, "tasks.txt"), encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            number, title = line.split(maxsplit=1)
+            tasks.append((int(number), title))
+    return tasks
+
+
+def run_task(binary, task):
+    """(passed, detail) for one task's tests."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.json")
+        command = [binary, f"--gtest_filter=Task{task}_*", f"--gtest_output=json:{report}"]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True,
+                                    timeout=TASK_TIMEOUT_SECONDS, errors="replace")
+        except subprocess.TimeoutExpired:
+            return False, f"timed out after {TASK_TIMEOUT_SECONDS} s", ""
+        except OSError as error:
+            return False, f"could not run the tests: {error}", ""
+        output = result.stdout + result.stderr
+        if not os.path.exists(report):
+            return False, f"the tests crashed (exit {result.returncode})", output
+        with open(report, encoding="utf-8") as f:
+            summary = json.load(f)
+    ran, failed = summary.get("tests", 0), summary.get("failures", 0)
+    if ran == 0:
+        return False, "no test grades this task", output
+    if result.returncode != 0 or failed:
+        return False, f"{failed or '?'} of {ran} tests failed", output
+    return True, f"{ran} tests", output
+
+
+def failure_excerpt(output, lines=12):
+    """The first lines that explain a failure, for the learner."""
+    keep = [l for l in output.splitlines()
+            if "Failure" in l or "error" in l.lower() or "Expected" in l
+            or "Which is" in l or "TODO" in l or "Value of" in l or "Actual" in l]
+    return keep[:lines]
+
+
+def build(target):
+    command = ["cmake", "--build", os.path.join(ROOT, "build"), "--target", target]
+    return subprocess.run(command).returncode == 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Grade an exercise.")
+    parser.add_argument("--chapter", required=True, help="two digits, e.g. 03")
+    parser.add_argument("--task", type=int, help="grade this task alone")
+    parser.add_argument("--binary", help="test program (default: the exercise tests)")
+    parser.add_argument("--build", action="store_true", help="build the exercise first")
+    parser.add_argument("--expect-fail", action="store_true",
+                        help="succeed only if every task fails (the committed exercise)")
+    parser.add_argument("--hint", type=int, metavar="TASK", help="print the hint for TASK")
+    parser.add_argument("--verbose", action="store_true", help="print the full test output")
+    args = parser.parse_args()
+
+    number = args.chapter.zfill(2)
+    folder = chapter_folder(number)
+    tasks = read_tasks(folder)
+
+    if args.hint is not None:
+        hint = os.path.join(folder, "hints", f"task{args.hint}.md")
+        if not os.path.exists(hint):
+            sys.exit(f"grade: no hint for task {args.hint} ({os.path.relpath(hint, ROOT)})")
+        with open(hint, encoding="utf-8") as f:
+            print(f.read())
+        return 0
+
+    if args.task is not None:
+        tasks = [t for t in tasks if t[0] == args.task]
+        if not tasks:
+            sys.exit(f"grade: chapter {number} has no task {args.task}")
+
+    binary = args.binary or os.path.join(ROOT, "build", "bin", f"ch{number}_exercise_tests")
+    built = True
+    if args.build:
+        print(f"building {os.path.relpath(folder, ROOT)} ...", flush=True)
+        built = build(f"ch{number}_exercise_tests")
+        if not built:
+            print("the exercise does not compile (errors above): every task FAILs")
+
+    width = max(len(title) for _, title in tasks)
+    passed = 0
+    for task, title in tasks:
+        if built:
+            ok, detail, output = run_task(binary, task)
+        else:
+            ok, detail, output = False, "does not compile", ""
+        passed += ok
+        print(f"task {task}  {title:<{width}}  {'PASS' if ok else 'FAIL'}  ({detail})", flush=True)
+        if not ok and not args.expect_fail:
+            shown = output.splitlines() if args.verbose else failure_excerpt(output)
+            for line in shown:
+                print(f"        {line}")
+    print(f"score: {passed}/{len(tasks)}")
+
+    if args.expect_fail:
+        if passed:
+            print("expected every task to FAIL as committed: a task whose tests pass "
+                  "before the learner writes anything grades nothing")
+        return 0 if passed == 0 else 1
+    if passed < len(tasks) and not args.task:
+        print(f"hint: make hint CH={number} TASK=N")
+    return 0 if passed == len(tasks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install the Debian packages a make target needs, and only the missing ones.
+#
+#   tools/install-deps.sh build     compiler, CMake, GoogleTest, Google Benchmark
+#   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset)
+#   tools/install-deps.sh slides    + Graphviz, Node.js and npm (Marp is pinned in package-lock.json)
+#
+# Quick when nothing is missing: it asks dpkg, and runs apt-get only for what
+# is absent. Every make target that needs packages calls it first, so a fresh
+# Debian 12 machine needs nothing but `make run` or `make test`.
+set -euo pipefail
+
+packages_for() {
+  case "$1" in
+    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev python3" ;;
+    bench)  echo "wrk python3-matplotlib util-linux procps" ;;
+    slides) echo "graphviz nodejs npm" ;;
+    *) echo "install-deps.sh: unknown group '$1' (build, bench, slides)" >&2; exit 2 ;;
+  esac
+}
+
+is_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+missing=()
+for group in "${@:-build}"; do
+  for pkg in $(packages_for "$group"); do
+    # Node.js may come from outside Debian (as on the course machines): a
+    # working `node`/`npm` on PATH is as good as the package.
+    if [[ $pkg == nodejs || $pkg == npm ]] && command -v "${pkg/nodejs/node}" >/dev/null; then
+      continue
+    fi
+    is_installed "$pkg" || missing+=("$pkg")
+  done
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing missing Debian packages: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
