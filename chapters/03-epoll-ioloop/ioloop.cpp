@@ -1,0 +1,234 @@
+// ioloop.cpp: see ioloop.h for the contract.
+#include "ioloop.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <utility>
+
+namespace course {
+
+namespace {
+
+// The loop running or made first on this thread (see IOLoop::current).
+thread_local IOLoop* t_current_loop = nullptr;
+
+// Up to this many ready descriptors per epoll_wait; more just wait a turn.
+constexpr int kMaxEventsPerPoll = 1024;
+
+// Tornado logs an exception from a callback and goes on: one bad handler
+// must not take the whole server down.
+template <typename Function>
+void run_guarded(const char* what, Function&& function) {
+    try {
+        function();
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "IOLoop: exception in %s: %s\n", what, error.what());
+    } catch (...) {
+        std::fprintf(stderr, "IOLoop: unknown exception in %s\n", what);
+    }
+}
+
+}  // namespace
+
+IOLoop::IOLoop()
+    : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (!epoll_fd_) throw_errno("epoll_create1");
+    if (!wake_fd_) throw_errno("eventfd");
+    add_handler(wake_fd_.get(), [this](int, std::uint32_t) { drain_wake_fd(); }, READ);
+    if (t_current_loop == nullptr) t_current_loop = this;
+}
+
+IOLoop::~IOLoop() {
+    if (t_current_loop == this) t_current_loop = nullptr;
+}
+
+IOLoop& IOLoop::current() {
+    if (t_current_loop == nullptr) {
+        // Made on first use and owned by the thread; its constructor makes
+        // it the current loop.
+        static thread_local std::unique_ptr<IOLoop> thread_loop;
+        thread_loop = std::make_unique<IOLoop>();
+    }
+    return *t_current_loop;
+}
+
+// --- descriptors -----------------------------------------------------------
+
+void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events) {
+    epoll_event event{};
+    event.events = events | ERROR;
+    event.data.fd = fd;
+    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &event) < 0) {
+        throw_errno("epoll_ctl ADD fd " + std::to_string(fd));
+    }
+    handlers_[fd] = std::make_shared<Handler>(std::move(handler));
+}
+
+void IOLoop::update_handler(int fd, std::uint32_t events) {
+    epoll_event event{};
+    event.events = events | ERROR;
+    event.data.fd = fd;
+    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd, &event) < 0) {
+        throw_errno("epoll_ctl MOD fd " + std::to_string(fd));
+    }
+}
+
+void IOLoop::remove_handler(int fd) {
+    if (handlers_.erase(fd) == 0) return;
+    // Failure is harmless here (the descriptor may already be closed, which
+    // removes it from the epoll set anyway), so it is not an error.
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+// --- callbacks and timeouts ---------------------------------------------------
+
+void IOLoop::add_callback(Callback callback) {
+    {
+        std::lock_guard lock(callbacks_mutex_);
+        callbacks_.push_back(std::move(callback));
+    }
+    // On the loop's own thread the loop is not inside epoll_wait (we are
+    // running one of its callbacks), and the next turn sees the new
+    // callback. Any other thread must wake it.
+    if (!on_loop_thread()) wake();
+}
+
+IOLoop::Timeout IOLoop::call_later(Clock::duration delay, Callback callback) {
+    return call_at(Clock::now() + delay, std::move(callback));
+}
+
+IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback) {
+    std::uint64_t id = next_timer_id_++;
+    timer_heap_.push({when, id});
+    timer_callbacks_.emplace(id, std::move(callback));
+    return Timeout{id};
+}
+
+void IOLoop::remove_timeout(Timeout timeout) {
+    if (timer_callbacks_.erase(timeout.id) == 0) return;
+    ++cancelled_timers_;
+    compact_timer_heap();
+}
+
+void IOLoop::compact_timer_heap() {
+    // Lazy deletion leaves cancelled entries in the heap. A server that sets
+    // and cancels a timeout per request would grow it without end, so once
+    // most of it is dead, rebuild it from the live entries (O(n), rarely).
+    if (cancelled_timers_ < 512 || cancelled_timers_ * 2 < timer_heap_.size()) return;
+    std::vector<TimerEntry> live;
+    while (!timer_heap_.empty()) {
+        if (timer_callbacks_.count(timer_heap_.top().id)) live.push_back(timer_heap_.top());
+        timer_heap_.pop();
+    }
+    timer_heap_ = decltype(timer_heap_)(std::greater<>(), std::move(live));
+    cancelled_timers_ = 0;
+}
+
+// --- the loop ------------------------------------------------------------------
+
+void IOLoop::start() {
+    IOLoop* previous = std::exchange(t_current_loop, this);
+    loop_thread_ = std::this_thread::get_id();
+    while (!stopping_) {
+        run_callbacks();
+        run_due_timeouts();
+        if (stopping_) break;
+        poll_and_dispatch(poll_timeout_ms());
+    }
+    stopping_ = false;  // a stopped loop can be started again
+    loop_thread_ = std::thread::id();
+    t_current_loop = previous;
+}
+
+void IOLoop::stop() {
+    stopping_ = true;
+    wake();
+}
+
+void IOLoop::run_callbacks() {
+    // Take the whole list first: a callback that adds a callback gets it run
+    // on the next turn, after I/O has had its chance (no starvation).
+    std::vector<Callback> ready;
+    {
+        std::lock_guard lock(callbacks_mutex_);
+        ready.swap(callbacks_);
+    }
+    for (Callback& callback : ready) run_guarded("callback", callback);
+}
+
+void IOLoop::run_due_timeouts() {
+    // Collect first, then run: a timeout that schedules another for "now"
+    // runs it on the next turn, not in this loop forever.
+    Clock::time_point now = Clock::now();
+    std::vector<Callback> due;
+    while (!timer_heap_.empty() && timer_heap_.top().when <= now) {
+        auto found = timer_callbacks_.find(timer_heap_.top().id);
+        timer_heap_.pop();
+        if (found == timer_callbacks_.end()) {
+            --cancelled_timers_;  // cancelled: its entry surfaced at last
+            continue;
+        }
+        due.push_back(std::move(found->second));
+        timer_callbacks_.erase(found);
+    }
+    for (Callback& callback : due) run_guarded("timeout", callback);
+}
+
+int IOLoop::poll_timeout_ms() {
+    {
+        std::lock_guard lock(callbacks_mutex_);
+        if (!callbacks_.empty()) return 0;  // work is waiting: do not sleep
+    }
+    // Skip cancelled entries so that they do not wake us for nothing.
+    while (!timer_heap_.empty() && !timer_callbacks_.count(timer_heap_.top().id)) {
+        timer_heap_.pop();
+        --cancelled_timers_;
+    }
+    if (timer_heap_.empty()) return -1;  // nothing scheduled: wait for I/O
+    auto wait = timer_heap_.top().when - Clock::now();
+    if (wait <= Clock::duration::zero()) return 0;
+    // Round up: waking a little early would just spin a turn for nothing.
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+    return static_cast<int>(std::min<long long>(ms, 24 * 3600 * 1000));
+}
+
+void IOLoop::poll_and_dispatch(int timeout_ms) {
+    epoll_event events[kMaxEventsPerPoll];
+    int ready = ::epoll_wait(epoll_fd_.get(), events, kMaxEventsPerPoll, timeout_ms);
+    if (ready < 0) {
+        if (errno == EINTR) return;  // a signal arrived; just go round again
+        throw_errno("epoll_wait");
+    }
+    for (int i = 0; i < ready; ++i) {
+        int fd = events[i].data.fd;
+        // An earlier handler in this batch may have removed this one, so
+        // look it up now rather than trusting the batch.
+        auto found = handlers_.find(fd);
+        if (found == handlers_.end()) continue;
+        std::shared_ptr<Handler> handler = found->second;  // keeps it alive while it runs
+        run_guarded("handler", [&] { (*handler)(fd, events[i].events); });
+    }
+}
+
+void IOLoop::wake() {
+    std::uint64_t one = 1;
+    // The counter only ever needs to be non-zero; EAGAIN (counter full)
+    // means the loop is already due to wake.
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+void IOLoop::drain_wake_fd() {
+    std::uint64_t count;
+    [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &count, sizeof count);
+}
+
+bool IOLoop::on_loop_thread() const {
+    return loop_thread_.load() == std::this_thread::get_id();
+}
+
+}  // namespace course

@@ -1,0 +1,141 @@
+// ioloop.h: an event loop over Linux epoll, the heart of every later chapter.
+//
+// One thread runs IOLoop::start(). Each turn of the loop it
+//
+//   1. runs the callbacks queued with add_callback (from any thread);
+//   2. runs the timeouts that are due (call_later / call_at);
+//   3. asks epoll which descriptors are ready, waiting at most until the
+//      next timeout, and calls each ready descriptor's handler.
+//
+//        add_callback ──► [callbacks] ─┐
+//        call_later ────► [timer heap]─┼─► start(): one turn ... repeat
+//        add_handler ───► [epoll set] ─┘            until stop()
+//
+// Handlers and callbacks must not block: while one runs, nothing else does.
+// That single rule is what the whole course is about.
+//
+// Threads: everything here must be called on the loop's own thread, except
+// add_callback() and stop(), which any thread may call (they wake the loop
+// through an eventfd). This is Tornado's contract too.
+//
+// Example:
+//
+//   IOLoop loop;
+//   loop.call_later(std::chrono::seconds(1), [&] { std::puts("tick"); loop.stop(); });
+//   loop.start();
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "socket.h"
+
+namespace course {
+
+class IOLoop {
+public:
+    // Events a handler can ask for and receive. ERROR (hang-up or socket
+    // error) is always reported, whether asked for or not.
+    static constexpr std::uint32_t READ = EPOLLIN;
+    static constexpr std::uint32_t WRITE = EPOLLOUT;
+    static constexpr std::uint32_t ERROR = EPOLLERR | EPOLLHUP;
+    // Edge-triggered mode: report readiness once per change instead of as
+    // long as it lasts. See the chapter README (and exercise task 4).
+    static constexpr std::uint32_t EDGE = EPOLLET;
+
+    using Clock = std::chrono::steady_clock;
+    using Handler = std::function<void(int fd, std::uint32_t events)>;
+    using Callback = std::function<void()>;
+
+    // Names a pending timeout, for remove_timeout().
+    struct Timeout {
+        std::uint64_t id = 0;
+    };
+
+    IOLoop();
+    ~IOLoop();
+    IOLoop(const IOLoop&) = delete;
+    IOLoop& operator=(const IOLoop&) = delete;
+
+    // The loop of the calling thread: the one running start() here, else the
+    // first loop made on this thread that is still alive, else a new one
+    // owned by the thread. Tornado's IOLoop.current().
+    static IOLoop& current();
+
+    // Calls handler(fd, events) whenever fd is ready for `events`.
+    void add_handler(int fd, Handler handler, std::uint32_t events);
+    // Changes which events fd's handler wants (for example WRITE only while
+    // there is output to send).
+    void update_handler(int fd, std::uint32_t events);
+    // Stops watching fd. Call it before closing fd.
+    void remove_handler(int fd);
+
+    // Runs callback on the loop's thread at the next turn. Safe from any
+    // thread: this is how other threads hand work to the loop.
+    void add_callback(Callback callback);
+
+    // Runs callback once, after `delay` / at `when`.
+    Timeout call_later(Clock::duration delay, Callback callback);
+    Timeout call_at(Clock::time_point when, Callback callback);
+    // Cancels a timeout that has not run yet (no effect if it has).
+    void remove_timeout(Timeout timeout);
+
+    // The loop's clock (monotonic: never jumps when the wall clock is set).
+    static Clock::time_point time() { return Clock::now(); }
+
+    // Runs the loop until stop() is called.
+    void start();
+    // Makes start() return after the current turn. Safe from any thread.
+    void stop();
+
+private:
+    struct TimerEntry {
+        Clock::time_point when;
+        std::uint64_t id;  // also breaks ties: equal deadlines run in order
+        bool operator>(const TimerEntry& other) const {
+            return when != other.when ? when > other.when : id > other.id;
+        }
+    };
+
+    void run_callbacks();
+    void run_due_timeouts();
+    int poll_timeout_ms();
+    void poll_and_dispatch(int timeout_ms);
+    void wake();
+    void drain_wake_fd();
+    void compact_timer_heap();
+    bool on_loop_thread() const;
+
+    FileDescriptor epoll_fd_;
+    FileDescriptor wake_fd_;  // an eventfd: writing to it ends epoll_wait
+
+    // Handlers are shared_ptrs so that one can be removed (even by itself)
+    // while it runs: dispatch holds a copy of the pointer until it returns.
+    std::unordered_map<int, std::shared_ptr<Handler>> handlers_;
+
+    std::mutex callbacks_mutex_;  // guards callbacks_ (any thread adds)
+    std::vector<Callback> callbacks_;
+
+    // Timeouts: a min-heap of (when, id); the callbacks live in a map so that
+    // remove_timeout is O(1): the heap entry stays until it surfaces and is
+    // skipped ("lazy deletion", as Tornado does).
+    std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timer_heap_;
+    std::unordered_map<std::uint64_t, Callback> timer_callbacks_;
+    std::uint64_t next_timer_id_ = 1;
+    std::size_t cancelled_timers_ = 0;
+
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::thread::id> loop_thread_{};
+};
+
+}  // namespace course
