@@ -18,7 +18,8 @@ import tarfile
 
 
 def committed_files(root, prefix):
-    """Maps path -> bytes for every file under `prefix` in HEAD."""
+    """Maps path -> bytes for every file under `prefix` in HEAD (or on disk
+    when `prefix` is not in HEAD, or there is no git)."""
     try:
         archive = subprocess.run(
             ["git", "-C", root, "archive", "--format=tar", "HEAD", prefix],
@@ -65,8 +66,15 @@ def main():
         for path in sorted(committed_files(args.source, args.list)):
             print(path)
         return 0
-    for path, content in committed_files(args.source, "exercises").items():
-        write_if_changed(os.path.join(args.dest, path), content)
+    # Chapter by chapter: an exercise not committed yet (a course author's
+    # work in progress) is taken from the working tree.
+    exercises = os.path.join(args.source, "exercises")
+    for chapter in sorted(os.listdir(exercises)):
+        prefix = f"exercises/{chapter}"
+        if not os.path.isdir(os.path.join(args.source, prefix)):
+            continue
+        for path, content in committed_files(args.source, prefix).items():
+            write_if_changed(os.path.join(args.dest, path), content)
     return 0
 
 

@@ -43,6 +43,9 @@ bool looks_like_request_line(std::string_view line) {
 
 std::string Conversation::receive(std::string_view bytes) {
     std::string reply;
+    // After the end, keeping what a peer still sends would only let it fill
+    // our memory.
+    if (finished_) return reply;
     pending_.append(bytes.data(), bytes.size());
     std::size_t consumed = 0;
     while (!finished_) {
@@ -72,6 +75,10 @@ std::string Conversation::receive(std::string_view bytes) {
     // Erase what was used once per call, not once per line, so that many
     // small pipelined requests do not cost a copy each.
     pending_.erase(0, consumed);
+    if (finished_) {
+        pending_.clear();
+        pending_.shrink_to_fit();
+    }
     return reply;
 }
 
@@ -106,8 +113,11 @@ void Conversation::on_http_line(std::string_view line, std::string& reply) {
         std::string_view name = line.substr(0, colon);
         std::string_view value = trim(line.substr(colon + 1));
         if (starts_with_ignoring_case(name, "connection") && name.size() == 10) {
-            if (starts_with_ignoring_case(value, "close")) keep_alive_ = false;
-            if (starts_with_ignoring_case(value, "keep-alive")) keep_alive_ = true;
+            if (starts_with_ignoring_case(value, "close")) {
+                connection_header_ = ConnectionHeader::Close;
+            } else if (starts_with_ignoring_case(value, "keep-alive")) {
+                connection_header_ = ConnectionHeader::KeepAlive;
+            }
         } else if (starts_with_ignoring_case(name, "content-length") && name.size() == 14) {
             auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), body_bytes_to_skip_);
             if (error != std::errc() || end != value.data() + value.size()) {
@@ -131,15 +141,22 @@ void Conversation::start_http_request(std::string_view request_line) {
     request_started_ = true;
     head_request_ = request_line.substr(0, 5) == "HEAD ";
     http_1_0_ = request_line.substr(request_line.size() - 8) == "HTTP/1.0";
-    keep_alive_ = !http_1_0_;  // HTTP/1.1 keeps the connection by default
+    connection_header_ = ConnectionHeader::Absent;
     body_bytes_to_skip_ = 0;
 }
 
+// The keep-alive rules: HTTP/1.1 keeps the connection open unless the
+// request says "Connection: close"; HTTP/1.0 closes it unless the request
+// says "Connection: keep-alive" (and then the reply says so too, because an
+// HTTP/1.0 client assumes close otherwise). HEAD gets the headers of the
+// reply GET would get, with no body.
 void Conversation::answer_http_request(std::string& reply) {
+    bool keep_alive = http_1_0_ ? connection_header_ == ConnectionHeader::KeepAlive
+                                : connection_header_ != ConnectionHeader::Close;
     reply += "HTTP/1.1 200 OK\r\n"
              "Content-Type: text/plain\r\n"
              "Content-Length: " + std::to_string(kHelloBody.size()) + "\r\n";
-    if (!keep_alive_) {
+    if (!keep_alive) {
         reply += "Connection: close\r\n";
         finished_ = true;
     } else if (http_1_0_) {

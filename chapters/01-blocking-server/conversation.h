@@ -37,10 +37,17 @@ public:
 
     // True when the server should close once the reply is sent: the peer
     // asked for it (Connection: close, HTTP/1.0) or broke a rule.
+    // Once finished, receive() ignores further bytes and returns "".
     bool finished() const { return finished_; }
+
+    // Bytes received but not yet used (the start of a line). Never more than
+    // kMaxLineLength plus one receive() call's worth.
+    std::size_t buffered_bytes() const { return pending_.size(); }
 
 private:
     enum class Mode { Undecided, Echo, Http };
+    // What the request's Connection header asked for, if anything.
+    enum class ConnectionHeader { Absent, Close, KeepAlive };
 
     void on_line(std::string_view line, std::string& reply);
     void on_http_line(std::string_view line, std::string& reply);
@@ -56,7 +63,7 @@ private:
     bool request_started_ = false;  // request line seen, headers not ended
     bool http_1_0_ = false;
     bool head_request_ = false;
-    bool keep_alive_ = true;
+    ConnectionHeader connection_header_ = ConnectionHeader::Absent;
     std::size_t body_bytes_to_skip_ = 0;
     bool reading_body_ = false;
 };

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,7 +18,11 @@
 namespace course {
 
 void throw_errno(const std::string& call) {
-    throw std::system_error(errno, std::generic_category(), call);
+    throw_system_error(errno, call);
+}
+
+void throw_system_error(int error, const std::string& call) {
+    throw std::system_error(error, std::generic_category(), call);
 }
 
 void FileDescriptor::reset(int fd) {
@@ -53,6 +59,33 @@ FileDescriptor new_tcp_socket() {
     return fd;
 }
 
+// accept() on Linux also reports network errors of a connection that broke
+// before we took it (see `man 2 accept`); like ECONNABORTED, they concern
+// that one client, not the listening socket.
+bool is_error_of_one_client(int error) {
+    switch (error) {
+        case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
+        case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// After a signal interrupts connect(), the kernel goes on connecting in the
+// background; calling connect() again would only say EALREADY. We wait until
+// the socket is writable and then ask the socket how it went (SO_ERROR).
+int wait_for_interrupted_connect(int fd) {
+    pollfd waiting{fd, POLLOUT, 0};
+    while (::poll(&waiting, 1, -1) < 0) {
+        if (errno != EINTR) return errno;
+    }
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return errno;
+    return error;
+}
+
 }  // namespace
 
 FileDescriptor listen_tcp(const std::string& host, std::uint16_t port, int backlog) {
@@ -65,7 +98,8 @@ FileDescriptor listen_tcp(const std::string& host, std::uint16_t port, int backl
         throw_errno("setsockopt SO_REUSEADDR");
     }
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
-        throw_errno("bind " + describe(address));
+        int error = errno;
+        throw_system_error(error, "bind " + describe(address));
     }
     if (::listen(fd.get(), backlog) < 0) throw_errno("listen");
     return fd;
@@ -86,7 +120,7 @@ AcceptedConnection accept_connection(int listen_fd) {
         socklen_t length = sizeof peer;
         int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
         if (fd >= 0) return {FileDescriptor(fd), describe(peer)};
-        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EINTR || is_error_of_one_client(errno)) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
         throw_errno("accept");
     }
@@ -96,7 +130,9 @@ FileDescriptor connect_tcp(const std::string& host, std::uint16_t port) {
     sockaddr_in address = make_address(host, port);
     FileDescriptor fd = new_tcp_socket();
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
-        throw_errno("connect " + describe(address));
+        int error = errno;
+        if (error == EINTR) error = wait_for_interrupted_connect(fd.get());
+        if (error != 0) throw_system_error(error, "connect " + describe(address));
     }
     return fd;
 }
@@ -124,8 +160,9 @@ std::size_t write_some(int fd, std::string_view data) {
 }
 
 void write_all(int fd, std::string_view data) {
-    // send() may take fewer bytes than offered (a "partial write") when the
-    // socket's send buffer is nearly full; the rest must be sent again.
+    // send() may take fewer bytes than offered, a "partial write": a signal
+    // came after some bytes went, a send timeout (SO_SNDTIMEO) expired, or a
+    // non-blocking socket's buffer filled up. The rest must be offered again.
     while (!data.empty()) {
         std::size_t written = write_some(fd, data);
         data.remove_prefix(written);
@@ -140,6 +177,16 @@ void set_nonblocking(int fd) {
 
 void ignore_sigpipe() {
     ::signal(SIGPIPE, SIG_IGN);
+}
+
+std::size_t raise_open_file_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) < 0) throw_errno("getrlimit RLIMIT_NOFILE");
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &limit) < 0) throw_errno("setrlimit RLIMIT_NOFILE");
+    }
+    return static_cast<std::size_t>(limit.rlim_cur);
 }
 
 }  // namespace course

@@ -26,6 +26,11 @@ namespace course {
 // "connect 127.0.0.1:80: Connection refused".
 [[noreturn]] void throw_errno(const std::string& call);
 
+// The same for an error code read earlier. errno is a global that almost any
+// library call may overwrite, so code that does more work before throwing
+// (formatting an address, say) saves it first and passes it here.
+[[noreturn]] void throw_system_error(int error, const std::string& call);
+
 // Owns one file descriptor. Move-only: copying would close it twice.
 class FileDescriptor {
 public:
@@ -68,11 +73,13 @@ FileDescriptor listen_tcp(const std::string& host, std::uint16_t port, int backl
 std::uint16_t local_port(int fd);
 
 // Waits for one connection (or, on a non-blocking listener, returns an
-// invalid fd when none is pending). Retries on EINTR and on ECONNABORTED
-// (a client that gave up before we accepted it is not our error).
+// invalid fd when none is pending). Retries on EINTR, on ECONNABORTED (a
+// client that gave up before we accepted it is not our error) and on the
+// network errors Linux reports through accept() for such clients.
 AcceptedConnection accept_connection(int listen_fd);
 
-// A blocking TCP connection to host:port.
+// A blocking TCP connection to host:port. A signal that interrupts the
+// connect does not abort it: we wait for it to finish.
 FileDescriptor connect_tcp(const std::string& host, std::uint16_t port);
 
 // What read_some returns on a non-blocking socket that has nothing to read.
@@ -89,6 +96,7 @@ long read_some(int fd, char* buffer, std::size_t capacity);
 std::size_t write_some(int fd, std::string_view data);
 
 // Writes every byte, looping over partial writes. Blocking sockets only.
+// Throws like write_some when the peer has gone.
 void write_all(int fd, std::string_view data);
 
 // O_NONBLOCK on: reads and writes return at once instead of waiting.
@@ -97,5 +105,10 @@ void set_nonblocking(int fd);
 // Ignore SIGPIPE for the whole process. write_some already uses MSG_NOSIGNAL;
 // this covers everything else (a server's main calls it once).
 void ignore_sigpipe();
+
+// Raises this process's limit on open descriptors (RLIMIT_NOFILE) from its
+// soft value (often 1024) to the hard one, and returns the new limit. A
+// server for thousands of clients needs a descriptor for each of them.
+std::size_t raise_open_file_limit();
 
 }  // namespace course

@@ -1,0 +1,258 @@
+// Tests of blocking_server.h: serve_connection, the iterative server and the
+// thread-per-connection server. They check *how* each server serves, not only
+// what it answers: the iterative one must make a second client wait while
+// the first is connected (that is the lesson), the threaded one must not.
+//
+// Task3_* grade exercise task 3 (serve_connection, IterativeServer::run),
+// Task4_* task 4 (ThreadedServer). Both use tasks 1 and 2 (write_all,
+// listen_tcp, accept_connection) underneath: do the tasks in order. They
+// talk in the echo protocol only, so they do not wait for task 5 (HTTP); the
+// HTTP tests at the end need every task.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "blocking_server.h"
+#include "conversation.h"
+#include "blocking_test_helpers.h"
+#include "socket.h"
+#include "test_client.h"
+
+using namespace course;
+using namespace course::testing;
+
+namespace {
+
+const std::string kHello = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nHello, world";
+const std::string kRequest = "GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+
+// Waits until condition() holds, checking every few milliseconds.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = 5s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+// Runs `serve` (a call of serve_connection) on a thread of its own. At the
+// end it shuts the peer's socket down, so that the call ends even if the
+// test stopped half-way, and waits for it.
+class ServingInBackground {
+public:
+    template <typename Serve>
+    ServingInBackground(int peer_fd, Serve serve)
+        : peer_fd_(peer_fd), future_(std::async(std::launch::async, std::move(serve))) {}
+    ~ServingInBackground() {
+        ::shutdown(peer_fd_, SHUT_RDWR);
+        if (future_.valid()) future_.wait();
+    }
+    ServingInBackground(const ServingInBackground&) = delete;
+    ServingInBackground& operator=(const ServingInBackground&) = delete;
+
+    bool returned_within(std::chrono::milliseconds timeout) {
+        return future_.wait_for(timeout) == std::future_status::ready;
+    }
+    void get() { future_.get(); }
+
+private:
+    int peer_fd_;
+    std::future<void> future_;
+};
+
+// Sends a line and expects it back.
+void expect_echo(TestClient& client, const std::string& line, std::chrono::milliseconds timeout = 5s) {
+    client.send(line);
+    EXPECT_EQ(client.read_until("\n", timeout), line);
+}
+
+}  // namespace
+
+// ---- Task 3: serve_connection and the iterative server ------------------------
+
+TEST(Task3_IterativeServer, ServeConnectionAnswersUntilThePeerCloses) {
+    SocketPair pair;
+    ServingInBackground served(pair.left.get(), [fd = pair.right.get()] { serve_connection(fd); });
+    ASSERT_EQ(::send(pair.left.get(), "hello\nwor", 9, MSG_NOSIGNAL), 9);
+    EXPECT_EQ(read_exactly(pair.left.get(), 6), "hello\n");
+    ASSERT_EQ(::send(pair.left.get(), "ld\n", 3, MSG_NOSIGNAL), 3);
+    EXPECT_EQ(read_exactly(pair.left.get(), 6), "world\n");
+    EXPECT_FALSE(served.returned_within(100ms)) << "the peer is still connected";
+    ::shutdown(pair.left.get(), SHUT_WR);  // end of stream for the server
+    EXPECT_TRUE(served.returned_within(5s)) << "end of stream must end serve_connection";
+}
+
+TEST(Task3_IterativeServer, ServeConnectionClosesWhenTheConversationEnds) {
+    SocketPair pair;
+    ServingInBackground served(pair.left.get(), [fd = std::move(pair.right)]() mutable {
+        serve_connection(std::move(fd));
+    });
+    // A line longer than the Conversation accepts ends the conversation.
+    std::string too_long(Conversation::kMaxLineLength + 1, 'x');
+    ASSERT_EQ(::send(pair.left.get(), too_long.data(), too_long.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(too_long.size()));
+    EXPECT_TRUE(served.returned_within(5s))
+        << "once the conversation is finished the server closes, without waiting for the peer";
+    // The whole reply, then end of stream (read_exactly stops there).
+    EXPECT_EQ(read_exactly(pair.left.get(), 1000, 2s), "error: line too long\n");
+}
+
+TEST(Task3_IterativeServer, ServeConnectionSurvivesAPeerThatResets) {
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    FileDescriptor client = connect_tcp("127.0.0.1", local_port(listener.get()));
+    AcceptedConnection accepted = accept_connection(listener.get());
+    ServingInBackground served(accepted.fd.get(), [fd = accepted.fd.get()] { serve_connection(fd); });
+    linger abort_on_close{1, 0};  // close() sends RST instead of FIN
+    ::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+    ASSERT_EQ(::send(client.get(), "no newline", 10, MSG_NOSIGNAL), 10);
+    client.reset();
+    ASSERT_TRUE(served.returned_within(5s));
+    EXPECT_NO_THROW(served.get()) << "a reset connection is logged, not thrown";
+}
+
+TEST(Task3_IterativeServer, EchoesLinesThroughTheServer) {
+    RunningServer<IterativeServer> server;
+    TestClient client(server.port());
+    expect_echo(client, "hello\n");
+    expect_echo(client, "again\n");
+}
+
+TEST(Task3_IterativeServer, SecondClientWaitsUntilTheFirstLeaves) {
+    RunningServer<IterativeServer> server;
+    auto first = std::make_unique<TestClient>(server.port());
+    expect_echo(*first, "first\n");  // the server is now busy with `first`
+
+    TestClient second(server.port());  // connect() succeeds: the backlog holds it
+    second.send("second\n");
+    EXPECT_THROW(second.read_until("\n", 300ms), TimeoutError)
+        << "an iterative server must not serve a second client while the first is connected";
+
+    expect_echo(*first, "still me\n");  // the first is served all along
+    first.reset();                       // the first leaves...
+    EXPECT_EQ(second.read_until("\n", 5s), "second\n") << "...and the second is served at last";
+}
+
+TEST(Task3_IterativeServer, ServesClientsOneAfterAnother) {
+    RunningServer<IterativeServer> server;
+    for (int i = 0; i < 5; ++i) {
+        TestClient client(server.port());
+        expect_echo(client, "client " + std::to_string(i) + "\n");
+    }
+}
+
+TEST(Task3_IterativeServer, StopEndsTheConnectionInProgress) {
+    RunningServer<IterativeServer> server;
+    TestClient idle(server.port());
+    expect_echo(idle, "here\n");
+    server.stop();  // fails the test (and ends the program) if run() does not return
+    EXPECT_TRUE(idle.closed_by_server(2s));
+}
+
+// ---- Task 4: a thread per connection ------------------------------------------
+
+TEST(Task4_ThreadedServer, IdlePeersDoNotStopOthersBeingServed) {
+    RunningServer<ThreadedServer> server;
+    TestClient silent(server.port());        // connects, never says a word
+    TestClient half_a_line(server.port());   // starts a line, never ends it
+    half_a_line.send("incompl");
+
+    TestClient active(server.port());
+    expect_echo(active, "served anyway\n", 2s);
+
+    half_a_line.send("ete\n");  // the waiting one was not forgotten
+    EXPECT_EQ(half_a_line.read_until("\n"), "incomplete\n");
+}
+
+TEST(Task4_ThreadedServer, ServesManyClientsConnectedAtOnce) {
+    RunningServer<ThreadedServer> server;
+    std::vector<std::unique_ptr<TestClient>> clients;
+    for (int i = 0; i < 20; ++i) clients.push_back(std::make_unique<TestClient>(server.port()));
+    // Every client is connected now; answer them in reverse order of arrival.
+    for (int i = 19; i >= 0; --i) {
+        expect_echo(*clients[static_cast<std::size_t>(i)], "client " + std::to_string(i) + "\n", 2s);
+    }
+}
+
+TEST(Task4_ThreadedServer, StartsAThreadPerConnection) {
+    RunningServer<ThreadedServer> server;
+    TestClient a(server.port()), b(server.port()), c(server.port());
+    EXPECT_TRUE(eventually([&] { return server.server().thread_count() == 3; }))
+        << "three connections, three threads; have " << server.server().thread_count();
+}
+
+TEST(Task4_ThreadedServer, JoinsTheThreadsOfFinishedConnections) {
+    RunningServer<ThreadedServer> server;
+    for (int i = 0; i < 10; ++i) {
+        TestClient client(server.port());
+        expect_echo(client, "short visit\n");
+    }
+    // Finished threads are joined when the next peer arrives. Keep coming
+    // until the count shows it: at most the current visitor and the one
+    // before (whose thread may still be finishing).
+    bool joined = eventually([&] {
+        TestClient visitor(server.port());
+        expect_echo(visitor, "one more\n");
+        return server.server().thread_count() <= 2;
+    });
+    EXPECT_TRUE(joined) << "threads of closed connections must be joined, not piled up; have "
+                        << server.server().thread_count();
+}
+
+TEST(Task4_ThreadedServer, StopEndsEveryConnectionAndJoinsEveryThread) {
+    RunningServer<ThreadedServer> server;
+    std::vector<std::unique_ptr<TestClient>> idle;
+    for (int i = 0; i < 5; ++i) idle.push_back(std::make_unique<TestClient>(server.port()));
+    ASSERT_TRUE(eventually([&] { return server.server().thread_count() == 5; }));
+    server.stop();  // fails the test (and ends the program) if run() does not return
+    EXPECT_EQ(server.server().thread_count(), 0u) << "run() returns only after joining its threads";
+    for (auto& client : idle) EXPECT_TRUE(client->closed_by_server(2s));
+}
+
+TEST(Task4_ThreadedServer, APeerThatResetsDoesNotDisturbOthers) {
+    RunningServer<ThreadedServer> server;
+    TestClient steady(server.port());
+    expect_echo(steady, "before\n");
+    {
+        TestClient rude(server.port());
+        expect_echo(rude, "bye\n");
+        linger abort_on_close{1, 0};
+        ::setsockopt(rude.fd(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+    }  // closes with RST
+    expect_echo(steady, "after\n");
+    TestClient newcomer(server.port());
+    expect_echo(newcomer, "still open\n");
+}
+
+// ---- HTTP through the servers (tasks 1 to 5 together) -------------------------
+
+TEST(ThreadedServer, AnswersHttpBesideAHalfSentRequest) {
+    RunningServer<ThreadedServer> server;
+    TestClient http_half(server.port());
+    http_half.send("GET / HTTP/1.1\r\nHost: x\r\n");  // no blank line yet
+    TestClient browser(server.port());
+    browser.send(kRequest);
+    EXPECT_EQ(browser.read_http_response(2s), kHello);
+    http_half.send("\r\n");
+    EXPECT_EQ(http_half.read_http_response(), kHello);
+}
+
+TEST(IterativeServer, AnswersKeepAliveRequestsThenCloses) {
+    RunningServer<IterativeServer> server;
+    TestClient client(server.port());
+    client.send(kRequest + kRequest);  // pipelined
+    EXPECT_EQ(client.read_http_response(), kHello);
+    EXPECT_EQ(client.read_http_response(), kHello);
+    client.send(kRequest);
+    EXPECT_EQ(client.read_http_response(), kHello);
+    client.send("GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(client.read_http_response().find("Connection: close"), std::string::npos);
+    EXPECT_TRUE(client.closed_by_server());
+}

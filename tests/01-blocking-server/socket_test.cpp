@@ -1,0 +1,393 @@
+// Tests of socket.h, the layer every chapter's servers stand on.
+//
+// Task1_* grade exercise task 1 (write_some, write_all), Task2_* task 2
+// (listen_tcp, accept_connection). Task 1's tests use only socketpair() and
+// raw system calls besides the functions they grade, so task 1 can be done
+// before task 2.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include "blocking_test_helpers.h"
+#include "socket.h"
+
+using namespace course;
+using namespace course::testing;
+
+namespace {
+
+// Bytes that differ from position to position, so a lost or repeated piece shows.
+std::string pattern(std::size_t size) {
+    std::string data(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) data[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+    return data;
+}
+
+void set_int_option(int fd, int option, int value) {
+    if (::setsockopt(fd, SOL_SOCKET, option, &value, sizeof value) < 0) throw_errno("setsockopt");
+}
+
+void set_send_timeout(int fd, std::chrono::milliseconds timeout) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) throw_errno("setsockopt");
+}
+
+// Runs write_all(fd, data) on a thread of its own; afterwards shuts the
+// socket down for writing, so the reader sees the end of the stream even if
+// write_all stopped early or threw.
+class BackgroundWriter {
+public:
+    BackgroundWriter(int fd, const std::string& data) : fd_(fd) {
+        thread_ = std::thread([this, &data] {
+            try {
+                write_all(fd_, data);
+            } catch (const std::exception& e) {
+                error_ = e.what();
+            }
+            ::shutdown(fd_, SHUT_WR);
+        });
+    }
+    // Joins; if the writer is still stuck, shutting the socket down makes
+    // its send() fail so that it ends.
+    std::string finish() {
+        ::shutdown(fd_, SHUT_RDWR);
+        thread_.join();
+        return error_;
+    }
+    pthread_t native_handle() { return thread_.native_handle(); }
+    ~BackgroundWriter() {
+        if (thread_.joinable()) finish();
+    }
+
+private:
+    int fd_;
+    std::string error_;
+    std::thread thread_;
+};
+
+// Reads until end of stream (or the deadline), slowly: a pause after each
+// read, so that the writer keeps finding the send buffer full.
+std::string read_slowly_until_end(int fd, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string received;
+    char chunk[16384];
+    while (true) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd waiting{fd, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&waiting, 1, static_cast<int>(left.count())) <= 0) break;
+        long got = ::recv(fd, chunk, sizeof chunk, 0);
+        if (got <= 0) break;
+        received.append(chunk, static_cast<std::size_t>(got));
+        std::this_thread::sleep_for(1ms);
+    }
+    return received;
+}
+
+}  // namespace
+
+// ---- Task 1: write_some and write_all ---------------------------------------
+
+TEST(Task1_WriteAll, SendsEverythingDespitePartialWrites) {
+    // SO_SNDTIMEO makes a blocking send() give up after 10 ms and return what
+    // it took so far: a partial write, which write_all must continue.
+    {
+        // First prove that this set-up makes a single send() partial.
+        SocketPair probe;
+        set_int_option(probe.left.get(), SO_SNDBUF, 4096);
+        set_send_timeout(probe.left.get(), 10ms);
+        std::string big = pattern(1 << 20);
+        ssize_t sent = ::send(probe.left.get(), big.data(), big.size(), MSG_NOSIGNAL);
+        ASSERT_GT(sent, 0);
+        ASSERT_LT(static_cast<std::size_t>(sent), big.size()) << "the test set-up did not cause a partial write";
+    }
+    SocketPair pair;
+    set_int_option(pair.left.get(), SO_SNDBUF, 4096);
+    set_send_timeout(pair.left.get(), 10ms);
+    const std::string data = pattern(1 << 20);
+    BackgroundWriter writer(pair.left.get(), data);
+    std::string received = read_slowly_until_end(pair.right.get(), 20s);
+    std::string error = writer.finish();
+    EXPECT_EQ(error, "");
+    ASSERT_EQ(received.size(), data.size()) << "write_all must send every byte, in order";
+    EXPECT_TRUE(received == data) << "the bytes arrived changed or out of order";
+}
+
+TEST(Task1_WriteAll, SurvivesSignalsWhileBlocked) {
+    // A signal that interrupts a blocked send() makes it return a short count
+    // (some bytes went) or fail with EINTR (none went): neither is an error.
+    EintrSignal signal_without_restart;
+    SocketPair pair;
+    set_int_option(pair.left.get(), SO_SNDBUF, 4096);
+    const std::string data = pattern(1 << 20);
+    BackgroundWriter writer(pair.left.get(), data);
+    std::string received;
+    {
+        Interrupter interrupter(writer.native_handle(), 300us);
+        received = read_slowly_until_end(pair.right.get(), 20s);
+    }
+    std::string error = writer.finish();
+    EXPECT_EQ(error, "");
+    ASSERT_EQ(received.size(), data.size());
+    EXPECT_TRUE(received == data);
+}
+
+TEST(Task1_WriteAll, WritesNothingForEmptyData) {
+    SocketPair pair;
+    write_all(pair.left.get(), "");
+    write_all(pair.left.get(), "x");
+    EXPECT_EQ(read_exactly(pair.right.get(), 1), "x");
+}
+
+TEST(Task1_WriteSome, ClosedPeerThrowsInsteadOfRaisingSigpipe) {
+    // With SIGPIPE's default action, a plain send() to a closed peer would
+    // end this whole test program. write_some must report EPIPE instead.
+    DefaultSigpipe default_sigpipe;
+    SocketPair pair;
+    pair.right.reset();
+    try {
+        write_all(pair.left.get(), "anyone there?");
+        FAIL() << "writing to a closed peer must throw";
+    } catch (const std::system_error& error) {
+        EXPECT_EQ(error.code().value(), EPIPE);
+        EXPECT_NE(std::string(error.what()).find("write"), std::string::npos)
+            << "the message should name the call: " << error.what();
+    }
+}
+
+TEST(Task1_WriteSome, ReturnsWhatTheKernelTookAndZeroWhenFull) {
+    SocketPair pair;
+    set_nonblocking(pair.left.get());
+    const std::string chunk = pattern(65536);
+    std::size_t total = 0;
+    std::size_t last = 1;
+    for (int i = 0; i < 10000 && last != 0; ++i) {
+        last = write_some(pair.left.get(), chunk);
+        EXPECT_LE(last, chunk.size());
+        total += last;
+    }
+    EXPECT_EQ(last, 0u) << "a non-blocking socket with a full buffer: write_some returns 0";
+    EXPECT_GT(total, 0u);
+    std::string received = read_exactly(pair.right.get(), total);
+    EXPECT_EQ(received.size(), total);
+}
+
+// ---- Task 2: listen_tcp and accept_connection --------------------------------
+
+TEST(Task2_ListenAccept, PortZeroGetsAFreePortThatAcceptsConnections) {
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    std::uint16_t port = local_port(listener.get());
+    ASSERT_NE(port, 0) << "port 0 asks the kernel to choose; local_port tells which";
+    FileDescriptor client = connect_tcp("127.0.0.1", port);
+    AcceptedConnection accepted = accept_connection(listener.get());
+    ASSERT_TRUE(accepted.fd.valid());
+    EXPECT_EQ(accepted.peer, "127.0.0.1:" + std::to_string(local_port(client.get())));
+}
+
+TEST(Task2_ListenAccept, AcceptedSocketCarriesBytesBothWays) {
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    FileDescriptor client = connect_tcp("127.0.0.1", local_port(listener.get()));
+    AcceptedConnection accepted = accept_connection(listener.get());
+    ASSERT_EQ(::send(client.get(), "ping", 4, MSG_NOSIGNAL), 4);
+    EXPECT_EQ(read_exactly(accepted.fd.get(), 4), "ping");
+    ASSERT_EQ(::send(accepted.fd.get(), "pong", 4, MSG_NOSIGNAL), 4);
+    EXPECT_EQ(read_exactly(client.get(), 4), "pong");
+}
+
+TEST(Task2_ListenAccept, PortInUseNamesTheCallAndTheAddress) {
+    FileDescriptor first = listen_tcp("127.0.0.1", 0);
+    std::uint16_t port = local_port(first.get());
+    try {
+        listen_tcp("127.0.0.1", port);
+        FAIL() << "two sockets cannot listen on one port";
+    } catch (const std::system_error& error) {
+        EXPECT_EQ(error.code().value(), EADDRINUSE);
+        EXPECT_NE(std::string(error.what()).find("bind 127.0.0.1:" + std::to_string(port)),
+                  std::string::npos)
+            << error.what();
+    }
+}
+
+TEST(Task2_ListenAccept, ListensAgainWhileOldConnectionsLinger) {
+    // The side that closes a TCP connection first keeps it in TIME_WAIT for a
+    // minute. Without SO_REUSEADDR, a restarted server could not bind its
+    // port for that minute.
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    std::uint16_t port = local_port(listener.get());
+    FileDescriptor client = connect_tcp("127.0.0.1", port);
+    AcceptedConnection accepted = accept_connection(listener.get());
+    ASSERT_TRUE(accepted.fd.valid());
+    accepted.fd.reset();                                   // the server closes first
+    EXPECT_EQ(read_exactly(client.get(), 1, 2s), "");      // the client sees the close
+    client.reset();
+    listener.reset();
+    EXPECT_NO_THROW(listen_tcp("127.0.0.1", port)) << "listen_tcp should set SO_REUSEADDR";
+}
+
+TEST(Task2_ListenAccept, NonBlockingListenerWithNothingPendingGivesInvalidFd) {
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    set_nonblocking(listener.get());
+    AcceptedConnection none = accept_connection(listener.get());
+    EXPECT_FALSE(none.fd.valid());
+    FileDescriptor client = connect_tcp("127.0.0.1", local_port(listener.get()));
+    AcceptedConnection one;
+    for (int i = 0; i < 200 && !one.fd; ++i) {  // the handshake may take a moment
+        one = accept_connection(listener.get());
+        if (!one.fd) std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_TRUE(one.fd.valid());
+}
+
+TEST(Task2_ListenAccept, AcceptSurvivesSignalsWhileWaiting) {
+    EintrSignal signal_without_restart;
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    std::uint16_t port = local_port(listener.get());
+    std::string peer;
+    std::string error;
+    std::thread acceptor([&] {
+        try {
+            peer = accept_connection(listener.get()).peer;
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    });
+    {
+        Interrupter interrupter(acceptor.native_handle(), 1ms);
+        std::this_thread::sleep_for(100ms);  // accept() is interrupted again and again
+    }
+    FileDescriptor client = connect_tcp("127.0.0.1", port);
+    // If accept_connection threw, the thread is gone; if it is still waiting,
+    // the connection above wakes it.
+    acceptor.join();
+    EXPECT_EQ(error, "") << "EINTR is not an error: accept again";
+    EXPECT_EQ(peer, "127.0.0.1:" + std::to_string(local_port(client.get())));
+}
+
+// ---- The rest of the layer (not an exercise) --------------------------------
+
+TEST(Socket, FileDescriptorClosesOnceAndMoves) {
+    int raw = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(raw, 0);
+    {
+        FileDescriptor owner(raw);
+        FileDescriptor moved = std::move(owner);
+        EXPECT_FALSE(owner.valid());
+        EXPECT_EQ(moved.get(), raw);
+        EXPECT_NE(::fcntl(raw, F_GETFD), -1) << "still open while owned";
+    }
+    EXPECT_EQ(::fcntl(raw, F_GETFD), -1) << "closed when its owner went away";
+    EXPECT_EQ(errno, EBADF);
+}
+
+TEST(Socket, ErrorsNameTheCallAndTheErrno) {
+    errno = ENOENT;
+    try {
+        throw_errno("open config.txt");
+    } catch (const std::system_error& error) {
+        EXPECT_EQ(error.code().value(), ENOENT);
+        EXPECT_EQ(std::string(error.what()), "open config.txt: " + std::string(std::strerror(ENOENT)));
+    }
+}
+
+TEST(Socket, ConnectToAClosedPortNamesTheCall) {
+    std::uint16_t port;
+    {
+        FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+        port = local_port(listener.get());
+    }  // closed: nothing listens on `port` now
+    try {
+        connect_tcp("127.0.0.1", port);
+        FAIL() << "nothing listens there";
+    } catch (const std::system_error& error) {
+        EXPECT_EQ(error.code().value(), ECONNREFUSED);
+        EXPECT_EQ(std::string(error.what()),
+                  "connect 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(ECONNREFUSED));
+    }
+}
+
+TEST(Socket, RefusesHostNamesWithAClearMessage) {
+    EXPECT_THROW(listen_tcp("localhost", 0), std::invalid_argument);
+    EXPECT_THROW(connect_tcp("256.1.1.1", 80), std::invalid_argument);
+}
+
+TEST(Socket, ReadSomeReportsDataEndOfStreamAndWouldBlock) {
+    SocketPair pair;
+    char buffer[16];
+    set_nonblocking(pair.right.get());
+    EXPECT_EQ(read_some(pair.right.get(), buffer, sizeof buffer), kWouldBlock);
+    ASSERT_EQ(::send(pair.left.get(), "abc", 3, MSG_NOSIGNAL), 3);
+    EXPECT_EQ(read_some(pair.right.get(), buffer, sizeof buffer), 3);
+    EXPECT_EQ(std::string(buffer, 3), "abc");
+    pair.left.reset();
+    EXPECT_EQ(read_some(pair.right.get(), buffer, sizeof buffer), 0);
+}
+
+TEST(Socket, ReadSomeSurvivesSignalsWhileWaiting) {
+    EintrSignal signal_without_restart;
+    SocketPair pair;
+    long got = 0;
+    std::string error;
+    std::thread reader([&] {
+        char buffer[16];
+        try {
+            got = read_some(pair.right.get(), buffer, sizeof buffer);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    });
+    {
+        Interrupter interrupter(reader.native_handle(), 1ms);
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(::send(pair.left.get(), "x", 1, MSG_NOSIGNAL), 1);
+    reader.join();
+    EXPECT_EQ(error, "");
+    EXPECT_EQ(got, 1);
+}
+
+TEST(Socket, ConnectSurvivesASignal) {
+    // A listener whose backlog is full drops new handshakes, so connect()
+    // blocks (the kernel resends the SYN after a second). Signals interrupt
+    // it; connect_tcp must wait for the connection rather than fail.
+    EintrSignal signal_without_restart;
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0, /*backlog=*/0);
+    std::uint16_t port = local_port(listener.get());
+    FileDescriptor first = connect_tcp("127.0.0.1", port);  // fills the backlog
+    std::string error;
+    FileDescriptor second;
+    std::thread connector([&] {
+        try {
+            second = connect_tcp("127.0.0.1", port);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    });
+    {
+        Interrupter interrupter(connector.native_handle(), 2ms);
+        std::this_thread::sleep_for(200ms);
+    }
+    AcceptedConnection made_room = accept_connection(listener.get());
+    connector.join();  // the resent SYN gets in now: at most a few seconds
+    EXPECT_EQ(error, "");
+    EXPECT_TRUE(second.valid());
+}
+
+TEST(Socket, RaiseOpenFileLimitReachesTheHardLimit) {
+    std::size_t limit = raise_open_file_limit();
+    rlimit now{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &now), 0);
+    EXPECT_EQ(limit, static_cast<std::size_t>(now.rlim_cur));
+    EXPECT_EQ(now.rlim_cur, now.rlim_max);
+}
