@@ -1,0 +1,204 @@
+// select_server.cpp: see select_server.h for the shape of the loop.
+#include "select_server.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace course {
+
+std::vector<AcceptedConnection> accept_pending(int listen_fd) {
+    // "Readable" on a listener means at least one connection waits, maybe
+    // fifty. Take them all now: one per round would cost a select() each.
+    std::vector<AcceptedConnection> accepted;
+    while (true) {
+        AcceptedConnection connection = accept_connection(listen_fd);
+        if (!connection.fd) break;  // would block: the queue is empty
+        set_nonblocking(connection.fd.get());
+        accepted.push_back(std::move(connection));
+    }
+    return accepted;
+}
+
+// ---- FdSets -------------------------------------------------------------
+
+namespace {
+
+// An fd_set is a fixed array of FD_SETSIZE bits, and FD_SET(fd) sets bit fd
+// without any bounds check: for fd >= FD_SETSIZE it writes into whatever
+// memory follows the array. (Only code compiled with _FORTIFY_SOURCE gets a
+// check, which aborts.) So every descriptor is checked before it goes in.
+void check_selectable(int fd) {
+    if (fd < 0 || fd >= FD_SETSIZE) {
+        throw std::logic_error("select() cannot watch descriptor " + std::to_string(fd) +
+                               " (FD_SETSIZE is " + std::to_string(FD_SETSIZE) + ")");
+    }
+}
+
+}  // namespace
+
+SelectServer::FdSets::FdSets() {
+    FD_ZERO(&read);
+    FD_ZERO(&write);
+}
+
+void SelectServer::FdSets::watch_read(int fd) {
+    check_selectable(fd);
+    FD_SET(fd, &read);
+    max_fd = std::max(max_fd, fd);
+}
+
+void SelectServer::FdSets::watch_write(int fd) {
+    check_selectable(fd);
+    FD_SET(fd, &write);
+    max_fd = std::max(max_fd, fd);
+}
+
+// ---- SelectServer --------------------------------------------------------
+
+SelectServer::SelectServer(FileDescriptor listener, std::size_t max_pending_output)
+    : listener_(std::move(listener)), max_pending_output_(max_pending_output) {
+    // A client may give up between select() saying "readable" and our
+    // accept(); a blocking accept() would then wait for the *next* client
+    // while everyone else waits for us.
+    set_nonblocking(listener_.get());
+    int ends[2];
+    // Both ends non-blocking: stop() must never wait on a full pipe, and
+    // drain_wake_pipe() must stop when it is empty.
+    if (::pipe2(ends, O_NONBLOCK | O_CLOEXEC) < 0) throw_errno("pipe2");
+    wake_read_.reset(ends[0]);
+    wake_write_.reset(ends[1]);
+}
+
+void SelectServer::run() {
+    while (!stopping_) {
+        FdSets sets = build_fd_sets();
+        wait_for_events(sets);
+        handle_ready(sets);
+        close_finished_connections();
+    }
+    connections_.clear();  // closes every socket
+    open_connections_ = 0;
+}
+
+static_assert(std::atomic<bool>::is_always_lock_free, "stop() must be async-signal-safe");
+
+void SelectServer::stop() {
+    // run() may be asleep in select() on another thread. Setting the flag
+    // alone would not wake it: select() watches descriptors, not variables.
+    // So we also write a byte into a pipe whose read end is in every read
+    // set, and select() returns. The byte stays there until drained, so a
+    // stop() that lands between run()'s flag check and its select() call is
+    // not lost either: that select() returns at once. (The "self-pipe trick".)
+    //
+    // Only async-signal-safe calls here (a lock-free atomic store, write()),
+    // and errno is kept, so a signal handler may call stop().
+    int saved_errno = errno;
+    stopping_ = true;
+    char byte = 1;
+    // EAGAIN means the pipe is full: a wake-up is already waiting. Fine.
+    [[maybe_unused]] ssize_t ignored = ::write(wake_write_.get(), &byte, 1);
+    errno = saved_errno;
+}
+
+SelectServerStats SelectServer::stats() const {
+    return {.open_connections = open_connections_,
+            .accepted = accepted_,
+            .refused = refused_,
+            .select_calls = select_calls_,
+            .largest_pending_output = largest_pending_output_};
+}
+
+SelectServer::FdSets SelectServer::build_fd_sets() const {
+    FdSets sets;
+    sets.watch_read(listener_.get());
+    sets.watch_read(wake_read_.get());
+    for (const auto& [fd, connection] : connections_) {
+        if (connection.wants_to_read()) sets.watch_read(fd);
+        if (connection.wants_to_write()) sets.watch_write(fd);
+    }
+    return sets;
+}
+
+void SelectServer::wait_for_events(FdSets& sets) {
+    ++select_calls_;
+    // No timeout: this chapter has no timers, so only a socket or the wake
+    // pipe can bring work. select() overwrites both sets with the ready
+    // descriptors, which is why build_fd_sets() starts afresh every round.
+    // The kernel scans all max_fd + 1 bits on every call, and so do we
+    // afterwards: O(n) per round however few descriptors are ready.
+    int ready = ::select(sets.max_fd + 1, &sets.read, &sets.write, nullptr, nullptr);
+    if (ready >= 0) return;
+    if (errno != EINTR) throw_errno("select");
+    sets = FdSets();  // a signal interrupted the wait: nothing is known ready
+}
+
+void SelectServer::handle_ready(const FdSets& ready) {
+    if (ready.readable(wake_read_.get())) drain_wake_pipe();
+    for (auto& [fd, connection] : connections_) {
+        bool readable = ready.readable(fd);
+        if (readable) connection.on_readable();
+        // A fresh reply goes out at once: the socket is nearly always
+        // writable, and asking select() first would cost a whole extra round
+        // per request. What the kernel does not take waits for "writable".
+        if (ready.writable(fd) || (readable && connection.wants_to_write())) {
+            connection.on_writable();
+        }
+    }
+    // Last, so that no new connection is looked up in this round's sets.
+    if (ready.readable(listener_.get())) accept_new_connections();
+}
+
+void SelectServer::accept_new_connections() {
+    for (AcceptedConnection& accepted : accept_pending(listener_.get())) {
+        adopt(std::move(accepted));
+    }
+}
+
+void SelectServer::adopt(AcceptedConnection accepted) {
+    int fd = accepted.fd.get();
+    if (fd >= FD_SETSIZE) {
+        refuse(accepted);
+        return;  // accepted.fd closes the socket as it goes out of scope
+    }
+    ++accepted_;
+    connections_.try_emplace(fd, std::move(accepted.fd), std::move(accepted.peer),
+                             max_pending_output_);
+}
+
+void SelectServer::refuse(const AcceptedConnection& accepted) {
+    std::size_t refused = ++refused_;
+    // At most one line a second: a crowd of 10,000 clients must not become
+    // 9,000 log lines.
+    auto now = std::chrono::steady_clock::now();
+    if (refused > 1 && now - last_refusal_logged_ < std::chrono::seconds(1)) return;
+    last_refusal_logged_ = now;
+    std::fprintf(stderr,
+                 "select server: refusing %s: descriptor %d >= FD_SETSIZE (%d), "
+                 "which select() cannot watch (%zu refused so far)\n",
+                 accepted.peer.c_str(), accepted.fd.get(), FD_SETSIZE, refused);
+}
+
+void SelectServer::drain_wake_pipe() {
+    char bytes[64];
+    while (::read(wake_read_.get(), bytes, sizeof bytes) > 0) {
+    }
+}
+
+void SelectServer::close_finished_connections() {
+    // Another O(n) pass; select() already costs one per round.
+    for (const auto& [fd, connection] : connections_) {
+        std::size_t largest = connection.largest_pending_output();
+        if (largest > largest_pending_output_) largest_pending_output_ = largest;
+    }
+    std::erase_if(connections_, [](const auto& entry) { return entry.second.should_close(); });
+    open_connections_ = connections_.size();
+}
+
+}  // namespace course

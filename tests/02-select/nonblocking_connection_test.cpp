@@ -1,0 +1,220 @@
+// Task 2 (the read path) and task 3 (the write path) of NonBlockingConnection,
+// driven by hand over a real loopback TCP connection: no select() loop here.
+#include <sys/socket.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "conversation.h"
+#include "nonblocking_connection.h"
+#include "select_test_helpers.h"
+
+using namespace course;
+using namespace course::testing;
+
+namespace {
+
+constexpr std::size_t kNoLimit = 1 << 30;
+
+// The bytes `fd` receives within `timeout` (or less), without blocking longer.
+std::string read_available(int fd, std::chrono::milliseconds timeout = 200ms) {
+    std::string received;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char chunk[65536];
+    while (std::chrono::steady_clock::now() < deadline) {
+        ssize_t n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+        if (n > 0) {
+            received.append(chunk, static_cast<std::size_t>(n));
+        } else if (n == 0) {
+            break;
+        } else {
+            std::this_thread::sleep_for(1ms);
+        }
+    }
+    return received;
+}
+
+// Makes the peer's close send a reset (RST) instead of a normal end of stream.
+void reset_connection(FileDescriptor& peer) {
+    linger abort_on_close{1, 0};
+    ::setsockopt(peer.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+    peer.reset();
+}
+
+// Calls on_readable() while the connection wants to read and reading helps.
+void read_while_wanted(NonBlockingConnection& connection) {
+    for (int i = 0; i < 1000 && connection.wants_to_read(); ++i) {
+        std::size_t before = connection.pending_output().size();
+        connection.on_readable();
+        if (connection.pending_output().size() == before) break;  // nothing more there
+    }
+}
+
+}  // namespace
+
+// ---- Task 2: the read path ------------------------------------------------
+
+TEST(Task2_ReadPath, QueuesTheReplyToWhatArrived) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    write_all(pair.peer.get(), "hello\nwor");
+    std::this_thread::sleep_for(20ms);
+    connection.on_readable();
+    EXPECT_EQ(connection.pending_output(), "hello\n");
+    write_all(pair.peer.get(), "ld\n");
+    std::this_thread::sleep_for(20ms);
+    connection.on_readable();
+    EXPECT_EQ(connection.pending_output(), "hello\nworld\n");
+    EXPECT_TRUE(connection.wants_to_read());
+    EXPECT_FALSE(connection.should_close());
+}
+
+TEST(Task2_ReadPath, AnswersHttpThroughTheConversation) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    write_all(pair.peer.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::this_thread::sleep_for(20ms);
+    connection.on_readable();
+    std::string reply(connection.pending_output());
+    EXPECT_EQ(reply.substr(0, 15), "HTTP/1.1 200 OK");
+    EXPECT_NE(reply.find("Hello, world"), std::string::npos);
+}
+
+TEST(Task2_ReadPath, NothingToReadIsNotAnError) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    // select() can report "readable" and still leave nothing to read (a
+    // spurious wake-up); on_readable() must neither wait nor give up.
+    connection.on_readable();
+    EXPECT_EQ(connection.pending_output(), "");
+    EXPECT_TRUE(connection.wants_to_read());
+    EXPECT_FALSE(connection.should_close());
+}
+
+TEST(Task2_ReadPath, EndOfStreamWithNothingToSendCloses) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    ::shutdown(pair.peer.get(), SHUT_WR);
+    std::this_thread::sleep_for(20ms);
+    connection.on_readable();
+    EXPECT_FALSE(connection.wants_to_read()) << "nothing more will come after end of stream";
+    EXPECT_TRUE(connection.should_close());
+}
+
+TEST(Task2_ReadPath, EndOfStreamKeepsRepliesStillToSend) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    write_all(pair.peer.get(), "last words\n");
+    ::shutdown(pair.peer.get(), SHUT_WR);  // the peer may still read our reply
+    std::this_thread::sleep_for(20ms);
+    connection.on_readable();
+    connection.on_readable();
+    EXPECT_EQ(connection.pending_output(), "last words\n");
+    EXPECT_FALSE(connection.wants_to_read());
+    EXPECT_FALSE(connection.should_close()) << "close only once the reply is sent";
+}
+
+TEST(Task2_ReadPath, AResetPeerIsClosedWithoutThrowing) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    write_all(pair.peer.get(), "half a li");
+    reset_connection(pair.peer);
+    std::this_thread::sleep_for(20ms);
+    for (int i = 0; i < 3 && !connection.should_close(); ++i) {
+        EXPECT_NO_THROW(connection.on_readable());
+    }
+    EXPECT_TRUE(connection.should_close());
+}
+
+TEST(Task2_ReadPath, StopsWantingToReadOnceTheConversationIsFinished) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    write_all(pair.peer.get(), "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    std::this_thread::sleep_for(20ms);
+    connection.on_readable();
+    EXPECT_NE(connection.pending_output().find("Connection: close"), std::string::npos);
+    EXPECT_FALSE(connection.wants_to_read());
+    EXPECT_FALSE(connection.should_close()) << "the reply is not sent yet";
+}
+
+TEST(Task2_Backpressure, StopsWantingToReadAboveTheLimit) {
+    constexpr std::size_t kLimit = 4096;
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kLimit);
+    // Far more than the limit plus one read, all waiting in the kernel.
+    std::string lines = numbered_lines(512 * 1024);
+    set_nonblocking(pair.peer.get());
+    std::size_t written = write_some(pair.peer.get(), lines);
+    ASSERT_GT(written, kLimit + 2 * NonBlockingConnection::kReadChunk + Conversation::kMaxLineLength)
+        << "the kernel took too little for this test to mean anything";
+    std::this_thread::sleep_for(50ms);
+
+    read_while_wanted(connection);
+
+    EXPECT_FALSE(connection.wants_to_read()) << "a peer that sends and never reads must not "
+                                                "make us buffer without limit";
+    EXPECT_GE(connection.pending_output().size(), kLimit);
+    EXPECT_LE(connection.pending_output().size(),
+              kLimit + NonBlockingConnection::kReadChunk + Conversation::kMaxLineLength)
+        << "read no more once the output passed the limit";
+    EXPECT_GT(unread_bytes(connection.fd()), 0u) << "the rest should stay in the kernel";
+}
+
+// ---- Task 3: the write path -----------------------------------------------
+
+TEST(Task3_WritePath, WantsToWriteOnlyWhileOutputWaits) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    EXPECT_FALSE(connection.wants_to_write())
+        << "watching an idle socket for writing makes select() return at once, forever";
+    connection.queue_output("hello\n");
+    EXPECT_TRUE(connection.wants_to_write());
+    connection.on_writable();
+    EXPECT_EQ(connection.pending_output(), "");
+    EXPECT_FALSE(connection.wants_to_write());
+    EXPECT_EQ(read_available(pair.peer.get()), "hello\n");
+}
+
+TEST(Task3_WritePath, KeepsWhatTheKernelDidNotTake) {
+    TcpPair pair = make_tcp_pair(16 * 1024);  // small buffers: the kernel fills fast
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    std::string lines = numbered_lines(4 * 1024 * 1024);
+    connection.queue_output(lines);
+
+    connection.on_writable();
+    std::size_t left = connection.pending_output().size();
+    EXPECT_GT(left, 0u) << "the kernel cannot take 4 MB at once";
+    EXPECT_LT(left, lines.size()) << "but it takes something";
+    EXPECT_TRUE(connection.wants_to_write());
+    // Full send buffer: another try takes little or nothing, and is no error.
+    EXPECT_NO_THROW(connection.on_writable());
+    EXPECT_LE(connection.pending_output().size(), left);
+
+    // Now the peer reads while we write: every byte arrives, in order.
+    std::string received;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (connection.wants_to_write()) connection.on_writable();
+        std::string arrived = read_available(pair.peer.get(), 1ms);
+        received += arrived;
+        if (!connection.wants_to_write() && arrived.empty()) break;  // all sent, all read
+    }
+    ASSERT_EQ(received.size(), lines.size());
+    EXPECT_TRUE(received == lines) << "bytes lost or reordered between partial writes";
+    EXPECT_FALSE(connection.wants_to_write());
+}
+
+TEST(Task3_WritePath, APeerThatIsGoneClosesWithoutThrowing) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    reset_connection(pair.peer);
+    std::this_thread::sleep_for(20ms);
+    connection.queue_output(numbered_lines(64 * 1024));
+    for (int i = 0; i < 5 && !connection.should_close(); ++i) {
+        EXPECT_NO_THROW(connection.on_writable());
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_TRUE(connection.should_close()) << "a broken connection must be closed";
+    EXPECT_FALSE(connection.wants_to_write());
+}

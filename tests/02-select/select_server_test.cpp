@@ -1,0 +1,333 @@
+// Task 4: the select() loop. Whole-server tests: one SelectServer on its own
+// thread, real clients on loopback. They check what the lesson is about: a
+// silent or stalled peer delays nobody, partial writes lose nothing, a peer
+// that never reads cannot make the server buffer without limit, descriptors
+// past FD_SETSIZE are refused without harm, and stop() ends run().
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <future>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "conversation.h"
+#include "nonblocking_connection.h"
+#include "select_server.h"
+#include "select_test_helpers.h"
+#include "test_client.h"
+
+using namespace course;
+using namespace course::testing;
+
+namespace {
+
+const std::string kHttpRequest = "GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+
+void expect_hello_response(const std::string& response) {
+    EXPECT_EQ(response.substr(0, 15), "HTTP/1.1 200 OK") << response;
+    EXPECT_NE(response.find("\r\n\r\nHello, world"), std::string::npos) << response;
+}
+
+// Reads n bytes in pieces; fails (TimeoutError) if nothing arrives for
+// `quiet`, so lost bytes fail fast instead of at a long overall deadline.
+std::string read_bytes_steadily(TestClient& client, std::size_t n,
+                                std::chrono::milliseconds quiet = 2s) {
+    std::string received;
+    while (received.size() < n) {
+        received += client.read_bytes(std::min<std::size_t>(n - received.size(), 64 * 1024), quiet);
+    }
+    return received;
+}
+
+void expect_echo(TestClient& client, const std::string& line) {
+    client.send(line);
+    EXPECT_EQ(client.read_until("\n", 2s), line);
+}
+
+}  // namespace
+
+// ---- the loop serves ------------------------------------------------------
+
+TEST(Task4_SelectLoop, EchoesLines) {
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient client(server.port());
+    client.send("hello\nwor");
+    EXPECT_EQ(client.read_until("\n", 2s), "hello\n");
+    client.send("ld\n");
+    EXPECT_EQ(client.read_until("\n", 2s), "world\n");
+}
+
+TEST(Task4_SelectLoop, AnswersHttpWithKeepAliveThenCloses) {
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient client(server.port());
+    client.send(kHttpRequest);
+    expect_hello_response(client.read_http_response(2s));
+    client.send(kHttpRequest);  // same connection: keep-alive
+    expect_hello_response(client.read_http_response(2s));
+    client.send("GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    expect_hello_response(client.read_http_response(2s));
+    EXPECT_TRUE(client.closed_by_server(2s)) << "Connection: close, and the reply is sent";
+    EXPECT_TRUE(wait_until([&] { return server.stats().open_connections == 0; }, 2s));
+}
+
+TEST(Task4_SelectLoop, ServesManyClientsInterleavedOnOneThread) {
+    constexpr int kClients = 50;
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    std::vector<TestClient> clients;
+    clients.reserve(kClients);
+    for (int i = 0; i < kClients; ++i) {
+        clients.emplace_back(server.port());
+        clients.back().send("client " + std::to_string(i) + " says ");  // half a line each
+    }
+    // Finish the lines last-first: each answer comes while the others are
+    // still half-sent, so the server keeps 50 conversations apart at once.
+    for (int i = kClients - 1; i >= 0; --i) {
+        clients[i].send("hello\n");
+        EXPECT_EQ(clients[i].read_until("\n", 2s), "client " + std::to_string(i) + " says hello\n");
+    }
+    for (int i = 0; i < kClients; ++i) clients[i].send("round " + std::to_string(i) + "\n");
+    for (int i = 0; i < kClients; ++i) {
+        EXPECT_EQ(clients[i].read_until("\n", 2s), "round " + std::to_string(i) + "\n");
+    }
+    EXPECT_EQ(server.stats().accepted, static_cast<std::size_t>(kClients));
+    EXPECT_TRUE(wait_until([&] { return server.stats().open_connections == kClients; }, 2s));
+}
+
+TEST(Task4_SelectLoop, FlushesTheReplyThenClosesWhenThePeerCloses) {
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient client(server.port());
+    client.send("last words\n");
+    client.shutdown_write();
+    EXPECT_EQ(client.read_until_close(2s), "last words\n");
+    EXPECT_TRUE(wait_until([&] { return server.stats().open_connections == 0; }, 2s));
+}
+
+TEST(Task4_SelectLoop, AcceptsEveryWaitingConnectionInOneRound) {
+    ServerThread server(ServerThread::Options{.start = false});
+    std::vector<TestClient> clients;
+    for (int i = 0; i < 20; ++i) clients.emplace_back(server.port());
+    std::this_thread::sleep_for(50ms);  // all 20 queued on the listener
+    server.start();
+    ASSERT_TRUE(server.serving()) << server.error();
+    ASSERT_TRUE(wait_until([&] { return server.stats().accepted == 20; }, 2s));
+    EXPECT_LE(server.stats().select_calls, 5u)
+        << "one select() round should accept all 20, not one per round";
+    for (auto& client : clients) expect_echo(client, "hi\n");
+}
+
+TEST(Task4_SelectLoop, SleepsWhileNothingHappens) {
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient client(server.port());
+    expect_echo(client, "hi\n");
+    std::this_thread::sleep_for(50ms);
+    std::size_t before = server.stats().select_calls;
+    std::this_thread::sleep_for(300ms);
+    std::size_t rounds = server.stats().select_calls - before;
+    EXPECT_LE(rounds, 2u) << "an idle server must sleep in select(), not spin ("
+                          << rounds << " rounds in 300 ms): watch for writing only "
+                          << "while output waits";
+}
+
+// ---- one peer never delays the others --------------------------------------
+
+TEST(Task4_NotBlocking, SilentAndStalledPeersDoNotDelayOthers) {
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient silent(server.port());  // connects and never sends a byte
+    TestClient stalled(server.port());
+    stalled.send("GET / HTTP/1.1\r\nHost: exam");  // half a request, then nothing
+    std::this_thread::sleep_for(50ms);
+
+    auto start = std::chrono::steady_clock::now();
+    TestClient echo(server.port());
+    echo.send("are you there?\n");
+    EXPECT_EQ(echo.read_until("\n", 2s), "are you there?\n");
+    TestClient http(server.port());
+    http.send(kHttpRequest);
+    expect_hello_response(http.read_http_response(2s));
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_LT(elapsed, 500ms) << "a third client waited on the silent and stalled ones";
+
+    // The stalled request is still there, and completes when its peer goes on.
+    stalled.send("ple\r\n\r\n");
+    expect_hello_response(stalled.read_http_response(2s));
+    EXPECT_FALSE(silent.closed_by_server(50ms)) << "a silent peer is not closed for being silent";
+}
+
+TEST(Task4_NotBlocking, PartialWritesLoseNothingWhileOthersAreServed) {
+    // Small kernel buffers, so the server's writes come up short at once.
+    ServerThread server(ServerThread::Options{.socket_buffer_bytes = 32 * 1024});
+    ASSERT_TRUE(server.serving()) << server.error();
+    std::string lines = numbered_lines(8 * 1024 * 1024);
+    TestClient bulk(server.port());
+    BackgroundSender sender(bulk.fd(), lines);
+
+    // We do not read yet: the replies fill the kernel's buffers, the
+    // server's writes come up short, and its output buffer grows past what
+    // any single read could explain.
+    constexpr std::size_t kOneReadsReply =
+        NonBlockingConnection::kReadChunk + Conversation::kMaxLineLength;
+    ASSERT_TRUE(wait_until([&] { return server.stats().largest_pending_output > kOneReadsReply; }, 5s))
+        << "the server never held more than one read's reply, so it never met a partial write";
+
+    TestClient other(server.port());
+    auto start = std::chrono::steady_clock::now();
+    expect_echo(other, "me too\n");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+
+    std::string echoed = read_bytes_steadily(bulk, lines.size());
+    EXPECT_TRUE(sender.finishes(5s));
+    EXPECT_EQ(sender.error(), "");
+    ASSERT_EQ(echoed.size(), lines.size());
+    EXPECT_TRUE(echoed == lines) << "bytes lost or reordered across partial writes";
+}
+
+TEST(Task4_Backpressure, StopsReadingFromAPeerThatDoesNotRead) {
+    constexpr std::size_t kLimit = 64 * 1024;
+    ServerThread server(ServerThread::Options{.max_pending_output = kLimit,
+                                              .socket_buffer_bytes = 32 * 1024});
+    ASSERT_TRUE(server.serving()) << server.error();
+    std::string lines = numbered_lines(16 * 1024 * 1024);
+    TestClient greedy(server.port());
+    set_socket_buffers(greedy.fd(), 32 * 1024);
+    BackgroundSender sender(greedy.fd(), lines);  // sends, never reads
+
+    ASSERT_TRUE(sender.stalls(300ms, 10s))
+        << "the client sent all 16 MB without reading a reply: the server "
+           "kept reading (and buffering) from a peer that never reads";
+    SelectServerStats stats = server.stats();
+    EXPECT_GE(stats.largest_pending_output, kLimit);
+    EXPECT_LE(stats.largest_pending_output,
+              kLimit + NonBlockingConnection::kReadChunk + Conversation::kMaxLineLength)
+        << "the server read on after its output passed the limit";
+
+    // While that peer is stalled, the loop sleeps and still serves others.
+    std::size_t before = server.stats().select_calls;
+    TestClient other(server.port());
+    expect_echo(other, "still here\n");
+    std::this_thread::sleep_for(200ms);
+    EXPECT_LE(server.stats().select_calls - before, 10u) << "busy loop on the stalled peer";
+
+    // Once the peer reads, everything comes back, in order.
+    std::string echoed = read_bytes_steadily(greedy, lines.size());
+    EXPECT_TRUE(sender.finishes(5s));
+    ASSERT_EQ(echoed.size(), lines.size());
+    EXPECT_TRUE(echoed == lines);
+}
+
+// ---- FD_SETSIZE -------------------------------------------------------------
+
+namespace {
+
+// Raises RLIMIT_NOFILE to at least `wanted` for the test, and puts it back.
+class OpenFileLimit {
+public:
+    explicit OpenFileLimit(rlim_t wanted) {
+        ::getrlimit(RLIMIT_NOFILE, &saved_);
+        rlimit raised = saved_;
+        if (raised.rlim_cur >= wanted) {
+            ok_ = true;
+            return;
+        }
+        if (raised.rlim_max < wanted) return;
+        raised.rlim_cur = wanted;
+        ok_ = ::setrlimit(RLIMIT_NOFILE, &raised) == 0;
+    }
+    ~OpenFileLimit() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+    bool ok() const { return ok_; }
+
+private:
+    rlimit saved_{};
+    bool ok_ = false;
+};
+
+// Opens /dev/null until every descriptor below FD_SETSIZE is taken, so the
+// next socket anyone in this process opens is numbered FD_SETSIZE or more.
+class DescriptorFiller {
+public:
+    DescriptorFiller() {
+        while (true) {
+            FileDescriptor fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+            if (!fd) throw_errno("open /dev/null");
+            if (fd.get() >= FD_SETSIZE) break;  // all below are taken; give this one back
+            int number = fd.get();
+            fillers_.push_back(std::move(fd));
+            if (number == FD_SETSIZE - 1) break;
+        }
+    }
+    ~DescriptorFiller() { release(); }
+    void release() { fillers_.clear(); }
+
+private:
+    std::vector<FileDescriptor> fillers_;
+};
+
+}  // namespace
+
+TEST(Task4_FdSetSize, RefusesDescriptorsSelectCannotWatchAndGoesOn) {
+    OpenFileLimit limit(FD_SETSIZE + 64);
+    if (!limit.ok()) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE above FD_SETSIZE here";
+
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient before(server.port());
+    expect_echo(before, "before\n");
+    {
+        DescriptorFiller filler;
+        // This client's own socket is >= FD_SETSIZE (TestClient uses poll(),
+        // which has no such limit), and so is the one the server accepts.
+        TestClient refused(server.port());
+        EXPECT_TRUE(refused.closed_by_server(2s)) << "a connection past FD_SETSIZE must be closed";
+        EXPECT_TRUE(wait_until([&] { return server.stats().refused == 1; }, 2s));
+        expect_echo(before, "still served\n");  // and the others are still served
+    }
+    TestClient after(server.port());
+    expect_echo(after, "after\n");
+    expect_echo(before, "and again\n");
+    EXPECT_EQ(server.stats().refused, 1u);
+    EXPECT_EQ(server.error(), "");
+}
+
+// ---- stop() -------------------------------------------------------------------
+
+TEST(Task4_Stop, StopFromAnotherThreadEndsRun) {
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient client(server.port());
+    expect_echo(client, "hi\n");  // run() is now asleep in select()
+    std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(server.stop(1s)) << "stop() did not wake select(): is the wake pipe in the read set?";
+}
+
+TEST(Task4_Stop, StopBeforeRunMakesRunReturnAtOnce) {
+    SelectServer server(listen_tcp("127.0.0.1", 0));
+    server.stop();
+    auto finished = std::async(std::launch::async, [&] { server.run(); });
+    bool returned = finished.wait_for(1s) == std::future_status::ready;
+    if (!returned) {
+        FileDescriptor nudge = connect_tcp("127.0.0.1", server.port());  // let run() end
+    }
+    finished.get();
+    EXPECT_TRUE(returned);
+}
+
+TEST(Task4_Stop, StopClosesEveryConnection) {
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient first(server.port());
+    TestClient second(server.port());
+    expect_echo(first, "one\n");
+    expect_echo(second, "two\n");
+    EXPECT_TRUE(server.stop(1s));
+    EXPECT_TRUE(first.closed_by_server(1s));
+    EXPECT_TRUE(second.closed_by_server(1s));
+}
