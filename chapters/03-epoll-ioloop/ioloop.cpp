@@ -4,9 +4,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 #include <utility>
 
 namespace course {
@@ -15,9 +19,6 @@ namespace {
 
 // The loop running or made first on this thread (see IOLoop::current).
 thread_local IOLoop* t_current_loop = nullptr;
-
-// Up to this many ready descriptors per epoll_wait; more just wait a turn.
-constexpr int kMaxEventsPerPoll = 1024;
 
 // Tornado logs an exception from a callback and goes on: one bad handler
 // must not take the whole server down.
@@ -32,11 +33,20 @@ void run_guarded(const char* what, Function&& function) {
     }
 }
 
+// "epoll_ctl ADD fd 7: File exists". errno is saved first: building the
+// message allocates, and the allocator may overwrite errno.
+[[noreturn]] void throw_epoll_ctl_error(const char* operation, int fd) {
+    int error = errno;
+    throw std::system_error(error, std::generic_category(),
+                            std::string("epoll_ctl ") + operation + " fd " + std::to_string(fd));
+}
+
 }  // namespace
 
 IOLoop::IOLoop()
     : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
-      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      ready_events_(kMaxEventsPerPoll) {
     if (!epoll_fd_) throw_errno("epoll_create1");
     if (!wake_fd_) throw_errno("eventfd");
     add_handler(wake_fd_.get(), [this](int, std::uint32_t) { drain_wake_fd(); }, READ);
@@ -60,21 +70,24 @@ IOLoop& IOLoop::current() {
 // --- descriptors -----------------------------------------------------------
 
 void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events) {
+    auto shared = std::make_shared<Handler>(std::move(handler));
     epoll_event event{};
     event.events = events | ERROR;
     event.data.fd = fd;
     if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &event) < 0) {
-        throw_errno("epoll_ctl ADD fd " + std::to_string(fd));
+        throw_epoll_ctl_error("ADD", fd);
     }
-    handlers_[fd] = std::make_shared<Handler>(std::move(handler));
+    handlers_[fd] = std::move(shared);
 }
 
 void IOLoop::update_handler(int fd, std::uint32_t events) {
     epoll_event event{};
     event.events = events | ERROR;
     event.data.fd = fd;
+    // MOD also re-arms an edge-triggered fd: if it is ready now, the next
+    // epoll_wait reports it, even though no new edge came.
     if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd, &event) < 0) {
-        throw_errno("epoll_ctl MOD fd " + std::to_string(fd));
+        throw_epoll_ctl_error("MOD", fd);
     }
 }
 
@@ -83,6 +96,13 @@ void IOLoop::remove_handler(int fd) {
     // Failure is harmless here (the descriptor may already be closed, which
     // removes it from the epoll set anyway), so it is not an error.
     ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    // The batch being dispatched may still hold an event for fd. Drop it:
+    // the caller is about to close fd, and accept() may hand out the same
+    // number for a new connection within this very batch, whose handler
+    // must not get the old connection's event (a hang-up, say).
+    for (int i = next_ready_; i < ready_count_; ++i) {
+        if (ready_events_[i].data.fd == fd) ready_events_[i].data.fd = -1;
+    }
 }
 
 // --- callbacks and timeouts ---------------------------------------------------
@@ -110,7 +130,7 @@ IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback) {
 }
 
 void IOLoop::remove_timeout(Timeout timeout) {
-    if (timer_callbacks_.erase(timeout.id) == 0) return;
+    if (timer_callbacks_.erase(timeout.id) == 0) return;  // ran already, or never was
     ++cancelled_timers_;
     compact_timer_heap();
 }
@@ -132,22 +152,37 @@ void IOLoop::compact_timer_heap() {
 // --- the loop ------------------------------------------------------------------
 
 void IOLoop::start() {
-    IOLoop* previous = std::exchange(t_current_loop, this);
-    loop_thread_ = std::this_thread::get_id();
-    while (!stopping_) {
-        run_callbacks();
-        run_due_timeouts();
-        if (stopping_) break;
-        poll_and_dispatch(poll_timeout_ms());
+    std::thread::id not_running;
+    if (!loop_thread_.compare_exchange_strong(not_running, std::this_thread::get_id())) {
+        throw std::logic_error("IOLoop::start: the loop is already running");
     }
-    stopping_ = false;  // a stopped loop can be started again
-    loop_thread_ = std::thread::id();
-    t_current_loop = previous;
+    IOLoop* previous = std::exchange(t_current_loop, this);
+    // However start() ends (stop(), or an exception from epoll_wait), leave
+    // the loop restartable and the thread's current loop as it was.
+    auto finish = [&] {
+        stopping_ = false;
+        loop_thread_ = std::thread::id();
+        t_current_loop = previous;
+    };
+    try {
+        while (!stopping_) {
+            run_callbacks();
+            run_due_timeouts();
+            if (stopping_) break;
+            poll_and_dispatch(poll_timeout_ms());
+        }
+    } catch (...) {
+        finish();
+        throw;
+    }
+    finish();
 }
 
 void IOLoop::stop() {
     stopping_ = true;
-    wake();
+    // On the loop's thread we are inside a callback or handler, and start()
+    // checks stopping_ before it sleeps again; another thread must wake it.
+    if (!on_loop_thread()) wake();
 }
 
 void IOLoop::run_callbacks() {
@@ -162,21 +197,26 @@ void IOLoop::run_callbacks() {
 }
 
 void IOLoop::run_due_timeouts() {
-    // Collect first, then run: a timeout that schedules another for "now"
-    // runs it on the next turn, not in this loop forever.
-    Clock::time_point now = Clock::now();
-    std::vector<Callback> due;
-    while (!timer_heap_.empty() && timer_heap_.top().when <= now) {
-        auto found = timer_callbacks_.find(timer_heap_.top().id);
+    // Only timeouts that existed when this turn began: one that a timeout
+    // sets for "now" (or the past) runs next turn, so a timeout that keeps
+    // re-arming itself cannot starve I/O.
+    const Clock::time_point now = Clock::now();
+    const std::uint64_t newest_id = next_timer_id_ - 1;
+    while (!timer_heap_.empty() && timer_heap_.top().when <= now &&
+           timer_heap_.top().id <= newest_id) {
+        std::uint64_t id = timer_heap_.top().id;
         timer_heap_.pop();
+        auto found = timer_callbacks_.find(id);
         if (found == timer_callbacks_.end()) {
             --cancelled_timers_;  // cancelled: its entry surfaced at last
             continue;
         }
-        due.push_back(std::move(found->second));
+        // One at a time, each looked up just before it runs: a timeout may
+        // cancel another one that is also due, and that one must not run.
+        Callback callback = std::move(found->second);
         timer_callbacks_.erase(found);
+        run_guarded("timeout", callback);
     }
-    for (Callback& callback : due) run_guarded("timeout", callback);
 }
 
 int IOLoop::poll_timeout_ms() {
@@ -198,21 +238,24 @@ int IOLoop::poll_timeout_ms() {
 }
 
 void IOLoop::poll_and_dispatch(int timeout_ms) {
-    epoll_event events[kMaxEventsPerPoll];
-    int ready = ::epoll_wait(epoll_fd_.get(), events, kMaxEventsPerPoll, timeout_ms);
+    int ready = ::epoll_wait(epoll_fd_.get(), ready_events_.data(), kMaxEventsPerPoll, timeout_ms);
     if (ready < 0) {
         if (errno == EINTR) return;  // a signal arrived; just go round again
         throw_errno("epoll_wait");
     }
-    for (int i = 0; i < ready; ++i) {
-        int fd = events[i].data.fd;
+    ready_count_ = ready;
+    for (next_ready_ = 0; next_ready_ < ready_count_;) {
+        // Copy the event and advance first: remove_handler() blanks events
+        // from next_ready_ on.
+        epoll_event event = ready_events_[next_ready_++];
         // An earlier handler in this batch may have removed this one, so
         // look it up now rather than trusting the batch.
-        auto found = handlers_.find(fd);
+        auto found = handlers_.find(event.data.fd);
         if (found == handlers_.end()) continue;
         std::shared_ptr<Handler> handler = found->second;  // keeps it alive while it runs
-        run_guarded("handler", [&] { (*handler)(fd, events[i].events); });
+        run_guarded("handler", [&] { (*handler)(event.data.fd, event.events); });
     }
+    ready_count_ = next_ready_ = 0;
 }
 
 void IOLoop::wake() {
@@ -223,6 +266,8 @@ void IOLoop::wake() {
 }
 
 void IOLoop::drain_wake_fd() {
+    // One read resets an eventfd's counter to zero, however many wake()s
+    // added to it: one wake-up per turn, not one per callback.
     std::uint64_t count;
     [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &count, sizeof count);
 }

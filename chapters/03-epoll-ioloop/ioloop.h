@@ -14,9 +14,15 @@
 // Handlers and callbacks must not block: while one runs, nothing else does.
 // That single rule is what the whole course is about.
 //
-// Threads: everything here must be called on the loop's own thread, except
-// add_callback() and stop(), which any thread may call (they wake the loop
-// through an eventfd). This is Tornado's contract too.
+// Threads: everything here must be called on the loop's own thread (or
+// before the loop starts), except add_callback() and stop(), which any
+// thread may call (they wake the loop through an eventfd). This is
+// Tornado's contract too. Neither is safe in a signal handler: watch a
+// signalfd with add_handler instead (see server_main.cpp).
+//
+// Errors: an exception that escapes a handler, callback or timeout is
+// printed to stderr and the loop goes on, as Tornado does; one bad handler
+// must not take a whole server down.
 //
 // Example:
 //
@@ -68,34 +74,42 @@ public:
     IOLoop& operator=(const IOLoop&) = delete;
 
     // The loop of the calling thread: the one running start() here, else the
-    // first loop made on this thread that is still alive, else a new one
-    // owned by the thread. Tornado's IOLoop.current().
+    // loop that became current when it was made (a new loop becomes current
+    // if its thread has none), else a new one owned by the thread.
+    // Tornado's IOLoop.current().
     static IOLoop& current();
 
-    // Calls handler(fd, events) whenever fd is ready for `events`.
+    // Calls handler(fd, events) whenever fd is ready for `events`. One
+    // handler per descriptor: adding a second one for fd throws.
     void add_handler(int fd, Handler handler, std::uint32_t events);
     // Changes which events fd's handler wants (for example WRITE only while
-    // there is output to send).
+    // there is output to send). `events` replaces the old set: pass EDGE
+    // again if the handler uses it.
     void update_handler(int fd, std::uint32_t events);
-    // Stops watching fd. Call it before closing fd.
+    // Stops watching fd; an event for fd already fetched in this turn is
+    // dropped too. Call it before closing fd. A handler may remove itself.
     void remove_handler(int fd);
 
     // Runs callback on the loop's thread at the next turn. Safe from any
     // thread: this is how other threads hand work to the loop.
     void add_callback(Callback callback);
 
-    // Runs callback once, after `delay` / at `when`.
+    // Runs callback once, after `delay` / at `when`. Equal deadlines run in
+    // the order they were set.
     Timeout call_later(Clock::duration delay, Callback callback);
     Timeout call_at(Clock::time_point when, Callback callback);
-    // Cancels a timeout that has not run yet (no effect if it has).
+    // Cancels a timeout that has not run yet (no effect if it has), even
+    // one that is due in the same turn as the timeout cancelling it.
     void remove_timeout(Timeout timeout);
 
     // The loop's clock (monotonic: never jumps when the wall clock is set).
     static Clock::time_point time() { return Clock::now(); }
 
-    // Runs the loop until stop() is called.
+    // Runs the loop on the calling thread until stop() is called. Throws
+    // std::logic_error if the loop is already running.
     void start();
-    // Makes start() return after the current turn. Safe from any thread.
+    // Makes start() return after the current turn. Safe from any thread. If
+    // the loop is not running, the next start() returns at once.
     void stop();
 
 private:
@@ -106,6 +120,9 @@ private:
             return when != other.when ? when > other.when : id > other.id;
         }
     };
+
+    // Up to this many ready descriptors per epoll_wait; more just wait a turn.
+    static constexpr int kMaxEventsPerPoll = 1024;
 
     void run_callbacks();
     void run_due_timeouts();
@@ -123,6 +140,12 @@ private:
     // while it runs: dispatch holds a copy of the pointer until it returns.
     std::unordered_map<int, std::shared_ptr<Handler>> handlers_;
 
+    // The batch epoll_wait returned, and the next event of it to dispatch.
+    // remove_handler() blanks an event for its fd still ahead in the batch.
+    std::vector<epoll_event> ready_events_;
+    int ready_count_ = 0;
+    int next_ready_ = 0;
+
     std::mutex callbacks_mutex_;  // guards callbacks_ (any thread adds)
     std::vector<Callback> callbacks_;
 
@@ -132,10 +155,10 @@ private:
     std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timer_heap_;
     std::unordered_map<std::uint64_t, Callback> timer_callbacks_;
     std::uint64_t next_timer_id_ = 1;
-    std::size_t cancelled_timers_ = 0;
+    std::size_t cancelled_timers_ = 0;  // heap entries whose callback is gone
 
     std::atomic<bool> stopping_{false};
-    std::atomic<std::thread::id> loop_thread_{};
+    std::atomic<std::thread::id> loop_thread_{};  // set while start() runs
 };
 
 }  // namespace course

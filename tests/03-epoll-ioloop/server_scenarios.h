@@ -1,0 +1,234 @@
+// server_scenarios.h: situations a LoopServer must handle, written once and
+// run against both the level-triggered server (loop_server_test.cpp) and the
+// edge-triggered one (edge_triggered_test.cpp, exercise task 4).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "loop_server.h"
+#include "loop_test_support.h"
+#include "socket.h"
+#include "test_client.h"
+
+namespace course::testing {
+
+// Numbered lines, at least `bytes` long in all: an echo stream in which a
+// lost, doubled or reordered piece shows.
+inline std::string numbered_lines(std::size_t bytes) {
+    std::string text;
+    char line[64];
+    for (int i = 0; text.size() < bytes; ++i) {
+        std::snprintf(line, sizeof line, "line %08d of a long stream\n", i);
+        text += line;
+    }
+    return text;
+}
+
+// What a client got before `timeout`, or "<nothing: timed out>".
+inline std::string reply_within(TestClient& client, std::size_t bytes,
+                                std::chrono::milliseconds timeout) {
+    try {
+        return client.read_bytes(bytes, timeout);
+    } catch (const TimeoutError&) {
+        return "<nothing: timed out>";
+    }
+}
+
+// Reads until end of stream, at most `timeout` in all; returns what came.
+inline std::string read_until_eof(int fd, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string received;
+    std::vector<char> chunk(64 * 1024);
+    while (true) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left <= std::chrono::milliseconds::zero()) return received;
+        pollfd waiting{fd, POLLIN, 0};
+        if (::poll(&waiting, 1, static_cast<int>(left.count())) <= 0) return received;
+        long n = read_some(fd, chunk.data(), chunk.size());
+        if (n == 0) return received;
+        if (n > 0) received.append(chunk.data(), static_cast<std::size_t>(n));
+    }
+}
+
+// Asks the loop for its connection count until it is `expected` (closes
+// reach the server a moment after the client's close()).
+inline bool wait_for_connection_count(RunningServer& server, std::size_t expected,
+                                      std::chrono::milliseconds timeout = 3s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (server.connection_count() != expected) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+// The server can be made to queue work while its loop is held, then must
+// serve all of it: 8 connections that arrived together.
+inline void expect_every_queued_connection_served(LoopServerOptions options) {
+    RunningServer server(options);
+    server.hold_loop();
+    std::vector<std::unique_ptr<TestClient>> clients;
+    for (int i = 0; i < 8; ++i) {
+        clients.push_back(std::make_unique<TestClient>(server.port()));
+        clients.back()->send("client " + std::to_string(i) + "\n");
+    }
+    std::this_thread::sleep_for(50ms);  // every handshake done, every byte there
+    server.release_loop();
+    auto deadline = std::chrono::steady_clock::now() + 3s;  // for all of them
+    for (int i = 0; i < 8; ++i) {
+        std::string expected = "client " + std::to_string(i) + "\n";
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        EXPECT_EQ(reply_within(*clients[i], expected.size(), std::max(left, 10ms)), expected)
+            << "client " << i << " of 8 that connected while the loop was busy was not served";
+    }
+}
+
+// 16 KB arrive while the loop is busy, with a server that reads 1 KB at a
+// time: one readiness event, sixteen reads' worth of bytes.
+inline void expect_everything_read_after_a_busy_moment(LoopServerOptions options) {
+    options.read_chunk_size = 1024;
+    RunningServer server(options);
+    TestClient client(server.port());
+    client.send("warm up\n");
+    ASSERT_EQ(reply_within(client, 8, 3s), "warm up\n");
+    std::string data = numbered_lines(16 * 1024);
+    server.hold_loop();
+    client.send(data);  // fits in the socket buffers: nothing waits for the loop
+    std::this_thread::sleep_for(50ms);
+    server.release_loop();
+    std::string echoed = reply_within(client, data.size(), 3s);
+    EXPECT_EQ(echoed.size(), data.size());
+    EXPECT_TRUE(echoed == data) << "the echo of 16 KB that arrived at once did not all come back";
+}
+
+// Megabytes through a connection whose buffers are small, to a server that
+// holds at most 16 KB of replies: partial writes and backpressure all the
+// way, and every byte must come back, in order, before the server closes.
+inline void expect_huge_stream_echoed(LoopServerOptions options, std::size_t bytes) {
+    options.max_pending_output = 16 * 1024;
+    RunningServer server(options);
+    FileDescriptor fd = connect_with_small_buffers(server.port(), 8 * 1024);
+    std::string data = numbered_lines(bytes);
+    std::thread sender([&] {
+        try {
+            write_all(fd.get(), data);
+            ::shutdown(fd.get(), SHUT_WR);  // the server answers all, then closes
+        } catch (const std::exception&) {
+            // The reader gave up and shut the socket (reported below).
+        }
+    });
+    std::this_thread::sleep_for(100ms);  // let the replies pile up first
+    std::string echoed = read_until_eof(fd.get(), 10s);
+    ::shutdown(fd.get(), SHUT_RDWR);  // frees the sender if the server stalled
+    sender.join();
+    EXPECT_EQ(echoed.size(), data.size()) << "the echo stalled or broke off";
+    EXPECT_TRUE(echoed == data) << "the echo came back different";
+}
+
+// A peer that never reads its replies can push only as much as the kernel
+// buffers and max_pending_output hold; then the server stops reading it.
+// Returns how many bytes the peer managed to send.
+inline std::size_t bytes_pushed_without_reading(int fd, std::size_t at_most) {
+    set_nonblocking(fd);
+    std::string block = numbered_lines(64 * 1024);
+    std::size_t sent = 0;
+    auto last_progress = std::chrono::steady_clock::now();
+    while (sent < at_most && std::chrono::steady_clock::now() - last_progress < 300ms) {
+        std::size_t offset = sent % block.size();
+        std::size_t written = write_some(fd, std::string_view(block).substr(offset));
+        if (written > 0) {
+            sent += written;
+            last_progress = std::chrono::steady_clock::now();
+        } else {
+            pollfd waiting{fd, POLLOUT, 0};
+            ::poll(&waiting, 1, 50);
+        }
+    }
+    return sent;
+}
+
+inline void expect_backpressure(LoopServerOptions options) {
+    options.max_pending_output = 64 * 1024;
+    RunningServer server(options);
+    FileDescriptor greedy = connect_with_small_buffers(server.port(), 16 * 1024);
+    // Without backpressure the server would read on and buffer all of it.
+    constexpr std::size_t kWouldBeUnbounded = 256 * 1024 * 1024;
+    std::size_t sent = bytes_pushed_without_reading(greedy.get(), kWouldBeUnbounded);
+    EXPECT_LT(sent, 64u * 1024 * 1024)
+        << "a peer that reads nothing pushed " << sent / 1024 << " KB into the server";
+
+    // Meanwhile everyone else is served at once.
+    TestClient other(server.port());
+    other.send("still there?\n");
+    EXPECT_EQ(reply_within(other, 13, 2s), "still there?\n");
+
+    // Once the greedy peer reads, it gets every byte back, in order.
+    ::shutdown(greedy.get(), SHUT_WR);
+    std::string echoed = read_until_eof(greedy.get(), 10s);
+    std::string block = numbered_lines(64 * 1024);
+    std::string expected;
+    while (expected.size() < sent) expected += block;
+    expected.resize(sent);
+    expected.resize(expected.rfind('\n') + 1);  // a last half line gets no echo
+    EXPECT_EQ(echoed.size(), expected.size());
+    EXPECT_TRUE(echoed == expected) << "the echo came back different";
+}
+
+// After an exchange, an idle keep-alive connection must cost the loop no
+// CPU: a WRITE interest left on would make epoll report it every turn.
+inline void expect_idle_connection_costs_no_cpu(LoopServerOptions options) {
+    RunningServer server(options);
+    TestClient client(server.port());
+    client.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+    EXPECT_NE(client.read_http_response(3s).find("Hello, world"), std::string::npos);
+    auto before = server.loop_cpu_time();
+    std::this_thread::sleep_for(300ms);
+    auto used = server.loop_cpu_time() - before;
+    EXPECT_LT(used, 60ms) << "the loop spun for "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(used).count()
+                          << " ms of CPU in 300 ms with one idle connection";
+}
+
+// One peer connects and says nothing; another sends half a request and
+// stalls. A third must be served at once: nothing waits for a slow peer.
+inline void expect_slow_peers_do_not_block_others(LoopServerOptions options) {
+    RunningServer server(options);
+    TestClient silent(server.port());
+    TestClient stalled(server.port());
+    stalled.send("GET / HTTP/1.1\r\nHo");
+    for (int i = 0; i < 3; ++i) {
+        auto started = std::chrono::steady_clock::now();
+        TestClient quick(server.port());
+        quick.send("GET /quick HTTP/1.1\r\nHost: test\r\n\r\n");
+        std::string response;
+        try {
+            response = quick.read_http_response(1s);
+        } catch (const std::exception& error) {
+            ADD_FAILURE() << "a client was not served while others stalled: " << error.what();
+            return;
+        }
+        EXPECT_NE(response.find("200 OK"), std::string::npos);
+        EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+    }
+    EXPECT_TRUE(wait_for_connection_count(server, 2))
+        << "the silent and the stalled peers stay connected, the quick ones are gone";
+    stalled.send("st: test\r\n\r\n");  // the rest of the request
+    EXPECT_NE(stalled.read_http_response(2s).find("Hello, world"), std::string::npos);
+    silent.send("finally\n");
+    EXPECT_EQ(reply_within(silent, 8, 2s), "finally\n");
+}
+
+}  // namespace course::testing
