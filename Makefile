@@ -47,10 +47,10 @@ hint:
 	@test -n "$(CH)" -a -n "$(TASK)" || { echo "usage: make hint CH=NN TASK=N"; exit 2; }
 	@$(PYTHON) tools/grade.py --chapter $(CH) --hint $(TASK)
 
-## bench        blocking vs async servers under rising load; table + plot in build/bench/
+## bench        blocking vs async servers under load; table + plot in build/bench/ [ARGS=--quick]
 bench: build
 	@$(DEPS) bench
-	$(PYTHON) tests/bench/run_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench
+	$(PYTHON) tests/bench/run_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 	/usr/bin/python3 tests/bench/plot.py $(BUILD)/bench/results.csv $(BUILD)/bench
 
 ## bench-micro  Google Benchmark micro benchmarks of the hot paths

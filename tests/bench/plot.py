@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+"""Draws build/bench/results.csv (written by run_bench.py) as bench.png and bench.svg.
+
+    /usr/bin/python3 tests/bench/plot.py build/bench/results.csv build/bench
+
+Four panels: requests per second against connections (log x, one line per
+server), p99 latency against connections, the server's peak memory against
+connections, and the slow-client scenario as bars next to the same server
+with ten connections and no slow clients. Needs matplotlib, which Debian's
+/usr/bin/python3 has (python3-matplotlib); the python3 on PATH may not.
+"""
+import csv
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: files only
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
+
+OK = ("ok", "server died")
+
+
+def number(text):
+    return float(text) if text not in ("", None) else None
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["connections"] = int(row["connections"])
+        for key in ("rps", "p50_ms", "p99_ms", "hwm_kb", "requests", "err_timeout",
+                    "err_connect", "err_read", "err_write", "held_peak"):
+            row[key] = number(row.get(key))
+    return rows
+
+
+def servers_in_order(rows):
+    names = []
+    for row in rows:
+        if row["server"] not in names:
+            names.append(row["server"])
+    return names
+
+
+def short_count(value, _position=None):
+    if value >= 1000:
+        return "%gk" % (value / 1000)
+    return "%g" % value
+
+
+def had_errors(row):
+    return any((row[key] or 0) > 0 for key in ("err_timeout", "err_connect", "err_read", "err_write"))
+
+
+def partly_served(row):
+    """The server held fewer connections than wrk opened: the rest just waited."""
+    return row["held_peak"] is not None and row["held_peak"] < row["connections"]
+
+
+def draw_marker(axis, x, y, colour, row):
+    if partly_served(row):
+        axis.plot(x, y, "X", color=colour, markersize=9, markeredgecolor="black", markeredgewidth=0.6)
+    else:
+        axis.plot(x, y, "o", color=colour, markersize=7,
+                  markerfacecolor="white" if had_errors(row) else colour)
+
+
+def line_panel(axis, rows, names, colours, value, ylabel, title, log_y=False):
+    levels = sorted({r["connections"] for r in rows})
+    for name in names:
+        mine = sorted((r for r in rows if r["server"] == name), key=lambda r: r["connections"])
+        points = [(r["connections"], value(r), r) for r in mine
+                  if r["status"] in OK and value(r) is not None and (not log_y or value(r) > 0)]
+        skipped = [r for r in mine if r["status"] not in OK]
+        label = name
+        if skipped:
+            label += " (%s: %s)" % (", ".join(short_count(r["connections"]) for r in skipped),
+                                    skipped[0]["status"])
+        if not points:
+            axis.plot([], [], color=colours[name], label=label)
+            continue
+        xs, ys, runs = zip(*points)
+        axis.plot(xs, ys, "-", color=colours[name], label=label, linewidth=2)
+        for x, y, run in zip(xs, ys, runs):
+            draw_marker(axis, x, y, colours[name], run)
+    axis.set_xscale("log")
+    if log_y:
+        axis.set_yscale("log")
+        axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: "%g" % v))
+        axis.yaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
+    else:
+        axis.set_ylim(bottom=0)
+    axis.set_xticks(levels)
+    axis.xaxis.set_major_formatter(FuncFormatter(short_count))
+    axis.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
+    axis.set_xlabel("concurrent connections (log scale)")
+    axis.set_ylabel(ylabel)
+    axis.set_title(title, fontsize=12)
+    axis.grid(True, which="major", alpha=0.3)
+
+
+def slow_panel(axis, load_rows, slow_rows, names, colours):
+    alone = {r["server"]: r for r in load_rows if r["connections"] == 10 and r["status"] in OK}
+    slow = {r["server"]: r for r in slow_rows}
+    shown = [n for n in names if n in slow]
+    if not shown:
+        axis.text(0.5, 0.5, "no slow-client runs", ha="center", va="center", transform=axis.transAxes)
+        axis.set_axis_off()
+        return
+    width = 0.38
+    tallest = max([(r["rps"] or 0) for r in list(alone.values()) + list(slow.values())] + [1])
+    for i, name in enumerate(shown):
+        with_slow = slow[name]["rps"] or 0
+        if name in alone:
+            axis.bar(i - width / 2, alone[name]["rps"] or 0, width, color=colours[name], alpha=0.35,
+                     edgecolor=colours[name])
+        axis.bar(i + width / 2, with_slow, width, color=colours[name], edgecolor="black")
+        text = "starved" if with_slow == 0 else short_count(round(with_slow, -2))
+        axis.text(i + width / 2, with_slow + tallest * 0.02, text, ha="center", va="bottom",
+                  fontsize=9, fontweight="bold" if with_slow == 0 else "normal")
+    slow_count = max(int(slow[n]["slow_clients"] or 0) for n in shown)
+    axis.set_xticks(range(len(shown)))
+    axis.set_xticklabels(shown)
+    axis.set_ylim(0, tallest * 1.15)
+    axis.yaxis.set_major_formatter(FuncFormatter(short_count))
+    axis.set_ylabel("requests / second (10 wrk connections)")
+    axis.set_title("Slow clients: pale = 10 connections alone,\n"
+                   "solid = the same beside %d slow clients" % slow_count, fontsize=12)
+    axis.grid(True, axis="y", alpha=0.3)
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: plot.py results.csv OUT_DIR", file=sys.stderr)
+        return 2
+    csv_path, out_dir = argv
+    rows = read_rows(csv_path)
+    load_rows = [r for r in rows if r["scenario"] == "load"]
+    slow_rows = [r for r in rows if r["scenario"] == "slow"]
+    names = servers_in_order(rows)
+    palette = plt.get_cmap("tab10").colors
+    colours = {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+    figure, axes = plt.subplots(2, 2, figsize=(13, 10))
+    if load_rows:
+        line_panel(axes[0][0], load_rows, names, colours, lambda r: r["rps"],
+                   "requests / second", "Throughput (higher is better)")
+        axes[0][0].yaxis.set_major_formatter(FuncFormatter(short_count))
+        line_panel(axes[0][1], load_rows, names, colours, lambda r: r["p99_ms"],
+                   "p99 latency, ms (log scale)",
+                   "p99 latency of completed requests (lower is better)", log_y=True)
+        line_panel(axes[1][0], load_rows, names, colours,
+                   lambda r: r["hwm_kb"] / 1024 if r["hwm_kb"] else None,
+                   "server peak RSS, MB (log scale)", "Server memory (VmHWM)", log_y=True)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)),
+                      bbox_to_anchor=(0.5, 0.935), fontsize=10, frameon=False)
+    else:
+        for axis in (axes[0][0], axes[0][1], axes[1][0]):
+            axis.text(0.5, 0.5, "no load runs", ha="center", va="center", transform=axis.transAxes)
+            axis.set_axis_off()
+    slow_panel(axes[1][1], load_rows, slow_rows, names, colours)
+
+    duration = next((r["duration_s"] for r in rows if r.get("duration_s")), "")
+    figure.suptitle("Blocking vs async servers under wrk (keep-alive GET /, one wrk thread, "
+                    "about %s s per run)\n"
+                    "\u25cf clean run    \u25cb wrk counted timeouts or socket errors    "
+                    "\u2716 the server held only some connections (the rest waited unanswered)"
+                    % (duration.split(".")[0] or "?"), fontsize=12)
+    figure.tight_layout(rect=(0, 0, 1, 0.92))
+    os.makedirs(out_dir, exist_ok=True)
+    png = os.path.join(out_dir, "bench.png")
+    svg = os.path.join(out_dir, "bench.svg")
+    figure.savefig(png, dpi=100)
+    figure.savefig(svg, metadata={"Date": None})
+    print("Wrote %s and %s" % (png, svg))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
