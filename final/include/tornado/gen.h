@@ -1,0 +1,442 @@
+// tornado/gen.h: coroutines, the C++ twin of `async def` and `await`.
+//
+// A function that returns Task<T> and uses co_await / co_return is a
+// coroutine. Tornado's rules apply:
+//
+//   * calling a coroutine starts it at once: its body runs until its first
+//     co_await on something not done yet, and only then does the call return
+//     (like @gen.coroutine, and unlike a lazy C++ task);
+//   * the Task it returns can be awaited (`T x = co_await task;`), turned
+//     into a Future<T> (`Future<T> f = coro();`), or dropped: a dropped Task
+//     runs on to its end, its frame frees itself, and an exception nobody
+//     will see is logged;
+//   * an exception thrown in a coroutine comes out of the co_await that waits
+//     for it, as in Python;
+//   * a coroutine can co_await a Future, another Task, multi(...) of many,
+//     sleep(d), with_timeout(d, f), moment, and run_in_executor(f).
+//
+// A coroutine resumed by a Future continues at a later turn of the loop (the
+// Future's done callbacks never run inside set_result); one resumed by a Task
+// it awaited continues at once, when that Task finishes.
+//
+// Frame lifetime is exact: a frame is freed when its coroutine has finished
+// and no Task refers to it; a coroutine still waiting when its loop closes
+// is cancelled (CancelledError comes out of its co_await) and unwinds.
+//
+// Two C++ pitfalls Python does not have: take coroutine parameters by value
+// (a reference may dangle after the first co_await), and give a lambda that
+// is a coroutine to spawn_callback / run_sync / add_callback, which keep the
+// lambda (its captures) alive until the coroutine ends.
+//
+// Example:
+//
+//   tornado::Task<std::string> fetch_both(Client& client) {
+//       std::vector<tornado::Future<std::string>> pages{client.fetch("/a"),
+//                                                       client.fetch("/b")};
+//       std::vector<std::string> bodies = co_await tornado::multi(std::move(pages));
+//       co_await tornado::sleep(std::chrono::milliseconds(10));
+//       int n = co_await tornado::run_in_executor([] { return blocking_count(); });
+//       co_return bodies[0] + bodies[1] + std::to_string(n);
+//   }
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <exception>
+#include <map>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tornado/concurrent.h"
+#include "tornado/ioloop.h"
+#include "tornado/util.h"
+
+namespace tornado {
+
+template <typename T = void>
+class Task;
+
+namespace detail {
+
+class TaskPromiseBase {
+public:
+    // Eager: the body runs as soon as the coroutine is called.
+    std::suspend_never initial_suspend() const noexcept { return {}; }
+    void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+
+    void rethrow_if_failed() {
+        if (exception_) {
+            exception_retrieved_ = true;
+            std::rethrow_exception(exception_);
+        }
+    }
+    // Logs the exception of a finished coroutine that nobody will ever see.
+    void log_if_unobserved() noexcept;
+
+    std::coroutine_handle<> continuation_;  // the coroutine awaiting this one
+    std::exception_ptr exception_;
+    bool detached_ = false;  // no Task refers to the frame: it frees itself
+    bool exception_retrieved_ = false;
+};
+
+template <typename T>
+class TaskResult : public TaskPromiseBase {
+public:
+    template <typename U>
+        requires std::is_constructible_v<T, U &&>
+    void return_value(U&& value) {
+        value_.emplace(std::forward<U>(value));
+    }
+    T& value() noexcept { return *value_; }
+
+protected:
+    void deliver(FutureState<T>& future) {
+        future.set_value(std::move(*value_));
+    }
+
+private:
+    std::optional<T> value_;
+};
+
+template <>
+class TaskResult<void> : public TaskPromiseBase {
+public:
+    void return_void() const noexcept {}
+
+protected:
+    void deliver(FutureState<void>& future) { future.set_value(); }
+};
+
+// At the end of a coroutine: hand the result to the Future it became (if it
+// did), then resume the coroutine awaiting it (symmetric transfer: no
+// stack growth, no loop turn), or free the frame if nobody refers to it.
+struct FinalAwaiter {
+    bool await_ready() const noexcept { return false; }
+    template <typename Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> frame) const noexcept {
+        Promise& promise = frame.promise();
+        if (promise.future_ != nullptr) promise.deliver_to_future();
+        if (promise.continuation_) return promise.continuation_;
+        if (promise.detached_) {
+            promise.log_if_unobserved();
+            frame.destroy();
+        }
+        return std::noop_coroutine();
+    }
+    void await_resume() const noexcept {}
+};
+
+template <typename T>
+class TaskPromise final : public TaskResult<T> {
+public:
+    Task<T> get_return_object() noexcept {
+        return Task<T>(std::coroutine_handle<TaskPromise>::from_promise(*this));
+    }
+    FinalAwaiter final_suspend() const noexcept { return {}; }
+
+    void deliver_to_future() noexcept {
+        FutureState<T>* future = std::exchange(future_, nullptr);
+        if (future->cancelled()) {
+            // run_sync gave up on it (timeout): nobody wants the result.
+            if (this->exception_) log_exception_after_cancel(this->exception_);
+        } else if (this->exception_) {
+            future->set_exception(this->exception_);
+        } else {
+            this->deliver(*future);
+        }
+        this->exception_retrieved_ = true;
+        future->release();
+    }
+
+    FutureState<T>* future_ = nullptr;  // set when the Task became a Future
+};
+
+// `co_await task`: ready when the coroutine has finished; otherwise the
+// awaiting coroutine is resumed by the task's final_suspend.
+template <typename T, bool kTake>
+struct TaskAwaiter {
+    std::coroutine_handle<TaskPromise<T>> frame;
+
+    bool await_ready() const noexcept { return frame.done(); }
+    void await_suspend(std::coroutine_handle<> awaiting) const {
+        if (frame.promise().continuation_) {
+            throw InvalidStateError("a Task can be awaited by one coroutine at a time");
+        }
+        frame.promise().continuation_ = awaiting;
+    }
+    decltype(auto) await_resume() const {
+        frame.promise().rethrow_if_failed();
+        if constexpr (std::is_void_v<T>) {
+            return;
+        } else if constexpr (kTake) {
+            return T(std::move(frame.promise().value()));
+        } else {
+            return static_cast<T&>(frame.promise().value());
+        }
+    }
+};
+
+// "Multiple exceptions in yield list" (multi), "Exception in Future after
+// timeout" (with_timeout): what Tornado logs.
+void log_multi_exception(std::exception_ptr error);
+void log_exception_after_timeout(std::exception_ptr error);
+
+}  // namespace detail
+
+// The handle a coroutine returns. Move-only; see the module comment.
+template <typename T>
+class Task {
+public:
+    using promise_type = detail::TaskPromise<T>;
+    using value_type = T;
+
+    Task(Task&& other) noexcept : frame_(std::exchange(other.frame_, {})) {}
+    Task& operator=(Task&& other) noexcept {
+        if (this != &other) {
+            release();
+            frame_ = std::exchange(other.frame_, {});
+        }
+        return *this;
+    }
+    Task(const Task&) = delete;
+    Task& operator=(const Task&) = delete;
+    ~Task() { release(); }
+
+    // False once moved from, detached or turned into a Future.
+    bool valid() const noexcept { return static_cast<bool>(frame_); }
+    // Whether the coroutine has finished.
+    bool done() const { return frame().done(); }
+
+    // The result of a finished coroutine (rethrows its exception); throws
+    // InvalidStateError while it runs.
+    std::add_lvalue_reference_t<T> result() & {
+        if (!done()) throw InvalidStateError("the coroutine has not finished");
+        frame_.promise().rethrow_if_failed();
+        if constexpr (!std::is_void_v<T>) return frame_.promise().value();
+    }
+
+    // A Future for the result; the Task lets go of the frame (which frees
+    // itself when the coroutine ends). Tornado's coroutines return Futures.
+    Future<T> future() && {
+        std::coroutine_handle<promise_type> frame = std::exchange(frame_, {});
+        if (!frame) throw InvalidStateError("empty Task");
+        promise_type& promise = frame.promise();
+        Future<T> future;
+        if (frame.done()) {
+            if (promise.exception_) {
+                promise.exception_retrieved_ = true;
+                future.set_exception(promise.exception_);
+            } else if constexpr (std::is_void_v<T>) {
+                future.set_result();
+            } else {
+                future.set_result(std::move(promise.value()));
+            }
+            frame.destroy();
+        } else {
+            promise.future_ = &future.state();
+            promise.future_->add_ref();
+            promise.detached_ = true;
+        }
+        return future;
+    }
+    operator Future<T>() && { return std::move(*this).future(); }  // NOLINT: implicit on purpose
+
+    // Lets the coroutine run on alone (the same as dropping the Task).
+    void detach() && { release(); }
+
+    auto operator co_await() & { return detail::TaskAwaiter<T, false>{frame()}; }
+    auto operator co_await() && { return detail::TaskAwaiter<T, true>{frame()}; }
+
+private:
+    friend class detail::TaskPromise<T>;
+    explicit Task(std::coroutine_handle<promise_type> frame) noexcept : frame_(frame) {}
+
+    std::coroutine_handle<promise_type> frame() const {
+        if (!frame_) throw InvalidStateError("empty Task (moved from?)");
+        return frame_;
+    }
+    void release() noexcept {
+        std::coroutine_handle<promise_type> frame = std::exchange(frame_, {});
+        if (!frame) return;
+        if (frame.done()) {
+            frame.promise().log_if_unobserved();
+            frame.destroy();
+        } else {
+            frame.promise().detached_ = true;
+        }
+    }
+
+    std::coroutine_handle<promise_type> frame_;
+};
+
+template <typename T>
+struct is_task : std::false_type {};
+template <typename T>
+struct is_task<Task<T>> : std::true_type {};
+template <typename T>
+inline constexpr bool is_task_v = is_task<std::remove_cvref_t<T>>::value;
+
+// gen.convert_yielded for a Task: its Future.
+template <typename T>
+Future<T> convert_yielded(Task<T>&& task) {
+    return std::move(task).future();
+}
+
+// --- waiting ----------------------------------------------------------------------
+
+// A Future that resolves after `duration` (gen.sleep): `co_await sleep(100ms);`
+template <typename Rep, typename Period>
+Future<void> sleep(std::chrono::duration<Rep, Period> duration) {
+    Future<void> future;
+    IOLoop::current().call_later(duration, [future] { future_set_result_unless_cancelled(future); });
+    return future;
+}
+
+// `co_await moment;` gives the loop one turn (gen.moment): callbacks already
+// queued run first, then this coroutine goes on.
+struct Moment {
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> coroutine) const {
+        detail::schedule_resume(IOLoop::current(), coroutine);
+    }
+    void await_resume() const noexcept {}
+};
+inline constexpr Moment moment{};
+
+// A Future with the outcome of `future`, or TimeoutError("Timeout") if that
+// has not come by `deadline` (gen.with_timeout). The wrapped Future is not
+// cancelled, and an exception it ends with after the timeout is logged.
+template <typename T>
+Future<T> with_timeout(IOLoop::Clock::time_point deadline, Future<T> future) {
+    Future<T> result;
+    chain_future(future, result);
+    IOLoop& loop = IOLoop::current();
+    IOLoop::Timeout timeout = loop.call_at(deadline, [result, future] {
+        if (!result.done()) result.set_exception(TimeoutError("Timeout"));
+        future_add_done_callback(future, [](Future<T> late) {
+            if (!late.cancelled() && late.exception()) {
+                detail::log_exception_after_timeout(late.exception());
+            }
+        });
+    });
+    future_add_done_callback(future, [&loop, timeout] { loop.remove_timeout(timeout); });
+    return result;
+}
+template <typename Rep, typename Period, typename T>
+Future<T> with_timeout(std::chrono::duration<Rep, Period> timeout, Future<T> future) {
+    return with_timeout(IOLoop::time() + std::chrono::ceil<IOLoop::Clock::duration>(timeout),
+                        std::move(future));
+}
+template <typename Deadline, typename T>
+Future<T> with_timeout(Deadline deadline, Task<T>&& task) {
+    return with_timeout(deadline, std::move(task).future());
+}
+
+// Runs func() on the current loop's thread pool (IOLoop::run_in_executor):
+// `int n = co_await run_in_executor([] { return blocking_count(); });`
+template <typename F>
+auto run_in_executor(F&& func) {
+    return IOLoop::current().run_in_executor(nullptr, std::forward<F>(func));
+}
+
+// --- multi ------------------------------------------------------------------------
+//
+// Waits for many Futures or Tasks at once (gen.multi), given as a vector (the
+// result: a vector of their values, in the same order) or a map (a map from
+// the same keys to their values). As in Tornado, multi waits until every
+// child has finished, even when one fails early; it then fails with the
+// exception of the first failed child in the given order, and logs the
+// exceptions of any other failed children ("Multiple exceptions in yield
+// list").
+
+namespace detail {
+
+template <typename Child, typename T>
+Task<std::vector<T>> multi_vector(std::vector<Child> children) {
+    std::vector<T> results;
+    results.reserve(children.size());
+    std::exception_ptr first_error;
+    for (Child& child : children) {
+        try {
+            results.push_back(co_await std::move(child));
+        } catch (...) {
+            if (first_error) {
+                log_multi_exception(std::current_exception());
+            } else {
+                first_error = std::current_exception();
+            }
+        }
+    }
+    if (first_error) std::rethrow_exception(first_error);
+    co_return results;
+}
+
+template <typename Child>
+Task<void> multi_void(std::vector<Child> children) {
+    std::exception_ptr first_error;
+    for (Child& child : children) {
+        try {
+            co_await std::move(child);
+        } catch (...) {
+            if (first_error) {
+                log_multi_exception(std::current_exception());
+            } else {
+                first_error = std::current_exception();
+            }
+        }
+    }
+    if (first_error) std::rethrow_exception(first_error);
+}
+
+template <typename K, typename Child, typename T>
+Task<std::map<K, T>> multi_map(std::map<K, Child> children) {
+    std::map<K, T> results;
+    std::exception_ptr first_error;
+    for (auto& [key, child] : children) {
+        try {
+            T value = co_await std::move(child);
+            results.emplace(key, std::move(value));
+        } catch (...) {
+            if (first_error) {
+                log_multi_exception(std::current_exception());
+            } else {
+                first_error = std::current_exception();
+            }
+        }
+    }
+    if (first_error) std::rethrow_exception(first_error);
+    co_return results;
+}
+
+}  // namespace detail
+
+template <typename T>
+    requires(!std::is_void_v<T>)
+Future<std::vector<T>> multi(std::vector<Future<T>> children) {
+    return detail::multi_vector<Future<T>, T>(std::move(children));
+}
+template <typename T>
+    requires(!std::is_void_v<T>)
+Future<std::vector<T>> multi(std::vector<Task<T>> children) {
+    return detail::multi_vector<Task<T>, T>(std::move(children));
+}
+inline Future<void> multi(std::vector<Future<void>> children) {
+    return detail::multi_void(std::move(children));
+}
+inline Future<void> multi(std::vector<Task<void>> children) {
+    return detail::multi_void(std::move(children));
+}
+template <typename K, typename T>
+    requires(!std::is_void_v<T>)
+Future<std::map<K, T>> multi(std::map<K, Future<T>> children) {
+    return detail::multi_map<K, Future<T>, T>(std::move(children));
+}
+template <typename K, typename T>
+    requires(!std::is_void_v<T>)
+Future<std::map<K, T>> multi(std::map<K, Task<T>> children) {
+    return detail::multi_map<K, Task<T>, T>(std::move(children));
+}
+
+}  // namespace tornado

@@ -1,0 +1,214 @@
+// tornado/log.h: the framework's log lines, in Tornado's format.
+//
+// Tornado logs through three named loggers, and so does the twin:
+//
+//   access_log  "tornado.access"       one line per HTTP request (log_request)
+//   app_log     "tornado.application"  errors in application code: an exception
+//                                      in a callback, a handler, a coroutine
+//   gen_log     "tornado.general"      everything else: the loop, the network
+//
+// Every line looks like Tornado's LogFormatter output,
+//
+//   [I 261121 10:00:00 web:2243] 200 GET / (127.0.0.1) 0.52ms
+//    │ │      │        │   │
+//    │ │      │        │   └ line of the call
+//    │ │      │        └ module: the source file's name without its extension
+//    │ │      └ local time
+//    │ └ date, yymmdd
+//    └ level: D(ebug) I(nfo) W(arning) E(rror)
+//
+// written to stderr, the bracket coloured by level when stderr is a terminal.
+// Messages take `{}` placeholders, filled in order from the arguments
+// (anything with an operator<<; `{:.2f}` gives a number two decimals). A
+// disabled level costs one comparison: nothing is formatted.
+//
+// Example:
+//
+//   tornado::app_log.info("Listening on {}:{}", address, port);
+//   tornado::gen_log.warning("slow client {} took {:.2f}s", peer, seconds);
+//   tornado::set_log_level(tornado::LogLevel::debug);   // --logging=debug
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <ostream>
+#include <source_location>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace tornado {
+
+// Python's logging levels, with their numbers.
+enum class LogLevel : int { debug = 10, info = 20, warning = 30, error = 40, none = 100 };
+
+// "debug", "info", "warning", "error", "none" (any case) to a level; throws
+// std::invalid_argument for anything else. For an option like --logging=.
+LogLevel parse_log_level(std::string_view name);
+
+// One message on its way out.
+struct LogRecord {
+    LogLevel level;
+    std::string_view logger;   // "tornado.access", ...
+    std::string_view module;   // "web"
+    std::uint32_t line;
+    std::chrono::system_clock::time_point time;
+    std::string_view message;
+};
+
+// Where log lines go. The default handler writes format_log_record(record)
+// to stderr in one write() (so lines from several threads never mix).
+using LogHandler = std::function<void(const LogRecord&)>;
+// Replaces the handler (an empty one restores the default); returns the old
+// one. Tests use it to capture lines.
+LogHandler set_log_handler(LogHandler handler);
+
+// The level of every logger that has none of its own (default: info).
+void set_log_level(LogLevel level);
+LogLevel log_level();
+
+// Forces colour on or off (default: on when stderr is a terminal and TERM is
+// not "dumb").
+void set_log_color(bool enabled);
+
+// `[I 261121 10:00:00 web:2243] message`, with the colour codes when `color`,
+// continuation lines indented by four spaces (as Tornado does), no newline.
+std::string format_log_record(const LogRecord& record, bool color = false);
+
+// "std::runtime_error: what it said" for an exception, for log lines.
+std::string describe_exception(std::exception_ptr error);
+
+namespace detail {
+
+// One argument of a log call, type-erased so that formatting lives in log.cpp.
+struct FormatArg {
+    const void* value;
+    void (*append)(std::string& out, const void* value, std::string_view spec);
+};
+
+void append_arg(std::string& out, std::string_view text, std::string_view spec);
+void append_arg(std::string& out, long long number, std::string_view spec);
+void append_arg(std::string& out, unsigned long long number, std::string_view spec);
+void append_arg(std::string& out, double number, std::string_view spec);
+void append_arg(std::string& out, bool flag, std::string_view spec);
+void append_arg(std::string& out, char letter, std::string_view spec);
+void append_arg(std::string& out, const void* pointer, std::string_view spec);
+
+template <typename T>
+void append_any(std::string& out, const void* value, std::string_view spec) {
+    const T& arg = *static_cast<const T*>(value);
+    if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, char>) {
+        append_arg(out, arg, spec);
+    } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+        append_arg(out, std::string_view(arg), spec);
+    } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+        append_arg(out, static_cast<long long>(arg), spec);
+    } else if constexpr (std::is_integral_v<T>) {
+        append_arg(out, static_cast<unsigned long long>(arg), spec);
+    } else if constexpr (std::is_floating_point_v<T>) {
+        append_arg(out, static_cast<double>(arg), spec);
+    } else if constexpr (std::is_enum_v<T>) {
+        append_arg(out, static_cast<long long>(arg), spec);
+    } else if constexpr (std::is_pointer_v<T>) {
+        append_arg(out, static_cast<const void*>(arg), spec);
+    } else {
+        std::ostringstream stream;
+        stream << arg;
+        append_arg(out, std::string_view(stream.str()), spec);
+    }
+}
+
+// Fills `{}` / `{:spec}` in `format` from `args` in order; `{{` and `}}` are
+// literal braces; placeholders beyond the arguments stay as written.
+std::string vformat(std::string_view text, const FormatArg* args, std::size_t count);
+
+}  // namespace detail
+
+// Formats like a log message, for code that wants the same `{}` style.
+template <typename... Args>
+std::string format(std::string_view text, const Args&... args) {
+    if constexpr (sizeof...(Args) == 0) {
+        return detail::vformat(text, nullptr, 0);
+    } else {
+        const detail::FormatArg packed[] = {{&args, &detail::append_any<Args>}...};
+        return detail::vformat(text, packed, sizeof...(Args));
+    }
+}
+
+// A message format plus where it was written: the call site's file and line
+// are captured by the default argument, so `log.info("x")` knows its line.
+struct LogFormat {
+    template <typename S>
+        requires std::convertible_to<const S&, std::string_view>
+    LogFormat(const S& format_text,  // NOLINT: implicit on purpose
+              std::source_location call_site = std::source_location::current())
+        : text(format_text), where(call_site) {}
+
+    std::string_view text;
+    std::source_location where;
+};
+
+// A named logger (access_log, app_log, gen_log). Cheap to ask: a disabled
+// level returns before formatting anything.
+class Logger {
+public:
+    constexpr explicit Logger(const char* name) noexcept : name_(name) {}
+    Logger(const Logger&) = delete;
+    Logger& operator=(const Logger&) = delete;
+
+    const char* name() const noexcept { return name_; }
+
+    // This logger's own level; LogLevel{0} (the default) follows set_log_level.
+    void set_level(LogLevel level) noexcept { level_.store(static_cast<int>(level)); }
+    LogLevel level() const noexcept;
+    bool enabled(LogLevel level) const noexcept {
+        return static_cast<int>(level) >= static_cast<int>(this->level());
+    }
+
+    template <typename... Args>
+    void log(LogLevel level, LogFormat message, const Args&... args) const {
+        if (!enabled(level)) return;
+        emit(level, message.where, tornado::format(message.text, args...));
+    }
+    template <typename... Args>
+    void debug(LogFormat message, const Args&... args) const {
+        log(LogLevel::debug, message, args...);
+    }
+    template <typename... Args>
+    void info(LogFormat message, const Args&... args) const {
+        log(LogLevel::info, message, args...);
+    }
+    template <typename... Args>
+    void warning(LogFormat message, const Args&... args) const {
+        log(LogLevel::warning, message, args...);
+    }
+    template <typename... Args>
+    void error(LogFormat message, const Args&... args) const {
+        log(LogLevel::error, message, args...);
+    }
+
+    // Sends an already formatted message (no placeholders are read).
+    void emit(LogLevel level, std::source_location where, std::string_view message) const;
+
+private:
+    const char* name_;
+    std::atomic<int> level_{0};
+};
+
+extern Logger access_log;  // "tornado.access"
+extern Logger app_log;     // "tornado.application"
+extern Logger gen_log;     // "tornado.general"
+
+// The access-log line of one request, as Tornado's Application.log_request
+// writes it: `200 GET /path?x=1 (127.0.0.1) 0.52ms`, at info below 400,
+// warning below 500, error from 500 up.
+void log_request(int status, std::string_view method, std::string_view uri,
+                 std::string_view remote_ip, double request_time_seconds,
+                 std::source_location where = std::source_location::current());
+
+}  // namespace tornado

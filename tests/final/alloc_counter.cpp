@@ -1,0 +1,55 @@
+// alloc_counter.cpp: see alloc_counter.h.
+#include "alloc_counter.h"
+
+#include <cstdlib>
+#include <new>
+
+namespace {
+thread_local std::int64_t t_live = 0;
+thread_local std::int64_t t_total = 0;
+thread_local std::size_t t_last_size = 0;
+
+void* counted_allocate(std::size_t size) {
+    void* block = std::malloc(size == 0 ? 1 : size);
+    if (block == nullptr) throw std::bad_alloc();
+    ++t_live;
+    ++t_total;
+    t_last_size = size;
+    return block;
+}
+
+void counted_free(void* block) noexcept {
+    if (block == nullptr) return;
+    --t_live;
+    std::free(block);
+}
+}  // namespace
+
+namespace tornado::testing {
+std::int64_t live_allocations() { return t_live; }
+std::int64_t total_allocations() { return t_total; }
+std::size_t last_allocation_size() { return t_last_size; }
+}  // namespace tornado::testing
+
+void* operator new(std::size_t size) { return counted_allocate(size); }
+void* operator new[](std::size_t size) { return counted_allocate(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+    try {
+        return counted_allocate(size);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+    try {
+        return counted_allocate(size);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void operator delete(void* block) noexcept { counted_free(block); }
+void operator delete[](void* block) noexcept { counted_free(block); }
+void operator delete(void* block, std::size_t) noexcept { counted_free(block); }
+void operator delete[](void* block, std::size_t) noexcept { counted_free(block); }
+void operator delete(void* block, const std::nothrow_t&) noexcept { counted_free(block); }
+void operator delete[](void* block, const std::nothrow_t&) noexcept { counted_free(block); }
