@@ -1,0 +1,242 @@
+// close_test.cpp: how a stream closes, and what it says about why.
+// Task4_* grade exercise task 4 (limits, the peer's close, close()).
+// IOStreamLifetime.* check who keeps a stream alive.
+#include <thread>
+
+#include "stream_fixture.h"
+
+namespace course::testing {
+namespace {
+
+using Task4_Close = StreamTest;
+using IOStreamLifetime = StreamTest;
+
+// --- limits ------------------------------------------------------------------------
+
+TEST_F(Task4_Close, DelimiterNotWithinMaxBytesClosesWithTheReason) {
+    bool read_called = false;
+    stream->read_until("\n", [&](std::string) { read_called = true; }, 16);
+    deliver("0123456789");
+    EXPECT_FALSE(stream->closed()) << "closed before max_bytes was reached";
+    deliver("0123456789");
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }));
+    EXPECT_TRUE(stream->closed());
+    EXPECT_NE(stream->close_reason().find("max_bytes (16)"), std::string::npos)
+        << "reason: " << stream->close_reason();
+    EXPECT_FALSE(read_called);
+    run_for(20ms);
+    EXPECT_EQ(close_calls, 1);
+}
+
+TEST_F(Task4_Close, MaxBytesCountsTheDelimiter) {
+    write_all(peer.get(), "0123456789\n");  // 11 bytes with the delimiter
+    stream->read_until("\n", [](std::string) {}, 10);
+    ASSERT_TRUE(run_until([&] { return stream->closed(); }));
+    EXPECT_NE(stream->close_reason().find("max_bytes (10)"), std::string::npos);
+}
+
+TEST_F(Task4_Close, RegexNotWithinMaxBytesClosesWithTheReason) {
+    stream->read_until_regex(std::regex("\n\n"), [](std::string) {}, 32);
+    write_all(peer.get(), std::string(40, 'x'));
+    ASSERT_TRUE(run_until([&] { return stream->closed(); }));
+    EXPECT_NE(stream->close_reason().find("max_bytes (32)"), std::string::npos)
+        << "reason: " << stream->close_reason();
+}
+
+TEST_F(Task4_Close, MoreThanMaxBufferSizeClosesWithTheReason) {
+    connect(64 * 1024);
+    bool read_called = false;
+    stream->read_until("\n", [&](std::string) { read_called = true; });  // no max_bytes
+    std::thread flood([fd = peer.get()] {
+        std::string chunk(16 * 1024, 'x');
+        try {
+            for (int i = 0; i < 64; ++i) write_all(fd, chunk);  // 1 MB, no newline
+        } catch (const std::system_error&) {
+            // The stream closed on us: expected.
+        }
+    });
+    bool closed = run_until([&] { return close_calls > 0; }, 10s);
+    ::shutdown(peer.get(), SHUT_RDWR);  // ends the flood if it is still blocked in send()
+    flood.join();
+    ASSERT_TRUE(closed) << "a peer sent 1 MB to a stream limited to 64 KB";
+    EXPECT_NE(stream->close_reason().find("max_buffer_size"), std::string::npos)
+        << "reason: " << stream->close_reason();
+    EXPECT_FALSE(read_called);
+}
+
+TEST_F(Task4_Close, ReadBytesOverMaxBufferSizeCloses) {
+    connect(1024);
+    stream->read_bytes(4096, [](std::string) {});
+    write_all(peer.get(), std::string(4096, 'x'));
+    ASSERT_TRUE(run_until([&] { return stream->closed(); }));
+    EXPECT_NE(stream->close_reason().find("max_buffer_size"), std::string::npos);
+}
+
+// --- the peer goes away -------------------------------------------------------------
+
+TEST_F(Task4_Close, PeerClosingMidReadRunsTheCloseCallbackOnce) {
+    bool read_called = false;
+    stream->read_until("\n", [&](std::string) { read_called = true; });
+    deliver("half a li");
+    peer.reset();  // an orderly close (FIN)
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }));
+    run_for(30ms);
+    EXPECT_EQ(close_calls, 1);
+    EXPECT_FALSE(read_called);
+    EXPECT_EQ(stream->close_reason(), IOStream::kClosedByPeer);
+}
+
+TEST_F(Task4_Close, PeerResetMidReadRunsTheCloseCallbackOnce) {
+    bool read_called = false;
+    stream->read_until("\n", [&](std::string) { read_called = true; });
+    deliver("half a li");
+    reset_peer();  // RST: "Connection reset by peer"
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }));
+    run_for(30ms);
+    EXPECT_EQ(close_calls, 1);
+    EXPECT_FALSE(read_called);
+    EXPECT_NE(stream->close_reason().find("reset"), std::string::npos)
+        << "reason: " << stream->close_reason();
+}
+
+TEST_F(Task4_Close, PeerResetWhileIdleIsNoticed) {
+    reset_peer();
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }));
+    EXPECT_TRUE(stream->closed());
+}
+
+TEST_F(Task4_Close, ReadUntilCloseGetsEverythingThePeerSent) {
+    std::string got;
+    bool closed_in_callback = false;
+    stream->read_until_close([&](std::string data) {
+        got = std::move(data);
+        closed_in_callback = stream->closed();
+    });
+    deliver("one ");
+    deliver("two ");
+    write_all(peer.get(), "three");
+    ::shutdown(peer.get(), SHUT_WR);
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }));
+    EXPECT_EQ(got, "one two three");
+    EXPECT_TRUE(closed_in_callback);
+    EXPECT_EQ(close_calls, 1);
+}
+
+TEST_F(Task4_Close, BufferedLinesAreStillReadAfterThePeerCloses) {
+    // The peer sends two lines and leaves at once; both lines still count.
+    write_all(peer.get(), "a\nb\n");
+    peer.reset();
+    keep_reading([&](IOStream::ReadCallback done) { stream->read_until("\n", done); }, 2);
+    ASSERT_TRUE(run_until([&] { return results.size() == 2; }));
+    EXPECT_EQ(results, (std::vector<std::string>{"a\n", "b\n"}));
+}
+
+// --- a closed stream ------------------------------------------------------------------
+
+TEST_F(Task4_Close, ReadAndWriteOnAClosedStreamThrowWithTheReason) {
+    stream->read_until("\n", [](std::string) {});
+    peer.reset();
+    ASSERT_TRUE(run_until([&] { return stream->closed(); }));
+    try {
+        stream->read_bytes(1, [](std::string) {});
+        FAIL() << "read_bytes on a closed stream did not throw";
+    } catch (const StreamClosedError& error) {
+        EXPECT_EQ(error.reason(), IOStream::kClosedByPeer);
+        EXPECT_NE(std::string(error.what()).find(IOStream::kClosedByPeer), std::string::npos);
+    }
+    EXPECT_THROW(stream->write("x"), StreamClosedError);
+    EXPECT_THROW(stream->read_until_close([](std::string) {}), StreamClosedError);
+}
+
+TEST_F(Task4_Close, CloseTwiceRunsTheCloseCallbackOnce) {
+    stream->close();
+    stream->close();
+    EXPECT_EQ(close_calls, 0) << "the close callback ran inside close()";
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }));
+    run_for(20ms);
+    EXPECT_EQ(close_calls, 1);
+    EXPECT_EQ(stream->close_reason(), IOStream::kClosedByApplication);
+    EXPECT_EQ(stream->fileno(), -1);
+}
+
+TEST_F(Task4_Close, CloseDropsPendingCallbacks) {
+    bool read_called = false;
+    bool write_called = false;
+    stream->read_until("\n", [&](std::string) { read_called = true; });
+    stream->write(std::string(8 * 1024 * 1024, 'x'), [&] { write_called = true; });
+    stream->close();
+    EXPECT_FALSE(stream->reading());
+    EXPECT_FALSE(stream->writing());
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }));
+    run_for(20ms);
+    EXPECT_FALSE(read_called);
+    EXPECT_FALSE(write_called);
+}
+
+TEST_F(Task4_Close, PeerSeesTheClose) {
+    stream->close();
+    char byte;
+    EXPECT_EQ(read_some(peer.get(), &byte, 1), 0) << "the socket was not closed";
+}
+
+TEST_F(Task4_Close, CloseCallbackSetAfterTheCloseStillRunsOnce) {
+    stream->close();
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }));
+    int late_calls = 0;
+    stream->set_close_callback([&] { ++late_calls; });
+    ASSERT_TRUE(run_until([&] { return late_calls > 0; }));
+    run_for(20ms);
+    EXPECT_EQ(late_calls, 1);
+    EXPECT_EQ(close_calls, 1);
+}
+
+// --- lifetime (not graded) ------------------------------------------------------------
+
+TEST_F(IOStreamLifetime, TheLoopKeepsAnOpenStreamAlive) {
+    std::weak_ptr<IOStream> weak = stream;
+    std::string line;
+    stream->read_until("\n", [&](std::string data) { line = std::move(data); });
+    stream.reset();  // our last pointer
+    EXPECT_FALSE(weak.expired()) << "an open stream must stay registered, and alive";
+    write_all(peer.get(), "still here\n");
+    ASSERT_TRUE(run_until([&] { return !line.empty(); }));
+    EXPECT_EQ(line, "still here\n");
+}
+
+TEST_F(IOStreamLifetime, AClosedStreamIsReleased) {
+    std::weak_ptr<IOStream> weak = stream;
+    // A callback that captures the stream: a reference cycle that close() breaks.
+    stream->read_until("\n", [keep = stream](std::string) {});
+    stream.reset();
+    peer.reset();
+    ASSERT_TRUE(run_until([&] { return weak.expired(); }))
+        << "the stream outlived its close: something still holds it";
+    EXPECT_EQ(close_calls, 1);
+}
+
+TEST_F(IOStreamLifetime, AnExceptionInACallbackClosesTheStream) {
+    stream->read_until("\n", [](std::string) { throw std::runtime_error("handler bug"); });
+    write_all(peer.get(), "x\n");
+    ASSERT_TRUE(run_until([&] { return stream->closed(); }));
+    EXPECT_NE(stream->close_reason().find("handler bug"), std::string::npos);
+}
+
+TEST(IOStreamLoopGone, DestroyingTheLoopFreesItsOpenStreams) {
+    // An open stream whose pending callback holds the stream itself (a
+    // cycle) must still be freed when its loop is destroyed.
+    std::weak_ptr<IOStream> weak;
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    FileDescriptor peer = connect_tcp("127.0.0.1", local_port(listener.get()));
+    {
+        IOLoop loop;
+        auto stream = IOStream::create(accept_connection(listener.get()).fd, loop);
+        stream->read_until("\n", [stream](std::string) {});
+        weak = stream;
+    }
+    EXPECT_TRUE(weak.expired());
+    char byte;
+    EXPECT_EQ(read_some(peer.get(), &byte, 1), 0) << "its socket was not closed";
+}
+
+}  // namespace
+}  // namespace course::testing

@@ -1,0 +1,255 @@
+// read_test.cpp: read_until, read_until_regex and read_bytes, with the bytes
+// arriving whole, in pieces of every size, and split inside a delimiter.
+// Task1_* grade exercise task 1, Task2_* task 2; IOStreamReads.* check the
+// rules every read follows, and read_until_regex (given in the exercise, as
+// a model for task 1).
+#include <thread>
+
+#include "stream_fixture.h"
+
+namespace course::testing {
+namespace {
+
+using Task1_ReadUntil = StreamTest;
+using Task2_ReadBytes = StreamTest;
+using IOStreamReads = StreamTest;
+
+const std::string kLines = "first line\r\nsecond\r\n\r\na longer third line\r\n";
+const std::vector<std::string> kExpectedLines = {"first line\r\n", "second\r\n", "\r\n",
+                                                 "a longer third line\r\n"};
+
+// --- task 1: read_until ---------------------------------------------------------
+
+TEST_F(Task1_ReadUntil, ReturnsEverythingUpToAndIncludingTheDelimiter) {
+    write_all(peer.get(), "hello\nworld");
+    std::string line;
+    stream->read_until("\n", [&](std::string data) { line = std::move(data); });
+    ASSERT_TRUE(run_until([&] { return !line.empty(); })) << "the read never completed";
+    EXPECT_EQ(line, "hello\n");
+}
+
+TEST_F(Task1_ReadUntil, LinesArrivingInPiecesOfEverySize) {
+    for (std::size_t piece = 1; piece <= kLines.size(); ++piece) {
+        keep_reading([&](IOStream::ReadCallback done) { stream->read_until("\r\n", done); },
+                     kExpectedLines.size());
+        deliver_in_pieces(kLines, piece);
+        ASSERT_TRUE(run_until([&] { return results.size() == kExpectedLines.size(); }))
+            << "pieces of " << piece << " bytes: got " << results.size() << " lines";
+        EXPECT_EQ(results, kExpectedLines) << "pieces of " << piece << " bytes";
+    }
+}
+
+TEST_F(Task1_ReadUntil, DelimiterSplitAcrossTwoReads) {
+    std::string head;
+    stream->read_until("\r\n\r\n", [&](std::string data) { head = std::move(data); });
+    deliver("GET / HTTP/1.1\r\nHost: x\r\n\r");
+    EXPECT_EQ(unread_by_stream(), 0) << "the stream should have read the first part";
+    EXPECT_TRUE(head.empty()) << "completed before the delimiter was whole: " << head;
+    deliver("\nbody");
+    ASSERT_TRUE(run_until([&] { return !head.empty(); }));
+    EXPECT_EQ(head, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+}
+
+TEST_F(Task1_ReadUntil, DelimiterSplitAtEveryPosition) {
+    // The delimiter's first k bytes in one read, the rest in the next, for
+    // every k: a search that restarts past the bytes it has seen must still
+    // look at the tail.
+    const std::string delimiter = "--END--";
+    for (std::size_t k = 1; k < delimiter.size(); ++k) {
+        std::string got;
+        stream->read_until(delimiter, [&](std::string data) { got = std::move(data); });
+        deliver("payload" + delimiter.substr(0, k));
+        EXPECT_TRUE(got.empty()) << "k=" << k;
+        deliver(delimiter.substr(k));
+        ASSERT_TRUE(run_until([&] { return !got.empty(); })) << "k=" << k;
+        EXPECT_EQ(got, "payload" + delimiter) << "k=" << k;
+    }
+}
+
+TEST_F(Task1_ReadUntil, SeveralLinesInOneChunkComeOneReadAtATime) {
+    write_all(peer.get(), "a\nbb\nccc\n");
+    keep_reading([&](IOStream::ReadCallback done) { stream->read_until("\n", done); }, 3);
+    ASSERT_TRUE(run_until([&] { return results.size() == 3; }));
+    EXPECT_EQ(results, (std::vector<std::string>{"a\n", "bb\n", "ccc\n"}));
+}
+
+TEST_F(Task1_ReadUntil, MaxBytesLargeEnoughIsNoLimit) {
+    write_all(peer.get(), "0123456789\n");
+    std::string line;
+    stream->read_until("\n", [&](std::string data) { line = std::move(data); }, 11);
+    ASSERT_TRUE(run_until([&] { return !line.empty(); }));
+    EXPECT_EQ(line, "0123456789\n");
+    EXPECT_FALSE(stream->closed());
+}
+
+// --- task 2: read_bytes ------------------------------------------------------------
+
+TEST_F(Task2_ReadBytes, ExactCountsInPiecesOfEverySize) {
+    const std::string message = "abcdefghijklmnopqrstuvwxyz0123456789";  // 36 bytes
+    for (std::size_t n : {1, 4, 9, 36}) {  // each divides 36
+        std::vector<std::string> expected;
+        for (std::size_t at = 0; at < message.size(); at += n) expected.push_back(message.substr(at, n));
+        for (std::size_t piece = 1; piece <= message.size(); ++piece) {
+            keep_reading([&](IOStream::ReadCallback done) { stream->read_bytes(n, done); },
+                         expected.size());
+            deliver_in_pieces(message, piece);
+            ASSERT_TRUE(run_until([&] { return results.size() == expected.size(); }))
+                << "n=" << n << ", pieces of " << piece;
+            EXPECT_EQ(results, expected) << "n=" << n << ", pieces of " << piece;
+        }
+    }
+}
+
+TEST_F(Task2_ReadBytes, WaitsForTheLastByte) {
+    std::string got;
+    bool done = false;
+    stream->read_bytes(10, [&](std::string data) { got = std::move(data); done = true; });
+    deliver("123456789");
+    EXPECT_FALSE(done) << "completed with only 9 of 10 bytes";
+    deliver("0abc");
+    ASSERT_TRUE(run_until([&] { return done; }));
+    EXPECT_EQ(got, "1234567890");
+}
+
+TEST_F(Task2_ReadBytes, PartialGivesWhatIsThereUpToN) {
+    std::string got;
+    bool done = false;
+    auto read_partial = [&](std::size_t n) {
+        done = false;
+        stream->read_bytes(n, [&](std::string data) { got = std::move(data); done = true; }, true);
+    };
+    read_partial(10);
+    deliver("abc");
+    ASSERT_TRUE(run_until([&] { return done; }));
+    EXPECT_EQ(got, "abc");
+
+    write_all(peer.get(), "0123456789ABCDEFGHIJ");
+    read_partial(10);
+    ASSERT_TRUE(run_until([&] { return done; }));
+    EXPECT_EQ(got, "0123456789") << "partial must not return more than n bytes";
+    read_partial(100);
+    ASSERT_TRUE(run_until([&] { return done; }));
+    EXPECT_EQ(got, "ABCDEFGHIJ");
+}
+
+TEST_F(Task2_ReadBytes, PartialWaitsForAtLeastOneByte) {
+    bool done = false;
+    stream->read_bytes(10, [&](std::string) { done = true; }, true);
+    run_for(50ms);
+    EXPECT_FALSE(done) << "a partial read completed with nothing";
+    deliver("x");
+    EXPECT_TRUE(run_until([&] { return done; }));
+}
+
+TEST_F(Task2_ReadBytes, ZeroBytesCompletesWithNothing) {
+    bool done = false;
+    std::string got = "not called";
+    stream->read_bytes(0, [&](std::string data) { got = std::move(data); done = true; });
+    ASSERT_TRUE(run_until([&] { return done; }));
+    EXPECT_EQ(got, "");
+}
+
+TEST_F(Task2_ReadBytes, AfterReadUntilTakesTheBytesThatFollow) {
+    // What an HTTP server does: a header line, then a body of known length.
+    write_all(peer.get(), "LENGTH 5\nhelloNEXT\n");
+    std::vector<std::string> parts;
+    stream->read_until("\n", [&](std::string head) {
+        parts.push_back(head);
+        stream->read_bytes(5, [&](std::string body) {
+            parts.push_back(body);
+            stream->read_until("\n", [&](std::string next) { parts.push_back(next); });
+        });
+    });
+    ASSERT_TRUE(run_until([&] { return parts.size() == 3; }));
+    EXPECT_EQ(parts, (std::vector<std::string>{"LENGTH 5\n", "hello", "NEXT\n"}));
+}
+
+TEST_F(Task2_ReadBytes, MegabytesArrivingInManyChunks) {
+    std::string message(3 * 1024 * 1024, '\0');
+    for (std::size_t i = 0; i < message.size(); ++i) message[i] = static_cast<char>('a' + i % 26);
+    std::string got;
+    stream->read_bytes(message.size(), [&](std::string data) { got = std::move(data); });
+    std::thread sender([&] { write_all(peer.get(), message); });
+    bool done = run_until([&] { return !got.empty(); }, 10s);
+    sender.join();
+    ASSERT_TRUE(done);
+    EXPECT_TRUE(got == message) << "the bytes differ";
+}
+
+// --- rules for every read (not graded) -------------------------------------------
+
+TEST_F(IOStreamReads, SecondReadWhileOneIsPendingThrows) {
+    stream->read_until("\n", [](std::string) {});
+    EXPECT_TRUE(stream->reading());
+    EXPECT_THROW(stream->read_bytes(1, [](std::string) {}), std::logic_error);
+    EXPECT_THROW(stream->read_until_close([](std::string) {}), std::logic_error);
+}
+
+TEST_F(IOStreamReads, CallbackNeverRunsInsideTheReadCallEvenWhenBuffered) {
+    write_all(peer.get(), "a\nb\n");
+    bool first_done = false;
+    bool returned = false;
+    bool ran_inline = false;
+    bool second_done = false;
+    stream->read_until("\n", [&](std::string) {
+        first_done = true;
+        // "b\n" is already in the buffer now.
+        stream->read_until("\n", [&](std::string) {
+            ran_inline = !returned;
+            second_done = true;
+        });
+        returned = true;
+    });
+    EXPECT_FALSE(first_done) << "the callback ran inside read_until()";
+    ASSERT_TRUE(run_until([&] { return second_done; }));
+    EXPECT_FALSE(ran_inline) << "a buffered read ran its callback inside read_until()";
+}
+
+TEST_F(IOStreamReads, ReadingIsTrueOnlyWhileAReadIsPending) {
+    EXPECT_FALSE(stream->reading());
+    bool done = false;
+    stream->read_until("\n", [&](std::string) { done = true; });
+    EXPECT_TRUE(stream->reading());
+    write_all(peer.get(), "x\n");
+    ASSERT_TRUE(run_until([&] { return done; }));
+    EXPECT_FALSE(stream->reading());
+}
+
+TEST_F(IOStreamReads, NothingIsReadFromTheSocketWithoutAPendingRead) {
+    // Flow control: with no read pending, bytes stay in the kernel, where
+    // TCP holds back the sender, instead of growing our buffer.
+    write_all(peer.get(), "unasked for\n");
+    run_for(50ms);
+    EXPECT_EQ(unread_by_stream(), 12);
+}
+
+TEST_F(IOStreamReads, EmptyDelimiterIsRejected) {
+    EXPECT_THROW(stream->read_until("", [](std::string) {}), std::invalid_argument);
+}
+
+// read_until_regex: the same machine with a regex for an end.
+
+TEST_F(IOStreamReads, RegexInPiecesOfEverySize) {
+    const std::string message = "12;345;;6789;";
+    const std::vector<std::string> expected = {"12;", "345;", ";", "6789;"};
+    for (std::size_t piece = 1; piece <= message.size(); ++piece) {
+        keep_reading([&](IOStream::ReadCallback done) {
+            stream->read_until_regex(std::regex("[0-9]*;"), done);
+        }, expected.size());
+        deliver_in_pieces(message, piece);
+        ASSERT_TRUE(run_until([&] { return results.size() == expected.size(); }))
+            << "pieces of " << piece;
+        EXPECT_EQ(results, expected) << "pieces of " << piece;
+    }
+}
+
+TEST_F(IOStreamReads, RegexMatchEndsTheRead) {
+    write_all(peer.get(), "Host: x\n\nbody");
+    std::string head;
+    stream->read_until_regex(std::regex("\r?\n\r?\n"), [&](std::string data) { head = std::move(data); });
+    ASSERT_TRUE(run_until([&] { return !head.empty(); }));
+    EXPECT_EQ(head, "Host: x\n\n");
+}
+
+}  // namespace
+}  // namespace course::testing
