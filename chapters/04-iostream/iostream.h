@@ -222,6 +222,7 @@ private:
     };
     std::deque<WriteWaiter> write_waiters_;
 
+    bool peer_closed_ = false;  // saw end of stream; the buffer may still hold bytes
     bool closed_ = false;
     std::string close_reason_;
     CloseCallback close_callback_;
