@@ -81,7 +81,9 @@ SERVERS = [
     Server("select", "ch02_select_server", "non-blocking, select() loop",
            max_connections=FD_SETSIZE - 16, limit="n/a (FD_SETSIZE)"),
     Server("epoll", "ch03_server", "non-blocking, epoll IOLoop"),
+    Server("iostream", "ch04_echo_server", "epoll IOLoop + buffered IOStream (ch04)"),
     Server("http", "ch05_http_server", "epoll IOLoop + IOStream + HTTP/1.1 parser (ch05)"),
+    Server("web", "ch06_app", "ch05 + Application routing + RequestHandler (ch06)"),
 ]
 
 LEVELS = [1, 10, 100, 1000, 10000]

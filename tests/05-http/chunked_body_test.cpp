@@ -1,0 +1,142 @@
+// chunked_body_test.cpp: request bodies in Transfer-Encoding: chunked,
+// through a socket: split at every byte, extensions, trailers, limits and
+// every way a chunk can be malformed.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "http_fixture.h"
+
+namespace course::testing {
+namespace {
+
+class Task5_ChunkedBody : public HTTPServerTest {};
+
+std::string chunked_post(const std::string& chunks) {
+    return "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks;
+}
+
+const std::string kChunks =
+    "5\r\nhello\r\n1;note=x\r\n,\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+
+TEST_F(Task5_ChunkedBody, ChunksAreJoinedIntoTheBody) {
+    start();
+    Response response = fetch(chunked_post("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "hello world");
+}
+
+TEST_F(Task5_ChunkedBody, AnEmptyBody) {
+    start();
+    Response response = fetch(chunked_post("0\r\n\r\n"));
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "");
+}
+
+TEST_F(Task5_ChunkedBody, ExtensionsAreIgnoredAndTrailersAccepted) {
+    start();
+    TestClient client(port());
+    client.send(chunked_post("5;name=value\r\nhello\r\n0;last\r\n"
+                             "Expires: never\r\nX-Sum: 5\r\n\r\n"));
+    EXPECT_EQ(read_response(client).body, "hello");
+    // The trailers were consumed: the next request parses cleanly.
+    client.send(get_request("/"));
+    EXPECT_EQ(read_response(client).body, "Hello, world");
+}
+
+TEST_F(Task5_ChunkedBody, HexSizesOfEveryCase) {
+    start();
+    std::string data(0x1a + 0xB, 'z');
+    Response response = fetch(chunked_post("1a\r\n" + data.substr(0, 0x1a) + "\r\nB\r\n" +
+                                           data.substr(0x1a) + "\r\n0\r\n\r\n"));
+    EXPECT_EQ(response.body, data);
+}
+
+TEST_F(Task5_ChunkedBody, ALargeChunkArrivesInManyReads) {
+    start();
+    std::string data(300000, 'q');
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", data.size());
+    Response response = fetch(chunked_post(std::string(size) + "\r\n" + data + "\r\n0\r\n\r\n"));
+    EXPECT_EQ(response.body.size(), data.size());
+    EXPECT_EQ(response.body, data);
+}
+
+// The whole request in two pieces, split at each byte in turn, on one
+// kept-alive connection. A pause between the pieces lets the server read
+// the first alone, so every state of the chunk parser sees a cut.
+TEST_F(Task5_ChunkedBody, SplitAtEveryByte) {
+    start();
+    const std::string request = chunked_post(kChunks);
+    TestClient client(port());
+    no_delay(client);
+    for (std::size_t cut = 1; cut < request.size(); ++cut) {
+        SCOPED_TRACE("cut at byte " + std::to_string(cut));
+        client.send(request.substr(0, cut));
+        std::this_thread::sleep_for(1ms);
+        client.send(request.substr(cut));
+        Response response = read_response(client);
+        ASSERT_EQ(response.status, 200);
+        ASSERT_EQ(response.body, "hello, world");
+    }
+}
+
+TEST_F(Task5_ChunkedBody, OneByteAtATime) {
+    start();
+    const std::string request = chunked_post(kChunks);
+    TestClient client(port());
+    no_delay(client);
+    for (char byte : request) {
+        client.send(std::string(1, byte));
+        std::this_thread::sleep_for(200us);
+    }
+    EXPECT_EQ(read_response(client).body, "hello, world");
+}
+
+TEST_F(Task5_ChunkedBody, PipelinedAfterAChunkedRequest) {
+    start();
+    TestClient client(port());
+    client.send(chunked_post("3\r\nabc\r\n0\r\n\r\n") + post_request("/", "next") +
+                get_request("/"));
+    EXPECT_EQ(read_response(client).body, "abc");
+    EXPECT_EQ(read_response(client).body, "next");
+    EXPECT_EQ(read_response(client).body, "Hello, world");
+}
+
+TEST_F(Task5_ChunkedBody, BadChunkSizesAre400) {
+    start();
+    for (std::string size_line : {"zz\r\n", "0x5\r\n", "-5\r\n", " 5\r\n", "5 5\r\n", "\r\n"}) {
+        SCOPED_TRACE(size_line);
+        expect_refused(chunked_post(size_line + "hello\r\n0\r\n\r\n"), 400, "chunk size");
+    }
+}
+
+TEST_F(Task5_ChunkedBody, ChunkDataMustEndWithCRLF) {
+    start();
+    expect_refused(chunked_post("5\r\nhelloXX0\r\n\r\n"), 400, "CRLF");
+}
+
+TEST_F(Task5_ChunkedBody, AMalformedTrailerIs400) {
+    start();
+    expect_refused(chunked_post("5\r\nhello\r\n0\r\nBad Trailer: x\r\n\r\n"), 400, "not a token");
+}
+
+TEST_F(Task5_ChunkedBody, ABodyOverTheLimitIs413) {
+    HTTP1ConnectionParameters params;
+    params.max_body_size = 1000;
+    start(hello_or_echo, params);
+    std::string six_hundred(600, 'a');
+    // 1000 bytes exactly is fine...
+    Response response = fetch(chunked_post("258\r\n" + six_hundred + "\r\n190\r\n" +
+                                           std::string(400, 'b') + "\r\n0\r\n\r\n"));
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body.size(), 1000u);
+    // ...one more is not, and is refused before the chunk is read.
+    expect_refused(chunked_post("258\r\n" + six_hundred + "\r\n191\r\n"), 413, "limit");
+    expect_refused(chunked_post("ffffffffffffffff\r\n"), 413, "limit");
+}
+
+}  // namespace
+}  // namespace course::testing

@@ -1,0 +1,384 @@
+// httputil_test.cpp: the parser pieces on plain strings: no sockets, no loop.
+// Every refusal is checked for its status and for a message that names
+// the problem.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "httputil.h"
+
+namespace course::testing {
+namespace {
+
+using Strings = std::vector<std::string>;
+
+// Runs `parse`, expecting HTTPInputError with `status` and a message that
+// contains `problem`.
+template <typename Parse>
+void expect_input_error(Parse parse, int status, const std::string& problem) {
+    try {
+        parse();
+        ADD_FAILURE() << "expected HTTPInputError " << status << " (" << problem << ")";
+    } catch (const HTTPInputError& error) {
+        EXPECT_EQ(error.status(), status) << error.what();
+        EXPECT_NE(std::string(error.what()).find(problem), std::string::npos)
+            << "message '" << error.what() << "' should mention '" << problem << "'";
+    }
+}
+
+void expect_bad_headers(const std::string& lines, const std::string& problem) {
+    SCOPED_TRACE(lines);
+    expect_input_error([&] { HTTPHeaders::parse(lines); }, 400, problem);
+}
+
+// --- task 1: headers --------------------------------------------------------
+
+TEST(Task1_HTTPHeaders, ParsesNameValueLines) {
+    HTTPHeaders headers = HTTPHeaders::parse("Host: example.com\r\nAccept: */*\r\n");
+    EXPECT_EQ(headers.size(), 2u);
+    EXPECT_EQ(headers.get("Host"), "example.com");
+    EXPECT_EQ(headers.get("Accept"), "*/*");
+}
+
+TEST(Task1_HTTPHeaders, StopsAtTheEmptyLine) {
+    HTTPHeaders headers = HTTPHeaders::parse("A: 1\r\n\r\n");
+    EXPECT_EQ(headers.size(), 1u);
+    EXPECT_EQ(HTTPHeaders::parse("").size(), 0u);
+}
+
+TEST(Task1_HTTPHeaders, NamesAreCaseInsensitive) {
+    HTTPHeaders headers = HTTPHeaders::parse("content-TYPE: text/plain\r\n");
+    EXPECT_TRUE(headers.contains("Content-Type"));
+    EXPECT_TRUE(headers.contains("content-type"));
+    EXPECT_EQ(headers.get("CONTENT-TYPE"), "text/plain");
+    EXPECT_FALSE(headers.contains("Content-Length"));
+    // The name keeps the spelling it arrived with.
+    EXPECT_EQ(headers.begin()->first, "content-TYPE");
+}
+
+TEST(Task1_HTTPHeaders, KeepsEveryValueOfARepeatedName) {
+    HTTPHeaders headers = HTTPHeaders::parse(
+        "Set-Cookie: a=1\r\nHost: h\r\nset-cookie: b=2\r\nSET-COOKIE: c=3\r\n");
+    EXPECT_EQ(headers.get_list("Set-Cookie"), (Strings{"a=1", "b=2", "c=3"}));
+    EXPECT_EQ(headers.get("set-cookie"), "a=1,b=2,c=3");
+    EXPECT_EQ(headers.get_list("Missing"), Strings{});
+    EXPECT_EQ(headers.get("Missing", "fallback"), "fallback");
+}
+
+TEST(Task1_HTTPHeaders, TrimsOptionalWhitespaceAroundTheValue) {
+    HTTPHeaders headers =
+        HTTPHeaders::parse("A:   spaced out \t\r\nB:tight\r\nC:\r\nD: in\tside\r\n");
+    EXPECT_EQ(headers.get("A"), "spaced out");
+    EXPECT_EQ(headers.get("B"), "tight");
+    EXPECT_TRUE(headers.contains("C"));
+    EXPECT_EQ(headers.get("C", "none"), "");
+    EXPECT_EQ(headers.get("D"), "in\tside");
+}
+
+TEST(Task1_HTTPHeaders, KeepsArrivalOrderAndBytesAbove127) {
+    HTTPHeaders headers = HTTPHeaders::parse("B: 1\r\nA: caf\xc3\xa9\r\nB: 2\r\n");
+    std::vector<std::string> names;
+    for (const auto& [name, value] : headers) names.push_back(name);
+    EXPECT_EQ(names, (Strings{"B", "A", "B"}));
+    EXPECT_EQ(headers.get("A"), "caf\xc3\xa9");
+}
+
+TEST(Task1_HTTPHeaders, AddSetRemove) {
+    HTTPHeaders headers;
+    headers.add("X-Tag", "1");
+    headers.add("x-tag", "2");
+    EXPECT_EQ(headers.get_list("X-TAG"), (Strings{"1", "2"}));
+    headers.set("X-Tag", "3");
+    EXPECT_EQ(headers.get_list("x-tag"), Strings{"3"});
+    headers.remove("X-TAG");
+    EXPECT_FALSE(headers.contains("X-Tag"));
+}
+
+TEST(Task1_HTTPHeaders, RefusesWhitespaceBeforeTheColon) {
+    expect_bad_headers("Content-Length : 5\r\n", "not a token");
+    expect_bad_headers("Content-Length\t: 5\r\n", "not a token");
+}
+
+TEST(Task1_HTTPHeaders, RefusesNamesThatAreNotTokens) {
+    expect_bad_headers("Bad Header: x\r\n", "not a token");
+    expect_bad_headers(": no name\r\n", "not a token");
+    expect_bad_headers("X(1): x\r\n", "not a token");
+    expect_bad_headers("X-A@b: x\r\n", "not a token");
+    expect_bad_headers(std::string("X-Nul\0: x\r\n", 11), "not a token");
+    expect_bad_headers("X-\rCR: x\r\n", "not a token");
+}
+
+TEST(Task1_HTTPHeaders, RefusesALineWithoutAColon) {
+    expect_bad_headers("Host: a\r\nno colon here\r\n", "without a colon");
+}
+
+TEST(Task1_HTTPHeaders, RefusesControlCharactersInValues) {
+    expect_bad_headers(std::string("X: a\0b\r\n", 9), "control character");
+    expect_bad_headers("X: a\rb\r\n", "control character");
+    expect_bad_headers("X: a\nb\r\n", "control character");
+    expect_bad_headers("X: a\x7f\r\n", "control character");
+}
+
+TEST(Task1_HTTPHeaders, RefusesObsoleteLineFolding) {
+    expect_bad_headers("X-Long: part one\r\n  part two\r\n", "folding");
+    expect_bad_headers("X-Long: part one\r\n\tpart two\r\n", "folding");
+}
+
+TEST(Task1_HTTPHeaders, ParseHeaderLineAddsOneField) {
+    HTTPHeaders headers;
+    parse_header_line("Expires: never", headers);
+    EXPECT_EQ(headers.get("expires"), "never");
+    expect_input_error([&] { parse_header_line("Bad Name: x", headers); }, 400, "not a token");
+}
+
+TEST(Task1_HTTPHeaders, EqualsIgnoringCase) {
+    EXPECT_TRUE(equals_ignoring_case("Keep-Alive", "keep-alive"));
+    EXPECT_FALSE(equals_ignoring_case("keep-alive", "keep-aliv"));
+    EXPECT_FALSE(equals_ignoring_case("chunked", "chunkee"));
+}
+
+// --- the request line (given, not a task) ----------------------------------------
+
+TEST(RequestLine, SplitsMethodTargetVersion) {
+    RequestLine line = parse_request_line("GET /search?q=a+b HTTP/1.1");
+    EXPECT_EQ(line.method, "GET");
+    EXPECT_EQ(line.target, "/search?q=a+b");
+    EXPECT_EQ(line.version, "HTTP/1.1");
+    EXPECT_EQ(parse_request_line("OPTIONS * HTTP/1.0").target, "*");
+}
+
+TEST(RequestLine, RefusesMalformedLines) {
+    for (std::string line : {"GET /", "GET  / HTTP/1.1", "GET / HTTP/1.1 ", "GET\t/ HTTP/1.1",
+                             " GET / HTTP/1.1", "", "GET / HTTP/1.1 extra"}) {
+        SCOPED_TRACE(line);
+        expect_input_error([&] { parse_request_line(line); }, 400, "request line");
+    }
+}
+
+TEST(RequestLine, RefusesABadMethodTargetOrVersion) {
+    expect_input_error([] { parse_request_line("G(ET / HTTP/1.1"); }, 400, "method");
+    expect_input_error([] { parse_request_line(std::string("GET /a\0b HTTP/1.1", 17)); }, 400,
+                       "target");
+    expect_input_error([] { parse_request_line("GET / HTTP/1.1x"); }, 400, "version");
+    expect_input_error([] { parse_request_line("GET / http/1.1"); }, 400, "version");
+    expect_input_error([] { parse_request_line("GET / HTTP/2.0"); }, 505, "not supported");
+}
+
+TEST(RequestLine, ParseRequestHeadSplitsLineAndHeaders) {
+    RequestHead head =
+        parse_request_head("POST /f HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n");
+    EXPECT_EQ(head.line.method, "POST");
+    EXPECT_EQ(head.headers.get("content-length"), "3");
+    expect_input_error([] { parse_request_head("GET / HTTP/1.1\nHost: h\r\n\r\n"); }, 400, "");
+}
+
+// --- task 2: query strings ---------------------------------------------------------
+
+TEST(Task2_UrlUnescape, DecodesPercentEscapes) {
+    EXPECT_EQ(url_unescape("a%20b"), "a b");
+    EXPECT_EQ(url_unescape("%41%42%43"), "ABC");
+    EXPECT_EQ(url_unescape("caf%C3%A9"), "caf\xc3\xa9");
+    EXPECT_EQ(url_unescape("%2f%2F"), "//");
+    EXPECT_EQ(url_unescape("100%25"), "100%");
+    EXPECT_EQ(url_unescape("%00"), std::string(1, '\0'));
+}
+
+TEST(Task2_UrlUnescape, PlusIsASpaceOnlyWhenAsked) {
+    EXPECT_EQ(url_unescape("a+b"), "a b");
+    EXPECT_EQ(url_unescape("a+b", false), "a+b");
+    EXPECT_EQ(url_unescape("a%2Bb"), "a+b");
+}
+
+TEST(Task2_UrlUnescape, LeavesInvalidEscapesAlone) {
+    EXPECT_EQ(url_unescape("%zz"), "%zz");
+    EXPECT_EQ(url_unescape("%4"), "%4");
+    EXPECT_EQ(url_unescape("%"), "%");
+    EXPECT_EQ(url_unescape("a%g1b"), "a%g1b");
+    EXPECT_EQ(url_unescape("%%41"), "%A");
+}
+
+TEST(Task2_ParseQuery, NamesToValuesInOrder) {
+    QueryArguments arguments = parse_query("a=1&b=2&a=3");
+    EXPECT_EQ(arguments.size(), 2u);
+    EXPECT_EQ(arguments["a"], (Strings{"1", "3"}));
+    EXPECT_EQ(arguments["b"], Strings{"2"});
+}
+
+TEST(Task2_ParseQuery, DecodesNamesAndValues) {
+    QueryArguments arguments = parse_query("q=tornado+web&na%6De=%E2%9C%93&x=a%26b%3Dc");
+    EXPECT_EQ(arguments["q"], Strings{"tornado web"});
+    EXPECT_EQ(arguments["name"], Strings{"\xe2\x9c\x93"});
+    EXPECT_EQ(arguments["x"], Strings{"a&b=c"});
+}
+
+TEST(Task2_ParseQuery, KeepsBlankValues) {
+    QueryArguments arguments = parse_query("empty=&flag&x=1=2");
+    EXPECT_EQ(arguments["empty"], Strings{""});
+    EXPECT_EQ(arguments["flag"], Strings{""});
+    EXPECT_EQ(arguments["x"], Strings{"1=2"});  // only the first '=' separates
+}
+
+TEST(Task2_ParseQuery, SkipsEmptyFields) {
+    EXPECT_TRUE(parse_query("").empty());
+    EXPECT_TRUE(parse_query("&&").empty());
+    QueryArguments arguments = parse_query("&a=1&&b=2&");
+    EXPECT_EQ(arguments.size(), 2u);
+    EXPECT_EQ(arguments["a"], Strings{"1"});
+}
+
+// --- task 3: body framing ---------------------------------------------------------
+
+RequestLine http11{"POST", "/", "HTTP/1.1"};
+RequestLine http10{"POST", "/", "HTTP/1.0"};
+
+BodyFraming framing_of(const std::string& header_lines, const RequestLine& line = http11) {
+    return body_framing(line, HTTPHeaders::parse(header_lines));
+}
+
+void expect_bad_framing(const std::string& header_lines, const std::string& problem,
+                        const RequestLine& line = http11) {
+    SCOPED_TRACE(header_lines);
+    expect_input_error([&] { framing_of(header_lines, line); }, 400, problem);
+}
+
+TEST(Task3_BodyFraming, NoLengthNoBody) {
+    EXPECT_EQ(framing_of("Host: a\r\n").kind, BodyFraming::Kind::None);
+}
+
+TEST(Task3_BodyFraming, ContentLength) {
+    BodyFraming framing = framing_of("Content-Length: 42\r\n");
+    EXPECT_EQ(framing.kind, BodyFraming::Kind::Length);
+    EXPECT_EQ(framing.length, 42u);
+    EXPECT_EQ(framing_of("Content-Length: 0\r\n").length, 0u);
+    EXPECT_EQ(framing_of("content-length:007\r\n").length, 7u);
+}
+
+TEST(Task3_BodyFraming, HugeContentLengthIsNotAnError) {
+    // Too large for any limit, but a number: the caller answers 413.
+    BodyFraming framing = framing_of("Content-Length: 99999999999999999999999\r\n");
+    EXPECT_EQ(framing.kind, BodyFraming::Kind::Length);
+    EXPECT_GT(framing.length, 1000000000000u);
+}
+
+TEST(Task3_BodyFraming, ContentLengthIsDigitsOnly) {
+    for (std::string value : {"+5", "-1", "0x5", "5a", "5.0", "", "1 2", "五"}) {
+        expect_bad_framing("Content-Length: " + value + "\r\n", "not a number");
+    }
+}
+
+TEST(Task3_BodyFraming, IdenticalRepeatedLengthsAreAccepted) {
+    EXPECT_EQ(framing_of("Content-Length: 5\r\nContent-Length: 5\r\n").length, 5u);
+    EXPECT_EQ(framing_of("Content-Length: 5, 5\r\n").length, 5u);
+}
+
+TEST(Task3_BodyFraming, DifferentLengthsAreRefused) {
+    expect_bad_framing("Content-Length: 5\r\nContent-Length: 6\r\n", "conflicting");
+    expect_bad_framing("Content-Length: 5, 6\r\n", "conflicting");
+    expect_bad_framing("Content-Length: 5,\r\n", "not a number");
+}
+
+TEST(Task3_BodyFraming, Chunked) {
+    EXPECT_EQ(framing_of("Transfer-Encoding: chunked\r\n").kind, BodyFraming::Kind::Chunked);
+    EXPECT_EQ(framing_of("transfer-encoding: CHUNKED\r\n").kind, BodyFraming::Kind::Chunked);
+}
+
+TEST(Task3_BodyFraming, BothLengthAndChunkedAreRefused) {
+    expect_bad_framing("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                       "both Content-Length and Transfer-Encoding");
+    expect_bad_framing("Transfer-Encoding: chunked\r\nContent-Length: 0\r\n",
+                       "both Content-Length and Transfer-Encoding");
+}
+
+TEST(Task3_BodyFraming, UnknownTransferEncodingsAreRefused) {
+    for (std::string value : {"gzip", "gzip, chunked", "chunked, gzip", "identity",
+                              "chunked, chunked", "chunked;q=1", "xchunked", ""}) {
+        expect_bad_framing("Transfer-Encoding: " + value + "\r\n", "Transfer-Encoding");
+    }
+    expect_bad_framing("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                       "Transfer-Encoding");
+}
+
+TEST(Task3_BodyFraming, ChunkedIsRefusedInHTTP10) {
+    expect_bad_framing("Transfer-Encoding: chunked\r\n", "HTTP/1.0", http10);
+}
+
+// --- task 5: chunk sizes ------------------------------------------------------------
+
+TEST(Task5_ChunkSize, HexDigits) {
+    EXPECT_EQ(parse_chunk_size("0\r\n"), 0u);
+    EXPECT_EQ(parse_chunk_size("5\r\n"), 5u);
+    EXPECT_EQ(parse_chunk_size("1a\r\n"), 26u);
+    EXPECT_EQ(parse_chunk_size("FF\r\n"), 255u);
+    EXPECT_EQ(parse_chunk_size("000010\r\n"), 16u);
+    EXPECT_EQ(parse_chunk_size("ff"), 255u);  // the CRLF is optional here
+}
+
+TEST(Task5_ChunkSize, ExtensionsAreIgnored) {
+    EXPECT_EQ(parse_chunk_size("5;name=value\r\n"), 5u);
+    EXPECT_EQ(parse_chunk_size("5;a;b=\"q\"\r\n"), 5u);
+    EXPECT_EQ(parse_chunk_size("a ;x\r\n"), 10u);
+}
+
+TEST(Task5_ChunkSize, AnythingElseIsRefused) {
+    for (std::string line : {"\r\n", "zz\r\n", "0x5\r\n", "-5\r\n", "+5\r\n", " 5\r\n",
+                             "5 \r\n", "5 x\r\n", "5\r\r\n", "5;a\nb\r\n", "g\r\n"}) {
+        SCOPED_TRACE(line);
+        expect_input_error([&] { parse_chunk_size(line); }, 400, "chunk size");
+    }
+}
+
+TEST(Task5_ChunkSize, SizesThatOverflowAreRefused) {
+    EXPECT_EQ(parse_chunk_size("ffffffffffffffff\r\n"), 0xffffffffffffffffu);
+    expect_input_error([] { parse_chunk_size("10000000000000000\r\n"); }, 400, "chunk size");
+}
+
+// --- task 4: keep-alive ------------------------------------------------------------------
+
+bool keep_alive(const std::string& version, const std::string& header_lines) {
+    return should_keep_alive({"GET", "/", version}, HTTPHeaders::parse(header_lines));
+}
+
+TEST(Task4_KeepAlive, HTTP11KeepsAliveUnlessClose) {
+    EXPECT_TRUE(keep_alive("HTTP/1.1", ""));
+    EXPECT_TRUE(keep_alive("HTTP/1.1", "Connection: keep-alive\r\n"));
+    EXPECT_FALSE(keep_alive("HTTP/1.1", "Connection: close\r\n"));
+    EXPECT_FALSE(keep_alive("HTTP/1.1", "Connection: CLOSE\r\n"));
+}
+
+TEST(Task4_KeepAlive, HTTP10ClosesUnlessAsked) {
+    EXPECT_FALSE(keep_alive("HTTP/1.0", ""));
+    EXPECT_TRUE(keep_alive("HTTP/1.0", "Connection: keep-alive\r\n"));
+    EXPECT_TRUE(keep_alive("HTTP/1.0", "Connection: Keep-Alive\r\n"));
+    EXPECT_FALSE(keep_alive("HTTP/1.0", "Connection: close\r\n"));
+}
+
+TEST(Task4_KeepAlive, ConnectionIsAList) {
+    EXPECT_FALSE(keep_alive("HTTP/1.1", "Connection: Upgrade, close\r\n"));
+    EXPECT_FALSE(keep_alive("HTTP/1.1", "Connection: upgrade\r\nConnection: close\r\n"));
+    EXPECT_TRUE(keep_alive("HTTP/1.0", "Connection: TE,keep-alive\r\n"));
+    EXPECT_TRUE(keep_alive("HTTP/1.1", "Connection: closed\r\n"));  // not "close"
+}
+
+// --- response helpers (given) ----------------------------------------------------------------
+
+TEST(ResponseHelpers, FormatChunk) {
+    EXPECT_EQ(format_chunk("hello"), "5\r\nhello\r\n");
+    EXPECT_EQ(format_chunk(std::string(26, 'x')), "1a\r\n" + std::string(26, 'x') + "\r\n");
+    EXPECT_EQ(format_chunk(""), "");  // never the last-chunk marker by accident
+}
+
+TEST(ResponseHelpers, ReasonPhrases) {
+    EXPECT_EQ(reason_phrase(200), "OK");
+    EXPECT_EQ(reason_phrase(404), "Not Found");
+    EXPECT_EQ(reason_phrase(431), "Request Header Fields Too Large");
+    EXPECT_EQ(reason_phrase(299), "Unknown");
+}
+
+TEST(ResponseHelpers, HttpDate) {
+    EXPECT_EQ(format_http_date(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+    EXPECT_EQ(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+}
+
+}  // namespace
+}  // namespace course::testing
