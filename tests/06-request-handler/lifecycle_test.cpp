@@ -1,0 +1,289 @@
+// lifecycle_test.cpp: the handler's life cycle and the finish() rules
+// (task 3), through a real server: initialize -> prepare -> method ->
+// finish -> on_finish, output buffering, status and headers, and a request
+// that stays open after the method returns (asynchronous()).
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "web_fixture.h"
+
+namespace course::testing {
+namespace {
+
+class Task3_LifeCycle : public WebTest {};
+
+// Records every step of its life in the test's EventLog.
+class LifeCycleHandler : public RequestHandler {
+public:
+    void initialize(EventLog* log, std::string tag) {
+        log_ = log;
+        tag_ = std::move(tag);
+        log_->push_back("initialize " + tag_);
+    }
+    void prepare() override { log_->push_back("prepare"); }
+    void get(const PathArgs& args) override {
+        log_->push_back("get " + (args.empty() ? std::string("-") : args[0]));
+        write("story " + (args.empty() ? std::string("-") : args[0]) + " from " + tag_);
+    }
+    void on_finish() override { log_->push_back("on_finish"); }
+
+private:
+    EventLog* log_ = nullptr;
+    std::string tag_;
+};
+
+TEST_F(Task3_LifeCycle, StepsRunInOrder) {
+    serve({{"/story/([0-9]+)", handler<LifeCycleHandler>(&log, "stories")}});
+    Response response = get("/story/12");
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "story 12 from stories");
+    EXPECT_EQ(events(), (EventLog{"initialize stories", "prepare", "get 12", "on_finish"}));
+}
+
+TEST_F(Task3_LifeCycle, EachRouteGivesItsOwnArgumentsToInitialize) {
+    serve({
+        {"/a", handler<LifeCycleHandler>(&log, "route a")},
+        {"/b", handler<LifeCycleHandler>(&log, "route b")},
+    });
+    EXPECT_EQ(get("/a").body, "story - from route a");
+    EXPECT_EQ(get("/b").body, "story - from route b");
+}
+
+// A new handler object for every request: state does not leak between them.
+class CountingHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { write(std::to_string(++calls_)); }
+
+private:
+    int calls_ = 0;
+};
+
+TEST_F(Task3_LifeCycle, EveryRequestGetsANewHandler) {
+    serve({{"/", handler<CountingHandler>()}});
+    EXPECT_EQ(get("/").body, "1");
+    EXPECT_EQ(get("/").body, "1");
+}
+
+class EarlyPrepareHandler : public RequestHandler {
+public:
+    void initialize(EventLog* log) { log_ = log; }
+    void prepare() override {
+        if (get_argument("early", "") == "yes") finish("finished in prepare");
+    }
+    void get(const PathArgs&) override {
+        log_->push_back("get");
+        write("from get");
+    }
+    void on_finish() override { log_->push_back("on_finish"); }
+
+private:
+    EventLog* log_ = nullptr;
+};
+
+TEST_F(Task3_LifeCycle, PrepareThatFinishesSkipsTheMethod) {
+    serve({{"/", handler<EarlyPrepareHandler>(&log)}});
+    Response response = get("/?early=yes");
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "finished in prepare");
+    EXPECT_EQ(events(), EventLog{"on_finish"}) << "get() must not run after prepare() finished";
+
+    EXPECT_EQ(get("/").body, "from get");
+    EXPECT_EQ(events(), (EventLog{"on_finish", "get", "on_finish"}));
+}
+
+// Breaks the finish rules on purpose and records what each call did.
+class RuleBreakingHandler : public RequestHandler {
+public:
+    void initialize(EventLog* log) { log_ = log; }
+    void get(const PathArgs&) override {
+        finish("done");
+        try_to("finish again", [this] { finish(); });
+        try_to("write after finish", [this] { write("more"); });
+    }
+    void on_finish() override { log_->push_back("on_finish"); }
+
+private:
+    template <typename Step>
+    void try_to(const std::string& what, Step step) {
+        try {
+            step();
+            log_->push_back(what + ": allowed");
+        } catch (const std::logic_error&) {
+            log_->push_back(what + ": refused");
+        }
+    }
+    EventLog* log_ = nullptr;
+};
+
+TEST_F(Task3_LifeCycle, FinishOnceOnFinishOnce) {
+    serve({{"/", handler<RuleBreakingHandler>(&log)}});
+    Response response = get("/");
+    EXPECT_EQ(response.body, "done");
+    EXPECT_EQ(events(), (EventLog{"on_finish", "finish again: refused",
+                                  "write after finish: refused"}));
+    expect_still_serving();
+}
+
+class BufferedHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        write("Hello");
+        write(", ");
+        write("world");
+    }
+};
+
+TEST_F(Task3_LifeCycle, WritesAreBufferedAndSentWithALength) {
+    serve({{"/", handler<BufferedHandler>()}});
+    Response response = get("/");
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "Hello, world");
+    EXPECT_EQ(response.header("content-length"), "12");
+    EXPECT_FALSE(response.has("transfer-encoding"));
+    EXPECT_EQ(response.header("content-type"), "text/html; charset=UTF-8");
+    EXPECT_TRUE(response.has("date"));
+    EXPECT_TRUE(response.has("server"));
+}
+
+class StatusAndHeadersHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        set_status(201);
+        set_header("Content-Type", "text/plain");
+        set_header("X-Answer", "41");
+        set_header("X-Answer", "42");  // replaces
+        add_header("X-Many", "a");
+        add_header("X-Many", "b");     // adds
+        set_header("X-Gone", "soon");
+        clear_header("X-Gone");
+        write("created");
+    }
+};
+
+TEST_F(Task3_LifeCycle, SetStatusAndHeaders) {
+    serve({{"/", handler<StatusAndHeadersHandler>()}});
+    Response response = get("/");
+    EXPECT_EQ(response.status, 201);
+    EXPECT_EQ(response.head.substr(0, 22), "HTTP/1.1 201 Created\r\n");
+    EXPECT_EQ(response.header("content-type"), "text/plain");
+    EXPECT_EQ(response.headers.count("x-answer"), 1u);
+    EXPECT_EQ(response.header("x-answer"), "42");
+    EXPECT_EQ(response.headers.count("x-many"), 2u);
+    EXPECT_FALSE(response.has("x-gone"));
+    EXPECT_EQ(response.body, "created");
+}
+
+class NoContentHandler : public RequestHandler {
+public:
+    void delete_(const PathArgs&) override { set_status(204); }
+};
+
+TEST_F(Task3_LifeCycle, A204HasNoBodyAndNoContentType) {
+    serve({{"/item", handler<NoContentHandler>()}});
+    TestClient client(port());
+    client.send(get_request("/item", "", "DELETE") + get_request("/item", "", "DELETE"));
+    for (int i = 0; i < 2; ++i) {  // the second proves the first left no stray bytes
+        Response response = read_response(client);
+        EXPECT_EQ(response.status, 204);
+        EXPECT_FALSE(response.has("content-type"));
+        EXPECT_FALSE(response.has("content-length"));
+    }
+}
+
+class FlushingHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        write("first ");
+        flush();
+        write("second");
+    }
+};
+
+TEST_F(Task3_LifeCycle, FlushSendsEarlyAndTheRestIsChunked) {
+    serve({{"/", handler<FlushingHandler>()}});
+    Response response = get("/");
+    EXPECT_EQ(response.status, 200);
+    EXPECT_FALSE(response.has("content-length")) << "the length is unknown at the first flush";
+    EXPECT_EQ(response.header("transfer-encoding"), "chunked");
+    EXPECT_EQ(response.body, "first second");
+}
+
+// Callback style: the request stays open after get() returns, and a timer
+// finishes it.
+class LaterHandler : public RequestHandler {
+public:
+    void initialize(EventLog* log) { log_ = log; }
+    void get(const PathArgs&) override {
+        auto self = asynchronous();
+        log_->push_back("get returned");
+        IOLoop::current().call_later(std::chrono::milliseconds(200), [self, log = log_] {
+            log->push_back("timer");
+            self->finish("later");
+        });
+    }
+    void on_finish() override { log_->push_back("on_finish"); }
+
+private:
+    EventLog* log_ = nullptr;
+};
+
+TEST_F(Task3_LifeCycle, AnAsynchronousRequestStaysOpenUntilFinish) {
+    serve({{"/", handler<LaterHandler>(&log)}});
+    TestClient client(port());
+    auto started = std::chrono::steady_clock::now();
+    client.send(get_request("/"));
+    EXPECT_THROW(client.read_until("\r\n\r\n", 100ms), TimeoutError)
+        << "no response before finish()";
+    EXPECT_EQ(events(), EventLog{"get returned"});
+    EXPECT_EQ(open_handlers(), 1u) << "the Application holds the open handler";
+
+    Response response = read_response(client);
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 190ms);
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "later");
+    EXPECT_EQ(events(), (EventLog{"get returned", "timer", "on_finish"}));
+    EXPECT_EQ(open_handlers(), 0u) << "finish() ends the Application's hold";
+}
+
+// The handler object itself is freed once finished and unreferenced.
+class WatchedHandler : public RequestHandler {
+public:
+    void initialize(std::weak_ptr<RequestHandler>* watch) { watch_ = watch; }
+    void get(const PathArgs&) override {
+        *watch_ = weak_from_this();
+        auto self = asynchronous();
+        IOLoop::current().call_later(std::chrono::milliseconds(50), [self] { self->finish("ok"); });
+    }
+
+private:
+    std::weak_ptr<RequestHandler>* watch_ = nullptr;
+};
+
+TEST_F(Task3_LifeCycle, TheHandlerIsFreedAfterFinish) {
+    std::weak_ptr<RequestHandler> watch;
+    serve({{"/", handler<WatchedHandler>(&watch)}});
+    EXPECT_EQ(get("/").body, "ok");
+    bool expired = false;
+    on_loop([&] { expired = watch.expired(); });
+    EXPECT_TRUE(expired) << "nothing should hold a finished handler";
+}
+
+// Not graded: set_header is given code, not an exercise.
+TEST(Headers, SetHeaderRefusesControlBytesInValuesAndNonTokenNames) {
+    RequestHandler handler;
+    EXPECT_THROW(handler.set_header("X-Injected", "a\r\nSet-Cookie: evil=1"),
+                 std::invalid_argument);
+    EXPECT_THROW(handler.set_header("X-A", "a\nb"), std::invalid_argument);
+    EXPECT_THROW(handler.set_header("X-A", std::string("a\0b", 3)), std::invalid_argument);
+    EXPECT_THROW(handler.add_header("X-A", "tab\there"), std::invalid_argument)
+        << "Tornado refuses every byte below 0x20";
+    EXPECT_THROW(handler.set_header("X A", "v"), std::invalid_argument);
+    EXPECT_THROW(handler.set_header("X-A:", "v"), std::invalid_argument);
+    EXPECT_THROW(handler.set_header("", "v"), std::invalid_argument);
+    EXPECT_NO_THROW(handler.set_header("X-Fine", "any text, even \xc3\xa9 or \"quotes\""));
+}
+
+}  // namespace
+}  // namespace course::testing
