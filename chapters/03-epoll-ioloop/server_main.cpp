@@ -7,13 +7,9 @@
 // second it logs the number of open connections if that changed.
 // Ctrl-C (SIGINT) or SIGTERM stops the loop; the destructors close every
 // socket on the way out.
-#include <signal.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <string_view>
 #include <vector>
@@ -22,6 +18,7 @@
 #include "ioloop.h"
 #include "loop_server.h"
 #include "socket.h"
+#include "stop_on_signals.h"
 
 namespace {
 
@@ -37,29 +34,6 @@ bool take_flag(std::vector<char*>& arguments, std::string_view flag) {
         }
     }
     return false;
-}
-
-// SIGINT and SIGTERM arrive as readable bytes on a signalfd, which the loop
-// watches like any socket. A signal handler could not safely touch the loop
-// (it may interrupt the loop in the middle of changing its own state).
-course::FileDescriptor stop_on_signals(course::IOLoop& loop) {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    // Blocked signals are not delivered the usual way; they wait for us to
-    // read them from the signalfd.
-    if (::sigprocmask(SIG_BLOCK, &signals, nullptr) < 0) course::throw_errno("sigprocmask");
-    course::FileDescriptor fd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
-    if (!fd) course::throw_errno("signalfd");
-    loop.add_handler(fd.get(), [&loop](int signal_fd, std::uint32_t) {
-        signalfd_siginfo info{};
-        if (::read(signal_fd, &info, sizeof info) == sizeof info) {
-            std::fprintf(stderr, "ch03_server: %s, stopping\n", strsignal(static_cast<int>(info.ssi_signo)));
-        }
-        loop.stop();
-    }, course::IOLoop::READ);
-    return fd;
 }
 
 // A timeout that sets the next one: the loop's timers keep a running log.
@@ -88,7 +62,7 @@ int main(int argc, char** argv) {
         course::IOLoop loop;
         course::LoopServer server(loop, course::listen_tcp(options.address, options.port),
                                   server_options);
-        course::FileDescriptor signals = stop_on_signals(loop);
+        course::FileDescriptor signals = course::stop_on_signals(loop, "ch03_server");
         log_connection_count(loop, server, 0);
         if (server_options.edge_triggered) std::fprintf(stderr, "ch03_server: edge-triggered\n");
         course::announce_listening(options.address, server.port());

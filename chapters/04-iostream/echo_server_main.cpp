@@ -15,7 +15,6 @@
 // A line longer than kMaxLine closes the connection (read_until's max_bytes).
 //
 // Ctrl-C (SIGINT) or SIGTERM stops the loop; the program then exits.
-#include <signal.h>
 
 #include <cctype>
 #include <cstdio>
@@ -26,6 +25,7 @@
 
 #include "command_line.h"
 #include "ioloop.h"
+#include "stop_on_signals.h"
 #include "iostream.h"
 #include "tcpserver.h"
 
@@ -159,22 +159,6 @@ protected:
     }
 };
 
-course::IOLoop* g_loop = nullptr;
-
-void on_stop_signal(int) {
-    // IOLoop::stop() is an atomic store and one write() to an eventfd:
-    // both safe inside a signal handler.
-    if (g_loop != nullptr) g_loop->stop();
-}
-
-void stop_on_signals(course::IOLoop& loop) {
-    g_loop = &loop;
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
-}
 
 }  // namespace
 
@@ -185,10 +169,9 @@ int main(int argc, char** argv) {
         course::IOLoop loop;
         EchoServer server(loop);
         server.listen(options.port, options.address);
-        stop_on_signals(loop);
+        course::FileDescriptor signals = course::stop_on_signals(loop, "ch04_echo_server");
         course::announce_listening(options.address, server.port());
         loop.start();
-        g_loop = nullptr;
         std::fprintf(stderr, "ch04_echo_server: stopped\n");
     } catch (const std::exception& error) {
         std::fprintf(stderr, "ch04_echo_server: %s\n", error.what());

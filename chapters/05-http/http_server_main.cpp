@@ -14,7 +14,6 @@
 //
 // Every response is written by the chapter's HTTP1Connection; this file
 // only decides what to say. Ctrl-C (SIGINT) or SIGTERM stops the loop.
-#include <signal.h>
 
 #include <charconv>
 #include <chrono>
@@ -26,6 +25,7 @@
 #include "command_line.h"
 #include "httpserver.h"
 #include "ioloop.h"
+#include "stop_on_signals.h"
 
 namespace {
 
@@ -116,22 +116,6 @@ void route(const Request& request, IOLoop& loop) {
     request->reply(404, "Not found: " + path + "\n", content_type(kText));
 }
 
-IOLoop* g_loop = nullptr;
-
-void on_stop_signal(int) {
-    // IOLoop::stop() is an atomic store and one write() to an eventfd:
-    // both safe inside a signal handler.
-    if (g_loop != nullptr) g_loop->stop();
-}
-
-void stop_on_signals(IOLoop& loop) {
-    g_loop = &loop;
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGINT, &action, nullptr);
-    ::sigaction(SIGTERM, &action, nullptr);
-}
 
 }  // namespace
 
@@ -142,10 +126,9 @@ int main(int argc, char** argv) {
         IOLoop loop;
         course::HTTPServer server([&loop](Request request) { route(request, loop); }, loop);
         server.listen(options.port, options.address);
-        stop_on_signals(loop);
+        course::FileDescriptor signals = course::stop_on_signals(loop, "ch05_http_server");
         course::announce_listening(options.address, server.port());
         loop.start();
-        g_loop = nullptr;
         std::fprintf(stderr, "ch05_http_server: stopped\n");
     } catch (const std::exception& error) {
         std::fprintf(stderr, "ch05_http_server: %s\n", error.what());

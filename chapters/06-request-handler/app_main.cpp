@@ -20,14 +20,10 @@
 //   anything else          404; a known path with a method it lacks: 405
 //
 // Ctrl-C (SIGINT) or SIGTERM stops it.
-#include <signal.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <functional>
 #include <string>
@@ -36,6 +32,7 @@
 #include "escape.h"
 #include "ioloop.h"
 #include "socket.h"
+#include "stop_on_signals.h"
 #include "web.h"
 
 namespace {
@@ -178,26 +175,6 @@ public:
     }
 };
 
-// SIGINT and SIGTERM arrive on a signalfd the loop watches (chapter 03).
-course::FileDescriptor stop_on_signals(IOLoop& loop) {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    if (::sigprocmask(SIG_BLOCK, &signals, nullptr) < 0) course::throw_errno("sigprocmask");
-    course::FileDescriptor fd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
-    if (!fd) course::throw_errno("signalfd");
-    loop.add_handler(fd.get(), [&loop](int signal_fd, std::uint32_t) {
-        signalfd_siginfo info{};
-        if (::read(signal_fd, &info, sizeof info) == sizeof info) {
-            std::fprintf(stderr, "ch06_app: %s, stopping\n",
-                         strsignal(static_cast<int>(info.ssi_signo)));
-        }
-        loop.stop();
-    }, IOLoop::READ);
-    return fd;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -222,7 +199,7 @@ int main(int argc, char** argv) {
             {"/forgot", handler<ForgotHandler>()},
         });
         course::HTTPServer& server = app.listen(options.port, options.address, loop);
-        course::FileDescriptor signals = stop_on_signals(loop);
+        course::FileDescriptor signals = course::stop_on_signals(loop, "ch06_app");
         course::announce_listening(options.address, server.port());
         loop.start();
         loop.remove_handler(signals.get());
