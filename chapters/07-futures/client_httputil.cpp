@@ -1,0 +1,151 @@
+// client_httputil.cpp: see client_httputil.h.
+#include "client_httputil.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace course {
+
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Control characters other than tab: never in a URL, header or reason.
+bool has_control_character(std::string_view text) {
+    return std::any_of(text.begin(), text.end(), [](char c) {
+        auto byte = static_cast<unsigned char>(c);
+        return (byte < 0x20 && c != '\t') || byte == 0x7f;
+    });
+}
+
+std::string quoted(std::string_view text) {
+    constexpr std::size_t kShown = 80;
+    std::string shown(text.substr(0, kShown));
+    return "\"" + shown + (text.size() > kShown ? "...\"" : "\"");
+}
+
+HTTPInputError bad_response(const std::string& message) {
+    return HTTPInputError(502, message);
+}
+
+std::uint16_t parse_port(std::string_view digits, std::string_view url) {
+    bool valid = !digits.empty() && digits.size() <= 5 &&
+                 std::all_of(digits.begin(), digits.end(), is_digit);
+    unsigned value = 0;
+    if (valid) {
+        for (char c : digits) value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (!valid || value == 0 || value > 65535) {
+        throw std::invalid_argument("bad port in URL " + quoted(url));
+    }
+    return static_cast<std::uint16_t>(value);
+}
+
+}  // namespace
+
+URL parse_url(std::string_view url) {
+    constexpr std::string_view kScheme = "http://";
+    if (url.size() < kScheme.size() || !equals_ignoring_case(url.substr(0, kScheme.size()), kScheme)) {
+        throw std::invalid_argument("only http:// URLs are supported: " + quoted(url));
+    }
+    if (has_control_character(url) || url.find(' ') != std::string_view::npos) {
+        throw std::invalid_argument("spaces or control characters in URL " + quoted(url));
+    }
+    std::string_view rest = url.substr(kScheme.size());
+    rest = rest.substr(0, rest.find('#'));  // a fragment is for the browser, never sent
+    std::size_t authority_end = std::min(rest.find('/'), rest.find('?'));
+    std::string_view authority = rest.substr(0, authority_end);
+    std::string_view target = authority_end == std::string_view::npos ? "" : rest.substr(authority_end);
+    if (authority.find_first_of("@[]") != std::string_view::npos) {
+        throw std::invalid_argument("user names and IPv6 hosts are not supported: " + quoted(url));
+    }
+
+    URL result;
+    std::size_t colon = authority.find(':');
+    result.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) result.port = parse_port(authority.substr(colon + 1), url);
+    if (result.host.empty()) throw std::invalid_argument("no host in URL " + quoted(url));
+    result.target = target.empty() ? "/" : target.front() == '?' ? "/" + std::string(target)
+                                                                 : std::string(target);
+    return result;
+}
+
+std::string format_request(std::string_view method, const URL& url, const HTTPHeaders& headers,
+                           std::string_view body) {
+    HTTPHeaders fields;
+    fields.add("Host", url.port == 80 ? url.host : url.host + ":" + std::to_string(url.port));
+    fields.add("Connection", "close");
+    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+        fields.add("Content-Length", std::to_string(body.size()));
+    }
+    // The caller's headers win over ours, every value of them kept.
+    for (const auto& [name, value] : headers) fields.remove(name);
+    for (const auto& [name, value] : headers) fields.add(name, value);
+
+    std::string request = std::string(method) + " " + url.target + " HTTP/1.1\r\n";
+    for (const auto& [name, value] : fields) {
+        // A CR or LF here would let a value start a header (or a request)
+        // of its own: "header injection".
+        if (has_control_character(name) || has_control_character(value)) {
+            throw std::invalid_argument("control character in request header " + quoted(name));
+        }
+        request += name + ": " + value + "\r\n";
+    }
+    request += "\r\n";
+    request += body;
+    return request;
+}
+
+ResponseLine parse_response_line(std::string_view line) {
+    // "HTTP/1.1 200 OK": the version, a space, three digits, then a space
+    // and the reason phrase, which may be empty. Servers that leave out the
+    // space after the code are common enough to accept.
+    bool valid = line.size() >= 12 && line.starts_with("HTTP/1.") && is_digit(line[7]) &&
+                 line[8] == ' ' && is_digit(line[9]) && is_digit(line[10]) && is_digit(line[11]) &&
+                 (line.size() == 12 || line[12] == ' ');
+    if (!valid) throw bad_response("malformed status line: " + quoted(line));
+    ResponseLine result;
+    result.version = std::string(line.substr(0, 8));
+    result.code = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    if (result.code < 100 || result.code > 599) {
+        throw bad_response("status code out of range: " + quoted(line));
+    }
+    std::string_view reason = line.size() > 13 ? line.substr(13) : "";
+    if (has_control_character(reason)) {
+        throw bad_response("control character in reason phrase: " + quoted(line));
+    }
+    result.reason = std::string(reason);
+    return result;
+}
+
+ResponseHead parse_response_head(std::string_view head) {
+    std::size_t line_end = head.find("\r\n");
+    std::string_view rest = line_end == std::string_view::npos ? "" : head.substr(line_end + 2);
+    ResponseHead result;
+    result.line = parse_response_line(head.substr(0, line_end));
+    result.headers = HTTPHeaders::parse(rest);
+    return result;
+}
+
+ResponseFraming response_framing(std::string_view request_method, const ResponseHead& head) {
+    int code = head.line.code;
+    if (request_method == "HEAD" || code < 200 || code == 204 || code == 304) return {};
+    if (head.line.version == "HTTP/1.0" && head.headers.contains("Transfer-Encoding")) {
+        throw bad_response("Transfer-Encoding in an HTTP/1.0 response");
+    }
+    // Past those two cases, a response's headers frame its body as a
+    // request's do, so chapter 05's body_framing decides (and refuses the
+    // same ambiguities: both headers, bad Content-Length, other codings).
+    RequestLine as_request{"", "", head.line.version};
+    BodyFraming framing = body_framing(as_request, head.headers);
+    switch (framing.kind) {
+    case BodyFraming::Kind::Length: return {ResponseFraming::Kind::Length, framing.length};
+    case BodyFraming::Kind::Chunked: return {ResponseFraming::Kind::Chunked, 0};
+    case BodyFraming::Kind::None: break;
+    }
+    // Where a request without either header has no body, a response runs
+    // until the server closes the connection.
+    return {ResponseFraming::Kind::UntilClose, 0};
+}
+
+}  // namespace course

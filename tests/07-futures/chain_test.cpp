@@ -1,0 +1,200 @@
+// chain_test.cpp: then() and chain_future() (future.h). Task 2 of the
+// exercise: a step runs with the result of the one before, its return
+// value (or the Future it returns) becomes the next Future, and an
+// exception skips every later step on its way to the end of the chain.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "future.h"
+#include "future_fixture.h"
+
+namespace course::testing {
+namespace {
+
+// A Future<T> that a timer resolves with `value` after `delay`.
+template <typename T>
+Future<T> resolve_later(IOLoop& loop, std::chrono::milliseconds delay, T value) {
+    Future<T> future(loop);
+    loop.call_later(delay, [future, value] { future.set_result(value); });
+    return future;
+}
+
+using Task2_Then = LoopTest;
+
+TEST_F(Task2_Then, GivesAFutureOfWhatTheFunctionReturns) {
+    Future<int> number(loop);
+    auto doubled = number.then([](int& value) { return value * 2; });
+    static_assert(std::is_same_v<decltype(doubled), Future<int>>);
+    auto text = doubled.then([](const int& value) { return "got " + std::to_string(value); });
+    static_assert(std::is_same_v<decltype(text), Future<std::string>>);
+    EXPECT_FALSE(text.done());
+    number.set_result(21);
+    wait(text);
+    EXPECT_EQ(text.result(), "got 42");
+    EXPECT_EQ(number.result(), 21) << "then() must leave the first Future's value alone";
+}
+
+TEST_F(Task2_Then, DoesNotCallTheFunctionInsideSetResult) {
+    Future<int> number(loop);
+    bool called = false;
+    auto next = number.then([&](int value) {
+        called = true;
+        return value;
+    });
+    number.set_result(1);
+    EXPECT_FALSE(called) << "the step ran inside set_result";
+    wait(next);
+    EXPECT_TRUE(called);
+}
+
+TEST_F(Task2_Then, WorksOnAFutureThatIsDoneAlready) {
+    Future<int> number(loop);
+    number.set_result(5);
+    auto next = number.then([](int value) { return value + 1; });
+    EXPECT_FALSE(next.done()) << "even on a done Future, the step runs from the loop";
+    wait(next);
+    EXPECT_EQ(next.result(), 6);
+}
+
+TEST_F(Task2_Then, VoidOnEitherSide) {
+    Future<void> started(loop);
+    std::vector<std::string> steps;
+    Future<void> logged = started.then([&] { steps.push_back("after a void Future"); });
+    Future<int> counted = logged.then([&] {
+        steps.push_back("void to int");
+        return 3;
+    });
+    Future<void> ended = counted.then([&](int n) { steps.push_back("int to void " + std::to_string(n)); });
+    static_assert(std::is_same_v<decltype(ended), Future<void>>);
+    started.set_result();
+    wait(ended);
+    EXPECT_NO_THROW(ended.result());
+    EXPECT_EQ(steps, (std::vector<std::string>{"after a void Future", "void to int", "int to void 3"}));
+}
+
+TEST_F(Task2_Then, AReturnedFutureIsWaitedFor) {
+    Future<std::string> first(loop);
+    auto second = first.then([this](std::string& name) {
+        return resolve_later(loop, 30ms, name + " and then some");
+    });
+    static_assert(std::is_same_v<decltype(second), Future<std::string>>,
+                  "then() of a function returning Future<X> gives Future<X>, not Future<Future<X>>");
+    first.set_result("this");
+    run_for(10ms);
+    EXPECT_FALSE(second.done()) << "the returned Future is not done yet: neither is the chain";
+    wait(second);
+    EXPECT_EQ(second.result(), "this and then some");
+}
+
+TEST_F(Task2_Then, AnExceptionSkipsTheFunctionAndPassesOn) {
+    Future<int> number(loop);
+    bool called = false;
+    auto next = number.then([&](int value) {
+        called = true;
+        return value;
+    });
+    number.set_exception(std::make_exception_ptr(std::domain_error("no number today")));
+    wait(next);
+    EXPECT_FALSE(called) << "a step must not run after the one before it failed";
+    EXPECT_THROW(next.result(), std::domain_error);
+    EXPECT_EQ(error_message(next), "no number today");
+}
+
+TEST_F(Task2_Then, WhatTheFunctionThrowsLandsInTheNextFuture) {
+    Future<int> number(loop);
+    auto next = number.then([](int) -> int { throw std::invalid_argument("step failed"); });
+    number.set_result(1);
+    wait(next);
+    EXPECT_THROW(next.result(), std::invalid_argument);
+    EXPECT_EQ(error_message(next), "step failed");
+}
+
+TEST_F(Task2_Then, AnExceptionTravelsToTheEndOfALongChain) {
+    Future<int> start(loop);
+    std::vector<int> ran;
+    auto end = start.then([&](int v) { ran.push_back(1); return v; })
+                   .then([&](int) -> int { ran.push_back(2); throw std::runtime_error("step 2"); })
+                   .then([&](int v) { ran.push_back(3); return v; })
+                   .then([&](int v) { ran.push_back(4); return std::to_string(v); });
+    start.set_result(0);
+    wait(end);
+    EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+    EXPECT_EQ(error_message(end), "step 2");
+}
+
+TEST_F(Task2_Then, AFailedReturnedFutureFailsTheChain) {
+    Future<int> start(loop);
+    auto next = start.then([this](int) {
+        Future<std::string> failed(loop);
+        failed.set_exception(std::make_exception_ptr(std::runtime_error("inner failed")));
+        return failed;
+    });
+    start.set_result(0);
+    wait(next);
+    EXPECT_EQ(error_message(next), "inner failed");
+}
+
+TEST_F(Task2_Then, ManyStepsOnOneFutureEachSeeTheValue) {
+    Future<std::string> word(loop);
+    auto a = word.then([](std::string& w) { return w.size(); });
+    auto b = word.then([](const std::string& w) { return w + w; });
+    word.set_result("abc");
+    wait(a);
+    wait(b);
+    EXPECT_EQ(a.result(), 3u);
+    EXPECT_EQ(b.result(), "abcabc");
+}
+
+using Task2_ChainFuture = LoopTest;
+
+TEST_F(Task2_ChainFuture, CopiesTheResult) {
+    Future<std::string> from(loop);
+    Future<std::string> to(loop);
+    chain_future(from, to);
+    from.set_result("copied");
+    EXPECT_FALSE(to.done()) << "chain_future copies from a done callback, so from the loop";
+    wait(to);
+    EXPECT_EQ(to.result(), "copied");
+    EXPECT_EQ(from.result(), "copied") << "the source keeps its own value";
+}
+
+TEST_F(Task2_ChainFuture, CopiesTheException) {
+    Future<int> from(loop);
+    Future<int> to(loop);
+    chain_future(from, to);
+    from.set_exception(std::make_exception_ptr(std::length_error("too long")));
+    wait(to);
+    EXPECT_THROW(to.result(), std::length_error);
+}
+
+TEST_F(Task2_ChainFuture, LeavesATargetThatIsDoneAlone) {
+    // Like a timeout that answered first: the late result is dropped, and
+    // chain_future must not throw InvalidStateError from the loop.
+    Future<int> from(loop);
+    Future<int> to(loop);
+    chain_future(from, to);
+    to.set_exception(std::make_exception_ptr(std::runtime_error("timed out")));
+    from.set_result(1);
+    ::testing::internal::CaptureStderr();
+    run_for(20ms);
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(error_message(to), "timed out");
+    EXPECT_EQ(logged.find("InvalidState"), std::string::npos) << logged;
+    EXPECT_EQ(logged.find("already done"), std::string::npos) << logged;
+}
+
+TEST_F(Task2_ChainFuture, WorksForVoidFutures) {
+    Future<void> from(loop);
+    Future<void> to(loop);
+    chain_future(from, to);
+    from.set_result();
+    wait(to);
+    EXPECT_NO_THROW(to.result());
+}
+
+}  // namespace
+}  // namespace course::testing

@@ -1,0 +1,177 @@
+// client_httputil_test.cpp: the client's parsing (client_httputil.h), on
+// strings. Task 4 of the exercise is the response side: the status line
+// and how the body is framed. URLs and the request we send are checked
+// here too (ClientRequest suites), though they are not cut out.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "client_httputil.h"
+
+namespace course::testing {
+namespace {
+
+// --- task 4: the status line -----------------------------------------------------
+
+TEST(Task4_ResponseLine, SplitsVersionCodeAndReason) {
+    ResponseLine line = parse_response_line("HTTP/1.1 200 OK");
+    EXPECT_EQ(line.version, "HTTP/1.1");
+    EXPECT_EQ(line.code, 200);
+    EXPECT_EQ(line.reason, "OK");
+
+    line = parse_response_line("HTTP/1.0 404 Not Found");
+    EXPECT_EQ(line.version, "HTTP/1.0");
+    EXPECT_EQ(line.code, 404);
+    EXPECT_EQ(line.reason, "Not Found");
+}
+
+TEST(Task4_ResponseLine, TheReasonMayBeEmptyOrMissing) {
+    EXPECT_EQ(parse_response_line("HTTP/1.1 204 ").reason, "");
+    ResponseLine bare = parse_response_line("HTTP/1.1 304");
+    EXPECT_EQ(bare.code, 304);
+    EXPECT_EQ(bare.reason, "");
+    EXPECT_EQ(parse_response_line("HTTP/1.1 500 Internal  Server\tError").reason,
+              "Internal  Server\tError");
+}
+
+TEST(Task4_ResponseLine, MalformedLinesAreRefused) {
+    for (const char* bad : {"", "HTTP/1.1", "HTTP/1.1 20 OK", "HTTP/1.1 2000 OK", "HTTP/1.1 abc OK",
+                            "HTTP/1.1  200 OK", "HTTP/1.1 200OK", "HTTP/2 200 OK", "HTTP/1.x 200 OK",
+                            "ICY 200 OK", "http/1.1 200 OK", "HTTP/1.1 099 Low", "HTTP/1.1 600 High",
+                            "HTTP/1.1 200 O\rK", "HTTP/1.1 200 OK\n"}) {
+        EXPECT_THROW(parse_response_line(bad), HTTPInputError) << "should refuse: \"" << bad << "\"";
+    }
+}
+
+TEST(Task4_ResponseLine, TheErrorNamesTheLine) {
+    try {
+        parse_response_line("SPDY/3 200 OK");
+        FAIL() << "should throw";
+    } catch (const HTTPInputError& error) {
+        EXPECT_NE(std::string(error.what()).find("SPDY/3 200 OK"), std::string::npos)
+            << error.what();
+    }
+}
+
+TEST(Task4_ResponseHead, ParsesTheLineAndTheHeaders) {
+    ResponseHead head = parse_response_head(
+        "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nX-Two: a\r\nx-two: b\r\n\r\n");
+    EXPECT_EQ(head.line.code, 201);
+    EXPECT_EQ(head.line.reason, "Created");
+    EXPECT_EQ(head.headers.get("content-type"), "text/plain");
+    EXPECT_EQ(head.headers.get("X-TWO"), "a,b");
+    EXPECT_THROW(parse_response_head("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n"), HTTPInputError);
+}
+
+// --- task 4: how long is the body? ----------------------------------------------
+
+ResponseFraming framing_of(const std::string& head, const std::string& method = "GET") {
+    return response_framing(method, parse_response_head(head));
+}
+
+TEST(Task4_ResponseFraming, ContentLengthGivesTheLength) {
+    ResponseFraming framing = framing_of("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
+    EXPECT_EQ(framing.kind, ResponseFraming::Kind::Length);
+    EXPECT_EQ(framing.length, 12u);
+    EXPECT_EQ(framing_of("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").kind,
+              ResponseFraming::Kind::Length);
+}
+
+TEST(Task4_ResponseFraming, ChunkedIsChunked) {
+    EXPECT_EQ(framing_of("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").kind,
+              ResponseFraming::Kind::Chunked);
+    EXPECT_EQ(framing_of("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n").kind,
+              ResponseFraming::Kind::Chunked);
+}
+
+TEST(Task4_ResponseFraming, NeitherHeaderMeansUntilTheServerCloses) {
+    // Unlike a request, where it means "no body".
+    EXPECT_EQ(framing_of("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n").kind,
+              ResponseFraming::Kind::UntilClose);
+    EXPECT_EQ(framing_of("HTTP/1.0 200 OK\r\n\r\n").kind, ResponseFraming::Kind::UntilClose);
+    EXPECT_EQ(framing_of("HTTP/1.1 404 Not Found\r\n\r\n").kind, ResponseFraming::Kind::UntilClose);
+}
+
+TEST(Task4_ResponseFraming, SomeResponsesNeverHaveABody) {
+    // Whatever their headers say (RFC 9112 section 6.3, rules 1 and 2).
+    const std::string with_length = "\r\nContent-Length: 100\r\n\r\n";
+    EXPECT_EQ(framing_of("HTTP/1.1 200 OK" + with_length, "HEAD").kind, ResponseFraming::Kind::None);
+    EXPECT_EQ(framing_of("HTTP/1.1 204 No Content" + with_length).kind, ResponseFraming::Kind::None);
+    EXPECT_EQ(framing_of("HTTP/1.1 304 Not Modified" + with_length).kind,
+              ResponseFraming::Kind::None);
+    EXPECT_EQ(framing_of("HTTP/1.1 101 Switching Protocols\r\n\r\n").kind,
+              ResponseFraming::Kind::None);
+    EXPECT_EQ(framing_of("HTTP/1.1 204 No Content\r\n\r\n").kind, ResponseFraming::Kind::None);
+}
+
+TEST(Task4_ResponseFraming, AmbiguousFramingIsRefused) {
+    for (const char* head : {
+             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+             "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+         }) {
+        EXPECT_THROW(framing_of(head), HTTPInputError) << "should refuse: " << head;
+    }
+}
+
+// --- URLs and the request (given code) ---------------------------------------------
+
+TEST(ClientRequest, ParsesURLs) {
+    URL url = parse_url("http://127.0.0.1:8888/search?q=1");
+    EXPECT_EQ(url.host, "127.0.0.1");
+    EXPECT_EQ(url.port, 8888);
+    EXPECT_EQ(url.target, "/search?q=1");
+
+    url = parse_url("http://localhost");
+    EXPECT_EQ(url.host, "localhost");
+    EXPECT_EQ(url.port, 80);
+    EXPECT_EQ(url.target, "/");
+
+    EXPECT_EQ(parse_url("http://h:1?x=y").target, "/?x=y");
+    EXPECT_EQ(parse_url("HTTP://h/a#fragment").target, "/a");
+}
+
+TEST(ClientRequest, RefusesURLsItCannotFetch) {
+    for (const char* bad : {"https://127.0.0.1/", "ftp://x/", "127.0.0.1:80/", "http://", "http://:80/",
+                            "http://h:0/", "http://h:65536/", "http://h:8a/", "http://u@h/",
+                            "http://[::1]:80/", "http://h/a b", "http://h/a\r\nX: y"}) {
+        EXPECT_THROW(parse_url(bad), std::invalid_argument) << "should refuse: " << bad;
+    }
+}
+
+TEST(ClientRequest, FormatsTheRequest) {
+    HTTPHeaders headers;
+    headers.add("X-Test", "yes");
+    std::string request = format_request("POST", parse_url("http://127.0.0.1:8080/echo?a=1"),
+                                         headers, "body!");
+    EXPECT_EQ(request,
+              "POST /echo?a=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n"
+              "Content-Length: 5\r\nX-Test: yes\r\n\r\nbody!");
+    EXPECT_EQ(format_request("GET", parse_url("http://localhost/"), {}, ""),
+              "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+}
+
+TEST(ClientRequest, TheCallersHeadersReplaceOurs) {
+    HTTPHeaders headers;
+    headers.add("host", "example.test");
+    headers.add("Cookie", "a=1");
+    headers.add("Cookie", "b=2");
+    std::string request = format_request("GET", parse_url("http://127.0.0.1:81/"), headers, "");
+    EXPECT_EQ(request,
+              "GET / HTTP/1.1\r\nConnection: close\r\nhost: example.test\r\nCookie: a=1\r\n"
+              "Cookie: b=2\r\n\r\n");
+}
+
+TEST(ClientRequest, RefusesHeaderInjection) {
+    HTTPHeaders headers;
+    headers.add("X-Evil", "a\r\nX-Injected: 1");
+    EXPECT_THROW(format_request("GET", parse_url("http://127.0.0.1/"), headers, ""),
+                 std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace course::testing

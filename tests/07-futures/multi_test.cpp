@@ -1,0 +1,147 @@
+// multi_test.cpp: multi() (multi.h), Tornado's gen.multi. Task 3 of the
+// exercise: results in list order, done only when every child is, and the
+// first failure in list order wins (the others are logged).
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "future.h"
+#include "future_fixture.h"
+#include "multi.h"
+
+namespace course::testing {
+namespace {
+
+template <typename T>
+Future<T> resolve_later(IOLoop& loop, std::chrono::milliseconds delay, T value) {
+    Future<T> future(loop);
+    loop.call_later(delay, [future, value] { future.set_result(value); });
+    return future;
+}
+
+template <typename T>
+Future<T> fail_later(IOLoop& loop, std::chrono::milliseconds delay, const std::string& message) {
+    Future<T> future(loop);
+    loop.call_later(delay, [future, message] {
+        future.set_exception(std::make_exception_ptr(std::runtime_error(message)));
+    });
+    return future;
+}
+
+using Task3_Multi = LoopTest;
+
+TEST_F(Task3_Multi, ResultsComeInListOrderNotFinishingOrder) {
+    std::vector<Future<std::string>> children{
+        resolve_later<std::string>(loop, 30ms, "first in the list, last to finish"),
+        resolve_later<std::string>(loop, 5ms, "second"),
+        resolve_later<std::string>(loop, 15ms, "third"),
+    };
+    auto all = multi(children);
+    static_assert(std::is_same_v<decltype(all), Future<std::vector<std::string>>>);
+    wait(all);
+    EXPECT_EQ(all.result(), (std::vector<std::string>{"first in the list, last to finish",
+                                                      "second", "third"}));
+}
+
+TEST_F(Task3_Multi, IsNotDoneUntilEveryChildIs) {
+    Future<int> a(loop);
+    Future<int> b(loop);
+    auto all = multi(std::vector<Future<int>>{a, b});
+    a.set_result(1);
+    run_for(10ms);
+    EXPECT_FALSE(all.done()) << "done with one child of two still pending";
+    b.set_result(2);
+    wait(all);
+    EXPECT_EQ(all.result(), (std::vector<int>{1, 2}));
+}
+
+TEST_F(Task3_Multi, WaitsForEveryChildEvenAfterAFailure) {
+    // Tornado's rule: a failure does not end the wait early.
+    Future<int> fails_now(loop);
+    Future<int> slow(loop);
+    auto all = multi(std::vector<Future<int>>{fails_now, slow});
+    fails_now.set_exception(std::make_exception_ptr(std::runtime_error("failed at once")));
+    run_for(20ms);
+    EXPECT_FALSE(all.done()) << "multi must wait for the slow child too (gen.multi does)";
+    slow.set_result(2);
+    wait(all);
+    EXPECT_EQ(error_message(all), "failed at once");
+}
+
+TEST_F(Task3_Multi, TheFirstFailureInListOrderWinsAndTheOthersAreLogged) {
+    std::vector<Future<int>> children{
+        resolve_later(loop, 5ms, 0),
+        fail_later<int>(loop, 40ms, "first in the list"),
+        fail_later<int>(loop, 10ms, "first to fail in time"),
+    };
+    ::testing::internal::CaptureStderr();
+    auto all = multi(children);
+    wait(all);
+    run_one_turn();
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_THROW(all.result(), std::runtime_error);
+    EXPECT_EQ(error_message(all), "first in the list");
+    EXPECT_NE(logged.find("first to fail in time"), std::string::npos)
+        << "the other failure should be logged, not lost: " << logged;
+}
+
+TEST_F(Task3_Multi, AnEmptyListIsDoneAtOnce) {
+    auto all = multi(std::vector<Future<int>>{});
+    EXPECT_TRUE(all.done());
+    EXPECT_TRUE(all.result().empty());
+}
+
+TEST_F(Task3_Multi, VoidChildrenGiveAVoidFuture) {
+    std::vector<Future<void>> children{Future<void>(loop), Future<void>(loop)};
+    auto all = multi(children);
+    static_assert(std::is_same_v<decltype(all), Future<void>>);
+    children[1].set_result();
+    run_for(10ms);
+    EXPECT_FALSE(all.done());
+    children[0].set_result();
+    wait(all);
+    EXPECT_NO_THROW(all.result());
+
+    std::vector<Future<void>> failing{Future<void>(loop)};
+    auto failed = multi(failing);
+    failing[0].set_exception(std::make_exception_ptr(std::runtime_error("void failed")));
+    wait(failed);
+    EXPECT_EQ(error_message(failed), "void failed");
+}
+
+TEST_F(Task3_Multi, ChildrenThatAreDoneAlreadyStillResolveFromTheLoop) {
+    Future<int> a(loop);
+    Future<int> b(loop);
+    a.set_result(1);
+    b.set_result(2);
+    auto all = multi(std::vector<Future<int>>{a, b});
+    EXPECT_FALSE(all.done()) << "multi's Future is resolved by done callbacks: from the loop";
+    wait(all);
+    EXPECT_EQ(all.result(), (std::vector<int>{1, 2}));
+}
+
+TEST_F(Task3_Multi, TheSameFutureTwiceCountsTwice) {
+    Future<int> once(loop);
+    auto all = multi(std::vector<Future<int>>{once, once});
+    once.set_result(9);
+    wait(all);
+    EXPECT_EQ(all.result(), (std::vector<int>{9, 9}));
+}
+
+TEST_F(Task3_Multi, ChildrenRunAtTheSameTimeSoTheWaitIsTheLongestNotTheSum) {
+    auto started = IOLoop::time();
+    std::vector<Future<int>> children;
+    for (int i = 0; i < 5; ++i) children.push_back(resolve_later(loop, 100ms, i));
+    auto all = multi(children);
+    wait(all);
+    auto took = IOLoop::time() - started;
+    EXPECT_EQ(all.result(), (std::vector<int>{0, 1, 2, 3, 4}));
+    EXPECT_GE(took, 100ms);
+    EXPECT_LT(took, 400ms) << "five 100 ms waits in parallel should take about 100 ms";
+}
+
+}  // namespace
+}  // namespace course::testing
