@@ -3,10 +3,12 @@
 
     /usr/bin/python3 tests/bench/plot.py build/bench/results.csv build/bench
 
-Four panels: requests per second against connections (log x, one line per
+Five panels: requests per second against connections (log x, one line per
 server), p99 latency against connections, the server's peak memory against
-connections, and the slow-client scenario as bars next to the same server
-with ten connections and no slow clients. Needs matplotlib, which Debian's
+connections, the slow-client scenario as bars next to the same server
+with ten connections and no slow clients, and across the bottom the
+slow-backend scenario (chapter 08): req/s when every request waits 100 ms,
+in a coroutine, on a thread pool, or blocking the loop. Needs matplotlib, which Debian's
 /usr/bin/python3 has (python3-matplotlib); the python3 on PATH may not.
 """
 import csv
@@ -133,6 +135,37 @@ def slow_panel(axis, load_rows, slow_rows, names, colours):
     axis.grid(True, axis="y", alpha=0.3)
 
 
+def backend_panel(axis, backend_rows):
+    """Slow backend: one bar per way of waiting, log x, with its req/s."""
+    rows = [r for r in backend_rows if r["status"] in OK]
+    if not rows:
+        axis.text(0.5, 0.5, "no slow-backend runs", ha="center", va="center",
+                  transform=axis.transAxes)
+        axis.set_axis_off()
+        return
+    blocking = next((r["rps"] for r in rows if r["server"] == "blocking" and r["rps"]), None)
+    colours = {"coroutine": "tab:green", "executor": "tab:orange", "blocking": "tab:red"}
+    names = [r["server"] for r in rows]
+    values = [max(r["rps"] or 0, 0.1) for r in rows]  # log scale: no zero
+    axis.barh(range(len(rows)), values, color=[colours.get(n, "tab:gray") for n in names])
+    for i, row in enumerate(rows):
+        text = "%s req/s" % short_count(round(row["rps"] or 0))
+        if blocking and row["server"] != "blocking":
+            text += "  (%.0fx blocking)" % ((row["rps"] or 0) / blocking)
+        axis.text(values[i] * 1.1, i, text, va="center", fontsize=10)
+    axis.set_yticks(range(len(rows)))
+    axis.set_yticklabels(names)
+    axis.invert_yaxis()
+    axis.set_xscale("log")
+    axis.set_xlim(left=1, right=max(values) * 8)
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: short_count(v)))
+    axis.set_xlabel("requests / second (log scale)")
+    connections = rows[0]["connections"]
+    axis.set_title("Slow backend: every request waits 100 ms, %d connections (ch08_app): "
+                   "coroutine / thread pool / blocking the loop" % connections, fontsize=12)
+    axis.grid(True, axis="x", which="major", alpha=0.3)
+
+
 def main(argv):
     if len(argv) != 2:
         print("usage: plot.py results.csv OUT_DIR", file=sys.stderr)
@@ -141,11 +174,15 @@ def main(argv):
     rows = read_rows(csv_path)
     load_rows = [r for r in rows if r["scenario"] == "load"]
     slow_rows = [r for r in rows if r["scenario"] == "slow"]
-    names = servers_in_order(rows)
+    backend_rows = [r for r in rows if r["scenario"] == "backend"]
+    names = servers_in_order(load_rows + slow_rows)
     palette = plt.get_cmap("tab10").colors
     colours = {name: palette[i % len(palette)] for i, name in enumerate(names)}
 
-    figure, axes = plt.subplots(2, 2, figsize=(13, 10))
+    figure = plt.figure(figsize=(13, 13))
+    grid = figure.add_gridspec(3, 2, height_ratios=(1, 1, 0.45))
+    axes = [[figure.add_subplot(grid[row, column]) for column in (0, 1)] for row in (0, 1)]
+    backend_axis = figure.add_subplot(grid[2, :])
     if load_rows:
         line_panel(axes[0][0], load_rows, names, colours, lambda r: r["rps"],
                    "requests / second", "Throughput (higher is better)")
@@ -158,12 +195,13 @@ def main(argv):
                    "server peak RSS, MB (log scale)", "Server memory (VmHWM)", log_y=True)
         handles, labels = axes[0][0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)),
-                      bbox_to_anchor=(0.5, 0.935), fontsize=10, frameon=False)
+                      bbox_to_anchor=(0.5, 0.945), fontsize=10, frameon=False)
     else:
         for axis in (axes[0][0], axes[0][1], axes[1][0]):
             axis.text(0.5, 0.5, "no load runs", ha="center", va="center", transform=axis.transAxes)
             axis.set_axis_off()
     slow_panel(axes[1][1], load_rows, slow_rows, names, colours)
+    backend_panel(backend_axis, backend_rows)
 
     duration = next((r["duration_s"] for r in rows if r.get("duration_s")), "")
     figure.suptitle("Blocking vs async servers under wrk (keep-alive GET /, one wrk thread, "
@@ -171,7 +209,7 @@ def main(argv):
                     "\u25cf clean run    \u25cb wrk counted timeouts or socket errors    "
                     "\u2716 the server held only some connections (the rest waited unanswered)"
                     % (duration.split(".")[0] or "?"), fontsize=12)
-    figure.tight_layout(rect=(0, 0, 1, 0.92))
+    figure.tight_layout(rect=(0, 0, 1, 0.935))
     os.makedirs(out_dir, exist_ok=True)
     png = os.path.join(out_dir, "bench.png")
     svg = os.path.join(out_dir, "bench.svg")

@@ -11,7 +11,10 @@ start a fresh copy pinned to one core, aim `wrk` (pinned to another core) at
 it for a few seconds, and sample the server's memory, threads and open
 connections from /proc while wrk runs. Then a slow-client scenario: hundreds
 of peers that connect, send half a request and dribble one byte a second,
-while wrk measures ten well-behaved connections beside them.
+while wrk measures ten well-behaved connections beside them. Last, the
+slow-backend scenario (chapter 08): every request waits 100 ms for a
+"backend", in a coroutine, on a thread pool, or blocking the loop, at 100
+connections.
 
 Writes OUT/results.csv (plot.py draws it), OUT/results.md (the tables, the
 method and the machine) and OUT/raw/ (wrk's own output and each server's
@@ -49,16 +52,19 @@ class Server:
     args:    extra arguments after --port=0; "{root}" becomes the repository.
     max_connections / limit: above that many connections the run is skipped
              and the table says `limit` instead of numbers.
+    url_path: what wrk requests (the slow-backend scenario's routes).
     The program must accept --port=0 and print "Listening on http://A:P/".
     """
 
-    def __init__(self, name, program, model, args=(), max_connections=None, limit=""):
+    def __init__(self, name, program, model, args=(), max_connections=None, limit="",
+                 url_path="/"):
         self.name = name
         self.program = program
         self.model = model
         self.args = list(args)
         self.max_connections = max_connections
         self.limit = limit
+        self.url_path = url_path
 
     def path(self, bin_dir):
         return self.program if os.path.isabs(self.program) else os.path.join(bin_dir, self.program)
@@ -84,6 +90,25 @@ SERVERS = [
     Server("iostream", "ch04_echo_server", "epoll IOLoop + buffered IOStream (ch04)"),
     Server("http", "ch05_http_server", "epoll IOLoop + IOStream + HTTP/1.1 parser (ch05)"),
     Server("web", "ch06_app", "ch05 + Application routing + RequestHandler (ch06)"),
+]
+
+# The slow-backend scenario (chapter 08): every request waits BACKEND_MS
+# for something slow (a database, another service), here a sleep. The three
+# rows are routes of one program, ch08_app. A coroutine waits on a timer
+# and the loop serves the other connections meanwhile; the thread pool runs
+# four blocking sleeps at a time; the blocking route sleeps on the loop
+# thread, so requests are served one at a time. One level only, and a wrk
+# timeout long enough for the blocking server's queue.
+BACKEND_MS = 100
+BACKEND_CONNECTIONS = 100
+BACKEND_TIMEOUT = 10  # seconds
+BACKEND_SERVERS = [
+    Server("coroutine", "ch08_app", "co_await sleep(100 ms) in a coroutine handler",
+           url_path="/sleep?ms=%d" % BACKEND_MS),
+    Server("executor", "ch08_app", "blocking sleep on a 4-thread pool (run_in_executor)",
+           url_path="/blocking?ms=%d" % BACKEND_MS),
+    Server("blocking", "ch08_app", "blocking sleep on the loop thread (/blocking-wrong)",
+           url_path="/blocking-wrong?ms=%d" % BACKEND_MS),
 ]
 
 LEVELS = [1, 10, 100, 1000, 10000]
@@ -360,11 +385,11 @@ def parse_wrk(output):
             (pair.split("=") for pair in match.group(1).split())}
 
 
-def run_wrk(port, connections, options, pinning, raw_file, lua_path):
+def run_wrk(port, connections, options, pinning, raw_file, lua_path, url_path="/", timeout=None):
     command = pinning.wrk_prefix() + [
         "wrk", "-t1", "-c%d" % connections, "-d%ds" % options.duration,
-        "--timeout", "%ds" % options.timeout, "--latency", "-s", lua_path,
-        "http://127.0.0.1:%d/" % port]
+        "--timeout", "%ds" % (timeout or options.timeout), "--latency", "-s", lua_path,
+        "http://127.0.0.1:%d%s" % (port, url_path)]
     raw_file.write("$ %s\n" % " ".join(command))
     raw_file.flush()
     try:
@@ -397,9 +422,12 @@ def start_server(server, bin_dir, pinning, stderr_file, row):
     return None
 
 
-def load(port, connections, slow_clients, options, pinning, raw_file, row):
+def load(port, connections, slow_clients, options, pinning, raw_file, row, server):
     """Runs wrk, beside the slow clients if there are any."""
     lua_path = os.path.join(options.out, "raw", "report.lua")
+    if row["scenario"] == "backend":
+        return run_wrk(port, connections, options, pinning, raw_file, lua_path,
+                       url_path=server.url_path, timeout=max(options.timeout, BACKEND_TIMEOUT))
     if not slow_clients:
         return run_wrk(port, connections, options, pinning, raw_file, lua_path)
     with SlowClients(port, slow_clients) as slow:
@@ -447,7 +475,7 @@ def measure(server, bin_dir, connections, options, pinning, scenario, slow_clien
         try:
             with Sampler(process.pid) as sampler:
                 result, problem = load(process.port, connections, slow_clients, options,
-                                       pinning, raw_file, row)
+                                       pinning, raw_file, row, server)
             exit_code = process.process.poll()
         finally:
             process.stop(grace=2.0)
@@ -564,6 +592,28 @@ def slow_table(rows, load_rows):
                            "peak RSS", "threads"], cells)
 
 
+def backend_table(rows):
+    blocking = next((float(r["rps"]) for r in rows
+                     if r["server"] == "blocking" and r["rps"] not in ("", "0.0")), None)
+    models = {s.name: s for s in BACKEND_SERVERS}
+    cells = []
+    for row in rows:
+        server = models[row["server"]]
+        if row["status"] not in ("ok", "server died"):
+            cells.append([row["server"], "`%s`" % server.url_path, server.model,
+                          row["status"] + " " + row["note"]] + ["-"] * 5)
+            continue
+        ratio = "-"
+        if blocking and row["rps"] != "":
+            ratio = "%.0fx" % (float(row["rps"]) / blocking)
+        errors = fmt_errors(row) + (" (" + row["note"] + ")" if row["note"] else "")
+        cells.append([row["server"], "`%s`" % server.url_path, server.model, fmt_rps(row), ratio,
+                      fmt_ms(row["p50_ms"]), fmt_ms(row["p99_ms"]), errors,
+                      fmt_count(row["threads_peak"])])
+    return markdown_table(["server", "route of ch08_app", "how it waits", "req/s",
+                           "vs. blocking", "p50", "p99", "errors", "threads"], cells)
+
+
 def method_text(options, pinning):
     return "\n".join([
         "- Each run starts a fresh server with `--port=0`, waits for its ready line, "
@@ -581,18 +631,26 @@ def method_text(options, pinning):
         "- Slow clients: %d (or fewer, if they could not connect within 3 s) peers send "
         "half a request and then one byte a second; wrk measures %d well-behaved connections "
         "beside them." % (options.slow_clients, WELL_BEHAVED),
+        "- Slow backend: %d wrk connections against a route of `ch08_app` whose every "
+        "request waits %d ms (wrk `--timeout %ds`, so that the blocking server's queue "
+        "shows as latency, not as timeouts)." % (
+            options.backend_connections, BACKEND_MS, max(options.timeout, BACKEND_TIMEOUT)),
     ])
 
 
-def write_results(options, pinning, facts, load_rows, slow_rows):
+def write_results(options, pinning, facts, load_rows, slow_rows, backend_rows=()):
     with open(os.path.join(options.out, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         writer.writeheader()
-        writer.writerows(load_rows + slow_rows)
+        writer.writerows(load_rows + slow_rows + list(backend_rows))
     parts = ["# Benchmark results", "",
              "## Rising concurrency", "", load_table(load_rows), ""]
     if slow_rows:
         parts += ["## Slow clients", "", slow_table(slow_rows, load_rows), ""]
+    if backend_rows:
+        parts += ["## Slow backend: %d ms per request, %d connections" % (
+                      BACKEND_MS, options.backend_connections), "",
+                  backend_table(backend_rows), ""]
     parts += ["## Method", "", method_text(options, pinning), "",
               "## Machine", "", "\n".join("- %s: %s" % fact for fact in facts), ""]
     text = "\n".join(parts)
@@ -620,7 +678,7 @@ def parse_options(argv):
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"),
                         help="where results go (default: build/bench)")
     parser.add_argument("--servers", help="comma-separated names, e.g. select,epoll "
-                        "(default: all of %s)" % ",".join(s.name for s in SERVERS))
+                        "(default: all of %s)" % ",".join(s.name for s in SERVERS + BACKEND_SERVERS))
     parser.add_argument("--levels", type=parse_levels,
                         help="connection counts (default: %s)" % ",".join(map(str, LEVELS)))
     parser.add_argument("--duration", type=int, help="seconds per run (default: %d)" % DURATION)
@@ -629,6 +687,9 @@ def parse_options(argv):
     parser.add_argument("--slow-clients", type=int,
                         help="slow peers in the slow-client scenario, 0 to skip it "
                              "(default: %d)" % SLOW_CLIENTS)
+    parser.add_argument("--backend-connections", type=int, default=BACKEND_CONNECTIONS,
+                        help="wrk connections in the slow-backend scenario, 0 to skip it "
+                             "(default: %d)" % BACKEND_CONNECTIONS)
     parser.add_argument("--quick", action="store_true",
                         help="a fast check: levels %s, %d s runs, %d slow clients unless given" % (
                             ",".join(map(str, QUICK_LEVELS)), QUICK_DURATION, QUICK_SLOW_CLIENTS))
@@ -648,28 +709,34 @@ def parse_options(argv):
 
 
 def select_servers(parser, names):
+    everyone = SERVERS + BACKEND_SERVERS
     if not names:
-        return list(SERVERS)
-    by_name = {s.name.lower(): s for s in SERVERS}
-    by_name.update({s.program.lower(): s for s in SERVERS})
+        return list(everyone)
+    by_name = {s.program.lower(): s for s in SERVERS}
+    by_name.update({s.name.lower(): s for s in everyone})
     chosen = []
     for name in (n.strip().lower() for n in names.split(",") if n.strip()):
         if name not in by_name:
-            parser.error("unknown server '%s'; known: %s" % (name, ", ".join(s.name for s in SERVERS)))
+            parser.error("unknown server '%s'; known: %s" % (name, ", ".join(s.name for s in everyone)))
         if by_name[name] not in chosen:
             chosen.append(by_name[name])
     return chosen
 
 
 def list_servers(bin_dir):
-    for s in SERVERS:
+    for s in SERVERS + BACKEND_SERVERS:
         found = "found" if os.access(s.path(bin_dir), os.X_OK) else "missing"
-        log("%-10s %-26s %-8s %s" % (s.name, s.program, found, s.model))
+        program = s.program + ("" if s.url_path == "/" else " " + s.url_path)
+        log("%-10s %-33s %-8s %s" % (s.name, program, found, s.model))
 
 
 def plan_runs(options):
     runs = []
     for server in options.available:
+        if server in BACKEND_SERVERS:
+            if options.backend_connections > 0:
+                runs.append(("backend", server, options.backend_connections))
+            continue
         for level in options.levels:
             runs.append(("load", server, level))
         if options.slow_clients > 0:
@@ -692,7 +759,8 @@ def main(argv):
     with open(os.path.join(options.out, "raw", "report.lua"), "w") as f:
         f.write(WRK_REPORT_LUA)
 
-    biggest = max(options.levels + [options.slow_clients + WELL_BEHAVED])
+    biggest = max(options.levels + [options.slow_clients + WELL_BEHAVED,
+                                    options.backend_connections])
     fd_limit = raise_fd_limit(biggest + 1024)
     if fd_limit < biggest + 64:
         log("note: RLIMIT_NOFILE is %d; runs above about %d connections will fail to "
@@ -715,19 +783,19 @@ def main(argv):
     log("Servers: " + (", ".join("%s (%s)" % (s.name, s.model) for s in options.available) or "none"))
     log()
 
-    load_rows, slow_rows = [], []
+    rows = {"load": [], "slow": [], "backend": []}
     for index, (scenario, server, level) in enumerate(runs, 1):
         if scenario == "load" and not server.takes(level):
             row = empty_row("load", server, level, 0, server.limit)
-        elif scenario == "load":
-            row = measure(server, bin_dir, level, options, pinning, "load")
-        else:
+        elif scenario == "slow":
             row = measure(server, bin_dir, level, options, pinning, "slow",
                           slow_clients=options.slow_clients)
-        (load_rows if scenario == "load" else slow_rows).append(row)
+        else:
+            row = measure(server, bin_dir, level, options, pinning, scenario)
+        rows[scenario].append(row)
         log(progress_line(index, len(runs), row))
 
-    text = write_results(options, pinning, facts, load_rows, slow_rows)
+    text = write_results(options, pinning, facts, rows["load"], rows["slow"], rows["backend"])
     log()
     log(text)
     log("Wrote %s, %s and raw/ (wrk output, server stderr per run)" % (

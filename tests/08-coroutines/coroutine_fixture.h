@@ -1,0 +1,129 @@
+// coroutine_fixture.h: a loop driven by the test thread, and leak checks.
+//
+// Every test of the chapter is a leak check: TearDown fails the test if a
+// coroutine frame it made is still alive (the promises count their
+// frames: live_coroutine_frames()). Future states cannot be counted from
+// outside chapter 07, so tests that care put a Tracked value or throw a
+// TrackedError: both count their live copies, and a Future state left
+// behind keeps one alive. The sanitizer build (-DSANITIZE=address) adds
+// LeakSanitizer on top, for whatever the counters miss.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include "future.h"
+#include "gen.h"
+#include "ioloop.h"
+#include "task.h"
+
+namespace course::testing {
+
+using namespace std::chrono_literals;
+
+// A value that counts its live copies.
+struct Tracked {
+    explicit Tracked(int v = 0) : value(v) { ++live; }
+    Tracked(const Tracked& other) : value(other.value) { ++live; }
+    Tracked& operator=(const Tracked&) = default;
+    ~Tracked() { --live; }
+
+    int value;
+    static inline int live = 0;
+};
+
+// An exception that counts its live copies (an exception_ptr keeps one).
+struct TrackedError : std::runtime_error {
+    explicit TrackedError(const std::string& what) : std::runtime_error(what) { ++live; }
+    TrackedError(const TrackedError& other) : std::runtime_error(other) { ++live; }
+    ~TrackedError() override { --live; }
+
+    static inline int live = 0;
+};
+
+class CoroutineTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        frames_before_ = live_coroutine_frames();
+        tracked_before_ = Tracked::live;
+        errors_before_ = TrackedError::live;
+    }
+
+    void TearDown() override {
+        EXPECT_EQ(live_coroutine_frames(), frames_before_)
+            << "coroutine frames left alive: a coroutine never finished, or nobody freed it";
+        EXPECT_EQ(Tracked::live, tracked_before_) << "a Tracked value outlived the test";
+        EXPECT_EQ(TrackedError::live, errors_before_) << "a TrackedError outlived the test";
+    }
+
+    // Frames made by this test and still alive.
+    int frames_alive() const { return live_coroutine_frames() - frames_before_; }
+
+    // Runs the loop until `task` is done (at most `timeout`).
+    template <typename T>
+    T run(Task<T> task, std::chrono::milliseconds timeout = 5s) {
+        return run_sync(loop, std::move(task), timeout);
+    }
+
+    // Runs the loop until done() holds or `timeout` passes; returns done().
+    // It polls with a timer, so that it works whatever else is broken.
+    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
+        if (done()) return true;
+        auto deadline = IOLoop::time() + timeout;
+        std::function<void()> check = [&] {
+            if (done() || IOLoop::time() >= deadline) {
+                loop.stop();
+            } else {
+                loop.call_later(1ms, check);
+            }
+        };
+        loop.call_later(1ms, check);
+        loop.start();
+        return done();
+    }
+
+    void run_for(std::chrono::milliseconds duration) {
+        run_until([] { return false; }, duration);
+    }
+
+    // Runs the loop until `future` is done; fails the test if it is not
+    // done within `timeout`.
+    template <typename T>
+    Future<T> wait(Future<T> future, std::chrono::milliseconds timeout = 5s) {
+        EXPECT_TRUE(run_until([&] { return future.done(); }, timeout))
+            << "the Future was not done within " << timeout.count() << " ms";
+        return future;
+    }
+
+    // The message of the exception a done Future holds ("" if none).
+    template <typename T>
+    static std::string error_message(const Future<T>& future) {
+        std::exception_ptr error = future.exception();
+        if (!error) return "";
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            return e.what();
+        } catch (...) {
+            return "(not a std::exception)";
+        }
+    }
+
+    static double ms_since(IOLoop::Clock::time_point start) {
+        return std::chrono::duration<double, std::milli>(IOLoop::time() - start).count();
+    }
+
+    IOLoop loop;
+
+private:
+    int frames_before_ = 0;
+    int tracked_before_ = 0;
+    int errors_before_ = 0;
+};
+
+}  // namespace course::testing

@@ -1,0 +1,171 @@
+// executor_test.cpp: run_in_executor (task 4), the ThreadPool under it, and
+// the lesson's measurement: a blocking call inside a coroutine freezes the
+// loop; the same call on the pool does not.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coroutine_fixture.h"
+#include "executor.h"
+#include "future.h"
+#include "gen.h"
+#include "multi.h"
+#include "task.h"
+
+namespace course::testing {
+namespace {
+
+// The loop is declared (in the fixture) before the pool, so the pool is
+// destroyed first: its threads are joined while the loop they hand
+// results to still exists.
+class ExecutorTest : public CoroutineTest {
+protected:
+    ThreadPool pool{2};
+};
+
+// --- Task 4: run_in_executor -------------------------------------------------------------------
+// Graded with Future callbacks only (no co_await), so that it does not
+// depend on tasks 1 and 2, except for the last test.
+
+class Task4_RunInExecutor : public ExecutorTest {};
+
+TEST_F(Task4_RunInExecutor, RunsOnAPoolThreadAndResolvesOnTheLoopThread) {
+    std::thread::id worker;
+    std::thread::id resolved_on;
+    Future<int> outcome = run_in_executor(pool, [&worker] {
+        worker = std::this_thread::get_id();
+        return 6 * 7;
+    }, loop);
+    outcome.add_done_callback([&resolved_on](Future<int>) {
+        resolved_on = std::this_thread::get_id();
+    });
+    wait(outcome);
+    run_for(5ms);  // the done callback
+    EXPECT_EQ(outcome.result(), 42);
+    EXPECT_NE(worker, std::this_thread::get_id()) << "the function ran on the loop's thread";
+    EXPECT_NE(worker, std::thread::id());
+    EXPECT_EQ(resolved_on, std::this_thread::get_id()) << "the Future must be resolved on the loop";
+}
+
+TEST_F(Task4_RunInExecutor, NeverResolvesTheFutureFromTheWorker) {
+    // Had the worker called set_result itself, the Future would be done
+    // before the loop ran again; the loop has not turned here.
+    std::atomic<bool> ran{false};
+    Future<int> outcome = run_in_executor(pool, [&ran] {
+        ran = true;
+        return 1;
+    }, loop);
+    for (int i = 0; i < 200 && !ran; ++i) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(ran);
+    EXPECT_FALSE(outcome.done()) << "only the loop's thread may resolve a Future";
+    EXPECT_EQ(wait(outcome).result(), 1);
+}
+
+TEST_F(Task4_RunInExecutor, VoidFunctions) {
+    std::atomic<int> calls{0};
+    Future<void> outcome = run_in_executor(pool, [&calls] { ++calls; }, loop);
+    wait(outcome);
+    EXPECT_NO_THROW(outcome.result());
+    EXPECT_EQ(calls, 1);
+}
+
+TEST_F(Task4_RunInExecutor, TheExceptionComesBackInTheFuture) {
+    Future<std::string> outcome = run_in_executor(pool, []() -> std::string {
+        throw TrackedError("the blocking call failed");
+    }, loop);
+    wait(outcome);
+    EXPECT_EQ(error_message(outcome), "the blocking call failed");
+}
+
+TEST_F(Task4_RunInExecutor, TheLoopStaysFreeWhileTheWorkBlocks) {
+    auto started = IOLoop::time();
+    Future<int> outcome = run_in_executor(pool, [] {
+        std::this_thread::sleep_for(300ms);
+        return 1;
+    }, loop);
+    double timer_at_ms = -1;
+    loop.call_later(20ms, [&] { timer_at_ms = ms_since(started); });
+    wait(outcome);
+    EXPECT_GE(ms_since(started), 300.0);
+    EXPECT_GE(timer_at_ms, 20.0);
+    EXPECT_LT(timer_at_ms, 150.0) << "the loop was blocked while the pool worked";
+}
+
+TEST_F(Task4_RunInExecutor, InACoroutine) {
+    auto body = [this]() -> Task<std::string> {
+        std::string text =
+            co_await run_in_executor(pool, [] { return std::string("from the pool"); });
+        co_return text + ", back on the loop";
+    };
+    EXPECT_EQ(run(body()), "from the pool, back on the loop");
+}
+
+// --- the pool ------------------------------------------------------------------------------------
+
+TEST(ThreadPool, ItsSizeCapsHowManyRunAtOnce) {
+    std::atomic<int> running{0};
+    std::atomic<int> most{0};
+    {
+        ThreadPool two(2);
+        for (int i = 0; i < 6; ++i) {
+            two.submit([&] {
+                int now = ++running;
+                int seen = most.load();
+                while (now > seen && !most.compare_exchange_weak(seen, now)) {
+                }
+                std::this_thread::sleep_for(20ms);
+                --running;
+            });
+        }
+    }  // the destructor runs what was queued, then joins
+    EXPECT_EQ(most.load(), 2);
+    EXPECT_EQ(running.load(), 0);
+}
+
+// --- the trap: blocking inside a coroutine -------------------------------------------------------
+// What these measure is printed, for the chapter README.
+
+class BlockingTrap : public ExecutorTest {
+protected:
+    // Starts `work` and a 20 ms timer at once; returns how late the timer
+    // fired, in ms.
+    double timer_lateness_ms(Task<void> work) {
+        auto started = IOLoop::time();
+        double fired_at_ms = -1;
+        loop.call_later(20ms, [&] { fired_at_ms = ms_since(started); });
+        run(std::move(work));
+        run_until([&] { return fired_at_ms >= 0; });
+        return fired_at_ms - 20.0;
+    }
+};
+
+TEST_F(BlockingTrap, ABlockingCallInACoroutineFreezesTheLoop) {
+    auto wrong = []() -> Task<void> {
+        std::this_thread::sleep_for(300ms);  // on the loop's thread
+        co_return;
+    };
+    double late = timer_lateness_ms(wrong());
+    std::printf("a 20 ms timer beside a blocking 300 ms sleep in a coroutine fired %.1f ms late\n",
+                late);
+    EXPECT_GE(late, 250.0) << "the coroutine should have held the loop for 300 ms";
+}
+
+TEST_F(BlockingTrap, TheSameCallOnTheExecutorDoesNot) {
+    auto right = [this]() -> Task<void> {
+        co_await run_in_executor(pool, [] { std::this_thread::sleep_for(300ms); });
+    };
+    double late = timer_lateness_ms(right());
+    std::printf("a 20 ms timer beside the same sleep through run_in_executor fired %.1f ms late\n",
+                late);
+    EXPECT_LT(late, 100.0);
+}
+
+}  // namespace
+}  // namespace course::testing

@@ -1,0 +1,206 @@
+// gen_test.cpp: sleep and multi of Tasks (task 3); spawn, fire_and_forget
+// and run_sync, which start Tasks from plain code.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "coroutine_fixture.h"
+#include "future.h"
+#include "gen.h"
+#include "multi.h"
+#include "task.h"
+
+namespace course::testing {
+namespace {
+
+// --- Task 3: sleep --------------------------------------------------------------------------
+// The first tests use sleep's Future with callbacks only, so that they
+// grade sleep() alone, whatever state tasks 1 and 2 are in.
+
+class Task3_Sleep : public CoroutineTest {};
+
+TEST_F(Task3_Sleep, IsAFutureDoneAfterTheDelay) {
+    auto started = IOLoop::time();
+    Future<void> slept = sleep(50ms, loop);
+    EXPECT_FALSE(slept.done());
+    wait(slept);
+    EXPECT_GE(ms_since(started), 50.0);
+    EXPECT_LT(ms_since(started), 1000.0);
+    EXPECT_NO_THROW(slept.result());
+}
+
+TEST_F(Task3_Sleep, ZeroIsALaterTurnNotNow) {
+    Future<void> slept = sleep(0ms, loop);
+    EXPECT_FALSE(slept.done()) << "sleep(0) still lets the loop run first (gen.moment)";
+    wait(slept);
+}
+
+TEST_F(Task3_Sleep, TheLoopServesOthersMeanwhile) {
+    Future<void> slept = sleep(300ms, loop);
+    bool slept_before_timer = true;
+    double timer_at_ms = -1;
+    auto started = IOLoop::time();
+    loop.call_later(20ms, [&] {
+        timer_at_ms = ms_since(started);
+        slept_before_timer = slept.done();
+    });
+    wait(slept);
+    EXPECT_FALSE(slept_before_timer);
+    EXPECT_GE(timer_at_ms, 20.0);
+    EXPECT_LT(timer_at_ms, 200.0) << "a 20 ms timer waited for the sleep: the loop was blocked";
+}
+
+TEST_F(Task3_Sleep, ManySleepsOverlap) {
+    auto started = IOLoop::time();
+    std::vector<Future<void>> sleeps;
+    for (int i = 0; i < 10; ++i) sleeps.push_back(sleep(100ms, loop));
+    wait(multi(sleeps));
+    EXPECT_LT(ms_since(started), 500.0) << "ten 100 ms sleeps should take about 100 ms together";
+}
+
+TEST_F(Task3_Sleep, InACoroutine) {
+    auto nap = [this]() -> Task<double> {
+        auto started = IOLoop::time();
+        co_await sleep(50ms, loop);
+        co_return ms_since(started);
+    };
+    double slept_ms = run(nap());
+    EXPECT_GE(slept_ms, 50.0);
+    EXPECT_LT(slept_ms, 1000.0);
+}
+
+// --- Task 3: multi of Tasks ---------------------------------------------------------------------
+
+class Task3_MultiTasks : public CoroutineTest {};
+
+Task<int> value_after(IOLoop& loop, int value, std::chrono::milliseconds delay) {
+    co_await sleep(delay, loop);
+    co_return value;
+}
+
+Task<int> failure_after(IOLoop& loop, std::string message, std::chrono::milliseconds delay,
+                        int& finished) {
+    co_await sleep(delay, loop);
+    ++finished;
+    throw TrackedError(message);
+}
+
+TEST_F(Task3_MultiTasks, RunsTheTasksAtOnceAndKeepsListOrder) {
+    std::vector<Task<int>> tasks;
+    tasks.push_back(value_after(loop, 1, 300ms));
+    tasks.push_back(value_after(loop, 2, 100ms));
+    tasks.push_back(value_after(loop, 3, 200ms));
+    auto started = IOLoop::time();
+    std::vector<int> results = run(multi(std::move(tasks)));
+    EXPECT_EQ(results, (std::vector<int>{1, 2, 3}));
+    EXPECT_GE(ms_since(started), 300.0);
+    EXPECT_LT(ms_since(started), 500.0) << "the tasks ran one after the other, not at once";
+}
+
+TEST_F(Task3_MultiTasks, WaitsForAllThenFailsWithTheFirstInListOrder) {
+    int failed = 0;
+    std::vector<Task<int>> tasks;
+    tasks.push_back(value_after(loop, 1, 10ms));
+    tasks.push_back(failure_after(loop, "second", 80ms, failed));
+    tasks.push_back(failure_after(loop, "third", 20ms, failed));
+    auto all = [](std::vector<Task<int>> children, int& seen_failed) -> Task<std::string> {
+        try {
+            co_await multi(std::move(children));
+        } catch (const TrackedError& error) {
+            seen_failed = -seen_failed;  // what had failed when the error came out
+            co_return error.what();
+        }
+        co_return "no failure";
+    };
+    EXPECT_EQ(run(all(std::move(tasks), failed)), "second");
+    EXPECT_EQ(failed, -2) << "multi must wait for every child before it fails";
+}
+
+TEST_F(Task3_MultiTasks, EmptyList) {
+    EXPECT_TRUE(run(multi(std::vector<Task<int>>{})).empty());
+}
+
+TEST_F(Task3_MultiTasks, VoidTasks) {
+    int done = 0;
+    auto step = [this](int& counter) -> Task<void> {
+        co_await sleep(10ms, loop);
+        ++counter;
+    };
+    std::vector<Task<void>> tasks;
+    for (int i = 0; i < 5; ++i) tasks.push_back(step(done));
+    run(multi(std::move(tasks)));
+    EXPECT_EQ(done, 5);
+}
+
+// --- spawn, fire_and_forget, run_sync ------------------------------------------------------------
+
+class Spawn : public CoroutineTest {};
+
+TEST_F(Spawn, StartsTheTaskBeforeReturning) {
+    std::vector<std::string> steps;
+    auto body = [this](std::vector<std::string>& out) -> Task<int> {
+        out.push_back("started");
+        co_await sleep(5ms, loop);
+        out.push_back("finished");
+        co_return 9;
+    };
+    Future<int> outcome = spawn(body(steps), loop);
+    EXPECT_EQ(steps, std::vector<std::string>{"started"}) << "spawn runs the body up to a wait";
+    EXPECT_EQ(wait(outcome).result(), 9);
+    EXPECT_EQ(steps.size(), 2U);
+}
+
+TEST_F(Spawn, TheFutureHoldsTheException) {
+    auto body = [this]() -> Task<int> {
+        co_await sleep(1ms, loop);
+        throw std::runtime_error("spawned and failed");
+    };
+    Future<int> outcome = wait(spawn(body(), loop));
+    EXPECT_EQ(error_message(outcome), "spawned and failed");
+}
+
+TEST_F(Spawn, TheFrameIsFreedEvenIfNobodyLooksAtTheFuture) {
+    auto body = [this]() -> Task<int> {
+        co_await sleep(5ms, loop);
+        co_return 1;
+    };
+    (void)spawn(body(), loop);
+    EXPECT_EQ(frames_alive(), 2);  // the driver and the Task
+    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
+}
+
+TEST_F(Spawn, FireAndForgetFreesItsFramesAfterSuccessAndFailure) {
+    bool done = false;
+    auto works = [this](bool& flag) -> Task<void> {
+        co_await sleep(5ms, loop);
+        flag = true;
+    };
+    auto fails = [this]() -> Task<void> {
+        co_await sleep(5ms, loop);
+        throw TrackedError("logged, not lost");
+    };
+    fire_and_forget(works(done));
+    fire_and_forget(fails());
+    EXPECT_EQ(frames_alive(), 4);
+    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
+    EXPECT_TRUE(done);
+    EXPECT_EQ(TrackedError::live, 0);
+}
+
+TEST_F(Spawn, RunSyncThrowsTimeoutErrorAndTheTaskGoesOn) {
+    bool finished = false;
+    auto slow = [this](bool& flag) -> Task<void> {
+        co_await sleep(200ms, loop);
+        flag = true;
+    };
+    EXPECT_THROW(run(slow(finished), 20ms), course::TimeoutError);
+    EXPECT_FALSE(finished);
+    EXPECT_EQ(frames_alive(), 2) << "the timed-out task is still suspended, not freed";
+    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
+    EXPECT_TRUE(finished);
+}
+
+}  // namespace
+}  // namespace course::testing
