@@ -9,8 +9,9 @@ TASK    ?=
 PYTHON  ?= python3
 DEPS     = tools/install-deps.sh
 
-# The newest runnable demo; `make run` starts it.
-RUN_PROGRAM ?= $(BUILD)/bin/ch03_server
+# `make run` starts the newest demo that is built (the last of this list).
+RUN_DEMOS   = ch03_server ch06_app ch07_demo ch08_app demo_app
+RUN_PROGRAM ?= $(lastword $(wildcard $(addprefix $(BUILD)/bin/,$(RUN_DEMOS))))
 RUN_ARGS    ?= --port=8888
 
 .PHONY: all build run test grade hint bench bench-micro slides help clean deps configure
@@ -30,7 +31,7 @@ deps:
 ## run          build, then start the newest demo server and say how to talk to it
 run: build
 	@echo "Starting $(RUN_PROGRAM) $(RUN_ARGS)  (Ctrl-C stops it)"
-	@echo "Talk to it:  curl http://127.0.0.1:8888/   or   nc 127.0.0.1 8888  (type lines)"
+	@echo "Talk to it:  curl -i http://127.0.0.1:8888/   (or open that address in a browser)"
 	@$(RUN_PROGRAM) $(RUN_ARGS)
 
 ## test         build, then run every test under CTest (chapters, exercises, clients)
