@@ -215,13 +215,19 @@ void IOStream::handle_readable() {
     if (!closed_) try_read_from_buffer();
 }
 
-// One read() per readiness event, straight into the buffer's free space.
+// One read() per readiness event, through a scratch block (see below).
 // The loop is level-triggered: if more is waiting, we are called again next
 // turn, after the other connections have had theirs.
 void IOStream::read_from_socket() {
+    // Read into one scratch block shared by every stream of this thread,
+    // then keep only the bytes that came. Reading straight into the stream's
+    // own buffer would make it 64 KiB the first time, for the rest of the
+    // connection's life: 10,000 idle keep-alive connections would hold
+    // 640 MB (`make bench` showed exactly that before this change).
+    thread_local char scratch[kReadChunkSize];
     long n = 0;
     try {
-        n = read_some(fd_.get(), read_buffer_.prepare(kReadChunkSize), kReadChunkSize);
+        n = read_some(fd_.get(), scratch, sizeof scratch);
     } catch (const std::system_error& error) {
         close_because("read error: " + error.code().message());
         return;
@@ -235,7 +241,7 @@ void IOStream::read_from_socket() {
         peer_closed_ = true;
         return;
     }
-    read_buffer_.commit(static_cast<std::size_t>(n));
+    read_buffer_.append(std::string_view(scratch, static_cast<std::size_t>(n)));
 }
 
 // End of stream, and the buffer cannot finish the pending read: nothing
