@@ -1,6 +1,8 @@
 // alloc_counter.cpp: see alloc_counter.h.
 #include "alloc_counter.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <new>
 
@@ -8,6 +10,7 @@ namespace {
 thread_local std::int64_t t_live = 0;
 thread_local std::int64_t t_total = 0;
 thread_local std::size_t t_last_size = 0;
+thread_local std::int64_t t_live_bytes = 0;
 
 void* counted_allocate(std::size_t size) {
     void* block = std::malloc(size == 0 ? 1 : size);
@@ -15,12 +18,14 @@ void* counted_allocate(std::size_t size) {
     ++t_live;
     ++t_total;
     t_last_size = size;
+    t_live_bytes += static_cast<std::int64_t>(malloc_usable_size(block));
     return block;
 }
 
 void counted_free(void* block) noexcept {
     if (block == nullptr) return;
     --t_live;
+    t_live_bytes -= static_cast<std::int64_t>(malloc_usable_size(block));
     std::free(block);
 }
 }  // namespace
@@ -29,6 +34,7 @@ namespace tornado::testing {
 std::int64_t live_allocations() { return t_live; }
 std::int64_t total_allocations() { return t_total; }
 std::size_t last_allocation_size() { return t_last_size; }
+std::int64_t live_bytes() { return t_live_bytes; }
 }  // namespace tornado::testing
 
 void* operator new(std::size_t size) { return counted_allocate(size); }

@@ -19,6 +19,10 @@ std::int64_t live_allocations();
 std::int64_t total_allocations();
 // The size of this thread's latest allocation.
 std::size_t last_allocation_size();
+// Heap bytes held by blocks this thread allocated and has not freed, as
+// malloc counts them (usable size, so rounding is included; malloc's own
+// 8-byte header per block is not).
+std::int64_t live_bytes();
 
 // The live blocks `scenario` leaves behind on this thread, measured after
 // three warm-up runs (so that buffers the loop keeps for reuse, such as its

@@ -1,0 +1,337 @@
+// tornado/iostream.h: a buffered, non-blocking socket stream whose reads and
+// writes are Futures.
+//
+// Chapter 04's IOStream grown up: the same reads (read_until, read_bytes,
+// read_until_regex, read_until_close), the same write, close callback and
+// one-read-at-a-time rule, but every call returns a Future, so a coroutine
+// reads a protocol top to bottom (Tornado's `tornado.iostream`):
+//
+//   std::string headers = co_await stream->read_until("\r\n\r\n", 64 * 1024);
+//   std::string body = co_await stream->read_bytes(content_length);
+//   co_await stream->write(response);        // resolved once the kernel has it all
+//
+// The contract:
+//
+// * One read at a time: a read while another is pending throws
+//   std::logic_error. A read the buffered bytes already satisfy completes
+//   inside the call, with no system call (the Future comes back done); any
+//   code waiting on a Future still runs from the loop, never inside the
+//   call that resolved it (concurrent.h), so there is no re-entrancy.
+// * Limits close the stream and say why: a read_until whose delimiter does
+//   not come within max_bytes (UnsatisfiableReadError), more than
+//   max_buffer_size bytes buffered (StreamBufferFullError). error() holds
+//   that exception, and the pending read fails with StreamClosedError whose
+//   real_error() is it.
+// * write() sends at once what the kernel takes; only the rest is buffered,
+//   and sent as the socket drains. Its Future resolves when all of this
+//   write (and every one before it) has been handed to the kernel, at once
+//   when the kernel took everything.
+// * Closing: close(), a socket error, a limit, or the peer's close seen by a
+//   read. Then a pending read_until_close gets every byte the peer sent, any
+//   other pending read the buffered bytes can finish is finished, and every
+//   other pending Future fails with StreamClosedError (real_error(): the
+//   cause, or nothing for an orderly close). The close callback runs once,
+//   from the loop. Reads the buffer can still satisfy keep working after the
+//   close; any other read, and every write, throws StreamClosedError.
+// * Flow control: bytes are read from the socket only while a read is
+//   pending, so a peer that sends faster than the application reads is held
+//   back by TCP, not by our memory. A peer that half-closes its side is
+//   noticed by the next read that needs bytes, and may still be written to;
+//   a reset (or hang-up) closes the stream at once, idle or not.
+// * Lifetime: streams live in a shared_ptr (create()). The loop holds one
+//   while the stream is open, so a connection lives on even when the code
+//   that serves it keeps no pointer; close() lets go. A loop closed with
+//   streams still open closes them without callbacks.
+//
+// How it is fast and small (a server holds one per connection):
+//
+//   * edge-triggered: the socket is registered once, for READ and WRITE, and
+//     never touched again with epoll_ctl. The stream remembers whether the
+//     socket may have bytes (read_ready) or room (write_ready): a read that
+//     cannot be satisfied from the buffer calls recv() only if it may, and
+//     otherwise just waits for the next edge. A short recv() means the kernel
+//     queue is empty; a later arrival raises a new edge.
+//   * reads go into one 64 KiB scratch buffer per thread; a stream keeps only
+//     the bytes nobody has asked for yet. A typical request is found in the
+//     scratch buffer and copied once, into the string returned. A drained
+//     buffer is freed: an idle stream holds no buffer at all.
+//   * write() calls send() at once; WRITE readiness matters only when the
+//     kernel did not take everything.
+//
+// Threads: use a stream only on its loop's thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tornado/concurrent.h"
+#include "tornado/ioloop.h"
+#include "tornado/netutil.h"
+#include "tornado/util.h"
+
+namespace tornado {
+
+// Raised by operations on a closed stream (Tornado's StreamClosedError).
+// real_error() is what closed it: a std::system_error for a socket error,
+// UnsatisfiableReadError or StreamBufferFullError for a broken limit, the
+// exception given to close(), or nullptr for an orderly close.
+class StreamClosedError : public std::runtime_error {
+public:
+    explicit StreamClosedError(std::exception_ptr real_error = nullptr);
+    std::exception_ptr real_error() const noexcept { return real_error_; }
+
+private:
+    std::exception_ptr real_error_;
+};
+
+// A read_until / read_until_regex whose end did not come within max_bytes.
+class UnsatisfiableReadError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// More than max_buffer_size bytes to hold (or max_write_buffer_size to send).
+class StreamBufferFullError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct IOStreamOptions {
+    // Most bytes a stream holds unread; more closes it (Tornado's 100 MB).
+    std::size_t max_buffer_size = 100 * 1024 * 1024;
+    // Most unsent bytes write() accepts before it throws StreamBufferFullError
+    // (0: no limit, Tornado's default).
+    std::size_t max_write_buffer_size = 0;
+};
+
+namespace detail {
+
+// The bytes a stream holds: a string and the offset of the first unread
+// byte. Consuming moves the offset; the consumed prefix is dropped when it is
+// half the string (amortised O(1) per byte), and a drained buffer gives its
+// memory back.
+class StreamBuffer {
+public:
+    std::size_t size() const noexcept { return data_.size() - start_; }
+    bool empty() const noexcept { return start_ == data_.size(); }
+    std::string_view view() const noexcept { return std::string_view(data_).substr(start_); }
+    // Heap bytes held (0 when the string is in its small-string storage).
+    std::size_t heap_bytes() const noexcept;
+
+    void append(std::string_view bytes);
+    // Takes over `bytes` (moved, not copied) when the buffer is empty.
+    void append(std::string&& bytes, std::size_t skip);
+    void consume(std::size_t n) noexcept;
+    // The first n bytes, consumed. The whole buffer is moved out, not copied.
+    std::string take(std::size_t n);
+    void release() noexcept;
+
+private:
+    std::string data_;
+    std::size_t start_ = 0;
+};
+
+}  // namespace detail
+
+class IOStream : public std::enable_shared_from_this<IOStream> {
+public:
+    using CloseCallback = Function<void()>;
+
+    // How much one recv() asks for (Tornado's read_chunk_size).
+    static constexpr std::size_t kReadChunkSize = 64 * 1024;
+
+    // Wraps a socket (made non-blocking here; TCP or Unix, connected or about
+    // to be connect()ed) and registers it with the current IOLoop. The
+    // stream owns the descriptor from now on.
+    static std::shared_ptr<IOStream> create(FileDescriptor socket, IOStreamOptions options = {});
+
+    // create() is the way in; the constructor is public only for make_shared.
+    struct Key {
+    private:
+        friend class IOStream;
+        Key() = default;
+    };
+    IOStream(Key, FileDescriptor socket, IOStreamOptions options);
+    ~IOStream();
+    IOStream(const IOStream&) = delete;
+    IOStream& operator=(const IOStream&) = delete;
+
+    // --- reading -----------------------------------------------------------------
+
+    // Everything up to and including the first `delimiter`. With max_bytes,
+    // a delimiter that has not ended within max_bytes bytes closes the stream
+    // (UnsatisfiableReadError: "delimiter '\r\n\r\n' not found within 65536 bytes").
+    Future<std::string> read_until(std::string_view delimiter,
+                                   std::optional<std::size_t> max_bytes = std::nullopt);
+    // Everything up to and including the first match of the ECMAScript
+    // regular expression `pattern` (searched from the start of the unread
+    // bytes each time more arrive, as Tornado does: keep max_bytes small).
+    Future<std::string> read_until_regex(std::string_view pattern,
+                                         std::optional<std::size_t> max_bytes = std::nullopt);
+    // Exactly n bytes; with partial, as soon as at least one byte is there,
+    // up to n (read_bytes(0) gives "" at once).
+    Future<std::string> read_bytes(std::size_t n, bool partial = false);
+    // Fills `buffer` (which must stay alive until the Future is done):
+    // resolves with buffer.size(), or with partial, with the bytes so far as
+    // soon as there are some. Bytes past the buffered ones go from the kernel
+    // straight into `buffer`, with no copy in between.
+    Future<std::size_t> read_into(std::span<char> buffer, bool partial = false);
+    // Everything until the peer closes (the stream is closed by the time the
+    // Future resolves). All of it must fit in max_buffer_size.
+    Future<std::string> read_until_close();
+
+    // --- writing -----------------------------------------------------------------
+
+    // Sends `data`; see the module comment for when the Future resolves.
+    // Throws StreamClosedError on a closed stream, StreamBufferFullError past
+    // max_write_buffer_size. An rvalue string left partly unsent is kept as
+    // it is, not copied.
+    Future<void> write(std::string_view data);
+    Future<void> write(std::string&& data);
+    Future<void> write(const char* data) { return write(std::string_view(data)); }
+
+    // --- connecting (clients) ------------------------------------------------------
+
+    // Connects a stream made from an unconnected socket. Writes made before
+    // the connection is up are sent once it is; reads wait for it. Fails with
+    // StreamClosedError whose real error names the address ("connect to
+    // 127.0.0.1:9: Connection refused"). TCPClient is the convenient way.
+    Future<std::shared_ptr<IOStream>> connect(const SocketAddress& address);
+
+    // --- closing -----------------------------------------------------------------
+
+    // Runs once, from the loop, after the stream closes for any reason (set
+    // on a stream already closed, it still runs, once). Replaces a callback
+    // that has not run.
+    void set_close_callback(CloseCallback callback);
+    // Closes now (see the module comment). `error`, if given, becomes
+    // error(). Closing a closed stream does nothing.
+    void close(std::exception_ptr error = nullptr);
+    bool closed() const noexcept { return closed_; }
+    // What closed the stream (nullptr while open, or after an orderly close).
+    std::exception_ptr error() const noexcept { return error_; }
+
+    // --- state and options -------------------------------------------------------
+
+    bool reading() const noexcept { return read_.mode != ReadMode::none; }
+    bool writing() const noexcept { return !write_buffer_.empty(); }
+    // TCP_NODELAY: send small writes at once instead of waiting to coalesce
+    // them (Nagle). Only a change makes a system call; harmless on a
+    // non-TCP socket or a closed stream.
+    void set_nodelay(bool value);
+    std::size_t max_buffer_size() const noexcept { return options_.max_buffer_size; }
+    // The socket (-1 once closed).
+    int fileno() const noexcept { return fd_.get(); }
+    IOLoop& io_loop() const;
+
+    // Bytes held: unread, and unsent. Heap bytes the two buffers hold (0 for
+    // an idle stream). For tests and monitoring.
+    std::size_t read_buffer_size() const noexcept { return read_buffer_.size(); }
+    std::size_t write_buffer_size() const noexcept { return write_buffer_.size(); }
+    std::size_t buffer_heap_bytes() const noexcept {
+        return read_buffer_.heap_bytes() + write_buffer_.heap_bytes();
+    }
+
+private:
+    enum class ReadMode : std::uint8_t { none, until, regex, bytes, into, until_close };
+
+    // The rarely used parts of a pending read, kept out of line to keep the
+    // stream small.
+    struct RegexRead;
+    struct IntoRead {
+        std::span<char> buffer;
+        std::size_t filled = 0;
+        Future<std::size_t> future{nullptr};
+    };
+
+    struct PendingRead {
+        ReadMode mode = ReadMode::none;
+        bool partial = false;
+        std::size_t bytes = 0;             // bytes: how many
+        std::size_t max_bytes = 0;         // until, regex: the limit (0: none)
+        std::size_t scan_from = 0;         // until: where the next search starts
+        std::string delimiter;             // until
+        std::unique_ptr<RegexRead> regex;  // regex
+        std::unique_ptr<IntoRead> into;    // into
+        Future<std::string> future{nullptr};
+    };
+
+    // The loop's hold on the stream while it is registered (see create()).
+    struct LoopHold;
+
+    // Reading: begin_read, then launch_read / run_new_read try the buffer,
+    // then the socket; the rest is finished by handle_events.
+    void begin_read(ReadMode mode);
+    Future<std::string> launch_read();
+    void run_new_read();
+    bool complete_from_buffer();
+    std::optional<std::size_t> find_read_end(std::string_view data);
+    std::optional<std::size_t> find_delimiter(std::string_view data);
+    std::optional<std::size_t> find_regex(std::string_view data);
+    void check_max_bytes(std::size_t size, const char* what, std::string_view shown);
+    void finish_read(std::string data);
+    bool fill_into_from_buffer();
+    void finish_into();
+    void reset_read() noexcept;
+    void unsatisfiable(std::exception_ptr error);
+
+    void read_from_socket();
+    std::size_t receive(char* where, std::size_t capacity);
+    void take_chunk(std::string_view fresh);
+    bool check_buffer_limit();
+    void continue_reading_later();
+
+    // Writing.
+    Future<void> write_now(std::string_view data, std::string* owned);
+    std::size_t send_now(std::string_view data);
+    void flush_write_buffer();
+    void resolve_write_futures();
+
+    // Events and closing.
+    void handle_events(std::uint32_t events);
+    void handle_connect(std::uint32_t events);
+    std::exception_ptr socket_error() const;
+    void io_error(int error, const char* call);
+    void fail_pending();
+    void schedule_close_callback();
+    void forget_loop() noexcept;
+
+    IOLoop* loop_;
+    FileDescriptor fd_;
+    IOStreamOptions options_;
+
+    bool closed_ = false;
+    bool registered_ = false;  // the loop holds us (create() .. close())
+    bool read_ready_ = false;   // recv() may find bytes (or the end)
+    bool write_ready_ = true;   // send() may find room
+    bool eof_seen_ = false;     // the peer's close or an error is pending: read until it shows
+    bool read_resume_queued_ = false;
+    std::int8_t nodelay_ = -1;  // -1 unknown, else the value set
+
+    detail::StreamBuffer read_buffer_;
+    PendingRead read_;
+
+    detail::StreamBuffer write_buffer_;
+    std::uint64_t bytes_queued_ = 0;   // every byte write() was given
+    std::uint64_t bytes_written_ = 0;  // every byte the kernel took
+    struct WriteWaiter {
+        std::uint64_t end;  // resolved once bytes_written_ reaches it
+        Future<void> future;
+    };
+    std::vector<WriteWaiter> write_futures_;
+
+    struct Connecting;  // a connect() under way (clients only)
+    std::unique_ptr<Connecting> connect_;
+    CloseCallback close_callback_;
+    std::exception_ptr error_;
+};
+
+}  // namespace tornado

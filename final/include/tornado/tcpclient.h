@@ -1,0 +1,77 @@
+// tornado/tcpclient.h: open a TCP connection by host name and port, without
+// blocking the loop (Tornado's `tornado.tcpclient.TCPClient`).
+//
+//   tornado::TCPClient client;
+//   std::shared_ptr<tornado::IOStream> stream =
+//       co_await client.connect("localhost", 8888, {.timeout = std::chrono::seconds(5)});
+//   co_await stream->write("hello\n");
+//
+// connect() resolves the name with the client's Resolver (getaddrinfo on the
+// thread pool by default), then connects, non-blocking, to the addresses it
+// got, as Tornado does ("Happy Eyeballs", RFC 6555): the addresses of the
+// first family are tried one after another; if none has answered within
+// 300 ms (or all failed), the other family's addresses are tried alongside.
+// The first connection up wins and the others are closed.
+//
+// Failure: StreamClosedError for the last address tried, whose real error
+// names it ("connect to 127.0.0.1:9: Connection refused"); ResolveError when
+// the name does not resolve; TimeoutError ("Timeout connecting to
+// example.com:80") when `timeout` passes first (resolving included), and
+// every attempt still under way is closed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/socket.h>
+
+#include "tornado/concurrent.h"
+#include "tornado/ioloop.h"
+#include "tornado/iostream.h"
+#include "tornado/netutil.h"
+
+namespace tornado {
+
+// Trivially destructible on purpose (source_ip is a view, copied by
+// connect()): g++ 12 destroys an aggregate temporary with a destructor twice
+// when it appears in a co_await expression, and `co_await client.connect(h,
+// p, {.timeout = 5s})` is how this struct is meant to be used.
+struct ConnectOptions {
+    int family = AF_UNSPEC;                            // AF_INET / AF_INET6 to use only one
+    std::optional<IOLoop::Clock::duration> timeout{};  // for resolving and connecting
+    std::string_view source_ip{};                      // bind the local end first ("": any)
+    std::uint16_t source_port = 0;                     // 0: any
+    IOStreamOptions stream{};                          // for the stream made
+};
+
+class TCPClient {
+public:
+    // With nullptr, the client makes (and owns) a DefaultExecutorResolver.
+    explicit TCPClient(std::shared_ptr<Resolver> resolver = nullptr);
+    // close().
+    ~TCPClient();
+    TCPClient(const TCPClient&) = delete;
+    TCPClient& operator=(const TCPClient&) = delete;
+
+    // Closes the resolver if the client made it (connections are not touched).
+    void close();
+
+    Future<std::shared_ptr<IOStream>> connect(std::string host, std::uint16_t port,
+                                              ConnectOptions options = {});
+    template <typename Rep, typename Period>
+    Future<std::shared_ptr<IOStream>> connect(std::string host, std::uint16_t port,
+                                              std::chrono::duration<Rep, Period> timeout) {
+        ConnectOptions options;
+        options.timeout = std::chrono::ceil<IOLoop::Clock::duration>(timeout);
+        return connect(std::move(host), port, options);
+    }
+
+private:
+    std::shared_ptr<Resolver> resolver_;
+    bool own_resolver_;
+};
+
+}  // namespace tornado

@@ -1,0 +1,746 @@
+// iostream.cpp: see tornado/iostream.h for the contract and the design.
+//
+// Reading, as a picture:
+//
+//   read_until() ─► begin_read ─► launch_read ─► the buffer has it? ── yes ─► done (no syscall)
+//                                                  │ no
+//                                                  ▼
+//                                  read_ready? ── no ─► wait for the next READ edge
+//                                                  │ yes                   │
+//                                                  ▼                       ▼
+//                            read_from_socket: recv() into the thread's scratch buffer
+//                               take_chunk: the read's end in the fresh bytes? ── yes ─► done
+//                               no: keep them in the stream's buffer, recv() again
+//                               (a short recv() means the kernel had no more: stop)
+#include "tornado/iostream.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <regex>
+#include <system_error>
+#include <utility>
+
+#include "tornado/log.h"
+
+namespace tornado {
+
+namespace {
+
+// How many recv() calls one stream makes per event before it lets the other
+// streams have a turn (it goes on at the next loop turn): 1 MiB.
+constexpr int kMaxReadsPerEvent = 16;
+
+// Reads land here first: one buffer per thread, instead of one per stream.
+char* scratch_buffer() {
+    thread_local std::unique_ptr<char[]> buffer;
+    if (!buffer) buffer = std::make_unique_for_overwrite<char[]>(IOStream::kReadChunkSize);
+    return buffer.get();
+}
+
+std::string message_of(const std::exception_ptr& error) {
+    if (!error) return "";
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& caught) {
+        return caught.what();
+    } catch (...) {
+        return "an unknown exception";
+    }
+}
+
+// The errors a peer causes by going away: not worth a warning (Tornado's
+// _is_connreset).
+bool is_connection_reset(int error) {
+    return error == ECONNRESET || error == ECONNABORTED || error == EPIPE || error == ETIMEDOUT;
+}
+
+// 'a\r\n' for a delimiter in a message, escaped like a Python bytes repr.
+std::string quoted(std::string_view bytes) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "'";
+    for (char c : bytes) {
+        auto byte = static_cast<unsigned char>(c);
+        switch (c) {
+            case '\r': out += "\\r"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\\': out += "\\\\"; break;
+            case '\'': out += "\\'"; break;
+            default:
+                if (byte < 0x20 || byte >= 0x7f) {
+                    out += "\\x";
+                    out += kHex[byte >> 4];
+                    out += kHex[byte & 0xf];
+                } else {
+                    out += c;
+                }
+        }
+    }
+    return out + "'";
+}
+
+template <typename T>
+void fail_future(Future<T>& future, const std::exception_ptr& cause) {
+    if (!future.valid() || future.done()) return;
+    future.set_exception(std::make_exception_ptr(StreamClosedError(cause)));
+    // Marked as seen, as Tornado does: a write nobody waits for must not log
+    // "exception never retrieved" when its connection drops.
+    (void)future.exception();
+}
+
+Future<void> done_future() {
+    Future<void> future;
+    future.set_result();
+    return future;
+}
+
+}  // namespace
+
+StreamClosedError::StreamClosedError(std::exception_ptr real_error)
+    : std::runtime_error(real_error ? "Stream is closed: " + message_of(real_error)
+                                    : std::string("Stream is closed")),
+      real_error_(std::move(real_error)) {}
+
+// --- StreamBuffer -------------------------------------------------------------------------
+
+namespace detail {
+
+std::size_t StreamBuffer::heap_bytes() const noexcept {
+    static const std::size_t kInline = std::string().capacity();
+    return data_.capacity() > kInline ? data_.capacity() + 1 : 0;
+}
+
+void StreamBuffer::append(std::string_view bytes) {
+    if (bytes.empty()) return;
+    // Drop the consumed prefix once it is at least as long as what is left:
+    // each byte is moved about once for every byte consumed before it.
+    if (start_ > 0 && start_ >= data_.size() - start_) {
+        data_.erase(0, start_);
+        start_ = 0;
+    }
+    data_.append(bytes);
+}
+
+void StreamBuffer::append(std::string&& bytes, std::size_t skip) {
+    if (!empty() || skip >= bytes.size()) {
+        append(std::string_view(bytes).substr(std::min(skip, bytes.size())));
+        return;
+    }
+    data_ = std::move(bytes);
+    start_ = skip;
+}
+
+void StreamBuffer::consume(std::size_t n) noexcept {
+    start_ += n;
+    if (start_ >= data_.size()) release();
+}
+
+std::string StreamBuffer::take(std::size_t n) {
+    if (start_ == 0 && n == data_.size()) {
+        std::string all = std::move(data_);
+        release();
+        return all;
+    }
+    std::string part(data_, start_, n);
+    consume(n);
+    return part;
+}
+
+void StreamBuffer::release() noexcept {
+    std::string().swap(data_);  // gives the memory back, unlike clear()
+    start_ = 0;
+}
+
+}  // namespace detail
+
+// --- making a stream ------------------------------------------------------------------------
+
+struct IOStream::RegexRead {
+    std::string source;
+    std::regex pattern;
+};
+
+struct IOStream::Connecting {
+    Future<std::shared_ptr<IOStream>> future;
+    SocketAddress address;
+};
+
+// The loop's handler for the stream owns a reference to it: while the stream
+// is registered, the loop keeps it alive. close() unregisters (and so lets
+// go); a loop that drops its handlers while the stream is still open (the
+// loop is closing) makes the stream forget it.
+struct IOStream::LoopHold {
+    std::shared_ptr<IOStream> stream;
+
+    explicit LoopHold(std::shared_ptr<IOStream> held) noexcept : stream(std::move(held)) {}
+    LoopHold(LoopHold&& other) noexcept = default;  // noexcept: fits in Function inline
+    LoopHold& operator=(LoopHold&&) = delete;
+    ~LoopHold() {
+        if (stream && stream->registered_) stream->forget_loop();
+    }
+    void operator()(int, std::uint32_t events) const { stream->handle_events(events); }
+};
+
+std::shared_ptr<IOStream> IOStream::create(FileDescriptor socket, IOStreamOptions options) {
+    if (!socket) throw std::invalid_argument("IOStream::create: no socket");
+    int flags = ::fcntl(socket.get(), F_GETFL);
+    if (flags < 0) throw_errno("fcntl F_GETFL");
+    if ((flags & O_NONBLOCK) == 0 && ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
+        throw_errno("fcntl F_SETFL O_NONBLOCK");
+    }
+    auto stream = std::make_shared<IOStream>(Key{}, std::move(socket), options);
+    // Registered once, edge-triggered, for everything it will ever want: no
+    // epoll_ctl again until close. RDHUP tells a short recv() from the end.
+    stream->loop_->add_handler(stream->fd_.get(), LoopHold(stream),
+                               IOLoop::READ | IOLoop::WRITE | IOLoop::EDGE | EPOLLRDHUP);
+    stream->registered_ = true;
+    return stream;
+}
+
+IOStream::IOStream(Key, FileDescriptor socket, IOStreamOptions options)
+    : loop_(&IOLoop::current()), fd_(std::move(socket)), options_(options) {}
+
+IOStream::~IOStream() = default;
+
+IOLoop& IOStream::io_loop() const {
+    if (loop_ == nullptr) throw std::logic_error("IOStream: its IOLoop has closed");
+    return *loop_;
+}
+
+// --- the read calls -----------------------------------------------------------------------------
+
+Future<std::string> IOStream::read_until(std::string_view delimiter,
+                                         std::optional<std::size_t> max_bytes) {
+    if (delimiter.empty()) throw std::invalid_argument("read_until: empty delimiter");
+    begin_read(ReadMode::until);
+    read_.delimiter.assign(delimiter);
+    read_.max_bytes = max_bytes.value_or(SIZE_MAX);
+    return launch_read();
+}
+
+Future<std::string> IOStream::read_until_regex(std::string_view pattern,
+                                               std::optional<std::size_t> max_bytes) {
+    auto regex = std::make_unique<RegexRead>(RegexRead{std::string(pattern), std::regex()});
+    regex->pattern = std::regex(regex->source);  // throws std::regex_error before any state changes
+    begin_read(ReadMode::regex);
+    read_.regex = std::move(regex);
+    read_.max_bytes = max_bytes.value_or(SIZE_MAX);
+    return launch_read();
+}
+
+Future<std::string> IOStream::read_bytes(std::size_t n, bool partial) {
+    begin_read(ReadMode::bytes);
+    read_.bytes = n;
+    read_.partial = partial;
+    return launch_read();
+}
+
+Future<std::size_t> IOStream::read_into(std::span<char> buffer, bool partial) {
+    begin_read(ReadMode::into);
+    read_.into = std::make_unique<IntoRead>();
+    read_.into->buffer = buffer;
+    read_.partial = partial;
+    Future<std::size_t> future;
+    read_.into->future = future;
+    run_new_read();
+    return future;
+}
+
+Future<std::string> IOStream::read_until_close() {
+    begin_read(ReadMode::until_close);
+    Future<std::string> future;
+    read_.future = future;
+    if (closed_) {
+        finish_read(read_buffer_.take(read_buffer_.size()));  // what came before the close
+    } else if (read_ready_) {
+        read_from_socket();
+    }
+    return future;
+}
+
+void IOStream::begin_read(ReadMode mode) {
+    if (reading()) throw std::logic_error("IOStream: already reading (one read at a time)");
+    read_.mode = mode;
+}
+
+Future<std::string> IOStream::launch_read() {
+    Future<std::string> future;
+    read_.future = future;
+    run_new_read();
+    return future;
+}
+
+// Tornado's _try_inline_read: the buffer first (a closed stream still hands
+// out what it holds), then the socket if it may have bytes, else wait.
+void IOStream::run_new_read() {
+    bool was_closed = closed_;
+    if (complete_from_buffer()) return;
+    if (was_closed) {
+        reset_read();
+        throw StreamClosedError(error_);
+    }
+    if (read_ready_) read_from_socket();
+}
+
+// --- finding the end of a read -------------------------------------------------------------------
+
+// Finishes the pending read from the buffered bytes if they are enough.
+// Returns whether the read is over (finished, or failed by a broken limit).
+bool IOStream::complete_from_buffer() {
+    if (read_.mode == ReadMode::into) return fill_into_from_buffer();
+    std::optional<std::size_t> end;
+    try {
+        end = find_read_end(read_buffer_.view());
+    } catch (const UnsatisfiableReadError&) {
+        unsatisfiable(std::current_exception());
+        return !reading();
+    }
+    if (!end) return false;
+    finish_read(read_buffer_.take(*end));
+    return true;
+}
+
+// Where the pending read ends in `data` (the unread bytes), if they hold all
+// of it. Throws UnsatisfiableReadError when max_bytes rules it out.
+std::optional<std::size_t> IOStream::find_read_end(std::string_view data) {
+    switch (read_.mode) {
+        case ReadMode::until: return find_delimiter(data);
+        case ReadMode::regex: return find_regex(data);
+        case ReadMode::bytes:
+            if (data.size() >= read_.bytes) return read_.bytes;
+            if (read_.partial && !data.empty()) return data.size();
+            return std::nullopt;
+        case ReadMode::none:
+        case ReadMode::into:
+        case ReadMode::until_close:
+            break;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::size_t> IOStream::find_delimiter(std::string_view data) {
+    const std::string& delimiter = read_.delimiter;
+    std::size_t found = data.find(delimiter, read_.scan_from);
+    if (found == std::string_view::npos) {
+        // Next time, skip what was searched, except a tail that may hold
+        // the start of a delimiter split across two reads ("\r\n\r" | "\n").
+        if (data.size() >= delimiter.size()) read_.scan_from = data.size() - delimiter.size() + 1;
+        check_max_bytes(data.size(), "delimiter", delimiter);
+        return std::nullopt;
+    }
+    std::size_t end = found + delimiter.size();
+    check_max_bytes(end, "delimiter", delimiter);
+    return end;
+}
+
+std::optional<std::size_t> IOStream::find_regex(std::string_view data) {
+    // A match may start anywhere and grow with more bytes: search it all.
+    std::cmatch match;
+    if (std::regex_search(data.data(), data.data() + data.size(), match, read_.regex->pattern)) {
+        auto end = static_cast<std::size_t>(match.position(0) + match.length(0));
+        check_max_bytes(end, "regex", read_.regex->source);
+        return end;
+    }
+    check_max_bytes(data.size(), "regex", read_.regex->source);
+    return std::nullopt;
+}
+
+void IOStream::check_max_bytes(std::size_t size, const char* what, std::string_view shown) {
+    if (size <= read_.max_bytes) return;
+    throw UnsatisfiableReadError(
+        tornado::format("{} {} not found within {} bytes", what, quoted(shown), read_.max_bytes));
+}
+
+void IOStream::unsatisfiable(std::exception_ptr error) {
+    gen_log.info("Unsatisfiable read, closing connection: {}", message_of(error));
+    close(std::move(error));
+}
+
+void IOStream::finish_read(std::string data) {
+    // The read is over before anyone hears of it, so the next one may start.
+    Future<std::string> future = std::move(read_.future);
+    reset_read();
+    future_set_result_unless_cancelled(future, std::move(data));
+}
+
+bool IOStream::fill_into_from_buffer() {
+    IntoRead& into = *read_.into;
+    std::size_t n = std::min(read_buffer_.size(), into.buffer.size() - into.filled);
+    if (n > 0) {
+        std::memcpy(into.buffer.data() + into.filled, read_buffer_.view().data(), n);
+        read_buffer_.consume(n);
+        into.filled += n;
+    }
+    if (into.filled == into.buffer.size() || (read_.partial && into.filled > 0)) {
+        finish_into();
+        return true;
+    }
+    return false;
+}
+
+void IOStream::finish_into() {
+    std::unique_ptr<IntoRead> into = std::move(read_.into);
+    reset_read();
+    future_set_result_unless_cancelled(into->future, into->filled);
+}
+
+void IOStream::reset_read() noexcept {
+    read_.mode = ReadMode::none;
+    read_.partial = false;
+    read_.bytes = 0;
+    read_.scan_from = 0;
+    std::string().swap(read_.delimiter);  // a long delimiter's memory too
+    read_.regex.reset();
+    read_.into.reset();
+    read_.future = Future<std::string>(nullptr);
+}
+
+// --- bytes from the socket ------------------------------------------------------------------------
+
+void IOStream::read_from_socket() {
+    for (int round = 0; !closed_ && reading() && read_ready_; ++round) {
+        if (round == kMaxReadsPerEvent) {
+            continue_reading_later();
+            return;
+        }
+        if (read_.mode == ReadMode::into) {
+            // Straight into the caller's buffer: no scratch, no copy.
+            IntoRead& into = *read_.into;
+            std::size_t n = receive(into.buffer.data() + into.filled, into.buffer.size() - into.filled);
+            if (n == 0) return;
+            into.filled += n;
+            if (into.filled == into.buffer.size() || read_.partial) finish_into();
+            continue;
+        }
+        char* scratch = scratch_buffer();
+        std::size_t n = receive(scratch, kReadChunkSize);
+        if (n == 0) return;
+        take_chunk(std::string_view(scratch, n));
+    }
+}
+
+// One recv(). Returns the bytes read, or 0 when there is nothing now
+// (read_ready_ is cleared) or the stream has closed (the end, or an error).
+std::size_t IOStream::receive(char* where, std::size_t capacity) {
+    for (;;) {
+        ssize_t n = ::recv(fd_.get(), where, capacity, 0);
+        if (n > 0) {
+            // Short: the kernel's queue is empty now, and the next arrival
+            // raises a new edge. Unless the end is known to be pending (the
+            // peer's FIN came with these bytes): then read on until it shows.
+            if (static_cast<std::size_t>(n) < capacity && !eof_seen_) read_ready_ = false;
+            return static_cast<std::size_t>(n);
+        }
+        if (n == 0) {
+            close();  // the peer's orderly close
+            return 0;
+        }
+        int error = errno;
+        if (error == EINTR) continue;
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+            read_ready_ = false;
+            return 0;
+        }
+        io_error(error, "recv");
+        return 0;
+    }
+}
+
+// Fresh bytes from the socket, in the scratch buffer.
+void IOStream::take_chunk(std::string_view fresh) {
+    if (read_buffer_.empty() && read_.mode != ReadMode::until_close) {
+        // The common case: nothing was buffered, so the read may end in the
+        // fresh bytes. Look there, and keep only what is left over.
+        std::optional<std::size_t> end;
+        try {
+            end = find_read_end(fresh);
+        } catch (const UnsatisfiableReadError&) {
+            unsatisfiable(std::current_exception());
+            return;
+        }
+        if (end) {
+            std::string result(fresh.substr(0, *end));
+            read_buffer_.append(fresh.substr(*end));  // pipelined bytes nobody asked for yet
+            finish_read(std::move(result));
+            check_buffer_limit();
+            return;
+        }
+        read_buffer_.append(fresh);
+    } else {
+        read_buffer_.append(fresh);
+        if (read_.mode != ReadMode::until_close) complete_from_buffer();
+    }
+    check_buffer_limit();
+}
+
+// Returns false when the buffer is over the limit (the stream is then closed).
+bool IOStream::check_buffer_limit() {
+    if (closed_ || read_buffer_.size() <= options_.max_buffer_size) return !closed_;
+    auto error = std::make_exception_ptr(StreamBufferFullError(tornado::format(
+        "Reached maximum read buffer size ({} bytes)", options_.max_buffer_size)));
+    gen_log.error("Reached maximum read buffer size ({} bytes), closing fd {}",
+                  options_.max_buffer_size, fd_.get());
+    if (read_.mode == ReadMode::until_close) {
+        // Not the truncated bytes as if the peer had closed: an error.
+        Future<std::string> future = std::move(read_.future);
+        reset_read();
+        fail_future(future, error);
+    }
+    close(error);
+    return false;
+}
+
+// A read that had its share of this event goes on at the next loop turn:
+// edge-triggered, nobody would tell us again that bytes are waiting.
+void IOStream::continue_reading_later() {
+    if (read_resume_queued_) return;
+    read_resume_queued_ = true;
+    loop_->add_callback([self = shared_from_this()] {
+        self->read_resume_queued_ = false;
+        if (!self->closed_ && self->reading() && self->read_ready_) self->read_from_socket();
+    });
+}
+
+// --- writing -------------------------------------------------------------------------------
+
+Future<void> IOStream::write(std::string_view data) {
+    return write_now(data, nullptr);
+}
+
+Future<void> IOStream::write(std::string&& data) {
+    return write_now(data, &data);
+}
+
+Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
+    if (closed_) throw StreamClosedError(error_);
+    if (options_.max_write_buffer_size != 0 &&
+        write_buffer_.size() + data.size() > options_.max_write_buffer_size) {
+        throw StreamBufferFullError("Reached maximum write buffer size");
+    }
+    bytes_queued_ += data.size();
+    std::size_t sent = 0;
+    // Nothing queued before it and room in the kernel: straight from the
+    // caller's bytes, and most writes end here, in one send().
+    if (write_buffer_.empty() && write_ready_ && !connect_) {
+        sent = send_now(data);
+        bytes_written_ += sent;
+        if (closed_) {
+            Future<void> failed;
+            fail_future(failed, error_);
+            return failed;
+        }
+        if (sent == data.size()) return done_future();
+    }
+    // The rest waits for the next WRITE edge (the kernel's buffer is full,
+    // so send() said EAGAIN and the edge will come).
+    if (owned != nullptr) {
+        write_buffer_.append(std::move(*owned), sent);
+    } else {
+        write_buffer_.append(data.substr(sent));
+    }
+    Future<void> future;
+    write_futures_.push_back({bytes_queued_, future});
+    return future;
+}
+
+// send() until all of `data` is taken or the kernel is full; the bytes taken.
+std::size_t IOStream::send_now(std::string_view data) {
+    std::size_t sent = 0;
+    while (sent < data.size()) {
+        ssize_t n = ::send(fd_.get(), data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+        if (n >= 0) {
+            sent += static_cast<std::size_t>(n);
+            continue;
+        }
+        int error = errno;
+        if (error == EINTR) continue;
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+            write_ready_ = false;
+        } else {
+            io_error(error, "send");
+        }
+        break;
+    }
+    return sent;
+}
+
+void IOStream::flush_write_buffer() {
+    if (!write_buffer_.empty() && write_ready_) {
+        std::size_t sent = send_now(write_buffer_.view());
+        bytes_written_ += sent;
+        if (closed_) return;
+        write_buffer_.consume(sent);
+    }
+    resolve_write_futures();
+}
+
+void IOStream::resolve_write_futures() {
+    std::size_t finished = 0;
+    while (finished < write_futures_.size() && write_futures_[finished].end <= bytes_written_) {
+        future_set_result_unless_cancelled(write_futures_[finished].future);
+        ++finished;
+    }
+    if (finished == 0) return;
+    write_futures_.erase(write_futures_.begin(), write_futures_.begin() + static_cast<long>(finished));
+    if (write_futures_.empty()) std::vector<WriteWaiter>().swap(write_futures_);  // idle: no memory
+}
+
+// --- connecting ------------------------------------------------------------------------------
+
+Future<std::shared_ptr<IOStream>> IOStream::connect(const SocketAddress& address) {
+    if (closed_) throw StreamClosedError(error_);
+    if (connect_) throw std::logic_error("IOStream::connect: already connecting");
+    connect_ = std::make_unique<Connecting>(Connecting{Future<std::shared_ptr<IOStream>>(), address});
+    Future<std::shared_ptr<IOStream>> future = connect_->future;
+    write_ready_ = false;
+    if (::connect(fd_.get(), address.data(), address.size()) == 0) {
+        handle_connect(EPOLLOUT);  // at once (possible on loopback)
+        return future;
+    }
+    int error = errno;
+    // In progress: the socket becomes writable (or reports an error) when
+    // the handshake is over.
+    if (error == EINPROGRESS || error == EINTR) return future;
+    close(std::make_exception_ptr(
+        std::system_error(error, std::generic_category(), "connect to " + address.to_string())));
+    return future;
+}
+
+void IOStream::handle_connect(std::uint32_t events) {
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
+    if (error == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) error = ECONNREFUSED;
+    if (error != 0) {
+        close(std::make_exception_ptr(std::system_error(
+            error, std::generic_category(), "connect to " + connect_->address.to_string())));
+        return;
+    }
+    std::unique_ptr<Connecting> connecting = std::move(connect_);
+    write_ready_ = true;
+    future_set_result_unless_cancelled(connecting->future, shared_from_this());
+    flush_write_buffer();  // what was written while connecting
+}
+
+// --- events ------------------------------------------------------------------------------------
+
+void IOStream::handle_events(std::uint32_t events) {
+    if (closed_) return;
+    constexpr std::uint32_t kTrouble = EPOLLERR | EPOLLHUP;
+    if (events & (EPOLLRDHUP | kTrouble)) eof_seen_ = true;
+    if (events & (EPOLLIN | EPOLLRDHUP | kTrouble)) read_ready_ = true;
+    if (events & (EPOLLOUT | kTrouble)) write_ready_ = true;
+    if (connect_) {
+        if ((events & (EPOLLOUT | kTrouble)) == 0) return;
+        handle_connect(events);
+        if (closed_) return;
+    }
+    if (reading() && read_ready_) read_from_socket();
+    if (!closed_ && !write_buffer_.empty()) flush_write_buffer();
+    // A reset or a hang-up: whatever a pending read could still get, it has
+    // had (unless it is to go on next turn). Tornado closes here too; a peer
+    // that only half-closed (RDHUP alone) may still be written to.
+    if (!closed_ && (events & kTrouble) != 0 && !read_resume_queued_) close(socket_error());
+}
+
+std::exception_ptr IOStream::socket_error() const {
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
+    if (error == 0) return nullptr;
+    return std::make_exception_ptr(std::system_error(error, std::generic_category(), "socket error"));
+}
+
+void IOStream::io_error(int error, const char* call) {
+    if (!is_connection_reset(error)) {
+        gen_log.warning("{} error on fd {}: {}", call, fd_.get(), std::strerror(error));
+    }
+    close(std::make_exception_ptr(std::system_error(error, std::generic_category(), call)));
+}
+
+void IOStream::set_nodelay(bool value) {
+    if (closed_ || nodelay_ == static_cast<std::int8_t>(value)) return;
+    int flag = value ? 1 : 0;
+    // Fails on a Unix socket, or one the peer has just reset: nothing to do.
+    ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &flag, sizeof flag);
+    nodelay_ = static_cast<std::int8_t>(value);
+}
+
+// --- closing -------------------------------------------------------------------------------------
+
+void IOStream::close(std::exception_ptr error) {
+    if (closed_) return;
+    closed_ = true;
+    if (error) error_ = std::move(error);
+    // Unregistering drops the loop's reference, perhaps the last: hold one
+    // until this function returns.
+    std::shared_ptr<IOStream> self = shared_from_this();
+    // Reads the bytes already here can finish, finish (Tornado's close()).
+    if (read_.mode == ReadMode::until_close) {
+        finish_read(read_buffer_.take(read_buffer_.size()));
+    } else if (reading()) {
+        complete_from_buffer();
+    }
+    if (registered_) {
+        registered_ = false;
+        loop_->remove_handler(fd_.get());
+    }
+    fd_.reset();
+    fail_pending();
+    write_buffer_.release();
+    schedule_close_callback();
+}
+
+void IOStream::fail_pending() {
+    if (reading()) {
+        Future<std::string> future = std::move(read_.future);
+        std::unique_ptr<IntoRead> into = std::move(read_.into);
+        reset_read();
+        fail_future(future, error_);
+        if (into) fail_future(into->future, error_);
+    }
+    std::vector<WriteWaiter> writes = std::move(write_futures_);
+    write_futures_.clear();
+    for (WriteWaiter& waiter : writes) fail_future(waiter.future, error_);
+    if (connect_) {
+        std::unique_ptr<Connecting> connecting = std::move(connect_);
+        fail_future(connecting->future, error_);
+    }
+}
+
+void IOStream::set_close_callback(CloseCallback callback) {
+    close_callback_ = std::move(callback);
+    if (closed_) schedule_close_callback();
+}
+
+void IOStream::schedule_close_callback() {
+    if (!close_callback_ || loop_ == nullptr) return;
+    // From the loop, never from inside close(): whoever closed the stream
+    // finishes what it was doing first.
+    loop_->add_callback([callback = std::move(close_callback_)]() mutable { callback(); });
+    close_callback_ = nullptr;
+}
+
+// The loop is closing with this stream still registered: there is no loop
+// left to unregister from or to run callbacks on. Drop the callbacks too,
+// since they often hold the stream itself.
+void IOStream::forget_loop() noexcept {
+    registered_ = false;
+    closed_ = true;
+    loop_ = nullptr;
+    fd_.reset();
+    reset_read();
+    write_futures_.clear();
+    connect_.reset();
+    close_callback_ = nullptr;
+    write_buffer_.release();
+}
+
+}  // namespace tornado

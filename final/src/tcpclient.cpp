@@ -1,0 +1,219 @@
+// tcpclient.cpp: see tornado/tcpclient.h for the contract.
+#include "tornado/tcpclient.h"
+
+#include <cerrno>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "tornado/gen.h"
+#include "tornado/log.h"
+
+namespace tornado {
+
+namespace {
+
+// How long the first address family has before the other joins in (Tornado's
+// _INITIAL_CONNECT_TIMEOUT).
+constexpr auto kSecondFamilyDelay = std::chrono::milliseconds(300);
+
+// ConnectOptions with its own copy of the source address, for the coroutine
+// and the Connector, which outlive the caller's arguments.
+struct ConnectPlan {
+    explicit ConnectPlan(const ConnectOptions& options)
+        : family(options.family),
+          timeout(options.timeout),
+          source_ip(options.source_ip),
+          source_port(options.source_port),
+          stream(options.stream) {}
+
+    int family;
+    std::optional<IOLoop::Clock::duration> timeout;
+    std::string source_ip;
+    std::uint16_t source_port;
+    IOStreamOptions stream;
+};
+
+std::shared_ptr<IOStream> make_stream(const SocketAddress& address, const ConnectPlan& options) {
+    FileDescriptor sock(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!sock) throw_errno("socket");
+    if (!options.source_ip.empty() || options.source_port != 0) {
+        std::string ip = options.source_ip;
+        if (ip.empty()) ip = address.family() == AF_INET6 ? "::" : "0.0.0.0";
+        SocketAddress source = SocketAddress::from_ip(ip, options.source_port);
+        if (::bind(sock.get(), source.data(), source.size()) < 0) {
+            throw_errno("bind " + source.to_string());
+        }
+    }
+    return IOStream::create(std::move(sock), options.stream);
+}
+
+// Tries the addresses, one family at a time with the second joining after a
+// delay (Tornado's _Connector). Lives until its last attempt has finished.
+class Connector : public std::enable_shared_from_this<Connector> {
+public:
+    Connector(std::vector<SocketAddress> addresses, ConnectPlan options, std::string target)
+        : options_(std::move(options)), target_(std::move(target)), loop_(IOLoop::current()) {
+        remaining_ = addresses.size();
+        // The first address's family goes first; the others are the fallback.
+        int first_family = addresses.front().family();
+        for (SocketAddress& address : addresses) {
+            (address.family() == first_family ? primary_ : secondary_).push_back(std::move(address));
+        }
+    }
+
+    Future<std::shared_ptr<IOStream>> start(std::optional<IOLoop::Clock::time_point> deadline) {
+        try_connect(primary_, 0);
+        if (!secondary_.empty() && !future_.done()) {
+            second_family_ = loop_.call_later(kSecondFamilyDelay,
+                                              [self = shared_from_this()] { self->start_second_family(); });
+            second_family_pending_ = true;
+        }
+        if (deadline && !future_.done()) {
+            deadline_ = loop_.call_at(*deadline, [self = shared_from_this()] { self->on_deadline(); });
+            deadline_pending_ = true;
+        }
+        return future_;
+    }
+
+private:
+    void try_connect(const std::vector<SocketAddress>& list, std::size_t index) {
+        while (index < list.size()) {
+            const SocketAddress& address = list[index];
+            Future<std::shared_ptr<IOStream>> connecting(nullptr);
+            try {
+                std::shared_ptr<IOStream> stream = make_stream(address, options_);
+                connecting = stream->connect(address);
+                streams_.insert(std::move(stream));
+            } catch (...) {
+                // Could not even start (no socket, source address taken): next.
+                --remaining_;
+                last_error_ = std::current_exception();
+                ++index;
+                continue;
+            }
+            connecting.add_done_callback(
+                [self = shared_from_this(), &list, index](Future<std::shared_ptr<IOStream>> done) {
+                    self->on_connect_done(list, index, std::move(done));
+                });
+            return;
+        }
+        if (remaining_ == 0 && !future_.done()) {
+            clear_timeouts();
+            future_.set_exception(last_error_ ? last_error_
+                                              : std::make_exception_ptr(std::runtime_error(
+                                                    "connection to " + target_ + " failed")));
+        }
+    }
+
+    void on_connect_done(const std::vector<SocketAddress>& list, std::size_t index,
+                         Future<std::shared_ptr<IOStream>> done) {
+        --remaining_;
+        std::shared_ptr<IOStream> stream;
+        try {
+            stream = done.result();
+        } catch (...) {
+            if (future_.done()) return;
+            last_error_ = std::current_exception();
+            try_connect(list, index + 1);
+            // This family is not doing well: let the other start now.
+            if (second_family_pending_) {
+                loop_.remove_timeout(second_family_);
+                start_second_family();
+            }
+            return;
+        }
+        streams_.erase(stream);
+        if (future_.done()) {
+            stream->close();  // another address won, or time ran out
+            return;
+        }
+        clear_timeouts();
+        future_.set_result(std::move(stream));
+        close_streams();
+    }
+
+    void start_second_family() {
+        second_family_pending_ = false;
+        if (!future_.done()) try_connect(secondary_, 0);
+    }
+
+    void on_deadline() {
+        deadline_pending_ = false;
+        if (future_.done()) return;
+        future_.set_exception(TimeoutError("Timeout connecting to " + target_));
+        clear_timeouts();
+        close_streams();
+    }
+
+    void clear_timeouts() {
+        if (second_family_pending_) loop_.remove_timeout(second_family_);
+        if (deadline_pending_) loop_.remove_timeout(deadline_);
+        second_family_pending_ = deadline_pending_ = false;
+    }
+
+    void close_streams() {
+        std::set<std::shared_ptr<IOStream>> streams = std::move(streams_);
+        streams_.clear();
+        for (const std::shared_ptr<IOStream>& stream : streams) stream->close();
+    }
+
+    ConnectPlan options_;
+    std::string target_;
+    IOLoop& loop_;
+    std::vector<SocketAddress> primary_;
+    std::vector<SocketAddress> secondary_;
+    std::size_t remaining_ = 0;
+    std::exception_ptr last_error_;
+    std::set<std::shared_ptr<IOStream>> streams_;  // attempts under way
+    Future<std::shared_ptr<IOStream>> future_;
+    IOLoop::Timeout second_family_;
+    IOLoop::Timeout deadline_;
+    bool second_family_pending_ = false;
+    bool deadline_pending_ = false;
+};
+
+Task<std::shared_ptr<IOStream>> connect_to(std::shared_ptr<Resolver> resolver, std::string host,
+                                           std::uint16_t port, ConnectPlan options) {
+    std::string target = host + ":" + std::to_string(port);
+    std::optional<IOLoop::Clock::time_point> deadline;
+    if (options.timeout) deadline = IOLoop::time() + *options.timeout;
+
+    Future<std::vector<SocketAddress>> resolving = resolver->resolve(host, port, options.family);
+    if (deadline) resolving = with_timeout(*deadline, std::move(resolving));
+    std::vector<SocketAddress> addresses;
+    bool timed_out = false;
+    try {
+        addresses = co_await std::move(resolving);
+    } catch (const TimeoutError&) {
+        timed_out = true;
+    }
+    if (timed_out) throw TimeoutError("Timeout connecting to " + target + " (resolving the name)");
+    if (addresses.empty()) throw ResolveError("could not resolve " + target + ": no addresses", 0);
+
+    auto connector = std::make_shared<Connector>(std::move(addresses), std::move(options), target);
+    co_return co_await connector->start(deadline);
+}
+
+}  // namespace
+
+TCPClient::TCPClient(std::shared_ptr<Resolver> resolver) : own_resolver_(resolver == nullptr) {
+    resolver_ = own_resolver_ ? std::make_shared<DefaultExecutorResolver>() : std::move(resolver);
+}
+
+TCPClient::~TCPClient() {
+    close();
+}
+
+void TCPClient::close() {
+    if (own_resolver_) resolver_->close();
+}
+
+Future<std::shared_ptr<IOStream>> TCPClient::connect(std::string host, std::uint16_t port,
+                                                     ConnectOptions options) {
+    return connect_to(resolver_, std::move(host), port, ConnectPlan(options));
+}
+
+}  // namespace tornado
