@@ -1,0 +1,166 @@
+// tornado/httpserver.h: a non-blocking, single-threaded HTTP server
+// (Tornado's `tornado.httpserver`).
+//
+// A TCPServer whose handle_stream() serves each connection with an
+// HTTP1ServerConnection. Requests go to a callback, or to an
+// HTTPServerConnectionDelegate (web::Application is one):
+//
+//   tornado::HTTPServer server([](std::shared_ptr<tornado::HTTPServerRequest> request) {
+//       tornado::HTTPHeaders headers{{"Content-Type", "text/plain"}, {"Content-Length", "12"}};
+//       request->connection->write_headers({"HTTP/1.1", 200, "OK"}, headers, "Hello, world");
+//       request->connection->finish();
+//   });
+//   server.listen(8888);
+//   tornado::IOLoop::current().start();
+//
+// The callback runs on the loop and must not block. It may answer at once,
+// or later (from a timer, a Future's callback; or it may be a coroutine
+// lambda returning a Task): the connection waits for finish(). A callback
+// gets the whole request, body read and form arguments parsed; an
+// HTTPServerConnectionDelegate gets the request piece by piece and can
+// stream bodies (stream_request_body).
+//
+// Options (Tornado's constructor arguments), for example
+//
+//   tornado::HTTPServer server(app, {.xheaders = true, .max_body_size = 10 << 20});
+//
+// * xheaders: behind a reverse proxy, take the client's address from
+//   X-Real-Ip / X-Forwarded-For (the last address not in
+//   trusted_downstream), and the scheme from X-Scheme / X-Forwarded-Proto,
+//   for that request only;
+// * no_keep_alive, chunk_size, max_header_size, max_body_size, body_timeout,
+//   idle_connection_timeout (Tornado's default: an hour), max_buffer_size:
+//   see HTTP1ConnectionParameters and IOStreamOptions.
+//
+// Starting: listen(port), or bind(port) then start(n) for n processes (see
+// TCPServer). Stopping gracefully: stop() stops accepting, and
+// close_all_connections(grace) closes the idle connections at once, lets the
+// requests in progress finish (their responses say "Connection: close")
+// for at most `grace`, then closes what is left; its Future resolves when
+// every connection is gone. IOLoop::graceful_stop (SIGINT / SIGTERM after
+// install_signal_handlers) does both, with options.shutdown_grace.
+//
+// Destroy a server on its loop's thread, before the loop; its connections
+// are closed then.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tornado/concurrent.h"
+#include "tornado/gen.h"
+#include "tornado/http1connection.h"
+#include "tornado/httputil.h"
+#include "tornado/ioloop.h"
+#include "tornado/iostream.h"
+#include "tornado/netutil.h"
+#include "tornado/tcpserver.h"
+#include "tornado/util.h"
+
+namespace tornado {
+
+struct HTTPServerOptions {
+    bool no_keep_alive = false;
+    bool xheaders = false;
+    // "http" or "https" (TLS ended by a proxy in front); empty: "http".
+    std::string protocol{};
+    std::size_t chunk_size = 64 * 1024;
+    std::size_t max_header_size = 64 * 1024;
+    // How long a connection may wait for a request head (idle keep-alive
+    // connections included). Nothing: for ever.
+    std::optional<IOLoop::Clock::duration> idle_connection_timeout = std::chrono::hours(1);
+    std::optional<IOLoop::Clock::duration> body_timeout{};
+    std::size_t max_body_size = 100 * 1024 * 1024;
+    // The most a connection's stream buffers (IOStreamOptions).
+    std::size_t max_buffer_size = 100 * 1024 * 1024;
+    // Proxies whose addresses X-Forwarded-For may end with.
+    std::vector<std::string> trusted_downstream{};
+    std::string server_header = std::string(kDefaultServerHeader);
+    // How long a graceful stop of the loop lets requests in progress run.
+    IOLoop::Clock::duration shutdown_grace = std::chrono::seconds(5);
+};
+
+class HTTPServer : public TCPServer, public HTTPServerConnectionDelegate {
+public:
+    using RequestCallback = Function<Future<void>(std::shared_ptr<HTTPServerRequest>)>;
+
+    // With a function of the request: it returns void, a Task or a Future.
+    template <typename F>
+        requires std::is_invocable_v<std::decay_t<F>&, std::shared_ptr<HTTPServerRequest>>
+    explicit HTTPServer(F&& callback, HTTPServerOptions options = {})
+        : HTTPServer(std::move(options), wrap(std::forward<F>(callback))) {}
+    // With an application; the reference must outlive the server.
+    explicit HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions options = {});
+    explicit HTTPServer(std::shared_ptr<HTTPServerConnectionDelegate> delegate,
+                        HTTPServerOptions options = {});
+    // Closes every connection still open.
+    ~HTTPServer() override;
+
+    // Closes the connections: with no grace, at once (Tornado's
+    // close_all_connections); with a grace, idle ones at once and busy ones
+    // after their response, or when the grace is over. The Future resolves
+    // once every connection has ended. Call stop() first to accept no more.
+    Future<void> close_all_connections(IOLoop::Clock::duration grace = IOLoop::Clock::duration::zero());
+
+    // Connections open now.
+    std::size_t connection_count() const noexcept { return connections_.size(); }
+    const HTTPServerOptions& options() const noexcept { return options_; }
+
+    // HTTPServerConnectionDelegate: what each connection calls.
+    std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1ServerConnection* server_conn,
+                                                       std::shared_ptr<HTTPConnection> request_conn) override;
+    void on_close(HTTP1ServerConnection* server_conn) override;
+
+protected:
+    Task<void> handle_stream(std::shared_ptr<IOStream> stream, SocketAddress address) override;
+
+private:
+    // What request delegates share with the server, and keep if it goes first.
+    struct Shared {
+        RequestCallback callback;
+        std::vector<std::string> trusted_downstream;
+    };
+    class CallableAdapter;
+    class ProxyAdapter;
+
+    HTTPServer(HTTPServerOptions options, RequestCallback callback);
+    void init();
+
+    template <typename F>
+    static RequestCallback wrap(F&& callback) {
+        return [callback = std::forward<F>(callback)](std::shared_ptr<HTTPServerRequest> request) mutable {
+            using R = std::invoke_result_t<std::decay_t<F>&, std::shared_ptr<HTTPServerRequest>>;
+            if constexpr (std::is_void_v<R>) {
+                callback(std::move(request));
+                return Future<void>(nullptr);
+            } else {
+                return Future<void>(detail::to_future(callback(std::move(request))));
+            }
+        };
+    }
+
+    void forget(HTTP1ServerConnection* connection) noexcept;
+    void resolve_closed_waiters();
+
+    HTTPServerOptions options_;
+    std::shared_ptr<const HTTP1ConnectionParameters> params_;
+    std::shared_ptr<Shared> shared_;
+    HTTPServerConnectionDelegate* delegate_ = nullptr;  // the application, or nullptr for a callback
+    std::shared_ptr<HTTPServerConnectionDelegate> owned_delegate_;
+    std::string_view protocol_ = "http";
+
+    std::vector<HTTP1ServerConnection*> connections_;  // each one's serving loop owns it
+    std::vector<Future<void>> closed_waiters_;
+    IOLoop* loop_ = nullptr;
+    std::uint64_t shutdown_hook_ = 0;
+    IOLoop::Timeout grace_timer_;
+    bool grace_timer_armed_ = false;
+};
+
+}  // namespace tornado

@@ -1,0 +1,1030 @@
+// http1connection.cpp: see tornado/http1connection.h for the contract.
+//
+// Who owns what:
+//
+//   IOLoop ──holds──► IOStream (while open)
+//   serving loop frame ──► HTTP1ServerConnection ──► IOStream
+//                      ──► HTTP1Connection (the request in progress) ──► HTTP1ServerConnection
+//   the application    ──► HTTP1Connection (as request.connection), for as long as it likes
+//
+// The server connection points at the request in progress (current_) without
+// owning it; the request owns its server connection, so a late write from an
+// application that kept its request finds a closed connection, never a
+// dangling one.
+#include "tornado/http1connection.h"
+
+#include <sys/socket.h>
+#include <time.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <limits>
+
+#include "tornado/log.h"
+
+namespace tornado {
+
+namespace {
+
+constexpr std::string_view kHeadEnd = "\r\n\r\n";
+// A chunk-size line: the hex digits and any chunk extensions.
+constexpr std::size_t kMaxChunkSizeLine = 4096;
+// Pipelined requests answered in a row without letting the loop turn.
+constexpr std::uint32_t kMaxSynchronousRequests = 32;
+// A lingering close drains the client for at most this long, this much.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = 1024 * 1024;
+// Bigger pieces of body are written on their own, not copied behind the head.
+constexpr std::size_t kCoalesceLimit = 16 * 1024;
+
+const std::shared_ptr<const HTTP1ConnectionParameters>& default_params() {
+    static const auto params = std::make_shared<const HTTP1ConnectionParameters>();
+    return params;
+}
+
+bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim_ows(std::string_view text) {
+    while (!text.empty() && is_ows(text.front())) text.remove_prefix(1);
+    while (!text.empty() && is_ows(text.back())) text.remove_suffix(1);
+    return text;
+}
+
+std::string quoted(std::string_view text) {
+    std::string out = "'";
+    for (char c : text.substr(0, 60)) {
+        auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) {
+            char escaped[5];
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+            out += escaped;
+        } else {
+            out += c;
+        }
+    }
+    return out + (text.size() > 60 ? "...'" : "'");
+}
+
+// Calls f(item) for each item of a comma-separated list.
+template <typename F>
+void for_each_item(std::string_view value, F&& f) {
+    for (;;) {
+        std::size_t comma = value.find(',');
+        f(trim_ows(value.substr(0, comma)));
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+    }
+}
+
+// Calls f(item) for each comma-separated item of every `name` field.
+template <typename F>
+void for_each_list_item(const HTTPHeaders& headers, std::string_view name, F&& f) {
+    for (HTTPHeaders::Field field : headers) {
+        if (equals_ignoring_case(field.name, name)) for_each_item(field.value, f);
+    }
+}
+
+// The loop's clock read the cheap way (CLOCK_MONOTONIC_COARSE: the same
+// clock as steady_clock, at the kernel tick's resolution of a few ms): a
+// deadline is moved on every request, and needs no better.
+IOLoop::Clock::time_point coarse_now() noexcept {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return IOLoop::Clock::time_point(std::chrono::duration_cast<IOLoop::Clock::duration>(
+        std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec)));
+}
+
+bool is_blank_head(std::string_view head) {
+    return std::all_of(head.begin(), head.end(), [](char c) { return c == '\r' || c == '\n'; });
+}
+
+std::string seconds_text(IOLoop::Clock::duration d) {
+    return tornado::format("{:.2f}", std::chrono::duration<double>(d).count());
+}
+
+Future<void> failed_write(std::exception_ptr cause = nullptr) {
+    Future<void> future;
+    future.set_exception(std::make_exception_ptr(StreamClosedError(std::move(cause))));
+    (void)future.exception();  // nobody need look at it: no "never retrieved" log
+    return future;
+}
+
+Future<void> done_future() {
+    Future<void> future;
+    future.set_result();
+    return future;
+}
+
+// 1*HEXDIG [ BWS ";" chunk-ext ] CRLF; the extensions are ignored.
+std::uint64_t parse_chunk_size(std::string_view line) {
+    if (line.ends_with("\r\n")) line.remove_suffix(2);
+    std::uint64_t size = 0;
+    std::size_t digits = 0;
+    for (; digits < line.size(); ++digits) {
+        char c = line[digits];
+        int value = (c >= '0' && c <= '9')   ? c - '0'
+                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                             : -1;
+        if (value < 0) break;
+        if (size > (std::numeric_limits<std::uint64_t>::max() >> 4)) {
+            throw HTTPInputError("chunk size too large: " + quoted(line));
+        }
+        size = size * 16 + static_cast<std::uint64_t>(value);
+    }
+    std::string_view rest = line.substr(digits);
+    bool valid = digits > 0;
+    if (valid && !rest.empty()) {
+        std::size_t i = 0;
+        while (i < rest.size() && is_ows(rest[i])) ++i;
+        valid = i < rest.size() && rest[i] == ';';
+        for (char c : rest) {
+            auto byte = static_cast<unsigned char>(c);
+            if ((byte < 0x20 && c != '\t') || byte == 0x7f) valid = false;
+        }
+    }
+    if (!valid) throw HTTPInputError("bad chunk size line: " + quoted(line));
+    return size;
+}
+
+// Half-closes once `flushed` is done, then reads and drops what the peer
+// still sends, for at most kLingerTime and kLingerBytes, then closes.
+Task<void> linger(std::shared_ptr<IOStream> stream, Future<void> flushed) {
+    IOLoop& loop = stream->io_loop();
+    IOLoop::Timeout deadline = loop.call_later(kLingerTime, [weak = std::weak_ptr<IOStream>(stream)] {
+        if (std::shared_ptr<IOStream> open = weak.lock()) open->close();
+    });
+    try {
+        if (flushed.valid()) co_await std::move(flushed);
+        // A read still pending (the body of the request being answered)
+        // cannot be shared: close once the answer is out.
+        if (stream->reading()) throw StreamClosedError();
+        if (!stream->closed()) ::shutdown(stream->fileno(), SHUT_WR);
+        std::size_t drained = 0;
+        while (drained < kLingerBytes && !stream->closed()) {
+            std::string dropped = co_await stream->read_bytes(64 * 1024, true);
+            drained += dropped.size();
+        }
+    } catch (...) {
+        // Closed, reset, or the loop is closing: nothing more to drain.
+    }
+    loop.remove_timeout(deadline);
+    stream->close();
+}
+
+}  // namespace
+
+// === HTTP1Connection ===========================================================================
+
+HTTP1Connection::HTTP1Connection(std::shared_ptr<HTTP1ServerConnection> server)
+    : server_(std::move(server)),
+      max_body_size_(server_->params_->max_body_size),
+      body_timeout_(server_->params_->body_timeout) {}
+
+HTTP1Connection::~HTTP1Connection() = default;
+
+IOStream* HTTP1Connection::open_stream() const noexcept {
+    if (detached_ || server_->detached_ || !server_->stream_ || server_->stream_->closed()) return nullptr;
+    return server_->stream_.get();
+}
+
+const HTTPRequestContext* HTTP1Connection::context() const { return &server_->context_; }
+
+std::shared_ptr<IOStream> HTTP1Connection::stream() const {
+    if (detached_ || server_->detached_) return nullptr;
+    return server_->stream_;
+}
+
+void HTTP1Connection::close() {
+    if (IOStream* stream = open_stream()) stream->close();
+}
+
+void HTTP1Connection::set_close_callback(Function<void()> callback) {
+    // After the response, nobody would ever run (or drop) it: a callback that
+    // holds its request would keep this connection alive in a cycle.
+    if (request_finished_) return;
+    close_callback_ = std::move(callback);
+}
+
+void HTTP1Connection::set_max_body_size(std::size_t max_body_size) { max_body_size_ = max_body_size; }
+
+void HTTP1Connection::set_body_timeout(IOLoop::Clock::duration timeout) { body_timeout_ = timeout; }
+
+std::shared_ptr<IOStream> HTTP1Connection::detach() {
+    if (detached_ || server_->detached_ || !server_->stream_) {
+        throw std::logic_error("HTTP1Connection::detach: the stream is gone already");
+    }
+    detached_ = true;
+    server_->detached_ = true;
+    server_->disarm_timer();
+    std::shared_ptr<IOStream> stream = std::move(server_->stream_);
+    server_->stream_.reset();
+    stream->set_close_callback(nullptr);
+    close_callback_ = nullptr;
+    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+    return stream;
+}
+
+// --- reading the request ---------------------------------------------------------------------
+
+// How the request is framed and whether the connection may be kept; all of
+// it decided from the head, before the application sees it (RFC 9112
+// section 6.3: if we cannot tell where this request ends, we cannot find
+// the next one either).
+void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTTPHeaders& headers) {
+    http11_ = start_line.version != "HTTP/1.0";
+    head_request_ = start_line.method == "HEAD";
+
+    // One pass over the fields for what the connection needs (a name's
+    // length first: most fields are none of these).
+    bool close_asked = false;
+    bool has_length = false;
+    bool has_encoding = false;
+    std::string_view expect;
+    for (HTTPHeaders::Field field : headers) {
+        switch (field.name.size()) {
+            case 6:
+                if (expect.empty() && equals_ignoring_case(field.name, "Expect")) expect = field.value;
+                break;
+            case 10:
+                if (!equals_ignoring_case(field.name, "Connection")) break;
+                for_each_item(field.value, [&](std::string_view item) {
+                    if (equals_ignoring_case(item, "close")) close_asked = true;
+                    if (equals_ignoring_case(item, "keep-alive")) keep_alive_asked_ = true;
+                });
+                break;
+            case 14: has_length = has_length || equals_ignoring_case(field.name, "Content-Length"); break;
+            case 17: has_encoding = has_encoding || equals_ignoring_case(field.name, "Transfer-Encoding"); break;
+            default: break;
+        }
+    }
+    if (has_encoding) {
+        if (has_length) {
+            throw HTTPInputError("both Content-Length and Transfer-Encoding: where the body ends is "
+                                 "ambiguous (request smuggling?)");
+        }
+        if (!http11_) throw HTTPInputError("Transfer-Encoding in an HTTP/1.0 request");
+        int codings = 0;
+        bool chunked = false;
+        for_each_list_item(headers, "Transfer-Encoding", [&](std::string_view item) {
+            ++codings;
+            chunked = equals_ignoring_case(item, "chunked");
+        });
+        if (codings != 1 || !chunked) {
+            throw HTTPInputError("unsupported Transfer-Encoding: " + quoted(headers.get("Transfer-Encoding")));
+        }
+        chunked_request_ = true;
+    } else if (has_length) {
+        std::optional<std::uint64_t> length;
+        for_each_list_item(headers, "Content-Length", [&](std::string_view item) {
+            bool digits = !item.empty() && std::all_of(item.begin(), item.end(), [](char c) {
+                return c >= '0' && c <= '9';
+            });
+            if (!digits) throw HTTPInputError("Content-Length is not a number: " + quoted(item));
+            std::uint64_t n = 0;
+            for (char c : item) {
+                auto digit = static_cast<std::uint64_t>(c - '0');
+                n = n > (std::numeric_limits<std::uint64_t>::max() - digit) / 10
+                        ? std::numeric_limits<std::uint64_t>::max()
+                        : n * 10 + digit;
+            }
+            if (length && *length != n) {
+                throw HTTPInputError("conflicting Content-Length values: " +
+                                     quoted(headers.get("Content-Length")));
+            }
+            length = n;
+        });
+        content_length_ = *length;
+    }
+
+    // Tornado's _can_keep_alive.
+    if (server_->params_->no_keep_alive || server_->close_when_idle_) {
+        disconnect_on_finish_ = true;
+    } else if (http11_) {
+        disconnect_on_finish_ = close_asked;
+    } else {
+        bool framed = has_length || head_request_ || start_line.method == "GET";
+        disconnect_on_finish_ = close_asked || !keep_alive_asked_ || !framed;
+    }
+    expect_continue_ = http11_ && equals_ignoring_case(expect, "100-continue");
+}
+
+void HTTP1Connection::check_body_size() {
+    if (!chunked_request_ && content_length_ > max_body_size_) {
+        throw HTTPInputError(tornado::format("Content-Length too long: a body of {} bytes is over the "
+                                             "limit of {} bytes",
+                                             content_length_, max_body_size_),
+                             413);
+    }
+}
+
+HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head, HTTPMessageDelegate& delegate) {
+    RequestHead parsed;
+    try {
+        parsed = parse_request_head(std::move(head));
+        framing_from(parsed.start_line, parsed.headers);
+    } catch (const HTTPInputError& error) {
+        fail_request(error);
+        return Outcome::close;
+    }
+
+    // Without a body, the request has been read whole already (an answer
+    // from headers_received need not close the connection).
+    bool has_body = chunked_request_ || content_length_ > 0;
+    if (!has_body) read_finished_ = true;
+
+    Future<void> headers_future(nullptr);
+    try {
+        headers_future = delegate.headers_received(std::move(parsed.start_line), std::move(parsed.headers));
+    } catch (const HTTPInputError& error) {
+        call_delegate_close(delegate);
+        fail_request(error);
+        return Outcome::close;
+    } catch (...) {
+        call_delegate_close(delegate);
+        fail_with_exception(std::current_exception());
+        return Outcome::close;
+    }
+    if (detached_) return Outcome::close;
+
+    // The fast path: no body, nothing to wait for, answered at once.
+    bool headers_done = !headers_future.valid() || (headers_future.done() && !headers_future.cancelled() &&
+                                                    !headers_future.exception());
+    if (has_body || !headers_done) {
+        headers_future_ = std::move(headers_future);
+        return Outcome::pending;
+    }
+    if (write_finished_) {
+        call_delegate_close(delegate);  // Tornado: answered in headers_received, no finish()
+    } else {
+        try {
+            delegate_finished_ = true;
+            delegate.finish();
+        } catch (const HTTPInputError& error) {
+            fail_request(error);
+            return Outcome::close;
+        } catch (...) {
+            fail_with_exception(std::current_exception());
+            return Outcome::close;
+        }
+    }
+    if (!response_complete()) return Outcome::pending;
+    return finished_outcome();
+}
+
+bool HTTP1Connection::response_complete() const noexcept {
+    return request_finished_ || detached_ || open_stream() == nullptr;
+}
+
+HTTP1Connection::Outcome HTTP1Connection::finished_outcome() const noexcept {
+    if (detached_ || disconnect_on_finish_ || open_stream() == nullptr) return Outcome::close;
+    return Outcome::keep_alive;
+}
+
+Task<void> HTTP1Connection::continue_message(std::unique_ptr<HTTPMessageDelegate> delegate) {
+    std::shared_ptr<HTTP1Connection> self = shared_from_this();
+    bool keep_alive = false;
+    try {
+        keep_alive = co_await complete_message(*delegate);
+    } catch (...) {
+        gen_log.error("Uncaught exception serving {}: {}", server_->context_.remote_ip,
+                      describe_exception(std::current_exception()));
+    }
+    delegate.reset();  // before the next request's delegate exists
+    close_callback_ = nullptr;  // the request is over, however it ended
+    server_->request_done(*this, keep_alive);
+}
+
+Task<bool> HTTP1Connection::complete_message(HTTPMessageDelegate& delegate) {
+    try {
+        if (headers_future_.valid()) co_await std::move(headers_future_);
+        if (detached_) co_return false;
+        if (!delegate_finished_) {
+            if (write_finished_) {
+                // Answered before the body was read (an early 401 or 413): do not
+                // read a body the client may never send; close after the answer.
+                if (!read_finished_) disconnect_on_finish_ = true;
+                read_finished_ = true;
+                call_delegate_close(delegate);
+            } else {
+                if (!read_finished_) co_await read_body(delegate);
+                read_finished_ = true;
+                if (!write_finished_) {
+                    delegate_finished_ = true;
+                    delegate.finish();
+                } else {
+                    call_delegate_close(delegate);
+                }
+            }
+        }
+        if (!response_complete()) {
+            if (!finish_future_.valid()) finish_future_ = Future<void>();
+            co_await finish_future_;
+        }
+    } catch (const HTTPInputError& error) {
+        call_delegate_close(delegate);
+        fail_request(error);
+        co_return false;
+    } catch (const StreamClosedError&) {
+        call_delegate_close(delegate);
+        co_return false;
+    } catch (const CancelledError&) {
+        call_delegate_close(delegate);
+        co_return false;
+    } catch (...) {
+        call_delegate_close(delegate);
+        fail_with_exception(std::current_exception());
+        co_return false;
+    }
+    co_return finished_outcome() == Outcome::keep_alive;
+}
+
+Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
+    check_body_size();
+    bool has_body = chunked_request_ || content_length_ > 0;
+    if (!has_body) co_return;
+    IOStream* stream = open_stream();
+    if (stream == nullptr) throw StreamClosedError();
+    // The client waits for a go-ahead before it sends the body; it gets one
+    // only now, when the head has passed every check.
+    if (expect_continue_ && !headers_written_) stream->write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+    server_->wait_for(HTTP1ServerConnection::Waiting::body, body_timeout_);
+    std::size_t chunk_size = std::max<std::size_t>(server_->params_->chunk_size, 1);
+    if (!chunked_request_) {
+        std::uint64_t left = content_length_;
+        while (left > 0) {
+            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk_size));
+            std::string piece = co_await checked_stream()->read_bytes(want, true);
+            left -= piece.size();
+            Future<void> ready = delegate.data_received(std::move(piece));
+            if (ready.valid()) co_await std::move(ready);
+            // Answered already: the rest of the body is drained by the
+            // lingering close, not handed to anyone.
+            if (write_finished_) co_return;
+        }
+    } else {
+        std::uint64_t total = 0;
+        for (;;) {
+            std::string line = co_await checked_stream()->read_until("\r\n", kMaxChunkSizeLine);
+            std::uint64_t size = parse_chunk_size(line);
+            if (size == 0) break;
+            if (size > max_body_size_ || total > max_body_size_ - size) {
+                throw HTTPInputError(tornado::format("chunked body too large: over the limit of {} bytes",
+                                                     max_body_size_),
+                                     413);
+            }
+            total += size;
+            std::uint64_t left = size;
+            while (left > 0) {
+                std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk_size));
+                std::string piece = co_await checked_stream()->read_bytes(want, true);
+                left -= piece.size();
+                Future<void> ready = delegate.data_received(std::move(piece));
+                if (ready.valid()) co_await std::move(ready);
+                if (write_finished_) co_return;
+            }
+            std::string crlf = co_await checked_stream()->read_bytes(2);
+            if (crlf != "\r\n") throw HTTPInputError("chunk data not followed by CRLF");
+        }
+        // Trailer fields: checked like headers, then dropped (the framing
+        // was settled by the head; nothing may change it now).
+        std::size_t trailer_bytes = 0;
+        for (;;) {
+            std::string line = co_await checked_stream()->read_until("\r\n", server_->params_->max_header_size);
+            if (line == "\r\n") break;
+            trailer_bytes += line.size();
+            if (trailer_bytes > server_->params_->max_header_size) {
+                throw HTTPInputError(tornado::format("trailer fields over the limit of {} bytes",
+                                                     server_->params_->max_header_size),
+                                     431);
+            }
+            std::string_view field(line.data(), line.size() - 2);
+            if (!field.empty() && is_ows(field.front())) throw HTTPInputError("obsolete line folding in a trailer");
+            HTTPHeaders checked;
+            checked.parse_line(field);
+        }
+    }
+    server_->wait_for(HTTP1ServerConnection::Waiting::nothing, std::nullopt);
+}
+
+IOStream* HTTP1Connection::checked_stream() const {
+    IOStream* stream = open_stream();
+    if (stream == nullptr) throw StreamClosedError();
+    return stream;
+}
+
+void HTTP1Connection::call_delegate_close(HTTPMessageDelegate& delegate) noexcept {
+    if (delegate_finished_) return;
+    delegate_finished_ = true;
+    try {
+        delegate.on_connection_close();
+    } catch (...) {
+        app_log.error("Uncaught exception in on_connection_close: {}",
+                      describe_exception(std::current_exception()));
+    }
+}
+
+// --- the response -------------------------------------------------------------------------------
+
+namespace {
+
+// What a response's own headers say about the fields the connection manages.
+struct ResponseFacts {
+    bool content_length = false;
+    bool transfer_encoding = false;
+    bool date = false;
+    bool server = false;
+    bool connection = false;
+    bool connection_close = false;
+};
+
+ResponseFacts facts_of(const HTTPHeaders& headers) {
+    ResponseFacts facts;
+    for (HTTPHeaders::Field field : headers) {
+        std::string_view name = field.name;  // already Http-Header-Case
+        switch (name.size()) {
+            case 4: facts.date = facts.date || name == "Date"; break;
+            case 6: facts.server = facts.server || name == "Server"; break;
+            case 10:
+                if (name == "Connection") {
+                    facts.connection = true;
+                    std::string_view value = field.value;
+                    for (;;) {
+                        std::size_t comma = value.find(',');
+                        if (equals_ignoring_case(trim_ows(value.substr(0, comma)), "close")) {
+                            facts.connection_close = true;
+                        }
+                        if (comma == std::string_view::npos) break;
+                        value.remove_prefix(comma + 1);
+                    }
+                }
+                break;
+            case 14: facts.content_length = facts.content_length || name == "Content-Length"; break;
+            case 17: facts.transfer_encoding = facts.transfer_encoding || name == "Transfer-Encoding"; break;
+            default: break;
+        }
+    }
+    return facts;
+}
+
+void append_number(std::string& out, std::uint64_t n, int base = 10) {
+    char digits[24];
+    auto [end, error] = std::to_chars(digits, digits + sizeof digits, n, base);
+    (void)error;
+    out.append(digits, static_cast<std::size_t>(end - digits));
+}
+
+}  // namespace
+
+void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& start_line,
+                                  const HTTPHeaders& headers) {
+    int code = start_line.code;
+    if (code < 100 || code > 999) throw std::invalid_argument(tornado::format("bad status code {}", code));
+    std::string_view reason = start_line.reason.empty() ? reason_phrase(code) : std::string_view(start_line.reason);
+    if (std::any_of(reason.begin(), reason.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; })) {
+        throw std::invalid_argument("CR, LF or NUL in the reason phrase");
+    }
+    ResponseFacts facts = facts_of(headers);
+    bool informational = code < 200;
+    response_body_allowed_ = !head_request_ && !informational && code != 204 && code != 304;
+    switching_protocols_ = code == 101;
+    // The same headers for HEAD as for GET: chunked is announced, never sent.
+    bool chunked_header = http11_ && !informational && code != 204 && code != 304 &&
+                          !facts.content_length && !facts.transfer_encoding;
+    chunking_output_ = chunked_header && response_body_allowed_;
+    if (facts.connection_close || server_->close_when_idle_) disconnect_on_finish_ = true;
+    if (!http11_ && response_body_allowed_ && !facts.content_length) disconnect_on_finish_ = true;  // ends at close
+
+    if (!response_body_allowed_) {
+        expected_content_remaining_.reset();  // whatever is written is dropped
+    } else if (facts.content_length) {
+        std::string_view value = headers.get_first("Content-Length");
+        std::uint64_t n = 0;
+        auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (error != std::errc() || end != value.data() + value.size()) {
+            throw HTTPOutputError("invalid Content-Length in the response: " + quoted(value));
+        }
+        expected_content_remaining_ = n;
+    }
+
+    std::string_view connection_value;
+    if (disconnect_on_finish_) {
+        if (http11_ || keep_alive_asked_) connection_value = "close";
+    } else if (!http11_ && keep_alive_asked_) {
+        connection_value = "Keep-Alive";  // Tornado's spelling
+    }
+
+    const HTTP1ConnectionParameters& params = *server_->params_;
+    out.append("HTTP/1.1 ", 9);
+    append_number(out, static_cast<std::uint64_t>(code));
+    out += ' ';
+    out.append(reason);
+    out.append("\r\n", 2);
+    if (connection_value.empty() || !facts.connection) {
+        headers.write_to(out);
+    } else {
+        for (HTTPHeaders::Field field : headers) {
+            if (field.name == "Connection") continue;
+            out.append(field.name).append(": ", 2).append(field.value).append("\r\n", 2);
+        }
+    }
+    if (!facts.date && params.date_header) out.append("Date: ", 6).append(http_date_now()).append("\r\n", 2);
+    if (!facts.server && !params.server_header.empty()) {
+        out.append("Server: ", 8).append(params.server_header).append("\r\n", 2);
+    }
+    if (!connection_value.empty()) out.append("Connection: ", 12).append(connection_value).append("\r\n", 2);
+    if (chunked_header) out.append("Transfer-Encoding: chunked\r\n", 28);
+    out.append("\r\n", 2);
+}
+
+// Counts `chunk` against the Content-Length and frames it. Returns false
+// when the chunk is to be written as it is, after `out` (too big to copy).
+bool HTTP1Connection::append_body(std::string& out, std::string_view chunk) {
+    if (chunk.empty() || !response_body_allowed_) return true;
+    if (expected_content_remaining_) {
+        if (chunk.size() > *expected_content_remaining_) {
+            close();
+            throw HTTPOutputError("Tried to write more data than Content-Length");
+        }
+        *expected_content_remaining_ -= chunk.size();
+    }
+    if (chunking_output_) {
+        append_number(out, chunk.size(), 16);
+        out.append("\r\n", 2);
+    }
+    if (chunk.size() > kCoalesceLimit) return false;
+    out.append(chunk);
+    if (chunking_output_) out.append("\r\n", 2);
+    return true;
+}
+
+Future<void> HTTP1Connection::send(std::string&& data, std::string_view big_chunk) {
+    IOStream* stream = open_stream();
+    if (stream == nullptr) return failed_write();
+    if (!data.empty()) pending_write_ = stream->write(std::move(data));
+    if (!big_chunk.empty()) {
+        stream = open_stream();
+        if (stream == nullptr) return failed_write();
+        pending_write_ = stream->write(big_chunk);
+        if (chunking_output_) pending_write_ = stream->write(std::string_view("\r\n"));
+    }
+    return pending_write_.valid() ? pending_write_ : done_future();
+}
+
+Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
+                                            std::string_view chunk) {
+    if (headers_written_) throw std::logic_error("HTTP1Connection: write_headers called twice");
+    IOStream* stream = open_stream();
+    if (stream == nullptr) {
+        headers_written_ = true;
+        return failed_write();
+    }
+    std::string out;
+    // One allocation for the head and a small body (sizes a guess: a field
+    // is rarely longer than 64 bytes).
+    std::size_t body_room = chunk.size() <= kCoalesceLimit ? chunk.size() + 24 : 24;
+    out.reserve(160 + server_->params_->server_header.size() + headers.size() * 64 + body_room);
+    format_head(out, start_line, headers);
+    headers_written_ = true;
+    bool copied = append_body(out, chunk);
+    return send(std::move(out), copied ? std::string_view() : chunk);
+}
+
+Future<void> HTTP1Connection::write(std::string_view chunk) {
+    if (!headers_written_) throw std::logic_error("HTTP1Connection: write before write_headers");
+    if (write_finished_) throw std::logic_error("HTTP1Connection: write after finish");
+    if (open_stream() == nullptr) return failed_write();
+    std::string out;
+    bool copied = append_body(out, chunk);
+    if (out.empty() && copied) return pending_write_.valid() ? pending_write_ : done_future();
+    return send(std::move(out), copied ? std::string_view() : chunk);
+}
+
+void HTTP1Connection::finish() {
+    if (!headers_written_) throw std::logic_error("HTTP1Connection: finish without write_headers");
+    if (write_finished_) throw std::logic_error("HTTP1Connection: finish called twice");
+    write_finished_ = true;
+    if (expected_content_remaining_ && *expected_content_remaining_ != 0 && open_stream() != nullptr) {
+        std::uint64_t missing = *expected_content_remaining_;
+        close();
+        throw HTTPOutputError(tornado::format("Tried to write {} bytes less than Content-Length", missing));
+    }
+    if (chunking_output_) {
+        if (IOStream* stream = open_stream()) pending_write_ = stream->write(std::string_view("0\r\n\r\n"));
+    }
+    // The application answered before the whole body came: what is left of
+    // it cannot be told from the next request. Close after the answer.
+    if (!read_finished_) disconnect_on_finish_ = true;
+    if (!pending_write_.valid() || pending_write_.done()) {
+        finish_request();
+    } else {
+        pending_write_.add_done_callback([self = shared_from_this()] { self->finish_request(); });
+    }
+}
+
+void HTTP1Connection::finish_request() {
+    if (request_finished_) return;
+    request_finished_ = true;
+    close_callback_ = nullptr;
+    if (disconnect_on_finish_ && !detached_) {
+        if (!read_finished_) {
+            server_->lingering_close(Future<void>(nullptr));
+        } else {
+            close();
+        }
+    }
+    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+}
+
+// --- errors ---------------------------------------------------------------------------------------
+
+void HTTP1Connection::send_error_response(int status, std::string_view message) {
+    IOStream* stream = open_stream();
+    if (stream == nullptr || headers_written_) return;
+    std::string body = tornado::format("{} {}: {}\n", status, reason_phrase(status), message);
+    HTTPHeaders headers{{"Content-Type", "text/plain; charset=UTF-8"},
+                        {"Content-Length", std::to_string(body.size())},
+                        {"Connection", "close"}};
+    disconnect_on_finish_ = true;
+    std::string out;
+    format_head(out, ResponseStartLine{"HTTP/1.1", status, ""}, headers);
+    headers_written_ = true;
+    write_finished_ = true;
+    request_finished_ = true;
+    if (response_body_allowed_) out += body;
+    pending_write_ = stream->write(std::move(out));
+}
+
+void HTTP1Connection::fail_request(const HTTPInputError& error) {
+    gen_log.info("Malformed HTTP message from {}: {}", server_->context_.remote_ip, error.what());
+    send_error_response(error.status(), error.what());
+    disconnect_on_finish_ = true;
+    request_finished_ = true;
+    close_callback_ = nullptr;
+    server_->lingering_close(pending_write_);
+    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+}
+
+void HTTP1Connection::fail_with_exception(std::exception_ptr error) {
+    app_log.error("Uncaught exception while serving {}: {}", server_->context_.remote_ip,
+                  describe_exception(error));
+    send_error_response(500, "the application failed to answer (the server's log says why)");
+    disconnect_on_finish_ = true;
+    request_finished_ = true;
+    close_callback_ = nullptr;
+    server_->lingering_close(pending_write_);
+    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+}
+
+void HTTP1Connection::answer_timeout() {
+    gen_log.info("Timeout reading body from {}", server_->context_.remote_ip);
+    send_error_response(408, tornado::format("the request body did not arrive within {} seconds",
+                                             seconds_text(body_timeout_.value_or(IOLoop::Clock::duration()))));
+    std::shared_ptr<IOStream> stream = server_->stream_;
+    if (!stream) return;
+    // Closing fails the pending body read: the serving loop ends.
+    if (!pending_write_.valid() || pending_write_.done()) {
+        stream->close();
+    } else {
+        pending_write_.add_done_callback([stream] { stream->close(); });
+    }
+}
+
+// The stream closed while the application works on this request.
+void HTTP1Connection::on_stream_closed() {
+    if (request_finished_) return;
+    if (close_callback_) {
+        Function<void()> callback = std::move(close_callback_);
+        close_callback_ = nullptr;
+        try {
+            callback();
+        } catch (...) {
+            app_log.error("Uncaught exception in a connection close callback: {}",
+                          describe_exception(std::current_exception()));
+        }
+    }
+    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+}
+
+// === HTTP1ServerConnection ========================================================================
+
+HTTP1ServerConnection::HTTP1ServerConnection(std::shared_ptr<IOStream> stream,
+                                             std::shared_ptr<const HTTP1ConnectionParameters> params,
+                                             HTTPRequestContext context)
+    : stream_(std::move(stream)),
+      params_(params ? std::move(params) : default_params()),
+      context_(std::move(context)),
+      loop_(&stream_->io_loop()) {}
+
+HTTP1ServerConnection::~HTTP1ServerConnection() { disarm_timer(); }
+
+void HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate) {
+    if (serving_) throw std::logic_error("HTTP1ServerConnection: already serving");
+    delegate_ = &delegate;
+    serving_ = true;
+    // Nagle would hold the end of a response written in pieces until the
+    // client's delayed ACK (up to 40 ms). Set once, not per response.
+    stream_->set_nodelay(true);
+    stream_->set_close_callback([weak = weak_from_this()] {
+        if (std::shared_ptr<HTTP1ServerConnection> self = weak.lock()) self->on_stream_closed();
+    });
+    read_next_request();
+}
+
+void HTTP1ServerConnection::read_next_request() {
+    for (std::uint32_t in_a_row = 0;; ++in_a_row) {
+        if (close_when_idle_ || detached_ || !stream_ || stream_->closed() || delegate_ == nullptr) {
+            end_serving();
+            return;
+        }
+        wait_for(Waiting::head, params_->header_timeout);
+        Future<std::string> reading(nullptr);
+        try {
+            reading = stream_->read_until(kHeadEnd, params_->max_header_size);
+        } catch (const StreamClosedError&) {
+            end_serving();
+            return;
+        }
+        // Not here yet; or pipelined requests straight from the buffer for
+        // a while: go on at a later turn, so other connections get theirs.
+        if (!reading.done() || in_a_row == kMaxSynchronousRequests) {
+            reading.add_done_callback([self = shared_from_this()](Future<std::string> done) { self->on_head(done); });
+            return;
+        }
+        std::string head;
+        try {
+            head = std::move(reading.result());
+        } catch (const std::exception&) {  // the stream closed (a limit, the peer)
+            end_serving();
+            return;
+        }
+        if (!serve_head(std::move(head))) return;
+    }
+}
+
+void HTTP1ServerConnection::on_head(Future<std::string>& reading) {
+    std::string head;
+    try {
+        head = std::move(reading.result());
+    } catch (const std::exception&) {  // StreamClosedError; CancelledError when the loop closes
+        end_serving();
+        return;
+    }
+    if (serve_head(std::move(head))) read_next_request();
+}
+
+// Serves one request from its head. Returns true when the next request may
+// be read at once; false when the connection ends or the request goes on
+// in its own coroutine (which calls request_done()).
+bool HTTP1ServerConnection::serve_head(std::string head) {
+    waiting_ = Waiting::nothing;
+    if (is_blank_head(head)) return true;  // empty lines between requests
+    if (delegate_ == nullptr) {
+        end_serving();
+        return false;
+    }
+    auto request = std::make_shared<HTTP1Connection>(shared_from_this());
+    std::unique_ptr<HTTPMessageDelegate> message;
+    try {
+        message = delegate_->start_request(this, request);
+        if (!message) throw std::logic_error("start_request returned no HTTPMessageDelegate");
+    } catch (...) {
+        gen_log.error("Uncaught exception in start_request for {}: {}", context_.remote_ip,
+                      describe_exception(std::current_exception()));
+        end_serving();
+        return false;
+    }
+    current_ = request.get();
+    HTTP1Connection::Outcome outcome = request->start_message(std::move(head), *message);
+    if (outcome == HTTP1Connection::Outcome::pending) {
+        request->continue_message(std::move(message)).detach();
+        return false;
+    }
+    message.reset();
+    current_ = nullptr;
+    return after_request(*request, outcome == HTTP1Connection::Outcome::keep_alive);
+}
+
+void HTTP1ServerConnection::request_done(const HTTP1Connection& request, bool keep_alive) {
+    current_ = nullptr;
+    if (after_request(request, keep_alive)) read_next_request();
+}
+
+// What comes after a request: the next one, or the end.
+bool HTTP1ServerConnection::after_request(const HTTP1Connection& request, bool keep_alive) {
+    if (detached_ || !keep_alive) {
+        end_serving();
+        return false;
+    }
+    if (request.switching_protocols_) {
+        // A 101 answer: the application takes the stream (WebSocket). Give
+        // it one turn to detach() it; else end_serving closes the stream.
+        loop_->add_callback([self = shared_from_this()] { self->end_serving(); });
+        return false;
+    }
+    return true;
+}
+
+void HTTP1ServerConnection::end_serving() noexcept {
+    if (!serving_) return;
+    disarm_timer();
+    serving_ = false;
+    waiting_ = Waiting::nothing;
+    if (detached_) {
+        stream_.reset();  // someone else's now
+    } else if (stream_ && !lingering_) {
+        stream_->close();
+    }
+    if (delegate_ != nullptr) {
+        HTTPServerConnectionDelegate* delegate = std::exchange(delegate_, nullptr);
+        try {
+            delegate->on_close(this);
+        } catch (...) {
+            app_log.error("Uncaught exception in on_close: {}", describe_exception(std::current_exception()));
+        }
+    }
+    if (closed_future_.valid() && !closed_future_.done()) closed_future_.set_result();
+}
+
+void HTTP1ServerConnection::on_stream_closed() {
+    if (current_ != nullptr) current_->on_stream_closed();
+}
+
+Future<void> HTTP1ServerConnection::close() {
+    if (!serving_) return done_future();
+    if (stream_ && !detached_) stream_->close();
+    if (!closed_future_.valid()) closed_future_ = Future<void>();
+    return closed_future_;
+}
+
+bool HTTP1ServerConnection::idle() const noexcept {
+    return serving_ && current_ == nullptr && waiting_ == Waiting::head && stream_ && !stream_->closed() &&
+           stream_->read_buffer_size() == 0;
+}
+
+void HTTP1ServerConnection::close_when_idle() {
+    close_when_idle_ = true;
+    if (idle()) stream_->close();
+}
+
+void HTTP1ServerConnection::lingering_close(Future<void> flushed) {
+    if (!stream_ || stream_->closed() || lingering_ || detached_) return;
+    lingering_ = true;
+    disarm_timer();
+    waiting_ = Waiting::nothing;
+    linger(stream_, std::move(flushed)).detach();
+}
+
+// --- time limits ---------------------------------------------------------------------------------
+
+void HTTP1ServerConnection::wait_for(Waiting what, std::optional<IOLoop::Clock::duration> limit) {
+    waiting_ = what;
+    if (what == Waiting::nothing || !limit) {
+        deadline_ = IOLoop::Clock::time_point::max();
+        return;
+    }
+    deadline_ = coarse_now() + *limit;
+    // A later deadline than the armed one is picked up when that one fires.
+    if (!timer_armed_ || timer_at_ > deadline_) arm_timer(deadline_);
+}
+
+void HTTP1ServerConnection::arm_timer(IOLoop::Clock::time_point when) {
+    if (timer_armed_) loop_->remove_timeout(timer_);
+    timer_ = loop_->call_at(when, [weak = weak_from_this()] {
+        if (std::shared_ptr<HTTP1ServerConnection> self = weak.lock()) self->on_timer();
+    });
+    timer_at_ = when;
+    timer_armed_ = true;
+}
+
+void HTTP1ServerConnection::disarm_timer() noexcept {
+    if (!timer_armed_) return;
+    timer_armed_ = false;
+    loop_->remove_timeout(timer_);
+}
+
+void HTTP1ServerConnection::on_timer() {
+    timer_armed_ = false;
+    if (waiting_ == Waiting::nothing || deadline_ == IOLoop::Clock::time_point::max()) return;
+    if (!stream_ || stream_->closed() || detached_) return;
+    if (IOLoop::time() < deadline_) {
+        arm_timer(deadline_);
+        return;
+    }
+    if (waiting_ == Waiting::head) {
+        // Idle too long, or a head too slow in coming (Tornado closes quietly).
+        gen_log.debug("Closing {}: no request within the header timeout", context_.remote_ip);
+        waiting_ = Waiting::nothing;
+        stream_->close();
+    } else {
+        waiting_ = Waiting::nothing;
+        if (current_ != nullptr) {
+            current_->answer_timeout();
+        } else {
+            stream_->close();
+        }
+    }
+}
+
+}  // namespace tornado

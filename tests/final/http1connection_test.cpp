@@ -1,0 +1,485 @@
+// Tests for tornado/http1connection.h, through an HTTPServer on its own
+// thread and raw bytes on a socket: keep-alive, pipelining, HEAD, bodies
+// (Content-Length and chunked, split at every byte), 100-continue, each
+// limit and each kind of bad input (its status, its message, the close), the
+// time limits, and a client that half-closes after its request.
+#include "tornado/http1connection.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "http_test_util.h"
+#include "tornado/gen.h"
+#include "tornado/httpserver.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+using tornado::HTTPHeaders;
+using tornado::HTTPServer;
+using tornado::HTTPServerOptions;
+using tornado::HTTPServerRequest;
+using tornado::testing::answer;
+using tornado::testing::RawClient;
+using tornado::testing::Response;
+using tornado::testing::ServerThread;
+
+using RequestPtr = std::shared_ptr<HTTPServerRequest>;
+
+// The server most tests use: "/echo" answers the body, "/slow/N" after N ms,
+// "/nolength" without a Content-Length, "/throw" throws; anything else
+// answers "Hello, world".
+std::unique_ptr<HTTPServer> make_test_server(HTTPServerOptions options = {}) {
+    return std::make_unique<HTTPServer>(
+        [](RequestPtr request) {
+            const std::string& path = request->path;
+            if (path == "/echo") {
+                answer(request, request->body);
+            } else if (path.starts_with("/slow/")) {
+                int ms = std::stoi(path.substr(6));
+                tornado::IOLoop::current().call_later(std::chrono::milliseconds(ms), [request, path] {
+                    answer(request, path);
+                });
+            } else if (path == "/nolength") {
+                request->connection->write_headers({"HTTP/1.1", 200, ""}, HTTPHeaders{});
+                request->connection->write("part one, ");
+                request->connection->write("");
+                request->connection->write("part two");
+                request->connection->finish();
+            } else if (path == "/throw") {
+                throw std::runtime_error("the application broke");
+            } else {
+                answer(request, "Hello, world");
+            }
+        },
+        std::move(options));
+}
+
+std::string get(std::string_view path, std::string_view extra = "") {
+    return "GET " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra) + "\r\n";
+}
+
+// A fresh client gets "Hello, world": the server is still serving.
+void expect_still_serving(const ServerThread& server) {
+    RawClient other(server.port());
+    other.send(get("/"));
+    Response response = other.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "Hello, world");
+}
+
+// --- the basics -----------------------------------------------------------------------------
+
+TEST(HTTP1Connection, AnswersWithDateServerAndLength) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send(get("/"));
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.reason, "OK");
+    EXPECT_EQ(response.body, "Hello, world");
+    EXPECT_EQ(response.header("Content-Length"), "12");
+    EXPECT_EQ(response.header("Server"), std::string(tornado::kDefaultServerHeader));
+    EXPECT_TRUE(response.header("Date").ends_with(" GMT"));
+    EXPECT_FALSE(response.has_header("Connection"));
+}
+
+TEST(HTTP1Connection, KeepsAliveForHTTP11) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    for (int i = 0; i < 5; ++i) {
+        client.send(get("/"));
+        EXPECT_EQ(client.read_response().body, "Hello, world");
+    }
+    client.send(get("/", "Connection: close\r\n"));
+    Response last = client.read_response();
+    EXPECT_EQ(last.header("Connection"), "close");
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST(HTTP1Connection, HTTP10ClosesUnlessAskedToKeepAlive) {
+    ServerThread server([] { return make_test_server(); });
+    {
+        RawClient client(server.port());
+        client.send("GET / HTTP/1.0\r\n\r\n");
+        EXPECT_EQ(client.read_response().body, "Hello, world");
+        EXPECT_TRUE(client.closed_by_server());
+    }
+    RawClient client(server.port());
+    client.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    Response first = client.read_response();
+    EXPECT_EQ(first.header("Connection"), "Keep-Alive");  // as Tornado writes it
+    client.send("GET /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc");
+    EXPECT_EQ(client.read_response().body, "abc");
+    // A response an HTTP/1.0 client cannot delimit but by the close.
+    client.send("GET /nolength HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    Response unframed = client.read_response();
+    EXPECT_EQ(unframed.body, "part one, part two");
+    EXPECT_FALSE(unframed.has_header("Content-Length"));
+}
+
+TEST(HTTP1Connection, NoKeepAliveOption) {
+    ServerThread server([] { return make_test_server({.no_keep_alive = true}); });
+    RawClient client(server.port());
+    client.send(get("/"));
+    EXPECT_EQ(client.read_response().header("Connection"), "close");
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST(HTTP1Connection, PipelinedRequestsAreAnsweredInOrderEvenWhenTheFirstIsSlow) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send(get("/slow/200") + get("/") + get("/slow/10") + get("/echo", "Content-Length: 4\r\n") + "body" +
+                get("/slow/50"));
+    EXPECT_EQ(client.read_response().body, "/slow/200");
+    EXPECT_EQ(client.read_response().body, "Hello, world");
+    EXPECT_EQ(client.read_response().body, "/slow/10");
+    EXPECT_EQ(client.read_response().body, "body");
+    EXPECT_EQ(client.read_response().body, "/slow/50");
+    EXPECT_TRUE(client.quiet_for(50ms));
+}
+
+TEST(HTTP1Connection, ManyPipelinedRequestsAtOnce) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    std::string all;
+    for (int i = 0; i < 500; ++i) all += get("/echo", "Content-Length: " + std::to_string(std::to_string(i).size()) + "\r\n") + std::to_string(i);
+    client.send(all);
+    for (int i = 0; i < 500; ++i) ASSERT_EQ(client.read_response().body, std::to_string(i));
+}
+
+TEST(HTTP1Connection, HeadGetsTheHeadersWithoutTheBody) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
+    Response head = client.read_response(/*head_request=*/true);
+    EXPECT_EQ(head.status, 200);
+    EXPECT_EQ(head.header("Content-Length"), "12");
+    // No body bytes came: the next response starts right away.
+    client.send(get("/"));
+    EXPECT_EQ(client.read_response().body, "Hello, world");
+    // HEAD of a response without a length: chunked is announced, not sent.
+    client.send("HEAD /nolength HTTP/1.1\r\nHost: a\r\n\r\n");
+    Response head_chunked = client.read_response(true);
+    EXPECT_EQ(head_chunked.header("Transfer-Encoding"), "chunked");
+    client.send(get("/"));
+    EXPECT_EQ(client.read_response().body, "Hello, world");
+}
+
+TEST(HTTP1Connection, NoBodyFor204And304) {
+    ServerThread server([] {
+        return std::make_unique<HTTPServer>([](RequestPtr request) {
+            int status = request->path == "/204" ? 204 : request->path == "/304" ? 304 : 200;
+            request->connection->write_headers({"HTTP/1.1", status, ""}, HTTPHeaders{}, "ignored body");
+            request->connection->finish();
+        });
+    });
+    RawClient client(server.port());
+    for (std::string path : {"/204", "/304"}) {
+        client.send(get(path));
+        Response response = client.read_response();
+        EXPECT_EQ(response.status, std::stoi(path.substr(1)));
+        EXPECT_FALSE(response.has_header("Transfer-Encoding"));
+    }
+    client.send(get("/"));
+    Response chunked = client.read_response();
+    EXPECT_TRUE(chunked.chunked);
+    EXPECT_EQ(chunked.body, "ignored body");
+}
+
+TEST(HTTP1Connection, ChunkedResponseWithoutALength) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send(get("/nolength"));
+    Response response = client.read_response();
+    EXPECT_TRUE(response.chunked);
+    EXPECT_EQ(response.body, "part one, part two");
+    client.send(get("/"));  // still alive after the last chunk
+    EXPECT_EQ(client.read_response().body, "Hello, world");
+}
+
+TEST(HTTP1Connection, ContentLengthBodySplitAcrossPackets) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhel");
+    std::this_thread::sleep_for(20ms);
+    client.send("lo wo");
+    std::this_thread::sleep_for(20ms);
+    client.send("rld");
+    EXPECT_EQ(client.read_response().body, "hello world");
+}
+
+TEST(HTTP1Connection, LargeBodyInManyPieces) {
+    ServerThread server([] { return make_test_server({.chunk_size = 1000}); });
+    RawClient client(server.port());
+    std::string body(300000, 'x');
+    for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+    client.send(body);
+    EXPECT_EQ(client.read_response().body, body);
+}
+
+TEST(HTTP1Connection, IdenticalContentLengthsAreAccepted) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send("POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+    EXPECT_EQ(client.read_response().body, "abc");
+    client.send("POST /echo HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nxyz");
+    EXPECT_EQ(client.read_response().body, "xyz");
+}
+
+TEST(HTTP1Connection, EmptyLinesBetweenRequestsAreIgnored) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send("POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nab\r\n\r\n\r\n" + get("/"));
+    EXPECT_EQ(client.read_response().body, "ab");
+    EXPECT_EQ(client.read_response().body, "Hello, world");
+}
+
+// --- chunked request bodies ------------------------------------------------------------------
+
+const std::string kChunkedRequest =
+    "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5;name=value\r\nhello\r\n6\r\n world\r\nA ; ext\r\n, chunked!\r\n0\r\nX-Trailer: yes\r\nX-Other: 1\r\n\r\n";
+
+TEST(HTTP1Connection, ChunkedBodyWithExtensionsAndTrailers) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send(kChunkedRequest);
+    EXPECT_EQ(client.read_response().body, "hello world, chunked!");
+    client.send("POST /echo HTTP/1.1\r\nTransfer-Encoding: CHUNKED\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    EXPECT_EQ(client.read_response().body, "abc");
+}
+
+TEST(HTTP1Connection, ChunkedBodySplitAtEveryByte) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    for (std::size_t split = 1; split < kChunkedRequest.size(); ++split) {
+        client.send(kChunkedRequest.substr(0, split));
+        std::this_thread::sleep_for(1ms);
+        client.send(kChunkedRequest.substr(split));
+        Response response = client.read_response();
+        ASSERT_EQ(response.status, 200) << "split at " << split;
+        ASSERT_EQ(response.body, "hello world, chunked!") << "split at " << split;
+    }
+}
+
+TEST(HTTP1Connection, ExpectContinue) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    EXPECT_EQ(client.read_until("\r\n\r\n"), "HTTP/1.1 100 Continue\r\n\r\n");
+    client.send("hello");
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "hello");
+    // No body, no 100.
+    client.send("GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+    EXPECT_EQ(client.read_response().status, 200);
+}
+
+TEST(HTTP1Connection, ExpectContinueRefusedWithoutTheGoAhead) {
+    ServerThread server([] { return make_test_server({.max_body_size = 100}); });
+    RawClient client(server.port());
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n");
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 413);  // not 100 first
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+// --- bad input: each case its status, its message, then the close -------------------------------
+
+struct BadRequest {
+    std::string name;
+    std::string request;
+    int status;
+    std::string message;
+};
+
+void PrintTo(const BadRequest& bad, std::ostream* out) { *out << bad.name; }
+
+class HTTP1ConnectionRefuses : public ::testing::TestWithParam<BadRequest> {};
+
+TEST_P(HTTP1ConnectionRefuses, WithItsStatusAMessageAndAClose) {
+    const BadRequest& bad = GetParam();
+    ServerThread server([] {
+        return make_test_server({.max_header_size = 2048, .max_body_size = 1000});
+    });
+    RawClient client(server.port());
+    client.send(bad.request);
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, bad.status) << response.body;
+    EXPECT_EQ(response.header("Connection"), "close");
+    EXPECT_EQ(response.header("Content-Type"), "text/plain; charset=UTF-8");
+    EXPECT_NE(response.body.find(bad.message), std::string::npos)
+        << "body: " << response.body << " (wanted '" << bad.message << "')";
+    EXPECT_TRUE(response.body.starts_with(std::to_string(bad.status) + " ")) << response.body;
+    EXPECT_TRUE(client.closed_by_server());
+    expect_still_serving(server);
+}
+
+std::string chunked(std::string_view body) {
+    return "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(body);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, HTTP1ConnectionRefuses,
+    ::testing::Values(
+        BadRequest{"garbage", "hello there\r\n\r\n", 400, "malformed request line"},
+        BadRequest{"http2", "GET / HTTP/2.0\r\n\r\n", 505, "HTTP version not supported"},
+        BadRequest{"space_before_colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400,
+                   "whitespace between header name and colon"},
+        BadRequest{"name_not_token", "GET / HTTP/1.1\r\nX-Na[me]: a\r\n\r\n", 400, "header name is not a token"},
+        BadRequest{"obs_fold", "GET / HTTP/1.1\r\nX-A: a\r\n  b\r\n\r\n", 400, "obsolete line folding"},
+        BadRequest{"nul_in_value", "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"s, 400, "control character"},
+        BadRequest{"bare_lf", "GET / HTTP/1.1\r\nX-A: a\nX-B: b\r\n\r\n", 400, "bare LF"},
+        BadRequest{"two_hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host"},
+        BadRequest{"length_plus", "POST /echo HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello", 400,
+                   "Content-Length is not a number"},
+        BadRequest{"length_hex", "POST /echo HTTP/1.1\r\nContent-Length: 0x5\r\n\r\nhello", 400,
+                   "Content-Length is not a number"},
+        BadRequest{"length_negative", "POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400,
+                   "Content-Length is not a number"},
+        BadRequest{"length_space_inside", "POST /echo HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n", 400,
+                   "Content-Length is not a number"},
+        BadRequest{"length_empty", "POST /echo HTTP/1.1\r\nContent-Length:\r\n\r\n", 400,
+                   "Content-Length is not a number"},
+        BadRequest{"length_conflict", "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400,
+                   "conflicting Content-Length"},
+        BadRequest{"length_conflict_list", "POST /echo HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\nabcd", 400,
+                   "conflicting Content-Length"},
+        BadRequest{"length_and_chunked",
+                   "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                   400, "both Content-Length and Transfer-Encoding"},
+        BadRequest{"te_gzip", "POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
+                   "unsupported Transfer-Encoding"},
+        BadRequest{"te_gzip_chunked", "POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400,
+                   "unsupported Transfer-Encoding"},
+        BadRequest{"te_chunked_twice", "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                   400, "unsupported Transfer-Encoding"},
+        BadRequest{"te_identity", "POST /echo HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", 400,
+                   "unsupported Transfer-Encoding"},
+        BadRequest{"te_in_http10", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
+                   "Transfer-Encoding in an HTTP/1.0 request"},
+        BadRequest{"chunk_size_not_hex", chunked("zz\r\nhello\r\n0\r\n\r\n"), 400, "bad chunk size line"},
+        BadRequest{"chunk_size_0x", chunked("0x5\r\nhello\r\n0\r\n\r\n"), 400, "bad chunk size line"},
+        BadRequest{"chunk_size_leading_space", chunked(" 5\r\nhello\r\n0\r\n\r\n"), 400, "bad chunk size line"},
+        BadRequest{"chunk_size_trailing_space", chunked("5 \r\nhello\r\n0\r\n\r\n"), 400, "bad chunk size line"},
+        BadRequest{"chunk_size_negative", chunked("-5\r\nhello\r\n0\r\n\r\n"), 400, "bad chunk size line"},
+        BadRequest{"chunk_size_empty", chunked("\r\nhello\r\n0\r\n\r\n"), 400, "bad chunk size line"},
+        BadRequest{"chunk_size_overflow", chunked("10000000000000000\r\n"), 400, "chunk size too large"},
+        BadRequest{"chunk_size_bare_lf", chunked("5\nhello\r\n0\r\n\r\n"), 400, "bad chunk size line"},
+        BadRequest{"chunk_without_crlf", chunked("5\r\nhelloXX0\r\n\r\n"), 400, "chunk data not followed by CRLF"},
+        BadRequest{"bad_trailer", chunked("5\r\nhello\r\n0\r\nBad Trailer: x\r\n\r\n"), 400, "header name is not a token"},
+        BadRequest{"body_too_large", "POST /echo HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", 413,
+                   "Content-Length too long"},
+        BadRequest{"chunked_too_large", chunked("3E9\r\n"), 413, "chunked body too large"},
+        BadRequest{"chunked_too_large_in_sum", chunked("200\r\n" + std::string(512, 'a') + "\r\n200\r\n"), 413,
+                   "chunked body too large"},
+        BadRequest{"trailers_too_large",
+                   chunked("0\r\n" + [] {
+                       std::string lines;
+                       for (int i = 0; i < 60; ++i) lines += "X-Trailer-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
+                       return lines;
+                   }() + "\r\n"),
+                   431, "trailer fields over the limit"}),
+    [](const ::testing::TestParamInfo<BadRequest>& param_info) { return param_info.param.name; });
+
+TEST(HTTP1Connection, AHeadOverTheLimitIsClosedWithoutAnAnswer) {
+    ServerThread server([] { return make_test_server({.max_header_size = 1024}); });
+    RawClient client(server.port());
+    client.send("GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
+    EXPECT_TRUE(client.closed_by_server());
+    expect_still_serving(server);
+    // Just under the limit is fine.
+    RawClient fits(server.port());
+    fits.send("GET / HTTP/1.1\r\nX-Big: " + std::string(900, 'a') + "\r\n\r\n");
+    EXPECT_EQ(fits.read_response().status, 200);
+}
+
+TEST(HTTP1Connection, TheApplicationThrowingGives500AndTheServerGoesOn) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient client(server.port());
+    client.send(get("/throw"));
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 500);
+    EXPECT_NE(response.body.find("500 Internal Server Error"), std::string::npos);
+    EXPECT_TRUE(client.closed_by_server());
+    expect_still_serving(server);
+}
+
+// --- time limits ------------------------------------------------------------------------------------
+
+TEST(HTTP1Connection, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
+    ServerThread server([] { return make_test_server({.idle_connection_timeout = 200ms}); });
+    RawClient client(server.port());
+    client.send(get("/"));
+    EXPECT_EQ(client.read_response().status, 200);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(client.closed_by_server(5s));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+    // A head that never ends is closed too, while others are served.
+    RawClient slow(server.port());
+    slow.send("GET / HTTP/1.1\r\nHost: a\r\n");
+    expect_still_serving(server);
+    EXPECT_TRUE(slow.closed_by_server(5s));
+}
+
+TEST(HTTP1Connection, ActiveConnectionsOutliveTheIdleTimeout) {
+    ServerThread server([] { return make_test_server({.idle_connection_timeout = 300ms}); });
+    RawClient client(server.port());
+    for (int i = 0; i < 12; ++i) {
+        client.send(get("/"));
+        ASSERT_EQ(client.read_response().status, 200);
+        std::this_thread::sleep_for(50ms);  // 600 ms in all: longer than the timeout
+    }
+}
+
+TEST(HTTP1Connection, ASlowBodyGets408) {
+    ServerThread server([] { return make_test_server({.body_timeout = 200ms}); });
+    RawClient client(server.port());
+    client.send("POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 408);
+    EXPECT_NE(response.body.find("did not arrive within"), std::string::npos);
+    EXPECT_TRUE(client.closed_by_server());
+    expect_still_serving(server);
+}
+
+// --- half-close --------------------------------------------------------------------------------------
+
+TEST(HTTP1Connection, AClientThatHalfClosesAfterItsRequestGetsItsResponse) {
+    ServerThread server([] { return make_test_server(); });
+    for (std::string path : {"/", "/slow/100"}) {
+        RawClient client(server.port());
+        client.send(get(path));
+        client.shutdown_write();
+        Response response = client.read_response();
+        EXPECT_EQ(response.status, 200) << path;
+        EXPECT_TRUE(client.closed_by_server()) << path;
+    }
+    // Pipelined, then half-closed: every response.
+    RawClient client(server.port());
+    client.send(get("/slow/50") + get("/"));
+    client.shutdown_write();
+    EXPECT_EQ(client.read_response().body, "/slow/50");
+    EXPECT_EQ(client.read_response().body, "Hello, world");
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST(HTTP1Connection, APeerThatNeverSpeaksDoesNotStopOthers) {
+    ServerThread server([] { return make_test_server(); });
+    RawClient silent(server.port());
+    RawClient half(server.port());
+    half.send("GET / HTT");
+    expect_still_serving(server);
+    EXPECT_TRUE(silent.quiet_for(20ms));
+}
+
+}  // namespace
