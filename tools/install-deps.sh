@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a make target needs, and only the missing ones.
 #
-#   tools/install-deps.sh build     compiler, CMake, GoogleTest, Google Benchmark, nlohmann-json
+#   tools/install-deps.sh build     compiler, CMake, GoogleTest, Google Benchmark, nlohmann-json, OpenSSL
 #   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset)
 #   tools/install-deps.sh slides    + Graphviz, Node.js and npm (Marp is pinned in package-lock.json)
 #
@@ -12,7 +12,7 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev python3" ;;
+    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev python3" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps" ;;
     slides) echo "graphviz nodejs npm" ;;
     *) echo "install-deps.sh: unknown group '$1' (build, bench, slides)" >&2; exit 2 ;;

@@ -1,0 +1,139 @@
+// chat.cpp: see chat.h.
+#include "chat.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+namespace chat {
+
+std::vector<Message> MessageBuffer::get_messages_since(std::string_view cursor) const {
+    std::vector<Message> newer;
+    for (auto it = cache_.rbegin(); it != cache_.rend(); ++it) {
+        if ((*it)["id"] == cursor) break;
+        newer.push_back(*it);
+    }
+    return {newer.rbegin(), newer.rend()};
+}
+
+void MessageBuffer::add_message(Message message) {
+    cache_.push_back(std::move(message));
+    while (cache_.size() > cache_size_) cache_.pop_front();
+    std::vector<tornado::Future<void>> waiters = std::move(waiters_);
+    waiters_.clear();
+    for (const tornado::Future<void>& waiter : waiters) tornado::future_set_result_unless_cancelled(waiter);
+}
+
+tornado::Future<void> MessageBuffer::wait() {
+    // Waiters whose browser left were cancelled: drop them while here.
+    std::erase_if(waiters_, [](const tornado::Future<void>& waiter) { return waiter.done(); });
+    waiters_.emplace_back();
+    return waiters_.back();
+}
+
+namespace {
+
+std::string uuid4() {
+    static thread_local std::mt19937_64 random{std::random_device{}()};
+    std::uint64_t high = random();
+    std::uint64_t low = random();
+    high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+    low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // variant 1
+    char text[37];
+    std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(high >> 32),
+                  static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>(high & 0xffff),
+                  static_cast<unsigned>(low >> 48), static_cast<unsigned long long>(low & 0xffffffffffffULL));
+    return text;
+}
+
+// GET /chat: the page, a plain file (the framework has no templates yet),
+// sent as any handler's output: text/html, with an Etag.
+class MainHandler : public tornado::RequestHandler {
+public:
+    void initialize(std::string static_dir) { page_path_ = std::move(static_dir) + "/index.html"; }
+
+    void get(const tornado::PathArgs&) override {
+        std::ifstream page(page_path_, std::ios::binary);
+        if (!page) throw tornado::HTTPError(404, "chat page not found: " + page_path_);
+        write(std::string(std::istreambuf_iterator<char>(page), std::istreambuf_iterator<char>()));
+    }
+
+private:
+    std::string page_path_;
+};
+
+// POST /chat/new
+class MessageNewHandler : public tornado::RequestHandler {
+public:
+    void initialize(std::shared_ptr<MessageBuffer> buffer) { buffer_ = std::move(buffer); }
+
+    void post(const tornado::PathArgs&) override {
+        Message message = make_message(get_argument("body", /*strip=*/false));
+        std::string next = get_argument("next", "");
+        if (!next.empty()) {
+            redirect(next);
+        } else {
+            write(message);
+        }
+        buffer_->add_message(std::move(message));
+    }
+
+private:
+    std::shared_ptr<MessageBuffer> buffer_;
+};
+
+// POST /chat/updates: the long poll.
+class MessageUpdatesHandler : public tornado::RequestHandler {
+public:
+    void initialize(std::shared_ptr<MessageBuffer> buffer) { buffer_ = std::move(buffer); }
+
+    tornado::Task<void> post_async(tornado::PathArgs) override {
+        std::string cursor = get_argument("cursor", "");
+        std::vector<Message> messages = buffer_->get_messages_since(cursor);
+        while (messages.empty()) {
+            wait_ = buffer_->wait();
+            try {
+                co_await wait_;
+            } catch (const tornado::CancelledError&) {
+                co_return;  // the browser left
+            }
+            messages = buffer_->get_messages_since(cursor);
+        }
+        Message answer;
+        answer["messages"] = messages;
+        write(answer);
+    }
+
+    void on_connection_close() override {
+        if (wait_.valid()) wait_.cancel();
+    }
+
+private:
+    std::shared_ptr<MessageBuffer> buffer_;
+    tornado::Future<void> wait_{nullptr};
+};
+
+}  // namespace
+
+Message make_message(std::string_view body) {
+    Message message;
+    message["id"] = uuid4();
+    message["body"] = std::string(body);
+    message["html"] = "<div class=\"message\" id=\"m" + message["id"].get<std::string>() + "\">" +
+                      tornado::xhtml_escape(body) + "</div>";
+    return message;
+}
+
+std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer, std::string static_dir) {
+    return {
+        {"/chat", tornado::handler<MainHandler>(static_dir)},
+        {"/chat/new", tornado::handler<MessageNewHandler>(buffer)},
+        {"/chat/updates", tornado::handler<MessageUpdatesHandler>(buffer)},
+        {"/chat/static/(.*)", tornado::handler<tornado::StaticFileHandler>(static_dir)},
+    };
+}
+
+std::string default_static_dir() { return CHAT_STATIC_DIR; }
+
+}  // namespace chat

@@ -1,0 +1,65 @@
+// chat.h: Tornado's chat demo (demos/chat) as handlers any Application can
+// route to: the chat example serves them alone, the demo app beside its
+// other routes.
+//
+//   POST /chat/new       body=TEXT            -> the new message as JSON
+//   POST /chat/updates   cursor=ID (or none)  -> {"messages": [...]} newer than
+//                                               ID, waiting until there are some
+//
+// Long polling: an updates request that finds nothing new does not answer;
+// its coroutine waits on the MessageBuffer until someone posts, then
+// answers with what came. While it waits it holds no thread and no loop
+// turn: only its coroutine frame and a Future in the buffer's wait list.
+// A browser that goes away cancels its wait (on_connection_close).
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tornado/concurrent.h"
+#include "tornado/escape.h"
+#include "tornado/web.h"
+
+namespace chat {
+
+// {"id": "...", "body": "...", "html": "<div class=\"message\" ...>...</div>"}
+using Message = nlohmann::ordered_json;
+
+// The last messages, and the requests waiting for the next one (Tornado's
+// MessageBuffer, with a list of Futures for its Condition).
+class MessageBuffer {
+public:
+    explicit MessageBuffer(std::size_t cache_size = 200) : cache_size_(cache_size) {}
+
+    // The messages after the one whose id is `cursor`, oldest first; all of
+    // them for an empty or unknown cursor.
+    std::vector<Message> get_messages_since(std::string_view cursor) const;
+    // Keeps `message` and wakes every waiter.
+    void add_message(Message message);
+    // Resolves at the next add_message (cancel it to stop waiting).
+    tornado::Future<void> wait();
+
+    std::size_t waiter_count() const noexcept { return waiters_.size(); }
+
+private:
+    std::size_t cache_size_;
+    std::deque<Message> cache_;
+    std::vector<tornado::Future<void>> waiters_;
+};
+
+// A new message: a random id (a UUID, as Tornado's demo), the body, and the
+// body as HTML, escaped: what the demo's message.html template renders.
+Message make_message(std::string_view body);
+
+// The routes: /chat (the page), /chat/new, /chat/updates and the page's
+// files under /chat/static/, from `static_dir` (final/examples/chat/static).
+std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer, std::string static_dir);
+
+// Where the chat page's files are in the source tree (set by CMake).
+std::string default_static_dir();
+
+}  // namespace chat

@@ -1,0 +1,274 @@
+// demo_app: the course's showcase, the C++ twin of a small Tornado
+// application (its contract: DEMO_APP.md in the course's shared folder;
+// its Python twin, which the black-box test also runs, is
+// tests/clients/demo_app_tornado.py).
+//
+//   build/bin/demo_app [--port=8888] [--address=127.0.0.1] [--static_path=DIR] [--debug]
+//
+// Each handler shows one part of tornado/web.h; the comment above it says
+// which. Not here yet: /template (needs tornado/template.h) and the
+// WebSocket routes /ws/echo and /chat/ws (need tornado/websocket.h).
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "chat.h"
+#include "tornado/escape.h"
+#include "tornado/gen.h"
+#include "tornado/ioloop.h"
+#include "tornado/options.h"
+#include "tornado/web.h"
+
+namespace {
+
+using tornado::PathArgs;
+using tornado::Task;
+
+auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
+auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
+auto& static_path = tornado::define("static_path", std::string(DEMO_STATIC_DIR), "the folder /static/ serves");
+auto& debug = tornado::define("debug", false, "show exception details in error pages");
+
+constexpr std::size_t kMaxBodySize = 10 * 1024 * 1024;
+constexpr std::size_t kMaxHeaderSize = 64 * 1024;
+constexpr auto kShutdownGrace = std::chrono::seconds(3);
+
+// A number from the query, or 400 naming the argument.
+long number_argument(const tornado::RequestHandler& handler, std::string_view name, long default_value,
+                     long max_value) {
+    std::string text = handler.get_argument(name, std::to_string(default_value));
+    try {
+        std::size_t used = 0;
+        long value = std::stol(text, &used);
+        if (used == text.size() && value >= 0 && value <= max_value) return value;
+    } catch (const std::exception&) {
+    }
+    throw tornado::HTTPError(400, "bad " + std::string(name) + ": " + text);
+}
+
+// Synchronous: write() and return; HEAD answers like GET without a body.
+class MainHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs&) override { write("Hello, world"); }
+    void head(const PathArgs& args) override { get(args); }
+};
+
+// Query arguments, in order, as JSON (keys kept in order: ordered_json).
+class QueryHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        nlohmann::ordered_json answer = nlohmann::ordered_json::object();
+        for (const auto& [name, values] : request().query_arguments) answer[name] = values;
+        write(answer);
+    }
+};
+
+// Form bodies, urlencoded or multipart, with files.
+class FormHandler : public tornado::RequestHandler {
+public:
+    void post(const PathArgs&) override {
+        nlohmann::ordered_json args = nlohmann::ordered_json::object();
+        for (const auto& [name, values] : request().body_arguments) args[name] = values;
+        nlohmann::ordered_json files = nlohmann::ordered_json::object();
+        for (const auto& [field, uploads] : request().files) {
+            nlohmann::ordered_json list = nlohmann::ordered_json::array();
+            for (const tornado::HTTPFile& file : uploads) {
+                list.push_back({{"filename", file.filename},
+                                {"content_type", file.content_type},
+                                {"size", file.body.size()}});
+            }
+            files[field] = list;
+        }
+        write(nlohmann::ordered_json{{"args", args}, {"files", files}});
+    }
+};
+
+// The body back, byte for byte.
+class EchoHandler : public tornado::RequestHandler {
+public:
+    void post(const PathArgs&) override {
+        set_header("Content-Type", "application/octet-stream");
+        write(request().body);
+    }
+    void put(const PathArgs& args) override { post(args); }
+};
+
+// JSON in, JSON out; malformed JSON is the client's fault: 400.
+class JsonHandler : public tornado::RequestHandler {
+public:
+    void post(const PathArgs&) override {
+        tornado::JSON value;
+        try {
+            value = tornado::json_decode(request().body);
+        } catch (const tornado::JSONDecodeError& error) {
+            throw tornado::HTTPError(400, std::string("malformed JSON: ") + error.what());
+        }
+        write(tornado::JSON{{"received", value}});
+    }
+};
+
+// A route with a group, named "story" for reverse_url.
+class StoryHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs& args) override { write("this is story " + args[0]); }
+};
+
+class LinkHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        write("<a href=\"" + reverse_url("story", "1") + "\">link to story 1</a>");
+    }
+};
+
+class RedirectToRoot : public tornado::RequestHandler {
+public:
+    void initialize(bool permanent) { permanent_ = permanent; }
+    void get(const PathArgs&) override { redirect("/", permanent_); }
+
+private:
+    bool permanent_ = false;
+};
+
+class PhotoHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs& args) override { write("photo " + args[0]); }
+};
+
+// HTTPError(N): status N and the default error page.
+class ErrorCodeHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs& args) override {
+        int code = args[0].size() <= 3 ? std::stoi(args[0]) : 0;
+        if (code < 100 || code > 999) throw tornado::HTTPError(400, "no such status: " + args[0]);
+        throw tornado::HTTPError(code);
+    }
+};
+
+// Any exception: 500, logged with the request; the server goes on.
+class CrashHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs&) override { throw std::runtime_error("/crash fails on purpose"); }
+};
+
+// Coroutine: each piece flushed on its own (chunked encoding), and the
+// coroutine waits for the client to take it before writing the next.
+class StreamHandler : public tornado::RequestHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        long chunks = number_argument(*this, "chunks", 3, 100'000);
+        for (long i = 1; i <= chunks; ++i) {
+            write("chunk " + std::to_string(i) + "\n");
+            co_await flush();
+        }
+    }
+};
+
+// Coroutine: waits without holding the loop.
+class SleepHandler : public tornado::RequestHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        long ms = number_argument(*this, "ms", 100, 60'000);
+        co_await tornado::sleep(std::chrono::milliseconds(ms));
+        write("slept " + std::to_string(ms));
+    }
+};
+
+// Blocking work goes to the thread pool; the loop stays free meanwhile.
+class BlockingHandler : public tornado::RequestHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        long ms = number_argument(*this, "ms", 100, 60'000);
+        co_await tornado::run_in_executor([ms] { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); });
+        write("done " + std::to_string(ms));
+    }
+};
+
+class CookieSetHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        for (const auto& [name, values] : request().query_arguments) {
+            set_cookie(name, get_query_argument(name, /*strip=*/false));
+        }
+    }
+};
+
+class CookieGetHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        nlohmann::ordered_json answer = nlohmann::ordered_json::object();
+        for (const auto& [name, value] : cookies()) answer[name] = value;
+        write(answer);
+    }
+};
+
+// Signed cookies: /login signs the user's name, /me checks the signature.
+class LoginHandler : public tornado::RequestHandler {
+public:
+    void post(const PathArgs&) override { set_secure_cookie("user", get_argument("user")); }
+};
+
+class MeHandler : public tornado::RequestHandler {
+public:
+    std::optional<std::string> get_current_user() override { return get_secure_cookie("user"); }
+    void get(const PathArgs&) override {
+        if (!current_user()) throw tornado::HTTPError(403);
+        write(*current_user());
+    }
+};
+
+std::vector<tornado::URLSpec> routes(std::shared_ptr<chat::MessageBuffer> room) {
+    using tornado::handler;
+    std::vector<tornado::URLSpec> table = {
+        {"/", handler<MainHandler>()},
+        {"/query", handler<QueryHandler>()},
+        {"/form", handler<FormHandler>()},
+        {"/echo", handler<EchoHandler>()},
+        {"/json", handler<JsonHandler>()},
+        {"/story/([0-9]+)", handler<StoryHandler>(), "story"},
+        {"/link", handler<LinkHandler>()},
+        {"/redirect/temp", handler<RedirectToRoot>(false)},
+        {"/redirect/perm", handler<RedirectToRoot>(true)},
+        {"/pictures/(.*)", handler<tornado::RedirectHandler>("/photos/{0}")},
+        {"/photos/(.*)", handler<PhotoHandler>()},
+        {"/error/([0-9]+)", handler<ErrorCodeHandler>()},
+        {"/crash", handler<CrashHandler>()},
+        {"/stream", handler<StreamHandler>()},
+        {"/sleep", handler<SleepHandler>()},
+        {"/blocking", handler<BlockingHandler>()},
+        {"/static/(.*)", handler<tornado::StaticFileHandler>(*static_path)},
+        {"/cookies/set", handler<CookieSetHandler>()},
+        {"/cookies/get", handler<CookieGetHandler>()},
+        {"/login", handler<LoginHandler>()},
+        {"/me", handler<MeHandler>()},
+    };
+    for (tornado::URLSpec& spec : chat::chat_routes(std::move(room), chat::default_static_dir())) {
+        table.push_back(std::move(spec));
+    }
+    return table;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tornado::parse_command_line(argc, argv);
+    tornado::IOLoop loop;
+    tornado::ApplicationSettings settings;
+    settings.debug = *debug;
+    settings.cookie_secret = "demo-app-secret";
+    tornado::Application app(routes(std::make_shared<chat::MessageBuffer>()), settings);
+
+    tornado::HTTPServerOptions server_options;
+    server_options.max_body_size = kMaxBodySize;
+    server_options.max_header_size = kMaxHeaderSize;
+    server_options.shutdown_grace = kShutdownGrace;
+    tornado::HTTPServer& server = app.listen(static_cast<std::uint16_t>(*port), *address, server_options);
+
+    std::printf("Listening on http://%s:%u/\n", address->c_str(), unsigned{server.port()});
+    std::fflush(stdout);
+    loop.install_signal_handlers(kShutdownGrace);
+    loop.start();
+    return 0;
+}

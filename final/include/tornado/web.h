@@ -1,0 +1,605 @@
+// tornado/web.h: Application, RequestHandler and the handlers that come
+// with them (Tornado's `tornado.web`).
+//
+//   class MainHandler : public tornado::RequestHandler {
+//   public:
+//       void get(const tornado::PathArgs&) override { write("Hello, world"); }
+//   };
+//
+//   class StoryHandler : public tornado::RequestHandler {
+//   public:
+//       tornado::Task<void> get_async(tornado::PathArgs args) override {   // async def get
+//           co_await tornado::sleep(std::chrono::milliseconds(10));
+//           write("this is story " + args[0]);
+//       }
+//   };
+//
+//   tornado::Application app({
+//       {"/", tornado::handler<MainHandler>()},
+//       {"/story/([0-9]+)", tornado::handler<StoryHandler>(), "story"},
+//       {"/old/(.*)", tornado::handler<tornado::RedirectHandler>("/new/{0}")},
+//   }, {.cookie_secret = "change me"});
+//   app.listen(8888);
+//   tornado::IOLoop::current().start();
+//
+// For each request the Application finds the first route whose pattern
+// matches the whole path, makes a new handler with that route's factory,
+// and runs Tornado's life cycle:
+//
+//   initialize(route's arguments)        when the handler is made
+//   prepare()                            for every method; may finish() or throw
+//   [data_received(chunk)...]            only with stream_request_body()
+//   get / post / ... (the route's groups, percent-decoded)
+//   finish()                             automatic when the method returns,
+//                                        unless it went asynchronous
+//   on_finish()                          once the response is sent
+//   on_connection_close()                if the client leaves before the end
+//
+// A method is written in one of three styles:
+//
+// * synchronous: `void get(const PathArgs&)`; the response is finished when
+//   it returns;
+// * callback: `void get(const PathArgs&)` that calls asynchronous() and
+//   hands the handler it returns to a callback, which calls finish() later
+//   (Tornado's old @asynchronous);
+// * coroutine: `Task<void> get_async(PathArgs)` (Tornado's `async def
+//   get`); the response is finished when the coroutine ends.
+//
+// Output is buffered: write() appends, finish() sends the status, the
+// headers and the body in one write; flush() sends what there is early
+// (the response is then chunked, unless a Content-Length was set).
+//
+// Errors: throw HTTPError(404) (or any exception: 500) from prepare() or a
+// method, synchronous or coroutine, and the handler answers with
+// write_error()'s page; the server goes on serving everyone else. Throw
+// Finish() to end the request early with what was written.
+//
+// Tornado's defaults kept: every GET/HEAD 200 without a flush gets an Etag
+// (SHA-1 of the body) and a matching If-None-Match answers 304;
+// Content-Type "text/html; charset=UTF-8" unless set; one access-log line
+// per request (tornado/log.h's format).
+//
+// Threads: everything on the loop's thread. Lifetime: the connection holds
+// the handler until the response is finished; a callback or a coroutine
+// that outlives the request holds it through asynchronous()'s pointer.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tornado/concurrent.h"
+#include "tornado/escape.h"
+#include "tornado/gen.h"
+#include "tornado/httpserver.h"
+#include "tornado/httputil.h"
+#include "tornado/ioloop.h"
+#include "tornado/routing.h"
+
+namespace tornado {
+
+class Application;
+
+// --- exceptions --------------------------------------------------------------------
+
+// Throw it from a handler to answer with an error status (Tornado's
+// HTTPError). `log_message` goes to the log (never to the client);
+// `reason` replaces the standard phrase in the status line and error page.
+class HTTPError : public std::runtime_error {
+public:
+    explicit HTTPError(int status_code = 500, std::string log_message = {}, std::string reason = {});
+    int status_code() const noexcept { return status_code_; }
+    const std::string& log_message() const noexcept { return log_message_; }
+    const std::string& reason() const noexcept { return reason_; }
+
+private:
+    int status_code_;
+    std::string log_message_;
+    std::string reason_;
+};
+
+// get_argument() of an argument that is not there: 400.
+class MissingArgumentError : public HTTPError {
+public:
+    explicit MissingArgumentError(std::string arg_name);
+    const std::string& arg_name() const noexcept { return arg_name_; }
+
+private:
+    std::string arg_name_;
+};
+
+// Throw it to end the request: finish(chunk) is called and no error page is
+// written (Tornado's Finish).
+class Finish : public std::exception {
+public:
+    explicit Finish(std::string chunk = {}) : chunk_(std::move(chunk)) {}
+    const char* what() const noexcept override { return "Finish"; }
+    const std::string& chunk() const noexcept { return chunk_; }
+
+private:
+    std::string chunk_;
+};
+
+// --- RequestHandler ----------------------------------------------------------------
+
+// set_cookie's attributes (Tornado's keyword arguments).
+struct CookieOptions {
+    std::string domain{};
+    std::string path = "/";
+    std::optional<std::time_t> expires{};  // an absolute time
+    std::optional<double> expires_days{};  // or days from now
+    std::optional<long long> max_age{};    // seconds
+    bool httponly = false;
+    bool secure = false;
+    std::string samesite{};                // "Strict", "Lax" or "None"
+};
+
+class RequestHandler : public std::enable_shared_from_this<RequestHandler> {
+public:
+    RequestHandler() = default;
+    virtual ~RequestHandler() = default;
+    RequestHandler(const RequestHandler&) = delete;
+    RequestHandler& operator=(const RequestHandler&) = delete;
+
+    // --- The life cycle, in the order it runs (see the module comment). ---
+
+    // A subclass declares its own initialize(...) (not virtual: each has its
+    // own parameters); handler<T>(args...) calls it with the route's args.
+    void initialize() {}
+    virtual void prepare() {}
+    // One per HTTP method, with the route's groups. The defaults run the
+    // coroutine of the same name (get_async, ...), whose default answers
+    // 405 Method Not Allowed.
+    virtual void get(const PathArgs& args) { run_coroutine(get_async(args)); }
+    virtual void head(const PathArgs& args) { run_coroutine(head_async(args)); }
+    virtual void post(const PathArgs& args) { run_coroutine(post_async(args)); }
+    virtual void delete_(const PathArgs& args) { run_coroutine(delete_async(args)); }  // DELETE
+    virtual void patch(const PathArgs& args) { run_coroutine(patch_async(args)); }
+    virtual void put(const PathArgs& args) { run_coroutine(put_async(args)); }
+    virtual void options(const PathArgs& args) { run_coroutine(options_async(args)); }
+    // The coroutine styles (Tornado's `async def get(self, *args)`).
+    // Parameters by value: a coroutine outlives its caller's arguments.
+    virtual Task<void> get_async(PathArgs args);
+    virtual Task<void> head_async(PathArgs args);
+    virtual Task<void> post_async(PathArgs args);
+    virtual Task<void> delete_async(PathArgs args);
+    virtual Task<void> patch_async(PathArgs args);
+    virtual Task<void> put_async(PathArgs args);
+    virtual Task<void> options_async(PathArgs args);
+    virtual void on_finish() {}
+    // The client closed the connection before the response was finished
+    // (a long poll whose browser went away). Not called after finish().
+    virtual void on_connection_close() {}
+
+    // --- Streaming request bodies (Tornado's @stream_request_body). ---
+
+    // Return true to get the body piece by piece in data_received() as it
+    // arrives, after prepare() and before the method (which then finds
+    // request().body empty). prepare() may raise the limits with
+    // request().connection->set_max_body_size().
+    virtual bool stream_request_body() const { return false; }
+    virtual void data_received(std::string chunk);
+
+    // --- The request. ---
+
+    HTTPServerRequest& request() const { return *request_; }
+    const std::shared_ptr<HTTPServerRequest>& request_ptr() const { return request_; }
+    Application& application() const { return *application_; }
+    const PathArgs& path_args() const noexcept { return path_args_; }
+
+    // The last value of `name` from the query or a form body, whitespace
+    // stripped and control characters turned to spaces (Tornado's
+    // get_argument). Missing: MissingArgumentError (400), or the default.
+    // A value that is not UTF-8: HTTPError 400.
+    std::string get_argument(std::string_view name, bool strip = true) const;
+    std::string get_argument(std::string_view name, std::string_view default_value,
+                             bool strip = true) const;
+    // (Without this, a string literal default would pick the bool overload.)
+    std::string get_argument(std::string_view name, const char* default_value, bool strip = true) const {
+        return get_argument(name, std::string_view(default_value), strip);
+    }
+    std::vector<std::string> get_arguments(std::string_view name, bool strip = true) const;
+    // The same, from the query string only, or from the body only.
+    std::string get_query_argument(std::string_view name, bool strip = true) const;
+    std::string get_query_argument(std::string_view name, std::string_view default_value,
+                                   bool strip = true) const;
+    std::string get_query_argument(std::string_view name, const char* default_value, bool strip = true) const {
+        return get_query_argument(name, std::string_view(default_value), strip);
+    }
+    std::vector<std::string> get_query_arguments(std::string_view name, bool strip = true) const;
+    std::string get_body_argument(std::string_view name, bool strip = true) const;
+    std::string get_body_argument(std::string_view name, std::string_view default_value,
+                                  bool strip = true) const;
+    std::string get_body_argument(std::string_view name, const char* default_value, bool strip = true) const {
+        return get_body_argument(name, std::string_view(default_value), strip);
+    }
+    std::vector<std::string> get_body_arguments(std::string_view name, bool strip = true) const;
+
+    // Cookies (Tornado's get_cookie / set_cookie / clear_cookie).
+    const CookieMap& cookies() const { return request_->cookies(); }
+    std::optional<std::string> get_cookie(std::string_view name) const;
+    std::string get_cookie(std::string_view name, std::string_view default_value) const;
+    // A name or value with a control character or a space is refused
+    // (std::invalid_argument); a value with other special characters is
+    // quoted as Python's SimpleCookie does.
+    void set_cookie(std::string_view name, std::string_view value, const CookieOptions& options);
+    void set_cookie(std::string_view name, std::string_view value) { set_cookie(name, value, CookieOptions()); }
+    void clear_cookie(std::string_view name, std::string_view path = "/", std::string_view domain = "");
+
+    // Signed cookies, with the application's cookie_secret (HMAC-SHA256,
+    // Tornado's version 2 format, so Python Tornado reads ours and we read
+    // its). get_secure_cookie gives nothing when the cookie is missing,
+    // tampered with or older than max_age_days. Throw std::logic_error
+    // without a cookie_secret.
+    void set_secure_cookie(std::string_view name, std::string_view value, double expires_days = 30,
+                           CookieOptions options = {});
+    std::optional<std::string> get_secure_cookie(std::string_view name, double max_age_days = 31) const;
+    std::string create_signed_value(std::string_view name, std::string_view value) const;
+
+    // The user of this request: get_current_user() the first time it is
+    // asked (override it, e.g. from a signed cookie), then kept.
+    const std::optional<std::string>& current_user();
+    void set_current_user(std::optional<std::string> user) { current_user_ = std::move(user); }
+    virtual std::optional<std::string> get_current_user() { return std::nullopt; }
+    // Tornado's @authenticated, called first thing in a method or prepare():
+    // without a current user, a GET or HEAD is redirected to login_url
+    // (with ?next=), anything else answered 403.
+    void require_authenticated();
+    virtual std::string get_login_url() const;
+
+    // application().reverse_url(name, args...).
+    template <typename... Args>
+    std::string reverse_url(std::string_view name, const Args&... args) const;
+    // "/static/style.css?v=<hash>" for a file under the static_path
+    // (Tornado's static_url).
+    std::string static_url(std::string_view path, bool include_version = true) const;
+
+    // --- The response. Nothing is sent before flush() or finish(). ---
+
+    // reason: the phrase for the status line; empty for the standard one.
+    void set_status(int status_code, std::string_view reason = "");
+    int get_status() const noexcept { return status_code_; }
+    // A name that is not a token, or a value with CR, LF or NUL, is refused
+    // (std::invalid_argument) instead of breaking the response.
+    void set_header(std::string_view name, std::string_view value);
+    void set_header(std::string_view name, long long value) { set_header(name, std::to_string(value)); }
+    void set_header(std::string_view name, std::chrono::system_clock::time_point when);
+    void add_header(std::string_view name, std::string_view value);
+    void clear_header(std::string_view name);
+    const HTTPHeaders& response_headers() const noexcept { return headers_; }
+    // Called by clear(): headers every response of this handler carries.
+    virtual void set_default_headers() {}
+
+    // Appends to the output buffer. Throws std::logic_error after finish().
+    void write(std::string_view chunk);
+    // A JSON object, with Content-Type "application/json; charset=UTF-8"
+    // (as Tornado, only objects: a top-level array can be read by another
+    // site's <script>; throws std::invalid_argument).
+    void write(const JSON& object);
+    // The same, keys in the order they were added (as a Python dict keeps them).
+    void write(const nlohmann::ordered_json& object);
+    void write(const char* chunk) { write(std::string_view(chunk)); }
+    void write(const std::string& chunk) { write(std::string_view(chunk)); }
+    // Sends the status and headers (the first time) and the buffer now. The
+    // Future resolves when the bytes are with the kernel: `co_await
+    // flush();` between pieces keeps a slow client from piling them up.
+    Future<void> flush();
+    // write(chunk), then ends the response: Etag and 304, Content-Length,
+    // on_finish(), the access log. Throws std::logic_error if called twice.
+    Future<void> finish(std::string_view chunk = "");
+    // 302 (301 if permanent, or `status`) to `url`, and finish().
+    void redirect(std::string_view url, bool permanent = false, int status = 0);
+    // Back to a fresh 200 with the default headers and an empty buffer.
+    void clear();
+    bool finished() const noexcept { return finished_; }
+
+    // The callback style: the request stays open when the method returns,
+    // until someone calls finish(). Returns this handler for the callback
+    // to hold:
+    //   auto self = asynchronous();
+    //   IOLoop::current().call_later(100ms, [self] { self->finish("done"); });
+    std::shared_ptr<RequestHandler> asynchronous();
+
+    // Etag support (Tornado's compute_etag, set_etag_header,
+    // check_etag_header). Override compute_etag to return nothing to turn
+    // it off for a handler.
+    virtual std::optional<std::string> compute_etag() const;
+    void set_etag_header();
+    bool check_etag_header() const;
+
+    // --- Errors. ---
+
+    // Replaces the response with an error page (write_error) and finishes.
+    // After a flush() the status cannot change: the response is just ended.
+    void send_error(int status_code = 500, std::exception_ptr error = nullptr);
+    // Override for custom error pages. The default writes
+    // <html><title>N: Reason</title><body>N: Reason</body></html>, or, with
+    // serve_traceback (debug), the exception as text/plain.
+    virtual void write_error(int status_code, std::exception_ptr error);
+    // What send_error does with an exception from a handler: logs it
+    // (HTTPError with its log_message at warning, others at error) and
+    // answers with its status (500 for anything but HTTPError).
+    void handle_request_exception(std::exception_ptr error);
+    virtual void log_exception(std::exception_ptr error) const;
+
+    // "GET /path (127.0.0.1)", for logs.
+    std::string request_summary() const;
+
+    // For handler factories (handler<T>): ties a new handler to its
+    // application and request, before initialize().
+    void attach(Application& application, std::shared_ptr<HTTPServerRequest> request);
+
+protected:
+    // Starts a method's coroutine (what get() does with get_async()): if it
+    // does not end at once, the request stays open until it does.
+    void run_coroutine(Task<void> method);
+
+private:
+    friend class Application;
+    friend class RequestDispatcher;
+
+    void execute(PathArgs path_args);
+    void call_method();
+    void body_received();
+    void connection_closed();
+    std::string decode_argument(std::string value, std::string_view name) const;
+    std::vector<std::string> arguments_from(const ArgumentMap& source, std::string_view name,
+                                            bool strip) const;
+    std::string argument_from(const ArgumentMap& source, std::string_view name,
+                              std::optional<std::string_view> default_value, bool strip) const;
+    Future<void> write_response(bool last);
+
+    Application* application_ = nullptr;
+    std::shared_ptr<HTTPServerRequest> request_;
+    PathArgs path_args_;
+
+    int status_code_ = 200;
+    std::string reason_;
+    HTTPHeaders headers_;
+    OrderedMap<std::string> new_cookies_;  // name -> Set-Cookie value
+    std::string write_buffer_;
+    std::optional<std::string> current_user_;
+    bool current_user_known_ = false;
+    bool headers_written_ = false;
+    bool finished_ = false;
+    bool auto_finish_ = true;
+    bool close_notified_ = false;      // on_connection_close() ran
+    bool prepared_ = false;            // prepare() ran: a streamed body may go to data_received
+    bool body_complete_ = false;       // the whole body has arrived
+    bool method_called_ = false;
+};
+
+// How a route makes its handler: a new object for every request, attached
+// to the request and initialize()d with the route's arguments (Tornado
+// passes the class and its kwargs; C++ passes a factory). handler<T>(args...)
+// makes one; the compiler checks that T::initialize takes those arguments.
+using HandlerFactory =
+    std::function<std::shared_ptr<RequestHandler>(Application&, std::shared_ptr<HTTPServerRequest>)>;
+
+template <typename Handler, typename... InitArgs>
+HandlerFactory handler(InitArgs... init_args);
+
+// One line of the route table: pattern, handler factory, and an optional
+// name for reverse_url (Tornado's URLSpec, or the tuple form).
+struct URLSpec {
+    URLSpec(std::string pattern, HandlerFactory handler, std::string name = "");
+
+    PathMatches matcher;
+    HandlerFactory handler_factory;
+    std::string name;
+};
+inline URLSpec url(std::string pattern, HandlerFactory factory, std::string name = "") {
+    return URLSpec(std::move(pattern), std::move(factory), std::move(name));
+}
+
+// Application settings (Tornado's **settings; only the ones the C++
+// framework uses).
+struct ApplicationSettings {
+    // Shows exception details on error pages (serve_traceback). Tornado's
+    // debug also reloads code: C++ cannot.
+    bool debug = false;
+    std::optional<bool> serve_traceback{};  // nothing: follows debug
+    std::string cookie_secret{};            // for set_secure_cookie
+    std::string login_url{};                // for require_authenticated
+    std::string static_path{};              // a folder: adds the /static/ route
+    std::string static_url_prefix = "/static/";
+    // For paths no route matches (default: 404 through ErrorHandler).
+    HandlerFactory default_handler_class{};
+    // Compute an Etag for GET/HEAD 200 responses (per handler: compute_etag).
+    bool compute_etag = true;
+    // Called once per finished request instead of the access-log line.
+    std::function<void(const RequestHandler&)> log_function{};
+};
+
+// --- Application -------------------------------------------------------------------
+
+class Application : public HTTPServerConnectionDelegate {
+public:
+    // Routes are tried in order; the first whose pattern matches the whole
+    // path wins.
+    explicit Application(std::vector<URLSpec> handlers = {}, ApplicationSettings settings = {});
+    ~Application() override;
+    Application(const Application&) = delete;
+    Application& operator=(const Application&) = delete;
+
+    // Appends routes (Tornado's add_handlers, without host patterns).
+    void add_handlers(std::vector<URLSpec> handlers);
+
+    // Starts an HTTPServer for this application (Tornado's app.listen). The
+    // Application owns it; it must outlive the loop's run.
+    HTTPServer& listen(std::uint16_t port, const std::string& address = "",
+                       HTTPServerOptions options = {});
+
+    // The route for `path` and its groups (not yet decoded as text); route
+    // is null when no pattern matches (the default handler serves it).
+    struct HandlerMatch {
+        const URLSpec* route = nullptr;
+        PathArgs path_args;
+    };
+    HandlerMatch find_handler(std::string_view path) const;
+
+    // The path of the route called `name` with its groups filled:
+    // reverse_url("story", "7") is "/story/7". Throws std::out_of_range
+    // ("reverse_url: no route named 'x'") for an unknown name (Tornado's
+    // KeyError), std::invalid_argument for the wrong number of values.
+    std::string reverse_url(std::string_view name, const std::vector<std::string>& args) const;
+    template <typename... Args>
+    std::string reverse_url(std::string_view name, const Args&... args) const {
+        return reverse_url(name, std::vector<std::string>{url_argument(args)...});
+    }
+
+    const ApplicationSettings& settings() const noexcept { return settings_; }
+    bool serve_traceback() const noexcept {
+        return settings_.serve_traceback.value_or(settings_.debug);
+    }
+
+    // The access-log line of a finished request, or settings.log_function.
+    void log_request(const RequestHandler& handler) const;
+
+    // HTTPServerConnectionDelegate: a request's dispatcher.
+    std::unique_ptr<HTTPMessageDelegate> start_request(
+        HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
+
+    // The servers listen() made.
+    const std::vector<std::unique_ptr<HTTPServer>>& servers() const noexcept { return servers_; }
+
+    // A file's version hash (StaticFileHandler::get_content_version), kept
+    // until the file's size or modification time changes; empty when the
+    // file cannot be read. static_url and StaticFileHandler's Etag use it.
+    std::string static_file_version(const std::string& absolute_path) const;
+
+private:
+    friend class RequestDispatcher;
+    friend class RequestHandler;
+
+    static std::string url_argument(std::string_view text) { return std::string(text); }
+    template <typename Number>
+        requires std::is_arithmetic_v<Number>
+    static std::string url_argument(Number number) {
+        return std::to_string(number);
+    }
+
+    std::shared_ptr<RequestHandler> make_handler(std::shared_ptr<HTTPServerRequest> request,
+                                                 PathArgs& path_args) const;
+    std::vector<URLSpec> routes_;
+    ApplicationSettings settings_;
+    HandlerFactory not_found_;
+    std::vector<std::unique_ptr<HTTPServer>> servers_;
+    struct StaticVersion {
+        std::int64_t size;
+        std::int64_t modified_ns;
+        std::string hash;
+    };
+    mutable std::unordered_map<std::string, StaticVersion> static_versions_;  // by absolute path
+};
+
+template <typename... Args>
+std::string RequestHandler::reverse_url(std::string_view name, const Args&... args) const {
+    return application_->reverse_url(name, args...);
+}
+
+template <typename Handler, typename... InitArgs>
+HandlerFactory handler(InitArgs... init_args) {
+    static_assert(std::is_base_of_v<RequestHandler, Handler>,
+                  "a handler class derives from tornado::RequestHandler");
+    return [init_args...](Application& application, std::shared_ptr<HTTPServerRequest> request) {
+        auto made = std::make_shared<Handler>();
+        made->attach(application, std::move(request));
+        made->initialize(init_args...);
+        return std::shared_ptr<RequestHandler>(std::move(made));
+    };
+}
+
+// --- the handlers that come with the framework ---------------------------------------
+
+// Answers every request with `status_code` (the Application's 404).
+class ErrorHandler : public RequestHandler {
+public:
+    void initialize(int status_code) { set_status(status_code); }
+    void prepare() override { throw HTTPError(get_status()); }
+    // An error page is never worth an Etag round trip.
+    std::optional<std::string> compute_etag() const override { return std::nullopt; }
+};
+
+// Redirects GET requests to `url`, which may use the route's groups either
+// as Python's str.format does ("{0}", "{1}", "{}") or as Tornado 6.2's
+// RedirectHandler documentation shows, regex style ("\1", "\2"). The
+// request's query is appended. 301 by default, 302 when not permanent.
+//
+//   {"/pictures/(.*)", handler<RedirectHandler>("/photos/\\1")}
+//   GET /pictures/cat.jpg?size=2  ->  301, Location: /photos/cat.jpg?size=2
+class RedirectHandler : public RequestHandler {
+public:
+    void initialize(std::string url, bool permanent = true);
+    void get(const PathArgs& args) override;
+
+private:
+    std::string url_;
+    bool permanent_ = true;
+};
+
+// Python's str.format for positional fields, plus "\N" group references
+// (RedirectHandler's substitution). Throws std::invalid_argument for an
+// unmatched brace or a field that is not a number, std::out_of_range for a
+// group that is not there.
+std::string format_url(std::string_view format, const std::vector<std::string>& args);
+
+// Serves the files under a folder (Tornado's StaticFileHandler): content
+// type by extension, Etag (the file's SHA-512) and Last-Modified with 304s,
+// Range requests (206, 416), HEAD; 404 for a file that is not there, 403
+// for a path outside the folder or a folder without default_filename.
+// Files are sent in 64 KiB pieces, each flushed, so a big file costs no
+// more memory than a small one.
+//
+//   {"/static/(.*)", handler<StaticFileHandler>("/srv/www/static")}
+class StaticFileHandler : public RequestHandler {
+public:
+    void initialize(std::string path, std::string default_filename = "");
+    Task<void> get_async(PathArgs args) override;
+    Task<void> head_async(PathArgs args) override;
+    std::optional<std::string> compute_etag() const override { return etag_; }
+
+    // "text/css" for "x.css"; "application/octet-stream" when unknown.
+    static std::string content_type_for(std::string_view path);
+    // The version hash static_url appends and the Etag quotes: the file's
+    // SHA-512, hex, as Tornado; empty if the file cannot be read.
+    static std::string get_content_version(const std::string& absolute_path);
+
+private:
+    Task<void> serve(std::string path, bool include_body);
+    // The file for `path` under the root, or nothing after a redirect; throws
+    // HTTPError 403 / 404 (Tornado's validate_absolute_path).
+    std::optional<std::string> validate_path(const std::string& path);
+    bool should_return_304(std::time_t modified) const;
+
+    std::string root_;
+    std::string default_filename_;
+    std::optional<std::string> etag_;
+};
+
+// --- signed values (tornado.web's create_signed_value / decode_signed_value) --------
+
+// `name`'s value, timestamped and signed with `secret` (version 2:
+// "2|1:0|10:<time>|<len>:<name>|<len>:<base64 value>|<hex HMAC-SHA256>").
+std::string create_signed_value(std::string_view secret, std::string_view name,
+                                 std::string_view value, std::time_t now = std::time(nullptr));
+// The value, if `signed_value` was made by create_signed_value with this
+// secret and name, and is younger than max_age_days.
+std::optional<std::string> decode_signed_value(std::string_view secret, std::string_view name,
+                                               std::string_view signed_value,
+                                               double max_age_days = 31,
+                                               std::time_t now = std::time(nullptr));
+
+}  // namespace tornado

@@ -1,0 +1,101 @@
+// routing.cpp: see tornado/routing.h.
+#include "tornado/routing.h"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+#include "tornado/escape.h"
+
+namespace tornado {
+
+namespace {
+
+// The literal text a regex fragment stands for: "\." is ".", and a letter
+// or digit after a backslash ("\d", "\w") is a character class, not text:
+// such a pattern cannot be reversed (Tornado's re_unescape).
+std::optional<std::string> unescape_fragment(std::string_view fragment) {
+    std::string text;
+    for (std::size_t i = 0; i < fragment.size(); ++i) {
+        if (fragment[i] != '\\') {
+            text += fragment[i];
+            continue;
+        }
+        if (i + 1 == fragment.size() || std::isalnum(static_cast<unsigned char>(fragment[i + 1]))) {
+            return std::nullopt;
+        }
+        text += fragment[++i];
+    }
+    return text;
+}
+
+// A pattern with no regex syntax matches exactly one path: that text.
+std::optional<std::string> literal_path(std::string_view pattern) {
+    if (pattern.ends_with('$')) pattern.remove_suffix(1);
+    if (pattern.find_first_of("^$.*+?()[]{}|\\") != std::string_view::npos) return std::nullopt;
+    return std::string(pattern);
+}
+
+// The pattern cut at its groups: "/story/([0-9]+)/edit" -> {"/story/",
+// "/edit"}; the values go between the pieces. Tornado's _find_groups: the
+// text before each "(" is literal, and so is the text after the ")" that
+// ends that group.
+std::vector<std::string> literal_pieces(const std::string& pattern, std::size_t groups) {
+    auto cannot = [&] { return std::invalid_argument("cannot reverse url regex " + pattern); };
+    std::string_view text = pattern;
+    if (text.starts_with('^')) text.remove_prefix(1);
+    if (text.ends_with('$')) text.remove_suffix(1);
+    // "(?:" or "\(" opens no group: the simple split below would misread them.
+    if (static_cast<std::size_t>(std::count(text.begin(), text.end(), '(')) != groups) throw cannot();
+    std::vector<std::string> pieces;
+    std::size_t start = 0;
+    while (true) {
+        std::size_t open = text.find('(', start);
+        std::optional<std::string> piece = unescape_fragment(text.substr(start, open - start));
+        if (!piece) throw cannot();
+        pieces.push_back(std::move(*piece));
+        if (open == std::string_view::npos) return pieces;
+        std::size_t close = text.find(')', open);
+        if (close == std::string_view::npos || text.find('(', open + 1) < close) throw cannot();
+        start = close + 1;
+    }
+}
+
+}  // namespace
+
+PathMatches::PathMatches(std::string pattern)
+    : pattern_(std::move(pattern)),
+      literal_(literal_path(pattern_)),
+      regex_(pattern_, std::regex::ECMAScript),
+      group_count_(regex_.mark_count()) {}
+
+std::optional<PathArgs> PathMatches::match(std::string_view path) const {
+    if (literal_) {
+        if (path == *literal_) return PathArgs{};
+        return std::nullopt;
+    }
+    std::match_results<std::string_view::const_iterator> groups;
+    if (!std::regex_match(path.begin(), path.end(), groups, regex_)) return std::nullopt;
+    PathArgs args;
+    args.reserve(groups.size() - 1);
+    for (std::size_t i = 1; i < groups.size(); ++i) {
+        args.push_back(groups[i].matched ? url_unescape_to_bytes(groups[i].str(), false) : "");
+    }
+    return args;
+}
+
+std::string PathMatches::reverse(const std::vector<std::string>& args) const {
+    std::vector<std::string> pieces = literal_pieces(pattern_, group_count_);
+    if (args.size() != group_count_) {
+        throw std::invalid_argument("reverse of " + pattern_ + " needs " +
+                                    std::to_string(group_count_) + " values, got " +
+                                    std::to_string(args.size()));
+    }
+    std::string path = pieces[0];
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        path += url_escape(args[i], false) + pieces[i + 1];
+    }
+    return path;
+}
+
+}  // namespace tornado
