@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages a make target needs, and only the missing ones.
 #
-#   tools/install-deps.sh build     compiler, CMake, GoogleTest, Google Benchmark, nlohmann-json, OpenSSL
-#   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset)
+#   tools/install-deps.sh build     compiler, CMake, GoogleTest, Google Benchmark, nlohmann-json, OpenSSL,
+#                                   Python Tornado (the oracle the demo app is checked against)
+#   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset),
+#                                   nginx and Python Tornado (the framework scenario's yardsticks)
 #   tools/install-deps.sh slides    + Graphviz, Node.js and npm (Marp is pinned in package-lock.json)
 #
 # Quick when nothing is missing: it asks dpkg, and runs apt-get only for what
@@ -12,8 +14,8 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev python3" ;;
-    bench)  echo "wrk python3-matplotlib util-linux procps" ;;
+    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev python3 python3-tornado" ;;
+    bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado" ;;
     slides) echo "graphviz nodejs npm" ;;
     *) echo "install-deps.sh: unknown group '$1' (build, bench, slides)" >&2; exit 2 ;;
   esac
