@@ -8,7 +8,10 @@ server), p99 latency against connections, the server's peak memory against
 connections, the slow-client scenario as bars next to the same server
 with ten connections and no slow clients, and across the bottom the
 slow-backend scenario (chapter 08): req/s when every request waits 100 ms,
-in a coroutine, on a thread pool, or blocking the loop. Needs matplotlib, which Debian's
+in a coroutine, on a thread pool, or blocking the loop. When the CSV has
+the framework scenario, a last row of three panels sets final/'s hello
+servers beside nginx and Python Tornado: req/s, server CPU time per
+request, and memory per idle keep-alive connection. Needs matplotlib, which Debian's
 /usr/bin/python3 has (python3-matplotlib); the python3 on PATH may not.
 """
 import csv
@@ -166,6 +169,75 @@ def backend_panel(axis, backend_rows):
     axis.grid(True, axis="x", which="major", alpha=0.3)
 
 
+FRAMEWORK_COLOURS = {"final_hello": "tab:blue", "final_http_hello": "tab:cyan",
+                     "nginx": "tab:green", "tornado": "tab:orange"}
+
+
+def framework_panels(axes, framework_rows, idle_rows):
+    """Grouped bars per connection level for req/s and CPU per request,
+    one bar per server for bytes per idle connection."""
+    rows = [r for r in framework_rows if r["status"] in OK and r["rps"]]
+    names = servers_in_order(rows)
+    levels = sorted({r["connections"] for r in rows})
+    by_key = {(r["server"], r["connections"]): r for r in rows}
+    width = 0.8 / max(1, len(names))
+    panels = ((axes[0], lambda r: r["rps"], "requests / second",
+               "Framework: req/s (higher is better)", False),
+              (axes[1], lambda r: number(r.get("cpu_us_per_request")),
+               "µs per request (log scale)",
+               "Framework: server CPU time per request\n(lower is better)", True))
+    for axis, value, ylabel, title, log_y in panels:
+        tallest = max([value(r) or 0 for r in rows] + [1])
+        for i, name in enumerate(names):
+            for j, level in enumerate(levels):
+                row = by_key.get((name, level))
+                height = value(row) if row else None
+                if not height:
+                    continue
+                x = j + (i - (len(names) - 1) / 2) * width
+                axis.bar(x, height, width, color=FRAMEWORK_COLOURS.get(name, "tab:gray"),
+                         label=name if j == 0 else None)
+                text = "%.1f" % height if log_y else short_count(round(height, -2))
+                axis.text(x, height, text, ha="center", va="bottom", fontsize=8)
+        axis.set_xticks(range(len(levels)))
+        axis.set_xticklabels(["%s conns" % short_count(level) for level in levels])
+        axis.set_ylabel(ylabel)
+        axis.set_title(title, fontsize=12)
+        if log_y:
+            axis.set_yscale("log")
+            axis.set_ylim(top=tallest * 3)  # room for the labels
+            axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: "%g" % v))
+        else:
+            axis.set_ylim(0, tallest * 1.3)  # room for the legend
+            axis.yaxis.set_major_formatter(FuncFormatter(short_count))
+        axis.grid(True, axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
+
+    idle = [r for r in idle_rows if r["status"] in OK and r.get("idle_bytes_per_connection")]
+    axis = axes[2]
+    if not idle:
+        axis.text(0.5, 0.5, "no idle-memory runs", ha="center", va="center",
+                  transform=axis.transAxes)
+        axis.set_axis_off()
+        return
+    values = [max(number(r["idle_bytes_per_connection"]), 1) for r in idle]
+    axis.bar(range(len(idle)), values,
+             color=[FRAMEWORK_COLOURS.get(r["server"], "tab:gray") for r in idle])
+    for i, value in enumerate(values):
+        axis.text(i, value, "{:,.0f} B".format(value), ha="center", va="bottom", fontsize=9)
+    axis.axhline(1024, color="black", linestyle="--", linewidth=1)
+    axis.text(len(idle) - 0.5, 1024, "goal: 1 KB", ha="right", va="bottom", fontsize=9)
+    axis.set_xticks(range(len(idle)))
+    axis.set_xticklabels([r["server"] for r in idle], fontsize=9)
+    axis.set_yscale("log")
+    axis.set_ylim(top=max(values + [1024]) * 3)
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: "%g" % v))
+    axis.set_ylabel("bytes of RSS each (log scale)")
+    axis.set_title("Framework: memory per idle connection\n(%s open)"
+                   % "{:,}".format(idle[0]["connections"]), fontsize=12)
+    axis.grid(True, axis="y", alpha=0.3)
+
+
 def main(argv):
     if len(argv) != 2:
         print("usage: plot.py results.csv OUT_DIR", file=sys.stderr)
@@ -175,14 +247,22 @@ def main(argv):
     load_rows = [r for r in rows if r["scenario"] == "load"]
     slow_rows = [r for r in rows if r["scenario"] == "slow"]
     backend_rows = [r for r in rows if r["scenario"] == "backend"]
+    framework_rows = [r for r in rows if r["scenario"] == "framework"]
+    idle_rows = [r for r in rows if r["scenario"] == "idle"]
     names = servers_in_order(load_rows + slow_rows)
     palette = plt.get_cmap("tab10").colors
     colours = {name: palette[i % len(palette)] for i, name in enumerate(names)}
 
-    figure = plt.figure(figsize=(13, 13))
-    grid = figure.add_gridspec(3, 2, height_ratios=(1, 1, 0.45))
+    # The framework's row joins only when the CSV has it.
+    heights = (1, 1, 0.45) + ((0.8,) if framework_rows else ())
+    figure = plt.figure(figsize=(13, 13 * sum(heights) / 2.45))
+    grid = figure.add_gridspec(len(heights), 2, height_ratios=heights)
     axes = [[figure.add_subplot(grid[row, column]) for column in (0, 1)] for row in (0, 1)]
     backend_axis = figure.add_subplot(grid[2, :])
+    if framework_rows:
+        framework_grid = grid[3, :].subgridspec(1, 3, wspace=0.4)
+        framework_panels([figure.add_subplot(framework_grid[0, i]) for i in range(3)],
+                         framework_rows, idle_rows)
     if load_rows:
         line_panel(axes[0][0], load_rows, names, colours, lambda r: r["rps"],
                    "requests / second", "Throughput (higher is better)")

@@ -17,11 +17,13 @@ slow-backend scenario (chapter 08): every request waits 100 ms for a
 connections.
 
 Writes OUT/results.csv (plot.py draws it), OUT/results.md (the tables, the
-method and the machine) and OUT/raw/ (wrk's own output and each server's
+method and the machine), OUT/framework.csv (the framework's ratios and
+goals) and OUT/raw/ (wrk's own output and each server's
 stderr, per run). Standard library only; runs under any python3 >= 3.7.
 See tests/bench/README.md for how to read the numbers.
 """
 import argparse
+import contextlib
 import csv
 import os
 import platform
@@ -29,7 +31,9 @@ import re
 import resource
 import selectors
 import shutil
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -53,11 +57,16 @@ class Server:
     max_connections / limit: above that many connections the run is skipped
              and the table says `limit` instead of numbers.
     url_path: what wrk requests (the slow-backend scenario's routes).
-    The program must accept --port=0 and print "Listening on http://A:P/".
+    launcher: the class that starts it (ServerProcess unless given), called
+             as launcher(path, *arguments, cpu=..., stderr=...).
+    needs:   (command, what) run before it: when the command fails the
+             server is "not available" and the note says `what` is missing.
+    The program must accept --port=0 and print "Listening on http://A:P/"
+    (or have a launcher that stands in for that, as nginx does).
     """
 
     def __init__(self, name, program, model, args=(), max_connections=None, limit="",
-                 url_path="/"):
+                 url_path="/", launcher=None, needs=None):
         self.name = name
         self.program = program
         self.model = model
@@ -65,21 +74,126 @@ class Server:
         self.max_connections = max_connections
         self.limit = limit
         self.url_path = url_path
+        self.launcher = launcher or ServerProcess
+        self.needs = needs
 
     def path(self, bin_dir):
         return self.program if os.path.isabs(self.program) else os.path.join(bin_dir, self.program)
 
-    def arguments(self):
-        return [a.replace("{root}", ROOT) for a in self.args]
+    def arguments(self, raw_dir=""):
+        return [a.replace("{root}", ROOT).replace("{raw}", raw_dir) for a in self.args]
+
+    def missing(self, bin_dir):
+        """Why the server cannot run here, or None when it can."""
+        if not os.access(self.path(bin_dir), os.X_OK):
+            return "%s not found" % self.path(bin_dir)
+        if self.needs:
+            command, what = self.needs
+            try:
+                probe = subprocess.run(command, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, timeout=30)
+                if probe.returncode == 0:
+                    return None
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            return "%s is not installed" % what
+        return None
 
     def takes(self, connections):
         return self.max_connections is None or connections <= self.max_connections
 
 
+def free_port():
+    """A port nobody listens on now (the kernel's pick for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class NginxProcess:
+    """nginx as a course server: the interface of ServerProcess (.port, .pid,
+    .process, stop()), for a program that prints no ready line.
+
+    We pick a free port, write run_dir/nginx.conf from nginx.conf.in and
+    start nginx in the foreground as its own single worker; it is ready
+    when its port accepts a connection.
+    """
+
+    TEMPLATE = os.path.join(HERE, "nginx.conf.in")
+
+    def __init__(self, program, run_dir, cpu=None, stderr=None, ready_timeout=10.0):
+        self.program = program
+        self.run_dir = run_dir
+        self.cpu = cpu
+        self.stderr = stderr
+        self.ready_timeout = ready_timeout
+        self.process = None
+        self.port = None
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def __enter__(self):
+        os.makedirs(self.run_dir, exist_ok=True)
+        # Another program may take the port between our probe and nginx's
+        # bind(); nginx then exits at once and we try another.
+        for _ in range(3):
+            self.port = free_port()
+            config = self._write_config()
+            command = [self.program, "-p", self.run_dir, "-c", config,
+                       "-e", os.path.join(self.run_dir, "error.log")]
+            if self.cpu is not None:
+                command = ["taskset", "-c", str(self.cpu)] + command
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=self.stderr)
+            if self._wait_until_accepting():
+                return self
+            self.stop()
+        raise RuntimeError("nginx did not start; see %s" % os.path.join(self.run_dir, "error.log"))
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _write_config(self):
+        # nginx needs a descriptor per connection: as many connections as
+        # the limit it inherits from us allows.
+        connections = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        with open(self.TEMPLATE) as f:
+            text = f.read()
+        text = (text.replace("@DIR@", self.run_dir).replace("@PORT@", str(self.port))
+                .replace("@WORKER_CONNECTIONS@", str(connections)))
+        path = os.path.join(self.run_dir, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def _wait_until_accepting(self):
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self, grace=5.0):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)  # nginx's fast shutdown
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 # The servers, in the order the course builds them. Later chapters add a line
-# here: the chapter 05 HTTP server, the final framework, and for comparison
-# nginx and Python Tornado (through a small wrapper script that accepts
-# --port=0 and prints the ready line).
+# here. The final framework, nginx and Python Tornado have a scenario of
+# their own (FRAMEWORK_SERVERS below).
 SERVERS = [
     Server("iterative", "ch01_iterative_server", "blocking, one connection at a time"),
     Server("threaded", "ch01_threaded_server", "blocking, one thread per connection"),
@@ -111,6 +225,41 @@ BACKEND_SERVERS = [
            url_path="/blocking-wrong?ms=%d" % BACKEND_MS),
 ]
 
+# The framework scenario: the course's final/ framework against two
+# yardsticks, nginx (C, one worker) and Python Tornado 6 (the program the
+# course rebuilds), in the same run. Every server answers GET / with
+# "Hello, world" as text/plain over keep-alive. final_hello goes through
+# the web layer (Application + RequestHandler) like tornado_hello.py;
+# final_http_hello is the bare HTTPServer with a callback, like nginx's
+# `return 200`.
+SYSTEM_PYTHON = "/usr/bin/python3"
+FRAMEWORK_SERVERS = [
+    # --logging=warning: no access-log line per request, as nginx runs with
+    # access_log off and tornado_hello.py configures no logging.
+    Server("final_hello", "final_hello",
+           "final/: web::Application + RequestHandler",
+           args=["--address=127.0.0.1", "--logging=warning"]),
+    Server("final_http_hello", "final_http_hello",
+           "final/: HTTPServer + a callback", args=["--address=127.0.0.1"]),
+    Server("nginx", "/usr/sbin/nginx", "nginx, 1 worker, return 200 (nginx.conf.in)",
+           args=["{raw}/nginx"], launcher=NginxProcess),
+    Server("tornado", os.path.join(HERE, "tornado_hello.py"),
+           "Python Tornado: web.Application + RequestHandler (tornado_hello.py)",
+           needs=([SYSTEM_PYTHON, "-c", "import tornado"], "python3-tornado")),
+]
+FINAL_SERVERS = ("final_hello", "final_http_hello")
+FRAMEWORK_LEVELS = [100, 1000]
+FRAMEWORK_ROUNDS = 3          # rounds per level, alternating between the servers
+QUICK_FRAMEWORK_ROUNDS = 1
+IDLE_CONNECTIONS = 10000      # idle keep-alive connections for the memory figure
+QUICK_IDLE_CONNECTIONS = 1000
+IDLE_IN_FLIGHT = 200          # connections being opened at once (stays below any backlog)
+# The goals of the framework (final/README.md, "HTTP: how fast, how small").
+GOAL_RPS_VS_NGINX = 0.95      # final's req/s / nginx's, at least
+GOAL_CPU_VS_NGINX = 1.00      # final's server CPU per request / nginx's, at most
+GOAL_RPS_VS_TORNADO = 10.0    # final's req/s / Tornado's, at least
+GOAL_IDLE_BYTES = 1024        # server memory per idle keep-alive connection, at most
+
 LEVELS = [1, 10, 100, 1000, 10000]
 DURATION = 3          # seconds per wrk run
 TIMEOUT = 2           # wrk --timeout, seconds
@@ -138,7 +287,10 @@ end
 CSV_FIELDS = ["scenario", "server", "connections", "slow_clients", "status", "requests",
               "duration_s", "rps", "p50_ms", "p90_ms", "p99_ms", "max_ms",
               "err_connect", "err_read", "err_write", "err_timeout", "err_status",
-              "hwm_kb", "rss_peak_kb", "threads_peak", "held_peak", "note"]
+              "hwm_kb", "rss_peak_kb", "threads_peak", "held_peak",
+              # the framework scenario's own figures
+              "rounds", "cpu_us_per_request", "cpu_busy_percent", "response_bytes",
+              "rss_before_kb", "rss_after_kb", "idle_bytes_per_connection", "note"]
 
 
 def log(message=""):
@@ -409,16 +561,20 @@ def run_wrk(port, connections, options, pinning, raw_file, lua_path, url_path="/
 
 def start_server(server, bin_dir, pinning, stderr_file, row):
     """The server running and ready, or None (and the row says why)."""
-    process = ServerProcess(server.path(bin_dir), *server.arguments(),
-                            cpu=pinning.server_cpu, stderr=stderr_file)
+    raw_dir = os.path.dirname(os.path.abspath(stderr_file.name))
+    process = server.launcher(server.path(bin_dir), *server.arguments(raw_dir),
+                              cpu=pinning.server_cpu, stderr=stderr_file)
     try:
         process.__enter__()
         return process
     except OSError as error:
         row.update(status="failed", note="did not start: %s" % error)
-    except RuntimeError:  # it exited, or never printed its ready line
-        row.update(status="failed", note="did not start (exit code %s, no ready line); see raw/%s"
-                   % (process.process.returncode, os.path.basename(stderr_file.name)))
+    except RuntimeError as error:  # it exited, or never printed its ready line
+        exit_code = process.process.returncode if process.process else None
+        where = ("see raw/" + os.path.basename(stderr_file.name)
+                 if server.launcher is ServerProcess else str(error))
+        row.update(status="failed", note="did not start (exit code %s, no ready line); %s"
+                   % (exit_code, where))
     return None
 
 
@@ -481,6 +637,320 @@ def measure(server, bin_dir, connections, options, pinning, scenario, slow_clien
             process.stop(grace=2.0)
     record(row, result, problem, exit_code, sampler, options)
     return row
+
+
+# --- the framework scenario ---------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+HELLO_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def cpu_ticks(pid):
+    """utime + stime of a live process, all its threads, in clock ticks."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            # The command name in field 2 may hold spaces: count from its ")".
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 in proc(5)
+
+
+def response_complete(data):
+    """True once `data` holds a whole response head and its Content-Length body."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    match = re.search(rb"\r\ncontent-length:\s*(\d+)", data[:end], re.I)
+    return len(data) >= end + 4 + (int(match.group(1)) if match else 0)
+
+
+def fetch_hello(port):
+    """One keep-alive GET /, as wrk sends it: (response bytes, problem or "")."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
+            sock.sendall(HELLO_REQUEST)
+            data = b""
+            while not response_complete(data):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as error:
+        return b"", "GET / failed: %s" % error
+    if not data.startswith(b"HTTP/1.1 200") or not data.endswith(b"\r\n\r\nHello, world"):
+        return data, "GET / did not answer 200 \"Hello, world\": %r" % data[:80]
+    return data, ""
+
+
+class IdleConnections:
+    """Keep-alive connections that each make one request, read the whole
+    response, and then stay open and silent, as a browser's between clicks.
+
+    At most IDLE_IN_FLIGHT are being opened at a time, so no listen()
+    backlog overflows and no SYN waits for its retry.
+    """
+
+    def __init__(self, port, count, timeout=60.0):
+        self.port = port
+        self.count = count
+        self.timeout = timeout
+        self.sockets = []   # open and idle
+
+    def __enter__(self):
+        try:
+            self._open_all()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for sock in self.sockets:
+            sock.close()
+        self.sockets = []
+
+    def _open_all(self):
+        selector = selectors.DefaultSelector()
+        to_open = self.count
+        deadline = time.monotonic() + self.timeout
+        try:
+            while (to_open or selector.get_map()) and time.monotonic() < deadline:
+                while to_open and len(selector.get_map()) < IDLE_IN_FLIGHT:
+                    try:
+                        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    except OSError:  # out of descriptors: the note will say how many opened
+                        to_open = 0
+                        break
+                    sock.setblocking(False)
+                    sock.connect_ex(("127.0.0.1", self.port))
+                    selector.register(sock, selectors.EVENT_WRITE, None)
+                    to_open -= 1
+                for key, _ in selector.select(timeout=0.1):
+                    self._step(selector, key)
+        finally:
+            for key in list(selector.get_map().values()):  # out of time
+                key.fileobj.close()
+            selector.close()
+
+    def _step(self, selector, key):
+        sock = key.fileobj
+        try:
+            if key.data is None:  # connected (or refused): send the request
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                    raise OSError("connect failed")
+                sock.send(HELLO_REQUEST)  # 35 bytes fit any empty send buffer
+                selector.modify(sock, selectors.EVENT_READ, bytearray())
+                return
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise OSError("closed by the server")
+            key.data.extend(chunk)
+            if response_complete(bytes(key.data)):
+                selector.unregister(sock)
+                self.sockets.append(sock)
+        except OSError:  # counted as not opened
+            selector.unregister(sock)
+            sock.close()
+
+
+def framework_row(scenario, server, connections, status="ok", note=""):
+    return empty_row(scenario, server, connections, 0, status, note)
+
+
+def start_checked(server, bin_dir, pinning, stderr_file, row):
+    """Starts the server and makes one request: the process, or None (the
+    row says why). A server that does not answer "Hello, world" as the
+    others do would not be compared like with like."""
+    process = start_server(server, bin_dir, pinning, stderr_file, row)
+    if process is None:
+        return None
+    response, problem = fetch_hello(process.port)
+    if problem:
+        process.stop(grace=2.0)
+        row.update(status="failed", note=problem)
+        return None
+    row["response_bytes"] = len(response)
+    return process
+
+
+def throughput_round(process, level, options, pinning, raw_file):
+    """One wrk run against a running server: its figures, or None."""
+    lua_path = os.path.join(options.out, "raw", "report.lua")
+    before = cpu_ticks(process.pid)
+    result, problem = run_wrk(process.port, level, options, pinning, raw_file, lua_path)
+    after = cpu_ticks(process.pid)
+    if result is None or before is None or after is None:
+        return None, problem or "the server exited"
+    seconds = result["duration_us"] / 1e6
+    cpu_seconds = (after - before) / CLOCK_TICKS
+    result.update(seconds=seconds, cpu_seconds=cpu_seconds,
+                  cpu_us_per_request=(cpu_seconds * 1e6 / result["requests"]
+                                      if result["requests"] else None))
+    return result, ""
+
+
+def summarise_rounds(row, rounds):
+    """Fills a framework row from its rounds: req/s summed over the rounds,
+    CPU per request, server core use and latency the median round."""
+    requests = sum(r["requests"] for r in rounds)
+    seconds = sum(r["seconds"] for r in rounds)
+    per_request = [r["cpu_us_per_request"] for r in rounds if r["cpu_us_per_request"]]
+    row.update(
+        rounds=len(rounds), requests=int(requests), duration_s="%.2f" % seconds,
+        rps="%.1f" % (requests / seconds if seconds else 0),
+        cpu_busy_percent="%.0f" % statistics.median(
+            100 * r["cpu_seconds"] / r["seconds"] for r in rounds),
+        err_connect=int(sum(r["connect"] for r in rounds)),
+        err_read=int(sum(r["read"] for r in rounds)),
+        err_write=int(sum(r["write"] for r in rounds)),
+        err_timeout=int(sum(r["timeout"] for r in rounds)),
+        err_status=int(sum(r["status"] for r in rounds)))
+    if per_request:
+        row["cpu_us_per_request"] = "%.3f" % statistics.median(per_request)
+    if requests:
+        for key in ("p50", "p90", "p99", "max"):
+            row[key + "_ms"] = "%.3f" % (statistics.median(
+                r[key + "_us"] for r in rounds if r["requests"]) / 1000)
+
+
+def framework_throughput(servers, bin_dir, options, pinning):
+    """All the servers running at once, idle but for the one wrk loads:
+    at each level, `rounds` rounds, each visiting every server in turn
+    (starting one further along each round), so that whatever else the
+    machine does hits them all alike. One row per server and level."""
+    raw_dir = os.path.join(options.out, "raw")
+    rows = {(s.name, level): framework_row("framework", s, level)
+            for s in servers for level in FRAMEWORK_LEVELS}
+    rounds = {key: [] for key in rows}
+    with contextlib.ExitStack() as stack:
+        running = []
+        for server in servers:
+            stderr_file = stack.enter_context(
+                open(os.path.join(raw_dir, "framework-%s.server-stderr.txt" % server.name), "w"))
+            first = rows[(server.name, FRAMEWORK_LEVELS[0])]
+            process = start_checked(server, bin_dir, pinning, stderr_file, first)
+            if process is None:
+                log("[framework] %-16s %s" % (server.name, first["note"]))
+                for level in FRAMEWORK_LEVELS:
+                    rows[(server.name, level)].update(status="failed", note=first["note"])
+                continue
+            stack.callback(process.stop, 2.0)
+            for level in FRAMEWORK_LEVELS:
+                rows[(server.name, level)]["response_bytes"] = first["response_bytes"]
+            running.append((server, process))
+
+        for level in FRAMEWORK_LEVELS:
+            for round_index in range(options.rounds):
+                turn = round_index % max(1, len(running))
+                for server, process in running[turn:] + running[:turn]:
+                    row = rows[(server.name, level)]
+                    if row["status"] != "ok":
+                        continue
+                    raw_path = os.path.join(raw_dir, "framework-%s-%d.txt" % (server.name, level))
+                    with open(raw_path, "a" if round_index else "w") as raw_file:
+                        result, problem = throughput_round(process, level, options, pinning,
+                                                           raw_file)
+                    if result is None:
+                        exit_code = process.process.poll()
+                        row.update(status="server died" if exit_code is not None else "failed",
+                                   note=problem)
+                        log("[framework] %-16s %5d conns, round %d/%d: %s" % (
+                            server.name, level, round_index + 1, options.rounds, problem))
+                        continue
+                    rounds[(server.name, level)].append(result)
+                    log("[framework] %-16s %5s conns, round %d/%d: %10s req/s  %6.2f us CPU "
+                        "per request  server core %3.0f%% busy" % (
+                            server.name, fmt_count(level), round_index + 1, options.rounds,
+                            "{:,.0f}".format(result["requests"] / result["seconds"]),
+                            result["cpu_us_per_request"] or 0,
+                            100 * result["cpu_seconds"] / result["seconds"]))
+        for server, process in running:
+            status = proc_status(process.pid)
+            for level in FRAMEWORK_LEVELS:
+                if status:
+                    rows[(server.name, level)]["hwm_kb"] = status["VmHWM"]
+    for key, row in rows.items():
+        if rounds[key]:
+            summarise_rounds(row, rounds[key])
+        elif row["status"] == "ok":
+            row.update(status="failed", note=row["note"] or "no round completed")
+    return [rows[(s.name, level)] for level in FRAMEWORK_LEVELS for s in servers]
+
+
+def framework_idle(server, bin_dir, options, pinning):
+    """A fresh server, `idle_connections` idle keep-alive connections, and
+    what they added to its resident memory."""
+    row = framework_row("idle", server, options.idle_connections)
+    raw_path = os.path.join(options.out, "raw", "idle-%s.server-stderr.txt" % server.name)
+    with open(raw_path, "w") as stderr_file:
+        process = start_checked(server, bin_dir, pinning, stderr_file, row)
+        if process is None:
+            return row
+        try:
+            time.sleep(0.2)  # let the first request's work settle
+            before = proc_status(process.pid)
+            idle_fds = open_descriptors(process.pid)
+            with IdleConnections(process.port, options.idle_connections) as idle:
+                time.sleep(0.5)  # the last responses written, the server waiting again
+                after = proc_status(process.pid)
+                held = open_descriptors(process.pid) - idle_fds
+                opened = len(idle.sockets)
+            exit_code = process.process.poll()
+        finally:
+            process.stop(grace=2.0)
+    if exit_code is not None or before is None or after is None:
+        row.update(status="server died", note="the server exited while connections opened")
+        return row
+    notes = []
+    if opened < options.idle_connections:
+        notes.append("%s of %s connections opened" % (fmt_count(opened),
+                                                      fmt_count(options.idle_connections)))
+    if held < opened:
+        notes.append("the server held only %s" % fmt_count(held))
+    row.update(connections=opened, held_peak=held, rss_before_kb=before["VmRSS"],
+               rss_after_kb=after["VmRSS"], hwm_kb=after["VmHWM"], note="; ".join(notes))
+    if opened:
+        row["idle_bytes_per_connection"] = "%.0f" % (
+            (after["VmRSS"] - before["VmRSS"]) * 1024 / opened)
+    else:
+        row["status"] = "failed"
+    return row
+
+
+def run_framework(options, bin_dir, pinning):
+    """The framework scenario: its CSV rows (throughput, then idle memory)."""
+    rows = []
+    available = []
+    for server in options.framework:
+        reason = options.framework_missing[server.name]
+        if reason:
+            log("[framework] %-16s not available: %s" % (server.name, reason))
+            for level in FRAMEWORK_LEVELS:
+                rows.append(framework_row("framework", server, level, "not available", reason))
+            if options.idle_connections:
+                rows.append(framework_row("idle", server, options.idle_connections,
+                                          "not available", reason))
+        else:
+            available.append(server)
+    if available:
+        rows += framework_throughput(available, bin_dir, options, pinning)
+    if options.idle_connections:
+        for server in available:
+            row = framework_idle(server, bin_dir, options, pinning)
+            rows.append(row)
+            if row["idle_bytes_per_connection"] != "":
+                log("[idle]      %-16s %s idle connections: RSS %s -> %s kB, %s bytes each%s" % (
+                    server.name, fmt_count(row["connections"]), fmt_count(row["rss_before_kb"]),
+                    fmt_count(row["rss_after_kb"]), fmt_count(row["idle_bytes_per_connection"]),
+                    "  (%s)" % row["note"] if row["note"] else ""))
+            else:
+                log("[idle]      %-16s %s %s" % (server.name, row["status"], row["note"]))
+    order = {s.name: i for i, s in enumerate(options.framework)}
+    rows.sort(key=lambda r: (r["scenario"] == "idle",
+                             r["connections"] if r["scenario"] == "framework" else 0,
+                             order[r["server"]]))
+    return rows
 
 
 # --- formatting -----------------------------------------------------------
@@ -614,8 +1084,198 @@ def backend_table(rows):
                            "vs. blocking", "p50", "p99", "errors", "threads"], cells)
 
 
+def framework_figures(rows):
+    """server -> {("rps", level), ("cpu", level), "idle"} for the runs that worked."""
+    figures = {}
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        mine = figures.setdefault(row["server"], {})
+        if row["scenario"] == "framework" and row["requests"]:
+            mine[("rps", row["connections"])] = float(row["rps"])
+            if row["cpu_us_per_request"] != "":
+                mine[("cpu", row["connections"])] = float(row["cpu_us_per_request"])
+        elif row["scenario"] == "idle" and row["idle_bytes_per_connection"] != "":
+            mine["idle"] = float(row["idle_bytes_per_connection"])
+    return figures
+
+
+def goal_check(server, measure, connections, value, goal, at_least, digits,
+               reference=None, reference_value=None, detail=""):
+    """One line of the goals table. A ratio when there is a reference; the
+    verdict judges the figure as printed (rounded to `digits`)."""
+    check = {"server": server, "measure": measure, "connections": connections,
+             "value": value, "reference": reference or "", "reference_value": reference_value,
+             "ratio": None, "digits": digits, "detail": detail,
+             "goal": "%s %.*f" % ("at least" if at_least else "at most", digits, goal)}
+    figure = value
+    if reference:
+        if value is not None and reference_value:
+            check["ratio"] = figure = value / reference_value
+        else:
+            figure = None
+    if figure is None:
+        missing = server if value is None else reference
+        check["verdict"] = "not available (no figure for %s)" % missing
+        return check
+    figure = round(figure, digits)
+    met = figure >= goal if at_least else figure <= goal
+    check["verdict"] = "met" if met else "not met"
+    return check
+
+
+def framework_checks(rows, options):
+    """The goals of the framework, for each final/ server selected."""
+    figures = framework_figures(rows)
+    nginx, tornado = figures.get("nginx", {}), figures.get("tornado", {})
+    checks = []
+    for server in options.framework:
+        if server.name not in FINAL_SERVERS:
+            continue
+        mine = figures.get(server.name, {})
+        for level in FRAMEWORK_LEVELS:
+            checks.append(goal_check(server.name, "req/s vs nginx", level, mine.get(("rps", level)),
+                                     GOAL_RPS_VS_NGINX, True, 2, "nginx", nginx.get(("rps", level))))
+        for level in FRAMEWORK_LEVELS:
+            checks.append(goal_check(server.name, "server CPU per request vs nginx", level,
+                                     mine.get(("cpu", level)), GOAL_CPU_VS_NGINX, False, 2,
+                                     "nginx", nginx.get(("cpu", level))))
+        for level in FRAMEWORK_LEVELS:
+            checks.append(goal_check(server.name, "req/s vs Tornado", level,
+                                     mine.get(("rps", level)), GOAL_RPS_VS_TORNADO, True, 1,
+                                     "tornado", tornado.get(("rps", level))))
+        if options.idle_connections:
+            idle = next((r for r in rows if r["scenario"] == "idle" and r["server"] == server.name
+                         and r["idle_bytes_per_connection"] != ""), None)
+            detail = "" if idle is None else "(%s − %s kB) ÷ %s" % (
+                fmt_count(idle["rss_after_kb"]), fmt_count(idle["rss_before_kb"]),
+                fmt_count(idle["connections"]))
+            checks.append(goal_check(server.name, "bytes per idle connection",
+                                     options.idle_connections, mine.get("idle"),
+                                     GOAL_IDLE_BYTES, False, 0, detail=detail))
+    return checks
+
+
+FRAMEWORK_CSV_FIELDS = ["server", "measure", "connections", "value", "reference",
+                        "reference_value", "ratio", "goal", "verdict"]
+
+
+def write_framework_csv(path, checks):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FRAMEWORK_CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for check in checks:
+            row = dict(check)
+            for key, form in (("value", "%.6g"), ("reference_value", "%.6g"), ("ratio", "%.4f")):
+                row[key] = "" if row[key] is None else form % row[key]
+            writer.writerow(row)
+
+
+def fmt_figure(measure, value):
+    if value is None:
+        return "-"
+    if measure.startswith("server CPU"):
+        return "%.2f µs" % value
+    if measure.startswith("bytes"):
+        return "{:,.0f} B".format(value)
+    return "{:,.0f}".format(value)
+
+
+def goals_table(checks):
+    cells = []
+    for check in checks:
+        measure = check["measure"]
+        goal = ("≥ " if check["goal"].startswith("at least") else "≤ ") + check["goal"].split()[-1]
+        if measure.startswith("bytes"):
+            what = "server memory per idle keep-alive connection, %s open" % fmt_count(
+                check["connections"])
+            figures = check["detail"] or "-"
+            result = "-" if check["value"] is None else "**%s**" % fmt_figure(measure,
+                                                                             check["value"])
+            goal = "≤ {:,} B".format(GOAL_IDLE_BYTES)
+        else:
+            unit = "req/s" if measure.startswith("req/s") else "server CPU time per request"
+            what = "%s ÷ %s's, %s conns" % (unit, check["reference"].replace("tornado", "Tornado"),
+                                           fmt_count(check["connections"]))
+            figures = "%s ÷ %s" % (fmt_figure(measure, check["value"]),
+                                   fmt_figure(measure, check["reference_value"]))
+            result = "-" if check["ratio"] is None else "**%.*f**" % (check["digits"],
+                                                                       check["ratio"])
+        cells.append([check["server"], what, figures, result, goal, check["verdict"]])
+    return markdown_table(["server", "measure", "figures", "result", "goal", "verdict"], cells)
+
+
+def fmt_cpu(row):
+    if row["cpu_us_per_request"] == "":
+        return "-"
+    return "%.2f µs (%s%%)" % (float(row["cpu_us_per_request"]), row["cpu_busy_percent"])
+
+
+def framework_table(rows, options):
+    """Every server's own figures, one line each."""
+    models = {s.name: s.model for s in FRAMEWORK_SERVERS}
+    by_key = {(r["scenario"], r["server"], r["connections"]): r for r in rows}
+    idle = {r["server"]: r for r in rows if r["scenario"] == "idle"}
+    cells = []
+    for server in options.framework:
+        line = [server.name, models[server.name]]
+        first = by_key[("framework", server.name, FRAMEWORK_LEVELS[0])]
+        if first["status"] == "not available":
+            cells.append(line + ["not available: " + first["note"]] +
+                         ["-"] * (2 * len(FRAMEWORK_LEVELS) + 2))
+            continue
+        errors = []
+        for level in FRAMEWORK_LEVELS:
+            row = by_key[("framework", server.name, level)]
+            if row["status"] != "ok":
+                line += ["%s%s" % (row["status"], ": " + row["note"] if row["note"] else ""), "-"]
+                continue
+            line += [fmt_rps(row), fmt_cpu(row)]
+            if fmt_errors(row) != "0":
+                errors.append("%s at %s" % (fmt_errors(row), fmt_count(level)))
+        line += [", ".join(errors) or ("0" if first["status"] == "ok" else "-"),
+                 fmt_count(first["response_bytes"])]
+        row = idle.get(server.name)
+        if row is None:
+            line += ["-"]
+        elif row["status"] != "ok" or row["idle_bytes_per_connection"] == "":
+            line += ["%s%s" % (row["status"], ": " + row["note"] if row["note"] else "")]
+        else:
+            line += ["{:,} B ({} → {} kB{})".format(
+                int(row["idle_bytes_per_connection"]), fmt_count(row["rss_before_kb"]),
+                fmt_count(row["rss_after_kb"]), "; " + row["note"] if row["note"] else "")]
+        cells.append(line)
+    header = ["server", "what it is"]
+    for level in FRAMEWORK_LEVELS:
+        header += ["req/s, %s conns" % fmt_count(level),
+                   "CPU per request (core busy), %s" % fmt_count(level)]
+    header += ["wrk errors", "response bytes",
+               "memory per idle conn (RSS before → after)"]
+    return markdown_table(header, cells)
+
+
+def framework_section(rows, checks, options):
+    parts = ["## The framework against nginx and Tornado", ""]
+    if options.quick or options.rounds < FRAMEWORK_ROUNDS or \
+            options.idle_connections < IDLE_CONNECTIONS:
+        parts += ["(%d round(s) of %d s, %s idle connections: a check that it runs, "
+                  "too short for the verdicts to mean much.)" % (
+                      options.rounds, options.duration, fmt_count(options.idle_connections)), ""]
+    if checks:
+        parts += ["### The goals", "", goals_table(checks), ""]
+    parts += ["### Every server", "", framework_table(rows, options), "",
+              "req/s: requests summed over the rounds ÷ their summed duration. CPU per "
+              "request: the server's utime + stime over a round ÷ its requests, median "
+              "round; in brackets that CPU time ÷ the round's length (below 100% the "
+              "server waited: for wrk, or for its core while other work on the machine "
+              "had it). Memory: resident set "
+              "(VmRSS) after opening the idle connections minus before, ÷ their number "
+              "(socket buffers are the kernel's and not in it).", ""]
+    return parts
+
+
 def method_text(options, pinning):
-    return "\n".join([
+    lines = [
         "- Each run starts a fresh server with `--port=0`, waits for its ready line, "
         "then runs `wrk -t1 -cN -d%ds --timeout %ds --latency` against "
         "`http://127.0.0.1:PORT/` (keep-alive `GET /`, a 12-byte \"Hello, world\" reply), "
@@ -635,22 +1295,41 @@ def method_text(options, pinning):
         "request waits %d ms (wrk `--timeout %ds`, so that the blocking server's queue "
         "shows as latency, not as timeouts)." % (
             options.backend_connections, BACKEND_MS, max(options.timeout, BACKEND_TIMEOUT)),
-    ])
+    ]
+    if options.framework and options.rounds:
+        lines.append(
+            "- Framework: every server started once, each pinned like the others; at %s "
+        "connections, %d round(s) of `wrk -t1 -cN -d%ds` visiting the servers in turn "
+        "(each round starting one server further along), the server's utime + stime read "
+        "from /proc/PID/stat before and after each wrk run. Then, one at a time, a fresh "
+        "server, one request, its VmRSS, %s keep-alive connections opened (at most %d "
+        "at a time) that each send `GET /`, read the whole response and then stay open "
+        "and silent, and its VmRSS again. A verdict judges the ratio as printed (2 "
+        "decimals, 1 for Tornado); 1 KB is 1,024 bytes." % (
+            " and ".join(fmt_count(level) for level in FRAMEWORK_LEVELS), options.rounds,
+            options.duration, fmt_count(options.idle_connections), IDLE_IN_FLIGHT))
+    return "\n".join(lines)
 
 
-def write_results(options, pinning, facts, load_rows, slow_rows, backend_rows=()):
+def write_results(options, pinning, facts, load_rows, slow_rows, backend_rows=(),
+                  framework_rows=()):
     with open(os.path.join(options.out, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         writer.writeheader()
-        writer.writerows(load_rows + slow_rows + list(backend_rows))
-    parts = ["# Benchmark results", "",
-             "## Rising concurrency", "", load_table(load_rows), ""]
+        writer.writerows(load_rows + slow_rows + list(backend_rows) + list(framework_rows))
+    parts = ["# Benchmark results", ""]
+    if load_rows or not framework_rows:
+        parts += ["## Rising concurrency", "", load_table(load_rows), ""]
     if slow_rows:
         parts += ["## Slow clients", "", slow_table(slow_rows, load_rows), ""]
     if backend_rows:
         parts += ["## Slow backend: %d ms per request, %d connections" % (
                       BACKEND_MS, options.backend_connections), "",
                   backend_table(backend_rows), ""]
+    if framework_rows:
+        checks = framework_checks(framework_rows, options)
+        write_framework_csv(os.path.join(options.out, "framework.csv"), checks)
+        parts += framework_section(framework_rows, checks, options)
     parts += ["## Method", "", method_text(options, pinning), "",
               "## Machine", "", "\n".join("- %s: %s" % fact for fact in facts), ""]
     text = "\n".join(parts)
@@ -678,7 +1357,8 @@ def parse_options(argv):
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"),
                         help="where results go (default: build/bench)")
     parser.add_argument("--servers", help="comma-separated names, e.g. select,epoll "
-                        "(default: all of %s)" % ",".join(s.name for s in SERVERS + BACKEND_SERVERS))
+                        "(default: all of %s)" % ",".join(
+                            s.name for s in SERVERS + BACKEND_SERVERS + FRAMEWORK_SERVERS))
     parser.add_argument("--levels", type=parse_levels,
                         help="connection counts (default: %s)" % ",".join(map(str, LEVELS)))
     parser.add_argument("--duration", type=int, help="seconds per run (default: %d)" % DURATION)
@@ -690,9 +1370,17 @@ def parse_options(argv):
     parser.add_argument("--backend-connections", type=int, default=BACKEND_CONNECTIONS,
                         help="wrk connections in the slow-backend scenario, 0 to skip it "
                              "(default: %d)" % BACKEND_CONNECTIONS)
+    parser.add_argument("--rounds", type=int,
+                        help="framework scenario: rounds per level, 0 to skip it "
+                             "(default: %d)" % FRAMEWORK_ROUNDS)
+    parser.add_argument("--idle-connections", type=int,
+                        help="framework scenario: idle keep-alive connections for the memory "
+                             "figure, 0 to skip it (default: %s)" % IDLE_CONNECTIONS)
     parser.add_argument("--quick", action="store_true",
-                        help="a fast check: levels %s, %d s runs, %d slow clients unless given" % (
-                            ",".join(map(str, QUICK_LEVELS)), QUICK_DURATION, QUICK_SLOW_CLIENTS))
+                        help="a fast check: levels %s, %d s runs, %d slow clients, %d framework "
+                             "round, %d idle connections unless given" % (
+                            ",".join(map(str, QUICK_LEVELS)), QUICK_DURATION, QUICK_SLOW_CLIENTS,
+                            QUICK_FRAMEWORK_ROUNDS, QUICK_IDLE_CONNECTIONS))
     parser.add_argument("--list", action="store_true", help="list the servers and exit")
     options = parser.parse_args(argv)
     quick = options.quick
@@ -702,14 +1390,26 @@ def parse_options(argv):
         options.duration = QUICK_DURATION if quick else DURATION
     if options.slow_clients is None:
         options.slow_clients = QUICK_SLOW_CLIENTS if quick else SLOW_CLIENTS
+    if options.rounds is None:
+        options.rounds = QUICK_FRAMEWORK_ROUNDS if quick else FRAMEWORK_ROUNDS
+    if options.idle_connections is None:
+        options.idle_connections = QUICK_IDLE_CONNECTIONS if quick else IDLE_CONNECTIONS
     if options.duration < 1 or options.timeout < 1:
         parser.error("--duration and --timeout are whole seconds, 1 or more")
+    if options.rounds < 0 or options.idle_connections < 0:
+        parser.error("--rounds and --idle-connections are 0 or more")
     options.selected = select_servers(parser, options.servers)
+    # The framework scenario's servers run in their own scenario only.
+    options.framework = ([s for s in options.selected if s in FRAMEWORK_SERVERS]
+                         if options.rounds else [])
+    options.selected = [s for s in options.selected if s not in FRAMEWORK_SERVERS]
+    if not options.framework:
+        options.idle_connections = 0
     return options
 
 
 def select_servers(parser, names):
-    everyone = SERVERS + BACKEND_SERVERS
+    everyone = SERVERS + BACKEND_SERVERS + FRAMEWORK_SERVERS
     if not names:
         return list(everyone)
     by_name = {s.program.lower(): s for s in SERVERS}
@@ -724,10 +1424,12 @@ def select_servers(parser, names):
 
 
 def list_servers(bin_dir):
-    for s in SERVERS + BACKEND_SERVERS:
-        found = "found" if os.access(s.path(bin_dir), os.X_OK) else "missing"
-        program = s.program + ("" if s.url_path == "/" else " " + s.url_path)
-        log("%-10s %-33s %-8s %s" % (s.name, program, found, s.model))
+    for s in SERVERS + BACKEND_SERVERS + FRAMEWORK_SERVERS:
+        missing = s.missing(bin_dir)
+        found = "found" if missing is None else "missing"
+        program = os.path.basename(s.program) + ("" if s.url_path == "/" else " " + s.url_path)
+        note = "" if missing is None or "not found" in missing else "  (%s)" % missing
+        log("%-16s %-33s %-8s %s%s" % (s.name, program, found, s.model, note))
 
 
 def plan_runs(options):
@@ -760,7 +1462,7 @@ def main(argv):
         f.write(WRK_REPORT_LUA)
 
     biggest = max(options.levels + [options.slow_clients + WELL_BEHAVED,
-                                    options.backend_connections])
+                                    options.backend_connections, options.idle_connections])
     fd_limit = raise_fd_limit(biggest + 1024)
     if fd_limit < biggest + 64:
         log("note: RLIMIT_NOFILE is %d; runs above about %d connections will fail to "
@@ -776,11 +1478,17 @@ def main(argv):
             log("note: %s not found, skipping '%s' (not built yet?)" % (server.path(bin_dir), server.name))
 
     runs = plan_runs(options)
+    options.framework_missing = {s.name: s.missing(bin_dir) for s in options.framework}
+    framework_servers = sum(1 for reason in options.framework_missing.values() if not reason)
+    framework_runs = framework_servers * len(FRAMEWORK_LEVELS) * options.rounds
     log("Benchmark: %d runs of %d s each, about %.0f s in all" % (
-        len(runs), options.duration, len(runs) * (options.duration + 1.2)))
+        len(runs) + framework_runs, options.duration,
+        len(runs) * (options.duration + 1.2) + framework_runs * (options.duration + 0.3)
+        + framework_servers * (2 + options.idle_connections / 2000)))
     log("Method:\n" + method_text(options, pinning))
     log("Machine: " + "; ".join("%s %s" % fact for fact in facts))
-    log("Servers: " + (", ".join("%s (%s)" % (s.name, s.model) for s in options.available) or "none"))
+    log("Servers: " + (", ".join("%s (%s)" % (s.name, s.model)
+                                 for s in options.available + options.framework) or "none"))
     log()
 
     rows = {"load": [], "slow": [], "backend": []}
@@ -795,11 +1503,22 @@ def main(argv):
         rows[scenario].append(row)
         log(progress_line(index, len(runs), row))
 
-    text = write_results(options, pinning, facts, rows["load"], rows["slow"], rows["backend"])
+    framework_rows = []
+    if options.framework:
+        log()
+        log("Framework: %s at %s connections, %d round(s) of %d s, then %s idle connections" % (
+            ", ".join(s.name for s in options.framework),
+            " and ".join(fmt_count(level) for level in FRAMEWORK_LEVELS), options.rounds,
+            options.duration, fmt_count(options.idle_connections)))
+        framework_rows = run_framework(options, bin_dir, pinning)
+
+    text = write_results(options, pinning, facts, rows["load"], rows["slow"], rows["backend"],
+                         framework_rows)
     log()
     log(text)
-    log("Wrote %s, %s and raw/ (wrk output, server stderr per run)" % (
-        os.path.join(options.out, "results.csv"), os.path.join(options.out, "results.md")))
+    log("Wrote %s, %s%s and raw/ (wrk output, server stderr per run)" % (
+        os.path.join(options.out, "results.csv"), os.path.join(options.out, "results.md"),
+        ", " + os.path.join(options.out, "framework.csv") if framework_rows else ""))
     return 0
 
 

@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""Python Tornado's hello world, the yardstick of the "framework" scenario of `make bench`.
+
+    /usr/bin/python3 tests/bench/tornado_hello.py [--port=8888] [--address=127.0.0.1]
+
+The classic Tornado program, web.Application + RequestHandler, answering
+GET / with "Hello, world" as text/plain over keep-alive: the same program
+as the course's build/bin/final_hello, written against the real thing.
+Like every demo server of the course it prints
+"Listening on http://ADDRESS:PORT/" once it accepts (--port=0 picks a free
+port), and exits 0 on SIGTERM or SIGINT.
+
+It must run under Debian's /usr/bin/python3 with python3-tornado (6.2);
+tools/install-deps.sh bench installs it. Tornado's access log is off
+unless logging is configured, which this program does not do, so a
+request costs no log line (as nginx's `access_log off` in nginx.conf.in).
+"""
+import argparse
+import asyncio
+import signal
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+# Tornado's default backlog is 128; nginx.conf.in and the course's framework
+# listen with 4096, and wrk opens 1,000 connections at once. The same queue
+# for all keeps a refused SYN (and its one-second retry) out of the numbers.
+BACKLOG = 4096
+
+
+class HelloHandler(tornado.web.RequestHandler):
+    def get(self):
+        self.set_header("Content-Type", "text/plain")
+        self.write("Hello, world")
+
+
+def parse_options():
+    parser = argparse.ArgumentParser(description="Python Tornado hello world")
+    parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--address", default="127.0.0.1")
+    return parser.parse_args()
+
+
+async def serve(options):
+    application = tornado.web.Application([(r"/", HelloHandler)])
+    sockets = tornado.netutil.bind_sockets(options.port, options.address, backlog=BACKLOG)
+    server = tornado.httpserver.HTTPServer(application)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    print("Listening on http://%s:%d/" % (options.address, port), flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    await stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(parse_options()))
