@@ -271,6 +271,11 @@ void HTTPHeaders::clear() noexcept {
     dead_bytes_ = 0;
 }
 
+void HTTPHeaders::reserve(std::size_t fields, std::size_t bytes) {
+    fields_.reserve(fields);
+    text_.reserve(bytes);
+}
+
 bool HTTPHeaders::contains(std::string_view name) const noexcept {
     for (const Slot& slot : fields_) {
         if (slot.name_size == name.size() &&
@@ -1303,6 +1308,7 @@ double HTTPServerRequest::request_time() const {
 }
 
 void HTTPServerRequest::parse_body() {
+    if (body.empty()) return;  // no arguments in it (most GETs: skip the Content-Type lookups)
     parse_body_arguments(headers.get_first("Content-Type"), body, body_arguments, files, &headers);
     for (const auto& [name, values] : body_arguments) {
         std::vector<std::string>& list = arguments[name];

@@ -18,6 +18,9 @@ std::optional<std::string> unescape_fragment(std::string_view fragment) {
     std::string text;
     for (std::size_t i = 0; i < fragment.size(); ++i) {
         if (fragment[i] != '\\') {
+            // Repetition or alternation outside a group: no one path to give.
+            // ('.' is allowed: in "/feed.xml" it stands for itself.)
+            if (std::string_view("*+?|[]{}^$").find(fragment[i]) != std::string_view::npos) return std::nullopt;
             text += fragment[i];
             continue;
         }

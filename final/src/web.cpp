@@ -8,8 +8,8 @@
 //                       call_method -> get() ... -> finish() -> the access log
 #include "tornado/web.h"
 
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -24,21 +24,44 @@ namespace {
 
 const std::string_view kSupportedMethods[] = {"GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"};
 
-std::string to_hex(const unsigned char* bytes, std::size_t size) {
+// `room`: spare capacity, for what the caller adds around it.
+std::string to_hex(const unsigned char* bytes, std::size_t size, std::size_t room = 0) {
     static constexpr char kDigits[] = "0123456789abcdef";
     std::string hex;
-    hex.reserve(size * 2);
+    hex.reserve(size * 2 + room);
+    hex.resize(size * 2);
     for (std::size_t i = 0; i < size; ++i) {
-        hex += kDigits[bytes[i] >> 4];
-        hex += kDigits[bytes[i] & 0xf];
+        hex[2 * i] = kDigits[bytes[i] >> 4];
+        hex[2 * i + 1] = kDigits[bytes[i] & 0xf];
     }
     return hex;
 }
 
-std::string sha1_hex(std::string_view data) {
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-    return to_hex(digest, sizeof digest);
+// Every GET 200 computes one (its Etag), so the digest is looked up once,
+// and one context per thread is reused: OpenSSL 3's one-shot SHA1() looks
+// the algorithm up, under a lock, on every call; re-initialising a context
+// with no type given keeps its algorithm and state objects.
+std::string sha1_hex(std::string_view data, std::size_t room = 0) {
+    struct Context {
+        Context() : context(EVP_MD_CTX_new()) {
+            EVP_MD* sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+            if (context == nullptr || sha1 == nullptr || EVP_DigestInit_ex2(context, sha1, nullptr) != 1) {
+                throw std::runtime_error("OpenSSL has no SHA-1");
+            }
+            EVP_MD_free(sha1);  // the context keeps its own reference
+        }
+        ~Context() { EVP_MD_CTX_free(context); }
+        EVP_MD_CTX* context;
+    };
+    thread_local Context sha1;
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    if (EVP_DigestInit_ex2(sha1.context, nullptr, nullptr) != 1 ||
+        EVP_DigestUpdate(sha1.context, data.data(), data.size()) != 1 ||
+        EVP_DigestFinal_ex(sha1.context, digest, &size) != 1) {
+        throw std::runtime_error("OpenSSL could not compute a SHA-1");
+    }
+    return to_hex(digest, size, room);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
@@ -131,21 +154,22 @@ bool is_cookie_legal(char c) {
 }
 
 // Python's SimpleCookie quoting: as is when every character is legal, else
-// in double quotes with '"' and '\' escaped and other specials as \ooo.
+// in double quotes, where '"' and '\' get a backslash, legal characters
+// and " ()/<=>?@[]{}" stay, and anything else becomes \ooo (octal).
 std::string quote_cookie_value(std::string_view value) {
     if (std::all_of(value.begin(), value.end(), is_cookie_legal)) return std::string(value);
+    static constexpr std::string_view kKeptInQuotes = " ()/<=>?@[]{}";
     std::string quoted = "\"";
     for (char c : value) {
-        unsigned char u = static_cast<unsigned char>(c);
         if (c == '"' || c == '\\') {
             quoted += '\\';
             quoted += c;
-        } else if (u < 0x20 || u >= 0x7f) {
-            char octal[5];
-            std::snprintf(octal, sizeof octal, "\\%03o", u);
-            quoted += octal;
-        } else {
+        } else if (is_cookie_legal(c) || kKeptInQuotes.find(c) != std::string_view::npos) {
             quoted += c;
+        } else {
+            char octal[5];
+            std::snprintf(octal, sizeof octal, "\\%03o", static_cast<unsigned char>(c));
+            quoted += octal;
         }
     }
     quoted += '"';
@@ -638,6 +662,8 @@ std::string RequestHandler::static_url(std::string_view path, bool include_versi
 
 void RequestHandler::clear() {
     headers_.clear();
+    // Content-Type, Etag, Content-Length and a few more, in one allocation each.
+    headers_.reserve(8, 256);
     headers_.set("Content-Type", "text/html; charset=UTF-8");
     set_default_headers();
     write_buffer_.clear();
@@ -777,7 +803,8 @@ void RequestHandler::redirect(std::string_view url, bool permanent, int status) 
 
 std::optional<std::string> RequestHandler::compute_etag() const {
     if (!application_->settings().compute_etag) return std::nullopt;
-    return "\"" + sha1_hex(write_buffer_) + "\"";
+    // Room for the quotes: the three pieces make one allocation.
+    return "\"" + sha1_hex(write_buffer_, /*room=*/2) + "\"";
 }
 
 void RequestHandler::set_etag_header() {

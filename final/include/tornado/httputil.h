@@ -282,6 +282,9 @@ public:
     // Removes every value of `name`; returns how many (Tornado's del headers[name]).
     std::size_t remove(std::string_view name);
     void clear() noexcept;
+    // Room for `fields` fields of `bytes` name and value bytes in all, so
+    // that adding them allocates nothing (a response's headers).
+    void reserve(std::size_t fields, std::size_t bytes);
 
     bool contains(std::string_view name) const noexcept;
     // The values joined with ",", or `fallback` when there are none.

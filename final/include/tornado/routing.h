@@ -47,8 +47,8 @@ public:
     // patterns whose parts outside the groups are plain text ("\." is
     // fine). Throws std::invalid_argument for a pattern too complex to
     // reverse ("/(a|b)+/x", "\d" outside a group, nested groups) and for the
-    // wrong number of values (Tornado's reverse, which returns None for the
-    // first case).
+    // wrong number of values. (Tornado returns None for fewer of these: it
+    // reverses "/(a|b)+" to "/a+", a path the pattern does not match.)
     std::string reverse(const std::vector<std::string>& args) const;
 
     const std::string& pattern() const noexcept { return pattern_; }

@@ -179,8 +179,11 @@ public:
     virtual Task<void> put_async(PathArgs args);
     virtual Task<void> options_async(PathArgs args);
     virtual void on_finish() {}
-    // The client closed the connection before the response was finished
-    // (a long poll whose browser went away). Not called after finish().
+    // The client went away before the response was finished (a long poll
+    // whose browser closed): the connection was reset, or failed. Not called
+    // after finish(). A client that only half-closes its side (FIN) may
+    // still be reading, and gets its response, so a FIN alone is noticed at
+    // the next write (Tornado 6.2 treats a FIN as leaving).
     virtual void on_connection_close() {}
 
     // --- Streaming request bodies (Tornado's @stream_request_body). ---
