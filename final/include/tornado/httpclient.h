@@ -1,0 +1,234 @@
+// tornado/httpclient.h: a non-blocking HTTP/1.1 client (Tornado's
+// `tornado.httpclient`, with its SimpleAsyncHTTPClient), and the blocking
+// HTTPClient for scripts and tests.
+//
+//   tornado::AsyncHTTPClient client;
+//   tornado::HTTPResponse page = co_await client.fetch("http://127.0.0.1:8888/");
+//   std::puts(page.body.c_str());
+//
+//   tornado::HTTPRequest post{.url = "http://127.0.0.1:8888/form", .method = "POST",
+//                             .body = "name=ann"};             // named first: see below
+//   tornado::HTTPResponse answer = co_await client.fetch(post, /*raise_error=*/false);
+//   if (answer.code != 200) std::puts(answer.reason.c_str());   // 599: no answer at all
+//
+//   tornado::HTTPClient blocking;                                // its own private loop
+//   std::string body = blocking.fetch("http://127.0.0.1:8888/").body;
+//
+// What a fetch does: connect (TCPClient, within connect_timeout), send
+// "METHOD /path HTTP/1.1" with Host, "Connection: close", Content-Length for
+// a body and User-Agent if one is given (no Accept-Encoding: responses are
+// never compressed for us), read the response head, skip 1xx interim
+// responses, read the body as the response frames it (Content-Length,
+// chunked, or until the server closes; none for HEAD, 204 and 304), follow
+// redirects, and close the connection. request_timeout covers all of it,
+// redirects included. One connection per request, at most max_clients at
+// once; more wait in a queue, in order.
+//
+// How a fetch fails: every failure is an HTTPClientError. A response whose
+// code is not 2xx gives one with that code and the response; no response
+// at all (refused, reset, timed out, malformed, a body over max_body_size,
+// a bad URL or request) gives code 599, whose message says why ("Timeout
+// during request", "Stream closed", "connect to 127.0.0.1:9: Connection
+// refused") and whose cause() is the exception underneath. With
+// raise_error = false the Future is never failed: the response comes back
+// with its code (599 when there was none) and `error` set. Every failure
+// closes the connection.
+//
+// http:// only: https:// is refused with a clear error (no TLS yet).
+//
+// g++ 12 destroys an aggregate temporary twice when it appears inside a
+// co_await expression: build an HTTPRequest in a variable first, never as
+// `co_await client.fetch({.url = ...})`.
+//
+// Threads: a client belongs to the loop that is current when it is made;
+// use it on that loop's thread, and close (or destroy) it before the loop.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "tornado/concurrent.h"
+#include "tornado/httputil.h"
+#include "tornado/ioloop.h"
+#include "tornado/netutil.h"
+
+namespace tornado {
+
+// What to fetch (Tornado's HTTPRequest). An aggregate: designated
+// initializers name the fields you set.
+struct HTTPRequest {
+    std::string url{};
+    std::string method = "GET";
+    // Sent after Host and Connection; a Host or Connection here replaces ours.
+    HTTPHeaders headers{};
+    // None: no body (GET); "" is an empty body with Content-Length: 0.
+    std::optional<std::string> body{};
+    // Zero: no limit. The connect timeout never runs past request_timeout.
+    IOLoop::Clock::duration connect_timeout = std::chrono::seconds(20);
+    IOLoop::Clock::duration request_timeout = std::chrono::seconds(20);
+    bool follow_redirects = true;
+    int max_redirects = 5;
+    // Sent as User-Agent when not empty (replacing one in headers).
+    std::string user_agent{};
+    // The most body bytes accepted (after chunked decoding); more fails the
+    // fetch with 599.
+    std::size_t max_body_size = 100 * 1024 * 1024;
+    // When set, body pieces go here as they arrive instead of into
+    // response.body (which stays empty). Called on the loop.
+    std::function<void(std::string)> streaming_callback{};
+    // Off: a body with GET, HEAD, DELETE or OPTIONS, none with POST, PUT or
+    // PATCH, or a method outside those seven, is refused before connecting.
+    bool allow_nonstandard_methods = false;
+};
+
+// What came back (Tornado's HTTPResponse).
+struct HTTPResponse {
+    HTTPRequest request{};          // the request as given (before redirects)
+    int code = 0;                   // 200; 599 when there was no response
+    std::string reason{};           // "OK" (the standard phrase if the server sent none)
+    HTTPHeaders headers{};
+    std::string body{};             // chunked encoding removed
+    std::string effective_url{};    // the URL fetched last (after redirects)
+    double request_time = 0;        // seconds, from the first connect to the last byte
+    std::exception_ptr error{};     // an HTTPClientError unless code is 2xx
+
+    // Throws `error`, if there is one (Tornado's rethrow()).
+    void rethrow() const {
+        if (error) std::rethrow_exception(error);
+    }
+};
+
+// A fetch failed (Tornado's HTTPClientError). what() is "HTTP 404: Not
+// Found"; code 599 means there was no response (see the module comment).
+class HTTPClientError : public std::runtime_error {
+public:
+    // An empty message becomes the standard phrase for the code.
+    explicit HTTPClientError(int code, std::string message = {},
+                             std::shared_ptr<const HTTPResponse> response = nullptr,
+                             std::exception_ptr cause = nullptr);
+
+    int code() const noexcept { return code_; }
+    const std::string& message() const noexcept { return message_; }
+    // The response, for a non-2xx code (its own `error` is empty).
+    const std::shared_ptr<const HTTPResponse>& response() const noexcept { return response_; }
+    // For 599: what went wrong underneath (a StreamClosedError, an
+    // HTTPInputError, std::invalid_argument, ...), or nullptr.
+    std::exception_ptr cause() const noexcept { return cause_; }
+
+protected:
+    struct MessageOnly {};
+    // what() is the message alone, as Tornado's subclasses print.
+    HTTPClientError(MessageOnly, int code, std::string message, std::exception_ptr cause);
+
+private:
+    int code_;
+    std::string message_;
+    std::shared_ptr<const HTTPResponse> response_;
+    std::exception_ptr cause_;
+};
+
+// 599, "Timeout while connecting", "Timeout during request" or "Timeout in
+// request queue".
+class HTTPTimeoutError : public HTTPClientError {
+public:
+    explicit HTTPTimeoutError(std::string message);
+};
+
+// 599, "Stream closed": the server closed (or reset) before the response ended.
+class HTTPStreamClosedError : public HTTPClientError {
+public:
+    explicit HTTPStreamClosedError(std::string message = "Stream closed", std::exception_ptr cause = nullptr);
+};
+
+// The client's own settings (Tornado's SimpleAsyncHTTPClient.initialize).
+struct AsyncHTTPClientOptions {
+    // Fetches at once; more wait in a queue.
+    std::size_t max_clients = 10;
+    // Most bytes a connection's stream holds.
+    std::size_t max_buffer_size = 100 * 1024 * 1024;
+    // Status line and headers of a response (each 1xx too), and the trailers.
+    std::size_t max_header_size = 64 * 1024;
+    // nullptr: a DefaultExecutorResolver (getaddrinfo on the loop's thread pool).
+    std::shared_ptr<Resolver> resolver = nullptr;
+    // Host names to send elsewhere ("example.com" -> "127.0.0.1"), for tests.
+    std::map<std::string, std::string> hostname_mapping{};
+};
+
+namespace detail {
+struct HTTPClientState;
+}
+
+// Tornado's AsyncHTTPClient (its SimpleAsyncHTTPClient): fetch() returns a
+// Future at once.
+class AsyncHTTPClient {
+public:
+    // Belongs to the current loop.
+    explicit AsyncHTTPClient(AsyncHTTPClientOptions options = {});
+    // close().
+    ~AsyncHTTPClient();
+    AsyncHTTPClient(const AsyncHTTPClient&) = delete;
+    AsyncHTTPClient& operator=(const AsyncHTTPClient&) = delete;
+
+    // Starts (or queues) the request. With raise_error, a failure fails the
+    // Future with HTTPClientError; without it the Future always resolves
+    // with a response (see the module comment). A request that breaks the
+    // rules (bad URL, body on GET, ...) fails without connecting.
+    // Cancelling the Future abandons the fetch and closes its connection.
+    // Throws std::runtime_error if the client is closed.
+    Future<HTTPResponse> fetch(HTTPRequest request, bool raise_error = true);
+    Future<HTTPResponse> fetch(std::string url, bool raise_error = true);
+
+    // Fails the queued fetches and ends those in progress (599, "Client
+    // closed"), and closes the resolver if the client made it. Twice is fine.
+    void close();
+
+    // Fetches in progress and waiting, for monitoring and tests.
+    std::size_t active_count() const noexcept;
+    std::size_t queued_count() const noexcept;
+
+private:
+    std::shared_ptr<detail::HTTPClientState> state_;
+};
+
+// Tornado's blocking HTTPClient: each fetch runs on a private IOLoop of its
+// own, made and closed inside fetch(), so it works on a thread with no loop,
+// inside a callback of a running loop, and never changes which loop is
+// current for the caller.
+class HTTPClient {
+public:
+    explicit HTTPClient(AsyncHTTPClientOptions options = {});
+    HTTPClient(const HTTPClient&) = delete;
+    HTTPClient& operator=(const HTTPClient&) = delete;
+
+    // The response; throws HTTPClientError for a non-2xx code or no
+    // response, unless raise_error is false.
+    HTTPResponse fetch(HTTPRequest request, bool raise_error = true);
+    HTTPResponse fetch(std::string url, bool raise_error = true);
+
+    // fetch() throws std::runtime_error afterwards.
+    void close() noexcept { closed_ = true; }
+
+private:
+    AsyncHTTPClientOptions options_;
+    bool closed_ = false;
+};
+
+namespace detail {
+
+// `reference` (a Location header) resolved against the absolute URL `base`,
+// as RFC 3986 section 5.2 says (Python's urljoin): "/a/b/c" with "../d?x"
+// gives "/a/d?x". The fragment is kept.
+std::string urljoin(std::string_view base, std::string_view reference);
+
+}  // namespace detail
+
+}  // namespace tornado

@@ -1,0 +1,827 @@
+// httpclient.cpp: see tornado/httpclient.h for the contract.
+//
+// One fetch is a PendingFetch (its request, the Future handed out, its
+// timers and its current connection) and one coroutine, run_fetch, that
+// goes through the hops of the fetch (the request, then each redirect):
+//
+//   fetch() ── validate ──► queue ──► start: deadline timer ──► run_fetch
+//                             │                                   │ fetch_once: connect, write,
+//                             └─ "Timeout in request queue"       │ read the head (1xx skipped),
+//                                                                 │ read the body ... redirect?
+//   settle(): the one place a fetch ends ◄────────────────────────┘
+//     (a response, an error, the deadline, close(), a cancelled Future):
+//     timers off, connection closed, Future resolved, slot given to the
+//     next fetch in the queue.
+//
+// The coroutine may outlive settle() (the deadline fired while it waited):
+// it then finds its stream closed, fails, and its late outcome is dropped.
+#include "tornado/httpclient.h"
+
+#include <algorithm>
+#include <deque>
+#include <initializer_list>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "tornado/gen.h"
+#include "tornado/iostream.h"
+#include "tornado/tcpclient.h"
+
+namespace tornado {
+
+// --- errors --------------------------------------------------------------------------------
+
+namespace {
+
+std::string message_or_phrase(int code, std::string message) {
+    if (message.empty()) message = std::string(reason_phrase(code));
+    return message;
+}
+
+}  // namespace
+
+HTTPClientError::HTTPClientError(int code, std::string message, std::shared_ptr<const HTTPResponse> response,
+                                 std::exception_ptr cause)
+    : std::runtime_error("HTTP " + std::to_string(code) + ": " + message_or_phrase(code, message)),
+      code_(code),
+      message_(message_or_phrase(code, std::move(message))),
+      response_(std::move(response)),
+      cause_(std::move(cause)) {}
+
+HTTPClientError::HTTPClientError(MessageOnly, int code, std::string message, std::exception_ptr cause)
+    : std::runtime_error(message), code_(code), message_(std::move(message)), cause_(std::move(cause)) {}
+
+HTTPTimeoutError::HTTPTimeoutError(std::string message)
+    : HTTPClientError(MessageOnly{}, 599, std::move(message), nullptr) {}
+
+HTTPStreamClosedError::HTTPStreamClosedError(std::string message, std::exception_ptr cause)
+    : HTTPClientError(MessageOnly{}, 599, std::move(message), std::move(cause)) {}
+
+// --- URLs and the request ---------------------------------------------------------------------
+
+namespace {
+
+constexpr std::size_t kReadPiece = 64 * 1024;  // most body bytes read (and streamed) at once
+constexpr std::size_t kMaxChunkSizeLine = 1024;
+
+struct URL {
+    std::string host;       // "127.0.0.1", "::1" (no brackets)
+    std::uint16_t port = 80;
+    std::string authority;  // as written: "127.0.0.1:8888", "[::1]:8888"; the Host header
+    std::string target;     // "/search?q=1"
+};
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+bool has_space_or_control(std::string_view text) {
+    return std::any_of(text.begin(), text.end(),
+                       [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+}
+
+[[noreturn]] void bad_url(std::string_view url, std::string_view why) {
+    throw std::invalid_argument("Bad URL '" + std::string(url) + "': " + std::string(why));
+}
+
+std::uint16_t parse_port(std::string_view url, std::string_view digits) {
+    if (digits.empty()) return 80;  // "host:" is allowed, and means the default
+    unsigned value = 0;
+    for (char c : digits) {
+        if (c < '0' || c > '9' || value > 65535) bad_url(url, "the port is not a number from 1 to 65535");
+        value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (value == 0 || value > 65535) bad_url(url, "the port is not a number from 1 to 65535");
+    return static_cast<std::uint16_t>(value);
+}
+
+URL parse_url(std::string_view url) {
+    std::size_t separator = url.find("://");
+    if (separator == std::string_view::npos) bad_url(url, "not an absolute http:// URL");
+    std::string scheme = lower(url.substr(0, separator));
+    if (scheme == "https") bad_url(url, "https:// is not supported (this client has no TLS)");
+    if (scheme != "http") throw std::invalid_argument("Unsupported url scheme: '" + std::string(url) + "'");
+    std::string_view rest = url.substr(separator + 3);
+    std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+    std::string_view target = rest.substr(authority.size());
+    target = target.substr(0, target.find('#'));
+    if (has_space_or_control(url)) bad_url(url, "it holds a space or a control character");
+    if (authority.find('@') != std::string_view::npos) bad_url(url, "credentials in URLs are not supported");
+
+    URL parsed;
+    parsed.authority = std::string(authority);
+    std::string_view port;
+    if (authority.starts_with('[')) {  // [IPv6]:port
+        std::size_t close = authority.find(']');
+        if (close == std::string_view::npos) bad_url(url, "unterminated [IPv6 address]");
+        parsed.host = std::string(authority.substr(1, close - 1));
+        std::string_view after = authority.substr(close + 1);
+        if (!after.empty() && !after.starts_with(':')) bad_url(url, "junk after the [IPv6 address]");
+        if (!after.empty()) port = after.substr(1);
+    } else {
+        std::size_t colon = authority.rfind(':');
+        parsed.host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+    }
+    if (parsed.host.empty()) bad_url(url, "no host");
+    parsed.port = parse_port(url, port);
+    parsed.target = target.empty() || target.front() == '?' ? "/" + std::string(target) : std::string(target);
+    return parsed;
+}
+
+bool one_of(std::string_view method, std::initializer_list<std::string_view> methods) {
+    return std::find(methods.begin(), methods.end(), method) != methods.end();
+}
+
+// Tornado's checks, made before anything is sent (or queued).
+void validate(const HTTPRequest& request) {
+    if (!is_token(request.method)) {
+        throw std::invalid_argument("Invalid method '" + request.method + "'");
+    }
+    if (!request.allow_nonstandard_methods) {
+        if (!one_of(request.method, {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})) {
+            throw std::invalid_argument("Unknown method " + request.method +
+                                        " (unless allow_nonstandard_methods is true)");
+        }
+        bool body_expected = one_of(request.method, {"POST", "PATCH", "PUT"});
+        if (body_expected && !request.body) {
+            throw std::invalid_argument("Method " + request.method +
+                                        " needs a body (unless allow_nonstandard_methods is true)");
+        }
+        if (!body_expected && request.body) {
+            throw std::invalid_argument("Method " + request.method +
+                                        " must not have a body (unless allow_nonstandard_methods is true)");
+        }
+    }
+    parse_url(request.url);
+}
+
+// The request line, our headers, the caller's, the empty line, the body.
+std::string format_request(const HTTPRequest& request, const URL& url) {
+    const HTTPHeaders& theirs = request.headers;
+    HTTPHeaders ours;
+    if (!theirs.contains("Host")) ours.add("Host", url.authority);
+    if (!theirs.contains("Connection")) ours.add("Connection", "close");
+    if (!request.user_agent.empty()) ours.add("User-Agent", request.user_agent);
+    if (request.body) ours.add("Content-Length", std::to_string(request.body->size()));
+    if (request.method == "POST" && !theirs.contains("Content-Type")) {
+        ours.add("Content-Type", "application/x-www-form-urlencoded");
+    }
+    std::string out = request.method + " " + url.target + " HTTP/1.1\r\n";
+    ours.write_to(out);
+    for (auto [name, value] : theirs) {
+        // Ours replace theirs where the request says so.
+        if (request.body && equals_ignoring_case(name, "Content-Length")) continue;
+        if (!request.user_agent.empty() && equals_ignoring_case(name, "User-Agent")) continue;
+        out.append(name).append(": ").append(value).append("\r\n");
+    }
+    out += "\r\n";
+    if (request.body) out += *request.body;
+    return out;
+}
+
+bool is_redirect(int code) {
+    return code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
+}
+
+// The next hop of a redirect (Tornado's rules): 303 becomes GET (HEAD
+// stays HEAD), 301 and 302 turn a POST into a GET, 307 and 308 keep the
+// method and body. A Host the caller set is dropped: it named the old host.
+HTTPRequest redirected(const HTTPRequest& request, int code, std::string_view location) {
+    HTTPRequest next = request;
+    next.url = detail::urljoin(request.url, location);
+    next.headers.remove("Host");
+    if ((code == 303 && request.method != "HEAD") || ((code == 301 || code == 302) && request.method == "POST")) {
+        next.method = "GET";
+        next.body.reset();
+        for (std::string_view name : {"Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding"}) {
+            next.headers.remove(name);
+        }
+    }
+    return next;
+}
+
+// --- the response -------------------------------------------------------------------------------
+
+bool is_hex_digit(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// "1a2b;name=value\r\n" -> 0x1a2b. Hex digits only (no sign, no "0x", no
+// spaces in front), at most 16 of them; extensions are ignored.
+std::uint64_t parse_chunk_size(std::string_view line) {
+    std::string_view size = line.substr(0, line.size() - 2);  // the CRLF
+    size = size.substr(0, size.find(';'));
+    while (!size.empty() && (size.back() == ' ' || size.back() == '\t')) size.remove_suffix(1);
+    if (size.empty() || size.size() > 16 || !std::all_of(size.begin(), size.end(), is_hex_digit)) {
+        throw HTTPInputError("Invalid chunk size line: '" + std::string(line.substr(0, line.size() - 2)) + "'");
+    }
+    return std::stoull(std::string(size), nullptr, 16);
+}
+
+// Content-Length, checked as Tornado does: digits only; repeated values
+// ("5, 5", or two fields) must agree.
+std::optional<std::uint64_t> content_length(const HTTPHeaders& headers) {
+    if (!headers.contains("Content-Length")) return std::nullopt;
+    std::string all = headers.get("Content-Length");
+    std::optional<std::uint64_t> length;
+    std::string_view rest = all;
+    for (;;) {
+        std::size_t comma = rest.find(',');
+        std::string_view piece = rest.substr(0, comma);
+        while (!piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
+        while (!piece.empty() && piece.back() == ' ') piece.remove_suffix(1);
+        bool digits = !piece.empty() && piece.size() <= 19 &&
+                      std::all_of(piece.begin(), piece.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits) throw HTTPInputError("Only integer Content-Length is allowed: '" + all + "'");
+        std::uint64_t value = std::stoull(std::string(piece));
+        if (length && *length != value) throw HTTPInputError("Multiple unequal Content-Lengths: '" + all + "'");
+        length = value;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+    }
+    return length;
+}
+
+bool body_allowed(std::string_view method, int code) {
+    return method != "HEAD" && code != 204 && code != 304 && (code < 100 || code >= 200);
+}
+
+// Where body pieces go: response.body, or the streaming callback; either
+// way within max_body_size.
+class BodySink {
+public:
+    explicit BodySink(const HTTPRequest& request) : request_(request) {}
+
+    std::uint64_t room() const noexcept { return request_.max_body_size - received_; }
+    void add(std::string piece, const char* too_large) {
+        if (piece.size() > room()) throw HTTPInputError(too_large);
+        received_ += piece.size();
+        if (request_.streaming_callback) {
+            request_.streaming_callback(std::move(piece));
+        } else if (body_.empty()) {
+            body_ = std::move(piece);
+        } else {
+            body_ += piece;
+        }
+    }
+    std::string take() { return std::move(body_); }
+
+private:
+    const HTTPRequest& request_;
+    std::uint64_t received_ = 0;
+    std::string body_;
+};
+
+// The parameters below are references into the awaiting coroutine's frame,
+// which lives until these finish.
+Task<void> read_fixed(std::shared_ptr<IOStream> stream, std::uint64_t length, BodySink& sink,
+                      const char* too_large) {
+    while (length > 0) {
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, kReadPiece));
+        std::string piece = co_await stream->read_bytes(want, /*partial=*/true);
+        length -= piece.size();
+        sink.add(std::move(piece), too_large);
+    }
+}
+
+Task<void> read_chunked(std::shared_ptr<IOStream> stream, BodySink& sink, std::size_t max_header_size) {
+    for (;;) {
+        std::string line = co_await stream->read_until("\r\n", kMaxChunkSizeLine);
+        std::uint64_t size = parse_chunk_size(line);
+        if (size == 0) break;
+        if (size > sink.room()) throw HTTPInputError("chunked body too large");
+        co_await read_fixed(stream, size, sink, "chunked body too large");
+        std::string end = co_await stream->read_bytes(2);
+        if (end != "\r\n") throw HTTPInputError("chunk data not followed by CRLF");
+    }
+    // Trailer fields, up to the empty line: read and dropped.
+    std::size_t budget = max_header_size;
+    for (;;) {
+        if (budget < 2) throw HTTPInputError("trailers larger than max_header_size");
+        std::string line = co_await stream->read_until("\r\n", budget);
+        if (line == "\r\n") break;
+        budget -= line.size();
+    }
+}
+
+Task<void> read_until_close(std::shared_ptr<IOStream> stream, BodySink& sink) {
+    for (;;) {
+        std::string piece;
+        try {
+            piece = co_await stream->read_bytes(kReadPiece, /*partial=*/true);
+        } catch (const StreamClosedError& closed) {
+            if (closed.real_error()) throw;  // a reset, not the end of the body
+            break;
+        }
+        sink.add(std::move(piece), "body too large");
+    }
+}
+
+Task<void> read_body(std::shared_ptr<IOStream> stream, const HTTPHeaders& headers, BodySink& sink,
+                     std::size_t max_header_size) {
+    std::optional<std::uint64_t> length = content_length(headers);
+    if (headers.contains("Transfer-Encoding")) {
+        if (length) throw HTTPInputError("Response with both Transfer-Encoding and Content-Length");
+        std::string coding = headers.get("Transfer-Encoding");
+        if (!equals_ignoring_case(coding, "chunked")) {
+            throw HTTPInputError("Unsupported Transfer-Encoding '" + coding + "'");
+        }
+        co_await read_chunked(stream, sink, max_header_size);
+    } else if (length) {
+        if (*length > sink.room()) throw HTTPInputError("Content-Length too long");
+        co_await read_fixed(stream, *length, sink, "Content-Length too long");
+    } else {
+        co_await read_until_close(stream, sink);
+    }
+}
+
+// Whether the stream gave up on a read that went past its max_bytes.
+bool is_unsatisfiable(const StreamClosedError& closed) {
+    if (!closed.real_error()) return false;
+    try {
+        std::rethrow_exception(closed.real_error());
+    } catch (const UnsatisfiableReadError&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
+void parse_head(std::string_view head, ResponseStartLine& start_line, HTTPHeaders& headers) {
+    std::size_t end = head.find('\n');
+    std::string_view line = head.substr(0, end);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    start_line = parse_response_start_line(line);
+    headers = HTTPHeaders::parse(head.substr(end + 1));
+}
+
+}  // namespace
+
+// --- the client ----------------------------------------------------------------------------------
+
+namespace detail {
+
+struct PendingFetch {
+    HTTPRequest request;
+    bool raise_error = true;
+    Future<HTTPResponse> result;
+    std::weak_ptr<HTTPClientState> client;
+    IOLoop* loop = nullptr;
+    IOLoop::Clock::time_point started{};
+    std::optional<IOLoop::Clock::time_point> deadline;
+    IOLoop::Timeout queue_timer;
+    IOLoop::Timeout deadline_timer;
+    bool queue_timer_armed = false;
+    bool deadline_armed = false;
+    bool connecting = false;
+    bool settled = false;
+    std::shared_ptr<IOStream> stream;  // the current hop's connection
+};
+
+struct HTTPClientState {
+    HTTPClientState(IOLoop& io_loop, AsyncHTTPClientOptions client_options, std::shared_ptr<Resolver> resolver)
+        : loop(&io_loop), options(std::move(client_options)), tcp(std::move(resolver)) {}
+
+    IOLoop* loop;
+    AsyncHTTPClientOptions options;
+    TCPClient tcp;
+    std::deque<std::shared_ptr<PendingFetch>> queue;
+    std::vector<std::shared_ptr<PendingFetch>> active;
+    bool closed = false;
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::HTTPClientState;
+using detail::PendingFetch;
+
+void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<PendingFetch> fetch);
+
+// Gives the fetch's slot (or queue place) back and starts what waits.
+void release(PendingFetch& fetch) {
+    std::shared_ptr<HTTPClientState> client = fetch.client.lock();
+    if (!client) return;
+    auto same = [&fetch](const std::shared_ptr<PendingFetch>& other) { return other.get() == &fetch; };
+    std::erase_if(client->active, same);
+    std::erase_if(client->queue, same);
+    while (!client->closed && client->active.size() < std::max<std::size_t>(client->options.max_clients, 1) &&
+           !client->queue.empty()) {
+        std::shared_ptr<PendingFetch> next = std::move(client->queue.front());
+        client->queue.pop_front();
+        start(client, std::move(next));
+    }
+}
+
+double seconds_since_start(const PendingFetch& fetch) {
+    if (fetch.started == IOLoop::Clock::time_point{}) return 0.0;  // never left the queue
+    return std::chrono::duration<double>(IOLoop::time() - fetch.started).count();
+}
+
+// The HTTPClientError of a response whose code is not 2xx. It holds the
+// response without its error (a response holding an error holding the
+// response would be a reference cycle): moved in when only the error goes
+// out (raise_error), a copy when both do.
+std::exception_ptr error_of_response(const PendingFetch& fetch, HTTPResponse& response) {
+    int code = response.code;
+    std::string reason = response.reason;
+    auto held = fetch.raise_error ? std::make_shared<const HTTPResponse>(std::move(response))
+                                  : std::make_shared<const HTTPResponse>(response);
+    return std::make_exception_ptr(HTTPClientError(code, std::move(reason), std::move(held)));
+}
+
+// What a fetch with no response resolves with when raise_error is false.
+HTTPResponse response_599(const PendingFetch& fetch, std::exception_ptr error) {
+    HTTPResponse response;
+    response.request = fetch.request;
+    response.code = 599;
+    response.reason = std::string(reason_phrase(599));
+    response.effective_url = fetch.request.url;
+    response.request_time = seconds_since_start(fetch);
+    response.error = std::move(error);
+    return response;
+}
+
+// Resolves the Future: the response, or the error (as a 599 response when
+// raise_error is false); neither means cancelled (the loop is closing).
+void deliver(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exception_ptr error) {
+    if (response) {
+        response->request = fetch.request;
+        response->request_time = seconds_since_start(fetch);
+        if (response->code < 200 || response->code >= 300) {
+            error = error_of_response(fetch, *response);
+            if (!fetch.raise_error) response->error = error;
+        }
+    } else if (error && !fetch.raise_error) {
+        response = response_599(fetch, error);
+    }
+    if (error && fetch.raise_error) {
+        fetch.result.set_exception(std::move(error));
+    } else if (response) {
+        fetch.result.set_result(std::move(*response));
+    } else {
+        fetch.result.cancel();
+    }
+}
+
+// Ends a fetch, once, whoever gets there first: timers off, connection
+// closed, the Future resolved (unless its owner cancelled it), the slot
+// handed on.
+void settle(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exception_ptr error) {
+    if (fetch.settled) return;
+    fetch.settled = true;
+    if (fetch.queue_timer_armed) fetch.loop->remove_timeout(fetch.queue_timer);
+    if (fetch.deadline_armed) fetch.loop->remove_timeout(fetch.deadline_timer);
+    fetch.queue_timer_armed = fetch.deadline_armed = false;
+    if (fetch.stream) std::exchange(fetch.stream, nullptr)->close();
+    if (!fetch.result.done()) deliver(fetch, std::move(response), std::move(error));
+    release(fetch);
+}
+
+// Any failure as an HTTPClientError (599 when there was no response).
+std::exception_ptr as_client_error(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const HTTPClientError&) {
+        return error;
+    } catch (const StreamClosedError& closed) {
+        if (!closed.real_error()) return std::make_exception_ptr(HTTPStreamClosedError("Stream closed", error));
+        try {
+            std::rethrow_exception(closed.real_error());
+        } catch (const std::exception& real) {
+            return std::make_exception_ptr(HTTPClientError(599, real.what(), nullptr, closed.real_error()));
+        } catch (...) {
+            return std::make_exception_ptr(HTTPStreamClosedError("Stream closed", error));
+        }
+    } catch (const std::exception& other) {
+        return std::make_exception_ptr(HTTPClientError(599, other.what(), nullptr, error));
+    } catch (...) {
+        return std::make_exception_ptr(HTTPClientError(599, "unknown error", nullptr, error));
+    }
+}
+
+void fail(PendingFetch& fetch, std::exception_ptr error) {
+    settle(fetch, std::nullopt, as_client_error(std::move(error)));
+}
+
+// One hop: connect, send, read the response. `request` and `url` live in
+// run_fetch's frame, which awaits this one.
+Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client, std::shared_ptr<PendingFetch> fetch,
+                              const HTTPRequest& request, const URL& url, bool may_follow) {
+    ConnectOptions connect;
+    connect.stream.max_buffer_size = client->options.max_buffer_size;
+    if (request.connect_timeout > IOLoop::Clock::duration::zero()) connect.timeout = request.connect_timeout;
+    if (fetch->deadline) {
+        // Past the deadline the deadline timer speaks (as "while connecting").
+        auto left = std::max(*fetch->deadline - IOLoop::time(), IOLoop::Clock::duration::zero());
+        connect.timeout = std::min(connect.timeout.value_or(left), left);
+    }
+    fetch->connecting = true;
+    std::shared_ptr<IOStream> stream;
+    try {
+        stream = co_await client->tcp.connect(url.host, url.port, connect);
+    } catch (const TimeoutError&) {
+        fetch->connecting = false;
+        throw HTTPTimeoutError("Timeout while connecting");
+    }
+    fetch->connecting = false;
+    if (fetch->settled) {  // timed out, closed or cancelled meanwhile
+        stream->close();
+        throw HTTPStreamClosedError();
+    }
+    fetch->stream = stream;
+    stream->set_nodelay(true);
+    // Not awaited: a server may answer (and close) before it reads all of a
+    // body, and the answer is what matters; a failed write closes the
+    // stream, which the read below reports.
+    stream->write(format_request(request, url));
+
+    ResponseStartLine start_line;
+    HTTPHeaders headers;
+    for (;;) {
+        std::string head;
+        try {
+            head = co_await stream->read_until_regex("\r?\n\r?\n", client->options.max_header_size);
+        } catch (const StreamClosedError& closed) {
+            if (!is_unsatisfiable(closed)) throw;
+            throw HTTPInputError("Response head larger than max_header_size (" +
+                                 std::to_string(client->options.max_header_size) + " bytes)");
+        }
+        parse_head(head, start_line, headers);
+        if (start_line.code >= 200 || start_line.code < 100) break;
+        if (headers.contains("Content-Length") || headers.contains("Transfer-Encoding")) {
+            throw HTTPInputError("Response code " + std::to_string(start_line.code) + " cannot have a body");
+        }
+        // An interim response (100 Continue, 103 Early Hints): the real one follows.
+    }
+
+    HTTPResponse response;
+    response.code = start_line.code;
+    response.reason = start_line.reason.empty() ? std::string(reason_phrase(start_line.code)) : start_line.reason;
+    response.effective_url = request.url;
+    bool following = may_follow && is_redirect(response.code) && headers.contains("Location");
+    // A redirect's body is not wanted (nor streamed): the connection closes.
+    if (!following && body_allowed(request.method, response.code)) {
+        BodySink sink(request);
+        co_await read_body(stream, headers, sink, client->options.max_header_size);
+        response.body = sink.take();
+    }
+    response.headers = std::move(headers);
+    co_return std::move(response);
+}
+
+Task<void> run_fetch(std::shared_ptr<HTTPClientState> client, std::shared_ptr<PendingFetch> fetch) {
+    std::exception_ptr failure;
+    bool cancelled = false;
+    try {
+        HTTPRequest hop = fetch->request;
+        int redirects_left = hop.max_redirects;
+        for (;;) {
+            URL url = parse_url(hop.url);
+            bool may_follow = hop.follow_redirects && redirects_left > 0;
+            HTTPResponse response = co_await fetch_once(client, fetch, hop, url, may_follow);
+            if (fetch->stream) std::exchange(fetch->stream, nullptr)->close();
+            if (fetch->settled) break;
+            if (may_follow && is_redirect(response.code) && response.headers.contains("Location")) {
+                hop = redirected(hop, response.code, response.headers.get_first("Location"));
+                --redirects_left;
+                continue;
+            }
+            settle(*fetch, std::move(response), nullptr);
+            break;
+        }
+    } catch (const CancelledError&) {
+        cancelled = true;  // the loop is closing
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (cancelled) {
+        settle(*fetch, std::nullopt, nullptr);
+    } else if (failure) {
+        fail(*fetch, failure);
+    }
+}
+
+void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<PendingFetch> fetch) {
+    if (fetch->queue_timer_armed) {
+        client->loop->remove_timeout(fetch->queue_timer);
+        fetch->queue_timer_armed = false;
+    }
+    client->active.push_back(fetch);
+    fetch->started = IOLoop::time();
+    if (fetch->request.request_timeout > IOLoop::Clock::duration::zero()) {
+        fetch->deadline = fetch->started + fetch->request.request_timeout;
+        fetch->deadline_armed = true;
+        fetch->deadline_timer = client->loop->call_at(*fetch->deadline, [fetch] {
+            fetch->deadline_armed = false;
+            const char* when = fetch->connecting ? "Timeout while connecting" : "Timeout during request";
+            settle(*fetch, std::nullopt, std::make_exception_ptr(HTTPTimeoutError(when)));
+        });
+    }
+    run_fetch(client, std::move(fetch)).detach();
+}
+
+std::shared_ptr<Resolver> make_resolver(const AsyncHTTPClientOptions& options) {
+    std::shared_ptr<Resolver> resolver = options.resolver;
+    if (options.hostname_mapping.empty()) return resolver;
+    if (!resolver) resolver = std::make_shared<DefaultExecutorResolver>();
+    return std::make_shared<OverrideResolver>(std::move(resolver), options.hostname_mapping);
+}
+
+}  // namespace
+
+AsyncHTTPClient::AsyncHTTPClient(AsyncHTTPClientOptions options) {
+    std::shared_ptr<Resolver> resolver = make_resolver(options);
+    state_ = std::make_shared<HTTPClientState>(IOLoop::current(), std::move(options), std::move(resolver));
+}
+
+AsyncHTTPClient::~AsyncHTTPClient() { close(); }
+
+Future<HTTPResponse> AsyncHTTPClient::fetch(std::string url, bool raise_error) {
+    HTTPRequest request;
+    request.url = std::move(url);
+    return fetch(std::move(request), raise_error);
+}
+
+Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_error) {
+    if (state_->closed) throw std::runtime_error("fetch() called on closed AsyncHTTPClient");
+    auto fetch = std::make_shared<PendingFetch>();
+    fetch->request = std::move(request);
+    fetch->raise_error = raise_error;
+    fetch->client = state_;
+    fetch->loop = state_->loop;
+    Future<HTTPResponse> result = fetch->result;
+    // Whoever gives up on the Future (run_sync's timeout cancels it) frees
+    // the slot and the connection.
+    result.add_done_callback([weak = std::weak_ptr<PendingFetch>(fetch)](Future<HTTPResponse> done) {
+        if (!done.cancelled()) return;
+        if (std::shared_ptr<PendingFetch> abandoned = weak.lock()) settle(*abandoned, std::nullopt, nullptr);
+    });
+    try {
+        validate(fetch->request);
+    } catch (...) {
+        fail(*fetch, std::current_exception());
+        return result;
+    }
+    if (state_->active.size() < std::max<std::size_t>(state_->options.max_clients, 1)) {
+        start(state_, std::move(fetch));
+        return result;
+    }
+    // Tornado's queue timeout: the shorter of the two (those that are set).
+    IOLoop::Clock::duration wait = IOLoop::Clock::duration::zero();
+    for (IOLoop::Clock::duration limit : {fetch->request.connect_timeout, fetch->request.request_timeout}) {
+        if (limit > IOLoop::Clock::duration::zero() && (wait == IOLoop::Clock::duration::zero() || limit < wait)) {
+            wait = limit;
+        }
+    }
+    if (wait > IOLoop::Clock::duration::zero()) {
+        fetch->queue_timer_armed = true;
+        fetch->queue_timer = state_->loop->call_later(wait, [weak = std::weak_ptr<PendingFetch>(fetch)] {
+            std::shared_ptr<PendingFetch> waiting = weak.lock();
+            if (!waiting) return;
+            waiting->queue_timer_armed = false;
+            settle(*waiting, std::nullopt, std::make_exception_ptr(HTTPTimeoutError("Timeout in request queue")));
+        });
+    }
+    state_->queue.push_back(std::move(fetch));
+    return result;
+}
+
+void AsyncHTTPClient::close() {
+    if (!state_ || state_->closed) return;
+    state_->closed = true;
+    std::vector<std::shared_ptr<PendingFetch>> ending(state_->queue.begin(), state_->queue.end());
+    ending.insert(ending.end(), state_->active.begin(), state_->active.end());
+    for (const std::shared_ptr<PendingFetch>& fetch : ending) {
+        settle(*fetch, std::nullopt, std::make_exception_ptr(HTTPClientError(599, "Client closed")));
+    }
+    state_->tcp.close();
+}
+
+std::size_t AsyncHTTPClient::active_count() const noexcept { return state_->active.size(); }
+std::size_t AsyncHTTPClient::queued_count() const noexcept { return state_->queue.size(); }
+
+// --- the blocking client --------------------------------------------------------------------------
+
+HTTPClient::HTTPClient(AsyncHTTPClientOptions options) : options_(std::move(options)) {}
+
+HTTPResponse HTTPClient::fetch(std::string url, bool raise_error) {
+    HTTPRequest request;
+    request.url = std::move(url);
+    return fetch(std::move(request), raise_error);
+}
+
+HTTPResponse HTTPClient::fetch(HTTPRequest request, bool raise_error) {
+    if (closed_) throw std::runtime_error("fetch() called on closed HTTPClient");
+    IOLoop loop;  // ours alone; the caller's current loop comes back when it goes
+    // Made inside run_sync, where `loop` is the running (so current) loop
+    // even if the caller is inside another loop's callback; closed before
+    // the loop goes (declared after it).
+    std::unique_ptr<AsyncHTTPClient> client;
+    struct CloseClient {
+        std::unique_ptr<AsyncHTTPClient>& client;
+        ~CloseClient() {
+            if (client) client->close();
+        }
+    } close_client{client};
+    return loop.run_sync([&] {
+        client = std::make_unique<AsyncHTTPClient>(options_);
+        return client->fetch(std::move(request), raise_error);
+    });
+}
+
+// --- URLs -------------------------------------------------------------------------------------------
+
+namespace detail {
+
+namespace {
+
+// RFC 3986 section 5.2.4.
+std::string remove_dot_segments(std::string_view in) {
+    std::string out;
+    auto drop_last_segment = [&out] {
+        std::size_t slash = out.rfind('/');
+        out.erase(slash == std::string::npos ? 0 : slash);
+    };
+    while (!in.empty()) {
+        if (in.starts_with("../")) {
+            in.remove_prefix(3);
+        } else if (in.starts_with("./")) {
+            in.remove_prefix(2);
+        } else if (in.starts_with("/./")) {
+            in.remove_prefix(2);
+        } else if (in == "/.") {
+            in = "/";
+        } else if (in.starts_with("/../")) {
+            in.remove_prefix(3);
+            drop_last_segment();
+        } else if (in == "/..") {
+            in = "/";
+            drop_last_segment();
+        } else if (in == "." || in == "..") {
+            in = {};
+        } else {
+            std::size_t end = in.find('/', 1);
+            if (end == std::string_view::npos) end = in.size();
+            out.append(in.substr(0, end));
+            in.remove_prefix(end);
+        }
+    }
+    return out;
+}
+
+bool has_scheme(std::string_view reference) {
+    std::size_t colon = reference.find(':');
+    if (colon == 0 || colon == std::string_view::npos) return false;
+    auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    if (!letter(reference[0])) return false;
+    return std::all_of(reference.begin(), reference.begin() + static_cast<std::ptrdiff_t>(colon), [&](char c) {
+        return letter(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    });
+}
+
+}  // namespace
+
+std::string urljoin(std::string_view base, std::string_view reference) {
+    if (has_scheme(reference)) return std::string(reference);
+    base = base.substr(0, base.find('#'));
+    std::size_t separator = base.find("://");
+    std::size_t authority_end = separator == std::string_view::npos
+                                    ? base.size()
+                                    : base.find_first_of("/?", separator + 3);
+    if (authority_end == std::string_view::npos) authority_end = base.size();
+    std::string_view scheme = separator == std::string_view::npos ? std::string_view() : base.substr(0, separator);
+    std::string_view origin = base.substr(0, authority_end);  // "http://host:port"
+    std::string_view path_and_query = base.substr(authority_end);
+    std::string_view base_path = path_and_query.substr(0, path_and_query.find('?'));
+
+    if (reference.empty()) return std::string(base);
+    if (reference.starts_with("//")) return std::string(scheme) + ":" + std::string(reference);
+    if (reference.starts_with('#')) return std::string(base) + std::string(reference);
+    if (reference.starts_with('?')) {
+        return std::string(origin) + std::string(base_path.empty() ? "/" : base_path) + std::string(reference);
+    }
+    std::size_t path_end = reference.find_first_of("?#");
+    std::string_view path = reference.substr(0, path_end);
+    std::string_view rest = path_end == std::string_view::npos ? std::string_view() : reference.substr(path_end);
+    std::string merged;
+    if (path.starts_with('/')) {
+        merged = std::string(path);
+    } else {
+        std::size_t slash = base_path.rfind('/');
+        merged = (slash == std::string_view::npos ? std::string("/") : std::string(base_path.substr(0, slash + 1))) +
+                 std::string(path);
+    }
+    return std::string(origin) + remove_dot_segments(merged) + std::string(rest);
+}
+
+}  // namespace detail
+
+}  // namespace tornado

@@ -1,0 +1,945 @@
+// Tests for tornado/httpclient.h: the request as sent, bodies however the
+// server frames them, misbehaving servers (raw sockets), timeouts,
+// redirects, limits, raise_error, the max_clients queue, close(), and the
+// blocking HTTPClient.
+#include "tornado/httpclient.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http_test_util.h"
+#include "net_test_util.h"
+#include "test_util.h"
+#include "tornado/escape.h"
+#include "tornado/gen.h"
+#include "tornado/httpserver.h"
+#include "tornado/iostream.h"
+#include "tornado/tcpserver.h"
+#include "tornado/testing.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tornado::AsyncHTTPClient;
+using tornado::AsyncHTTPClientOptions;
+using tornado::Future;
+using tornado::HTTPClient;
+using tornado::HTTPClientError;
+using tornado::HTTPHeaders;
+using tornado::HTTPRequest;
+using tornado::HTTPResponse;
+using tornado::HTTPServer;
+using tornado::HTTPServerRequest;
+using tornado::IOLoop;
+using tornado::IOStream;
+using tornado::SocketAddress;
+using tornado::StreamClosedError;
+using tornado::Task;
+using tornado::testing::answer;
+
+using RequestPtr = std::shared_ptr<HTTPServerRequest>;
+
+bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+
+std::uint16_t unused_port() {
+    auto sockets = tornado::bind_sockets(0, "127.0.0.1");
+    return SocketAddress::local_of(sockets[0].get()).port();
+}
+
+// A listener whose accept queue is full: a connect to it hangs.
+struct BlackHole {
+    tornado::FileDescriptor listener;
+    std::vector<tornado::FileDescriptor> fillers;
+    SocketAddress address;
+
+    BlackHole() {
+        auto sockets = tornado::bind_sockets(0, "127.0.0.1", {.backlog = 0});
+        listener = std::move(sockets[0]);
+        address = SocketAddress::local_of(listener.get());
+        for (int i = 0; i < 3; ++i) {
+            fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+            ::connect(fillers.back().get(), address.data(), address.size());
+        }
+        ::usleep(20000);
+    }
+};
+
+// What a raw server saw: connections, request heads, and how many of its
+// connections the client closed.
+struct RawLog {
+    int connections = 0;
+    int closed_by_client = 0;
+    std::vector<std::string> heads;
+};
+
+enum class After { close, hold };
+
+// Reads a request head, writes `reply` byte for byte, then closes, or holds
+// the connection open until the client closes it.
+Task<void> serve_canned(std::shared_ptr<IOStream> stream, std::string reply, After after,
+                        std::shared_ptr<RawLog> log) {
+    ++log->connections;
+    try {
+        std::string head = co_await stream->read_until("\r\n\r\n", 1 << 20);
+        log->heads.push_back(head);
+        if (!reply.empty()) co_await stream->write(reply);
+        if (after == After::close) {
+            stream->close();
+            co_return;
+        }
+        co_await stream->read_until_close();
+    } catch (const StreamClosedError&) {
+    }
+    ++log->closed_by_client;
+}
+
+struct Visit {
+    std::string method, uri, body;
+    bool has_content_type = false;
+};
+
+class HTTPClientTest : public tornado::testing::AsyncTestCase {
+protected:
+    void SetUp() override {
+        AsyncTestCase::SetUp();
+        client_ = std::make_unique<AsyncHTTPClient>();
+    }
+    void TearDown() override {
+        if (client_) client_->close();
+        client_.reset();
+        servers_.clear();
+        raw_servers_.clear();
+        AsyncTestCase::TearDown();
+    }
+
+    AsyncHTTPClient& client() { return *client_; }
+    void use_client(AsyncHTTPClientOptions options) {
+        client_->close();
+        client_ = std::make_unique<AsyncHTTPClient>(std::move(options));
+    }
+
+    template <typename F>
+    std::uint16_t serve(F callback) {
+        servers_.push_back(std::make_unique<HTTPServer>(std::move(callback)));
+        servers_.back()->listen(0, "127.0.0.1");
+        return servers_.back()->port();
+    }
+
+    std::uint16_t serve_raw(std::string reply, After after = After::close) {
+        auto log = raw_log_;
+        raw_servers_.push_back(std::make_unique<tornado::TCPServer>(
+            [reply, after, log](std::shared_ptr<IOStream> stream, SocketAddress) {
+                return serve_canned(std::move(stream), reply, after, log);
+            }));
+        raw_servers_.back()->listen(0, "127.0.0.1");
+        return raw_servers_.back()->port();
+    }
+
+    // /go/CODE/rest redirects with CODE to "/rest" (query kept); /to?u=URL
+    // to URL; /loop to itself; anything else answers "METHOD uri body".
+    std::uint16_t serve_redirects(std::shared_ptr<std::vector<Visit>> visits) {
+        return serve([visits](RequestPtr request) {
+            visits->push_back(
+                {request->method, request->uri, request->body, request->headers.contains("Content-Type")});
+            const std::string& path = request->path;
+            std::string query = request->query.empty() ? "" : "?" + request->query;
+            if (path.starts_with("/go/")) {
+                int code = std::stoi(path.substr(4, 3));
+                HTTPHeaders headers{{"Location", path.substr(7) + query}};
+                answer(request, "redirect body", code, headers);
+            } else if (path == "/to") {
+                HTTPHeaders headers{{"Location", request->query_arguments.at("u").front()}};
+                answer(request, "", 302, headers);
+            } else if (path == "/loop") {
+                HTTPHeaders headers{{"Location", "/loop"}};
+                answer(request, "", 302, headers);
+            } else {
+                answer(request, request->method + " " + request->uri + " " + request->body);
+            }
+        });
+    }
+
+    static std::string url(std::uint16_t port, std::string_view path = "/") {
+        return "http://127.0.0.1:" + std::to_string(port) + std::string(path);
+    }
+
+    HTTPResponse get(const HTTPRequest& request) {
+        return run_sync([&] { return client().fetch(request, /*raise_error=*/false); });
+    }
+    HTTPResponse get(const std::string& target) {
+        HTTPRequest request;
+        request.url = target;
+        return get(request);
+    }
+
+    // The HTTPClientError a fetch with raise_error fails with.
+    HTTPClientError failure(const HTTPRequest& request) {
+        try {
+            HTTPResponse response = run_sync([&] { return client().fetch(request); });
+            ADD_FAILURE() << "the fetch succeeded with " << response.code;
+        } catch (const HTTPClientError& error) {
+            return error;
+        } catch (const std::exception& other) {
+            ADD_FAILURE() << "not an HTTPClientError: " << other.what();
+        }
+        return HTTPClientError(0, "none");
+    }
+    HTTPClientError failure(const std::string& target) {
+        HTTPRequest request;
+        request.url = target;
+        return failure(request);
+    }
+
+    // Runs the loop until the raw servers have seen `n` connections closed by the client.
+    bool wait_for_client_closes(int n) {
+        return tornado::testing::run_until(io_loop(), [&] { return raw_log_->closed_by_client >= n; }, 5000ms);
+    }
+
+    std::shared_ptr<RawLog> raw_log_ = std::make_shared<RawLog>();
+
+private:
+    std::unique_ptr<AsyncHTTPClient> client_;
+    std::vector<std::unique_ptr<HTTPServer>> servers_;
+    std::vector<std::unique_ptr<tornado::TCPServer>> raw_servers_;
+};
+
+// --- the request ------------------------------------------------------------------------------------
+
+TEST_F(HTTPClientTest, AGetSendsAMinimalRequestAndReadsTheResponse) {
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Answer: yes\r\n\r\nok");
+    std::string target = url(port, "/path?q=1#fragment");
+    HTTPResponse response = get(target);
+    ASSERT_EQ(raw_log_->heads.size(), 1u);
+    EXPECT_EQ(raw_log_->heads[0], "GET /path?q=1 HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                                      "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.reason, "OK");
+    EXPECT_EQ(response.body, "ok");
+    EXPECT_EQ(response.headers.get("X-Answer"), "yes");
+    EXPECT_EQ(response.effective_url, target);
+    EXPECT_EQ(response.request.url, target);
+    EXPECT_FALSE(response.error);
+    EXPECT_GT(response.request_time, 0.0);
+    EXPECT_LT(response.request_time, 5.0);
+    EXPECT_NO_THROW(response.rethrow());
+}
+
+TEST_F(HTTPClientTest, UserAgentAndHeadersAreSent) {
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    HTTPRequest request;
+    request.url = url(port, "/");
+    request.user_agent = "probe/1.0";
+    request.headers.add("X-Test", "1");
+    request.headers.add("User-Agent", "replaced");
+    EXPECT_EQ(get(request).code, 200);
+    ASSERT_EQ(raw_log_->heads.size(), 1u);
+    const std::string& head = raw_log_->heads[0];
+    EXPECT_TRUE(contains(head, "\r\nUser-Agent: probe/1.0\r\n")) << head;
+    EXPECT_TRUE(contains(head, "\r\nX-Test: 1\r\n")) << head;
+    EXPECT_FALSE(contains(head, "replaced")) << head;
+    EXPECT_FALSE(contains(head, "Accept-Encoding")) << head;
+}
+
+TEST_F(HTTPClientTest, APostSendsItsBody) {
+    struct Seen {
+        std::string method, body, content_type, content_length;
+    };
+    auto seen = std::make_shared<Seen>();
+    std::uint16_t port = serve([seen](RequestPtr request) {
+        *seen = {request->method, request->body, request->headers.get("Content-Type"),
+                 request->headers.get("Content-Length")};
+        answer(request, "thanks");
+    });
+    std::string body(100000, 'b');
+    body[10] = '\0';
+    HTTPRequest request;
+    request.url = url(port, "/form");
+    request.method = "POST";
+    request.body = body;
+    HTTPResponse response = get(request);
+    EXPECT_EQ(response.body, "thanks");
+    EXPECT_EQ(seen->method, "POST");
+    EXPECT_EQ(seen->body, body);
+    EXPECT_EQ(seen->content_type, "application/x-www-form-urlencoded");  // Tornado's default for POST
+    EXPECT_EQ(seen->content_length, "100000");
+
+    request.method = "PUT";
+    request.body = "";
+    request.headers.add("Content-Type", "text/plain");
+    EXPECT_EQ(get(request).code, 200);
+    EXPECT_EQ(seen->method, "PUT");
+    EXPECT_EQ(seen->content_length, "0");
+    EXPECT_EQ(seen->content_type, "text/plain");
+}
+
+TEST_F(HTTPClientTest, RequestsThatBreakTheRulesFailWithoutConnecting) {
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    struct Case {
+        std::string method;
+        std::optional<std::string> body;
+        std::string url;
+        std::string says;
+    };
+    std::string good = url(port, "/");
+    std::vector<Case> cases{
+        {"GET", "body", good, "must not have a body"},
+        {"HEAD", "", good, "must not have a body"},
+        {"POST", std::nullopt, good, "needs a body"},
+        {"PROPFIND", std::nullopt, good, "Unknown method"},
+        {"GE T", std::nullopt, good, "Invalid method"},
+        {"GET", std::nullopt, "https://127.0.0.1:" + std::to_string(port) + "/", "https:// is not supported"},
+        {"GET", std::nullopt, "ftp://127.0.0.1/", "Unsupported url scheme"},
+        {"GET", std::nullopt, "not a url", "not an absolute http:// URL"},
+        {"GET", std::nullopt, "http:///path", "no host"},
+        {"GET", std::nullopt, "http://127.0.0.1:0/", "port"},
+        {"GET", std::nullopt, "http://127.0.0.1:70000/", "port"},
+        {"GET", std::nullopt, "http://127.0.0.1:8x/", "port"},
+        {"GET", std::nullopt, "http://127.0.0.1/a b", "space"},
+        {"GET", std::nullopt, "http://user:pw@127.0.0.1/", "credentials"},
+        {"GET", std::nullopt, "http://[::1/", "IPv6"},
+    };
+    for (const Case& each : cases) {
+        HTTPRequest request;
+        request.method = each.method;
+        request.body = each.body;
+        request.url = each.url;
+        HTTPClientError error = failure(request);
+        EXPECT_EQ(error.code(), 599) << each.url;
+        EXPECT_TRUE(contains(error.message(), each.says)) << error.message();
+        EXPECT_TRUE(error.cause()) << error.message();
+        HTTPResponse response = get(request);
+        EXPECT_EQ(response.code, 599);
+        EXPECT_TRUE(response.error);
+        EXPECT_THROW(response.rethrow(), HTTPClientError);
+    }
+    tornado::testing::run_turns(io_loop(), 3);
+    EXPECT_EQ(raw_log_->connections, 0);
+}
+
+TEST_F(HTTPClientTest, AllowNonstandardMethodsLetsThemThrough) {
+    struct Seen {
+        std::string method, body;
+    };
+    auto seen = std::make_shared<Seen>();
+    std::uint16_t port = serve([seen](RequestPtr request) {
+        *seen = {request->method, request->body};
+        answer(request, "ok");
+    });
+    HTTPRequest request;
+    request.url = url(port, "/");
+    request.body = "query";
+    request.allow_nonstandard_methods = true;
+    EXPECT_EQ(get(request).code, 200);
+    EXPECT_EQ(seen->method, "GET");
+    EXPECT_EQ(seen->body, "query");
+    request.method = "PROPFIND";
+    EXPECT_EQ(get(request).code, 200);
+    EXPECT_EQ(seen->method, "PROPFIND");
+}
+
+TEST_F(HTTPClientTest, HostnameMappingSendsANameElsewhere) {
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    AsyncHTTPClientOptions options;
+    options.hostname_mapping = {{"example.test", "127.0.0.1"}};
+    use_client(options);
+    EXPECT_EQ(get("http://example.test:" + std::to_string(port) + "/").code, 200);
+    ASSERT_EQ(raw_log_->heads.size(), 1u);
+    EXPECT_TRUE(contains(raw_log_->heads[0], "\r\nHost: example.test:" + std::to_string(port) + "\r\n"));
+}
+
+// --- raise_error ------------------------------------------------------------------------------------
+
+TEST_F(HTTPClientTest, ANon2xxResponseRaisesHTTPClientError) {
+    std::uint16_t port = serve([](RequestPtr request) { answer(request, "missing", 404); });
+    HTTPClientError error = failure(url(port, "/nothing"));
+    EXPECT_EQ(error.code(), 404);
+    EXPECT_EQ(error.message(), "Not Found");
+    EXPECT_STREQ(error.what(), "HTTP 404: Not Found");
+    ASSERT_TRUE(error.response());
+    EXPECT_EQ(error.response()->code, 404);
+    EXPECT_EQ(error.response()->body, "missing");
+    EXPECT_FALSE(error.response()->error);  // no cycle
+}
+
+TEST_F(HTTPClientTest, WithoutRaiseErrorANon2xxIsAResponse) {
+    std::uint16_t port = serve_raw("HTTP/1.1 500 Boom\r\nContent-Length: 4\r\n\r\noops");
+    HTTPResponse response = get(url(port, "/"));
+    EXPECT_EQ(response.code, 500);
+    EXPECT_EQ(response.reason, "Boom");
+    EXPECT_EQ(response.body, "oops");
+    ASSERT_TRUE(response.error);
+    try {
+        response.rethrow();
+        FAIL() << "rethrow() did not throw";
+    } catch (const HTTPClientError& error) {
+        EXPECT_EQ(error.code(), 500);
+        EXPECT_EQ(error.message(), "Boom");
+        ASSERT_TRUE(error.response());
+        EXPECT_EQ(error.response()->body, "oops");
+    }
+}
+
+TEST_F(HTTPClientTest, ARefusedConnectionIs599) {
+    std::uint16_t port = unused_port();
+    HTTPClientError error = failure(url(port));
+    EXPECT_EQ(error.code(), 599);
+    EXPECT_EQ(error.message(), "connect to 127.0.0.1:" + std::to_string(port) + ": Connection refused");
+    EXPECT_TRUE(error.cause());
+    HTTPResponse response = get(url(port));
+    EXPECT_EQ(response.code, 599);
+    EXPECT_EQ(response.effective_url, url(port));
+    EXPECT_TRUE(response.body.empty());
+    EXPECT_THROW(response.rethrow(), HTTPClientError);
+}
+
+// --- timeouts ---------------------------------------------------------------------------------------
+
+TEST_F(HTTPClientTest, AServerThatNeverAnswersTimesOut) {
+    std::uint16_t port = serve_raw("", After::hold);
+    HTTPRequest request;
+    request.url = url(port);
+    request.request_timeout = 200ms;
+    auto started = std::chrono::steady_clock::now();
+    HTTPClientError error = failure(request);
+    double took = tornado::testing::seconds_since(started);
+    EXPECT_EQ(error.code(), 599);
+    EXPECT_STREQ(error.what(), "Timeout during request");
+    EXPECT_GE(took, 0.15);
+    EXPECT_LT(took, 2.0);
+    EXPECT_TRUE(wait_for_client_closes(1));  // the connection was closed
+    EXPECT_EQ(client().active_count(), 0u);
+    EXPECT_THROW(run_sync([&] { return client().fetch(request); }), tornado::HTTPTimeoutError);
+}
+
+TEST_F(HTTPClientTest, ASlowConnectTimesOut) {
+    BlackHole hole;
+    HTTPRequest request;
+    request.url = url(hole.address.port());
+    request.connect_timeout = 200ms;
+    auto started = std::chrono::steady_clock::now();
+    HTTPClientError error = failure(request);
+    EXPECT_STREQ(error.what(), "Timeout while connecting");
+    EXPECT_LT(tornado::testing::seconds_since(started), 2.0);
+
+    // The request timeout, when shorter, bounds the connect too.
+    request.connect_timeout = 20s;
+    request.request_timeout = 200ms;
+    started = std::chrono::steady_clock::now();
+    error = failure(request);
+    EXPECT_STREQ(error.what(), "Timeout while connecting");
+    EXPECT_LT(tornado::testing::seconds_since(started), 2.0);
+}
+
+// --- bodies -----------------------------------------------------------------------------------------
+
+TEST_F(HTTPClientTest, AChunkedBodyIsDecodedWithoutWaitingForTheClose) {
+    std::uint16_t port = serve_raw(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5;name=value\r\nhello\r\nA\r\n, chunked!\r\n0\r\nX-Trailer: dropped\r\n\r\n",
+        After::hold);
+    HTTPResponse response = get(url(port));
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "hello, chunked!");
+    EXPECT_FALSE(response.headers.contains("X-Trailer"));
+    EXPECT_LT(response.request_time, 2.0);
+}
+
+TEST_F(HTTPClientTest, ChunkSizesAreStrictHex) {
+    for (std::string size : {"0x5", "+5", " 5", "5 x", "zz", "", "-1", "11111111111111111"}) {
+        std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size +
+                                       "\r\nhello\r\n0\r\n\r\n");
+        HTTPClientError error = failure(url(port));
+        EXPECT_EQ(error.code(), 599) << size;
+        EXPECT_TRUE(contains(error.message(), "Invalid chunk size")) << size << ": " << error.message();
+    }
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n");
+    EXPECT_TRUE(contains(failure(url(port)).message(), "not followed by CRLF"));
+}
+
+TEST_F(HTTPClientTest, ABodyWithNoFramingLastsUntilTheClose) {
+    std::uint16_t port = serve_raw("HTTP/1.0 200 OK\r\nX: y\r\n\r\nuntil the end");
+    HTTPResponse response = get(url(port));
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "until the end");
+}
+
+TEST_F(HTTPClientTest, AHeadWithBareLineFeedsIsAccepted) {
+    // As Tornado's client: lines may end in LF alone.
+    std::uint16_t port = serve_raw("HTTP/1.0 200 OK\nContent-Length: 2\nX-A: b\n\nok", After::hold);
+    HTTPResponse response = get(url(port));
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "ok");
+    EXPECT_EQ(response.headers.get("X-A"), "b");
+}
+
+TEST_F(HTTPClientTest, ContentLengthRules) {
+    std::uint16_t twice = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello");
+    EXPECT_EQ(get(url(twice)).body, "hello");
+    struct Case {
+        std::string headers;
+        std::string says;
+    };
+    for (const Case& each : std::vector<Case>{
+             {"Content-Length: 5, 6\r\n", "Multiple unequal Content-Lengths"},
+             {"Content-Length: abc\r\n", "Only integer Content-Length"},
+             {"Content-Length: -1\r\n", "Only integer Content-Length"},
+             {"Content-Length: +5\r\n", "Only integer Content-Length"},
+             {"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "both Transfer-Encoding and Content-Length"},
+             {"Transfer-Encoding: gzip\r\n", "Unsupported Transfer-Encoding"},
+         }) {
+        std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\n" + each.headers + "\r\nhello", After::hold);
+        HTTPClientError error = failure(url(port));
+        EXPECT_EQ(error.code(), 599);
+        EXPECT_TRUE(contains(error.message(), each.says)) << each.headers << ": " << error.message();
+    }
+}
+
+TEST_F(HTTPClientTest, InterimResponsesAreSkipped) {
+    std::uint16_t port = serve_raw(
+        "HTTP/1.1 100 Continue\r\n\r\n"
+        "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal",
+        After::hold);
+    HTTPResponse response = get(url(port));
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "final");
+    EXPECT_FALSE(response.headers.contains("Link"));
+
+    std::uint16_t bad = serve_raw("HTTP/1.1 100 Continue\r\nContent-Length: 3\r\n\r\nabc", After::hold);
+    EXPECT_TRUE(contains(failure(url(bad)).message(), "cannot have a body"));
+}
+
+TEST_F(HTTPClientTest, ABadStatusLineIsAnError) {
+    for (std::string line : {"HTPT/1.1 200 OK", "HTTP/1.1 2x0 OK", "SSH-2.0-OpenSSH_9.2", "HTTP/2 200"}) {
+        std::uint16_t port = serve_raw(line + "\r\nContent-Length: 0\r\n\r\n", After::hold);
+        HTTPClientError error = failure(url(port));
+        EXPECT_EQ(error.code(), 599);
+        EXPECT_TRUE(contains(error.message(), "Error parsing response start line")) << error.message();
+    }
+}
+
+TEST_F(HTTPClientTest, ABodyCutShortIsStreamClosed) {
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+    HTTPClientError error = failure(url(port));
+    EXPECT_EQ(error.code(), 599);
+    EXPECT_STREQ(error.what(), "Stream closed");
+    EXPECT_THROW(run_sync([&] { return client().fetch(url(port)); }), tornado::HTTPStreamClosedError);
+}
+
+TEST_F(HTTPClientTest, HeadAnd204And304HaveNoBody) {
+    // Each server announces a body it never sends, and keeps the connection
+    // open: a client that waited for it would time out.
+    std::uint16_t head = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n", After::hold);
+    HTTPRequest request;
+    request.url = url(head);
+    request.method = "HEAD";
+    request.request_timeout = 2s;
+    HTTPResponse response = get(request);
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "");
+    EXPECT_EQ(response.headers.get("Content-Length"), "12");
+
+    for (int code : {204, 304}) {
+        std::uint16_t port = serve_raw("HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: 12\r\n\r\n",
+                                       After::hold);
+        request.url = url(port);
+        request.method = "GET";
+        response = get(request);
+        EXPECT_EQ(response.code, code);
+        EXPECT_EQ(response.body, "");
+    }
+}
+
+TEST_F(HTTPClientTest, HeadersOverTheLimitAreAnError) {
+    AsyncHTTPClientOptions options;
+    options.max_header_size = 1024;
+    use_client(options);
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nX-Big: " + std::string(2000, 'x') + "\r\n\r\n", After::hold);
+    HTTPClientError error = failure(url(port));
+    EXPECT_EQ(error.code(), 599);
+    EXPECT_EQ(error.message(), "Response head larger than max_header_size (1024 bytes)");
+    EXPECT_TRUE(wait_for_client_closes(1));
+}
+
+TEST_F(HTTPClientTest, MaxBodySizeIsEnforcedHoweverTheBodyIsFramed) {
+    struct Case {
+        std::string reply;
+        std::string says;
+    };
+    std::string big(200, 'x');
+    std::vector<Case> cases{
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", "Content-Length too long"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n", "chunked body too large"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n" + std::string(80, 'x') + "\r\n50\r\n",
+         "chunked body too large"},
+        {"HTTP/1.0 200 OK\r\n\r\n" + big, "body too large"},
+    };
+    int closes = 0;
+    for (const Case& each : cases) {
+        std::uint16_t port = serve_raw(each.reply, After::hold);
+        HTTPRequest request;
+        request.url = url(port);
+        request.max_body_size = 100;
+        auto started = std::chrono::steady_clock::now();
+        HTTPClientError error = failure(request);
+        EXPECT_EQ(error.code(), 599);
+        EXPECT_EQ(error.message(), each.says);
+        EXPECT_LT(tornado::testing::seconds_since(started), 2.0);  // no waiting for the rest
+        EXPECT_TRUE(wait_for_client_closes(++closes));
+    }
+    // Exactly at the limit is fine.
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'y'));
+    HTTPRequest request;
+    request.url = url(port);
+    request.max_body_size = 100;
+    EXPECT_EQ(get(request).body, std::string(100, 'y'));
+}
+
+TEST_F(HTTPClientTest, AStreamingCallbackGetsTheBodyInPieces) {
+    std::string big(200000, 'z');
+    for (std::size_t i = 0; i < big.size(); i += 1000) big[i] = static_cast<char>('a' + i % 26);
+    std::uint16_t port = serve([big](RequestPtr request) { answer(request, big); });
+    auto pieces = std::make_shared<std::vector<std::string>>();
+    HTTPRequest request;
+    request.url = url(port);
+    request.streaming_callback = [pieces](std::string piece) { pieces->push_back(std::move(piece)); };
+    HTTPResponse response = get(request);
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "");
+    EXPECT_GE(pieces->size(), 4u);
+    std::string joined;
+    for (const std::string& piece : *pieces) {
+        EXPECT_LE(piece.size(), 64u * 1024);
+        joined += piece;
+    }
+    EXPECT_EQ(joined, big);
+
+    pieces->clear();
+    std::uint16_t chunked = serve_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n");
+    request.url = url(chunked);
+    EXPECT_EQ(get(request).body, "");
+    std::string all;
+    for (const std::string& piece : *pieces) all += piece;
+    EXPECT_EQ(all, "onetwo");
+}
+
+TEST_F(HTTPClientTest, EveryFailureClosesTheConnection) {
+    std::vector<std::string> replies{
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "garbage\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nBad Header\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd",
+    };
+    int closes = 0;
+    for (const std::string& reply : replies) {
+        std::uint16_t port = serve_raw(reply, After::hold);
+        EXPECT_EQ(get(url(port)).code, 599) << reply;
+        EXPECT_TRUE(wait_for_client_closes(++closes)) << reply;
+    }
+    EXPECT_EQ(client().active_count(), 0u);
+}
+
+// --- redirects --------------------------------------------------------------------------------------
+
+TEST_F(HTTPClientTest, RedirectsAreFollowedRelativeOrAbsolute) {
+    auto visits = std::make_shared<std::vector<Visit>>();
+    std::uint16_t port = serve_redirects(visits);
+    std::string start = url(port, "/go/302/go/301/go/307/final?x=1");
+    HTTPResponse response = get(start);
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "GET /final?x=1 ");
+    EXPECT_EQ(response.effective_url, url(port, "/final?x=1"));
+    EXPECT_EQ(response.request.url, start);
+    ASSERT_EQ(visits->size(), 4u);
+    EXPECT_EQ((*visits)[1].uri, "/go/301/go/307/final?x=1");
+
+    visits->clear();
+    std::string target = "http://127.0.0.1:" + std::to_string(port) + "/final";
+    response = get(url(port, "/to?u=" + tornado::url_escape(target)));
+    EXPECT_EQ(response.body, "GET /final ");
+    EXPECT_EQ(visits->size(), 2u);
+}
+
+TEST_F(HTTPClientTest, ARelativeLocationIsResolvedAgainstTheURL) {
+    auto visits = std::make_shared<std::vector<Visit>>();
+    std::uint16_t port = serve([visits](RequestPtr request) {
+        visits->push_back({request->method, request->uri, "", false});
+        if (request->path == "/a/b/c") {
+            HTTPHeaders headers{{"Location", "../d?y=2"}};
+            answer(request, "", 302, headers);
+        } else {
+            answer(request, request->uri);
+        }
+    });
+    HTTPResponse response = get(url(port, "/a/b/c"));
+    EXPECT_EQ(response.body, "/a/d?y=2");
+    EXPECT_EQ(response.effective_url, url(port, "/a/d?y=2"));
+}
+
+TEST_F(HTTPClientTest, RedirectsChangeTheMethodAsTornadoDoes) {
+    auto visits = std::make_shared<std::vector<Visit>>();
+    std::uint16_t port = serve_redirects(visits);
+    struct Case {
+        int code;
+        std::string method;
+        std::string final_method;
+        bool body_kept;
+    };
+    for (const Case& each : std::vector<Case>{{303, "POST", "GET", false},
+                                              {303, "PUT", "GET", false},
+                                              {303, "HEAD", "HEAD", false},
+                                              {302, "POST", "GET", false},
+                                              {301, "POST", "GET", false},
+                                              {302, "PUT", "PUT", true},
+                                              {307, "POST", "POST", true},
+                                              {308, "PUT", "PUT", true}}) {
+        visits->clear();
+        HTTPRequest request;
+        request.url = url(port, "/go/" + std::to_string(each.code) + "/echo");
+        request.method = each.method;
+        if (each.method != "HEAD") request.body = "payload";
+        HTTPResponse response = get(request);
+        EXPECT_EQ(response.code, 200) << each.code << " " << each.method;
+        ASSERT_EQ(visits->size(), 2u);
+        const Visit& last = visits->back();
+        EXPECT_EQ(last.method, each.final_method) << each.code << " " << each.method;
+        EXPECT_EQ(last.body, each.body_kept ? "payload" : "") << each.code << " " << each.method;
+        if (!each.body_kept && each.method == "POST") {
+            EXPECT_FALSE(last.has_content_type);
+        }
+    }
+}
+
+TEST_F(HTTPClientTest, MaxRedirectsStopsALoop) {
+    auto visits = std::make_shared<std::vector<Visit>>();
+    std::uint16_t port = serve_redirects(visits);
+    HTTPRequest request;
+    request.url = url(port, "/loop");
+    request.max_redirects = 3;
+    HTTPResponse response = get(request);
+    EXPECT_EQ(response.code, 302);
+    EXPECT_TRUE(response.error);
+    EXPECT_EQ(response.headers.get("Location"), "/loop");
+    EXPECT_EQ(visits->size(), 4u);  // the request and three redirects
+
+    visits->clear();
+    request.max_redirects = 5;
+    EXPECT_EQ(failure(request).code(), 302);
+    EXPECT_EQ(visits->size(), 6u);
+}
+
+TEST_F(HTTPClientTest, FollowRedirectsFalseReturnsTheRedirect) {
+    auto visits = std::make_shared<std::vector<Visit>>();
+    std::uint16_t port = serve_redirects(visits);
+    HTTPRequest request;
+    request.url = url(port, "/go/301/elsewhere");
+    request.follow_redirects = false;
+    HTTPResponse response = get(request);
+    EXPECT_EQ(response.code, 301);
+    EXPECT_EQ(response.body, "redirect body");
+    EXPECT_EQ(response.headers.get("Location"), "/elsewhere");
+    EXPECT_EQ(visits->size(), 1u);
+}
+
+TEST_F(HTTPClientTest, ARedirectToHttpsIsAClearError) {
+    std::uint16_t port = serve_raw("HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1/\r\nContent-Length: 0\r\n\r\n");
+    HTTPClientError error = failure(url(port));
+    EXPECT_EQ(error.code(), 599);
+    EXPECT_TRUE(contains(error.message(), "https:// is not supported")) << error.message();
+}
+
+TEST(HTTPClientURL, UrljoinFollowsRFC3986) {
+    using tornado::detail::urljoin;
+    std::string base = "http://h:1/a/b/c?q=1#f";
+    EXPECT_EQ(urljoin(base, "d"), "http://h:1/a/b/d");
+    EXPECT_EQ(urljoin(base, "./d"), "http://h:1/a/b/d");
+    EXPECT_EQ(urljoin(base, "../d?x"), "http://h:1/a/d?x");
+    EXPECT_EQ(urljoin(base, "../../../../d"), "http://h:1/d");
+    EXPECT_EQ(urljoin(base, "/x/./y/../z"), "http://h:1/x/z");
+    EXPECT_EQ(urljoin(base, "?y=2"), "http://h:1/a/b/c?y=2");
+    EXPECT_EQ(urljoin(base, "#g"), "http://h:1/a/b/c?q=1#g");
+    EXPECT_EQ(urljoin(base, ""), "http://h:1/a/b/c?q=1");
+    EXPECT_EQ(urljoin(base, "//other:2/p"), "http://other:2/p");
+    EXPECT_EQ(urljoin(base, "http://x/y"), "http://x/y");
+    EXPECT_EQ(urljoin(base, "HTTPS://x/y"), "HTTPS://x/y");
+    EXPECT_EQ(urljoin("http://h", "p"), "http://h/p");
+    EXPECT_EQ(urljoin("http://h", "?p"), "http://h/?p");
+    EXPECT_EQ(urljoin("http://h/a/", ".."), "http://h/");
+}
+
+// --- the queue, cancelling, closing ----------------------------------------------------------------
+
+TEST_F(HTTPClientTest, MaxClientsQueuesTheRest) {
+    auto in_flight = std::make_shared<int>(0);
+    auto most = std::make_shared<int>(0);
+    std::uint16_t port = serve([in_flight, most](RequestPtr request) {
+        *most = std::max(*most, ++*in_flight);
+        IOLoop::current().call_later(30ms, [in_flight, request] {
+            --*in_flight;
+            answer(request, request->path);
+        });
+    });
+    AsyncHTTPClientOptions options;
+    options.max_clients = 2;
+    use_client(options);
+    auto started = std::chrono::steady_clock::now();
+    std::vector<Future<HTTPResponse>> fetches;
+    for (int i = 0; i < 12; ++i) fetches.push_back(client().fetch(url(port, "/" + std::to_string(i))));
+    EXPECT_EQ(client().active_count(), 2u);
+    EXPECT_EQ(client().queued_count(), 10u);
+    std::vector<HTTPResponse> responses = run_sync([&] { return tornado::multi(std::move(fetches)); });
+    for (int i = 0; i < 12; ++i) EXPECT_EQ(responses[static_cast<std::size_t>(i)].body, "/" + std::to_string(i));
+    EXPECT_EQ(*most, 2);
+    EXPECT_GE(tornado::testing::seconds_since(started), 0.15);  // six rounds of 30 ms
+    EXPECT_EQ(client().active_count(), 0u);
+    EXPECT_EQ(client().queued_count(), 0u);
+}
+
+TEST_F(HTTPClientTest, AFetchWaitingTooLongInTheQueueTimesOut) {
+    std::uint16_t hang = serve_raw("", After::hold);
+    AsyncHTTPClientOptions options;
+    options.max_clients = 1;
+    use_client(options);
+    HTTPRequest first;
+    first.url = url(hang);
+    first.request_timeout = 2s;
+    Future<HTTPResponse> blocking = client().fetch(first, false);
+    HTTPRequest second;
+    second.url = url(hang);
+    second.connect_timeout = 100ms;
+    auto started = std::chrono::steady_clock::now();
+    HTTPClientError error = failure(second);
+    EXPECT_STREQ(error.what(), "Timeout in request queue");
+    EXPECT_LT(tornado::testing::seconds_since(started), 1.5);
+    EXPECT_FALSE(blocking.done());
+    EXPECT_EQ(raw_log_->connections, 1);
+}
+
+TEST_F(HTTPClientTest, CancellingTheFutureAbandonsTheFetch) {
+    std::uint16_t hang = serve_raw("", After::hold);
+    EXPECT_THROW(run_sync([&] { return client().fetch(url(hang)); }, 100ms), tornado::TimeoutError);
+    EXPECT_TRUE(wait_for_client_closes(1));
+    EXPECT_EQ(client().active_count(), 0u);
+}
+
+TEST_F(HTTPClientTest, CloseEndsWhatIsInProgressAndQueued) {
+    std::uint16_t hang = serve_raw("", After::hold);
+    AsyncHTTPClientOptions options;
+    options.max_clients = 1;
+    use_client(options);
+    Future<HTTPResponse> active = client().fetch(url(hang), false);
+    Future<HTTPResponse> queued = client().fetch(url(hang), false);
+    ASSERT_TRUE(tornado::testing::run_until(io_loop(), [&] { return raw_log_->heads.size() == 1; }));
+    client().close();
+    ASSERT_TRUE(tornado::testing::run_until(io_loop(), [&] { return active.done() && queued.done(); }));
+    for (Future<HTTPResponse>* each : {&active, &queued}) {
+        EXPECT_EQ(each->result().code, 599);
+        EXPECT_THROW(each->result().rethrow(), HTTPClientError);
+    }
+    EXPECT_TRUE(wait_for_client_closes(1));
+    EXPECT_THROW(client().fetch(url(hang)), std::runtime_error);
+    client().close();  // twice is fine
+}
+
+// --- coroutines -------------------------------------------------------------------------------------
+
+Task<std::string> fetch_twice(AsyncHTTPClient& client, std::string base) {
+    HTTPRequest post;  // named, not braced in the co_await (g++ 12)
+    post.url = base + "/go/307/echo";
+    post.method = "POST";
+    post.body = "one";
+    HTTPResponse first = co_await client.fetch(post);
+    HTTPResponse second = co_await client.fetch(base + "/plain", false);
+    co_return first.body + "|" + second.body;
+}
+
+TEST_F(HTTPClientTest, FetchFromACoroutine) {
+    auto visits = std::make_shared<std::vector<Visit>>();
+    std::uint16_t port = serve_redirects(visits);
+    std::string both = run_sync([&] { return fetch_twice(client(), "http://127.0.0.1:" + std::to_string(port)); });
+    EXPECT_EQ(both, "POST /echo one|GET /plain ");
+}
+
+// --- the blocking client ----------------------------------------------------------------------------
+
+std::unique_ptr<HTTPServer> hello_server() {
+    return std::make_unique<HTTPServer>([](RequestPtr request) {
+        if (request->path == "/missing") return answer(request, "no such page", 404);
+        answer(request, "Hello, " + request->path.substr(1));
+    });
+}
+
+TEST(BlockingHTTPClient, FetchesOnAThreadWithNoLoop) {
+    tornado::testing::ServerThread server(hello_server);
+    std::string body;
+    bool loop_before = true;
+    bool loop_after = true;
+    std::thread worker([&] {
+        loop_before = IOLoop::try_current() != nullptr;
+        HTTPClient client;
+        body = client.fetch("http://127.0.0.1:" + std::to_string(server.port()) + "/world").body;
+        loop_after = IOLoop::try_current() != nullptr;
+    });
+    worker.join();
+    EXPECT_FALSE(loop_before);
+    EXPECT_EQ(body, "Hello, world");
+    EXPECT_FALSE(loop_after);  // the private loop is gone, and no other was made
+}
+
+TEST(BlockingHTTPClient, ThrowsForANon2xxUnlessToldNotTo) {
+    tornado::testing::ServerThread server(hello_server);
+    HTTPClient client;
+    std::string missing = "http://127.0.0.1:" + std::to_string(server.port()) + "/missing";
+    try {
+        client.fetch(missing);
+        FAIL() << "no exception";
+    } catch (const HTTPClientError& error) {
+        EXPECT_EQ(error.code(), 404);
+        ASSERT_TRUE(error.response());
+        EXPECT_EQ(error.response()->body, "no such page");
+    }
+    HTTPResponse response = client.fetch(missing, /*raise_error=*/false);
+    EXPECT_EQ(response.code, 404);
+    EXPECT_EQ(response.body, "no such page");
+
+    std::uint16_t closed = unused_port();
+    try {
+        client.fetch("http://127.0.0.1:" + std::to_string(closed) + "/");
+        FAIL() << "no exception";
+    } catch (const HTTPClientError& error) {
+        EXPECT_EQ(error.code(), 599);
+    }
+    client.close();
+    EXPECT_THROW(client.fetch(missing), std::runtime_error);
+}
+
+TEST(BlockingHTTPClient, LeavesTheCallersLoopAlone) {
+    tornado::testing::ServerThread server(hello_server);
+    IOLoop loop;
+    bool ran = false;
+    loop.add_callback([&] { ran = true; });
+    HTTPClient client;
+    EXPECT_EQ(client.fetch("http://127.0.0.1:" + std::to_string(server.port()) + "/a").body, "Hello, a");
+    EXPECT_EQ(&IOLoop::current(), &loop);
+    EXPECT_FALSE(ran);  // the caller's loop did not run
+    tornado::testing::run_turns(loop, 2);
+    EXPECT_TRUE(ran);
+
+    // Inside a callback of the running loop, too.
+    std::string body = loop.run_sync([&] {
+        HTTPClient inner;
+        return inner.fetch("http://127.0.0.1:" + std::to_string(server.port()) + "/inner").body;
+    }, 10s);
+    EXPECT_EQ(body, "Hello, inner");
+    EXPECT_EQ(&IOLoop::current(), &loop);
+}
+
+}  // namespace
