@@ -664,7 +664,7 @@ void RequestHandler::clear() {
     headers_.clear();
     // Content-Type, Etag, Content-Length and a few more, in one allocation each.
     headers_.reserve(8, 256);
-    headers_.set("Content-Type", "text/html; charset=UTF-8");
+    headers_.add("Content-Type", "text/html; charset=UTF-8");
     set_default_headers();
     write_buffer_.clear();
     status_code_ = 200;
@@ -753,8 +753,9 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
     write(chunk);
     if (!headers_written_) {
         const std::string& method = request_->method;
+        // (add, not set: the header is known to be absent, so there is nothing to replace)
         if (status_code_ == 200 && (method == "GET" || method == "HEAD") && !headers_.contains("Etag")) {
-            set_etag_header();
+            if (std::optional<std::string> etag = compute_etag()) headers_.add("Etag", *etag);
             if (check_etag_header()) {
                 write_buffer_.clear();
                 set_status(304);
@@ -768,7 +769,7 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
                 headers_.remove(name);
             }
         } else if (!headers_.contains("Content-Length")) {
-            headers_.set("Content-Length", std::to_string(write_buffer_.size()));
+            headers_.add("Content-Length", std::to_string(write_buffer_.size()));
         }
     }
     Future<void> sent(nullptr);

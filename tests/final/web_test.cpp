@@ -1,0 +1,846 @@
+// Tests of tornado/web.h, through tornado/testing.h's AsyncHTTPTestCase: an
+// Application on a free port, and fetch() over a real connection.
+#include "tornado/web.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http_test_util.h"
+#include "alloc_counter.h"
+#include "test_util.h"
+#include "tornado/escape.h"
+#include "tornado/gen.h"
+#include "tornado/testing.h"
+
+namespace tornado {
+namespace {
+
+using namespace std::chrono_literals;
+
+// --- handlers the tests route to ----------------------------------------------------
+
+class HelloHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { write("Hello, world"); }
+    void head(const PathArgs& args) override { get(args); }
+};
+
+class EchoArgsHandler : public RequestHandler {
+public:
+    void get(const PathArgs& args) override {
+        JSON answer = JSON::object();
+        answer["path_args"] = args;
+        write(answer);
+    }
+};
+
+// Records the life cycle, for the order test.
+std::vector<std::string> lifecycle;
+
+class LifecycleHandler : public RequestHandler {
+public:
+    void initialize(std::string tag) { lifecycle.push_back("initialize " + tag); }
+    void prepare() override {
+        lifecycle.push_back("prepare");
+        if (get_argument("stop", "") == "yes") finish("stopped in prepare");
+    }
+    void get(const PathArgs&) override {
+        lifecycle.push_back("get");
+        write("ok");
+    }
+    void on_finish() override { lifecycle.push_back("on_finish"); }
+};
+
+class ArgumentsHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { answer(); }
+    void post(const PathArgs&) override { answer(); }
+
+private:
+    void answer() {
+        JSON out = JSON::object();
+        out["a"] = get_argument("a", "default a");
+        out["all_a"] = get_arguments("a");
+        out["query_a"] = get_query_arguments("a");
+        out["body_a"] = get_body_arguments("a");
+        out["raw_a"] = get_arguments("a", /*strip=*/false);
+        if (get_argument("need_b", "") == "1") out["b"] = get_argument("b");
+        write(out);
+    }
+};
+
+class OutputHandler : public RequestHandler {
+public:
+    void set_default_headers() override { set_header("X-Default", "yes"); }
+    void get(const PathArgs& args) override {
+        const std::string& what = args[0];
+        if (what == "json") {
+            write(JSON{{"b", 1}, {"a", "x"}});
+        } else if (what == "json_list") {
+            write(JSON::array({1, 2}));
+        } else if (what == "status") {
+            set_status(299, "Fine Thanks");
+            write("custom");
+        } else if (what == "headers") {
+            set_header("X-One", "1");
+            add_header("X-Many", "a");
+            add_header("X-Many", "b");
+            set_header("X-Gone", "soon");
+            clear_header("X-Gone");
+            set_header("X-Number", 42);
+            set_header("Content-Type", "text/plain");
+        } else if (what == "crlf") {
+            set_header("X-Evil", "a\r\nSet-Cookie: owned=1");
+        } else if (what == "redirect") {
+            redirect("/elsewhere");
+        } else if (what == "redirect_perm") {
+            redirect("/elsewhere", true);
+        } else if (what == "redirect_303") {
+            redirect("/elsewhere", false, 303);
+        } else if (what == "write_after_finish") {
+            finish("done");
+            write("more");  // throws: logged, the response is already out
+        }
+    }
+};
+
+// Each style of method.
+class CallbackHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        write("callback ");
+        auto self = asynchronous();
+        IOLoop::current().call_later(20ms, [self] { self->finish("finished later"); });
+    }
+};
+
+class CoroutineHandler : public RequestHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        co_await sleep(10ms);
+        write("coroutine ");
+        co_await sleep(10ms);
+        write("done");
+    }
+    Task<void> post_async(PathArgs) override {
+        co_await sleep(5ms);
+        throw HTTPError(418, "log only", "I Am A Teapot");
+    }
+};
+
+class FlushHandler : public RequestHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        for (int i = 1; i <= 3; ++i) {
+            write("piece " + std::to_string(i) + "\n");
+            co_await flush();
+        }
+        if (get_argument("fail", "") == "1") throw std::runtime_error("after a flush");
+    }
+};
+
+class ErrorsHandler : public RequestHandler {
+public:
+    void get(const PathArgs& args) override {
+        const std::string& what = args[0];
+        if (what == "http") throw HTTPError(404, "secret log detail");
+        if (what == "reason") throw HTTPError(499, "", "Custom Reason");
+        if (what == "crash") throw std::runtime_error("kaboom <b>");
+        if (what == "finish") {
+            write("partial ");
+            throw Finish("and finished");
+        }
+        if (what == "send_error") send_error(503);
+    }
+};
+
+class CustomErrorPageHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { throw HTTPError(410); }
+    void write_error(int status_code, std::exception_ptr) override {
+        set_header("Content-Type", "text/plain");
+        finish("custom page for " + std::to_string(status_code));
+    }
+};
+
+class CookieHandler : public RequestHandler {
+public:
+    void get(const PathArgs& args) override {
+        const std::string& what = args[0];
+        if (what == "set") {
+            set_cookie("plain", "value");
+            CookieOptions options;
+            options.path = "/sub";
+            options.domain = "example.com";
+            options.httponly = true;
+            options.secure = true;
+            options.samesite = "Lax";
+            options.max_age = 60;
+            set_cookie("full", "x", options);
+            set_cookie("quoted", "a;b\"c");
+        } else if (what == "expires") {
+            CookieOptions options;
+            options.expires_days = 1;
+            set_cookie("day", "1", options);
+        } else if (what == "clear") {
+            clear_cookie("gone");
+        } else if (what == "bad") {
+            set_cookie("bad name", "v");
+        } else if (what == "read") {
+            write(get_cookie("a", "none") + "," + get_cookie("b", "none"));
+        } else if (what == "sign") {
+            set_secure_cookie("user", get_argument("name"));
+        } else if (what == "check") {
+            std::optional<std::string> user = get_secure_cookie("user");
+            write(user ? *user : std::string("(none)"));
+        }
+    }
+};
+
+class UserHandler : public RequestHandler {
+public:
+    std::optional<std::string> get_current_user() override {
+        std::string name = get_argument("as", "");
+        if (name.empty()) return std::nullopt;
+        return name;
+    }
+    void get(const PathArgs&) override {
+        require_authenticated();
+        write("hello " + *current_user());
+    }
+    void post(const PathArgs& args) override { get(args); }
+};
+
+class StreamingHandler : public RequestHandler {
+public:
+    bool stream_request_body() const override { return true; }
+    void prepare() override { order_ += "prepare;"; }
+    void data_received(std::string chunk) override {
+        ++pieces_;
+        bytes_ += chunk.size();
+        if (order_.find("data;") == std::string::npos) order_ += "data;";
+    }
+    void put(const PathArgs&) override {
+        order_ += "put;";
+        write(order_ + std::to_string(bytes_) + " bytes, body " + std::to_string(request().body.size()));
+    }
+
+private:
+    std::string order_;
+    std::size_t pieces_ = 0;
+    std::size_t bytes_ = 0;
+};
+
+// Counts its closes, for the on_connection_close test.
+int connection_closes = 0;
+bool long_poll_started = false;
+
+class LongPollHandler : public RequestHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        long_poll_started = true;
+        wait_ = Future<void>();
+        try {
+            co_await wait_;
+        } catch (const CancelledError&) {
+            co_return;
+        }
+    }
+    void on_connection_close() override {
+        ++connection_closes;
+        wait_.cancel();
+    }
+
+private:
+    Future<void> wait_{nullptr};
+};
+
+std::vector<int> logged_statuses;
+
+// --- the application under test -------------------------------------------------------
+
+class WebTest : public testing::AsyncHTTPTestCase {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.cookie_secret = "test-secret";
+        settings.login_url = "/login";
+        settings.log_function = [](const RequestHandler& handler) {
+            logged_statuses.push_back(handler.get_status());
+        };
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{
+                {"/", handler<HelloHandler>()},
+                {"/args/([^/]*)/(.*)", handler<EchoArgsHandler>(), "args"},
+                {"/story/([0-9]+)", handler<HelloHandler>(), "story"},
+                {"/lifecycle", handler<LifecycleHandler>("tag")},
+                {"/arguments", handler<ArgumentsHandler>()},
+                {"/output/(.*)", handler<OutputHandler>()},
+                {"/callback", handler<CallbackHandler>()},
+                {"/coroutine", handler<CoroutineHandler>()},
+                {"/flush", handler<FlushHandler>()},
+                {"/errors/(.*)", handler<ErrorsHandler>()},
+                {"/custom_error", handler<CustomErrorPageHandler>()},
+                {"/cookie/(.*)", handler<CookieHandler>()},
+                {"/user", handler<UserHandler>()},
+                {"/upload", handler<StreamingHandler>()},
+                {"/longpoll", handler<LongPollHandler>()},
+                {"/pictures/(.*)", handler<RedirectHandler>("/photos/\\1")},
+                {"/old/(.*)/(.*)", handler<RedirectHandler>("/new/{1}/{0}", false)},
+                {"/first", handler<HelloHandler>()},
+                {"/first", handler<EchoArgsHandler>()},
+            },
+            settings);
+    }
+
+    HTTPResponse post(std::string path, std::string body,
+                      std::string content_type = "application/x-www-form-urlencoded") {
+        HTTPRequest request;
+        request.method = "POST";
+        request.body = std::move(body);
+        request.headers.set("Content-Type", content_type);
+        return fetch(std::move(path), std::move(request));
+    }
+
+    HTTPResponse get_with(std::string path, std::string header, std::string value) {
+        HTTPRequest request;
+        request.headers.set(header, value);
+        return fetch(std::move(path), std::move(request));
+    }
+
+    void SetUp() override {
+        lifecycle.clear();
+        logged_statuses.clear();
+        connection_closes = 0;
+        long_poll_started = false;
+        AsyncHTTPTestCase::SetUp();
+    }
+};
+
+// --- routing ------------------------------------------------------------------------
+
+TEST_F(WebTest, HelloWorldWithTornadosDefaultHeaders) {
+    HTTPResponse response = fetch("/");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "Hello, world");
+    EXPECT_EQ(response.headers.get("Content-Type"), "text/html; charset=UTF-8");
+    EXPECT_EQ(response.headers.get("Content-Length"), "12");
+    EXPECT_FALSE(response.headers.get("Date").empty());
+    EXPECT_FALSE(response.headers.get("Server").empty());
+}
+
+TEST_F(WebTest, GroupsArePercentDecodedAndRoutesTriedInOrder) {
+    HTTPResponse response = fetch("/args/a%20b/c%2Fd+e");
+    ASSERT_EQ(response.code, 200);
+    EXPECT_EQ(json_decode(response.body)["path_args"], JSON::array({"a b", "c/d+e"}));
+    EXPECT_EQ(fetch("/first").body, "Hello, world");  // the first of two identical patterns
+}
+
+TEST_F(WebTest, UnknownPathIs404WithTornadosErrorPage) {
+    HTTPResponse response = fetch("/nowhere");
+    EXPECT_EQ(response.code, 404);
+    EXPECT_EQ(response.body, "<html><title>404: Not Found</title><body>404: Not Found</body></html>");
+}
+
+TEST_F(WebTest, MissingMethodIs405AndUnknownMethodToo) {
+    EXPECT_EQ(post("/", "x=1").code, 405);
+    HTTPRequest request;
+    request.method = "PROPFIND";
+    request.allow_nonstandard_methods = true;
+    EXPECT_EQ(fetch("/", request).code, 405);
+}
+
+TEST_F(WebTest, PathArgumentThatIsNotUtf8Is400) { EXPECT_EQ(fetch("/args/%FF/x").code, 400); }
+
+TEST(ApplicationTest, ReverseUrlFillsAndEscapesGroups) {
+    Application app({{"/story/([0-9]+)", handler<HelloHandler>(), "story"},
+                     {"/tag/(.*)/page/([0-9]+)", handler<HelloHandler>(), "tag"},
+                     {"/(a|b)+", handler<HelloHandler>(), "complex"}});
+    EXPECT_EQ(app.reverse_url("story", 7), "/story/7");
+    EXPECT_EQ(app.reverse_url("tag", "a b/c", "2"), "/tag/a%20b/c/page/2");
+    EXPECT_THROW(app.reverse_url("nope"), std::out_of_range);
+    EXPECT_THROW(app.reverse_url("story"), std::invalid_argument);
+    EXPECT_THROW(app.reverse_url("complex", "a"), std::invalid_argument);  // Tornado: "/a+"
+}
+
+class DefaultHandlerTest : public testing::AsyncHTTPTestCase {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.default_handler_class = handler<HelloHandler>();
+        return std::make_shared<Application>(std::vector<URLSpec>{}, settings);
+    }
+};
+
+TEST_F(DefaultHandlerTest, DefaultHandlerClassServesUnmatchedPaths) {
+    EXPECT_EQ(fetch("/anything").body, "Hello, world");
+}
+
+TEST(PathMatchesTest, PlainTextAndRegexPatterns) {
+    PathMatches root("/");
+    EXPECT_TRUE(root.match("/"));
+    EXPECT_FALSE(root.match("/x"));
+    PathMatches dotted("/a.b");  // '.' is regex syntax: any character
+    EXPECT_TRUE(dotted.match("/axb"));
+    PathMatches optional_group("/a(/b)?");
+    ASSERT_TRUE(optional_group.match("/a"));
+    EXPECT_EQ(*optional_group.match("/a"), PathArgs{""});
+}
+
+// --- the life cycle and the three styles --------------------------------------------
+
+TEST_F(WebTest, LifeCycleRunsInTornadosOrder) {
+    EXPECT_EQ(fetch("/lifecycle").body, "ok");
+    EXPECT_EQ(lifecycle, (std::vector<std::string>{"initialize tag", "prepare", "get", "on_finish"}));
+    EXPECT_EQ(logged_statuses, std::vector<int>{200});
+}
+
+TEST_F(WebTest, PrepareThatFinishesSkipsTheMethod) {
+    EXPECT_EQ(fetch("/lifecycle?stop=yes").body, "stopped in prepare");
+    EXPECT_EQ(lifecycle, (std::vector<std::string>{"initialize tag", "prepare", "on_finish"}));
+}
+
+TEST_F(WebTest, CallbackStyleFinishesLater) {
+    HTTPResponse response = fetch("/callback");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "callback finished later");
+}
+
+TEST_F(WebTest, CoroutineStyleFinishesWhenTheCoroutineEnds) {
+    EXPECT_EQ(fetch("/coroutine").body, "coroutine done");
+}
+
+TEST_F(WebTest, CoroutineThatThrowsAnswersItsHTTPError) {
+    HTTPResponse response = post("/coroutine", "");
+    EXPECT_EQ(response.code, 418);
+    EXPECT_EQ(response.reason, "I Am A Teapot");
+    EXPECT_EQ(response.body, "<html><title>418: I Am A Teapot</title><body>418: I Am A Teapot</body></html>");
+}
+
+// A reset (or a failed write) tells the server the client is gone. A bare
+// FIN does not: it may be a half-close, and such a client still gets its
+// response (DEMO_APP.md, "stricter than Tornado 6.2").
+TEST_F(WebTest, OnConnectionCloseRunsWhenTheClientResets) {
+    auto client = std::make_unique<testing::RawClient>(get_http_port());
+    client->send("GET /longpoll HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_TRUE(testing::run_until(io_loop(), [] { return long_poll_started; }, 2000ms));
+    linger reset_on_close{1, 0};
+    ::setsockopt(client->fd(), SOL_SOCKET, SO_LINGER, &reset_on_close, sizeof reset_on_close);
+    client.reset();
+    ASSERT_TRUE(testing::run_until(io_loop(), [] { return connection_closes > 0; }, 2000ms));
+    testing::run_turns(io_loop(), 5);
+    EXPECT_EQ(connection_closes, 1);  // once, though both the stream and the dispatcher see it
+}
+
+// --- output -----------------------------------------------------------------------
+
+TEST_F(WebTest, WriteJsonSetsItsContentType) {
+    HTTPResponse response = fetch("/output/json");
+    EXPECT_EQ(response.headers.get("Content-Type"), "application/json; charset=UTF-8");
+    EXPECT_EQ(json_decode(response.body), (JSON{{"a", "x"}, {"b", 1}}));
+}
+
+TEST_F(WebTest, WriteJsonRefusesATopLevelList) { EXPECT_EQ(fetch("/output/json_list").code, 500); }
+
+TEST_F(WebTest, CustomStatusAndReason) {
+    HTTPResponse response = fetch("/output/status");
+    EXPECT_EQ(response.code, 299);
+    EXPECT_EQ(response.reason, "Fine Thanks");
+    EXPECT_EQ(response.body, "custom");
+}
+
+TEST_F(WebTest, HeadersSetAddedAndCleared) {
+    HTTPResponse response = fetch("/output/headers");
+    EXPECT_EQ(response.headers.get("X-Default"), "yes");
+    EXPECT_EQ(response.headers.get("X-One"), "1");
+    EXPECT_EQ(response.headers.get_list("X-Many"), (std::vector<std::string>{"a", "b"}));
+    EXPECT_FALSE(response.headers.contains("X-Gone"));
+    EXPECT_EQ(response.headers.get("X-Number"), "42");
+    EXPECT_EQ(response.headers.get("Content-Type"), "text/plain");
+}
+
+TEST_F(WebTest, HeaderValueWithCrLfIsRefusedNotSent) {
+    HTTPResponse response = fetch("/output/crlf");
+    EXPECT_EQ(response.code, 500);
+    EXPECT_FALSE(response.headers.contains("Set-Cookie"));
+    EXPECT_FALSE(response.headers.contains("X-Evil"));
+    EXPECT_EQ(response.headers.get("X-Default"), "yes");  // the error page gets the default headers
+}
+
+TEST_F(WebTest, Redirects) {
+    HTTPRequest no_follow;
+    no_follow.follow_redirects = false;
+    HTTPResponse temporary = fetch("/output/redirect", no_follow);
+    EXPECT_EQ(temporary.code, 302);
+    EXPECT_EQ(temporary.headers.get("Location"), "/elsewhere");
+    EXPECT_EQ(fetch("/output/redirect_perm", no_follow).code, 301);
+    EXPECT_EQ(fetch("/output/redirect_303", no_follow).code, 303);
+}
+
+TEST_F(WebTest, FlushSendsPiecesChunked) {
+    HTTPResponse response = fetch("/flush");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "piece 1\npiece 2\npiece 3\n");
+    EXPECT_EQ(response.headers.get("Transfer-Encoding"), "chunked");
+    EXPECT_FALSE(response.headers.contains("Etag"));  // flushed: no Etag
+}
+
+TEST_F(WebTest, ErrorAfterFlushEndsTheResponseAsItIs) {
+    HTTPResponse response = fetch("/flush?fail=1");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "piece 1\npiece 2\npiece 3\n");
+}
+
+TEST_F(WebTest, WriteAfterFinishIsLoggedNotSent) {
+    HTTPResponse response = fetch("/output/write_after_finish");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "done");
+    EXPECT_EQ(fetch("/").code, 200);  // and the server goes on
+}
+
+// --- Etag ---------------------------------------------------------------------------
+
+TEST_F(WebTest, EtagIsTheSha1OfTheBodyAndIfNoneMatchAnswers304) {
+    HTTPResponse response = fetch("/");
+    EXPECT_EQ(response.headers.get("Etag"), "\"e02aa1b106d5c7c6a98def2b13005d5b84fd8dc8\"");
+    std::string etag = response.headers.get("Etag");
+    for (const std::string& header : {etag, "W/" + etag, "\"other\", " + etag, std::string("*")}) {
+        HTTPResponse cached = get_with("/", "If-None-Match", header);
+        EXPECT_EQ(cached.code, 304) << header;
+        EXPECT_EQ(cached.body, "");
+        EXPECT_FALSE(cached.headers.contains("Content-Type"));
+    }
+    EXPECT_EQ(get_with("/", "If-None-Match", "\"other\"").code, 200);
+}
+
+TEST_F(WebTest, HeadAnswersGetsHeadersWithoutABody) {
+    HTTPRequest request;
+    request.method = "HEAD";
+    HTTPResponse response = fetch("/", request);
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.headers.get("Content-Length"), "12");
+    EXPECT_EQ(response.body, "");
+}
+
+// --- arguments ----------------------------------------------------------------------
+
+TEST_F(WebTest, ArgumentsFromQueryAndBodyStrippedInOrder) {
+    HTTPResponse response = post("/arguments?a=q1&a=%20q2%20", "a=b1&a=b%01c");
+    ASSERT_EQ(response.code, 200);
+    JSON out = json_decode(response.body);
+    EXPECT_EQ(out["a"], "b c");  // the last value; the control character became a space
+    EXPECT_EQ(out["all_a"], JSON::array({"q1", "q2", "b1", "b c"}));
+    EXPECT_EQ(out["query_a"], JSON::array({"q1", "q2"}));
+    EXPECT_EQ(out["body_a"], JSON::array({"b1", "b c"}));
+    EXPECT_EQ(out["raw_a"], JSON::array({"q1", " q2 ", "b1", "b c"}));
+}
+
+TEST_F(WebTest, MissingArgumentIs400AndDefaultIsUsed) {
+    EXPECT_EQ(json_decode(fetch("/arguments").body)["a"], "default a");
+    HTTPResponse response = fetch("/arguments?need_b=1");
+    EXPECT_EQ(response.code, 400);
+    EXPECT_EQ(response.body, "<html><title>400: Bad Request</title><body>400: Bad Request</body></html>");
+}
+
+TEST_F(WebTest, ArgumentThatIsNotUtf8Is400) { EXPECT_EQ(fetch("/arguments?a=%FF").code, 400); }
+
+TEST_F(WebTest, MalformedFormBodyIs400) {
+    std::string body = "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end boundary";
+    EXPECT_EQ(post("/arguments", body, "multipart/form-data; boundary=b").code, 400);
+    EXPECT_EQ(fetch("/").code, 200);
+}
+
+// --- errors -------------------------------------------------------------------------
+
+TEST_F(WebTest, HTTPErrorLogMessageStaysInTheLog) {
+    HTTPResponse response = fetch("/errors/http");
+    EXPECT_EQ(response.code, 404);
+    EXPECT_EQ(response.body.find("secret"), std::string::npos);
+}
+
+TEST_F(WebTest, HTTPErrorReasonInStatusLineAndPage) {
+    HTTPResponse response = fetch("/errors/reason");
+    EXPECT_EQ(response.code, 499);
+    EXPECT_EQ(response.reason, "Custom Reason");
+    EXPECT_NE(response.body.find("499: Custom Reason"), std::string::npos);
+}
+
+TEST_F(WebTest, ExceptionIs500WithoutDetailsAndTheServerGoesOn) {
+    HTTPResponse response = fetch("/errors/crash");
+    EXPECT_EQ(response.code, 500);
+    EXPECT_EQ(response.body.find("kaboom"), std::string::npos);
+    EXPECT_EQ(fetch("/").code, 200);
+}
+
+TEST_F(WebTest, FinishExceptionEndsWithWhatWasWritten) {
+    HTTPResponse response = fetch("/errors/finish");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "partial and finished");
+}
+
+TEST_F(WebTest, SendErrorAndCustomWriteError) {
+    EXPECT_EQ(fetch("/errors/send_error").code, 503);
+    HTTPResponse custom = fetch("/custom_error");
+    EXPECT_EQ(custom.code, 410);
+    EXPECT_EQ(custom.body, "custom page for 410");
+}
+
+class DebugWebTest : public testing::AsyncHTTPTestCase {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.debug = true;
+        return std::make_shared<Application>(std::vector<URLSpec>{{"/errors/(.*)", handler<ErrorsHandler>()}},
+                                             settings);
+    }
+};
+
+TEST_F(DebugWebTest, DebugShowsTheExceptionAsText) {
+    HTTPResponse response = fetch("/errors/crash");
+    EXPECT_EQ(response.code, 500);
+    EXPECT_EQ(response.headers.get("Content-Type"), "text/plain; charset=UTF-8");
+    EXPECT_NE(response.body.find("kaboom <b>"), std::string::npos) << response.body;
+}
+
+// --- cookies ------------------------------------------------------------------------
+
+TEST_F(WebTest, SetCookieHeaders) {
+    HTTPResponse response = fetch("/cookie/set");
+    std::vector<std::string> cookies = response.headers.get_list("Set-Cookie");
+    ASSERT_EQ(cookies.size(), 3u);
+    EXPECT_EQ(cookies[0], "plain=value; Path=/");
+    EXPECT_EQ(cookies[1], "full=x; Domain=example.com; Path=/sub; Max-Age=60; HttpOnly; Secure; SameSite=Lax");
+    EXPECT_EQ(cookies[2], "quoted=\"a\\073b\\\"c\"; Path=/");  // as Python's SimpleCookie quotes it
+}
+
+TEST_F(WebTest, CookieExpiresAndClear) {
+    std::string day = fetch("/cookie/expires").headers.get("Set-Cookie");
+    EXPECT_NE(day.find("expires="), std::string::npos);
+    std::string cleared = fetch("/cookie/clear").headers.get("Set-Cookie");
+    EXPECT_TRUE(cleared.starts_with("gone=; expires=")) << cleared;
+    std::optional<std::time_t> when = parse_http_date(cleared.substr(15, 29));
+    ASSERT_TRUE(when);
+    EXPECT_LT(*when, std::time(nullptr));
+}
+
+TEST_F(WebTest, BadCookieNameIsRefused) { EXPECT_EQ(fetch("/cookie/bad").code, 500); }
+
+TEST_F(WebTest, GetCookieReadsTheRequest) {
+    EXPECT_EQ(get_with("/cookie/read", "Cookie", "a=1; b=\"two\"").body, "1,two");
+    EXPECT_EQ(fetch("/cookie/read").body, "none,none");
+}
+
+TEST_F(WebTest, SignedCookieRoundTripAndTampering) {
+    std::string set = fetch("/cookie/sign?name=ann").headers.get("Set-Cookie");
+    std::string value = set.substr(5, set.find(';') - 5);
+    EXPECT_TRUE(value.starts_with("2|1:0|10:"));
+    EXPECT_EQ(get_with("/cookie/check", "Cookie", "user=" + value).body, "ann");
+    std::string tampered = value;
+    tampered[tampered.size() - 1] = tampered.back() == '0' ? '1' : '0';
+    EXPECT_EQ(get_with("/cookie/check", "Cookie", "user=" + tampered).body, "(none)");
+    EXPECT_EQ(fetch("/cookie/check").body, "(none)");
+}
+
+TEST(SignedValueTest, MatchesPythonTornado) {
+    // tornado.web.create_signed_value("secret", "user", "ann <&>", clock=lambda: 1300000000)
+    const std::string python =
+        "2|1:0|10:1300000000|4:user|12:YW5uIDwmPg==|"
+        "583ead77ef5097e93741c4a330148027e51d2c1bdafcc92d995541f8961e8be5";
+    EXPECT_EQ(create_signed_value("secret", "user", "ann <&>", 1300000000), python);
+    EXPECT_EQ(decode_signed_value("secret", "user", python, 31, 1300000000 + 30 * 86400), "ann <&>");
+    EXPECT_EQ(decode_signed_value("secret", "user", python, 31, 1300000000 + 32 * 86400), std::nullopt);
+    EXPECT_EQ(decode_signed_value("other", "user", python, 31, 1300000000), std::nullopt);
+    EXPECT_EQ(decode_signed_value("secret", "admin", python, 31, 1300000000), std::nullopt);
+    for (std::string_view junk : {"", "2|", "2|1:0|10:13|", "1|x|y", "2|9999999999:0|"}) {
+        EXPECT_EQ(decode_signed_value("secret", "user", junk), std::nullopt) << junk;
+    }
+}
+
+// --- users --------------------------------------------------------------------------
+
+TEST_F(WebTest, RequireAuthenticatedRedirectsGetAndRefusesPost) {
+    EXPECT_EQ(fetch("/user?as=bob").body, "hello bob");
+    HTTPRequest no_follow;
+    no_follow.follow_redirects = false;
+    HTTPResponse response = fetch("/user", no_follow);
+    EXPECT_EQ(response.code, 302);
+    EXPECT_EQ(response.headers.get("Location"), "/login?next=%2Fuser");
+    EXPECT_EQ(post("/user", "").code, 403);
+}
+
+// --- streamed bodies ----------------------------------------------------------------
+
+TEST_F(WebTest, StreamRequestBodyHandsPiecesToDataReceived) {
+    HTTPRequest request;
+    request.method = "PUT";
+    request.body = std::string(1 << 20, 'x');
+    HTTPResponse response = fetch("/upload", request);
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "prepare;data;put;1048576 bytes, body 0");
+}
+
+// --- RedirectHandler ----------------------------------------------------------------
+
+TEST_F(WebTest, RedirectHandlerSubstitutesGroupsAndKeepsTheQuery) {
+    HTTPRequest no_follow;
+    no_follow.follow_redirects = false;
+    HTTPResponse pictures = fetch("/pictures/cat.jpg?size=2", no_follow);
+    EXPECT_EQ(pictures.code, 301);
+    EXPECT_EQ(pictures.headers.get("Location"), "/photos/cat.jpg?size=2");
+    HTTPResponse swapped = fetch("/old/a/b", no_follow);
+    EXPECT_EQ(swapped.code, 302);
+    EXPECT_EQ(swapped.headers.get("Location"), "/new/b/a");
+}
+
+TEST(FormatUrlTest, PythonFormatAndGroupReferences) {
+    EXPECT_EQ(format_url("/x/{}/{}", {"a", "b"}), "/x/a/b");
+    EXPECT_EQ(format_url("/x/{1}/{0}", {"a", "b"}), "/x/b/a");
+    EXPECT_EQ(format_url("{{}}\\1", {"g"}), "{}g");
+    EXPECT_THROW(format_url("{", {}), std::invalid_argument);
+    EXPECT_THROW(format_url("}", {}), std::invalid_argument);
+    EXPECT_THROW(format_url("{name}", {"a"}), std::invalid_argument);
+    EXPECT_THROW(format_url("{3}", {"a"}), std::out_of_range);
+}
+
+// --- StaticFileHandler ----------------------------------------------------------------
+
+class StaticTest : public testing::AsyncHTTPTestCase {
+protected:
+    void SetUp() override {
+        root_ = std::filesystem::temp_directory_path() / ("tornado_static_" + std::to_string(::getpid()));
+        std::filesystem::create_directories(root_ / "sub");
+        write_file("hello.txt", "Hello from a file\n");
+        write_file("sub/style.css", "body {}\n");
+        big_.resize(300 * 1024);
+        for (std::size_t i = 0; i < big_.size(); ++i) big_[i] = static_cast<char>(i * 7 % 251);
+        write_file("big.bin", big_);
+        std::ofstream(root_.parent_path() / ("tornado_secret_" + std::to_string(::getpid()))) << "secret";
+        AsyncHTTPTestCase::SetUp();
+    }
+    void TearDown() override {
+        AsyncHTTPTestCase::TearDown();
+        std::filesystem::remove_all(root_);
+        std::filesystem::remove(root_.parent_path() / ("tornado_secret_" + std::to_string(::getpid())));
+    }
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = root_.string();
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{{"/url/(.*)", handler<StaticUrlHandler>()}}, settings);
+    }
+    void write_file(const std::string& name, const std::string& content) {
+        std::ofstream(root_ / name, std::ios::binary) << content;
+    }
+    HTTPResponse get_with(std::string path, std::string header, std::string value) {
+        HTTPRequest request;
+        request.headers.set(header, value);
+        return fetch(std::move(path), std::move(request));
+    }
+
+    class StaticUrlHandler : public RequestHandler {
+    public:
+        void get(const PathArgs& args) override { write(static_url(args[0])); }
+    };
+
+    std::filesystem::path root_;
+    std::string big_;
+};
+
+TEST_F(StaticTest, ServesFilesWithTypeEtagAndLastModified) {
+    HTTPResponse response = fetch("/static/hello.txt");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "Hello from a file\n");
+    EXPECT_EQ(response.headers.get("Content-Type"), "text/plain");
+    EXPECT_EQ(response.headers.get("Accept-Ranges"), "bytes");
+    EXPECT_EQ(response.headers.get("Etag").size(), 128u + 2);  // a quoted SHA-512
+    EXPECT_FALSE(response.headers.get("Last-Modified").empty());
+    EXPECT_EQ(fetch("/static/sub/style.css").headers.get("Content-Type"), "text/css");
+}
+
+TEST_F(StaticTest, ConditionalRequestsAnswer304) {
+    HTTPResponse response = fetch("/static/hello.txt");
+    EXPECT_EQ(get_with("/static/hello.txt", "If-None-Match", response.headers.get("Etag")).code, 304);
+    EXPECT_EQ(get_with("/static/hello.txt", "If-Modified-Since", response.headers.get("Last-Modified")).code, 304);
+    EXPECT_EQ(get_with("/static/hello.txt", "If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT").code, 200);
+}
+
+TEST_F(StaticTest, RangesGive206And416) {
+    HTTPResponse part = get_with("/static/hello.txt", "Range", "bytes=0-4");
+    EXPECT_EQ(part.code, 206);
+    EXPECT_EQ(part.body, "Hello");
+    EXPECT_EQ(part.headers.get("Content-Range"), "bytes 0-4/18");
+    HTTPResponse tail = get_with("/static/hello.txt", "Range", "bytes=-5");
+    EXPECT_EQ(tail.body, "file\n");
+    HTTPResponse beyond = get_with("/static/hello.txt", "Range", "bytes=100-");
+    EXPECT_EQ(beyond.code, 416);
+    EXPECT_EQ(beyond.headers.get("Content-Range"), "bytes */18");
+}
+
+TEST_F(StaticTest, MissingOutsideAndFolders) {
+    EXPECT_EQ(fetch("/static/missing.txt").code, 404);
+    EXPECT_EQ(fetch("/static/..%2Ftornado_secret_" + std::to_string(::getpid())).code, 403);
+    EXPECT_EQ(fetch("/static/sub").code, 403);
+    EXPECT_EQ(fetch("/static/sub/..%2Fhello.txt").code, 200);
+}
+
+TEST_F(StaticTest, BigFileArrivesWholeAndHeadHasNoBody) {
+    HTTPResponse response = fetch("/static/big.bin");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, big_);
+    EXPECT_EQ(response.headers.get("Content-Type"), "application/octet-stream");
+    HTTPRequest head;
+    head.method = "HEAD";
+    HTTPResponse headers_only = fetch("/static/big.bin", head);
+    EXPECT_EQ(headers_only.headers.get("Content-Length"), std::to_string(big_.size()));
+    EXPECT_EQ(headers_only.body, "");
+}
+
+TEST_F(StaticTest, StaticUrlAddsTheVersionHash) {
+    std::string url = fetch("/url/hello.txt").body;
+    std::string etag = fetch("/static/hello.txt").headers.get("Etag");
+    EXPECT_EQ(url, "/static/hello.txt?v=" + etag.substr(1, etag.size() - 2));
+    HTTPResponse versioned = fetch(url);
+    EXPECT_NE(versioned.headers.get("Cache-Control").find("max-age="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tornado
+
+namespace tornado {
+namespace {
+
+// The web layer's cost in heap blocks per keep-alive request, on top of
+// HTTPServer's own (HTTPServer.AllocationsPerRequestOnTheFastPath): the
+// dispatcher, the handler, its response headers, the Etag.
+TEST(WebAllocations, PerHelloWorldRequest) {
+    testing::ServerThread server([] {
+        auto app = std::make_shared<Application>(std::vector<URLSpec>{{"/", handler<HelloHandler>()}});
+        return std::make_unique<HTTPServer>(app);
+    });
+    testing::RawClient client(server.port());
+    const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 50; ++i) {  // warm-up
+        client.send(request);
+        ASSERT_EQ(client.read_response().status, 200);
+    }
+    auto total = [] { return tornado::testing::total_allocations(); };
+    std::int64_t before = server.call(total);
+    constexpr int kRequests = 1000;
+    for (int i = 0; i < kRequests; ++i) {
+        client.send(request);
+        ASSERT_EQ(client.read_response().status, 200);
+    }
+    double per_request = static_cast<double>(server.call(total) - before - 1) / kRequests;
+    std::printf("[ measure  ] allocations per keep-alive request through the web layer: %.2f\n", per_request);
+    EXPECT_LE(per_request, 20);
+}
+
+}  // namespace
+}  // namespace tornado
