@@ -9,7 +9,8 @@ TASK    ?=
 PYTHON  ?= python3
 DEPS     = tools/install-deps.sh
 
-# `make run` starts the newest demo that is built (the last of this list).
+# `make run` starts the newest demo that is built (the last of this list):
+# after a full build, the demo app of final/.
 RUN_DEMOS   = ch03_server ch06_app ch07_demo ch08_app demo_app
 RUN_PROGRAM ?= $(lastword $(wildcard $(addprefix $(BUILD)/bin/,$(RUN_DEMOS))))
 RUN_ARGS    ?= --port=8888
@@ -28,10 +29,11 @@ configure: deps
 deps:
 	@$(DEPS) build
 
-## run          build, then start the newest demo server and say how to talk to it
+## run          build, then start the demo app (the newest demo built) and say how to talk to it
 run: build
 	@echo "Starting $(RUN_PROGRAM) $(RUN_ARGS)  (Ctrl-C stops it)"
 	@echo "Talk to it:  curl -i http://127.0.0.1:8888/   (or open that address in a browser)"
+	@echo "The demo app's routes: final/examples/demo_app/README.md (try /chat in two browser windows)"
 	@$(RUN_PROGRAM) $(RUN_ARGS)
 
 ## test         build, then run every test under CTest (chapters, exercises, clients)

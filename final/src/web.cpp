@@ -865,8 +865,13 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
             std::rethrow_exception(error);
         } catch (const HTTPError& http_error) {
             reason = http_error.reason();
+            if (reason.find_first_of("\r\n") != std::string::npos) reason.clear();  // cannot go in a status line
         } catch (...) {
         }
+    }
+    if (status_code < 100 || status_code > 999) {
+        gen_log.error("send_error({}) is not an HTTP status: answering 500", status_code);
+        status_code = 500;
     }
     set_status(status_code, reason);
     try {

@@ -158,6 +158,8 @@ public:
             throw Finish("and finished");
         }
         if (what == "send_error") send_error(503);
+        if (what == "not_a_status") throw HTTPError(42);
+        if (what == "unsafe_reason") throw HTTPError(400, "", "two\r\nlines");
     }
 };
 
@@ -583,6 +585,13 @@ TEST_F(WebTest, FinishExceptionEndsWithWhatWasWritten) {
     HTTPResponse response = fetch("/errors/finish");
     EXPECT_EQ(response.code, 200);
     EXPECT_EQ(response.body, "partial and finished");
+}
+
+TEST_F(WebTest, HTTPErrorThatCannotBeSentBecomesSafe) {
+    EXPECT_EQ(fetch("/errors/not_a_status").code, 500);
+    HTTPResponse response = fetch("/errors/unsafe_reason");
+    EXPECT_EQ(response.code, 400);
+    EXPECT_EQ(response.reason, "Bad Request");
 }
 
 TEST_F(WebTest, SendErrorAndCustomWriteError) {
