@@ -48,28 +48,8 @@ using RequestPtr = std::shared_ptr<HTTPServerRequest>;
 
 bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
-std::uint16_t unused_port() {
-    auto sockets = tornado::bind_sockets(0, "127.0.0.1");
-    return SocketAddress::local_of(sockets[0].get()).port();
-}
-
-// A listener whose accept queue is full: a connect to it hangs.
-struct BlackHole {
-    tornado::FileDescriptor listener;
-    std::vector<tornado::FileDescriptor> fillers;
-    SocketAddress address;
-
-    BlackHole() {
-        auto sockets = tornado::bind_sockets(0, "127.0.0.1", {.backlog = 0});
-        listener = std::move(sockets[0]);
-        address = SocketAddress::local_of(listener.get());
-        for (int i = 0; i < 3; ++i) {
-            fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-            ::connect(fillers.back().get(), address.data(), address.size());
-        }
-        ::usleep(20000);
-    }
-};
+using tornado::testing::BlackHole;
+using tornado::testing::unused_port;
 
 // What a raw server saw: connections, request heads, and how many of its
 // connections the client closed.

@@ -105,4 +105,30 @@ inline int open_descriptor_count() {
     return count;
 }
 
+// A free port on 127.0.0.1 (bound, then let go: nobody listens there).
+inline std::uint16_t unused_port() {
+    auto sockets = bind_sockets(0, "127.0.0.1");
+    return SocketAddress::local_of(sockets[0].get()).port();
+}
+
+// A listener whose accept queue is full: the kernel drops new SYNs, so a
+// connection attempt to it hangs (until the client gives up).
+struct BlackHole {
+    FileDescriptor listener;
+    std::vector<FileDescriptor> fillers;
+    SocketAddress address;
+
+    BlackHole() {
+        auto sockets = bind_sockets(0, "127.0.0.1", {.backlog = 0});
+        listener = std::move(sockets[0]);
+        address = SocketAddress::local_of(listener.get());
+        // Non-blocking: those that do not fit just hang, as they should.
+        for (int i = 0; i < 3; ++i) {
+            fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+            ::connect(fillers.back().get(), address.data(), address.size());
+        }
+        ::usleep(20000);  // let the handshakes that can finish, finish
+    }
+};
+
 }  // namespace tornado::testing

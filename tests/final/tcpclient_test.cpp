@@ -47,30 +47,8 @@ public:
     }
 };
 
-std::uint16_t unused_port() {
-    auto sockets = tornado::bind_sockets(0, "127.0.0.1");
-    return SocketAddress::local_of(sockets[0].get()).port();
-}
-
-// A listener whose accept queue is full: the kernel drops new SYNs, so a
-// connection attempt to it hangs (until the client gives up).
-struct BlackHole {
-    tornado::FileDescriptor listener;
-    std::vector<tornado::FileDescriptor> fillers;
-    SocketAddress address;
-
-    BlackHole() {
-        auto sockets = tornado::bind_sockets(0, "127.0.0.1", {.backlog = 0});
-        listener = std::move(sockets[0]);
-        address = SocketAddress::local_of(listener.get());
-        // Non-blocking: those that do not fit just hang, as they should.
-        for (int i = 0; i < 3; ++i) {
-            fillers.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-            ::connect(fillers.back().get(), address.data(), address.size());
-        }
-        ::usleep(20000);  // let the handshakes that can finish, finish
-    }
-};
+using tornado::testing::BlackHole;
+using tornado::testing::unused_port;
 
 std::string real_error_message(const std::exception_ptr& error) {
     try {

@@ -24,6 +24,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A GET with one request header (If-None-Match, Range, Cookie...).
+HTTPRequest with_header(std::string name, std::string value) {
+    HTTPRequest request;
+    request.headers.set(name, value);
+    return request;
+}
+
 // --- handlers the tests route to ----------------------------------------------------
 
 class HelloHandler : public RequestHandler {
@@ -311,12 +318,6 @@ protected:
         return fetch(std::move(path), std::move(request));
     }
 
-    HTTPResponse get_with(std::string path, std::string header, std::string value) {
-        HTTPRequest request;
-        request.headers.set(header, value);
-        return fetch(std::move(path), std::move(request));
-    }
-
     void SetUp() override {
         lifecycle.clear();
         logged_statuses.clear();
@@ -514,12 +515,12 @@ TEST_F(WebTest, EtagIsTheSha1OfTheBodyAndIfNoneMatchAnswers304) {
     EXPECT_EQ(response.headers.get("Etag"), "\"e02aa1b106d5c7c6a98def2b13005d5b84fd8dc8\"");
     std::string etag = response.headers.get("Etag");
     for (const std::string& header : {etag, "W/" + etag, "\"other\", " + etag, std::string("*")}) {
-        HTTPResponse cached = get_with("/", "If-None-Match", header);
+        HTTPResponse cached = fetch("/", with_header("If-None-Match", header));
         EXPECT_EQ(cached.code, 304) << header;
         EXPECT_EQ(cached.body, "");
         EXPECT_FALSE(cached.headers.contains("Content-Type"));
     }
-    EXPECT_EQ(get_with("/", "If-None-Match", "\"other\"").code, 200);
+    EXPECT_EQ(fetch("/", with_header("If-None-Match", "\"other\"")).code, 200);
 }
 
 TEST_F(WebTest, HeadAnswersGetsHeadersWithoutABody) {
@@ -642,7 +643,7 @@ TEST_F(WebTest, CookieExpiresAndClear) {
 TEST_F(WebTest, BadCookieNameIsRefused) { EXPECT_EQ(fetch("/cookie/bad").code, 500); }
 
 TEST_F(WebTest, GetCookieReadsTheRequest) {
-    EXPECT_EQ(get_with("/cookie/read", "Cookie", "a=1; b=\"two\"").body, "1,two");
+    EXPECT_EQ(fetch("/cookie/read", with_header("Cookie", "a=1; b=\"two\"")).body, "1,two");
     EXPECT_EQ(fetch("/cookie/read").body, "none,none");
 }
 
@@ -650,10 +651,10 @@ TEST_F(WebTest, SignedCookieRoundTripAndTampering) {
     std::string set = fetch("/cookie/sign?name=ann").headers.get("Set-Cookie");
     std::string value = set.substr(5, set.find(';') - 5);
     EXPECT_TRUE(value.starts_with("2|1:0|10:"));
-    EXPECT_EQ(get_with("/cookie/check", "Cookie", "user=" + value).body, "ann");
+    EXPECT_EQ(fetch("/cookie/check", with_header("Cookie", "user=" + value)).body, "ann");
     std::string tampered = value;
     tampered[tampered.size() - 1] = tampered.back() == '0' ? '1' : '0';
-    EXPECT_EQ(get_with("/cookie/check", "Cookie", "user=" + tampered).body, "(none)");
+    EXPECT_EQ(fetch("/cookie/check", with_header("Cookie", "user=" + tampered)).body, "(none)");
     EXPECT_EQ(fetch("/cookie/check").body, "(none)");
 }
 
@@ -747,12 +748,6 @@ protected:
     void write_file(const std::string& name, const std::string& content) {
         std::ofstream(root_ / name, std::ios::binary) << content;
     }
-    HTTPResponse get_with(std::string path, std::string header, std::string value) {
-        HTTPRequest request;
-        request.headers.set(header, value);
-        return fetch(std::move(path), std::move(request));
-    }
-
     class StaticUrlHandler : public RequestHandler {
     public:
         void get(const PathArgs& args) override { write(static_url(args[0])); }
@@ -775,19 +770,19 @@ TEST_F(StaticTest, ServesFilesWithTypeEtagAndLastModified) {
 
 TEST_F(StaticTest, ConditionalRequestsAnswer304) {
     HTTPResponse response = fetch("/static/hello.txt");
-    EXPECT_EQ(get_with("/static/hello.txt", "If-None-Match", response.headers.get("Etag")).code, 304);
-    EXPECT_EQ(get_with("/static/hello.txt", "If-Modified-Since", response.headers.get("Last-Modified")).code, 304);
-    EXPECT_EQ(get_with("/static/hello.txt", "If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT").code, 200);
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("If-None-Match", response.headers.get("Etag"))).code, 304);
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("If-Modified-Since", response.headers.get("Last-Modified"))).code, 304);
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT")).code, 200);
 }
 
 TEST_F(StaticTest, RangesGive206And416) {
-    HTTPResponse part = get_with("/static/hello.txt", "Range", "bytes=0-4");
+    HTTPResponse part = fetch("/static/hello.txt", with_header("Range", "bytes=0-4"));
     EXPECT_EQ(part.code, 206);
     EXPECT_EQ(part.body, "Hello");
     EXPECT_EQ(part.headers.get("Content-Range"), "bytes 0-4/18");
-    HTTPResponse tail = get_with("/static/hello.txt", "Range", "bytes=-5");
+    HTTPResponse tail = fetch("/static/hello.txt", with_header("Range", "bytes=-5"));
     EXPECT_EQ(tail.body, "file\n");
-    HTTPResponse beyond = get_with("/static/hello.txt", "Range", "bytes=100-");
+    HTTPResponse beyond = fetch("/static/hello.txt", with_header("Range", "bytes=100-"));
     EXPECT_EQ(beyond.code, 416);
     EXPECT_EQ(beyond.headers.get("Content-Range"), "bytes */18");
 }
