@@ -466,7 +466,12 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
     } else {
         std::uint64_t total = 0;
         for (;;) {
-            std::string line = co_await checked_stream()->read_until("\r\n", kMaxChunkSizeLine);
+            std::string line;
+            try {
+                line = co_await checked_stream()->read_until("\r\n", kMaxChunkSizeLine);
+            } catch (const UnsatisfiableReadError&) {  // the stream stays open for the answer
+                throw HTTPInputError(tornado::format("chunk size line over {} bytes", kMaxChunkSizeLine));
+            }
             std::uint64_t size = parse_chunk_size(line);
             if (size == 0) break;
             if (size > max_body_size_ || total > max_body_size_ - size) {
@@ -491,7 +496,14 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
         // was settled by the head; nothing may change it now).
         std::size_t trailer_bytes = 0;
         for (;;) {
-            std::string line = co_await checked_stream()->read_until("\r\n", server_->params_->max_header_size);
+            std::string line;
+            try {
+                line = co_await checked_stream()->read_until("\r\n", server_->params_->max_header_size);
+            } catch (const UnsatisfiableReadError&) {
+                throw HTTPInputError(tornado::format("trailer fields over the limit of {} bytes",
+                                                     server_->params_->max_header_size),
+                                     431);
+            }
             if (line == "\r\n") break;
             trailer_bytes += line.size();
             if (trailer_bytes > server_->params_->max_header_size) {
@@ -855,6 +867,9 @@ void HTTP1ServerConnection::read_next_request() {
         std::string head;
         try {
             head = std::move(reading.result());
+        } catch (const UnsatisfiableReadError&) {
+            answer_head_too_large();
+            return;
         } catch (const std::exception&) {  // the stream closed (a limit, the peer)
             end_serving();
             return;
@@ -867,11 +882,40 @@ void HTTP1ServerConnection::on_head(Future<std::string>& reading) {
     std::string head;
     try {
         head = std::move(reading.result());
+    } catch (const UnsatisfiableReadError&) {
+        answer_head_too_large();
+        return;
     } catch (const std::exception&) {  // StreamClosedError; CancelledError when the loop closes
         end_serving();
         return;
     }
     if (serve_head(std::move(head))) read_next_request();
+}
+
+// No "\r\n\r\n" within max_header_size: 431, then a lingering close (the
+// client is probably still sending the rest of its head).
+void HTTP1ServerConnection::answer_head_too_large() {
+    if (!stream_ || stream_->closed()) {
+        end_serving();
+        return;
+    }
+    gen_log.info("Malformed HTTP message from {}: request head over {} bytes", context_.remote_ip,
+                 params_->max_header_size);
+    std::string body = tornado::format("431 {}: the request head is over the limit of {} bytes\n",
+                                       reason_phrase(431), params_->max_header_size);
+    std::string response = tornado::format(
+        "HTTP/1.1 431 {}\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: {}\r\n"
+        "Connection: close\r\n\r\n{}",
+        reason_phrase(431), body.size(), body);
+    Future<void> written(nullptr);
+    try {
+        written = stream_->write(std::move(response));
+    } catch (const std::exception&) {
+        end_serving();
+        return;
+    }
+    lingering_close(std::move(written));
+    end_serving();
 }
 
 // Serves one request from its head. Returns true when the next request may

@@ -165,8 +165,21 @@ private:
 
 // --- the server -------------------------------------------------------------------------------
 
+namespace {
+
+// A head over max_header_size fails its read but leaves the stream open, so
+// that the connection can answer 431 before it closes.
+IOStreamOptions stream_options(const HTTPServerOptions& options) {
+    IOStreamOptions stream;
+    stream.max_buffer_size = options.max_buffer_size;
+    stream.close_on_read_limit = false;
+    return stream;
+}
+
+}  // namespace
+
 HTTPServer::HTTPServer(HTTPServerOptions options, RequestCallback callback)
-    : TCPServer(IOStreamOptions{options.max_buffer_size, 0}),
+    : TCPServer(stream_options(options)),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()) {
     shared_->callback = std::move(callback);
@@ -174,7 +187,7 @@ HTTPServer::HTTPServer(HTTPServerOptions options, RequestCallback callback)
 }
 
 HTTPServer::HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions options)
-    : TCPServer(IOStreamOptions{options.max_buffer_size, 0}),
+    : TCPServer(stream_options(options)),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()),
       delegate_(&delegate) {
@@ -182,7 +195,7 @@ HTTPServer::HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions
 }
 
 HTTPServer::HTTPServer(std::shared_ptr<HTTPServerConnectionDelegate> delegate, HTTPServerOptions options)
-    : TCPServer(IOStreamOptions{options.max_buffer_size, 0}),
+    : TCPServer(stream_options(options)),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()),
       delegate_(delegate.get()),

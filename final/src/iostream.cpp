@@ -359,6 +359,14 @@ void IOStream::check_max_bytes(std::size_t size, const char* what, std::string_v
 }
 
 void IOStream::unsatisfiable(std::exception_ptr error) {
+    if (!options_.close_on_read_limit) {
+        // The owner answers, then closes: only the read fails, with the
+        // limit's own error (the stream is not closed).
+        Future<std::string> future = std::move(read_.future);
+        reset_read();
+        if (future.valid() && !future.done()) future.set_exception(std::move(error));
+        return;
+    }
     gen_log.info("Unsatisfiable read, closing connection: {}", message_of(error));
     close(std::move(error));
 }
@@ -462,6 +470,7 @@ void IOStream::take_chunk(std::string_view fresh) {
         try {
             end = find_read_end(fresh);
         } catch (const UnsatisfiableReadError&) {
+            if (!options_.close_on_read_limit) read_buffer_.append(fresh);  // still the stream's bytes
             unsatisfiable(std::current_exception());
             return;
         }

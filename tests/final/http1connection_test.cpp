@@ -375,6 +375,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"chunk_size_empty", chunked("\r\nhello\r\n0\r\n\r\n"), 400, "bad chunk size line"},
         BadRequest{"chunk_size_overflow", chunked("10000000000000000\r\n"), 400, "chunk size too large"},
         BadRequest{"chunk_size_bare_lf", chunked("5\nhello\r\n0\r\n\r\n"), 400, "bad chunk size line"},
+        BadRequest{"chunk_size_line_too_long", chunked(std::string(5000, '0') + "5\r\nhello\r\n0\r\n\r\n"), 400,
+                   "chunk size line over 4096 bytes"},
+        BadRequest{"one_trailer_too_long", chunked("0\r\nX-T: " + std::string(3000, 'v') + "\r\n\r\n"), 431,
+                   "trailer fields over the limit"},
         BadRequest{"chunk_without_crlf", chunked("5\r\nhelloXX0\r\n\r\n"), 400, "chunk data not followed by CRLF"},
         BadRequest{"bad_trailer", chunked("5\r\nhello\r\n0\r\nBad Trailer: x\r\n\r\n"), 400, "header name is not a token"},
         BadRequest{"body_too_large", "POST /echo HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", 413,
@@ -391,10 +395,14 @@ INSTANTIATE_TEST_SUITE_P(
                    431, "trailer fields over the limit"}),
     [](const ::testing::TestParamInfo<BadRequest>& param_info) { return param_info.param.name; });
 
-TEST(HTTP1Connection, AHeadOverTheLimitIsClosedWithoutAnAnswer) {
+TEST(HTTP1Connection, AHeadOverTheLimitGets431ThenAClose) {
     ServerThread server([] { return make_test_server({.max_header_size = 1024}); });
     RawClient client(server.port());
     client.send("GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 431);
+    EXPECT_NE(response.body.find("over the limit of 1024 bytes"), std::string::npos) << response.body;
+    EXPECT_EQ(response.header("Connection"), "close");
     EXPECT_TRUE(client.closed_by_server());
     expect_still_serving(server);
     // Just under the limit is fine.

@@ -159,6 +159,26 @@ TEST(IOStreamReadUntil, MaxBytesClosesTheStreamAndSaysWhy) {
     EXPECT_EQ(tornado::testing::recv_until_close(pair.right.get()), "");
 }
 
+// What HTTP uses to answer 431: only the read fails, the bytes stay, and
+// the stream can still write.
+TEST(IOStreamReadUntil, MaxBytesCanFailOnlyTheRead) {
+    IOLoop loop;
+    SocketPair pair;
+    tornado::IOStreamOptions options;
+    options.close_on_read_limit = false;
+    auto stream = IOStream::create(std::move(pair.left), options);
+    Future<std::string> line = stream->read_until("\n", 8);
+    tornado::testing::send_all(pair.right.get(), "0123456789abcdef");
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return line.done(); }));
+    EXPECT_THROW(line.result(), tornado::UnsatisfiableReadError);
+    EXPECT_FALSE(stream->closed());
+    loop.run_sync([&]() -> Task<void> {
+        EXPECT_EQ(co_await stream->read_bytes(16), "0123456789abcdef");
+        co_await stream->write("too long\n");
+    }, kTestTimeout);
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 9), "too long\n");
+}
+
 TEST(IOStreamReadUntil, ADelimiterEndingExactlyAtMaxBytesIsFine) {
     IOLoop loop;
     SocketPair pair;

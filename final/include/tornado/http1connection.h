@@ -40,12 +40,12 @@
 //   and dropped.
 // * Every error gets an answer that names it in its body ("400 Bad Request:
 //   header name is not a token: 'Bad Name'"), with "Connection: close":
-//   400 malformed, 413 body over max_body_size, 431 trailers over
-//   max_header_size, 505 HTTP/2.0, 408 body_timeout, 500 when the
+//   400 malformed, 413 body over max_body_size, 431 a head or trailers
+//   over max_header_size, 505 HTTP/2.0, 408 body_timeout, 500 when the
 //   application throws before answering. The connection then half-closes
 //   and drains what the client still sends for a moment (a lingering close),
 //   so the answer is read before the connection goes away. A head over
-//   max_header_size has no answer: the stream gives up on it and closes.
+//   max_header_size gets 431 the same way (Tornado 6.2 just closes).
 // * The response: Date (formatted once a second) and Server are added when
 //   missing; chunked encoding when HTTP/1.1 has no Content-Length; no body
 //   for HEAD, 1xx, 204 and 304, whatever is written; the head goes out with
@@ -264,6 +264,7 @@ private:
     // must wait goes on in its own coroutine, which calls request_done().
     void read_next_request();
     void on_head(Future<std::string>& reading);
+    void answer_head_too_large();
     bool serve_head(std::string head);
     bool after_request(const HTTP1Connection& request, bool keep_alive);
     void request_done(const HTTP1Connection& request, bool keep_alive);

@@ -18,7 +18,8 @@
 //   code waiting on a Future still runs from the loop, never inside the
 //   call that resolved it (concurrent.h), so there is no re-entrancy.
 // * Limits close the stream and say why: a read_until whose delimiter does
-//   not come within max_bytes (UnsatisfiableReadError), more than
+//   not come within max_bytes (UnsatisfiableReadError; unless
+//   IOStreamOptions::close_on_read_limit is false), more than
 //   max_buffer_size bytes buffered (StreamBufferFullError). error() holds
 //   that exception, and the pending read fails with StreamClosedError whose
 //   real_error() is it.
@@ -110,6 +111,12 @@ struct IOStreamOptions {
     // Most unsent bytes write() accepts before it throws StreamBufferFullError
     // (0: no limit, Tornado's default).
     std::size_t max_write_buffer_size = 0;
+    // A read_until / read_until_regex whose end does not come within its
+    // max_bytes closes the stream (Tornado's behaviour). false: the read
+    // fails with UnsatisfiableReadError and the stream stays open, so that
+    // its owner can say why before it closes (HTTP's 431 for a head that
+    // is too large).
+    bool close_on_read_limit = true;
 };
 
 namespace detail {
