@@ -12,9 +12,8 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
-#include <cstring>
-#include <typeinfo>
 
 #include "tornado/log.h"
 
