@@ -10,7 +10,8 @@
 // its coroutine waits on the MessageBuffer until someone posts, then
 // answers with what came. While it waits it holds no thread and no loop
 // turn: only its coroutine frame and a Future in the buffer's wait list.
-// A browser that goes away cancels its wait (on_connection_close).
+// A client whose connection is reset cancels its wait (on_connection_close;
+// a bare FIN is noticed at the next message: see tornado/web.h).
 #pragma once
 
 #include <cstddef>
