@@ -8,7 +8,7 @@
 
 namespace tornado {
 
-namespace {
+namespace detail {
 
 bool is_cancelled_error(const std::exception_ptr& error) {
     try {
@@ -19,6 +19,10 @@ bool is_cancelled_error(const std::exception_ptr& error) {
         return false;
     }
 }
+
+}  // namespace detail
+
+namespace {
 
 // The one reference a queued "run the callbacks" entry holds on its state.
 class CallbacksRun {
@@ -40,7 +44,7 @@ private:
 }  // namespace
 
 void log_exception_after_cancel(std::exception_ptr error) {
-    if (!error || is_cancelled_error(error)) return;
+    if (!error || detail::is_cancelled_error(error)) return;
     app_log.error("Exception after Future was cancelled: {}", describe_exception(error));
 }
 

@@ -5,20 +5,6 @@
 
 namespace tornado::detail {
 
-namespace {
-
-bool is_cancelled_error(const std::exception_ptr& error) {
-    try {
-        std::rethrow_exception(error);
-    } catch (const CancelledError&) {
-        return true;
-    } catch (...) {
-        return false;
-    }
-}
-
-}  // namespace
-
 void TaskPromiseBase::log_if_unobserved() noexcept {
     if (!exception_ || exception_retrieved_) return;
     exception_retrieved_ = true;

@@ -110,12 +110,6 @@ Future<void> failed_write(std::exception_ptr cause = nullptr) {
     return future;
 }
 
-Future<void> done_future() {
-    Future<void> future;
-    future.set_result();
-    return future;
-}
-
 // 1*HEXDIG [ BWS ";" chunk-ext ] CRLF; the extensions are ignored.
 std::uint64_t parse_chunk_size(std::string_view line) {
     if (line.ends_with("\r\n")) line.remove_suffix(2);
@@ -450,19 +444,8 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
     // only now, when the head has passed every check.
     if (expect_continue_ && !headers_written_) stream->write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
     server_->wait_for(HTTP1ServerConnection::Waiting::body, body_timeout_);
-    std::size_t chunk_size = std::max<std::size_t>(server_->params_->chunk_size, 1);
     if (!chunked_request_) {
-        std::uint64_t left = content_length_;
-        while (left > 0) {
-            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk_size));
-            std::string piece = co_await checked_stream()->read_bytes(want, true);
-            left -= piece.size();
-            Future<void> ready = delegate.data_received(std::move(piece));
-            if (ready.valid()) co_await std::move(ready);
-            // Answered already: the rest of the body is drained by the
-            // lingering close, not handed to anyone.
-            if (write_finished_) co_return;
-        }
+        if (!co_await pass_body(delegate, content_length_)) co_return;
     } else {
         std::uint64_t total = 0;
         for (;;) {
@@ -480,44 +463,55 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
                                      413);
             }
             total += size;
-            std::uint64_t left = size;
-            while (left > 0) {
-                std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk_size));
-                std::string piece = co_await checked_stream()->read_bytes(want, true);
-                left -= piece.size();
-                Future<void> ready = delegate.data_received(std::move(piece));
-                if (ready.valid()) co_await std::move(ready);
-                if (write_finished_) co_return;
-            }
+            if (!co_await pass_body(delegate, size)) co_return;
             std::string crlf = co_await checked_stream()->read_bytes(2);
             if (crlf != "\r\n") throw HTTPInputError("chunk data not followed by CRLF");
         }
-        // Trailer fields: checked like headers, then dropped (the framing
-        // was settled by the head; nothing may change it now).
-        std::size_t trailer_bytes = 0;
-        for (;;) {
-            std::string line;
-            try {
-                line = co_await checked_stream()->read_until("\r\n", server_->params_->max_header_size);
-            } catch (const UnsatisfiableReadError&) {
-                throw HTTPInputError(tornado::format("trailer fields over the limit of {} bytes",
-                                                     server_->params_->max_header_size),
-                                     431);
-            }
-            if (line == "\r\n") break;
-            trailer_bytes += line.size();
-            if (trailer_bytes > server_->params_->max_header_size) {
-                throw HTTPInputError(tornado::format("trailer fields over the limit of {} bytes",
-                                                     server_->params_->max_header_size),
-                                     431);
-            }
-            std::string_view field(line.data(), line.size() - 2);
-            if (!field.empty() && is_ows(field.front())) throw HTTPInputError("obsolete line folding in a trailer");
-            HTTPHeaders checked;
-            checked.parse_line(field);
-        }
+        co_await read_trailers();
     }
     server_->wait_for(HTTP1ServerConnection::Waiting::nothing, std::nullopt);
+}
+
+// Hands the next `n` body bytes to the delegate, in pieces of at most
+// chunk_size. Returns false when the response went out meanwhile (an early
+// answer): the rest of the body is then drained by the lingering close, not
+// handed to anyone.
+Task<bool> HTTP1Connection::pass_body(HTTPMessageDelegate& delegate, std::uint64_t n) {
+    std::size_t chunk_size = std::max<std::size_t>(server_->params_->chunk_size, 1);
+    while (n > 0) {
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk_size));
+        std::string piece = co_await checked_stream()->read_bytes(want, true);
+        n -= piece.size();
+        Future<void> ready = delegate.data_received(std::move(piece));
+        if (ready.valid()) co_await std::move(ready);
+        if (write_finished_) co_return false;
+    }
+    co_return true;
+}
+
+// Trailer fields: checked like headers, then dropped (the framing was
+// settled by the head; nothing may change it now).
+Task<void> HTTP1Connection::read_trailers() {
+    const std::size_t limit = server_->params_->max_header_size;
+    auto too_large = [limit] {
+        return HTTPInputError(tornado::format("trailer fields over the limit of {} bytes", limit), 431);
+    };
+    std::size_t trailer_bytes = 0;
+    for (;;) {
+        std::string line;
+        try {
+            line = co_await checked_stream()->read_until("\r\n", limit);
+        } catch (const UnsatisfiableReadError&) {
+            throw too_large();
+        }
+        if (line == "\r\n") break;
+        trailer_bytes += line.size();
+        if (trailer_bytes > limit) throw too_large();
+        std::string_view field(line.data(), line.size() - 2);
+        if (!field.empty() && is_ows(field.front())) throw HTTPInputError("obsolete line folding in a trailer");
+        HTTPHeaders checked;
+        checked.parse_line(field);
+    }
 }
 
 IOStream* HTTP1Connection::checked_stream() const {
@@ -681,7 +675,7 @@ Future<void> HTTP1Connection::send(std::string&& data, std::string_view big_chun
         pending_write_ = stream->write(big_chunk);
         if (chunking_output_) pending_write_ = stream->write(std::string_view("\r\n"));
     }
-    return pending_write_.valid() ? pending_write_ : done_future();
+    return pending_write_.valid() ? pending_write_ : detail::done_future();
 }
 
 Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
@@ -709,7 +703,7 @@ Future<void> HTTP1Connection::write(std::string_view chunk) {
     if (open_stream() == nullptr) return failed_write();
     std::string out;
     bool copied = append_body(out, chunk);
-    if (out.empty() && copied) return pending_write_.valid() ? pending_write_ : done_future();
+    if (out.empty() && copied) return pending_write_.valid() ? pending_write_ : detail::done_future();
     return send(std::move(out), copied ? std::string_view() : chunk);
 }
 
@@ -996,7 +990,7 @@ void HTTP1ServerConnection::on_stream_closed() {
 }
 
 Future<void> HTTP1ServerConnection::close() {
-    if (!serving_) return done_future();
+    if (!serving_) return detail::done_future();
     if (stream_ && !detached_) stream_->close();
     if (!closed_future_.valid()) closed_future_ = Future<void>();
     return closed_future_;

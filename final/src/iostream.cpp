@@ -95,12 +95,6 @@ void fail_future(Future<T>& future, const std::exception_ptr& cause) {
     (void)future.exception();
 }
 
-Future<void> done_future() {
-    Future<void> future;
-    future.set_result();
-    return future;
-}
-
 }  // namespace
 
 StreamClosedError::StreamClosedError(std::exception_ptr real_error)
@@ -545,7 +539,7 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
             fail_future(failed, error_);
             return failed;
         }
-        if (sent == data.size()) return done_future();
+        if (sent == data.size()) return detail::done_future();
     }
     // The rest waits for the next WRITE edge (the kernel's buffer is full,
     // so send() said EAGAIN and the edge will come).

@@ -8,20 +8,6 @@
 
 namespace tornado {
 
-namespace {
-
-bool is_cancellation(const std::exception_ptr& error) {
-    try {
-        std::rethrow_exception(error);
-    } catch (const CancelledError&) {
-        return true;
-    } catch (...) {
-        return false;
-    }
-}
-
-}  // namespace
-
 TCPServer::TCPServer(IOStreamOptions stream_options) : stream_options_(stream_options) {}
 
 TCPServer::~TCPServer() {
@@ -135,7 +121,7 @@ void TCPServer::handle_connection(FileDescriptor connection, SocketAddress addre
         std::exception_ptr error = finished.exception();
         if (!error) return;
         // CancelledError: the loop is closing under the handler; not a bug.
-        if (!is_cancellation(error)) {
+        if (!detail::is_cancelled_error(error)) {
             app_log.error("Exception in handle_stream: {}", describe_exception(error));
         }
         if (std::shared_ptr<IOStream> open = weak.lock()) open->close();

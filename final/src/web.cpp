@@ -15,6 +15,7 @@
 #include <cctype>
 #include <cstdio>
 
+#include "hex.h"
 #include "tornado/log.h"
 
 namespace tornado {
@@ -22,19 +23,6 @@ namespace tornado {
 namespace {
 
 const std::string_view kSupportedMethods[] = {"GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"};
-
-// `room`: spare capacity, for what the caller adds around it.
-std::string to_hex(const unsigned char* bytes, std::size_t size, std::size_t room = 0) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(size * 2 + room);
-    hex.resize(size * 2);
-    for (std::size_t i = 0; i < size; ++i) {
-        hex[2 * i] = kDigits[bytes[i] >> 4];
-        hex[2 * i + 1] = kDigits[bytes[i] & 0xf];
-    }
-    return hex;
-}
 
 // Every GET 200 computes one (its Etag), so the digest is looked up once,
 // and one context per thread is reused: OpenSSL 3's one-shot SHA1() looks
@@ -60,7 +48,7 @@ std::string sha1_hex(std::string_view data, std::size_t room = 0) {
         EVP_DigestFinal_ex(sha1.context, digest, &size) != 1) {
         throw std::runtime_error("OpenSSL could not compute a SHA-1");
     }
-    return to_hex(digest, size, room);
+    return detail::to_hex(digest, size, room);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
@@ -68,7 +56,7 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
     unsigned int size = 0;
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
          reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &size);
-    return to_hex(digest, size);
+    return detail::to_hex(digest, size);
 }
 
 // Constant time: how long the comparison takes says nothing about where
@@ -721,11 +709,7 @@ Future<void> RequestHandler::write_response(bool last) {
     std::string chunk = std::move(write_buffer_);
     write_buffer_.clear();
     HTTPConnection* connection = request_->connection.get();
-    if (connection == nullptr) {
-        Future<void> nothing;
-        nothing.set_result();
-        return nothing;
-    }
+    if (connection == nullptr) return detail::done_future();
     Future<void> written(nullptr);
     if (!headers_written_) {
         headers_written_ = true;
@@ -735,11 +719,7 @@ Future<void> RequestHandler::write_response(bool last) {
         written = connection->write(chunk);
     }
     if (last) connection->finish();
-    if (!written.valid()) {
-        written = Future<void>();
-        written.set_result();
-    }
-    return written;
+    return written.valid() ? written : detail::done_future();
 }
 
 Future<void> RequestHandler::flush() {
@@ -785,11 +765,7 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
         app_log.error("Exception in on_finish of {}: {}", request_summary(), exception_text(std::current_exception()));
     }
     application_->log_request(*this);
-    if (!sent.valid()) {
-        sent = Future<void>();
-        sent.set_result();
-    }
-    return sent;
+    return sent.valid() ? sent : detail::done_future();
 }
 
 void RequestHandler::redirect(std::string_view url, bool permanent, int status) {
@@ -907,6 +883,7 @@ void RequestHandler::log_exception(std::exception_ptr error) const {
 }
 
 void RequestHandler::handle_request_exception(std::exception_ptr error) {
+    int status = 500;  // anything but an HTTPError
     try {
         std::rethrow_exception(error);
     } catch (const Finish& finish_now) {
@@ -922,6 +899,8 @@ void RequestHandler::handle_request_exception(std::exception_ptr error) {
             application_->log_request(*this);
         }
         return;
+    } catch (const HTTPError& http_error) {
+        status = http_error.status_code();
     } catch (...) {
     }
     try {
@@ -929,13 +908,6 @@ void RequestHandler::handle_request_exception(std::exception_ptr error) {
     } catch (...) {
     }
     if (finished_) return;  // the response went out before the exception: nothing to send
-    int status = 500;
-    try {
-        std::rethrow_exception(error);
-    } catch (const HTTPError& http_error) {
-        status = http_error.status_code();
-    } catch (...) {
-    }
     send_error(status, error);
 }
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 
+#include "hex.h"
 #include "tornado/web.h"
 
 namespace tornado {
@@ -84,13 +85,7 @@ std::string StaticFileHandler::get_content_version(const std::string& absolute_p
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
     EVP_DigestFinal_ex(context.get(), digest, &size);
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned int i = 0; i < size; ++i) {
-        hex += kDigits[digest[i] >> 4];
-        hex += kDigits[digest[i] & 0xf];
-    }
-    return hex;
+    return detail::to_hex(digest, size);
 }
 
 std::string StaticFileHandler::content_type_for(std::string_view path) {

@@ -67,6 +67,10 @@ public:
 
 namespace detail {
 
+// Whether `error` holds a CancelledError: a cancelled wait is an ending, not
+// a failure worth logging.
+bool is_cancelled_error(const std::exception_ptr& error);
+
 // The state every copy of one Future shares. Not thread-safe, on purpose:
 // a Future lives on its loop's thread, so the reference count needs no
 // atomic instructions.
@@ -296,6 +300,18 @@ template <typename T>
 struct is_future<Future<T>> : std::true_type {};
 template <typename T>
 inline constexpr bool is_future_v = is_future<std::remove_cvref_t<T>>::value;
+
+namespace detail {
+
+// A Future<void> that is already done: what an operation with nothing left
+// to wait for returns.
+inline Future<void> done_future() {
+    Future<void> future;
+    future.set_result();
+    return future;
+}
+
+}  // namespace detail
 
 // gen.convert_yielded: turns what a coroutine may wait for into a Future.
 // gen.h adds the overload for Task.

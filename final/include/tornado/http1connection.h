@@ -165,6 +165,8 @@ private:
     Task<void> continue_message(std::unique_ptr<HTTPMessageDelegate> delegate);
     Task<bool> complete_message(HTTPMessageDelegate& delegate);
     Task<void> read_body(HTTPMessageDelegate& delegate);
+    Task<bool> pass_body(HTTPMessageDelegate& delegate, std::uint64_t n);
+    Task<void> read_trailers();
     void framing_from(const RequestStartLine& start_line, const HTTPHeaders& headers);
     void check_body_size();
     bool response_complete() const noexcept;
