@@ -62,12 +62,16 @@ void FutureStateBase::check_pending() const {
     if (status_ == Status::finished) throw InvalidStateError("the Future is already done");
 }
 
+bool FutureStateBase::has_callbacks() const noexcept {
+    return waiter_ || first_callback_;
+}
+
 void FutureStateBase::add_waiter(std::coroutine_handle<> waiter) {
-    if (!waiter_ && callbacks_.empty()) {
+    if (!has_callbacks()) {
         waiter_ = waiter;
     } else {
         // Keeps the order in which they came: the waiter slot runs first.
-        callbacks_.push_back([waiter](FutureStateBase&) { waiter.resume(); });
+        add_callback([waiter](FutureStateBase&) { waiter.resume(); });
     }
     if (!done()) {
         if (!tracked_) track();
@@ -76,8 +80,16 @@ void FutureStateBase::add_waiter(std::coroutine_handle<> waiter) {
     }
 }
 
+void FutureStateBase::add_callback(DoneCallback callback) {
+    if (!first_callback_) {
+        first_callback_ = std::move(callback);
+    } else {
+        more_callbacks_.push_back(std::move(callback));
+    }
+}
+
 void FutureStateBase::add_done_callback(DoneCallback callback) {
-    callbacks_.push_back(std::move(callback));
+    add_callback(std::move(callback));
     if (!done()) {
         if (!tracked_) track();
     } else {
@@ -123,7 +135,7 @@ std::exception_ptr FutureStateBase::exception() {
 }
 
 void FutureStateBase::schedule_callbacks() {
-    if (callbacks_scheduled_ || (!waiter_ && callbacks_.empty())) return;
+    if (callbacks_scheduled_ || !has_callbacks()) return;
     if (loop_ == nullptr) loop_ = &IOLoop::current();
     CallbackKind kind = waiter_ ? CallbackKind::coroutine : CallbackKind::future;
     loop_->post({[run = CallbacksRun(this)] { run.get()->run_callbacks(); }, {}, kind});
@@ -134,16 +146,19 @@ void FutureStateBase::run_callbacks() {
     callbacks_scheduled_ = false;
     loop_ = nullptr;  // the next registration picks the loop again
     std::coroutine_handle<> waiter = std::exchange(waiter_, nullptr);
-    std::vector<DoneCallback> callbacks = std::move(callbacks_);
-    callbacks_.clear();
+    DoneCallback first = std::move(first_callback_);
+    std::vector<DoneCallback> more = std::move(more_callbacks_);
+    more_callbacks_.clear();
     if (waiter) waiter.resume();
-    for (DoneCallback& callback : callbacks) {
-        try {
-            callback(*this);
-        } catch (...) {
-            app_log.error("Exception in a Future's done callback: {}",
-                          describe_exception(std::current_exception()));
-        }
+    if (first) run_callback(first);
+    for (DoneCallback& callback : more) run_callback(callback);
+}
+
+void FutureStateBase::run_callback(DoneCallback& callback) {
+    try {
+        callback(*this);
+    } catch (...) {
+        app_log.error("Exception in a Future's done callback: {}", describe_exception(std::current_exception()));
     }
 }
 

@@ -114,8 +114,11 @@ protected:
 
 private:
     friend class tornado::IOLoop;
+    bool has_callbacks() const noexcept;
+    void add_callback(DoneCallback callback);
     void schedule_callbacks();
     void run_callbacks();
+    void run_callback(DoneCallback& callback);
     void track();    // joins its loop's list of awaited, pending Futures
     void untrack();  // leaves it
 
@@ -132,9 +135,11 @@ private:
     // list IOLoop::close() cancels, so no coroutine is left suspended.
     FutureStateBase* pending_prev_ = nullptr;
     FutureStateBase* pending_next_ = nullptr;
-    // The usual case, one coroutine waiting, needs no allocation.
+    // The usual cases, one coroutine waiting or one callback, need no
+    // allocation: the first of each has its own slot.
     std::coroutine_handle<> waiter_;
-    std::vector<DoneCallback> callbacks_;
+    DoneCallback first_callback_;
+    std::vector<DoneCallback> more_callbacks_;
 };
 
 template <typename T>
