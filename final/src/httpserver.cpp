@@ -47,7 +47,7 @@ public:
     Future<void> headers_received(StartLine start_line, HTTPHeaders headers) override {
         request_ = std::make_shared<HTTPServerRequest>(std::get<RequestStartLine>(std::move(start_line)),
                                                        std::move(headers), std::move(connection_),
-                                                       server_connection_);
+                                                       server_connection_, IOLoop::current().turn_time());
         return Future<void>(nullptr);
     }
 

@@ -168,6 +168,9 @@ bool is_token(std::string_view text) noexcept {
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) return false;
+    // The usual lookup: a stored name (in Http-Header-Case) and a literal
+    // spelled the same way.
+    if (a == b) return true;
     for (std::size_t i = 0; i < a.size(); ++i) {
         if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
     }
@@ -188,12 +191,7 @@ enum class Source { application, peer };
 
 // Checks a field about to be added. The application's mistakes are
 // std::invalid_argument; the peer's are HTTPInputError (400).
-void check_field(std::string_view name, std::string_view value, Source source) {
-    if (!is_token(name)) {
-        std::string message = "header name is not a token: " + quoted(name);
-        if (source == Source::peer) throw HTTPInputError(message);
-        throw std::invalid_argument(message);
-    }
+void check_value(std::string_view name, std::string_view value, Source source) {
     const char* end = value.data() + value.size();
     if (skip_value_bytes(value.data(), end) != end) {  // eight bytes at a time: every response sets a few
         std::string message = "control character in the value of header " + quoted(name) +
@@ -203,6 +201,15 @@ void check_field(std::string_view name, std::string_view value, Source source) {
     }
 }
 
+void check_field(std::string_view name, std::string_view value, Source source) {
+    if (!is_token(name)) {
+        std::string message = "header name is not a token: " + quoted(name);
+        if (source == Source::peer) throw HTTPInputError(message);
+        throw std::invalid_argument(message);
+    }
+    check_value(name, value, source);
+}
+
 }  // namespace
 
 HTTPHeaders::HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
@@ -210,6 +217,12 @@ HTTPHeaders::HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::
 }
 
 void HTTPHeaders::append_field(std::string_view name, std::string_view value) {
+    std::size_t name_at = text_.size();
+    append_normalized_field(name, value);
+    normalize_in_place(text_.data() + name_at, name.size());
+}
+
+void HTTPHeaders::append_normalized_field(std::string_view name, std::string_view value) {
     if (text_.size() + name.size() + value.size() > std::numeric_limits<std::uint32_t>::max()) {
         throw std::length_error("HTTPHeaders: over 4 GiB of headers");
     }
@@ -217,7 +230,6 @@ void HTTPHeaders::append_field(std::string_view name, std::string_view value) {
     slot.name_at = static_cast<std::uint32_t>(text_.size());
     slot.name_size = static_cast<std::uint32_t>(name.size());
     text_.append(name);
-    normalize_in_place(text_.data() + slot.name_at, name.size());
     slot.value_at = static_cast<std::uint32_t>(text_.size());
     slot.value_size = static_cast<std::uint32_t>(value.size());
     text_.append(value);
@@ -227,6 +239,11 @@ void HTTPHeaders::append_field(std::string_view name, std::string_view value) {
 void HTTPHeaders::add(std::string_view name, std::string_view value) {
     check_field(name, value, Source::application);
     append_field(name, value);
+}
+
+void HTTPHeaders::add_known_name(std::string_view name, std::string_view value) {
+    check_value(name, value, Source::application);
+    append_normalized_field(name, value);
 }
 
 void HTTPHeaders::set(std::string_view name, std::string_view value) {
@@ -1240,6 +1257,24 @@ HTTPServerRequest::HTTPServerRequest(std::string method_, std::string uri_, std:
       headers(std::move(headers_)),
       body(std::move(body_)),
       connection(std::move(connection_)) {
+    derive_fields(host_);
+}
+
+HTTPServerRequest::HTTPServerRequest(RequestStartLine start_line, HTTPHeaders headers_,
+                                     std::shared_ptr<HTTPConnection> connection_,
+                                     HTTP1ServerConnection* server_connection_,
+                                     std::chrono::steady_clock::time_point start_time_)
+    : method(std::move(start_line.method)),
+      uri(std::move(start_line.path)),
+      version(std::move(start_line.version)),
+      headers(std::move(headers_)),
+      connection(std::move(connection_)),
+      server_connection(server_connection_),
+      start_time(start_time_) {
+    derive_fields({});
+}
+
+void HTTPServerRequest::derive_fields(std::string_view host_) {
     const HTTPRequestContext* context = connection ? connection->context() : nullptr;
     if (context != nullptr) {
         remote_ip = context->remote_ip;
@@ -1248,10 +1283,10 @@ HTTPServerRequest::HTTPServerRequest(std::string method_, std::string uri_, std:
         protocol = "http";
     }
     if (!host_.empty()) {
-        host = std::move(host_);
+        host = host_;
     } else {
         std::string_view header = headers.get_first("Host");
-        host = header.empty() ? "127.0.0.1" : std::string(header);
+        host = header.empty() ? std::string_view("127.0.0.1") : header;
     }
     // split_host_and_port(host.lower())[0], without the temporaries.
     std::string_view name = host;
@@ -1263,20 +1298,12 @@ HTTPServerRequest::HTTPServerRequest(std::string method_, std::string uri_, std:
     host_name.resize(name.size());
     std::transform(name.begin(), name.end(), host_name.begin(), ascii_lower);
     std::size_t question = uri.find('?');
-    path = uri.substr(0, question);
+    path.assign(uri, 0, question);
     if (question != std::string::npos) {
-        query = uri.substr(question + 1);
+        query.assign(uri, question + 1);
         query_arguments = parse_qs_bytes(query, true);
         arguments = query_arguments;
     }
-}
-
-HTTPServerRequest::HTTPServerRequest(RequestStartLine start_line, HTTPHeaders headers_,
-                                     std::shared_ptr<HTTPConnection> connection_,
-                                     HTTP1ServerConnection* server_connection_)
-    : HTTPServerRequest(std::move(start_line.method), std::move(start_line.path),
-                        std::move(start_line.version), std::move(headers_), {}, {}, std::move(connection_)) {
-    server_connection = server_connection_;
 }
 
 const CookieMap& HTTPServerRequest::cookies() const {
@@ -1296,7 +1323,8 @@ std::string HTTPServerRequest::full_url() const {
 }
 
 double HTTPServerRequest::request_time() const {
-    auto end = finish_time.value_or(std::chrono::steady_clock::now());
+    // Not value_or(now()): that reads the clock even when the request is over.
+    auto end = finish_time ? *finish_time : std::chrono::steady_clock::now();
     return std::chrono::duration<double>(end - start_time).count();
 }
 

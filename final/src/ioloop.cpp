@@ -560,6 +560,7 @@ void IOLoop::poll_and_dispatch(int timeout_ms) {
         if (errno == EINTR) return;  // a signal arrived; go round again
         throw_errno("epoll_wait");
     }
+    turn_time_ = Clock::now();
     for (int i = 0; i < ready; ++i) {
         std::uint64_t token = events_[static_cast<std::size_t>(i)].data.u64;
         if (token == kWakeToken) {

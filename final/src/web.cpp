@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 
 #include "hex.h"
@@ -28,7 +29,7 @@ const std::string_view kSupportedMethods[] = {"GET", "HEAD", "POST", "DELETE", "
 // and one context per thread is reused: OpenSSL 3's one-shot SHA1() looks
 // the algorithm up, under a lock, on every call; re-initialising a context
 // with no type given keeps its algorithm and state objects.
-std::string sha1_hex(std::string_view data, std::size_t room = 0) {
+void append_sha1_hex(std::string& out, std::string_view data) {
     struct Context {
         Context() : context(EVP_MD_CTX_new()) {
             EVP_MD* sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
@@ -48,7 +49,7 @@ std::string sha1_hex(std::string_view data, std::size_t room = 0) {
         EVP_DigestFinal_ex(sha1.context, digest, &size) != 1) {
         throw std::runtime_error("OpenSSL could not compute a SHA-1");
     }
-    return detail::to_hex(digest, size, room);
+    detail::append_hex(out, digest, size);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
@@ -242,7 +243,8 @@ public:
 
     Future<void> headers_received(StartLine start_line, HTTPHeaders headers) override {
         request_ = std::make_shared<HTTPServerRequest>(std::get<RequestStartLine>(std::move(start_line)),
-                                                       std::move(headers), connection_, server_conn_);
+                                                       std::move(headers), connection_, server_conn_,
+                                                       IOLoop::current().turn_time());
         handler_ = application_.make_handler(request_, path_args_);
         if (handler_->stream_request_body()) {
             streaming_ = true;
@@ -651,7 +653,7 @@ void RequestHandler::clear() {
     headers_.clear();
     // Content-Type, Etag, Content-Length and a few more, in one allocation each.
     headers_.reserve(8, 256);
-    headers_.add("Content-Type", "text/html; charset=UTF-8");
+    headers_.append_normalized_field("Content-Type", "text/html; charset=UTF-8");  // a literal: no checks
     set_default_headers();
     write_buffer_.clear();
     status_code_ = 200;
@@ -713,7 +715,7 @@ Future<void> RequestHandler::write_response(bool last) {
     Future<void> written(nullptr);
     if (!headers_written_) {
         headers_written_ = true;
-        for (const auto& [name, cookie] : new_cookies_) headers_.add("Set-Cookie", cookie);
+        for (const auto& [name, cookie] : new_cookies_) headers_.add_known_name("Set-Cookie", cookie);
         written = connection->write_headers(ResponseStartLine{"HTTP/1.1", status_code_, reason_}, headers_, chunk);
     } else if (!chunk.empty() || !last) {
         written = connection->write(chunk);
@@ -734,7 +736,7 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
         const std::string& method = request_->method;
         // (add, not set: the header is known to be absent, so there is nothing to replace)
         if (status_code_ == 200 && (method == "GET" || method == "HEAD") && !headers_.contains("Etag")) {
-            if (std::optional<std::string> etag = compute_etag()) headers_.add("Etag", *etag);
+            if (std::optional<std::string> etag = compute_etag()) headers_.add_known_name("Etag", *etag);
             if (check_etag_header()) {
                 write_buffer_.clear();
                 set_status(304);
@@ -748,7 +750,9 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
                 headers_.remove(name);
             }
         } else if (!headers_.contains("Content-Length")) {
-            headers_.add("Content-Length", std::to_string(write_buffer_.size()));
+            char digits[24];
+            auto [end, error] = std::to_chars(digits, digits + sizeof digits, write_buffer_.size());
+            headers_.append_normalized_field("Content-Length", std::string_view(digits, end - digits));
         }
     }
     Future<void> sent(nullptr);
@@ -779,8 +783,12 @@ void RequestHandler::redirect(std::string_view url, bool permanent, int status) 
 
 std::optional<std::string> RequestHandler::compute_etag() const {
     if (!application_->settings().compute_etag) return std::nullopt;
-    // Room for the quotes: the three pieces make one allocation.
-    return "\"" + sha1_hex(write_buffer_, /*room=*/2) + "\"";
+    std::string etag;
+    etag.reserve(2 + 2 * 20);  // the quotes and 20 bytes of SHA-1 in hex: one allocation
+    etag += '"';
+    append_sha1_hex(etag, write_buffer_);
+    etag += '"';
+    return etag;
 }
 
 void RequestHandler::set_etag_header() {
@@ -788,6 +796,7 @@ void RequestHandler::set_etag_header() {
 }
 
 bool RequestHandler::check_etag_header() const {
+    if (!request_->headers.contains("If-None-Match")) return false;  // most requests: no join, no copy
     std::string_view etag = headers_.get_first("Etag");
     std::string if_none_match = request_->headers.get("If-None-Match");
     if (etag.empty() || if_none_match.empty()) return false;

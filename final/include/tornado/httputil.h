@@ -318,6 +318,12 @@ public:
 
 private:
     friend struct HeadParser;  // parse_request_head fills the table directly
+    friend class RequestHandler;  // adds its own fields without add()'s checks (below)
+
+    // Every response adds a few fields of its own, so the framework skips
+    // what it knows already. add_known_name: the name is a literal in
+    // Http-Header-Case ("Etag"), copied as it is; the value is checked.
+    void add_known_name(std::string_view name, std::string_view value);
 
     struct Slot {
         std::uint32_t name_at;
@@ -325,7 +331,10 @@ private:
         std::uint32_t value_at;
         std::uint32_t value_size;
     };
-    void append_field(std::string_view name, std::string_view value);
+    void append_field(std::string_view name, std::string_view value);  // normalizes the name
+    // No checks at all: a name in Http-Header-Case and a value known to be
+    // clean (a literal, digits).
+    void append_normalized_field(std::string_view name, std::string_view value);
     void compact_if_wasteful();
 
     std::string text_;           // names and values, back to back
@@ -470,9 +479,11 @@ public:
     HTTPServerRequest(std::string method, std::string uri, std::string version = "HTTP/1.0",
                       HTTPHeaders headers = {}, std::string body = {}, std::string host = {},
                       std::shared_ptr<HTTPConnection> connection = nullptr);
+    // What a server makes: `start_time` is its loop's turn_time().
     HTTPServerRequest(RequestStartLine start_line, HTTPHeaders headers,
                       std::shared_ptr<HTTPConnection> connection,
-                      HTTP1ServerConnection* server_connection = nullptr);
+                      HTTP1ServerConnection* server_connection,
+                      std::chrono::steady_clock::time_point start_time);
 
     std::string method;    // "GET"
     std::string uri;       // "/search?q=a+b", as sent
@@ -492,7 +503,8 @@ public:
     // Where the response goes (the connection this request came on).
     std::shared_ptr<HTTPConnection> connection;
     HTTP1ServerConnection* server_connection = nullptr;
-    // When the request began, and (set by whoever finishes it) ended.
+    // When the request began (from a server: when the loop turn that read
+    // its head began), and (set by whoever finishes it) ended.
     std::chrono::steady_clock::time_point start_time = std::chrono::steady_clock::now();
     std::optional<std::chrono::steady_clock::time_point> finish_time;
 
@@ -508,6 +520,10 @@ public:
     void parse_body();
 
 private:
+    // remote_ip, protocol, host, host_name, path, query and its arguments,
+    // from the fields above (`host_`: the constructor's host, if any).
+    void derive_fields(std::string_view host_);
+
     mutable std::unique_ptr<CookieMap> cookies_;
 };
 

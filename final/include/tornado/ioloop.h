@@ -213,6 +213,11 @@ public:
 
     // The loop's clock: monotonic, never jumps when the wall clock is set.
     static Clock::time_point time() noexcept { return Clock::now(); }
+    // When the current turn's events arrived: the clock read once as
+    // epoll_wait returned. What is stamped per event, such as a request's
+    // start time, takes it from here instead of reading the clock again
+    // (nginx caches its time the same way).
+    Clock::time_point turn_time() const noexcept { return turn_time_; }
 
     // --- running -------------------------------------------------------------
 
@@ -372,6 +377,7 @@ private:
     bool closing_ = false;
     bool closed_ = false;
     Clock::duration blocking_threshold_{0};
+    Clock::time_point turn_time_ = Clock::now();
 
     detail::FutureStateBase* pending_futures_ = nullptr;
     std::size_t pending_count_ = 0;
