@@ -218,12 +218,14 @@ void Logger::emit(LogLevel level, std::source_location where, std::string_view m
     }
 }
 
+LogLevel access_log_level(int status) noexcept {
+    return status < 400 ? LogLevel::info : status < 500 ? LogLevel::warning : LogLevel::error;
+}
+
 void log_request(int status, std::string_view method, std::string_view uri,
                  std::string_view remote_ip, double request_time_seconds,
                  std::source_location where) {
-    LogLevel level = status < 400 ? LogLevel::info
-                     : status < 500 ? LogLevel::warning
-                                    : LogLevel::error;
+    LogLevel level = access_log_level(status);
     if (!access_log.enabled(level)) return;
     std::string line = tornado::format("{} {} {} ({}) {:.2f}ms", status, method, uri, remote_ip,
                                        request_time_seconds * 1000.0);

@@ -357,6 +357,8 @@ void Application::log_request(const RequestHandler& handler) const {
         settings_.log_function(handler);
         return;
     }
+    // request_time() reads the clock: not for a line nobody will see.
+    if (!access_log.enabled(access_log_level(handler.get_status()))) return;
     const HTTPServerRequest& request = handler.request();
     tornado::log_request(handler.get_status(), request.method, request.uri, request.remote_ip,
                          request.request_time());
@@ -761,14 +763,14 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
     } catch (const StreamClosedError&) {
         // The client left; the response has nowhere to go.
     }
+    // Tornado's order: the access log (whose request_time() is now), then on_finish.
+    application_->log_request(*this);
     finished_ = true;
-    request_->finish_time = std::chrono::steady_clock::now();
     try {
         on_finish();
     } catch (...) {
         app_log.error("Exception in on_finish of {}: {}", request_summary(), exception_text(std::current_exception()));
     }
-    application_->log_request(*this);
     return sent.valid() ? sent : detail::done_future();
 }
 
@@ -904,7 +906,6 @@ void RequestHandler::handle_request_exception(std::exception_ptr error) {
         gen_log.debug("{}: client closed the connection", request_summary());
         if (!finished_) {
             finished_ = true;
-            request_->finish_time = std::chrono::steady_clock::now();
             application_->log_request(*this);
         }
         return;

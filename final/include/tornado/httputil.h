@@ -504,7 +504,8 @@ public:
     std::shared_ptr<HTTPConnection> connection;
     HTTP1ServerConnection* server_connection = nullptr;
     // When the request began (from a server: when the loop turn that read
-    // its head began), and (set by whoever finishes it) ended.
+    // its head began), and when it ended: the server leaves that unset, as
+    // Tornado does, so that request_time() reads the clock when asked.
     std::chrono::steady_clock::time_point start_time = std::chrono::steady_clock::now();
     std::optional<std::chrono::steady_clock::time_point> finish_time;
 

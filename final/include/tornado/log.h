@@ -204,9 +204,12 @@ extern Logger access_log;  // "tornado.access"
 extern Logger app_log;     // "tornado.application"
 extern Logger gen_log;     // "tornado.general"
 
+// The level of a request's access-log line: info below 400, warning below
+// 500, error from 500 up.
+LogLevel access_log_level(int status) noexcept;
+
 // The access-log line of one request, as Tornado's Application.log_request
-// writes it: `200 GET /path?x=1 (127.0.0.1) 0.52ms`, at info below 400,
-// warning below 500, error from 500 up.
+// writes it: `200 GET /path?x=1 (127.0.0.1) 0.52ms`, at access_log_level.
 void log_request(int status, std::string_view method, std::string_view uri,
                  std::string_view remote_ip, double request_time_seconds,
                  std::source_location where = std::source_location::current());
