@@ -27,7 +27,6 @@ namespace tornado {
 
 namespace {
 
-constexpr std::string_view kHeadEnd = "\r\n\r\n";
 // A chunk-size line: the hex digits and any chunk extensions.
 constexpr std::size_t kMaxChunkSizeLine = 4096;
 // Pipelined requests answered in a row without letting the loop turn.
@@ -847,7 +846,7 @@ void HTTP1ServerConnection::read_next_request() {
         wait_for(Waiting::head, params_->header_timeout);
         Future<std::string> reading(nullptr);
         try {
-            reading = stream_->read_until(kHeadEnd, params_->max_header_size);
+            reading = stream_->read_until_empty_line(params_->max_header_size);
         } catch (const StreamClosedError&) {
             end_serving();
             return;
@@ -886,7 +885,7 @@ void HTTP1ServerConnection::on_head(Future<std::string>& reading) {
     if (serve_head(std::move(head))) read_next_request();
 }
 
-// No "\r\n\r\n" within max_header_size: 431, then a lingering close (the
+// No empty line within max_header_size: 431, then a lingering close (the
 // client is probably still sending the rest of its head).
 void HTTP1ServerConnection::answer_head_too_large() {
     if (!stream_ || stream_->closed()) {

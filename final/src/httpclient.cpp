@@ -548,7 +548,7 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client, std::shar
     for (;;) {
         std::string head;
         try {
-            head = co_await stream->read_until_regex("\r?\n\r?\n", client->options.max_header_size);
+            head = co_await stream->read_until_empty_line(client->options.max_header_size);
         } catch (const StreamClosedError& closed) {
             if (!is_unsatisfiable(closed)) throw;
             throw HTTPInputError("Response head larger than max_header_size (" +

@@ -432,10 +432,17 @@ namespace {
     throw HTTPInputError("malformed HTTP version in request line: " + quoted(version));
 }
 
-// What is wrong with the line ending at p (which is not CRLF).
+// The length of the line ending at p: 2 for CRLF, 1 for a bare LF (which
+// RFC 9112 section 2.2 lets a recipient accept, and Tornado does), else 0.
+std::size_t line_end_size(const char* p, const char* end) {
+    if (p < end && *p == '\n') return 1;
+    if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') return 2;
+    return 0;
+}
+
+// What is wrong with the line ending at p (which is neither CRLF nor LF).
 [[noreturn]] void bad_line_end(const char* p, const char* end, std::string_view where) {
     if (p >= end) throw HTTPInputError("request head not ended by an empty line");
-    if (*p == '\n') throw HTTPInputError("bare LF in " + std::string(where) + " (lines end in CRLF)");
     if (*p == '\r') throw HTTPInputError("bare CR in " + std::string(where));
     throw HTTPInputError("control character in " + std::string(where));
 }
@@ -449,9 +456,9 @@ RequestHead HeadParser::parse(std::string&& head) {
     char* p = begin;
 
     // Empty lines before the request line are to be ignored (RFC 9112 section 2.2).
-    while (end - p >= 2 && p[0] == '\r' && p[1] == '\n') p += 2;
+    while (std::size_t blank = line_end_size(p, end)) p += blank;
 
-    // --- request line: METHOD SP target SP HTTP/1.x CRLF
+    // --- request line: METHOD SP target SP HTTP/1.x CRLF (or LF, as every line)
     const char* method = p;
     while (p < end && token_char(*p)) ++p;
     if (p == end || *p != ' ' || p == method) {
@@ -478,10 +485,10 @@ RequestHead HeadParser::parse(std::string&& head) {
     result.start_line.path.assign(target, static_cast<std::size_t>(p - target));
     ++p;
     const char* version = p;
-    if (end - p >= 10 && std::memcmp(p, "HTTP/1.", 7) == 0 && is_digit(p[7]) && p[8] == '\r' &&
-        p[9] == '\n') {
+    std::size_t version_end = end - p >= 8 ? line_end_size(p + 8, end) : 0;
+    if (version_end != 0 && std::memcmp(p, "HTTP/1.", 7) == 0 && is_digit(p[7])) {
         result.start_line.version.assign(p, 8);
-        p += 10;
+        p += 8 + version_end;
     } else {
         while (p < end && *p != '\r' && *p != '\n' && *p != ' ') ++p;
         if (p < end && *p == ' ') throw HTTPInputError("malformed request line: more than three parts");
@@ -497,8 +504,8 @@ RequestHead HeadParser::parse(std::string&& head) {
     headers.fields_.reserve(16);
     int host_count = 0;
     for (;;) {
-        if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
-            p += 2;
+        if (std::size_t blank = line_end_size(p, end)) {
+            p += blank;
             break;
         }
         if (p >= end) throw HTTPInputError("request head not ended by an empty line");
@@ -537,7 +544,8 @@ RequestHead HeadParser::parse(std::string&& head) {
         while (p < end && is_ows(*p)) ++p;
         const char* value = p;
         p = const_cast<char*>(skip_value_bytes(p, end));
-        if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
+        std::size_t value_line_end = line_end_size(p, end);
+        if (value_line_end == 0) {
             std::string_view field_name(name, name_end - name);
             if (p < end && *p != '\r' && *p != '\n') {
                 throw HTTPInputError("control character in the value of header " + quoted(field_name));
@@ -546,7 +554,7 @@ RequestHead HeadParser::parse(std::string&& head) {
         }
         const char* value_end = p;
         while (value_end > value && is_ows(value_end[-1])) --value_end;
-        p += 2;
+        p += value_line_end;
 
         HTTPHeaders::Slot slot{};
         slot.name_at = static_cast<std::uint32_t>(name - begin);

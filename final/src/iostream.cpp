@@ -229,6 +229,12 @@ Future<std::string> IOStream::read_until_regex(std::string_view pattern,
     return launch_read();
 }
 
+Future<std::string> IOStream::read_until_empty_line(std::optional<std::size_t> max_bytes) {
+    begin_read(ReadMode::empty_line);
+    read_.max_bytes = max_bytes.value_or(SIZE_MAX);
+    return launch_read();
+}
+
 Future<std::string> IOStream::read_bytes(std::size_t n, bool partial) {
     begin_read(ReadMode::bytes);
     read_.bytes = n;
@@ -306,6 +312,7 @@ bool IOStream::complete_from_buffer() {
 std::optional<std::size_t> IOStream::find_read_end(std::string_view data) {
     switch (read_.mode) {
         case ReadMode::until: return find_delimiter(data);
+        case ReadMode::empty_line: return find_empty_line(data);
         case ReadMode::regex: return find_regex(data);
         case ReadMode::bytes:
             if (data.size() >= read_.bytes) return read_.bytes;
@@ -332,6 +339,24 @@ std::optional<std::size_t> IOStream::find_delimiter(std::string_view data) {
     std::size_t end = found + delimiter.size();
     check_max_bytes(end, "delimiter", delimiter);
     return end;
+}
+
+std::optional<std::size_t> IOStream::find_empty_line(std::string_view data) {
+    std::size_t lf = data.find('\n', read_.scan_from);
+    while (lf != std::string_view::npos) {
+        std::string_view after = data.substr(lf + 1);
+        std::size_t end = after.starts_with('\n') ? lf + 2 : after.starts_with("\r\n") ? lf + 3 : 0;
+        if (end != 0) {
+            check_max_bytes(end, "empty line", "\n\n");
+            return end;
+        }
+        lf = data.find('\n', lf + 1);
+    }
+    // An empty line begins at a LF and is at most three bytes ("\n\r\n"):
+    // next time, search again only the last two bytes and what comes.
+    if (data.size() >= 2) read_.scan_from = data.size() - 2;
+    check_max_bytes(data.size(), "empty line", "\n\n");
+    return std::nullopt;
 }
 
 std::optional<std::size_t> IOStream::find_regex(std::string_view data) {

@@ -124,6 +124,23 @@ TEST(HTTP1Connection, HTTP10ClosesUnlessAskedToKeepAlive) {
     EXPECT_FALSE(unframed.has_header("Content-Length"));
 }
 
+// `printf 'GET / HTTP/1.0\n\n' | nc 127.0.0.1 8888`: lines that end in a
+// bare LF are taken as Tornado takes them, not waited on until a timeout.
+TEST(HTTP1Connection, AHeadWithBareLFLineEndsIsAnswered) {
+    ServerThread server([] { return make_test_server(); });
+    {
+        RawClient client(server.port());
+        client.send("GET / HTTP/1.0\n\n");
+        client.shutdown_write();
+        EXPECT_EQ(client.read_response().body, "Hello, world");
+        EXPECT_TRUE(client.closed_by_server());
+    }
+    RawClient client(server.port());
+    client.send("POST /echo HTTP/1.1\nHost: a\nContent-Length: 2\n\nab" + get("/"));
+    EXPECT_EQ(client.read_response().body, "ab");
+    EXPECT_EQ(client.read_response().body, "Hello, world");
+}
+
 TEST(HTTP1Connection, NoKeepAliveOption) {
     ServerThread server([] { return make_test_server({.no_keep_alive = true}); });
     RawClient client(server.port());
@@ -338,7 +355,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"name_not_token", "GET / HTTP/1.1\r\nX-Na[me]: a\r\n\r\n", 400, "header name is not a token"},
         BadRequest{"obs_fold", "GET / HTTP/1.1\r\nX-A: a\r\n  b\r\n\r\n", 400, "obsolete line folding"},
         BadRequest{"nul_in_value", "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"s, 400, "control character"},
-        BadRequest{"bare_lf", "GET / HTTP/1.1\r\nX-A: a\nX-B: b\r\n\r\n", 400, "bare LF"},
+        BadRequest{"bare_cr", "GET / HTTP/1.1\r\nX-A: a\rX-B: b\r\n\r\n", 400, "bare CR"},
         BadRequest{"two_hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host"},
         BadRequest{"length_plus", "POST /echo HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello", 400,
                    "Content-Length is not a number"},

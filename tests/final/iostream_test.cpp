@@ -122,6 +122,37 @@ TEST(IOStreamReadUntil, FindsADelimiterSplitByteByByte) {
     EXPECT_EQ(stream->read_buffer_size(), 4u);  // "body" waits for the next read
 }
 
+// The end of an HTTP head in each spelling Tornado's \r?\n\r?\n accepts,
+// split at every byte so that a half-seen ending is searched again.
+TEST(IOStreamReadUntilEmptyLine, FindsEachLineEndingSplitByteByByte) {
+    for (std::string head : {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET / HTTP/1.0\n\n",
+                             "GET / HTTP/1.0\nHost: x\n\r\n", "GET / HTTP/1.0\r\nHost: x\r\n\n"}) {
+        IOLoop loop;
+        SocketPair pair;
+        auto stream = IOStream::create(std::move(pair.left));
+        std::vector<std::string> pieces;
+        for (char c : head + "body") pieces.emplace_back(1, c);
+        std::string got = loop.run_sync([&]() -> Task<std::string> {
+            send_pieces(pair.right.get(), pieces);
+            co_return co_await stream->read_until_empty_line();
+        }, kTestTimeout);
+        EXPECT_EQ(got, head);
+    }
+}
+
+TEST(IOStreamReadUntilEmptyLine, NotWithinMaxBytesFailsAndSaysWhat) {
+    IOLoop loop;
+    SocketPair pair;
+    tornado::testing::LogCapture log;
+    auto stream = IOStream::create(std::move(pair.left));
+    Future<std::string> head = stream->read_until_empty_line(16);
+    tornado::testing::send_all(pair.right.get(), "GET / HTTP/1.1\r\nX: 0123456789\r\n");
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return head.done(); }));
+    std::exception_ptr cause = real_error_of(head);
+    ASSERT_TRUE(cause);
+    EXPECT_EQ(what_of(cause), "empty line '\\n\\n' not found within 16 bytes");
+}
+
 TEST(IOStreamReadUntil, ABufferedAnswerIsReadyInsideTheCall) {
     IOLoop loop;
     SocketPair pair;

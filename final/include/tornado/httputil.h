@@ -23,8 +23,8 @@
 //
 // The parsers are strict where Tornado 6.2 is lenient (RFC 9110 / 9112):
 // header names are tokens (nothing between the name and its colon), values
-// hold no control characters, lines end in CRLF, obsolete line folding is
-// refused by the server's parser. Anything refused throws HTTPInputError,
+// hold no control characters, lines end in CRLF or a bare LF (never a bare
+// CR), obsolete line folding is refused by the server's parser. Anything refused throws HTTPInputError,
 // whose message names the problem and whose status() is what to answer.
 //
 // Speed: parse_request_head makes one pass over the bytes and keeps them:
@@ -380,7 +380,8 @@ ResponseStartLine parse_response_start_line(std::string_view line);
 // A whole request head, as the server reads it: what came up to and
 // including the empty line that ends it (empty lines before the request
 // line are skipped, RFC 9112 section 2.2). One pass, strict: lines end in
-// CRLF, names are tokens with the colon right after them, values hold no
+// CRLF or a bare LF (as Tornado and RFC 9112 section 2.2 allow; a bare CR is
+// refused), names are tokens with the colon right after them, values hold no
 // control characters, no obsolete folding, at most one Host. The headers
 // keep `head`'s buffer (moved in, not copied).
 struct RequestHead {

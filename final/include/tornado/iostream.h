@@ -183,6 +183,11 @@ public:
     // bytes each time more arrive, as Tornado does: keep max_bytes small).
     Future<std::string> read_until_regex(std::string_view pattern,
                                          std::optional<std::size_t> max_bytes = std::nullopt);
+    // Everything up to and including the first empty line, lines ending in
+    // CRLF or a bare LF: the end of an HTTP head, as Tornado reads it with
+    // read_until_regex(b"\r?\n\r?\n"), found without a regex (a LF, then
+    // LF or CRLF). max_bytes as for read_until.
+    Future<std::string> read_until_empty_line(std::optional<std::size_t> max_bytes = std::nullopt);
     // Exactly n bytes; with partial, as soon as at least one byte is there,
     // up to n (read_bytes(0) gives "" at once).
     Future<std::string> read_bytes(std::size_t n, bool partial = false);
@@ -248,7 +253,7 @@ public:
     }
 
 private:
-    enum class ReadMode : std::uint8_t { none, until, regex, bytes, into, until_close };
+    enum class ReadMode : std::uint8_t { none, until, empty_line, regex, bytes, into, until_close };
 
     // The rarely used parts of a pending read, kept out of line to keep the
     // stream small.
@@ -263,8 +268,8 @@ private:
         ReadMode mode = ReadMode::none;
         bool partial = false;
         std::size_t bytes = 0;             // bytes: how many
-        std::size_t max_bytes = 0;         // until, regex: the limit (0: none)
-        std::size_t scan_from = 0;         // until: where the next search starts
+        std::size_t max_bytes = 0;         // until, empty_line, regex: the limit (0: none)
+        std::size_t scan_from = 0;         // until, empty_line: where the next search starts
         std::string delimiter;             // until
         std::unique_ptr<RegexRead> regex;  // regex
         std::unique_ptr<IntoRead> into;    // into
@@ -282,6 +287,7 @@ private:
     bool complete_from_buffer();
     std::optional<std::size_t> find_read_end(std::string_view data);
     std::optional<std::size_t> find_delimiter(std::string_view data);
+    std::optional<std::size_t> find_empty_line(std::string_view data);
     std::optional<std::size_t> find_regex(std::string_view data);
     void check_max_bytes(std::size_t size, const char* what, std::string_view shown);
     void finish_read(std::string data);
