@@ -1179,6 +1179,18 @@ def _(t):
     expect_equal((r.status, r.body), (200, b"slept 200"), "answer")
 
 
+@check("A head whose lines end in a bare LF is answered, as Tornado does (printf 'GET / HTTP/1.0\\n\\n' | nc)")
+def _(t):
+    r = raw_request(t.port, b"GET / HTTP/1.0\nHost: x\n\n", half_close=True)
+    expect_equal((r.status, r.body), (200, b"Hello, world"), "answer")
+
+
+@check("A bare CR in a head is 400",
+       tornado_falls_short="Tornado 6.2 falls short here: answers 200")
+def _(t):
+    expect_equal(status_of_raw(t.port, b"GET / HTTP/1.1\r\nHost: x\rX-A: b\r\n\r\n"), 400, "status")
+
+
 @check("The server is still running after every check above")
 def _(t):
     expect(t.server.process.poll() is None, "the server exited with %s" % t.server.process.poll())
