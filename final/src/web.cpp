@@ -763,9 +763,9 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
     } catch (const StreamClosedError&) {
         // The client left; the response has nowhere to go.
     }
+    finished_ = true;  // first: a log_function that throws cannot lead to a second finish()
     // Tornado's order: the access log (whose request_time() is now), then on_finish.
     application_->log_request(*this);
-    finished_ = true;
     try {
         on_finish();
     } catch (...) {
