@@ -312,6 +312,9 @@ Application::Application(std::vector<URLSpec> handlers, ApplicationSettings sett
         routes_.emplace_back(prefix + "(.*)", handler<StaticFileHandler>(settings_.static_path),
                              "static");
     }
+    if (settings_.compress_response) {
+        add_transform([](const HTTPServerRequest& request) { return std::make_unique<GZipContentEncoding>(request); });
+    }
     add_handlers(std::move(handlers));
 }
 
@@ -319,6 +322,10 @@ Application::~Application() = default;
 
 void Application::add_handlers(std::vector<URLSpec> handlers) {
     for (URLSpec& spec : handlers) routes_.push_back(std::move(spec));
+}
+
+void Application::add_transform(OutputTransformFactory factory) {
+    transforms_.push_back(std::move(factory));
 }
 
 HTTPServer& Application::listen(std::uint16_t port, const std::string& address, HTTPServerOptions options) {
@@ -374,6 +381,7 @@ std::unique_ptr<HTTPMessageDelegate> Application::start_request(HTTP1ServerConne
 void RequestHandler::attach(Application& application, std::shared_ptr<HTTPServerRequest> request) {
     application_ = &application;
     request_ = std::move(request);
+    for (const OutputTransformFactory& make : application.transforms_) transforms_.push_back(make(*request_));
     clear();
     if (request_->connection) {
         request_->connection->set_close_callback([weak = weak_from_this()] {
@@ -717,10 +725,14 @@ Future<void> RequestHandler::write_response(bool last) {
     Future<void> written(nullptr);
     if (!headers_written_) {
         headers_written_ = true;
+        for (auto& transform : transforms_) {
+            chunk = transform->transform_first_chunk(status_code_, headers_, std::move(chunk), last);
+        }
         for (const auto& [name, cookie] : new_cookies_) headers_.add_known_name("Set-Cookie", cookie);
         written = connection->write_headers(ResponseStartLine{"HTTP/1.1", status_code_, reason_}, headers_, chunk);
-    } else if (!chunk.empty() || !last) {
-        written = connection->write(chunk);
+    } else {
+        for (auto& transform : transforms_) chunk = transform->transform_chunk(std::move(chunk), last);
+        if (!chunk.empty() || !last) written = connection->write(chunk);
     }
     if (last) connection->finish();
     return written.valid() ? written : detail::done_future();

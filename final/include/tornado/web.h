@@ -132,6 +132,55 @@ private:
     std::string chunk_;
 };
 
+// --- output transforms ---------------------------------------------------------------
+
+// Rewrites a response on its way out (Tornado's OutputTransform): one per
+// request, made by the Application's transform factories. The first piece
+// written goes through transform_first_chunk, which may change the status
+// and the headers; every later piece through transform_chunk. `finishing`:
+// this piece is the last.
+class OutputTransform {
+public:
+    virtual ~OutputTransform() = default;
+    virtual std::string transform_first_chunk(int& status_code, HTTPHeaders& headers, std::string chunk,
+                                              bool finishing) {
+        (void)status_code;
+        (void)headers;
+        (void)finishing;
+        return chunk;
+    }
+    virtual std::string transform_chunk(std::string chunk, bool finishing) {
+        (void)finishing;
+        return chunk;
+    }
+};
+
+using OutputTransformFactory = std::function<std::unique_ptr<OutputTransform>(const HTTPServerRequest&)>;
+
+// gzip for clients that accept it (Tornado's GZipContentEncoding, what the
+// compress_response setting adds): text/* and a few textual application/*
+// types, when the whole response is at least kMinLength bytes or comes in
+// several pieces, and the handler has not set a Content-Encoding. Adds
+// "Vary: Accept-Encoding" either way. zlib at level 6, as Tornado.
+class GZipContentEncoding : public OutputTransform {
+public:
+    static constexpr int kLevel = 6;
+    static constexpr std::size_t kMinLength = 1024;
+
+    explicit GZipContentEncoding(const HTTPServerRequest& request);
+    ~GZipContentEncoding() override;
+    std::string transform_first_chunk(int& status_code, HTTPHeaders& headers, std::string chunk,
+                                      bool finishing) override;
+    std::string transform_chunk(std::string chunk, bool finishing) override;
+
+    static bool compressible_type(std::string_view content_type);
+
+private:
+    struct Deflater;  // zlib's stream, kept out of this header
+    bool gzipping_;
+    std::unique_ptr<Deflater> deflater_;
+};
+
 // --- RequestHandler ----------------------------------------------------------------
 
 // set_cookie's attributes (Tornado's keyword arguments).
@@ -373,6 +422,7 @@ private:
     HTTPHeaders headers_;
     OrderedMap<std::string> new_cookies_;  // name -> Set-Cookie value
     std::string write_buffer_;
+    std::vector<std::unique_ptr<OutputTransform>> transforms_;
     std::optional<std::string> current_user_;
     bool current_user_known_ = false;
     bool headers_written_ = false;
@@ -424,6 +474,8 @@ struct ApplicationSettings {
     bool compute_etag = true;
     // Called once per finished request instead of the access-log line.
     std::function<void(const RequestHandler&)> log_function{};
+    // gzip responses for clients that accept it (GZipContentEncoding).
+    bool compress_response = false;
 };
 
 // --- Application -------------------------------------------------------------------
@@ -439,6 +491,9 @@ public:
 
     // Appends routes (Tornado's add_handlers, without host patterns).
     void add_handlers(std::vector<URLSpec> handlers);
+    // Every request's response goes through a transform `factory` makes
+    // (Tornado's add_transform; compress_response adds GZipContentEncoding).
+    void add_transform(OutputTransformFactory factory);
 
     // Starts an HTTPServer for this application (Tornado's app.listen). The
     // Application owns it; it must outlive the loop's run.
@@ -497,6 +552,7 @@ private:
     std::shared_ptr<RequestHandler> make_handler(std::shared_ptr<HTTPServerRequest> request,
                                                  PathArgs& path_args) const;
     std::vector<URLSpec> routes_;
+    std::vector<OutputTransformFactory> transforms_;
     ApplicationSettings settings_;
     HandlerFactory not_found_;
     std::vector<std::unique_ptr<HTTPServer>> servers_;
