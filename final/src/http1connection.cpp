@@ -326,6 +326,12 @@ HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head, HTTPMe
     // from headers_received need not close the connection).
     bool has_body = chunked_request_ || content_length_ > 0;
     if (!has_body) read_finished_ = true;
+    if (server_->params_->decompress && equals_ignoring_case(parsed.headers.get("Content-Encoding"), "gzip")) {
+        // The delegate gets the body plain: the headers say what was undone.
+        parsed.headers.add("X-Consumed-Content-Encoding", parsed.headers.get("Content-Encoding"));
+        parsed.headers.remove("Content-Encoding");
+        if (has_body) gunzip_body_ = std::make_unique<GzipDecompressor>(max_body_size_);
+    }
 
     Future<void> headers_future(nullptr);
     try {
@@ -481,9 +487,16 @@ Task<bool> HTTP1Connection::pass_body(HTTPMessageDelegate& delegate, std::uint64
         std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk_size));
         std::string piece = co_await checked_stream()->read_bytes(want, true);
         n -= piece.size();
-        Future<void> ready = delegate.data_received(std::move(piece));
-        if (ready.valid()) co_await std::move(ready);
-        if (write_finished_) co_return false;
+        // Inflated, a piece may be far larger: it goes on chunk_size at a time too.
+        if (gunzip_body_) piece = gunzip_body_->decompress(piece);
+        const std::size_t size = piece.size();
+        for (std::size_t at = 0; at < size; at += chunk_size) {
+            // The usual piece fits whole: moved on, not copied.
+            std::string part = size <= chunk_size ? std::move(piece) : piece.substr(at, chunk_size);
+            Future<void> ready = delegate.data_received(std::move(part));
+            if (ready.valid()) co_await std::move(ready);
+            if (write_finished_) co_return false;
+        }
     }
     co_return true;
 }

@@ -168,6 +168,7 @@ std::string format_request(const HTTPRequest& request, const URL& url) {
     if (!theirs.contains("Host")) ours.add("Host", url.authority);
     if (!theirs.contains("Connection")) ours.add("Connection", "close");
     if (!request.user_agent.empty()) ours.add("User-Agent", request.user_agent);
+    if (request.decompress_response && !theirs.contains("Accept-Encoding")) ours.add("Accept-Encoding", "gzip");
     if (request.body) ours.add("Content-Length", std::to_string(request.body->size()));
     if (request.method == "POST" && !theirs.contains("Content-Type")) {
         ours.add("Content-Type", "application/x-www-form-urlencoded");
@@ -253,15 +254,21 @@ bool body_allowed(std::string_view method, int code) {
 }
 
 // Where body pieces go: response.body, or the streaming callback; either
-// way within max_body_size.
+// way within max_body_size, inflated first when the body is gzipped.
 class BodySink {
 public:
-    explicit BodySink(const HTTPRequest& request) : request_(request) {}
+    BodySink(const HTTPRequest& request, bool gzipped) : request_(request) {
+        if (gzipped) gunzip_ = std::make_unique<GzipDecompressor>(request.max_body_size);
+    }
 
     std::uint64_t room() const noexcept { return request_.max_body_size - received_; }
     void add(std::string piece, const char* too_large) {
         if (piece.size() > room()) throw HTTPInputError(too_large);
         received_ += piece.size();
+        if (gunzip_) {
+            piece = gunzip_->decompress(piece);
+            if (piece.empty()) return;
+        }
         if (request_.streaming_callback) {
             request_.streaming_callback(std::move(piece));
         } else if (body_.empty()) {
@@ -274,9 +281,21 @@ public:
 
 private:
     const HTTPRequest& request_;
-    std::uint64_t received_ = 0;
+    std::unique_ptr<GzipDecompressor> gunzip_;
+    std::uint64_t received_ = 0;  // as it came, before inflating
     std::string body_;
 };
+
+// A gzipped response the caller wants plain: the headers say what was
+// undone (Tornado's _GzipMessageDelegate renames Content-Encoding so).
+bool consume_gzip_encoding(const HTTPRequest& request, HTTPHeaders& headers) {
+    if (!request.decompress_response || !equals_ignoring_case(headers.get("Content-Encoding"), "gzip")) {
+        return false;
+    }
+    headers.add("X-Consumed-Content-Encoding", headers.get("Content-Encoding"));
+    headers.remove("Content-Encoding");
+    return true;
+}
 
 // The parameters below are references into the awaiting coroutine's frame,
 // which lives until these finish.
@@ -568,8 +587,9 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client, std::shar
     response.effective_url = request.url;
     bool following = may_follow && is_redirect(response.code) && headers.contains("Location");
     // A redirect's body is not wanted (nor streamed): the connection closes.
+    bool gzipped = consume_gzip_encoding(request, headers);
     if (!following && body_allowed(request.method, response.code)) {
-        BodySink sink(request);
+        BodySink sink(request, gzipped);
         co_await read_body(stream, headers, sink, client->options.max_header_size);
         response.body = sink.take();
     }

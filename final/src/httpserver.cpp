@@ -28,6 +28,7 @@ std::shared_ptr<const HTTP1ConnectionParameters> params_from(const HTTPServerOpt
     params->max_body_size = options.max_body_size;
     params->body_timeout = options.body_timeout;
     params->server_header = options.server_header;
+    params->decompress = options.decompress_request;
     return params;
 }
 

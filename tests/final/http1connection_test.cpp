@@ -7,12 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "gzip_test_util.h"
 #include "http_test_util.h"
 #include "tornado/gen.h"
 #include "tornado/httpserver.h"
@@ -257,6 +259,76 @@ TEST(HTTP1Connection, EmptyLinesBetweenRequestsAreIgnored) {
     client.send("POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nab\r\n\r\n\r\n" + get("/"));
     EXPECT_EQ(client.read_response().body, "ab");
     EXPECT_EQ(client.read_response().body, "Hello, world");
+}
+
+// --- gzipped request bodies (decompress_request) ------------------------------------------
+
+std::string gzip_post(std::string_view path, const std::string& gzipped) {
+    return "POST " + std::string(path) + " HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: " +
+           std::to_string(gzipped.size()) + "\r\n\r\n" + gzipped;
+}
+
+TEST(HTTP1Connection, DecompressRequestInflatesAGzippedBody) {
+    ServerThread server([] { return make_test_server({.decompress_request = true}); });
+    std::string text;
+    while (text.size() < 300 * 1000) text += "a line of the body, " + std::to_string(text.size()) + "\n";
+    RawClient client(server.port());
+    client.send(gzip_post("/echo", tornado::testing::gzip(text)));
+    EXPECT_EQ(client.read_response().body, text);
+    // Chunked on the wire, gzip inside.
+    std::string gzipped = tornado::testing::gzip("chunked and gzipped");
+    std::string half = gzipped.substr(0, gzipped.size() / 2), rest = gzipped.substr(gzipped.size() / 2);
+    auto chunk = [](const std::string& data) {
+        char size[16];
+        return std::string(size, std::to_chars(size, size + sizeof size, data.size(), 16).ptr) + "\r\n" + data + "\r\n";
+    };
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                chunk(half) + chunk(rest) + "0\r\n\r\n");
+    EXPECT_EQ(client.read_response().body, "chunked and gzipped");
+}
+
+TEST(HTTP1Connection, DecompressRequestRenamesTheHeaderItUndid) {
+    ServerThread server([] {
+        HTTPServerOptions options;
+        options.decompress_request = true;
+        return std::make_unique<HTTPServer>(
+            [](RequestPtr request) {
+                answer(request, request->headers.get("X-Consumed-Content-Encoding") + "|" +
+                                    request->headers.get("Content-Encoding") + "|" + request->body);
+            },
+            options);
+    });
+    RawClient client(server.port());
+    client.send(gzip_post("/", tornado::testing::gzip("plain")));
+    EXPECT_EQ(client.read_response().body, "gzip||plain");
+}
+
+TEST(HTTP1Connection, WithoutDecompressRequestTheBodyComesAsSent) {
+    ServerThread server([] { return make_test_server(); });
+    std::string gzipped = tornado::testing::gzip("plain");
+    RawClient client(server.port());
+    client.send(gzip_post("/echo", gzipped));
+    EXPECT_EQ(client.read_response().body, gzipped);
+}
+
+TEST(HTTP1Connection, ABadOrTooBigGzippedBodyIsRefused) {
+    ServerThread server([] { return make_test_server({.max_body_size = 100 * 1000, .decompress_request = true}); });
+    struct Case {
+        std::string body;
+        int status;
+        std::string says;
+    };
+    std::string bomb = tornado::testing::gzip(std::string(1000 * 1000, '\0'));  // 1 MB from about 1 KB
+    for (const Case& each : {Case{"not gzip at all", 400, "malformed gzip body"},
+                             Case{bomb, 413, "gzip body inflates past the limit of 100000 bytes"}}) {
+        RawClient client(server.port());
+        client.send(gzip_post("/echo", each.body));
+        Response response = client.read_response();
+        EXPECT_EQ(response.status, each.status) << response.body;
+        EXPECT_NE(response.body.find(each.says), std::string::npos) << response.body;
+        EXPECT_TRUE(client.closed_by_server());
+    }
+    expect_still_serving(server);
 }
 
 // --- chunked request bodies ------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "http_test_util.h"
+#include "gzip_test_util.h"
 #include "net_test_util.h"
 #include "test_util.h"
 #include "tornado/escape.h"
@@ -198,7 +199,7 @@ TEST_F(HTTPClientTest, AGetSendsAMinimalRequestAndReadsTheResponse) {
     HTTPResponse response = get(target);
     ASSERT_EQ(raw_log_->heads.size(), 1u);
     EXPECT_EQ(raw_log_->heads[0], "GET /path?q=1 HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                                      "\r\nConnection: close\r\n\r\n");
+                                      "\r\nConnection: close\r\nAccept-Encoding: gzip\r\n\r\n");
     EXPECT_EQ(response.code, 200);
     EXPECT_EQ(response.reason, "OK");
     EXPECT_EQ(response.body, "ok");
@@ -224,7 +225,52 @@ TEST_F(HTTPClientTest, UserAgentAndHeadersAreSent) {
     EXPECT_TRUE(contains(head, "\r\nUser-Agent: probe/1.0\r\n")) << head;
     EXPECT_TRUE(contains(head, "\r\nX-Test: 1\r\n")) << head;
     EXPECT_FALSE(contains(head, "replaced")) << head;
-    EXPECT_FALSE(contains(head, "Accept-Encoding")) << head;
+    EXPECT_TRUE(contains(head, "\r\nAccept-Encoding: gzip\r\n")) << head;
+}
+
+// --- gzip (decompress_response) ------------------------------------------------------------------
+
+TEST_F(HTTPClientTest, AGzippedBodyIsInflatedAndTheHeaderRenamed) {
+    std::string text(5000, 'a');
+    std::string gzipped = tornado::testing::gzip(text);
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
+                                   std::to_string(gzipped.size()) + "\r\n\r\n" + gzipped);
+    HTTPResponse response = get(url(port));
+    EXPECT_EQ(response.body, text);
+    EXPECT_FALSE(response.headers.contains("Content-Encoding"));
+    EXPECT_EQ(response.headers.get("X-Consumed-Content-Encoding"), "gzip");
+}
+
+TEST_F(HTTPClientTest, DecompressResponseOffAsksForNothingAndKeepsTheBytes) {
+    std::string gzipped = tornado::testing::gzip("plain");
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
+                                   std::to_string(gzipped.size()) + "\r\n\r\n" + gzipped);
+    HTTPRequest request;
+    request.url = url(port);
+    request.decompress_response = false;
+    HTTPResponse response = get(request);
+    EXPECT_FALSE(contains(raw_log_->heads[0], "Accept-Encoding")) << raw_log_->heads[0];
+    EXPECT_EQ(response.body, gzipped);
+    EXPECT_EQ(response.headers.get("Content-Encoding"), "gzip");
+}
+
+TEST_F(HTTPClientTest, ABadOrTooBigGzipBodyFailsWith599) {
+    struct Case {
+        std::string body;
+        std::string says;
+    };
+    std::string bomb = tornado::testing::gzip(std::string(1000 * 1000, '\0'));  // 1 MB from about 1 KB
+    for (const Case& each : {Case{"not gzip at all", "malformed gzip body"},
+                             Case{bomb, "gzip body inflates past the limit of 100000 bytes"}}) {
+        std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
+                                       std::to_string(each.body.size()) + "\r\n\r\n" + each.body);
+        HTTPRequest request;
+        request.url = url(port);
+        request.max_body_size = 100 * 1000;
+        HTTPClientError error = failure(request);
+        EXPECT_EQ(error.code(), 599);
+        EXPECT_TRUE(contains(error.message(), each.says)) << error.message();
+    }
 }
 
 TEST_F(HTTPClientTest, APostSendsItsBody) {

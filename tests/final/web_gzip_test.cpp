@@ -1,47 +1,28 @@
 // compress_response: GZipContentEncoding, the output transform that gzips
 // responses (Tornado's tornado.web.GZipContentEncoding), through a real
-// server and client (AsyncHTTPTestCase). The client does not decompress, so
-// each test inflates the body itself with zlib.
+// server and client (AsyncHTTPTestCase). The client is told not to inflate
+// (decompress_response off), so that each test sees the bytes sent.
 #include <unistd.h>
-#include <zlib.h>
 
 #include <gtest/gtest.h>
 
-#include <array>
 #include <filesystem>
 #include <fstream>
-#include <stdexcept>
 #include <string>
 
+#include "gzip_test_util.h"
 #include "tornado/testing.h"
 #include "tornado/web.h"
 
 namespace tornado {
 namespace {
 
-// The bytes a gzip stream holds; throws unless it is one whole, valid stream.
-std::string gunzip(std::string_view gzipped) {
-    z_stream stream{};
-    if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) throw std::runtime_error("inflateInit2");
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gzipped.data()));
-    stream.avail_in = static_cast<uInt>(gzipped.size());
-    std::string out;
-    std::array<char, 4096> buffer;
-    int status = Z_OK;
-    while (status == Z_OK) {
-        stream.next_out = reinterpret_cast<Bytef*>(buffer.data());
-        stream.avail_out = static_cast<uInt>(buffer.size());
-        status = inflate(&stream, Z_NO_FLUSH);
-        out.append(buffer.data(), buffer.size() - stream.avail_out);
-    }
-    inflateEnd(&stream);
-    if (status != Z_STREAM_END || stream.avail_in != 0) throw std::runtime_error("not one whole gzip stream");
-    return out;
-}
+using testing::gunzip;
 
 HTTPRequest accepting_gzip() {
     HTTPRequest request;
     request.headers.set("Accept-Encoding", "gzip, deflate");
+    request.decompress_response = false;
     return request;
 }
 
@@ -129,7 +110,9 @@ TEST_F(GZipTest, ALongTextResponseIsGzippedWithItsNewLength) {
 }
 
 TEST_F(GZipTest, NotForAClientThatDoesNotAskButVaryIsSet) {
-    HTTPResponse response = fetch("/text");
+    HTTPRequest plain;
+    plain.decompress_response = false;  // which would ask
+    HTTPResponse response = fetch("/text", plain);
     EXPECT_FALSE(response.headers.contains("Content-Encoding"));
     EXPECT_EQ(response.headers.get("Vary"), "Accept-Encoding");
     EXPECT_EQ(response.body, long_text());
@@ -217,7 +200,18 @@ TEST_F(GZipStaticTest, ABigFileIsGzippedInPieces) {
     EXPECT_EQ(response.headers.get("Content-Encoding"), "gzip");
     EXPECT_FALSE(response.headers.contains("Content-Length"));
     EXPECT_EQ(gunzip(response.body), text_);
-    EXPECT_EQ(fetch("/static/big.txt").body, text_);
+    HTTPRequest plain;
+    plain.decompress_response = false;
+    EXPECT_EQ(fetch("/static/big.txt", plain).body, text_);
+}
+
+// What Tornado's own client does by default: asks for gzip, inflates it.
+TEST_F(GZipTest, OurClientAsksForGzipAndInflatesIt) {
+    HTTPResponse response = fetch("/text");
+    EXPECT_EQ(response.headers.get("X-Consumed-Content-Encoding"), "gzip");
+    EXPECT_FALSE(response.headers.contains("Content-Encoding"));
+    EXPECT_EQ(response.body, long_text());
+    EXPECT_EQ(fetch("/stream").body, "one two three");
 }
 
 // compress_response is off unless asked for: no Vary, no gzip.

@@ -106,6 +106,10 @@ struct HTTP1ConnectionParameters {
     std::string server_header = std::string(kDefaultServerHeader);
     // Add a Date header to responses that have none.
     bool date_header = true;
+    // Inflate a request body sent with Content-Encoding: gzip (the
+    // delegate sees it plain, with X-Consumed-Content-Encoding: gzip
+    // instead); max_body_size limits what it inflates to as well.
+    bool decompress = false;
 };
 
 class HTTP1ServerConnection;
@@ -196,6 +200,7 @@ private:
     std::uint64_t content_length_ = 0;
     std::size_t max_body_size_;
     std::optional<IOLoop::Clock::duration> body_timeout_;
+    std::unique_ptr<GzipDecompressor> gunzip_body_;  // a gzipped body, with params.decompress
     bool chunked_request_ = false;
     bool head_request_ = false;
     bool http11_ = false;               // HTTP/1.1 (else 1.0, or 1.x treated as 1.0)

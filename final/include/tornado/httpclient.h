@@ -16,8 +16,8 @@
 //
 // What a fetch does: connect (TCPClient, within connect_timeout), send
 // "METHOD /path HTTP/1.1" with Host, "Connection: close", Content-Length for
-// a body and User-Agent if one is given (no Accept-Encoding: responses are
-// never compressed for us), read the response head, skip 1xx interim
+// a body, User-Agent if one is given and "Accept-Encoding: gzip" (unless
+// decompress_response is off), read the response head, skip 1xx interim
 // responses, read the body as the response frames it (Content-Length,
 // chunked, or until the server closes; none for HEAD, 204 and 304), follow
 // redirects, and close the connection. request_timeout covers all of it,
@@ -88,6 +88,10 @@ struct HTTPRequest {
     // Off: a body with GET, HEAD, DELETE or OPTIONS, none with POST, PUT or
     // PATCH, or a method outside those seven, is refused before connecting.
     bool allow_nonstandard_methods = false;
+    // Ask for gzip and inflate a gzipped body, as Tornado does: the response
+    // then has X-Consumed-Content-Encoding: gzip instead of Content-Encoding,
+    // and max_body_size limits the inflated body too.
+    bool decompress_response = true;
 };
 
 // What came back (Tornado's HTTPResponse).

@@ -84,6 +84,9 @@ struct HTTPServerOptions {
     std::string server_header = std::string(kDefaultServerHeader);
     // How long a graceful stop of the loop lets requests in progress run.
     IOLoop::Clock::duration shutdown_grace = std::chrono::seconds(5);
+    // Inflate request bodies sent with Content-Encoding: gzip
+    // (HTTP1ConnectionParameters::decompress).
+    bool decompress_request = false;
 };
 
 class HTTPServer : public TCPServer, public HTTPServerConnectionDelegate {

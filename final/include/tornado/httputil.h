@@ -390,6 +390,31 @@ struct RequestHead {
 };
 RequestHead parse_request_head(std::string head);
 
+// --- gzip bodies ----------------------------------------------------------------------------
+
+// Inflates a gzip stream that arrives in pieces (Tornado's
+// tornado.util.GzipDecompressor): the client's decompress_response and the
+// server's decompress_request use it. Bytes that are not gzip throw
+// HTTPInputError (400); so does output past `max_output` bytes in all, with
+// 413 (a small body may inflate a thousandfold: the limit on the body is a
+// limit on what it inflates to).
+class GzipDecompressor {
+public:
+    explicit GzipDecompressor(std::size_t max_output);
+    ~GzipDecompressor();
+    GzipDecompressor(const GzipDecompressor&) = delete;
+    GzipDecompressor& operator=(const GzipDecompressor&) = delete;
+
+    // What `compressed` inflates to (possibly nothing yet).
+    std::string decompress(std::string_view compressed);
+
+private:
+    struct Stream;  // zlib's, kept out of this header
+    std::unique_ptr<Stream> stream_;
+    std::size_t max_output_;
+    std::size_t output_ = 0;
+};
+
 // --- query strings and bodies ------------------------------------------------------------
 
 // "a=1&b=%20x&a=2" -> {"a": ["1", "2"], "b": [" x"]} (Tornado's
