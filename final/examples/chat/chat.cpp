@@ -20,16 +20,7 @@ std::vector<Message> MessageBuffer::get_messages_since(std::string_view cursor) 
 void MessageBuffer::add_message(Message message) {
     cache_.push_back(std::move(message));
     while (cache_.size() > cache_size_) cache_.pop_front();
-    std::vector<tornado::Future<void>> waiters = std::move(waiters_);
-    waiters_.clear();
-    for (const tornado::Future<void>& waiter : waiters) tornado::future_set_result_unless_cancelled(waiter);
-}
-
-tornado::Future<void> MessageBuffer::wait() {
-    // Waiters whose browser left were cancelled: drop them while here.
-    std::erase_if(waiters_, [](const tornado::Future<void>& waiter) { return waiter.done(); });
-    waiters_.emplace_back();
-    return waiters_.back();
+    cond_.notify_all();
 }
 
 namespace {
@@ -111,7 +102,7 @@ public:
 
 private:
     std::shared_ptr<MessageBuffer> buffer_;
-    tornado::Future<void> wait_{nullptr};
+    tornado::Future<bool> wait_{nullptr};
 };
 
 }  // namespace

@@ -9,7 +9,7 @@
 // Long polling: an updates request that finds nothing new does not answer;
 // its coroutine waits on the MessageBuffer until someone posts, then
 // answers with what came. While it waits it holds no thread and no loop
-// turn: only its coroutine frame and a Future in the buffer's wait list.
+// turn: only its coroutine frame and a Future in the buffer's Condition.
 // A client whose connection is reset cancels its wait (on_connection_close;
 // a bare FIN is noticed at the next message: see tornado/web.h).
 #pragma once
@@ -23,6 +23,7 @@
 
 #include "tornado/concurrent.h"
 #include "tornado/escape.h"
+#include "tornado/locks.h"
 #include "tornado/web.h"
 
 namespace chat {
@@ -31,7 +32,7 @@ namespace chat {
 using Message = nlohmann::ordered_json;
 
 // The last messages, and the requests waiting for the next one (Tornado's
-// MessageBuffer, with a list of Futures for its Condition).
+// MessageBuffer).
 class MessageBuffer {
 public:
     explicit MessageBuffer(std::size_t cache_size = 200) : cache_size_(cache_size) {}
@@ -42,14 +43,12 @@ public:
     // Keeps `message` and wakes every waiter.
     void add_message(Message message);
     // Resolves at the next add_message (cancel it to stop waiting).
-    tornado::Future<void> wait();
-
-    std::size_t waiter_count() const noexcept { return waiters_.size(); }
+    tornado::Future<bool> wait() { return cond_.wait(); }
 
 private:
     std::size_t cache_size_;
     std::deque<Message> cache_;
-    std::vector<tornado::Future<void>> waiters_;
+    tornado::Condition cond_;
 };
 
 // A new message: a random id (a UUID, as Tornado's demo), the body, and the
