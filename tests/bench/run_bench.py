@@ -140,7 +140,7 @@ class NginxProcess:
         # bind(); nginx then exits at once and we try another.
         for _ in range(3):
             self.port = free_port()
-            config = self._write_config()
+            config = self.write_config()
             command = [self.program, "-p", self.run_dir, "-c", config,
                        "-e", os.path.join(self.run_dir, "error.log")]
             if self.cpu is not None:
@@ -155,7 +155,7 @@ class NginxProcess:
     def __exit__(self, *exc):
         self.stop()
 
-    def _write_config(self):
+    def write_config(self):
         # nginx needs a descriptor per connection: as many connections as
         # the limit it inherits from us allows.
         connections = resource.getrlimit(resource.RLIMIT_NOFILE)[0]

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Instructions per request, the yardstick that does not move with the load.
+
+    python3 tests/bench/instructions.py [--bin build/bin] [--servers final_hello,final_http_hello,nginx]
+
+CPU time per request on a shared machine moves by several percent from one
+run to the next; the number of instructions a server executes per request
+does not. For each server: start it under `valgrind --tool=callgrind`, let
+`wrk -c20` warm it up, zero the counters, run `wrk` again, dump the
+counters and divide the instructions (user space only) by the requests.
+
+Caveat: under valgrind, OpenSSL finds no SHA instructions in the CPU and
+hashes in plain code, so the Etag's SHA-1 counts about 2,300 instructions
+that take about 90 ns outside valgrind. Needs valgrind and wrk (and nginx
+for its row). Standard library only.
+"""
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from run_bench import NginxProcess, free_port  # noqa: E402
+
+
+def wait_until_accepting(port, process, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not accept within %.0f s" % timeout)
+
+
+def wrk(port, seconds):
+    out = subprocess.run(["wrk", "-t1", "-c20", "-d%ds" % seconds, "http://127.0.0.1:%d/" % port],
+                         capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"(\d+) requests in", out).group(1))
+
+
+def total_instructions(dump):
+    """The `totals:` (or `summary:`) line of a callgrind dump."""
+    with open(dump) as f:
+        for line in f:
+            if line.startswith(("totals:", "summary:")):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in %s" % dump)
+
+
+def measure(name, command, port, work_dir):
+    out_file = os.path.join(work_dir, "callgrind.%s.out" % name)
+    valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out_file]
+    process = subprocess.Popen(valgrind + command, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_accepting(port, process)
+        wrk(port, 2)  # warm-up: caches, buffers, lazy set-up
+        # nginx runs as one process here (master_process off): its PID is ours.
+        subprocess.run(["callgrind_control", "--zero", str(process.pid)], check=True, capture_output=True)
+        requests = wrk(port, 4)
+        subprocess.run(["callgrind_control", "--dump", str(process.pid)], check=True, capture_output=True)
+        time.sleep(0.5)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    dumps = sorted(f for f in os.listdir(work_dir) if f.startswith("callgrind.%s.out." % name))
+    if not dumps:
+        raise RuntimeError("callgrind wrote no dump for %s" % name)
+    return total_instructions(os.path.join(work_dir, dumps[0])) / requests
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
+    parser.add_argument("--servers", default="final_hello,final_http_hello,nginx")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work_dir:
+        for name in args.servers.split(","):
+            port = free_port()
+            if name == "nginx":
+                # Only its config: NginxProcess writes it for a port we pick.
+                nginx = NginxProcess("/usr/sbin/nginx", os.path.join(work_dir, "nginx"))
+                nginx.port = port
+                os.makedirs(nginx.run_dir, exist_ok=True)
+                command = ["/usr/sbin/nginx", "-p", nginx.run_dir, "-c", nginx.write_config(),
+                           "-e", os.path.join(nginx.run_dir, "error.log")]
+            else:
+                command = [os.path.join(args.bin, name), "--port=%d" % port]
+                if name == "final_hello":
+                    command.append("--logging=warning")  # as nginx's access_log off
+            per_request = measure(name, command, port, work_dir)
+            print("%-18s %8.0f instructions per request" % (name, per_request), flush=True)
+
+
+if __name__ == "__main__":
+    main()
