@@ -8,8 +8,10 @@
 //                       call_method -> get() ... -> finish() -> the access log
 #include "tornado/web.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cctype>
@@ -400,6 +402,10 @@ void RequestHandler::execute(PathArgs path_args) {
         for (std::size_t i = 0; i < path_args.size(); ++i) {
             path_args_.push_back(decode_argument(std::move(path_args[i]), "url path"));
         }
+        const std::string& method = request_->method;
+        if (application_->settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
+            check_xsrf_cookie();  // a form from another site gets 403 before any of the handler runs
+        }
         prepare();
         prepared_ = true;
         if (finished_) return;
@@ -646,6 +652,142 @@ void RequestHandler::require_authenticated() {
     }
     redirect(login);
     throw Finish();
+}
+
+// --- RequestHandler: XSRF protection -----------------------------------------------
+
+namespace {
+
+// Each byte of `data` XORed with `mask` (4 bytes), repeated: how a version 2
+// XSRF token hides the raw one, so that the page differs on every request
+// (BREACH cannot learn it from compressed responses).
+std::string masked(std::string_view mask, std::string_view data) {
+    std::string out(data);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(out[i] ^ mask[i % mask.size()]);
+    return out;
+}
+
+// Lowercase or uppercase hex to bytes; nothing for an odd length or another character.
+std::optional<std::string> from_hex(std::string_view hex) {
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    if (hex.size() % 2 != 0) return std::nullopt;
+    std::string bytes;
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+        int high = nibble(hex[i]), low = nibble(hex[i + 1]);
+        if (high < 0 || low < 0) return std::nullopt;
+        bytes += static_cast<char>(high * 16 + low);
+    }
+    return bytes;
+}
+
+std::string random_bytes(std::size_t n) {
+    std::string bytes(n, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1) {
+        throw std::runtime_error("OpenSSL could not make random bytes");
+    }
+    return bytes;
+}
+
+struct DecodedXsrfToken {
+    int version;
+    std::string token;
+    long long timestamp;
+};
+
+// A token as the cookie or a form carries it (Tornado's _decode_xsrf_token):
+// "2|mask|masked token|timestamp" in hex, or version 1, the raw token in hex
+// (or as it is). Nothing for a version 2 token that does not parse, or an
+// unknown version.
+std::optional<DecodedXsrfToken> decode_xsrf_token(std::string_view text) {
+    std::size_t bar = text.find('|');
+    bool versioned = bar != std::string_view::npos && bar > 0 && text[0] != '0' &&
+                     std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bar),
+                                 [](char c) { return c >= '0' && c <= '9'; });
+    if (!versioned) {
+        std::optional<std::string> raw = from_hex(text);
+        return DecodedXsrfToken{1, raw ? *raw : std::string(text), static_cast<long long>(std::time(nullptr))};
+    }
+    if (text.substr(0, bar) != "2") return std::nullopt;
+    std::vector<std::string_view> parts;
+    for (std::string_view rest = text;;) {
+        std::size_t next = rest.find('|');
+        parts.push_back(rest.substr(0, next));
+        if (next == std::string_view::npos) break;
+        rest.remove_prefix(next + 1);
+    }
+    if (parts.size() != 4) return std::nullopt;
+    std::optional<std::string> mask = from_hex(parts[1]);
+    std::optional<std::string> token = from_hex(parts[2]);
+    long long timestamp = 0;
+    auto [end, error] = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), timestamp);
+    if (!mask || mask->empty() || !token || error != std::errc() || end != parts[3].data() + parts[3].size()) {
+        return std::nullopt;
+    }
+    return DecodedXsrfToken{2, masked(*mask, *token), timestamp};
+}
+
+}  // namespace
+
+const RequestHandler::RawXsrfToken& RequestHandler::raw_xsrf_token() {
+    if (!raw_xsrf_token_) {
+        std::optional<DecodedXsrfToken> decoded;
+        if (std::optional<std::string> cookie = get_cookie("_xsrf")) decoded = decode_xsrf_token(*cookie);
+        if (decoded && !decoded->token.empty()) {
+            raw_xsrf_token_ = RawXsrfToken{decoded->version, std::move(decoded->token), decoded->timestamp};
+        } else {
+            raw_xsrf_token_ = RawXsrfToken{std::nullopt, random_bytes(16), static_cast<long long>(std::time(nullptr))};
+        }
+    }
+    return *raw_xsrf_token_;
+}
+
+const std::string& RequestHandler::xsrf_token() {
+    if (!xsrf_token_) {
+        const RawXsrfToken& raw = raw_xsrf_token();
+        const ApplicationSettings& settings = application_->settings();
+        if (settings.xsrf_cookie_version == 1) {
+            xsrf_token_ = detail::to_hex(reinterpret_cast<const unsigned char*>(raw.token.data()), raw.token.size());
+        } else if (settings.xsrf_cookie_version == 2) {
+            std::string mask = random_bytes(4);
+            std::string hidden = masked(mask, raw.token);
+            xsrf_token_ = "2|" + detail::to_hex(reinterpret_cast<const unsigned char*>(mask.data()), mask.size()) +
+                          "|" +
+                          detail::to_hex(reinterpret_cast<const unsigned char*>(hidden.data()), hidden.size()) +
+                          "|" + std::to_string(raw.timestamp);
+        } else {
+            throw std::invalid_argument("unknown xsrf_cookie_version " + std::to_string(settings.xsrf_cookie_version));
+        }
+        if (!raw.version) {  // no usable cookie yet: this request sets one
+            CookieOptions options = settings.xsrf_cookie_kwargs;
+            if (current_user() && !options.expires_days && !options.expires) options.expires_days = 30;
+            set_cookie("_xsrf", *xsrf_token_, options);
+        }
+    }
+    return *xsrf_token_;
+}
+
+std::string RequestHandler::xsrf_form_html() {
+    return "<input type=\"hidden\" name=\"_xsrf\" value=\"" + xhtml_escape(xsrf_token()) + "\"/>";
+}
+
+void RequestHandler::check_xsrf_cookie() {
+    std::string sent = get_argument("_xsrf", "");
+    if (sent.empty()) sent = request_->headers.get("X-Xsrftoken");
+    if (sent.empty()) sent = request_->headers.get("X-Csrftoken");
+    if (sent.empty()) throw HTTPError(403, "'_xsrf' argument missing from POST");
+    std::optional<DecodedXsrfToken> decoded = decode_xsrf_token(sent);
+    if (!decoded || decoded->token.empty()) throw HTTPError(403, "'_xsrf' argument has invalid format");
+    const std::string& expected = raw_xsrf_token().token;
+    // In constant time: how long a wrong guess took must not tell how right it was.
+    if (decoded->token.size() != expected.size() ||
+        CRYPTO_memcmp(decoded->token.data(), expected.data(), expected.size()) != 0) {
+        throw HTTPError(403, "XSRF cookie does not match POST argument");
+    }
 }
 
 std::string RequestHandler::static_url(std::string_view path, bool include_version) const {

@@ -311,6 +311,18 @@ public:
     void require_authenticated();
     virtual std::string get_login_url() const;
 
+    // XSRF protection (Tornado's, with the xsrf_cookies setting): every
+    // POST, PUT, PATCH and DELETE must carry the token of the _xsrf cookie,
+    // as the _xsrf argument or an X-Xsrftoken / X-Csrftoken header, else
+    // 403. xsrf_token() sets the cookie the first time a page asks for it
+    // (masked anew per request, version 2 as Tornado writes it);
+    // xsrf_form_html() is the hidden form field that carries it.
+    const std::string& xsrf_token();
+    std::string xsrf_form_html();
+    // Throws HTTPError(403) unless the request carries the cookie's token
+    // (called before prepare() when xsrf_cookies is on; override to exempt).
+    virtual void check_xsrf_cookie();
+
     // application().reverse_url(name, args...).
     template <typename... Args>
     std::string reverse_url(std::string_view name, const Args&... args) const;
@@ -425,6 +437,16 @@ private:
     std::vector<std::unique_ptr<OutputTransform>> transforms_;
     std::optional<std::string> current_user_;
     bool current_user_known_ = false;
+    // The XSRF token: the raw one from the cookie (or a new one), and the
+    // masked form xsrf_token() hands out.
+    struct RawXsrfToken {
+        std::optional<int> version;  // none: no usable cookie, the token is new
+        std::string token;           // 16 raw bytes (a version 1 cookie's may differ)
+        long long timestamp = 0;
+    };
+    const RawXsrfToken& raw_xsrf_token();
+    std::optional<RawXsrfToken> raw_xsrf_token_;
+    std::optional<std::string> xsrf_token_;
     bool headers_written_ = false;
     bool finished_ = false;
     bool auto_finish_ = true;
@@ -474,6 +496,12 @@ struct ApplicationSettings {
     bool compute_etag = true;
     // Called once per finished request instead of the access-log line.
     std::function<void(const RequestHandler&)> log_function{};
+    // XSRF protection for every handler (check_xsrf_cookie), the version of
+    // the tokens xsrf_token() writes (2, or 1: plain hex) and the _xsrf
+    // cookie's attributes.
+    bool xsrf_cookies = false;
+    int xsrf_cookie_version = 2;
+    CookieOptions xsrf_cookie_kwargs{};
     // gzip responses for clients that accept it (GZipContentEncoding).
     bool compress_response = false;
 };
