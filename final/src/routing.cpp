@@ -64,12 +64,49 @@ std::vector<std::string> literal_pieces(const std::string& pattern, std::size_t 
     }
 }
 
+// The pattern as std::regex takes it: each "(?P<name>" of Python's syntax
+// becomes "(", and `names` gets each capturing group's name in order (""
+// for one without). A "(" after a backslash or inside [...] opens no
+// group, nor does "(?" of any other kind ("(?:", "(?=").
+std::string without_group_names(std::string_view pattern, std::vector<std::string>& names) {
+    std::string out;
+    bool in_class = false;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        char c = pattern[i];
+        if (c == '\\' && i + 1 < pattern.size()) {
+            out += c;
+            out += pattern[++i];
+            continue;
+        }
+        if (in_class) {
+            in_class = c != ']';
+        } else if (c == '[') {
+            in_class = true;
+        } else if (c == '(' && pattern.substr(i, 4) == "(?P<") {
+            std::size_t close = pattern.find('>', i + 4);
+            if (close == std::string_view::npos) throw std::regex_error(std::regex_constants::error_paren);
+            names.emplace_back(pattern.substr(i + 4, close - i - 4));
+            out += '(';
+            i = close;
+            continue;
+        } else if (c == '(' && !pattern.substr(i).starts_with("(?")) {
+            names.emplace_back();
+        }
+        out += c;
+    }
+    // Names matter only if there are some.
+    if (std::all_of(names.begin(), names.end(), [](const std::string& name) { return name.empty(); })) {
+        names.clear();
+    }
+    return out;
+}
+
 }  // namespace
 
 PathMatches::PathMatches(std::string pattern)
     : pattern_(std::move(pattern)),
       literal_(literal_path(pattern_)),
-      regex_(pattern_, std::regex::ECMAScript),
+      regex_(without_group_names(pattern_, group_names_), std::regex::ECMAScript),
       group_count_(regex_.mark_count()) {}
 
 std::optional<PathArgs> PathMatches::match(std::string_view path) const {

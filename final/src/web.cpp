@@ -247,10 +247,11 @@ public:
         request_ = std::make_shared<HTTPServerRequest>(std::get<RequestStartLine>(std::move(start_line)),
                                                        std::move(headers), connection_, server_conn_,
                                                        IOLoop::current().turn_time());
-        handler_ = application_.make_handler(request_, path_args_);
+        handler_ = application_.make_handler(request_, path_args_, path_kwargs_);
         if (handler_->stream_request_body()) {
             streaming_ = true;
-            handler_->execute(std::move(path_args_));  // prepare() now; the method once the body is in
+            // prepare() now; the method once the body is in
+            handler_->execute(std::move(path_args_), std::move(path_kwargs_));
         } else if (std::string_view length = request_->headers.get_first("Content-Length"); !length.empty()) {
             // The connection has checked it is digits within max_body_size.
             request_->body.reserve(static_cast<std::size_t>(std::stoull(std::string(length))));
@@ -283,7 +284,7 @@ public:
             handler_->send_error(error.status(), std::current_exception());
             return;
         }
-        handler_->execute(std::move(path_args_));
+        handler_->execute(std::move(path_args_), std::move(path_kwargs_));
     }
 
     void on_connection_close() override {
@@ -297,6 +298,7 @@ private:
     std::shared_ptr<HTTPServerRequest> request_;
     std::shared_ptr<RequestHandler> handler_;
     PathArgs path_args_;
+    PathKwargs path_kwargs_;
     bool streaming_ = false;
 };
 
@@ -339,15 +341,26 @@ HTTPServer& Application::listen(std::uint16_t port, const std::string& address, 
 
 Application::HandlerMatch Application::find_handler(std::string_view path) const {
     for (const URLSpec& route : routes_) {
-        if (std::optional<PathArgs> args = route.matcher.match(path)) return {&route, std::move(*args)};
+        std::optional<PathArgs> args = route.matcher.match(path);
+        if (!args) continue;
+        const std::vector<std::string>& names = route.matcher.group_names();
+        if (names.empty()) return {&route, std::move(*args), {}};
+        // Named groups go by name, and only they (Tornado: path_kwargs, and
+        // path_args empty).
+        PathKwargs kwargs;
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (!names[i].empty()) kwargs[names[i]] = std::move((*args)[i]);
+        }
+        return {&route, {}, std::move(kwargs)};
     }
     return {};
 }
 
 std::shared_ptr<RequestHandler> Application::make_handler(std::shared_ptr<HTTPServerRequest> request,
-                                                          PathArgs& path_args) const {
+                                                          PathArgs& path_args, PathKwargs& path_kwargs) const {
     HandlerMatch found = find_handler(request->path);
     path_args = std::move(found.path_args);
+    path_kwargs = std::move(found.path_kwargs);
     const HandlerFactory& factory =
         found.route ? found.route->handler_factory
                     : (settings_.default_handler_class ? settings_.default_handler_class : not_found_);
@@ -392,7 +405,7 @@ void RequestHandler::attach(Application& application, std::shared_ptr<HTTPServer
     }
 }
 
-void RequestHandler::execute(PathArgs path_args) {
+void RequestHandler::execute(PathArgs path_args, PathKwargs path_kwargs) {
     try {
         if (std::find(std::begin(kSupportedMethods), std::end(kSupportedMethods), request_->method) ==
             std::end(kSupportedMethods)) {
@@ -402,6 +415,8 @@ void RequestHandler::execute(PathArgs path_args) {
         for (std::size_t i = 0; i < path_args.size(); ++i) {
             path_args_.push_back(decode_argument(std::move(path_args[i]), "url path"));
         }
+        path_kwargs_.clear();
+        for (auto& [name, value] : path_kwargs) path_kwargs_[name] = decode_argument(std::move(value), "url path");
         const std::string& method = request_->method;
         if (application_->settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
             check_xsrf_cookie();  // a form from another site gets 403 before any of the handler runs

@@ -397,6 +397,44 @@ TEST(PathMatchesTest, PlainTextAndRegexPatterns) {
     EXPECT_EQ(*optional_group.match("/a"), PathArgs{""});
 }
 
+// Python's named groups: taken out for std::regex, their names kept.
+TEST(PathMatchesTest, NamedGroups) {
+    PathMatches item("/item/(?P<id>[0-9]+)/(?P<action>[a-z]+)");
+    EXPECT_EQ(item.group_names(), (std::vector<std::string>{"id", "action"}));
+    ASSERT_TRUE(item.match("/item/9/edit"));
+    EXPECT_EQ(*item.match("/item/9/edit"), (PathArgs{"9", "edit"}));
+    EXPECT_FALSE(item.match("/item/x/edit"));
+    EXPECT_EQ(item.reverse({"7", "view"}), "/item/7/view");
+    // "(?:", "\(" and "[(]" open no group; an unnamed group among named ones is "".
+    PathMatches mixed("/(?:a|b)/\\((x)\\)/[(](?P<n>[0-9])");
+    EXPECT_EQ(mixed.group_names(), (std::vector<std::string>{"", "n"}));
+    ASSERT_TRUE(mixed.match("/a/(x)/(5"));
+    EXPECT_EQ(*mixed.match("/a/(x)/(5"), (PathArgs{"x", "5"}));
+    EXPECT_TRUE(PathMatches("/plain/([0-9]+)").group_names().empty());
+    EXPECT_THROW(PathMatches("/(?P<unclosed"), std::regex_error);
+}
+
+class NamedGroupsHandler : public RequestHandler {
+public:
+    void get(const PathArgs& args) override {
+        write(std::to_string(args.size()) + " args; id=" + path_kwargs().at("id") + " action=" +
+              path_kwargs().at("action"));
+    }
+};
+
+class NamedGroupsTest : public testing::AsyncHTTPTestCase {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        return std::make_shared<Application>(std::vector<URLSpec>{
+            {"/item/(?P<id>[0-9]+)/(?P<action>[^/]+)", handler<NamedGroupsHandler>(), "item"}});
+    }
+};
+
+TEST_F(NamedGroupsTest, TheHandlerGetsThemByNameDecoded) {
+    EXPECT_EQ(fetch("/item/42/caf%C3%A9").body, "0 args; id=42 action=caf\xc3\xa9");
+    EXPECT_EQ(fetch("/item/x/edit").code, 404);
+}
+
 // --- the life cycle and the three styles --------------------------------------------
 
 TEST_F(WebTest, LifeCycleRunsInTornadosOrder) {

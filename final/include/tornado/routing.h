@@ -12,8 +12,13 @@
 // the whole path as sent (not percent-decoded), like Tornado's re.match
 // with "$" added. Each group's text is percent-decoded ("+" stays "+": it
 // means a space only in query strings); the web layer then checks it is
-// UTF-8. Groups are positional: std::regex has no named groups (Tornado's
-// (?P<name>...) and path_kwargs).
+// UTF-8. A named group, Python's (?P<name>...), is taken out of the
+// pattern before std::regex (which has no named groups) sees it, and its
+// name kept: the web layer then hands the groups over by name, as
+// Tornado's path_kwargs.
+//
+//   tornado::PathMatches item("/item/(?P<id>[0-9]+)");
+//   item.match("/item/9")         -> {"9"}, and group_names() is {"id"}
 //
 // Speed: a pattern with no regex syntax in it ("/", "/chat/new") is
 // compared as plain text, without std::regex (a hello-world request spends
@@ -21,6 +26,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <map>
 #include <optional>
 #include <regex>
 #include <string>
@@ -33,6 +40,9 @@ namespace tornado {
 // (Tornado's path_args). A group that took no part in the match ("/a(/b)?"
 // against "/a") is "".
 using PathArgs = std::vector<std::string>;
+// The groups of a pattern with named groups, by name (Tornado's
+// path_kwargs; its path_args are then empty).
+using PathKwargs = std::map<std::string, std::string, std::less<>>;
 
 class PathMatches {
 public:
@@ -53,9 +63,13 @@ public:
 
     const std::string& pattern() const noexcept { return pattern_; }
     std::size_t group_count() const noexcept { return group_count_; }
+    // Each group's name, in order ("" for a group without one); empty when
+    // no group has a name.
+    const std::vector<std::string>& group_names() const noexcept { return group_names_; }
 
 private:
     std::string pattern_;
+    std::vector<std::string> group_names_;
     std::optional<std::string> literal_;  // the path itself, when the pattern is plain text
     std::regex regex_;
     std::size_t group_count_ = 0;

@@ -250,6 +250,10 @@ public:
     const std::shared_ptr<HTTPServerRequest>& request_ptr() const { return request_; }
     Application& application() const { return *application_; }
     const PathArgs& path_args() const noexcept { return path_args_; }
+    // The groups of a route whose pattern names them, (?P<id>[0-9]+): by
+    // name, and then path_args() (the method's argument) is empty (Tornado's
+    // path_kwargs).
+    const PathKwargs& path_kwargs() const noexcept { return path_kwargs_; }
 
     // The last value of `name` from the query or a form body, whitespace
     // stripped and control characters turned to spaces (Tornado's
@@ -414,7 +418,7 @@ private:
     friend class Application;
     friend class RequestDispatcher;
 
-    void execute(PathArgs path_args);
+    void execute(PathArgs path_args, PathKwargs path_kwargs = {});
     void call_method();
     void body_received();
     void connection_closed();
@@ -428,6 +432,7 @@ private:
     Application* application_ = nullptr;
     std::shared_ptr<HTTPServerRequest> request_;
     PathArgs path_args_;
+    PathKwargs path_kwargs_;
 
     int status_code_ = 200;
     std::string reason_;
@@ -533,6 +538,7 @@ public:
     struct HandlerMatch {
         const URLSpec* route = nullptr;
         PathArgs path_args;
+        PathKwargs path_kwargs;  // instead of path_args when the pattern names its groups
     };
     HandlerMatch find_handler(std::string_view path) const;
 
@@ -578,7 +584,7 @@ private:
     }
 
     std::shared_ptr<RequestHandler> make_handler(std::shared_ptr<HTTPServerRequest> request,
-                                                 PathArgs& path_args) const;
+                                                 PathArgs& path_args, PathKwargs& path_kwargs) const;
     std::vector<URLSpec> routes_;
     std::vector<OutputTransformFactory> transforms_;
     ApplicationSettings settings_;
