@@ -26,6 +26,21 @@ using Lines = std::vector<std::string>;
 // not hang it.
 constexpr auto kBound = 2s;
 
+// Starts two coroutines at once and waits for both (gen.multi), as
+// Tornado's examples do, on a fresh loop.
+template <typename First, typename Second>
+void run_side_by_side(First& first, Second& second) {
+    IOLoop loop;
+    loop.run_sync(
+        [&]() -> Task<void> {
+            std::vector<Task<void>> both;
+            both.push_back(first());
+            both.push_back(second());
+            co_await multi(std::move(both));
+        },
+        kBound);
+}
+
 // What the coroutines use is declared before the IOLoop: the loop's
 // destructor still runs queued callbacks and unwinds waiting coroutines,
 // and they must not find that gone (it matters when a test fails midway).
@@ -52,15 +67,7 @@ TEST(Condition, TornadoDocExample) {
         printed.push_back("Done notifying");
         co_return;
     };
-    IOLoop loop;
-    loop.run_sync(
-        [&]() -> Task<void> {
-            std::vector<Task<void>> both;
-            both.push_back(waiter());
-            both.push_back(notifier());
-            co_await multi(std::move(both));
-        },
-        kBound);
+    run_side_by_side(waiter, notifier);
     EXPECT_EQ(printed, (Lines{"I'll wait right here", "About to notify", "Done notifying",
                               "I'm done waiting"}));
 }
@@ -201,15 +208,7 @@ TEST(Event, TornadoDocExample) {
         event.set();
         co_return;
     };
-    IOLoop loop;
-    loop.run_sync(
-        [&]() -> Task<void> {
-            std::vector<Task<void>> both;
-            both.push_back(waiter());
-            both.push_back(setter());
-            co_await multi(std::move(both));
-        },
-        kBound);
+    run_side_by_side(waiter, setter);
     EXPECT_EQ(printed, (Lines{"Waiting for event", "About to set the event",
                               "Not waiting this time", "Done"}));
 }
