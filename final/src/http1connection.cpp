@@ -474,6 +474,7 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
         }
         co_await read_trailers();
     }
+    if (gunzip_body_) gunzip_body_->check_ended();
     server_->wait_for(HTTP1ServerConnection::Waiting::nothing, std::nullopt);
 }
 

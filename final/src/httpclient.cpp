@@ -277,7 +277,11 @@ public:
             body_ += piece;
         }
     }
-    std::string take() { return std::move(body_); }
+    // The whole body is in: a gzipped one must have ended too.
+    std::string take() {
+        if (gunzip_) gunzip_->check_ended();
+        return std::move(body_);
+    }
 
 private:
     const HTTPRequest& request_;

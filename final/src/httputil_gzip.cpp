@@ -22,6 +22,7 @@ struct GzipDecompressor::Stream {
     Stream& operator=(const Stream&) = delete;
 
     z_stream z{};
+    bool fed = false;    // some compressed bytes came
     bool ended = false;  // the gzip trailer has been read
 };
 
@@ -34,6 +35,7 @@ std::string GzipDecompressor::decompress(std::string_view compressed) {
     std::string out;
     if (compressed.empty()) return out;
     if (stream_->ended) throw HTTPInputError("malformed gzip body: bytes after the end of the gzip data");
+    stream_->fed = true;
     z_stream& z = stream_->z;
     z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
     z.avail_in = static_cast<uInt>(compressed.size());
@@ -60,6 +62,10 @@ std::string GzipDecompressor::decompress(std::string_view compressed) {
         }
     } while (z.avail_in > 0 || z.avail_out == 0);
     return out;
+}
+
+void GzipDecompressor::check_ended() const {
+    if (stream_->fed && !stream_->ended) throw HTTPInputError("malformed gzip body: it ends before the gzip data does");
 }
 
 }  // namespace tornado

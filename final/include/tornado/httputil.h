@@ -407,6 +407,10 @@ public:
 
     // What `compressed` inflates to (possibly nothing yet).
     std::string decompress(std::string_view compressed);
+    // Throws HTTPInputError (400) if gzip data began and has not ended,
+    // trailer and all: call it when the body has (a cut-off body is
+    // malformed; an empty one is let through, as Tornado does).
+    void check_ended() const;
 
 private:
     struct Stream;  // zlib's, kept out of this header
