@@ -590,8 +590,8 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client, std::shar
     response.reason = start_line.reason.empty() ? std::string(reason_phrase(start_line.code)) : start_line.reason;
     response.effective_url = request.url;
     bool following = may_follow && is_redirect(response.code) && headers.contains("Location");
-    // A redirect's body is not wanted (nor streamed): the connection closes.
     bool gzipped = consume_gzip_encoding(request, headers);
+    // A redirect's body is not wanted (nor streamed): the connection closes.
     if (!following && body_allowed(request.method, response.code)) {
         BodySink sink(request, gzipped);
         co_await read_body(stream, headers, sink, client->options.max_header_size);
