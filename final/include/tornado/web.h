@@ -59,6 +59,12 @@
 // Content-Type "text/html; charset=UTF-8" unless set; one access-log line
 // per request (tornado/log.h's format).
 //
+// Settings that add to every request, off unless asked for (as Tornado's):
+// compress_response gzips responses for clients that accept it
+// (GZipContentEncoding, an OutputTransform); xsrf_cookies answers 403 to a
+// POST, PUT, PATCH or DELETE without the _xsrf cookie's token
+// (check_xsrf_cookie; xsrf_form_html() puts it in a form).
+//
 // Threads: everything on the loop's thread. Lifetime: the connection holds
 // the handler until the response is finished; a callback or a coroutine
 // that outlives the request holds it through asynchronous()'s pointer.
