@@ -1,10 +1,13 @@
 // hex.h (inside final/src, not installed): bytes as lowercase hex, the form
-// in which web.cpp and web_static.cpp show their digests (Etags, versions).
+// in which web.cpp and web_static.cpp show their digests (Etags, versions)
+// and XSRF tokens, and hex back to bytes.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace tornado::detail {
 
@@ -32,6 +35,32 @@ inline std::string to_hex(const unsigned char* bytes, std::size_t size) {
     hex.reserve(size * 2);
     append_hex(hex, bytes, size);
     return hex;
+}
+
+inline std::string to_hex(std::string_view bytes) {
+    return to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+}
+
+// A hex digit's value (either case), or -1.
+inline int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// The bytes `hex` spells; nothing for an odd length or a character that is
+// not a hex digit.
+inline std::optional<std::string> from_hex(std::string_view hex) {
+    if (hex.size() % 2 != 0) return std::nullopt;
+    std::string bytes;
+    bytes.reserve(hex.size() / 2);
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+        int high = hex_value(hex[i]), low = hex_value(hex[i + 1]);
+        if (high < 0 || low < 0) return std::nullopt;
+        bytes += static_cast<char>(high * 16 + low);
+    }
+    return bytes;
 }
 
 }  // namespace tornado::detail

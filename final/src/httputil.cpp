@@ -11,6 +11,8 @@
 #include <cstring>
 #include <limits>
 
+#include "hex.h"
+
 namespace tornado {
 
 namespace {
@@ -32,13 +34,6 @@ inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 inline char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 // --- eight bytes at a time -------------------------------------------------------------
 
@@ -629,8 +624,8 @@ void append_unquoted(std::string& out, std::string_view text, bool plus_is_space
     for (std::size_t i = 0; i < text.size(); ++i) {
         char c = text[i];
         if (c == '%' && i + 2 < text.size()) {
-            int high = hex_value(text[i + 1]);
-            int low = hex_value(text[i + 2]);
+            int high = detail::hex_value(text[i + 1]);
+            int low = detail::hex_value(text[i + 2]);
             if (high >= 0 && low >= 0) {
                 out += static_cast<char>(high * 16 + low);
                 i += 2;

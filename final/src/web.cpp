@@ -682,24 +682,6 @@ std::string masked(std::string_view mask, std::string_view data) {
     return out;
 }
 
-// Lowercase or uppercase hex to bytes; nothing for an odd length or another character.
-std::optional<std::string> from_hex(std::string_view hex) {
-    auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    if (hex.size() % 2 != 0) return std::nullopt;
-    std::string bytes;
-    for (std::size_t i = 0; i < hex.size(); i += 2) {
-        int high = nibble(hex[i]), low = nibble(hex[i + 1]);
-        if (high < 0 || low < 0) return std::nullopt;
-        bytes += static_cast<char>(high * 16 + low);
-    }
-    return bytes;
-}
-
 std::string random_bytes(std::size_t n) {
     std::string bytes(n, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1) {
@@ -724,7 +706,7 @@ std::optional<DecodedXsrfToken> decode_xsrf_token(std::string_view text) {
                      std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bar),
                                  [](char c) { return c >= '0' && c <= '9'; });
     if (!versioned) {
-        std::optional<std::string> raw = from_hex(text);
+        std::optional<std::string> raw = detail::from_hex(text);
         return DecodedXsrfToken{1, raw ? *raw : std::string(text), static_cast<long long>(std::time(nullptr))};
     }
     if (text.substr(0, bar) != "2") return std::nullopt;
@@ -736,8 +718,8 @@ std::optional<DecodedXsrfToken> decode_xsrf_token(std::string_view text) {
         rest.remove_prefix(next + 1);
     }
     if (parts.size() != 4) return std::nullopt;
-    std::optional<std::string> mask = from_hex(parts[1]);
-    std::optional<std::string> token = from_hex(parts[2]);
+    std::optional<std::string> mask = detail::from_hex(parts[1]);
+    std::optional<std::string> token = detail::from_hex(parts[2]);
     long long timestamp = 0;
     auto [end, error] = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), timestamp);
     if (!mask || mask->empty() || !token || error != std::errc() || end != parts[3].data() + parts[3].size()) {
@@ -766,14 +748,11 @@ const std::string& RequestHandler::xsrf_token() {
         const RawXsrfToken& raw = raw_xsrf_token();
         const ApplicationSettings& settings = application_->settings();
         if (settings.xsrf_cookie_version == 1) {
-            xsrf_token_ = detail::to_hex(reinterpret_cast<const unsigned char*>(raw.token.data()), raw.token.size());
+            xsrf_token_ = detail::to_hex(raw.token);
         } else if (settings.xsrf_cookie_version == 2) {
             std::string mask = random_bytes(4);
             std::string hidden = masked(mask, raw.token);
-            xsrf_token_ = "2|" + detail::to_hex(reinterpret_cast<const unsigned char*>(mask.data()), mask.size()) +
-                          "|" +
-                          detail::to_hex(reinterpret_cast<const unsigned char*>(hidden.data()), hidden.size()) +
-                          "|" + std::to_string(raw.timestamp);
+            xsrf_token_ = "2|" + detail::to_hex(mask) + "|" + detail::to_hex(hidden) + "|" + std::to_string(raw.timestamp);
         } else {
             throw std::invalid_argument("unknown xsrf_cookie_version " + std::to_string(settings.xsrf_cookie_version));
         }

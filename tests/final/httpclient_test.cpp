@@ -230,11 +230,16 @@ TEST_F(HTTPClientTest, UserAgentAndHeadersAreSent) {
 
 // --- gzip (decompress_response) ------------------------------------------------------------------
 
+// A 200 whose body is said to be gzip (whether it is or not).
+std::string gzip_reply(const std::string& body) {
+    return "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+}
+
 TEST_F(HTTPClientTest, AGzippedBodyIsInflatedAndTheHeaderRenamed) {
     std::string text(5000, 'a');
     std::string gzipped = tornado::testing::gzip(text);
-    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
-                                   std::to_string(gzipped.size()) + "\r\n\r\n" + gzipped);
+    std::uint16_t port = serve_raw(gzip_reply(gzipped));
     HTTPResponse response = get(url(port));
     EXPECT_EQ(response.body, text);
     EXPECT_FALSE(response.headers.contains("Content-Encoding"));
@@ -243,8 +248,7 @@ TEST_F(HTTPClientTest, AGzippedBodyIsInflatedAndTheHeaderRenamed) {
 
 TEST_F(HTTPClientTest, DecompressResponseOffAsksForNothingAndKeepsTheBytes) {
     std::string gzipped = tornado::testing::gzip("plain");
-    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
-                                   std::to_string(gzipped.size()) + "\r\n\r\n" + gzipped);
+    std::uint16_t port = serve_raw(gzip_reply(gzipped));
     HTTPRequest request;
     request.url = url(port);
     request.decompress_response = false;
@@ -265,8 +269,7 @@ TEST_F(HTTPClientTest, ABadOrTooBigGzipBodyFailsWith599) {
     for (const Case& each : {Case{"not gzip at all", "malformed gzip body"},
                              Case{cut, "it ends before the gzip data does"},
                              Case{bomb, "gzip body inflates past the limit of 100000 bytes"}}) {
-        std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " +
-                                       std::to_string(each.body.size()) + "\r\n\r\n" + each.body);
+        std::uint16_t port = serve_raw(gzip_reply(each.body));
         HTTPRequest request;
         request.url = url(port);
         request.max_body_size = 100 * 1000;
