@@ -2,6 +2,7 @@
 """Instructions per request, the yardstick that does not move with the load.
 
     python3 tests/bench/instructions.py [--bin build/bin] [--servers final_hello,final_http_hello,nginx]
+                                        [--keep DIR]
 
 CPU time per request on a shared machine moves by several percent from one
 run to the next; the number of instructions a server executes per request
@@ -83,23 +84,33 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
     parser.add_argument("--servers", default="final_hello,final_http_hello,nginx")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="write the callgrind dumps to DIR and keep them (read them with callgrind_annotate)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work_dir:
-        for name in args.servers.split(","):
-            port = free_port()
-            if name == "nginx":
-                # Only its config: NginxProcess writes it for a port we pick.
-                nginx = NginxProcess("/usr/sbin/nginx", os.path.join(work_dir, "nginx"))
-                nginx.port = port
-                os.makedirs(nginx.run_dir, exist_ok=True)
-                command = ["/usr/sbin/nginx", "-p", nginx.run_dir, "-c", nginx.write_config(),
-                           "-e", os.path.join(nginx.run_dir, "error.log")]
-            else:
-                command = [os.path.join(args.bin, name), "--port=%d" % port]
-                if name == "final_hello":
-                    command.append("--logging=warning")  # as nginx's access_log off
-            per_request = measure(name, command, port, work_dir)
-            print("%-18s %8.0f instructions per request" % (name, per_request), flush=True)
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        run(args, args.keep)
+    else:
+        with tempfile.TemporaryDirectory() as work_dir:
+            run(args, work_dir)
+
+
+def run(args, work_dir):
+    for name in args.servers.split(","):
+        port = free_port()
+        if name == "nginx":
+            # Only its config: NginxProcess writes it for a port we pick.
+            nginx = NginxProcess("/usr/sbin/nginx", os.path.join(work_dir, "nginx"))
+            nginx.port = port
+            os.makedirs(nginx.run_dir, exist_ok=True)
+            command = ["/usr/sbin/nginx", "-p", nginx.run_dir, "-c", nginx.write_config(),
+                       "-e", os.path.join(nginx.run_dir, "error.log")]
+        else:
+            command = [os.path.join(args.bin, name), "--port=%d" % port]
+            if name == "final_hello":
+                command.append("--logging=warning")  # as nginx's access_log off
+        per_request = measure(name, command, port, work_dir)
+        print("%-18s %8.0f instructions per request" % (name, per_request), flush=True)
 
 
 if __name__ == "__main__":
