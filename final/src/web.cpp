@@ -8,10 +8,13 @@
 //                       call_method -> get() ... -> finish() -> the access log
 #include "tornado/web.h"
 
+// For SHA1_Init and friends: see append_sha1_hex.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cctype>
@@ -27,31 +30,19 @@ namespace {
 
 const std::string_view kSupportedMethods[] = {"GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"};
 
-// Every GET 200 computes one (its Etag), so the digest is looked up once,
-// and one context per thread is reused: OpenSSL 3's one-shot SHA1() looks
-// the algorithm up, under a lock, on every call; re-initialising a context
-// with no type given keeps its algorithm and state objects.
+// Every GET 200 computes one (its Etag), so it takes OpenSSL's shortest
+// path: the SHA1_* functions on a context on the stack. OpenSSL 3 marks
+// them deprecated in favour of EVP, but EVP's provider dispatch, context
+// allocation and cleansing cost more than the digest of a small body
+// (BM_FinalWebHello in tests/bench/micro/final_web_bench.cpp); both end
+// in the same code, which uses the CPU's SHA instructions.
 void append_sha1_hex(std::string& out, std::string_view data) {
-    struct Context {
-        Context() : context(EVP_MD_CTX_new()) {
-            EVP_MD* sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
-            if (context == nullptr || sha1 == nullptr || EVP_DigestInit_ex2(context, sha1, nullptr) != 1) {
-                throw std::runtime_error("OpenSSL has no SHA-1");
-            }
-            EVP_MD_free(sha1);  // the context keeps its own reference
-        }
-        ~Context() { EVP_MD_CTX_free(context); }
-        EVP_MD_CTX* context;
-    };
-    thread_local Context sha1;
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    if (EVP_DigestInit_ex2(sha1.context, nullptr, nullptr) != 1 ||
-        EVP_DigestUpdate(sha1.context, data.data(), data.size()) != 1 ||
-        EVP_DigestFinal_ex(sha1.context, digest, &size) != 1) {
-        throw std::runtime_error("OpenSSL could not compute a SHA-1");
-    }
-    detail::append_hex(out, digest, size);
+    SHA_CTX context;
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1_Init(&context);
+    SHA1_Update(&context, data.data(), data.size());
+    SHA1_Final(digest, &context);
+    detail::append_hex(out, digest, sizeof digest);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
