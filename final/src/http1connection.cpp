@@ -37,6 +37,25 @@ constexpr std::size_t kLingerBytes = 1024 * 1024;
 // Bigger pieces of body are written on their own, not copied behind the head.
 constexpr std::size_t kCoalesceLimit = 16 * 1024;
 
+// Where a response's bytes are put together before they are written: one
+// buffer per thread, reused, so a response costs no allocation of its own
+// (IOStream::write copies only what the kernel does not take at once).
+// A caller takes it out while it formats (take_output_buffer) and gives it
+// back after the write (return_output_buffer): if a write's error path
+// formats another response on this thread, that one gets a fresh buffer.
+std::string& output_buffer() {
+    thread_local std::string buffer;
+    return buffer;
+}
+
+std::string take_output_buffer() {
+    std::string buffer = std::move(output_buffer());
+    buffer.clear();
+    return buffer;
+}
+
+void return_output_buffer(std::string buffer) { output_buffer() = std::move(buffer); }
+
 const std::shared_ptr<const HTTP1ConnectionParameters>& default_params() {
     static const auto params = std::make_shared<const HTTP1ConnectionParameters>();
     return params;
@@ -678,10 +697,10 @@ bool HTTP1Connection::append_body(std::string& out, std::string_view chunk) {
     return true;
 }
 
-Future<void> HTTP1Connection::send(std::string&& data, std::string_view big_chunk) {
+Future<void> HTTP1Connection::send(std::string_view data, std::string_view big_chunk) {
     IOStream* stream = open_stream();
     if (stream == nullptr) return failed_write();
-    if (!data.empty()) pending_write_ = stream->write(std::move(data));
+    if (!data.empty()) pending_write_ = stream->write(data);
     if (!big_chunk.empty()) {
         stream = open_stream();
         if (stream == nullptr) return failed_write();
@@ -699,25 +718,29 @@ Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line,
         headers_written_ = true;
         return failed_write();
     }
-    std::string out;
-    // One allocation for the head and a small body (sizes a guess: a field
+    std::string out = take_output_buffer();
+    // Room for the head and a small body at once (sizes a guess: a field
     // is rarely longer than 64 bytes).
     std::size_t body_room = chunk.size() <= kCoalesceLimit ? chunk.size() + 24 : 24;
     out.reserve(160 + server_->params_->server_header.size() + headers.size() * 64 + body_room);
     format_head(out, start_line, headers);
     headers_written_ = true;
     bool copied = append_body(out, chunk);
-    return send(std::move(out), copied ? std::string_view() : chunk);
+    Future<void> written = send(out, copied ? std::string_view() : chunk);
+    return_output_buffer(std::move(out));
+    return written;
 }
 
 Future<void> HTTP1Connection::write(std::string_view chunk) {
     if (!headers_written_) throw std::logic_error("HTTP1Connection: write before write_headers");
     if (write_finished_) throw std::logic_error("HTTP1Connection: write after finish");
     if (open_stream() == nullptr) return failed_write();
-    std::string out;
+    std::string out = take_output_buffer();
     bool copied = append_body(out, chunk);
-    if (out.empty() && copied) return pending_write_.valid() ? pending_write_ : detail::done_future();
-    return send(std::move(out), copied ? std::string_view() : chunk);
+    Future<void> written = out.empty() && copied ? (pending_write_.valid() ? pending_write_ : detail::done_future())
+                                                 : send(out, copied ? std::string_view() : chunk);
+    return_output_buffer(std::move(out));
+    return written;
 }
 
 void HTTP1Connection::finish() {

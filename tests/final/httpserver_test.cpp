@@ -537,8 +537,8 @@ namespace {
 
 // How many heap blocks one keep-alive request costs the server on the fast
 // path (a GET answered at once by a callback), for the record and as a
-// ceiling: the head, its field table, the request objects, the response
-// buffer and the stream's two Futures.
+// ceiling: the head, its field table, the request objects and the stream's
+// two Futures (the response is formatted in a buffer the thread reuses).
 TEST(HTTPServer, AllocationsPerRequestOnTheFastPath) {
     ServerThread server([] {
         return std::make_unique<HTTPServer>([](RequestPtr request) { answer(request, "Hello, world"); });
@@ -557,7 +557,7 @@ TEST(HTTPServer, AllocationsPerRequestOnTheFastPath) {
     }
     double per_request = static_cast<double>(server.call(total) - before - 1) / kRequests;
     std::printf("[ measure  ] allocations per keep-alive request: %.2f\n", per_request);
-    EXPECT_LE(per_request, 12);
+    EXPECT_LE(per_request, 10);
 }
 
 }  // namespace

@@ -184,7 +184,7 @@ private:
     // The response.
     void format_head(std::string& out, const ResponseStartLine& start_line, const HTTPHeaders& headers);
     bool append_body(std::string& out, std::string_view chunk);
-    Future<void> send(std::string&& data, std::string_view big_chunk);
+    Future<void> send(std::string_view data, std::string_view big_chunk);
     void finish_request();
 
     // Errors and time limits.
