@@ -2,6 +2,7 @@
 # Install the Debian packages a make target needs, and only the missing ones.
 #
 #   tools/install-deps.sh build     compiler, CMake, GoogleTest, Google Benchmark, nlohmann-json, OpenSSL,
+#                                   zlib, tcmalloc (gperftools),
 #                                   Python Tornado (the oracle the demo app is checked against)
 #   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset),
 #                                   nginx and Python Tornado (the framework scenario's yardsticks)
@@ -14,7 +15,7 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev python3 python3-tornado" ;;
+    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado" ;;
     slides) echo "graphviz nodejs npm" ;;
     *) echo "install-deps.sh: unknown group '$1' (build, bench, slides)" >&2; exit 2 ;;

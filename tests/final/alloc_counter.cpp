@@ -12,20 +12,33 @@ thread_local std::int64_t t_total = 0;
 thread_local std::size_t t_last_size = 0;
 thread_local std::int64_t t_live_bytes = 0;
 
+thread_local bool t_sizing = false;
+
+// The usable size of `block`. tcmalloc's malloc_usable_size allocates with
+// operator new the first time it runs, which comes back here: that inner
+// block counts as 0 bytes (it is never freed).
+std::int64_t usable_size(void* block) {
+    if (t_sizing) return 0;
+    t_sizing = true;
+    auto size = static_cast<std::int64_t>(malloc_usable_size(block));
+    t_sizing = false;
+    return size;
+}
+
 void* counted_allocate(std::size_t size) {
     void* block = std::malloc(size == 0 ? 1 : size);
     if (block == nullptr) throw std::bad_alloc();
     ++t_live;
     ++t_total;
     t_last_size = size;
-    t_live_bytes += static_cast<std::int64_t>(malloc_usable_size(block));
+    t_live_bytes += usable_size(block);
     return block;
 }
 
 void counted_free(void* block) noexcept {
     if (block == nullptr) return;
     --t_live;
-    t_live_bytes -= static_cast<std::int64_t>(malloc_usable_size(block));
+    t_live_bytes -= usable_size(block);
     std::free(block);
 }
 }  // namespace
