@@ -11,8 +11,8 @@ does not. For each server: start it under `valgrind --tool=callgrind`, let
 counters and divide the instructions (user space only) by the requests.
 
 Caveat: under valgrind, OpenSSL finds no SHA instructions in the CPU and
-hashes in plain code, so the Etag's SHA-1 counts about 2,300 instructions
-that take about 90 ns outside valgrind. Needs valgrind and wrk (and nginx
+hashes in plain code, so the Etag's SHA-1 counts about 2,000 instructions
+that take about 50 ns outside valgrind. Needs valgrind and wrk (and nginx
 for its row). Standard library only.
 """
 import argparse

@@ -881,7 +881,7 @@ TEST(WebAllocations, PerHelloWorldRequest) {
     }
     double per_request = static_cast<double>(server.call(total) - before - 1) / kRequests;
     std::printf("[ measure  ] allocations per keep-alive request through the web layer: %.2f\n", per_request);
-    EXPECT_LE(per_request, 20);
+    EXPECT_LE(per_request, 15);
 }
 
 }  // namespace
