@@ -737,8 +737,12 @@ Future<void> HTTP1Connection::write(std::string_view chunk) {
     if (open_stream() == nullptr) return failed_write();
     std::string out = take_output_buffer();
     bool copied = append_body(out, chunk);
-    Future<void> written = out.empty() && copied ? (pending_write_.valid() ? pending_write_ : detail::done_future())
-                                                 : send(out, copied ? std::string_view() : chunk);
+    Future<void> written(nullptr);
+    if (out.empty() && copied) {  // nothing to send (an empty chunk, or a body that is not sent)
+        written = pending_write_.valid() ? pending_write_ : detail::done_future();
+    } else {
+        written = send(out, copied ? std::string_view() : chunk);
+    }
     return_output_buffer(std::move(out));
     return written;
 }
