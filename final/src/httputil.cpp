@@ -1295,11 +1295,12 @@ void HTTPServerRequest::derive_fields(std::string_view host_) {
     std::string_view name = host;
     std::size_t colon = name.rfind(':');
     if (colon != std::string_view::npos && colon > 0 && colon + 1 < name.size() && name.size() - colon <= 11 &&
-        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(colon) + 1, name.end(), is_digit)) {
+        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(colon) + 1, name.end(),
+                    [](char c) { return is_digit(c); })) {  // a lambda inlines; a function pointer did not
         name = name.substr(0, colon);
     }
-    host_name.resize(name.size());
-    std::transform(name.begin(), name.end(), host_name.begin(), ascii_lower);
+    host_name.assign(name);  // then lowered in place: no zero-filling resize first
+    for (char& c : host_name) c = ascii_lower(c);
     std::size_t question = uri.find('?');
     path.assign(uri, 0, question);
     if (question != std::string::npos) {
