@@ -10,7 +10,6 @@
 
 // For SHA1_Init and friends: see append_sha1_hex.
 #define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -54,7 +53,8 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
 }
 
 // Constant time: how long the comparison takes says nothing about where
-// a forged signature first differs (Python's hmac.compare_digest).
+// a forged signature or XSRF token first differs (Python's
+// hmac.compare_digest).
 bool equal_in_constant_time(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     unsigned char difference = 0;
@@ -767,10 +767,8 @@ void RequestHandler::check_xsrf_cookie() {
     if (sent.empty()) throw HTTPError(403, "'_xsrf' argument missing from POST");
     std::optional<DecodedXsrfToken> decoded = decode_xsrf_token(sent);
     if (!decoded || decoded->token.empty()) throw HTTPError(403, "'_xsrf' argument has invalid format");
-    const std::string& expected = raw_xsrf_token().token;
     // In constant time: how long a wrong guess took must not tell how right it was.
-    if (decoded->token.size() != expected.size() ||
-        CRYPTO_memcmp(decoded->token.data(), expected.data(), expected.size()) != 0) {
+    if (!equal_in_constant_time(decoded->token, raw_xsrf_token().token)) {
         throw HTTPError(403, "XSRF cookie does not match POST argument");
     }
 }
