@@ -84,7 +84,8 @@ void FutureStateBase::add_callback(DoneCallback callback) {
     if (!first_callback_) {
         first_callback_ = std::move(callback);
     } else {
-        more_callbacks_.push_back(std::move(callback));
+        if (!more_callbacks_) more_callbacks_ = std::make_unique<std::vector<DoneCallback>>();
+        more_callbacks_->push_back(std::move(callback));
     }
 }
 
@@ -147,11 +148,12 @@ void FutureStateBase::run_callbacks() {
     loop_ = nullptr;  // the next registration picks the loop again
     std::coroutine_handle<> waiter = std::exchange(waiter_, nullptr);
     DoneCallback first = std::move(first_callback_);
-    std::vector<DoneCallback> more = std::move(more_callbacks_);
-    more_callbacks_.clear();
+    std::unique_ptr<std::vector<DoneCallback>> more = std::move(more_callbacks_);
     if (waiter) waiter.resume();
     if (first) run_callback(first);
-    for (DoneCallback& callback : more) run_callback(callback);
+    if (more) {
+        for (DoneCallback& callback : *more) run_callback(callback);
+    }
 }
 
 void FutureStateBase::run_callback(DoneCallback& callback) {

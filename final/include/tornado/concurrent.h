@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -136,10 +137,11 @@ private:
     FutureStateBase* pending_prev_ = nullptr;
     FutureStateBase* pending_next_ = nullptr;
     // The usual cases, one coroutine waiting or one callback, need no
-    // allocation: the first of each has its own slot.
+    // allocation: the first of each has its own slot. More callbacks are
+    // rare: their list is made when needed, so a Future stays small.
     std::coroutine_handle<> waiter_;
     DoneCallback first_callback_;
-    std::vector<DoneCallback> more_callbacks_;
+    std::unique_ptr<std::vector<DoneCallback>> more_callbacks_;
 };
 
 template <typename T>
