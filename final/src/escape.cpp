@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <optional>
 
@@ -31,36 +32,45 @@ struct Decoded {
     bool valid;
 };
 
+// What a lead byte says of its sequence: how many continuation bytes follow,
+// the code point's bits in the lead, and the range of the first
+// continuation byte. That range is narrower after E0, ED, F0 and F4: it is
+// what rules out overlong forms, surrogates and values above U+10FFFF.
+// Nothing for a byte that cannot begin a sequence of two bytes or more.
+struct LeadByte {
+    std::size_t continuation_bytes;
+    char32_t bits;
+    unsigned char low;
+    unsigned char high;
+};
+
+std::optional<LeadByte> lead_byte(unsigned char lead) {
+    if (lead >= 0xC2 && lead <= 0xDF) return LeadByte{1, char32_t(lead & 0x1F), 0x80, 0xBF};
+    if (lead >= 0xE0 && lead <= 0xEF) {
+        unsigned char low = lead == 0xE0 ? 0xA0 : 0x80;
+        unsigned char high = lead == 0xED ? 0x9F : 0xBF;
+        return LeadByte{2, char32_t(lead & 0x0F), low, high};
+    }
+    if (lead >= 0xF0 && lead <= 0xF4) {
+        unsigned char low = lead == 0xF0 ? 0x90 : 0x80;
+        unsigned char high = lead == 0xF4 ? 0x8F : 0xBF;
+        return LeadByte{3, char32_t(lead & 0x07), low, high};
+    }
+    return std::nullopt;
+}
+
 Decoded decode_utf8(std::string_view text, std::size_t at) {
     auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
     unsigned char lead = byte(at);
     if (lead < 0x80) return {lead, 1, true};
+    std::optional<LeadByte> sequence = lead_byte(lead);
+    if (!sequence) return {kReplacement, 1, false};
 
-    // The second byte's range is narrower after E0, ED, F0 and F4: that is
-    // what rules out overlong forms, surrogates and values above U+10FFFF.
-    std::size_t continuation_bytes = 0;
-    char32_t code_point = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-        continuation_bytes = 1;
-        code_point = lead & 0x1F;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        continuation_bytes = 2;
-        code_point = lead & 0x0F;
-        if (lead == 0xE0) low = 0xA0;
-        if (lead == 0xED) high = 0x9F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        continuation_bytes = 3;
-        code_point = lead & 0x07;
-        if (lead == 0xF0) low = 0x90;
-        if (lead == 0xF4) high = 0x8F;
-    } else {
-        return {kReplacement, 1, false};
-    }
-
+    char32_t code_point = sequence->bits;
+    unsigned char low = sequence->low;
+    unsigned char high = sequence->high;
     std::size_t length = 1;
-    for (std::size_t k = 0; k < continuation_bytes; ++k) {
+    for (std::size_t k = 0; k < sequence->continuation_bytes; ++k) {
         if (at + length >= text.size()) return {kReplacement, length, false};
         unsigned char next = byte(at + length);
         if (next < low || next > high) return {kReplacement, length, false};
@@ -831,7 +841,38 @@ JSON json_decode(std::string_view text) {
 // ---- UTF-8 ------------------------------------------------------------------
 
 bool is_valid_utf8(std::string_view bytes) {
-    return first_invalid_utf8(bytes) == std::string_view::npos;
+    Utf8Validator validator;
+    return validator.feed(bytes) && validator.complete();
+}
+
+bool Utf8Validator::feed(std::string_view bytes) noexcept {
+    if (failed_) return false;
+    for (std::size_t at = 0; at < bytes.size(); ++at) {
+        auto byte = static_cast<unsigned char>(bytes[at]);
+        if (pending_ == 0) {
+            // ASCII runs, the common case, eight bytes at a time.
+            while (at + 8 <= bytes.size()) {
+                std::uint64_t word;
+                std::memcpy(&word, bytes.data() + at, 8);
+                if ((word & 0x8080808080808080ULL) != 0) break;
+                at += 8;
+            }
+            if (at == bytes.size()) break;
+            byte = static_cast<unsigned char>(bytes[at]);
+            if (byte < 0x80) continue;
+            std::optional<LeadByte> sequence = lead_byte(byte);
+            if (!sequence) return fail();
+            pending_ = static_cast<std::uint8_t>(sequence->continuation_bytes);
+            low_ = sequence->low;
+            high_ = sequence->high;
+        } else {
+            if (byte < low_ || byte > high_) return fail();
+            --pending_;
+            low_ = 0x80;
+            high_ = 0xBF;
+        }
+    }
+    return true;
 }
 
 std::string to_unicode(std::string_view bytes) {

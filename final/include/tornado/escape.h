@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -115,6 +116,28 @@ JSON json_decode(std::string_view text);
 // Whether `bytes` is well-formed UTF-8 (no overlong forms, no surrogates,
 // nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view bytes);
+
+// Checks UTF-8 that arrives in pieces (a WebSocket text message in
+// fragments): feed() says false as soon as the bytes so far cannot be the
+// start of well-formed UTF-8; complete() says whether they end on a whole
+// character. A character may be split between two pieces.
+class Utf8Validator {
+public:
+    bool feed(std::string_view bytes) noexcept;
+    bool complete() const noexcept { return !failed_ && pending_ == 0; }
+    bool failed() const noexcept { return failed_; }
+    void reset() noexcept { *this = Utf8Validator(); }
+
+private:
+    bool fail() noexcept {
+        failed_ = true;
+        return false;
+    }
+    std::uint8_t pending_ = 0;  // continuation bytes still to come
+    std::uint8_t low_ = 0x80;   // the range the next one must be in
+    std::uint8_t high_ = 0xBF;
+    bool failed_ = false;
+};
 
 // What to_unicode() throws: Python's UnicodeDecodeError (a ValueError).
 class UnicodeDecodeError : public std::invalid_argument {
