@@ -13,7 +13,6 @@
 // dangling one.
 #include "tornado/http1connection.h"
 
-#include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
@@ -158,31 +157,6 @@ std::uint64_t parse_chunk_size(std::string_view line) {
     }
     if (!valid) throw HTTPInputError("bad chunk size line: " + quoted(line));
     return size;
-}
-
-// Half-closes once `flushed` is done, then reads and drops what the peer
-// still sends, for at most kLingerTime and kLingerBytes, then closes.
-Task<void> linger(std::shared_ptr<IOStream> stream, Future<void> flushed) {
-    IOLoop& loop = stream->io_loop();
-    IOLoop::Timeout deadline = loop.call_later(kLingerTime, [weak = std::weak_ptr<IOStream>(stream)] {
-        if (std::shared_ptr<IOStream> open = weak.lock()) open->close();
-    });
-    try {
-        if (flushed.valid()) co_await std::move(flushed);
-        // A read still pending (the body of the request being answered)
-        // cannot be shared: close once the answer is out.
-        if (stream->reading()) throw StreamClosedError();
-        if (!stream->closed()) ::shutdown(stream->fileno(), SHUT_WR);
-        std::size_t drained = 0;
-        while (drained < kLingerBytes && !stream->closed()) {
-            std::string dropped = co_await stream->read_bytes(64 * 1024, true);
-            drained += dropped.size();
-        }
-    } catch (...) {
-        // Closed, reset, or the loop is closing: nothing more to drain.
-    }
-    loop.remove_timeout(deadline);
-    stream->close();
 }
 
 }  // namespace
@@ -1051,7 +1025,7 @@ void HTTP1ServerConnection::lingering_close(Future<void> flushed) {
     lingering_ = true;
     disarm_timer();
     waiting_ = Waiting::nothing;
-    linger(stream_, std::move(flushed)).detach();
+    tornado::lingering_close(stream_, std::move(flushed), kLingerTime, kLingerBytes);
 }
 
 // --- time limits ---------------------------------------------------------------------------------

@@ -27,6 +27,7 @@
 #include <system_error>
 #include <utility>
 
+#include "tornado/gen.h"
 #include "tornado/log.h"
 
 namespace tornado {
@@ -769,6 +770,40 @@ void IOStream::forget_loop() noexcept {
     connect_.reset();
     close_callback_ = nullptr;
     write_buffer_.release();
+}
+
+// --- lingering_close ------------------------------------------------------------
+
+namespace {
+
+Task<void> linger(std::shared_ptr<IOStream> stream, Future<void> flushed, IOLoop::Clock::duration max_time,
+                  std::size_t max_bytes) {
+    IOLoop& loop = stream->io_loop();
+    IOLoop::Timeout deadline = loop.call_later(max_time, [weak = std::weak_ptr<IOStream>(stream)] {
+        if (std::shared_ptr<IOStream> open = weak.lock()) open->close();
+    });
+    try {
+        if (flushed.valid()) co_await std::move(flushed);
+        if (stream->reading()) throw StreamClosedError();
+        if (!stream->closed()) ::shutdown(stream->fileno(), SHUT_WR);
+        std::size_t drained = 0;
+        while (drained < max_bytes && !stream->closed()) {
+            std::string dropped = co_await stream->read_bytes(IOStream::kReadChunkSize, true);
+            drained += dropped.size();
+        }
+    } catch (...) {
+        // Closed, reset, or the loop is closing: nothing more to drain.
+    }
+    loop.remove_timeout(deadline);
+    stream->close();
+}
+
+}  // namespace
+
+Future<void> lingering_close(std::shared_ptr<IOStream> stream, Future<void> flushed,
+                             IOLoop::Clock::duration max_time, std::size_t max_bytes) {
+    if (stream->closed()) return detail::done_future();
+    return linger(std::move(stream), std::move(flushed), max_time, max_bytes);
 }
 
 }  // namespace tornado

@@ -62,6 +62,7 @@
 // Threads: use a stream only on its loop's thread.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -346,5 +347,18 @@ private:
     CloseCallback close_callback_;
     std::exception_ptr error_;
 };
+
+// A lingering close (what HTTP's error answers and a failed WebSocket
+// use): once `flushed` resolves (the last answer is with the kernel), the
+// stream is half-closed (FIN) and what the peer still sends is read and
+// dropped, for at most `max_time` and `max_bytes`, before the stream is
+// closed. Without it, bytes the peer sent that nobody read would make the
+// kernel answer the close with a reset, and a reset can destroy the
+// answer before the peer reads it. A read still pending on the stream
+// cannot be shared: the stream is then closed as soon as `flushed` is.
+// The Future resolves once the stream is closed.
+Future<void> lingering_close(std::shared_ptr<IOStream> stream, Future<void> flushed = Future<void>(nullptr),
+                             IOLoop::Clock::duration max_time = std::chrono::seconds(2),
+                             std::size_t max_bytes = 1024 * 1024);
 
 }  // namespace tornado
