@@ -281,6 +281,18 @@ void HTTPHeaders::reserve(std::size_t fields, std::size_t bytes) {
     text_.reserve(bytes);
 }
 
+void HTTPHeaders::shrink_to_fit() {
+    std::size_t bytes = 0;
+    for (const Slot& slot : fields_) bytes += slot.name_size + slot.value_size;
+    HTTPHeaders compact;
+    compact.reserve(fields_.size(), bytes);
+    for (const Slot& slot : fields_) {
+        compact.append_normalized_field(std::string_view(text_.data() + slot.name_at, slot.name_size),
+                                        std::string_view(text_.data() + slot.value_at, slot.value_size));
+    }
+    *this = std::move(compact);
+}
+
 bool HTTPHeaders::contains(std::string_view name) const noexcept {
     for (const Slot& slot : fields_) {
         if (slot.name_size == name.size() &&
@@ -1328,7 +1340,7 @@ std::string HTTPServerRequest::full_url() const {
 
 double HTTPServerRequest::request_time() const {
     // Not value_or(now()): that reads the clock even when the request is over.
-    auto end = finish_time ? *finish_time : std::chrono::steady_clock::now();
+    auto end = finish_time != std::chrono::steady_clock::time_point{} ? finish_time : std::chrono::steady_clock::now();
     return std::chrono::duration<double>(end - start_time).count();
 }
 

@@ -285,6 +285,10 @@ public:
     // Room for `fields` fields of `bytes` name and value bytes in all, so
     // that adding them allocates nothing (a response's headers).
     void reserve(std::size_t fields, std::size_t bytes);
+    // Copies the fields into storage of their exact size (a parsed head's
+    // text also holds the request line and the separators), for headers
+    // kept long after they were parsed (a WebSocket's request).
+    void shrink_to_fit();
 
     bool contains(std::string_view name) const noexcept;
     // The values joined with ",", or `fallback` when there are none.
@@ -534,10 +538,11 @@ public:
     std::shared_ptr<HTTPConnection> connection;
     HTTP1ServerConnection* server_connection = nullptr;
     // When the request began (from a server: when the loop turn that read
-    // its head began), and when it ended: the server leaves that unset, as
-    // Tornado does, so that request_time() reads the clock when asked.
+    // its head began), and when it ended: the server leaves that unset (the
+    // clock's epoch, time_point{}), as Tornado does, so that request_time()
+    // reads the clock when asked.
     std::chrono::steady_clock::time_point start_time = std::chrono::steady_clock::now();
-    std::optional<std::chrono::steady_clock::time_point> finish_time;
+    std::chrono::steady_clock::time_point finish_time{};
 
     // The Cookie header, parsed on first use (Tornado's request.cookies).
     // Cookies whose names Python's SimpleCookie refuses are left out.
