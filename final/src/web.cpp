@@ -20,6 +20,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "base64.h"
 #include "hex.h"
 #include "tornado/log.h"
 
@@ -60,51 +61,6 @@ bool equal_in_constant_time(std::string_view a, std::string_view b) {
     unsigned char difference = 0;
     for (std::size_t i = 0; i < a.size(); ++i) difference |= static_cast<unsigned char>(a[i] ^ b[i]);
     return difference == 0;
-}
-
-constexpr std::string_view kBase64Alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(std::string_view data) {
-    std::string out;
-    out.reserve((data.size() + 2) / 3 * 4);
-    for (std::size_t i = 0; i < data.size(); i += 3) {
-        std::uint32_t group = static_cast<unsigned char>(data[i]) << 16;
-        if (i + 1 < data.size()) group |= static_cast<unsigned char>(data[i + 1]) << 8;
-        if (i + 2 < data.size()) group |= static_cast<unsigned char>(data[i + 2]);
-        out += kBase64Alphabet[(group >> 18) & 63];
-        out += kBase64Alphabet[(group >> 12) & 63];
-        out += i + 1 < data.size() ? kBase64Alphabet[(group >> 6) & 63] : '=';
-        out += i + 2 < data.size() ? kBase64Alphabet[group & 63] : '=';
-    }
-    return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-    if (text.size() % 4 != 0) return std::nullopt;
-    std::string out;
-    out.reserve(text.size() / 4 * 3);
-    for (std::size_t i = 0; i < text.size(); i += 4) {
-        std::uint32_t group = 0;
-        int padding = 0;
-        for (std::size_t j = 0; j < 4; ++j) {
-            char c = text[i + j];
-            std::uint32_t value = 0;
-            if (c == '=' && i + 4 == text.size() && j >= 2) {
-                ++padding;
-            } else {
-                if (padding > 0) return std::nullopt;  // data after '='
-                std::size_t at = kBase64Alphabet.find(c);
-                if (at == std::string_view::npos) return std::nullopt;
-                value = static_cast<std::uint32_t>(at);
-            }
-            group = (group << 6) | value;
-        }
-        out += static_cast<char>((group >> 16) & 0xff);
-        if (padding < 2) out += static_cast<char>((group >> 8) & 0xff);
-        if (padding < 1) out += static_cast<char>(group & 0xff);
-    }
-    return out;
 }
 
 // "5:hello" (Tornado's format_field for signed values).
@@ -197,7 +153,7 @@ MissingArgumentError::MissingArgumentError(std::string arg_name)
 std::string create_signed_value(std::string_view secret, std::string_view name,
                                  std::string_view value, std::time_t now) {
     std::string to_sign = "2|" + format_field("0") + "|" + format_field(std::to_string(now)) + "|" +
-                          format_field(name) + "|" + format_field(base64_encode(value)) + "|";
+                          format_field(name) + "|" + format_field(detail::base64_encode(value)) + "|";
     return to_sign + hmac_sha256_hex(secret, to_sign);
 }
 
@@ -221,7 +177,7 @@ std::optional<std::string> decode_signed_value(std::string_view secret, std::str
     }
     double age_limit = static_cast<double>(now) - max_age_days * 86400;
     if (static_cast<double>(std::stoll(std::string(*timestamp))) < age_limit) return std::nullopt;
-    return base64_decode(*value_field);
+    return detail::base64_decode(*value_field);
 }
 
 // --- RequestDispatcher -------------------------------------------------------------
@@ -406,8 +362,10 @@ void RequestHandler::execute(PathArgs path_args, PathKwargs path_kwargs) {
         for (std::size_t i = 0; i < path_args.size(); ++i) {
             path_args_.push_back(decode_argument(std::move(path_args[i]), "url path"));
         }
-        path_kwargs_.clear();
-        for (auto& [name, value] : path_kwargs) path_kwargs_[name] = decode_argument(std::move(value), "url path");
+        if (rare_) rare_->path_kwargs.clear();
+        for (auto& [name, value] : path_kwargs) {
+            rare().path_kwargs[name] = decode_argument(std::move(value), "url path");
+        }
         const std::string& method = request_->method;
         if (application_->settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
             check_xsrf_cookie();  // a form from another site gets 403 before any of the handler runs
@@ -492,6 +450,42 @@ void RequestHandler::run_coroutine(Task<void> method) {
             self->handle_request_exception(std::current_exception());
         }
     });
+}
+
+namespace {
+
+// Frees what `value` holds. (Assigning an empty string would not: a string
+// moved from one that is empty keeps its own buffer.)
+template <typename T>
+void release(T& value) noexcept {
+    T empty;
+    std::swap(value, empty);
+}
+
+}  // namespace
+
+void RequestHandler::forget_response() noexcept {
+    release(headers_);
+    if (rare_) release(rare_->new_cookies);
+    release(write_buffer_);
+    release(transforms_);
+    release(reason_);
+}
+
+RequestHandler::Rare& RequestHandler::rare() {
+    if (!rare_) rare_ = std::make_unique<Rare>();
+    return *rare_;
+}
+
+const PathKwargs& RequestHandler::path_kwargs() const noexcept {
+    static const PathKwargs none;
+    return rare_ ? rare_->path_kwargs : none;
+}
+
+void RequestHandler::set_current_user(std::optional<std::string> user) {
+    Rare& kept = rare();
+    kept.current_user = std::move(user);
+    kept.current_user_known = true;
 }
 
 std::shared_ptr<RequestHandler> RequestHandler::asynchronous() {
@@ -598,7 +592,7 @@ void RequestHandler::set_cookie(std::string_view name, std::string_view value, c
     if (header.find_first_of("\r\n") != std::string::npos) {
         throw std::invalid_argument("Invalid cookie attribute for " + std::string(name));
     }
-    new_cookies_[name] = std::move(header);
+    rare().new_cookies[name] = std::move(header);
 }
 
 void RequestHandler::clear_cookie(std::string_view name, std::string_view path, std::string_view domain) {
@@ -634,11 +628,12 @@ std::optional<std::string> RequestHandler::get_secure_cookie(std::string_view na
 }
 
 const std::optional<std::string>& RequestHandler::current_user() {
-    if (!current_user_known_) {
-        current_user_ = get_current_user();
-        current_user_known_ = true;
+    Rare& kept = rare();
+    if (!kept.current_user_known) {
+        kept.current_user = get_current_user();
+        kept.current_user_known = true;
     }
-    return current_user_;
+    return kept.current_user;
 }
 
 std::string RequestHandler::get_login_url() const {
@@ -722,38 +717,40 @@ std::optional<DecodedXsrfToken> decode_xsrf_token(std::string_view text) {
 }  // namespace
 
 const RequestHandler::RawXsrfToken& RequestHandler::raw_xsrf_token() {
-    if (!raw_xsrf_token_) {
+    std::optional<RawXsrfToken>& raw = rare().raw_xsrf_token;
+    if (!raw) {
         std::optional<DecodedXsrfToken> decoded;
         if (std::optional<std::string> cookie = get_cookie("_xsrf")) decoded = decode_xsrf_token(*cookie);
         if (decoded && !decoded->token.empty()) {
-            raw_xsrf_token_ = RawXsrfToken{decoded->version, std::move(decoded->token), decoded->timestamp};
+            raw = RawXsrfToken{decoded->version, std::move(decoded->token), decoded->timestamp};
         } else {
-            raw_xsrf_token_ = RawXsrfToken{std::nullopt, random_bytes(16), static_cast<long long>(std::time(nullptr))};
+            raw = RawXsrfToken{std::nullopt, random_bytes(16), static_cast<long long>(std::time(nullptr))};
         }
     }
-    return *raw_xsrf_token_;
+    return *raw;
 }
 
 const std::string& RequestHandler::xsrf_token() {
-    if (!xsrf_token_) {
+    std::optional<std::string>& token = rare().xsrf_token;
+    if (!token) {
         const RawXsrfToken& raw = raw_xsrf_token();
         const ApplicationSettings& settings = application_->settings();
         if (settings.xsrf_cookie_version == 1) {
-            xsrf_token_ = detail::to_hex(raw.token);
+            token = detail::to_hex(raw.token);
         } else if (settings.xsrf_cookie_version == 2) {
             std::string mask = random_bytes(4);
             std::string hidden = masked(mask, raw.token);
-            xsrf_token_ = "2|" + detail::to_hex(mask) + "|" + detail::to_hex(hidden) + "|" + std::to_string(raw.timestamp);
+            token = "2|" + detail::to_hex(mask) + "|" + detail::to_hex(hidden) + "|" + std::to_string(raw.timestamp);
         } else {
             throw std::invalid_argument("unknown xsrf_cookie_version " + std::to_string(settings.xsrf_cookie_version));
         }
         if (!raw.version) {  // no usable cookie yet: this request sets one
             CookieOptions options = settings.xsrf_cookie_kwargs;
             if (current_user() && !options.expires_days && !options.expires) options.expires_days = 30;
-            set_cookie("_xsrf", *xsrf_token_, options);
+            set_cookie("_xsrf", *token, options);
         }
     }
-    return *xsrf_token_;
+    return *token;
 }
 
 std::string RequestHandler::xsrf_form_html() {
@@ -853,7 +850,9 @@ Future<void> RequestHandler::write_response(bool last) {
         for (auto& transform : transforms_) {
             chunk = transform->transform_first_chunk(status_code_, headers_, std::move(chunk), last);
         }
-        for (const auto& [name, cookie] : new_cookies_) headers_.add_known_name("Set-Cookie", cookie);
+        if (rare_) {
+            for (const auto& [name, cookie] : rare_->new_cookies) headers_.add_known_name("Set-Cookie", cookie);
+        }
         written = connection->write_headers(ResponseStartLine{"HTTP/1.1", status_code_, reason_}, headers_, chunk);
     } else {
         for (auto& transform : transforms_) chunk = transform->transform_chunk(std::move(chunk), last);

@@ -259,7 +259,7 @@ public:
     // The groups of a route whose pattern names them, (?P<id>[0-9]+): by
     // name, and then path_args() (the method's argument) is empty (Tornado's
     // path_kwargs).
-    const PathKwargs& path_kwargs() const noexcept { return path_kwargs_; }
+    const PathKwargs& path_kwargs() const noexcept;
 
     // The last value of `name` from the query or a form body, whitespace
     // stripped and control characters turned to spaces (Tornado's
@@ -313,7 +313,7 @@ public:
     // The user of this request: get_current_user() the first time it is
     // asked (override it, e.g. from a signed cookie), then kept.
     const std::optional<std::string>& current_user();
-    void set_current_user(std::optional<std::string> user) { current_user_ = std::move(user); }
+    void set_current_user(std::optional<std::string> user);
     virtual std::optional<std::string> get_current_user() { return std::nullopt; }
     // Tornado's @authenticated, called first thing in a method or prepare():
     // without a current user, a GET or HEAD is redirected to login_url
@@ -419,6 +419,11 @@ protected:
     // Starts a method's coroutine (what get() does with get_async()): if it
     // does not end at once, the request stays open until it does.
     void run_coroutine(Task<void> method);
+    // Frees what only the response needed (its headers, cookies, buffer and
+    // transforms), for a handler that lives on after finish(): a
+    // WebSocketHandler, whose connection speaks another protocol once its
+    // 101 is sent. response_headers() is empty afterwards.
+    void forget_response() noexcept;
 
 private:
     friend class Application;
@@ -438,16 +443,13 @@ private:
     Application* application_ = nullptr;
     std::shared_ptr<HTTPServerRequest> request_;
     PathArgs path_args_;
-    PathKwargs path_kwargs_;
 
     int status_code_ = 200;
     std::string reason_;
     HTTPHeaders headers_;
-    OrderedMap<std::string> new_cookies_;  // name -> Set-Cookie value
     std::string write_buffer_;
     std::vector<std::unique_ptr<OutputTransform>> transforms_;
-    std::optional<std::string> current_user_;
-    bool current_user_known_ = false;
+
     // The XSRF token: the raw one from the cookie (or a new one), and the
     // masked form xsrf_token() hands out.
     struct RawXsrfToken {
@@ -456,8 +458,18 @@ private:
         long long timestamp = 0;
     };
     const RawXsrfToken& raw_xsrf_token();
-    std::optional<RawXsrfToken> raw_xsrf_token_;
-    std::optional<std::string> xsrf_token_;
+    // What only some requests use, made on first use: a handler stays small
+    // (a WebSocketHandler lives as long as its connection).
+    struct Rare {
+        PathKwargs path_kwargs;
+        OrderedMap<std::string> new_cookies;  // name -> Set-Cookie value
+        std::optional<std::string> current_user;
+        bool current_user_known = false;
+        std::optional<RawXsrfToken> raw_xsrf_token;
+        std::optional<std::string> xsrf_token;
+    };
+    Rare& rare();
+    std::unique_ptr<Rare> rare_;
     bool headers_written_ = false;
     bool finished_ = false;
     bool auto_finish_ = true;
@@ -515,6 +527,13 @@ struct ApplicationSettings {
     CookieOptions xsrf_cookie_kwargs{};
     // gzip responses for clients that accept it (GZipContentEncoding).
     bool compress_response = false;
+    // WebSocketHandler (tornado/websocket.h): ping every connection this
+    // often (nothing: never) and close one whose pong is later than the
+    // timeout (nothing: three intervals, at least 30 s); the largest
+    // message accepted (more: closed with 1009).
+    std::optional<std::chrono::steady_clock::duration> websocket_ping_interval{};
+    std::optional<std::chrono::steady_clock::duration> websocket_ping_timeout{};
+    std::size_t websocket_max_message_size = 10 * 1024 * 1024;
 };
 
 // --- Application -------------------------------------------------------------------
