@@ -405,6 +405,10 @@ struct PendingFetch {
     bool connecting = false;
     bool settled = false;
     std::shared_ptr<IOStream> stream;  // the current hop's connection
+    // fetch_upgrade: a 101 answer ends the fetch, and its connection moves
+    // here instead of being closed.
+    bool upgrade = false;
+    std::shared_ptr<IOStream> upgraded;
 };
 
 struct HTTPClientState {
@@ -478,7 +482,8 @@ void deliver(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exc
     if (response) {
         response->request = fetch.request;
         response->request_time = seconds_since_start(fetch);
-        if (response->code < 200 || response->code >= 300) {
+        bool switched = fetch.upgrade && response->code == 101;
+        if (!switched && (response->code < 200 || response->code >= 300)) {
             error = error_of_response(fetch, *response);
             if (!fetch.raise_error) response->error = error;
         }
@@ -579,6 +584,7 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client, std::shar
         }
         parse_head(head, start_line, headers);
         if (start_line.code >= 200 || start_line.code < 100) break;
+        if (fetch->upgrade && start_line.code == 101) break;
         if (headers.contains("Content-Length") || headers.contains("Transfer-Encoding")) {
             throw HTTPInputError("Response code " + std::to_string(start_line.code) + " cannot have a body");
         }
@@ -589,6 +595,12 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client, std::shar
     response.code = start_line.code;
     response.reason = start_line.reason.empty() ? std::string(reason_phrase(start_line.code)) : start_line.reason;
     response.effective_url = request.url;
+    if (fetch->upgrade && response.code == 101) {
+        // The connection now speaks another protocol: it is the caller's.
+        response.headers = std::move(headers);
+        fetch->upgraded = std::exchange(fetch->stream, nullptr);
+        co_return std::move(response);
+    }
     bool following = may_follow && is_redirect(response.code) && headers.contains("Location");
     bool gzipped = consume_gzip_encoding(request, headers);
     // A redirect's body is not wanted (nor streamed): the connection closes.
@@ -679,12 +691,16 @@ Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_erro
     auto fetch = std::make_shared<PendingFetch>();
     fetch->request = std::move(request);
     fetch->raise_error = raise_error;
+    submit(fetch);
+    return fetch->result;
+}
+
+void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
     fetch->client = state_;
     fetch->loop = state_->loop;
-    Future<HTTPResponse> result = fetch->result;
     // Whoever gives up on the Future (run_sync's timeout cancels it) frees
     // the slot and the connection.
-    result.add_done_callback([weak = std::weak_ptr<PendingFetch>(fetch)](Future<HTTPResponse> done) {
+    fetch->result.add_done_callback([weak = std::weak_ptr<PendingFetch>(fetch)](Future<HTTPResponse> done) {
         if (!done.cancelled()) return;
         if (std::shared_ptr<PendingFetch> abandoned = weak.lock()) settle(*abandoned, std::nullopt, nullptr);
     });
@@ -692,11 +708,11 @@ Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_erro
         validate(fetch->request);
     } catch (...) {
         fail(*fetch, std::current_exception());
-        return result;
+        return;
     }
     if (state_->active.size() < std::max<std::size_t>(state_->options.max_clients, 1)) {
-        start(state_, std::move(fetch));
-        return result;
+        start(state_, fetch);
+        return;
     }
     // Tornado's queue timeout: the shorter of the two (those that are set).
     IOLoop::Clock::duration wait = IOLoop::Clock::duration::zero();
@@ -714,8 +730,7 @@ Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_erro
             settle(*waiting, std::nullopt, std::make_exception_ptr(HTTPTimeoutError("Timeout in request queue")));
         });
     }
-    state_->queue.push_back(std::move(fetch));
-    return result;
+    state_->queue.push_back(fetch);
 }
 
 void AsyncHTTPClient::close() {
@@ -731,6 +746,36 @@ void AsyncHTTPClient::close() {
 
 std::size_t AsyncHTTPClient::active_count() const noexcept { return state_->active.size(); }
 std::size_t AsyncHTTPClient::queued_count() const noexcept { return state_->queue.size(); }
+
+namespace detail {
+
+Future<UpgradedConnection> fetch_upgrade(HTTPRequest request) {
+    auto client = std::make_shared<AsyncHTTPClient>();
+    auto fetch = std::make_shared<PendingFetch>();
+    fetch->request = std::move(request);
+    fetch->upgrade = true;
+    client->submit(fetch);
+    Future<UpgradedConnection> upgraded;
+    // The client lives until its one fetch is over.
+    fetch->result.add_done_callback([client, fetch, upgraded](Future<HTTPResponse> done) {
+        if (upgraded.done()) {  // the caller gave up
+            if (fetch->upgraded) fetch->upgraded->close();
+        } else if (done.cancelled()) {
+            upgraded.cancel();
+        } else if (std::exception_ptr error = done.exception()) {
+            upgraded.set_exception(std::move(error));
+        } else {
+            upgraded.set_result(UpgradedConnection{std::move(done.result()), std::exchange(fetch->upgraded, nullptr)});
+        }
+    });
+    upgraded.add_done_callback([weak = std::weak_ptr<PendingFetch>(fetch)](Future<UpgradedConnection> done) {
+        std::shared_ptr<PendingFetch> abandoned = weak.lock();
+        if (done.cancelled() && abandoned) abandoned->result.cancel();
+    });
+    return upgraded;
+}
+
+}  // namespace detail
 
 // --- the blocking client --------------------------------------------------------------------------
 

@@ -167,9 +167,26 @@ struct AsyncHTTPClientOptions {
     std::map<std::string, std::string> hostname_mapping{};
 };
 
+class IOStream;
+
 namespace detail {
 struct HTTPClientState;
-}
+struct PendingFetch;
+
+// What fetch_upgrade gives: the response, and, when it is 101 Switching
+// Protocols, the connection, now the caller's.
+struct UpgradedConnection {
+    HTTPResponse response;
+    std::shared_ptr<IOStream> stream;
+};
+
+// A fetch for a request that asks to switch protocols (the WebSocket
+// handshake, websocket_connect): on a 101 answer the connection is handed
+// over instead of closed. It runs on a client of its own (no max_clients
+// queue) and fails as fetch() does with raise_error; a 2xx answer comes
+// back with no stream.
+Future<UpgradedConnection> fetch_upgrade(HTTPRequest request);
+}  // namespace detail
 
 // Tornado's AsyncHTTPClient (its SimpleAsyncHTTPClient): fetch() returns a
 // Future at once.
@@ -200,6 +217,10 @@ public:
     std::size_t queued_count() const noexcept;
 
 private:
+    friend Future<detail::UpgradedConnection> detail::fetch_upgrade(HTTPRequest request);
+    // Starts (or queues) a fetch made by fetch() or fetch_upgrade().
+    void submit(const std::shared_ptr<detail::PendingFetch>& fetch);
+
     std::shared_ptr<detail::HTTPClientState> state_;
 };
 
