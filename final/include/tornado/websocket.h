@@ -1,0 +1,589 @@
+// tornado/websocket.h: WebSocket, server and client (Tornado's
+// `tornado.websocket`), RFC 6455 version 13 with permessage-deflate
+// (RFC 7692).
+//
+//   class EchoSocket : public tornado::WebSocketHandler {
+//   public:
+//       void open(const tornado::PathArgs&) override { std::puts("opened"); }
+//       void on_message(std::string message, bool binary) override {
+//           write_message(message, binary);
+//       }
+//       void on_close() override { std::puts("closed"); }
+//   };
+//   tornado::Application app({{"/ws/echo", tornado::handler<EchoSocket>()}});
+//
+//   // A client, in a coroutine:
+//   auto ws = co_await tornado::websocket_connect("ws://127.0.0.1:8888/ws/echo");
+//   co_await ws->write_message("hello");
+//   std::optional<tornado::WebSocketMessage> reply = co_await ws->read_message();
+//   // no value: the connection is closed
+//
+// How a connection goes:
+//
+//   client                                    server
+//   GET /ws/echo HTTP/1.1               ──►   WebSocketHandler::get: the
+//   Upgrade: websocket                        handshake's checks (400, 403,
+//   Connection: Upgrade                       426), then
+//   Sec-WebSocket-Key: <16 random bytes>
+//   Sec-WebSocket-Version: 13
+//                                       ◄──   HTTP/1.1 101 Switching Protocols
+//                                             Sec-WebSocket-Accept: base64(SHA-1(key + GUID))
+//   ───────────── the stream leaves HTTP: HTTP1Connection::detach() ─────────────
+//   frames, both ways                   ◄─►   open(), then on_message() per
+//                                             message, on_ping, on_pong
+//   close frame (code, reason)          ◄─►   the close echoed; the server
+//                                             closes TCP; on_close()
+//
+// A frame (RFC 6455 section 5.2):
+//
+//   byte 0   FIN | RSV1 | RSV2 | RSV3 | opcode (4 bits)
+//   byte 1   MASK | length (7 bits): 0-125, or 126: 16-bit length follows,
+//            or 127: 64-bit length follows
+//   [2 or 8 bytes of length] [4 bytes of mask key, if MASK] payload
+//
+// Every frame a client sends is masked (each payload byte XORed with the
+// key, chosen at random per frame), so that a script cannot make a browser
+// put bytes of its choosing on the wire and fool a proxy into caching them;
+// a server never masks. The rules, and what breaking one costs (the
+// connection is failed: a close frame with the code, then TCP is closed):
+//
+//   client frame not masked, server frame masked                 1002
+//   RSV bits not negotiated (RSV1 only with permessage-deflate,
+//     and only on a message's first frame), unknown opcode        1002
+//   control frame (close, ping, pong) fragmented or over 125 bytes 1002
+//   continuation with nothing to continue, or a new data frame
+//     inside a fragmented message                                 1002
+//   a close frame of 1 byte, or with a code no endpoint may send   1002
+//   text message (or close reason) not UTF-8, even across frames  1007
+//   a message over max_message_size (also once inflated)          1009
+//   on_message / open threw                                       1011
+//
+// Pings may come between the fragments of a message: they are answered at
+// once with a pong carrying the same payload.
+//
+// Errors: write_message, ping and close on a connection that is closing
+// throw WebSocketClosedError (as Tornado); write_message's Future fails with
+// it when the connection closes before the bytes are out.
+//
+// Threads: everything on the loop's thread. Lifetime: the framework holds
+// a WebSocketHandler from its open() to its on_close(), and a client
+// connection's state as long as the connection is open; a
+// WebSocketClientConnection closes its connection when it is destroyed.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tornado/concurrent.h"
+#include "tornado/escape.h"
+#include "tornado/gen.h"
+#include "tornado/httpclient.h"
+#include "tornado/ioloop.h"
+#include "tornado/iostream.h"
+#include "tornado/queues.h"
+#include "tornado/web.h"
+
+namespace tornado {
+
+// The most bytes a message may have (Tornado's default, 10 MiB): the
+// websocket_max_message_size setting, and the client's max_message_size.
+inline constexpr std::size_t kDefaultMaxMessageSize = 10 * 1024 * 1024;
+
+// Something went wrong with a WebSocket (Tornado's WebSocketError): the
+// client's handshake was answered without a 101, or the answer broke the
+// protocol.
+class WebSocketError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The connection is closed, or closing (Tornado's WebSocketClosedError).
+class WebSocketClosedError : public WebSocketError {
+public:
+    WebSocketClosedError() : WebSocketError("the WebSocket is closed") {}
+    using WebSocketError::WebSocketError;
+};
+
+// permessage-deflate's knobs (what Tornado's get_compression_options
+// returns): zlib's level (0-9) and memLevel (1-9). Compression costs each
+// connection about 300 KiB of zlib state while it lives.
+struct WebSocketCompressionOptions {
+    int compression_level = 6;  // as Tornado: GZipContentEncoding's level
+    int mem_level = 8;
+};
+
+// A message as the client reads it: the bytes, and whether they came as a
+// binary message (else text, which is valid UTF-8).
+struct WebSocketMessage {
+    std::string data;
+    bool binary = false;
+    friend bool operator==(const WebSocketMessage&, const WebSocketMessage&) = default;
+};
+
+// The limits and timers of one connection (Tornado's _WebSocketParams).
+struct WebSocketParams {
+    // Send a ping this often (nothing: never).
+    std::optional<IOLoop::Clock::duration> ping_interval{};
+    // Close when no pong has come for this long (nothing: three intervals,
+    // at least 30 s, as Tornado).
+    std::optional<IOLoop::Clock::duration> ping_timeout{};
+    std::size_t max_message_size = kDefaultMaxMessageSize;
+    // permessage-deflate: offered (client) or accepted (server) when set.
+    std::optional<WebSocketCompressionOptions> compression_options{};
+};
+
+// --- the protocol, without I/O ----------------------------------------------------
+//
+// The rules of RFC 6455 as plain functions and classes that take bytes and
+// give bytes, so that they can be tested (and fuzzed) without a socket. The
+// connection classes below feed them from an IOStream.
+
+namespace websocket_protocol {
+
+enum class Opcode : std::uint8_t {
+    continuation = 0x0,
+    text = 0x1,
+    binary = 0x2,
+    close = 0x8,
+    ping = 0x9,
+    pong = 0xA,
+};
+
+// The close codes this framework sends (RFC 6455 section 7.4.1).
+inline constexpr int kNormalClosure = 1000;
+inline constexpr int kGoingAway = 1001;
+inline constexpr int kProtocolError = 1002;
+inline constexpr int kUnsupportedData = 1003;
+inline constexpr int kNoStatusReceived = 1005;  // never sent: a close frame without a code
+inline constexpr int kInvalidPayload = 1007;
+inline constexpr int kMessageTooBig = 1009;
+inline constexpr int kInternalError = 1011;
+
+// Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID))
+// (Tornado's compute_accept_value).
+std::string compute_accept_value(std::string_view key);
+// Whether a Sec-WebSocket-Key is what RFC 6455 asks for: 16 bytes, base64.
+bool is_valid_key(std::string_view key);
+// A new Sec-WebSocket-Key (16 random bytes, base64), for a client.
+std::string make_key();
+
+// Whether a close frame may carry `code` (1000-1003, 1007-1011, 3000-4999).
+bool is_valid_close_code(int code) noexcept;
+
+// XORs `data` with the 4-byte `mask`, as if data began `offset` bytes into
+// the payload. Masking twice with the same key gives the bytes back.
+void apply_mask(std::span<char> data, const std::array<char, 4>& mask, std::size_t offset = 0) noexcept;
+
+// Appends one frame to `out`: the header, then the payload, masked with
+// `mask` when given (a client's frames). rsv1 marks a compressed message.
+void append_frame(std::string& out, Opcode opcode, std::string_view payload, bool fin = true,
+                  bool rsv1 = false, const std::array<char, 4>* mask = nullptr);
+
+// permessage-deflate (RFC 7692) for one connection: each message is
+// deflated on its own with a sync flush and its last four bytes (00 00 ff
+// ff) dropped; the receiver puts them back to inflate. With context
+// takeover (the default), each side's zlib stream carries its window over
+// from message to message.
+class PerMessageDeflate {
+public:
+    // What the two sides agreed, in the handshake's parameter names.
+    struct Agreement {
+        bool server_no_context_takeover = false;
+        bool client_no_context_takeover = false;
+        std::optional<int> server_max_window_bits{};  // 9-15
+        std::optional<int> client_max_window_bits{};
+    };
+
+    // `server`: which side this endpoint is (it compresses with its own
+    // side's parameters and inflates the other's).
+    PerMessageDeflate(bool server, const Agreement& agreement, const WebSocketCompressionOptions& options);
+    ~PerMessageDeflate();
+    PerMessageDeflate(const PerMessageDeflate&) = delete;
+    PerMessageDeflate& operator=(const PerMessageDeflate&) = delete;
+
+    std::string compress(std::string_view message);
+    // The message back; throws MessageTooBig when it inflates past
+    // max_size, std::invalid_argument when it is not deflate data.
+    std::string decompress(std::string_view payload, std::size_t max_size);
+
+    struct MessageTooBig : std::length_error {
+        using std::length_error::length_error;
+    };
+
+private:
+    struct Streams;  // zlib's, kept out of this header
+    std::unique_ptr<Streams> streams_;
+};
+
+// The handshake's side of permessage-deflate.
+//
+// Server: the first offer in a Sec-WebSocket-Extensions header that it can
+// accept (only the four parameters above, window bits 9-15), as Tornado:
+// its parameters become the agreement, echoed in the answer (a bare
+// client_max_window_bits is dropped). Nothing when no offer fits.
+struct AcceptedDeflate {
+    PerMessageDeflate::Agreement agreement;
+    std::string response_header;  // "permessage-deflate; client_max_window_bits=10"
+};
+std::optional<AcceptedDeflate> accept_deflate_offer(std::string_view extensions_header);
+// Client: what it offers (Tornado's), and what the server's answer means.
+// Throws WebSocketError for an extension or parameter it did not offer.
+inline constexpr std::string_view kClientDeflateOffer = "permessage-deflate; client_max_window_bits";
+std::optional<PerMessageDeflate::Agreement> parse_deflate_answer(std::string_view extensions_header);
+
+// What MessageReader made of the bytes it was given.
+struct Event {
+    enum class Kind : std::uint8_t {
+        nothing,  // a frame that does not end a message (a fragment), or a header
+        message,  // a whole data message: data, binary
+        ping,     // data: the payload
+        pong,     // data: the payload
+        close,    // code (kNoStatusReceived when the frame had none), data: the reason
+        fail,     // the peer broke a rule: close with code, data says which
+    };
+    Kind kind = Kind::nothing;
+    std::string data{};
+    bool binary = false;
+    int code = 0;
+};
+
+// Reads frames and puts messages together, checking every rule of the
+// table in the module comment. Fed by the caller in the sizes it asks for:
+//
+//   while (...) {
+//       std::string bytes = co_await stream->read_bytes(reader.bytes_wanted());
+//       Event event = reader.feed(std::move(bytes));
+//       ...
+//   }
+//
+// A frame takes two or three feeds: its first two bytes, then the rest of
+// its header with (when it is short) the payload, then a long payload.
+// After a `fail` the reader stays failed.
+class MessageReader {
+public:
+    // `expect_masked`: a server reads masked frames, a client unmasked ones.
+    // `deflate` (may be null): the connection's permessage-deflate.
+    MessageReader(bool expect_masked, std::size_t max_message_size, PerMessageDeflate* deflate = nullptr);
+
+    std::size_t bytes_wanted() const noexcept { return wanted_; }
+    // Takes exactly bytes_wanted() bytes.
+    Event feed(std::string bytes);
+    bool failed() const noexcept { return stage_ == Stage::failed; }
+
+private:
+    enum class Stage : std::uint8_t { frame_start, header_rest, payload, failed };
+
+    Event start_frame(std::string_view two_bytes);
+    Event read_header_rest(std::string bytes);
+    Event end_frame(std::string payload);
+    Event control_frame(std::string payload);
+    Event data_frame(std::string payload);
+    Event finish_message();
+    Event fail(int code, std::string reason);
+
+    std::string message_;  // the message being put together from fragments
+    std::size_t max_message_size_;
+    std::size_t wanted_ = 2;
+    PerMessageDeflate* deflate_;
+    std::array<char, 4> mask_{};  // the frame's
+    Utf8Validator utf8_;          // the message's, while it comes in plain text
+    Stage stage_ = Stage::frame_start;
+    Opcode opcode_ = Opcode::continuation;  // the frame's
+    std::uint8_t length_code_ = 0;          // the frame's 7-bit length: 0-125, 126 or 127
+    bool expect_masked_;
+    bool fin_ = false;                      // the frame's
+    bool compressed_ = false;               // the frame's RSV1
+    bool in_message_ = false;
+    bool message_binary_ = false;
+    bool message_compressed_ = false;
+};
+
+}  // namespace websocket_protocol
+
+// --- the connection, over an IOStream ---------------------------------------------
+
+namespace detail {
+
+// What a WebSocketProtocol tells the handler or client it serves (Tornado's
+// _WebSocketDelegate).
+class WebSocketDelegate {
+public:
+    virtual ~WebSocketDelegate() = default;
+    // A message. A valid Future makes the next message wait for it (a
+    // coroutine on_message).
+    virtual Future<void> on_ws_message(std::string message, bool binary) = 0;
+    virtual void on_ws_ping(std::string data) = 0;
+    virtual void on_ws_pong(std::string data) = 0;
+    // Once, when the connection is over.
+    virtual void on_ws_connection_close() = 0;
+    // "WebSocket /ws/echo (127.0.0.1)", for log lines.
+    virtual std::string describe() const = 0;
+};
+
+// One open WebSocket connection (Tornado's WebSocketProtocol13), on either
+// side: reads frames in a loop and hands messages to the delegate, writes
+// messages, pings, and runs the closing handshake. It lives inside its
+// delegate (a member of the WebSocketHandler, or of the client's state):
+// one allocation less per connection.
+class WebSocketProtocol {
+public:
+    WebSocketProtocol(WebSocketDelegate& delegate, std::shared_ptr<IOStream> stream, bool client,
+                      const WebSocketParams& params, std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate);
+    ~WebSocketProtocol();
+    WebSocketProtocol(const WebSocketProtocol&) = delete;
+    WebSocketProtocol& operator=(const WebSocketProtocol&) = delete;
+
+    // Starts pinging and the read loop. `owner` keeps the delegate alive
+    // until the connection is over; `opened` (may be empty): the loop waits
+    // for it before the first message (a coroutine open()).
+    void start(std::shared_ptr<void> owner, Future<void> opened = Future<void>(nullptr));
+
+    Future<void> write_message(std::string_view message, bool binary);
+    void write_ping(std::string_view data);
+    // Sends a close frame (unless one was sent), then waits for the peer's
+    // (at most kCloseTimeout) before closing TCP. A reason without a code
+    // is sent with 1000.
+    void close(std::optional<int> code = std::nullopt, std::string_view reason = {});
+    // Closes TCP at once, no handshake.
+    void abort();
+    // A close frame was sent or received, or the stream is closed.
+    bool is_closing() const noexcept;
+    void set_nodelay(bool value);
+    // The peer's close code (if its close frame had one) and reason.
+    std::optional<int> close_code() const noexcept { return close_code_; }
+    const std::string& close_reason() const noexcept { return close_reason_; }
+
+    static constexpr auto kCloseTimeout = std::chrono::seconds(5);
+
+private:
+    struct Pinger;  // made only when pings are asked for
+
+    // What a callback holds to find this object alive: a pointer to it that
+    // owns the delegate it lives in (shared_ptr's aliasing constructor).
+    std::shared_ptr<WebSocketProtocol> keep_alive() const { return {owner_, const_cast<WebSocketProtocol*>(this)}; }
+
+    // The read loop, in callbacks rather than a coroutine: an idle
+    // connection then holds its pending read and nothing more (no coroutine
+    // frame), the trade HTTP1ServerConnection makes too.
+    void read_frames();
+    bool take_bytes(Future<std::string>& read);
+    bool message_handled(Future<void>& handled);
+    void connection_over();
+    Future<void> handle(websocket_protocol::Event event);
+    // The peer broke a rule, or our side failed: a close frame with `code`,
+    // then a lingering close.
+    void fail(int code, std::string_view reason);
+    void run_callback(const char* what, const std::function<void()>& callback);
+    void callback_failed(const char* what, std::exception_ptr error);
+    Future<void> send_frame(websocket_protocol::Opcode opcode, std::string_view payload, bool rsv1 = false);
+    void start_pinging(const WebSocketParams& params);
+    void periodic_ping();
+    void stop_pinging() noexcept;
+
+    WebSocketDelegate& delegate_;
+    std::shared_ptr<IOStream> stream_;
+    std::shared_ptr<void> owner_;  // the delegate's owner, until connection_over()
+    std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate_;
+    std::unique_ptr<Pinger> pinger_;
+    websocket_protocol::MessageReader reader_;
+    Future<void> close_flushed_{nullptr};  // resolves when our close frame is with the kernel
+    std::optional<int> close_code_;        // the peer's
+    std::string close_reason_;
+    bool client_;
+    bool peer_closed_ = false;  // the peer's close frame came, or we stopped reading
+    bool close_sent_ = false;   // our close frame went out (or the stream is gone)
+    bool over_ = false;         // connection_over() ran
+};
+
+}  // namespace detail
+
+// --- the server side ---------------------------------------------------------------
+
+// A RequestHandler that upgrades its GET to a WebSocket (Tornado's
+// WebSocketHandler). Override open, on_message (or on_message_async), and
+// on_close; call write_message, ping and close.
+//
+// The handshake answers as Tornado does: 400 'Can "Upgrade" only to
+// "WebSocket".' or '"Connection" must be "Upgrade".' for a GET that does not
+// ask to upgrade, 403 "Cross origin websockets not allowed" when
+// check_origin refuses, 426 with "Sec-WebSocket-Version: 13" for another
+// version, 400 "Missing/Invalid WebSocket headers" for a missing Host or a
+// bad Sec-WebSocket-Key; and, stricter than Tornado, 400 for HTTP/1.0.
+// Header values are compared without regard to case, and lists are read
+// whole ("Connection: keep-alive, Upgrade" asks to upgrade).
+//
+// After the 101, the methods that write HTTP (write, finish, set_header,
+// ...) no longer apply: write() and finish() throw std::logic_error.
+class WebSocketHandler : public RequestHandler, private detail::WebSocketDelegate {
+public:
+    // The handshake (Tornado's `async def get`). Not to be overridden: see open().
+    void get(const PathArgs& args) final;
+
+    // --- What a subclass overrides. ---
+
+    // The connection is open, with the route's groups. on_message is not
+    // called before open returns, or, as a coroutine (open_async), ends.
+    virtual void open(const PathArgs& args);
+    virtual Task<void> open_async(PathArgs args);
+    // A message: text (UTF-8) or binary. As a coroutine
+    // (on_message_async), the next message waits until it ends. One of the
+    // two must be overridden. An exception closes the connection with 1011.
+    virtual void on_message(std::string message, bool binary);
+    virtual Task<void> on_message_async(std::string message, bool binary);
+    // A ping came (it is answered already); a pong came.
+    virtual void on_ping(std::string data) { (void)data; }
+    virtual void on_pong(std::string data) { (void)data; }
+    // The connection is over, whoever closed it (close_code(): the peer's).
+    virtual void on_close() {}
+    // Whether to accept a request whose Origin header is `origin` (not
+    // called without one). The default: only when its host and port are
+    // those of the Host header (Tornado's same-origin rule).
+    virtual bool check_origin(std::string_view origin);
+    // The subprotocol to use, one of those the client offered
+    // (Sec-WebSocket-Protocol), or nothing.
+    virtual std::optional<std::string> select_subprotocol(const std::vector<std::string>& subprotocols);
+    // Compression (permessage-deflate) when the client offers it: return
+    // options to accept it; nothing (the default) turns it off.
+    virtual std::optional<WebSocketCompressionOptions> get_compression_options();
+
+    // --- What a handler calls once open. ---
+
+    // Sends a message: text (must be UTF-8) or binary. The Future resolves
+    // when the kernel has the bytes (await it for flow control). Throws
+    // WebSocketClosedError when the connection is closing.
+    Future<void> write_message(std::string_view message, bool binary = false);
+    // A JSON object (Tornado's write_message(dict)), as a text message.
+    Future<void> write_message(const JSON& message);
+    Future<void> write_message(const nlohmann::ordered_json& message);
+    Future<void> write_message(const char* message) { return write_message(std::string_view(message)); }
+    Future<void> write_message(const std::string& message, bool binary = false) {
+        return write_message(std::string_view(message), binary);
+    }
+    // A ping (at most 125 bytes of data); the answer comes to on_pong.
+    void ping(std::string_view data = {});
+    // Starts the closing handshake: `code` (a reason alone is sent with
+    // 1000), then TCP is closed once the client answers, or after 5 s.
+    void close(std::optional<int> code = std::nullopt, std::string_view reason = {});
+    // The client's close code and reason, once it sent a close frame.
+    std::optional<int> close_code() const noexcept;
+    const std::string& close_reason() const noexcept;
+    // What select_subprotocol chose.
+    std::optional<std::string> selected_subprotocol() const;
+    // TCP_NODELAY (set already: frames go out at once).
+    void set_nodelay(bool value);
+    // Whether the connection is open (the handshake is done and no close
+    // has begun).
+    bool is_open() const noexcept;
+
+    // The application's settings for this connection.
+    std::optional<IOLoop::Clock::duration> ping_interval() const;
+    std::optional<IOLoop::Clock::duration> ping_timeout() const;
+    std::size_t max_message_size() const;
+
+private:
+    // detail::WebSocketDelegate
+    Future<void> on_ws_message(std::string message, bool binary) final;
+    void on_ws_ping(std::string data) final;
+    void on_ws_pong(std::string data) final;
+    void on_ws_connection_close() final;
+    std::string describe() const final;
+
+    bool refuse_handshake();
+    void negotiate(std::unique_ptr<websocket_protocol::PerMessageDeflate>& deflate);
+    Future<void> run_open(const PathArgs& args);
+    void release_http_state();
+    void check_open() const;
+
+    std::optional<detail::WebSocketProtocol> protocol_;  // from the 101 on
+    Future<void> pending_{nullptr};  // what a coroutine open/on_message left running
+    std::string subprotocol_;        // empty: none (a subprotocol's name is never empty)
+};
+
+// --- the client side ---------------------------------------------------------------
+
+// websocket_connect's options (its keyword arguments in Tornado). An
+// aggregate: name a variable, never build it inside a co_await (g++ 12
+// destroys such a temporary twice; see httpclient.h).
+struct WebSocketConnectOptions {
+    // Connecting, and the handshake (nothing: the HTTPRequest's, 20 s).
+    std::optional<IOLoop::Clock::duration> connect_timeout{};
+    // Each message goes here instead of to read_message(); no value: closed.
+    std::function<void(std::optional<WebSocketMessage>)> on_message_callback{};
+    // Offer permessage-deflate.
+    std::optional<WebSocketCompressionOptions> compression_options{};
+    std::optional<IOLoop::Clock::duration> ping_interval{};
+    std::optional<IOLoop::Clock::duration> ping_timeout{};
+    std::size_t max_message_size = kDefaultMaxMessageSize;
+    // Offered in Sec-WebSocket-Protocol, in order.
+    std::vector<std::string> subprotocols{};
+};
+
+class WebSocketClientConnection;
+
+// Connects to a ws:// URL (or an HTTPRequest whose url is one; its headers
+// are sent too) and does the handshake. The Future fails with
+// HTTPClientError when the server answers with an error status or not at
+// all (599: refused, timed out), WebSocketError when it answers 2xx
+// without upgrading or breaks the handshake's rules. wss:// needs TLS,
+// which the framework does not have yet: refused with WebSocketError.
+Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string url,
+                                                                      WebSocketConnectOptions options);
+Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(HTTPRequest request,
+                                                                      WebSocketConnectOptions options);
+// Without options (overloads rather than a default `= {}`, which would be
+// the aggregate temporary g++ 12 mishandles inside a co_await).
+inline Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string url) {
+    return websocket_connect(std::move(url), WebSocketConnectOptions());
+}
+inline Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(HTTPRequest request) {
+    return websocket_connect(std::move(request), WebSocketConnectOptions());
+}
+
+// A client connection (Tornado's WebSocketClientConnection). Destroying it
+// closes the connection (the closing handshake goes on without it).
+class WebSocketClientConnection {
+public:
+    ~WebSocketClientConnection();
+    WebSocketClientConnection(const WebSocketClientConnection&) = delete;
+    WebSocketClientConnection& operator=(const WebSocketClientConnection&) = delete;
+
+    // As WebSocketHandler's.
+    Future<void> write_message(std::string_view message, bool binary = false);
+    Future<void> write_message(const char* message) { return write_message(std::string_view(message)); }
+    Future<void> write_message(const std::string& message, bool binary = false) {
+        return write_message(std::string_view(message), binary);
+    }
+    // The next message, or no value once the connection is closed (and every
+    // message before the close has been read). One message waits here at a
+    // time: the connection reads no further until it is taken. Never
+    // resolves with a message when on_message_callback is set.
+    Future<std::optional<WebSocketMessage>> read_message();
+    void ping(std::string_view data = {});
+    void close(std::optional<int> code = std::nullopt, std::string_view reason = {});
+
+    // The server's close code and reason, once it sent a close frame.
+    std::optional<int> close_code() const noexcept;
+    const std::string& close_reason() const noexcept;
+    const std::optional<std::string>& selected_subprotocol() const noexcept;
+    // The headers of the server's 101 answer.
+    const HTTPHeaders& headers() const noexcept;
+    void set_nodelay(bool value);
+
+    struct State;  // what outlives this handle while the connection closes
+    // For websocket_connect.
+    explicit WebSocketClientConnection(std::shared_ptr<State> state);
+
+private:
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace tornado

@@ -1,0 +1,787 @@
+// websocket.cpp: see tornado/websocket.h for the contract. Three parts:
+//
+//   WebSocketProtocol    one open connection, either side: a coroutine reads
+//                        frames (MessageReader checks them) and hands each
+//                        message to the delegate; writes, pings, closing.
+//   WebSocketHandler     the server's delegate: the handshake, then open /
+//                        on_message / on_close.
+//   websocket_connect    the client: the handshake through the HTTP client
+//                        (detail::fetch_upgrade), then a WebSocketClientConnection.
+//
+// Closing, the part that is easy to get wrong. Each side sends one close
+// frame and reads one; the server closes TCP first (RFC 6455 section 7.1.1):
+//
+//   we close first:   close(code) sends ours ── the peer's comes ──► TCP closed
+//                     (no answer within kCloseTimeout: TCP closed anyway)
+//   the peer closes:  its close comes ── ours echoes its code and reason ──►
+//                     TCP closed once ours is flushed
+//   the peer breaks a rule (fail): ours with the code, then a lingering
+//                     close (tornado/iostream.h), reading no more frames
+//   the stream closes (reset, EOF): nothing to send; the read loop ends
+//
+// Whatever the way, the read loop ends and calls on_ws_connection_close once.
+#include "tornado/websocket.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "tornado/log.h"
+
+namespace tornado {
+
+using websocket_protocol::Opcode;
+using WsEvent = websocket_protocol::Event;  // (tornado::Event is locks.h's)
+
+namespace {
+
+// Most bytes of reason a close frame can carry beside its two-byte code.
+constexpr std::size_t kMaxCloseReason = 123;
+constexpr std::size_t kMaxControlPayload = 125;
+
+std::array<char, 4> random_mask() {
+    // RFC 6455 section 10.3: the key must be unpredictable, so that a page's
+    // script cannot choose the bytes a proxy sees.
+    std::array<char, 4> mask{};
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(mask.data()), 4) != 1) {
+        throw std::runtime_error("RAND_bytes failed");
+    }
+    return mask;
+}
+
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+}
+
+// The items of a comma-separated header value, trimmed, empty ones left out.
+std::vector<std::string> split_list(std::string_view value) {
+    std::vector<std::string> items;
+    while (!value.empty()) {
+        std::size_t comma = value.find(',');
+        std::string_view item = trim(value.substr(0, comma));
+        if (!item.empty()) items.emplace_back(item);
+        value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    }
+    return items;
+}
+
+// Whether a list header ("keep-alive, Upgrade") holds `token`, in any case.
+bool has_token(std::string_view value, std::string_view token) {
+    std::vector<std::string> items = split_list(value);
+    return std::any_of(items.begin(), items.end(),
+                       [token](const std::string& item) { return equals_ignoring_case(item, token); });
+}
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    return out;
+}
+
+// A close frame's payload: the code (two bytes, network order) and the
+// reason, or nothing at all.
+std::string close_payload(std::optional<int> code, std::string_view reason) {
+    if (!code) return {};
+    std::string payload;
+    payload += static_cast<char>((*code >> 8) & 0xff);
+    payload += static_cast<char>(*code & 0xff);
+    payload.append(reason.substr(0, kMaxCloseReason));
+    return payload;
+}
+
+void check_close_arguments(std::optional<int> code, std::string_view reason) {
+    if (code && !websocket_protocol::is_valid_close_code(*code)) {
+        throw std::invalid_argument("close code " + std::to_string(*code) + " may not be sent");
+    }
+    if (reason.size() > kMaxCloseReason) throw std::invalid_argument("a close reason has at most 123 bytes");
+    if (!is_valid_utf8(reason)) throw std::invalid_argument("a close reason must be UTF-8");
+}
+
+// Closes the stream once `flushed` resolves, or after `limit` if the peer
+// does not read.
+void close_when_flushed(const std::shared_ptr<IOStream>& stream, Future<void> flushed,
+                        IOLoop::Clock::duration limit) {
+    if (stream->closed()) return;
+    if (!flushed.valid() || flushed.done()) {
+        stream->close();
+        return;
+    }
+    IOLoop& loop = stream->io_loop();
+    IOLoop::Timeout deadline = loop.call_later(limit, [weak = std::weak_ptr<IOStream>(stream)] {
+        if (std::shared_ptr<IOStream> open = weak.lock()) open->close();
+    });
+    flushed.add_done_callback([stream, &loop, deadline] {
+        loop.remove_timeout(deadline);
+        stream->close();
+    });
+}
+
+}  // namespace
+
+// === WebSocketProtocol ===========================================================================
+
+namespace detail {
+
+// Tornado's keep-alive: a ping every interval; a peer whose pong is later
+// than the timeout is gone (a dead peer sends no FIN: only silence tells).
+struct WebSocketProtocol::Pinger {
+    PeriodicCallback callback;
+    IOLoop::Clock::duration interval;
+    IOLoop::Clock::duration timeout;
+    IOLoop::Clock::time_point last_ping;
+    IOLoop::Clock::time_point last_pong;
+};
+
+WebSocketProtocol::WebSocketProtocol(WebSocketDelegate& delegate, std::shared_ptr<IOStream> stream, bool client,
+                                     const WebSocketParams& params,
+                                     std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate)
+    : delegate_(delegate),
+      stream_(std::move(stream)),
+      deflate_(std::move(deflate)),
+      reader_(/*expect_masked=*/!client, params.max_message_size, deflate_.get()),
+      client_(client) {
+    start_pinging(params);
+}
+
+WebSocketProtocol::~WebSocketProtocol() = default;
+
+void WebSocketProtocol::start(std::shared_ptr<void> owner, Future<void> opened) {
+    owner_ = std::move(owner);
+    // A message is one write: waiting to coalesce it with the next (Nagle)
+    // would only delay it.
+    stream_->set_nodelay(true);
+    if (pinger_) pinger_->callback.start();
+    if (!opened.valid()) {
+        read_frames();
+    } else if (opened.done()) {
+        if (message_handled(opened)) read_frames();
+    } else {
+        opened.add_done_callback([self = keep_alive()](Future<void> done) {
+            if (self->message_handled(done)) self->read_frames();
+        });
+    }
+}
+
+// Reads a frame's bytes at a time, as the reader asks for them. Bytes
+// already buffered come at once (the Future is done), so a burst of
+// messages is handled in this one loop; otherwise the loop goes on in the
+// read's callback.
+void WebSocketProtocol::read_frames() {
+    while (!peer_closed_) {
+        Future<std::string> read(nullptr);
+        try {
+            read = stream_->read_bytes(reader_.bytes_wanted());
+        } catch (const StreamClosedError&) {
+            break;
+        }
+        if (!read.done()) {
+            read.add_done_callback([self = keep_alive()](Future<std::string> done) {
+                if (self->take_bytes(done)) self->read_frames();
+            });
+            return;
+        }
+        if (!take_bytes(read)) return;
+    }
+    connection_over();
+}
+
+// Feeds the bytes to the reader and acts on what it made of them. True:
+// read on now; false: the loop goes on later (a coroutine on_message), or
+// is over.
+bool WebSocketProtocol::take_bytes(Future<std::string>& read) {
+    if (read.cancelled()) {  // the loop is closing
+        abort();
+        connection_over();
+        return false;
+    }
+    if (read.exception()) {  // the stream closed: reset, EOF, or by us
+        if (!peer_closed_) abort();
+        connection_over();
+        return false;
+    }
+    Future<void> handled = handle(reader_.feed(std::move(read.result())));
+    if (!handled.valid()) return true;
+    if (handled.done()) return message_handled(handled);
+    // A coroutine on_message: the next message waits for it.
+    handled.add_done_callback([self = keep_alive()](Future<void> done) {
+        if (self->message_handled(done)) self->read_frames();
+    });
+    return false;
+}
+
+// What a coroutine open() or on_message ended with. True: read on.
+bool WebSocketProtocol::message_handled(Future<void>& handled) {
+    if (handled.cancelled()) {
+        abort();
+        connection_over();
+        return false;
+    }
+    if (std::exception_ptr error = handled.exception()) callback_failed("a coroutine handler", error);
+    return true;
+}
+
+// Once, whatever ended the connection: the delegate hears of it, and lets
+// go of what kept it alive.
+void WebSocketProtocol::connection_over() {
+    if (over_) return;
+    over_ = true;
+    stop_pinging();
+    delegate_.on_ws_connection_close();
+    owner_.reset();  // (may destroy the delegate, and with it this object: nothing after)
+}
+
+Future<void> WebSocketProtocol::handle(WsEvent event) {
+    switch (event.kind) {
+        case WsEvent::Kind::nothing: break;
+        case WsEvent::Kind::message:
+            try {
+                return delegate_.on_ws_message(std::move(event.data), event.binary);
+            } catch (...) {
+                callback_failed("on_message", std::current_exception());
+            }
+            break;
+        case WsEvent::Kind::ping:
+            // Answered at once, even between the fragments of a message.
+            if (!close_sent_ && !stream_->closed()) send_frame(Opcode::pong, event.data);
+            run_callback("on_ping", [&] { delegate_.on_ws_ping(std::move(event.data)); });
+            break;
+        case WsEvent::Kind::pong:
+            if (pinger_) pinger_->last_pong = IOLoop::time();
+            run_callback("on_pong", [&] { delegate_.on_ws_pong(std::move(event.data)); });
+            break;
+        case WsEvent::Kind::close:
+            peer_closed_ = true;
+            if (event.code != websocket_protocol::kNoStatusReceived) close_code_ = event.code;
+            close_reason_ = std::move(event.data);
+            // The echo carries the peer's code and reason (RFC 6455 section 5.5.1).
+            close(close_code_, close_reason_);
+            break;
+        case WsEvent::Kind::fail: fail(event.code, event.data); break;
+    }
+    return Future<void>(nullptr);
+}
+
+void WebSocketProtocol::run_callback(const char* what, const std::function<void()>& callback) {
+    try {
+        callback();
+    } catch (...) {
+        callback_failed(what, std::current_exception());
+    }
+}
+
+void WebSocketProtocol::callback_failed(const char* what, std::exception_ptr error) {
+    app_log.error("Uncaught exception in {} of {}: {}", what, delegate_.describe(), describe_exception(error));
+    fail(websocket_protocol::kInternalError, "internal error");
+}
+
+Future<void> WebSocketProtocol::send_frame(Opcode opcode, std::string_view payload, bool rsv1) {
+    std::string frame;
+    if (client_) {
+        std::array<char, 4> mask = random_mask();
+        websocket_protocol::append_frame(frame, opcode, payload, true, rsv1, &mask);
+    } else {
+        websocket_protocol::append_frame(frame, opcode, payload, true, rsv1);
+    }
+    return stream_->write(std::move(frame));
+}
+
+Future<void> WebSocketProtocol::write_message(std::string_view message, bool binary) {
+    if (is_closing()) throw WebSocketClosedError();
+    if (!binary && !is_valid_utf8(message)) {
+        throw std::invalid_argument("write_message: a text message must be UTF-8 (send other bytes as binary)");
+    }
+    Opcode opcode = binary ? Opcode::binary : Opcode::text;
+    Future<void> written(nullptr);
+    try {
+        written = deflate_ ? send_frame(opcode, deflate_->compress(message), /*rsv1=*/true)
+                           : send_frame(opcode, message);
+    } catch (const StreamClosedError&) {
+        throw WebSocketClosedError();
+    }
+    // The usual case: the kernel took the frame at once.
+    if (written.done() && !written.cancelled() && !written.exception()) return written;
+    Future<void> result;
+    written.add_done_callback([result](Future<void> done) {
+        if (done.cancelled()) {
+            result.cancel();
+        } else if (done.exception()) {
+            result.set_exception(WebSocketClosedError("the WebSocket closed before the message was sent"));
+        } else {
+            result.set_result();
+        }
+    });
+    return result;
+}
+
+void WebSocketProtocol::write_ping(std::string_view data) {
+    if (is_closing()) throw WebSocketClosedError();
+    if (data.size() > kMaxControlPayload) throw std::invalid_argument("a ping carries at most 125 bytes");
+    try {
+        send_frame(Opcode::ping, data);
+    } catch (const StreamClosedError&) {
+        throw WebSocketClosedError();
+    }
+}
+
+void WebSocketProtocol::close(std::optional<int> code, std::string_view reason) {
+    if (!code && !reason.empty()) code = websocket_protocol::kNormalClosure;
+    if (!close_sent_) {
+        close_sent_ = true;
+        if (!stream_->closed()) close_flushed_ = send_frame(Opcode::close, close_payload(code, reason));
+    }
+    stop_pinging();
+    if (peer_closed_) {
+        // Both close frames are done: the TCP connection goes.
+        close_when_flushed(stream_, close_flushed_, kCloseTimeout);
+    } else if (!stream_->closed()) {
+        // Wait for the peer's close frame, but not forever.
+        stream_->io_loop().call_later(kCloseTimeout, [weak = std::weak_ptr<IOStream>(stream_)] {
+            if (std::shared_ptr<IOStream> open = weak.lock()) open->close();
+        });
+    }
+}
+
+void WebSocketProtocol::fail(int code, std::string_view reason) {
+    if (peer_closed_ && close_sent_) return;  // closing already
+    gen_log.info("{}: closing with {} ({})", delegate_.describe(), code, reason);
+    peer_closed_ = true;  // read no more frames
+    Future<void> flushed(nullptr);
+    if (!close_sent_ && !stream_->closed()) {
+        close_sent_ = true;
+        flushed = send_frame(Opcode::close, close_payload(code, reason));
+    }
+    stop_pinging();
+    lingering_close(stream_, std::move(flushed));
+}
+
+void WebSocketProtocol::abort() {
+    peer_closed_ = close_sent_ = true;
+    stop_pinging();
+    stream_->close();
+}
+
+bool WebSocketProtocol::is_closing() const noexcept { return close_sent_ || peer_closed_ || stream_->closed(); }
+
+void WebSocketProtocol::set_nodelay(bool value) { stream_->set_nodelay(value); }
+
+// --- pings ---------------------------------------------------------------------------------------
+
+void WebSocketProtocol::start_pinging(const WebSocketParams& params) {
+    if (!params.ping_interval || *params.ping_interval <= IOLoop::Clock::duration::zero()) return;
+    IOLoop::Clock::duration interval = *params.ping_interval;
+    // Tornado's default: three intervals, at least 30 s.
+    IOLoop::Clock::duration timeout =
+        params.ping_timeout.value_or(std::max<IOLoop::Clock::duration>(3 * interval, std::chrono::seconds(30)));
+    IOLoop::Clock::time_point now = IOLoop::time();
+    pinger_ = std::unique_ptr<Pinger>(new Pinger{PeriodicCallback([this] { periodic_ping(); }, interval),
+                                                 interval, timeout, now, now});
+}
+
+void WebSocketProtocol::periodic_ping() {
+    if (is_closing()) {
+        stop_pinging();
+        return;
+    }
+    const IOLoop::Clock::time_point now = IOLoop::time();
+    // The first test spares a peer when it is this loop that was too busy
+    // to ping on time.
+    if (now - pinger_->last_ping < 2 * pinger_->interval && now - pinger_->last_pong > pinger_->timeout) {
+        gen_log.info("{}: no pong within the ping timeout, closing", delegate_.describe());
+        close(websocket_protocol::kGoingAway, "ping timeout");
+        return;
+    }
+    send_frame(Opcode::ping, {});
+    pinger_->last_ping = now;
+}
+
+void WebSocketProtocol::stop_pinging() noexcept {
+    // Stopped, not destroyed: this may run inside the pinger's own call.
+    if (pinger_) pinger_->callback.stop();
+}
+
+}  // namespace detail
+
+// === WebSocketHandler ============================================================================
+
+void WebSocketHandler::get(const PathArgs& args) {
+    if (refuse_handshake()) return;
+    std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate;
+    negotiate(deflate);
+    clear_header("Content-Type");
+    set_status(101);
+    set_header("Upgrade", "websocket");
+    set_header("Connection", "Upgrade");
+    set_header("Sec-WebSocket-Accept",
+               websocket_protocol::compute_accept_value(request().headers.get_first("Sec-WebSocket-Key")));
+    finish();
+    // The 101 is written: from here on the stream speaks WebSocket.
+    std::shared_ptr<IOStream> stream =
+        request().connection ? request().connection->detach() : std::shared_ptr<IOStream>();
+    if (!stream || stream->closed()) return;  // the client left during the handshake
+    release_http_state();
+    WebSocketParams params{ping_interval(), ping_timeout(), max_message_size(), std::nullopt};
+    detail::WebSocketDelegate& delegate = *this;
+    protocol_.emplace(delegate, std::move(stream), /*client=*/false, params, std::move(deflate));
+    Future<void> opened = run_open(args);
+    protocol_->start(shared_from_this(), std::move(opened));
+}
+
+// The handshake's checks, in Tornado's order; true when one answered.
+bool WebSocketHandler::refuse_handshake() {
+    const HTTPHeaders& headers = request().headers;
+    auto refuse = [this](int status, std::string_view message) {
+        set_status(status);
+        finish(message);
+        gen_log.debug("{}: {}", request_summary(), message);
+        return true;
+    };
+    if (!has_token(headers.get("Upgrade"), "websocket")) return refuse(400, "Can \"Upgrade\" only to \"WebSocket\".");
+    if (!has_token(headers.get("Connection"), "upgrade")) return refuse(400, "\"Connection\" must be \"Upgrade\".");
+    std::string_view origin_name = headers.contains("Origin") ? "Origin" : "Sec-Websocket-Origin";
+    if (headers.contains(origin_name) && !check_origin(headers.get(origin_name))) {
+        return refuse(403, "Cross origin websockets not allowed");
+    }
+    if (headers.get("Sec-WebSocket-Version") != "13") {
+        set_status(426, "Upgrade Required");
+        set_header("Sec-WebSocket-Version", "13");
+        finish();
+        return true;
+    }
+    if (request().version != "HTTP/1.1") return refuse(400, "WebSocket needs HTTP/1.1");
+    if (!headers.contains("Host") || !websocket_protocol::is_valid_key(headers.get("Sec-WebSocket-Key"))) {
+        return refuse(400, "Missing/Invalid WebSocket headers");
+    }
+    return false;
+}
+
+// The subprotocol and the extension: what the client offered, what we take.
+void WebSocketHandler::negotiate(std::unique_ptr<websocket_protocol::PerMessageDeflate>& deflate) {
+    std::vector<std::string> offered = split_list(request().headers.get("Sec-WebSocket-Protocol"));
+    if (std::optional<std::string> chosen = select_subprotocol(offered)) {
+        if (std::find(offered.begin(), offered.end(), *chosen) == offered.end()) {
+            throw std::logic_error("select_subprotocol chose '" + *chosen + "', which the client did not offer");
+        }
+        set_header("Sec-WebSocket-Protocol", *chosen);
+        subprotocol_ = std::move(*chosen);
+    }
+    std::optional<WebSocketCompressionOptions> options = get_compression_options();
+    if (!options) return;
+    std::optional<websocket_protocol::AcceptedDeflate> accepted =
+        websocket_protocol::accept_deflate_offer(request().headers.get("Sec-WebSocket-Extensions"));
+    if (!accepted) return;
+    deflate = std::make_unique<websocket_protocol::PerMessageDeflate>(/*server=*/true, accepted->agreement, *options);
+    set_header("Sec-WebSocket-Extensions", accepted->response_header);
+}
+
+// An idle connection costs what it holds: the HTTP connection that carried
+// the handshake is of no more use.
+void WebSocketHandler::release_http_state() {
+    request().connection.reset();
+    request().server_connection = nullptr;
+    request().headers.shrink_to_fit();
+    forget_response();
+}
+
+Future<void> WebSocketHandler::run_open(const PathArgs& args) {
+    try {
+        open(args);
+        return std::exchange(pending_, Future<void>(nullptr));
+    } catch (...) {
+        Future<void> failed;
+        failed.set_exception(std::current_exception());
+        return failed;
+    }
+}
+
+void WebSocketHandler::open(const PathArgs& args) {
+    Task<void> opening = open_async(args);
+    if (!opening.done()) {
+        pending_ = std::move(opening).future();
+        return;
+    }
+    opening.result();  // rethrows what it threw
+}
+
+Task<void> WebSocketHandler::open_async(PathArgs) { co_return; }
+
+void WebSocketHandler::on_message(std::string message, bool binary) {
+    Task<void> handling = on_message_async(std::move(message), binary);
+    if (!handling.done()) {
+        pending_ = std::move(handling).future();
+        return;
+    }
+    handling.result();
+}
+
+Task<void> WebSocketHandler::on_message_async(std::string, bool) {
+    throw std::logic_error("a WebSocketHandler must override on_message or on_message_async");
+}
+
+bool WebSocketHandler::check_origin(std::string_view origin) {
+    // Tornado: urlparse(origin).netloc, in lower case, is the Host header.
+    std::size_t scheme_end = origin.find("://");
+    if (scheme_end == std::string_view::npos) return false;  // "null", from a file:// page
+    std::string_view authority = origin.substr(scheme_end + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    return lower(authority) == lower(request().headers.get_first("Host"));
+}
+
+std::optional<std::string> WebSocketHandler::select_subprotocol(const std::vector<std::string>&) {
+    return std::nullopt;
+}
+
+std::optional<WebSocketCompressionOptions> WebSocketHandler::get_compression_options() { return std::nullopt; }
+
+void WebSocketHandler::check_open() const {
+    if (!protocol_ || protocol_->is_closing()) throw WebSocketClosedError();
+}
+
+Future<void> WebSocketHandler::write_message(std::string_view message, bool binary) {
+    check_open();
+    return protocol_->write_message(message, binary);
+}
+
+Future<void> WebSocketHandler::write_message(const JSON& message) { return write_message(json_encode(message)); }
+
+Future<void> WebSocketHandler::write_message(const nlohmann::ordered_json& message) {
+    return write_message(json_encode(message));
+}
+
+void WebSocketHandler::ping(std::string_view data) {
+    check_open();
+    protocol_->write_ping(data);
+}
+
+void WebSocketHandler::close(std::optional<int> code, std::string_view reason) {
+    check_close_arguments(code, reason);
+    if (protocol_) protocol_->close(code, reason);
+}
+
+void WebSocketHandler::set_nodelay(bool value) {
+    check_open();
+    protocol_->set_nodelay(value);
+}
+
+bool WebSocketHandler::is_open() const noexcept { return protocol_ && !protocol_->is_closing(); }
+
+std::optional<std::string> WebSocketHandler::selected_subprotocol() const {
+    if (subprotocol_.empty()) return std::nullopt;
+    return subprotocol_;
+}
+
+std::optional<int> WebSocketHandler::close_code() const noexcept {
+    return protocol_ ? protocol_->close_code() : std::nullopt;
+}
+
+const std::string& WebSocketHandler::close_reason() const noexcept {
+    static const std::string none;
+    return protocol_ ? protocol_->close_reason() : none;
+}
+
+std::optional<IOLoop::Clock::duration> WebSocketHandler::ping_interval() const {
+    return application().settings().websocket_ping_interval;
+}
+
+std::optional<IOLoop::Clock::duration> WebSocketHandler::ping_timeout() const {
+    return application().settings().websocket_ping_timeout;
+}
+
+std::size_t WebSocketHandler::max_message_size() const { return application().settings().websocket_max_message_size; }
+
+Future<void> WebSocketHandler::on_ws_message(std::string message, bool binary) {
+    on_message(std::move(message), binary);
+    return std::exchange(pending_, Future<void>(nullptr));
+}
+
+void WebSocketHandler::on_ws_ping(std::string data) { on_ping(std::move(data)); }
+
+void WebSocketHandler::on_ws_pong(std::string data) { on_pong(std::move(data)); }
+
+void WebSocketHandler::on_ws_connection_close() {
+    try {
+        on_close();
+    } catch (...) {
+        app_log.error("Uncaught exception in on_close of {}: {}", describe(),
+                      describe_exception(std::current_exception()));
+    }
+}
+
+std::string WebSocketHandler::describe() const {
+    return "WebSocket " + request().path + " (" + request().remote_ip + ")";
+}
+
+// === the client ==================================================================================
+
+struct WebSocketClientConnection::State final : detail::WebSocketDelegate {
+    std::string url;
+    HTTPHeaders headers;
+    std::optional<std::string> subprotocol;
+    std::optional<detail::WebSocketProtocol> protocol;
+    std::function<void(std::optional<WebSocketMessage>)> on_message_callback;
+    // One message waits here; the read loop waits for room (Tornado's Queue(1)).
+    Queue<std::optional<WebSocketMessage>> messages{1};
+    bool closed = false;
+    bool abandoned = false;  // the handle is gone: messages have nowhere to go
+
+    Future<void> on_ws_message(std::string message, bool binary) override {
+        if (abandoned) return Future<void>(nullptr);
+        if (on_message_callback) {
+            on_message_callback(WebSocketMessage{std::move(message), binary});
+            return Future<void>(nullptr);
+        }
+        return messages.put(WebSocketMessage{std::move(message), binary});
+    }
+    void on_ws_ping(std::string) override {}
+    void on_ws_pong(std::string) override {}
+    void on_ws_connection_close() override {
+        closed = true;
+        if (abandoned) return;
+        if (on_message_callback) {
+            on_message_callback(std::nullopt);
+        } else {
+            messages.put(std::nullopt);  // after the messages already waiting
+        }
+    }
+    std::string describe() const override { return "WebSocket client of " + url; }
+};
+
+WebSocketClientConnection::WebSocketClientConnection(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+WebSocketClientConnection::~WebSocketClientConnection() {
+    if (!state_) return;
+    state_->abandoned = true;
+    state_->on_message_callback = nullptr;  // it may hold what is being destroyed with us
+    if (state_->protocol && !state_->protocol->is_closing()) state_->protocol->close();
+}
+
+Future<void> WebSocketClientConnection::write_message(std::string_view message, bool binary) {
+    return state_->protocol->write_message(message, binary);
+}
+
+Future<std::optional<WebSocketMessage>> WebSocketClientConnection::read_message() {
+    if (state_->closed && state_->messages.empty()) {
+        Future<std::optional<WebSocketMessage>> ended;
+        ended.set_result(std::nullopt);
+        return ended;
+    }
+    return state_->messages.get();
+}
+
+void WebSocketClientConnection::ping(std::string_view data) { state_->protocol->write_ping(data); }
+
+void WebSocketClientConnection::close(std::optional<int> code, std::string_view reason) {
+    check_close_arguments(code, reason);
+    state_->protocol->close(code, reason);
+}
+
+std::optional<int> WebSocketClientConnection::close_code() const noexcept { return state_->protocol->close_code(); }
+const std::string& WebSocketClientConnection::close_reason() const noexcept {
+    return state_->protocol->close_reason();
+}
+const std::optional<std::string>& WebSocketClientConnection::selected_subprotocol() const noexcept {
+    return state_->subprotocol;
+}
+const HTTPHeaders& WebSocketClientConnection::headers() const noexcept { return state_->headers; }
+void WebSocketClientConnection::set_nodelay(bool value) { state_->protocol->set_nodelay(value); }
+
+namespace {
+
+// ws://host/path -> http://host/path (the handshake is an HTTP request).
+std::string http_url_of(std::string_view url) {
+    std::size_t separator = url.find("://");
+    std::string scheme = lower(url.substr(0, separator));
+    if (separator != std::string_view::npos) {
+        if (scheme == "ws") return "http" + std::string(url.substr(separator));
+        if (scheme == "wss") throw WebSocketError("wss:// is not supported yet (the framework has no TLS): " + std::string(url));
+    }
+    throw WebSocketError("not a ws:// URL: " + std::string(url));
+}
+
+// The server's 101, checked: it must be the answer to our key and agree to
+// no more than we offered.
+std::unique_ptr<websocket_protocol::PerMessageDeflate> check_answer(const HTTPHeaders& headers, std::string_view key,
+                                                                    const WebSocketConnectOptions& options,
+                                                                    std::optional<std::string>& subprotocol) {
+    if (!has_token(headers.get("Upgrade"), "websocket")) throw WebSocketError("the 101 does not upgrade to websocket");
+    if (!has_token(headers.get("Connection"), "upgrade")) throw WebSocketError("the 101 has no Connection: Upgrade");
+    if (headers.get("Sec-WebSocket-Accept") != websocket_protocol::compute_accept_value(key)) {
+        throw WebSocketError("wrong Sec-WebSocket-Accept in the server's answer");
+    }
+    if (headers.contains("Sec-WebSocket-Protocol")) {
+        std::string chosen = headers.get("Sec-WebSocket-Protocol");
+        const std::vector<std::string>& offered = options.subprotocols;
+        if (std::find(offered.begin(), offered.end(), chosen) == offered.end()) {
+            throw WebSocketError("the server chose a subprotocol that was not offered: " + chosen);
+        }
+        subprotocol = chosen;
+    }
+    std::optional<websocket_protocol::PerMessageDeflate::Agreement> agreement =
+        websocket_protocol::parse_deflate_answer(headers.get("Sec-WebSocket-Extensions"));
+    if (!agreement) return nullptr;
+    if (!options.compression_options) throw WebSocketError("the server turned on compression, which was not offered");
+    return std::make_unique<websocket_protocol::PerMessageDeflate>(/*server=*/false, *agreement,
+                                                                   *options.compression_options);
+}
+
+std::unique_ptr<WebSocketClientConnection> open_connection(detail::UpgradedConnection& upgraded, std::string url,
+                                                           std::string_view key, WebSocketConnectOptions& options) {
+    if (upgraded.response.code != 101 || !upgraded.stream) throw WebSocketError("Non-websocket response");
+    auto state = std::make_shared<WebSocketClientConnection::State>();
+    std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate =
+        check_answer(upgraded.response.headers, key, options, state->subprotocol);
+    state->url = std::move(url);
+    state->headers = std::move(upgraded.response.headers);
+    state->on_message_callback = std::move(options.on_message_callback);
+    WebSocketParams params{options.ping_interval, options.ping_timeout, options.max_message_size,
+                           options.compression_options};
+    state->protocol.emplace(*state, std::move(upgraded.stream), /*client=*/true, params, std::move(deflate));
+    state->protocol->start(state);
+    return std::make_unique<WebSocketClientConnection>(std::move(state));
+}
+
+Task<std::unique_ptr<WebSocketClientConnection>> connect(HTTPRequest request, WebSocketConnectOptions options) {
+    std::string url = request.url;
+    request.url = http_url_of(url);
+    std::string key = websocket_protocol::make_key();
+    request.headers.set("Upgrade", "websocket");
+    request.headers.set("Connection", "Upgrade");
+    request.headers.set("Sec-WebSocket-Key", key);
+    request.headers.set("Sec-WebSocket-Version", "13");
+    if (!options.subprotocols.empty()) {
+        std::string offered;
+        for (const std::string& name : options.subprotocols) offered += (offered.empty() ? "" : ", ") + name;
+        request.headers.set("Sec-WebSocket-Protocol", offered);
+    }
+    if (options.compression_options) {
+        request.headers.set("Sec-WebSocket-Extensions", websocket_protocol::kClientDeflateOffer);
+    }
+    request.follow_redirects = false;
+    request.decompress_response = false;
+    if (options.connect_timeout) request.connect_timeout = *options.connect_timeout;
+
+    detail::UpgradedConnection upgraded = co_await detail::fetch_upgrade(std::move(request));
+    try {
+        co_return open_connection(upgraded, std::move(url), key, options);
+    } catch (...) {
+        if (upgraded.stream) upgraded.stream->close();
+        throw;
+    }
+}
+
+}  // namespace
+
+Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string url, WebSocketConnectOptions options) {
+    HTTPRequest request;
+    request.url = std::move(url);
+    return websocket_connect(std::move(request), std::move(options));
+}
+
+Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(HTTPRequest request,
+                                                                      WebSocketConnectOptions options) {
+    return connect(std::move(request), std::move(options));
+}
+
+}  // namespace tornado
