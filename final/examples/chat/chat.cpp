@@ -4,7 +4,10 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <random>
+
+#include "tornado/websocket.h"
 
 namespace chat {
 
@@ -21,7 +24,22 @@ void MessageBuffer::add_message(Message message) {
     cache_.push_back(std::move(message));
     while (cache_.size() > cache_size_) cache_.pop_front();
     cond_.notify_all();
+    // A listener may unsubscribe (its socket closing) while we go through
+    // them: go through a copy of the numbers.
+    std::vector<std::uint64_t> subscriptions;
+    for (const auto& [subscription, listener] : listeners_) subscriptions.push_back(subscription);
+    for (std::uint64_t subscription : subscriptions) {
+        auto found = listeners_.find(subscription);
+        if (found != listeners_.end()) found->second(cache_.back());
+    }
 }
+
+std::uint64_t MessageBuffer::subscribe(Listener listener) {
+    listeners_.emplace(next_subscription_, std::move(listener));
+    return next_subscription_++;
+}
+
+void MessageBuffer::unsubscribe(std::uint64_t subscription) { listeners_.erase(subscription); }
 
 namespace {
 
@@ -105,6 +123,55 @@ private:
     tornado::Future<bool> wait_{nullptr};
 };
 
+// WS /chat/ws: the same room over a WebSocket. A client sends
+// {"body": TEXT}; every message added, from any client of either
+// transport, goes out to it as its JSON.
+class ChatSocketHandler : public tornado::WebSocketHandler {
+public:
+    void initialize(std::shared_ptr<MessageBuffer> buffer) { buffer_ = std::move(buffer); }
+
+    void open(const tornado::PathArgs&) override {
+        // `this` is safe in the listener: on_close unsubscribes it, and the
+        // framework holds the handler until on_close has run.
+        subscription_ = buffer_->subscribe([this](const Message& message) { send(message); });
+    }
+
+    void on_message(std::string text, bool binary) override {
+        if (binary) {
+            close(tornado::websocket_protocol::kUnsupportedData, "chat messages are text");
+            return;
+        }
+        std::optional<std::string> body = body_of(text);
+        if (!body) {
+            close(tornado::websocket_protocol::kInvalidPayload, "a chat message is {\"body\": text}");
+            return;
+        }
+        buffer_->add_message(make_message(*body));
+    }
+
+    void on_close() override { buffer_->unsubscribe(subscription_); }
+
+private:
+    static std::optional<std::string> body_of(const std::string& text) {
+        try {
+            tornado::JSON message = tornado::json_decode(text);
+            if (message.is_object() && message.contains("body") && message["body"].is_string()) {
+                return message["body"].get<std::string>();
+            }
+        } catch (const tornado::JSONDecodeError&) {
+        }
+        return std::nullopt;
+    }
+
+    void send(const Message& message) {
+        if (!is_open()) return;  // closing: it misses what comes after
+        write_message(message);
+    }
+
+    std::shared_ptr<MessageBuffer> buffer_;
+    std::uint64_t subscription_ = 0;
+};
+
 }  // namespace
 
 Message make_message(std::string_view body) {
@@ -121,6 +188,7 @@ std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer,
         {"/chat", tornado::handler<MainHandler>(static_dir)},
         {"/chat/new", tornado::handler<MessageNewHandler>(buffer)},
         {"/chat/updates", tornado::handler<MessageUpdatesHandler>(buffer)},
+        {"/chat/ws", tornado::handler<ChatSocketHandler>(buffer)},
         {"/chat/static/(.*)", tornado::handler<tornado::StaticFileHandler>(static_dir)},
     };
 }

@@ -5,6 +5,11 @@
 //   POST /chat/new       body=TEXT            -> the new message as JSON
 //   POST /chat/updates   cursor=ID (or none)  -> {"messages": [...]} newer than
 //                                               ID, waiting until there are some
+//   WS   /chat/ws        {"body": TEXT} in    -> every new message's JSON out
+//
+// The two transports share one room: a message posted on either reaches the
+// long pollers and every WebSocket client. (The page, /chat, speaks long
+// polling, or WebSocket with /chat?transport=websocket.)
 //
 // Long polling: an updates request that finds nothing new does not answer;
 // its coroutine waits on the MessageBuffer until someone posts, then
@@ -15,7 +20,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,23 +48,32 @@ public:
     // The messages after the one whose id is `cursor`, oldest first; all of
     // them for an empty or unknown cursor.
     std::vector<Message> get_messages_since(std::string_view cursor) const;
-    // Keeps `message` and wakes every waiter.
+    // Keeps `message`, wakes every waiter and tells every listener.
     void add_message(Message message);
     // Resolves at the next add_message (cancel it to stop waiting).
     tornado::Future<bool> wait() { return cond_.wait(); }
+
+    // Calls `listener` with every message added from now on (a WebSocket
+    // client), until unsubscribe() with the number it returns.
+    using Listener = std::function<void(const Message&)>;
+    std::uint64_t subscribe(Listener listener);
+    void unsubscribe(std::uint64_t subscription);
 
 private:
     std::size_t cache_size_;
     std::deque<Message> cache_;
     tornado::Condition cond_;
+    std::map<std::uint64_t, Listener> listeners_;
+    std::uint64_t next_subscription_ = 1;
 };
 
 // A new message: a random id (a UUID, as Tornado's demo), the body, and the
 // body as HTML, escaped: what the demo's message.html template renders.
 Message make_message(std::string_view body);
 
-// The routes: /chat (the page), /chat/new, /chat/updates and the page's
-// files under /chat/static/, from `static_dir` (final/examples/chat/static).
+// The routes: /chat (the page), /chat/new, /chat/updates, /chat/ws and the
+// page's files under /chat/static/, from `static_dir`
+// (final/examples/chat/static).
 std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer, std::string static_dir);
 
 // Where the chat page's files are in the source tree (set by CMake).
