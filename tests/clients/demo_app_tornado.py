@@ -23,8 +23,8 @@ Choices the contract leaves open, made here (the C++ app copies them):
   /robots.txt routes).
 - /query and /form report values exactly as sent (no stripping); /form's
   "args" are the body's arguments only.
-- /stream?chunks=N writes `chunk 1\\n` ... `chunk N\\n` (numbered from 1, as
-  chapter 05's /stream), flushing after each; N defaults to 3.
+- /stream?chunks=N writes `chunk 0\\n` ... `chunk N-1\\n` (counting from 0,
+  as range(N)), flushing after each; N defaults to 3.
 - /sleep and /blocking: ms defaults to 100.
 - /cookies/set sets one cookie per query argument (its last value) and
   answers an empty body (a value with a space or a control character makes
@@ -174,7 +174,7 @@ class CrashHandler(BaseHandler):
 class StreamHandler(BaseHandler):
     async def get(self):
         chunks = int(self.get_argument("chunks", "3"))
-        for i in range(1, chunks + 1):
+        for i in range(chunks):
             self.write("chunk %d\n" % i)
             await self.flush()
 

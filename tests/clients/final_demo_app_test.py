@@ -577,7 +577,17 @@ def _(t):
     expect_equal(r.status, 200, "status")
     expect_equal(r.header("Transfer-Encoding"), "chunked", "Transfer-Encoding")
     expect_equal(r.header("Content-Length"), None, "Content-Length beside chunked")
-    expect_equal(r.chunks, [b"chunk %d\n" % i for i in range(1, 6)], "chunks")
+    expect_equal(r.chunks, [b"chunk %d\n" % i for i in range(5)], "chunks")
+
+
+@check("GET /stream?chunks=3 over HTTP/1.0: the same bytes, unchunked, then the close")
+def _(t):
+    received, ending = exchange(t.port, b"GET /stream?chunks=3 HTTP/1.0\r\nHost: x\r\n\r\n")
+    r = RawResponse(received)
+    expect_equal(r.status, 200, "status")
+    expect_equal(r.header("Transfer-Encoding"), None, "Transfer-Encoding in HTTP/1.0")
+    expect_equal(r.body, b"chunk 0\nchunk 1\nchunk 2\n", "body")
+    expect_equal(ending, "eof", "how the answer ended")
 
 
 @check("GET /sleep?ms=300 x20 at once: all answered in well under 20 x 300 ms")

@@ -5,9 +5,9 @@
 //
 //   build/bin/demo_app [--port=8888] [--address=127.0.0.1] [--static_path=DIR] [--debug]
 //
-// Each handler shows one part of tornado/web.h; the comment above it says
-// which. Not here yet: /template (needs tornado/template.h) and the
-// WebSocket routes /ws/echo and /chat/ws (need tornado/websocket.h).
+// Each handler shows one part of tornado/web.h (and /ws/echo and /chat/ws
+// of tornado/websocket.h); the comment above it says which. Not here yet:
+// /template (needs tornado/template.h).
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -21,6 +21,7 @@
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
 #include "tornado/web.h"
+#include "tornado/websocket.h"
 
 namespace {
 
@@ -155,11 +156,12 @@ public:
 
 // Coroutine: each piece flushed on its own (chunked encoding), and the
 // coroutine waits for the client to take it before writing the next.
+// Pieces count from 0, as Python's range(N).
 class StreamHandler : public tornado::RequestHandler {
 public:
     Task<void> get_async(PathArgs) override {
         long chunks = number_argument(*this, "chunks", 3, 100'000);
-        for (long i = 1; i <= chunks; ++i) {
+        for (long i = 0; i < chunks; ++i) {
             write("chunk " + std::to_string(i) + "\n");
             co_await flush();
         }
@@ -219,6 +221,13 @@ public:
     }
 };
 
+// WebSocket: each message back with its opcode (text or binary). Pings are
+// answered and a close echoed by the framework itself.
+class EchoSocketHandler : public tornado::WebSocketHandler {
+public:
+    void on_message(std::string message, bool binary) override { write_message(message, binary); }
+};
+
 std::vector<tornado::URLSpec> routes(std::shared_ptr<chat::MessageBuffer> room) {
     using tornado::handler;
     std::vector<tornado::URLSpec> table = {
@@ -243,6 +252,7 @@ std::vector<tornado::URLSpec> routes(std::shared_ptr<chat::MessageBuffer> room) 
         {"/cookies/get", handler<CookieGetHandler>()},
         {"/login", handler<LoginHandler>()},
         {"/me", handler<MeHandler>()},
+        {"/ws/echo", handler<EchoSocketHandler>()},
     };
     for (tornado::URLSpec& spec : chat::chat_routes(std::move(room), chat::default_static_dir())) {
         table.push_back(std::move(spec));
