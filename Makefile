@@ -38,6 +38,9 @@ run: build
 
 ## test         build, then run every test under CTest (chapters, exercises, clients)
 test: build
+	@$(DEPS) browser
+	@test node_modules/.installed-by-npm-ci -nt package-lock.json -a node_modules/.installed-by-npm-ci -nt package.json \
+	  || { npm ci --no-audit --no-fund && touch node_modules/.installed-by-npm-ci; }
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 ## grade        grade an exercise: make grade CH=03 [TASK=2]

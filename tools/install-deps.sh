@@ -7,6 +7,8 @@
 #   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset),
 #                                   nginx and Python Tornado (the framework scenario's yardsticks)
 #   tools/install-deps.sh slides    + Graphviz, Node.js and npm (Marp is pinned in package-lock.json)
+#   tools/install-deps.sh browser   + Chromium, Node.js and npm (the browser test, tests/browser/;
+#                                   playwright-core is pinned in package-lock.json)
 #
 # Quick when nothing is missing: it asks dpkg, and runs apt-get only for what
 # is absent. Every make target that needs packages calls it first, so a fresh
@@ -18,7 +20,8 @@ packages_for() {
     build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado" ;;
     slides) echo "graphviz nodejs npm" ;;
-    *) echo "install-deps.sh: unknown group '$1' (build, bench, slides)" >&2; exit 2 ;;
+    browser) echo "chromium nodejs npm" ;;
+    *) echo "install-deps.sh: unknown group '$1' (build, bench, slides, browser)" >&2; exit 2 ;;
   esac
 }
 
