@@ -1,0 +1,69 @@
+// websocket echo server: every message back to its sender, text as text and
+// binary as binary. The smallest WebSocketHandler there is, and the server
+// `make bench` measures against Boost.Beast and Python Tornado.
+//
+//   build/bin/final_websocket_echo [--port=8888] [--address=127.0.0.1] [--compress]
+//   build/bin/final_websocket_client ws://127.0.0.1:8888/ws/echo
+//
+// It prints "Listening on http://ADDRESS:PORT/" once it accepts (--port=0
+// picks a free port); GET / is a page whose script talks to /ws/echo, to
+// try it from a browser.
+#include <cstdio>
+#include <string>
+
+#include "tornado/ioloop.h"
+#include "tornado/options.h"
+#include "tornado/web.h"
+#include "tornado/websocket.h"
+
+static auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
+static auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
+static auto& compress = tornado::define("compress", false, "accept permessage-deflate when a client offers it");
+
+class EchoSocket : public tornado::WebSocketHandler {
+public:
+    void on_message(std::string message, bool binary) override { write_message(message, binary); }
+
+    std::optional<tornado::WebSocketCompressionOptions> get_compression_options() override {
+        if (!*compress) return std::nullopt;
+        return tornado::WebSocketCompressionOptions{};
+    }
+};
+
+// A page that opens the socket, sends what you type and shows the echoes.
+class PageHandler : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        write(R"page(<!doctype html>
+<title>WebSocket echo</title>
+<form id="f"><input id="text" autofocus> <button>send</button></form>
+<pre id="log"></pre>
+<script>
+const log = (line) => { document.getElementById("log").textContent += line + "\n"; };
+const ws = new WebSocket("ws://" + location.host + "/ws/echo");
+ws.onopen = () => log("open");
+ws.onmessage = (event) => log("echo: " + event.data);
+ws.onclose = (event) => log("closed (" + event.code + ")");
+document.getElementById("f").onsubmit = (event) => {
+  event.preventDefault();
+  ws.send(document.getElementById("text").value);
+};
+</script>
+)page");
+    }
+};
+
+int main(int argc, char** argv) {
+    tornado::parse_command_line(argc, argv);
+    tornado::IOLoop loop;
+    tornado::Application app({
+        {"/", tornado::handler<PageHandler>()},
+        {"/ws/echo", tornado::handler<EchoSocket>()},
+    });
+    tornado::HTTPServer& server = app.listen(static_cast<std::uint16_t>(*port), *address);
+    std::printf("Listening on http://%s:%u/\n", address->c_str(), unsigned{server.port()});
+    std::fflush(stdout);
+    loop.install_signal_handlers();
+    loop.start();
+    return 0;
+}
