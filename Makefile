@@ -54,8 +54,14 @@ hint:
 	@$(PYTHON) tools/grade.py --chapter $(CH) --hint $(TASK)
 
 ## bench        blocking vs async servers under load; table + plot in build/bench/ [ARGS=--quick]
-bench: build
-	@$(DEPS) bench
+# The bench packages go in before the build: libboost-dev brings Boost.Beast,
+# and CMake builds beast_ws_echo only if it found Boost when it configured.
+# So while beast_ws_echo is missing, CMake configures again (a build folder
+# configured before Boost was there would never look for it again).
+bench:
+	@$(DEPS) build bench
+	@test -x $(BUILD)/bin/beast_ws_echo || cmake -S . -B $(BUILD) > /dev/null
+	$(MAKE) --no-print-directory build
 	$(PYTHON) tests/bench/run_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 	/usr/bin/python3 tests/bench/plot.py $(BUILD)/bench/results.csv $(BUILD)/bench
 

@@ -18,7 +18,7 @@ set -euo pipefail
 packages_for() {
   case "$1" in
     build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado" ;;
-    bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado" ;;
+    bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev" ;;
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;
     *) echo "install-deps.sh: unknown group '$1' (build, bench, slides, browser)" >&2; exit 2 ;;

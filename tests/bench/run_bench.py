@@ -262,6 +262,38 @@ GOAL_CPU_VS_NGINX = 1.00      # final's server CPU per request / nginx's, at mos
 GOAL_RPS_VS_TORNADO = 10.0    # final's req/s / Tornado's, at least
 GOAL_IDLE_BYTES = 1024        # server memory per idle keep-alive connection, at most
 
+# The WebSocket scenario: an echo server in each of three frameworks, in the
+# same run. Our load generator, ws_load (tests/bench/ws_load.cpp, built into
+# --bin), opens N WebSocket connections on WEBSOCKET_PATH; each sends a
+# 32-byte text message, waits for its echo, and sends the next. Then the
+# memory of idle WebSocket connections, as the framework scenario measures
+# idle keep-alive connections (same --rounds, --duration, --idle-connections).
+WEBSOCKET_SERVERS = [
+    # --logging=warning: no log line per connection, as Tornado's access log
+    # is off in tornado_ws_echo.py and Beast logs nothing.
+    Server("final_websocket", "final_websocket_echo",
+           "final/: web::Application + WebSocketHandler",
+           args=["--address=127.0.0.1", "--logging=warning"]),
+    Server("beast", "beast_ws_echo",
+           "Boost.Beast 1.74, one thread, async read/write per connection (beast_ws_echo.cpp)",
+           args=["--address=127.0.0.1"]),
+    Server("tornado_ws", os.path.join(HERE, "tornado_ws_echo.py"),
+           "Python Tornado: WebSocketHandler (tornado_ws_echo.py)",
+           args=["--address=127.0.0.1"],
+           needs=([SYSTEM_PYTHON, "-c", "import tornado.websocket"], "python3-tornado")),
+]
+WEBSOCKET_FINAL = "final_websocket"
+WEBSOCKET_LEVELS = [100, 1000]
+WEBSOCKET_PATH = "/ws/echo"
+WEBSOCKET_MESSAGE_BYTES = 32
+LOAD_GENERATOR = "ws_load"    # in --bin
+# ws_load busier than this (its CPU time ÷ the round) may have set the pace
+# itself: the table marks such rounds, whose messages/s is a floor.
+GENERATOR_BUSY_LIMIT = 90     # percent
+# The goals of the framework's WebSocket support.
+GOAL_WS_CPU_VS_BEAST = 1.00   # final's server CPU per message / Beast's, at most
+GOAL_WS_IDLE_BYTES = 2048     # server memory per idle WebSocket connection, at most
+
 LEVELS = [1, 10, 100, 1000, 10000]
 DURATION = 3          # seconds per wrk run
 TIMEOUT = 2           # wrk --timeout, seconds
@@ -292,7 +324,10 @@ CSV_FIELDS = ["scenario", "server", "connections", "slow_clients", "status", "re
               "hwm_kb", "rss_peak_kb", "threads_peak", "held_peak",
               # the framework scenario's own figures
               "rounds", "cpu_us_per_request", "cpu_busy_percent", "response_bytes",
-              "rss_before_kb", "rss_after_kb", "idle_bytes_per_connection", "note"]
+              "rss_before_kb", "rss_after_kb", "idle_bytes_per_connection",
+              # the websocket scenario's: ws_load's CPU time ÷ the round, and the
+              # time it was ready to run but its core ran other work ÷ the round
+              "generator_busy_percent", "generator_queued_percent", "note"]
 
 
 def log(message=""):
@@ -901,13 +936,19 @@ def framework_idle(server, bin_dir, options, pinning):
             exit_code = process.process.poll()
         finally:
             process.stop(grace=2.0)
+    return fill_idle_row(row, before, after, held, opened, options.idle_connections, exit_code)
+
+
+def fill_idle_row(row, before, after, held, opened, wanted, exit_code):
+    """The idle-memory figures: `before` and `after` are the server's
+    proc_status() without and with the `opened` idle connections (of
+    `wanted`), `held` the descriptors it had for them."""
     if exit_code is not None or before is None or after is None:
         row.update(status="server died", note="the server exited while connections opened")
         return row
     notes = []
-    if opened < options.idle_connections:
-        notes.append("%s of %s connections opened" % (fmt_count(opened),
-                                                      fmt_count(options.idle_connections)))
+    if opened < wanted:
+        notes.append("%s of %s connections opened" % (fmt_count(opened), fmt_count(wanted)))
     if held < opened:
         notes.append("the server held only %s" % fmt_count(held))
     row.update(connections=opened, held_peak=held, rss_before_kb=before["VmRSS"],
@@ -951,6 +992,323 @@ def run_framework(options, bin_dir, pinning):
     order = {s.name: i for i, s in enumerate(options.framework)}
     rows.sort(key=lambda r: (r["scenario"] == "idle",
                              r["connections"] if r["scenario"] == "framework" else 0,
+                             order[r["server"]]))
+    return rows
+
+
+# --- the WebSocket scenario ----------------------------------------------
+
+# RFC 6455's own example key and the answer it gives (section 1.3).
+WEBSOCKET_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+WEBSOCKET_ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def masked_text_frame(payload):
+    """A client's text frame (FIN set, masked, payload under 126 bytes)."""
+    mask = os.urandom(4)
+    return (bytes([0x81, 0x80 | len(payload)]) + mask
+            + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload)))
+
+
+def websocket_echo_once(port):
+    """One WebSocket connection: the upgrade, one 32-byte text message, its
+    echo, a close. (the handshake response's head, problem or "")."""
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n" % (WEBSOCKET_PATH, port, WEBSOCKET_KEY))
+    message = b"x" * WEBSOCKET_MESSAGE_BYTES
+    echo = bytes([0x81, len(message)]) + message  # what the server must send back
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
+            sock.sendall(request.encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            head, _, rest = data.partition(b"\r\n\r\n")
+            accept = re.search(rb"\r\nsec-websocket-accept:\s*(\S+)", head, re.I)
+            if not head.startswith(b"HTTP/1.1 101") or not accept or \
+                    accept.group(1) != WEBSOCKET_ACCEPT:
+                return data, "the upgrade was not answered 101 with the right " \
+                             "Sec-WebSocket-Accept: %r" % data[:80]
+            sock.sendall(masked_text_frame(message))
+            while len(rest) < len(echo):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+            sock.sendall(bytes([0x88, 0x80]) + os.urandom(4))  # a close frame, empty
+    except OSError as error:
+        return b"", "WebSocket echo failed: %s" % error
+    if rest[:len(echo)] != echo:
+        return head, "the echo of a %d-byte text message was %r" % (len(message), rest[:80])
+    return head + b"\r\n\r\n", ""
+
+
+def start_websocket_checked(server, bin_dir, pinning, stderr_file, row):
+    """Starts the server and echoes one message through it: the process, or
+    None (the row says why). Also the warm-up before an idle-memory reading,
+    as one request is in the framework scenario."""
+    process = start_server(server, bin_dir, pinning, stderr_file, row)
+    if process is None:
+        return None
+    head, problem = websocket_echo_once(process.port)
+    if problem:
+        process.stop(grace=2.0)
+        row.update(status="failed", note=problem)
+        return None
+    row["response_bytes"] = len(head)
+    return process
+
+
+def parse_figures(line):
+    """"TAG a=1 b=2.5" -> {"a": 1.0, "b": 2.5}"""
+    return {key: float(value) for key, value in
+            (pair.split("=", 1) for pair in line.split()[1:])}
+
+
+class WsLoad:
+    """build/bin/ws_load as a child process. We read its report lines as they
+    come ("OPEN ...", "BENCH ..."); closing its standard input tells it to
+    close its connections and exit. It holds them until then, so that we
+    read the server's CPU time or memory before closing them costs the
+    server anything. Everything it prints goes to `raw_file`."""
+
+    def __init__(self, command, raw_file):
+        self.command = command
+        self.raw_file = raw_file
+        self.process = None
+        self.unread = b""
+
+    def __enter__(self):
+        self.raw_file.write("$ %s\n" % " ".join(self.command))
+        self.raw_file.flush()
+        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return self
+
+    def __exit__(self, *exc):
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        rest = self.unread + self.process.stdout.read()
+        self.process.stdout.close()
+        self.raw_file.write(rest.decode(errors="replace"))
+
+    def wait_for(self, tag, timeout):
+        """The figures of ws_load's next line that starts with `tag`, or None
+        when it exits or `timeout` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            while True:
+                while b"\n" in self.unread:
+                    line, self.unread = self.unread.split(b"\n", 1)
+                    text = line.decode(errors="replace")
+                    self.raw_file.write(text + "\n")
+                    if text.startswith(tag + " "):
+                        return parse_figures(text)
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(timeout=left):
+                    return None
+                chunk = os.read(self.process.stdout.fileno(), 65536)
+                if not chunk:
+                    return None
+                self.unread += chunk
+
+
+def ws_load_command(generator, port, connections, pinning, *extra):
+    return pinning.wrk_prefix() + [
+        generator, "--port=%d" % port, "--path=" + WEBSOCKET_PATH,
+        "--connections=%d" % connections, "--in-flight=%d" % IDLE_IN_FLIGHT] + list(extra)
+
+
+def websocket_round(process, level, options, pinning, raw_file, generator):
+    """One ws_load run in echo mode against a running server: its figures,
+    or None and why. The server's CPU time is read when every connection
+    is open and when the echo of the last message sent has come back, so
+    that neither the handshakes nor the closing count in its CPU per
+    message."""
+    command = ws_load_command(generator, process.port, level, pinning,
+                              "--duration=%d" % options.duration,
+                              "--message-bytes=%d" % WEBSOCKET_MESSAGE_BYTES, "--hold")
+    with WsLoad(command, raw_file) as load:
+        opened = load.wait_for("OPEN", timeout=90)
+        if not opened or not opened["connections"]:
+            return None, "ws_load opened no connection (see raw/)"
+        before = cpu_ticks(process.pid)
+        result = load.wait_for("BENCH", timeout=options.duration + 30)
+        after = cpu_ticks(process.pid)
+    if result is None:
+        return None, "ws_load printed no result (see raw/)"
+    if before is None or after is None:
+        return None, "the server exited"
+    if opened["connections"] < level:
+        result["note"] = "%d of %d connections opened" % (opened["connections"], level)
+    seconds = result["duration_us"] / 1e6
+    cpu_seconds = (after - before) / CLOCK_TICKS
+    result.update(seconds=seconds, cpu_seconds=cpu_seconds,
+                  requests=result["messages"],  # so that summarise_rounds can add them up
+                  generator_busy=100 * result["cpu_us"] / result["duration_us"],
+                  generator_queued=100 * result["queued_us"] / result["duration_us"],
+                  # The server echoed the drained messages too, after the round's end.
+                  cpu_us_per_request=(cpu_seconds * 1e6 / (result["messages"] + result["drained"])
+                                      if result["messages"] else None))
+    return result, ""
+
+
+def summarise_websocket_rounds(row, rounds):
+    """A websocket row from its rounds: messages/s summed over the rounds,
+    CPU per message, the cores' use and latency the median round."""
+    for r in rounds:  # summarise_rounds' names: wrk's error kinds
+        r.update(connect=r["connect_errors"] + r["handshake_errors"], read=r["closed"],
+                 write=0, timeout=0, status=r["bad_echoes"])
+    summarise_rounds(row, rounds)
+    for key in ("generator_busy", "generator_queued"):
+        row[key + "_percent"] = "%.0f" % statistics.median(r[key] for r in rounds)
+    notes = [row["note"]] if row["note"] else []  # why a later round failed, if one did
+    row["note"] = "; ".join(notes + sorted({r["note"] for r in rounds if r.get("note")}))
+
+
+def websocket_throughput(servers, bin_dir, options, pinning, generator):
+    """All the servers running at once, idle but for the one ws_load loads;
+    at each level, `rounds` rounds visiting every server in turn (starting
+    one further along each round), as the framework scenario does."""
+    raw_dir = os.path.join(options.out, "raw")
+    rows = {(s.name, level): framework_row("websocket", s, level)
+            for s in servers for level in WEBSOCKET_LEVELS}
+    rounds = {key: [] for key in rows}
+    with contextlib.ExitStack() as stack:
+        running = []
+        for server in servers:
+            stderr_file = stack.enter_context(
+                open(os.path.join(raw_dir, "websocket-%s.server-stderr.txt" % server.name), "w"))
+            first = rows[(server.name, WEBSOCKET_LEVELS[0])]
+            process = start_websocket_checked(server, bin_dir, pinning, stderr_file, first)
+            if process is None:
+                log("[websocket] %-16s %s" % (server.name, first["note"]))
+                for level in WEBSOCKET_LEVELS:
+                    rows[(server.name, level)].update(status="failed", note=first["note"])
+                continue
+            stack.callback(process.stop, 2.0)
+            for level in WEBSOCKET_LEVELS:
+                rows[(server.name, level)]["response_bytes"] = first["response_bytes"]
+            running.append((server, process))
+
+        for level in WEBSOCKET_LEVELS:
+            for round_index in range(options.rounds):
+                turn = round_index % max(1, len(running))
+                for server, process in running[turn:] + running[:turn]:
+                    row = rows[(server.name, level)]
+                    if row["status"] != "ok":
+                        continue
+                    raw_path = os.path.join(raw_dir, "websocket-%s-%d.txt" % (server.name, level))
+                    with open(raw_path, "a" if round_index else "w") as raw_file:
+                        result, problem = websocket_round(process, level, options, pinning,
+                                                          raw_file, generator)
+                    where = "[websocket] %-16s %5s conns, round %d/%d:" % (
+                        server.name, fmt_count(level), round_index + 1, options.rounds)
+                    if result is None:
+                        exit_code = process.process.poll()
+                        if exit_code is not None:  # negative: killed by that signal
+                            problem = "the server exited with %d; %s" % (exit_code, problem)
+                        row.update(status="server died" if exit_code is not None else "failed",
+                                   note=problem)
+                        log("%s %s" % (where, problem))
+                        continue
+                    rounds[(server.name, level)].append(result)
+                    log("%s %9s messages/s  %6.2f us CPU per message  server core %3.0f%% busy  "
+                        "ws_load %3.0f%% busy, %3.0f%% waiting for its core" % (
+                            where, "{:,.0f}".format(result["messages"] / result["seconds"]),
+                            result["cpu_us_per_request"] or 0,
+                            100 * result["cpu_seconds"] / result["seconds"],
+                            result["generator_busy"], result["generator_queued"]))
+        for server, process in running:
+            status = proc_status(process.pid)
+            for level in WEBSOCKET_LEVELS:
+                if status:
+                    rows[(server.name, level)]["hwm_kb"] = status["VmHWM"]
+    for key, row in rows.items():
+        if rounds[key]:
+            summarise_websocket_rounds(row, rounds[key])
+        elif row["status"] == "ok":
+            row.update(status="failed", note=row["note"] or "no round completed")
+    return [rows[(s.name, level)] for level in WEBSOCKET_LEVELS for s in servers]
+
+
+def websocket_idle(server, bin_dir, options, pinning, generator):
+    """A fresh server, `idle_connections` idle WebSocket connections (ws_load
+    --mode=idle: each handshake done, then silence), and what they added
+    to its resident memory."""
+    row = framework_row("websocket_idle", server, options.idle_connections)
+    raw = os.path.join(options.out, "raw", "websocket-idle-%s" % server.name)
+    with open(raw + ".server-stderr.txt", "w") as stderr_file, \
+            open(raw + ".txt", "w") as raw_file:
+        process = start_websocket_checked(server, bin_dir, pinning, stderr_file, row)
+        if process is None:
+            return row
+        try:
+            time.sleep(0.2)  # let the first connection's work settle
+            before = proc_status(process.pid)
+            idle_fds = open_descriptors(process.pid)
+            command = ws_load_command(generator, process.port, options.idle_connections,
+                                      pinning, "--mode=idle")
+            with WsLoad(command, raw_file) as load:
+                open_line = load.wait_for("OPEN", timeout=120)
+                time.sleep(0.5)  # the last handshakes answered, the server waiting again
+                after = proc_status(process.pid)
+                held = open_descriptors(process.pid) - idle_fds
+            exit_code = process.process.poll()
+        finally:
+            process.stop(grace=2.0)
+    opened = int(open_line["connections"]) if open_line else 0
+    return fill_idle_row(row, before, after, held, opened, options.idle_connections, exit_code)
+
+
+def run_websocket(options, bin_dir, pinning):
+    """The websocket scenario: its CSV rows (echo rounds, then idle memory)."""
+    generator = os.path.join(bin_dir, LOAD_GENERATOR)
+    generator_missing = None if os.access(generator, os.X_OK) else (
+        "%s not found (it is built with the course)" % generator)
+    rows = []
+    available = []
+    for server in options.websocket:
+        reason = generator_missing or options.websocket_missing[server.name]
+        if reason and server.name == "beast" and not generator_missing:
+            reason += " (built when CMake finds Boost: tools/install-deps.sh bench, then " \
+                      "cmake -S . -B build)"
+        if reason:
+            log("[websocket] %-16s not available: %s" % (server.name, reason))
+            for level in WEBSOCKET_LEVELS:
+                rows.append(framework_row("websocket", server, level, "not available", reason))
+            if options.idle_connections:
+                rows.append(framework_row("websocket_idle", server, options.idle_connections,
+                                          "not available", reason))
+        else:
+            available.append(server)
+    if available:
+        rows += websocket_throughput(available, bin_dir, options, pinning, generator)
+    if options.idle_connections:
+        for server in available:
+            row = websocket_idle(server, bin_dir, options, pinning, generator)
+            rows.append(row)
+            if row["idle_bytes_per_connection"] != "":
+                log("[ws idle]   %-16s %s idle WebSocket connections: RSS %s -> %s kB, "
+                    "%s bytes each%s" % (
+                        server.name, fmt_count(row["connections"]),
+                        fmt_count(row["rss_before_kb"]), fmt_count(row["rss_after_kb"]),
+                        fmt_count(row["idle_bytes_per_connection"]),
+                        "  (%s)" % row["note"] if row["note"] else ""))
+            else:
+                log("[ws idle]   %-16s %s %s" % (server.name, row["status"], row["note"]))
+    order = {s.name: i for i, s in enumerate(options.websocket)}
+    rows.sort(key=lambda r: (r["scenario"] == "websocket_idle",
+                             r["connections"] if r["scenario"] == "websocket" else 0,
                              order[r["server"]]))
     return rows
 
@@ -1086,18 +1444,18 @@ def backend_table(rows):
                            "vs. blocking", "p50", "p99", "errors", "threads"], cells)
 
 
-def framework_figures(rows):
+def framework_figures(rows, scenario="framework", idle_scenario="idle"):
     """server -> {("rps", level), ("cpu", level), "idle"} for the runs that worked."""
     figures = {}
     for row in rows:
         if row["status"] != "ok":
             continue
         mine = figures.setdefault(row["server"], {})
-        if row["scenario"] == "framework" and row["requests"]:
+        if row["scenario"] == scenario and row["requests"]:
             mine[("rps", row["connections"])] = float(row["rps"])
             if row["cpu_us_per_request"] != "":
                 mine[("cpu", row["connections"])] = float(row["cpu_us_per_request"])
-        elif row["scenario"] == "idle" and row["idle_bytes_per_connection"] != "":
+        elif row["scenario"] == idle_scenario and row["idle_bytes_per_connection"] != "":
             mine["idle"] = float(row["idle_bytes_per_connection"])
     return figures
 
@@ -1147,14 +1505,37 @@ def framework_checks(rows, options):
                                      mine.get(("rps", level)), GOAL_RPS_VS_TORNADO, True, 1,
                                      "tornado", tornado.get(("rps", level))))
         if options.idle_connections:
-            idle = next((r for r in rows if r["scenario"] == "idle" and r["server"] == server.name
-                         and r["idle_bytes_per_connection"] != ""), None)
-            detail = "" if idle is None else "(%s − %s kB) ÷ %s" % (
-                fmt_count(idle["rss_after_kb"]), fmt_count(idle["rss_before_kb"]),
-                fmt_count(idle["connections"]))
             checks.append(goal_check(server.name, "bytes per idle connection",
                                      options.idle_connections, mine.get("idle"),
-                                     GOAL_IDLE_BYTES, False, 0, detail=detail))
+                                     GOAL_IDLE_BYTES, False, 0,
+                                     detail=idle_detail(rows, "idle", server.name)))
+    return checks
+
+
+def idle_detail(rows, scenario, server_name):
+    """How the idle-memory figure was computed, for the goals table."""
+    idle = next((r for r in rows if r["scenario"] == scenario and r["server"] == server_name
+                 and r["idle_bytes_per_connection"] != ""), None)
+    return "" if idle is None else "(%s − %s kB) ÷ %s" % (
+        fmt_count(idle["rss_after_kb"]), fmt_count(idle["rss_before_kb"]),
+        fmt_count(idle["connections"]))
+
+
+def websocket_checks(rows, options):
+    """The goals of the framework's WebSocket, when final_websocket was selected."""
+    if WEBSOCKET_FINAL not in (s.name for s in options.websocket):
+        return []
+    figures = framework_figures(rows, "websocket", "websocket_idle")
+    mine, beast = figures.get(WEBSOCKET_FINAL, {}), figures.get("beast", {})
+    checks = [goal_check(WEBSOCKET_FINAL, "server CPU per message vs Beast", level,
+                         mine.get(("cpu", level)), GOAL_WS_CPU_VS_BEAST, False, 2,
+                         "beast", beast.get(("cpu", level)))
+              for level in WEBSOCKET_LEVELS]
+    if options.idle_connections:
+        checks.append(goal_check(WEBSOCKET_FINAL, "bytes per idle WebSocket connection",
+                                 options.idle_connections, mine.get("idle"),
+                                 GOAL_WS_IDLE_BYTES, False, 0,
+                                 detail=idle_detail(rows, "websocket_idle", WEBSOCKET_FINAL)))
     return checks
 
 
@@ -1189,16 +1570,21 @@ def goals_table(checks):
         measure = check["measure"]
         goal = ("≥ " if check["goal"].startswith("at least") else "≤ ") + check["goal"].split()[-1]
         if measure.startswith("bytes"):
-            what = "server memory per idle keep-alive connection, %s open" % fmt_count(
-                check["connections"])
+            kind = "WebSocket" if "WebSocket" in measure else "keep-alive"
+            what = "server memory per idle %s connection, %s open" % (
+                kind, fmt_count(check["connections"]))
             figures = check["detail"] or "-"
             result = "-" if check["value"] is None else "**%s**" % fmt_figure(measure,
                                                                              check["value"])
-            goal = "≤ {:,} B".format(GOAL_IDLE_BYTES)
+            goal = "≤ {:,} B".format(int(check["goal"].split()[-1]))
         else:
-            unit = "req/s" if measure.startswith("req/s") else "server CPU time per request"
-            what = "%s ÷ %s's, %s conns" % (unit, check["reference"].replace("tornado", "Tornado"),
-                                           fmt_count(check["connections"]))
+            if measure.startswith("req/s"):
+                unit = "req/s"
+            else:
+                unit = "server CPU time per " + ("message" if "message" in measure else "request")
+            reference = {"tornado": "Tornado", "beast": "Beast"}.get(check["reference"],
+                                                                    check["reference"])
+            what = "%s ÷ %s's, %s conns" % (unit, reference, fmt_count(check["connections"]))
             figures = "%s ÷ %s" % (fmt_figure(measure, check["value"]),
                                    fmt_figure(measure, check["reference_value"]))
             result = "-" if check["ratio"] is None else "**%.*f**" % (check["digits"],
@@ -1276,6 +1662,95 @@ def framework_section(rows, checks, options):
     return parts
 
 
+def fmt_ws_errors(row):
+    """ws_load's errors, by kind (the CSV keeps them in wrk's columns)."""
+    parts = ["%s %s" % (row["err_" + kind], label)
+             for kind, label in (("connect", "connect or handshake"), ("read", "closed"),
+                                 ("status", "bad echo"))
+             if row["err_" + kind]]
+    return ", ".join(parts) if parts else "0"
+
+
+GENERATOR_BUSY = ("‡ ws_load was busy %d%% of the round or more: it may have set the pace, "
+                  "so messages/s is a floor; CPU per message still compares." % GENERATOR_BUSY_LIMIT)
+
+
+def websocket_servers_table(rows, options):
+    """One line per server: what it is, its handshake answer, idle memory."""
+    models = {s.name: s.model for s in WEBSOCKET_SERVERS}
+    cells = []
+    for server in options.websocket:
+        echo = next(r for r in rows if r["scenario"] == "websocket" and r["server"] == server.name)
+        idle = next((r for r in rows if r["scenario"] == "websocket_idle"
+                     and r["server"] == server.name), None)
+        if echo["status"] == "not available":
+            cells.append([server.name, models[server.name], "not available: " + echo["note"], "-"])
+            continue
+        if idle is None:
+            memory = "-"
+        elif idle["status"] != "ok" or idle["idle_bytes_per_connection"] == "":
+            memory = "%s%s" % (idle["status"], ": " + idle["note"] if idle["note"] else "")
+        else:
+            memory = "{:,} B ({} → {} kB, {} conns{})".format(
+                int(idle["idle_bytes_per_connection"]), fmt_count(idle["rss_before_kb"]),
+                fmt_count(idle["rss_after_kb"]), fmt_count(idle["connections"]),
+                "; " + idle["note"] if idle["note"] else "")
+        cells.append([server.name, models[server.name], fmt_count(echo["response_bytes"]), memory])
+    return markdown_table(["server", "what it is", "handshake response bytes",
+                           "memory per idle WebSocket connection (RSS before → after)"], cells)
+
+
+def websocket_echo_table(rows, options):
+    """One line per server and level: the echo rounds' figures."""
+    cells = []
+    for level in WEBSOCKET_LEVELS:
+        for row in rows:
+            if row["scenario"] != "websocket" or row["connections"] != level or \
+                    row["status"] == "not available":
+                continue
+            if row["status"] != "ok" or row["requests"] == "":
+                cells.append([row["server"], fmt_count(level),
+                              "%s%s" % (row["status"], ": " + row["note"] if row["note"] else "")]
+                             + ["-"] * 5)
+                continue
+            busy = int(row["generator_busy_percent"])
+            mark = " ‡" if busy >= GENERATOR_BUSY_LIMIT else ""
+            errors = fmt_ws_errors(row) + (" (" + row["note"] + ")" if row["note"] else "")
+            cells.append([row["server"], fmt_count(level), fmt_rps(row) + mark, fmt_cpu(row),
+                          "%d%% (%s%%)" % (busy, row["generator_queued_percent"]),
+                          fmt_ms(row["p50_ms"]), fmt_ms(row["p99_ms"]), errors])
+    table = markdown_table(["server", "connections", "messages/s",
+                            "server CPU per message (core busy)",
+                            "ws_load busy (waiting for its core)", "p50", "p99", "errors"], cells)
+    if any(" ‡" in cell[2] for cell in cells):
+        table += "\n\n" + GENERATOR_BUSY
+    return table
+
+
+def websocket_section(rows, checks, options):
+    parts = ["## WebSocket echo: the framework against Boost.Beast and Tornado", ""]
+    if options.quick or options.rounds < FRAMEWORK_ROUNDS or \
+            options.idle_connections < IDLE_CONNECTIONS:
+        parts += ["(%d round(s) of %d s, %s idle connections: a check that it runs, "
+                  "too short for the verdicts to mean much.)" % (
+                      options.rounds, options.duration, fmt_count(options.idle_connections)), ""]
+    if checks:
+        parts += ["### The goals", "", goals_table(checks), ""]
+    parts += ["### Every server", "", websocket_servers_table(rows, options), "",
+              "### Echo, %d-byte text messages" % WEBSOCKET_MESSAGE_BYTES, "",
+              websocket_echo_table(rows, options), "",
+              "messages/s: echoes received, summed over the rounds ÷ their summed duration. "
+              "CPU per message: the server's utime + stime from the moment every connection "
+              "was open to the echo of the last message sent, ÷ those messages, median round; in "
+              "brackets that CPU time ÷ the round's length. ws_load busy: the load generator's "
+              "own CPU time ÷ the round; in brackets the time it was ready to run but its core "
+              "ran other work (/proc/self/schedstat) ÷ the round; medians. The rest of the "
+              "round ws_load waited for the server's echoes: when that rest is large, the "
+              "server, not ws_load, set the pace. "
+              "Memory: VmRSS with the idle connections open minus before, ÷ their number.", ""]
+    return parts
+
+
 def method_text(options, pinning):
     lines = [
         "- Each run starts a fresh server with `--port=0`, waits for its ready line, "
@@ -1310,17 +1785,31 @@ def method_text(options, pinning):
         "decimals, 1 for Tornado); 1 KB is 1,024 bytes." % (
             " and ".join(fmt_count(level) for level in FRAMEWORK_LEVELS), options.rounds,
             options.duration, fmt_count(options.idle_connections), IDLE_IN_FLIGHT))
+    if options.websocket and options.rounds:
+        lines.append(
+            "- WebSocket: the echo servers started once, pinned like the others; at %s "
+            "connections, %d round(s) of `ws_load --connections=N --duration=%d` (on the "
+            "other core) visiting them in turn: N connections to `%s`, each sending a "
+            "%d-byte masked text message, waiting for its echo and sending the next. The "
+            "server's utime + stime is read when all N are open and when the last echo is in. "
+            "Then, one at a time, a fresh server, one echo, its VmRSS, %s WebSocket "
+            "connections opened by `ws_load --mode=idle` (at most %d at a time) and left "
+            "silent, and its VmRSS again." % (
+                " and ".join(fmt_count(level) for level in WEBSOCKET_LEVELS), options.rounds,
+                options.duration, WEBSOCKET_PATH, WEBSOCKET_MESSAGE_BYTES,
+                fmt_count(options.idle_connections), IDLE_IN_FLIGHT))
     return "\n".join(lines)
 
 
 def write_results(options, pinning, facts, load_rows, slow_rows, backend_rows=(),
-                  framework_rows=()):
+                  framework_rows=(), websocket_rows=()):
     with open(os.path.join(options.out, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         writer.writeheader()
-        writer.writerows(load_rows + slow_rows + list(backend_rows) + list(framework_rows))
+        writer.writerows(load_rows + slow_rows + list(backend_rows) + list(framework_rows)
+                         + list(websocket_rows))
     parts = ["# Benchmark results", ""]
-    if load_rows or not framework_rows:
+    if load_rows or not (framework_rows or websocket_rows):
         parts += ["## Rising concurrency", "", load_table(load_rows), ""]
     if slow_rows:
         parts += ["## Slow clients", "", slow_table(slow_rows, load_rows), ""]
@@ -1328,10 +1817,16 @@ def write_results(options, pinning, facts, load_rows, slow_rows, backend_rows=()
         parts += ["## Slow backend: %d ms per request, %d connections" % (
                       BACKEND_MS, options.backend_connections), "",
                   backend_table(backend_rows), ""]
+    checks = []  # the goals of both scenarios go into framework.csv
     if framework_rows:
         checks = framework_checks(framework_rows, options)
-        write_framework_csv(os.path.join(options.out, "framework.csv"), checks)
         parts += framework_section(framework_rows, checks, options)
+    if websocket_rows:
+        websocket_goals = websocket_checks(websocket_rows, options)
+        checks += websocket_goals
+        parts += websocket_section(websocket_rows, websocket_goals, options)
+    if framework_rows or websocket_rows:
+        write_framework_csv(os.path.join(options.out, "framework.csv"), checks)
     parts += ["## Method", "", method_text(options, pinning), "",
               "## Machine", "", "\n".join("- %s: %s" % fact for fact in facts), ""]
     text = "\n".join(parts)
@@ -1360,7 +1855,8 @@ def parse_options(argv):
                         help="where results go (default: build/bench)")
     parser.add_argument("--servers", help="comma-separated names, e.g. select,epoll "
                         "(default: all of %s)" % ",".join(
-                            s.name for s in SERVERS + BACKEND_SERVERS + FRAMEWORK_SERVERS))
+                            s.name for s in SERVERS + BACKEND_SERVERS + FRAMEWORK_SERVERS
+                            + WEBSOCKET_SERVERS))
     parser.add_argument("--levels", type=parse_levels,
                         help="connection counts (default: %s)" % ",".join(map(str, LEVELS)))
     parser.add_argument("--duration", type=int, help="seconds per run (default: %d)" % DURATION)
@@ -1373,11 +1869,11 @@ def parse_options(argv):
                         help="wrk connections in the slow-backend scenario, 0 to skip it "
                              "(default: %d)" % BACKEND_CONNECTIONS)
     parser.add_argument("--rounds", type=int,
-                        help="framework scenario: rounds per level, 0 to skip it "
-                             "(default: %d)" % FRAMEWORK_ROUNDS)
+                        help="framework and websocket scenarios: rounds per level, 0 to skip "
+                             "them (default: %d)" % FRAMEWORK_ROUNDS)
     parser.add_argument("--idle-connections", type=int,
-                        help="framework scenario: idle keep-alive connections for the memory "
-                             "figure, 0 to skip it (default: %s)" % IDLE_CONNECTIONS)
+                        help="framework and websocket scenarios: idle connections for the "
+                             "memory figure, 0 to skip it (default: %s)" % IDLE_CONNECTIONS)
     parser.add_argument("--quick", action="store_true",
                         help="a fast check: levels %s, %d s runs, %d slow clients, %d framework "
                              "round, %d idle connections unless given" % (
@@ -1401,17 +1897,20 @@ def parse_options(argv):
     if options.rounds < 0 or options.idle_connections < 0:
         parser.error("--rounds and --idle-connections are 0 or more")
     options.selected = select_servers(parser, options.servers)
-    # The framework scenario's servers run in their own scenario only.
+    # The framework and websocket scenarios' servers run in their own scenario only.
     options.framework = ([s for s in options.selected if s in FRAMEWORK_SERVERS]
                          if options.rounds else [])
-    options.selected = [s for s in options.selected if s not in FRAMEWORK_SERVERS]
-    if not options.framework:
+    options.websocket = ([s for s in options.selected if s in WEBSOCKET_SERVERS]
+                         if options.rounds else [])
+    options.selected = [s for s in options.selected
+                        if s not in FRAMEWORK_SERVERS + WEBSOCKET_SERVERS]
+    if not options.framework and not options.websocket:
         options.idle_connections = 0
     return options
 
 
 def select_servers(parser, names):
-    everyone = SERVERS + BACKEND_SERVERS + FRAMEWORK_SERVERS
+    everyone = SERVERS + BACKEND_SERVERS + FRAMEWORK_SERVERS + WEBSOCKET_SERVERS
     if not names:
         return list(everyone)
     by_name = {s.program.lower(): s for s in SERVERS}
@@ -1426,7 +1925,7 @@ def select_servers(parser, names):
 
 
 def list_servers(bin_dir):
-    for s in SERVERS + BACKEND_SERVERS + FRAMEWORK_SERVERS:
+    for s in SERVERS + BACKEND_SERVERS + FRAMEWORK_SERVERS + WEBSOCKET_SERVERS:
         missing = s.missing(bin_dir)
         found = "found" if missing is None else "missing"
         program = os.path.basename(s.program) + ("" if s.url_path == "/" else " " + s.url_path)
@@ -1454,7 +1953,8 @@ def main(argv):
     if options.list:
         list_servers(bin_dir)
         return 0
-    if shutil.which("wrk") is None:
+    # wrk drives the HTTP scenarios; the websocket scenario has its own ws_load.
+    if (options.selected or options.framework) and shutil.which("wrk") is None:
         log("run_bench: wrk is not installed (tools/install-deps.sh bench installs it)")
         return 2
 
@@ -1483,14 +1983,20 @@ def main(argv):
     options.framework_missing = {s.name: s.missing(bin_dir) for s in options.framework}
     framework_servers = sum(1 for reason in options.framework_missing.values() if not reason)
     framework_runs = framework_servers * len(FRAMEWORK_LEVELS) * options.rounds
+    options.websocket_missing = {s.name: s.missing(bin_dir) for s in options.websocket}
+    websocket_servers = sum(1 for reason in options.websocket_missing.values() if not reason)
+    websocket_runs = websocket_servers * len(WEBSOCKET_LEVELS) * options.rounds
     log("Benchmark: %d runs of %d s each, about %.0f s in all" % (
-        len(runs) + framework_runs, options.duration,
+        len(runs) + framework_runs + websocket_runs, options.duration,
         len(runs) * (options.duration + 1.2) + framework_runs * (options.duration + 0.3)
-        + framework_servers * (2 + options.idle_connections / 2000)))
+        + framework_servers * (2 + options.idle_connections / 2000)
+        + websocket_runs * (options.duration + 0.5)
+        + websocket_servers * (2 + options.idle_connections / 2000)))
     log("Method:\n" + method_text(options, pinning))
     log("Machine: " + "; ".join("%s %s" % fact for fact in facts))
     log("Servers: " + (", ".join("%s (%s)" % (s.name, s.model)
-                                 for s in options.available + options.framework) or "none"))
+                                 for s in options.available + options.framework
+                                 + options.websocket) or "none"))
     log()
 
     rows = {"load": [], "slow": [], "backend": []}
@@ -1514,13 +2020,23 @@ def main(argv):
             options.duration, fmt_count(options.idle_connections)))
         framework_rows = run_framework(options, bin_dir, pinning)
 
+    websocket_rows = []
+    if options.websocket:
+        log()
+        log("WebSocket: %s at %s connections, %d round(s) of %d s, then %s idle connections" % (
+            ", ".join(s.name for s in options.websocket),
+            " and ".join(fmt_count(level) for level in WEBSOCKET_LEVELS), options.rounds,
+            options.duration, fmt_count(options.idle_connections)))
+        websocket_rows = run_websocket(options, bin_dir, pinning)
+
     text = write_results(options, pinning, facts, rows["load"], rows["slow"], rows["backend"],
-                         framework_rows)
+                         framework_rows, websocket_rows)
     log()
     log(text)
     log("Wrote %s, %s%s and raw/ (wrk output, server stderr per run)" % (
         os.path.join(options.out, "results.csv"), os.path.join(options.out, "results.md"),
-        ", " + os.path.join(options.out, "framework.csv") if framework_rows else ""))
+        ", " + os.path.join(options.out, "framework.csv")
+        if framework_rows or websocket_rows else ""))
     return 0
 
 
