@@ -36,6 +36,8 @@ using WsEvent = websocket_protocol::Event;  // (tornado::Event is locks.h's)
 
 namespace {
 
+// The largest frame buffer a thread keeps for the next message.
+constexpr std::size_t kMaxKeptFrameBuffer = 64 * 1024;
 // Most bytes of reason a close frame can carry beside its two-byte code.
 constexpr std::size_t kMaxCloseReason = 123;
 constexpr std::size_t kMaxControlPayload = 125;
@@ -278,14 +280,20 @@ void WebSocketProtocol::callback_failed(const char* what, std::exception_ptr err
 }
 
 Future<void> WebSocketProtocol::send_frame(Opcode opcode, std::string_view payload, bool rsv1) {
-    std::string frame;
+    // Frames are put together in a buffer the thread reuses (the stream
+    // copies only what the kernel does not take at once): a message costs
+    // no allocation of its own, as HTTP1Connection's responses.
+    thread_local std::string frame;
+    frame.clear();
     if (client_) {
         std::array<char, 4> mask = random_mask();
         websocket_protocol::append_frame(frame, opcode, payload, true, rsv1, &mask);
     } else {
         websocket_protocol::append_frame(frame, opcode, payload, true, rsv1);
     }
-    return stream_->write(std::move(frame));
+    Future<void> written = stream_->write(std::string_view(frame));
+    if (frame.capacity() > kMaxKeptFrameBuffer) std::string().swap(frame);  // a huge message's buffer goes
+    return written;
 }
 
 Future<void> WebSocketProtocol::write_message(std::string_view message, bool binary) {
