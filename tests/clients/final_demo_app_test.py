@@ -48,6 +48,7 @@ import traceback
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawws  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -228,106 +229,15 @@ def status_of_raw(port, data, **kwargs):
     return RawResponse(received).status
 
 
-# --- WebSocket client (RFC 6455, the parts the checks need) ------------------------
+# --- WebSocket client: tests/clients/rawws.py -----------------------------------------
 
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
-
-
-class WebSocket:
-    def __init__(self, port, path, timeout=TIMEOUT):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                           "Sec-WebSocket-Version: 13\r\n\r\n" % (path, port, key)).encode())
-        self.buffer = b""
-        while b"\r\n\r\n" not in self.buffer:
-            piece = self.sock.recv(4096)
-            expect(piece, "connection closed during the WebSocket handshake")
-            self.buffer += piece
-        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        self.handshake = RawResponse(head + b"\r\n\r\n")
-        expect_equal(self.handshake.status, 101, "handshake status")
-        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
-        expect_equal(self.handshake.header("Sec-WebSocket-Accept"), accept, "Sec-WebSocket-Accept")
-
-    def close_socket(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close_socket()
-
-    def send_frame(self, opcode, payload, masked=True, fin=True):
-        first = (0x80 if fin else 0) | opcode
-        length = len(payload)
-        mask_bit = 0x80 if masked else 0
-        if length < 126:
-            header = struct.pack("!BB", first, mask_bit | length)
-        elif length < 65536:
-            header = struct.pack("!BBH", first, mask_bit | 126, length)
-        else:
-            header = struct.pack("!BBQ", first, mask_bit | 127, length)
-        if masked:
-            mask = os.urandom(4)
-            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-            header += mask
-        self.sock.sendall(header + payload)
-
-    def _read_exactly(self, count):
-        while len(self.buffer) < count:
-            piece = self.sock.recv(65536)
-            if not piece:
-                raise EOFError("connection closed")
-            self.buffer += piece
-        data, self.buffer = self.buffer[:count], self.buffer[count:]
-        return data
-
-    def receive_frame(self):
-        """(fin, opcode, payload) of the next frame; server frames must be unmasked."""
-        first, second = self._read_exactly(2)
-        expect(not second & 0x80, "the server masked a frame")
-        length = second & 0x7F
-        if length == 126:
-            length = struct.unpack("!H", self._read_exactly(2))[0]
-        elif length == 127:
-            length = struct.unpack("!Q", self._read_exactly(8))[0]
-        return bool(first & 0x80), first & 0x0F, self._read_exactly(length)
-
-    def receive_message(self):
-        """(opcode, payload) of the next data message, reassembling fragments."""
-        opcode, parts = None, []
-        while True:
-            fin, frame_opcode, payload = self.receive_frame()
-            expect(frame_opcode not in (OP_CLOSE, OP_PING, OP_PONG),
-                   "expected a data frame, got opcode %d" % frame_opcode)
-            if opcode is None:
-                opcode = frame_opcode
-            parts.append(payload)
-            if fin:
-                return opcode, b"".join(parts)
-
-    def wait_for_close(self, timeout=TIMEOUT):
-        """Reads until the server closes the TCP connection; returns the
-        data frames received meanwhile and the close frame's payload (or
-        None). Fails if the server does not close within timeout."""
-        deadline = time.monotonic() + timeout
-        frames, close_payload = [], None
-        while True:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                _, opcode, payload = self.receive_frame()
-            except (EOFError, ConnectionResetError):
-                return frames, close_payload
-            except socket.timeout:
-                raise CheckFailed("the server did not close the connection within %.0f s" % timeout)
-            if opcode == OP_CLOSE:
-                close_payload = payload
-            else:
-                frames.append((opcode, payload))
+def WebSocket(port, path):
+    """A raw WebSocket client after a 101 (rawws.RawWebSocket); a handshake
+    that fails is a failed check."""
+    try:
+        return rawws.RawWebSocket(port, path, timeout=TIMEOUT)
+    except rawws.ProtocolError as error:
+        raise CheckFailed(str(error))
 
 
 # --- what the checks talk to -----------------------------------------------------------
@@ -954,30 +864,30 @@ def _(t):
 @check("WS /ws/echo: handshake, text and binary echoed with their opcode", group="websocket")
 def _(t):
     with WebSocket(t.port, "/ws/echo") as ws:
-        ws.send_frame(OP_TEXT, "h\u00e9llo".encode())
-        expect_equal(ws.receive_message(), (OP_TEXT, "h\u00e9llo".encode()), "text echo")
-        ws.send_frame(OP_BINARY, bytes(range(256)))
-        expect_equal(ws.receive_message(), (OP_BINARY, bytes(range(256))), "binary echo")
+        ws.send_frame(rawws.OP_TEXT, "h\u00e9llo".encode())
+        expect_equal(ws.receive_message(), (rawws.OP_TEXT, "h\u00e9llo".encode()), "text echo")
+        ws.send_frame(rawws.OP_BINARY, bytes(range(256)))
+        expect_equal(ws.receive_message(), (rawws.OP_BINARY, bytes(range(256))), "binary echo")
         big = os.urandom(70000)  # a 64-bit length field
-        ws.send_frame(OP_BINARY, big)
-        expect(ws.receive_message() == (OP_BINARY, big), "70,000-byte binary echo differs")
-        ws.send_frame(OP_TEXT, b"frag", fin=False)
-        ws.send_frame(OP_CONTINUATION, b"mented")
-        expect_equal(ws.receive_message(), (OP_TEXT, b"fragmented"), "fragmented text echo")
+        ws.send_frame(rawws.OP_BINARY, big)
+        expect(ws.receive_message() == (rawws.OP_BINARY, big), "70,000-byte binary echo differs")
+        ws.send_frame(rawws.OP_TEXT, b"frag", fin=False)
+        ws.send_frame(rawws.OP_CONTINUATION, b"mented")
+        expect_equal(ws.receive_message(), (rawws.OP_TEXT, b"fragmented"), "fragmented text echo")
 
 
 @check("WS /ws/echo: ping answered with a pong carrying its payload", group="websocket")
 def _(t):
     with WebSocket(t.port, "/ws/echo") as ws:
-        ws.send_frame(OP_PING, b"are you there")
+        ws.send_frame(rawws.OP_PING, b"are you there")
         _, opcode, payload = ws.receive_frame()
-        expect_equal((opcode, payload), (OP_PONG, b"are you there"), "pong")
+        expect_equal((opcode, payload), (rawws.OP_PONG, b"are you there"), "pong")
 
 
 @check("WS /ws/echo: close echoed (code 1000), then the server closes", group="websocket")
 def _(t):
     with WebSocket(t.port, "/ws/echo") as ws:
-        ws.send_frame(OP_CLOSE, struct.pack("!H", 1000) + b"bye")
+        ws.send_frame(rawws.OP_CLOSE, struct.pack("!H", 1000) + b"bye")
         frames, close_payload = ws.wait_for_close()
         expect_equal(frames, [], "data frames after the close")
         expect(close_payload is not None and len(close_payload) >= 2, "no close frame came back")
@@ -988,7 +898,7 @@ def _(t):
        tornado_falls_short="Tornado 6.2 accepts the unmasked frame and echoes it")
 def _(t):
     with WebSocket(t.port, "/ws/echo") as ws:
-        ws.sock.sendall(bytes([0x80 | OP_TEXT, 2]) + b"hi")
+        ws.sock.sendall(bytes([0x80 | rawws.OP_TEXT, 2]) + b"hi")
         frames, _ = ws.wait_for_close(timeout=2.0)
         expect_equal(frames, [], "answers to the unmasked frame")
 
@@ -1003,11 +913,11 @@ def _(t):
     cursor = post_message(t, "before the WebSocket test")["id"]
     with WebSocket(t.port, "/chat/ws") as sender, WebSocket(t.port, "/chat/ws") as reader:
         time.sleep(0.1)  # both registered before the message
-        sender.send_frame(OP_TEXT, json.dumps({"body": "over <ws>"}).encode())
+        sender.send_frame(rawws.OP_TEXT, json.dumps({"body": "over <ws>"}).encode())
         received = []
         for ws in (sender, reader):
             opcode, payload = ws.receive_message()
-            expect_equal(opcode, OP_TEXT, "opcode")
+            expect_equal(opcode, rawws.OP_TEXT, "opcode")
             received.append(json.loads(payload))
         message = received[0]
         expect_equal(received[1], message, "the two clients' copies")

@@ -4,9 +4,10 @@
 //   build/bin/final_websocket_client [--compress] [--binary] URL [MESSAGE...]
 //
 // The messages are the arguments after the URL; with none, the lines of
-// standard input (a pipe or a terminal), one message each. Each message
-// received is printed on a line of its own ("< text", or "< binary: N
-// bytes" with --binary); at the end, the close code and reason the server
+// standard input (a pipe or a terminal), one message each. It prints
+// "connected" (with the extension, when compression was agreed), then each
+// message received on a line of its own ("< text", or "< binary: N bytes"
+// for a binary one); at the end, the close code and reason the server
 // sent. Exit status: 0 when the server closed cleanly or all messages were
 // answered, 1 on an error.
 #include <cstdio>
@@ -81,6 +82,9 @@ tornado::Task<int> run(std::string url, std::vector<std::string> messages) {
     options.connect_timeout = wait_limit();
     if (*compress) options.compression_options = tornado::WebSocketCompressionOptions{};
     Connection ws = co_await tornado::websocket_connect(url, options);
+    std::string extensions = ws->headers().get("Sec-WebSocket-Extensions");
+    std::printf("connected%s%s\n", extensions.empty() ? "" : " with ", extensions.c_str());
+    std::fflush(stdout);
     bool answered = true;
     if (messages.empty()) {
         co_await send_lines(ws);
