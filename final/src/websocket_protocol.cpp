@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "base64.h"
-#include "tornado/websocket.h"
+#include "tornado/websocket_protocol.h"
 
 namespace tornado::websocket_protocol {
 

@@ -59,7 +59,8 @@
 //   on_message / open threw                                       1011
 //
 // Pings may come between the fragments of a message: they are answered at
-// once with a pong carrying the same payload.
+// once with a pong carrying the same payload. The rules themselves, on
+// bytes alone (no socket), are in tornado/websocket_protocol.h.
 //
 // Errors: write_message, ping and close on a connection that is closing
 // throw WebSocketClosedError (as Tornado); write_message's Future fails with
@@ -91,35 +92,9 @@
 #include "tornado/iostream.h"
 #include "tornado/queues.h"
 #include "tornado/web.h"
+#include "tornado/websocket_protocol.h"
 
 namespace tornado {
-
-// The most bytes a message may have (Tornado's default, 10 MiB): the
-// websocket_max_message_size setting, and the client's max_message_size.
-inline constexpr std::size_t kDefaultMaxMessageSize = 10 * 1024 * 1024;
-
-// Something went wrong with a WebSocket (Tornado's WebSocketError): the
-// client's handshake was answered without a 101, or the answer broke the
-// protocol.
-class WebSocketError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-// The connection is closed, or closing (Tornado's WebSocketClosedError).
-class WebSocketClosedError : public WebSocketError {
-public:
-    WebSocketClosedError() : WebSocketError("the WebSocket is closed") {}
-    using WebSocketError::WebSocketError;
-};
-
-// permessage-deflate's knobs (what Tornado's get_compression_options
-// returns): zlib's level (0-9) and memLevel (1-9). Compression costs each
-// connection about 300 KiB of zlib state while it lives.
-struct WebSocketCompressionOptions {
-    int compression_level = 6;  // as Tornado: GZipContentEncoding's level
-    int mem_level = 8;
-};
 
 // A message as the client reads it: the bytes, and whether they came as a
 // binary message (else text, which is valid UTF-8).
@@ -140,174 +115,6 @@ struct WebSocketParams {
     // permessage-deflate: offered (client) or accepted (server) when set.
     std::optional<WebSocketCompressionOptions> compression_options{};
 };
-
-// --- the protocol, without I/O ----------------------------------------------------
-//
-// The rules of RFC 6455 as plain functions and classes that take bytes and
-// give bytes, so that they can be tested (and fuzzed) without a socket. The
-// connection classes below feed them from an IOStream.
-
-namespace websocket_protocol {
-
-enum class Opcode : std::uint8_t {
-    continuation = 0x0,
-    text = 0x1,
-    binary = 0x2,
-    close = 0x8,
-    ping = 0x9,
-    pong = 0xA,
-};
-
-// The close codes this framework sends (RFC 6455 section 7.4.1).
-inline constexpr int kNormalClosure = 1000;
-inline constexpr int kGoingAway = 1001;
-inline constexpr int kProtocolError = 1002;
-inline constexpr int kUnsupportedData = 1003;
-inline constexpr int kNoStatusReceived = 1005;  // never sent: a close frame without a code
-inline constexpr int kInvalidPayload = 1007;
-inline constexpr int kMessageTooBig = 1009;
-inline constexpr int kInternalError = 1011;
-
-// Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID))
-// (Tornado's compute_accept_value).
-std::string compute_accept_value(std::string_view key);
-// Whether a Sec-WebSocket-Key is what RFC 6455 asks for: 16 bytes, base64.
-bool is_valid_key(std::string_view key);
-// A new Sec-WebSocket-Key (16 random bytes, base64), for a client.
-std::string make_key();
-
-// Whether a close frame may carry `code` (1000-1003, 1007-1011, 3000-4999).
-bool is_valid_close_code(int code) noexcept;
-
-// XORs `data` with the 4-byte `mask`, as if data began `offset` bytes into
-// the payload. Masking twice with the same key gives the bytes back.
-void apply_mask(std::span<char> data, const std::array<char, 4>& mask, std::size_t offset = 0) noexcept;
-
-// Appends one frame to `out`: the header, then the payload, masked with
-// `mask` when given (a client's frames). rsv1 marks a compressed message.
-void append_frame(std::string& out, Opcode opcode, std::string_view payload, bool fin = true,
-                  bool rsv1 = false, const std::array<char, 4>* mask = nullptr);
-
-// permessage-deflate (RFC 7692) for one connection: each message is
-// deflated on its own with a sync flush and its last four bytes (00 00 ff
-// ff) dropped; the receiver puts them back to inflate. With context
-// takeover (the default), each side's zlib stream carries its window over
-// from message to message.
-class PerMessageDeflate {
-public:
-    // What the two sides agreed, in the handshake's parameter names.
-    struct Agreement {
-        bool server_no_context_takeover = false;
-        bool client_no_context_takeover = false;
-        std::optional<int> server_max_window_bits{};  // 9-15
-        std::optional<int> client_max_window_bits{};
-    };
-
-    // `server`: which side this endpoint is (it compresses with its own
-    // side's parameters and inflates the other's).
-    PerMessageDeflate(bool server, const Agreement& agreement, const WebSocketCompressionOptions& options);
-    ~PerMessageDeflate();
-    PerMessageDeflate(const PerMessageDeflate&) = delete;
-    PerMessageDeflate& operator=(const PerMessageDeflate&) = delete;
-
-    std::string compress(std::string_view message);
-    // The message back; throws MessageTooBig when it inflates past
-    // max_size, std::invalid_argument when it is not deflate data.
-    std::string decompress(std::string_view payload, std::size_t max_size);
-
-    struct MessageTooBig : std::length_error {
-        using std::length_error::length_error;
-    };
-
-private:
-    struct Streams;  // zlib's, kept out of this header
-    std::unique_ptr<Streams> streams_;
-};
-
-// The handshake's side of permessage-deflate.
-//
-// Server: the first offer in a Sec-WebSocket-Extensions header that it can
-// accept (only the four parameters above, window bits 9-15), as Tornado:
-// its parameters become the agreement, echoed in the answer (a bare
-// client_max_window_bits is dropped). Nothing when no offer fits.
-struct AcceptedDeflate {
-    PerMessageDeflate::Agreement agreement;
-    std::string response_header;  // "permessage-deflate; client_max_window_bits=10"
-};
-std::optional<AcceptedDeflate> accept_deflate_offer(std::string_view extensions_header);
-// Client: what it offers (Tornado's), and what the server's answer means.
-// Throws WebSocketError for an extension or parameter it did not offer.
-inline constexpr std::string_view kClientDeflateOffer = "permessage-deflate; client_max_window_bits";
-std::optional<PerMessageDeflate::Agreement> parse_deflate_answer(std::string_view extensions_header);
-
-// What MessageReader made of the bytes it was given.
-struct Event {
-    enum class Kind : std::uint8_t {
-        nothing,  // a frame that does not end a message (a fragment), or a header
-        message,  // a whole data message: data, binary
-        ping,     // data: the payload
-        pong,     // data: the payload
-        close,    // code (kNoStatusReceived when the frame had none), data: the reason
-        fail,     // the peer broke a rule: close with code, data says which
-    };
-    Kind kind = Kind::nothing;
-    std::string data{};
-    bool binary = false;
-    int code = 0;
-};
-
-// Reads frames and puts messages together, checking every rule of the
-// table in the module comment. Fed by the caller in the sizes it asks for:
-//
-//   while (...) {
-//       std::string bytes = co_await stream->read_bytes(reader.bytes_wanted());
-//       Event event = reader.feed(std::move(bytes));
-//       ...
-//   }
-//
-// A frame takes two or three feeds: its first two bytes, then the rest of
-// its header with (when it is short) the payload, then a long payload.
-// After a `fail` the reader stays failed.
-class MessageReader {
-public:
-    // `expect_masked`: a server reads masked frames, a client unmasked ones.
-    // `deflate` (may be null): the connection's permessage-deflate.
-    MessageReader(bool expect_masked, std::size_t max_message_size, PerMessageDeflate* deflate = nullptr);
-
-    std::size_t bytes_wanted() const noexcept { return wanted_; }
-    // Takes exactly bytes_wanted() bytes.
-    Event feed(std::string bytes);
-    bool failed() const noexcept { return stage_ == Stage::failed; }
-
-private:
-    enum class Stage : std::uint8_t { frame_start, header_rest, payload, failed };
-
-    Event start_frame(std::string_view two_bytes);
-    Event read_header_rest(std::string bytes);
-    Event end_frame(std::string payload);
-    Event control_frame(std::string payload);
-    Event data_frame(std::string payload);
-    Event finish_message();
-    Event fail(int code, std::string reason);
-
-    std::string message_;  // the message being put together from fragments
-    std::size_t max_message_size_;
-    std::size_t wanted_ = 2;
-    PerMessageDeflate* deflate_;
-    std::array<char, 4> mask_{};  // the frame's
-    Utf8Validator utf8_;          // the message's, while it comes in plain text
-    Stage stage_ = Stage::frame_start;
-    Opcode opcode_ = Opcode::continuation;  // the frame's
-    std::uint8_t length_code_ = 0;          // the frame's 7-bit length: 0-125, 126 or 127
-    bool expect_masked_;
-    bool fin_ = false;                      // the frame's
-    bool compressed_ = false;               // the frame's RSV1
-    bool in_message_ = false;
-    bool message_binary_ = false;
-    bool message_compressed_ = false;
-};
-
-}  // namespace websocket_protocol
 
 // --- the connection, over an IOStream ---------------------------------------------
 
