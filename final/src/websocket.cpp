@@ -127,6 +127,22 @@ void close_when_flushed(const std::shared_ptr<IOStream>& stream, Future<void> fl
 
 namespace detail {
 
+namespace {
+
+constexpr std::size_t kNotOpen = static_cast<std::size_t>(-1);
+
+// Every open WebSocket of this thread's loop (a loop and its connections
+// belong to one thread), and the shutdown hook that closes them.
+struct OpenWebSockets {
+    std::vector<WebSocketProtocol*> open;  // a protocol knows its slot: O(1) to leave
+    IOLoop* loop = nullptr;
+    std::uint64_t hook = 0;
+    Future<void> all_closed{nullptr};  // while a graceful stop waits for them
+};
+thread_local OpenWebSockets open_websockets;
+
+}  // namespace
+
 // Tornado's keep-alive: a ping every interval; a peer whose pong is later
 // than the timeout is gone (a dead peer sends no FIN: only silence tells).
 struct WebSocketProtocol::Pinger {
@@ -144,11 +160,14 @@ WebSocketProtocol::WebSocketProtocol(WebSocketDelegate& delegate, std::shared_pt
       stream_(std::move(stream)),
       deflate_(std::move(deflate)),
       reader_(/*expect_masked=*/!client, params.max_message_size, deflate_.get()),
+      open_slot_(kNotOpen),
       client_(client) {
     start_pinging(params);
 }
 
-WebSocketProtocol::~WebSocketProtocol() = default;
+// (Normally it left the list when the connection ended; a loop destroyed
+// with the connection open never says so: then the loop is gone too.)
+WebSocketProtocol::~WebSocketProtocol() { leave_open_list(/*loop_alive=*/false); }
 
 void WebSocketProtocol::start(std::shared_ptr<void> owner, Future<void> opened) {
     owner_ = std::move(owner);
@@ -156,6 +175,7 @@ void WebSocketProtocol::start(std::shared_ptr<void> owner, Future<void> opened) 
     // would only delay it.
     stream_->set_nodelay(true);
     if (pinger_) pinger_->callback.start();
+    join_open_list();
     if (!opened.valid()) {
         read_frames();
     } else if (opened.done()) {
@@ -231,6 +251,7 @@ void WebSocketProtocol::connection_over() {
     if (over_) return;
     over_ = true;
     stop_pinging();
+    leave_open_list(/*loop_alive=*/true);
     delegate_.on_ws_connection_close();
     owner_.reset();  // (may destroy the delegate, and with it this object: nothing after)
 }
@@ -259,7 +280,7 @@ Future<void> WebSocketProtocol::handle(WsEvent event) {
             if (event.code != websocket_protocol::kNoStatusReceived) close_code_ = event.code;
             close_reason_ = std::move(event.data);
             // The echo carries the peer's code and reason (RFC 6455 section 5.5.1).
-            close(close_code_, close_reason_);
+            close(close_code(), close_reason_);
             break;
         case WsEvent::Kind::fail: fail(event.code, event.data); break;
     }
@@ -408,6 +429,47 @@ void WebSocketProtocol::periodic_ping() {
 void WebSocketProtocol::stop_pinging() noexcept {
     // Stopped, not destroyed: this may run inside the pinger's own call.
     if (pinger_) pinger_->callback.stop();
+}
+
+// --- the list of open WebSockets, for a graceful stop -------------------------------------------
+
+void WebSocketProtocol::join_open_list() {
+    OpenWebSockets& list = open_websockets;
+    IOLoop& loop = stream_->io_loop();
+    if (list.open.empty() || list.loop != &loop) {
+        list.loop = &loop;
+        list.hook = loop.add_shutdown_hook([] { return close_all_going_away(); });
+    }
+    open_slot_ = list.open.size();
+    list.open.push_back(this);
+}
+
+void WebSocketProtocol::leave_open_list(bool loop_alive) noexcept {
+    if (open_slot_ == kNotOpen) return;
+    OpenWebSockets& list = open_websockets;
+    // The last one takes this one's slot.
+    WebSocketProtocol* last = list.open.back();
+    list.open[open_slot_] = last;
+    last->open_slot_ = open_slot_;
+    list.open.pop_back();
+    open_slot_ = kNotOpen;
+    if (!list.open.empty()) return;
+    if (loop_alive && list.loop != nullptr) list.loop->remove_shutdown_hook(list.hook);
+    list.loop = nullptr;
+    if (list.all_closed.valid() && !list.all_closed.done()) list.all_closed.set_result();
+}
+
+Future<void> WebSocketProtocol::close_all_going_away() {
+    OpenWebSockets& list = open_websockets;
+    if (list.open.empty()) return done_future();
+    // close() only sends a frame and arms a timer: no connection ends (and
+    // leaves the list) inside this loop, so the copy stays valid.
+    std::vector<WebSocketProtocol*> closing = list.open;
+    for (WebSocketProtocol* protocol : closing) {
+        if (!protocol->is_closing()) protocol->close(websocket_protocol::kGoingAway, "server shutting down");
+    }
+    list.all_closed = Future<void>();
+    return list.all_closed;
 }
 
 }  // namespace detail

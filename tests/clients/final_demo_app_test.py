@@ -1172,6 +1172,30 @@ def _(t):
         expect_equal(code, 0, "exit status")
 
 
+@check("SIGTERM with WebSockets open: each gets close 1001, then the app exits 0", group="websocket",
+       tornado_falls_short="Tornado 6.2 drops its WebSocket connections without a close frame")
+def _(t):
+    with t.start_server() as server:
+        answering = WebSocket(server.port, "/ws/echo")
+        silent = WebSocket(server.port, "/chat/ws")
+        started = time.monotonic()
+        os.kill(server.pid, signal.SIGTERM)
+        with answering, silent:
+            for ws in (answering, silent):
+                ws.sock.settimeout(TIMEOUT)
+                _, opcode, payload = ws.receive_frame()
+                expect_equal((opcode, payload[:2]), (rawws.OP_CLOSE, struct.pack("!H", 1001)), "close frame")
+            answering.send_frame(rawws.OP_CLOSE, payload[:2])
+            expect_equal(answering.wait_for_close(), ([], None), "after the answer: TCP closed")
+            try:
+                code = server.process.wait(timeout=TIMEOUT)
+            except Exception:
+                raise CheckFailed("still running %.0f s after SIGTERM" % TIMEOUT)
+        expect_equal(code, 0, "exit status")
+        # The silent client never answers: the grace period (3 s) bounds the wait.
+        expect(time.monotonic() - started < 3 + 2, "took %.1f s to exit" % (time.monotonic() - started))
+
+
 @check("--debug and --address accepted; SIGINT: exit 0")
 def _(t):
     with t.start_server("--debug", "--address=127.0.0.1") as server:

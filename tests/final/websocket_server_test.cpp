@@ -353,6 +353,20 @@ TEST_F(WebSocketServer, AClientThatVanishesEndsTheConnection) {
     EXPECT_TRUE(record.wait_for("close none "));
 }
 
+TEST_F(WebSocketServer, AGracefulStopClosesEveryWebSocketWith1001) {
+    RawWebSocket first(port(), "/echo");
+    RawWebSocket second(port(), "/echo");
+    server.call([this] { server.loop().graceful_stop(std::chrono::seconds(5)); });
+    for (RawWebSocket* ws : {&first, &second}) {
+        Frame close = ws->read_close();
+        EXPECT_EQ(close.close_code(), 1001);
+        EXPECT_EQ(close.close_reason(), "server shutting down");
+        ws->send_close(1001);
+        EXPECT_TRUE(ws->closed_by_server());
+    }
+    EXPECT_TRUE(record.wait_for("close 1001 "));  // on_close sees the client's answer
+}
+
 // --- every rule, end to end: the close code a broken one gets ---------------------------------
 
 struct BrokenRule {

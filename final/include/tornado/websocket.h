@@ -66,6 +66,10 @@
 // throw WebSocketClosedError (as Tornado); write_message's Future fails with
 // it when the connection closes before the bytes are out.
 //
+// A graceful stop of the loop (IOLoop::graceful_stop: SIGTERM after
+// install_signal_handlers) closes every open WebSocket with 1001 (going
+// away) and waits, within its grace period, for the peers' answers.
+//
 // Threads: everything on the loop's thread. Lifetime: the framework holds
 // a WebSocketHandler from its open() to its on_close(), and a client
 // connection's state as long as the connection is open; a
@@ -166,10 +170,19 @@ public:
     bool is_closing() const noexcept;
     void set_nodelay(bool value);
     // The peer's close code (if its close frame had one) and reason.
-    std::optional<int> close_code() const noexcept { return close_code_; }
+    std::optional<int> close_code() const noexcept {
+        return close_code_ != 0 ? std::optional<int>(close_code_) : std::nullopt;
+    }
     const std::string& close_reason() const noexcept { return close_reason_; }
 
     static constexpr auto kCloseTimeout = std::chrono::seconds(5);
+
+    // Closes every open WebSocket of this thread's loop with 1001 (going
+    // away); the Future resolves when the last one is over. The loop's
+    // graceful stop (IOLoop::graceful_stop, SIGTERM after
+    // install_signal_handlers) calls it, so that clients hear the server
+    // leave instead of finding the connection dropped.
+    static Future<void> close_all_going_away();
 
 private:
     struct Pinger;  // made only when pings are asked for
@@ -195,6 +208,9 @@ private:
     void start_pinging(const WebSocketParams& params);
     void periodic_ping();
     void stop_pinging() noexcept;
+    // The list close_all_going_away() goes through.
+    void join_open_list();
+    void leave_open_list(bool loop_alive) noexcept;
 
     WebSocketDelegate& delegate_;
     std::shared_ptr<IOStream> stream_;
@@ -203,8 +219,9 @@ private:
     std::unique_ptr<Pinger> pinger_;
     websocket_protocol::MessageReader reader_;
     Future<void> close_flushed_{nullptr};  // resolves when our close frame is with the kernel
-    std::optional<int> close_code_;        // the peer's
-    std::string close_reason_;
+    std::size_t open_slot_;                // where it is in the list of open WebSockets
+    std::string close_reason_;             // the peer's
+    int close_code_ = 0;                   // the peer's (0: none)
     bool client_;
     bool peer_closed_ = false;  // the peer's close frame came, or we stopped reading
     bool close_sent_ = false;   // our close frame went out (or the stream is gone)
