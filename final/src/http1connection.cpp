@@ -621,7 +621,10 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
     }
 
     std::string_view connection_value;
-    if (disconnect_on_finish_) {
+    if (switching_protocols_) {
+        // A 101's own "Connection: Upgrade" stays, whatever HTTP would do
+        // next: the connection is about to speak another protocol.
+    } else if (disconnect_on_finish_) {
         if (http11_ || keep_alive_asked_) connection_value = "close";
     } else if (!http11_ && keep_alive_asked_) {
         connection_value = "Keep-Alive";  // Tornado's spelling

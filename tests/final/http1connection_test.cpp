@@ -78,6 +78,27 @@ void expect_still_serving(const ServerThread& server) {
 
 // --- the basics -----------------------------------------------------------------------------
 
+// A 101 keeps its own Connection: Upgrade even when HTTP would close next
+// (here the client also asked to close): the connection is switching
+// protocols, and a second Connection header would break the switch.
+TEST(HTTP1Connection, A101KeepsItsConnectionUpgrade) {
+    ServerThread server([] {
+        return std::make_unique<HTTPServer>([](RequestPtr request) {
+            HTTPHeaders headers{{"Upgrade", "websocket"}, {"Connection", "Upgrade"}};
+            request->connection->write_headers({"HTTP/1.1", 101, ""}, headers);
+            request->connection->finish();
+        });
+    });
+    RawClient client(server.port());
+    client.send(get("/", "Upgrade: websocket\r\nConnection: Upgrade, close\r\n"));
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 101);
+    int connection_headers = 0;
+    for (const auto& [name, value] : response.headers) connection_headers += name == "Connection";
+    EXPECT_EQ(connection_headers, 1);
+    EXPECT_EQ(response.header("Connection"), "Upgrade");
+}
+
 TEST(HTTP1Connection, AnswersWithDateServerAndLength) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
