@@ -142,6 +142,7 @@ public:
     void send(std::string_view data) { send_all(fd_.get(), data); }
     void shutdown_write() { ::shutdown(fd_.get(), SHUT_WR); }
     int fd() const { return fd_.get(); }
+    FileDescriptor& socket() { return fd_; }
 
     // Bytes until `delimiter` (included).
     std::string read_until(std::string_view delimiter, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {

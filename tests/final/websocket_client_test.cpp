@@ -162,6 +162,13 @@ TEST_F(WebSocketClient, PingsReachTheServer) {
     EXPECT_THROW(ws->ping(std::string(126, 'x')), std::invalid_argument);
 }
 
+TEST_F(WebSocketClient, PingIntervalPingsTheServer) {
+    WebSocketConnectOptions options;
+    options.ping_interval = 20ms;
+    Connection ws = connect("/echo", options);
+    EXPECT_TRUE(server_saw("ping "));  // an empty ping, from the timer
+}
+
 TEST_F(WebSocketClient, SubprotocolsAreOfferedAndTheChoiceKnown) {
     WebSocketConnectOptions options;
     options.subprotocols = {"chat.v1", "chat.v2"};

@@ -114,6 +114,20 @@ public:
     void on_message(std::string, bool) override { write_message(selected_subprotocol().value_or("none")); }
 };
 
+// Writes more than the kernel takes at once, and records how the write
+// ended: the client resets the connection meanwhile.
+class FloodSocket : public WebSocketHandler {
+public:
+    Task<void> on_message_async(std::string, bool) override {
+        try {
+            co_await write_message(std::string(32 * 1024 * 1024, 'f'), /*binary=*/true);
+            record.add("flood sent");
+        } catch (const WebSocketClosedError&) {
+            record.add("flood: WebSocketClosedError");
+        }
+    }
+};
+
 class CompressedSocket : public EchoSocket {
 public:
     std::optional<WebSocketCompressionOptions> get_compression_options() override {
@@ -135,6 +149,7 @@ std::vector<URLSpec> routes() {
         {"/subprotocol", handler<SubprotocolSocket>()},
         {"/compressed", handler<CompressedSocket>()},
         {"/any-origin", handler<AnyOriginSocket>()},
+        {"/flood", handler<FloodSocket>()},
     };
 }
 
@@ -365,6 +380,16 @@ TEST_F(WebSocketServer, AGracefulStopClosesEveryWebSocketWith1001) {
         EXPECT_TRUE(ws->closed_by_server());
     }
     EXPECT_TRUE(record.wait_for("close 1001 "));  // on_close sees the client's answer
+}
+
+TEST_F(WebSocketServer, AWriteCutShortByTheCloseFailsWithWebSocketClosedError) {
+    {
+        RawWebSocket ws(port(), "/flood");
+        ws.send_text("go");
+        ws.raw().read_exactly(1000);  // some has come: the rest waits in the stream
+        testing::reset_connection(ws.raw().socket());
+    }
+    EXPECT_TRUE(record.wait_for("flood: WebSocketClosedError"));
 }
 
 // --- every rule, end to end: the close code a broken one gets ---------------------------------
