@@ -36,7 +36,7 @@ run: build
 	@echo "The demo app's routes: final/examples/demo_app/README.md (try /chat in two browser windows)"
 	@$(RUN_PROGRAM) $(RUN_ARGS)
 
-## test         build, then run every test under CTest (chapters, exercises, clients)
+## test         build, then run every test under CTest (chapters, exercises, framework, clients, browser)
 test: build
 	@$(DEPS) browser
 	@test node_modules/.installed-by-npm-ci -nt package-lock.json -a node_modules/.installed-by-npm-ci -nt package.json \
