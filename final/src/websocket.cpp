@@ -36,6 +36,8 @@ using WsEvent = websocket_protocol::Event;  // (tornado::Event is locks.h's)
 
 namespace {
 
+// Unsent bytes past which a connection reads no more from its peer.
+constexpr std::size_t kMaxUnsentBeforeReading = 1024 * 1024;
 // The largest frame buffer a thread keeps for the next message.
 constexpr std::size_t kMaxKeptFrameBuffer = 64 * 1024;
 // Most bytes of reason a close frame can carry beside its two-byte code.
@@ -195,6 +197,10 @@ void WebSocketProtocol::read_frames() {
     while (!peer_closed_) {
         Future<std::string> read(nullptr);
         try {
+            if (stream_->write_buffer_size() > kMaxUnsentBeforeReading) {
+                wait_for_the_peer_to_read();
+                return;
+            }
             read = stream_->read_bytes(reader_.bytes_wanted());
         } catch (const StreamClosedError&) {
             break;
@@ -208,6 +214,17 @@ void WebSocketProtocol::read_frames() {
         if (!take_bytes(read)) return;
     }
     connection_over();
+}
+
+// A peer that sends without reading what we answer (an echo's client that
+// never reads) would make our unsent bytes grow without end. Past
+// kMaxUnsentBeforeReading, we read nothing more from it until it has taken
+// them: then TCP holds the peer back too, and memory stays bounded (the
+// pongs to a flood of pings included).
+void WebSocketProtocol::wait_for_the_peer_to_read() {
+    // An empty write resolves once every byte before it is with the kernel.
+    Future<void> flushed = stream_->write(std::string_view());
+    flushed.add_done_callback([self = keep_alive()] { self->read_frames(); });
 }
 
 // Feeds the bytes to the reader and acts on what it made of them. True:

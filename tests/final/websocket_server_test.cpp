@@ -392,6 +392,30 @@ TEST_F(WebSocketServer, AWriteCutShortByTheCloseFailsWithWebSocketClosedError) {
     EXPECT_TRUE(record.wait_for("flood: WebSocketClosedError"));
 }
 
+// A client that sends and never reads: past a mebibyte of unsent echoes the
+// server stops reading from it (TCP then holds the client back), so its
+// memory stays bounded; everything arrives, in order, once the client reads.
+TEST(WebSocketFlowControl, APeerThatDoesNotReadIsNotReadEither) {
+    ServerThread server = testing::serve_app(routes);
+    RawWebSocket ws(server.port(), "/echo");
+    constexpr int kMessages = 64;
+    const std::string message(256 * 1024, 'm');  // 16 MiB in all
+    std::int64_t heap_before = server.call([] { return testing::live_bytes(); });
+    std::atomic<int> sent{0};
+    std::thread sender([&] {
+        for (int i = 0; i < kMessages; ++i) {
+            ws.send_frame(Opcode::binary, message);
+            ++sent;
+        }
+    });
+    std::this_thread::sleep_for(500ms);
+    std::int64_t held = server.call([] { return testing::live_bytes(); }) - heap_before;
+    EXPECT_LT(sent.load(), kMessages) << "the server read everything while nobody read its echoes";
+    EXPECT_LT(held, 8 * 1024 * 1024) << "the server holds " << held << " bytes";
+    for (int i = 0; i < kMessages; ++i) ASSERT_EQ(ws.read_message(), message) << "echo " << i;
+    sender.join();
+}
+
 // --- every rule, end to end: the close code a broken one gets ---------------------------------
 
 struct BrokenRule {

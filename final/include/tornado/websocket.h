@@ -195,6 +195,7 @@ private:
     // connection then holds its pending read and nothing more (no coroutine
     // frame), the trade HTTP1ServerConnection makes too.
     void read_frames();
+    void wait_for_the_peer_to_read();
     bool take_bytes(Future<std::string>& read);
     bool message_handled(Future<void>& handled);
     void connection_over();
