@@ -62,9 +62,14 @@
 // once with a pong carrying the same payload. The rules themselves, on
 // bytes alone (no socket), are in tornado/websocket_protocol.h.
 //
-// Errors: write_message, ping and close on a connection that is closing
-// throw WebSocketClosedError (as Tornado); write_message's Future fails with
-// it when the connection closes before the bytes are out.
+// Errors: write_message and ping on a connection that is closing throw
+// WebSocketClosedError (as Tornado); write_message's Future fails with it
+// when the connection closes before the bytes are out. close() on a closing
+// connection does nothing.
+//
+// Flow control: await write_message's Future to send no faster than the
+// peer reads. And a peer that sends without reading what it is sent is
+// read no further while more than a mebibyte waits to go to it.
 //
 // A graceful stop of the loop (IOLoop::graceful_stop: SIGTERM after
 // install_signal_handlers) closes every open WebSocket with 1001 (going
