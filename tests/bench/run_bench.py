@@ -851,68 +851,83 @@ def summarise_rounds(row, rounds):
                 r[key + "_us"] for r in rounds if r["requests"]) / 1000)
 
 
-def framework_throughput(servers, bin_dir, options, pinning):
-    """All the servers running at once, idle but for the one wrk loads:
+def interleaved_rounds(scenario, servers, levels, options, start, run_round, describe, summarise):
+    """All the servers running at once, idle but for the one being loaded:
     at each level, `rounds` rounds, each visiting every server in turn
     (starting one further along each round), so that whatever else the
-    machine does hits them all alike. One row per server and level."""
+    machine does hits them all alike. One row per server and level.
+
+    start(server, stderr_file, row): the running server, or None (the row
+    says why); run_round(process, level, raw_file): (result, problem);
+    describe(result): the figures of a round's log line; summarise(row,
+    results): the row from its rounds."""
     raw_dir = os.path.join(options.out, "raw")
-    rows = {(s.name, level): framework_row("framework", s, level)
-            for s in servers for level in FRAMEWORK_LEVELS}
+    rows = {(s.name, level): framework_row(scenario, s, level) for s in servers for level in levels}
     rounds = {key: [] for key in rows}
     with contextlib.ExitStack() as stack:
         running = []
         for server in servers:
             stderr_file = stack.enter_context(
-                open(os.path.join(raw_dir, "framework-%s.server-stderr.txt" % server.name), "w"))
-            first = rows[(server.name, FRAMEWORK_LEVELS[0])]
-            process = start_checked(server, bin_dir, pinning, stderr_file, first)
+                open(os.path.join(raw_dir, "%s-%s.server-stderr.txt" % (scenario, server.name)), "w"))
+            first = rows[(server.name, levels[0])]
+            process = start(server, stderr_file, first)
             if process is None:
-                log("[framework] %-16s %s" % (server.name, first["note"]))
-                for level in FRAMEWORK_LEVELS:
+                log("[%s] %-16s %s" % (scenario, server.name, first["note"]))
+                for level in levels:
                     rows[(server.name, level)].update(status="failed", note=first["note"])
                 continue
             stack.callback(process.stop, 2.0)
-            for level in FRAMEWORK_LEVELS:
+            for level in levels:
                 rows[(server.name, level)]["response_bytes"] = first["response_bytes"]
             running.append((server, process))
 
-        for level in FRAMEWORK_LEVELS:
+        for level in levels:
             for round_index in range(options.rounds):
                 turn = round_index % max(1, len(running))
                 for server, process in running[turn:] + running[:turn]:
                     row = rows[(server.name, level)]
                     if row["status"] != "ok":
                         continue
-                    raw_path = os.path.join(raw_dir, "framework-%s-%d.txt" % (server.name, level))
+                    raw_path = os.path.join(raw_dir, "%s-%s-%d.txt" % (scenario, server.name, level))
                     with open(raw_path, "a" if round_index else "w") as raw_file:
-                        result, problem = throughput_round(process, level, options, pinning,
-                                                           raw_file)
+                        result, problem = run_round(process, level, raw_file)
+                    where = "[%s] %-16s %5s conns, round %d/%d:" % (
+                        scenario, server.name, fmt_count(level), round_index + 1, options.rounds)
                     if result is None:
                         exit_code = process.process.poll()
+                        if exit_code is not None:  # negative: killed by that signal
+                            problem = "the server exited with %d; %s" % (exit_code, problem)
                         row.update(status="server died" if exit_code is not None else "failed",
                                    note=problem)
-                        log("[framework] %-16s %5d conns, round %d/%d: %s" % (
-                            server.name, level, round_index + 1, options.rounds, problem))
+                        log("%s %s" % (where, problem))
                         continue
                     rounds[(server.name, level)].append(result)
-                    log("[framework] %-16s %5s conns, round %d/%d: %10s req/s  %6.2f us CPU "
-                        "per request  server core %3.0f%% busy" % (
-                            server.name, fmt_count(level), round_index + 1, options.rounds,
-                            "{:,.0f}".format(result["requests"] / result["seconds"]),
-                            result["cpu_us_per_request"] or 0,
-                            100 * result["cpu_seconds"] / result["seconds"]))
+                    log("%s %s" % (where, describe(result)))
         for server, process in running:
             status = proc_status(process.pid)
-            for level in FRAMEWORK_LEVELS:
+            for level in levels:
                 if status:
                     rows[(server.name, level)]["hwm_kb"] = status["VmHWM"]
     for key, row in rows.items():
         if rounds[key]:
-            summarise_rounds(row, rounds[key])
+            summarise(row, rounds[key])
         elif row["status"] == "ok":
             row.update(status="failed", note=row["note"] or "no round completed")
-    return [rows[(s.name, level)] for level in FRAMEWORK_LEVELS for s in servers]
+    return [rows[(s.name, level)] for level in levels for s in servers]
+
+
+def framework_throughput(servers, bin_dir, options, pinning):
+    """The framework scenario's rounds: wrk against each server in turn."""
+    def describe(result):
+        return "%10s req/s  %6.2f us CPU per request  server core %3.0f%% busy" % (
+            "{:,.0f}".format(result["requests"] / result["seconds"]), result["cpu_us_per_request"] or 0,
+            100 * result["cpu_seconds"] / result["seconds"])
+
+    return interleaved_rounds(
+        "framework", servers, FRAMEWORK_LEVELS, options,
+        start=lambda server, stderr_file, row: start_checked(server, bin_dir, pinning, stderr_file, row),
+        run_round=lambda process, level, raw_file: throughput_round(process, level, options, pinning, raw_file),
+        describe=describe, summarise=summarise_rounds)
 
 
 def framework_idle(server, bin_dir, options, pinning):
@@ -1176,69 +1191,21 @@ def summarise_websocket_rounds(row, rounds):
 
 
 def websocket_throughput(servers, bin_dir, options, pinning, generator):
-    """All the servers running at once, idle but for the one ws_load loads;
-    at each level, `rounds` rounds visiting every server in turn (starting
-    one further along each round), as the framework scenario does."""
-    raw_dir = os.path.join(options.out, "raw")
-    rows = {(s.name, level): framework_row("websocket", s, level)
-            for s in servers for level in WEBSOCKET_LEVELS}
-    rounds = {key: [] for key in rows}
-    with contextlib.ExitStack() as stack:
-        running = []
-        for server in servers:
-            stderr_file = stack.enter_context(
-                open(os.path.join(raw_dir, "websocket-%s.server-stderr.txt" % server.name), "w"))
-            first = rows[(server.name, WEBSOCKET_LEVELS[0])]
-            process = start_websocket_checked(server, bin_dir, pinning, stderr_file, first)
-            if process is None:
-                log("[websocket] %-16s %s" % (server.name, first["note"]))
-                for level in WEBSOCKET_LEVELS:
-                    rows[(server.name, level)].update(status="failed", note=first["note"])
-                continue
-            stack.callback(process.stop, 2.0)
-            for level in WEBSOCKET_LEVELS:
-                rows[(server.name, level)]["response_bytes"] = first["response_bytes"]
-            running.append((server, process))
+    """The WebSocket scenario's rounds: ws_load against each server in turn,
+    as the framework scenario does with wrk."""
+    def describe(result):
+        return ("%9s messages/s  %6.2f us CPU per message  server core %3.0f%% busy  "
+                "ws_load %3.0f%% busy, %3.0f%% waiting for its core" % (
+                    "{:,.0f}".format(result["messages"] / result["seconds"]), result["cpu_us_per_request"] or 0,
+                    100 * result["cpu_seconds"] / result["seconds"],
+                    result["generator_busy"], result["generator_queued"]))
 
-        for level in WEBSOCKET_LEVELS:
-            for round_index in range(options.rounds):
-                turn = round_index % max(1, len(running))
-                for server, process in running[turn:] + running[:turn]:
-                    row = rows[(server.name, level)]
-                    if row["status"] != "ok":
-                        continue
-                    raw_path = os.path.join(raw_dir, "websocket-%s-%d.txt" % (server.name, level))
-                    with open(raw_path, "a" if round_index else "w") as raw_file:
-                        result, problem = websocket_round(process, level, options, pinning,
-                                                          raw_file, generator)
-                    where = "[websocket] %-16s %5s conns, round %d/%d:" % (
-                        server.name, fmt_count(level), round_index + 1, options.rounds)
-                    if result is None:
-                        exit_code = process.process.poll()
-                        if exit_code is not None:  # negative: killed by that signal
-                            problem = "the server exited with %d; %s" % (exit_code, problem)
-                        row.update(status="server died" if exit_code is not None else "failed",
-                                   note=problem)
-                        log("%s %s" % (where, problem))
-                        continue
-                    rounds[(server.name, level)].append(result)
-                    log("%s %9s messages/s  %6.2f us CPU per message  server core %3.0f%% busy  "
-                        "ws_load %3.0f%% busy, %3.0f%% waiting for its core" % (
-                            where, "{:,.0f}".format(result["messages"] / result["seconds"]),
-                            result["cpu_us_per_request"] or 0,
-                            100 * result["cpu_seconds"] / result["seconds"],
-                            result["generator_busy"], result["generator_queued"]))
-        for server, process in running:
-            status = proc_status(process.pid)
-            for level in WEBSOCKET_LEVELS:
-                if status:
-                    rows[(server.name, level)]["hwm_kb"] = status["VmHWM"]
-    for key, row in rows.items():
-        if rounds[key]:
-            summarise_websocket_rounds(row, rounds[key])
-        elif row["status"] == "ok":
-            row.update(status="failed", note=row["note"] or "no round completed")
-    return [rows[(s.name, level)] for level in WEBSOCKET_LEVELS for s in servers]
+    return interleaved_rounds(
+        "websocket", servers, WEBSOCKET_LEVELS, options,
+        start=lambda server, stderr_file, row: start_websocket_checked(server, bin_dir, pinning, stderr_file, row),
+        run_round=lambda process, level, raw_file: websocket_round(process, level, options, pinning, raw_file,
+                                                                   generator),
+        describe=describe, summarise=summarise_websocket_rounds)
 
 
 def websocket_idle(server, bin_dir, options, pinning, generator):

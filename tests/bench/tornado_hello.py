@@ -35,15 +35,14 @@ class HelloHandler(tornado.web.RequestHandler):
         self.write("Hello, world")
 
 
-def parse_options():
-    parser = argparse.ArgumentParser(description="Python Tornado hello world")
+def parse_options(description):
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--address", default="127.0.0.1")
     return parser.parse_args()
 
 
-async def serve(options):
-    application = tornado.web.Application([(r"/", HelloHandler)])
+async def serve(application, options):
     sockets = tornado.netutil.bind_sockets(options.port, options.address, backlog=BACKLOG)
     server = tornado.httpserver.HTTPServer(application)
     server.add_sockets(sockets)
@@ -58,5 +57,12 @@ async def serve(options):
     server.stop()
 
 
+def main(routes, description):
+    """Serves `routes` as the benchmark's servers do (tornado_ws_echo.py
+    uses it too)."""
+    options = parse_options(description)
+    asyncio.run(serve(tornado.web.Application(routes), options))
+
+
 if __name__ == "__main__":
-    asyncio.run(serve(parse_options()))
+    main([(r"/", HelloHandler)], "Python Tornado hello world")
