@@ -12,7 +12,6 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <cstdio>
 
 #include "base64.h"
+#include "random_bytes.h"
 #include "hex.h"
 #include "tornado/log.h"
 
@@ -668,14 +668,6 @@ std::string masked(std::string_view mask, std::string_view data) {
     return out;
 }
 
-std::string random_bytes(std::size_t n) {
-    std::string bytes(n, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1) {
-        throw std::runtime_error("OpenSSL could not make random bytes");
-    }
-    return bytes;
-}
-
 struct DecodedXsrfToken {
     int version;
     std::string token;
@@ -724,7 +716,7 @@ const RequestHandler::RawXsrfToken& RequestHandler::raw_xsrf_token() {
         if (decoded && !decoded->token.empty()) {
             raw = RawXsrfToken{decoded->version, std::move(decoded->token), decoded->timestamp};
         } else {
-            raw = RawXsrfToken{std::nullopt, random_bytes(16), static_cast<long long>(std::time(nullptr))};
+            raw = RawXsrfToken{std::nullopt, detail::random_bytes(16), static_cast<long long>(std::time(nullptr))};
         }
     }
     return *raw;
@@ -738,7 +730,7 @@ const std::string& RequestHandler::xsrf_token() {
         if (settings.xsrf_cookie_version == 1) {
             token = detail::to_hex(raw.token);
         } else if (settings.xsrf_cookie_version == 2) {
-            std::string mask = random_bytes(4);
+            std::string mask = detail::random_bytes(4);
             std::string hidden = masked(mask, raw.token);
             token = "2|" + detail::to_hex(mask) + "|" + detail::to_hex(hidden) + "|" + std::to_string(raw.timestamp);
         } else {

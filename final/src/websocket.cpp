@@ -1,8 +1,9 @@
 // websocket.cpp: see tornado/websocket.h for the contract. Three parts:
 //
-//   WebSocketProtocol    one open connection, either side: a coroutine reads
-//                        frames (MessageReader checks them) and hands each
-//                        message to the delegate; writes, pings, closing.
+//   WebSocketProtocol    one open connection, either side: a read loop
+//                        (callbacks) reads frames, MessageReader checks
+//                        them, and each message goes to the delegate;
+//                        writes, pings, closing.
 //   WebSocketHandler     the server's delegate: the handshake, then open /
 //                        on_message / on_close.
 //   websocket_connect    the client: the handshake through the HTTP client
@@ -22,8 +23,6 @@
 // Whatever the way, the read loop ends and calls on_ws_connection_close once.
 #include "tornado/websocket.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -31,6 +30,9 @@
 
 namespace tornado {
 
+using websocket_protocol::header_has_token;
+using websocket_protocol::kMaxCloseReason;
+using websocket_protocol::kMaxControlPayload;
 using websocket_protocol::Opcode;
 using WsEvent = websocket_protocol::Event;  // (tornado::Event is locks.h's)
 
@@ -40,50 +42,6 @@ namespace {
 constexpr std::size_t kMaxUnsentBeforeReading = 1024 * 1024;
 // The largest frame buffer a thread keeps for the next message.
 constexpr std::size_t kMaxKeptFrameBuffer = 64 * 1024;
-// Most bytes of reason a close frame can carry beside its two-byte code.
-constexpr std::size_t kMaxCloseReason = 123;
-constexpr std::size_t kMaxControlPayload = 125;
-
-std::array<char, 4> random_mask() {
-    // RFC 6455 section 10.3: the key must be unpredictable, so that a page's
-    // script cannot choose the bytes a proxy sees.
-    std::array<char, 4> mask{};
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(mask.data()), 4) != 1) {
-        throw std::runtime_error("RAND_bytes failed");
-    }
-    return mask;
-}
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
-
-// The items of a comma-separated header value, trimmed, empty ones left out.
-std::vector<std::string> split_list(std::string_view value) {
-    std::vector<std::string> items;
-    while (!value.empty()) {
-        std::size_t comma = value.find(',');
-        std::string_view item = trim(value.substr(0, comma));
-        if (!item.empty()) items.emplace_back(item);
-        value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
-    }
-    return items;
-}
-
-// Whether a list header ("keep-alive, Upgrade") holds `token`, in any case.
-bool has_token(std::string_view value, std::string_view token) {
-    std::vector<std::string> items = split_list(value);
-    return std::any_of(items.begin(), items.end(),
-                       [token](const std::string& item) { return equals_ignoring_case(item, token); });
-}
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    return out;
-}
 
 // A close frame's payload: the code (two bytes, network order) and the
 // reason, or nothing at all.
@@ -324,7 +282,7 @@ Future<void> WebSocketProtocol::send_frame(Opcode opcode, std::string_view paylo
     thread_local std::string frame;
     frame.clear();
     if (client_) {
-        std::array<char, 4> mask = random_mask();
+        std::array<char, 4> mask = websocket_protocol::make_mask();
         websocket_protocol::append_frame(frame, opcode, payload, true, rsv1, &mask);
     } else {
         websocket_protocol::append_frame(frame, opcode, payload, true, rsv1);
@@ -525,8 +483,8 @@ bool WebSocketHandler::refuse_handshake() {
         gen_log.debug("{}: {}", request_summary(), message);
         return true;
     };
-    if (!has_token(headers.get("Upgrade"), "websocket")) return refuse(400, "Can \"Upgrade\" only to \"WebSocket\".");
-    if (!has_token(headers.get("Connection"), "upgrade")) return refuse(400, "\"Connection\" must be \"Upgrade\".");
+    if (!header_has_token(headers.get("Upgrade"), "websocket")) return refuse(400, "Can \"Upgrade\" only to \"WebSocket\".");
+    if (!header_has_token(headers.get("Connection"), "upgrade")) return refuse(400, "\"Connection\" must be \"Upgrade\".");
     std::string_view origin_name = headers.contains("Origin") ? "Origin" : "Sec-Websocket-Origin";
     if (headers.contains(origin_name) && !check_origin(headers.get(origin_name))) {
         return refuse(403, "Cross origin websockets not allowed");
@@ -546,7 +504,7 @@ bool WebSocketHandler::refuse_handshake() {
 
 // The subprotocol and the extension: what the client offered, what we take.
 void WebSocketHandler::negotiate(std::unique_ptr<websocket_protocol::PerMessageDeflate>& deflate) {
-    std::vector<std::string> offered = split_list(request().headers.get("Sec-WebSocket-Protocol"));
+    std::vector<std::string> offered = websocket_protocol::header_list(request().headers.get("Sec-WebSocket-Protocol"));
     if (std::optional<std::string> chosen = select_subprotocol(offered)) {
         if (std::find(offered.begin(), offered.end(), *chosen) == offered.end()) {
             throw std::logic_error("select_subprotocol chose '" + *chosen + "', which the client did not offer");
@@ -613,7 +571,7 @@ bool WebSocketHandler::check_origin(std::string_view origin) {
     if (scheme_end == std::string_view::npos) return false;  // "null", from a file:// page
     std::string_view authority = origin.substr(scheme_end + 3);
     authority = authority.substr(0, authority.find_first_of("/?#"));
-    return lower(authority) == lower(request().headers.get_first("Host"));
+    return equals_ignoring_case(authority, request().headers.get_first("Host"));
 }
 
 std::optional<std::string> WebSocketHandler::select_subprotocol(const std::vector<std::string>&) {
@@ -779,10 +737,12 @@ namespace {
 // ws://host/path -> http://host/path (the handshake is an HTTP request).
 std::string http_url_of(std::string_view url) {
     std::size_t separator = url.find("://");
-    std::string scheme = lower(url.substr(0, separator));
     if (separator != std::string_view::npos) {
-        if (scheme == "ws") return "http" + std::string(url.substr(separator));
-        if (scheme == "wss") throw WebSocketError("wss:// is not supported yet (the framework has no TLS): " + std::string(url));
+        std::string_view scheme = url.substr(0, separator);
+        if (equals_ignoring_case(scheme, "ws")) return "http" + std::string(url.substr(separator));
+        if (equals_ignoring_case(scheme, "wss")) {
+            throw WebSocketError("wss:// is not supported yet (the framework has no TLS): " + std::string(url));
+        }
     }
     throw WebSocketError("not a ws:// URL: " + std::string(url));
 }
@@ -792,8 +752,8 @@ std::string http_url_of(std::string_view url) {
 std::unique_ptr<websocket_protocol::PerMessageDeflate> check_answer(const HTTPHeaders& headers, std::string_view key,
                                                                     const WebSocketConnectOptions& options,
                                                                     std::optional<std::string>& subprotocol) {
-    if (!has_token(headers.get("Upgrade"), "websocket")) throw WebSocketError("the 101 does not upgrade to websocket");
-    if (!has_token(headers.get("Connection"), "upgrade")) throw WebSocketError("the 101 has no Connection: Upgrade");
+    if (!header_has_token(headers.get("Upgrade"), "websocket")) throw WebSocketError("the 101 does not upgrade to websocket");
+    if (!header_has_token(headers.get("Connection"), "upgrade")) throw WebSocketError("the 101 has no Connection: Upgrade");
     if (headers.get("Sec-WebSocket-Accept") != websocket_protocol::compute_accept_value(key)) {
         throw WebSocketError("wrong Sec-WebSocket-Accept in the server's answer");
     }

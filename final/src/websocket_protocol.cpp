@@ -6,7 +6,6 @@
 // Nothing here touches a socket or the loop, so the fuzzer
 // (tests/final/fuzz_websocket_frames.cpp) compiles this file on its own.
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include <utility>
 
 #include "base64.h"
+#include "random_bytes.h"
 #include "tornado/websocket_protocol.h"
 
 namespace tornado::websocket_protocol {
@@ -30,21 +30,14 @@ constexpr std::uint8_t kRsv1 = 0x40;
 constexpr std::uint8_t kRsv2 = 0x20;
 constexpr std::uint8_t kRsv3 = 0x10;
 constexpr std::uint8_t kMaskBit = 0x80;
-constexpr std::size_t kMaxControlPayload = 125;
-
-std::string random_bytes(std::size_t n) {
-    std::string bytes(n, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1) {
-        throw std::runtime_error("RAND_bytes failed");
-    }
-    return bytes;
-}
 
 bool is_control(Opcode opcode) noexcept { return (static_cast<std::uint8_t>(opcode) & 0x8) != 0; }
 
 bool is_known(std::uint8_t opcode) noexcept {
     return opcode <= 0x2 || (opcode >= 0x8 && opcode <= 0xA);
 }
+
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string_view trim(std::string_view text) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -69,7 +62,35 @@ bool is_valid_key(std::string_view key) {
     return decoded && decoded->size() == 16;
 }
 
-std::string make_key() { return detail::base64_encode(random_bytes(16)); }
+std::string make_key() { return detail::base64_encode(detail::random_bytes(16)); }
+
+std::array<char, 4> make_mask() {
+    std::string bytes = detail::random_bytes(4);
+    std::array<char, 4> mask{};
+    std::copy(bytes.begin(), bytes.end(), mask.begin());
+    return mask;
+}
+
+std::vector<std::string> header_list(std::string_view value) {
+    std::vector<std::string> items;
+    while (!value.empty()) {
+        std::size_t comma = value.find(',');
+        std::string_view item = trim(value.substr(0, comma));
+        if (!item.empty()) items.emplace_back(item);
+        value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    }
+    return items;
+}
+
+bool header_has_token(std::string_view value, std::string_view token) {
+    auto same = [token](const std::string& item) {
+        return std::equal(item.begin(), item.end(), token.begin(), token.end(), [](char a, char b) {
+            return ascii_lower(a) == ascii_lower(b);
+        });
+    };
+    std::vector<std::string> items = header_list(value);
+    return std::any_of(items.begin(), items.end(), same);
+}
 
 bool is_valid_close_code(int code) noexcept {
     // 1004 is reserved; 1005, 1006 and 1015 only say what happened, locally,
@@ -328,9 +349,9 @@ std::string encode_extension(const Extension& extension) {
 }
 
 bool is_deflate(const Extension& extension) {
-    std::string lower = extension.name;
-    for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    return lower == "permessage-deflate";
+    constexpr std::string_view kName = "permessage-deflate";
+    return std::equal(extension.name.begin(), extension.name.end(), kName.begin(), kName.end(),
+                      [](char a, char b) { return ascii_lower(a) == b; });
 }
 
 }  // namespace

@@ -795,14 +795,16 @@ def framework_row(scenario, server, connections, status="ok", note=""):
     return empty_row(scenario, server, connections, 0, status, note)
 
 
-def start_checked(server, bin_dir, pinning, stderr_file, row):
-    """Starts the server and makes one request: the process, or None (the
-    row says why). A server that does not answer "Hello, world" as the
-    others do would not be compared like with like."""
+def start_checked(server, bin_dir, pinning, stderr_file, row, probe=fetch_hello):
+    """Starts the server and talks to it once with `probe(port)` (by
+    default one GET / for "Hello, world"; the WebSocket scenario echoes one
+    message): the process, or None (the row says why). A server that does
+    not answer as the others do would not be compared like with like, and
+    the exchange is also the warm-up before an idle-memory reading."""
     process = start_server(server, bin_dir, pinning, stderr_file, row)
     if process is None:
         return None
-    response, problem = fetch_hello(process.port)
+    response, problem = probe(process.port)
     if problem:
         process.stop(grace=2.0)
         row.update(status="failed", note=problem)
@@ -1062,22 +1064,6 @@ def websocket_echo_once(port):
     return head + b"\r\n\r\n", ""
 
 
-def start_websocket_checked(server, bin_dir, pinning, stderr_file, row):
-    """Starts the server and echoes one message through it: the process, or
-    None (the row says why). Also the warm-up before an idle-memory reading,
-    as one request is in the framework scenario."""
-    process = start_server(server, bin_dir, pinning, stderr_file, row)
-    if process is None:
-        return None
-    head, problem = websocket_echo_once(process.port)
-    if problem:
-        process.stop(grace=2.0)
-        row.update(status="failed", note=problem)
-        return None
-    row["response_bytes"] = len(head)
-    return process
-
-
 def parse_figures(line):
     """"TAG a=1 b=2.5" -> {"a": 1.0, "b": 2.5}"""
     return {key: float(value) for key, value in
@@ -1202,7 +1188,8 @@ def websocket_throughput(servers, bin_dir, options, pinning, generator):
 
     return interleaved_rounds(
         "websocket", servers, WEBSOCKET_LEVELS, options,
-        start=lambda server, stderr_file, row: start_websocket_checked(server, bin_dir, pinning, stderr_file, row),
+        start=lambda server, stderr_file, row: start_checked(server, bin_dir, pinning, stderr_file, row,
+                                                             probe=websocket_echo_once),
         run_round=lambda process, level, raw_file: websocket_round(process, level, options, pinning, raw_file,
                                                                    generator),
         describe=describe, summarise=summarise_websocket_rounds)
@@ -1216,7 +1203,7 @@ def websocket_idle(server, bin_dir, options, pinning, generator):
     raw = os.path.join(options.out, "raw", "websocket-idle-%s" % server.name)
     with open(raw + ".server-stderr.txt", "w") as stderr_file, \
             open(raw + ".txt", "w") as raw_file:
-        process = start_websocket_checked(server, bin_dir, pinning, stderr_file, row)
+        process = start_checked(server, bin_dir, pinning, stderr_file, row, probe=websocket_echo_once)
         if process is None:
             return row
         try:

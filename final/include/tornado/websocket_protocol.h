@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tornado/escape.h"
 
@@ -79,6 +80,22 @@ std::string compute_accept_value(std::string_view key);
 bool is_valid_key(std::string_view key);
 // A new Sec-WebSocket-Key (16 random bytes, base64), for a client.
 std::string make_key();
+
+// A new mask key for a client's frame: 4 random bytes, unpredictable
+// (RFC 6455 section 10.3: else a page's script could choose the bytes a
+// proxy sees).
+std::array<char, 4> make_mask();
+
+// The items of a comma-separated header value ("keep-alive, Upgrade"),
+// trimmed, empty ones left out; and whether one of them is `token`, in any
+// case. The handshake reads Upgrade, Connection and Sec-WebSocket-Protocol so.
+std::vector<std::string> header_list(std::string_view value);
+bool header_has_token(std::string_view value, std::string_view token);
+
+// A control frame's payload (close, ping, pong) has at most 125 bytes; a
+// close frame's reason, what its two-byte code leaves.
+inline constexpr std::size_t kMaxControlPayload = 125;
+inline constexpr std::size_t kMaxCloseReason = kMaxControlPayload - 2;
 
 // Whether a close frame may carry `code` (1000-1003, 1007-1011, 3000-4999).
 bool is_valid_close_code(int code) noexcept;
