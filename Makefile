@@ -9,11 +9,10 @@ TASK    ?=
 PYTHON  ?= python3
 DEPS     = tools/install-deps.sh
 
-# `make run` starts the newest demo that is built (the last of this list):
-# after a full build, the demo app of final/.
-RUN_DEMOS   = ch03_server ch06_app ch07_demo ch08_app demo_app
-RUN_PROGRAM ?= $(lastword $(wildcard $(addprefix $(BUILD)/bin/,$(RUN_DEMOS))))
-RUN_ARGS    ?= --port=8888
+# `make run` builds one program and nothing else, then starts it: the demo
+# app of final/ unless RUN_TARGET names another (make run RUN_TARGET=ch03_server).
+RUN_TARGET ?= demo_app
+RUN_ARGS   ?= --port=8888
 
 .PHONY: all build run test grade hint bench bench-micro slides help clean deps configure
 
@@ -29,12 +28,14 @@ configure: deps
 deps:
 	@$(DEPS) build
 
-## run          build, then start the demo app (the newest demo built) and say how to talk to it
-run: build
-	@echo "Starting $(RUN_PROGRAM) $(RUN_ARGS)  (Ctrl-C stops it)"
+## run          build the demo app alone, start it and say how to talk to it [RUN_TARGET=ch03_server]
+run: configure
+	cmake --build $(BUILD) -j $(JOBS) --target $(RUN_TARGET)
+	@echo "Starting $(BUILD)/bin/$(RUN_TARGET) $(RUN_ARGS)  (Ctrl-C stops it)"
 	@echo "Talk to it:  curl -i http://127.0.0.1:8888/   (or open that address in a browser)"
-	@echo "The demo app's routes: final/examples/demo_app/README.md (try /chat in two browser windows)"
-	@$(RUN_PROGRAM) $(RUN_ARGS)
+	@if [ "$(RUN_TARGET)" = demo_app ]; then \
+	  echo "The demo app's routes: final/examples/demo_app/README.md (try /chat in two browser windows)"; fi
+	@$(BUILD)/bin/$(RUN_TARGET) $(RUN_ARGS)
 
 ## test         build, then run every test under CTest (chapters, exercises, framework, clients, browser)
 test: build
@@ -46,7 +47,7 @@ test: build
 ## grade        grade an exercise: make grade CH=03 [TASK=2]
 grade: configure
 	@test -n "$(CH)" || { echo "usage: make grade CH=NN [TASK=N]"; exit 2; }
-	@$(PYTHON) tools/grade.py --build --chapter $(CH) $(if $(TASK),--task $(TASK))
+	@$(PYTHON) tools/grade.py --build --build-dir $(BUILD) --chapter $(CH) $(if $(TASK),--task $(TASK))
 
 ## hint         the hint for one exercise task: make hint CH=03 TASK=2
 hint:

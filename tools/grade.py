@@ -70,17 +70,29 @@ def run_task(binary, task):
     return True, f"{ran} tests", output
 
 
-def failure_excerpt(output, lines=12):
-    """The first lines that explain a failure, for the learner."""
-    keep = [l for l in output.splitlines()
-            if "Failure" in l or "error" in l.lower() or "Expected" in l
-            or "Which is" in l or "TODO" in l or "Value of" in l or "Actual" in l]
+def failure_excerpt(output, lines=8):
+    """The first lines that explain a failure, each once, for the learner."""
+    keep = []
+    for l in output.splitlines():
+        interesting = ("Failure" in l or "error" in l.lower() or "Expected" in l
+                       or "Which is" in l or "TODO" in l or "Value of" in l or "Actual" in l
+                       or l.startswith("[  FAILED  ]"))
+        if interesting and l != "unknown file: Failure" and l not in keep:
+            keep.append(l)
     return keep[:lines]
 
 
-def build(target):
-    command = ["cmake", "--build", os.path.join(ROOT, "build"), "--target", target]
-    return subprocess.run(command).returncode == 0
+def build(build_dir, target):
+    """(compiled, lines worth showing): the build runs quietly; what the
+    learner needs from it is the errors, and the warnings about their files."""
+    command = ["cmake", "--build", build_dir, "--target", target]
+    result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+    output = (result.stdout + result.stderr).splitlines()
+    if result.returncode != 0:
+        shown = [l for l in output if "error" in l.lower()] or output[-30:]
+        return False, shown[:40]
+    warnings = [l for l in output if "warning:" in l and "exercises/" in l]
+    return True, warnings[:20]
 
 
 def main():
@@ -89,6 +101,8 @@ def main():
     parser.add_argument("--task", type=int, help="grade this task alone")
     parser.add_argument("--binary", help="test program (default: the exercise tests)")
     parser.add_argument("--build", action="store_true", help="build the exercise first")
+    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build"),
+                        help="the CMake build folder (default: build/)")
     parser.add_argument("--expect-fail", action="store_true",
                         help="succeed only if every task fails (the committed exercise)")
     parser.add_argument("--hint", type=int, metavar="TASK", help="print the hint for TASK")
@@ -112,27 +126,41 @@ def main():
         if not tasks:
             sys.exit(f"grade: chapter {number} has no task {args.task}")
 
-    binary = args.binary or os.path.join(ROOT, "build", "bin", f"ch{number}_exercise_tests")
+    binary = args.binary or os.path.join(args.build_dir, "bin", f"ch{number}_exercise_tests")
     built = True
     if args.build:
-        print(f"building {os.path.relpath(folder, ROOT)} ...", flush=True)
-        built = build(f"ch{number}_exercise_tests")
+        target = f"ch{number}_exercise_tests"
+        print(f"building {os.path.relpath(folder, ROOT)} ({target} in {args.build_dir}) ...", flush=True)
+        built, lines = build(args.build_dir, target)
+        for line in lines:
+            print(f"    {line}")
         if not built:
             print("the exercise does not compile (errors above): every task FAILs")
 
-    width = max(len(title) for _, title in tasks)
-    passed = 0
+    results = []
     for task, title in tasks:
         if built:
             ok, detail, output = run_task(binary, task)
         else:
             ok, detail, output = False, "does not compile", ""
-        passed += ok
-        print(f"task {task}  {title:<{width}}  {'PASS' if ok else 'FAIL'}  ({detail})", flush=True)
-        if not ok and not args.expect_fail:
+        results.append((task, title, ok, detail, output))
+
+    # Why tasks failed comes first, so that the table and the score are
+    # the last thing on the learner's screen.
+    if not args.expect_fail:
+        for task, title, ok, detail, output in results:
             shown = output.splitlines() if args.verbose else failure_excerpt(output)
+            if ok or not shown:
+                continue
+            print(f"task {task} ({title}):")
             for line in shown:
-                print(f"        {line}")
+                print(f"    {line}")
+        print()
+
+    width = max(len(title) for _, title in tasks)
+    for task, title, ok, detail, _ in results:
+        print(f"task {task}  {title:<{width}}  {'PASS' if ok else 'FAIL'}  ({detail})")
+    passed = sum(ok for _, _, ok, _, _ in results)
     print(f"score: {passed}/{len(tasks)}")
 
     if args.expect_fail:
@@ -141,7 +169,8 @@ def main():
                   "before the learner writes anything grades nothing")
         return 0 if passed == 0 else 1
     if passed < len(tasks) and not args.task:
-        print(f"hint: make hint CH={number} TASK=N")
+        print(f"hint: make hint CH={number} TASK=N    all of a task's test output: "
+              f"{os.path.relpath(binary)} --gtest_filter='TaskN_*'")
     return 0 if passed == len(tasks) else 1
 
 
