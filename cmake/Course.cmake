@@ -18,6 +18,15 @@
 #       chNN_tests against the reference (every test under CTest), and
 #       chNN_exercise_tests / chNN_committed_exercise_tests against the
 #       exercise. Test suites named TaskN_* grade task N.
+#
+#   course_extension(CHAPTER NN-slug SOURCES extension_test.cpp ...)
+#       An extension task: code the chapter does not have. Its header, with
+#       the bodies to write, is in exercises/NN-slug/; the reference
+#       solution, the same file written out, in exercises/NN-slug/solutions/.
+#       The tests join all three test programs: chNN_tests compiles them
+#       against the solution (so "the reference passes every task" covers
+#       the extension too), the exercise programs against the learner's and
+#       the committed file (so the extension fails as committed).
 
 # Options every target of ours shares: warnings as errors, threads, sanitizers.
 add_library(course_options INTERFACE)
@@ -110,20 +119,18 @@ function(_course_headers_match_chapter chapter out_var)
   _course_committed_files(${chapter} committed_files)
   set(match TRUE)
   foreach(path ${committed_files})
-    if(path MATCHES "\\.h$" AND NOT path MATCHES "/solutions/")
-      get_filename_component(name ${path} NAME)
+    get_filename_component(name ${path} NAME)
+    # An extension's header has no twin in the chapter: its tests are
+    # compiled into each test program on their own (course_extension).
+    if(path MATCHES "\\.h$" AND NOT path MATCHES "/solutions/"
+       AND EXISTS ${PROJECT_SOURCE_DIR}/chapters/${chapter}/${name})
       execute_process(
         COMMAND git -C ${PROJECT_SOURCE_DIR} show HEAD:${path}
         OUTPUT_VARIABLE committed RESULT_VARIABLE failed)
       if(failed)  # not committed yet (or no git): the working tree copy
         file(READ ${PROJECT_SOURCE_DIR}/${path} committed)
       endif()
-      set(chapter_header ${PROJECT_SOURCE_DIR}/chapters/${chapter}/${name})
-      if(EXISTS ${chapter_header})
-        file(READ ${chapter_header} reference)
-      else()
-        set(reference "")
-      endif()
+      file(READ ${PROJECT_SOURCE_DIR}/chapters/${chapter}/${name} reference)
       if(NOT committed STREQUAL reference)
         set(match FALSE)
       endif()
@@ -184,4 +191,16 @@ function(course_tests)
                      --binary $<TARGET_FILE:${prefix}_committed_exercise_tests>)
   endforeach()
   set_tests_properties(${prefix}.exercise.reference_passes_every_task PROPERTIES LABELS exercise)
+endfunction()
+
+function(course_extension)
+  cmake_parse_arguments(ARG "" "CHAPTER" "SOURCES" ${ARGN})
+  string(SUBSTRING ${ARG_CHAPTER} 0 2 number)
+  set(prefix ch${number})
+  target_sources(${prefix}_tests PRIVATE ${ARG_SOURCES})
+  target_include_directories(${prefix}_tests BEFORE PRIVATE
+                             ${PROJECT_SOURCE_DIR}/exercises/${ARG_CHAPTER}/solutions)
+  target_link_libraries(${prefix}_tests PRIVATE course_strict)
+  target_sources(${prefix}_exercise_tests PRIVATE ${ARG_SOURCES})
+  target_sources(${prefix}_committed_exercise_tests PRIVATE ${ARG_SOURCES})
 endfunction()
