@@ -82,6 +82,28 @@ TEST_F(Task1_ReadUntil, MaxBytesLargeEnoughIsNoLimit) {
     EXPECT_FALSE(stream->closed());
 }
 
+// max_bytes is task 1's to enforce: a read that cannot end within it is
+// never delivered. (That the stream then closes, with its reason, is
+// close_because, task 4: Task4_Close.*. These two pass without it.)
+TEST_F(Task1_ReadUntil, AReadEndingPastMaxBytesIsNeverDelivered) {
+    write_all(peer.get(), "0123456789\n");  // 11 bytes with the delimiter
+    bool read_called = false;
+    stream->read_until("\n", [&](std::string) { read_called = true; }, 10);
+    run_for(50ms);
+    EXPECT_FALSE(read_called) << "an 11-byte line was delivered to a read_until with max_bytes 10";
+}
+
+TEST_F(Task1_ReadUntil, NoDelimiterWithinMaxBytesIsNeverDelivered) {
+    bool read_called = false;
+    stream->read_until("\n", [&](std::string) { read_called = true; }, 16);
+    deliver("0123456789");
+    deliver("0123456789");
+    // The reference has closed the stream by now: send, ignoring a reset.
+    [[maybe_unused]] auto sent = ::send(peer.get(), "\n", 1, MSG_NOSIGNAL);
+    run_for(50ms);
+    EXPECT_FALSE(read_called) << "a 21-byte line was delivered to a read_until with max_bytes 16";
+}
+
 // --- task 2: read_bytes ------------------------------------------------------------
 
 TEST_F(Task2_ReadBytes, ExactCountsInPiecesOfEverySize) {
