@@ -144,6 +144,25 @@ TEST(Task1_WriteAll, SurvivesSignalsWhileBlocked) {
     EXPECT_TRUE(received == data);
 }
 
+TEST(Task1_WriteAll, KeepsGoingWhenTheKernelTakesNothingForAWhile) {
+    // The reader sleeps before it reads anything, so once the small send
+    // buffer is full every send() times out (10 ms) having taken nothing:
+    // write_some returns 0, again and again. That means "no room yet", not
+    // "done": a write_all that returns there loses the rest of the data.
+    SocketPair pair;
+    set_int_option(pair.left.get(), SO_SNDBUF, 4096);
+    set_send_timeout(pair.left.get(), 10ms);
+    const std::string data = pattern(256 * 1024);
+    BackgroundWriter writer(pair.left.get(), data);
+    std::this_thread::sleep_for(200ms);
+    std::string received = read_slowly_until_end(pair.right.get(), 20s);
+    std::string error = writer.finish();
+    EXPECT_EQ(error, "");
+    ASSERT_EQ(received.size(), data.size())
+        << "write_all returned before every byte was taken (did it stop on a 0 from write_some?)";
+    EXPECT_TRUE(received == data);
+}
+
 TEST(Task1_WriteAll, WritesNothingForEmptyData) {
     SocketPair pair;
     write_all(pair.left.get(), "");
