@@ -102,6 +102,11 @@ public:
     // one that is due in the same turn as the timeout cancelling it.
     void remove_timeout(Timeout timeout);
 
+    // Entries in the timer heap, cancelled ones not yet reclaimed included.
+    // For tests and monitoring: a server that sets and cancels a timeout per
+    // request must see this stay bounded, not grow with every request.
+    std::size_t timer_heap_size() const { return timer_heap_.size(); }
+
     // The loop's clock (monotonic: never jumps when the wall clock is set).
     static Clock::time_point time() { return Clock::now(); }
 

@@ -573,6 +573,23 @@ TEST(Task3_Timers, ManyCancelledTimeoutsLeaveTheLiveOnesIntact) {
     EXPECT_EQ(ran_sorted, expected);
 }
 
+TEST(Task3_Timers, CancelledTimeoutsAreReclaimed) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    // A server that sets a timeout per request and cancels it when the
+    // answer comes: 100,000 requests must not leave 100,000 dead entries.
+    // Reclaim them in remove_timeout or once per turn, as you like: the
+    // check comes after a turn of the loop.
+    IOLoop::Timeout live = loop.call_later(1h, [] {});
+    for (int i = 0; i < 100000; ++i) loop.remove_timeout(loop.call_later(1h, [] {}));
+    loop.add_callback([&] { loop.stop(); });
+    loop.start();
+    EXPECT_LT(loop.timer_heap_size(), 5000u)
+        << "cancelled timeouts are never reclaimed: the heap grows with every request";
+    EXPECT_GE(loop.timer_heap_size(), 1u) << "the live timeout must stay";
+    loop.remove_timeout(live);
+}
+
 TEST(Task3_Timers, ATimeoutThatKeepsRearmingDoesNotStarveIO) {
     IOLoop loop;
     LoopDeadline deadline(loop, 2s);
