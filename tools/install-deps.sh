@@ -5,7 +5,7 @@
 #                                   zlib, tcmalloc (gperftools),
 #                                   Python Tornado (the oracle the demo app is checked against),
 #                                   Python websockets (the WebSocket peer we did not write),
-#                                   nc (netcat-openbsd: the lessons talk to servers with it)
+#                                   nc, curl and strace (the lessons talk to servers and watch them)
 #   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset),
 #                                   nginx and Python Tornado (the framework scenario's yardsticks),
 #                                   Boost (Beast, the WebSocket scenario's)
@@ -20,7 +20,7 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado python3-websockets netcat-openbsd" ;;
+    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado python3-websockets netcat-openbsd curl strace" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev" ;;
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;

@@ -138,5 +138,33 @@ TEST_F(Task5_ChunkedBody, ABodyOverTheLimitIs413) {
     expect_refused(chunked_post("ffffffffffffffff\r\n"), 413, "limit");
 }
 
+// The limit check must hold for every size up to 2^64 - 1 once part of the
+// body has arrived: "body + size > limit" wraps around here (5 + 2^64 - 5
+// is 0), lets the chunk through, and no 413 is sent.
+TEST_F(Task5_ChunkedBody, AHugeSizeAfterSomeBodyIsStill413) {
+    HTTP1ConnectionParameters params;
+    params.max_body_size = 1000;
+    start(hello_or_echo, params);
+    expect_refused(chunked_post("5\r\nhello\r\nfffffffffffffffb\r\n"), 413, "limit");
+    expect_refused(chunked_post("5\r\nhello\r\nfffffffffffffffc\r\n"), 413, "limit");
+}
+
+// read_until bounds one trailer line; the trailer section as a whole is
+// bounded by max_header_size too, or a client sends trailer lines forever.
+TEST_F(Task5_ChunkedBody, TrailersCountTogetherAgainstTheHeaderLimit) {
+    HTTP1ConnectionParameters params;
+    params.max_header_size = 200;
+    start(hello_or_echo, params);
+    std::string trailers;
+    for (int i = 0; i < 5; ++i) {
+        trailers += "X-Trailer-" + std::to_string(i) + ": " + std::string(40, 't') + "\r\n";
+    }
+    // Each line is well under 200 bytes; the five together are over.
+    expect_refused(chunked_post("5\r\nhello\r\n0\r\n" + trailers + "\r\n"), 431, "trailer");
+    // Two of them (110 bytes) are under the limit.
+    Response response = fetch(chunked_post("5\r\nhello\r\n0\r\n" + trailers.substr(0, 110) + "\r\n"));
+    EXPECT_EQ(response.status, 200);
+}
+
 }  // namespace
 }  // namespace course::testing
