@@ -270,6 +270,58 @@ TEST_F(Task3_LifeCycle, TheHandlerIsFreedAfterFinish) {
     EXPECT_TRUE(expired) << "nothing should hold a finished handler";
 }
 
+// A method that ends the request itself (finish, redirect) must not be
+// finished again by execute(): that second finish() throws, and the only
+// trace of the mistake would be a line in the server's log.
+class FinishesItselfHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { finish("mine"); }
+};
+
+class RedirectsHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { redirect("/elsewhere"); }
+};
+
+TEST_F(Task3_LifeCycle, AMethodThatFinishesItselfIsNotFinishedAgain) {
+    serve({{"/self", handler<FinishesItselfHandler>()}, {"/away", handler<RedirectsHandler>()}});
+    ::testing::internal::CaptureStderr();
+    Response finished = get("/self");
+    Response redirected = get("/away");
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(finished.body, "mine");
+    EXPECT_EQ(redirected.status, 302);
+    EXPECT_EQ(logged.find("finish() called twice"), std::string::npos)
+        << "execute() finished a request that was finished already:\n" << logged;
+    EXPECT_EQ(logged.find("Uncaught exception"), std::string::npos) << logged;
+}
+
+// A callback that captured `this` (not the shared_ptr asynchronous()
+// returns) and calls finish(): the Application's hold keeps the handler
+// alive until then, and finish() must keep it alive to its own end, so
+// that on_finish() runs on a live object, before the destructor.
+class CapturesThisHandler : public RequestHandler {
+public:
+    void initialize(EventLog* log) { log_ = log; }
+    ~CapturesThisHandler() override { log_->push_back("destroyed"); }
+    void get(const PathArgs&) override {
+        asynchronous();  // the shared_ptr it returns is dropped at once
+        IOLoop::current().call_later(std::chrono::milliseconds(20), [this] { finish("late"); });
+    }
+    void on_finish() override { log_->push_back("on_finish"); }
+
+private:
+    EventLog* log_ = nullptr;
+};
+
+TEST_F(Task3_LifeCycle, FinishKeepsTheHandlerAliveUntilOnFinishHasRun) {
+    serve({{"/", handler<CapturesThisHandler>(&log)}});
+    EXPECT_EQ(get("/").body, "late");
+    EXPECT_EQ(events(), (EventLog{"on_finish", "destroyed"}))
+        << "the handler was freed before on_finish() ran (or never)";
+    EXPECT_EQ(open_handlers(), 0u);
+}
+
 // Not graded: set_header is given code, not an exercise.
 TEST(Headers, SetHeaderRefusesControlBytesInValuesAndNonTokenNames) {
     RequestHandler handler;
