@@ -240,6 +240,28 @@ TEST_F(Task2_TaskPromise, AnUncaughtExceptionReachesRunSync) {
     EXPECT_THROW(run(passes_it_on(loop)), TrackedError);
 }
 
+// Task<void> has its own promise and its own result(): the exception must
+// come out of its co_await too, or a failed Task<void> looks like success.
+Task<void> void_fails(IOLoop& loop, bool wait_first) {
+    if (wait_first) co_await NextTurn{loop};
+    throw TrackedError(wait_first ? "void failure after a wait" : "void failure at once");
+}
+
+Task<std::string> catches_void(IOLoop& loop, bool wait_first) {
+    try {
+        co_await void_fails(loop, wait_first);
+    } catch (const TrackedError& error) {
+        co_return error.what();
+    }
+    co_return "nothing thrown";
+}
+
+TEST_F(Task2_TaskPromise, ATaskVoidThrowsAtItsCoAwait) {
+    EXPECT_EQ(run(catches_void(loop, false)), "void failure at once");
+    EXPECT_EQ(run(catches_void(loop, true)), "void failure after a wait");
+    EXPECT_THROW(run(void_fails(loop, true)), TrackedError);
+}
+
 TEST_F(Task2_TaskPromise, FramesAreFreedWhenTheAwaiterHasTheResult) {
     // Inside `inner`: run_sync's driver, `outer` and `inner` are alive.
     // Back in `outer` after the co_await: `inner` has been freed.
