@@ -6,6 +6,7 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CH      ?=
 TASK    ?=
+STEP    ?=
 PYTHON  ?= python3
 DEPS     = tools/install-deps.sh
 
@@ -49,10 +50,10 @@ grade: configure
 	@test -n "$(CH)" || { echo "usage: make grade CH=NN [TASK=N]"; exit 2; }
 	@$(PYTHON) tools/grade.py --build --build-dir $(BUILD) --chapter $(CH) $(if $(TASK),--task $(TASK))
 
-## hint         the hint for one exercise task: make hint CH=03 TASK=2
+## hint         a hint for one exercise task, a step at a time: make hint CH=03 TASK=2 [STEP=2]
 hint:
-	@test -n "$(CH)" -a -n "$(TASK)" || { echo "usage: make hint CH=NN TASK=N"; exit 2; }
-	@$(PYTHON) tools/grade.py --chapter $(CH) --hint $(TASK)
+	@test -n "$(CH)" -a -n "$(TASK)" || { echo "usage: make hint CH=NN TASK=N [STEP=N]"; exit 2; }
+	@$(PYTHON) tools/grade.py --chapter $(CH) --hint $(TASK) $(if $(STEP),--step $(STEP))
 
 ## bench        blocking vs async servers under load; table + plot in build/bench/ [ARGS=--quick]
 # The bench packages go in before the build: libboost-dev brings Boost.Beast,

@@ -3,7 +3,8 @@
 
     make grade CH=03            every task of chapter 03
     make grade CH=03 TASK=2     task 2 alone
-    make hint CH=03 TASK=2      the hint for task 2
+    make hint CH=03 TASK=2      the first step of the hint for task 2
+    make hint CH=03 TASK=2 STEP=2   the steps up to the second
 
 Each task of exercises/NN-slug/ is a line of its tasks.txt ("2  title");
 the GoogleTest suites named Task2_* in tests/NN-slug/ grade it. A task
@@ -17,6 +18,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -82,6 +84,22 @@ def failure_excerpt(output, lines=8):
     return keep[:lines]
 
 
+def print_hint(text, chapter, task, step):
+    """A hint file is a title, then "## Step 1", "## Step 2", ...: each step
+    says more than the one before. Print the steps up to `step` and say how
+    to get the next, so that a learner takes only as much help as needed."""
+    parts = re.split(r"(?m)^(?=## Step \d+)", text)
+    title, steps = parts[0], parts[1:]
+    if not steps:  # a hint without steps is printed whole
+        print(text)
+        return
+    shown = steps[:max(1, step)]
+    print(title + "".join(shown).rstrip())
+    if len(shown) < len(steps):
+        print(f"\n(step {len(shown)} of {len(steps)}; more: "
+              f"make hint CH={chapter} TASK={task} STEP={len(shown) + 1})")
+
+
 def build(build_dir, target):
     """(compiled, lines worth showing): the build runs quietly; what the
     learner needs from it is the errors, and the warnings about their files."""
@@ -106,6 +124,8 @@ def main():
     parser.add_argument("--expect-fail", action="store_true",
                         help="succeed only if every task fails (the committed exercise)")
     parser.add_argument("--hint", type=int, metavar="TASK", help="print the hint for TASK")
+    parser.add_argument("--step", type=int, default=1,
+                        help="with --hint: print the hint's steps up to this one")
     parser.add_argument("--verbose", action="store_true", help="print the full test output")
     args = parser.parse_args()
 
@@ -118,7 +138,7 @@ def main():
         if not os.path.exists(hint):
             sys.exit(f"grade: no hint for task {args.hint} ({os.path.relpath(hint, ROOT)})")
         with open(hint, encoding="utf-8") as f:
-            print(f.read())
+            print_hint(f.read(), number, args.hint, args.step)
         return 0
 
     if args.task is not None:
