@@ -1,0 +1,166 @@
+// periodic_callback_test.cpp: PeriodicCallback
+// (exercises/03-epoll-ioloop/periodic_callback.h), the chapter's extension
+// task 5. Compiled against the reference solution in
+// exercises/03-epoll-ioloop/solutions/ for ch03_tests, against the
+// learner's file for the exercise (course_extension in cmake/Course.cmake).
+// It runs on the loop's timers, so it needs tasks 1 and 3.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "loop_test_support.h"
+#include "periodic_callback.h"
+
+namespace course::testing {
+namespace {
+
+using Ms = std::chrono::duration<double, std::milli>;
+
+double ms_between(IOLoop::Clock::time_point from, IOLoop::Clock::time_point to) {
+    return Ms(to - from).count();
+}
+
+TEST(Task5_PeriodicCallback, CallsEveryPeriodStartingOnePeriodFromNow) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    std::vector<IOLoop::Clock::time_point> calls;
+    PeriodicCallback tick(loop, [&] {
+        calls.push_back(IOLoop::time());
+        if (calls.size() == 5) loop.stop();
+    }, 20ms);
+    EXPECT_FALSE(tick.is_running());
+    auto started = IOLoop::time();
+    tick.start();
+    EXPECT_TRUE(tick.is_running());
+    loop.start();
+    ASSERT_FALSE(deadline.expired());
+    ASSERT_EQ(calls.size(), 5u);
+    EXPECT_GE(ms_between(started, calls[0]), 20.0) << "the first call comes one period from start()";
+    EXPECT_GE(ms_between(started, calls[4]), 100.0);
+    EXPECT_LT(ms_between(started, calls[4]), 400.0);
+}
+
+// Fixed rate: call k is due at start + k * period, however long each call
+// takes. With fixed delay (next = end of this call + period), 5 ms of work
+// per 10 ms period would put the 30th call 150 ms late (450 ms, not 300).
+TEST(Task5_PeriodicCallback, KeepsAFixedRateWhateverTheCallbackTakes) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    int calls = 0;
+    IOLoop::Clock::time_point last;
+    PeriodicCallback tick(loop, [&] {
+        std::this_thread::sleep_for(5ms);
+        last = IOLoop::time();
+        if (++calls == 30) loop.stop();
+    }, 10ms);
+    auto started = IOLoop::time();
+    tick.start();
+    loop.start();
+    ASSERT_EQ(calls, 30);
+    double elapsed = ms_between(started, last);
+    EXPECT_GE(elapsed, 300.0);
+    EXPECT_LT(elapsed, 400.0) << "the calls drifted: each was scheduled from the end of the one before";
+}
+
+// A call that overran its period skips the ticks it missed: no burst.
+// The first call ends 55 ms after it began; the next three are due on the
+// grid after that, so the fourth comes at least 55 + 2 periods after the
+// first. A burst runs the five missed ticks at once, about 55 ms after.
+TEST(Task5_PeriodicCallback, SkipsTheTicksAnOverrunMissed) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    std::vector<IOLoop::Clock::time_point> calls;
+    PeriodicCallback tick(loop, [&] {
+        calls.push_back(IOLoop::time());
+        if (calls.size() == 1) std::this_thread::sleep_for(55ms);  // misses five ticks
+        if (calls.size() == 4) loop.stop();
+    }, 10ms);
+    tick.start();
+    loop.start();
+    ASSERT_EQ(calls.size(), 4u);
+    EXPECT_GE(ms_between(calls[0], calls[3]), 75.0)
+        << "the missed ticks ran in a burst, one right after the other";
+}
+
+TEST(Task5_PeriodicCallback, StopFromInsideTheCallbackEndsIt) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    int calls = 0;
+    std::optional<PeriodicCallback> tick;
+    tick.emplace(loop, [&] {
+        if (++calls == 3) tick->stop();
+    }, 5ms);
+    tick->start();
+    loop.call_later(100ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_EQ(calls, 3);
+    EXPECT_FALSE(tick->is_running());
+}
+
+TEST(Task5_PeriodicCallback, StartTwiceIsOneTimerAndStartAfterStopStartsAgain) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    int calls = 0;
+    PeriodicCallback tick(loop, [&] { ++calls; }, 20ms);
+    tick.start();
+    tick.start();  // already running: nothing changes
+    loop.call_later(110ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_GE(calls, 1);
+    EXPECT_LE(calls, 6) << "two timers: start() on a running PeriodicCallback scheduled again";
+
+    tick.stop();
+    calls = 0;
+    loop.call_later(60ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_EQ(calls, 0) << "a call came after stop()";
+
+    tick.start();
+    loop.call_later(70ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_GE(calls, 1) << "start() after stop() did not start again";
+    EXPECT_LE(calls, 4);
+}
+
+TEST(Task5_PeriodicCallback, AnExceptionIsReportedAndTheCallsGoOn) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    int calls = 0;
+    PeriodicCallback tick(loop, [&] {
+        if (++calls == 3) loop.stop();
+        throw std::runtime_error("tick failed");
+    }, 5ms);
+    tick.start();
+    ::testing::internal::CaptureStderr();
+    loop.start();
+    std::string reported = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(calls, 3) << "the calls stopped after an exception";
+    EXPECT_NE(reported.find("tick failed"), std::string::npos) << reported;
+}
+
+TEST(Task5_PeriodicCallback, DestroyingItStopsIt) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    int calls = 0;
+    {
+        PeriodicCallback tick(loop, [&] { ++calls; }, 5ms);
+        tick.start();
+    }
+    // A pending call into the destroyed object would be a use after free.
+    loop.call_later(40ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_EQ(calls, 0);
+}
+
+TEST(Task5_PeriodicCallback, APeriodThatIsNotPositiveIsRefused) {
+    IOLoop loop;
+    EXPECT_THROW(PeriodicCallback(loop, [] {}, 0ms), std::invalid_argument);
+    EXPECT_THROW(PeriodicCallback(loop, [] {}, -5ms), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace course::testing
