@@ -159,6 +159,8 @@ def main():
 
     results = []
     for task, title in tasks:
+        if built and not args.expect_fail:
+            print(f"running task {task}'s tests ...", flush=True)
         if built:
             ok, detail, output = run_task(binary, task)
         else:
