@@ -20,15 +20,11 @@
 #include <memory>
 #include <string>
 
-#include "ioloop.h"
-#include "iostream.h"
 #include "relay.h"
-#include "socket.h"
+#include "stream_fixture.h"
 
 namespace course::testing {
 namespace {
-
-using namespace std::chrono_literals;
 
 // A connected pair: one end for a stream, one for the test.
 std::pair<FileDescriptor, FileDescriptor> socket_pair() {
@@ -44,7 +40,7 @@ struct Received {
     bool ended = false;
 };
 
-class Task5_Relay : public ::testing::Test {
+class Task5_Relay : public LoopTest {
 protected:
     void SetUp() override {
         auto [a_end, client_a_end] = socket_pair();
@@ -57,19 +53,11 @@ protected:
 
     // Runs the loop until done() holds or `timeout` passes; every
     // millisecond, pump() may read or write the test's sockets.
-    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-        auto deadline = IOLoop::time() + timeout;
-        std::function<void()> check = [&] {
+    bool run_pumping(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
+        return run_until([&] {
             if (pump) pump();
-            if (done() || IOLoop::time() >= deadline) {
-                loop.stop();
-            } else {
-                loop.call_later(1ms, check);
-            }
-        };
-        loop.call_later(1ms, check);
-        loop.start();
-        return done();
+            return done();
+        }, timeout);
     }
 
     // Sends as much of `data` from `at` on as the socket takes now.
@@ -101,7 +89,6 @@ protected:
         return data;
     }
 
-    IOLoop loop;
     std::shared_ptr<IOStream> a, b;
     FileDescriptor client_a, client_b;
     std::function<void()> pump;
@@ -117,7 +104,7 @@ TEST_F(Task5_Relay, BytesGoBothWays) {
         receive_some(client_b.get(), at_b);
         receive_some(client_a.get(), at_a);
     };
-    EXPECT_TRUE(run_until([&] { return at_b.bytes.size() == 11 && at_a.bytes.size() == 11; }));
+    EXPECT_TRUE(run_pumping([&] { return at_b.bytes.size() == 11 && at_a.bytes.size() == 11; }));
     EXPECT_EQ(at_b.bytes, "ping from a");
     EXPECT_EQ(at_a.bytes, "pong from b");
     EXPECT_FALSE(a->closed());
@@ -133,7 +120,7 @@ TEST_F(Task5_Relay, ALargeTransferArrivesWholeAndInOrder) {
         send_some(client_a.get(), data, sent);
         receive_some(client_b.get(), at_b);
     };
-    EXPECT_TRUE(run_until([&] { return at_b.bytes.size() >= data.size(); }, 20s));
+    EXPECT_TRUE(run_pumping([&] { return at_b.bytes.size() >= data.size(); }, 20s));
     ASSERT_EQ(at_b.bytes.size(), data.size());
     EXPECT_TRUE(at_b.bytes == data) << "the bytes arrived changed or out of order";
 }
@@ -147,7 +134,7 @@ TEST_F(Task5_Relay, APeerThatDoesNotReadSlowsTheSenderDown) {
     const std::string data(64 << 20, 'x');
     std::size_t sent = 0;
     pump = [&] { send_some(client_a.get(), data, sent); };
-    run_until([] { return false; }, 500ms);
+    run_pumping([] { return false; }, 500ms);
     EXPECT_LT(sent, std::size_t{16} << 20)
         << "the relay took " << sent << " bytes for a peer that reads nothing: "
         << "it kept reading without waiting for its writes to go out";
@@ -177,9 +164,9 @@ TEST_F(Task5_Relay, WhenOneSideClosesTheOtherClosesAfterItsBytes) {
         }
         if (closed_a) receive_some(client_b.get(), at_b);
     };
-    ASSERT_TRUE(run_until([&] { return closed_a; }, 5s))
+    ASSERT_TRUE(run_pumping([&] { return closed_a; }, 5s))
         << "the set-up never had bytes waiting in b's write buffer";
-    EXPECT_TRUE(run_until([&] { return at_b.ended; }, 5s)) << "b was never closed";
+    EXPECT_TRUE(run_pumping([&] { return at_b.ended; }, 5s)) << "b was never closed";
     EXPECT_EQ(at_b.bytes.size(), data.size()) << "bytes copied to b were lost when a closed";
     EXPECT_TRUE(at_b.bytes == data);
     EXPECT_TRUE(a->closed());
@@ -191,7 +178,7 @@ TEST_F(Task5_Relay, EitherSideMayLeaveFirst) {
     Received at_a;
     pump = [&] { receive_some(client_a.get(), at_a); };
     client_b.reset();
-    EXPECT_TRUE(run_until([&] { return at_a.ended; })) << "a stayed open after b's peer left";
+    EXPECT_TRUE(run_pumping([&] { return at_a.ended; })) << "a stayed open after b's peer left";
     EXPECT_TRUE(a->closed());
     EXPECT_TRUE(b->closed());
 }

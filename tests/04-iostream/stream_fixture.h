@@ -1,5 +1,6 @@
 // stream_fixture.h: an IOStream on one end of a loopback TCP connection and
-// a plain blocking socket (the "peer", played by the test) on the other.
+// a plain blocking socket (the "peer", played by the test) on the other
+// (StreamTest), on a loop the test runs itself (LoopTest).
 //
 // The test drives both from one thread: it writes as the peer, then runs
 // the loop until what it expects has happened (every wait bounded).
@@ -26,21 +27,9 @@ namespace course::testing {
 
 using namespace std::chrono_literals;
 
-class StreamTest : public ::testing::Test {
+// A loop on the test's thread, and the bounded ways to run it.
+class LoopTest : public ::testing::Test {
 protected:
-    void SetUp() override { connect(); }
-
-    // (Re)connects: a fresh stream and peer. Call it to change the limit.
-    void connect(std::size_t max_buffer_size = IOStream::kDefaultMaxBufferSize) {
-        FileDescriptor listener = listen_tcp("127.0.0.1", 0);
-        peer = connect_tcp("127.0.0.1", local_port(listener.get()));
-        int on = 1;  // every send() of the peer is a segment of its own
-        ::setsockopt(peer.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        AcceptedConnection accepted = accept_connection(listener.get());
-        stream = IOStream::create(std::move(accepted.fd), loop, max_buffer_size);
-        stream->set_close_callback([this] { ++close_calls; });
-    }
-
     // Runs the loop until done() holds or `timeout` passes; returns done().
     bool run_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 3s) {
         if (done()) return true;
@@ -60,6 +49,24 @@ protected:
     // Runs the loop for about `duration`, whatever happens.
     void run_for(std::chrono::milliseconds duration) {
         run_until([] { return false; }, duration);
+    }
+
+    IOLoop loop;
+};
+
+class StreamTest : public LoopTest {
+protected:
+    void SetUp() override { connect(); }
+
+    // (Re)connects: a fresh stream and peer. Call it to change the limit.
+    void connect(std::size_t max_buffer_size = IOStream::kDefaultMaxBufferSize) {
+        FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+        peer = connect_tcp("127.0.0.1", local_port(listener.get()));
+        int on = 1;  // every send() of the peer is a segment of its own
+        ::setsockopt(peer.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        AcceptedConnection accepted = accept_connection(listener.get());
+        stream = IOStream::create(std::move(accepted.fd), loop, max_buffer_size);
+        stream->set_close_callback([this] { ++close_calls; });
     }
 
     // Bytes that reached the stream's socket but that the stream has not
@@ -123,7 +130,6 @@ protected:
         (*next)();
     }
 
-    IOLoop loop;
     FileDescriptor peer;
     std::shared_ptr<IOStream> stream;
     int close_calls = 0;

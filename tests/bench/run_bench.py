@@ -978,6 +978,29 @@ def fill_idle_row(row, before, after, held, opened, wanted, exit_code):
     return row
 
 
+def unavailable_rows(scenario, idle_scenario, server, levels, reason, options):
+    """The rows of a server that cannot run: one per level, and one for its
+    idle memory (when measured), each saying why."""
+    log("%-11s %-16s not available: %s" % ("[%s]" % scenario, server.name, reason))
+    rows = [framework_row(scenario, server, level, "not available", reason) for level in levels]
+    if options.idle_connections:
+        rows.append(framework_row(idle_scenario, server, options.idle_connections,
+                                  "not available", reason))
+    return rows
+
+
+def log_idle_row(tag, what, server, row):
+    """One log line for an idle-memory row: its figures, or why there are none."""
+    if row["idle_bytes_per_connection"] != "":
+        log("%-11s %-16s %s %s: RSS %s -> %s kB, %s bytes each%s" % (
+            tag, server.name, fmt_count(row["connections"]), what,
+            fmt_count(row["rss_before_kb"]), fmt_count(row["rss_after_kb"]),
+            fmt_count(row["idle_bytes_per_connection"]),
+            "  (%s)" % row["note"] if row["note"] else ""))
+    else:
+        log("%-11s %-16s %s %s" % (tag, server.name, row["status"], row["note"]))
+
+
 def run_framework(options, bin_dir, pinning):
     """The framework scenario: its CSV rows (throughput, then idle memory)."""
     rows = []
@@ -985,12 +1008,7 @@ def run_framework(options, bin_dir, pinning):
     for server in options.framework:
         reason = options.framework_missing[server.name]
         if reason:
-            log("[framework] %-16s not available: %s" % (server.name, reason))
-            for level in FRAMEWORK_LEVELS:
-                rows.append(framework_row("framework", server, level, "not available", reason))
-            if options.idle_connections:
-                rows.append(framework_row("idle", server, options.idle_connections,
-                                          "not available", reason))
+            rows += unavailable_rows("framework", "idle", server, FRAMEWORK_LEVELS, reason, options)
         else:
             available.append(server)
     if available:
@@ -999,13 +1017,7 @@ def run_framework(options, bin_dir, pinning):
         for server in available:
             row = framework_idle(server, bin_dir, options, pinning)
             rows.append(row)
-            if row["idle_bytes_per_connection"] != "":
-                log("[idle]      %-16s %s idle connections: RSS %s -> %s kB, %s bytes each%s" % (
-                    server.name, fmt_count(row["connections"]), fmt_count(row["rss_before_kb"]),
-                    fmt_count(row["rss_after_kb"]), fmt_count(row["idle_bytes_per_connection"]),
-                    "  (%s)" % row["note"] if row["note"] else ""))
-            else:
-                log("[idle]      %-16s %s %s" % (server.name, row["status"], row["note"]))
+            log_idle_row("[idle]", "idle connections", server, row)
     order = {s.name: i for i, s in enumerate(options.framework)}
     rows.sort(key=lambda r: (r["scenario"] == "idle",
                              r["connections"] if r["scenario"] == "framework" else 0,
@@ -1237,12 +1249,8 @@ def run_websocket(options, bin_dir, pinning):
             reason += " (built when CMake finds Boost: tools/install-deps.sh bench, then " \
                       "cmake -S . -B build)"
         if reason:
-            log("[websocket] %-16s not available: %s" % (server.name, reason))
-            for level in WEBSOCKET_LEVELS:
-                rows.append(framework_row("websocket", server, level, "not available", reason))
-            if options.idle_connections:
-                rows.append(framework_row("websocket_idle", server, options.idle_connections,
-                                          "not available", reason))
+            rows += unavailable_rows("websocket", "websocket_idle", server, WEBSOCKET_LEVELS,
+                                     reason, options)
         else:
             available.append(server)
     if available:
@@ -1251,15 +1259,7 @@ def run_websocket(options, bin_dir, pinning):
         for server in available:
             row = websocket_idle(server, bin_dir, options, pinning, generator)
             rows.append(row)
-            if row["idle_bytes_per_connection"] != "":
-                log("[ws idle]   %-16s %s idle WebSocket connections: RSS %s -> %s kB, "
-                    "%s bytes each%s" % (
-                        server.name, fmt_count(row["connections"]),
-                        fmt_count(row["rss_before_kb"]), fmt_count(row["rss_after_kb"]),
-                        fmt_count(row["idle_bytes_per_connection"]),
-                        "  (%s)" % row["note"] if row["note"] else ""))
-            else:
-                log("[ws idle]   %-16s %s %s" % (server.name, row["status"], row["note"]))
+            log_idle_row("[ws idle]", "idle WebSocket connections", server, row)
     order = {s.name: i for i, s in enumerate(options.websocket)}
     rows.sort(key=lambda r: (r["scenario"] == "websocket_idle",
                              r["connections"] if r["scenario"] == "websocket" else 0,

@@ -49,6 +49,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawws  # noqa: E402
+from checks import CheckFailed, expect, expect_equal  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -61,20 +62,6 @@ TIMEOUT = 5.0          # the longest any single exchange may take
 MIB = 1024 * 1024
 MAX_BODY_SIZE = 10 * MIB
 GROUPS = ("template", "websocket")
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def expect_equal(actual, expected, what):
-    if actual != expected:
-        raise CheckFailed("%s: expected %r, got %r" % (what, expected, actual))
 
 
 # --- the checks' registry -------------------------------------------------------

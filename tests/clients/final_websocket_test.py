@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawws  # noqa: E402
 from rawws import (OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,  # noqa: E402
                    RawWebSocket, close_payload, frame_bytes)
+from checks import CheckFailed, expect, expect_equal  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,20 +43,6 @@ TORNADO_ECHO = os.path.join(REPOSITORY, "tests", "bench", "tornado_ws_echo.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024  # Tornado's default, and ours
 TIMEOUT = 10
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def expect_equal(actual, expected, what):
-    if actual != expected:
-        raise CheckFailed("%s: expected %r, got %r" % (what, expected, actual))
 
 
 CHECKS = []

@@ -71,9 +71,9 @@ public:
     bool is_running() const { return running_; }
 
 private:
+    // Runs only while running: stop() removes the pending timeout.
     void run() {
         pending_.reset();  // this timeout has fired: nothing to cancel now
-        if (!running_) return;
         try {
             callback_();
         } catch (...) {
