@@ -28,6 +28,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "option_value.h"
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
@@ -112,15 +114,7 @@ struct Options {
     std::string address = "127.0.0.1";
 };
 
-// The value of "--name=value" when `argument` is that option.
-bool option_value(std::string_view argument, std::string_view name, std::string& value) {
-    std::string prefix = "--" + std::string(name) + "=";
-    if (argument.substr(0, prefix.size()) != prefix) {
-        return false;
-    }
-    value = std::string(argument.substr(prefix.size()));
-    return true;
-}
+using bench::option_value;
 
 Options parse_options(int argc, char** argv) {
     Options options;

@@ -52,6 +52,8 @@
 #include <string_view>
 #include <vector>
 
+#include "option_value.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -80,15 +82,7 @@ struct Options {
     std::exit(exit_code);
 }
 
-// The value of "--name=value" when `argument` is that option.
-bool option_value(std::string_view argument, std::string_view name, std::string& value) {
-    std::string prefix = "--" + std::string(name) + "=";
-    if (argument.substr(0, prefix.size()) != prefix) {
-        return false;
-    }
-    value = std::string(argument.substr(prefix.size()));
-    return true;
-}
+using bench::option_value;
 
 Options parse_options(int argc, char** argv) {
     Options options;
