@@ -22,11 +22,13 @@
 namespace course {
 
 void serve_connection(int fd) {
-    // TODO(task 3): a Conversation and a buffer on the stack. Until the
-    // conversation is finished: read_some() what the peer sent (0 means it
-    // closed: stop), give it to conversation.receive(), write_all() the
-    // reply. Catch std::exception around it all and log it to stderr: a
-    // broken connection must not throw out of here.
+    // TODO(task 3): talk with the peer on the blocking socket fd (contract in
+    // blocking_server.h): what it sends goes to a Conversation, each reply goes
+    // back whole, until the peer closes or the conversation is finished (then
+    // do not read again). Never throws: an error on this connection is logged
+    // to stderr and ends only this conversation (on a connection's own thread
+    // an escaping exception would end the whole server). The caller closes fd.
+    // Hint: make hint CH=01 TASK=3.
     (void)fd;
     throw std::logic_error("TODO(task 3): serve_connection");
 }
@@ -93,9 +95,11 @@ void BlockingServer::log_connection(const std::string& line) const {
 }
 
 void IterativeServer::run() {
-    // TODO(task 3): loop: accept_next() a connection (an invalid fd means
-    // stop() was called: return), then serve_unless_stopped() it, here, on
-    // this thread. log_connection() its peer before and after, for the demo.
+    // TODO(task 3): serve peers one after the other, each to its end, on this
+    // thread, until stop() was called. Use accept_next() and
+    // serve_unless_stopped(), which keep stop() working. Rule: while one peer
+    // is connected the next one waits (the test checks it: do not "fix" it
+    // here). log_connection() each peer as it comes and goes, for the demo.
     throw std::logic_error("TODO(task 3): IterativeServer::run");
 }
 
@@ -105,28 +109,31 @@ ThreadedServer::~ThreadedServer() {
 }
 
 void ThreadedServer::run() {
-    // TODO(task 4): loop: accept_next() a connection (an invalid fd means
-    // stop() was called: leave the loop) and start_thread() for it. After the
-    // loop, join_all_threads() before returning.
+    // TODO(task 4): serve every peer on a thread of its own (start_thread)
+    // until stop() was called, and return only once every thread started has
+    // been joined (join_all_threads() is given). No detach(): the tests count
+    // your threads. Hint: make hint CH=01 TASK=4.
     throw std::logic_error("TODO(task 4): ThreadedServer::run");
 }
 
 void ThreadedServer::start_thread(AcceptedConnection connection) {
-    // TODO(task 4): with workers_mutex_ held: join_finished_threads(), add a
-    // Worker at the end of workers_, and start its thread running
-    // serve_on_own_thread(the connection's fd, its peer, the worker's
-    // iterator). std::thread's constructor throws std::system_error when no
-    // thread can be had: then erase the worker, log(), and carry on.
+    // TODO(task 4): start a thread that runs serve_on_own_thread() for
+    // `connection`, recorded as a Worker in workers_ (the thread gets its
+    // Worker's iterator). Rules: workers_ is touched only under workers_mutex_;
+    // the new thread must not be able to mark its Worker finished before the
+    // Worker holds the std::thread; finished workers are joined here, so they
+    // do not pile up. No thread to be had (std::thread throws
+    // std::system_error): log() it, leave no Worker behind, and go on serving.
     (void)connection;
     throw std::logic_error("TODO(task 4): ThreadedServer::start_thread");
 }
 
 void ThreadedServer::serve_on_own_thread(FileDescriptor connection, std::string peer,
                                          Workers::iterator me) {
-    // TODO(task 4): this runs on the connection's own thread. Serve the
-    // connection (serve_unless_stopped), close it, log_connection() the peer,
-    // then set this worker's `finished` (holding workers_mutex_) so that
-    // join_finished_threads() will join it.
+    // TODO(task 4): the body of a connection's thread: the peer is served
+    // (serve_unless_stopped), then its connection is closed and logged
+    // (log_connection). Rule: `me->finished` is set last, under
+    // workers_mutex_: from then on the accepting thread may join this thread.
     (void)connection;
     (void)peer;
     (void)me;
@@ -134,9 +141,10 @@ void ThreadedServer::serve_on_own_thread(FileDescriptor connection, std::string 
 }
 
 void ThreadedServer::join_finished_threads() {
-    // TODO(task 4): join and erase every worker whose `finished` is set (the
-    // caller holds workers_mutex_). Their threads have ended or are about to,
-    // so join() returns at once.
+    // TODO(task 4): join and erase every worker whose `finished` is set, and
+    // only those (the caller holds workers_mutex_: joining a thread that still
+    // serves would wait for its peer). Finished threads have ended or are about
+    // to, so their join() returns at once.
     throw std::logic_error("TODO(task 4): ThreadedServer::join_finished_threads");
 }
 

@@ -150,15 +150,14 @@ void Conversation::start_http_request(std::string_view request_line) {
 }
 
 void Conversation::answer_http_request(std::string& reply) {
-    // TODO(task 5): append to `reply` the answer to the request just read:
-    // "HTTP/1.1 200 OK", a Content-Type and a Content-Length header, an empty
-    // line, then the body kHelloBody (no body for HEAD: head_request_).
-    // Decide first whether the connection stays open, from http_1_0_ and
-    // connection_header_:
-    //   HTTP/1.1 stays open unless the request said "Connection: close";
-    //   HTTP/1.0 closes unless the request said "Connection: keep-alive".
-    // If it closes, add a "Connection: close" header and set finished_; if an
-    // HTTP/1.0 connection stays open, add "Connection: keep-alive".
+    // TODO(task 5): append to `reply` (never replace it: pipelined replies
+    // share it) the 200 OK answer to the request just read, with kHelloBody
+    // (none for HEAD). Keep-alive: HTTP/1.1 stays open unless the request said
+    // "Connection: close", HTTP/1.0 only if it said "Connection: keep-alive".
+    // A reply that closes says so and sets finished_; an HTTP/1.0 one that
+    // stays open says "Connection: keep-alive". Exact bytes: the README's
+    // task 5 and tests/01-blocking-server/conversation_test.cpp.
+    // Hint: make hint CH=01 TASK=5.
     (void)reply;
     throw std::logic_error("TODO(task 5): answer_http_request");
 }

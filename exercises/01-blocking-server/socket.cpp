@@ -95,10 +95,13 @@ int wait_for_interrupted_connect(int fd) {
 }  // namespace
 
 FileDescriptor listen_tcp(const std::string& host, std::uint16_t port, int backlog) {
-    // TODO(task 2): make_address() and new_tcp_socket() (above) give you the
-    // address and a socket. Set SO_REUSEADDR, bind() to the address, then
-    // listen() with `backlog`. Throw on failure with throw_errno(), naming the
-    // call (for bind, name the address too: "bind 127.0.0.1:8888").
+    // TODO(task 2): return a socket listening on host:port with `backlog`
+    // (port 0: the kernel picks a free port). Rule: a restarted server must
+    // bind its port at once, even while old connections to it linger in
+    // TIME_WAIT. Every failure throws std::system_error naming the call, and
+    // bind's also names the address: "bind 127.0.0.1:8888: Address already in
+    // use". Helpers above: make_address(), new_tcp_socket(), describe().
+    // Hint: make hint CH=01 TASK=2.
     (void)host;
     (void)port;
     (void)backlog;
@@ -115,11 +118,11 @@ std::uint16_t local_port(int fd) {
 }
 
 AcceptedConnection accept_connection(int listen_fd) {
-    // TODO(task 2): accept4() one connection (with SOCK_CLOEXEC) and return
-    // it with its peer's address (describe() formats it). Call accept4()
-    // again on EINTR and on the errors of one client (is_error_of_one_client);
-    // return an invalid FileDescriptor on EAGAIN / EWOULDBLOCK; throw on
-    // anything else.
+    // TODO(task 2): one connection, owned, with its peer's address as text
+    // (describe()), close-on-exec like every socket here. A signal (EINTR) or
+    // an error of that one client (is_error_of_one_client) is not a failure:
+    // take the next connection. A non-blocking listener with nobody waiting
+    // gives an invalid fd. Anything else throws, naming "accept".
     (void)listen_fd;
     throw std::logic_error("TODO(task 2): accept_connection");
 }
@@ -146,18 +149,21 @@ long read_some(int fd, char* buffer, std::size_t capacity) {
 }
 
 std::size_t write_some(int fd, std::string_view data) {
-    // TODO(task 1): one send() of `data`; return how many bytes it took. Use
-    // MSG_NOSIGNAL (a closed peer must not raise SIGPIPE), call send() again
-    // on EINTR, return 0 on EAGAIN / EWOULDBLOCK, throw_errno("write") on
-    // anything else.
+    // TODO(task 1): one send() of `data` (contract in socket.h): the number of
+    // bytes the kernel took, maybe fewer than offered, or 0 when it took none
+    // (EAGAIN: a full non-blocking socket, an expired send timeout). A signal
+    // before any byte went is not an error. A closed peer must throw (EPIPE),
+    // never raise SIGPIPE; other errors throw std::system_error naming "write".
+    // Hint: make hint CH=01 TASK=1.
     (void)fd;
     (void)data;
     throw std::logic_error("TODO(task 1): write_some");
 }
 
 void write_all(int fd, std::string_view data) {
-    // TODO(task 1): call write_some() until every byte of `data` is sent.
-    // One call may take only part of it (a partial write).
+    // TODO(task 1): return only once the kernel has taken every byte of
+    // `data`, or throw. A write_some() may take only part of it, or nothing
+    // (0: no room yet, which is neither "done" nor "broken").
     (void)fd;
     (void)data;
     throw std::logic_error("TODO(task 1): write_all");

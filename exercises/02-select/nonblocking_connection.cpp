@@ -13,21 +13,23 @@ NonBlockingConnection::NonBlockingConnection(FileDescriptor fd, std::string peer
     : fd_(std::move(fd)), peer_(std::move(peer)), max_pending_output_(max_pending_output) {}
 
 void NonBlockingConnection::on_readable() {
-    // TODO(task 2): read once, up to kReadChunk bytes, with read_some().
-    //  - kWouldBlock: nothing there after all; return (select will tell us again).
-    //  - 0: end of stream; note it in peer_closed_ (replies already queued
-    //    still go out, so do not clear output_).
-    //  - a std::system_error (connection reset): note it in broken_; never
-    //    let it escape, or one bad peer ends the whole server.
-    //  - n bytes: feed them to conversation_.receive() and queue_output() the reply.
+    // TODO(task 2): select() said readable: read once (at most kReadChunk
+    // bytes; one read per event keeps the server fair) and record the outcome.
+    // Bytes go to conversation_, and its reply is queued with queue_output()
+    // (it keeps the stats). End of stream sets peer_closed_ and keeps output_
+    // (queued replies still go out). A connection error sets broken_ and never
+    // escapes: one bad peer must not end the server. Nothing to read after
+    // all changes nothing. Hint: make hint CH=02 TASK=2.
     throw std::logic_error("TODO(task 2): NonBlockingConnection::on_readable");
 }
 
 void NonBlockingConnection::on_writable() {
-    // TODO(task 3): offer all of output_ to write_some() and erase from the
-    // front only what it took (a partial write keeps the rest, in order, for
-    // the next writable event; a full send buffer takes 0 bytes). On a
-    // std::system_error (EPIPE, ECONNRESET) note broken_ and drop output_.
+    // TODO(task 3): send what the kernel takes now, without waiting and
+    // without looping until all is sent. Invariant: output_ holds exactly the
+    // bytes not yet sent, in order (the kernel may take part of them, or none
+    // when its buffer is full: not an error). A peer that is gone (EPIPE,
+    // ECONNRESET) sets broken_ and empties output_; nothing escapes.
+    // Hint: make hint CH=02 TASK=3.
     throw std::logic_error("TODO(task 3): NonBlockingConnection::on_writable");
 }
 

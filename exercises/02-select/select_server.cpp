@@ -14,10 +14,11 @@
 namespace course {
 
 std::vector<AcceptedConnection> accept_pending([[maybe_unused]] int listen_fd) {
-    // TODO(task 1): call accept_connection(listen_fd) until it returns an
-    // invalid fd (nothing more pending: the listener is non-blocking), make
-    // each connection non-blocking with set_nonblocking(), and return them
-    // all. Every waiting connection, not just the first.
+    // TODO(task 1): every connection waiting on the non-blocking listener,
+    // not just the first, each made non-blocking (set_nonblocking: it does not
+    // inherit O_NONBLOCK from the listener). Nobody waiting: an empty vector,
+    // at once. accept_connection() says when nobody is left.
+    // Hint: make hint CH=02 TASK=1.
     throw std::logic_error("TODO(task 1): accept_pending");
 }
 
@@ -111,10 +112,11 @@ SelectServerStats SelectServer::stats() const {
 }
 
 SelectServer::FdSets SelectServer::build_fd_sets() const {
-    // TODO(task 4): return fresh FdSets watching, for reading, the listener
-    // and the wake pipe's read end (or stop() cannot wake select()), and
-    // each connection for reading if it wants_to_read(), for writing if it
-    // wants_to_write().
+    // TODO(task 4): fresh sets for this round. The listener and the wake
+    // pipe's read end are always watched for reading (without the pipe, stop()
+    // cannot wake select()); each connection is watched for what it says it
+    // wants (wants_to_read, wants_to_write): do not decide for it.
+    // Hint: make hint CH=02 TASK=4.
     throw std::logic_error("TODO(task 4): SelectServer::build_fd_sets");
 }
 
@@ -132,12 +134,13 @@ void SelectServer::wait_for_events(FdSets& sets) {
 }
 
 void SelectServer::handle_ready([[maybe_unused]] const FdSets& ready) {
-    // TODO(task 4): act on what select() reported in `ready`:
-    //  - wake pipe readable: drain_wake_pipe();
-    //  - for each connection: readable -> on_readable(); writable ->
-    //    on_writable(). (Also write at once after a read that queued a
-    //    reply: it saves a round. Optional.)
-    //  - listener readable, last: accept_new_connections().
+    // TODO(task 4): act on what select() reported in `ready`: a woken pipe is
+    // drained (drain_wake_pipe), each connection gets on_readable() /
+    // on_writable() for what was reported on it, and waiting peers are
+    // accepted (accept_new_connections). Rules: accept last (a new connection
+    // was not in this round's sets); never erase from connections_ here
+    // (close_finished_connections() does it). Writing at once after a read
+    // that queued a reply saves a round: optional.
     throw std::logic_error("TODO(task 4): SelectServer::handle_ready");
 }
 
@@ -148,11 +151,11 @@ void SelectServer::accept_new_connections() {
 }
 
 void SelectServer::adopt([[maybe_unused]] AcceptedConnection accepted) {
-    // TODO(task 4): a descriptor >= FD_SETSIZE cannot go into an fd_set
-    // (FD_SET would write past its end): refuse(accepted) and return, which
-    // closes it. Otherwise count it in accepted_ and add a
-    // NonBlockingConnection to connections_, keyed by its descriptor, with
-    // max_pending_output_ as its backpressure limit.
+    // TODO(task 4): take over an accepted connection: it joins connections_,
+    // keyed by its descriptor, as a NonBlockingConnection with
+    // max_pending_output_ as its backpressure limit, and counts in accepted_.
+    // Rule: a descriptor >= FD_SETSIZE cannot go into an fd_set (FD_SET would
+    // write past its end): refuse(accepted) it instead, which closes it.
     (void)max_pending_output_;  // silences "unused" until you use it; delete it then
     throw std::logic_error("TODO(task 4): SelectServer::adopt");
 }

@@ -18,21 +18,22 @@
 namespace course {
 
 void LoopServer::accept_until_would_block() {
-    // TODO(task 4): accept every connection that queued up since the last
-    // edge, not just one. accept_one() accepts and registers one, and
-    // returns false when nobody was waiting (accept said EAGAIN).
+    // TODO(task 4): with edge-triggered epoll one event may stand for many
+    // queued connections: accept them all, until nobody is waiting.
+    // accept_one() accepts and registers one, and says whether there was one;
+    // what it throws is on_listener_ready's to handle.
+    // Hint: make hint CH=03 TASK=4.
     throw std::logic_error("TODO(task 4): LoopServer::accept_until_would_block");
 }
 
 void LoopServer::read_until_would_block([[maybe_unused]] Connection& connection) {
-    // TODO(task 4): read with read_once() while the connection wants_input()
-    // and each read brought data (ReadResult::kData); kNothing is EAGAIN,
-    // kEnd the end of the stream. Reading may also stop before EAGAIN when
-    // max_pending_output reply bytes wait (backpressure). Then no new READ
-    // edge will come for the bytes left behind, so make sure a WRITE edge
-    // will: send_pending() after each read, so that you stop only when the
-    // send buffer is full. (on_connection_event sends first and calls you
-    // again on every event, WRITE ones included.)
+    // TODO(task 4): read (read_once) while the connection wants_input() and
+    // the reads bring data (kNothing is EAGAIN, kEnd the end of the stream).
+    // Rule: no new READ edge comes for bytes left in the socket, so if you
+    // stop before EAGAIN (backpressure: max_pending_output reply bytes wait),
+    // a WRITE edge must be sure to bring you back, and it comes only if the
+    // send buffer was full when you stopped (send_pending() is there).
+    // on_connection_event calls you on every event, WRITE ones included.
     throw std::logic_error("TODO(task 4): LoopServer::read_until_would_block");
 }
 

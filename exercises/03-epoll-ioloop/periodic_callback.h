@@ -55,7 +55,8 @@ public:
 
     // The first call comes one period from now.
     void start() {
-        // TODO(task 5)
+        // TODO(task 5): the rules at the top of this file are the contract.
+        // Hint: make hint CH=03 TASK=5.
         throw std::logic_error("TODO(task 5): PeriodicCallback::start");
     }
 

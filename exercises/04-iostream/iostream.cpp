@@ -85,11 +85,9 @@ IOStream::~IOStream() = default;
 // --- the read calls ----------------------------------------------------------
 
 void IOStream::read_until(std::string delimiter, ReadCallback callback, std::size_t max_bytes) {
-    // TODO(task 1): an empty delimiter is a caller's bug: throw
-    // std::invalid_argument. Otherwise fill a PendingRead (mode Until, the
-    // callback, the delimiter, max_bytes) and pass it to start_read(), which
-    // checks the stream and schedules the first try. read_until_regex, just
-    // below, is written this way.
+    // TODO(task 1): record the pending read (mode Until) and leave the rest to
+    // start_read(), as read_until_regex below does. An empty delimiter is a
+    // caller's bug: std::invalid_argument. Hint: make hint CH=04 TASK=1.
     (void)delimiter;
     (void)callback;
     (void)max_bytes;
@@ -104,8 +102,8 @@ void IOStream::read_until_regex(std::regex pattern, ReadCallback callback, std::
 }
 
 void IOStream::read_bytes(std::size_t n, ReadCallback callback, bool partial) {
-    // TODO(task 2): fill a PendingRead (mode Bytes, the callback, bytes = n,
-    // partial) and pass it to start_read().
+    // TODO(task 2): record the pending read (mode Bytes, with n and partial)
+    // and leave the rest to start_read(). Hint: make hint CH=04 TASK=2.
     (void)n;
     (void)callback;
     (void)partial;
@@ -155,17 +153,14 @@ std::optional<std::size_t> IOStream::find_read_end() {
 }
 
 std::optional<std::size_t> IOStream::find_delimiter() {
-    // TODO(task 1): search read_buffer_.view() for pending_read_->delimiter,
-    // from pending_read_->scan_from on (bytes before it were searched
-    // already).
-    //  - Found at i: the read is i + delimiter.size() bytes long; return that.
-    //  - Not found: set scan_from so that the next search skips what was
-    //    searched, but not the last delimiter.size() - 1 bytes (a delimiter
-    //    may be split across two reads: "\r" now, "\n" later). Return nullopt.
-    //  - max_bytes (when not 0) limits the whole read, delimiter included:
-    //    if it cannot end within max_bytes, call
-    //    close_because(over_limit("delimiter", max_bytes)) and return nullopt.
-    // find_regex() below does the same job for a regex: a model to follow.
+    // TODO(task 1): the length of the pending read_until (up to and including
+    // its delimiter) if read_buffer_ holds all of it, else nullopt. Rules: do
+    // not search again bytes already searched (scan_from), yet find a
+    // delimiter split across two reads ("\r" now, "\n" later). max_bytes (0:
+    // none) bounds the whole read, delimiter included: as soon as the read
+    // cannot end within it, close_because(over_limit("delimiter", max_bytes))
+    // and return nullopt; never deliver such a read. find_regex() below does
+    // the same job for a regex.
     throw std::logic_error("TODO(task 1): IOStream::find_delimiter");
 }
 
@@ -248,11 +243,12 @@ void IOStream::read_from_socket() {
 // more ever will, so close. Only read_until_close was waiting for exactly
 // this.
 void IOStream::handle_peer_closed() {
-    // TODO(task 4): the peer closed its side (read() returned 0). A pending
-    // read_until_close gets everything buffered: take its callback and the
-    // data first, close_because(std::string(kClosedByPeer)), then run it
-    // (run_user_callback), so that it sees a closed stream. Any other read
-    // can never finish now: just close_because(kClosedByPeer).
+    // TODO(task 4): the peer closed and the buffer cannot finish the pending
+    // read. A pending read_until_close gets every buffered byte, and its
+    // callback (through run_user_callback) sees a stream already closed with
+    // kClosedByPeer; mind that closing drops the pending read and the buffer.
+    // Any other read can never finish: the stream just closes (kClosedByPeer).
+    // Hint: make hint CH=04 TASK=4.
     throw std::logic_error("TODO(task 4): IOStream::handle_peer_closed");
 }
 
@@ -267,14 +263,13 @@ void IOStream::check_buffer_limit() {
 
 void IOStream::write(std::string_view data, WriteCallback callback) {
     throw_if_closed();
-    // TODO(task 3): queue the bytes in write_buffer_ and count them in
-    // bytes_queued_; if there is a callback, remember it in write_waiters_
-    // with the count at which it is due. Then try to send at once
-    // (flush_write_buffer). If that closed the stream, stop. If a callback is
-    // due already, it must still not run in here: schedule
-    // run_finished_write_callbacks() with loop_.add_callback (capture
-    // shared_from_this(), not this). Finally update_interest(), which asks
-    // for WRITE while bytes are left.
+    // TODO(task 3): send `data` without blocking and without dropping a byte:
+    // what the kernel does not take now waits in write_buffer_ for WRITE
+    // events (update_interest() asks for them). The callback, if any, is due
+    // once bytes_written_ reaches the bytes_queued_ count of this write's last
+    // byte (write_waiters_), and never runs inside write(), even if everything
+    // went at once. Sending may close the stream: notice it.
+    // Hint: make hint CH=04 TASK=3.
     (void)data;
     (void)callback;
     throw std::logic_error("TODO(task 3): IOStream::write");
@@ -283,20 +278,19 @@ void IOStream::write(std::string_view data, WriteCallback callback) {
 // Sends until the buffer is empty or the kernel's send buffer is full (a
 // "partial write": the rest waits for the next WRITE event).
 void IOStream::flush_write_buffer() {
-    // TODO(task 3): while write_buffer_ holds bytes, write_some() them.
-    // It returns how many the kernel took: 0 means its buffer is full (a
-    // partial write: stop, the WRITE event brings us back). Consume what
-    // was sent and add it to bytes_written_. write_some throws
-    // std::system_error when the peer is gone: close_because("write error: "
-    // + the error's code().message()) and stop.
+    // TODO(task 3): afterwards bytes_written_ counts every byte the kernel
+    // took, and write_buffer_ holds the rest. A kernel buffer that takes
+    // nothing is not an error: stop (never spin), the WRITE event brings us
+    // back. A peer that is gone (write_some throws std::system_error) closes
+    // the stream with "write error: " and the error code's message().
     throw std::logic_error("TODO(task 3): IOStream::flush_write_buffer");
 }
 
 void IOStream::run_finished_write_callbacks() {
-    // TODO(task 3): run, in order, every write_waiters_ callback whose end
-    // bytes_written_ has reached, each exactly once: take it out of the
-    // deque before you run it (with run_user_callback), because it may call
-    // write() or close(). Stop if the stream is closed.
+    // TODO(task 3): run every write callback that is due (bytes_written_ has
+    // reached its end), in order, each exactly once, through
+    // run_user_callback. A callback may call write() or close() while it
+    // runs; once the stream is closed, no more callbacks run.
     throw std::logic_error("TODO(task 3): IOStream::run_finished_write_callbacks");
 }
 
@@ -337,15 +331,13 @@ void IOStream::close() {
 }
 
 void IOStream::close_because(std::string reason) {
-    // TODO(task 4): close once (a second call does nothing), in this order:
-    //  - hold a shared_from_this() until the end: remove_handler() drops the
-    //    loop's reference, which may be the last one;
-    //  - closed_ and close_reason_;
-    //  - loop_.remove_handler(), then close the socket (fd_.reset());
-    //  - drop the pending read, the write waiters and both buffers (the
-    //    callbacks often capture the stream: this breaks the cycle);
-    //  - schedule run_close_callback() with loop_.add_callback: the close
-    //    callback never runs inside close().
+    // TODO(task 4): close, once (a second call changes nothing). Afterwards:
+    // closed() and close_reason() say so; the loop no longer watches the
+    // socket and the socket is closed; no pending read, write waiter or
+    // buffered byte is left (callbacks often capture the stream: dropping them
+    // breaks the cycle); run_close_callback() is scheduled on the loop, never
+    // run in here. Trap: unregistering from the loop may drop the last
+    // reference to this stream while this function still runs.
     (void)reason;
     throw std::logic_error("TODO(task 4): IOStream::close_because");
 }

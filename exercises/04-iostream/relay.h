@@ -47,7 +47,8 @@ inline constexpr std::size_t kRelayPiece = 64 * 1024;
 inline void relay([[maybe_unused]] std::shared_ptr<IOStream> a,
                   [[maybe_unused]] std::shared_ptr<IOStream> b) {
     // TODO(task 5): copy both ways with backpressure, and close each side
-    // once the other has closed and its copied bytes have gone out.
+    // once the other has closed and its copied bytes have gone out (the rules
+    // above). Hint: make hint CH=04 TASK=5.
     throw std::logic_error("TODO(task 5): relay");
 }
 

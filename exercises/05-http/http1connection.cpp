@@ -193,20 +193,22 @@ void HTTP1Connection::read_chunk_size() {
 }
 
 void HTTP1Connection::on_chunk_size(std::string line) {
-    // TODO(task 5): inside run_parser_step([&] { ... }) (so that an
-    // HTTPInputError becomes an error response): parse_chunk_size(line).
-    // Size 0: the chunks are over, read_trailer(). A size that would take
-    // request_->body past params_.max_body_size: HTTPInputError(413, naming
-    // "the limit"). Else read the data and its CRLF in one go:
-    // stream_->read_bytes(size + 2, ...) calling on_chunk_data.
+    // TODO(task 5): a chunk size line has arrived (with its CRLF). Size 0 ends
+    // the chunks: the trailers follow (read_trailer()). Any other size: that
+    // chunk's data and the CRLF after it go to on_chunk_data. Rule: a chunk
+    // that would take request_->body past params_.max_body_size is a 413
+    // (message containing "limit") before it is read, for any size up to
+    // 2^64 - 1 (mind overflow). An HTTPInputError thrown inside
+    // run_parser_step() becomes the error response.
+    // Hint: make hint CH=05 TASK=5.
     (void)line;
     throw std::logic_error("TODO(task 5): HTTP1Connection::on_chunk_size");
 }
 
 void HTTP1Connection::on_chunk_data(std::string data) {
-    // TODO(task 5): inside run_parser_step: the data must end with CRLF
-    // (else 400 naming "CRLF"); append the rest to request_->body; read the
-    // next size line (read_chunk_size).
+    // TODO(task 5): `data` is one chunk's data and the CRLF after it: the
+    // data, without the CRLF, goes on request_->body, and the next size line
+    // is read. Data not followed by CRLF: 400 (message containing "CRLF").
     (void)data;
     throw std::logic_error("TODO(task 5): HTTP1Connection::on_chunk_data");
 }
@@ -221,11 +223,12 @@ void HTTP1Connection::read_trailer() {
 // chapter uses them, and merging them into the headers after the framing
 // was decided would only invite trouble.
 void HTTP1Connection::on_trailer(std::string line) {
-    // TODO(task 5): inside run_parser_step: "\r\n" alone ends the body:
-    // stop_timer(), dispatch_request(). Any other line is a trailer field:
-    // count its bytes in trailer_bytes_ (over params_.max_header_size: 431),
-    // check it with parse_header_line (without its CRLF) into a throwaway
-    // HTTPHeaders, and read_trailer() again.
+    // TODO(task 5): a line after the last chunk. The empty line ("\r\n") ends
+    // the body: stop the body timer and dispatch the request. Any other line
+    // is a trailer field: checked as a header line (parse_header_line, without
+    // its CRLF), dropped, and the next line read. Rule: once all trailer lines
+    // together pass params_.max_header_size bytes (count them in
+    // trailer_bytes_), 431.
     (void)line;
     throw std::logic_error("TODO(task 5): HTTP1Connection::on_trailer");
 }
@@ -316,9 +319,11 @@ void HTTP1Connection::finish() {
 }
 
 void HTTP1Connection::on_response_written() {
-    // TODO(task 4): the response has gone to the kernel. If this
-    // connection is not to be kept alive (keep_alive_), close(); else wait
-    // for the next request (read_request_head).
+    // TODO(task 4): the response has gone to the kernel: close the connection
+    // unless keep_alive_, else wait for the next request (read_request_head).
+    // Rule: the next request is read only now, so that one request at a time
+    // is in the application and pipelined responses leave in order.
+    // Hint: make hint CH=05 TASK=4.
     throw std::logic_error("TODO(task 4): HTTP1Connection::on_response_written");
 }
 

@@ -110,11 +110,13 @@ std::uint64_t parse_digits(std::string_view text) {
 // numbers mean two parties could disagree about where the body ends.
 [[maybe_unused]]  // (used by code you write)
 std::uint64_t content_length(const HTTPHeaders& headers) {
-    // TODO(task 3): every Content-Length value, as one number. Go through
-    // headers.get_list("Content-Length"), split each value with split_list(),
-    // parse each item with parse_digits() (it throws for non-digits). Two
-    // different numbers: throw HTTPInputError(400, "conflicting Content-Length
-    // values: ..."). Called only when the header is there.
+    // TODO(task 3): the one number that every Content-Length value gives
+    // (called only when the header is there). It may come in several fields,
+    // each maybe a list ("5, 5"): the same number again is fine, two different
+    // numbers are HTTPInputError(400, "conflicting Content-Length values:
+    // ..."); parse_digits() refuses what is not digits. No limit check here:
+    // the connection answers 413 for a huge length.
+    // Hint: make hint CH=05 TASK=3.
     (void)headers;
     throw std::logic_error("TODO(task 3): content_length");
 }
@@ -122,8 +124,10 @@ std::uint64_t content_length(const HTTPHeaders& headers) {
 // True if a Connection header lists `option` ("close", "keep-alive").
 [[maybe_unused]]  // (used by code you write)
 bool connection_has(const HTTPHeaders& headers, std::string_view option) {
-    // TODO(task 4): true if any Connection header, read as a comma-separated
-    // list (split_list), holds `option`, compared ignoring case.
+    // TODO(task 4): true if an item of any Connection header (each a
+    // comma-separated list: split_list) equals `option`, ignoring case; whole
+    // items, not substrings ("closed" is not "close").
+    // Hint: make hint CH=05 TASK=4.
     (void)headers;
     (void)option;
     throw std::logic_error("TODO(task 4): connection_has");
@@ -134,9 +138,9 @@ bool connection_has(const HTTPHeaders& headers, std::string_view option) {
 // --- headers -------------------------------------------------------------------
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
-    // TODO(task 1): same length, and each pair of characters equal once
-    // lower-cased with ascii_lower (not std::tolower: locales have no place in
-    // a protocol).
+    // TODO(task 1): equal ignoring ASCII case, with ascii_lower (not
+    // std::tolower: locales have no place in a protocol).
+    // Hint: make hint CH=05 TASK=1.
     (void)a;
     (void)b;
     throw std::logic_error("TODO(task 1): equals_ignoring_case");
@@ -179,23 +183,23 @@ std::string HTTPHeaders::get(std::string_view name, std::string_view fallback) c
 
 // field-line = field-name ":" OWS field-value OWS (RFC 9112 section 5).
 void parse_header_line(std::string_view line, HTTPHeaders& headers) {
-    // TODO(task 1): check one line, "Name: value" (no CRLF), and add it.
-    // Refuse with HTTPInputError(400, ...), naming the problem:
-    //   - a line starting with a space or tab (obsolete line folding): "folding"
-    //   - no colon: "header line without a colon"
-    //   - a name that is not a token (empty, a space before the colon, NUL,
-    //     CR, '@'...): "header name is not a token"
-    //   - a control character in the value (after trimming spaces and tabs
-    //     around it with trim_ows): "control character"
+    // TODO(task 1): check one line, "Name: value" (no CRLF), and add the field:
+    // the name as sent, the value without the spaces and tabs around it.
+    // Refuse with HTTPInputError(400, ...), a message that names the problem
+    // (the text through quoted()), checked in this order:
+    //   - a line starting with a space or tab (obsolete folding): "folding";
+    //   - no colon: "header line without a colon";
+    //   - a name that is not a token: "header name is not a token";
+    //   - a control character in the trimmed value: "control character".
     (void)line;
     (void)headers;
     throw std::logic_error("TODO(task 1): parse_header_line");
 }
 
 HTTPHeaders HTTPHeaders::parse(std::string_view lines) {
-    // TODO(task 1): split `lines` at each CRLF and give each line to
-    // parse_header_line. Stop at an empty line (or the end); the last line may
-    // lack its CRLF.
+    // TODO(task 1): the fields of a block of lines, each checked as
+    // parse_header_line() does. The block ends at an empty line or at its end,
+    // and its last line may lack its CRLF.
     (void)lines;
     throw std::logic_error("TODO(task 1): HTTPHeaders::parse");
 }
@@ -244,18 +248,19 @@ RequestHead parse_request_head(std::string_view head) {
 // --- query strings ------------------------------------------------------------------
 
 std::string url_unescape(std::string_view text, bool plus_is_space) {
-    // TODO(task 2): copy `text`, decoding "%XY" (two hex digits: hex_value)
-    // into the byte 0xXY, and '+' into ' ' when plus_is_space. A '%' not
-    // followed by two hex digits stays as it is.
+    // TODO(task 2): `text` with each "%XY" (two hex digits) decoded into the
+    // byte 0xXY, and each '+' into ' ' when plus_is_space. A '%' not followed
+    // by two hex digits stays as it is. Hint: make hint CH=05 TASK=2.
     (void)text;
     (void)plus_is_space;
     throw std::logic_error("TODO(task 2): url_unescape");
 }
 
 QueryArguments parse_query(std::string_view query) {
-    // TODO(task 2): split at '&'; skip empty fields; split each field at its
-    // first '=' (no '=': the value is ""); url_unescape name and value; append
-    // the value to arguments[name].
+    // TODO(task 2): "a=1&b=&a=2" -> {"a": ["1", "2"], "b": [""]}: values in
+    // the order sent; empty fields skipped; only a field's first '=' splits
+    // it (no '=': the value is ""). Fields are cut on the raw text, and only
+    // then are name and value decoded, '+' as a space ("a=%26b" is one field).
     (void)query;
     throw std::logic_error("TODO(task 2): parse_query");
 }
@@ -263,25 +268,25 @@ QueryArguments parse_query(std::string_view query) {
 // --- the body -------------------------------------------------------------------------
 
 BodyFraming body_framing(const RequestLine& line, const HTTPHeaders& headers) {
-    // TODO(task 3): how the body is delimited. In this order:
-    //   - both Content-Length and Transfer-Encoding: 400 naming "both
-    //     Content-Length and Transfer-Encoding" (request smuggling);
-    //   - Transfer-Encoding in an HTTP/1.0 request: 400 naming "HTTP/1.0";
-    //   - Transfer-Encoding other than exactly one coding, "chunked" (any
-    //     case): 400 "unsupported Transfer-Encoding: ..."; else Kind::Chunked;
-    //   - Content-Length: Kind::Length with content_length(headers);
-    //   - neither: Kind::None (a request without them has no body).
+    // TODO(task 3): how this request's body ends: Kind::None (neither header),
+    // Kind::Length (content_length()), or Kind::Chunked. Refusals, each an
+    // HTTPInputError(400) whose message names the case, in this priority:
+    //   - both headers (request smuggling): "both Content-Length and
+    //     Transfer-Encoding";
+    //   - Transfer-Encoding in an HTTP/1.0 request: "HTTP/1.0";
+    //   - Transfer-Encoding other than the one coding "chunked" (any case):
+    //     "unsupported Transfer-Encoding: ...".
     (void)line;
     (void)headers;
     throw std::logic_error("TODO(task 3): body_framing");
 }
 
 std::uint64_t parse_chunk_size(std::string_view line) {
-    // TODO(task 5): the size on a chunk size line (drop a final CRLF first):
-    // one or more hex digits, then nothing, or optional spaces/tabs and ';'
-    // (an extension, ignored). Anything else, a control character anywhere
-    // after the digits, or a size that overflows 64 bits: 400 "bad chunk size
-    // line: ..." (the message must contain "chunk size").
+    // TODO(task 5): the size on a chunk size line (a final CRLF allowed): one
+    // or more hex digits, then nothing, or optional spaces/tabs and ';' (an
+    // extension, ignored). Anything else, a control character anywhere after
+    // the digits, or a size that does not fit in 64 bits: HTTPInputError(400)
+    // whose message contains "chunk size". Hint: make hint CH=05 TASK=5.
     (void)line;
     throw std::logic_error("TODO(task 5): parse_chunk_size");
 }
@@ -297,8 +302,9 @@ std::string format_chunk(std::string_view data) {
 }
 
 bool should_keep_alive(const RequestLine& line, const HTTPHeaders& headers) {
-    // TODO(task 4): "Connection: close" closes; otherwise HTTP/1.1 keeps
-    // alive, and HTTP/1.0 only with "Connection: keep-alive" (connection_has).
+    // TODO(task 4): the contract in httputil.h: "Connection: close" closes;
+    // otherwise HTTP/1.1 stays open, HTTP/1.0 only with "Connection:
+    // keep-alive".
     (void)line;
     (void)headers;
     throw std::logic_error("TODO(task 4): should_keep_alive");

@@ -42,19 +42,15 @@ std::string unescape_fragment(std::string_view fragment, const std::string& patt
 // ends that group.
 [[maybe_unused]]  // (used by code you write)
 std::vector<std::string> literal_pieces(const std::string& pattern, std::size_t groups) {
-    // TODO(task 2): cut the pattern at its groups, keeping the literal text
-    // between them: "/story/([0-9]+)/edit" -> {"/story/", "/edit"}, and
-    // "/about" -> {"/about"}. There is one piece more than there are groups.
-    //   - Drop one leading "^" and one trailing "$".
-    //   - If the number of '(' in the text is not `groups`, some "(" opens
-    //     no group ("(?:", "\("): throw std::invalid_argument("cannot
-    //     reverse url regex " + pattern).
-    //   - The text before the first "(" is a piece; each group runs from a
-    //     "(" to the next ")", and the text after that ")" up to the next
-    //     "(" (or the end) is the next piece. A "(" before that ")" is a
-    //     nested group: throw std::invalid_argument as above.
-    //   - Each piece goes through unescape_fragment() ("v1\\.0" -> "v1.0";
-    //     it throws for "\\d" and the like).
+    // TODO(task 2): the literal texts around the pattern's groups, one more
+    // than there are groups: "/story/([0-9]+)/edit" -> {"/story/", "/edit"},
+    // "/about" -> {"/about"}. One leading '^' and one trailing '$' are not
+    // text. Each piece is unescaped by unescape_fragment() ("v1\\.0" ->
+    // "v1.0"; it throws for "\\d" and the like). A pattern that is not plain
+    // text with holes throws std::invalid_argument("cannot reverse url regex "
+    // + pattern): a '(' that opens no group ("(?:", "\\("; `groups` is what
+    // the regex engine counted), or a nested group.
+    // Hint: make hint CH=06 TASK=2.
     (void)pattern;
     (void)groups;
     throw std::logic_error("TODO(task 2): literal_pieces");
@@ -66,23 +62,21 @@ PathMatches::PathMatches(std::string pattern)
     : pattern_(std::move(pattern)), regex_(pattern_, std::regex::ECMAScript) {}
 
 std::optional<PathArgs> PathMatches::match(std::string_view path) const {
-    // TODO(task 1): std::nullopt unless regex_ matches the WHOLE path
-    // (std::regex_match, not regex_search). Then one entry per capture
-    // group, in order: the group's text percent-decoded with
-    // url_unescape(text, false) ("+" stays "+" in a path), or "" for a group
-    // that took no part in the match (groups[i].matched is false).
-    // Tip: std::match_results<std::string_view::const_iterator> holds the
-    // groups of a match over a string_view.
+    // TODO(task 1): std::nullopt unless regex_ matches the WHOLE path (a match
+    // of a part of it is no match). Else one entry per capture group, in
+    // order: its text percent-decoded after matching, in path mode
+    // (url_unescape(text, false): '+' stays '+'), or "" for a group that took
+    // no part in the match. Hint: make hint CH=06 TASK=1.
     (void)path;
     throw std::logic_error("TODO(task 1): PathMatches::match");
 }
 
 std::string PathMatches::reverse(const std::vector<std::string>& args) const {
-    // TODO(task 2): literal_pieces(pattern_, group_count()) gives the text
-    // around the groups. Wrong number of args: throw std::invalid_argument
-    // (say how many were needed). Then piece 0, arg 0 escaped with
-    // url_escape(arg, false) (a path: "/" stays, a space is "%20"), piece 1,
-    // arg 1, ... the last piece.
+    // TODO(task 2): the path this route matches, with args[i] in group i's
+    // place between the literal pieces (literal_pieces()), each arg escaped
+    // for a path (url_escape(arg, false): '/' stays, a space is "%20"). A
+    // wrong number of args throws std::invalid_argument that says how many
+    // are needed.
     (void)args;
     throw std::logic_error("TODO(task 2): PathMatches::reverse");
 }

@@ -88,16 +88,15 @@ void RequestHandler::attach(Application& application, std::shared_ptr<HTTPServer
 // in handle_request_exception(), so one broken handler costs one error
 // response, never the server.
 void RequestHandler::execute(PathArgs path_args) {
-    // TODO(task 3): run the life cycle (Tornado's _execute). Store
-    // path_args in path_args_, then:
-    //   1. a method is_supported_method() does not know: throw HTTPError(405);
-    //   2. prepare(); if it finished the request (finished_), stop here;
-    //   3. call_method() (it calls get / post / ... with path_args_);
-    //   4. unless the method called asynchronous() (auto_finish_ is then
-    //      false) or finished itself, finish().
-    // All of it inside one try: any std::exception goes to
-    // handle_request_exception(error) (task 4). If that throws as well,
-    // log it to stderr and call abandon(): the client must not wait for ever.
+    // TODO(task 3): run the handler's life cycle for path_args (kept in
+    // path_args_): Tornado's _execute, whose rules are the table in the
+    // chapter README's "The handler life cycle": a 405 before anything runs
+    // for a method is_supported_method() does not know; no method after a
+    // prepare() that finished the request; the automatic finish() only if the
+    // handler neither went asynchronous() (auto_finish_) nor finished by
+    // itself; every std::exception to handle_request_exception(), and if that
+    // throws too, a line on stderr and abandon().
+    // Hint: make hint CH=06 TASK=3.
     (void)path_args;
     throw std::logic_error("TODO(task 3): RequestHandler::execute");
 }
@@ -228,21 +227,13 @@ void RequestHandler::flush() {
 // Tornado's finish(): the last bytes, the connection's finish(), the access
 // log line, on_finish(), and the Application lets the handler go.
 void RequestHandler::finish(std::string_view chunk) {
-    // TODO(task 3): end the response, once.
-    //   - Already finished_: throw std::logic_error("finish() called twice").
-    //   - write(chunk).
-    //   - If the headers have not gone out yet (headers_written_):
-    //       * status 204, 304 or 1xx: no body allowed. A non-empty
-    //         write_buffer_ throws std::logic_error("Cannot send body with N");
-    //         remove Content-Encoding, Content-Language, Content-Type;
-    //       * otherwise, without a Content-Length header, set it to the
-    //         size of write_buffer_ (headers_.set).
-    //   - flush(), then request_->connection->finish().
-    //   - finished_ = true, then application_->log(*this).
-    //   - application_->release(...) ends the Application's hold: keep a
-    //     shared_from_this() in a local first, or this object may be freed
-    //     in the middle of this function.
-    //   - on_finish(), last.
+    // TODO(task 3): end the response, `chunk` included. What must hold once it
+    // returns is the table in the chapter README's "The finish() contract"
+    // (Content-Length or the no-body rules of 204, 304 and 1xx, the connection
+    // told, the request logged, the Application's hold released, on_finish()
+    // last). Its two rules: a second call throws std::logic_error("finish()
+    // called twice"); the handler stays alive until finish() returns, though
+    // application_->release() may drop its last owner.
     (void)chunk;
     throw std::logic_error("TODO(task 3): RequestHandler::finish");
 }
@@ -264,10 +255,10 @@ void RequestHandler::redirect(std::string_view url, bool permanent, int status) 
 // error's status (500 for anything but an HTTPError), unless the response
 // was already finished.
 void RequestHandler::handle_request_exception(const std::exception& error) {
-    // TODO(task 4): log_exception(error) first. A request already finished
-    // gets nothing more. Otherwise send_error() with the error's status: an
-    // HTTPError's status_code() (dynamic_cast), 500 for anything else; pass
-    // &error along, so write_error can look at it.
+    // TODO(task 4): every exception is logged (log_exception). Unless the
+    // request is finished already, it becomes an error response (send_error):
+    // an HTTPError's own status, 500 for anything else, with the exception
+    // passed on so that write_error can see it. Hint: make hint CH=06 TASK=4.
     (void)error;
     throw std::logic_error("TODO(task 4): RequestHandler::handle_request_exception");
 }
@@ -284,17 +275,12 @@ void RequestHandler::log_exception(const std::exception& error) const {
 }
 
 void RequestHandler::send_error(int status_code, const std::exception* error) {
-    // TODO(task 4): replace the response with an error page.
-    //   - If the headers were already written (flush() ran), the status
-    //     cannot change: log "Cannot send error response after headers
-    //     written" to stderr, finish() if not finished, and return.
-    //   - clear() (a fresh 200, default headers, an empty buffer: what the
-    //     handler had written is dropped).
-    //   - set_status(status_code, reason), where reason is the error's
-    //     reason() when `error` is an HTTPError, else "" (the standard one).
-    //   - write_error(status_code, error), except for a 304; if it throws,
-    //     log it to stderr and carry on.
-    //   - finish() if write_error did not.
+    // TODO(task 4): replace whatever the handler buffered or set (clear())
+    // with an error response: the status, the HTTPError's reason() if it has
+    // one, the page write_error() writes (none for a 304), finished exactly
+    // once. After a flush() the status cannot change: log "Cannot send error
+    // response after headers written" to stderr and just end the response. A
+    // write_error() that throws is logged, and the response still ends.
     (void)status_code;
     (void)error;
     throw std::logic_error("TODO(task 4): RequestHandler::send_error");

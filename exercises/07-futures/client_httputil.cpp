@@ -102,14 +102,13 @@ std::string format_request(std::string_view method, const URL& url, const HTTPHe
 }
 
 ResponseLine parse_response_line(std::string_view line) {
-    // TODO(task 4): "HTTP/1.x SP 3 digits [SP reason]": "HTTP/1.1 200 OK".
-    //  - the version is "HTTP/1." and one digit; then one space;
-    //  - the code is exactly three digits, 100 to 599;
-    //  - then the end of the line, or a space and the reason phrase (which
-    //    may be empty, and must not contain control characters: tab is fine);
-    //  - anything else: throw bad_response("malformed status line: " + quoted(line))
-    //    (or a message of your own that names the line).
-    // is_digit() and has_control_character() above help.
+    // TODO(task 4): version, code and reason of a status line,
+    // "HTTP/1.x SP 3 digits [SP reason]" ("HTTP/1.1 200 OK"): the version is
+    // "HTTP/1." and one digit; the code three digits, 100 to 599; then the
+    // end of the line, or a space and a reason (maybe empty; no control
+    // characters, tab is fine). Anything else throws an HTTPInputError whose
+    // message quotes the line (bad_response(), quoted()).
+    // Hint: make hint CH=07 TASK=4.
     (void)line;
     throw std::logic_error("TODO(task 4): parse_response_line");
 }
@@ -124,14 +123,12 @@ ResponseHead parse_response_head(std::string_view head) {
 }
 
 ResponseFraming response_framing(std::string_view request_method, const ResponseHead& head) {
-    // TODO(task 4): how long is the body (RFC 9112 section 6.3)?
-    //  1. No body at all (Kind::None) for a HEAD request and for 1xx, 204
-    //     and 304 responses, whatever the headers say.
-    //  2. Transfer-Encoding in an HTTP/1.0 response: refuse (bad_response).
-    //  3. Otherwise chapter 05's body_framing() decides, as for a request:
-    //     call it with RequestLine{"", "", head.line.version} and the
-    //     headers. Length and Chunked map to ours; its None (no header)
-    //     means, for a response, Kind::UntilClose.
+    // TODO(task 4): how the response's body ends (RFC 9112 section 6.3). A
+    // HEAD request, and a 1xx, 204 or 304 response, have no body whatever the
+    // headers say. Transfer-Encoding in an HTTP/1.0 response is refused
+    // (bad_response). Otherwise the headers decide as for a request (reuse
+    // chapter 05's body_framing(), which refuses the ambiguous cases), except
+    // that a response with neither header runs until the server closes.
     (void)request_method;
     (void)head;
     throw std::logic_error("TODO(task 4): response_framing");

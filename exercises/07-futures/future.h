@@ -119,9 +119,11 @@ public:
     // Runs callback(this future) on the loop once the Future is done: at a
     // later turn, never from inside this call or inside set_result.
     void add_done_callback(DoneCallback callback) const {
-        // TODO(task 1): a pending Future keeps the callback in
-        // state_->callbacks until mark_done(); a done one hands it to
-        // schedule() at once. Never call it from here.
+        // TODO(task 1): `callback` runs once, on the Future's loop, at a
+        // later turn: after the Future becomes done, or at the next turn if
+        // it is done already; never from inside this call. Waiting callbacks
+        // live in state_->callbacks; schedule() hands one to the loop.
+        // Hint: make hint CH=07 TASK=1.
         (void)callback;
         throw std::logic_error("TODO(task 1): FutureBase::add_done_callback");
     }
@@ -166,18 +168,20 @@ protected:
     // The value or the exception is in place: the Future is done, and every
     // callback waiting for it is queued on the loop.
     void mark_done() const {
-        // TODO(task 1): set state_->done, then hand every waiting callback
-        // (in the order they were added) to schedule(), and empty the list:
-        // each callback runs once.
+        // TODO(task 1): the Future is now done: every waiting callback goes
+        // to the loop (schedule()), in the order added, each once. None is
+        // left in the state afterwards, and none runs from here.
         throw std::logic_error("TODO(task 1): FutureBase::mark_done");
     }
 
     // One loop callback per done callback, so that one that throws (the
     // loop logs it) does not keep the others from running.
     void schedule(DoneCallback callback) const {
-        // TODO(task 1): queue a loop callback (state_->loop.add_callback)
-        // that calls callback(Future<T>(state)). Capture the shared state
-        // (the shared_ptr, not `this`: this handle may be gone by then).
+        // TODO(task 1): at a later turn of the Future's own loop
+        // (state_->loop, not IOLoop::current()), call `callback` with a
+        // Future of this same state. Rule: that happens after this call has
+        // returned, maybe after this handle is gone, so what the loop runs
+        // must own all it uses (never `this`).
         (void)callback;
         throw std::logic_error("TODO(task 1): FutureBase::schedule");
     }
@@ -243,10 +247,10 @@ private:
 // tornado.concurrent.chain_future.
 template <typename T>
 void chain_future(Future<T> from, Future<T> to) {
-    // TODO(task 2): once `from` is done (add_done_callback), copy its
-    // exception or its result into `to`, unless `to` is done already. For
-    // T = void there is no result to copy: `if constexpr
-    // (std::is_void_v<T>)` picks the branch at compile time.
+    // TODO(task 2): once `from` is done, `to` gets its outcome (its exception,
+    // or a copy of its value; for T = void just "done"), unless `to` is done
+    // by then: the first to decide wins, and a done `to` is left alone (no
+    // InvalidStateError). Hint: make hint CH=07 TASK=2.
     (void)from;
     (void)to;
     throw std::logic_error("TODO(task 2): chain_future");
@@ -296,16 +300,13 @@ auto FutureBase<T>::then(Function function) const {
     using Returned = typename CallResult<T, Function>::type;
     using U = typename Unwrap<Returned>::type;
     Future<U> next(io_loop());
-    // TODO(task 2): when this Future is done (add_done_callback), settle
-    // `next`:
-    //  - this one failed: next gets the same exception; `function` is skipped;
-    //  - else call_with_result(function, done), and
-    //      Returned is a Future (IsFuture<Returned>::value): chain it into next;
-    //      Returned is void: next.set_result();
-    //      otherwise: next.set_result(what it returned);
-    //  - whatever `function` throws goes into next (catch (...) and
-    //    std::current_exception()).
-    // The lambda must be `mutable` if it calls `function` (a copy it owns).
+    // TODO(task 2): once this Future is done, settle `next` (returned below)
+    // as the chapter README's table in "Chaining" says: a failure skips
+    // `function` and passes the same exception on; otherwise `function` gets
+    // the result (call_with_result) and `next` gets what it returns: a value,
+    // nothing (void), or, when it returns a Future, that Future's outcome once
+    // it has one. Whatever `function` throws lands in `next`.
+    // IsFuture<Returned> and std::is_void_v<Returned> tell the cases apart.
     (void)function;
     throw std::logic_error("TODO(task 2): FutureBase::then");
     return next;  // unreachable: keeps then()'s return type until you write it

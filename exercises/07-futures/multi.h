@@ -68,11 +68,11 @@ inline void log_extra_failure(const std::exception_ptr& error) {
 // Every child is done: resolve `all` with the results or the first error.
 template <typename T>
 void finish_gathering(Gathering<T>& gathering) {
-    // TODO(task 3): every child is done. If any failed, gathering.all gets
-    // the exception of the first failed child in list order (errors[i]),
-    // and log_extra_failure() reports each later one. Otherwise all gets
-    // the results: a std::vector<T> made from the slots, in order (for
-    // T = void, just set_result()).
+    // TODO(task 3): every child is done: resolve gathering.all. If any child
+    // failed, `all` fails with the first failure in list order, and every
+    // other failure goes to log_extra_failure(), not lost. Otherwise `all`
+    // gets the values in list order; for T = void it is just done.
+    // Hint: make hint CH=07 TASK=3.
     (void)gathering;
     throw std::logic_error("TODO(task 3): finish_gathering");
 }
@@ -89,11 +89,11 @@ auto multi(const std::vector<Future<T>>& children) {
         detail::finish_gathering(*gathering);
         return gathering->all;
     }
-    // TODO(task 3): give each child i a done callback that records its
-    // outcome in gathering->errors[i] or gathering->slots[i] (a copy of
-    // the result; nothing for T = void), counts gathering->unfinished
-    // down, and calls detail::finish_gathering when it reaches 0. The
-    // callbacks share `gathering` (capture the shared_ptr) and nothing else.
+    // TODO(task 3): each child, when done, records its own outcome at its own
+    // index (gathering->errors or ->slots; a copy of the value), and the last
+    // child to finish (gathering->unfinished), not the first to fail, has
+    // detail::finish_gathering() resolve `all`. Rule: the children's callbacks
+    // keep the shared Gathering alive, and nothing in it holds a child.
     throw std::logic_error("TODO(task 3): multi");
     return gathering->all;  // unreachable: keeps multi()'s return type until you write it
 }

@@ -16,9 +16,9 @@ Task<void> CoroutineRequestHandler::put_async(PathArgs) { throw HTTPError(405); 
 Task<void> CoroutineRequestHandler::delete_async(PathArgs) { throw HTTPError(405); }
 
 void CoroutineRequestHandler::run(Task<void> method) {
-    // TODO(task 5): keep the request open when get() returns (chapter 06's
-    // asynchronous(), which gives the handler as a shared_ptr), then start
-    // drive() with it and `method`.
+    // TODO(task 5): the request stays open when get() returns (chapter 06's
+    // asynchronous()), and drive() takes `method` to its end.
+    // Hint: make hint CH=08 TASK=5.
     (void)method;
     throw std::logic_error("TODO(task 5): CoroutineRequestHandler::run");
 }
@@ -28,10 +28,10 @@ void CoroutineRequestHandler::run(Task<void> method) {
 // alive until then, whatever the client does meanwhile.
 detail::Detached CoroutineRequestHandler::drive(std::shared_ptr<CoroutineRequestHandler> handler,
                                                 Task<void> method) {
-    // TODO(task 5): a coroutine: co_await `method` inside a try; if it ends
-    // well, finish() the request unless the Task did; if it throws, pass
-    // the exception to handler->fail() (nullptr for one that is not a
-    // std::exception).
+    // TODO(task 5): await `method` and turn its end into the response: a
+    // normal end finishes the request unless the Task did; any exception goes
+    // to handler->fail() (the std::exception, or nullptr for anything else),
+    // as Tornado's _execute does.
     (void)handler;
     (void)method;
     throw std::logic_error("TODO(task 5): CoroutineRequestHandler::drive");

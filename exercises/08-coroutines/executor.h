@@ -72,10 +72,11 @@ private:
 template <typename Function>
 auto run_in_executor(ThreadPool& pool, Function function, IOLoop& loop = IOLoop::current())
     -> Future<std::invoke_result_t<Function&>> {
-    // TODO(task 4): make a Future on `loop`; submit to the pool a function
-    // that calls `function` and hands its value, or the exception it threw,
-    // back to the loop with loop.add_callback, where the Future is set.
-    // The pool thread must never touch the Future itself.
+    // TODO(task 4): run `function` on a pool thread, and return at once a
+    // Future, on `loop`, of its value or of the exception it threw. Rule: the
+    // Future belongs to the loop's thread; the pool thread never touches it
+    // (loop.add_callback is its one safe way back).
+    // Hint: make hint CH=08 TASK=4.
     (void)pool;
     (void)function;
     (void)loop;

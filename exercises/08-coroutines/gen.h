@@ -132,8 +132,9 @@ T run_sync(IOLoop& loop, Task<T> task,
 // A Future that is done `delay` from now. Tornado's gen.sleep. While a
 // coroutine awaits it, the loop serves everyone else.
 inline Future<void> sleep(IOLoop::Clock::duration delay, IOLoop& loop = IOLoop::current()) {
-    // TODO(task 3): a new Future<void> on `loop`, and a timer of the loop
-    // that resolves it after `delay`.
+    // TODO(task 3): a Future<void> on `loop` that becomes done `delay` from
+    // now, at a later turn of the loop (for 0 too).
+    // Hint: make hint CH=08 TASK=3.
     (void)delay;
     (void)loop;
     throw std::logic_error("TODO(task 3): sleep");
@@ -146,9 +147,10 @@ inline Future<void> sleep(IOLoop::Clock::duration delay, IOLoop& loop = IOLoop::
 template <typename T>
 auto multi(std::vector<Task<T>> tasks)
     -> Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> {
-    // TODO(task 3): spawn every Task (so that all of them start now), then
-    // co_await chapter 07's multi() of their Futures and co_return what it
-    // gives. (With a co_await in it, this function becomes a coroutine.)
+    // TODO(task 3): the outcome of chapter 07's multi() over the Tasks. Rule:
+    // every Task starts now and they run at once (spawn() starts one): three
+    // Tasks of 300, 100 and 200 ms take 300 ms, not 600. (With a co_await in
+    // it, this function becomes a coroutine.)
     (void)tasks;
     throw std::logic_error("TODO(task 3): multi of Tasks");
 }

@@ -96,12 +96,14 @@ public:
 
     bool await_ready() const {
         // TODO(task 1): no need to suspend if the Future is done already.
+        // Hint: make hint CH=08 TASK=1.
         throw std::logic_error("TODO(task 1): FutureAwaiter::await_ready");
     }
 
     void await_suspend(std::coroutine_handle<> waiting) const {
-        // TODO(task 1): ask the Future to resume `waiting` once it is done
-        // (a done callback: it runs on the loop, at a later turn).
+        // TODO(task 1): `waiting` is resumed once the Future is done, from the
+        // loop at a later turn: never from here, never inside set_result. What
+        // resumes it holds the handle only (no copy of the Future, no `this`).
         (void)waiting;
         throw std::logic_error("TODO(task 1): FutureAwaiter::await_suspend");
     }
@@ -157,7 +159,9 @@ public:
 
     // An exception escaped the body: keep it for the awaiter.
     void unhandled_exception() noexcept {
-        // TODO(task 2): keep the exception being handled (std::current_exception).
+        // TODO(task 2): keep the exception being handled, for the awaiter
+        // (std::current_exception). noexcept: store it, never throw.
+        // Hint: make hint CH=08 TASK=2.
         // This stand-in keeps a TODO error instead, so that your tests say so.
         exception_ = std::make_exception_ptr(
             std::logic_error("TODO(task 2): TaskPromiseBase::unhandled_exception"));
@@ -246,9 +250,11 @@ public:
         // resume at the end, and jump into the Task's body (symmetric
         // transfer: the returned handle is resumed in our place).
         std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) const {
-            // TODO(task 2): make `awaiting` the continuation of the Task's
-            // promise (FinalAwaiter resumes it), then return the Task's
-            // frame: the compiler resumes whatever handle you return.
+            // TODO(task 2): `awaiting` must be resumed when the Task's body
+            // ends (FinalAwaiter resumes the promise's continuation), and the
+            // body must start by symmetric transfer, not by a nested resume():
+            // a million Tasks that finish at once, awaited in a loop, must not
+            // grow the stack.
             (void)awaiting;
             throw std::logic_error("TODO(task 2): Task::Awaiter::await_suspend");
         }
