@@ -15,7 +15,7 @@ DEPS     = tools/install-deps.sh
 RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 
-.PHONY: all build run test grade hint bench bench-micro slides help clean deps configure
+.PHONY: all build run test grade hint mutants bench bench-micro slides help clean deps configure
 
 all: build
 
@@ -54,6 +54,12 @@ grade: configure
 hint:
 	@test -n "$(CH)" -a -n "$(TASK)" || { echo "usage: make hint CH=NN TASK=N [STEP=N]"; exit 2; }
 	@$(PYTHON) tools/grade.py --chapter $(CH) --hint $(TASK) $(if $(STEP),--step $(STEP))
+
+## mutants      prove each task's tests catch likely wrong answers: make mutants [CH=03] [TASK=2]
+# Each mutant of tests/mutants/chNN.txt is built in build/mutants/ (a private
+# copy of the sources) and must make its task's tests fail. Minutes per chapter.
+mutants: deps
+	@$(PYTHON) tools/mutants.py --work-dir $(BUILD)/mutants $(if $(CH),--chapter $(CH)) $(if $(TASK),--task $(TASK))
 
 ## bench        blocking vs async servers under load; table + plot in build/bench/ [ARGS=--quick]
 # The bench packages go in before the build: libboost-dev brings Boost.Beast,

@@ -166,6 +166,7 @@ void IOLoop::start() {
     };
     try {
         while (!stopping_) {
+            ++turns_;
             run_callbacks();
             run_due_timeouts();
             if (stopping_) break;

@@ -84,7 +84,8 @@ public:
     void add_handler(int fd, Handler handler, std::uint32_t events);
     // Changes which events fd's handler wants (for example WRITE only while
     // there is output to send). `events` replaces the old set: pass EDGE
-    // again if the handler uses it.
+    // again if the handler uses it. Throws std::system_error for an fd that
+    // has no handler (a bug in the caller: it was never added, or removed).
     void update_handler(int fd, std::uint32_t events);
     // Stops watching fd; an event for fd already fetched in this turn is
     // dropped too. Call it before closing fd. A handler may remove itself.
@@ -106,6 +107,13 @@ public:
     // For tests and monitoring: a server that sets and cancels a timeout per
     // request must see this stay bounded, not grow with every request.
     std::size_t timer_heap_size() const { return timer_heap_.size(); }
+
+    // How many times start() has gone round its loop. For tests: a loop
+    // with nothing to do must sleep, so this barely moves while it is idle;
+    // a loop that spins (an eventfd never drained, WRITE asked for with
+    // nothing to write) adds thousands a second. Read it on the loop's
+    // thread or after start() returned.
+    std::uint64_t turns() const { return turns_; }
 
     // The loop's clock (monotonic: never jumps when the wall clock is set).
     static Clock::time_point time() { return Clock::now(); }
@@ -164,6 +172,7 @@ private:
 
     std::atomic<bool> stopping_{false};
     std::atomic<std::thread::id> loop_thread_{};  // set while start() runs
+    std::uint64_t turns_ = 0;                     // see turns()
 };
 
 }  // namespace course

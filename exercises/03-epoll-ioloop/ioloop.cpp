@@ -77,36 +77,41 @@ IOLoop& IOLoop::current() {
 
 void IOLoop::add_handler([[maybe_unused]] int fd, [[maybe_unused]] Handler handler,
                          [[maybe_unused]] std::uint32_t events) {
-    // TODO(task 1): register fd with epoll (EPOLL_CTL_ADD) for `events | ERROR`,
-    // with event.data.fd = fd so that epoll_wait tells you whose event it is;
-    // on failure throw_epoll_ctl_error("ADD", fd). Then keep the handler in
-    // handlers_[fd], as a shared_ptr (see poll_and_dispatch for why).
+    // TODO(task 1): from now on, call handler(fd, events) whenever fd is ready
+    // for `events`; hang-ups and errors (ERROR) are always reported. The
+    // kernel's interest list and handlers_ must never disagree: if epoll
+    // refuses (fd already watched, say), throw_epoll_ctl_error("ADD", fd) and
+    // leave handlers_ as it was. epoll_wait gives back only an event's `data`:
+    // that is how you will know whose event it is.
+    // Hint: make hint CH=03 TASK=1.
     throw std::logic_error("TODO(task 1): IOLoop::add_handler");
 }
 
 void IOLoop::update_handler([[maybe_unused]] int fd, [[maybe_unused]] std::uint32_t events) {
-    // TODO(task 1): the same epoll_event, with EPOLL_CTL_MOD.
+    // TODO(task 1): fd's handler now wants `events` instead (ERROR always
+    // included); the handler stays. A refusal throws like add_handler ("MOD").
     throw std::logic_error("TODO(task 1): IOLoop::update_handler");
 }
 
 void IOLoop::remove_handler([[maybe_unused]] int fd) {
-    // TODO(task 1): forget fd's handler (nothing to do if it has none) and
-    // EPOLL_CTL_DEL it (ignore a failure: a closed fd has left the set
-    // already). Then blank (data.fd = -1) any event for fd still ahead in
-    // the batch being dispatched, ready_events_[next_ready_ .. ready_count_):
-    // fd is about to be closed, and its number may come back from accept()
-    // for a new connection in this very batch.
+    // TODO(task 1): stop watching fd and forget its handler; nothing to do if
+    // it has none, and a failure of epoll here is harmless (a closed fd has
+    // left the set already). Invariant: once this returns, no event for fd
+    // from the batch being dispatched reaches a handler, even if fd's number
+    // is reused by accept() in the same batch. ready_events_, ready_count_ and
+    // next_ready_ (see ioloop.h) describe that batch.
     throw std::logic_error("TODO(task 1): IOLoop::remove_handler");
 }
 
 // --- callbacks and timeouts ---------------------------------------------------
 
 void IOLoop::add_callback([[maybe_unused]] Callback callback) {
-    // TODO(task 2): append callback to callbacks_ under callbacks_mutex_
-    // (any thread may call this). Then, unless we are on the loop's own
-    // thread (on_loop_thread()), wake() the loop: it may be asleep in
-    // epoll_wait with no deadline, and would not see the callback until
-    // some descriptor happened to become ready.
+    // TODO(task 2): run `callback` on the loop's thread at its next turn. Any
+    // thread may call this (callbacks_mutex_ guards callbacks_). Rules: a loop
+    // asleep in epoll_wait with no deadline must wake promptly for a callback
+    // added by another thread, and no wake-up may be lost; on the loop's own
+    // thread (on_loop_thread()) there is nobody asleep to wake.
+    // Hint: make hint CH=03 TASK=2.
     throw std::logic_error("TODO(task 2): IOLoop::add_callback");
 }
 
@@ -116,16 +121,21 @@ IOLoop::Timeout IOLoop::call_later(Clock::duration delay, Callback callback) {
 
 IOLoop::Timeout IOLoop::call_at([[maybe_unused]] Clock::time_point when,
                                 [[maybe_unused]] Callback callback) {
-    // TODO(task 3): take the next id (next_timer_id_++), push {when, id} on
-    // timer_heap_, keep the callback in timer_callbacks_[id], return Timeout{id}.
+    // TODO(task 3): schedule `callback` for `when` and return its Timeout. Ids
+    // start at 1 and only grow (id 0 means "none"); equal deadlines run in the
+    // order they were set (TimerEntry's ordering uses the id for that).
+    // Members: timer_heap_, timer_callbacks_, next_timer_id_.
+    // Hint: make hint CH=03 TASK=3.
     throw std::logic_error("TODO(task 3): IOLoop::call_at");
 }
 
 void IOLoop::remove_timeout([[maybe_unused]] Timeout timeout) {
-    // TODO(task 3): lazy deletion. Erase the id's callback from
-    // timer_callbacks_ and leave the heap alone (its entry is skipped when
-    // it surfaces). Only if something was erased: count it in
-    // cancelled_timers_ and call compact_timer_heap().
+    // TODO(task 3): cancel in O(1) by lazy deletion: the callback goes, the
+    // heap entry stays and is skipped when it surfaces. A timeout that ran
+    // already, or was removed before, changes nothing. Invariant:
+    // cancelled_timers_ counts the dead entries in the heap, and every
+    // cancellation gives compact_timer_heap() (given) its chance to reclaim
+    // them, or a server that cancels a timeout per request grows the heap.
     throw std::logic_error("TODO(task 3): IOLoop::remove_timeout");
 }
 
@@ -160,6 +170,7 @@ void IOLoop::start() {
     };
     try {
         while (!stopping_) {
+            ++turns_;
             run_callbacks();
             run_due_timeouts();
             if (stopping_) break;
@@ -192,16 +203,13 @@ void IOLoop::run_callbacks() {
 
 void IOLoop::run_due_timeouts() {
     if (timer_heap_.empty()) return;  // nothing scheduled: nothing to do
-    // TODO(task 3): pop and run every timeout that is due, in heap order.
-    //  - Due means when <= now, with now read once before the loop.
-    //  - Run only timeouts that existed when this call began (ids up to
-    //    next_timer_id_ - 1): one that a timeout sets for "now" or the past
-    //    waits for the next turn, or it could starve I/O forever.
-    //  - An entry whose callback is gone was cancelled: --cancelled_timers_
-    //    and skip it.
-    //  - One at a time: move the callback out of timer_callbacks_, erase it,
-    //    then run it with run_guarded("timeout", callback). A timeout may
-    //    cancel another that is also due; that one must then not run.
+    // TODO(task 3): run every timeout that is due (when <= the time at the
+    // start of this call), in heap order, each through
+    // run_guarded("timeout", ...). Rules: timeouts added during this call do
+    // not run now, even if due (one that keeps re-arming itself for "now"
+    // would starve I/O); a due timeout cancelled by another one in this call
+    // does not run; a running callback may add or cancel timeouts, its own
+    // included. Skipped dead entries keep cancelled_timers_ right.
     throw std::logic_error("TODO(task 3): IOLoop::run_due_timeouts");
 }
 
@@ -224,30 +232,28 @@ int IOLoop::poll_timeout_ms() {
 }
 
 void IOLoop::poll_and_dispatch([[maybe_unused]] int timeout_ms) {
-    // TODO(task 1): one epoll_wait into ready_events_ (at most
-    // kMaxEventsPerPoll), waiting at most timeout_ms (-1: no limit).
-    //  - EINTR: a signal interrupted the wait; just return. Other errors:
-    //    throw_errno("epoll_wait").
-    //  - Keep the count in ready_count_ and walk the batch with next_ready_,
-    //    advancing it *before* each call (remove_handler blanks events from
-    //    next_ready_ on). Reset both to 0 when done.
-    //  - Look each fd up in handlers_ now (an earlier handler may have
-    //    removed it: then skip it), copy the shared_ptr so the handler
-    //    outlives its own removal, and call it with the fd and the events
-    //    through run_guarded("handler", ...).
+    // TODO(task 1): wait once for I/O, at most timeout_ms (-1: no limit; an
+    // idle loop must sleep, not poll), and call each ready fd's handler with
+    // (fd, events) through run_guarded("handler", ...). EINTR ends the wait
+    // without error; other failures throw_errno("epoll_wait"). Rules: a
+    // handler removed earlier in the batch does not run; one that removes
+    // itself survives until it returns. For remove_handler: the batch sits in
+    // ready_events_ (room for kMaxEventsPerPoll), and while a handler runs,
+    // ready_events_[next_ready_ .. ready_count_) is exactly the part not yet
+    // dispatched; outside dispatch both counters are 0.
     throw std::logic_error("TODO(task 1): IOLoop::poll_and_dispatch");
 }
 
 void IOLoop::wake() {
-    // TODO(task 2): write an 8-byte 1 to wake_fd_. That makes the eventfd
-    // readable, and epoll_wait returns. Ignore the result: the counter only
-    // needs to be non-zero (EAGAIN means it is full: the loop wakes anyway).
+    // TODO(task 2): make a loop asleep in epoll_wait return, through wake_fd_
+    // (a non-blocking eventfd; its handler is drain_wake_fd). Never throws: a
+    // full counter (EAGAIN) means the loop is waking anyway.
     throw std::logic_error("TODO(task 2): IOLoop::wake");
 }
 
 void IOLoop::drain_wake_fd() {
-    // TODO(task 2): read the 8-byte counter from wake_fd_, which resets it to
-    // zero (otherwise it stays readable and the loop never sleeps again).
+    // TODO(task 2): reset wake_fd_ to zero, however many wake()s came;
+    // otherwise it stays readable and the loop never sleeps again.
     throw std::logic_error("TODO(task 2): IOLoop::drain_wake_fd");
 }
 

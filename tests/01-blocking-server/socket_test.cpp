@@ -6,7 +6,9 @@
 // before task 2.
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include "blocking_test_helpers.h"
 #include "socket.h"
@@ -42,6 +45,26 @@ void set_send_timeout(int fd, std::chrono::milliseconds timeout) {
     tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
     tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
     if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) throw_errno("setsockopt");
+}
+
+// A connection to host:port whose handshake completes within `limit`, or an
+// invalid FileDescriptor. (connect_tcp would wait as long as the kernel
+// retries, about two minutes, for a listener whose backlog is full.)
+FileDescriptor connect_tcp_within(const char* host, std::uint16_t port,
+                                  std::chrono::milliseconds limit) {
+    FileDescriptor fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    ::inet_pton(AF_INET, host, &address.sin_addr);
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+    if (errno != EINPROGRESS) return {};
+    pollfd waiting{fd.get(), POLLOUT, 0};
+    if (::poll(&waiting, 1, static_cast<int>(limit.count())) != 1) return {};
+    int error = 0;
+    socklen_t length = sizeof error;
+    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+    return error == 0 ? std::move(fd) : FileDescriptor();
 }
 
 // Runs write_all(fd, data) on a thread of its own; afterwards shuts the
@@ -253,6 +276,43 @@ TEST(Task2_ListenAccept, ListensAgainWhileOldConnectionsLinger) {
     client.reset();
     listener.reset();
     EXPECT_NO_THROW(listen_tcp("127.0.0.1", port)) << "listen_tcp should set SO_REUSEADDR";
+}
+
+// Catches: binding INADDR_ANY whatever the host (a test server open to the network).
+TEST(Task2_ListenAccept, ListensOnTheHostAskedFor) {
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    sockaddr_in address{};
+    socklen_t length = sizeof address;
+    ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length), 0);
+    EXPECT_EQ(ntohl(address.sin_addr.s_addr), INADDR_LOOPBACK)
+        << "listen_tcp(\"127.0.0.1\", ...) must not listen on every interface";
+}
+
+// Catches: accept() without SOCK_CLOEXEC (a program the server starts would
+// inherit every client's socket and keep it open).
+TEST(Task2_ListenAccept, AcceptedSocketIsCloseOnExec) {
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    FileDescriptor client = connect_tcp("127.0.0.1", local_port(listener.get()));
+    AcceptedConnection accepted = accept_connection(listener.get());
+    ASSERT_TRUE(accepted.fd.valid());
+    int flags = ::fcntl(accepted.fd.get(), F_GETFD);
+    ASSERT_GE(flags, 0);
+    EXPECT_TRUE(flags & FD_CLOEXEC) << "accept4(..., SOCK_CLOEXEC)";
+}
+
+// Catches: a backlog that ignores the argument (listen(fd, 1)): peers beyond
+// it are not even connected until the server accepts.
+TEST(Task2_ListenAccept, TheBacklogHoldsPeersNotYetAccepted) {
+    constexpr int kPeers = 8;
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0, 2 * kPeers);
+    std::uint16_t port = local_port(listener.get());
+    std::vector<FileDescriptor> clients;
+    for (int i = 0; i < kPeers; ++i) {
+        // connect_tcp returns once the handshake is done, which the kernel
+        // does for a listener with room in its backlog, before any accept().
+        clients.push_back(connect_tcp_within("127.0.0.1", port, 2s));
+        ASSERT_TRUE(clients.back().valid()) << "peer " << i << " was not connected within 2 s";
+    }
 }
 
 TEST(Task2_ListenAccept, NonBlockingListenerWithNothingPendingGivesInvalidFd) {

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Prove that each task's tests catch the mistakes a learner is likely to make.
+
+    make mutants CH=03            every mutant of chapter 03
+    make mutants CH=03 TASK=2     task 2's mutants only
+    make mutants                  every chapter (long: a build per mutant)
+    tools/mutants.py --check      only check that every mutant still applies
+
+A mutant is one plausible wrong answer, written as a small edit of the
+reference code: a `write_all` that gives up when `send()` takes nothing, a
+timer heap that never forgets a cancelled timeout. tests/mutants/chNN.txt
+lists them, each under the task whose tests must catch it:
+
+    === task 1: write_all gives up when send() takes nothing
+    file chapters/01-blocking-server/socket.cpp
+    --- find
+            if (sent == 0) continue;
+    --- replace
+            if (sent == 0) return;
+
+For each mutant this script edits a private copy of the sources (never your
+working tree), rebuilds chNN_tests, and runs the task's suites (TaskN_*).
+The mutant must make at least one of them fail (or crash, or time out): a
+mutant that passes has *survived*, which means a learner could make that
+mistake and get a PASS. The script exits non-zero if any survived.
+
+Adding a mutant: write the mistake as you expect a learner to make it, run
+`make mutants CH=NN TASK=N`, and if it survives, add the test that catches
+it under that task.
+"""
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CATALOGUES = os.path.join(ROOT, "tests", "mutants")
+TEST_TIMEOUT_SECONDS = 90
+
+
+class Mutant:
+    def __init__(self, chapter, task, title, where):
+        self.chapter = chapter
+        self.task = task
+        self.title = title
+        self.where = where  # "chNN.txt:line", for messages
+        self.path = None
+        self.find = None
+        self.replace = None
+
+    def __str__(self):
+        return f"ch{self.chapter} task {self.task}: {self.title}"
+
+
+def parse_catalogue(path):
+    """The mutants of one tests/mutants/chNN.txt, in file order."""
+    chapter = re.search(r"ch(\d\d)\.txt$", path).group(1)
+    mutants, block, mutant = [], None, None
+    name = os.path.basename(path)
+
+    def close_block():
+        if mutant is not None and block is not None:
+            setattr(mutant, block[0], "\n".join(block[1]))
+
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f.read().split("\n"), start=1):
+            header = re.match(r"^=== task (\d+): (.+)$", line)
+            if header:
+                close_block()
+                block = None
+                mutant = Mutant(chapter, int(header.group(1)), header.group(2).strip(),
+                                f"{name}:{number}")
+                mutants.append(mutant)
+            elif line.startswith("--- "):
+                close_block()
+                kind = line[4:].strip()
+                if kind not in ("find", "replace") or mutant is None:
+                    sys.exit(f"mutants: {name}:{number}: expected '--- find' or '--- replace'")
+                block = (kind, [])
+            elif block is not None:
+                block[1].append(line)
+            elif line.startswith("file ") and mutant is not None:
+                mutant.path = line[5:].strip()
+            elif line.strip() and not line.startswith("#"):
+                sys.exit(f"mutants: {name}:{number}: unexpected line: {line!r}")
+    close_block()
+    for m in mutants:
+        # A block ends at the next header; blank lines before it are layout.
+        m.find = (m.find or "").rstrip("\n")
+        m.replace = (m.replace or "").rstrip("\n")
+        if not m.path or not m.find:
+            sys.exit(f"mutants: {m.where}: a mutant needs a 'file' line and a '--- find' block")
+    return mutants
+
+
+def load_mutants(chapter=None, task=None):
+    pattern = f"ch{chapter}.txt" if chapter else "ch*.txt"
+    mutants = []
+    for path in sorted(glob.glob(os.path.join(CATALOGUES, pattern))):
+        mutants += parse_catalogue(path)
+    if chapter and not mutants:
+        sys.exit(f"mutants: no mutants for chapter {chapter} in tests/mutants/")
+    if task is not None:
+        mutants = [m for m in mutants if m.task == task]
+    return mutants
+
+
+def apply(mutant, source_root):
+    """The file's text with the mutant in it; exits if the catalogue is stale."""
+    path = os.path.join(source_root, mutant.path)
+    if not os.path.exists(path):
+        sys.exit(f"mutants: {mutant.where}: no file {mutant.path}")
+    with open(path, encoding="utf-8") as f:
+        original = f.read()
+    count = original.count(mutant.find)
+    if count != 1:
+        where = "not found" if count == 0 else f"found {count} times"
+        sys.exit(f"mutants: {mutant.where}: the '--- find' text is {where} in {mutant.path} "
+                 "(the code changed: update the mutant)")
+    return original, original.replace(mutant.find, mutant.replace)
+
+
+def copy_sources(destination):
+    """The working tree's files (tracked and new, not ignored) under destination."""
+    listing = subprocess.run(["git", "-C", ROOT, "ls-files", "-co", "--exclude-standard"],
+                             capture_output=True, text=True, check=True).stdout.split("\n")
+    for relative in filter(None, listing):
+        source = os.path.join(ROOT, relative)
+        if not os.path.isfile(source):
+            continue  # deleted but not yet committed
+        target = os.path.join(destination, relative)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.exists(target) or open(source, "rb").read() != open(target, "rb").read():
+            shutil.copy2(source, target)
+
+
+def build(build_dir, target):
+    result = subprocess.run(["cmake", "--build", build_dir, "-j", str(os.cpu_count() or 2),
+                             "--target", target], capture_output=True, text=True, errors="replace")
+    return result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def task_fails(binary, task):
+    """True if the task's tests fail (or crash, or hang); and a short reason."""
+    try:
+        result = subprocess.run([binary, f"--gtest_filter=Task{task}_*"], capture_output=True,
+                                text=True, timeout=TEST_TIMEOUT_SECONDS, errors="replace")
+    except subprocess.TimeoutExpired:
+        return True, f"timed out after {TEST_TIMEOUT_SECONDS} s"
+    failed = re.findall(r"^\[  FAILED  \] (\w+\.\w+)", result.stdout, re.MULTILINE)
+    if result.returncode == 0:
+        return False, "every test passed"
+    if failed:
+        return True, "failed " + ", ".join(sorted(set(failed))[:3])
+    return True, f"exit status {result.returncode} (a crash?)"
+
+
+def check_only(mutants):
+    for mutant in mutants:
+        apply(mutant, ROOT)
+    print(f"mutants: all {len(mutants)} mutants apply to the current code")
+
+
+def run(mutants, work):
+    source_root = os.path.join(work, "src")
+    build_dir = os.path.join(work, "build")
+    copy_sources(source_root)
+    if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
+        subprocess.run(["cmake", "-S", source_root, "-B", build_dir,
+                        "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], check=True,
+                       stdout=subprocess.DEVNULL)
+    survivors, broken = [], []
+    for chapter in sorted({m.chapter for m in mutants}):
+        target = f"ch{chapter}_tests"
+        binary = os.path.join(build_dir, "bin", target)
+        print(f"ch{chapter}: building {target} from the unchanged sources ...", flush=True)
+        ok, log = build(build_dir, target)
+        if not ok:
+            sys.exit(f"mutants: {target} does not build unchanged:\n{log}")
+        for mutant in (m for m in mutants if m.chapter == chapter):
+            original, mutated = apply(mutant, source_root)
+            path = os.path.join(source_root, mutant.path)
+            started = time.monotonic()
+            try:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(mutated)
+                ok, log = build(build_dir, target)
+                if ok:
+                    caught, reason = task_fails(binary, mutant.task)
+                else:
+                    caught, reason = None, "does not compile"
+            finally:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(original)
+            seconds = time.monotonic() - started
+            verdict = {True: "caught", False: "SURVIVED", None: "BROKEN"}[caught]
+            print(f"  {verdict:8} {mutant}  ({reason}; {seconds:.0f} s)", flush=True)
+            if caught is False:
+                survivors.append(mutant)
+            elif caught is None:
+                broken.append((mutant, log))
+    for mutant, log in broken:
+        print(f"\n{mutant.where}: the mutant does not compile; a mutant must be a wrong answer "
+              f"that builds:\n{log[-1500:]}")
+    print(f"\nmutants: {len(mutants)} run, {len(mutants) - len(survivors) - len(broken)} caught, "
+          f"{len(survivors)} survived, {len(broken)} broken")
+    return 0 if not survivors and not broken else 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chapter", help="NN: only this chapter's mutants")
+    parser.add_argument("--task", type=int, help="only this task's mutants")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that every mutant applies (no build)")
+    parser.add_argument("--work-dir", default=os.path.join(ROOT, "build", "mutants"),
+                        help="where the private copy and its build live")
+    args = parser.parse_args()
+    mutants = load_mutants(args.chapter, args.task)
+    if not mutants:
+        sys.exit("mutants: nothing to run")
+    if args.check:
+        check_only(mutants)
+        return 0
+    return run(mutants, args.work_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
