@@ -3,6 +3,9 @@
 // silent or stalled peer delays nobody, partial writes lose nothing, a peer
 // that never reads cannot make the server buffer without limit, descriptors
 // past FD_SETSIZE are refused without harm, and stop() ends run().
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <fcntl.h>
@@ -135,6 +138,24 @@ TEST(Task4_SelectLoop, SleepsWhileNothingHappens) {
     EXPECT_LE(rounds, 2u) << "an idle server must sleep in select(), not spin ("
                           << rounds << " rounds in 300 ms): watch for writing only "
                           << "while output waits";
+}
+
+// Catches: a reply that waits for select() to say "writable" before it is
+// sent, which costs every request a second round of the loop.
+TEST(Task4_SelectLoop, AReplyGoesOutInTheRoundThatReadItsRequest) {
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient client(server.port());
+    expect_echo(client, "warm up\n");
+    constexpr std::size_t kRequests = 100;
+    std::size_t before = server.stats().select_calls;
+    for (std::size_t i = 0; i < kRequests; ++i) expect_echo(client, "line " + std::to_string(i) + "\n");
+    std::size_t rounds = server.stats().select_calls - before;
+    // One round per request (plus a few for luck); two per request means
+    // every reply waited for a "writable" report it did not need.
+    EXPECT_LT(rounds, kRequests * 3 / 2)
+        << rounds << " select() rounds for " << kRequests << " requests, one after the other: "
+        << "send a fresh reply at once, and wait for \"writable\" only for what is left";
 }
 
 // ---- one peer never delays the others --------------------------------------
@@ -294,6 +315,33 @@ TEST(Task4_FdSetSize, RefusesDescriptorsSelectCannotWatchAndGoesOn) {
     expect_echo(after, "after\n");
     expect_echo(before, "and again\n");
     EXPECT_EQ(server.stats().refused, 1u);
+    EXPECT_EQ(server.error(), "");
+}
+
+// Catches: `fd > FD_SETSIZE` for `fd >= FD_SETSIZE`. Descriptor FD_SETSIZE
+// itself is the first one select() cannot watch.
+TEST(Task4_FdSetSize, RefusesDescriptorFdSetSizeItself) {
+    OpenFileLimit limit(FD_SETSIZE + 64);
+    if (!limit.ok()) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE above FD_SETSIZE here";
+
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    // The client's socket is made first, below FD_SETSIZE; then every other
+    // number below FD_SETSIZE is taken, so the server's accept() gets exactly
+    // FD_SETSIZE.
+    FileDescriptor client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(client.valid());
+    DescriptorFiller filler;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(server.port());
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    pollfd waiting{client.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&waiting, 1, 2000), 1) << "a connection on descriptor FD_SETSIZE must be closed";
+    char byte;
+    EXPECT_LE(::recv(client.get(), &byte, 1, 0), 0) << "closed, not answered";
+    EXPECT_TRUE(wait_until([&] { return server.stats().refused == 1; }, 2s));
     EXPECT_EQ(server.error(), "");
 }
 
