@@ -1,0 +1,360 @@
+// static_file_handler.h: a handler that serves the files under one
+// directory, as web servers do for images, style sheets and scripts.
+// Tornado's tornado.web.StaticFileHandler.
+//
+//   Application app({
+//       {"/static/(.*)", handler<StaticFileHandler>("/srv/www/static")},
+//       {"/site/(.*)", handler<StaticFileHandler>("/srv/www/site", "index.html")},
+//   });
+//   GET /static/css/app.css  ->  the file /srv/www/static/css/app.css
+//
+// The route's group (percent-decoded by the router) is a path under the
+// root directory. The rules, which the tests check against Tornado 6.2's
+// answers (where we differ, it says so):
+//
+// * GET and HEAD. HEAD answers with GET's status and headers
+//   (Content-Length is the file's size) and no body.
+// * Only files inside the root. The group is joined to the root and made
+//   canonical: ".", ".." and symlinks resolved (std::filesystem::
+//   weakly_canonical), and so is the root. The result must be the root or
+//   below it, or the answer is 403: "../secret", "sub/../../secret", an
+//   absolute path ("/etc/passwd"; joining it to the root gives itself), a
+//   symlink inside the root that leads out of it. "Below" means the root's
+//   path *and a "/"*: /srv/static-other/x is not inside /srv/static.
+//   (Tornado checks os.path.abspath, which does not resolve symlinks, so it
+//   serves a symlink that leads out; we refuse it.) A path with a NUL byte
+//   ("a.txt%00.png") is 404, as in Tornado: the system would stop reading
+//   the name at the NUL and serve a.txt.
+// * What is there:
+//   - nothing: 404 (also "a.txt/", a file's name with a "/" after it;
+//     Tornado's abspath drops that "/" and serves a.txt);
+//   - a directory, with a default_filename: ".../dir/" serves
+//     dir/default_filename (404 if it is missing), and ".../dir" is
+//     redirected, 301, to the request's path with a "/" added (the page's
+//     relative links need it). Not a path that starts with "//", though:
+//     403, since "Location: //host/x/" is a link to another site (Tornado's
+//     fix for CVE-2023-28370);
+//   - a directory without a default_filename: 403;
+//   - anything else that is not a regular file (a FIFO, a socket, a
+//     device): 403, and it is never opened: opening a FIFO waits for a
+//     writer, and the loop would wait with it. 403, not 500: nothing failed,
+//     this handler does not serve such things (Tornado: "is not a file").
+// * Content-Type from the extension of the file served (the default file
+//   for a directory, a symlink's target): content_type_for(), given below.
+//   No charset: the server does not know a file's encoding.
+// * Validators. Last-Modified: the file's modification time in whole
+//   seconds (the fraction dropped, as Tornado does: an HTTP date has none).
+//   Etag: file_etag(), given below. Tornado's Etag is the SHA-512 of the
+//   content; we have no SHA-512, so we send nginx's "<mtime hex>-<size hex>".
+// * 304 Not Modified, with no body (and no Content-Type or Content-Length):
+//   - If the request has a non-empty If-None-Match, it alone decides: 304
+//     if it is "*" or one of its comma-separated tags equals the Etag, a
+//     W/ prefix ignored (the weak comparison); otherwise the full answer,
+//     whatever If-Modified-Since says.
+//   - Else If-Modified-Since: 304 if it is an HTTP date no earlier than
+//     Last-Modified. Anything else is ignored (the full answer, never an
+//     error): a date that does not parse, "Thu, 32 Jan ..." (Tornado: 500),
+//     two dates (Tornado reads the first; RFC 9110 says ignore them).
+// * Range, one range of bytes, checked after the 304 rules:
+//   - "bytes=a-b" (b included), "bytes=a-" (to the end), "bytes=-n" (the
+//     last n bytes): 206 Partial Content with that slice and
+//     Content-Range "bytes first-last/size". An end past the file is cut
+//     to it; a slice that is the whole file is a 200 (as Tornado: some
+//     browsers will not play a 206 answer to "bytes=0-").
+//   - Unsatisfiable (a starts at or past the end, b < a, "bytes=-0"): 416,
+//     Content-Range "bytes */size", no body, Content-Type text/plain.
+//   - Anything else (several ranges, another unit, no digits): ignored,
+//     the whole file with 200, as Tornado and RFC 9110 do. We read only
+//     "bytes=", digits, "-", digits: Tornado also takes " 1 " and "+1"
+//     (Python's int()) and reads "bytes=5" as "bytes=5-".
+//   - Accept-Ranges: bytes on every answer about a file.
+// * The file (or the slice) is read whole into the output buffer: chapter
+//   06 sends a response in one piece at finish(). A 1 GB file costs 1 GB of
+//   memory; final/'s StaticFileHandler sends 64 KiB pieces and waits for
+//   each to go out before reading the next. Reads block the loop, as
+//   Tornado's do; a local disk answers in microseconds.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "httputil.h"
+#include "web.h"
+
+namespace course {
+
+// --- Given ------------------------------------------------------------------------
+
+// The Content-Type for a file name, from its extension (any case): the
+// names Python's mimetypes gives Tornado, and application/octet-stream
+// ("bytes, no idea what") for the rest.
+inline std::string content_type_for(std::string_view file_name) {
+    static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
+        {"html", "text/html"},        {"htm", "text/html"},
+        {"css", "text/css"},          {"js", "text/javascript"},
+        {"json", "application/json"}, {"txt", "text/plain"},
+        {"png", "image/png"},         {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},       {"gif", "image/gif"},
+        {"svg", "image/svg+xml"},     {"ico", "image/vnd.microsoft.icon"},
+    };
+    std::size_t dot = file_name.rfind('.');
+    if (dot == std::string_view::npos) return "application/octet-stream";
+    std::string extension(file_name.substr(dot + 1));
+    for (char& c : extension) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const auto& [known, type] : kTypes) {
+        if (extension == known) return std::string(type);
+    }
+    return "application/octet-stream";
+}
+
+// An HTTP date as a time_t: "Sun, 06 Nov 1994 08:49:37 GMT", or one of the
+// two older forms RFC 9110 says a server must still accept. nullopt for
+// anything else.
+inline std::optional<std::time_t> parse_http_date(std::string_view text) {
+    static constexpr const char* kFormats[] = {
+        "%a, %d %b %Y %H:%M:%S GMT",  // Sun, 06 Nov 1994 08:49:37 GMT
+        "%A, %d-%b-%y %H:%M:%S GMT",  // Sunday, 06-Nov-94 08:49:37 GMT (RFC 850)
+        "%a %b %e %H:%M:%S %Y",       // Sun Nov  6 08:49:37 1994 (C's asctime)
+    };
+    std::string terminated(text);  // strptime reads a C string
+    for (const char* format : kFormats) {
+        std::tm fields{};
+        const char* end = ::strptime(terminated.c_str(), format, &fields);
+        if (end != nullptr && *end == '\0') return ::timegm(&fields);
+    }
+    return std::nullopt;
+}
+
+// The Etag of a file: nginx's "<mtime hex>-<size hex>", quoted. It changes
+// when the file is rewritten (a new mtime) or resized, without reading the
+// file. Its weak spot, which nginx accepts too: a file rewritten within the
+// same second at the same size keeps its Etag.
+inline std::string file_etag(std::time_t modified, std::uintmax_t size) {
+    auto hex = [](std::uintmax_t value) {
+        char digits[20];
+        return std::string(digits, std::to_chars(digits, digits + sizeof digits, value, 16).ptr);
+    };
+    return "\"" + hex(static_cast<std::uintmax_t>(modified)) + "-" + hex(size) + "\"";
+}
+
+// --- The Range header ------------------------------------------------------------
+
+// What a Range header asks of a file of `size` bytes.
+struct RangeChoice {
+    enum class Kind {
+        Whole,          // 200, the whole file: no Range, one we ignore, or all of it
+        Part,           // 206, bytes [start, end)
+        Unsatisfiable,  // 416
+    };
+    Kind kind = Kind::Whole;
+    std::uintmax_t start = 0;
+    std::uintmax_t end = 0;  // one past the last byte
+};
+
+namespace detail {
+
+// "123" -> 123; "" or anything but digits -> nullopt.
+inline std::optional<std::uintmax_t> digits_value(std::string_view text) {
+    std::uintmax_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+// The text without the spaces and tabs around it.
+inline std::string_view trim_blanks(std::string_view text) {
+    std::size_t first = text.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return {};
+    std::size_t last = text.find_last_not_of(" \t");
+    return text.substr(first, last - first + 1);
+}
+
+}  // namespace detail
+
+// Tornado's reading of Range (httputil._parse_request_range and
+// StaticFileHandler.get); the rules are in the comment at the top.
+inline RangeChoice choose_range(std::string_view header, std::uintmax_t size) {
+    using Kind = RangeChoice::Kind;
+    constexpr std::string_view kUnit = "bytes=";
+    if (!header.starts_with(kUnit)) return {};
+    std::string_view spec = header.substr(kUnit.size());
+    std::size_t dash = spec.find('-');
+    if (dash == std::string_view::npos) return {};
+    std::string_view first_text = spec.substr(0, dash);
+    std::string_view last_text = spec.substr(dash + 1);
+    std::optional<std::uintmax_t> first = detail::digits_value(first_text);
+    std::optional<std::uintmax_t> last = detail::digits_value(last_text);
+
+    std::uintmax_t start = 0;
+    std::uintmax_t end = size;
+    if (first_text.empty()) {  // "-n": the last n bytes
+        if (!last) return {};
+        if (*last == 0 || size == 0) return {Kind::Unsatisfiable};
+        start = *last >= size ? 0 : size - *last;
+    } else {  // "a-" or "a-b"
+        if (!first || (!last_text.empty() && !last)) return {};
+        start = *first;
+        if (start >= size || (last && *last < start)) return {Kind::Unsatisfiable};
+        if (last) end = std::min(*last, size - 1) + 1;  // b is the last byte sent
+    }
+    if (start == 0 && end == size) return {};
+    return {Kind::Part, start, end};
+}
+
+// --- The handler --------------------------------------------------------------------
+
+class StaticFileHandler : public RequestHandler {
+public:
+    // default_filename: the file a directory's URL serves ("index.html");
+    // empty for none (then a directory is 403).
+    void initialize(std::string root_directory, std::string default_filename = "") {
+        root_directory_ = std::move(root_directory);
+        default_filename_ = std::move(default_filename);
+    }
+
+    void get(const PathArgs& args) override { serve(args.at(0), true); }
+    void head(const PathArgs& args) override { serve(args.at(0), false); }
+
+private:
+    // Tornado's validate_absolute_path: the canonical path of the regular
+    // file to serve, or nullopt after redirecting a directory to its "/".
+    // Throws HTTPError 403 or 404.
+    std::optional<std::filesystem::path> validate_path(const std::string& path) {
+        namespace fs = std::filesystem;
+        if (path.find('\0') != std::string::npos) throw HTTPError(404);
+        fs::path root = fs::canonical(root_directory_);
+        fs::path file = canonical_inside(root, root / path);
+        if (fs::is_directory(file) && !default_filename_.empty()) {
+            const std::string& request_path = request().path;
+            if (!request_path.ends_with('/')) {
+                if (request_path.starts_with("//")) {
+                    throw HTTPError(403, "cannot redirect path with two initial slashes");
+                }
+                redirect(request_path + "/", true);
+                return std::nullopt;
+            }
+            file = canonical_inside(root, file / default_filename_);
+        }
+        fs::file_status status = fs::status(file);
+        if (!fs::exists(status)) throw HTTPError(404);
+        // Checked on the status, before any open(): opening a FIFO blocks.
+        if (!fs::is_regular_file(status)) throw HTTPError(403, path + " is not a file");
+        return file;
+    }
+
+    // `candidate` with ".", ".." and symlinks resolved; 403 unless that is
+    // `root` or below it.
+    static std::filesystem::path canonical_inside(const std::filesystem::path& root,
+                                                  const std::filesystem::path& candidate) {
+        std::filesystem::path resolved = std::filesystem::weakly_canonical(candidate);
+        std::string root_prefix = root.string();
+        if (!root_prefix.ends_with('/')) root_prefix += '/';  // the root "/" has it already
+        // The "/" on both sides: /srv/static-other is not under /srv/static,
+        // and /srv/static itself is.
+        if (!(resolved.string() + "/").starts_with(root_prefix)) {
+            throw HTTPError(403, resolved.string() + " is not in root static directory");
+        }
+        return resolved;
+    }
+
+    // Tornado's should_return_304 and check_etag_header.
+    bool should_return_304(std::string_view etag, std::time_t modified) const {
+        std::string if_none_match = request().headers.get("If-None-Match");
+        if (!if_none_match.empty()) return etag_listed(if_none_match, etag);
+        std::string since = request().headers.get("If-Modified-Since");
+        if (since.empty()) return false;
+        std::optional<std::time_t> date = parse_http_date(since);
+        return date && *date >= modified;
+    }
+
+    // "*", or `etag` among the comma-separated tags (W/ or not).
+    static bool etag_listed(std::string_view if_none_match, std::string_view etag) {
+        std::size_t at = 0;
+        while (at <= if_none_match.size()) {
+            std::size_t comma = std::min(if_none_match.find(',', at), if_none_match.size());
+            std::string_view tag = detail::trim_blanks(if_none_match.substr(at, comma - at));
+            if (tag.starts_with("W/")) tag.remove_prefix(2);
+            if (tag == "*" || tag == etag) return true;
+            at = comma + 1;
+        }
+        return false;
+    }
+
+    // The modification time in whole seconds, the fraction dropped
+    // (floor, not round: an HTTP date is a whole second, and the file's
+    // Last-Modified must not be later than the file).
+    static std::time_t modified_time(const std::filesystem::path& file) {
+        auto since_epoch = std::chrono::file_clock::to_sys(std::filesystem::last_write_time(file));
+        return std::chrono::system_clock::to_time_t(
+            std::chrono::floor<std::chrono::seconds>(since_epoch));
+    }
+
+    // Bytes [start, start + count) of the file.
+    static std::string read_slice(const std::filesystem::path& file, std::uintmax_t start,
+                                  std::uintmax_t count) {
+        std::ifstream in(file, std::ios::binary);
+        if (!in) throw std::runtime_error("cannot open " + file.string());
+        std::string bytes(count, '\0');
+        in.seekg(static_cast<std::streamoff>(start));
+        in.read(bytes.data(), static_cast<std::streamsize>(count));
+        if (static_cast<std::uintmax_t>(in.gcount()) != count) {
+            throw std::runtime_error(file.string() + " changed while it was read");
+        }
+        return bytes;
+    }
+
+    // Tornado's StaticFileHandler.get(path, include_body).
+    void serve(const std::string& path, bool include_body) {
+        std::optional<std::filesystem::path> file = validate_path(path);
+        if (!file) return;  // redirected
+        std::uintmax_t size = std::filesystem::file_size(*file);
+        std::time_t modified = modified_time(*file);
+        std::string etag = file_etag(modified, size);
+        set_header("Accept-Ranges", "bytes");
+        set_header("Etag", etag);
+        set_header("Last-Modified", format_http_date(modified));
+        set_header("Content-Type", content_type_for(file->filename().string()));
+        if (should_return_304(etag, modified)) {
+            set_status(304);
+            return;
+        }
+        RangeChoice range = choose_range(request().headers.get("Range"), size);
+        if (range.kind == RangeChoice::Kind::Unsatisfiable) {
+            set_status(416);
+            set_header("Content-Type", "text/plain");
+            set_header("Content-Range", "bytes */" + std::to_string(size));
+            return;
+        }
+        std::uintmax_t start = 0;
+        std::uintmax_t end = size;
+        if (range.kind == RangeChoice::Kind::Part) {
+            start = range.start;
+            end = range.end;
+            set_status(206);
+            set_header("Content-Range", "bytes " + std::to_string(start) + "-" +
+                                            std::to_string(end - 1) + "/" + std::to_string(size));
+        }
+        // Set here, not left to finish(): a HEAD writes no body, and its
+        // Content-Length must still be the file's.
+        set_header("Content-Length", std::to_string(end - start));
+        if (include_body) write(read_slice(*file, start, end - start));
+    }
+
+    std::string root_directory_;
+    std::string default_filename_;
+};
+
+}  // namespace course
