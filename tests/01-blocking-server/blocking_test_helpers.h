@@ -2,6 +2,7 @@
 //
 //   RunningServer<IterativeServer>   a server on 127.0.0.1, port 0, running on
 //                                    a thread; stopped and joined at the end
+//   eventually, expect_echo          waiting for a condition; one echoed line
 //   SocketPair                       two connected sockets, no network needed
 //   Interrupter                      a thread that keeps sending a signal to
 //                                    another, so its blocking calls see EINTR
@@ -13,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -26,17 +28,22 @@
 
 #include "blocking_server.h"
 #include "socket.h"
+#include "test_client.h"
 
 namespace course::testing {
 
 using namespace std::chrono_literals;
 
-// A server of type Server (IterativeServer, ThreadedServer) listening on
-// 127.0.0.1 and an ephemeral port, run() on a thread of its own.
+// A server of type Server (IterativeServer, ThreadedServer, PooledServer)
+// listening on 127.0.0.1 and an ephemeral port, run() on a thread of its
+// own. Arguments after the listening socket go to Server's constructor:
+// RunningServer<PooledServer> server(2, 4) is a pool of 2 workers.
 template <typename Server>
 class RunningServer {
 public:
-    RunningServer() : server_(listen_tcp("127.0.0.1", 0)), port_(server_.port()) {
+    template <typename... MoreArguments>
+    explicit RunningServer(MoreArguments... more)
+        : server_(listen_tcp("127.0.0.1", 0), more...), port_(server_.port()) {
         thread_ = std::thread([this] { run(); });
     }
     ~RunningServer() { stop(); }
@@ -45,6 +52,12 @@ public:
 
     std::uint16_t port() const { return port_; }
     Server& server() { return server_; }
+    // The kernel's id of the thread that runs run(), as in /proc/self/task.
+    pid_t run_thread_id() {
+        std::unique_lock lock(mutex_);
+        changed_cv_.wait(lock, [this] { return run_thread_id_ != 0; });
+        return run_thread_id_;
+    }
 
     // Calls stop() and waits for run() to return. A server whose run() does
     // not return would hang the whole test program, so we end it instead.
@@ -52,7 +65,7 @@ public:
         if (!thread_.joinable()) return;
         server_.stop();
         std::unique_lock lock(mutex_);
-        if (!returned_cv_.wait_for(lock, timeout, [this] { return returned_; })) {
+        if (!changed_cv_.wait_for(lock, timeout, [this] { return returned_; })) {
             std::fprintf(stderr, "error: run() did not return within %lld ms of stop(); "
                                  "giving up on the whole test program\n",
                          static_cast<long long>(timeout.count()));
@@ -72,6 +85,11 @@ public:
 
 private:
     void run() {
+        {
+            std::lock_guard lock(mutex_);
+            run_thread_id_ = ::gettid();
+        }
+        changed_cv_.notify_all();
         std::string error;
         try {
             server_.run();
@@ -81,17 +99,36 @@ private:
         std::lock_guard lock(mutex_);
         error_ = error;
         returned_ = true;
-        returned_cv_.notify_all();
+        changed_cv_.notify_all();
     }
 
     Server server_;
     std::uint16_t port_;
     std::thread thread_;
     std::mutex mutex_;
-    std::condition_variable returned_cv_;
+    std::condition_variable changed_cv_;  // when run() starts, and when it returns
+    pid_t run_thread_id_ = 0;
     bool returned_ = false;
     std::string error_;
 };
+
+// Waits until condition() holds, checking every few milliseconds.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout = 5s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+// Sends a line and expects it back.
+inline void expect_echo(TestClient& client, const std::string& line,
+                        std::chrono::milliseconds timeout = 5s) {
+    client.send(line);
+    EXPECT_EQ(client.read_until("\n", timeout), line);
+}
 
 // socketpair(AF_UNIX, SOCK_STREAM): a connected pair of stream sockets.
 struct SocketPair {

@@ -32,17 +32,6 @@ namespace {
 const std::string kHello = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nHello, world";
 const std::string kRequest = "GET / HTTP/1.1\r\nHost: test\r\n\r\n";
 
-// Waits until condition() holds, checking every few milliseconds.
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout = 5s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
-
 // Runs `serve` (a call of serve_connection) on a thread of its own. At the
 // end it shuts the peer's socket down, so that the call ends even if the
 // test stopped half-way, and waits for it.
@@ -67,12 +56,6 @@ private:
     int peer_fd_;
     std::future<void> future_;
 };
-
-// Sends a line and expects it back.
-void expect_echo(TestClient& client, const std::string& line, std::chrono::milliseconds timeout = 5s) {
-    client.send(line);
-    EXPECT_EQ(client.read_until("\n", timeout), line);
-}
 
 }  // namespace
 
