@@ -437,8 +437,10 @@ TEST(Task2_Callbacks, AfterAWakeUpTheLoopSleepsAgain) {
 }
 
 TEST(Task2_Callbacks, ManyThreadsAddCallbacksSafely) {
+    // Many, so that an unlocked add_callback races with the loop's swap
+    // (and the other threads) every run, not once in a while.
     constexpr int kThreads = 4;
-    constexpr int kEach = 2000;
+    constexpr int kEach = 20000;
     IOLoop loop;
     LoopDeadline deadline(loop, 20s);
     std::vector<std::vector<int>> seen(kThreads);  // touched on the loop's thread only

@@ -159,6 +159,18 @@ TEST_F(Task4_Close, CloseTwiceRunsTheCloseCallbackOnce) {
     EXPECT_EQ(stream->fileno(), -1);
 }
 
+// Catches: a second close that goes through again (no "closed already"
+// check): the first reason must stay, and the close callback run once.
+TEST_F(Task4_Close, TheFirstReasonStays) {
+    stream->read_until("\n", [](std::string) {});
+    peer.reset();
+    ASSERT_TRUE(run_until([&] { return stream->closed(); }));
+    stream->close();
+    run_for(20ms);
+    EXPECT_EQ(stream->close_reason(), IOStream::kClosedByPeer);
+    EXPECT_EQ(close_calls, 1);
+}
+
 TEST_F(Task4_Close, CloseDropsPendingCallbacks) {
     bool read_called = false;
     bool write_called = false;
@@ -203,7 +215,9 @@ TEST_F(IOStreamLifetime, TheLoopKeepsAnOpenStreamAlive) {
     EXPECT_EQ(line, "still here\n");
 }
 
-TEST_F(IOStreamLifetime, AClosedStreamIsReleased) {
+// Catches: a close that leaves the stream's handler registered with the
+// loop, or keeps the pending callbacks: either keeps the stream alive.
+TEST_F(Task4_Close, AClosedStreamIsReleased) {
     std::weak_ptr<IOStream> weak = stream;
     // A callback that captures the stream: a reference cycle that close() breaks.
     stream->read_until("\n", [keep = stream](std::string) {});

@@ -207,7 +207,7 @@ TEST_F(IOStreamReads, SecondReadWhileOneIsPendingThrows) {
     EXPECT_THROW(stream->read_until_close([](std::string) {}), std::logic_error);
 }
 
-TEST_F(IOStreamReads, CallbackNeverRunsInsideTheReadCallEvenWhenBuffered) {
+TEST_F(Task1_ReadUntil, CallbackNeverRunsInsideTheReadCallEvenWhenBuffered) {
     write_all(peer.get(), "a\nb\n");
     bool first_done = false;
     bool returned = false;
@@ -245,7 +245,7 @@ TEST_F(IOStreamReads, NothingIsReadFromTheSocketWithoutAPendingRead) {
     EXPECT_EQ(unread_by_stream(), 12);
 }
 
-TEST_F(IOStreamReads, EmptyDelimiterIsRejected) {
+TEST_F(Task1_ReadUntil, EmptyDelimiterIsRejected) {
     EXPECT_THROW(stream->read_until("", [](std::string) {}), std::invalid_argument);
 }
 

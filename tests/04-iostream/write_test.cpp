@@ -101,6 +101,63 @@ TEST_F(Task3_Write, CallbacksRunOncePerWriteInOrder) {
     EXPECT_EQ(reader.received, "a\n" + big + "z\n");
 }
 
+// Catches: a callback due when its own bytes have gone, counted from when
+// write() was called, instead of when every byte queued before it has gone.
+TEST_F(Task3_Write, ACallbackWaitsForTheBytesWrittenBeforeIt) {
+    // Far more than the kernel's send buffer (up to 4 MB on loopback), so
+    // that it goes out over many WRITE events.
+    const std::string big = pattern(32 * 1024 * 1024);
+    stream->write(big);  // no callback of its own
+    bool done = false;
+    bool writing_when_called = false;
+    stream->write("z\n", [&] {
+        done = true;
+        writing_when_called = stream->writing();
+    });
+    SlowReader reader(peer.get(), big.size() + 2);
+    ASSERT_TRUE(run_until([&] { return done; }, 20s));
+    EXPECT_FALSE(writing_when_called)
+        << "the callback of \"z\\n\" ran while bytes written before it still waited to be sent";
+    reader.join();
+    EXPECT_TRUE(reader.received == big + "z\n");
+}
+
+// Catches: running only the first finished callback per event. When one
+// send() takes the end of a big write and two small ones after it, both
+// small callbacks are due at once; no later WRITE event comes to run the
+// second (nothing is left to send).
+TEST_F(Task3_Write, CallbacksThatFinishTogetherAllRun) {
+    const std::string big = pattern(4 * 1024 * 1024);
+    stream->write(big);
+    std::vector<std::string> order;
+    stream->write("y", [&] { order.push_back("y"); });
+    stream->write("z", [&] { order.push_back("z"); });
+    SlowReader reader(peer.get(), big.size() + 2);
+    ASSERT_TRUE(run_until([&] { return order.size() == 2; }, 20s))
+        << "callbacks run: " << order.size() << " of 2";
+    EXPECT_EQ(order, (std::vector<std::string>{"y", "z"}));
+}
+
+// Catches: a send error (EPIPE, ECONNRESET) that escapes write() as an
+// exception instead of closing the stream with the reason.
+TEST_F(Task3_Write, WritingToAPeerThatIsGoneClosesTheStream) {
+    reset_peer();
+    const std::string chunk = pattern(256 * 1024);
+    for (int i = 0; i < 20 && !stream->closed(); ++i) {
+        try {
+            stream->write(chunk);
+        } catch (const StreamClosedError&) {
+            break;  // closed meanwhile: that is the point
+        } catch (const std::exception& error) {
+            FAIL() << "write() threw instead of closing the stream: " << error.what();
+        }
+        run_for(5ms);
+    }
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }, 2s)) << "the stream never closed";
+    EXPECT_NE(stream->close_reason().find("write error"), std::string::npos)
+        << "reason: " << stream->close_reason();
+}
+
 TEST_F(Task3_Write, CallbackNeverRunsInsideWrite) {
     bool done = false;
     stream->write("x", [&] { done = true; });
