@@ -12,11 +12,16 @@ timer heap that never forgets a cancelled timeout. tests/mutants/chNN.txt
 lists them, each under the task whose tests must catch it:
 
     === task 1: write_all gives up when send() takes nothing
+    # a comment may follow the header line
     file chapters/01-blocking-server/socket.cpp
     --- find
             if (sent == 0) continue;
     --- replace
             if (sent == 0) return;
+
+A find or replace block runs to the next `===` or `---` line, and every
+line in it is code, `#` lines included (they may be `#include`s): put
+comments between the header and the first block, never after a block.
 
 For each mutant this script edits a private copy of the sources (never your
 working tree), rebuilds chNN_tests, and runs the task's suites (TaskN_*).
@@ -135,7 +140,9 @@ def copy_sources(destination):
         target = os.path.join(destination, relative)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if not os.path.exists(target) or open(source, "rb").read() != open(target, "rb").read():
-            shutil.copy2(source, target)
+            # copy, not copy2: the copy must look newer than its last build,
+            # or make keeps an object file built from the old text.
+            shutil.copy(source, target)
 
 
 def build(build_dir, target):
@@ -170,9 +177,11 @@ def run(mutants, work):
     build_dir = os.path.join(work, "build")
     copy_sources(source_root)
     if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
-        subprocess.run(["cmake", "-S", source_root, "-B", build_dir,
-                        "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], check=True,
-                       stdout=subprocess.DEVNULL)
+        configured = subprocess.run(["cmake", "-S", source_root, "-B", build_dir,
+                                     "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
+                                    capture_output=True, text=True, errors="replace")
+        if configured.returncode != 0:
+            sys.exit(f"mutants: cmake failed:\n{configured.stdout}{configured.stderr}")
     survivors, broken = [], []
     for chapter in sorted({m.chapter for m in mutants}):
         target = f"ch{chapter}_tests"

@@ -123,6 +123,30 @@ TEST_F(Task5_ChunkedBody, AMalformedTrailerIs400) {
     expect_refused(chunked_post("5\r\nhello\r\n0\r\nBad Trailer: x\r\n\r\n"), 400, "not a token");
 }
 
+// Catches merging trailer fields into the request's headers: they are
+// checked, then dropped (the framing was settled by the head alone).
+TEST_F(Task5_ChunkedBody, TrailerFieldsAreNotAddedToTheHeaders) {
+    start([](std::shared_ptr<HTTPServerRequest> request) {
+        request->reply(200, request->headers.contains("X-Trailer") ? "merged" : "dropped");
+    });
+    Response response = fetch(chunked_post("5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n"));
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "dropped");
+}
+
+// Catches leaving the body's time limit running after the last chunk: the
+// application may take longer than body_timeout over its answer.
+TEST_F(Task5_ChunkedBody, TheApplicationIsNotTimedAfterAChunkedBody) {
+    HTTP1ConnectionParameters params;
+    params.body_timeout = 300ms;
+    start([this](std::shared_ptr<HTTPServerRequest> request) {
+        loop.call_later(1s, [request] { request->reply(200, request->body); });
+    }, params);
+    Response response = fetch(chunked_post("5\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n"));
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "hello");
+}
+
 TEST_F(Task5_ChunkedBody, ABodyOverTheLimitIs413) {
     HTTP1ConnectionParameters params;
     params.max_body_size = 1000;

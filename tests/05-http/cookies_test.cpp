@@ -69,6 +69,13 @@ TEST(Task6_ParseCookie, ValuesNotQuotedAtBothEndsStayAsTheyAre) {
     EXPECT_EQ(parse_cookie(R"(n=a\101)"), (Cookies{{"n", R"(a\101)"}}));
 }
 
+// Catches looking for the quotes before the blanks around the value are
+// dropped: a quoted value with blanks around it is still quoted.
+TEST(Task6_ParseCookie, AQuotedValueMayHaveBlanksAroundIt) {
+    EXPECT_EQ(parse_cookie("q = \"a b\" ; r=\t\"\\101\"\t; s=\" \""),
+              (Cookies{{"q", "a b"}, {"r", "A"}, {"s", " "}}));
+}
+
 TEST(Task6_ParseCookie, ALoneBackslashAtTheEndStays) {
     EXPECT_EQ(parse_cookie(R"(a="x\\")"), (Cookies{{"a", R"(x\)"}}));
     EXPECT_EQ(parse_cookie(R"(a="x\")"), (Cookies{{"a", R"(x\)"}}));

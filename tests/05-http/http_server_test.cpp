@@ -6,6 +6,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -297,6 +298,34 @@ TEST_F(Task4_Connection, TheBodyIsExactlyContentLengthBytes) {
     client.send("POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd" + get_request("/"));
     EXPECT_EQ(read_response(client).body, "abcd");
     EXPECT_EQ(read_response(client).body, "Hello, world");
+}
+
+// Catches reading the next request without the header time limit: a
+// kept-alive connection that then says nothing is closed like a new one.
+TEST_F(Task4_Connection, AKeptAliveConnectionThatGoesQuietIsClosed) {
+    HTTP1ConnectionParameters params;
+    params.header_timeout = 1s;
+    start(hello_or_echo, params);
+    TestClient client(port());
+    client.send(get_request("/"));
+    EXPECT_EQ(read_response(client).body, "Hello, world");
+    EXPECT_TRUE(client.closed_by_server(10s));
+}
+
+// Catches reading the next request without max_header_size: the second
+// head on a connection is bounded like the first.
+TEST_F(Task4_Connection, TheNextRequestHeadHasTheSameSizeLimit) {
+    HTTP1ConnectionParameters params;
+    params.max_header_size = 1024;
+    start(hello_or_echo, params);
+    TestClient client(port());
+    client.send(get_request("/"));
+    EXPECT_EQ(read_response(client).body, "Hello, world");
+    try {
+        client.send(get_request("/", "X-Big: " + std::string(4096, 'a') + "\r\n"));
+    } catch (const std::system_error&) {  // a reset: the server closed first
+    }
+    EXPECT_TRUE(client.closed_by_server(2s));
 }
 
 // --- Expect: 100-continue ---------------------------------------------------------------

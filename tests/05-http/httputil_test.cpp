@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "httputil.h"
@@ -138,6 +139,37 @@ TEST(Task1_HTTPHeaders, EqualsIgnoringCase) {
     EXPECT_FALSE(equals_ignoring_case("chunked", "chunkee"));
 }
 
+// Catches folding case with c | 0x20, which folds punctuation too: '^' and
+// '~' are both token characters, and "a\r" would equal "a-".
+TEST(Task1_HTTPHeaders, OnlyLettersIgnoreCase) {
+    EXPECT_FALSE(equals_ignoring_case("X-^", "x-~"));
+    EXPECT_FALSE(equals_ignoring_case("[", "{"));
+    EXPECT_FALSE(equals_ignoring_case("@", "`"));
+    EXPECT_FALSE(equals_ignoring_case("a\r", "a-"));
+    EXPECT_TRUE(equals_ignoring_case("X-Tag_1.~", "x-tag_1.~"));
+}
+
+// Catches cutting the name at the last colon: the value may hold colons.
+TEST(Task1_HTTPHeaders, AValueMayHoldColons) {
+    HTTPHeaders headers = HTTPHeaders::parse("Host: example.com:8080\r\nX-Time: 12:30:45\r\n");
+    EXPECT_EQ(headers.get("Host"), "example.com:8080");
+    EXPECT_EQ(headers.get("X-Time"), "12:30:45");
+}
+
+// Catches dropping a last line that has no CRLF.
+TEST(Task1_HTTPHeaders, TheLastLineMayLackItsCRLF) {
+    HTTPHeaders headers = HTTPHeaders::parse("A: 1\r\nB: 2");
+    EXPECT_EQ(headers.size(), 2u);
+    EXPECT_EQ(headers.get("B"), "2");
+}
+
+// Catches skipping the empty line and parsing on: it ends the block.
+TEST(Task1_HTTPHeaders, NothingAfterTheEmptyLineIsParsed) {
+    HTTPHeaders headers = HTTPHeaders::parse("A: 1\r\n\r\nB: 2\r\nnot a header line\r\n");
+    EXPECT_EQ(headers.size(), 1u);
+    EXPECT_FALSE(headers.contains("B"));
+}
+
 // --- the request line (given, not a task) ----------------------------------------
 
 TEST(RequestLine, SplitsMethodTargetVersion) {
@@ -198,6 +230,21 @@ TEST(Task2_UrlUnescape, LeavesInvalidEscapesAlone) {
     EXPECT_EQ(url_unescape("%%41"), "%A");
 }
 
+// Catches checking only the first of the two digits after '%'.
+TEST(Task2_UrlUnescape, BothDigitsMustBeHex) {
+    EXPECT_EQ(url_unescape("%4z"), "%4z");
+    EXPECT_EQ(url_unescape("a%2gb"), "a%2gb");
+}
+
+// Catches reading past the end of the text for a '%' near its end: the
+// text is a view, and what lies beyond it is not part of it.
+TEST(Task2_UrlUnescape, AnEscapeCutShortByTheEndOfTheTextStays) {
+    std::string_view text = "%41%4142";
+    EXPECT_EQ(url_unescape(text.substr(0, 2)), "%4");
+    EXPECT_EQ(url_unescape(text.substr(3, 2)), "%4");
+    EXPECT_EQ(url_unescape(text.substr(0, 1)), "%");
+}
+
 TEST(Task2_ParseQuery, NamesToValuesInOrder) {
     QueryArguments arguments = parse_query("a=1&b=2&a=3");
     EXPECT_EQ(arguments.size(), 2u);
@@ -252,6 +299,13 @@ TEST(Task3_BodyFraming, ContentLength) {
     EXPECT_EQ(framing.length, 42u);
     EXPECT_EQ(framing_of("Content-Length: 0\r\n").length, 0u);
     EXPECT_EQ(framing_of("content-length:007\r\n").length, 7u);
+}
+
+// Catches taking "Content-Length: 0" for no header at all (Kind::None).
+TEST(Task3_BodyFraming, ZeroContentLengthIsStillALength) {
+    BodyFraming framing = framing_of("Content-Length: 0\r\n");
+    EXPECT_EQ(framing.kind, BodyFraming::Kind::Length);
+    EXPECT_EQ(framing.length, 0u);
 }
 
 TEST(Task3_BodyFraming, HugeContentLengthIsNotAnError) {
@@ -333,6 +387,22 @@ TEST(Task5_ChunkSize, SizesThatOverflowAreRefused) {
     expect_input_error([] { parse_chunk_size("10000000000000000\r\n"); }, 400, "chunk size");
 }
 
+// Catches detecting overflow by "the size went down", which misses wraps
+// that land above the old value.
+TEST(Task5_ChunkSize, EveryOverflowIsRefused) {
+    for (std::string line : {"1ffffffffffffffff\r\n", "fffffffffffffffff\r\n",
+                             "ffffffffffffffff0\r\n", "100000000000000000000\r\n"}) {
+        SCOPED_TRACE(line);
+        expect_input_error([&] { parse_chunk_size(line); }, 400, "chunk size");
+    }
+}
+
+// Catches refusing more than 16 hex digits when the extra ones are leading zeros.
+TEST(Task5_ChunkSize, LeadingZerosDoNotOverflow) {
+    EXPECT_EQ(parse_chunk_size("00000000000000000001\r\n"), 1u);
+    EXPECT_EQ(parse_chunk_size("0000ffffffffffffffff\r\n"), 0xffffffffffffffffu);
+}
+
 // --- task 4: keep-alive ------------------------------------------------------------------
 
 bool keep_alive(const std::string& version, const std::string& header_lines) {
@@ -358,6 +428,13 @@ TEST(Task4_KeepAlive, ConnectionIsAList) {
     EXPECT_FALSE(keep_alive("HTTP/1.1", "Connection: upgrade\r\nConnection: close\r\n"));
     EXPECT_TRUE(keep_alive("HTTP/1.0", "Connection: TE,keep-alive\r\n"));
     EXPECT_TRUE(keep_alive("HTTP/1.1", "Connection: closed\r\n"));  // not "close"
+}
+
+// Catches letting "keep-alive" win when "close" is listed too.
+TEST(Task4_KeepAlive, CloseWinsOverKeepAlive) {
+    EXPECT_FALSE(keep_alive("HTTP/1.0", "Connection: keep-alive, close\r\n"));
+    EXPECT_FALSE(keep_alive("HTTP/1.0", "Connection: keep-alive\r\nConnection: close\r\n"));
+    EXPECT_FALSE(keep_alive("HTTP/1.1", "Connection: keep-alive, close\r\n"));
 }
 
 // --- response helpers (given) ----------------------------------------------------------------
