@@ -104,6 +104,34 @@ TEST_F(Task2_Then, AnExceptionSkipsTheFunctionAndPassesOn) {
     EXPECT_EQ(error_message(next), "no number today");
 }
 
+// The mistake this catches: then() passing the failure on and then going
+// on to the function anyway (which a Future<void> lets it call), setting the
+// next Future a second time.
+TEST_F(Task2_Then, AFailureIsPassedOnOnceAndTheFunctionSkipped) {
+    Future<void> started(loop);
+    Future<int> number(loop);
+    bool called = false;
+    Future<int> after_void = started.then([&] {
+        called = true;
+        return 1;
+    });
+    Future<int> after_int = number.then([&](int value) {
+        called = true;
+        return value;
+    });
+    ::testing::internal::CaptureStderr();
+    started.set_exception(std::make_exception_ptr(std::runtime_error("never started")));
+    number.set_exception(std::make_exception_ptr(std::runtime_error("no number")));
+    wait(after_void);
+    wait(after_int);
+    run_for(20ms);
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(called) << "a step ran after the one before it failed";
+    EXPECT_EQ(error_message(after_void), "never started");
+    EXPECT_EQ(error_message(after_int), "no number");
+    EXPECT_EQ(logged.find("already done"), std::string::npos) << logged;
+}
+
 TEST_F(Task2_Then, WhatTheFunctionThrowsLandsInTheNextFuture) {
     Future<int> number(loop);
     auto next = number.then([](int) -> int { throw std::invalid_argument("step failed"); });
@@ -185,6 +213,17 @@ TEST_F(Task2_ChainFuture, LeavesATargetThatIsDoneAlone) {
     EXPECT_EQ(error_message(to), "timed out");
     EXPECT_EQ(logged.find("InvalidState"), std::string::npos) << logged;
     EXPECT_EQ(logged.find("already done"), std::string::npos) << logged;
+}
+
+// The mistake this catches: a chain_future that, for Future<void>, says
+// "done" without looking at how `from` ended.
+TEST_F(Task2_ChainFuture, CopiesTheExceptionOfAVoidFuture) {
+    Future<void> from(loop);
+    Future<void> to(loop);
+    chain_future(from, to);
+    from.set_exception(std::make_exception_ptr(std::length_error("void failed")));
+    wait(to);
+    EXPECT_THROW(to.result(), std::length_error);
 }
 
 TEST_F(Task2_ChainFuture, WorksForVoidFutures) {

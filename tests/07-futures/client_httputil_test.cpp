@@ -44,6 +44,15 @@ TEST(Task4_ResponseLine, MalformedLinesAreRefused) {
     }
 }
 
+// The mistake this catches: a reason check that refuses CR and LF only;
+// any control character but tab is refused.
+TEST(Task4_ResponseLine, EveryControlCharacterButTabIsRefusedInTheReason) {
+    for (const std::string& bad : {std::string("HTTP/1.1 200 O\x01K"), std::string("HTTP/1.1 200 OK\x7f"),
+                                   std::string("HTTP/1.1 200 O\0K", 16), std::string("HTTP/1.1 200 O\x1bK")}) {
+        EXPECT_THROW(parse_response_line(bad), HTTPInputError) << "should refuse: " << bad;
+    }
+}
+
 TEST(Task4_ResponseLine, TheErrorNamesTheLine) {
     try {
         parse_response_line("SPDY/3 200 OK");
@@ -103,6 +112,17 @@ TEST(Task4_ResponseFraming, SomeResponsesNeverHaveABody) {
     EXPECT_EQ(framing_of("HTTP/1.1 101 Switching Protocols\r\n\r\n").kind,
               ResponseFraming::Kind::None);
     EXPECT_EQ(framing_of("HTTP/1.1 204 No Content\r\n\r\n").kind, ResponseFraming::Kind::None);
+}
+
+// The mistake this catches: taking every 3xx as bodiless. Only 304 is; a
+// redirect's body is framed by its headers.
+TEST(Task4_ResponseFraming, ARedirectHasTheBodyItsHeadersSay) {
+    ResponseFraming framing =
+        framing_of("HTTP/1.1 301 Moved Permanently\r\nLocation: /new\r\nContent-Length: 5\r\n\r\n");
+    EXPECT_EQ(framing.kind, ResponseFraming::Kind::Length);
+    EXPECT_EQ(framing.length, 5u);
+    EXPECT_EQ(framing_of("HTTP/1.1 302 Found\r\nLocation: /new\r\n\r\n").kind,
+              ResponseFraming::Kind::UntilClose);
 }
 
 TEST(Task4_ResponseFraming, AmbiguousFramingIsRefused) {

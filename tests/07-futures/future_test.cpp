@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -241,6 +243,43 @@ TEST_F(Task1_DoneCallbacks, WorkForVoidFutures) {
     EXPECT_FALSE(ran);
     run_one_turn();
     EXPECT_TRUE(ran);
+}
+
+// The mistake this catches: mark_done() copying the callbacks and leaving
+// them in the state, where what they hold lives as long as the Future.
+TEST_F(Task1_DoneCallbacks, AreLetGoOnceTheyHaveRun) {
+    auto payload = std::make_shared<int>(1);
+    std::weak_ptr<int> watch = payload;
+    Future<int> answer(loop);
+    answer.add_done_callback([payload = std::move(payload)](Future<int>) {});
+    answer.set_result(1);
+    run_for(20ms);
+    EXPECT_TRUE(watch.expired())
+        << "a done Future still holds a callback that has run (and all it captured)";
+}
+
+// The mistake this catches: schedule() capturing `this`, the handle it was
+// called through, which may be gone when the loop runs the callback.
+TEST_F(Task1_DoneCallbacks, RunAfterTheHandleTheyCameThroughIsGone) {
+    Future<int> answer(loop);
+    int seen_pending = 0;
+    int seen_done = 0;
+    auto handle = std::make_unique<Future<int>>(answer);
+    handle->add_done_callback([&](Future<int> done) { seen_pending = done.result(); });
+    handle->set_result(5);
+    handle.reset();
+    handle = std::make_unique<Future<int>>(answer);
+    handle->add_done_callback([&](Future<int> done) { seen_done = done.result(); });
+    handle.reset();
+    // Whatever is allocated next may reuse the handles' memory: fill it.
+    std::vector<std::unique_ptr<std::array<unsigned char, sizeof(Future<int>)>>> reuse;
+    for (int i = 0; i < 16; ++i) {
+        reuse.push_back(std::make_unique<std::array<unsigned char, sizeof(Future<int>)>>());
+        reuse.back()->fill(0xff);
+    }
+    run_one_turn();
+    EXPECT_EQ(seen_pending, 5);
+    EXPECT_EQ(seen_done, 5);
 }
 
 TEST_F(Task1_DoneCallbacks, AFutureResolvedByATimerWakesItsWaiter) {

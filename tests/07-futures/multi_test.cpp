@@ -3,6 +3,7 @@
 // first failure in list order wins (the others are logged).
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -129,6 +130,41 @@ TEST_F(Task3_Multi, TheSameFutureTwiceCountsTwice) {
     once.set_result(9);
     wait(all);
     EXPECT_EQ(all.result(), (std::vector<int>{9, 9}));
+}
+
+// The mistake this catches: multi() moving each child's value out of the
+// child, where its other holders still look for it.
+TEST_F(Task3_Multi, TheChildrenKeepTheirValues) {
+    Future<std::string> a(loop);
+    Future<std::string> b(loop);
+    auto all = multi(std::vector<Future<std::string>>{a, b});
+    a.set_result("alpha, a string too long for the small-string buffer");
+    b.set_result("beta, a string too long for the small-string buffer too");
+    wait(all);
+    EXPECT_EQ(all.result(), (std::vector<std::string>{
+                                "alpha, a string too long for the small-string buffer",
+                                "beta, a string too long for the small-string buffer too"}));
+    EXPECT_EQ(a.result(), "alpha, a string too long for the small-string buffer");
+    EXPECT_EQ(b.result(), "beta, a string too long for the small-string buffer too");
+}
+
+// The mistake this catches: callbacks that hold the children (multi.h: "it
+// holds no child, so a child that never finishes leaks nothing"). Held, a
+// child that never finishes keeps itself and every other child alive.
+TEST_F(Task3_Multi, AChildThatNeverFinishesKeepsNothingAlive) {
+    auto payload = std::make_shared<int>(7);
+    std::weak_ptr<int> watch = payload;
+    {
+        Future<std::shared_ptr<int>> never(loop);
+        Future<std::shared_ptr<int>> done(loop);
+        auto all = multi(std::vector<Future<std::shared_ptr<int>>>{never, done});
+        done.set_result(std::move(payload));
+        run_for(20ms);
+        EXPECT_FALSE(all.done());
+    }
+    run_for(5ms);
+    EXPECT_TRUE(watch.expired())
+        << "every handle is gone, yet the finished child's value is still held";
 }
 
 TEST_F(Task3_Multi, ChildrenRunAtTheSameTimeSoTheWaitIsTheLongestNotTheSum) {

@@ -103,6 +103,48 @@ TEST_F(Task5_WithTimeout, RemovesTheTimerWhenTheFutureIsFirst) {
            "the one-hour timer is still on the loop (remove_timeout it)";
 }
 
+// An exception that holds a value, to see when the last copy goes.
+struct HoldingError : std::runtime_error {
+    explicit HoldingError(std::shared_ptr<int> held)
+        : std::runtime_error("failed, holding a value"), payload(std::move(held)) {}
+    std::shared_ptr<int> payload;
+};
+
+// The mistake this catches: a timer removed on the success path only. The
+// Future failed first, yet the one-hour timer stays and holds the result
+// (and the exception in it) for the rest of the hour.
+TEST_F(Task5_WithTimeout, RemovesTheTimerWhenTheFutureFailsFirst) {
+    auto payload = std::make_shared<int>(42);
+    std::weak_ptr<int> watch = payload;
+    {
+        Future<int> failing(loop);
+        Future<int> limited = with_timeout(failing, std::chrono::hours(1));
+        failing.set_exception(std::make_exception_ptr(HoldingError(std::move(payload))));
+        wait(limited);
+        EXPECT_EQ(error_message(limited), "failed, holding a value");
+    }
+    run_for(5ms);
+    EXPECT_TRUE(watch.expired())
+        << "the exception is still held after every Future handle is gone: "
+           "the one-hour timer is still on the loop";
+}
+
+// The mistake this catches: resolving the result from inside with_timeout
+// (a Future done already, a zero timeout) instead of from the loop, later.
+TEST_F(Task5_WithTimeout, ResolvesFromTheLoopNeverInsideTheCall) {
+    Future<int> ready(loop);
+    ready.set_result(7);
+    Future<int> from_ready = with_timeout(ready, 5s);
+    EXPECT_FALSE(from_ready.done()) << "resolved inside with_timeout";
+    Future<int> pending(loop);
+    Future<int> zero = with_timeout(pending, 0ms);
+    EXPECT_FALSE(zero.done()) << "a zero timeout failed inside with_timeout";
+    wait(from_ready);
+    wait(zero);
+    EXPECT_EQ(from_ready.result(), 7);
+    EXPECT_TRUE(timed_out(zero));
+}
+
 // The mistake this catches: setting the late outcome on the result Future
 // that the timeout already failed. That throws InvalidStateError inside a
 // loop callback, which the loop reports on stderr.

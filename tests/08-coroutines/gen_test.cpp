@@ -71,6 +71,25 @@ TEST_F(Task3_Sleep, InACoroutine) {
     EXPECT_LT(slept_ms, 1000.0);
 }
 
+// The mistake this catches: a sleep whose timer is set on the current loop
+// instead of the one it was given.
+TEST_F(Task3_Sleep, UsesTheLoopItIsGiven) {
+    IOLoop other;
+    Future<void> slept = sleep(5ms, other);
+    EXPECT_EQ(&slept.io_loop(), &other);
+    run_for(50ms);  // the test's loop, the current one: it must not end the sleep
+    EXPECT_FALSE(slept.done()) << "the sleep ended on a loop that is not the one it was given";
+    bool timed_out = false;
+    other.call_later(5s, [&] {
+        timed_out = true;
+        other.stop();
+    });
+    slept.add_done_callback([&](Future<void>) { other.stop(); });
+    other.start();
+    EXPECT_FALSE(timed_out) << "the sleep never ended on its own loop";
+    EXPECT_TRUE(slept.done());
+}
+
 // --- Task 3: multi of Tasks ---------------------------------------------------------------------
 
 class Task3_MultiTasks : public CoroutineTest {};
@@ -116,6 +135,32 @@ TEST_F(Task3_MultiTasks, WaitsForAllThenFailsWithTheFirstInListOrder) {
     };
     EXPECT_EQ(run(all(std::move(tasks), failed)), "second");
     EXPECT_EQ(failed, -2) << "multi must wait for every child before it fails";
+}
+
+// The mistake this catches: awaiting the Tasks one by one in list order,
+// which throws as soon as an early one fails, while later ones still run.
+TEST_F(Task3_MultiTasks, AFailureDoesNotEndTheWaitEarly) {
+    int failed = 0;
+    bool slow_finished = false;
+    auto slow = [this](bool& flag) -> Task<int> {
+        co_await sleep(100ms, loop);
+        flag = true;
+        co_return 2;
+    };
+    std::vector<Task<int>> tasks;
+    tasks.push_back(failure_after(loop, "failed early", 10ms, failed));
+    tasks.push_back(slow(slow_finished));
+    auto all = [](std::vector<Task<int>> children, bool& slow_done) -> Task<std::string> {
+        try {
+            co_await multi(std::move(children));
+        } catch (const TrackedError& error) {
+            co_return std::string(error.what()) + (slow_done ? "" : " before the slow task finished");
+        }
+        co_return "no failure";
+    };
+    EXPECT_EQ(run(all(std::move(tasks), slow_finished)), "failed early")
+        << "multi must wait for every child before it fails";
+    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
 }
 
 TEST_F(Task3_MultiTasks, EmptyList) {

@@ -82,6 +82,16 @@ public:
     }
 };
 
+class ThrowsANonStandardExceptionHandler : public CountedHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        co_await sleep(5ms);
+        reached_the_throw = true;
+        throw 42;  // not a std::exception
+    }
+    static inline bool reached_the_throw = false;
+};
+
 class PathArgsHandler : public CountedHandler {
 public:
     Task<void> get_async(PathArgs args) override {
@@ -147,6 +157,7 @@ protected:
         {"/throw-at-once", handler<ThrowsBeforeAwaitingHandler>()},
         {"/not-found-later", handler<NotFoundLaterHandler>()},
         {"/finishes-itself", handler<FinishesItselfHandler>()},
+        {"/throw-int", handler<ThrowsANonStandardExceptionHandler>()},
         {"/story/([0-9]+)", handler<PathArgsHandler>()},
         {"/fetch", handler<FetchingHandler>(std::cref(base_url))},
     }};
@@ -206,6 +217,33 @@ TEST_F(Task5_CoroutineHandler, ATaskThatFinishesTheRequestItself) {
     HTTPResponse response = fetch_and_wait("/finishes-itself");
     EXPECT_EQ(response.code, 200);
     EXPECT_EQ(response.body, "finished early");
+}
+
+// The mistake this catches: finishing a request a second time (after the
+// Task finished it itself, or after the error page). finish() throws then,
+// and what is logged says so.
+TEST_F(Task5_CoroutineHandler, NoRequestIsFinishedTwice) {
+    ::testing::internal::CaptureStderr();
+    HTTPResponse itself = fetch_and_wait("/finishes-itself");
+    HTTPResponse not_found = fetch_and_wait("/not-found-later");
+    HTTPResponse slept = fetch_and_wait("/sleep?ms=1");
+    run_until([] { return CountedHandler::live == 0; }, 1s);  // the first Task's last sleep
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(itself.body, "finished early");
+    EXPECT_EQ(not_found.code, 404);
+    EXPECT_EQ(slept.body, "slept 1");
+    for (const char* sign : {"twice", "Uncaught exception", "nobody awaited"}) {
+        EXPECT_EQ(logged.find(sign), std::string::npos) << "logged:\n" << logged;
+    }
+}
+
+// The mistake this catches: catching std::exception only. Anything else a
+// Task throws must give a 500 too, not leave the request open.
+TEST_F(Task5_CoroutineHandler, AnExceptionOfAnyTypeIsA500) {
+    HTTPResponse response = fetch_and_wait("/throw-int");
+    EXPECT_TRUE(ThrowsANonStandardExceptionHandler::reached_the_throw) << "the Task never ran";
+    EXPECT_EQ(response.code, 500);
+    EXPECT_NE(response.body.find("500: Internal Server Error"), std::string::npos) << response.body;
 }
 
 TEST_F(Task5_CoroutineHandler, PathArgumentsSurviveTheSuspension) {

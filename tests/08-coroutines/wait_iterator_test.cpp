@@ -159,6 +159,28 @@ TEST_F(Task6_WaitIterator, WorksForTaskVoid) {
     EXPECT_EQ(finished, 2);
 }
 
+Task<void> void_failure_after(IOLoop& loop, std::chrono::milliseconds delay) {
+    co_await sleep(delay, loop);
+    throw TrackedError("void task refused");
+}
+
+// The mistake this catches: for Task<void>, handing out "done" without
+// looking at how the Task ended.
+TEST_F(Task6_WaitIterator, AFailedTaskVoidComesOutOfItsNext) {
+    int finished = 0;
+    std::vector<Task<void>> tasks;
+    tasks.push_back(pause(loop, 30ms, finished));
+    tasks.push_back(void_failure_after(loop, 5ms));
+    WaitIterator<void> waiting(std::move(tasks), loop);
+    Future<void> first = wait(waiting.next());
+    EXPECT_EQ(waiting.current_index(), 1u);
+    EXPECT_EQ(error_message(first), "void task refused");
+    Future<void> second = wait(waiting.next());
+    EXPECT_EQ(waiting.current_index(), 0u);
+    EXPECT_NO_THROW(second.result());
+    EXPECT_TRUE(waiting.done());
+}
+
 // The Tasks' callbacks must not point into the WaitIterator: here it is
 // gone long before they finish (AddressSanitizer reports a use after free;
 // the fixture checks that every frame and exception was freed).
