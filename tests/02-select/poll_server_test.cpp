@@ -76,83 +76,8 @@ void reset(std::optional<TestClient>& client) {
     client.reset();
 }
 
-// A PollServer on 127.0.0.1, port 0, running on its own thread (like
-// ServerThread for SelectServer). The destructor stops and joins it, and
-// fails the test if run() threw.
-class PollServerThread {
-public:
-    struct Options {
-        std::size_t max_pending_output = PollServer::kDefaultMaxPendingOutput;
-        int socket_buffer_bytes = 0;  // > 0: small kernel buffers on every connection
-    };
-    PollServerThread() : PollServerThread(Options{}) {}
-    explicit PollServerThread(Options options)
-        : server_(make_listener(options.socket_buffer_bytes), options.max_pending_output),
-          port_(server_.port()),
-          thread_([this] { run(); }) {}
-    ~PollServerThread() {
-        if (!stop()) ADD_FAILURE() << "PollServer::run() did not return within 2 s of stop()";
-        std::string problem = error();
-        if (!problem.empty()) ADD_FAILURE() << "PollServer::run() threw: " << problem;
-    }
-    PollServerThread(const PollServerThread&) = delete;
-    PollServerThread& operator=(const PollServerThread&) = delete;
-
-    // True once run() is inside its loop (it has called poll()).
-    bool serving() const {
-        wait_until([this] { return returned_ || server_.stats().poll_calls > 0; }, 2s);
-        return !returned_ && server_.stats().poll_calls > 0;
-    }
-    // Calls stop(); true if run() returned within `timeout`.
-    bool stop(std::chrono::milliseconds timeout = 2s) {
-        server_.stop();
-        if (!thread_.joinable()) return true;
-        bool returned = wait_until([this] { return returned_.load(); }, timeout);
-        if (!returned) {
-            // The wake-up was lost: a new connection makes poll() return, so
-            // the loop sees the stop flag and the test can end, not hang.
-            try {
-                FileDescriptor nudge = connect_tcp("127.0.0.1", port_);
-            } catch (const std::exception&) {
-            }
-        }
-        thread_.join();
-        return returned;
-    }
-
-    std::uint16_t port() const { return port_; }
-    PollServerStats stats() const { return server_.stats(); }
-    std::string error() const {
-        std::lock_guard lock(mutex_);
-        return error_;
-    }
-    // The server's thread, for pthread_kill().
-    pthread_t native_handle() { return thread_.native_handle(); }
-
-private:
-    static FileDescriptor make_listener(int socket_buffer_bytes) {
-        FileDescriptor listener = listen_tcp("127.0.0.1", 0);
-        // Accepted sockets inherit the listener's buffer sizes.
-        if (socket_buffer_bytes > 0) set_socket_buffers(listener.get(), socket_buffer_bytes);
-        return listener;
-    }
-    void run() {
-        try {
-            server_.run();
-        } catch (const std::exception& problem) {
-            std::lock_guard lock(mutex_);
-            error_ = problem.what();
-        }
-        returned_ = true;
-    }
-
-    PollServer server_;
-    std::uint16_t port_;
-    std::atomic<bool> returned_{false};
-    mutable std::mutex mutex_;
-    std::string error_;
-    std::thread thread_;  // last: starts once everything above is ready
-};
+// The chapter's server harness (select_test_helpers.h), on a PollServer.
+using PollServerThread = BasicServerThread<PollServer, &PollServerStats::poll_calls>;
 
 // poll() calls the server makes over `period`, once it has settled.
 std::size_t poll_calls_while_idle(const PollServerThread& server,

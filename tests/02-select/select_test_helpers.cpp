@@ -25,16 +25,12 @@ void set_socket_buffers(int fd, int bytes) {
     if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) < 0) throw_errno("SO_RCVBUF");
 }
 
-namespace {
-
 FileDescriptor make_listener(int socket_buffer_bytes) {
     FileDescriptor listener = listen_tcp("127.0.0.1", 0);
     // Accepted sockets inherit the listener's buffer sizes.
     if (socket_buffer_bytes > 0) set_socket_buffers(listener.get(), socket_buffer_bytes);
     return listener;
 }
-
-}  // namespace
 
 TcpPair make_tcp_pair(int socket_buffer_bytes) {
     FileDescriptor listener = make_listener(socket_buffer_bytes);
@@ -110,60 +106,6 @@ bool BackgroundSender::finishes(std::chrono::milliseconds timeout) const {
 }
 
 std::string BackgroundSender::error() const {
-    std::lock_guard lock(mutex_);
-    return error_;
-}
-
-// ---- ServerThread ---------------------------------------------------------
-
-ServerThread::ServerThread(Options options)
-    : server_(make_listener(options.socket_buffer_bytes), options.max_pending_output),
-      port_(server_.port()) {
-    if (options.start) start();
-}
-
-ServerThread::~ServerThread() {
-    if (!stop()) ADD_FAILURE() << "SelectServer::run() did not return within 2 s of stop()";
-    std::string problem = error();
-    if (!problem.empty()) ADD_FAILURE() << "SelectServer::run() threw: " << problem;
-}
-
-void ServerThread::start() {
-    thread_ = std::thread([this] { run(); });
-}
-
-bool ServerThread::serving(std::chrono::milliseconds timeout) const {
-    wait_until([this] { return returned_ || server_.stats().select_calls > 0; }, timeout);
-    return !returned_ && server_.stats().select_calls > 0;
-}
-
-void ServerThread::run() {
-    try {
-        server_.run();
-    } catch (const std::exception& error) {
-        std::lock_guard lock(mutex_);
-        error_ = error.what();
-    }
-    returned_ = true;
-}
-
-bool ServerThread::stop(std::chrono::milliseconds timeout) {
-    server_.stop();
-    if (!thread_.joinable()) return true;
-    bool returned = wait_until([this] { return returned_.load(); }, timeout);
-    if (!returned) {
-        // The wake-up was lost: a new connection makes select() return, so
-        // the loop sees the stop flag and the test can end instead of hang.
-        try {
-            FileDescriptor nudge = connect_tcp("127.0.0.1", port_);
-        } catch (const std::exception&) {
-        }
-    }
-    thread_.join();
-    return returned;
-}
-
-std::string ServerThread::error() const {
     std::lock_guard lock(mutex_);
     return error_;
 }

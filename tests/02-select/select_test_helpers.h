@@ -3,10 +3,14 @@
 // Every wait is bounded, every thread is joined, every socket is RAII.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -25,6 +29,10 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 // Sets SO_SNDBUF and SO_RCVBUF. Small buffers make the kernel push back
 // after a few kilobytes, so tests reach partial writes with little data.
 void set_socket_buffers(int fd, int bytes);
+
+// A listening socket on 127.0.0.1, port 0; with socket_buffer_bytes > 0 the
+// sockets it accepts get buffers that small.
+FileDescriptor make_listener(int socket_buffer_bytes = 0);
 
 // The two ends of one loopback TCP connection: `ours` as a select server
 // holds it (non-blocking), `peer` the client's end (blocking).
@@ -70,44 +78,90 @@ private:
     std::thread thread_;
 };
 
-// A SelectServer on 127.0.0.1, port 0, running on its own thread. The
+// A server on 127.0.0.1, port 0, running on its own thread: the chapter's
+// SelectServer, or task 5's PollServer (which has the same API). The
 // destructor stops and joins it, and fails the test if run() threw.
-class ServerThread {
+// `Rounds` is the field of the server's stats that counts its waits
+// (select_calls, poll_calls): once it moves, run() is inside its loop.
+template <typename Server, auto Rounds>
+class BasicServerThread {
 public:
     struct Options {
-        std::size_t max_pending_output = SelectServer::kDefaultMaxPendingOutput;
+        std::size_t max_pending_output = Server::kDefaultMaxPendingOutput;
         int socket_buffer_bytes = 0;  // > 0: small kernel buffers on every connection
         bool start = true;            // false: call start() later
     };
-    ServerThread() : ServerThread(Options{}) {}
-    explicit ServerThread(Options options);
-    ~ServerThread();
-    ServerThread(const ServerThread&) = delete;
-    ServerThread& operator=(const ServerThread&) = delete;
+    BasicServerThread() : BasicServerThread(Options{}) {}
+    explicit BasicServerThread(Options options)
+        : server_(make_listener(options.socket_buffer_bytes), options.max_pending_output),
+          port_(server_.port()) {
+        if (options.start) start();
+    }
+    ~BasicServerThread() {
+        if (!stop()) ADD_FAILURE() << "the server's run() did not return within 2 s of stop()";
+        std::string problem = error();
+        if (!problem.empty()) ADD_FAILURE() << "the server's run() threw: " << problem;
+    }
+    BasicServerThread(const BasicServerThread&) = delete;
+    BasicServerThread& operator=(const BasicServerThread&) = delete;
 
-    void start();
-    // True once run() is inside its loop (it has called select()); false
-    // if run() ended first, e.g. by throwing. Lets a test fail at once
-    // instead of waiting for replies that cannot come.
-    bool serving(std::chrono::milliseconds timeout = 2s) const;
+    void start() {
+        thread_ = std::thread([this] { run(); });
+    }
+    // True once run() is inside its loop (it has waited once); false if
+    // run() ended first, e.g. by throwing. Lets a test fail at once instead
+    // of waiting for replies that cannot come.
+    bool serving(std::chrono::milliseconds timeout = 2s) const {
+        wait_until([this] { return returned_ || rounds() > 0; }, timeout);
+        return !returned_ && rounds() > 0;
+    }
     // Calls stop(); true if run() returned within `timeout`.
-    bool stop(std::chrono::milliseconds timeout = 2s);
+    bool stop(std::chrono::milliseconds timeout = 2s) {
+        server_.stop();
+        if (!thread_.joinable()) return true;
+        bool returned = wait_until([this] { return returned_.load(); }, timeout);
+        if (!returned) {
+            // The wake-up was lost: a new connection makes the wait return,
+            // so the loop sees the stop flag and the test can end, not hang.
+            try {
+                FileDescriptor nudge = connect_tcp("127.0.0.1", port_);
+            } catch (const std::exception&) {
+            }
+        }
+        thread_.join();
+        return returned;
+    }
 
     std::uint16_t port() const { return port_; }
-    SelectServerStats stats() const { return server_.stats(); }
+    auto stats() const { return server_.stats(); }
     // What run() threw, "" if nothing.
-    std::string error() const;
+    std::string error() const {
+        std::lock_guard lock(mutex_);
+        return error_;
+    }
+    // The server's thread, for pthread_kill().
+    pthread_t native_handle() { return thread_.native_handle(); }
 
 private:
-    void run();
-    void join();
+    std::size_t rounds() const { return stats().*Rounds; }
+    void run() {
+        try {
+            server_.run();
+        } catch (const std::exception& problem) {
+            std::lock_guard lock(mutex_);
+            error_ = problem.what();
+        }
+        returned_ = true;
+    }
 
-    SelectServer server_;
+    Server server_;
     std::uint16_t port_;
     std::atomic<bool> returned_{false};
     mutable std::mutex mutex_;
     std::string error_;
     std::thread thread_;
 };
+
+using ServerThread = BasicServerThread<SelectServer, &SelectServerStats::select_calls>;
 
 }  // namespace course::testing
