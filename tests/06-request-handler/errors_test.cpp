@@ -241,5 +241,21 @@ TEST_F(Task4_Errors, ABodyWithA304Is500) {
     expect_still_serving();
 }
 
+// Tornado's send_error(304) writes no error page: a 304 has no body, and
+// the connection stays usable for the next request.
+class NotModifiedHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { throw HTTPError(304); }
+};
+
+TEST_F(Task4_Errors, AnHTTPError304HasNoPage) {
+    serve({{"/", handler<HelloHandler>()}, {"/304", handler<NotModifiedHandler>()}});
+    Response response = get("/304");
+    EXPECT_EQ(response.status, 304);
+    EXPECT_EQ(response.body, "");
+    EXPECT_FALSE(response.has("content-length") && response.header("content-length") != "0");
+    expect_still_serving();
+}
+
 }  // namespace
 }  // namespace course::testing
