@@ -40,7 +40,7 @@ run: configure
 
 ## test         build, then run every test under CTest (chapters, exercises, framework, clients, browser)
 test: build
-	@$(DEPS) browser
+	@$(DEPS) browser slides
 	@test node_modules/.installed-by-npm-ci -nt package-lock.json -a node_modules/.installed-by-npm-ci -nt package.json \
 	  || { npm ci --no-audit --no-fund && touch node_modules/.installed-by-npm-ci; }
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
