@@ -3,6 +3,8 @@
 // comments name the Python behaviour being matched where it is not obvious.
 #include "tornado/escape.h"
 
+#include "python_text.h"
+
 #include <locale.h>
 #include <wctype.h>
 
@@ -325,61 +327,6 @@ bool is_entity_name_byte(char c) {
 
 constexpr int kMaxJSONDepth = 1000;  // about where Python's recursion limit stops json
 
-// A float as Python's repr() writes it: the shortest digits that read back to
-// the same double, in positional form for exponents -4 to 15, else as
-// d.ddde+XX with at least two exponent digits.
-void append_python_float(std::string& out, double number) {
-    if (!std::isfinite(number)) {
-        out += "null";
-        return;
-    }
-    char buffer[64];
-    char* end = std::to_chars(buffer, buffer + sizeof buffer, number, std::chars_format::scientific).ptr;
-    std::string_view scientific(buffer, static_cast<std::size_t>(end - buffer));  // "-1.25e+15"
-    if (scientific.front() == '-') {
-        out += '-';
-        scientific.remove_prefix(1);
-    }
-    std::size_t e = scientific.find('e');
-    std::string digits;
-    for (char c : scientific.substr(0, e)) {
-        if (c != '.') digits += c;
-    }
-    std::string_view exponent_text = scientific.substr(e + 1);
-    if (exponent_text.front() == '+') exponent_text.remove_prefix(1);
-    int exponent = 0;
-    std::from_chars(exponent_text.data(), exponent_text.data() + exponent_text.size(), exponent);
-
-    if (exponent >= -4 && exponent < 16) {
-        if (exponent < 0) {
-            out += "0.";
-            out.append(static_cast<std::size_t>(-exponent - 1), '0');
-            out += digits;
-            return;
-        }
-        auto integer_digits = static_cast<std::size_t>(exponent) + 1;
-        if (digits.size() <= integer_digits) {
-            out += digits;
-            out.append(integer_digits - digits.size(), '0');
-            out += ".0";
-        } else {
-            out.append(digits, 0, integer_digits);
-            out += '.';
-            out.append(digits, integer_digits);
-        }
-        return;
-    }
-    out += digits[0];
-    if (digits.size() > 1) {
-        out += '.';
-        out.append(digits, 1);
-    }
-    out += exponent < 0 ? "e-" : "e+";
-    int magnitude = exponent < 0 ? -exponent : exponent;
-    if (magnitude < 10) out += '0';
-    out += std::to_string(magnitude);
-}
-
 void append_unicode_escape(std::string& out, char32_t unit) {
     static constexpr char kHex[] = "0123456789abcdef";
     out += "\\u";
@@ -436,7 +383,16 @@ void append_json(std::string& out, const Json& value, int depth) {
         case Type::boolean: out += value.template get<bool>() ? "true" : "false"; break;
         case Type::number_integer: out += std::to_string(value.template get<std::int64_t>()); break;
         case Type::number_unsigned: out += std::to_string(value.template get<std::uint64_t>()); break;
-        case Type::number_float: append_python_float(out, value.template get<double>()); break;
+        case Type::number_float: {
+            double number = value.template get<double>();
+            // Python writes NaN and Infinity, which are not JSON.
+            if (std::isfinite(number)) {
+                detail::append_python_float_repr(out, number);
+            } else {
+                out += "null";
+            }
+            break;
+        }
         case Type::string: append_json_string(out, value.template get_ref<const std::string&>()); break;
         case Type::array: {
             out += '[';

@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 
+#include "tornado/template.h"
 #include "tornado/websocket.h"
 
 namespace chat {
@@ -174,12 +175,19 @@ private:
 
 }  // namespace
 
+// Tornado's demo renders each message with templates/message.html; the
+// body is escaped by the template's autoescape, not by hand.
+const tornado::Template& message_template() {
+    static const tornado::Template page(
+        R"(<div class="message" id="m{{ message["id"] }}">{{ message["body"] }}</div>)");
+    return page;
+}
+
 Message make_message(std::string_view body) {
     Message message;
     message["id"] = uuid4();
     message["body"] = std::string(body);
-    message["html"] = "<div class=\"message\" id=\"m" + message["id"].get<std::string>() + "\">" +
-                      tornado::xhtml_escape(body) + "</div>";
+    message["html"] = message_template().generate({{"message", message}});
     return message;
 }
 

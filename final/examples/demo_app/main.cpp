@@ -6,8 +6,7 @@
 //   build/bin/demo_app [--port=8888] [--address=127.0.0.1] [--static_path=DIR] [--debug]
 //
 // Each handler shows one part of tornado/web.h (and /ws/echo and /chat/ws
-// of tornado/websocket.h); the comment above it says which. Not here yet:
-// /template (needs tornado/template.h).
+// of tornado/websocket.h); the comment above it says which.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -20,6 +19,7 @@
 #include "tornado/gen.h"
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
+#include "tornado/template.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
 
@@ -221,6 +221,20 @@ public:
     }
 };
 
+// tornado/template.h: a template made once, generated per request; the
+// name is escaped by autoescape (xhtml_escape), as in Tornado.
+class TemplateHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        static const tornado::Template page(
+            "<p>Hello, {{ name }}!</p>\n"
+            "<ul>\n"
+            "{% for i in range(1, 4) %}<li>{{ i }}</li>\n{% end %}"
+            "</ul>\n");
+        write(page.generate({{"name", get_argument("name", "world")}}));
+    }
+};
+
 // WebSocket: each message back with its opcode (text or binary). Pings are
 // answered and a close echoed by the framework itself.
 class EchoSocketHandler : public tornado::WebSocketHandler {
@@ -252,6 +266,7 @@ std::vector<tornado::URLSpec> routes(std::shared_ptr<chat::MessageBuffer> room) 
         {"/cookies/get", handler<CookieGetHandler>()},
         {"/login", handler<LoginHandler>()},
         {"/me", handler<MeHandler>()},
+        {"/template", handler<TemplateHandler>()},
         {"/ws/echo", handler<EchoSocketHandler>()},
     };
     for (tornado::URLSpec& spec : chat::chat_routes(std::move(room), chat::default_static_dir())) {

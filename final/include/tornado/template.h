@@ -1,0 +1,356 @@
+// tornado/template.h: Tornado's template language (tornado.template).
+//
+//   tornado::Template page("<p>Hello, {{ name }}!</p>\n"
+//                          "{% for item in items %}<li>{{ item }}</li>{% end %}");
+//   std::string html = page.generate({{"name", "<World>"}, {"items", {1, 2, 3}}});
+//   // <p>Hello, &lt;World&gt;!</p>\n<li>1</li><li>2</li><li>3</li>
+//
+//   tornado::Loader loader("templates");              // files under templates/
+//   std::string page = loader.load("page.html")->generate({{"title", "Home"}});
+//
+// The language is Tornado 6's: {{ expression }} writes the expression's
+// value, HTML-escaped; {% raw expression %} writes it as it is; {# ... #} is
+// a comment; {% if %} / {% elif %} / {% else %} / {% end %}, {% for a, b in
+// ... %}, {% while %}, {% break %} and {% continue %}, {% set x = ... %},
+// {% try %} / {% except %} / {% finally %}, {% extends "base.html" %} with
+// {% block name %}, {% include "part.html" %}, {% apply f %}, {% autoescape
+// f %}, {% whitespace mode %}, {% comment ... %} and {% module ... %}. A
+// "{{!", "{%!" or "{#!" writes the braces themselves.
+//
+// Tornado compiles a template into Python and lets Python evaluate the
+// expressions. Here a template is parsed once into a tree of nodes, and the
+// expressions, a subset of Python's, are evaluated by an interpreter over
+// TemplateValue: None, bool, int (64 bits), float, str (UTF-8), list,
+// tuple, dict (a JSON object) and function. Data comes in as JSON
+// (tornado/escape.h's JSON, nlohmann::json), functions as C++ callables
+// registered in a TemplateNamespace. What the subset lacks (lambda,
+// comprehensions, imports, assigning to an item or an attribute) is a
+// ParseError that names it; an error while rendering (a missing name, a
+// missing key, a division by zero) is a TemplateError that names the
+// template, the line and the Python exception it stands for.
+//
+// Names are found as Python finds them in Tornado's generated function:
+// variables the template assigns ({% set %}, {% for %}), then the values
+// passed to generate(), then the loader's namespace, then the template
+// namespace Tornado provides (escape, xhtml_escape, url_escape,
+// json_encode, squeeze, linkify), then the builtins (len, range, str, int,
+// float, bool, list, tuple, dict, enumerate, zip, sorted, reversed, min,
+// max, sum, abs, round, any, all, repr).
+//
+// Differences from Tornado, each a consequence of C++ having no Python:
+// * JSON objects are dicts whose keys are sorted (nlohmann::json keeps them
+//   so); Python keeps a dict in insertion order. A dict's key can also be
+//   read as an attribute (entry.title), standing in for Python objects.
+// * Lists, tuples and dicts are values, not shared objects: a template
+//   cannot change them (append, item assignment), only make new ones. A
+//   tuple inside a list is shown as a list.
+// * Integers are 64-bit; overflow is an OverflowError, not a big number.
+// * `datetime` and Python modules are not in the namespace; register the
+//   functions a template needs instead.
+//
+// Threads: a Template is immutable once made; generate() may run on several
+// threads at once. A Loader's cache is guarded by a mutex.
+// Lifetime: a Template made by a loader keeps a pointer to it; the loader
+// must outlive the templates it made.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "tornado/escape.h"
+
+namespace tornado {
+
+class TemplateValue;
+
+// The arguments of a call from a template: f(1, 2, key="x").
+struct TemplateArguments {
+    std::vector<TemplateValue> positional;
+    std::vector<std::pair<std::string, TemplateValue>> keyword;
+
+    // The keyword argument `name`, or nullptr.
+    const TemplateValue* find_keyword(std::string_view name) const;
+};
+
+// A C++ function a template can call. What it throws reaches the template
+// as a Python exception a {% try %} can catch: std::invalid_argument as a
+// ValueError, std::out_of_range as an IndexError, std::overflow_error as an
+// OverflowError, any other std::exception as an Exception.
+using TemplateFunction = std::function<TemplateValue(const TemplateArguments&)>;
+
+// A value in a template: one of Python's built-in types.
+class TemplateValue {
+public:
+    enum class Type { none, boolean, integer, floating, string, list, tuple, dict, function };
+
+    TemplateValue() = default;  // None
+    TemplateValue(std::nullptr_t) {}
+    TemplateValue(bool value) : data_(value) {}
+    TemplateValue(int value) : data_(std::int64_t{value}) {}
+    TemplateValue(long value) : data_(std::int64_t{value}) {}
+    TemplateValue(long long value) : data_(std::int64_t{value}) {}
+    TemplateValue(double value) : data_(value) {}
+    TemplateValue(std::string value) : data_(std::move(value)) {}
+    TemplateValue(std::string_view value) : data_(std::string(value)) {}
+    TemplateValue(const char* value) : data_(std::string(value)) {}
+    // A copy of `value`; null, booleans, numbers and strings become the
+    // matching Python type, arrays lists and objects dicts.
+    TemplateValue(const JSON& value);
+    TemplateValue(JSON&& value);
+
+    // Refers to `value` without copying it. `value` must outlive every use
+    // of the result (generate() borrows its arguments this way).
+    static TemplateValue borrow(const JSON& value);
+    // A part of a JSON value this one holds, sharing its ownership.
+    static TemplateValue element_of(const std::shared_ptr<const JSON>& owner, const JSON& element);
+    static TemplateValue function(std::string name, TemplateFunction function);
+    static TemplateValue tuple(std::vector<TemplateValue> items);
+    static TemplateValue list(std::vector<TemplateValue> items);
+
+    Type type() const;
+    bool is_none() const { return type() == Type::none; }
+    bool is_string() const { return type() == Type::string; }
+    bool is_number() const { return type() == Type::integer || type() == Type::floating; }
+    bool is_sequence() const { return type() == Type::list || type() == Type::tuple; }
+    // Python's type name: "NoneType", "bool", "int", "str", "list", ...
+    std::string_view type_name() const;
+
+    // Python's bool(value): false for None, False, 0, 0.0, "", [], (), {}.
+    bool truthy() const;
+    // The value as a C++ type; a TypeError-like std::invalid_argument if it
+    // is not one (a bool is an int, and an int a float, as in Python).
+    std::int64_t as_integer() const;
+    double as_float() const;
+    std::string_view as_string() const;
+    // A list's, tuple's or dict's JSON (a JSON array for lists and tuples).
+    const JSON& as_json() const;
+    // The value as JSON (a function cannot be: std::invalid_argument).
+    JSON to_json() const;
+    // Calls a function value.
+    TemplateValue call(const TemplateArguments& arguments) const;
+    const std::string& function_name() const;
+    // Whether both are the same function object (Python's `is`).
+    bool is_same_function(const TemplateValue& other) const;
+
+    // Python's str() and repr().
+    std::string str() const;
+    std::string repr() const;
+    void append_str(std::string& out) const;
+    void append_repr(std::string& out) const;
+
+    // A list's, tuple's or dict's JSON, shared: its elements are read with
+    // element_of(shared_json(), ...) and keep the whole alive.
+    const std::shared_ptr<const JSON>& shared_json() const;
+
+private:
+    struct Function {
+        std::string name;
+        TemplateFunction call;
+    };
+    using Data = std::variant<std::monostate, bool, std::int64_t, double, std::string,
+                              std::shared_ptr<const JSON>, std::shared_ptr<const Function>>;
+    static TemplateValue from_json_node(std::shared_ptr<const JSON> node);
+
+    Data data_;
+    bool is_tuple_ = false;  // a JSON array shown and typed as a tuple
+};
+
+// Names a template can use besides the arguments of generate(): a
+// loader's namespace, or the one RequestHandler::render() adds.
+class TemplateNamespace {
+public:
+    TemplateNamespace() = default;
+    void set(std::string name, TemplateValue value);
+    void set_function(std::string name, TemplateFunction function);
+    const TemplateValue* find(std::string_view name) const;
+    // Adds every name of `other`, replacing those this one has.
+    void update(const TemplateNamespace& other);
+
+private:
+    std::map<std::string, TemplateValue, std::less<>> values_;
+};
+
+// A template that cannot be parsed: its name and line are in what(), as
+// Tornado's "message at name:line".
+class ParseError : public std::runtime_error {
+public:
+    ParseError(std::string message, std::string filename = "<unknown>", int lineno = 0);
+    const std::string& message() const { return message_; }
+    const std::string& filename() const { return filename_; }
+    int lineno() const { return lineno_; }
+
+private:
+    std::string message_;
+    std::string filename_;
+    int lineno_;
+};
+
+// An error while generating: what() is "KeyError: 'x' at page.html:3".
+// python_type() is the exception Python would have raised, message() its
+// text (Python's str() of it).
+class TemplateError : public std::runtime_error {
+public:
+    TemplateError(std::string python_type, std::string message, std::string filename, int lineno);
+    const std::string& python_type() const { return python_type_; }
+    const std::string& message() const { return message_; }
+    const std::string& filename() const { return filename_; }
+    int lineno() const { return lineno_; }
+
+private:
+    std::string python_type_;
+    std::string message_;
+    std::string filename_;
+    int lineno_;
+};
+
+// Applies a whitespace mode to text, as Tornado's filter_whitespace():
+// "all" keeps it; "single" turns each run of spaces and tabs into one space
+// and each run of whitespace holding a newline into one newline; "oneline"
+// turns every run of whitespace into one space. Another mode is an
+// std::invalid_argument.
+std::string filter_whitespace(std::string_view mode, std::string_view text);
+
+class BaseLoader;
+namespace template_detail {
+struct Node;
+struct Include;
+struct ParsedFile;
+struct Program;
+using Body = std::vector<std::unique_ptr<const Node>>;
+}  // namespace template_detail
+
+// How a Template is made (Template::Options).
+struct TemplateOptions {
+    // Resolves {% extends %} and {% include %}; nullptr: the template
+    // may not use them.
+    const BaseLoader* loader = nullptr;
+    // The name of the namespace function that escapes {{ }} output, ""
+    // for none. Unset: the loader's, or "xhtml_escape".
+    std::optional<std::string> autoescape = std::nullopt;
+    // "all", "single" or "oneline". Unset: the loader's, or "single"
+    // for a name ending in .html or .js and "all" for the rest.
+    std::optional<std::string> whitespace = std::nullopt;
+};
+
+class Template {
+public:
+    using Options = TemplateOptions;
+
+    // Parses `source` (throws ParseError), and loads the templates it
+    // extends and includes through the loader.
+    explicit Template(std::string_view source, std::string name = "<string>", Options options = {});
+    ~Template();
+    Template(const Template&) = delete;
+    Template& operator=(const Template&) = delete;
+
+    // The page, for these arguments (a JSON object: name -> value) and
+    // extra names (functions, or values that are not JSON). Throws
+    // TemplateError.
+    std::string generate(const JSON& arguments = JSON::object(),
+                         const TemplateNamespace& extra = {}) const;
+
+    const std::string& name() const { return name_; }
+    // The escaping function's name for {{ }} in this file ("" for none).
+    const std::string& autoescape() const;
+
+private:
+    friend struct template_detail::Include;
+    void collect_blocks(const template_detail::ParsedFile& file);
+    void resolve_includes(const template_detail::Body& body);
+    void collect_locals(const template_detail::Body& body, std::set<std::string, std::less<>>& names);
+    std::shared_ptr<const Template> load_include(const template_detail::Include& include) const;
+
+    std::string name_;
+    const BaseLoader* loader_;
+    std::shared_ptr<template_detail::ParsedFile> file_;
+    std::unique_ptr<template_detail::Program> program_;
+};
+
+// Finds templates by name and keeps each once parsed. Tornado's BaseLoader.
+class BaseLoader {
+public:
+    struct Options {
+        // The escaping function's name for {{ }}, "" for none.
+        std::string autoescape = "xhtml_escape";
+        // Names every template of this loader can use.
+        TemplateNamespace namespace_ = {};
+        // The whitespace mode for every template; unset: by file name.
+        std::optional<std::string> whitespace = std::nullopt;
+    };
+
+    explicit BaseLoader(Options options);
+    virtual ~BaseLoader() = default;
+    BaseLoader(const BaseLoader&) = delete;
+    BaseLoader& operator=(const BaseLoader&) = delete;
+
+    // The template called `name` (relative to the template named
+    // `parent_path`, if any), parsed on first use and kept.
+    std::shared_ptr<const Template> load(const std::string& name,
+                                         const std::string& parent_path = "") const;
+    // Forgets every parsed template: the next load() reads them again.
+    void reset();
+
+    const std::string& autoescape() const { return options_.autoescape; }
+    const TemplateNamespace& namespace_() const { return options_.namespace_; }
+    const std::optional<std::string>& whitespace() const { return options_.whitespace; }
+
+    // A name made relative to its parent, as the loader stores it.
+    virtual std::string resolve_path(const std::string& name,
+                                     const std::string& parent_path = "") const = 0;
+
+protected:
+    // Parses the template with this (resolved) name; throws if it has none.
+    virtual std::shared_ptr<const Template> create_template(const std::string& name) const = 0;
+
+private:
+    Options options_;
+    // Recursive: loading a template loads those it extends and includes.
+    mutable std::recursive_mutex mutex_;
+    mutable std::map<std::string, std::shared_ptr<const Template>> templates_;
+    mutable std::set<std::string> loading_;  // being made now: a cycle if asked again
+};
+
+// Templates in files under one directory. A name that leads outside it is
+// refused (std::invalid_argument); a missing file is a std::runtime_error
+// naming it.
+class Loader : public BaseLoader {
+public:
+    explicit Loader(std::string root_directory, Options options = {});
+    std::string resolve_path(const std::string& name,
+                             const std::string& parent_path = "") const override;
+    const std::string& root() const { return root_; }
+
+protected:
+    std::shared_ptr<const Template> create_template(const std::string& name) const override;
+
+private:
+    std::string root_;
+};
+
+// Templates from a map of name -> source, as Tornado's DictLoader.
+class DictLoader : public BaseLoader {
+public:
+    explicit DictLoader(std::map<std::string, std::string> templates, Options options = {});
+    std::string resolve_path(const std::string& name,
+                             const std::string& parent_path = "") const override;
+
+protected:
+    std::shared_ptr<const Template> create_template(const std::string& name) const override;
+
+private:
+    std::map<std::string, std::string> sources_;
+};
+
+}  // namespace tornado

@@ -1,0 +1,1064 @@
+// template.cpp: templates parsed into a tree of nodes, a program made from
+// a template and those it extends and includes, and the loaders.
+//
+// Tornado turns a template into the source of one Python function and
+// compiles it; the nodes below do what each piece of that function does:
+//
+//   Text         _tt_append(b"...")
+//   Output       _tt_tmp = expr; _tt_append(xhtml_escape(str(_tt_tmp)))
+//   Set          x = ...
+//   If/For/While/Try   the Python statement, its body indented
+//   NamedBlock   the body of the most derived template's block of that name
+//   Include      the included template's body, inline
+//   Apply        a nested function that returns its body's text, passed to f
+//
+// A Template's Program is that function: the root ancestor's body, the
+// named blocks chosen from every ancestor, and every included template,
+// all resolved when the Template is made (as Tornado generates its code).
+#include "tornado/template.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "template_expression.h"
+#include "template_operations.h"
+
+namespace tornado {
+
+using template_detail::PythonError;
+using template_detail::Scope;
+using template_detail::SyntaxError;
+
+ParseError::ParseError(std::string message, std::string filename, int lineno)
+    : std::runtime_error(message + " at " + filename + ":" + std::to_string(lineno)),
+      message_(std::move(message)),
+      filename_(std::move(filename)),
+      lineno_(lineno) {}
+
+TemplateError::TemplateError(std::string python_type, std::string message, std::string filename,
+                             int lineno)
+    : std::runtime_error(python_type + ": " + message + " at " + filename + ":" +
+                         std::to_string(lineno)),
+      python_type_(std::move(python_type)),
+      message_(std::move(message)),
+      filename_(std::move(filename)),
+      lineno_(lineno) {}
+
+// ---- whitespace -------------------------------------------------------------
+
+namespace {
+
+// The length of the whitespace character (Python's \s, Unicode included)
+// at text[i], or 0.
+std::size_t whitespace_length(std::string_view text, std::size_t i) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    if (byte == ' ' || (byte >= '\t' && byte <= '\r') || (byte >= 0x1C && byte <= 0x1F)) return 1;
+    if (byte < 0xC2) return 0;
+    static constexpr std::string_view kWide[] = {
+        "\u0085", "\u00a0", "\u1680", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004",
+        "\u2005", "\u2006", "\u2007", "\u2008", "\u2009", "\u200a", "\u2028", "\u2029",
+        "\u202f", "\u205f", "\u3000"};
+    for (std::string_view space : kWide) {
+        if (text.substr(i, space.size()) == space) return space.size();
+    }
+    return 0;
+}
+
+void check_whitespace_mode(std::string_view mode) {
+    if (mode != "all" && mode != "single" && mode != "oneline") {
+        throw std::invalid_argument("invalid whitespace mode " + std::string(mode));
+    }
+}
+
+}  // namespace
+
+std::string filter_whitespace(std::string_view mode, std::string_view text) {
+    check_whitespace_mode(mode);
+    if (mode == "all") return std::string(text);
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        std::size_t length = whitespace_length(text, i);
+        if (length == 0) {
+            out += text[i++];
+            continue;
+        }
+        std::size_t end = i;
+        bool has_newline = false, all_blank = true;  // blank: only spaces and tabs
+        while (end < text.size() && (length = whitespace_length(text, end)) > 0) {
+            has_newline |= text[end] == '\n';
+            all_blank &= text[end] == ' ' || text[end] == '\t';
+            end += length;
+        }
+        if (mode == "oneline") {
+            out += ' ';
+        } else if (has_newline) {
+            out += '\n';  // "single": a run holding a newline becomes that newline
+        } else if (all_blank) {
+            out += ' ';
+        } else {
+            // Whitespace without a newline that is not only spaces and tabs
+            // (a \r, a \f): Python's first rule squeezes only [\t ]+ runs.
+            for (std::size_t j = i; j < end;) {
+                if (text[j] == ' ' || text[j] == '\t') {
+                    out += ' ';
+                    while (j < end && (text[j] == ' ' || text[j] == '\t')) ++j;
+                } else {
+                    std::size_t one = whitespace_length(text, j);
+                    out.append(text.substr(j, one));
+                    j += one;
+                }
+            }
+        }
+        i = end;
+    }
+    return out;
+}
+
+// ---- nodes ------------------------------------------------------------------
+
+namespace template_detail {
+
+struct Node;
+using NodePtr = std::unique_ptr<const Node>;
+using Body = std::vector<NodePtr>;
+
+// What a loop's body tells the loop.
+enum class Flow { normal, break_loop, continue_loop };
+
+struct Context;
+
+struct Node {
+    int line = 0;
+    virtual ~Node() = default;
+    virtual Flow execute(Context& context) const = 0;
+    // The bodies nested in this node, for the walks that find blocks and
+    // includes.
+    virtual std::vector<const Body*> bodies() const { return {}; }
+};
+
+// One template file, parsed.
+struct ParsedFile {
+    std::string name;
+    std::string autoescape;        // the function's name, "" for none; the last
+                                   // {% autoescape %} of the file wins, as in Tornado
+    std::vector<std::string> extends;  // {% extends %} at the top level, in order
+    Body body;
+};
+
+struct NamedBlock;
+struct Include;
+
+struct Apply;
+
+// The names each function of the program assigns (Python's locals).
+using Names = std::set<std::string, std::less<>>;
+
+struct Program {
+    const ParsedFile* root = nullptr;
+    Names locals;                          // the page's function
+    std::map<const Apply*, Names> apply_locals;  // each {% apply %} body's function
+    std::map<std::string, const NamedBlock*> blocks;  // the most derived of each name
+    std::map<const Include*, std::shared_ptr<const Template>> includes;
+    std::vector<std::shared_ptr<const Template>> kept;  // ancestors, kept alive
+};
+
+struct Context {
+    std::string* out;
+    Scope* scope;
+    const Program* program;
+    int depth = 0;  // blocks and includes inside each other
+};
+
+Flow run(const Body& body, Context& context) {
+    for (const NodePtr& node : body) {
+        Flow flow = node->execute(context);
+        if (flow != Flow::normal) return flow;
+    }
+    return Flow::normal;
+}
+
+// Runs `action` for the node at `line` of `file`: a Python error inside
+// becomes a TemplateError naming both (the innermost node names it).
+template <typename Action>
+auto with_location(const ParsedFile& file, int line, Action action) {
+    try {
+        return action();
+    } catch (const PythonError& error) {
+        throw TemplateError(error.type(), error.message(), file.name, line);
+    }
+}
+
+struct Text : Node {
+    std::string text;
+    Flow execute(Context& context) const override {
+        *context.out += text;
+        return Flow::normal;
+    }
+};
+
+// {{ expr }}, {% raw expr %} and {% module expr %}.
+struct Output : Node {
+    const ParsedFile* file = nullptr;
+    ExpressionPtr expression;
+    bool raw = false;
+
+    Flow execute(Context& context) const override {
+        with_location(*file, line, [&] {
+            TemplateValue value = expression->evaluate(*context.scope);
+            if (raw || file->autoescape.empty()) {
+                value.append_str(*context.out);
+            } else {
+                write_escaped(context, value);
+            }
+        });
+        return Flow::normal;
+    }
+
+    void write_escaped(Context& context, const TemplateValue& value) const {
+        TemplateValue escape = context.scope->lookup(file->autoescape);
+        static const TemplateValue& kDefault = *tornado_namespace().find("xhtml_escape");
+        if (escape.is_same_function(kDefault)) {  // the common case, without a copy
+            if (value.is_string()) {
+                append_xhtml_escape(*context.out, value.as_string());
+            } else {
+                append_xhtml_escape(*context.out, value.str());
+            }
+            return;
+        }
+        TemplateArguments arguments;
+        arguments.positional.emplace_back(value.is_string() ? value : TemplateValue(value.str()));
+        TemplateValue escaped = escape.call(arguments);
+        if (!escaped.is_string()) {
+            throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
+                                               std::string(escaped.type_name()) + "'>");
+        }
+        *context.out += escaped.as_string();
+    }
+};
+
+struct Set : Node {
+    const ParsedFile* file = nullptr;
+    Assignment assignment;
+    Flow execute(Context& context) const override {
+        with_location(*file, line, [&] { assignment.execute(*context.scope); });
+        return Flow::normal;
+    }
+};
+
+struct LoopControl : Node {
+    Flow flow;
+    explicit LoopControl(Flow f) : flow(f) {}
+    Flow execute(Context&) const override { return flow; }
+};
+
+struct Branch {
+    ExpressionPtr condition;  // null for else
+    int line = 0;
+    Body body;
+};
+
+struct If : Node {
+    const ParsedFile* file = nullptr;
+    std::vector<Branch> branches;
+    Flow execute(Context& context) const override {
+        for (const Branch& branch : branches) {
+            bool taken = !branch.condition || with_location(*file, branch.line, [&] {
+                return branch.condition->evaluate(*context.scope).truthy();
+            });
+            if (taken) return run(branch.body, context);
+        }
+        return Flow::normal;
+    }
+    std::vector<const Body*> bodies() const override {
+        std::vector<const Body*> result;
+        for (const Branch& branch : branches) result.push_back(&branch.body);
+        return result;
+    }
+};
+
+struct For : Node {
+    const ParsedFile* file = nullptr;
+    ForHeader header;
+    Body body, else_body;  // else runs when the loop was not broken
+
+    Flow execute(Context& context) const override {
+        std::vector<TemplateValue> items = with_location(*file, line, [&] {
+            return iterate(header.iterable->evaluate(*context.scope));
+        });
+        for (const TemplateValue& item : items) {
+            with_location(*file, line, [&] { header.target.assign(*context.scope, item); });
+            Flow flow = run(body, context);
+            if (flow == Flow::break_loop) return Flow::normal;
+        }
+        return run(else_body, context);
+    }
+    std::vector<const Body*> bodies() const override { return {&body, &else_body}; }
+};
+
+struct While : Node {
+    const ParsedFile* file = nullptr;
+    ExpressionPtr condition;
+    Body body, else_body;
+
+    Flow execute(Context& context) const override {
+        while (with_location(*file, line, [&] { return condition->evaluate(*context.scope).truthy(); })) {
+            Flow flow = run(body, context);
+            if (flow == Flow::break_loop) return Flow::normal;
+        }
+        return run(else_body, context);
+    }
+    std::vector<const Body*> bodies() const override { return {&body, &else_body}; }
+};
+
+struct Handler {
+    ExceptHeader header;
+    int line = 0;
+    Body body;
+};
+
+struct Try : Node {
+    const ParsedFile* file = nullptr;
+    Body body, else_body, finally_body;
+    std::vector<Handler> handlers;
+
+    Flow execute(Context& context) const override {
+        Flow flow = Flow::normal;
+        try {
+            flow = run_guarded(context);
+        } catch (...) {
+            run(finally_body, context);  // and the error goes on
+            throw;
+        }
+        Flow after = run(finally_body, context);
+        return after != Flow::normal ? after : flow;
+    }
+
+    Flow run_guarded(Context& context) const {
+        // What the body wrote before it failed stays written, as in Tornado
+        // (its _tt_append calls already happened).
+        try {
+            Flow flow = run(body, context);
+            if (flow != Flow::normal) return flow;
+        } catch (const TemplateError& error) {
+            for (const Handler& handler : handlers) {
+                if (!handler.header.catches(error.python_type())) continue;
+                if (!handler.header.name.empty()) context.scope->assign(handler.header.name, error.message());
+                return run(handler.body, context);
+            }
+            throw;
+        }
+        return run(else_body, context);
+    }
+
+    std::vector<const Body*> bodies() const override {
+        std::vector<const Body*> result = {&body, &else_body, &finally_body};
+        for (const Handler& handler : handlers) result.push_back(&handler.body);
+        return result;
+    }
+};
+
+// Python allows a few hundred nested calls; a template that includes or
+// extends itself through blocks would otherwise use up the stack.
+constexpr int kMaxDepth = 200;
+
+struct NamedBlock : Node {
+    const ParsedFile* file = nullptr;
+    std::string name;
+    Body body;
+
+    Flow execute(Context& context) const override {
+        const NamedBlock* chosen = context.program->blocks.at(name);
+        if (++context.depth > kMaxDepth) {
+            throw TemplateError("RecursionError", "blocks nested more than 200 deep", file->name, line);
+        }
+        Flow flow = run(chosen->body, context);
+        --context.depth;
+        return flow;
+    }
+    std::vector<const Body*> bodies() const override { return {&body}; }
+};
+
+struct Include : Node {
+    const ParsedFile* file = nullptr;
+    std::string name;
+
+    Flow execute(Context& context) const override;
+};
+
+struct Apply : Node {
+    const ParsedFile* file = nullptr;
+    ExpressionPtr function;
+    Body body;
+
+    Flow execute(Context& context) const override {
+        // The body is a nested function in Tornado: its own locals, its own
+        // buffer; its text goes to the function, the result to the page.
+        std::string text;
+        Scope inner(*context.scope, &context.program->apply_locals.at(this));
+        Context nested{&text, &inner, context.program, context.depth};
+        run(body, nested);
+        with_location(*file, line, [&] {
+            TemplateValue result = function->evaluate(*context.scope).call({{TemplateValue(std::move(text))}, {}});
+            if (!result.is_string()) {
+                throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
+                                                   std::string(result.type_name()) + "'>");
+            }
+            *context.out += result.as_string();
+        });
+        return Flow::normal;
+    }
+    std::vector<const Body*> bodies() const override { return {&body}; }
+};
+
+// {% extends %} is read when the program is made; reached while running
+// (inside a block or an if), it is Tornado's NotImplementedError.
+struct Extends : Node {
+    const ParsedFile* file = nullptr;
+    Flow execute(Context&) const override {
+        throw TemplateError("NotImplementedError", "{% extends %} is only allowed at the top level",
+                            file->name, line);
+    }
+};
+
+Flow Include::execute(Context& context) const {
+    const Template& included = *context.program->includes.at(this);
+    if (++context.depth > kMaxDepth) {
+        throw TemplateError("RecursionError", "includes nested more than 200 deep", file->name, line);
+    }
+    Flow flow = run(included.file_->body, context);
+    --context.depth;
+    return flow;
+}
+
+// ---- the reader and the parser ----------------------------------------------
+
+// Tornado's _TemplateReader: the text, a position, and the line number
+// counted from the newlines consumed so far.
+class Reader {
+public:
+    Reader(const std::string& file_name, std::string_view text, std::string mode)
+        : name(file_name), whitespace(std::move(mode)), text_(text) {}
+
+    std::size_t find(std::string_view needle, std::size_t start = 0) const {
+        std::size_t found = text_.find(needle, position_ + start);
+        return found == std::string_view::npos ? found : found - position_;
+    }
+    std::string_view consume(std::size_t count = std::string_view::npos) {
+        std::string_view taken = text_.substr(position_, count);
+        line += static_cast<int>(std::count(taken.begin(), taken.end(), '\n'));
+        position_ += taken.size();
+        return taken;
+    }
+    std::size_t remaining() const { return text_.size() - position_; }
+    char operator[](std::size_t offset) const { return text_[position_ + offset]; }
+    [[noreturn]] void fail(const std::string& message) const { throw ParseError(message, name, line); }
+
+    const std::string& name;
+    std::string whitespace;
+    int line = 1;
+
+private:
+    std::string_view text_;
+    std::size_t position_ = 0;
+};
+
+std::string_view trim(std::string_view text) {
+    // Python's str.strip(): the template's own whitespace, Unicode included.
+    while (!text.empty() && whitespace_length(text, 0) > 0) text.remove_prefix(whitespace_length(text, 0));
+    while (!text.empty()) {
+        std::size_t last = text.size() - 1;
+        while (last > 0 && (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80) --last;
+        if (whitespace_length(text, last) != text.size() - last) break;
+        text.remove_suffix(text.size() - last);
+    }
+    return text;
+}
+
+std::string strip_quotes(std::string_view text) {
+    // Tornado's suffix.strip('"').strip("'")
+    while (!text.empty() && text.front() == '"') text.remove_prefix(1);
+    while (!text.empty() && text.back() == '"') text.remove_suffix(1);
+    while (!text.empty() && text.front() == '\'') text.remove_prefix(1);
+    while (!text.empty() && text.back() == '\'') text.remove_suffix(1);
+    return std::string(text);
+}
+
+class Parser {
+public:
+    Parser(ParsedFile& file, Reader& reader) : file_(file), reader_(reader) {}
+
+    // Tornado's _parse: the nodes up to the {% end %} of `block` (or the end
+    // of the file when block is empty). An intermediate tag (else, elif,
+    // except, finally) ends the current body too; `stopped_at` says which.
+    Body parse(const std::string& block, bool in_loop, std::string* stopped_at = nullptr,
+               std::string* stop_suffix = nullptr, int* stop_line = nullptr) {
+        // Each block tag parses its body by calling this again: a limit
+        // keeps a hostile template from using up the stack.
+        if (++depth_ > kMaxBlockNesting) reader_.fail("blocks nested more than 100 deep");
+        struct Leave {
+            int& depth;
+            ~Leave() { --depth; }
+        } leave{depth_};
+        Body body;
+        while (true) {
+            std::size_t curly = next_tag();
+            if (curly == std::string_view::npos) {
+                if (!block.empty()) reader_.fail("Missing {% end %} block for " + block);
+                add_text(body, reader_.consume());
+                return body;
+            }
+            if (curly > 0) add_text(body, reader_.consume(curly));
+            std::string start(reader_.consume(2));
+            int line = reader_.line;
+            if (reader_.remaining() > 0 && reader_[0] == '!') {  // {{! {%! {#! write the braces
+                reader_.consume(1);
+                add_text(body, start);
+                continue;
+            }
+            if (start == "{#") {
+                std::size_t end = reader_.find("#}");
+                if (end == std::string_view::npos) reader_.fail("Missing end comment #}");
+                reader_.consume(end);
+                reader_.consume(2);
+                continue;
+            }
+            if (start == "{{") {
+                std::size_t end = reader_.find("}}");
+                if (end == std::string_view::npos) reader_.fail("Missing end expression }}");
+                std::string contents(trim(reader_.consume(end)));
+                reader_.consume(2);
+                if (contents.empty()) reader_.fail("Empty expression");
+                body.push_back(output(contents, line, false));
+                continue;
+            }
+            std::size_t end = reader_.find("%}");
+            if (end == std::string_view::npos) reader_.fail("Missing end block %}");
+            std::string contents(trim(reader_.consume(end)));
+            reader_.consume(2);
+            if (contents.empty()) reader_.fail("Empty block tag ({% %})");
+            std::size_t space = contents.find(' ');
+            std::string op = contents.substr(0, space);
+            std::string suffix = space == std::string::npos ? "" : std::string(trim(std::string_view(contents).substr(space + 1)));
+
+            if (op == "else" || op == "elif" || op == "except" || op == "finally") {
+                check_intermediate(op, block);
+                if (stopped_at != nullptr) {
+                    *stopped_at = op;
+                    *stop_suffix = suffix;
+                    *stop_line = line;
+                }
+                return body;
+            }
+            if (op == "end") {
+                if (block.empty()) reader_.fail("Extra {% end %} block");
+                if (stopped_at != nullptr) *stopped_at = "end";
+                return body;
+            }
+            if (NodePtr node = simple_tag(op, suffix, contents, line, in_loop)) {
+                body.push_back(std::move(node));
+                continue;
+            }
+            if (op == "comment" || op == "autoescape" || op == "whitespace") continue;
+            if (op == "apply" || op == "block" || op == "try" || op == "if" || op == "for" || op == "while") {
+                body.push_back(block_tag(op, suffix, contents, line, in_loop));
+                continue;
+            }
+            reader_.fail("unknown operator: " + python_repr(op));
+        }
+    }
+
+private:
+    static std::string python_repr(std::string_view text) {
+        std::string out;
+        TemplateValue(text).append_repr(out);
+        return out;
+    }
+
+    // The offset of the next "{{", "{%" or "{#", or npos. With more than
+    // two braces in a row the innermost pair counts (for LaTeX and such).
+    std::size_t next_tag() {
+        std::size_t curly = 0;
+        while (true) {
+            curly = reader_.find("{", curly);
+            if (curly == std::string_view::npos || curly + 1 == reader_.remaining()) return std::string_view::npos;
+            char next = reader_[curly + 1];
+            if (next != '{' && next != '%' && next != '#') {
+                ++curly;
+                continue;
+            }
+            if (curly + 2 < reader_.remaining() && next == '{' && reader_[curly + 2] == '{') {
+                ++curly;
+                continue;
+            }
+            return curly;
+        }
+    }
+
+    void add_text(Body& body, std::string_view text) {
+        std::string value = text.find("<pre>") == std::string_view::npos
+                                ? filter_whitespace(reader_.whitespace, text)
+                                : std::string(text);  // Tornado leaves preformatted text alone
+        if (value.empty()) return;
+        auto node = std::make_unique<Text>();
+        node->text = std::move(value);
+        node->line = reader_.line;
+        body.push_back(std::move(node));
+    }
+
+    // The expression's text, parsed; a SyntaxError becomes a ParseError at
+    // the tag's line.
+    template <typename Result, typename Parse>
+    Result parsed(Parse parse_text, std::string_view text, int line) {
+        try {
+            return parse_text(text);
+        } catch (const SyntaxError& error) {
+            throw ParseError(std::string(error.what()) + " in " + python_repr(text), file_.name, line);
+        }
+    }
+
+    NodePtr output(std::string_view expression, int line, bool raw) {
+        auto node = std::make_unique<Output>();
+        node->file = &file_;
+        node->line = line;
+        node->raw = raw;
+        node->expression = parsed<ExpressionPtr>(parse_expression, expression, line);
+        return node;
+    }
+
+    void check_intermediate(const std::string& op, const std::string& block) {
+        static const std::map<std::string, std::vector<std::string>> kParents = {
+            {"else", {"for", "if", "try", "while"}},
+            {"elif", {"if"}},
+            {"except", {"try"}},
+            {"finally", {"try"}}};
+        const std::vector<std::string>& parents = kParents.at(op);
+        if (block.empty()) {
+            std::string set = "{";
+            for (std::size_t i = 0; i < parents.size(); ++i) set += (i ? ", '" : "'") + parents[i] + "'";
+            reader_.fail(op + " outside " + set + "} block");
+        }
+        if (std::find(parents.begin(), parents.end(), block) == parents.end()) {
+            reader_.fail(op + " block cannot be attached to " + block + " block");
+        }
+    }
+
+    // The tags without a body; nullptr for the others.
+    NodePtr simple_tag(const std::string& op, const std::string& suffix, const std::string& contents,
+                       int line, bool in_loop) {
+        if (op == "extends") {
+            std::string name = strip_quotes(suffix);
+            if (name.empty()) reader_.fail("extends missing file path");
+            file_.extends.push_back(name);
+            auto node = std::make_unique<Extends>();
+            node->file = &file_;
+            node->line = line;
+            return node;
+        }
+        if (op == "include") {
+            std::string name = strip_quotes(suffix);
+            if (name.empty()) reader_.fail("include missing file path");
+            auto node = std::make_unique<Include>();
+            node->file = &file_;
+            node->line = line;
+            node->name = name;
+            return node;
+        }
+        if (op == "set") {
+            if (suffix.empty()) reader_.fail("set missing statement");
+            auto node = std::make_unique<Set>();
+            node->file = &file_;
+            node->line = line;
+            node->assignment = parsed<Assignment>(parse_assignment, suffix, line);
+            return node;
+        }
+        if (op == "import" || op == "from") {
+            if (suffix.empty()) reader_.fail("import missing statement");
+            reader_.fail("{% " + op + " %} is not supported in C++ templates: register the "
+                         "functions the template needs in a TemplateNamespace");
+        }
+        if (op == "autoescape") {
+            file_.autoescape = suffix == "None" ? "" : suffix;
+            return nullptr;
+        }
+        if (op == "whitespace") {
+            try {
+                check_whitespace_mode(suffix);
+            } catch (const std::invalid_argument& error) {
+                reader_.fail(error.what());
+            }
+            reader_.whitespace = suffix;
+            return nullptr;
+        }
+        if (op == "raw") return output(suffix, line, true);
+        if (op == "module") return output("_tt_modules." + suffix, line, true);
+        if (op == "break" || op == "continue") {
+            if (!in_loop) reader_.fail(op + " outside {'for', 'while'} block");
+            if (contents != op) reader_.fail("unexpected text after " + op);
+            auto node = std::make_unique<LoopControl>(op == "break" ? Flow::break_loop : Flow::continue_loop);
+            node->line = line;
+            return node;
+        }
+        return nullptr;
+    }
+
+    NodePtr block_tag(const std::string& op, const std::string& suffix, const std::string& contents,
+                      int line, bool in_loop) {
+        bool body_in_loop = op == "for" || op == "while" ? true : (op == "apply" ? false : in_loop);
+        if (op == "apply" || op == "block") {
+            Body body = parse(op, body_in_loop);
+            if (suffix.empty()) reader_.fail(op == "apply" ? "apply missing method name" : "block missing name");
+            if (op == "block") {
+                auto node = std::make_unique<NamedBlock>();
+                node->file = &file_;
+                node->line = line;
+                node->name = suffix;
+                node->body = std::move(body);
+                return node;
+            }
+            auto node = std::make_unique<Apply>();
+            node->file = &file_;
+            node->line = line;
+            node->function = parsed<ExpressionPtr>(parse_expression, suffix, line);
+            node->body = std::move(body);
+            return node;
+        }
+        if (op == "if") return if_tag(suffix, line, body_in_loop);
+        if (op == "try") return try_tag(contents, line, body_in_loop);
+        return loop_tag(op, suffix, line);
+    }
+
+    // The clauses of a compound tag: the first body, then one per
+    // intermediate tag, until {% end %}.
+    struct Clause {
+        std::string op, suffix;
+        int line;
+        Body body;
+    };
+    std::vector<Clause> clauses(const std::string& op, const std::string& suffix, int line, bool in_loop) {
+        std::vector<Clause> result;
+        std::string current_op = op, current_suffix = suffix;
+        int current_line = line;
+        while (true) {
+            std::string stopped, next_suffix;
+            int next_line = 0;
+            Body body = parse(op, in_loop, &stopped, &next_suffix, &next_line);
+            result.push_back({current_op, current_suffix, current_line, std::move(body)});
+            if (stopped == "end") return result;
+            current_op = stopped;
+            current_suffix = next_suffix;
+            current_line = next_line;
+        }
+    }
+
+    ExpressionPtr condition(const std::string& text, int line, const std::string& op) {
+        if (text.empty()) throw ParseError("invalid syntax: " + op + " needs a condition", file_.name, line);
+        return parsed<ExpressionPtr>(parse_expression, text, line);
+    }
+
+    NodePtr if_tag(const std::string& suffix, int line, bool in_loop) {
+        auto node = std::make_unique<If>();
+        node->file = &file_;
+        node->line = line;
+        bool seen_else = false;
+        for (Clause& clause : clauses("if", suffix, line, in_loop)) {
+            if (seen_else) throw ParseError("invalid syntax: " + clause.op + " after else", file_.name, clause.line);
+            Branch branch;
+            branch.line = clause.line;
+            if (clause.op == "else") {
+                seen_else = true;
+            } else {
+                branch.condition = condition(clause.suffix, clause.line, clause.op);
+            }
+            branch.body = std::move(clause.body);
+            node->branches.push_back(std::move(branch));
+        }
+        return node;
+    }
+
+    NodePtr loop_tag(const std::string& op, const std::string& suffix, int line) {
+        std::vector<Clause> parts = clauses(op, suffix, line, true);
+        if (parts.size() > 2) throw ParseError("invalid syntax: a second else", file_.name, parts[2].line);
+        Body else_body = parts.size() > 1 ? std::move(parts[1].body) : Body{};
+        if (op == "for") {
+            auto node = std::make_unique<For>();
+            node->file = &file_;
+            node->line = line;
+            node->header = parsed<ForHeader>(parse_for, suffix, line);
+            node->body = std::move(parts[0].body);
+            node->else_body = std::move(else_body);
+            return node;
+        }
+        auto node = std::make_unique<While>();
+        node->file = &file_;
+        node->line = line;
+        node->condition = condition(suffix, line, op);
+        node->body = std::move(parts[0].body);
+        node->else_body = std::move(else_body);
+        return node;
+    }
+
+    NodePtr try_tag(const std::string& contents, int line, bool in_loop) {
+        if (contents != "try") throw ParseError("invalid syntax: text after try", file_.name, line);
+        auto node = std::make_unique<Try>();
+        node->file = &file_;
+        node->line = line;
+        std::vector<Clause> parts = clauses("try", "", line, in_loop);
+        node->body = std::move(parts[0].body);
+        // Python's order: except..., then else, then finally.
+        std::string last = "try";
+        for (std::size_t i = 1; i < parts.size(); ++i) {
+            Clause& clause = parts[i];
+            bool in_order = (clause.op == "except" && (last == "try" || last == "except")) ||
+                            (clause.op == "else" && last == "except") ||
+                            (clause.op == "finally" && last != "finally");
+            if (!in_order) throw ParseError("invalid syntax: " + clause.op + " after " + last, file_.name, clause.line);
+            if (clause.op == "except") {
+                node->handlers.push_back({parsed<ExceptHeader>(parse_except, clause.suffix, clause.line), clause.line,
+                                          std::move(clause.body)});
+            } else if (clause.op == "else") {
+                node->else_body = std::move(clause.body);
+            } else {
+                node->finally_body = std::move(clause.body);
+            }
+            last = clause.op;
+        }
+        if (last == "try") throw ParseError("invalid syntax: try without except or finally", file_.name, line);
+        return node;
+    }
+
+    static constexpr int kMaxBlockNesting = 100;
+    ParsedFile& file_;
+    Reader& reader_;
+    int depth_ = 0;
+};
+
+// Every node of a body and the bodies inside it, depth first.
+template <typename Visit>
+void walk(const Body& body, Visit& visit) {
+    for (const NodePtr& node : body) {
+        visit(*node);
+        for (const Body* inner : node->bodies()) walk(*inner, visit);
+    }
+}
+
+}  // namespace template_detail
+
+// ---- Template ---------------------------------------------------------------
+
+using namespace template_detail;
+
+namespace {
+
+std::string default_whitespace(const std::string& name, const BaseLoader* loader) {
+    if (loader != nullptr && loader->whitespace()) return *loader->whitespace();
+    return name.ends_with(".html") || name.ends_with(".js") ? "single" : "all";
+}
+
+}  // namespace
+
+Template::Template(std::string_view source, std::string name, Options options)
+    : name_(std::move(name)), loader_(options.loader), file_(std::make_shared<ParsedFile>()) {
+    std::string whitespace = options.whitespace ? *options.whitespace : default_whitespace(name_, loader_);
+    check_whitespace_mode(whitespace);
+    file_->name = name_;
+    if (options.autoescape) {
+        file_->autoescape = *options.autoescape;
+    } else {
+        file_->autoescape = loader_ != nullptr ? loader_->autoescape() : "xhtml_escape";
+    }
+    Reader reader(name_, source, whitespace);
+    Parser parser(*file_, reader);
+    file_->body = parser.parse("", false);
+
+    program_ = std::make_unique<Program>();
+    // The ancestors, this template first: each {% extends %} adds the
+    // parent's own ancestors (Tornado's _get_ancestors).
+    std::vector<const ParsedFile*> ancestors = {file_.get()};
+    std::vector<const Template*> pending = {this};
+    while (!pending.empty()) {
+        const Template* current = pending.back();
+        pending.pop_back();
+        for (const std::string& parent : current->file_->extends) {
+            if (loader_ == nullptr) throw ParseError("{% extends %} block found, but no template loader");
+            std::shared_ptr<const Template> loaded = loader_->load(parent, current->name_);
+            program_->kept.push_back(loaded);
+            ancestors.push_back(loaded->file_.get());
+            pending.push_back(loaded.get());
+        }
+    }
+    program_->root = ancestors.back();
+    // Blocks: the root's first, then each descendant's replace them.
+    for (auto ancestor = ancestors.rbegin(); ancestor != ancestors.rend(); ++ancestor) {
+        collect_blocks(**ancestor);
+    }
+    resolve_includes(program_->root->body);
+    for (const auto& [block_name, block] : program_->blocks) resolve_includes(block->body);
+    collect_locals(program_->root->body, program_->locals);
+}
+
+Template::~Template() = default;
+
+const std::string& Template::autoescape() const { return file_->autoescape; }
+
+// Tornado's find_named_blocks: every {% block %} of the file, and of every
+// file it includes.
+void Template::collect_blocks(const ParsedFile& file) {
+    auto visit = [&](const Node& node) {
+        if (const auto* block = dynamic_cast<const NamedBlock*>(&node)) {
+            program_->blocks[block->name] = block;
+        } else if (const auto* include = dynamic_cast<const Include*>(&node)) {
+            collect_blocks(*load_include(*include)->file_);
+        }
+    };
+    walk(file.body, visit);
+}
+
+void Template::resolve_includes(const Body& body) {
+    auto visit = [&](const Node& node) {
+        const auto* include = dynamic_cast<const Include*>(&node);
+        if (include == nullptr || program_->includes.contains(include)) return;
+        std::shared_ptr<const Template> included = load_include(*include);
+        program_->includes[include] = included;
+        resolve_includes(included->file_->body);
+    };
+    walk(body, visit);
+}
+
+// Python's rule: a name assigned anywhere in a function is local to all of
+// it. Blocks and includes are inlined into the page's function; an {% apply
+// %} body is a function of its own.
+void Template::collect_locals(const Body& body, std::set<std::string, std::less<>>& names) {
+    for (const NodePtr& node : body) {
+        if (const auto* set = dynamic_cast<const Set*>(node.get())) {
+            set->assignment.target.collect_names(names);
+        } else if (const auto* loop = dynamic_cast<const For*>(node.get())) {
+            loop->header.target.collect_names(names);
+        } else if (const auto* guarded = dynamic_cast<const Try*>(node.get())) {
+            for (const Handler& handler : guarded->handlers) {
+                if (!handler.header.name.empty()) names.insert(handler.header.name);
+            }
+        } else if (const auto* block = dynamic_cast<const NamedBlock*>(node.get())) {
+            collect_locals(program_->blocks.at(block->name)->body, names);
+            continue;  // the block that runs, not the one written here
+        } else if (const auto* include = dynamic_cast<const Include*>(node.get())) {
+            collect_locals(program_->includes.at(include)->file_->body, names);
+        } else if (const auto* apply = dynamic_cast<const Apply*>(node.get())) {
+            Names& own = program_->apply_locals[apply];
+            collect_locals(apply->body, own);
+            continue;
+        }
+        for (const Body* inner : node->bodies()) collect_locals(*inner, names);
+    }
+}
+
+std::shared_ptr<const Template> Template::load_include(const Include& include) const {
+    if (loader_ == nullptr) {
+        throw ParseError("{% include %} found, but no template loader", include.file->name, include.line);
+    }
+    return loader_->load(include.name, include.file->name);
+}
+
+std::string Template::generate(const JSON& arguments, const TemplateNamespace& extra) const {
+    std::vector<const TemplateNamespace*> namespaces = {&extra};
+    if (loader_ != nullptr) namespaces.push_back(&loader_->namespace_());
+    namespaces.push_back(&tornado_namespace());
+    Scope scope(arguments, std::move(namespaces), &program_->locals);
+    std::string out;
+    Context context{&out, &scope, program_.get()};
+    run(program_->root->body, context);
+    return out;
+}
+
+// ---- loaders ----------------------------------------------------------------
+
+BaseLoader::BaseLoader(Options options) : options_(std::move(options)) {
+    if (options_.whitespace) check_whitespace_mode(*options_.whitespace);
+}
+
+std::shared_ptr<const Template> BaseLoader::load(const std::string& name,
+                                                 const std::string& parent_path) const {
+    std::string resolved = resolve_path(name, parent_path);
+    std::lock_guard lock(mutex_);
+    auto found = templates_.find(resolved);
+    if (found != templates_.end()) return found->second;
+    // A template that extends or includes itself would be made forever.
+    if (!loading_.insert(resolved).second) {
+        throw ParseError("template " + resolved + " extends or includes itself", parent_path.empty() ? resolved : parent_path);
+    }
+    std::shared_ptr<const Template> made;
+    try {
+        made = create_template(resolved);
+    } catch (...) {
+        loading_.erase(resolved);
+        throw;
+    }
+    loading_.erase(resolved);
+    templates_[resolved] = made;
+    return made;
+}
+
+void BaseLoader::reset() {
+    std::lock_guard lock(mutex_);
+    templates_.clear();
+}
+
+namespace {
+
+bool is_relative_to_parent(const std::string& name, const std::string& parent_path) {
+    return !parent_path.empty() && !parent_path.starts_with("<") && !parent_path.starts_with("/") &&
+           !name.starts_with("/");
+}
+
+}  // namespace
+
+Loader::Loader(std::string root_directory, Options options)
+    : BaseLoader(std::move(options)),
+      root_(std::filesystem::absolute(root_directory).lexically_normal().string()) {
+    if (root_.size() > 1 && root_.ends_with('/')) root_.pop_back();
+}
+
+std::string Loader::resolve_path(const std::string& name, const std::string& parent_path) const {
+    if (!is_relative_to_parent(name, parent_path)) return name;
+    namespace fs = std::filesystem;
+    fs::path current = fs::path(root_) / parent_path;
+    std::string relative = (current.parent_path() / name).lexically_normal().string();
+    if (relative.starts_with(root_ + "/")) return relative.substr(root_.size() + 1);
+    return name;
+}
+
+std::shared_ptr<const Template> Loader::create_template(const std::string& name) const {
+    namespace fs = std::filesystem;
+    fs::path path = (fs::path(root_) / name).lexically_normal();
+    if (name.starts_with("/") || !path.string().starts_with(root_ + "/")) {
+        throw std::invalid_argument("template " + name + " is outside the template directory " + root_);
+    }
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw std::runtime_error("cannot read template " + path.string());
+    std::ostringstream source;
+    source << file.rdbuf();
+    return std::make_shared<const Template>(source.str(), name, Template::Options{.loader = this});
+}
+
+DictLoader::DictLoader(std::map<std::string, std::string> templates, Options options)
+    : BaseLoader(std::move(options)), sources_(std::move(templates)) {}
+
+std::string DictLoader::resolve_path(const std::string& name, const std::string& parent_path) const {
+    if (!is_relative_to_parent(name, parent_path)) return name;
+    std::filesystem::path directory = std::filesystem::path(parent_path).parent_path();
+    std::string joined = (directory / name).lexically_normal().string();
+    return joined.empty() ? "." : joined;
+}
+
+std::shared_ptr<const Template> DictLoader::create_template(const std::string& name) const {
+    auto found = sources_.find(name);
+    if (found == sources_.end()) throw std::runtime_error("no template named " + name);
+    return std::make_shared<const Template>(found->second, name, Template::Options{.loader = this});
+}
+
+}  // namespace tornado

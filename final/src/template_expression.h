@@ -1,0 +1,138 @@
+// template_expression.h: the Python expressions inside a template, parsed
+// into a tree and evaluated over TemplateValue (private to final/src).
+//
+// The grammar is Python's, cut down to what templates use:
+//
+//   expression  := or_test ["if" or_test "else" expression]
+//   or_test     := and_test ("or" and_test)*
+//   and_test    := not_test ("and" not_test)*
+//   not_test    := "not" not_test | comparison
+//   comparison  := bit_or (("<"|">"|"=="|">="|"<="|"!="|"in"|"not in"|"is"|"is not") bit_or)*
+//   bit_or ... shift, arith ("+" "-"), term ("*" "/" "//" "%"), factor ("+" "-" "~"),
+//   power       := primary ["**" factor]
+//   primary     := atom (".name" | "[" subscript "]" | "(" arguments ")")*
+//   atom        := name | number | string+ | "(" [list] ")" | "[" [list] "]" | "{" [dict] "}"
+//
+// Each level is one function of the parser, each node one small class with
+// an evaluate(); the operators themselves (what "+" means for two lists)
+// live in template_operations.h.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tornado/template.h"
+
+namespace tornado::template_detail {
+
+// A Python exception raised while evaluating: its type ("KeyError") and
+// Python's str() of it ("'x'"). The template's node adds the file and the
+// line and turns it into a TemplateError.
+class PythonError : public std::exception {
+public:
+    PythonError(std::string type, std::string message)
+        : type_(std::move(type)), message_(std::move(message)), what_(type_ + ": " + message_) {}
+    const std::string& type() const { return type_; }
+    const std::string& message() const { return message_; }
+    const char* what() const noexcept override { return what_.c_str(); }
+
+private:
+    std::string type_;
+    std::string message_;
+    std::string what_;
+};
+
+// What is not Python as the parser knows it: the text, and why.
+class SyntaxError : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
+};
+
+// The names a running template sees. Locals are the variables the template
+// assigns; then come the arguments of generate(), the namespaces (the
+// caller's extra names, the loader's, Tornado's defaults) and the builtins.
+// An {% apply %} body runs in a child scope: Python compiles it into a
+// nested function, which assigns its own locals and reads the outer ones.
+class Scope {
+public:
+    // `local_names`: every name the function assigns somewhere. Python makes
+    // them local to the whole function, so reading one before it is set is
+    // an UnboundLocalError, not a read of the outer name.
+    Scope(const JSON& arguments, std::vector<const TemplateNamespace*> namespaces,
+          const std::set<std::string, std::less<>>* local_names);
+    // A nested function's scope.
+    Scope(const Scope& enclosing, const std::set<std::string, std::less<>>* local_names);
+
+    // The value of `name`; a NameError if there is none.
+    TemplateValue lookup(std::string_view name) const;
+    void assign(std::string_view name, TemplateValue value);
+
+private:
+    const TemplateValue* find_local(std::string_view name) const;
+
+    const Scope* enclosing_ = nullptr;
+    const JSON* arguments_ = nullptr;
+    const std::set<std::string, std::less<>>* local_names_ = nullptr;
+    std::vector<const TemplateNamespace*> namespaces_;
+    // Few variables per template: a vector searched in order beats a map.
+    std::vector<std::pair<std::string, TemplateValue>> locals_;
+};
+
+class Expression {
+public:
+    virtual ~Expression() = default;
+    virtual TemplateValue evaluate(Scope& scope) const = 0;
+};
+using ExpressionPtr = std::unique_ptr<const Expression>;
+
+// Where {% set %}, {% for %} and "except ... as" put values: a name, or a
+// tuple of targets to unpack a sequence into ("for key, value in ...").
+struct Target {
+    std::string name;            // empty for a tuple
+    std::vector<Target> items;   // the tuple's targets
+
+    void assign(Scope& scope, const TemplateValue& value) const;
+    // Adds the names this target assigns to `names`.
+    void collect_names(std::set<std::string, std::less<>>& names) const;
+};
+
+// {% set %}: `target = value`, `name += value` (any arithmetic operator), or
+// an expression evaluated for its effect.
+struct Assignment {
+    Target target;
+    std::string augmented_operator;  // "+" for "+=", "" for "="
+    ExpressionPtr value;
+
+    void execute(Scope& scope) const;
+};
+
+// {% for target in iterable %}
+struct ForHeader {
+    Target target;
+    ExpressionPtr iterable;
+};
+
+// {% except [type [as name]] %}
+struct ExceptHeader {
+    std::vector<std::string> types;  // empty: every exception
+    std::string name;                // empty: not bound
+
+    bool catches(const std::string& python_type) const;
+};
+
+// Each throws SyntaxError for text that is not what it expects.
+ExpressionPtr parse_expression(std::string_view text);  // `a`, `a, b` is a tuple
+Assignment parse_assignment(std::string_view text);
+ForHeader parse_for(std::string_view text);
+ExceptHeader parse_except(std::string_view text);
+
+// The values a for loop walks: a list's or tuple's items, a dict's keys, a
+// string's characters. A TypeError for anything else.
+std::vector<TemplateValue> iterate(const TemplateValue& value);
+
+}  // namespace tornado::template_detail

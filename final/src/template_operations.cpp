@@ -1,0 +1,1420 @@
+// template_operations.cpp: see template_operations.h. Each error message is
+// Python 3.11's for the same mistake.
+#include "template_operations.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "python_text.h"
+#include "tornado/escape.h"
+
+namespace tornado::template_detail {
+
+namespace {
+
+using Type = TemplateValue::Type;
+
+// A list longer than this (from range(), "*" or a join of many parts) is
+// refused: Python would make it lazily or use the memory; a page has no
+// use for it, and a template should not be able to exhaust the server.
+constexpr std::int64_t kMaxItems = 10'000'000;
+
+[[noreturn]] void raise(std::string type, std::string message) {
+    throw PythonError(std::move(type), std::move(message));
+}
+
+std::string quoted_type(const TemplateValue& value) {
+    return "'" + std::string(value.type_name()) + "'";
+}
+
+[[noreturn]] void raise_unsupported(std::string_view op, const TemplateValue& left,
+                                    const TemplateValue& right) {
+    raise("TypeError", "unsupported operand type(s) for " + std::string(op) + ": " +
+                           quoted_type(left) + " and " + quoted_type(right));
+}
+
+bool is_integral(const TemplateValue& value) {
+    return value.type() == Type::integer || value.type() == Type::boolean;
+}
+
+bool is_numeric(const TemplateValue& value) {
+    return is_integral(value) || value.type() == Type::floating;
+}
+
+[[noreturn]] void raise_overflow() {
+    raise("OverflowError", "integer overflow (a template's integers are 64-bit)");
+}
+
+std::int64_t checked_add(std::int64_t a, std::int64_t b) {
+    std::int64_t result = 0;
+    if (__builtin_add_overflow(a, b, &result)) raise_overflow();
+    return result;
+}
+
+std::int64_t checked_subtract(std::int64_t a, std::int64_t b) {
+    std::int64_t result = 0;
+    if (__builtin_sub_overflow(a, b, &result)) raise_overflow();
+    return result;
+}
+
+std::int64_t checked_multiply(std::int64_t a, std::int64_t b) {
+    std::int64_t result = 0;
+    if (__builtin_mul_overflow(a, b, &result)) raise_overflow();
+    return result;
+}
+
+// Python's floor division and modulo: the quotient rounds down, and the
+// remainder takes the divisor's sign (-7 // 2 == -4, -7 % 2 == 1).
+std::int64_t floor_divide(std::int64_t a, std::int64_t b) {
+    if (a == INT64_MIN && b == -1) raise_overflow();
+    std::int64_t quotient = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) --quotient;
+    return quotient;
+}
+
+std::int64_t floor_modulo(std::int64_t a, std::int64_t b) {
+    if (b == -1) return 0;
+    std::int64_t remainder = a % b;
+    if (remainder != 0 && ((remainder < 0) != (b < 0))) remainder += b;
+    return remainder;
+}
+
+double float_modulo(double a, double b) {
+    double remainder = std::fmod(a, b);
+    if (remainder != 0 && ((remainder < 0) != (b < 0))) remainder += b;
+    if (remainder == 0) remainder = std::copysign(0.0, b);
+    return remainder;
+}
+
+TemplateValue integer_power(std::int64_t base, std::int64_t exponent) {
+    if (exponent < 0) {
+        if (base == 0) raise("ZeroDivisionError", "0.0 cannot be raised to a negative power");
+        return std::pow(static_cast<double>(base), static_cast<double>(exponent));
+    }
+    std::int64_t result = 1;
+    while (exponent > 0) {
+        if (exponent & 1) result = checked_multiply(result, base);
+        exponent >>= 1;
+        if (exponent > 0) base = checked_multiply(base, base);
+    }
+    return result;
+}
+
+TemplateValue integer_operation(std::string_view op, std::int64_t a, std::int64_t b) {
+    if (op == "+") return checked_add(a, b);
+    if (op == "-") return checked_subtract(a, b);
+    if (op == "*") return checked_multiply(a, b);
+    if (op == "/") {
+        if (b == 0) raise("ZeroDivisionError", "division by zero");
+        return static_cast<double>(a) / static_cast<double>(b);
+    }
+    if (op == "//" || op == "%") {
+        if (b == 0) raise("ZeroDivisionError", "integer division or modulo by zero");
+        return op == "//" ? floor_divide(a, b) : floor_modulo(a, b);
+    }
+    if (op == "**") return integer_power(a, b);
+    if (op == "&") return a & b;
+    if (op == "|") return a | b;
+    if (op == "^") return a ^ b;
+    if (b < 0) raise("ValueError", "negative shift count");
+    if (op == "<<") {
+        if (b >= 63 || (a != 0 && (a > (INT64_MAX >> b) || a < (INT64_MIN >> b)))) raise_overflow();
+        return a * (std::int64_t{1} << b);
+    }
+    return b >= 63 ? (a < 0 ? -1 : 0) : a >> b;  // ">>"
+}
+
+TemplateValue float_operation(std::string_view op, double a, double b) {
+    if (op == "+") return a + b;
+    if (op == "-") return a - b;
+    if (op == "*") return a * b;
+    if (op == "/") {
+        if (b == 0) raise("ZeroDivisionError", "float division by zero");
+        return a / b;
+    }
+    if (op == "//") {
+        if (b == 0) raise("ZeroDivisionError", "float floor division by zero");
+        return std::floor(a / b);
+    }
+    if (op == "%") {
+        if (b == 0) raise("ZeroDivisionError", "float modulo");
+        return float_modulo(a, b);
+    }
+    if (op == "**") {
+        if (a == 0 && b < 0) raise("ZeroDivisionError", "0.0 cannot be raised to a negative power");
+        return std::pow(a, b);
+    }
+    return TemplateValue();  // bitwise operators: the caller reports the types
+}
+
+std::string repeat(std::string_view text, std::int64_t times) {
+    if (times <= 0) return "";
+    if (static_cast<double>(text.size()) * static_cast<double>(times) > kMaxItems) {
+        raise("MemoryError", "a string of more than 10000000 bytes in a template");
+    }
+    std::string result;
+    result.reserve(text.size() * static_cast<std::size_t>(times));
+    for (std::int64_t i = 0; i < times; ++i) result += text;
+    return result;
+}
+
+std::vector<TemplateValue> items_of(const TemplateValue& sequence) {
+    std::vector<TemplateValue> items;
+    for (const JSON& item : sequence.as_json()) {
+        items.push_back(TemplateValue::element_of(sequence.shared_json(), item));
+    }
+    return items;
+}
+
+TemplateValue same_kind(const TemplateValue& model, std::vector<TemplateValue> items) {
+    return model.type() == Type::tuple ? TemplateValue::tuple(std::move(items))
+                                       : TemplateValue::list(std::move(items));
+}
+
+TemplateValue sequence_operation(std::string_view op, const TemplateValue& left,
+                                 const TemplateValue& right) {
+    if (op == "+" && left.type() == right.type()) {
+        std::vector<TemplateValue> items = items_of(left);
+        for (TemplateValue& item : items_of(right)) items.push_back(std::move(item));
+        return same_kind(left, std::move(items));
+    }
+    if (op == "+") {
+        raise("TypeError", "can only concatenate " + std::string(left.type_name()) + " (not \"" +
+                               std::string(right.type_name()) + "\") to " +
+                               std::string(left.type_name()));
+    }
+    if (op == "*" && is_integral(right)) {
+        std::vector<TemplateValue> once = items_of(left), items;
+        std::int64_t times = right.as_integer();
+        if (times > 0 && static_cast<double>(once.size()) * static_cast<double>(times) > kMaxItems) {
+            raise("MemoryError", "a list of more than 10000000 items in a template");
+        }
+        for (std::int64_t i = 0; i < times; ++i) items.insert(items.end(), once.begin(), once.end());
+        return same_kind(left, std::move(items));
+    }
+    raise_unsupported(op, left, right);
+}
+
+// Python's three-way comparison for "<" and friends: numbers by value,
+// strings by code point, lists and tuples item by item. Anything else is
+// a TypeError naming the operator.
+int order(std::string_view op, const TemplateValue& left, const TemplateValue& right) {
+    if (is_numeric(left) && is_numeric(right)) {
+        if (is_integral(left) && is_integral(right)) {
+            std::int64_t a = left.as_integer(), b = right.as_integer();
+            return a < b ? -1 : (a > b ? 1 : 0);
+        }
+        double a = left.as_float(), b = right.as_float();
+        return a < b ? -1 : (a > b ? 1 : 0);
+    }
+    if (left.is_string() && right.is_string()) {
+        int result = left.as_string().compare(right.as_string());  // UTF-8 keeps code point order
+        return result < 0 ? -1 : (result > 0 ? 1 : 0);
+    }
+    if (left.is_sequence() && left.type() == right.type()) {
+        std::vector<TemplateValue> a = items_of(left), b = items_of(right);
+        for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+            if (!equals(a[i], b[i])) return order(op, a[i], b[i]);
+        }
+        return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+    }
+    raise("TypeError", "'" + std::string(op) + "' not supported between instances of " +
+                           quoted_type(left) + " and " + quoted_type(right));
+}
+
+bool contains(const TemplateValue& container, const TemplateValue& item) {
+    switch (container.type()) {
+        case Type::string:
+            if (!item.is_string()) {
+                raise("TypeError", "'in <string>' requires string as left operand, not " +
+                                       std::string(item.type_name()));
+            }
+            return container.as_string().find(item.as_string()) != std::string_view::npos;
+        case Type::list:
+        case Type::tuple:
+            for (const TemplateValue& element : items_of(container)) {
+                if (equals(element, item)) return true;
+            }
+            return false;
+        case Type::dict:
+            return item.is_string() && container.as_json().contains(item.as_string());
+        default:
+            raise("TypeError", "argument of type " + quoted_type(container) + " is not iterable");
+    }
+}
+
+// A sequence index, negative counting from the end; IndexError outside.
+std::size_t checked_index(const TemplateValue& key, std::size_t size, const TemplateValue& container) {
+    if (!is_integral(key)) {
+        std::string what = container.is_string() ? "string indices must be integers, not "
+                                                 : std::string(container.type_name()) +
+                                                       " indices must be integers or slices, not ";
+        raise("TypeError", what + (container.is_string() ? quoted_type(key)
+                                                         : std::string(key.type_name())));
+    }
+    std::int64_t index = key.as_integer();
+    if (index < 0) index += static_cast<std::int64_t>(size);
+    if (index < 0 || index >= static_cast<std::int64_t>(size)) {
+        std::string name = container.is_string() ? "string" : std::string(container.type_name());
+        raise("IndexError", name + " index out of range");
+    }
+    return static_cast<std::size_t>(index);
+}
+
+std::string character_at(std::string_view text, std::size_t index) {
+    std::size_t offset = detail::code_point_offset(text, index);
+    return std::string(text.substr(offset, detail::code_point_length(text, offset)));
+}
+
+// ---- strings ----------------------------------------------------------------
+
+bool is_python_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+std::string_view strip(std::string_view text, bool left, bool right,
+                       const TemplateValue* characters) {
+    auto strippable = [&](char c) {
+        if (characters == nullptr || characters->is_none()) return is_python_space(c);
+        return characters->as_string().find(c) != std::string_view::npos;
+    };
+    while (left && !text.empty() && strippable(text.front())) text.remove_prefix(1);
+    while (right && !text.empty() && strippable(text.back())) text.remove_suffix(1);
+    return text;
+}
+
+std::vector<TemplateValue> split(std::string_view text, const TemplateValue* separator,
+                                 std::int64_t max_splits) {
+    std::vector<TemplateValue> parts;
+    if (separator == nullptr || separator->is_none()) {  // runs of whitespace, ends ignored
+        std::size_t i = 0;
+        while (true) {
+            while (i < text.size() && is_python_space(text[i])) ++i;
+            if (i == text.size()) return parts;
+            if (max_splits >= 0 && static_cast<std::int64_t>(parts.size()) == max_splits) {
+                parts.emplace_back(std::string(strip(text.substr(i), false, true, nullptr)));
+                return parts;
+            }
+            std::size_t end = i;
+            while (end < text.size() && !is_python_space(text[end])) ++end;
+            parts.emplace_back(std::string(text.substr(i, end - i)));
+            i = end;
+        }
+    }
+    std::string_view sep = separator->as_string();
+    if (sep.empty()) raise("ValueError", "empty separator");
+    std::size_t start = 0;
+    while (max_splits < 0 || static_cast<std::int64_t>(parts.size()) < max_splits) {
+        std::size_t found = text.find(sep, start);
+        if (found == std::string_view::npos) break;
+        parts.emplace_back(std::string(text.substr(start, found - start)));
+        start = found + sep.size();
+    }
+    parts.emplace_back(std::string(text.substr(start)));
+    return parts;
+}
+
+std::string replace_all(std::string_view text, std::string_view old, std::string_view replacement,
+                        std::int64_t count) {
+    std::string result;
+    std::size_t start = 0;
+    std::int64_t done = 0;
+    if (old.empty()) {  // Python puts the replacement between every character
+        for (std::size_t i = 0; i <= text.size(); ++i) {
+            if (count >= 0 && done == count) return result + std::string(text.substr(i));
+            result += replacement;
+            ++done;
+            if (i < text.size()) result += text[i];
+        }
+        return result;
+    }
+    while (count < 0 || done < count) {
+        std::size_t found = text.find(old, start);
+        if (found == std::string_view::npos) break;
+        result += text.substr(start, found - start);
+        result += replacement;
+        start = found + old.size();
+        ++done;
+    }
+    result += text.substr(start);
+    return result;
+}
+
+bool affix_matches(std::string_view text, const TemplateValue& affix, bool at_start) {
+    if (affix.type() == Type::tuple) {
+        for (const TemplateValue& each : items_of(affix)) {
+            if (affix_matches(text, each, at_start)) return true;
+        }
+        return false;
+    }
+    if (!affix.is_string()) {
+        raise("TypeError", std::string(at_start ? "startswith" : "endswith") +
+                               " first arg must be str or a tuple of str, not " +
+                               std::string(affix.type_name()));
+    }
+    return at_start ? text.starts_with(affix.as_string()) : text.ends_with(affix.as_string());
+}
+
+std::string change_case(std::string_view text, std::string_view how) {
+    std::string result(text);
+    bool word_start = true;
+    for (std::size_t i = 0; i < result.size(); ++i) {
+        char& c = result[i];
+        bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        bool upper = how == "upper" || (how == "title" && word_start) ||
+                     (how == "capitalize" && i == 0);
+        if (letter) c = upper ? static_cast<char>(c & ~0x20) : static_cast<char>(c | 0x20);
+        word_start = !letter;
+    }
+    return result;
+}
+
+// ---- number formatting ------------------------------------------------------
+
+// One conversion of printf-style and str.format() specs, after the value
+// was chosen: flags, width, precision and the type letter.
+struct FormatSpec {
+    char fill = ' ';
+    char align = 0;  // '<', '>', '^', '=' or 0 for the type's default
+    char sign = '-';
+    bool alternate = false;
+    bool zero_pad = false;
+    bool thousands = false;
+    int width = -1;
+    int precision = -1;
+    char type = 0;
+};
+
+std::string pad(std::string body, const FormatSpec& spec, char default_align) {
+    auto length = static_cast<int>(detail::code_point_count(body));
+    if (spec.width <= length) return body;
+    auto missing = static_cast<std::size_t>(spec.width - length);
+    char align = spec.align != 0 ? spec.align : default_align;
+    if (align == '=' || (spec.zero_pad && align != '<' && align != '^' && spec.align == 0)) {
+        std::size_t sign_length = (!body.empty() && (body[0] == '-' || body[0] == '+' || body[0] == ' ')) ? 1 : 0;
+        if (body.size() > sign_length + 1 && body[sign_length] == '0' &&
+            (body[sign_length + 1] == 'x' || body[sign_length + 1] == 'X' || body[sign_length + 1] == 'o')) {
+            sign_length += 2;  // "0x" stays in front of the zeros
+        }
+        char fill = spec.zero_pad && spec.align == 0 ? '0' : spec.fill;
+        return body.insert(sign_length, missing, fill);
+    }
+    if (align == '<') return body + std::string(missing, spec.fill);
+    if (align == '^') {
+        std::size_t before = missing / 2;
+        return std::string(before, spec.fill) + body + std::string(missing - before, spec.fill);
+    }
+    return std::string(missing, spec.fill) + body;
+}
+
+std::string group_thousands(std::string digits) {
+    std::size_t end = digits.find_first_of(".eE");
+    if (end == std::string::npos) end = digits.size();
+    std::size_t start = (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) ? 1 : 0;
+    for (std::size_t i = end; i > start + 3; i -= 3) digits.insert(i - 3, ",");
+    return digits;
+}
+
+std::string with_sign(std::string digits, bool negative, char sign) {
+    if (negative) return "-" + digits;
+    if (sign == '+') return "+" + digits;
+    if (sign == ' ') return " " + digits;
+    return digits;
+}
+
+std::string format_integer(std::int64_t number, const FormatSpec& spec) {
+    bool negative = number < 0;
+    auto magnitude = negative ? static_cast<std::uint64_t>(0) - static_cast<std::uint64_t>(number)
+                              : static_cast<std::uint64_t>(number);
+    char buffer[80];
+    std::string prefix;
+    switch (spec.type) {
+        case 'x': std::snprintf(buffer, sizeof buffer, "%llx", static_cast<unsigned long long>(magnitude)); prefix = "0x"; break;
+        case 'X': std::snprintf(buffer, sizeof buffer, "%llX", static_cast<unsigned long long>(magnitude)); prefix = "0X"; break;
+        case 'o': std::snprintf(buffer, sizeof buffer, "%llo", static_cast<unsigned long long>(magnitude)); prefix = "0o"; break;
+        default: std::snprintf(buffer, sizeof buffer, "%llu", static_cast<unsigned long long>(magnitude)); break;
+    }
+    std::string digits = buffer;
+    if (spec.thousands) digits = group_thousands(digits);
+    if (spec.alternate) digits = prefix + digits;
+    return pad(with_sign(digits, negative, spec.sign), spec, '>');
+}
+
+std::string format_float(double number, const FormatSpec& spec) {
+    char type = spec.type == 0 ? 'g' : spec.type;
+    if (std::isnan(number) || std::isinf(number)) {
+        std::string word = std::isnan(number) ? "nan" : "inf";
+        if (type == 'F' || type == 'E' || type == 'G') std::transform(word.begin(), word.end(), word.begin(), ::toupper);
+        FormatSpec plain = spec;
+        plain.zero_pad = false;
+        return pad(with_sign(word, std::signbit(number) && !std::isnan(number), spec.sign), plain, '>');
+    }
+    if (spec.type == 0 && spec.precision < 0) {  // str.format's "{:}" of a float is its repr
+        std::string text;
+        detail::append_python_float_repr(text, std::fabs(number));
+        return pad(with_sign(text, std::signbit(number), spec.sign), spec, '>');
+    }
+    bool percent = type == '%';
+    if (percent) {
+        number *= 100;
+        type = 'f';
+    }
+    int precision = spec.precision < 0 ? 6 : spec.precision;
+    std::string format = std::string("%") + (spec.alternate ? "#" : "") + "." +
+                         std::to_string(precision) + type;
+    char buffer[512];
+    int written = std::snprintf(buffer, sizeof buffer, format.c_str(), std::fabs(number));
+    if (written < 0 || written >= static_cast<int>(sizeof buffer)) {
+        raise("OverflowError", "formatted float is too long (precision too large?)");
+    }
+    std::string digits = buffer;
+    if (spec.thousands) digits = group_thousands(digits);
+    if (percent) digits += '%';
+    return pad(with_sign(digits, std::signbit(number), spec.sign), spec, '>');
+}
+
+std::string format_string(std::string text, const FormatSpec& spec) {
+    if (spec.precision >= 0) {
+        text.resize(detail::code_point_offset(text, std::min<std::size_t>(
+                                                        static_cast<std::size_t>(spec.precision),
+                                                        detail::code_point_count(text))));
+    }
+    return pad(std::move(text), spec, '<');
+}
+
+// ---- "..." % values ---------------------------------------------------------
+
+std::string percent_conversion(const FormatSpec& spec, const TemplateValue& value) {
+    switch (spec.type) {
+        case 's': return format_string(value.str(), spec);
+        case 'r':
+        case 'a': return format_string(value.repr(), spec);
+        case 'c':
+            if (value.is_string()) return format_string(std::string(value.as_string()), spec);
+            raise("TypeError", "%c requires int or char");
+        case 'd':
+        case 'i':
+        case 'u':
+        case 'x':
+        case 'X':
+        case 'o': {
+            if (!is_numeric(value)) {
+                raise("TypeError", std::string("%") + spec.type + " format: " +
+                                       (spec.type == 'd' || spec.type == 'i' || spec.type == 'u'
+                                            ? "a real number is required, not "
+                                            : "an integer is required, not ") +
+                                       std::string(value.type_name()));
+            }
+            FormatSpec integer = spec;
+            if (integer.type == 'i' || integer.type == 'u') integer.type = 'd';
+            if (value.type() == Type::floating) {
+                if (spec.type != 'd' && spec.type != 'i' && spec.type != 'u') {
+                    raise("TypeError", std::string("%") + spec.type +
+                                           " format: an integer is required, not float");
+                }
+                double number = value.as_float();
+                if (!std::isfinite(number)) raise("OverflowError", "cannot convert float infinity to integer");
+                return format_integer(static_cast<std::int64_t>(number), integer);
+            }
+            return format_integer(value.as_integer(), integer);
+        }
+        case 'e':
+        case 'E':
+        case 'f':
+        case 'F':
+        case 'g':
+        case 'G':
+            if (!is_numeric(value)) {
+                raise("TypeError", "must be real number, not " + std::string(value.type_name()));
+            }
+            return format_float(value.as_float(), spec);
+        default:
+            raise("ValueError", std::string("unsupported format character '") + spec.type + "'");
+    }
+}
+
+}  // namespace
+
+// ---- operators --------------------------------------------------------------
+
+TemplateValue binary_operation(std::string_view op, const TemplateValue& left,
+                               const TemplateValue& right) {
+    if (is_integral(left) && is_integral(right)) {
+        return integer_operation(op, left.as_integer(), right.as_integer());
+    }
+    if (is_numeric(left) && is_numeric(right)) {
+        TemplateValue result = float_operation(op, left.as_float(), right.as_float());
+        if (!result.is_none()) return result;
+        raise_unsupported(op, left, right);
+    }
+    if (left.is_string()) {
+        if (op == "%") return percent_format(left.as_string(), right);
+        if (op == "+" && right.is_string()) {
+            std::string joined(left.as_string());
+            joined += right.as_string();
+            return joined;
+        }
+        if (op == "+") {
+            raise("TypeError", "can only concatenate str (not \"" + std::string(right.type_name()) +
+                                   "\") to str");
+        }
+        if (op == "*" && is_integral(right)) return repeat(left.as_string(), right.as_integer());
+    }
+    if (op == "*" && is_integral(left) && right.is_string()) {
+        return repeat(right.as_string(), left.as_integer());
+    }
+    if (left.is_sequence()) return sequence_operation(op, left, right);
+    if (op == "*" && is_integral(left) && right.is_sequence()) {
+        return sequence_operation(op, right, left);
+    }
+    raise_unsupported(op, left, right);
+}
+
+TemplateValue unary_operation(char op, const TemplateValue& operand) {
+    if (is_integral(operand)) {
+        std::int64_t number = operand.as_integer();
+        if (op == '-') return checked_subtract(0, number);
+        if (op == '+') return number;
+        return ~number;
+    }
+    if (operand.type() == Type::floating && op != '~') {
+        return op == '-' ? -operand.as_float() : operand.as_float();
+    }
+    raise("TypeError", std::string("bad operand type for unary ") + op + ": " + quoted_type(operand));
+}
+
+bool equals(const TemplateValue& left, const TemplateValue& right) {
+    if (is_numeric(left) && is_numeric(right)) {
+        if (is_integral(left) && is_integral(right)) return left.as_integer() == right.as_integer();
+        return left.as_float() == right.as_float();
+    }
+    if (left.type() != right.type()) return false;
+    switch (left.type()) {
+        case Type::none: return true;
+        case Type::string: return left.as_string() == right.as_string();
+        case Type::list:
+        case Type::tuple:
+        case Type::dict: return left.as_json() == right.as_json();
+        case Type::function: return left.is_same_function(right);
+        default: return false;
+    }
+}
+
+bool compare(std::string_view op, const TemplateValue& left, const TemplateValue& right) {
+    if (op == "==") return equals(left, right);
+    if (op == "!=") return !equals(left, right);
+    if (op == "in") return contains(right, left);
+    if (op == "not in") return !contains(right, left);
+    if (op == "is" || op == "is not") {
+        // Identity: None, True and False are singletons; containers are the
+        // same object when they share their JSON.
+        bool same = left.type() == right.type() &&
+                    (left.is_sequence() || left.type() == Type::dict
+                         ? &left.as_json() == &right.as_json()
+                         : equals(left, right));
+        return op == "is" ? same : !same;
+    }
+    int result = order(op, left, right);
+    if (op == "<") return result < 0;
+    if (op == "<=") return result <= 0;
+    if (op == ">") return result > 0;
+    return result >= 0;  // ">="
+}
+
+// ---- items, slices, attributes ----------------------------------------------
+
+TemplateValue get_item(const TemplateValue& container, const TemplateValue& key) {
+    switch (container.type()) {
+        case Type::list:
+        case Type::tuple: {
+            const JSON& array = container.as_json();
+            std::size_t index = checked_index(key, array.size(), container);
+            return TemplateValue::element_of(container.shared_json(), array[index]);
+        }
+        case Type::string: {
+            std::string_view text = container.as_string();
+            return character_at(text, checked_index(key, detail::code_point_count(text), container));
+        }
+        case Type::dict: {
+            const JSON& object = container.as_json();
+            if (key.is_string()) {
+                auto found = object.find(key.as_string());
+                if (found != object.end()) return TemplateValue::element_of(container.shared_json(), *found);
+            }
+            if (key.is_sequence() && key.type() == Type::list) raise("TypeError", "unhashable type: 'list'");
+            raise("KeyError", key.repr());
+        }
+        default:
+            raise("TypeError", quoted_type(container) + " object is not subscriptable");
+    }
+}
+
+TemplateValue get_slice(const TemplateValue& container, const TemplateValue& start_value,
+                        const TemplateValue& stop_value, const TemplateValue& step_value) {
+    bool is_text = container.is_string();
+    if (!is_text && !container.is_sequence()) {
+        raise("TypeError", quoted_type(container) + " object is not subscriptable");
+    }
+    auto bound = [](const TemplateValue& value) -> std::optional<std::int64_t> {
+        if (value.is_none()) return std::nullopt;
+        if (!is_integral(value)) {
+            raise("TypeError", "slice indices must be integers or None or have an __index__ method");
+        }
+        return value.as_integer();
+    };
+    std::int64_t step = bound(step_value).value_or(1);
+    if (step == 0) raise("ValueError", "slice step cannot be zero");
+    auto size = static_cast<std::int64_t>(is_text ? detail::code_point_count(container.as_string())
+                                                  : container.as_json().size());
+    // Python's PySlice_AdjustIndices: defaults by direction, negatives from
+    // the end, then clamped into range.
+    auto adjust = [&](std::optional<std::int64_t> index, std::int64_t missing) {
+        if (!index) return missing;
+        std::int64_t value = *index < 0 ? *index + size : *index;
+        if (value < 0) return step < 0 ? std::int64_t{-1} : std::int64_t{0};
+        if (value >= size) return step < 0 ? size - 1 : size;
+        return value;
+    };
+    std::int64_t start = adjust(bound(start_value), step < 0 ? size - 1 : 0);
+    std::int64_t stop = adjust(bound(stop_value), step < 0 ? -1 : size);
+    std::vector<std::int64_t> picked;
+    for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) picked.push_back(i);
+    if (is_text) {
+        std::string_view text = container.as_string();
+        std::string result;
+        for (std::int64_t i : picked) result += character_at(text, static_cast<std::size_t>(i));
+        return result;
+    }
+    std::vector<TemplateValue> items;
+    const JSON& array = container.as_json();
+    for (std::int64_t i : picked) {
+        items.push_back(TemplateValue::element_of(container.shared_json(), array[static_cast<std::size_t>(i)]));
+    }
+    return same_kind(container, std::move(items));
+}
+
+namespace {
+
+bool has_method(const TemplateValue& object, std::string_view name) {
+    static const std::vector<std::string_view> kStr = {
+        "upper", "lower", "strip", "lstrip", "rstrip", "split", "join", "replace", "startswith",
+        "endswith", "find", "count", "title", "capitalize", "format", "isdigit", "isalpha",
+        "isspace", "splitlines", "index"};
+    static const std::vector<std::string_view> kSequence = {"index", "count"};
+    static const std::vector<std::string_view> kDict = {"items", "keys", "values", "get"};
+    const auto& names = object.is_string() ? kStr
+                        : object.is_sequence() ? kSequence
+                        : object.type() == Type::dict ? kDict
+                                                      : std::vector<std::string_view>{};
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+}  // namespace
+
+TemplateValue get_attribute(const TemplateValue& object, std::string_view name) {
+    if (object.type() == Type::dict) {
+        const JSON& json = object.as_json();
+        auto found = json.find(name);
+        if (found != json.end()) return TemplateValue::element_of(object.shared_json(), *found);
+    }
+    if (has_method(object, name)) {
+        // A bound method, to be called later: `{% set up = name.upper %}`.
+        return TemplateValue::function(std::string(name), [object, method = std::string(name)](
+                                                              const TemplateArguments& arguments) {
+            return call_method(object, method, arguments);
+        });
+    }
+    raise("AttributeError", quoted_type(object) + " object has no attribute '" + std::string(name) + "'");
+}
+
+// ---- methods ----------------------------------------------------------------
+
+namespace {
+
+const TemplateValue* argument(const TemplateArguments& arguments, std::size_t index,
+                              std::string_view keyword = {}) {
+    if (index < arguments.positional.size()) return &arguments.positional[index];
+    return keyword.empty() ? nullptr : arguments.find_keyword(keyword);
+}
+
+const TemplateValue& required(const TemplateArguments& arguments, std::size_t index,
+                              std::string_view function) {
+    const TemplateValue* value = argument(arguments, index);
+    if (value == nullptr) {
+        raise("TypeError", std::string(function) + "() missing required argument (pos " +
+                               std::to_string(index + 1) + ")");
+    }
+    return *value;
+}
+
+void check_at_most(const TemplateArguments& arguments, std::size_t count, std::string_view function) {
+    if (arguments.positional.size() > count) {
+        raise("TypeError", std::string(function) + "() takes at most " + std::to_string(count) +
+                               " arguments (" + std::to_string(arguments.positional.size()) +
+                               " given)");
+    }
+}
+
+std::string str_format(std::string_view format, const TemplateArguments& arguments);
+
+TemplateValue string_method(std::string_view text, std::string_view name,
+                            const TemplateArguments& arguments) {
+    if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
+        check_at_most(arguments, 0, name);
+        return change_case(text, name);
+    }
+    if (name == "strip" || name == "lstrip" || name == "rstrip") {
+        check_at_most(arguments, 1, name);
+        return std::string(strip(text, name != "rstrip", name != "lstrip", argument(arguments, 0)));
+    }
+    if (name == "split") {
+        check_at_most(arguments, 2, name);
+        const TemplateValue* limit = argument(arguments, 1, "maxsplit");
+        return TemplateValue::list(split(text, argument(arguments, 0, "sep"),
+                                         limit != nullptr ? limit->as_integer() : -1));
+    }
+    if (name == "splitlines") {
+        std::vector<TemplateValue> lines;
+        std::size_t start = 0;
+        while (start < text.size()) {
+            std::size_t end = text.find_first_of("\r\n", start);
+            if (end == std::string_view::npos) end = text.size();
+            lines.emplace_back(std::string(text.substr(start, end - start)));
+            start = end + (text.substr(end, 2) == "\r\n" ? 2 : 1);
+        }
+        return TemplateValue::list(std::move(lines));
+    }
+    if (name == "join") {
+        std::string joined;
+        bool first = true;
+        for (const TemplateValue& part : iterate(required(arguments, 0, "join"))) {
+            if (!part.is_string()) {
+                raise("TypeError", "sequence item: expected str instance, " +
+                                       std::string(part.type_name()) + " found");
+            }
+            if (!first) joined += text;
+            first = false;
+            joined += part.as_string();
+        }
+        return joined;
+    }
+    if (name == "replace") {
+        const TemplateValue* count = argument(arguments, 2);
+        return replace_all(text, required(arguments, 0, "replace").as_string(),
+                           required(arguments, 1, "replace").as_string(),
+                           count != nullptr ? count->as_integer() : -1);
+    }
+    if (name == "startswith" || name == "endswith") {
+        return affix_matches(text, required(arguments, 0, name), name == "startswith");
+    }
+    if (name == "find" || name == "index" || name == "count") {
+        std::string_view needle = required(arguments, 0, name).as_string();
+        if (name == "count") {
+            if (needle.empty()) return static_cast<std::int64_t>(detail::code_point_count(text) + 1);
+            std::int64_t count = 0;
+            for (std::size_t at = text.find(needle); at != std::string_view::npos;
+                 at = text.find(needle, at + needle.size())) {
+                ++count;
+            }
+            return count;
+        }
+        std::size_t found = text.find(needle);
+        if (found == std::string_view::npos) {
+            if (name == "index") raise("ValueError", "substring not found");
+            return -1;
+        }
+        return static_cast<std::int64_t>(detail::code_point_count(text.substr(0, found)));
+    }
+    if (name == "isdigit" || name == "isalpha" || name == "isspace") {
+        if (text.empty()) return false;
+        return std::all_of(text.begin(), text.end(), [&](char c) {
+            if (name == "isdigit") return c >= '0' && c <= '9';
+            if (name == "isspace") return is_python_space(c);
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        });
+    }
+    if (name == "format") return str_format(text, arguments);
+    raise("AttributeError", "'str' object has no attribute '" + std::string(name) + "'");
+}
+
+TemplateValue sequence_method(const TemplateValue& sequence, std::string_view name,
+                              const TemplateArguments& arguments) {
+    const TemplateValue& wanted = required(arguments, 0, name);
+    std::vector<TemplateValue> items = items_of(sequence);
+    std::int64_t count = 0;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (!equals(items[i], wanted)) continue;
+        if (name == "index") return static_cast<std::int64_t>(i);
+        ++count;
+    }
+    if (name == "count") return count;
+    raise("ValueError", wanted.repr() + " is not in " + std::string(sequence.type_name()));
+}
+
+TemplateValue dict_method(const TemplateValue& dict, std::string_view name,
+                          const TemplateArguments& arguments) {
+    const JSON& object = dict.as_json();
+    if (name == "get") {
+        const TemplateValue& key = required(arguments, 0, "get");
+        if (key.is_string()) {
+            auto found = object.find(key.as_string());
+            if (found != object.end()) return TemplateValue::element_of(dict.shared_json(), *found);
+        }
+        const TemplateValue* fallback = argument(arguments, 1);
+        return fallback != nullptr ? *fallback : TemplateValue();
+    }
+    std::vector<TemplateValue> result;
+    for (auto entry = object.begin(); entry != object.end(); ++entry) {
+        TemplateValue value = TemplateValue::element_of(dict.shared_json(), entry.value());
+        if (name == "keys") {
+            result.emplace_back(entry.key());
+        } else if (name == "values") {
+            result.push_back(std::move(value));
+        } else {  // items
+            result.push_back(TemplateValue::tuple({TemplateValue(entry.key()), std::move(value)}));
+        }
+    }
+    return TemplateValue::list(std::move(result));
+}
+
+// "{} and {name}".format(...): fields by position, number or name, each
+// with an optional format spec ([[fill]align][sign][#][0][width][,][.precision][type]).
+FormatSpec parse_format_spec(std::string_view spec) {
+    FormatSpec parsed;
+    std::size_t i = 0;
+    auto is_align = [](char c) { return c == '<' || c == '>' || c == '^' || c == '='; };
+    if (spec.size() >= 2 && is_align(spec[1])) {
+        parsed.fill = spec[0];
+        parsed.align = spec[1];
+        i = 2;
+    } else if (!spec.empty() && is_align(spec[0])) {
+        parsed.align = spec[0];
+        i = 1;
+    }
+    if (i < spec.size() && (spec[i] == '+' || spec[i] == '-' || spec[i] == ' ')) parsed.sign = spec[i++];
+    if (i < spec.size() && spec[i] == '#') parsed.alternate = (++i, true);
+    if (i < spec.size() && spec[i] == '0') parsed.zero_pad = (++i, true);
+    auto number = [&]() {
+        int value = -1;
+        while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') {
+            value = (value < 0 ? 0 : value) * 10 + (spec[i++] - '0');
+            if (value > 10000) raise("ValueError", "Too many decimal digits in format string");
+        }
+        return value;
+    };
+    parsed.width = number();
+    if (i < spec.size() && spec[i] == ',') parsed.thousands = (++i, true);
+    if (i < spec.size() && spec[i] == '.') {
+        ++i;
+        parsed.precision = number();
+        if (parsed.precision < 0) raise("ValueError", "Format specifier missing precision");
+    }
+    if (i < spec.size()) parsed.type = spec[i++];
+    if (i != spec.size()) raise("ValueError", "Invalid format specifier");
+    return parsed;
+}
+
+std::string format_field(const TemplateValue& value, std::string_view spec_text) {
+    FormatSpec spec = parse_format_spec(spec_text);
+    if (value.is_string()) {
+        if (spec.type != 0 && spec.type != 's') {
+            raise("ValueError", std::string("Unknown format code '") + spec.type +
+                                    "' for object of type 'str'");
+        }
+        return format_string(std::string(value.as_string()), spec);
+    }
+    if (is_integral(value) && (spec.type == 0 || std::string_view("dxXo").find(spec.type) != std::string_view::npos)) {
+        if (value.type() == Type::boolean && spec_text.empty()) return value.str();
+        return format_integer(value.as_integer(), spec);
+    }
+    if (is_numeric(value) && (spec.type == 0 || std::string_view("eEfFgG%").find(spec.type) != std::string_view::npos)) {
+        return format_float(value.as_float(), spec);
+    }
+    if (spec_text.empty()) return value.str();
+    raise("ValueError", std::string("Unknown format code '") + spec.type + "' for object of type '" +
+                            std::string(value.type_name()) + "'");
+}
+
+std::string str_format(std::string_view format, const TemplateArguments& arguments) {
+    std::string out;
+    std::size_t next_automatic = 0;
+    for (std::size_t i = 0; i < format.size(); ++i) {
+        char c = format[i];
+        if (c == '}') {
+            if (i + 1 < format.size() && format[i + 1] == '}') {
+                out += '}';
+                ++i;
+                continue;
+            }
+            raise("ValueError", "Single '}' encountered in format string");
+        }
+        if (c != '{') {
+            out += c;
+            continue;
+        }
+        if (i + 1 < format.size() && format[i + 1] == '{') {
+            out += '{';
+            ++i;
+            continue;
+        }
+        std::size_t close = format.find('}', i);
+        if (close == std::string_view::npos) raise("ValueError", "Single '{' encountered in format string");
+        std::string_view field = format.substr(i + 1, close - i - 1);
+        std::string_view spec;
+        if (std::size_t colon = field.find(':'); colon != std::string_view::npos) {
+            spec = field.substr(colon + 1);
+            field = field.substr(0, colon);
+        }
+        if (field.find_first_of(".[!") != std::string_view::npos) {
+            raise("ValueError", "format fields with attributes, items or conversions are not "
+                                "supported in templates: " + std::string(field));
+        }
+        const TemplateValue* value = nullptr;
+        if (field.empty() || (field[0] >= '0' && field[0] <= '9')) {
+            std::size_t index = field.empty() ? next_automatic++ : std::stoul(std::string(field));
+            value = argument(arguments, index);
+            if (value == nullptr) {
+                raise("IndexError", "Replacement index " + std::to_string(index) +
+                                        " out of range for positional args tuple");
+            }
+        } else {
+            value = arguments.find_keyword(field);
+            if (value == nullptr) raise("KeyError", "'" + std::string(field) + "'");
+        }
+        out += format_field(*value, spec);
+        i = close;
+    }
+    return out;
+}
+
+}  // namespace
+
+TemplateValue call_method(const TemplateValue& object, std::string_view name,
+                          const TemplateArguments& arguments) {
+    if (object.type() == Type::dict && !has_method(object, name)) {
+        return get_attribute(object, name).call(arguments);
+    }
+    if (object.is_string()) return string_method(object.as_string(), name, arguments);
+    if (has_method(object, name) && object.is_sequence()) return sequence_method(object, name, arguments);
+    if (has_method(object, name)) return dict_method(object, name, arguments);
+    if ((object.is_sequence()) && (name == "append" || name == "extend" || name == "insert" ||
+                                   name == "pop" || name == "remove" || name == "sort")) {
+        raise("TypeError", "lists cannot be changed in a template (" + std::string(name) +
+                               "): make a new one, as in {% set items = items + [x] %}");
+    }
+    raise("AttributeError", quoted_type(object) + " object has no attribute '" + std::string(name) + "'");
+}
+
+std::string percent_format(std::string_view format, const TemplateValue& values) {
+    std::vector<TemplateValue> positional;
+    bool is_mapping = values.type() == Type::dict;
+    if (values.type() == Type::tuple) {
+        positional = items_of(values);
+    } else {
+        positional.push_back(values);
+    }
+    std::size_t used = 0;
+    bool used_mapping = false;
+    std::string out;
+    for (std::size_t i = 0; i < format.size(); ++i) {
+        if (format[i] != '%') {
+            out += format[i];
+            continue;
+        }
+        if (++i == format.size()) raise("ValueError", "incomplete format");
+        const TemplateValue* mapped = nullptr;
+        TemplateValue mapped_value;
+        if (format[i] == '(') {
+            std::size_t close = format.find(')', i);
+            if (close == std::string_view::npos) raise("ValueError", "incomplete format key");
+            if (!is_mapping) raise("TypeError", "format requires a mapping");
+            mapped_value = get_item(values, TemplateValue(format.substr(i + 1, close - i - 1)));
+            mapped = &mapped_value;
+            used_mapping = true;
+            i = close + 1;
+        }
+        FormatSpec spec;
+        for (; i < format.size(); ++i) {
+            char flag = format[i];
+            if (flag == '-') spec.align = '<';
+            else if (flag == '+' || flag == ' ') spec.sign = spec.sign == '+' ? '+' : flag;
+            else if (flag == '0') spec.zero_pad = true;
+            else if (flag == '#') spec.alternate = true;
+            else break;
+        }
+        auto number = [&]() {
+            int value = -1;
+            if (i < format.size() && format[i] == '*') {
+                raise("ValueError", "'*' widths are not supported in templates");
+            }
+            while (i < format.size() && format[i] >= '0' && format[i] <= '9') {
+                value = (value < 0 ? 0 : value) * 10 + (format[i++] - '0');
+                if (value > 10000) raise("ValueError", "width too big");
+            }
+            return value;
+        };
+        spec.width = number();
+        if (i < format.size() && format[i] == '.') {
+            ++i;
+            spec.precision = std::max(number(), 0);
+        }
+        if (i == format.size()) raise("ValueError", "incomplete format");
+        spec.type = format[i];
+        if (spec.type == '%') {
+            out += '%';
+            continue;
+        }
+        if (spec.align == '<') {
+            spec.zero_pad = false;
+        } else {
+            spec.align = '>';  // printf-style: everything right-aligned unless "-"
+            if (spec.zero_pad) spec.align = 0;  // zeros go after the sign
+        }
+        if (mapped == nullptr) {
+            if (used >= positional.size() || (is_mapping && used_mapping)) {
+                raise("TypeError", "not enough arguments for format string");
+            }
+            mapped = &positional[used++];
+        }
+        out += percent_conversion(spec, *mapped);
+    }
+    if (!is_mapping && used < positional.size()) {
+        raise("TypeError", "not all arguments converted during string formatting");
+    }
+    return out;
+}
+
+// ---- builtins ---------------------------------------------------------------
+
+namespace {
+
+std::int64_t length_of(const TemplateValue& value) {
+    if (value.is_string()) return static_cast<std::int64_t>(detail::code_point_count(value.as_string()));
+    if (value.is_sequence() || value.type() == Type::dict) return static_cast<std::int64_t>(value.as_json().size());
+    raise("TypeError", "object of type " + quoted_type(value) + " has no len()");
+}
+
+TemplateValue make_range(const TemplateArguments& arguments) {
+    std::size_t count = arguments.positional.size();
+    if (count < 1 || count > 3) raise("TypeError", "range expected 1 to 3 arguments, got " + std::to_string(count));
+    std::int64_t start = 0, stop = 0, step = 1;
+    if (count == 1) {
+        stop = arguments.positional[0].as_integer();
+    } else {
+        start = arguments.positional[0].as_integer();
+        stop = arguments.positional[1].as_integer();
+        if (count == 3) step = arguments.positional[2].as_integer();
+    }
+    if (step == 0) raise("ValueError", "range() arg 3 must not be zero");
+    double items = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
+    if (items > kMaxItems) raise("MemoryError", "range() of more than 10000000 items in a template");
+    JSON array = JSON::array();
+    for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) array.push_back(i);
+    return TemplateValue(std::move(array));
+}
+
+TemplateValue to_int(const TemplateArguments& arguments) {
+    if (arguments.positional.empty()) return 0;
+    const TemplateValue& value = arguments.positional[0];
+    if (value.type() == Type::floating) {
+        double number = value.as_float();
+        if (std::isnan(number)) raise("ValueError", "cannot convert float NaN to integer");
+        if (!std::isfinite(number) || std::fabs(number) >= 9.2233720368547758e18) {
+            raise("OverflowError", "cannot convert float infinity to integer");
+        }
+        return static_cast<std::int64_t>(number);
+    }
+    if (is_integral(value)) return value.as_integer();
+    if (!value.is_string()) {
+        raise("TypeError", "int() argument must be a string, a bytes-like object or a real number, not " +
+                               quoted_type(value));
+    }
+    std::int64_t base = arguments.positional.size() > 1 ? arguments.positional[1].as_integer() : 10;
+    std::string digits(strip(value.as_string(), true, true, nullptr));
+    digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());
+    errno = 0;
+    char* end = nullptr;
+    long long number = digits.empty() ? 0 : std::strtoll(digits.c_str(), &end, static_cast<int>(base));
+    if (digits.empty() || end != digits.c_str() + digits.size() || is_python_space(digits[0])) {
+        raise("ValueError", "invalid literal for int() with base " + std::to_string(base) + ": " +
+                                value.repr());
+    }
+    if (errno == ERANGE) raise_overflow();
+    return static_cast<std::int64_t>(number);
+}
+
+TemplateValue to_float(const TemplateArguments& arguments) {
+    if (arguments.positional.empty()) return 0.0;
+    const TemplateValue& value = arguments.positional[0];
+    if (is_numeric(value)) return value.as_float();
+    if (!value.is_string()) {
+        raise("TypeError", "float() argument must be a string or a real number, not " + quoted_type(value));
+    }
+    std::string text(strip(value.as_string(), true, true, nullptr));
+    std::string lower = change_case(text, "lower");
+    std::string unsigned_text = lower.empty() || (lower[0] != '+' && lower[0] != '-') ? lower : lower.substr(1);
+    bool negative = !lower.empty() && lower[0] == '-';
+    if (unsigned_text == "inf" || unsigned_text == "infinity") return negative ? -INFINITY : INFINITY;
+    if (unsigned_text == "nan") return NAN;
+    char* end = nullptr;
+    double number = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+    bool hex = lower.find('x') != std::string::npos;
+    if (text.empty() || hex || end != text.c_str() + text.size()) {
+        raise("ValueError", "could not convert string to float: " + value.repr());
+    }
+    return number;
+}
+
+TemplateValue round_number(const TemplateArguments& arguments) {
+    const TemplateValue& value = required(arguments, 0, "round");
+    const TemplateValue* digits = argument(arguments, 1, "ndigits");
+    if (is_integral(value) && (digits == nullptr || digits->is_none() || digits->as_integer() >= 0)) {
+        return value.as_integer();
+    }
+    if (is_integral(value)) {  // round(1234, -2) == 1200, ties to even
+        std::int64_t places = -digits->as_integer();
+        if (places > 18) return 0;
+        std::int64_t scale = 1;
+        for (std::int64_t i = 0; i < places; ++i) scale *= 10;
+        std::int64_t number = value.as_integer();
+        std::int64_t quotient = floor_divide(number, scale), remainder = number - quotient * scale;
+        if (remainder * 2 > scale || (remainder * 2 == scale && quotient % 2 != 0)) ++quotient;
+        return checked_multiply(quotient, scale);
+    }
+    double number = value.as_float();
+    if (digits == nullptr || digits->is_none()) {
+        if (!std::isfinite(number)) raise("OverflowError", "cannot convert float infinity to integer");
+        return static_cast<std::int64_t>(std::nearbyint(number));  // ties to even, as Python
+    }
+    // printf rounds the exact binary value correctly, as Python's round() does.
+    char buffer[400];
+    std::int64_t places = std::clamp<std::int64_t>(digits->as_integer(), -300, 300);
+    if (places < 0) {
+        double scale = std::pow(10.0, static_cast<double>(-places));
+        return std::nearbyint(number / scale) * scale;
+    }
+    std::snprintf(buffer, sizeof buffer, "%.*f", static_cast<int>(places), number);
+    return std::strtod(buffer, nullptr);
+}
+
+TemplateValue extreme(const TemplateArguments& arguments, bool want_max) {
+    std::string_view name = want_max ? "max" : "min";
+    std::vector<TemplateValue> candidates =
+        arguments.positional.size() == 1 ? iterate(arguments.positional[0]) : arguments.positional;
+    const TemplateValue* key = arguments.find_keyword("key");
+    if (candidates.empty()) {
+        if (const TemplateValue* fallback = arguments.find_keyword("default")) return *fallback;
+        raise("ValueError", std::string(name) + "() arg is an empty sequence");
+    }
+    auto keyed = [&](const TemplateValue& value) {
+        return key == nullptr || key->is_none() ? value : key->call({{value}, {}});
+    };
+    std::size_t best = 0;
+    TemplateValue best_key = keyed(candidates[0]);
+    for (std::size_t i = 1; i < candidates.size(); ++i) {
+        TemplateValue candidate_key = keyed(candidates[i]);
+        if (compare(want_max ? ">" : "<", candidate_key, best_key)) {
+            best = i;
+            best_key = candidate_key;
+        }
+    }
+    return candidates[best];
+}
+
+TemplateValue sorted_list(const TemplateArguments& arguments) {
+    std::vector<TemplateValue> items = iterate(required(arguments, 0, "sorted"));
+    const TemplateValue* key = arguments.find_keyword("key");
+    const TemplateValue* reverse = arguments.find_keyword("reverse");
+    std::vector<std::pair<TemplateValue, std::size_t>> keyed;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        keyed.emplace_back(key == nullptr || key->is_none() ? items[i] : key->call({{items[i]}, {}}), i);
+    }
+    bool descending = reverse != nullptr && reverse->truthy();
+    // Stable, and reverse keeps equal items in their order, as Python's sort.
+    std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+        return descending ? compare("<", b.first, a.first) : compare("<", a.first, b.first);
+    });
+    std::vector<TemplateValue> result;
+    for (const auto& entry : keyed) result.push_back(items[entry.second]);
+    return TemplateValue::list(std::move(result));
+}
+
+TemplateValue sum_of(const TemplateArguments& arguments) {
+    TemplateValue total = arguments.positional.size() > 1 ? arguments.positional[1] : TemplateValue(0);
+    if (const TemplateValue* start = arguments.find_keyword("start")) total = *start;
+    if (total.is_string()) raise("TypeError", "sum() can't sum strings [use ''.join(seq) instead]");
+    for (const TemplateValue& item : iterate(required(arguments, 0, "sum"))) {
+        total = binary_operation("+", total, item);
+    }
+    return total;
+}
+
+TemplateValue make_dict(const TemplateArguments& arguments) {
+    JSON object = JSON::object();
+    if (!arguments.positional.empty()) {
+        const TemplateValue& source = arguments.positional[0];
+        if (source.type() == Type::dict) {
+            object = source.as_json();
+        } else {
+            for (const TemplateValue& pair : iterate(source)) {
+                std::vector<TemplateValue> parts = iterate(pair);
+                if (parts.size() != 2) {
+                    raise("ValueError", "dictionary update sequence element has length " +
+                                            std::to_string(parts.size()) + "; 2 is required");
+                }
+                if (!parts[0].is_string()) raise("TypeError", "a template's dict keys must be strings");
+                object[std::string(parts[0].as_string())] = parts[1].to_json();
+            }
+        }
+    }
+    for (const auto& [name, value] : arguments.keyword) object[name] = value.to_json();
+    return TemplateValue(std::move(object));
+}
+
+std::string_view string_argument(const TemplateArguments& arguments, std::string_view function) {
+    const TemplateValue& value = required(arguments, 0, function);
+    if (!value.is_string()) {
+        raise("TypeError", "Expected bytes, unicode, or None; got <class '" +
+                               std::string(value.type_name()) + "'>");
+    }
+    return value.as_string();
+}
+
+TemplateValue call_linkify(const TemplateArguments& arguments) {
+    LinkifyOptions options;
+    if (const TemplateValue* shorten = argument(arguments, 1, "shorten")) options.shorten = shorten->truthy();
+    if (const TemplateValue* extra = argument(arguments, 2, "extra_params")) {
+        if (extra->type() == Type::function) {
+            TemplateValue function = *extra;
+            options.extra_params_for = [function](const std::string& href) {
+                return function.call({{TemplateValue(href)}, {}}).str();
+            };
+        } else {
+            options.extra_params = std::string(extra->as_string());
+        }
+    }
+    if (const TemplateValue* require = argument(arguments, 3, "require_protocol")) {
+        options.require_protocol = require->truthy();
+    }
+    if (const TemplateValue* protocols = argument(arguments, 4, "permitted_protocols")) {
+        options.permitted_protocols.clear();
+        for (const TemplateValue& protocol : iterate(*protocols)) {
+            options.permitted_protocols.emplace_back(protocol.as_string());
+        }
+    }
+    return linkify(string_argument(arguments, "linkify"), options);
+}
+
+TemplateNamespace make_builtins() {
+    TemplateNamespace names;
+    names.set_function("len", [](const TemplateArguments& a) { return length_of(required(a, 0, "len")); });
+    names.set_function("range", make_range);
+    names.set_function("str", [](const TemplateArguments& a) {
+        return a.positional.empty() ? TemplateValue("") : TemplateValue(a.positional[0].str());
+    });
+    names.set_function("repr", [](const TemplateArguments& a) { return required(a, 0, "repr").repr(); });
+    names.set_function("int", to_int);
+    names.set_function("float", to_float);
+    names.set_function("bool", [](const TemplateArguments& a) {
+        return TemplateValue(!a.positional.empty() && a.positional[0].truthy());
+    });
+    names.set_function("list", [](const TemplateArguments& a) {
+        return TemplateValue::list(a.positional.empty() ? std::vector<TemplateValue>{} : iterate(a.positional[0]));
+    });
+    names.set_function("tuple", [](const TemplateArguments& a) {
+        return TemplateValue::tuple(a.positional.empty() ? std::vector<TemplateValue>{} : iterate(a.positional[0]));
+    });
+    names.set_function("dict", make_dict);
+    names.set_function("enumerate", [](const TemplateArguments& a) {
+        const TemplateValue* start = argument(a, 1, "start");
+        std::int64_t index = start != nullptr ? start->as_integer() : 0;
+        std::vector<TemplateValue> pairs;
+        for (TemplateValue& item : iterate(required(a, 0, "enumerate"))) {
+            pairs.push_back(TemplateValue::tuple({TemplateValue(index++), std::move(item)}));
+        }
+        return TemplateValue::list(std::move(pairs));
+    });
+    names.set_function("zip", [](const TemplateArguments& a) {
+        std::vector<std::vector<TemplateValue>> columns;
+        std::size_t rows = a.positional.empty() ? 0 : SIZE_MAX;
+        for (const TemplateValue& column : a.positional) {
+            columns.push_back(iterate(column));
+            rows = std::min(rows, columns.back().size());
+        }
+        std::vector<TemplateValue> zipped;
+        for (std::size_t row = 0; row < rows; ++row) {
+            std::vector<TemplateValue> tuple;
+            for (const auto& column : columns) tuple.push_back(column[row]);
+            zipped.push_back(TemplateValue::tuple(std::move(tuple)));
+        }
+        return TemplateValue::list(std::move(zipped));
+    });
+    names.set_function("sorted", sorted_list);
+    names.set_function("reversed", [](const TemplateArguments& a) {
+        std::vector<TemplateValue> items = iterate(required(a, 0, "reversed"));
+        std::reverse(items.begin(), items.end());
+        return TemplateValue::list(std::move(items));
+    });
+    names.set_function("min", [](const TemplateArguments& a) { return extreme(a, false); });
+    names.set_function("max", [](const TemplateArguments& a) { return extreme(a, true); });
+    names.set_function("sum", sum_of);
+    names.set_function("abs", [](const TemplateArguments& a) {
+        const TemplateValue& value = required(a, 0, "abs");
+        if (is_integral(value)) return unary_operation(value.as_integer() < 0 ? '-' : '+', value.as_integer());
+        return TemplateValue(std::fabs(value.as_float()));
+    });
+    names.set_function("round", round_number);
+    names.set_function("any", [](const TemplateArguments& a) {
+        for (const TemplateValue& item : iterate(required(a, 0, "any"))) {
+            if (item.truthy()) return TemplateValue(true);
+        }
+        return TemplateValue(false);
+    });
+    names.set_function("all", [](const TemplateArguments& a) {
+        for (const TemplateValue& item : iterate(required(a, 0, "all"))) {
+            if (!item.truthy()) return TemplateValue(false);
+        }
+        return TemplateValue(true);
+    });
+    return names;
+}
+
+TemplateNamespace make_tornado_namespace() {
+    TemplateNamespace names;
+    TemplateFunction escape_html = [](const TemplateArguments& a) {
+        return TemplateValue(xhtml_escape(string_argument(a, "xhtml_escape")));
+    };
+    names.set_function("escape", escape_html);
+    names.set_function("xhtml_escape", escape_html);
+    names.set_function("url_escape", [](const TemplateArguments& a) {
+        const TemplateValue* plus = argument(a, 1, "plus");
+        return TemplateValue(url_escape(string_argument(a, "url_escape"), plus == nullptr || plus->truthy()));
+    });
+    names.set_function("json_encode", [](const TemplateArguments& a) {
+        return TemplateValue(json_encode(required(a, 0, "json_encode").to_json()));
+    });
+    names.set_function("squeeze", [](const TemplateArguments& a) {
+        return TemplateValue(squeeze(string_argument(a, "squeeze")));
+    });
+    names.set_function("linkify", call_linkify);
+    return names;
+}
+
+}  // namespace
+
+const TemplateNamespace& builtins() {
+    static const TemplateNamespace names = make_builtins();
+    return names;
+}
+
+const TemplateNamespace& tornado_namespace() {
+    static const TemplateNamespace names = make_tornado_namespace();
+    return names;
+}
+
+}  // namespace tornado::template_detail

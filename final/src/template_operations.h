@@ -1,0 +1,51 @@
+// template_operations.h: what Python's operators, builtins and methods do
+// to TemplateValues (private to final/src). Errors are PythonErrors with
+// Python's own type and message, so that a template's {% try %} / {% except
+// KeyError %} and the error a user reads match Tornado's.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "template_expression.h"
+#include "tornado/template.h"
+
+namespace tornado::template_detail {
+
+// a + b, a - b, a * b, a / b, a // b, a % b, a ** b, a << b, a >> b, a & b,
+// a | b, a ^ b; `op` is the operator's text.
+TemplateValue binary_operation(std::string_view op, const TemplateValue& left,
+                               const TemplateValue& right);
+// -a, +a, ~a
+TemplateValue unary_operation(char op, const TemplateValue& operand);
+// a == b (numbers compare across int, float and bool, as in Python).
+bool equals(const TemplateValue& left, const TemplateValue& right);
+// a < b, a <= b, a > b, a >= b, a == b, a != b, a in b, a not in b,
+// a is b, a is not b.
+bool compare(std::string_view op, const TemplateValue& left, const TemplateValue& right);
+
+// container[key]: a list's or tuple's item (negative counts from the end),
+// a dict's value, a string's character.
+TemplateValue get_item(const TemplateValue& container, const TemplateValue& key);
+// container[start:stop:step] for lists, tuples and strings.
+TemplateValue get_slice(const TemplateValue& container, const TemplateValue& start,
+                        const TemplateValue& stop, const TemplateValue& step);
+// object.name: a dict's key (standing in for a Python object's attribute).
+TemplateValue get_attribute(const TemplateValue& object, std::string_view name);
+// object.name(arguments): the methods of str, list, tuple and dict that
+// templates use; for a dict without such a method, its key's function.
+TemplateValue call_method(const TemplateValue& object, std::string_view name,
+                          const TemplateArguments& arguments);
+
+// "format" % values, Python's printf-style formatting.
+std::string percent_format(std::string_view format, const TemplateValue& values);
+
+// Python's builtins a template can call (len, range, str, ...).
+const TemplateNamespace& builtins();
+// The names Tornado's Template.generate() adds: escape, xhtml_escape,
+// url_escape, json_encode, squeeze, linkify.
+const TemplateNamespace& tornado_namespace();
+
+}  // namespace tornado::template_detail

@@ -1,0 +1,306 @@
+// template_value.cpp: TemplateValue, TemplateNamespace, and Python's str()
+// and repr() of each type.
+#include <cmath>
+#include <cstdio>
+#include <utility>
+
+#include "python_text.h"
+#include "template_expression.h"
+#include "tornado/template.h"
+
+namespace tornado {
+
+using template_detail::PythonError;
+
+const TemplateValue* TemplateArguments::find_keyword(std::string_view name) const {
+    for (const auto& [key, value] : keyword) {
+        if (key == name) return &value;
+    }
+    return nullptr;
+}
+
+// ---- making values ----------------------------------------------------------
+
+TemplateValue::TemplateValue(const JSON& value)
+    : TemplateValue(from_json_node(std::make_shared<const JSON>(value))) {}
+
+TemplateValue::TemplateValue(JSON&& value)
+    : TemplateValue(from_json_node(std::make_shared<const JSON>(std::move(value)))) {}
+
+TemplateValue TemplateValue::borrow(const JSON& value) {
+    // An aliasing shared_ptr that owns nothing: no copy, no reference count
+    // to free; the caller promised `value` outlives the result.
+    return from_json_node(std::shared_ptr<const JSON>(std::shared_ptr<const JSON>(), &value));
+}
+
+TemplateValue TemplateValue::element_of(const std::shared_ptr<const JSON>& owner,
+                                        const JSON& element) {
+    return from_json_node(std::shared_ptr<const JSON>(owner, &element));
+}
+
+// Scalars are copied out of the JSON (they are small); strings, arrays and
+// objects stay where they are, shared.
+TemplateValue TemplateValue::from_json_node(std::shared_ptr<const JSON> node) {
+    TemplateValue value;
+    switch (node->type()) {
+        case JSON::value_t::null:
+        case JSON::value_t::discarded: break;
+        case JSON::value_t::boolean: value.data_ = node->get<bool>(); break;
+        case JSON::value_t::number_integer: value.data_ = node->get<std::int64_t>(); break;
+        case JSON::value_t::number_unsigned: {
+            auto number = node->get<std::uint64_t>();
+            if (number > static_cast<std::uint64_t>(INT64_MAX)) {
+                throw PythonError("OverflowError", "integer too large for a template: " +
+                                                       std::to_string(number));
+            }
+            value.data_ = static_cast<std::int64_t>(number);
+            break;
+        }
+        case JSON::value_t::number_float: value.data_ = node->get<double>(); break;
+        case JSON::value_t::string:
+        case JSON::value_t::array:
+        case JSON::value_t::object: value.data_ = std::move(node); break;
+        case JSON::value_t::binary:
+            throw PythonError("TypeError", "binary JSON values cannot be used in a template");
+    }
+    return value;
+}
+
+TemplateValue TemplateValue::function(std::string name, TemplateFunction function) {
+    TemplateValue value;
+    value.data_ = std::make_shared<const Function>(Function{std::move(name), std::move(function)});
+    return value;
+}
+
+TemplateValue TemplateValue::list(std::vector<TemplateValue> items) {
+    JSON array = JSON::array();
+    for (const TemplateValue& item : items) array.push_back(item.to_json());
+    TemplateValue value;
+    value.data_ = std::make_shared<const JSON>(std::move(array));
+    return value;
+}
+
+TemplateValue TemplateValue::tuple(std::vector<TemplateValue> items) {
+    TemplateValue value = list(std::move(items));
+    value.is_tuple_ = true;
+    return value;
+}
+
+// ---- reading values ---------------------------------------------------------
+
+TemplateValue::Type TemplateValue::type() const {
+    switch (data_.index()) {
+        case 0: return Type::none;
+        case 1: return Type::boolean;
+        case 2: return Type::integer;
+        case 3: return Type::floating;
+        case 4: return Type::string;
+        case 5: {
+            const JSON& json = *std::get<5>(data_);
+            if (json.is_string()) return Type::string;
+            if (json.is_object()) return Type::dict;
+            return is_tuple_ ? Type::tuple : Type::list;
+        }
+        default: return Type::function;
+    }
+}
+
+std::string_view TemplateValue::type_name() const {
+    switch (type()) {
+        case Type::none: return "NoneType";
+        case Type::boolean: return "bool";
+        case Type::integer: return "int";
+        case Type::floating: return "float";
+        case Type::string: return "str";
+        case Type::list: return "list";
+        case Type::tuple: return "tuple";
+        case Type::dict: return "dict";
+        case Type::function: return "builtin_function_or_method";
+    }
+    return "object";
+}
+
+bool TemplateValue::truthy() const {
+    switch (type()) {
+        case Type::none: return false;
+        case Type::boolean: return std::get<bool>(data_);
+        case Type::integer: return std::get<std::int64_t>(data_) != 0;
+        case Type::floating: return std::get<double>(data_) != 0.0;
+        case Type::string: return !as_string().empty();
+        case Type::list:
+        case Type::tuple:
+        case Type::dict: return !as_json().empty();
+        case Type::function: return true;
+    }
+    return true;
+}
+
+std::int64_t TemplateValue::as_integer() const {
+    if (const bool* flag = std::get_if<bool>(&data_)) return *flag ? 1 : 0;
+    if (const std::int64_t* number = std::get_if<std::int64_t>(&data_)) return *number;
+    throw PythonError("TypeError", "'" + std::string(type_name()) +
+                                       "' object cannot be interpreted as an integer");
+}
+
+double TemplateValue::as_float() const {
+    if (const double* number = std::get_if<double>(&data_)) return *number;
+    if (type() == Type::boolean || type() == Type::integer) {
+        return static_cast<double>(as_integer());
+    }
+    throw PythonError("TypeError", "must be real number, not " + std::string(type_name()));
+}
+
+std::string_view TemplateValue::as_string() const {
+    if (const std::string* text = std::get_if<std::string>(&data_)) return *text;
+    if (const auto* json = std::get_if<std::shared_ptr<const JSON>>(&data_)) {
+        if ((*json)->is_string()) return (*json)->get_ref<const std::string&>();
+    }
+    throw PythonError("TypeError", "expected str, not " + std::string(type_name()));
+}
+
+const JSON& TemplateValue::as_json() const {
+    return *shared_json();
+}
+
+const std::shared_ptr<const JSON>& TemplateValue::shared_json() const {
+    const auto* json = std::get_if<std::shared_ptr<const JSON>>(&data_);
+    if (json == nullptr || (*json)->is_string()) {
+        throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not a container");
+    }
+    return *json;
+}
+
+JSON TemplateValue::to_json() const {
+    switch (type()) {
+        case Type::none: return nullptr;
+        case Type::boolean: return std::get<bool>(data_);
+        case Type::integer: return std::get<std::int64_t>(data_);
+        case Type::floating: return std::get<double>(data_);
+        case Type::string: return std::string(as_string());
+        case Type::list:
+        case Type::tuple:
+        case Type::dict: return as_json();
+        case Type::function: break;
+    }
+    throw PythonError("TypeError", "a function (" + function_name() +
+                                       ") cannot be kept in a list or a dict in a template");
+}
+
+TemplateValue TemplateValue::call(const TemplateArguments& arguments) const {
+    const auto* function = std::get_if<std::shared_ptr<const Function>>(&data_);
+    if (function == nullptr) {
+        throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not callable");
+    }
+    return (*function)->call(arguments);
+}
+
+const std::string& TemplateValue::function_name() const {
+    return std::get<std::shared_ptr<const Function>>(data_)->name;
+}
+
+bool TemplateValue::is_same_function(const TemplateValue& other) const {
+    const auto* mine = std::get_if<std::shared_ptr<const Function>>(&data_);
+    const auto* theirs = std::get_if<std::shared_ptr<const Function>>(&other.data_);
+    return mine != nullptr && theirs != nullptr && *mine == *theirs;
+}
+
+// ---- str() and repr() -------------------------------------------------------
+
+namespace {
+
+void append_json_repr(std::string& out, const JSON& json);
+
+void append_json_sequence(std::string& out, const JSON& array, char open, char close) {
+    out += open;
+    bool first = true;
+    for (const JSON& item : array) {
+        if (!first) out += ", ";
+        first = false;
+        append_json_repr(out, item);
+    }
+    out += close;
+}
+
+void append_json_repr(std::string& out, const JSON& json) {
+    switch (json.type()) {
+        case JSON::value_t::string:
+            detail::append_python_string_repr(out, json.get_ref<const std::string&>());
+            return;
+        case JSON::value_t::array: append_json_sequence(out, json, '[', ']'); return;
+        case JSON::value_t::object: {
+            out += '{';
+            bool first = true;
+            for (const auto& [key, value] : json.items()) {
+                if (!first) out += ", ";
+                first = false;
+                detail::append_python_string_repr(out, key);
+                out += ": ";
+                append_json_repr(out, value);
+            }
+            out += '}';
+            return;
+        }
+        default: TemplateValue::borrow(json).append_repr(out); return;
+    }
+}
+
+}  // namespace
+
+void TemplateValue::append_str(std::string& out) const {
+    if (is_string()) {
+        out += as_string();
+    } else {
+        append_repr(out);
+    }
+}
+
+void TemplateValue::append_repr(std::string& out) const {
+    switch (type()) {
+        case Type::none: out += "None"; return;
+        case Type::boolean: out += std::get<bool>(data_) ? "True" : "False"; return;
+        case Type::integer: out += std::to_string(std::get<std::int64_t>(data_)); return;
+        case Type::floating: detail::append_python_float_repr(out, std::get<double>(data_)); return;
+        case Type::string: detail::append_python_string_repr(out, as_string()); return;
+        case Type::list:
+        case Type::dict: append_json_repr(out, as_json()); return;
+        case Type::tuple:
+            append_json_sequence(out, as_json(), '(', ')');
+            if (as_json().size() == 1) out.insert(out.size() - 1, ",");  // (1,)
+            return;
+        case Type::function: out += "<built-in function " + function_name() + ">"; return;
+    }
+}
+
+std::string TemplateValue::str() const {
+    std::string out;
+    append_str(out);
+    return out;
+}
+
+std::string TemplateValue::repr() const {
+    std::string out;
+    append_repr(out);
+    return out;
+}
+
+// ---- TemplateNamespace ------------------------------------------------------
+
+void TemplateNamespace::set(std::string name, TemplateValue value) {
+    values_.insert_or_assign(std::move(name), std::move(value));
+}
+
+void TemplateNamespace::set_function(std::string name, TemplateFunction function) {
+    TemplateValue value = TemplateValue::function(name, std::move(function));
+    set(std::move(name), std::move(value));
+}
+
+const TemplateValue* TemplateNamespace::find(std::string_view name) const {
+    auto found = values_.find(name);
+    return found == values_.end() ? nullptr : &found->second;
+}
+
+void TemplateNamespace::update(const TemplateNamespace& other) {
+    for (const auto& [name, value] : other.values_) set(name, value);
+}
+
+}  // namespace tornado
