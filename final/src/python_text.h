@@ -23,6 +23,10 @@ void append_python_float_repr(std::string& out, double number);
 // they are (Python escapes the few it finds unprintable; this does not).
 void append_python_string_repr(std::string& out, std::string_view text);
 
+// Appends the UTF-8 encoding of a code point (at most U+10FFFF; the caller
+// keeps surrogates out, which UTF-8 cannot hold).
+void append_utf8(std::string& out, char32_t code_point);
+
 // The number of code points in UTF-8 text (a byte that starts no code
 // point, in text that is not UTF-8, counts as one).
 std::size_t code_point_count(std::string_view text);

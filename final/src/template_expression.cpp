@@ -37,23 +37,10 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 [[noreturn]] void syntax_error(const std::string& message) { throw SyntaxError(message); }
 
-void append_utf8(std::string& out, std::uint32_t code_point) {
-    if (code_point >= 0xD800 && code_point <= 0xDFFF) code_point = 0xFFFD;  // UTF-8 has no surrogates
-    if (code_point < 0x80) {
-        out += static_cast<char>(code_point);
-    } else if (code_point < 0x800) {
-        out += static_cast<char>(0xC0 | (code_point >> 6));
-        out += static_cast<char>(0x80 | (code_point & 0x3F));
-    } else if (code_point < 0x10000) {
-        out += static_cast<char>(0xE0 | (code_point >> 12));
-        out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (code_point & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (code_point >> 18));
-        out += static_cast<char>(0x80 | ((code_point >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (code_point & 0x3F));
-    }
+// A code point from a string escape; UTF-8 has no surrogates ("\ud800").
+void append_code_point(std::string& out, std::uint32_t code_point) {
+    if (code_point >= 0xD800 && code_point <= 0xDFFF) code_point = 0xFFFD;
+    detail::append_utf8(out, code_point);
 }
 
 bool is_string_prefix(const std::string& name) {
@@ -221,9 +208,9 @@ private:
             case 'r': value += '\r'; return;
             case 't': value += '\t'; return;
             case 'v': value += '\v'; return;
-            case 'x': append_utf8(value, hex_digits(2)); return;
-            case 'u': append_utf8(value, hex_digits(4)); return;
-            case 'U': append_utf8(value, hex_digits(8)); return;
+            case 'x': append_code_point(value, hex_digits(2)); return;
+            case 'u': append_code_point(value, hex_digits(4)); return;
+            case 'U': append_code_point(value, hex_digits(8)); return;
             case 'N': syntax_error("\\N{...} escapes are not supported in templates");
             default: break;
         }
@@ -232,7 +219,7 @@ private:
             for (int i = 0; i < 2 && at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '7'; ++i) {
                 code = code * 8 + static_cast<std::uint32_t>(text_[at_++] - '0');
             }
-            append_utf8(value, code);
+            append_code_point(value, code);
             return;
         }
         value += '\\';  // an unknown escape stays as written, as in Python
