@@ -22,8 +22,6 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <thread>
-#include <unordered_map>
 
 #include "template_expression.h"
 #include "template_operations.h"
@@ -233,7 +231,7 @@ struct Output : Node {
         }
         TemplateArguments arguments;
         arguments.positional.emplace_back(value.is_string() ? value : TemplateValue(value.str()));
-        TemplateValue escaped = escape.call(arguments);
+        TemplateValue escaped = call_function(escape, arguments);
         if (!escaped.is_string()) {
             throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
                                                std::string(escaped.type_name()) + "'>");
@@ -404,7 +402,8 @@ struct Apply : Node {
         Context nested{&text, &inner, context.program, context.depth};
         run(body, nested);
         with_location(*file, line, [&] {
-            TemplateValue result = function->evaluate(*context.scope).call({{TemplateValue(std::move(text))}, {}});
+            TemplateValue result =
+                call_function(function->evaluate(*context.scope), {{TemplateValue(std::move(text))}, {}});
             if (!result.is_string()) {
                 throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
                                                    std::string(result.type_name()) + "'>");
@@ -493,11 +492,17 @@ class Parser {
 public:
     Parser(ParsedFile& file, Reader& reader) : file_(file), reader_(reader) {}
 
+    // The tag that ended a body: "end", or an intermediate one (else, elif,
+    // except, finally) with its text and line.
+    struct Stop {
+        std::string op, suffix;
+        int line = 0;
+    };
+
     // Tornado's _parse: the nodes up to the {% end %} of `block` (or the end
-    // of the file when block is empty). An intermediate tag (else, elif,
-    // except, finally) ends the current body too; `stopped_at` says which.
-    Body parse(const std::string& block, bool in_loop, std::string* stopped_at = nullptr,
-               std::string* stop_suffix = nullptr, int* stop_line = nullptr) {
+    // of the file when block is empty). An intermediate tag ends the current
+    // body too; `stop` says which tag it was.
+    Body parse(const std::string& block, bool in_loop, Stop* stop = nullptr) {
         // Each block tag parses its body by calling this again: a limit
         // keeps a hostile template from using up the stack.
         if (++depth_ > kMaxBlockNesting) reader_.fail("blocks nested more than 100 deep");
@@ -548,16 +553,12 @@ public:
 
             if (op == "else" || op == "elif" || op == "except" || op == "finally") {
                 check_intermediate(op, block);
-                if (stopped_at != nullptr) {
-                    *stopped_at = op;
-                    *stop_suffix = suffix;
-                    *stop_line = line;
-                }
+                if (stop != nullptr) *stop = {op, suffix, line};
                 return body;
             }
             if (op == "end") {
                 if (block.empty()) reader_.fail("Extra {% end %} block");
-                if (stopped_at != nullptr) *stopped_at = "end";
+                if (stop != nullptr) *stop = {"end", "", line};
                 return body;
             }
             if (NodePtr node = simple_tag(op, suffix, contents, line, in_loop)) {
@@ -742,17 +743,13 @@ private:
     };
     std::vector<Clause> clauses(const std::string& op, const std::string& suffix, int line, bool in_loop) {
         std::vector<Clause> result;
-        std::string current_op = op, current_suffix = suffix;
-        int current_line = line;
+        Stop opened{op, suffix, line};
         while (true) {
-            std::string stopped, next_suffix;
-            int next_line = 0;
-            Body body = parse(op, in_loop, &stopped, &next_suffix, &next_line);
-            result.push_back({current_op, current_suffix, current_line, std::move(body)});
-            if (stopped == "end") return result;
-            current_op = stopped;
-            current_suffix = next_suffix;
-            current_line = next_line;
+            Stop stop;
+            Body body = parse(op, in_loop, &stop);
+            result.push_back({opened.op, opened.suffix, opened.line, std::move(body)});
+            if (stop.op == "end") return result;
+            opened = stop;
         }
     }
 

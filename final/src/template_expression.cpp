@@ -325,22 +325,6 @@ struct Call : Expression {
         if (method != nullptr) return call_method(object, method->name, arguments);
         return call_function(function, arguments);
     }
-
-    static TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments) {
-        try {
-            return function.call(arguments);
-        } catch (const PythonError&) {
-            throw;
-        } catch (const std::invalid_argument& error) {
-            throw PythonError("ValueError", error.what());
-        } catch (const std::out_of_range& error) {
-            throw PythonError("IndexError", error.what());
-        } catch (const std::overflow_error& error) {
-            throw PythonError("OverflowError", error.what());
-        } catch (const std::exception& error) {
-            throw PythonError("Exception", error.what());
-        }
-    }
 };
 
 struct Unary : Expression {
@@ -506,11 +490,8 @@ private:
 
     Target single_target() {
         if (accept_op("(")) {
-            Target inner = target_list();
+            Target inner = target_list();  // "(a)" is the name a; "(a, b)" a tuple
             if (!accept_op(")")) syntax_error("expected ')' in an assignment target");
-            if (inner.items.empty()) {  // "(a)" is a name; make it a one-item tuple only if it had a comma
-                return inner;
-            }
             return inner;
         }
         if (is_op("[")) syntax_error("list targets are not supported in templates: use a tuple");

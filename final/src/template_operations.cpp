@@ -540,6 +540,24 @@ std::string percent_conversion(const FormatSpec& spec, const TemplateValue& valu
 
 }  // namespace
 
+// ---- calls ------------------------------------------------------------------
+
+TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments) {
+    try {
+        return function.call(arguments);
+    } catch (const PythonError&) {
+        throw;  // the builtins raise Python's own
+    } catch (const std::invalid_argument& error) {
+        throw PythonError("ValueError", error.what());
+    } catch (const std::out_of_range& error) {
+        throw PythonError("IndexError", error.what());
+    } catch (const std::overflow_error& error) {
+        throw PythonError("OverflowError", error.what());
+    } catch (const std::exception& error) {
+        throw PythonError("Exception", error.what());
+    }
+}
+
 // ---- operators --------------------------------------------------------------
 
 TemplateValue binary_operation(std::string_view op, const TemplateValue& left,
@@ -707,11 +725,11 @@ bool has_method(const TemplateValue& object, std::string_view name) {
         "isspace", "splitlines", "index"};
     static const std::vector<std::string_view> kSequence = {"index", "count"};
     static const std::vector<std::string_view> kDict = {"items", "keys", "values", "get"};
-    const auto& names = object.is_string() ? kStr
-                        : object.is_sequence() ? kSequence
-                        : object.type() == Type::dict ? kDict
-                                                      : std::vector<std::string_view>{};
-    return std::find(names.begin(), names.end(), name) != names.end();
+    const std::vector<std::string_view>* names = object.is_string()     ? &kStr
+                                                 : object.is_sequence() ? &kSequence
+                                                 : object.type() == Type::dict ? &kDict
+                                                                               : nullptr;
+    return names != nullptr && std::find(names->begin(), names->end(), name) != names->end();
 }
 
 }  // namespace
@@ -997,7 +1015,7 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
 TemplateValue call_method(const TemplateValue& object, std::string_view name,
                           const TemplateArguments& arguments) {
     if (object.type() == Type::dict && !has_method(object, name)) {
-        return get_attribute(object, name).call(arguments);
+        return call_function(get_attribute(object, name), arguments);
     }
     if (object.is_string()) return string_method(object.as_string(), name, arguments);
     if (has_method(object, name) && object.is_sequence()) return sequence_method(object, name, arguments);
@@ -1212,7 +1230,7 @@ TemplateValue extreme(const TemplateArguments& arguments, bool want_max) {
         raise("ValueError", std::string(name) + "() arg is an empty sequence");
     }
     auto keyed = [&](const TemplateValue& value) {
-        return key == nullptr || key->is_none() ? value : key->call({{value}, {}});
+        return key == nullptr || key->is_none() ? value : call_function(*key, {{value}, {}});
     };
     std::size_t best = 0;
     TemplateValue best_key = keyed(candidates[0]);
@@ -1232,7 +1250,7 @@ TemplateValue sorted_list(const TemplateArguments& arguments) {
     const TemplateValue* reverse = arguments.find_keyword("reverse");
     std::vector<std::pair<TemplateValue, std::size_t>> keyed;
     for (std::size_t i = 0; i < items.size(); ++i) {
-        keyed.emplace_back(key == nullptr || key->is_none() ? items[i] : key->call({{items[i]}, {}}), i);
+        keyed.emplace_back(key == nullptr || key->is_none() ? items[i] : call_function(*key, {{items[i]}, {}}), i);
     }
     bool descending = reverse != nullptr && reverse->truthy();
     // Stable, and reverse keeps equal items in their order, as Python's sort.
@@ -1292,7 +1310,7 @@ TemplateValue call_linkify(const TemplateArguments& arguments) {
         if (extra->type() == Type::function) {
             TemplateValue function = *extra;
             options.extra_params_for = [function](const std::string& href) {
-                return function.call({{TemplateValue(href)}, {}}).str();
+                return call_function(function, {{TemplateValue(href)}, {}}).str();
             };
         } else {
             options.extra_params = std::string(extra->as_string());

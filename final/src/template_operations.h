@@ -42,6 +42,12 @@ TemplateValue call_method(const TemplateValue& object, std::string_view name,
 // "format" % values, Python's printf-style formatting.
 std::string percent_format(std::string_view format, const TemplateValue& values);
 
+// function(arguments), for every call the engine makes to a function value
+// (a template's call, an escape or apply function, a sort key): what a C++
+// function throws becomes the Python exception tornado/template.h promises
+// (std::invalid_argument a ValueError, ...).
+TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments);
+
 // Python's builtins a template can call (len, range, str, ...).
 const TemplateNamespace& builtins();
 // The names Tornado's Template.generate() adds: escape, xhtml_escape,

@@ -1,7 +1,5 @@
 // template_value.cpp: TemplateValue, TemplateNamespace, and Python's str()
 // and repr() of each type.
-#include <cmath>
-#include <cstdio>
 #include <utility>
 
 #include "python_text.h"
