@@ -42,6 +42,15 @@ TEST_F(Task3_LifeCycle, StepsRunInOrder) {
     EXPECT_EQ(events(), (EventLog{"initialize stories", "prepare", "get 12", "on_finish"}));
 }
 
+TEST_F(Task3_LifeCycle, AMethodTornadoDoesNotKnowIs405BeforePrepare) {
+    // Not GET, HEAD, POST, DELETE, PATCH, PUT or OPTIONS: no part of the
+    // handler's own code runs, only the error page and on_finish().
+    serve({{"/story/([0-9]+)", handler<LifeCycleHandler>(&log, "stories")}});
+    Response response = fetch(get_request("/story/12", "", "BREW"));
+    EXPECT_EQ(response.status, 405);
+    EXPECT_EQ(events(), (EventLog{"initialize stories", "on_finish"}));
+}
+
 TEST_F(Task3_LifeCycle, EachRouteGivesItsOwnArgumentsToInitialize) {
     serve({
         {"/a", handler<LifeCycleHandler>(&log, "route a")},
