@@ -15,7 +15,7 @@ DEPS     = tools/install-deps.sh
 RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 
-.PHONY: all build run test grade hint mutants bench bench-micro slides help clean deps configure
+.PHONY: all build run test grade hint mutants bench bench-micro bench-template slides help clean deps configure
 
 all: build
 
@@ -40,7 +40,7 @@ run: configure
 
 ## test         build, then run every test under CTest (chapters, exercises, framework, clients, browser)
 test: build
-	@$(DEPS) browser slides
+	@$(DEPS) browser slides template
 	@test node_modules/.installed-by-npm-ci -nt package-lock.json -a node_modules/.installed-by-npm-ci -nt package.json \
 	  || { npm ci --no-audit --no-fund && touch node_modules/.installed-by-npm-ci; }
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
@@ -77,6 +77,16 @@ bench:
 bench-micro: configure
 	cmake --build $(BUILD) -j $(JOBS) --target micro_benchmarks
 	$(BUILD)/bin/micro_benchmarks
+
+## bench-template  the template engine vs Python Tornado and Jinja2; table in build/bench/template.md [ARGS=--quick]
+# Tornado and Jinja2 are Debian's, for /usr/bin/python3 (the `template` group).
+# A build folder configured before template_bench existed has no rule for it:
+# CMake configures again while the program is missing.
+bench-template: configure
+	@$(DEPS) template
+	@test -x $(BUILD)/bin/template_bench || cmake -S . -B $(BUILD) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target template_bench
+	/usr/bin/python3 tests/bench/template_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## slides       one HTML deck per chapter in build/slides/
 slides:
