@@ -35,16 +35,20 @@ namespace tornado::template_detail {
 // line and turns it into a TemplateError.
 class PythonError : public std::exception {
 public:
-    PythonError(std::string type, std::string message)
-        : type_(std::move(type)), message_(std::move(message)), what_(type_ + ": " + message_) {}
+    PythonError(std::string type, std::string message, std::exception_ptr cause = nullptr)
+        : type_(std::move(type)), message_(std::move(message)), what_(type_ + ": " + message_),
+          cause_(std::move(cause)) {}
     const std::string& type() const { return type_; }
     const std::string& message() const { return message_; }
     const char* what() const noexcept override { return what_.c_str(); }
+    // What a C++ function threw, when this error stands for it.
+    const std::exception_ptr& cause() const { return cause_; }
 
 private:
     std::string type_;
     std::string message_;
     std::string what_;
+    std::exception_ptr cause_;
 };
 
 // What is not Python as the parser knows it: the text, and why.

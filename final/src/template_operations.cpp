@@ -548,13 +548,13 @@ TemplateValue call_function(const TemplateValue& function, const TemplateArgumen
     } catch (const PythonError&) {
         throw;  // the builtins raise Python's own
     } catch (const std::invalid_argument& error) {
-        throw PythonError("ValueError", error.what());
+        throw PythonError("ValueError", error.what(), std::current_exception());
     } catch (const std::out_of_range& error) {
-        throw PythonError("IndexError", error.what());
+        throw PythonError("IndexError", error.what(), std::current_exception());
     } catch (const std::overflow_error& error) {
-        throw PythonError("OverflowError", error.what());
+        throw PythonError("OverflowError", error.what(), std::current_exception());
     } catch (const std::exception& error) {
-        throw PythonError("Exception", error.what());
+        throw PythonError("Exception", error.what(), std::current_exception());
     }
 }
 
@@ -618,7 +618,8 @@ bool equals(const TemplateValue& left, const TemplateValue& right) {
         case Type::list:
         case Type::tuple:
         case Type::dict: return left.as_json() == right.as_json();
-        case Type::function: return left.is_same_function(right);
+        case Type::function:
+        case Type::object: return left.is_same(right);
         default: return false;
     }
 }
@@ -667,6 +668,12 @@ TemplateValue get_item(const TemplateValue& container, const TemplateValue& key)
             if (key.is_sequence() && key.type() == Type::list) raise("TypeError", "unhashable type: 'list'");
             raise("KeyError", key.repr());
         }
+        case Type::object:
+            // A C++ object with item access says so with a __getitem__, as in Python.
+            if (std::optional<TemplateValue> get = container.attribute("__getitem__")) {
+                return call_function(*get, {{key}, {}});
+            }
+            raise("TypeError", quoted_type(container) + " object is not subscriptable");
         default:
             raise("TypeError", quoted_type(container) + " object is not subscriptable");
     }
@@ -735,6 +742,9 @@ bool has_method(const TemplateValue& object, std::string_view name) {
 }  // namespace
 
 TemplateValue get_attribute(const TemplateValue& object, std::string_view name) {
+    if (object.type() == Type::object) {
+        if (std::optional<TemplateValue> value = object.attribute(name)) return std::move(*value);
+    }
     if (object.type() == Type::dict) {
         const JSON& json = object.as_json();
         auto found = json.find(name);
@@ -1014,7 +1024,9 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
 
 TemplateValue call_method(const TemplateValue& object, std::string_view name,
                           const TemplateArguments& arguments) {
-    if (object.type() == Type::dict && !has_method(object, name)) {
+    bool attribute_holds_it = object.type() == Type::object ||
+                              (object.type() == Type::dict && !has_method(object, name));
+    if (attribute_holds_it) {
         return call_function(get_attribute(object, name), arguments);
     }
     if (object.is_string()) return string_method(object.as_string(), name, arguments);

@@ -70,6 +70,12 @@ TemplateValue TemplateValue::function(std::string name, TemplateFunction functio
     return value;
 }
 
+TemplateValue TemplateValue::object(std::string type_name, TemplateAttributes attributes) {
+    TemplateValue value;
+    value.data_ = std::make_shared<const Object>(Object{std::move(type_name), std::move(attributes)});
+    return value;
+}
+
 TemplateValue TemplateValue::list(std::vector<TemplateValue> items) {
     JSON array = JSON::array();
     for (const TemplateValue& item : items) array.push_back(item.to_json());
@@ -99,7 +105,8 @@ TemplateValue::Type TemplateValue::type() const {
             if (json.is_object()) return Type::dict;
             return is_tuple_ ? Type::tuple : Type::list;
         }
-        default: return Type::function;
+        case 6: return Type::function;
+        default: return Type::object;
     }
 }
 
@@ -114,6 +121,7 @@ std::string_view TemplateValue::type_name() const {
         case Type::tuple: return "tuple";
         case Type::dict: return "dict";
         case Type::function: return "builtin_function_or_method";
+        case Type::object: return std::get<std::shared_ptr<const Object>>(data_)->type_name;
     }
     return "object";
 }
@@ -128,7 +136,8 @@ bool TemplateValue::truthy() const {
         case Type::list:
         case Type::tuple:
         case Type::dict: return !as_json().empty();
-        case Type::function: return true;
+        case Type::function:
+        case Type::object: return true;
     }
     return true;
 }
@@ -178,10 +187,13 @@ JSON TemplateValue::to_json() const {
         case Type::list:
         case Type::tuple:
         case Type::dict: return as_json();
-        case Type::function: break;
+        case Type::function:
+            throw PythonError("TypeError", "a function (" + function_name() +
+                                               ") cannot be kept in a list or a dict in a template");
+        case Type::object: break;
     }
-    throw PythonError("TypeError", "a function (" + function_name() +
-                                       ") cannot be kept in a list or a dict in a template");
+    throw PythonError("TypeError", "a " + std::string(type_name()) +
+                                       " object cannot be kept in a list or a dict in a template");
 }
 
 TemplateValue TemplateValue::call(const TemplateArguments& arguments) const {
@@ -196,9 +208,19 @@ const std::string& TemplateValue::function_name() const {
     return std::get<std::shared_ptr<const Function>>(data_)->name;
 }
 
-bool TemplateValue::is_same_function(const TemplateValue& other) const {
-    const auto* mine = std::get_if<std::shared_ptr<const Function>>(&data_);
-    const auto* theirs = std::get_if<std::shared_ptr<const Function>>(&other.data_);
+std::optional<TemplateValue> TemplateValue::attribute(std::string_view name) const {
+    const auto* object = std::get_if<std::shared_ptr<const Object>>(&data_);
+    if (object == nullptr) return std::nullopt;
+    return (*object)->attributes(name);
+}
+
+bool TemplateValue::is_same(const TemplateValue& other) const {
+    if (const auto* mine = std::get_if<std::shared_ptr<const Function>>(&data_)) {
+        const auto* theirs = std::get_if<std::shared_ptr<const Function>>(&other.data_);
+        return theirs != nullptr && *mine == *theirs;
+    }
+    const auto* mine = std::get_if<std::shared_ptr<const Object>>(&data_);
+    const auto* theirs = std::get_if<std::shared_ptr<const Object>>(&other.data_);
     return mine != nullptr && theirs != nullptr && *mine == *theirs;
 }
 
@@ -266,6 +288,7 @@ void TemplateValue::append_repr(std::string& out) const {
             if (as_json().size() == 1) out.insert(out.size() - 1, ",");  // (1,)
             return;
         case Type::function: out += "<built-in function " + function_name() + ">"; return;
+        case Type::object: out += "<" + std::string(type_name()) + " object>"; return;
     }
 }
 

@@ -257,7 +257,8 @@ URLSpec::URLSpec(std::string pattern, HandlerFactory handler, std::string name_)
 }
 
 Application::Application(std::vector<URLSpec> handlers, ApplicationSettings settings)
-    : settings_(std::move(settings)), not_found_(handler<ErrorHandler>(404)) {
+    : settings_(std::move(settings)), not_found_(handler<ErrorHandler>(404)), ui_modules_(builtin_ui_modules()) {
+    for (const auto& [name, factory] : settings_.ui_modules) ui_modules_[name] = factory;
     if (!settings_.static_path.empty()) {
         std::string prefix = settings_.static_url_prefix;
         routes_.emplace_back(prefix + "(.*)", handler<StaticFileHandler>(settings_.static_path),
@@ -366,6 +367,7 @@ void RequestHandler::execute(PathArgs path_args, PathKwargs path_kwargs) {
         for (auto& [name, value] : path_kwargs) {
             rare().path_kwargs[name] = decode_argument(std::move(value), "url path");
         }
+        application_->reset_template_loaders_if_uncached();
         const std::string& method = request_->method;
         if (application_->settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
             check_xsrf_cookie();  // a form from another site gets 403 before any of the handler runs

@@ -30,7 +30,8 @@ Choices the contract leaves open, made here (the C++ app copies them):
   answers an empty body (a value with a space or a control character makes
   Tornado's set_cookie raise: a 500, unchecked). /login answers an empty
   body, and 400 when `user` is missing.
-- /template: `name` defaults to "world"; the template is TEMPLATE below.
+- /template: `name` defaults to "world"; the template is the C++ app's own
+  file, final/examples/demo_app/templates/template.html.
 - Chat messages: {"id": uuid4 string, "body": text, "html":
   MESSAGE_TEMPLATE rendered}. /chat/new, /chat/updates and /chat/ws share
   one room: a message sent on any of them reaches the long pollers and every
@@ -60,6 +61,7 @@ from tornado.options import define, options
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_STATIC = os.path.join(REPOSITORY, "final", "examples", "demo_app", "static")
+DEMO_TEMPLATES = os.path.join(REPOSITORY, "final", "examples", "demo_app", "templates")
 CHAT_STATIC = os.path.join(REPOSITORY, "final", "examples", "chat", "static")
 
 MAX_BODY_SIZE = 10 * 1024 * 1024
@@ -71,12 +73,6 @@ define("address", default="127.0.0.1", help="address to listen on")
 define("static_path", default=DEMO_STATIC, help="the folder /static/ serves")
 define("debug", default=False, help="Tornado's debug mode (without autoreload)", type=bool)
 
-# Autoescape is on (Tornado's default: xhtml_escape).
-TEMPLATE = tornado.template.Template(
-    "<p>Hello, {{ name }}!</p>\n"
-    "<ul>\n"
-    "{% for i in range(1, 4) %}<li>{{ i }}</li>\n{% end %}"
-    "</ul>\n")
 MESSAGE_TEMPLATE = tornado.template.Template(
     '<div class="message" id="m{{ message["id"] }}">{{ message["body"] }}</div>')
 
@@ -221,7 +217,8 @@ class MeHandler(BaseHandler):
 
 class TemplateHandler(BaseHandler):
     def get(self):
-        self.write(TEMPLATE.generate(name=self.get_argument("name", "world")))
+        # Autoescape is on (Tornado's default: xhtml_escape).
+        self.render("template.html", name=self.get_argument("name", "world"))
 
 
 # --- chat ---------------------------------------------------------------------
@@ -341,7 +338,8 @@ def make_app():
         (r"/chat/new", ChatNewHandler),
         (r"/chat/updates", ChatUpdatesHandler),
         (r"/chat/ws", ChatSocketHandler),
-    ], cookie_secret="demo-app-secret", debug=options.debug, autoreload=False)
+    ], cookie_secret="demo-app-secret", template_path=DEMO_TEMPLATES, debug=options.debug,
+       autoreload=False)
 
 
 async def wait_for_requests_in_progress(grace):

@@ -1,13 +1,15 @@
 // test_util.h: what the framework's tests share: a log capture, socket
-// pairs, and a clock helper.
+// pairs, a clock helper, and reading a file.
 #pragma once
 
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +19,14 @@
 #include "tornado/util.h"
 
 namespace tornado::testing {
+
+// The whole of a file (empty if it cannot be read).
+inline std::string read_file(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    std::ostringstream text;
+    text << file.rdbuf();
+    return text.str();
+}
 
 // Captures every log record while it lives (Tornado's ExpectLog, simplified).
 class LogCapture {

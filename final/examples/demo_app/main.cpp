@@ -3,7 +3,8 @@
 // its Python twin, which the black-box test also runs, is
 // tests/clients/demo_app_tornado.py).
 //
-//   build/bin/demo_app [--port=8888] [--address=127.0.0.1] [--static_path=DIR] [--debug]
+//   build/bin/demo_app [--port=8888] [--address=127.0.0.1] [--static_path=DIR]
+//                      [--template_path=DIR] [--debug]
 //
 // Each handler shows one part of tornado/web.h (and /ws/echo and /chat/ws
 // of tornado/websocket.h); the comment above it says which.
@@ -19,7 +20,6 @@
 #include "tornado/gen.h"
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
-#include "tornado/template.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
 
@@ -31,7 +31,9 @@ using tornado::Task;
 auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
 auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
 auto& static_path = tornado::define("static_path", std::string(DEMO_STATIC_DIR), "the folder /static/ serves");
-auto& debug = tornado::define("debug", false, "show exception details in error pages");
+auto& template_path = tornado::define("template_path", std::string(DEMO_TEMPLATE_DIR),
+                                      "the folder render() finds templates in");
+auto& debug = tornado::define("debug", false, "show exception details in error pages; reread changed templates");
 
 constexpr std::size_t kMaxBodySize = 10 * 1024 * 1024;
 constexpr std::size_t kMaxHeaderSize = 64 * 1024;
@@ -221,18 +223,12 @@ public:
     }
 };
 
-// tornado/template.h: a template made once, generated per request; the
-// name is escaped by autoescape (xhtml_escape), as in Tornado.
+// render(): templates/template.html (the template_path setting), parsed
+// once and kept (in --debug, read again on every request); the name is
+// escaped by autoescape (xhtml_escape), as in Tornado.
 class TemplateHandler : public tornado::RequestHandler {
 public:
-    void get(const PathArgs&) override {
-        static const tornado::Template page(
-            "<p>Hello, {{ name }}!</p>\n"
-            "<ul>\n"
-            "{% for i in range(1, 4) %}<li>{{ i }}</li>\n{% end %}"
-            "</ul>\n");
-        write(page.generate({{"name", get_argument("name", "world")}}));
-    }
+    void get(const PathArgs&) override { render("template.html", {{"name", get_argument("name", "world")}}); }
 };
 
 // WebSocket: each message back with its opcode (text or binary). Pings are
@@ -283,6 +279,7 @@ int main(int argc, char** argv) {
     tornado::ApplicationSettings settings;
     settings.debug = *debug;
     settings.cookie_secret = "demo-app-secret";
+    settings.template_path = *template_path;
     tornado::Application app(routes(std::make_shared<chat::MessageBuffer>()), settings);
 
     tornado::HTTPServerOptions server_options;

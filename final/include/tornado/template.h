@@ -21,7 +21,8 @@
 // expressions. Here a template is parsed once into a tree of nodes, and the
 // expressions, a subset of Python's, are evaluated by an interpreter over
 // TemplateValue: None, bool, int (64 bits), float, str (UTF-8), list,
-// tuple, dict (a JSON object) and function. Data comes in as JSON
+// tuple, dict (a JSON object), function and object (a C++ object whose
+// attributes a template reads, such as render()'s `handler`). Data comes in as JSON
 // (tornado/escape.h's JSON, nlohmann::json), functions as C++ callables
 // registered in a TemplateNamespace. What the subset lacks (lambda,
 // comprehensions, imports, assigning to an item or an attribute) is a
@@ -54,8 +55,10 @@
 // must outlive the templates it made.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -90,10 +93,15 @@ struct TemplateArguments {
 // OverflowError, any other std::exception as an Exception.
 using TemplateFunction = std::function<TemplateValue(const TemplateArguments&)>;
 
+// The attributes of a C++ object a template reads (Tornado hands templates
+// Python objects: `handler`, `request`): the value of attribute `name`, or
+// nothing for Python's AttributeError. Called at each `object.name`.
+using TemplateAttributes = std::function<std::optional<TemplateValue>(std::string_view name)>;
+
 // A value in a template: one of Python's built-in types.
 class TemplateValue {
 public:
-    enum class Type { none, boolean, integer, floating, string, list, tuple, dict, function };
+    enum class Type { none, boolean, integer, floating, string, list, tuple, dict, function, object };
 
     TemplateValue() = default;  // None
     TemplateValue(std::nullptr_t) {}
@@ -118,6 +126,10 @@ public:
     static TemplateValue function(std::string name, TemplateFunction function);
     static TemplateValue tuple(std::vector<TemplateValue> items);
     static TemplateValue list(std::vector<TemplateValue> items);
+    // An object of C++ type `type_name` whose attributes `attributes` gives
+    // (`attributes` must stay valid as long as the value is used). A
+    // function attribute "__getitem__" makes object[key] work.
+    static TemplateValue object(std::string type_name, TemplateAttributes attributes);
 
     Type type() const;
     bool is_none() const { return type() == Type::none; }
@@ -141,8 +153,10 @@ public:
     // Calls a function value.
     TemplateValue call(const TemplateArguments& arguments) const;
     const std::string& function_name() const;
-    // Whether both are the same function object (Python's `is`).
-    bool is_same_function(const TemplateValue& other) const;
+    // An object value's attribute, or nothing.
+    std::optional<TemplateValue> attribute(std::string_view name) const;
+    // Whether both are the same function or object (Python's `is`).
+    bool is_same(const TemplateValue& other) const;
 
     // Python's str() and repr().
     std::string str() const;
@@ -159,8 +173,13 @@ private:
         std::string name;
         TemplateFunction call;
     };
+    struct Object {
+        std::string type_name;
+        TemplateAttributes attributes;
+    };
     using Data = std::variant<std::monostate, bool, std::int64_t, double, std::string,
-                              std::shared_ptr<const JSON>, std::shared_ptr<const Function>>;
+                              std::shared_ptr<const JSON>, std::shared_ptr<const Function>,
+                              std::shared_ptr<const Object>>;
     static TemplateValue from_json_node(std::shared_ptr<const JSON> node);
 
     Data data_;
@@ -199,20 +218,25 @@ private:
 
 // An error while generating: what() is "KeyError: 'x' at page.html:3".
 // python_type() is the exception Python would have raised, message() its
-// text (Python's str() of it).
+// text (Python's str() of it); cause() what a C++ function the template
+// called threw, if the error comes from one (render() lets an HTTPError
+// from get_argument answer its own status this way).
 class TemplateError : public std::runtime_error {
 public:
-    TemplateError(std::string python_type, std::string message, std::string filename, int lineno);
+    TemplateError(std::string python_type, std::string message, std::string filename, int lineno,
+                  std::exception_ptr cause = nullptr);
     const std::string& python_type() const { return python_type_; }
     const std::string& message() const { return message_; }
     const std::string& filename() const { return filename_; }
     int lineno() const { return lineno_; }
+    const std::exception_ptr& cause() const { return cause_; }
 
 private:
     std::string python_type_;
     std::string message_;
     std::string filename_;
     int lineno_;
+    std::exception_ptr cause_;
 };
 
 // Applies a whitespace mode to text, as Tornado's filter_whitespace():
@@ -276,6 +300,7 @@ private:
     const BaseLoader* loader_;
     std::shared_ptr<template_detail::ParsedFile> file_;
     std::unique_ptr<template_detail::Program> program_;
+    mutable std::atomic<std::size_t> last_size_{0};  // of the last page, to reserve the next
 };
 
 // Finds templates by name and keeps each once parsed. Tornado's BaseLoader.

@@ -59,6 +59,13 @@
 // Content-Type "text/html; charset=UTF-8" unless set; one access-log line
 // per request (tornado/log.h's format).
 //
+// Templates (tornado/template.h): render("page.html", {{"title", "Home"}})
+// loads the file under the template_path setting, generates it with the
+// arguments and get_template_namespace() (handler, request, current_user,
+// static_url, reverse_url, xsrf_form_html, the ui_methods, and the
+// ui_modules {% module %} calls), puts the JavaScript and CSS that the
+// page's UIModules asked for into its <head> and <body>, and finishes.
+//
 // Settings that add to every request, off unless asked for (as Tornado's):
 // compress_response gzips responses for clients that accept it
 // (GZipContentEncoding, an OutputTransform); xsrf_cookies answers 403 to a
@@ -76,6 +83,7 @@
 #include <ctime>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -93,6 +101,7 @@
 #include "tornado/httputil.h"
 #include "tornado/ioloop.h"
 #include "tornado/routing.h"
+#include "tornado/template.h"
 
 namespace tornado {
 
@@ -200,6 +209,90 @@ struct CookieOptions {
     bool secure = false;
     std::string samesite{};                // "Strict", "Lax" or "None"
 };
+
+class RequestHandler;
+
+// A piece of a page that a template puts in with {% module Name(...) %}
+// (Tornado's UIModule): render() gives its HTML, and the hooks below the
+// JavaScript and CSS it needs, which RequestHandler::render() puts in the
+// page once however often the module appears. One object per handler and
+// module name, made the first time the page uses it.
+//
+//   class Entry : public tornado::UIModule {
+//   public:
+//       using UIModule::UIModule;
+//       std::string render(const tornado::TemplateArguments& arguments) override {
+//           return render_string("entry.html", {{"entry", arguments.positional.at(0).to_json()}});
+//       }
+//       std::vector<std::string> css_files() override { return {"entry.css"}; }
+//   };
+//   settings.ui_modules["Entry"] = tornado::ui_module<Entry>();
+//   // in a template: {% module Entry(entry) %}
+class UIModule {
+public:
+    explicit UIModule(RequestHandler& handler) : handler_(handler) {}
+    virtual ~UIModule() = default;
+    UIModule(const UIModule&) = delete;
+    UIModule& operator=(const UIModule&) = delete;
+
+    // The module's HTML, written into the page as it is (not escaped).
+    virtual std::string render(const TemplateArguments& arguments) = 0;
+    // What render() adds to the page: a <script> block before </body>,
+    // <script src> for each file (a relative path goes through
+    // static_url), a <style> block and <link>s before </head>, and HTML
+    // put as it is at the end of <head> and of <body>. Empty: nothing.
+    virtual std::string embedded_javascript() { return {}; }
+    virtual std::vector<std::string> javascript_files() { return {}; }
+    virtual std::string embedded_css() { return {}; }
+    virtual std::vector<std::string> css_files() { return {}; }
+    virtual std::string html_head() { return {}; }
+    virtual std::string html_body() { return {}; }
+
+    RequestHandler& handler() const noexcept { return handler_; }
+    HTTPServerRequest& request() const;
+    const std::optional<std::string>& current_user() const;
+    // handler().render_string(...).
+    std::string render_string(const std::string& template_name, const JSON& arguments = JSON::object(),
+                              const TemplateNamespace& extra = {}) const;
+
+private:
+    RequestHandler& handler_;
+};
+
+// The built-in module "Template": {% module Template("entry.html",
+// entry=entry) %} renders another template as a module. That template may
+// call set_resources(javascript_files=[...], embedded_css="...", ...) with
+// the hooks' names as keywords; each template's resources are added once.
+class TemplateModule : public UIModule {
+public:
+    using UIModule::UIModule;
+    std::string render(const TemplateArguments& arguments) override;
+    std::string embedded_javascript() override;
+    std::vector<std::string> javascript_files() override;
+    std::string embedded_css() override;
+    std::vector<std::string> css_files() override;
+    std::string html_head() override;
+    std::string html_body() override;
+
+private:
+    void set_resources(const std::string& path, const TemplateArguments& arguments);
+    // Every value given for `key`, in the order the templates gave them.
+    std::vector<std::string> resources(std::string_view key) const;
+    std::vector<std::pair<std::string, JSON>> resources_;  // template path -> its set_resources
+};
+
+// How the Application makes a module for a handler (Tornado passes the
+// class): ui_module<Entry>() for the settings' ui_modules.
+using UIModuleFactory = std::function<std::unique_ptr<UIModule>(RequestHandler&)>;
+template <typename Module>
+UIModuleFactory ui_module() {
+    static_assert(std::is_base_of_v<UIModule, Module>, "a UI module derives from tornado::UIModule");
+    return [](RequestHandler& handler) { return std::make_unique<Module>(handler); };
+}
+
+// A function every template of the application can call, given the
+// handler first (Tornado's ui_methods: `def f(handler, ...)`).
+using UIMethod = std::function<TemplateValue(RequestHandler& handler, const TemplateArguments& arguments)>;
 
 class RequestHandler : public std::enable_shared_from_this<RequestHandler> {
 public:
@@ -340,6 +433,45 @@ public:
     // (Tornado's static_url).
     std::string static_url(std::string_view path, bool include_version = true) const;
 
+    // --- Templates (see the module comment). ---
+
+    // render_string(), then the page's modules' JavaScript and CSS put in
+    // it, then finish(page). Throws std::logic_error after finish(), and
+    // std::runtime_error when a module needs a </head> or </body> that the
+    // page lacks (Tornado's ValueError).
+    Future<void> render(const std::string& template_name, const JSON& arguments = JSON::object(),
+                        const TemplateNamespace& extra = {});
+    // The template `template_name` from the loader for get_template_path(),
+    // generated with get_template_namespace(), `extra` and `arguments`
+    // (which win, in that order). ParseError and TemplateError pass
+    // through: a 500, whose log names the template and the line.
+    std::string render_string(const std::string& template_name, const JSON& arguments = JSON::object(),
+                              const TemplateNamespace& extra = {});
+    // What every template of this handler sees: handler, request (objects
+    // whose attributes are the C++ members: request.path, handler.
+    // get_argument("q"), request.headers.get("User-Agent") or
+    // request.headers["User-Agent"]), current_user, static_url,
+    // reverse_url, xsrf_form_html, the ui_methods, and `modules` (what
+    // {% module %} uses). Valid while the handler lives. Override to add.
+    virtual TemplateNamespace get_template_namespace();
+    // The folder of template files: the template_path setting. (Tornado
+    // falls back to the handler's source file's folder; C++ does not know
+    // it, so without the setting, names are relative to the current
+    // directory.)
+    virtual std::string get_template_path() const;
+    // The loader for a template_path: the template_loader setting if there
+    // is one, else a Loader with the autoescape and template_whitespace
+    // settings. The Application keeps one per path (Tornado keeps them per
+    // class, shared by every Application; per Application, settings of two
+    // Applications cannot mix).
+    virtual std::shared_ptr<BaseLoader> create_template_loader(const std::string& template_path) const;
+    // How render() writes the modules' resources; override to change the
+    // markup (Tornado's render_linked_js and friends).
+    virtual std::string render_linked_js(const std::vector<std::string>& js_files) const;
+    virtual std::string render_embed_js(const std::vector<std::string>& js_embed) const;
+    virtual std::string render_linked_css(const std::vector<std::string>& css_files) const;
+    virtual std::string render_embed_css(const std::vector<std::string>& css_embed) const;
+
     // --- The response. Nothing is sent before flush() or finish(). ---
 
     // reason: the phrase for the status line; empty for the standard one.
@@ -467,9 +599,15 @@ private:
         bool current_user_known = false;
         std::optional<RawXsrfToken> raw_xsrf_token;
         std::optional<std::string> xsrf_token;
+        // The UIModules this request's pages used, in the order first used
+        // (render() collects their resources in that order).
+        std::vector<std::pair<std::string, std::unique_ptr<UIModule>>> active_modules;
     };
     Rare& rare();
     std::unique_ptr<Rare> rare_;
+    UIModule& active_module(const std::string& name, const UIModuleFactory& factory);
+    TemplateValue template_object();
+    TemplateValue request_template_object();
     bool headers_written_ = false;
     bool finished_ = false;
     bool auto_finish_ = true;
@@ -527,6 +665,21 @@ struct ApplicationSettings {
     CookieOptions xsrf_cookie_kwargs{};
     // gzip responses for clients that accept it (GZipContentEncoding).
     bool compress_response = false;
+    // Templates for render(): the folder they are in, or a loader to use
+    // instead; the escaping function of {{ }} (unset: "xhtml_escape"; "":
+    // none) and the whitespace mode (unset: by file name) of the Loader
+    // made for template_path; whether a parsed template is kept (unset: not
+    // in debug, where every request reads a changed file anew).
+    std::string template_path{};
+    std::shared_ptr<BaseLoader> template_loader{};
+    std::optional<std::string> autoescape{};
+    std::optional<std::string> template_whitespace{};
+    std::optional<bool> compiled_template_cache{};
+    // Functions and {% module %}s every template can use, by name, besides
+    // the built-in modules linkify, xsrf_form_html and Template (which a
+    // module of the same name replaces).
+    std::map<std::string, UIMethod> ui_methods{};
+    std::map<std::string, UIModuleFactory> ui_modules{};
     // WebSocketHandler (tornado/websocket.h): ping every connection this
     // often (nothing: never) and close one whose pong is later than the
     // timeout (nothing: three intervals, at least 30 s); the largest
@@ -592,6 +745,13 @@ public:
     // The servers listen() made.
     const std::vector<std::unique_ptr<HTTPServer>>& servers() const noexcept { return servers_; }
 
+    // The {% module %}s every template can use: settings.ui_modules and
+    // the built-in ones (Tornado's Application.ui_modules).
+    const std::map<std::string, UIModuleFactory>& ui_modules() const noexcept { return ui_modules_; }
+    // The loader kept for `template_path`, made by `handler` the first time.
+    std::shared_ptr<BaseLoader> template_loader(const std::string& template_path,
+                                                const RequestHandler& handler);
+
     // A file's version hash (StaticFileHandler::get_content_version), kept
     // until the file's size or modification time changes; empty when the
     // file cannot be read. static_url and StaticFileHandler's Etag use it.
@@ -608,6 +768,9 @@ private:
         return std::to_string(number);
     }
 
+    // Without compiled_template_cache, each request reads its templates anew.
+    void reset_template_loaders_if_uncached();
+    static std::map<std::string, UIModuleFactory> builtin_ui_modules();
     std::shared_ptr<RequestHandler> make_handler(std::shared_ptr<HTTPServerRequest> request,
                                                  PathArgs& path_args, PathKwargs& path_kwargs) const;
     std::vector<URLSpec> routes_;
@@ -615,6 +778,8 @@ private:
     ApplicationSettings settings_;
     HandlerFactory not_found_;
     std::vector<std::unique_ptr<HTTPServer>> servers_;
+    std::map<std::string, UIModuleFactory> ui_modules_;
+    std::map<std::string, std::shared_ptr<BaseLoader>> template_loaders_;  // by template_path
     struct StaticVersion {
         std::int64_t size;
         std::int64_t modified_ns;

@@ -1,0 +1,504 @@
+// web_template.cpp: templates in tornado/web.h: RequestHandler::render()
+// and render_string(), the namespace a handler's templates see, UIModule
+// and the built-in modules (Tornado's render and UIModule, in web.py).
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include "template_expression.h"
+#include "tornado/web.h"
+
+namespace tornado {
+
+using template_detail::PythonError;
+
+namespace {
+
+// ---- the arguments of a C++ function called from a template ----------------
+
+// The argument at `index`, or the keyword argument `keyword`; nullptr if
+// the call has neither.
+const TemplateValue* find_argument(const TemplateArguments& arguments, std::size_t index,
+                                   std::string_view keyword) {
+    if (index < arguments.positional.size()) return &arguments.positional[index];
+    return arguments.find_keyword(keyword);
+}
+
+// The same, missing being the TypeError Python raises for it.
+const TemplateValue& required_argument(const TemplateArguments& arguments, std::size_t index,
+                                       std::string_view keyword, std::string_view function) {
+    const TemplateValue* value = find_argument(arguments, index, keyword);
+    if (value == nullptr) {
+        throw PythonError("TypeError", std::string(function) + "() missing required argument: '" +
+                                           std::string(keyword) + "'");
+    }
+    return *value;
+}
+
+std::string text_argument(const TemplateArguments& arguments, std::size_t index,
+                          std::string_view keyword, std::string_view function) {
+    return std::string(required_argument(arguments, index, keyword, function).as_string());
+}
+
+bool flag_argument(const TemplateArguments& arguments, std::size_t index, std::string_view keyword,
+                   bool default_value) {
+    const TemplateValue* value = find_argument(arguments, index, keyword);
+    return value == nullptr ? default_value : value->truthy();
+}
+
+TemplateValue optional_text(const std::optional<std::string>& text) {
+    return text ? TemplateValue(*text) : TemplateValue();
+}
+
+// A request's arguments as Python's dict of lists: name -> [values].
+JSON arguments_dict(const ArgumentMap& arguments) {
+    JSON dict = JSON::object();
+    for (const auto& [name, values] : arguments) dict[name] = values;
+    return dict;
+}
+
+// ---- request and its headers, as objects a template reads ------------------
+
+TemplateValue headers_object(const HTTPHeaders& headers) {
+    auto get = [&headers](const TemplateArguments& arguments) -> TemplateValue {
+        std::string name = text_argument(arguments, 0, "name", "get");
+        if (!headers.contains(name)) {
+            const TemplateValue* fallback = find_argument(arguments, 1, "default");
+            return fallback != nullptr ? *fallback : TemplateValue();
+        }
+        return headers.get(name);
+    };
+    auto get_item = [&headers](const TemplateArguments& arguments) -> TemplateValue {
+        std::string name = text_argument(arguments, 0, "key", "__getitem__");
+        if (!headers.contains(name)) throw PythonError("KeyError", "'" + name + "'");
+        return headers.get(name);
+    };
+    auto get_list = [&headers](const TemplateArguments& arguments) -> TemplateValue {
+        return JSON(headers.get_list(text_argument(arguments, 0, "name", "get_list")));
+    };
+    auto attributes = [=](std::string_view name) -> std::optional<TemplateValue> {
+        if (name == "get") return TemplateValue::function("get", get);
+        if (name == "__getitem__") return TemplateValue::function("__getitem__", get_item);
+        if (name == "get_list") return TemplateValue::function("get_list", get_list);
+        return std::nullopt;
+    };
+    return TemplateValue::object("HTTPHeaders", attributes);
+}
+
+TemplateValue request_object(const HTTPServerRequest& request) {
+    return TemplateValue::object(
+        "HTTPServerRequest", [&request](std::string_view name) -> std::optional<TemplateValue> {
+            if (name == "method") return request.method;
+            if (name == "uri") return request.uri;
+            if (name == "path") return request.path;
+            if (name == "query") return request.query;
+            if (name == "version") return request.version;
+            if (name == "remote_ip") return request.remote_ip;
+            if (name == "protocol") return request.protocol;
+            if (name == "host") return request.host;
+            if (name == "host_name") return request.host_name;
+            if (name == "body") return request.body;
+            if (name == "headers") return headers_object(request.headers);
+            if (name == "arguments") return arguments_dict(request.arguments);
+            if (name == "query_arguments") return arguments_dict(request.query_arguments);
+            if (name == "body_arguments") return arguments_dict(request.body_arguments);
+            if (name == "cookies") {
+                JSON cookies = JSON::object();
+                for (const auto& [cookie, value] : request.cookies()) cookies[cookie] = value;
+                return cookies;
+            }
+            if (name == "full_url") {
+                return TemplateValue::function("full_url", [&request](const TemplateArguments&) {
+                    return TemplateValue(request.full_url());
+                });
+            }
+            if (name == "request_time") {
+                return TemplateValue::function("request_time",
+                                               [&request](const TemplateArguments&) {
+                                                   return TemplateValue(request.request_time());
+                                               });
+            }
+            return std::nullopt;
+        });
+}
+
+// What answers a request by itself, HTTPError and Finish, thrown by a
+// function the template called (get_argument's 400, a module's 403): thrown
+// again as it was, through the TemplateErrors of the templates around it,
+// so that the request gets its status rather than a 500.
+void rethrow_http_error(const TemplateError& error) {
+    std::exception_ptr cause = error.cause();
+    while (cause) {
+        try {
+            std::rethrow_exception(cause);
+        } catch (const HTTPError&) {
+            throw;
+        } catch (const Finish&) {
+            throw;
+        } catch (const TemplateError& inner) {
+            cause = inner.cause();
+        } catch (...) {
+            return;
+        }
+    }
+}
+
+// The functions a template calls on its handler (Tornado's bound methods).
+TemplateValue static_url_function(const RequestHandler& handler) {
+    return TemplateValue::function("static_url", [&handler](const TemplateArguments& arguments) {
+        return TemplateValue(
+            handler.static_url(text_argument(arguments, 0, "path", "static_url"),
+                               flag_argument(arguments, 1, "include_version", true)));
+    });
+}
+
+TemplateValue reverse_url_function(const RequestHandler& handler) {
+    return TemplateValue::function("reverse_url", [&handler](const TemplateArguments& arguments) {
+        std::string name = text_argument(arguments, 0, "name", "reverse_url");
+        std::vector<std::string> values;
+        for (std::size_t i = 1; i < arguments.positional.size(); ++i) {
+            values.push_back(arguments.positional[i].str());
+        }
+        return TemplateValue(handler.application().reverse_url(name, values));
+    });
+}
+
+TemplateValue xsrf_form_html_function(RequestHandler& handler) {
+    return TemplateValue::function("xsrf_form_html", [&handler](const TemplateArguments&) {
+        return TemplateValue(handler.xsrf_form_html());
+    });
+}
+
+// ---- the built-in modules ----------------------------------------------------
+
+// {% module linkify(text, shorten=True, ...) %}: escape.h's linkify.
+class LinkifyModule : public UIModule {
+public:
+    using UIModule::UIModule;
+    std::string render(const TemplateArguments& arguments) override {
+        LinkifyOptions options;
+        options.shorten = flag_argument(arguments, 1, "shorten", false);
+        if (const TemplateValue* extra = arguments.find_keyword("extra_params")) {
+            options.extra_params = std::string(extra->as_string());
+        }
+        options.require_protocol = flag_argument(arguments, 3, "require_protocol", false);
+        return linkify(text_argument(arguments, 0, "text", "linkify"), options);
+    }
+};
+
+// {% module xsrf_form_html() %}
+class XsrfFormHtmlModule : public UIModule {
+public:
+    using UIModule::UIModule;
+    std::string render(const TemplateArguments&) override { return handler().xsrf_form_html(); }
+};
+
+// The links for `paths` (each relative one through static_url), each path
+// once, in the order first given (Tornado's render_linked_js / _css).
+template <typename Link>
+std::string linked_resources(const RequestHandler& handler, const std::vector<std::string>& paths,
+                             Link link) {
+    std::string out;
+    std::set<std::string> seen;
+    for (const std::string& path : paths) {
+        bool absolute =
+            path.starts_with("/") || path.starts_with("http:") || path.starts_with("https:");
+        std::string url = absolute ? path : handler.static_url(path);
+        if (seen.insert(url).second) out += link(xhtml_escape(url));
+    }
+    return out;
+}
+
+std::string joined(const std::vector<std::string>& parts, std::string_view separator) {
+    std::string out;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        if (i > 0) out += separator;
+        out += parts[i];
+    }
+    return out;
+}
+
+// Puts `piece` and a newline before the first (or last) `marker` of `html`.
+void insert_before(std::string& html, std::string_view marker, bool last,
+                   const std::string& piece) {
+    std::size_t at = last ? html.rfind(marker) : html.find(marker);
+    if (at == std::string::npos) {
+        throw std::runtime_error("render(): the page has no " + std::string(marker) +
+                                 " for its modules' JavaScript, CSS or HTML");
+    }
+    html.insert(at, piece + "\n");
+}
+
+}  // namespace
+
+// ---- UIModule and TemplateModule ----------------------------------------------
+
+HTTPServerRequest& UIModule::request() const { return handler_.request(); }
+
+const std::optional<std::string>& UIModule::current_user() const { return handler_.current_user(); }
+
+std::string UIModule::render_string(const std::string& template_name, const JSON& arguments,
+                                    const TemplateNamespace& extra) const {
+    return handler_.render_string(template_name, arguments, extra);
+}
+
+std::string TemplateModule::render(const TemplateArguments& arguments) {
+    std::string path = text_argument(arguments, 0, "path", "Template");
+    JSON values = JSON::object();
+    for (const auto& [name, value] : arguments.keyword) values[name] = value.to_json();
+    TemplateNamespace extra;
+    extra.set_function("set_resources", [this, path](const TemplateArguments& resources) {
+        set_resources(path, resources);
+        return TemplateValue("");
+    });
+    return render_string(path, values, extra);
+}
+
+void TemplateModule::set_resources(const std::string& path, const TemplateArguments& arguments) {
+    JSON resources = JSON::object();
+    for (const auto& [name, value] : arguments.keyword) resources[name] = value.to_json();
+    auto known = std::find_if(resources_.begin(), resources_.end(),
+                              [&](const auto& entry) { return entry.first == path; });
+    if (known == resources_.end()) {
+        resources_.emplace_back(path, std::move(resources));
+    } else if (known->second != resources) {
+        // Python's ValueError: a template included twice asks for one set.
+        throw std::invalid_argument(
+            "set_resources called with different resources for the same template");
+    }
+}
+
+std::vector<std::string> TemplateModule::resources(std::string_view key) const {
+    std::vector<std::string> found;
+    for (const auto& [path, resources] : resources_) {
+        auto value = resources.find(key);
+        if (value == resources.end()) continue;
+        auto keep = [&](const JSON& item) {
+            if (!item.is_string()) {
+                throw std::invalid_argument("set_resources: " + std::string(key) +
+                                            " takes text or a list of text");
+            }
+            found.push_back(item.get<std::string>());
+        };
+        if (value->is_array()) {
+            for (const JSON& item : *value) keep(item);
+        } else {
+            keep(*value);
+        }
+    }
+    return found;
+}
+
+std::string TemplateModule::embedded_javascript() {
+    return joined(resources("embedded_javascript"), "\n");
+}
+std::vector<std::string> TemplateModule::javascript_files() {
+    return resources("javascript_files");
+}
+std::string TemplateModule::embedded_css() { return joined(resources("embedded_css"), "\n"); }
+std::vector<std::string> TemplateModule::css_files() { return resources("css_files"); }
+std::string TemplateModule::html_head() { return joined(resources("html_head"), ""); }
+std::string TemplateModule::html_body() { return joined(resources("html_body"), ""); }
+
+std::map<std::string, UIModuleFactory> Application::builtin_ui_modules() {
+    return {{"linkify", ui_module<LinkifyModule>()},
+            {"xsrf_form_html", ui_module<XsrfFormHtmlModule>()},
+            {"Template", ui_module<TemplateModule>()}};
+}
+
+// ---- the Application's loaders ----------------------------------------------------
+
+std::shared_ptr<BaseLoader> Application::template_loader(const std::string& template_path,
+                                                         const RequestHandler& handler) {
+    std::shared_ptr<BaseLoader>& loader = template_loaders_[template_path];
+    if (!loader) loader = handler.create_template_loader(template_path);
+    return loader;
+}
+
+void Application::reset_template_loaders_if_uncached() {
+    if (settings_.compiled_template_cache.value_or(!settings_.debug)) return;
+    for (auto& [path, loader] : template_loaders_) loader->reset();
+}
+
+// ---- RequestHandler --------------------------------------------------------------
+
+std::string RequestHandler::get_template_path() const {
+    return application_->settings().template_path;
+}
+
+std::shared_ptr<BaseLoader> RequestHandler::create_template_loader(
+    const std::string& template_path) const {
+    const ApplicationSettings& settings = application_->settings();
+    if (settings.template_loader) return settings.template_loader;
+    BaseLoader::Options options;
+    if (settings.autoescape) options.autoescape = *settings.autoescape;
+    options.whitespace = settings.template_whitespace;
+    return std::make_shared<Loader>(template_path.empty() ? "." : template_path,
+                                    std::move(options));
+}
+
+std::string RequestHandler::render_string(const std::string& template_name, const JSON& arguments,
+                                          const TemplateNamespace& extra) {
+    std::shared_ptr<BaseLoader> loader = application_->template_loader(get_template_path(), *this);
+    std::shared_ptr<const Template> page = loader->load(template_name);
+    TemplateNamespace names = get_template_namespace();
+    names.update(extra);
+    try {
+        return page->generate(arguments, names);
+    } catch (const TemplateError& error) {
+        rethrow_http_error(error);
+        throw;
+    }
+}
+
+TemplateNamespace RequestHandler::get_template_namespace() {
+    TemplateNamespace names;
+    names.set("handler", template_object());
+    names.set("request", request_object(*request_));
+    names.set("current_user", optional_text(current_user()));
+    names.set("static_url", static_url_function(*this));
+    names.set("reverse_url", reverse_url_function(*this));
+    names.set("xsrf_form_html", xsrf_form_html_function(*this));
+    for (const auto& [name, method] : application_->settings().ui_methods) {
+        names.set_function(name, [this, &method](const TemplateArguments& arguments) {
+            return method(*this, arguments);
+        });
+    }
+    // {% module Name(...) %} is Tornado's _tt_modules.Name(...); templates
+    // may also write modules.Name(...).
+    TemplateValue modules = TemplateValue::object(
+        "_UIModuleNamespace", [this](std::string_view name) -> std::optional<TemplateValue> {
+            auto found = application_->ui_modules().find(std::string(name));
+            if (found == application_->ui_modules().end()) return std::nullopt;
+            return TemplateValue::function(found->first, [this, &module = *found](
+                                                             const TemplateArguments& arguments) {
+                return TemplateValue(active_module(module.first, module.second).render(arguments));
+            });
+        });
+    names.set("_tt_modules", modules);
+    names.set("modules", modules);
+    return names;
+}
+
+UIModule& RequestHandler::active_module(const std::string& name, const UIModuleFactory& factory) {
+    auto& modules = rare().active_modules;
+    for (auto& [known, module] : modules) {
+        if (known == name) return *module;
+    }
+    modules.emplace_back(name, factory(*this));
+    return *modules.back().second;
+}
+
+TemplateValue RequestHandler::template_object() {
+    return TemplateValue::object(
+        "RequestHandler", [this](std::string_view name) -> std::optional<TemplateValue> {
+            auto method = [this](std::string method_name, auto body) {
+                return TemplateValue::function(std::move(method_name), std::move(body));
+            };
+            if (name == "request") return request_object(*request_);
+            if (name == "current_user") return optional_text(current_user());
+            if (name == "path_args") return JSON(path_args_);
+            if (name == "path_kwargs") {
+                JSON kwargs = JSON::object();
+                for (const auto& [key, value] : path_kwargs()) kwargs[key] = value;
+                return kwargs;
+            }
+            if (name == "get_status") {
+                return method("get_status", [this](const TemplateArguments&) {
+                    return TemplateValue(get_status());
+                });
+            }
+            if (name == "get_argument" || name == "get_query_argument" ||
+                name == "get_body_argument") {
+                return method(std::string(name), [this, which = std::string(name)](
+                                                     const TemplateArguments& arguments) {
+                    std::string argument = text_argument(arguments, 0, "name", which);
+                    const TemplateValue* fallback = find_argument(arguments, 1, "default");
+                    bool strip = flag_argument(arguments, 2, "strip", true);
+                    const ArgumentMap& source = which == "get_argument" ? request_->arguments
+                                                : which == "get_query_argument"
+                                                    ? request_->query_arguments
+                                                    : request_->body_arguments;
+                    if (fallback != nullptr && !source.contains(argument)) return *fallback;
+                    return TemplateValue(argument_from(source, argument, std::nullopt, strip));
+                });
+            }
+            if (name == "get_arguments") {
+                return method("get_arguments", [this](const TemplateArguments& arguments) {
+                    return TemplateValue(
+                        JSON(get_arguments(text_argument(arguments, 0, "name", "get_arguments"),
+                                           flag_argument(arguments, 1, "strip", true))));
+                });
+            }
+            if (name == "get_cookie") {
+                return method("get_cookie", [this](const TemplateArguments& arguments) {
+                    std::optional<std::string> value =
+                        get_cookie(text_argument(arguments, 0, "name", "get_cookie"));
+                    const TemplateValue* fallback = find_argument(arguments, 1, "default");
+                    if (!value && fallback != nullptr) return *fallback;
+                    return optional_text(value);
+                });
+            }
+            if (name == "static_url") return static_url_function(*this);
+            if (name == "reverse_url") return reverse_url_function(*this);
+            if (name == "xsrf_form_html") return xsrf_form_html_function(*this);
+            if (name == "xsrf_token") return xsrf_token();
+            return std::nullopt;
+        });
+}
+
+std::string RequestHandler::render_linked_js(const std::vector<std::string>& js_files) const {
+    return linked_resources(*this, js_files, [](const std::string& url) {
+        return "<script src=\"" + url + "\" type=\"text/javascript\"></script>";
+    });
+}
+
+std::string RequestHandler::render_embed_js(const std::vector<std::string>& js_embed) const {
+    return "<script type=\"text/javascript\">\n//<![CDATA[\n" + joined(js_embed, "\n") +
+           "\n//]]>\n</script>";
+}
+
+std::string RequestHandler::render_linked_css(const std::vector<std::string>& css_files) const {
+    return linked_resources(*this, css_files, [](const std::string& url) {
+        return "<link href=\"" + url + "\" type=\"text/css\" rel=\"stylesheet\"/>";
+    });
+}
+
+std::string RequestHandler::render_embed_css(const std::vector<std::string>& css_embed) const {
+    return "<style type=\"text/css\">\n" + joined(css_embed, "\n") + "\n</style>";
+}
+
+Future<void> RequestHandler::render(const std::string& template_name, const JSON& arguments,
+                                    const TemplateNamespace& extra) {
+    if (finished_) throw std::logic_error("Cannot render() after finish()");
+    std::string html = render_string(template_name, arguments, extra);
+
+    // What the page's modules need, in the order they were first used.
+    std::vector<std::string> js_embed, js_files, css_embed, css_files, html_heads, html_bodies;
+    auto keep = [](std::vector<std::string>& into, std::string part) {
+        if (!part.empty()) into.push_back(std::move(part));
+    };
+    if (rare_) {
+        for (auto& [name, module] : rare_->active_modules) {
+            keep(js_embed, module->embedded_javascript());
+            for (std::string& file : module->javascript_files())
+                js_files.push_back(std::move(file));
+            keep(css_embed, module->embedded_css());
+            for (std::string& file : module->css_files()) css_files.push_back(std::move(file));
+            keep(html_heads, module->html_head());
+            keep(html_bodies, module->html_body());
+        }
+    }
+    // Tornado's order and places: scripts before the last </body>, styles
+    // and head parts before the first </head>, body parts before the first
+    // </body>.
+    if (!js_files.empty()) insert_before(html, "</body>", true, render_linked_js(js_files));
+    if (!js_embed.empty()) insert_before(html, "</body>", true, render_embed_js(js_embed));
+    if (!css_files.empty()) insert_before(html, "</head>", false, render_linked_css(css_files));
+    if (!css_embed.empty()) insert_before(html, "</head>", false, render_embed_css(css_embed));
+    if (!html_heads.empty()) insert_before(html, "</head>", false, joined(html_heads, ""));
+    if (!html_bodies.empty()) insert_before(html, "</body>", false, joined(html_bodies, ""));
+    return finish(html);
+}
+
+}  // namespace tornado
