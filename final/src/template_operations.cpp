@@ -547,6 +547,11 @@ TemplateValue call_function(const TemplateValue& function, const TemplateArgumen
         return function.call(arguments);
     } catch (const PythonError&) {
         throw;  // the builtins raise Python's own
+    } catch (const TemplateError&) {
+        // Another template's error (a module's render_string): it already
+        // names its own file and line, the innermost, as Python's traceback
+        // would; a {% try %} around the call still catches it by its type.
+        throw;
     } catch (const std::invalid_argument& error) {
         throw PythonError("ValueError", error.what(), std::current_exception());
     } catch (const std::out_of_range& error) {

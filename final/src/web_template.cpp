@@ -339,6 +339,20 @@ std::shared_ptr<BaseLoader> RequestHandler::create_template_loader(
 
 std::string RequestHandler::render_string(const std::string& template_name, const JSON& arguments,
                                           const TemplateNamespace& extra) {
+    // A module's template can render itself ({% module Template("a.html") %}
+    // in a.html); each render_string() is a new generate(), which its own
+    // nesting limit does not see, so the stack would run out instead.
+    constexpr int kMaxRenderDepth = 100;
+    int& depth = rare().render_depth;
+    if (depth >= kMaxRenderDepth) {
+        throw std::runtime_error("render_string(\"" + template_name + "\") nested more than " +
+                                 std::to_string(kMaxRenderDepth) + " deep: a template that renders itself?");
+    }
+    ++depth;
+    struct Leave {
+        int& depth;
+        ~Leave() { --depth; }
+    } leave{depth};
     std::shared_ptr<BaseLoader> loader = application_->template_loader(get_template_path(), *this);
     std::shared_ptr<const Template> page = loader->load(template_name);
     TemplateNamespace names = get_template_namespace();

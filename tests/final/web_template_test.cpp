@@ -214,6 +214,7 @@ protected:
         folder_.write("same.html",
                       "<head></head>{% module Template('w.html', n=1) %}{% module "
                       "Template('w.html', n=1) %}");
+        folder_.write("itself.html", "<p>{% module Template('itself.html') %}</p>");
         ApplicationSettings settings;
         settings.template_path = folder_.path();
         return std::make_shared<Application>(
@@ -221,7 +222,8 @@ protected:
                                  {"/broken", handler<TemplateHandler>("broken.html")},
                                  {"/missing", handler<TemplateHandler>("missing.html")},
                                  {"/conflict", handler<TemplateHandler>("conflict.html")},
-                                 {"/same", handler<TemplateHandler>("same.html")}},
+                                 {"/same", handler<TemplateHandler>("same.html")},
+                                 {"/itself", handler<TemplateHandler>("itself.html")}},
             settings);
     }
     TemplateFolder folder_;
@@ -247,6 +249,10 @@ TEST_F(NamespaceTest, RenderingTwiceIsAnErrorAfterTheFirstPage) {
 TEST_F(NamespaceTest, ABrokenOrMissingTemplateIsA500) {
     EXPECT_EQ(fetch("/broken").code, 500);
     EXPECT_EQ(fetch("/missing").code, 500);
+}
+
+TEST_F(NamespaceTest, ATemplateThatRendersItselfIsA500NotACrash) {
+    EXPECT_EQ(fetch("/itself").code, 500);
 }
 
 TEST_F(NamespaceTest, OneTemplateAskingForDifferentResourcesIsA500) {

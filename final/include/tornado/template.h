@@ -90,7 +90,9 @@ struct TemplateArguments {
 // A C++ function a template can call. What it throws reaches the template
 // as a Python exception a {% try %} can catch: std::invalid_argument as a
 // ValueError, std::out_of_range as an IndexError, std::overflow_error as an
-// OverflowError, any other std::exception as an Exception.
+// OverflowError, any other std::exception as an Exception. A TemplateError
+// (from a template the function renders) goes on as it is, naming its own
+// file and line.
 using TemplateFunction = std::function<TemplateValue(const TemplateArguments&)>;
 
 // The attributes of a C++ object a template reads (Tornado hands templates

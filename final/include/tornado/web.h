@@ -602,6 +602,7 @@ private:
         // The UIModules this request's pages used, in the order first used
         // (render() collects their resources in that order).
         std::vector<std::pair<std::string, std::unique_ptr<UIModule>>> active_modules;
+        int render_depth = 0;  // render_string() calls inside each other (modules)
     };
     Rare& rare();
     std::unique_ptr<Rare> rare_;
