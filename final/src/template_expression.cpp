@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 #include "python_text.h"
 #include "template_operations.h"
@@ -150,6 +151,10 @@ private:
         std::int64_t number = 0;
         auto [end, error] = std::from_chars(body.data(), body.data() + body.size(), number, base);
         if (error == std::errc::result_out_of_range) {
+            // 2**63 fits only negated, as -2**63 (the smallest int, whose
+            // repr() must read back): no value, and factor() takes it with
+            // its "-"; anywhere else atom() refuses it.
+            if (base == 10 && body == "9223372036854775808") return {TokenKind::number, digits, TemplateValue()};
             syntax_error("the integer " + digits + " does not fit in 64 bits");
         }
         if (error != std::errc() || end != body.data() + body.size()) syntax_error("invalid number " + digits);
@@ -585,6 +590,15 @@ private:
     }
 
     ExpressionPtr factor() {
+        if (is_op("-") && peek(1).kind == TokenKind::number && peek(1).value.is_none()) {
+            const Token& after = peek(2);
+            bool trailer = after.kind == TokenKind::op &&
+                           (after.text == "**" || after.text == "." || after.text == "[" || after.text == "(");
+            if (!trailer) {  // not -9223372036854775808 ** 2, which negates a power
+                at_ += 2;
+                return std::make_unique<Constant>(TemplateValue(std::numeric_limits<std::int64_t>::min()));
+            }
+        }
         for (char op : {'-', '+', '~'}) {
             if (accept_op(std::string(1, op))) {
                 Nesting nesting(*this);
@@ -654,6 +668,11 @@ private:
             if (peek().kind == TokenKind::name && peek(1).kind == TokenKind::op && peek(1).text == "=") {
                 std::string keyword = name();
                 ++at_;  // "="
+                // Python refuses f(a=1, a=2) when it compiles; the call
+                // would otherwise see only the first.
+                for (const auto& [seen, value] : node->keyword) {
+                    if (seen == keyword) syntax_error("keyword argument repeated: " + keyword);
+                }
                 node->keyword.emplace_back(keyword, expression());
             } else {
                 if (!node->keyword.empty()) syntax_error("positional argument follows keyword argument");
@@ -668,6 +687,7 @@ private:
     ExpressionPtr atom() {
         const Token& token = peek();
         if (token.kind == TokenKind::number) {
+            if (token.value.is_none()) syntax_error("the integer " + token.text + " does not fit in 64 bits");
             ++at_;
             return std::make_unique<Constant>(token.value);
         }

@@ -3,6 +3,7 @@
 #include "template_operations.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -153,7 +154,7 @@ TemplateValue float_operation(std::string_view op, double a, double b) {
 }
 
 std::string repeat(std::string_view text, std::int64_t times) {
-    if (times <= 0) return "";
+    if (times <= 0 || text.empty()) return "";  // "" * 10**18 is "" at once, not 10**18 rounds
     if (static_cast<double>(text.size()) * static_cast<double>(times) > kMaxItems) {
         raise("MemoryError", "a string of more than 10000000 bytes in a template");
     }
@@ -190,7 +191,7 @@ TemplateValue sequence_operation(std::string_view op, const TemplateValue& left,
     }
     if (op == "*" && is_integral(right)) {
         std::vector<TemplateValue> once = items_of(left), items;
-        std::int64_t times = right.as_integer();
+        std::int64_t times = once.empty() ? 0 : right.as_integer();  // [] * 10**18 at once
         if (times > 0 && static_cast<double>(once.size()) * static_cast<double>(times) > kMaxItems) {
             raise("MemoryError", "a list of more than 10000000 items in a template");
         }
@@ -279,12 +280,22 @@ bool is_python_space(char c) {
 
 std::string_view strip(std::string_view text, bool left, bool right,
                        const TemplateValue* characters) {
-    auto strippable = [&](char c) {
-        if (characters == nullptr || characters->is_none()) return is_python_space(c);
-        return characters->as_string().find(c) != std::string_view::npos;
+    // Whole characters: "é".strip("©") must not take the byte the two share.
+    auto strippable = [&](std::string_view character) {
+        if (characters == nullptr || characters->is_none()) return character.size() == 1 && is_python_space(character[0]);
+        return characters->as_string().find(character) != std::string_view::npos;
     };
-    while (left && !text.empty() && strippable(text.front())) text.remove_prefix(1);
-    while (right && !text.empty() && strippable(text.back())) text.remove_suffix(1);
+    while (left && !text.empty()) {
+        std::size_t length = detail::code_point_length(text, 0);
+        if (!strippable(text.substr(0, length))) break;
+        text.remove_prefix(length);
+    }
+    while (right && !text.empty()) {
+        std::size_t last = text.size() - 1;
+        while (last > 0 && (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80) --last;
+        if (!strippable(text.substr(last))) break;
+        text.remove_suffix(text.size() - last);
+    }
     return text;
 }
 
@@ -324,12 +335,21 @@ std::string replace_all(std::string_view text, std::string_view old, std::string
     std::string result;
     std::size_t start = 0;
     std::int64_t done = 0;
-    if (old.empty()) {  // Python puts the replacement between every character
-        for (std::size_t i = 0; i <= text.size(); ++i) {
+    auto check_size = [&] {  // as repeat(): a template should not exhaust the server
+        if (result.size() > static_cast<std::size_t>(kMaxItems)) {
+            raise("MemoryError", "a string of more than 10000000 bytes in a template");
+        }
+    };
+    if (old.empty()) {  // Python puts the replacement between every character (not byte)
+        for (std::size_t i = 0; i <= text.size();) {
             if (count >= 0 && done == count) return result + std::string(text.substr(i));
             result += replacement;
             ++done;
-            if (i < text.size()) result += text[i];
+            check_size();
+            if (i == text.size()) break;
+            std::size_t length = detail::code_point_length(text, i);
+            result += text.substr(i, length);
+            i += length;
         }
         return result;
     }
@@ -338,6 +358,7 @@ std::string replace_all(std::string_view text, std::string_view old, std::string
         if (found == std::string_view::npos) break;
         result += text.substr(start, found - start);
         result += replacement;
+        check_size();
         start = found + old.size();
         ++done;
     }
@@ -713,7 +734,12 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
     std::int64_t start = adjust(bound(start_value), step < 0 ? size - 1 : 0);
     std::int64_t stop = adjust(bound(stop_value), step < 0 ? -1 : size);
     std::vector<std::int64_t> picked;
-    for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) picked.push_back(i);
+    // i + step may pass INT64_MAX ("abc"[2::2**63-1]): stop there, as the
+    // slice has no item beyond the end anyway.
+    for (std::int64_t i = start; step > 0 ? i < stop : i > stop;) {
+        picked.push_back(i);
+        if (__builtin_add_overflow(i, step, &i)) break;
+    }
     if (is_text) {
         std::string_view text = container.as_string();
         std::string result;
@@ -1009,7 +1035,12 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
         }
         const TemplateValue* value = nullptr;
         if (field.empty() || (field[0] >= '0' && field[0] <= '9')) {
-            std::size_t index = field.empty() ? next_automatic++ : std::stoul(std::string(field));
+            std::size_t index = next_automatic;
+            if (field.empty()) {
+                ++next_automatic;
+            } else if (std::from_chars(field.data(), field.data() + field.size(), index).ec != std::errc()) {
+                raise("ValueError", "Too many decimal digits in format string");  // Python's words
+            }
             value = argument(arguments, index);
             if (value == nullptr) {
                 raise("IndexError", "Replacement index " + std::to_string(index) +
@@ -1149,7 +1180,12 @@ TemplateValue make_range(const TemplateArguments& arguments) {
     double items = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
     if (items > kMaxItems) raise("MemoryError", "range() of more than 10000000 items in a template");
     JSON array = JSON::array();
-    for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) array.push_back(i);
+    // range(2**63 - 2, 2**63 - 1, 2): the next value would not fit in 64
+    // bits, and is past stop anyway.
+    for (std::int64_t i = start; step > 0 ? i < stop : i > stop;) {
+        array.push_back(i);
+        if (__builtin_add_overflow(i, step, &i)) break;
+    }
     return TemplateValue(std::move(array));
 }
 
@@ -1212,8 +1248,8 @@ TemplateValue round_number(const TemplateArguments& arguments) {
         return value.as_integer();
     }
     if (is_integral(value)) {  // round(1234, -2) == 1200, ties to even
+        if (digits->as_integer() < -18) return 0;  // and -INT64_MIN would overflow
         std::int64_t places = -digits->as_integer();
-        if (places > 18) return 0;
         std::int64_t scale = 1;
         for (std::int64_t i = 0; i < places; ++i) scale *= 10;
         std::int64_t number = value.as_integer();

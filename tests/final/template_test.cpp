@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
 #include "tornado/template.h"
 
 namespace {
@@ -29,12 +30,7 @@ struct Case {
     JSON loader = JSON::object();
 };
 
-std::string read_file(const std::string& path) {
-    std::ifstream file(path, std::ios::binary);
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
+using tornado::testing::read_file;
 
 // The format is described at the top of cases.txt; template_oracle.py
 // reads it the same way.
@@ -344,6 +340,52 @@ TEST_F(TemplateFiles, ATemplateThatIncludesItselfIsAnErrorNotARecursion) {
 TEST_F(TemplateFiles, ExtendsWithoutALoaderIsAParseError) {
     EXPECT_NE(parse_error_of("{% extends 'base.html' %}").find("no template loader"), std::string::npos);
     EXPECT_NE(parse_error_of("{% include 'part.html' %}").find("no template loader"), std::string::npos);
+}
+
+}  // namespace
+
+// ---- findings of tests/final/fuzz_template.cpp's sessions ---------------------
+
+namespace {
+
+TEST(TemplateFindings, ACaughtErrorInABlockOrAnIncludeDoesNotCountAsNesting) {
+    // Each round's error, caught, used to leave the depth one higher: after
+    // 200 rounds the page failed with a RecursionError. Python: "ok".
+    tornado::DictLoader loader(std::map<std::string, std::string>{{"part.html", "{{ 1 // 0 }}"}});
+    tornado::Template included("{% for i in range(300) %}{% try %}{% include 'part.html' %}"
+                               "{% except ZeroDivisionError %}{% end %}{% end %}ok",
+                               "page.html", {.loader = &loader});
+    EXPECT_EQ(included.generate(), "ok");
+    EXPECT_EQ(render("{% for i in range(300) %}{% try %}{% block b %}{{ 1 / 0 }}{% end %}"
+                     "{% except ZeroDivisionError %}{% end %}{% end %}ok"),
+              "ok");
+}
+
+TEST(TemplateFindings, ApplyLooksItsFunctionUpBeforeItRunsItsBody) {
+    // Tornado writes f(_tt_apply0()): Python evaluates f first.
+    try {
+        render("{% apply nosuch %}{{ 1 / 0 }}{% end %}");
+        ADD_FAILURE() << "no error";
+    } catch (const tornado::TemplateError& error) {
+        EXPECT_EQ(error.python_type(), "NameError");
+    }
+}
+
+TEST(TemplateFindings, ARepeatedKeywordArgumentIsAParseError) {
+    // Python: SyntaxError: keyword argument repeated: a
+    EXPECT_NE(parse_error_of("{{ len(a=1, a=2) }}").find("keyword argument repeated: a"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(TemplateFindings, TheSmallestIntegerIsALiteral) {
+    // repr() of -2**63 must read back; 2**63 itself still does not fit.
+    EXPECT_EQ(render("{{ -9223372036854775808 }} {{ - 9_223_372_036_854_775_808 + 1 }}"),
+              "-9223372036854775808 -9223372036854775807");
+    EXPECT_NE(parse_error_of("{{ 9223372036854775808 }}").find("does not fit in 64 bits"), std::string::npos);
+    EXPECT_THROW(render("{{ -9223372036854775808 ** 2 }}"), tornado::ParseError);
 }
 
 }  // namespace
