@@ -163,6 +163,50 @@ TemplateValue reverse_url_function(const RequestHandler& handler) {
     });
 }
 
+TemplateValue get_status_function(const RequestHandler& handler) {
+    return TemplateValue::function("get_status", [&handler](const TemplateArguments&) {
+        return TemplateValue(handler.get_status());
+    });
+}
+
+// get_argument, get_query_argument or get_body_argument (`which`), with
+// Python's optional default, which may be any value (None, most often).
+TemplateValue argument_function(const RequestHandler& handler, std::string which) {
+    return TemplateValue::function(which, [&handler, which](const TemplateArguments& arguments) {
+        std::string name = text_argument(arguments, 0, "name", which);
+        bool strip = flag_argument(arguments, 2, "strip", true);
+        const HTTPServerRequest& request = handler.request();
+        const ArgumentMap& source = which == "get_query_argument"  ? request.query_arguments
+                                    : which == "get_body_argument" ? request.body_arguments
+                                                                   : request.arguments;
+        const TemplateValue* fallback = find_argument(arguments, 1, "default");
+        if (fallback != nullptr && !source.contains(name)) return *fallback;
+        if (which == "get_query_argument")
+            return TemplateValue(handler.get_query_argument(name, strip));
+        if (which == "get_body_argument")
+            return TemplateValue(handler.get_body_argument(name, strip));
+        return TemplateValue(handler.get_argument(name, strip));
+    });
+}
+
+TemplateValue arguments_function(const RequestHandler& handler) {
+    return TemplateValue::function("get_arguments", [&handler](const TemplateArguments& arguments) {
+        return TemplateValue(
+            JSON(handler.get_arguments(text_argument(arguments, 0, "name", "get_arguments"),
+                                       flag_argument(arguments, 1, "strip", true))));
+    });
+}
+
+TemplateValue cookie_function(const RequestHandler& handler) {
+    return TemplateValue::function("get_cookie", [&handler](const TemplateArguments& arguments) {
+        std::optional<std::string> value =
+            handler.get_cookie(text_argument(arguments, 0, "name", "get_cookie"));
+        const TemplateValue* fallback = find_argument(arguments, 1, "default");
+        if (!value && fallback != nullptr) return *fallback;
+        return optional_text(value);
+    });
+}
+
 TemplateValue xsrf_form_html_function(RequestHandler& handler) {
     return TemplateValue::function("xsrf_form_html", [&handler](const TemplateArguments&) {
         return TemplateValue(handler.xsrf_form_html());
@@ -346,7 +390,8 @@ std::string RequestHandler::render_string(const std::string& template_name, cons
     int& depth = rare().render_depth;
     if (depth >= kMaxRenderDepth) {
         throw std::runtime_error("render_string(\"" + template_name + "\") nested more than " +
-                                 std::to_string(kMaxRenderDepth) + " deep: a template that renders itself?");
+                                 std::to_string(kMaxRenderDepth) +
+                                 " deep: a template that renders itself?");
     }
     ++depth;
     struct Leave {
@@ -404,61 +449,32 @@ UIModule& RequestHandler::active_module(const std::string& name, const UIModuleF
 }
 
 TemplateValue RequestHandler::template_object() {
-    return TemplateValue::object(
-        "RequestHandler", [this](std::string_view name) -> std::optional<TemplateValue> {
-            auto method = [this](std::string method_name, auto body) {
-                return TemplateValue::function(std::move(method_name), std::move(body));
-            };
-            if (name == "request") return request_object(*request_);
-            if (name == "current_user") return optional_text(current_user());
-            if (name == "path_args") return JSON(path_args_);
-            if (name == "path_kwargs") {
-                JSON kwargs = JSON::object();
-                for (const auto& [key, value] : path_kwargs()) kwargs[key] = value;
-                return kwargs;
-            }
-            if (name == "get_status") {
-                return method("get_status", [this](const TemplateArguments&) {
-                    return TemplateValue(get_status());
-                });
-            }
-            if (name == "get_argument" || name == "get_query_argument" ||
-                name == "get_body_argument") {
-                return method(std::string(name), [this, which = std::string(name)](
-                                                     const TemplateArguments& arguments) {
-                    std::string argument = text_argument(arguments, 0, "name", which);
-                    const TemplateValue* fallback = find_argument(arguments, 1, "default");
-                    bool strip = flag_argument(arguments, 2, "strip", true);
-                    const ArgumentMap& source = which == "get_argument" ? request_->arguments
-                                                : which == "get_query_argument"
-                                                    ? request_->query_arguments
-                                                    : request_->body_arguments;
-                    if (fallback != nullptr && !source.contains(argument)) return *fallback;
-                    return TemplateValue(argument_from(source, argument, std::nullopt, strip));
-                });
-            }
-            if (name == "get_arguments") {
-                return method("get_arguments", [this](const TemplateArguments& arguments) {
-                    return TemplateValue(
-                        JSON(get_arguments(text_argument(arguments, 0, "name", "get_arguments"),
-                                           flag_argument(arguments, 1, "strip", true))));
-                });
-            }
-            if (name == "get_cookie") {
-                return method("get_cookie", [this](const TemplateArguments& arguments) {
-                    std::optional<std::string> value =
-                        get_cookie(text_argument(arguments, 0, "name", "get_cookie"));
-                    const TemplateValue* fallback = find_argument(arguments, 1, "default");
-                    if (!value && fallback != nullptr) return *fallback;
-                    return optional_text(value);
-                });
-            }
-            if (name == "static_url") return static_url_function(*this);
-            if (name == "reverse_url") return reverse_url_function(*this);
-            if (name == "xsrf_form_html") return xsrf_form_html_function(*this);
-            if (name == "xsrf_token") return xsrf_token();
-            return std::nullopt;
-        });
+    return TemplateValue::object("RequestHandler",
+                                 [this](std::string_view name) -> std::optional<TemplateValue> {
+                                     if (name == "request") return request_object(*request_);
+                                     if (name == "current_user")
+                                         return optional_text(current_user());
+                                     if (name == "path_args") return JSON(path_args_);
+                                     if (name == "path_kwargs") {
+                                         JSON kwargs = JSON::object();
+                                         for (const auto& [key, value] : path_kwargs())
+                                             kwargs[key] = value;
+                                         return kwargs;
+                                     }
+                                     if (name == "get_status") return get_status_function(*this);
+                                     if (name == "get_argument" || name == "get_query_argument" ||
+                                         name == "get_body_argument") {
+                                         return argument_function(*this, std::string(name));
+                                     }
+                                     if (name == "get_arguments") return arguments_function(*this);
+                                     if (name == "get_cookie") return cookie_function(*this);
+                                     if (name == "static_url") return static_url_function(*this);
+                                     if (name == "reverse_url") return reverse_url_function(*this);
+                                     if (name == "xsrf_form_html")
+                                         return xsrf_form_html_function(*this);
+                                     if (name == "xsrf_token") return xsrf_token();
+                                     return std::nullopt;
+                                 });
 }
 
 std::string RequestHandler::render_linked_js(const std::vector<std::string>& js_files) const {
