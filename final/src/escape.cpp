@@ -665,14 +665,26 @@ void append_link(std::string& out, std::string_view url_text, const AddressMatch
 // ---- HTML -------------------------------------------------------------------
 
 void append_xhtml_escape(std::string& out, std::string_view value) {
-    std::size_t copied = 0;
-    for (std::size_t at = 0; at < value.size(); ++at) {
-        if (kXhtmlGrowth[static_cast<unsigned char>(value[at])] == 0) continue;
-        out.append(value, copied, at - copied);
-        out += xhtml_entity_for(value[at]);
-        copied = at + 1;
+    std::size_t growth = xhtml_growth(value);
+    if (growth == 0) {
+        out += value;
+        return;
     }
-    out.append(value, copied);
+    // Sized once, then written through a pointer: appending each entity
+    // to the string checked its capacity every time (templates escape
+    // every {{ }}, so this loop is hot).
+    std::size_t start = out.size();
+    out.resize(start + value.size() + growth);
+    char* next = out.data() + start;
+    for (char c : value) {
+        if (kXhtmlGrowth[static_cast<unsigned char>(c)] == 0) {
+            *next++ = c;
+        } else {
+            std::string_view entity = xhtml_entity_for(c);
+            std::memcpy(next, entity.data(), entity.size());
+            next += entity.size();
+        }
+    }
 }
 
 std::string xhtml_escape(std::string_view value) {

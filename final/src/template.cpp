@@ -18,6 +18,7 @@
 #include "tornado/template.h"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -146,6 +147,7 @@ struct ParsedFile {
     std::string name;
     std::string autoescape;        // the function's name, "" for none; the last
                                    // {% autoescape %} of the file wins, as in Tornado
+    Symbol autoescape_symbol{""};  // the same name, once the file is parsed
     std::vector<std::string> extends;  // {% extends %} at the top level, in order
     Body body;
 };
@@ -180,7 +182,7 @@ struct Context {
     const Program* program;
     int depth = 0;  // blocks and includes inside each other
     // The escaping function of {{ }} once found (Output::escape_function).
-    std::string_view escape_name{};
+    std::optional<Symbol> escape_name{};
     TemplateValue escape{};
 };
 
@@ -219,14 +221,59 @@ struct Output : Node {
 
     Flow execute(Context& context) const override {
         with_location(*file, line, [&] {
-            TemplateValue value = expression->evaluate(*context.scope);
-            if (raw || file->autoescape.empty()) {
-                value.append_str(*context.out);
+            const JSON* json = expression->find_json(*context.scope);
+            if (json != nullptr && json->is_string()) {
+                write_text(context, json->get_ref<const std::string&>());
+            } else if (json != nullptr) {
+                write_value(context, TemplateValue::borrow(*json));
             } else {
-                write_escaped(context, value);
+                write_value(context, expression->evaluate(*context.scope));
             }
         });
         return Flow::normal;
+    }
+
+    // Tornado writes a string as it is and anything else as its str(),
+    // escaped either way.
+    void write_value(Context& context, const TemplateValue& value) const {
+        if (value.is_string()) {
+            write_text(context, value.as_string());
+        } else if (value.type() == TemplateValue::Type::integer && writes_plain_digits(context)) {
+            char digits[24];
+            auto end = std::to_chars(digits, digits + sizeof digits, value.as_integer()).ptr;
+            context.out->append(digits, end);
+        } else {
+            write_text(context, value.str());
+        }
+    }
+
+    void write_text(Context& context, std::string_view text) const {
+        if (raw || file->autoescape.empty()) {
+            *context.out += text;
+            return;
+        }
+        const TemplateValue& escape = escape_function(context);
+        if (escape.is_same(default_escape())) {  // the common case, without a call
+            append_xhtml_escape(*context.out, text);
+            return;
+        }
+        TemplateValue escaped = call_function(escape, {{TemplateValue(text)}, {}});
+        if (!escaped.is_string()) {
+            throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
+                                               std::string(escaped.type_name()) + "'>");
+        }
+        *context.out += escaped.as_string();
+    }
+
+    // Whether a number's digits go out as they are: xhtml_escape leaves
+    // them alone, a function of the user's might not.
+    bool writes_plain_digits(Context& context) const {
+        return raw || file->autoescape.empty() || escape_function(context).is_same(default_escape());
+    }
+
+    static const TemplateValue& default_escape() {
+        static const TemplateValue& xhtml_escape = *tornado_namespace().find("xhtml_escape");
+        return xhtml_escape;
     }
 
     // The function named by the file's autoescape. The arguments and the
@@ -234,32 +281,11 @@ struct Output : Node {
     // once, not at every {{ }} (a tenth of a page's time went there),
     // unless the page assigns that name itself.
     const TemplateValue& escape_function(Context& context) const {
-        const std::string& name = file->autoescape;
+        const Symbol& name = file->autoescape_symbol;
         if (context.escape_name == name) return context.escape;
         context.escape = context.scope->lookup(name);
-        context.escape_name = context.program->assigns(name) ? std::string_view() : std::string_view(name);
+        context.escape_name = context.program->assigns(name.name()) ? std::nullopt : std::optional(name);
         return context.escape;
-    }
-
-    void write_escaped(Context& context, const TemplateValue& value) const {
-        const TemplateValue& escape = escape_function(context);
-        static const TemplateValue& kDefault = *tornado_namespace().find("xhtml_escape");
-        if (escape.is_same(kDefault)) {  // the common case, without a copy
-            if (value.is_string()) {
-                append_xhtml_escape(*context.out, value.as_string());
-            } else {
-                append_xhtml_escape(*context.out, value.str());
-            }
-            return;
-        }
-        TemplateArguments arguments;
-        arguments.positional.emplace_back(value.is_string() ? value : TemplateValue(value.str()));
-        TemplateValue escaped = call_function(escape, arguments);
-        if (!escaped.is_string()) {
-            throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
-                                               std::string(escaped.type_name()) + "'>");
-        }
-        *context.out += escaped.as_string();
     }
 };
 
@@ -290,6 +316,8 @@ struct If : Node {
     Flow execute(Context& context) const override {
         for (const Branch& branch : branches) {
             bool taken = !branch.condition || with_location(*file, branch.line, [&] {
+                const JSON* json = branch.condition->find_json(*context.scope);
+                if (json != nullptr) return TemplateValue::borrow(*json).truthy();
                 return branch.condition->evaluate(*context.scope).truthy();
             });
             if (taken) return run(branch.body, context);
@@ -369,7 +397,7 @@ struct Try : Node {
         } catch (const TemplateError& error) {
             for (const Handler& handler : handlers) {
                 if (!handler.header.catches(error.python_type())) continue;
-                if (!handler.header.name.empty()) context.scope->assign(handler.header.name, error.message());
+                if (handler.header.name) context.scope->assign(*handler.header.name, error.message());
                 return run(handler.body, context);
             }
             throw;
@@ -911,6 +939,7 @@ Template::Template(std::string_view source, std::string name, Options options)
     Reader reader(name_, source, whitespace);
     Parser parser(*file_, reader);
     file_->body = parser.parse("", false);
+    file_->autoescape_symbol = Symbol(file_->autoescape);
 
     program_ = std::make_unique<Program>();
     // The ancestors, this template first: each {% extends %} adds the
@@ -977,7 +1006,7 @@ void Template::collect_locals(const Body& body, std::set<std::string, std::less<
             loop->header.target.collect_names(names);
         } else if (const auto* guarded = dynamic_cast<const Try*>(node.get())) {
             for (const Handler& handler : guarded->handlers) {
-                if (!handler.header.name.empty()) names.insert(handler.header.name);
+                if (handler.header.name) names.insert(handler.header.name->name());
             }
         } else if (const auto* block = dynamic_cast<const NamedBlock*>(node.get())) {
             collect_locals(program_->blocks.at(block->name)->body, names);

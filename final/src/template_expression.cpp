@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
+#include <unordered_set>
 
 #include "python_text.h"
 #include "template_operations.h"
@@ -257,10 +259,18 @@ struct Constant : Expression {
 };
 
 struct Name : Expression {
-    std::string name;
-    explicit Name(std::string n) : name(std::move(n)) {}
+    Symbol name;
+    explicit Name(std::string_view n) : name(n) {}
     TemplateValue evaluate(Scope& scope) const override { return scope.lookup(name); }
+    const JSON* find_json(Scope& scope) const override { return scope.find(name)->json_node(); }
 };
+
+// A dict's value for `key` inside JSON data, or nullptr.
+const JSON* find_member(const JSON* object, std::string_view key) {
+    if (object == nullptr || !object->is_object()) return nullptr;
+    auto found = object->find(key);
+    return found != object->end() ? &*found : nullptr;
+}
 
 // [a, b], (a, b), {k: v}
 struct Display : Expression {
@@ -277,6 +287,7 @@ struct Display : Expression {
                 }
                 object[std::string(key.as_string())] = items[i + 1]->evaluate(scope).to_json();
             }
+            check_container_depth(object);
             return TemplateValue(std::move(object));
         }
         std::vector<TemplateValue> values;
@@ -293,13 +304,22 @@ struct Attribute : Expression {
     TemplateValue evaluate(Scope& scope) const override {
         return get_attribute(object->evaluate(scope), name);
     }
+    // A dict's key read as an attribute (entry.title) comes before its
+    // methods, as get_attribute() does.
+    const JSON* find_json(Scope& scope) const override {
+        return find_member(object->find_json(scope), name);
+    }
 };
 
 struct Subscript : Expression {
     ExpressionPtr container, key;
+    std::optional<std::string> constant_key;  // the key, when it is a string literal
     TemplateValue evaluate(Scope& scope) const override {
         TemplateValue target = container->evaluate(scope);
         return get_item(target, key->evaluate(scope));
+    }
+    const JSON* find_json(Scope& scope) const override {
+        return constant_key ? find_member(container->find_json(scope), *constant_key) : nullptr;
     }
 };
 
@@ -314,14 +334,14 @@ struct Slice : Expression {
 
 struct Call : Expression {
     ExpressionPtr callee;
+    // `object.method(...)`: the callee as an Attribute, called directly
+    // without making a bound method first.
+    const Attribute* method = nullptr;
     std::vector<ExpressionPtr> positional;
     std::vector<std::pair<std::string, ExpressionPtr>> keyword;
 
     TemplateValue evaluate(Scope& scope) const override {
         TemplateArguments arguments;
-        // `object.method(...)` calls the method directly, without making a
-        // bound method first.
-        const auto* method = dynamic_cast<const Attribute*>(callee.get());
         TemplateValue object = method != nullptr ? method->object->evaluate(scope) : TemplateValue();
         TemplateValue function = method != nullptr ? TemplateValue() : callee->evaluate(scope);
         arguments.positional.reserve(positional.size());
@@ -646,6 +666,10 @@ private:
             if (accept_op("]")) {
                 auto node = make<Subscript>();
                 node->container = std::move(container);
+                const auto* constant = dynamic_cast<const Constant*>(start.get());
+                if (constant != nullptr && constant->value.is_string()) {
+                    node->constant_key = std::string(constant->value.as_string());
+                }
                 node->key = std::move(start);
                 return node;
             }
@@ -662,6 +686,7 @@ private:
 
     ExpressionPtr call(ExpressionPtr callee) {
         auto node = make<Call>();
+        node->method = dynamic_cast<const Attribute*>(callee.get());
         node->callee = std::move(callee);
         while (!accept_op(")")) {
             if (is_op("*") || is_op("**")) syntax_error("*args and **kwargs are not supported in templates");
@@ -826,7 +851,7 @@ ExceptHeader parse_except(std::string_view text) {
     } else {
         header.types.push_back(parser.name());
     }
-    if (parser.accept_name("as")) header.name = parser.name();
+    if (parser.accept_name("as")) header.name = Symbol(parser.name());
     parser.expect_end();
     return header;
 }
@@ -835,20 +860,26 @@ ExceptHeader parse_except(std::string_view text) {
 
 void Target::assign(Scope& scope, const TemplateValue& value) const {
     if (!name.empty()) {
-        scope.assign(name, value);
+        scope.assign(symbol, value);
         return;
     }
-    std::vector<TemplateValue> values = iterate(value);
-    if (values.size() != items.size()) {
-        if (values.size() > items.size()) {
+    // A list or tuple is unpacked in place; anything else (a string, a
+    // dict's keys) is iterated first.
+    std::vector<TemplateValue> iterated;
+    if (!value.is_sequence()) iterated = iterate(value);
+    std::size_t count = value.is_sequence() ? value.length() : iterated.size();
+    if (count != items.size()) {
+        if (count > items.size()) {
             throw PythonError("ValueError", "too many values to unpack (expected " +
                                                 std::to_string(items.size()) + ")");
         }
         throw PythonError("ValueError", "not enough values to unpack (expected " +
                                             std::to_string(items.size()) + ", got " +
-                                            std::to_string(values.size()) + ")");
+                                            std::to_string(count) + ")");
     }
-    for (std::size_t i = 0; i < items.size(); ++i) items[i].assign(scope, values[i]);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        items[i].assign(scope, value.is_sequence() ? value.item(i) : iterated[i]);
+    }
 }
 
 void Target::collect_names(std::set<std::string, std::less<>>& names) const {
@@ -860,7 +891,7 @@ void Assignment::execute(Scope& scope) const {
     TemplateValue result = value->evaluate(scope);
     if (target.name.empty() && target.items.empty()) return;  // an expression statement
     if (!augmented_operator.empty()) {
-        result = binary_operation(augmented_operator, scope.lookup(target.name), result);
+        result = binary_operation(augmented_operator, scope.lookup(target.symbol), result);
     }
     target.assign(scope, result);
 }
@@ -891,19 +922,27 @@ Scope::Scope(const Scope& enclosing, const std::set<std::string, std::less<>>* l
       local_names_(local_names),
       namespaces_(enclosing.namespaces_) {}
 
-const TemplateValue* Scope::find_local(std::string_view name) const {
+const TemplateValue* Scope::find_local(Symbol name) const {
     for (const auto& [local, value] : locals_) {
         if (local == name) return &value;
     }
     return enclosing_ != nullptr ? enclosing_->find_local(name) : nullptr;
 }
 
-TemplateValue Scope::lookup(std::string_view name) const {
-    if (const TemplateValue* local = find_local(name)) return *local;
-    if (local_names_ != nullptr && local_names_->contains(name)) {
-        throw PythonError("UnboundLocalError", "cannot access local variable '" + std::string(name) +
+const TemplateValue* Scope::find(Symbol name) const {
+    if (const TemplateValue* local = find_local(name)) return local;
+    for (const auto& [global, value] : globals_) {
+        if (global == name) return &value;
+    }
+    if (local_names_ != nullptr && local_names_->contains(name.name())) {
+        throw PythonError("UnboundLocalError", "cannot access local variable '" + name.name() +
                                                    "' where it is not associated with a value");
     }
+    return &globals_.emplace_back(name, lookup_global(name)).second;
+}
+
+TemplateValue Scope::lookup_global(Symbol symbol) const {
+    const std::string& name = symbol.name();
     if (arguments_->is_object()) {
         auto found = arguments_->find(name);
         if (found != arguments_->end()) return TemplateValue::borrow(*found);
@@ -912,29 +951,32 @@ TemplateValue Scope::lookup(std::string_view name) const {
         if (const TemplateValue* value = names->find(name)) return *value;
     }
     if (const TemplateValue* value = builtins().find(name)) return *value;
-    throw PythonError("NameError", "name '" + std::string(name) + "' is not defined");
+    throw PythonError("NameError", "name '" + name + "' is not defined");
 }
 
-void Scope::assign(std::string_view name, TemplateValue value) {
+void Scope::assign(Symbol name, TemplateValue value) {
     for (auto& [local, current] : locals_) {
         if (local == name) {
             current = std::move(value);
             return;
         }
     }
-    locals_.emplace_back(std::string(name), std::move(value));
+    locals_.emplace_back(name, std::move(value));
+}
+
+Symbol::Symbol(std::string_view name) {
+    // Node-based: a name's address never changes once interned.
+    static std::mutex mutex;
+    static std::unordered_set<std::string> names;
+    std::lock_guard<std::mutex> lock(mutex);
+    name_ = &*names.emplace(name).first;
 }
 
 std::vector<TemplateValue> iterate(const TemplateValue& value) {
     std::vector<TemplateValue> items;
     switch (value.type()) {
         case TemplateValue::Type::list:
-        case TemplateValue::Type::tuple:
-            items.reserve(value.as_json().size());
-            for (const JSON& item : value.as_json()) {
-                items.push_back(TemplateValue::element_of(value.shared_json(), item));
-            }
-            return items;
+        case TemplateValue::Type::tuple: return value.items();
         case TemplateValue::Type::dict:
             for (const auto& entry : value.as_json().items()) items.emplace_back(entry.key());
             return items;

@@ -18,8 +18,10 @@
 // live in template_operations.h.
 #pragma once
 
+#include <deque>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -51,10 +53,40 @@ private:
     std::exception_ptr cause_;
 };
 
+// The most items a list, or bytes a string, a template makes may hold
+// (Python's limit is the memory; a template's should be far below it).
+constexpr std::int64_t kMaxItems = 10'000'000;
+
+// How deep lists, tuples and dicts a template makes may nest: Python's
+// recursion limit, past which its repr() fails too. Printing, comparing and
+// freeing a container recurse once per level; deeper would use up the stack.
+constexpr int kMaxContainerDepth = 1000;
+
+// A RecursionError if `dict`, a dict a template made, nests deeper.
+void check_container_depth(const JSON& dict);
+
+// The most bytes str() or repr() of a container may write: a list that
+// holds itself twice at each level prints 2**depth items.
+constexpr std::size_t kMaxReprBytes = 10'000'000;
+
 // What is not Python as the parser knows it: the text, and why.
 class SyntaxError : public std::invalid_argument {
 public:
     using std::invalid_argument::invalid_argument;
+};
+
+// A name interned when a template is parsed: every Symbol made from the
+// same text holds the same pointer, so finding a variable while rendering
+// compares pointers, not strings (string compares were a tenth of a page's
+// time). Interning takes a lock; rendering only copies Symbols.
+class Symbol {
+public:
+    explicit Symbol(std::string_view name);
+    const std::string& name() const { return *name_; }
+    bool operator==(const Symbol& other) const { return name_ == other.name_; }
+
+private:
+    const std::string* name_;
 };
 
 // The names a running template sees. Locals are the variables the template
@@ -73,24 +105,41 @@ public:
     Scope(const Scope& enclosing, const std::set<std::string, std::less<>>* local_names);
 
     // The value of `name`; a NameError if there is none.
-    TemplateValue lookup(std::string_view name) const;
-    void assign(std::string_view name, TemplateValue value);
+    TemplateValue lookup(Symbol name) const { return *find(name); }
+    // The same, where it is kept: valid until the next assign().
+    const TemplateValue* find(Symbol name) const;
+    void assign(Symbol name, TemplateValue value);
 
 private:
-    const TemplateValue* find_local(std::string_view name) const;
+    const TemplateValue* find_local(Symbol name) const;
+    TemplateValue lookup_global(Symbol name) const;
 
     const Scope* enclosing_ = nullptr;
     const JSON* arguments_ = nullptr;
     const std::set<std::string, std::less<>>* local_names_ = nullptr;
     std::vector<const TemplateNamespace*> namespaces_;
     // Few variables per template: a vector searched in order beats a map.
-    std::vector<std::pair<std::string, TemplateValue>> locals_;
+    std::vector<std::pair<Symbol, TemplateValue>> locals_;
+    // The names found outside the template's variables (arguments,
+    // namespaces, builtins), each looked up once per generate(): they
+    // cannot change while it runs.
+    // A deque: find() hands out pointers that later lookups must not move.
+    mutable std::deque<std::pair<Symbol, TemplateValue>> globals_;
 };
 
 class Expression {
 public:
     virtual ~Expression() = default;
     virtual TemplateValue evaluate(Scope& scope) const = 0;
+    // Where the value already is, when it is a part of the JSON data a
+    // variable or an argument holds: {{ row["name"] }} then writes the
+    // string from where it lies instead of making a TemplateValue of it
+    // (a shortcut worth a third of a page's time). nullptr when the
+    // expression makes a new value, or the part is missing: then call
+    // evaluate(), which reports the error. Only looks names up, so calling
+    // evaluate() after it does nothing twice. The node stays valid until
+    // the template assigns a variable.
+    virtual const JSON* find_json(Scope&) const { return nullptr; }
 };
 using ExpressionPtr = std::unique_ptr<const Expression>;
 
@@ -99,6 +148,7 @@ using ExpressionPtr = std::unique_ptr<const Expression>;
 struct Target {
     std::string name;            // empty for a tuple
     std::vector<Target> items;   // the tuple's targets
+    Symbol symbol = Symbol(name);
 
     void assign(Scope& scope, const TemplateValue& value) const;
     // Adds the names this target assigns to `names`.
@@ -124,7 +174,7 @@ struct ForHeader {
 // {% except [type [as name]] %}
 struct ExceptHeader {
     std::vector<std::string> types;  // empty: every exception
-    std::string name;                // empty: not bound
+    std::optional<Symbol> name;      // none: not bound
 
     bool catches(const std::string& python_type) const;
 };

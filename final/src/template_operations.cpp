@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -23,7 +24,6 @@ using Type = TemplateValue::Type;
 // A list longer than this (from range(), "*" or a join of many parts) is
 // refused: Python would make it lazily or use the memory; a page has no
 // use for it, and a template should not be able to exhaust the server.
-constexpr std::int64_t kMaxItems = 10'000'000;
 
 [[noreturn]] void raise(std::string type, std::string message) {
     throw PythonError(std::move(type), std::move(message));
@@ -164,13 +164,7 @@ std::string repeat(std::string_view text, std::int64_t times) {
     return result;
 }
 
-std::vector<TemplateValue> items_of(const TemplateValue& sequence) {
-    std::vector<TemplateValue> items;
-    for (const JSON& item : sequence.as_json()) {
-        items.push_back(TemplateValue::element_of(sequence.shared_json(), item));
-    }
-    return items;
-}
+std::vector<TemplateValue> items_of(const TemplateValue& sequence) { return sequence.items(); }
 
 TemplateValue same_kind(const TemplateValue& model, std::vector<TemplateValue> items) {
     return model.type() == Type::tuple ? TemplateValue::tuple(std::move(items))
@@ -466,6 +460,30 @@ std::string format_integer(std::int64_t number, const FormatSpec& spec) {
     return pad(with_sign(digits, negative, spec.sign), spec, '>');
 }
 
+// printf's %f, %e or %g of a finite number. std::to_chars prints the same
+// digits without reading a format string each time (a page's "%.2f" % price
+// spent most of its time in snprintf); it has no "#" (alternate form).
+std::string float_digits(double magnitude, char type, int precision, bool alternate) {
+    char buffer[512];
+    char lower = static_cast<char>(type | 0x20);
+    if (!alternate) {
+        std::chars_format style = lower == 'f'   ? std::chars_format::fixed
+                                  : lower == 'e' ? std::chars_format::scientific
+                                                 : std::chars_format::general;
+        auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, magnitude, style, precision);
+        if (error != std::errc()) raise("OverflowError", "formatted float is too long (precision too large?)");
+        std::string digits(buffer, end);
+        if (type == 'E' || type == 'G') std::transform(digits.begin(), digits.end(), digits.begin(), ::toupper);
+        return digits;
+    }
+    std::string format = "%#." + std::to_string(precision) + type;
+    int written = std::snprintf(buffer, sizeof buffer, format.c_str(), magnitude);
+    if (written < 0 || written >= static_cast<int>(sizeof buffer)) {
+        raise("OverflowError", "formatted float is too long (precision too large?)");
+    }
+    return buffer;
+}
+
 std::string format_float(double number, const FormatSpec& spec) {
     char type = spec.type == 0 ? 'g' : spec.type;
     if (std::isnan(number) || std::isinf(number)) {
@@ -486,14 +504,7 @@ std::string format_float(double number, const FormatSpec& spec) {
         type = 'f';
     }
     int precision = spec.precision < 0 ? 6 : spec.precision;
-    std::string format = std::string("%") + (spec.alternate ? "#" : "") + "." +
-                         std::to_string(precision) + type;
-    char buffer[512];
-    int written = std::snprintf(buffer, sizeof buffer, format.c_str(), std::fabs(number));
-    if (written < 0 || written >= static_cast<int>(sizeof buffer)) {
-        raise("OverflowError", "formatted float is too long (precision too large?)");
-    }
-    std::string digits = buffer;
+    std::string digits = float_digits(std::fabs(number), type, precision, spec.alternate);
     if (spec.thousands) digits = group_thousands(digits);
     if (percent) digits += '%';
     return pad(with_sign(digits, std::signbit(number), spec.sign), spec, '>');
@@ -642,7 +653,16 @@ bool equals(const TemplateValue& left, const TemplateValue& right) {
         case Type::none: return true;
         case Type::string: return left.as_string() == right.as_string();
         case Type::list:
-        case Type::tuple:
+        case Type::tuple: {
+            // The same list equals itself at once, as in Python: a list that
+            // holds one list twice at each level would take 2**depth steps.
+            if (left.is_same(right)) return true;
+            if (left.length() != right.length()) return false;
+            for (std::size_t i = 0; i < left.length(); ++i) {
+                if (!equals(left.item(i), right.item(i))) return false;
+            }
+            return true;
+        }
         case Type::dict: return left.as_json() == right.as_json();
         case Type::function:
         case Type::object: return left.is_same(right);
@@ -657,11 +677,10 @@ bool compare(std::string_view op, const TemplateValue& left, const TemplateValue
     if (op == "not in") return !contains(right, left);
     if (op == "is" || op == "is not") {
         // Identity: None, True and False are singletons; containers are the
-        // same object when they share their JSON.
+        // same object when they share their items.
         bool same = left.type() == right.type() &&
-                    (left.is_sequence() || left.type() == Type::dict
-                         ? &left.as_json() == &right.as_json()
-                         : equals(left, right));
+                    (left.is_sequence() || left.type() == Type::dict ? left.is_same(right)
+                                                                     : equals(left, right));
         return op == "is" ? same : !same;
     }
     int result = order(op, left, right);
@@ -677,19 +696,17 @@ TemplateValue get_item(const TemplateValue& container, const TemplateValue& key)
     switch (container.type()) {
         case Type::list:
         case Type::tuple: {
-            const JSON& array = container.as_json();
-            std::size_t index = checked_index(key, array.size(), container);
-            return TemplateValue::element_of(container.shared_json(), array[index]);
+            return container.item(checked_index(key, container.length(), container));
         }
         case Type::string: {
             std::string_view text = container.as_string();
             return character_at(text, checked_index(key, detail::code_point_count(text), container));
         }
         case Type::dict: {
-            const JSON& object = container.as_json();
+            const std::shared_ptr<const JSON>& object = container.shared_json();
             if (key.is_string()) {
-                auto found = object.find(key.as_string());
-                if (found != object.end()) return TemplateValue::element_of(container.shared_json(), *found);
+                auto found = object->find(key.as_string());
+                if (found != object->end()) return TemplateValue::element_of(object, *found);
             }
             if (key.is_sequence() && key.type() == Type::list) raise("TypeError", "unhashable type: 'list'");
             raise("KeyError", key.repr());
@@ -721,7 +738,7 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
     std::int64_t step = bound(step_value).value_or(1);
     if (step == 0) raise("ValueError", "slice step cannot be zero");
     auto size = static_cast<std::int64_t>(is_text ? detail::code_point_count(container.as_string())
-                                                  : container.as_json().size());
+                                                  : container.length());
     // Python's PySlice_AdjustIndices: defaults by direction, negatives from
     // the end, then clamped into range.
     auto adjust = [&](std::optional<std::int64_t> index, std::int64_t missing) {
@@ -747,10 +764,8 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
         return result;
     }
     std::vector<TemplateValue> items;
-    const JSON& array = container.as_json();
-    for (std::int64_t i : picked) {
-        items.push_back(TemplateValue::element_of(container.shared_json(), array[static_cast<std::size_t>(i)]));
-    }
+    items.reserve(picked.size());
+    for (std::int64_t i : picked) items.push_back(container.item(static_cast<std::size_t>(i)));
     return same_kind(container, std::move(items));
 }
 
@@ -821,6 +836,25 @@ void check_at_most(const TemplateArguments& arguments, std::size_t count, std::s
 
 std::string str_format(std::string_view format, const TemplateArguments& arguments);
 
+// separator.join(parts): a list or tuple read in place, anything else
+// iterated first.
+std::string join(std::string_view separator, const TemplateValue& parts) {
+    std::vector<TemplateValue> iterated;
+    if (!parts.is_sequence()) iterated = iterate(parts);
+    std::size_t count = parts.is_sequence() ? parts.length() : iterated.size();
+    std::string joined;
+    for (std::size_t i = 0; i < count; ++i) {
+        TemplateValue part = parts.is_sequence() ? parts.item(i) : iterated[i];
+        if (!part.is_string()) {
+            raise("TypeError", "sequence item " + std::to_string(i) + ": expected str instance, " +
+                                   std::string(part.type_name()) + " found");
+        }
+        if (i > 0) joined += separator;
+        joined += part.as_string();
+    }
+    return joined;
+}
+
 TemplateValue string_method(std::string_view text, std::string_view name,
                             const TemplateArguments& arguments) {
     if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
@@ -848,20 +882,7 @@ TemplateValue string_method(std::string_view text, std::string_view name,
         }
         return TemplateValue::list(std::move(lines));
     }
-    if (name == "join") {
-        std::string joined;
-        bool first = true;
-        for (const TemplateValue& part : iterate(required(arguments, 0, "join"))) {
-            if (!part.is_string()) {
-                raise("TypeError", "sequence item: expected str instance, " +
-                                       std::string(part.type_name()) + " found");
-            }
-            if (!first) joined += text;
-            first = false;
-            joined += part.as_string();
-        }
-        return joined;
-    }
+    if (name == "join") return join(text, required(arguments, 0, "join"));
     if (name == "replace") {
         const TemplateValue* count = argument(arguments, 2);
         return replace_all(text, required(arguments, 0, "replace").as_string(),
@@ -1077,16 +1098,18 @@ TemplateValue call_method(const TemplateValue& object, std::string_view name,
 }
 
 std::string percent_format(std::string_view format, const TemplateValue& values) {
-    std::vector<TemplateValue> positional;
+    // A tuple's items fill the fields in turn; any other value is the one
+    // field's, without a vector to hold it.
+    std::vector<TemplateValue> tuple_items;
+    if (values.type() == Type::tuple) tuple_items = values.items();
+    std::span<const TemplateValue> positional =
+        values.type() == Type::tuple ? std::span<const TemplateValue>(tuple_items)
+                                     : std::span<const TemplateValue>(&values, 1);
     bool is_mapping = values.type() == Type::dict;
-    if (values.type() == Type::tuple) {
-        positional = items_of(values);
-    } else {
-        positional.push_back(values);
-    }
     std::size_t used = 0;
     bool used_mapping = false;
     std::string out;
+    out.reserve(format.size() + 16);
     for (std::size_t i = 0; i < format.size(); ++i) {
         if (format[i] != '%') {
             out += format[i];
@@ -1161,7 +1184,7 @@ namespace {
 
 std::int64_t length_of(const TemplateValue& value) {
     if (value.is_string()) return static_cast<std::int64_t>(detail::code_point_count(value.as_string()));
-    if (value.is_sequence() || value.type() == Type::dict) return static_cast<std::int64_t>(value.as_json().size());
+    if (value.is_sequence() || value.type() == Type::dict) return static_cast<std::int64_t>(value.length());
     raise("TypeError", "object of type " + quoted_type(value) + " has no len()");
 }
 
@@ -1344,6 +1367,7 @@ TemplateValue make_dict(const TemplateArguments& arguments) {
         }
     }
     for (const auto& [name, value] : arguments.keyword) object[name] = value.to_json();
+    check_container_depth(object);
     return TemplateValue(std::move(object));
 }
 

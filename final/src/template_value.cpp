@@ -1,5 +1,6 @@
 // template_value.cpp: TemplateValue, TemplateNamespace, and Python's str()
 // and repr() of each type.
+#include <algorithm>
 #include <utility>
 
 #include "python_text.h"
@@ -8,6 +9,8 @@
 
 namespace tornado {
 
+using template_detail::kMaxContainerDepth;
+using template_detail::kMaxReprBytes;
 using template_detail::PythonError;
 
 const TemplateValue* TemplateArguments::find_keyword(std::string_view name) const {
@@ -43,21 +46,30 @@ TemplateValue TemplateValue::from_json_node(std::shared_ptr<const JSON> node) {
     switch (node->type()) {
         case JSON::value_t::null:
         case JSON::value_t::discarded: break;
-        case JSON::value_t::boolean: value.data_ = node->get<bool>(); break;
-        case JSON::value_t::number_integer: value.data_ = node->get<std::int64_t>(); break;
+        case JSON::value_t::boolean: value = TemplateValue(node->get<bool>()); break;
+        case JSON::value_t::number_integer: value = TemplateValue(node->get<std::int64_t>()); break;
         case JSON::value_t::number_unsigned: {
             auto number = node->get<std::uint64_t>();
             if (number > static_cast<std::uint64_t>(INT64_MAX)) {
                 throw PythonError("OverflowError", "integer too large for a template: " +
                                                        std::to_string(number));
             }
-            value.data_ = static_cast<std::int64_t>(number);
+            value = TemplateValue(static_cast<std::int64_t>(number));
             break;
         }
-        case JSON::value_t::number_float: value.data_ = node->get<double>(); break;
+        case JSON::value_t::number_float: value = TemplateValue(node->get<double>()); break;
         case JSON::value_t::string:
+            value.type_ = Type::string;
+            value.data_ = std::move(node);
+            break;
         case JSON::value_t::array:
-        case JSON::value_t::object: value.data_ = std::move(node); break;
+            value.type_ = Type::list;
+            value.data_ = std::move(node);
+            break;
+        case JSON::value_t::object:
+            value.type_ = Type::dict;
+            value.data_ = std::move(node);
+            break;
         case JSON::value_t::binary:
             throw PythonError("TypeError", "binary JSON values cannot be used in a template");
     }
@@ -67,48 +79,46 @@ TemplateValue TemplateValue::from_json_node(std::shared_ptr<const JSON> node) {
 TemplateValue TemplateValue::function(std::string name, TemplateFunction function) {
     TemplateValue value;
     value.data_ = std::make_shared<const Function>(Function{std::move(name), std::move(function)});
+    value.type_ = Type::function;
     return value;
 }
 
 TemplateValue TemplateValue::object(std::string type_name, TemplateAttributes attributes) {
     TemplateValue value;
     value.data_ = std::make_shared<const Object>(Object{std::move(type_name), std::move(attributes)});
+    value.type_ = Type::object;
     return value;
 }
 
 TemplateValue TemplateValue::list(std::vector<TemplateValue> items) {
-    JSON array = JSON::array();
-    for (const TemplateValue& item : items) array.push_back(item.to_json());
-    TemplateValue value;
-    value.data_ = std::make_shared<const JSON>(std::move(array));
-    return value;
+    return from_items(std::move(items), Type::list);
 }
 
 TemplateValue TemplateValue::tuple(std::vector<TemplateValue> items) {
-    TemplateValue value = list(std::move(items));
-    value.is_tuple_ = true;
+    return from_items(std::move(items), Type::tuple);
+}
+
+TemplateValue TemplateValue::from_items(std::vector<TemplateValue> items, Type type) {
+    // Python's own limit: printing, comparing or freeing a deeper list
+    // recurses once per level, and would use up the C++ stack.
+    int depth = 1;
+    for (const TemplateValue& item : items) depth = std::max(depth, item.depth() + 1);
+    if (depth > kMaxContainerDepth) {
+        throw PythonError("RecursionError", "lists and tuples nested more than " +
+                                                std::to_string(kMaxContainerDepth) + " deep in a template");
+    }
+    TemplateValue value;
+    value.data_ = std::make_shared<const Items>(Items{std::move(items), depth});
+    value.type_ = type;
     return value;
 }
 
-// ---- reading values ---------------------------------------------------------
-
-TemplateValue::Type TemplateValue::type() const {
-    switch (data_.index()) {
-        case 0: return Type::none;
-        case 1: return Type::boolean;
-        case 2: return Type::integer;
-        case 3: return Type::floating;
-        case 4: return Type::string;
-        case 5: {
-            const JSON& json = *std::get<5>(data_);
-            if (json.is_string()) return Type::string;
-            if (json.is_object()) return Type::dict;
-            return is_tuple_ ? Type::tuple : Type::list;
-        }
-        case 6: return Type::function;
-        default: return Type::object;
-    }
+int TemplateValue::depth() const {
+    const auto* items = std::get_if<std::shared_ptr<const Items>>(&data_);
+    return items != nullptr ? (*items)->depth : 0;
 }
+
+// ---- reading values ---------------------------------------------------------
 
 std::string_view TemplateValue::type_name() const {
     switch (type()) {
@@ -135,7 +145,7 @@ bool TemplateValue::truthy() const {
         case Type::string: return !as_string().empty();
         case Type::list:
         case Type::tuple:
-        case Type::dict: return !as_json().empty();
+        case Type::dict: return length() != 0;
         case Type::function:
         case Type::object: return true;
     }
@@ -165,19 +175,68 @@ std::string_view TemplateValue::as_string() const {
     throw PythonError("TypeError", "expected str, not " + std::string(type_name()));
 }
 
+const JSON* TemplateValue::json_array() const {
+    const auto* json = std::get_if<std::shared_ptr<const JSON>>(&data_);
+    return json != nullptr && type_ == Type::list ? json->get() : nullptr;
+}
+
+const std::vector<TemplateValue>* TemplateValue::native_items() const {
+    const auto* items = std::get_if<std::shared_ptr<const Items>>(&data_);
+    return items != nullptr ? &(*items)->values : nullptr;
+}
+
+std::size_t TemplateValue::length() const {
+    if (const auto* items = native_items()) return items->size();
+    if (type_ == Type::list || type_ == Type::dict) return std::get<std::shared_ptr<const JSON>>(data_)->size();
+    throw PythonError("TypeError", "object of type '" + std::string(type_name()) + "' has no len()");
+}
+
+TemplateValue TemplateValue::item(std::size_t index) const {
+    if (const auto* items = native_items()) return items->at(index);
+    if (const JSON* array = json_array()) {
+        return element_of(std::get<std::shared_ptr<const JSON>>(data_), array->at(index));
+    }
+    throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not subscriptable");
+}
+
+std::vector<TemplateValue> TemplateValue::items() const {
+    if (const auto* items = native_items()) return *items;
+    std::vector<TemplateValue> result;
+    if (const JSON* array = json_array()) {
+        const auto& owner = std::get<std::shared_ptr<const JSON>>(data_);
+        result.reserve(array->size());
+        for (const JSON& element : *array) result.push_back(element_of(owner, element));
+        return result;
+    }
+    throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not a list or a tuple");
+}
+
+const JSON* TemplateValue::json_node() const {
+    const auto* json = std::get_if<std::shared_ptr<const JSON>>(&data_);
+    return json != nullptr ? json->get() : nullptr;
+}
+
 const JSON& TemplateValue::as_json() const {
     return *shared_json();
 }
 
 const std::shared_ptr<const JSON>& TemplateValue::shared_json() const {
-    const auto* json = std::get_if<std::shared_ptr<const JSON>>(&data_);
-    if (json == nullptr || (*json)->is_string()) {
-        throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not a container");
+    if (type_ != Type::dict) {
+        throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not a dict");
     }
-    return *json;
+    return std::get<std::shared_ptr<const JSON>>(data_);
 }
 
 JSON TemplateValue::to_json() const {
+    std::int64_t budget = template_detail::kMaxItems;
+    return to_json(budget);
+}
+
+JSON TemplateValue::to_json(std::int64_t& budget) const {
+    if (--budget < 0) {
+        throw PythonError("MemoryError", "a list of more than " + std::to_string(template_detail::kMaxItems) +
+                                             " items in a template");
+    }
     switch (type()) {
         case Type::none: return nullptr;
         case Type::boolean: return std::get<bool>(data_);
@@ -185,7 +244,12 @@ JSON TemplateValue::to_json() const {
         case Type::floating: return std::get<double>(data_);
         case Type::string: return std::string(as_string());
         case Type::list:
-        case Type::tuple:
+        case Type::tuple: {
+            if (const JSON* array = json_array()) return *array;
+            JSON array = JSON::array();
+            for (const TemplateValue& item : *native_items()) array.push_back(item.to_json(budget));
+            return array;
+        }
         case Type::dict: return as_json();
         case Type::function:
             throw PythonError("TypeError", "a function (" + function_name() +
@@ -215,6 +279,12 @@ std::optional<TemplateValue> TemplateValue::attribute(std::string_view name) con
 }
 
 bool TemplateValue::is_same(const TemplateValue& other) const {
+    if (type_ != other.type_) return false;
+    if (is_sequence() || type_ == Type::dict) {
+        if (const auto* items = native_items()) return items == other.native_items();
+        return std::get<std::shared_ptr<const JSON>>(data_) ==
+               std::get<std::shared_ptr<const JSON>>(other.data_);
+    }
     if (const auto* mine = std::get_if<std::shared_ptr<const Function>>(&data_)) {
         const auto* theirs = std::get_if<std::shared_ptr<const Function>>(&other.data_);
         return theirs != nullptr && *mine == *theirs;
@@ -230,6 +300,21 @@ namespace {
 
 void append_json_repr(std::string& out, const JSON& json);
 
+void check_repr_size(const std::string& out) {
+    if (out.size() > kMaxReprBytes) {
+        throw PythonError("MemoryError", "str() or repr() of more than " + std::to_string(kMaxReprBytes) +
+                                             " bytes in a template");
+    }
+}
+
+// The depth of `json`, counted no further than `limit` levels below.
+int json_depth(const JSON& json, int limit) {
+    if (!json.is_structured() || limit == 0) return 0;
+    int deepest = 0;
+    for (const JSON& child : json) deepest = std::max(deepest, json_depth(child, limit - 1));
+    return deepest + 1;
+}
+
 void append_json_sequence(std::string& out, const JSON& array, char open, char close) {
     out += open;
     bool first = true;
@@ -237,6 +322,7 @@ void append_json_sequence(std::string& out, const JSON& array, char open, char c
         if (!first) out += ", ";
         first = false;
         append_json_repr(out, item);
+        check_repr_size(out);
     }
     out += close;
 }
@@ -256,6 +342,7 @@ void append_json_repr(std::string& out, const JSON& json) {
                 detail::append_python_string_repr(out, key);
                 out += ": ";
                 append_json_repr(out, value);
+                check_repr_size(out);
             }
             out += '}';
             return;
@@ -264,7 +351,27 @@ void append_json_repr(std::string& out, const JSON& json) {
     }
 }
 
+void append_items_repr(std::string& out, const std::vector<TemplateValue>& items, char open,
+                       char close) {
+    out += open;
+    bool first = true;
+    for (const TemplateValue& item : items) {
+        if (!first) out += ", ";
+        first = false;
+        item.append_repr(out);
+        check_repr_size(out);
+    }
+    out += close;
+}
+
 }  // namespace
+
+void template_detail::check_container_depth(const JSON& dict) {
+    if (json_depth(dict, kMaxContainerDepth + 1) > kMaxContainerDepth) {
+        throw PythonError("RecursionError", "dicts and lists nested more than " +
+                                                std::to_string(kMaxContainerDepth) + " deep in a template");
+    }
+}
 
 void TemplateValue::append_str(std::string& out) const {
     if (is_string()) {
@@ -281,11 +388,17 @@ void TemplateValue::append_repr(std::string& out) const {
         case Type::integer: out += std::to_string(std::get<std::int64_t>(data_)); return;
         case Type::floating: detail::append_python_float_repr(out, std::get<double>(data_)); return;
         case Type::string: detail::append_python_string_repr(out, as_string()); return;
-        case Type::list:
         case Type::dict: append_json_repr(out, as_json()); return;
+        case Type::list:
+            if (const JSON* array = json_array()) {
+                append_json_repr(out, *array);
+            } else {
+                append_items_repr(out, *native_items(), '[', ']');
+            }
+            return;
         case Type::tuple:
-            append_json_sequence(out, as_json(), '(', ')');
-            if (as_json().size() == 1) out.insert(out.size() - 1, ",");  // (1,)
+            append_items_repr(out, *native_items(), '(', ')');
+            if (length() == 1) out.insert(out.size() - 1, ",");  // (1,)
             return;
         case Type::function: out += "<built-in function " + function_name() + ">"; return;
         case Type::object: out += "<" + std::string(type_name()) + " object>"; return;

@@ -389,3 +389,40 @@ TEST(TemplateFindings, TheSmallestIntegerIsALiteral) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string python_error_of(std::string_view source) {
+    try {
+        render(source);
+    } catch (const tornado::TemplateError& error) {
+        return error.python_type() + ": " + error.message();
+    }
+    return "no error";
+}
+
+TEST(TemplateFindings, ListsNestedDeeperThanPythonsLimitAreARecursionError) {
+    // Lists share their items now; one nested 20,000 deep used to overflow
+    // the stack when printed (and would when freed). Python's repr() stops
+    // at its recursion limit, 1000; here making the list does.
+    EXPECT_EQ(render("{% set x = [] %}{% for i in range(999) %}{% set x = [x] %}{% end %}{{ len(x) }}"), "1");
+    EXPECT_NE(python_error_of("{% set x = [] %}{% for i in range(20000) %}{% set x = [x] %}{% end %}")
+                  .find("RecursionError: lists and tuples nested more than 1000 deep"),
+              std::string::npos);
+    EXPECT_NE(python_error_of("{% set x = {} %}{% for i in range(20000) %}{% set x = {'a': x} %}{% end %}")
+                  .find("RecursionError: dicts and lists nested more than 1000 deep"),
+              std::string::npos);
+}
+
+TEST(TemplateFindings, AListThatHoldsOneListTwiceAtEachLevelStaysSmall) {
+    // 900 levels of [x, x] hold 2**900 items when expanded: comparing it
+    // with itself is immediate (Python's identity rule), and printing it or
+    // putting it in a dict is a MemoryError, not an endless page.
+    std::string doubled = "{% set x = [1] %}{% for i in range(900) %}{% set x = [x, x] %}{% end %}";
+    EXPECT_EQ(render(doubled + "{{ x == x }} {{ len(x) }}"), "True 2");
+    EXPECT_NE(python_error_of(doubled + "{{ x }}").find("MemoryError"), std::string::npos);
+    EXPECT_NE(python_error_of(doubled + "{{ {'x': x} }}").find("MemoryError"), std::string::npos);
+    EXPECT_NE(python_error_of("{{ [[0] * 1000] * 100000 }}").find("MemoryError"), std::string::npos);
+}
+
+}  // namespace

@@ -44,8 +44,12 @@
 //   read as an attribute (entry.title), standing in for Python objects.
 // * Lists, tuples and dicts are values, not shared objects: a template
 //   cannot change them (append, item assignment), only make new ones. A
-//   tuple inside a list is shown as a list.
+//   dict's values are JSON: a tuple put in one comes back as a list, and a
+//   function cannot be put in one.
 // * Integers are 64-bit; overflow is an OverflowError, not a big number.
+// * A list, tuple or dict nested more than 1000 deep is a RecursionError
+//   when it is made (Python's limit, which Python applies when it is
+//   printed), and str() or repr() of more than 10 MB a MemoryError.
 // * `datetime` and Python modules are not in the namespace; register the
 //   functions a template needs instead.
 //
@@ -107,14 +111,14 @@ public:
 
     TemplateValue() = default;  // None
     TemplateValue(std::nullptr_t) {}
-    TemplateValue(bool value) : data_(value) {}
-    TemplateValue(int value) : data_(std::int64_t{value}) {}
-    TemplateValue(long value) : data_(std::int64_t{value}) {}
-    TemplateValue(long long value) : data_(std::int64_t{value}) {}
-    TemplateValue(double value) : data_(value) {}
-    TemplateValue(std::string value) : data_(std::move(value)) {}
-    TemplateValue(std::string_view value) : data_(std::string(value)) {}
-    TemplateValue(const char* value) : data_(std::string(value)) {}
+    TemplateValue(bool value) : data_(value), type_(Type::boolean) {}
+    TemplateValue(int value) : data_(std::int64_t{value}), type_(Type::integer) {}
+    TemplateValue(long value) : data_(std::int64_t{value}), type_(Type::integer) {}
+    TemplateValue(long long value) : data_(std::int64_t{value}), type_(Type::integer) {}
+    TemplateValue(double value) : data_(value), type_(Type::floating) {}
+    TemplateValue(std::string value) : data_(std::move(value)), type_(Type::string) {}
+    TemplateValue(std::string_view value) : data_(std::string(value)), type_(Type::string) {}
+    TemplateValue(const char* value) : data_(std::string(value)), type_(Type::string) {}
     // A copy of `value`; null, booleans, numbers and strings become the
     // matching Python type, arrays lists and objects dicts.
     TemplateValue(const JSON& value);
@@ -133,11 +137,11 @@ public:
     // function attribute "__getitem__" makes object[key] work.
     static TemplateValue object(std::string type_name, TemplateAttributes attributes);
 
-    Type type() const;
-    bool is_none() const { return type() == Type::none; }
-    bool is_string() const { return type() == Type::string; }
-    bool is_number() const { return type() == Type::integer || type() == Type::floating; }
-    bool is_sequence() const { return type() == Type::list || type() == Type::tuple; }
+    Type type() const { return type_; }
+    bool is_none() const { return type_ == Type::none; }
+    bool is_string() const { return type_ == Type::string; }
+    bool is_number() const { return type_ == Type::integer || type_ == Type::floating; }
+    bool is_sequence() const { return type_ == Type::list || type_ == Type::tuple; }
     // Python's type name: "NoneType", "bool", "int", "str", "list", ...
     std::string_view type_name() const;
 
@@ -148,8 +152,18 @@ public:
     std::int64_t as_integer() const;
     double as_float() const;
     std::string_view as_string() const;
-    // A list's, tuple's or dict's JSON (a JSON array for lists and tuples).
+    // The number of items of a list or tuple, or of keys of a dict.
+    std::size_t length() const;
+    // A list's or tuple's item (index < length()), sharing the list.
+    TemplateValue item(std::size_t index) const;
+    // Every item of a list or tuple, in order.
+    std::vector<TemplateValue> items() const;
+    // A dict's JSON object.
     const JSON& as_json() const;
+    // The JSON node a value read from JSON data stands for (a string, list
+    // or dict of generate()'s arguments, or a part of one), or nullptr for
+    // numbers and for values a template made. It lives as long as the value.
+    const JSON* json_node() const;
     // The value as JSON (a function cannot be: std::invalid_argument).
     JSON to_json() const;
     // Calls a function value.
@@ -157,7 +171,8 @@ public:
     const std::string& function_name() const;
     // An object value's attribute, or nothing.
     std::optional<TemplateValue> attribute(std::string_view name) const;
-    // Whether both are the same function or object (Python's `is`).
+    // Whether both are the same list, tuple, dict, function or object
+    // (Python's `is`).
     bool is_same(const TemplateValue& other) const;
 
     // Python's str() and repr().
@@ -166,7 +181,7 @@ public:
     void append_str(std::string& out) const;
     void append_repr(std::string& out) const;
 
-    // A list's, tuple's or dict's JSON, shared: its elements are read with
+    // A dict's JSON, shared: its values are read with
     // element_of(shared_json(), ...) and keep the whole alive.
     const std::shared_ptr<const JSON>& shared_json() const;
 
@@ -179,13 +194,31 @@ private:
         std::string type_name;
         TemplateAttributes attributes;
     };
+    // A list or tuple made by a template (a literal, enumerate(), a
+    // slice): its items are shared, never copied into JSON.
+    struct Items {
+        std::vector<TemplateValue> values;
+        int depth;  // 1 + the deepest list or tuple among the values
+    };
+    // A list that came in as JSON stays a JSON array, and its items are
+    // read from it in place: generate()'s data is never copied.
     using Data = std::variant<std::monostate, bool, std::int64_t, double, std::string,
-                              std::shared_ptr<const JSON>, std::shared_ptr<const Function>,
-                              std::shared_ptr<const Object>>;
+                              std::shared_ptr<const JSON>, std::shared_ptr<const Items>,
+                              std::shared_ptr<const Function>, std::shared_ptr<const Object>>;
     static TemplateValue from_json_node(std::shared_ptr<const JSON> node);
+    static TemplateValue from_items(std::vector<TemplateValue> items, Type type);
+    // to_json(), making at most `budget` more JSON values: a list that
+    // holds the same list twice at each level would expand to 2**depth.
+    JSON to_json(std::int64_t& budget) const;
+    const JSON* json_array() const;   // a list that is a JSON array, or nullptr
+    // A list's or tuple's items when a template made it, or nullptr.
+    const std::vector<TemplateValue>* native_items() const;
+    int depth() const;  // how deep lists and tuples a template made nest here
 
     Data data_;
-    bool is_tuple_ = false;  // a JSON array shown and typed as a tuple
+    // Kept beside the data: type() runs for nearly every operation, and a
+    // JSON node would have to be asked what it holds each time.
+    Type type_ = Type::none;
 };
 
 // Names a template can use besides the arguments of generate(): a
