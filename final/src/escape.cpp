@@ -22,68 +22,12 @@ namespace {
 
 // ---- UTF-8 ------------------------------------------------------------------
 
-constexpr char32_t kReplacement = 0xFFFD;
+using detail::kReplacement;
 
-// One code point read from UTF-8. A malformed sequence reads as U+FFFD with
-// `length` the bytes of its maximal subpart: the longest prefix that could
-// still have begun a valid sequence (at least one byte). This is Unicode's
-// recommended practice, and what Python's decoder does with errors="replace".
-struct Decoded {
-    char32_t code_point;
-    std::size_t length;
-    bool valid;
-};
-
-// What a lead byte says of its sequence: how many continuation bytes follow,
-// the code point's bits in the lead, and the range of the first
-// continuation byte. That range is narrower after E0, ED, F0 and F4: it is
-// what rules out overlong forms, surrogates and values above U+10FFFF.
-// Nothing for a byte that cannot begin a sequence of two bytes or more.
-struct LeadByte {
-    std::size_t continuation_bytes;
-    char32_t bits;
-    unsigned char low;
-    unsigned char high;
-};
-
-std::optional<LeadByte> lead_byte(unsigned char lead) {
-    if (lead >= 0xC2 && lead <= 0xDF) return LeadByte{1, char32_t(lead & 0x1F), 0x80, 0xBF};
-    if (lead >= 0xE0 && lead <= 0xEF) {
-        unsigned char low = lead == 0xE0 ? 0xA0 : 0x80;
-        unsigned char high = lead == 0xED ? 0x9F : 0xBF;
-        return LeadByte{2, char32_t(lead & 0x0F), low, high};
-    }
-    if (lead >= 0xF0 && lead <= 0xF4) {
-        unsigned char low = lead == 0xF0 ? 0x90 : 0x80;
-        unsigned char high = lead == 0xF4 ? 0x8F : 0xBF;
-        return LeadByte{3, char32_t(lead & 0x07), low, high};
-    }
-    return std::nullopt;
-}
-
-Decoded decode_utf8(std::string_view text, std::size_t at) {
-    auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-    unsigned char lead = byte(at);
-    if (lead < 0x80) return {lead, 1, true};
-    std::optional<LeadByte> sequence = lead_byte(lead);
-    if (!sequence) return {kReplacement, 1, false};
-
-    char32_t code_point = sequence->bits;
-    unsigned char low = sequence->low;
-    unsigned char high = sequence->high;
-    std::size_t length = 1;
-    for (std::size_t k = 0; k < sequence->continuation_bytes; ++k) {
-        if (at + length >= text.size()) return {kReplacement, length, false};
-        unsigned char next = byte(at + length);
-        if (next < low || next > high) return {kReplacement, length, false};
-        code_point = (code_point << 6) | (next & 0x3F);
-        ++length;
-        low = 0x80;
-        high = 0xBF;
-    }
-    return {code_point, length, true};
-}
-
+using detail::decode_utf8;
+using detail::Decoded;
+using detail::lead_byte;
+using detail::LeadByte;
 using detail::append_utf8;
 
 // The offset of the first byte that is not well-formed UTF-8, or npos.
@@ -446,16 +390,7 @@ void check_json_depth(std::string_view text) {
 
 // ---- linkify ----------------------------------------------------------------
 
-// The C library's Unicode classes, for telling letters from punctuation
-// beyond ASCII the way Python's \w does. Made once, never freed; read-only,
-// so safe from any thread.
-locale_t unicode_ctype() {
-    static const locale_t locale = [] {
-        locale_t made = ::newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
-        return made;
-    }();
-    return locale;
-}
+using detail::unicode_ctype;
 
 // Python's \w on one code point: letters, digits, and '_'.
 bool is_word(const Decoded& decoded) {

@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
 
 namespace tornado::detail {
 
@@ -18,6 +19,52 @@ bool is_ascii(std::string_view text) {
 }
 
 }  // namespace
+
+// ---- UTF-8 ------------------------------------------------------------------
+
+std::optional<LeadByte> lead_byte(unsigned char lead) {
+    if (lead >= 0xC2 && lead <= 0xDF) return LeadByte{1, char32_t(lead & 0x1F), 0x80, 0xBF};
+    if (lead >= 0xE0 && lead <= 0xEF) {
+        unsigned char low = lead == 0xE0 ? 0xA0 : 0x80;
+        unsigned char high = lead == 0xED ? 0x9F : 0xBF;
+        return LeadByte{2, char32_t(lead & 0x0F), low, high};
+    }
+    if (lead >= 0xF0 && lead <= 0xF4) {
+        unsigned char low = lead == 0xF0 ? 0x90 : 0x80;
+        unsigned char high = lead == 0xF4 ? 0x8F : 0xBF;
+        return LeadByte{3, char32_t(lead & 0x07), low, high};
+    }
+    return std::nullopt;
+}
+
+Decoded decode_utf8(std::string_view text, std::size_t at) {
+    auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    unsigned char lead = byte(at);
+    if (lead < 0x80) return {lead, 1, true};
+    std::optional<LeadByte> sequence = lead_byte(lead);
+    if (!sequence) return {kReplacement, 1, false};
+
+    char32_t code_point = sequence->bits;
+    unsigned char low = sequence->low;
+    unsigned char high = sequence->high;
+    std::size_t length = 1;
+    for (std::size_t k = 0; k < sequence->continuation_bytes; ++k) {
+        if (at + length >= text.size()) return {kReplacement, length, false};
+        unsigned char next = byte(at + length);
+        if (next < low || next > high) return {kReplacement, length, false};
+        code_point = (code_point << 6) | (next & 0x3F);
+        ++length;
+        low = 0x80;
+        high = 0xBF;
+    }
+    return {code_point, length, true};
+}
+
+locale_t unicode_ctype() {
+    static const locale_t locale = ::newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+    return locale;
+}
+
 
 // The shortest digits that read back to the same double, in positional form
 // for exponents -4 to 15, else as d.ddde+XX with at least two exponent digits.

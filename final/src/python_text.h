@@ -5,8 +5,11 @@
 // points. These helpers convert between the two.
 #pragma once
 
+#include <locale.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +25,39 @@ void append_python_float_repr(std::string& out, double number);
 // ASCII control characters escaped. Characters beyond ASCII are written as
 // they are (Python escapes the few it finds unprintable; this does not).
 void append_python_string_repr(std::string& out, std::string_view text);
+
+constexpr char32_t kReplacement = 0xFFFD;  // what a malformed sequence reads as
+
+// One code point read from UTF-8. A malformed sequence reads as U+FFFD with
+// `length` the bytes of its maximal subpart: the longest prefix that could
+// still have begun a valid sequence (at least one byte). This is Unicode's
+// recommended practice, and what Python's decoder does with errors="replace".
+struct Decoded {
+    char32_t code_point;
+    std::size_t length;
+    bool valid;
+};
+Decoded decode_utf8(std::string_view text, std::size_t at);
+
+// What a lead byte says of its sequence: how many continuation bytes follow,
+// the code point's bits in the lead, and the range of the first
+// continuation byte. That range is narrower after E0, ED, F0 and F4: it is
+// what rules out overlong forms, surrogates and values above U+10FFFF.
+// Nothing for a byte that cannot begin a sequence of two bytes or more.
+struct LeadByte {
+    std::size_t continuation_bytes;
+    char32_t bits;
+    unsigned char low;
+    unsigned char high;
+};
+
+std::optional<LeadByte> lead_byte(unsigned char lead);
+
+// The C library's Unicode classes and case tables (C.UTF-8), for telling
+// letters from punctuation beyond ASCII as Python's \w does, and for str's
+// upper() and lower(). Made once, never freed; read-only, so safe from any
+// thread. (locale_t)0 where the C library lacks C.UTF-8.
+locale_t unicode_ctype();
 
 // Appends the UTF-8 encoding of a code point (at most U+10FFFF; the caller
 // keeps surrogates out, which UTF-8 cannot hold).

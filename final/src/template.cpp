@@ -18,7 +18,6 @@
 #include "tornado/template.h"
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -184,6 +183,7 @@ struct Context {
     // The escaping function of {{ }} once found (Output::escape_function).
     std::optional<Symbol> escape_name{};
     TemplateValue escape{};
+    std::string scratch{};  // one {{ }}'s text before it is escaped (Output)
 };
 
 Flow run(const Body& body, Context& context) {
@@ -221,30 +221,16 @@ struct Output : Node {
 
     Flow execute(Context& context) const override {
         with_location(*file, line, [&] {
-            const JSON* json = expression->find_json(*context.scope);
-            if (json != nullptr && json->is_string()) {
-                write_text(context, json->get_ref<const std::string&>());
-            } else if (json != nullptr) {
-                write_value(context, TemplateValue::borrow(*json));
-            } else {
-                write_value(context, expression->evaluate(*context.scope));
-            }
+            // Tornado writes str() of the value, escaped. The text is made in
+            // a buffer kept for the whole page, so that a value that fails
+            // half way writes nothing, as in Tornado (its _tt_append comes
+            // last), and so that making it allocates nothing.
+            std::string& text = context.scratch;
+            text.clear();
+            expression->append_str(*context.scope, text);
+            write_text(context, text);
         });
         return Flow::normal;
-    }
-
-    // Tornado writes a string as it is and anything else as its str(),
-    // escaped either way.
-    void write_value(Context& context, const TemplateValue& value) const {
-        if (value.is_string()) {
-            write_text(context, value.as_string());
-        } else if (value.type() == TemplateValue::Type::integer && writes_plain_digits(context)) {
-            char digits[24];
-            auto end = std::to_chars(digits, digits + sizeof digits, value.as_integer()).ptr;
-            context.out->append(digits, end);
-        } else {
-            write_text(context, value.str());
-        }
     }
 
     void write_text(Context& context, std::string_view text) const {
@@ -263,12 +249,6 @@ struct Output : Node {
                                                std::string(escaped.type_name()) + "'>");
         }
         *context.out += escaped.as_string();
-    }
-
-    // Whether a number's digits go out as they are: xhtml_escape leaves
-    // them alone, a function of the user's might not.
-    bool writes_plain_digits(Context& context) const {
-        return raw || file->autoescape.empty() || escape_function(context).is_same(default_escape());
     }
 
     static const TemplateValue& default_escape() {
@@ -337,11 +317,16 @@ struct For : Node {
     Body body, else_body;  // else runs when the loop was not broken
 
     Flow execute(Context& context) const override {
-        std::vector<TemplateValue> items = with_location(*file, line, [&] {
-            return iterate(header.iterable->evaluate(*context.scope));
-        });
-        for (const TemplateValue& item : items) {
-            with_location(*file, line, [&] { header.target.assign(*context.scope, item); });
+        // A list or tuple is walked in place (it cannot change: templates
+        // make new lists, never alter one); anything else is iterated first.
+        TemplateValue iterable = with_location(*file, line, [&] { return header.iterable->evaluate(*context.scope); });
+        std::vector<TemplateValue> iterated;
+        if (!iterable.is_sequence()) iterated = with_location(*file, line, [&] { return iterate(iterable); });
+        std::size_t count = iterable.is_sequence() ? iterable.length() : iterated.size();
+        for (std::size_t i = 0; i < count; ++i) {
+            with_location(*file, line, [&] {
+                header.target.assign(*context.scope, iterable.is_sequence() ? iterable.item(i) : iterated[i]);
+            });
             Flow flow = run(body, context);
             if (flow == Flow::break_loop) return Flow::normal;
         }

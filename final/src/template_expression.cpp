@@ -254,8 +254,10 @@ private:
 
 struct Constant : Expression {
     TemplateValue value;
-    explicit Constant(TemplateValue v) : value(std::move(v)) {}
+    std::string text;  // its str(), made once
+    explicit Constant(TemplateValue v) : value(std::move(v)), text(value.str()) {}
     TemplateValue evaluate(Scope&) const override { return value; }
+    void append_str(Scope&, std::string& out) const override { out += text; }
 };
 
 struct Name : Expression {
@@ -268,8 +270,7 @@ struct Name : Expression {
 // A dict's value for `key` inside JSON data, or nullptr.
 const JSON* find_member(const JSON* object, std::string_view key) {
     if (object == nullptr || !object->is_object()) return nullptr;
-    auto found = object->find(key);
-    return found != object->end() ? &*found : nullptr;
+    return find_key(*object, key);
 }
 
 // [a, b], (a, b), {k: v}
@@ -339,6 +340,22 @@ struct Call : Expression {
     const Attribute* method = nullptr;
     std::vector<ExpressionPtr> positional;
     std::vector<std::pair<std::string, ExpressionPtr>> keyword;
+    bool is_join = false;  // x.join(parts), what templates call most
+
+    // "sep".join(parts) is joined straight into the page.
+    void append_str(Scope& scope, std::string& out) const override {
+        if (!is_join) {
+            evaluate(scope).append_str(out);
+            return;
+        }
+        TemplateValue object = method->object->evaluate(scope);
+        TemplateValue parts = positional[0]->evaluate(scope);
+        if (object.is_string()) {
+            append_join(out, object.as_string(), parts);
+        } else {
+            call_method(object, method->name, {{std::move(parts)}, {}}).append_str(out);
+        }
+    }
 
     TemplateValue evaluate(Scope& scope) const override {
         TemplateArguments arguments;
@@ -358,6 +375,19 @@ struct Unary : Expression {
     TemplateValue evaluate(Scope& scope) const override {
         if (op == '!') return !operand->evaluate(scope).truthy();  // "not"
         return unary_operation(op, operand->evaluate(scope));
+    }
+};
+
+// "format" % values with a string literal on the left, formatted straight
+// into the page ({{ "%.2f" % price }}).
+struct PercentFormat : Expression {
+    std::string format;
+    ExpressionPtr values;
+    TemplateValue evaluate(Scope& scope) const override {
+        return percent_format(format, values->evaluate(scope));
+    }
+    void append_str(Scope& scope, std::string& out) const override {
+        append_percent_format(out, format, values->evaluate(scope));
     }
 };
 
@@ -400,6 +430,9 @@ struct Conditional : Expression {
     ExpressionPtr condition, if_true, if_false;
     TemplateValue evaluate(Scope& scope) const override {
         return condition->evaluate(scope).truthy() ? if_true->evaluate(scope) : if_false->evaluate(scope);
+    }
+    void append_str(Scope& scope, std::string& out) const override {
+        (condition->evaluate(scope).truthy() ? if_true : if_false)->append_str(scope, out);
     }
 };
 
@@ -601,6 +634,14 @@ private:
             if (op == kLevels[level].end()) return left;
             if (*op == "@") syntax_error("the @ operator is not supported in templates");
             ++at_;
+            const auto* constant = dynamic_cast<const Constant*>(left.get());
+            if (*op == "%" && constant != nullptr && constant->value.is_string()) {
+                auto format = make<PercentFormat>();
+                format->format = std::string(constant->value.as_string());
+                format->values = binary_level(level + 1);
+                left = std::move(format);
+                continue;
+            }
             auto node = make<Binary>();
             node->op = std::string(*op);
             node->left = std::move(left);
@@ -706,6 +747,8 @@ private:
             if (is_name("for")) syntax_error("generator expressions are not supported in templates");
             if (!accept_op(",") && !is_op(")")) syntax_error("expected ',' or ')' in a call");
         }
+        node->is_join = node->method != nullptr && node->method->name == "join" &&
+                        node->positional.size() == 1 && node->keyword.empty();
         return node;
     }
 
@@ -921,6 +964,22 @@ Scope::Scope(const Scope& enclosing, const std::set<std::string, std::less<>>* l
       arguments_(enclosing.arguments_),
       local_names_(local_names),
       namespaces_(enclosing.namespaces_) {}
+
+// ---- expressions ----------------------------------------------------------
+
+void Expression::append_str(Scope& scope, std::string& out) const {
+    if (const JSON* json = find_json(scope)) {
+        if (json->is_string()) {
+            out += json->get_ref<const std::string&>();
+        } else {
+            TemplateValue::borrow(*json).append_str(out);
+        }
+        return;
+    }
+    evaluate(scope).append_str(out);
+}
+
+// ---- name lookup ----------------------------------------------------------
 
 const TemplateValue* Scope::find_local(Symbol name) const {
     for (const auto& [local, value] : locals_) {

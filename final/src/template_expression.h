@@ -140,6 +140,10 @@ public:
     // evaluate() after it does nothing twice. The node stays valid until
     // the template assigns a variable.
     virtual const JSON* find_json(Scope&) const { return nullptr; }
+    // Appends str() of the value to `out`: what {{ }} writes. Nodes that
+    // can write their text straight into the page (a literal, a string in
+    // the data, "%.2f" % x, ", ".join(x)) override it and make no value.
+    virtual void append_str(Scope& scope, std::string& out) const;
 };
 using ExpressionPtr = std::unique_ptr<const Expression>;
 

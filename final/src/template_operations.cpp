@@ -2,11 +2,14 @@
 // Python 3.11's for the same mistake.
 #include "template_operations.h"
 
+#include <wctype.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <utility>
@@ -375,16 +378,40 @@ bool affix_matches(std::string_view text, const TemplateValue& affix, bool at_st
     return at_start ? text.starts_with(affix.as_string()) : text.ends_with(affix.as_string());
 }
 
+// Python's str.upper(), lower(), title() and capitalize(), code point by
+// code point with the C library's Unicode tables ("é".upper() is "É"). The
+// tables map one code point to one, so the few letters Python expands
+// ("ß".upper() is "SS") keep their case here.
 std::string change_case(std::string_view text, std::string_view how) {
-    std::string result(text);
-    bool word_start = true;
-    for (std::size_t i = 0; i < result.size(); ++i) {
-        char& c = result[i];
-        bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        bool upper = how == "upper" || (how == "title" && word_start) ||
-                     (how == "capitalize" && i == 0);
-        if (letter) c = upper ? static_cast<char>(c & ~0x20) : static_cast<char>(c | 0x20);
-        word_start = !letter;
+    locale_t unicode = detail::unicode_ctype();
+    auto is_cased = [&](char32_t c) {
+        if (c < 0x80 || unicode == static_cast<locale_t>(nullptr)) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        }
+        return ::iswupper_l(static_cast<wint_t>(c), unicode) || ::iswlower_l(static_cast<wint_t>(c), unicode);
+    };
+    auto to_case = [&](char32_t c, bool upper) -> char32_t {
+        if (c < 0x80) return c >= 'a' && c <= 'z' && upper ? c - 32 : (c >= 'A' && c <= 'Z' && !upper ? c + 32 : c);
+        if (unicode == static_cast<locale_t>(nullptr)) return c;
+        auto mapped = upper ? ::towupper_l(static_cast<wint_t>(c), unicode) : ::towlower_l(static_cast<wint_t>(c), unicode);
+        return static_cast<char32_t>(mapped);
+    };
+    std::string result;
+    result.reserve(text.size());
+    bool after_cased = false;  // title(): a letter after a cased one is lowered
+    for (std::size_t at = 0; at < text.size();) {
+        detail::Decoded decoded = detail::decode_utf8(text, at);
+        if (!decoded.valid) {  // not UTF-8: the bytes stay as they are
+            result.append(text.substr(at, decoded.length));
+            at += decoded.length;
+            after_cased = false;
+            continue;
+        }
+        char32_t c = decoded.code_point;
+        bool upper = how == "upper" || (how == "title" && !after_cased) || (how == "capitalize" && at == 0);
+        detail::append_utf8(result, to_case(c, upper));
+        after_cased = is_cased(c);
+        at += decoded.length;
     }
     return result;
 }
@@ -570,7 +597,50 @@ std::string percent_conversion(const FormatSpec& spec, const TemplateValue& valu
     }
 }
 
+// One field of "..." % values. "%s", "%d" and "%.2f" without a width or a
+// flag, most of what pages format, are written straight into `out`.
+void append_conversion(std::string& out, const FormatSpec& spec, const TemplateValue& value) {
+    bool plain = spec.width < 0 && spec.sign == '-' && !spec.alternate;
+    char lower = static_cast<char>(spec.type | 0x20);
+    if (plain && spec.type == 's' && spec.precision < 0 && value.is_string()) {
+        out += value.as_string();
+        return;
+    }
+    if (plain && (spec.type == 'd' || spec.type == 'i' || spec.type == 'u') && is_integral(value)) {
+        char digits[24];
+        out.append(digits, std::to_chars(digits, digits + sizeof digits, value.as_integer()).ptr);
+        return;
+    }
+    if (plain && (lower == 'f' || lower == 'e' || lower == 'g') && is_numeric(value) &&
+        std::isfinite(value.as_float())) {
+        double number = value.as_float();
+        if (std::signbit(number)) out += '-';
+        out += float_digits(std::fabs(number), spec.type, spec.precision < 0 ? 6 : spec.precision, false);
+        return;
+    }
+    out += percent_conversion(spec, value);
+}
+
 }  // namespace
+
+// separator.join(parts): a list or tuple read in place, anything else
+// iterated first. Written to `out` only once every part is a string.
+void append_join(std::string& out, std::string_view separator, const TemplateValue& parts) {
+    std::vector<TemplateValue> iterated;
+    if (!parts.is_sequence()) iterated = iterate(parts);
+    std::size_t count = parts.is_sequence() ? parts.length() : iterated.size();
+    std::size_t start = out.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        TemplateValue part = parts.is_sequence() ? parts.item(i) : iterated[i];
+        if (!part.is_string()) {
+            out.resize(start);
+            raise("TypeError", "sequence item " + std::to_string(i) + ": expected str instance, " +
+                                   std::string(part.type_name()) + " found");
+        }
+        if (i > 0) out += separator;
+        out += part.as_string();
+    }
+}
 
 // ---- calls ------------------------------------------------------------------
 
@@ -692,6 +762,23 @@ bool compare(std::string_view op, const TemplateValue& left, const TemplateValue
 
 // ---- items, slices, attributes ----------------------------------------------
 
+const JSON* find_key(const JSON& object, std::string_view key) {
+    // A record's few keys are searched in order, comparing lengths first:
+    // the map's own find() compares whole strings at each step down its
+    // tree, and finding keys in rows was a tenth of a page's time.
+    const auto& members = object.get_ref<const JSON::object_t&>();
+    if (members.size() <= 8) {
+        for (const auto& [name, value] : members) {
+            if (name.size() == key.size() && std::memcmp(name.data(), key.data(), key.size()) == 0) {
+                return &value;
+            }
+        }
+        return nullptr;
+    }
+    auto found = members.find(key);
+    return found != members.end() ? &found->second : nullptr;
+}
+
 TemplateValue get_item(const TemplateValue& container, const TemplateValue& key) {
     switch (container.type()) {
         case Type::list:
@@ -705,8 +792,9 @@ TemplateValue get_item(const TemplateValue& container, const TemplateValue& key)
         case Type::dict: {
             const std::shared_ptr<const JSON>& object = container.shared_json();
             if (key.is_string()) {
-                auto found = object->find(key.as_string());
-                if (found != object->end()) return TemplateValue::element_of(object, *found);
+                if (const JSON* found = find_key(*object, key.as_string())) {
+                    return TemplateValue::element_of(object, *found);
+                }
             }
             if (key.is_sequence() && key.type() == Type::list) raise("TypeError", "unhashable type: 'list'");
             raise("KeyError", key.repr());
@@ -792,9 +880,9 @@ TemplateValue get_attribute(const TemplateValue& object, std::string_view name) 
         if (std::optional<TemplateValue> value = object.attribute(name)) return std::move(*value);
     }
     if (object.type() == Type::dict) {
-        const JSON& json = object.as_json();
-        auto found = json.find(name);
-        if (found != json.end()) return TemplateValue::element_of(object.shared_json(), *found);
+        if (const JSON* found = find_key(object.as_json(), name)) {
+            return TemplateValue::element_of(object.shared_json(), *found);
+        }
     }
     if (has_method(object, name)) {
         // A bound method, to be called later: `{% set up = name.upper %}`.
@@ -836,25 +924,6 @@ void check_at_most(const TemplateArguments& arguments, std::size_t count, std::s
 
 std::string str_format(std::string_view format, const TemplateArguments& arguments);
 
-// separator.join(parts): a list or tuple read in place, anything else
-// iterated first.
-std::string join(std::string_view separator, const TemplateValue& parts) {
-    std::vector<TemplateValue> iterated;
-    if (!parts.is_sequence()) iterated = iterate(parts);
-    std::size_t count = parts.is_sequence() ? parts.length() : iterated.size();
-    std::string joined;
-    for (std::size_t i = 0; i < count; ++i) {
-        TemplateValue part = parts.is_sequence() ? parts.item(i) : iterated[i];
-        if (!part.is_string()) {
-            raise("TypeError", "sequence item " + std::to_string(i) + ": expected str instance, " +
-                                   std::string(part.type_name()) + " found");
-        }
-        if (i > 0) joined += separator;
-        joined += part.as_string();
-    }
-    return joined;
-}
-
 TemplateValue string_method(std::string_view text, std::string_view name,
                             const TemplateArguments& arguments) {
     if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
@@ -882,7 +951,11 @@ TemplateValue string_method(std::string_view text, std::string_view name,
         }
         return TemplateValue::list(std::move(lines));
     }
-    if (name == "join") return join(text, required(arguments, 0, "join"));
+    if (name == "join") {
+        std::string joined;
+        append_join(joined, text, required(arguments, 0, "join"));
+        return joined;
+    }
     if (name == "replace") {
         const TemplateValue* count = argument(arguments, 2);
         return replace_all(text, required(arguments, 0, "replace").as_string(),
@@ -942,8 +1015,9 @@ TemplateValue dict_method(const TemplateValue& dict, std::string_view name,
     if (name == "get") {
         const TemplateValue& key = required(arguments, 0, "get");
         if (key.is_string()) {
-            auto found = object.find(key.as_string());
-            if (found != object.end()) return TemplateValue::element_of(dict.shared_json(), *found);
+            if (const JSON* found = find_key(object, key.as_string())) {
+                return TemplateValue::element_of(dict.shared_json(), *found);
+            }
         }
         const TemplateValue* fallback = argument(arguments, 1);
         return fallback != nullptr ? *fallback : TemplateValue();
@@ -1098,6 +1172,12 @@ TemplateValue call_method(const TemplateValue& object, std::string_view name,
 }
 
 std::string percent_format(std::string_view format, const TemplateValue& values) {
+    std::string out;
+    append_percent_format(out, format, values);
+    return out;
+}
+
+void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values) {
     // A tuple's items fill the fields in turn; any other value is the one
     // field's, without a vector to hold it.
     std::vector<TemplateValue> tuple_items;
@@ -1108,8 +1188,6 @@ std::string percent_format(std::string_view format, const TemplateValue& values)
     bool is_mapping = values.type() == Type::dict;
     std::size_t used = 0;
     bool used_mapping = false;
-    std::string out;
-    out.reserve(format.size() + 16);
     for (std::size_t i = 0; i < format.size(); ++i) {
         if (format[i] != '%') {
             out += format[i];
@@ -1170,12 +1248,11 @@ std::string percent_format(std::string_view format, const TemplateValue& values)
             }
             mapped = &positional[used++];
         }
-        out += percent_conversion(spec, *mapped);
+        append_conversion(out, spec, *mapped);
     }
     if (!is_mapping && used < positional.size()) {
         raise("TypeError", "not all arguments converted during string formatting");
     }
-    return out;
 }
 
 // ---- builtins ---------------------------------------------------------------

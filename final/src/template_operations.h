@@ -26,6 +26,9 @@ bool equals(const TemplateValue& left, const TemplateValue& right);
 // a is b, a is not b.
 bool compare(std::string_view op, const TemplateValue& left, const TemplateValue& right);
 
+// The value of `key` in `object`, a JSON object, or nullptr.
+const JSON* find_key(const JSON& object, std::string_view key);
+
 // container[key]: a list's or tuple's item (negative counts from the end),
 // a dict's value, a string's character.
 TemplateValue get_item(const TemplateValue& container, const TemplateValue& key);
@@ -41,6 +44,10 @@ TemplateValue call_method(const TemplateValue& object, std::string_view name,
 
 // "format" % values, Python's printf-style formatting.
 std::string percent_format(std::string_view format, const TemplateValue& values);
+// The same, appended to `out`.
+void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values);
+// separator.join(parts), appended to `out`.
+void append_join(std::string& out, std::string_view separator, const TemplateValue& parts);
 
 // function(arguments), for every call the engine makes to a function value
 // (a template's call, an escape or apply function, a sort key): what a C++
