@@ -225,9 +225,20 @@ struct Output : Node {
             // a buffer kept for the whole page, so that a value that fails
             // half way writes nothing, as in Tornado (its _tt_append comes
             // last), and so that making it allocates nothing.
+            // A string in the data ({{ row["name"] }}) is escaped from where
+            // it lies, without the copy.
+            const JSON* json = expression->find_json(*context.scope);
+            if (json != nullptr && json->is_string()) {
+                write_text(context, json->get_ref<const std::string&>());
+                return;
+            }
             std::string& text = context.scratch;
             text.clear();
-            expression->append_str(*context.scope, text);
+            if (json != nullptr) {
+                TemplateValue::borrow(*json).append_str(text);
+            } else {
+                expression->append_str(*context.scope, text);
+            }
             write_text(context, text);
         });
         return Flow::normal;

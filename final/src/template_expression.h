@@ -134,11 +134,11 @@ public:
     // Where the value already is, when it is a part of the JSON data a
     // variable or an argument holds: {{ row["name"] }} then writes the
     // string from where it lies instead of making a TemplateValue of it
-    // (a shortcut worth a third of a page's time). nullptr when the
+    // (it saved a seventh of the benchmark page's time). nullptr when the
     // expression makes a new value, or the part is missing: then call
-    // evaluate(), which reports the error. Only looks names up, so calling
-    // evaluate() after it does nothing twice. The node stays valid until
-    // the template assigns a variable.
+    // evaluate(), which reports the error. It only looks names up and calls
+    // nothing, so evaluate() after it repeats no side effect. The node stays
+    // valid until the template assigns a variable.
     virtual const JSON* find_json(Scope&) const { return nullptr; }
     // Appends str() of the value to `out`: what {{ }} writes. Nodes that
     // can write their text straight into the page (a literal, a string in

@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -423,6 +426,48 @@ TEST(TemplateFindings, AListThatHoldsOneListTwiceAtEachLevelStaysSmall) {
     EXPECT_NE(python_error_of(doubled + "{{ x }}").find("MemoryError"), std::string::npos);
     EXPECT_NE(python_error_of(doubled + "{{ {'x': x} }}").find("MemoryError"), std::string::npos);
     EXPECT_NE(python_error_of("{{ [[0] * 1000] * 100000 }}").find("MemoryError"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(TemplateFormatting, FixedPointDigitsAreThoseOfPrintf) {
+    // "%.Nf" % x is printed by integer arithmetic for everyday numbers;
+    // printf (which rounds the exact binary value, ties to even, as Python
+    // does) is the reference, over numbers that land on and near ties.
+    tornado::Template page("{{ '%.0f|%.1f|%.2f|%.3f|%.6f|%.9f' % (x, x, x, x, x, x) }}");
+    std::mt19937_64 random(12345);
+    std::vector<double> numbers = {0.0, -0.0, 0.5, 1.5, 2.5, 0.125, 0.375, 2.675, 1.005, 1e-7, 5e-324,
+                                   123456.789, 999999.9995, 0.045, 1e17, 9.999e8, -3.14159};
+    for (int i = 0; i < 3000; ++i) {
+        numbers.push_back(static_cast<double>(random() % 100000) / 1000.0);  // ties at 3 decimals
+        numbers.push_back(std::ldexp(static_cast<double>(random() % (1ULL << 53)), -static_cast<int>(random() % 80)));
+    }
+    for (double x : numbers) {
+        std::string expected;
+        for (int precision : {0, 1, 2, 3, 6, 9}) {
+            char digits[512];
+            std::snprintf(digits, sizeof digits, "%.*f", precision, x);
+            expected += (expected.empty() ? "" : "|") + std::string(digits);
+        }
+        ASSERT_EQ(page.generate({{"x", x}}), expected) << "x = " << x;
+    }
+}
+
+}  // namespace
+
+namespace {
+
+TEST(TemplateFindings, AFloatBeyond64BitsIsAnOverflowErrorNotUndefined) {
+    // "%d" % 1e30 converted the float to int64_t unchecked (UBSan, in
+    // fuzz_template); round() and int() share the checked conversion now.
+    EXPECT_EQ(python_error_of("{{ '%d' % 1e30 }}"), "OverflowError: int() of 1e+30 does not fit in 64 bits");
+    EXPECT_EQ(python_error_of("{{ round(-1e19) }}"), "OverflowError: int() of -1e+19 does not fit in 64 bits");
+    EXPECT_EQ(python_error_of("{{ int(float('nan')) }}"), "ValueError: cannot convert float NaN to integer");
+    EXPECT_EQ(python_error_of("{{ '%d' % float('-inf') }}"), "OverflowError: cannot convert float infinity to integer");
+    EXPECT_EQ(render("{{ '%d' % -9.2233720368547758e18 }} {{ int(2.9) }} {{ round(2.5) }}"),
+              "-9223372036854775808 2 2");
 }
 
 }  // namespace
