@@ -1,6 +1,7 @@
 // template_value.cpp: TemplateValue, TemplateNamespace, and Python's str()
 // and repr() of each type.
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
 #include "python_text.h"
@@ -385,7 +386,11 @@ void TemplateValue::append_repr(std::string& out) const {
     switch (type()) {
         case Type::none: out += "None"; return;
         case Type::boolean: out += std::get<bool>(data_) ? "True" : "False"; return;
-        case Type::integer: out += std::to_string(std::get<std::int64_t>(data_)); return;
+        case Type::integer: {
+            char digits[24];
+            out.append(digits, std::to_chars(digits, digits + sizeof digits, std::get<std::int64_t>(data_)).ptr);
+            return;
+        }
         case Type::floating: detail::append_python_float_repr(out, std::get<double>(data_)); return;
         case Type::string: detail::append_python_string_repr(out, as_string()); return;
         case Type::dict: append_json_repr(out, as_json()); return;
