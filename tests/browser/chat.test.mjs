@@ -1,5 +1,6 @@
-// The chat page (final/examples/chat/static/) in a real browser: headless
-// Debian chromium, driven by playwright-core, run by Node's test runner.
+// The chat page (final/examples/chat/: templates/index.html, rendered by the
+// server, and static/chat.js) in a real browser: headless Debian chromium,
+// driven by playwright-core, run by Node's test runner.
 //
 //   node --test tests/browser/chat.test.mjs
 //
@@ -7,7 +8,9 @@
 // pages and checks that a message typed in one appears in the other, escaped
 // (the text shown is the text typed; no element was made from it): both
 // pages long polling, both on WebSocket (/chat?transport=websocket), and one
-// of each (the two transports share one room).
+// of each (the two transports share one room). And the history: a page
+// opened later arrives with the earlier messages (the server renders them
+// into it) and then gets each newer one once.
 //
 // Settings, from the environment (CTest sets the first and the last):
 //
@@ -190,13 +193,19 @@ async function scenario(name, body) {
     page.requests = [];
     page.framesSent = [];
     page.framesReceived = [];
+    page.pollAnswers = []; // a promise per answered POST /chat/updates: its messages' ids
     page.on("request", (request) => page.requests.push(`${request.method()} ${new URL(request.url()).pathname}`));
+    page.on("response", (response) => {
+      if (new URL(response.url()).pathname !== "/chat/updates") return;
+      const ids = response.json().then((answer) => answer.messages.map((m) => m.id), () => []);
+      page.pollAnswers.push(ids);
+    });
     page.on("websocket", (socket) => {
       socket.on("framesent", (frame) => page.framesSent.push(frame.payload));
       socket.on("framereceived", (frame) => page.framesReceived.push(frame.payload));
     });
     pages.push(page);
-    await page.goto(`${server.base}/chat${query}`);
+    page.loaded = await page.goto(`${server.base}/chat${query}`); // the page as the server sent it
     return page;
   };
   try {
@@ -328,5 +337,61 @@ test("one room: WebSocket and long polling see each other's messages", { timeout
     const pollingPage = await openLongPolling(open);
     await sendAndSee(socketPage, [pollingPage, socketPage], newText("from websocket"));
     await sendAndSee(pollingPage, [socketPage, pollingPage], newText("from long polling"));
+  }),
+);
+
+// The id of the message that reads `text` on `page` (its element is "m" + id).
+async function idOf(page, text) {
+  const id = await page.$$eval(
+    "#inbox .message",
+    (all, wanted) => all.find((m) => m.textContent === wanted)?.id ?? null,
+    text,
+  );
+  assert.ok(id, `${page.url()}: no message reads ${JSON.stringify(text)}`);
+  return id.slice("m".length);
+}
+
+async function countShown(page, text) {
+  return page.$$eval(
+    "#inbox .message",
+    (all, wanted) => all.filter((m) => m.textContent === wanted).length,
+    text,
+  );
+}
+
+test("history: a page opened later shows earlier messages at load, then each newer one once",
+  { timeout: scenarioMs }, () =>
+  scenario("history", async (open) => {
+    const alice = await openLongPolling(open);
+    const earlier = newText("before the others came");
+    await sendAndSee(alice, [alice], earlier);
+    const earlierId = await idOf(alice, earlier);
+
+    // The server rendered it into the pages it sent (GET /chat), escaped:
+    // it is in their HTML, not fetched by their scripts.
+    const bob = await openLongPolling(open);
+    const carol = await openWebSocket(open);
+    for (const page of [bob, carol]) {
+      const where = page.url();
+      assert.ok((await page.loaded.text()).includes(`id="m${earlierId}"`),
+        `${where}: the earlier message is not in the page the server sent`);
+      assert.equal(await countShown(page, earlier), 1, `${where}: the earlier one not shown once`);
+      assert.equal(await page.locator("#inbox b").count(), 0, `${where}: a message made a <b>`);
+    }
+
+    const later = newText("after they came");
+    await sendAndSee(alice, [bob, carol, alice], later);
+    const laterId = await idOf(bob, later);
+    for (const page of [bob, carol]) {
+      const where = page.url();
+      assert.equal(await countShown(page, earlier), 1, `${where}: the earlier one shown twice`);
+      assert.equal(await countShown(page, later), 1, `${where}: the later one not shown once`);
+    }
+    // Bob's polls started after the last message in his page: no answer
+    // brought the earlier message again, and the later one came once.
+    const polled = (await Promise.all(bob.pollAnswers)).flat();
+    assert.ok(!polled.includes(earlierId), `${bob.url()}: a poll fetched the page's message again`);
+    assert.deepEqual(polled.filter((id) => id === laterId), [laterId],
+      `${bob.url()}: the polls answered ${polled}`);
   }),
 );

@@ -12,11 +12,13 @@ tests/clients/final_demo_app_test.py checks both programs the same way
 
 Choices the contract leaves open, made here (the C++ app copies them):
 
-- Chat files. GET /chat answers final/examples/chat/static/index.html (a
-  plain static page, as text/html; charset=UTF-8 with an Etag like any
-  handler's output), and GET /chat/static/PATH is a StaticFileHandler over
-  final/examples/chat/static/ (the page loads /chat/static/chat.js and
-  /chat/static/chat.css). Both paths are relative to the repository.
+- Chat files. GET /chat renders final/examples/chat/templates/index.html
+  (the C++ app's own template, as Tornado's chat demo renders its page:
+  messages= every kept message, oldest first, each put into #inbox by
+  {% module Template("message.html", message=message) %}); GET
+  /chat/static/PATH is a StaticFileHandler over final/examples/chat/static/
+  (the page loads /chat/static/chat.js and /chat/static/chat.css). Both
+  paths are relative to the repository.
 - --static_path defaults to final/examples/demo_app/static/; GET
   /static/PATH is a StaticFileHandler over it (registered as a route, not
   through the `static_path` setting, so there are no /favicon.ico and
@@ -33,7 +35,8 @@ Choices the contract leaves open, made here (the C++ app copies them):
 - /template: `name` defaults to "world"; the template is the C++ app's own
   file, final/examples/demo_app/templates/template.html.
 - Chat messages: {"id": uuid4 string, "body": text, "html":
-  MESSAGE_TEMPLATE rendered}. /chat/new, /chat/updates and /chat/ws share
+  MESSAGE_TEMPLATE rendered: templates/message.html, the same file the page
+  renders each kept message with}. /chat/new, /chat/updates and /chat/ws share
   one room: a message sent on any of them reaches the long pollers and every
   WebSocket client (as the message's JSON, a text frame). The server keeps
   the last 200 messages. An updates request whose cursor is empty or unknown
@@ -63,6 +66,7 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
 DEMO_STATIC = os.path.join(REPOSITORY, "final", "examples", "demo_app", "static")
 DEMO_TEMPLATES = os.path.join(REPOSITORY, "final", "examples", "demo_app", "templates")
 CHAT_STATIC = os.path.join(REPOSITORY, "final", "examples", "chat", "static")
+CHAT_TEMPLATES = os.path.join(REPOSITORY, "final", "examples", "chat", "templates")
 
 MAX_BODY_SIZE = 10 * 1024 * 1024
 MAX_HEADER_SIZE = 64 * 1024
@@ -73,8 +77,10 @@ define("address", default="127.0.0.1", help="address to listen on")
 define("static_path", default=DEMO_STATIC, help="the folder /static/ serves")
 define("debug", default=False, help="Tornado's debug mode (without autoreload)", type=bool)
 
-MESSAGE_TEMPLATE = tornado.template.Template(
-    '<div class="message" id="m{{ message["id"] }}">{{ message["body"] }}</div>')
+# message.html, read and parsed once, at start (the C++ chat's one Loader
+# keeps it the same way); the page's {% module Template %} loads it through
+# the handler's loader instead.
+MESSAGE_TEMPLATE = tornado.template.Loader(CHAT_TEMPLATES).load("message.html")
 
 
 # Requests in progress, so that a stop can wait for them.
@@ -261,8 +267,11 @@ room = ChatRoom()
 
 class ChatPageHandler(BaseHandler):
     def get(self):
-        with open(os.path.join(CHAT_STATIC, "index.html"), "rb") as page:
-            self.write(page.read())
+        self.render("index.html", messages=room.messages)
+
+    # The chat's templates, not the app's template_path (the demo app's own).
+    def get_template_path(self):
+        return CHAT_TEMPLATES
 
 
 class ChatNewHandler(BaseHandler):

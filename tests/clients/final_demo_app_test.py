@@ -788,12 +788,31 @@ def message_html(message_id, escaped_body):
     return '<div class="message" id="m%s">%s</div>' % (message_id, escaped_body)
 
 
-@check("GET /chat: the chat page (final/examples/chat/static/index.html) and its files")
+@check("GET /chat: final/examples/chat/templates/index.html rendered, the kept messages in #inbox")
 def _(t):
+    first = post_message(t, "page test <b>&\"'")
+    second = post_message(t, "page test, the latest")
     r = t.get("/chat")
     expect_equal(r.status, 200, "status")
     expect_equal(r.header("Content-Type"), "text/html; charset=UTF-8", "Content-Type")
-    expect(r.body == read_file(CHAT_STATIC, "index.html"), "/chat is not index.html")
+    page = r.text
+    expect("{%" not in page and "{{" not in page, "template syntax left in the page")
+    for link in ('<script src="/chat/static/chat.js">',
+                 '<link rel="stylesheet" href="/chat/static/chat.css">'):
+        expect(link in page, "the page has no %s" % link)
+    # Rendered by message.html, each message is its "html" as /chat/new
+    # answered it, byte for byte; the two newest come last in the inbox, in
+    # order, with only whitespace between them and the inbox's end.
+    newest_last = (r'<div id="inbox">.*?' + re.escape(first["html"]) + r"\s*"
+                   + re.escape(second["html"]) + r"\s*</div>")
+    expect(re.search(newest_last, page, re.S),
+           "the inbox does not end with the two messages' html %r, %r: %r"
+           % (first["html"], second["html"], page))
+    expect("page test <b>" not in page, "the message's <b> is in the page unescaped")
+
+
+@check("GET /chat/static/: the chat page's script and style sheet (final/examples/chat/static/)")
+def _(t):
     for name, content_type in (("chat.js", "text/javascript"), ("chat.css", "text/css")):
         r = t.get("/chat/static/" + name)
         expect_equal((r.status, r.header("Content-Type")), (200, content_type), name)

@@ -12,6 +12,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -73,6 +74,8 @@ def chat_checks(bin_dir, results):
         status, headers, page = request(server.port, "GET", "/chat")
         check(results, "chat: GET /chat is the page, which loads chat.js",
               status == 200 and b"/chat/static/chat.js" in page, status)
+        check(results, "chat: the page is templates/index.html rendered, its inbox empty at first",
+              re.search(rb'<div id="inbox">\s*</div>', page) and b"{%" not in page, page)
         status, headers, script = request(server.port, "GET", "/chat/static/chat.js")
         check(results, "chat: the page's script is served", status == 200 and b"/chat/updates" in script,
               status)
@@ -113,11 +116,20 @@ def chat_checks(bin_dir, results):
         time.sleep(0.3)
         check(results, "chat: a poll with the latest cursor waits", poller.is_alive())
         form_body, form_headers = form({"body": "second"})
-        request(server.port, "POST", "/chat/new", form_body, form_headers)
+        status, _, created = request(server.port, "POST", "/chat/new", form_body, form_headers)
+        second_message = json.loads(created) if status == 200 else {}
         poller.join(TIMEOUT)
         got = second.get("response")
         bodies = [m["body"] for m in json.loads(got[2])["messages"]] if got and got[0] == 200 else []
         check(results, "chat: ...and gets only the newer message", bodies == ["second"], got)
+
+        # A page opened now shows both messages, rendered by the server into
+        # its inbox: each one's "html" as /chat/new answered it.
+        status, _, page = request(server.port, "GET", "/chat")
+        rendered = [(m.get("html") or "<none>").encode() for m in (message, second_message)]
+        check(results, "chat: GET /chat now has both messages in its inbox, in order",
+              status == 200 and re.search(rb'<div id="inbox">\s*' + re.escape(rendered[0]) + rb"\s*"
+                                          + re.escape(rendered[1]) + rb"\s*</div>", page), page)
 
 
 def tcpecho_checks(bin_dir, results):

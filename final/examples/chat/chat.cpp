@@ -2,12 +2,9 @@
 #include "chat.h"
 
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <random>
 
-#include "tornado/template.h"
 #include "tornado/websocket.h"
 
 namespace chat {
@@ -57,29 +54,49 @@ std::string uuid4() {
     return text;
 }
 
-// GET /chat: the page, a plain file (the framework has no templates yet),
-// sent as any handler's output: text/html, with an Etag.
+// The loader over the chat's templates folder that chat_routes() makes once
+// and the handlers that make messages share.
+using SharedLoader = std::shared_ptr<const tornado::Loader>;
+
+// GET /chat: index.html rendered with the kept messages, as Tornado's
+// demo does (`self.render("index.html", messages=...cache)`). A page opened
+// late thus shows what was said before, and its script polls from there.
 class MainHandler : public tornado::RequestHandler {
 public:
-    void initialize(std::string static_dir) { page_path_ = std::move(static_dir) + "/index.html"; }
-
-    void get(const tornado::PathArgs&) override {
-        std::ifstream page(page_path_, std::ios::binary);
-        if (!page) throw tornado::HTTPError(404, "chat page not found: " + page_path_);
-        write(std::string(std::istreambuf_iterator<char>(page), std::istreambuf_iterator<char>()));
+    void initialize(std::shared_ptr<MessageBuffer> buffer, std::string template_dir) {
+        buffer_ = std::move(buffer);
+        template_dir_ = std::move(template_dir);
     }
 
+    void get(const tornado::PathArgs&) override {
+        // Templates take tornado::JSON; each Message converts to it.
+        tornado::JSON messages = tornado::JSON::array();
+        for (const Message& message : buffer_->messages()) {
+            messages.push_back(tornado::JSON(message));
+        }
+        render("index.html", {{"messages", messages}});
+    }
+
+    // The chat's own templates folder, whatever the Application's
+    // template_path setting (the demo app's points at its own templates).
+    // {% module Template("message.html") %} is found here too.
+    std::string get_template_path() const override { return template_dir_; }
+
 private:
-    std::string page_path_;
+    std::shared_ptr<MessageBuffer> buffer_;
+    std::string template_dir_;
 };
 
 // POST /chat/new
 class MessageNewHandler : public tornado::RequestHandler {
 public:
-    void initialize(std::shared_ptr<MessageBuffer> buffer) { buffer_ = std::move(buffer); }
+    void initialize(std::shared_ptr<MessageBuffer> buffer, SharedLoader templates) {
+        buffer_ = std::move(buffer);
+        templates_ = std::move(templates);
+    }
 
     void post(const tornado::PathArgs&) override {
-        Message message = make_message(get_argument("body", /*strip=*/false));
+        Message message = make_message(get_argument("body", /*strip=*/false), *templates_);
         std::string next = get_argument("next", "");
         if (!next.empty()) {
             redirect(next);
@@ -91,6 +108,7 @@ public:
 
 private:
     std::shared_ptr<MessageBuffer> buffer_;
+    SharedLoader templates_;
 };
 
 // POST /chat/updates: the long poll.
@@ -129,7 +147,10 @@ private:
 // transport, goes out to it as its JSON.
 class ChatSocketHandler : public tornado::WebSocketHandler {
 public:
-    void initialize(std::shared_ptr<MessageBuffer> buffer) { buffer_ = std::move(buffer); }
+    void initialize(std::shared_ptr<MessageBuffer> buffer, SharedLoader templates) {
+        buffer_ = std::move(buffer);
+        templates_ = std::move(templates);
+    }
 
     void open(const tornado::PathArgs&) override {
         // `this` is safe in the listener: on_close unsubscribes it, and the
@@ -147,7 +168,7 @@ public:
             close(tornado::websocket_protocol::kInvalidPayload, "a chat message is {\"body\": text}");
             return;
         }
-        buffer_->add_message(make_message(*body));
+        buffer_->add_message(make_message(*body, *templates_));
     }
 
     void on_close() override { buffer_->unsubscribe(subscription_); }
@@ -170,37 +191,43 @@ private:
     }
 
     std::shared_ptr<MessageBuffer> buffer_;
+    SharedLoader templates_;
     std::uint64_t subscription_ = 0;
 };
 
 }  // namespace
 
 // Tornado's demo renders each message with templates/message.html; the
-// body is escaped by the template's autoescape, not by hand.
-const tornado::Template& message_template() {
-    static const tornado::Template page(
-        R"(<div class="message" id="m{{ message["id"] }}">{{ message["body"] }}</div>)");
-    return page;
-}
-
-Message make_message(std::string_view body) {
+// body is escaped by the template's autoescape, not by hand. message.html
+// ends without a newline: in a file, one would become part of every
+// message's "html" (whitespace mode "single" keeps a newline).
+Message make_message(std::string_view body, const tornado::BaseLoader& templates) {
     Message message;
     message["id"] = uuid4();
     message["body"] = std::string(body);
-    message["html"] = message_template().generate({{"message", message}});
+    message["html"] = templates.load("message.html")->generate({{"message", message}});
     return message;
 }
 
-std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer, std::string static_dir) {
+std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer,
+                                          std::string static_dir,
+                                          std::string template_dir) {
+    // One loader, shared by the handlers that make messages: message.html
+    // is read and parsed once, then kept (so a changed file shows after a
+    // restart, even in debug mode, where GET /chat, rendered through the
+    // Application's own loader, rereads it). The handlers run on the loop's
+    // thread only, like the buffer; a Loader's cache has a mutex anyway.
+    auto templates = std::make_shared<const tornado::Loader>(template_dir);
     return {
-        {"/chat", tornado::handler<MainHandler>(static_dir)},
-        {"/chat/new", tornado::handler<MessageNewHandler>(buffer)},
+        {"/chat", tornado::handler<MainHandler>(buffer, template_dir)},
+        {"/chat/new", tornado::handler<MessageNewHandler>(buffer, templates)},
         {"/chat/updates", tornado::handler<MessageUpdatesHandler>(buffer)},
-        {"/chat/ws", tornado::handler<ChatSocketHandler>(buffer)},
+        {"/chat/ws", tornado::handler<ChatSocketHandler>(buffer, templates)},
         {"/chat/static/(.*)", tornado::handler<tornado::StaticFileHandler>(static_dir)},
     };
 }
 
 std::string default_static_dir() { return CHAT_STATIC_DIR; }
+std::string default_template_dir() { return CHAT_TEMPLATE_DIR; }
 
 }  // namespace chat

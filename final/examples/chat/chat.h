@@ -11,6 +11,11 @@
 // long pollers and every WebSocket client. (The page, /chat, speaks long
 // polling, or WebSocket with /chat?transport=websocket.)
 //
+// Templates, as in Tornado's demo: GET /chat renders templates/index.html,
+// which puts every kept message into the page with {% module
+// Template("message.html", ...) %}; a new message's "html" is message.html
+// rendered too, so the page and the transports show the same markup.
+//
 // Long polling: an updates request that finds nothing new does not answer;
 // its coroutine waits on the MessageBuffer until someone posts, then
 // answers with what came. While it waits it holds no thread and no loop
@@ -32,6 +37,7 @@
 #include "tornado/concurrent.h"
 #include "tornado/escape.h"
 #include "tornado/locks.h"
+#include "tornado/template.h"
 #include "tornado/web.h"
 
 namespace chat {
@@ -48,6 +54,9 @@ public:
     // The messages after the one whose id is `cursor`, oldest first; all of
     // them for an empty or unknown cursor.
     std::vector<Message> get_messages_since(std::string_view cursor) const;
+    // Every kept message, oldest first (Tornado's MessageBuffer.cache): what
+    // GET /chat renders into the page.
+    const std::deque<Message>& messages() const noexcept { return cache_; }
     // Keeps `message`, wakes every waiter and tells every listener.
     void add_message(Message message);
     // Resolves at the next add_message (cancel it to stop waiting).
@@ -67,16 +76,22 @@ private:
     std::uint64_t next_subscription_ = 1;
 };
 
-// A new message: a random id (a UUID, as Tornado's demo), the body, and the
-// body as HTML, escaped: what the demo's message.html template renders.
-Message make_message(std::string_view body);
+// A new message: a random id (a UUID, as Tornado's demo), the body, and
+// "html": `templates`' message.html rendered for it, the body escaped by
+// autoescape.
+Message make_message(std::string_view body, const tornado::BaseLoader& templates);
 
-// The routes: /chat (the page), /chat/new, /chat/updates, /chat/ws and the
-// page's files under /chat/static/, from `static_dir`
-// (final/examples/chat/static).
-std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer, std::string static_dir);
+// The routes: /chat (the page, templates/index.html rendered from
+// `template_dir`), /chat/new, /chat/updates, /chat/ws and the page's files
+// under /chat/static/, from `static_dir`.
+std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer,
+                                          std::string static_dir,
+                                          std::string template_dir);
 
-// Where the chat page's files are in the source tree (set by CMake).
+// Where the chat's files are in the source tree (set by CMake):
+// final/examples/chat/static (the script and the style sheet) and
+// final/examples/chat/templates (index.html and message.html).
 std::string default_static_dir();
+std::string default_template_dir();
 
 }  // namespace chat

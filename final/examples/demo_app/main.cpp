@@ -265,7 +265,9 @@ std::vector<tornado::URLSpec> routes(std::shared_ptr<chat::MessageBuffer> room) 
         {"/template", handler<TemplateHandler>()},
         {"/ws/echo", handler<EchoSocketHandler>()},
     };
-    for (tornado::URLSpec& spec : chat::chat_routes(std::move(room), chat::default_static_dir())) {
+    std::vector<tornado::URLSpec> chat_table = chat::chat_routes(
+        std::move(room), chat::default_static_dir(), chat::default_template_dir());
+    for (tornado::URLSpec& spec : chat_table) {
         table.push_back(std::move(spec));
     }
     return table;

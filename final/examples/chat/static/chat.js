@@ -10,11 +10,16 @@
 // WebSocket page see each other's messages. Whichever brought it, a message
 // is the JSON {"id", "body", "html"} and is shown by showMessage().
 //
+// The page arrives with the messages the server keeps already in #inbox
+// (GET /chat renders templates/index.html, each message with the same
+// message.html that makes "html"); the script only adds newer ones.
+//
 // Long polling. Sending: the form's text goes to POST /chat/new as
 // `body=TEXT`; the answer is the new message, but we do not show it from
 // here: it comes back to us, as to every other reader, through the long poll.
 // Receiving: POST /chat/updates with `cursor=ID`, the id of the last message
-// we have shown (empty at first, which asks for every message the server
+// we have shown: at first the last one the server rendered into the page
+// (empty if it rendered none, which asks for every message the server
 // keeps). The server holds the request open until a newer message exists,
 // then answers {"messages": [...]}; we show them and ask again at once. A
 // failed poll waits a little before the next try, so a stopped server is not
@@ -22,10 +27,10 @@
 //
 // WebSocket. Sending: a text frame {"body": TEXT}. Receiving: every new
 // message arrives as a text frame of its JSON, ours included (the same
-// round trip as above). The server sends no history: a socket sees only the
-// messages posted while it is open. When it closes we wait a little and open
-// a new one; what was said in between is not replayed (long polling's cursor
-// does catch up).
+// round trip as above). The socket sends no history (the page brought it):
+// a socket sees only the messages posted while it is open. When it closes we
+// wait a little and open a new one; what was said in between is not replayed
+// (long polling's cursor does catch up).
 
 const inbox = document.getElementById("inbox");
 const statusLine = document.getElementById("status");
@@ -57,7 +62,17 @@ function sleep(ms) {
 
 // --- long polling ------------------------------------------------------------
 
-let cursor = "";
+// Start after the last message the server rendered into the page (its
+// element's id is "m" + the message's id), so that the first poll waits for
+// news instead of fetching the page's messages again. Should the server have
+// dropped that message by then, it answers every one it keeps, and
+// showMessage() skips those already here.
+function lastRenderedId() {
+  const rendered = inbox.querySelectorAll(".message");
+  return rendered.length === 0 ? "" : rendered[rendered.length - 1].id.slice("m".length);
+}
+
+let cursor = lastRenderedId();
 // A poll is answered only when there is news, which may be minutes away, so
 // "connected" cannot wait for the answer. A poll still open after this long
 // has reached a server that is holding it (a stopped server fails at once).
