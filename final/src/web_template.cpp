@@ -207,6 +207,44 @@ TemplateValue cookie_function(const RequestHandler& handler) {
     });
 }
 
+// Tornado's _ and pgettext (locale.translate and locale.pgettext) as they
+// behave with no translations loaded, which is all there is here:
+// tornado.locale is not implemented. The message itself, or with a plural
+// form, the form `count` asks for. pgettext's first argument, the context,
+// only chooses among translations; `first` skips it.
+TemplateValue translate_function(std::string name, std::size_t first) {
+    return TemplateValue::function(name, [name, first](const TemplateArguments& arguments) {
+        TemplateValue message = required_argument(arguments, first, "message", name);
+        const TemplateValue* plural = find_argument(arguments, first + 1, "plural_message");
+        if (plural == nullptr || plural->is_none()) return message;
+        const TemplateValue* count = find_argument(arguments, first + 2, "count");
+        if (count == nullptr || count->is_none()) {
+            throw PythonError("ValueError", name + "(): a plural_message needs a count");
+        }
+        return count->as_integer() == 1 ? message : *plural;
+    });
+}
+
+// handler.settings: the Application's settings a template might read, by
+// Tornado's names. Callables (handler classes, log_function, ui_methods)
+// are left out, and so is cookie_secret: no page needs the signing key, and
+// one printed by mistake would give it away.
+JSON settings_dict(const ApplicationSettings& settings) {
+    return {
+        {"debug", settings.debug},
+        {"serve_traceback", settings.serve_traceback.value_or(settings.debug)},
+        {"login_url", settings.login_url},
+        {"static_path", settings.static_path},
+        {"static_url_prefix", settings.static_url_prefix},
+        {"compute_etag", settings.compute_etag},
+        {"xsrf_cookies", settings.xsrf_cookies},
+        {"compress_response", settings.compress_response},
+        {"template_path", settings.template_path},
+        {"autoescape", settings.autoescape ? JSON(*settings.autoescape) : JSON("xhtml_escape")},
+        {"compiled_template_cache", settings.compiled_template_cache.value_or(!settings.debug)},
+    };
+}
+
 TemplateValue xsrf_form_html_function(RequestHandler& handler) {
     return TemplateValue::function("xsrf_form_html", [&handler](const TemplateArguments&) {
         return TemplateValue(handler.xsrf_form_html());
@@ -418,6 +456,8 @@ TemplateNamespace RequestHandler::get_template_namespace() {
     names.set("static_url", static_url_function(*this));
     names.set("reverse_url", reverse_url_function(*this));
     names.set("xsrf_form_html", xsrf_form_html_function(*this));
+    names.set("_", translate_function("_", 0));
+    names.set("pgettext", translate_function("pgettext", 1));
     for (const auto& [name, method] : application_->settings().ui_methods) {
         names.set_function(name, [this, &method](const TemplateArguments& arguments) {
             return method(*this, arguments);
@@ -473,6 +513,9 @@ TemplateValue RequestHandler::template_object() {
                                      if (name == "xsrf_form_html")
                                          return xsrf_form_html_function(*this);
                                      if (name == "xsrf_token") return xsrf_token();
+                                     if (name == "settings") {
+                                         return settings_dict(application_->settings());
+                                     }
                                      return std::nullopt;
                                  });
 }

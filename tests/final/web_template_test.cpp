@@ -94,6 +94,7 @@ protected:
                 {"/needs-arg", handler<TemplateHandler>("needs_arg.html")},
                 {"/no-body", handler<TemplateHandler>("no_body.html")},
                 {"/error", handler<TemplateHandler>("error.html")},
+                {"/locale", handler<TemplateHandler>("locale.html")},
             },
             oracle_settings());
     }

@@ -450,9 +450,13 @@ public:
     // What every template of this handler sees: handler, request (objects
     // whose attributes are the C++ members: request.path, handler.
     // get_argument("q"), request.headers.get("User-Agent") or
-    // request.headers["User-Agent"]), current_user, static_url,
-    // reverse_url, xsrf_form_html, the ui_methods, and `modules` (what
-    // {% module %} uses). Valid while the handler lives. Override to add.
+    // request.headers["User-Agent"], handler.settings["debug"]),
+    // current_user, static_url, reverse_url, xsrf_form_html, _ and
+    // pgettext, the ui_methods, and `modules` (what {% module %} uses).
+    // _("text") is the text itself and _("one", "many", n) the form n asks
+    // for: Tornado's behaviour with no translations loaded (tornado.locale,
+    // and so `locale`, is not implemented). Valid while the handler lives.
+    // Override to add.
     virtual TemplateNamespace get_template_namespace();
     // The folder of template files: the template_path setting. (Tornado
     // falls back to the handler's source file's folder; C++ does not know

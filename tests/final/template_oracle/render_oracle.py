@@ -27,6 +27,7 @@ REQUESTS = [
     ("/needs-arg", {}),
     ("/no-body", {}),
     ("/error", {}),
+    ("/locale", {}),
     ("/no-autoescape", {}),
 ]
 
@@ -79,6 +80,7 @@ def application():
             (r"/needs-arg", template_handler("needs_arg.html")),
             (r"/no-body", template_handler("no_body.html")),
             (r"/error", template_handler("error.html")),
+            (r"/locale", template_handler("locale.html")),
         ],
         template_path=os.path.join(ROOT, "templates"),
         static_path=os.path.join(ROOT, "static"),
