@@ -53,9 +53,11 @@ private:
     std::exception_ptr cause_;
 };
 
-// The most items a list, or bytes a string, a template makes may hold
-// (Python's limit is the memory; a template's should be far below it).
-constexpr std::int64_t kMaxItems = 10'000'000;
+// The most items a list, and bytes a string, a template makes may hold
+// (Python's limit is the memory; a page's should be far below it). A list
+// of a million items takes 48 MB and a good part of a second to copy.
+constexpr std::int64_t kMaxItems = 1'000'000;
+constexpr std::int64_t kMaxStringBytes = 10'000'000;
 
 // How deep lists, tuples and dicts a template makes may nest: Python's
 // recursion limit, past which its repr() fails too. Printing, comparing and

@@ -158,8 +158,8 @@ TemplateValue float_operation(std::string_view op, double a, double b) {
 
 std::string repeat(std::string_view text, std::int64_t times) {
     if (times <= 0 || text.empty()) return "";  // "" * 10**18 is "" at once, not 10**18 rounds
-    if (static_cast<double>(text.size()) * static_cast<double>(times) > kMaxItems) {
-        raise("MemoryError", "a string of more than 10000000 bytes in a template");
+    if (static_cast<double>(text.size()) * static_cast<double>(times) > kMaxStringBytes) {
+        raise("MemoryError", "a string of more than " + std::to_string(kMaxStringBytes) + " bytes in a template");
     }
     std::string result;
     result.reserve(text.size() * static_cast<std::size_t>(times));
@@ -190,7 +190,7 @@ TemplateValue sequence_operation(std::string_view op, const TemplateValue& left,
         std::vector<TemplateValue> once = items_of(left), items;
         std::int64_t times = once.empty() ? 0 : right.as_integer();  // [] * 10**18 at once
         if (times > 0 && static_cast<double>(once.size()) * static_cast<double>(times) > kMaxItems) {
-            raise("MemoryError", "a list of more than 10000000 items in a template");
+            raise("MemoryError", "a list of more than " + std::to_string(kMaxItems) + " items in a template");
         }
         for (std::int64_t i = 0; i < times; ++i) items.insert(items.end(), once.begin(), once.end());
         return same_kind(left, std::move(items));
@@ -333,8 +333,8 @@ std::string replace_all(std::string_view text, std::string_view old, std::string
     std::size_t start = 0;
     std::int64_t done = 0;
     auto check_size = [&] {  // as repeat(): a template should not exhaust the server
-        if (result.size() > static_cast<std::size_t>(kMaxItems)) {
-            raise("MemoryError", "a string of more than 10000000 bytes in a template");
+        if (result.size() > static_cast<std::size_t>(kMaxStringBytes)) {
+            raise("MemoryError", "a string of more than " + std::to_string(kMaxStringBytes) + " bytes in a template");
         }
     };
     if (old.empty()) {  // Python puts the replacement between every character (not byte)
@@ -1335,7 +1335,9 @@ TemplateValue make_range(const TemplateArguments& arguments) {
     }
     if (step == 0) raise("ValueError", "range() arg 3 must not be zero");
     double items = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
-    if (items > kMaxItems) raise("MemoryError", "range() of more than 10000000 items in a template");
+    if (items > kMaxItems) {
+        raise("MemoryError", "range() of more than " + std::to_string(kMaxItems) + " items in a template");
+    }
     JSON array = JSON::array();
     // range(2**63 - 2, 2**63 - 1, 2): the next value would not fit in 64
     // bits, and is past stop anyway.

@@ -49,7 +49,9 @@
 // * Integers are 64-bit; overflow is an OverflowError, not a big number.
 // * A list, tuple or dict nested more than 1000 deep is a RecursionError
 //   when it is made (Python's limit, which Python applies when it is
-//   printed), and str() or repr() of more than 10 MB a MemoryError.
+//   printed). A list or range() of more than a million items, a string of
+//   more than 10 MB, and str() or repr() of more than 10 MB are a
+//   MemoryError: Python's only limit is the memory.
 // * `datetime` and Python modules are not in the namespace; register the
 //   functions a template needs instead.
 //
