@@ -349,6 +349,7 @@ struct Call : Expression {
             return;
         }
         TemplateValue object = method->object->evaluate(scope);
+        check_method(object, method->name);
         TemplateValue parts = positional[0]->evaluate(scope);
         if (object.is_string()) {
             append_join(out, object.as_string(), parts);
@@ -360,6 +361,7 @@ struct Call : Expression {
     TemplateValue evaluate(Scope& scope) const override {
         TemplateArguments arguments;
         TemplateValue object = method != nullptr ? method->object->evaluate(scope) : TemplateValue();
+        if (method != nullptr) check_method(object, method->name);
         TemplateValue function = method != nullptr ? TemplateValue() : callee->evaluate(scope);
         arguments.positional.reserve(positional.size());
         for (const ExpressionPtr& argument : positional) arguments.positional.push_back(argument->evaluate(scope));

@@ -610,9 +610,19 @@ std::string percent_conversion(const FormatSpec& spec, const TemplateValue& valu
         case 's': return format_string(value.str(), spec);
         case 'r':
         case 'a': return format_string(value.repr(), spec);
-        case 'c':
-            if (value.is_string()) return format_string(std::string(value.as_string()), spec);
-            raise("TypeError", "%c requires int or char");
+        case 'c': {
+            // A one-character string, or a code point: "%c" % 233 is "é".
+            if (value.is_string() && detail::code_point_count(value.as_string()) == 1) {
+                return format_string(std::string(value.as_string()), spec);
+            }
+            if (!is_integral(value)) raise("TypeError", "%c requires int or char");
+            std::int64_t code_point = value.as_integer();
+            if (code_point < 0 || code_point > 0x10FFFF) raise("OverflowError", "%c arg not in range(0x110000)");
+            bool surrogate = code_point >= 0xD800 && code_point <= 0xDFFF;  // UTF-8 has none
+            std::string character;
+            detail::append_utf8(character, surrogate ? detail::kReplacement : static_cast<char32_t>(code_point));
+            return format_string(std::move(character), spec);
+        }
         case 'd':
         case 'i':
         case 'u':
@@ -1209,6 +1219,15 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
 }
 
 }  // namespace
+
+void check_method(const TemplateValue& object, std::string_view name) {
+    if (object.type() == Type::object || has_method(object, name)) return;
+    if (object.type() == Type::dict) {
+        get_attribute(object, name);  // a key read as an attribute, or the AttributeError
+        return;
+    }
+    call_method(object, name, {});  // raises the error the call would
+}
 
 TemplateValue call_method(const TemplateValue& object, std::string_view name,
                           const TemplateArguments& arguments) {

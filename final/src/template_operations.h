@@ -37,6 +37,10 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
                         const TemplateValue& stop, const TemplateValue& step);
 // object.name: a dict's key (standing in for a Python object's attribute).
 TemplateValue get_attribute(const TemplateValue& object, std::string_view name);
+// The error object.name(...) raises when `object` has no such method:
+// Python looks a method up before it evaluates the arguments, so
+// "abc".nosuch(1 / 0) is an AttributeError. Nothing if it has one.
+void check_method(const TemplateValue& object, std::string_view name);
 // object.name(arguments): the methods of str, list, tuple and dict that
 // templates use; for a dict without such a method, its key's function.
 TemplateValue call_method(const TemplateValue& object, std::string_view name,
