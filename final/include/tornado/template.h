@@ -47,6 +47,10 @@
 //   dict's values are JSON: a tuple put in one comes back as a list, and a
 //   function cannot be put in one.
 // * Integers are 64-bit; overflow is an OverflowError, not a big number.
+// * range(), enumerate(), zip() and reversed() make lists: {{ range(3) }}
+//   writes [0, 1, 2] where Python writes range(0, 3).
+// * str.upper() and lower() map one character to one ("ß".upper() stays
+//   "ß"; Python's is "SS").
 // * A list, tuple or dict nested more than 1000 deep is a RecursionError
 //   when it is made (Python's limit, which Python applies when it is
 //   printed). A list or range() of more than a million items, a string of
