@@ -328,20 +328,12 @@ struct For : Node {
     Body body, else_body;  // else runs when the loop was not broken
 
     Flow execute(Context& context) const override {
-        // A list or tuple is walked in place (it cannot change: templates
-        // make new lists, never alter one); anything else is iterated first.
-        TemplateValue iterable = with_location(*file, line, [&] { return header.iterable->evaluate(*context.scope); });
-        std::vector<TemplateValue> iterated;
-        if (!iterable.is_sequence()) iterated = with_location(*file, line, [&] { return iterate(iterable); });
-        std::size_t count = iterable.is_sequence() ? iterable.length() : iterated.size();
-        for (std::size_t i = 0; i < count; ++i) {
-            with_location(*file, line, [&] {
-                header.target.assign(*context.scope, iterable.is_sequence() ? iterable.item(i) : iterated[i]);
-            });
-            Flow flow = run(body, context);
-            if (flow == Flow::break_loop) return Flow::normal;
-        }
-        return run(else_body, context);
+        // The body's nodes name their own lines in their errors; what fails
+        // in the header (the iterable, unpacking) is this line's.
+        bool finished = with_location(*file, line, [&] {
+            return for_each(header, *context.scope, [&] { return run(body, context) != Flow::break_loop; });
+        });
+        return finished ? run(else_body, context) : Flow::normal;
     }
     std::vector<const Body*> bodies() const override { return {&body, &else_body}; }
 };

@@ -267,6 +267,14 @@ struct Name : Expression {
     const JSON* find_json(Scope& scope) const override { return scope.find(name)->json_node(); }
 };
 
+// The value of `expression` for a use that ends before the template goes
+// on (formatting it, joining it): a part of the data is borrowed where it
+// lies instead of being shared (see find_json).
+TemplateValue evaluate_briefly(const Expression& expression, Scope& scope) {
+    if (const JSON* json = expression.find_json(scope)) return TemplateValue::borrow(*json);
+    return expression.evaluate(scope);
+}
+
 // A dict's value for `key` inside JSON data, or nullptr.
 const JSON* find_member(const JSON* object, std::string_view key) {
     if (object == nullptr || !object->is_object()) return nullptr;
@@ -350,7 +358,7 @@ struct Call : Expression {
         }
         TemplateValue object = method->object->evaluate(scope);
         check_method(object, method->name);
-        TemplateValue parts = positional[0]->evaluate(scope);
+        TemplateValue parts = evaluate_briefly(*positional[0], scope);
         if (object.is_string()) {
             append_join(out, object.as_string(), parts);
         } else {
@@ -386,10 +394,10 @@ struct PercentFormat : Expression {
     std::string format;
     ExpressionPtr values;
     TemplateValue evaluate(Scope& scope) const override {
-        return percent_format(format, values->evaluate(scope));
+        return percent_format(format, evaluate_briefly(*values, scope));
     }
     void append_str(Scope& scope, std::string& out) const override {
-        append_percent_format(out, format, values->evaluate(scope));
+        append_percent_format(out, format, evaluate_briefly(*values, scope));
     }
 };
 
@@ -881,7 +889,39 @@ ForHeader parse_for(std::string_view text) {
     if (!parser.accept_name("in")) syntax_error("expected 'in' in {% for %}");
     header.iterable = parser.expression_list();
     parser.expect_end();
+    const auto* call = dynamic_cast<const Call*>(header.iterable.get());
+    const auto* callee = call != nullptr ? dynamic_cast<const Name*>(call->callee.get()) : nullptr;
+    if (callee != nullptr && callee->name.name() == "enumerate" && call->positional.size() == 1 &&
+        call->keyword.empty()) {
+        header.enumerated = call->positional[0].get();
+    }
     return header;
+}
+
+bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>& body) {
+    static const Symbol kEnumerate("enumerate");
+    static const TemplateValue& builtin_enumerate = *builtins().find("enumerate");
+    bool counting = header.enumerated != nullptr && scope.lookup(kEnumerate).is_same(builtin_enumerate);
+    TemplateValue iterable = (counting ? *header.enumerated : *header.iterable).evaluate(scope);
+    // A list or tuple is walked in place (it cannot change: templates make
+    // new lists, never alter one); anything else is iterated first.
+    std::vector<TemplateValue> iterated;
+    if (!iterable.is_sequence()) iterated = iterate(iterable);
+    std::size_t count = iterable.is_sequence() ? iterable.length() : iterated.size();
+    const std::vector<Target>& pair = header.target.items;
+    for (std::size_t i = 0; i < count; ++i) {
+        TemplateValue item = iterable.is_sequence() ? iterable.item(i) : std::move(iterated[i]);
+        if (!counting) {
+            header.target.assign(scope, item);
+        } else if (pair.size() == 2) {  // for i, x in enumerate(xs)
+            pair[0].assign(scope, static_cast<std::int64_t>(i));
+            pair[1].assign(scope, item);
+        } else {
+            header.target.assign(scope, TemplateValue::tuple({static_cast<std::int64_t>(i), std::move(item)}));
+        }
+        if (!body()) return false;
+    }
+    return true;
 }
 
 ExceptHeader parse_except(std::string_view text) {

@@ -20,6 +20,7 @@
 
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -175,7 +176,17 @@ struct Assignment {
 struct ForHeader {
     Target target;
     ExpressionPtr iterable;
+    // For `enumerate(xs)`, xs: the loop counts as it walks xs instead of
+    // making a list of (i, x) tuples first, while the name enumerate is the
+    // builtin (a page's loop over its rows spent a twentieth of its time
+    // making those tuples).
+    const Expression* enumerated = nullptr;
 };
+
+// Runs {% for %}: assigns each value of the header's iterable to its
+// target, then calls `body`, which returns false to stop (a break).
+// Returns whether the loop ran to its end (then {% else %} runs).
+bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>& body);
 
 // {% except [type [as name]] %}
 struct ExceptHeader {
