@@ -357,7 +357,7 @@ struct Call : Expression {
             return;
         }
         TemplateValue object = method->object->evaluate(scope);
-        check_method(object, method->name);
+        if (!object.is_string()) check_method(object, method->name);  // a str has join
         TemplateValue parts = evaluate_briefly(*positional[0], scope);
         if (object.is_string()) {
             append_join(out, object.as_string(), parts);
