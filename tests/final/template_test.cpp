@@ -433,9 +433,9 @@ TEST(TemplateFindings, AListThatHoldsOneListTwiceAtEachLevelStaysSmall) {
 namespace {
 
 TEST(TemplateFormatting, FixedPointDigitsAreThoseOfPrintf) {
-    // "%.Nf" % x is printed by integer arithmetic for everyday numbers;
-    // printf (which rounds the exact binary value, ties to even, as Python
-    // does) is the reference, over numbers that land on and near ties.
+    // "%.Nf" % x is printed by std::to_chars; printf (which rounds the
+    // exact binary value, ties to even, as Python does) is the reference,
+    // over numbers that land on and near ties.
     tornado::Template page("{{ '%.0f|%.1f|%.2f|%.3f|%.6f|%.9f' % (x, x, x, x, x, x) }}");
     std::mt19937_64 random(12345);
     std::vector<double> numbers = {0.0, -0.0, 0.5, 1.5, 2.5, 0.125, 0.375, 2.675, 1.005, 1e-7, 5e-324,
