@@ -221,12 +221,11 @@ struct Output : Node {
 
     Flow execute(Context& context) const override {
         with_location(*file, line, [&] {
-            // Tornado writes str() of the value, escaped. The text is made in
-            // a buffer kept for the whole page, so that a value that fails
-            // half way writes nothing, as in Tornado (its _tt_append comes
-            // last), and so that making it allocates nothing.
-            // A string in the data ({{ row["name"] }}) is escaped from where
-            // it lies, without the copy.
+            // Tornado writes str() of the value, escaped. A string in the
+            // data ({{ row["name"] }}) is escaped from where it lies. Other
+            // text is made in a buffer kept for the whole page: a value that
+            // fails half way then writes nothing, as in Tornado (its
+            // _tt_append comes last), and making it allocates nothing.
             const JSON* json = expression->find_json(*context.scope);
             if (json != nullptr && json->is_string()) {
                 write_text(context, json->get_ref<const std::string&>());
