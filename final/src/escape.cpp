@@ -3,6 +3,7 @@
 // comments name the Python behaviour being matched where it is not obvious.
 #include "tornado/escape.h"
 
+#include "hex.h"
 #include "python_text.h"
 
 #include <locale.h>
@@ -82,15 +83,7 @@ std::string_view first_code_points(std::string_view text, std::size_t count) {
     return text.substr(0, at);
 }
 
-bool is_hex_digit(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return c - 'A' + 10;
-}
+using detail::hex_value;  // -1 for a character that is not a hex digit
 
 bool is_ascii_alnum(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -216,8 +209,7 @@ std::optional<std::uint32_t> parse_python_int(std::string_view digits, int base)
             previous_was_digit = false;
             continue;
         }
-        int digit = base == 16 ? (is_hex_digit(c) ? hex_value(c) : -1)
-                               : (c >= '0' && c <= '9' ? c - '0' : -1);
+        int digit = base == 16 ? hex_value(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
         if (digit < 0) return std::nullopt;
         if (value <= 0x10FFFF) value = value * static_cast<std::uint32_t>(base) + static_cast<std::uint32_t>(digit);
         previous_was_digit = true;
@@ -687,8 +679,8 @@ std::string url_unescape_to_bytes(std::string_view value, bool plus) {
         char c = value[at];
         if (c == '+' && plus) {
             out += ' ';
-        } else if (c == '%' && at + 2 < value.size() && is_hex_digit(value[at + 1]) &&
-                   is_hex_digit(value[at + 2])) {
+        } else if (c == '%' && at + 2 < value.size() && hex_value(value[at + 1]) >= 0 &&
+                   hex_value(value[at + 2]) >= 0) {
             out += static_cast<char>(hex_value(value[at + 1]) * 16 + hex_value(value[at + 2]));
             at += 2;
         } else {

@@ -391,7 +391,11 @@ std::string change_case(std::string_view text, std::string_view how) {
         return ::iswupper_l(static_cast<wint_t>(c), unicode) || ::iswlower_l(static_cast<wint_t>(c), unicode);
     };
     auto to_case = [&](char32_t c, bool upper) -> char32_t {
-        if (c < 0x80) return c >= 'a' && c <= 'z' && upper ? c - 32 : (c >= 'A' && c <= 'Z' && !upper ? c + 32 : c);
+        if (c < 0x80) {
+            if (upper && c >= 'a' && c <= 'z') return c - 32;
+            if (!upper && c >= 'A' && c <= 'Z') return c + 32;
+            return c;
+        }
         if (unicode == static_cast<locale_t>(nullptr)) return c;
         auto mapped = upper ? ::towupper_l(static_cast<wint_t>(c), unicode) : ::towlower_l(static_cast<wint_t>(c), unicode);
         return static_cast<char32_t>(mapped);
