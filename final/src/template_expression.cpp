@@ -903,14 +903,10 @@ bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>
     static const TemplateValue& builtin_enumerate = *builtins().find("enumerate");
     bool counting = header.enumerated != nullptr && scope.lookup(kEnumerate).is_same(builtin_enumerate);
     TemplateValue iterable = (counting ? *header.enumerated : *header.iterable).evaluate(scope);
-    // A list or tuple is walked in place (it cannot change: templates make
-    // new lists, never alter one); anything else is iterated first.
-    std::vector<TemplateValue> iterated;
-    if (!iterable.is_sequence()) iterated = iterate(iterable);
-    std::size_t count = iterable.is_sequence() ? iterable.length() : iterated.size();
+    Iteration values(iterable);
     const std::vector<Target>& pair = header.target.items;
-    for (std::size_t i = 0; i < count; ++i) {
-        TemplateValue item = iterable.is_sequence() ? iterable.item(i) : std::move(iterated[i]);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        TemplateValue item = values[i];
         if (!counting) {
             header.target.assign(scope, item);
         } else if (pair.size() == 2) {  // for i, x in enumerate(xs)
@@ -948,11 +944,8 @@ void Target::assign(Scope& scope, const TemplateValue& value) const {
         scope.assign(symbol, value);
         return;
     }
-    // A list or tuple is unpacked in place; anything else (a string, a
-    // dict's keys) is iterated first.
-    std::vector<TemplateValue> iterated;
-    if (!value.is_sequence()) iterated = iterate(value);
-    std::size_t count = value.is_sequence() ? value.length() : iterated.size();
+    Iteration values(value);
+    std::size_t count = values.size();
     if (count != items.size()) {
         if (count > items.size()) {
             throw PythonError("ValueError", "too many values to unpack (expected " +
@@ -962,9 +955,7 @@ void Target::assign(Scope& scope, const TemplateValue& value) const {
                                             std::to_string(items.size()) + ", got " +
                                             std::to_string(count) + ")");
     }
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        items[i].assign(scope, value.is_sequence() ? value.item(i) : iterated[i]);
-    }
+    for (std::size_t i = 0; i < items.size(); ++i) items[i].assign(scope, values[i]);
 }
 
 void Target::collect_names(std::set<std::string, std::less<>>& names) const {

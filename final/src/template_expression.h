@@ -206,4 +206,22 @@ ExceptHeader parse_except(std::string_view text);
 // string's characters. A TypeError for anything else.
 std::vector<TemplateValue> iterate(const TemplateValue& value);
 
+// The values iterate() gives, without copying a list's or tuple's items:
+// those are read in place (a template never changes a list); anything else
+// (a string's characters, a dict's keys) is iterated once, up front.
+// `value` must outlive the Iteration.
+class Iteration {
+public:
+    explicit Iteration(const TemplateValue& value)
+        : value_(value), iterated_(value.is_sequence() ? std::vector<TemplateValue>() : iterate(value)) {}
+    std::size_t size() const { return value_.is_sequence() ? value_.length() : iterated_.size(); }
+    TemplateValue operator[](std::size_t index) const {
+        return value_.is_sequence() ? value_.item(index) : iterated_[index];
+    }
+
+private:
+    const TemplateValue& value_;
+    std::vector<TemplateValue> iterated_;
+};
+
 }  // namespace tornado::template_detail

@@ -167,7 +167,6 @@ std::string repeat(std::string_view text, std::int64_t times) {
     return result;
 }
 
-std::vector<TemplateValue> items_of(const TemplateValue& sequence) { return sequence.items(); }
 
 TemplateValue same_kind(const TemplateValue& model, std::vector<TemplateValue> items) {
     return model.type() == Type::tuple ? TemplateValue::tuple(std::move(items))
@@ -177,8 +176,8 @@ TemplateValue same_kind(const TemplateValue& model, std::vector<TemplateValue> i
 TemplateValue sequence_operation(std::string_view op, const TemplateValue& left,
                                  const TemplateValue& right) {
     if (op == "+" && left.type() == right.type()) {
-        std::vector<TemplateValue> items = items_of(left);
-        for (TemplateValue& item : items_of(right)) items.push_back(std::move(item));
+        std::vector<TemplateValue> items = left.items();
+        for (TemplateValue& item : right.items()) items.push_back(std::move(item));
         return same_kind(left, std::move(items));
     }
     if (op == "+") {
@@ -187,7 +186,7 @@ TemplateValue sequence_operation(std::string_view op, const TemplateValue& left,
                                std::string(left.type_name()));
     }
     if (op == "*" && is_integral(right)) {
-        std::vector<TemplateValue> once = items_of(left), items;
+        std::vector<TemplateValue> once = left.items(), items;
         std::int64_t times = once.empty() ? 0 : right.as_integer();  // [] * 10**18 at once
         if (times > 0 && static_cast<double>(once.size()) * static_cast<double>(times) > kMaxItems) {
             raise("MemoryError", "a list of more than " + std::to_string(kMaxItems) + " items in a template");
@@ -215,7 +214,7 @@ int order(std::string_view op, const TemplateValue& left, const TemplateValue& r
         return result < 0 ? -1 : (result > 0 ? 1 : 0);
     }
     if (left.is_sequence() && left.type() == right.type()) {
-        std::vector<TemplateValue> a = items_of(left), b = items_of(right);
+        std::vector<TemplateValue> a = left.items(), b = right.items();
         for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
             if (!equals(a[i], b[i])) return order(op, a[i], b[i]);
         }
@@ -235,7 +234,7 @@ bool contains(const TemplateValue& container, const TemplateValue& item) {
             return container.as_string().find(item.as_string()) != std::string_view::npos;
         case Type::list:
         case Type::tuple:
-            for (const TemplateValue& element : items_of(container)) {
+            for (const TemplateValue& element : container.items()) {
                 if (equals(element, item)) return true;
             }
             return false;
@@ -365,7 +364,7 @@ std::string replace_all(std::string_view text, std::string_view old, std::string
 
 bool affix_matches(std::string_view text, const TemplateValue& affix, bool at_start) {
     if (affix.type() == Type::tuple) {
-        for (const TemplateValue& each : items_of(affix)) {
+        for (const TemplateValue& each : affix.items()) {
             if (affix_matches(text, each, at_start)) return true;
         }
         return false;
@@ -650,15 +649,13 @@ void append_conversion(std::string& out, const FormatSpec& spec, const TemplateV
 
 }  // namespace
 
-// separator.join(parts): a list or tuple read in place, anything else
-// iterated first. Written to `out` only once every part is a string.
+// separator.join(parts). A part that is not a string is a TypeError, and
+// `out` is left as it was.
 void append_join(std::string& out, std::string_view separator, const TemplateValue& parts) {
-    std::vector<TemplateValue> iterated;
-    if (!parts.is_sequence()) iterated = iterate(parts);
-    std::size_t count = parts.is_sequence() ? parts.length() : iterated.size();
+    Iteration values(parts);
     std::size_t start = out.size();
-    for (std::size_t i = 0; i < count; ++i) {
-        TemplateValue part = parts.is_sequence() ? parts.item(i) : iterated[i];
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        TemplateValue part = values[i];
         if (!part.is_string()) {
             out.resize(start);
             raise("TypeError", "sequence item " + std::to_string(i) + ": expected str instance, " +
@@ -1025,7 +1022,7 @@ TemplateValue string_method(std::string_view text, std::string_view name,
 TemplateValue sequence_method(const TemplateValue& sequence, std::string_view name,
                               const TemplateArguments& arguments) {
     const TemplateValue& wanted = required(arguments, 0, name);
-    std::vector<TemplateValue> items = items_of(sequence);
+    std::vector<TemplateValue> items = sequence.items();
     std::int64_t count = 0;
     for (std::size_t i = 0; i < items.size(); ++i) {
         if (!equals(items[i], wanted)) continue;

@@ -282,9 +282,9 @@ std::optional<TemplateValue> TemplateValue::attribute(std::string_view name) con
 bool TemplateValue::is_same(const TemplateValue& other) const {
     if (type_ != other.type_) return false;
     if (is_sequence() || type_ == Type::dict) {
+        // A list may be a template's own or JSON data; same means the same of either.
         if (const auto* items = native_items()) return items == other.native_items();
-        return std::get<std::shared_ptr<const JSON>>(data_) ==
-               std::get<std::shared_ptr<const JSON>>(other.data_);
+        return json_node() == other.json_node();
     }
     if (const auto* mine = std::get_if<std::shared_ptr<const Function>>(&data_)) {
         const auto* theirs = std::get_if<std::shared_ptr<const Function>>(&other.data_);

@@ -471,3 +471,15 @@ TEST(TemplateFindings, AFloatBeyond64BitsIsAnOverflowErrorNotUndefined) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(TemplateFindings, IsComparesAListFromTheDataWithOneTheTemplateMade) {
+    // `items is [1]` asked the JSON list for the other side's JSON, which a
+    // list the template made does not have: std::bad_variant_access.
+    EXPECT_EQ(render("{{ items is [1] }} {{ [1] is items }} {{ items is items }} {{ items is not [1] }}",
+                     {{"items", JSON::array({1})}}),
+              "False False True True");
+}
+
+}  // namespace
