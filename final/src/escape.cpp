@@ -26,6 +26,7 @@ namespace {
 using detail::kReplacement;
 
 using detail::decode_utf8;
+using detail::is_python_space;
 using detail::Decoded;
 using detail::lead_byte;
 using detail::LeadByte;
@@ -44,13 +45,6 @@ std::size_t first_invalid_utf8(std::string_view bytes) {
         at += decoded.length;
     }
     return std::string_view::npos;
-}
-
-// Python's str.isspace(): what \s matches and str.strip() removes.
-bool is_python_space(char32_t c) {
-    if (c <= 0x7F) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
-    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 // Python's str.strip(): drops whitespace code points from both ends.

@@ -18,16 +18,19 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <limits>
 
+#include "text.h"
 #include "tornado/log.h"
 
 namespace tornado {
 
 namespace {
 
-// A chunk-size line: the hex digits and any chunk extensions.
-constexpr std::size_t kMaxChunkSizeLine = 4096;
+using detail::for_each_item;
+using detail::is_ows;
+using detail::quoted;
+using detail::trim_ows;
+
 // Pipelined requests answered in a row without letting the loop turn.
 constexpr std::uint32_t kMaxSynchronousRequests = 32;
 // A lingering close drains the client for at most this long, this much.
@@ -60,48 +63,6 @@ const std::shared_ptr<const HTTP1ConnectionParameters>& default_params() {
     return params;
 }
 
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view text) {
-    while (!text.empty() && is_ows(text.front())) text.remove_prefix(1);
-    while (!text.empty() && is_ows(text.back())) text.remove_suffix(1);
-    return text;
-}
-
-std::string quoted(std::string_view text) {
-    std::string out = "'";
-    for (char c : text.substr(0, 60)) {
-        auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte == 0x7f) {
-            char escaped[5];
-            std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-            out += escaped;
-        } else {
-            out += c;
-        }
-    }
-    return out + (text.size() > 60 ? "...'" : "'");
-}
-
-// Calls f(item) for each item of a comma-separated list.
-template <typename F>
-void for_each_item(std::string_view value, F&& f) {
-    for (;;) {
-        std::size_t comma = value.find(',');
-        f(trim_ows(value.substr(0, comma)));
-        if (comma == std::string_view::npos) break;
-        value.remove_prefix(comma + 1);
-    }
-}
-
-// Calls f(item) for each comma-separated item of every `name` field.
-template <typename F>
-void for_each_list_item(const HTTPHeaders& headers, std::string_view name, F&& f) {
-    for (HTTPHeaders::Field field : headers) {
-        if (equals_ignoring_case(field.name, name)) for_each_item(field.value, f);
-    }
-}
-
 // The loop's clock read the cheap way (CLOCK_MONOTONIC_COARSE: the same
 // clock as steady_clock, at the kernel tick's resolution of a few ms): a
 // deadline is moved on every request, and needs no better.
@@ -125,38 +86,6 @@ Future<void> failed_write(std::exception_ptr cause = nullptr) {
     future.set_exception(std::make_exception_ptr(StreamClosedError(std::move(cause))));
     (void)future.exception();  // nobody need look at it: no "never retrieved" log
     return future;
-}
-
-// 1*HEXDIG [ BWS ";" chunk-ext ] CRLF; the extensions are ignored.
-std::uint64_t parse_chunk_size(std::string_view line) {
-    if (line.ends_with("\r\n")) line.remove_suffix(2);
-    std::uint64_t size = 0;
-    std::size_t digits = 0;
-    for (; digits < line.size(); ++digits) {
-        char c = line[digits];
-        int value = (c >= '0' && c <= '9')   ? c - '0'
-                    : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                    : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                             : -1;
-        if (value < 0) break;
-        if (size > (std::numeric_limits<std::uint64_t>::max() >> 4)) {
-            throw HTTPInputError("chunk size too large: " + quoted(line));
-        }
-        size = size * 16 + static_cast<std::uint64_t>(value);
-    }
-    std::string_view rest = line.substr(digits);
-    bool valid = digits > 0;
-    if (valid && !rest.empty()) {
-        std::size_t i = 0;
-        while (i < rest.size() && is_ows(rest[i])) ++i;
-        valid = i < rest.size() && rest[i] == ';';
-        for (char c : rest) {
-            auto byte = static_cast<unsigned char>(c);
-            if ((byte < 0x20 && c != '\t') || byte == 0x7f) valid = false;
-        }
-    }
-    if (!valid) throw HTTPInputError("bad chunk size line: " + quoted(line));
-    return size;
 }
 
 }  // namespace
@@ -245,43 +174,11 @@ void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTT
             default: break;
         }
     }
-    if (has_encoding) {
-        if (has_length) {
-            throw HTTPInputError("both Content-Length and Transfer-Encoding: where the body ends is "
-                                 "ambiguous (request smuggling?)");
-        }
-        if (!http11_) throw HTTPInputError("Transfer-Encoding in an HTTP/1.0 request");
-        int codings = 0;
-        bool chunked = false;
-        for_each_list_item(headers, "Transfer-Encoding", [&](std::string_view item) {
-            ++codings;
-            chunked = equals_ignoring_case(item, "chunked");
-        });
-        if (codings != 1 || !chunked) {
-            throw HTTPInputError("unsupported Transfer-Encoding: " + quoted(headers.get("Transfer-Encoding")));
-        }
-        chunked_request_ = true;
-    } else if (has_length) {
-        std::optional<std::uint64_t> length;
-        for_each_list_item(headers, "Content-Length", [&](std::string_view item) {
-            bool digits = !item.empty() && std::all_of(item.begin(), item.end(), [](char c) {
-                return c >= '0' && c <= '9';
-            });
-            if (!digits) throw HTTPInputError("Content-Length is not a number: " + quoted(item));
-            std::uint64_t n = 0;
-            for (char c : item) {
-                auto digit = static_cast<std::uint64_t>(c - '0');
-                n = n > (std::numeric_limits<std::uint64_t>::max() - digit) / 10
-                        ? std::numeric_limits<std::uint64_t>::max()
-                        : n * 10 + digit;
-            }
-            if (length && *length != n) {
-                throw HTTPInputError("conflicting Content-Length values: " +
-                                     quoted(headers.get("Content-Length")));
-            }
-            length = n;
-        });
-        content_length_ = *length;
+    if (has_encoding || has_length) {
+        if (has_encoding && !http11_) throw HTTPInputError("Transfer-Encoding in an HTTP/1.0 request");
+        BodyFraming framing = parse_body_framing(headers, "Request");
+        chunked_request_ = framing.chunked;
+        content_length_ = framing.content_length.value_or(0);
     }
 
     // Tornado's _can_keep_alive.
@@ -612,12 +509,9 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
         expected_content_remaining_.reset();  // whatever is written is dropped
     } else if (facts.content_length) {
         std::string_view value = headers.get_first("Content-Length");
-        std::uint64_t n = 0;
-        auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
-        if (error != std::errc() || end != value.data() + value.size()) {
-            throw HTTPOutputError("invalid Content-Length in the response: " + quoted(value));
-        }
-        expected_content_remaining_ = n;
+        std::optional<std::uint64_t> length = parse_content_length_value(value);
+        if (!length) throw HTTPOutputError("invalid Content-Length in the response: " + quoted(value));
+        expected_content_remaining_ = *length;
     }
 
     std::string_view connection_value;
@@ -903,29 +797,15 @@ void HTTP1ServerConnection::on_head(Future<std::string>& reading) {
     if (serve_head(std::move(head))) read_next_request();
 }
 
-// No empty line within max_header_size: 431, then a lingering close (the
-// client is probably still sending the rest of its head).
+// No empty line within max_header_size: 431, answered as every other bad
+// request is (a request of its own that fails at once), then a lingering
+// close: the client is probably still sending the rest of its head.
 void HTTP1ServerConnection::answer_head_too_large() {
-    if (!stream_ || stream_->closed()) {
-        end_serving();
-        return;
+    if (stream_ && !stream_->closed()) {
+        auto request = std::make_shared<HTTP1Connection>(shared_from_this());
+        request->fail_request(HTTPInputError(
+            tornado::format("request head over the limit of {} bytes", params_->max_header_size), 431));
     }
-    gen_log.info("Malformed HTTP message from {}: request head over {} bytes", context_.remote_ip,
-                 params_->max_header_size);
-    std::string body = tornado::format("431 {}: the request head is over the limit of {} bytes\n",
-                                       reason_phrase(431), params_->max_header_size);
-    std::string response = tornado::format(
-        "HTTP/1.1 431 {}\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: {}\r\n"
-        "Connection: close\r\n\r\n{}",
-        reason_phrase(431), body.size(), body);
-    Future<void> written(nullptr);
-    try {
-        written = stream_->write(std::move(response));
-    } catch (const std::exception&) {
-        end_serving();
-        return;
-    }
-    lingering_close(std::move(written));
     end_serving();
 }
 

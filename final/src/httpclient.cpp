@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "text.h"
 #include "tornado/gen.h"
 #include "tornado/iostream.h"
 #include "tornado/tcpclient.h"
@@ -63,7 +64,6 @@ HTTPStreamClosedError::HTTPStreamClosedError(std::string message, std::exception
 namespace {
 
 constexpr std::size_t kReadPiece = 64 * 1024;  // most body bytes read (and streamed) at once
-constexpr std::size_t kMaxChunkSizeLine = 1024;
 
 struct URL {
     std::string host;       // "127.0.0.1", "::1" (no brackets)
@@ -71,14 +71,6 @@ struct URL {
     std::string authority;  // as written: "127.0.0.1:8888", "[::1]:8888"; the Host header
     std::string target;     // "/search?q=1"
 };
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
 
 bool has_space_or_control(std::string_view text) {
     return std::any_of(text.begin(), text.end(),
@@ -103,7 +95,7 @@ std::uint16_t parse_port(std::string_view url, std::string_view digits) {
 URL parse_url(std::string_view url) {
     std::size_t separator = url.find("://");
     if (separator == std::string_view::npos) bad_url(url, "not an absolute http:// URL");
-    std::string scheme = lower(url.substr(0, separator));
+    std::string scheme = detail::lower_ascii(url.substr(0, separator));
     if (scheme == "https") bad_url(url, "https:// is not supported (this client has no TLS)");
     if (scheme != "http") throw std::invalid_argument("Unsupported url scheme: '" + std::string(url) + "'");
     std::string_view rest = url.substr(separator + 3);
@@ -209,46 +201,6 @@ HTTPRequest redirected(const HTTPRequest& request, int code, std::string_view lo
 
 // --- the response -------------------------------------------------------------------------------
 
-bool is_hex_digit(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-// "1a2b;name=value\r\n" -> 0x1a2b. Hex digits only (no sign, no "0x", no
-// spaces in front), at most 16 of them; extensions are ignored.
-std::uint64_t parse_chunk_size(std::string_view line) {
-    std::string_view size = line.substr(0, line.size() - 2);  // the CRLF
-    size = size.substr(0, size.find(';'));
-    while (!size.empty() && (size.back() == ' ' || size.back() == '\t')) size.remove_suffix(1);
-    if (size.empty() || size.size() > 16 || !std::all_of(size.begin(), size.end(), is_hex_digit)) {
-        throw HTTPInputError("Invalid chunk size line: '" + std::string(line.substr(0, line.size() - 2)) + "'");
-    }
-    return std::stoull(std::string(size), nullptr, 16);
-}
-
-// Content-Length, checked as Tornado does: digits only; repeated values
-// ("5, 5", or two fields) must agree.
-std::optional<std::uint64_t> content_length(const HTTPHeaders& headers) {
-    if (!headers.contains("Content-Length")) return std::nullopt;
-    std::string all = headers.get("Content-Length");
-    std::optional<std::uint64_t> length;
-    std::string_view rest = all;
-    for (;;) {
-        std::size_t comma = rest.find(',');
-        std::string_view piece = rest.substr(0, comma);
-        while (!piece.empty() && piece.front() == ' ') piece.remove_prefix(1);
-        while (!piece.empty() && piece.back() == ' ') piece.remove_suffix(1);
-        bool digits = !piece.empty() && piece.size() <= 19 &&
-                      std::all_of(piece.begin(), piece.end(), [](char c) { return c >= '0' && c <= '9'; });
-        if (!digits) throw HTTPInputError("Only integer Content-Length is allowed: '" + all + "'");
-        std::uint64_t value = std::stoull(std::string(piece));
-        if (length && *length != value) throw HTTPInputError("Multiple unequal Content-Lengths: '" + all + "'");
-        length = value;
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
-    }
-    return length;
-}
-
 bool body_allowed(std::string_view method, int code) {
     return method != "HEAD" && code != 204 && code != 304 && (code < 100 || code >= 200);
 }
@@ -348,15 +300,10 @@ Task<void> read_until_close(std::shared_ptr<IOStream> stream, BodySink& sink) {
 
 Task<void> read_body(std::shared_ptr<IOStream> stream, const HTTPHeaders& headers, BodySink& sink,
                      std::size_t max_header_size) {
-    std::optional<std::uint64_t> length = content_length(headers);
-    if (headers.contains("Transfer-Encoding")) {
-        if (length) throw HTTPInputError("Response with both Transfer-Encoding and Content-Length");
-        std::string coding = headers.get("Transfer-Encoding");
-        if (!equals_ignoring_case(coding, "chunked")) {
-            throw HTTPInputError("Unsupported Transfer-Encoding '" + coding + "'");
-        }
+    BodyFraming framing = parse_body_framing(headers, "Response");
+    if (framing.chunked) {
         co_await read_chunked(stream, sink, max_header_size);
-    } else if (length) {
+    } else if (std::optional<std::uint64_t> length = framing.content_length) {
         if (*length > sink.room()) throw HTTPInputError("Content-Length too long");
         co_await read_fixed(stream, *length, sink, "Content-Length too long");
     } else {
@@ -849,10 +796,11 @@ std::string remove_dot_segments(std::string_view in) {
 bool has_scheme(std::string_view reference) {
     std::size_t colon = reference.find(':');
     if (colon == 0 || colon == std::string_view::npos) return false;
-    auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-    if (!letter(reference[0])) return false;
+    using detail::is_ascii_letter;
+    using detail::is_digit;
+    if (!is_ascii_letter(reference[0])) return false;
     return std::all_of(reference.begin(), reference.begin() + static_cast<std::ptrdiff_t>(colon), [&](char c) {
-        return letter(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+        return is_ascii_letter(c) || is_digit(c) || c == '+' || c == '-' || c == '.';
     });
 }
 

@@ -6,18 +6,14 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "text.h"
 #include "tornado/log.h"
 
 namespace tornado {
 
 namespace {
 
-std::string_view strip(std::string_view text) {
-    auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
-    while (!text.empty() && space(text.front())) text.remove_prefix(1);
-    while (!text.empty() && space(text.back())) text.remove_suffix(1);
-    return text;
-}
+using detail::strip;
 
 std::shared_ptr<const HTTP1ConnectionParameters> params_from(const HTTPServerOptions& options) {
     auto params = std::make_shared<HTTP1ConnectionParameters>();

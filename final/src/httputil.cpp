@@ -12,10 +12,20 @@
 #include <limits>
 
 #include "hex.h"
+#include "text.h"
 
 namespace tornado {
 
 namespace {
+
+using detail::ascii_lower;
+using detail::ascii_upper;
+using detail::is_ascii_letter;
+using detail::is_digit;
+using detail::is_ows;
+using detail::quoted;
+using detail::strip;
+using detail::trim_ows;
 
 // --- character classes ---------------------------------------------------------------
 
@@ -30,10 +40,6 @@ constexpr std::array<bool, 256> make_token_table() {
 constexpr std::array<bool, 256> kTokenChar = make_token_table();
 
 inline bool token_char(char c) { return kTokenChar[static_cast<unsigned char>(c)]; }
-inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
-inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
-inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-inline char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
 
 // --- eight bytes at a time -------------------------------------------------------------
 
@@ -95,41 +101,6 @@ inline const char* skip_target_bytes(const char* p, const char* end) {
     return end;
 }
 
-// --- messages ---------------------------------------------------------------------------
-
-// The input, quoted for an error message: at most 60 bytes, control bytes
-// as \xNN, so the message stays one clean line (it goes into a response).
-std::string quoted(std::string_view text) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out = "'";
-    for (char c : text.substr(0, 60)) {
-        auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte == 0x7f || c == '\'' || c == '\\') {
-            out += "\\x";
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xf];
-        } else {
-            out += c;
-        }
-    }
-    out += text.size() > 60 ? "...'" : "'";
-    return out;
-}
-
-std::string_view trim_ows(std::string_view text) {
-    while (!text.empty() && is_ows(text.front())) text.remove_prefix(1);
-    while (!text.empty() && is_ows(text.back())) text.remove_suffix(1);
-    return text;
-}
-
-// Python's str.strip(): ASCII whitespace both ends.
-std::string_view strip(std::string_view text) {
-    auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
-    while (!text.empty() && space(text.front())) text.remove_prefix(1);
-    while (!text.empty() && space(text.back())) text.remove_suffix(1);
-    return text;
-}
-
 void normalize_in_place(char* name, std::size_t size) {
     bool word_start = true;
     for (std::size_t i = 0; i < size; ++i) {
@@ -165,11 +136,7 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) return false;
     // The usual lookup: a stored name (in Http-Header-Case) and a literal
     // spelled the same way.
-    if (a == b) return true;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-    }
-    return true;
+    return a == b || detail::equals_ignoring_case(a, b);
 }
 
 std::string normalize_header_name(std::string_view name) {
@@ -584,6 +551,92 @@ RequestHead parse_request_head(std::string head) {
     return HeadParser::parse(std::move(head));
 }
 
+// --- where a body ends ------------------------------------------------------------------------
+
+namespace {
+
+// Calls f(item) for each comma-separated item of every `name` field.
+template <typename F>
+void for_each_list_item(const HTTPHeaders& headers, std::string_view name, F&& f) {
+    for (HTTPHeaders::Field field : headers) {
+        if (equals_ignoring_case(field.name, name)) detail::for_each_item(field.value, f);
+    }
+}
+
+}  // namespace
+
+BodyFraming parse_body_framing(const HTTPHeaders& headers, std::string_view message) {
+    BodyFraming framing;
+    framing.content_length = parse_content_length(headers);
+    if (!headers.contains("Transfer-Encoding")) return framing;
+    if (framing.content_length) {
+        throw HTTPInputError(std::string(message) + " with both Transfer-Encoding and Content-Length");
+    }
+    // Only "chunked" alone: with a coding before it we could not undo, we
+    // would not know what the body is, only where it ends.
+    int codings = 0;
+    bool chunked = false;
+    for_each_list_item(headers, "Transfer-Encoding", [&](std::string_view item) {
+        ++codings;
+        chunked = equals_ignoring_case(item, "chunked");
+    });
+    if (codings != 1 || !chunked) {
+        throw HTTPInputError("Unsupported Transfer-Encoding " + quoted(headers.get("Transfer-Encoding")));
+    }
+    framing.chunked = true;
+    return framing;
+}
+
+std::optional<std::uint64_t> parse_content_length_value(std::string_view value) noexcept {
+    if (value.empty() || !std::all_of(value.begin(), value.end(), is_digit)) return std::nullopt;
+    constexpr std::uint64_t kLargest = std::numeric_limits<std::uint64_t>::max();
+    std::uint64_t length = 0;
+    for (char c : value) {
+        auto digit = static_cast<std::uint64_t>(c - '0');
+        length = length > (kLargest - digit) / 10 ? kLargest : length * 10 + digit;
+    }
+    return length;
+}
+
+std::optional<std::uint64_t> parse_content_length(const HTTPHeaders& headers) {
+    std::optional<std::uint64_t> length;
+    for_each_list_item(headers, "Content-Length", [&](std::string_view item) {
+        std::optional<std::uint64_t> value = parse_content_length_value(item);
+        if (!value) {
+            throw HTTPInputError("Only integer Content-Length is allowed: " + quoted(headers.get("Content-Length")));
+        }
+        if (length && *length != *value) {
+            throw HTTPInputError("Multiple unequal Content-Lengths: " + quoted(headers.get("Content-Length")));
+        }
+        length = value;
+    });
+    return length;
+}
+
+std::uint64_t parse_chunk_size(std::string_view line) {
+    if (line.ends_with("\r\n")) line.remove_suffix(2);
+    auto invalid = [&] { return HTTPInputError("invalid chunk size: " + quoted(line)); };
+    std::uint64_t size = 0;
+    std::size_t digits = 0;
+    for (; digits < line.size() && detail::hex_value(line[digits]) >= 0; ++digits) {
+        if (size > (std::numeric_limits<std::uint64_t>::max() >> 4)) throw invalid();
+        size = size * 16 + static_cast<std::uint64_t>(detail::hex_value(line[digits]));
+    }
+    if (digits == 0) throw invalid();
+    std::string_view extensions = line.substr(digits);
+    if (extensions.empty()) return size;
+    // The extensions are ignored, but they must be extensions: ";" after
+    // optional whitespace, and no control characters (a bare CR or LF in
+    // them would let two parsers disagree on where the line ends).
+    std::string_view after_space = extensions.substr(std::min(extensions.find_first_not_of(" \t"), extensions.size()));
+    bool controls = std::any_of(extensions.begin(), extensions.end(), [](char c) {
+        auto byte = static_cast<unsigned char>(c);
+        return (byte < 0x20 && c != '\t') || byte == 0x7f;
+    });
+    if (!after_space.starts_with(';') || controls) throw invalid();
+    return size;
+}
+
 // --- start lines ----------------------------------------------------------------------------
 
 RequestStartLine parse_request_start_line(std::string_view line) {
@@ -653,7 +706,7 @@ void append_quoted_plus(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     for (char c : text) {
         auto byte = static_cast<unsigned char>(c);
-        bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' ||
+        bool safe = is_ascii_letter(c) || is_digit(c) || c == '_' ||
                     c == '.' || c == '-' || c == '~';
         if (safe) {
             out += c;
@@ -1107,7 +1160,7 @@ bool acceptable_cookie_name(std::string_view name) {
         "expires", "path", "comment", "domain", "max-age", "secure", "httponly", "version", "samesite"};
     if (name.empty()) return false;
     for (char c : name) {
-        bool legal = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
+        bool legal = is_ascii_letter(c) || is_digit(c) ||
                      std::string_view("!#$%&'*+-.^_`|~:").find(c) != std::string_view::npos;
         if (!legal) return false;
     }

@@ -27,6 +27,7 @@
 #include <system_error>
 #include <utility>
 
+#include "text.h"
 #include "tornado/gen.h"
 #include "tornado/log.h"
 
@@ -45,46 +46,10 @@ char* scratch_buffer() {
     return buffer.get();
 }
 
-std::string message_of(const std::exception_ptr& error) {
-    if (!error) return "";
-    try {
-        std::rethrow_exception(error);
-    } catch (const std::exception& caught) {
-        return caught.what();
-    } catch (...) {
-        return "an unknown exception";
-    }
-}
-
 // The errors a peer causes by going away: not worth a warning (Tornado's
 // _is_connreset).
 bool is_connection_reset(int error) {
     return error == ECONNRESET || error == ECONNABORTED || error == EPIPE || error == ETIMEDOUT;
-}
-
-// 'a\r\n' for a delimiter in a message, escaped like a Python bytes repr.
-std::string quoted(std::string_view bytes) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out = "'";
-    for (char c : bytes) {
-        auto byte = static_cast<unsigned char>(c);
-        switch (c) {
-            case '\r': out += "\\r"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\\': out += "\\\\"; break;
-            case '\'': out += "\\'"; break;
-            default:
-                if (byte < 0x20 || byte >= 0x7f) {
-                    out += "\\x";
-                    out += kHex[byte >> 4];
-                    out += kHex[byte & 0xf];
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out + "'";
 }
 
 template <typename T>
@@ -99,7 +64,7 @@ void fail_future(Future<T>& future, const std::exception_ptr& cause) {
 }  // namespace
 
 StreamClosedError::StreamClosedError(std::exception_ptr real_error)
-    : std::runtime_error(real_error ? "Stream is closed: " + message_of(real_error)
+    : std::runtime_error(real_error ? "Stream is closed: " + exception_message(real_error)
                                     : std::string("Stream is closed")),
       real_error_(std::move(real_error)) {}
 
@@ -375,7 +340,7 @@ std::optional<std::size_t> IOStream::find_regex(std::string_view data) {
 void IOStream::check_max_bytes(std::size_t size, const char* what, std::string_view shown) {
     if (size <= read_.max_bytes) return;
     throw UnsatisfiableReadError(
-        tornado::format("{} {} not found within {} bytes", what, quoted(shown), read_.max_bytes));
+        tornado::format("{} {} not found within {} bytes", what, detail::quoted(shown), read_.max_bytes));
 }
 
 void IOStream::unsatisfiable(std::exception_ptr error) {
@@ -387,7 +352,7 @@ void IOStream::unsatisfiable(std::exception_ptr error) {
         if (future.valid() && !future.done()) future.set_exception(std::move(error));
         return;
     }
-    gen_log.info("Unsatisfiable read, closing connection: {}", message_of(error));
+    gen_log.info("Unsatisfiable read, closing connection: {}", exception_message(error));
     close(std::move(error));
 }
 

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -15,6 +14,8 @@
 #include <stdexcept>
 #include <typeinfo>
 #include <utility>
+
+#include "text.h"
 
 namespace tornado {
 
@@ -128,9 +129,7 @@ int fixed_precision(std::string_view spec) {
 }  // namespace
 
 LogLevel parse_log_level(std::string_view name) {
-    std::string lower(name);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string lower = detail::lower_ascii(name);
     if (lower == "debug") return LogLevel::debug;
     if (lower == "info") return LogLevel::info;
     if (lower == "warning") return LogLevel::warning;
@@ -186,6 +185,9 @@ std::string format_log_record(const LogRecord& record, bool color) {
     return out;
 }
 
+// What a thrown value that is not a std::exception is called: it has no what().
+constexpr const char* kUnknownException = "unknown exception (not derived from std::exception)";
+
 std::string describe_exception(std::exception_ptr error) {
     if (!error) return "no exception";
     try {
@@ -198,7 +200,18 @@ std::string describe_exception(std::exception_ptr error) {
         std::free(demangled);  // allocated by __cxa_demangle with malloc
         return name + ": " + e.what();
     } catch (...) {
-        return "unknown exception (not derived from std::exception)";
+        return kUnknownException;
+    }
+}
+
+std::string exception_message(std::exception_ptr error) {
+    if (!error) return "";
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return kUnknownException;
     }
 }
 

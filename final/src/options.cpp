@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "text.h"
 #include "tornado/log.h"
 
 namespace tornado {
@@ -21,19 +22,13 @@ std::string normalize_name(std::string_view name) {
     return normalized;
 }
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+using detail::is_digit;
+using detail::lower_ascii;
+using detail::quoted;
 
-std::string lower_ascii(std::string_view text) {
-    std::string lower(text);
-    for (char& c : lower) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return lower;
-}
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+// Space inside a line of a config file or a value: a newline ends the line.
+bool is_space(char c) { return c != '\n' && detail::is_ascii_space(c); }
+bool is_letter(char c) { return detail::is_ascii_letter(c); }
 
 // Edit distance counting a swap of neighbours as one edit, for "did you mean".
 std::size_t edit_distance(std::string_view a, std::string_view b) {

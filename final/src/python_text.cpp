@@ -170,6 +170,12 @@ void append_utf8(std::string& out, char32_t code_point) {
     }
 }
 
+bool is_python_space(char32_t c) {
+    if (c <= 0x7F) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
 std::size_t code_point_count(std::string_view text) {
     std::size_t count = 0;
     for (char c : text) {

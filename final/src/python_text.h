@@ -59,6 +59,10 @@ std::optional<LeadByte> lead_byte(unsigned char lead);
 // thread. (locale_t)0 where the C library lacks C.UTF-8.
 locale_t unicode_ctype();
 
+// Python's str.isspace() for one code point: what \s matches and
+// str.strip() and str.split() remove.
+bool is_python_space(char32_t c);
+
 // Appends the UTF-8 encoding of a code point (at most U+10FFFF; the caller
 // keeps surrogates out, which UTF-8 cannot hold).
 void append_utf8(std::string& out, char32_t code_point);

@@ -12,8 +12,10 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "hex.h"
 #include "python_text.h"
 #include "template_operations.h"
+#include "text.h"
 
 namespace tornado::template_detail {
 
@@ -29,14 +31,14 @@ struct Token {
     TemplateValue value;  // a number's or a string's value
 };
 
+using detail::is_digit;
+
+// Python's identifiers; a byte beyond ASCII is taken as part of a letter.
 bool is_name_start(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-           static_cast<unsigned char>(c) >= 0x80;
+    return detail::is_ascii_letter(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
 }
 
-bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
 
 [[noreturn]] void syntax_error(const std::string& message) { throw SyntaxError(message); }
 
@@ -236,11 +238,10 @@ private:
     std::uint32_t hex_digits(int count) {
         std::uint32_t code = 0;
         for (int i = 0; i < count; ++i) {
-            if (at_ >= text_.size() || !std::isxdigit(static_cast<unsigned char>(text_[at_]))) {
-                syntax_error("truncated \\x, \\u or \\U escape in a string");
-            }
-            char c = text_[at_++];
-            code = code * 16 + static_cast<std::uint32_t>(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+            int digit = at_ < text_.size() ? detail::hex_value(text_[at_]) : -1;
+            if (digit < 0) syntax_error("truncated \\x, \\u or \\U escape in a string");
+            ++at_;
+            code = code * 16 + static_cast<std::uint32_t>(digit);
         }
         if (code > 0x10FFFF) syntax_error("illegal Unicode character in a string escape");
         return code;

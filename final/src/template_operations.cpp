@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "python_text.h"
+#include "text.h"
 #include "tornado/escape.h"
 
 namespace tornado::template_detail {
@@ -270,15 +271,17 @@ std::string character_at(std::string_view text, std::size_t index) {
 
 // ---- strings ----------------------------------------------------------------
 
-bool is_python_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+// Whether the code point that starts at text[at] is whitespace; its length.
+std::pair<bool, std::size_t> space_at(std::string_view text, std::size_t at) {
+    detail::Decoded decoded = detail::decode_utf8(text, at);
+    return {decoded.valid && detail::is_python_space(decoded.code_point), decoded.length};
 }
 
 std::string_view strip(std::string_view text, bool left, bool right,
                        const TemplateValue* characters) {
     // Whole characters: "é".strip("©") must not take the byte the two share.
     auto strippable = [&](std::string_view character) {
-        if (characters == nullptr || characters->is_none()) return character.size() == 1 && is_python_space(character[0]);
+        if (characters == nullptr || characters->is_none()) return space_at(character, 0).first;
         return characters->as_string().find(character) != std::string_view::npos;
     };
     while (left && !text.empty()) {
@@ -301,14 +304,14 @@ std::vector<TemplateValue> split(std::string_view text, const TemplateValue* sep
     if (separator == nullptr || separator->is_none()) {  // runs of whitespace, ends ignored
         std::size_t i = 0;
         while (true) {
-            while (i < text.size() && is_python_space(text[i])) ++i;
+            while (i < text.size() && space_at(text, i).first) i += space_at(text, i).second;
             if (i == text.size()) return parts;
             if (max_splits >= 0 && static_cast<std::int64_t>(parts.size()) == max_splits) {
                 parts.emplace_back(std::string(strip(text.substr(i), false, true, nullptr)));
                 return parts;
             }
             std::size_t end = i;
-            while (end < text.size() && !is_python_space(text[end])) ++end;
+            while (end < text.size() && !space_at(text, end).first) end += space_at(text, end).second;
             parts.emplace_back(std::string(text.substr(i, end - i)));
             i = end;
         }
@@ -1007,12 +1010,19 @@ TemplateValue string_method(std::string_view text, std::string_view name,
         }
         return static_cast<std::int64_t>(detail::code_point_count(text.substr(0, found)));
     }
-    if (name == "isdigit" || name == "isalpha" || name == "isspace") {
+    if (name == "isspace") {
+        if (text.empty()) return false;
+        for (std::size_t at = 0; at < text.size();) {
+            auto [space, length] = space_at(text, at);
+            if (!space) return false;
+            at += length;
+        }
+        return true;
+    }
+    if (name == "isdigit" || name == "isalpha") {  // ASCII only: a documented difference
         if (text.empty()) return false;
         return std::all_of(text.begin(), text.end(), [&](char c) {
-            if (name == "isdigit") return c >= '0' && c <= '9';
-            if (name == "isspace") return is_python_space(c);
-            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+            return name == "isdigit" ? detail::is_digit(c) : detail::is_ascii_letter(c);
         });
     }
     if (name == "format") return str_format(text, arguments);
@@ -1341,7 +1351,7 @@ TemplateValue to_int(const TemplateArguments& arguments) {
     errno = 0;
     char* end = nullptr;
     long long number = digits.empty() ? 0 : std::strtoll(digits.c_str(), &end, static_cast<int>(base));
-    if (digits.empty() || end != digits.c_str() + digits.size() || is_python_space(digits[0])) {
+    if (digits.empty() || end != digits.c_str() + digits.size() || space_at(digits, 0).first) {
         raise("ValueError", "invalid literal for int() with base " + std::to_string(base) + ": " +
                                 value.repr());
     }

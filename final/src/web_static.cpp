@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "hex.h"
+#include "text.h"
 #include "tornado/web.h"
 
 namespace tornado {
@@ -107,9 +108,7 @@ std::string StaticFileHandler::content_type_for(std::string_view path) {
     std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     std::size_t dot = name.rfind('.');
     if (dot == std::string_view::npos || dot == 0) return "application/octet-stream";
-    std::string extension(name.substr(dot + 1));
-    std::transform(extension.begin(), extension.end(), extension.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string extension = detail::lower_ascii(name.substr(dot + 1));
     for (const auto& [known, type] : kTypes) {
         if (extension == known) return std::string(type);
     }

@@ -15,6 +15,7 @@
 
 #include "base64.h"
 #include "random_bytes.h"
+#include "text.h"
 #include "tornado/websocket_protocol.h"
 
 namespace tornado::websocket_protocol {
@@ -37,13 +38,9 @@ bool is_known(std::uint8_t opcode) noexcept {
     return opcode <= 0x2 || (opcode >= 0x8 && opcode <= 0xA);
 }
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
+using detail::equals_ignoring_case;
+using detail::for_each_item;
+using detail::trim_ows;
 
 }  // namespace
 
@@ -73,23 +70,16 @@ std::array<char, 4> make_mask() {
 
 std::vector<std::string> header_list(std::string_view value) {
     std::vector<std::string> items;
-    while (!value.empty()) {
-        std::size_t comma = value.find(',');
-        std::string_view item = trim(value.substr(0, comma));
+    for_each_item(value, [&](std::string_view item) {
         if (!item.empty()) items.emplace_back(item);
-        value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
-    }
+    });
     return items;
 }
 
 bool header_has_token(std::string_view value, std::string_view token) {
-    auto same = [token](const std::string& item) {
-        return std::equal(item.begin(), item.end(), token.begin(), token.end(), [](char a, char b) {
-            return ascii_lower(a) == ascii_lower(b);
-        });
-    };
-    std::vector<std::string> items = header_list(value);
-    return std::any_of(items.begin(), items.end(), same);
+    bool found = false;
+    for_each_item(value, [&](std::string_view item) { found = found || equals_ignoring_case(item, token); });
+    return found;
 }
 
 bool is_valid_close_code(int code) noexcept {
@@ -272,16 +262,16 @@ std::vector<Extension> parse_extensions(std::string_view header) {
         bool first = true;
         while (true) {
             std::size_t semicolon = item.find(';');
-            std::string_view part = trim(item.substr(0, semicolon));
+            std::string_view part = trim_ows(item.substr(0, semicolon));
             if (first) {
                 extension.name = std::string(part);
                 first = false;
             } else if (!part.empty()) {
                 std::size_t equals = part.find('=');
-                std::string name(trim(part.substr(0, equals)));
+                std::string name(trim_ows(part.substr(0, equals)));
                 std::optional<std::string> value;
                 if (equals != std::string_view::npos) {
-                    std::string_view raw_value = trim(part.substr(equals + 1));
+                    std::string_view raw_value = trim_ows(part.substr(equals + 1));
                     if (raw_value.size() >= 2 && raw_value.front() == '"' && raw_value.back() == '"') {
                         raw_value = raw_value.substr(1, raw_value.size() - 2);
                     }
@@ -350,8 +340,7 @@ std::string encode_extension(const Extension& extension) {
 
 bool is_deflate(const Extension& extension) {
     constexpr std::string_view kName = "permessage-deflate";
-    return std::equal(extension.name.begin(), extension.name.end(), kName.begin(), kName.end(),
-                      [](char a, char b) { return ascii_lower(a) == b; });
+    return equals_ignoring_case(extension.name, kName);
 }
 
 }  // namespace

@@ -489,7 +489,7 @@ TEST_F(HTTPClientTest, ChunkSizesAreStrictHex) {
                                        "\r\nhello\r\n0\r\n\r\n");
         HTTPClientError error = failure(url(port));
         EXPECT_EQ(error.code(), 599) << size;
-        EXPECT_TRUE(contains(error.message(), "Invalid chunk size")) << size << ": " << error.message();
+        EXPECT_TRUE(contains(error.message(), "invalid chunk size")) << size << ": " << error.message();
     }
     std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n");
     EXPECT_TRUE(contains(failure(url(port)).message(), "not followed by CRLF"));

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -225,6 +228,89 @@ INSTANTIATE_TEST_SUITE_P(
         BadHead{"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host"},
         BadHead{"GET / HTTP/1.1\r\nHost: a\r\n", 400, "not ended by an empty line"},
         BadHead{"\r\n\r\n", 400, "malformed request line"}));
+
+// --- where a body ends: one rule for the server and the client ----------------------------
+
+// The HTTPInputError `call` throws, or a failure when it throws none.
+template <typename F>
+std::string input_error_of(F&& call) {
+    try {
+        call();
+    } catch (const HTTPInputError& error) {
+        EXPECT_EQ(error.status(), 400);
+        return error.what();
+    }
+    ADD_FAILURE() << "no HTTPInputError";
+    return "";
+}
+
+TEST(ParseChunkSize, HexDigitsWithOrWithoutCRLFAndExtensions) {
+    using tornado::parse_chunk_size;
+    EXPECT_EQ(parse_chunk_size("0"), 0u);
+    EXPECT_EQ(parse_chunk_size("1a2B\r\n"), 0x1a2bu);
+    EXPECT_EQ(parse_chunk_size("5;name=value\r\n"), 5u);
+    EXPECT_EQ(parse_chunk_size("5 \t;name"), 5u);  // BWS before the ";"
+    EXPECT_EQ(parse_chunk_size("ffffffffffffffff"), 0xffffffffffffffffu);
+}
+
+TEST(ParseChunkSize, RefusesAnythingElseNamingTheLine) {
+    for (std::string line : {"", "0x5", "+5", "-5", " 5", "5 ", "5 x", "zz", "5;a\rb", "5\n", "10000000000000000"}) {
+        std::string message = input_error_of([&] { tornado::parse_chunk_size(line); });
+        EXPECT_TRUE(message.starts_with("invalid chunk size: '")) << line << ": " << message;
+    }
+    EXPECT_EQ(input_error_of([] { tornado::parse_chunk_size("5;a\rb\r\n"); }), "invalid chunk size: '5;a\\rb'");
+}
+
+TEST(ParseContentLength, DigitsAndRepeatsThatAgree) {
+    using tornado::parse_content_length;
+    EXPECT_EQ(parse_content_length(HTTPHeaders{}), std::nullopt);
+    EXPECT_EQ(parse_content_length(HTTPHeaders{{"Content-Length", "0"}}), 0u);
+    EXPECT_EQ(parse_content_length(HTTPHeaders{{"Content-Length", "5, 5"}}), 5u);
+    EXPECT_EQ(parse_content_length(HTTPHeaders{{"Content-Length", "5"}, {"content-length", "5"}}), 5u);
+    // Past 64 bits: the largest number, which every body limit refuses.
+    EXPECT_EQ(parse_content_length(HTTPHeaders{{"Content-Length", "99999999999999999999999"}}),
+              std::numeric_limits<std::uint64_t>::max());
+}
+
+TEST(ParseContentLength, RefusesOthersInTornadosWords) {
+    for (std::string value : {"", "+5", "-1", "0x5", "1 2", "5,", "abc", "5.0"}) {
+        std::string message = input_error_of([&] { tornado::parse_content_length(HTTPHeaders{{"Content-Length", value}}); });
+        EXPECT_TRUE(message.starts_with("Only integer Content-Length is allowed: ")) << value << ": " << message;
+    }
+    EXPECT_EQ(input_error_of([] { tornado::parse_content_length(HTTPHeaders{{"Content-Length", "3, 4"}}); }),
+              "Multiple unequal Content-Lengths: '3, 4'");
+    EXPECT_EQ(input_error_of([] {
+                  tornado::parse_content_length(HTTPHeaders{{"Content-Length", "3"}, {"Content-Length", "4"}});
+              }),
+              "Multiple unequal Content-Lengths: '3,4'");
+}
+
+TEST(ParseBodyFraming, ChunkedLengthOrNeither) {
+    using tornado::parse_body_framing;
+    tornado::BodyFraming none = parse_body_framing(HTTPHeaders{{"Host", "a"}}, "Request");
+    EXPECT_FALSE(none.chunked);
+    EXPECT_EQ(none.content_length, std::nullopt);
+    EXPECT_EQ(parse_body_framing(HTTPHeaders{{"Content-Length", "7"}}, "Request").content_length, 7u);
+    EXPECT_TRUE(parse_body_framing(HTTPHeaders{{"Transfer-Encoding", "Chunked"}}, "Request").chunked);
+}
+
+TEST(ParseBodyFraming, RefusesWhatWouldBeAmbiguous) {
+    using tornado::parse_body_framing;
+    EXPECT_EQ(input_error_of([] {
+                  parse_body_framing(HTTPHeaders{{"Content-Length", "3"}, {"Transfer-Encoding", "chunked"}}, "Response");
+              }),
+              "Response with both Transfer-Encoding and Content-Length");
+    for (std::string coding : {"gzip", "gzip, chunked", "chunked, chunked", "identity", ""}) {
+        std::string message = input_error_of([&] { parse_body_framing(HTTPHeaders{{"Transfer-Encoding", coding}}, "Request"); });
+        EXPECT_EQ(message, "Unsupported Transfer-Encoding '" + coding + "'");
+    }
+}
+
+TEST(ParseContentLengthValue, DigitsOnly) {
+    EXPECT_EQ(tornado::parse_content_length_value("42"), 42u);
+    EXPECT_EQ(tornado::parse_content_length_value(" 42"), std::nullopt);
+    EXPECT_EQ(tornado::parse_content_length_value(""), std::nullopt);
+}
 
 TEST(ParseRequestStartLine, AsTornado) {
     auto line = tornado::parse_request_start_line("GET /foo HTTP/1.1");

@@ -394,6 +394,41 @@ struct RequestHead {
 };
 RequestHead parse_request_head(std::string head);
 
+// --- where a body ends (RFC 9112 section 6.3), for the server and the client alike ---------
+
+// How the body after a head is delimited. Neither: the request has no
+// body, or the response runs until the connection closes.
+struct BodyFraming {
+    bool chunked = false;
+    std::optional<std::uint64_t> content_length;
+};
+
+// Reads Transfer-Encoding and Content-Length. `message` names the kind in
+// errors ("Request", "Response"). Throws HTTPInputError (400) for both
+// fields at once (where the body ends would be ambiguous: the classic
+// request smuggling), a Transfer-Encoding other than a lone "chunked", or a
+// bad Content-Length (parse_content_length).
+BodyFraming parse_body_framing(const HTTPHeaders& headers, std::string_view message);
+
+// Content-Length (RFC 9110 section 8.6): digits only, no sign, space or
+// "0x". Repeated fields, or a list such as "5, 5" (which proxies make), must
+// all say the same. A number beyond 64 bits reads as the largest, which
+// every body limit refuses. Nothing when there is no such field; throws
+// HTTPInputError (400) for a bad one, in Tornado's words.
+std::optional<std::uint64_t> parse_content_length(const HTTPHeaders& headers);
+
+// One Content-Length value as above, or nothing when it is not digits.
+std::optional<std::uint64_t> parse_content_length_value(std::string_view value) noexcept;
+
+// The longest chunk-size line read (digits and extensions, CRLF included).
+inline constexpr std::size_t kMaxChunkSizeLine = 4096;
+
+// The size a chunk-size line announces (RFC 9112 section 7.1):
+// 1*HEXDIG [ BWS ";" chunk-ext ], with or without its CRLF; extensions are
+// ignored. Throws HTTPInputError("invalid chunk size: ...") for anything
+// else: a sign, "0x", a space before the digits, a size beyond 64 bits.
+std::uint64_t parse_chunk_size(std::string_view line);
+
 // --- gzip bodies ----------------------------------------------------------------------------
 
 // Inflates a gzip stream that arrives in pieces (Tornado's

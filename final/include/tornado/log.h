@@ -83,6 +83,10 @@ std::string format_log_record(const LogRecord& record, bool color = false);
 // "std::runtime_error: what it said" for an exception, for log lines.
 std::string describe_exception(std::exception_ptr error);
 
+// What an exception said, without its type ("" for no exception): for a
+// message that wraps another, such as "Stream is closed: Connection reset".
+std::string exception_message(std::exception_ptr error);
+
 namespace detail {
 
 // One argument of a log call, type-erased so that formatting lives in log.cpp.
