@@ -26,10 +26,22 @@ namespace tornado {
 
 namespace {
 
+using namespace std::string_view_literals;
 using detail::for_each_item;
 using detail::is_ows;
 using detail::quoted;
 using detail::trim_ows;
+
+// The header names the connection reads itself. Its scans switch on a
+// name's length first (most fields are none of these) with these sizes as
+// the case labels: the compiler counts them, and two names of one length
+// in a switch would be a duplicate case, which does not compile.
+constexpr std::string_view kConnection = "Connection";
+constexpr std::string_view kContentLength = "Content-Length";
+constexpr std::string_view kDate = "Date";
+constexpr std::string_view kExpect = "Expect";
+constexpr std::string_view kServer = "Server";
+constexpr std::string_view kTransferEncoding = "Transfer-Encoding";
 
 // Pipelined requests answered in a row without letting the loop turn.
 constexpr std::uint32_t kMaxSynchronousRequests = 32;
@@ -151,26 +163,29 @@ void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTT
     http11_ = start_line.version != "HTTP/1.0";
     head_request_ = start_line.method == "HEAD";
 
-    // One pass over the fields for what the connection needs (a name's
-    // length first: most fields are none of these).
+    // One pass over the fields for what the connection needs.
     bool close_asked = false;
     bool has_length = false;
     bool has_encoding = false;
     std::string_view expect;
     for (HTTPHeaders::Field field : headers) {
         switch (field.name.size()) {
-            case 6:
-                if (expect.empty() && equals_ignoring_case(field.name, "Expect")) expect = field.value;
+            case kExpect.size():
+                if (expect.empty() && equals_ignoring_case(field.name, kExpect)) expect = field.value;
                 break;
-            case 10:
-                if (!equals_ignoring_case(field.name, "Connection")) break;
+            case kConnection.size():
+                if (!equals_ignoring_case(field.name, kConnection)) break;
                 for_each_item(field.value, [&](std::string_view item) {
                     if (equals_ignoring_case(item, "close")) close_asked = true;
                     if (equals_ignoring_case(item, "keep-alive")) keep_alive_asked_ = true;
                 });
                 break;
-            case 14: has_length = has_length || equals_ignoring_case(field.name, "Content-Length"); break;
-            case 17: has_encoding = has_encoding || equals_ignoring_case(field.name, "Transfer-Encoding"); break;
+            case kContentLength.size():
+                has_length = has_length || equals_ignoring_case(field.name, kContentLength);
+                break;
+            case kTransferEncoding.size():
+                has_encoding = has_encoding || equals_ignoring_case(field.name, kTransferEncoding);
+                break;
             default: break;
         }
     }
@@ -195,10 +210,9 @@ void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTT
 
 void HTTP1Connection::check_body_size() {
     if (!chunked_request_ && content_length_ > max_body_size_) {
-        throw HTTPInputError(tornado::format("Content-Length too long: a body of {} bytes is over the "
-                                             "limit of {} bytes",
-                                             content_length_, max_body_size_),
-                             413);
+        throw HTTPInputError(413, tornado::format("Content-Length too long: a body of {} bytes is over "
+                                                  "the limit of {} bytes",
+                                                  content_length_, max_body_size_));
     }
 }
 
@@ -353,9 +367,8 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
             std::uint64_t size = parse_chunk_size(line);
             if (size == 0) break;
             if (size > max_body_size_ || total > max_body_size_ - size) {
-                throw HTTPInputError(tornado::format("chunked body too large: over the limit of {} bytes",
-                                                     max_body_size_),
-                                     413);
+                throw HTTPInputError(
+                    413, tornado::format("chunked body too large: over the limit of {} bytes", max_body_size_));
             }
             total += size;
             if (!co_await pass_body(delegate, size)) co_return;
@@ -397,7 +410,7 @@ Task<bool> HTTP1Connection::pass_body(HTTPMessageDelegate& delegate, std::uint64
 Task<void> HTTP1Connection::read_trailers() {
     const std::size_t limit = server_->params_->max_header_size;
     auto too_large = [limit] {
-        return HTTPInputError(tornado::format("trailer fields over the limit of {} bytes", limit), 431);
+        return HTTPInputError(431, tornado::format("trailer fields over the limit of {} bytes", limit));
     };
     std::size_t trailer_bytes = 0;
     for (;;) {
@@ -453,24 +466,21 @@ ResponseFacts facts_of(const HTTPHeaders& headers) {
     for (HTTPHeaders::Field field : headers) {
         std::string_view name = field.name;  // already Http-Header-Case
         switch (name.size()) {
-            case 4: facts.date = facts.date || name == "Date"; break;
-            case 6: facts.server = facts.server || name == "Server"; break;
-            case 10:
-                if (name == "Connection") {
-                    facts.connection = true;
-                    std::string_view value = field.value;
-                    for (;;) {
-                        std::size_t comma = value.find(',');
-                        if (equals_ignoring_case(trim_ows(value.substr(0, comma)), "close")) {
-                            facts.connection_close = true;
-                        }
-                        if (comma == std::string_view::npos) break;
-                        value.remove_prefix(comma + 1);
-                    }
-                }
+            case kDate.size(): facts.date = facts.date || name == kDate; break;
+            case kServer.size(): facts.server = facts.server || name == kServer; break;
+            case kConnection.size():
+                if (name != kConnection) break;
+                facts.connection = true;
+                for_each_item(field.value, [&](std::string_view item) {
+                    if (equals_ignoring_case(item, "close")) facts.connection_close = true;
+                });
                 break;
-            case 14: facts.content_length = facts.content_length || name == "Content-Length"; break;
-            case 17: facts.transfer_encoding = facts.transfer_encoding || name == "Transfer-Encoding"; break;
+            case kContentLength.size():
+                facts.content_length = facts.content_length || name == kContentLength;
+                break;
+            case kTransferEncoding.size():
+                facts.transfer_encoding = facts.transfer_encoding || name == kTransferEncoding;
+                break;
             default: break;
         }
     }
@@ -525,26 +535,26 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
     }
 
     const HTTP1ConnectionParameters& params = *server_->params_;
-    out.append("HTTP/1.1 ", 9);
+    out.append("HTTP/1.1 "sv);
     append_number(out, static_cast<std::uint64_t>(code));
     out += ' ';
     out.append(reason);
-    out.append("\r\n", 2);
+    out.append("\r\n"sv);
     if (connection_value.empty() || !facts.connection) {
         headers.write_to(out);
     } else {
         for (HTTPHeaders::Field field : headers) {
-            if (field.name == "Connection") continue;
-            out.append(field.name).append(": ", 2).append(field.value).append("\r\n", 2);
+            if (field.name == kConnection) continue;
+            out.append(field.name).append(": "sv).append(field.value).append("\r\n"sv);
         }
     }
-    if (!facts.date && params.date_header) out.append("Date: ", 6).append(http_date_now()).append("\r\n", 2);
+    if (!facts.date && params.date_header) out.append("Date: "sv).append(http_date_now()).append("\r\n"sv);
     if (!facts.server && !params.server_header.empty()) {
-        out.append("Server: ", 8).append(params.server_header).append("\r\n", 2);
+        out.append("Server: "sv).append(params.server_header).append("\r\n"sv);
     }
-    if (!connection_value.empty()) out.append("Connection: ", 12).append(connection_value).append("\r\n", 2);
-    if (chunked_header) out.append("Transfer-Encoding: chunked\r\n", 28);
-    out.append("\r\n", 2);
+    if (!connection_value.empty()) out.append("Connection: "sv).append(connection_value).append("\r\n"sv);
+    if (chunked_header) out.append("Transfer-Encoding: chunked\r\n"sv);
+    out.append("\r\n"sv);
 }
 
 // Counts `chunk` against the Content-Length and frames it. Returns false
@@ -560,11 +570,11 @@ bool HTTP1Connection::append_body(std::string& out, std::string_view chunk) {
     }
     if (chunking_output_) {
         append_number(out, chunk.size(), 16);
-        out.append("\r\n", 2);
+        out.append("\r\n"sv);
     }
     if (chunk.size() > kCoalesceLimit) return false;
     out.append(chunk);
-    if (chunking_output_) out.append("\r\n", 2);
+    if (chunking_output_) out.append("\r\n"sv);
     return true;
 }
 
@@ -804,7 +814,7 @@ void HTTP1ServerConnection::answer_head_too_large() {
     if (stream_ && !stream_->closed()) {
         auto request = std::make_shared<HTTP1Connection>(shared_from_this());
         request->fail_request(HTTPInputError(
-            tornado::format("request head over the limit of {} bytes", params_->max_header_size), 431));
+            431, tornado::format("request head over the limit of {} bytes", params_->max_header_size)));
     }
     end_serving();
 }

@@ -321,9 +321,9 @@ std::vector<std::pair<std::string, std::string>> HTTPHeaders::get_all() const {
 void HTTPHeaders::write_to(std::string& out) const {
     for (Field field : *this) {
         out.append(field.name);
-        out.append(": ", 2);
+        out.append(std::string_view(": "));
         out.append(field.value);
-        out.append("\r\n", 2);
+        out.append(std::string_view("\r\n"));
     }
 }
 
@@ -402,7 +402,7 @@ namespace {
 [[noreturn]] void bad_version(std::string_view version) {
     bool well_formed = version.size() == 8 && version.starts_with("HTTP/") && is_digit(version[5]) &&
                        version[6] == '.' && is_digit(version[7]);
-    if (well_formed) throw HTTPInputError("HTTP version not supported: " + quoted(version), 505);
+    if (well_formed) throw HTTPInputError(505, "HTTP version not supported: " + quoted(version));
     throw HTTPInputError("malformed HTTP version in request line: " + quoted(version));
 }
 
@@ -542,7 +542,7 @@ RequestHead HeadParser::parse(std::string&& head) {
     // Two Host headers: a proxy and we could disagree about which site this
     // is (RFC 9112 section 3.2 says 400).
     if (host_count > 1) throw HTTPInputError("more than one Host header");
-    if (head.size() > std::numeric_limits<std::uint32_t>::max()) throw HTTPInputError("request head too large", 431);
+    if (head.size() > std::numeric_limits<std::uint32_t>::max()) throw HTTPInputError(431, "request head too large");
     headers.text_ = std::move(head);
     return result;
 }

@@ -51,7 +51,7 @@ std::string GzipDecompressor::decompress(std::string_view compressed) {
         std::size_t produced = buffer.size() - z.avail_out;
         output_ += produced;
         if (output_ > max_output_) {
-            throw HTTPInputError(tornado::format("gzip body inflates past the limit of {} bytes", max_output_), 413);
+            throw HTTPInputError(413, tornado::format("gzip body inflates past the limit of {} bytes", max_output_));
         }
         out.append(buffer.data(), produced);
         if (status == Z_BUF_ERROR && produced == 0) break;  // it needs more input than there is

@@ -43,7 +43,7 @@ std::uint64_t handler_token(int fd, std::uint32_t generation) {
 }
 
 // "web.cpp:42", for log lines that name where a callback came from.
-std::string describe_place(std::source_location where) {
+std::string describe_place(SourceLocation where) {
     std::string_view file = where.file_name();
     if (file.empty()) return "an unknown place";
     std::size_t slash = file.find_last_of('/');
@@ -51,7 +51,7 @@ std::string describe_place(std::source_location where) {
     return std::string(file) + ":" + std::to_string(where.line());
 }
 
-std::string describe_callback(detail::CallbackKind kind, std::source_location where, int fd) {
+std::string describe_callback(detail::CallbackKind kind, SourceLocation where, int fd) {
     switch (kind) {
         case detail::CallbackKind::callback:
             return "a callback added at " + describe_place(where);
@@ -200,7 +200,7 @@ void schedule_resume(IOLoop& loop, std::coroutine_handle<> coroutine) {
     loop.post({[coroutine] { coroutine.resume(); }, {}, CallbackKind::coroutine});
 }
 
-void log_spawned_exception(std::exception_ptr error, std::source_location where) {
+void log_spawned_exception(std::exception_ptr error, SourceLocation where) {
     app_log.error("Exception in a callback spawned at {}: {}", describe_place(where),
                   describe_exception(error));
 }
@@ -271,7 +271,7 @@ IOLoop::HandlerSlot* IOLoop::handler_slot(int fd) noexcept {
 }
 
 void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events,
-                         std::source_location where) {
+                         SourceLocation where) {
     if (closed_) throw std::logic_error("IOLoop::add_handler: the loop is closed");
     if (fd < 0) throw std::invalid_argument("IOLoop::add_handler: negative descriptor");
     if (static_cast<std::size_t>(fd) >= handlers_.size()) {
@@ -368,7 +368,7 @@ void IOLoop::run_remote_callbacks() {
 }
 
 template <typename F>
-void IOLoop::run_guarded(detail::CallbackKind kind, std::source_location where, int fd,
+void IOLoop::run_guarded(detail::CallbackKind kind, SourceLocation where, int fd,
                          F&& function) {
     // Tornado logs an exception from a callback and goes on: one bad handler
     // must not take the whole server down.
@@ -386,13 +386,13 @@ void IOLoop::run_guarded(detail::CallbackKind kind, std::source_location where, 
     }
 }
 
-void IOLoop::report_exception(detail::CallbackKind kind, std::source_location where, int fd) {
+void IOLoop::report_exception(detail::CallbackKind kind, SourceLocation where, int fd) {
     app_log.error("Exception in {}: {}", describe_callback(kind, where, fd),
                   describe_exception(std::current_exception()));
 }
 
 void IOLoop::report_blocking(Clock::duration took, detail::CallbackKind kind,
-                             std::source_location where, int fd) {
+                             SourceLocation where, int fd) {
     gen_log.warning("Blocked the IOLoop for {:.3f}s in {} (threshold {:.3f}s)",
                     std::chrono::duration<double>(took).count(),
                     describe_callback(kind, where, fd),
@@ -421,7 +421,7 @@ struct Later {
 }  // namespace
 
 IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback,
-                                std::source_location where) {
+                                SourceLocation where) {
     if (closed_) return {};
     std::uint32_t slot_index;
     if (!free_timer_slots_.empty()) {
@@ -495,7 +495,7 @@ void IOLoop::run_due_timeouts() {
             continue;
         }
         Callback callback = std::move(slot.callback);
-        std::source_location where = slot.where;
+        SourceLocation where = slot.where;
         free_timer_slot(due.slot);
         run_guarded(detail::CallbackKind::timeout, where, -1, callback);
     }

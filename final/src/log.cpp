@@ -215,7 +215,7 @@ std::string exception_message(std::exception_ptr error) {
     }
 }
 
-void Logger::emit(LogLevel level, std::source_location where, std::string_view message) const {
+void Logger::emit(LogLevel level, SourceLocation where, std::string_view message) const {
     LogRecord record{level,
                      name_,
                      module_of(where.file_name()),
@@ -237,7 +237,7 @@ LogLevel access_log_level(int status) noexcept {
 
 void log_request(int status, std::string_view method, std::string_view uri,
                  std::string_view remote_ip, double request_time_seconds,
-                 std::source_location where) {
+                 SourceLocation where) {
     LogLevel level = access_log_level(status);
     if (!access_log.enabled(level)) return;
     std::string line = tornado::format("{} {} {} ({}) {:.2f}ms", status, method, uri, remote_ip,

@@ -458,8 +458,10 @@ TemplateNamespace RequestHandler::get_template_namespace() {
     names.set("xsrf_form_html", xsrf_form_html_function(*this));
     names.set("_", translate_function("_", 0));
     names.set("pgettext", translate_function("pgettext", 1));
-    for (const auto& [name, method] : application_->settings().ui_methods) {
-        names.set_function(name, [this, &method](const TemplateArguments& arguments) {
+    for (const auto& entry : application_->settings().ui_methods) {
+        // The entry, not a structured binding: clang 14 cannot capture those.
+        const auto& method = entry.second;
+        names.set_function(entry.first, [this, &method](const TemplateArguments& arguments) {
             return method(*this, arguments);
         });
     }

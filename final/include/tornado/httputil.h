@@ -63,10 +63,17 @@ class HTTP1ServerConnection;
 // Malformed HTTP from the peer (Tornado's HTTPInputError). status() is the
 // answer a server gives: 400 most of the time, 413 for a body over the
 // limit, 431 for headers over it, 505 for an HTTP version it does not speak.
+// The status comes first, as in HTTPError(status, ...) and chapter 05.
+//
+// Messages: Tornado's words where Tornado has a message for the case
+// ("Only integer Content-Length is allowed: '+5'"), else a lowercase phrase
+// that names the rule broken and quotes the input ("header name is not a
+// token: 'X-Na[me]'"). Either way the input is quoted with its control
+// bytes escaped, because the message goes into a log and into the 400.
 class HTTPInputError : public std::runtime_error {
 public:
-    explicit HTTPInputError(const std::string& message, int status = 400)
-        : std::runtime_error(message), status_(status) {}
+    explicit HTTPInputError(const std::string& message) : HTTPInputError(400, message) {}
+    HTTPInputError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
     int status() const noexcept { return status_; }
 
 private:

@@ -63,7 +63,6 @@
 #include <deque>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -84,7 +83,7 @@ enum class CallbackKind : std::uint8_t { callback, timeout, handler, future, cor
 
 struct QueuedCallback {
     Function<void()> function;
-    std::source_location where;
+    SourceLocation where;
     CallbackKind kind = CallbackKind::callback;
 };
 
@@ -153,7 +152,7 @@ public:
     // WRITE, maybe EDGE). The loop does not own fd: call remove_handler
     // before closing it. Throws std::logic_error if fd already has a handler.
     void add_handler(int fd, Handler handler, std::uint32_t events,
-                     std::source_location where = std::source_location::current());
+                     SourceLocation where = SourceLocation::current());
     // Changes which events fd's handler wants (for example WRITE only while
     // output is waiting). No system call when nothing changes.
     void update_handler(int fd, std::uint32_t events);
@@ -167,7 +166,7 @@ public:
     // thread. A callback returning a Task (a coroutine) is kept alive until
     // the coroutine finishes, as with spawn_callback.
     template <typename F>
-    void add_callback(F&& callback, std::source_location where = std::source_location::current()) {
+    void add_callback(F&& callback, SourceLocation where = SourceLocation::current()) {
         if constexpr (std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>) {
             post({Callback(std::forward<F>(callback)), where, detail::CallbackKind::callback});
         } else {
@@ -179,7 +178,7 @@ public:
     // Task or Future, the callable (and what it captured) lives until that
     // finishes, and its exception is logged. Safe from any thread.
     template <typename F>
-    void spawn_callback(F&& callback, std::source_location where = std::source_location::current());
+    void spawn_callback(F&& callback, SourceLocation where = SourceLocation::current());
 
     // Runs callback(future) on this loop once `future` is done.
     template <typename T, typename F>
@@ -192,20 +191,20 @@ public:
     // Runs callback once, after `delay` / at `when` (on the loop's clock).
     template <typename Rep, typename Period>
     Timeout call_later(std::chrono::duration<Rep, Period> delay, Callback callback,
-                       std::source_location where = std::source_location::current()) {
+                       SourceLocation where = SourceLocation::current()) {
         return call_at(time() + std::chrono::ceil<Clock::duration>(delay), std::move(callback),
                        where);
     }
     Timeout call_at(Clock::time_point when, Callback callback,
-                    std::source_location where = std::source_location::current());
+                    SourceLocation where = SourceLocation::current());
     // Tornado's add_timeout: a deadline, or a delay from now.
     Timeout add_timeout(Clock::time_point deadline, Callback callback,
-                        std::source_location where = std::source_location::current()) {
+                        SourceLocation where = SourceLocation::current()) {
         return call_at(deadline, std::move(callback), where);
     }
     template <typename Rep, typename Period>
     Timeout add_timeout(std::chrono::duration<Rep, Period> delay, Callback callback,
-                        std::source_location where = std::source_location::current()) {
+                        SourceLocation where = SourceLocation::current()) {
         return call_later(delay, std::move(callback), where);
     }
     // Cancels a timeout that has not run yet (no effect if it has).
@@ -296,14 +295,14 @@ private:
 
     struct HandlerSlot {
         Handler handler;
-        std::source_location where;
+        SourceLocation where;
         std::uint32_t events = 0;
         std::uint32_t generation = 0;
         bool active = false;
     };
     struct TimerSlot {
         Callback callback;
-        std::source_location where;
+        SourceLocation where;
         std::uint32_t generation = 0;
         bool active = false;
     };
@@ -332,10 +331,10 @@ private:
     bool drain_for_close();
 
     template <typename F>
-    void run_guarded(detail::CallbackKind kind, std::source_location where, int fd, F&& function);
-    void report_exception(detail::CallbackKind kind, std::source_location where, int fd);
+    void run_guarded(detail::CallbackKind kind, SourceLocation where, int fd, F&& function);
+    void report_exception(detail::CallbackKind kind, SourceLocation where, int fd);
     void report_blocking(Clock::duration took, detail::CallbackKind kind,
-                         std::source_location where, int fd);
+                         SourceLocation where, int fd);
 
     HandlerSlot* handler_slot(int fd) noexcept;
     void compact_timer_heap();
@@ -484,7 +483,7 @@ struct FutureFor<void> {
     using type = Future<void>;
 };
 
-void log_spawned_exception(std::exception_ptr error, std::source_location where);
+void log_spawned_exception(std::exception_ptr error, SourceLocation where);
 [[noreturn]] void throw_run_sync_timeout(IOLoop::Clock::duration timeout);
 
 // The loop's queue for other threads; run_in_executor posts results to it.
@@ -495,7 +494,7 @@ bool post_remote(const std::shared_ptr<RemoteQueue>& queue, QueuedCallback callb
 }  // namespace detail
 
 template <typename F>
-void IOLoop::spawn_callback(F&& callback, std::source_location where) {
+void IOLoop::spawn_callback(F&& callback, SourceLocation where) {
     using Stored = std::decay_t<F>;
     post({Callback([callback = std::forward<F>(callback), where]() mutable {
               using R = std::invoke_result_t<Stored&>;

@@ -44,6 +44,39 @@
 
 namespace tornado {
 
+// Where a call was written, captured by a default argument
+// (`SourceLocation where = SourceLocation::current()`), for log lines and
+// the loop's reports. It is std::source_location where the standard library
+// has it. libstdc++ 12 offers it only to compilers with a builtin that
+// clang 14 lacks, so there the same interface is built on the builtins
+// both compilers have (__builtin_FILE and friends, which also take the
+// caller's place when they are a default argument).
+#if defined(__cpp_lib_source_location)
+using SourceLocation = std::source_location;
+#else
+class SourceLocation {
+public:
+    static constexpr SourceLocation current(const char* file = __builtin_FILE(),
+                                            const char* function = __builtin_FUNCTION(),
+                                            std::uint_least32_t line = __builtin_LINE()) noexcept {
+        SourceLocation where;
+        where.file_ = file;
+        where.function_ = function;
+        where.line_ = line;
+        return where;
+    }
+    constexpr const char* file_name() const noexcept { return file_; }
+    constexpr const char* function_name() const noexcept { return function_; }
+    constexpr std::uint_least32_t line() const noexcept { return line_; }
+    constexpr std::uint_least32_t column() const noexcept { return 0; }
+
+private:
+    const char* file_ = "";
+    const char* function_ = "";
+    std::uint_least32_t line_ = 0;
+};
+#endif
+
 // Python's logging levels, with their numbers.
 enum class LogLevel : int { debug = 10, info = 20, warning = 30, error = 40, none = 100 };
 
@@ -150,11 +183,11 @@ struct LogFormat {
     template <typename S>
         requires std::convertible_to<const S&, std::string_view>
     LogFormat(const S& format_text,  // NOLINT: implicit on purpose
-              std::source_location call_site = std::source_location::current())
+              SourceLocation call_site = SourceLocation::current())
         : text(format_text), where(call_site) {}
 
     std::string_view text;
-    std::source_location where;
+    SourceLocation where;
 };
 
 // A named logger (access_log, app_log, gen_log). Cheap to ask: a disabled
@@ -197,7 +230,7 @@ public:
     }
 
     // Sends an already formatted message (no placeholders are read).
-    void emit(LogLevel level, std::source_location where, std::string_view message) const;
+    void emit(LogLevel level, SourceLocation where, std::string_view message) const;
 
 private:
     const char* name_;
@@ -216,6 +249,6 @@ LogLevel access_log_level(int status) noexcept;
 // writes it: `200 GET /path?x=1 (127.0.0.1) 0.52ms`, at access_log_level.
 void log_request(int status, std::string_view method, std::string_view uri,
                  std::string_view remote_ip, double request_time_seconds,
-                 std::source_location where = std::source_location::current());
+                 SourceLocation where = SourceLocation::current());
 
 }  // namespace tornado

@@ -64,13 +64,14 @@
 #include <ostream>
 #include <ratio>
 #include <set>
-#include <source_location>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "tornado/log.h"  // SourceLocation
 
 namespace tornado {
 
@@ -447,7 +448,7 @@ public:
     template <typename T>
     Option<option_type_t<T>>& define(std::string_view name, T default_value,
                                      OptionSpec<option_type_t<T>> spec = {},
-                                     std::source_location where = std::source_location::current()) {
+                                     SourceLocation where = SourceLocation::current()) {
         using Stored = option_type_t<T>;
         static_assert(detail::HasOptionType<Stored>,
                       "an option is a bool, an integer, a floating-point number, a std::string, "
@@ -461,7 +462,7 @@ public:
     }
     template <typename T>
     Option<option_type_t<T>>& define(std::string_view name, T default_value, std::string_view help,
-                                     std::source_location where = std::source_location::current()) {
+                                     SourceLocation where = SourceLocation::current()) {
         OptionSpec<option_type_t<T>> spec;
         spec.help = std::string(help);
         return define(name, std::move(default_value), std::move(spec), where);
@@ -559,12 +560,12 @@ void define_logging_options(OptionParser& parser);
 
 template <typename T>
 Option<option_type_t<T>>& define(std::string_view name, T default_value, OptionSpec<option_type_t<T>> spec = {},
-                                 std::source_location where = std::source_location::current()) {
+                                 SourceLocation where = SourceLocation::current()) {
     return options().define(name, std::move(default_value), std::move(spec), where);
 }
 template <typename T>
 Option<option_type_t<T>>& define(std::string_view name, T default_value, std::string_view help,
-                                 std::source_location where = std::source_location::current()) {
+                                 SourceLocation where = SourceLocation::current()) {
     return options().define(name, std::move(default_value), help, where);
 }
 
