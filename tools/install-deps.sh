@@ -5,12 +5,14 @@
 #                                   zlib, tcmalloc (gperftools),
 #                                   Python Tornado (the oracle the demo app is checked against),
 #                                   Python websockets (the WebSocket peer we did not write),
-#                                   nc, curl and strace (the lessons talk to servers and watch them)
+#                                   nc, curl and strace (the lessons talk to servers and watch them),
+#                                   clang-format 14 (make format, and the test that final/ is laid out)
 #   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset),
 #                                   nginx and Python Tornado (the framework scenario's yardsticks),
 #                                   Boost (Beast, the WebSocket scenario's)
 #   tools/install-deps.sh template  + Python Tornado and Jinja2 for /usr/bin/python3 (make bench-template's
 #                                   yardsticks)
+#   tools/install-deps.sh clang     + clang 14 (make test-clang: the second compiler)
 #   tools/install-deps.sh slides    + Graphviz, Node.js and npm (Marp is pinned in package-lock.json)
 #   tools/install-deps.sh browser   + Chromium, Node.js and npm (the browser test, tests/browser/;
 #                                   playwright-core is pinned in package-lock.json)
@@ -22,12 +24,13 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado python3-websockets netcat-openbsd curl strace" ;;
+    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado python3-websockets netcat-openbsd curl strace clang-format-14" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
+    clang)  echo "clang-14" ;;
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;
-    *) echo "install-deps.sh: unknown group '$1' (build, bench, template, slides, browser)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown group '$1' (build, bench, template, clang, slides, browser)" >&2; exit 2 ;;
   esac
 }
 

@@ -62,9 +62,7 @@ void FutureStateBase::check_pending() const {
     if (status_ == Status::finished) throw InvalidStateError("the Future is already done");
 }
 
-bool FutureStateBase::has_callbacks() const noexcept {
-    return waiter_ || first_callback_;
-}
+bool FutureStateBase::has_callbacks() const noexcept { return waiter_ || first_callback_; }
 
 void FutureStateBase::add_waiter(std::coroutine_handle<> waiter) {
     if (!has_callbacks()) {
@@ -160,7 +158,8 @@ void FutureStateBase::run_callback(DoneCallback& callback) {
     try {
         callback(*this);
     } catch (...) {
-        app_log.error("Exception in a Future's done callback: {}", describe_exception(std::current_exception()));
+        app_log.error("Exception in a Future's done callback: {}",
+                      describe_exception(std::current_exception()));
     }
 }
 

@@ -25,12 +25,12 @@ namespace {
 
 using detail::kReplacement;
 
+using detail::append_utf8;
 using detail::decode_utf8;
-using detail::is_python_space;
 using detail::Decoded;
+using detail::is_python_space;
 using detail::lead_byte;
 using detail::LeadByte;
-using detail::append_utf8;
 
 // The offset of the first byte that is not well-formed UTF-8, or npos.
 std::size_t first_invalid_utf8(std::string_view bytes) {
@@ -102,7 +102,8 @@ constexpr std::string_view xhtml_entity_for(char c) {
 constexpr std::array<unsigned char, 256> kXhtmlGrowth = [] {
     std::array<unsigned char, 256> growth{};
     for (char c : std::string_view("&<>\"'")) {
-        growth[static_cast<unsigned char>(c)] = static_cast<unsigned char>(xhtml_entity_for(c).size() - 1);
+        growth[static_cast<unsigned char>(c)] =
+            static_cast<unsigned char>(xhtml_entity_for(c).size() - 1);
     }
     return growth;
 }();
@@ -120,64 +121,75 @@ struct NamedEntity {
     char32_t code_point;
 };
 constexpr NamedEntity kNamedEntities[] = {
-    {"AElig", 0xC6}, {"Aacute", 0xC1}, {"Acirc", 0xC2}, {"Agrave", 0xC0}, {"Alpha", 0x391},
-    {"Aring", 0xC5}, {"Atilde", 0xC3}, {"Auml", 0xC4}, {"Beta", 0x392}, {"Ccedil", 0xC7},
-    {"Chi", 0x3A7}, {"Dagger", 0x2021}, {"Delta", 0x394}, {"ETH", 0xD0}, {"Eacute", 0xC9},
-    {"Ecirc", 0xCA}, {"Egrave", 0xC8}, {"Epsilon", 0x395}, {"Eta", 0x397}, {"Euml", 0xCB},
-    {"Gamma", 0x393}, {"Iacute", 0xCD}, {"Icirc", 0xCE}, {"Igrave", 0xCC}, {"Iota", 0x399},
-    {"Iuml", 0xCF}, {"Kappa", 0x39A}, {"Lambda", 0x39B}, {"Mu", 0x39C}, {"Ntilde", 0xD1},
-    {"Nu", 0x39D}, {"OElig", 0x152}, {"Oacute", 0xD3}, {"Ocirc", 0xD4}, {"Ograve", 0xD2},
-    {"Omega", 0x3A9}, {"Omicron", 0x39F}, {"Oslash", 0xD8}, {"Otilde", 0xD5}, {"Ouml", 0xD6},
-    {"Phi", 0x3A6}, {"Pi", 0x3A0}, {"Prime", 0x2033}, {"Psi", 0x3A8}, {"Rho", 0x3A1},
-    {"Scaron", 0x160}, {"Sigma", 0x3A3}, {"THORN", 0xDE}, {"Tau", 0x3A4}, {"Theta", 0x398},
-    {"Uacute", 0xDA}, {"Ucirc", 0xDB}, {"Ugrave", 0xD9}, {"Upsilon", 0x3A5}, {"Uuml", 0xDC},
-    {"Xi", 0x39E}, {"Yacute", 0xDD}, {"Yuml", 0x178}, {"Zeta", 0x396}, {"aacute", 0xE1},
-    {"acirc", 0xE2}, {"acute", 0xB4}, {"aelig", 0xE6}, {"agrave", 0xE0}, {"alefsym", 0x2135},
-    {"alpha", 0x3B1}, {"amp", 0x26}, {"and", 0x2227}, {"ang", 0x2220}, {"aring", 0xE5},
-    {"asymp", 0x2248}, {"atilde", 0xE3}, {"auml", 0xE4}, {"bdquo", 0x201E}, {"beta", 0x3B2},
-    {"brvbar", 0xA6}, {"bull", 0x2022}, {"cap", 0x2229}, {"ccedil", 0xE7}, {"cedil", 0xB8},
-    {"cent", 0xA2}, {"chi", 0x3C7}, {"circ", 0x2C6}, {"clubs", 0x2663}, {"cong", 0x2245},
-    {"copy", 0xA9}, {"crarr", 0x21B5}, {"cup", 0x222A}, {"curren", 0xA4}, {"dArr", 0x21D3},
-    {"dagger", 0x2020}, {"darr", 0x2193}, {"deg", 0xB0}, {"delta", 0x3B4}, {"diams", 0x2666},
-    {"divide", 0xF7}, {"eacute", 0xE9}, {"ecirc", 0xEA}, {"egrave", 0xE8}, {"empty", 0x2205},
-    {"emsp", 0x2003}, {"ensp", 0x2002}, {"epsilon", 0x3B5}, {"equiv", 0x2261}, {"eta", 0x3B7},
-    {"eth", 0xF0}, {"euml", 0xEB}, {"euro", 0x20AC}, {"exist", 0x2203}, {"fnof", 0x192},
-    {"forall", 0x2200}, {"frac12", 0xBD}, {"frac14", 0xBC}, {"frac34", 0xBE}, {"frasl", 0x2044},
-    {"gamma", 0x3B3}, {"ge", 0x2265}, {"gt", 0x3E}, {"hArr", 0x21D4}, {"harr", 0x2194},
-    {"hearts", 0x2665}, {"hellip", 0x2026}, {"iacute", 0xED}, {"icirc", 0xEE}, {"iexcl", 0xA1},
-    {"igrave", 0xEC}, {"image", 0x2111}, {"infin", 0x221E}, {"int", 0x222B}, {"iota", 0x3B9},
-    {"iquest", 0xBF}, {"isin", 0x2208}, {"iuml", 0xEF}, {"kappa", 0x3BA}, {"lArr", 0x21D0},
-    {"lambda", 0x3BB}, {"lang", 0x2329}, {"laquo", 0xAB}, {"larr", 0x2190}, {"lceil", 0x2308},
-    {"ldquo", 0x201C}, {"le", 0x2264}, {"lfloor", 0x230A}, {"lowast", 0x2217}, {"loz", 0x25CA},
-    {"lrm", 0x200E}, {"lsaquo", 0x2039}, {"lsquo", 0x2018}, {"lt", 0x3C}, {"macr", 0xAF},
-    {"mdash", 0x2014}, {"micro", 0xB5}, {"middot", 0xB7}, {"minus", 0x2212}, {"mu", 0x3BC},
-    {"nabla", 0x2207}, {"nbsp", 0xA0}, {"ndash", 0x2013}, {"ne", 0x2260}, {"ni", 0x220B},
-    {"not", 0xAC}, {"notin", 0x2209}, {"nsub", 0x2284}, {"ntilde", 0xF1}, {"nu", 0x3BD},
-    {"oacute", 0xF3}, {"ocirc", 0xF4}, {"oelig", 0x153}, {"ograve", 0xF2}, {"oline", 0x203E},
-    {"omega", 0x3C9}, {"omicron", 0x3BF}, {"oplus", 0x2295}, {"or", 0x2228}, {"ordf", 0xAA},
-    {"ordm", 0xBA}, {"oslash", 0xF8}, {"otilde", 0xF5}, {"otimes", 0x2297}, {"ouml", 0xF6},
-    {"para", 0xB6}, {"part", 0x2202}, {"permil", 0x2030}, {"perp", 0x22A5}, {"phi", 0x3C6},
-    {"pi", 0x3C0}, {"piv", 0x3D6}, {"plusmn", 0xB1}, {"pound", 0xA3}, {"prime", 0x2032},
-    {"prod", 0x220F}, {"prop", 0x221D}, {"psi", 0x3C8}, {"quot", 0x22}, {"rArr", 0x21D2},
-    {"radic", 0x221A}, {"rang", 0x232A}, {"raquo", 0xBB}, {"rarr", 0x2192}, {"rceil", 0x2309},
-    {"rdquo", 0x201D}, {"real", 0x211C}, {"reg", 0xAE}, {"rfloor", 0x230B}, {"rho", 0x3C1},
-    {"rlm", 0x200F}, {"rsaquo", 0x203A}, {"rsquo", 0x2019}, {"sbquo", 0x201A},
-    {"scaron", 0x161}, {"sdot", 0x22C5}, {"sect", 0xA7}, {"shy", 0xAD}, {"sigma", 0x3C3},
-    {"sigmaf", 0x3C2}, {"sim", 0x223C}, {"spades", 0x2660}, {"sub", 0x2282}, {"sube", 0x2286},
-    {"sum", 0x2211}, {"sup", 0x2283}, {"sup1", 0xB9}, {"sup2", 0xB2}, {"sup3", 0xB3},
-    {"supe", 0x2287}, {"szlig", 0xDF}, {"tau", 0x3C4}, {"there4", 0x2234}, {"theta", 0x3B8},
-    {"thetasym", 0x3D1}, {"thinsp", 0x2009}, {"thorn", 0xFE}, {"tilde", 0x2DC}, {"times", 0xD7},
-    {"trade", 0x2122}, {"uArr", 0x21D1}, {"uacute", 0xFA}, {"uarr", 0x2191}, {"ucirc", 0xFB},
-    {"ugrave", 0xF9}, {"uml", 0xA8}, {"upsih", 0x3D2}, {"upsilon", 0x3C5}, {"uuml", 0xFC},
-    {"weierp", 0x2118}, {"xi", 0x3BE}, {"yacute", 0xFD}, {"yen", 0xA5}, {"yuml", 0xFF},
-    {"zeta", 0x3B6}, {"zwj", 0x200D}, {"zwnj", 0x200C},
+    {"AElig", 0xC6},     {"Aacute", 0xC1},    {"Acirc", 0xC2},    {"Agrave", 0xC0},
+    {"Alpha", 0x391},    {"Aring", 0xC5},     {"Atilde", 0xC3},   {"Auml", 0xC4},
+    {"Beta", 0x392},     {"Ccedil", 0xC7},    {"Chi", 0x3A7},     {"Dagger", 0x2021},
+    {"Delta", 0x394},    {"ETH", 0xD0},       {"Eacute", 0xC9},   {"Ecirc", 0xCA},
+    {"Egrave", 0xC8},    {"Epsilon", 0x395},  {"Eta", 0x397},     {"Euml", 0xCB},
+    {"Gamma", 0x393},    {"Iacute", 0xCD},    {"Icirc", 0xCE},    {"Igrave", 0xCC},
+    {"Iota", 0x399},     {"Iuml", 0xCF},      {"Kappa", 0x39A},   {"Lambda", 0x39B},
+    {"Mu", 0x39C},       {"Ntilde", 0xD1},    {"Nu", 0x39D},      {"OElig", 0x152},
+    {"Oacute", 0xD3},    {"Ocirc", 0xD4},     {"Ograve", 0xD2},   {"Omega", 0x3A9},
+    {"Omicron", 0x39F},  {"Oslash", 0xD8},    {"Otilde", 0xD5},   {"Ouml", 0xD6},
+    {"Phi", 0x3A6},      {"Pi", 0x3A0},       {"Prime", 0x2033},  {"Psi", 0x3A8},
+    {"Rho", 0x3A1},      {"Scaron", 0x160},   {"Sigma", 0x3A3},   {"THORN", 0xDE},
+    {"Tau", 0x3A4},      {"Theta", 0x398},    {"Uacute", 0xDA},   {"Ucirc", 0xDB},
+    {"Ugrave", 0xD9},    {"Upsilon", 0x3A5},  {"Uuml", 0xDC},     {"Xi", 0x39E},
+    {"Yacute", 0xDD},    {"Yuml", 0x178},     {"Zeta", 0x396},    {"aacute", 0xE1},
+    {"acirc", 0xE2},     {"acute", 0xB4},     {"aelig", 0xE6},    {"agrave", 0xE0},
+    {"alefsym", 0x2135}, {"alpha", 0x3B1},    {"amp", 0x26},      {"and", 0x2227},
+    {"ang", 0x2220},     {"aring", 0xE5},     {"asymp", 0x2248},  {"atilde", 0xE3},
+    {"auml", 0xE4},      {"bdquo", 0x201E},   {"beta", 0x3B2},    {"brvbar", 0xA6},
+    {"bull", 0x2022},    {"cap", 0x2229},     {"ccedil", 0xE7},   {"cedil", 0xB8},
+    {"cent", 0xA2},      {"chi", 0x3C7},      {"circ", 0x2C6},    {"clubs", 0x2663},
+    {"cong", 0x2245},    {"copy", 0xA9},      {"crarr", 0x21B5},  {"cup", 0x222A},
+    {"curren", 0xA4},    {"dArr", 0x21D3},    {"dagger", 0x2020}, {"darr", 0x2193},
+    {"deg", 0xB0},       {"delta", 0x3B4},    {"diams", 0x2666},  {"divide", 0xF7},
+    {"eacute", 0xE9},    {"ecirc", 0xEA},     {"egrave", 0xE8},   {"empty", 0x2205},
+    {"emsp", 0x2003},    {"ensp", 0x2002},    {"epsilon", 0x3B5}, {"equiv", 0x2261},
+    {"eta", 0x3B7},      {"eth", 0xF0},       {"euml", 0xEB},     {"euro", 0x20AC},
+    {"exist", 0x2203},   {"fnof", 0x192},     {"forall", 0x2200}, {"frac12", 0xBD},
+    {"frac14", 0xBC},    {"frac34", 0xBE},    {"frasl", 0x2044},  {"gamma", 0x3B3},
+    {"ge", 0x2265},      {"gt", 0x3E},        {"hArr", 0x21D4},   {"harr", 0x2194},
+    {"hearts", 0x2665},  {"hellip", 0x2026},  {"iacute", 0xED},   {"icirc", 0xEE},
+    {"iexcl", 0xA1},     {"igrave", 0xEC},    {"image", 0x2111},  {"infin", 0x221E},
+    {"int", 0x222B},     {"iota", 0x3B9},     {"iquest", 0xBF},   {"isin", 0x2208},
+    {"iuml", 0xEF},      {"kappa", 0x3BA},    {"lArr", 0x21D0},   {"lambda", 0x3BB},
+    {"lang", 0x2329},    {"laquo", 0xAB},     {"larr", 0x2190},   {"lceil", 0x2308},
+    {"ldquo", 0x201C},   {"le", 0x2264},      {"lfloor", 0x230A}, {"lowast", 0x2217},
+    {"loz", 0x25CA},     {"lrm", 0x200E},     {"lsaquo", 0x2039}, {"lsquo", 0x2018},
+    {"lt", 0x3C},        {"macr", 0xAF},      {"mdash", 0x2014},  {"micro", 0xB5},
+    {"middot", 0xB7},    {"minus", 0x2212},   {"mu", 0x3BC},      {"nabla", 0x2207},
+    {"nbsp", 0xA0},      {"ndash", 0x2013},   {"ne", 0x2260},     {"ni", 0x220B},
+    {"not", 0xAC},       {"notin", 0x2209},   {"nsub", 0x2284},   {"ntilde", 0xF1},
+    {"nu", 0x3BD},       {"oacute", 0xF3},    {"ocirc", 0xF4},    {"oelig", 0x153},
+    {"ograve", 0xF2},    {"oline", 0x203E},   {"omega", 0x3C9},   {"omicron", 0x3BF},
+    {"oplus", 0x2295},   {"or", 0x2228},      {"ordf", 0xAA},     {"ordm", 0xBA},
+    {"oslash", 0xF8},    {"otilde", 0xF5},    {"otimes", 0x2297}, {"ouml", 0xF6},
+    {"para", 0xB6},      {"part", 0x2202},    {"permil", 0x2030}, {"perp", 0x22A5},
+    {"phi", 0x3C6},      {"pi", 0x3C0},       {"piv", 0x3D6},     {"plusmn", 0xB1},
+    {"pound", 0xA3},     {"prime", 0x2032},   {"prod", 0x220F},   {"prop", 0x221D},
+    {"psi", 0x3C8},      {"quot", 0x22},      {"rArr", 0x21D2},   {"radic", 0x221A},
+    {"rang", 0x232A},    {"raquo", 0xBB},     {"rarr", 0x2192},   {"rceil", 0x2309},
+    {"rdquo", 0x201D},   {"real", 0x211C},    {"reg", 0xAE},      {"rfloor", 0x230B},
+    {"rho", 0x3C1},      {"rlm", 0x200F},     {"rsaquo", 0x203A}, {"rsquo", 0x2019},
+    {"sbquo", 0x201A},   {"scaron", 0x161},   {"sdot", 0x22C5},   {"sect", 0xA7},
+    {"shy", 0xAD},       {"sigma", 0x3C3},    {"sigmaf", 0x3C2},  {"sim", 0x223C},
+    {"spades", 0x2660},  {"sub", 0x2282},     {"sube", 0x2286},   {"sum", 0x2211},
+    {"sup", 0x2283},     {"sup1", 0xB9},      {"sup2", 0xB2},     {"sup3", 0xB3},
+    {"supe", 0x2287},    {"szlig", 0xDF},     {"tau", 0x3C4},     {"there4", 0x2234},
+    {"theta", 0x3B8},    {"thetasym", 0x3D1}, {"thinsp", 0x2009}, {"thorn", 0xFE},
+    {"tilde", 0x2DC},    {"times", 0xD7},     {"trade", 0x2122},  {"uArr", 0x21D1},
+    {"uacute", 0xFA},    {"uarr", 0x2191},    {"ucirc", 0xFB},    {"ugrave", 0xF9},
+    {"uml", 0xA8},       {"upsih", 0x3D2},    {"upsilon", 0x3C5}, {"uuml", 0xFC},
+    {"weierp", 0x2118},  {"xi", 0x3BE},       {"yacute", 0xFD},   {"yen", 0xA5},
+    {"yuml", 0xFF},      {"zeta", 0x3B6},     {"zwj", 0x200D},    {"zwnj", 0x200C},
 };
 
 std::optional<char32_t> named_entity(std::string_view name) {
-    auto found = std::lower_bound(std::begin(kNamedEntities), std::end(kNamedEntities), name,
-                                  [](const NamedEntity& entity, std::string_view wanted) {
-                                      return entity.name < wanted;
-                                  });
+    auto found = std::lower_bound(
+        std::begin(kNamedEntities), std::end(kNamedEntities), name,
+        [](const NamedEntity& entity, std::string_view wanted) { return entity.name < wanted; });
     if (found == std::end(kNamedEntities) || found->name != name) return std::nullopt;
     return found->code_point;
 }
@@ -188,7 +200,8 @@ std::optional<char32_t> named_entity(std::string_view name) {
 // U+10FFFF: Python's chr() refuses those.
 std::optional<std::uint32_t> parse_python_int(std::string_view digits, int base) {
     bool prefixed = false;
-    if (base == 16 && digits.size() >= 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    if (base == 16 && digits.size() >= 2 && digits[0] == '0' &&
+        (digits[1] == 'x' || digits[1] == 'X')) {
         digits.remove_prefix(2);
         prefixed = true;
     }
@@ -205,7 +218,8 @@ std::optional<std::uint32_t> parse_python_int(std::string_view digits, int base)
         }
         int digit = base == 16 ? hex_value(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
         if (digit < 0) return std::nullopt;
-        if (value <= 0x10FFFF) value = value * static_cast<std::uint32_t>(base) + static_cast<std::uint32_t>(digit);
+        if (value <= 0x10FFFF)
+            value = value * static_cast<std::uint32_t>(base) + static_cast<std::uint32_t>(digit);
         previous_was_digit = true;
     }
     if (!previous_was_digit) return std::nullopt;  // a trailing underscore
@@ -296,7 +310,9 @@ void append_json(std::string& out, const Json& value, int depth) {
         case Type::null: out += "null"; break;
         case Type::boolean: out += value.template get<bool>() ? "true" : "false"; break;
         case Type::number_integer: out += std::to_string(value.template get<std::int64_t>()); break;
-        case Type::number_unsigned: out += std::to_string(value.template get<std::uint64_t>()); break;
+        case Type::number_unsigned:
+            out += std::to_string(value.template get<std::uint64_t>());
+            break;
         case Type::number_float: {
             double number = value.template get<double>();
             // Python writes NaN and Infinity, which are not JSON.
@@ -307,7 +323,9 @@ void append_json(std::string& out, const Json& value, int depth) {
             }
             break;
         }
-        case Type::string: append_json_string(out, value.template get_ref<const std::string&>()); break;
+        case Type::string:
+            append_json_string(out, value.template get_ref<const std::string&>());
+            break;
         case Type::array: {
             out += '[';
             bool first = true;
@@ -334,7 +352,8 @@ void append_json(std::string& out, const Json& value, int depth) {
         }
         case Type::binary:
         case Type::discarded:
-            throw std::invalid_argument("json_encode: a binary or discarded value has no JSON text");
+            throw std::invalid_argument(
+                "json_encode: a binary or discarded value has no JSON text");
     }
 }
 
@@ -384,7 +403,8 @@ bool is_word(const Decoded& decoded) {
     if (c < 0x80) return is_ascii_alnum(static_cast<unsigned char>(c)) || c == '_';
     if (!decoded.valid) return false;
     locale_t locale = unicode_ctype();
-    if (locale == static_cast<locale_t>(nullptr)) return true;  // no tables: letters are the likely case
+    if (locale == static_cast<locale_t>(nullptr))
+        return true;  // no tables: letters are the likely case
     return ::iswalnum_l(static_cast<wint_t>(c), locale) != 0;
 }
 
@@ -529,13 +549,14 @@ void append_link(std::string& out, std::string_view url_text, const AddressMatch
     std::string_view protocol = match.protocol;
     const auto& permitted = options.permitted_protocols;
     if ((options.require_protocol && protocol.empty()) ||
-        (!protocol.empty() && std::find(permitted.begin(), permitted.end(), protocol) == permitted.end())) {
+        (!protocol.empty() &&
+         std::find(permitted.begin(), permitted.end(), protocol) == permitted.end())) {
         out += url_text;
         return;
     }
     std::string href = protocol.empty() ? "http://" + std::string(url_text) : std::string(url_text);
-    std::string params = options.extra_params_for ? " " + strip_copy(options.extra_params_for(href))
-                                                  : fixed_params;
+    std::string params =
+        options.extra_params_for ? " " + strip_copy(options.extra_params_for(href)) : fixed_params;
 
     // Long addresses are clipped for display. Lengths count code points, as
     // Python's len() does; 30 is Tornado's rough max_len.
@@ -555,13 +576,16 @@ void append_link(std::string& out, std::string_view url_text, const AddressMatch
             second = first_code_points(second, 8);
             second = second.substr(0, second.find('?'));
             second = second.substr(0, second.find('.'));
-            url = before_clip.substr(0, protocol_length) + std::string(host) + "/" + std::string(second);
+            url = before_clip.substr(0, protocol_length) + std::string(host) + "/" +
+                  std::string(second);
         }
-        if (count_code_points(url) > kMaxLength * 3 / 2) url = std::string(first_code_points(url, kMaxLength));
+        if (count_code_points(url) > kMaxLength * 3 / 2)
+            url = std::string(first_code_points(url, kMaxLength));
         if (url != before_clip) {
             std::size_t amp = url.rfind('&');
             // Do not cut an entity such as &amp; in half.
-            if (amp != std::string::npos && count_code_points(std::string_view(url).substr(0, amp)) > kMaxLength - 5) {
+            if (amp != std::string::npos &&
+                count_code_points(std::string_view(url).substr(0, amp)) > kMaxLength - 5) {
                 url.resize(amp);
             }
             url += "...";
@@ -653,7 +677,8 @@ std::string url_escape(std::string_view value, bool plus) {
     out.reserve(value.size());
     for (char c : value) {
         auto byte = static_cast<unsigned char>(c);
-        if (is_ascii_alnum(byte) || c == '_' || c == '.' || c == '-' || c == '~' || (c == '/' && !plus)) {
+        if (is_ascii_alnum(byte) || c == '_' || c == '.' || c == '-' || c == '~' ||
+            (c == '/' && !plus)) {
             out += c;
         } else if (c == ' ' && plus) {
             out += '+';
@@ -703,7 +728,8 @@ JSON json_decode(std::string_view text) {
     } catch (const JSON::parse_error& error) {
         // "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
         std::string_view message = error.what();
-        if (std::size_t bracket = message.find("] "); message.starts_with("[") && bracket != std::string_view::npos) {
+        if (std::size_t bracket = message.find("] ");
+            message.starts_with("[") && bracket != std::string_view::npos) {
             message.remove_prefix(bracket + 2);
         }
         std::size_t position = error.byte > 0 ? error.byte - 1 : 0;
@@ -753,8 +779,9 @@ std::string to_unicode(std::string_view bytes) {
     if (bad != std::string_view::npos) {
         static constexpr char kHex[] = "0123456789abcdef";
         auto byte = static_cast<unsigned char>(bytes[bad]);
-        throw UnicodeDecodeError(std::string("'utf-8' codec can't decode byte 0x") + kHex[byte >> 4] +
-                                     kHex[byte & 0xF] + " in position " + std::to_string(bad),
+        throw UnicodeDecodeError(std::string("'utf-8' codec can't decode byte 0x") +
+                                     kHex[byte >> 4] + kHex[byte & 0xF] + " in position " +
+                                     std::to_string(bad),
                                  bad);
     }
     return std::string(bytes);
@@ -814,7 +841,8 @@ std::string linkify(std::string_view text, const LinkifyOptions& options) {
         if (word != previous_is_word) {  // \b
             if (std::optional<AddressMatch> match = finder.match_at(at)) {
                 out.append(escaped, copied, at - copied);
-                std::string_view url = std::string_view(escaped).substr(match->begin, match->end - match->begin);
+                std::string_view url =
+                    std::string_view(escaped).substr(match->begin, match->end - match->begin);
                 append_link(out, url, *match, options, fixed_params);
                 copied = at = match->end;
                 previous_is_word = finder.word_before(at);

@@ -112,7 +112,8 @@ HTTP1Connection::HTTP1Connection(std::shared_ptr<HTTP1ServerConnection> server)
 HTTP1Connection::~HTTP1Connection() = default;
 
 IOStream* HTTP1Connection::open_stream() const noexcept {
-    if (detached_ || server_->detached_ || !server_->stream_ || server_->stream_->closed()) return nullptr;
+    if (detached_ || server_->detached_ || !server_->stream_ || server_->stream_->closed())
+        return nullptr;
     return server_->stream_.get();
 }
 
@@ -134,7 +135,9 @@ void HTTP1Connection::set_close_callback(Function<void()> callback) {
     close_callback_ = std::move(callback);
 }
 
-void HTTP1Connection::set_max_body_size(std::size_t max_body_size) { max_body_size_ = max_body_size; }
+void HTTP1Connection::set_max_body_size(std::size_t max_body_size) {
+    max_body_size_ = max_body_size;
+}
 
 void HTTP1Connection::set_body_timeout(IOLoop::Clock::duration timeout) { body_timeout_ = timeout; }
 
@@ -171,7 +174,8 @@ void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTT
     for (HTTPHeaders::Field field : headers) {
         switch (field.name.size()) {
             case kExpect.size():
-                if (expect.empty() && equals_ignoring_case(field.name, kExpect)) expect = field.value;
+                if (expect.empty() && equals_ignoring_case(field.name, kExpect))
+                    expect = field.value;
                 break;
             case kConnection.size():
                 if (!equals_ignoring_case(field.name, kConnection)) break;
@@ -190,7 +194,8 @@ void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTT
         }
     }
     if (has_encoding || has_length) {
-        if (has_encoding && !http11_) throw HTTPInputError("Transfer-Encoding in an HTTP/1.0 request");
+        if (has_encoding && !http11_)
+            throw HTTPInputError("Transfer-Encoding in an HTTP/1.0 request");
         BodyFraming framing = parse_body_framing(headers, "Request");
         chunked_request_ = framing.chunked;
         content_length_ = framing.content_length.value_or(0);
@@ -210,13 +215,15 @@ void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTT
 
 void HTTP1Connection::check_body_size() {
     if (!chunked_request_ && content_length_ > max_body_size_) {
-        throw HTTPInputError(413, tornado::format("Content-Length too long: a body of {} bytes is over "
-                                                  "the limit of {} bytes",
-                                                  content_length_, max_body_size_));
+        throw HTTPInputError(413,
+                             tornado::format("Content-Length too long: a body of {} bytes is over "
+                                             "the limit of {} bytes",
+                                             content_length_, max_body_size_));
     }
 }
 
-HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head, HTTPMessageDelegate& delegate) {
+HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head,
+                                                        HTTPMessageDelegate& delegate) {
     RequestHead parsed;
     try {
         parsed = parse_request_head(std::move(head));
@@ -230,7 +237,8 @@ HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head, HTTPMe
     // from headers_received need not close the connection).
     bool has_body = chunked_request_ || content_length_ > 0;
     if (!has_body) read_finished_ = true;
-    if (server_->params_->decompress && equals_ignoring_case(parsed.headers.get("Content-Encoding"), "gzip")) {
+    if (server_->params_->decompress &&
+        equals_ignoring_case(parsed.headers.get("Content-Encoding"), "gzip")) {
         // The delegate gets the body plain: the headers say what was undone.
         parsed.headers.add("X-Consumed-Content-Encoding", parsed.headers.get("Content-Encoding"));
         parsed.headers.remove("Content-Encoding");
@@ -239,7 +247,8 @@ HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head, HTTPMe
 
     Future<void> headers_future(nullptr);
     try {
-        headers_future = delegate.headers_received(std::move(parsed.start_line), std::move(parsed.headers));
+        headers_future =
+            delegate.headers_received(std::move(parsed.start_line), std::move(parsed.headers));
     } catch (const HTTPInputError& error) {
         call_delegate_close(delegate);
         fail_request(error);
@@ -252,8 +261,9 @@ HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head, HTTPMe
     if (detached_) return Outcome::close;
 
     // The fast path: no body, nothing to wait for, answered at once.
-    bool headers_done = !headers_future.valid() || (headers_future.done() && !headers_future.cancelled() &&
-                                                    !headers_future.exception());
+    bool headers_done =
+        !headers_future.valid() ||
+        (headers_future.done() && !headers_future.cancelled() && !headers_future.exception());
     if (has_body || !headers_done) {
         headers_future_ = std::move(headers_future);
         return Outcome::pending;
@@ -294,7 +304,7 @@ Task<void> HTTP1Connection::continue_message(std::unique_ptr<HTTPMessageDelegate
         gen_log.error("Uncaught exception serving {}: {}", server_->context_.remote_ip,
                       describe_exception(std::current_exception()));
     }
-    delegate.reset();  // before the next request's delegate exists
+    delegate.reset();           // before the next request's delegate exists
     close_callback_ = nullptr;  // the request is over, however it ended
     server_->request_done(*this, keep_alive);
 }
@@ -351,7 +361,8 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
     if (stream == nullptr) throw StreamClosedError();
     // The client waits for a go-ahead before it sends the body; it gets one
     // only now, when the head has passed every check.
-    if (expect_continue_ && !headers_written_) stream->write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+    if (expect_continue_ && !headers_written_)
+        stream->write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
     server_->wait_for(HTTP1ServerConnection::Waiting::body, body_timeout_);
     if (!chunked_request_) {
         if (!co_await pass_body(delegate, content_length_)) co_return;
@@ -362,13 +373,15 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
             try {
                 line = co_await checked_stream()->read_until("\r\n", kMaxChunkSizeLine);
             } catch (const UnsatisfiableReadError&) {  // the stream stays open for the answer
-                throw HTTPInputError(tornado::format("chunk size line over {} bytes", kMaxChunkSizeLine));
+                throw HTTPInputError(
+                    tornado::format("chunk size line over {} bytes", kMaxChunkSizeLine));
             }
             std::uint64_t size = parse_chunk_size(line);
             if (size == 0) break;
             if (size > max_body_size_ || total > max_body_size_ - size) {
                 throw HTTPInputError(
-                    413, tornado::format("chunked body too large: over the limit of {} bytes", max_body_size_));
+                    413, tornado::format("chunked body too large: over the limit of {} bytes",
+                                         max_body_size_));
             }
             total += size;
             if (!co_await pass_body(delegate, size)) co_return;
@@ -410,7 +423,8 @@ Task<bool> HTTP1Connection::pass_body(HTTPMessageDelegate& delegate, std::uint64
 Task<void> HTTP1Connection::read_trailers() {
     const std::size_t limit = server_->params_->max_header_size;
     auto too_large = [limit] {
-        return HTTPInputError(431, tornado::format("trailer fields over the limit of {} bytes", limit));
+        return HTTPInputError(431,
+                              tornado::format("trailer fields over the limit of {} bytes", limit));
     };
     std::size_t trailer_bytes = 0;
     for (;;) {
@@ -424,7 +438,8 @@ Task<void> HTTP1Connection::read_trailers() {
         trailer_bytes += line.size();
         if (trailer_bytes > limit) throw too_large();
         std::string_view field(line.data(), line.size() - 2);
-        if (!field.empty() && is_ows(field.front())) throw HTTPInputError("obsolete line folding in a trailer");
+        if (!field.empty() && is_ows(field.front()))
+            throw HTTPInputError("obsolete line folding in a trailer");
         HTTPHeaders checked;
         checked.parse_line(field);
     }
@@ -499,9 +514,12 @@ void append_number(std::string& out, std::uint64_t n, int base = 10) {
 void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& start_line,
                                   const HTTPHeaders& headers) {
     int code = start_line.code;
-    if (code < 100 || code > 999) throw std::invalid_argument(tornado::format("bad status code {}", code));
-    std::string_view reason = start_line.reason.empty() ? reason_phrase(code) : std::string_view(start_line.reason);
-    if (std::any_of(reason.begin(), reason.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; })) {
+    if (code < 100 || code > 999)
+        throw std::invalid_argument(tornado::format("bad status code {}", code));
+    std::string_view reason =
+        start_line.reason.empty() ? reason_phrase(code) : std::string_view(start_line.reason);
+    if (std::any_of(reason.begin(), reason.end(),
+                    [](char c) { return c == '\r' || c == '\n' || c == '\0'; })) {
         throw std::invalid_argument("CR, LF or NUL in the reason phrase");
     }
     ResponseFacts facts = facts_of(headers);
@@ -513,14 +531,16 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
                           !facts.content_length && !facts.transfer_encoding;
     chunking_output_ = chunked_header && response_body_allowed_;
     if (facts.connection_close || server_->close_when_idle_) disconnect_on_finish_ = true;
-    if (!http11_ && response_body_allowed_ && !facts.content_length) disconnect_on_finish_ = true;  // ends at close
+    if (!http11_ && response_body_allowed_ && !facts.content_length)
+        disconnect_on_finish_ = true;  // ends at close
 
     if (!response_body_allowed_) {
         expected_content_remaining_.reset();  // whatever is written is dropped
     } else if (facts.content_length) {
         std::string_view value = headers.get_first("Content-Length");
         std::optional<std::uint64_t> length = parse_content_length_value(value);
-        if (!length) throw HTTPOutputError("invalid Content-Length in the response: " + quoted(value));
+        if (!length)
+            throw HTTPOutputError("invalid Content-Length in the response: " + quoted(value));
         expected_content_remaining_ = *length;
     }
 
@@ -548,11 +568,13 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
             out.append(field.name).append(": "sv).append(field.value).append("\r\n"sv);
         }
     }
-    if (!facts.date && params.date_header) out.append("Date: "sv).append(http_date_now()).append("\r\n"sv);
+    if (!facts.date && params.date_header)
+        out.append("Date: "sv).append(http_date_now()).append("\r\n"sv);
     if (!facts.server && !params.server_header.empty()) {
         out.append("Server: "sv).append(params.server_header).append("\r\n"sv);
     }
-    if (!connection_value.empty()) out.append("Connection: "sv).append(connection_value).append("\r\n"sv);
+    if (!connection_value.empty())
+        out.append("Connection: "sv).append(connection_value).append("\r\n"sv);
     if (chunked_header) out.append("Transfer-Encoding: chunked\r\n"sv);
     out.append("\r\n"sv);
 }
@@ -591,8 +613,8 @@ Future<void> HTTP1Connection::send(std::string_view data, std::string_view big_c
     return pending_write_.valid() ? pending_write_ : detail::done_future();
 }
 
-Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
-                                            std::string_view chunk) {
+Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line,
+                                            const HTTPHeaders& headers, std::string_view chunk) {
     if (headers_written_) throw std::logic_error("HTTP1Connection: write_headers called twice");
     IOStream* stream = open_stream();
     if (stream == nullptr) {
@@ -632,13 +654,16 @@ void HTTP1Connection::finish() {
     if (!headers_written_) throw std::logic_error("HTTP1Connection: finish without write_headers");
     if (write_finished_) throw std::logic_error("HTTP1Connection: finish called twice");
     write_finished_ = true;
-    if (expected_content_remaining_ && *expected_content_remaining_ != 0 && open_stream() != nullptr) {
+    if (expected_content_remaining_ && *expected_content_remaining_ != 0 &&
+        open_stream() != nullptr) {
         std::uint64_t missing = *expected_content_remaining_;
         close();
-        throw HTTPOutputError(tornado::format("Tried to write {} bytes less than Content-Length", missing));
+        throw HTTPOutputError(
+            tornado::format("Tried to write {} bytes less than Content-Length", missing));
     }
     if (chunking_output_) {
-        if (IOStream* stream = open_stream()) pending_write_ = stream->write(std::string_view("0\r\n\r\n"));
+        if (IOStream* stream = open_stream())
+            pending_write_ = stream->write(std::string_view("0\r\n\r\n"));
     }
     // The application answered before the whole body came: what is left of
     // it cannot be told from the next request. Close after the answer.
@@ -664,7 +689,8 @@ void HTTP1Connection::finish_request() {
     if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
 }
 
-// --- errors ---------------------------------------------------------------------------------------
+// --- errors
+// ---------------------------------------------------------------------------------------
 
 void HTTP1Connection::send_error_response(int status, std::string_view message) {
     IOStream* stream = open_stream();
@@ -706,8 +732,9 @@ void HTTP1Connection::fail_with_exception(std::exception_ptr error) {
 
 void HTTP1Connection::answer_timeout() {
     gen_log.info("Timeout reading body from {}", server_->context_.remote_ip);
-    send_error_response(408, tornado::format("the request body did not arrive within {} seconds",
-                                             seconds_text(body_timeout_.value_or(IOLoop::Clock::duration()))));
+    send_error_response(
+        408, tornado::format("the request body did not arrive within {} seconds",
+                             seconds_text(body_timeout_.value_or(IOLoop::Clock::duration()))));
     std::shared_ptr<IOStream> stream = server_->stream_;
     if (!stream) return;
     // Closing fails the pending body read: the serving loop ends.
@@ -734,11 +761,12 @@ void HTTP1Connection::on_stream_closed() {
     if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
 }
 
-// === HTTP1ServerConnection ========================================================================
+// === HTTP1ServerConnection
+// ========================================================================
 
-HTTP1ServerConnection::HTTP1ServerConnection(std::shared_ptr<IOStream> stream,
-                                             std::shared_ptr<const HTTP1ConnectionParameters> params,
-                                             HTTPRequestContext context)
+HTTP1ServerConnection::HTTP1ServerConnection(
+    std::shared_ptr<IOStream> stream, std::shared_ptr<const HTTP1ConnectionParameters> params,
+    HTTPRequestContext context)
     : stream_(std::move(stream)),
       params_(params ? std::move(params) : default_params()),
       context_(std::move(context)),
@@ -761,7 +789,8 @@ void HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate
 
 void HTTP1ServerConnection::read_next_request() {
     for (std::uint32_t in_a_row = 0;; ++in_a_row) {
-        if (close_when_idle_ || detached_ || !stream_ || stream_->closed() || delegate_ == nullptr) {
+        if (close_when_idle_ || detached_ || !stream_ || stream_->closed() ||
+            delegate_ == nullptr) {
             end_serving();
             return;
         }
@@ -776,7 +805,8 @@ void HTTP1ServerConnection::read_next_request() {
         // Not here yet; or pipelined requests straight from the buffer for
         // a while: go on at a later turn, so other connections get theirs.
         if (!reading.done() || in_a_row == kMaxSynchronousRequests) {
-            reading.add_done_callback([self = shared_from_this()](Future<std::string> done) { self->on_head(done); });
+            reading.add_done_callback(
+                [self = shared_from_this()](Future<std::string> done) { self->on_head(done); });
             return;
         }
         std::string head;
@@ -814,7 +844,8 @@ void HTTP1ServerConnection::answer_head_too_large() {
     if (stream_ && !stream_->closed()) {
         auto request = std::make_shared<HTTP1Connection>(shared_from_this());
         request->fail_request(HTTPInputError(
-            431, tornado::format("request head over the limit of {} bytes", params_->max_header_size)));
+            431,
+            tornado::format("request head over the limit of {} bytes", params_->max_header_size)));
     }
     end_serving();
 }
@@ -886,7 +917,8 @@ void HTTP1ServerConnection::end_serving() noexcept {
         try {
             delegate->on_close(this);
         } catch (...) {
-            app_log.error("Uncaught exception in on_close: {}", describe_exception(std::current_exception()));
+            app_log.error("Uncaught exception in on_close: {}",
+                          describe_exception(std::current_exception()));
         }
     }
     if (closed_future_.valid() && !closed_future_.done()) closed_future_.set_result();
@@ -904,8 +936,8 @@ Future<void> HTTP1ServerConnection::close() {
 }
 
 bool HTTP1ServerConnection::idle() const noexcept {
-    return serving_ && current_ == nullptr && waiting_ == Waiting::head && stream_ && !stream_->closed() &&
-           stream_->read_buffer_size() == 0;
+    return serving_ && current_ == nullptr && waiting_ == Waiting::head && stream_ &&
+           !stream_->closed() && stream_->read_buffer_size() == 0;
 }
 
 void HTTP1ServerConnection::close_when_idle() {

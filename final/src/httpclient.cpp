@@ -42,7 +42,8 @@ std::string message_or_phrase(int code, std::string message) {
 
 }  // namespace
 
-HTTPClientError::HTTPClientError(int code, std::string message, std::shared_ptr<const HTTPResponse> response,
+HTTPClientError::HTTPClientError(int code, std::string message,
+                                 std::shared_ptr<const HTTPResponse> response,
                                  std::exception_ptr cause)
     : std::runtime_error("HTTP " + std::to_string(code) + ": " + message_or_phrase(code, message)),
       code_(code),
@@ -50,8 +51,12 @@ HTTPClientError::HTTPClientError(int code, std::string message, std::shared_ptr<
       response_(std::move(response)),
       cause_(std::move(cause)) {}
 
-HTTPClientError::HTTPClientError(MessageOnly, int code, std::string message, std::exception_ptr cause)
-    : std::runtime_error(message), code_(code), message_(std::move(message)), cause_(std::move(cause)) {}
+HTTPClientError::HTTPClientError(MessageOnly, int code, std::string message,
+                                 std::exception_ptr cause)
+    : std::runtime_error(message),
+      code_(code),
+      message_(std::move(message)),
+      cause_(std::move(cause)) {}
 
 HTTPTimeoutError::HTTPTimeoutError(std::string message)
     : HTTPClientError(MessageOnly{}, 599, std::move(message), nullptr) {}
@@ -66,7 +71,7 @@ namespace {
 constexpr std::size_t kReadPiece = 64 * 1024;  // most body bytes read (and streamed) at once
 
 struct URL {
-    std::string host;       // "127.0.0.1", "::1" (no brackets)
+    std::string host;  // "127.0.0.1", "::1" (no brackets)
     std::uint16_t port = 80;
     std::string authority;  // as written: "127.0.0.1:8888", "[::1]:8888"; the Host header
     std::string target;     // "/search?q=1"
@@ -85,7 +90,8 @@ std::uint16_t parse_port(std::string_view url, std::string_view digits) {
     if (digits.empty()) return 80;  // "host:" is allowed, and means the default
     unsigned value = 0;
     for (char c : digits) {
-        if (c < '0' || c > '9' || value > 65535) bad_url(url, "the port is not a number from 1 to 65535");
+        if (c < '0' || c > '9' || value > 65535)
+            bad_url(url, "the port is not a number from 1 to 65535");
         value = value * 10 + static_cast<unsigned>(c - '0');
     }
     if (value == 0 || value > 65535) bad_url(url, "the port is not a number from 1 to 65535");
@@ -97,13 +103,15 @@ URL parse_url(std::string_view url) {
     if (separator == std::string_view::npos) bad_url(url, "not an absolute http:// URL");
     std::string scheme = detail::lower_ascii(url.substr(0, separator));
     if (scheme == "https") bad_url(url, "https:// is not supported (this client has no TLS)");
-    if (scheme != "http") throw std::invalid_argument("Unsupported url scheme: '" + std::string(url) + "'");
+    if (scheme != "http")
+        throw std::invalid_argument("Unsupported url scheme: '" + std::string(url) + "'");
     std::string_view rest = url.substr(separator + 3);
     std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
     std::string_view target = rest.substr(authority.size());
     target = target.substr(0, target.find('#'));
     if (has_space_or_control(url)) bad_url(url, "it holds a space or a control character");
-    if (authority.find('@') != std::string_view::npos) bad_url(url, "credentials in URLs are not supported");
+    if (authority.find('@') != std::string_view::npos)
+        bad_url(url, "credentials in URLs are not supported");
 
     URL parsed;
     parsed.authority = std::string(authority);
@@ -113,7 +121,8 @@ URL parse_url(std::string_view url) {
         if (close == std::string_view::npos) bad_url(url, "unterminated [IPv6 address]");
         parsed.host = std::string(authority.substr(1, close - 1));
         std::string_view after = authority.substr(close + 1);
-        if (!after.empty() && !after.starts_with(':')) bad_url(url, "junk after the [IPv6 address]");
+        if (!after.empty() && !after.starts_with(':'))
+            bad_url(url, "junk after the [IPv6 address]");
         if (!after.empty()) port = after.substr(1);
     } else {
         std::size_t colon = authority.rfind(':');
@@ -122,7 +131,8 @@ URL parse_url(std::string_view url) {
     }
     if (parsed.host.empty()) bad_url(url, "no host");
     parsed.port = parse_port(url, port);
-    parsed.target = target.empty() || target.front() == '?' ? "/" + std::string(target) : std::string(target);
+    parsed.target =
+        target.empty() || target.front() == '?' ? "/" + std::string(target) : std::string(target);
     return parsed;
 }
 
@@ -146,8 +156,9 @@ void validate(const HTTPRequest& request) {
                                         " needs a body (unless allow_nonstandard_methods is true)");
         }
         if (!body_expected && request.body) {
-            throw std::invalid_argument("Method " + request.method +
-                                        " must not have a body (unless allow_nonstandard_methods is true)");
+            throw std::invalid_argument(
+                "Method " + request.method +
+                " must not have a body (unless allow_nonstandard_methods is true)");
         }
     }
     parse_url(request.url);
@@ -160,7 +171,8 @@ std::string format_request(const HTTPRequest& request, const URL& url) {
     if (!theirs.contains("Host")) ours.add("Host", url.authority);
     if (!theirs.contains("Connection")) ours.add("Connection", "close");
     if (!request.user_agent.empty()) ours.add("User-Agent", request.user_agent);
-    if (request.decompress_response && !theirs.contains("Accept-Encoding")) ours.add("Accept-Encoding", "gzip");
+    if (request.decompress_response && !theirs.contains("Accept-Encoding"))
+        ours.add("Accept-Encoding", "gzip");
     if (request.body) ours.add("Content-Length", std::to_string(request.body->size()));
     if (request.method == "POST" && !theirs.contains("Content-Type")) {
         ours.add("Content-Type", "application/x-www-form-urlencoded");
@@ -189,10 +201,12 @@ HTTPRequest redirected(const HTTPRequest& request, int code, std::string_view lo
     HTTPRequest next = request;
     next.url = detail::urljoin(request.url, location);
     next.headers.remove("Host");
-    if ((code == 303 && request.method != "HEAD") || ((code == 301 || code == 302) && request.method == "POST")) {
+    if ((code == 303 && request.method != "HEAD") ||
+        ((code == 301 || code == 302) && request.method == "POST")) {
         next.method = "GET";
         next.body.reset();
-        for (std::string_view name : {"Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding"}) {
+        for (std::string_view name :
+             {"Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding"}) {
             next.headers.remove(name);
         }
     }
@@ -245,7 +259,8 @@ private:
 // A gzipped response the caller wants plain: the headers say what was
 // undone (Tornado's _GzipMessageDelegate renames Content-Encoding so).
 bool consume_gzip_encoding(const HTTPRequest& request, HTTPHeaders& headers) {
-    if (!request.decompress_response || !equals_ignoring_case(headers.get("Content-Encoding"), "gzip")) {
+    if (!request.decompress_response ||
+        !equals_ignoring_case(headers.get("Content-Encoding"), "gzip")) {
         return false;
     }
     headers.add("X-Consumed-Content-Encoding", headers.get("Content-Encoding"));
@@ -265,7 +280,8 @@ Task<void> read_fixed(std::shared_ptr<IOStream> stream, std::uint64_t length, Bo
     }
 }
 
-Task<void> read_chunked(std::shared_ptr<IOStream> stream, BodySink& sink, std::size_t max_header_size) {
+Task<void> read_chunked(std::shared_ptr<IOStream> stream, BodySink& sink,
+                        std::size_t max_header_size) {
     for (;;) {
         std::string line = co_await stream->read_until("\r\n", kMaxChunkSizeLine);
         std::uint64_t size = parse_chunk_size(line);
@@ -359,7 +375,8 @@ struct PendingFetch {
 };
 
 struct HTTPClientState {
-    HTTPClientState(IOLoop& io_loop, AsyncHTTPClientOptions client_options, std::shared_ptr<Resolver> resolver)
+    HTTPClientState(IOLoop& io_loop, AsyncHTTPClientOptions client_options,
+                    std::shared_ptr<Resolver> resolver)
         : loop(&io_loop), options(std::move(client_options)), tcp(std::move(resolver)) {}
 
     IOLoop* loop;
@@ -383,10 +400,13 @@ void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<Pendi
 void release(PendingFetch& fetch) {
     std::shared_ptr<HTTPClientState> client = fetch.client.lock();
     if (!client) return;
-    auto same = [&fetch](const std::shared_ptr<PendingFetch>& other) { return other.get() == &fetch; };
+    auto same = [&fetch](const std::shared_ptr<PendingFetch>& other) {
+        return other.get() == &fetch;
+    };
     std::erase_if(client->active, same);
     std::erase_if(client->queue, same);
-    while (!client->closed && client->active.size() < std::max<std::size_t>(client->options.max_clients, 1) &&
+    while (!client->closed &&
+           client->active.size() < std::max<std::size_t>(client->options.max_clients, 1) &&
            !client->queue.empty()) {
         std::shared_ptr<PendingFetch> next = std::move(client->queue.front());
         client->queue.pop_front();
@@ -467,11 +487,13 @@ std::exception_ptr as_client_error(std::exception_ptr error) {
     } catch (const HTTPClientError&) {
         return error;
     } catch (const StreamClosedError& closed) {
-        if (!closed.real_error()) return std::make_exception_ptr(HTTPStreamClosedError("Stream closed", error));
+        if (!closed.real_error())
+            return std::make_exception_ptr(HTTPStreamClosedError("Stream closed", error));
         try {
             std::rethrow_exception(closed.real_error());
         } catch (const std::exception& real) {
-            return std::make_exception_ptr(HTTPClientError(599, real.what(), nullptr, closed.real_error()));
+            return std::make_exception_ptr(
+                HTTPClientError(599, real.what(), nullptr, closed.real_error()));
         } catch (...) {
             return std::make_exception_ptr(HTTPStreamClosedError("Stream closed", error));
         }
@@ -488,11 +510,13 @@ void fail(PendingFetch& fetch, std::exception_ptr error) {
 
 // One hop: connect, send, read the response. `request` and `url` live in
 // run_fetch's frame, which awaits this one.
-Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client, std::shared_ptr<PendingFetch> fetch,
-                              const HTTPRequest& request, const URL& url, bool may_follow) {
+Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
+                              std::shared_ptr<PendingFetch> fetch, const HTTPRequest& request,
+                              const URL& url, bool may_follow) {
     ConnectOptions connect;
     connect.stream.max_buffer_size = client->options.max_buffer_size;
-    if (request.connect_timeout > IOLoop::Clock::duration::zero()) connect.timeout = request.connect_timeout;
+    if (request.connect_timeout > IOLoop::Clock::duration::zero())
+        connect.timeout = request.connect_timeout;
     if (fetch->deadline) {
         // Past the deadline the deadline timer speaks (as "while connecting").
         auto left = std::max(*fetch->deadline - IOLoop::time(), IOLoop::Clock::duration::zero());
@@ -533,14 +557,16 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client, std::shar
         if (start_line.code >= 200 || start_line.code < 100) break;
         if (fetch->upgrade && start_line.code == 101) break;
         if (headers.contains("Content-Length") || headers.contains("Transfer-Encoding")) {
-            throw HTTPInputError("Response code " + std::to_string(start_line.code) + " cannot have a body");
+            throw HTTPInputError("Response code " + std::to_string(start_line.code) +
+                                 " cannot have a body");
         }
         // An interim response (100 Continue, 103 Early Hints): the real one follows.
     }
 
     HTTPResponse response;
     response.code = start_line.code;
-    response.reason = start_line.reason.empty() ? std::string(reason_phrase(start_line.code)) : start_line.reason;
+    response.reason =
+        start_line.reason.empty() ? std::string(reason_phrase(start_line.code)) : start_line.reason;
     response.effective_url = request.url;
     if (fetch->upgrade && response.code == 101) {
         // The connection now speaks another protocol: it is the caller's.
@@ -604,7 +630,8 @@ void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<Pendi
         fetch->deadline_armed = true;
         fetch->deadline_timer = client->loop->call_at(*fetch->deadline, [fetch] {
             fetch->deadline_armed = false;
-            const char* when = fetch->connecting ? "Timeout while connecting" : "Timeout during request";
+            const char* when =
+                fetch->connecting ? "Timeout while connecting" : "Timeout during request";
             settle(*fetch, std::nullopt, std::make_exception_ptr(HTTPTimeoutError(when)));
         });
     }
@@ -622,7 +649,8 @@ std::shared_ptr<Resolver> make_resolver(const AsyncHTTPClientOptions& options) {
 
 AsyncHTTPClient::AsyncHTTPClient(AsyncHTTPClientOptions options) {
     std::shared_ptr<Resolver> resolver = make_resolver(options);
-    state_ = std::make_shared<HTTPClientState>(IOLoop::current(), std::move(options), std::move(resolver));
+    state_ = std::make_shared<HTTPClientState>(IOLoop::current(), std::move(options),
+                                               std::move(resolver));
 }
 
 AsyncHTTPClient::~AsyncHTTPClient() { close(); }
@@ -647,10 +675,12 @@ void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
     fetch->loop = state_->loop;
     // Whoever gives up on the Future (run_sync's timeout cancels it) frees
     // the slot and the connection.
-    fetch->result.add_done_callback([weak = std::weak_ptr<PendingFetch>(fetch)](Future<HTTPResponse> done) {
-        if (!done.cancelled()) return;
-        if (std::shared_ptr<PendingFetch> abandoned = weak.lock()) settle(*abandoned, std::nullopt, nullptr);
-    });
+    fetch->result.add_done_callback(
+        [weak = std::weak_ptr<PendingFetch>(fetch)](Future<HTTPResponse> done) {
+            if (!done.cancelled()) return;
+            if (std::shared_ptr<PendingFetch> abandoned = weak.lock())
+                settle(*abandoned, std::nullopt, nullptr);
+        });
     try {
         validate(fetch->request);
     } catch (...) {
@@ -663,19 +693,23 @@ void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
     }
     // Tornado's queue timeout: the shorter of the two (those that are set).
     IOLoop::Clock::duration wait = IOLoop::Clock::duration::zero();
-    for (IOLoop::Clock::duration limit : {fetch->request.connect_timeout, fetch->request.request_timeout}) {
-        if (limit > IOLoop::Clock::duration::zero() && (wait == IOLoop::Clock::duration::zero() || limit < wait)) {
+    for (IOLoop::Clock::duration limit :
+         {fetch->request.connect_timeout, fetch->request.request_timeout}) {
+        if (limit > IOLoop::Clock::duration::zero() &&
+            (wait == IOLoop::Clock::duration::zero() || limit < wait)) {
             wait = limit;
         }
     }
     if (wait > IOLoop::Clock::duration::zero()) {
         fetch->queue_timer_armed = true;
-        fetch->queue_timer = state_->loop->call_later(wait, [weak = std::weak_ptr<PendingFetch>(fetch)] {
-            std::shared_ptr<PendingFetch> waiting = weak.lock();
-            if (!waiting) return;
-            waiting->queue_timer_armed = false;
-            settle(*waiting, std::nullopt, std::make_exception_ptr(HTTPTimeoutError("Timeout in request queue")));
-        });
+        fetch->queue_timer =
+            state_->loop->call_later(wait, [weak = std::weak_ptr<PendingFetch>(fetch)] {
+                std::shared_ptr<PendingFetch> waiting = weak.lock();
+                if (!waiting) return;
+                waiting->queue_timer_armed = false;
+                settle(*waiting, std::nullopt,
+                       std::make_exception_ptr(HTTPTimeoutError("Timeout in request queue")));
+            });
     }
     state_->queue.push_back(fetch);
 }
@@ -686,7 +720,8 @@ void AsyncHTTPClient::close() {
     std::vector<std::shared_ptr<PendingFetch>> ending(state_->queue.begin(), state_->queue.end());
     ending.insert(ending.end(), state_->active.begin(), state_->active.end());
     for (const std::shared_ptr<PendingFetch>& fetch : ending) {
-        settle(*fetch, std::nullopt, std::make_exception_ptr(HTTPClientError(599, "Client closed")));
+        settle(*fetch, std::nullopt,
+               std::make_exception_ptr(HTTPClientError(599, "Client closed")));
     }
     state_->tcp.close();
 }
@@ -712,19 +747,22 @@ Future<UpgradedConnection> fetch_upgrade(HTTPRequest request) {
         } else if (std::exception_ptr error = done.exception()) {
             upgraded.set_exception(std::move(error));
         } else {
-            upgraded.set_result(UpgradedConnection{std::move(done.result()), std::exchange(fetch->upgraded, nullptr)});
+            upgraded.set_result(UpgradedConnection{std::move(done.result()),
+                                                   std::exchange(fetch->upgraded, nullptr)});
         }
     });
-    upgraded.add_done_callback([weak = std::weak_ptr<PendingFetch>(fetch)](Future<UpgradedConnection> done) {
-        std::shared_ptr<PendingFetch> abandoned = weak.lock();
-        if (done.cancelled() && abandoned) abandoned->result.cancel();
-    });
+    upgraded.add_done_callback(
+        [weak = std::weak_ptr<PendingFetch>(fetch)](Future<UpgradedConnection> done) {
+            std::shared_ptr<PendingFetch> abandoned = weak.lock();
+            if (done.cancelled() && abandoned) abandoned->result.cancel();
+        });
     return upgraded;
 }
 
 }  // namespace detail
 
-// --- the blocking client --------------------------------------------------------------------------
+// --- the blocking client
+// --------------------------------------------------------------------------
 
 HTTPClient::HTTPClient(AsyncHTTPClientOptions options) : options_(std::move(options)) {}
 
@@ -753,7 +791,8 @@ HTTPResponse HTTPClient::fetch(HTTPRequest request, bool raise_error) {
     });
 }
 
-// --- URLs -------------------------------------------------------------------------------------------
+// --- URLs
+// -------------------------------------------------------------------------------------------
 
 namespace detail {
 
@@ -799,9 +838,10 @@ bool has_scheme(std::string_view reference) {
     using detail::is_ascii_letter;
     using detail::is_digit;
     if (!is_ascii_letter(reference[0])) return false;
-    return std::all_of(reference.begin(), reference.begin() + static_cast<std::ptrdiff_t>(colon), [&](char c) {
-        return is_ascii_letter(c) || is_digit(c) || c == '+' || c == '-' || c == '.';
-    });
+    return std::all_of(
+        reference.begin(), reference.begin() + static_cast<std::ptrdiff_t>(colon), [&](char c) {
+            return is_ascii_letter(c) || is_digit(c) || c == '+' || c == '-' || c == '.';
+        });
 }
 
 }  // namespace
@@ -810,11 +850,11 @@ std::string urljoin(std::string_view base, std::string_view reference) {
     if (has_scheme(reference)) return std::string(reference);
     base = base.substr(0, base.find('#'));
     std::size_t separator = base.find("://");
-    std::size_t authority_end = separator == std::string_view::npos
-                                    ? base.size()
-                                    : base.find_first_of("/?", separator + 3);
+    std::size_t authority_end =
+        separator == std::string_view::npos ? base.size() : base.find_first_of("/?", separator + 3);
     if (authority_end == std::string_view::npos) authority_end = base.size();
-    std::string_view scheme = separator == std::string_view::npos ? std::string_view() : base.substr(0, separator);
+    std::string_view scheme =
+        separator == std::string_view::npos ? std::string_view() : base.substr(0, separator);
     std::string_view origin = base.substr(0, authority_end);  // "http://host:port"
     std::string_view path_and_query = base.substr(authority_end);
     std::string_view base_path = path_and_query.substr(0, path_and_query.find('?'));
@@ -823,17 +863,20 @@ std::string urljoin(std::string_view base, std::string_view reference) {
     if (reference.starts_with("//")) return std::string(scheme) + ":" + std::string(reference);
     if (reference.starts_with('#')) return std::string(base) + std::string(reference);
     if (reference.starts_with('?')) {
-        return std::string(origin) + std::string(base_path.empty() ? "/" : base_path) + std::string(reference);
+        return std::string(origin) + std::string(base_path.empty() ? "/" : base_path) +
+               std::string(reference);
     }
     std::size_t path_end = reference.find_first_of("?#");
     std::string_view path = reference.substr(0, path_end);
-    std::string_view rest = path_end == std::string_view::npos ? std::string_view() : reference.substr(path_end);
+    std::string_view rest =
+        path_end == std::string_view::npos ? std::string_view() : reference.substr(path_end);
     std::string merged;
     if (path.starts_with('/')) {
         merged = std::string(path);
     } else {
         std::size_t slash = base_path.rfind('/');
-        merged = (slash == std::string_view::npos ? std::string("/") : std::string(base_path.substr(0, slash + 1))) +
+        merged = (slash == std::string_view::npos ? std::string("/")
+                                                  : std::string(base_path.substr(0, slash + 1))) +
                  std::string(path);
     }
     return std::string(origin) + remove_dot_segments(merged) + std::string(rest);

@@ -42,9 +42,9 @@ public:
           server_connection_(server_connection) {}
 
     Future<void> headers_received(StartLine start_line, HTTPHeaders headers) override {
-        request_ = std::make_shared<HTTPServerRequest>(std::get<RequestStartLine>(std::move(start_line)),
-                                                       std::move(headers), std::move(connection_),
-                                                       server_connection_, IOLoop::current().turn_time());
+        request_ = std::make_shared<HTTPServerRequest>(
+            std::get<RequestStartLine>(std::move(start_line)), std::move(headers),
+            std::move(connection_), server_connection_, IOLoop::current().turn_time());
         return Future<void>(nullptr);
     }
 
@@ -96,7 +96,9 @@ public:
         apply(headers);
         return delegate_->headers_received(std::move(start_line), std::move(headers));
     }
-    Future<void> data_received(std::string chunk) override { return delegate_->data_received(std::move(chunk)); }
+    Future<void> data_received(std::string chunk) override {
+        return delegate_->data_received(std::move(chunk));
+    }
     void finish() override {
         Restore restore{this};
         delegate_->finish();
@@ -125,7 +127,8 @@ private:
         std::string_view rest = forwarded;
         for (;;) {
             std::size_t comma = rest.rfind(',');
-            std::string_view candidate = strip(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+            std::string_view candidate =
+                strip(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
             ip.assign(candidate);
             const auto& trusted = shared_->trusted_downstream;
             if (std::find(trusted.begin(), trusted.end(), ip) == trusted.end()) break;
@@ -135,12 +138,14 @@ private:
         if (headers.contains("X-Real-Ip")) ip = headers.get("X-Real-Ip");
         if (is_valid_ip(ip)) context_->remote_ip = ip;
 
-        std::string scheme = headers.contains("X-Scheme")            ? headers.get("X-Scheme")
-                             : headers.contains("X-Forwarded-Proto") ? headers.get("X-Forwarded-Proto")
-                                                                      : std::string(context_->protocol);
+        std::string scheme = headers.contains("X-Scheme") ? headers.get("X-Scheme")
+                             : headers.contains("X-Forwarded-Proto")
+                                 ? headers.get("X-Forwarded-Proto")
+                                 : std::string(context_->protocol);
         std::size_t comma = scheme.rfind(',');  // the last proxy's word
-        std::string_view last = strip(comma == std::string::npos ? std::string_view(scheme)
-                                                                 : std::string_view(scheme).substr(comma + 1));
+        std::string_view last =
+            strip(comma == std::string::npos ? std::string_view(scheme)
+                                             : std::string_view(scheme).substr(comma + 1));
         if (last == "http") context_->protocol = "http";
         if (last == "https") context_->protocol = "https";
     }
@@ -191,7 +196,8 @@ HTTPServer::HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions
     init();
 }
 
-HTTPServer::HTTPServer(std::shared_ptr<HTTPServerConnectionDelegate> delegate, HTTPServerOptions options)
+HTTPServer::HTTPServer(std::shared_ptr<HTTPServerConnectionDelegate> delegate,
+                       HTTPServerOptions options)
     : TCPServer(stream_options(options)),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()),
@@ -244,9 +250,11 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
         });
     }
     HTTPRequestContext context;
-    if (address.family() == AF_INET || address.family() == AF_INET6) context.remote_ip = address.ip();
+    if (address.family() == AF_INET || address.family() == AF_INET6)
+        context.remote_ip = address.ip();
     context.protocol = protocol_;
-    auto connection = std::make_shared<HTTP1ServerConnection>(std::move(stream), params_, std::move(context));
+    auto connection =
+        std::make_shared<HTTP1ServerConnection>(std::move(stream), params_, std::move(context));
     connection->server_ = this;
     connection->server_slot_ = connections_.size();
     connections_.push_back(connection.get());
@@ -259,8 +267,8 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
     co_return;
 }
 
-std::unique_ptr<HTTPMessageDelegate> HTTPServer::start_request(HTTP1ServerConnection* server_conn,
-                                                              std::shared_ptr<HTTPConnection> request_conn) {
+std::unique_ptr<HTTPMessageDelegate> HTTPServer::start_request(
+    HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
     std::unique_ptr<HTTPMessageDelegate> delegate;
     if (delegate_ != nullptr) {
         delegate = delegate_->start_request(server_conn, std::move(request_conn));
@@ -268,7 +276,8 @@ std::unique_ptr<HTTPMessageDelegate> HTTPServer::start_request(HTTP1ServerConnec
         delegate = std::make_unique<CallableAdapter>(shared_, std::move(request_conn), server_conn);
     }
     if (options_.xheaders) {
-        delegate = std::make_unique<ProxyAdapter>(std::move(delegate), shared_, &server_conn->context());
+        delegate =
+            std::make_unique<ProxyAdapter>(std::move(delegate), shared_, &server_conn->context());
     }
     return delegate;
 }
@@ -313,7 +322,8 @@ Future<void> HTTPServer::close_all_connections(IOLoop::Clock::duration grace) {
     // Shared handles: a connection must not vanish while we walk the list.
     std::vector<std::shared_ptr<HTTP1ServerConnection>> open;
     open.reserve(connections_.size());
-    for (HTTP1ServerConnection* connection : connections_) open.push_back(connection->shared_from_this());
+    for (HTTP1ServerConnection* connection : connections_)
+        open.push_back(connection->shared_from_this());
     if (grace <= IOLoop::Clock::duration::zero()) {
         for (auto& connection : open) connection->close();
         return all_closed;
@@ -330,7 +340,8 @@ Future<void> HTTPServer::close_all_connections(IOLoop::Clock::duration grace) {
                              connections_.size());
             }
             std::vector<std::shared_ptr<HTTP1ServerConnection>> left;
-            for (HTTP1ServerConnection* connection : connections_) left.push_back(connection->shared_from_this());
+            for (HTTP1ServerConnection* connection : connections_)
+                left.push_back(connection->shared_from_this());
             for (auto& connection : left) connection->close();
         });
     }

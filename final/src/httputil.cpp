@@ -155,9 +155,10 @@ enum class Source { application, peer };
 // std::invalid_argument; the peer's are HTTPInputError (400).
 void check_value(std::string_view name, std::string_view value, Source source) {
     const char* end = value.data() + value.size();
-    if (skip_value_bytes(value.data(), end) != end) {  // eight bytes at a time: every response sets a few
-        std::string message = "control character in the value of header " + quoted(name) +
-                              ": " + quoted(value);
+    if (skip_value_bytes(value.data(), end) !=
+        end) {  // eight bytes at a time: every response sets a few
+        std::string message =
+            "control character in the value of header " + quoted(name) + ": " + quoted(value);
         if (source == Source::peer) throw HTTPInputError(message);
         throw std::invalid_argument(message);
     }
@@ -174,7 +175,8 @@ void check_field(std::string_view name, std::string_view value, Source source) {
 
 }  // namespace
 
-HTTPHeaders::HTTPHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+HTTPHeaders::HTTPHeaders(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
     for (const auto& [name, value] : fields) add(name, value);
 }
 
@@ -217,7 +219,8 @@ void HTTPHeaders::set(std::string_view name, std::string_view value) {
 std::size_t HTTPHeaders::remove(std::string_view name) {
     std::size_t removed = 0;
     std::erase_if(fields_, [&](const Slot& slot) {
-        if (!equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size), name)) {
+        if (!equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size),
+                                  name)) {
             return false;
         }
         dead_bytes_ += slot.name_size + slot.value_size;
@@ -254,8 +257,9 @@ void HTTPHeaders::shrink_to_fit() {
     HTTPHeaders compact;
     compact.reserve(fields_.size(), bytes);
     for (const Slot& slot : fields_) {
-        compact.append_normalized_field(std::string_view(text_.data() + slot.name_at, slot.name_size),
-                                        std::string_view(text_.data() + slot.value_at, slot.value_size));
+        compact.append_normalized_field(
+            std::string_view(text_.data() + slot.name_at, slot.name_size),
+            std::string_view(text_.data() + slot.value_at, slot.value_size));
     }
     *this = std::move(compact);
 }
@@ -263,17 +267,20 @@ void HTTPHeaders::shrink_to_fit() {
 bool HTTPHeaders::contains(std::string_view name) const noexcept {
     for (const Slot& slot : fields_) {
         if (slot.name_size == name.size() &&
-            equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size), name)) {
+            equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size),
+                                 name)) {
             return true;
         }
     }
     return false;
 }
 
-std::string_view HTTPHeaders::get_first(std::string_view name, std::string_view fallback) const noexcept {
+std::string_view HTTPHeaders::get_first(std::string_view name,
+                                        std::string_view fallback) const noexcept {
     for (const Slot& slot : fields_) {
         if (slot.name_size == name.size() &&
-            equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size), name)) {
+            equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size),
+                                 name)) {
             return std::string_view(text_.data() + slot.value_at, slot.value_size);
         }
     }
@@ -284,7 +291,8 @@ std::size_t HTTPHeaders::count(std::string_view name) const noexcept {
     std::size_t n = 0;
     for (const Slot& slot : fields_) {
         if (slot.name_size == name.size() &&
-            equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size), name)) {
+            equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size),
+                                 name)) {
             ++n;
         }
     }
@@ -370,7 +378,8 @@ void HTTPHeaders::parse_line(std::string_view line) {
         return;
     }
     std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) throw HTTPInputError("no colon in header line: " + quoted(line));
+    if (colon == std::string_view::npos)
+        throw HTTPInputError("no colon in header line: " + quoted(line));
     std::string_view name = line.substr(0, colon);
     std::string_view value = strip(line.substr(colon + 1));
     check_field(name, value, Source::peer);
@@ -400,8 +409,8 @@ struct HeadParser {
 namespace {
 
 [[noreturn]] void bad_version(std::string_view version) {
-    bool well_formed = version.size() == 8 && version.starts_with("HTTP/") && is_digit(version[5]) &&
-                       version[6] == '.' && is_digit(version[7]);
+    bool well_formed = version.size() == 8 && version.starts_with("HTTP/") &&
+                       is_digit(version[5]) && version[6] == '.' && is_digit(version[7]);
     if (well_formed) throw HTTPInputError(505, "HTTP version not supported: " + quoted(version));
     throw HTTPInputError("malformed HTTP version in request line: " + quoted(version));
 }
@@ -449,12 +458,14 @@ RequestHead HeadParser::parse(std::string&& head) {
     const char* target = p;
     p = const_cast<char*>(skip_target_bytes(p, end));
     if (p == target || p == end || *p != ' ') {
-        if (p < end && *p == ' ') throw HTTPInputError("malformed request line: empty request target");
+        if (p < end && *p == ' ')
+            throw HTTPInputError("malformed request line: empty request target");
         if (p < end && (*p == '\r' || *p == '\n')) {
             throw HTTPInputError("malformed request line (no HTTP version): " +
                                  quoted(std::string_view(method, p - method)));
         }
-        throw HTTPInputError("malformed request target: " + quoted(std::string_view(target, p + 1 - target)));
+        throw HTTPInputError("malformed request target: " +
+                             quoted(std::string_view(target, p + 1 - target)));
     }
     result.start_line.path.assign(target, static_cast<std::size_t>(p - target));
     ++p;
@@ -465,7 +476,8 @@ RequestHead HeadParser::parse(std::string&& head) {
         p += 8 + version_end;
     } else {
         while (p < end && *p != '\r' && *p != '\n' && *p != ' ') ++p;
-        if (p < end && *p == ' ') throw HTTPInputError("malformed request line: more than three parts");
+        if (p < end && *p == ' ')
+            throw HTTPInputError("malformed request line: more than three parts");
         std::string_view seen(version, p - version);
         if (seen.size() == 8 && seen.starts_with("HTTP/1.") && is_digit(seen[7])) {
             bad_line_end(p, end, "the request line");
@@ -494,7 +506,8 @@ RequestHead HeadParser::parse(std::string&& head) {
         }
         if (p == end || *p != ':' || p == name) {
             if (p == name && is_ows(*name)) {
-                throw HTTPInputError("obsolete line folding in the request head (a line starts with whitespace)");
+                throw HTTPInputError(
+                    "obsolete line folding in the request head (a line starts with whitespace)");
             }
             if (p == name && (*p == '\r' || *p == '\n')) bad_line_end(p, end, "the request head");
             if (p == name && *p == ':') throw HTTPInputError("empty header name");
@@ -505,13 +518,15 @@ RequestHead HeadParser::parse(std::string&& head) {
                 const char* after = p;
                 while (after < end && is_ows(*after)) ++after;
                 if (after < end && *after == ':') {
-                    throw HTTPInputError("whitespace between header name and colon: " + quoted(line));
+                    throw HTTPInputError("whitespace between header name and colon: " +
+                                         quoted(line));
                 }
             }
             if (line.find(':') == std::string_view::npos) {
                 throw HTTPInputError("header line without a colon: " + quoted(line));
             }
-            throw HTTPInputError("header name is not a token: " + quoted(line.substr(0, line.find(':'))));
+            throw HTTPInputError("header name is not a token: " +
+                                 quoted(line.substr(0, line.find(':'))));
         }
         const char* name_end = p;
         ++p;
@@ -522,7 +537,8 @@ RequestHead HeadParser::parse(std::string&& head) {
         if (value_line_end == 0) {
             std::string_view field_name(name, name_end - name);
             if (p < end && *p != '\r' && *p != '\n') {
-                throw HTTPInputError("control character in the value of header " + quoted(field_name));
+                throw HTTPInputError("control character in the value of header " +
+                                     quoted(field_name));
             }
             bad_line_end(p, end, "header " + std::string(field_name));
         }
@@ -542,14 +558,13 @@ RequestHead HeadParser::parse(std::string&& head) {
     // Two Host headers: a proxy and we could disagree about which site this
     // is (RFC 9112 section 3.2 says 400).
     if (host_count > 1) throw HTTPInputError("more than one Host header");
-    if (head.size() > std::numeric_limits<std::uint32_t>::max()) throw HTTPInputError(431, "request head too large");
+    if (head.size() > std::numeric_limits<std::uint32_t>::max())
+        throw HTTPInputError(431, "request head too large");
     headers.text_ = std::move(head);
     return result;
 }
 
-RequestHead parse_request_head(std::string head) {
-    return HeadParser::parse(std::move(head));
-}
+RequestHead parse_request_head(std::string head) { return HeadParser::parse(std::move(head)); }
 
 // --- where a body ends ------------------------------------------------------------------------
 
@@ -570,7 +585,8 @@ BodyFraming parse_body_framing(const HTTPHeaders& headers, std::string_view mess
     framing.content_length = parse_content_length(headers);
     if (!headers.contains("Transfer-Encoding")) return framing;
     if (framing.content_length) {
-        throw HTTPInputError(std::string(message) + " with both Transfer-Encoding and Content-Length");
+        throw HTTPInputError(std::string(message) +
+                             " with both Transfer-Encoding and Content-Length");
     }
     // Only "chunked" alone: with a coding before it we could not undo, we
     // would not know what the body is, only where it ends.
@@ -581,7 +597,8 @@ BodyFraming parse_body_framing(const HTTPHeaders& headers, std::string_view mess
         chunked = equals_ignoring_case(item, "chunked");
     });
     if (codings != 1 || !chunked) {
-        throw HTTPInputError("Unsupported Transfer-Encoding " + quoted(headers.get("Transfer-Encoding")));
+        throw HTTPInputError("Unsupported Transfer-Encoding " +
+                             quoted(headers.get("Transfer-Encoding")));
     }
     framing.chunked = true;
     return framing;
@@ -603,10 +620,12 @@ std::optional<std::uint64_t> parse_content_length(const HTTPHeaders& headers) {
     for_each_list_item(headers, "Content-Length", [&](std::string_view item) {
         std::optional<std::uint64_t> value = parse_content_length_value(item);
         if (!value) {
-            throw HTTPInputError("Only integer Content-Length is allowed: " + quoted(headers.get("Content-Length")));
+            throw HTTPInputError("Only integer Content-Length is allowed: " +
+                                 quoted(headers.get("Content-Length")));
         }
         if (length && *length != *value) {
-            throw HTTPInputError("Multiple unequal Content-Lengths: " + quoted(headers.get("Content-Length")));
+            throw HTTPInputError("Multiple unequal Content-Lengths: " +
+                                 quoted(headers.get("Content-Length")));
         }
         length = value;
     });
@@ -628,7 +647,8 @@ std::uint64_t parse_chunk_size(std::string_view line) {
     // The extensions are ignored, but they must be extensions: ";" after
     // optional whitespace, and no control characters (a bare CR or LF in
     // them would let two parsers disagree on where the line ends).
-    std::string_view after_space = extensions.substr(std::min(extensions.find_first_not_of(" \t"), extensions.size()));
+    std::string_view after_space =
+        extensions.substr(std::min(extensions.find_first_not_of(" \t"), extensions.size()));
     bool controls = std::any_of(extensions.begin(), extensions.end(), [](char c) {
         auto byte = static_cast<unsigned char>(c);
         return (byte < 0x20 && c != '\t') || byte == 0x7f;
@@ -649,10 +669,10 @@ RequestStartLine parse_request_start_line(std::string_view line) {
                             std::string(line.substr(first + 1, second - first - 1)),
                             std::string(line.substr(second + 1))};
     if (!is_token(result.method)) {
-        throw HTTPInputError("malformed HTTP request line (method is not a token): " + quoted(line));
+        throw HTTPInputError("malformed HTTP request line (method is not a token): " +
+                             quoted(line));
     }
-    if (result.path.empty() ||
-        std::any_of(result.path.begin(), result.path.end(), [](char c) {
+    if (result.path.empty() || std::any_of(result.path.begin(), result.path.end(), [](char c) {
             auto byte = static_cast<unsigned char>(c);
             return byte < 0x20 || byte == 0x7f;
         })) {
@@ -670,7 +690,8 @@ ResponseStartLine parse_response_start_line(std::string_view line) {
     }
     std::size_t i = 9;
     int code = 0;
-    while (i < line.size() && is_digit(line[i]) && code < 100000) code = code * 10 + (line[i++] - '0');
+    while (i < line.size() && is_digit(line[i]) && code < 100000)
+        code = code * 10 + (line[i++] - '0');
     if (i == 9 || (i < line.size() && line[i] != ' ') || code >= 100000) {
         throw HTTPInputError("Error parsing response start line: " + quoted(line));
     }
@@ -706,8 +727,8 @@ void append_quoted_plus(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     for (char c : text) {
         auto byte = static_cast<unsigned char>(c);
-        bool safe = is_ascii_letter(c) || is_digit(c) || c == '_' ||
-                    c == '.' || c == '-' || c == '~';
+        bool safe =
+            is_ascii_letter(c) || is_digit(c) || c == '_' || c == '.' || c == '-' || c == '~';
         if (safe) {
             out += c;
         } else if (c == ' ') {
@@ -731,7 +752,8 @@ void for_each_query_field(std::string_view query, bool keep_blank_values, Sink&&
         if (field.empty()) continue;
         std::size_t equals = field.find('=');
         std::string_view raw_name = field.substr(0, equals);
-        std::string_view raw_value = equals == std::string_view::npos ? std::string_view() : field.substr(equals + 1);
+        std::string_view raw_value =
+            equals == std::string_view::npos ? std::string_view() : field.substr(equals + 1);
         if (equals == std::string_view::npos && !keep_blank_values) continue;
         if (raw_value.empty() && !keep_blank_values) continue;
         std::string name;
@@ -744,7 +766,8 @@ void for_each_query_field(std::string_view query, bool keep_blank_values, Sink&&
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> parse_qsl(std::string_view query, bool keep_blank_values) {
+std::vector<std::pair<std::string, std::string>> parse_qsl(std::string_view query,
+                                                           bool keep_blank_values) {
     std::vector<std::pair<std::string, std::string>> pairs;
     for_each_query_field(query, keep_blank_values, [&](std::string name, std::string value) {
         pairs.emplace_back(std::move(name), std::move(value));
@@ -760,14 +783,17 @@ ArgumentMap parse_qs_bytes(std::string_view query, bool keep_blank_values) {
     return arguments;
 }
 
-std::string url_concat(std::string_view url, const std::vector<std::pair<std::string, std::string>>& args) {
+std::string url_concat(std::string_view url,
+                       const std::vector<std::pair<std::string, std::string>>& args) {
     std::size_t hash = url.find('#');
-    std::string_view fragment = hash == std::string_view::npos ? std::string_view() : url.substr(hash + 1);
+    std::string_view fragment =
+        hash == std::string_view::npos ? std::string_view() : url.substr(hash + 1);
     std::string_view before_fragment = url.substr(0, hash);
     std::size_t question = before_fragment.find('?');
     std::string_view base = before_fragment.substr(0, question);
-    std::string_view query =
-        question == std::string_view::npos ? std::string_view() : before_fragment.substr(question + 1);
+    std::string_view query = question == std::string_view::npos
+                                 ? std::string_view()
+                                 : before_fragment.substr(question + 1);
 
     std::vector<std::pair<std::string, std::string>> all = parse_qsl(query, true);
     all.insert(all.end(), args.begin(), args.end());
@@ -817,7 +843,8 @@ std::string email_unquote(std::string_view value) {
         std::string out;
         std::string_view inner = value.substr(1, value.size() - 2);
         for (std::size_t i = 0; i < inner.size(); ++i) {
-            if (inner[i] == '\\' && i + 1 < inner.size() && (inner[i + 1] == '\\' || inner[i + 1] == '"')) {
+            if (inner[i] == '\\' && i + 1 < inner.size() &&
+                (inner[i + 1] == '\\' || inner[i + 1] == '"')) {
                 out += inner[++i];
             } else {
                 out += inner[i];
@@ -875,7 +902,8 @@ std::pair<std::string, OrderedMap<std::string>> parse_header_value(std::string_v
             std::string_view rest = std::string_view(name).substr(star + 1);
             bool encoded = name.back() == '*';
             int number = 0;
-            std::string_view digits = encoded && !rest.empty() ? rest.substr(0, rest.size() - 1) : rest;
+            std::string_view digits =
+                encoded && !rest.empty() ? rest.substr(0, rest.size() - 1) : rest;
             bool valid = std::all_of(digits.begin(), digits.end(), is_digit) && digits.size() < 6;
             if (valid) {
                 for (char c : digits) number = number * 10 + (c - '0');
@@ -915,13 +943,14 @@ std::pair<std::string, OrderedMap<std::string>> parse_header_value(std::string_v
 
 // --- bodies ------------------------------------------------------------------------------------
 
-void parse_body_arguments(std::string_view content_type, std::string_view body, ArgumentMap& arguments,
-                          FileMap& files, const HTTPHeaders* headers) {
+void parse_body_arguments(std::string_view content_type, std::string_view body,
+                          ArgumentMap& arguments, FileMap& files, const HTTPHeaders* headers) {
     bool form = content_type.starts_with("application/x-www-form-urlencoded");
     bool multipart = content_type.starts_with("multipart/form-data");
     if (!form && !multipart) return;
     if (headers != nullptr && headers->contains("Content-Encoding")) {
-        throw HTTPInputError("Unsupported Content-Encoding: " + quoted(headers->get("Content-Encoding")));
+        throw HTTPInputError("Unsupported Content-Encoding: " +
+                             quoted(headers->get("Content-Encoding")));
     }
     if (form) {
         for_each_query_field(body, true, [&](std::string name, std::string value) {
@@ -949,8 +978,8 @@ void parse_body_arguments(std::string_view content_type, std::string_view body, 
     }
 }
 
-void parse_multipart_form_data(std::string_view boundary, std::string_view data, ArgumentMap& arguments,
-                               FileMap& files) {
+void parse_multipart_form_data(std::string_view boundary, std::string_view data,
+                               ArgumentMap& arguments, FileMap& files) {
     if (boundary.size() >= 2 && boundary.front() == '"' && boundary.back() == '"') {
         boundary = boundary.substr(1, boundary.size() - 2);
     }
@@ -963,12 +992,14 @@ void parse_multipart_form_data(std::string_view boundary, std::string_view data,
     std::size_t start = 0;
     while (start <= rest.size()) {
         std::size_t next = rest.find(separator, start);
-        std::string_view part = rest.substr(start, next == std::string_view::npos ? std::string_view::npos : next - start);
+        std::string_view part = rest.substr(
+            start, next == std::string_view::npos ? std::string_view::npos : next - start);
         start = next == std::string_view::npos ? rest.size() + 1 : next + separator.size();
         if (part.empty()) continue;
 
         std::size_t eoh = part.find("\r\n\r\n");
-        if (eoh == std::string_view::npos) throw HTTPInputError("multipart/form-data missing headers");
+        if (eoh == std::string_view::npos)
+            throw HTTPInputError("multipart/form-data missing headers");
         HTTPHeaders part_headers = HTTPHeaders::parse(part.substr(0, eoh));
         auto [disposition, params] = parse_header_value(part_headers.get("Content-Disposition"));
         if (disposition != "form-data" || !part.ends_with("\r\n") || part.size() < eoh + 4 + 2) {
@@ -976,7 +1007,8 @@ void parse_multipart_form_data(std::string_view boundary, std::string_view data,
         }
         std::string_view value = part.substr(eoh + 4, part.size() - eoh - 4 - 2);
         const std::string* name = params.find_value("name");
-        if (name == nullptr || name->empty()) throw HTTPInputError("multipart/form-data missing name");
+        if (name == nullptr || name->empty())
+            throw HTTPInputError("multipart/form-data missing name");
         const std::string* filename = params.find_value("filename");
         if (filename != nullptr && !filename->empty()) {
             files[*name].push_back(HTTPFile{*filename,
@@ -1041,9 +1073,11 @@ bool parse_number(std::string_view text, int& out) {
 }
 
 bool parse_clock(std::string_view text, std::tm& tm) {
-    return text.size() == 8 && text[2] == ':' && text[5] == ':' && parse_number(text.substr(0, 2), tm.tm_hour) &&
-           parse_number(text.substr(3, 2), tm.tm_min) && parse_number(text.substr(6, 2), tm.tm_sec) &&
-           tm.tm_hour < 24 && tm.tm_min < 60 && tm.tm_sec <= 60;
+    return text.size() == 8 && text[2] == ':' && text[5] == ':' &&
+           parse_number(text.substr(0, 2), tm.tm_hour) &&
+           parse_number(text.substr(3, 2), tm.tm_min) &&
+           parse_number(text.substr(6, 2), tm.tm_sec) && tm.tm_hour < 24 && tm.tm_min < 60 &&
+           tm.tm_sec <= 60;
 }
 
 std::vector<std::string_view> split_spaces(std::string_view text) {
@@ -1067,8 +1101,8 @@ std::string format_timestamp(std::time_t when) {
 }
 
 std::string format_timestamp(std::chrono::system_clock::time_point when) {
-    return format_timestamp(std::chrono::system_clock::to_time_t(
-        std::chrono::floor<std::chrono::seconds>(when)));
+    return format_timestamp(
+        std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(when)));
 }
 
 std::optional<std::time_t> parse_http_date(std::string_view text) {
@@ -1089,8 +1123,8 @@ std::optional<std::time_t> parse_http_date(std::string_view text) {
         std::string_view date = words[1];
         int year = 0;
         if (date.size() != 9 || date[2] != '-' || date[6] != '-' ||
-            !parse_number(date.substr(0, 2), tm.tm_mday) || !parse_number(date.substr(7, 2), year) ||
-            !parse_clock(words[2], tm)) {
+            !parse_number(date.substr(0, 2), tm.tm_mday) ||
+            !parse_number(date.substr(7, 2), year) || !parse_clock(words[2], tm)) {
             return std::nullopt;
         }
         tm.tm_mon = month_number(date.substr(3, 3));
@@ -1142,8 +1176,8 @@ std::string unquote_cookie(std::string_view value) {
                      inner[i + 2] >= '0' && inner[i + 2] <= '7' && inner[i + 3] >= '0' &&
                      inner[i + 3] <= '7';
         if (octal) {
-            unsigned code = static_cast<unsigned>((inner[i + 1] - '0') * 64 + (inner[i + 2] - '0') * 8 +
-                                                  (inner[i + 3] - '0'));
+            unsigned code = static_cast<unsigned>((inner[i + 1] - '0') * 64 +
+                                                  (inner[i + 2] - '0') * 8 + (inner[i + 3] - '0'));
             append_utf8(out, code);
             i += 3;
         } else {
@@ -1157,7 +1191,8 @@ std::string unquote_cookie(std::string_view value) {
 // What Python's SimpleCookie accepts as a name.
 bool acceptable_cookie_name(std::string_view name) {
     static constexpr std::array<std::string_view, 9> kReserved = {
-        "expires", "path", "comment", "domain", "max-age", "secure", "httponly", "version", "samesite"};
+        "expires", "path",     "comment", "domain",  "max-age",
+        "secure",  "httponly", "version", "samesite"};
     if (name.empty()) return false;
     for (char c : name) {
         bool legal = is_ascii_letter(c) || is_digit(c) ||
@@ -1181,8 +1216,10 @@ CookieMap parse_cookie(std::string_view cookie) {
         std::string_view chunk = cookie.substr(start, semicolon - start);
         start = semicolon + 1;
         std::size_t equals = chunk.find('=');
-        std::string_view key = equals == std::string_view::npos ? std::string_view() : chunk.substr(0, equals);
-        std::string_view value = equals == std::string_view::npos ? chunk : chunk.substr(equals + 1);
+        std::string_view key =
+            equals == std::string_view::npos ? std::string_view() : chunk.substr(0, equals);
+        std::string_view value =
+            equals == std::string_view::npos ? chunk : chunk.substr(equals + 1);
         key = strip(key);
         value = strip(value);
         if (key.empty() && value.empty()) continue;
@@ -1209,16 +1246,20 @@ std::optional<std::pair<std::optional<std::int64_t>, std::optional<std::int64_t>
 parse_request_range(std::string_view range_header) {
     std::size_t equals = range_header.find('=');
     std::string_view unit = strip(range_header.substr(0, equals));
-    std::string_view value = equals == std::string_view::npos ? std::string_view() : strip(range_header.substr(equals + 1));
+    std::string_view value = equals == std::string_view::npos
+                                 ? std::string_view()
+                                 : strip(range_header.substr(equals + 1));
     if (unit != "bytes") return std::nullopt;
     std::size_t dash = value.find('-');
     std::string_view start_text = strip(value.substr(0, dash));
-    std::string_view end_text = dash == std::string_view::npos ? std::string_view() : strip(value.substr(dash + 1));
+    std::string_view end_text =
+        dash == std::string_view::npos ? std::string_view() : strip(value.substr(dash + 1));
     auto number = [](std::string_view text, std::optional<std::int64_t>& out) {
         if (text.empty()) return true;
         std::int64_t n = 0;
         for (char c : text) {
-            if (!is_digit(c) || n > (std::numeric_limits<std::int64_t>::max() - 9) / 10) return false;
+            if (!is_digit(c) || n > (std::numeric_limits<std::int64_t>::max() - 9) / 10)
+                return false;
             n = n * 10 + (c - '0');
         }
         out = n;
@@ -1240,10 +1281,12 @@ parse_request_range(std::string_view range_header) {
     return std::make_pair(start, end);
 }
 
-std::string content_range(std::optional<std::int64_t> start, std::optional<std::int64_t> end, std::int64_t total) {
+std::string content_range(std::optional<std::int64_t> start, std::optional<std::int64_t> end,
+                          std::int64_t total) {
     std::int64_t first = start.value_or(0);
     std::int64_t last = (end && *end != 0 ? *end : total) - 1;
-    return "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(total);
+    return "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
+           std::to_string(total);
 }
 
 std::string_view reason_phrase(int code) noexcept {
@@ -1314,7 +1357,8 @@ std::string_view reason_phrase(int code) noexcept {
     }
 }
 
-// --- HTTPServerRequest -----------------------------------------------------------------------------
+// --- HTTPServerRequest
+// -----------------------------------------------------------------------------
 
 HTTPServerRequest::HTTPServerRequest(std::string method_, std::string uri_, std::string version_,
                                      HTTPHeaders headers_, std::string body_, std::string host_,
@@ -1359,9 +1403,11 @@ void HTTPServerRequest::derive_fields(std::string_view host_) {
     // split_host_and_port(host.lower())[0], without the temporaries.
     std::string_view name = host;
     std::size_t colon = name.rfind(':');
-    if (colon != std::string_view::npos && colon > 0 && colon + 1 < name.size() && name.size() - colon <= 11 &&
-        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(colon) + 1, name.end(),
-                    [](char c) { return is_digit(c); })) {  // a lambda inlines; a function pointer did not
+    if (colon != std::string_view::npos && colon > 0 && colon + 1 < name.size() &&
+        name.size() - colon <= 11 &&
+        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(colon) + 1, name.end(), [](char c) {
+            return is_digit(c);
+        })) {  // a lambda inlines; a function pointer did not
         name = name.substr(0, colon);
     }
     host_name.assign(name);  // then lowered in place: no zero-filling resize first
@@ -1387,13 +1433,13 @@ const CookieMap& HTTPServerRequest::cookies() const {
     return *cookies_;
 }
 
-std::string HTTPServerRequest::full_url() const {
-    return protocol + "://" + host + uri;
-}
+std::string HTTPServerRequest::full_url() const { return protocol + "://" + host + uri; }
 
 double HTTPServerRequest::request_time() const {
     // Not value_or(now()): that reads the clock even when the request is over.
-    auto end = finish_time != std::chrono::steady_clock::time_point{} ? finish_time : std::chrono::steady_clock::now();
+    auto end = finish_time != std::chrono::steady_clock::time_point{}
+                   ? finish_time
+                   : std::chrono::steady_clock::now();
     return std::chrono::duration<double>(end - start_time).count();
 }
 

@@ -15,7 +15,8 @@ namespace tornado {
 struct GzipDecompressor::Stream {
     Stream() {
         // 16 + MAX_WBITS: the gzip format (header and CRC trailer), not raw zlib.
-        if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) throw std::runtime_error("zlib: inflateInit2 failed");
+        if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+            throw std::runtime_error("zlib: inflateInit2 failed");
     }
     ~Stream() { inflateEnd(&z); }
     Stream(const Stream&) = delete;
@@ -34,7 +35,8 @@ GzipDecompressor::~GzipDecompressor() = default;
 std::string GzipDecompressor::decompress(std::string_view compressed) {
     std::string out;
     if (compressed.empty()) return out;
-    if (stream_->ended) throw HTTPInputError("malformed gzip body: bytes after the end of the gzip data");
+    if (stream_->ended)
+        throw HTTPInputError("malformed gzip body: bytes after the end of the gzip data");
     stream_->fed = true;
     z_stream& z = stream_->z;
     z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
@@ -46,18 +48,21 @@ std::string GzipDecompressor::decompress(std::string_view compressed) {
         z.avail_out = static_cast<uInt>(buffer.size());
         int status = inflate(&z, Z_NO_FLUSH);
         if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR) {
-            throw HTTPInputError(tornado::format("malformed gzip body: {}", z.msg ? z.msg : "inflate failed"));
+            throw HTTPInputError(
+                tornado::format("malformed gzip body: {}", z.msg ? z.msg : "inflate failed"));
         }
         std::size_t produced = buffer.size() - z.avail_out;
         output_ += produced;
         if (output_ > max_output_) {
-            throw HTTPInputError(413, tornado::format("gzip body inflates past the limit of {} bytes", max_output_));
+            throw HTTPInputError(
+                413, tornado::format("gzip body inflates past the limit of {} bytes", max_output_));
         }
         out.append(buffer.data(), produced);
         if (status == Z_BUF_ERROR && produced == 0) break;  // it needs more input than there is
         if (status == Z_STREAM_END) {
             stream_->ended = true;
-            if (z.avail_in != 0) throw HTTPInputError("malformed gzip body: bytes after the end of the gzip data");
+            if (z.avail_in != 0)
+                throw HTTPInputError("malformed gzip body: bytes after the end of the gzip data");
             break;
         }
     } while (z.avail_in > 0 || z.avail_out == 0);
@@ -65,7 +70,8 @@ std::string GzipDecompressor::decompress(std::string_view compressed) {
 }
 
 void GzipDecompressor::check_ended() const {
-    if (stream_->fed && !stream_->ended) throw HTTPInputError("malformed gzip body: it ends before the gzip data does");
+    if (stream_->fed && !stream_->ended)
+        throw HTTPInputError("malformed gzip body: it ends before the gzip data does");
 }
 
 }  // namespace tornado

@@ -53,18 +53,14 @@ std::string describe_place(SourceLocation where) {
 
 std::string describe_callback(detail::CallbackKind kind, SourceLocation where, int fd) {
     switch (kind) {
-        case detail::CallbackKind::callback:
-            return "a callback added at " + describe_place(where);
-        case detail::CallbackKind::timeout:
-            return "a timeout set at " + describe_place(where);
+        case detail::CallbackKind::callback: return "a callback added at " + describe_place(where);
+        case detail::CallbackKind::timeout: return "a timeout set at " + describe_place(where);
         case detail::CallbackKind::handler:
-            return "the handler for fd " + std::to_string(fd) + " added at " + describe_place(where);
-        case detail::CallbackKind::future:
-            return "a Future's done callbacks";
-        case detail::CallbackKind::coroutine:
-            return "a coroutine (resumed by a Future)";
-        case detail::CallbackKind::signal:
-            return "the handler for signal " + std::to_string(fd);
+            return "the handler for fd " + std::to_string(fd) + " added at " +
+                   describe_place(where);
+        case detail::CallbackKind::future: return "a Future's done callbacks";
+        case detail::CallbackKind::coroutine: return "a coroutine (resumed by a Future)";
+        case detail::CallbackKind::signal: return "the handler for signal " + std::to_string(fd);
     }
     return "a callback";
 }
@@ -270,8 +266,7 @@ IOLoop::HandlerSlot* IOLoop::handler_slot(int fd) noexcept {
     return &handlers_[static_cast<std::size_t>(fd)];
 }
 
-void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events,
-                         SourceLocation where) {
+void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events, SourceLocation where) {
     if (closed_) throw std::logic_error("IOLoop::add_handler: the loop is closed");
     if (fd < 0) throw std::invalid_argument("IOLoop::add_handler: negative descriptor");
     if (static_cast<std::size_t>(fd) >= handlers_.size()) {
@@ -368,8 +363,7 @@ void IOLoop::run_remote_callbacks() {
 }
 
 template <typename F>
-void IOLoop::run_guarded(detail::CallbackKind kind, SourceLocation where, int fd,
-                         F&& function) {
+void IOLoop::run_guarded(detail::CallbackKind kind, SourceLocation where, int fd, F&& function) {
     // Tornado logs an exception from a callback and goes on: one bad handler
     // must not take the whole server down.
     try {
@@ -391,18 +385,17 @@ void IOLoop::report_exception(detail::CallbackKind kind, SourceLocation where, i
                   describe_exception(std::current_exception()));
 }
 
-void IOLoop::report_blocking(Clock::duration took, detail::CallbackKind kind,
-                             SourceLocation where, int fd) {
+void IOLoop::report_blocking(Clock::duration took, detail::CallbackKind kind, SourceLocation where,
+                             int fd) {
     gen_log.warning("Blocked the IOLoop for {:.3f}s in {} (threshold {:.3f}s)",
-                    std::chrono::duration<double>(took).count(),
-                    describe_callback(kind, where, fd),
+                    std::chrono::duration<double>(took).count(), describe_callback(kind, where, fd),
                     std::chrono::duration<double>(blocking_threshold_).count());
 }
 
 void IOLoop::set_blocking_log_threshold(double seconds) {
-    blocking_threshold_ = seconds > 0 ? std::chrono::ceil<Clock::duration>(
-                                            std::chrono::duration<double>(seconds))
-                                      : Clock::duration::zero();
+    blocking_threshold_ =
+        seconds > 0 ? std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(seconds))
+                    : Clock::duration::zero();
 }
 
 std::uint64_t IOLoop::wakeups_sent() const noexcept { return remote_->wakeups(); }
@@ -420,8 +413,7 @@ struct Later {
 };
 }  // namespace
 
-IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback,
-                                SourceLocation where) {
+IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback, SourceLocation where) {
     if (closed_) return {};
     std::uint32_t slot_index;
     if (!free_timer_slots_.empty()) {
@@ -554,8 +546,8 @@ int IOLoop::poll_timeout_ms() {
 }
 
 void IOLoop::poll_and_dispatch(int timeout_ms) {
-    int ready = ::epoll_wait(epoll_fd_.get(), events_.data(), static_cast<int>(events_.size()),
-                             timeout_ms);
+    int ready =
+        ::epoll_wait(epoll_fd_.get(), events_.data(), static_cast<int>(events_.size()), timeout_ms);
     if (ready < 0) {
         if (errno == EINTR) return;  // a signal arrived; go round again
         throw_errno("epoll_wait");
@@ -648,9 +640,10 @@ void IOLoop::close() {
     bool settled = drain_for_close();
     t_running_loop = previous;
     if (!settled) {
-        gen_log.warning("IOLoop closed with {} Futures still awaited: their coroutines stay "
-                        "suspended",
-                        pending_count_);
+        gen_log.warning(
+            "IOLoop closed with {} Futures still awaited: their coroutines stay "
+            "suspended",
+            pending_count_);
     }
 
     while (!signals_->entries.empty()) remove_signal_handler(signals_->entries.back().signal);
@@ -702,7 +695,8 @@ void IOLoop::set_default_executor(std::unique_ptr<ThreadPoolExecutor> executor) 
 // --- signals and graceful stop ---------------------------------------------------------
 
 void IOLoop::add_signal_handler(int signal, Callback handler) {
-    if (signal <= 0 || signal >= NSIG) throw std::invalid_argument("add_signal_handler: bad signal");
+    if (signal <= 0 || signal >= NSIG)
+        throw std::invalid_argument("add_signal_handler: bad signal");
     if (closed_) throw std::logic_error("IOLoop::add_signal_handler: the loop is closed");
     for (auto& entry : signals_->entries) {
         if (entry.signal == signal) {
@@ -877,7 +871,8 @@ void PeriodicCallback::run(const std::shared_ptr<Impl>& impl, std::uint64_t epoc
         return;
     }
     if (result.valid() && !result.cancelled() && result.exception()) {
-        app_log.error("Exception in a PeriodicCallback: {}", describe_exception(result.exception()));
+        app_log.error("Exception in a PeriodicCallback: {}",
+                      describe_exception(result.exception()));
     }
     schedule_next(impl);
 }
@@ -889,7 +884,8 @@ void PeriodicCallback::schedule_next(const std::shared_ptr<Impl>& impl) {
     if (impl->jitter > 0) {
         thread_local std::minstd_rand random(std::random_device{}());
         std::uniform_real_distribution<double> spread(-0.5, 0.5);
-        period = std::chrono::duration_cast<Duration>(period * (1.0 + impl->jitter * spread(random)));
+        period =
+            std::chrono::duration_cast<Duration>(period * (1.0 + impl->jitter * spread(random)));
         if (period <= Duration::zero()) period = Duration(1);
     }
     IOLoop::Clock::time_point now = IOLoop::time();

@@ -286,8 +286,7 @@ std::optional<std::size_t> IOStream::find_read_end(std::string_view data) {
             return std::nullopt;
         case ReadMode::none:
         case ReadMode::into:
-        case ReadMode::until_close:
-            break;
+        case ReadMode::until_close: break;
     }
     return std::nullopt;
 }
@@ -339,8 +338,8 @@ std::optional<std::size_t> IOStream::find_regex(std::string_view data) {
 
 void IOStream::check_max_bytes(std::size_t size, const char* what, std::string_view shown) {
     if (size <= read_.max_bytes) return;
-    throw UnsatisfiableReadError(
-        tornado::format("{} {} not found within {} bytes", what, detail::quoted(shown), read_.max_bytes));
+    throw UnsatisfiableReadError(tornado::format("{} {} not found within {} bytes", what,
+                                                 detail::quoted(shown), read_.max_bytes));
 }
 
 void IOStream::unsatisfiable(std::exception_ptr error) {
@@ -395,7 +394,8 @@ void IOStream::reset_read() noexcept {
     read_.future = Future<std::string>(nullptr);
 }
 
-// --- bytes from the socket ------------------------------------------------------------------------
+// --- bytes from the socket
+// ------------------------------------------------------------------------
 
 void IOStream::read_from_socket() {
     for (int round = 0; !closed_ && reading() && read_ready_; ++round) {
@@ -406,7 +406,8 @@ void IOStream::read_from_socket() {
         if (read_.mode == ReadMode::into) {
             // Straight into the caller's buffer: no scratch, no copy.
             IntoRead& into = *read_.into;
-            std::size_t n = receive(into.buffer.data() + into.filled, into.buffer.size() - into.filled);
+            std::size_t n =
+                receive(into.buffer.data() + into.filled, into.buffer.size() - into.filled);
             if (n == 0) return;
             into.filled += n;
             if (into.filled == into.buffer.size() || read_.partial) finish_into();
@@ -455,7 +456,8 @@ void IOStream::take_chunk(std::string_view fresh) {
         try {
             end = find_read_end(fresh);
         } catch (const UnsatisfiableReadError&) {
-            if (!options_.close_on_read_limit) read_buffer_.append(fresh);  // still the stream's bytes
+            if (!options_.close_on_read_limit)
+                read_buffer_.append(fresh);  // still the stream's bytes
             unsatisfiable(std::current_exception());
             return;
         }
@@ -477,8 +479,8 @@ void IOStream::take_chunk(std::string_view fresh) {
 // Returns false when the buffer is over the limit (the stream is then closed).
 bool IOStream::check_buffer_limit() {
     if (closed_ || read_buffer_.size() <= options_.max_buffer_size) return !closed_;
-    auto error = std::make_exception_ptr(StreamBufferFullError(tornado::format(
-        "Reached maximum read buffer size ({} bytes)", options_.max_buffer_size)));
+    auto error = std::make_exception_ptr(StreamBufferFullError(
+        tornado::format("Reached maximum read buffer size ({} bytes)", options_.max_buffer_size)));
     gen_log.error("Reached maximum read buffer size ({} bytes), closing fd {}",
                   options_.max_buffer_size, fd_.get());
     if (read_.mode == ReadMode::until_close) {
@@ -504,13 +506,9 @@ void IOStream::continue_reading_later() {
 
 // --- writing -------------------------------------------------------------------------------
 
-Future<void> IOStream::write(std::string_view data) {
-    return write_now(data, nullptr);
-}
+Future<void> IOStream::write(std::string_view data) { return write_now(data, nullptr); }
 
-Future<void> IOStream::write(std::string&& data) {
-    return write_now(data, &data);
-}
+Future<void> IOStream::write(std::string&& data) { return write_now(data, &data); }
 
 Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
     if (closed_) throw StreamClosedError(error_);
@@ -582,7 +580,8 @@ void IOStream::resolve_write_futures() {
         ++finished;
     }
     if (finished == 0) return;
-    write_futures_.erase(write_futures_.begin(), write_futures_.begin() + static_cast<long>(finished));
+    write_futures_.erase(write_futures_.begin(),
+                         write_futures_.begin() + static_cast<long>(finished));
     if (write_futures_.empty()) std::vector<WriteWaiter>().swap(write_futures_);  // idle: no memory
 }
 
@@ -591,7 +590,8 @@ void IOStream::resolve_write_futures() {
 Future<std::shared_ptr<IOStream>> IOStream::connect(const SocketAddress& address) {
     if (closed_) throw StreamClosedError(error_);
     if (connect_) throw std::logic_error("IOStream::connect: already connecting");
-    connect_ = std::make_unique<Connecting>(Connecting{Future<std::shared_ptr<IOStream>>(), address});
+    connect_ =
+        std::make_unique<Connecting>(Connecting{Future<std::shared_ptr<IOStream>>(), address});
     Future<std::shared_ptr<IOStream>> future = connect_->future;
     write_ready_ = false;
     if (::connect(fd_.get(), address.data(), address.size()) == 0) {
@@ -649,7 +649,8 @@ std::exception_ptr IOStream::socket_error() const {
     socklen_t length = sizeof error;
     if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
     if (error == 0) return nullptr;
-    return std::make_exception_ptr(std::system_error(error, std::generic_category(), "socket error"));
+    return std::make_exception_ptr(
+        std::system_error(error, std::generic_category(), "socket error"));
 }
 
 void IOStream::io_error(int error, const char* call) {
@@ -741,8 +742,8 @@ void IOStream::forget_loop() noexcept {
 
 namespace {
 
-Task<void> linger(std::shared_ptr<IOStream> stream, Future<void> flushed, IOLoop::Clock::duration max_time,
-                  std::size_t max_bytes) {
+Task<void> linger(std::shared_ptr<IOStream> stream, Future<void> flushed,
+                  IOLoop::Clock::duration max_time, std::size_t max_bytes) {
     IOLoop& loop = stream->io_loop();
     IOLoop::Timeout deadline = loop.call_later(max_time, [weak = std::weak_ptr<IOStream>(stream)] {
         if (std::shared_ptr<IOStream> open = weak.lock()) open->close();

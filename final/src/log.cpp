@@ -216,12 +216,9 @@ std::string exception_message(std::exception_ptr error) {
 }
 
 void Logger::emit(LogLevel level, SourceLocation where, std::string_view message) const {
-    LogRecord record{level,
-                     name_,
-                     module_of(where.file_name()),
-                     where.line(),
-                     std::chrono::system_clock::now(),
-                     message};
+    LogRecord record{
+        level,  name_, module_of(where.file_name()), where.line(), std::chrono::system_clock::now(),
+        message};
     Output& out = output();
     std::lock_guard lock(out.mutex);
     if (out.handler) {
@@ -236,8 +233,7 @@ LogLevel access_log_level(int status) noexcept {
 }
 
 void log_request(int status, std::string_view method, std::string_view uri,
-                 std::string_view remote_ip, double request_time_seconds,
-                 SourceLocation where) {
+                 std::string_view remote_ip, double request_time_seconds, SourceLocation where) {
     LogLevel level = access_log_level(status);
     if (!access_log.enabled(level)) return;
     std::string line = tornado::format("{} {} {} ({}) {:.2f}ms", status, method, uri, remote_ip,
@@ -266,11 +262,9 @@ void append_arg(std::string& out, unsigned long long number, std::string_view) {
 void append_arg(std::string& out, double number, std::string_view spec) {
     char digits[64];
     int precision = fixed_precision(spec);
-    auto [end, error] =
-        precision >= 0
-            ? std::to_chars(digits, digits + sizeof digits, number, std::chars_format::fixed,
-                            precision)
-            : std::to_chars(digits, digits + sizeof digits, number);
+    auto [end, error] = precision >= 0 ? std::to_chars(digits, digits + sizeof digits, number,
+                                                       std::chars_format::fixed, precision)
+                                       : std::to_chars(digits, digits + sizeof digits, number);
     if (error != std::errc()) {
         out += "(number)";
         return;

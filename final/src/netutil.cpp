@@ -14,8 +14,8 @@
 #include <cstddef>
 #include <cstring>
 #include <optional>
-#include <tuple>
 #include <system_error>
+#include <tuple>
 
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
@@ -24,9 +24,7 @@ namespace tornado {
 
 // --- SocketAddress ---------------------------------------------------------------
 
-SocketAddress::SocketAddress() noexcept : inline_{} {
-    inline_.base.sa_family = AF_UNSPEC;
-}
+SocketAddress::SocketAddress() noexcept : inline_{} { inline_.base.sa_family = AF_UNSPEC; }
 
 SocketAddress::SocketAddress(const sockaddr* address, socklen_t length) : SocketAddress() {
     if (address == nullptr || length < sizeof(sa_family_t)) return;
@@ -93,12 +91,8 @@ SocketAddress SocketAddress::peer_of(int socket) {
 std::string SocketAddress::ip() const {
     char text[INET6_ADDRSTRLEN] = {};
     switch (family()) {
-        case AF_INET:
-            ::inet_ntop(AF_INET, &inline_.v4.sin_addr, text, sizeof text);
-            return text;
-        case AF_INET6:
-            ::inet_ntop(AF_INET6, &inline_.v6.sin6_addr, text, sizeof text);
-            return text;
+        case AF_INET: ::inet_ntop(AF_INET, &inline_.v4.sin_addr, text, sizeof text); return text;
+        case AF_INET6: ::inet_ntop(AF_INET6, &inline_.v6.sin6_addr, text, sizeof text); return text;
         case AF_UNIX: {
             std::size_t offset = offsetof(sockaddr_un, sun_path);
             if (!unix_ || length_ <= offset) return "";
@@ -111,8 +105,7 @@ std::string SocketAddress::ip() const {
             }
             return path;
         }
-        default:
-            return "";
+        default: return "";
     }
 }
 
@@ -205,7 +198,8 @@ std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view ad
     std::vector<FileDescriptor> sockets;
     std::uint16_t bound_port = 0;
     for (SocketAddress& candidate : candidates) {
-        FileDescriptor sock(::socket(candidate.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        FileDescriptor sock(
+            ::socket(candidate.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         if (!sock) {
             if (errno == EAFNOSUPPORT) continue;  // no IPv6 in this kernel
             throw_errno("socket");
@@ -230,7 +224,8 @@ std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view ad
             throw_errno("bind " + candidate.to_string());
         }
         bound_port = SocketAddress::local_of(sock.get()).port();
-        if (::listen(sock.get(), options.backlog) < 0) throw_errno("listen " + candidate.to_string());
+        if (::listen(sock.get(), options.backlog) < 0)
+            throw_errno("listen " + candidate.to_string());
         sockets.push_back(std::move(sock));
     }
     if (sockets.empty()) {
@@ -253,7 +248,8 @@ FileDescriptor bind_unix_socket(const std::string& path, unsigned mode, int back
     struct stat status {};
     if (::stat(path.c_str(), &status) == 0) {
         if (!S_ISSOCK(status.st_mode)) {
-            throw std::invalid_argument("bind_unix_socket: " + path + " exists and is not a socket");
+            throw std::invalid_argument("bind_unix_socket: " + path +
+                                        " exists and is not a socket");
         }
         ::unlink(path.c_str());  // left over from an earlier run
     }
@@ -294,12 +290,18 @@ bool out_of_resources(int error) {
 // passes pending network errors up through accept (see accept(2)).
 bool connection_error(int error) {
     switch (error) {
-        case EINTR: case ECONNABORTED: case EPROTO: case EPERM: case ENETDOWN:
-        case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
-        case EOPNOTSUPP: case ENETUNREACH:
-            return true;
-        default:
-            return false;
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+        case EPERM:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH: return true;
+        default: return false;
     }
 }
 
@@ -340,7 +342,8 @@ void accept_batch(const std::shared_ptr<AcceptState>& state) {
             return;
         }
         state->warned = false;
-        state->callback(FileDescriptor(fd), SocketAddress(reinterpret_cast<sockaddr*>(&peer), length));
+        state->callback(FileDescriptor(fd),
+                        SocketAddress(reinterpret_cast<sockaddr*>(&peer), length));
     }
 }
 
@@ -352,7 +355,8 @@ Function<void()> add_accept_handler(int socket, AcceptCallback callback) {
     state->loop = &loop;
     state->socket = socket;
     state->callback = std::move(callback);
-    loop.add_handler(socket, [state](int, std::uint32_t) { accept_batch(state); }, IOLoop::READ);
+    loop.add_handler(
+        socket, [state](int, std::uint32_t) { accept_batch(state); }, IOLoop::READ);
     return [state] {
         if (state->removed) return;
         state->removed = true;
@@ -400,8 +404,9 @@ Future<std::vector<SocketAddress>> DefaultExecutorResolver::resolve(std::string 
         return done;
     }
     // getaddrinfo may wait seconds for DNS: never on the loop's thread.
-    return IOLoop::current().run_in_executor(
-        executor_, [host = std::move(host), port, family] { return resolve_blocking(host, port, family); });
+    return IOLoop::current().run_in_executor(executor_, [host = std::move(host), port, family] {
+        return resolve_blocking(host, port, family);
+    });
 }
 
 OverrideResolver::OverrideResolver(std::shared_ptr<Resolver> resolver, HostMapping host_mapping,

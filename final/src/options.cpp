@@ -55,7 +55,8 @@ std::vector<std::string> wrap(std::string_view text, std::size_t width) {
     std::istringstream words{std::string(text)};
     for (std::string word; words >> word;) {
         while (word.size() > width) {
-            std::size_t room = line.empty() ? width : (line.size() + 1 < width ? width - line.size() - 1 : 0);
+            std::size_t room =
+                line.empty() ? width : (line.size() + 1 < width ? width - line.size() - 1 : 0);
             if (room == 0) {
                 lines.push_back(std::exchange(line, {}));
                 continue;
@@ -65,7 +66,8 @@ std::vector<std::string> wrap(std::string_view text, std::size_t width) {
             word.erase(0, room);
             lines.push_back(std::exchange(line, {}));
         }
-        if (!line.empty() && line.size() + 1 + word.size() > width) lines.push_back(std::exchange(line, {}));
+        if (!line.empty() && line.size() + 1 + word.size() > width)
+            lines.push_back(std::exchange(line, {}));
         if (!line.empty()) line += ' ';
         line += word;
     }
@@ -81,11 +83,15 @@ struct DurationUnit {
 };
 // Tornado's abbreviations and the timedelta() keyword names, plus ns.
 constexpr DurationUnit kDurationUnits[] = {
-    {"w", 604800},        {"weeks", 604800},       {"d", 86400},          {"days", 86400},
-    {"h", 3600},          {"hours", 3600},         {"m", 60},             {"min", 60},
-    {"minutes", 60},      {"s", 1},                {"sec", 1},            {"seconds", 1},
-    {"ms", 1e-3},         {"milliseconds", 1e-3},  {"us", 1e-6},          {"microseconds", 1e-6},
-    {"ns", 1e-9},         {"nanoseconds", 1e-9},
+    {"w", 604800},   {"weeks", 604800},
+    {"d", 86400},    {"days", 86400},
+    {"h", 3600},     {"hours", 3600},
+    {"m", 60},       {"min", 60},
+    {"minutes", 60}, {"s", 1},
+    {"sec", 1},      {"seconds", 1},
+    {"ms", 1e-3},    {"milliseconds", 1e-3},
+    {"us", 1e-6},    {"microseconds", 1e-6},
+    {"ns", 1e-9},    {"nanoseconds", 1e-9},
 };
 
 // The length of Tornado's float pattern at the start of `text`:
@@ -121,7 +127,8 @@ double read_double(std::string_view text, const std::string& what) {
     if (!text.empty() && text[0] == '+') text.remove_prefix(1);
     double value = 0;
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error == std::errc::result_out_of_range) throw std::invalid_argument(what + " is out of range for double");
+    if (error == std::errc::result_out_of_range)
+        throw std::invalid_argument(what + " is out of range for double");
     if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
         throw std::invalid_argument("cannot read " + what + " as double");
     }
@@ -142,7 +149,8 @@ struct Assignment {
 // cursor over the whole file, so that a list may span lines.
 class ConfigReader {
 public:
-    ConfigReader(std::string path, std::string text) : path_(std::move(path)), text_(std::move(text)) {}
+    ConfigReader(std::string path, std::string text)
+        : path_(std::move(path)), text_(std::move(text)) {}
 
     std::vector<Assignment> read() {
         std::vector<Assignment> assignments;
@@ -163,8 +171,8 @@ private:
         assignment.line = line_;
         std::size_t start = at_;
         if (at_ < text_.size() && (is_letter(text_[at_]) || text_[at_] == '_')) {
-            while (at_ < text_.size() && (is_letter(text_[at_]) || is_digit(text_[at_]) || text_[at_] == '_' ||
-                                          text_[at_] == '-')) {
+            while (at_ < text_.size() && (is_letter(text_[at_]) || is_digit(text_[at_]) ||
+                                          text_[at_] == '_' || text_[at_] == '-')) {
                 ++at_;
             }
         }
@@ -181,7 +189,8 @@ private:
         }
         skip_spaces();
         skip_comment();
-        if (at_ < text_.size() && text_[at_] != '\n') fail(line_, "unexpected text after the value");
+        if (at_ < text_.size() && text_[at_] != '\n')
+            fail(line_, "unexpected text after the value");
         return assignment;
     }
 
@@ -214,7 +223,9 @@ private:
                 case 'n': value += '\n'; break;
                 case 't': value += '\t'; break;
                 case 'r': value += '\r'; break;
-                case '\\': case '\'': case '"': value += escaped; break;
+                case '\\':
+                case '\'':
+                case '"': value += escaped; break;
                 default: value += '\\'; value += escaped;  // as Python keeps unknown escapes
             }
         }
@@ -296,7 +307,8 @@ public:
 
 [[noreturn]] void exit_with_usage_error(const std::string& message) {
     const std::string& program = options().program_name();
-    std::cerr << program << ": " << message << "\nRun '" << program << " --help' to see the options.\n";
+    std::cerr << program << ": " << message << "\nRun '" << program
+              << " --help' to see the options.\n";
     std::cerr.flush();
     std::exit(2);
 }
@@ -315,37 +327,45 @@ bool parse_bool(std::string_view text) {
     for (std::string_view no : {"false", "f", "no", "n", "off", "0"}) {
         if (lower == no) return false;
     }
-    throw std::invalid_argument("cannot read " + quoted(text) + " as bool (true/false, yes/no, on/off, 1/0)");
+    throw std::invalid_argument("cannot read " + quoted(text) +
+                                " as bool (true/false, yes/no, on/off, 1/0)");
 }
 
-long long parse_signed(std::string_view text, long long min, long long max, std::string_view type_name) {
+long long parse_signed(std::string_view text, long long min, long long max,
+                       std::string_view type_name) {
     std::string_view digits = text;
     if (digits.size() > 1 && digits[0] == '+' && digits[1] != '-') digits.remove_prefix(1);
     long long value = 0;
     auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
     bool all_read = !digits.empty() && end == digits.data() + digits.size();
     if (all_read && (error == std::errc::result_out_of_range || value < min || value > max)) {
-        throw std::invalid_argument(quoted(text) + " is out of range for " + std::string(type_name));
+        throw std::invalid_argument(quoted(text) + " is out of range for " +
+                                    std::string(type_name));
     }
     if (error != std::errc() || !all_read) {
-        throw std::invalid_argument("cannot read " + quoted(text) + " as " + std::string(type_name));
+        throw std::invalid_argument("cannot read " + quoted(text) + " as " +
+                                    std::string(type_name));
     }
     return value;
 }
 
-unsigned long long parse_unsigned(std::string_view text, unsigned long long max, std::string_view type_name) {
+unsigned long long parse_unsigned(std::string_view text, unsigned long long max,
+                                  std::string_view type_name) {
     std::string_view digits = text;
     if (digits.size() > 1 && digits[0] == '+') digits.remove_prefix(1);
-    bool negative = digits.size() > 1 && digits[0] == '-' &&
-                    std::all_of(digits.begin() + 1, digits.end(), [](char c) { return is_digit(c); });
+    bool negative =
+        digits.size() > 1 && digits[0] == '-' &&
+        std::all_of(digits.begin() + 1, digits.end(), [](char c) { return is_digit(c); });
     unsigned long long value = 0;
     auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
     bool all_read = !digits.empty() && end == digits.data() + digits.size();
     if (negative || (all_read && (error == std::errc::result_out_of_range || value > max))) {
-        throw std::invalid_argument(quoted(text) + " is out of range for " + std::string(type_name));
+        throw std::invalid_argument(quoted(text) + " is out of range for " +
+                                    std::string(type_name));
     }
     if (error != std::errc() || !all_read) {
-        throw std::invalid_argument("cannot read " + quoted(text) + " as " + std::string(type_name));
+        throw std::invalid_argument("cannot read " + quoted(text) + " as " +
+                                    std::string(type_name));
     }
     return value;
 }
@@ -362,7 +382,8 @@ std::chrono::duration<double> parse_duration(std::string_view text) {
         while (at < text.size() && is_space(text[at])) ++at;
         if (at >= text.size()) break;
         std::size_t length = float_length(text.substr(at));
-        if (length == 0) throw std::invalid_argument("cannot read " + quoted(text) + " as a duration" + example);
+        if (length == 0)
+            throw std::invalid_argument("cannot read " + quoted(text) + " as a duration" + example);
         double number = read_double(text.substr(at, length), quoted(text));
         at += length;
         while (at < text.size() && is_space(text[at])) ++at;
@@ -380,7 +401,8 @@ std::chrono::duration<double> parse_duration(std::string_view text) {
         seconds += number * unit_seconds;
         any = true;
     }
-    if (!any) throw std::invalid_argument("cannot read " + quoted(text) + " as a duration" + example);
+    if (!any)
+        throw std::invalid_argument("cannot read " + quoted(text) + " as a duration" + example);
     return std::chrono::duration<double>(seconds);
 }
 
@@ -415,8 +437,10 @@ OptionParser::OptionParser() {
 
 void OptionParser::check_new_name(std::string_view name) const {
     bool well_formed = !name.empty() && name[0] != '-' &&
-                       std::none_of(name.begin(), name.end(), [](char c) { return c == '=' || is_space(c) || c == '\n'; });
-    if (!well_formed) throw OptionsError("Option name " + quoted(name) + " cannot be used on a command line");
+                       std::none_of(name.begin(), name.end(),
+                                    [](char c) { return c == '=' || is_space(c) || c == '\n'; });
+    if (!well_formed)
+        throw OptionsError("Option name " + quoted(name) + " cannot be used on a command line");
     if (const OptionBase* existing = find(name)) {
         throw OptionsError("Option " + quoted(normalize_name(name)) + " already defined in " +
                            existing->file_name());
@@ -461,13 +485,15 @@ void OptionParser::unknown_option(std::string_view name, std::string_view lead) 
     throw OptionsError(message);
 }
 
-std::vector<std::string> OptionParser::parse_command_line(int argc, const char* const argv[], bool final) {
+std::vector<std::string> OptionParser::parse_command_line(int argc, const char* const argv[],
+                                                          bool final) {
     std::vector<std::string> args;
     for (int i = 0; i < argc; ++i) args.emplace_back(argv[i] != nullptr ? argv[i] : "");
     return parse_command_line(args, final);
 }
 
-std::vector<std::string> OptionParser::parse_command_line(const std::vector<std::string>& args, bool final) {
+std::vector<std::string> OptionParser::parse_command_line(const std::vector<std::string>& args,
+                                                          bool final) {
     if (!args.empty()) program_name_ = args[0];
     std::vector<std::string> remaining;
     for (std::size_t i = 1; i < args.size(); ++i) {
@@ -482,8 +508,9 @@ std::vector<std::string> OptionParser::parse_command_line(const std::vector<std:
             break;
         }
         std::string_view body = arg;
-        body.remove_prefix(body.find_first_not_of('-') == std::string_view::npos ? body.size()
-                                                                                  : body.find_first_not_of('-'));
+        body.remove_prefix(body.find_first_not_of('-') == std::string_view::npos
+                               ? body.size()
+                               : body.find_first_not_of('-'));
         std::size_t equals = body.find('=');
         std::string_view name = body.substr(0, equals);
         OptionBase* option = find(name);
@@ -494,9 +521,11 @@ std::vector<std::string> OptionParser::parse_command_line(const std::vector<std:
             option->parse("true");
         } else {
             std::string dashed = "--" + normalize_name(name);
-            std::string message = "Option " + quoted(normalize_name(name)) + " requires a value: write " + dashed + "=VALUE";
+            std::string message = "Option " + quoted(normalize_name(name)) +
+                                  " requires a value: write " + dashed + "=VALUE";
             if (i + 1 < args.size() && !args[i + 1].starts_with("-")) {
-                message += " (" + dashed + "=" + args[i + 1] + ", not " + dashed + " " + args[i + 1] + ")";
+                message +=
+                    " (" + dashed + "=" + args[i + 1] + ", not " + dashed + " " + args[i + 1] + ")";
             }
             throw OptionsError(message);
         }
@@ -548,7 +577,8 @@ void OptionParser::print_help(std::ostream& out) const {
     constexpr std::size_t kTextWidth = 44;
     out << "Usage: " << program_name_ << " [OPTIONS]\n\nOptions:\n\n";
     std::map<std::string, std::vector<std::pair<std::string, const OptionBase*>>> by_group;
-    for (const auto& [name, option] : options_) by_group[option->group_name()].emplace_back(name, option.get());
+    for (const auto& [name, option] : options_)
+        by_group[option->group_name()].emplace_back(name, option.get());
     for (const auto& [group, members] : by_group) {
         if (!group.empty()) out << "\n" << group << " options:\n\n";
         for (const auto& [name, option] : members) {  // sorted by name: options_ is a map
@@ -561,11 +591,13 @@ void OptionParser::print_help(std::ostream& out) const {
             }
             std::vector<std::string> lines = wrap(description, kTextWidth);
             if (prefix.size() > kNameWidth || lines.empty()) lines.insert(lines.begin(), "");
-            std::string first = "  --" + prefix + std::string(kNameWidth - std::min(prefix.size(), kNameWidth), ' ') +
+            std::string first = "  --" + prefix +
+                                std::string(kNameWidth - std::min(prefix.size(), kNameWidth), ' ') +
                                 " " + lines[0];
             first.erase(first.find_last_not_of(' ') + 1);
             out << first << "\n";
-            for (std::size_t i = 1; i < lines.size(); ++i) out << std::string(kNameWidth + 5, ' ') << lines[i] << "\n";
+            for (std::size_t i = 1; i < lines.size(); ++i)
+                out << std::string(kNameWidth + 5, ' ') << lines[i] << "\n";
         }
     }
     out << "\n";
@@ -585,7 +617,8 @@ std::map<std::string, std::string> OptionParser::group_dict(std::string_view gro
     // Tornado: an empty group means every option.
     std::map<std::string, std::string> values;
     for (const auto& [name, option] : options_) {
-        if (group.empty() || option->group_name() == group) values[option->name()] = option->value_string();
+        if (group.empty() || option->group_name() == group)
+            values[option->name()] = option->value_string();
     }
     return values;
 }
@@ -606,8 +639,9 @@ OptionParser& options() {
 void define_logging_options(OptionParser& parser) {
     static constexpr const char* kLevels = "debug|info|warning|error|none";
     OptionSpec<std::string> spec;
-    spec.help = "the least important log lines to show; 'none' leaves the log configuration as the "
-                "program set it";
+    spec.help =
+        "the least important log lines to show; 'none' leaves the log configuration as the "
+        "program set it";
     spec.metavar = kLevels;
     spec.group = "tornado/log.h";
     spec.callback = [](const std::string& value) {
@@ -642,6 +676,8 @@ void parse_config_file(const std::string& path, bool final) {
 
 void print_help(std::ostream& out) { options().print_help(out); }
 
-void add_parse_callback(std::function<void()> callback) { options().add_parse_callback(std::move(callback)); }
+void add_parse_callback(std::function<void()> callback) {
+    options().add_parse_callback(std::move(callback));
+}
 
 }  // namespace tornado

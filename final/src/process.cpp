@@ -42,9 +42,7 @@ int cpu_count() {
     return 1;
 }
 
-std::optional<int> task_id() {
-    return g_task_id;
-}
+std::optional<int> task_id() { return g_task_id; }
 
 int fork_processes(int num_processes, std::optional<int> max_restarts) {
     if (g_forked) throw std::logic_error("fork_processes: already called in this process");
@@ -102,8 +100,8 @@ int fork_processes(int num_processes, std::optional<int> max_restarts) {
             int id = found->second;
             children.erase(found);
             if (WIFSIGNALED(status)) {
-                gen_log.warning("child {} (pid {}) killed by signal {}{}", id, pid, WTERMSIG(status),
-                                stopping ? "" : ", restarting");
+                gen_log.warning("child {} (pid {}) killed by signal {}{}", id, pid,
+                                WTERMSIG(status), stopping ? "" : ", restarting");
             } else if (WEXITSTATUS(status) != 0) {
                 gen_log.warning("child {} (pid {}) exited with status {}{}", id, pid,
                                 WEXITSTATUS(status), stopping ? "" : ", restarting");

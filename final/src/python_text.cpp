@@ -61,10 +61,10 @@ Decoded decode_utf8(std::string_view text, std::size_t at) {
 }
 
 locale_t unicode_ctype() {
-    static const locale_t locale = ::newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+    static const locale_t locale =
+        ::newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
     return locale;
 }
-
 
 // The shortest digits that read back to the same double, in positional form
 // for exponents -4 to 15, else as d.ddde+XX with at least two exponent digits.
@@ -78,7 +78,8 @@ void append_python_float_repr(std::string& out, double number) {
         return;
     }
     char buffer[64];
-    char* end = std::to_chars(buffer, buffer + sizeof buffer, number, std::chars_format::scientific).ptr;
+    char* end =
+        std::to_chars(buffer, buffer + sizeof buffer, number, std::chars_format::scientific).ptr;
     std::string_view scientific(buffer, static_cast<std::size_t>(end - buffer));  // "-1.25e+15"
     if (scientific.front() == '-') {
         out += '-';

@@ -20,7 +20,8 @@ std::optional<std::string> unescape_fragment(std::string_view fragment) {
         if (fragment[i] != '\\') {
             // Repetition or alternation outside a group: no one path to give.
             // ('.' is allowed: in "/feed.xml" it stands for itself.)
-            if (std::string_view("*+?|[]{}^$").find(fragment[i]) != std::string_view::npos) return std::nullopt;
+            if (std::string_view("*+?|[]{}^$").find(fragment[i]) != std::string_view::npos)
+                return std::nullopt;
             text += fragment[i];
             continue;
         }
@@ -49,7 +50,8 @@ std::vector<std::string> literal_pieces(const std::string& pattern, std::size_t 
     if (text.starts_with('^')) text.remove_prefix(1);
     if (text.ends_with('$')) text.remove_suffix(1);
     // "(?:" or "\(" opens no group: the simple split below would misread them.
-    if (static_cast<std::size_t>(std::count(text.begin(), text.end(), '(')) != groups) throw cannot();
+    if (static_cast<std::size_t>(std::count(text.begin(), text.end(), '(')) != groups)
+        throw cannot();
     std::vector<std::string> pieces;
     std::size_t start = 0;
     while (true) {
@@ -84,7 +86,8 @@ std::string without_group_names(std::string_view pattern, std::vector<std::strin
             in_class = true;
         } else if (c == '(' && pattern.substr(i, 4) == "(?P<") {
             std::size_t close = pattern.find('>', i + 4);
-            if (close == std::string_view::npos) throw std::regex_error(std::regex_constants::error_paren);
+            if (close == std::string_view::npos)
+                throw std::regex_error(std::regex_constants::error_paren);
             names.emplace_back(pattern.substr(i + 4, close - i - 4));
             out += '(';
             i = close;
@@ -95,7 +98,8 @@ std::string without_group_names(std::string_view pattern, std::vector<std::strin
         out += c;
     }
     // Names matter only if there are some.
-    if (std::all_of(names.begin(), names.end(), [](const std::string& name) { return name.empty(); })) {
+    if (std::all_of(names.begin(), names.end(),
+                    [](const std::string& name) { return name.empty(); })) {
         names.clear();
     }
     return out;

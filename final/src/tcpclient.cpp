@@ -60,19 +60,21 @@ public:
         // The first address's family goes first; the others are the fallback.
         int first_family = addresses.front().family();
         for (SocketAddress& address : addresses) {
-            (address.family() == first_family ? primary_ : secondary_).push_back(std::move(address));
+            (address.family() == first_family ? primary_ : secondary_)
+                .push_back(std::move(address));
         }
     }
 
     Future<std::shared_ptr<IOStream>> start(std::optional<IOLoop::Clock::time_point> deadline) {
         try_connect(primary_, 0);
         if (!secondary_.empty() && !future_.done()) {
-            second_family_ = loop_.call_later(kSecondFamilyDelay,
-                                              [self = shared_from_this()] { self->start_second_family(); });
+            second_family_ = loop_.call_later(
+                kSecondFamilyDelay, [self = shared_from_this()] { self->start_second_family(); });
             second_family_pending_ = true;
         }
         if (deadline && !future_.done()) {
-            deadline_ = loop_.call_at(*deadline, [self = shared_from_this()] { self->on_deadline(); });
+            deadline_ =
+                loop_.call_at(*deadline, [self = shared_from_this()] { self->on_deadline(); });
             deadline_pending_ = true;
         }
         return future_;
@@ -203,9 +205,7 @@ TCPClient::TCPClient(std::shared_ptr<Resolver> resolver) : own_resolver_(resolve
     resolver_ = own_resolver_ ? std::make_shared<DefaultExecutorResolver>() : std::move(resolver);
 }
 
-TCPClient::~TCPClient() {
-    close();
-}
+TCPClient::~TCPClient() { close(); }
 
 void TCPClient::close() {
     if (own_resolver_) resolver_->close();

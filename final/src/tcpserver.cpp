@@ -39,8 +39,8 @@ void TCPServer::add_socket(FileDescriptor socket) {
         });
     }
     Listener listener;
-    listener.stop_accepting = add_accept_handler(
-        socket.get(), [this](FileDescriptor connection, SocketAddress address) {
+    listener.stop_accepting =
+        add_accept_handler(socket.get(), [this](FileDescriptor connection, SocketAddress address) {
             handle_connection(std::move(connection), std::move(address));
         });
     listener.socket = std::move(socket);
@@ -76,8 +76,10 @@ void TCPServer::stop() {
 
 std::vector<SocketAddress> TCPServer::addresses() const {
     std::vector<SocketAddress> found;
-    for (const Listener& listener : listeners_) found.push_back(SocketAddress::local_of(listener.socket.get()));
-    for (const FileDescriptor& socket : pending_sockets_) found.push_back(SocketAddress::local_of(socket.get()));
+    for (const Listener& listener : listeners_)
+        found.push_back(SocketAddress::local_of(listener.socket.get()));
+    for (const FileDescriptor& socket : pending_sockets_)
+        found.push_back(SocketAddress::local_of(socket.get()));
     return found;
 }
 
@@ -109,7 +111,8 @@ void TCPServer::handle_connection(FileDescriptor connection, SocketAddress addre
     try {
         done = serve(stream, std::move(address));
     } catch (...) {
-        app_log.error("Error in connection callback: {}", describe_exception(std::current_exception()));
+        app_log.error("Error in connection callback: {}",
+                      describe_exception(std::current_exception()));
         stream->close();
         return;
     }

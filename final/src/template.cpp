@@ -58,10 +58,10 @@ std::size_t whitespace_length(std::string_view text, std::size_t i) {
     auto byte = static_cast<unsigned char>(text[i]);
     if (byte == ' ' || (byte >= '\t' && byte <= '\r') || (byte >= 0x1C && byte <= 0x1F)) return 1;
     if (byte < 0xC2) return 0;
-    static constexpr std::string_view kWide[] = {
-        "\u0085", "\u00a0", "\u1680", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004",
-        "\u2005", "\u2006", "\u2007", "\u2008", "\u2009", "\u200a", "\u2028", "\u2029",
-        "\u202f", "\u205f", "\u3000"};
+    static constexpr std::string_view kWide[] = {"\u0085", "\u00a0", "\u1680", "\u2000", "\u2001",
+                                                 "\u2002", "\u2003", "\u2004", "\u2005", "\u2006",
+                                                 "\u2007", "\u2008", "\u2009", "\u200a", "\u2028",
+                                                 "\u2029", "\u202f", "\u205f", "\u3000"};
     for (std::string_view space : kWide) {
         if (text.substr(i, space.size()) == space) return space.size();
     }
@@ -144,9 +144,9 @@ struct Node {
 // One template file, parsed.
 struct ParsedFile {
     std::string name;
-    std::string autoescape;        // the function's name, "" for none; the last
-                                   // {% autoescape %} of the file wins, as in Tornado
-    Symbol autoescape_symbol{""};  // the same name, once the file is parsed
+    std::string autoescape;            // the function's name, "" for none; the last
+                                       // {% autoescape %} of the file wins, as in Tornado
+    Symbol autoescape_symbol{""};      // the same name, once the file is parsed
     std::vector<std::string> extends;  // {% extends %} at the top level, in order
     Body body;
 };
@@ -161,8 +161,8 @@ using Names = std::set<std::string, std::less<>>;
 
 struct Program {
     const ParsedFile* root = nullptr;
-    Names locals;                          // the page's function
-    std::map<const Apply*, Names> apply_locals;  // each {% apply %} body's function
+    Names locals;                                     // the page's function
+    std::map<const Apply*, Names> apply_locals;       // each {% apply %} body's function
     std::map<std::string, const NamedBlock*> blocks;  // the most derived of each name
     std::map<const Include*, std::shared_ptr<const Template>> includes;
     std::vector<std::shared_ptr<const Template>> kept;  // ancestors, kept alive
@@ -274,7 +274,8 @@ struct Output : Node {
         const Symbol& name = file->autoescape_symbol;
         if (context.escape_name == name) return context.escape;
         context.escape = context.scope->lookup(name);
-        context.escape_name = context.program->assigns(name.name()) ? std::nullopt : std::optional(name);
+        context.escape_name =
+            context.program->assigns(name.name()) ? std::nullopt : std::optional(name);
         return context.escape;
     }
 };
@@ -330,7 +331,8 @@ struct For : Node {
         // The body's nodes name their own lines in their errors; what fails
         // in the header (the iterable, unpacking) is this line's.
         bool finished = with_location(*file, line, [&] {
-            return for_each(header, *context.scope, [&] { return run(body, context) != Flow::break_loop; });
+            return for_each(header, *context.scope,
+                            [&] { return run(body, context) != Flow::break_loop; });
         });
         return finished ? run(else_body, context) : Flow::normal;
     }
@@ -343,7 +345,8 @@ struct While : Node {
     Body body, else_body;
 
     Flow execute(Context& context) const override {
-        while (with_location(*file, line, [&] { return condition->evaluate(*context.scope).truthy(); })) {
+        while (with_location(*file, line,
+                             [&] { return condition->evaluate(*context.scope).truthy(); })) {
             Flow flow = run(body, context);
             if (flow == Flow::break_loop) return Flow::normal;
         }
@@ -384,7 +387,8 @@ struct Try : Node {
         } catch (const TemplateError& error) {
             for (const Handler& handler : handlers) {
                 if (!handler.header.catches(error.python_type())) continue;
-                if (handler.header.name) context.scope->assign(*handler.header.name, error.message());
+                if (handler.header.name)
+                    context.scope->assign(*handler.header.name, error.message());
                 return run(handler.body, context);
             }
             throw;
@@ -410,9 +414,11 @@ constexpr int kMaxDepth = 200;
 // writing tests/final/fuzz_template.cpp).
 class Deeper {
 public:
-    Deeper(Context& context, const ParsedFile& file, int line, const char* what) : depth_(context.depth) {
+    Deeper(Context& context, const ParsedFile& file, int line, const char* what)
+        : depth_(context.depth) {
         if (depth_ + 1 > kMaxDepth) {
-            throw TemplateError("RecursionError", std::string(what) + " nested more than 200 deep", file.name, line);
+            throw TemplateError("RecursionError", std::string(what) + " nested more than 200 deep",
+                                file.name, line);
         }
         ++depth_;
     }
@@ -455,7 +461,8 @@ struct Apply : Node {
         // Python evaluates the function before it calls the body's function
         // (Tornado writes f(_tt_apply0())): a function that is not there
         // is the error, even when the body would fail too.
-        TemplateValue apply = with_location(*file, line, [&] { return function->evaluate(*context.scope); });
+        TemplateValue apply =
+            with_location(*file, line, [&] { return function->evaluate(*context.scope); });
         std::string text;
         Scope inner(*context.scope, &context.program->apply_locals.at(this));
         Context nested{&text, &inner, context.program, context.depth};
@@ -510,7 +517,9 @@ public:
     }
     std::size_t remaining() const { return text_.size() - position_; }
     char operator[](std::size_t offset) const { return text_[position_ + offset]; }
-    [[noreturn]] void fail(const std::string& message) const { throw ParseError(message, name, line); }
+    [[noreturn]] void fail(const std::string& message) const {
+        throw ParseError(message, name, line);
+    }
 
     const std::string& name;
     std::string whitespace;
@@ -523,7 +532,8 @@ private:
 
 std::string_view trim(std::string_view text) {
     // Python's str.strip(): the template's own whitespace, Unicode included.
-    while (!text.empty() && whitespace_length(text, 0) > 0) text.remove_prefix(whitespace_length(text, 0));
+    while (!text.empty() && whitespace_length(text, 0) > 0)
+        text.remove_prefix(whitespace_length(text, 0));
     while (!text.empty()) {
         std::size_t last = text.size() - 1;
         while (last > 0 && (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80) --last;
@@ -603,7 +613,10 @@ public:
             if (contents.empty()) reader_.fail("Empty block tag ({% %})");
             std::size_t space = contents.find(' ');
             std::string op = contents.substr(0, space);
-            std::string suffix = space == std::string::npos ? "" : std::string(trim(std::string_view(contents).substr(space + 1)));
+            std::string suffix =
+                space == std::string::npos
+                    ? ""
+                    : std::string(trim(std::string_view(contents).substr(space + 1)));
 
             if (op == "else" || op == "elif" || op == "except" || op == "finally") {
                 check_intermediate(op, block);
@@ -620,7 +633,8 @@ public:
                 continue;
             }
             if (op == "comment" || op == "autoescape" || op == "whitespace") continue;
-            if (op == "apply" || op == "block" || op == "try" || op == "if" || op == "for" || op == "while") {
+            if (op == "apply" || op == "block" || op == "try" || op == "if" || op == "for" ||
+                op == "while") {
                 body.push_back(block_tag(op, suffix, contents, line, in_loop));
                 continue;
             }
@@ -641,7 +655,8 @@ private:
         std::size_t curly = 0;
         while (true) {
             curly = reader_.find("{", curly);
-            if (curly == std::string_view::npos || curly + 1 == reader_.remaining()) return std::string_view::npos;
+            if (curly == std::string_view::npos || curly + 1 == reader_.remaining())
+                return std::string_view::npos;
             char next = reader_[curly + 1];
             if (next != '{' && next != '%' && next != '#') {
                 ++curly;
@@ -673,7 +688,8 @@ private:
         try {
             return parse_text(text);
         } catch (const SyntaxError& error) {
-            throw ParseError(std::string(error.what()) + " in " + python_repr(text), file_.name, line);
+            throw ParseError(std::string(error.what()) + " in " + python_repr(text), file_.name,
+                             line);
         }
     }
 
@@ -695,7 +711,8 @@ private:
         const std::vector<std::string>& parents = kParents.at(op);
         if (block.empty()) {
             std::string set = "{";
-            for (std::size_t i = 0; i < parents.size(); ++i) set += (i ? ", '" : "'") + parents[i] + "'";
+            for (std::size_t i = 0; i < parents.size(); ++i)
+                set += (i ? ", '" : "'") + parents[i] + "'";
             reader_.fail(op + " outside " + set + "} block");
         }
         if (std::find(parents.begin(), parents.end(), block) == parents.end()) {
@@ -704,8 +721,8 @@ private:
     }
 
     // The tags without a body; nullptr for the others.
-    NodePtr simple_tag(const std::string& op, const std::string& suffix, const std::string& contents,
-                       int line, bool in_loop) {
+    NodePtr simple_tag(const std::string& op, const std::string& suffix,
+                       const std::string& contents, int line, bool in_loop) {
         if (op == "extends") {
             std::string name = strip_quotes(suffix);
             if (name.empty()) reader_.fail("extends missing file path");
@@ -734,7 +751,8 @@ private:
         }
         if (op == "import" || op == "from") {
             if (suffix.empty()) reader_.fail("import missing statement");
-            reader_.fail("{% " + op + " %} is not supported in C++ templates: register the "
+            reader_.fail("{% " + op +
+                         " %} is not supported in C++ templates: register the "
                          "functions the template needs in a TemplateNamespace");
         }
         if (op == "autoescape") {
@@ -755,7 +773,8 @@ private:
         if (op == "break" || op == "continue") {
             if (!in_loop) reader_.fail(op + " outside {'for', 'while'} block");
             if (contents != op) reader_.fail("unexpected text after " + op);
-            auto node = std::make_unique<LoopControl>(op == "break" ? Flow::break_loop : Flow::continue_loop);
+            auto node = std::make_unique<LoopControl>(op == "break" ? Flow::break_loop
+                                                                    : Flow::continue_loop);
             node->line = line;
             return node;
         }
@@ -767,7 +786,8 @@ private:
         bool body_in_loop = op == "for" || op == "while" ? true : (op == "apply" ? false : in_loop);
         if (op == "apply" || op == "block") {
             Body body = parse(op, body_in_loop);
-            if (suffix.empty()) reader_.fail(op == "apply" ? "apply missing method name" : "block missing name");
+            if (suffix.empty())
+                reader_.fail(op == "apply" ? "apply missing method name" : "block missing name");
             if (op == "block") {
                 auto node = std::make_unique<NamedBlock>();
                 node->file = &file_;
@@ -795,7 +815,8 @@ private:
         int line;
         Body body;
     };
-    std::vector<Clause> clauses(const std::string& op, const std::string& suffix, int line, bool in_loop) {
+    std::vector<Clause> clauses(const std::string& op, const std::string& suffix, int line,
+                                bool in_loop) {
         std::vector<Clause> result;
         Stop opened{op, suffix, line};
         while (true) {
@@ -808,7 +829,8 @@ private:
     }
 
     ExpressionPtr condition(const std::string& text, int line, const std::string& op) {
-        if (text.empty()) throw ParseError("invalid syntax: " + op + " needs a condition", file_.name, line);
+        if (text.empty())
+            throw ParseError("invalid syntax: " + op + " needs a condition", file_.name, line);
         return parsed<ExpressionPtr>(parse_expression, text, line);
     }
 
@@ -818,7 +840,9 @@ private:
         node->line = line;
         bool seen_else = false;
         for (Clause& clause : clauses("if", suffix, line, in_loop)) {
-            if (seen_else) throw ParseError("invalid syntax: " + clause.op + " after else", file_.name, clause.line);
+            if (seen_else)
+                throw ParseError("invalid syntax: " + clause.op + " after else", file_.name,
+                                 clause.line);
             Branch branch;
             branch.line = clause.line;
             if (clause.op == "else") {
@@ -834,7 +858,8 @@ private:
 
     NodePtr loop_tag(const std::string& op, const std::string& suffix, int line) {
         std::vector<Clause> parts = clauses(op, suffix, line, true);
-        if (parts.size() > 2) throw ParseError("invalid syntax: a second else", file_.name, parts[2].line);
+        if (parts.size() > 2)
+            throw ParseError("invalid syntax: a second else", file_.name, parts[2].line);
         Body else_body = parts.size() > 1 ? std::move(parts[1].body) : Body{};
         if (op == "for") {
             auto node = std::make_unique<For>();
@@ -868,10 +893,13 @@ private:
             bool in_order = (clause.op == "except" && (last == "try" || last == "except")) ||
                             (clause.op == "else" && last == "except") ||
                             (clause.op == "finally" && last != "finally");
-            if (!in_order) throw ParseError("invalid syntax: " + clause.op + " after " + last, file_.name, clause.line);
+            if (!in_order)
+                throw ParseError("invalid syntax: " + clause.op + " after " + last, file_.name,
+                                 clause.line);
             if (clause.op == "except") {
-                node->handlers.push_back({parsed<ExceptHeader>(parse_except, clause.suffix, clause.line), clause.line,
-                                          std::move(clause.body)});
+                node->handlers.push_back(
+                    {parsed<ExceptHeader>(parse_except, clause.suffix, clause.line), clause.line,
+                     std::move(clause.body)});
             } else if (clause.op == "else") {
                 node->else_body = std::move(clause.body);
             } else {
@@ -879,7 +907,8 @@ private:
             }
             last = clause.op;
         }
-        if (last == "try") throw ParseError("invalid syntax: try without except or finally", file_.name, line);
+        if (last == "try")
+            throw ParseError("invalid syntax: try without except or finally", file_.name, line);
         return node;
     }
 
@@ -915,7 +944,8 @@ std::string default_whitespace(const std::string& name, const BaseLoader* loader
 
 Template::Template(std::string_view source, std::string name, Options options)
     : name_(std::move(name)), loader_(options.loader), file_(std::make_shared<ParsedFile>()) {
-    std::string whitespace = options.whitespace ? *options.whitespace : default_whitespace(name_, loader_);
+    std::string whitespace =
+        options.whitespace ? *options.whitespace : default_whitespace(name_, loader_);
     check_whitespace_mode(whitespace);
     file_->name = name_;
     if (options.autoescape) {
@@ -937,7 +967,8 @@ Template::Template(std::string_view source, std::string name, Options options)
         const Template* current = pending.back();
         pending.pop_back();
         for (const std::string& parent : current->file_->extends) {
-            if (loader_ == nullptr) throw ParseError("{% extends %} block found, but no template loader");
+            if (loader_ == nullptr)
+                throw ParseError("{% extends %} block found, but no template loader");
             std::shared_ptr<const Template> loaded = loader_->load(parent, current->name_);
             program_->kept.push_back(loaded);
             ancestors.push_back(loaded->file_.get());
@@ -1011,7 +1042,8 @@ void Template::collect_locals(const Body& body, std::set<std::string, std::less<
 
 std::shared_ptr<const Template> Template::load_include(const Include& include) const {
     if (loader_ == nullptr) {
-        throw ParseError("{% include %} found, but no template loader", include.file->name, include.line);
+        throw ParseError("{% include %} found, but no template loader", include.file->name,
+                         include.line);
     }
     return loader_->load(include.name, include.file->name);
 }
@@ -1045,7 +1077,8 @@ std::shared_ptr<const Template> BaseLoader::load(const std::string& name,
     if (found != templates_.end()) return found->second;
     // A template that extends or includes itself would be made forever.
     if (!loading_.insert(resolved).second) {
-        throw ParseError("template " + resolved + " extends or includes itself", parent_path.empty() ? resolved : parent_path);
+        throw ParseError("template " + resolved + " extends or includes itself",
+                         parent_path.empty() ? resolved : parent_path);
     }
     std::shared_ptr<const Template> made;
     try {
@@ -1092,7 +1125,8 @@ std::shared_ptr<const Template> Loader::create_template(const std::string& name)
     namespace fs = std::filesystem;
     fs::path path = (fs::path(root_) / name).lexically_normal();
     if (name.starts_with("/") || !path.string().starts_with(root_ + "/")) {
-        throw std::invalid_argument("template " + name + " is outside the template directory " + root_);
+        throw std::invalid_argument("template " + name + " is outside the template directory " +
+                                    root_);
     }
     std::ifstream file(path, std::ios::binary);
     if (!file) throw std::runtime_error("cannot read template " + path.string());
@@ -1104,7 +1138,8 @@ std::shared_ptr<const Template> Loader::create_template(const std::string& name)
 DictLoader::DictLoader(std::map<std::string, std::string> templates, Options options)
     : BaseLoader(std::move(options)), sources_(std::move(templates)) {}
 
-std::string DictLoader::resolve_path(const std::string& name, const std::string& parent_path) const {
+std::string DictLoader::resolve_path(const std::string& name,
+                                     const std::string& parent_path) const {
     if (!is_relative_to_parent(name, parent_path)) return name;
     std::filesystem::path directory = std::filesystem::path(parent_path).parent_path();
     std::string joined = (directory / name).lexically_normal().string();

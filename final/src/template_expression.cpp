@@ -27,7 +27,7 @@ enum class TokenKind { name, number, string, op, end };
 
 struct Token {
     TokenKind kind;
-    std::string text;   // a name, an operator, a number's digits
+    std::string text;     // a name, an operator, a number's digits
     TemplateValue value;  // a number's or a string's value
 };
 
@@ -95,16 +95,18 @@ private:
             std::size_t start = at_;
             while (at_ < text_.size() && is_name_char(text_[at_])) ++at_;
             std::string name(text_.substr(start, at_ - start));
-            if (at_ < text_.size() && (text_[at_] == '\'' || text_[at_] == '"') && is_string_prefix(name)) {
+            if (at_ < text_.size() && (text_[at_] == '\'' || text_[at_] == '"') &&
+                is_string_prefix(name)) {
                 return string(name);  // a prefix: r'...', b"..."
             }
             return {TokenKind::name, name, {}};
         }
         if (c == '\'' || c == '"') return string("");
         static constexpr std::string_view kOperators[] = {
-            "**=", "//=", ">>=", "<<=", "**", "//", "==", "!=", "<=", ">=", "<<", ">>", "+=", "-=",
-            "*=", "/=", "%=", "&=", "|=", "^=", "->", ":=", "+", "-", "*", "/", "%", "<", ">", "=",
-            "(", ")", "[", "]", "{", "}", ",", ":", ".", "~", "&", "|", "^", "@", ";"};
+            "**=", "//=", ">>=", "<<=", "**", "//", "==", "!=", "<=", ">=", "<<", ">>",
+            "+=",  "-=",  "*=",  "/=",  "%=", "&=", "|=", "^=", "->", ":=", "+",  "-",
+            "*",   "/",   "%",   "<",   ">",  "=",  "(",  ")",  "[",  "]",  "{",  "}",
+            ",",   ":",   ".",   "~",   "&",  "|",  "^",  "@",  ";"};
         for (std::string_view op : kOperators) {
             if (text_.substr(at_).starts_with(op)) {
                 at_ += op.size();
@@ -120,7 +122,9 @@ private:
         if (text_[at_] == '0' && at_ + 1 < text_.size() &&
             std::string_view("xXoObB").find(text_[at_ + 1]) != std::string_view::npos) {
             at_ += 2;
-            while (at_ < text_.size() && (std::isxdigit(static_cast<unsigned char>(text_[at_])) || text_[at_] == '_')) ++at_;
+            while (at_ < text_.size() &&
+                   (std::isxdigit(static_cast<unsigned char>(text_[at_])) || text_[at_] == '_'))
+                ++at_;
         } else {
             while (at_ < text_.size() && (is_digit(text_[at_]) || text_[at_] == '_')) ++at_;
             if (at_ < text_.size() && text_[at_] == '.') {
@@ -142,14 +146,16 @@ private:
         std::string digits(text_.substr(start, at_ - start));
         std::string clean = digits;
         clean.erase(std::remove(clean.begin(), clean.end(), '_'), clean.end());
-        if (is_float) return {TokenKind::number, digits, TemplateValue(std::strtod(clean.c_str(), nullptr))};
+        if (is_float)
+            return {TokenKind::number, digits, TemplateValue(std::strtod(clean.c_str(), nullptr))};
         int base = 10;
         std::string_view body = clean;
         if (clean.size() > 1 && clean[0] == '0' && !is_digit(clean[1])) {
             char kind = static_cast<char>(clean[1] | 0x20);
             base = kind == 'x' ? 16 : (kind == 'o' ? 8 : 2);
             body.remove_prefix(2);
-        } else if (clean.size() > 1 && clean[0] == '0' && clean.find_first_not_of('0') != std::string::npos) {
+        } else if (clean.size() > 1 && clean[0] == '0' &&
+                   clean.find_first_not_of('0') != std::string::npos) {
             syntax_error("leading zeros in decimal integer literals are not permitted");
         }
         std::int64_t number = 0;
@@ -158,18 +164,23 @@ private:
             // 2**63 fits only negated, as -2**63 (the smallest int, whose
             // repr() must read back): no value, and factor() takes it with
             // its "-"; anywhere else atom() refuses it.
-            if (base == 10 && body == "9223372036854775808") return {TokenKind::number, digits, TemplateValue()};
+            if (base == 10 && body == "9223372036854775808")
+                return {TokenKind::number, digits, TemplateValue()};
             syntax_error("the integer " + digits + " does not fit in 64 bits");
         }
-        if (error != std::errc() || end != body.data() + body.size()) syntax_error("invalid number " + digits);
+        if (error != std::errc() || end != body.data() + body.size())
+            syntax_error("invalid number " + digits);
         return {TokenKind::number, digits, TemplateValue(number)};
     }
 
     Token string(const std::string& prefix) {
         std::string lower = prefix;
-        std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) { return static_cast<char>(c | 0x20); });
-        if (lower.find('f') != std::string::npos) syntax_error("f-strings are not supported in templates: use % or str.format()");
-        if (lower != "" && lower != "r" && lower != "b" && lower != "u" && lower != "br" && lower != "rb") {
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](char c) { return static_cast<char>(c | 0x20); });
+        if (lower.find('f') != std::string::npos)
+            syntax_error("f-strings are not supported in templates: use % or str.format()");
+        if (lower != "" && lower != "r" && lower != "b" && lower != "u" && lower != "br" &&
+            lower != "rb") {
             syntax_error("invalid string prefix " + prefix);
         }
         bool raw = lower.find('r') != std::string::npos;
@@ -225,7 +236,8 @@ private:
         }
         if (c >= '0' && c <= '7') {
             std::uint32_t code = static_cast<std::uint32_t>(c - '0');
-            for (int i = 0; i < 2 && at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '7'; ++i) {
+            for (int i = 0; i < 2 && at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '7';
+                 ++i) {
                 code = code * 8 + static_cast<std::uint32_t>(text_[at_++] - '0');
             }
             append_code_point(value, code);
@@ -337,7 +349,9 @@ struct Slice : Expression {
     ExpressionPtr container, start, stop, step;  // any of the three may be null
     TemplateValue evaluate(Scope& scope) const override {
         TemplateValue target = container->evaluate(scope);
-        auto bound = [&](const ExpressionPtr& e) { return e ? e->evaluate(scope) : TemplateValue(); };
+        auto bound = [&](const ExpressionPtr& e) {
+            return e ? e->evaluate(scope) : TemplateValue();
+        };
         return get_slice(target, bound(start), bound(stop), bound(step));
     }
 };
@@ -369,12 +383,15 @@ struct Call : Expression {
 
     TemplateValue evaluate(Scope& scope) const override {
         TemplateArguments arguments;
-        TemplateValue object = method != nullptr ? method->object->evaluate(scope) : TemplateValue();
+        TemplateValue object =
+            method != nullptr ? method->object->evaluate(scope) : TemplateValue();
         if (method != nullptr) check_method(object, method->name);
         TemplateValue function = method != nullptr ? TemplateValue() : callee->evaluate(scope);
         arguments.positional.reserve(positional.size());
-        for (const ExpressionPtr& argument : positional) arguments.positional.push_back(argument->evaluate(scope));
-        for (const auto& [name, argument] : keyword) arguments.keyword.emplace_back(name, argument->evaluate(scope));
+        for (const ExpressionPtr& argument : positional)
+            arguments.positional.push_back(argument->evaluate(scope));
+        for (const auto& [name, argument] : keyword)
+            arguments.keyword.emplace_back(name, argument->evaluate(scope));
         if (method != nullptr) return call_method(object, method->name, arguments);
         return call_function(function, arguments);
     }
@@ -440,7 +457,8 @@ struct Logical : Expression {
 struct Conditional : Expression {
     ExpressionPtr condition, if_true, if_false;
     TemplateValue evaluate(Scope& scope) const override {
-        return condition->evaluate(scope).truthy() ? if_true->evaluate(scope) : if_false->evaluate(scope);
+        return condition->evaluate(scope).truthy() ? if_true->evaluate(scope)
+                                                   : if_false->evaluate(scope);
     }
     void append_str(Scope& scope, std::string& out) const override {
         (condition->evaluate(scope).truthy() ? if_true : if_false)->append_str(scope, out);
@@ -500,7 +518,9 @@ public:
         ++at_;
         return true;
     }
-    bool is_op(std::string_view op) const { return peek().kind == TokenKind::op && peek().text == op; }
+    bool is_op(std::string_view op) const {
+        return peek().kind == TokenKind::op && peek().text == op;
+    }
     bool is_name(std::string_view name) const {
         return peek().kind == TokenKind::name && peek().text == name;
     }
@@ -516,7 +536,8 @@ public:
 
     ExpressionPtr expression() {
         Nesting nesting(*this);
-        if (is_name("lambda")) syntax_error("lambda is not supported in templates: register a C++ function");
+        if (is_name("lambda"))
+            syntax_error("lambda is not supported in templates: register a C++ function");
         ExpressionPtr value = or_test();
         if (!accept_name("if")) return value;
         auto node = make<Conditional>();
@@ -544,10 +565,11 @@ private:
 
     static bool is_keyword(std::string_view word) {
         static constexpr std::string_view kKeywords[] = {
-            "and", "or", "not", "in", "is", "if", "else", "for", "lambda", "None", "True", "False",
-            "yield", "await", "async", "import", "from", "as", "def", "class", "return", "del",
-            "pass", "global", "nonlocal", "while", "try", "except", "finally", "with", "raise",
-            "assert", "break", "continue", "elif"};
+            "and",     "or",     "not",    "in",       "is",    "if",       "else",
+            "for",     "lambda", "None",   "True",     "False", "yield",    "await",
+            "async",   "import", "from",   "as",       "def",   "class",    "return",
+            "del",     "pass",   "global", "nonlocal", "while", "try",      "except",
+            "finally", "with",   "raise",  "assert",   "break", "continue", "elif"};
         return std::find(std::begin(kKeywords), std::end(kKeywords), word) != std::end(kKeywords);
     }
 
@@ -566,8 +588,9 @@ private:
         if (is_op("[")) syntax_error("list targets are not supported in templates: use a tuple");
         std::string target = name();
         if (is_op(".") || is_op("[")) {
-            syntax_error("only names can be assigned in a template, not items or attributes "
-                         "(values are not shared objects here)");
+            syntax_error(
+                "only names can be assigned in a template, not items or attributes "
+                "(values are not shared objects here)");
         }
         return Target{target, {}};
     }
@@ -664,11 +687,13 @@ private:
     ExpressionPtr factor() {
         if (is_op("-") && peek(1).kind == TokenKind::number && peek(1).value.is_none()) {
             const Token& after = peek(2);
-            bool trailer = after.kind == TokenKind::op &&
-                           (after.text == "**" || after.text == "." || after.text == "[" || after.text == "(");
+            bool trailer =
+                after.kind == TokenKind::op &&
+                (after.text == "**" || after.text == "." || after.text == "[" || after.text == "(");
             if (!trailer) {  // not -9223372036854775808 ** 2, which negates a power
                 at_ += 2;
-                return std::make_unique<Constant>(TemplateValue(std::numeric_limits<std::int64_t>::min()));
+                return std::make_unique<Constant>(
+                    TemplateValue(std::numeric_limits<std::int64_t>::min()));
             }
         }
         for (char op : {'-', '+', '~'}) {
@@ -741,8 +766,10 @@ private:
         node->method = dynamic_cast<const Attribute*>(callee.get());
         node->callee = std::move(callee);
         while (!accept_op(")")) {
-            if (is_op("*") || is_op("**")) syntax_error("*args and **kwargs are not supported in templates");
-            if (peek().kind == TokenKind::name && peek(1).kind == TokenKind::op && peek(1).text == "=") {
+            if (is_op("*") || is_op("**"))
+                syntax_error("*args and **kwargs are not supported in templates");
+            if (peek().kind == TokenKind::name && peek(1).kind == TokenKind::op &&
+                peek(1).text == "=") {
                 std::string keyword = name();
                 ++at_;  // "="
                 // Python refuses f(a=1, a=2) when it compiles; the call
@@ -752,10 +779,12 @@ private:
                 }
                 node->keyword.emplace_back(keyword, expression());
             } else {
-                if (!node->keyword.empty()) syntax_error("positional argument follows keyword argument");
+                if (!node->keyword.empty())
+                    syntax_error("positional argument follows keyword argument");
                 node->positional.push_back(expression());
             }
-            if (is_name("for")) syntax_error("generator expressions are not supported in templates");
+            if (is_name("for"))
+                syntax_error("generator expressions are not supported in templates");
             if (!accept_op(",") && !is_op(")")) syntax_error("expected ',' or ')' in a call");
         }
         node->is_join = node->method != nullptr && node->method->name == "join" &&
@@ -766,7 +795,8 @@ private:
     ExpressionPtr atom() {
         const Token& token = peek();
         if (token.kind == TokenKind::number) {
-            if (token.value.is_none()) syntax_error("the integer " + token.text + " does not fit in 64 bits");
+            if (token.value.is_none())
+                syntax_error("the integer " + token.text + " does not fit in 64 bits");
             ++at_;
             return std::make_unique<Constant>(token.value);
         }
@@ -818,11 +848,13 @@ private:
             node->items.push_back(expression());
             if (is_name("for")) syntax_error("comprehensions are not supported in templates");
             if (kind == Display::Kind::dict) {
-                if (!accept_op(":")) syntax_error("sets are not supported in templates (expected ':' in a dict)");
+                if (!accept_op(":"))
+                    syntax_error("sets are not supported in templates (expected ':' in a dict)");
                 node->items.push_back(expression());
                 if (is_name("for")) syntax_error("comprehensions are not supported in templates");
             }
-            if (!accept_op(",") && !is_op(close)) syntax_error("expected ',' or '" + std::string(close) + "'");
+            if (!accept_op(",") && !is_op(close))
+                syntax_error("expected ',' or '" + std::string(close) + "'");
         }
         return node;
     }
@@ -873,12 +905,14 @@ Assignment parse_assignment(std::string_view text) {
     assignment.target = parser.target_list();
     if (!parser.accept_op(op)) syntax_error("expected '" + op + "' in {% set %}");
     if (op != "=") {
-        if (!assignment.target.items.empty()) syntax_error("illegal expression for augmented assignment");
+        if (!assignment.target.items.empty())
+            syntax_error("illegal expression for augmented assignment");
         assignment.augmented_operator = op.substr(0, op.size() - 1);
     }
     if (parser.at_end()) syntax_error("nothing to assign after '" + op + "'");
     assignment.value = parser.expression_list();
-    if (parser.is_op("=")) syntax_error("chained assignment (a = b = c) is not supported in templates");
+    if (parser.is_op("="))
+        syntax_error("chained assignment (a = b = c) is not supported in templates");
     parser.expect_end();
     return assignment;
 }
@@ -902,7 +936,8 @@ ForHeader parse_for(std::string_view text) {
 bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>& body) {
     static const Symbol kEnumerate("enumerate");
     static const TemplateValue& builtin_enumerate = *builtins().find("enumerate");
-    bool counting = header.enumerated != nullptr && scope.lookup(kEnumerate).is_same(builtin_enumerate);
+    bool counting =
+        header.enumerated != nullptr && scope.lookup(kEnumerate).is_same(builtin_enumerate);
     TemplateValue iterable = (counting ? *header.enumerated : *header.iterable).evaluate(scope);
     Iteration values(iterable);
     const std::vector<Target>& pair = header.target.items;
@@ -914,7 +949,8 @@ bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>
             pair[0].assign(scope, static_cast<std::int64_t>(i));
             pair[1].assign(scope, item);
         } else {
-            header.target.assign(scope, TemplateValue::tuple({static_cast<std::int64_t>(i), std::move(item)}));
+            header.target.assign(
+                scope, TemplateValue::tuple({static_cast<std::int64_t>(i), std::move(item)}));
         }
         if (!body()) return false;
     }
@@ -977,8 +1013,10 @@ bool ExceptHeader::catches(const std::string& python_type) const {
     if (types.empty()) return true;
     // The built-in exception hierarchy, as far as templates raise it.
     auto is_a = [&](std::string_view wanted) {
-        if (wanted == python_type || wanted == "Exception" || wanted == "BaseException") return true;
-        if (wanted == "LookupError") return python_type == "KeyError" || python_type == "IndexError";
+        if (wanted == python_type || wanted == "Exception" || wanted == "BaseException")
+            return true;
+        if (wanted == "LookupError")
+            return python_type == "KeyError" || python_type == "IndexError";
         if (wanted == "ArithmeticError") {
             return python_type == "ZeroDivisionError" || python_type == "OverflowError";
         }
@@ -1083,7 +1121,8 @@ std::vector<TemplateValue> iterate(const TemplateValue& value) {
             return items;
         }
         default:
-            throw PythonError("TypeError", "'" + std::string(value.type_name()) + "' object is not iterable");
+            throw PythonError("TypeError",
+                              "'" + std::string(value.type_name()) + "' object is not iterable");
     }
 }
 

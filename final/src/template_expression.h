@@ -39,7 +39,9 @@ namespace tornado::template_detail {
 class PythonError : public std::exception {
 public:
     PythonError(std::string type, std::string message, std::exception_ptr cause = nullptr)
-        : type_(std::move(type)), message_(std::move(message)), what_(type_ + ": " + message_),
+        : type_(std::move(type)),
+          message_(std::move(message)),
+          what_(type_ + ": " + message_),
           cause_(std::move(cause)) {}
     const std::string& type() const { return type_; }
     const std::string& message() const { return message_; }
@@ -153,8 +155,8 @@ using ExpressionPtr = std::unique_ptr<const Expression>;
 // Where {% set %}, {% for %} and "except ... as" put values: a name, or a
 // tuple of targets to unpack a sequence into ("for key, value in ...").
 struct Target {
-    std::string name;            // empty for a tuple
-    std::vector<Target> items;   // the tuple's targets
+    std::string name;           // empty for a tuple
+    std::vector<Target> items;  // the tuple's targets
     Symbol symbol = Symbol(name);
 
     void assign(Scope& scope, const TemplateValue& value) const;
@@ -213,7 +215,8 @@ std::vector<TemplateValue> iterate(const TemplateValue& value);
 class Iteration {
 public:
     explicit Iteration(const TemplateValue& value)
-        : value_(value), iterated_(value.is_sequence() ? std::vector<TemplateValue>() : iterate(value)) {}
+        : value_(value),
+          iterated_(value.is_sequence() ? std::vector<TemplateValue>() : iterate(value)) {}
     std::size_t size() const { return value_.is_sequence() ? value_.length() : iterated_.size(); }
     TemplateValue operator[](std::size_t index) const {
         return value_.is_sequence() ? value_.item(index) : iterated_[index];

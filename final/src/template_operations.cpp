@@ -160,14 +160,14 @@ TemplateValue float_operation(std::string_view op, double a, double b) {
 std::string repeat(std::string_view text, std::int64_t times) {
     if (times <= 0 || text.empty()) return "";  // "" * 10**18 is "" at once, not 10**18 rounds
     if (static_cast<double>(text.size()) * static_cast<double>(times) > kMaxStringBytes) {
-        raise("MemoryError", "a string of more than " + std::to_string(kMaxStringBytes) + " bytes in a template");
+        raise("MemoryError",
+              "a string of more than " + std::to_string(kMaxStringBytes) + " bytes in a template");
     }
     std::string result;
     result.reserve(text.size() * static_cast<std::size_t>(times));
     for (std::int64_t i = 0; i < times; ++i) result += text;
     return result;
 }
-
 
 TemplateValue same_kind(const TemplateValue& model, std::vector<TemplateValue> items) {
     return model.type() == Type::tuple ? TemplateValue::tuple(std::move(items))
@@ -189,10 +189,13 @@ TemplateValue sequence_operation(std::string_view op, const TemplateValue& left,
     if (op == "*" && is_integral(right)) {
         std::vector<TemplateValue> once = left.items(), items;
         std::int64_t times = once.empty() ? 0 : right.as_integer();  // [] * 10**18 at once
-        if (times > 0 && static_cast<double>(once.size()) * static_cast<double>(times) > kMaxItems) {
-            raise("MemoryError", "a list of more than " + std::to_string(kMaxItems) + " items in a template");
+        if (times > 0 &&
+            static_cast<double>(once.size()) * static_cast<double>(times) > kMaxItems) {
+            raise("MemoryError",
+                  "a list of more than " + std::to_string(kMaxItems) + " items in a template");
         }
-        for (std::int64_t i = 0; i < times; ++i) items.insert(items.end(), once.begin(), once.end());
+        for (std::int64_t i = 0; i < times; ++i)
+            items.insert(items.end(), once.begin(), once.end());
         return same_kind(left, std::move(items));
     }
     raise_unsupported(op, left, right);
@@ -239,21 +242,21 @@ bool contains(const TemplateValue& container, const TemplateValue& item) {
                 if (equals(element, item)) return true;
             }
             return false;
-        case Type::dict:
-            return item.is_string() && container.as_json().contains(item.as_string());
+        case Type::dict: return item.is_string() && container.as_json().contains(item.as_string());
         default:
             raise("TypeError", "argument of type " + quoted_type(container) + " is not iterable");
     }
 }
 
 // A sequence index, negative counting from the end; IndexError outside.
-std::size_t checked_index(const TemplateValue& key, std::size_t size, const TemplateValue& container) {
+std::size_t checked_index(const TemplateValue& key, std::size_t size,
+                          const TemplateValue& container) {
     if (!is_integral(key)) {
         std::string what = container.is_string() ? "string indices must be integers, not "
                                                  : std::string(container.type_name()) +
                                                        " indices must be integers or slices, not ";
-        raise("TypeError", what + (container.is_string() ? quoted_type(key)
-                                                         : std::string(key.type_name())));
+        raise("TypeError",
+              what + (container.is_string() ? quoted_type(key) : std::string(key.type_name())));
     }
     std::int64_t index = key.as_integer();
     if (index < 0) index += static_cast<std::int64_t>(size);
@@ -311,7 +314,8 @@ std::vector<TemplateValue> split(std::string_view text, const TemplateValue* sep
                 return parts;
             }
             std::size_t end = i;
-            while (end < text.size() && !space_at(text, end).first) end += space_at(text, end).second;
+            while (end < text.size() && !space_at(text, end).first)
+                end += space_at(text, end).second;
             parts.emplace_back(std::string(text.substr(i, end - i)));
             i = end;
         }
@@ -336,7 +340,8 @@ std::string replace_all(std::string_view text, std::string_view old, std::string
     std::int64_t done = 0;
     auto check_size = [&] {  // as repeat(): a template should not exhaust the server
         if (result.size() > static_cast<std::size_t>(kMaxStringBytes)) {
-            raise("MemoryError", "a string of more than " + std::to_string(kMaxStringBytes) + " bytes in a template");
+            raise("MemoryError", "a string of more than " + std::to_string(kMaxStringBytes) +
+                                     " bytes in a template");
         }
     };
     if (old.empty()) {  // Python puts the replacement between every character (not byte)
@@ -390,7 +395,8 @@ std::string change_case(std::string_view text, std::string_view how) {
         if (c < 0x80 || unicode == static_cast<locale_t>(nullptr)) {
             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
         }
-        return ::iswupper_l(static_cast<wint_t>(c), unicode) || ::iswlower_l(static_cast<wint_t>(c), unicode);
+        return ::iswupper_l(static_cast<wint_t>(c), unicode) ||
+               ::iswlower_l(static_cast<wint_t>(c), unicode);
     };
     auto to_case = [&](char32_t c, bool upper) -> char32_t {
         if (c < 0x80) {
@@ -399,7 +405,8 @@ std::string change_case(std::string_view text, std::string_view how) {
             return c;
         }
         if (unicode == static_cast<locale_t>(nullptr)) return c;
-        auto mapped = upper ? ::towupper_l(static_cast<wint_t>(c), unicode) : ::towlower_l(static_cast<wint_t>(c), unicode);
+        auto mapped = upper ? ::towupper_l(static_cast<wint_t>(c), unicode)
+                            : ::towlower_l(static_cast<wint_t>(c), unicode);
         return static_cast<char32_t>(mapped);
     };
     std::string result;
@@ -414,7 +421,8 @@ std::string change_case(std::string_view text, std::string_view how) {
             continue;
         }
         char32_t c = decoded.code_point;
-        bool upper = how == "upper" || (how == "title" && !after_cased) || (how == "capitalize" && at == 0);
+        bool upper =
+            how == "upper" || (how == "title" && !after_cased) || (how == "capitalize" && at == 0);
         detail::append_utf8(result, to_case(c, upper));
         after_cased = is_cased(c);
         at += decoded.length;
@@ -458,9 +466,11 @@ std::string pad(std::string body, const FormatSpec& spec, char default_align) {
     auto missing = static_cast<std::size_t>(spec.width - length);
     char align = spec.align != 0 ? spec.align : default_align;
     if (align == '=' || (spec.zero_pad && align != '<' && align != '^' && spec.align == 0)) {
-        std::size_t sign_length = (!body.empty() && (body[0] == '-' || body[0] == '+' || body[0] == ' ')) ? 1 : 0;
+        std::size_t sign_length =
+            (!body.empty() && (body[0] == '-' || body[0] == '+' || body[0] == ' ')) ? 1 : 0;
         if (body.size() > sign_length + 1 && body[sign_length] == '0' &&
-            (body[sign_length + 1] == 'x' || body[sign_length + 1] == 'X' || body[sign_length + 1] == 'o')) {
+            (body[sign_length + 1] == 'x' || body[sign_length + 1] == 'X' ||
+             body[sign_length + 1] == 'o')) {
             sign_length += 2;  // "0x" stays in front of the zeros
         }
         char fill = spec.zero_pad && spec.align == 0 ? '0' : spec.fill;
@@ -496,10 +506,25 @@ std::string format_integer(std::int64_t number, const FormatSpec& spec) {
     char buffer[80];
     std::string prefix;
     switch (spec.type) {
-        case 'x': std::snprintf(buffer, sizeof buffer, "%llx", static_cast<unsigned long long>(magnitude)); prefix = "0x"; break;
-        case 'X': std::snprintf(buffer, sizeof buffer, "%llX", static_cast<unsigned long long>(magnitude)); prefix = "0X"; break;
-        case 'o': std::snprintf(buffer, sizeof buffer, "%llo", static_cast<unsigned long long>(magnitude)); prefix = "0o"; break;
-        default: std::snprintf(buffer, sizeof buffer, "%llu", static_cast<unsigned long long>(magnitude)); break;
+        case 'x':
+            std::snprintf(buffer, sizeof buffer, "%llx",
+                          static_cast<unsigned long long>(magnitude));
+            prefix = "0x";
+            break;
+        case 'X':
+            std::snprintf(buffer, sizeof buffer, "%llX",
+                          static_cast<unsigned long long>(magnitude));
+            prefix = "0X";
+            break;
+        case 'o':
+            std::snprintf(buffer, sizeof buffer, "%llo",
+                          static_cast<unsigned long long>(magnitude));
+            prefix = "0o";
+            break;
+        default:
+            std::snprintf(buffer, sizeof buffer, "%llu",
+                          static_cast<unsigned long long>(magnitude));
+            break;
     }
     std::string digits = buffer;
     if (spec.thousands) digits = group_thousands(digits);
@@ -517,10 +542,13 @@ std::string float_digits(double magnitude, char type, int precision, bool altern
         std::chars_format style = lower == 'f'   ? std::chars_format::fixed
                                   : lower == 'e' ? std::chars_format::scientific
                                                  : std::chars_format::general;
-        auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, magnitude, style, precision);
-        if (error != std::errc()) raise("OverflowError", "formatted float is too long (precision too large?)");
+        auto [end, error] =
+            std::to_chars(buffer, buffer + sizeof buffer, magnitude, style, precision);
+        if (error != std::errc())
+            raise("OverflowError", "formatted float is too long (precision too large?)");
         std::string digits(buffer, end);
-        if (type == 'E' || type == 'G') std::transform(digits.begin(), digits.end(), digits.begin(), ::toupper);
+        if (type == 'E' || type == 'G')
+            std::transform(digits.begin(), digits.end(), digits.begin(), ::toupper);
         return digits;
     }
     std::string format = "%#." + std::to_string(precision) + type;
@@ -535,10 +563,12 @@ std::string format_float(double number, const FormatSpec& spec) {
     char type = spec.type == 0 ? 'g' : spec.type;
     if (std::isnan(number) || std::isinf(number)) {
         std::string word = std::isnan(number) ? "nan" : "inf";
-        if (type == 'F' || type == 'E' || type == 'G') std::transform(word.begin(), word.end(), word.begin(), ::toupper);
+        if (type == 'F' || type == 'E' || type == 'G')
+            std::transform(word.begin(), word.end(), word.begin(), ::toupper);
         FormatSpec plain = spec;
         plain.zero_pad = false;
-        return pad(with_sign(word, std::signbit(number) && !std::isnan(number), spec.sign), plain, '>');
+        return pad(with_sign(word, std::signbit(number) && !std::isnan(number), spec.sign), plain,
+                   '>');
     }
     if (spec.type == 0 && spec.precision < 0) {  // str.format's "{:}" of a float is its repr
         std::string text;
@@ -559,9 +589,9 @@ std::string format_float(double number, const FormatSpec& spec) {
 
 std::string format_string(std::string text, const FormatSpec& spec) {
     if (spec.precision >= 0) {
-        text.resize(detail::code_point_offset(text, std::min<std::size_t>(
-                                                        static_cast<std::size_t>(spec.precision),
-                                                        detail::code_point_count(text))));
+        text.resize(detail::code_point_offset(
+            text, std::min<std::size_t>(static_cast<std::size_t>(spec.precision),
+                                        detail::code_point_count(text))));
     }
     return pad(std::move(text), spec, '<');
 }
@@ -580,10 +610,12 @@ std::string percent_conversion(const FormatSpec& spec, const TemplateValue& valu
             }
             if (!is_integral(value)) raise("TypeError", "%c requires int or char");
             std::int64_t code_point = value.as_integer();
-            if (code_point < 0 || code_point > 0x10FFFF) raise("OverflowError", "%c arg not in range(0x110000)");
+            if (code_point < 0 || code_point > 0x10FFFF)
+                raise("OverflowError", "%c arg not in range(0x110000)");
             bool surrogate = code_point >= 0xD800 && code_point <= 0xDFFF;  // UTF-8 has none
             std::string character;
-            detail::append_utf8(character, surrogate ? detail::kReplacement : static_cast<char32_t>(code_point));
+            detail::append_utf8(
+                character, surrogate ? detail::kReplacement : static_cast<char32_t>(code_point));
             return format_string(std::move(character), spec);
         }
         case 'd':
@@ -737,7 +769,8 @@ TemplateValue unary_operation(char op, const TemplateValue& operand) {
     if (operand.type() == Type::floating && op != '~') {
         return op == '-' ? -operand.as_float() : operand.as_float();
     }
-    raise("TypeError", std::string("bad operand type for unary ") + op + ": " + quoted_type(operand));
+    raise("TypeError",
+          std::string("bad operand type for unary ") + op + ": " + quoted_type(operand));
 }
 
 bool equals(const TemplateValue& left, const TemplateValue& right) {
@@ -796,7 +829,8 @@ const JSON* find_key(const JSON& object, std::string_view key) {
     const auto& members = object.get_ref<const JSON::object_t&>();
     if (members.size() <= 8) {
         for (const auto& [name, value] : members) {
-            if (name.size() == key.size() && std::memcmp(name.data(), key.data(), key.size()) == 0) {
+            if (name.size() == key.size() &&
+                std::memcmp(name.data(), key.data(), key.size()) == 0) {
                 return &value;
             }
         }
@@ -814,7 +848,8 @@ TemplateValue get_item(const TemplateValue& container, const TemplateValue& key)
         }
         case Type::string: {
             std::string_view text = container.as_string();
-            return character_at(text, checked_index(key, detail::code_point_count(text), container));
+            return character_at(text,
+                                checked_index(key, detail::code_point_count(text), container));
         }
         case Type::dict: {
             const std::shared_ptr<const JSON>& object = container.shared_json();
@@ -823,7 +858,8 @@ TemplateValue get_item(const TemplateValue& container, const TemplateValue& key)
                     return TemplateValue::element_of(object, *found);
                 }
             }
-            if (key.is_sequence() && key.type() == Type::list) raise("TypeError", "unhashable type: 'list'");
+            if (key.is_sequence() && key.type() == Type::list)
+                raise("TypeError", "unhashable type: 'list'");
             raise("KeyError", key.repr());
         }
         case Type::object:
@@ -832,8 +868,7 @@ TemplateValue get_item(const TemplateValue& container, const TemplateValue& key)
                 return call_function(*get, {{key}, {}});
             }
             raise("TypeError", quoted_type(container) + " object is not subscriptable");
-        default:
-            raise("TypeError", quoted_type(container) + " object is not subscriptable");
+        default: raise("TypeError", quoted_type(container) + " object is not subscriptable");
     }
 }
 
@@ -846,7 +881,8 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
     auto bound = [](const TemplateValue& value) -> std::optional<std::int64_t> {
         if (value.is_none()) return std::nullopt;
         if (!is_integral(value)) {
-            raise("TypeError", "slice indices must be integers or None or have an __index__ method");
+            raise("TypeError",
+                  "slice indices must be integers or None or have an __index__ method");
         }
         return value.as_integer();
     };
@@ -888,13 +924,13 @@ namespace {
 
 bool has_method(const TemplateValue& object, std::string_view name) {
     static const std::vector<std::string_view> kStr = {
-        "upper", "lower", "strip", "lstrip", "rstrip", "split", "join", "replace", "startswith",
-        "endswith", "find", "count", "title", "capitalize", "format", "isdigit", "isalpha",
-        "isspace", "splitlines", "index"};
+        "upper",   "lower",      "strip",    "lstrip",  "rstrip",     "split", "join",
+        "replace", "startswith", "endswith", "find",    "count",      "title", "capitalize",
+        "format",  "isdigit",    "isalpha",  "isspace", "splitlines", "index"};
     static const std::vector<std::string_view> kSequence = {"index", "count"};
     static const std::vector<std::string_view> kDict = {"items", "keys", "values", "get"};
-    const std::vector<std::string_view>* names = object.is_string()     ? &kStr
-                                                 : object.is_sequence() ? &kSequence
+    const std::vector<std::string_view>* names = object.is_string()            ? &kStr
+                                                 : object.is_sequence()        ? &kSequence
                                                  : object.type() == Type::dict ? &kDict
                                                                                : nullptr;
     return names != nullptr && std::find(names->begin(), names->end(), name) != names->end();
@@ -918,7 +954,8 @@ TemplateValue get_attribute(const TemplateValue& object, std::string_view name) 
             return call_method(object, method, arguments);
         });
     }
-    raise("AttributeError", quoted_type(object) + " object has no attribute '" + std::string(name) + "'");
+    raise("AttributeError",
+          quoted_type(object) + " object has no attribute '" + std::string(name) + "'");
 }
 
 // ---- methods ----------------------------------------------------------------
@@ -941,7 +978,8 @@ const TemplateValue& required(const TemplateArguments& arguments, std::size_t in
     return *value;
 }
 
-void check_at_most(const TemplateArguments& arguments, std::size_t count, std::string_view function) {
+void check_at_most(const TemplateArguments& arguments, std::size_t count,
+                   std::string_view function) {
     if (arguments.positional.size() > count) {
         raise("TypeError", std::string(function) + "() takes at most " + std::to_string(count) +
                                " arguments (" + std::to_string(arguments.positional.size()) +
@@ -995,7 +1033,8 @@ TemplateValue string_method(std::string_view text, std::string_view name,
     if (name == "find" || name == "index" || name == "count") {
         std::string_view needle = required(arguments, 0, name).as_string();
         if (name == "count") {
-            if (needle.empty()) return static_cast<std::int64_t>(detail::code_point_count(text) + 1);
+            if (needle.empty())
+                return static_cast<std::int64_t>(detail::code_point_count(text) + 1);
             std::int64_t count = 0;
             for (std::size_t at = text.find(needle); at != std::string_view::npos;
                  at = text.find(needle, at + needle.size())) {
@@ -1084,7 +1123,8 @@ FormatSpec parse_format_spec(std::string_view spec) {
         parsed.align = spec[0];
         i = 1;
     }
-    if (i < spec.size() && (spec[i] == '+' || spec[i] == '-' || spec[i] == ' ')) parsed.sign = spec[i++];
+    if (i < spec.size() && (spec[i] == '+' || spec[i] == '-' || spec[i] == ' '))
+        parsed.sign = spec[i++];
     if (i < spec.size() && spec[i] == '#') parsed.alternate = (++i, true);
     if (i < spec.size() && spec[i] == '0') parsed.zero_pad = (++i, true);
     auto number = [&]() {
@@ -1111,21 +1151,23 @@ std::string format_field(const TemplateValue& value, std::string_view spec_text)
     FormatSpec spec = parse_format_spec(spec_text);
     if (value.is_string()) {
         if (spec.type != 0 && spec.type != 's') {
-            raise("ValueError", std::string("Unknown format code '") + spec.type +
-                                    "' for object of type 'str'");
+            raise("ValueError",
+                  std::string("Unknown format code '") + spec.type + "' for object of type 'str'");
         }
         return format_string(std::string(value.as_string()), spec);
     }
-    if (is_integral(value) && (spec.type == 0 || std::string_view("dxXo").find(spec.type) != std::string_view::npos)) {
+    if (is_integral(value) &&
+        (spec.type == 0 || std::string_view("dxXo").find(spec.type) != std::string_view::npos)) {
         if (value.type() == Type::boolean && spec_text.empty()) return value.str();
         return format_integer(value.as_integer(), spec);
     }
-    if (is_numeric(value) && (spec.type == 0 || std::string_view("eEfFgG%").find(spec.type) != std::string_view::npos)) {
+    if (is_numeric(value) &&
+        (spec.type == 0 || std::string_view("eEfFgG%").find(spec.type) != std::string_view::npos)) {
         return format_float(value.as_float(), spec);
     }
     if (spec_text.empty()) return value.str();
-    raise("ValueError", std::string("Unknown format code '") + spec.type + "' for object of type '" +
-                            std::string(value.type_name()) + "'");
+    raise("ValueError", std::string("Unknown format code '") + spec.type +
+                            "' for object of type '" + std::string(value.type_name()) + "'");
 }
 
 std::string str_format(std::string_view format, const TemplateArguments& arguments) {
@@ -1151,7 +1193,8 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
             continue;
         }
         std::size_t close = format.find('}', i);
-        if (close == std::string_view::npos) raise("ValueError", "Single '{' encountered in format string");
+        if (close == std::string_view::npos)
+            raise("ValueError", "Single '{' encountered in format string");
         std::string_view field = format.substr(i + 1, close - i - 1);
         std::string_view spec;
         if (std::size_t colon = field.find(':'); colon != std::string_view::npos) {
@@ -1159,15 +1202,18 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
             field = field.substr(0, colon);
         }
         if (field.find_first_of(".[!") != std::string_view::npos) {
-            raise("ValueError", "format fields with attributes, items or conversions are not "
-                                "supported in templates: " + std::string(field));
+            raise("ValueError",
+                  "format fields with attributes, items or conversions are not "
+                  "supported in templates: " +
+                      std::string(field));
         }
         const TemplateValue* value = nullptr;
         if (field.empty() || (field[0] >= '0' && field[0] <= '9')) {
             std::size_t index = next_automatic;
             if (field.empty()) {
                 ++next_automatic;
-            } else if (std::from_chars(field.data(), field.data() + field.size(), index).ec != std::errc()) {
+            } else if (std::from_chars(field.data(), field.data() + field.size(), index).ec !=
+                       std::errc()) {
                 raise("ValueError", "Too many decimal digits in format string");  // Python's words
             }
             value = argument(arguments, index);
@@ -1198,20 +1244,22 @@ void check_method(const TemplateValue& object, std::string_view name) {
 
 TemplateValue call_method(const TemplateValue& object, std::string_view name,
                           const TemplateArguments& arguments) {
-    bool attribute_holds_it = object.type() == Type::object ||
-                              (object.type() == Type::dict && !has_method(object, name));
+    bool attribute_holds_it =
+        object.type() == Type::object || (object.type() == Type::dict && !has_method(object, name));
     if (attribute_holds_it) {
         return call_function(get_attribute(object, name), arguments);
     }
     if (object.is_string()) return string_method(object.as_string(), name, arguments);
-    if (has_method(object, name) && object.is_sequence()) return sequence_method(object, name, arguments);
+    if (has_method(object, name) && object.is_sequence())
+        return sequence_method(object, name, arguments);
     if (has_method(object, name)) return dict_method(object, name, arguments);
     if ((object.is_sequence()) && (name == "append" || name == "extend" || name == "insert" ||
                                    name == "pop" || name == "remove" || name == "sort")) {
         raise("TypeError", "lists cannot be changed in a template (" + std::string(name) +
                                "): make a new one, as in {% set items = items + [x] %}");
     }
-    raise("AttributeError", quoted_type(object) + " object has no attribute '" + std::string(name) + "'");
+    raise("AttributeError",
+          quoted_type(object) + " object has no attribute '" + std::string(name) + "'");
 }
 
 std::string percent_format(std::string_view format, const TemplateValue& values) {
@@ -1225,9 +1273,9 @@ void append_percent_format(std::string& out, std::string_view format, const Temp
     // field's, without a vector to hold it.
     std::vector<TemplateValue> tuple_items;
     if (values.type() == Type::tuple) tuple_items = values.items();
-    std::span<const TemplateValue> positional =
-        values.type() == Type::tuple ? std::span<const TemplateValue>(tuple_items)
-                                     : std::span<const TemplateValue>(&values, 1);
+    std::span<const TemplateValue> positional = values.type() == Type::tuple
+                                                    ? std::span<const TemplateValue>(tuple_items)
+                                                    : std::span<const TemplateValue>(&values, 1);
     bool is_mapping = values.type() == Type::dict;
     std::size_t used = 0;
     bool used_mapping = false;
@@ -1251,11 +1299,16 @@ void append_percent_format(std::string& out, std::string_view format, const Temp
         FormatSpec spec;
         for (; i < format.size(); ++i) {
             char flag = format[i];
-            if (flag == '-') spec.align = '<';
-            else if (flag == '+' || flag == ' ') spec.sign = spec.sign == '+' ? '+' : flag;
-            else if (flag == '0') spec.zero_pad = true;
-            else if (flag == '#') spec.alternate = true;
-            else break;
+            if (flag == '-')
+                spec.align = '<';
+            else if (flag == '+' || flag == ' ')
+                spec.sign = spec.sign == '+' ? '+' : flag;
+            else if (flag == '0')
+                spec.zero_pad = true;
+            else if (flag == '#')
+                spec.alternate = true;
+            else
+                break;
         }
         auto number = [&]() {
             int value = -1;
@@ -1282,7 +1335,7 @@ void append_percent_format(std::string& out, std::string_view format, const Temp
         if (spec.align == '<') {
             spec.zero_pad = false;
         } else {
-            spec.align = '>';  // printf-style: everything right-aligned unless "-"
+            spec.align = '>';                   // printf-style: everything right-aligned unless "-"
             if (spec.zero_pad) spec.align = 0;  // zeros go after the sign
         }
         if (mapped == nullptr) {
@@ -1303,14 +1356,17 @@ void append_percent_format(std::string& out, std::string_view format, const Temp
 namespace {
 
 std::int64_t length_of(const TemplateValue& value) {
-    if (value.is_string()) return static_cast<std::int64_t>(detail::code_point_count(value.as_string()));
-    if (value.is_sequence() || value.type() == Type::dict) return static_cast<std::int64_t>(value.length());
+    if (value.is_string())
+        return static_cast<std::int64_t>(detail::code_point_count(value.as_string()));
+    if (value.is_sequence() || value.type() == Type::dict)
+        return static_cast<std::int64_t>(value.length());
     raise("TypeError", "object of type " + quoted_type(value) + " has no len()");
 }
 
 TemplateValue make_range(const TemplateArguments& arguments) {
     std::size_t count = arguments.positional.size();
-    if (count < 1 || count > 3) raise("TypeError", "range expected 1 to 3 arguments, got " + std::to_string(count));
+    if (count < 1 || count > 3)
+        raise("TypeError", "range expected 1 to 3 arguments, got " + std::to_string(count));
     std::int64_t start = 0, stop = 0, step = 1;
     if (count == 1) {
         stop = arguments.positional[0].as_integer();
@@ -1320,9 +1376,11 @@ TemplateValue make_range(const TemplateArguments& arguments) {
         if (count == 3) step = arguments.positional[2].as_integer();
     }
     if (step == 0) raise("ValueError", "range() arg 3 must not be zero");
-    double items = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
+    double items = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) /
+                             static_cast<double>(step));
     if (items > kMaxItems) {
-        raise("MemoryError", "range() of more than " + std::to_string(kMaxItems) + " items in a template");
+        raise("MemoryError",
+              "range() of more than " + std::to_string(kMaxItems) + " items in a template");
     }
     JSON array = JSON::array();
     // range(2**63 - 2, 2**63 - 1, 2): the next value would not fit in 64
@@ -1342,18 +1400,20 @@ TemplateValue to_int(const TemplateArguments& arguments) {
     }
     if (is_integral(value)) return value.as_integer();
     if (!value.is_string()) {
-        raise("TypeError", "int() argument must be a string, a bytes-like object or a real number, not " +
-                               quoted_type(value));
+        raise("TypeError",
+              "int() argument must be a string, a bytes-like object or a real number, not " +
+                  quoted_type(value));
     }
     std::int64_t base = arguments.positional.size() > 1 ? arguments.positional[1].as_integer() : 10;
     std::string digits(strip(value.as_string(), true, true, nullptr));
     digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());
     errno = 0;
     char* end = nullptr;
-    long long number = digits.empty() ? 0 : std::strtoll(digits.c_str(), &end, static_cast<int>(base));
+    long long number =
+        digits.empty() ? 0 : std::strtoll(digits.c_str(), &end, static_cast<int>(base));
     if (digits.empty() || end != digits.c_str() + digits.size() || space_at(digits, 0).first) {
-        raise("ValueError", "invalid literal for int() with base " + std::to_string(base) + ": " +
-                                value.repr());
+        raise("ValueError",
+              "invalid literal for int() with base " + std::to_string(base) + ": " + value.repr());
     }
     if (errno == ERANGE) raise_overflow();
     return static_cast<std::int64_t>(number);
@@ -1364,13 +1424,16 @@ TemplateValue to_float(const TemplateArguments& arguments) {
     const TemplateValue& value = arguments.positional[0];
     if (is_numeric(value)) return value.as_float();
     if (!value.is_string()) {
-        raise("TypeError", "float() argument must be a string or a real number, not " + quoted_type(value));
+        raise("TypeError",
+              "float() argument must be a string or a real number, not " + quoted_type(value));
     }
     std::string text(strip(value.as_string(), true, true, nullptr));
     std::string lower = change_case(text, "lower");
-    std::string unsigned_text = lower.empty() || (lower[0] != '+' && lower[0] != '-') ? lower : lower.substr(1);
+    std::string unsigned_text =
+        lower.empty() || (lower[0] != '+' && lower[0] != '-') ? lower : lower.substr(1);
     bool negative = !lower.empty() && lower[0] == '-';
-    if (unsigned_text == "inf" || unsigned_text == "infinity") return negative ? -INFINITY : INFINITY;
+    if (unsigned_text == "inf" || unsigned_text == "infinity")
+        return negative ? -INFINITY : INFINITY;
     if (unsigned_text == "nan") return NAN;
     char* end = nullptr;
     double number = text.empty() ? 0 : std::strtod(text.c_str(), &end);
@@ -1384,10 +1447,11 @@ TemplateValue to_float(const TemplateArguments& arguments) {
 TemplateValue round_number(const TemplateArguments& arguments) {
     const TemplateValue& value = required(arguments, 0, "round");
     const TemplateValue* digits = argument(arguments, 1, "ndigits");
-    if (is_integral(value) && (digits == nullptr || digits->is_none() || digits->as_integer() >= 0)) {
+    if (is_integral(value) &&
+        (digits == nullptr || digits->is_none() || digits->as_integer() >= 0)) {
         return value.as_integer();
     }
-    if (is_integral(value)) {  // round(1234, -2) == 1200, ties to even
+    if (is_integral(value)) {                      // round(1234, -2) == 1200, ties to even
         if (digits->as_integer() < -18) return 0;  // and -INT64_MIN would overflow
         std::int64_t places = -digits->as_integer();
         std::int64_t scale = 1;
@@ -1442,7 +1506,8 @@ TemplateValue sorted_list(const TemplateArguments& arguments) {
     const TemplateValue* reverse = arguments.find_keyword("reverse");
     std::vector<std::pair<TemplateValue, std::size_t>> keyed;
     for (std::size_t i = 0; i < items.size(); ++i) {
-        keyed.emplace_back(key == nullptr || key->is_none() ? items[i] : call_function(*key, {{items[i]}, {}}), i);
+        keyed.emplace_back(
+            key == nullptr || key->is_none() ? items[i] : call_function(*key, {{items[i]}, {}}), i);
     }
     bool descending = reverse != nullptr && reverse->truthy();
     // Stable, and reverse keeps equal items in their order, as Python's sort.
@@ -1455,7 +1520,8 @@ TemplateValue sorted_list(const TemplateArguments& arguments) {
 }
 
 TemplateValue sum_of(const TemplateArguments& arguments) {
-    TemplateValue total = arguments.positional.size() > 1 ? arguments.positional[1] : TemplateValue(0);
+    TemplateValue total =
+        arguments.positional.size() > 1 ? arguments.positional[1] : TemplateValue(0);
     if (const TemplateValue* start = arguments.find_keyword("start")) total = *start;
     if (total.is_string()) raise("TypeError", "sum() can't sum strings [use ''.join(seq) instead]");
     for (const TemplateValue& item : iterate(required(arguments, 0, "sum"))) {
@@ -1477,7 +1543,8 @@ TemplateValue make_dict(const TemplateArguments& arguments) {
                     raise("ValueError", "dictionary update sequence element has length " +
                                             std::to_string(parts.size()) + "; 2 is required");
                 }
-                if (!parts[0].is_string()) raise("TypeError", "a template's dict keys must be strings");
+                if (!parts[0].is_string())
+                    raise("TypeError", "a template's dict keys must be strings");
                 object[std::string(parts[0].as_string())] = parts[1].to_json();
             }
         }
@@ -1498,7 +1565,8 @@ std::string_view string_argument(const TemplateArguments& arguments, std::string
 
 TemplateValue call_linkify(const TemplateArguments& arguments) {
     LinkifyOptions options;
-    if (const TemplateValue* shorten = argument(arguments, 1, "shorten")) options.shorten = shorten->truthy();
+    if (const TemplateValue* shorten = argument(arguments, 1, "shorten"))
+        options.shorten = shorten->truthy();
     if (const TemplateValue* extra = argument(arguments, 2, "extra_params")) {
         if (extra->type() == Type::function) {
             TemplateValue function = *extra;
@@ -1523,22 +1591,26 @@ TemplateValue call_linkify(const TemplateArguments& arguments) {
 
 TemplateNamespace make_builtins() {
     TemplateNamespace names;
-    names.set_function("len", [](const TemplateArguments& a) { return length_of(required(a, 0, "len")); });
+    names.set_function("len",
+                       [](const TemplateArguments& a) { return length_of(required(a, 0, "len")); });
     names.set_function("range", make_range);
     names.set_function("str", [](const TemplateArguments& a) {
         return a.positional.empty() ? TemplateValue("") : TemplateValue(a.positional[0].str());
     });
-    names.set_function("repr", [](const TemplateArguments& a) { return required(a, 0, "repr").repr(); });
+    names.set_function("repr",
+                       [](const TemplateArguments& a) { return required(a, 0, "repr").repr(); });
     names.set_function("int", to_int);
     names.set_function("float", to_float);
     names.set_function("bool", [](const TemplateArguments& a) {
         return TemplateValue(!a.positional.empty() && a.positional[0].truthy());
     });
     names.set_function("list", [](const TemplateArguments& a) {
-        return TemplateValue::list(a.positional.empty() ? std::vector<TemplateValue>{} : iterate(a.positional[0]));
+        return TemplateValue::list(a.positional.empty() ? std::vector<TemplateValue>{}
+                                                        : iterate(a.positional[0]));
     });
     names.set_function("tuple", [](const TemplateArguments& a) {
-        return TemplateValue::tuple(a.positional.empty() ? std::vector<TemplateValue>{} : iterate(a.positional[0]));
+        return TemplateValue::tuple(a.positional.empty() ? std::vector<TemplateValue>{}
+                                                         : iterate(a.positional[0]));
     });
     names.set_function("dict", make_dict);
     names.set_function("enumerate", [](const TemplateArguments& a) {
@@ -1576,7 +1648,8 @@ TemplateNamespace make_builtins() {
     names.set_function("sum", sum_of);
     names.set_function("abs", [](const TemplateArguments& a) {
         const TemplateValue& value = required(a, 0, "abs");
-        if (is_integral(value)) return unary_operation(value.as_integer() < 0 ? '-' : '+', value.as_integer());
+        if (is_integral(value))
+            return unary_operation(value.as_integer() < 0 ? '-' : '+', value.as_integer());
         return TemplateValue(std::fabs(value.as_float()));
     });
     names.set_function("round", round_number);
@@ -1604,7 +1677,8 @@ TemplateNamespace make_tornado_namespace() {
     names.set_function("xhtml_escape", escape_html);
     names.set_function("url_escape", [](const TemplateArguments& a) {
         const TemplateValue* plus = argument(a, 1, "plus");
-        return TemplateValue(url_escape(string_argument(a, "url_escape"), plus == nullptr || plus->truthy()));
+        return TemplateValue(
+            url_escape(string_argument(a, "url_escape"), plus == nullptr || plus->truthy()));
     });
     names.set_function("json_encode", [](const TemplateArguments& a) {
         return TemplateValue(json_encode(required(a, 0, "json_encode").to_json()));

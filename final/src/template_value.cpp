@@ -52,8 +52,8 @@ TemplateValue TemplateValue::from_json_node(std::shared_ptr<const JSON> node) {
         case JSON::value_t::number_unsigned: {
             auto number = node->get<std::uint64_t>();
             if (number > static_cast<std::uint64_t>(INT64_MAX)) {
-                throw PythonError("OverflowError", "integer too large for a template: " +
-                                                       std::to_string(number));
+                throw PythonError("OverflowError",
+                                  "integer too large for a template: " + std::to_string(number));
             }
             value = TemplateValue(static_cast<std::int64_t>(number));
             break;
@@ -86,7 +86,8 @@ TemplateValue TemplateValue::function(std::string name, TemplateFunction functio
 
 TemplateValue TemplateValue::object(std::string type_name, TemplateAttributes attributes) {
     TemplateValue value;
-    value.data_ = std::make_shared<const Object>(Object{std::move(type_name), std::move(attributes)});
+    value.data_ =
+        std::make_shared<const Object>(Object{std::move(type_name), std::move(attributes)});
     value.type_ = Type::object;
     return value;
 }
@@ -106,7 +107,8 @@ TemplateValue TemplateValue::from_items(std::vector<TemplateValue> items, Type t
     for (const TemplateValue& item : items) depth = std::max(depth, item.depth() + 1);
     if (depth > kMaxContainerDepth) {
         throw PythonError("RecursionError", "lists and tuples nested more than " +
-                                                std::to_string(kMaxContainerDepth) + " deep in a template");
+                                                std::to_string(kMaxContainerDepth) +
+                                                " deep in a template");
     }
     TemplateValue value;
     value.data_ = std::make_shared<const Items>(Items{std::move(items), depth});
@@ -188,8 +190,10 @@ const std::vector<TemplateValue>* TemplateValue::native_items() const {
 
 std::size_t TemplateValue::length() const {
     if (const auto* items = native_items()) return items->size();
-    if (type_ == Type::list || type_ == Type::dict) return std::get<std::shared_ptr<const JSON>>(data_)->size();
-    throw PythonError("TypeError", "object of type '" + std::string(type_name()) + "' has no len()");
+    if (type_ == Type::list || type_ == Type::dict)
+        return std::get<std::shared_ptr<const JSON>>(data_)->size();
+    throw PythonError("TypeError",
+                      "object of type '" + std::string(type_name()) + "' has no len()");
 }
 
 TemplateValue TemplateValue::item(std::size_t index) const {
@@ -197,7 +201,8 @@ TemplateValue TemplateValue::item(std::size_t index) const {
     if (const JSON* array = json_array()) {
         return element_of(std::get<std::shared_ptr<const JSON>>(data_), array->at(index));
     }
-    throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not subscriptable");
+    throw PythonError("TypeError",
+                      "'" + std::string(type_name()) + "' object is not subscriptable");
 }
 
 std::vector<TemplateValue> TemplateValue::items() const {
@@ -209,7 +214,8 @@ std::vector<TemplateValue> TemplateValue::items() const {
         for (const JSON& element : *array) result.push_back(element_of(owner, element));
         return result;
     }
-    throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not a list or a tuple");
+    throw PythonError("TypeError",
+                      "'" + std::string(type_name()) + "' object is not a list or a tuple");
 }
 
 const JSON* TemplateValue::json_node() const {
@@ -217,9 +223,7 @@ const JSON* TemplateValue::json_node() const {
     return json != nullptr ? json->get() : nullptr;
 }
 
-const JSON& TemplateValue::as_json() const {
-    return *shared_json();
-}
+const JSON& TemplateValue::as_json() const { return *shared_json(); }
 
 const std::shared_ptr<const JSON>& TemplateValue::shared_json() const {
     if (type_ != Type::dict) {
@@ -235,7 +239,8 @@ JSON TemplateValue::to_json() const {
 
 JSON TemplateValue::to_json(std::int64_t& budget) const {
     if (--budget < 0) {
-        throw PythonError("MemoryError", "a list of more than " + std::to_string(template_detail::kMaxItems) +
+        throw PythonError("MemoryError", "a list of more than " +
+                                             std::to_string(template_detail::kMaxItems) +
                                              " items in a template");
     }
     switch (type()) {
@@ -253,8 +258,9 @@ JSON TemplateValue::to_json(std::int64_t& budget) const {
         }
         case Type::dict: return as_json();
         case Type::function:
-            throw PythonError("TypeError", "a function (" + function_name() +
-                                               ") cannot be kept in a list or a dict in a template");
+            throw PythonError("TypeError",
+                              "a function (" + function_name() +
+                                  ") cannot be kept in a list or a dict in a template");
         case Type::object: break;
     }
     throw PythonError("TypeError", "a " + std::string(type_name()) +
@@ -303,7 +309,8 @@ void append_json_repr(std::string& out, const JSON& json);
 
 void check_repr_size(const std::string& out) {
     if (out.size() > kMaxReprBytes) {
-        throw PythonError("MemoryError", "str() or repr() of more than " + std::to_string(kMaxReprBytes) +
+        throw PythonError("MemoryError", "str() or repr() of more than " +
+                                             std::to_string(kMaxReprBytes) +
                                              " bytes in a template");
     }
 }
@@ -370,7 +377,8 @@ void append_items_repr(std::string& out, const std::vector<TemplateValue>& items
 void template_detail::check_container_depth(const JSON& dict) {
     if (json_depth(dict, kMaxContainerDepth + 1) > kMaxContainerDepth) {
         throw PythonError("RecursionError", "dicts and lists nested more than " +
-                                                std::to_string(kMaxContainerDepth) + " deep in a template");
+                                                std::to_string(kMaxContainerDepth) +
+                                                " deep in a template");
     }
 }
 
@@ -388,7 +396,9 @@ void TemplateValue::append_repr(std::string& out) const {
         case Type::boolean: out += std::get<bool>(data_) ? "True" : "False"; return;
         case Type::integer: {
             char digits[24];
-            out.append(digits, std::to_chars(digits, digits + sizeof digits, std::get<std::int64_t>(data_)).ptr);
+            out.append(
+                digits,
+                std::to_chars(digits, digits + sizeof digits, std::get<std::int64_t>(data_)).ptr);
             return;
         }
         case Type::floating: detail::append_python_float_repr(out, std::get<double>(data_)); return;

@@ -22,9 +22,13 @@ constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
 // What Python's bytes.strip() removes: space, \t, \n, \v, \f and \r.
 constexpr bool is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
-constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
-constexpr char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+constexpr char ascii_upper(char c) {
+    return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
 
 // ASCII case-insensitive equality: header names, tokens, schemes.
 constexpr bool equals_ignoring_case(std::string_view a, std::string_view b) {

@@ -20,15 +20,16 @@
 #include <cstdio>
 
 #include "base64.h"
-#include "random_bytes.h"
 #include "hex.h"
+#include "random_bytes.h"
 #include "tornado/log.h"
 
 namespace tornado {
 
 namespace {
 
-const std::string_view kSupportedMethods[] = {"GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"};
+const std::string_view kSupportedMethods[] = {"GET",   "HEAD", "POST",   "DELETE",
+                                              "PATCH", "PUT",  "OPTIONS"};
 
 // Every GET 200 computes one (its Etag), so it takes OpenSSL's shortest
 // path: the SHA1_* functions on a context on the stack. OpenSSL 3 marks
@@ -59,7 +60,8 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
 bool equal_in_constant_time(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     unsigned char difference = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) difference |= static_cast<unsigned char>(a[i] ^ b[i]);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        difference |= static_cast<unsigned char>(a[i] ^ b[i]);
     return difference == 0;
 }
 
@@ -151,9 +153,10 @@ MissingArgumentError::MissingArgumentError(std::string arg_name)
 // --- signed values -----------------------------------------------------------------
 
 std::string create_signed_value(std::string_view secret, std::string_view name,
-                                 std::string_view value, std::time_t now) {
+                                std::string_view value, std::time_t now) {
     std::string to_sign = "2|" + format_field("0") + "|" + format_field(std::to_string(now)) + "|" +
-                          format_field(name) + "|" + format_field(detail::base64_encode(value)) + "|";
+                          format_field(name) + "|" + format_field(detail::base64_encode(value)) +
+                          "|";
     return to_sign + hmac_sha256_hex(secret, to_sign);
 }
 
@@ -169,10 +172,12 @@ std::optional<std::string> decode_signed_value(std::string_view secret, std::str
     if (!value_field) return std::nullopt;
     std::string_view signature = rest;
     std::string_view signed_part = signed_value.substr(0, signed_value.size() - signature.size());
-    if (!equal_in_constant_time(signature, hmac_sha256_hex(secret, signed_part))) return std::nullopt;
+    if (!equal_in_constant_time(signature, hmac_sha256_hex(secret, signed_part)))
+        return std::nullopt;
     if (*name_field != name) return std::nullopt;
     if (timestamp->empty() || timestamp->size() > 18 ||
-        !std::all_of(timestamp->begin(), timestamp->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        !std::all_of(timestamp->begin(), timestamp->end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
         return std::nullopt;
     }
     double age_limit = static_cast<double>(now) - max_age_days * 86400;
@@ -188,18 +193,21 @@ class RequestDispatcher final : public HTTPMessageDelegate {
 public:
     RequestDispatcher(Application& application, HTTP1ServerConnection* server_conn,
                       std::shared_ptr<HTTPConnection> connection)
-        : application_(application), server_conn_(server_conn), connection_(std::move(connection)) {}
+        : application_(application),
+          server_conn_(server_conn),
+          connection_(std::move(connection)) {}
 
     Future<void> headers_received(StartLine start_line, HTTPHeaders headers) override {
-        request_ = std::make_shared<HTTPServerRequest>(std::get<RequestStartLine>(std::move(start_line)),
-                                                       std::move(headers), connection_, server_conn_,
-                                                       IOLoop::current().turn_time());
+        request_ = std::make_shared<HTTPServerRequest>(
+            std::get<RequestStartLine>(std::move(start_line)), std::move(headers), connection_,
+            server_conn_, IOLoop::current().turn_time());
         handler_ = application_.make_handler(request_, path_args_, path_kwargs_);
         if (handler_->stream_request_body()) {
             streaming_ = true;
             // prepare() now; the method once the body is in
             handler_->execute(std::move(path_args_), std::move(path_kwargs_));
-        } else if (std::string_view length = request_->headers.get_first("Content-Length"); !length.empty()) {
+        } else if (std::string_view length = request_->headers.get_first("Content-Length");
+                   !length.empty()) {
             // The connection has checked it is digits within max_body_size.
             request_->body.reserve(static_cast<std::size_t>(std::stoull(std::string(length))));
         }
@@ -253,11 +261,14 @@ private:
 
 URLSpec::URLSpec(std::string pattern, HandlerFactory handler, std::string name_)
     : matcher(std::move(pattern)), handler_factory(std::move(handler)), name(std::move(name_)) {
-    if (!handler_factory) throw std::invalid_argument("URLSpec " + matcher.pattern() + ": no handler");
+    if (!handler_factory)
+        throw std::invalid_argument("URLSpec " + matcher.pattern() + ": no handler");
 }
 
 Application::Application(std::vector<URLSpec> handlers, ApplicationSettings settings)
-    : settings_(std::move(settings)), not_found_(handler<ErrorHandler>(404)), ui_modules_(builtin_ui_modules()) {
+    : settings_(std::move(settings)),
+      not_found_(handler<ErrorHandler>(404)),
+      ui_modules_(builtin_ui_modules()) {
     for (const auto& [name, factory] : settings_.ui_modules) ui_modules_[name] = factory;
     if (!settings_.static_path.empty()) {
         std::string prefix = settings_.static_url_prefix;
@@ -265,7 +276,9 @@ Application::Application(std::vector<URLSpec> handlers, ApplicationSettings sett
                              "static");
     }
     if (settings_.compress_response) {
-        add_transform([](const HTTPServerRequest& request) { return std::make_unique<GZipContentEncoding>(request); });
+        add_transform([](const HTTPServerRequest& request) {
+            return std::make_unique<GZipContentEncoding>(request);
+        });
     }
     add_handlers(std::move(handlers));
 }
@@ -280,7 +293,8 @@ void Application::add_transform(OutputTransformFactory factory) {
     transforms_.push_back(std::move(factory));
 }
 
-HTTPServer& Application::listen(std::uint16_t port, const std::string& address, HTTPServerOptions options) {
+HTTPServer& Application::listen(std::uint16_t port, const std::string& address,
+                                HTTPServerOptions options) {
     auto server = std::make_unique<HTTPServer>(*this, std::move(options));
     server->listen(port, address);
     servers_.push_back(std::move(server));
@@ -304,18 +318,21 @@ Application::HandlerMatch Application::find_handler(std::string_view path) const
     return {};
 }
 
-std::shared_ptr<RequestHandler> Application::make_handler(std::shared_ptr<HTTPServerRequest> request,
-                                                          PathArgs& path_args, PathKwargs& path_kwargs) const {
+std::shared_ptr<RequestHandler> Application::make_handler(
+    std::shared_ptr<HTTPServerRequest> request, PathArgs& path_args,
+    PathKwargs& path_kwargs) const {
     HandlerMatch found = find_handler(request->path);
     path_args = std::move(found.path_args);
     path_kwargs = std::move(found.path_kwargs);
     const HandlerFactory& factory =
-        found.route ? found.route->handler_factory
-                    : (settings_.default_handler_class ? settings_.default_handler_class : not_found_);
+        found.route
+            ? found.route->handler_factory
+            : (settings_.default_handler_class ? settings_.default_handler_class : not_found_);
     return factory(const_cast<Application&>(*this), std::move(request));
 }
 
-std::string Application::reverse_url(std::string_view name, const std::vector<std::string>& args) const {
+std::string Application::reverse_url(std::string_view name,
+                                     const std::vector<std::string>& args) const {
     for (const URLSpec& route : routes_) {
         if (route.name == name) return route.matcher.reverse(args);
     }
@@ -334,8 +351,8 @@ void Application::log_request(const RequestHandler& handler) const {
                          request.request_time());
 }
 
-std::unique_ptr<HTTPMessageDelegate> Application::start_request(HTTP1ServerConnection* server_conn,
-                                                                std::shared_ptr<HTTPConnection> request_conn) {
+std::unique_ptr<HTTPMessageDelegate> Application::start_request(
+    HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
     return std::make_unique<RequestDispatcher>(*this, server_conn, std::move(request_conn));
 }
 
@@ -344,7 +361,8 @@ std::unique_ptr<HTTPMessageDelegate> Application::start_request(HTTP1ServerConne
 void RequestHandler::attach(Application& application, std::shared_ptr<HTTPServerRequest> request) {
     application_ = &application;
     request_ = std::move(request);
-    for (const OutputTransformFactory& make : application.transforms_) transforms_.push_back(make(*request_));
+    for (const OutputTransformFactory& make : application.transforms_)
+        transforms_.push_back(make(*request_));
     clear();
     if (request_->connection) {
         request_->connection->set_close_callback([weak = weak_from_this()] {
@@ -355,8 +373,8 @@ void RequestHandler::attach(Application& application, std::shared_ptr<HTTPServer
 
 void RequestHandler::execute(PathArgs path_args, PathKwargs path_kwargs) {
     try {
-        if (std::find(std::begin(kSupportedMethods), std::end(kSupportedMethods), request_->method) ==
-            std::end(kSupportedMethods)) {
+        if (std::find(std::begin(kSupportedMethods), std::end(kSupportedMethods),
+                      request_->method) == std::end(kSupportedMethods)) {
             throw HTTPError(405);
         }
         path_args_.clear();
@@ -369,8 +387,10 @@ void RequestHandler::execute(PathArgs path_args, PathKwargs path_kwargs) {
         }
         application_->reset_template_loaders_if_uncached();
         const std::string& method = request_->method;
-        if (application_->settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
-            check_xsrf_cookie();  // a form from another site gets 403 before any of the handler runs
+        if (application_->settings().xsrf_cookies && method != "GET" && method != "HEAD" &&
+            method != "OPTIONS") {
+            check_xsrf_cookie();  // a form from another site gets 403 before any of the handler
+                                  // runs
         }
         prepare();
         prepared_ = true;
@@ -505,8 +525,8 @@ std::string RequestHandler::decode_argument(std::string value, std::string_view 
     return value;
 }
 
-std::vector<std::string> RequestHandler::arguments_from(const ArgumentMap& source, std::string_view name,
-                                                        bool strip) const {
+std::vector<std::string> RequestHandler::arguments_from(const ArgumentMap& source,
+                                                        std::string_view name, bool strip) const {
     std::vector<std::string> values;
     if (const std::vector<std::string>* found = source.find_value(name)) {
         values.reserve(found->size());
@@ -541,11 +561,12 @@ std::vector<std::string> RequestHandler::get_arguments(std::string_view name, bo
 std::string RequestHandler::get_query_argument(std::string_view name, bool strip) const {
     return argument_from(request_->query_arguments, name, std::nullopt, strip);
 }
-std::string RequestHandler::get_query_argument(std::string_view name, std::string_view default_value,
-                                               bool strip) const {
+std::string RequestHandler::get_query_argument(std::string_view name,
+                                               std::string_view default_value, bool strip) const {
     return argument_from(request_->query_arguments, name, default_value, strip);
 }
-std::vector<std::string> RequestHandler::get_query_arguments(std::string_view name, bool strip) const {
+std::vector<std::string> RequestHandler::get_query_arguments(std::string_view name,
+                                                             bool strip) const {
     return arguments_from(request_->query_arguments, name, strip);
 }
 std::string RequestHandler::get_body_argument(std::string_view name, bool strip) const {
@@ -555,7 +576,8 @@ std::string RequestHandler::get_body_argument(std::string_view name, std::string
                                               bool strip) const {
     return argument_from(request_->body_arguments, name, default_value, strip);
 }
-std::vector<std::string> RequestHandler::get_body_arguments(std::string_view name, bool strip) const {
+std::vector<std::string> RequestHandler::get_body_arguments(std::string_view name,
+                                                            bool strip) const {
     return arguments_from(request_->body_arguments, name, strip);
 }
 
@@ -566,18 +588,22 @@ std::optional<std::string> RequestHandler::get_cookie(std::string_view name) con
     return std::nullopt;
 }
 
-std::string RequestHandler::get_cookie(std::string_view name, std::string_view default_value) const {
+std::string RequestHandler::get_cookie(std::string_view name,
+                                       std::string_view default_value) const {
     return get_cookie(name).value_or(std::string(default_value));
 }
 
-void RequestHandler::set_cookie(std::string_view name, std::string_view value, const CookieOptions& options) {
+void RequestHandler::set_cookie(std::string_view name, std::string_view value,
+                                const CookieOptions& options) {
     auto has_control = [](std::string_view text) {
-        return std::any_of(text.begin(), text.end(),
-                           [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+        return std::any_of(text.begin(), text.end(), [](char c) {
+            return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+        });
     };
     if (name.empty() || has_control(name) || has_control(value) || !is_token(name)) {
-        throw std::invalid_argument("Invalid cookie " + json_encode(JSON(replace_invalid_utf8(name))) +
-                                    ": " + json_encode(JSON(replace_invalid_utf8(value))));
+        throw std::invalid_argument("Invalid cookie " +
+                                    json_encode(JSON(replace_invalid_utf8(name))) + ": " +
+                                    json_encode(JSON(replace_invalid_utf8(value))));
     }
     std::string header = std::string(name) + "=" + quote_cookie_value(value);
     if (!options.domain.empty()) header += "; Domain=" + options.domain;
@@ -597,7 +623,8 @@ void RequestHandler::set_cookie(std::string_view name, std::string_view value, c
     rare().new_cookies[name] = std::move(header);
 }
 
-void RequestHandler::clear_cookie(std::string_view name, std::string_view path, std::string_view domain) {
+void RequestHandler::clear_cookie(std::string_view name, std::string_view path,
+                                  std::string_view domain) {
     CookieOptions options;
     options.path = std::string(path);
     options.domain = std::string(domain);
@@ -605,7 +632,8 @@ void RequestHandler::clear_cookie(std::string_view name, std::string_view path, 
     set_cookie(name, "", options);
 }
 
-std::string RequestHandler::create_signed_value(std::string_view name, std::string_view value) const {
+std::string RequestHandler::create_signed_value(std::string_view name,
+                                                std::string_view value) const {
     const std::string& secret = application_->settings().cookie_secret;
     if (secret.empty()) {
         throw std::logic_error("the application needs a cookie_secret setting for signed cookies");
@@ -613,13 +641,14 @@ std::string RequestHandler::create_signed_value(std::string_view name, std::stri
     return tornado::create_signed_value(secret, name, value);
 }
 
-void RequestHandler::set_secure_cookie(std::string_view name, std::string_view value, double expires_days,
-                                       CookieOptions options) {
+void RequestHandler::set_secure_cookie(std::string_view name, std::string_view value,
+                                       double expires_days, CookieOptions options) {
     options.expires_days = expires_days;
     set_cookie(name, create_signed_value(name, value), options);
 }
 
-std::optional<std::string> RequestHandler::get_secure_cookie(std::string_view name, double max_age_days) const {
+std::optional<std::string> RequestHandler::get_secure_cookie(std::string_view name,
+                                                             double max_age_days) const {
     const std::string& secret = application_->settings().cookie_secret;
     if (secret.empty()) {
         throw std::logic_error("the application needs a cookie_secret setting for signed cookies");
@@ -640,7 +669,8 @@ const std::optional<std::string>& RequestHandler::current_user() {
 
 std::string RequestHandler::get_login_url() const {
     const std::string& login_url = application_->settings().login_url;
-    if (login_url.empty()) throw std::logic_error("require_authenticated needs the login_url setting");
+    if (login_url.empty())
+        throw std::logic_error("require_authenticated needs the login_url setting");
     return login_url;
 }
 
@@ -650,7 +680,8 @@ void RequestHandler::require_authenticated() {
     std::string login = get_login_url();
     if (login.find('?') == std::string::npos) {
         // An absolute login URL gets the full URL to come back to.
-        std::string next = login.find("://") != std::string::npos ? request_->full_url() : request_->uri;
+        std::string next =
+            login.find("://") != std::string::npos ? request_->full_url() : request_->uri;
         login = url_concat(login, {{"next", next}});
     }
     redirect(login);
@@ -666,7 +697,8 @@ namespace {
 // (BREACH cannot learn it from compressed responses).
 std::string masked(std::string_view mask, std::string_view data) {
     std::string out(data);
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(out[i] ^ mask[i % mask.size()]);
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = static_cast<char>(out[i] ^ mask[i % mask.size()]);
     return out;
 }
 
@@ -687,7 +719,8 @@ std::optional<DecodedXsrfToken> decode_xsrf_token(std::string_view text) {
                                  [](char c) { return c >= '0' && c <= '9'; });
     if (!versioned) {
         std::optional<std::string> raw = detail::from_hex(text);
-        return DecodedXsrfToken{1, raw ? *raw : std::string(text), static_cast<long long>(std::time(nullptr))};
+        return DecodedXsrfToken{1, raw ? *raw : std::string(text),
+                                static_cast<long long>(std::time(nullptr))};
     }
     if (text.substr(0, bar) != "2") return std::nullopt;
     std::vector<std::string_view> parts;
@@ -701,8 +734,10 @@ std::optional<DecodedXsrfToken> decode_xsrf_token(std::string_view text) {
     std::optional<std::string> mask = detail::from_hex(parts[1]);
     std::optional<std::string> token = detail::from_hex(parts[2]);
     long long timestamp = 0;
-    auto [end, error] = std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), timestamp);
-    if (!mask || mask->empty() || !token || error != std::errc() || end != parts[3].data() + parts[3].size()) {
+    auto [end, error] =
+        std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), timestamp);
+    if (!mask || mask->empty() || !token || error != std::errc() ||
+        end != parts[3].data() + parts[3].size()) {
         return std::nullopt;
     }
     return DecodedXsrfToken{2, masked(*mask, *token), timestamp};
@@ -714,11 +749,13 @@ const RequestHandler::RawXsrfToken& RequestHandler::raw_xsrf_token() {
     std::optional<RawXsrfToken>& raw = rare().raw_xsrf_token;
     if (!raw) {
         std::optional<DecodedXsrfToken> decoded;
-        if (std::optional<std::string> cookie = get_cookie("_xsrf")) decoded = decode_xsrf_token(*cookie);
+        if (std::optional<std::string> cookie = get_cookie("_xsrf"))
+            decoded = decode_xsrf_token(*cookie);
         if (decoded && !decoded->token.empty()) {
             raw = RawXsrfToken{decoded->version, std::move(decoded->token), decoded->timestamp};
         } else {
-            raw = RawXsrfToken{std::nullopt, detail::random_bytes(16), static_cast<long long>(std::time(nullptr))};
+            raw = RawXsrfToken{std::nullopt, detail::random_bytes(16),
+                               static_cast<long long>(std::time(nullptr))};
         }
     }
     return *raw;
@@ -734,13 +771,16 @@ const std::string& RequestHandler::xsrf_token() {
         } else if (settings.xsrf_cookie_version == 2) {
             std::string mask = detail::random_bytes(4);
             std::string hidden = masked(mask, raw.token);
-            token = "2|" + detail::to_hex(mask) + "|" + detail::to_hex(hidden) + "|" + std::to_string(raw.timestamp);
+            token = "2|" + detail::to_hex(mask) + "|" + detail::to_hex(hidden) + "|" +
+                    std::to_string(raw.timestamp);
         } else {
-            throw std::invalid_argument("unknown xsrf_cookie_version " + std::to_string(settings.xsrf_cookie_version));
+            throw std::invalid_argument("unknown xsrf_cookie_version " +
+                                        std::to_string(settings.xsrf_cookie_version));
         }
         if (!raw.version) {  // no usable cookie yet: this request sets one
             CookieOptions options = settings.xsrf_cookie_kwargs;
-            if (current_user() && !options.expires_days && !options.expires) options.expires_days = 30;
+            if (current_user() && !options.expires_days && !options.expires)
+                options.expires_days = 30;
             set_cookie("_xsrf", *token, options);
         }
     }
@@ -757,7 +797,8 @@ void RequestHandler::check_xsrf_cookie() {
     if (sent.empty()) sent = request_->headers.get("X-Csrftoken");
     if (sent.empty()) throw HTTPError(403, "'_xsrf' argument missing from POST");
     std::optional<DecodedXsrfToken> decoded = decode_xsrf_token(sent);
-    if (!decoded || decoded->token.empty()) throw HTTPError(403, "'_xsrf' argument has invalid format");
+    if (!decoded || decoded->token.empty())
+        throw HTTPError(403, "'_xsrf' argument has invalid format");
     // In constant time: how long a wrong guess took must not tell how right it was.
     if (!equal_in_constant_time(decoded->token, raw_xsrf_token().token)) {
         throw HTTPError(403, "XSRF cookie does not match POST argument");
@@ -766,10 +807,12 @@ void RequestHandler::check_xsrf_cookie() {
 
 std::string RequestHandler::static_url(std::string_view path, bool include_version) const {
     const ApplicationSettings& settings = application_->settings();
-    if (settings.static_path.empty()) throw std::logic_error("static_url needs the static_path setting");
+    if (settings.static_path.empty())
+        throw std::logic_error("static_url needs the static_path setting");
     std::string url = settings.static_url_prefix + std::string(path);
     if (!include_version) return url;
-    std::string version = application_->static_file_version(settings.static_path + "/" + std::string(path));
+    std::string version =
+        application_->static_file_version(settings.static_path + "/" + std::string(path));
     return version.empty() ? url : url + "?v=" + version;
 }
 
@@ -779,7 +822,8 @@ void RequestHandler::clear() {
     headers_.clear();
     // Content-Type, Etag, Content-Length and a few more, in one allocation each.
     headers_.reserve(8, 256);
-    headers_.append_normalized_field("Content-Type", "text/html; charset=UTF-8");  // a literal: no checks
+    headers_.append_normalized_field("Content-Type",
+                                     "text/html; charset=UTF-8");  // a literal: no checks
     set_default_headers();
     write_buffer_.clear();
     status_code_ = 200;
@@ -792,16 +836,21 @@ void RequestHandler::set_status(int status_code, std::string_view reason) {
     }
     status_code_ = status_code;
     reason_ = reason.empty() ? std::string(reason_phrase(status_code)) : std::string(reason);
-    if (reason_.find_first_of("\r\n") != std::string::npos) throw std::invalid_argument("unsafe reason phrase");
+    if (reason_.find_first_of("\r\n") != std::string::npos)
+        throw std::invalid_argument("unsafe reason phrase");
 }
 
-void RequestHandler::set_header(std::string_view name, std::string_view value) { headers_.set(name, value); }
+void RequestHandler::set_header(std::string_view name, std::string_view value) {
+    headers_.set(name, value);
+}
 
 void RequestHandler::set_header(std::string_view name, std::chrono::system_clock::time_point when) {
     headers_.set(name, format_timestamp(when));
 }
 
-void RequestHandler::add_header(std::string_view name, std::string_view value) { headers_.add(name, value); }
+void RequestHandler::add_header(std::string_view name, std::string_view value) {
+    headers_.add(name, value);
+}
 
 void RequestHandler::clear_header(std::string_view name) { headers_.remove(name); }
 
@@ -815,8 +864,9 @@ namespace {
 template <typename Json>
 std::string encode_json_object(const Json& object) {
     if (!object.is_object()) {
-        throw std::invalid_argument("write() takes a JSON object only; wrap a list in an object "
-                                    "(a top-level array can be read by another site)");
+        throw std::invalid_argument(
+            "write() takes a JSON object only; wrap a list in an object "
+            "(a top-level array can be read by another site)");
     }
     return json_encode(object);
 }
@@ -842,14 +892,18 @@ Future<void> RequestHandler::write_response(bool last) {
     if (!headers_written_) {
         headers_written_ = true;
         for (auto& transform : transforms_) {
-            chunk = transform->transform_first_chunk(status_code_, headers_, std::move(chunk), last);
+            chunk =
+                transform->transform_first_chunk(status_code_, headers_, std::move(chunk), last);
         }
         if (rare_) {
-            for (const auto& [name, cookie] : rare_->new_cookies) headers_.add_known_name("Set-Cookie", cookie);
+            for (const auto& [name, cookie] : rare_->new_cookies)
+                headers_.add_known_name("Set-Cookie", cookie);
         }
-        written = connection->write_headers(ResponseStartLine{"HTTP/1.1", status_code_, reason_}, headers_, chunk);
+        written = connection->write_headers(ResponseStartLine{"HTTP/1.1", status_code_, reason_},
+                                            headers_, chunk);
     } else {
-        for (auto& transform : transforms_) chunk = transform->transform_chunk(std::move(chunk), last);
+        for (auto& transform : transforms_)
+            chunk = transform->transform_chunk(std::move(chunk), last);
         if (!chunk.empty() || !last) written = connection->write(chunk);
     }
     if (last) connection->finish();
@@ -867,24 +921,28 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
     if (!headers_written_) {
         const std::string& method = request_->method;
         // (add, not set: the header is known to be absent, so there is nothing to replace)
-        if (status_code_ == 200 && (method == "GET" || method == "HEAD") && !headers_.contains("Etag")) {
-            if (std::optional<std::string> etag = compute_etag()) headers_.add_known_name("Etag", *etag);
+        if (status_code_ == 200 && (method == "GET" || method == "HEAD") &&
+            !headers_.contains("Etag")) {
+            if (std::optional<std::string> etag = compute_etag())
+                headers_.add_known_name("Etag", *etag);
             if (check_etag_header()) {
                 write_buffer_.clear();
                 set_status(304);
             }
         }
-        if (status_code_ == 204 || status_code_ == 304 || (status_code_ >= 100 && status_code_ < 200)) {
+        if (status_code_ == 204 || status_code_ == 304 ||
+            (status_code_ >= 100 && status_code_ < 200)) {
             write_buffer_.clear();
             // A 304 describes the representation the client has.
-            for (std::string_view name : {"Content-Encoding", "Content-Language", "Content-Type",
-                                          "Content-Length"}) {
+            for (std::string_view name :
+                 {"Content-Encoding", "Content-Language", "Content-Type", "Content-Length"}) {
                 headers_.remove(name);
             }
         } else if (!headers_.contains("Content-Length")) {
             char digits[24];
             auto [end, error] = std::to_chars(digits, digits + sizeof digits, write_buffer_.size());
-            headers_.append_normalized_field("Content-Length", std::string_view(digits, end - digits));
+            headers_.append_normalized_field("Content-Length",
+                                             std::string_view(digits, end - digits));
         }
     }
     Future<void> sent(nullptr);
@@ -899,7 +957,8 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
     try {
         on_finish();
     } catch (...) {
-        app_log.error("Exception in on_finish of {}: {}", request_summary(), exception_text(std::current_exception()));
+        app_log.error("Exception in on_finish of {}: {}", request_summary(),
+                      exception_text(std::current_exception()));
     }
     return sent.valid() ? sent : detail::done_future();
 }
@@ -928,7 +987,8 @@ void RequestHandler::set_etag_header() {
 }
 
 bool RequestHandler::check_etag_header() const {
-    if (!request_->headers.contains("If-None-Match")) return false;  // most requests: no join, no copy
+    if (!request_->headers.contains("If-None-Match"))
+        return false;  // most requests: no join, no copy
     std::string_view etag = headers_.get_first("Etag");
     std::string if_none_match = request_->headers.get("If-None-Match");
     if (etag.empty() || if_none_match.empty()) return false;
@@ -943,7 +1003,9 @@ bool RequestHandler::check_etag_header() const {
         if (start == std::string_view::npos) break;
         rest.remove_prefix(start);
         if (rest[0] == '*') return true;
-        std::size_t quote = rest.starts_with("W/\"") ? 2 : rest[0] == '"' ? 0 : std::string_view::npos;
+        std::size_t quote = rest.starts_with("W/\"") ? 2
+                            : rest[0] == '"'         ? 0
+                                                     : std::string_view::npos;
         if (quote == std::string_view::npos) {
             rest.remove_prefix(1);
             continue;
@@ -969,7 +1031,8 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
             try {
                 finish();
             } catch (...) {
-                gen_log.error("Failed to flush partial response: {}", exception_text(std::current_exception()));
+                gen_log.error("Failed to flush partial response: {}",
+                              exception_text(std::current_exception()));
             }
         }
         return;
@@ -981,9 +1044,9 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
             std::rethrow_exception(error);
         } catch (const HTTPError& http_error) {
             reason = http_error.reason();
-            if (reason.find_first_of("\r\n") != std::string::npos) reason.clear();  // cannot go in a status line
-        } catch (...) {
-        }
+            if (reason.find_first_of("\r\n") != std::string::npos)
+                reason.clear();  // cannot go in a status line
+        } catch (...) {}
     }
     if (status_code < 100 || status_code > 999) {
         gen_log.error("send_error({}) is not an HTTP status: answering 500", status_code);
@@ -993,7 +1056,8 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
     try {
         write_error(status_code, error);
     } catch (...) {
-        app_log.error("Uncaught exception in write_error: {}", exception_text(std::current_exception()));
+        app_log.error("Uncaught exception in write_error: {}",
+                      exception_text(std::current_exception()));
     }
     if (!finished_) finish();
 }
@@ -1003,7 +1067,8 @@ void RequestHandler::write_error(int status_code, std::exception_ptr error) {
         // C++ has no traceback to show; the exception's type and message are
         // what there is.
         set_header("Content-Type", "text/plain; charset=UTF-8");
-        finish(std::to_string(status_code) + ": " + reason_ + "\n\n" + describe_exception(error) + "\n");
+        finish(std::to_string(status_code) + ": " + reason_ + "\n\n" + describe_exception(error) +
+               "\n");
         return;
     }
     std::string code = std::to_string(status_code);
@@ -1016,7 +1081,8 @@ void RequestHandler::log_exception(std::exception_ptr error) const {
         std::rethrow_exception(error);
     } catch (const HTTPError& http_error) {
         if (!http_error.log_message().empty()) {
-            gen_log.warning("{} {}: {}", http_error.status_code(), request_summary(), http_error.log_message());
+            gen_log.warning("{} {}: {}", http_error.status_code(), request_summary(),
+                            http_error.log_message());
         }
     } catch (...) {
         app_log.error("Uncaught exception {}\n{}", request_summary(), exception_text(error));
@@ -1041,12 +1107,10 @@ void RequestHandler::handle_request_exception(std::exception_ptr error) {
         return;
     } catch (const HTTPError& http_error) {
         status = http_error.status_code();
-    } catch (...) {
-    }
+    } catch (...) {}
     try {
         log_exception(error);
-    } catch (...) {
-    }
+    } catch (...) {}
     if (finished_) return;  // the response went out before the exception: nothing to send
     send_error(status, error);
 }
@@ -1078,7 +1142,8 @@ std::string format_url(std::string_view format, const std::vector<std::string>& 
     };
     for (std::size_t i = 0; i < format.size(); ++i) {
         char c = format[i];
-        if (c == '\\' && i + 1 < format.size() && std::isdigit(static_cast<unsigned char>(format[i + 1]))) {
+        if (c == '\\' && i + 1 < format.size() &&
+            std::isdigit(static_cast<unsigned char>(format[i + 1]))) {
             std::size_t group = static_cast<std::size_t>(format[++i] - '0');
             if (group == 0) throw std::invalid_argument("format_url: \\0 is not a group");
             out += arg_at(group - 1);
@@ -1089,12 +1154,15 @@ std::string format_url(std::string_view format, const std::vector<std::string>& 
                 continue;
             }
             std::size_t close = format.find('}', i);
-            if (close == std::string_view::npos) throw std::invalid_argument("format_url: unmatched '{'");
+            if (close == std::string_view::npos)
+                throw std::invalid_argument("format_url: unmatched '{'");
             std::string_view field = format.substr(i + 1, close - i - 1);
             std::size_t index = next_auto++;
             if (!field.empty()) {
-                if (!std::all_of(field.begin(), field.end(), [](char d) { return d >= '0' && d <= '9'; })) {
-                    throw std::invalid_argument("format_url: only positional fields, not {" + std::string(field) + "}");
+                if (!std::all_of(field.begin(), field.end(),
+                                 [](char d) { return d >= '0' && d <= '9'; })) {
+                    throw std::invalid_argument("format_url: only positional fields, not {" +
+                                                std::string(field) + "}");
                 }
                 index = static_cast<std::size_t>(std::stoul(std::string(field)));
             }

@@ -28,9 +28,10 @@ struct FileInfo {
 std::optional<FileInfo> regular_file_info(const std::string& path) {
     struct stat status {};
     if (::stat(path.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) return std::nullopt;
-    return FileInfo{static_cast<std::int64_t>(status.st_size),
-                    static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1'000'000'000 + status.st_mtim.tv_nsec,
-                    status.st_mtim.tv_sec};
+    return FileInfo{
+        static_cast<std::int64_t>(status.st_size),
+        static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1'000'000'000 + status.st_mtim.tv_nsec,
+        status.st_mtim.tv_sec};
 }
 
 bool is_directory(const std::string& path) {
@@ -75,7 +76,8 @@ void StaticFileHandler::initialize(std::string path, std::string default_filenam
 std::string StaticFileHandler::get_content_version(const std::string& absolute_path) {
     std::ifstream file(absolute_path, std::ios::binary);
     if (!file) return {};
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
+                                                                    EVP_MD_CTX_free);
     if (!context || EVP_DigestInit_ex(context.get(), EVP_sha512(), nullptr) != 1) return {};
     std::string buffer(kChunkSize, '\0');
     while (file) {
@@ -93,16 +95,35 @@ std::string StaticFileHandler::content_type_for(std::string_view path) {
     // The common types of Python's mimetypes (with Debian's /etc/mime.types),
     // which Tornado asks.
     static const std::pair<std::string_view, std::string_view> kTypes[] = {
-        {"html", "text/html"},        {"htm", "text/html"},          {"css", "text/css"},
-        {"js", "text/javascript"},     {"mjs", "text/javascript"},
-        {"json", "application/json"}, {"txt", "text/plain"},         {"md", "text/markdown"},
-        {"csv", "text/csv"},          {"xml", "application/xml"},    {"svg", "image/svg+xml"},
-        {"png", "image/png"},         {"jpg", "image/jpeg"},         {"jpeg", "image/jpeg"},
-        {"gif", "image/gif"},         {"webp", "image/webp"},        {"ico", "image/vnd.microsoft.icon"},
-        {"pdf", "application/pdf"},   {"zip", "application/zip"},    {"gz", "application/gzip"},
-        {"wasm", "application/wasm"}, {"woff", "font/woff"},         {"woff2", "font/woff2"},
-        {"ttf", "font/ttf"},          {"otf", "font/otf"},           {"mp3", "audio/mpeg"},
-        {"mp4", "video/mp4"},         {"webm", "video/webm"},        {"wav", "audio/x-wav"},
+        {"html", "text/html"},
+        {"htm", "text/html"},
+        {"css", "text/css"},
+        {"js", "text/javascript"},
+        {"mjs", "text/javascript"},
+        {"json", "application/json"},
+        {"txt", "text/plain"},
+        {"md", "text/markdown"},
+        {"csv", "text/csv"},
+        {"xml", "application/xml"},
+        {"svg", "image/svg+xml"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},
+        {"webp", "image/webp"},
+        {"ico", "image/vnd.microsoft.icon"},
+        {"pdf", "application/pdf"},
+        {"zip", "application/zip"},
+        {"gz", "application/gzip"},
+        {"wasm", "application/wasm"},
+        {"woff", "font/woff"},
+        {"woff2", "font/woff2"},
+        {"ttf", "font/ttf"},
+        {"otf", "font/otf"},
+        {"mp3", "audio/mpeg"},
+        {"mp4", "video/mp4"},
+        {"webm", "video/webm"},
+        {"wav", "audio/x-wav"},
     };
     std::size_t slash = path.rfind('/');
     std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
@@ -179,7 +200,8 @@ Task<void> StaticFileHandler::serve(std::string path, bool include_body) {
     std::int64_t size = info->size;
     std::int64_t start = 0;
     std::int64_t end = size;
-    if (std::string_view range_header = request().headers.get_first("Range"); !range_header.empty()) {
+    if (std::string_view range_header = request().headers.get_first("Range");
+        !range_header.empty()) {
         if (auto range = parse_request_range(range_header)) {
             std::optional<std::int64_t> first = range->first;
             std::optional<std::int64_t> last = range->second;
@@ -209,7 +231,8 @@ Task<void> StaticFileHandler::serve(std::string path, bool include_body) {
     for (std::int64_t remaining = end - start; remaining > 0;) {
         buffer.resize(static_cast<std::size_t>(std::min<std::int64_t>(remaining, kChunkSize)));
         file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-        if (file.gcount() <= 0) throw std::runtime_error("static file shrank while being sent: " + *file_path);
+        if (file.gcount() <= 0)
+            throw std::runtime_error("static file shrank while being sent: " + *file_path);
         buffer.resize(static_cast<std::size_t>(file.gcount()));
         remaining -= file.gcount();
         write(buffer);

@@ -17,7 +17,8 @@ namespace tornado {
 
 struct GZipContentEncoding::Deflater {
     Deflater() {
-        if (deflateInit2(&stream, kLevel, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        if (deflateInit2(&stream, kLevel, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) !=
+            Z_OK) {
             throw std::runtime_error("zlib: deflateInit2 failed");
         }
     }
@@ -56,8 +57,9 @@ GZipContentEncoding::~GZipContentEncoding() = default;
 
 bool GZipContentEncoding::compressible_type(std::string_view content_type) {
     static constexpr std::string_view kTypes[] = {
-        "application/javascript", "application/x-javascript", "application/xml", "application/atom+xml",
-        "application/json",       "application/xhtml+xml",    "image/svg+xml",
+        "application/javascript", "application/x-javascript", "application/xml",
+        "application/atom+xml",   "application/json",         "application/xhtml+xml",
+        "image/svg+xml",
     };
     if (content_type.starts_with("text/")) return true;
     for (std::string_view type : kTypes) {
@@ -66,8 +68,8 @@ bool GZipContentEncoding::compressible_type(std::string_view content_type) {
     return false;
 }
 
-std::string GZipContentEncoding::transform_first_chunk(int& status_code, HTTPHeaders& headers, std::string chunk,
-                                                       bool finishing) {
+std::string GZipContentEncoding::transform_first_chunk(int& status_code, HTTPHeaders& headers,
+                                                       std::string chunk, bool finishing) {
     (void)status_code;
     // A cache must keep the gzip and the plain answer apart, whichever this is.
     std::string vary = headers.get("Vary");

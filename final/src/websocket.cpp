@@ -58,7 +58,8 @@ void check_close_arguments(std::optional<int> code, std::string_view reason) {
     if (code && !websocket_protocol::is_valid_close_code(*code)) {
         throw std::invalid_argument("close code " + std::to_string(*code) + " may not be sent");
     }
-    if (reason.size() > kMaxCloseReason) throw std::invalid_argument("a close reason has at most 123 bytes");
+    if (reason.size() > kMaxCloseReason)
+        throw std::invalid_argument("a close reason has at most 123 bytes");
     if (!is_valid_utf8(reason)) throw std::invalid_argument("a close reason must be UTF-8");
 }
 
@@ -113,8 +114,8 @@ struct WebSocketProtocol::Pinger {
     IOLoop::Clock::time_point last_pong;
 };
 
-WebSocketProtocol::WebSocketProtocol(WebSocketDelegate& delegate, std::shared_ptr<IOStream> stream, bool client,
-                                     const WebSocketParams& params,
+WebSocketProtocol::WebSocketProtocol(WebSocketDelegate& delegate, std::shared_ptr<IOStream> stream,
+                                     bool client, const WebSocketParams& params,
                                      std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate)
     : delegate_(delegate),
       stream_(std::move(stream)),
@@ -216,7 +217,8 @@ bool WebSocketProtocol::message_handled(Future<void>& handled) {
         connection_over();
         return false;
     }
-    if (std::exception_ptr error = handled.exception()) callback_failed("a coroutine handler", error);
+    if (std::exception_ptr error = handled.exception())
+        callback_failed("a coroutine handler", error);
     return true;
 }
 
@@ -271,7 +273,8 @@ void WebSocketProtocol::run_callback(const char* what, const std::function<void(
 }
 
 void WebSocketProtocol::callback_failed(const char* what, std::exception_ptr error) {
-    app_log.error("Uncaught exception in {} of {}: {}", what, delegate_.describe(), describe_exception(error));
+    app_log.error("Uncaught exception in {} of {}: {}", what, delegate_.describe(),
+                  describe_exception(error));
     fail(websocket_protocol::kInternalError, "internal error");
 }
 
@@ -288,14 +291,16 @@ Future<void> WebSocketProtocol::send_frame(Opcode opcode, std::string_view paylo
         websocket_protocol::append_frame(frame, opcode, payload, true, rsv1);
     }
     Future<void> written = stream_->write(std::string_view(frame));
-    if (frame.capacity() > kMaxKeptFrameBuffer) std::string().swap(frame);  // a huge message's buffer goes
+    if (frame.capacity() > kMaxKeptFrameBuffer)
+        std::string().swap(frame);  // a huge message's buffer goes
     return written;
 }
 
 Future<void> WebSocketProtocol::write_message(std::string_view message, bool binary) {
     if (is_closing()) throw WebSocketClosedError();
     if (!binary && !is_valid_utf8(message)) {
-        throw std::invalid_argument("write_message: a text message must be UTF-8 (send other bytes as binary)");
+        throw std::invalid_argument(
+            "write_message: a text message must be UTF-8 (send other bytes as binary)");
     }
     Opcode opcode = binary ? Opcode::binary : Opcode::text;
     Future<void> written(nullptr);
@@ -312,7 +317,8 @@ Future<void> WebSocketProtocol::write_message(std::string_view message, bool bin
         if (done.cancelled()) {
             result.cancel();
         } else if (done.exception()) {
-            result.set_exception(WebSocketClosedError("the WebSocket closed before the message was sent"));
+            result.set_exception(
+                WebSocketClosedError("the WebSocket closed before the message was sent"));
         } else {
             result.set_result();
         }
@@ -322,7 +328,8 @@ Future<void> WebSocketProtocol::write_message(std::string_view message, bool bin
 
 void WebSocketProtocol::write_ping(std::string_view data) {
     if (is_closing()) throw WebSocketClosedError();
-    if (data.size() > kMaxControlPayload) throw std::invalid_argument("a ping carries at most 125 bytes");
+    if (data.size() > kMaxControlPayload)
+        throw std::invalid_argument("a ping carries at most 125 bytes");
     try {
         send_frame(Opcode::ping, data);
     } catch (const StreamClosedError&) {
@@ -334,7 +341,8 @@ void WebSocketProtocol::close(std::optional<int> code, std::string_view reason) 
     if (!code && !reason.empty()) code = websocket_protocol::kNormalClosure;
     if (!close_sent_) {
         close_sent_ = true;
-        if (!stream_->closed()) close_flushed_ = send_frame(Opcode::close, close_payload(code, reason));
+        if (!stream_->closed())
+            close_flushed_ = send_frame(Opcode::close, close_payload(code, reason));
     }
     stop_pinging();
     if (peer_closed_) {
@@ -367,7 +375,9 @@ void WebSocketProtocol::abort() {
     stream_->close();
 }
 
-bool WebSocketProtocol::is_closing() const noexcept { return close_sent_ || peer_closed_ || stream_->closed(); }
+bool WebSocketProtocol::is_closing() const noexcept {
+    return close_sent_ || peer_closed_ || stream_->closed();
+}
 
 void WebSocketProtocol::set_nodelay(bool value) { stream_->set_nodelay(value); }
 
@@ -377,11 +387,11 @@ void WebSocketProtocol::start_pinging(const WebSocketParams& params) {
     if (!params.ping_interval || *params.ping_interval <= IOLoop::Clock::duration::zero()) return;
     IOLoop::Clock::duration interval = *params.ping_interval;
     // Tornado's default: three intervals, at least 30 s.
-    IOLoop::Clock::duration timeout =
-        params.ping_timeout.value_or(std::max<IOLoop::Clock::duration>(3 * interval, std::chrono::seconds(30)));
+    IOLoop::Clock::duration timeout = params.ping_timeout.value_or(
+        std::max<IOLoop::Clock::duration>(3 * interval, std::chrono::seconds(30)));
     IOLoop::Clock::time_point now = IOLoop::time();
-    pinger_ = std::unique_ptr<Pinger>(new Pinger{PeriodicCallback([this] { periodic_ping(); }, interval),
-                                                 interval, timeout, now, now});
+    pinger_ = std::unique_ptr<Pinger>(new Pinger{
+        PeriodicCallback([this] { periodic_ping(); }, interval), interval, timeout, now, now});
 }
 
 void WebSocketProtocol::periodic_ping() {
@@ -392,7 +402,8 @@ void WebSocketProtocol::periodic_ping() {
     const IOLoop::Clock::time_point now = IOLoop::time();
     // The first test spares a peer when it is this loop that was too busy
     // to ping on time.
-    if (now - pinger_->last_ping < 2 * pinger_->interval && now - pinger_->last_pong > pinger_->timeout) {
+    if (now - pinger_->last_ping < 2 * pinger_->interval &&
+        now - pinger_->last_pong > pinger_->timeout) {
         gen_log.info("{}: no pong within the ping timeout, closing", delegate_.describe());
         close(websocket_protocol::kGoingAway, "ping timeout");
         return;
@@ -441,7 +452,8 @@ Future<void> WebSocketProtocol::close_all_going_away() {
     // leaves the list) inside this loop, so the copy stays valid.
     std::vector<WebSocketProtocol*> closing = list.open;
     for (WebSocketProtocol* protocol : closing) {
-        if (!protocol->is_closing()) protocol->close(websocket_protocol::kGoingAway, "server shutting down");
+        if (!protocol->is_closing())
+            protocol->close(websocket_protocol::kGoingAway, "server shutting down");
     }
     list.all_closed = Future<void>();
     return list.all_closed;
@@ -459,8 +471,8 @@ void WebSocketHandler::get(const PathArgs& args) {
     set_status(101);
     set_header("Upgrade", "websocket");
     set_header("Connection", "Upgrade");
-    set_header("Sec-WebSocket-Accept",
-               websocket_protocol::compute_accept_value(request().headers.get_first("Sec-WebSocket-Key")));
+    set_header("Sec-WebSocket-Accept", websocket_protocol::compute_accept_value(
+                                           request().headers.get_first("Sec-WebSocket-Key")));
     finish();
     // The 101 is written: from here on the stream speaks WebSocket.
     std::shared_ptr<IOStream> stream =
@@ -483,8 +495,10 @@ bool WebSocketHandler::refuse_handshake() {
         gen_log.debug("{}: {}", request_summary(), message);
         return true;
     };
-    if (!header_has_token(headers.get("Upgrade"), "websocket")) return refuse(400, "Can \"Upgrade\" only to \"WebSocket\".");
-    if (!header_has_token(headers.get("Connection"), "upgrade")) return refuse(400, "\"Connection\" must be \"Upgrade\".");
+    if (!header_has_token(headers.get("Upgrade"), "websocket"))
+        return refuse(400, "Can \"Upgrade\" only to \"WebSocket\".");
+    if (!header_has_token(headers.get("Connection"), "upgrade"))
+        return refuse(400, "\"Connection\" must be \"Upgrade\".");
     std::string_view origin_name = headers.contains("Origin") ? "Origin" : "Sec-Websocket-Origin";
     if (headers.contains(origin_name) && !check_origin(headers.get(origin_name))) {
         return refuse(403, "Cross origin websockets not allowed");
@@ -496,7 +510,8 @@ bool WebSocketHandler::refuse_handshake() {
         return true;
     }
     if (request().version != "HTTP/1.1") return refuse(400, "WebSocket needs HTTP/1.1");
-    if (!headers.contains("Host") || !websocket_protocol::is_valid_key(headers.get("Sec-WebSocket-Key"))) {
+    if (!headers.contains("Host") ||
+        !websocket_protocol::is_valid_key(headers.get("Sec-WebSocket-Key"))) {
         return refuse(400, "Missing/Invalid WebSocket headers");
     }
     return false;
@@ -504,10 +519,12 @@ bool WebSocketHandler::refuse_handshake() {
 
 // The subprotocol and the extension: what the client offered, what we take.
 void WebSocketHandler::negotiate(std::unique_ptr<websocket_protocol::PerMessageDeflate>& deflate) {
-    std::vector<std::string> offered = websocket_protocol::header_list(request().headers.get("Sec-WebSocket-Protocol"));
+    std::vector<std::string> offered =
+        websocket_protocol::header_list(request().headers.get("Sec-WebSocket-Protocol"));
     if (std::optional<std::string> chosen = select_subprotocol(offered)) {
         if (std::find(offered.begin(), offered.end(), *chosen) == offered.end()) {
-            throw std::logic_error("select_subprotocol chose '" + *chosen + "', which the client did not offer");
+            throw std::logic_error("select_subprotocol chose '" + *chosen +
+                                   "', which the client did not offer");
         }
         set_header("Sec-WebSocket-Protocol", *chosen);
         subprotocol_ = std::move(*chosen);
@@ -517,7 +534,8 @@ void WebSocketHandler::negotiate(std::unique_ptr<websocket_protocol::PerMessageD
     std::optional<websocket_protocol::AcceptedDeflate> accepted =
         websocket_protocol::accept_deflate_offer(request().headers.get("Sec-WebSocket-Extensions"));
     if (!accepted) return;
-    deflate = std::make_unique<websocket_protocol::PerMessageDeflate>(/*server=*/true, accepted->agreement, *options);
+    deflate = std::make_unique<websocket_protocol::PerMessageDeflate>(
+        /*server=*/true, accepted->agreement, *options);
     set_header("Sec-WebSocket-Extensions", accepted->response_header);
 }
 
@@ -578,7 +596,9 @@ std::optional<std::string> WebSocketHandler::select_subprotocol(const std::vecto
     return std::nullopt;
 }
 
-std::optional<WebSocketCompressionOptions> WebSocketHandler::get_compression_options() { return std::nullopt; }
+std::optional<WebSocketCompressionOptions> WebSocketHandler::get_compression_options() {
+    return std::nullopt;
+}
 
 void WebSocketHandler::check_open() const {
     if (!protocol_ || protocol_->is_closing()) throw WebSocketClosedError();
@@ -589,7 +609,9 @@ Future<void> WebSocketHandler::write_message(std::string_view message, bool bina
     return protocol_->write_message(message, binary);
 }
 
-Future<void> WebSocketHandler::write_message(const JSON& message) { return write_message(json_encode(message)); }
+Future<void> WebSocketHandler::write_message(const JSON& message) {
+    return write_message(json_encode(message));
+}
 
 Future<void> WebSocketHandler::write_message(const nlohmann::ordered_json& message) {
     return write_message(json_encode(message));
@@ -634,7 +656,9 @@ std::optional<IOLoop::Clock::duration> WebSocketHandler::ping_timeout() const {
     return application().settings().websocket_ping_timeout;
 }
 
-std::size_t WebSocketHandler::max_message_size() const { return application().settings().websocket_max_message_size; }
+std::size_t WebSocketHandler::max_message_size() const {
+    return application().settings().websocket_max_message_size;
+}
 
 Future<void> WebSocketHandler::on_ws_message(std::string message, bool binary) {
     on_message(std::move(message), binary);
@@ -693,7 +717,8 @@ struct WebSocketClientConnection::State final : detail::WebSocketDelegate {
     std::string describe() const override { return "WebSocket client of " + url; }
 };
 
-WebSocketClientConnection::WebSocketClientConnection(std::shared_ptr<State> state) : state_(std::move(state)) {}
+WebSocketClientConnection::WebSocketClientConnection(std::shared_ptr<State> state)
+    : state_(std::move(state)) {}
 
 WebSocketClientConnection::~WebSocketClientConnection() {
     if (!state_) return;
@@ -722,7 +747,9 @@ void WebSocketClientConnection::close(std::optional<int> code, std::string_view 
     state_->protocol->close(code, reason);
 }
 
-std::optional<int> WebSocketClientConnection::close_code() const noexcept { return state_->protocol->close_code(); }
+std::optional<int> WebSocketClientConnection::close_code() const noexcept {
+    return state_->protocol->close_code();
+}
 const std::string& WebSocketClientConnection::close_reason() const noexcept {
     return state_->protocol->close_reason();
 }
@@ -741,7 +768,8 @@ std::string http_url_of(std::string_view url) {
         std::string_view scheme = url.substr(0, separator);
         if (equals_ignoring_case(scheme, "ws")) return "http" + std::string(url.substr(separator));
         if (equals_ignoring_case(scheme, "wss")) {
-            throw WebSocketError("wss:// is not supported yet (the framework has no TLS): " + std::string(url));
+            throw WebSocketError("wss:// is not supported yet (the framework has no TLS): " +
+                                 std::string(url));
         }
     }
     throw WebSocketError("not a ws:// URL: " + std::string(url));
@@ -749,11 +777,13 @@ std::string http_url_of(std::string_view url) {
 
 // The server's 101, checked: it must be the answer to our key and agree to
 // no more than we offered.
-std::unique_ptr<websocket_protocol::PerMessageDeflate> check_answer(const HTTPHeaders& headers, std::string_view key,
-                                                                    const WebSocketConnectOptions& options,
-                                                                    std::optional<std::string>& subprotocol) {
-    if (!header_has_token(headers.get("Upgrade"), "websocket")) throw WebSocketError("the 101 does not upgrade to websocket");
-    if (!header_has_token(headers.get("Connection"), "upgrade")) throw WebSocketError("the 101 has no Connection: Upgrade");
+std::unique_ptr<websocket_protocol::PerMessageDeflate> check_answer(
+    const HTTPHeaders& headers, std::string_view key, const WebSocketConnectOptions& options,
+    std::optional<std::string>& subprotocol) {
+    if (!header_has_token(headers.get("Upgrade"), "websocket"))
+        throw WebSocketError("the 101 does not upgrade to websocket");
+    if (!header_has_token(headers.get("Connection"), "upgrade"))
+        throw WebSocketError("the 101 has no Connection: Upgrade");
     if (headers.get("Sec-WebSocket-Accept") != websocket_protocol::compute_accept_value(key)) {
         throw WebSocketError("wrong Sec-WebSocket-Accept in the server's answer");
     }
@@ -768,14 +798,17 @@ std::unique_ptr<websocket_protocol::PerMessageDeflate> check_answer(const HTTPHe
     std::optional<websocket_protocol::PerMessageDeflate::Agreement> agreement =
         websocket_protocol::parse_deflate_answer(headers.get("Sec-WebSocket-Extensions"));
     if (!agreement) return nullptr;
-    if (!options.compression_options) throw WebSocketError("the server turned on compression, which was not offered");
+    if (!options.compression_options)
+        throw WebSocketError("the server turned on compression, which was not offered");
     return std::make_unique<websocket_protocol::PerMessageDeflate>(/*server=*/false, *agreement,
                                                                    *options.compression_options);
 }
 
-std::unique_ptr<WebSocketClientConnection> open_connection(detail::UpgradedConnection& upgraded, std::string url,
-                                                           std::string_view key, WebSocketConnectOptions& options) {
-    if (upgraded.response.code != 101 || !upgraded.stream) throw WebSocketError("Non-websocket response");
+std::unique_ptr<WebSocketClientConnection> open_connection(detail::UpgradedConnection& upgraded,
+                                                           std::string url, std::string_view key,
+                                                           WebSocketConnectOptions& options) {
+    if (upgraded.response.code != 101 || !upgraded.stream)
+        throw WebSocketError("Non-websocket response");
     auto state = std::make_shared<WebSocketClientConnection::State>();
     std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate =
         check_answer(upgraded.response.headers, key, options, state->subprotocol);
@@ -784,12 +817,14 @@ std::unique_ptr<WebSocketClientConnection> open_connection(detail::UpgradedConne
     state->on_message_callback = std::move(options.on_message_callback);
     WebSocketParams params{options.ping_interval, options.ping_timeout, options.max_message_size,
                            options.compression_options};
-    state->protocol.emplace(*state, std::move(upgraded.stream), /*client=*/true, params, std::move(deflate));
+    state->protocol.emplace(*state, std::move(upgraded.stream), /*client=*/true, params,
+                            std::move(deflate));
     state->protocol->start(state);
     return std::make_unique<WebSocketClientConnection>(std::move(state));
 }
 
-Task<std::unique_ptr<WebSocketClientConnection>> connect(HTTPRequest request, WebSocketConnectOptions options) {
+Task<std::unique_ptr<WebSocketClientConnection>> connect(HTTPRequest request,
+                                                         WebSocketConnectOptions options) {
     std::string url = request.url;
     request.url = http_url_of(url);
     std::string key = websocket_protocol::make_key();
@@ -799,7 +834,8 @@ Task<std::unique_ptr<WebSocketClientConnection>> connect(HTTPRequest request, We
     request.headers.set("Sec-WebSocket-Version", "13");
     if (!options.subprotocols.empty()) {
         std::string offered;
-        for (const std::string& name : options.subprotocols) offered += (offered.empty() ? "" : ", ") + name;
+        for (const std::string& name : options.subprotocols)
+            offered += (offered.empty() ? "" : ", ") + name;
         request.headers.set("Sec-WebSocket-Protocol", offered);
     }
     if (options.compression_options) {
@@ -820,14 +856,15 @@ Task<std::unique_ptr<WebSocketClientConnection>> connect(HTTPRequest request, We
 
 }  // namespace
 
-Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string url, WebSocketConnectOptions options) {
+Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(
+    std::string url, WebSocketConnectOptions options) {
     HTTPRequest request;
     request.url = std::move(url);
     return websocket_connect(std::move(request), std::move(options));
 }
 
-Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(HTTPRequest request,
-                                                                      WebSocketConnectOptions options) {
+Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(
+    HTTPRequest request, WebSocketConnectOptions options) {
     return connect(std::move(request), std::move(options));
 }
 

@@ -78,7 +78,8 @@ std::vector<std::string> header_list(std::string_view value) {
 
 bool header_has_token(std::string_view value, std::string_view token) {
     bool found = false;
-    for_each_item(value, [&](std::string_view item) { found = found || equals_ignoring_case(item, token); });
+    for_each_item(
+        value, [&](std::string_view item) { found = found || equals_ignoring_case(item, token); });
     return found;
 }
 
@@ -86,12 +87,14 @@ bool is_valid_close_code(int code) noexcept {
     // 1004 is reserved; 1005, 1006 and 1015 only say what happened, locally,
     // and must never be sent; 1012-1014 were added after RFC 6455 (restart,
     // try again later, bad gateway) and real servers send them.
-    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
 }
 
 // --- frames ----------------------------------------------------------------------------------
 
-void apply_mask(std::span<char> data, const std::array<char, 4>& mask, std::size_t offset) noexcept {
+void apply_mask(std::span<char> data, const std::array<char, 4>& mask,
+                std::size_t offset) noexcept {
     // The key repeated over eight bytes, starting where `offset` falls in
     // it: then a payload is XORed a word at a time.
     char repeated[8];
@@ -113,7 +116,8 @@ void append_frame(std::string& out, Opcode opcode, std::string_view payload, boo
                   const std::array<char, 4>* mask) {
     char header[14];
     std::size_t size = 0;
-    header[size++] = static_cast<char>((fin ? kFin : 0) | (rsv1 ? kRsv1 : 0) | static_cast<std::uint8_t>(opcode));
+    header[size++] = static_cast<char>((fin ? kFin : 0) | (rsv1 ? kRsv1 : 0) |
+                                       static_cast<std::uint8_t>(opcode));
     const std::uint8_t mask_bit = mask != nullptr ? kMaskBit : 0;
     const std::uint64_t length = payload.size();
     if (length < 126) {
@@ -124,7 +128,8 @@ void append_frame(std::string& out, Opcode opcode, std::string_view payload, boo
         header[size++] = static_cast<char>(length);
     } else {
         header[size++] = static_cast<char>(mask_bit | 127);
-        for (int shift = 56; shift >= 0; shift -= 8) header[size++] = static_cast<char>(length >> shift);
+        for (int shift = 56; shift >= 0; shift -= 8)
+            header[size++] = static_cast<char>(length >> shift);
     }
     if (mask != nullptr) {
         std::memcpy(header + size, mask->data(), 4);
@@ -134,7 +139,8 @@ void append_frame(std::string& out, Opcode opcode, std::string_view payload, boo
     out.reserve(payload_at + payload.size());
     out.append(header, size);
     out.append(payload);
-    if (mask != nullptr) apply_mask(std::span<char>(out.data() + payload_at, payload.size()), *mask);
+    if (mask != nullptr)
+        apply_mask(std::span<char>(out.data() + payload_at, payload.size()), *mask);
 }
 
 // --- permessage-deflate ----------------------------------------------------------------------
@@ -157,7 +163,8 @@ struct PerMessageDeflate::Streams {
     bool reset_inflater = false;  // the peer's
 
     Streams(int level, int mem_level, int window_bits) {
-        if (deflateInit2(&deflater, level, Z_DEFLATED, raw(window_bits), mem_level, Z_DEFAULT_STRATEGY) != Z_OK) {
+        if (deflateInit2(&deflater, level, Z_DEFLATED, raw(window_bits), mem_level,
+                         Z_DEFAULT_STRATEGY) != Z_OK) {
             throw std::invalid_argument("permessage-deflate: bad compression options");
         }
         // Inflating with the largest window reads a stream made with any
@@ -177,10 +184,14 @@ struct PerMessageDeflate::Streams {
 
 PerMessageDeflate::PerMessageDeflate(bool server, const Agreement& agreement,
                                      const WebSocketCompressionOptions& options) {
-    bool ours_fresh = server ? agreement.server_no_context_takeover : agreement.client_no_context_takeover;
-    bool theirs_fresh = server ? agreement.client_no_context_takeover : agreement.server_no_context_takeover;
-    std::optional<int> our_bits = server ? agreement.server_max_window_bits : agreement.client_max_window_bits;
-    streams_ = std::make_unique<Streams>(options.compression_level, options.mem_level, our_bits.value_or(MAX_WBITS));
+    bool ours_fresh =
+        server ? agreement.server_no_context_takeover : agreement.client_no_context_takeover;
+    bool theirs_fresh =
+        server ? agreement.client_no_context_takeover : agreement.server_no_context_takeover;
+    std::optional<int> our_bits =
+        server ? agreement.server_max_window_bits : agreement.client_max_window_bits;
+    streams_ = std::make_unique<Streams>(options.compression_level, options.mem_level,
+                                         our_bits.value_or(MAX_WBITS));
     streams_->reset_deflater = ours_fresh;
     streams_->reset_inflater = theirs_fresh;
 }
@@ -203,7 +214,8 @@ std::string PerMessageDeflate::compress(std::string_view message) {
         produced = out.size() - stream.avail_out;
     } while (stream.avail_out == 0);
     out.resize(produced);
-    if (out.size() >= 4 && std::memcmp(out.data() + out.size() - 4, kFlushTail, 4) == 0) out.resize(out.size() - 4);
+    if (out.size() >= 4 && std::memcmp(out.data() + out.size() - 4, kFlushTail, 4) == 0)
+        out.resize(out.size() - 4);
     return out;
 }
 
@@ -226,10 +238,13 @@ std::string PerMessageDeflate::decompress(std::string_view payload, std::size_t 
                 // The sender ended its stream (a final block): the next
                 // message starts a new one.
                 inflateReset(&stream);
-                if (stream.avail_in > 0) throw std::invalid_argument("data after the end of the deflate stream");
+                if (stream.avail_in > 0)
+                    throw std::invalid_argument("data after the end of the deflate stream");
                 return;
             }
-            if (status == Z_BUF_ERROR || (status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0)) return;
+            if (status == Z_BUF_ERROR ||
+                (status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0))
+                return;
             if (status != Z_OK) {
                 throw std::invalid_argument(std::string("invalid deflate data: ") +
                                             (stream.msg != nullptr ? stream.msg : "zlib error"));
@@ -272,7 +287,8 @@ std::vector<Extension> parse_extensions(std::string_view header) {
                 std::optional<std::string> value;
                 if (equals != std::string_view::npos) {
                     std::string_view raw_value = trim_ows(part.substr(equals + 1));
-                    if (raw_value.size() >= 2 && raw_value.front() == '"' && raw_value.back() == '"') {
+                    if (raw_value.size() >= 2 && raw_value.front() == '"' &&
+                        raw_value.back() == '"') {
                         raw_value = raw_value.substr(1, raw_value.size() - 2);
                     }
                     value = std::string(raw_value);
@@ -289,7 +305,8 @@ std::vector<Extension> parse_extensions(std::string_view header) {
 
 std::optional<int> window_bits(const std::optional<std::string>& value) {
     if (!value || value->empty() || value->size() > 2) return std::nullopt;
-    if (!std::all_of(value->begin(), value->end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+    if (!std::all_of(value->begin(), value->end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
     return std::stoi(*value);
 }
 
@@ -348,7 +365,8 @@ bool is_deflate(const Extension& extension) {
 std::optional<AcceptedDeflate> accept_deflate_offer(std::string_view extensions_header) {
     for (Extension& offer : parse_extensions(extensions_header)) {
         if (!is_deflate(offer)) continue;
-        std::optional<PerMessageDeflate::Agreement> agreement = agreement_from(offer, /*offer=*/true);
+        std::optional<PerMessageDeflate::Agreement> agreement =
+            agreement_from(offer, /*offer=*/true);
         if (!agreement) continue;  // RFC 7692: decline an offer we cannot meet, try the next
         // The answer repeats the offer's parameters, as Tornado's does, but a
         // client_max_window_bits without a value (a capability, not a request).
@@ -361,14 +379,16 @@ std::optional<AcceptedDeflate> accept_deflate_offer(std::string_view extensions_
     return std::nullopt;
 }
 
-std::optional<PerMessageDeflate::Agreement> parse_deflate_answer(std::string_view extensions_header) {
+std::optional<PerMessageDeflate::Agreement> parse_deflate_answer(
+    std::string_view extensions_header) {
     std::vector<Extension> extensions = parse_extensions(extensions_header);
     if (extensions.empty()) return std::nullopt;
     if (extensions.size() > 1 || !is_deflate(extensions.front())) {
         throw WebSocketError("the server accepted an extension that was not offered: " +
                              std::string(extensions_header));
     }
-    std::optional<PerMessageDeflate::Agreement> agreement = agreement_from(extensions.front(), /*offer=*/false);
+    std::optional<PerMessageDeflate::Agreement> agreement =
+        agreement_from(extensions.front(), /*offer=*/false);
     if (!agreement) {
         throw WebSocketError("the server's permessage-deflate parameters cannot be used: " +
                              std::string(extensions_header));
@@ -378,11 +398,13 @@ std::optional<PerMessageDeflate::Agreement> parse_deflate_answer(std::string_vie
 
 // --- MessageReader ---------------------------------------------------------------------------
 
-MessageReader::MessageReader(bool expect_masked, std::size_t max_message_size, PerMessageDeflate* deflate)
+MessageReader::MessageReader(bool expect_masked, std::size_t max_message_size,
+                             PerMessageDeflate* deflate)
     : max_message_size_(max_message_size), deflate_(deflate), expect_masked_(expect_masked) {}
 
 Event MessageReader::feed(std::string bytes) {
-    if (bytes.size() != wanted_) throw std::invalid_argument("MessageReader::feed: not the bytes it asked for");
+    if (bytes.size() != wanted_)
+        throw std::invalid_argument("MessageReader::feed: not the bytes it asked for");
     switch (stage_) {
         case Stage::frame_start: return start_frame(bytes);
         case Stage::header_rest: return read_header_rest(std::move(bytes));
@@ -413,16 +435,20 @@ Event MessageReader::start_frame(std::string_view two_bytes) {
     if ((first & (kRsv2 | kRsv3)) != 0) return fail(kProtocolError, "reserved bits set");
     // RSV1 marks a compressed message, and only on its first frame.
     compressed_ = (first & kRsv1) != 0;
-    if (compressed_ && (deflate_ == nullptr || opcode_ == Opcode::continuation || is_control(opcode_))) {
-        return fail(kProtocolError, deflate_ == nullptr ? "reserved bits set"
-                                                        : "RSV1 set on a frame that does not begin a message");
+    if (compressed_ &&
+        (deflate_ == nullptr || opcode_ == Opcode::continuation || is_control(opcode_))) {
+        return fail(kProtocolError, deflate_ == nullptr
+                                        ? "reserved bits set"
+                                        : "RSV1 set on a frame that does not begin a message");
     }
     if (masked != expect_masked_) {
-        return fail(kProtocolError, expect_masked_ ? "client frame not masked" : "server frame masked");
+        return fail(kProtocolError,
+                    expect_masked_ ? "client frame not masked" : "server frame masked");
     }
     if (is_control(opcode_)) {
         if (!fin_) return fail(kProtocolError, "fragmented control frame");
-        if (length_code_ > kMaxControlPayload) return fail(kProtocolError, "control frame over 125 bytes");
+        if (length_code_ > kMaxControlPayload)
+            return fail(kProtocolError, "control frame over 125 bytes");
     } else if (opcode_ == Opcode::continuation && !in_message_) {
         return fail(kProtocolError, "continuation frame with nothing to continue");
     } else if (opcode_ != Opcode::continuation && in_message_) {
@@ -445,7 +471,8 @@ Event MessageReader::read_header_rest(std::string bytes) {
     if (length_code_ >= 126) {
         const std::size_t length_bytes = length_code_ == 126 ? 2 : 8;
         length = 0;
-        for (std::size_t i = 0; i < length_bytes; ++i) length = (length << 8) | static_cast<std::uint8_t>(bytes[i]);
+        for (std::size_t i = 0; i < length_bytes; ++i)
+            length = (length << 8) | static_cast<std::uint8_t>(bytes[i]);
         if (length >> 63 != 0) return fail(kProtocolError, "frame length with its top bit set");
         at = length_bytes;
     }
@@ -485,7 +512,8 @@ Event MessageReader::control_frame(std::string payload) {
     if (payload.empty()) return Event{Event::Kind::close, {}, false, kNoStatusReceived};
     if (payload.size() == 1) return fail(kProtocolError, "close frame of one byte");
     int code = (static_cast<std::uint8_t>(payload[0]) << 8) | static_cast<std::uint8_t>(payload[1]);
-    if (!is_valid_close_code(code)) return fail(kProtocolError, "invalid close code " + std::to_string(code));
+    if (!is_valid_close_code(code))
+        return fail(kProtocolError, "invalid close code " + std::to_string(code));
     std::string reason = payload.substr(2);
     if (!is_valid_utf8(reason)) return fail(kInvalidPayload, "close reason is not UTF-8");
     return Event{Event::Kind::close, std::move(reason), false, code};
@@ -504,7 +532,8 @@ Event MessageReader::data_frame(std::string payload) {
     // the connection at once, not at the end of a long message.
     bool check_now = !message_binary_ && !message_compressed_;
     if (opcode_ == Opcode::continuation) {
-        if (check_now && !utf8_.feed(payload)) return fail(kInvalidPayload, "text message is not UTF-8");
+        if (check_now && !utf8_.feed(payload))
+            return fail(kInvalidPayload, "text message is not UTF-8");
         message_ += payload;
     } else if (check_now && !utf8_.feed(message_)) {
         return fail(kInvalidPayload, "text message is not UTF-8");
@@ -525,7 +554,8 @@ Event MessageReader::finish_message() {
         } catch (const std::invalid_argument& error) {
             return fail(kInvalidPayload, error.what());
         }
-        if (!message_binary_ && !is_valid_utf8(message)) return fail(kInvalidPayload, "text message is not UTF-8");
+        if (!message_binary_ && !is_valid_utf8(message))
+            return fail(kInvalidPayload, "text message is not UTF-8");
     } else if (!message_binary_ && !utf8_.complete()) {
         return fail(kInvalidPayload, "text message is not UTF-8");
     }

@@ -48,9 +48,10 @@ std::string uuid4() {
     high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
     low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // variant 1
     char text[37];
-    std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(high >> 32),
-                  static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>(high & 0xffff),
-                  static_cast<unsigned>(low >> 48), static_cast<unsigned long long>(low & 0xffffffffffffULL));
+    std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx",
+                  static_cast<unsigned>(high >> 32), static_cast<unsigned>((high >> 16) & 0xffff),
+                  static_cast<unsigned>(high & 0xffff), static_cast<unsigned>(low >> 48),
+                  static_cast<unsigned long long>(low & 0xffffffffffffULL));
     return text;
 }
 
@@ -165,7 +166,8 @@ public:
         }
         std::optional<std::string> body = body_of(text);
         if (!body) {
-            close(tornado::websocket_protocol::kInvalidPayload, "a chat message is {\"body\": text}");
+            close(tornado::websocket_protocol::kInvalidPayload,
+                  "a chat message is {\"body\": text}");
             return;
         }
         buffer_->add_message(make_message(*body, *templates_));
@@ -180,8 +182,7 @@ private:
             if (message.is_object() && message.contains("body") && message["body"].is_string()) {
                 return message["body"].get<std::string>();
             }
-        } catch (const tornado::JSONDecodeError&) {
-        }
+        } catch (const tornado::JSONDecodeError&) {}
         return std::nullopt;
     }
 
@@ -210,8 +211,7 @@ Message make_message(std::string_view body, const tornado::BaseLoader& templates
 }
 
 std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer,
-                                          std::string static_dir,
-                                          std::string template_dir) {
+                                          std::string static_dir, std::string template_dir) {
     // One loader, shared by the handlers that make messages: message.html
     // is read and parsed once, then kept (so a changed file shows after a
     // restart, even in debug mode, where GET /chat, rendered through the

@@ -85,8 +85,7 @@ Message make_message(std::string_view body, const tornado::BaseLoader& templates
 // `template_dir`), /chat/new, /chat/updates, /chat/ws and the page's files
 // under /chat/static/, from `static_dir`.
 std::vector<tornado::URLSpec> chat_routes(std::shared_ptr<MessageBuffer> buffer,
-                                          std::string static_dir,
-                                          std::string template_dir);
+                                          std::string static_dir, std::string template_dir);
 
 // Where the chat's files are in the source tree (set by CMake):
 // final/examples/chat/static (the script and the style sheet) and

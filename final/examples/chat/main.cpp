@@ -14,8 +14,9 @@
 
 static auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
 static auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
-static auto& static_dir = tornado::define("static_dir", chat::default_static_dir(),
-                                          "the chat page's script and style sheet (chat.js, chat.css)");
+static auto& static_dir =
+    tornado::define("static_dir", chat::default_static_dir(),
+                    "the chat page's script and style sheet (chat.js, chat.css)");
 static auto& template_dir = tornado::define("template_dir", chat::default_template_dir(),
                                             "the chat's templates (index.html, message.html)");
 

@@ -30,25 +30,26 @@ using tornado::Task;
 
 auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
 auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
-auto& static_path = tornado::define("static_path", std::string(DEMO_STATIC_DIR), "the folder /static/ serves");
+auto& static_path =
+    tornado::define("static_path", std::string(DEMO_STATIC_DIR), "the folder /static/ serves");
 auto& template_path = tornado::define("template_path", std::string(DEMO_TEMPLATE_DIR),
                                       "the folder render() finds templates in");
-auto& debug = tornado::define("debug", false, "show exception details in error pages; reread changed templates");
+auto& debug = tornado::define("debug", false,
+                              "show exception details in error pages; reread changed templates");
 
 constexpr std::size_t kMaxBodySize = 10 * 1024 * 1024;
 constexpr std::size_t kMaxHeaderSize = 64 * 1024;
 constexpr auto kShutdownGrace = std::chrono::seconds(3);
 
 // A number from the query, or 400 naming the argument.
-long number_argument(const tornado::RequestHandler& handler, std::string_view name, long default_value,
-                     long max_value) {
+long number_argument(const tornado::RequestHandler& handler, std::string_view name,
+                     long default_value, long max_value) {
     std::string text = handler.get_argument(name, std::to_string(default_value));
     try {
         std::size_t used = 0;
         long value = std::stol(text, &used);
         if (used == text.size() && value >= 0 && value <= max_value) return value;
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     throw tornado::HTTPError(400, "bad " + std::string(name) + ": " + text);
 }
 
@@ -185,7 +186,8 @@ class BlockingHandler : public tornado::RequestHandler {
 public:
     Task<void> get_async(PathArgs) override {
         long ms = number_argument(*this, "ms", 100, 60'000);
-        co_await tornado::run_in_executor([ms] { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); });
+        co_await tornado::run_in_executor(
+            [ms] { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); });
         write("done " + std::to_string(ms));
     }
 };
@@ -228,7 +230,9 @@ public:
 // escaped by autoescape (xhtml_escape), as in Tornado.
 class TemplateHandler : public tornado::RequestHandler {
 public:
-    void get(const PathArgs&) override { render("template.html", {{"name", get_argument("name", "world")}}); }
+    void get(const PathArgs&) override {
+        render("template.html", {{"name", get_argument("name", "world")}});
+    }
 };
 
 // WebSocket: each message back with its opcode (text or binary). Pings are
@@ -288,7 +292,8 @@ int main(int argc, char** argv) {
     server_options.max_body_size = kMaxBodySize;
     server_options.max_header_size = kMaxHeaderSize;
     server_options.shutdown_grace = kShutdownGrace;
-    tornado::HTTPServer& server = app.listen(static_cast<std::uint16_t>(*port), *address, server_options);
+    tornado::HTTPServer& server =
+        app.listen(static_cast<std::uint16_t>(*port), *address, server_options);
 
     std::printf("Listening on http://%s:%u/\n", address->c_str(), unsigned{server.port()});
     std::fflush(stdout);

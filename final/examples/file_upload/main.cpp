@@ -45,8 +45,8 @@ public:
         std::string report;
         for (const auto& [field, files] : request().files) {
             for (const tornado::HTTPFile& file : files) {
-                tornado::app_log.info("POST \"{}\" \"{}\" {} bytes", file.filename, file.content_type,
-                                      file.body.size());
+                tornado::app_log.info("POST \"{}\" \"{}\" {} bytes", file.filename,
+                                      file.content_type, file.body.size());
                 report += file.filename + ": " + std::to_string(file.body.size()) + " bytes\n";
             }
         }
@@ -72,7 +72,8 @@ public:
 
     void put(const tornado::PathArgs& args) override {
         std::string_view type = request().headers.get_first("Content-Type", "(none)");
-        tornado::app_log.info("PUT \"{}\" \"{}\" {} bytes in {} pieces", args[0], type, bytes_read_, pieces_);
+        tornado::app_log.info("PUT \"{}\" \"{}\" {} bytes in {} pieces", args[0], type, bytes_read_,
+                              pieces_);
         set_header("Content-Type", "text/plain; charset=UTF-8");
         write(args[0] + ": " + std::to_string(bytes_read_) + " bytes\n");
     }
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
     });
     tornado::HTTPServerOptions server_options;
     server_options.max_body_size = 10 << 20;
-    tornado::HTTPServer& server = app.listen(static_cast<std::uint16_t>(*port), *address, server_options);
+    tornado::HTTPServer& server =
+        app.listen(static_cast<std::uint16_t>(*port), *address, server_options);
     std::printf("Listening on http://%s:%u/\n", address->c_str(), unsigned{server.port()});
     std::fflush(stdout);
     loop.install_signal_handlers();

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "tornado/iostream.h"
 #include "tornado/ioloop.h"
+#include "tornado/iostream.h"
 #include "tornado/log.h"
 #include "tornado/options.h"
 #include "tornado/tcpserver.h"

@@ -24,7 +24,8 @@
 
 static auto& compress = tornado::define("compress", false, "offer permessage-deflate");
 static auto& binary = tornado::define("binary", false, "send the messages as binary");
-static auto& timeout = tornado::define("timeout", 10.0, "seconds to wait for the connection and each answer");
+static auto& timeout =
+    tornado::define("timeout", 10.0, "seconds to wait for the connection and each answer");
 
 namespace {
 
@@ -39,7 +40,9 @@ void print(const tornado::WebSocketMessage& message) {
     std::fflush(stdout);
 }
 
-std::chrono::milliseconds wait_limit() { return std::chrono::milliseconds(static_cast<long>(*timeout * 1000)); }
+std::chrono::milliseconds wait_limit() {
+    return std::chrono::milliseconds(static_cast<long>(*timeout * 1000));
+}
 
 // Sends each message and waits for one answer to each.
 tornado::Task<bool> send_all(Connection& ws, std::vector<std::string> messages) {
@@ -56,7 +59,8 @@ tornado::Task<bool> send_all(Connection& ws, std::vector<std::string> messages) 
 // Every message until the connection closes. (`ws` is a reference: its
 // owner, run(), waits for this coroutine to end.)
 tornado::Task<void> print_messages(Connection& ws) {
-    while (std::optional<tornado::WebSocketMessage> message = co_await ws->read_message()) print(*message);
+    while (std::optional<tornado::WebSocketMessage> message = co_await ws->read_message())
+        print(*message);
 }
 
 // One line of standard input, read on the loop's thread pool: a terminal or
@@ -91,8 +95,7 @@ tornado::Task<int> run(std::string url, std::vector<std::string> messages) {
     } else {
         answered = co_await send_all(ws, std::move(messages));
         ws->close(1000);
-        while (co_await tornado::with_timeout(wait_limit(), ws->read_message())) {
-        }
+        while (co_await tornado::with_timeout(wait_limit(), ws->read_message())) {}
     }
     if (ws->close_code()) {
         std::printf("closed: %d %s\n", *ws->close_code(), ws->close_reason().c_str());
@@ -107,7 +110,8 @@ tornado::Task<int> run(std::string url, std::vector<std::string> messages) {
 int main(int argc, char** argv) {
     std::vector<std::string> rest = tornado::parse_command_line(argc, argv);
     if (rest.empty()) {
-        std::fprintf(stderr, "usage: final_websocket_client [--compress] [--binary] URL [MESSAGE...]\n");
+        std::fprintf(stderr,
+                     "usage: final_websocket_client [--compress] [--binary] URL [MESSAGE...]\n");
         return 2;
     }
     std::string url = rest.front();

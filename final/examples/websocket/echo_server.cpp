@@ -18,7 +18,8 @@
 
 static auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
 static auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
-static auto& compress = tornado::define("compress", false, "accept permessage-deflate when a client offers it");
+static auto& compress =
+    tornado::define("compress", false, "accept permessage-deflate when a client offers it");
 
 class EchoSocket : public tornado::WebSocketHandler {
 public:

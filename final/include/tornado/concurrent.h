@@ -232,19 +232,15 @@ public:
     // CancelledError). Returns false if it was already done.
     bool cancel() const { return state().cancel(); }
 
-    void set_result() const
-        requires std::is_void_v<T>
-    {
-        state().set_value();
-    }
+    void set_result() const requires std::is_void_v<T> { state().set_value(); }
     template <typename U>
-        requires(!std::is_void_v<T> && std::is_constructible_v<T, U &&>)
-    void set_result(U&& value) const {
+    requires(!std::is_void_v<T> &&
+             std::is_constructible_v<T, U&&>) void set_result(U&& value) const {
         state().set_value(std::forward<U>(value));
     }
     void set_exception(std::exception_ptr error) const { state().set_exception(std::move(error)); }
     template <typename E>
-        requires std::is_base_of_v<std::exception, std::decay_t<E>>
+    requires std::is_base_of_v<std::exception, std::decay_t<E>>
     void set_exception(E&& error) const {
         set_exception(std::make_exception_ptr(std::forward<E>(error)));
     }
@@ -271,10 +267,8 @@ public:
         } else {
             static_assert(std::is_invocable_v<Stored&>,
                           "a done callback takes the Future, or nothing");
-            state().add_done_callback(
-                [callback = std::forward<F>(callback)](detail::FutureStateBase&) mutable {
-                    callback();
-                });
+            state().add_done_callback([callback = std::forward<F>(callback)](
+                                          detail::FutureStateBase&) mutable { callback(); });
         }
     }
 

@@ -85,16 +85,12 @@ template <typename T>
 class TaskResult : public TaskPromiseBase {
 public:
     template <typename U>
-        requires std::is_constructible_v<T, U &&>
-    void return_value(U&& value) {
-        value_.emplace(std::forward<U>(value));
-    }
+    requires std::is_constructible_v<T, U&&>
+    void return_value(U&& value) { value_.emplace(std::forward<U>(value)); }
     T& value() noexcept { return *value_; }
 
 protected:
-    void deliver(FutureState<T>& future) {
-        future.set_value(std::move(*value_));
-    }
+    void deliver(FutureState<T>& future) { future.set_value(std::move(*value_)); }
 
 private:
     std::optional<T> value_;
@@ -290,7 +286,8 @@ Future<T> convert_yielded(Task<T>&& task) {
 template <typename Rep, typename Period>
 Future<void> sleep(std::chrono::duration<Rep, Period> duration) {
     Future<void> future;
-    IOLoop::current().call_later(duration, [future] { future_set_result_unless_cancelled(future); });
+    IOLoop::current().call_later(duration,
+                                 [future] { future_set_result_unless_cancelled(future); });
     return future;
 }
 
@@ -413,13 +410,11 @@ Task<std::map<K, T>> multi_map(std::map<K, Child> children) {
 }  // namespace detail
 
 template <typename T>
-    requires(!std::is_void_v<T>)
-Future<std::vector<T>> multi(std::vector<Future<T>> children) {
+requires(!std::is_void_v<T>) Future<std::vector<T>> multi(std::vector<Future<T>> children) {
     return detail::multi_vector<Future<T>, T>(std::move(children));
 }
 template <typename T>
-    requires(!std::is_void_v<T>)
-Future<std::vector<T>> multi(std::vector<Task<T>> children) {
+requires(!std::is_void_v<T>) Future<std::vector<T>> multi(std::vector<Task<T>> children) {
     return detail::multi_vector<Task<T>, T>(std::move(children));
 }
 inline Future<void> multi(std::vector<Future<void>> children) {
@@ -429,13 +424,11 @@ inline Future<void> multi(std::vector<Task<void>> children) {
     return detail::multi_void(std::move(children));
 }
 template <typename K, typename T>
-    requires(!std::is_void_v<T>)
-Future<std::map<K, T>> multi(std::map<K, Future<T>> children) {
+requires(!std::is_void_v<T>) Future<std::map<K, T>> multi(std::map<K, Future<T>> children) {
     return detail::multi_map<K, Future<T>, T>(std::move(children));
 }
 template <typename K, typename T>
-    requires(!std::is_void_v<T>)
-Future<std::map<K, T>> multi(std::map<K, Task<T>> children) {
+requires(!std::is_void_v<T>) Future<std::map<K, T>> multi(std::map<K, Task<T>> children) {
     return detail::multi_map<K, Task<T>, T>(std::move(children));
 }
 

@@ -182,7 +182,8 @@ private:
     IOStream* checked_stream() const;
 
     // The response.
-    void format_head(std::string& out, const ResponseStartLine& start_line, const HTTPHeaders& headers);
+    void format_head(std::string& out, const ResponseStartLine& start_line,
+                     const HTTPHeaders& headers);
     bool append_body(std::string& out, std::string_view chunk);
     Future<void> send(std::string_view data, std::string_view big_chunk);
     void finish_request();
@@ -203,17 +204,17 @@ private:
     std::unique_ptr<GzipDecompressor> gunzip_body_;  // a gzipped body, with params.decompress
     bool chunked_request_ = false;
     bool head_request_ = false;
-    bool http11_ = false;               // HTTP/1.1 (else 1.0, or 1.x treated as 1.0)
-    bool keep_alive_asked_ = false;     // HTTP/1.0 "Connection: keep-alive"
+    bool http11_ = false;            // HTTP/1.1 (else 1.0, or 1.x treated as 1.0)
+    bool keep_alive_asked_ = false;  // HTTP/1.0 "Connection: keep-alive"
     bool expect_continue_ = false;
     bool disconnect_on_finish_ = false;
     bool read_finished_ = false;
-    bool delegate_finished_ = false;    // finish() or on_connection_close() was called
+    bool delegate_finished_ = false;  // finish() or on_connection_close() was called
 
     // The response.
     bool headers_written_ = false;
-    bool write_finished_ = false;       // finish() was called
-    bool request_finished_ = false;     // finished and flushed
+    bool write_finished_ = false;    // finish() was called
+    bool request_finished_ = false;  // finished and flushed
     bool chunking_output_ = false;
     bool response_body_allowed_ = true;
     bool switching_protocols_ = false;  // a 101 answer: the stream goes to someone else next
@@ -308,8 +309,8 @@ private:
     bool detached_ = false;
     bool lingering_ = false;
 
-    HTTPServer* server_ = nullptr;      // the server that lists it (if any)
-    std::size_t server_slot_ = 0;       // its index in that list
+    HTTPServer* server_ = nullptr;  // the server that lists it (if any)
+    std::size_t server_slot_ = 0;   // its index in that list
 };
 
 }  // namespace tornado

@@ -96,14 +96,14 @@ struct HTTPRequest {
 
 // What came back (Tornado's HTTPResponse).
 struct HTTPResponse {
-    HTTPRequest request{};          // the request as given (before redirects)
-    int code = 0;                   // 200; 599 when there was no response
-    std::string reason{};           // "OK" (the standard phrase if the server sent none)
+    HTTPRequest request{};  // the request as given (before redirects)
+    int code = 0;           // 200; 599 when there was no response
+    std::string reason{};   // "OK" (the standard phrase if the server sent none)
     HTTPHeaders headers{};
-    std::string body{};             // chunked encoding removed
-    std::string effective_url{};    // the URL fetched last (after redirects)
-    double request_time = 0;        // seconds, from the first connect to the last byte
-    std::exception_ptr error{};     // an HTTPClientError unless code is 2xx
+    std::string body{};           // chunked encoding removed
+    std::string effective_url{};  // the URL fetched last (after redirects)
+    double request_time = 0;      // seconds, from the first connect to the last byte
+    std::exception_ptr error{};   // an HTTPClientError unless code is 2xx
 
     // Throws `error`, if there is one (Tornado's rethrow()).
     void rethrow() const {
@@ -150,7 +150,8 @@ public:
 // 599, "Stream closed": the server closed (or reset) before the response ended.
 class HTTPStreamClosedError : public HTTPClientError {
 public:
-    explicit HTTPStreamClosedError(std::string message = "Stream closed", std::exception_ptr cause = nullptr);
+    explicit HTTPStreamClosedError(std::string message = "Stream closed",
+                                   std::exception_ptr cause = nullptr);
 };
 
 // The client's own settings (Tornado's SimpleAsyncHTTPClient.initialize).

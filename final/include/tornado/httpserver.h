@@ -95,8 +95,9 @@ public:
 
     // With a function of the request: it returns void, a Task or a Future.
     template <typename F>
-        requires std::is_invocable_v<std::decay_t<F>&, std::shared_ptr<HTTPServerRequest>>
-    explicit HTTPServer(F&& callback, HTTPServerOptions options = {})
+    requires std::is_invocable_v < std::decay_t<F>
+    &, std::shared_ptr < HTTPServerRequest >>
+           explicit HTTPServer(F&& callback, HTTPServerOptions options = {})
         : HTTPServer(std::move(options), wrap(std::forward<F>(callback))) {}
     // With an application; the reference must outlive the server.
     explicit HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions options = {});
@@ -109,15 +110,16 @@ public:
     // close_all_connections); with a grace, idle ones at once and busy ones
     // after their response, or when the grace is over. The Future resolves
     // once every connection has ended. Call stop() first to accept no more.
-    Future<void> close_all_connections(IOLoop::Clock::duration grace = IOLoop::Clock::duration::zero());
+    Future<void> close_all_connections(
+        IOLoop::Clock::duration grace = IOLoop::Clock::duration::zero());
 
     // Connections open now.
     std::size_t connection_count() const noexcept { return connections_.size(); }
     const HTTPServerOptions& options() const noexcept { return options_; }
 
     // HTTPServerConnectionDelegate: what each connection calls.
-    std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1ServerConnection* server_conn,
-                                                       std::shared_ptr<HTTPConnection> request_conn) override;
+    std::unique_ptr<HTTPMessageDelegate> start_request(
+        HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
     void on_close(HTTP1ServerConnection* server_conn) override;
 
 protected:
@@ -137,7 +139,8 @@ private:
 
     template <typename F>
     static RequestCallback wrap(F&& callback) {
-        return [callback = std::forward<F>(callback)](std::shared_ptr<HTTPServerRequest> request) mutable {
+        return [callback =
+                    std::forward<F>(callback)](std::shared_ptr<HTTPServerRequest> request) mutable {
             using R = std::invoke_result_t<std::decay_t<F>&, std::shared_ptr<HTTPServerRequest>>;
             if constexpr (std::is_void_v<R>) {
                 callback(std::move(request));
@@ -154,7 +157,8 @@ private:
     HTTPServerOptions options_;
     std::shared_ptr<const HTTP1ConnectionParameters> params_;
     std::shared_ptr<Shared> shared_;
-    HTTPServerConnectionDelegate* delegate_ = nullptr;  // the application, or nullptr for a callback
+    HTTPServerConnectionDelegate* delegate_ =
+        nullptr;  // the application, or nullptr for a callback
     std::shared_ptr<HTTPServerConnectionDelegate> owned_delegate_;
     std::string_view protocol_ = "http";
 

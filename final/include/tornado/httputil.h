@@ -24,8 +24,8 @@
 // The parsers are strict where Tornado 6.2 is lenient (RFC 9110 / 9112):
 // header names are tokens (nothing between the name and its colon), values
 // hold no control characters, lines end in CRLF or a bare LF (never a bare
-// CR), obsolete line folding is refused by the server's parser. Anything refused throws HTTPInputError,
-// whose message names the problem and whose status() is what to answer.
+// CR), obsolete line folding is refused by the server's parser. Anything refused throws
+// HTTPInputError, whose message names the problem and whose status() is what to answer.
 //
 // Speed: parse_request_head makes one pass over the bytes and keeps them:
 // the HTTPHeaders it returns adopts the head's buffer and records each name
@@ -73,7 +73,8 @@ class HTTP1ServerConnection;
 class HTTPInputError : public std::runtime_error {
 public:
     explicit HTTPInputError(const std::string& message) : HTTPInputError(400, message) {}
-    HTTPInputError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+    HTTPInputError(int status, const std::string& message)
+        : std::runtime_error(message), status_(status) {}
     int status() const noexcept { return status_; }
 
 private:
@@ -171,7 +172,9 @@ public:
     iterator begin() noexcept { return items_.begin(); }
     iterator end() noexcept { return items_.end(); }
 
-    friend bool operator==(const OrderedMap& a, const OrderedMap& b) { return a.items_ == b.items_; }
+    friend bool operator==(const OrderedMap& a, const OrderedMap& b) {
+        return a.items_ == b.items_;
+    }
 
 private:
     static constexpr std::size_t kLinearLimit = 16;
@@ -266,7 +269,8 @@ public:
 
     private:
         friend class HTTPHeaders;
-        const_iterator(const HTTPHeaders* headers, std::size_t index) : headers_(headers), index_(index) {}
+        const_iterator(const HTTPHeaders* headers, std::size_t index)
+            : headers_(headers), index_(index) {}
         const HTTPHeaders* headers_ = nullptr;
         std::size_t index_ = 0;
     };
@@ -301,7 +305,8 @@ public:
     // The values joined with ",", or `fallback` when there are none.
     std::string get(std::string_view name, std::string_view fallback = {}) const;
     // The first value, or `fallback`, without a copy (see the class comment).
-    std::string_view get_first(std::string_view name, std::string_view fallback = {}) const noexcept;
+    std::string_view get_first(std::string_view name,
+                               std::string_view fallback = {}) const noexcept;
     // How many field lines carry `name`.
     std::size_t count(std::string_view name) const noexcept;
     std::vector<std::string> get_list(std::string_view name) const;
@@ -328,7 +333,7 @@ public:
     friend bool operator==(const HTTPHeaders& a, const HTTPHeaders& b);
 
 private:
-    friend struct HeadParser;  // parse_request_head fills the table directly
+    friend struct HeadParser;     // parse_request_head fills the table directly
     friend class RequestHandler;  // adds its own fields without add()'s checks (below)
 
     // Every response adds a few fields of its own, so the framework skips
@@ -348,7 +353,7 @@ private:
     void append_normalized_field(std::string_view name, std::string_view value);
     void compact_if_wasteful();
 
-    std::string text_;           // names and values, back to back
+    std::string text_;  // names and values, back to back
     std::vector<Slot> fields_;
     std::size_t dead_bytes_ = 0;  // bytes of text_ no field uses (after remove)
 };
@@ -539,7 +544,7 @@ std::string content_range(std::optional<std::int64_t> start, std::optional<std::
 // _HTTPRequestContext). The server fills it in; with xheaders, a proxy's
 // headers may override remote_ip and protocol for one request.
 struct HTTPRequestContext {
-    std::string remote_ip = "0.0.0.0";  // "127.0.0.1"; "0.0.0.0" for a Unix socket
+    std::string remote_ip = "0.0.0.0";   // "127.0.0.1"; "0.0.0.0" for a Unix socket
     std::string_view protocol = "http";  // "http" or "https" (static strings)
 };
 
@@ -561,18 +566,18 @@ public:
                       HTTP1ServerConnection* server_connection,
                       std::chrono::steady_clock::time_point start_time);
 
-    std::string method;    // "GET"
-    std::string uri;       // "/search?q=a+b", as sent
-    std::string version;   // "HTTP/1.1"
+    std::string method;   // "GET"
+    std::string uri;      // "/search?q=a+b", as sent
+    std::string version;  // "HTTP/1.1"
     HTTPHeaders headers;
     std::string body;
-    std::string remote_ip;         // the peer (or, with xheaders, the proxy's client)
-    std::string protocol;          // "http" or "https"
-    std::string host;              // "example.com:8080"
-    std::string host_name;         // "example.com", lower case
-    std::string path;              // "/search"
-    std::string query;             // "q=a+b"
-    ArgumentMap arguments;         // query and body arguments together
+    std::string remote_ip;  // the peer (or, with xheaders, the proxy's client)
+    std::string protocol;   // "http" or "https"
+    std::string host;       // "example.com:8080"
+    std::string host_name;  // "example.com", lower case
+    std::string path;       // "/search"
+    std::string query;      // "q=a+b"
+    ArgumentMap arguments;  // query and body arguments together
     ArgumentMap query_arguments;
     ArgumentMap body_arguments;
     FileMap files;
@@ -648,8 +653,8 @@ public:
     // The status line and headers, and optionally the first piece of the
     // body (in the same write: small responses go out in one packet). The
     // Future resolves when the bytes are handed to the kernel (flow control).
-    virtual Future<void> write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
-                                       std::string_view chunk = {}) = 0;
+    virtual Future<void> write_headers(const ResponseStartLine& start_line,
+                                       const HTTPHeaders& headers, std::string_view chunk = {}) = 0;
     // More of the body.
     virtual Future<void> write(std::string_view chunk) = 0;
     // The response is complete.

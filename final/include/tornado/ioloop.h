@@ -126,7 +126,8 @@ public:
 
     private:
         friend class IOLoop;
-        Timeout(std::uint32_t slot, std::uint32_t generation) : slot_(slot), generation_(generation) {}
+        Timeout(std::uint32_t slot, std::uint32_t generation)
+            : slot_(slot), generation_(generation) {}
         std::uint32_t slot_ = UINT32_MAX;
         std::uint32_t generation_ = 0;
     };
@@ -333,8 +334,8 @@ private:
     template <typename F>
     void run_guarded(detail::CallbackKind kind, SourceLocation where, int fd, F&& function);
     void report_exception(detail::CallbackKind kind, SourceLocation where, int fd);
-    void report_blocking(Clock::duration took, detail::CallbackKind kind,
-                         SourceLocation where, int fd);
+    void report_blocking(Clock::duration took, detail::CallbackKind kind, SourceLocation where,
+                         int fd);
 
     HandlerSlot* handler_slot(int fd) noexcept;
     void compact_timer_heap();
@@ -575,7 +576,9 @@ auto IOLoop::run_in_executor(ThreadPoolExecutor* executor, F&& func)
         try {
             if constexpr (std::is_void_v<R>) {
                 func();
-                deliver = [future = std::move(future)] { future_set_result_unless_cancelled(future); };
+                deliver = [future = std::move(future)] {
+                    future_set_result_unless_cancelled(future);
+                };
             } else {
                 // The value first: if func throws, the Future is still here.
                 R value = func();

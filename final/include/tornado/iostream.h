@@ -324,9 +324,9 @@ private:
 
     bool closed_ = false;
     bool registered_ = false;  // the loop holds us (create() .. close())
-    bool read_ready_ = false;   // recv() may find bytes (or the end)
-    bool write_ready_ = true;   // send() may find room
-    bool eof_seen_ = false;     // the peer's close or an error is pending: read until it shows
+    bool read_ready_ = false;  // recv() may find bytes (or the end)
+    bool write_ready_ = true;  // send() may find room
+    bool eof_seen_ = false;    // the peer's close or an error is pending: read until it shows
     bool read_resume_queued_ = false;
     std::int8_t nodelay_ = -1;  // -1 unknown, else the value set
 
@@ -357,7 +357,8 @@ private:
 // answer before the peer reads it. A read still pending on the stream
 // cannot be shared: the stream is then closed as soon as `flushed` is.
 // The Future resolves once the stream is closed.
-Future<void> lingering_close(std::shared_ptr<IOStream> stream, Future<void> flushed = Future<void>(nullptr),
+Future<void> lingering_close(std::shared_ptr<IOStream> stream,
+                             Future<void> flushed = Future<void>(nullptr),
                              IOLoop::Clock::duration max_time = std::chrono::seconds(2),
                              std::size_t max_bytes = 1024 * 1024);
 

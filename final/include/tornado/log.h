@@ -87,8 +87,8 @@ LogLevel parse_log_level(std::string_view name);
 // One message on its way out.
 struct LogRecord {
     LogLevel level;
-    std::string_view logger;   // "tornado.access", ...
-    std::string_view module;   // "web"
+    std::string_view logger;  // "tornado.access", ...
+    std::string_view module;  // "web"
     std::uint32_t line;
     std::chrono::system_clock::time_point time;
     std::string_view message;
@@ -181,9 +181,9 @@ std::string format(std::string_view text, const Args&... args) {
 // are captured by the default argument, so `log.info("x")` knows its line.
 struct LogFormat {
     template <typename S>
-        requires std::convertible_to<const S&, std::string_view>
-    LogFormat(const S& format_text,  // NOLINT: implicit on purpose
-              SourceLocation call_site = SourceLocation::current())
+    requires std::convertible_to<const S&, std::string_view> LogFormat(
+        const S& format_text,  // NOLINT: implicit on purpose
+        SourceLocation call_site = SourceLocation::current())
         : text(format_text), where(call_site) {}
 
     std::string_view text;

@@ -102,10 +102,10 @@ std::ostream& operator<<(std::ostream& out, const SocketAddress& address);
 inline constexpr int kDefaultBacklog = 4096;
 
 struct BindOptions {
-    int family = AF_UNSPEC;          // AF_INET or AF_INET6 to bind only one family
-    int backlog = kDefaultBacklog;   // listen() backlog
-    int flags = 0;                   // extra getaddrinfo AI_* flags (AI_PASSIVE is always on)
-    bool reuse_port = false;         // SO_REUSEPORT: several sockets (processes) share the port
+    int family = AF_UNSPEC;         // AF_INET or AF_INET6 to bind only one family
+    int backlog = kDefaultBacklog;  // listen() backlog
+    int flags = 0;                  // extra getaddrinfo AI_* flags (AI_PASSIVE is always on)
+    bool reuse_port = false;        // SO_REUSEPORT: several sockets (processes) share the port
 };
 
 // Listening sockets (non-blocking, close-on-exec, SO_REUSEADDR) for `port`
@@ -179,7 +179,8 @@ public:
 // once, without a thread.
 class DefaultExecutorResolver : public Resolver {
 public:
-    explicit DefaultExecutorResolver(ThreadPoolExecutor* executor = nullptr) : executor_(executor) {}
+    explicit DefaultExecutorResolver(ThreadPoolExecutor* executor = nullptr)
+        : executor_(executor) {}
     Future<std::vector<SocketAddress>> resolve(std::string host, std::uint16_t port,
                                                int family = AF_UNSPEC) override;
 

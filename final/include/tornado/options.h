@@ -55,8 +55,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdint>
 #include <concepts>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <map>
@@ -92,8 +92,10 @@ struct OptionType;
 // Parsers shared by the OptionType specialisations (options.cpp). Each throws
 // std::invalid_argument with a sentence about `text` when it cannot read it.
 bool parse_bool(std::string_view text);
-long long parse_signed(std::string_view text, long long min, long long max, std::string_view type_name);
-unsigned long long parse_unsigned(std::string_view text, unsigned long long max, std::string_view type_name);
+long long parse_signed(std::string_view text, long long min, long long max,
+                       std::string_view type_name);
+unsigned long long parse_unsigned(std::string_view text, unsigned long long max,
+                                  std::string_view type_name);
 double parse_double(std::string_view text);
 // Tornado's timedelta syntax: numbers with units, summed ("1h 30m", "2.5s",
 // "100ms"); a number alone is seconds.
@@ -108,8 +110,7 @@ struct OptionType<bool> {
 };
 
 template <typename T>
-    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
-struct OptionType<T> {
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) struct OptionType<T> {
     static constexpr std::string_view name = std::is_same_v<T, int>         ? "int"
                                              : std::is_same_v<T, long>      ? "long"
                                              : std::is_same_v<T, long long> ? "long long"
@@ -143,15 +144,24 @@ struct OptionType<std::string> {
 // The unit a duration type is written in: "ms" for std::chrono::milliseconds.
 template <typename Period>
 constexpr std::string_view duration_suffix() {
-    if constexpr (std::is_same_v<Period, std::nano>) return "ns";
-    else if constexpr (std::is_same_v<Period, std::micro>) return "us";
-    else if constexpr (std::is_same_v<Period, std::milli>) return "ms";
-    else if constexpr (std::is_same_v<Period, std::ratio<1>>) return "s";
-    else if constexpr (std::is_same_v<Period, std::ratio<60>>) return "min";
-    else if constexpr (std::is_same_v<Period, std::ratio<3600>>) return "h";
-    else if constexpr (std::is_same_v<Period, std::ratio<86400>>) return "d";
-    else if constexpr (std::is_same_v<Period, std::ratio<604800>>) return "w";
-    else return "";  // written as seconds
+    if constexpr (std::is_same_v<Period, std::nano>)
+        return "ns";
+    else if constexpr (std::is_same_v<Period, std::micro>)
+        return "us";
+    else if constexpr (std::is_same_v<Period, std::milli>)
+        return "ms";
+    else if constexpr (std::is_same_v<Period, std::ratio<1>>)
+        return "s";
+    else if constexpr (std::is_same_v<Period, std::ratio<60>>)
+        return "min";
+    else if constexpr (std::is_same_v<Period, std::ratio<3600>>)
+        return "h";
+    else if constexpr (std::is_same_v<Period, std::ratio<86400>>)
+        return "d";
+    else if constexpr (std::is_same_v<Period, std::ratio<604800>>)
+        return "w";
+    else
+        return "";  // written as seconds
 }
 
 template <typename Rep, typename Period>
@@ -169,11 +179,13 @@ struct OptionType<std::chrono::duration<Rep, Period>> {
             // max() + 1.0 is a power of two, exact as a double even for 64 bits.
             if (!(count >= static_cast<double>(std::numeric_limits<Rep>::min()) &&
                   count < static_cast<double>(std::numeric_limits<Rep>::max()) + 1.0)) {
-                throw std::invalid_argument("'" + std::string(text) + "' is out of range for this duration");
+                throw std::invalid_argument("'" + std::string(text) +
+                                            "' is out of range for this duration");
             }
             double whole = std::round(count);
             if (std::abs(count - whole) > 1e-6 * std::max(1.0, std::abs(count))) {
-                throw std::invalid_argument("'" + std::string(text) + "' is finer than this option's unit (" +
+                throw std::invalid_argument("'" + std::string(text) +
+                                            "' is finer than this option's unit (" +
                                             std::string(unit_name()) + ")");
             }
             return Duration(static_cast<Rep>(whole));
@@ -233,11 +245,14 @@ private:
                 T low = Item::parse(text.substr(0, colon));
                 T high = Item::parse(text.substr(colon + 1));
                 if (high < low) {
-                    throw std::invalid_argument("the range '" + std::string(text) + "' ends before it starts");
+                    throw std::invalid_argument("the range '" + std::string(text) +
+                                                "' ends before it starts");
                 }
-                if (static_cast<unsigned long long>(high) - static_cast<unsigned long long>(low) >= kMaxRange) {
-                    throw std::invalid_argument("the range '" + std::string(text) + "' has more than " +
-                                                std::to_string(kMaxRange) + " values");
+                if (static_cast<unsigned long long>(high) - static_cast<unsigned long long>(low) >=
+                    kMaxRange) {
+                    throw std::invalid_argument("the range '" + std::string(text) +
+                                                "' has more than " + std::to_string(kMaxRange) +
+                                                " values");
                 }
                 for (T value = low;; ++value) {
                     items.push_back(value);
@@ -270,7 +285,9 @@ struct StoredType<std::string_view> {
 };
 
 template <typename T>
-concept HasOptionType = requires { OptionType<T>::name; };
+concept HasOptionType = requires {
+    OptionType<T>::name;
+};
 
 template <typename T>
 struct IsVector : std::false_type {};
@@ -313,7 +330,7 @@ public:
     OptionBase(const OptionBase&) = delete;
     OptionBase& operator=(const OptionBase&) = delete;
 
-    const std::string& name() const noexcept { return name_; }   // as defined
+    const std::string& name() const noexcept { return name_; }  // as defined
     const std::string& help() const noexcept { return help_; }
     const std::string& metavar() const noexcept { return metavar_; }
     const std::string& group_name() const noexcept { return group_; }
@@ -337,7 +354,8 @@ public:
     virtual void parse_items(const std::vector<std::string>& texts) = 0;
 
 protected:
-    OptionBase(std::string name, std::string help, std::string metavar, std::string group, std::string file)
+    OptionBase(std::string name, std::string help, std::string metavar, std::string group,
+               std::string file)
         : name_(std::move(name)),
           help_(std::move(help)),
           metavar_(std::move(metavar)),
@@ -454,8 +472,9 @@ public:
                       "an option is a bool, an integer, a floating-point number, a std::string, "
                       "a std::chrono::duration, or a std::vector of one of those");
         check_new_name(name);
-        auto option = std::make_unique<Option<Stored>>(std::string(name), Stored(std::move(default_value)),
-                                                       std::move(spec), where.file_name());
+        auto option =
+            std::make_unique<Option<Stored>>(std::string(name), Stored(std::move(default_value)),
+                                             std::move(spec), where.file_name());
         Option<Stored>& handle = *option;
         add(std::move(option));
         return handle;
@@ -471,8 +490,10 @@ public:
     // Reads `--name=value` arguments (argv[0] is the program's name) and
     // returns the positional ones. With `final`, then runs the parse
     // callbacks. Throws OptionsError on an unknown option or a bad value.
-    std::vector<std::string> parse_command_line(int argc, const char* const argv[], bool final = true);
-    std::vector<std::string> parse_command_line(const std::vector<std::string>& args, bool final = true);
+    std::vector<std::string> parse_command_line(int argc, const char* const argv[],
+                                                bool final = true);
+    std::vector<std::string> parse_command_line(const std::vector<std::string>& args,
+                                                bool final = true);
 
     // Reads a config file of `name = value` lines:
     //
@@ -532,8 +553,8 @@ private:
         if (base == nullptr) unknown_option(name, "Unrecognized option");
         auto* option = dynamic_cast<Option<T>*>(base);
         if (option == nullptr) {
-            throw OptionsError("Option '" + base->name() + "' is of type " + base->type_name() + ", not " +
-                               detail::type_description<T>());
+            throw OptionsError("Option '" + base->name() + "' is of type " + base->type_name() +
+                               ", not " + detail::type_description<T>());
         }
         return *option;
     }
@@ -559,7 +580,8 @@ void define_logging_options(OptionParser& parser);
 // ---- The free functions, on options(): what main() uses ----------------------
 
 template <typename T>
-Option<option_type_t<T>>& define(std::string_view name, T default_value, OptionSpec<option_type_t<T>> spec = {},
+Option<option_type_t<T>>& define(std::string_view name, T default_value,
+                                 OptionSpec<option_type_t<T>> spec = {},
                                  SourceLocation where = SourceLocation::current()) {
     return options().define(name, std::move(default_value), std::move(spec), where);
 }

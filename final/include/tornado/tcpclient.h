@@ -20,13 +20,13 @@
 // every attempt still under way is closed.
 #pragma once
 
+#include <sys/socket.h>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/socket.h>
 
 #include "tornado/concurrent.h"
 #include "tornado/ioloop.h"

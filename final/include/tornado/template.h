@@ -113,7 +113,18 @@ using TemplateAttributes = std::function<std::optional<TemplateValue>(std::strin
 // A value in a template: one of Python's built-in types.
 class TemplateValue {
 public:
-    enum class Type { none, boolean, integer, floating, string, list, tuple, dict, function, object };
+    enum class Type {
+        none,
+        boolean,
+        integer,
+        floating,
+        string,
+        list,
+        tuple,
+        dict,
+        function,
+        object
+    };
 
     TemplateValue() = default;  // None
     TemplateValue(std::nullptr_t) {}
@@ -216,7 +227,7 @@ private:
     // to_json(), making at most `budget` more JSON values: a list that
     // holds the same list twice at each level would expand to 2**depth.
     JSON to_json(std::int64_t& budget) const;
-    const JSON* json_array() const;   // a list that is a JSON array, or nullptr
+    const JSON* json_array() const;  // a list that is a JSON array, or nullptr
     // A list's or tuple's items when a template made it, or nullptr.
     const std::vector<TemplateValue>* native_items() const;
     int depth() const;  // how deep lists and tuples a template made nest here
@@ -334,7 +345,8 @@ private:
     friend struct template_detail::Include;
     void collect_blocks(const template_detail::ParsedFile& file);
     void resolve_includes(const template_detail::Body& body);
-    void collect_locals(const template_detail::Body& body, std::set<std::string, std::less<>>& names);
+    void collect_locals(const template_detail::Body& body,
+                        std::set<std::string, std::less<>>& names);
     std::shared_ptr<const Template> load_include(const template_detail::Include& include) const;
 
     std::string name_;

@@ -71,7 +71,8 @@ inline IOLoop::Clock::duration get_async_test_timeout() {
         char* end = nullptr;
         double seconds = std::strtod(text, &end);
         if (end != text && *end == '\0' && std::isfinite(seconds) && seconds >= 0) {
-            return std::chrono::ceil<IOLoop::Clock::duration>(std::chrono::duration<double>(seconds));
+            return std::chrono::ceil<IOLoop::Clock::duration>(
+                std::chrono::duration<double>(seconds));
         }
     }
     return std::chrono::seconds(5);
@@ -101,7 +102,8 @@ protected:
     // TimeoutError when `timeout` passes first (the work is then cancelled
     // when the loop closes).
     template <typename F>
-    auto run_sync(F&& func, std::optional<IOLoop::Clock::duration> timeout = get_async_test_timeout()) {
+    auto run_sync(F&& func,
+                  std::optional<IOLoop::Clock::duration> timeout = get_async_test_timeout()) {
         return io_loop_.run_sync(std::forward<F>(func), timeout);
     }
 
@@ -117,7 +119,9 @@ protected:
     // HTTPServerConnectionDelegate). Called once, in SetUp.
     virtual std::shared_ptr<HTTPServerConnectionDelegate> get_app() = 0;
     virtual HTTPServerOptions get_httpserver_options() { return {}; }
-    virtual std::unique_ptr<AsyncHTTPClient> get_http_client() { return std::make_unique<AsyncHTTPClient>(); }
+    virtual std::unique_ptr<AsyncHTTPClient> get_http_client() {
+        return std::make_unique<AsyncHTTPClient>();
+    }
 
     void SetUp() override {
         AsyncTestCase::SetUp();
@@ -169,7 +173,9 @@ protected:
         for (char& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
         bool absolute = scheme.starts_with("http://") || scheme.starts_with("https://");
         options.url = absolute ? std::move(path) : get_url(path);
-        return run_sync([this, &options, raise_error] { return http_client_->fetch(std::move(options), raise_error); });
+        return run_sync([this, &options, raise_error] {
+            return http_client_->fetch(std::move(options), raise_error);
+        });
     }
 
 private:

@@ -114,7 +114,8 @@ class Application;
 // `reason` replaces the standard phrase in the status line and error page.
 class HTTPError : public std::runtime_error {
 public:
-    explicit HTTPError(int status_code = 500, std::string log_message = {}, std::string reason = {});
+    explicit HTTPError(int status_code = 500, std::string log_message = {},
+                       std::string reason = {});
     int status_code() const noexcept { return status_code_; }
     const std::string& log_message() const noexcept { return log_message_; }
     const std::string& reason() const noexcept { return reason_; }
@@ -157,8 +158,8 @@ private:
 class OutputTransform {
 public:
     virtual ~OutputTransform() = default;
-    virtual std::string transform_first_chunk(int& status_code, HTTPHeaders& headers, std::string chunk,
-                                              bool finishing) {
+    virtual std::string transform_first_chunk(int& status_code, HTTPHeaders& headers,
+                                              std::string chunk, bool finishing) {
         (void)status_code;
         (void)headers;
         (void)finishing;
@@ -170,7 +171,8 @@ public:
     }
 };
 
-using OutputTransformFactory = std::function<std::unique_ptr<OutputTransform>(const HTTPServerRequest&)>;
+using OutputTransformFactory =
+    std::function<std::unique_ptr<OutputTransform>(const HTTPServerRequest&)>;
 
 // gzip for clients that accept it (Tornado's GZipContentEncoding, what the
 // compress_response setting adds): text/* and a few textual application/*
@@ -207,7 +209,7 @@ struct CookieOptions {
     std::optional<long long> max_age{};    // seconds
     bool httponly = false;
     bool secure = false;
-    std::string samesite{};                // "Strict", "Lax" or "None"
+    std::string samesite{};  // "Strict", "Lax" or "None"
 };
 
 class RequestHandler;
@@ -252,7 +254,8 @@ public:
     HTTPServerRequest& request() const;
     const std::optional<std::string>& current_user() const;
     // handler().render_string(...).
-    std::string render_string(const std::string& template_name, const JSON& arguments = JSON::object(),
+    std::string render_string(const std::string& template_name,
+                              const JSON& arguments = JSON::object(),
                               const TemplateNamespace& extra = {}) const;
 
 private:
@@ -286,13 +289,15 @@ private:
 using UIModuleFactory = std::function<std::unique_ptr<UIModule>(RequestHandler&)>;
 template <typename Module>
 UIModuleFactory ui_module() {
-    static_assert(std::is_base_of_v<UIModule, Module>, "a UI module derives from tornado::UIModule");
+    static_assert(std::is_base_of_v<UIModule, Module>,
+                  "a UI module derives from tornado::UIModule");
     return [](RequestHandler& handler) { return std::make_unique<Module>(handler); };
 }
 
 // A function every template of the application can call, given the
 // handler first (Tornado's ui_methods: `def f(handler, ...)`).
-using UIMethod = std::function<TemplateValue(RequestHandler& handler, const TemplateArguments& arguments)>;
+using UIMethod =
+    std::function<TemplateValue(RequestHandler& handler, const TemplateArguments& arguments)>;
 
 class RequestHandler : public std::enable_shared_from_this<RequestHandler> {
 public:
@@ -362,7 +367,8 @@ public:
     std::string get_argument(std::string_view name, std::string_view default_value,
                              bool strip = true) const;
     // (Without this, a string literal default would pick the bool overload.)
-    std::string get_argument(std::string_view name, const char* default_value, bool strip = true) const {
+    std::string get_argument(std::string_view name, const char* default_value,
+                             bool strip = true) const {
         return get_argument(name, std::string_view(default_value), strip);
     }
     std::vector<std::string> get_arguments(std::string_view name, bool strip = true) const;
@@ -370,14 +376,16 @@ public:
     std::string get_query_argument(std::string_view name, bool strip = true) const;
     std::string get_query_argument(std::string_view name, std::string_view default_value,
                                    bool strip = true) const;
-    std::string get_query_argument(std::string_view name, const char* default_value, bool strip = true) const {
+    std::string get_query_argument(std::string_view name, const char* default_value,
+                                   bool strip = true) const {
         return get_query_argument(name, std::string_view(default_value), strip);
     }
     std::vector<std::string> get_query_arguments(std::string_view name, bool strip = true) const;
     std::string get_body_argument(std::string_view name, bool strip = true) const;
     std::string get_body_argument(std::string_view name, std::string_view default_value,
                                   bool strip = true) const;
-    std::string get_body_argument(std::string_view name, const char* default_value, bool strip = true) const {
+    std::string get_body_argument(std::string_view name, const char* default_value,
+                                  bool strip = true) const {
         return get_body_argument(name, std::string_view(default_value), strip);
     }
     std::vector<std::string> get_body_arguments(std::string_view name, bool strip = true) const;
@@ -390,8 +398,11 @@ public:
     // (std::invalid_argument); a value with other special characters is
     // quoted as Python's SimpleCookie does.
     void set_cookie(std::string_view name, std::string_view value, const CookieOptions& options);
-    void set_cookie(std::string_view name, std::string_view value) { set_cookie(name, value, CookieOptions()); }
-    void clear_cookie(std::string_view name, std::string_view path = "/", std::string_view domain = "");
+    void set_cookie(std::string_view name, std::string_view value) {
+        set_cookie(name, value, CookieOptions());
+    }
+    void clear_cookie(std::string_view name, std::string_view path = "/",
+                      std::string_view domain = "");
 
     // Signed cookies, with the application's cookie_secret (HMAC-SHA256,
     // Tornado's version 2 format, so Python Tornado reads ours and we read
@@ -400,7 +411,8 @@ public:
     // without a cookie_secret.
     void set_secure_cookie(std::string_view name, std::string_view value, double expires_days = 30,
                            CookieOptions options = {});
-    std::optional<std::string> get_secure_cookie(std::string_view name, double max_age_days = 31) const;
+    std::optional<std::string> get_secure_cookie(std::string_view name,
+                                                 double max_age_days = 31) const;
     std::string create_signed_value(std::string_view name, std::string_view value) const;
 
     // The user of this request: get_current_user() the first time it is
@@ -445,7 +457,8 @@ public:
     // generated with get_template_namespace(), `extra` and `arguments`
     // (which win, in that order). ParseError and TemplateError pass
     // through: a 500, whose log names the template and the line.
-    std::string render_string(const std::string& template_name, const JSON& arguments = JSON::object(),
+    std::string render_string(const std::string& template_name,
+                              const JSON& arguments = JSON::object(),
                               const TemplateNamespace& extra = {});
     // What every template of this handler sees: handler, request (objects
     // whose attributes are the C++ members: request.path, handler.
@@ -468,7 +481,8 @@ public:
     // settings. The Application keeps one per path (Tornado keeps them per
     // class, shared by every Application; per Application, settings of two
     // Applications cannot mix).
-    virtual std::shared_ptr<BaseLoader> create_template_loader(const std::string& template_path) const;
+    virtual std::shared_ptr<BaseLoader> create_template_loader(
+        const std::string& template_path) const;
     // How render() writes the modules' resources; override to change the
     // markup (Tornado's render_linked_js and friends).
     virtual std::string render_linked_js(const std::vector<std::string>& js_files) const;
@@ -484,7 +498,9 @@ public:
     // A name that is not a token, or a value with CR, LF or NUL, is refused
     // (std::invalid_argument) instead of breaking the response.
     void set_header(std::string_view name, std::string_view value);
-    void set_header(std::string_view name, long long value) { set_header(name, std::to_string(value)); }
+    void set_header(std::string_view name, long long value) {
+        set_header(name, std::to_string(value));
+    }
     void set_header(std::string_view name, std::chrono::system_clock::time_point when);
     void add_header(std::string_view name, std::string_view value);
     void clear_header(std::string_view name);
@@ -616,9 +632,9 @@ private:
     bool headers_written_ = false;
     bool finished_ = false;
     bool auto_finish_ = true;
-    bool close_notified_ = false;      // on_connection_close() ran
-    bool prepared_ = false;            // prepare() ran: a streamed body may go to data_received
-    bool body_complete_ = false;       // the whole body has arrived
+    bool close_notified_ = false;  // on_connection_close() ran
+    bool prepared_ = false;        // prepare() ran: a streamed body may go to data_received
+    bool body_complete_ = false;   // the whole body has arrived
     bool method_called_ = false;
 };
 
@@ -626,8 +642,8 @@ private:
 // to the request and initialize()d with the route's arguments (Tornado
 // passes the class and its kwargs; C++ passes a factory). handler<T>(args...)
 // makes one; the compiler checks that T::initialize takes those arguments.
-using HandlerFactory =
-    std::function<std::shared_ptr<RequestHandler>(Application&, std::shared_ptr<HTTPServerRequest>)>;
+using HandlerFactory = std::function<std::shared_ptr<RequestHandler>(
+    Application&, std::shared_ptr<HTTPServerRequest>)>;
 
 template <typename Handler, typename... InitArgs>
 HandlerFactory handler(InitArgs... init_args);
@@ -752,7 +768,9 @@ public:
 
     // The {% module %}s every template can use: settings.ui_modules and
     // the built-in ones (Tornado's Application.ui_modules).
-    const std::map<std::string, UIModuleFactory>& ui_modules() const noexcept { return ui_modules_; }
+    const std::map<std::string, UIModuleFactory>& ui_modules() const noexcept {
+        return ui_modules_;
+    }
     // The loader kept for `template_path`, made by `handler` the first time.
     std::shared_ptr<BaseLoader> template_loader(const std::string& template_path,
                                                 const RequestHandler& handler);
@@ -768,16 +786,15 @@ private:
 
     static std::string url_argument(std::string_view text) { return std::string(text); }
     template <typename Number>
-        requires std::is_arithmetic_v<Number>
-    static std::string url_argument(Number number) {
-        return std::to_string(number);
-    }
+    requires std::is_arithmetic_v<Number>
+    static std::string url_argument(Number number) { return std::to_string(number); }
 
     // Without compiled_template_cache, each request reads its templates anew.
     void reset_template_loaders_if_uncached();
     static std::map<std::string, UIModuleFactory> builtin_ui_modules();
     std::shared_ptr<RequestHandler> make_handler(std::shared_ptr<HTTPServerRequest> request,
-                                                 PathArgs& path_args, PathKwargs& path_kwargs) const;
+                                                 PathArgs& path_args,
+                                                 PathKwargs& path_kwargs) const;
     std::vector<URLSpec> routes_;
     std::vector<OutputTransformFactory> transforms_;
     ApplicationSettings settings_;
@@ -882,7 +899,7 @@ private:
 // `name`'s value, timestamped and signed with `secret` (version 2:
 // "2|1:0|10:<time>|<len>:<name>|<len>:<base64 value>|<hex HMAC-SHA256>").
 std::string create_signed_value(std::string_view secret, std::string_view name,
-                                 std::string_view value, std::time_t now = std::time(nullptr));
+                                std::string_view value, std::time_t now = std::time(nullptr));
 // The value, if `signed_value` was made by create_signed_value with this
 // secret and name, and is younger than max_age_days.
 std::optional<std::string> decode_signed_value(std::string_view secret, std::string_view name,

@@ -153,7 +153,8 @@ public:
 class WebSocketProtocol {
 public:
     WebSocketProtocol(WebSocketDelegate& delegate, std::shared_ptr<IOStream> stream, bool client,
-                      const WebSocketParams& params, std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate);
+                      const WebSocketParams& params,
+                      std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate);
     ~WebSocketProtocol();
     WebSocketProtocol(const WebSocketProtocol&) = delete;
     WebSocketProtocol& operator=(const WebSocketProtocol&) = delete;
@@ -194,7 +195,9 @@ private:
 
     // What a callback holds to find this object alive: a pointer to it that
     // owns the delegate it lives in (shared_ptr's aliasing constructor).
-    std::shared_ptr<WebSocketProtocol> keep_alive() const { return {owner_, const_cast<WebSocketProtocol*>(this)}; }
+    std::shared_ptr<WebSocketProtocol> keep_alive() const {
+        return {owner_, const_cast<WebSocketProtocol*>(this)};
+    }
 
     // The read loop, in callbacks rather than a coroutine: an idle
     // connection then holds its pending read and nothing more (no coroutine
@@ -210,7 +213,8 @@ private:
     void fail(int code, std::string_view reason);
     void run_callback(const char* what, const std::function<void()>& callback);
     void callback_failed(const char* what, std::exception_ptr error);
-    Future<void> send_frame(websocket_protocol::Opcode opcode, std::string_view payload, bool rsv1 = false);
+    Future<void> send_frame(websocket_protocol::Opcode opcode, std::string_view payload,
+                            bool rsv1 = false);
     void start_pinging(const WebSocketParams& params);
     void periodic_ping();
     void stop_pinging() noexcept;
@@ -280,7 +284,8 @@ public:
     virtual bool check_origin(std::string_view origin);
     // The subprotocol to use, one of those the client offered
     // (Sec-WebSocket-Protocol), or nothing.
-    virtual std::optional<std::string> select_subprotocol(const std::vector<std::string>& subprotocols);
+    virtual std::optional<std::string> select_subprotocol(
+        const std::vector<std::string>& subprotocols);
     // Compression (permessage-deflate) when the client offers it: return
     // options to accept it; nothing (the default) turns it off.
     virtual std::optional<WebSocketCompressionOptions> get_compression_options();
@@ -294,7 +299,9 @@ public:
     // A JSON object (Tornado's write_message(dict)), as a text message.
     Future<void> write_message(const JSON& message);
     Future<void> write_message(const nlohmann::ordered_json& message);
-    Future<void> write_message(const char* message) { return write_message(std::string_view(message)); }
+    Future<void> write_message(const char* message) {
+        return write_message(std::string_view(message));
+    }
     Future<void> write_message(const std::string& message, bool binary = false) {
         return write_message(std::string_view(message), binary);
     }
@@ -365,10 +372,10 @@ class WebSocketClientConnection;
 // all (599: refused, timed out), WebSocketError when it answers 2xx
 // without upgrading or breaks the handshake's rules. wss:// needs TLS,
 // which the framework does not have yet: refused with WebSocketError.
-Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string url,
-                                                                      WebSocketConnectOptions options);
-Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(HTTPRequest request,
-                                                                      WebSocketConnectOptions options);
+Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(
+    std::string url, WebSocketConnectOptions options);
+Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(
+    HTTPRequest request, WebSocketConnectOptions options);
 // Without options (overloads rather than a default `= {}`, which would be
 // the aggregate temporary g++ 12 mishandles inside a co_await).
 inline Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string url) {
@@ -388,7 +395,9 @@ public:
 
     // As WebSocketHandler's.
     Future<void> write_message(std::string_view message, bool binary = false);
-    Future<void> write_message(const char* message) { return write_message(std::string_view(message)); }
+    Future<void> write_message(const char* message) {
+        return write_message(std::string_view(message));
+    }
     Future<void> write_message(const std::string& message, bool binary = false) {
         return write_message(std::string_view(message), binary);
     }

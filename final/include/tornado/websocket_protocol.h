@@ -102,7 +102,8 @@ bool is_valid_close_code(int code) noexcept;
 
 // XORs `data` with the 4-byte `mask`, as if data began `offset` bytes into
 // the payload. Masking twice with the same key gives the bytes back.
-void apply_mask(std::span<char> data, const std::array<char, 4>& mask, std::size_t offset = 0) noexcept;
+void apply_mask(std::span<char> data, const std::array<char, 4>& mask,
+                std::size_t offset = 0) noexcept;
 
 // Appends one frame to `out`: the header, then the payload, masked with
 // `mask` when given (a client's frames). rsv1 marks a compressed message.
@@ -126,7 +127,8 @@ public:
 
     // `server`: which side this endpoint is (it compresses with its own
     // side's parameters and inflates the other's).
-    PerMessageDeflate(bool server, const Agreement& agreement, const WebSocketCompressionOptions& options);
+    PerMessageDeflate(bool server, const Agreement& agreement,
+                      const WebSocketCompressionOptions& options);
     ~PerMessageDeflate();
     PerMessageDeflate(const PerMessageDeflate&) = delete;
     PerMessageDeflate& operator=(const PerMessageDeflate&) = delete;
@@ -158,8 +160,10 @@ struct AcceptedDeflate {
 std::optional<AcceptedDeflate> accept_deflate_offer(std::string_view extensions_header);
 // Client: what it offers (Tornado's), and what the server's answer means.
 // Throws WebSocketError for an extension or parameter it did not offer.
-inline constexpr std::string_view kClientDeflateOffer = "permessage-deflate; client_max_window_bits";
-std::optional<PerMessageDeflate::Agreement> parse_deflate_answer(std::string_view extensions_header);
+inline constexpr std::string_view kClientDeflateOffer =
+    "permessage-deflate; client_max_window_bits";
+std::optional<PerMessageDeflate::Agreement> parse_deflate_answer(
+    std::string_view extensions_header);
 
 // What MessageReader made of the bytes it was given.
 struct Event {
@@ -193,7 +197,8 @@ class MessageReader {
 public:
     // `expect_masked`: a server reads masked frames, a client unmasked ones.
     // `deflate` (may be null): the connection's permessage-deflate.
-    MessageReader(bool expect_masked, std::size_t max_message_size, PerMessageDeflate* deflate = nullptr);
+    MessageReader(bool expect_masked, std::size_t max_message_size,
+                  PerMessageDeflate* deflate = nullptr);
 
     std::size_t bytes_wanted() const noexcept { return wanted_; }
     // Takes exactly bytes_wanted() bytes.
@@ -221,8 +226,8 @@ private:
     Opcode opcode_ = Opcode::continuation;  // the frame's
     std::uint8_t length_code_ = 0;          // the frame's 7-bit length: 0-125, 126 or 127
     bool expect_masked_;
-    bool fin_ = false;                      // the frame's
-    bool compressed_ = false;               // the frame's RSV1
+    bool fin_ = false;         // the frame's
+    bool compressed_ = false;  // the frame's RSV1
     bool in_message_ = false;
     bool message_binary_ = false;
     bool message_compressed_ = false;
