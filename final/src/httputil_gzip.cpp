@@ -2,6 +2,10 @@
 // behind the client's decompress_response and the server's
 // decompress_request. Its own file so that httputil.cpp, which the fuzz
 // target compiles alone, needs no zlib.
+//
+// Stricter than Tornado 6.2's: its GzipDecompressor has no limit on what
+// a body inflates to (only on the compressed size), and it ignores bytes
+// after the gzip trailer; here both are errors (tornado/httputil.h).
 #include <zlib.h>
 
 #include <array>
@@ -12,6 +16,9 @@
 
 namespace tornado {
 
+// The z_stream and what decompress() must remember between pieces. A
+// struct of its own so that zlib.h stays out of the public header, and so
+// that inflateEnd runs exactly once (the destructor; copying is deleted).
 struct GzipDecompressor::Stream {
     Stream() {
         // 16 + MAX_WBITS: the gzip format (header and CRC trailer), not raw zlib.
@@ -32,21 +39,36 @@ GzipDecompressor::GzipDecompressor(std::size_t max_output)
 
 GzipDecompressor::~GzipDecompressor() = default;
 
+// Called once per body piece, as it arrives, by the connection (server) or
+// the client's response reader. Each call gives back all that this piece
+// inflates to: zlib keeps any partial state (a half-read header, a block
+// cut in two) in the z_stream until the next call.
 std::string GzipDecompressor::decompress(std::string_view compressed) {
     std::string out;
+    // Before the `ended` check: an empty piece after the trailer is not
+    // "bytes after the end" (and inflate would only say Z_BUF_ERROR).
     if (compressed.empty()) return out;
     if (stream_->ended)
         throw HTTPInputError("malformed gzip body: bytes after the end of the gzip data");
     stream_->fed = true;
     z_stream& z = stream_->z;
+    // zlib's next_in is not const (unless ZLIB_CONST), but inflate only
+    // reads through it. avail_in is 32 bits: this assumes a piece under 4
+    // GiB (the server passes at most its chunk_size, 64 KiB by default); a
+    // bigger one would be cut short without an error.
     z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
     z.avail_in = static_cast<uInt>(compressed.size());
+    // Output goes through a fixed buffer on the stack, so the limit is
+    // checked every 16 KiB: a "zip bomb" is stopped after at most
+    // max_output_ + 16 KiB, not after it has filled memory.
     std::array<char, 16 * 1024> buffer;
     // Until zlib has taken all the input and had room to spare for its output.
     do {
         z.next_out = reinterpret_cast<Bytef*>(buffer.data());
         z.avail_out = static_cast<uInt>(buffer.size());
         int status = inflate(&z, Z_NO_FLUSH);
+        // Z_BUF_ERROR is not an error: zlib could make no progress (it needs
+        // more input, or more room), and says so; handled below.
         if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR) {
             throw HTTPInputError(
                 tornado::format("malformed gzip body: {}", z.msg ? z.msg : "inflate failed"));
@@ -59,6 +81,9 @@ std::string GzipDecompressor::decompress(std::string_view compressed) {
         }
         out.append(buffer.data(), produced);
         if (status == Z_BUF_ERROR && produced == 0) break;  // it needs more input than there is
+        // The trailer (CRC and length, which zlib has checked) is read. A
+        // second gzip member after it is refused: Python's decompressobj
+        // would not inflate it either.
         if (status == Z_STREAM_END) {
             stream_->ended = true;
             if (z.avail_in != 0)
@@ -69,6 +94,8 @@ std::string GzipDecompressor::decompress(std::string_view compressed) {
     return out;
 }
 
+// `fed` tells "no body at all" (let through, as Tornado does) from "a
+// body cut off inside the gzip data" (malformed).
 void GzipDecompressor::check_ended() const {
     if (stream_->fed && !stream_->ended)
         throw HTTPInputError("malformed gzip body: it ends before the gzip data does");

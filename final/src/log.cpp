@@ -1,4 +1,9 @@
-// log.cpp: see tornado/log.h for the contract.
+// log.cpp: see tornado/log.h for the contract and the line format.
+//
+// Any thread may log. What they share is guarded in two ways: the levels
+// and the colour switch are atomics (read on every call, so no lock on the
+// fast path that decides a line is not wanted), and the handler sits behind
+// one mutex, held while a line is written, so lines never interleave.
 #include "tornado/log.h"
 
 #include <cxxabi.h>
@@ -19,12 +24,16 @@
 
 namespace tornado {
 
+// constinit: made at compile time, so a static initializer in another
+// file may log before this file's dynamic initialization has run.
 constinit Logger access_log("tornado.access");
 constinit Logger app_log("tornado.application");
 constinit Logger gen_log("tornado.general");
 
 namespace {
 
+// Python's root logger level, which Tornado's loggers inherit: info unless
+// --logging or set_log_level says otherwise.
 std::atomic<int> g_root_level{static_cast<int>(LogLevel::info)};
 
 // -1: not decided yet; 0: plain; 1: coloured.
@@ -33,6 +42,10 @@ std::atomic<int> g_color{-1};
 // The handler, and a lock that also keeps lines whole when several threads
 // log at once. Function-local so that logging from a static initializer in
 // another file still finds them built.
+//
+// The handler runs with the mutex held. So a handler must not log through
+// these loggers, nor call set_log_handler: std::mutex is not recursive, and
+// the thread would deadlock on itself.
 struct Output {
     std::mutex mutex;
     LogHandler handler;
@@ -42,12 +55,18 @@ Output& output() {
     return instance;
 }
 
+// Tornado's _stderr_supports_color, without curses: a terminal, and one
+// that is not "dumb" (Emacs's shell buffers set TERM=dumb).
 bool stderr_wants_color() {
     if (::isatty(STDERR_FILENO) == 0) return false;
     const char* term = std::getenv("TERM");
     return term != nullptr && std::strcmp(term, "dumb") != 0;
 }
 
+// Decided lazily, on the first coloured-or-not question, so nothing runs at
+// static initialization; set_log_color() overrides it at any time. Two
+// threads may both decide at once; they reach the same answer, so the race
+// is harmless and relaxed ordering is enough.
 bool color_enabled() {
     int color = g_color.load(std::memory_order_relaxed);
     if (color < 0) {
@@ -68,7 +87,8 @@ char level_letter(LogLevel level) {
     return '?';
 }
 
-// Tornado's colours (curses setaf numbers): blue, green, yellow, red.
+// Tornado's colours (curses setaf numbers): blue, green, yellow, red. The
+// "2;" (faint) is ours: Tornado's lines use the plain colours.
 const char* level_color(LogLevel level) {
     switch (level) {
         case LogLevel::debug: return "\033[2;34m";
@@ -80,7 +100,9 @@ const char* level_color(LogLevel level) {
     return "";
 }
 
-// "/work/final/src/web.cpp" -> "web", like Python's %(module)s.
+// "/work/final/src/web.cpp" -> "web", like Python's %(module)s. Cut at the
+// first dot, so "a.test.cpp" gives "a". A view into the path, which
+// SourceLocation keeps in static storage, so it never dangles.
 std::string_view module_of(std::string_view path) {
     std::size_t slash = path.find_last_of('/');
     if (slash != std::string_view::npos) path.remove_prefix(slash + 1);
@@ -89,9 +111,11 @@ std::string_view module_of(std::string_view path) {
     return path;
 }
 
-// "261121 10:00:00" for `time`. localtime_r is slow-ish (it consults the
-// time zone), and a busy server logs many lines a second: so each thread
-// remembers the last second it formatted.
+// "261121 10:00:00" for `time` (Tornado's datefmt "%y%m%d %H:%M:%S", local
+// time). localtime_r is slow-ish (it consults the time zone), and a busy
+// server logs many lines a second: so each thread remembers the last second
+// it formatted. thread_local rather than guarded by the output mutex:
+// format_log_record is public and may be called without that lock.
 void append_timestamp(std::string& out, std::chrono::system_clock::time_point time) {
     thread_local std::time_t cached_second = -1;
     thread_local char cached_text[32] = {};
@@ -105,6 +129,11 @@ void append_timestamp(std::string& out, std::chrono::system_clock::time_point ti
     out += cached_text;
 }
 
+// Called with the output mutex held. The whole line goes out in one
+// write(2), straight to the file descriptor: no stdio buffer that could
+// hold a line back or split it, and the loop retries after EINTR or a
+// short write. Any other error (EAGAIN on a non-blocking stderr, a closed
+// stderr) drops the rest of the line silently.
 void default_handler(const LogRecord& record) {
     std::string line = format_log_record(record, color_enabled());
     line += '\n';
@@ -117,7 +146,9 @@ void default_handler(const LogRecord& record) {
     }
 }
 
-// The "{:.Nf}" precision, or -1.
+// The "{:.Nf}" precision, or -1 for any other spec (which is then ignored:
+// this is the only format spec the `{}` formatter knows). Clamped to 0..17
+// so that "{:.999f}" cannot ask for a huge output.
 int fixed_precision(std::string_view spec) {
     if (spec.size() < 3 || spec.front() != '.' || spec.back() != 'f') return -1;
     int precision = 0;
@@ -128,6 +159,7 @@ int fixed_precision(std::string_view spec) {
 
 }  // namespace
 
+// Python's level names, plus "none" (Tornado's --logging=none).
 LogLevel parse_log_level(std::string_view name) {
     std::string lower = detail::lower_ascii(name);
     if (lower == "debug") return LogLevel::debug;
@@ -150,6 +182,8 @@ LogLevel log_level() { return static_cast<LogLevel>(g_root_level.load(std::memor
 
 void set_log_color(bool enabled) { g_color.store(enabled ? 1 : 0); }
 
+// 0 is "not set": the logger follows the root level, as a Python logger
+// with level NOTSET defers to its parent.
 LogLevel Logger::level() const noexcept {
     int own = level_.load(std::memory_order_relaxed);
     return own != 0 ? static_cast<LogLevel>(own) : log_level();
@@ -175,6 +209,7 @@ std::string format_log_record(const LogRecord& record, bool color) {
     // Tornado indents every line after the first, so that a traceback (here:
     // a multi-line message) stays visibly one record.
     std::string_view message = record.message;
+    // A trailing newline would leave an indented blank line behind.
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
         message.remove_suffix(1);
     }
@@ -186,8 +221,12 @@ std::string format_log_record(const LogRecord& record, bool color) {
 }
 
 // What a thrown value that is not a std::exception is called: it has no what().
+// (`throw 42;` is legal C++, and a callback may do it.)
 constexpr const char* kUnknownException = "unknown exception (not derived from std::exception)";
 
+// The dynamic type's name, demangled ("tornado::HTTPError", not
+// "N7tornado9HTTPErrorE"), stands in for Python's traceback header: we
+// have no stack to show, but the type often says most of what went wrong.
 std::string describe_exception(std::exception_ptr error) {
     if (!error) return "no exception";
     try {
@@ -215,6 +254,9 @@ std::string exception_message(std::exception_ptr error) {
     }
 }
 
+// The time is taken before the lock, so it is when the event happened,
+// not when the line got its turn; under contention, lines from different
+// threads may thus appear slightly out of time order.
 void Logger::emit(LogLevel level, SourceLocation where, std::string_view message) const {
     LogRecord record{
         level,  name_, module_of(where.file_name()), where.line(), std::chrono::system_clock::now(),
@@ -235,6 +277,8 @@ LogLevel access_log_level(int status) noexcept {
 void log_request(int status, std::string_view method, std::string_view uri,
                  std::string_view remote_ip, double request_time_seconds, SourceLocation where) {
     LogLevel level = access_log_level(status);
+    // Checked here because the line is formatted before emit(): a server
+    // with access logging off must not pay for the formatting.
     if (!access_log.enabled(level)) return;
     std::string line = tornado::format("{} {} {} ({}) {:.2f}ms", status, method, uri, remote_ip,
                                        request_time_seconds * 1000.0);
@@ -245,6 +289,9 @@ void log_request(int status, std::string_view method, std::string_view uri,
 
 namespace detail {
 
+// The append_arg overloads are what append_any (log.h) falls back on: one
+// per kind of value, so the templates in the header stay small and the
+// work is compiled once, here. Only the double overload reads a spec.
 void append_arg(std::string& out, std::string_view text, std::string_view) { out += text; }
 
 void append_arg(std::string& out, long long number, std::string_view) {
@@ -265,6 +312,8 @@ void append_arg(std::string& out, double number, std::string_view spec) {
     auto [end, error] = precision >= 0 ? std::to_chars(digits, digits + sizeof digits, number,
                                                        std::chars_format::fixed, precision)
                                        : std::to_chars(digits, digits + sizeof digits, number);
+    // Too long for the buffer: a huge number in fixed notation ("{:.2f}"
+    // of 1e300). A placeholder is better than a truncated number.
     if (error != std::errc()) {
         out += "(number)";
         return;
@@ -287,6 +336,11 @@ void append_arg(std::string& out, const void* pointer, std::string_view) {
     out.append(digits, end);
 }
 
+// A small subset of std::format (which libstdc++ 12 does not have): `{}` and
+// `{:spec}` in order, `{{` and `}}` for literal braces. Anything else inside
+// the braces (an index, "{0}", even "{0:.2f}") is ignored: arguments are
+// always used in order. Never throws on a bad format: log calls must not
+// fail. An unclosed '{' copies the rest of the text as it is.
 std::string vformat(std::string_view text, const FormatArg* args, std::size_t count) {
     std::string out;
     out.reserve(text.size() + 16 * count);

@@ -1,4 +1,9 @@
 // netutil.cpp: see tornado/netutil.h for the contract.
+//
+// Threads: bind_*, add_accept_handler and the accept path run on the
+// loop's thread (accepting is driven by the IOLoop, add_accept_handler
+// uses IOLoop::current()); resolve_blocking runs on whichever thread calls
+// it, a pool thread for DefaultExecutorResolver.
 #include "tornado/netutil.h"
 
 #include <arpa/inet.h>
@@ -26,6 +31,10 @@ namespace tornado {
 
 SocketAddress::SocketAddress() noexcept : inline_{} { inline_.base.sa_family = AF_UNSPEC; }
 
+// An IP address is copied inline. A Unix path goes to a shared, immutable
+// sockaddr_un on the heap: sockaddr_un is 110 bytes, too big to carry
+// inline (see the class comment), and sharing makes copies cheap. Too
+// short a length (not even a family) leaves the address empty.
 SocketAddress::SocketAddress(const sockaddr* address, socklen_t length) : SocketAddress() {
     if (address == nullptr || length < sizeof(sa_family_t)) return;
     switch (address->sa_family) {
@@ -41,6 +50,8 @@ SocketAddress::SocketAddress(const sockaddr* address, socklen_t length) : Socket
                 length_ = length;
                 return;
             }
+            // make_shared value-initializes: the bytes past `length` are
+            // zero, so a path that filled its length still ends in a NUL.
             auto path = std::make_shared<sockaddr_un>();
             length_ = std::min<socklen_t>(length, sizeof(sockaddr_un));
             std::memcpy(path.get(), address, length_);
@@ -53,8 +64,12 @@ SocketAddress::SocketAddress(const sockaddr* address, socklen_t length) : Socket
     }
 }
 
+// inet_pton, not getaddrinfo: only the canonical forms ("127.0.0.1",
+// "::1"). The shorthand IPv4 forms getaddrinfo accepts ("127.1") and IPv6
+// scope ids ("fe80::1%eth0") are refused; a caller that may see them goes
+// through a resolver instead.
 SocketAddress SocketAddress::from_ip(std::string_view ip, std::uint16_t port) {
-    std::string text(ip);
+    std::string text(ip);  // inet_pton needs a NUL-terminated string
     sockaddr_in v4{};
     if (::inet_pton(AF_INET, text.c_str(), &v4.sin_addr) == 1) {
         v4.sin_family = AF_INET;
@@ -88,6 +103,8 @@ SocketAddress SocketAddress::peer_of(int socket) {
     return SocketAddress(reinterpret_cast<sockaddr*>(&storage), length);
 }
 
+// For a Unix socket, "ip" is its path, as Tornado's code sees the address
+// of such a socket: a string where an IP address would be.
 std::string SocketAddress::ip() const {
     char text[INET6_ADDRSTRLEN] = {};
     switch (family()) {
@@ -96,6 +113,8 @@ std::string SocketAddress::ip() const {
         case AF_UNIX: {
             std::size_t offset = offsetof(sockaddr_un, sun_path);
             if (!unix_ || length_ <= offset) return "";
+            // length_ tells how much of sun_path is the name; the kernel may
+            // or may not count the terminating NUL in it.
             std::string path(unix_->sun_path, length_ - offset);
             // An abstract socket's name starts with a NUL; show it as '@'.
             if (!path.empty() && path[0] == '\0') {
@@ -126,6 +145,9 @@ std::string SocketAddress::to_string() const {
     }
 }
 
+// Byte for byte, as the kernel gave them: the same address with a
+// different length (or IPv6 flow info) is not equal. bind_sockets uses it
+// to drop getaddrinfo's duplicates, which are byte-identical.
 bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept {
     return a.length_ == b.length_ && std::memcmp(a.data(), b.data(), a.length_) == 0;
 }
@@ -138,12 +160,15 @@ std::ostream& operator<<(std::ostream& out, const SocketAddress& address) {
 
 namespace {
 
+// getaddrinfo's list freed however the caller leaves (a throw included).
 struct AddrinfoDeleter {
     void operator()(addrinfo* list) const noexcept { ::freeaddrinfo(list); }
 };
 using AddrinfoList = std::unique_ptr<addrinfo, AddrinfoDeleter>;
 
-// getaddrinfo with its error turned into a ResolveError.
+// getaddrinfo with its error turned into a ResolveError. SOCK_STREAM
+// only: without it every address comes back three times (stream,
+// datagram, raw). EAI_SYSTEM means the real reason is in errno.
 AddrinfoList get_addrinfo(const char* host, std::uint16_t port, int family, int flags) {
     addrinfo hints{};
     hints.ai_family = family;
@@ -165,6 +190,8 @@ void set_option(int fd, int level, int option, int value, const char* name) {
     if (::setsockopt(fd, level, option, &value, sizeof value) < 0) throw_errno(name);
 }
 
+// SocketAddress has no setters (a value, shared Unix path and all), so the
+// port is changed on a copy of the raw bytes and the address made anew.
 void set_port(SocketAddress& address, std::uint16_t port) {
     sockaddr_storage storage{};
     std::memcpy(&storage, address.data(), address.size());
@@ -178,8 +205,14 @@ void set_port(SocketAddress& address, std::uint16_t port) {
 
 }  // namespace
 
+// Tornado's bind_sockets, step for step. Differences: an empty result is
+// an error here (Tornado returns no sockets and the server silently
+// listens on nothing), and Tornado's macOS link-local skip is left out
+// (the course runs on Linux).
 std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view address,
                                          const BindOptions& options) {
+    // "" means every interface: getaddrinfo's null host with AI_PASSIVE
+    // gives the wildcard addresses 0.0.0.0 and ::.
     std::string host(address);
     AddrinfoList list = get_addrinfo(host.empty() ? nullptr : host.c_str(), port, options.family,
                                      AI_PASSIVE | options.flags);
@@ -192,18 +225,26 @@ std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view ad
             candidates.push_back(candidate);
         }
     }
+    // AF_INET (2) sorts before AF_INET6 (10); stable, so getaddrinfo's
+    // order holds within a family.
     std::stable_sort(candidates.begin(), candidates.end(),
                      [](const auto& a, const auto& b) { return a.family() < b.family(); });
 
     std::vector<FileDescriptor> sockets;
     std::uint16_t bound_port = 0;
     for (SocketAddress& candidate : candidates) {
+        // FileDescriptor closes the socket on every early exit below (a
+        // `continue` or a throw). Non-blocking from the start: accepting is
+        // driven by the loop. Close-on-exec: a child process (process.h)
+        // must not keep the port open.
         FileDescriptor sock(
             ::socket(candidate.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         if (!sock) {
             if (errno == EAFNOSUPPORT) continue;  // no IPv6 in this kernel
             throw_errno("socket");
         }
+        // A restarted server can bind its port at once, although the last
+        // run's connections are still in TIME_WAIT.
         set_option(sock.get(), SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt SO_REUSEADDR");
         if (options.reuse_port) {
             set_option(sock.get(), SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt SO_REUSEPORT");
@@ -213,7 +254,8 @@ std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view ad
             // IPv4 socket from binding the same port.
             set_option(sock.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "setsockopt IPV6_V6ONLY");
         }
-        // Port 0: every family on the port the first one got.
+        // Port 0: every family on the port the first one got (which may
+        // be taken in the other family: then bind fails, as in Tornado).
         if (port == 0 && bound_port != 0) set_port(candidate, bound_port);
         if (::bind(sock.get(), candidate.data(), candidate.size()) < 0) {
             // Docker's default set-up resolves "localhost" to ::1 and then
@@ -235,8 +277,13 @@ std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view ad
     return sockets;
 }
 
+// Tornado's bind_unix_socket. Between bind() and chmod() the socket file
+// has the permissions the umask gives, as in Tornado; a server that needs
+// it closed to others from the first instant should set a strict umask.
 FileDescriptor bind_unix_socket(const std::string& path, unsigned mode, int backlog) {
     sockaddr_un address{};
+    // ">=": the path needs room for its NUL. A leading NUL (an abstract
+    // socket) is not supported: stat() and chmod() take the path as text.
     if (path.size() >= sizeof address.sun_path) {
         throw std::invalid_argument("bind_unix_socket: path too long: " + path);
     }
@@ -251,7 +298,10 @@ FileDescriptor bind_unix_socket(const std::string& path, unsigned mode, int back
             throw std::invalid_argument("bind_unix_socket: " + path +
                                         " exists and is not a socket");
         }
-        ::unlink(path.c_str());  // left over from an earlier run
+        // Left over from an earlier run (a socket file outlives its
+        // process); bind() would fail with EADDRINUSE. Nothing checks that
+        // no live server still uses it, as in Tornado.
+        ::unlink(path.c_str());
     }
     if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
         throw_errno("bind " + path);
@@ -265,22 +315,33 @@ FileDescriptor bind_unix_socket(const std::string& path, unsigned mode, int back
 
 namespace {
 
-// Connections accepted per readiness event (Tornado's figure): the rest wait
-// a turn, after the open connections have had theirs.
+// Connections accepted per readiness event (Tornado's figure, its
+// _DEFAULT_BACKLOG): the rest wait a turn, after the open connections have
+// had theirs. Each connection goes to the callback before the next
+// accept(), rather than accepting all first: with several processes on one
+// port, a busy process then leaves more of the queue to the others
+// (Tornado's reasoning).
 constexpr int kAcceptBatch = 128;
-// How long accepting pauses when descriptors (or memory) run out.
+// How long accepting pauses when descriptors (or memory) run out: long
+// enough not to spin, short enough that a freed descriptor is used soon.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
+// What one add_accept_handler() registration shares between the loop's
+// handler, the resume timer and the stop function. Held by shared_ptr in
+// all three, so it lives until the last of them is gone, in whatever order
+// they go. Loop thread only: no locking.
 struct AcceptState {
     IOLoop* loop;
     int socket;
     AcceptCallback callback;
-    bool removed = false;
-    bool paused = false;
-    bool warned = false;  // this shortage has been logged
+    bool removed = false;  // the stop function ran: never accept again
+    bool paused = false;   // after an accept error: the socket is not watched, `resume` is due
+    bool warned = false;   // this shortage has been logged
     IOLoop::Timeout resume;
 };
 
+// Shortages of the process or the system, not of this listener: they pass
+// when connections close, so accepting waits and tries again.
 bool out_of_resources(int error) {
     return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
 }
@@ -289,6 +350,8 @@ bool out_of_resources(int error) {
 // network reported a problem on it), not to the listener: skip it. Linux
 // passes pending network errors up through accept (see accept(2)).
 bool connection_error(int error) {
+    // EINTR (a signal) is here too: try again. EPERM: a firewall rule
+    // refused this connection (accept(2)).
     switch (error) {
         case EINTR:
         case ECONNABORTED:
@@ -305,6 +368,11 @@ bool connection_error(int error) {
     }
 }
 
+// The listener is level-triggered, and the connection that could not be
+// accepted is still queued, so the loop would report the socket again at
+// once, every turn: a busy loop at 100% CPU that also starves the open
+// connections, which are what will free descriptors. Hence: stop watching
+// the socket, and look again after kAcceptPause.
 void pause_accepting(const std::shared_ptr<AcceptState>& state, int error) {
     if (!state->warned) {
         state->warned = true;
@@ -314,12 +382,17 @@ void pause_accepting(const std::shared_ptr<AcceptState>& state, int error) {
     }
     state->paused = true;
     state->loop->update_handler(state->socket, IOLoop::NONE);
+    // The timer holds the state, so it stays valid even if the stop
+    // function runs and every other holder lets go before the timer fires.
     state->resume = state->loop->call_later(kAcceptPause, [state] {
         state->paused = false;
         if (!state->removed) state->loop->update_handler(state->socket, IOLoop::READ);
     });
 }
 
+// The loop's handler for the listening socket (Tornado's accept_handler).
+// `state` refers to the handler's own capture; the loop keeps a running
+// handler alive until it returns, even if the callback removes it.
 void accept_batch(const std::shared_ptr<AcceptState>& state) {
     for (int i = 0; i < kAcceptBatch; ++i) {
         // The callback may have stopped us (a server's stop()).
@@ -330,18 +403,22 @@ void accept_batch(const std::shared_ptr<AcceptState>& state) {
                            SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             int error = errno;
-            if (error == EAGAIN || error == EWOULDBLOCK) return;
+            if (error == EAGAIN || error == EWOULDBLOCK) return;  // the queue is empty
+            // That connection is lost, the next may be fine. It still
+            // counts against the batch, so the loop is bounded.
             if (connection_error(error)) continue;
             if (out_of_resources(error)) {
                 pause_accepting(state, error);
             } else {
-                // Unexpected (EBADF: closed under us, ...): say so, and do not spin.
+                // Unexpected (EBADF: closed under us, ...): say so, and do not
+                // spin. Logged at each pause, unlike a shortage: every 100 ms
+                // while it lasts.
                 gen_log.error("accept on fd {}: {}", state->socket, std::strerror(error));
                 pause_accepting(state, error);
             }
             return;
         }
-        state->warned = false;
+        state->warned = false;  // the shortage is over: log the next one
         state->callback(FileDescriptor(fd),
                         SocketAddress(reinterpret_cast<sockaddr*>(&peer), length));
     }
@@ -349,6 +426,8 @@ void accept_batch(const std::shared_ptr<AcceptState>& state) {
 
 }  // namespace
 
+// Tornado's add_accept_handler, plus the pause on shortages (Tornado lets
+// the error escape to the loop's handler log, every turn).
 Function<void()> add_accept_handler(int socket, AcceptCallback callback) {
     IOLoop& loop = IOLoop::current();
     auto state = std::make_shared<AcceptState>();
@@ -361,14 +440,19 @@ Function<void()> add_accept_handler(int socket, AcceptCallback callback) {
         if (state->removed) return;
         state->removed = true;
         if (state->paused) state->loop->remove_timeout(state->resume);
-        // The callback itself stays until the state goes: this may run from
-        // inside it (a handler that stops its server).
+        // state->callback is not reset here: this may run from inside it (a
+        // callback that stops its server), and destroying a running
+        // Function is undefined behaviour. It goes with the state.
         state->loop->remove_handler(state->socket);
     };
 }
 
 // --- resolving -----------------------------------------------------------------------
 
+// Safe on any thread: getaddrinfo is thread-safe and nothing here touches
+// a loop. No dedup and no sort: getaddrinfo's order already follows the
+// system's preferences (RFC 6724, /etc/gai.conf), which a caller should
+// keep.
 std::vector<SocketAddress> resolve_blocking(const std::string& host, std::uint16_t port,
                                             int family) {
     AddrinfoList list = get_addrinfo(host.c_str(), port, family, 0);
@@ -382,6 +466,8 @@ std::vector<SocketAddress> resolve_blocking(const std::string& host, std::uint16
 namespace {
 
 // A numeric address converted without getaddrinfo, or nothing for a name.
+// A numeric address of the wrong family gives nothing too, and then goes
+// to getaddrinfo, which fails with the proper ResolveError.
 std::optional<SocketAddress> numeric_address(const std::string& host, std::uint16_t port,
                                              int family) {
     try {
@@ -398,12 +484,17 @@ std::optional<SocketAddress> numeric_address(const std::string& host, std::uint1
 Future<std::vector<SocketAddress>> DefaultExecutorResolver::resolve(std::string host,
                                                                     std::uint16_t port,
                                                                     int family) {
+    // A numeric host (frequent in tests and configurations): no thread hop,
+    // and the Future is done before the caller awaits it.
     if (std::optional<SocketAddress> address = numeric_address(host, port, family)) {
         Future<std::vector<SocketAddress>> done;
         done.set_result(std::vector<SocketAddress>{*address});
         return done;
     }
-    // getaddrinfo may wait seconds for DNS: never on the loop's thread.
+    // getaddrinfo may wait seconds for DNS: never on the loop's thread. The
+    // lambda owns its copy of the host (the caller's string may be gone by
+    // the time a pool thread runs it); run_in_executor hands the result
+    // back on the loop's thread.
     return IOLoop::current().run_in_executor(executor_, [host = std::move(host), port, family] {
         return resolve_blocking(host, port, family);
     });
@@ -417,6 +508,9 @@ OverrideResolver::OverrideResolver(std::shared_ptr<Resolver> resolver, HostMappi
     if (!resolver_) throw std::invalid_argument("OverrideResolver needs a resolver");
 }
 
+// Tornado's OverrideResolver: a (host, port) entry first, then a host
+// entry. Tornado's (host, port, family) keys are not offered. One step
+// only: the replacement is not looked up in the mappings again.
 Future<std::vector<SocketAddress>> OverrideResolver::resolve(std::string host, std::uint16_t port,
                                                              int family) {
     if (auto found = address_mapping_.find({host, port}); found != address_mapping_.end()) {
@@ -427,7 +521,13 @@ Future<std::vector<SocketAddress>> OverrideResolver::resolve(std::string host, s
     return resolver_->resolve(std::move(host), port, family);
 }
 
+// Tornado's is_valid_ip, which asks getaddrinfo with AI_NUMERICHOST, so
+// the answer matches what a connect would accept (unlike from_ip, this
+// takes "127.1" and scope ids). Any failure means "no" (Tornado re-raises
+// errors other than EAI_NONAME).
 bool is_valid_ip(std::string_view ip) {
+    // getaddrinfo takes "" as localhost and would stop at a NUL, so
+    // "1.2.3.4\0junk" would pass: both refused first, as in Tornado.
     if (ip.empty() || ip.find('\0') != std::string_view::npos) return false;
     std::string text(ip);
     addrinfo hints{};

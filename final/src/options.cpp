@@ -1,4 +1,11 @@
-// options.cpp: see tornado/options.h for the contract.
+// options.cpp: see tornado/options.h for the contract, the syntax, and the
+// list of places where we differ from Tornado on purpose.
+//
+// In order: small text helpers (names, "did you mean", help wrapping); the
+// duration syntax; the config-file reader; the value parsers that the
+// OptionType specialisations call; then OptionParser itself and the free
+// functions on the program's parser. Everything here runs at start-up, on
+// one thread, before any loop exists; it may print and exit the process.
 #include "tornado/options.h"
 
 #include <cerrno>
@@ -16,6 +23,8 @@ namespace tornado {
 namespace {
 
 // Tornado stores names with '-' for '_', so either spelling finds an option.
+// Every lookup goes through this, so options_ is keyed by the dashed form
+// while each option keeps the spelling it was defined with (name()).
 std::string normalize_name(std::string_view name) {
     std::string normalized(name);
     std::replace(normalized.begin(), normalized.end(), '_', '-');
@@ -30,7 +39,10 @@ using detail::quoted;
 bool is_space(char c) { return c != '\n' && detail::is_ascii_space(c); }
 bool is_letter(char c) { return detail::is_ascii_letter(c); }
 
-// Edit distance counting a swap of neighbours as one edit, for "did you mean".
+// Edit distance counting a swap of neighbours as one edit, for "did you mean"
+// (the "optimal string alignment" variant of Damerau-Levenshtein: a swap
+// counts as one edit, which catches the commonest typo, "--prot"). The full
+// table is fine: option names are short and this only runs on an error.
 std::size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
     for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
@@ -48,15 +60,22 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 // Python's textwrap.wrap(text, width): words filled greedily into lines of
-// at most `width`, a longer word cut into pieces.
+// at most `width`, a longer word cut into pieces. Like textwrap, a long word
+// first fills what is left of the current line. Unlike it, we never break
+// after a hyphen, so help with long hyphenated words may wrap a little
+// differently from Tornado's.
 std::vector<std::string> wrap(std::string_view text, std::size_t width) {
     std::vector<std::string> lines;
     std::string line;
     std::istringstream words{std::string(text)};
     for (std::string word; words >> word;) {
+        // A word wider than a whole line: cut off what fits, end the line, and
+        // go round again until the rest fits on a line of its own.
         while (word.size() > width) {
             std::size_t room =
                 line.empty() ? width : (line.size() + 1 < width ? width - line.size() - 1 : 0);
+            // The current line is too full for even one more character after the
+            // space: close it and retry with an empty line.
             if (room == 0) {
                 lines.push_back(std::exchange(line, {}));
                 continue;
@@ -81,7 +100,9 @@ struct DurationUnit {
     std::string_view name;
     double seconds;
 };
-// Tornado's abbreviations and the timedelta() keyword names, plus ns.
+// Tornado's abbreviations and the timedelta() keyword names, plus ns. Units
+// are case-sensitive, as in Tornado (its IGNORECASE only reaches the [eE]).
+// "m" is minutes, never metres or months, again as in Tornado.
 constexpr DurationUnit kDurationUnits[] = {
     {"w", 604800},   {"weeks", 604800},
     {"d", 86400},    {"days", 86400},
@@ -96,6 +117,8 @@ constexpr DurationUnit kDurationUnits[] = {
 
 // The length of Tornado's float pattern at the start of `text`:
 // [-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?, or 0.
+// Written by hand instead of with std::regex: the pattern is small, and the
+// scanner says exactly where the number ends, which is where the unit starts.
 std::size_t float_length(std::string_view text) {
     std::size_t at = 0;
     auto digits = [&] {
@@ -123,6 +146,12 @@ std::size_t float_length(std::string_view text) {
     return at;
 }
 
+// Reads all of `text` as a double, or throws with `what` (the quoted input)
+// in the message. std::from_chars never allocates and ignores the locale, so
+// "1.5" reads the same whatever LC_NUMERIC says; but it rejects a leading
+// '+', which Python's float() accepts, hence the strip. It also accepts
+// "inf" and "nan", as float() does. A result too small to represent (1e-400)
+// is reported as out of range, where Python would give 0.0.
 double read_double(std::string_view text, const std::string& what) {
     if (!text.empty() && text[0] == '+') text.remove_prefix(1);
     double value = 0;
@@ -146,7 +175,16 @@ struct Assignment {
 };
 
 // Reads the config syntax of parse_config_file() (see options.h) with one
-// cursor over the whole file, so that a list may span lines.
+// cursor over the whole file, so that a list may span lines. Tornado runs
+// the file as Python; we read a small, safe subset of that syntax instead,
+// so that a config file can never run code.
+//
+// Invariants: at_ is the next byte to read; line_ is the 1-based line at_ is
+// on, and skip_newline() is what moves past a '\n' and counts it. The read_*
+// functions leave at_ on the first byte they did not use, and stay on their
+// line, except read_list (which counts its newlines through skip_newline)
+// and the backslash-newline case of read_quoted. A syntax error throws at
+// once, through fail().
 class ConfigReader {
 public:
     ConfigReader(std::string path, std::string text)
@@ -161,11 +199,15 @@ public:
         }
     }
 
+    // Public so that parse_config_file can report a bad value against the line
+    // of its assignment, in the same "path:line: message" form.
     [[noreturn]] void fail(int line, const std::string& what) const {
         throw OptionsError(path_ + ":" + std::to_string(line) + ": " + what);
     }
 
 private:
+    // `name = value` up to (not including) the line's end. The name follows
+    // Python's identifier rule, plus '-' so that `log-to-stderr` works too.
     Assignment read_assignment() {
         Assignment assignment;
         assignment.line = line_;
@@ -189,12 +231,16 @@ private:
         }
         skip_spaces();
         skip_comment();
+        // Whatever follows the value on its line must be a comment: a second
+        // value ("port = 80 81") is an error, not silently dropped.
         if (at_ < text_.size() && text_[at_] != '\n')
             fail(line_, "unexpected text after the value");
         return assignment;
     }
 
-    // A quoted string, or bare text up to one of `stops` (trimmed).
+    // A quoted string, or bare text up to one of `stops` (trimmed). A bare
+    // value ends at '#', so a value holding '#' must be quoted; in a list it
+    // also ends at ',' and ']'. Leading spaces were skipped by the caller.
     std::string read_value(std::string_view stops) {
         char quote = peek();
         if (quote == '"' || quote == '\'') return read_quoted(quote);
@@ -206,6 +252,12 @@ private:
         return text_.substr(start, end - start);
     }
 
+    // A Python string literal, with the common escapes. It must close on the
+    // line it opened on, and an unterminated one is reported at that line.
+    // One exception: a backslash right before the newline takes the newline
+    // as an unknown escape (kept as "\\\n") and the string goes on to the
+    // next line, which line_ then does not count, so later error messages
+    // name a line one too early. (Python would drop both characters.)
     std::string read_quoted(char quote) {
         int opened_on = line_;
         ++at_;
@@ -214,6 +266,8 @@ private:
             if (at_ >= text_.size() || text_[at_] == '\n') fail(opened_on, "unterminated string");
             char c = text_[at_++];
             if (c == quote) return value;
+            // A backslash as the very last byte of the file is kept; the loop then
+            // reports the string as unterminated.
             if (c != '\\' || at_ >= text_.size()) {
                 value += c;
                 continue;
@@ -231,6 +285,7 @@ private:
         }
     }
 
+    // Called with at_ on the '['.
     // [item, item, ...], across lines, comments allowed, a trailing comma too.
     std::vector<std::string> read_list() {
         int opened_on = line_;
@@ -254,6 +309,8 @@ private:
         }
     }
 
+    // '\0' at the end of the text, so callers can compare without a bounds
+    // check of their own ('\0' matches none of the characters they look for).
     char peek() const { return at_ < text_.size() ? text_[at_] : '\0'; }
     void skip_spaces() {
         while (at_ < text_.size() && is_space(text_[at_])) ++at_;
@@ -291,6 +348,8 @@ private:
     int line_ = 1;
 };
 
+// The whole file, as bytes (binary: no newline translation). errno is read
+// right after the failed open, before anything else can change it.
 std::string read_file(const std::string& path) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw OptionsError(path + ": cannot open: " + std::strerror(errno));
@@ -300,11 +359,17 @@ std::string read_file(const std::string& path) {
 }
 
 // The program's parser: Tornado's options object, with the logging option.
+// A subclass only so that options() can hold it as one function-local
+// static that is fully set up by its constructor.
 class ProgramOptions : public OptionParser {
 public:
     ProgramOptions() { define_logging_options(*this); }
 };
 
+// What the free parse functions do on a bad command line or config file:
+// one line saying what is wrong and how to get help, then exit status 2
+// (the usual code for a usage error). Tornado instead prints the whole
+// help; see the header's list of differences.
 [[noreturn]] void exit_with_usage_error(const std::string& message) {
     const std::string& program = options().program_name();
     std::cerr << program << ": " << message << "\nRun '" << program
@@ -319,6 +384,8 @@ public:
 
 namespace detail {
 
+// Stricter than Tornado, which takes anything but false/0/f as true (see
+// the header): a typo such as --debug=flase must not switch debugging on.
 bool parse_bool(std::string_view text) {
     std::string lower = lower_ascii(text);
     for (std::string_view yes : {"true", "t", "yes", "y", "on", "1"}) {
@@ -331,12 +398,20 @@ bool parse_bool(std::string_view text) {
                                 " as bool (true/false, yes/no, on/off, 1/0)");
 }
 
+// Parsed as long long, then checked against the option type's own
+// limits, so one function serves every signed integer type. Two messages:
+// "out of range" when the text is a well-formed number that does not fit,
+// "cannot read" for anything else.
 long long parse_signed(std::string_view text, long long min, long long max,
                        std::string_view type_name) {
     std::string_view digits = text;
+    // from_chars rejects a leading '+', which Python's int() accepts, so it
+    // is dropped here; but only before a digit, or "+-5" would read as -5.
     if (digits.size() > 1 && digits[0] == '+' && digits[1] != '-') digits.remove_prefix(1);
     long long value = 0;
     auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    // On overflow from_chars still moves `end` past the digits, so all_read
+    // tells "too big" apart from "not a number".
     bool all_read = !digits.empty() && end == digits.data() + digits.size();
     if (all_read && (error == std::errc::result_out_of_range || value < min || value > max)) {
         throw std::invalid_argument(quoted(text) + " is out of range for " +
@@ -353,6 +428,9 @@ unsigned long long parse_unsigned(std::string_view text, unsigned long long max,
                                   std::string_view type_name) {
     std::string_view digits = text;
     if (digits.size() > 1 && digits[0] == '+') digits.remove_prefix(1);
+    // from_chars for an unsigned type does not accept '-' at all, so "-1"
+    // would be "cannot read"; a negative number is spotted first, to say
+    // "out of range" instead, which is the real problem.
     bool negative =
         digits.size() > 1 && digits[0] == '-' &&
         std::all_of(digits.begin() + 1, digits.end(), [](char c) { return is_digit(c); });
@@ -374,6 +452,9 @@ double parse_double(std::string_view text) { return read_double(text, quoted(tex
 
 std::chrono::duration<double> parse_duration(std::string_view text) {
     // Tornado: a sum of \s*(float)\s*(\w*)\s* terms, the unit seconds when absent.
+    // The unit here is letters only, where Tornado's \w* also takes digits:
+    // that is what lets "1h30m" read as two terms (Tornado would see the
+    // unit "h30m"). Unlike Tornado, an empty text is an error, not zero.
     const std::string example = " (write it like 1h 30m, 2.5s or 100ms)";
     double seconds = 0;
     bool any = false;
@@ -391,6 +472,7 @@ std::chrono::duration<double> parse_duration(std::string_view text) {
         while (at < text.size() && is_letter(text[at])) ++at;
         std::string_view unit = text.substr(unit_start, at - unit_start);
         double unit_seconds = unit.empty() ? 1 : 0;
+        // 0 marks "not found": no real unit is worth 0 seconds.
         for (const DurationUnit& known : kDurationUnits) {
             if (known.name == unit) unit_seconds = known.seconds;
         }
@@ -406,6 +488,9 @@ std::chrono::duration<double> parse_duration(std::string_view text) {
     return std::chrono::duration<double>(seconds);
 }
 
+// The shortest text that reads back as the same double (to_chars with no
+// precision guarantees the round trip), so --help and as_dict() show "0.1",
+// not "0.100000". 64 bytes is more than any double needs.
 std::string format_double(double value) {
     char buffer[64];
     char* end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
@@ -416,12 +501,18 @@ std::string format_double(double value) {
 
 // ---- OptionBase ---------------------------------------------------------------------
 
+// Every value error of an option goes out through here, so that the
+// message always starts with the option's name.
 void OptionBase::fail(const std::string& what) const {
     throw OptionsError("Option " + quoted(name_) + ": " + what);
 }
 
 // ---- OptionParser -------------------------------------------------------------------
 
+// Every parser gets --help, as in Tornado. The callback captures `this`:
+// the option lives in this parser's options_, so it cannot outlive it.
+// std::exit (not a return) because --help must stop the program before
+// main() goes on with the defaults; static destructors still run.
 OptionParser::OptionParser() {
     OptionSpec<bool> spec;
     spec.help = "show this help information";
@@ -435,6 +526,10 @@ OptionParser::OptionParser() {
     add(std::make_unique<Option<bool>>("help", false, std::move(spec), std::string()));
 }
 
+// A name that parse_command_line could never match ("-x", "a=b", "a b")
+// is refused at define() time, where the programmer sees it, instead of
+// silently never being settable. is_space() leaves out '\n', hence the
+// extra test.
 void OptionParser::check_new_name(std::string_view name) const {
     bool well_formed = !name.empty() && name[0] != '-' &&
                        std::none_of(name.begin(), name.end(),
@@ -447,6 +542,8 @@ void OptionParser::check_new_name(std::string_view name) const {
     }
 }
 
+// emplace does not overwrite: define() has already refused a taken name
+// through check_new_name, and the constructor's --help is the first.
 void OptionParser::add(std::unique_ptr<OptionBase> option) {
     std::string key = normalize_name(option->name());
     options_.emplace(std::move(key), std::move(option));
@@ -465,10 +562,16 @@ OptionBase& OptionParser::option(std::string_view name) {
     return *found;
 }
 
+// The non-const overload does not modify anything either; sharing it
+// keeps the one error path.
 const OptionBase& OptionParser::option(std::string_view name) const {
     return const_cast<OptionParser*>(this)->option(name);
 }
 
+// Throws "Unrecognized option: 'prot' (did you mean --port?)". The hint is
+// ours, not Tornado's. The closest name at most two edits away wins (the
+// first in name order on a tie); `distance < known.size()` stops a
+// one-letter option from being suggested for any short typo.
 void OptionParser::unknown_option(std::string_view name, std::string_view lead) const {
     std::string normalized = normalize_name(name);
     std::string message = std::string(lead) + ": " + quoted(normalized);
@@ -492,6 +595,9 @@ std::vector<std::string> OptionParser::parse_command_line(int argc, const char* 
     return parse_command_line(args, final);
 }
 
+// Tornado's loop, argument by argument. Options are applied as they are
+// read, so an error part-way leaves the earlier ones set (as in Tornado);
+// the free parse_command_line exits on it anyway.
 std::vector<std::string> OptionParser::parse_command_line(const std::vector<std::string>& args,
                                                           bool final) {
     if (!args.empty()) program_name_ = args[0];
@@ -507,6 +613,8 @@ std::vector<std::string> OptionParser::parse_command_line(const std::vector<std:
             remaining.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
             break;
         }
+        // Python's arg.lstrip("-"): any number of dashes, so -port and ---port
+        // work like --port. A bare "-" leaves an empty name: unrecognized.
         std::string_view body = arg;
         body.remove_prefix(body.find_first_not_of('-') == std::string_view::npos
                                ? body.size()
@@ -520,6 +628,8 @@ std::vector<std::string> OptionParser::parse_command_line(const std::vector<std:
         } else if (option->is_flag()) {
             option->parse("true");
         } else {
+            // `--port 8000` is refused, as in Tornado, but the message shows the
+            // fix, since that is almost always what the user meant.
             std::string dashed = "--" + normalize_name(name);
             std::string message = "Option " + quoted(normalize_name(name)) +
                                   " requires a value: write " + dashed + "=VALUE";
@@ -540,6 +650,10 @@ void OptionParser::parse_config_file(const std::string& path, bool final) {
 
     // As Python's exec() leaves them: each name once, in the order first
     // assigned, with its last value.
+    // Two passes: every name is checked before any option is set, so a
+    // syntax error or an unknown name leaves the options untouched. A bad
+    // value found in the second pass, though, stops there with the earlier
+    // assignments already applied.
     std::vector<Assignment> latest;
     for (Assignment& assignment : assignments) {
         if (find(assignment.name) == nullptr) {
@@ -562,6 +676,7 @@ void OptionParser::parse_config_file(const std::string& path, bool final) {
             } else {
                 target.parse(assignment.items.front());
             }
+            // Rethrown with "path:line: " in front, so the user can find it.
         } catch (const OptionsError& error) {
             reader.fail(assignment.line, error.what());
         }
@@ -582,6 +697,8 @@ void OptionParser::print_help(std::ostream& out) const {
     for (const auto& [group, members] : by_group) {
         if (!group.empty()) out << "\n" << group << " options:\n\n";
         for (const auto& [name, option] : members) {  // sorted by name: options_ is a map
+            // `name` is the map key, the dashed form: help always shows names
+            // as they are typed on a command line, as Tornado does.
             std::string prefix = name;
             if (!option->metavar().empty()) prefix += "=" + option->metavar();
             std::string description = option->help();
@@ -590,10 +707,14 @@ void OptionParser::print_help(std::ostream& out) const {
                 description += " (default " + shown_default + ")";
             }
             std::vector<std::string> lines = wrap(description, kTextWidth);
+            // A name too long for its column gets a line of its own, with the
+            // description starting on the next line, as in Tornado.
             if (prefix.size() > kNameWidth || lines.empty()) lines.insert(lines.begin(), "");
             std::string first = "  --" + prefix +
                                 std::string(kNameWidth - std::min(prefix.size(), kNameWidth), ' ') +
                                 " " + lines[0];
+            // Python's print() would leave trailing spaces when lines[0] is
+            // empty; we trim them, which no reader can see.
             first.erase(first.find_last_not_of(' ') + 1);
             out << first << "\n";
             for (std::size_t i = 1; i < lines.size(); ++i)
@@ -607,6 +728,9 @@ void OptionParser::add_parse_callback(std::function<void()> callback) {
     parse_callbacks_.push_back(std::move(callback));
 }
 
+// In the order they were added. A callback that throws stops the rest
+// and reaches the caller of the parse; the free functions turn only an
+// OptionsError into a usage error.
 void OptionParser::run_parse_callbacks() {
     for (const auto& callback : parse_callbacks_) callback();
 }
@@ -631,6 +755,9 @@ std::set<std::string> OptionParser::groups() const {
 
 // ---- the program's options ---------------------------------------------------------------
 
+// A function-local static, not a global: files define their options
+// during static initialisation, in an order C++ does not fix, so the
+// parser must be made on first use (and C++ makes that thread-safe).
 OptionParser& options() {
     static ProgramOptions parser;
     return parser;
@@ -644,6 +771,9 @@ void define_logging_options(OptionParser& parser) {
         "program set it";
     spec.metavar = kLevels;
     spec.group = "tornado/log.h";
+    // The value is checked as soon as it is parsed, so a bad --logging is an
+    // ordinary option error (and the old value is kept). It is applied only
+    // by the parse callback below, once the final parse is done.
     spec.callback = [](const std::string& value) {
         try {
             parse_log_level(value);
@@ -652,6 +782,8 @@ void define_logging_options(OptionParser& parser) {
         }
     };
     Option<std::string>& logging = parser.define("logging", std::string("info"), std::move(spec));
+    // `logging` is owned by `parser`, which owns the callback too: the
+    // reference cannot dangle.
     parser.add_parse_callback([&logging] {
         LogLevel level = parse_log_level(*logging);
         if (level != LogLevel::none) set_log_level(level);

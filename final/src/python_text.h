@@ -67,8 +67,10 @@ bool is_python_space(char32_t c);
 // keeps surrogates out, which UTF-8 cannot hold).
 void append_utf8(std::string& out, char32_t code_point);
 
-// The number of code points in UTF-8 text (a byte that starts no code
-// point, in text that is not UTF-8, counts as one).
+// The number of code points in UTF-8 text: the bytes that are not
+// continuation bytes (10xxxxxx). In text that is not UTF-8, a stray
+// continuation byte therefore counts as nothing, unlike decode_utf8, which
+// reads it as one U+FFFD.
 std::size_t code_point_count(std::string_view text);
 
 // The byte offset of code point `index` (0 <= index <= count).

@@ -1,5 +1,16 @@
 // template_operations.cpp: see template_operations.h. Each error message is
 // Python 3.11's for the same mistake.
+//
+// Python is the specification here: for each operator, method and builtin,
+// the question is "what would CPython do with these two values?". The file
+// follows the header's order: numbers (arithmetic with 64-bit overflow
+// checks), comparisons, strings, number formatting (shared by "%" and
+// str.format()), items and slices, attributes and methods, and last the
+// builtins and Tornado's template namespace.
+//
+// Every error is thrown as a PythonError carrying Python's exception type,
+// so that a template's {% try %}/{% except ValueError %} sees the same type
+// that Tornado's generated Python code would raise.
 #include "template_operations.h"
 
 #include <wctype.h>
@@ -25,9 +36,10 @@ namespace {
 
 using Type = TemplateValue::Type;
 
-// A list longer than this (from range(), "*" or a join of many parts) is
-// refused: Python would make it lazily or use the memory; a page has no
-// use for it, and a template should not be able to exhaust the server.
+// The size limits (kMaxItems, kMaxStringBytes) live in template_expression.h.
+// A list or string past them (from range(), "*", replace()) is refused:
+// Python would make it lazily or use the memory; a page has no use for it,
+// and a template should not be able to exhaust the server.
 
 [[noreturn]] void raise(std::string type, std::string message) {
     throw PythonError(std::move(type), std::move(message));
@@ -43,6 +55,8 @@ std::string quoted_type(const TemplateValue& value) {
                            quoted_type(left) + " and " + quoted_type(right));
 }
 
+// Python's bool is a subclass of int: True + 1 is 2, and True can index a
+// list. So "integral" means int or bool throughout this file.
 bool is_integral(const TemplateValue& value) {
     return value.type() == Type::integer || value.type() == Type::boolean;
 }
@@ -55,6 +69,10 @@ bool is_numeric(const TemplateValue& value) {
     raise("OverflowError", "integer overflow (a template's integers are 64-bit)");
 }
 
+// Python's int never overflows; ours has 64 bits. Rather than wrap around
+// silently (and signed overflow is undefined behaviour in C++ anyway), each
+// arithmetic step asks the compiler's overflow builtins and turns an
+// overflow into Python's OverflowError.
 std::int64_t checked_add(std::int64_t a, std::int64_t b) {
     std::int64_t result = 0;
     if (__builtin_add_overflow(a, b, &result)) raise_overflow();
@@ -75,7 +93,10 @@ std::int64_t checked_multiply(std::int64_t a, std::int64_t b) {
 
 // Python's floor division and modulo: the quotient rounds down, and the
 // remainder takes the divisor's sign (-7 // 2 == -4, -7 % 2 == 1).
+// C++ truncates toward zero instead, so a quotient with a remainder and
+// operands of opposite signs is one too high. The caller has ruled out b == 0.
 std::int64_t floor_divide(std::int64_t a, std::int64_t b) {
+    // The one quotient that does not fit: -2**63 // -1 is 2**63.
     if (a == INT64_MIN && b == -1) raise_overflow();
     std::int64_t quotient = a / b;
     if ((a % b != 0) && ((a < 0) != (b < 0))) --quotient;
@@ -83,12 +104,17 @@ std::int64_t floor_divide(std::int64_t a, std::int64_t b) {
 }
 
 std::int64_t floor_modulo(std::int64_t a, std::int64_t b) {
+    // Anything % -1 is 0, and INT64_MIN % -1 would trap in C++.
     if (b == -1) return 0;
     std::int64_t remainder = a % b;
     if (remainder != 0 && ((remainder < 0) != (b < 0))) remainder += b;
     return remainder;
 }
 
+// CPython's float_rem: fmod() keeps the dividend's sign, Python wants the
+// divisor's, so a remainder of the wrong sign is moved by one divisor; a
+// zero remainder takes the divisor's sign too (-1.0 % 2.0 is 1.0, and
+// 0.0 % -2.0 is -0.0).
 double float_modulo(double a, double b) {
     double remainder = std::fmod(a, b);
     if (remainder != 0 && ((remainder < 0) != (b < 0))) remainder += b;
@@ -96,6 +122,8 @@ double float_modulo(double a, double b) {
     return remainder;
 }
 
+// int ** int. A negative exponent gives a float, as in Python (2 ** -1 is
+// 0.5). Otherwise square-and-multiply, each step overflow-checked.
 TemplateValue integer_power(std::int64_t base, std::int64_t exponent) {
     if (exponent < 0) {
         if (base == 0) raise("ZeroDivisionError", "0.0 cannot be raised to a negative power");
@@ -105,11 +133,16 @@ TemplateValue integer_power(std::int64_t base, std::int64_t exponent) {
     while (exponent > 0) {
         if (exponent & 1) result = checked_multiply(result, base);
         exponent >>= 1;
+        // Square only when another bit needs it: the last square is never
+        // used, and could overflow where the result does not (3 ** 39).
         if (exponent > 0) base = checked_multiply(base, base);
     }
     return result;
 }
 
+// Every binary operator on two ints (or bools). "/" is true division and
+// always gives a float, as in Python 3. Note that bools come in as ints, so
+// True & True gives 1 here where Python keeps a bool (True).
 TemplateValue integer_operation(std::string_view op, std::int64_t a, std::int64_t b) {
     if (op == "+") return checked_add(a, b);
     if (op == "-") return checked_subtract(a, b);
@@ -126,14 +159,26 @@ TemplateValue integer_operation(std::string_view op, std::int64_t a, std::int64_
     if (op == "&") return a & b;
     if (op == "|") return a | b;
     if (op == "^") return a ^ b;
+    // Only the shifts are left. A shift of 64 or more is undefined in C++,
+    // so both directions handle big counts before shifting.
     if (b < 0) raise("ValueError", "negative shift count");
     if (op == "<<") {
+        // Overflow unless a fits in the bits left after the shift, tested by
+        // shifting the limits right, which cannot overflow. A count of 63 or
+        // more is refused outright, even for 0 (Python's 0 << 63 is 0).
         if (b >= 63 || (a != 0 && (a > (INT64_MAX >> b) || a < (INT64_MIN >> b)))) raise_overflow();
         return a * (std::int64_t{1} << b);
     }
+    // ">>": an arithmetic shift, so it floors like Python's (-5 >> 1 is -3);
+    // shifting everything out leaves the sign.
     return b >= 63 ? (a < 0 ? -1 : 0) : a >> b;  // ">>"
 }
 
+// Arithmetic when either side is a float (the other converted, as Python
+// does). Two differences from Python to know when fixing a bug: "//" is
+// floor(a / b), where CPython derives it from fmod() (so 1 // 0.1 is 10.0
+// here, 9.0 in Python), and "**" returns inf or nan where Python raises
+// OverflowError or returns a complex number.
 TemplateValue float_operation(std::string_view op, double a, double b) {
     if (op == "+") return a + b;
     if (op == "-") return a - b;
@@ -157,6 +202,8 @@ TemplateValue float_operation(std::string_view op, double a, double b) {
     return TemplateValue();  // bitwise operators: the caller reports the types
 }
 
+// str * int. The size test is done in double so that the product of two
+// large numbers cannot overflow before it is compared.
 std::string repeat(std::string_view text, std::int64_t times) {
     if (times <= 0 || text.empty()) return "";  // "" * 10**18 is "" at once, not 10**18 rounds
     if (static_cast<double>(text.size()) * static_cast<double>(times) > kMaxStringBytes) {
@@ -169,11 +216,17 @@ std::string repeat(std::string_view text, std::int64_t times) {
     return result;
 }
 
+// A slice or a sum of sequences keeps the type of its operand: a tuple's
+// slice is a tuple, a list's a list.
 TemplateValue same_kind(const TemplateValue& model, std::vector<TemplateValue> items) {
     return model.type() == Type::tuple ? TemplateValue::tuple(std::move(items))
                                        : TemplateValue::list(std::move(items));
 }
 
+// list + list, tuple + tuple, and sequence * int (binary_operation() swaps
+// int * sequence so the sequence is always `left`). Python refuses list +
+// tuple, with the message below. The result is a new template-made list:
+// lists are values here, never changed in place.
 TemplateValue sequence_operation(std::string_view op, const TemplateValue& left,
                                  const TemplateValue& right) {
     if (op == "+" && left.type() == right.type()) {
@@ -204,6 +257,9 @@ TemplateValue sequence_operation(std::string_view op, const TemplateValue& left,
 // Python's three-way comparison for "<" and friends: numbers by value,
 // strings by code point, lists and tuples item by item. Anything else is
 // a TypeError naming the operator.
+//
+// A three-way answer cannot say "unordered", so NaN compares as equal to
+// everything: 1.0 <= nan is True here, False in Python.
 int order(std::string_view op, const TemplateValue& left, const TemplateValue& right) {
     if (is_numeric(left) && is_numeric(right)) {
         if (is_integral(left) && is_integral(right)) {
@@ -217,6 +273,9 @@ int order(std::string_view op, const TemplateValue& left, const TemplateValue& r
         int result = left.as_string().compare(right.as_string());  // UTF-8 keeps code point order
         return result < 0 ? -1 : (result > 0 ? 1 : 0);
     }
+    // As Python: the first pair of items that differ decides; if one
+    // sequence runs out first, the shorter is less. `op` is passed down only
+    // for the error message of an item pair that cannot be ordered.
     if (left.is_sequence() && left.type() == right.type()) {
         std::vector<TemplateValue> a = left.items(), b = right.items();
         for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
@@ -228,6 +287,10 @@ int order(std::string_view op, const TemplateValue& left, const TemplateValue& r
                            quoted_type(left) + " and " + quoted_type(right));
 }
 
+// `item in container`. A substring test for strings, == for each item of
+// a sequence, a key test for dicts. Dict keys are always strings here
+// (JSON), so any other item is simply not in the dict (where Python would
+// still look, or say an unhashable list cannot be a key).
 bool contains(const TemplateValue& container, const TemplateValue& item) {
     switch (container.type()) {
         case Type::string:
@@ -249,6 +312,9 @@ bool contains(const TemplateValue& container, const TemplateValue& item) {
 }
 
 // A sequence index, negative counting from the end; IndexError outside.
+// `size` is in items, or in code points for a string. The messages differ
+// by type, as Python's do (a string's index error names the key's type in
+// quotes, a list's does not).
 std::size_t checked_index(const TemplateValue& key, std::size_t size,
                           const TemplateValue& container) {
     if (!is_integral(key)) {
@@ -267,6 +333,8 @@ std::size_t checked_index(const TemplateValue& key, std::size_t size,
     return static_cast<std::size_t>(index);
 }
 
+// s[i] of a str: one code point, as a new string. code_point_offset() walks
+// from the start, so each call is linear in non-ASCII text.
 std::string character_at(std::string_view text, std::size_t index) {
     std::size_t offset = detail::code_point_offset(text, index);
     return std::string(text.substr(offset, detail::code_point_length(text, offset)));
@@ -275,14 +343,23 @@ std::string character_at(std::string_view text, std::size_t index) {
 // ---- strings ----------------------------------------------------------------
 
 // Whether the code point that starts at text[at] is whitespace; its length.
+// Decoding (not just testing the byte) is what lets U+00A0 or U+3000 count
+// as space, as in Python. A malformed byte is never space, and its length
+// still moves the caller on.
 std::pair<bool, std::size_t> space_at(std::string_view text, std::size_t at) {
     detail::Decoded decoded = detail::decode_utf8(text, at);
     return {decoded.valid && detail::is_python_space(decoded.code_point), decoded.length};
 }
 
+// str.strip(), lstrip() and rstrip(); `characters` is the optional chars
+// argument (None or absent: Python's whitespace). The result is a view into
+// `text`: stripping only moves its ends.
 std::string_view strip(std::string_view text, bool left, bool right,
                        const TemplateValue* characters) {
     // Whole characters: "é".strip("©") must not take the byte the two share.
+    // Finding one whole UTF-8 character inside the set's UTF-8 can only
+    // match at a character boundary (UTF-8 is self-synchronising), so a
+    // plain substring search is a correct "is it in the set".
     auto strippable = [&](std::string_view character) {
         if (characters == nullptr || characters->is_none()) return space_at(character, 0).first;
         return characters->as_string().find(character) != std::string_view::npos;
@@ -293,6 +370,7 @@ std::string_view strip(std::string_view text, bool left, bool right,
         text.remove_prefix(length);
     }
     while (right && !text.empty()) {
+        // Back up over continuation bytes to where the last character starts.
         std::size_t last = text.size() - 1;
         while (last > 0 && (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80) --last;
         if (!strippable(text.substr(last))) break;
@@ -301,6 +379,11 @@ std::string_view strip(std::string_view text, bool left, bool right,
     return text;
 }
 
+// str.split(sep, maxsplit); a negative max_splits means no limit. The two
+// forms behave differently in Python, and so here: without a separator,
+// runs of whitespace split and empty parts are dropped ("  a  b ".split()
+// is ['a', 'b']); with one, every occurrence splits and empty parts stay
+// ("a,,b".split(",") is ['a', '', 'b']).
 std::vector<TemplateValue> split(std::string_view text, const TemplateValue* separator,
                                  std::int64_t max_splits) {
     std::vector<TemplateValue> parts;
@@ -309,6 +392,9 @@ std::vector<TemplateValue> split(std::string_view text, const TemplateValue* sep
         while (true) {
             while (i < text.size() && space_at(text, i).first) i += space_at(text, i).second;
             if (i == text.size()) return parts;
+            // The splits are used up: the rest is the last part. Python
+            // keeps its trailing whitespace ("a b  ".split(None, 1) is
+            // ['a', 'b  ']); this strips it, a difference from Python.
             if (max_splits >= 0 && static_cast<std::int64_t>(parts.size()) == max_splits) {
                 parts.emplace_back(std::string(strip(text.substr(i), false, true, nullptr)));
                 return parts;
@@ -333,6 +419,9 @@ std::vector<TemplateValue> split(std::string_view text, const TemplateValue* sep
     return parts;
 }
 
+// str.replace(old, new, count); a negative count replaces every one.
+// The size is checked as the result grows, because a short template can
+// ask for a huge one ("x" * 1000).replace("", "y" * 10000).
 std::string replace_all(std::string_view text, std::string_view old, std::string_view replacement,
                         std::int64_t count) {
     std::string result;
@@ -370,6 +459,9 @@ std::string replace_all(std::string_view text, std::string_view old, std::string
     return result;
 }
 
+// str.startswith() and endswith(): the affix may be a tuple of strings,
+// any of which matches (Python accepts a tuple, not a list). The optional
+// start and end arguments are not supported (and are ignored).
 bool affix_matches(std::string_view text, const TemplateValue& affix, bool at_start) {
     if (affix.type() == Type::tuple) {
         for (const TemplateValue& each : affix.items()) {
@@ -389,6 +481,10 @@ bool affix_matches(std::string_view text, const TemplateValue& affix, bool at_st
 // code point with the C library's Unicode tables ("é".upper() is "É"). The
 // tables map one code point to one, so the few letters Python expands
 // ("ß".upper() is "SS") keep their case here.
+//
+// Python's title() and capitalize() use a letter's titlecase form, which
+// only differs from upper case for a few digraphs ("ǆ".title() is "ǅ",
+// "Ǆ" here). Without the C.UTF-8 locale only ASCII changes case.
 std::string change_case(std::string_view text, std::string_view how) {
     locale_t unicode = detail::unicode_ctype();
     auto is_cased = [&](char32_t c) {
@@ -420,6 +516,9 @@ std::string change_case(std::string_view text, std::string_view how) {
             after_cased = false;
             continue;
         }
+        // title(): upper after an uncased character, lower after a cased
+        // one (so "they're" gives "They'Re", as in Python); capitalize():
+        // upper only for the first character.
         char32_t c = decoded.code_point;
         bool upper =
             how == "upper" || (how == "title" && !after_cased) || (how == "capitalize" && at == 0);
@@ -438,6 +537,8 @@ std::string change_case(std::string_view text, std::string_view how) {
 std::int64_t float_to_integer(double number) {
     if (std::isnan(number)) raise("ValueError", "cannot convert float NaN to integer");
     if (std::isinf(number)) raise("OverflowError", "cannot convert float infinity to integer");
+    // 2**63 written out: INT64_MAX itself is not a double, and converting
+    // it would round up to 2**63 anyway. -2**63 is exact and allowed.
     if (number >= 9223372036854775808.0 || number < -9223372036854775808.0) {
         std::string text;
         detail::append_python_float_repr(text, number);
@@ -447,7 +548,10 @@ std::int64_t float_to_integer(double number) {
 }
 
 // One conversion of printf-style and str.format() specs, after the value
-// was chosen: flags, width, precision and the type letter.
+// was chosen: flags, width, precision and the type letter. Both syntaxes
+// are parsed into this one shape (append_percent_format() and
+// parse_format_spec() below), so that the formatting itself is written once.
+// -1 in width or precision means "not given".
 struct FormatSpec {
     char fill = ' ';
     char align = 0;  // '<', '>', '^', '=' or 0 for the type's default
@@ -460,6 +564,15 @@ struct FormatSpec {
     char type = 0;
 };
 
+// Pads a formatted value to the spec's width, counted in code points as
+// Python counts it. `default_align` is the type's: numbers to the right,
+// strings to the left. The "=" alignment (and the "0" flag with no explicit
+// alignment) puts the padding between the sign or 0x prefix and the digits:
+// "%+05d" % 3 is "+0003".
+//
+// A known difference: the "0" flag does nothing for strings here, where
+// Python pads them too ("%05s" % "ab" is "   ab", "{:05}".format("ab") is
+// "ab000"; both give "ab   " here).
 std::string pad(std::string body, const FormatSpec& spec, char default_align) {
     auto length = static_cast<int>(detail::code_point_count(body));
     if (spec.width <= length) return body;
@@ -484,6 +597,9 @@ std::string pad(std::string body, const FormatSpec& spec, char default_align) {
     return std::string(missing, spec.fill) + body;
 }
 
+// The "," option: a comma every three digits of the integer part, which
+// ends at the decimal point or the exponent. The zeros pad() adds later are
+// not grouped (Python's "{:010,}" would write "00,001,234").
 std::string group_thousands(std::string digits) {
     std::size_t end = digits.find_first_of(".eE");
     if (end == std::string::npos) end = digits.size();
@@ -492,6 +608,9 @@ std::string group_thousands(std::string digits) {
     return digits;
 }
 
+// The sign option: '-' (only negatives), '+' (always), ' ' (a space for
+// positives, so columns line up). The digits come without a sign, which lets
+// "%x" % -255 give "-ff" as Python does, not two's complement.
 std::string with_sign(std::string digits, bool negative, char sign) {
     if (negative) return "-" + digits;
     if (sign == '+') return "+" + digits;
@@ -499,8 +618,12 @@ std::string with_sign(std::string digits, bool negative, char sign) {
     return digits;
 }
 
+// "%d", "%x", "%X", "%o" and str.format()'s "d", "x", "X", "o". The
+// precision is ignored: Python's "%.3d" % 5 is "005", here "5".
 std::string format_integer(std::int64_t number, const FormatSpec& spec) {
     bool negative = number < 0;
+    // The magnitude in unsigned arithmetic: -INT64_MIN does not fit in a
+    // signed 64-bit integer, but 0 - n wraps to the right unsigned value.
     auto magnitude = negative ? static_cast<std::uint64_t>(0) - static_cast<std::uint64_t>(number)
                               : static_cast<std::uint64_t>(number);
     char buffer[80];
@@ -535,6 +658,9 @@ std::string format_integer(std::int64_t number, const FormatSpec& spec) {
 // printf's %f, %e or %g of a finite number. std::to_chars prints the same
 // digits without reading a format string each time (a page's "%.2f" % price
 // spent a seventh of its time in snprintf); it has no "#" (alternate form).
+// Its output has no sign: callers pass the magnitude and add the sign with
+// with_sign(). A result longer than the buffer (a precision in the hundreds)
+// is an OverflowError, where Python would print it.
 std::string float_digits(double magnitude, char type, int precision, bool alternate) {
     char buffer[512];
     char lower = static_cast<char>(type | 0x20);
@@ -559,6 +685,12 @@ std::string float_digits(double magnitude, char type, int precision, bool altern
     return buffer;
 }
 
+// A float (or an int given a float type) for "%" or str.format(), by
+// Python's rules: inf and nan are words, which the "0" flag does not fill
+// with zeros; no type and no precision is repr() (format(1.0, "") is "1.0",
+// where "g" gives "1"); "%" is "f" of the value times 100, then a percent
+// sign. With a precision but no type this uses "g", where Python keeps a
+// ".0" ("{:.3}".format(1.0) is "1.0", here "1").
 std::string format_float(double number, const FormatSpec& spec) {
     char type = spec.type == 0 ? 'g' : spec.type;
     if (std::isnan(number) || std::isinf(number)) {
@@ -587,6 +719,8 @@ std::string format_float(double number, const FormatSpec& spec) {
     return pad(with_sign(digits, std::signbit(number), spec.sign), spec, '>');
 }
 
+// A precision on a string is a maximum length, in code points:
+// "%.3s" % "héllo" is "hél", never half a character.
 std::string format_string(std::string text, const FormatSpec& spec) {
     if (spec.precision >= 0) {
         text.resize(detail::code_point_offset(
@@ -598,9 +732,12 @@ std::string format_string(std::string text, const FormatSpec& spec) {
 
 // ---- "..." % values ---------------------------------------------------------
 
+// One "%" field in full generality; append_conversion() below takes the
+// common cases faster and falls back to this.
 std::string percent_conversion(const FormatSpec& spec, const TemplateValue& value) {
     switch (spec.type) {
         case 's': return format_string(value.str(), spec);
+        // "%a" is ascii(), which would also escape non-ASCII; here it is repr().
         case 'r':
         case 'a': return format_string(value.repr(), spec);
         case 'c': {
@@ -624,6 +761,9 @@ std::string percent_conversion(const FormatSpec& spec, const TemplateValue& valu
         case 'x':
         case 'X':
         case 'o': {
+            // Python: "%d" % 3.7 is "3" (any real number, truncated), but
+            // "%x" % 3.7 is a TypeError (only integers). Hence the two checks
+            // and the two messages.
             if (!is_numeric(value)) {
                 raise("TypeError", std::string("%") + spec.type + " format: " +
                                        (spec.type == 'd' || spec.type == 'i' || spec.type == 'u'
@@ -660,6 +800,9 @@ std::string percent_conversion(const FormatSpec& spec, const TemplateValue& valu
 // One field of "..." % values. "%s", "%d" and "%.2f" without a width or a
 // flag, most of what pages format, are written straight into `out`.
 void append_conversion(std::string& out, const FormatSpec& spec, const TemplateValue& value) {
+    // Nothing to pad, no sign to force and no "#": the digits alone are
+    // the answer. (A precision on "%d" is dropped here, as it is in
+    // format_integer().)
     bool plain = spec.width < 0 && spec.sign == '-' && !spec.alternate;
     char lower = static_cast<char>(spec.type | 0x20);
     if (plain && spec.type == 's' && spec.precision < 0 && value.is_string()) {
@@ -671,6 +814,7 @@ void append_conversion(std::string& out, const FormatSpec& spec, const TemplateV
         out.append(digits, std::to_chars(digits, digits + sizeof digits, value.as_integer()).ptr);
         return;
     }
+    // inf and nan go the long way, which spells them as Python does.
     if (plain && (lower == 'f' || lower == 'e' || lower == 'g') && is_numeric(value) &&
         std::isfinite(value.as_float())) {
         double number = value.as_float();
@@ -685,7 +829,9 @@ void append_conversion(std::string& out, const FormatSpec& spec, const TemplateV
 }  // namespace
 
 // separator.join(parts). A part that is not a string is a TypeError, and
-// `out` is left as it was.
+// `out` is left as it was: it may be the page being written, and a
+// {% try %} around the failed join must not leave half of it there.
+// Iteration reads a list's items in place; `parts` outlives it.
 void append_join(std::string& out, std::string_view separator, const TemplateValue& parts) {
     Iteration values(parts);
     std::size_t start = out.size();
@@ -703,6 +849,12 @@ void append_join(std::string& out, std::string_view separator, const TemplateVal
 
 // ---- calls ------------------------------------------------------------------
 
+// The order of the handlers matters: PythonError and TemplateError are
+// std::exceptions too, and must pass through untouched before the generic
+// translations below catch them. (SyntaxError derives from
+// std::invalid_argument, so it too would become a ValueError.) Anything
+// not derived from std::exception passes through as it is. The original
+// exception is kept as the cause, for TemplateError::cause().
 TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments) {
     try {
         return function.call(arguments);
@@ -726,12 +878,17 @@ TemplateValue call_function(const TemplateValue& function, const TemplateArgumen
 
 // ---- operators --------------------------------------------------------------
 
+// Python dispatches on both operands' types; the order of the tests below
+// is that dispatch: int with int first (so bools do integer arithmetic),
+// then any number pair as floats, then str on the left ("%" is formatting,
+// not modulo), then int * str, then sequences (either side of "*").
 TemplateValue binary_operation(std::string_view op, const TemplateValue& left,
                                const TemplateValue& right) {
     if (is_integral(left) && is_integral(right)) {
         return integer_operation(op, left.as_integer(), right.as_integer());
     }
     if (is_numeric(left) && is_numeric(right)) {
+        // None back means a bitwise operator, which floats do not have.
         TemplateValue result = float_operation(op, left.as_float(), right.as_float());
         if (!result.is_none()) return result;
         raise_unsupported(op, left, right);
@@ -762,6 +919,7 @@ TemplateValue binary_operation(std::string_view op, const TemplateValue& left,
 TemplateValue unary_operation(char op, const TemplateValue& operand) {
     if (is_integral(operand)) {
         std::int64_t number = operand.as_integer();
+        // -INT64_MIN does not fit; the checked subtraction says so.
         if (op == '-') return checked_subtract(0, number);
         if (op == '+') return number;
         return ~number;
@@ -773,6 +931,11 @@ TemplateValue unary_operation(char op, const TemplateValue& operand) {
           std::string("bad operand type for unary ") + op + ": " + quoted_type(operand));
 }
 
+// Python's ==. Numbers compare by value across int, float and bool
+// (1 == 1.0 == True); two integral ones as integers, so that large ints
+// do not lose digits in a double. Other types must match: [1] == (1,) is
+// False, as in Python. Dicts are JSON, and nlohmann's == compares numbers
+// across its integer and float kinds as Python does.
 bool equals(const TemplateValue& left, const TemplateValue& right) {
     if (is_numeric(left) && is_numeric(right)) {
         if (is_integral(left) && is_integral(right)) return left.as_integer() == right.as_integer();
@@ -807,7 +970,10 @@ bool compare(std::string_view op, const TemplateValue& left, const TemplateValue
     if (op == "not in") return !contains(right, left);
     if (op == "is" || op == "is not") {
         // Identity: None, True and False are singletons; containers are the
-        // same object when they share their items.
+        // same object when they share their items. Numbers and strings are
+        // compared by value: CPython caches small ints and interns short
+        // strings, so `x is 1` usually holds there too, but a template
+        // relying on it is relying on an accident.
         bool same = left.type() == right.type() &&
                     (left.is_sequence() || left.type() == Type::dict ? left.is_same(right)
                                                                      : equals(left, right));
@@ -840,6 +1006,8 @@ const JSON* find_key(const JSON& object, std::string_view key) {
     return found != members.end() ? &found->second : nullptr;
 }
 
+// container[key]. For a dict the value is read in place: element_of()
+// shares the dict's JSON instead of copying the value out.
 TemplateValue get_item(const TemplateValue& container, const TemplateValue& key) {
     switch (container.type()) {
         case Type::list:
@@ -858,6 +1026,8 @@ TemplateValue get_item(const TemplateValue& container, const TemplateValue& key)
                     return TemplateValue::element_of(object, *found);
                 }
             }
+            // Keys are strings, so any other key is missing; only a list
+            // is a different error in Python, since it cannot be a key.
             if (key.is_sequence() && key.type() == Type::list)
                 raise("TypeError", "unhashable type: 'list'");
             raise("KeyError", key.repr());
@@ -899,6 +1069,7 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
         if (value >= size) return step < 0 ? size - 1 : size;
         return value;
     };
+    // A missing start or stop is the end the step walks away from or to.
     std::int64_t start = adjust(bound(start_value), step < 0 ? size - 1 : 0);
     std::int64_t stop = adjust(bound(stop_value), step < 0 ? -1 : size);
     std::vector<std::int64_t> picked;
@@ -908,6 +1079,9 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
         picked.push_back(i);
         if (__builtin_add_overflow(i, step, &i)) break;
     }
+    // Indices are in code points; character_at() finds each one from the
+    // start, so a long slice of non-ASCII text is quadratic (fine for the
+    // strings a page slices).
     if (is_text) {
         std::string_view text = container.as_string();
         std::string result;
@@ -922,6 +1096,10 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
 
 namespace {
 
+// The methods call_method() implements, per type: the one list that
+// get_attribute() and check_method() consult, so that `name.upper` (without
+// a call) and `name.upper()` agree on what exists. It must stay in step
+// with string_method(), sequence_method() and dict_method().
 bool has_method(const TemplateValue& object, std::string_view name) {
     static const std::vector<std::string_view> kStr = {
         "upper",   "lower",      "strip",    "lstrip",  "rstrip",     "split", "join",
@@ -938,6 +1116,11 @@ bool has_method(const TemplateValue& object, std::string_view name) {
 
 }  // namespace
 
+// object.name. The order is the lookup: a C++ object's own attributes,
+// then a dict's key (our stand-in for a Python object's attribute, so
+// that entry.title reads entry["title"]), then a method as a bound method.
+// So `d.items` without a call is the key "items" when d has one, while
+// `d.items()` always calls the method (see call_method()).
 TemplateValue get_attribute(const TemplateValue& object, std::string_view name) {
     if (object.type() == Type::object) {
         if (std::optional<TemplateValue> value = object.attribute(name)) return std::move(*value);
@@ -949,6 +1132,8 @@ TemplateValue get_attribute(const TemplateValue& object, std::string_view name) 
     }
     if (has_method(object, name)) {
         // A bound method, to be called later: `{% set up = name.upper %}`.
+        // The lambda holds a copy of `object` (a TemplateValue shares, not
+        // copies, its data), so it stays valid after this expression ends.
         return TemplateValue::function(std::string(name), [object, method = std::string(name)](
                                                               const TemplateArguments& arguments) {
             return call_method(object, method, arguments);
@@ -962,6 +1147,8 @@ TemplateValue get_attribute(const TemplateValue& object, std::string_view name) 
 
 namespace {
 
+// Argument `index`, given by position or, if it has a keyword name, by
+// keyword: str.split(",", maxsplit=1). nullptr when absent.
 const TemplateValue* argument(const TemplateArguments& arguments, std::size_t index,
                               std::string_view keyword = {}) {
     if (index < arguments.positional.size()) return &arguments.positional[index];
@@ -978,6 +1165,9 @@ const TemplateValue& required(const TemplateArguments& arguments, std::size_t in
     return *value;
 }
 
+// Only some methods call this. The others ignore extra positional
+// arguments: "abcabc".find("a", 1) is 0 here (the start is ignored), 3 in
+// Python.
 void check_at_most(const TemplateArguments& arguments, std::size_t count,
                    std::string_view function) {
     if (arguments.positional.size() > count) {
@@ -989,6 +1179,10 @@ void check_at_most(const TemplateArguments& arguments, std::size_t count,
 
 std::string str_format(std::string_view format, const TemplateArguments& arguments);
 
+// The str methods templates use. Positions and counts are in code points,
+// as Python's are; finding is done on the UTF-8 bytes (a match of whole
+// valid UTF-8 can only start at a character boundary) and the byte offset
+// converted back.
 TemplateValue string_method(std::string_view text, std::string_view name,
                             const TemplateArguments& arguments) {
     if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
@@ -1005,6 +1199,9 @@ TemplateValue string_method(std::string_view text, std::string_view name,
         return TemplateValue::list(split(text, argument(arguments, 0, "sep"),
                                          limit != nullptr ? limit->as_integer() : -1));
     }
+    // Ends lines at \n, \r and \r\n only; Python also ends them at \v, \f,
+    // \x1c-\x1e, U+0085, U+2028 and U+2029. Line ends are not kept
+    // (keepends is not supported), and a final line end makes no empty line.
     if (name == "splitlines") {
         std::vector<TemplateValue> lines;
         std::size_t start = 0;
@@ -1033,6 +1230,8 @@ TemplateValue string_method(std::string_view text, std::string_view name,
     if (name == "find" || name == "index" || name == "count") {
         std::string_view needle = required(arguments, 0, name).as_string();
         if (name == "count") {
+            // Python counts the empty string once per gap: len(text) + 1.
+            // Otherwise matches do not overlap ("aaaa".count("aa") is 2).
             if (needle.empty())
                 return static_cast<std::int64_t>(detail::code_point_count(text) + 1);
             std::int64_t count = 0;
@@ -1068,6 +1267,9 @@ TemplateValue string_method(std::string_view text, std::string_view name,
     raise("AttributeError", "'str' object has no attribute '" + std::string(name) + "'");
 }
 
+// list.index(x) and count(x), with == as the test (so 1 is found as 1.0).
+// Python's message for a missing tuple item differs ("tuple.index(x): x not
+// in tuple"); this one names the type.
 TemplateValue sequence_method(const TemplateValue& sequence, std::string_view name,
                               const TemplateArguments& arguments) {
     const TemplateValue& wanted = required(arguments, 0, name);
@@ -1082,6 +1284,9 @@ TemplateValue sequence_method(const TemplateValue& sequence, std::string_view na
     raise("ValueError", wanted.repr() + " is not in " + std::string(sequence.type_name()));
 }
 
+// dict.get(), keys(), values() and items(). Python returns views; these
+// are lists, which serve the same uses (a for loop, len(), "in"). The
+// order is the JSON object's, sorted by key. Values share the dict's JSON.
 TemplateValue dict_method(const TemplateValue& dict, std::string_view name,
                           const TemplateArguments& arguments) {
     const JSON& object = dict.as_json();
@@ -1111,10 +1316,14 @@ TemplateValue dict_method(const TemplateValue& dict, std::string_view name,
 
 // "{} and {name}".format(...): fields by position, number or name, each
 // with an optional format spec ([[fill]align][sign][#][0][width][,][.precision][type]).
+// The fill is one byte here, so a non-ASCII fill character is an "Invalid
+// format specifier"; "_" grouping and the "z" option are not supported.
 FormatSpec parse_format_spec(std::string_view spec) {
     FormatSpec parsed;
     std::size_t i = 0;
     auto is_align = [](char c) { return c == '<' || c == '>' || c == '^' || c == '='; };
+    // An align character in second place means the first is the fill;
+    // test that first, since the fill may itself be an align character.
     if (spec.size() >= 2 && is_align(spec[1])) {
         parsed.fill = spec[0];
         parsed.align = spec[1];
@@ -1129,6 +1338,8 @@ FormatSpec parse_format_spec(std::string_view spec) {
     if (i < spec.size() && spec[i] == '0') parsed.zero_pad = (++i, true);
     auto number = [&]() {
         int value = -1;
+        // Capped so that the int cannot overflow and a template cannot ask
+        // for a gigabyte of padding.
         while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') {
             value = (value < 0 ? 0 : value) * 10 + (spec[i++] - '0');
             if (value > 10000) raise("ValueError", "Too many decimal digits in format string");
@@ -1147,6 +1358,9 @@ FormatSpec parse_format_spec(std::string_view spec) {
     return parsed;
 }
 
+// One "{...}" field's value under its spec: Python's format(value, spec),
+// each type accepting its own type letters. Python's int also takes "b",
+// "c" and "n", which are not supported here.
 std::string format_field(const TemplateValue& value, std::string_view spec_text) {
     FormatSpec spec = parse_format_spec(spec_text);
     if (value.is_string()) {
@@ -1158,6 +1372,7 @@ std::string format_field(const TemplateValue& value, std::string_view spec_text)
     }
     if (is_integral(value) &&
         (spec.type == 0 || std::string_view("dxXo").find(spec.type) != std::string_view::npos)) {
+        // format(True, "") is "True", but format(True, "d") is "1".
         if (value.type() == Type::boolean && spec_text.empty()) return value.str();
         return format_integer(value.as_integer(), spec);
     }
@@ -1165,11 +1380,19 @@ std::string format_field(const TemplateValue& value, std::string_view spec_text)
         (spec.type == 0 || std::string_view("eEfFgG%").find(spec.type) != std::string_view::npos)) {
         return format_float(value.as_float(), spec);
     }
+    // Python's object.__format__: an empty spec is str(), anything else an
+    // error.
     if (spec_text.empty()) return value.str();
     raise("ValueError", std::string("Unknown format code '") + spec.type +
                             "' for object of type '" + std::string(value.type_name()) + "'");
 }
 
+// str.format(): "{{" and "}}" are literal braces, and each field names an
+// argument: "{}" the next positional one, "{0}" by number, "{name}" by
+// keyword. Not supported: nested fields in a spec ("{:{width}}"), field
+// attributes and items ("{0.x}", "{0[1]}") and conversions ("{!r}"), which
+// are a ValueError. Python's error for mixing "{}" and "{0}" is not
+// raised; numbering simply goes on.
 std::string str_format(std::string_view format, const TemplateArguments& arguments) {
     std::string out;
     std::size_t next_automatic = 0;
@@ -1209,6 +1432,8 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
         }
         const TemplateValue* value = nullptr;
         if (field.empty() || (field[0] >= '0' && field[0] <= '9')) {
+            // from_chars reads the leading digits only: "{0a}" reads as
+            // "{0}" here, where Python looks up the keyword "0a".
             std::size_t index = next_automatic;
             if (field.empty()) {
                 ++next_automatic;
@@ -1233,15 +1458,24 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
 
 }  // namespace
 
+// Called by the expression's call node before it evaluates the arguments.
+// A C++ object's attribute is looked up once, at the call, so its callback
+// runs once; the price is that its AttributeError comes after the
+// arguments were evaluated.
 void check_method(const TemplateValue& object, std::string_view name) {
     if (object.type() == Type::object || has_method(object, name)) return;
     if (object.type() == Type::dict) {
         get_attribute(object, name);  // a key read as an attribute, or the AttributeError
         return;
     }
+    // Without the method, call_method() always raises (AttributeError, or
+    // the TypeError for list methods that change the list).
     call_method(object, name, {});  // raises the error the call would
 }
 
+// A dict's own methods (get, keys, values, items) win over keys of the
+// same name; any other name on a dict calls the function stored under that
+// key, Python's obj.method() for the objects dicts stand in for.
 TemplateValue call_method(const TemplateValue& object, std::string_view name,
                           const TemplateArguments& arguments) {
     bool attribute_holds_it =
@@ -1253,6 +1487,8 @@ TemplateValue call_method(const TemplateValue& object, std::string_view name,
     if (has_method(object, name) && object.is_sequence())
         return sequence_method(object, name, arguments);
     if (has_method(object, name)) return dict_method(object, name, arguments);
+    // Lists are values here (see tornado/template.h): a method that changes
+    // one gets an error that says what to write instead.
     if ((object.is_sequence()) && (name == "append" || name == "extend" || name == "insert" ||
                                    name == "pop" || name == "remove" || name == "sort")) {
         raise("TypeError", "lists cannot be changed in a template (" + std::string(name) +
@@ -1268,6 +1504,12 @@ std::string percent_format(std::string_view format, const TemplateValue& values)
     return out;
 }
 
+// Python's printf-style formatting, parsed as it goes: "%" [ "(" key ")" ]
+// flags [width] [ "." precision ] type. Python's rules for the arguments:
+// a tuple gives one value per field, any other value is the only one, and
+// a dict may also be read by key with "%(name)s". As in Python, a dict can
+// also fill one plain "%s" (itself), and leftover values are an error
+// except with a dict.
 void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values) {
     // A tuple's items fill the fields in turn; any other value is the one
     // field's, without a vector to hold it.
@@ -1287,6 +1529,8 @@ void append_percent_format(std::string& out, std::string_view format, const Temp
         if (++i == format.size()) raise("ValueError", "incomplete format");
         const TemplateValue* mapped = nullptr;
         TemplateValue mapped_value;
+        // Python allows nested parentheses in a key; the key here ends at the
+        // first ")".
         if (format[i] == '(') {
             std::size_t close = format.find(')', i);
             if (close == std::string_view::npos) raise("ValueError", "incomplete format key");
@@ -1296,6 +1540,8 @@ void append_percent_format(std::string& out, std::string_view format, const Temp
             used_mapping = true;
             i = close + 1;
         }
+        // The flags, in any order. When both "+" and " " are given, "+" wins,
+        // as in C.
         FormatSpec spec;
         for (; i < format.size(); ++i) {
             char flag = format[i];
@@ -1324,10 +1570,12 @@ void append_percent_format(std::string& out, std::string_view format, const Temp
         spec.width = number();
         if (i < format.size() && format[i] == '.') {
             ++i;
+            // "%.f" is precision 0, as in C.
             spec.precision = std::max(number(), 0);
         }
         if (i == format.size()) raise("ValueError", "incomplete format");
         spec.type = format[i];
+        // "%%" is a literal percent sign and takes no value.
         if (spec.type == '%') {
             out += '%';
             continue;
@@ -1338,6 +1586,9 @@ void append_percent_format(std::string& out, std::string_view format, const Temp
             spec.align = '>';                   // printf-style: everything right-aligned unless "-"
             if (spec.zero_pad) spec.align = 0;  // zeros go after the sign
         }
+        // A field without a key takes the next positional value. With a dict,
+        // that "value" is the dict itself, and only while no key has been
+        // used yet.
         if (mapped == nullptr) {
             if (used >= positional.size() || (is_mapping && used_mapping)) {
                 raise("TypeError", "not enough arguments for format string");
@@ -1355,6 +1606,8 @@ void append_percent_format(std::string& out, std::string_view format, const Temp
 
 namespace {
 
+// len(): code points for a str, counted here since TemplateValue::length()
+// refuses strings.
 std::int64_t length_of(const TemplateValue& value) {
     if (value.is_string())
         return static_cast<std::int64_t>(detail::code_point_count(value.as_string()));
@@ -1363,6 +1616,9 @@ std::int64_t length_of(const TemplateValue& value) {
     raise("TypeError", "object of type " + quoted_type(value) + " has no len()");
 }
 
+// range(stop), range(start, stop[, step]). Python's range is lazy; this
+// one is a list (a documented difference), so its length is limited. The
+// length is estimated in double so that stop - start cannot overflow.
 TemplateValue make_range(const TemplateArguments& arguments) {
     std::size_t count = arguments.positional.size();
     if (count < 1 || count > 3)
@@ -1382,6 +1638,7 @@ TemplateValue make_range(const TemplateArguments& arguments) {
         raise("MemoryError",
               "range() of more than " + std::to_string(kMaxItems) + " items in a template");
     }
+    // Made as a JSON array: a list of plain ints needs no TemplateValues.
     JSON array = JSON::array();
     // range(2**63 - 2, 2**63 - 1, 2): the next value would not fit in 64
     // bits, and is past stop anyway.
@@ -1392,6 +1649,12 @@ TemplateValue make_range(const TemplateArguments& arguments) {
     return TemplateValue(std::move(array));
 }
 
+// int(x[, base]). From a string: surrounding Python whitespace allowed,
+// "_" between digits allowed, a sign allowed. strtoll does the parsing, so
+// it differs from Python at the edges: every "_" is dropped (Python refuses
+// "_1" and "1__0"), base 0 reads "010" as octal (Python refuses it), an
+// invalid base is an "invalid literal" error, and a base given with a
+// number is ignored (Python's TypeError).
 TemplateValue to_int(const TemplateArguments& arguments) {
     if (arguments.positional.empty()) return 0;
     const TemplateValue& value = arguments.positional[0];
@@ -1407,6 +1670,9 @@ TemplateValue to_int(const TemplateArguments& arguments) {
     std::int64_t base = arguments.positional.size() > 1 ? arguments.positional[1].as_integer() : 10;
     std::string digits(strip(value.as_string(), true, true, nullptr));
     digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());
+    // strtoll sets errno only on failure, so it is cleared first. A space
+    // left at the front (from "_ 1", whose "_" hid it from strip()) would
+    // be skipped by strtoll, so it is refused below.
     errno = 0;
     char* end = nullptr;
     long long number =
@@ -1419,6 +1685,11 @@ TemplateValue to_int(const TemplateArguments& arguments) {
     return static_cast<std::int64_t>(number);
 }
 
+// float(x). Python's spellings of infinity and nan are caught before
+// strtod, which has more of its own: hex floats, refused here as Python
+// does, and "nan(123)", let through. strtod follows LC_NUMERIC: this
+// assumes the process keeps the "C" locale's "." decimal point. Underscores
+// are refused (Python allows them between digits).
 TemplateValue to_float(const TemplateArguments& arguments) {
     if (arguments.positional.empty()) return 0.0;
     const TemplateValue& value = arguments.positional[0];
@@ -1444,6 +1715,9 @@ TemplateValue to_float(const TemplateArguments& arguments) {
     return number;
 }
 
+// round(x[, ndigits]), Python's banker's rounding: halves go to the even
+// neighbour (round(2.5) is 2, round(1250, -2) is 1200). An int stays an
+// int, and a float without ndigits becomes an int; with ndigits a float.
 TemplateValue round_number(const TemplateArguments& arguments) {
     const TemplateValue& value = required(arguments, 0, "round");
     const TemplateValue* digits = argument(arguments, 1, "ndigits");
@@ -1451,12 +1725,17 @@ TemplateValue round_number(const TemplateArguments& arguments) {
         (digits == nullptr || digits->is_none() || digits->as_integer() >= 0)) {
         return value.as_integer();
     }
+    // Below -18 digits the scale, 10**19, does not fit in 64 bits. Returning
+    // 0 is right for numbers below 5 * 10**18; above it Python gives 10**19,
+    // which should be an OverflowError here.
     if (is_integral(value)) {                      // round(1234, -2) == 1200, ties to even
         if (digits->as_integer() < -18) return 0;  // and -INT64_MIN would overflow
         std::int64_t places = -digits->as_integer();
         std::int64_t scale = 1;
         for (std::int64_t i = 0; i < places; ++i) scale *= 10;
         std::int64_t number = value.as_integer();
+        // Floor division leaves 0 <= remainder < scale whatever the sign,
+        // so one test rounds negatives too.
         std::int64_t quotient = floor_divide(number, scale), remainder = number - quotient * scale;
         if (remainder * 2 > scale || (remainder * 2 == scale && quotient % 2 != 0)) ++quotient;
         return checked_multiply(quotient, scale);
@@ -1468,6 +1747,11 @@ TemplateValue round_number(const TemplateArguments& arguments) {
     // printf rounds the exact binary value correctly, as Python's round() does.
     char buffer[400];
     std::int64_t places = std::clamp<std::int64_t>(digits->as_integer(), -300, 300);
+    // The clamp keeps pow() finite and "%.*f" short. If the output is still
+    // longer than the buffer, snprintf cuts it, which only drops trailing
+    // zeros: a double with more than 90 integer digits has no fraction.
+    // Negative places divide, round and multiply, which is not exact as
+    // Python's is, but close at the digits a page shows.
     if (places < 0) {
         double scale = std::pow(10.0, static_cast<double>(-places));
         return std::nearbyint(number / scale) * scale;
@@ -1476,6 +1760,9 @@ TemplateValue round_number(const TemplateArguments& arguments) {
     return std::strtod(buffer, nullptr);
 }
 
+// min() and max(): of one iterable argument, or of several arguments.
+// Only a strictly better key replaces the best so far, so ties keep the
+// first, as Python's do. The key function is called once per item.
 TemplateValue extreme(const TemplateArguments& arguments, bool want_max) {
     std::string_view name = want_max ? "max" : "min";
     std::vector<TemplateValue> candidates =
@@ -1500,6 +1787,10 @@ TemplateValue extreme(const TemplateArguments& arguments, bool want_max) {
     return candidates[best];
 }
 
+// sorted(iterable, key=..., reverse=...). Each key is computed once, as
+// Python does (the key function may be a costly C++ call), and kept beside
+// the item's index; compare("<") gives Python's ordering and its TypeError
+// for mixed types.
 TemplateValue sorted_list(const TemplateArguments& arguments) {
     std::vector<TemplateValue> items = iterate(required(arguments, 0, "sorted"));
     const TemplateValue* key = arguments.find_keyword("key");
@@ -1511,6 +1802,8 @@ TemplateValue sorted_list(const TemplateArguments& arguments) {
     }
     bool descending = reverse != nullptr && reverse->truthy();
     // Stable, and reverse keeps equal items in their order, as Python's sort.
+    // (Reversing the comparison, not the sorted list, is what keeps equal
+    // items in their order.)
     std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
         return descending ? compare("<", b.first, a.first) : compare("<", a.first, b.first);
     });
@@ -1519,6 +1812,9 @@ TemplateValue sorted_list(const TemplateArguments& arguments) {
     return TemplateValue::list(std::move(result));
 }
 
+// sum(iterable, start=0), with "+" as binary_operation() does it, so a
+// sum of lists concatenates them. Strings are refused with Python's
+// message pointing at join().
 TemplateValue sum_of(const TemplateArguments& arguments) {
     TemplateValue total =
         arguments.positional.size() > 1 ? arguments.positional[1] : TemplateValue(0);
@@ -1530,6 +1826,10 @@ TemplateValue sum_of(const TemplateArguments& arguments) {
     return total;
 }
 
+// dict(mapping or pairs, **keywords). A dict is a JSON object here, so keys
+// must be strings and values are converted to JSON (a tuple becomes a
+// list; a function is refused). The depth check is the dict's share of the
+// nesting limit that from_items() applies to lists.
 TemplateValue make_dict(const TemplateArguments& arguments) {
     JSON object = JSON::object();
     if (!arguments.positional.empty()) {
@@ -1554,6 +1854,8 @@ TemplateValue make_dict(const TemplateArguments& arguments) {
     return TemplateValue(std::move(object));
 }
 
+// The text argument of Tornado's escape functions. The message is the one
+// tornado.escape's to_unicode() raises for a value that is not a string.
 std::string_view string_argument(const TemplateArguments& arguments, std::string_view function) {
     const TemplateValue& value = required(arguments, 0, function);
     if (!value.is_string()) {
@@ -1563,12 +1865,17 @@ std::string_view string_argument(const TemplateArguments& arguments, std::string
     return value.as_string();
 }
 
+// tornado.escape.linkify(text, shorten, extra_params, require_protocol,
+// permitted_protocols), by position or keyword. extra_params may be a
+// string or a function of the link's href, as in Tornado.
 TemplateValue call_linkify(const TemplateArguments& arguments) {
     LinkifyOptions options;
     if (const TemplateValue* shorten = argument(arguments, 1, "shorten"))
         options.shorten = shorten->truthy();
     if (const TemplateValue* extra = argument(arguments, 2, "extra_params")) {
         if (extra->type() == Type::function) {
+            // The lambda keeps its own copy of the function value (a shared
+            // handle, cheap to copy) rather than a pointer into `arguments`.
             TemplateValue function = *extra;
             options.extra_params_for = [function](const std::string& href) {
                 return call_function(function, {{TemplateValue(href)}, {}}).str();
@@ -1589,6 +1896,10 @@ TemplateValue call_linkify(const TemplateArguments& arguments) {
     return linkify(string_argument(arguments, "linkify"), options);
 }
 
+// Python's builtins, as far as templates use them. Each is a plain
+// TemplateFunction; a name is looked for here last, after the template's
+// variables, generate()'s arguments and the namespaces (see Scope in
+// template_expression.h), so a template can shadow any of them.
 TemplateNamespace make_builtins() {
     TemplateNamespace names;
     names.set_function("len",
@@ -1622,6 +1933,7 @@ TemplateNamespace make_builtins() {
         }
         return TemplateValue::list(std::move(pairs));
     });
+    // zip() stops at the shortest argument, as in Python.
     names.set_function("zip", [](const TemplateArguments& a) {
         std::vector<std::vector<TemplateValue>> columns;
         std::size_t rows = a.positional.empty() ? 0 : SIZE_MAX;
@@ -1668,6 +1980,9 @@ TemplateNamespace make_builtins() {
     return names;
 }
 
+// What Tornado's Template.generate() adds to the namespace: escape is
+// xhtml_escape, url_escape's plus defaults to True, json_encode takes any
+// value a template has that JSON can hold.
 TemplateNamespace make_tornado_namespace() {
     TemplateNamespace names;
     TemplateFunction escape_html = [](const TemplateArguments& a) {
@@ -1692,6 +2007,8 @@ TemplateNamespace make_tornado_namespace() {
 
 }  // namespace
 
+// Both namespaces are built once, on first use (thread-safe, as a
+// function-local static), and only read after that.
 const TemplateNamespace& builtins() {
     static const TemplateNamespace names = make_builtins();
     return names;

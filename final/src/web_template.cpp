@@ -1,6 +1,19 @@
 // web_template.cpp: templates in tornado/web.h: RequestHandler::render()
 // and render_string(), the namespace a handler's templates see, UIModule
 // and the built-in modules (Tornado's render and UIModule, in web.py).
+//
+// A Tornado template is handed Python objects and reads any attribute of
+// them. C++ has no reflection, so each object a template may see (handler,
+// request, request.headers) is a TemplateValue::object whose callback maps
+// an attribute name to a value, and each method is a TemplateValue::function
+// that unpacks Python-style arguments itself (the helpers just below).
+//
+// Lifetimes: every object and function here captures the handler or the
+// request by reference, without owning it. That is safe because a
+// template runs inside render_string(), while the handler (and so the
+// request) is alive; a TemplateNamespace kept past the request would
+// dangle (tornado/web.h: "Valid while the handler lives"). Everything runs
+// on the loop's thread.
 #include <algorithm>
 #include <set>
 #include <stdexcept>
@@ -17,7 +30,9 @@ namespace {
 // ---- the arguments of a C++ function called from a template ----------------
 
 // The argument at `index`, or the keyword argument `keyword`; nullptr if
-// the call has neither.
+// the call has neither. Python binds a parameter either way, so each
+// function below names both the position and the keyword of each of its
+// parameters, as its Tornado signature has them.
 const TemplateValue* find_argument(const TemplateArguments& arguments, std::size_t index,
                                    std::string_view keyword) {
     if (index < arguments.positional.size()) return &arguments.positional[index];
@@ -35,22 +50,29 @@ const TemplateValue& required_argument(const TemplateArguments& arguments, std::
     return *value;
 }
 
+// A required parameter as text (as_string() throws std::invalid_argument
+// if it is not a string).
 std::string text_argument(const TemplateArguments& arguments, std::size_t index,
                           std::string_view keyword, std::string_view function) {
     return std::string(required_argument(arguments, index, keyword, function).as_string());
 }
 
+// An optional parameter read with Python's truth rules (0, "", None and
+// empty lists are false), as Tornado's `if strip:` reads it.
 bool flag_argument(const TemplateArguments& arguments, std::size_t index, std::string_view keyword,
                    bool default_value) {
     const TemplateValue* value = find_argument(arguments, index, keyword);
     return value == nullptr ? default_value : value->truthy();
 }
 
+// Nothing becomes None, as Tornado's current_user or get_cookie give it.
 TemplateValue optional_text(const std::optional<std::string>& text) {
     return text ? TemplateValue(*text) : TemplateValue();
 }
 
 // A request's arguments as Python's dict of lists: name -> [values].
+// Raw values, as Tornado's request.arguments holds them (bytes there): no
+// UTF-8 check, no stripping; get_argument() is the cleaned way.
 JSON arguments_dict(const ArgumentMap& arguments) {
     JSON dict = JSON::object();
     for (const auto& [name, values] : arguments) dict[name] = values;
@@ -59,6 +81,9 @@ JSON arguments_dict(const ArgumentMap& arguments) {
 
 // ---- request and its headers, as objects a template reads ------------------
 
+// request.headers, with the three ways Tornado templates read it: .get(name,
+// default), [name] (KeyError when absent) and .get_list(name). get() and
+// [] join repeated fields with ",", as Tornado's HTTPHeaders does.
 TemplateValue headers_object(const HTTPHeaders& headers) {
     auto get = [&headers](const TemplateArguments& arguments) -> TemplateValue {
         std::string name = text_argument(arguments, 0, "name", "get");
@@ -76,6 +101,8 @@ TemplateValue headers_object(const HTTPHeaders& headers) {
     auto get_list = [&headers](const TemplateArguments& arguments) -> TemplateValue {
         return JSON(headers.get_list(text_argument(arguments, 0, "name", "get_list")));
     };
+    // By copy: the three lambdas above (each holding only &headers) must
+    // live as long as the object, which outlives this function.
     auto attributes = [=](std::string_view name) -> std::optional<TemplateValue> {
         if (name == "get") return TemplateValue::function("get", get);
         if (name == "__getitem__") return TemplateValue::function("__getitem__", get_item);
@@ -85,6 +112,10 @@ TemplateValue headers_object(const HTTPHeaders& headers) {
     return TemplateValue::object("HTTPHeaders", attributes);
 }
 
+// request, the attributes Tornado's HTTPServerRequest has that make sense
+// in a page. The callback runs at each `request.name` a template reads, so
+// the dicts and the headers object are built per read, not up front: most
+// pages read one or two attributes, if any.
 TemplateValue request_object(const HTTPServerRequest& request) {
     return TemplateValue::object(
         "HTTPServerRequest", [&request](std::string_view name) -> std::optional<TemplateValue> {
@@ -136,8 +167,10 @@ void rethrow_http_error(const TemplateError& error) {
         } catch (const Finish&) {
             throw;
         } catch (const TemplateError& inner) {
-            cause = inner.cause();
+            cause = inner.cause();  // a template inside a template: look deeper
         } catch (...) {
+            // A real error: the caller rethrows the TemplateError, whose
+            // message names the template and the line (a 500).
             return;
         }
     }
@@ -152,6 +185,8 @@ TemplateValue static_url_function(const RequestHandler& handler) {
     });
 }
 
+// reverse_url(name, *args): the values may be numbers in a template, so
+// each is turned into text as Python's str() would (str()).
 TemplateValue reverse_url_function(const RequestHandler& handler) {
     return TemplateValue::function("reverse_url", [&handler](const TemplateArguments& arguments) {
         std::string name = text_argument(arguments, 0, "name", "reverse_url");
@@ -179,6 +214,9 @@ TemplateValue argument_function(const RequestHandler& handler, std::string which
         const ArgumentMap& source = which == "get_query_argument"  ? request.query_arguments
                                     : which == "get_body_argument" ? request.body_arguments
                                                                    : request.arguments;
+        // Python's default=None is a value, so "was a default given" and
+        // "what is it" are separate questions; C++'s get_argument overloads
+        // take only text, so a given default is answered here.
         const TemplateValue* fallback = find_argument(arguments, 1, "default");
         if (fallback != nullptr && !source.contains(name)) return *fallback;
         if (which == "get_query_argument")
@@ -197,6 +235,7 @@ TemplateValue arguments_function(const RequestHandler& handler) {
     });
 }
 
+// get_cookie(name, default=None), the default again any Python value.
 TemplateValue cookie_function(const RequestHandler& handler) {
     return TemplateValue::function("get_cookie", [&handler](const TemplateArguments& arguments) {
         std::optional<std::string> value =
@@ -253,7 +292,10 @@ TemplateValue xsrf_form_html_function(RequestHandler& handler) {
 
 // ---- the built-in modules ----------------------------------------------------
 
-// {% module linkify(text, shorten=True, ...) %}: escape.h's linkify.
+// {% module linkify(text, shorten=True, ...) %}: escape.h's linkify
+// (Tornado's _linkify module). Tornado passes **kwargs through; here
+// extra_params is keyword-only and text (not a callable), and
+// permitted_protocols is not offered.
 class LinkifyModule : public UIModule {
 public:
     using UIModule::UIModule;
@@ -277,6 +319,9 @@ public:
 
 // The links for `paths` (each relative one through static_url), each path
 // once, in the order first given (Tornado's render_linked_js / _css).
+// Duplicates are common: two modules, or one module used twice on a page,
+// asking for the same file. The URL is escaped because it goes into an
+// attribute.
 template <typename Link>
 std::string linked_resources(const RequestHandler& handler, const std::vector<std::string>& paths,
                              Link link) {
@@ -301,6 +346,9 @@ std::string joined(const std::vector<std::string>& parts, std::string_view separ
 }
 
 // Puts `piece` and a newline before the first (or last) `marker` of `html`.
+// A page without the marker is an error, not a silent drop: the module
+// would render without its script or style (Tornado's index() raises
+// ValueError).
 void insert_before(std::string& html, std::string_view marker, bool last,
                    const std::string& piece) {
     std::size_t at = last ? html.rfind(marker) : html.find(marker);
@@ -324,6 +372,10 @@ std::string UIModule::render_string(const std::string& template_name, const JSON
     return handler_.render_string(template_name, arguments, extra);
 }
 
+// Tornado's TemplateModule.render: the template gets the keyword
+// arguments and a set_resources() bound to its path. The closure captures
+// `this`: it lives only as long as this render_string() call, and the
+// module lives as long as the handler.
 std::string TemplateModule::render(const TemplateArguments& arguments) {
     std::string path = text_argument(arguments, 0, "path", "Template");
     JSON values = JSON::object();
@@ -336,6 +388,9 @@ std::string TemplateModule::render(const TemplateArguments& arguments) {
     return render_string(path, values, extra);
 }
 
+// Kept per template path, in first-call order (Tornado keeps a list and a
+// dict for the same reason): the same template rendered ten times on a
+// page adds its resources once.
 void TemplateModule::set_resources(const std::string& path, const TemplateArguments& arguments) {
     JSON resources = JSON::object();
     for (const auto& [name, value] : arguments.keyword) resources[name] = value.to_json();
@@ -350,6 +405,9 @@ void TemplateModule::set_resources(const std::string& path, const TemplateArgume
     }
 }
 
+// Tornado allows a single string or a list for the *_files keys; this
+// allows both for every key, and refuses anything else, since the values
+// end up in the page as text.
 std::vector<std::string> TemplateModule::resources(std::string_view key) const {
     std::vector<std::string> found;
     for (const auto& [path, resources] : resources_) {
@@ -382,6 +440,9 @@ std::vector<std::string> TemplateModule::css_files() { return resources("css_fil
 std::string TemplateModule::html_head() { return joined(resources("html_head"), ""); }
 std::string TemplateModule::html_body() { return joined(resources("html_body"), ""); }
 
+// Tornado's built-in modules ("linkify", "xsrf_form_html", "Template").
+// The constructor copies settings.ui_modules over these, so an application
+// may replace one by using its name.
 std::map<std::string, UIModuleFactory> Application::builtin_ui_modules() {
     return {{"linkify", ui_module<LinkifyModule>()},
             {"xsrf_form_html", ui_module<XsrfFormHtmlModule>()},
@@ -390,6 +451,10 @@ std::map<std::string, UIModuleFactory> Application::builtin_ui_modules() {
 
 // ---- the Application's loaders ----------------------------------------------------
 
+// One loader per path, made by the first handler that asks: its
+// create_template_loader() decides for every handler that uses the same
+// path, as in Tornado (whose cache is keyed by path too). Loaders keep
+// parsed templates, so sharing them is what makes the second request fast.
 std::shared_ptr<BaseLoader> Application::template_loader(const std::string& template_path,
                                                          const RequestHandler& handler) {
     std::shared_ptr<BaseLoader>& loader = template_loaders_[template_path];
@@ -397,6 +462,9 @@ std::shared_ptr<BaseLoader> Application::template_loader(const std::string& temp
     return loader;
 }
 
+// Called by RequestHandler::execute for every request. The default
+// follows debug: in development, an edited template shows on the next
+// reload; in production, parsing happens once per template.
 void Application::reset_template_loaders_if_uncached() {
     if (settings_.compiled_template_cache.value_or(!settings_.debug)) return;
     for (auto& [path, loader] : template_loaders_) loader->reset();
@@ -408,6 +476,9 @@ std::string RequestHandler::get_template_path() const {
     return application_->settings().template_path;
 }
 
+// Tornado's create_template_loader. A template_loader setting is shared by
+// every path; otherwise the settings become the new Loader's options,
+// unset ones left to the Loader's defaults.
 std::shared_ptr<BaseLoader> RequestHandler::create_template_loader(
     const std::string& template_path) const {
     const ApplicationSettings& settings = application_->settings();
@@ -432,22 +503,31 @@ std::string RequestHandler::render_string(const std::string& template_name, cons
                                  " deep: a template that renders itself?");
     }
     ++depth;
+    // Undoes the ++ however this function leaves, a throw included; else
+    // one failed render would count against every later one.
     struct Leave {
         int& depth;
         ~Leave() { --depth; }
     } leave{depth};
     std::shared_ptr<BaseLoader> loader = application_->template_loader(get_template_path(), *this);
     std::shared_ptr<const Template> page = loader->load(template_name);
+    // Later wins: the handler's names, then `extra`, then (inside
+    // generate) the arguments, as Tornado's kwargs update its namespace.
     TemplateNamespace names = get_template_namespace();
     names.update(extra);
     try {
         return page->generate(arguments, names);
     } catch (const TemplateError& error) {
+        // An HTTPError or Finish thrown inside the template is the
+        // request's answer, not a template bug: let it through unwrapped.
         rethrow_http_error(error);
         throw;
     }
 }
 
+// Tornado's get_template_namespace, built anew for each render_string():
+// the values are cheap (callbacks that read the handler when called), and
+// a fresh one picks up a current_user set since the last render.
 TemplateNamespace RequestHandler::get_template_namespace() {
     TemplateNamespace names;
     names.set("handler", template_object());
@@ -460,6 +540,8 @@ TemplateNamespace RequestHandler::get_template_namespace() {
     names.set("pgettext", translate_function("pgettext", 1));
     for (const auto& entry : application_->settings().ui_methods) {
         // The entry, not a structured binding: clang 14 cannot capture those.
+        // &method points into the Application's settings, which outlive
+        // the handler.
         const auto& method = entry.second;
         names.set_function(entry.first, [this, &method](const TemplateArguments& arguments) {
             return method(*this, arguments);
@@ -467,6 +549,9 @@ TemplateNamespace RequestHandler::get_template_namespace() {
     }
     // {% module Name(...) %} is Tornado's _tt_modules.Name(...); templates
     // may also write modules.Name(...).
+    // Looked up at each use: the module object is made the first time the
+    // page calls it (active_module). `module` refers into the
+    // Application's ui_modules_ map, whose nodes never move.
     TemplateValue modules = TemplateValue::object(
         "_UIModuleNamespace", [this](std::string_view name) -> std::optional<TemplateValue> {
             auto found = application_->ui_modules().find(std::string(name));
@@ -481,6 +566,11 @@ TemplateNamespace RequestHandler::get_template_namespace() {
     return names;
 }
 
+// One module object per name for the whole request (Tornado's
+// _active_modules), so that render() finds every module any render_string()
+// used, and asks each once for its resources. A vector, searched
+// linearly: a page uses a handful of modules, and the order of first use
+// is the order of their resources in the page.
 UIModule& RequestHandler::active_module(const std::string& name, const UIModuleFactory& factory) {
     auto& modules = rare().active_modules;
     for (auto& [known, module] : modules) {
@@ -490,6 +580,9 @@ UIModule& RequestHandler::active_module(const std::string& name, const UIModuleF
     return *modules.back().second;
 }
 
+// `handler` in a template: the handler's members a page is likely to read
+// (Tornado gives the whole object; C++ must list them). Methods are
+// functions bound to this handler; data is copied at each read.
 TemplateValue RequestHandler::template_object() {
     return TemplateValue::object("RequestHandler",
                                  [this](std::string_view name) -> std::optional<TemplateValue> {
@@ -528,6 +621,8 @@ std::string RequestHandler::render_linked_js(const std::vector<std::string>& js_
     });
 }
 
+// The CDATA markers are Tornado's: they keep the script valid when the
+// page is served as XHTML, and are comments to an HTML parser.
 std::string RequestHandler::render_embed_js(const std::vector<std::string>& js_embed) const {
     return "<script type=\"text/javascript\">\n//<![CDATA[\n" + joined(js_embed, "\n") +
            "\n//]]>\n</script>";
@@ -543,6 +638,10 @@ std::string RequestHandler::render_embed_css(const std::vector<std::string>& css
     return "<style type=\"text/css\">\n" + joined(css_embed, "\n") + "\n</style>";
 }
 
+// Tornado's render(). The check comes first so that a late render() does
+// not spend a template generation before failing. The modules' hooks are
+// called after the whole page is generated, since a module may be used
+// anywhere in it.
 Future<void> RequestHandler::render(const std::string& template_name, const JSON& arguments,
                                     const TemplateNamespace& extra) {
     if (finished_) throw std::logic_error("Cannot render() after finish()");
