@@ -832,6 +832,35 @@ TEST_F(StaticTest, MissingOutsideAndFolders) {
     EXPECT_EQ(fetch("/static/sub/..%2Fhello.txt").code, 200);
 }
 
+// A folder with a default file, served from the site's root as a user might.
+class StaticRootTest : public StaticTest {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        write_file("sub/index.html", "the sub index\n");
+        return std::make_shared<Application>(std::vector<URLSpec>{
+            {"/(.*)", handler<tornado::StaticFileHandler>(root_.string(), std::string("index.html"))}});
+    }
+};
+
+TEST_F(StaticRootTest, AFolderRedirectsToItsSlashAndServesItsDefaultFile) {
+    HTTPRequest request;
+    request.follow_redirects = false;
+    HTTPResponse moved = fetch("/sub", request);
+    EXPECT_EQ(moved.code, 301);
+    EXPECT_EQ(moved.headers.get("Location"), "/sub/");
+    EXPECT_EQ(fetch("/sub/").body, "the sub index\n");
+}
+
+TEST_F(StaticRootTest, NoRedirectToAnotherSiteFromTwoInitialSlashes) {
+    // "//sub" would redirect to "//sub/", which a browser reads as the
+    // host "sub": refused as Tornado 6.2 does.
+    HTTPRequest request;
+    request.follow_redirects = false;
+    HTTPResponse response = fetch("//sub", request);
+    EXPECT_EQ(response.code, 403);
+    EXPECT_TRUE(response.headers.get("Location").empty());
+}
+
 TEST_F(StaticTest, BigFileArrivesWholeAndHeadHasNoBody) {
     HTTPResponse response = fetch("/static/big.bin");
     EXPECT_EQ(response.code, 200);
@@ -857,6 +886,21 @@ TEST_F(StaticTest, StaticUrlAddsTheVersionHash) {
 
 namespace tornado {
 namespace {
+
+// A Content-Length the client only announces costs the server nothing: the
+// dispatcher reserves room for at most 1 MiB of it, and the connection
+// answers 413 (not a 500 from bad_alloc, nor from a number past 2^64).
+TEST(WebBodyLimits, AHugeAnnouncedLengthIsA413NotA500) {
+    testing::ServerThread server([] {
+        auto app = std::make_shared<Application>(std::vector<URLSpec>{{"/", handler<HelloHandler>()}});
+        return std::make_unique<HTTPServer>(app);
+    });
+    for (std::string length : {"1000000000000", "99999999999999999999999999"}) {
+        testing::RawClient client(server.port());
+        client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + "\r\n\r\nabc");
+        EXPECT_EQ(client.read_response().status, 413) << length;
+    }
+}
 
 // The web layer's cost in heap blocks per keep-alive request, on top of
 // HTTPServer's own (HTTPServer.AllocationsPerRequestOnTheFastPath): the
