@@ -155,8 +155,8 @@ enum class Source { application, peer };
 // std::invalid_argument; the peer's are HTTPInputError (400).
 void check_value(std::string_view name, std::string_view value, Source source) {
     const char* end = value.data() + value.size();
-    if (skip_value_bytes(value.data(), end) !=
-        end) {  // eight bytes at a time: every response sets a few
+    // Eight bytes at a time: every response sets a few headers.
+    if (skip_value_bytes(value.data(), end) != end) {
         std::string message =
             "control character in the value of header " + quoted(name) + ": " + quoted(value);
         if (source == Source::peer) throw HTTPInputError(message);
@@ -523,7 +523,7 @@ RequestHead HeadParser::parse(std::string&& head) {
                 }
             }
             if (line.find(':') == std::string_view::npos) {
-                throw HTTPInputError("header line without a colon: " + quoted(line));
+                throw HTTPInputError("no colon in header line: " + quoted(line));
             }
             throw HTTPInputError("header name is not a token: " +
                                  quoted(line.substr(0, line.find(':'))));

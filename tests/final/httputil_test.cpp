@@ -221,7 +221,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadHead{"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 400, "header name is not a token"},
         BadHead{"GET / HTTP/1.1\r\nNa(me: x\r\n\r\n", 400, "header name is not a token"},
         BadHead{"GET / HTTP/1.1\r\n: x\r\n\r\n", 400, "empty header name"},
-        BadHead{"GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400, "without a colon"},
+        BadHead{"GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400, "no colon in header line"},
         BadHead{"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", 400, "obsolete line folding"},
         BadHead{"GET / HTTP/1.1\r\nA: b\0c\r\n\r\n"s, 400, "control character"},
         BadHead{"GET / HTTP/1.1\r\nA: b\x7f\r\n\r\n", 400, "control character"},

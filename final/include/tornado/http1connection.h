@@ -219,7 +219,6 @@ private:
     bool response_body_allowed_ = true;
     bool switching_protocols_ = false;  // a 101 answer: the stream goes to someone else next
     bool detached_ = false;
-    bool error_answered_ = false;
     std::optional<std::uint64_t> expected_content_remaining_;
     Future<void> headers_future_{nullptr};  // what headers_received returned, while pending
     Future<void> pending_write_{nullptr};   // the latest write
