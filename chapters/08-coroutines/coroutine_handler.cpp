@@ -2,7 +2,7 @@
 #include <coroutine_handler.h>
 
 #include <cstdio>
-#include <string>
+#include <stdexcept>
 #include <utility>
 
 #include <gen.h>  // <> on purpose: see "Includes" in task.h
@@ -36,25 +36,22 @@ detail::Detached CoroutineRequestHandler::drive(std::shared_ptr<CoroutineRequest
     }
 }
 
-// Chapter 06's handle_request_exception is private, so its few lines are
-// repeated here: log, then send_error with the status the error asks for.
+// Chapter 06's handle_request_exception does what its execute() does for a
+// method that throws: log, then the error page with the status the error
+// asks for (unless the Task finished the request already). C++ can throw
+// what is not a std::exception (throw 42); a stand-in that says so takes
+// its place, so the log names it and the answer is a 500, as for any error
+// without a status.
 void CoroutineRequestHandler::fail(const std::exception* error) {
-    const auto* http_error = dynamic_cast<const HTTPError*>(error);
-    std::string summary = request().method + " " + request().uri + " (" + request().remote_ip + ")";
-    if (http_error == nullptr) {
-        std::fprintf(stderr, "Uncaught exception %s: %s\n", summary.c_str(),
-                     error != nullptr ? error->what() : "(not a std::exception)");
-    } else if (!http_error->log_message().empty()) {
-        std::fprintf(stderr, "%d %s: %s\n", http_error->status_code(), summary.c_str(),
-                     http_error->log_message().c_str());
-    }
-    if (finished()) return;
+    const std::runtime_error not_a_std_exception("(not a std::exception)");
     try {
-        send_error(http_error != nullptr ? http_error->status_code() : 500, error);
+        handle_request_exception(error != nullptr ? *error : not_a_std_exception);
     } catch (const std::exception& again) {
-        // No response can be sent: close, so that the client knows now.
-        std::fprintf(stderr, "Exception in exception handler %s: %s\n", summary.c_str(),
-                     again.what());
+        // The error path failed too, so no response can be sent: close, so
+        // that the client knows now.
+        std::fprintf(stderr, "Exception in exception handler %s %s (%s): %s\n",
+                     request().method.c_str(), request().uri.c_str(),
+                     request().remote_ip.c_str(), again.what());
         request().connection->close();
     }
 }

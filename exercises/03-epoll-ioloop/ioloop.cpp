@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
@@ -23,6 +25,19 @@ namespace {
 
 // The loop running or made first on this thread (see IOLoop::current).
 thread_local IOLoop* t_current_loop = nullptr;
+
+// compact_timer_heap() rebuilds the heap only once this many of its
+// entries are dead (and at least half of it is). The "half" rule alone
+// would rebuild a small heap over and over (two timeouts, one cancelled:
+// rebuild); fewer dead entries than this (16 bytes each, 8 KB in all) are
+// not worth an O(n) rebuild. The number is Tornado's (its IOLoop up to 4.x).
+constexpr std::size_t kMinDeadTimersToCompact = 512;
+
+// The longest a turn sleeps in epoll_wait: a day. Its timeout is an int of
+// milliseconds, which a far-off timeout (call_later of a month) would
+// overflow; well below that limit (24.8 days), a loop with nothing sooner
+// just wakes once a day and works the wait out again.
+constexpr std::chrono::milliseconds kLongestPollWait = std::chrono::hours(24);
 
 // Tornado logs an exception from a callback and goes on: one bad handler
 // must not take the whole server down.
@@ -143,7 +158,9 @@ void IOLoop::compact_timer_heap() {
     // Lazy deletion leaves cancelled entries in the heap. A server that sets
     // and cancels a timeout per request would grow it without end, so once
     // most of it is dead, rebuild it from the live entries (O(n), rarely).
-    if (cancelled_timers_ < 512 || cancelled_timers_ * 2 < timer_heap_.size()) return;
+    if (cancelled_timers_ < kMinDeadTimersToCompact || cancelled_timers_ * 2 < timer_heap_.size()) {
+        return;
+    }
     std::vector<TimerEntry> live;
     while (!timer_heap_.empty()) {
         if (timer_callbacks_.count(timer_heap_.top().id)) live.push_back(timer_heap_.top());
@@ -228,7 +245,7 @@ int IOLoop::poll_timeout_ms() {
     if (wait <= Clock::duration::zero()) return 0;
     // Round up: waking a little early would just spin a turn for nothing.
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
-    return static_cast<int>(std::min<long long>(ms, 24 * 3600 * 1000));
+    return static_cast<int>(std::min<long long>(ms, kLongestPollWait.count()));
 }
 
 void IOLoop::poll_and_dispatch([[maybe_unused]] int timeout_ms) {

@@ -189,6 +189,17 @@ public:
     // <html><title>N: Reason</title><body>N: Reason</body></html>.
     virtual void write_error(int status_code, const std::exception* error);
 
+protected:
+    // Tornado's _handle_request_exception: logs `error`, then, unless the
+    // response is finished, answers with its status (an HTTPError's, or
+    // 500) through send_error(). execute() calls it for every exception of
+    // prepare() or the method. Protected, not private, for a subclass that
+    // runs its method another way and must end it the same way when it
+    // throws (a coroutine handler, say). It throws in turn when the error
+    // path fails too; the caller decides what then (execute() closes the
+    // connection).
+    void handle_request_exception(const std::exception& error);
+
 private:
     friend class Application;
 
@@ -196,7 +207,6 @@ private:
     void execute(PathArgs path_args);
     void call_method();
     void abandon();
-    void handle_request_exception(const std::exception& error);
     void log_exception(const std::exception& error) const;
     std::string request_summary() const;  // "GET /path (127.0.0.1)"
     void check_header(std::string_view name, std::string_view value) const;

@@ -58,8 +58,9 @@ private:
     // The coroutine that awaits `method`, then finishes the request.
     static detail::Detached drive(std::shared_ptr<CoroutineRequestHandler> handler,
                                   Task<void> method);
-    // The Task threw: log it and answer with the error page, as chapter
-    // 06 does for a method that throws.
+    // The Task threw `error` (null for what is not a std::exception):
+    // chapter 06's handle_request_exception logs it and answers with the
+    // error page, as for a method that throws.
     void fail(const std::exception* error);
 };
 
