@@ -30,7 +30,6 @@ using namespace std::string_view_literals;
 using detail::for_each_item;
 using detail::is_ows;
 using detail::quoted;
-using detail::trim_ows;
 
 // The header names the connection reads itself. Its scans switch on a
 // name's length first (most fields are none of these) with these sizes as

@@ -18,6 +18,7 @@ namespace tornado {
 
 namespace {
 
+using namespace std::string_view_literals;
 using detail::ascii_lower;
 using detail::ascii_upper;
 using detail::is_ascii_letter;
@@ -329,9 +330,9 @@ std::vector<std::pair<std::string, std::string>> HTTPHeaders::get_all() const {
 void HTTPHeaders::write_to(std::string& out) const {
     for (Field field : *this) {
         out.append(field.name);
-        out.append(std::string_view(": "));
+        out.append(": "sv);
         out.append(field.value);
-        out.append(std::string_view("\r\n"));
+        out.append("\r\n"sv);
     }
 }
 
@@ -637,23 +638,25 @@ std::uint64_t parse_chunk_size(std::string_view line) {
     auto invalid = [&] { return HTTPInputError("invalid chunk size: " + quoted(line)); };
     std::uint64_t size = 0;
     std::size_t digits = 0;
-    for (; digits < line.size() && detail::hex_value(line[digits]) >= 0; ++digits) {
+    for (; digits < line.size(); ++digits) {
+        int digit = detail::hex_value(line[digits]);
+        if (digit < 0) break;
         if (size > (std::numeric_limits<std::uint64_t>::max() >> 4)) throw invalid();
-        size = size * 16 + static_cast<std::uint64_t>(detail::hex_value(line[digits]));
+        size = size * 16 + static_cast<std::uint64_t>(digit);
     }
     if (digits == 0) throw invalid();
     std::string_view extensions = line.substr(digits);
     if (extensions.empty()) return size;
     // The extensions are ignored, but they must be extensions: ";" after
-    // optional whitespace, and no control characters (a bare CR or LF in
-    // them would let two parsers disagree on where the line ends).
-    std::string_view after_space =
-        extensions.substr(std::min(extensions.find_first_not_of(" \t"), extensions.size()));
-    bool controls = std::any_of(extensions.begin(), extensions.end(), [](char c) {
-        auto byte = static_cast<unsigned char>(c);
-        return (byte < 0x20 && c != '\t') || byte == 0x7f;
-    });
-    if (!after_space.starts_with(';') || controls) throw invalid();
+    // optional whitespace, and no control character but tab, as in a
+    // header value (a bare CR or LF in them would let two parsers disagree
+    // on where the line ends).
+    std::size_t semicolon = extensions.find_first_not_of(" \t");
+    const char* end = extensions.data() + extensions.size();
+    if (semicolon == std::string_view::npos || extensions[semicolon] != ';' ||
+        skip_value_bytes(extensions.data(), end) != end) {
+        throw invalid();
+    }
     return size;
 }
 

@@ -259,8 +259,13 @@ std::string exception_message(std::exception_ptr error) {
 // threads may thus appear slightly out of time order.
 void Logger::emit(LogLevel level, SourceLocation where, std::string_view message) const {
     LogRecord record{
-        level,  name_, module_of(where.file_name()), where.line(), std::chrono::system_clock::now(),
-        message};
+        .level = level,
+        .logger = name_,
+        .module = module_of(where.file_name()),
+        .line = where.line(),
+        .time = std::chrono::system_clock::now(),
+        .message = message,
+    };
     Output& out = output();
     std::lock_guard lock(out.mutex);
     if (out.handler) {

@@ -232,15 +232,13 @@ public:
     // CancelledError). Returns false if it was already done.
     bool cancel() const { return state().cancel(); }
 
-    void set_result() const requires std::is_void_v<T> { state().set_value(); }
+    void set_result() const requires(std::is_void_v<T>) { state().set_value(); }
     template <typename U>
-    requires(!std::is_void_v<T> &&
-             std::is_constructible_v<T, U&&>) void set_result(U&& value) const {
-        state().set_value(std::forward<U>(value));
-    }
+        requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&>)
+    void set_result(U&& value) const { state().set_value(std::forward<U>(value)); }
     void set_exception(std::exception_ptr error) const { state().set_exception(std::move(error)); }
     template <typename E>
-    requires std::is_base_of_v<std::exception, std::decay_t<E>>
+        requires(std::is_base_of_v<std::exception, std::decay_t<E>>)
     void set_exception(E&& error) const {
         set_exception(std::make_exception_ptr(std::forward<E>(error)));
     }

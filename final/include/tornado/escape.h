@@ -99,8 +99,8 @@ private:
 // not UTF-8 throws std::invalid_argument.
 std::string json_encode(const JSON& value);
 template <typename Ordered>
-requires std::is_same_v<Ordered, nlohmann::ordered_json> std::string json_encode(
-    const Ordered& value);
+    requires(std::is_same_v<Ordered, nlohmann::ordered_json>)
+std::string json_encode(const Ordered& value);
 
 // Parses JSON text (RFC 8259; whitespace around it allowed). Throws
 // JSONDecodeError naming the line and column on malformed input, invalid
@@ -202,9 +202,7 @@ std::string json_encode_ordered(const nlohmann::ordered_json& value);
 }  // namespace detail
 
 template <typename Ordered>
-requires std::is_same_v<Ordered, nlohmann::ordered_json> std::string json_encode(
-    const Ordered& value) {
-    return detail::json_encode_ordered(value);
-}
+    requires(std::is_same_v<Ordered, nlohmann::ordered_json>)
+std::string json_encode(const Ordered& value) { return detail::json_encode_ordered(value); }
 
 }  // namespace tornado

@@ -85,7 +85,7 @@ template <typename T>
 class TaskResult : public TaskPromiseBase {
 public:
     template <typename U>
-    requires std::is_constructible_v<T, U&&>
+        requires(std::is_constructible_v<T, U&&>)
     void return_value(U&& value) { value_.emplace(std::forward<U>(value)); }
     T& value() noexcept { return *value_; }
 
@@ -410,11 +410,13 @@ Task<std::map<K, T>> multi_map(std::map<K, Child> children) {
 }  // namespace detail
 
 template <typename T>
-requires(!std::is_void_v<T>) Future<std::vector<T>> multi(std::vector<Future<T>> children) {
+    requires(!std::is_void_v<T>)
+Future<std::vector<T>> multi(std::vector<Future<T>> children) {
     return detail::multi_vector<Future<T>, T>(std::move(children));
 }
 template <typename T>
-requires(!std::is_void_v<T>) Future<std::vector<T>> multi(std::vector<Task<T>> children) {
+    requires(!std::is_void_v<T>)
+Future<std::vector<T>> multi(std::vector<Task<T>> children) {
     return detail::multi_vector<Task<T>, T>(std::move(children));
 }
 inline Future<void> multi(std::vector<Future<void>> children) {
@@ -424,11 +426,13 @@ inline Future<void> multi(std::vector<Task<void>> children) {
     return detail::multi_void(std::move(children));
 }
 template <typename K, typename T>
-requires(!std::is_void_v<T>) Future<std::map<K, T>> multi(std::map<K, Future<T>> children) {
+    requires(!std::is_void_v<T>)
+Future<std::map<K, T>> multi(std::map<K, Future<T>> children) {
     return detail::multi_map<K, Future<T>, T>(std::move(children));
 }
 template <typename K, typename T>
-requires(!std::is_void_v<T>) Future<std::map<K, T>> multi(std::map<K, Task<T>> children) {
+    requires(!std::is_void_v<T>)
+Future<std::map<K, T>> multi(std::map<K, Task<T>> children) {
     return detail::multi_map<K, Task<T>, T>(std::move(children));
 }
 

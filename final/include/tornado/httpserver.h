@@ -95,9 +95,8 @@ public:
 
     // With a function of the request: it returns void, a Task or a Future.
     template <typename F>
-    requires std::is_invocable_v < std::decay_t<F>
-    &, std::shared_ptr < HTTPServerRequest >>
-           explicit HTTPServer(F&& callback, HTTPServerOptions options = {})
+        requires(std::is_invocable_v<std::decay_t<F>&, std::shared_ptr<HTTPServerRequest>>)
+    explicit HTTPServer(F&& callback, HTTPServerOptions options = {})
         : HTTPServer(std::move(options), wrap(std::forward<F>(callback))) {}
     // With an application; the reference must outlive the server.
     explicit HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions options = {});

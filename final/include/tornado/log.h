@@ -181,9 +181,9 @@ std::string format(std::string_view text, const Args&... args) {
 // are captured by the default argument, so `log.info("x")` knows its line.
 struct LogFormat {
     template <typename S>
-    requires std::convertible_to<const S&, std::string_view> LogFormat(
-        const S& format_text,  // NOLINT: implicit on purpose
-        SourceLocation call_site = SourceLocation::current())
+        requires(std::convertible_to<const S&, std::string_view>)
+    LogFormat(const S& format_text,  // NOLINT: implicit on purpose
+              SourceLocation call_site = SourceLocation::current())
         : text(format_text), where(call_site) {}
 
     std::string_view text;

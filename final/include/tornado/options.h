@@ -110,7 +110,8 @@ struct OptionType<bool> {
 };
 
 template <typename T>
-requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) struct OptionType<T> {
+    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
+struct OptionType<T> {
     static constexpr std::string_view name = std::is_same_v<T, int>         ? "int"
                                              : std::is_same_v<T, long>      ? "long"
                                              : std::is_same_v<T, long long> ? "long long"

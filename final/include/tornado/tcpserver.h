@@ -80,9 +80,8 @@ public:
     // With the function to call for each connection: it returns void, a
     // Task<void> or a Future<void>.
     template <typename F>
-    requires std::is_invocable_v < std::decay_t<F>
-    &, std::shared_ptr<IOStream>,
-        SocketAddress > explicit TCPServer(F&& handle_stream, IOStreamOptions stream_options = {})
+        requires(std::is_invocable_v<std::decay_t<F>&, std::shared_ptr<IOStream>, SocketAddress>)
+    explicit TCPServer(F&& handle_stream, IOStreamOptions stream_options = {})
         : TCPServer(stream_options) {
         handler_ = [handle = std::forward<F>(handle_stream)](std::shared_ptr<IOStream> stream,
                                                              SocketAddress address) mutable {

@@ -84,11 +84,11 @@ public:
     Function(std::nullptr_t) noexcept {}  // NOLINT: like std::function
 
     template <typename F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, Function> &&
-             std::is_invocable_v<std::decay_t<F>&, Args...> &&
-             (std::is_void_v<R> ||
-              std::is_convertible_v<std::invoke_result_t<std::decay_t<F>&, Args...>, R>))
-        Function(F&& callable) {  // NOLINT: implicit, like std::function
+        requires(!std::is_same_v<std::remove_cvref_t<F>, Function> &&
+                 std::is_invocable_v<std::decay_t<F>&, Args...> &&
+                 (std::is_void_v<R> ||
+                  std::is_convertible_v<std::invoke_result_t<std::decay_t<F>&, Args...>, R>))
+    Function(F&& callable) {  // NOLINT: implicit, like std::function
         using Stored = std::decay_t<F>;
         if constexpr (kFitsInline<Stored>) {
             ::new (static_cast<void*>(storage_)) Stored(std::forward<F>(callable));

@@ -786,7 +786,7 @@ private:
 
     static std::string url_argument(std::string_view text) { return std::string(text); }
     template <typename Number>
-    requires std::is_arithmetic_v<Number>
+        requires(std::is_arithmetic_v<Number>)
     static std::string url_argument(Number number) { return std::to_string(number); }
 
     // Without compiled_template_cache, each request reads its templates anew.
