@@ -105,23 +105,16 @@ Future<void> failed_write(std::exception_ptr cause = nullptr) {
 
 HTTP1Connection::HTTP1Connection(std::shared_ptr<HTTP1ServerConnection> server)
     : server_(std::move(server)),
-      max_body_size_(server_->params_->max_body_size),
-      body_timeout_(server_->params_->body_timeout) {}
+      max_body_size_(server_->params().max_body_size),
+      body_timeout_(server_->params().body_timeout) {}
 
 HTTP1Connection::~HTTP1Connection() = default;
 
-IOStream* HTTP1Connection::open_stream() const noexcept {
-    if (detached_ || server_->detached_ || !server_->stream_ || server_->stream_->closed())
-        return nullptr;
-    return server_->stream_.get();
-}
+IOStream* HTTP1Connection::open_stream() const noexcept { return server_->open_stream(); }
 
-const HTTPRequestContext* HTTP1Connection::context() const { return &server_->context_; }
+const HTTPRequestContext* HTTP1Connection::context() const { return &server_->context(); }
 
-std::shared_ptr<IOStream> HTTP1Connection::stream() const {
-    if (detached_ || server_->detached_) return nullptr;
-    return server_->stream_;
-}
+std::shared_ptr<IOStream> HTTP1Connection::stream() const { return server_->stream(); }
 
 void HTTP1Connection::close() {
     if (IOStream* stream = open_stream()) stream->close();
@@ -130,7 +123,7 @@ void HTTP1Connection::close() {
 void HTTP1Connection::set_close_callback(Function<void()> callback) {
     // After the response, nobody would ever run (or drop) it: a callback that
     // holds its request would keep this connection alive in a cycle.
-    if (request_finished_) return;
+    if (response_over()) return;
     close_callback_ = std::move(callback);
 }
 
@@ -140,19 +133,20 @@ void HTTP1Connection::set_max_body_size(std::size_t max_body_size) {
 
 void HTTP1Connection::set_body_timeout(IOLoop::Clock::duration timeout) { body_timeout_ = timeout; }
 
+// The stream leaves HTTP (a WebSocket's upgrade): nothing of this request
+// may call back into the application any more, and the serving loop, if it
+// waits for this response, is let go.
 std::shared_ptr<IOStream> HTTP1Connection::detach() {
-    if (detached_ || server_->detached_ || !server_->stream_) {
-        throw std::logic_error("HTTP1Connection::detach: the stream is gone already");
-    }
-    detached_ = true;
-    server_->detached_ = true;
-    server_->disarm_timer();
-    std::shared_ptr<IOStream> stream = std::move(server_->stream_);
-    server_->stream_.reset();
-    stream->set_close_callback(nullptr);
+    std::shared_ptr<IOStream> stream = server_->detach_stream();
     close_callback_ = nullptr;
-    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+    release_waiter();
     return stream;
+}
+
+// complete_message may wait in finish_future_ for the response to end;
+// whatever ends it (flushed, failed, closed, detached) lets it go on.
+void HTTP1Connection::release_waiter() {
+    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
 }
 
 // --- reading the request ---------------------------------------------------------------------
@@ -161,9 +155,9 @@ std::shared_ptr<IOStream> HTTP1Connection::detach() {
 // it decided from the head, before the application sees it (RFC 9112
 // section 6.3: if we cannot tell where this request ends, we cannot find
 // the next one either).
-void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTTPHeaders& headers) {
-    http11_ = start_line.version != "HTTP/1.0";
-    head_request_ = start_line.method == "HEAD";
+void HTTP1Connection::read_framing(const RequestStartLine& start_line, const HTTPHeaders& headers) {
+    request_.http11 = start_line.version != "HTTP/1.0";
+    request_.head = start_line.method == "HEAD";
 
     // One pass over the fields for what the connection needs.
     bool close_asked = false;
@@ -180,7 +174,7 @@ void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTT
                 if (!equals_ignoring_case(field.name, kConnection)) break;
                 for_each_item(field.value, [&](std::string_view item) {
                     if (equals_ignoring_case(item, "close")) close_asked = true;
-                    if (equals_ignoring_case(item, "keep-alive")) keep_alive_asked_ = true;
+                    if (equals_ignoring_case(item, "keep-alive")) request_.keep_alive_asked = true;
                 });
                 break;
             case kContentLength.size():
@@ -193,31 +187,31 @@ void HTTP1Connection::framing_from(const RequestStartLine& start_line, const HTT
         }
     }
     if (has_encoding || has_length) {
-        if (has_encoding && !http11_)
+        if (has_encoding && !request_.http11)
             throw HTTPInputError("Transfer-Encoding in an HTTP/1.0 request");
         BodyFraming framing = parse_body_framing(headers, "Request");
-        chunked_request_ = framing.chunked;
-        content_length_ = framing.content_length.value_or(0);
+        request_.chunked = framing.chunked;
+        request_.content_length = framing.content_length.value_or(0);
     }
 
     // Tornado's _can_keep_alive.
-    if (server_->params_->no_keep_alive || server_->close_when_idle_) {
-        disconnect_on_finish_ = true;
-    } else if (http11_) {
-        disconnect_on_finish_ = close_asked;
+    if (server_->params().no_keep_alive || server_->closing_when_idle()) {
+        close_after_response_ = true;
+    } else if (request_.http11) {
+        close_after_response_ = close_asked;
     } else {
-        bool framed = has_length || head_request_ || start_line.method == "GET";
-        disconnect_on_finish_ = close_asked || !keep_alive_asked_ || !framed;
+        bool framed = has_length || request_.head || start_line.method == "GET";
+        close_after_response_ = close_asked || !request_.keep_alive_asked || !framed;
     }
-    expect_continue_ = http11_ && equals_ignoring_case(expect, "100-continue");
+    request_.expect_continue = request_.http11 && equals_ignoring_case(expect, "100-continue");
 }
 
 void HTTP1Connection::check_body_size() {
-    if (!chunked_request_ && content_length_ > max_body_size_) {
+    if (!request_.chunked && request_.content_length > max_body_size_) {
         throw HTTPInputError(413,
                              tornado::format("Content-Length too long: a body of {} bytes is over "
                                              "the limit of {} bytes",
-                                             content_length_, max_body_size_));
+                                             request_.content_length, max_body_size_));
     }
 }
 
@@ -226,7 +220,7 @@ HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head,
     RequestHead parsed;
     try {
         parsed = parse_request_head(std::move(head));
-        framing_from(parsed.start_line, parsed.headers);
+        read_framing(parsed.start_line, parsed.headers);
     } catch (const HTTPInputError& error) {
         fail_request(error);
         return Outcome::close;
@@ -234,14 +228,13 @@ HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head,
 
     // Without a body, the request has been read whole already (an answer
     // from headers_received need not close the connection).
-    bool has_body = chunked_request_ || content_length_ > 0;
-    if (!has_body) read_finished_ = true;
-    if (server_->params_->decompress &&
+    body_read_ = !request_.has_body();
+    if (server_->params().decompress &&
         equals_ignoring_case(parsed.headers.get("Content-Encoding"), "gzip")) {
         // The delegate gets the body plain: the headers say what was undone.
         parsed.headers.add("X-Consumed-Content-Encoding", parsed.headers.get("Content-Encoding"));
         parsed.headers.remove("Content-Encoding");
-        if (has_body) gunzip_body_ = std::make_unique<GzipDecompressor>(max_body_size_);
+        if (request_.has_body()) gunzip_body_ = std::make_unique<GzipDecompressor>(max_body_size_);
     }
 
     Future<void> headers_future(nullptr);
@@ -257,40 +250,47 @@ HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head,
         fail_with_exception(std::current_exception());
         return Outcome::close;
     }
-    if (detached_) return Outcome::close;
+    if (server_->detached()) return Outcome::close;
 
     // The fast path: no body, nothing to wait for, answered at once.
     bool headers_done =
         !headers_future.valid() ||
         (headers_future.done() && !headers_future.cancelled() && !headers_future.exception());
-    if (has_body || !headers_done) {
+    if (request_.has_body() || !headers_done) {
         headers_future_ = std::move(headers_future);
         return Outcome::pending;
     }
-    if (write_finished_) {
-        call_delegate_close(delegate);  // Tornado: answered in headers_received, no finish()
-    } else {
-        try {
-            delegate_finished_ = true;
-            delegate.finish();
-        } catch (const HTTPInputError& error) {
-            fail_request(error);
-            return Outcome::close;
-        } catch (...) {
-            fail_with_exception(std::current_exception());
-            return Outcome::close;
-        }
+    try {
+        finish_delegate(delegate);
+    } catch (const HTTPInputError& error) {
+        fail_request(error);
+        return Outcome::close;
+    } catch (...) {
+        fail_with_exception(std::current_exception());
+        return Outcome::close;
     }
     if (!response_complete()) return Outcome::pending;
     return finished_outcome();
 }
 
+// The whole request is in: the delegate hears finish(), unless the
+// application has answered already (Tornado: an answer from
+// headers_received or data_received gets on_connection_close instead).
+void HTTP1Connection::finish_delegate(HTTPMessageDelegate& delegate) {
+    if (answered()) {
+        call_delegate_close(delegate);
+        return;
+    }
+    delegate_done_ = true;
+    delegate.finish();
+}
+
 bool HTTP1Connection::response_complete() const noexcept {
-    return request_finished_ || detached_ || open_stream() == nullptr;
+    return response_over() || open_stream() == nullptr;
 }
 
 HTTP1Connection::Outcome HTTP1Connection::finished_outcome() const noexcept {
-    if (detached_ || disconnect_on_finish_ || open_stream() == nullptr) return Outcome::close;
+    if (close_after_response_ || open_stream() == nullptr) return Outcome::close;
     return Outcome::keep_alive;
 }
 
@@ -300,7 +300,7 @@ Task<void> HTTP1Connection::continue_message(std::unique_ptr<HTTPMessageDelegate
     try {
         keep_alive = co_await complete_message(*delegate);
     } catch (...) {
-        gen_log.error("Uncaught exception serving {}: {}", server_->context_.remote_ip,
+        gen_log.error("Uncaught exception serving {}: {}", server_->context().remote_ip,
                       describe_exception(std::current_exception()));
     }
     delegate.reset();           // before the next request's delegate exists
@@ -308,27 +308,22 @@ Task<void> HTTP1Connection::continue_message(std::unique_ptr<HTTPMessageDelegate
     server_->request_done(*this, keep_alive);
 }
 
+// The slow path's steps: headers_received's Future, the body, the
+// delegate's finish(), the end of the response. Returns whether the
+// connection may serve another request.
 Task<bool> HTTP1Connection::complete_message(HTTPMessageDelegate& delegate) {
     try {
         if (headers_future_.valid()) co_await std::move(headers_future_);
-        if (detached_) co_return false;
-        if (!delegate_finished_) {
-            if (write_finished_) {
+        if (server_->detached()) co_return false;
+        if (!delegate_done_) {
+            if (answered() && !body_read_) {
                 // Answered before the body was read (an early 401 or 413): do not
                 // read a body the client may never send; close after the answer.
-                if (!read_finished_) disconnect_on_finish_ = true;
-                read_finished_ = true;
-                call_delegate_close(delegate);
-            } else {
-                if (!read_finished_) co_await read_body(delegate);
-                read_finished_ = true;
-                if (!write_finished_) {
-                    delegate_finished_ = true;
-                    delegate.finish();
-                } else {
-                    call_delegate_close(delegate);
-                }
+                close_after_response_ = true;
+            } else if (!body_read_) {
+                co_await read_body(delegate);
             }
+            finish_delegate(delegate);
         }
         if (!response_complete()) {
             if (!finish_future_.valid()) finish_future_ = Future<void>();
@@ -352,45 +347,53 @@ Task<bool> HTTP1Connection::complete_message(HTTPMessageDelegate& delegate) {
     co_return finished_outcome() == Outcome::keep_alive;
 }
 
+// Reads the body into the delegate. Sets body_read_ only when all of it
+// came; an early answer stops it half way (the lingering close drains the
+// rest).
 Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
     check_body_size();
-    bool has_body = chunked_request_ || content_length_ > 0;
-    if (!has_body) co_return;
-    IOStream* stream = open_stream();
-    if (stream == nullptr) throw StreamClosedError();
+    IOStream* stream = checked_stream();
     // The client waits for a go-ahead before it sends the body; it gets one
     // only now, when the head has passed every check.
-    if (expect_continue_ && !headers_written_)
+    if (request_.expect_continue && response_state_ == ResponseState::nothing_sent)
         stream->write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
     server_->wait_for(HTTP1ServerConnection::Waiting::body, body_timeout_);
-    if (!chunked_request_) {
-        if (!co_await pass_body(delegate, content_length_)) co_return;
-    } else {
-        std::uint64_t total = 0;
-        for (;;) {
-            std::string line;
-            try {
-                line = co_await checked_stream()->read_until("\r\n", kMaxChunkSizeLine);
-            } catch (const UnsatisfiableReadError&) {  // the stream stays open for the answer
-                throw HTTPInputError(
-                    tornado::format("chunk size line over {} bytes", kMaxChunkSizeLine));
-            }
-            std::uint64_t size = parse_chunk_size(line);
-            if (size == 0) break;
-            if (size > max_body_size_ || total > max_body_size_ - size) {
-                throw HTTPInputError(
-                    413, tornado::format("chunked body too large: over the limit of {} bytes",
-                                         max_body_size_));
-            }
-            total += size;
-            if (!co_await pass_body(delegate, size)) co_return;
-            std::string crlf = co_await checked_stream()->read_bytes(2);
-            if (crlf != "\r\n") throw HTTPInputError("chunk data not followed by CRLF");
-        }
-        co_await read_trailers();
+    if (request_.chunked) {
+        co_await read_chunked_body(delegate);
+    } else if (!co_await pass_body(delegate, request_.content_length)) {
+        co_return;
     }
+    if (answered()) co_return;
     if (gunzip_body_) gunzip_body_->check_ended();
+    body_read_ = true;
     server_->wait_for(HTTP1ServerConnection::Waiting::nothing, std::nullopt);
+}
+
+// RFC 9112 section 7.1: size line, data, CRLF, ..., a zero size, trailers.
+// max_body_size counts the data, not the framing.
+Task<void> HTTP1Connection::read_chunked_body(HTTPMessageDelegate& delegate) {
+    std::uint64_t total = 0;
+    for (;;) {
+        std::string line;
+        try {
+            line = co_await checked_stream()->read_until("\r\n", kMaxChunkSizeLine);
+        } catch (const UnsatisfiableReadError&) {  // the stream stays open for the answer
+            throw HTTPInputError(
+                tornado::format("chunk size line over {} bytes", kMaxChunkSizeLine));
+        }
+        std::uint64_t size = parse_chunk_size(line);
+        if (size == 0) break;
+        if (size > max_body_size_ || total > max_body_size_ - size) {
+            throw HTTPInputError(
+                413, tornado::format("chunked body too large: over the limit of {} bytes",
+                                     max_body_size_));
+        }
+        total += size;
+        if (!co_await pass_body(delegate, size)) co_return;
+        std::string crlf = co_await checked_stream()->read_bytes(2);
+        if (crlf != "\r\n") throw HTTPInputError("chunk data not followed by CRLF");
+    }
+    co_await read_trailers();
 }
 
 // Hands the next `n` body bytes to the delegate, in pieces of at most
@@ -398,7 +401,7 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
 // answer): the rest of the body is then drained by the lingering close, not
 // handed to anyone.
 Task<bool> HTTP1Connection::pass_body(HTTPMessageDelegate& delegate, std::uint64_t n) {
-    std::size_t chunk_size = std::max<std::size_t>(server_->params_->chunk_size, 1);
+    std::size_t chunk_size = std::max<std::size_t>(server_->params().chunk_size, 1);
     while (n > 0) {
         std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk_size));
         std::string piece = co_await checked_stream()->read_bytes(want, true);
@@ -411,7 +414,7 @@ Task<bool> HTTP1Connection::pass_body(HTTPMessageDelegate& delegate, std::uint64
             std::string part = size <= chunk_size ? std::move(piece) : piece.substr(at, chunk_size);
             Future<void> ready = delegate.data_received(std::move(part));
             if (ready.valid()) co_await std::move(ready);
-            if (write_finished_) co_return false;
+            if (answered()) co_return false;
         }
     }
     co_return true;
@@ -420,7 +423,7 @@ Task<bool> HTTP1Connection::pass_body(HTTPMessageDelegate& delegate, std::uint64
 // Trailer fields: checked like headers, then dropped (the framing was
 // settled by the head; nothing may change it now).
 Task<void> HTTP1Connection::read_trailers() {
-    const std::size_t limit = server_->params_->max_header_size;
+    const std::size_t limit = server_->params().max_header_size;
     auto too_large = [limit] {
         return HTTPInputError(431,
                               tornado::format("trailer fields over the limit of {} bytes", limit));
@@ -451,8 +454,8 @@ IOStream* HTTP1Connection::checked_stream() const {
 }
 
 void HTTP1Connection::call_delegate_close(HTTPMessageDelegate& delegate) noexcept {
-    if (delegate_finished_) return;
-    delegate_finished_ = true;
+    if (delegate_done_) return;
+    delegate_done_ = true;
     try {
         delegate.on_connection_close();
     } catch (...) {
@@ -523,37 +526,37 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
     }
     ResponseFacts facts = facts_of(headers);
     bool informational = code < 200;
-    response_body_allowed_ = !head_request_ && !informational && code != 204 && code != 304;
-    switching_protocols_ = code == 101;
+    response_.body_allowed = !request_.head && !informational && code != 204 && code != 304;
+    response_.switching_protocols = code == 101;
     // The same headers for HEAD as for GET: chunked is announced, never sent.
-    bool chunked_header = http11_ && !informational && code != 204 && code != 304 &&
+    bool chunked_header = request_.http11 && !informational && code != 204 && code != 304 &&
                           !facts.content_length && !facts.transfer_encoding;
-    chunking_output_ = chunked_header && response_body_allowed_;
-    if (facts.connection_close || server_->close_when_idle_) disconnect_on_finish_ = true;
-    if (!http11_ && response_body_allowed_ && !facts.content_length)
-        disconnect_on_finish_ = true;  // ends at close
+    response_.chunked = chunked_header && response_.body_allowed;
+    if (facts.connection_close || server_->closing_when_idle()) close_after_response_ = true;
+    if (!request_.http11 && response_.body_allowed && !facts.content_length)
+        close_after_response_ = true;  // ends at close
 
-    if (!response_body_allowed_) {
-        expected_content_remaining_.reset();  // whatever is written is dropped
+    if (!response_.body_allowed) {
+        response_.content_remaining.reset();  // whatever is written is dropped
     } else if (facts.content_length) {
         std::string_view value = headers.get_first("Content-Length");
         std::optional<std::uint64_t> length = parse_content_length_value(value);
         if (!length)
             throw HTTPOutputError("invalid Content-Length in the response: " + quoted(value));
-        expected_content_remaining_ = *length;
+        response_.content_remaining = *length;
     }
 
     std::string_view connection_value;
-    if (switching_protocols_) {
+    if (response_.switching_protocols) {
         // A 101's own "Connection: Upgrade" stays, whatever HTTP would do
         // next: the connection is about to speak another protocol.
-    } else if (disconnect_on_finish_) {
-        if (http11_ || keep_alive_asked_) connection_value = "close";
-    } else if (!http11_ && keep_alive_asked_) {
+    } else if (close_after_response_) {
+        if (request_.http11 || request_.keep_alive_asked) connection_value = "close";
+    } else if (!request_.http11 && request_.keep_alive_asked) {
         connection_value = "Keep-Alive";  // Tornado's spelling
     }
 
-    const HTTP1ConnectionParameters& params = *server_->params_;
+    const HTTP1ConnectionParameters& params = server_->params();
     out.append("HTTP/1.1 "sv);
     append_number(out, static_cast<std::uint64_t>(code));
     out += ' ';
@@ -581,21 +584,21 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
 // Counts `chunk` against the Content-Length and frames it. Returns false
 // when the chunk is to be written as it is, after `out` (too big to copy).
 bool HTTP1Connection::append_body(std::string& out, std::string_view chunk) {
-    if (chunk.empty() || !response_body_allowed_) return true;
-    if (expected_content_remaining_) {
-        if (chunk.size() > *expected_content_remaining_) {
+    if (chunk.empty() || !response_.body_allowed) return true;
+    if (response_.content_remaining) {
+        if (chunk.size() > *response_.content_remaining) {
             close();
             throw HTTPOutputError("Tried to write more data than Content-Length");
         }
-        *expected_content_remaining_ -= chunk.size();
+        *response_.content_remaining -= chunk.size();
     }
-    if (chunking_output_) {
+    if (response_.chunked) {
         append_number(out, chunk.size(), 16);
         out.append("\r\n"sv);
     }
     if (chunk.size() > kCoalesceLimit) return false;
     out.append(chunk);
-    if (chunking_output_) out.append("\r\n"sv);
+    if (response_.chunked) out.append("\r\n"sv);
     return true;
 }
 
@@ -607,26 +610,30 @@ Future<void> HTTP1Connection::send(std::string_view data, std::string_view big_c
         stream = open_stream();
         if (stream == nullptr) return failed_write();
         pending_write_ = stream->write(big_chunk);
-        if (chunking_output_) pending_write_ = stream->write(std::string_view("\r\n"));
+        if (response_.chunked) pending_write_ = stream->write(std::string_view("\r\n"));
     }
     return pending_write_.valid() ? pending_write_ : detail::done_future();
 }
 
 Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line,
                                             const HTTPHeaders& headers, std::string_view chunk) {
-    if (headers_written_) throw std::logic_error("HTTP1Connection: write_headers called twice");
+    // An error answer (a 408 while the application was still working) ended
+    // the response under the application's feet: its answer has nowhere to go.
+    if (response_state_ == ResponseState::abandoned) return failed_write();
+    if (response_state_ != ResponseState::nothing_sent)
+        throw std::logic_error("HTTP1Connection: write_headers called twice");
     IOStream* stream = open_stream();
     if (stream == nullptr) {
-        headers_written_ = true;
+        response_state_ = ResponseState::headers_sent;
         return failed_write();
     }
     std::string out = take_output_buffer();
     // Room for the head and a small body at once (sizes a guess: a field
     // is rarely longer than 64 bytes).
     std::size_t body_room = chunk.size() <= kCoalesceLimit ? chunk.size() + 24 : 24;
-    out.reserve(160 + server_->params_->server_header.size() + headers.size() * 64 + body_room);
+    out.reserve(160 + server_->params().server_header.size() + headers.size() * 64 + body_room);
     format_head(out, start_line, headers);
-    headers_written_ = true;
+    response_state_ = ResponseState::headers_sent;
     bool copied = append_body(out, chunk);
     Future<void> written = send(out, copied ? std::string_view() : chunk);
     return_output_buffer(std::move(out));
@@ -634,8 +641,10 @@ Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line,
 }
 
 Future<void> HTTP1Connection::write(std::string_view chunk) {
-    if (!headers_written_) throw std::logic_error("HTTP1Connection: write before write_headers");
-    if (write_finished_) throw std::logic_error("HTTP1Connection: write after finish");
+    if (response_state_ == ResponseState::nothing_sent)
+        throw std::logic_error("HTTP1Connection: write before write_headers");
+    if (response_state_ == ResponseState::abandoned) return failed_write();
+    if (answered()) throw std::logic_error("HTTP1Connection: write after finish");
     if (open_stream() == nullptr) return failed_write();
     std::string out = take_output_buffer();
     bool copied = append_body(out, chunk);
@@ -650,23 +659,26 @@ Future<void> HTTP1Connection::write(std::string_view chunk) {
 }
 
 void HTTP1Connection::finish() {
-    if (!headers_written_) throw std::logic_error("HTTP1Connection: finish without write_headers");
-    if (write_finished_) throw std::logic_error("HTTP1Connection: finish called twice");
-    write_finished_ = true;
-    if (expected_content_remaining_ && *expected_content_remaining_ != 0 &&
+    if (response_state_ == ResponseState::nothing_sent)
+        throw std::logic_error("HTTP1Connection: finish without write_headers");
+    // An error answer ended the response already: nothing is left to finish.
+    if (response_state_ == ResponseState::abandoned) return;
+    if (answered()) throw std::logic_error("HTTP1Connection: finish called twice");
+    response_state_ = ResponseState::finishing;
+    if (response_.content_remaining && *response_.content_remaining != 0 &&
         open_stream() != nullptr) {
-        std::uint64_t missing = *expected_content_remaining_;
+        std::uint64_t missing = *response_.content_remaining;
         close();
         throw HTTPOutputError(
             tornado::format("Tried to write {} bytes less than Content-Length", missing));
     }
-    if (chunking_output_) {
+    if (response_.chunked) {
         if (IOStream* stream = open_stream())
             pending_write_ = stream->write(std::string_view("0\r\n\r\n"));
     }
     // The application answered before the whole body came: what is left of
     // it cannot be told from the next request. Close after the answer.
-    if (!read_finished_) disconnect_on_finish_ = true;
+    if (!body_read_) close_after_response_ = true;
     if (!pending_write_.valid() || pending_write_.done()) {
         finish_request();
     } else {
@@ -674,67 +686,77 @@ void HTTP1Connection::finish() {
     }
 }
 
+// The response's last byte is flushed (or its write failed): the request
+// is over. A close decided earlier happens now; with body bytes still
+// unread, as a lingering close, so the client reads the answer before the
+// connection goes away.
 void HTTP1Connection::finish_request() {
-    if (request_finished_) return;
-    request_finished_ = true;
+    if (response_over()) return;
+    response_state_ = ResponseState::finished;
     close_callback_ = nullptr;
-    if (disconnect_on_finish_ && !detached_) {
-        if (!read_finished_) {
+    if (close_after_response_ && !server_->detached()) {
+        if (!body_read_) {
             server_->lingering_close(Future<void>(nullptr));
         } else {
             close();
         }
     }
-    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+    release_waiter();
 }
 
-// --- errors
-// ---------------------------------------------------------------------------------------
+// --- errors ------------------------------------------------------------------------------------
 
+// The error answers all say what went wrong in their body, and close.
+// Nothing is sent if the application's own response has begun: its head
+// is out, and a second one would be garbage inside its body.
 void HTTP1Connection::send_error_response(int status, std::string_view message) {
     IOStream* stream = open_stream();
-    if (stream == nullptr || headers_written_) return;
+    if (stream == nullptr || response_state_ != ResponseState::nothing_sent) return;
     std::string body = tornado::format("{} {}: {}\n", status, reason_phrase(status), message);
     HTTPHeaders headers{{"Content-Type", "text/plain; charset=UTF-8"},
                         {"Content-Length", std::to_string(body.size())},
                         {"Connection", "close"}};
-    disconnect_on_finish_ = true;
+    close_after_response_ = true;
     std::string out;
     format_head(out, ResponseStartLine{"HTTP/1.1", status, ""}, headers);
-    headers_written_ = true;
-    write_finished_ = true;
-    request_finished_ = true;
-    if (response_body_allowed_) out += body;
+    response_state_ = ResponseState::abandoned;
+    if (response_.body_allowed) out += body;
     pending_write_ = stream->write(std::move(out));
 }
 
+// A request we cannot read on from (bad framing, a limit passed): answer
+// its status, then a lingering close.
 void HTTP1Connection::fail_request(const HTTPInputError& error) {
-    gen_log.info("Malformed HTTP message from {}: {}", server_->context_.remote_ip, error.what());
+    gen_log.info("Malformed HTTP message from {}: {}", server_->context().remote_ip, error.what());
     send_error_response(error.status(), error.what());
-    disconnect_on_finish_ = true;
-    request_finished_ = true;
-    close_callback_ = nullptr;
-    server_->lingering_close(pending_write_);
-    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+    end_after_error();
 }
 
+// The application threw before it answered: a 500 that names no detail
+// (the log has them), then a lingering close.
 void HTTP1Connection::fail_with_exception(std::exception_ptr error) {
-    app_log.error("Uncaught exception while serving {}: {}", server_->context_.remote_ip,
+    app_log.error("Uncaught exception while serving {}: {}", server_->context().remote_ip,
                   describe_exception(error));
     send_error_response(500, "the application failed to answer (the server's log says why)");
-    disconnect_on_finish_ = true;
-    request_finished_ = true;
+    end_after_error();
+}
+
+// After an error answer (or none, if the response had begun): the request
+// is done and the connection goes once the answer is flushed.
+void HTTP1Connection::end_after_error() {
+    close_after_response_ = true;
+    response_state_ = ResponseState::abandoned;
     close_callback_ = nullptr;
     server_->lingering_close(pending_write_);
-    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+    release_waiter();
 }
 
 void HTTP1Connection::answer_timeout() {
-    gen_log.info("Timeout reading body from {}", server_->context_.remote_ip);
+    gen_log.info("Timeout reading body from {}", server_->context().remote_ip);
     send_error_response(
         408, tornado::format("the request body did not arrive within {} seconds",
                              seconds_text(body_timeout_.value_or(IOLoop::Clock::duration()))));
-    std::shared_ptr<IOStream> stream = server_->stream_;
+    std::shared_ptr<IOStream> stream = server_->stream();
     if (!stream) return;
     // Closing fails the pending body read: the serving loop ends.
     if (!pending_write_.valid() || pending_write_.done()) {
@@ -746,7 +768,7 @@ void HTTP1Connection::answer_timeout() {
 
 // The stream closed while the application works on this request.
 void HTTP1Connection::on_stream_closed() {
-    if (request_finished_) return;
+    if (response_over()) return;
     if (close_callback_) {
         Function<void()> callback = std::move(close_callback_);
         close_callback_ = nullptr;
@@ -757,11 +779,10 @@ void HTTP1Connection::on_stream_closed() {
                           describe_exception(std::current_exception()));
         }
     }
-    if (finish_future_.valid() && !finish_future_.done()) finish_future_.set_result();
+    release_waiter();
 }
 
-// === HTTP1ServerConnection
-// ========================================================================
+// === HTTP1ServerConnection ====================================================================
 
 HTTP1ServerConnection::HTTP1ServerConnection(
     std::shared_ptr<IOStream> stream, std::shared_ptr<const HTTP1ConnectionParameters> params,
@@ -788,7 +809,7 @@ void HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate
 
 void HTTP1ServerConnection::read_next_request() {
     for (std::uint32_t in_a_row = 0;; ++in_a_row) {
-        if (close_when_idle_ || detached_ || !stream_ || stream_->closed() ||
+        if (close_when_idle_ || detached() || !stream_ || stream_->closed() ||
             delegate_ == nullptr) {
             end_serving();
             return;
@@ -888,11 +909,11 @@ void HTTP1ServerConnection::request_done(const HTTP1Connection& request, bool ke
 
 // What comes after a request: the next one, or the end.
 bool HTTP1ServerConnection::after_request(const HTTP1Connection& request, bool keep_alive) {
-    if (detached_ || !keep_alive) {
+    if (detached() || !keep_alive) {
         end_serving();
         return false;
     }
-    if (request.switching_protocols_) {
+    if (request.switching_protocols()) {
         // A 101 answer: the application takes the stream (WebSocket). Give
         // it one turn to detach() it; else end_serving closes the stream.
         loop_->add_callback([self = shared_from_this()] { self->end_serving(); });
@@ -906,9 +927,9 @@ void HTTP1ServerConnection::end_serving() noexcept {
     disarm_timer();
     serving_ = false;
     waiting_ = Waiting::nothing;
-    if (detached_) {
+    if (fate_ == StreamFate::detached) {
         stream_.reset();  // someone else's now
-    } else if (stream_ && !lingering_) {
+    } else if (stream_ && fate_ == StreamFate::ours) {
         stream_->close();
     }
     if (delegate_ != nullptr) {
@@ -929,9 +950,34 @@ void HTTP1ServerConnection::on_stream_closed() {
 
 Future<void> HTTP1ServerConnection::close() {
     if (!serving_) return detail::done_future();
-    if (stream_ && !detached_) stream_->close();
+    if (stream_ && !detached()) stream_->close();
     if (!closed_future_.valid()) closed_future_ = Future<void>();
     return closed_future_;
+}
+
+IOStream* HTTP1ServerConnection::open_stream() const noexcept {
+    if (fate_ == StreamFate::detached || !stream_ || stream_->closed()) return nullptr;
+    return stream_.get();
+}
+
+// The serving loop lets go of the stream at once (end_serving will not
+// close it) and its timer stops: the stream is the new owner's.
+std::shared_ptr<IOStream> HTTP1ServerConnection::detach_stream() {
+    if (fate_ == StreamFate::detached || !stream_) {
+        throw std::logic_error("HTTP1Connection::detach: the stream is gone already");
+    }
+    fate_ = StreamFate::detached;
+    disarm_timer();
+    std::shared_ptr<IOStream> stream = std::move(stream_);
+    stream_.reset();
+    stream->set_close_callback(nullptr);
+    return stream;
+}
+
+void HTTP1ServerConnection::server_gone() noexcept {
+    delegate_ = nullptr;
+    server_ = nullptr;
+    if (stream_ && !detached()) stream_->close();
 }
 
 bool HTTP1ServerConnection::idle() const noexcept {
@@ -945,8 +991,8 @@ void HTTP1ServerConnection::close_when_idle() {
 }
 
 void HTTP1ServerConnection::lingering_close(Future<void> flushed) {
-    if (!stream_ || stream_->closed() || lingering_ || detached_) return;
-    lingering_ = true;
+    if (!stream_ || stream_->closed() || fate_ != StreamFate::ours) return;
+    fate_ = StreamFate::lingering;
     disarm_timer();
     waiting_ = Waiting::nothing;
     tornado::lingering_close(stream_, std::move(flushed), kLingerTime, kLingerBytes);
@@ -983,7 +1029,7 @@ void HTTP1ServerConnection::disarm_timer() noexcept {
 void HTTP1ServerConnection::on_timer() {
     timer_armed_ = false;
     if (waiting_ == Waiting::nothing || deadline_ == IOLoop::Clock::time_point::max()) return;
-    if (!stream_ || stream_->closed() || detached_) return;
+    if (!stream_ || stream_->closed() || detached()) return;
     if (IOLoop::time() < deadline_) {
         arm_timer(deadline_);
         return;

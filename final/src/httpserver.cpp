@@ -296,11 +296,7 @@ HTTPServer::~HTTPServer() {
     // The connections outlive the server only to unwind: they must not call it.
     std::vector<HTTP1ServerConnection*> open = std::move(connections_);
     connections_.clear();
-    for (HTTP1ServerConnection* connection : open) {
-        connection->delegate_ = nullptr;
-        connection->server_ = nullptr;
-        if (connection->stream_ && !connection->detached_) connection->stream_->close();
-    }
+    for (HTTP1ServerConnection* connection : open) connection->server_gone();
     // No connection can report its end to us any more: whoever waits in
     // close_all_connections is released now.
     for (Future<void>& waiter : closed_waiters_) {

@@ -7,11 +7,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gzip_test_util.h"
@@ -574,6 +577,115 @@ TEST(HTTP1Connection, ASlowBodyGets408) {
     EXPECT_NE(response.body.find("did not arrive within"), std::string::npos);
     EXPECT_TRUE(client.closed_by_server());
     expect_still_serving(server);
+}
+
+// --- answers given while the request is still coming -------------------------------------
+
+// An application at the HTTPMessageDelegate level, for what an HTTPServer
+// callback cannot do (it is called only once the body is in): `on_head`
+// runs when a request's head arrives, with the request's connection, and
+// what it returns is what headers_received returns. The body is ignored.
+using OnHead = std::function<tornado::Future<void>(std::shared_ptr<tornado::HTTPConnection>)>;
+
+std::unique_ptr<HTTPServer> make_head_server(OnHead on_head, HTTPServerOptions options = {}) {
+    struct Message : tornado::HTTPMessageDelegate {
+        OnHead on_head;
+        std::shared_ptr<tornado::HTTPConnection> connection;
+        tornado::Future<void> headers_received(tornado::StartLine, HTTPHeaders) override {
+            return on_head(connection);
+        }
+    };
+    struct Application : tornado::HTTPServerConnectionDelegate {
+        OnHead on_head;
+        std::unique_ptr<tornado::HTTPMessageDelegate> start_request(
+            tornado::HTTP1ServerConnection*,
+            std::shared_ptr<tornado::HTTPConnection> connection) override {
+            auto message = std::make_unique<Message>();
+            message->on_head = on_head;
+            message->connection = std::move(connection);
+            return message;
+        }
+    };
+    auto application = std::make_shared<Application>();
+    application->on_head = std::move(on_head);
+    return std::make_unique<HTTPServer>(application, std::move(options));
+}
+
+// Runs `answer` on the loop `delay` after the head came; the head's Future
+// resolves just after it.
+OnHead answer_later(std::chrono::milliseconds delay,
+                    std::function<void(tornado::HTTPConnection&)> answer) {
+    return [delay, answer](std::shared_ptr<tornado::HTTPConnection> connection) {
+        tornado::Future<void> later;
+        tornado::IOLoop::current().call_later(delay, [connection, answer, later]() mutable {
+            answer(*connection);
+            later.set_result();
+        });
+        return later;
+    };
+}
+
+// An application that answers only after its request got a 408 finds a
+// connection that has moved on: its write fails as a write to a closed
+// connection does (StreamClosedError), not with a logic_error about
+// calling write_headers twice, which would blame the application for the
+// server's timeout.
+TEST(HTTP1Connection, AnAnswerAfterA408FailsLikeAWriteToAClosedConnection) {
+    std::atomic<int> write_closed{0};
+    std::atomic<int> logic_errors{0};
+    auto answer_late = [&](tornado::HTTPConnection& connection) {
+        try {
+            auto written = connection.write_headers({"HTTP/1.1", 200, ""}, HTTPHeaders{}, "late");
+            (void)written.result();
+        } catch (const tornado::StreamClosedError&) {
+            ++write_closed;
+        } catch (const std::logic_error&) {
+            ++logic_errors;
+        }
+    };
+    // The head is taken at once (the body is read meanwhile, as with
+    // stream_request_body) and the answer comes 300 ms later.
+    OnHead on_head = [&](std::shared_ptr<tornado::HTTPConnection> connection) {
+        tornado::IOLoop::current().call_later(300ms, [&, connection] { answer_late(*connection); });
+        return tornado::Future<void>(nullptr);
+    };
+    ServerThread server(
+        [&] { return make_head_server(on_head, HTTPServerOptions{.body_timeout = 100ms}); });
+    RawClient client(server.port());
+    client.send("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    EXPECT_EQ(client.read_response().status, 408);
+    EXPECT_TRUE(client.closed_by_server());
+    for (int i = 0; i < 100 && write_closed + logic_errors == 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(write_closed, 1);
+    EXPECT_EQ(logic_errors, 0);
+}
+
+// An answer given before the body was read, whose last bytes are still
+// queued when the request coroutine moves on, must still end in a
+// lingering close once they are flushed. A plain close() with body bytes
+// unread in the socket's receive buffer makes the kernel send a reset,
+// and the client loses the end of the answer.
+TEST(HTTP1Connection, AnEarlyAnswerStillQueuedEndsInALingeringClose) {
+    const std::string answer(4 * 1024 * 1024, 'x');  // more than the socket buffers hold
+    ServerThread server([&] {
+        return make_head_server(answer_later(50ms, [&](tornado::HTTPConnection& connection) {
+            connection.write_headers(
+                {"HTTP/1.1", 413, ""},
+                HTTPHeaders{{"Content-Length", std::to_string(answer.size())}}, answer);
+            connection.finish();
+        }));
+    });
+    RawClient client(server.port());
+    const std::string body_piece(64 * 1024, 'b');
+    client.send("POST / HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n" + body_piece);
+    // The answer is queued now; more body arrives that nobody reads.
+    std::this_thread::sleep_for(200ms);
+    client.send(body_piece);
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 413);
+    EXPECT_EQ(response.body.size(), answer.size());
+    EXPECT_TRUE(client.closed_by_server());
 }
 
 // --- half-close --------------------------------------------------------------------------------------

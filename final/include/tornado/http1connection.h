@@ -155,9 +155,52 @@ public:
     std::shared_ptr<IOStream> stream() const;
 
 private:
+    // The serving loop calls the methods below (and nothing else of this
+    // class's private part): start_message, continue_message, fail_request,
+    // switching_protocols, on_stream_closed and answer_timeout.
     friend class HTTP1ServerConnection;
 
     enum class Outcome : std::uint8_t { keep_alive, close, pending };
+
+    // What the head says about the request. Settled by start_message before
+    // the delegate sees the head, read-only after.
+    struct RequestFacts {
+        bool http11 = false;            // HTTP/1.1 (else 1.0, or 1.x treated as 1.0)
+        bool head = false;              // a HEAD request: the response has no body
+        bool keep_alive_asked = false;  // HTTP/1.0's "Connection: keep-alive"
+        bool expect_continue = false;   // "Expect: 100-continue"
+        bool chunked = false;           // "Transfer-Encoding: chunked"
+        std::uint64_t content_length = 0;
+
+        bool has_body() const noexcept { return chunked || content_length > 0; }
+    };
+
+    // How the response is framed. Settled by write_headers (format_head).
+    struct ResponseFraming {
+        bool body_allowed = true;          // false for HEAD, 1xx, 204 and 304
+        bool chunked = false;              // the body goes out in chunks
+        bool switching_protocols = false;  // a 101: the stream goes to someone else next
+        // Body bytes still owed to the Content-Length (nothing: no Content-Length).
+        std::optional<std::uint64_t> content_remaining;
+    };
+
+    // The response's progress. It only moves forward, one step at a time,
+    // except that an error answer (send_error_response, fail_request) jumps
+    // to abandoned from wherever the application's response had got to.
+    //
+    //   nothing_sent ─write_headers─► headers_sent ─finish()─► finishing ─flushed─► finished
+    //        │                            │ write()*             │
+    //        └────────────────────────────┴──────────────────────┴─ error answer ─► abandoned
+    //
+    // The request is over at finished or abandoned, or when the stream is
+    // closed or detached, whichever comes first.
+    enum class ResponseState : std::uint8_t {
+        nothing_sent,  // write_headers not called yet: an error may still be answered
+        headers_sent,  // the head is out (or queued); write() adds body
+        finishing,     // finish() was called; its last bytes are not flushed yet
+        finished,      // finish()'s last byte is flushed (or its write failed)
+        abandoned,     // an error answer took over: the application's writes go nowhere
+    };
 
     // Called by the serving loop with the head it read. Returns keep_alive
     // or close when the request is over already (the fast path), pending
@@ -169,13 +212,19 @@ private:
     Task<void> continue_message(std::unique_ptr<HTTPMessageDelegate> delegate);
     Task<bool> complete_message(HTTPMessageDelegate& delegate);
     Task<void> read_body(HTTPMessageDelegate& delegate);
+    Task<void> read_chunked_body(HTTPMessageDelegate& delegate);
     Task<bool> pass_body(HTTPMessageDelegate& delegate, std::uint64_t n);
     Task<void> read_trailers();
-    void framing_from(const RequestStartLine& start_line, const HTTPHeaders& headers);
+    void read_framing(const RequestStartLine& start_line, const HTTPHeaders& headers);
     void check_body_size();
+    // finish() was called, or an error answer replaced the response.
+    bool answered() const noexcept { return response_state_ >= ResponseState::finishing; }
+    bool response_over() const noexcept { return response_state_ >= ResponseState::finished; }
     bool response_complete() const noexcept;
     Outcome finished_outcome() const noexcept;
+    void finish_delegate(HTTPMessageDelegate& delegate);
     void call_delegate_close(HTTPMessageDelegate& delegate) noexcept;
+    bool switching_protocols() const noexcept { return response_.switching_protocols; }
 
     // The stream while it is open and ours, else nullptr (checked_stream: throws).
     IOStream* open_stream() const noexcept;
@@ -187,39 +236,33 @@ private:
     bool append_body(std::string& out, std::string_view chunk);
     Future<void> send(std::string_view data, std::string_view big_chunk);
     void finish_request();
+    void release_waiter();
 
     // Errors and time limits.
     void fail_request(const HTTPInputError& error);
     void fail_with_exception(std::exception_ptr error);
     void send_error_response(int status, std::string_view message);
+    void end_after_error();
     void answer_timeout();
     void on_stream_closed();
 
     std::shared_ptr<HTTP1ServerConnection> server_;
 
-    // The request, as far as the connection needs it.
-    std::uint64_t content_length_ = 0;
+    // The request.
+    RequestFacts request_;
     std::size_t max_body_size_;
     std::optional<IOLoop::Clock::duration> body_timeout_;
     std::unique_ptr<GzipDecompressor> gunzip_body_;  // a gzipped body, with params.decompress
-    bool chunked_request_ = false;
-    bool head_request_ = false;
-    bool http11_ = false;            // HTTP/1.1 (else 1.0, or 1.x treated as 1.0)
-    bool keep_alive_asked_ = false;  // HTTP/1.0 "Connection: keep-alive"
-    bool expect_continue_ = false;
-    bool disconnect_on_finish_ = false;
-    bool read_finished_ = false;
-    bool delegate_finished_ = false;  // finish() or on_connection_close() was called
+    bool body_read_ = false;                         // the whole request is in (or it had no body)
+    bool delegate_done_ = false;  // the delegate had finish() or on_connection_close(): no more
 
     // The response.
-    bool headers_written_ = false;
-    bool write_finished_ = false;    // finish() was called
-    bool request_finished_ = false;  // finished and flushed
-    bool chunking_output_ = false;
-    bool response_body_allowed_ = true;
-    bool switching_protocols_ = false;  // a 101 answer: the stream goes to someone else next
-    bool detached_ = false;
-    std::optional<std::uint64_t> expected_content_remaining_;
+    ResponseState response_state_ = ResponseState::nothing_sent;
+    ResponseFraming response_;
+    // Keep-alive's verdict: close the connection once the response is out.
+    // Decided from the head; an error, an early answer or the response's own
+    // "Connection: close" can turn it on later, nothing turns it off.
+    bool close_after_response_ = false;
     Future<void> headers_future_{nullptr};  // what headers_received returned, while pending
     Future<void> pending_write_{nullptr};   // the latest write
     Future<void> finish_future_{nullptr};   // made only when the loop must wait
@@ -260,10 +303,22 @@ public:
     const std::shared_ptr<IOStream>& stream() const noexcept { return stream_; }
 
 private:
+    // The request in progress calls the methods of the part marked "for
+    // HTTP1Connection" below, and nothing else of this class's private part.
     friend class HTTP1Connection;
+    // HTTPServer keeps its list bookkeeping here (server_, server_slot_) and
+    // calls server_gone(); nothing else.
     friend class HTTPServer;
 
+    // What the connection waits for, which says which time limit runs.
     enum class Waiting : std::uint8_t { nothing, head, body };
+
+    // Who closes the stream when serving ends. Moves only away from `ours`.
+    enum class StreamFate : std::uint8_t {
+        ours,       // end_serving closes it
+        lingering,  // lingering_close half-closed it and closes it when the client is done
+        detached,   // detach() gave it away (a WebSocket): never ours to touch again
+    };
 
     // The serving loop, in the chapter's callback style (an idle
     // connection holds no coroutine frame): read a head, serve it, and on
@@ -274,21 +329,36 @@ private:
     void answer_head_too_large();
     bool serve_head(std::string head);
     bool after_request(const HTTP1Connection& request, bool keep_alive);
-    void request_done(const HTTP1Connection& request, bool keep_alive);
     void end_serving() noexcept;
+    void on_stream_closed();
 
+    // --- for HTTP1Connection (the request in progress) ---
+    // The stream while it is open and not detached, else nullptr.
+    IOStream* open_stream() const noexcept;
+    bool detached() const noexcept { return fate_ == StreamFate::detached; }
+    bool closing_when_idle() const noexcept { return close_when_idle_; }
+    // Gives the stream away (HTTP1Connection::detach); throws std::logic_error
+    // if it is gone already.
+    std::shared_ptr<IOStream> detach_stream();
+    // The request coroutine is over: read the next request, or end.
+    void request_done(const HTTP1Connection& request, bool keep_alive);
     // Time limits: one loop timeout per connection, moved lazily (a new
     // deadline later than the armed one just waits for it to fire).
     void wait_for(Waiting what, std::optional<IOLoop::Clock::duration> limit);
-    void arm_timer(IOLoop::Clock::time_point when);
-    void on_timer();
-    void disarm_timer() noexcept;
-
     // Half-closes once `flushed` resolves, then reads and drops what the
     // client still sends (for a moment) before closing: an error answer is
     // not lost to a reset caused by unread bytes.
     void lingering_close(Future<void> flushed);
-    void on_stream_closed();
+
+    // --- for HTTPServer ---
+    // The server is destroyed while this connection still unwinds: it must
+    // not hear from us again (no on_close), and the stream closes unless
+    // it was detached.
+    void server_gone() noexcept;
+
+    void arm_timer(IOLoop::Clock::time_point when);
+    void on_timer();
+    void disarm_timer() noexcept;
 
     std::shared_ptr<IOStream> stream_;
     std::shared_ptr<const HTTP1ConnectionParameters> params_;
@@ -302,11 +372,10 @@ private:
     IOLoop::Clock::time_point timer_at_{};
     IOLoop::Timeout timer_;
     Waiting waiting_ = Waiting::nothing;
+    StreamFate fate_ = StreamFate::ours;
     bool timer_armed_ = false;
     bool serving_ = false;
     bool close_when_idle_ = false;
-    bool detached_ = false;
-    bool lingering_ = false;
 
     HTTPServer* server_ = nullptr;  // the server that lists it (if any)
     std::size_t server_slot_ = 0;   // its index in that list
