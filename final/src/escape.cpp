@@ -1,6 +1,18 @@
 // escape.cpp: see tornado/escape.h for the contract. Each function follows
 // what Tornado 6 does with Python's re, urllib.parse and json modules; the
 // comments name the Python behaviour being matched where it is not obvious.
+//
+// Python works on code points, this file on UTF-8 bytes. Where Tornado's
+// answer depends on code points (len(), \w, \s, str.strip()), the bytes are
+// decoded on the fly with python_text.h's decode_utf8; everywhere else a
+// byte loop gives the same result, faster.
+//
+// The layout: helpers in an anonymous namespace (UTF-8 walking, the HTML
+// entity table, the JSON writer, linkify's address matcher), then the
+// public functions in the order of the header. Every output is compared
+// with Python Tornado's by tests/final/escape_test.cpp, from the table that
+// tests/final/escape_oracle.py writes: a change that alters one byte of
+// output fails there.
 #include "tornado/escape.h"
 
 #include "hex.h"
@@ -23,6 +35,9 @@ namespace {
 
 // ---- UTF-8 ------------------------------------------------------------------
 
+// The UTF-8 decoder itself is python_text.cpp's, shared with the template
+// engine: decode_utf8 reads one code point, and reads a malformed sequence
+// as one U+FFFD spanning its maximal subpart, as Python's errors="replace".
 using detail::kReplacement;
 
 using detail::append_utf8;
@@ -33,6 +48,9 @@ using detail::lead_byte;
 using detail::LeadByte;
 
 // The offset of the first byte that is not well-formed UTF-8, or npos.
+// For a sequence that breaks off, the offset of its lead byte, which is the
+// position Python's UnicodeDecodeError names too. ASCII bytes, most of any
+// text, skip the decoder.
 std::size_t first_invalid_utf8(std::string_view bytes) {
     std::size_t at = 0;
     while (at < bytes.size()) {
@@ -52,6 +70,7 @@ std::string_view strip_python_space(std::string_view text) {
     std::size_t begin = 0;
     while (begin < text.size()) {
         Decoded decoded = decode_utf8(text, begin);
+        // A malformed sequence is text, not space: the strip stops there.
         if (!decoded.valid || !is_python_space(decoded.code_point)) break;
         begin += decoded.length;
     }
@@ -64,6 +83,9 @@ std::string_view strip_python_space(std::string_view text) {
     return text.substr(begin, end - begin);
 }
 
+// Python's len() of the decoded text: a malformed sequence counts as the one
+// U+FFFD it decodes to. (python_text.h's code_point_count counts stray
+// continuation bytes as nothing, which is not what linkify needs.)
 std::size_t count_code_points(std::string_view text) {
     std::size_t count = 0;
     for (std::size_t at = 0; at < text.size(); at += decode_utf8(text, at).length) ++count;
@@ -79,12 +101,15 @@ std::string_view first_code_points(std::string_view text, std::size_t count) {
 
 using detail::hex_value;  // -1 for a character that is not a hex digit
 
+// ASCII letters and digits, whatever the C locale (isalnum() depends on it).
 bool is_ascii_alnum(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 // ---- HTML -------------------------------------------------------------------
 
+// Tornado's _XHTML_ESCAPE_DICT. The quote becomes &#39;, not &apos; (which
+// HTML 4 lacks), so escaped text is safe in an attribute quoted either way.
 constexpr std::string_view xhtml_entity_for(char c) {
     switch (c) {
         case '&': return "&amp;";
@@ -108,6 +133,8 @@ constexpr std::array<unsigned char, 256> kXhtmlGrowth = [] {
     return growth;
 }();
 
+// The extra bytes escaping `value` takes: both callers size their output
+// with it once, before writing.
 std::size_t xhtml_growth(std::string_view value) {
     std::size_t growth = 0;
     for (char c : value) growth += kXhtmlGrowth[static_cast<unsigned char>(c)];
@@ -186,6 +213,9 @@ constexpr NamedEntity kNamedEntities[] = {
     {"yuml", 0xFF},      {"zeta", 0x3B6},     {"zwj", 0x200D},    {"zwnj", 0x200C},
 };
 
+// Byte-for-byte binary search, so `&AMP;` is not `&amp;` (Tornado's dict
+// lookup is case-sensitive too). The table must stay sorted in byte order,
+// capitals first, or lower_bound misses names.
 std::optional<char32_t> named_entity(std::string_view name) {
     auto found = std::lower_bound(
         std::begin(kNamedEntities), std::end(kNamedEntities), name,
@@ -218,6 +248,8 @@ std::optional<std::uint32_t> parse_python_int(std::string_view digits, int base)
         }
         int digit = base == 16 ? hex_value(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
         if (digit < 0) return std::nullopt;
+        // Once past U+10FFFF the value is already refused: it stops growing, so
+        // any number of digits is read without overflow.
         if (value <= 0x10FFFF)
             value = value * static_cast<std::uint32_t>(base) + static_cast<std::uint32_t>(digit);
         previous_was_digit = true;
@@ -232,6 +264,7 @@ std::optional<char32_t> entity_code_point(std::string_view body) {
     if (body.empty() || body[0] != '#') return named_entity(body);
     std::string_view number = body.substr(1);
     std::optional<std::uint32_t> value;
+    // Tornado lowers the first character before comparing it with "x".
     if (!number.empty() && (number[0] == 'x' || number[0] == 'X')) {
         value = parse_python_int(number.substr(1), 16);
     } else {
@@ -244,8 +277,11 @@ std::optional<char32_t> entity_code_point(std::string_view body) {
 }
 
 // A byte of Python's \w as far as xhtml_unescape can tell: any byte of a
-// non-ASCII character counts. That is safe because a name holding one is
-// never an entity, so the text comes out as written either way.
+// non-ASCII character counts. For `&name;` that is safe: no entity name
+// holds one, so the text comes out as written either way. For `&#...;` it
+// is not quite: Python's int() also reads non-ASCII decimal digits, so
+// Tornado turns `&#\u0661\u0662\u0663;` (Arabic-Indic 123) into '{', where
+// parse_python_int, ASCII only, leaves the reference as written.
 bool is_entity_name_byte(char c) {
     auto byte = static_cast<unsigned char>(c);
     return is_ascii_alnum(byte) || c == '_' || byte >= 0x80;
@@ -255,6 +291,8 @@ bool is_entity_name_byte(char c) {
 
 constexpr int kMaxJSONDepth = 1000;  // about where Python's recursion limit stops json
 
+// \uXXXX with lowercase hex digits, as Python writes them. `unit` is one
+// UTF-16 unit: the caller splits a code point above U+FFFF into a pair.
 void append_unicode_escape(std::string& out, char32_t unit) {
     static constexpr char kHex[] = "0123456789abcdef";
     out += "\\u";
@@ -265,6 +303,9 @@ void append_unicode_escape(std::string& out, char32_t unit) {
 // written as "<\/".
 void append_json_string(std::string& out, std::string_view text) {
     out += '"';
+    // Tornado replaces "</" in json.dumps' output; here a '/' is escaped when
+    // the code point before it is '<'. The two agree: outside strings, JSON
+    // text has neither character, and inside one both are written as they are.
     char32_t previous = 0;
     for (std::size_t at = 0; at < text.size();) {
         Decoded decoded = decode_utf8(text, at);
@@ -284,6 +325,9 @@ void append_json_string(std::string& out, std::string_view text) {
             case '\f': out += "\\f"; break;
             case '/': out += previous == '<' ? "\\/" : "/"; break;
             default:
+                // ensure_ascii: printable ASCII as it is; control characters, DEL and all
+                // of non-ASCII as \u escapes, and beyond the BMP as a surrogate pair
+                // (U+1F600 is \ud83d\ude00).
                 if (c >= 0x20 && c < 0x7F) {
                     out += static_cast<char>(c);
                 } else if (c < 0x10000) {
@@ -300,6 +344,11 @@ void append_json_string(std::string& out, std::string_view text) {
 }
 
 template <typename Json>
+// Python's json.dumps(value) with its default separators. A template, so
+// that one writer serves JSON (keys sorted) and ordered_json (keys in the
+// order they were added, like a Python dict). The depth limit stands in
+// for Python's RecursionError: without it, a deep enough value would
+// overflow the C++ stack in this recursion.
 void append_json(std::string& out, const Json& value, int depth) {
     if (depth > kMaxJSONDepth) {
         throw std::invalid_argument("json_encode: nesting deeper than " +
@@ -317,6 +366,7 @@ void append_json(std::string& out, const Json& value, int depth) {
             double number = value.template get<double>();
             // Python writes NaN and Infinity, which are not JSON.
             if (std::isfinite(number)) {
+                // repr(): the shortest digits that read back (1.0, 1e-05, 1e+16).
                 detail::append_python_float_repr(out, number);
             } else {
                 out += "null";
@@ -372,6 +422,9 @@ void check_json_depth(std::string_view text) {
     bool in_string = false;
     for (std::size_t at = 0; at < text.size(); ++at) {
         char c = text[at];
+        // Only brackets outside strings count. A backslash skips the character it
+        // escapes, so \" does not end a string. Malformed text is left to the
+        // parser, which reports it with a line and column.
         if (in_string) {
             if (c == '\\') {
                 ++at;
@@ -401,6 +454,7 @@ using detail::unicode_ctype;
 bool is_word(const Decoded& decoded) {
     char32_t c = decoded.code_point;
     if (c < 0x80) return is_ascii_alnum(static_cast<unsigned char>(c)) || c == '_';
+    // A malformed sequence is no letter (Tornado's text cannot hold one).
     if (!decoded.valid) return false;
     locale_t locale = unicode_ctype();
     if (locale == static_cast<locale_t>(nullptr))
@@ -430,6 +484,9 @@ class AddressFinder {
 public:
     explicit AddressFinder(std::string_view text) : text_(text) {}
 
+    // The match of _URL_RE that starts at `at` (the caller has checked the \b),
+    // or nothing. The two alternatives in the regex's order: a protocol such as
+    // `http://` first, then `www.`.
     std::optional<AddressMatch> match_at(std::size_t at) {
         std::size_t name_end = word_or_dash_run_end(at);
         if (name_end > at && name_end < text_.size() && text_[name_end] == ':') {
@@ -525,6 +582,9 @@ private:
         return std::nullopt;
     }
 
+    // The body, `(?: plain | parenthesized )+`: pieces are taken while one
+    // matches, and the end of the last one ends the match (nothing when not even
+    // one piece matches). A plain piece is tried first, as in the regex.
     std::optional<std::size_t> match_body(std::size_t offset) const {
         std::optional<std::size_t> end;
         while (true) {
@@ -537,15 +597,19 @@ private:
     }
 
     std::string_view text_;
+    // The last [\w-]+ run found: see word_or_dash_run_end.
     std::size_t run_begin_ = 0;
     std::size_t run_end_ = 0;
 };
 
+// Python's str.strip() into a std::string: Tornado strips extra_params so.
 std::string strip_copy(std::string_view text) { return std::string(strip_python_space(text)); }
 
 // Tornado's make_link(): the <a> tag for one match, or the text unchanged.
 void append_link(std::string& out, std::string_view url_text, const AddressMatch& match,
                  const LinkifyOptions& options, const std::string& fixed_params) {
+    // No link for an address without a protocol when one is required, nor for
+    // a protocol that is not permitted: `javascript:alert(1)` stays text.
     std::string_view protocol = match.protocol;
     const auto& permitted = options.permitted_protocols;
     if ((options.require_protocol && protocol.empty()) ||
@@ -554,6 +618,8 @@ void append_link(std::string& out, std::string_view url_text, const AddressMatch
         out += url_text;
         return;
     }
+    // A `www.` address gets http://. A callable's extra params are stripped
+    // and given their leading space for each link; fixed ones, once, by linkify.
     std::string href = protocol.empty() ? "http://" + std::string(url_text) : std::string(url_text);
     std::string params =
         options.extra_params_for ? " " + strip_copy(options.extra_params_for(href)) : fixed_params;
@@ -579,6 +645,7 @@ void append_link(std::string& out, std::string_view url_text, const AddressMatch
             url = before_clip.substr(0, protocol_length) + std::string(host) + "/" +
                   std::string(second);
         }
+        // Still too long (no path, or a long host): cut at 30 code points.
         if (count_code_points(url) > kMaxLength * 3 / 2)
             url = std::string(first_code_points(url, kMaxLength));
         if (url != before_clip) {
@@ -589,6 +656,7 @@ void append_link(std::string& out, std::string_view url_text, const AddressMatch
                 url.resize(amp);
             }
             url += "...";
+            // A "shortened" text no shorter than the whole address: show the address.
             if (count_code_points(url) >= count_code_points(before_clip)) {
                 url = before_clip;
             } else {
@@ -596,6 +664,9 @@ void append_link(std::string& out, std::string_view url_text, const AddressMatch
             }
         }
     }
+    // href and the text are slices of the escaped text, so a quote in them is
+    // &quot; already and cannot end the attribute. The extra params are written
+    // as given: they are the caller's own HTML.
     out += "<a href=\"";
     out += href;
     out += '"';
@@ -611,6 +682,7 @@ void append_link(std::string& out, std::string_view url_text, const AddressMatch
 
 void append_xhtml_escape(std::string& out, std::string_view value) {
     std::size_t growth = xhtml_growth(value);
+    // Most text (a name, a number) has nothing to escape: one append.
     if (growth == 0) {
         out += value;
         return;
@@ -647,6 +719,10 @@ std::string xhtml_unescape(std::string_view value) {
     std::size_t copied = 0;
     std::size_t at = value.find('&');
     while (at != std::string_view::npos) {
+        // Each '&' starts a candidate: an optional '#', a run of \w, then ';'.
+        // (\w+? is lazy, but \w never matches ';', so the run always goes on to
+        // the first byte that is not \w.) When that byte is no ';', or the run is
+        // empty, the scan goes on from the next '&', as re.sub's would.
         std::size_t name_begin = at + 1;
         if (name_begin < value.size() && value[name_begin] == '#') ++name_begin;
         std::size_t name_end = name_begin;
@@ -655,6 +731,8 @@ std::string xhtml_unescape(std::string_view value) {
             at = value.find('&', at + 1);
             continue;
         }
+        // The text since the last reference, then the reference's character, or
+        // the reference as written when it names nothing.
         out.append(value, copied, at - copied);
         std::string_view body = value.substr(at + 1, name_end - at - 1);
         if (std::optional<char32_t> code_point = entity_code_point(body)) {
@@ -671,6 +749,9 @@ std::string xhtml_unescape(std::string_view value) {
 
 // ---- URLs -------------------------------------------------------------------
 
+// Python's quote_plus(s, safe="") with `plus`, else quote(s, safe="/"), on
+// the bytes: RFC 3986's unreserved characters (letters, digits, _.-~) stay,
+// every other byte becomes %XX in uppercase hex.
 std::string url_escape(std::string_view value, bool plus) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     std::string out;
@@ -691,6 +772,8 @@ std::string url_escape(std::string_view value, bool plus) {
     return out;
 }
 
+// Python's unquote_to_bytes, after Tornado's replace("+", " ") when `plus`
+// is set. Each byte is looked at once, so %2B still gives a literal '+'.
 std::string url_unescape_to_bytes(std::string_view value, bool plus) {
     std::string out;
     out.reserve(value.size());
@@ -709,6 +792,10 @@ std::string url_unescape_to_bytes(std::string_view value, bool plus) {
     return out;
 }
 
+// Python's unquote(encoding="utf-8", errors="replace") decodes each run of
+// escapes on its own; decoding the whole result once gives the same U+FFFD
+// for UTF-8 input: a literal non-ASCII character begins with a lead byte,
+// which breaks off a pending sequence in both.
 std::string url_unescape(std::string_view value, bool plus) {
     return replace_invalid_utf8(url_unescape_to_bytes(value, plus));
 }
@@ -718,20 +805,27 @@ std::string url_unescape(std::string_view value, bool plus) {
 std::string json_encode(const JSON& value) { return encode_json(value); }
 
 namespace detail {
+// What the ordered_json overload in escape.h calls: the same writer.
 std::string json_encode_ordered(const nlohmann::ordered_json& value) { return encode_json(value); }
 }  // namespace detail
 
 JSON json_decode(std::string_view text) {
+    // Depth first: a hostile body must not make json_encode, or the caller's own
+    // recursive walk of the value, overflow the stack later.
     check_json_depth(text);
     try {
         return JSON::parse(text);
     } catch (const JSON::parse_error& error) {
         // "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
+        // nlohmann's message without its "[json.exception.parse_error.101] " tag:
+        // "parse error at line 1, column 5: ...".
         std::string_view message = error.what();
         if (std::size_t bracket = message.find("] ");
             message.starts_with("[") && bracket != std::string_view::npos) {
             message.remove_prefix(bracket + 2);
         }
+        // nlohmann counts bytes from 1 (0: unknown); Python's JSONDecodeError.pos
+        // counts from 0.
         std::size_t position = error.byte > 0 ? error.byte - 1 : 0;
         throw JSONDecodeError("json_decode: " + std::string(message), position);
     }
@@ -744,6 +838,14 @@ bool is_valid_utf8(std::string_view bytes) {
     return validator.feed(bytes) && validator.complete();
 }
 
+// The state kept between calls is the sequence in progress: how many
+// continuation bytes it still needs (pending_) and the range the next one
+// must fall in (low_, high_). Only the first continuation byte has a
+// narrowed range (lead_byte's). With the leads that begin nothing, that
+// refuses overlong forms, surrogates and values above U+10FFFF at their
+// first or second byte. So a WebSocket reader fails a text message at its
+// first bad byte, even when the bytes arrive in fragments and a character
+// is split between two.
 bool Utf8Validator::feed(std::string_view bytes) noexcept {
     if (failed_) return false;
     for (std::size_t at = 0; at < bytes.size(); ++at) {
@@ -759,6 +861,7 @@ bool Utf8Validator::feed(std::string_view bytes) noexcept {
             if (at == bytes.size()) break;
             byte = static_cast<unsigned char>(bytes[at]);
             if (byte < 0x80) continue;
+            // A lead byte. A stray continuation byte, C0, C1 and F5-FF begin nothing.
             std::optional<LeadByte> sequence = lead_byte(byte);
             if (!sequence) return fail();
             pending_ = static_cast<std::uint8_t>(sequence->continuation_bytes);
@@ -774,6 +877,10 @@ bool Utf8Validator::feed(std::string_view bytes) noexcept {
     return true;
 }
 
+// Python's message up to its colon: the reason it adds ("invalid start
+// byte") is left out, and a sequence cut off by the end of the input is
+// named by its first byte ("byte 0xe2 in position 1"), where Python says
+// "bytes in position 1-2". The position is the same.
 std::string to_unicode(std::string_view bytes) {
     std::size_t bad = first_invalid_utf8(bytes);
     if (bad != std::string_view::npos) {
@@ -787,6 +894,8 @@ std::string to_unicode(std::string_view bytes) {
     return std::string(bytes);
 }
 
+// Valid input, nearly all of it, is one scan and one copy; after the first
+// bad byte, the rest goes code point by code point.
 std::string replace_invalid_utf8(std::string_view bytes) {
     std::size_t bad = first_invalid_utf8(bytes);
     if (bad == std::string_view::npos) return std::string(bytes);
@@ -820,6 +929,8 @@ std::string squeeze(std::string_view value) {
         squeezed += c;
     }
     if (in_run) squeezed += ' ';
+    // str.strip() knows spaces beyond ASCII (U+00A0, U+3000) that the byte runs
+    // above do not: hence a second pass, on the ends only.
     return std::string(strip_python_space(squeezed));
 }
 
@@ -834,6 +945,9 @@ std::string linkify(std::string_view text, const LinkifyOptions& options) {
     std::string out;
     out.reserve(escaped.size());
     std::size_t copied = 0;
+    // re.sub's scan: at each \b (a change between \w and non-\w code points,
+    // the start of the text counting as non-\w), try to match; after a match
+    // the scan resumes at its end, else one code point further on.
     bool previous_is_word = false;
     for (std::size_t at = 0; at < escaped.size();) {
         Decoded decoded = finder.at(at);
@@ -845,6 +959,7 @@ std::string linkify(std::string_view text, const LinkifyOptions& options) {
                     std::string_view(escaped).substr(match->begin, match->end - match->begin);
                 append_link(out, url, *match, options, fixed_params);
                 copied = at = match->end;
+                // The next \b is judged against the match's last code point.
                 previous_is_word = finder.word_before(at);
                 continue;
             }

@@ -1,4 +1,16 @@
 // ioloop.cpp: see tornado/ioloop.h for the contract.
+//
+// One turn of start(): the callbacks queued on the loop's thread, then the
+// ones other threads posted, then the due timeouts, then one epoll_wait (for
+// at most the time to the next timeout) and each ready descriptor's handler.
+// Other threads reach the loop only through RemoteQueue, which wakes a
+// sleeping epoll_wait by writing to an eventfd; a signal handler wakes it
+// the same way. Everything else (the handler table, the timer heap, the
+// local queue) is touched by the loop's thread alone and takes no lock.
+//
+// The loop does not choose between level- and edge-triggered: it passes the
+// caller's bits to epoll_ctl. IOStream asks for EDGE; the accept handler
+// (netutil.cpp) and the loop's own eventfd are level-triggered.
 #include "tornado/ioloop.h"
 
 #include <sys/eventfd.h>
@@ -27,17 +39,25 @@ thread_local IOLoop* t_newest_loop = nullptr;
 // (generation << 32) | fd, and no descriptor is 0xffffffff.
 constexpr std::uint64_t kWakeToken = UINT64_MAX;
 
-// Up to this many ready descriptors per epoll_wait; more wait a turn.
+// Up to this many ready descriptors per epoll_wait; more wait a turn. None
+// is lost: epoll keeps what it did not report on its ready list (an
+// edge-triggered descriptor too) for the next epoll_wait.
 constexpr std::size_t kMaxEventsPerPoll = 1024;
 
 // close() runs at most this many batches of callbacks while it waits for
-// cancelled coroutines to unwind.
+// cancelled coroutines to unwind (one that catches CancelledError and
+// awaits again needs another round); the bound keeps close() from hanging.
 constexpr int kMaxCloseRounds = 1000;
 
 // Lazy deletion leaves cancelled timeouts in the heap; it is swept when
-// they are at least this many and at least half of it (as Tornado does).
+// they are at least this many and at least half of it (as Tornado's own
+// loop did before asyncio). The "half" rule alone would rebuild a small
+// heap over and over, for a few dead entries of 24 bytes each.
 constexpr std::size_t kTimerSweepMinimum = 512;
 
+// The descriptor and its slot's generation at registration: an event whose
+// generation is no longer the slot's is for a handler removed since
+// (dispatch_handler drops it, even if fd already names a new connection).
 std::uint64_t handler_token(int fd, std::uint32_t generation) {
     return (static_cast<std::uint64_t>(generation) << 32) | static_cast<std::uint32_t>(fd);
 }
@@ -71,6 +91,9 @@ std::string describe_callback(detail::CallbackKind kind, SourceLocation where, i
 // and writes to the owning loop's eventfd. The loop notices on waking and
 // runs the real handler as an ordinary callback.
 
+// One per signal, process-wide like a disposition. Atomics: the handler, on
+// whichever thread the kernel picks, must not take a lock (it could deadlock
+// against the thread it interrupted). wake_fd: the owner's eventfd, or -1.
 struct SignalSlot {
     std::atomic<int> wake_fd{-1};
     std::atomic<bool> pending{false};
@@ -78,6 +101,10 @@ struct SignalSlot {
 SignalSlot g_signal_slots[NSIG];
 std::mutex g_signal_mutex;  // guards ownership changes (not the handler)
 
+// Async-signal-safe only: lock-free atomics and write() to a non-blocking
+// eventfd. `pending` is set before the write, and the loop drains the
+// eventfd before it reads the flags (on_wake), so no wake-up is consumed
+// with its flag unseen. errno is put back for the code interrupted.
 extern "C" void tornado_on_signal(int signal) {
     int saved_errno = errno;
     SignalSlot& slot = g_signal_slots[signal];
@@ -117,8 +144,14 @@ struct SignalState {
     std::vector<Entry> entries;
 };
 
+// The one part of a loop that other threads touch. It lives in a
+// shared_ptr: run_in_executor's jobs hold it, so a worker finishing after
+// the loop is gone posts into a closed queue instead of freed memory, and
+// PeriodicCallback watches it (weakly) to learn whether its loop still exists.
 class RemoteQueue {
 public:
+    // EFD_NONBLOCK: a poster's or a signal handler's write never blocks, and
+    // drain()'s read never blocks the loop.
     RemoteQueue() : wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
         if (!wake_fd_) throw_errno("eventfd");
     }
@@ -139,8 +172,12 @@ public:
         return true;
     }
 
+    // Read every turn without the lock, so that an idle turn takes no mutex.
+    // Only a hint: take() then locks, and the lock is what makes the queued
+    // callbacks themselves visible.
     bool has_callbacks() const noexcept { return has_callbacks_.load(std::memory_order_acquire); }
 
+    // Swapped with the loop's empty batch: each side reuses the other's capacity.
     void take(std::vector<QueuedCallback>& out) {
         std::lock_guard lock(mutex_);
         out.swap(callbacks_);
@@ -164,6 +201,8 @@ public:
         wake_pending_.exchange(false);
     }
 
+    // From now on post() refuses: a late worker destroys its callback itself
+    // instead of queueing it for a loop that will never run it.
     void close(std::vector<QueuedCallback>& leftovers) {
         std::lock_guard lock(mutex_);
         closed_ = true;
@@ -192,6 +231,8 @@ bool post_remote(const std::shared_ptr<RemoteQueue>& queue, QueuedCallback callb
     return queue->post(callback);
 }
 
+// Posted rather than resumed here: the coroutine yields for one turn, and
+// I/O and the other callbacks get theirs first.
 void schedule_resume(IOLoop& loop, std::coroutine_handle<> coroutine) {
     loop.post({[coroutine] { coroutine.resume(); }, {}, CallbackKind::coroutine});
 }
@@ -201,6 +242,9 @@ void log_spawned_exception(std::exception_ptr error, SourceLocation where) {
                   describe_exception(error));
 }
 
+// Also reached without a timeout, when something else stopped the loop
+// before func's Future was done (the message then says 0 seconds): Tornado's
+// run_sync raises the same TimeoutError in both cases.
 void throw_run_sync_timeout(IOLoop::Clock::duration timeout) {
     double seconds = std::chrono::duration<double>(timeout).count();
     throw TimeoutError(tornado::format("Operation timed out after {} seconds", seconds));
@@ -210,6 +254,10 @@ void throw_run_sync_timeout(IOLoop::Clock::duration timeout) {
 
 // --- life --------------------------------------------------------------------------
 
+// The eventfd is level-triggered, outside handlers_ (token kWakeToken):
+// until drain() reads its counter back to zero, every epoll_wait returns at
+// once, so no wake-up is lost before the loop sleeps. CLOEXEC: a child the
+// program execs must not inherit the loop's descriptors.
 IOLoop::IOLoop()
     : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
       remote_(std::make_shared<detail::RemoteQueue>()),
@@ -230,6 +278,10 @@ IOLoop::~IOLoop() {
     unlink_from_thread();
 }
 
+// The thread's loops form an intrusive list, newest at the head,
+// thread_next_ towards the older ones: no allocation. A dying loop unlinks
+// itself, so current() falls back on the newest one still alive.
+// thread_list_ names the list of the thread that made the loop.
 void IOLoop::link_to_thread() noexcept {
     thread_list_ = &t_newest_loop;
     thread_next_ = t_newest_loop;
@@ -255,6 +307,8 @@ IOLoop& IOLoop::current() {
     return *thread_loop;
 }
 
+// The running loop wins over a newer idle one: code called from a callback
+// must get the loop that runs it.
 IOLoop* IOLoop::try_current() noexcept {
     return t_running_loop != nullptr ? t_running_loop : t_newest_loop;
 }
@@ -266,6 +320,9 @@ IOLoop::HandlerSlot* IOLoop::handler_slot(int fd) noexcept {
     return &handlers_[static_cast<std::size_t>(fd)];
 }
 
+// One table slot per descriptor number: the kernel hands out the lowest
+// free one, so they are dense, and indexing beats a map. (epoll reports
+// ERROR whether asked or not: adding it only makes that explicit.)
 void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events, SourceLocation where) {
     if (closed_) throw std::logic_error("IOLoop::add_handler: the loop is closed");
     if (fd < 0) throw std::invalid_argument("IOLoop::add_handler: negative descriptor");
@@ -277,6 +334,8 @@ void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events, SourceLo
         throw std::logic_error("IOLoop::add_handler: fd " + std::to_string(fd) +
                                " already has a handler");
     }
+    // The kernel first: if epoll_ctl refuses (EBADF, EPERM for a regular
+    // file, EEXIST), the slot is left untouched.
     epoll_event event{};
     event.events = events | ERROR;
     event.data.u64 = handler_token(fd, slot.generation);
@@ -295,6 +354,10 @@ void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events, SourceLo
     slot.active = true;
 }
 
+// For level-triggered handlers, which ask for WRITE only while output waits
+// (a socket with room to send is always writable: WRITE left on fires every
+// turn), and for pausing accepts (netutil.cpp). EPOLL_CTL_MOD would re-arm
+// a ready edge-triggered fd; an unchanged mask makes no call, so it doesn't.
 void IOLoop::update_handler(int fd, std::uint32_t events) {
     HandlerSlot* slot = handler_slot(fd);
     if (slot == nullptr || !slot->active) {
@@ -311,6 +374,9 @@ void IOLoop::update_handler(int fd, std::uint32_t events) {
     slot->events = events;
 }
 
+// Safe from inside any handler, its own included (see dispatch_handler).
+// The slot is updated before the handler is destroyed: its destructor may
+// call back into the loop.
 void IOLoop::remove_handler(int fd) noexcept {
     HandlerSlot* slot = handler_slot(fd);
     if (slot == nullptr || !slot->active) return;
@@ -320,6 +386,8 @@ void IOLoop::remove_handler(int fd) noexcept {
     // turn's batch no longer matches, even if fd is reused at once.
     ++slot->generation;
     // Failure is harmless: a closed descriptor has left the epoll set anyway.
+    // (Not if a dup() of fd lives on: epoll watches the open file, not the
+    // number. Hence ioloop.h's rule: remove the handler, then close.)
     ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
     if (fd == dispatching_fd_) {
         // Running now: dispatch_handler destroys it when it returns. A
@@ -332,6 +400,10 @@ void IOLoop::remove_handler(int fd) noexcept {
 
 // --- callbacks ---------------------------------------------------------------------
 
+// Every callback comes in here. A thread counts as the loop's only while
+// start() (or close()'s drain) runs on it (t_running_loop): before start(),
+// even the owner goes through the lock and the eventfd, since nothing else
+// records which thread a loop belongs to.
 void IOLoop::post(detail::QueuedCallback callback) {
     if (t_running_loop == this) {
         // On the loop's own thread: no lock, no wake-up; the loop is not
@@ -346,7 +418,8 @@ void IOLoop::post(detail::QueuedCallback callback) {
 
 void IOLoop::run_local_callbacks() {
     // Run the batch queued so far; what these callbacks queue waits for the
-    // next turn, after I/O had its chance (no starvation).
+    // next turn, after I/O had its chance (no starvation), as in asyncio.
+    // batch_ is a member: its capacity is reused turn after turn.
     batch_.swap(callbacks_);
     for (detail::QueuedCallback& callback : batch_) {
         run_guarded(callback.kind, callback.where, -1, callback.function);
@@ -354,6 +427,8 @@ void IOLoop::run_local_callbacks() {
     batch_.clear();
 }
 
+// What other threads posted, taken in one swap: the queue's lock is held
+// for the swap only, never while the callbacks run.
 void IOLoop::run_remote_callbacks() {
     remote_->take(batch_);
     for (detail::QueuedCallback& callback : batch_) {
@@ -392,6 +467,8 @@ void IOLoop::report_blocking(Clock::duration took, detail::CallbackKind kind, So
                     std::chrono::duration<double>(blocking_threshold_).count());
 }
 
+// Rounded up to the clock's tick, so a tiny positive threshold does not
+// become 0, which means "off".
 void IOLoop::set_blocking_log_threshold(double seconds) {
     blocking_threshold_ =
         seconds > 0 ? std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(seconds))
@@ -413,6 +490,12 @@ struct Later {
 };
 }  // namespace
 
+// A timeout's callback lives in a reusable slot; the heap holds small
+// entries naming a slot and its generation. Cancelling frees the slot and
+// leaves the entry (lazy deletion: a binary heap cannot cheaply remove from
+// the middle); a stale entry is known by its generation. A closed loop
+// hands out an empty Timeout, which remove_timeout ignores, so late callers
+// (destructors of what close() drops) need no check.
 IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback, SourceLocation where) {
     if (closed_) return {};
     std::uint32_t slot_index;
@@ -432,6 +515,9 @@ IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback, Sourc
     return Timeout(slot_index, slot.generation);
 }
 
+// Destroys the callback now (what it captured goes at once, not when the
+// slot is reused) and moves the generation on, so that the old Timeout and
+// the old heap entry no longer match the slot.
 void IOLoop::free_timer_slot(std::uint32_t slot_index) noexcept {
     TimerSlot& slot = timer_slots_[slot_index];
     slot.callback = nullptr;
@@ -449,6 +535,9 @@ void IOLoop::remove_timeout(Timeout timeout) noexcept {
     compact_timer_heap();
 }
 
+// Lazy deletion's bill: a one-minute timeout per request, cancelled a few
+// milliseconds later, leaves a minute's worth of dead entries. The O(n)
+// rebuild is paid for by the n/2 or more cancellations since the last one.
 void IOLoop::compact_timer_heap() {
     if (cancelled_timers_ < kTimerSweepMinimum || cancelled_timers_ * 2 < timer_heap_.size()) {
         return;
@@ -486,6 +575,9 @@ void IOLoop::run_due_timeouts() {
             if (cancelled_timers_ > 0) --cancelled_timers_;
             continue;
         }
+        // The slot is freed before the callback runs: the callback may cancel
+        // its own Timeout (now a no-op) or set new timeouts, which may reuse
+        // this very slot.
         Callback callback = std::move(slot.callback);
         SourceLocation where = slot.where;
         free_timer_slot(due.slot);
@@ -496,11 +588,17 @@ void IOLoop::run_due_timeouts() {
 
 // --- the loop ----------------------------------------------------------------------
 
+// Each step of a turn works on a batch fixed when the step begins, so no
+// kind of work can keep the loop from reaching epoll_wait. stopping_ is
+// looked at only once the turn is over: a stop() from a callback still lets
+// that turn's I/O be dispatched (poll_timeout_ms makes the wait 0).
 void IOLoop::start() {
     if (closed_ || closing_) throw std::logic_error("IOLoop::start: the loop is closed");
     if (running_.exchange(true)) throw std::logic_error("IOLoop::start: already running");
     IOLoop* previous = std::exchange(t_running_loop, this);
     graceful_stop_started_ = false;
+    // However start() ends: consume the stop, allow the next start(), and give
+    // back the loop that ran before (a callback may run another's run_sync).
     struct Restore {
         IOLoop* loop;
         IOLoop* previous;
@@ -520,12 +618,17 @@ void IOLoop::start() {
     }
 }
 
+// A stop() while the loop is not running is kept: the next start() runs one
+// turn, polling without waiting (asyncio's stop() before run_forever()).
 void IOLoop::stop() noexcept {
     stopping_.store(true, std::memory_order_release);
     // The loop's own thread is not inside epoll_wait; any other must wake it.
     if (t_running_loop != this) remote_->wake();
 }
 
+// 0 when work already waits (or a stop is due), -1 (no limit) when nothing
+// is scheduled, else until the earliest live timeout. A wait beyond INT_MAX
+// ms (about 24.8 days) is cut there: the loop then wakes and looks again.
 int IOLoop::poll_timeout_ms() {
     if (!callbacks_.empty() || remote_->has_callbacks() || stopping_.load()) return 0;
     // Skip cancelled entries so that they do not wake us for nothing.
@@ -549,9 +652,12 @@ void IOLoop::poll_and_dispatch(int timeout_ms) {
     int ready =
         ::epoll_wait(epoll_fd_.get(), events_.data(), static_cast<int>(events_.size()), timeout_ms);
     if (ready < 0) {
+        // A signal handler that interrupts epoll_wait makes it fail with
+        // EINTR, SA_RESTART or not (signal(7)): not an error.
         if (errno == EINTR) return;  // a signal arrived; go round again
         throw_errno("epoll_wait");
     }
+    // Read once, after the sleep: every event of this batch shares it.
     turn_time_ = Clock::now();
     for (int i = 0; i < ready; ++i) {
         std::uint64_t token = events_[static_cast<std::size_t>(i)].data.u64;
@@ -563,6 +669,8 @@ void IOLoop::poll_and_dispatch(int timeout_ms) {
     }
 }
 
+// dispatching_fd_ tells add_handler and remove_handler that this fd's
+// handler is on the stack: they must not destroy or overwrite it.
 void IOLoop::dispatch_handler(std::uint64_t token, std::uint32_t events) {
     int fd = static_cast<int>(token & 0xffffffffu);
     std::uint32_t generation = static_cast<std::uint32_t>(token >> 32);
@@ -582,6 +690,9 @@ void IOLoop::dispatch_handler(std::uint64_t token, std::uint32_t events) {
     }
 }
 
+// Another thread posted, stop() was called, or a signal came. Drain first,
+// flags after: a signal landing in between writes the eventfd again, which
+// costs one empty turn, never a missed signal.
 void IOLoop::on_wake() {
     remote_->drain();
     if (!signals_->entries.empty()) run_signal_handlers();
@@ -589,6 +700,9 @@ void IOLoop::on_wake() {
 
 // --- close -------------------------------------------------------------------------
 
+// An intrusive list, O(1) both ways: a pending Future joins it with its
+// first waiter or callback (FutureStateBase::track), so that close() finds
+// every coroutine still suspended on this loop, with no allocation.
 void IOLoop::track_pending(detail::FutureStateBase* state) noexcept {
     state->pending_prev_ = nullptr;
     state->pending_next_ = pending_futures_;
@@ -608,6 +722,10 @@ void IOLoop::untrack_pending(detail::FutureStateBase* state) noexcept {
     --pending_count_;
 }
 
+// Runs what is queued and cancels every Future still awaited, so that each
+// suspended coroutine unwinds while the loop exists. No timeout fires and
+// epoll is not asked: a coroutine waiting on a timer or socket is cancelled,
+// not served. False if some still wait after kMaxCloseRounds.
 bool IOLoop::drain_for_close() {
     for (int round = 0; round < kMaxCloseRounds; ++round) {
         if (!callbacks_.empty() || remote_->has_callbacks()) {
@@ -620,6 +738,8 @@ bool IOLoop::drain_for_close() {
         // Future is cancelled, and its coroutines resume with CancelledError.
         while (pending_futures_ != nullptr) {
             detail::FutureStateBase* state = pending_futures_;
+            // The list holds no reference of its own: take one for the
+            // length of cancel(), so the state cannot go while it runs.
             state->add_ref();
             state->cancel();  // leaves the list
             state->release();
@@ -628,6 +748,10 @@ bool IOLoop::drain_for_close() {
     return false;
 }
 
+// The drain runs with this loop as the thread's running loop, so that what
+// its callbacks post goes to the local queue and IOLoop::current() finds
+// this loop. closing_ turns a nested close() (from a destructor run here)
+// into a no-op, and keeps start() out meanwhile.
 void IOLoop::close() {
     if (closed_ || closing_) return;
     if (running_.load()) throw std::logic_error("IOLoop::close: the loop is running");
@@ -651,6 +775,7 @@ void IOLoop::close() {
 
     // Drop what still holds callbacks. Moved out first: a destructor run from
     // here may call back into the loop (remove_handler, add_callback, ...).
+    // It finds empty tables, and its posts are refused (the queue is closed).
     std::vector<detail::QueuedCallback> leftovers;
     remote_->close(leftovers);
     std::vector<detail::QueuedCallback> callbacks = std::move(callbacks_);
@@ -680,6 +805,7 @@ void IOLoop::close() {
 
 // --- threads -------------------------------------------------------------------------
 
+// Made on first use: a loop that never runs blocking work starts no threads.
 ThreadPoolExecutor& IOLoop::default_executor() {
     if (!default_executor_) default_executor_ = std::make_unique<ThreadPoolExecutor>();
     return *default_executor_;
@@ -694,10 +820,15 @@ void IOLoop::set_default_executor(std::unique_ptr<ThreadPoolExecutor> executor) 
 
 // --- signals and graceful stop ---------------------------------------------------------
 
+// A disposition is per process, so one loop at a time may own a signal
+// (g_signal_slots, changed under g_signal_mutex). The slot is armed before
+// sigaction installs the handler, so the handler never runs without a loop
+// to wake; the disposition it replaces is kept, to be put back.
 void IOLoop::add_signal_handler(int signal, Callback handler) {
     if (signal <= 0 || signal >= NSIG)
         throw std::invalid_argument("add_signal_handler: bad signal");
     if (closed_) throw std::logic_error("IOLoop::add_signal_handler: the loop is closed");
+    // Already ours: only the handler changes; the disposition is in place.
     for (auto& entry : signals_->entries) {
         if (entry.signal == signal) {
             entry.handler = std::move(handler);
@@ -715,6 +846,8 @@ void IOLoop::add_signal_handler(int signal, Callback handler) {
     struct sigaction action {};
     action.sa_handler = tornado_on_signal;
     sigemptyset(&action.sa_mask);
+    // SA_RESTART: most interrupted blocking calls restart instead of failing
+    // with EINTR; epoll_wait is one that never does (signal(7)).
     action.sa_flags = SA_RESTART;  // other threads' blocking calls go on undisturbed
     detail::SignalState::Entry entry{signal, std::move(handler), {}};
     if (::sigaction(signal, &action, &entry.previous) < 0) {
@@ -724,6 +857,8 @@ void IOLoop::add_signal_handler(int signal, Callback handler) {
     signals_->entries.push_back(std::move(entry));
 }
 
+// The old disposition comes back first and the slot is disarmed after: a
+// delivery in between still finds a valid eventfd to write to.
 void IOLoop::remove_signal_handler(int signal) noexcept {
     auto& entries = signals_->entries;
     auto found = std::find_if(entries.begin(), entries.end(),
@@ -736,6 +871,10 @@ void IOLoop::remove_signal_handler(int signal) noexcept {
     entries.erase(found);
 }
 
+// The real handlers run here, on the loop's thread, like any callback (an
+// exception is logged), so they may do anything a callback may. A signal
+// delivered several times before the loop looks runs its handler once, as
+// the kernel itself does not queue standard signals.
 void IOLoop::run_signal_handlers() {
     // By number, not by reference: a handler may add or remove handlers.
     std::vector<int> signals;
@@ -755,6 +894,7 @@ void IOLoop::run_signal_handlers() {
     }
 }
 
+// `this` in the handlers is safe: close() removes them before the loop goes.
 void IOLoop::install_signal_handlers(Clock::duration grace) {
     for (int signal : {SIGINT, SIGTERM}) {
         add_signal_handler(signal, [this, signal, grace] {
@@ -769,6 +909,7 @@ void IOLoop::install_signal_handlers(Clock::duration grace) {
     }
 }
 
+// Ids start at 1, so holders may keep 0 for "no hook" (TCPServer does).
 std::uint64_t IOLoop::add_shutdown_hook(ShutdownHook hook) {
     std::uint64_t id = next_hook_id_++;
     shutdown_hooks_.emplace_back(id, std::move(hook));
@@ -779,6 +920,10 @@ void IOLoop::remove_shutdown_hook(std::uint64_t id) noexcept {
     std::erase_if(shutdown_hooks_, [id](const auto& hook) { return hook.first == id; });
 }
 
+// The course's addition (Tornado leaves this to the application): run the
+// hooks, then stop() once their Futures are done or `grace` has passed,
+// whichever comes first; `finished` lets only the first of them act. `this`
+// is safe in both: close() cancels the waits while the loop still exists.
 void IOLoop::graceful_stop(Clock::duration grace) {
     if (graceful_stop_started_) {
         stop();  // asked twice: do not wait any longer
@@ -832,6 +977,9 @@ void IOLoop::graceful_stop(Clock::duration grace) {
 
 // --- PeriodicCallback ------------------------------------------------------------------
 
+// The first call is one period from now (schedule_next steps from now). The
+// new epoch keeps a run or done callback left from before a stop() from
+// starting a second chain of calls.
 void PeriodicCallback::start() {
     if (impl_->running) return;
     impl_->loop = &IOLoop::current();
@@ -842,6 +990,9 @@ void PeriodicCallback::start() {
     schedule_next(impl_);
 }
 
+// The loop may be gone: a PeriodicCallback may outlive it. Its queue may
+// still live (a worker thread can hold it), but it is closed by then, so
+// "queue alive and open" means "loop alive, timer table intact".
 void PeriodicCallback::stop() noexcept {
     if (!impl_->running) return;
     impl_->running = false;
@@ -850,6 +1001,9 @@ void PeriodicCallback::stop() noexcept {
     impl_->timeout = {};
 }
 
+// As Tornado's PeriodicCallback: an exception is logged and the schedule
+// goes on. cancelled() is asked before exception(), which throws
+// CancelledError on a cancelled Future.
 void PeriodicCallback::run(const std::shared_ptr<Impl>& impl, std::uint64_t epoch) {
     if (!impl->running || impl->epoch != epoch) return;
     Future<void> result(nullptr);
@@ -877,6 +1031,10 @@ void PeriodicCallback::run(const std::shared_ptr<Impl>& impl, std::uint64_t epoc
     schedule_next(impl);
 }
 
+// Tornado's _update_next, on the loop's monotonic clock. The jitter scales
+// each period by a factor in [1 - jitter/2, 1 + jitter/2]; a jitter of 2
+// or more could make it zero or negative, hence the floor of one tick. The
+// random engine is per thread: no lock, and a loop runs on one thread.
 void PeriodicCallback::schedule_next(const std::shared_ptr<Impl>& impl) {
     if (!impl->running) return;
     using Duration = IOLoop::Clock::duration;
@@ -895,7 +1053,8 @@ void PeriodicCallback::schedule_next(const std::shared_ptr<Impl>& impl) {
         auto missed = (now - impl->next_timeout) / period;
         impl->next_timeout += (missed + 1) * period;
     } else {
-        // The clock went backwards (or start() was called early): one step.
+        // Tornado's guard for a wall clock set back; only a safety net here
+        // (monotonic clock, and a timeout never runs before its deadline).
         impl->next_timeout += period;
     }
     std::uint64_t epoch = impl->epoch;

@@ -1,5 +1,11 @@
 // iostream.cpp: see tornado/iostream.h for the contract and the design.
 //
+// The socket is registered once, edge-triggered (create()), so the stream
+// keeps its own idea of readiness: read_ready_ and write_ready_ are set by
+// an edge and cleared when recv() or send() shows the kernel has no more
+// (EAGAIN, or a short recv()) or connect() begins. No edge comes again for
+// bytes already waiting, so a read that stops early leaves read_ready_ true.
+//
 // Reading, as a picture:
 //
 //   read_until() ─► begin_read ─► launch_read ─► the buffer has it? ── yes ─► done (no syscall)
@@ -12,6 +18,9 @@
 //                               take_chunk: the read's end in the fresh bytes? ── yes ─► done
 //                               no: keep them in the stream's buffer, recv() again
 //                               (a short recv() means the kernel had no more: stop)
+//
+// Writing: write() sends at once when nothing is queued ahead of it; the
+// rest waits in write_buffer_ for the WRITE edge.
 #include "tornado/iostream.h"
 
 #include <fcntl.h>
@@ -40,6 +49,9 @@ namespace {
 constexpr int kMaxReadsPerEvent = 16;
 
 // Reads land here first: one buffer per thread, instead of one per stream.
+// Safe to share: take_chunk copies out what it keeps, and a resolved Future
+// runs its waiters later, from the loop, so no recv() can overwrite a chunk
+// still in use. _for_overwrite: 64 KiB that recv() fills are not zeroed.
 char* scratch_buffer() {
     thread_local std::unique_ptr<char[]> buffer;
     if (!buffer) buffer = std::make_unique_for_overwrite<char[]>(IOStream::kReadChunkSize);
@@ -72,6 +84,7 @@ StreamClosedError::StreamClosedError(std::exception_ptr real_error)
 
 namespace detail {
 
+// +1: capacity() leaves out the NUL. Small-string storage is not heap.
 std::size_t StreamBuffer::heap_bytes() const noexcept {
     static const std::size_t kInline = std::string().capacity();
     return data_.capacity() > kInline ? data_.capacity() + 1 : 0;
@@ -80,7 +93,9 @@ std::size_t StreamBuffer::heap_bytes() const noexcept {
 void StreamBuffer::append(std::string_view bytes) {
     if (bytes.empty()) return;
     // Drop the consumed prefix once it is at least as long as what is left:
-    // each byte is moved about once for every byte consumed before it.
+    // the move copies no more bytes than were consumed since the last one,
+    // so O(1) per byte, amortised. Here, before growing, so that consume()
+    // stays O(1) and noexcept (a drained buffer is simply freed).
     if (start_ > 0 && start_ >= data_.size() - start_) {
         data_.erase(0, start_);
         start_ = 0;
@@ -88,6 +103,8 @@ void StreamBuffer::append(std::string_view bytes) {
     data_.append(bytes);
 }
 
+// write() of an rvalue: into an empty buffer, the caller's string becomes
+// the buffer, its first `skip` bytes (already sent) counted as consumed.
 void StreamBuffer::append(std::string&& bytes, std::size_t skip) {
     if (!empty() || skip >= bytes.size()) {
         append(std::string_view(bytes).substr(std::min(skip, bytes.size())));
@@ -97,11 +114,13 @@ void StreamBuffer::append(std::string&& bytes, std::size_t skip) {
     start_ = skip;
 }
 
+// A drained buffer is freed at once: an idle connection holds no memory.
 void StreamBuffer::consume(std::size_t n) noexcept {
     start_ += n;
     if (start_ >= data_.size()) release();
 }
 
+// Exactly the whole buffer (a request read in one go): handed over, no copy.
 std::string StreamBuffer::take(std::size_t n) {
     if (start_ == 0 && n == data_.size()) {
         std::string all = std::move(data_);
@@ -152,12 +171,18 @@ std::shared_ptr<IOStream> IOStream::create(FileDescriptor socket, IOStreamOption
     if (!socket) throw std::invalid_argument("IOStream::create: no socket");
     int flags = ::fcntl(socket.get(), F_GETFL);
     if (flags < 0) throw_errno("fcntl F_GETFL");
+    // Only when missing: accept4(SOCK_NONBLOCK) has usually done it already.
     if ((flags & O_NONBLOCK) == 0 && ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
         throw_errno("fcntl F_SETFL O_NONBLOCK");
     }
     auto stream = std::make_shared<IOStream>(Key{}, std::move(socket), options);
     // Registered once, edge-triggered, for everything it will ever want: no
-    // epoll_ctl again until close. RDHUP tells a short recv() from the end.
+    // epoll_ctl again until close. Level-triggered, WRITE would fire every
+    // turn while the send buffer has room, so it would have to be switched on
+    // and off around each blocked write (chapter 04's way, and Tornado's);
+    // edge-triggered it can stay on. RDHUP tells a short recv() from the end:
+    // a FIN that comes before the bytes ahead of it are read shares their
+    // edge, and without the bit the end would go unseen (see receive).
     stream->loop_->add_handler(stream->fd_.get(), LoopHold(stream),
                                IOLoop::READ | IOLoop::WRITE | IOLoop::EDGE | EPOLLRDHUP);
     stream->registered_ = true;
@@ -176,6 +201,8 @@ IOLoop& IOStream::io_loop() const {
 
 // --- the read calls -----------------------------------------------------------------------------
 
+// Each read call: begin_read (throws before anything changes), then the
+// read's parameters, then launch_read. No limit is stored as SIZE_MAX.
 Future<std::string> IOStream::read_until(std::string_view delimiter,
                                          std::optional<std::size_t> max_bytes) {
     if (delimiter.empty()) throw std::invalid_argument("read_until: empty delimiter");
@@ -208,6 +235,7 @@ Future<std::string> IOStream::read_bytes(std::size_t n, bool partial) {
     return launch_read();
 }
 
+// Not through launch_read: its Future is a Future<size_t>, kept in IntoRead.
 Future<std::size_t> IOStream::read_into(std::span<char> buffer, bool partial) {
     begin_read(ReadMode::into);
     read_.into = std::make_unique<IntoRead>();
@@ -219,6 +247,8 @@ Future<std::size_t> IOStream::read_into(std::span<char> buffer, bool partial) {
     return future;
 }
 
+// Only the end ends it: the bytes pile up in read_buffer_ (up to
+// max_buffer_size) until close() hands them all over.
 Future<std::string> IOStream::read_until_close() {
     begin_read(ReadMode::until_close);
     Future<std::string> future;
@@ -245,6 +275,8 @@ Future<std::string> IOStream::launch_read() {
 
 // Tornado's _try_inline_read: the buffer first (a closed stream still hands
 // out what it holds), then the socket if it may have bytes, else wait.
+// was_closed comes first: complete_from_buffer may close the stream (a
+// broken limit), and a read failed that way must not also throw.
 void IOStream::run_new_read() {
     bool was_closed = closed_;
     if (complete_from_buffer()) return;
@@ -266,6 +298,8 @@ bool IOStream::complete_from_buffer() {
         end = find_read_end(read_buffer_.view());
     } catch (const UnsatisfiableReadError&) {
         unsatisfiable(std::current_exception());
+        // Over now (failed, or failed by close()), unless this runs inside
+        // close() already, which then fails the read itself.
         return !reading();
     }
     if (!end) return false;
@@ -281,6 +315,7 @@ std::optional<std::size_t> IOStream::find_read_end(std::string_view data) {
         case ReadMode::empty_line: return find_empty_line(data);
         case ReadMode::regex: return find_regex(data);
         case ReadMode::bytes:
+            // partial: whatever is there, up to n (Tornado's read_bytes(partial=True)).
             if (data.size() >= read_.bytes) return read_.bytes;
             if (read_.partial && !data.empty()) return data.size();
             return std::nullopt;
@@ -298,6 +333,7 @@ std::optional<std::size_t> IOStream::find_delimiter(std::string_view data) {
         // Next time, skip what was searched, except a tail that may hold
         // the start of a delimiter split across two reads ("\r\n\r" | "\n").
         if (data.size() >= delimiter.size()) read_.scan_from = data.size() - delimiter.size() + 1;
+        // Past max_bytes with no delimiter: a later one would end past it too.
         check_max_bytes(data.size(), "delimiter", delimiter);
         return std::nullopt;
     }
@@ -306,6 +342,9 @@ std::optional<std::size_t> IOStream::find_delimiter(std::string_view data) {
     return end;
 }
 
+// read_until_regex("\r?\n\r?\n") without a regex: HTTP/1.1 lets a recipient
+// take a bare LF as a line end (RFC 9112 section 2.2), so a head ends at the
+// first LF followed by LF or CRLF. The end found is the one the regex finds.
 std::optional<std::size_t> IOStream::find_empty_line(std::string_view data) {
     std::size_t lf = data.find('\n', read_.scan_from);
     while (lf != std::string_view::npos) {
@@ -342,6 +381,8 @@ void IOStream::check_max_bytes(std::size_t size, const char* what, std::string_v
                                                  detail::quoted(shown), read_.max_bytes));
 }
 
+// As Tornado: logged at info level (the peer's fault, not ours), and the
+// stream closed with the error as its cause.
 void IOStream::unsatisfiable(std::exception_ptr error) {
     if (!options_.close_on_read_limit) {
         // The owner answers, then closes: only the read fails, with the
@@ -383,6 +424,8 @@ void IOStream::finish_into() {
     future_set_result_unless_cancelled(into->future, into->filled);
 }
 
+// Ready for the next read, and what the last one owned is freed. max_bytes
+// is left as it is: each read that uses it sets it.
 void IOStream::reset_read() noexcept {
     read_.mode = ReadMode::none;
     read_.partial = false;
@@ -394,9 +437,12 @@ void IOStream::reset_read() noexcept {
     read_.future = Future<std::string>(nullptr);
 }
 
-// --- bytes from the socket
-// ------------------------------------------------------------------------
+// --- bytes from the socket -----------------------------------------------------------------
 
+// Stops once the read is satisfied: the rest stays in the kernel, where
+// TCP's window holds the peer back (flow control), and read_ready_ stays
+// true. Stopping for any other reason would strand bytes (no new edge), so
+// the kMaxReadsPerEvent cap queues the rest for the next turn.
 void IOStream::read_from_socket() {
     for (int round = 0; !closed_ && reading() && read_ready_; ++round) {
         if (round == kMaxReadsPerEvent) {
@@ -408,6 +454,7 @@ void IOStream::read_from_socket() {
             IntoRead& into = *read_.into;
             std::size_t n =
                 receive(into.buffer.data() + into.filled, into.buffer.size() - into.filled);
+            // 0: nothing now (read_ready_ cleared), or the stream closed.
             if (n == 0) return;
             into.filled += n;
             if (into.filled == into.buffer.size() || read_.partial) finish_into();
@@ -427,16 +474,21 @@ std::size_t IOStream::receive(char* where, std::size_t capacity) {
         ssize_t n = ::recv(fd_.get(), where, capacity, 0);
         if (n > 0) {
             // Short: the kernel's queue is empty now, and the next arrival
-            // raises a new edge. Unless the end is known to be pending (the
-            // peer's FIN came with these bytes): then read on until it shows.
+            // raises a new edge (epoll(7) allows this test for stream
+            // sockets; it saves the recv() that would only say EAGAIN).
+            // Unless the end is known to be pending (the peer's FIN came with
+            // these bytes): then read on until it shows.
             if (static_cast<std::size_t>(n) < capacity && !eof_seen_) read_ready_ = false;
             return static_cast<std::size_t>(n);
         }
+        // 0 only at the end of the stream: capacity is never 0 here.
         if (n == 0) {
             close();  // the peer's orderly close
             return 0;
         }
         int error = errno;
+        // EINTR: a signal handler ran during the call; rare on a non-blocking
+        // socket, but allowed. EAGAIN: drained; the next arrival is an edge.
         if (error == EINTR) continue;
         if (error == EAGAIN || error == EWOULDBLOCK) {
             read_ready_ = false;
@@ -447,11 +499,14 @@ std::size_t IOStream::receive(char* where, std::size_t capacity) {
     }
 }
 
-// Fresh bytes from the socket, in the scratch buffer.
+// Fresh bytes in the scratch buffer: what is kept must be copied out before
+// returning. read_until_close only collects; close() delivers.
 void IOStream::take_chunk(std::string_view fresh) {
     if (read_buffer_.empty() && read_.mode != ReadMode::until_close) {
         // The common case: nothing was buffered, so the read may end in the
-        // fresh bytes. Look there, and keep only what is left over.
+        // fresh bytes. Look there, and keep only what is left over. With the
+        // buffer empty, offsets into `fresh` are offsets into the buffer
+        // once it is appended, so scan_from stays right.
         std::optional<std::size_t> end;
         try {
             end = find_read_end(fresh);
@@ -476,7 +531,8 @@ void IOStream::take_chunk(std::string_view fresh) {
     check_buffer_limit();
 }
 
-// Returns false when the buffer is over the limit (the stream is then closed).
+// Returns false when the buffer is over the limit (the stream is then closed,
+// logged as an error, with StreamBufferFullError as the cause, as Tornado).
 bool IOStream::check_buffer_limit() {
     if (closed_ || read_buffer_.size() <= options_.max_buffer_size) return !closed_;
     auto error = std::make_exception_ptr(StreamBufferFullError(
@@ -496,6 +552,7 @@ bool IOStream::check_buffer_limit() {
 // A read that had its share of this event goes on at the next loop turn:
 // edge-triggered, nobody would tell us again that bytes are waiting.
 void IOStream::continue_reading_later() {
+    // One resume at a time; it checks again, as the read may be over by then.
     if (read_resume_queued_) return;
     read_resume_queued_ = true;
     loop_->add_callback([self = shared_from_this()] {
@@ -510,6 +567,9 @@ Future<void> IOStream::write(std::string_view data) { return write_now(data, nul
 
 Future<void> IOStream::write(std::string&& data) { return write_now(data, &data); }
 
+// `owned`: the caller's rvalue string, which may become the write buffer.
+// A write left waiting resolves when bytes_written_ reaches its end: byte
+// counters, so the buffer stays one run of bytes however many writes.
 Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
     if (closed_) throw StreamClosedError(error_);
     if (options_.max_write_buffer_size != 0 &&
@@ -531,7 +591,9 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
         if (sent == data.size()) return detail::done_future();
     }
     // The rest waits for the next WRITE edge (the kernel's buffer is full,
-    // so send() said EAGAIN and the edge will come).
+    // so send() said EAGAIN and the edge will come). The other ways here
+    // are bytes already queued, which also met EAGAIN, and a connect()
+    // under way, whose end is an EPOLLOUT edge too.
     if (owned != nullptr) {
         write_buffer_.append(std::move(*owned), sent);
     } else {
@@ -543,6 +605,10 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
 }
 
 // send() until all of `data` is taken or the kernel is full; the bytes taken.
+// MSG_NOSIGNAL: sending on a connection the peer has reset would raise
+// SIGPIPE, whose default action kills the process; with it, send() fails
+// with EPIPE and only this stream closes. After EAGAIN, the EPOLLOUT edge
+// that comes when the send buffer drains is what brings us back.
 std::size_t IOStream::send_now(std::string_view data) {
     std::size_t sent = 0;
     while (sent < data.size()) {
@@ -563,6 +629,7 @@ std::size_t IOStream::send_now(std::string_view data) {
     return sent;
 }
 
+// On a WRITE edge, and after connect(). A send error has closed the stream.
 void IOStream::flush_write_buffer() {
     if (!write_buffer_.empty() && write_ready_) {
         std::size_t sent = send_now(write_buffer_.view());
@@ -573,6 +640,7 @@ void IOStream::flush_write_buffer() {
     resolve_write_futures();
 }
 
+// Waiters are in the order of their ends: the finished ones are a prefix.
 void IOStream::resolve_write_futures() {
     std::size_t finished = 0;
     while (finished < write_futures_.size() && write_futures_[finished].end <= bytes_written_) {
@@ -593,6 +661,8 @@ Future<std::shared_ptr<IOStream>> IOStream::connect(const SocketAddress& address
     connect_ =
         std::make_unique<Connecting>(Connecting{Future<std::shared_ptr<IOStream>>(), address});
     Future<std::shared_ptr<IOStream>> future = connect_->future;
+    // Until handle_connect, write() queues its bytes; a read just waits,
+    // since no READ edge can come before the connection is up.
     write_ready_ = false;
     if (::connect(fd_.get(), address.data(), address.size()) == 0) {
         handle_connect(EPOLLOUT);  // at once (possible on loopback)
@@ -600,13 +670,17 @@ Future<std::shared_ptr<IOStream>> IOStream::connect(const SocketAddress& address
     }
     int error = errno;
     // In progress: the socket becomes writable (or reports an error) when
-    // the handshake is over.
+    // the handshake is over. EINTR on a non-blocking connect() does not
+    // abort it: POSIX says the connection goes on asynchronously.
     if (error == EINPROGRESS || error == EINTR) return future;
     close(std::make_exception_ptr(
         std::system_error(error, std::generic_category(), "connect to " + address.to_string())));
     return future;
 }
 
+// A non-blocking connect()'s outcome is in SO_ERROR once the socket turns
+// writable (connect(2)); ERR or HUP with SO_ERROR clear still means failure,
+// reported as ECONNREFUSED.
 void IOStream::handle_connect(std::uint32_t events) {
     int error = 0;
     socklen_t length = sizeof error;
@@ -625,12 +699,17 @@ void IOStream::handle_connect(std::uint32_t events) {
 
 // --- events ------------------------------------------------------------------------------------
 
+// The bits only set the flags; the flags drive the work. ERR or HUP sets
+// them all, so a pending recv() or send() meets the real error with its
+// errno. With no read pending nothing is read (flow control).
 void IOStream::handle_events(std::uint32_t events) {
     if (closed_) return;
     constexpr std::uint32_t kTrouble = EPOLLERR | EPOLLHUP;
     if (events & (EPOLLRDHUP | kTrouble)) eof_seen_ = true;
     if (events & (EPOLLIN | EPOLLRDHUP | kTrouble)) read_ready_ = true;
     if (events & (EPOLLOUT | kTrouble)) write_ready_ = true;
+    // While connecting only the outcome matters; what the flags learnt
+    // meanwhile is kept for later.
     if (connect_) {
         if ((events & (EPOLLOUT | kTrouble)) == 0) return;
         handle_connect(events);
@@ -644,6 +723,8 @@ void IOStream::handle_events(std::uint32_t events) {
     if (!closed_ && (events & kTrouble) != 0 && !read_resume_queued_) close(socket_error());
 }
 
+// Reading SO_ERROR also clears it. 0 (a plain hang-up) is an orderly close:
+// error() stays null.
 std::exception_ptr IOStream::socket_error() const {
     int error = 0;
     socklen_t length = sizeof error;
@@ -653,6 +734,8 @@ std::exception_ptr IOStream::socket_error() const {
         std::system_error(error, std::generic_category(), "socket error"));
 }
 
+// As Tornado: a read or write error is logged as a warning unless the peer
+// merely went away (_is_connreset), and it closes the stream as the cause.
 void IOStream::io_error(int error, const char* call) {
     if (!is_connection_reset(error)) {
         gen_log.warning("{} error on fd {}: {}", call, fd_.get(), std::strerror(error));
@@ -670,6 +753,8 @@ void IOStream::set_nodelay(bool value) {
 
 // --- closing -------------------------------------------------------------------------------------
 
+// closed_ is set first: what runs from here on (complete_from_buffer
+// meeting a limit again, a destructor) cannot close the stream twice.
 void IOStream::close(std::exception_ptr error) {
     if (closed_) return;
     closed_ = true;
@@ -683,16 +768,23 @@ void IOStream::close(std::exception_ptr error) {
     } else if (reading()) {
         complete_from_buffer();
     }
+    // Out of the epoll set before the descriptor is closed (its number may go
+    // to the next accept()). registered_ is cleared first, so LoopHold's
+    // destructor does not take this for the loop's own close.
     if (registered_) {
         registered_ = false;
         loop_->remove_handler(fd_.get());
     }
     fd_.reset();
     fail_pending();
+    // Unsent bytes are dropped; read_buffer_ stays, for reads it can still
+    // satisfy (iostream.h).
     write_buffer_.release();
     schedule_close_callback();
 }
 
+// Each Future is moved out of the stream before it fails, so the stream is
+// already consistent (no read pending) when its waiters run.
 void IOStream::fail_pending() {
     if (reading()) {
         Future<std::string> future = std::move(read_.future);
@@ -725,7 +817,9 @@ void IOStream::schedule_close_callback() {
 
 // The loop is closing with this stream still registered: there is no loop
 // left to unregister from or to run callbacks on. Drop the callbacks too,
-// since they often hold the stream itself.
+// since they often hold the stream itself. Pending Futures are dropped, not
+// failed: close() has cancelled the awaited ones already, and no loop is
+// left to run their callbacks.
 void IOStream::forget_loop() noexcept {
     registered_ = false;
     closed_ = true;
@@ -742,6 +836,9 @@ void IOStream::forget_loop() noexcept {
 
 namespace {
 
+// RFC 9112 section 9.6's staged close: FIN first, then read and drop what
+// the peer sends. The deadline holds only a weak_ptr: a timer must not keep
+// alive a stream that is otherwise done.
 Task<void> linger(std::shared_ptr<IOStream> stream, Future<void> flushed,
                   IOLoop::Clock::duration max_time, std::size_t max_bytes) {
     IOLoop& loop = stream->io_loop();
@@ -750,9 +847,12 @@ Task<void> linger(std::shared_ptr<IOStream> stream, Future<void> flushed,
     });
     try {
         if (flushed.valid()) co_await std::move(flushed);
+        // Someone else's read is pending and reads cannot be shared: close.
         if (stream->reading()) throw StreamClosedError();
         if (!stream->closed()) ::shutdown(stream->fileno(), SHUT_WR);
         std::size_t drained = 0;
+        // Each read takes whatever has come, up to a chunk; the peer's FIN
+        // (recv() returns 0) closes the stream and fails the read.
         while (drained < max_bytes && !stream->closed()) {
             std::string dropped = co_await stream->read_bytes(IOStream::kReadChunkSize, true);
             drained += dropped.size();

@@ -15,6 +15,13 @@
 // A Template's Program is that function: the root ancestor's body, the
 // named blocks chosen from every ancestor, and every included template,
 // all resolved when the Template is made (as Tornado generates its code).
+//
+// A page's path: Template's constructor reads the source (Reader, Parser)
+// into a ParsedFile, loads what it extends and includes through the loader,
+// and builds the Program; generate() runs the Program's root body over a new
+// Scope, each node appending to one std::string. The expressions are
+// template_expression.cpp's; the operators and builtins are
+// template_operations.cpp's.
 #include "tornado/template.h"
 
 #include <algorithm>
@@ -32,12 +39,15 @@ using template_detail::PythonError;
 using template_detail::Scope;
 using template_detail::SyntaxError;
 
+// what() is Tornado's ParseError.__str__: "message at file:line".
 ParseError::ParseError(std::string message, std::string filename, int lineno)
     : std::runtime_error(message + " at " + filename + ":" + std::to_string(lineno)),
       message_(std::move(message)),
       filename_(std::move(filename)),
       lineno_(lineno) {}
 
+// what() reads like the last line of a Python traceback, and where:
+// "KeyError: 'x' at page.html:3".
 TemplateError::TemplateError(std::string python_type, std::string message, std::string filename,
                              int lineno, std::exception_ptr cause)
     : std::runtime_error(python_type + ": " + message + " at " + filename + ":" +
@@ -54,6 +64,10 @@ namespace {
 
 // The length of the whitespace character (Python's \s, Unicode included)
 // at text[i], or 0.
+// Tornado filters with Python regular expressions, where \s is every
+// character str.isspace() accepts: the ASCII ones (the \x1C-\x1F separators
+// too) and the list below. 0xC2 is the smallest lead byte of a two-byte UTF-8
+// sequence: a byte below it (and above ASCII) starts none of them.
 std::size_t whitespace_length(std::string_view text, std::size_t i) {
     auto byte = static_cast<unsigned char>(text[i]);
     if (byte == ' ' || (byte >= '\t' && byte <= '\r') || (byte >= 0x1C && byte <= 0x1F)) return 1;
@@ -68,6 +82,8 @@ std::size_t whitespace_length(std::string_view text, std::size_t i) {
     return 0;
 }
 
+// The three modes of tornado/template.h. Tornado checks a mode by filtering
+// an empty string with it.
 void check_whitespace_mode(std::string_view mode) {
     if (mode != "all" && mode != "single" && mode != "oneline") {
         throw std::invalid_argument("invalid whitespace mode " + std::string(mode));
@@ -76,6 +92,10 @@ void check_whitespace_mode(std::string_view mode) {
 
 }  // namespace
 
+// Tornado's "single" is two substitutions: [\t ]+ becomes " ", then \s*\n\s*
+// becomes "\n". One pass over each run of whitespace gives the same text: a
+// run with a newline anywhere becomes one newline (the second substitution
+// takes the whole run), a run of spaces and tabs one space.
 std::string filter_whitespace(std::string_view mode, std::string_view text) {
     check_whitespace_mode(mode);
     if (mode == "all") return std::string(text);
@@ -123,6 +143,10 @@ std::string filter_whitespace(std::string_view mode, std::string_view text) {
 
 namespace template_detail {
 
+// A parsed template is a tree of Nodes. Executing a node appends to the page
+// (Context::out) and returns a Flow, which stands for Python's break and
+// continue. Nodes are made by the Parser below and never change afterwards:
+// every generate(), on any thread, shares them.
 struct Node;
 using NodePtr = std::unique_ptr<const Node>;
 using Body = std::vector<NodePtr>;
@@ -132,6 +156,8 @@ enum class Flow { normal, break_loop, continue_loop };
 
 struct Context;
 
+// `line`: the node's line in its file, for error messages (for a tag, the
+// line of its opening braces).
 struct Node {
     int line = 0;
     virtual ~Node() = default;
@@ -142,6 +168,10 @@ struct Node {
 };
 
 // One template file, parsed.
+// `extends`: the parser adds every {% extends %} to it, also one nested in an
+// if or a block, where Tornado's _get_ancestors reads only the top level's
+// (and fails with a NotImplementedError when it writes code for a nested
+// one it reaches).
 struct ParsedFile {
     std::string name;
     std::string autoescape;            // the function's name, "" for none; the last
@@ -159,11 +189,18 @@ struct Apply;
 // The names each function of the program assigns (Python's locals).
 using Names = std::set<std::string, std::less<>>;
 
+// What Tornado generates as one Python function for a template and its
+// ancestors: which file's body runs (root), which block runs for each name,
+// which template each include runs, and the local names of each function.
+// Made once, in Template's constructor; only read afterwards.
 struct Program {
     const ParsedFile* root = nullptr;
     Names locals;                                     // the page's function
     std::map<const Apply*, Names> apply_locals;       // each {% apply %} body's function
     std::map<std::string, const NamedBlock*> blocks;  // the most derived of each name
+    // Kept here, not in the Include nodes: nodes are immutable once parsed,
+    // and one file's nodes are shared by the program of every template that
+    // extends or includes it.
     std::map<const Include*, std::shared_ptr<const Template>> includes;
     std::vector<std::shared_ptr<const Template>> kept;  // ancestors, kept alive
 
@@ -175,6 +212,9 @@ struct Program {
     }
 };
 
+// The state of one generate(), or of one {% apply %} body: where the text
+// goes, the variables, the program. Nodes are const; what running them
+// changes is here.
 struct Context {
     std::string* out;
     Scope* scope;
@@ -186,6 +226,8 @@ struct Context {
     std::string scratch{};  // one {{ }}'s text before it is escaped (Output)
 };
 
+// A body's nodes in order. A break or continue ends the body at once and goes
+// up, through if, try, blocks and includes, to the loop that handles it.
 Flow run(const Body& body, Context& context) {
     for (const NodePtr& node : body) {
         Flow flow = node->execute(context);
@@ -205,6 +247,7 @@ auto with_location(const ParsedFile& file, int line, Action action) {
     }
 }
 
+// Literal text, its whitespace already filtered by the parser.
 struct Text : Node {
     std::string text;
     Flow execute(Context& context) const override {
@@ -243,6 +286,13 @@ struct Output : Node {
         return Flow::normal;
     }
 
+    // Escaping, by the file that holds the {{ }}: an included template or a
+    // block escapes with its own file's setting, as with Tornado's
+    // current_template. {% raw %}, {% module %} and an autoescape of None
+    // write the text as it is. Otherwise the function is looked up like any
+    // name (a template or an argument may replace it) and given the text; the
+    // default xhtml_escape is recognised and done inline, without a call. A
+    // result that is not a string is the TypeError of Tornado's _tt_utf8.
     void write_text(Context& context, std::string_view text) const {
         if (raw || file->autoescape.empty()) {
             *context.out += text;
@@ -261,6 +311,7 @@ struct Output : Node {
         *context.out += escaped.as_string();
     }
 
+    // The builtin xhtml_escape, to recognise by identity (is_same).
     static const TemplateValue& default_escape() {
         static const TemplateValue& xhtml_escape = *tornado_namespace().find("xhtml_escape");
         return xhtml_escape;
@@ -280,6 +331,7 @@ struct Output : Node {
     }
 };
 
+// {% set %}: Tornado writes the statement into its function as it is.
 struct Set : Node {
     const ParsedFile* file = nullptr;
     Assignment assignment;
@@ -289,18 +341,25 @@ struct Set : Node {
     }
 };
 
+// {% break %} and {% continue %}: the Flow goes up to the nearest For or
+// While (run()). The parser allows them only inside a loop, but a loop's
+// {% else %} counts as inside: see For.
 struct LoopControl : Node {
     Flow flow;
     explicit LoopControl(Flow f) : flow(f) {}
     Flow execute(Context&) const override { return flow; }
 };
 
+// One {% if %}, {% elif %} or {% else %} clause; `line` is its own tag's, for
+// an error in its condition.
 struct Branch {
     ExpressionPtr condition;  // null for else
     int line = 0;
     Body body;
 };
 
+// The first branch whose condition is true runs. A condition from the data is
+// tested where it lies (find_json()), without making a value.
 struct If : Node {
     const ParsedFile* file = nullptr;
     std::vector<Branch> branches;
@@ -325,6 +384,10 @@ struct If : Node {
 struct For : Node {
     const ParsedFile* file = nullptr;
     ForHeader header;
+    // A {% break %} in else_body (which the parser takes as inside the loop)
+    // goes up to an enclosing loop, as in Python. With no loop around, Python
+    // refuses it when it compiles Tornado's code; here it reaches generate(),
+    // which then returns the page as written so far.
     Body body, else_body;  // else runs when the loop was not broken
 
     Flow execute(Context& context) const override {
@@ -339,6 +402,8 @@ struct For : Node {
     std::vector<const Body*> bodies() const override { return {&body, &else_body}; }
 };
 
+// The condition is evaluated before each round, its errors at the {% while %}
+// line; else_body runs when it turns false, not after a break.
 struct While : Node {
     const ParsedFile* file = nullptr;
     ExpressionPtr condition;
@@ -355,12 +420,17 @@ struct While : Node {
     std::vector<const Body*> bodies() const override { return {&body, &else_body}; }
 };
 
+// One {% except %} clause.
 struct Handler {
     ExceptHeader header;
     int line = 0;
     Body body;
 };
 
+// Python's try statement. finally runs however the rest ends: normally, by a
+// break or continue (which a break or continue in finally replaces, as in
+// Python), or by an error, which then goes on. Unlike Python, a break or
+// continue in finally does not swallow that error.
 struct Try : Node {
     const ParsedFile* file = nullptr;
     Body body, else_body, finally_body;
@@ -378,6 +448,12 @@ struct Try : Node {
         return after != Flow::normal ? after : flow;
     }
 
+    // The body, then a handler or else_body. Only TemplateErrors are caught:
+    // every Python error a node raises has become one (with_location), and
+    // anything else is no Python exception a template could catch. The first
+    // handler whose types match runs. "as name" binds the error's message
+    // (Python's str(e)), not an exception object, and the name stays set
+    // after the handler, where Python 3 unbinds it.
     Flow run_guarded(Context& context) const {
         // What the body wrote before it failed stays written, as in Tornado
         // (its _tt_append calls already happened).
@@ -430,6 +506,10 @@ private:
     int& depth_;
 };
 
+// {% block name %}: wherever it is written, the most derived template's block
+// of that name runs (Program::blocks), as Tornado's _NamedBlock.generate
+// writes that block's body in its place. This node's own body runs only where
+// it is that block.
 struct NamedBlock : Node {
     const ParsedFile* file = nullptr;
     std::string name;
@@ -443,6 +523,9 @@ struct NamedBlock : Node {
     std::vector<const Body*> bodies() const override { return {&body}; }
 };
 
+// {% include %}: the included template's body runs here, in the same scope:
+// it reads and sets the page's variables, as in Tornado, which pastes its
+// code into the page's function.
 struct Include : Node {
     const ParsedFile* file = nullptr;
     std::string name;
@@ -490,6 +573,7 @@ struct Extends : Node {
     }
 };
 
+// Template::file_ is private: Include is a friend of Template for this.
 Flow Include::execute(Context& context) const {
     const Template& included = *context.program->includes.at(this);
     Deeper deeper(context, *file, line, "includes");
@@ -505,6 +589,8 @@ public:
     Reader(const std::string& file_name, std::string_view text, std::string mode)
         : name(file_name), whitespace(std::move(mode)), text_(text) {}
 
+    // Offsets count from the current position, as in Tornado's reader; npos
+    // when the needle is absent.
     std::size_t find(std::string_view needle, std::size_t start = 0) const {
         std::size_t found = text_.find(needle, position_ + start);
         return found == std::string_view::npos ? found : found - position_;
@@ -517,10 +603,13 @@ public:
     }
     std::size_t remaining() const { return text_.size() - position_; }
     char operator[](std::size_t offset) const { return text_[position_ + offset]; }
+    // A ParseError at the current line.
     [[noreturn]] void fail(const std::string& message) const {
         throw ParseError(message, name, line);
     }
 
+    // The Template's name_, which outlives the reader. `whitespace` is the
+    // mode in force, changed by {% whitespace %} for the text after it.
     const std::string& name;
     std::string whitespace;
     int line = 1;
@@ -552,6 +641,8 @@ std::string strip_quotes(std::string_view text) {
     return std::string(text);
 }
 
+// Tornado's _parse, one body per call: the nodes of a file, each block tag
+// parsing its own body by calling parse() again.
 class Parser {
 public:
     Parser(ParsedFile& file, Reader& reader) : file_(file), reader_(reader) {}
@@ -576,6 +667,8 @@ public:
         } leave{depth_};
         Body body;
         while (true) {
+            // Text up to the next tag is a Text node. The end of the file is
+            // only allowed when no block is open; the rest is then text.
             std::size_t curly = next_tag();
             if (curly == std::string_view::npos) {
                 if (!block.empty()) reader_.fail("Missing {% end %} block for " + block);
@@ -590,6 +683,8 @@ public:
                 add_text(body, start);
                 continue;
             }
+            // {# ... #} writes nothing. As in Tornado, only the "#}" is
+            // looked for: a {{ inside a comment is not a tag.
             if (start == "{#") {
                 std::size_t end = reader_.find("#}");
                 if (end == std::string_view::npos) reader_.fail("Missing end comment #}");
@@ -597,6 +692,8 @@ public:
                 reader_.consume(2);
                 continue;
             }
+            // The first "}}" ends the expression, even one inside a string
+            // literal ({{ "}}" }} does not work, in Tornado either).
             if (start == "{{") {
                 std::size_t end = reader_.find("}}");
                 if (end == std::string_view::npos) reader_.fail("Missing end expression }}");
@@ -606,6 +703,8 @@ public:
                 body.push_back(output(contents, line, false));
                 continue;
             }
+            // A block tag: the operator up to the first space, the suffix the
+            // rest, trimmed (Tornado's contents.partition(" ")).
             std::size_t end = reader_.find("%}");
             if (end == std::string_view::npos) reader_.fail("Missing end block %}");
             std::string contents(trim(reader_.consume(end)));
@@ -618,6 +717,8 @@ public:
                     ? ""
                     : std::string(trim(std::string_view(contents).substr(space + 1)));
 
+            // An intermediate tag ends the clause's body; clauses() starts
+            // the next one, and `stop` tells it which tag this was.
             if (op == "else" || op == "elif" || op == "except" || op == "finally") {
                 check_intermediate(op, block);
                 if (stop != nullptr) *stop = {op, suffix, line};
@@ -632,6 +733,8 @@ public:
                 body.push_back(std::move(node));
                 continue;
             }
+            // {% comment %} is ignored; autoescape and whitespace leave no
+            // node either (simple_tag() has already acted on them).
             if (op == "comment" || op == "autoescape" || op == "whitespace") continue;
             if (op == "apply" || op == "block" || op == "try" || op == "if" || op == "for" ||
                 op == "while") {
@@ -643,6 +746,8 @@ public:
     }
 
 private:
+    // Python's repr() of a str, for messages that quote the template as
+    // Tornado's %r does.
     static std::string python_repr(std::string_view text) {
         std::string out;
         TemplateValue(text).append_repr(out);
@@ -670,6 +775,9 @@ private:
         }
     }
 
+    // Filters the text with the whitespace mode in force where it is, but
+    // never text that holds "<pre>" (Tornado's rough test for preformatted
+    // text). Empty text makes no node.
     void add_text(Body& body, std::string_view text) {
         std::string value = text.find("<pre>") == std::string_view::npos
                                 ? filter_whitespace(reader_.whitespace, text)
@@ -693,6 +801,7 @@ private:
         }
     }
 
+    // {{ }}, {% raw %} and {% module %} all become Output nodes.
     NodePtr output(std::string_view expression, int line, bool raw) {
         auto node = std::make_unique<Output>();
         node->file = &file_;
@@ -702,6 +811,9 @@ private:
         return node;
     }
 
+    // Which block tags an intermediate tag may follow, with Tornado's
+    // messages. `block` is the innermost open block tag: an {% else %} in an
+    // {% if %} inside a {% for %} belongs to the if.
     void check_intermediate(const std::string& op, const std::string& block) {
         static const std::map<std::string, std::vector<std::string>> kParents = {
             {"else", {"for", "if", "try", "while"}},
@@ -723,6 +835,8 @@ private:
     // The tags without a body; nullptr for the others.
     NodePtr simple_tag(const std::string& op, const std::string& suffix,
                        const std::string& contents, int line, bool in_loop) {
+        // Kept in file_.extends, which the constructor loads; the node only
+        // matters if it is ever run (see Extends).
         if (op == "extends") {
             std::string name = strip_quotes(suffix);
             if (name.empty()) reader_.fail("extends missing file path");
@@ -732,6 +846,8 @@ private:
             node->line = line;
             return node;
         }
+        // Loaded later, once the Template can ask its loader
+        // (collect_blocks, resolve_includes).
         if (op == "include") {
             std::string name = strip_quotes(suffix);
             if (name.empty()) reader_.fail("include missing file path");
@@ -749,16 +865,22 @@ private:
             node->assignment = parsed<Assignment>(parse_assignment, suffix, line);
             return node;
         }
+        // Tornado runs the Python import; there is no Python here.
         if (op == "import" || op == "from") {
             if (suffix.empty()) reader_.fail("import missing statement");
             reader_.fail("{% " + op +
                          " %} is not supported in C++ templates: register the "
                          "functions the template needs in a TemplateNamespace");
         }
+        // The last one in the file wins, for the whole file, even the {{ }}
+        // before it: Tornado sets the template's attribute, which its code
+        // generator reads after parsing.
         if (op == "autoescape") {
             file_.autoescape = suffix == "None" ? "" : suffix;
             return nullptr;
         }
+        // For the text after it in this file, until the next
+        // {% whitespace %}.
         if (op == "whitespace") {
             try {
                 check_whitespace_mode(suffix);
@@ -769,7 +891,9 @@ private:
             return nullptr;
         }
         if (op == "raw") return output(suffix, line, true);
+        // Tornado's _Module: a UI module's HTML, written raw.
         if (op == "module") return output("_tt_modules." + suffix, line, true);
+        // Nothing may follow the word: Python refuses "break x" too.
         if (op == "break" || op == "continue") {
             if (!in_loop) reader_.fail(op + " outside {'for', 'while'} block");
             if (contents != op) reader_.fail("unexpected text after " + op);
@@ -781,6 +905,11 @@ private:
         return nullptr;
     }
 
+    // The tags with a body up to {% end %}. A for or while body is in a loop;
+    // an apply body is not (Tornado makes it a nested function, which a break
+    // could not leave); the others inherit. As in Tornado, apply and block
+    // check their suffix after the body is parsed, so an error in the body
+    // comes first.
     NodePtr block_tag(const std::string& op, const std::string& suffix, const std::string& contents,
                       int line, bool in_loop) {
         bool body_in_loop = op == "for" || op == "while" ? true : (op == "apply" ? false : in_loop);
@@ -828,12 +957,15 @@ private:
         }
     }
 
+    // The condition of if, elif or while. Tornado's missing one is a Python
+    // SyntaxError when it compiles; here a ParseError at the tag's line.
     ExpressionPtr condition(const std::string& text, int line, const std::string& op) {
         if (text.empty())
             throw ParseError("invalid syntax: " + op + " needs a condition", file_.name, line);
         return parsed<ExpressionPtr>(parse_expression, text, line);
     }
 
+    // An elif or else after the else is refused, as Python's grammar does.
     NodePtr if_tag(const std::string& suffix, int line, bool in_loop) {
         auto node = std::make_unique<If>();
         node->file = &file_;
@@ -856,6 +988,8 @@ private:
         return node;
     }
 
+    // for or while, with an optional else. Only else can be a second clause
+    // here: check_intermediate() refuses elif, except and finally.
     NodePtr loop_tag(const std::string& op, const std::string& suffix, int line) {
         std::vector<Clause> parts = clauses(op, suffix, line, true);
         if (parts.size() > 2)
@@ -907,6 +1041,7 @@ private:
             }
             last = clause.op;
         }
+        // A try needs an except or a finally, as in Python.
         if (last == "try")
             throw ParseError("invalid syntax: try without except or finally", file_.name, line);
         return node;
@@ -935,6 +1070,9 @@ using namespace template_detail;
 
 namespace {
 
+// Tornado's default: the loader's mode if it has one, else "single" for HTML
+// and JavaScript, where a run of whitespace means no more than one space, and
+// "all" for the rest.
 std::string default_whitespace(const std::string& name, const BaseLoader* loader) {
     if (loader != nullptr && loader->whitespace()) return *loader->whitespace();
     return name.ends_with(".html") || name.ends_with(".js") ? "single" : "all";
@@ -942,12 +1080,18 @@ std::string default_whitespace(const std::string& name, const BaseLoader* loader
 
 }  // namespace
 
+// What Tornado does when it compiles a template happens here, once: parse,
+// load the ancestors and the includes (through the loader, which keeps them),
+// choose the blocks, find each function's locals. generate() then only runs
+// the Program.
 Template::Template(std::string_view source, std::string name, Options options)
     : name_(std::move(name)), loader_(options.loader), file_(std::make_shared<ParsedFile>()) {
     std::string whitespace =
         options.whitespace ? *options.whitespace : default_whitespace(name_, loader_);
     check_whitespace_mode(whitespace);
     file_->name = name_;
+    // The option, else the loader's, else xhtml_escape, as in Tornado; a
+    // {% autoescape %} in the file replaces it while parsing.
     if (options.autoescape) {
         file_->autoescape = *options.autoescape;
     } else {
@@ -956,11 +1100,16 @@ Template::Template(std::string_view source, std::string name, Options options)
     Reader reader(name_, source, whitespace);
     Parser parser(*file_, reader);
     file_->body = parser.parse("", false);
+    // After parsing: {% autoescape %} may have changed the name.
     file_->autoescape_symbol = Symbol(file_->autoescape);
 
     program_ = std::make_unique<Program>();
     // The ancestors, this template first: each {% extends %} adds the
-    // parent's own ancestors (Tornado's _get_ancestors).
+    // parent's own ancestors (Tornado's _get_ancestors). Tornado walks them
+    // depth first, a parent's ancestors before the next parent; this stack
+    // takes a file's last parent's ancestors first. The two differ only for
+    // a file with more than one {% extends %}, and then the root (the last
+    // ancestor) and which blocks win differ too.
     std::vector<const ParsedFile*> ancestors = {file_.get()};
     std::vector<const Template*> pending = {this};
     while (!pending.empty()) {
@@ -980,6 +1129,10 @@ Template::Template(std::string_view source, std::string name, Options options)
     for (auto ancestor = ancestors.rbegin(); ancestor != ancestors.rend(); ++ancestor) {
         collect_blocks(**ancestor);
     }
+    // Includes are resolved where they can run: in the root's body (its
+    // blocks' bodies too) and in each chosen block, and in what those
+    // include. The locals come last: they need the chosen blocks and the
+    // includes.
     resolve_includes(program_->root->body);
     for (const auto& [block_name, block] : program_->blocks) resolve_includes(block->body);
     collect_locals(program_->root->body, program_->locals);
@@ -991,6 +1144,9 @@ const std::string& Template::autoescape() const { return file_->autoescape; }
 
 // Tornado's find_named_blocks: every {% block %} of the file, and of every
 // file it includes.
+// Called for the root first, then each descendant: the last to set a name
+// wins. Inside a file, a block is visited before the blocks nested in it, so
+// a nested block of the same name wins over its outer one.
 void Template::collect_blocks(const ParsedFile& file) {
     auto visit = [&](const Node& node) {
         if (const auto* block = dynamic_cast<const NamedBlock*>(&node)) {
@@ -1002,6 +1158,9 @@ void Template::collect_blocks(const ParsedFile& file) {
     walk(file.body, visit);
 }
 
+// Every Include node reachable from `body` gets its template, once per node;
+// the includes of an included template too. The loader refuses a template
+// that includes itself.
 void Template::resolve_includes(const Body& body) {
     auto visit = [&](const Node& node) {
         const auto* include = dynamic_cast<const Include*>(&node);
@@ -1040,6 +1199,7 @@ void Template::collect_locals(const Body& body, std::set<std::string, std::less<
     }
 }
 
+// The name is relative to the file that holds the {% include %}.
 std::shared_ptr<const Template> Template::load_include(const Include& include) const {
     if (loader_ == nullptr) {
         throw ParseError("{% include %} found, but no template loader", include.file->name,
@@ -1048,6 +1208,10 @@ std::shared_ptr<const Template> Template::load_include(const Include& include) c
     return loader_->load(include.name, include.file->name);
 }
 
+// One call of Tornado's generated function: a new Scope over the arguments
+// and the namespaces, in the order Scope::lookup_global() reads them, and one
+// output string. A Template is shared between threads: all the state is local
+// here, and last_size_ is atomic.
 std::string Template::generate(const JSON& arguments, const TemplateNamespace& extra) const {
     std::vector<const TemplateNamespace*> namespaces = {&extra};
     if (loader_ != nullptr) namespaces.push_back(&loader_->namespace_());
@@ -1065,10 +1229,15 @@ std::string Template::generate(const JSON& arguments, const TemplateNamespace& e
 
 // ---- loaders ----------------------------------------------------------------
 
+// A bad whitespace mode fails here rather than at the first template.
 BaseLoader::BaseLoader(Options options) : options_(std::move(options)) {
     if (options_.whitespace) check_whitespace_mode(*options_.whitespace);
 }
 
+// Tornado's BaseLoader.load: resolve the name, make the template once, keep
+// it. The lock is recursive because making a template loads those it extends
+// and includes through this function, on the same thread. A template that
+// fails to parse is not kept: the next load() tries again.
 std::shared_ptr<const Template> BaseLoader::load(const std::string& name,
                                                  const std::string& parent_path) const {
     std::string resolved = resolve_path(name, parent_path);
@@ -1092,6 +1261,7 @@ std::shared_ptr<const Template> BaseLoader::load(const std::string& name,
     return made;
 }
 
+// Templates already handed out stay valid: their holders share them.
 void BaseLoader::reset() {
     std::lock_guard lock(mutex_);
     templates_.clear();
@@ -1099,6 +1269,9 @@ void BaseLoader::reset() {
 
 namespace {
 
+// Tornado's rule in both loaders: a name is relative to the template that
+// names it, unless that template has no path (a name like "<string>") or
+// either is absolute.
 bool is_relative_to_parent(const std::string& name, const std::string& parent_path) {
     return !parent_path.empty() && !parent_path.starts_with("<") && !parent_path.starts_with("/") &&
            !name.starts_with("/");
@@ -1106,12 +1279,21 @@ bool is_relative_to_parent(const std::string& name, const std::string& parent_pa
 
 }  // namespace
 
+// The root as an absolute, normalised path without a trailing slash, so that
+// root_ + "/" is the prefix of every path inside it. The root "/" keeps its
+// slash, and then "//" is the prefix of nothing: create_template() refuses
+// every name.
 Loader::Loader(std::string root_directory, Options options)
     : BaseLoader(std::move(options)),
       root_(std::filesystem::absolute(root_directory).lexically_normal().string()) {
     if (root_.size() > 1 && root_.ends_with('/')) root_.pop_back();
 }
 
+// Tornado's Loader.resolve_path: the name joined to the parent's directory,
+// made relative to the root again if it stays inside; if not, the name as
+// given, for create_template() to judge. Tornado tests startswith(root),
+// which a sibling directory such as /templates2 for /templates passes too;
+// root_ + "/" does not.
 std::string Loader::resolve_path(const std::string& name, const std::string& parent_path) const {
     if (!is_relative_to_parent(name, parent_path)) return name;
     namespace fs = std::filesystem;
@@ -1121,6 +1303,9 @@ std::string Loader::resolve_path(const std::string& name, const std::string& par
     return name;
 }
 
+// Unlike Tornado, which opens whatever path the name makes, this refuses a
+// name that leads outside the root (tornado/template.h promises it). The test
+// is lexical: a symbolic link inside the root is followed wherever it points.
 std::shared_ptr<const Template> Loader::create_template(const std::string& name) const {
     namespace fs = std::filesystem;
     fs::path path = (fs::path(root_) / name).lexically_normal();
@@ -1138,6 +1323,8 @@ std::shared_ptr<const Template> Loader::create_template(const std::string& name)
 DictLoader::DictLoader(std::map<std::string, std::string> templates, Options options)
     : BaseLoader(std::move(options)), sources_(std::move(templates)) {}
 
+// Tornado's DictLoader: posixpath.normpath of the name joined to the parent's
+// directory. normpath gives "." where lexically_normal gives "".
 std::string DictLoader::resolve_path(const std::string& name,
                                      const std::string& parent_path) const {
     if (!is_relative_to_parent(name, parent_path)) return name;
@@ -1146,6 +1333,7 @@ std::string DictLoader::resolve_path(const std::string& name,
     return joined.empty() ? "." : joined;
 }
 
+// A name missing from the map: Tornado's KeyError, a runtime_error here.
 std::shared_ptr<const Template> DictLoader::create_template(const std::string& name) const {
     auto found = sources_.find(name);
     if (found == sources_.end()) throw std::runtime_error("no template named " + name);

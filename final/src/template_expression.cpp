@@ -1,6 +1,22 @@
-// template_expression.cpp: see template_expression.h. Three parts: the
-// tokenizer, the expression nodes, and the recursive-descent parser that
-// builds them (one function per grammar level).
+// template_expression.cpp: the Python expressions inside a template; see
+// template_expression.h for the grammar and the classes it declares.
+//
+// An expression's path: template.cpp hands the text of a {{ }}, an {% if %}
+// or a {% set %} to parse_expression() (or parse_assignment, parse_for,
+// parse_except) -> the Tokenizer cuts it into tokens -> the Parser, one
+// function per grammar level, builds a tree of Expression nodes, once per
+// template. Each generate() then calls evaluate() (or append_str(), for
+// {{ }}) on that tree over a Scope; the operators themselves are in
+// template_operations.cpp.
+//
+// Tornado has none of this: it pastes the expression into the Python source
+// it generates and lets Python compile it. So the rules here are Python's
+// (precedence, chained comparisons, "and"/"or" giving back an operand, which
+// names are local), and what the subset leaves out is a SyntaxError whose
+// message says so; template.cpp turns it into a ParseError at the tag's line.
+//
+// Four parts: the tokenizer, the expression nodes, the parser with its entry
+// points, and the run-time pieces (assignment, exceptions, scopes, iteration).
 #include "template_expression.h"
 
 #include <algorithm>
@@ -23,6 +39,11 @@ namespace {
 
 // ---- tokens -----------------------------------------------------------------
 
+// The tokenizer cuts the whole text up front (Tornado leaves this to Python's
+// own tokenizer). Only what the parser needs is kept: names (keywords among
+// them: the parser tells them apart), numbers and strings with their values
+// already computed, operators, and one `end` token at the end, so that the
+// parser can look ahead without bounds checks.
 enum class TokenKind { name, number, string, op, end };
 
 struct Token {
@@ -34,20 +55,30 @@ struct Token {
 using detail::is_digit;
 
 // Python's identifiers; a byte beyond ASCII is taken as part of a letter.
+// So "café" is one name. Python also checks that such characters are letters;
+// this does not.
 bool is_name_start(char c) {
     return detail::is_ascii_letter(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
 }
 
 bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
 
+// Every error of the tokenizer and the parser; [[noreturn]] lets a function
+// that must return a value end with it.
 [[noreturn]] void syntax_error(const std::string& message) { throw SyntaxError(message); }
 
 // A code point from a string escape; UTF-8 has no surrogates ("\ud800").
+// Python would keep the lone surrogate in its str, and Tornado would then
+// fail to encode the page; U+FFFD is the replacement character.
 void append_code_point(std::string& out, std::uint32_t code_point) {
     if (code_point >= 0xD800 && code_point <= 0xDFFF) code_point = 0xFFFD;
     detail::append_utf8(out, code_point);
 }
 
+// Whether the name just read, followed by a quote, is a string prefix (r'',
+// b'', ...), in either case as in Python. The f forms are listed so that
+// string() can refuse f-strings with a message instead of reading f as a
+// name.
 bool is_string_prefix(const std::string& name) {
     std::string lower;
     for (char c : name) lower += static_cast<char>(c | 0x20);
@@ -55,6 +86,8 @@ bool is_string_prefix(const std::string& name) {
     return std::find(std::begin(kPrefixes), std::end(kPrefixes), lower) != std::end(kPrefixes);
 }
 
+// One pass over the text: `at_` is the offset of the next byte to read, and
+// each method that reads a token leaves it just after that token.
 class Tokenizer {
 public:
     explicit Tokenizer(std::string_view text) : text_(text) {}
@@ -71,6 +104,11 @@ public:
     }
 
 private:
+    // Newlines count as spaces, so an expression may span lines (Python,
+    // which gets Tornado's expression pasted into one statement, allows that
+    // only inside brackets or after a backslash). A '#' would start a Python
+    // comment, which in Tornado's generated line comments out the rest:
+    // refused.
     void skip_space() {
         while (at_ < text_.size()) {
             char c = text_[at_];
@@ -86,6 +124,9 @@ private:
         }
     }
 
+    // The token at at_, which is not whitespace. A digit, or a '.' before one
+    // (".5"), starts a number; a name followed at once by a quote may be a
+    // string prefix (r"...").
     Token next() {
         char c = text_[at_];
         if (is_digit(c) || (c == '.' && at_ + 1 < text_.size() && is_digit(text_[at_ + 1]))) {
@@ -102,6 +143,11 @@ private:
             return {TokenKind::name, name, {}};
         }
         if (c == '\'' || c == '"') return string("");
+        // Longest first, so that "**=" is not read as "**" then "=". The list
+        // holds more than the parser accepts (":=", "->", "@", ";", augmented
+        // assignments outside {% set %}): as tokens they get an error that
+        // names them, and ":=" lets parse_assignment refuse the walrus by
+        // name.
         static constexpr std::string_view kOperators[] = {
             "**=", "//=", ">>=", "<<=", "**", "//", "==", "!=", "<=", ">=", "<<", ">>",
             "+=",  "-=",  "*=",  "/=",  "%=", "&=", "|=", "^=", "->", ":=", "+",  "-",
@@ -116,6 +162,15 @@ private:
         syntax_error("unexpected character '" + std::string(1, c) + "'");
     }
 
+    // A numeric literal in Python's syntax: 0x, 0o and 0b integers, decimal
+    // integers and floats, '_' between digits. The token keeps the literal's
+    // text for messages and its value as an int64 or a double. An integer
+    // past 64 bits is a SyntaxError (Python would make a big int), except
+    // 9223372036854775808, which -9223372036854775808 needs (see below).
+    //
+    // Looser than Python: a '_' anywhere is dropped (1__0 and 1_ are 10 and
+    // 1), and an exponent without digits is ignored (1e is 1.0), where Python
+    // refuses all three.
     Token number() {
         std::size_t start = at_;
         bool is_float = false;
@@ -139,15 +194,23 @@ private:
                 while (at_ < text_.size() && is_digit(text_[at_])) ++at_;
             }
         }
+        // 1j, Python's imaginary literal, is refused by name rather than as a
+        // stray letter.
         if (at_ < text_.size() && (text_[at_] == 'j' || text_[at_] == 'J')) {
             syntax_error("complex numbers are not supported in templates");
         }
+        // A letter right after the number (12abc, 1.5x) is Python's "invalid
+        // decimal literal" too.
         if (at_ < text_.size() && is_name_char(text_[at_])) syntax_error("invalid decimal literal");
         std::string digits(text_.substr(start, at_ - start));
         std::string clean = digits;
         clean.erase(std::remove(clean.begin(), clean.end(), '_'), clean.end());
         if (is_float)
             return {TokenKind::number, digits, TemplateValue(std::strtod(clean.c_str(), nullptr))};
+        // Prefixed integers were read with every hex digit: from_chars below
+        // stops at a digit too big for the base (0b12), and that is the
+        // "invalid number". Python 3 refuses 012 (Python 2's octal); 00 and
+        // 0_0 are zero.
         int base = 10;
         std::string_view body = clean;
         if (clean.size() > 1 && clean[0] == '0' && !is_digit(clean[1])) {
@@ -173,6 +236,10 @@ private:
         return {TokenKind::number, digits, TemplateValue(number)};
     }
 
+    // A string literal from the quote at at_; `prefix` is the name read just
+    // before it ("" for none). Single or triple quotes, raw or not. A b"..."
+    // literal makes a str, not bytes: {{ b"x" }} writes x, as Tornado does
+    // (it writes bytes as they are).
     Token string(const std::string& prefix) {
         std::string lower = prefix;
         std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -197,6 +264,9 @@ private:
             }
             if (c == '\n' && !triple) syntax_error("unterminated string literal");
             if (c == '\\' && at_ + 1 < text_.size()) {
+                // In a raw string a backslash escapes nothing, but still
+                // keeps the next character from ending the string: r"\"" is
+                // the two characters \".
                 if (raw) {
                     value += c;
                     value += text_[at_ + 1];
@@ -216,6 +286,9 @@ private:
     void escape(std::string& value) {
         char c = text_[at_ + 1];
         at_ += 2;
+        // A backslash before a newline joins the lines and writes nothing;
+        // \x, \u and \U take exactly 2, 4 and 8 hex digits; \N{name} would
+        // need Unicode's table of names.
         switch (c) {
             case '\n': return;
             case '\\': value += '\\'; return;
@@ -234,6 +307,7 @@ private:
             case 'N': syntax_error("\\N{...} escapes are not supported in templates");
             default: break;
         }
+        // \0 to \777: one to three octal digits, Python's \ooo.
         if (c >= '0' && c <= '7') {
             std::uint32_t code = static_cast<std::uint32_t>(c - '0');
             for (int i = 0; i < 2 && at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '7';
@@ -247,6 +321,8 @@ private:
         value += c;
     }
 
+    // Exactly `count` hex digits, as Python demands: "\x4" is an error, not
+    // "\x04".
     std::uint32_t hex_digits(int count) {
         std::uint32_t code = 0;
         for (int i = 0; i < count; ++i) {
@@ -265,6 +341,13 @@ private:
 
 // ---- expression nodes -------------------------------------------------------
 
+// Each node below is one piece of Python syntax, with an evaluate() that does
+// what Python does for it at run time. The tree is built once per template
+// and shared by every generate(), on any thread, so evaluating changes
+// nothing in a node: what changes lives in the Scope.
+//
+// A literal (a number, a string, None, True, False). Its str() is made once,
+// when parsed, so {{ 3 }} or {{ "text" }} converts nothing while rendering.
 struct Constant : Expression {
     TemplateValue value;
     std::string text;  // its str(), made once
@@ -273,6 +356,9 @@ struct Constant : Expression {
     void append_str(Scope&, std::string& out) const override { out += text; }
 };
 
+// A variable. find_json() hands out the JSON node the variable holds, if any,
+// so that Attribute and Subscript can reach into generate()'s data without
+// copying it. A missing name is a NameError on both paths.
 struct Name : Expression {
     Symbol name;
     explicit Name(std::string_view n) : name(n) {}
@@ -295,6 +381,10 @@ const JSON* find_member(const JSON* object, std::string_view key) {
 }
 
 // [a, b], (a, b), {k: v}
+// A new value each time. A dict is a JSON object (see tornado/template.h):
+// keys must be strings, values become JSON, and its nesting is checked here,
+// where it is made; a list or tuple checks its own in TemplateValue::list()
+// and tuple().
 struct Display : Expression {
     enum class Kind { list, tuple, dict } kind;
     std::vector<ExpressionPtr> items;  // for a dict: key, value, key, value...
@@ -320,6 +410,9 @@ struct Display : Expression {
     }
 };
 
+// object.name: a dict's key, an object's attribute, or a bound method
+// (get_attribute() in template_operations.cpp). A call object.name(...) does
+// not come here: Call handles it through `method`.
 struct Attribute : Expression {
     ExpressionPtr object;
     std::string name;
@@ -333,6 +426,8 @@ struct Attribute : Expression {
     }
 };
 
+// container[key]. With a string literal as the key (row["name"]), find_json()
+// can look the key up in the data without evaluating anything.
 struct Subscript : Expression {
     ExpressionPtr container, key;
     std::optional<std::string> constant_key;  // the key, when it is a string literal
@@ -345,6 +440,8 @@ struct Subscript : Expression {
     }
 };
 
+// container[start:stop:step]; a part left out is None, as Python passes it to
+// the slice.
 struct Slice : Expression {
     ExpressionPtr container, start, stop, step;  // any of the three may be null
     TemplateValue evaluate(Scope& scope) const override {
@@ -356,6 +453,10 @@ struct Slice : Expression {
     }
 };
 
+// f(args) and object.method(args), in Python's order: the callee first (for a
+// method, the object and then the lookup of the method, which check_method()
+// does), then the arguments left to right, then the call. A method is never
+// made into a function value: call_method() runs it on the object directly.
 struct Call : Expression {
     ExpressionPtr callee;
     // `object.method(...)`: the callee as an Attribute, called directly
@@ -397,6 +498,7 @@ struct Call : Expression {
     }
 };
 
+// -x, +x, ~x, and "not x" (op '!': "not" is not one character).
 struct Unary : Expression {
     char op;
     ExpressionPtr operand;
@@ -408,6 +510,8 @@ struct Unary : Expression {
 
 // "format" % values with a string literal on the left, formatted straight
 // into the page ({{ "%.2f" % price }}).
+// A "%" whose left side is not a string literal stays a Binary, which formats
+// too when its left value turns out to be a string, but through a value.
 struct PercentFormat : Expression {
     std::string format;
     ExpressionPtr values;
@@ -419,6 +523,8 @@ struct PercentFormat : Expression {
     }
 };
 
+// The arithmetic and bitwise operators: the left operand, then the right,
+// then binary_operation() does what Python does for the two types.
 struct Binary : Expression {
     std::string op;
     ExpressionPtr left, right;
@@ -429,6 +535,8 @@ struct Binary : Expression {
 };
 
 // a < b <= c: each pair compared, each operand evaluated once.
+// Lazily, as in Python: a < b < c stops at the first false pair, without
+// evaluating the operands after it.
 struct Comparison : Expression {
     std::vector<ExpressionPtr> operands;
     std::vector<std::string> ops;
@@ -444,6 +552,7 @@ struct Comparison : Expression {
 };
 
 // "and" / "or" give one of their operands, as in Python (x or "default").
+// The right side is evaluated only when the left does not decide (x and x.y).
 struct Logical : Expression {
     bool is_and;
     ExpressionPtr left, right;
@@ -454,6 +563,9 @@ struct Logical : Expression {
     }
 };
 
+// a if condition else b: only the branch taken is evaluated. append_str()
+// passes on to that branch, so it keeps the branch's fast path (a string from
+// the data, a literal).
 struct Conditional : Expression {
     ExpressionPtr condition, if_true, if_false;
     TemplateValue evaluate(Scope& scope) const override {
@@ -467,22 +579,37 @@ struct Conditional : Expression {
 
 // ---- the parser -------------------------------------------------------------
 
+// The parser has one function per level of the grammar in
+// template_expression.h; each calls the next tighter level for its operands,
+// so precedence comes from the order of the calls. The checks Python's
+// compiler makes on the text (a keyword where a name must be, f(a=1, a=2),
+// what the subset leaves out) are made here, so that a bad template fails
+// when it is loaded, not when a page first reaches the expression.
+//
+// make<Binary>() and the like: the nodes have no constructors (but Constant
+// and Name); the parser fills their fields one by one.
 template <typename Node>
 std::unique_ptr<Node> make() {
     return std::make_unique<Node>();
 }
 
+// Tokenizes the whole text in its constructor; at_ is the next token. The
+// public part is what the parse_* entry points below use.
 class Parser {
 public:
     explicit Parser(std::string_view text) : tokens_(Tokenizer(text).tokens()) {}
 
     bool at_end() const { return peek().kind == TokenKind::end; }
 
+    // An expression must use every token: {{ a b }} is an error at 'b'.
     void expect_end() {
         if (!at_end()) syntax_error("unexpected '" + describe(peek()) + "'");
     }
 
     // A comma-separated list at the top: `a, b` is a tuple, `a` itself.
+    // It stops at what may follow a list (the end, ')', the '=' of
+    // {% set a, b = ... %}, the 'in' of {% for %}), which allows a trailing
+    // comma: a, b, is a tuple.
     ExpressionPtr expression_list() {
         ExpressionPtr first = expression();
         if (!is_op(",")) return first;
@@ -496,6 +623,8 @@ public:
         return tuple;
     }
 
+    // The names {% set %} and {% for %} assign: a, (a, b) or a, b; each part
+    // is a single_target(). A trailing comma is allowed, as in Python.
     Target target_list() {
         Target first = single_target();
         if (!is_op(",")) return first;
@@ -508,6 +637,9 @@ public:
         return tuple;
     }
 
+    // Token tests: accept_* consumes the token when it matches; is_* and peek
+    // only look. A keyword is a name token to is_name(); name() is the one
+    // that refuses keywords.
     bool accept_op(std::string_view op) {
         if (!is_op(op)) return false;
         ++at_;
@@ -524,6 +656,8 @@ public:
     bool is_name(std::string_view name) const {
         return peek().kind == TokenKind::name && peek().text == name;
     }
+    // Past the end it keeps returning the end token, so that looking ahead
+    // (peek(2)) needs no bounds checks.
     const Token& peek(std::size_t ahead = 0) const {
         return tokens_[std::min(at_ + ahead, tokens_.size() - 1)];
     }
@@ -534,6 +668,9 @@ public:
         return tokens_[at_++].text;
     }
 
+    // expression := or_test ["if" or_test "else" expression]. The value comes
+    // before the condition in the text, as Python writes it; the else side
+    // recurses, for a if b else c if d else e.
     ExpressionPtr expression() {
         Nesting nesting(*this);
         if (is_name("lambda"))
@@ -549,9 +686,15 @@ public:
     }
 
 private:
-    // Every nested expression passes through expression(), factor() or
-    // not_test(); without a limit, "((((...))))" from a hostile template
-    // would recurse until the stack ran out.
+    // Brackets, calls and conditionals nest through expression(), unary
+    // operators through factor() and not_test(); each of those counts one
+    // level here, so that "((((...))))" from a hostile template cannot
+    // recurse until the stack runs out. Not counted: a chain of "**"
+    // (power() -> factor() -> power() ... without a unary operator), which
+    // recurses once per "**" while parsing, and a long chain of a
+    // left-associative operator (1+1+...+1), which parses in a loop but
+    // builds a tree as deep as the chain, that evaluate() then recurses
+    // through. Long enough, either one overflows the stack.
     static constexpr int kMaxNesting = 100;
     struct Nesting {
         Parser& parser;
@@ -563,6 +706,10 @@ private:
         Nesting& operator=(const Nesting&) = delete;
     };
 
+    // Python's keywords, which cannot be a variable or an attribute name:
+    // refused in name(), they give a clear message for {% set if = 1 %} or
+    // x.class. The soft keywords (match, case, type) are ordinary names, as
+    // they are in Python.
     static bool is_keyword(std::string_view word) {
         static constexpr std::string_view kKeywords[] = {
             "and",     "or",     "not",    "in",       "is",    "if",       "else",
@@ -573,12 +720,18 @@ private:
         return std::find(std::begin(kKeywords), std::end(kKeywords), word) != std::end(kKeywords);
     }
 
+    // How a token is quoted in an error message: a string by its repr(), the
+    // end in words, anything else by its text.
     static std::string describe(const Token& token) {
         if (token.kind == TokenKind::end) return "end of expression";
         if (token.kind == TokenKind::string) return token.value.repr();
         return token.text;
     }
 
+    // One assignment target: a name, or a target list in parentheses. Python
+    // also assigns to [a, b], to x.attr and to x[i]; the first is refused
+    // with advice, the others because a template's values are not shared
+    // objects that could be changed in place.
     Target single_target() {
         if (accept_op("(")) {
             Target inner = target_list();  // "(a)" is the name a; "(a, b)" a tuple
@@ -595,6 +748,8 @@ private:
         return Target{target, {}};
     }
 
+    // or_test and and_test build left-associative chains: a or b or c is
+    // (a or b) or c, which gives the same value as Python's flat BoolOp.
     ExpressionPtr or_test() {
         ExpressionPtr left = and_test();
         while (accept_name("or")) {
@@ -619,6 +774,7 @@ private:
         return left;
     }
 
+    // "not" binds looser than a comparison: not a == b is not (a == b).
     ExpressionPtr not_test() {
         if (!accept_name("not")) return comparison();
         Nesting nesting(*this);
@@ -628,6 +784,9 @@ private:
         return node;
     }
 
+    // The next comparison operator, consumed, or "" if there is none.
+    // "not in" and "is not" are two name tokens each; a "not" that no "in"
+    // follows is not an operator here (a not b fails later, at 'not').
     std::string comparison_operator() {
         static constexpr std::string_view kSymbols[] = {"<", ">", "==", ">=", "<=", "!="};
         for (std::string_view symbol : kSymbols) {
@@ -642,6 +801,8 @@ private:
         return "";
     }
 
+    // A whole chain (a < b <= c) goes into one Comparison node, which
+    // compares each pair and evaluates each operand once.
     ExpressionPtr comparison() {
         ExpressionPtr first = binary_level(0);
         std::string op = comparison_operator();
@@ -666,9 +827,14 @@ private:
             auto op = std::find_if(kLevels[level].begin(), kLevels[level].end(),
                                    [&](std::string_view candidate) { return is_op(candidate); });
             if (op == kLevels[level].end()) return left;
+            // Matrix multiplication: Python parses it, but no built-in type
+            // has it.
             if (*op == "@") syntax_error("the @ operator is not supported in templates");
             ++at_;
             const auto* constant = dynamic_cast<const Constant*>(left.get());
+            // A string literal % values is formatting, known at parse time: a
+            // PercentFormat writes it into the page without making a string
+            // value.
             if (*op == "%" && constant != nullptr && constant->value.is_string()) {
                 auto format = make<PercentFormat>();
                 format->format = std::string(constant->value.as_string());
@@ -684,6 +850,12 @@ private:
         }
     }
 
+    // factor := ("-" | "+" | "~") factor | power. The first branch folds "-"
+    // and the literal 9223372036854775808 (which the tokenizer could not
+    // hold) into the smallest int64. When "**" or a trailer ('.', '[', '(')
+    // follows the literal, that binds first and the minus applies to its
+    // result: that case takes the general path, where atom() refuses the
+    // literal.
     ExpressionPtr factor() {
         if (is_op("-") && peek(1).kind == TokenKind::number && peek(1).value.is_none()) {
             const Token& after = peek(2);
@@ -708,6 +880,8 @@ private:
         return power();
     }
 
+    // power := primary ["**" factor]: "**" binds tighter than a unary minus
+    // on its left (-2**2 is -4) and looser than one on its right (2**-1).
     ExpressionPtr power() {
         ExpressionPtr base = primary();
         if (!accept_op("**")) return base;
@@ -718,6 +892,9 @@ private:
         return node;
     }
 
+    // The trailers, left to right: a.b[c](d) is ((a.b)[c])(d). A loop: a long
+    // chain of trailers costs no parser recursion (evaluating it still
+    // recurses once per trailer).
     ExpressionPtr primary() {
         ExpressionPtr value = atom();
         while (true) {
@@ -736,6 +913,9 @@ private:
         }
     }
 
+    // After '[': x[key], or a slice x[start:stop:step] with any part left
+    // out. A key with commas (x[a, b]) is a tuple, as in Python. A
+    // string-literal key is kept apart for Subscript::find_json().
     ExpressionPtr subscript(ExpressionPtr container) {
         ExpressionPtr start;
         if (!is_op(":")) {
@@ -761,6 +941,11 @@ private:
         return node;
     }
 
+    // After '(': the arguments, positional before keyword as Python requires.
+    // A keyword argument is a name followed by "=" ("==" is one token, so
+    // f(a == b) stays positional). `method` is set when the callee is an
+    // attribute (obj.name(...)); is_join marks sep.join(parts), which
+    // append_str writes straight into the page.
     ExpressionPtr call(ExpressionPtr callee) {
         auto node = make<Call>();
         node->method = dynamic_cast<const Attribute*>(callee.get());
@@ -792,6 +977,10 @@ private:
         return node;
     }
 
+    // atom := number | string+ | None | True | False | name | ( ) | [ ] |
+    // { }. Adjacent string literals make one string, as in Python ("a" "b" is
+    // "ab"). None, True and False are constants, not names, so nothing can
+    // rebind them.
     ExpressionPtr atom() {
         const Token& token = peek();
         if (token.kind == TokenKind::number) {
@@ -821,6 +1010,8 @@ private:
         syntax_error("unexpected '" + describe(token) + "'");
     }
 
+    // After '(': () is the empty tuple, (x) is x itself, (x,) and (x, y) are
+    // tuples.
     ExpressionPtr parenthesized() {
         if (accept_op(")")) {
             auto empty = std::make_unique<Display>();
@@ -841,6 +1032,9 @@ private:
         return tuple;
     }
 
+    // After '[' or '{': the items up to `close`, a trailing comma allowed. A
+    // '{' always makes a dict: {a, b}, a set, is refused, since TemplateValue
+    // has no set type.
     ExpressionPtr display(Display::Kind kind, std::string_view close) {
         auto node = std::make_unique<Display>();
         node->kind = kind;
@@ -861,6 +1055,7 @@ private:
 
     std::vector<Token> tokens_;
     std::size_t at_ = 0;
+    // How many Nesting guards are open now.
     int nesting_ = 0;
 };
 
@@ -868,6 +1063,9 @@ private:
 
 // ---- parsing entry points ---------------------------------------------------
 
+// The text of {{ }}, {% raw %}, {% if %}, {% elif %}, {% while %} and
+// {% apply %}: an expression list, so {{ a, b }} writes a tuple, as Python
+// would.
 ExpressionPtr parse_expression(std::string_view text) {
     Parser parser(text);
     if (parser.at_end()) syntax_error("empty expression");
@@ -876,6 +1074,11 @@ ExpressionPtr parse_expression(std::string_view text) {
     return expression;
 }
 
+// {% set %}: `target = value`, `name op= value`, or a bare expression
+// (Python's expression statement, run for its effect, such as a call). The
+// operator is found first, since the text before it must be parsed as a
+// target, not as an expression. A comparison that ends in '=' is not it, nor
+// an '=' inside brackets (f(a=1)).
 Assignment parse_assignment(std::string_view text) {
     // Find the assignment operator at the top level, outside brackets and
     // strings, by tokenizing once.
@@ -907,6 +1110,9 @@ Assignment parse_assignment(std::string_view text) {
     if (op != "=") {
         if (!assignment.target.items.empty())
             syntax_error("illegal expression for augmented assignment");
+        // x += 1 keeps "+": Assignment::execute() applies it with
+        // binary_operation(). A tuple cannot take an augmented assignment, in
+        // Python either.
         assignment.augmented_operator = op.substr(0, op.size() - 1);
     }
     if (parser.at_end()) syntax_error("nothing to assign after '" + op + "'");
@@ -917,6 +1123,8 @@ Assignment parse_assignment(std::string_view text) {
     return assignment;
 }
 
+// {% for target in iterable %}. When the iterable is exactly enumerate(xs),
+// the header also keeps xs, for the counting path of for_each().
 ForHeader parse_for(std::string_view text) {
     Parser parser(text);
     ForHeader header;
@@ -933,6 +1141,11 @@ ForHeader parse_for(std::string_view text) {
     return header;
 }
 
+// The counting path must give what Python would, so it is taken only when the
+// name enumerate means the builtin at this moment: a template or an argument
+// may have rebound it. The iterable is evaluated once; Iteration reads a list
+// in place, which is safe because the body cannot change it (lists are values
+// here).
 bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>& body) {
     static const Symbol kEnumerate("enumerate");
     static const TemplateValue& builtin_enumerate = *builtins().find("enumerate");
@@ -952,11 +1165,16 @@ bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>
             header.target.assign(
                 scope, TemplateValue::tuple({static_cast<std::int64_t>(i), std::move(item)}));
         }
+        // A break: the loop did not run to its end, so no {% else %}.
         if (!body()) return false;
     }
     return true;
 }
 
+// {% except %}, {% except E %} or {% except (E1, E2) %}, each with an
+// optional "as name". The types stay names: there are no exception classes to
+// look up, and ExceptHeader::catches() compares them with the Python type a
+// TemplateError carries.
 ExceptHeader parse_except(std::string_view text) {
     Parser parser(text);
     ExceptHeader header;
@@ -976,6 +1194,10 @@ ExceptHeader parse_except(std::string_view text) {
 
 // ---- assignment and exceptions ----------------------------------------------
 
+// Python's unpacking: a name is set; a tuple target takes any iterable (a
+// list, a string's characters, a dict's keys) with exactly as many values,
+// each assigned to its part, recursively. The ValueError messages are
+// Python's.
 void Target::assign(Scope& scope, const TemplateValue& value) const {
     if (!name.empty()) {
         scope.assign(symbol, value);
@@ -995,11 +1217,16 @@ void Target::assign(Scope& scope, const TemplateValue& value) const {
     for (std::size_t i = 0; i < items.size(); ++i) items[i].assign(scope, values[i]);
 }
 
+// template.cpp collects these for each function of the page: Python makes
+// every name a function assigns local to all of it (see Scope).
 void Target::collect_names(std::set<std::string, std::less<>>& names) const {
     if (!name.empty()) names.insert(name);
     for (const Target& item : items) item.collect_names(names);
 }
 
+// For x += f(), Python loads x, then calls f(), then adds. Here f() is
+// evaluated first: when x is not set yet, f() has already run before the
+// UnboundLocalError.
 void Assignment::execute(Scope& scope) const {
     TemplateValue result = value->evaluate(scope);
     if (target.name.empty() && target.items.empty()) return;  // an expression statement
@@ -1009,9 +1236,17 @@ void Assignment::execute(Scope& scope) const {
     target.assign(scope, result);
 }
 
+// Whether this clause catches an error of Python type `python_type`; a bare
+// {% except %} catches everything.
 bool ExceptHeader::catches(const std::string& python_type) const {
     if (types.empty()) return true;
-    // The built-in exception hierarchy, as far as templates raise it.
+    // A part of Python's built-in hierarchy: Exception and BaseException
+    // catch everything, LookupError catches KeyError and IndexError,
+    // ArithmeticError ZeroDivisionError and OverflowError. Not modelled,
+    // although templates raise them: NameError catching UnboundLocalError,
+    // and RuntimeError catching RecursionError and NotImplementedError. A
+    // name that is no exception type (a typo) just never matches; Python
+    // would raise a NameError when it tried the clause.
     auto is_a = [&](std::string_view wanted) {
         if (wanted == python_type || wanted == "Exception" || wanted == "BaseException")
             return true;
@@ -1027,10 +1262,14 @@ bool ExceptHeader::catches(const std::string& python_type) const {
 
 // ---- scopes -----------------------------------------------------------------
 
+// The page's scope: `local_names` are the names the page's function assigns
+// (Program::locals in template.cpp).
 Scope::Scope(const JSON& arguments, std::vector<const TemplateNamespace*> namespaces,
              const std::set<std::string, std::less<>>* local_names)
     : arguments_(&arguments), local_names_(local_names), namespaces_(std::move(namespaces)) {}
 
+// An {% apply %} body's scope: the same arguments and namespaces, its own
+// variables, and the enclosing scope's to read (find_local()).
 Scope::Scope(const Scope& enclosing, const std::set<std::string, std::less<>>* local_names)
     : enclosing_(&enclosing),
       arguments_(enclosing.arguments_),
@@ -1039,6 +1278,9 @@ Scope::Scope(const Scope& enclosing, const std::set<std::string, std::less<>>* l
 
 // ---- expressions ----------------------------------------------------------
 
+// What {{ }} writes when a node has nothing better: a string from the data is
+// appended where it lies, another part of the data printed from where it
+// lies, anything else evaluated, then printed.
 void Expression::append_str(Scope& scope, std::string& out) const {
     if (const JSON* json = find_json(scope)) {
         if (json->is_string()) {
@@ -1053,6 +1295,10 @@ void Expression::append_str(Scope& scope, std::string& out) const {
 
 // ---- name lookup ----------------------------------------------------------
 
+// The variables set so far, this function's first, then the enclosing ones':
+// an {% apply %} body reads the page's variables, as a Python closure does.
+// Unlike Python, a name the apply body assigns but has not set yet finds the
+// enclosing variable instead of an UnboundLocalError.
 const TemplateValue* Scope::find_local(Symbol name) const {
     for (const auto& [local, value] : locals_) {
         if (local == name) return &value;
@@ -1060,6 +1306,11 @@ const TemplateValue* Scope::find_local(Symbol name) const {
     return enclosing_ != nullptr ? enclosing_->find_local(name) : nullptr;
 }
 
+// Python's order: the variables, then the names already found outside them in
+// this generate(), then the global chain, looked up once and kept in globals_
+// (a deque, so that the pointers handed out stay valid). A name the function
+// assigns somewhere but has not set yet is an UnboundLocalError, as in
+// Python, even when an argument of that name exists.
 const TemplateValue* Scope::find(Symbol name) const {
     if (const TemplateValue* local = find_local(name)) return local;
     for (const auto& [global, value] : globals_) {
@@ -1072,6 +1323,10 @@ const TemplateValue* Scope::find(Symbol name) const {
     return &globals_.emplace_back(name, lookup_global(name)).second;
 }
 
+// Python's globals, then its builtins, in the order Tornado's generated
+// function sees them: generate()'s arguments (borrowed, not copied), the
+// namespaces (the caller's extra names, the loader's, Tornado's escape
+// functions), then builtins().
 TemplateValue Scope::lookup_global(Symbol symbol) const {
     const std::string& name = symbol.name();
     if (arguments_->is_object()) {
@@ -1085,6 +1340,9 @@ TemplateValue Scope::lookup_global(Symbol symbol) const {
     throw PythonError("NameError", "name '" + name + "' is not defined");
 }
 
+// Sets or replaces a variable of this function, never of an enclosing one (a
+// Python nested function cannot assign its parent's names without nonlocal).
+// locals_ may grow and move: pointers from find() die here.
 void Scope::assign(Symbol name, TemplateValue value) {
     for (auto& [local, current] : locals_) {
         if (local == name) {
@@ -1095,6 +1353,8 @@ void Scope::assign(Symbol name, TemplateValue value) {
     locals_.emplace_back(name, std::move(value));
 }
 
+// Interned for the life of the process: the set only grows, one entry per
+// distinct name any template has used.
 Symbol::Symbol(std::string_view name) {
     // Node-based: a name's address never changes once interned.
     static std::mutex mutex;
@@ -1103,6 +1363,9 @@ Symbol::Symbol(std::string_view name) {
     name_ = &*names.emplace(name).first;
 }
 
+// What Python's for walks, as a vector: a dict's keys in the JSON object's
+// order (sorted; see tornado/template.h), a string's characters as code
+// points (each a UTF-8 sequence), not bytes.
 std::vector<TemplateValue> iterate(const TemplateValue& value) {
     std::vector<TemplateValue> items;
     switch (value.type()) {

@@ -10,7 +10,9 @@
 //                        (detail::fetch_upgrade), then a WebSocketClientConnection.
 //
 // Closing, the part that is easy to get wrong. Each side sends one close
-// frame and reads one; the server closes TCP first (RFC 6455 section 7.1.1):
+// frame and reads one, then closes TCP once both have passed. (RFC 6455
+// section 7.1.1 would rather the server closed first, but lets a client
+// close too; both sides here do, as in Tornado.)
 //
 //   we close first:   close(code) sends ours ── the peer's comes ──► TCP closed
 //                     (no answer within kCloseTimeout: TCP closed anyway)
@@ -21,6 +23,12 @@
 //   the stream closes (reset, EOF): nothing to send; the read loop ends
 //
 // Whatever the way, the read loop ends and calls on_ws_connection_close once.
+//
+// Lifetimes: a WebSocketProtocol lives inside its delegate (the handler, or
+// the client's State), and owner_ keeps that delegate alive until
+// connection_over(). Every callback holds keep_alive(), a pointer to the
+// protocol that shares ownership of the delegate, so none can outlive what
+// it touches. Everything runs on the loop's thread.
 #include "tornado/websocket.h"
 
 #include <algorithm>
@@ -54,6 +62,10 @@ std::string close_payload(std::optional<int> code, std::string_view reason) {
     return payload;
 }
 
+// What the application's close() may send, checked before anything is:
+// a code a peer would refuse (RFC 6455 section 7.4), or a reason too long
+// or not UTF-8, would make the peer fail the connection instead of closing
+// it. Tornado checks none of this.
 void check_close_arguments(std::optional<int> code, std::string_view reason) {
     if (code && !websocket_protocol::is_valid_close_code(*code)) {
         throw std::invalid_argument("close code " + std::to_string(*code) + " may not be sent");
@@ -73,6 +85,9 @@ void close_when_flushed(const std::shared_ptr<IOStream>& stream, Future<void> fl
         return;
     }
     IOLoop& loop = stream->io_loop();
+    // Our close frame must reach the kernel before TCP closes, or the peer may
+    // see a reset instead. The timer holds only a weak_ptr, keeping nothing
+    // alive; whichever comes first closes, and the flush cancels the timer.
     IOLoop::Timeout deadline = loop.call_later(limit, [weak = std::weak_ptr<IOStream>(stream)] {
         if (std::shared_ptr<IOStream> open = weak.lock()) open->close();
     });
@@ -90,6 +105,7 @@ namespace detail {
 
 namespace {
 
+// The open_slot_ of a protocol that is not in the list.
 constexpr std::size_t kNotOpen = static_cast<std::size_t>(-1);
 
 // Every open WebSocket of this thread's loop (a loop and its connections
@@ -114,6 +130,9 @@ struct WebSocketProtocol::Pinger {
     IOLoop::Clock::time_point last_pong;
 };
 
+// deflate_ is moved in before reader_ is given deflate_.get(): members are
+// built in the order they are declared, and deflate_ comes first. A server
+// reads masked frames, a client unmasked ones (RFC 6455 section 5.1).
 WebSocketProtocol::WebSocketProtocol(WebSocketDelegate& delegate, std::shared_ptr<IOStream> stream,
                                      bool client, const WebSocketParams& params,
                                      std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate)
@@ -130,6 +149,10 @@ WebSocketProtocol::WebSocketProtocol(WebSocketDelegate& delegate, std::shared_pt
 // with the connection open never says so: then the loop is gone too.)
 WebSocketProtocol::~WebSocketProtocol() { leave_open_list(/*loop_alive=*/false); }
 
+// Called once the handshake is done: after the 101 is written (server), or
+// checked (client). From here on a graceful stop will close the connection.
+// Reading waits for a coroutine open() to end, as Tornado awaits open()
+// before its frame loop: on_message never runs before open is over.
 void WebSocketProtocol::start(std::shared_ptr<void> owner, Future<void> opened) {
     owner_ = std::move(owner);
     // A message is one write: waiting to coalesce it with the next (Nagle)
@@ -211,6 +234,8 @@ bool WebSocketProtocol::take_bytes(Future<std::string>& read) {
 }
 
 // What a coroutine open() or on_message ended with. True: read on.
+// Cancelled (the loop going away, say): drop the connection. An exception
+// is the application's: logged, and the connection is closed with 1011.
 bool WebSocketProtocol::message_handled(Future<void>& handled) {
     if (handled.cancelled()) {
         abort();
@@ -233,6 +258,10 @@ void WebSocketProtocol::connection_over() {
     owner_.reset();  // (may destroy the delegate, and with it this object: nothing after)
 }
 
+// Acts on one event of the reader. Returns the Future of a coroutine
+// on_message, for the read loop to wait for; else an empty Future. An
+// exception from the application's callbacks never reaches the read loop:
+// it becomes a 1011 close (callback_failed).
 Future<void> WebSocketProtocol::handle(WsEvent event) {
     switch (event.kind) {
         case WsEvent::Kind::nothing: break;
@@ -259,11 +288,13 @@ Future<void> WebSocketProtocol::handle(WsEvent event) {
             // The echo carries the peer's code and reason (RFC 6455 section 5.5.1).
             close(close_code(), close_reason_);
             break;
+        // The peer broke a rule: the reader says which, and with which code.
         case WsEvent::Kind::fail: fail(event.code, event.data); break;
     }
     return Future<void>(nullptr);
 }
 
+// Runs on_ping or on_pong; an exception there is the application's.
 void WebSocketProtocol::run_callback(const char* what, const std::function<void()>& callback) {
     try {
         callback();
@@ -272,6 +303,8 @@ void WebSocketProtocol::run_callback(const char* what, const std::function<void(
     }
 }
 
+// Tornado logs the exception and drops the connection; this closes it with
+// 1011 (internal error), so that the peer learns why.
 void WebSocketProtocol::callback_failed(const char* what, std::exception_ptr error) {
     app_log.error("Uncaught exception in {} of {}: {}", what, delegate_.describe(),
                   describe_exception(error));
@@ -285,6 +318,7 @@ Future<void> WebSocketProtocol::send_frame(Opcode opcode, std::string_view paylo
     thread_local std::string frame;
     frame.clear();
     if (client_) {
+        // A fresh key for every frame a client sends (RFC 6455 section 5.3).
         std::array<char, 4> mask = websocket_protocol::make_mask();
         websocket_protocol::append_frame(frame, opcode, payload, true, rsv1, &mask);
     } else {
@@ -296,6 +330,11 @@ Future<void> WebSocketProtocol::send_frame(Opcode opcode, std::string_view paylo
     return written;
 }
 
+// Tornado's write_message: refuse on a closing connection, compress when it
+// was agreed, write one whole frame. Text must be UTF-8 (a Python str
+// always is; here the check stands in for that), else the peer would fail
+// the connection with 1007. A StreamClosedError becomes
+// WebSocketClosedError, at once or through the Future, as Tornado's does.
 Future<void> WebSocketProtocol::write_message(std::string_view message, bool binary) {
     if (is_closing()) throw WebSocketClosedError();
     if (!binary && !is_valid_utf8(message)) {
@@ -312,6 +351,8 @@ Future<void> WebSocketProtocol::write_message(std::string_view message, bool bin
     }
     // The usual case: the kernel took the frame at once.
     if (written.done() && !written.cancelled() && !written.exception()) return written;
+    // Otherwise a Future of our own, which fails with WebSocketClosedError
+    // whatever the stream's error was.
     Future<void> result;
     written.add_done_callback([result](Future<void> done) {
         if (done.cancelled()) {
@@ -326,6 +367,8 @@ Future<void> WebSocketProtocol::write_message(std::string_view message, bool bin
     return result;
 }
 
+// Tornado's write_ping, with the 125-byte limit of control frames checked
+// here first (RFC 6455 section 5.5).
 void WebSocketProtocol::write_ping(std::string_view data) {
     if (is_closing()) throw WebSocketClosedError();
     if (data.size() > kMaxControlPayload)
@@ -337,6 +380,13 @@ void WebSocketProtocol::write_ping(std::string_view data) {
     }
 }
 
+// The closing handshake (RFC 6455 sections 5.5.1 and 7.1.2): our close
+// frame goes out once; then, if the peer's has come, TCP is closed when
+// ours is flushed, else we wait for it, at most kCloseTimeout. Called by
+// the application, by the echo in handle(), by a ping timeout and by a
+// graceful stop, so a second call must be harmless. The wait's timer is
+// not cancelled when the answer comes: it holds only a weak_ptr, and
+// closing a closed stream does nothing.
 void WebSocketProtocol::close(std::optional<int> code, std::string_view reason) {
     if (!code && !reason.empty()) code = websocket_protocol::kNormalClosure;
     if (!close_sent_) {
@@ -356,6 +406,10 @@ void WebSocketProtocol::close(std::optional<int> code, std::string_view reason) 
     }
 }
 
+// RFC 6455 section 7.1.7, "Fail the WebSocket Connection": a close frame
+// with the code (unless ours went already), no more frames read, and a
+// lingering close, so that the frame is not lost to a reset
+// (tornado/iostream.h). Tornado's _abort just closes the stream.
 void WebSocketProtocol::fail(int code, std::string_view reason) {
     if (peer_closed_ && close_sent_) return;  // closing already
     gen_log.info("{}: closing with {} ({})", delegate_.describe(), code, reason);
@@ -369,6 +423,7 @@ void WebSocketProtocol::fail(int code, std::string_view reason) {
     lingering_close(stream_, std::move(flushed));
 }
 
+// No handshake at all: for a read that failed or was cancelled.
 void WebSocketProtocol::abort() {
     peer_closed_ = close_sent_ = true;
     stop_pinging();
@@ -383,6 +438,10 @@ void WebSocketProtocol::set_nodelay(bool value) { stream_->set_nodelay(value); }
 
 // --- pings ---------------------------------------------------------------------------------------
 
+// Made by the constructor, started by start(). Off unless the interval is
+// positive (Tornado's ping_interval of 0 or None). The callback's `this`
+// is safe: the Pinger belongs to this object and is stopped when the
+// connection ends.
 void WebSocketProtocol::start_pinging(const WebSocketParams& params) {
     if (!params.ping_interval || *params.ping_interval <= IOLoop::Clock::duration::zero()) return;
     IOLoop::Clock::duration interval = *params.ping_interval;
@@ -394,6 +453,8 @@ void WebSocketProtocol::start_pinging(const WebSocketParams& params) {
         PeriodicCallback([this] { periodic_ping(); }, interval), interval, timeout, now, now});
 }
 
+// Tornado's periodic_ping, except that a peer that stopped answering is
+// closed with 1001 and a reason (Tornado's close() sends no code).
 void WebSocketProtocol::periodic_ping() {
     if (is_closing()) {
         stop_pinging();
@@ -419,6 +480,11 @@ void WebSocketProtocol::stop_pinging() noexcept {
 
 // --- the list of open WebSockets, for a graceful stop -------------------------------------------
 
+// The list is per thread, like the loop. The shutdown hook is added when
+// the first connection joins and removed when the last leaves, so a loop
+// with no WebSocket carries none. A list still held by another loop of
+// this thread (destroyed with connections open) is taken over, with a hook
+// on this loop.
 void WebSocketProtocol::join_open_list() {
     OpenWebSockets& list = open_websockets;
     IOLoop& loop = stream_->io_loop();
@@ -430,6 +496,10 @@ void WebSocketProtocol::join_open_list() {
     list.open.push_back(this);
 }
 
+// O(1), by moving the last entry into the freed slot. When the list
+// empties, the hook goes (if its loop is still there to remove it from),
+// and a graceful stop waiting in close_all_going_away hears that the last
+// connection is over.
 void WebSocketProtocol::leave_open_list(bool loop_alive) noexcept {
     if (open_slot_ == kNotOpen) return;
     OpenWebSockets& list = open_websockets;
@@ -445,6 +515,8 @@ void WebSocketProtocol::leave_open_list(bool loop_alive) noexcept {
     if (list.all_closed.valid() && !list.all_closed.done()) list.all_closed.set_result();
 }
 
+// Connections that are closing already are left to finish their own
+// handshake; the Future waits for them as well.
 Future<void> WebSocketProtocol::close_all_going_away() {
     OpenWebSockets& list = open_websockets;
     if (list.open.empty()) return done_future();
@@ -463,10 +535,15 @@ Future<void> WebSocketProtocol::close_all_going_away() {
 
 // === WebSocketHandler ============================================================================
 
+// Tornado's get() and accept_connection: check the request, choose the
+// subprotocol and the compression, answer 101 through the usual
+// RequestHandler path, then take the stream away from HTTP and start the
+// WebSocket on it.
 void WebSocketHandler::get(const PathArgs& args) {
     if (refuse_handshake()) return;
     std::unique_ptr<websocket_protocol::PerMessageDeflate> deflate;
     negotiate(deflate);
+    // A 101 has no body: the default Content-Type goes.
     clear_header("Content-Type");
     set_status(101);
     set_header("Upgrade", "websocket");
@@ -481,6 +558,8 @@ void WebSocketHandler::get(const PathArgs& args) {
     release_http_state();
     WebSocketParams params{ping_interval(), ping_timeout(), max_message_size(), std::nullopt};
     detail::WebSocketDelegate& delegate = *this;
+    // shared_from_this() keeps the handler alive until the connection is over,
+    // long after the HTTP server has let go of it.
     protocol_.emplace(delegate, std::move(stream), /*client=*/false, params, std::move(deflate));
     Future<void> opened = run_open(args);
     protocol_->start(shared_from_this(), std::move(opened));
@@ -499,16 +578,24 @@ bool WebSocketHandler::refuse_handshake() {
         return refuse(400, "Can \"Upgrade\" only to \"WebSocket\".");
     if (!header_has_token(headers.get("Connection"), "upgrade"))
         return refuse(400, "\"Connection\" must be \"Upgrade\".");
+    // Browsers send Origin (the older draft behind version 8 sent
+    // Sec-WebSocket-Origin). A request with neither is not from a web page, so
+    // there is no other site's script to guard against: it is let through.
     std::string_view origin_name = headers.contains("Origin") ? "Origin" : "Sec-Websocket-Origin";
     if (headers.contains(origin_name) && !check_origin(headers.get(origin_name))) {
         return refuse(403, "Cross origin websockets not allowed");
     }
+    // RFC 6455 section 4.4: a version we do not speak is answered with 426
+    // and the version we do. (Tornado also accepts the drafts' 7 and 8.)
     if (headers.get("Sec-WebSocket-Version") != "13") {
         set_status(426, "Upgrade Required");
         set_header("Sec-WebSocket-Version", "13");
         finish();
         return true;
     }
+    // Section 4.1: the handshake is an HTTP/1.1 GET. Section 4.2.1: Host is
+    // required, and the key must be 16 bytes in base64. Tornado checks only
+    // that Host and the key are there.
     if (request().version != "HTTP/1.1") return refuse(400, "WebSocket needs HTTP/1.1");
     if (!headers.contains("Host") ||
         !websocket_protocol::is_valid_key(headers.get("Sec-WebSocket-Key"))) {
@@ -522,6 +609,8 @@ void WebSocketHandler::negotiate(std::unique_ptr<websocket_protocol::PerMessageD
     std::vector<std::string> offered =
         websocket_protocol::header_list(request().headers.get("Sec-WebSocket-Protocol"));
     if (std::optional<std::string> chosen = select_subprotocol(offered)) {
+        // The server must choose one of the client's offers (RFC 6455 section
+        // 4.2.2); choosing another is the application's bug (Tornado asserts).
         if (std::find(offered.begin(), offered.end(), *chosen) == offered.end()) {
             throw std::logic_error("select_subprotocol chose '" + *chosen +
                                    "', which the client did not offer");
@@ -529,6 +618,8 @@ void WebSocketHandler::negotiate(std::unique_ptr<websocket_protocol::PerMessageD
         set_header("Sec-WebSocket-Protocol", *chosen);
         subprotocol_ = std::move(*chosen);
     }
+    // Compression only when the handler asks for it and the client offered
+    // something acceptable; else the 101 says nothing and messages go plain.
     std::optional<WebSocketCompressionOptions> options = get_compression_options();
     if (!options) return;
     std::optional<websocket_protocol::AcceptedDeflate> accepted =
@@ -548,6 +639,9 @@ void WebSocketHandler::release_http_state() {
     forget_response();
 }
 
+// What start() must wait for before the first message: a coroutine
+// open_async's Future, or a failed Future when open threw, which start()
+// turns into a 1011 close.
 Future<void> WebSocketHandler::run_open(const PathArgs& args) {
     try {
         open(args);
@@ -559,6 +653,9 @@ Future<void> WebSocketHandler::run_open(const PathArgs& args) {
     }
 }
 
+// The default open() runs open_async, the coroutine form. If it suspends,
+// its Future goes to pending_, for run_open to hand to the read loop; if it
+// finished at once, result() rethrows what it threw.
 void WebSocketHandler::open(const PathArgs& args) {
     Task<void> opening = open_async(args);
     if (!opening.done()) {
@@ -570,6 +667,8 @@ void WebSocketHandler::open(const PathArgs& args) {
 
 Task<void> WebSocketHandler::open_async(PathArgs) { co_return; }
 
+// The same pattern: a suspended on_message_async reaches the read loop
+// through on_ws_message, and the next message waits for it.
 void WebSocketHandler::on_message(std::string message, bool binary) {
     Task<void> handling = on_message_async(std::move(message), binary);
     if (!handling.done()) {
@@ -579,12 +678,15 @@ void WebSocketHandler::on_message(std::string message, bool binary) {
     handling.result();
 }
 
+// Neither was overridden: the first message makes the mistake visible
+// (logged, then a 1011 close).
 Task<void> WebSocketHandler::on_message_async(std::string, bool) {
     throw std::logic_error("a WebSocketHandler must override on_message or on_message_async");
 }
 
 bool WebSocketHandler::check_origin(std::string_view origin) {
     // Tornado: urlparse(origin).netloc, in lower case, is the Host header.
+    // Compared without case on both sides (Tornado lowers only the origin).
     std::size_t scheme_end = origin.find("://");
     if (scheme_end == std::string_view::npos) return false;  // "null", from a file:// page
     std::string_view authority = origin.substr(scheme_end + 3);
@@ -600,6 +702,8 @@ std::optional<WebSocketCompressionOptions> WebSocketHandler::get_compression_opt
     return std::nullopt;
 }
 
+// Before anything is sent: once a close has begun, on either side, only
+// the close frame may still go out.
 void WebSocketHandler::check_open() const {
     if (!protocol_ || protocol_->is_closing()) throw WebSocketClosedError();
 }
@@ -622,6 +726,8 @@ void WebSocketHandler::ping(std::string_view data) {
     protocol_->write_ping(data);
 }
 
+// The arguments are checked even when there is nothing to close yet (no
+// handshake done), so that a bad call shows at once.
 void WebSocketHandler::close(std::optional<int> code, std::string_view reason) {
     check_close_arguments(code, reason);
     if (protocol_) protocol_->close(code, reason);
@@ -660,6 +766,7 @@ std::size_t WebSocketHandler::max_message_size() const {
     return application().settings().websocket_max_message_size;
 }
 
+// on_message, then any coroutine it left in pending_, for the read loop.
 Future<void> WebSocketHandler::on_ws_message(std::string message, bool binary) {
     on_message(std::move(message), binary);
     return std::exchange(pending_, Future<void>(nullptr));
@@ -669,6 +776,7 @@ void WebSocketHandler::on_ws_ping(std::string data) { on_ping(std::move(data)); 
 
 void WebSocketHandler::on_ws_pong(std::string data) { on_pong(std::move(data)); }
 
+// The connection is over whatever on_close does: an exception is logged.
 void WebSocketHandler::on_ws_connection_close() {
     try {
         on_close();
@@ -684,6 +792,10 @@ std::string WebSocketHandler::describe() const {
 
 // === the client ==================================================================================
 
+// The client's delegate. The handle points to it, and so does the
+// protocol's owner_ until the connection is over, so the closing handshake
+// can finish after the handle is gone. Messages go to the callback, or
+// into the queue that read_message takes from.
 struct WebSocketClientConnection::State final : detail::WebSocketDelegate {
     std::string url;
     HTTPHeaders headers;
@@ -701,6 +813,8 @@ struct WebSocketClientConnection::State final : detail::WebSocketDelegate {
             on_message_callback(WebSocketMessage{std::move(message), binary});
             return Future<void>(nullptr);
         }
+        // When the queue is full, put's Future makes the read loop wait: the
+        // server is read no faster than the application takes messages.
         return messages.put(WebSocketMessage{std::move(message), binary});
     }
     void on_ws_ping(std::string) override {}
@@ -731,6 +845,8 @@ Future<void> WebSocketClientConnection::write_message(std::string_view message, 
     return state_->protocol->write_message(message, binary);
 }
 
+// Once the connection is over and the queue drained (its closing nothing
+// taken too), every call gives nothing at once.
 Future<std::optional<WebSocketMessage>> WebSocketClientConnection::read_message() {
     if (state_->closed && state_->messages.empty()) {
         Future<std::optional<WebSocketMessage>> ended;
@@ -762,6 +878,7 @@ void WebSocketClientConnection::set_nodelay(bool value) { state_->protocol->set_
 namespace {
 
 // ws://host/path -> http://host/path (the handshake is an HTTP request).
+// wss:// would need TLS in the HTTP client.
 std::string http_url_of(std::string_view url) {
     std::size_t separator = url.find("://");
     if (separator != std::string_view::npos) {
@@ -776,7 +893,9 @@ std::string http_url_of(std::string_view url) {
 }
 
 // The server's 101, checked: it must be the answer to our key and agree to
-// no more than we offered.
+// no more than we offered (RFC 6455 section 4.1, RFC 7692 section 7).
+// Tornado asserts the first three and takes any subprotocol the server
+// names.
 std::unique_ptr<websocket_protocol::PerMessageDeflate> check_answer(
     const HTTPHeaders& headers, std::string_view key, const WebSocketConnectOptions& options,
     std::optional<std::string>& subprotocol) {
@@ -804,6 +923,9 @@ std::unique_ptr<websocket_protocol::PerMessageDeflate> check_answer(
                                                                    *options.compression_options);
 }
 
+// After fetch_upgrade: anything but a 101 with its stream is Tornado's
+// "Non-websocket response". Then the answer is checked, and the connection
+// starts with State as its delegate and owner.
 std::unique_ptr<WebSocketClientConnection> open_connection(detail::UpgradedConnection& upgraded,
                                                            std::string url, std::string_view key,
                                                            WebSocketConnectOptions& options) {
@@ -823,6 +945,8 @@ std::unique_ptr<WebSocketClientConnection> open_connection(detail::UpgradedConne
     return std::make_unique<WebSocketClientConnection>(std::move(state));
 }
 
+// Tornado's WebSocketClientConnection constructor and headers_received,
+// as one coroutine: the handshake request, then the answer.
 Task<std::unique_ptr<WebSocketClientConnection>> connect(HTTPRequest request,
                                                          WebSocketConnectOptions options) {
     std::string url = request.url;
@@ -841,6 +965,8 @@ Task<std::unique_ptr<WebSocketClientConnection>> connect(HTTPRequest request,
     if (options.compression_options) {
         request.headers.set("Sec-WebSocket-Extensions", websocket_protocol::kClientDeflateOffer);
     }
+    // A redirect cannot be followed (Tornado does not either), and no
+    // Accept-Encoding is asked for: a 101 has no body to decompress.
     request.follow_redirects = false;
     request.decompress_response = false;
     if (options.connect_timeout) request.connect_timeout = *options.connect_timeout;
@@ -849,6 +975,7 @@ Task<std::unique_ptr<WebSocketClientConnection>> connect(HTTPRequest request,
     try {
         co_return open_connection(upgraded, std::move(url), key, options);
     } catch (...) {
+        // The stream was handed to us and nobody else holds it.
         if (upgraded.stream) upgraded.stream->close();
         throw;
     }
