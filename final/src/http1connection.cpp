@@ -19,6 +19,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "chunked_body.h"
 #include "text.h"
 #include "tornado/log.h"
 
@@ -28,7 +29,6 @@ namespace {
 
 using namespace std::string_view_literals;
 using detail::for_each_item;
-using detail::is_ows;
 using detail::quoted;
 
 // The header names the connection reads itself. Its scans switch on a
@@ -359,41 +359,18 @@ Task<void> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
         stream->write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
     server_->wait_for(HTTP1ServerConnection::Waiting::body, body_timeout_);
     if (request_.chunked) {
-        co_await read_chunked_body(delegate);
-    } else if (!co_await pass_body(delegate, request_.content_length)) {
-        co_return;
+        detail::ChunkDataReader read_data = [this, &delegate](std::uint64_t size) {
+            return pass_body(delegate, size);
+        };
+        co_await detail::read_chunked_body(server_->stream(), max_body_size_,
+                                           server_->params().max_header_size, read_data);
+    } else {
+        co_await pass_body(delegate, request_.content_length);
     }
     if (answered()) co_return;
     if (gunzip_body_) gunzip_body_->check_ended();
     body_read_ = true;
     server_->wait_for(HTTP1ServerConnection::Waiting::nothing, std::nullopt);
-}
-
-// RFC 9112 section 7.1: size line, data, CRLF, ..., a zero size, trailers.
-// max_body_size counts the data, not the framing.
-Task<void> HTTP1Connection::read_chunked_body(HTTPMessageDelegate& delegate) {
-    std::uint64_t total = 0;
-    for (;;) {
-        std::string line;
-        try {
-            line = co_await checked_stream()->read_until("\r\n", kMaxChunkSizeLine);
-        } catch (const UnsatisfiableReadError&) {  // the stream stays open for the answer
-            throw HTTPInputError(
-                tornado::format("chunk size line over {} bytes", kMaxChunkSizeLine));
-        }
-        std::uint64_t size = parse_chunk_size(line);
-        if (size == 0) break;
-        if (size > max_body_size_ || total > max_body_size_ - size) {
-            throw HTTPInputError(
-                413, tornado::format("chunked body too large: over the limit of {} bytes",
-                                     max_body_size_));
-        }
-        total += size;
-        if (!co_await pass_body(delegate, size)) co_return;
-        std::string crlf = co_await checked_stream()->read_bytes(2);
-        if (crlf != "\r\n") throw HTTPInputError("chunk data not followed by CRLF");
-    }
-    co_await read_trailers();
 }
 
 // Hands the next `n` body bytes to the delegate, in pieces of at most
@@ -418,33 +395,6 @@ Task<bool> HTTP1Connection::pass_body(HTTPMessageDelegate& delegate, std::uint64
         }
     }
     co_return true;
-}
-
-// Trailer fields: checked like headers, then dropped (the framing was
-// settled by the head; nothing may change it now).
-Task<void> HTTP1Connection::read_trailers() {
-    const std::size_t limit = server_->params().max_header_size;
-    auto too_large = [limit] {
-        return HTTPInputError(431,
-                              tornado::format("trailer fields over the limit of {} bytes", limit));
-    };
-    std::size_t trailer_bytes = 0;
-    for (;;) {
-        std::string line;
-        try {
-            line = co_await checked_stream()->read_until("\r\n", limit);
-        } catch (const UnsatisfiableReadError&) {
-            throw too_large();
-        }
-        if (line == "\r\n") break;
-        trailer_bytes += line.size();
-        if (trailer_bytes > limit) throw too_large();
-        std::string_view field(line.data(), line.size() - 2);
-        if (!field.empty() && is_ows(field.front()))
-            throw HTTPInputError("obsolete line folding in a trailer");
-        HTTPHeaders checked;
-        checked.parse_line(field);
-    }
 }
 
 IOStream* HTTP1Connection::checked_stream() const {

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "chunked_body.h"
 #include "text.h"
 #include "tornado/gen.h"
 #include "tornado/iostream.h"
@@ -280,27 +281,6 @@ Task<void> read_fixed(std::shared_ptr<IOStream> stream, std::uint64_t length, Bo
     }
 }
 
-Task<void> read_chunked(std::shared_ptr<IOStream> stream, BodySink& sink,
-                        std::size_t max_header_size) {
-    for (;;) {
-        std::string line = co_await stream->read_until("\r\n", kMaxChunkSizeLine);
-        std::uint64_t size = parse_chunk_size(line);
-        if (size == 0) break;
-        if (size > sink.room()) throw HTTPInputError("chunked body too large");
-        co_await read_fixed(stream, size, sink, "chunked body too large");
-        std::string end = co_await stream->read_bytes(2);
-        if (end != "\r\n") throw HTTPInputError("chunk data not followed by CRLF");
-    }
-    // Trailer fields, up to the empty line: read and dropped.
-    std::size_t budget = max_header_size;
-    for (;;) {
-        if (budget < 2) throw HTTPInputError("trailers larger than max_header_size");
-        std::string line = co_await stream->read_until("\r\n", budget);
-        if (line == "\r\n") break;
-        budget -= line.size();
-    }
-}
-
 Task<void> read_until_close(std::shared_ptr<IOStream> stream, BodySink& sink) {
     for (;;) {
         std::string piece;
@@ -318,24 +298,17 @@ Task<void> read_body(std::shared_ptr<IOStream> stream, const HTTPHeaders& header
                      std::size_t max_header_size) {
     BodyFraming framing = parse_body_framing(headers, "Response");
     if (framing.chunked) {
-        co_await read_chunked(stream, sink, max_header_size);
+        // The same reader as the server's: the sink's room is the body limit.
+        detail::ChunkDataReader read_data = [&](std::uint64_t size) -> Task<bool> {
+            co_await read_fixed(stream, size, sink, "chunked body too large");
+            co_return true;
+        };
+        co_await detail::read_chunked_body(stream, sink.room(), max_header_size, read_data);
     } else if (std::optional<std::uint64_t> length = framing.content_length) {
         if (*length > sink.room()) throw HTTPInputError("Content-Length too long");
         co_await read_fixed(stream, *length, sink, "Content-Length too long");
     } else {
         co_await read_until_close(stream, sink);
-    }
-}
-
-// Whether the stream gave up on a read that went past its max_bytes.
-bool is_unsatisfiable(const StreamClosedError& closed) {
-    if (!closed.real_error()) return false;
-    try {
-        std::rethrow_exception(closed.real_error());
-    } catch (const UnsatisfiableReadError&) {
-        return true;
-    } catch (...) {
-        return false;
     }
 }
 
@@ -549,7 +522,7 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
         try {
             head = co_await stream->read_until_empty_line(client->options.max_header_size);
         } catch (const StreamClosedError& closed) {
-            if (!is_unsatisfiable(closed)) throw;
+            if (!closed.read_limit_broken()) throw;
             throw HTTPInputError("Response head larger than max_header_size (" +
                                  std::to_string(client->options.max_header_size) + " bytes)");
         }

@@ -80,6 +80,17 @@ StreamClosedError::StreamClosedError(std::exception_ptr real_error)
                                     : std::string("Stream is closed")),
       real_error_(std::move(real_error)) {}
 
+bool StreamClosedError::read_limit_broken() const noexcept {
+    if (!real_error_) return false;
+    try {
+        std::rethrow_exception(real_error_);
+    } catch (const UnsatisfiableReadError&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+
 // --- StreamBuffer -------------------------------------------------------------------------
 
 namespace detail {

@@ -495,6 +495,29 @@ TEST_F(HTTPClientTest, ChunkSizesAreStrictHex) {
     EXPECT_TRUE(contains(failure(url(port)).message(), "not followed by CRLF"));
 }
 
+// The client reads chunked bodies with the server's reader
+// (chunked_body.h): the same limits and the same checks on trailers.
+TEST_F(HTTPClientTest, ChunkedResponsesMeetTheServersRules) {
+    struct Case {
+        std::string after_head;
+        std::string says;
+    };
+    std::vector<Case> cases{
+        {std::string(5000, '1') + "\r\n", "chunk size line over 4096 bytes"},
+        {"5\r\nhello\r\n0\r\nBad Name: x\r\n\r\n", "header name is not a token"},
+        {"5\r\nhello\r\n0\r\n folded\r\n\r\n", "obsolete line folding in a trailer"},
+        {"5\r\nhello\r\n0\r\nX: " + std::string(70 * 1024, 'x') + "\r\n\r\n",
+         "trailer fields over the limit"},
+    };
+    for (const Case& each : cases) {
+        std::uint16_t port =
+            serve_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + each.after_head);
+        HTTPClientError error = failure(url(port));
+        EXPECT_EQ(error.code(), 599) << each.says;
+        EXPECT_TRUE(contains(error.message(), each.says)) << each.says << ": " << error.message();
+    }
+}
+
 TEST_F(HTTPClientTest, ABodyWithNoFramingLastsUntilTheClose) {
     std::uint16_t port = serve_raw("HTTP/1.0 200 OK\r\nX: y\r\n\r\nuntil the end");
     HTTPResponse response = get(url(port));
@@ -608,9 +631,10 @@ TEST_F(HTTPClientTest, MaxBodySizeIsEnforcedHoweverTheBodyIsFramed) {
     std::string big(200, 'x');
     std::vector<Case> cases{
         {"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", "Content-Length too long"},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n", "chunked body too large"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n",
+         "chunked body too large: over the limit of 100 bytes"},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n" + std::string(80, 'x') + "\r\n50\r\n",
-         "chunked body too large"},
+         "chunked body too large: over the limit of 100 bytes"},
         {"HTTP/1.0 200 OK\r\n\r\n" + big, "body too large"},
     };
     int closes = 0;

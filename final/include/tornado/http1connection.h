@@ -212,9 +212,7 @@ private:
     Task<void> continue_message(std::unique_ptr<HTTPMessageDelegate> delegate);
     Task<bool> complete_message(HTTPMessageDelegate& delegate);
     Task<void> read_body(HTTPMessageDelegate& delegate);
-    Task<void> read_chunked_body(HTTPMessageDelegate& delegate);
     Task<bool> pass_body(HTTPMessageDelegate& delegate, std::uint64_t n);
-    Task<void> read_trailers();
     void read_framing(const RequestStartLine& start_line, const HTTPHeaders& headers);
     void check_body_size();
     // finish() was called, or an error answer replaced the response.

@@ -19,7 +19,8 @@
 // a body, User-Agent if one is given and "Accept-Encoding: gzip" (unless
 // decompress_response is off), read the response head, skip 1xx interim
 // responses, read the body as the response frames it (Content-Length,
-// chunked, or until the server closes; none for HEAD, 204 and 304), follow
+// chunked, or until the server closes; none for HEAD, 204 and 304; chunked
+// by the server's own reader, so trailers are checked and dropped), follow
 // redirects, and close the connection. request_timeout covers all of it,
 // redirects included. One connection per request, at most max_clients at
 // once; more wait in a queue, in order.

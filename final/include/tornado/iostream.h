@@ -89,6 +89,9 @@ class StreamClosedError : public std::runtime_error {
 public:
     explicit StreamClosedError(std::exception_ptr real_error = nullptr);
     std::exception_ptr real_error() const noexcept { return real_error_; }
+    // Closed because a read_until went past its max_bytes (real_error() is
+    // an UnsatisfiableReadError): the peer sent a line or head too long.
+    bool read_limit_broken() const noexcept;
 
 private:
     std::exception_ptr real_error_;
