@@ -84,6 +84,8 @@ IOLoop::Clock::time_point coarse_now() noexcept {
         std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec)));
 }
 
+// RFC 9112 section 2.2: a server should ignore at least one empty line
+// before a request line (some clients send a CRLF after a POST body).
 bool is_blank_head(std::string_view head) {
     return std::all_of(head.begin(), head.end(), [](char c) { return c == '\r' || c == '\n'; });
 }
@@ -92,6 +94,10 @@ std::string seconds_text(IOLoop::Clock::duration d) {
     return tornado::format("{:.2f}", std::chrono::duration<double>(d).count());
 }
 
+// What a write to a connection that is gone returns: a Future already
+// failed with StreamClosedError, the error a pending write gets when the
+// stream closes under it, so callers handle one kind of failure whenever
+// the connection went.
 Future<void> failed_write(std::exception_ptr cause = nullptr) {
     Future<void> future;
     future.set_exception(std::make_exception_ptr(StreamClosedError(std::move(cause))));
@@ -206,6 +212,10 @@ void HTTP1Connection::read_framing(const RequestStartLine& start_line, const HTT
     request_.expect_continue = request_.http11 && equals_ignoring_case(expect, "100-continue");
 }
 
+// A declared length over the limit is refused before any of the body is
+// read (a chunked body is counted as it comes, in read_chunked_body).
+// Checked when the body is about to be read, not in start_message: a
+// stream_request_body handler may raise the limit in headers_received.
 void HTTP1Connection::check_body_size() {
     if (!request_.chunked && request_.content_length > max_body_size_) {
         throw HTTPInputError(413,
@@ -215,6 +225,13 @@ void HTTP1Connection::check_body_size() {
     }
 }
 
+// The fast path, in plain calls: parse the head, settle its framing, show
+// it to the delegate, and when there is no body and headers_received did
+// not make us wait, call finish() at once. A handler that answers inside
+// finish() (the usual hello world) has its response written before this
+// returns, so a keep-alive connection reads the next request in the same
+// turn of the loop. Anything that must wait returns pending, and the
+// serving loop starts continue_message() for the rest.
 HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head,
                                                         HTTPMessageDelegate& delegate) {
     RequestHead parsed;
@@ -285,15 +302,22 @@ void HTTP1Connection::finish_delegate(HTTPMessageDelegate& delegate) {
     delegate.finish();
 }
 
+// Whether the serving loop may go on: the response is over, or there is
+// no stream left to write it to.
 bool HTTP1Connection::response_complete() const noexcept {
     return response_over() || open_stream() == nullptr;
 }
 
+// After a complete response: keep the connection for the next request,
+// unless keep-alive's verdict or a closed stream says otherwise.
 HTTP1Connection::Outcome HTTP1Connection::finished_outcome() const noexcept {
     if (close_after_response_ || open_stream() == nullptr) return Outcome::close;
     return Outcome::keep_alive;
 }
 
+// The slow path's frame owns the delegate and keeps this request alive
+// (`self`) until the serving loop takes over again in request_done. No
+// exception leaves it: it is detached, nobody would see one.
 Task<void> HTTP1Connection::continue_message(std::unique_ptr<HTTPMessageDelegate> delegate) {
     std::shared_ptr<HTTP1Connection> self = shared_from_this();
     bool keep_alive = false;
@@ -403,6 +427,9 @@ IOStream* HTTP1Connection::checked_stream() const {
     return stream;
 }
 
+// The delegate hears exactly one ending: finish() or on_connection_close().
+// noexcept: it runs on error paths, where a second exception has nowhere
+// to go, so the application's is logged.
 void HTTP1Connection::call_delegate_close(HTTPMessageDelegate& delegate) noexcept {
     if (delegate_done_) return;
     delegate_done_ = true;
@@ -428,6 +455,9 @@ struct ResponseFacts {
     bool connection_close = false;
 };
 
+// One pass over the application's headers. Names are compared exactly:
+// HTTPHeaders stores them in Http-Header-Case already, so the hot path
+// needs no case folding.
 ResponseFacts facts_of(const HTTPHeaders& headers) {
     ResponseFacts facts;
     for (HTTPHeaders::Field field : headers) {
@@ -463,6 +493,12 @@ void append_number(std::string& out, std::uint64_t n, int base = 10) {
 
 }  // namespace
 
+// Appends the status line and headers to `out` and settles the response's
+// framing (ResponseFraming) and keep-alive from them: whether a body is
+// allowed, chunked output when HTTP/1.1 has no length, the Content-Length
+// to hold writes to, and the Connection header the close decision needs.
+// Bad input from the application (a status out of range, CR or LF in the
+// reason) throws before a byte is sent: a response must not be split.
 void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& start_line,
                                   const HTTPHeaders& headers) {
     int code = start_line.code;
@@ -552,6 +588,10 @@ bool HTTP1Connection::append_body(std::string& out, std::string_view chunk) {
     return true;
 }
 
+// Writes the formatted bytes, then a big chunk straight from the caller's
+// memory (IOStream copies only what the kernel does not take at once).
+// The stream is looked up again before the second write: the first may
+// have failed and closed it.
 Future<void> HTTP1Connection::send(std::string_view data, std::string_view big_chunk) {
     IOStream* stream = open_stream();
     if (stream == nullptr) return failed_write();
@@ -565,6 +605,8 @@ Future<void> HTTP1Connection::send(std::string_view data, std::string_view big_c
     return pending_write_.valid() ? pending_write_ : detail::done_future();
 }
 
+// The head and the first piece of body go out in one write (one system
+// call, one TCP segment for a small response).
 Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line,
                                             const HTTPHeaders& headers, std::string_view chunk) {
     // An error answer (a 408 while the application was still working) ended
@@ -590,6 +632,9 @@ Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line,
     return written;
 }
 
+// Errors that are the application's (out of order) throw; a connection
+// that is gone (closed, or an error answer took over) gives a failed
+// Future, which the application cannot have prevented.
 Future<void> HTTP1Connection::write(std::string_view chunk) {
     if (response_state_ == ResponseState::nothing_sent)
         throw std::logic_error("HTTP1Connection: write before write_headers");
@@ -608,6 +653,11 @@ Future<void> HTTP1Connection::write(std::string_view chunk) {
     return written;
 }
 
+// Ends the response: a short body is an error the client must not
+// mistake for a whole one (so the connection closes), a chunked body
+// gets its last chunk, and the request is over once the last byte is
+// flushed (finish_request), not before: the next request on this
+// connection is read only then.
 void HTTP1Connection::finish() {
     if (response_state_ == ResponseState::nothing_sent)
         throw std::logic_error("HTTP1Connection: finish without write_headers");
@@ -701,6 +751,8 @@ void HTTP1Connection::end_after_error() {
     release_waiter();
 }
 
+// The body did not come within body_timeout (Tornado closes without a
+// word; we answer 408 first when nothing of the response is out yet).
 void HTTP1Connection::answer_timeout() {
     gen_log.info("Timeout reading body from {}", server_->context().remote_ip);
     send_error_response(
@@ -744,6 +796,8 @@ HTTP1ServerConnection::HTTP1ServerConnection(
 
 HTTP1ServerConnection::~HTTP1ServerConnection() { disarm_timer(); }
 
+// The stream's close callback holds the connection weakly: the serving
+// loop (or the request in progress) owns it, never the stream.
 void HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate) {
     if (serving_) throw std::logic_error("HTTP1ServerConnection: already serving");
     delegate_ = &delegate;
@@ -757,6 +811,11 @@ void HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate
     read_next_request();
 }
 
+// The serving loop. Each turn reads a head; when it is already buffered
+// (pipelined requests) the request is served at once and the loop turns
+// again, up to kMaxSynchronousRequests in a row. When it must wait, a
+// callback (on_head) picks it up later: an idle connection holds no
+// coroutine frame, only its pending read.
 void HTTP1ServerConnection::read_next_request() {
     for (std::uint32_t in_a_row = 0;; ++in_a_row) {
         if (close_when_idle_ || detached() || !stream_ || stream_->closed() ||
@@ -793,6 +852,7 @@ void HTTP1ServerConnection::read_next_request() {
     }
 }
 
+// A head that had to be waited for: serve it, then back to the loop.
 void HTTP1ServerConnection::on_head(Future<std::string>& reading) {
     std::string head;
     try {
@@ -852,6 +912,7 @@ bool HTTP1ServerConnection::serve_head(std::string head) {
     return after_request(*request, outcome == HTTP1Connection::Outcome::keep_alive);
 }
 
+// The slow path's end (continue_message): the loop resumes here.
 void HTTP1ServerConnection::request_done(const HTTP1Connection& request, bool keep_alive) {
     current_ = nullptr;
     if (after_request(request, keep_alive)) read_next_request();
@@ -872,6 +933,9 @@ bool HTTP1ServerConnection::after_request(const HTTP1Connection& request, bool k
     return true;
 }
 
+// The one way out of the serving loop, however it ends. The stream is
+// closed only if it is still ours (StreamFate), the delegate hears
+// on_close exactly once, and whoever waits in close() is released.
 void HTTP1ServerConnection::end_serving() noexcept {
     if (!serving_) return;
     disarm_timer();
@@ -898,6 +962,8 @@ void HTTP1ServerConnection::on_stream_closed() {
     if (current_ != nullptr) current_->on_stream_closed();
 }
 
+// Closing the stream fails the pending read (or the request's next
+// write), which ends the serving loop; the Future resolves in end_serving.
 Future<void> HTTP1ServerConnection::close() {
     if (!serving_) return detail::done_future();
     if (stream_ && !detached()) stream_->close();
@@ -930,11 +996,16 @@ void HTTP1ServerConnection::server_gone() noexcept {
     if (stream_ && !detached()) stream_->close();
 }
 
+// Idle means: closing now loses nothing. A connection with bytes of a
+// next request buffered is not idle, though it waits for a head.
 bool HTTP1ServerConnection::idle() const noexcept {
     return serving_ && current_ == nullptr && waiting_ == Waiting::head && stream_ &&
            !stream_->closed() && stream_->read_buffer_size() == 0;
 }
 
+// HTTPServer's graceful stop. A busy connection sees close_when_idle_
+// in read_framing (its response says Connection: close) and in
+// read_next_request (it reads no further request).
 void HTTP1ServerConnection::close_when_idle() {
     close_when_idle_ = true;
     if (idle()) stream_->close();
@@ -950,6 +1021,10 @@ void HTTP1ServerConnection::lingering_close(Future<void> flushed) {
 
 // --- time limits ---------------------------------------------------------------------------------
 
+// Called for every request (and twice more for one with a body), so it
+// spares the loop's timer heap: it moves the deadline, and the armed timer
+// is moved only when the new deadline is earlier. A later one is found by
+// on_timer, which re-arms itself.
 void HTTP1ServerConnection::wait_for(Waiting what, std::optional<IOLoop::Clock::duration> limit) {
     waiting_ = what;
     if (what == Waiting::nothing || !limit) {
@@ -976,6 +1051,9 @@ void HTTP1ServerConnection::disarm_timer() noexcept {
     loop_->remove_timeout(timer_);
 }
 
+// The timer fired: either the deadline moved later meanwhile (re-arm for
+// it), or what we wait for is late. A head too late closes quietly, as
+// Tornado does; a body too late gets a 408 from the request in progress.
 void HTTP1ServerConnection::on_timer() {
     timer_armed_ = false;
     if (waiting_ == Waiting::nothing || deadline_ == IOLoop::Clock::time_point::max()) return;
