@@ -10,9 +10,15 @@
 
 namespace tornado::detail {
 
+// The character for each 6-bit value, 0 to 63 (RFC 4648 section 4, table 1).
 inline constexpr std::string_view kBase64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+// Each 3 bytes become 4 characters: their 24 bits read as four 6-bit
+// values. A last group of 1 or 2 bytes is filled with zero bits, and '='
+// stands for each character that carries none of the data ("a" -> "YQ==").
+// The casts to unsigned char: a char may be signed, and a negative one
+// would spread its sign bits over the whole group.
 inline std::string base64_encode(std::string_view data) {
     std::string out;
     out.reserve((data.size() + 2) / 3 * 4);
@@ -28,7 +34,11 @@ inline std::string base64_encode(std::string_view data) {
     return out;
 }
 
-// The bytes, or nothing when `text` is not padded base64.
+// The bytes, or nothing when `text` is not padded base64. Stricter than
+// Python's b64decode, which skips characters outside the alphabet: here
+// any such character, a length not a multiple of 4, or a '=' that is not
+// one of the last one or two characters is refused. The unused low bits of
+// the last character before '=' are not checked ("QR==" reads as "QQ==").
 inline std::optional<std::string> base64_decode(std::string_view text) {
     if (text.size() % 4 != 0) return std::nullopt;
     std::string out;
@@ -39,6 +49,7 @@ inline std::optional<std::string> base64_decode(std::string_view text) {
         for (std::size_t j = 0; j < 4; ++j) {
             char c = text[i + j];
             std::uint32_t value = 0;
+            // '=' counts as six zero bits; the bytes it stands for are not output.
             if (c == '=' && i + 4 == text.size() && j >= 2) {
                 ++padding;
             } else {

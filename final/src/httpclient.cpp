@@ -1,4 +1,6 @@
-// httpclient.cpp: see tornado/httpclient.h for the contract.
+// httpclient.cpp: see tornado/httpclient.h for the contract. Tornado's
+// SimpleAsyncHTTPClient and its _HTTPConnection, with one coroutine per
+// fetch where Tornado has a connection object driven by callbacks.
 //
 // One fetch is a PendingFetch (its request, the Future handed out, its
 // timers and its current connection) and one coroutine, run_fetch, that
@@ -12,6 +14,22 @@
 //     (a response, an error, the deadline, close(), a cancelled Future):
 //     timers off, connection closed, Future resolved, slot given to the
 //     next fetch in the queue.
+//
+// The steps of one fetch, and where each is taken:
+//
+//   queue     submit(): validate(), then start() at once or a place in `queue`
+//   connect   fetch_once: TCPClient, within connect_timeout and the deadline
+//   write     format_request: the whole request in one write, not awaited
+//   head      read_until_empty_line within max_header_size, then parse_head
+//   1xx       skipped, and the next head read (101 ends it for fetch_upgrade)
+//   body      read_body: chunked (chunked_body.h, the server's reader too),
+//             Content-Length, or until close; into a BodySink (gzip, limit)
+//   redirect  3xx with a Location: no body; run_fetch connects again with
+//             redirected(), or else hands the response to settle()
+//
+// A failure anywhere is an exception: run_fetch catches it, and
+// as_client_error makes it an HTTPClientError, code 599. An answer outside
+// 2xx is not an exception: deliver() gives it an error with its own code.
 //
 // The coroutine may outlive settle() (the deadline fired while it waited):
 // it then finds its stream closed, fails, and its late outcome is dropped.
@@ -43,6 +61,8 @@ std::string message_or_phrase(int code, std::string message) {
 
 }  // namespace
 
+// what() is "HTTP 404: Not Found", as Tornado's HTTPClientError prints: for
+// a non-2xx answer (message: its reason) and most 599s (as_client_error).
 HTTPClientError::HTTPClientError(int code, std::string message,
                                  std::shared_ptr<const HTTPResponse> response,
                                  std::exception_ptr cause)
@@ -52,6 +72,8 @@ HTTPClientError::HTTPClientError(int code, std::string message,
       response_(std::move(response)),
       cause_(std::move(cause)) {}
 
+// For the two subclasses, which Tornado prints as their message alone
+// ("Timeout during request"), without "HTTP 599: " in front.
 HTTPClientError::HTTPClientError(MessageOnly, int code, std::string message,
                                  std::exception_ptr cause)
     : std::runtime_error(message),
@@ -69,6 +91,8 @@ HTTPStreamClosedError::HTTPStreamClosedError(std::string message, std::exception
 
 namespace {
 
+// Partial reads: each piece goes to the body or the streaming_callback as
+// soon as it arrives, and no read asks for the whole body at once.
 constexpr std::size_t kReadPiece = 64 * 1024;  // most body bytes read (and streamed) at once
 
 struct URL {
@@ -78,15 +102,20 @@ struct URL {
     std::string target;     // "/search?q=1"
 };
 
+// The target goes into the request line as written: a space, CR or LF in
+// it would end the line early or inject header lines (request splitting).
 bool has_space_or_control(std::string_view text) {
     return std::any_of(text.begin(), text.end(),
                        [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
 }
 
+// Like every refused request: the Future fails with 599 and this message.
 [[noreturn]] void bad_url(std::string_view url, std::string_view why) {
     throw std::invalid_argument("Bad URL '" + std::string(url) + "': " + std::string(why));
 }
 
+// Digits only, 1 to 65535. The `value > 65535` test inside the loop stops
+// a long run of digits before the multiplication can overflow.
 std::uint16_t parse_port(std::string_view url, std::string_view digits) {
     if (digits.empty()) return 80;  // "host:" is allowed, and means the default
     unsigned value = 0;
@@ -99,6 +128,10 @@ std::uint16_t parse_port(std::string_view url, std::string_view digits) {
     return static_cast<std::uint16_t>(value);
 }
 
+// Stricter than Tornado's urlsplit: https (no TLS here) and "user:pw@" (no
+// Authorization support) are refused with a message saying so, not half
+// done; other schemes get Tornado's message. The fragment is never sent
+// (the request-target of RFC 9112 section 3.2 has no place for it).
 URL parse_url(std::string_view url) {
     std::size_t separator = url.find("://");
     if (separator == std::string_view::npos) bad_url(url, "not an absolute http:// URL");
@@ -114,6 +147,8 @@ URL parse_url(std::string_view url) {
     if (authority.find('@') != std::string_view::npos)
         bad_url(url, "credentials in URLs are not supported");
 
+    // The authority stays as written for Host (brackets and port
+    // included); the host for connect loses the brackets.
     URL parsed;
     parsed.authority = std::string(authority);
     std::string_view port;
@@ -132,6 +167,8 @@ URL parse_url(std::string_view url) {
     }
     if (parsed.host.empty()) bad_url(url, "no host");
     parsed.port = parse_port(url, port);
+    // An empty path is sent as "/" (the origin-form of RFC 9112 section
+    // 3.2.1 starts with one), as Tornado's `path or "/"`.
     parsed.target =
         target.empty() || target.front() == '?' ? "/" + std::string(target) : std::string(target);
     return parsed;
@@ -141,7 +178,11 @@ bool one_of(std::string_view method, std::initializer_list<std::string_view> met
     return std::find(methods.begin(), methods.end(), method) != methods.end();
 }
 
-// Tornado's checks, made before anything is sent (or queued).
+// Before anything is queued or connected (Tornado checks after
+// connecting): a method that is not a token would break the request line;
+// unless allow_nonstandard_methods, Tornado's rule: one of seven methods,
+// with a body exactly when it usually has one. Then the URL. A failure is
+// a std::invalid_argument, which submit() turns into a 599.
 void validate(const HTTPRequest& request) {
     if (!is_token(request.method)) {
         throw std::invalid_argument("Invalid method '" + request.method + "'");
@@ -165,7 +206,12 @@ void validate(const HTTPRequest& request) {
     parse_url(request.url);
 }
 
-// The request line, our headers, the caller's, the empty line, the body.
+// The request line, our headers, the caller's, the empty line, the body,
+// in one string. Ours are Tornado's: Host (RFC 9112 section 3.2 requires
+// it), "Connection: close" (no connection is reused), Content-Length (a
+// body is never sent chunked). Where the caller set one, ours gives way
+// (Host, Connection, Accept-Encoding, Content-Type) or replaces it
+// (Content-Length, User-Agent): no field goes out twice.
 std::string format_request(const HTTPRequest& request, const URL& url) {
     const HTTPHeaders& theirs = request.headers;
     HTTPHeaders ours;
@@ -191,6 +237,7 @@ std::string format_request(const HTTPRequest& request, const URL& url) {
     return out;
 }
 
+// The codes Tornado follows (RFC 9110 section 15.4); 300 is left to a person.
 bool is_redirect(int code) {
     return code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
 }
@@ -198,6 +245,9 @@ bool is_redirect(int code) {
 // The next hop of a redirect (Tornado's rules): 303 becomes GET (HEAD
 // stays HEAD), 301 and 302 turn a POST into a GET, 307 and 308 keep the
 // method and body. A Host the caller set is dropped: it named the old host.
+// RFC 9110 (15.4.2, 15.4.3) allows the POST to GET of browsers. Unlike in
+// Tornado, the hop does not go back through the queue: it keeps the slot
+// and the one deadline.
 HTTPRequest redirected(const HTTPRequest& request, int code, std::string_view location) {
     HTTPRequest next = request;
     next.url = detail::urljoin(request.url, location);
@@ -216,24 +266,30 @@ HTTPRequest redirected(const HTTPRequest& request, int code, std::string_view lo
 
 // --- the response -------------------------------------------------------------------------------
 
+// RFC 9112 section 6.3, rule 1: these end with their head, whatever their
+// Content-Length says (for HEAD and 304, what a GET would have got).
 bool body_allowed(std::string_view method, int code) {
     return method != "HEAD" && code != 204 && code != 304 && (code < 100 || code >= 200);
 }
 
 // Where body pieces go: response.body, or the streaming callback; either
 // way within max_body_size, inflated first when the body is gzipped.
+// The limit holds here and in the GzipDecompressor (both HTTPInputError).
 class BodySink {
 public:
     BodySink(const HTTPRequest& request, bool gzipped) : request_(request) {
         if (gzipped) gunzip_ = std::make_unique<GzipDecompressor>(request.max_body_size);
     }
 
+    // Never below zero: add() refuses a piece bigger than the room left.
     std::uint64_t room() const noexcept { return request_.max_body_size - received_; }
+    // `too_large`: the message, Tornado's words for the framing at hand.
     void add(std::string piece, const char* too_large) {
         if (piece.size() > room()) throw HTTPInputError(too_large);
         received_ += piece.size();
         if (gunzip_) {
             piece = gunzip_->decompress(piece);
+            // Nothing inflated yet: no empty call of the streaming callback.
             if (piece.empty()) return;
         }
         if (request_.streaming_callback) {
@@ -251,6 +307,7 @@ public:
     }
 
 private:
+    // The hop's request, in run_fetch's frame, which outlives the sink.
     const HTTPRequest& request_;
     std::unique_ptr<GzipDecompressor> gunzip_;
     std::uint64_t received_ = 0;  // as it came, before inflating
@@ -259,6 +316,7 @@ private:
 
 // A gzipped response the caller wants plain: the headers say what was
 // undone (Tornado's _GzipMessageDelegate renames Content-Encoding so).
+// Called before the body is read, so that the sink knows to inflate.
 bool consume_gzip_encoding(const HTTPRequest& request, HTTPHeaders& headers) {
     if (!request.decompress_response ||
         !equals_ignoring_case(headers.get("Content-Encoding"), "gzip")) {
@@ -271,6 +329,9 @@ bool consume_gzip_encoding(const HTTPRequest& request, HTTPHeaders& headers) {
 
 // The parameters below are references into the awaiting coroutine's frame,
 // which lives until these finish.
+//
+// Exactly `length` bytes. The server closing first is a StreamClosedError,
+// so a 599: a cut-off body must not pass for a whole one.
 Task<void> read_fixed(std::shared_ptr<IOStream> stream, std::uint64_t length, BodySink& sink,
                       const char* too_large) {
     while (length > 0) {
@@ -281,6 +342,9 @@ Task<void> read_fixed(std::shared_ptr<IOStream> stream, std::uint64_t length, Bo
     }
 }
 
+// A body with neither chunked nor Content-Length ends when the server
+// closes (RFC 9112 section 6.3, rule 8). Only an orderly close ends it: a
+// reset may have cut it short, and its real error fails the fetch.
 Task<void> read_until_close(std::shared_ptr<IOStream> stream, BodySink& sink) {
     for (;;) {
         std::string piece;
@@ -294,17 +358,22 @@ Task<void> read_until_close(std::shared_ptr<IOStream> stream, BodySink& sink) {
     }
 }
 
+// RFC 9112 section 6.3's framing, judged by the server's parse_body_framing:
+// both fields, a coding other than chunked, or a bad Content-Length is
+// refused (599), not guessed at: a wrong guess is how responses get smuggled.
 Task<void> read_body(std::shared_ptr<IOStream> stream, const HTTPHeaders& headers, BodySink& sink,
                      std::size_t max_header_size) {
     BodyFraming framing = parse_body_framing(headers, "Response");
     if (framing.chunked) {
-        // The same reader as the server's: the sink's room is the body limit.
+        // The same reader as the server's: the sink's room is the body limit,
+        // which it checks before each read_data (its own 413 message).
         detail::ChunkDataReader read_data = [&](std::uint64_t size) -> Task<bool> {
             co_await read_fixed(stream, size, sink, "chunked body too large");
             co_return true;
         };
         co_await detail::read_chunked_body(stream, sink.room(), max_header_size, read_data);
     } else if (std::optional<std::uint64_t> length = framing.content_length) {
+        // Refused before a byte is read: Tornado's check and message.
         if (*length > sink.room()) throw HTTPInputError("Content-Length too long");
         co_await read_fixed(stream, *length, sink, "Content-Length too long");
     } else {
@@ -312,6 +381,9 @@ Task<void> read_body(std::shared_ptr<IOStream> stream, const HTTPHeaders& header
     }
 }
 
+// The status line, then the header lines; what either parser cannot read
+// is an HTTPInputError, so 599. Unlike Tornado, blank lines before the
+// status line are not skipped.
 void parse_head(std::string_view head, ResponseStartLine& start_line, HTTPHeaders& headers) {
     std::size_t end = head.find('\n');
     std::string_view line = head.substr(0, end);
@@ -326,18 +398,29 @@ void parse_head(std::string_view head, ResponseStartLine& start_line, HTTPHeader
 
 namespace detail {
 
+// One fetch, from fetch() to settle(). Shared by the client's lists, the
+// deadline timer and run_fetch: whichever ends last frees it.
 struct PendingFetch {
+    // As given: each hop's request is a copy, in run_fetch.
     HTTPRequest request;
     bool raise_error = true;
+    // Handed out by fetch(); only deliver() sets it.
     Future<HTTPResponse> result;
+    // Weak: the client's lists hold the fetch; a strong pointer back would
+    // make a cycle.
     std::weak_ptr<HTTPClientState> client;
+    // To remove the timers in settle() even when the client state is gone.
     IOLoop* loop = nullptr;
+    // When it left the queue (zero before): request_time counts from here.
     IOLoop::Clock::time_point started{};
+    // started + request_timeout; none without one.
     std::optional<IOLoop::Clock::time_point> deadline;
     IOLoop::Timeout queue_timer;
     IOLoop::Timeout deadline_timer;
+    // The handle is live: settle() must remove the timer.
     bool queue_timer_armed = false;
     bool deadline_armed = false;
+    // Picks the deadline's message; `settled`: over, later outcomes dropped.
     bool connecting = false;
     bool settled = false;
     std::shared_ptr<IOStream> stream;  // the current hop's connection
@@ -347,6 +430,8 @@ struct PendingFetch {
     std::shared_ptr<IOStream> upgraded;
 };
 
+// An AsyncHTTPClient's insides, shared with each running run_fetch: a fetch
+// still unwinding after the client was destroyed touches nothing freed.
 struct HTTPClientState {
     HTTPClientState(IOLoop& io_loop, AsyncHTTPClientOptions client_options,
                     std::shared_ptr<Resolver> resolver)
@@ -355,6 +440,7 @@ struct HTTPClientState {
     IOLoop* loop;
     AsyncHTTPClientOptions options;
     TCPClient tcp;
+    // Waiting for a slot, in order; holding one of the max_clients slots.
     std::deque<std::shared_ptr<PendingFetch>> queue;
     std::vector<std::shared_ptr<PendingFetch>> active;
     bool closed = false;
@@ -369,7 +455,9 @@ using detail::PendingFetch;
 
 void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<PendingFetch> fetch);
 
-// Gives the fetch's slot (or queue place) back and starts what waits.
+// Gives the fetch's slot (or queue place) back and starts what waits
+// (Tornado's _release_fetch and _process_queue); settle() calls it once.
+// After close() nothing starts: the queued fetches are being failed.
 void release(PendingFetch& fetch) {
     std::shared_ptr<HTTPClientState> client = fetch.client.lock();
     if (!client) return;
@@ -404,7 +492,8 @@ std::exception_ptr error_of_response(const PendingFetch& fetch, HTTPResponse& re
     return std::make_exception_ptr(HTTPClientError(code, std::move(reason), std::move(held)));
 }
 
-// What a fetch with no response resolves with when raise_error is false.
+// What a fetch with no response resolves with when raise_error is false
+// (Tornado's HTTPResponse(request, 599, error=...)): no headers, no body.
 HTTPResponse response_599(const PendingFetch& fetch, std::exception_ptr error) {
     HTTPResponse response;
     response.request = fetch.request;
@@ -418,6 +507,7 @@ HTTPResponse response_599(const PendingFetch& fetch, std::exception_ptr error) {
 
 // Resolves the Future: the response, or the error (as a 599 response when
 // raise_error is false); neither means cancelled (the loop is closing).
+// A code outside 2xx is an error, as in Tornado; but 101 for fetch_upgrade.
 void deliver(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exception_ptr error) {
     if (response) {
         response->request = fetch.request;
@@ -441,7 +531,8 @@ void deliver(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exc
 
 // Ends a fetch, once, whoever gets there first: timers off, connection
 // closed, the Future resolved (unless its owner cancelled it), the slot
-// handed on.
+// handed on. Callers: run_fetch, fail(), the two timers, close(), and
+// submit's callback for a cancelled Future.
 void settle(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exception_ptr error) {
     if (fetch.settled) return;
     fetch.settled = true;
@@ -453,7 +544,14 @@ void settle(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exce
     release(fetch);
 }
 
-// Any failure as an HTTPClientError (599 when there was no response).
+// Any failure as an HTTPClientError (599 when there was no response):
+//   * an HTTPClientError (a timeout, a close seen by fetch_once) as it is;
+//   * a StreamClosedError with no real error (the server closed before the
+//     response ended): HTTPStreamClosedError, "Stream closed";
+//   * one with a real error (a reset, a refused connect): 599 with that
+//     error's message and as cause() (Tornado raises the real error itself);
+//   * anything else (HTTPInputError, std::invalid_argument, ResolveError):
+//     599 with its what().
 std::exception_ptr as_client_error(std::exception_ptr error) {
     try {
         std::rethrow_exception(error);
@@ -482,7 +580,8 @@ void fail(PendingFetch& fetch, std::exception_ptr error) {
 }
 
 // One hop: connect, send, read the response. `request` and `url` live in
-// run_fetch's frame, which awaits this one.
+// run_fetch's frame, which awaits this one. The body is read unless there
+// is none (a redirect to follow, 101, HEAD, 204, 304); a failure throws.
 Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
                               std::shared_ptr<PendingFetch> fetch, const HTTPRequest& request,
                               const URL& url, bool may_follow) {
@@ -500,6 +599,7 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
     try {
         stream = co_await client->tcp.connect(url.host, url.port, connect);
     } catch (const TimeoutError&) {
+        // Tornado's words, not TCPClient's "Timeout connecting to ...".
         fetch->connecting = false;
         throw HTTPTimeoutError("Timeout while connecting");
     }
@@ -508,6 +608,8 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
         stream->close();
         throw HTTPStreamClosedError();
     }
+    // From here settle() can close it, failing the read pending below. No
+    // Nagle delay (as Tornado): the request leaves in one write.
     fetch->stream = stream;
     stream->set_nodelay(true);
     // Not awaited: a server may answer (and close) before it reads all of a
@@ -517,6 +619,8 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
 
     ResponseStartLine start_line;
     HTTPHeaders headers;
+    // Heads until a final one. A head over max_header_size closes the
+    // stream (read_limit_broken), which is reported in our own words.
     for (;;) {
         std::string head;
         try {
@@ -527,6 +631,8 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
                                  std::to_string(client->options.max_header_size) + " bytes)");
         }
         parse_head(head, start_line, headers);
+        // A code under 100 is no interim response: it ends the loop, and
+        // then fails as any code outside 2xx does.
         if (start_line.code >= 200 || start_line.code < 100) break;
         if (fetch->upgrade && start_line.code == 101) break;
         if (headers.contains("Content-Length") || headers.contains("Transfer-Encoding")) {
@@ -534,8 +640,11 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
                                  " cannot have a body");
         }
         // An interim response (100 Continue, 103 Early Hints): the real one follows.
+        // RFC 9110 section 15.2: a client must read past 1xx answers it did
+        // not expect. So does Tornado, 101 included when none was asked for.
     }
 
+    // RFC 9112 section 4 lets a server leave the reason phrase out.
     HTTPResponse response;
     response.code = start_line.code;
     response.reason =
@@ -547,6 +656,7 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
         fetch->upgraded = std::exchange(fetch->stream, nullptr);
         co_return std::move(response);
     }
+    // From the head alone, as Tornado's _should_follow_redirect.
     bool following = may_follow && is_redirect(response.code) && headers.contains("Location");
     bool gzipped = consume_gzip_encoding(request, headers);
     // A redirect's body is not wanted (nor streamed): the connection closes.
@@ -559,6 +669,10 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
     co_return std::move(response);
 }
 
+// The fetch's coroutine, detached by start(): one turn of the loop per
+// hop, each hop's connection closed before the next. `settled` after a hop:
+// the deadline, close() or a cancel ended the fetch meanwhile. Past
+// max_redirects the 3xx itself is the response (an error, as in Tornado).
 Task<void> run_fetch(std::shared_ptr<HTTPClientState> client, std::shared_ptr<PendingFetch> fetch) {
     std::exception_ptr failure;
     bool cancelled = false;
@@ -580,6 +694,7 @@ Task<void> run_fetch(std::shared_ptr<HTTPClientState> client, std::shared_ptr<Pe
             break;
         }
     } catch (const CancelledError&) {
+        // Not a failure to report: the Future is cancelled, not failed.
         cancelled = true;  // the loop is closing
     } catch (...) {
         failure = std::current_exception();
@@ -591,6 +706,10 @@ Task<void> run_fetch(std::shared_ptr<HTTPClientState> client, std::shared_ptr<Pe
     }
 }
 
+// The fetch gets a slot (Tornado's _process_queue): request_timeout starts
+// now, so queue time counts only against the queue timeout. One deadline
+// for all hops; its settle() closes the connection, failing the pending
+// read. Its message says if the connect was under way, as Tornado's does.
 void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<PendingFetch> fetch) {
     if (fetch->queue_timer_armed) {
         client->loop->remove_timeout(fetch->queue_timer);
@@ -611,6 +730,9 @@ void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<Pendi
     run_fetch(client, std::move(fetch)).detach();
 }
 
+// As Tornado's initialize: hostname_mapping wraps the resolver (the
+// caller's, or a new DefaultExecutorResolver) in an OverrideResolver. With
+// neither, nullptr lets the TCPClient make its own, and close it.
 std::shared_ptr<Resolver> make_resolver(const AsyncHTTPClientOptions& options) {
     std::shared_ptr<Resolver> resolver = options.resolver;
     if (options.hostname_mapping.empty()) return resolver;
@@ -620,6 +742,7 @@ std::shared_ptr<Resolver> make_resolver(const AsyncHTTPClientOptions& options) {
 
 }  // namespace
 
+// The loop current now is the client's: its timers and fetches run there.
 AsyncHTTPClient::AsyncHTTPClient(AsyncHTTPClientOptions options) {
     std::shared_ptr<Resolver> resolver = make_resolver(options);
     state_ = std::make_shared<HTTPClientState>(IOLoop::current(), std::move(options),
@@ -634,6 +757,8 @@ Future<HTTPResponse> AsyncHTTPClient::fetch(std::string url, bool raise_error) {
     return fetch(std::move(request), raise_error);
 }
 
+// Only a closed client throws (Tornado raises RuntimeError too); every
+// other problem reaches the caller through the Future.
 Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_error) {
     if (state_->closed) throw std::runtime_error("fetch() called on closed AsyncHTTPClient");
     auto fetch = std::make_shared<PendingFetch>();
@@ -643,6 +768,7 @@ Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_erro
     return fetch->result;
 }
 
+// Shared by fetch() and fetch_upgrade(): validate, then start or queue.
 void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
     fetch->client = state_;
     fetch->loop = state_->loop;
@@ -660,11 +786,13 @@ void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
         fail(*fetch, std::current_exception());
         return;
     }
+    // The same test as release(): max_clients 0 still runs one at a time.
     if (state_->active.size() < std::max<std::size_t>(state_->options.max_clients, 1)) {
         start(state_, fetch);
         return;
     }
     // Tornado's queue timeout: the shorter of the two (those that are set).
+    // Neither set: the fetch may wait in the queue for ever.
     IOLoop::Clock::duration wait = IOLoop::Clock::duration::zero();
     for (IOLoop::Clock::duration limit :
          {fetch->request.connect_timeout, fetch->request.request_timeout}) {
@@ -687,6 +815,9 @@ void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
     state_->queue.push_back(fetch);
 }
 
+// Ends every fetch with 599 "Client closed" (Tornado's close() leaves them
+// running). `closed` first, so that release() starts nothing from the
+// queue; a copy of both lists, because settle() edits them as it goes.
 void AsyncHTTPClient::close() {
     if (!state_ || state_->closed) return;
     state_->closed = true;
@@ -704,6 +835,13 @@ std::size_t AsyncHTTPClient::queued_count() const noexcept { return state_->queu
 
 namespace detail {
 
+// A client of its own: the handshake counts against nobody's max_clients,
+// and the client lives exactly as long as this fetch. The two callbacks tie
+// the two Futures together: the fetch's result or error goes to
+// `upgraded`; cancelling `upgraded` (the caller gave up) cancels the fetch,
+// which closes its connection; a 101 connection that comes after the
+// caller gave up is closed, not leaked. Done callbacks run at the loop's
+// next turn, after settle() has finished.
 Future<UpgradedConnection> fetch_upgrade(HTTPRequest request) {
     auto client = std::make_shared<AsyncHTTPClient>();
     auto fetch = std::make_shared<PendingFetch>();
@@ -734,8 +872,7 @@ Future<UpgradedConnection> fetch_upgrade(HTTPRequest request) {
 
 }  // namespace detail
 
-// --- the blocking client
-// --------------------------------------------------------------------------
+// --- the blocking client ------------------------------------------------------------------
 
 HTTPClient::HTTPClient(AsyncHTTPClientOptions options) : options_(std::move(options)) {}
 
@@ -764,14 +901,17 @@ HTTPResponse HTTPClient::fetch(HTTPRequest request, bool raise_error) {
     });
 }
 
-// --- URLs
-// -------------------------------------------------------------------------------------------
+// --- URLs -------------------------------------------------------------------------------------
 
 namespace detail {
 
 namespace {
 
-// RFC 3986 section 5.2.4.
+// RFC 3986 section 5.2.4, rule by rule, on `in`: a leading "../" or "./"
+// goes (A); "/./" and a final "/." become "/" (B); "/../" and a final
+// "/.." become "/" and take the last segment of `out` with them (C); a
+// lone "." or ".." goes (D); else the first segment, with its leading "/",
+// moves to `out` (E). "/a/b/../c/./d" gives "/a/c/d".
 std::string remove_dot_segments(std::string_view in) {
     std::string out;
     auto drop_last_segment = [&out] {
@@ -805,6 +945,8 @@ std::string remove_dot_segments(std::string_view in) {
     return out;
 }
 
+// RFC 3986 section 3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) then
+// ':'. "a/b:c" has none: a '/' comes first, so it is a relative path.
 bool has_scheme(std::string_view reference) {
     std::size_t colon = reference.find(':');
     if (colon == 0 || colon == std::string_view::npos) return false;
@@ -819,6 +961,12 @@ bool has_scheme(std::string_view reference) {
 
 }  // namespace
 
+// RFC 3986 section 5.2.2's cases, for an absolute base: a reference with
+// a scheme replaces the base; "//host/..." keeps only its scheme; "" and
+// "#frag" keep the whole base; "?query" keeps its path; any other path is
+// merged with the base's directory (section 5.2.3) and freed of dot
+// segments. As in Python's urljoin, a reference with a scheme or a host is
+// taken as it is, dot segments and all.
 std::string urljoin(std::string_view base, std::string_view reference) {
     if (has_scheme(reference)) return std::string(reference);
     base = base.substr(0, base.find('#'));
@@ -839,6 +987,7 @@ std::string urljoin(std::string_view base, std::string_view reference) {
         return std::string(origin) + std::string(base_path.empty() ? "/" : base_path) +
                std::string(reference);
     }
+    // A path, then whatever query and fragment follow it unchanged.
     std::size_t path_end = reference.find_first_of("?#");
     std::string_view path = reference.substr(0, path_end);
     std::string_view rest =

@@ -1,4 +1,8 @@
-// locks.cpp: see tornado/locks.h for the contract.
+// locks.cpp: see tornado/locks.h for the contract (Tornado's tornado.locks).
+//
+// Every wait is a Future in a WaiterQueue; notify() and release() serve
+// the first still pending (pop_pending). No mutex: all runs on the loop's
+// thread, and a woken waiter's code runs at the next turn, not inside ours.
 #include "tornado/locks.h"
 
 #include <stdexcept>
@@ -9,6 +13,7 @@ namespace tornado {
 
 // --- Condition ----------------------------------------------------------------------
 
+// A timeout is no error here: the waiter resolves to false, as in Tornado.
 Future<bool> Condition::wait(std::optional<Deadline> timeout) {
     Future<bool> waiter;
     waiters_.push(waiter);
@@ -16,6 +21,7 @@ Future<bool> Condition::wait(std::optional<Deadline> timeout) {
     return waiter;
 }
 
+// `n` counts waiters woken: one that timed out does not use up a notify.
 void Condition::notify(std::size_t n) {
     for (; n > 0; --n) {
         std::optional<Future<bool>> waiter = waiters_.pop_pending();
@@ -24,10 +30,12 @@ void Condition::notify(std::size_t n) {
     }
 }
 
+// size() counts the waiters that will be passed over too: enough for all.
 void Condition::notify_all() { notify(waiters_.size()); }
 
 // --- Event --------------------------------------------------------------------------
 
+// While the flag is up wait() joins no line: a second set() has no one to wake.
 void Event::set() {
     if (set_) return;
     set_ = true;
@@ -74,6 +82,8 @@ Semaphore::Semaphore(int value) : value_(value) {
     if (value < 0) throw std::invalid_argument("semaphore initial value must be >= 0");
 }
 
+// Taking a free slot at once is fair: release() serves a pending waiter
+// before it counts a slot free, so value_ > 0 means nobody waits.
 Future<ReleasingGuard> Semaphore::acquire(std::optional<Deadline> timeout) {
     Future<ReleasingGuard> waiter;
     if (value_ > 0) {
@@ -97,11 +107,14 @@ void Semaphore::release() {
     }
 }
 
+// Tornado's test: all slots free already means a release with no acquire.
+// A slot handed straight to a waiter is never counted free.
 void BoundedSemaphore::release() {
     if (value() >= initial_value_) throw std::logic_error("Semaphore released too many times");
     Semaphore::release();
 }
 
+// A BoundedSemaphore of one, with the error of Tornado's Lock.
 void Lock::release() {
     try {
         block_.release();

@@ -1,4 +1,9 @@
-// routing.cpp: see tornado/routing.h.
+// routing.cpp: see tornado/routing.h for the contract.
+//
+// A pattern is prepared once, when its URLSpec is made: literal_path spots
+// plain text, without_group_names makes it what std::regex accepts. Then
+// match() runs per request, and reverse() (reverse_url) puts the escaped
+// values between the literal_pieces of the pattern.
 #include "tornado/routing.h"
 
 #include <algorithm>
@@ -33,7 +38,9 @@ std::optional<std::string> unescape_fragment(std::string_view fragment) {
     return text;
 }
 
-// A pattern with no regex syntax matches exactly one path: that text.
+// A pattern with no regex syntax matches exactly one path: that text. A
+// final "$" changes nothing (the whole path must match anyway); any other
+// character std::regex could read as syntax sends it to std::regex.
 std::optional<std::string> literal_path(std::string_view pattern) {
     if (pattern.ends_with('$')) pattern.remove_suffix(1);
     if (pattern.find_first_of("^$.*+?()[]{}|\\") != std::string_view::npos) return std::nullopt;
@@ -60,6 +67,7 @@ std::vector<std::string> literal_pieces(const std::string& pattern, std::size_t 
         if (!piece) throw cannot();
         pieces.push_back(std::move(*piece));
         if (open == std::string_view::npos) return pieces;
+        // A "(" before this group's ")": a nested group, which the split cannot reverse.
         std::size_t close = text.find(')', open);
         if (close == std::string_view::npos || text.find('(', open + 1) < close) throw cannot();
         start = close + 1;
@@ -75,11 +83,13 @@ std::string without_group_names(std::string_view pattern, std::vector<std::strin
     bool in_class = false;
     for (std::size_t i = 0; i < pattern.size(); ++i) {
         char c = pattern[i];
+        // An escaped character is copied with its backslash: "\(" opens nothing.
         if (c == '\\' && i + 1 < pattern.size()) {
             out += c;
             out += pattern[++i];
             continue;
         }
+        // Inside [...] up to the first unescaped "]": "[(]" opens no group.
         if (in_class) {
             in_class = c != ']';
         } else if (c == '[') {
@@ -97,7 +107,8 @@ std::string without_group_names(std::string_view pattern, std::vector<std::strin
         }
         out += c;
     }
-    // Names matter only if there are some.
+    // Names matter only if there are some: an empty list tells the web
+    // layer to pass the values in order (Tornado's path_args).
     if (std::all_of(names.begin(), names.end(),
                     [](const std::string& name) { return name.empty(); })) {
         names.clear();
@@ -107,12 +118,17 @@ std::string without_group_names(std::string_view pattern, std::vector<std::strin
 
 }  // namespace
 
+// Member order matters: regex_'s initializer fills group_names_, declared
+// (so made) before it. A bad pattern throws std::regex_error here, when the
+// route is made, not at the first request.
 PathMatches::PathMatches(std::string pattern)
     : pattern_(std::move(pattern)),
       literal_(literal_path(pattern_)),
       regex_(without_group_names(pattern_, group_names_), std::regex::ECMAScript),
       group_count_(regex_.mark_count()) {}
 
+// Runs per request, hence the plain text shortcut. regex_match: the whole
+// path must match, as with the "$" Tornado adds to the pattern.
 std::optional<PathArgs> PathMatches::match(std::string_view path) const {
     if (literal_) {
         if (path == *literal_) return PathArgs{};
@@ -122,12 +138,17 @@ std::optional<PathArgs> PathMatches::match(std::string_view path) const {
     if (!std::regex_match(path.begin(), path.end(), groups, regex_)) return std::nullopt;
     PathArgs args;
     args.reserve(groups.size() - 1);
+    // Group 0 is the whole match. plus=false: in a path "+" is a plus sign.
+    // A group that took no part gives "" where Tornado gives None.
     for (std::size_t i = 1; i < groups.size(); ++i) {
         args.push_back(groups[i].matched ? url_unescape_to_bytes(groups[i].str(), false) : "");
     }
     return args;
 }
 
+// Tornado's reverse: each value escaped for a path (plus=false: a space is
+// %20, "/" stays), between the pieces. A pattern that cannot be reversed
+// says so whatever the values; values are not checked against their groups.
 std::string PathMatches::reverse(const std::vector<std::string>& args) const {
     std::vector<std::string> pieces = literal_pieces(pattern_, group_count_);
     if (args.size() != group_count_) {

@@ -15,6 +15,8 @@
 
 namespace tornado {
 
+// zlib's stream for one response, made only once it is known to be
+// gzipped. MAX_WBITS is the largest window; memLevel 8 is zlib's default.
 struct GZipContentEncoding::Deflater {
     Deflater() {
         if (deflateInit2(&stream, kLevel, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) !=
@@ -31,6 +33,7 @@ struct GZipContentEncoding::Deflater {
     std::string compress(std::string_view chunk, bool finishing) {
         std::string out;
         out.reserve(chunk.size() / 2 + 64);
+        // next_in is not const in zlib's API, but deflate only reads it.
         stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(chunk.data()));
         stream.avail_in = static_cast<uInt>(chunk.size());
         int flush = finishing ? Z_FINISH : Z_SYNC_FLUSH;
@@ -41,6 +44,7 @@ struct GZipContentEncoding::Deflater {
             stream.next_out = reinterpret_cast<Bytef*>(buffer.data());
             stream.avail_out = static_cast<uInt>(buffer.size());
             int status = deflate(&stream, flush);
+            // Z_BUF_ERROR only says no progress was possible (an empty flush).
             if (status == Z_STREAM_ERROR) throw std::runtime_error("zlib: deflate failed");
             out.append(buffer.data(), buffer.size() - stream.avail_out);
         } while (stream.avail_out == 0);
@@ -50,6 +54,7 @@ struct GZipContentEncoding::Deflater {
     z_stream stream{};
 };
 
+// A substring test, as Tornado's: "gzip;q=0" counts as accepting gzip.
 GZipContentEncoding::GZipContentEncoding(const HTTPServerRequest& request)
     : gzipping_(request.headers.get("Accept-Encoding").find("gzip") != std::string::npos) {}
 
@@ -76,6 +81,7 @@ std::string GZipContentEncoding::transform_first_chunk(int& status_code, HTTPHea
     headers.set("Vary", vary.empty() ? "Accept-Encoding" : vary + ", Accept-Encoding");
     if (gzipping_) {
         std::string_view content_type = headers.get_first("Content-Type");
+        // The media type without its parameters ("; charset=UTF-8").
         content_type = content_type.substr(0, content_type.find(';'));
         // A whole response under kMinLength would barely shrink, if at all.
         gzipping_ = compressible_type(content_type) && (!finishing || chunk.size() >= kMinLength) &&
@@ -97,6 +103,8 @@ std::string GZipContentEncoding::transform_first_chunk(int& status_code, HTTPHea
     return compressed;
 }
 
+// One Deflater for the whole response: each piece continues the same gzip
+// stream, and the last (finishing) one writes its trailer.
 std::string GZipContentEncoding::transform_chunk(std::string chunk, bool finishing) {
     if (!gzipping_) return chunk;
     return deflater_->compress(chunk, finishing);
