@@ -519,6 +519,11 @@ IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback, Sourc
 // slot is reused) and moves the generation on, so that the old Timeout and
 // the old heap entry no longer match the slot.
 void IOLoop::free_timer_slot(std::uint32_t slot_index) noexcept {
+    // The callback is destroyed last, after the slot is free: the
+    // destructors of its captures may call remove_timeout on this very
+    // timeout (which must find it gone, not free it twice) or call_at
+    // (which may grow timer_slots_, so no reference into it is held then).
+    Callback callback = std::move(timer_slots_[slot_index].callback);
     TimerSlot& slot = timer_slots_[slot_index];
     slot.callback = nullptr;
     slot.active = false;

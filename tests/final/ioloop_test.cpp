@@ -478,6 +478,26 @@ TEST(IOLoopTimeouts, RemoveTimeout) {
     EXPECT_FALSE(ran);
 }
 
+// Removing a timeout destroys its callback, and what the callback captured
+// may use the loop from its destructor: remove the same timeout again, set
+// new ones (enough to grow the loop's table of timers). The slot must be
+// freed once, or two new timeouts would share it and one would be lost.
+TEST(IOLoopTimeouts, ACallbacksDestructorMayRemoveItAgainAndSetOthers) {
+    IOLoop loop;
+    IOLoop::Timeout removed;
+    int ran = 0;
+    std::shared_ptr<void> on_destroy(nullptr, [&](void*) {
+        loop.remove_timeout(removed);
+        for (int i = 0; i < 100; ++i) loop.call_later(1ms, [&] { ++ran; });
+    });
+    removed = loop.call_later(1h, [on_destroy] {});
+    on_destroy.reset();
+    loop.remove_timeout(removed);
+    loop.call_later(50ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_EQ(ran, 100);
+}
+
 TEST(IOLoopTimeouts, ATimeoutCancelsAnotherDueInTheSameTurn) {
     IOLoop loop;
     std::vector<int> ran;

@@ -265,8 +265,9 @@ public:
     // `seconds` (0 or less: off, the default). Costs two clock reads per
     // callback while on.
     void set_blocking_log_threshold(double seconds);
-    // How many times another thread (or stop(), or a signal) had to wake the
-    // loop through its eventfd. For tests and benchmarks.
+    // How many times another thread (or stop()) had to wake the loop through
+    // its eventfd; a signal's wake-up is not counted (its handler may only
+    // write the eventfd). For tests and benchmarks.
     std::uint64_t wakeups_sent() const noexcept;
 
     // --- signals and graceful stop ---------------------------------------------
@@ -389,7 +390,7 @@ private:
     std::uint64_t next_hook_id_ = 1;
     bool graceful_stop_started_ = false;
 
-    IOLoop* thread_prev_ = nullptr;  // this thread's loops, oldest to newest
+    IOLoop* thread_prev_ = nullptr;  // this thread's loops: prev is newer, next older
     IOLoop* thread_next_ = nullptr;
     IOLoop** thread_list_ = nullptr;
 };

@@ -272,7 +272,7 @@ private:
         ReadMode mode = ReadMode::none;
         bool partial = false;
         std::size_t bytes = 0;             // bytes: how many
-        std::size_t max_bytes = 0;         // until, empty_line, regex: the limit (0: none)
+        std::size_t max_bytes = 0;         // until, empty_line, regex: the limit (SIZE_MAX: none)
         std::size_t scan_from = 0;         // until, empty_line: where the next search starts
         std::string delimiter;             // until
         std::unique_ptr<RegexRead> regex;  // regex

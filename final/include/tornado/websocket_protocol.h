@@ -97,7 +97,7 @@ bool header_has_token(std::string_view value, std::string_view token);
 inline constexpr std::size_t kMaxControlPayload = 125;
 inline constexpr std::size_t kMaxCloseReason = kMaxControlPayload - 2;
 
-// Whether a close frame may carry `code` (1000-1003, 1007-1011, 3000-4999).
+// Whether a close frame may carry `code` (1000-1003, 1007-1014, 3000-4999).
 bool is_valid_close_code(int code) noexcept;
 
 // XORs `data` with the 4-byte `mask`, as if data began `offset` bytes into
@@ -182,7 +182,7 @@ struct Event {
 };
 
 // Reads frames and puts messages together, checking every rule of the
-// table in the module comment. Fed by the caller in the sizes it asks for:
+// table in tornado/websocket.h's module comment. Fed by the caller in the sizes it asks for:
 //
 //   while (...) {
 //       std::string bytes = co_await stream->read_bytes(reader.bytes_wanted());
