@@ -265,7 +265,9 @@ std::string PerMessageDeflate::decompress(std::string_view payload, std::size_t 
     z_stream& stream = streams_->inflater;
     if (streams_->reset_inflater) inflateReset(&stream);
     std::string out;
+    bool ended = false;  // the sender ended its deflate stream inside this message
     auto inflate_all = [&](std::string_view input) {
+        if (ended) return;
         stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
         stream.avail_in = static_cast<uInt>(input.size());
         for (;;) {
@@ -277,10 +279,16 @@ std::string PerMessageDeflate::decompress(std::string_view payload, std::size_t 
             if (out.size() + made > max_size) throw MessageTooBig("message too big once inflated");
             out.append(piece, made);
             if (status == Z_STREAM_END) {
-                // The sender ended its stream (a final block): the next
-                // message starts a new one.
+                // The sender ended its stream with a final block (BFINAL,
+                // RFC 7692 section 7.2.3.4). All that may follow is what is
+                // left of the empty stored block its framing appends: one
+                // 0x00 byte of the payload, and our own tail, which is not
+                // fed. The next message starts a new stream.
+                std::string_view rest(reinterpret_cast<const char*>(stream.next_in),
+                                      stream.avail_in);
                 inflateReset(&stream);
-                if (stream.avail_in > 0)
+                ended = true;
+                if (!rest.empty() && rest != std::string_view("\0", 1))
                     throw std::invalid_argument("data after the end of the deflate stream");
                 return;
             }

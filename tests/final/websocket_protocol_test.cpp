@@ -277,6 +277,22 @@ TEST(PerMessageDeflate, NoContextTakeoverStartsEachMessageAfresh) {
     EXPECT_EQ(client.decompress(second, 1 << 20), message);
 }
 
+// RFC 7692 section 7.2.3.4: a sender may end a message's deflate stream
+// with a final block (zlib's Z_FINISH). The payload then ends with the
+// first byte of an empty stored block (the RFC's own example is
+// f3 48 cd c9 c9 07 00 00, "Hello"), or without it; either way the next
+// message starts a new stream. Payloads made with Python's zlib.
+TEST(PerMessageDeflate, AMessageEndedWithAFinalBlock) {
+    using namespace std::string_view_literals;  // the payloads hold NUL bytes
+    PerMessageDeflate receiver(false, {}, {});
+    EXPECT_EQ(receiver.decompress("\xf3\x48\xcd\xc9\xc9\x07\x00\x00"sv, 100), "Hello");
+    EXPECT_EQ(receiver.decompress("\xf3\x48\xcd\xc9\xc9\x07\x00"sv, 100), "Hello");
+    // A sync-flushed message after them: a fresh stream, inflated whole.
+    EXPECT_EQ(receiver.decompress("\xf2\x48\xcd\xc9\xc9\x07\x00"sv, 100), "Hello");
+    EXPECT_THROW(receiver.decompress("\xf3\x48\xcd\xc9\xc9\x07\x00zz"sv, 100),
+                 std::invalid_argument);
+}
+
 TEST(PerMessageDeflate, TheInflatedSizeIsLimited) {
     PerMessageDeflate sender(true, {}, {});
     PerMessageDeflate receiver(false, {}, {});
