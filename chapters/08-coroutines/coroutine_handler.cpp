@@ -47,12 +47,12 @@ void CoroutineRequestHandler::fail(const std::exception* error) {
     try {
         handle_request_exception(error != nullptr ? *error : not_a_std_exception);
     } catch (const std::exception& again) {
-        // The error path failed too, so no response can be sent: close, so
-        // that the client knows now.
+        // The error path failed too, as in chapter 06's execute(): log it,
+        // close, and let the Application release the handler.
         std::fprintf(stderr, "Exception in exception handler %s %s (%s): %s\n",
                      request().method.c_str(), request().uri.c_str(),
                      request().remote_ip.c_str(), again.what());
-        request().connection->close();
+        abandon();
     }
 }
 

@@ -199,6 +199,11 @@ protected:
     // path fails too; the caller decides what then (execute() closes the
     // connection).
     void handle_request_exception(const std::exception& error);
+    // For when even handle_request_exception throws: no sensible answer can
+    // be sent, so close the connection (the client learns now, not never)
+    // and let the Application release the handler (it would hold it
+    // forever, as it holds every unfinished one).
+    void abandon();
 
 private:
     friend class Application;
@@ -206,7 +211,6 @@ private:
     void attach(Application& application, std::shared_ptr<HTTPServerRequest> request);
     void execute(PathArgs path_args);
     void call_method();
-    void abandon();
     void log_exception(const std::exception& error) const;
     std::string request_summary() const;  // "GET /path (127.0.0.1)"
     void check_header(std::string_view name, std::string_view value) const;
