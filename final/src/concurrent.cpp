@@ -24,16 +24,8 @@ namespace tornado {
 
 namespace detail {
 
-// Rethrowing is the only portable way to ask an exception_ptr what it holds.
-// It is slow, but only runs on paths that are about to log or drop an error.
 bool is_cancelled_error(const std::exception_ptr& error) {
-    try {
-        std::rethrow_exception(error);
-    } catch (const CancelledError&) {
-        return true;
-    } catch (...) {
-        return false;
-    }
+    return holds_exception<CancelledError>(error);
 }
 
 }  // namespace detail

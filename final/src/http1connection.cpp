@@ -838,33 +838,30 @@ void HTTP1ServerConnection::read_next_request() {
                 [self = shared_from_this()](Future<std::string> done) { self->on_head(done); });
             return;
         }
-        std::string head;
-        try {
-            head = std::move(reading.result());
-        } catch (const UnsatisfiableReadError&) {
-            answer_head_too_large();
-            return;
-        } catch (const std::exception&) {  // the stream closed (a limit, the peer)
-            end_serving();
-            return;
-        }
-        if (!serve_head(std::move(head))) return;
+        std::optional<std::string> head = take_head(reading);
+        if (!head || !serve_head(std::move(*head))) return;
     }
 }
 
 // A head that had to be waited for: serve it, then back to the loop.
 void HTTP1ServerConnection::on_head(Future<std::string>& reading) {
-    std::string head;
+    std::optional<std::string> head = take_head(reading);
+    if (head && serve_head(std::move(*head))) read_next_request();
+}
+
+// The head a finished read brought, or nothing when there is none and the
+// connection has been dealt with: a head over max_header_size is answered
+// 431, a closed stream (the peer, a limit, or CancelledError when the loop
+// closes) ends serving.
+std::optional<std::string> HTTP1ServerConnection::take_head(Future<std::string>& reading) {
     try {
-        head = std::move(reading.result());
+        return std::move(reading.result());
     } catch (const UnsatisfiableReadError&) {
         answer_head_too_large();
-        return;
-    } catch (const std::exception&) {  // StreamClosedError; CancelledError when the loop closes
+    } catch (const std::exception&) {
         end_serving();
-        return;
     }
-    if (serve_head(std::move(head))) read_next_request();
+    return std::nullopt;
 }
 
 // No empty line within max_header_size: 431, answered as every other bad

@@ -81,14 +81,7 @@ StreamClosedError::StreamClosedError(std::exception_ptr real_error)
       real_error_(std::move(real_error)) {}
 
 bool StreamClosedError::read_limit_broken() const noexcept {
-    if (!real_error_) return false;
-    try {
-        std::rethrow_exception(real_error_);
-    } catch (const UnsatisfiableReadError&) {
-        return true;
-    } catch (...) {
-        return false;
-    }
+    return holds_exception<UnsatisfiableReadError>(real_error_);
 }
 
 // --- StreamBuffer -------------------------------------------------------------------------

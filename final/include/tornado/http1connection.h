@@ -324,6 +324,7 @@ private:
     // must wait goes on in its own coroutine, which calls request_done().
     void read_next_request();
     void on_head(Future<std::string>& reading);
+    std::optional<std::string> take_head(Future<std::string>& reading);
     void answer_head_too_large();
     bool serve_head(std::string head);
     bool after_request(const HTTP1Connection& request, bool keep_alive);

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <new>
@@ -36,6 +37,21 @@ class TimeoutError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
+
+// Whether `error` holds an E (or a class derived from it). Rethrowing is
+// the only portable way to ask an exception_ptr what it holds: slow, so
+// for error paths only.
+template <typename E>
+bool holds_exception(const std::exception_ptr& error) noexcept {
+    if (!error) return false;
+    try {
+        std::rethrow_exception(error);
+    } catch (const E&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
 
 // Throws std::system_error for `call` with the current errno, for example
 // "epoll_ctl ADD fd 7: Bad file descriptor".
