@@ -89,69 +89,71 @@ locale_t unicode_ctype() {
     return locale;
 }
 
-// The shortest digits that read back to the same double, in positional form
-// for exponents -4 to 15, else as d.ddde+XX with at least two exponent digits.
-// That is Python's repr(float) (float_repr_style "short"): 1e-05 and 1e+16
-// switch to the exponent form, 0.0001 and 1000000000000000.0 do not.
-//
+namespace {
+
+// A finite double's shortest round-trip digits, taken apart:
+// "-1.25e+15" is {true, "125", 15}.
+struct ScientificParts {
+    bool negative = false;
+    std::string digits;  // the significant digits, without the point
+    int exponent = 0;
+};
+
 // std::to_chars without a precision already finds the shortest round-trip
 // digits; asking for scientific form gives them with a known shape
-// ("d.ddde+XX"), which we take apart into the digits and the exponent and
-// lay out again as Python would. printf cannot do it: "%.17g" writes 0.1
-// as 0.10000000000000001, and "%g" keeps only 6 digits.
-void append_python_float_repr(std::string& out, double number) {
-    if (std::isnan(number)) {
-        out += "nan";
-        return;
-    }
-    if (std::isinf(number)) {
-        out += number < 0 ? "-inf" : "inf";
-        return;
-    }
+// ("d.ddde+XX"), which we take apart into the digits and the exponent so
+// that the callers below can lay them out again as Python would. printf
+// cannot do it: "%.17g" writes 0.1 as 0.10000000000000001, and "%g" keeps
+// only 6 digits.
+ScientificParts shortest_scientific(double number) {
     // 17 significant digits, a sign, a point and "e-324" fit many times over.
     char buffer[64];
     char* end =
         std::to_chars(buffer, buffer + sizeof buffer, number, std::chars_format::scientific).ptr;
     std::string_view scientific(buffer, static_cast<std::size_t>(end - buffer));  // "-1.25e+15"
+    ScientificParts parts;
     if (scientific.front() == '-') {
-        out += '-';
+        parts.negative = true;
         scientific.remove_prefix(1);
     }
     std::size_t e = scientific.find('e');
-    std::string digits;
     for (char c : scientific.substr(0, e)) {
-        if (c != '.') digits += c;
+        if (c != '.') parts.digits += c;
     }
     std::string_view exponent_text = scientific.substr(e + 1);
     if (exponent_text.front() == '+') exponent_text.remove_prefix(1);
-    int exponent = 0;
-    std::from_chars(exponent_text.data(), exponent_text.data() + exponent_text.size(), exponent);
+    std::from_chars(exponent_text.data(), exponent_text.data() + exponent_text.size(),
+                    parts.exponent);
+    return parts;
+}
 
-    if (exponent >= -4 && exponent < 16) {
-        // 0.000123: the point, then -exponent - 1 zeros, then the digits.
-        if (exponent < 0) {
-            out += "0.";
-            out.append(static_cast<std::size_t>(-exponent - 1), '0');
-            out += digits;
-            return;
-        }
-        // 1500.0 or 12.5: the first exponent + 1 digits go before the
-        // point, padded with zeros when there are fewer. Python always
-        // writes a ".0" on a whole float, so that it reads back as a float.
-        auto integer_digits = static_cast<std::size_t>(exponent) + 1;
-        if (digits.size() <= integer_digits) {
-            out += digits;
-            out.append(integer_digits - digits.size(), '0');
-            out += ".0";
-        } else {
-            out.append(digits, 0, integer_digits);
-            out += '.';
-            out.append(digits, integer_digits);
-        }
+// Python's positional form, for exponents -4 to 15.
+void append_positional(std::string& out, const std::string& digits, int exponent) {
+    // 0.000123: the point, then -exponent - 1 zeros, then the digits.
+    if (exponent < 0) {
+        out += "0.";
+        out.append(static_cast<std::size_t>(-exponent - 1), '0');
+        out += digits;
         return;
     }
-    // Exponent form: "1e+16" (no ".0" here, as in Python), "1.5e-07".
-    // The exponent has at least two digits, as C's printf writes it.
+    // 1500.0 or 12.5: the first exponent + 1 digits go before the
+    // point, padded with zeros when there are fewer. Python always
+    // writes a ".0" on a whole float, so that it reads back as a float.
+    auto integer_digits = static_cast<std::size_t>(exponent) + 1;
+    if (digits.size() <= integer_digits) {
+        out += digits;
+        out.append(integer_digits - digits.size(), '0');
+        out += ".0";
+    } else {
+        out.append(digits, 0, integer_digits);
+        out += '.';
+        out.append(digits, integer_digits);
+    }
+}
+
+// Exponent form: "1e+16" (no ".0" here, as in Python), "1.5e-07".
+// The exponent has at least two digits, as C's printf writes it.
+void append_exponent_form(std::string& out, const std::string& digits, int exponent) {
     out += digits[0];
     if (digits.size() > 1) {
         out += '.';
@@ -161,6 +163,30 @@ void append_python_float_repr(std::string& out, double number) {
     int magnitude = exponent < 0 ? -exponent : exponent;
     if (magnitude < 10) out += '0';
     out += std::to_string(magnitude);
+}
+
+}  // namespace
+
+// The shortest digits that read back to the same double, in positional form
+// for exponents -4 to 15, else as d.ddde+XX with at least two exponent digits.
+// That is Python's repr(float) (float_repr_style "short"): 1e-05 and 1e+16
+// switch to the exponent form, 0.0001 and 1000000000000000.0 do not.
+void append_python_float_repr(std::string& out, double number) {
+    if (std::isnan(number)) {
+        out += "nan";
+        return;
+    }
+    if (std::isinf(number)) {
+        out += number < 0 ? "-inf" : "inf";
+        return;
+    }
+    ScientificParts parts = shortest_scientific(number);
+    if (parts.negative) out += '-';
+    if (parts.exponent >= -4 && parts.exponent < 16) {
+        append_positional(out, parts.digits, parts.exponent);
+    } else {
+        append_exponent_form(out, parts.digits, parts.exponent);
+    }
 }
 
 // Python's quote choice: single quotes, unless that would need escapes that

@@ -826,6 +826,137 @@ void append_conversion(std::string& out, const FormatSpec& spec, const TemplateV
     out += percent_conversion(spec, value);
 }
 
+// The values of "..." % values, and how many of them the fields have taken.
+// Python's rules: a tuple gives one value per field, any other value is the
+// only one, and a dict may also be read by key with "%(name)s". Not
+// copyable: positional_ may point into tuple_items_.
+class PercentArguments {
+public:
+    explicit PercentArguments(const TemplateValue& values)
+        : values_(values), is_mapping_(values.type() == Type::dict) {
+        // A tuple's items fill the fields in turn; any other value is the
+        // one field's, without a vector to hold it.
+        if (values.type() == Type::tuple) tuple_items_ = values.items();
+        positional_ = values.type() == Type::tuple ? std::span<const TemplateValue>(tuple_items_)
+                                                   : std::span<const TemplateValue>(&values, 1);
+    }
+    PercentArguments(const PercentArguments&) = delete;
+    PercentArguments& operator=(const PercentArguments&) = delete;
+
+    // The value of a "%(key)s" field.
+    TemplateValue by_key(std::string_view key) {
+        if (!is_mapping_) raise("TypeError", "format requires a mapping");
+        TemplateValue value = get_item(values_, TemplateValue(key));
+        used_mapping_ = true;
+        return value;
+    }
+
+    // A field without a key takes the next positional value. With a dict,
+    // that "value" is the dict itself, and only while no key has been used
+    // yet.
+    const TemplateValue& next() {
+        if (used_ >= positional_.size() || (is_mapping_ && used_mapping_)) {
+            raise("TypeError", "not enough arguments for format string");
+        }
+        return positional_[used_++];
+    }
+
+    // Called after the last field: leftover values are an error, except
+    // with a dict, whose keys a format need not all use.
+    void check_all_used() const {
+        if (!is_mapping_ && used_ < positional_.size()) {
+            raise("TypeError", "not all arguments converted during string formatting");
+        }
+    }
+
+private:
+    const TemplateValue& values_;
+    std::vector<TemplateValue> tuple_items_;
+    std::span<const TemplateValue> positional_;
+    bool is_mapping_;
+    std::size_t used_ = 0;
+    bool used_mapping_ = false;
+};
+
+// The readers below take `i`, the position in the format, and leave it on
+// the first character they did not use.
+
+// The optional "(key)" right after the "%": the dict's value for it, or
+// nothing when the field has no key. Python allows nested parentheses in a
+// key; the key here ends at the first ")".
+std::optional<TemplateValue> read_keyed_argument(std::string_view format, std::size_t& i,
+                                                 PercentArguments& arguments) {
+    if (format[i] != '(') return std::nullopt;
+    std::size_t close = format.find(')', i);
+    if (close == std::string_view::npos) raise("ValueError", "incomplete format key");
+    TemplateValue value = arguments.by_key(format.substr(i + 1, close - i - 1));
+    i = close + 1;
+    return value;
+}
+
+// The flags, in any order. When both "+" and " " are given, "+" wins, as
+// in C.
+FormatSpec read_percent_flags(std::string_view format, std::size_t& i) {
+    FormatSpec spec;
+    for (; i < format.size(); ++i) {
+        char flag = format[i];
+        if (flag == '-')
+            spec.align = '<';
+        else if (flag == '+' || flag == ' ')
+            spec.sign = spec.sign == '+' ? '+' : flag;
+        else if (flag == '0')
+            spec.zero_pad = true;
+        else if (flag == '#')
+            spec.alternate = true;
+        else
+            break;
+    }
+    return spec;
+}
+
+// A width or a precision: -1 when there are no digits. Past 10000 it is
+// refused, far below Python's own limit, so that one field cannot make a
+// huge string.
+int read_percent_number(std::string_view format, std::size_t& i) {
+    int value = -1;
+    if (i < format.size() && format[i] == '*') {
+        raise("ValueError", "'*' widths are not supported in templates");
+    }
+    while (i < format.size() && format[i] >= '0' && format[i] <= '9') {
+        value = (value < 0 ? 0 : value) * 10 + (format[i++] - '0');
+        if (value > 10000) raise("ValueError", "width too big");
+    }
+    return value;
+}
+
+// pad() would put a string on the left, as str.format() does; printf
+// puts every type on the right unless "-" is given, and "-" turns the "0"
+// flag off ("%-05d" % 3 is "3    ").
+void apply_printf_alignment(FormatSpec& spec) {
+    if (spec.align == '<') {
+        spec.zero_pad = false;
+    } else {
+        spec.align = '>';                   // printf-style: everything right-aligned unless "-"
+        if (spec.zero_pad) spec.align = 0;  // zeros go after the sign
+    }
+}
+
+// What follows "%" or "%(key)": flags [width] [ "." precision ] type. `i`
+// is left on the type letter.
+FormatSpec read_percent_spec(std::string_view format, std::size_t& i) {
+    FormatSpec spec = read_percent_flags(format, i);
+    spec.width = read_percent_number(format, i);
+    if (i < format.size() && format[i] == '.') {
+        ++i;
+        // "%.f" is precision 0, as in C.
+        spec.precision = std::max(read_percent_number(format, i), 0);
+    }
+    if (i == format.size()) raise("ValueError", "incomplete format");
+    spec.type = format[i];
+    apply_printf_alignment(spec);
+    return spec;
+}
+
 }  // namespace
 
 // separator.join(parts). A part that is not a string is a TypeError, and
@@ -1505,101 +1636,29 @@ std::string percent_format(std::string_view format, const TemplateValue& values)
 }
 
 // Python's printf-style formatting, parsed as it goes: "%" [ "(" key ")" ]
-// flags [width] [ "." precision ] type. Python's rules for the arguments:
-// a tuple gives one value per field, any other value is the only one, and
-// a dict may also be read by key with "%(name)s". As in Python, a dict can
-// also fill one plain "%s" (itself), and leftover values are an error
-// except with a dict.
+// flags [width] [ "." precision ] type. A field's positional value is
+// taken only once its spec has been read: "%%" takes none. As in Python, a
+// dict can also fill one plain "%s" (itself), and leftover values are an
+// error except with a dict.
 void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values) {
-    // A tuple's items fill the fields in turn; any other value is the one
-    // field's, without a vector to hold it.
-    std::vector<TemplateValue> tuple_items;
-    if (values.type() == Type::tuple) tuple_items = values.items();
-    std::span<const TemplateValue> positional = values.type() == Type::tuple
-                                                    ? std::span<const TemplateValue>(tuple_items)
-                                                    : std::span<const TemplateValue>(&values, 1);
-    bool is_mapping = values.type() == Type::dict;
-    std::size_t used = 0;
-    bool used_mapping = false;
+    PercentArguments arguments(values);
     for (std::size_t i = 0; i < format.size(); ++i) {
         if (format[i] != '%') {
             out += format[i];
             continue;
         }
         if (++i == format.size()) raise("ValueError", "incomplete format");
-        const TemplateValue* mapped = nullptr;
-        TemplateValue mapped_value;
-        // Python allows nested parentheses in a key; the key here ends at the
-        // first ")".
-        if (format[i] == '(') {
-            std::size_t close = format.find(')', i);
-            if (close == std::string_view::npos) raise("ValueError", "incomplete format key");
-            if (!is_mapping) raise("TypeError", "format requires a mapping");
-            mapped_value = get_item(values, TemplateValue(format.substr(i + 1, close - i - 1)));
-            mapped = &mapped_value;
-            used_mapping = true;
-            i = close + 1;
-        }
-        // The flags, in any order. When both "+" and " " are given, "+" wins,
-        // as in C.
-        FormatSpec spec;
-        for (; i < format.size(); ++i) {
-            char flag = format[i];
-            if (flag == '-')
-                spec.align = '<';
-            else if (flag == '+' || flag == ' ')
-                spec.sign = spec.sign == '+' ? '+' : flag;
-            else if (flag == '0')
-                spec.zero_pad = true;
-            else if (flag == '#')
-                spec.alternate = true;
-            else
-                break;
-        }
-        auto number = [&]() {
-            int value = -1;
-            if (i < format.size() && format[i] == '*') {
-                raise("ValueError", "'*' widths are not supported in templates");
-            }
-            while (i < format.size() && format[i] >= '0' && format[i] <= '9') {
-                value = (value < 0 ? 0 : value) * 10 + (format[i++] - '0');
-                if (value > 10000) raise("ValueError", "width too big");
-            }
-            return value;
-        };
-        spec.width = number();
-        if (i < format.size() && format[i] == '.') {
-            ++i;
-            // "%.f" is precision 0, as in C.
-            spec.precision = std::max(number(), 0);
-        }
-        if (i == format.size()) raise("ValueError", "incomplete format");
-        spec.type = format[i];
+        std::optional<TemplateValue> keyed = read_keyed_argument(format, i, arguments);
+        FormatSpec spec = read_percent_spec(format, i);
         // "%%" is a literal percent sign and takes no value.
         if (spec.type == '%') {
             out += '%';
             continue;
         }
-        if (spec.align == '<') {
-            spec.zero_pad = false;
-        } else {
-            spec.align = '>';                   // printf-style: everything right-aligned unless "-"
-            if (spec.zero_pad) spec.align = 0;  // zeros go after the sign
-        }
-        // A field without a key takes the next positional value. With a dict,
-        // that "value" is the dict itself, and only while no key has been
-        // used yet.
-        if (mapped == nullptr) {
-            if (used >= positional.size() || (is_mapping && used_mapping)) {
-                raise("TypeError", "not enough arguments for format string");
-            }
-            mapped = &positional[used++];
-        }
-        append_conversion(out, spec, *mapped);
+        const TemplateValue& value = keyed ? *keyed : arguments.next();
+        append_conversion(out, spec, value);
     }
-    if (!is_mapping && used < positional.size()) {
-        raise("TypeError", "not all arguments converted during string formatting");
-    }
+    arguments.check_all_used();
 }
 
 // ---- builtins ---------------------------------------------------------------

@@ -74,6 +74,105 @@ std::string absolute_path(const std::string& path) {
     return text;
 }
 
+// The part of the file a response sends, as slice indexes: `end` is
+// exclusive, so the length is end - start.
+struct ByteRange {
+    std::int64_t start = 0;
+    std::int64_t end = 0;
+};
+
+// The headers that describe the file itself. serve() sets them before it
+// chooses between 304, 416, 206 and 200, so each of those answers (and a
+// HEAD) carries them, as in Tornado's get(). The Etag must already be known
+// (compute_etag).
+void set_file_headers(RequestHandler& handler, const std::string& file_path, const FileInfo& info) {
+    handler.set_header("Accept-Ranges", "bytes");
+    handler.set_etag_header();
+    handler.set_header("Last-Modified", format_timestamp(info.modified));
+    handler.set_header("Content-Type", StaticFileHandler::content_type_for(file_path));
+    if (handler.request().query_arguments.contains("v")) {
+        // A versioned URL (static_url) never changes: cache it for ten years.
+        handler.set_header("Expires", format_timestamp(std::time(nullptr) + 10L * 365 * 86400));
+        handler.set_header("Cache-Control", "max-age=" + std::to_string(10L * 365 * 86400));
+    }
+}
+
+// Not satisfiable (416): the first byte is past the end, the range is
+// backwards, or it is the empty suffix "bytes=-0". `first` has already had
+// a suffix range turned into an index.
+bool range_unsatisfiable(std::optional<std::int64_t> first, std::optional<std::int64_t> last,
+                         std::int64_t size) {
+    return (first && (*first >= size || (last && *first >= *last))) || (last && *last == 0);
+}
+
+// 416 with the file's size in Content-Range ("bytes */18"), as RFC 9110
+// section 15.5.17 asks, so that the client can ask for a range that fits.
+void refuse_range(RequestHandler& handler, std::int64_t size) {
+    handler.set_status(416);
+    handler.set_header("Content-Type", "text/plain");
+    handler.set_header("Content-Range", "bytes */" + std::to_string(size));
+}
+
+// Range (RFC 9110 section 14), as Tornado does it: one byte range only;
+// anything else is ignored and the whole file is sent with a 200. `first`
+// and `last` are slice indexes (the end is exclusive; see
+// parse_request_range), not the inclusive numbers of the header. Sets the
+// status 206 or 416 and its header; nothing after a 416, which needs no
+// body.
+std::optional<ByteRange> apply_range_header(RequestHandler& handler, std::int64_t size) {
+    ByteRange whole{0, size};
+    std::string_view range_header = handler.request().headers.get_first("Range");
+    if (range_header.empty()) return whole;
+    auto range = parse_request_range(range_header);
+    if (!range) return whole;
+    std::optional<std::int64_t> first = range->first;
+    std::optional<std::int64_t> last = range->second;
+    // A suffix range "bytes=-500" arrives as first = -500: the last 500
+    // bytes, or all of a shorter file.
+    if (first && *first < 0) first = std::max<std::int64_t>(0, *first + size);
+    if (range_unsatisfiable(first, last, size)) {
+        refuse_range(handler, size);
+        return std::nullopt;
+    }
+    // Clients ask for a big range to cap their download; that is not an
+    // error, just the rest of the file.
+    if (last && *last > size) last = size;
+    ByteRange sent{first.value_or(0), last.value_or(size)};
+    // 206 only when less than the whole file is sent: Tornado notes that
+    // Chrome will not play audio given a 206 for "bytes=0-".
+    if (sent.end - sent.start != size) {
+        handler.set_status(206);
+        handler.set_header("Content-Range", content_range(first, last, size));
+    }
+    return sent;
+}
+
+// The body. Each piece is flushed before the next is read, so at most one
+// piece waits in memory however slow the client; a client that leaves
+// makes flush() fail with StreamClosedError, which the handler treats as a
+// quiet end (Tornado catches it here instead). The last piece is not
+// flushed: finish() sends it, which for a small file means headers and
+// body go out in one write. The references are safe: serve() awaits this
+// coroutine, so its handler and its file_path outlive it.
+Task<void> send_file_range(RequestHandler& handler, const std::string& file_path, ByteRange range) {
+    std::ifstream file(file_path, std::ios::binary);
+    if (!file) throw HTTPError(404);
+    file.seekg(range.start);
+    std::string buffer;
+    for (std::int64_t remaining = range.end - range.start; remaining > 0;) {
+        buffer.resize(static_cast<std::size_t>(std::min<std::int64_t>(remaining, kChunkSize)));
+        file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        // Content-Length has been promised, so a file cut short while we send
+        // it is an error, not a short response.
+        if (file.gcount() <= 0)
+            throw std::runtime_error("static file shrank while being sent: " + file_path);
+        buffer.resize(static_cast<std::size_t>(file.gcount()));
+        remaining -= file.gcount();
+        handler.write(buffer);
+        if (remaining > 0) co_await handler.flush();
+    }
+}
+
 }  // namespace
 
 // Hashing a file reads all of it, so the hash is cached per absolute path.
@@ -250,81 +349,16 @@ Task<void> StaticFileHandler::serve(std::string path, bool include_body) {
     // file and for any range of it (compute_etag returns etag_).
     std::string version = application().static_file_version(*file_path);
     if (!version.empty()) etag_ = "\"" + version + "\"";
-    set_header("Accept-Ranges", "bytes");
-    set_etag_header();
-    set_header("Last-Modified", format_timestamp(info->modified));
-    set_header("Content-Type", content_type_for(*file_path));
-    if (request().query_arguments.contains("v")) {
-        // A versioned URL (static_url) never changes: cache it for ten years.
-        set_header("Expires", format_timestamp(std::time(nullptr) + 10L * 365 * 86400));
-        set_header("Cache-Control", "max-age=" + std::to_string(10L * 365 * 86400));
-    }
+    set_file_headers(*this, *file_path, *info);
     if (should_return_304(info->modified)) {
         set_status(304);
         co_return;
     }
-
-    // Range (RFC 9110 section 14), as Tornado does it: one byte range only;
-    // anything else is ignored and the whole file is sent with a 200. `first`
-    // and `last` are slice indexes (the end is exclusive; see
-    // parse_request_range), not the inclusive numbers of the header.
-    std::int64_t size = info->size;
-    std::int64_t start = 0;
-    std::int64_t end = size;
-    if (std::string_view range_header = request().headers.get_first("Range");
-        !range_header.empty()) {
-        if (auto range = parse_request_range(range_header)) {
-            std::optional<std::int64_t> first = range->first;
-            std::optional<std::int64_t> last = range->second;
-            // A suffix range "bytes=-500" arrives as first = -500: the last 500
-            // bytes, or all of a shorter file.
-            if (first && *first < 0) first = std::max<std::int64_t>(0, *first + size);
-            // Not satisfiable (416): the first byte is past the end, the range is
-            // backwards, or it is the empty suffix "bytes=-0".
-            if ((first && (*first >= size || (last && *first >= *last))) || (last && *last == 0)) {
-                set_status(416);
-                set_header("Content-Type", "text/plain");
-                set_header("Content-Range", "bytes */" + std::to_string(size));
-                co_return;
-            }
-            // Clients ask for a big range to cap their download; that is not an
-            // error, just the rest of the file.
-            if (last && *last > size) last = size;
-            start = first.value_or(0);
-            end = last.value_or(size);
-            // 206 only when less than the whole file is sent: Tornado notes that
-            // Chrome will not play audio given a 206 for "bytes=0-".
-            if (end - start != size) {
-                set_status(206);
-                set_header("Content-Range", content_range(first, last, size));
-            }
-        }
-    }
-    set_header("Content-Length", end - start);
+    std::optional<ByteRange> range = apply_range_header(*this, info->size);
+    if (!range) co_return;
+    set_header("Content-Length", range->end - range->start);
     if (!include_body) co_return;
-
-    // The body. Each piece is flushed before the next is read, so at most one
-    // piece waits in memory however slow the client; a client that leaves
-    // makes flush() fail with StreamClosedError, which the handler treats as a
-    // quiet end (Tornado catches it here instead). The last piece is not
-    // flushed: finish() sends it, which for a small file means headers and
-    // body go out in one write.
-    std::ifstream file(*file_path, std::ios::binary);
-    if (!file) throw HTTPError(404);
-    file.seekg(start);
-    std::string buffer;
-    for (std::int64_t remaining = end - start; remaining > 0;) {
-        buffer.resize(static_cast<std::size_t>(std::min<std::int64_t>(remaining, kChunkSize)));
-        file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-        // Content-Length has been promised, so a file cut short while we send
-        // it is an error, not a short response.
-        if (file.gcount() <= 0)
-            throw std::runtime_error("static file shrank while being sent: " + *file_path);
-        buffer.resize(static_cast<std::size_t>(file.gcount()));
-        remaining -= file.gcount();
-        write(buffer);
-        if (remaining > 0) co_await flush();
-    }
+    co_await send_file_range(*this, *file_path, *range);
 }
 
 }  // namespace tornado

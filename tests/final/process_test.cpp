@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -149,6 +150,61 @@ TEST(ForkProcesses, TwoWorkersShareTheSocketAreRestartedAndStop) {
     EXPECT_EQ(WEXITSTATUS(status), 0);
     EXPECT_EQ(::kill(replacement, 0), -1);  // reaped, gone
     EXPECT_EQ(::kill(workers[1], 0), -1);
+}
+
+constexpr const char* kWorkerExitVariable = "TORNADO_TEST_FORK_WORKER_EXIT";
+
+// The supervisor's side of the two tests below, run in a process of its
+// own: two workers (at most 3 restarts) that exit at once with the status
+// in kWorkerExitVariable. 42 says the supervisor gave up, 5 that
+// fork_processes returned in the supervisor.
+TEST(ForkProcessesHelper, DISABLED_ShortLivedWorkers) {
+    const char* worker_exit = std::getenv(kWorkerExitVariable);
+    if (worker_exit == nullptr) GTEST_SKIP() << "run by the ForkProcesses tests below";
+    pid_t supervisor = ::getpid();
+    try {
+        tornado::fork_processes(2, 3);
+    } catch (const std::runtime_error&) {
+        ::_exit(42);
+    }
+    ::_exit(::getpid() == supervisor ? 5 : std::atoi(worker_exit));
+}
+
+// The helper's wait status, its workers exiting with `worker_exit`; -1 if
+// it has not ended after 30 seconds.
+int run_short_lived_workers(const char* worker_exit) {
+    pid_t supervisor = ::fork();
+    if (supervisor == 0) {
+        ::setpgid(0, 0);
+        ::setenv(kWorkerExitVariable, worker_exit, 1);
+        ::setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+        ::execl("/proc/self/exe", "final_tests",
+                "--gtest_filter=ForkProcessesHelper.DISABLED_ShortLivedWorkers",
+                "--gtest_also_run_disabled_tests", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    if (supervisor < 0) return -1;
+    ::setpgid(supervisor, supervisor);
+    ProcessGroup group{supervisor};
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (::waitpid(supervisor, &status, WNOHANG) == supervisor) return status;
+        std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+}
+
+TEST(ForkProcesses, WorkersThatExitNormallyEndTheSupervisorWithStatus0) {
+    int status = run_short_lived_workers("0");
+    ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(ForkProcesses, TooManyRestartsMakeTheSupervisorGiveUp) {
+    int status = run_short_lived_workers("3");
+    ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), 42);
 }
 
 }  // namespace

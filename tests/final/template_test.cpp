@@ -455,6 +455,28 @@ TEST(TemplateFormatting, FixedPointDigitsAreThoseOfPrintf) {
     }
 }
 
+TEST(TemplateFormatting, PercentFormatArgumentsAndErrors) {
+    EXPECT_EQ(render("{% raw '%-05d|% +d|%.f|%5.1f|%%' % (3, 4, 2.5, 2.25) %}"),
+              "3    |+4|2|  2.2|%");
+    EXPECT_EQ(render("{% raw '%s|%(a)s' % {'a': 1} %}"), "{'a': 1}|1");
+    // Python's errors, with Python's words.
+    EXPECT_EQ(python_error_of("{{ '%' % 1 }}"), "ValueError: incomplete format");
+    EXPECT_EQ(python_error_of("{{ '%5.' % 1 }}"), "ValueError: incomplete format");
+    EXPECT_EQ(python_error_of("{{ '%(a' % {'a': 1} }}"), "ValueError: incomplete format key");
+    EXPECT_EQ(python_error_of("{{ '%(b)s' % {'a': 1} }}"), "KeyError: 'b'");
+    EXPECT_EQ(python_error_of("{{ '%(a)s' % 1 }}"), "TypeError: format requires a mapping");
+    EXPECT_EQ(python_error_of("{{ '%s %s' % (1,) }}"),
+              "TypeError: not enough arguments for format string");
+    EXPECT_EQ(python_error_of("{{ '%(a)s %s' % {'a': 1} }}"),
+              "TypeError: not enough arguments for format string");
+    EXPECT_EQ(python_error_of("{{ '%s' % (1, 2) }}"),
+              "TypeError: not all arguments converted during string formatting");
+    // Ours: no "*" width, and no width past 10000.
+    EXPECT_EQ(python_error_of("{{ '%*d' % (5, 1) }}"),
+              "ValueError: '*' widths are not supported in templates");
+    EXPECT_EQ(python_error_of("{{ '%10001d' % 1 }}"), "ValueError: width too big");
+}
+
 }  // namespace
 
 namespace {

@@ -825,6 +825,40 @@ TEST_F(StaticTest, RangesGive206And416) {
     EXPECT_EQ(beyond.headers.get("Content-Range"), "bytes */18");
 }
 
+TEST_F(StaticTest, RangeEdgeCases) {
+    // All of the file is a 200, not a 206.
+    HTTPResponse whole = fetch("/static/hello.txt", with_header("Range", "bytes=0-"));
+    EXPECT_EQ(whole.code, 200);
+    EXPECT_EQ(whole.body, "Hello from a file\n");
+    EXPECT_EQ(whole.headers.get("Content-Range"), "");
+    // An end past the file is the rest of the file.
+    HTTPResponse rest = fetch("/static/hello.txt", with_header("Range", "bytes=6-1000"));
+    EXPECT_EQ(rest.code, 206);
+    EXPECT_EQ(rest.body, "from a file\n");
+    EXPECT_EQ(rest.headers.get("Content-Range"), "bytes 6-17/18");
+    // The empty suffix and a backwards range cannot be satisfied.
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("Range", "bytes=-0")).code, 416);
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("Range", "bytes=5-2")).code, 416);
+    // Two ranges are ignored: the whole file.
+    HTTPResponse two = fetch("/static/hello.txt", with_header("Range", "bytes=0-1,4-5"));
+    EXPECT_EQ(two.code, 200);
+    EXPECT_EQ(two.body, "Hello from a file\n");
+}
+
+TEST_F(StaticTest, ARangeOfABigFileSpansPiecesAndHeadGivesItsLength) {
+    HTTPResponse tail = fetch("/static/big.bin", with_header("Range", "bytes=70000-"));
+    EXPECT_EQ(tail.code, 206);
+    EXPECT_EQ(tail.body, big_.substr(70000));
+    EXPECT_EQ(tail.headers.get("Content-Range"),
+              "bytes 70000-" + std::to_string(big_.size() - 1) + "/" + std::to_string(big_.size()));
+    HTTPRequest head = with_header("Range", "bytes=0-4");
+    head.method = "HEAD";
+    HTTPResponse headers_only = fetch("/static/big.bin", head);
+    EXPECT_EQ(headers_only.code, 206);
+    EXPECT_EQ(headers_only.headers.get("Content-Length"), "5");
+    EXPECT_EQ(headers_only.body, "");
+}
+
 TEST_F(StaticTest, MissingOutsideAndFolders) {
     EXPECT_EQ(fetch("/static/missing.txt").code, 404);
     EXPECT_EQ(fetch("/static/..%2Ftornado_secret_" + std::to_string(::getpid())).code, 403);
