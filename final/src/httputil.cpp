@@ -1,9 +1,28 @@
-// httputil.cpp: see tornado/httputil.h for the contract.
+// httputil.cpp: HTTP's data types and parsers, with no I/O in them (see tornado/httputil.h
+// for the contract; Tornado's tornado/httputil.py is the model).
 //
-// The request-head parser (HeadParser) is the hot path: one pass over the
-// bytes, with the characters that end or break a field found eight bytes at
-// a time (SWAR: "SIMD within a register"), names normalised in place, and
-// the fields recorded as offsets into the head's own buffer.
+// What the server hands to this file, in the order a request arrives:
+//
+//   the head, up to the empty line   parse_request_head (HeadParser): the request line, and
+//                                    HTTPHeaders that adopt the head's buffer
+//   its headers                      parse_body_framing: Content-Length or chunked
+//   each chunk-size line             parse_chunk_size (from chunked_body.cpp)
+//   the target's query               HTTPServerRequest::derive_fields -> parse_qs_bytes
+//   the body                         HTTPServerRequest::parse_body -> parse_body_arguments:
+//                                    urlencoded (parse_qs_bytes) or multipart
+//   the Cookie header, on first use  HTTPServerRequest::cookies -> parse_cookie
+//
+// and, on the way out, each response's Date (http_date_now). The client and the multipart
+// parser use the line-by-line parsers instead (parse_response_start_line,
+// HTTPHeaders::parse), which accept folded header lines as Tornado does.
+//
+// Two kinds of code live here. The request-head parser is the hot path and the server's
+// guard: strict (see "the request head, in one pass" below for why), one pass over the
+// bytes, with the characters that end or break a field found eight bytes at a time (SWAR:
+// "SIMD within a register"), names normalised in place, and the fields recorded as offsets
+// into the head's own buffer. The rest ports Tornado's helpers (and the Python library
+// functions they call: urllib.parse, email.utils, http.cookies); each says which one it
+// follows and where it departs from it.
 #include "tornado/httputil.h"
 
 #include <algorithm>
@@ -30,6 +49,10 @@ using detail::trim_ows;
 
 // --- character classes ---------------------------------------------------------------
 
+// tchar (RFC 9110 section 5.6.2): what methods and header names are made of. A table of 256
+// entries, built at compile time, because the head parser asks about every byte of every
+// method and name: one load, where the grammar's fifteen punctuation characters as
+// comparisons would be a chain of branches.
 constexpr std::array<bool, 256> make_token_table() {
     std::array<bool, 256> table{};
     for (int c = '0'; c <= '9'; ++c) table[c] = true;
@@ -44,9 +67,17 @@ inline bool token_char(char c) { return kTokenChar[static_cast<unsigned char>(c)
 
 // --- eight bytes at a time -------------------------------------------------------------
 
+// A request head is mostly ordinary bytes between rare stops (SP, CR, LF, a control
+// character). Testing a 64-bit word for "any stop among these eight bytes?" takes a handful
+// of arithmetic instructions, so long values and targets are crossed eight bytes per step;
+// only the word that holds a stop is then walked a byte at a time.
+
 constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
 constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
 
+// Eight bytes from any address. memcpy, not a cast to uint64_t*: the bytes need not be
+// aligned, and reading chars through another type breaks the aliasing rules. The compiler
+// makes it one load.
 inline std::uint64_t load8(const char* p) {
     std::uint64_t word;
     std::memcpy(&word, p, sizeof word);
@@ -57,6 +88,8 @@ inline std::uint64_t load8(const char* p) {
 inline std::uint64_t has_less(std::uint64_t word, unsigned n) {
     return (word - kOnes * n) & ~word & kHighs;
 }
+// Non-zero if some byte of `word` equals `byte`: the XOR turns exactly those bytes into
+// zero, and the rest is has_less(x, 1), "some byte is zero".
 inline std::uint64_t has_byte(std::uint64_t word, unsigned char byte) {
     std::uint64_t x = word ^ (kOnes * byte);
     return (x - kOnes) & ~x & kHighs;
@@ -64,7 +97,11 @@ inline std::uint64_t has_byte(std::uint64_t word, unsigned char byte) {
 
 // The first byte from p on that is below 0x20 or DEL (a value's CR, or a
 // control character), or end. Skips eight ordinary bytes per step; the
-// word that holds the stop is then walked byte by byte.
+// word that holds the stop is then walked byte by byte. HTAB is the one
+// control character a field value may hold (RFC 9110 section 5.5); it stops
+// the eight-byte test like the others, so it is stepped over here and the
+// fast loop resumes. Used for every value the head parser reads, for each
+// value an application sets (check_value) and for chunk extensions.
 inline const char* skip_value_bytes(const char* p, const char* end) {
     for (;;) {
         while (end - p >= 8) {
@@ -87,7 +124,8 @@ inline const char* skip_value_bytes(const char* p, const char* end) {
 }
 
 // The first byte from p on that is a space, a control character or DEL
-// (the end of a request target), or end.
+// (the end of a request target), or end. SP is 0x20, so "below 0x21" finds
+// the target's end and a control character in the same test.
 inline const char* skip_target_bytes(const char* p, const char* end) {
     while (end - p >= 8) {
         std::uint64_t word = load8(p);
@@ -102,6 +140,10 @@ inline const char* skip_target_bytes(const char* p, const char* end) {
     return end;
 }
 
+// Http-Header-Case, as Tornado's _normalize_header: each '-'-separated word
+// capitalised, the rest of it lowered (Python's str.capitalize lowers too, so
+// "X-FOO" becomes "X-Foo"). In place, because every caller has just copied
+// the name to where it will stay.
 void normalize_in_place(char* name, std::size_t size) {
     bool word_start = true;
     for (std::size_t i = 0; i < size; ++i) {
@@ -111,7 +153,10 @@ void normalize_in_place(char* name, std::size_t size) {
     }
 }
 
-// Appends the UTF-8 encoding of a code point below 0x800.
+// Appends the UTF-8 encoding of a code point below 0x800. Where Python turns
+// bytes into a str of code points up to 0xff (an ISO-8859-1 filename, a
+// cookie's octal escape), we keep UTF-8 bytes, which is what that str would
+// be encoded to on its way out.
 void append_utf8(std::string& out, unsigned code_point) {
     if (code_point < 0x80) {
         out += static_cast<char>(code_point);
@@ -125,6 +170,7 @@ void append_utf8(std::string& out, unsigned code_point) {
 
 // --- names --------------------------------------------------------------------------------
 
+// token = 1*tchar (RFC 9110 section 5.6.2): the empty string is not one.
 bool is_token(std::string_view text) noexcept {
     if (text.empty()) return false;
     for (char c : text) {
@@ -150,10 +196,17 @@ std::string normalize_header_name(std::string_view name) {
 
 namespace {
 
+// Who handed us a field decides what a bad one is: from the application, a
+// programming error (std::invalid_argument); from the peer, malformed input
+// (HTTPInputError, which the server answers with a 400).
 enum class Source { application, peer };
 
 // Checks a field about to be added. The application's mistakes are
-// std::invalid_argument; the peer's are HTTPInputError (400).
+// std::invalid_argument; the peer's are HTTPInputError (400). The rule is the
+// head parser's: no control character but HTAB, no DEL. CR and LF are the
+// ones that matter: written into a response, a value holding CRLF would
+// start a header, or a body, of someone else's choosing (response
+// splitting, RFC 9112 section 11.1).
 void check_value(std::string_view name, std::string_view value, Source source) {
     const char* end = value.data() + value.size();
     // Eight bytes at a time: every response sets a few headers.
@@ -165,6 +218,8 @@ void check_value(std::string_view name, std::string_view value, Source source) {
     }
 }
 
+// A field name is a token (RFC 9110 section 5.1): no space, colon or control
+// character that could end it early when the field is written out.
 void check_field(std::string_view name, std::string_view value, Source source) {
     if (!is_token(name)) {
         std::string message = "header name is not a token: " + quoted(name);
@@ -181,12 +236,17 @@ HTTPHeaders::HTTPHeaders(
     for (const auto& [name, value] : fields) add(name, value);
 }
 
+// The name is copied once, into its final place, and normalised there.
 void HTTPHeaders::append_field(std::string_view name, std::string_view value) {
     std::size_t name_at = text_.size();
     append_normalized_field(name, value);
     normalize_in_place(text_.data() + name_at, name.size());
 }
 
+// A Slot holds 32-bit offsets (four of them make 16 bytes a field), which
+// caps one HTTPHeaders at 4 GiB of names and values: far beyond any limit a
+// server sets on a head, so the check almost never fires, but it keeps the
+// casts below from wrapping silently.
 void HTTPHeaders::append_normalized_field(std::string_view name, std::string_view value) {
     if (text_.size() + name.size() + value.size() > std::numeric_limits<std::uint32_t>::max()) {
         throw std::length_error("HTTPHeaders: over 4 GiB of headers");
@@ -211,12 +271,17 @@ void HTTPHeaders::add_known_name(std::string_view name, std::string_view value) 
     append_normalized_field(name, value);
 }
 
+// The new field goes to the end, where Tornado's dict keeps the name's first
+// place. Only the order on the wire differs: the order of fields with
+// different names carries no meaning (RFC 9110 section 5.3).
 void HTTPHeaders::set(std::string_view name, std::string_view value) {
     check_field(name, value, Source::application);
     remove(name);
     append_field(name, value);
 }
 
+// Only the slots go: their bytes stay in text_ (other slots' offsets point
+// past them) and are counted as dead until compact_if_wasteful copies.
 std::size_t HTTPHeaders::remove(std::string_view name) {
     std::size_t removed = 0;
     std::erase_if(fields_, [&](const Slot& slot) {
@@ -233,7 +298,9 @@ std::size_t HTTPHeaders::remove(std::string_view name) {
 }
 
 // After many removals, copy the live fields into a fresh string (a response
-// whose headers an application sets and resets must not grow forever).
+// whose headers an application sets and resets must not grow forever). The
+// thresholds (1 KiB, and half the text) make the copy rare and its cost
+// proportional to what it frees.
 void HTTPHeaders::compact_if_wasteful() {
     if (dead_bytes_ < 1024 || dead_bytes_ < text_.size() / 2) return;
     std::vector<std::pair<std::string, std::string>> live = get_all();
@@ -252,6 +319,10 @@ void HTTPHeaders::reserve(std::size_t fields, std::size_t bytes) {
     text_.reserve(bytes);
 }
 
+// A fresh HTTPHeaders reserved to the exact size, then moved in: this drops
+// what a parsed head kept besides the fields (the request line, the colons
+// and line ends) and any dead bytes, where std::string::shrink_to_fit
+// could only trim the unused capacity.
 void HTTPHeaders::shrink_to_fit() {
     std::size_t bytes = 0;
     for (const Slot& slot : fields_) bytes += slot.name_size + slot.value_size;
@@ -265,6 +336,8 @@ void HTTPHeaders::shrink_to_fit() {
     *this = std::move(compact);
 }
 
+// The lookups compare sizes first: most names differ in length, so most
+// fields are passed over without reading a byte of them.
 bool HTTPHeaders::contains(std::string_view name) const noexcept {
     for (const Slot& slot : fields_) {
         if (slot.name_size == name.size() &&
@@ -300,6 +373,8 @@ std::size_t HTTPHeaders::count(std::string_view name) const noexcept {
     return n;
 }
 
+// Joined with "," and no space, exactly as Tornado's headers[name]: RFC 9110
+// section 5.3 lets a recipient join repeated field lines with commas.
 std::string HTTPHeaders::get(std::string_view name, std::string_view fallback) const {
     std::string joined;
     bool found = false;
@@ -327,6 +402,9 @@ std::vector<std::pair<std::string, std::string>> HTTPHeaders::get_all() const {
     return all;
 }
 
+// Written as stored: every value was checked when it was added (add, set,
+// the parsers) or is one the framework wrote itself (append_normalized_field),
+// so nothing here can break the response's framing.
 void HTTPHeaders::write_to(std::string& out) const {
     for (Field field : *this) {
         out.append(field.name);
@@ -347,6 +425,10 @@ std::string HTTPHeaders::to_string() const {
     return out;
 }
 
+// Field by field, in order: stricter than Tornado's, whose Mapping equality
+// compares each name's joined value and ignores the order of names. Tests
+// use it to check that parsed headers survive being written out and
+// parsed again.
 bool operator==(const HTTPHeaders& a, const HTTPHeaders& b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -357,13 +439,22 @@ bool operator==(const HTTPHeaders& a, const HTTPHeaders& b) {
     return true;
 }
 
+// Tornado's parse_line, the lenient one: this is what the client reads a
+// response's headers with, and the multipart parser a part's. It accepts
+// obsolete line folding (RFC 9112 section 5.2), which the server's head
+// parser refuses. It still refuses names that are not tokens and control
+// characters in values, with the peer's exception (HTTPInputError).
 void HTTPHeaders::parse_line(std::string_view line) {
     if (line.empty()) return;
     if (is_ows(line.front())) {
-        // Obsolete folding: the line continues the previous value.
+        // Obsolete folding: the line continues the previous value, joined with
+        // one space as Tornado does ("Continuation" only names it in errors).
         if (fields_.empty()) throw HTTPInputError("first header line cannot start with whitespace");
         std::string_view more = trim_ows(line);
         check_field("Continuation", more, Source::peer);
+        // A value must stay contiguous in text_: when the last value is the
+        // tail of text_ it is rewritten where it is, else the joined value is
+        // appended and the old bytes become dead.
         Slot& last = fields_.back();
         std::string value(text_.data() + last.value_at, last.value_size);
         value += ' ';
@@ -378,6 +469,8 @@ void HTTPHeaders::parse_line(std::string_view line) {
         last.value_size = static_cast<std::uint32_t>(value.size());
         return;
     }
+    // Split at the first colon, as Tornado's line.split(":", 1). The name is
+    // not trimmed: "Name : v" fails check_field, as "Name " is no token.
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos)
         throw HTTPInputError("no colon in header line: " + quoted(line));
@@ -387,6 +480,9 @@ void HTTPHeaders::parse_line(std::string_view line) {
     append_field(name, value);
 }
 
+// Lines end in LF, with the CR before it dropped when there is one (Tornado's
+// parse, after RFC 9112 section 2.2). Empty lines are skipped, not taken as
+// the end: the caller passes only the header block.
 HTTPHeaders HTTPHeaders::parse(std::string_view text) {
     HTTPHeaders headers;
     std::size_t start = 0;
@@ -402,13 +498,51 @@ HTTPHeaders HTTPHeaders::parse(std::string_view text) {
 }
 
 // --- the request head, in one pass ---------------------------------------------------------
+//
+// parse_request_head is what the server runs on every request, so it is written as a list
+// of small steps that each take a cursor `p` and return it moved past what they read:
+//
+//   skip_blank_lines      CRLFs a client may send before the request line
+//   parse_request_line    parse_method, parse_target, parse_version
+//   parse_field_line      once per header line: read_field_name, skip_ows, the value
+//                         (skip_value_bytes), trim_trailing_ows, then the field is recorded
+//   check_head_end        what can only be checked after the empty line
+//
+// One pass: the cursor never moves back (only a value's trailing whitespace is looked at a
+// second time), so each byte is read about once and every decision is made on the byte under
+// the cursor. Nothing is copied but the three parts of the request line: names and values
+// stay where they are and are recorded as offsets into the head's own buffer.
+//
+// Strict: where RFC 9112 lets a recipient choose between refusing and repairing, this
+// refuses. A server that repairs a malformed head differently from a proxy in front of it
+// sees a different request than the proxy checked (request smuggling, RFC 9112 section
+// 11.2). Tornado 6.2 is more lenient (it takes "Name : value" and folded lines); the
+// server here answers those with a 400 whose message names the rule broken.
+//
+// The steps carry [[gnu::always_inline]]: GCC does not always inline a function used once
+// into a caller this large, and the calls cost more than the steps (without the attribute,
+// parsing a browser's head took 5% more instructions). The
+// error paths are the opposite: [[noreturn]] functions of their own (bad_method, ...), so
+// that the steps hold only what a well-formed request runs through, and the work of
+// choosing a message (which reads the line again) is paid by bad requests only.
 
+// HTTPHeaders befriends this struct, so the steps that fill its private field table are
+// members; the steps that touch no private member are free functions below.
 struct HeadParser {
     static RequestHead parse(std::string&& head);
+
+private:
+    [[gnu::always_inline]] static inline char* parse_field_line(const char* begin, char* p,
+                                                                const char* end,
+                                                                HTTPHeaders& headers,
+                                                                int& host_count);
 };
 
 namespace {
 
+// A version that is not HTTP/1.x: 505 if it is at least shaped like one (RFC 9110 section
+// 15.6.6: the server does not speak that major version), else 400. Also used by
+// parse_request_start_line.
 [[noreturn]] void bad_version(std::string_view version) {
     bool well_formed = version.size() == 8 && version.starts_with("HTTP/") &&
                        is_digit(version[5]) && version[6] == '.' && is_digit(version[7]);
@@ -418,149 +552,254 @@ namespace {
 
 // The length of the line ending at p: 2 for CRLF, 1 for a bare LF (which
 // RFC 9112 section 2.2 lets a recipient accept, and Tornado does), else 0.
-std::size_t line_end_size(const char* p, const char* end) {
+[[gnu::always_inline]] inline std::size_t line_end_size(const char* p, const char* end) {
     if (p < end && *p == '\n') return 1;
     if (end - p >= 2 && p[0] == '\r' && p[1] == '\n') return 2;
     return 0;
 }
 
-// What is wrong with the line ending at p (which is neither CRLF nor LF).
+// What is wrong with the line ending at p (which is neither CRLF nor LF). A CR not followed
+// by LF is refused: RFC 9112 section 2.2 lets a recipient refuse it or read it as a space,
+// and refusing leaves no head that a proxy reading it as a line end would split otherwise.
 [[noreturn]] void bad_line_end(const char* p, const char* end, std::string_view where) {
     if (p >= end) throw HTTPInputError("request head not ended by an empty line");
     if (*p == '\r') throw HTTPInputError("bare CR in " + std::string(where));
     throw HTTPInputError("control character in " + std::string(where));
 }
 
+// The error paths of the request line. Each finds the words for what the step saw, so it may
+// scan the rest of the line again; `line` is where the request line starts.
+
+[[noreturn]] void bad_method(const char* line, const char* p, const char* end) {
+    const char* line_end = static_cast<const char*>(std::memchr(line, '\n', end - line));
+    std::string_view text(line, (line_end ? line_end : end) - line);
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    if (p == line || (p < end && *p != ' ' && *p != '\r' && *p != '\n')) {
+        throw HTTPInputError("malformed request line (method is not a token): " + quoted(text));
+    }
+    throw HTTPInputError("malformed request line: " + quoted(text));
+}
+
+[[noreturn]] void bad_target(const char* line, const char* target, const char* p, const char* end) {
+    if (p < end && *p == ' ') throw HTTPInputError("malformed request line: empty request target");
+    if (p < end && (*p == '\r' || *p == '\n')) {
+        throw HTTPInputError("malformed request line (no HTTP version): " +
+                             quoted(std::string_view(line, p - line)));
+    }
+    // The byte that stopped the target is shown with it (at the end of the head, that is
+    // the NUL std::string keeps after its bytes).
+    throw HTTPInputError("malformed request target: " +
+                         quoted(std::string_view(target, p + 1 - target)));
+}
+
+// Whatever follows the target, when it is not "HTTP/1.x" and a line end.
+[[noreturn]] void bad_version_or_line_end(const char* version, const char* end) {
+    const char* p = version;
+    while (p < end && *p != '\r' && *p != '\n' && *p != ' ') ++p;
+    if (p < end && *p == ' ') throw HTTPInputError("malformed request line: more than three parts");
+    std::string_view seen(version, p - version);
+    if (seen.size() == 8 && seen.starts_with("HTTP/1.") && is_digit(seen[7])) {
+        bad_line_end(p, end, "the request line");
+    }
+    bad_version(seen);
+}
+
+// RFC 9112 section 2.2: a server should ignore at least one empty line before the request
+// line (some old clients send a CRLF after a POST body). IOStream::read_until_empty_line
+// ends the head at the first LF followed by an empty line, so from the server at most one
+// blank line comes before the request line: two in a row are taken as the end of a head.
+[[gnu::always_inline]] inline char* skip_blank_lines(char* p, const char* end) {
+    while (std::size_t blank = line_end_size(p, end)) p += blank;
+    return p;
+}
+
+// request-line = method SP request-target SP HTTP-version (RFC 9112 section 3), each part
+// ended by exactly one SP. The RFC lets a recipient split on any run of whitespace instead;
+// refusing that keeps us seeing the same three parts as any stricter parser in front of us.
+
+// The method: a token (RFC 9110 section 9.1), case-sensitive and not checked against a list:
+// an unknown method is the application's to answer (RequestHandler says 405).
+[[gnu::always_inline]] inline char* parse_method(char* p, const char* end, std::string& method) {
+    const char* start = p;
+    while (p < end && token_char(*p)) ++p;
+    if (p == end || *p != ' ' || p == start) bad_method(start, p, end);
+    method.assign(start, static_cast<std::size_t>(p - start));
+    return p + 1;
+}
+
+// The target: the bytes up to the next SP, none of them a control character. Which form it
+// has (origin, absolute, authority or "*", RFC 9112 section 3.2) is not checked: as in
+// Tornado, the request keeps it as sent and splits off the query later. Bytes above 0x7f
+// pass, as Tornado lets them. The search goes eight bytes at a time (skip_target_bytes);
+// the skip_ helpers take const pointers because read-only callers share them, while the
+// head itself is ours to write, hence the const_casts on their results here and below.
+[[gnu::always_inline]] inline char* parse_target(const char* line, char* p, const char* end,
+                                                 std::string& path) {
+    const char* start = p;
+    p = const_cast<char*>(skip_target_bytes(p, end));
+    if (p == start || p == end || *p != ' ') bad_target(line, start, p, end);
+    path.assign(start, static_cast<std::size_t>(p - start));
+    return p + 1;
+}
+
+// HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 section 2.3), then the line's end. The
+// version is always 8 bytes, so the usual case is tested at fixed places, with no scan. Any
+// minor version is taken: minor versions are backward compatible (RFC 9110 section 2.5).
+[[gnu::always_inline]] inline char* parse_version(char* p, const char* end, std::string& version) {
+    std::size_t line_end = end - p >= 8 ? line_end_size(p + 8, end) : 0;
+    if (line_end == 0 || std::memcmp(p, "HTTP/1.", 7) != 0 || !is_digit(p[7])) {
+        bad_version_or_line_end(p, end);
+    }
+    version.assign(p, 8);
+    return p + 8 + line_end;
+}
+
+[[gnu::always_inline]] inline char* parse_request_line(char* p, const char* end,
+                                                       RequestStartLine& line) {
+    const char* start = p;
+    p = parse_method(p, end, line.method);
+    p = parse_target(start, p, end, line.path);
+    return parse_version(p, end, line.version);
+}
+
+// The error paths of a header line.
+
+// The name did not end in a colon right after at least one token character. Also where the
+// head running out is noticed: the name loop stops at once at `end`.
+[[noreturn]] void bad_field_name(const char* name, const char* p, const char* end) {
+    if (name == end) throw HTTPInputError("request head not ended by an empty line");
+    if (p == name && is_ows(*name)) {
+        throw HTTPInputError(
+            "obsolete line folding in the request head (a line starts with whitespace)");
+    }
+    if (p == name && (*p == '\r' || *p == '\n')) bad_line_end(p, end, "the request head");
+    if (p == name && *p == ':') throw HTTPInputError("empty header name");
+    const char* line_end = p;
+    while (line_end < end && *line_end != '\r' && *line_end != '\n') ++line_end;
+    std::string_view line(name, line_end - name);
+    if (p < end && is_ows(*p)) {
+        const char* after = p;
+        while (after < end && is_ows(*after)) ++after;
+        if (after < end && *after == ':') {
+            throw HTTPInputError("whitespace between header name and colon: " + quoted(line));
+        }
+    }
+    if (line.find(':') == std::string_view::npos) {
+        throw HTTPInputError("no colon in header line: " + quoted(line));
+    }
+    throw HTTPInputError("header name is not a token: " + quoted(line.substr(0, line.find(':'))));
+}
+
+// The value stopped at a byte that is not a line end.
+[[noreturn]] void bad_field_value(const char* name, const char* name_end, const char* p,
+                                  const char* end) {
+    std::string_view field_name(name, name_end - name);
+    if (p < end && *p != '\r' && *p != '\n') {
+        throw HTTPInputError("control character in the value of header " + quoted(field_name));
+    }
+    bad_line_end(p, end, "header " + std::string(field_name));
+}
+
+// field-name = token (RFC 9112 section 5, RFC 9110 section 5.6.2), rewritten in
+// Http-Header-Case (Tornado's _normalize_header) while it is checked: lookups can then
+// compare with a known spelling, and the name needs neither a second pass nor a copy.
+// Returns where the name stops, which in a good line is its colon: RFC 9112 section 5.1
+// says a server must refuse whitespace between a name and its colon.
+[[gnu::always_inline]] inline char* read_field_name(char* p, const char* end) {
+    bool word_start = true;
+    while (p < end && token_char(*p)) {
+        char c = *p;
+        *p = word_start ? ascii_upper(c) : ascii_lower(c);
+        word_start = c == '-';
+        ++p;
+    }
+    return p;
+}
+
+[[gnu::always_inline]] inline char* skip_ows(char* p, const char* end) {
+    while (p < end && is_ows(*p)) ++p;
+    return p;
+}
+
+// field-line = field-name ":" OWS field-value OWS (RFC 9112 section 5): the OWS after the
+// value is not part of it. Found by stepping back from the line end, since a value may hold
+// spaces of its own.
+[[gnu::always_inline]] inline const char* trim_trailing_ows(const char* value,
+                                                            const char* value_end) {
+    while (value_end > value && is_ows(value_end[-1])) --value_end;
+    return value_end;
+}
+
+// After the empty line. Nothing may follow it: from the server nothing can (the stream stops
+// at the first empty line), but a direct caller could pass a body along. At most one Host
+// (RFC 9112 section 3.2: two could make a proxy and us disagree about which site is asked).
+// The slots hold 32-bit offsets, so a head past 4 GiB cannot be recorded (431); the server's
+// max_header_size refuses far smaller heads long before.
+[[gnu::always_inline]] inline void check_head_end(const char* p, const char* end, int host_count,
+                                                  std::size_t size) {
+    if (p != end) throw HTTPInputError("bytes after the end of the request head");
+    if (host_count > 1) throw HTTPInputError("more than one Host header");
+    if (size > std::numeric_limits<std::uint32_t>::max())
+        throw HTTPInputError(431, "request head too large");
+}
+
 }  // namespace
 
+// One header line, "Name: value" and its line end; returns the start of the next line.
+// `begin` is the head's first byte, from which the offsets are counted.
+char* HeadParser::parse_field_line(const char* begin, char* p, const char* end,
+                                   HTTPHeaders& headers, int& host_count) {
+    char* name = p;
+    p = read_field_name(p, end);
+    if (p == end || *p != ':' || p == name) bad_field_name(name, p, end);
+    const char* name_end = p;
+
+    // The value: no control character but HTAB (RFC 9110 section 5.5 asks a recipient to
+    // refuse or replace CR, LF and NUL; the other controls and DEL are invalid too, though
+    // the RFC lets a recipient keep them: refusing is the simpler rule to reason about).
+    // Bytes above 0x7f (obs-text) pass.
+    // skip_value_bytes goes eight bytes at a time and stops at the line end.
+    const char* value = p = skip_ows(p + 1, end);
+    p = const_cast<char*>(skip_value_bytes(p, end));
+    std::size_t line_end = line_end_size(p, end);
+    if (line_end == 0) bad_field_value(name, name_end, p, end);
+    const char* value_end = trim_trailing_ows(value, p);
+
+    // Recorded as offsets into the head, which the headers adopt at the end: no copy.
+    HTTPHeaders::Slot slot{};
+    slot.name_at = static_cast<std::uint32_t>(name - begin);
+    slot.name_size = static_cast<std::uint32_t>(name_end - name);
+    slot.value_at = static_cast<std::uint32_t>(value - begin);
+    slot.value_size = static_cast<std::uint32_t>(value_end - value);
+    headers.fields_.push_back(slot);
+    // The name is in Http-Header-Case already, so one memcmp finds every spelling of Host.
+    if (slot.name_size == 4 && std::memcmp(name, "Host", 4) == 0) ++host_count;
+    return p + line_end;
+}
+
+// The head is taken by rvalue so that the headers can keep its buffer, which the names were
+// normalised in and the slots point into.
 RequestHead HeadParser::parse(std::string&& head) {
     RequestHead result;
     char* const begin = head.data();
     const char* const end = begin + head.size();
-    char* p = begin;
 
-    // Empty lines before the request line are to be ignored (RFC 9112 section 2.2).
-    while (std::size_t blank = line_end_size(p, end)) p += blank;
+    char* p = skip_blank_lines(begin, end);
+    p = parse_request_line(p, end, result.start_line);
 
-    // --- request line: METHOD SP target SP HTTP/1.x CRLF (or LF, as every line)
-    const char* method = p;
-    while (p < end && token_char(*p)) ++p;
-    if (p == end || *p != ' ' || p == method) {
-        const char* line_end = static_cast<const char*>(std::memchr(method, '\n', end - method));
-        std::string_view line(method, (line_end ? line_end : end) - method);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (p == method || (p < end && *p != ' ' && *p != '\r' && *p != '\n')) {
-            throw HTTPInputError("malformed request line (method is not a token): " + quoted(line));
-        }
-        throw HTTPInputError("malformed request line: " + quoted(line));
-    }
-    result.start_line.method.assign(method, static_cast<std::size_t>(p - method));
-    ++p;
-    const char* target = p;
-    p = const_cast<char*>(skip_target_bytes(p, end));
-    if (p == target || p == end || *p != ' ') {
-        if (p < end && *p == ' ')
-            throw HTTPInputError("malformed request line: empty request target");
-        if (p < end && (*p == '\r' || *p == '\n')) {
-            throw HTTPInputError("malformed request line (no HTTP version): " +
-                                 quoted(std::string_view(method, p - method)));
-        }
-        throw HTTPInputError("malformed request target: " +
-                             quoted(std::string_view(target, p + 1 - target)));
-    }
-    result.start_line.path.assign(target, static_cast<std::size_t>(p - target));
-    ++p;
-    const char* version = p;
-    std::size_t version_end = end - p >= 8 ? line_end_size(p + 8, end) : 0;
-    if (version_end != 0 && std::memcmp(p, "HTTP/1.", 7) == 0 && is_digit(p[7])) {
-        result.start_line.version.assign(p, 8);
-        p += 8 + version_end;
-    } else {
-        while (p < end && *p != '\r' && *p != '\n' && *p != ' ') ++p;
-        if (p < end && *p == ' ')
-            throw HTTPInputError("malformed request line: more than three parts");
-        std::string_view seen(version, p - version);
-        if (seen.size() == 8 && seen.starts_with("HTTP/1.") && is_digit(seen[7])) {
-            bad_line_end(p, end, "the request line");
-        }
-        bad_version(seen);
-    }
-
-    // --- header fields: name ":" OWS value OWS CRLF, until an empty line
+    // Room for 16 fields in one allocation: a browser sends about a dozen, and growing
+    // from empty would allocate five times on the way.
     HTTPHeaders& headers = result.headers;
     headers.fields_.reserve(16);
     int host_count = 0;
     for (;;) {
-        if (std::size_t blank = line_end_size(p, end)) {
-            p += blank;
+        if (std::size_t empty_line = line_end_size(p, end)) {
+            p += empty_line;
             break;
         }
-        if (p >= end) throw HTTPInputError("request head not ended by an empty line");
-        char* name = p;
-        // Normalised (Http-Header-Case) while it is checked: one pass.
-        bool word_start = true;
-        while (p < end && token_char(*p)) {
-            char c = *p;
-            *p = word_start ? ascii_upper(c) : ascii_lower(c);
-            word_start = c == '-';
-            ++p;
-        }
-        if (p == end || *p != ':' || p == name) {
-            if (p == name && is_ows(*name)) {
-                throw HTTPInputError(
-                    "obsolete line folding in the request head (a line starts with whitespace)");
-            }
-            if (p == name && (*p == '\r' || *p == '\n')) bad_line_end(p, end, "the request head");
-            if (p == name && *p == ':') throw HTTPInputError("empty header name");
-            const char* line_end = p;
-            while (line_end < end && *line_end != '\r' && *line_end != '\n') ++line_end;
-            std::string_view line(name, line_end - name);
-            if (p < end && is_ows(*p)) {
-                const char* after = p;
-                while (after < end && is_ows(*after)) ++after;
-                if (after < end && *after == ':') {
-                    throw HTTPInputError("whitespace between header name and colon: " +
-                                         quoted(line));
-                }
-            }
-            if (line.find(':') == std::string_view::npos) {
-                throw HTTPInputError("no colon in header line: " + quoted(line));
-            }
-            throw HTTPInputError("header name is not a token: " +
-                                 quoted(line.substr(0, line.find(':'))));
-        }
-        const char* name_end = p;
-        ++p;
-        while (p < end && is_ows(*p)) ++p;
-        const char* value = p;
-        p = const_cast<char*>(skip_value_bytes(p, end));
-        std::size_t value_line_end = line_end_size(p, end);
-        if (value_line_end == 0) {
-            std::string_view field_name(name, name_end - name);
-            if (p < end && *p != '\r' && *p != '\n') {
-                throw HTTPInputError("control character in the value of header " +
-                                     quoted(field_name));
-            }
-            bad_line_end(p, end, "header " + std::string(field_name));
-        }
-        const char* value_end = p;
-        while (value_end > value && is_ows(value_end[-1])) --value_end;
-        p += value_line_end;
-
-        HTTPHeaders::Slot slot{};
-        slot.name_at = static_cast<std::uint32_t>(name - begin);
-        slot.name_size = static_cast<std::uint32_t>(name_end - name);
-        slot.value_at = static_cast<std::uint32_t>(value - begin);
-        slot.value_size = static_cast<std::uint32_t>(value_end - value);
-        headers.fields_.push_back(slot);
-        if (slot.name_size == 4 && std::memcmp(name, "Host", 4) == 0) ++host_count;
+        p = parse_field_line(begin, p, end, headers, host_count);
     }
-    if (p != end) throw HTTPInputError("bytes after the end of the request head");
-    // Two Host headers: a proxy and we could disagree about which site this
-    // is (RFC 9112 section 3.2 says 400).
-    if (host_count > 1) throw HTTPInputError("more than one Host header");
-    if (head.size() > std::numeric_limits<std::uint32_t>::max())
-        throw HTTPInputError(431, "request head too large");
+    check_head_end(p, end, host_count, head.size());
     headers.text_ = std::move(head);
     return result;
 }
@@ -571,7 +810,9 @@ RequestHead parse_request_head(std::string head) { return HeadParser::parse(std:
 
 namespace {
 
-// Calls f(item) for each comma-separated item of every `name` field.
+// Calls f(item) for each comma-separated item of every `name` field. A list
+// split over several field lines is the same list as one line with commas
+// (RFC 9110 section 5.3), so both are read the same way.
 template <typename F>
 void for_each_list_item(const HTTPHeaders& headers, std::string_view name, F&& f) {
     for (HTTPHeaders::Field field : headers) {
@@ -581,6 +822,11 @@ void for_each_list_item(const HTTPHeaders& headers, std::string_view name, F&& f
 
 }  // namespace
 
+// RFC 9112 section 6.3 decides where a body ends. Both fields at once is
+// refused outright: the RFC lets Transfer-Encoding win, but a proxy that let
+// Content-Length win would end the body elsewhere and take the rest for the
+// next request (request smuggling, RFC 9112 section 11.2). Tornado refuses
+// it too (its message always says "Response"; here the caller names the kind).
 BodyFraming parse_body_framing(const HTTPHeaders& headers, std::string_view message) {
     BodyFraming framing;
     framing.content_length = parse_content_length(headers);
@@ -590,7 +836,9 @@ BodyFraming parse_body_framing(const HTTPHeaders& headers, std::string_view mess
                              " with both Transfer-Encoding and Content-Length");
     }
     // Only "chunked" alone: with a coding before it we could not undo, we
-    // would not know what the body is, only where it ends.
+    // would not know what the body is, only where it ends. RFC 9112 section
+    // 6.1 suggests 501 for a coding a server does not know; this answers 400
+    // for every refused Transfer-Encoding, one rule for requests and responses.
     int codings = 0;
     bool chunked = false;
     for_each_list_item(headers, "Transfer-Encoding", [&](std::string_view item) {
@@ -605,6 +853,10 @@ BodyFraming parse_body_framing(const HTTPHeaders& headers, std::string_view mess
     return framing;
 }
 
+// Content-Length = 1*DIGIT (RFC 9110 section 8.6). Tornado uses Python's
+// int(), which also takes a sign, spaces and "1_000"; none of those is HTTP,
+// and a proxy might read them otherwise. Saturates instead of wrapping, so a
+// huge length is refused by the body limit, not read as a small one.
 std::optional<std::uint64_t> parse_content_length_value(std::string_view value) noexcept {
     if (value.empty() || !std::all_of(value.begin(), value.end(), is_digit)) return std::nullopt;
     constexpr std::uint64_t kLargest = std::numeric_limits<std::uint64_t>::max();
@@ -616,6 +868,9 @@ std::optional<std::uint64_t> parse_content_length_value(std::string_view value) 
     return length;
 }
 
+// Every item of every Content-Length field must be the same number: RFC 9110
+// section 8.6 lets a recipient accept "42, 42" (proxies make such lists) and
+// Tornado does, but two different lengths leave the body's end ambiguous.
 std::optional<std::uint64_t> parse_content_length(const HTTPHeaders& headers) {
     std::optional<std::uint64_t> length;
     for_each_list_item(headers, "Content-Length", [&](std::string_view item) {
@@ -633,6 +888,10 @@ std::optional<std::uint64_t> parse_content_length(const HTTPHeaders& headers) {
     return length;
 }
 
+// The line chunk-size [ chunk-ext ] CRLF that starts each chunk (RFC 9112
+// section 7.1), with chunk-size = 1*HEXDIG. Tornado's int(x, 16) would also take "0x5", a sign
+// or spaces; like Content-Length above, the size of a chunk is where a
+// message ends, so only hex digits count. The size may not pass 64 bits.
 std::uint64_t parse_chunk_size(std::string_view line) {
     if (line.ends_with("\r\n")) line.remove_suffix(2);
     auto invalid = [&] { return HTTPInputError("invalid chunk size: " + quoted(line)); };
@@ -662,6 +921,11 @@ std::uint64_t parse_chunk_size(std::string_view line) {
 
 // --- start lines ----------------------------------------------------------------------------
 
+// Tornado's parse_request_start_line checks only the three parts and the
+// version; this one applies the rules of the head parser to each part as
+// well (a token method, a target without controls), so a line it accepts is
+// one the server would. It is the line-by-line API: the server itself uses
+// HeadParser.
 RequestStartLine parse_request_start_line(std::string_view line) {
     std::size_t first = line.find(' ');
     std::size_t second = first == std::string_view::npos ? first : line.find(' ', first + 1);
@@ -686,8 +950,14 @@ RequestStartLine parse_request_start_line(std::string_view line) {
     return result;
 }
 
+// For the client. status-line = HTTP-version SP status-code SP [reason]
+// (RFC 9112 section 4). Tornado matches (HTTP/1.[0-9]) ([0-9]+) ([^\r]*) from
+// the start of the line; this differs in three small ways: the '.' must be a
+// dot (the expression's '.' takes any byte), the code has at most five digits
+// (so it fits an int), and a line with no space after the code ("HTTP/1.1
+// 200") is taken: the reason carries nothing a client needs (RFC 9112 section
+// 4 asks a client to ignore it).
 ResponseStartLine parse_response_start_line(std::string_view line) {
-    // (HTTP/1.[0-9]) ([0-9]+) ([^\r]*), as Tornado's regular expression.
     if (line.size() < 10 || !line.starts_with("HTTP/1.") || !is_digit(line[7]) || line[8] != ' ') {
         throw HTTPInputError("Error parsing response start line: " + quoted(line));
     }
@@ -708,6 +978,11 @@ ResponseStartLine parse_response_start_line(std::string_view line) {
 namespace {
 
 // Python's unquote_to_bytes after '+' -> ' ': %XX to a byte, anything else as is.
+// An escape that is not two hex digits ("%zz", a '%' at the end) stays as it
+// is, as in Python: decoding never fails. The '+' rule is form encoding's
+// (HTML's application/x-www-form-urlencoded), not RFC 3986's: a '+' that
+// came as %2B stays a '+'. Bytes, not text: the charset is the handler's
+// business (Tornado decodes arguments later, in decode_argument).
 void append_unquoted(std::string& out, std::string_view text, bool plus_is_space) {
     out.reserve(out.size() + text.size());
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -726,6 +1001,8 @@ void append_unquoted(std::string& out, std::string_view text, bool plus_is_space
 }
 
 // quote_plus with no safe characters: what urlencode does to each part.
+// RFC 3986's unreserved characters (letters, digits, "-._~") pass; a space
+// becomes '+'; every other byte is %XX in upper case, as Python writes it.
 void append_quoted_plus(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     for (char c : text) {
@@ -744,6 +1021,13 @@ void append_quoted_plus(std::string& out, std::string_view text) {
     }
 }
 
+// Python's parse_qsl, which Tornado's parse_qs_bytes calls: fields split on
+// '&' only (';' stopped being a separator in Python 3.10, since a cache and a
+// server that disagreed on it could see different arguments), empty fields
+// skipped, the name and value decoded separately. Without keep_blank_values,
+// "a" and "a=" are dropped; with it (what Tornado passes for queries and
+// forms), both give "". A template, so parse_qsl and parse_qs_bytes each get
+// their sink inlined.
 template <typename Sink>
 void for_each_query_field(std::string_view query, bool keep_blank_values, Sink&& sink) {
     std::size_t start = 0;
@@ -778,6 +1062,8 @@ std::vector<std::pair<std::string, std::string>> parse_qsl(std::string_view quer
     return pairs;
 }
 
+// Repeated names collect their values in order; OrderedMap keeps the names in
+// the order they first came, as the dict Python builds.
 ArgumentMap parse_qs_bytes(std::string_view query, bool keep_blank_values) {
     ArgumentMap arguments;
     for_each_query_field(query, keep_blank_values, [&](std::string name, std::string value) {
@@ -786,6 +1072,12 @@ ArgumentMap parse_qs_bytes(std::string_view query, bool keep_blank_values) {
     return arguments;
 }
 
+// As Tornado's url_concat, through urlparse and urlunparse: the fragment is
+// split off first (a '?' after '#' belongs to the fragment), then the query.
+// The old query is decoded (parse_qsl, blank values kept) and re-encoded with
+// the new arguments (urlencode), so its spelling may change ("a=%7e" comes
+// back as "a=~", "a" as "a="), as in Tornado. An empty query or fragment
+// loses its '?' or '#'.
 std::string url_concat(std::string_view url,
                        const std::vector<std::pair<std::string, std::string>>& args) {
     std::size_t hash = url.find('#');
@@ -815,11 +1107,21 @@ std::string url_concat(std::string_view url,
 }
 
 // --- Content-Type-like headers (Tornado's _parse_header) --------------------------------------
+//
+// "form-data; name=\"a\"; filename*=UTF-8''%e2%82%ac" -> {"form-data", {name: a, filename:
+// the euro sign, in UTF-8}}.
+// Tornado splits the parameters itself (_parseparam) and hands them to
+// email.utils.decode_params and collapse_rfc2231_value; the three helpers
+// below do the same work directly. The multipart parser reads each part's
+// Content-Disposition with it.
 
 namespace {
 
 // Splits on ';' outside double quotes (a quote escaped by a backslash does
-// not count), each part stripped.
+// not count), each part stripped: a filename may hold a ';' inside its
+// quotes. One left-to-right pass, so a line full of quotes and semicolons
+// costs linear time (Tornado's _parseparam was changed to avoid quadratic
+// time on such lines). Always at least one part, the main value.
 std::vector<std::string_view> split_params(std::string_view line) {
     std::vector<std::string_view> parts;
     std::size_t start = 0;
@@ -840,7 +1142,10 @@ std::vector<std::string_view> split_params(std::string_view line) {
     return parts;
 }
 
-// email.utils.unquote: "\"a\\\"b\"" -> a"b; <x> -> x.
+// email.utils.unquote: "\"a\\\"b\"" -> a"b; <x> -> x. Python undoes the two
+// escapes with two replace() passes, this in one scan; they differ only on
+// an escaped backslash right before a quote (\\\"), which Python reads as
+// two escapes in a row and this as one backslash then a quote.
 std::string email_unquote(std::string_view value) {
     if (value.size() > 1 && value.front() == '"' && value.back() == '"') {
         std::string out;
@@ -862,7 +1167,11 @@ std::string email_unquote(std::string_view value) {
 }
 
 // RFC 2231 "charset'language'%xx..." to UTF-8 (UTF-8 and ASCII as they are;
-// ISO-8859-1 transcoded; any other charset left as raw bytes).
+// ISO-8859-1 transcoded; any other charset left as raw bytes). HTTP uses this
+// form for non-ASCII filenames (RFC 8187 and RFC 6266 section 4.3). Python
+// decodes any charset it knows and replaces bad bytes with U+FFFD; here
+// invalid UTF-8 passes through unchanged, and only the usual spellings of
+// ISO-8859-1 are recognised. Without the two quotes the value is kept as is.
 std::string decode_rfc2231(const std::string& joined) {
     std::size_t first = joined.find('\'');
     std::size_t second = first == std::string::npos ? first : joined.find('\'', first + 1);
@@ -881,6 +1190,9 @@ std::string decode_rfc2231(const std::string& joined) {
 
 }  // namespace
 
+// Parameter names are lowered (they are case-insensitive, RFC 9110 section
+// 5.6.6); a part without '=' is skipped, as in Tornado. A repeated name keeps
+// its last value.
 std::pair<std::string, OrderedMap<std::string>> parse_header_value(std::string_view line) {
     std::vector<std::string_view> parts = split_params(line);
     std::pair<std::string, OrderedMap<std::string>> result;
@@ -899,6 +1211,11 @@ std::pair<std::string, OrderedMap<std::string>> parse_header_value(std::string_v
         for (char c : strip(parts[i].substr(0, equals))) name += ascii_lower(c);
         std::string_view raw = strip(parts[i].substr(equals + 1));
         // name*, name*0, name*1*: RFC 2231 (percent-encoded, or continued).
+        // A trailing '*' marks a percent-encoded segment (RFC 2231 section
+        // 4), digits a continuation's number (section 3). Segments are
+        // collected per name, to be joined in order after the loop; an
+        // encoded one is percent-decoded now (to bytes, '+' kept), as Python
+        // does for each segment before joining.
         std::size_t star = name.find('*');
         if (star != std::string::npos && star > 0) {
             std::string base = name.substr(0, star);
@@ -928,6 +1245,10 @@ std::pair<std::string, OrderedMap<std::string>> parse_header_value(std::string_v
         }
         result.second[name] = email_unquote(raw);
     }
+    // Continuations may come in any order (RFC 2231 section 3): sorted by
+    // number, stably so that equal numbers keep the order they came in.
+    // Only when some segment was encoded does the joined value carry the
+    // charset'language' prefix to decode.
     for (auto& [name, segments] : extended) {
         std::stable_sort(segments.begin(), segments.end(),
                          [](const Segment& a, const Segment& b) { return a.number < b.number; });
@@ -946,6 +1267,13 @@ std::pair<std::string, OrderedMap<std::string>> parse_header_value(std::string_v
 
 // --- bodies ------------------------------------------------------------------------------------
 
+// Tornado's parse_body_arguments. The type is matched by prefix and case, as
+// Tornado does ("multipart/form-data; boundary=..." matches; "Multipart/..."
+// does not, and such a body is left unparsed). A Content-Encoding still
+// present means the body is compressed bytes we were not asked to undo
+// (decompress_request removes the field when it inflates), so it is refused
+// rather than parsed as garbage. Errors from the multipart parser get
+// Tornado's "Invalid multipart/form-data: " prefix.
 void parse_body_arguments(std::string_view content_type, std::string_view body,
                           ArgumentMap& arguments, FileMap& files, const HTTPHeaders* headers) {
     bool form = content_type.starts_with("application/x-www-form-urlencoded");
@@ -961,6 +1289,9 @@ void parse_body_arguments(std::string_view content_type, std::string_view body,
         });
         return;
     }
+    // The boundary parameter, as Tornado finds it: split on ';', each part
+    // stripped and split at its first '='; the name must be exactly
+    // "boundary" and the value not empty.
     try {
         std::size_t start = 0;
         while (start <= content_type.size()) {
@@ -981,8 +1312,20 @@ void parse_body_arguments(std::string_view content_type, std::string_view body,
     }
 }
 
+// multipart/form-data (RFC 7578) with Tornado's algorithm, which is not a
+// streaming parser: the last "--boundary--" ends the body (RFC 2046 section
+// 5.1.1's close delimiter); what comes before it is split on
+// "--boundary\r\n". Each part is headers, an empty line, then the value,
+// whose last two bytes are the CRLF that belongs to the next delimiter (RFC
+// 2046 5.1.1). A preamble before the first delimiter is taken as a part
+// like the others, so one that is not empty is refused (usually for
+// "missing headers"), as in Tornado. Beyond Tornado: an empty boundary is refused (RFC 2046 asks
+// for 1 to 70 characters), and so is a part too short to hold both its blank line and that final
+// CRLF, where Tornado's slice would give an empty value.
 void parse_multipart_form_data(std::string_view boundary, std::string_view data,
                                ArgumentMap& arguments, FileMap& files) {
+    // A quoted boundary is unquoted (RFC 2046 lets a boundary be a
+    // quoted-string); backslash escapes are not undone, as in Tornado.
     if (boundary.size() >= 2 && boundary.front() == '"' && boundary.back() == '"') {
         boundary = boundary.substr(1, boundary.size() - 2);
     }
@@ -1003,6 +1346,8 @@ void parse_multipart_form_data(std::string_view boundary, std::string_view data,
         std::size_t eoh = part.find("\r\n\r\n");
         if (eoh == std::string_view::npos)
             throw HTTPInputError("multipart/form-data missing headers");
+        // The part's headers go through the lenient line parser: they are
+        // the client's form data, not the framing of the connection.
         HTTPHeaders part_headers = HTTPHeaders::parse(part.substr(0, eoh));
         auto [disposition, params] = parse_header_value(part_headers.get("Content-Disposition"));
         if (disposition != "form-data" || !part.ends_with("\r\n") || part.size() < eoh + 4 + 2) {
@@ -1012,6 +1357,8 @@ void parse_multipart_form_data(std::string_view boundary, std::string_view data,
         const std::string* name = params.find_value("name");
         if (name == nullptr || name->empty())
             throw HTTPInputError("multipart/form-data missing name");
+        // A part with a non-empty filename is a file; its Content-Type
+        // defaults to "application/unknown", Tornado's choice.
         const std::string* filename = params.find_value("filename");
         if (filename != nullptr && !filename->empty()) {
             files[*name].push_back(HTTPFile{*filename,
@@ -1031,7 +1378,11 @@ constexpr std::array<std::string_view, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "
 constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-// Writes the 29 bytes of an IMF-fixdate.
+// Writes the 29 bytes of an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT", the
+// one form a sender may use (RFC 9110 section 5.6.7) and what Tornado's
+// format_timestamp gets from email.utils.formatdate(usegmt=True). The names
+// are English whatever the locale, so no strftime; gmtime_r, not gmtime,
+// because gmtime's result lives in a buffer that other threads share.
 void write_http_date(char* out, std::time_t when) {
     std::tm utc{};
     ::gmtime_r(&when, &utc);
@@ -1058,6 +1409,8 @@ void write_http_date(char* out, std::time_t when) {
     std::memcpy(out + 25, " GMT", 4);
 }
 
+// 0 for "Jan" to 11 for "Dec" (struct tm's tm_mon), -1 for anything else.
+// Case-sensitive: the three date forms spell them so.
 int month_number(std::string_view name) {
     for (std::size_t i = 0; i < kMonths.size(); ++i) {
         if (kMonths[i] == name) return static_cast<int>(i);
@@ -1065,6 +1418,7 @@ int month_number(std::string_view name) {
     return -1;
 }
 
+// One to four ASCII digits (a day, an hour, a year); nothing else, no sign.
 bool parse_number(std::string_view text, int& out) {
     if (text.empty() || text.size() > 4) return false;
     out = 0;
@@ -1075,6 +1429,7 @@ bool parse_number(std::string_view text, int& out) {
     return true;
 }
 
+// "HH:MM:SS", each field two digits in range; 60 seconds is a leap second.
 bool parse_clock(std::string_view text, std::tm& tm) {
     return text.size() == 8 && text[2] == ':' && text[5] == ':' &&
            parse_number(text.substr(0, 2), tm.tm_hour) &&
@@ -1083,6 +1438,8 @@ bool parse_clock(std::string_view text, std::tm& tm) {
            tm.tm_sec <= 60;
 }
 
+// Words between runs of spaces: asctime pads a one-digit day with a second
+// space ("Nov  6").
 std::vector<std::string_view> split_spaces(std::string_view text) {
     std::vector<std::string_view> words;
     std::size_t i = 0;
@@ -1108,6 +1465,11 @@ std::string format_timestamp(std::chrono::system_clock::time_point when) {
         std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(when)));
 }
 
+// The three forms a recipient must accept (RFC 9110 section 5.6.7), told
+// apart by their number of words. For If-Modified-Since (StaticFileHandler);
+// Tornado uses email.utils.parsedate there, which takes more forms. The
+// weekday is not checked (a wrong one does not make the date ambiguous), nor
+// the day against its month: timegm carries "Feb 30" over into March.
 std::optional<std::time_t> parse_http_date(std::string_view text) {
     text = strip(text);
     std::vector<std::string_view> words = split_spaces(text);
@@ -1132,10 +1494,14 @@ std::optional<std::time_t> parse_http_date(std::string_view text) {
         }
         tm.tm_mon = month_number(date.substr(3, 3));
         if (tm.tm_mon < 0) return std::nullopt;
-        // Two-digit years: the past fifty years and the next fifty (RFC 9110 section 5.6.7).
+        // Two-digit years: 70 to 99 are 19xx, 00 to 69 are 20xx, a fixed
+        // window that starts where time_t does (Python's email.utils starts
+        // it at 69). RFC 9110 section 5.6.7 asks instead for a window that
+        // slides with today's date, at most 50 years ahead; the two differ
+        // only on the first few years past 70 (197x here, 207x there).
         tm.tm_year = year < 70 ? year + 100 : year;
     } else if (words.size() == 5) {
-        // asctime: Sun Nov  6 08:49:37 1994
+        // asctime: Sun Nov  6 08:49:37 1994 (no zone: it is UTC by definition)
         int year = 0;
         tm.tm_mon = month_number(words[1]);
         if (tm.tm_mon < 0 || !parse_number(words[2], tm.tm_mday) || !parse_clock(words[3], tm) ||
@@ -1150,6 +1516,9 @@ std::optional<std::time_t> parse_http_date(std::string_view text) {
     return ::timegm(&tm);
 }
 
+// Every response carries a Date (RFC 9110 section 6.6.1), and the text only
+// changes once a second: each thread keeps the last one and formats again
+// when time() moves on. thread_local, so threads share no lock.
 std::string_view http_date_now() {
     thread_local std::time_t cached_second = -1;
     thread_local char cached[29];
@@ -1165,7 +1534,11 @@ std::string_view http_date_now() {
 
 namespace {
 
-// http.cookies._unquote: "\"a\\073b\"" -> a;b.
+// http.cookies._unquote: "\"a\\073b\"" -> a;b. Only a value in double
+// quotes is unescaped: \NNN (octal, 000 to 377) is that code point, written
+// as UTF-8 (see append_utf8), and a backslash before anything else is
+// dropped. Python's pattern does not match a backslash before a newline; a
+// parsed header cannot hold one, so the difference is never seen.
 std::string unquote_cookie(std::string_view value) {
     if (value.size() < 2 || value.front() != '"' || value.back() != '"') return std::string(value);
     std::string_view inner = value.substr(1, value.size() - 2);
@@ -1191,7 +1564,10 @@ std::string unquote_cookie(std::string_view value) {
     return out;
 }
 
-// What Python's SimpleCookie accepts as a name.
+// What Python's SimpleCookie accepts as a name (Python 3.11's _LegalChars,
+// and none of Morsel's reserved attribute names, in any case). Tornado puts
+// each parsed cookie into a SimpleCookie and silently drops those it
+// refuses; HTTPServerRequest::cookies does the same with this test.
 bool acceptable_cookie_name(std::string_view name) {
     static constexpr std::array<std::string_view, 9> kReserved = {
         "expires", "path",     "comment", "domain",  "max-age",
@@ -1210,6 +1586,13 @@ bool acceptable_cookie_name(std::string_view name) {
 
 }  // namespace
 
+// Tornado's parse_cookie, which copies Django's and follows browsers, not the
+// cookie RFCs: split on ';', each chunk split at its first '='; a chunk
+// without one is a value with an empty name (Tornado cites Mozilla bug
+// 169091: a cookie set without a name comes back as a bare value). A name seen again
+// overwrites its value in its first place, as a dict does. strip() is ASCII
+// whitespace: Python strips the latin-1 text, where 0x85 and 0xA0 count as
+// whitespace too, but those bytes can end a UTF-8 character.
 CookieMap parse_cookie(std::string_view cookie) {
     CookieMap cookies;
     std::size_t start = 0;
@@ -1231,6 +1614,9 @@ CookieMap parse_cookie(std::string_view cookie) {
     return cookies;
 }
 
+// Tornado matches ^(.+):(\d+)$: the last colon, with a non-empty host before
+// it and only digits after. So "[::1]:8080" splits and "[::1]" does not (its
+// last colon is followed by "1]"). Ports are not checked against 65535.
 std::pair<std::string, std::optional<int>> split_host_and_port(std::string_view netloc) {
     std::size_t colon = netloc.rfind(':');
     if (colon == std::string_view::npos || colon == 0 || colon + 1 == netloc.size()) {
@@ -1245,6 +1631,12 @@ std::pair<std::string, std::optional<int>> split_host_and_port(std::string_view 
     return {std::string(netloc.substr(0, colon)), static_cast<int>(port)};
 }
 
+// Tornado's _parse_request_range: one "bytes=" range (RFC 9110 section 14.1.2),
+// turned into slice indexes. "a-b" is inclusive, hence end + 1; "-n" is the
+// last n bytes, a negative start; "-0" stays (nothing, 0), which the caller
+// answers as unsatisfiable. A list of ranges ("0-1,5-6") is not digits, so
+// nothing: StaticFileHandler then sends the whole file, as the RFC allows.
+// Numbers are ASCII digits only, where Python's int() also takes '+' or '_'.
 std::optional<std::pair<std::optional<std::int64_t>, std::optional<std::int64_t>>>
 parse_request_range(std::string_view range_header) {
     std::size_t equals = range_header.find('=');
@@ -1284,6 +1676,9 @@ parse_request_range(std::string_view range_header) {
     return std::make_pair(start, end);
 }
 
+// Back from slice indexes to the header's inclusive "first-last/total" (RFC
+// 9110 section 14.4), as Tornado's _get_content_range: a missing or zero end
+// means the end of the file.
 std::string content_range(std::optional<std::int64_t> start, std::optional<std::int64_t> end,
                           std::int64_t total) {
     std::int64_t first = start.value_or(0);
@@ -1292,6 +1687,9 @@ std::string content_range(std::optional<std::int64_t> start, std::optional<std::
            std::to_string(total);
 }
 
+// Python 3.11's http.client.responses, which Tornado uses: the same codes and
+// the same words (so 413 is "Request Entity Too Large", not RFC 9110's
+// "Content Too Large").
 std::string_view reason_phrase(int code) noexcept {
     switch (code) {
         case 100: return "Continue";
@@ -1360,8 +1758,7 @@ std::string_view reason_phrase(int code) noexcept {
     }
 }
 
-// --- HTTPServerRequest
-// -----------------------------------------------------------------------------
+// --- HTTPServerRequest ------------------------------------------------------------------------
 
 HTTPServerRequest::HTTPServerRequest(std::string method_, std::string uri_, std::string version_,
                                      HTTPHeaders headers_, std::string body_, std::string host_,
@@ -1389,6 +1786,12 @@ HTTPServerRequest::HTTPServerRequest(RequestStartLine start_line, HTTPHeaders he
     derive_fields({});
 }
 
+// Tornado's __init__ after the plain fields: where the request came from
+// (the connection's context, which a proxy's X- headers may have rewritten),
+// the host (the argument, else Host, else "127.0.0.1"), and the target
+// split at its first '?' into path and query, the query parsed with blank
+// values kept. query_arguments and arguments start as the same map; the
+// body's arguments are added to the second by parse_body().
 void HTTPServerRequest::derive_fields(std::string_view host_) {
     const HTTPRequestContext* context = connection ? connection->context() : nullptr;
     if (context != nullptr) {
@@ -1403,7 +1806,8 @@ void HTTPServerRequest::derive_fields(std::string_view host_) {
         std::string_view header = headers.get_first("Host");
         host = header.empty() ? std::string_view("127.0.0.1") : header;
     }
-    // split_host_and_port(host.lower())[0], without the temporaries.
+    // split_host_and_port(host.lower())[0], without the temporaries. The port
+    // is taken off when it is one to ten digits (a real one has five at most).
     std::string_view name = host;
     std::size_t colon = name.rfind(':');
     if (colon != std::string_view::npos && colon > 0 && colon + 1 < name.size() &&
@@ -1424,6 +1828,8 @@ void HTTPServerRequest::derive_fields(std::string_view host_) {
     }
 }
 
+// Parsed on first use and kept: most requests never read a cookie. mutable
+// behind a const method, as Tornado's property caches in _cookies.
 const CookieMap& HTTPServerRequest::cookies() const {
     if (!cookies_) {
         cookies_ = std::make_unique<CookieMap>();
@@ -1446,8 +1852,13 @@ double HTTPServerRequest::request_time() const {
     return std::chrono::duration<double>(end - start_time).count();
 }
 
+// Tornado's _parse_body: the body's arguments go to body_arguments and are
+// appended to arguments, after the query's.
 void HTTPServerRequest::parse_body() {
-    if (body.empty()) return;  // no arguments in it (most GETs: skip the Content-Type lookups)
+    // An empty body holds no arguments (most GETs: skip the Content-Type
+    // lookups). It also skips what Tornado would refuse in it: an empty
+    // multipart body (no final boundary) or a Content-Encoding on it.
+    if (body.empty()) return;
     parse_body_arguments(headers.get_first("Content-Type"), body, body_arguments, files, &headers);
     for (const auto& [name, values] : body_arguments) {
         std::vector<std::string>& list = arguments[name];
@@ -1455,6 +1866,9 @@ void HTTPServerRequest::parse_body() {
     }
 }
 
+// Only HTTP1Connection owns a stream it can hand over (to a WebSocket); any
+// other connection, a test double say, says so loudly rather than give
+// nothing back.
 std::shared_ptr<IOStream> HTTPConnection::detach() {
     throw std::logic_error("this HTTPConnection cannot be detached");
 }
