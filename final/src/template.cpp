@@ -168,10 +168,8 @@ struct Node {
 };
 
 // One template file, parsed.
-// `extends`: the parser adds every {% extends %} to it, also one nested in an
-// if or a block, where Tornado's _get_ancestors reads only the top level's
-// (and fails with a NotImplementedError when it writes code for a nested
-// one it reaches).
+// `extends`: the parser adds each {% extends %} of the top level to it; one
+// nested in an if or a block is a ParseError (see simple_tag()).
 struct ParsedFile {
     std::string name;
     std::string autoescape;            // the function's name, "" for none; the last
@@ -384,10 +382,8 @@ struct If : Node {
 struct For : Node {
     const ParsedFile* file = nullptr;
     ForHeader header;
-    // A {% break %} in else_body (which the parser takes as inside the loop)
-    // goes up to an enclosing loop, as in Python. With no loop around, Python
-    // refuses it when it compiles Tornado's code; here it reaches generate(),
-    // which then returns the page as written so far.
+    // A {% break %} in else_body goes up to an enclosing loop, as in Python;
+    // with no loop around, the parser refuses it (Parser::Loop).
     Body body, else_body;  // else runs when the loop was not broken
 
     Flow execute(Context& context) const override {
@@ -563,8 +559,10 @@ struct Apply : Node {
     std::vector<const Body*> bodies() const override { return {&body}; }
 };
 
-// {% extends %} is read when the program is made; reached while running
-// (inside a block or an if), it is Tornado's NotImplementedError.
+// {% extends %} is read when the program is made. It is reached while
+// running only in a template that another one includes: Tornado then writes
+// the included body's code, and fails with a NotImplementedError at the
+// extends.
 struct Extends : Node {
     const ParsedFile* file = nullptr;
     Flow execute(Context&) const override {
@@ -647,6 +645,13 @@ class Parser {
 public:
     Parser(ParsedFile& file, Reader& reader) : file_(file), reader_(reader) {}
 
+    // Where a body is, for {% break %} and {% continue %}. `else_only`: in the
+    // else clause of a for or while that is in no loop itself. Tornado's
+    // parser takes that clause as part of the loop, but Python runs it after
+    // the loop, and refuses a break there when it compiles Tornado's code
+    // ("'break' outside loop"): a ParseError here, with Python's message.
+    enum class Loop { outside, inside, else_only };
+
     // The tag that ended a body: "end", or an intermediate one (else, elif,
     // except, finally) with its text and line.
     struct Stop {
@@ -657,7 +662,7 @@ public:
     // Tornado's _parse: the nodes up to the {% end %} of `block` (or the end
     // of the file when block is empty). An intermediate tag ends the current
     // body too; `stop` says which tag it was.
-    Body parse(const std::string& block, bool in_loop, Stop* stop = nullptr) {
+    Body parse(const std::string& block, Loop loop, Stop* stop = nullptr) {
         // Each block tag parses its body by calling this again: a limit
         // keeps a hostile template from using up the stack.
         if (++depth_ > kMaxBlockNesting) reader_.fail("blocks nested more than 100 deep");
@@ -729,7 +734,7 @@ public:
                 if (stop != nullptr) *stop = {"end", "", line};
                 return body;
             }
-            if (NodePtr node = simple_tag(op, suffix, contents, line, in_loop)) {
+            if (NodePtr node = simple_tag(op, suffix, contents, line, block, loop)) {
                 body.push_back(std::move(node));
                 continue;
             }
@@ -738,7 +743,7 @@ public:
             if (op == "comment" || op == "autoescape" || op == "whitespace") continue;
             if (op == "apply" || op == "block" || op == "try" || op == "if" || op == "for" ||
                 op == "while") {
-                body.push_back(block_tag(op, suffix, contents, line, in_loop));
+                body.push_back(block_tag(op, suffix, contents, line, loop));
                 continue;
             }
             reader_.fail("unknown operator: " + python_repr(op));
@@ -832,14 +837,23 @@ private:
         }
     }
 
-    // The tags without a body; nullptr for the others.
+    // The tags without a body; nullptr for the others. `block` is the
+    // innermost open block tag, "" at the top level of the file.
     NodePtr simple_tag(const std::string& op, const std::string& suffix,
-                       const std::string& contents, int line, bool in_loop) {
+                       const std::string& contents, int line, const std::string& block, Loop loop) {
         // Kept in file_.extends, which the constructor loads; the node only
-        // matters if it is ever run (see Extends).
+        // matters if it is ever run (see Extends). Tornado's _get_ancestors
+        // follows only the top level's. One nested in a block tag is never
+        // followed: Tornado fails with a NotImplementedError where it writes
+        // code for it (in the root template, or a block that is used), and
+        // ignores it elsewhere. Refused here in every case, at its line.
         if (op == "extends") {
             std::string name = strip_quotes(suffix);
             if (name.empty()) reader_.fail("extends missing file path");
+            if (!block.empty()) {
+                reader_.fail("{% extends %} inside {% " + block +
+                             " %}: it is only allowed at the top level of a template");
+            }
             file_.extends.push_back(name);
             auto node = std::make_unique<Extends>();
             node->file = &file_;
@@ -895,7 +909,10 @@ private:
         if (op == "module") return output("_tt_modules." + suffix, line, true);
         // Nothing may follow the word: Python refuses "break x" too.
         if (op == "break" || op == "continue") {
-            if (!in_loop) reader_.fail(op + " outside {'for', 'while'} block");
+            if (loop == Loop::outside) reader_.fail(op + " outside {'for', 'while'} block");
+            if (loop == Loop::else_only)
+                reader_.fail(op == "break" ? "'break' outside loop"
+                                           : "'continue' not properly in loop");
             if (contents != op) reader_.fail("unexpected text after " + op);
             auto node = std::make_unique<LoopControl>(op == "break" ? Flow::break_loop
                                                                     : Flow::continue_loop);
@@ -905,16 +922,15 @@ private:
         return nullptr;
     }
 
-    // The tags with a body up to {% end %}. A for or while body is in a loop;
-    // an apply body is not (Tornado makes it a nested function, which a break
-    // could not leave); the others inherit. As in Tornado, apply and block
-    // check their suffix after the body is parsed, so an error in the body
-    // comes first.
+    // The tags with a body up to {% end %}. A for or while body is in a loop
+    // (its else clause only if the loop itself is: loop_tag()); an apply body
+    // is not (Tornado makes it a nested function, which a break could not
+    // leave); the others inherit. As in Tornado, apply and block check their
+    // suffix after the body is parsed, so an error in the body comes first.
     NodePtr block_tag(const std::string& op, const std::string& suffix, const std::string& contents,
-                      int line, bool in_loop) {
-        bool body_in_loop = op == "for" || op == "while" ? true : (op == "apply" ? false : in_loop);
+                      int line, Loop loop) {
         if (op == "apply" || op == "block") {
-            Body body = parse(op, body_in_loop);
+            Body body = parse(op, op == "apply" ? Loop::outside : loop);
             if (suffix.empty())
                 reader_.fail(op == "apply" ? "apply missing method name" : "block missing name");
             if (op == "block") {
@@ -932,25 +948,27 @@ private:
             node->body = std::move(body);
             return node;
         }
-        if (op == "if") return if_tag(suffix, line, body_in_loop);
-        if (op == "try") return try_tag(contents, line, body_in_loop);
-        return loop_tag(op, suffix, line);
+        if (op == "if") return if_tag(suffix, line, loop);
+        if (op == "try") return try_tag(contents, line, loop);
+        return loop_tag(op, suffix, line, loop);
     }
 
     // The clauses of a compound tag: the first body, then one per
-    // intermediate tag, until {% end %}.
+    // intermediate tag, until {% end %}. The first body is parsed in
+    // `first_loop`, the others in `later_loop`: they differ for a loop's
+    // else.
     struct Clause {
         std::string op, suffix;
         int line;
         Body body;
     };
     std::vector<Clause> clauses(const std::string& op, const std::string& suffix, int line,
-                                bool in_loop) {
+                                Loop first_loop, Loop later_loop) {
         std::vector<Clause> result;
         Stop opened{op, suffix, line};
         while (true) {
             Stop stop;
-            Body body = parse(op, in_loop, &stop);
+            Body body = parse(op, result.empty() ? first_loop : later_loop, &stop);
             result.push_back({opened.op, opened.suffix, opened.line, std::move(body)});
             if (stop.op == "end") return result;
             opened = stop;
@@ -966,12 +984,12 @@ private:
     }
 
     // An elif or else after the else is refused, as Python's grammar does.
-    NodePtr if_tag(const std::string& suffix, int line, bool in_loop) {
+    NodePtr if_tag(const std::string& suffix, int line, Loop loop) {
         auto node = std::make_unique<If>();
         node->file = &file_;
         node->line = line;
         bool seen_else = false;
-        for (Clause& clause : clauses("if", suffix, line, in_loop)) {
+        for (Clause& clause : clauses("if", suffix, line, loop, loop)) {
             if (seen_else)
                 throw ParseError("invalid syntax: " + clause.op + " after else", file_.name,
                                  clause.line);
@@ -989,9 +1007,11 @@ private:
     }
 
     // for or while, with an optional else. Only else can be a second clause
-    // here: check_intermediate() refuses elif, except and finally.
-    NodePtr loop_tag(const std::string& op, const std::string& suffix, int line) {
-        std::vector<Clause> parts = clauses(op, suffix, line, true);
+    // here: check_intermediate() refuses elif, except and finally. `loop` is
+    // where the tag itself is: the else clause runs there, after the loop.
+    NodePtr loop_tag(const std::string& op, const std::string& suffix, int line, Loop loop) {
+        Loop else_loop = loop == Loop::inside ? Loop::inside : Loop::else_only;
+        std::vector<Clause> parts = clauses(op, suffix, line, Loop::inside, else_loop);
         if (parts.size() > 2)
             throw ParseError("invalid syntax: a second else", file_.name, parts[2].line);
         Body else_body = parts.size() > 1 ? std::move(parts[1].body) : Body{};
@@ -1013,12 +1033,12 @@ private:
         return node;
     }
 
-    NodePtr try_tag(const std::string& contents, int line, bool in_loop) {
+    NodePtr try_tag(const std::string& contents, int line, Loop loop) {
         if (contents != "try") throw ParseError("invalid syntax: text after try", file_.name, line);
         auto node = std::make_unique<Try>();
         node->file = &file_;
         node->line = line;
-        std::vector<Clause> parts = clauses("try", "", line, in_loop);
+        std::vector<Clause> parts = clauses("try", "", line, loop, loop);
         node->body = std::move(parts[0].body);
         // Python's order: except..., then else, then finally.
         std::string last = "try";
@@ -1099,7 +1119,7 @@ Template::Template(std::string_view source, std::string name, Options options)
     }
     Reader reader(name_, source, whitespace);
     Parser parser(*file_, reader);
-    file_->body = parser.parse("", false);
+    file_->body = parser.parse("", Parser::Loop::outside);
     // After parsing: {% autoescape %} may have changed the name.
     file_->autoescape_symbol = Symbol(file_->autoescape);
 
@@ -1277,29 +1297,34 @@ bool is_relative_to_parent(const std::string& name, const std::string& parent_pa
            !name.starts_with("/");
 }
 
+// What every path inside the directory `root` (a Loader's root_) starts
+// with: the root and one slash. The root "/" already ends with its slash;
+// adding another would give "//", which begins no normalised path.
+std::string inside_prefix(const std::string& root) { return root == "/" ? root : root + "/"; }
+
 }  // namespace
 
-// The root as an absolute, normalised path without a trailing slash, so that
-// root_ + "/" is the prefix of every path inside it. The root "/" keeps its
-// slash, and then "//" is the prefix of nothing: create_template() refuses
-// every name.
+// The root as an absolute, normalised path without a trailing slash ("dir/"
+// becomes "/cwd/dir"), except the root "/" itself: inside_prefix() then
+// gives the prefix of every path inside it.
 Loader::Loader(std::string root_directory, Options options)
     : BaseLoader(std::move(options)),
       root_(std::filesystem::absolute(root_directory).lexically_normal().string()) {
-    if (root_.size() > 1 && root_.ends_with('/')) root_.pop_back();
+    while (root_.size() > 1 && root_.ends_with('/')) root_.pop_back();
 }
 
 // Tornado's Loader.resolve_path: the name joined to the parent's directory,
 // made relative to the root again if it stays inside; if not, the name as
 // given, for create_template() to judge. Tornado tests startswith(root),
 // which a sibling directory such as /templates2 for /templates passes too;
-// root_ + "/" does not.
+// inside_prefix() does not.
 std::string Loader::resolve_path(const std::string& name, const std::string& parent_path) const {
     if (!is_relative_to_parent(name, parent_path)) return name;
     namespace fs = std::filesystem;
     fs::path current = fs::path(root_) / parent_path;
     std::string relative = (current.parent_path() / name).lexically_normal().string();
-    if (relative.starts_with(root_ + "/")) return relative.substr(root_.size() + 1);
+    std::string prefix = inside_prefix(root_);
+    if (relative.starts_with(prefix)) return relative.substr(prefix.size());
     return name;
 }
 
@@ -1309,12 +1334,14 @@ std::string Loader::resolve_path(const std::string& name, const std::string& par
 std::shared_ptr<const Template> Loader::create_template(const std::string& name) const {
     namespace fs = std::filesystem;
     fs::path path = (fs::path(root_) / name).lexically_normal();
-    if (name.starts_with("/") || !path.string().starts_with(root_ + "/")) {
+    if (name.starts_with("/") || !path.string().starts_with(inside_prefix(root_))) {
         throw std::invalid_argument("template " + name + " is outside the template directory " +
                                     root_);
     }
+    // A directory ("." names the root itself) opens, but reads as nothing.
     std::ifstream file(path, std::ios::binary);
-    if (!file) throw std::runtime_error("cannot read template " + path.string());
+    if (!file || fs::is_directory(path))
+        throw std::runtime_error("cannot read template " + path.string());
     std::ostringstream source;
     source << file.rdbuf();
     return std::make_shared<const Template>(source.str(), name, Template::Options{.loader = this});

@@ -163,35 +163,32 @@ private:
     }
 
     // A numeric literal in Python's syntax: 0x, 0o and 0b integers, decimal
-    // integers and floats, '_' between digits. The token keeps the literal's
-    // text for messages and its value as an int64 or a double. An integer
-    // past 64 bits is a SyntaxError (Python would make a big int), except
-    // 9223372036854775808, which -9223372036854775808 needs (see below).
-    //
-    // Looser than Python: a '_' anywhere is dropped (1__0 and 1_ are 10 and
-    // 1), and an exponent without digits is ignored (1e is 1.0), where Python
-    // refuses all three.
+    // integers and floats, a '_' between two digits. The token keeps the
+    // literal's text for messages and its value as an int64 or a double. An
+    // integer past 64 bits is a SyntaxError (Python would make a big int),
+    // except 9223372036854775808, which -9223372036854775808 needs (see
+    // below). What Python refuses is refused with its message: 1_, 1__0, 1e,
+    // 0x, 0b12.
     Token number() {
         std::size_t start = at_;
         bool is_float = false;
+        int base = 10;
         if (text_[at_] == '0' && at_ + 1 < text_.size() &&
             std::string_view("xXoObB").find(text_[at_ + 1]) != std::string_view::npos) {
-            at_ += 2;
-            while (at_ < text_.size() &&
-                   (std::isxdigit(static_cast<unsigned char>(text_[at_])) || text_[at_] == '_'))
-                ++at_;
+            prefixed_digits(base);
         } else {
-            while (at_ < text_.size() && (is_digit(text_[at_]) || text_[at_] == '_')) ++at_;
+            // The integer part is missing only in .5, which next() saw.
+            digit_part(is_digit, "decimal");
             if (at_ < text_.size() && text_[at_] == '.') {
                 is_float = true;
                 ++at_;
-                while (at_ < text_.size() && (is_digit(text_[at_]) || text_[at_] == '_')) ++at_;
+                digit_part(is_digit, "decimal");  // 1. is a float too
             }
             if (at_ < text_.size() && (text_[at_] == 'e' || text_[at_] == 'E')) {
                 is_float = true;
                 ++at_;
                 if (at_ < text_.size() && (text_[at_] == '+' || text_[at_] == '-')) ++at_;
-                while (at_ < text_.size() && is_digit(text_[at_])) ++at_;
+                if (!digit_part(is_digit, "decimal")) syntax_error("invalid decimal literal");
             }
         }
         // 1j, Python's imaginary literal, is refused by name rather than as a
@@ -199,23 +196,17 @@ private:
         if (at_ < text_.size() && (text_[at_] == 'j' || text_[at_] == 'J')) {
             syntax_error("complex numbers are not supported in templates");
         }
-        // A letter right after the number (12abc, 1.5x) is Python's "invalid
-        // decimal literal" too.
+        // A letter or a '_' right after the number (12abc, 1.5x, 1._5) is
+        // Python's "invalid decimal literal" too.
         if (at_ < text_.size() && is_name_char(text_[at_])) syntax_error("invalid decimal literal");
         std::string digits(text_.substr(start, at_ - start));
         std::string clean = digits;
         clean.erase(std::remove(clean.begin(), clean.end(), '_'), clean.end());
         if (is_float)
             return {TokenKind::number, digits, TemplateValue(std::strtod(clean.c_str(), nullptr))};
-        // Prefixed integers were read with every hex digit: from_chars below
-        // stops at a digit too big for the base (0b12), and that is the
-        // "invalid number". Python 3 refuses 012 (Python 2's octal); 00 and
-        // 0_0 are zero.
-        int base = 10;
+        // Python 3 refuses 012 (Python 2's octal); 00 and 0_0 are zero.
         std::string_view body = clean;
-        if (clean.size() > 1 && clean[0] == '0' && !is_digit(clean[1])) {
-            char kind = static_cast<char>(clean[1] | 0x20);
-            base = kind == 'x' ? 16 : (kind == 'o' ? 8 : 2);
+        if (base != 10) {
             body.remove_prefix(2);
         } else if (clean.size() > 1 && clean[0] == '0' &&
                    clean.find_first_not_of('0') != std::string::npos) {
@@ -234,6 +225,50 @@ private:
         if (error != std::errc() || end != body.data() + body.size())
             syntax_error("invalid number " + digits);
         return {TokenKind::number, digits, TemplateValue(number)};
+    }
+
+    // Python's digitpart at at_: digits that `is_valid` accepts, each '_'
+    // between two of them. False, reading nothing, when no digit is there; a
+    // '_' that no digit follows (1_, 1__0) is Python's "invalid <kind>
+    // literal".
+    template <typename IsDigit>
+    bool digit_part(IsDigit is_valid, std::string_view kind) {
+        if (at_ == text_.size() || !is_valid(text_[at_])) return false;
+        while (at_ < text_.size()) {
+            if (is_valid(text_[at_])) {
+                ++at_;
+            } else if (text_[at_] == '_') {
+                ++at_;
+                if (at_ == text_.size() || !is_valid(text_[at_]))
+                    syntax_error("invalid " + std::string(kind) + " literal");
+            } else {
+                break;
+            }
+        }
+        return true;
+    }
+
+    // The digits of 0x, 0o or 0b, from the '0' at at_; sets `base`. One '_'
+    // may come right after the prefix (0x_ff), as in Python. A digit too big
+    // for the base (0o8, 0b12) and a letter after the digits (0x1g) are
+    // Python's errors, with its messages.
+    void prefixed_digits(int& base) {
+        char kind = static_cast<char>(text_[at_ + 1] | 0x20);
+        base = kind == 'x' ? 16 : (kind == 'o' ? 8 : 2);
+        std::string name = base == 16 ? "hexadecimal" : (base == 8 ? "octal" : "binary");
+        auto valid = [base](char c) {
+            return base == 16 ? std::isxdigit(static_cast<unsigned char>(c)) != 0
+                              : c >= '0' && c < '0' + base;
+        };
+        at_ += 2;
+        if (at_ < text_.size() && text_[at_] == '_') ++at_;
+        bool any = digit_part(valid, name);
+        if (at_ < text_.size() && is_digit(text_[at_])) {
+            syntax_error("invalid digit '" + std::string(1, text_[at_]) + "' in " + name +
+                         " literal");
+        }
+        if (!any || (at_ < text_.size() && is_name_char(text_[at_])))
+            syntax_error("invalid " + name + " literal");
     }
 
     // A string literal from the quote at at_; `prefix` is the name read just
@@ -523,14 +558,23 @@ struct PercentFormat : Expression {
     }
 };
 
-// The arithmetic and bitwise operators: the left operand, then the right,
-// then binary_operation() does what Python does for the two types.
+// The arithmetic and bitwise operators: a + b - c is ((a + b) - c) in Python,
+// which evaluates a, then b, then adds, then c, then subtracts. One node
+// holds the whole run and does the same in a loop: a tree of one node per
+// operator would be as deep as the run, and 100,000 operators would overflow
+// the stack in evaluate(). binary_operation() does what Python does for the
+// two types. "**" is right-associative: its node has one operator, and the
+// exponent may be another "**".
 struct Binary : Expression {
-    std::string op;
-    ExpressionPtr left, right;
+    ExpressionPtr first;
+    std::vector<std::pair<std::string, ExpressionPtr>> rest;  // (operator, right operand)
     TemplateValue evaluate(Scope& scope) const override {
-        TemplateValue a = left->evaluate(scope);
-        return binary_operation(op, a, right->evaluate(scope));
+        TemplateValue result = first->evaluate(scope);
+        for (const auto& [op, operand] : rest) {
+            TemplateValue right = operand->evaluate(scope);
+            result = binary_operation(op, result, right);
+        }
+        return result;
     }
 };
 
@@ -551,15 +595,19 @@ struct Comparison : Expression {
     }
 };
 
-// "and" / "or" give one of their operands, as in Python (x or "default").
-// The right side is evaluated only when the left does not decide (x and x.y).
+// "and" / "or" give one of their operands, as in Python (x or "default"):
+// a run a or b or c is one node, like Python's BoolOp, and gives the first
+// operand that decides, or the last. An operand is evaluated only when the
+// ones before it did not decide (x and x.y).
 struct Logical : Expression {
     bool is_and;
-    ExpressionPtr left, right;
+    std::vector<ExpressionPtr> operands;  // two or more
     TemplateValue evaluate(Scope& scope) const override {
-        TemplateValue first = left->evaluate(scope);
-        if (first.truthy() != is_and) return first;
-        return right->evaluate(scope);
+        TemplateValue value = operands[0]->evaluate(scope);
+        for (std::size_t i = 1; i < operands.size() && value.truthy() == is_and; ++i) {
+            value = operands[i]->evaluate(scope);
+        }
+        return value;
     }
 };
 
@@ -581,7 +629,9 @@ struct Conditional : Expression {
 
 // The parser has one function per level of the grammar in
 // template_expression.h; each calls the next tighter level for its operands,
-// so precedence comes from the order of the calls. The checks Python's
+// so precedence comes from the order of the calls. The six levels of binary
+// operators share one function, binary(), which reads each operator's level
+// from a table (precedence climbing). The checks Python's
 // compiler makes on the text (a keyword where a name must be, f(a=1, a=2),
 // what the subset leaves out) are made here, so that a bad template fails
 // when it is loaded, not when a page first reaches the expression.
@@ -615,10 +665,10 @@ public:
         if (!is_op(",")) return first;
         auto tuple = std::make_unique<Display>();
         tuple->kind = Display::Kind::tuple;
-        tuple->items.push_back(std::move(first));
+        tuple->items.push_back(child_of(*tuple, std::move(first)));
         while (accept_op(",")) {
             if (at_end() || is_op(")") || is_op("=") || is_name("in")) break;
-            tuple->items.push_back(expression());
+            tuple->items.push_back(child_of(*tuple, expression()));
         }
         return tuple;
     }
@@ -678,28 +728,43 @@ public:
         ExpressionPtr value = or_test();
         if (!accept_name("if")) return value;
         auto node = make<Conditional>();
-        node->if_true = std::move(value);
-        node->condition = or_test();
+        node->if_true = child_of(*node, std::move(value));
+        node->condition = child_of(*node, or_test());
         if (!accept_name("else")) syntax_error("expected 'else' after 'if' expression");
-        node->if_false = expression();
+        node->if_false = child_of(*node, expression());
         return node;
     }
 
 private:
-    // Brackets, calls and conditionals nest through expression(), unary
-    // operators through factor() and not_test(); each of those counts one
-    // level here, so that "((((...))))" from a hostile template cannot
-    // recurse until the stack runs out. Not counted: a chain of "**"
-    // (power() -> factor() -> power() ... without a unary operator), which
-    // recurses once per "**" while parsing, and a long chain of a
-    // left-associative operator (1+1+...+1), which parses in a loop but
-    // builds a tree as deep as the chain, that evaluate() then recurses
-    // through. Long enough, either one overflows the stack.
-    static constexpr int kMaxNesting = 100;
+    // Two guards keep a hostile template from using up the stack, both at
+    // kMaxExpressionDepth levels. Nesting counts how deep the parser has
+    // recursed: brackets, calls and conditionals nest through expression(),
+    // unary operators through factor() and not_test(), "**" through power(),
+    // parenthesised targets through single_target(). Each of those opens one
+    // while it parses what it holds, so "((((...))))" or 1**1**...**1 is
+    // refused before the recursion gets deep. child_of() checks the tree
+    // itself, as each node is built: a chain of trailers (a.b.c..., f()()...)
+    // is parsed in a loop, so only the depth of the tree it makes can tell.
+    [[noreturn]] static void too_deep() {
+        syntax_error("expression nested too deeply: more than " +
+                     std::to_string(kMaxExpressionDepth) + " levels");
+    }
+
+    // `child`, a part of `parent` that the parser has just built: the
+    // parent's depth becomes at least the child's plus one. Every node with
+    // parts takes them through here. A null child (a slice's missing bound)
+    // adds nothing.
+    static ExpressionPtr child_of(Expression& parent, ExpressionPtr child) {
+        if (child == nullptr) return child;
+        parent.depth = std::max(parent.depth, child->depth + 1);
+        if (parent.depth > kMaxExpressionDepth) too_deep();
+        return child;
+    }
+
     struct Nesting {
         Parser& parser;
         explicit Nesting(Parser& p) : parser(p) {
-            if (++parser.nesting_ > kMaxNesting) syntax_error("expression nested too deeply");
+            if (++parser.nesting_ > kMaxExpressionDepth) too_deep();
         }
         ~Nesting() { --parser.nesting_; }
         Nesting(const Nesting&) = delete;
@@ -734,6 +799,7 @@ private:
     // objects that could be changed in place.
     Target single_target() {
         if (accept_op("(")) {
+            Nesting nesting(*this);
             Target inner = target_list();  // "(a)" is the name a; "(a, b)" a tuple
             if (!accept_op(")")) syntax_error("expected ')' in an assignment target");
             return inner;
@@ -748,30 +814,21 @@ private:
         return Target{target, {}};
     }
 
-    // or_test and and_test build left-associative chains: a or b or c is
-    // (a or b) or c, which gives the same value as Python's flat BoolOp.
-    ExpressionPtr or_test() {
-        ExpressionPtr left = and_test();
-        while (accept_name("or")) {
-            auto node = make<Logical>();
-            node->is_and = false;
-            node->left = std::move(left);
-            node->right = and_test();
-            left = std::move(node);
-        }
-        return left;
-    }
+    // or_test and and_test: a run a or b or c is one Logical node, as it is
+    // one BoolOp in Python; a single operand is itself.
+    ExpressionPtr or_test() { return logical_run(false); }
+    ExpressionPtr and_test() { return logical_run(true); }
 
-    ExpressionPtr and_test() {
-        ExpressionPtr left = not_test();
-        while (accept_name("and")) {
-            auto node = make<Logical>();
-            node->is_and = true;
-            node->left = std::move(left);
-            node->right = not_test();
-            left = std::move(node);
-        }
-        return left;
+    ExpressionPtr logical_run(bool is_and) {
+        const std::string_view word = is_and ? "and" : "or";
+        auto operand = [&] { return is_and ? not_test() : and_test(); };
+        ExpressionPtr first = operand();
+        if (!is_name(word)) return first;
+        auto node = make<Logical>();
+        node->is_and = is_and;
+        node->operands.push_back(child_of(*node, std::move(first)));
+        while (accept_name(word)) node->operands.push_back(child_of(*node, operand()));
+        return node;
     }
 
     // "not" binds looser than a comparison: not a == b is not (a == b).
@@ -780,17 +837,17 @@ private:
         Nesting nesting(*this);
         auto node = make<Unary>();
         node->op = '!';
-        node->operand = not_test();
+        node->operand = child_of(*node, not_test());
         return node;
     }
 
     // The next comparison operator, consumed, or "" if there is none.
     // "not in" and "is not" are two name tokens each; a "not" that no "in"
     // follows is not an operator here (a not b fails later, at 'not').
-    std::string comparison_operator() {
+    std::string_view comparison_operator() {
         static constexpr std::string_view kSymbols[] = {"<", ">", "==", ">=", "<=", "!="};
         for (std::string_view symbol : kSymbols) {
-            if (accept_op(symbol)) return std::string(symbol);
+            if (accept_op(symbol)) return symbol;
         }
         if (accept_name("in")) return "in";
         if (is_name("not") && peek(1).kind == TokenKind::name && peek(1).text == "in") {
@@ -804,50 +861,76 @@ private:
     // A whole chain (a < b <= c) goes into one Comparison node, which
     // compares each pair and evaluates each operand once.
     ExpressionPtr comparison() {
-        ExpressionPtr first = binary_level(0);
-        std::string op = comparison_operator();
+        ExpressionPtr first = binary(0);
+        std::string_view op = comparison_operator();
         if (op.empty()) return first;
         auto node = make<Comparison>();
-        node->operands.push_back(std::move(first));
+        node->operands.push_back(child_of(*node, std::move(first)));
         for (; !op.empty(); op = comparison_operator()) {
-            node->ops.push_back(op);
-            node->operands.push_back(binary_level(0));
+            node->ops.emplace_back(op);
+            node->operands.push_back(child_of(*node, binary(0)));
         }
         return node;
     }
 
-    // The binary operators, loosest first; each level's operands are the
-    // next level's. Python's "**" binds tighter still (power()).
-    ExpressionPtr binary_level(std::size_t level) {
-        static const std::vector<std::vector<std::string_view>> kLevels = {
-            {"|"}, {"^"}, {"&"}, {"<<", ">>"}, {"+", "-"}, {"*", "/", "//", "%", "@"}};
-        if (level == kLevels.size()) return factor();
-        ExpressionPtr left = binary_level(level + 1);
-        while (true) {
-            auto op = std::find_if(kLevels[level].begin(), kLevels[level].end(),
-                                   [&](std::string_view candidate) { return is_op(candidate); });
-            if (op == kLevels[level].end()) return left;
+    // The binary operators' levels, loosest first: | ^ & (<< >>) (+ -)
+    // (* / // % @); -1 for a token that is none of them. Python's "**" binds
+    // tighter still (power()).
+    int binary_level() const {
+        static constexpr std::pair<std::string_view, int> kOperators[] = {
+            {"|", 0}, {"^", 1}, {"&", 2}, {"<<", 3}, {">>", 3}, {"+", 4},
+            {"-", 4}, {"*", 5}, {"/", 5}, {"//", 5}, {"%", 5},  {"@", 5}};
+        if (peek().kind != TokenKind::op) return -1;
+        for (const auto& [op, level] : kOperators) {
+            if (peek().text == op) return level;
+        }
+        return -1;
+    }
+
+    // Operands joined by binary operators of `min_level` or tighter
+    // (precedence climbing): a * b + c is (a * b) + c. One function for all
+    // six levels, where a function per level would recurse six deep for
+    // every operand, and so for every bracket of "((((...))))": this is
+    // what keeps the parser's stack small per level of nesting.
+    ExpressionPtr binary(int min_level) {
+        ExpressionPtr left = factor();
+        for (int level = binary_level(); level >= min_level; level = binary_level()) {
+            left = binary_run(std::move(left), level);
+        }
+        return left;
+    }
+
+    // The run of `level`'s operators after `left` (a + b - c), as one
+    // Binary node; each right operand takes the tighter operators
+    // (binary(level + 1)). The run ends at a looser operator, which the
+    // caller's loop takes next.
+    ExpressionPtr binary_run(ExpressionPtr left, int level) {
+        std::unique_ptr<Binary> run;  // made at the run's first operator
+        while (binary_level() == level) {
+            std::string op = tokens_[at_++].text;
             // Matrix multiplication: Python parses it, but no built-in type
             // has it.
-            if (*op == "@") syntax_error("the @ operator is not supported in templates");
-            ++at_;
+            if (op == "@") syntax_error("the @ operator is not supported in templates");
             const auto* constant = dynamic_cast<const Constant*>(left.get());
             // A string literal % values is formatting, known at parse time: a
             // PercentFormat writes it into the page without making a string
-            // value.
-            if (*op == "%" && constant != nullptr && constant->value.is_string()) {
+            // value. Only the run's first operator can have the literal on its
+            // left; the PercentFormat becomes the run's first operand.
+            if (op == "%" && run == nullptr && constant != nullptr && constant->value.is_string()) {
                 auto format = make<PercentFormat>();
                 format->format = std::string(constant->value.as_string());
-                format->values = binary_level(level + 1);
+                format->values = child_of(*format, binary(level + 1));
                 left = std::move(format);
                 continue;
             }
-            auto node = make<Binary>();
-            node->op = std::string(*op);
-            node->left = std::move(left);
-            node->right = binary_level(level + 1);
-            left = std::move(node);
+            if (run == nullptr) {
+                run = make<Binary>();
+                run->first = child_of(*run, std::move(left));
+            }
+            run->rest.emplace_back(std::move(op), child_of(*run, binary(level + 1)));
         }
+        if (run == nullptr) return left;
+        return run;
     }
 
     // factor := ("-" | "+" | "~") factor | power. The first branch folds "-"
@@ -873,7 +956,7 @@ private:
                 Nesting nesting(*this);
                 auto node = make<Unary>();
                 node->op = op;
-                node->operand = factor();
+                node->operand = child_of(*node, factor());
                 return node;
             }
         }
@@ -885,22 +968,23 @@ private:
     ExpressionPtr power() {
         ExpressionPtr base = primary();
         if (!accept_op("**")) return base;
+        Nesting nesting(*this);  // 1**1**1... recurses here once per "**"
         auto node = make<Binary>();
-        node->op = "**";
-        node->left = std::move(base);
-        node->right = factor();  // right-associative, and -x binds looser: 2**-1
+        node->first = child_of(*node, std::move(base));
+        // Right-associative, and -x binds looser: 2**-1.
+        node->rest.emplace_back("**", child_of(*node, factor()));
         return node;
     }
 
     // The trailers, left to right: a.b[c](d) is ((a.b)[c])(d). A loop: a long
-    // chain of trailers costs no parser recursion (evaluating it still
-    // recurses once per trailer).
+    // chain of trailers costs no parser recursion, but evaluating it
+    // recurses once per trailer, so each counts a level of the tree.
     ExpressionPtr primary() {
         ExpressionPtr value = atom();
         while (true) {
             if (accept_op(".")) {
                 auto node = make<Attribute>();
-                node->object = std::move(value);
+                node->object = child_of(*node, std::move(value));
                 node->name = name();
                 value = std::move(node);
             } else if (accept_op("[")) {
@@ -922,21 +1006,21 @@ private:
             start = expression_list();
             if (accept_op("]")) {
                 auto node = make<Subscript>();
-                node->container = std::move(container);
+                node->container = child_of(*node, std::move(container));
                 const auto* constant = dynamic_cast<const Constant*>(start.get());
                 if (constant != nullptr && constant->value.is_string()) {
                     node->constant_key = std::string(constant->value.as_string());
                 }
-                node->key = std::move(start);
+                node->key = child_of(*node, std::move(start));
                 return node;
             }
         }
         if (!accept_op(":")) syntax_error("expected ']' or ':' in a subscript");
         auto node = make<Slice>();
-        node->container = std::move(container);
-        node->start = std::move(start);
-        if (!is_op(":") && !is_op("]")) node->stop = expression();
-        if (accept_op(":") && !is_op("]")) node->step = expression();
+        node->container = child_of(*node, std::move(container));
+        node->start = child_of(*node, std::move(start));
+        if (!is_op(":") && !is_op("]")) node->stop = child_of(*node, expression());
+        if (accept_op(":") && !is_op("]")) node->step = child_of(*node, expression());
         if (!accept_op("]")) syntax_error("expected ']' after a slice");
         return node;
     }
@@ -949,7 +1033,7 @@ private:
     ExpressionPtr call(ExpressionPtr callee) {
         auto node = make<Call>();
         node->method = dynamic_cast<const Attribute*>(callee.get());
-        node->callee = std::move(callee);
+        node->callee = child_of(*node, std::move(callee));
         while (!accept_op(")")) {
             if (is_op("*") || is_op("**"))
                 syntax_error("*args and **kwargs are not supported in templates");
@@ -962,11 +1046,11 @@ private:
                 for (const auto& [seen, value] : node->keyword) {
                     if (seen == keyword) syntax_error("keyword argument repeated: " + keyword);
                 }
-                node->keyword.emplace_back(keyword, expression());
+                node->keyword.emplace_back(keyword, child_of(*node, expression()));
             } else {
                 if (!node->keyword.empty())
                     syntax_error("positional argument follows keyword argument");
-                node->positional.push_back(expression());
+                node->positional.push_back(child_of(*node, expression()));
             }
             if (is_name("for"))
                 syntax_error("generator expressions are not supported in templates");
@@ -1023,10 +1107,10 @@ private:
         if (accept_op(")")) return first;
         auto tuple = std::make_unique<Display>();
         tuple->kind = Display::Kind::tuple;
-        tuple->items.push_back(std::move(first));
+        tuple->items.push_back(child_of(*tuple, std::move(first)));
         while (accept_op(",")) {
             if (is_op(")")) break;
-            tuple->items.push_back(expression());
+            tuple->items.push_back(child_of(*tuple, expression()));
         }
         if (!accept_op(")")) syntax_error("expected ')'");
         return tuple;
@@ -1039,12 +1123,12 @@ private:
         auto node = std::make_unique<Display>();
         node->kind = kind;
         while (!accept_op(close)) {
-            node->items.push_back(expression());
+            node->items.push_back(child_of(*node, expression()));
             if (is_name("for")) syntax_error("comprehensions are not supported in templates");
             if (kind == Display::Kind::dict) {
                 if (!accept_op(":"))
                     syntax_error("sets are not supported in templates (expected ':' in a dict)");
-                node->items.push_back(expression());
+                node->items.push_back(child_of(*node, expression()));
                 if (is_name("for")) syntax_error("comprehensions are not supported in templates");
             }
             if (!accept_op(",") && !is_op(close))
@@ -1224,15 +1308,18 @@ void Target::collect_names(std::set<std::string, std::less<>>& names) const {
     for (const Target& item : items) item.collect_names(names);
 }
 
-// For x += f(), Python loads x, then calls f(), then adds. Here f() is
-// evaluated first: when x is not set yet, f() has already run before the
-// UnboundLocalError.
+// For x += f(), Python loads x, then calls f(), then adds: when x is not set
+// yet, the UnboundLocalError comes before f() runs, so x is looked up first
+// here too.
 void Assignment::execute(Scope& scope) const {
+    if (!augmented_operator.empty()) {
+        TemplateValue current = scope.lookup(target.symbol);
+        TemplateValue operand = value->evaluate(scope);
+        target.assign(scope, binary_operation(augmented_operator, current, operand));
+        return;
+    }
     TemplateValue result = value->evaluate(scope);
     if (target.name.empty() && target.items.empty()) return;  // an expression statement
-    if (!augmented_operator.empty()) {
-        result = binary_operation(augmented_operator, scope.lookup(target.symbol), result);
-    }
     target.assign(scope, result);
 }
 

@@ -13,9 +13,14 @@
 //   primary     := atom (".name" | "[" subscript "]" | "(" arguments ")")*
 //   atom        := name | number | string+ | "(" [list] ")" | "[" [list] "]" | "{" [dict] "}"
 //
-// Each level is one function of the parser, each node one small class with
-// an evaluate(); the operators themselves (what "+" means for two lists)
-// live in template_operations.h.
+// A run of one level's operator (a + b - c, a or b or c) is one node that
+// evaluates its operands in a loop, not a tree as deep as the run; anything
+// that nests (brackets, calls, trailers, unary operators, "**", "if else")
+// may nest at most kMaxExpressionDepth levels (below).
+//
+// Each level is one function of the parser (the binary operators' six share
+// one), each node one small class with an evaluate(); the operators
+// themselves (what "+" means for two lists) live in template_operations.h.
 #pragma once
 
 #include <deque>
@@ -66,6 +71,19 @@ constexpr std::int64_t kMaxStringBytes = 10'000'000;
 // recursion limit, past which its repr() fails too. Printing, comparing and
 // freeing a container recurse once per level; deeper would use up the stack.
 constexpr int kMaxContainerDepth = 1000;
+
+// How deep an expression's tree may be: brackets, calls, trailers (a.b,
+// a[i]), unary operators, "**" and "x if c else y" each add a level; the
+// items of a list and a run of one binary operator (a + b + c) do not.
+// Parsing and evaluating recurse once per level, on the stack of whatever
+// thread loads or renders the template, which may be a secondary thread
+// with a stack far smaller than the main thread's 8 MB. At this limit the
+// deepest expressions take about 120 KB of stack to parse and 50 KB to
+// render (measured in a Release build; a bracket costs the parser about
+// 1.2 KB). Python refuses deep expressions too: 200 nested brackets, or
+// between 1,000 and 3,000 levels of anything else (Python 3.11). Pages nest
+// a handful of levels.
+constexpr int kMaxExpressionDepth = 100;
 
 // A RecursionError if `dict`, a dict a template made, nests deeper.
 void check_container_depth(const JSON& dict);
@@ -135,6 +153,13 @@ private:
 class Expression {
 public:
     virtual ~Expression() = default;
+    // How many levels of nodes the tree has from this node down, itself
+    // included: 1 for a name or a literal, 2 for -x. The parser sets it as
+    // it builds each node and refuses a tree deeper than its limit, since
+    // evaluate(), append_str(), find_json() and the destructor recurse once
+    // per level.
+    int depth = 1;
+
     virtual TemplateValue evaluate(Scope& scope) const = 0;
     // Where the value already is, when it is a part of the JSON data a
     // variable or an argument holds: {{ row["name"] }} then writes the

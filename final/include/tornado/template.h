@@ -58,6 +58,12 @@
 //   MemoryError: Python's only limit is the memory.
 // * `datetime` and Python modules are not in the namespace; register the
 //   functions a template needs instead.
+// * What Python refuses when it compiles Tornado's code (a bad expression,
+//   a {% break %} in a loop's {% else %}) is a ParseError, as is
+//   {% extends %} inside a block tag (Tornado's NotImplementedError). So is
+//   an expression nested more than 100 levels deep (brackets, calls, unary
+//   operators, a.b.c...), where Python refuses 200 brackets; a long run of
+//   one operator (1 + 1 + ... + 1) is not nesting, and has no such limit.
 //
 // Threads: a Template is immutable once made; generate() may run on several
 // threads at once. A Loader's cache is guarded by a mutex.
