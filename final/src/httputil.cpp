@@ -1188,6 +1188,73 @@ std::string decode_rfc2231(const std::string& joined) {
     return value;
 }
 
+// RFC 2231 parameters (name*, name*0, name*1*, ...), collected per name
+// while a header value is parsed, and joined once it is all read: the
+// continuations may come in any order (RFC 2231 section 3).
+class ExtendedParameters {
+public:
+    // Takes `name=raw` if the name is an RFC 2231 one, and says whether it
+    // did. A trailing '*' marks a percent-encoded segment (section 4), digits
+    // a continuation's number (section 3). An encoded segment is
+    // percent-decoded now (to bytes, '+' kept), as Python does for each
+    // segment before joining.
+    bool take(std::string_view name, std::string_view raw) {
+        std::size_t star = name.find('*');
+        if (star == std::string_view::npos || star == 0) return false;
+        std::string_view rest = name.substr(star + 1);
+        bool encoded = name.back() == '*';
+        std::string_view digits = encoded && !rest.empty() ? rest.substr(0, rest.size() - 1) : rest;
+        bool valid = std::all_of(digits.begin(), digits.end(), is_digit) && digits.size() < 6;
+        if (!valid) return false;
+        int number = 0;
+        for (char c : digits) number = number * 10 + (c - '0');
+        std::string value = email_unquote(raw);
+        if (encoded) {
+            std::string decoded;
+            append_unquoted(decoded, value, false);
+            value = std::move(decoded);
+        }
+        segments_of(name.substr(0, star)).push_back({number, std::move(value), encoded});
+        return true;
+    }
+
+    // Sorted by number, stably so that equal numbers keep the order they
+    // came in. Only when some segment was encoded does the joined value
+    // carry the charset'language' prefix to decode. Set last, so that name*
+    // wins over a plain name (as in Tornado).
+    void join_into(OrderedMap<std::string>& params) {
+        for (auto& [name, segments] : by_name_) {
+            std::stable_sort(segments.begin(), segments.end(),
+                             [](const auto& a, const auto& b) { return a.number < b.number; });
+            std::string joined;
+            bool any_encoded = false;
+            for (const Segment& segment : segments) {
+                joined += segment.value;
+                any_encoded = any_encoded || segment.encoded;
+            }
+            params.erase(name);
+            params[name] = any_encoded ? decode_rfc2231(joined) : joined;
+        }
+    }
+
+private:
+    struct Segment {
+        int number;
+        std::string value;
+        bool encoded;
+    };
+
+    std::vector<Segment>& segments_of(std::string_view base) {
+        auto it = std::find_if(by_name_.begin(), by_name_.end(),
+                               [&](const auto& entry) { return entry.first == base; });
+        if (it != by_name_.end()) return it->second;
+        return by_name_.emplace_back(std::string(base), std::vector<Segment>()).second;
+    }
+
+    // A vector, not a map: the names keep the order they came in.
+    std::vector<std::pair<std::string, std::vector<Segment>>> by_name_;
+};
+
 }  // namespace
 
 // Parameter names are lowered (they are case-insensitive, RFC 9110 section
@@ -1197,71 +1264,16 @@ std::pair<std::string, OrderedMap<std::string>> parse_header_value(std::string_v
     std::vector<std::string_view> parts = split_params(line);
     std::pair<std::string, OrderedMap<std::string>> result;
     result.first = std::string(parts.front());
-
-    struct Segment {
-        int number;
-        std::string value;
-        bool encoded;
-    };
-    std::vector<std::pair<std::string, std::vector<Segment>>> extended;  // RFC 2231 parameters
+    ExtendedParameters extended;
     for (std::size_t i = 1; i < parts.size(); ++i) {
         std::size_t equals = parts[i].find('=');
         if (equals == std::string_view::npos) continue;
         std::string name;
         for (char c : strip(parts[i].substr(0, equals))) name += ascii_lower(c);
         std::string_view raw = strip(parts[i].substr(equals + 1));
-        // name*, name*0, name*1*: RFC 2231 (percent-encoded, or continued).
-        // A trailing '*' marks a percent-encoded segment (RFC 2231 section
-        // 4), digits a continuation's number (section 3). Segments are
-        // collected per name, to be joined in order after the loop; an
-        // encoded one is percent-decoded now (to bytes, '+' kept), as Python
-        // does for each segment before joining.
-        std::size_t star = name.find('*');
-        if (star != std::string::npos && star > 0) {
-            std::string base = name.substr(0, star);
-            std::string_view rest = std::string_view(name).substr(star + 1);
-            bool encoded = name.back() == '*';
-            int number = 0;
-            std::string_view digits =
-                encoded && !rest.empty() ? rest.substr(0, rest.size() - 1) : rest;
-            bool valid = std::all_of(digits.begin(), digits.end(), is_digit) && digits.size() < 6;
-            if (valid) {
-                for (char c : digits) number = number * 10 + (c - '0');
-                std::string value = email_unquote(raw);
-                if (encoded) {
-                    std::string decoded;
-                    append_unquoted(decoded, value, false);
-                    value = std::move(decoded);
-                }
-                auto it = std::find_if(extended.begin(), extended.end(),
-                                       [&](const auto& entry) { return entry.first == base; });
-                if (it == extended.end()) {
-                    extended.emplace_back(base, std::vector<Segment>());
-                    it = extended.end() - 1;
-                }
-                it->second.push_back({number, std::move(value), encoded});
-                continue;
-            }
-        }
-        result.second[name] = email_unquote(raw);
+        if (!extended.take(name, raw)) result.second[name] = email_unquote(raw);
     }
-    // Continuations may come in any order (RFC 2231 section 3): sorted by
-    // number, stably so that equal numbers keep the order they came in.
-    // Only when some segment was encoded does the joined value carry the
-    // charset'language' prefix to decode.
-    for (auto& [name, segments] : extended) {
-        std::stable_sort(segments.begin(), segments.end(),
-                         [](const Segment& a, const Segment& b) { return a.number < b.number; });
-        std::string joined;
-        bool any_encoded = false;
-        for (const Segment& segment : segments) {
-            joined += segment.value;
-            any_encoded = any_encoded || segment.encoded;
-        }
-        // Set last, so that name* wins over a plain name (as in Tornado).
-        result.second.erase(name);
-        result.second[name] = any_encoded ? decode_rfc2231(joined) : joined;
-    }
+    extended.join_into(result.second);
     return result;
 }
 

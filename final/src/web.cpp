@@ -1186,50 +1186,11 @@ Future<void> RequestHandler::flush() {
 }
 
 // Tornado's finish(). What can only be decided with the whole body in
-// hand happens here, before the head goes out: the Etag and the 304, and
-// the Content-Length (which spares the connection the chunked encoding).
+// hand happens before the head goes out (settle_final_head).
 Future<void> RequestHandler::finish(std::string_view chunk) {
     if (finished_) throw std::logic_error("finish() called twice");
     write(chunk);
-    if (!headers_written_) {
-        const std::string& method = request_->method;
-        // Only for a 200 to GET or HEAD that set no Etag of its own
-        // (StaticFileHandler sets the file's). add_known_name, not set:
-        // the header is known to be absent, so there is nothing to replace
-        // and no name to check.
-        if (status_code_ == 200 && (method == "GET" || method == "HEAD") &&
-            !headers_.contains("Etag")) {
-            if (std::optional<std::string> etag = compute_etag())
-                headers_.add_known_name("Etag", *etag);
-            // The client's copy is current (RFC 9110 section 13.1.2): a 304
-            // with no body.
-            if (check_etag_header()) {
-                write_buffer_.clear();
-                set_status(304);
-            }
-        }
-        if (status_code_ == 204 || status_code_ == 304 ||
-            (status_code_ >= 100 && status_code_ < 200)) {
-            // These statuses have no body (RFC 9110 sections 15.2, 15.3.5,
-            // 15.4.5). Tornado asserts the buffer is empty; this drops it.
-            write_buffer_.clear();
-            // A 304 describes the representation the client has, not this
-            // empty one (Tornado's _clear_representation_headers; RFC 9110
-            // section 8.6 forbids Content-Length in 1xx and 204).
-            for (std::string_view name :
-                 {"Content-Encoding", "Content-Language", "Content-Type", "Content-Length"}) {
-                headers_.remove(name);
-            }
-        } else if (!headers_.contains("Content-Length")) {
-            // to_chars into the stack and no header checks: this runs for
-            // nearly every response, and digits need no checking. A HEAD
-            // gets the length its GET would have, as in Tornado.
-            char digits[24];
-            auto [end, error] = std::to_chars(digits, digits + sizeof digits, write_buffer_.size());
-            headers_.append_normalized_field("Content-Length",
-                                             std::string_view(digits, end - digits));
-        }
-    }
+    if (!headers_written_) settle_final_head();
     Future<void> sent(nullptr);
     try {
         sent = write_response(true);
@@ -1251,6 +1212,46 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
                       exception_text(std::current_exception()));
     }
     return sent.valid() ? sent : detail::done_future();
+}
+
+// The Etag and the 304, the statuses that carry no body, and the
+// Content-Length (which spares the connection the chunked encoding).
+void RequestHandler::settle_final_head() {
+    const std::string& method = request_->method;
+    // Only for a 200 to GET or HEAD that set no Etag of its own
+    // (StaticFileHandler sets the file's). add_known_name, not set: the
+    // header is known to be absent, so there is nothing to replace and no
+    // name to check.
+    if (status_code_ == 200 && (method == "GET" || method == "HEAD") &&
+        !headers_.contains("Etag")) {
+        if (std::optional<std::string> etag = compute_etag())
+            headers_.add_known_name("Etag", *etag);
+        // The client's copy is current (RFC 9110 section 13.1.2): a 304
+        // with no body.
+        if (check_etag_header()) {
+            write_buffer_.clear();
+            set_status(304);
+        }
+    }
+    if (status_code_ == 204 || status_code_ == 304 || (status_code_ >= 100 && status_code_ < 200)) {
+        // These statuses have no body (RFC 9110 sections 15.2, 15.3.5,
+        // 15.4.5). Tornado asserts the buffer is empty; this drops it.
+        write_buffer_.clear();
+        // A 304 describes the representation the client has, not this
+        // empty one (Tornado's _clear_representation_headers; RFC 9110
+        // section 8.6 forbids Content-Length in 1xx and 204).
+        for (std::string_view name :
+             {"Content-Encoding", "Content-Language", "Content-Type", "Content-Length"}) {
+            headers_.remove(name);
+        }
+    } else if (!headers_.contains("Content-Length")) {
+        // to_chars into the stack and no header checks: this runs for
+        // nearly every response, and digits need no checking. A HEAD gets
+        // the length its GET would have, as in Tornado.
+        char digits[24];
+        auto [end, error] = std::to_chars(digits, digits + sizeof digits, write_buffer_.size());
+        headers_.append_normalized_field("Content-Length", std::string_view(digits, end - digits));
+    }
 }
 
 // Tornado's redirect(). The URL goes out as given; RFC 9110 section 10.2.2

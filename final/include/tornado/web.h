@@ -590,6 +590,7 @@ private:
                                             bool strip) const;
     std::string argument_from(const ArgumentMap& source, std::string_view name,
                               std::optional<std::string_view> default_value, bool strip) const;
+    void settle_final_head();
     Future<void> write_response(bool last);
 
     Application* application_ = nullptr;
