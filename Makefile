@@ -15,7 +15,7 @@ DEPS     = tools/install-deps.sh
 RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 
-.PHONY: all build run test test-deps test-clang format grade hint mutants bench bench-micro bench-template slides help clean deps configure
+.PHONY: all build run test test-deps test-clang format grade hint mutants bench bench-micro bench-template bench-tls slides help clean deps configure
 
 all: build
 
@@ -109,6 +109,14 @@ bench-template: configure
 	@test -x $(BUILD)/bin/template_bench || cmake -S . -B $(BUILD) > /dev/null
 	cmake --build $(BUILD) -j $(JOBS) --target template_bench
 	/usr/bin/python3 tests/bench/template_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## bench-tls    our HTTPS vs nginx's (keep-alive, new handshakes); table in build/bench/tls.md [ARGS=--quick]
+# The bench group brings wrk and nginx-light; tls_bench.py makes the run's
+# certificate with the openssl command and starts final_hello with it.
+bench-tls: configure
+	@$(DEPS) build bench
+	cmake --build $(BUILD) -j $(JOBS) --target final_hello
+	$(PYTHON) tests/bench/tls_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## slides       one HTML deck per chapter in build/slides/
 slides:

@@ -6,6 +6,7 @@
 #                                   Python Tornado (the oracle the demo app is checked against),
 #                                   Python websockets (the WebSocket peer we did not write),
 #                                   nc, curl and strace (the lessons talk to servers and watch them),
+#                                   openssl (the TLS tests' certificates and s_client, a TLS peer we did not write),
 #                                   clang-format 14 (make format, and the test that final/ is laid out)
 #   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset),
 #                                   nginx and Python Tornado (the framework scenario's yardsticks),
@@ -24,7 +25,7 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado python3-websockets netcat-openbsd curl strace clang-format-14" ;;
+    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
     clang)  echo "clang-14" ;;

@@ -96,7 +96,8 @@ namespace {
 constexpr std::size_t kReadPiece = 64 * 1024;  // most body bytes read (and streamed) at once
 
 struct URL {
-    std::string host;  // "127.0.0.1", "::1" (no brackets)
+    bool secure = false;  // https
+    std::string host;     // "127.0.0.1", "::1" (no brackets)
     std::uint16_t port = 80;
     std::string authority;  // as written: "127.0.0.1:8888", "[::1]:8888"; the Host header
     std::string target;     // "/search?q=1"
@@ -116,8 +117,9 @@ bool has_space_or_control(std::string_view text) {
 
 // Digits only, 1 to 65535. The `value > 65535` test inside the loop stops
 // a long run of digits before the multiplication can overflow.
-std::uint16_t parse_port(std::string_view url, std::string_view digits) {
-    if (digits.empty()) return 80;  // "host:" is allowed, and means the default
+std::uint16_t parse_port(std::string_view url, std::string_view digits,
+                         std::uint16_t default_port) {
+    if (digits.empty()) return default_port;  // "host:" is allowed, and means the default
     unsigned value = 0;
     for (char c : digits) {
         if (c < '0' || c > '9' || value > 65535)
@@ -128,16 +130,16 @@ std::uint16_t parse_port(std::string_view url, std::string_view digits) {
     return static_cast<std::uint16_t>(value);
 }
 
-// Stricter than Tornado's urlsplit: https (no TLS here) and "user:pw@" (no
-// Authorization support) are refused with a message saying so, not half
-// done; other schemes get Tornado's message. The fragment is never sent
+// Stricter than Tornado's urlsplit: "user:pw@" (no Authorization support)
+// is refused with a message saying so, not half done; schemes other than
+// http and https get Tornado's message. The fragment is never sent
 // (the request-target of RFC 9112 section 3.2 has no place for it).
 URL parse_url(std::string_view url) {
     std::size_t separator = url.find("://");
-    if (separator == std::string_view::npos) bad_url(url, "not an absolute http:// URL");
+    if (separator == std::string_view::npos)
+        bad_url(url, "not an absolute http:// or https:// URL");
     std::string scheme = detail::lower_ascii(url.substr(0, separator));
-    if (scheme == "https") bad_url(url, "https:// is not supported (this client has no TLS)");
-    if (scheme != "http")
+    if (scheme != "http" && scheme != "https")
         throw std::invalid_argument("Unsupported url scheme: '" + std::string(url) + "'");
     std::string_view rest = url.substr(separator + 3);
     std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
@@ -150,6 +152,7 @@ URL parse_url(std::string_view url) {
     // The authority stays as written for Host (brackets and port
     // included); the host for connect loses the brackets.
     URL parsed;
+    parsed.secure = scheme == "https";
     parsed.authority = std::string(authority);
     std::string_view port;
     if (authority.starts_with('[')) {  // [IPv6]:port
@@ -166,7 +169,7 @@ URL parse_url(std::string_view url) {
         if (colon != std::string_view::npos) port = authority.substr(colon + 1);
     }
     if (parsed.host.empty()) bad_url(url, "no host");
-    parsed.port = parse_port(url, port);
+    parsed.port = parse_port(url, port, parsed.secure ? 443 : 80);
     // An empty path is sent as "/" (the origin-form of RFC 9112 section
     // 3.2.1 starts with one), as Tornado's `path or "/"`.
     parsed.target =
@@ -579,6 +582,16 @@ void fail(PendingFetch& fetch, std::exception_ptr error) {
     settle(fetch, std::nullopt, as_client_error(std::move(error)));
 }
 
+// Tornado's HTTPRequest TLS fields as TCPClient takes them.
+SSLOptions ssl_options_of(const HTTPRequest& request) {
+    SSLOptions options;
+    options.certfile = request.client_cert;
+    options.keyfile = request.client_key;
+    options.ca_certs = request.ca_certs;
+    if (!request.validate_cert) options.cert_reqs = SSLOptions::Verify::none;
+    return options;
+}
+
 // One hop: connect, send, read the response. `request` and `url` live in
 // run_fetch's frame, which awaits this one. The body is read unless there
 // is none (a redirect to follow, 101, HEAD, 204, 304); a failure throws.
@@ -597,7 +610,12 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
     fetch->connecting = true;
     std::shared_ptr<IOStream> stream;
     try {
-        stream = co_await client->tcp.connect(url.host, url.port, connect);
+        if (url.secure) {
+            stream =
+                co_await client->tcp.connect(url.host, url.port, connect, ssl_options_of(request));
+        } else {
+            stream = co_await client->tcp.connect(url.host, url.port, connect);
+        }
     } catch (const TimeoutError&) {
         // Tornado's words, not TCPClient's "Timeout connecting to ...".
         fetch->connecting = false;

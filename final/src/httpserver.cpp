@@ -238,7 +238,7 @@ IOStreamOptions stream_options(const HTTPServerOptions& options) {
 }  // namespace
 
 HTTPServer::HTTPServer(HTTPServerOptions options, RequestCallback callback)
-    : TCPServer(stream_options(options)),
+    : TCPServer(stream_options(options), options.ssl_options),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()) {
     shared_->callback = std::move(callback);
@@ -246,7 +246,7 @@ HTTPServer::HTTPServer(HTTPServerOptions options, RequestCallback callback)
 }
 
 HTTPServer::HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions options)
-    : TCPServer(stream_options(options)),
+    : TCPServer(stream_options(options), options.ssl_options),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()),
       delegate_(&delegate) {
@@ -255,7 +255,7 @@ HTTPServer::HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions
 
 HTTPServer::HTTPServer(std::shared_ptr<HTTPServerConnectionDelegate> delegate,
                        HTTPServerOptions options)
-    : TCPServer(stream_options(options)),
+    : TCPServer(stream_options(options), options.ssl_options),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()),
       delegate_(delegate.get()),
@@ -268,7 +268,9 @@ HTTPServer::HTTPServer(std::shared_ptr<HTTPServerConnectionDelegate> delegate,
 // would go into every request's full_url(), so it is refused here, at
 // start-up, rather than served wrong.
 void HTTPServer::init() {
-    if (options_.protocol.empty() || options_.protocol == "http") {
+    if (options_.protocol.empty()) {
+        protocol_ = options_.ssl_options ? "https" : "http";
+    } else if (options_.protocol == "http") {
         protocol_ = "http";
     } else if (options_.protocol == "https") {
         protocol_ = "https";

@@ -172,6 +172,13 @@ struct IOStream::LoopHold {
 };
 
 std::shared_ptr<IOStream> IOStream::create(FileDescriptor socket, IOStreamOptions options) {
+    make_non_blocking(socket);
+    auto stream = std::make_shared<IOStream>(Key{}, std::move(socket), options);
+    stream->watch();
+    return stream;
+}
+
+void IOStream::make_non_blocking(const FileDescriptor& socket) {
     if (!socket) throw std::invalid_argument("IOStream::create: no socket");
     int flags = ::fcntl(socket.get(), F_GETFL);
     if (flags < 0) throw_errno("fcntl F_GETFL");
@@ -179,22 +186,24 @@ std::shared_ptr<IOStream> IOStream::create(FileDescriptor socket, IOStreamOption
     if ((flags & O_NONBLOCK) == 0 && ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
         throw_errno("fcntl F_SETFL O_NONBLOCK");
     }
-    auto stream = std::make_shared<IOStream>(Key{}, std::move(socket), options);
-    // Registered once, edge-triggered, for everything it will ever want: no
-    // epoll_ctl again until close. Level-triggered, WRITE would fire every
-    // turn while the send buffer has room, so it would have to be switched on
-    // and off around each blocked write (chapter 04's way, and Tornado's);
-    // edge-triggered it can stay on. RDHUP tells a short recv() from the end:
-    // a FIN that comes before the bytes ahead of it are read shares their
-    // edge, and without the bit the end would go unseen (see receive).
-    stream->loop_->add_handler(stream->fd_.get(), LoopHold(stream),
-                               IOLoop::READ | IOLoop::WRITE | IOLoop::EDGE | EPOLLRDHUP);
-    stream->registered_ = true;
-    return stream;
+}
+
+// Registered once, edge-triggered, for everything the stream will ever
+// want: no epoll_ctl again until close. Level-triggered, WRITE would fire
+// every turn while the send buffer has room, so it would have to be
+// switched on and off around each blocked write (chapter 04's way, and
+// Tornado's); edge-triggered it can stay on. RDHUP tells a short recv()
+// from the end: a FIN that comes before the bytes ahead of it are read
+// shares their edge, and without the bit the end would go unseen (see
+// receive).
+void IOStream::watch() {
+    loop_->add_handler(fd_.get(), LoopHold(shared_from_this()),
+                       IOLoop::READ | IOLoop::WRITE | IOLoop::EDGE | EPOLLRDHUP);
+    registered_ = true;
 }
 
 IOStream::IOStream(Key, FileDescriptor socket, IOStreamOptions options)
-    : loop_(&IOLoop::current()), fd_(std::move(socket)), options_(options) {}
+    : fd_(std::move(socket)), loop_(&IOLoop::current()), options_(options) {}
 
 IOStream::~IOStream() = default;
 
@@ -701,6 +710,35 @@ void IOStream::handle_connect(std::uint32_t events) {
     flush_write_buffer();  // what was written while connecting
 }
 
+// --- TLS -------------------------------------------------------------------------------------
+
+// Tornado's start_tls: the socket leaves this stream without being closed
+// (unregistered, so the new stream can register it) and goes to an
+// SSLIOStream. Only an idle stream can do this: bytes already read or
+// queued belong to the plain-text conversation.
+Future<std::shared_ptr<SSLIOStream>> IOStream::start_tls(bool server_side,
+                                                         const SSLOptions& options,
+                                                         std::string server_hostname) {
+    if (closed_) throw StreamClosedError(error_);
+    if (reading() || writing() || connect_ || !read_buffer_.empty()) {
+        throw std::logic_error(
+            "IOStream::start_tls: the stream is busy (a read or write pending, unread bytes, "
+            "or a connect under way)");
+    }
+    SSLContext context = ssl_options_to_context(options, server_side);
+    // The loop's hold on this stream may be the last reference.
+    std::shared_ptr<IOStream> self = shared_from_this();
+    registered_ = false;
+    loop_->remove_handler(fd_.get());
+    closed_ = true;
+    std::shared_ptr<SSLIOStream> secure = SSLIOStream::create(std::move(fd_), context, server_side,
+                                                              std::move(server_hostname), options_);
+    if (close_callback_) secure->set_close_callback(std::move(close_callback_));
+    close_callback_ = nullptr;
+    if (options.handshake_timeout) secure->set_handshake_timeout(*options.handshake_timeout);
+    return secure->wait_for_handshake();
+}
+
 // --- events ------------------------------------------------------------------------------------
 
 // The bits only set the flags; the flags drive the work. ERR or HUP sets
@@ -779,6 +817,7 @@ void IOStream::close(std::exception_ptr error) {
         registered_ = false;
         loop_->remove_handler(fd_.get());
     }
+    close_transport();
     fd_.reset();
     fail_pending();
     // Unsent bytes are dropped; read_buffer_ stays, for reads it can still

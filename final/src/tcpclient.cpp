@@ -260,6 +260,22 @@ Task<std::shared_ptr<IOStream>> connect_to(std::shared_ptr<Resolver> resolver, s
     co_return co_await connector->start(deadline);
 }
 
+// The TLS half of connect: the handshake gets what is left of the
+// connect's deadline, if that is sooner than its own timeout.
+Task<std::shared_ptr<IOStream>> connect_secure(Future<std::shared_ptr<IOStream>> connecting,
+                                               SSLOptions ssl_options, std::string server_hostname,
+                                               std::optional<IOLoop::Clock::time_point> deadline) {
+    std::shared_ptr<IOStream> plain = co_await std::move(connecting);
+    if (deadline) {
+        IOLoop::Clock::duration left = *deadline - IOLoop::time();
+        if (!ssl_options.handshake_timeout || left < *ssl_options.handshake_timeout)
+            ssl_options.handshake_timeout = left;
+    }
+    std::shared_ptr<SSLIOStream> secure =
+        co_await plain->start_tls(false, ssl_options, std::move(server_hostname));
+    co_return secure;
+}
+
 }  // namespace
 
 TCPClient::TCPClient(std::shared_ptr<Resolver> resolver) : own_resolver_(resolver == nullptr) {
@@ -277,6 +293,17 @@ void TCPClient::close() {
 Future<std::shared_ptr<IOStream>> TCPClient::connect(std::string host, std::uint16_t port,
                                                      ConnectOptions options) {
     return connect_to(resolver_, std::move(host), port, ConnectPlan(options));
+}
+
+Future<std::shared_ptr<IOStream>> TCPClient::connect(std::string host, std::uint16_t port,
+                                                     ConnectOptions options, SSLOptions ssl_options,
+                                                     std::string server_hostname) {
+    std::optional<IOLoop::Clock::time_point> deadline;
+    if (options.timeout) deadline = IOLoop::time() + *options.timeout;
+    if (server_hostname.empty()) server_hostname = host;
+    Future<std::shared_ptr<IOStream>> connecting = connect(std::move(host), port, options);
+    return connect_secure(std::move(connecting), std::move(ssl_options), std::move(server_hostname),
+                          deadline);
 }
 
 }  // namespace tornado

@@ -14,7 +14,12 @@
 
 namespace tornado {
 
-TCPServer::TCPServer(IOStreamOptions stream_options) : stream_options_(stream_options) {}
+TCPServer::TCPServer(IOStreamOptions stream_options, std::optional<SSLOptions> ssl_options)
+    : stream_options_(stream_options) {
+    if (!ssl_options) return;
+    ssl_context_ = ssl_options_to_context(*ssl_options, true);
+    handshake_timeout_ = ssl_options->handshake_timeout;
+}
 
 // Both the accept callbacks and the shutdown hook capture `this`: stop()
 // guarantees the former never run again, and the hook is removed, so
@@ -133,15 +138,14 @@ Future<void> TCPServer::serve(std::shared_ptr<IOStream>& stream, SocketAddress a
     return handle_stream(stream, std::move(address));
 }
 
-// Tornado's TCPServer._handle_connection (without TLS, which the course
-// leaves out). Called by the accept callback, once per accepted
-// connection. Nothing thrown may escape: it would go up through
+// Tornado's TCPServer._handle_connection. Called by the accept callback,
+// once per accepted connection. Nothing thrown may escape: it would go up through
 // accept_batch into the loop and end the batch, for a fault of one
 // connection.
 void TCPServer::handle_connection(FileDescriptor connection, SocketAddress address) {
     std::shared_ptr<IOStream> stream;
     try {
-        stream = IOStream::create(std::move(connection), stream_options_);
+        stream = make_stream(std::move(connection));
     } catch (...) {
         app_log.error("Error making a stream for {}: {}", address,
                       describe_exception(std::current_exception()));
@@ -174,6 +178,16 @@ void TCPServer::handle_connection(FileDescriptor connection, SocketAddress addre
         }
         if (std::shared_ptr<IOStream> open = weak.lock()) open->close();
     });
+}
+
+// Tornado hands over a TLS stream before its handshake, too: the first
+// read waits for it, and the timeout bounds the wait.
+std::shared_ptr<IOStream> TCPServer::make_stream(FileDescriptor connection) {
+    if (!ssl_context_) return IOStream::create(std::move(connection), stream_options_);
+    std::shared_ptr<SSLIOStream> stream =
+        SSLIOStream::create(std::move(connection), ssl_context_, true, {}, stream_options_);
+    if (handshake_timeout_) stream->set_handshake_timeout(*handshake_timeout_);
+    return stream;
 }
 
 }  // namespace tornado

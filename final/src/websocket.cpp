@@ -877,19 +877,17 @@ void WebSocketClientConnection::set_nodelay(bool value) { state_->protocol->set_
 
 namespace {
 
-// ws://host/path -> http://host/path (the handshake is an HTTP request).
-// wss:// would need TLS in the HTTP client.
+// ws://host/path -> http://host/path, wss:// -> https:// (the handshake is
+// an HTTP request; the request's validate_cert and ca_certs apply to wss).
 std::string http_url_of(std::string_view url) {
     std::size_t separator = url.find("://");
     if (separator != std::string_view::npos) {
         std::string_view scheme = url.substr(0, separator);
         if (equals_ignoring_case(scheme, "ws")) return "http" + std::string(url.substr(separator));
-        if (equals_ignoring_case(scheme, "wss")) {
-            throw WebSocketError("wss:// is not supported yet (the framework has no TLS): " +
-                                 std::string(url));
-        }
+        if (equals_ignoring_case(scheme, "wss"))
+            return "https" + std::string(url.substr(separator));
     }
-    throw WebSocketError("not a ws:// URL: " + std::string(url));
+    throw WebSocketError("not a ws:// or wss:// URL: " + std::string(url));
 }
 
 // The server's 101, checked: it must be the answer to our key and agree to

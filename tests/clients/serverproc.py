@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 
-READY_LINE = re.compile(rb"Listening on http://([0-9.]+):([0-9]+)/")
+READY_LINE = re.compile(rb"Listening on https?://([0-9.]+):([0-9]+)/")
 
 
 class ServerProcess:

@@ -36,6 +36,10 @@ auto& template_path = tornado::define("template_path", std::string(DEMO_TEMPLATE
                                       "the folder render() finds templates in");
 auto& debug = tornado::define("debug", false,
                               "show exception details in error pages; reread changed templates");
+auto& certfile = tornado::define("certfile", std::string(),
+                                 "serve HTTPS with this PEM certificate (and its chain)");
+auto& keyfile = tornado::define("keyfile", std::string(),
+                                "the certificate's PEM private key (default: in --certfile)");
 
 constexpr std::size_t kMaxBodySize = 10 * 1024 * 1024;
 constexpr std::size_t kMaxHeaderSize = 64 * 1024;
@@ -292,10 +296,14 @@ int main(int argc, char** argv) {
     server_options.max_body_size = kMaxBodySize;
     server_options.max_header_size = kMaxHeaderSize;
     server_options.shutdown_grace = kShutdownGrace;
+    if (!certfile->empty())
+        server_options.ssl_options =
+            tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};
     tornado::HTTPServer& server =
         app.listen(static_cast<std::uint16_t>(*port), *address, server_options);
 
-    std::printf("Listening on http://%s:%u/\n", address->c_str(), unsigned{server.port()});
+    std::printf("Listening on %s://%s:%u/\n", certfile->empty() ? "http" : "https",
+                address->c_str(), unsigned{server.port()});
     std::fflush(stdout);
     loop.install_signal_handlers(kShutdownGrace);
     loop.start();

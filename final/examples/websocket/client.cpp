@@ -2,6 +2,7 @@
 // prints what comes back, until the server closes or the input ends.
 //
 //   build/bin/final_websocket_client [--compress] [--binary] URL [MESSAGE...]
+//   build/bin/final_websocket_client --ca_certs=ca.pem wss://localhost:8443/ws/echo hi
 //
 // The messages are the arguments after the URL; with none, the lines of
 // standard input (a pipe or a terminal), one message each. It prints
@@ -26,6 +27,10 @@ static auto& compress = tornado::define("compress", false, "offer permessage-def
 static auto& binary = tornado::define("binary", false, "send the messages as binary");
 static auto& timeout =
     tornado::define("timeout", 10.0, "seconds to wait for the connection and each answer");
+static auto& ca_certs = tornado::define("ca_certs", std::string(),
+                                        "wss: PEM file of CAs to trust (default: the system's)");
+static auto& validate_cert =
+    tornado::define("validate_cert", true, "wss: check the server's certificate");
 
 namespace {
 
@@ -85,7 +90,11 @@ tornado::Task<int> run(std::string url, std::vector<std::string> messages) {
     tornado::WebSocketConnectOptions options;
     options.connect_timeout = wait_limit();
     if (*compress) options.compression_options = tornado::WebSocketCompressionOptions{};
-    Connection ws = co_await tornado::websocket_connect(url, options);
+    tornado::HTTPRequest request;
+    request.url = std::move(url);
+    request.ca_certs = *ca_certs;
+    request.validate_cert = *validate_cert;
+    Connection ws = co_await tornado::websocket_connect(request, options);
     std::string extensions = ws->headers().get("Sec-WebSocket-Extensions");
     std::printf("connected%s%s\n", extensions.empty() ? "" : " with ", extensions.c_str());
     std::fflush(stdout);

@@ -35,7 +35,11 @@
 // with its code (599 when there was none) and `error` set. Every failure
 // closes the connection.
 //
-// http:// only: https:// is refused with a clear error (no TLS yet).
+// http:// and https://: the server's certificate is checked against the
+// system's CA store and the host name unless the request says otherwise
+// (validate_cert, ca_certs); a certificate refused is a 599 that says why
+// ("certificate verify failed: self-signed certificate (connecting to
+// localhost)").
 //
 // g++ 12 destroys an aggregate temporary twice when it appears inside a
 // co_await expression: build an HTTPRequest in a variable first, never as
@@ -93,6 +97,14 @@ struct HTTPRequest {
     // then has X-Consumed-Content-Encoding: gzip instead of Content-Encoding,
     // and max_body_size limits the inflated body too.
     bool decompress_response = true;
+    // https: check the server's certificate (against ca_certs, or the
+    // system's CA store when empty) and that it names the host. client_cert
+    // and client_key (PEM files): the certificate to show a server that
+    // asks for one.
+    bool validate_cert = true;
+    std::string ca_certs{};
+    std::string client_cert{};
+    std::string client_key{};
 };
 
 // What came back (Tornado's HTTPResponse).

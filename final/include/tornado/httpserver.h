@@ -68,8 +68,11 @@ namespace tornado {
 struct HTTPServerOptions {
     bool no_keep_alive = false;
     bool xheaders = false;
-    // "http" or "https" (TLS ended by a proxy in front); empty: "http".
+    // "http" or "https" (TLS ended by a proxy in front); empty: "https"
+    // with ssl_options, else "http".
     std::string protocol{};
+    // Serve HTTPS: the certificate and key (see TCPServer).
+    std::optional<SSLOptions> ssl_options{};
     std::size_t chunk_size = 64 * 1024;
     std::size_t max_header_size = 64 * 1024;
     // How long a connection may wait for a request head (idle keep-alive

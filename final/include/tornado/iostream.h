@@ -79,7 +79,13 @@
 #include "tornado/netutil.h"
 #include "tornado/util.h"
 
+// OpenSSL's SSL (one TLS connection), declared here so that this header
+// does not need OpenSSL's.
+struct ssl_st;
+
 namespace tornado {
+
+class SSLIOStream;
 
 // Raised by operations on a closed stream (Tornado's StreamClosedError).
 // real_error() is what closed it: a std::system_error for a socket error,
@@ -168,10 +174,11 @@ public:
     struct Key {
     private:
         friend class IOStream;
+        friend class SSLIOStream;
         Key() = default;
     };
     IOStream(Key, FileDescriptor socket, IOStreamOptions options);
-    ~IOStream();
+    virtual ~IOStream();
     IOStream(const IOStream&) = delete;
     IOStream& operator=(const IOStream&) = delete;
 
@@ -222,6 +229,18 @@ public:
     // 127.0.0.1:9: Connection refused"). TCPClient is the convenient way.
     Future<std::shared_ptr<IOStream>> connect(const SocketAddress& address);
 
+    // --- TLS -----------------------------------------------------------------------
+
+    // Hands this stream's socket to a new SSLIOStream, which does the TLS
+    // handshake: as the server (server_side) or as the client, checking the
+    // certificate against server_hostname (Tornado's start_tls). Resolves
+    // with the new stream once the handshake is over; this one is done with
+    // (closed, without its close callback, which moves to the new stream).
+    // Throws std::logic_error unless the stream is idle: no read or write
+    // pending, no unread bytes, not connecting.
+    Future<std::shared_ptr<SSLIOStream>> start_tls(bool server_side, const SSLOptions& options = {},
+                                                   std::string server_hostname = {});
+
     // --- closing -----------------------------------------------------------------
 
     // Runs once, from the loop, after the stream closes for any reason (set
@@ -255,6 +274,29 @@ public:
     std::size_t buffer_heap_bytes() const noexcept {
         return read_buffer_.heap_bytes() + write_buffer_.heap_bytes();
     }
+
+protected:
+    // What SSLIOStream replaces: the three places where bytes meet the
+    // socket (Tornado's read_from_fd, write_to_fd and _handle_events), and a
+    // last word before the descriptor is closed. The contracts are those of
+    // the plain versions below; close_transport does nothing here.
+    virtual void handle_events(std::uint32_t events);
+    virtual std::size_t receive(char* where, std::size_t capacity);
+    virtual std::size_t send_now(std::string_view data);
+    virtual void close_transport() noexcept {}
+
+    // create()'s two halves, shared with SSLIOStream::create.
+    static void make_non_blocking(const FileDescriptor& socket);
+    void watch();
+
+    bool connecting() const noexcept { return connect_ != nullptr; }
+    void io_error(int error, const char* call);
+
+    bool closed_ = false;
+    bool read_ready_ = false;  // recv() may find bytes (or the end)
+    bool write_ready_ = true;  // send() may find room
+    bool eof_seen_ = false;    // the peer's close or an error is pending: read until it shows
+    FileDescriptor fd_;
 
 private:
     enum class ReadMode : std::uint8_t { none, until, empty_line, regex, bytes, into, until_close };
@@ -301,35 +343,26 @@ private:
     void unsatisfiable(std::exception_ptr error);
 
     void read_from_socket();
-    std::size_t receive(char* where, std::size_t capacity);
     void take_chunk(std::string_view fresh);
     bool check_buffer_limit();
     void continue_reading_later();
 
     // Writing.
     Future<void> write_now(std::string_view data, std::string* owned);
-    std::size_t send_now(std::string_view data);
     void flush_write_buffer();
     void resolve_write_futures();
 
     // Events and closing.
-    void handle_events(std::uint32_t events);
     void handle_connect(std::uint32_t events);
     std::exception_ptr socket_error() const;
-    void io_error(int error, const char* call);
     void fail_pending();
     void schedule_close_callback();
     void forget_loop() noexcept;
 
     IOLoop* loop_;
-    FileDescriptor fd_;
     IOStreamOptions options_;
 
-    bool closed_ = false;
     bool registered_ = false;  // the loop holds us (create() .. close())
-    bool read_ready_ = false;  // recv() may find bytes (or the end)
-    bool write_ready_ = true;  // send() may find room
-    bool eof_seen_ = false;    // the peer's close or an error is pending: read until it shows
     bool read_resume_queued_ = false;
     std::int8_t nodelay_ = -1;  // -1 unknown, else the value set
 
@@ -349,6 +382,102 @@ private:
     std::unique_ptr<Connecting> connect_;
     CloseCallback close_callback_;
     std::exception_ptr error_;
+};
+
+// Tornado's SSLIOStream: an IOStream whose bytes go through TLS (OpenSSL).
+// Reads, writes, limits, closing and the Futures are IOStream's; what
+// differs is underneath:
+//
+// * The handshake comes first. Reads and writes may be made at once: a read
+//   waits for the handshake, a write is buffered until it is over. If it
+//   fails, everything pending fails with StreamClosedError whose
+//   real_error() is an SSLError saying why ("certificate verify failed:
+//   self-signed certificate").
+// * A TLS read can want a write, and a write a read. TLS moves records, not
+//   bytes: OpenSSL reads a whole record before it can decrypt any of it,
+//   and may have to send something (a key update, an alert) in the middle
+//   of a read. So SSL_read can say "wait until the socket is writable", and
+//   SSL_write "wait until it is readable". The stream remembers which, and
+//   the other direction's edge retries it.
+// * A server that receives plain HTTP instead of a TLS hello answers 400
+//   ("The plain HTTP request was sent to an HTTPS port", as nginx) and
+//   closes.
+// * Closing sends TLS's close_notify first (once, without waiting for the
+//   peer's). A peer that closes without one is taken as an ordinary close,
+//   as Python does: HTTP's own framing tells a cut body.
+// * Renegotiation is refused; ALPN offers and picks http/1.1.
+//
+// Threads and lifetime: as IOStream.
+class SSLIOStream final : public IOStream {
+public:
+    // Wraps a connected socket (or one to connect() next) and starts the
+    // handshake: a client (server_side false) sends its hello as soon as
+    // the socket is connected, a server waits for one. server_hostname
+    // (client): the name sent by SNI and checked against the certificate;
+    // an IP address is checked against the certificate's IP entries and not
+    // sent. Throws SSLError if OpenSSL refuses to start.
+    static std::shared_ptr<SSLIOStream> create(FileDescriptor socket, const SSLContext& context,
+                                               bool server_side, std::string server_hostname = {},
+                                               IOStreamOptions options = {});
+
+    // create() is the way in; the constructor is public only for make_shared.
+    SSLIOStream(Key, FileDescriptor socket, IOStreamOptions options);
+    ~SSLIOStream() override;
+
+    // Resolves with this stream once the handshake is over (at once if it
+    // is), or fails with StreamClosedError (real_error(): an SSLError or a
+    // socket error). Waiting twice gives the same Future.
+    Future<std::shared_ptr<SSLIOStream>> wait_for_handshake();
+    bool handshake_done() const noexcept { return handshake_done_; }
+    // Closes the stream (with an SSLError) unless the handshake is over
+    // within `timeout` from now.
+    void set_handshake_timeout(IOLoop::Clock::duration timeout);
+
+    // After the handshake ("" before it, or when there is nothing to say):
+    // the protocol ALPN agreed on ("http/1.1"); the host name the client
+    // asked for by SNI (server) or the one given to create() (client); the
+    // TLS version ("TLSv1.3") and cipher ("TLS_AES_256_GCM_SHA384"); the
+    // peer's certificate in DER (Tornado's get_ssl_certificate(binary_form=True)).
+    std::string selected_alpn_protocol() const;
+    std::string server_name() const;
+    std::string version() const;
+    std::string cipher() const;
+    std::string get_ssl_certificate() const;
+    // OpenSSL's object for this connection, for what the accessors above do
+    // not cover. The stream owns it.
+    ssl_st* native_handle() const noexcept { return ssl_; }
+
+    // What OpenSSL's I/O object for this stream knows (iostream_ssl.cpp):
+    // the socket, and whether the last recv() emptied the kernel's queue.
+    struct SocketBIO {
+        int fd = -1;
+        bool drained = false;
+    };
+
+protected:
+    void handle_events(std::uint32_t events) override;
+    std::size_t receive(char* where, std::size_t capacity) override;
+    std::size_t send_now(std::string_view data) override;
+    void close_transport() noexcept override;
+
+private:
+    void begin_session(const SSLContext& context, bool server_side, std::string server_hostname);
+    bool advance_handshake();
+    void handshake_finished();
+    void handshake_failed(int ssl_error, int saved_errno);
+    void answer_plain_http();
+    void transfer_failed(int ssl_error, int saved_errno, const char* call);
+
+    ssl_st* ssl_ = nullptr;
+    bool server_side_ = false;
+    bool handshake_done_ = false;
+    bool fatal_ = false;             // OpenSSL failed: no more calls on ssl_, not even shutdown
+    bool read_wants_write_ = false;  // SSL_read waits for the socket to be writable
+    bool write_wants_read_ = false;  // SSL_write waits for it to be readable
+    SocketBIO bio_state_;
+    std::string server_hostname_;
+    Future<std::shared_ptr<SSLIOStream>> handshake_future_{nullptr};
+    std::optional<IOLoop::Timeout> handshake_timer_;
 };
 
 // A lingering close (what HTTP's error answers and a failed WebSocket

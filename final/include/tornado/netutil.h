@@ -12,7 +12,9 @@
 //                        pauses (instead of spinning) when out of descriptors;
 //   Resolver             host names to addresses without blocking the loop
 //                        (getaddrinfo runs on the loop's thread pool);
-//   is_valid_ip()        whether a string is a numeric IPv4 or IPv6 address.
+//   is_valid_ip()        whether a string is a numeric IPv4 or IPv6 address;
+//   SSLOptions           what TLS needs (certificate, key, CAs), and
+//   ssl_options_to_context() the OpenSSL context made from them.
 //
 // Example:
 //
@@ -31,9 +33,11 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -43,6 +47,10 @@
 
 #include "tornado/concurrent.h"
 #include "tornado/util.h"
+
+// OpenSSL's SSL_CTX, declared here so that this header does not need
+// OpenSSL's (the library links it privately).
+struct ssl_ctx_st;
 
 namespace tornado {
 
@@ -212,5 +220,61 @@ private:
 
 // Whether `ip` is a numeric IPv4 or IPv6 address (no name lookup).
 bool is_valid_ip(std::string_view ip);
+
+// --- TLS ----------------------------------------------------------------------------
+
+// A TLS failure: a certificate or key that will not load, a handshake the
+// peer broke off, a certificate that fails verification. The message says
+// which and why ("certificate verify failed: self-signed certificate
+// (connecting to localhost)"). Python raises ssl.SSLError here.
+class SSLError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// An OpenSSL SSL_CTX (Python's ssl.SSLContext): the certificates, keys and
+// rules shared by every connection made with it. Shared, since connections
+// outlive the code that made them; OpenSSL frees it with the last one.
+using SSLContext = std::shared_ptr<ssl_ctx_st>;
+
+// Tornado's ssl_options dictionary. A server needs certfile (and keyfile
+// unless the key is in it); a client needs nothing, and then checks the
+// server's certificate against the system's CA store and the host name.
+struct SSLOptions {
+    // Who must show a certificate (Python's cert_reqs).
+    enum class Verify {
+        none,      // not asked for, not checked
+        optional,  // asked for; checked if one is shown
+        required,  // asked for, and the handshake fails without a valid one
+    };
+
+    std::string certfile{};  // PEM: this side's certificate, then its chain
+    std::string keyfile{};   // PEM: its private key (empty: in certfile)
+    // Default: a client requires the server's certificate, a server asks
+    // for none.
+    std::optional<Verify> cert_reqs{};
+    // PEM file of the CAs to trust. Empty: a client trusts the system's
+    // store (/etc/ssl/certs); a server that asks for certificates needs it.
+    std::string ca_certs{};
+    // OpenSSL's cipher list for TLS 1.2 (empty: OpenSSL's default; TLS 1.3
+    // suites are not affected).
+    std::string ciphers{};
+    // A handshake not over by then fails and closes the connection: on a
+    // server, a client that opens connections and sends nothing holds no
+    // slot for long.
+    std::optional<std::chrono::steady_clock::duration> handshake_timeout = std::chrono::seconds(30);
+    // A context made elsewhere (SSL_CTX_new and friends, or one kept from
+    // ssl_options_to_context): the fields above except handshake_timeout are
+    // then ignored.
+    SSLContext context{};
+};
+
+// Makes the context for `options` (Tornado's ssl_options_to_context):
+// TLS 1.2 or later, renegotiation refused, ALPN offering or choosing
+// http/1.1, and for a client the system's CA store unless ca_certs says
+// otherwise. Throws SSLError naming the file that would not load. A
+// client's default (no field set) is made once and shared: loading the
+// system's store takes milliseconds.
+SSLContext ssl_options_to_context(const SSLOptions& options, bool server_side);
 
 }  // namespace tornado

@@ -13,6 +13,12 @@
 // 300 ms (or all failed), the other family's addresses are tried alongside.
 // The first connection up wins and the others are closed.
 //
+// TLS: connect(host, port, options, ssl_options) does the handshake too
+// and resolves with an SSLIOStream (iostream.h), the server's certificate
+// checked against host (or server_hostname) unless ssl_options say not to.
+// A certificate refused is StreamClosedError whose real error is an
+// SSLError saying why.
+//
 // Failure: StreamClosedError for the last address tried, whose real error
 // names it ("connect to 127.0.0.1:9: Connection refused"); ResolveError when
 // the name does not resolve; TimeoutError ("Timeout connecting to
@@ -68,6 +74,12 @@ public:
         options.timeout = std::chrono::ceil<IOLoop::Clock::duration>(timeout);
         return connect(std::move(host), port, options);
     }
+
+    // Then TLS over the connection (Tornado's ssl_options and
+    // server_hostname; empty: host). options.timeout covers the handshake.
+    Future<std::shared_ptr<IOStream>> connect(std::string host, std::uint16_t port,
+                                              ConnectOptions options, SSLOptions ssl_options,
+                                              std::string server_hostname = {});
 
 private:
     std::shared_ptr<Resolver> resolver_;

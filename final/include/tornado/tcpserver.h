@@ -38,6 +38,15 @@
 //      listen(port, address, {.reuse_port = true}) and the kernel spreads
 //      the connections (SO_REUSEPORT).
 //
+// TLS: with ssl_options, every connection is an SSLIOStream (iostream.h),
+// handed over at once; its first read waits for the handshake, and a
+// handshake not over within ssl_options.handshake_timeout closes it. The
+// certificate and key are loaded by the constructor, which throws SSLError
+// naming the file that will not load.
+//
+//   tornado::TCPServer server(handle, {}, tornado::SSLOptions{.certfile = "cert.pem",
+//                                                             .keyfile = "key.pem"});
+//
 // handle_stream runs on the loop, once per connection, and must not block.
 // When it (or the Task it returns) ends with an exception, the exception is
 // logged and that connection is closed; the server goes on. (A handle_stream
@@ -74,15 +83,18 @@ class TCPServer {
 public:
     using StreamHandler = Function<Future<void>(std::shared_ptr<IOStream>, SocketAddress)>;
 
-    // Streams are made with `stream_options` (max_buffer_size, ...).
-    explicit TCPServer(IOStreamOptions stream_options = {});
+    // Streams are made with `stream_options` (max_buffer_size, ...), and
+    // speak TLS when ssl_options are given.
+    explicit TCPServer(IOStreamOptions stream_options = {},
+                       std::optional<SSLOptions> ssl_options = std::nullopt);
 
     // With the function to call for each connection: it returns void, a
     // Task<void> or a Future<void>.
     template <typename F>
         requires(std::is_invocable_v<std::decay_t<F>&, std::shared_ptr<IOStream>, SocketAddress>)
-    explicit TCPServer(F&& handle_stream, IOStreamOptions stream_options = {})
-        : TCPServer(stream_options) {
+    explicit TCPServer(F&& handle_stream, IOStreamOptions stream_options = {},
+                       std::optional<SSLOptions> ssl_options = std::nullopt)
+        : TCPServer(stream_options, std::move(ssl_options)) {
         handler_ = [handle = std::forward<F>(handle_stream)](std::shared_ptr<IOStream> stream,
                                                              SocketAddress address) mutable {
             using R =
@@ -141,7 +153,11 @@ private:
     void handle_connection(FileDescriptor connection, SocketAddress address);
     Future<void> serve(std::shared_ptr<IOStream>& stream, SocketAddress address);
 
+    std::shared_ptr<IOStream> make_stream(FileDescriptor connection);
+
     IOStreamOptions stream_options_;
+    SSLContext ssl_context_;  // empty: plain TCP
+    std::optional<IOLoop::Clock::duration> handshake_timeout_;
     StreamHandler handler_;
     std::vector<Listener> listeners_;
     std::vector<FileDescriptor> pending_sockets_;  // bound, waiting for start()

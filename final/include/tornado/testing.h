@@ -7,6 +7,9 @@
 //   AsyncHTTPTestCase  also starts your application on an HTTPServer on
 //                      127.0.0.1 (a free port) and gives an AsyncHTTPClient;
 //                      fetch("/path") returns the response.
+//   AsyncHTTPSTestCase the same over HTTPS, with certificates made for the
+//                      test (testing_certificates.h): fetch() checks the
+//                      server's certificate against the test's CA.
 //
 //   class HelloTest : public tornado::testing::AsyncHTTPTestCase {
 //   protected:
@@ -42,15 +45,20 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -60,6 +68,7 @@
 #include "tornado/httputil.h"
 #include "tornado/ioloop.h"
 #include "tornado/netutil.h"
+#include "tornado/testing_certificates.h"
 #include "tornado/util.h"
 
 namespace tornado::testing {
@@ -163,6 +172,9 @@ protected:
     AsyncHTTPClient& http_client() { return *http_client_; }
     HTTPServer& http_server() { return *http_server_; }
 
+    // What fetch() adds to every request (AsyncHTTPSTestCase: its CA).
+    virtual void complete_request(HTTPRequest&) const {}
+
     // Fetches `path` (a URL as it is if it starts with http:// or https://)
     // with the fields of `options` (its url is ignored), running the loop
     // until the response comes. As Tornado's fetch, raise_error is false: a
@@ -173,6 +185,7 @@ protected:
         for (char& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
         bool absolute = scheme.starts_with("http://") || scheme.starts_with("https://");
         options.url = absolute ? std::move(path) : get_url(path);
+        complete_request(options);
         return run_sync([this, &options, raise_error] {
             return http_client_->fetch(std::move(options), raise_error);
         });
@@ -183,6 +196,48 @@ private:
     std::unique_ptr<HTTPServer> http_server_;
     std::unique_ptr<AsyncHTTPClient> http_client_;
     std::uint16_t port_ = 0;
+};
+
+// Tornado's AsyncHTTPSTestCase: AsyncHTTPTestCase over TLS. SetUp makes a
+// CA and a server certificate in a fresh temporary directory (removed by
+// TearDown); the server uses get_ssl_options(), and fetch() trusts the CA
+// unless the request names its own ca_certs or turns validate_cert off.
+// Tornado's client skips the check instead (validate_cert=False); checking
+// it here means every test also tests the verification.
+class AsyncHTTPSTestCase : public AsyncHTTPTestCase {
+protected:
+    void SetUp() override {
+        char directory[] = "/tmp/tornado-test-certificates-XXXXXX";
+        if (::mkdtemp(directory) == nullptr)
+            throw std::system_error(errno, std::generic_category(), "mkdtemp");
+        certificates_ = make_test_certificates(directory);
+        AsyncHTTPTestCase::SetUp();
+    }
+
+    void TearDown() override {
+        AsyncHTTPTestCase::TearDown();
+        if (!certificates_.directory.empty()) {
+            std::error_code ignored;
+            std::filesystem::remove_all(certificates_.directory, ignored);
+        }
+    }
+
+    virtual SSLOptions get_ssl_options() {
+        return SSLOptions{.certfile = certificates_.server_certfile,
+                          .keyfile = certificates_.server_keyfile};
+    }
+    HTTPServerOptions get_httpserver_options() override {
+        return HTTPServerOptions{.ssl_options = get_ssl_options()};
+    }
+    std::string get_protocol() const override { return "https"; }
+    void complete_request(HTTPRequest& request) const override {
+        if (request.ca_certs.empty()) request.ca_certs = certificates_.ca_certfile;
+    }
+
+    const TestCertificates& certificates() const noexcept { return certificates_; }
+
+private:
+    TestCertificates certificates_;
 };
 
 }  // namespace tornado::testing

@@ -366,12 +366,12 @@ struct WebSocketConnectOptions {
 
 class WebSocketClientConnection;
 
-// Connects to a ws:// URL (or an HTTPRequest whose url is one; its headers
-// are sent too) and does the handshake. The Future fails with
-// HTTPClientError when the server answers with an error status or not at
-// all (599: refused, timed out), WebSocketError when it answers 2xx
-// without upgrading or breaks the handshake's rules. wss:// needs TLS,
-// which the framework does not have yet: refused with WebSocketError.
+// Connects to a ws:// or wss:// URL (or an HTTPRequest whose url is one;
+// its headers are sent too, and for wss its validate_cert and ca_certs
+// apply) and does the handshake. The Future fails with HTTPClientError
+// when the server answers with an error status or not at all (599:
+// refused, timed out, a certificate refused), WebSocketError when it
+// answers 2xx without upgrading or breaks the handshake's rules.
 Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(
     std::string url, WebSocketConnectOptions options);
 Future<std::unique_ptr<WebSocketClientConnection>> websocket_connect(

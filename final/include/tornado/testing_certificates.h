@@ -1,0 +1,35 @@
+// tornado/testing_certificates.h: certificates for TLS tests, made when the
+// test runs (testing.h includes it; AsyncHTTPSTestCase uses it).
+//
+//   tornado::testing::TestCertificates certificates =
+//       tornado::testing::make_test_certificates(directory);
+//   server options: {.certfile = certificates.server_certfile,
+//                    .keyfile = certificates.server_keyfile}
+//   client options: {.ca_certs = certificates.ca_certfile}
+//
+// A test CA, and certificates it signed: one for a server (localhost,
+// 127.0.0.1 and ::1) and one for a client (for servers that ask for one).
+// P-256 keys, SHA-256 signatures, valid for a week from an hour ago. Two
+// calls make two unrelated CAs: a client that trusts one refuses the
+// other's server, which is how a test shows a certificate being refused.
+#pragma once
+
+#include <string>
+
+namespace tornado::testing {
+
+struct TestCertificates {
+    std::string directory;
+    std::string ca_certfile;      // the CA's certificate: a client's ca_certs
+    std::string server_certfile;  // the server's certificate and key
+    std::string server_keyfile;
+    std::string client_certfile;  // a client's certificate and key
+    std::string client_keyfile;
+};
+
+// Writes ca.pem, server.pem, server.key, client.pem and client.key into
+// `directory` (which must exist), replacing what is there. Throws
+// std::runtime_error when OpenSSL or the file system refuses.
+TestCertificates make_test_certificates(const std::string& directory);
+
+}  // namespace tornado::testing

@@ -1,0 +1,554 @@
+// Tests for TLS: SSLIOStream (tornado/iostream.h), ssl_options on
+// TCPServer and TCPClient, start_tls, and the contexts of tornado/netutil.h.
+// Every test makes its own CA and certificates (testing_certificates.h).
+// Interoperability with implementations we did not write (curl, openssl
+// s_client, Python's ssl, Python Tornado) is in tests/clients/final_tls_test.py.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net_test_util.h"
+#include "test_util.h"
+#include "tornado/gen.h"
+#include "tornado/iostream.h"
+#include "tornado/ioloop.h"
+#include "tornado/netutil.h"
+#include "tornado/tcpclient.h"
+#include "tornado/tcpserver.h"
+#include "tornado/testing.h"
+#include "tornado/web.h"
+#include "tornado/websocket.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tornado::IOLoop;
+using tornado::IOStream;
+using tornado::SocketAddress;
+using tornado::SSLError;
+using tornado::SSLIOStream;
+using tornado::SSLOptions;
+using tornado::StreamClosedError;
+using tornado::Task;
+using tornado::testing::TestCertificates;
+
+constexpr auto kTestTimeout = std::chrono::seconds(20);
+
+// A temporary directory with a CA and its certificates, removed at the end.
+class CertificateDirectory {
+public:
+    CertificateDirectory() {
+        char path[] = "/tmp/tornado-ssl-test-XXXXXX";
+        if (::mkdtemp(path) == nullptr) throw std::runtime_error("mkdtemp failed");
+        made = tornado::testing::make_test_certificates(path);
+    }
+    ~CertificateDirectory() {
+        std::error_code ignored;
+        std::filesystem::remove_all(made.directory, ignored);
+    }
+    SSLOptions server_options() const {
+        return SSLOptions{.certfile = made.server_certfile, .keyfile = made.server_keyfile};
+    }
+    SSLOptions client_options() const { return SSLOptions{.ca_certs = made.ca_certfile}; }
+
+    TestCertificates made;
+};
+
+// What a TLS echo server saw of its last connection.
+struct Seen {
+    std::string version;
+    std::string alpn;
+    std::string server_name;
+    std::string client_certificate;
+};
+
+// Echoes lines, then (on "bye\n") says "bye\n" and closes.
+tornado::TCPServer make_echo_server(Seen& seen, SSLOptions options) {
+    return tornado::TCPServer(
+        [&seen](std::shared_ptr<IOStream> stream, SocketAddress) -> Task<void> {
+            auto secure = std::dynamic_pointer_cast<SSLIOStream>(stream);
+            EXPECT_NE(secure, nullptr);
+            try {
+                co_await secure->wait_for_handshake();
+                seen.version = secure->version();
+                seen.alpn = secure->selected_alpn_protocol();
+                seen.server_name = secure->server_name();
+                seen.client_certificate = secure->get_ssl_certificate();
+                for (;;) {
+                    std::string line = co_await stream->read_until("\n");
+                    co_await stream->write(line);
+                    if (line == "bye\n") break;
+                }
+            } catch (const StreamClosedError&) {
+            }
+            stream->close();
+        },
+        {}, std::move(options));
+}
+
+// The text of the SSLError that closed a stream, from a failed connect.
+std::string ssl_error_text(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const StreamClosedError& closed) {
+        try {
+            if (closed.real_error()) std::rethrow_exception(closed.real_error());
+        } catch (const SSLError& real) {
+            return real.what();
+        } catch (const std::exception& other) {
+            return std::string("not an SSLError: ") + other.what();
+        }
+        return "no real error";
+    } catch (const std::exception& other) {
+        return std::string("not a StreamClosedError: ") + other.what();
+    }
+}
+
+TEST(SSLIOStream, EchoesOverTLS13WithALPNAndSNI) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    Seen seen;
+    tornado::TCPServer server = make_echo_server(seen, certificates.server_options());
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    std::string client_version, client_alpn, reply;
+    loop.run_sync(
+        [&]() -> Task<void> {
+            std::shared_ptr<IOStream> stream = co_await client.connect(
+                "localhost", server.port(), {}, certificates.client_options());
+            auto secure = std::dynamic_pointer_cast<SSLIOStream>(stream);
+            client_version = secure->version();
+            client_alpn = secure->selected_alpn_protocol();
+            co_await stream->write("hello\n");
+            reply = co_await stream->read_until("\n");
+            co_await stream->write("bye\n");
+            reply += co_await stream->read_until_close();
+        },
+        kTestTimeout);
+    EXPECT_EQ(reply, "hello\nbye\n");
+    EXPECT_EQ(client_version, "TLSv1.3");
+    EXPECT_EQ(seen.version, "TLSv1.3");
+    EXPECT_EQ(client_alpn, "http/1.1");
+    EXPECT_EQ(seen.alpn, "http/1.1");
+    EXPECT_EQ(seen.server_name, "localhost");
+    EXPECT_TRUE(seen.client_certificate.empty());
+}
+
+// Megabytes each way in one write: OpenSSL takes them a record at a time,
+// the kernel's buffers fill, and "want write" and the retry are exercised.
+TEST(SSLIOStream, CarriesLargeWritesBothWays) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    tornado::TCPServer server(
+        [](std::shared_ptr<IOStream> stream, SocketAddress) -> Task<void> {
+            try {
+                std::string data = co_await stream->read_bytes(8 * 1024 * 1024);
+                co_await stream->write(std::move(data));
+            } catch (const StreamClosedError&) {
+            }
+        },
+        {}, certificates.server_options());
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    std::string sent(8 * 1024 * 1024, '\0');
+    for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 7 + i / 4096);
+    std::string echoed = loop.run_sync(
+        [&]() -> Task<std::string> {
+            std::shared_ptr<IOStream> stream = co_await client.connect(
+                "127.0.0.1", server.port(), {}, certificates.client_options());
+            stream->write(sent);  // not awaited: the echo starts before it all leaves
+            co_return co_await stream->read_bytes(sent.size());
+        },
+        kTestTimeout);
+    EXPECT_TRUE(echoed == sent);
+}
+
+TEST(SSLIOStream, AClientRefusesACertificateFromAnotherCA) {
+    CertificateDirectory certificates;
+    CertificateDirectory other;
+    IOLoop loop;
+    Seen seen;
+    tornado::TCPServer server = make_echo_server(seen, other.server_options());
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    tornado::Future<std::shared_ptr<IOStream>> connecting(nullptr);
+    loop.run_sync(
+        [&]() -> Task<void> {
+            connecting =
+                client.connect("localhost", server.port(), {}, certificates.client_options());
+            try {
+                co_await connecting;
+            } catch (...) {
+            }
+        },
+        kTestTimeout);
+    ASSERT_TRUE(connecting.exception());
+    EXPECT_EQ(ssl_error_text(connecting.exception()),
+              "certificate verify failed: unable to get local issuer certificate "
+              "(connecting to localhost)");
+}
+
+TEST(SSLIOStream, AClientRefusesACertificateForAnotherName) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    Seen seen;
+    tornado::TCPServer server = make_echo_server(seen, certificates.server_options());
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    tornado::Future<std::shared_ptr<IOStream>> connecting(nullptr);
+    loop.run_sync(
+        [&]() -> Task<void> {
+            connecting = client.connect("127.0.0.1", server.port(), {},
+                                        certificates.client_options(), "example.com");
+            try {
+                co_await connecting;
+            } catch (...) {
+            }
+        },
+        kTestTimeout);
+    ASSERT_TRUE(connecting.exception());
+    EXPECT_EQ(ssl_error_text(connecting.exception()),
+              "certificate verify failed: hostname mismatch (connecting to example.com)");
+}
+
+TEST(SSLIOStream, ChecksAnIPAddressAgainstTheCertificatesIPEntries) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    Seen seen;
+    tornado::TCPServer server = make_echo_server(seen, certificates.server_options());
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    std::string reply = loop.run_sync(
+        [&]() -> Task<std::string> {
+            std::shared_ptr<IOStream> stream = co_await client.connect(
+                "127.0.0.1", server.port(), {}, certificates.client_options());
+            co_await stream->write("bye\n");
+            co_return co_await stream->read_until_close();
+        },
+        kTestTimeout);
+    EXPECT_EQ(reply, "bye\n");
+    EXPECT_EQ(seen.server_name, "");  // SNI carries no addresses
+}
+
+TEST(SSLIOStream, VerifyNoneAcceptsAnyCertificate) {
+    CertificateDirectory certificates;
+    CertificateDirectory other;
+    IOLoop loop;
+    Seen seen;
+    tornado::TCPServer server = make_echo_server(seen, other.server_options());
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    std::string reply = loop.run_sync(
+        [&]() -> Task<std::string> {
+            SSLOptions unchecked{.cert_reqs = SSLOptions::Verify::none};
+            std::shared_ptr<IOStream> stream =
+                co_await client.connect("127.0.0.1", server.port(), {}, unchecked, "example.com");
+            co_await stream->write("bye\n");
+            co_return co_await stream->read_until_close();
+        },
+        kTestTimeout);
+    EXPECT_EQ(reply, "bye\n");
+}
+
+TEST(SSLIOStream, AServerCanRequireAClientCertificate) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    Seen seen;
+    SSLOptions options = certificates.server_options();
+    options.cert_reqs = SSLOptions::Verify::required;
+    options.ca_certs = certificates.made.ca_certfile;
+    tornado::TCPServer server = make_echo_server(seen, options);
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    // Without a certificate: in TLS 1.3 the client's handshake is over
+    // before the server has checked, so the refusal shows on the first read.
+    bool refused = false;
+    loop.run_sync(
+        [&]() -> Task<void> {
+            try {
+                std::shared_ptr<IOStream> stream = co_await client.connect(
+                    "localhost", server.port(), {}, certificates.client_options());
+                co_await stream->write("hello\n");
+                co_await stream->read_until("\n");
+            } catch (const StreamClosedError&) {
+                refused = true;
+            }
+        },
+        kTestTimeout);
+    EXPECT_TRUE(refused);
+    // With one.
+    SSLOptions with_certificate = certificates.client_options();
+    with_certificate.certfile = certificates.made.client_certfile;
+    with_certificate.keyfile = certificates.made.client_keyfile;
+    std::string reply = loop.run_sync(
+        [&]() -> Task<std::string> {
+            std::shared_ptr<IOStream> stream =
+                co_await client.connect("localhost", server.port(), {}, with_certificate);
+            co_await stream->write("bye\n");
+            co_return co_await stream->read_until_close();
+        },
+        kTestTimeout);
+    EXPECT_EQ(reply, "bye\n");
+    EXPECT_FALSE(seen.client_certificate.empty());
+}
+
+// As nginx: plain HTTP on the TLS port gets a 400 that says why.
+TEST(SSLIOStream, PlainHTTPOnTheTLSPortIsAnswered400) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    Seen seen;
+    tornado::TCPServer server = make_echo_server(seen, certificates.server_options());
+    server.listen(0, "127.0.0.1");
+    tornado::FileDescriptor socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    SocketAddress address = server.addresses().front();
+    ASSERT_EQ(::connect(socket.get(), address.data(), address.size()), 0);
+    tornado::testing::send_all(socket.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string answer;
+    std::atomic<bool> answered = false;
+    std::thread reader([&] {
+        answer = tornado::testing::recv_until_close(socket.get());
+        answered = true;
+    });
+    tornado::testing::run_until(loop, [&] { return answered.load(); });
+    reader.join();
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 Bad Request\r\n")) << answer;
+    EXPECT_TRUE(answer.ends_with("\r\n\r\nThe plain HTTP request was sent to an HTTPS port\n"))
+        << answer;
+}
+
+// Clients that connect and say nothing are dropped after the handshake
+// timeout, and meanwhile a real client is served.
+TEST(SSLIOStream, StalledHandshakesAreDroppedAndDoNotBlockOthers) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    Seen seen;
+    SSLOptions options = certificates.server_options();
+    options.handshake_timeout = 300ms;
+    tornado::TCPServer server = make_echo_server(seen, options);
+    server.listen(0, "127.0.0.1");
+    SocketAddress address = server.addresses().front();
+    std::vector<tornado::FileDescriptor> silent;
+    for (int i = 0; i < 50; ++i) {
+        silent.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        ASSERT_EQ(::connect(silent.back().get(), address.data(), address.size()), 0);
+    }
+    tornado::TCPClient client;
+    auto started = std::chrono::steady_clock::now();
+    std::string reply = loop.run_sync(
+        [&]() -> Task<std::string> {
+            std::shared_ptr<IOStream> stream = co_await client.connect(
+                "localhost", server.port(), {}, certificates.client_options());
+            co_await stream->write("bye\n");
+            co_return co_await stream->read_until_close();
+        },
+        kTestTimeout);
+    EXPECT_EQ(reply, "bye\n");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 300ms);
+    // Each silent client now sees its connection closed.
+    tornado::testing::run_until(loop, [&] {
+        for (auto& socket : silent) {
+            if (!tornado::testing::wait_readable(socket.get(), 0ms)) return false;
+        }
+        return true;
+    });
+    for (auto& socket : silent) {
+        char byte;
+        EXPECT_EQ(::recv(socket.get(), &byte, 1, MSG_DONTWAIT), 0);
+    }
+}
+
+// STARTTLS: a plain conversation that turns into TLS on both sides.
+TEST(SSLIOStream, StartTLSTurnsAPlainStreamIntoATLSOne) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    tornado::TCPServer server(
+        [&](std::shared_ptr<IOStream> stream, SocketAddress) -> Task<void> {
+            try {
+                std::string line = co_await stream->read_until("\n");
+                EXPECT_EQ(line, "STARTTLS\n");
+                co_await stream->write("GO\n");
+                std::shared_ptr<SSLIOStream> secure =
+                    co_await stream->start_tls(true, certificates.server_options());
+                std::string secret = co_await secure->read_until("\n");
+                co_await secure->write("got " + secret);
+                secure->close();
+            } catch (const StreamClosedError&) {
+            }
+        });
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    std::string reply = loop.run_sync(
+        [&]() -> Task<std::string> {
+            std::shared_ptr<IOStream> plain = co_await client.connect("127.0.0.1", server.port());
+            co_await plain->write("STARTTLS\n");
+            EXPECT_EQ(co_await plain->read_until("\n"), "GO\n");
+            std::shared_ptr<SSLIOStream> secure =
+                co_await plain->start_tls(false, certificates.client_options(), "localhost");
+            EXPECT_TRUE(plain->closed());
+            co_await secure->write("secret\n");
+            co_return co_await secure->read_until_close();
+        },
+        kTestTimeout);
+    EXPECT_EQ(reply, "got secret\n");
+}
+
+TEST(SSLIOStream, StartTLSRefusesABusyStream) {
+    IOLoop loop;
+    tornado::testing::TcpPair pair = tornado::testing::make_tcp_pair();
+    std::shared_ptr<IOStream> stream = IOStream::create(std::move(pair.ours));
+    tornado::Future<std::string> reading = stream->read_until("\n");
+    EXPECT_THROW(stream->start_tls(true), std::logic_error);
+    stream->close();
+}
+
+TEST(SSLOptions, AMissingCertificateIsAnErrorNamingTheFile) {
+    IOLoop loop;
+    try {
+        tornado::TCPServer server([](std::shared_ptr<IOStream>, SocketAddress) {}, {},
+                                  SSLOptions{.certfile = "/nonexistent/cert.pem"});
+        FAIL() << "no error";
+    } catch (const SSLError& error) {
+        EXPECT_TRUE(std::string(error.what()).starts_with(
+            "cannot load the certificate from '/nonexistent/cert.pem': "))
+            << error.what();
+    }
+}
+
+TEST(SSLOptions, AKeyThatDoesNotMatchIsRefused) {
+    CertificateDirectory certificates;
+    CertificateDirectory other;
+    SSLOptions options{.certfile = certificates.made.server_certfile,
+                       .keyfile = other.made.server_keyfile};
+    try {
+        tornado::ssl_options_to_context(options, true);
+        FAIL() << "no error";
+    } catch (const SSLError& error) {
+        EXPECT_TRUE(std::string(error.what()).starts_with("cannot load the private key from '") ||
+                    std::string(error.what()).starts_with("the key in '"))
+            << error.what();
+    }
+}
+
+TEST(SSLOptions, AServerNeedsACertificate) {
+    EXPECT_THROW(tornado::ssl_options_to_context(SSLOptions{}, true), SSLError);
+}
+
+// The client's default context is made once: loading the system's CA store
+// is the expensive part.
+TEST(SSLOptions, TheClientDefaultIsShared) {
+    EXPECT_EQ(tornado::ssl_options_to_context(SSLOptions{}, false),
+              tornado::ssl_options_to_context(SSLOptions{}, false));
+}
+
+// --- HTTPS: HTTPServer, AsyncHTTPClient, AsyncHTTPSTestCase ------------------------------------
+
+class WhereHandler : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        write(request().protocol + " " + request().full_url());
+    }
+    void post(const tornado::PathArgs&) override {
+        write(std::to_string(request().body.size()));
+    }
+};
+
+class EchoSocket : public tornado::WebSocketHandler {
+public:
+    void on_message(std::string message, bool binary) override { write_message(message, binary); }
+};
+
+class HTTPSApp : public tornado::testing::AsyncHTTPSTestCase {
+protected:
+    std::shared_ptr<tornado::HTTPServerConnectionDelegate> get_app() override {
+        return std::make_shared<tornado::Application>(std::vector<tornado::URLSpec>{
+            {"/where", tornado::handler<WhereHandler>()},
+            {"/echo", tornado::handler<EchoSocket>()}});
+    }
+};
+
+TEST_F(HTTPSApp, ServesHTTPSAndTheRequestKnowsIt) {
+    tornado::HTTPResponse response = fetch("/where");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "https " + get_url("/where"));
+    EXPECT_TRUE(get_url("/").starts_with("https://127.0.0.1:"));
+}
+
+TEST_F(HTTPSApp, CarriesALargeBody) {
+    tornado::HTTPRequest request;
+    request.method = "POST";
+    request.body = std::string(3 * 1024 * 1024 + 17, 'b');
+    tornado::HTTPResponse response = fetch("/where", request);
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, std::to_string(3 * 1024 * 1024 + 17));
+}
+
+TEST_F(HTTPSApp, AnUntrustedCertificateIsA599ThatSaysWhy) {
+    CertificateDirectory other;
+    tornado::HTTPRequest request;
+    request.ca_certs = other.made.ca_certfile;
+    tornado::HTTPResponse response = fetch("/where", request);
+    EXPECT_EQ(response.code, 599);
+    ASSERT_TRUE(response.error);
+    try {
+        std::rethrow_exception(response.error);
+    } catch (const tornado::HTTPClientError& error) {
+        EXPECT_EQ(error.message(),
+                  "certificate verify failed: unable to get local issuer certificate "
+                  "(connecting to 127.0.0.1)");
+    }
+}
+
+TEST_F(HTTPSApp, ValidateCertFalseSkipsTheCheck) {
+    CertificateDirectory other;
+    tornado::HTTPRequest request;
+    request.ca_certs = other.made.ca_certfile;
+    request.validate_cert = false;
+    EXPECT_EQ(fetch("/where", request).code, 200);
+}
+
+// A redirect from http:// to https:// (what every site does) is followed.
+TEST_F(HTTPSApp, ARedirectFromHTTPToHTTPSIsFollowed) {
+    tornado::Application plain_app(std::vector<tornado::URLSpec>{
+        {"/old", tornado::handler<tornado::RedirectHandler>(get_url("/where"), false)}});
+    tornado::HTTPServer& plain = plain_app.listen(0, "127.0.0.1");
+    tornado::HTTPResponse response =
+        fetch("http://127.0.0.1:" + std::to_string(plain.port()) + "/old");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "https " + get_url("/where"));
+    EXPECT_EQ(response.effective_url, get_url("/where"));
+    plain.stop();
+    run_sync([&] { return plain.close_all_connections(); });
+}
+
+TEST_F(HTTPSApp, WebSocketOverTLS) {
+    tornado::HTTPRequest request;
+    request.url = "wss://localhost:" + std::to_string(get_http_port()) + "/echo";
+    request.ca_certs = certificates().ca_certfile;
+    std::string big(200000, 'w');
+    std::optional<tornado::WebSocketMessage> echoed = run_sync(
+        [&]() -> Task<std::optional<tornado::WebSocketMessage>> {
+            std::unique_ptr<tornado::WebSocketClientConnection> ws =
+                co_await tornado::websocket_connect(request);
+            co_await ws->write_message(big);
+            std::optional<tornado::WebSocketMessage> message = co_await ws->read_message();
+            ws->close();
+            co_return message;
+        });
+    ASSERT_TRUE(echoed);
+    EXPECT_EQ(echoed->data, big);
+}
+
+TEST_F(HTTPSApp, PlainHTTPToTheHTTPSPortGetsA400) {
+    std::string url = "http://127.0.0.1:" + std::to_string(get_http_port()) + "/where";
+    tornado::HTTPResponse response = fetch(url);
+    EXPECT_EQ(response.code, 400);
+    EXPECT_EQ(response.body, "The plain HTTP request was sent to an HTTPS port\n");
+}
+
+}  // namespace
