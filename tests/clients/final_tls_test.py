@@ -16,7 +16,8 @@ Our server (final_hello --certfile --keyfile) against other clients:
     even to a client that offers h2, and that a client trusting another CA
     refuses us (curl's exit status 60), so the success is not luck.
   - `openssl s_client` shows the handshake itself: the protocol (TLS 1.3
-    by default, TLS 1.2 still allowed, TLS 1.1 refused), the ALPN choice,
+    by default, TLS 1.2 still allowed, TLS 1.1 refused, a TLS 1.2
+    renegotiation refused), the ALPN choice,
     the certificate verified for localhost, the name sent by SNI, and close_notify
     after "Connection: close": Python Tornado, on Python's ssl module,
     closes the TCP connection without it, and s_client then fails.
@@ -284,6 +285,28 @@ def _(port, certs):
     expect(status != 0, "s_client succeeded; output:\n" + output)
     expect("Hello, world" not in output, "a TLS 1.1 client was served:\n" + output)
     expect_in("alert protocol version", output, "the server's alert")
+
+
+@server_check("openssl s_client -tls1_2 asking to renegotiate: refused ('no renegotiation')")
+def _(port, certs):
+    # s_client renegotiates on an "R" line, but only while its input is
+    # open (and not with -ign_eof): the pipe stays open until it exits,
+    # which it does once the server has refused.
+    command = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", "localhost",
+               "-tls1_2", "-CAfile", certs.ca]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT) as client:
+        try:
+            client.stdin.write(b"R\n")
+            client.stdin.flush()
+            output, _ = client.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.communicate()
+            raise CheckFailed("s_client was neither refused nor answered in %d s" % TIMEOUT)
+    text = output.decode(errors="replace")
+    expect_in("RENEGOTIATING", text, "s_client's attempt")
+    expect_in("no renegotiation", text, "the refusal")
 
 
 @server_check("Python ssl: three requests on one TLS 1.3 connection, then close_notify after 'Connection: close'")
