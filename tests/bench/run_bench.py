@@ -579,13 +579,19 @@ def run_wrk(port, connections, options, pinning, raw_file, lua_path, url_path="/
         "wrk", "-t1", "-c%d" % connections, "-d%ds" % options.duration,
         "--timeout", "%ds" % (timeout or options.timeout), "--latency", "-s", lua_path,
         "http://127.0.0.1:%d%s" % (port, url_path)]
+    return run_wrk_command(command, options.duration, raw_file)
+
+
+def run_wrk_command(command, duration, raw_file):
+    """Runs a wrk command line, keeps its output in raw_file, and returns
+    (the figures report.lua printed, "") or (None, why it failed)."""
     raw_file.write("$ %s\n" % " ".join(command))
     raw_file.flush()
     try:
         # wrk stops on its own after --duration; the margin covers opening
         # and closing 10,000 connections.
         run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             timeout=options.duration + 60)
+                             timeout=duration + 60)
     except subprocess.TimeoutExpired:
         return None, "wrk did not finish"
     output = run.stdout.decode(errors="replace")

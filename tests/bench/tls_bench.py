@@ -239,28 +239,12 @@ def wrk_command(port, connections, close, options, pinning):
         "https://127.0.0.1:%d/" % port]
 
 
-def run_wrk(command, options, raw_file):
-    raw_file.write("$ %s\n" % " ".join(shlex.quote(part) for part in command))
-    raw_file.flush()
-    try:
-        run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             timeout=options.duration + 60)
-    except subprocess.TimeoutExpired:
-        return None, "wrk did not finish"
-    output = run.stdout.decode(errors="replace")
-    raw_file.write(output)
-    result = bench.parse_wrk(output)
-    if result is None:
-        return None, "wrk failed: " + (output.strip().splitlines() or ["no output"])[-1]
-    return result, ""
-
-
 def tls_round(process, connections, close, options, pinning, raw_file):
     """One wrk run against a running server: its figures, or None and why."""
     command = wrk_command(process.port, connections, close, options, pinning)
     cpu_before, opens_before, wrk_before = (bench.cpu_ticks(process.pid), passive_opens(),
                                             children_cpu_seconds())
-    result, problem = run_wrk(command, options, raw_file)
+    result, problem = bench.run_wrk_command(command, options.duration, raw_file)
     cpu_after, opens_after, wrk_after = (bench.cpu_ticks(process.pid), passive_opens(),
                                          children_cpu_seconds())
     if result is None or cpu_before is None or cpu_after is None:
