@@ -18,8 +18,8 @@ certificate.
 
 The certificate is made for the run with the openssl command: a
 self-signed EC P-256 certificate for localhost and 127.0.0.1, in OUT/tls/.
-Each server runs pinned to one core and wrk to the other (taskset), as in
-run_bench.py, in two scenarios:
+Each server runs pinned to one core and its client (wrk or openssl s_time)
+to the other (taskset), as in run_bench.py, in three scenarios:
 
   keep-alive  wrk -t1 -cN -dD https://127.0.0.1:PORT/ for N = 50 and 200:
               what a request costs on an established TLS connection
@@ -27,6 +27,12 @@ run_bench.py, in two scenarios:
               closes every connection after its response and wrk opens a
               new one, so every request pays a TCP connection and a TLS
               handshake
+  full        4 `openssl s_time -connect 127.0.0.1:PORT -new -www / -time D`
+              at once: every connection is a new SSL object that offers no
+              session, so a full handshake (the server signs with the
+              certificate's key, both sides make a key exchange), then
+              GET / HTTP/1.0 read until the server closes: what a
+              first-time visitor costs
 
 For every wrk run: requests/s, p50 and p99 latency, the server's CPU time
 (utime + stime of its one process, /proc/PID/stat, before and after) per
@@ -46,20 +52,35 @@ so against a server that resumes, the handshake scenario measures resumed
 handshakes (a PSK and a new key exchange, no certificate signature); the
 table says which kind each server did.
 
-Then ours ÷ nginx, server CPU per request, in both scenarios, beside the
-goal: at most 1.1x in keep-alive. Goals are printed, never enforced here.
+s_time prints a mark per connection, "r" when its session was resumed, and
+reports the bytes it read; the full-handshake scenario counts the marks
+(every connection must be a full handshake) and checks that every
+connection read a whole answer (one HTTP/1.0 GET through Python's ssl tells
+its length). s_time runs until the first whole second after D, and its own
+timer counts its CPU time: connections/s is our clock's. Each s_time is one
+thread; the CPU time of all of them (as wrk's) says whether the client core
+set the pace, which it usually does: a full handshake costs the client more
+than the server.
+
+Then ours ÷ nginx, server CPU per request (per connection in the handshake
+scenarios), in every scenario, beside the goal: at most 1.1x in keep-alive.
+Goals are printed, never enforced here.
 
 Writes OUT/tls.md (the tables, the method, the machine and the command)
-and prints it; wrk's own output goes to OUT/raw/tls-<scenario>-<server>-<N>.txt
-and the servers' stderr to OUT/raw/tls-<scenario>-<server>.server-stderr.txt.
-Exits 0 when every server got its figures, 1 when a server failed (did not
-start, answered wrongly, died) or the handshake scenario did not open a
-connection per request, 2 when a tool is missing (wrk, openssl, taskset)
+and prints it; wrk's and s_time's own output goes to
+OUT/raw/tls-<scenario>-<server>-<N>.txt and the servers' stderr to
+OUT/raw/tls-<scenario>-<server>.server-stderr.txt. Exits 0 when every server
+got its figures, 1 when a server failed (did not start, answered wrongly,
+died), the handshake scenario did not open a connection per request or the
+full-handshake scenario saw a resumed session or a short answer, 2 when a
+tool is missing (wrk, openssl, taskset)
 or final_hello takes no --certfile. Standard library only.
 """
 import argparse
+import contextlib
 import functools
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -68,20 +89,27 @@ import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import run_bench as bench  # noqa: E402  (the servers, pinning, /proc and wrk helpers)
 
-DURATION = 10            # seconds per wrk run
+DURATION = 10            # seconds per wrk (or s_time) run
 QUICK_DURATION = 3
-ROUNDS = 3               # wrk runs per server and scenario; the median counts
+ROUNDS = 3               # runs per server and scenario; the median counts
 QUICK_ROUNDS = 1
 KEEPALIVE_LEVELS = [50, 200]
 QUICK_KEEPALIVE_LEVELS = [50]
 HANDSHAKE_CONNECTIONS = 50
 WRK_TIMEOUT = 2          # seconds
+# s_time processes at once: while some wait for the server, the others keep
+# the client core busy, so that the round trips do not set the pace.
+FULL_HANDSHAKE_CLIENTS = 4
+# A core at least this busy during a run was the one that set its pace.
+PACE_BUSY_PERCENT = 90
 
 OURS = "final_hello"
 NGINX = "nginx"
@@ -95,8 +123,17 @@ MIN_ACCEPTS_PER_REQUEST = 0.9
 
 KEEPALIVE = "tls-keepalive"
 HANDSHAKE = "tls-handshake"
+FULL_HANDSHAKE = "tls-full-handshake"
 
 HELLO_CLOSE = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+# What `openssl s_time -www /` sends on each connection.
+S_TIME_REQUEST = b"GET / HTTP/1.0\r\n\r\n"
+
+# The first line of s_time's summary: its connections and the bytes it read
+# (its seconds there are its own CPU time, not the run's).
+S_TIME_SUMMARY = re.compile(r"^(\d+) connections in [\d.]+s; [\d.]+ connections/user sec, "
+                            r"bytes read (\d+)$", re.M)
+S_TIME_START = "Collecting connection statistics"
 
 
 log = bench.log
@@ -175,12 +212,13 @@ def client_context(certfile):
     return context
 
 
-def https_get(port, context, session=None):
-    """GET / with Connection: close on a new TLS connection, read until the
-    server closes it: the response and what the connection negotiated."""
+def https_get(port, context, session=None, request=HELLO_CLOSE):
+    """GET / with Connection: close (or `request`) on a new TLS connection,
+    read until the server closes it: the response and what the connection
+    negotiated."""
     with socket.create_connection(("127.0.0.1", port), timeout=5.0) as raw:
         with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
-            tls.sendall(HELLO_CLOSE)
+            tls.sendall(request)
             data = b""
             try:
                 while True:
@@ -208,11 +246,29 @@ def check_https(port, context, facts):
     except (OSError, ssl.SSLError) as error:
         return b"", "GET / over TLS failed: %s" % error
     response = first["response"]
-    if not response.startswith(b"HTTP/1.1 200") or not response.endswith(b"\r\n\r\nHello, world"):
+    if not is_hello(response):
         return response, "GET / did not answer 200 \"Hello, world\": %r" % response[:80]
     facts.update(version=first["version"], cipher=first["cipher"], resumed=second["resumed"])
     if first["version"] != "TLSv1.3":
         return response, "negotiated %s, not TLSv1.3" % first["version"]
+    return response, ""
+
+
+def is_hello(response):
+    return response.startswith(b"HTTP/1.1 200") and response.endswith(b"\r\n\r\nHello, world")
+
+
+def check_s_time_answer(port, context, facts):
+    """The full-handshake scenario's probe: GET / HTTP/1.0 as s_time sends
+    it. s_time only counts the bytes it reads, so the length of this answer
+    (in facts["s_time_answer_bytes"]) is what tells a whole answer."""
+    try:
+        response = https_get(port, context, request=S_TIME_REQUEST)["response"]
+    except (OSError, ssl.SSLError) as error:
+        return b"", "GET / HTTP/1.0 over TLS failed: %s" % error
+    if not is_hello(response):
+        return response, "GET / HTTP/1.0 did not answer 200 \"Hello, world\": %r" % response[:80]
+    facts["s_time_answer_bytes"] = len(response)
     return response, ""
 
 
@@ -226,7 +282,7 @@ def passive_opens():
 
 
 def children_cpu_seconds():
-    """CPU time of our finished children: wrk's, once it has exited."""
+    """CPU time of our finished children: wrk's (or s_time's), once it has exited."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -299,6 +355,167 @@ def run_scenario(scenario, servers, levels, close, options, bin_dir, pinning, co
         describe=describe, summarise=lambda row, rounds: summarise(row, rounds, close))
 
 
+# --- one s_time run (the full-handshake scenario) -------------------------------
+
+def s_time_arguments(address, duration):
+    # -new: a new SSL object per connection, offering no session to resume.
+    return ["openssl", "s_time", "-connect", address, "-new", "-www", "/",
+            "-time", str(duration)]
+
+
+def s_time_command(port, options, pinning):
+    return pinning.wrk_prefix() + s_time_arguments("127.0.0.1:%d" % port, options.duration)
+
+
+def wait_all(processes, deadline):
+    """Waits for every process until `deadline` (time.monotonic()); kills
+    them all and returns False when it passes."""
+    try:
+        for process in processes:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        return True
+    except subprocess.TimeoutExpired:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        return False
+
+
+def run_s_time(command, clients, duration, raw_file):
+    """`clients` copies of the s_time command at once, their output kept in
+    raw_file: (their outputs, seconds from the first start to the last end,
+    "") or (None, None, why they failed)."""
+    raw_file.write("$ %d x %s\n" % (clients, " ".join(command)))
+    raw_file.flush()
+    with contextlib.ExitStack() as stack:
+        # Files, not pipes: a mark per connection would fill a pipe's buffer
+        # in a long run while we wait for another process.
+        outputs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(clients)]
+        started = time.monotonic()
+        processes = [subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
+                                      stderr=subprocess.STDOUT) for out in outputs]
+        # s_time stops at the first whole second after -time; the margin
+        # covers a server that answers slowly.
+        if not wait_all(processes, started + duration + 30):
+            return None, None, "s_time did not finish"
+        seconds = time.monotonic() - started
+        texts = []
+        for out in outputs:
+            out.seek(0)
+            texts.append(out.read().decode(errors="replace"))
+    for text, process in zip(texts, processes):
+        raw_file.write(text + "\n[exit code %d]\n" % process.returncode)
+    for text, process in zip(texts, processes):
+        if process.returncode != 0:
+            return None, None, "s_time failed: " + first_error(text)
+    return texts, seconds, ""
+
+
+def first_error(output):
+    """The line of a failed s_time's output that says why: the first of
+    OpenSSL's error queue (its stderr comes before its buffered stdout)."""
+    lines = output.strip().splitlines()
+    errors = [line for line in lines if "error:" in line]
+    return (errors or lines or ["no output"])[0 if errors else -1]
+
+
+def parse_s_time(output):
+    """One s_time -new run: {connections, full, resumed, bytes}, or None.
+    Before its summary, s_time prints a mark per connection: "r" when the
+    session was resumed, "*" for a new TLS 1.2 or 1.3 session."""
+    summary = S_TIME_SUMMARY.search(output)
+    start = output.find(S_TIME_START)
+    if summary is None or start < 0:
+        return None
+    marks = output[output.find("\n", start) + 1:summary.start()]
+    return {"connections": int(summary.group(1)), "bytes": int(summary.group(2)),
+            "full": marks.count("*"), "resumed": marks.count("r")}
+
+
+def full_handshake_round(process, clients, options, pinning, raw_file):
+    """One run of `clients` s_time processes against a running server: its
+    figures, or None and why."""
+    command = s_time_command(process.port, options, pinning)
+    cpu_before, client_before = bench.cpu_ticks(process.pid), children_cpu_seconds()
+    outputs, seconds, problem = run_s_time(command, clients, options.duration, raw_file)
+    cpu_after, client_after = bench.cpu_ticks(process.pid), children_cpu_seconds()
+    if outputs is None or cpu_before is None or cpu_after is None:
+        return None, problem or "the server exited"
+    runs = [parse_s_time(output) for output in outputs]
+    if None in runs:
+        return None, "s_time printed no summary (see raw/%s)" % os.path.basename(raw_file.name)
+    result = {key: sum(run[key] for run in runs) for key in runs[0]}
+    cpu_seconds = (cpu_after - cpu_before) / bench.CLOCK_TICKS
+    connections = result["connections"]
+    result.update(seconds=seconds, cpu_seconds=cpu_seconds,
+                  cpu_us_per_request=cpu_seconds * 1e6 / connections if connections else None,
+                  client_cpu_seconds=client_after - client_before)
+    return result, ""
+
+
+def describe_full(result):
+    """A full-handshake round's log line."""
+    return ("%10s conns/s  %7.2f us server CPU per connection  server core %3.0f%% busy  "
+            "s_time core %3.0f%%  %s of %s full handshakes" % (
+                "{:,.0f}".format(result["connections"] / result["seconds"]),
+                result["cpu_us_per_request"] or 0, 100 * result["cpu_seconds"] / result["seconds"],
+                100 * result["client_cpu_seconds"] / result["seconds"],
+                "{:,}".format(result["full"]), "{:,}".format(result["connections"])))
+
+
+def pace_setter(server_busy, client_busy):
+    """Which core set a run's pace, from how busy each was."""
+    if server_busy >= PACE_BUSY_PERCENT:
+        return "server"
+    if client_busy >= PACE_BUSY_PERCENT:
+        return "client (s_time)"
+    return "neither core full"
+
+
+def summarise_full(row, rounds, answer_bytes):
+    """The row from its rounds (connections/s over all of them, the rest the
+    median round); it fails when a connection was resumed or when the bytes
+    s_time read are not one whole answer per connection."""
+    connections = sum(r["connections"] for r in rounds)
+    seconds = sum(r["seconds"] for r in rounds)
+    per_connection = [r["cpu_us_per_request"] for r in rounds if r["cpu_us_per_request"]]
+    server_busy = statistics.median(100 * r["cpu_seconds"] / r["seconds"] for r in rounds)
+    client_busy = statistics.median(100 * r["client_cpu_seconds"] / r["seconds"] for r in rounds)
+    full, resumed, read = (sum(r[key] for r in rounds) for key in ("full", "resumed", "bytes"))
+    row.update(rounds=len(rounds), requests=connections, duration_s="%.2f" % seconds,
+               rps="%.1f" % (connections / seconds if seconds else 0),
+               cpu_busy_percent="%.0f" % server_busy, client_busy_percent="%.0f" % client_busy,
+               pace=pace_setter(server_busy, client_busy), full=full, resumed=resumed,
+               bytes_per_connection=read / connections if connections else 0)
+    if per_connection:
+        row["cpu_us_per_request"] = "%.3f" % statistics.median(per_connection)
+    if resumed or full != connections:
+        row.update(status="not full handshakes",
+                   note="s_time marked %d of its %d connections full, %d resumed"
+                        % (full, connections, resumed))
+    elif read != connections * answer_bytes:
+        row.update(status="not whole answers",
+                   note="s_time read %d bytes in %d connections; a whole answer is %d bytes"
+                        % (read, connections, answer_bytes))
+
+
+def run_full_handshake(servers, options, bin_dir, pinning, context, facts):
+    """Every server started once, checked with s_time's GET, then loaded in turn."""
+    def start(server, stderr_file, row):
+        probe = functools.partial(check_s_time_answer, context=context,
+                                  facts=facts.setdefault(server.name, {}))
+        return bench.start_checked(server, bin_dir, pinning, stderr_file, row, probe=probe)
+
+    return bench.interleaved_rounds(
+        FULL_HANDSHAKE, servers, [FULL_HANDSHAKE_CLIENTS], options, start=start,
+        run_round=lambda process, clients, raw_file: full_handshake_round(
+            process, clients, options, pinning, raw_file),
+        describe=describe_full,
+        summarise=lambda row, rounds: summarise_full(
+            row, rounds, facts[row["server"]]["s_time_answer_bytes"]))
+
+
 # --- the report -----------------------------------------------------------------
 
 def fmt_cpu(row):
@@ -349,6 +566,25 @@ def handshake_table(rows, facts):
          "TCP connections accepted ÷ requests", "handshake wrk gets", "wrk errors"], cells)
 
 
+def full_handshake_table(rows):
+    cells = []
+    for row in rows:
+        head = [row["server"], bench.fmt_count(row["connections"])]
+        if row["status"] != "ok" and "full" not in row:
+            cells.append(head + failed_cells(row, 6))
+            continue
+        cells.append(head + [bench.fmt_rps(row), fmt_cpu(row), row["client_busy_percent"] + "%",
+                             row["pace"], "%s of %s" % (bench.fmt_count(row["full"]),
+                                                        bench.fmt_count(row["requests"])),
+                             "%.0f" % row["bytes_per_connection"] + (
+                                 "" if row["status"] == "ok"
+                                 else " (%s: %s)" % (row["status"], row["note"]))])
+    return bench.markdown_table(
+        ["server", "s_time processes", "connections/s", "server CPU per full handshake + "
+         "request (core busy)", "s_time core busy", "pace set by",
+         "full handshakes (s_time's marks)", "bytes read per connection"], cells)
+
+
 def servers_table(servers, facts, rows):
     response_bytes = {r["server"]: r["response_bytes"] for r in rows if r["response_bytes"] != ""}
     cells = []
@@ -383,9 +619,14 @@ def ratio_checks(rows, options):
         OURS, "new TLS connection per request", HANDSHAKE_CONNECTIONS,
         cpu_figure(rows, HANDSHAKE, OURS, HANDSHAKE_CONNECTIONS), 0, False, 2, NGINX,
         cpu_figure(rows, HANDSHAKE, NGINX, HANDSHAKE_CONNECTIONS))
-    handshake.update(goal="none", verdict="(measured, no goal)"
-                     if handshake["ratio"] is not None else handshake["verdict"])
-    return checks + [handshake]
+    full = bench.goal_check(
+        OURS, "full TLS handshake per connection (s_time -new)", FULL_HANDSHAKE_CLIENTS,
+        cpu_figure(rows, FULL_HANDSHAKE, OURS, FULL_HANDSHAKE_CLIENTS), 0, False, 2, NGINX,
+        cpu_figure(rows, FULL_HANDSHAKE, NGINX, FULL_HANDSHAKE_CLIENTS))
+    for check in (handshake, full):
+        check.update(goal="none", verdict="(measured, no goal)"
+                     if check["ratio"] is not None else check["verdict"])
+    return checks + [handshake, full]
 
 
 def ratios_table(checks):
@@ -428,11 +669,30 @@ def method_text(options, pinning):
         "https://127.0.0.1:PORT/` at N = %d; the server closes each connection after "
         "its response and wrk reconnects, offering the session of its previous "
         "connection." % (example, HANDSHAKE_CONNECTIONS),
+        "- Full handshake per connection: %d processes of `%s` at once, on wrk's core. "
+        "`-new` makes a new SSL object per connection, which offers no session: every "
+        "handshake is full (the server signs with the certificate's key, both sides make "
+        "a key exchange); then `GET / HTTP/1.0`, read until the server closes. s_time "
+        "prints a mark per connection (`r` when resumed) and the bytes it read: the row "
+        "fails unless every mark says full and every connection read a whole answer (its "
+        "length from one such GET through Python's ssl)." % (
+            FULL_HANDSHAKE_CLIENTS, " ".join(s_time_arguments("127.0.0.1:PORT",
+                                                              options.duration))),
+        "- s_time stops at the first whole second after -time: connections/s is all the "
+        "connections ÷ our clock from the first start to the last exit. Each s_time is "
+        "one thread; s_time core busy is their CPU time (getrusage of our children) ÷ "
+        "those seconds. A full handshake costs the client more CPU than the server, so "
+        "the client core usually sets the pace (\"pace set by\": the core at least %d%% "
+        "busy; \"neither core full\": round trips or other programs on the machine held "
+        "both back): connections/s is then the client's ceiling, the server is not saturated "
+        "and pays its wake-ups per connection, and server CPU per handshake is the figure "
+        "that compares the servers." % PACE_BUSY_PERCENT,
         "- %d round(s) per server and scenario, the servers taking turns; a figure is "
         "the median round (req/s: all rounds' requests ÷ all their seconds)." % options.rounds,
         "- Server CPU: utime + stime of the server's one process (nginx runs as its own "
         "single worker, `master_process off`) from /proc/PID/stat before and after each "
-        "wrk run, ÷ the requests wrk completed; core busy is that CPU time ÷ the run's "
+        "wrk run, ÷ the requests wrk completed (s_time's connections in the full-handshake "
+        "scenario); core busy is that CPU time ÷ the run's "
         "seconds. wrk core busy: wrk's own CPU time (getrusage of our children) ÷ the "
         "run's seconds; near 100%, wrk set the pace.",
         "- TCP connections accepted: PassiveOpens of /proc/net/snmp before and after each "
@@ -464,7 +724,10 @@ def machine_facts():
     ]
 
 
-def report(options, pinning, machine, servers, facts, keepalive_rows, handshake_rows, checks):
+def report(options, pinning, machine, servers, facts, keepalive_rows, handshake_rows, full_rows,
+           checks):
+    # The full-handshake rows' response bytes are HTTP/1.0 answers: not in
+    # the servers' table, whose probe asked HTTP/1.1.
     rows = keepalive_rows + handshake_rows
     parts = [
         "# HTTPS: %s against nginx" % OURS, "",
@@ -473,6 +736,8 @@ def report(options, pinning, machine, servers, facts, keepalive_rows, handshake_
         "## Keep-alive HTTPS", "", keepalive_table(keepalive_rows), "",
         "## A new TLS connection per request (Connection: close)", "",
         handshake_table(handshake_rows, facts), "",
+        "## A full TLS handshake per connection (openssl s_time -new)", "",
+        full_handshake_table(full_rows), "",
         "## Ours ÷ nginx, server CPU per request", "", ratios_table(checks), "",
         goal_sentence(checks), "",
         "## Method", "", method_text(options, pinning), "",
@@ -490,10 +755,10 @@ def parse_options(argv):
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"),
                         help="where results go (default: build/bench)")
     parser.add_argument("--duration", type=int,
-                        help="seconds per wrk run (default: %d; --quick: %d)" % (
+                        help="seconds per wrk or s_time run (default: %d; --quick: %d)" % (
                             DURATION, QUICK_DURATION))
     parser.add_argument("--rounds", type=int,
-                        help="wrk runs per server and scenario, the median counts "
+                        help="runs per server and scenario, the median counts "
                              "(default: %d; --quick: %d)" % (ROUNDS, QUICK_ROUNDS))
     parser.add_argument("--levels", type=bench.parse_levels,
                         help="keep-alive connection counts (default: %s; --quick: %s)" % (
@@ -562,9 +827,12 @@ def main(argv):
             log("note: %s; '%s' is left out" % (missing, server.name))
         else:
             servers.append(server)
-    runs = len(servers) * (len(options.levels) + 1) * options.rounds
-    log("TLS benchmark: %d wrk runs of %d s, about %d s in all" % (
-        runs, options.duration, runs * (options.duration + 0.5) + 4))
+    wrk_runs = len(servers) * (len(options.levels) + 1) * options.rounds
+    s_time_runs = len(servers) * options.rounds
+    # s_time runs up to a second past its -time.
+    log("TLS benchmark: %d wrk runs of %d s and %d s_time runs of %d-%d s, about %d s in all" % (
+        wrk_runs, options.duration, s_time_runs, options.duration, options.duration + 1,
+        wrk_runs * (options.duration + 0.5) + s_time_runs * (options.duration + 1) + 6))
     log("Method:\n" + method_text(options, pinning))
     log("Machine: " + "; ".join("%s %s" % fact for fact in machine))
     log()
@@ -575,21 +843,23 @@ def main(argv):
                                   pinning, context, facts)
     handshake_rows = run_scenario(HANDSHAKE, servers, [HANDSHAKE_CONNECTIONS], True, options,
                                   bin_dir, pinning, context, facts)
-    checks = ratio_checks(keepalive_rows + handshake_rows, options)
+    full_rows = run_full_handshake(servers, options, bin_dir, pinning, context, facts)
+    rows = keepalive_rows + handshake_rows + full_rows
+    checks = ratio_checks(rows, options)
     # Other work on the machine takes the servers' and wrk's cores from them:
     # say how busy it was at the end too.
     machine.append(("load average at end (1, 5, 15 min)",
                     " ".join(bench.read_first("/proc/loadavg", r"^(.*)$").split()[:3])))
     text = report(options, pinning, machine, all_servers, facts, keepalive_rows,
-                  handshake_rows, checks)
+                  handshake_rows, full_rows, checks)
     with open(os.path.join(options.out, "tls.md"), "w") as f:
         f.write(text)
     log()
     log(text)
-    log("Wrote %s; wrk's output and the servers' stderr in %s/tls-*.txt" % (
+    log("Wrote %s; wrk's and s_time's output and the servers' stderr in %s/tls-*.txt" % (
         os.path.join(options.out, "tls.md"), raw_dir))
     complete = (len(servers) == len(all_servers)
-                and all(row["status"] == "ok" for row in keepalive_rows + handshake_rows))
+                and all(row["status"] == "ok" for row in rows))
     return 0 if complete else 1
 
 
