@@ -15,7 +15,7 @@ DEPS     = tools/install-deps.sh
 RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 
-.PHONY: all build run test test-deps test-clang format grade hint mutants bench bench-micro bench-template bench-tls slides help clean deps configure
+.PHONY: all build run test test-deps test-clang format grade hint mutants bench bench-micro bench-template bench-tls fuzz slides help clean deps configure
 
 all: build
 
@@ -54,10 +54,11 @@ test-deps:
 # Makefiles): the chapters are the same code for both compilers and would
 # double the time. About 20 minutes from nothing on two cores.
 CLANG_BUILD ?= build-clang
+CLANG_CONFIGURE = test -f $(CLANG_BUILD)/CMakeCache.txt || cmake -S . -B $(CLANG_BUILD) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
 test-clang: test-deps
 	@$(DEPS) build clang
-	@test -f $(CLANG_BUILD)/CMakeCache.txt || cmake -S . -B $(CLANG_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
+	@$(CLANG_CONFIGURE)
 	$(MAKE) -C $(CLANG_BUILD)/final -j $(JOBS)
 	$(MAKE) -C $(CLANG_BUILD)/tests/final -j $(JOBS)
 	cd $(CLANG_BUILD) && ctest -L final --output-on-failure -j $(JOBS) --timeout 300
@@ -109,6 +110,20 @@ bench-template: configure
 	@test -x $(BUILD)/bin/template_bench || cmake -S . -B $(BUILD) > /dev/null
 	cmake --build $(BUILD) -j $(JOBS) --target template_bench
 	/usr/bin/python3 tests/bench/template_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## fuzz         every libFuzzer target FUZZ_SECONDS each (60), new inputs kept in tests/final/fuzz_corpus/ [FUZZ_TARGETS=a,b]
+# The targets are built by clang in build-clang/ (libFuzzer is clang's);
+# tests/final/run_fuzz.py runs them, merges what they learnt into the
+# corpus that CTest replays (final.fuzz.*), and fails on a finding, which
+# it leaves in build-clang/fuzz-findings/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= fuzz_http_head,fuzz_http_server,fuzz_websocket_frames,fuzz_template
+comma := ,
+fuzz:
+	@$(DEPS) build clang
+	@$(CLANG_CONFIGURE)
+	cmake --build $(CLANG_BUILD) -j $(JOBS) --target $(subst $(comma), ,$(FUZZ_TARGETS))
+	$(PYTHON) tests/final/run_fuzz.py --bin $(CLANG_BUILD)/bin --seconds $(FUZZ_SECONDS) --targets $(FUZZ_TARGETS)
 
 ## bench-tls    our HTTPS vs nginx's (keep-alive, new handshakes); table in build/bench/tls.md [ARGS=--quick]
 # The bench group brings wrk and nginx-light; tls_bench.py makes the run's

@@ -1,9 +1,9 @@
 // fuzz_http_head.cpp: a libFuzzer target for final/'s request-head parser
-// and the other parsers of tornado/httputil.h (clang only, not in CTest).
+// and the other parsers of tornado/httputil.h.
 //
-//   cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++
-//   cmake --build build-fuzz --target fuzz_http_head
-//   mkdir -p /tmp/corpus-final && build-fuzz/bin/fuzz_http_head -max_total_time=60 /tmp/corpus-final
+//   make fuzz FUZZ_TARGETS=fuzz_http_head FUZZ_SECONDS=60       (clang, libFuzzer)
+//   build/bin/fuzz_http_head_replay tests/final/fuzz_corpus/http_head   (any compiler; CTest
+//                                                                        final.fuzz.http_head_corpus)
 //
 // Besides crashes (ASan, UBSan), it checks what the parser promises:
 // whatever parse_request_head accepts is well formed (a token method, a
@@ -13,7 +13,7 @@
 // the one-pass parser agrees with the line-by-line HTTPHeaders::parse.
 // The same input also goes through parse_qs_bytes, parse_cookie, the
 // multipart parser and parse_http_date. Replay a crash with:
-// build-fuzz/bin/fuzz_http_head crash-<sha1>
+// build-clang/bin/fuzz_http_head crash-<sha1>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
