@@ -26,6 +26,7 @@
 #include <string>
 #include <utility>
 
+#include "openssl_error.h"
 #include "tornado/iostream.h"
 #include "tornado/log.h"
 
@@ -98,17 +99,6 @@ BIO_METHOD* socket_bio_method() {
 
 // --- errors ---------------------------------------------------------------------------
 
-// The reason of the last error in OpenSSL's queue ("wrong version number"),
-// and the queue emptied: errors left there would be blamed on the next call.
-std::string openssl_reason(unsigned long* code = nullptr) {
-    unsigned long last = 0;
-    while (unsigned long error = ERR_get_error()) last = error;
-    if (code != nullptr) *code = last;
-    if (last == 0) return {};
-    const char* reason = ERR_reason_error_string(last);
-    return reason != nullptr ? reason : "error " + std::to_string(last);
-}
-
 int clamp_to_int(std::size_t n) { return n > INT_MAX ? INT_MAX : static_cast<int>(n); }
 
 std::exception_ptr ssl_error(std::string message) {
@@ -145,7 +135,9 @@ SSLIOStream::~SSLIOStream() {
 void SSLIOStream::begin_session(const SSLContext& context, bool server_side,
                                 std::string server_hostname) {
     ssl_ = SSL_new(context.get());
-    if (ssl_ == nullptr) throw SSLError("cannot start a TLS session: " + openssl_reason());
+    if (ssl_ == nullptr) {
+        throw SSLError("cannot start a TLS session: " + detail::take_openssl_error().reason);
+    }
     server_side_ = server_side;
     server_hostname_ = std::move(server_hostname);
     // IOStream's write buffer meets OpenSSL's rules this way: a write may
@@ -160,7 +152,9 @@ void SSLIOStream::begin_session(const SSLContext& context, bool server_side,
     // queue is empty (see receive).
     SSL_set_read_ahead(ssl_, 1);
     BIO* bio = BIO_new(socket_bio_method());
-    if (bio == nullptr) throw SSLError("cannot start a TLS session: " + openssl_reason());
+    if (bio == nullptr) {
+        throw SSLError("cannot start a TLS session: " + detail::take_openssl_error().reason);
+    }
     bio_state_.fd = fd_.get();
     BIO_set_data(bio, &bio_state_);
     SSL_set_bio(ssl_, bio, bio);  // one BIO for both directions; ssl_ owns it
@@ -197,7 +191,7 @@ Future<std::shared_ptr<SSLIOStream>> SSLIOStream::wait_for_handshake() {
 
 void SSLIOStream::set_handshake_timeout(IOLoop::Clock::duration timeout) {
     if (handshake_done_ || closed_) return;
-    if (handshake_timer_) io_loop().remove_timeout(*handshake_timer_);
+    cancel_handshake_timer();
     std::weak_ptr<IOStream> weak = weak_from_this();
     handshake_timer_ = io_loop().call_later(timeout, [weak] {
         std::shared_ptr<IOStream> stream = weak.lock();
@@ -225,16 +219,20 @@ bool SSLIOStream::advance_handshake() {
 
 void SSLIOStream::handshake_finished() {
     handshake_done_ = true;
-    if (handshake_timer_) {
-        io_loop().remove_timeout(*handshake_timer_);
-        handshake_timer_.reset();
-    }
+    cancel_handshake_timer();
     if (handshake_future_.valid()) {
-        Future<std::shared_ptr<SSLIOStream>> future = std::move(handshake_future_);
-        handshake_future_ = Future<std::shared_ptr<SSLIOStream>>(nullptr);
         future_set_result_unless_cancelled(
-            future, std::static_pointer_cast<SSLIOStream>(shared_from_this()));
+            std::exchange(handshake_future_, Future<std::shared_ptr<SSLIOStream>>(nullptr)),
+            std::static_pointer_cast<SSLIOStream>(shared_from_this()));
     }
+}
+
+// Its callers run on the stream's loop, while it is there (a closing loop
+// forgets its streams without calling close()), so io_loop() cannot throw.
+void SSLIOStream::cancel_handshake_timer() noexcept {
+    if (!handshake_timer_) return;
+    io_loop().remove_timeout(*handshake_timer_);
+    handshake_timer_.reset();
 }
 
 // The stream closes with an error that says why. A peer that went away
@@ -242,9 +240,8 @@ void SSLIOStream::handshake_finished() {
 // a real TLS failure is a warning, as in Tornado.
 void SSLIOStream::handshake_failed(int ssl_error_code, int saved_errno) {
     fatal_ = true;
-    unsigned long code = 0;
-    std::string reason = openssl_reason(&code);
-    if (server_side_ && ERR_GET_REASON(code) == SSL_R_HTTP_REQUEST) {
+    detail::OpenSSLError cause = detail::take_openssl_error();
+    if (server_side_ && ERR_GET_REASON(cause.code) == SSL_R_HTTP_REQUEST) {
         answer_plain_http();
         return;
     }
@@ -255,7 +252,7 @@ void SSLIOStream::handshake_failed(int ssl_error_code, int saved_errno) {
                                   X509_verify_cert_error_string(verified));
         if (!server_hostname_.empty()) message += " (connecting to " + server_hostname_ + ")";
     } else if (ssl_error_code == SSL_ERROR_SYSCALL || ssl_error_code == SSL_ERROR_ZERO_RETURN ||
-               ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+               ERR_GET_REASON(cause.code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
         message = saved_errno != 0
                       ? tornado::format("TLS handshake: {}", std::strerror(saved_errno))
                       : "the peer closed the connection during the TLS handshake";
@@ -263,7 +260,7 @@ void SSLIOStream::handshake_failed(int ssl_error_code, int saved_errno) {
         close(ssl_error(std::move(message)));
         return;
     } else {
-        message = "TLS handshake failed: " + (reason.empty() ? "unknown error" : reason);
+        message = "TLS handshake failed: " + cause.reason;
     }
     gen_log.warning("SSL error on fd {}: {}", fd_.get(), message);
     close(ssl_error(std::move(message)));
@@ -373,7 +370,7 @@ std::size_t SSLIOStream::send_now(std::string_view data) {
 // SSLError. Either way OpenSSL must not be called again.
 void SSLIOStream::transfer_failed(int ssl_error_code, int saved_errno, const char* call) {
     fatal_ = true;
-    std::string reason = openssl_reason();
+    detail::OpenSSLError cause = detail::take_openssl_error();
     if (ssl_error_code == SSL_ERROR_SYSCALL && saved_errno != 0) {
         io_error(saved_errno, call);
         return;
@@ -382,7 +379,8 @@ void SSLIOStream::transfer_failed(int ssl_error_code, int saved_errno, const cha
         close();  // an EOF OpenSSL did not expect: an ordinary close here
         return;
     }
-    std::string message = tornado::format("{}: {}", call, reason.empty() ? "TLS error" : reason);
+    std::string message =
+        tornado::format("{}: {}", call, cause.code == 0 ? "TLS error" : cause.reason);
     gen_log.warning("SSL error on fd {}: {}", fd_.get(), message);
     close(ssl_error(std::move(message)));
 }
@@ -391,20 +389,16 @@ void SSLIOStream::transfer_failed(int ssl_error_code, int saved_errno, const cha
 // the closing side go at once). The handshake's waiter fails here, with the
 // stream's error.
 void SSLIOStream::close_transport() noexcept {
-    if (handshake_timer_) {
-        io_loop().remove_timeout(*handshake_timer_);  // close() runs only while the loop is there
-        handshake_timer_.reset();
-    }
+    cancel_handshake_timer();
     if (handshake_done_ && !fatal_) {
         ERR_clear_error();
         SSL_shutdown(ssl_);
         ERR_clear_error();
     }
     if (handshake_future_.valid()) {
-        Future<std::shared_ptr<SSLIOStream>> future = std::move(handshake_future_);
-        handshake_future_ = Future<std::shared_ptr<SSLIOStream>>(nullptr);
-        future_set_exception_unless_cancelled(future,
-                                              std::make_exception_ptr(StreamClosedError(error())));
+        future_set_exception_unless_cancelled(
+            std::exchange(handshake_future_, Future<std::shared_ptr<SSLIOStream>>(nullptr)),
+            std::make_exception_ptr(StreamClosedError(error())));
     }
 }
 

@@ -6,12 +6,12 @@
 // one reads files (the system's CA store is hundreds of them), so a server
 // makes its context once, at start, and a client's default is made once
 // per process.
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <cstring>
 #include <string>
 
+#include "openssl_error.h"
 #include "tornado/log.h"
 #include "tornado/netutil.h"
 #include "tornado/util.h"
@@ -20,18 +20,8 @@ namespace tornado {
 
 namespace {
 
-// OpenSSL's queue of errors, most recent last, as text ("No such file or
-// directory"): the reason of the last one, which names the actual cause.
-std::string openssl_reason() {
-    unsigned long last = 0;
-    while (unsigned long error = ERR_get_error()) last = error;
-    if (last == 0) return "unknown error";
-    const char* reason = ERR_reason_error_string(last);
-    return reason != nullptr ? reason : "error " + std::to_string(last);
-}
-
 [[noreturn]] void fail(std::string_view what) {
-    throw SSLError(tornado::format("{}: {}", what, openssl_reason()));
+    throw SSLError(tornado::format("{}: {}", what, detail::take_openssl_error().reason));
 }
 
 // ALPN (RFC 7301) in wire format: each protocol name after its length.

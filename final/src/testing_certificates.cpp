@@ -9,10 +9,15 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <stdlib.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include "tornado/testing_certificates.h"
 
@@ -117,6 +122,24 @@ TestCertificates make_test_certificates(const std::string& directory) {
     write_file(made.client_certfile, client.get(), nullptr);
     write_file(made.client_keyfile, nullptr, client_key.get());
     return made;
+}
+
+TemporaryCertificates::TemporaryCertificates() {
+    char directory[] = "/tmp/tornado-test-certificates-XXXXXX";
+    if (::mkdtemp(directory) == nullptr)
+        throw std::system_error(errno, std::generic_category(), "mkdtemp");
+    try {
+        files_ = make_test_certificates(directory);
+    } catch (...) {
+        std::error_code ignored;
+        std::filesystem::remove_all(directory, ignored);
+        throw;
+    }
+}
+
+TemporaryCertificates::~TemporaryCertificates() {
+    std::error_code ignored;  // a destructor must not throw; /tmp is cleaned anyway
+    std::filesystem::remove_all(files_.directory, ignored);
 }
 
 }  // namespace tornado::testing

@@ -4,11 +4,9 @@
 // Interoperability with implementations we did not write (curl, openssl
 // s_client, Python's ssl, Python Tornado) is in tests/clients/final_tls_test.py.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,24 +38,17 @@ using tornado::testing::TestCertificates;
 
 constexpr auto kTestTimeout = std::chrono::seconds(20);
 
-// A temporary directory with a CA and its certificates, removed at the end.
+// A CA and its certificates in a temporary directory, with the options a
+// server and a client of this CA use.
 class CertificateDirectory {
 public:
-    CertificateDirectory() {
-        char path[] = "/tmp/tornado-ssl-test-XXXXXX";
-        if (::mkdtemp(path) == nullptr) throw std::runtime_error("mkdtemp failed");
-        made = tornado::testing::make_test_certificates(path);
-    }
-    ~CertificateDirectory() {
-        std::error_code ignored;
-        std::filesystem::remove_all(made.directory, ignored);
-    }
     SSLOptions server_options() const {
         return SSLOptions{.certfile = made.server_certfile, .keyfile = made.server_keyfile};
     }
     SSLOptions client_options() const { return SSLOptions{.ca_certs = made.ca_certfile}; }
 
-    TestCertificates made;
+    tornado::testing::TemporaryCertificates temporary;
+    const TestCertificates& made = temporary.files();
 };
 
 // What a TLS echo server saw of its last connection.

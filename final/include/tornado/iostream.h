@@ -464,6 +464,7 @@ private:
     void begin_session(const SSLContext& context, bool server_side, std::string server_hostname);
     bool advance_handshake();
     void handshake_finished();
+    void cancel_handshake_timer() noexcept;
     void handshake_failed(int ssl_error, int saved_errno);
     void answer_plain_http();
     void transfer_failed(int ssl_error, int saved_errno, const char* call);

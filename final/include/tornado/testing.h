@@ -45,20 +45,15 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <cerrno>
 
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -199,45 +194,39 @@ private:
 };
 
 // Tornado's AsyncHTTPSTestCase: AsyncHTTPTestCase over TLS. SetUp makes a
-// CA and a server certificate in a fresh temporary directory (removed by
-// TearDown); the server uses get_ssl_options(), and fetch() trusts the CA
-// unless the request names its own ca_certs or turns validate_cert off.
-// Tornado's client skips the check instead (validate_cert=False); checking
-// it here means every test also tests the verification.
+// CA and a server certificate in a fresh temporary directory
+// (TemporaryCertificates, removed by TearDown); the server uses get_ssl_options(), and fetch()
+// trusts the CA unless the request names its own ca_certs or turns validate_cert off. Tornado's
+// client skips the check instead (validate_cert=False); checking it here means every test also
+// tests the verification.
 class AsyncHTTPSTestCase : public AsyncHTTPTestCase {
 protected:
     void SetUp() override {
-        char directory[] = "/tmp/tornado-test-certificates-XXXXXX";
-        if (::mkdtemp(directory) == nullptr)
-            throw std::system_error(errno, std::generic_category(), "mkdtemp");
-        certificates_ = make_test_certificates(directory);
+        certificates_.emplace();
         AsyncHTTPTestCase::SetUp();
     }
 
     void TearDown() override {
         AsyncHTTPTestCase::TearDown();
-        if (!certificates_.directory.empty()) {
-            std::error_code ignored;
-            std::filesystem::remove_all(certificates_.directory, ignored);
-        }
+        certificates_.reset();
     }
 
     virtual SSLOptions get_ssl_options() {
-        return SSLOptions{.certfile = certificates_.server_certfile,
-                          .keyfile = certificates_.server_keyfile};
+        return SSLOptions{.certfile = certificates().server_certfile,
+                          .keyfile = certificates().server_keyfile};
     }
     HTTPServerOptions get_httpserver_options() override {
         return HTTPServerOptions{.ssl_options = get_ssl_options()};
     }
     std::string get_protocol() const override { return "https"; }
     void complete_request(HTTPRequest& request) const override {
-        if (request.ca_certs.empty()) request.ca_certs = certificates_.ca_certfile;
+        if (request.ca_certs.empty()) request.ca_certs = certificates().ca_certfile;
     }
 
-    const TestCertificates& certificates() const noexcept { return certificates_; }
+    const TestCertificates& certificates() const noexcept { return certificates_->files(); }
 
 private:
-    TestCertificates certificates_;
+    std::optional<TemporaryCertificates> certificates_;  // made in SetUp, removed in TearDown
 };
 
 }  // namespace tornado::testing

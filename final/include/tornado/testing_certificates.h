@@ -1,8 +1,8 @@
 // tornado/testing_certificates.h: certificates for TLS tests, made when the
 // test runs (testing.h includes it; AsyncHTTPSTestCase uses it).
 //
-//   tornado::testing::TestCertificates certificates =
-//       tornado::testing::make_test_certificates(directory);
+//   tornado::testing::TemporaryCertificates temporary;   // a fresh directory, removed at the end
+//   const tornado::testing::TestCertificates& certificates = temporary.files();
 //   server options: {.certfile = certificates.server_certfile,
 //                    .keyfile = certificates.server_keyfile}
 //   client options: {.ca_certs = certificates.ca_certfile}
@@ -31,5 +31,20 @@ struct TestCertificates {
 // `directory` (which must exist), replacing what is there. Throws
 // std::runtime_error when OpenSSL or the file system refuses.
 TestCertificates make_test_certificates(const std::string& directory);
+
+// make_test_certificates in a new directory under /tmp, removed with the
+// object. Throws std::system_error when the directory cannot be made.
+class TemporaryCertificates {
+public:
+    TemporaryCertificates();
+    ~TemporaryCertificates();
+    TemporaryCertificates(const TemporaryCertificates&) = delete;
+    TemporaryCertificates& operator=(const TemporaryCertificates&) = delete;
+
+    const TestCertificates& files() const noexcept { return files_; }
+
+private:
+    TestCertificates files_;
+};
 
 }  // namespace tornado::testing
