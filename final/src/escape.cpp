@@ -809,6 +809,19 @@ namespace detail {
 std::string json_encode_ordered(const nlohmann::ordered_json& value) { return encode_json(value); }
 }  // namespace detail
 
+namespace {
+// nlohmann's message without its tag: "[json.exception.parse_error.101]
+// parse error at line 1, column 5: ..." -> "parse error at line 1, ...".
+std::string json_error_message(const JSON::exception& error) {
+    std::string_view message = error.what();
+    if (std::size_t bracket = message.find("] ");
+        message.starts_with("[") && bracket != std::string_view::npos) {
+        message.remove_prefix(bracket + 2);
+    }
+    return std::string(message);
+}
+}  // namespace
+
 JSON json_decode(std::string_view text) {
     // Depth first: a hostile body must not make json_encode, or the caller's own
     // recursive walk of the value, overflow the stack later.
@@ -816,18 +829,14 @@ JSON json_decode(std::string_view text) {
     try {
         return JSON::parse(text);
     } catch (const JSON::parse_error& error) {
-        // "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
-        // nlohmann's message without its "[json.exception.parse_error.101] " tag:
-        // "parse error at line 1, column 5: ...".
-        std::string_view message = error.what();
-        if (std::size_t bracket = message.find("] ");
-            message.starts_with("[") && bracket != std::string_view::npos) {
-            message.remove_prefix(bracket + 2);
-        }
         // nlohmann counts bytes from 1 (0: unknown); Python's JSONDecodeError.pos
         // counts from 0.
         std::size_t position = error.byte > 0 ? error.byte - 1 : 0;
-        throw JSONDecodeError("json_decode: " + std::string(message), position);
+        throw JSONDecodeError("json_decode: " + json_error_message(error), position);
+    } catch (const JSON::exception& error) {
+        // A number too large for a double (1e99999) is out_of_range, not a
+        // parse error; still the text's fault (Python gives inf instead).
+        throw JSONDecodeError("json_decode: " + json_error_message(error), 0);
     }
 }
 

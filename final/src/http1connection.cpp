@@ -145,6 +145,7 @@ void HTTP1Connection::set_body_timeout(IOLoop::Clock::duration timeout) { body_t
 std::shared_ptr<IOStream> HTTP1Connection::detach() {
     std::shared_ptr<IOStream> stream = server_->detach_stream();
     close_callback_ = nullptr;
+    stream->set_peer_fin_callback(nullptr);
     release_waiter();
     return stream;
 }
@@ -351,7 +352,9 @@ Task<bool> HTTP1Connection::complete_message(HTTPMessageDelegate& delegate) {
         }
         if (!response_complete()) {
             if (!finish_future_.valid()) finish_future_ = Future<void>();
+            watch_for_peer_fin();
             co_await finish_future_;
+            if (IOStream* stream = open_stream()) stream->set_peer_fin_callback(nullptr);
         }
     } catch (const HTTPInputError& error) {
         call_delegate_close(delegate);
@@ -771,17 +774,43 @@ void HTTP1Connection::answer_timeout() {
 // The stream closed while the application works on this request.
 void HTTP1Connection::on_stream_closed() {
     if (response_over()) return;
-    if (close_callback_) {
-        Function<void()> callback = std::move(close_callback_);
-        close_callback_ = nullptr;
-        try {
-            callback();
-        } catch (...) {
-            app_log.error("Uncaught exception in a connection close callback: {}",
-                          describe_exception(std::current_exception()));
-        }
-    }
+    run_close_callback();
     release_waiter();
+}
+
+// While the application works on its answer, nobody reads the stream, so
+// a client that leaves would go unnoticed until the answer is written.
+// The stream reports its FIN instead, at once if it came with the request.
+void HTTP1Connection::watch_for_peer_fin() {
+    IOStream* stream = open_stream();
+    if (stream == nullptr) return;
+    stream->set_peer_fin_callback([weak = weak_from_this()] {
+        if (std::shared_ptr<HTTP1Connection> self = weak.lock()) self->on_peer_fin();
+    });
+}
+
+// The client sent its FIN while the application works on the answer:
+// gone, or only done sending. The application hears on_connection_close,
+// as in Tornado, so a long poll can stop waiting. The stream stays open:
+// a client that only half-closed (`nc -q`, shutdown(SHUT_WR)) still gets
+// the answer, as nginx gives it; for one that has gone, the answer's
+// write meets a reset and the stream closes. After the answer the serving
+// loop reads on: any pipelined request still buffered, then the end.
+void HTTP1Connection::on_peer_fin() {
+    if (response_over()) return;
+    run_close_callback();
+}
+
+void HTTP1Connection::run_close_callback() noexcept {
+    if (!close_callback_) return;
+    Function<void()> callback = std::move(close_callback_);
+    close_callback_ = nullptr;
+    try {
+        callback();
+    } catch (...) {
+        app_log.error("Uncaught exception in a connection close callback: {}",
+                      describe_exception(std::current_exception()));
+    }
 }
 
 // === HTTP1ServerConnection ====================================================================

@@ -763,6 +763,7 @@ void IOStream::handle_events(std::uint32_t events) {
     // had (unless it is to go on next turn). Tornado closes here too; a peer
     // that only half-closed (RDHUP alone) may still be written to.
     if (!closed_ && (events & kTrouble) != 0 && !read_resume_queued_) close(socket_error());
+    report_peer_fin();
 }
 
 // Reading SO_ERROR also clears it. 0 (a plain hang-up) is an orderly close:
@@ -823,6 +824,7 @@ void IOStream::close(std::exception_ptr error) {
     // Unsent bytes are dropped; read_buffer_ stays, for reads it can still
     // satisfy (iostream.h).
     write_buffer_.release();
+    peer_fin_callback_.reset();  // the close callback says it all now
     schedule_close_callback();
 }
 
@@ -850,6 +852,23 @@ void IOStream::set_close_callback(CloseCallback callback) {
     if (closed_) schedule_close_callback();
 }
 
+void IOStream::set_peer_fin_callback(CloseCallback callback) {
+    if (!callback) {
+        peer_fin_callback_.reset();
+        return;
+    }
+    peer_fin_callback_ = std::make_unique<CloseCallback>(std::move(callback));
+    report_peer_fin();
+}
+
+// eof_seen_ with no read pending: the FIN is known, and nobody will read
+// up to it. (A pending read reads on until it shows, then closes.)
+void IOStream::report_peer_fin() {
+    if (!peer_fin_callback_ || !eof_seen_ || closed_ || reading() || loop_ == nullptr) return;
+    loop_->add_callback([callback = std::move(*peer_fin_callback_)]() mutable { callback(); });
+    peer_fin_callback_.reset();
+}
+
 void IOStream::schedule_close_callback() {
     if (!close_callback_ || loop_ == nullptr) return;
     // From the loop, never from inside close(): whoever closed the stream
@@ -872,6 +891,7 @@ void IOStream::forget_loop() noexcept {
     write_futures_.clear();
     connect_.reset();
     close_callback_ = nullptr;
+    peer_fin_callback_.reset();
     write_buffer_.release();
 }
 

@@ -508,6 +508,7 @@ void RequestHandler::execute(PathArgs path_args, PathKwargs path_kwargs) {
         for (auto& [name, value] : path_kwargs) {
             rare().path_kwargs[name] = decode_argument(std::move(value), "url path");
         }
+        check_argument_encoding();
         // In debug (no compiled_template_cache) every request sees edited
         // templates: Tornado does this in _HandlerDelegate.execute.
         application_->reset_template_loaders_if_uncached();
@@ -688,11 +689,39 @@ std::shared_ptr<RequestHandler> RequestHandler::asynchronous() {
 // shows the value with the bad bytes replaced, so the log line is valid
 // text itself. (Tornado cuts the value to 40 bytes; this does not.)
 std::string RequestHandler::decode_argument(std::string value, std::string_view name) const {
+    require_utf8(value, name);
+    return value;
+}
+
+void RequestHandler::require_utf8(std::string_view value, std::string_view name) {
     if (!is_valid_utf8(value)) {
         throw HTTPError(400, "Invalid unicode in " + std::string(name) + ": " +
                                  json_encode(JSON(replace_invalid_utf8(value))));
     }
-    return value;
+}
+
+void RequestHandler::check_argument_encoding() {
+    auto check_arguments = [](const ArgumentMap& arguments, std::string_view where) {
+        for (const auto& [name, values] : arguments) {
+            require_utf8(name, std::string(where) + " argument name");
+            for (const std::string& value : values) require_utf8(value, name);
+        }
+    };
+    check_arguments(request_->query_arguments, "query");
+    check_arguments(request_->body_arguments, "body");
+    for (const auto& [field, uploads] : request_->files) {
+        require_utf8(field, "file field name");
+        for (const HTTPFile& file : uploads) {
+            require_utf8(file.filename, "file name");
+            require_utf8(file.content_type, "file content type");
+        }
+    }
+    // Parsed only when the request has any (cookies() parses once).
+    if (!request_->headers.contains("Cookie")) return;
+    for (const auto& [name, value] : request_->cookies()) {
+        require_utf8(name, "cookie name");
+        require_utf8(value, "cookie " + name);
+    }
 }
 
 // Tornado's _get_arguments: each value decoded, control characters turned
@@ -1459,8 +1488,32 @@ void RedirectHandler::initialize(std::string url, bool permanent) {
 // Tornado's RedirectHandler.get. The query goes over as the raw string;
 // Tornado re-encodes the parsed query_arguments with url_concat (the same
 // pairs, possibly spelled differently).
+namespace {
+// A group comes percent-decoded from the path; going back into a URL, the
+// bytes a Location header cannot carry (control characters: "/a%00" gives
+// a NUL) are percent-encoded again, so the client's path cannot make the
+// redirect a 500. (Tornado's set_header refuses them: a 500.)
+std::vector<std::string> reencode_control_characters(const std::vector<std::string>& args) {
+    std::vector<std::string> out;
+    out.reserve(args.size());
+    for (const std::string& arg : args) {
+        std::string& encoded = out.emplace_back();
+        for (char c : arg) {
+            auto byte = static_cast<unsigned char>(c);
+            if (byte < 0x20 || byte == 0x7f) {
+                static constexpr char kDigits[] = "0123456789ABCDEF";  // RFC 3986: upper case
+                encoded += {'%', kDigits[byte >> 4], kDigits[byte & 0xf]};
+            } else {
+                encoded += c;
+            }
+        }
+    }
+    return out;
+}
+}  // namespace
+
 void RedirectHandler::get(const PathArgs& args) {
-    std::string target = format_url(url_, args);
+    std::string target = format_url(url_, reencode_control_characters(args));
     if (!request().query.empty()) {
         target += (target.find('?') == std::string::npos ? "?" : "&") + request().query;
     }

@@ -590,7 +590,8 @@ bool WebSocketHandler::refuse_handshake() {
     if (headers.get("Sec-WebSocket-Version") != "13") {
         set_status(426, "Upgrade Required");
         set_header("Sec-WebSocket-Version", "13");
-        finish();
+        // Tornado's body is empty; a word of why costs nothing.
+        finish("Sec-WebSocket-Version must be 13.");
         return true;
     }
     // Section 4.1: the handshake is an HTTP/1.1 GET. Section 4.2.1: Host is

@@ -865,6 +865,23 @@ def _(t):
     expect_equal([m["id"] for m in result["messages"]], [posted["id"]], "messages")
 
 
+@check("A long poll whose client sends its FIN (half-close) ends at once: on_connection_close, "
+       "then an empty answer the client still reads",
+       tornado_falls_short="Tornado 6.2 falls short here: runs on_connection_close, then closes "
+                           "without an answer")
+def _(t):
+    latest = post_message(t, "before the half-closed long poll")
+    body = form_body([("cursor", latest["id"])])
+    request = (b"POST /chat/updates HTTP/1.1\r\nHost: x\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    started = time.monotonic()
+    r = raw_request(t.port, request, half_close=True)
+    elapsed = time.monotonic() - started
+    expect_equal((r.status, r.body), (200, b""), "the answer")
+    expect(elapsed < 2.0, "the long poll went on for %.1f s after the FIN" % elapsed)
+
+
 # --- WebSocket ----------------------------------------------------------------------------
 
 @check("WS /ws/echo: handshake, text and binary echoed with their opcode", group="websocket")

@@ -526,6 +526,72 @@ TEST(IOStreamClose, AHalfClosedPeerCanStillBeAnswered) {
                  StreamClosedError);
 }
 
+// The peer-FIN callback: the FIN is reported while nothing reads, and the
+// stream stays open for the answer.
+TEST(IOStreamClose, APeerFinWhileIdleIsReportedAndTheStreamStaysWritable) {
+    IOLoop loop;
+    tornado::testing::TcpPair pair = tornado::testing::make_tcp_pair();
+    auto stream = IOStream::create(std::move(pair.ours));
+    int fins = 0;
+    int closes = 0;
+    stream->set_peer_fin_callback([&] { ++fins; });
+    stream->set_close_callback([&] { ++closes; });
+    tornado::testing::run_turns(loop, 3);
+    EXPECT_EQ(fins, 0);  // nothing happened yet
+    ::shutdown(pair.peer.get(), SHUT_WR);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return fins == 1; }));
+    EXPECT_FALSE(stream->closed());
+    loop.run_sync([&] { return stream->write("answer\n"); }, kTestTimeout);
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.peer.get(), 7), "answer\n");
+    tornado::testing::run_turns(loop, 3);
+    EXPECT_EQ(fins, 1);  // once
+    EXPECT_EQ(closes, 0);
+}
+
+TEST(IOStreamClose, APeerFinSeenBeforeTheCallbackIsSetIsReportedAtOnce) {
+    IOLoop loop;
+    tornado::testing::TcpPair pair = tornado::testing::make_tcp_pair();
+    auto stream = IOStream::create(std::move(pair.ours));
+    // The request and the FIN in one go, as `printf ... | nc -q0` sends them.
+    tornado::testing::send_all(pair.peer.get(), "question\n");
+    ::shutdown(pair.peer.get(), SHUT_WR);
+    EXPECT_EQ(loop.run_sync([&] { return stream->read_until("\n"); }, kTestTimeout),
+              "question\n");
+    int fins = 0;
+    stream->set_peer_fin_callback([&] { ++fins; });
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return fins == 1; }));
+    EXPECT_FALSE(stream->closed());
+}
+
+TEST(IOStreamClose, APeerFinMeetsAPendingReadInsteadOfTheCallback) {
+    IOLoop loop;
+    tornado::testing::TcpPair pair = tornado::testing::make_tcp_pair();
+    auto stream = IOStream::create(std::move(pair.ours));
+    int fins = 0;
+    stream->set_peer_fin_callback([&] { ++fins; });
+    Future<std::string> line = stream->read_until("\n");
+    ::shutdown(pair.peer.get(), SHUT_WR);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return line.done(); }));
+    EXPECT_THROW(line.result(), StreamClosedError);
+    EXPECT_TRUE(stream->closed());
+    tornado::testing::run_turns(loop, 3);
+    EXPECT_EQ(fins, 0);
+}
+
+TEST(IOStreamClose, AClearedPeerFinCallbackDoesNotRun) {
+    IOLoop loop;
+    tornado::testing::TcpPair pair = tornado::testing::make_tcp_pair();
+    auto stream = IOStream::create(std::move(pair.ours));
+    int fins = 0;
+    stream->set_peer_fin_callback([&] { ++fins; });
+    stream->set_peer_fin_callback(nullptr);
+    ::shutdown(pair.peer.get(), SHUT_WR);
+    tornado::testing::run_turns(loop, 5);
+    loop.run_sync([] { return tornado::sleep(20ms); }, kTestTimeout);
+    EXPECT_EQ(fins, 0);
+    EXPECT_FALSE(stream->closed());
+}
+
 // --- writing -------------------------------------------------------------------------------
 
 TEST(IOStreamWrite, ASmallWriteIsDoneInsideTheCall) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -271,6 +272,34 @@ private:
     Future<void> wait_{nullptr};
 };
 
+// Prints the request's tables as JSON, as the demo app's /query and /form
+// do: json_encode refuses bytes that are not UTF-8, so only the check
+// before prepare() keeps a client's bad bytes from making this a 500.
+class TablesHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { post({}); }
+    void post(const PathArgs&) override {
+        JSON answer = {{"query", JSON::object()}, {"body", JSON::object()},
+                       {"files", JSON::object()}, {"cookies", JSON::object()}};
+        for (const auto& [name, values] : request().query_arguments) answer["query"][name] = values;
+        for (const auto& [name, values] : request().body_arguments) answer["body"][name] = values;
+        for (const auto& [field, uploads] : request().files) {
+            for (const HTTPFile& file : uploads) answer["files"][field].push_back(file.filename);
+        }
+        for (const auto& [name, value] : cookies()) answer["cookies"][name] = value;
+        write(answer);
+    }
+};
+
+// Takes a binary argument (a tracker's info_hash) and says how long it is.
+class BinaryArgumentHandler : public RequestHandler {
+public:
+    void check_argument_encoding() override {}
+    void get(const PathArgs&) override {
+        write(std::to_string(request().query_arguments.at("info_hash").front().size()));
+    }
+};
+
 std::vector<int> logged_statuses;
 
 // --- the application under test -------------------------------------------------------
@@ -301,6 +330,8 @@ protected:
                 {"/user", handler<UserHandler>()},
                 {"/upload", handler<StreamingHandler>()},
                 {"/longpoll", handler<LongPollHandler>()},
+                {"/tables", handler<TablesHandler>()},
+                {"/binary", handler<BinaryArgumentHandler>()},
                 {"/pictures/(.*)", handler<RedirectHandler>("/photos/\\1")},
                 {"/old/(.*)/(.*)", handler<RedirectHandler>("/new/{1}/{0}", false)},
                 {"/first", handler<HelloHandler>()},
@@ -465,9 +496,8 @@ TEST_F(WebTest, CoroutineThatThrowsAnswersItsHTTPError) {
     EXPECT_EQ(response.body, "<html><title>418: I Am A Teapot</title><body>418: I Am A Teapot</body></html>");
 }
 
-// A reset (or a failed write) tells the server the client is gone. A bare
-// FIN does not: it may be a half-close, and such a client still gets its
-// response (DEMO_APP.md, "stricter than Tornado 6.2").
+// A reset tells the server the client is gone (a FIN too: the tests of
+// WebClientFin below).
 TEST_F(WebTest, OnConnectionCloseRunsWhenTheClientResets) {
     auto client = std::make_unique<testing::RawClient>(get_http_port());
     client->send("GET /longpoll HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -591,6 +621,30 @@ TEST_F(WebTest, MissingArgumentIs400AndDefaultIsUsed) {
 }
 
 TEST_F(WebTest, ArgumentThatIsNotUtf8Is400) { EXPECT_EQ(fetch("/arguments?a=%FF").code, 400); }
+
+// Bad bytes anywhere a handler may read text are a 400 that names the
+// place, before the handler runs, never json_encode's 500.
+TEST_F(WebTest, TablesWithBytesThatAreNotUtf8Are400) {
+    EXPECT_EQ(json_decode(fetch("/tables?a=%C3%A9").body)["query"]["a"][0], "\xc3\xa9");
+    for (std::string query : {"a=%FF", "%FF=1", "a=%C3%28", "a=%ED%A0%80"}) {
+        EXPECT_EQ(fetch("/tables?" + query).code, 400) << query;
+    }
+    EXPECT_EQ(post("/tables", "b=%FF").code, 400);
+    std::string upload =
+        "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"\xff.txt\"\r\n\r\n"
+        "data\r\n--b--\r\n";
+    EXPECT_EQ(post("/tables", upload, "multipart/form-data; boundary=b").code, 400);
+    HTTPRequest with_cookie;
+    with_cookie.headers.set("Cookie", "a=\xff\xfe");
+    EXPECT_EQ(fetch("/tables", with_cookie).code, 400);
+    EXPECT_EQ(fetch("/").code, 200);
+}
+
+TEST_F(WebTest, AHandlerThatTakesBinaryArgumentsTurnsTheCheckOff) {
+    HTTPResponse response = fetch("/binary?info_hash=%FF%00%C3%28");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "4");
+}
 
 TEST_F(WebTest, MalformedFormBodyIs400) {
     std::string body = "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end boundary";
@@ -745,6 +799,16 @@ TEST_F(WebTest, RedirectHandlerSubstitutesGroupsAndKeepsTheQuery) {
     HTTPResponse swapped = fetch("/old/a/b", no_follow);
     EXPECT_EQ(swapped.code, 302);
     EXPECT_EQ(swapped.headers.get("Location"), "/new/b/a");
+}
+
+// A group decoded to a control character goes back into the URL encoded
+// (a Location header cannot carry it; Tornado answers 500).
+TEST_F(WebTest, RedirectHandlerReencodesControlCharacters) {
+    HTTPRequest no_follow;
+    no_follow.follow_redirects = false;
+    HTTPResponse response = fetch("/pictures/a%00b%0D%0A", no_follow);
+    EXPECT_EQ(response.code, 301);
+    EXPECT_EQ(response.headers.get("Location"), "/photos/a%00b%0D%0A");
 }
 
 TEST(FormatUrlTest, PythonFormatAndGroupReferences) {
@@ -960,6 +1024,125 @@ TEST(WebAllocations, PerHelloWorldRequest) {
     double per_request = static_cast<double>(server.call(total) - before - 1) / kRequests;
     std::printf("[ measure  ] allocations per keep-alive request through the web layer: %.2f\n", per_request);
     EXPECT_LE(per_request, 15);
+}
+
+// --- a client that sends its FIN while its handler waits ---------------------------------
+
+// The FIN runs on_connection_close (as in Tornado), and the answer is still
+// written (as nginx writes it): the client may have closed only its
+// sending side. Counted across the server's thread.
+std::atomic<int> fin_closes{0};
+
+// Waits until on_connection_close tells it the client is done sending,
+// then answers anyway.
+class AnswersAfterTheFinHandler : public RequestHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        heard_ = Future<void>();
+        co_await heard_;
+        write("heard the FIN");
+    }
+    void on_connection_close() override {
+        ++fin_closes;
+        if (!heard_.done()) heard_.set_result();
+    }
+
+private:
+    Future<void> heard_{nullptr};
+};
+
+// Ignores on_connection_close (but counts it): answers after 50 ms.
+class SleepsThenAnswersHandler : public RequestHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        co_await tornado::sleep(50ms);
+        write("slept");
+    }
+    void on_connection_close() override { ++fin_closes; }
+};
+
+class WebClientFin : public ::testing::Test {
+protected:
+    void SetUp() override { fin_closes = 0; }
+    testing::ServerThread server{[] {
+        auto app = std::make_shared<Application>(std::vector<URLSpec>{
+            {"/fin", handler<AnswersAfterTheFinHandler>()},
+            {"/sleep", handler<SleepsThenAnswersHandler>()},
+        });
+        return std::make_unique<HTTPServer>(app);
+    }};
+    const std::string fin_request = "GET /fin HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::string sleep_request = "GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n";
+};
+
+TEST_F(WebClientFin, AFinWhileTheHandlerWaitsRunsOnConnectionCloseAndIsStillAnswered) {
+    testing::RawClient client(server.port());
+    client.send(fin_request);
+    EXPECT_TRUE(client.quiet_for(50ms));  // the handler waits
+    client.shutdown_write();
+    testing::Response response = client.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "heard the FIN");
+    EXPECT_TRUE(client.closed_by_server());
+    EXPECT_EQ(fin_closes, 1);
+}
+
+// The race: the FIN arrives with the request, before the handler waits.
+// The handler hears it as soon as it waits.
+TEST_F(WebClientFin, AFinThatCameWithTheRequestIsHeardOnceTheHandlerWaits) {
+    testing::RawClient client(server.port());
+    client.send(fin_request);
+    client.shutdown_write();
+    EXPECT_EQ(client.read_response().body, "heard the FIN");
+    EXPECT_TRUE(client.closed_by_server());
+    EXPECT_EQ(fin_closes, 1);
+}
+
+// A handler that does not care still answers a half-closed client.
+TEST_F(WebClientFin, AHandlerThatIgnoresTheFinStillAnswers) {
+    testing::RawClient client(server.port());
+    client.send(sleep_request);
+    client.shutdown_write();
+    EXPECT_EQ(client.read_response().body, "slept");
+    EXPECT_TRUE(client.closed_by_server());
+    EXPECT_EQ(fin_closes, 1);
+}
+
+// The other side of the race: a FIN after the answer is no close for the
+// request, which was over; the connection just ends.
+TEST_F(WebClientFin, AFinAfterTheAnswerIsNotAConnectionClose) {
+    testing::RawClient client(server.port());
+    client.send(sleep_request);
+    EXPECT_EQ(client.read_response().body, "slept");
+    client.shutdown_write();
+    EXPECT_TRUE(client.closed_by_server());
+    EXPECT_EQ(fin_closes, 0);
+}
+
+// Pipelined requests, then the FIN: each waiting handler hears it, and
+// each is answered, in order.
+TEST_F(WebClientFin, PipelinedRequestsBeforeAFinAreAllAnswered) {
+    testing::RawClient client(server.port());
+    client.send(fin_request + sleep_request + fin_request);
+    client.shutdown_write();
+    EXPECT_EQ(client.read_response().body, "heard the FIN");
+    EXPECT_EQ(client.read_response().body, "slept");
+    EXPECT_EQ(client.read_response().body, "heard the FIN");
+    EXPECT_TRUE(client.closed_by_server());
+    EXPECT_EQ(fin_closes, 3);
+}
+
+// A client that closes whole (not half) while its handler waits: the
+// handler hears the FIN, the answer meets a reset, and the server goes on.
+TEST_F(WebClientFin, AClientThatClosedWholeCostsNothing) {
+    for (int i = 0; i < 20; ++i) {
+        testing::RawClient client(server.port());
+        client.send(i % 2 == 0 ? fin_request : sleep_request);
+    }
+    testing::RawClient next(server.port());
+    next.send(sleep_request);
+    EXPECT_EQ(next.read_response().body, "slept");
+    EXPECT_EQ(server.call([] { return static_cast<int>(fin_closes); }), 20);
 }
 
 }  // namespace

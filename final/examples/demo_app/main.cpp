@@ -200,7 +200,14 @@ class CookieSetHandler : public tornado::RequestHandler {
 public:
     void get(const PathArgs&) override {
         for (const auto& [name, values] : request().query_arguments) {
-            set_cookie(name, get_query_argument(name, /*strip=*/false));
+            // The names and values are the client's: set_cookie refuses
+            // what a cookie cannot carry (a space in a name, a control
+            // character), and that refusal is the client's fault, a 400.
+            try {
+                set_cookie(name, get_query_argument(name, /*strip=*/false));
+            } catch (const std::invalid_argument& error) {
+                throw tornado::HTTPError(400, error.what());
+            }
         }
     }
 };

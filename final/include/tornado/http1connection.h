@@ -51,8 +51,11 @@
 //   for HEAD, 1xx, 204 and 304, whatever is written; the head goes out with
 //   the first piece of body in one write; TCP_NODELAY is set once per
 //   connection instead of toggled per response.
-// * A client that half-closes its side after a full request still gets its
-//   response.
+// * A client that sends its FIN while the application works on the answer
+//   (a long poll, a slow coroutine) makes on_connection_close run, as in
+//   Tornado, but the answer is still written, as nginx writes it: a client
+//   that only half-closed its side after a full request (`nc -q`,
+//   shutdown(SHUT_WR)) gets its response, then the connection closes.
 //
 // The fast path (a request without a body, answered at once) runs in plain
 // callbacks, as chapter 05's connection does: read, parse, headers_received,
@@ -243,6 +246,9 @@ private:
     void end_after_error();
     void answer_timeout();
     void on_stream_closed();
+    void watch_for_peer_fin();
+    void on_peer_fin();
+    void run_close_callback() noexcept;
 
     std::shared_ptr<HTTP1ServerConnection> server_;
 

@@ -37,8 +37,9 @@
 // * Flow control: bytes are read from the socket only while a read is
 //   pending, so a peer that sends faster than the application reads is held
 //   back by TCP, not by our memory. A peer that half-closes its side is
-//   noticed by the next read that needs bytes, and may still be written to;
-//   a reset (or hang-up) closes the stream at once, idle or not.
+//   noticed by the next read that needs bytes (or, with no read pending, by
+//   the peer-FIN callback), and may still be written to; a reset (or
+//   hang-up) closes the stream at once, idle or not.
 // * Lifetime: streams live in a shared_ptr (create()). The loop holds one
 //   while the stream is open, so a connection lives on even when the code
 //   that serves it keeps no pointer; close() lets go. A loop closed with
@@ -247,6 +248,17 @@ public:
     // on a stream already closed, it still runs, once). Replaces a callback
     // that has not run.
     void set_close_callback(CloseCallback callback);
+    // Runs once, from the loop, when the peer is seen to have finished
+    // sending (its FIN came) while the stream is open and no read is
+    // pending. The peer may have closed whole or only its sending side
+    // (shutdown(SHUT_WR), `nc -q`): it will send nothing more, but the
+    // stream stays open and may still be written to. (With a read pending,
+    // the read meets the end instead and the stream closes.) Set after the
+    // FIN was seen, it runs at once, from the loop. nullptr clears it.
+    // Tornado has no such hook: its stream reads while idle and closes at
+    // the FIN, so an answer to a client that only half-closed is lost.
+    // HTTP uses it to run on_connection_close and still answer.
+    void set_peer_fin_callback(CloseCallback callback);
     // Closes now (see the module comment). `error`, if given, becomes
     // error(). Closing a closed stream does nothing.
     void close(std::exception_ptr error = nullptr);
@@ -357,6 +369,7 @@ private:
     std::exception_ptr socket_error() const;
     void fail_pending();
     void schedule_close_callback();
+    void report_peer_fin();
     void forget_loop() noexcept;
 
     IOLoop* loop_;
@@ -381,6 +394,7 @@ private:
     struct Connecting;  // a connect() under way (clients only)
     std::unique_ptr<Connecting> connect_;
     CloseCallback close_callback_;
+    std::unique_ptr<CloseCallback> peer_fin_callback_;  // out of line: rarely set
     std::exception_ptr error_;
 };
 

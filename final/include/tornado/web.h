@@ -333,10 +333,11 @@ public:
     virtual Task<void> options_async(PathArgs args);
     virtual void on_finish() {}
     // The client went away before the response was finished (a long poll
-    // whose browser closed): the connection was reset, or failed. Not called
-    // after finish(). A client that only half-closes its side (FIN) may
-    // still be reading, and gets its response, so a FIN alone is noticed at
-    // the next write (Tornado 6.2 treats a FIN as leaving).
+    // whose browser closed): the connection was reset or failed, or the
+    // client's FIN came while the handler waits. Not called after finish().
+    // A FIN may be only a half-close (the client still reads): the
+    // connection stays open, and what the handler writes afterwards is
+    // still sent (Tornado closes at the FIN, so that answer is lost).
     virtual void on_connection_close() {}
 
     // --- Streaming request bodies (Tornado's @stream_request_body). ---
@@ -437,6 +438,17 @@ public:
     // Throws HTTPError(403) unless the request carries the cookie's token
     // (called before prepare() when xsrf_cookies is on; override to exempt).
     virtual void check_xsrf_cookie();
+    // Throws HTTPError(400) naming the first argument that is not UTF-8:
+    // the names and values of the query and body arguments, each uploaded
+    // file's field name, file name and content type, and the cookies'
+    // names and values. Called before prepare(), so a handler that prints
+    // the request's tables (request().query_arguments, files, cookies())
+    // as text cannot turn a client's bad bytes into json_encode's
+    // exception, a 500. (Tornado keeps them as bytes, which Python code
+    // cannot take for text by mistake; a std::string can be both.)
+    // Override to do nothing in a handler that takes binary arguments
+    // (a BitTorrent tracker's info_hash) and reads them as bytes.
+    virtual void check_argument_encoding();
 
     // application().reverse_url(name, args...).
     template <typename... Args>
@@ -586,6 +598,7 @@ private:
     void body_received();
     void connection_closed();
     std::string decode_argument(std::string value, std::string_view name) const;
+    static void require_utf8(std::string_view value, std::string_view name);
     std::vector<std::string> arguments_from(const ArgumentMap& source, std::string_view name,
                                             bool strip) const;
     std::string argument_from(const ArgumentMap& source, std::string_view name,
