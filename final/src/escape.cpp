@@ -826,6 +826,12 @@ JSON json_decode(std::string_view text) {
     // Depth first: a hostile body must not make json_encode, or the caller's own
     // recursive walk of the value, overflow the stack later.
     check_json_depth(text);
+    // nlohmann's lexer takes a NUL for the end of the text, so "[1]\0junk"
+    // would decode as [1]. A raw NUL is never JSON (inside a string it must
+    // be written \u0000): refuse it where it is.
+    if (std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+        throw JSONDecodeError("json_decode: a NUL byte at byte " + std::to_string(nul), nul);
+    }
     try {
         return JSON::parse(text);
     } catch (const JSON::parse_error& error) {

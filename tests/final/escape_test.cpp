@@ -214,6 +214,7 @@ TEST(EscapeTest, JsonDecodeExplainsMalformedInput) {
     expect_decode_error("", "line 1, column 1", 0);
     expect_decode_error("{\"a\": tru}", "line 1, column 10", 9);
     expect_decode_error("1e99999", "number overflow", 0);  // out_of_range, not a parse error
+    expect_decode_error(std::string_view("[1]\0junk", 8), "NUL byte at byte 3", 3);
     expect_decode_error("[1, 2", "unexpected end of input", 5);
     expect_decode_error("[1,\n2,]", "line 2, column 3", 6);
     expect_decode_error("{} extra", "line 1, column 4", 3);

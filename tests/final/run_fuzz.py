@@ -36,6 +36,8 @@ TARGETS = {
     "fuzz_http_head": "http_head",
     "fuzz_http_server": "http_server",
     "fuzz_websocket_frames": "websocket_frames",
+    "fuzz_http_client": "http_client",
+    "fuzz_codecs": "codecs",
     "fuzz_template": "template",
 }
 
