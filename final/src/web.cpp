@@ -1485,9 +1485,6 @@ void RedirectHandler::initialize(std::string url, bool permanent) {
     permanent_ = permanent;
 }
 
-// Tornado's RedirectHandler.get. The query goes over as the raw string;
-// Tornado re-encodes the parsed query_arguments with url_concat (the same
-// pairs, possibly spelled differently).
 namespace {
 // A group comes percent-decoded from the path; going back into a URL, the
 // bytes a Location header cannot carry (control characters: "/a%00" gives
@@ -1512,6 +1509,9 @@ std::vector<std::string> reencode_control_characters(const std::vector<std::stri
 }
 }  // namespace
 
+// Tornado's RedirectHandler.get. The query goes over as the raw string;
+// Tornado re-encodes the parsed query_arguments with url_concat (the same
+// pairs, possibly spelled differently).
 void RedirectHandler::get(const PathArgs& args) {
     std::string target = format_url(url_, reencode_control_characters(args));
     if (!request().query.empty()) {
