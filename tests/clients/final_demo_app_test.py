@@ -1108,7 +1108,9 @@ def _(t):
     expect_equal((r.status, r.body), (200, b"ab"), "echo")
 
 
-@check("Half-close after a full request (fast handler) still gets its response")
+@check("Half-close after a full request (fast handler) still gets its response",
+       tornado_falls_short="Tornado 6.2 falls short here now and then: when the FIN comes in the "
+                           "same read as the request, it closes without an answer (a race)")
 def _(t):
     r = raw_request(t.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab",
                     half_close=True)
@@ -1122,9 +1124,11 @@ def _(t):
     expect_equal((r.status, r.body), (200, b"slept 200"), "answer")
 
 
+# Without a half-close: Tornado 6.2 answers a bare-LF head, but loses the
+# race against a FIN that comes in the same read (see the check above).
 @check("A head whose lines end in a bare LF is answered, as Tornado does (printf 'GET / HTTP/1.0\\n\\n' | nc)")
 def _(t):
-    r = raw_request(t.port, b"GET / HTTP/1.0\nHost: x\n\n", half_close=True)
+    r = raw_request(t.port, b"GET / HTTP/1.0\nHost: x\n\n")
     expect_equal((r.status, r.body), (200, b"Hello, world"), "answer")
 
 
