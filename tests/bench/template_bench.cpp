@@ -4,6 +4,8 @@
 //   build/bin/template_bench tests/bench/template                        # 5 rounds of 2 s
 //   build/bin/template_bench tests/bench/template --out=page.html --rounds=0   # the page only
 //   build/bin/template_bench tests/bench/template --seconds=1 --rounds=3 --warmup=0.2
+//   build/bin/template_bench tests/bench/template --by-hand            # the page in plain C++
+//   build/bin/template_bench tests/bench/template --compiled-sketch    # as a compiler would write it
 //
 // It loads page.html (which extends base.html and includes row.html and
 // footer.html) with a tornado::Loader over the folder it is given, builds
@@ -36,6 +38,7 @@
 #include <vector>
 
 #include "option_value.h"
+#include "template_compiled_sketch.h"
 #include "tornado/escape.h"
 #include "tornado/template.h"
 
@@ -180,7 +183,7 @@ Round render_for(const Render& render, double seconds) {
 
 int usage() {
     std::fputs("usage: template_bench TEMPLATE_DIR [--out=FILE] [--seconds=2] [--rounds=5] "
-               "[--warmup=0.5] [--template=page.html] [--by-hand]\n",
+               "[--warmup=0.5] [--template=page.html] [--by-hand | --compiled-sketch]\n",
                stderr);
     return 2;
 }
@@ -195,6 +198,7 @@ int main(int argc, char** argv) {
     double warmup = 0.5;
     int rounds = 5;
     bool by_hand = false;
+    bool compiled_sketch = false;
     for (int i = 1; i < argc; ++i) {
         std::string_view argument = argv[i];
         std::string value;
@@ -210,6 +214,8 @@ int main(int argc, char** argv) {
             name = value;
         } else if (argument == "--by-hand") {
             by_hand = true;
+        } else if (argument == "--compiled-sketch") {
+            compiled_sketch = true;
         } else if (argument.substr(0, 2) != "--" && directory.empty()) {
             directory = argument;
         } else {
@@ -226,7 +232,9 @@ int main(int argc, char** argv) {
         const tornado::JSON arguments = make_arguments();
 
         auto render = [&] {
-            return by_hand ? render_page_by_hand(arguments) : page->generate(arguments);
+            if (by_hand) return render_page_by_hand(arguments);
+            if (compiled_sketch) return bench::render_page_compiled_sketch(arguments, 32 * 1024);
+            return page->generate(arguments);
         };
         const std::string html = render();
         std::printf("BYTES %zu\n", html.size());

@@ -15,6 +15,11 @@ autoescaping on, and its twin in Jinja2's language (*.jinja). The engines:
   C++ by hand  template_bench --by-hand: the same page written as plain C++ over
                the same JSON, no template (shown, not judged: the floor any
                engine reading this data stands on)
+  C++ compiled (sketch)
+               template_bench --compiled-sketch: the page as a template compiler
+               would write it in C++, calling the engine's own operations
+               (template_compiled_sketch.cpp; shown, not judged: what compiling
+               templates ahead of time would gain)
   tornado      tornado.template.Loader, the same *.html files
   jinja2       jinja2.Environment(FileSystemLoader, autoescape=True): page.jinja,
                the row's markup inline in its loop, footer.jinja included
@@ -142,18 +147,26 @@ class PythonEngine:
 
 
 class OursEngine:
-    """template_bench: our engine, or with --by-hand the page in plain C++."""
+    """template_bench: our engine, or the page in plain C++ (--by-hand), or as
+    a compiler would write it (--compiled-sketch)."""
 
-    def __init__(self, binary, templates, out_dir, by_hand=False):
-        self.name = "C++ by hand" if by_hand else "ours"
+    MODES = {
+        None: ("ours", "tornado/template.h (%s)"),
+        "by-hand": ("C++ by hand", "plain C++ over the same JSON, no template (%s --by-hand)"),
+        "compiled-sketch": ("C++ compiled (sketch)",
+                            "the page as a compiler would emit it (%s --compiled-sketch)"),
+    }
+
+    def __init__(self, binary, templates, out_dir, mode=None):
+        self.name, what = self.MODES[mode]
+        self.mode = mode
         self.binary = binary
         self.templates = templates
         self.out_dir = out_dir
-        self.flags = ["--by-hand"] if by_hand else []
+        self.flags = ["--" + mode] if mode else []
         shown = os.path.relpath(binary, ROOT)
         shown = binary if shown.startswith("..") else shown
-        self.what = ("plain C++ over the same JSON, no template (%s --by-hand)" % shown
-                     if by_hand else "tornado/template.h (%s)" % shown)
+        self.what = what % shown
         self.rates = []
         self.warmup = 0.5
 
@@ -167,7 +180,7 @@ class OursEngine:
         return done.stdout
 
     def page(self):
-        slug = "by-hand" if self.flags else "ours"
+        slug = self.mode or "ours"
         path = os.path.join(self.out_dir, "template-%s.html" % slug)
         self.run("--out=" + path, "--rounds=0")
         with open(path, "rb") as f:
@@ -195,7 +208,8 @@ def make_engines(binary, templates, out_dir, arguments):
     jinja_include_page = environment.get_template("page_include_rows.jinja")
     return [
         OursEngine(binary, templates, out_dir),
-        OursEngine(binary, templates, out_dir, by_hand=True),
+        OursEngine(binary, templates, out_dir, mode="by-hand"),
+        OursEngine(binary, templates, out_dir, mode="compiled-sketch"),
         PythonEngine("tornado", "tornado.template %s, Python %s" % (
             tornado.version, platform.python_version()),
             lambda: tornado_page.generate(**arguments)),
@@ -228,7 +242,7 @@ def check_pages(engines, out_dir):
                 f.write(pages[engine.name])
     reference = pages["tornado"]
     notes, failures = [], []
-    for name in ("ours", "C++ by hand"):
+    for name in ("ours", "C++ by hand", "C++ compiled (sketch)"):
         if pages[name] == reference:
             notes.append("%s: byte-identical to Python Tornado's page (%d bytes)" % (
                 name, len(reference)))
@@ -282,6 +296,9 @@ def report(engines, args, notes, load_before, load_after):
     tornado_rate = statistics.median(next(e for e in engines if e.name == "tornado").rates)
     lines.append("- (not judged) the floor: C++ by hand is %.1fx tornado's renders/s, and ours "
                  "runs at %.0f%% of its speed" % (by_hand / tornado_rate, 100 * ours / by_hand))
+    sketch = statistics.median(next(e for e in engines if e.name == "C++ compiled (sketch)").rates)
+    lines.append("- (not judged) compiled ahead of time (the sketch): %.1fx tornado's renders/s, "
+                 "%.0f%% of the floor's speed" % (sketch / tornado_rate, 100 * sketch / by_hand))
     lines += ["", "Pages:", ""] + ["- " + note for note in notes]
     lines += ["", "Engines:", ""] + ["- %s: %s" % (e.name, e.what) for e in engines]
     cpu = ""
