@@ -2,7 +2,7 @@
 # Install the Debian packages a make target needs, and only the missing ones.
 #
 #   tools/install-deps.sh build     compiler, CMake, GoogleTest, Google Benchmark, nlohmann-json, OpenSSL,
-#                                   zlib, tcmalloc (gperftools),
+#                                   zlib, tcmalloc (gperftools), hiredis (final/'s Redis client),
 #                                   Python Tornado (the oracle the demo app is checked against),
 #                                   Python websockets (the WebSocket peer we did not write),
 #                                   nc, curl and strace (the lessons talk to servers and watch them),
@@ -13,6 +13,8 @@
 #                                   Boost (Beast, the WebSocket scenario's)
 #   tools/install-deps.sh template  + Python Tornado and Jinja2 for /usr/bin/python3 (make bench-template's
 #                                   yardsticks)
+#   tools/install-deps.sh deploy    + nginx and Redis (the deployment test: backends behind nginx,
+#                                   the chat shared through Redis pub/sub)
 #   tools/install-deps.sh clang     + clang 14 (make test-clang: the second compiler)
 #   tools/install-deps.sh slides    + Graphviz, Node.js and npm (Marp is pinned in package-lock.json)
 #   tools/install-deps.sh browser   + Chromium, Node.js and npm (the browser test, tests/browser/;
@@ -25,13 +27,14 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
+    build)  echo "g++ cmake make libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
+    deploy) echo "nginx-light redis-server" ;;
     clang)  echo "clang-14" ;;
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;
-    *) echo "install-deps.sh: unknown group '$1' (build, bench, template, clang, slides, browser)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown group '$1' (build, bench, template, deploy, clang, slides, browser)" >&2; exit 2 ;;
   esac
 }
 

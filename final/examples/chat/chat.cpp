@@ -18,6 +18,14 @@ std::vector<Message> MessageBuffer::get_messages_since(std::string_view cursor) 
     return {newer.rbegin(), newer.rend()};
 }
 
+void MessageBuffer::post(Message message) {
+    if (relay_) {
+        relay_(message);
+    } else {
+        add_message(std::move(message));
+    }
+}
+
 void MessageBuffer::add_message(Message message) {
     cache_.push_back(std::move(message));
     while (cache_.size() > cache_size_) cache_.pop_front();
@@ -104,7 +112,7 @@ public:
         } else {
             write(message);
         }
-        buffer_->add_message(std::move(message));
+        buffer_->post(std::move(message));
     }
 
 private:
@@ -170,7 +178,7 @@ public:
                   "a chat message is {\"body\": text}");
             return;
         }
-        buffer_->add_message(make_message(*body, *templates_));
+        buffer_->post(make_message(*body, *templates_));
     }
 
     void on_close() override { buffer_->unsubscribe(subscription_); }

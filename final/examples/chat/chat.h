@@ -11,6 +11,11 @@
 // long pollers and every WebSocket client. (The page, /chat, speaks long
 // polling, or WebSocket with /chat?transport=websocket.)
 //
+// One room per process, unless a relay joins them: with several processes
+// (demo_app --processes, or backends behind nginx) each has its own
+// MessageBuffer, and relay_through_redis() (chat_redis.h) makes a message
+// posted to any of them reach every one, through Redis pub/sub.
+//
 // Templates, as in Tornado's demo: GET /chat renders templates/index.html,
 // which puts every kept message into the page with {% module
 // Template("message.html", ...) %}; a new message's "html" is message.html
@@ -57,8 +62,16 @@ public:
     // Every kept message, oldest first (Tornado's MessageBuffer.cache): what
     // GET /chat renders into the page.
     const std::deque<Message>& messages() const noexcept { return cache_; }
+    // Where the handlers send a new message: to the relay when one is set
+    // (which brings it back to add_message, here and in every other
+    // process), else straight to add_message.
+    void post(Message message);
     // Keeps `message`, wakes every waiter and tells every listener.
     void add_message(Message message);
+    // Sends posted messages through `relay` from now on; an empty one: keep
+    // them here again (the relay is gone).
+    using Relay = std::function<void(const Message&)>;
+    void set_relay(Relay relay) { relay_ = std::move(relay); }
     // Resolves at the next add_message (cancel it to stop waiting).
     tornado::Future<bool> wait() { return cond_.wait(); }
 
@@ -74,6 +87,7 @@ private:
     tornado::Condition cond_;
     std::map<std::uint64_t, Listener> listeners_;
     std::uint64_t next_subscription_ = 1;
+    Relay relay_;
 };
 
 // A new message: a random id (a UUID, as Tornado's demo), the body, and

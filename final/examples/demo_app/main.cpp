@@ -4,7 +4,18 @@
 // tests/clients/demo_app_tornado.py).
 //
 //   build/bin/demo_app [--port=8888] [--address=127.0.0.1] [--static_path=DIR]
-//                      [--template_path=DIR] [--debug]
+//                      [--template_path=DIR] [--debug] [--processes=N] [--xheaders]
+//                      [--redis=HOST:PORT]
+//
+// --processes=N forks N processes (0: one per core) that share the
+// listening socket, as Tornado's documented deployment does
+// (tornado::fork_processes); SIGTERM to the first one stops them all,
+// each finishing its requests in flight. Behind a proxy such as nginx
+// (final/deploy/), --xheaders takes the client's address from X-Real-IP /
+// X-Forwarded-For and the scheme from X-Scheme / X-Forwarded-Proto.
+// --redis=127.0.0.1:6379 makes the chat one room across every process and
+// every machine that names the same Redis (chat_redis.h); without it each
+// process keeps its own messages, in memory.
 //
 // Each handler shows one part of tornado/web.h (and /ws/echo and /chat/ws
 // of tornado/websocket.h); the comment above it says which.
@@ -16,10 +27,13 @@
 #include <thread>
 
 #include "chat.h"
+#include "chat_redis.h"
 #include "tornado/escape.h"
 #include "tornado/gen.h"
 #include "tornado/ioloop.h"
+#include "tornado/netutil.h"
 #include "tornado/options.h"
+#include "tornado/process.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
 
@@ -40,6 +54,15 @@ auto& certfile = tornado::define("certfile", std::string(),
                                  "serve HTTPS with this PEM certificate (and its chain)");
 auto& keyfile = tornado::define("keyfile", std::string(),
                                 "the certificate's PEM private key (default: in --certfile)");
+auto& processes = tornado::define("processes", 1,
+                                  "processes sharing the port (0: one per core); "
+                                  "SIGTERM to the first stops them all");
+auto& redis = tornado::define("redis", std::string(),
+                              "share the chat through Redis pub/sub at HOST:PORT "
+                              "(a numeric address); empty: in this process only");
+auto& xheaders = tornado::define("xheaders", false,
+                                 "behind a proxy: the client's address and scheme from "
+                                 "X-Real-IP / X-Forwarded-For and X-Scheme / X-Forwarded-Proto");
 
 constexpr std::size_t kMaxBodySize = 10 * 1024 * 1024;
 constexpr std::size_t kMaxHeaderSize = 64 * 1024;
@@ -292,26 +315,49 @@ std::vector<tornado::URLSpec> routes(std::shared_ptr<chat::MessageBuffer> room) 
 
 int main(int argc, char** argv) {
     tornado::parse_command_line(argc, argv);
-    tornado::IOLoop loop;
+    if (*processes < 0) {
+        std::fprintf(stderr, "demo_app: --processes must be 0 (one per core) or more\n");
+        return 2;
+    }
+    // Bound before the fork, so that every process accepts on the same
+    // socket; the kernel hands each new connection to one of them.
+    std::vector<tornado::FileDescriptor> sockets =
+        tornado::bind_sockets(static_cast<std::uint16_t>(*port), *address);
+    const std::uint16_t bound_port = tornado::SocketAddress::local_of(sockets.front().get()).port();
+    std::printf("Listening on %s://%s:%u/\n", certfile->empty() ? "http" : "https",
+                address->c_str(), unsigned{bound_port});
+    std::fflush(stdout);  // before the fork, or each child would print it again
+    if (*processes != 1) tornado::fork_processes(*processes);
+
+    tornado::IOLoop loop;  // made after the fork: each process has its own
     tornado::ApplicationSettings settings;
     settings.debug = *debug;
     settings.cookie_secret = "demo-app-secret";
     settings.template_path = *template_path;
-    tornado::Application app(routes(std::make_shared<chat::MessageBuffer>()), settings);
+    auto room = std::make_shared<chat::MessageBuffer>();
+    tornado::Application app(routes(room), settings);
+    if (!redis->empty()) {
+        auto [host, redis_port] = tornado::split_host_and_port(*redis);
+        if (!tornado::is_valid_ip(host) || !redis_port || *redis_port < 1 || *redis_port > 65535) {
+            std::fprintf(stderr, "demo_app: --redis needs a numeric IP and a port, not '%s'\n",
+                         redis->c_str());
+            return 2;
+        }
+        // Runs until the loop stops; the Task is dropped, the coroutine goes on.
+        chat::relay_through_redis(room, host, static_cast<std::uint16_t>(*redis_port));
+    }
 
     tornado::HTTPServerOptions server_options;
     server_options.max_body_size = kMaxBodySize;
     server_options.max_header_size = kMaxHeaderSize;
     server_options.shutdown_grace = kShutdownGrace;
+    server_options.xheaders = *xheaders;
     if (!certfile->empty())
         server_options.ssl_options =
             tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};
-    tornado::HTTPServer& server =
-        app.listen(static_cast<std::uint16_t>(*port), *address, server_options);
+    tornado::HTTPServer server(app, server_options);
+    server.add_sockets(std::move(sockets));
 
-    std::printf("Listening on %s://%s:%u/\n", certfile->empty() ? "http" : "https",
-                address->c_str(), unsigned{server.port()});
-    std::fflush(stdout);
     loop.install_signal_handlers(kShutdownGrace);
     loop.start();
     return 0;
