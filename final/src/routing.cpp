@@ -163,4 +163,13 @@ std::string PathMatches::reverse(const std::vector<std::string>& args) const {
     return path;
 }
 
+// A pattern that ends in "$" already is used as it is; regex_match anchors
+// both ends either way.
+HostMatches::HostMatches(std::string pattern)
+    : pattern_(std::move(pattern)), regex_(pattern_, std::regex::ECMAScript) {}
+
+bool HostMatches::match(std::string_view host_name) const {
+    return std::regex_match(host_name.begin(), host_name.end(), regex_);
+}
+
 }  // namespace tornado

@@ -377,6 +377,10 @@ void Application::add_handlers(std::vector<URLSpec> handlers) {
     for (URLSpec& spec : handlers) routes_.push_back(std::move(spec));
 }
 
+void Application::add_handlers(std::string host_pattern, std::vector<URLSpec> handlers) {
+    host_routes_.push_back({HostMatches(std::move(host_pattern)), std::move(handlers)});
+}
+
 void Application::add_transform(OutputTransformFactory factory) {
     transforms_.push_back(std::move(factory));
 }
@@ -390,10 +394,32 @@ HTTPServer& Application::listen(std::uint16_t port, const std::string& address,
     return *servers_.back();
 }
 
+// Tornado's order: its default_router holds a rule per host pattern, then
+// one that matches any host and leads to the wildcard router (the routes
+// every host sees), to which each host table was also added behind a
+// DefaultHostMatches. A table whose host matches but which has no route for
+// the path passes the request on, as a nested RuleRouter returns None.
+Application::HandlerMatch Application::find_handler(const HTTPServerRequest& request) const {
+    for (const HostRoutes& table : host_routes_) {
+        if (!table.host.match(request.host_name)) continue;
+        if (HandlerMatch found = match_path(table.routes, request.path); found.route) return found;
+    }
+    if (HandlerMatch found = match_path(routes_, request.path); found.route) return found;
+    // DefaultHostMatches: only for a request that did not come through a
+    // proxy, whose X-Real-Ip names the client's own address.
+    if (settings_.default_host.empty() || request.headers.contains("X-Real-Ip")) return {};
+    for (const HostRoutes& table : host_routes_) {
+        if (!table.host.match(settings_.default_host)) continue;
+        if (HandlerMatch found = match_path(table.routes, request.path); found.route) return found;
+    }
+    return {};
+}
+
 // A linear scan in route order (Tornado's RuleRouter does the same): the
 // first match wins, so order in the table is meaning, not speed.
-Application::HandlerMatch Application::find_handler(std::string_view path) const {
-    for (const URLSpec& route : routes_) {
+Application::HandlerMatch Application::match_path(const std::vector<URLSpec>& routes,
+                                                  std::string_view path) {
+    for (const URLSpec& route : routes) {
         std::optional<PathArgs> args = route.matcher.match(path);
         if (!args) continue;
         const std::vector<std::string>& names = route.matcher.group_names();
@@ -416,7 +442,7 @@ std::shared_ptr<RequestHandler> Application::make_handler(
     // Application.find_handler). The groups come back through the out
     // parameters because the dispatcher, not the handler, keeps them
     // until execute().
-    HandlerMatch found = find_handler(request->path);
+    HandlerMatch found = find_handler(*request);
     path_args = std::move(found.path_args);
     path_kwargs = std::move(found.path_kwargs);
     const HandlerFactory& factory =
@@ -432,6 +458,13 @@ std::shared_ptr<RequestHandler> Application::make_handler(
 
 std::string Application::reverse_url(std::string_view name,
                                      const std::vector<std::string>& args) const {
+    // The host tables first, as Tornado's default_router asks its rules in
+    // order.
+    for (const HostRoutes& table : host_routes_) {
+        for (const URLSpec& route : table.routes) {
+            if (route.name == name) return route.matcher.reverse(args);
+        }
+    }
     for (const URLSpec& route : routes_) {
         if (route.name == name) return route.matcher.reverse(args);
     }

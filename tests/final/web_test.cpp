@@ -417,6 +417,110 @@ TEST_F(DefaultHandlerTest, DefaultHandlerClassServesUnmatchedPaths) {
     EXPECT_EQ(fetch("/anything").body, "Hello, world");
 }
 
+// --- routing by host: add_handlers(host_pattern, ...) and default_host --------
+// Every expectation below is what Python Tornado 6.2's Application.find_handler
+// gives for the same tables and requests.
+
+// Writes the name it was routed with, to tell the tables apart.
+class NamedRouteHandler : public RequestHandler {
+public:
+    void initialize(std::string name) { name_ = std::move(name); }
+    void get(const PathArgs&) override { write(name_); }
+
+private:
+    std::string name_;
+};
+
+class HostRoutingTest : public testing::AsyncHTTPTestCase {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.default_host = default_host;
+        auto app = std::make_shared<Application>(
+            std::vector<URLSpec>{{"/", handler<NamedRouteHandler>("every host")},
+                                 {"/shared", handler<NamedRouteHandler>("every host")}},
+            settings);
+        app->add_handlers("api\\.example\\.com",
+                          {{"/", handler<NamedRouteHandler>("api")},
+                           {"/only-api", handler<NamedRouteHandler>("api only"), "api-only"}});
+        // Also matches api.example.com, but was added later: api's table
+        // is asked first.
+        app->add_handlers(".*\\.example\\.com$", {{"/", handler<NamedRouteHandler>("any example")}});
+        application = app;
+        return app;
+    }
+
+    HTTPResponse fetch_from(const std::string& host, const std::string& path,
+                            HTTPHeaders headers = {}) {
+        headers.set("Host", host);
+        HTTPRequest request;
+        request.headers = std::move(headers);
+        return fetch(path, std::move(request));
+    }
+
+    std::string default_host;
+    std::shared_ptr<Application> application;
+};
+
+TEST_F(HostRoutingTest, TheHostsTableComesFirstInTheOrderTheyWereAdded) {
+    EXPECT_EQ(fetch_from("api.example.com", "/").body, "api");
+    EXPECT_EQ(fetch_from("www.example.com", "/").body, "any example");
+    EXPECT_EQ(fetch_from("example.org", "/").body, "every host");
+    EXPECT_EQ(fetch_from("api.example.com", "/only-api").body, "api only");
+}
+
+// The host name is the Host header in lower case, without its port.
+TEST_F(HostRoutingTest, TheHostIsMatchedWithoutItsPortInLowerCase) {
+    EXPECT_EQ(fetch_from("API.Example.COM:8080", "/").body, "api");
+    EXPECT_EQ(fetch_from("[::1]:8080", "/").body, "every host");
+    // The whole name must match: "$" is added, and the match starts at the
+    // first character.
+    EXPECT_EQ(fetch_from("api.example.com.evil.org", "/").body, "every host");
+    EXPECT_EQ(fetch_from("xapi.example.com", "/").body, "any example");
+}
+
+// A host's table with no route for the path hands the request on.
+TEST_F(HostRoutingTest, AHostTableWithoutThePathFallsThroughToEveryHostsRoutes) {
+    EXPECT_EQ(fetch_from("api.example.com", "/shared").body, "every host");
+    EXPECT_EQ(fetch_from("www.example.com", "/only-api").code, 404);
+    EXPECT_EQ(fetch_from("example.org", "/only-api").code, 404);
+}
+
+TEST_F(HostRoutingTest, ReverseUrlFindsRoutesOfHostTables) {
+    EXPECT_EQ(application->reverse_url("api-only"), "/only-api");
+}
+
+TEST(HostMatchesTest, AWholeNameMatchesAndABadPatternIsRefused) {
+    EXPECT_TRUE(HostMatches("a\\.b").match("a.b"));
+    EXPECT_TRUE(HostMatches("a\\.b$").match("a.b"));
+    EXPECT_FALSE(HostMatches("a\\.b").match("a.b.c"));
+    EXPECT_FALSE(HostMatches("a\\.b").match("xa.b"));
+    EXPECT_TRUE(HostMatches(".*").match(""));
+    EXPECT_THROW(HostMatches("(unclosed"), std::regex_error);
+}
+
+// default_host: a request straight from a client (no X-Real-Ip) that no
+// table of its own host serves goes to the tables default_host matches.
+class DefaultHostTest : public HostRoutingTest {
+protected:
+    void SetUp() override {
+        default_host = "api.example.com";
+        HostRoutingTest::SetUp();
+    }
+};
+
+TEST_F(DefaultHostTest, AnUnknownHostIsServedAsTheDefaultHost) {
+    EXPECT_EQ(fetch_from("10.0.0.1", "/only-api").body, "api only");
+    // Every host's routes still come first.
+    EXPECT_EQ(fetch_from("10.0.0.1", "/").body, "every host");
+}
+
+TEST_F(DefaultHostTest, NotForARequestThatCameThroughAProxy) {
+    HTTPHeaders proxied;
+    proxied.set("X-Real-Ip", "192.0.2.7");
+    EXPECT_EQ(fetch_from("10.0.0.1", "/only-api", proxied).code, 404);
+}
+
 TEST(PathMatchesTest, PlainTextAndRegexPatterns) {
     PathMatches root("/");
     EXPECT_TRUE(root.match("/"));

@@ -1,7 +1,7 @@
 // tornado/routing.h: matching a request's path against a route's pattern,
 // and building a path back from a pattern (Tornado's
-// `tornado.routing.PathMatches`; URLSpec and the Application's route table
-// are in tornado/web.h).
+// `tornado.routing.PathMatches`), and matching its host (HostMatches).
+// URLSpec and the Application's route tables are in tornado/web.h.
 //
 //   tornado::PathMatches story("/story/([0-9]+)");
 //   story.match("/story/42")      -> {"42"}        the groups, in order
@@ -73,6 +73,29 @@ private:
     std::optional<std::string> literal_;  // the path itself, when the pattern is plain text
     std::regex regex_;
     std::size_t group_count_ = 0;
+};
+
+// Matching a request's host (Tornado's HostMatches), for routes that
+// depend on it: Application::add_handlers(host_pattern, handlers).
+//
+//   tornado::HostMatches api("api\\.example\\.com");
+//   api.match("api.example.com")     -> true
+//   api.match("www.example.com")     -> false
+//
+// The pattern is a regex over the whole host name: the Host header in lower
+// case, without its port (HTTPServerRequest::host_name), as Tornado
+// matches its pattern with "$" added.
+class HostMatches {
+public:
+    // Throws std::regex_error for a pattern that is not a valid regex.
+    explicit HostMatches(std::string pattern);
+
+    bool match(std::string_view host_name) const;
+    const std::string& pattern() const noexcept { return pattern_; }
+
+private:
+    std::string pattern_;
+    std::regex regex_;
 };
 
 }  // namespace tornado

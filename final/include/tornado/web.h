@@ -688,6 +688,10 @@ struct ApplicationSettings {
     std::string static_url_prefix = "/static/";
     // For paths no route matches (default: 404 through ErrorHandler).
     HandlerFactory default_handler_class{};
+    // A host name: requests that came straight from a client (no X-Real-Ip
+    // header) and match no route of their own host are routed as if sent
+    // to this host (see add_handlers with a host pattern).
+    std::string default_host{};
     // Compute an Etag for GET/HEAD 200 responses (per handler: compute_etag).
     bool compute_etag = true;
     // Called once per finished request instead of the access-log line.
@@ -735,8 +739,19 @@ public:
     Application(const Application&) = delete;
     Application& operator=(const Application&) = delete;
 
-    // Appends routes (Tornado's add_handlers, without host patterns).
+    // Appends routes every host sees (those given to the constructor).
     void add_handlers(std::vector<URLSpec> handlers);
+    // Routes for the hosts `host_pattern` matches (Tornado's add_handlers):
+    // a regex over the request's host name, in lower case and without its
+    // port (HostMatches). A request is routed by the first host table,
+    // in the order they were added, whose pattern matches its host and
+    // which has a route for its path; then by the routes every host sees;
+    // then, with settings.default_host, by the tables whose pattern matches
+    // default_host (for a request with no X-Real-Ip header); then
+    // default_handler_class or 404.
+    //
+    //   app.add_handlers("api\\.example\\.com", {{"/v1/items", handler<Items>()}});
+    void add_handlers(std::string host_pattern, std::vector<URLSpec> handlers);
     // Every request's response goes through a transform `factory` makes
     // (Tornado's add_transform; compress_response adds GZipContentEncoding).
     void add_transform(OutputTransformFactory factory);
@@ -746,14 +761,15 @@ public:
     HTTPServer& listen(std::uint16_t port, const std::string& address = "",
                        HTTPServerOptions options = {});
 
-    // The route for `path` and its groups (not yet decoded as text); route
-    // is null when no pattern matches (the default handler serves it).
+    // The route for `request` (its host and path, as add_handlers says) and
+    // its groups (not yet decoded as text); route is null when no route
+    // matches (the default handler serves it).
     struct HandlerMatch {
         const URLSpec* route = nullptr;
         PathArgs path_args;
         PathKwargs path_kwargs;  // instead of path_args when the pattern names its groups
     };
-    HandlerMatch find_handler(std::string_view path) const;
+    HandlerMatch find_handler(const HTTPServerRequest& request) const;
 
     // The path of the route called `name` with its groups filled:
     // reverse_url("story", "7") is "/story/7". Throws std::out_of_range
@@ -809,7 +825,16 @@ private:
     std::shared_ptr<RequestHandler> make_handler(std::shared_ptr<HTTPServerRequest> request,
                                                  PathArgs& path_args,
                                                  PathKwargs& path_kwargs) const;
-    std::vector<URLSpec> routes_;
+    // The first of `routes` that matches `path`, as a HandlerMatch.
+    static HandlerMatch match_path(const std::vector<URLSpec>& routes, std::string_view path);
+
+    // The routes of the hosts a pattern matches (add_handlers with a host).
+    struct HostRoutes {
+        HostMatches host;
+        std::vector<URLSpec> routes;
+    };
+    std::vector<HostRoutes> host_routes_;  // in the order they were added
+    std::vector<URLSpec> routes_;          // every host's
     std::vector<OutputTransformFactory> transforms_;
     ApplicationSettings settings_;
     HandlerFactory not_found_;
