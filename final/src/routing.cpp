@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "tornado/escape.h"
+#include "tornado/log.h"
 
 namespace tornado {
 
@@ -170,6 +171,101 @@ HostMatches::HostMatches(std::string pattern)
 
 bool HostMatches::match(std::string_view host_name) const {
     return std::regex_match(host_name.begin(), host_name.end(), regex_);
+}
+
+// --- routers ---------------------------------------------------------------------
+
+namespace {
+
+// Answers a request no rule took: its body is read and dropped, then 404
+// (Tornado's _DefaultMessageDelegate).
+class NotFoundDelegate : public HTTPMessageDelegate {
+public:
+    explicit NotFoundDelegate(std::shared_ptr<HTTPConnection> connection)
+        : connection_(std::move(connection)) {}
+    Future<void> headers_received(StartLine, HTTPHeaders) override { return Future<void>(nullptr); }
+    void finish() override {
+        HTTPHeaders headers;
+        headers.set("Content-Length", "0");
+        connection_->write_headers(ResponseStartLine{"HTTP/1.1", 404, "Not Found"}, headers);
+        connection_->finish();
+    }
+
+private:
+    std::shared_ptr<HTTPConnection> connection_;
+};
+
+// Waits for the head, asks the router who takes the request, then passes
+// everything on to it (Tornado's _RoutingDelegate).
+class RoutingDelegate : public HTTPMessageDelegate {
+public:
+    RoutingDelegate(Router& router, HTTP1ServerConnection* server_conn,
+                    std::shared_ptr<HTTPConnection> request_conn)
+        : router_(router), server_conn_(server_conn), request_conn_(std::move(request_conn)) {}
+
+    Future<void> headers_received(StartLine start_line, HTTPHeaders headers) override {
+        // The matchers read the request as a handler would (host_name,
+        // path): the server's own view of it, made from a copy of the head,
+        // which the chosen delegate then receives as it came.
+        HTTPServerRequest request(std::get<RequestStartLine>(start_line), headers, request_conn_,
+                                  server_conn_, std::chrono::steady_clock::now());
+        delegate_ = router_.find_handler(request, server_conn_, request_conn_);
+        if (!delegate_) {
+            app_log.debug("no rule takes {} {}: 404", request.method, request.uri);
+            delegate_ = std::make_unique<NotFoundDelegate>(request_conn_);
+        }
+        return delegate_->headers_received(std::move(start_line), std::move(headers));
+    }
+    Future<void> data_received(std::string chunk) override {
+        return delegate_->data_received(std::move(chunk));
+    }
+    void finish() override { delegate_->finish(); }
+    void on_connection_close() override {
+        if (delegate_) delegate_->on_connection_close();
+    }
+
+private:
+    Router& router_;
+    HTTP1ServerConnection* server_conn_;
+    std::shared_ptr<HTTPConnection> request_conn_;
+    std::unique_ptr<HTTPMessageDelegate> delegate_;
+};
+
+}  // namespace
+
+std::unique_ptr<HTTPMessageDelegate> Router::start_request(
+    HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
+    return std::make_unique<RoutingDelegate>(*this, server_conn, std::move(request_conn));
+}
+
+RuleRouter::RuleRouter(std::vector<Rule> rules) { add_rules(std::move(rules)); }
+
+void RuleRouter::add_rules(std::vector<Rule> rules) {
+    for (Rule& rule : rules) {
+        if (!rule.matcher || !rule.target) {
+            throw std::invalid_argument("RuleRouter: a rule needs a matcher and a target");
+        }
+        rules_.push_back(std::move(rule));
+    }
+}
+
+// A target that is a Router is asked in turn (and may pass); any other
+// delegate (an Application) takes the request, as Tornado's
+// get_target_delegate calls its start_request.
+std::unique_ptr<HTTPMessageDelegate> RuleRouter::find_handler(
+    const HTTPServerRequest& request, HTTP1ServerConnection* server_conn,
+    const std::shared_ptr<HTTPConnection>& request_conn) {
+    for (const Rule& rule : rules_) {
+        if (!rule.matcher(request)) continue;
+        if (auto* router = dynamic_cast<Router*>(rule.target.get())) {
+            if (auto delegate = router->find_handler(request, server_conn, request_conn)) {
+                return delegate;
+            }
+            continue;
+        }
+        return rule.target->start_request(server_conn, request_conn);
+    }
+    return nullptr;
 }
 
 }  // namespace tornado

@@ -521,6 +521,83 @@ TEST_F(DefaultHostTest, NotForARequestThatCameThroughAProxy) {
     EXPECT_EQ(fetch_from("10.0.0.1", "/only-api", proxied).code, 404);
 }
 
+// --- RuleRouter: whole requests to one of several delegates -------------------
+
+// Writes its name and the body it got, to tell the applications apart.
+class NamedEchoHandler : public RequestHandler {
+public:
+    void initialize(std::string name) { name_ = std::move(name); }
+    void get(const PathArgs&) override { write(name_); }
+    void post(const PathArgs&) override { write(name_ + ":" + request().body); }
+    void delete_(const PathArgs&) override { write(name_ + " deletes"); }
+
+private:
+    std::string name_;
+};
+
+std::shared_ptr<Application> application_named(const std::string& name) {
+    return std::make_shared<Application>(
+        std::vector<URLSpec>{{"/.*", handler<NamedEchoHandler>(name)}});
+}
+
+class RuleRouterTest : public testing::AsyncHTTPTestCase {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        // A router as a rule's target: it takes only /x/ paths of its host,
+        // and passes the rest on to the rules after it.
+        auto x_site = std::make_shared<RuleRouter>(
+            std::vector<Rule>{{PathMatches("/x/.*"), application_named("x")}});
+        return std::make_shared<RuleRouter>(std::vector<Rule>{
+            {HostMatches("api\\.example\\.com"), application_named("api")},
+            {PathMatches("/api/.*"), application_named("api")},
+            {HostMatches("x\\.example\\.com"), x_site},
+            {[](const HTTPServerRequest& request) { return request.method == "DELETE"; },
+             application_named("deleter")},
+            {HostMatches(".*\\.example\\.com"), application_named("site")},
+        });
+    }
+
+    HTTPResponse fetch_from(const std::string& host, const std::string& path,
+                            const std::string& method = "GET", const std::string& body = "") {
+        HTTPRequest request;
+        request.headers.set("Host", host);
+        request.method = method;
+        if (method == "POST") request.body = body;
+        return fetch(path, std::move(request));
+    }
+};
+
+TEST_F(RuleRouterTest, TheFirstRuleThatMatchesTakesTheRequest) {
+    EXPECT_EQ(fetch_from("api.example.com", "/anything").body, "api");
+    EXPECT_EQ(fetch_from("www.example.com", "/api/items").body, "api");
+    EXPECT_EQ(fetch_from("www.example.com", "/").body, "site");
+    EXPECT_EQ(fetch_from("www.example.com", "/", "DELETE").body, "deleter deletes");
+}
+
+TEST_F(RuleRouterTest, TheBodyReachesTheApplicationChosen) {
+    EXPECT_EQ(fetch_from("api.example.com", "/upload", "POST", "some bytes").body,
+              "api:some bytes");
+    std::string large(200 * 1024, 'b');
+    EXPECT_EQ(fetch_from("www.example.com", "/", "POST", large).body, "site:" + large);
+}
+
+TEST_F(RuleRouterTest, ARouterThatFindsNothingPassesTheRequestOn) {
+    EXPECT_EQ(fetch_from("x.example.com", "/x/1").body, "x");
+    EXPECT_EQ(fetch_from("x.example.com", "/other").body, "site");
+}
+
+TEST_F(RuleRouterTest, ARequestNoRuleTakesIs404AndTheConnectionGoesOn) {
+    HTTPResponse response = fetch_from("example.org", "/", "POST", "dropped");
+    EXPECT_EQ(response.code, 404);
+    EXPECT_EQ(response.body, "");
+    EXPECT_EQ(fetch_from("www.example.com", "/").body, "site");
+}
+
+TEST(RuleRouterRulesTest, ARuleNeedsAMatcherAndATarget) {
+    EXPECT_THROW(RuleRouter({{AnyMatches(), nullptr}}), std::invalid_argument);
+    EXPECT_THROW(RuleRouter({{nullptr, application_named("a")}}), std::invalid_argument);
+}
+
 TEST(PathMatchesTest, PlainTextAndRegexPatterns) {
     PathMatches root("/");
     EXPECT_TRUE(root.match("/"));

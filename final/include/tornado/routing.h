@@ -1,7 +1,9 @@
 // tornado/routing.h: matching a request's path against a route's pattern,
 // and building a path back from a pattern (Tornado's
-// `tornado.routing.PathMatches`), and matching its host (HostMatches).
-// URLSpec and the Application's route tables are in tornado/web.h.
+// `tornado.routing.PathMatches`), matching its host (HostMatches), and
+// routers that send whole requests to one of several applications
+// (Router, RuleRouter). URLSpec and the Application's route tables are in
+// tornado/web.h.
 //
 //   tornado::PathMatches story("/story/([0-9]+)");
 //   story.match("/story/42")      -> {"42"}        the groups, in order
@@ -34,6 +36,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tornado/httputil.h"
+
 namespace tornado {
 
 // The decoded groups of a matching path: a handler method's arguments
@@ -60,6 +64,11 @@ public:
     // wrong number of values. (Tornado returns None for fewer of these: it
     // reverses "/(a|b)+" to "/a+", a path the pattern does not match.)
     std::string reverse(const std::vector<std::string>& args) const;
+
+    // As a Rule's matcher: whether the request's path matches.
+    bool operator()(const HTTPServerRequest& request) const {
+        return match(request.path).has_value();
+    }
 
     const std::string& pattern() const noexcept { return pattern_; }
     std::size_t group_count() const noexcept { return group_count_; }
@@ -91,11 +100,82 @@ public:
     explicit HostMatches(std::string pattern);
 
     bool match(std::string_view host_name) const;
+    // As a Rule's matcher: whether the request's host name matches.
+    bool operator()(const HTTPServerRequest& request) const { return match(request.host_name); }
     const std::string& pattern() const noexcept { return pattern_; }
 
 private:
     std::string pattern_;
     std::regex regex_;
+};
+
+// --- routers: which application serves a request ------------------------------
+//
+// An Application routes a request to one of its handlers. A router goes one
+// level up: it sends the whole request to one of several delegates (two
+// Applications for two sites on one port, an Application and a plain
+// HTTPServer callback, another router), choosing from the request's head,
+// as Tornado's RuleRouter does:
+//
+//   auto site = std::make_shared<tornado::Application>(site_routes);
+//   auto api = std::make_shared<tornado::Application>(api_routes);
+//   auto router = std::make_shared<tornado::RuleRouter>(std::vector<tornado::Rule>{
+//       {tornado::HostMatches("api\\.example\\.com"), api},
+//       {tornado::PathMatches("/api/.*"), api},
+//       {tornado::AnyMatches(), site},
+//   });
+//   tornado::HTTPServer server(router);
+//
+// A request no rule takes is answered 404 Not Found.
+
+// A rule's condition that every request meets (Tornado's AnyMatches).
+struct AnyMatches {
+    bool operator()(const HTTPServerRequest&) const { return true; }
+};
+
+class Router;
+
+// A matcher and where the requests it matches go (Tornado's Rule). The
+// matcher is any callable on the request: HostMatches, PathMatches,
+// AnyMatches, or a lambda.
+struct Rule {
+    std::function<bool(const HTTPServerRequest&)> matcher;
+    std::shared_ptr<HTTPServerConnectionDelegate> target;
+};
+
+// Chooses a delegate for each request once its head has come (Tornado's
+// Router). start_request() waits for the head, asks find_handler(), and
+// hands the request (head, body, end) to what it found.
+class Router : public HTTPServerConnectionDelegate {
+public:
+    // Who receives `request` (its start line and headers have come; the body
+    // has not), or nullptr when nobody does.
+    virtual std::unique_ptr<HTTPMessageDelegate> find_handler(
+        const HTTPServerRequest& request, HTTP1ServerConnection* server_conn,
+        const std::shared_ptr<HTTPConnection>& request_conn) = 0;
+
+    std::unique_ptr<HTTPMessageDelegate> start_request(
+        HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
+};
+
+// Rules tried in order; the first whose matcher takes the request and whose
+// target serves it wins (Tornado's RuleRouter). A target that is itself a
+// Router may find nothing for the request: then the next rule is tried.
+class RuleRouter : public Router {
+public:
+    explicit RuleRouter(std::vector<Rule> rules = {});
+    // Appends rules; a rule without a matcher or a target is an
+    // std::invalid_argument.
+    void add_rules(std::vector<Rule> rules);
+
+    std::unique_ptr<HTTPMessageDelegate> find_handler(
+        const HTTPServerRequest& request, HTTP1ServerConnection* server_conn,
+        const std::shared_ptr<HTTPConnection>& request_conn) override;
+
+    const std::vector<Rule>& rules() const noexcept { return rules_; }
+
+private:
+    std::vector<Rule> rules_;
 };
 
 }  // namespace tornado
