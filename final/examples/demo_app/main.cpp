@@ -324,9 +324,6 @@ int main(int argc, char** argv) {
     std::vector<tornado::FileDescriptor> sockets =
         tornado::bind_sockets(static_cast<std::uint16_t>(*port), *address);
     const std::uint16_t bound_port = tornado::SocketAddress::local_of(sockets.front().get()).port();
-    std::printf("Listening on %s://%s:%u/\n", certfile->empty() ? "http" : "https",
-                address->c_str(), unsigned{bound_port});
-    std::fflush(stdout);  // before the fork, or each child would print it again
     if (*processes != 1) tornado::fork_processes(*processes);
 
     tornado::IOLoop loop;  // made after the fork: each process has its own
@@ -359,6 +356,14 @@ int main(int argc, char** argv) {
     server.add_sockets(std::move(sockets));
 
     loop.install_signal_handlers(kShutdownGrace);
+    // Said once the process is ready for SIGTERM too (scripts start sending
+    // signals when they read it), by one process of a group: by then the
+    // supervisor above it takes SIGTERM as well.
+    if (tornado::task_id().value_or(0) == 0) {
+        std::printf("Listening on %s://%s:%u/\n", certfile->empty() ? "http" : "https",
+                    address->c_str(), unsigned{bound_port});
+        std::fflush(stdout);
+    }
     loop.start();
     return 0;
 }
