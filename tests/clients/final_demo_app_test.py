@@ -44,11 +44,11 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawws  # noqa: E402
+import checks  # noqa: E402
 from checks import CheckFailed, expect, expect_equal  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
@@ -1288,18 +1288,7 @@ def run_check(item, target, options, skipped_groups):
         print("SKIPPED (stricter than Tornado 6.2): %s: %s" % (item.name, item.tornado_falls_short))
         return "SKIPPED"
     note = " [oracle: %s]" % item.oracle_note if options.oracle and item.oracle_note else ""
-    started = time.monotonic()
-    try:
-        item.function(target)
-    except CheckFailed as failure:
-        print("FAIL  %s: %s" % (item.name, failure))
-        return "FAIL"
-    except Exception:
-        detail = traceback.format_exc().strip().splitlines()
-        print("FAIL  %s: %s" % (item.name, detail[-1]))
-        return "FAIL"
-    print("PASS  %s (%.2f s)%s" % (item.name, time.monotonic() - started, note))
-    return "PASS"
+    return checks.run_check(item.name, item.function, target, note)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,11 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawws  # noqa: E402
+import checks  # noqa: E402
 from checks import CheckFailed, expect, expect_equal  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
@@ -828,18 +828,7 @@ def run_check(item, deployment, no_redis):
     if item.needs_redis and no_redis:
         print("SKIPPED (needs Redis: %s): %s" % (no_redis, item.name))
         return "SKIPPED"
-    started = time.monotonic()
-    try:
-        note = item.function(deployment)
-    except CheckFailed as failure:
-        print("FAIL  %s: %s" % (item.name, failure))
-        return "FAIL"
-    except Exception:
-        detail = traceback.format_exc().strip().splitlines()
-        print("FAIL  %s: %s" % (item.name, detail[-1]))
-        return "FAIL"
-    print("PASS  %s (%.2f s)%s" % (item.name, time.monotonic() - started, " [%s]" % note if note else ""))
-    return "PASS"
+    return checks.run_check(item.name, item.function, deployment)
 
 
 if __name__ == "__main__":
