@@ -15,7 +15,7 @@ DEPS     = tools/install-deps.sh
 RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-micro bench-template bench-tls fuzz soak slides help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-micro bench-template bench-tls bench-deploy fuzz soak slides help clean deps configure
 
 all: build
 
@@ -174,6 +174,15 @@ bench-tls: configure
 	@$(DEPS) build bench
 	cmake --build $(BUILD) -j $(JOBS) --target final_hello
 	$(PYTHON) tests/bench/tls_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## bench-deploy demo_app direct, behind nginx (1 and 2 backends), --processes=2: req/s, CPU/request; build/bench/deploy.md [ARGS=--quick]
+# nginx runs on final/deploy/nginx.conf.in with only its placeholders
+# filled, as users deploy it; on a 2-core machine wrk takes most of a core,
+# so the table also says where the ceiling is and why.
+bench-deploy: configure
+	@$(DEPS) build bench
+	cmake --build $(BUILD) -j $(JOBS) --target demo_app
+	$(PYTHON) tests/bench/deploy_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## soak         the demo app for 5 minutes under well-behaved and abusive clients: fds, RSS, probe; table + build/soak.png [ARGS=...]
 # tests/bench/soak.py: at least 100,000 answers beside clients that hang up

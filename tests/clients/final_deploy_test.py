@@ -55,7 +55,7 @@ TIMEOUT = 5.0          # the longest any single exchange or start-up may take
 # for fail_timeout (10 s by default); 2 s here, so that a restarted backend
 # gets requests again soon enough for a test.
 FAIL_TIMEOUT = 2
-UPSTREAM_SERVER = "server 127.0.0.1:%d max_fails=1 fail_timeout=%ds;"
+UPSTREAM_OPTIONS = " max_fails=1 fail_timeout=%ds" % FAIL_TIMEOUT
 REDIS_READY = "messages go through Redis"   # demo_app logs it once subscribed
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -354,16 +354,20 @@ def fill(template, values):
 
 
 class Nginx:
-    """nginx with final/deploy/nginx.conf.in filled in for a directory of its own."""
+    """nginx with final/deploy/nginx.conf.in filled in for a directory of its
+    own: one "server 127.0.0.1:PORT{server_options};" per upstream port, the
+    whole of it on one CPU when `cpu` is given (tests/bench/deploy_bench.py)."""
 
-    def __init__(self, directory, upstream_ports):
+    def __init__(self, directory, upstream_ports, server_options="", cpu=None):
         self.directory = directory
         self.port = free_port()
         self.config = os.path.join(directory, "nginx.conf")
+        self.cpu = cpu
         self.process = None
         with open(TEMPLATE) as template:
             text = template.read()
-        servers = "\n        ".join(UPSTREAM_SERVER % (port, FAIL_TIMEOUT) for port in upstream_ports)
+        servers = "\n        ".join("server 127.0.0.1:%d%s;" % (port, server_options)
+                                    for port in upstream_ports)
         values = {"@PREFIX@": directory, "@LISTEN@": "127.0.0.1:%d" % self.port,
                   "@UPSTREAM_SERVERS@": servers}
         with open(self.config, "w") as config:
@@ -372,8 +376,9 @@ class Nginx:
     def command(self, *extra):
         # -p: relative paths and the default pid and lock files under our
         # directory; -e: where nginx logs before it has read error_log.
-        return [NGINX, "-p", self.directory + "/", "-c", self.config,
-                "-e", os.path.join(self.directory, "error.log"), *extra]
+        command = [NGINX, "-p", self.directory + "/", "-c", self.config,
+                   "-e", os.path.join(self.directory, "error.log"), *extra]
+        return command if self.cpu is None else ["taskset", "-c", str(self.cpu)] + command
 
     def test_config(self):
         """nginx -t: (exit status, what it said)."""
@@ -388,6 +393,10 @@ class Nginx:
             wait_for_port(self.port, self.process)
         except CheckFailed as failure:
             raise CheckFailed("nginx: %s; its error log: %s" % (failure, self.error_log()[-600:]))
+
+    def pids(self):
+        """The master's and its workers' (once it has forked them)."""
+        return [self.process.pid] + children_of(self.process.pid)
 
     def stop(self):
         """SIGTERM to the master (fast shutdown; it stops its workers). If it
@@ -724,7 +733,7 @@ def _(d):
         expect(inode is not None, "no socket listens on port %d" % group.port)
         for pid in [group.pid, *children]:
             expect(inode in socket_inodes(pid), "process %d does not hold the listening socket" % pid)
-        nginx = Nginx(directory, [group.port])
+        nginx = Nginx(directory, [group.port], UPSTREAM_OPTIONS)
         nginx.start()
         for _ in range(10):
             r = http_request(nginx.port, "GET", "/")
@@ -796,7 +805,8 @@ def main():
             if deployment.redis:
                 deployment.redis.start()
             deployment.start_backends()
-            deployment.nginx = Nginx(directory, [backend.port for backend in deployment.backends])
+            deployment.nginx = Nginx(directory, [backend.port for backend in deployment.backends],
+                                     UPSTREAM_OPTIONS)
         except Exception as error:
             print("FAIL  %stwo demo_app backends start, and nginx.conf is filled in: %s"
                   % ("" if no_redis else "redis-server and ", error))
