@@ -891,16 +891,45 @@ void RequestHandler::clear_cookie(std::string_view name, std::string_view path,
     set_cookie(name, "", options);
 }
 
-// A missing cookie_secret is the programmer's mistake, not the client's:
-// a logic_error (a 500 whose log says what to fix), as Tornado's
-// require_setting raises.
+void RequestHandler::clear_all_cookies(std::string_view path, std::string_view domain) {
+    for (const auto& [name, value] : cookies()) clear_cookie(name, path, domain);
+}
+
+// A missing setting is the programmer's mistake, not the client's: a
+// logic_error, so a 500 whose log says what to fix.
+void RequestHandler::require_setting(std::string_view name, std::string_view feature) const {
+    const ApplicationSettings& settings = application_->settings();
+    bool present;
+    if (name == "cookie_secret") {
+        present = !settings.cookie_secret.empty();
+    } else if (name == "login_url") {
+        present = !settings.login_url.empty();
+    } else if (name == "static_path") {
+        present = !settings.static_path.empty();
+    } else if (name == "template_path") {
+        present = !settings.template_path.empty();
+    } else if (name == "default_host") {
+        present = !settings.default_host.empty();
+    } else if (name == "xsrf_cookies") {
+        present = settings.xsrf_cookies;
+    } else if (name == "compress_response") {
+        present = settings.compress_response;
+    } else if (name == "debug") {
+        present = settings.debug;
+    } else {
+        throw std::invalid_argument("require_setting: no setting named '" + std::string(name) +
+                                    "'");
+    }
+    if (!present) {
+        throw std::logic_error("You must define the '" + std::string(name) +
+                               "' setting in your application to use " + std::string(feature));
+    }
+}
+
 std::string RequestHandler::create_signed_value(std::string_view name,
                                                 std::string_view value) const {
-    const std::string& secret = application_->settings().cookie_secret;
-    if (secret.empty()) {
-        throw std::logic_error("the application needs a cookie_secret setting for signed cookies");
-    }
-    return tornado::create_signed_value(secret, name, value);
+    require_setting("cookie_secret", "secure cookies");
+    return tornado::create_signed_value(application_->settings().cookie_secret, name, value);
 }
 
 void RequestHandler::set_secure_cookie(std::string_view name, std::string_view value,
@@ -911,13 +940,10 @@ void RequestHandler::set_secure_cookie(std::string_view name, std::string_view v
 
 std::optional<std::string> RequestHandler::get_secure_cookie(std::string_view name,
                                                              double max_age_days) const {
-    const std::string& secret = application_->settings().cookie_secret;
-    if (secret.empty()) {
-        throw std::logic_error("the application needs a cookie_secret setting for signed cookies");
-    }
+    require_setting("cookie_secret", "secure cookies");
     std::optional<std::string> cookie = get_cookie(name);
     if (!cookie) return std::nullopt;
-    return decode_signed_value(secret, name, *cookie, max_age_days);
+    return decode_signed_value(application_->settings().cookie_secret, name, *cookie, max_age_days);
 }
 
 // Tornado's current_user property: get_current_user() runs at most once
@@ -934,8 +960,7 @@ const std::optional<std::string>& RequestHandler::current_user() {
 
 std::string RequestHandler::get_login_url() const {
     const std::string& login_url = application_->settings().login_url;
-    if (login_url.empty())
-        throw std::logic_error("require_authenticated needs the login_url setting");
+    if (login_url.empty()) require_setting("login_url", "require_authenticated");
     return login_url;
 }
 
@@ -959,6 +984,39 @@ void RequestHandler::require_authenticated() {
         login = url_concat(login, {{"next", next}});
     }
     redirect(login);
+    throw Finish();
+}
+
+namespace {
+
+// "//host/..." would send a browser to another site: one slash instead.
+std::string without_leading_slashes(std::string path) {
+    std::size_t first = path.find_first_not_of('/');
+    if (first > 1) path.erase(0, (first == std::string::npos ? path.size() : first) - 1);
+    return path;
+}
+
+}  // namespace
+
+void RequestHandler::removeslash() {
+    const std::string& path = request_->path;
+    if (path.empty() || path.back() != '/') return;
+    if (request_->method != "GET" && request_->method != "HEAD") throw HTTPError(404);
+    std::string uri = path.substr(0, path.find_last_not_of('/') + 1);
+    if (uri.empty()) return;  // "/" stays "/"
+    uri = without_leading_slashes(std::move(uri));
+    if (!request_->query.empty()) uri += "?" + request_->query;
+    redirect(uri, /*permanent=*/true);
+    throw Finish();
+}
+
+void RequestHandler::addslash() {
+    const std::string& path = request_->path;
+    if (!path.empty() && path.back() == '/') return;
+    if (request_->method != "GET" && request_->method != "HEAD") throw HTTPError(404);
+    std::string uri = without_leading_slashes(path + "/");
+    if (!request_->query.empty()) uri += "?" + request_->query;
+    redirect(uri, /*permanent=*/true);
     throw Finish();
 }
 

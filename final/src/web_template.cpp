@@ -247,8 +247,8 @@ TemplateValue cookie_function(const RequestHandler& handler) {
 }
 
 // Tornado's _ and pgettext (locale.translate and locale.pgettext) as they
-// behave with no translations loaded, which is all there is here:
-// tornado.locale is not implemented. The message itself, or with a plural
+// behave with no translations loaded: a handler has no locale yet
+// (tornado/locale.h is not wired in). The message itself, or with a plural
 // form, the form `count` asks for. pgettext's first argument, the context,
 // only chooses among translations; `first` skips it.
 TemplateValue translate_function(std::string name, std::size_t first) {

@@ -201,6 +201,15 @@ public:
             set_cookie("day", "1", options);
         } else if (what == "clear") {
             clear_cookie("gone");
+        } else if (what == "clear_all") {
+            clear_all_cookies("/sub");
+        } else if (what == "require_present") {
+            require_setting("cookie_secret");
+            write("present");
+        } else if (what == "require_missing") {
+            require_setting("template_path", "templates");
+        } else if (what == "require_unknown") {
+            require_setting("no_such_setting");
         } else if (what == "bad") {
             set_cookie("bad name", "v");
         } else if (what == "read") {
@@ -226,6 +235,24 @@ public:
         write("hello " + *current_user());
     }
     void post(const PathArgs& args) override { get(args); }
+};
+
+// Tornado's @removeslash or @addslash, by the route's argument.
+class SlashHandler : public RequestHandler {
+public:
+    void initialize(std::string which) { remove_ = which == "remove"; }
+    void get(const PathArgs&) override {
+        if (remove_) {
+            removeslash();
+        } else {
+            addslash();
+        }
+        write("reached " + request().path);
+    }
+    void post(const PathArgs& args) override { get(args); }
+
+private:
+    bool remove_ = true;
 };
 
 class StreamingHandler : public RequestHandler {
@@ -328,6 +355,10 @@ protected:
                 {"/custom_error", handler<CustomErrorPageHandler>()},
                 {"/cookie/(.*)", handler<CookieHandler>()},
                 {"/user", handler<UserHandler>()},
+                {"/remove/[a-z/]*", handler<SlashHandler>("remove")},
+                {"/add/[a-z/]*", handler<SlashHandler>("add")},
+                {"//+[a-z.]+/+", handler<SlashHandler>("remove")},
+                {"//+[a-z.]+", handler<SlashHandler>("add")},
                 {"/upload", handler<StreamingHandler>()},
                 {"/longpoll", handler<LongPollHandler>()},
                 {"/tables", handler<TablesHandler>()},
@@ -911,6 +942,53 @@ TEST_F(WebTest, CookieExpiresAndClear) {
     std::optional<std::time_t> when = parse_http_date(cleared.substr(15, 29));
     ASSERT_TRUE(when);
     EXPECT_LT(*when, std::time(nullptr));
+}
+
+TEST_F(WebTest, ClearAllCookiesClearsEachOneTheRequestSent) {
+    HTTPResponse response = fetch("/cookie/clear_all", with_header("Cookie", "a=1; b=2"));
+    std::vector<std::string> cleared = response.headers.get_list("Set-Cookie");
+    ASSERT_EQ(cleared.size(), 2u);
+    EXPECT_TRUE(cleared[0].starts_with("a=; expires=")) << cleared[0];
+    EXPECT_TRUE(cleared[1].starts_with("b=; expires=")) << cleared[1];
+    EXPECT_NE(cleared[1].find("; Path=/sub"), std::string::npos) << cleared[1];
+    EXPECT_TRUE(fetch("/cookie/clear_all").headers.get_list("Set-Cookie").empty());
+}
+
+// Present: nothing happens; absent: Tornado's message, as a logic_error
+// (500); a name that is no setting: invalid_argument (500 as well).
+TEST_F(WebTest, RequireSettingNamesTheMissingSetting) {
+    EXPECT_EQ(fetch("/cookie/require_present").body, "present");
+    testing::LogCapture capture;
+    EXPECT_EQ(fetch("/cookie/require_missing").code, 500);
+    EXPECT_EQ(capture.matching("You must define the 'template_path' setting in your application "
+                               "to use templates").size(), 1u);
+    EXPECT_EQ(fetch("/cookie/require_unknown").code, 500);
+    EXPECT_EQ(capture.matching("require_setting: no setting named 'no_such_setting'").size(), 1u);
+}
+
+TEST_F(WebTest, RemoveslashAndAddslashRedirectGetsAndRefuseOthers) {
+    HTTPRequest no_follow;
+    no_follow.follow_redirects = false;
+    HTTPResponse removed = fetch("/remove/some/page/?q=1", no_follow);
+    EXPECT_EQ(removed.code, 301);
+    EXPECT_EQ(removed.headers.get("Location"), "/remove/some/page?q=1");
+    EXPECT_EQ(fetch("/remove/some/page", no_follow).body, "reached /remove/some/page");
+    EXPECT_EQ(post("/remove/some/page/", "").code, 404);
+
+    HTTPResponse added = fetch("/add/page", no_follow);
+    EXPECT_EQ(added.code, 301);
+    EXPECT_EQ(added.headers.get("Location"), "/add/page/");
+    EXPECT_EQ(fetch("/add/page/", no_follow).body, "reached /add/page/");
+    EXPECT_EQ(post("/add/page", "").code, 404);
+}
+
+// Tornado 6.2 would answer "//evil.example/" with Location: //evil.example,
+// which a browser follows to another site.
+TEST_F(WebTest, SlashRedirectsNeverLeaveTheSite) {
+    HTTPRequest no_follow;
+    no_follow.follow_redirects = false;
+    EXPECT_EQ(fetch("//evil.example/", no_follow).headers.get("Location"), "/evil.example");
+    EXPECT_EQ(fetch("///evil.example", no_follow).headers.get("Location"), "/evil.example/");
 }
 
 TEST_F(WebTest, BadCookieNameIsRefused) { EXPECT_EQ(fetch("/cookie/bad").code, 500); }

@@ -94,6 +94,10 @@ TEST_F(XsrfTest, GetAndExemptHandlersAreNotChecked) {
     EXPECT_EQ(post("/exempt", "a=1").body, "exempt");
 }
 
+// ErrorHandler skips the check, as Tornado's does: a POST to a path no
+// route has is a 404, not a 403 for the missing token.
+TEST_F(XsrfTest, APostToAnUnknownPathIs404) { EXPECT_EQ(post("/nowhere", "a=1").code, 404); }
+
 // Tornado's two formats side by side: a version 1 cookie (the token in
 // hex) and a version 2 form token that Python Tornado's own code made from
 // the same 16 bytes (mask 01020304).

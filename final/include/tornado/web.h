@@ -404,6 +404,9 @@ public:
     }
     void clear_cookie(std::string_view name, std::string_view path = "/",
                       std::string_view domain = "");
+    // clear_cookie for every cookie the request sent (Tornado's
+    // clear_all_cookies); as with set_cookie, the client sees it next time.
+    void clear_all_cookies(std::string_view path = "/", std::string_view domain = "");
 
     // Signed cookies, with the application's cookie_secret (HMAC-SHA256,
     // Tornado's version 2 format, so Python Tornado reads ours and we read
@@ -426,6 +429,22 @@ public:
     // (with ?next=), anything else answered 403.
     void require_authenticated();
     virtual std::string get_login_url() const;
+    // Tornado's @removeslash and @addslash, called first thing in a method
+    // (as require_authenticated is): a GET or HEAD of /items/ (removeslash)
+    // or /items (addslash) is redirected for good (301) to the other
+    // spelling, its query kept, and the method ends there (Finish); any
+    // other method gets 404, since a redirected POST would lose its body.
+    // removeslash leaves "/" alone. The route's pattern must match both
+    // spellings (r"/items/*"). A path that would start with "//" is sent to
+    // "/..." instead: a browser takes "//host" for another site.
+    void removeslash();
+    void addslash();
+    // Throws std::logic_error ("You must define the 'login_url' setting in
+    // your application to use FEATURE") unless the application has the
+    // setting (Tornado's require_setting): cookie_secret, login_url,
+    // static_path, template_path, default_host (not empty), xsrf_cookies,
+    // compress_response, debug (true). Another name: std::invalid_argument.
+    void require_setting(std::string_view name, std::string_view feature = "this feature") const;
 
     // XSRF protection (Tornado's, with the xsrf_cookies setting): every
     // POST, PUT, PATCH and DELETE must carry the token of the _xsrf cookie,
@@ -479,8 +498,9 @@ public:
     // current_user, static_url, reverse_url, xsrf_form_html, _ and
     // pgettext, the ui_methods, and `modules` (what {% module %} uses).
     // _("text") is the text itself and _("one", "many", n) the form n asks
-    // for: Tornado's behaviour with no translations loaded (tornado.locale,
-    // and so `locale`, is not implemented). Valid while the handler lives.
+    // for: Tornado's behaviour with no translations loaded (tornado/locale.h
+    // exists, but a handler has no `locale` yet, so templates do not use
+    // it). Valid while the handler lives.
     // Override to add.
     virtual TemplateNamespace get_template_namespace();
     // The folder of template files: the template_path setting. (Tornado
@@ -875,6 +895,9 @@ public:
     void prepare() override { throw HTTPError(get_status()); }
     // An error page is never worth an Etag round trip.
     std::optional<std::string> compute_etag() const override { return std::nullopt; }
+    // No XSRF check (it runs before prepare): a POST to a path no route
+    // has is a 404, as in Tornado, not a 403 for a missing token.
+    void check_xsrf_cookie() override {}
 };
 
 // Redirects GET requests to `url`, which may use the route's groups either
