@@ -7,9 +7,11 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "alloc_counter.h"
@@ -308,6 +310,75 @@ TEST(Multi, WaitsForAllThenRaisesTheFirstFailureInOrder) {
 }
 
 // --- sleep, moment, with_timeout ------------------------------------------------------
+
+// gen.WaitIterator: each Future as it finishes, with its index.
+TEST(WaitIterator, GivesEachFutureAsItFinishesWithItsIndex) {
+    IOLoop loop;
+    std::vector<std::pair<std::size_t, int>> seen;
+    loop.run_sync([&]() -> Task<void> {
+        std::vector<Future<int>> futures;
+        futures.push_back(value_after(10, 30ms));
+        futures.push_back(value_after(20, 1ms));
+        futures.push_back(value_after(30, 15ms));
+        WaitIterator<int> waiter(std::move(futures));
+        EXPECT_FALSE(waiter.current_index());
+        while (!waiter.done()) {
+            int value = co_await waiter.next();
+            seen.emplace_back(*waiter.current_index(), value);
+        }
+    });
+    using Seen = std::vector<std::pair<std::size_t, int>>;
+    EXPECT_EQ(seen, (Seen{{1, 20}, {2, 30}, {0, 10}}));
+}
+
+// A Future done before the iterator was made comes first (its callback
+// runs at the next turn); a failure comes out of its own turn's co_await
+// and the iterator goes on.
+TEST(WaitIterator, AFailureComesOutInItsTurnAndTheOthersStillCome) {
+    IOLoop loop;
+    std::vector<std::string> seen;
+    loop.run_sync([&]() -> Task<void> {
+        Future<int> already_done;
+        already_done.set_result(9);
+        std::vector<Future<int>> futures;
+        futures.push_back(failure_after("broken", 20ms));
+        futures.push_back(value_after(7, 1ms));
+        futures.push_back(already_done);
+        WaitIterator<int> waiter(std::move(futures));
+        while (!waiter.done()) {
+            try {
+                int value = co_await waiter.next();
+                seen.push_back(std::to_string(*waiter.current_index()) + ": " + std::to_string(value));
+            } catch (const std::runtime_error& error) {
+                seen.push_back(std::to_string(*waiter.current_index()) + ": " + error.what());
+            }
+        }
+    });
+    EXPECT_EQ(seen, (std::vector<std::string>{"2: 9", "1: 7", "0: broken"}));
+}
+
+TEST(WaitIterator, VoidFuturesNoFuturesAndMisuse) {
+    IOLoop loop;
+    WaitIterator<int> empty(std::vector<Future<int>>{});
+    EXPECT_TRUE(empty.done());
+    EXPECT_THROW(empty.next(), std::logic_error);
+
+    int finished = 0;
+    loop.run_sync([&]() -> Task<void> {
+        std::vector<Future<void>> naps;
+        naps.push_back(nap(5ms, &finished));
+        naps.push_back(nap(1ms, &finished));
+        WaitIterator<void> waiter(std::move(naps));
+        Future<void> first = waiter.next();
+        EXPECT_THROW(waiter.next(), std::logic_error);  // the previous one is pending
+        co_await first;
+        EXPECT_EQ(waiter.current_index(), std::optional<std::size_t>(1));
+        co_await waiter.next();
+        EXPECT_EQ(waiter.current_index(), std::optional<std::size_t>(0));
+        EXPECT_TRUE(waiter.done());
+    });
+    EXPECT_EQ(finished, 2);
+}
 
 TEST(Sleep, WaitsWithoutBlockingTheLoop) {
     IOLoop loop;

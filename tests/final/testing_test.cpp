@@ -4,6 +4,7 @@
 // TearDown that leaves nothing open behind it.
 #include "tornado/testing.h"
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -21,7 +22,9 @@
 namespace {
 
 using namespace std::chrono_literals;
+using tornado::app_log;
 using tornado::Future;
+using tornado::gen_log;
 using tornado::HTTPConnection;
 using tornado::HTTPHeaders;
 using tornado::HTTPMessageDelegate;
@@ -29,6 +32,8 @@ using tornado::HTTPRequest;
 using tornado::HTTPResponse;
 using tornado::HTTPServerConnectionDelegate;
 using tornado::IOLoop;
+using tornado::LogLevel;
+using tornado::testing::ExpectLog;
 using tornado::Task;
 
 // Sets an environment variable for one scope.
@@ -96,6 +101,45 @@ private:
 // --- AsyncTestCase ------------------------------------------------------------------------------
 
 class TestingLoop : public tornado::testing::AsyncTestCase {};
+
+// ExpectLog: the expected line is swallowed and counted, every other one
+// (another message, another logger) reaches the handler that was there.
+TEST(TestingExpectLog, SwallowsTheExpectedLinesAndPassesTheOthersOn) {
+    tornado::testing::LogCapture capture;
+    {
+        ExpectLog expected(gen_log, "^Connection reset");
+        gen_log.warning("Connection reset by peer");
+        gen_log.warning("something else");
+        app_log.warning("Connection reset, on another logger");
+        EXPECT_EQ(expected.matched(), 1);
+    }
+    gen_log.warning("Connection reset after the end");
+    EXPECT_TRUE(capture.matching("by peer").empty());
+    EXPECT_EQ(capture.matching("something else").size(), 1u);
+    EXPECT_EQ(capture.matching("on another logger").size(), 1u);
+    EXPECT_EQ(capture.matching("after the end").size(), 1u);
+}
+
+TEST(TestingExpectLog, FailsTheTestWhenTheLineNeverCame) {
+    EXPECT_NONFATAL_FAILURE({ ExpectLog expected(app_log, "never logged"); },
+                            "did not get the expected log line: tornado.application /never logged/");
+    ExpectLog optional(app_log, "never logged", /*required=*/false);
+}
+
+// Given a level, only lines of that level match, and a logger too quiet
+// for it lets it through while the ExpectLog lives.
+TEST(TestingExpectLog, ALevelMatchesOnlyThatLevelAndIsLetThrough) {
+    tornado::testing::LogCapture capture;
+    ASSERT_FALSE(gen_log.enabled(LogLevel::debug));
+    {
+        ExpectLog expected(gen_log, "detail", true, LogLevel::debug);
+        gen_log.debug("a detail");
+        gen_log.info("a detail, at info");
+        EXPECT_EQ(expected.matched(), 1);
+    }
+    EXPECT_FALSE(gen_log.enabled(LogLevel::debug));
+    EXPECT_TRUE(capture.matching("a detail").size() == 1u);  // the info line
+}
 
 TEST_F(TestingLoop, TheLoopIsCurrentOnTheTestThread) {
     EXPECT_EQ(&IOLoop::current(), &io_loop());

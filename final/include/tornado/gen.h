@@ -42,9 +42,12 @@
 
 #include <chrono>
 #include <coroutine>
+#include <deque>
 #include <exception>
 #include <map>
+#include <memory>
 #include <optional>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -435,5 +438,85 @@ template <typename K, typename T>
 Future<std::map<K, T>> multi(std::map<K, Task<T>> children) {
     return detail::multi_map<K, Task<T>, T>(std::move(children));
 }
+
+// --- WaitIterator -------------------------------------------------------------------
+//
+// Several Futures, taken as each finishes rather than in their order
+// (gen.WaitIterator). next() gives a Future with the outcome of the next one
+// to finish; current_index() says which of the given Futures that was:
+//
+//   tornado::WaitIterator<std::string> pages(std::move(fetches));
+//   while (!pages.done()) {
+//       try {
+//           std::string body = co_await pages.next();
+//           use(pages.current_index(), body);
+//       } catch (const std::exception& error) {
+//           report(pages.current_index(), error);   // that one failed
+//       }
+//   }
+//
+// As in Tornado, a failed Future's exception comes out of the co_await of
+// its turn and the others still come; call next() only when the previous
+// one is done. done() is true once next() has given every Future.
+// current_index() is set when the Future next() returned resolves.
+template <typename T>
+class WaitIterator {
+public:
+    explicit WaitIterator(std::vector<Future<T>> futures) : state_(std::make_shared<State>()) {
+        state_->futures = std::move(futures);
+        for (std::size_t index = 0; index < state_->futures.size(); ++index) {
+            // The state, not `this`: the iterator may move, or be gone while
+            // Futures are still pending.
+            state_->futures[index].add_done_callback(
+                [state = state_, index] { state->finished(index); });
+        }
+    }
+
+    bool done() const { return state_->given == state_->futures.size(); }
+
+    // Throws std::logic_error when every Future has been given already, or
+    // while the previous next() has not resolved.
+    Future<T> next() {
+        State& state = *state_;
+        if (done()) throw std::logic_error("WaitIterator::next(): no Future left");
+        if (state.waiting && !state.waiting->done()) {
+            throw std::logic_error("WaitIterator::next(): the previous next() is not done");
+        }
+        ++state.given;
+        state.waiting = Future<T>();
+        if (!state.ready.empty()) {
+            std::size_t index = state.ready.front();
+            state.ready.pop_front();
+            state.hand_over(index);
+        }
+        return *state.waiting;
+    }
+
+    // Which Future (its index in the vector given) the last resolved next()
+    // came from; nothing before the first.
+    std::optional<std::size_t> current_index() const { return state_->current_index; }
+
+private:
+    struct State {
+        std::vector<Future<T>> futures;
+        std::deque<std::size_t> ready;     // finished, not given yet, in finishing order
+        std::optional<Future<T>> waiting;  // the last next()'s Future
+        std::size_t given = 0;
+        std::optional<std::size_t> current_index;
+
+        void finished(std::size_t index) {
+            if (waiting && !waiting->done()) {
+                hand_over(index);
+            } else {
+                ready.push_back(index);
+            }
+        }
+        void hand_over(std::size_t index) {
+            current_index = index;
+            chain_future(futures[index], *waiting);
+        }
+    };
+    std::shared_ptr<State> state_;
+};
 
 }  // namespace tornado

@@ -46,12 +46,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,6 +65,7 @@
 #include "tornado/httpserver.h"
 #include "tornado/httputil.h"
 #include "tornado/ioloop.h"
+#include "tornado/log.h"
 #include "tornado/netutil.h"
 #include "tornado/testing_certificates.h"
 #include "tornado/util.h"
@@ -88,6 +92,73 @@ inline std::pair<FileDescriptor, std::uint16_t> bind_unused_port() {
     std::uint16_t port = SocketAddress::local_of(sockets.front().get()).port();
     return {std::move(sockets.front()), port};
 }
+
+// Keeps the log lines a test expects out of its output, and checks they came
+// (Tornado's ExpectLog). While it lives, each line of `logger` whose message
+// std::regex_search()es `pattern` (and, given a `level`, has exactly that
+// level) is swallowed and counted; the others go on to the handler that was
+// in place. When it ends, the test fails (ADD_FAILURE) if `required` and no
+// line matched, unless an exception is on its way out. Given a level the
+// logger is too quiet for (debug, say), the logger lets it through meanwhile.
+//
+//   TEST_F(ErrorsTest, LogsTheHandlersException) {
+//       tornado::testing::ExpectLog expected(tornado::app_log, "Uncaught exception");
+//       EXPECT_EQ(fetch("/fails").code, 500);
+//   }   // fails unless the exception was logged; the log stays clean
+//
+// Lines logged by other threads count too. Nested ExpectLogs each see what
+// the inner ones let through; they must end in the reverse order.
+class ExpectLog {
+public:
+    ExpectLog(Logger& logger, const std::string& pattern, bool required = true,
+              std::optional<LogLevel> level = std::nullopt)
+        : logger_(logger),
+          pattern_(pattern),
+          required_(required),
+          own_level_(logger.own_level()),
+          uncaught_at_start_(std::uncaught_exceptions()),
+          matched_(std::make_shared<std::atomic<int>>(0)) {
+        if (level && !logger.enabled(*level)) logger.set_level(*level);
+        // The handler in place is taken first, so that ours can pass lines
+        // on to it (for that instant, lines go to the default handler).
+        previous_ = set_log_handler(LogHandler());
+        // Ours runs under the log's lock, so it must not log itself.
+        set_log_handler([name = std::string(logger.name()), regex = std::regex(pattern), level,
+                         matched = matched_, previous = previous_](const LogRecord& record) {
+            bool expected = record.logger == name && (!level || record.level == *level) &&
+                            std::regex_search(record.message.begin(), record.message.end(), regex);
+            if (expected) {
+                ++*matched;
+            } else if (previous) {
+                previous(record);
+            } else {
+                default_log_handler(record);
+            }
+        });
+    }
+    ~ExpectLog() {
+        set_log_handler(std::move(previous_));
+        logger_.set_level(own_level_);
+        if (required_ && matched() == 0 && std::uncaught_exceptions() == uncaught_at_start_) {
+            ADD_FAILURE() << "did not get the expected log line: " << logger_.name() << " /"
+                          << pattern_ << "/";
+        }
+    }
+    ExpectLog(const ExpectLog&) = delete;
+    ExpectLog& operator=(const ExpectLog&) = delete;
+
+    // How many lines it swallowed so far.
+    int matched() const { return matched_->load(); }
+
+private:
+    Logger& logger_;
+    std::string pattern_;
+    bool required_;
+    LogLevel own_level_;
+    int uncaught_at_start_;
+    std::shared_ptr<std::atomic<int>> matched_;
+    LogHandler previous_;
+};
 
 // A fresh IOLoop for each test (Tornado's AsyncTestCase).
 class AsyncTestCase : public ::testing::Test {
