@@ -129,23 +129,6 @@ void append_timestamp(std::string& out, std::chrono::system_clock::time_point ti
     out += cached_text;
 }
 
-// Called with the output mutex held. The whole line goes out in one
-// write(2), straight to the file descriptor: no stdio buffer that could
-// hold a line back or split it, and the loop retries after EINTR or a
-// short write. Any other error (EAGAIN on a non-blocking stderr, a closed
-// stderr) drops the rest of the line silently.
-void default_handler(const LogRecord& record) {
-    std::string line = format_log_record(record, color_enabled());
-    line += '\n';
-    std::string_view rest = line;
-    while (!rest.empty()) {
-        ssize_t written = ::write(STDERR_FILENO, rest.data(), rest.size());
-        if (written < 0 && errno == EINTR) continue;
-        if (written <= 0) return;  // stderr is gone: nowhere to complain
-        rest.remove_prefix(static_cast<std::size_t>(written));
-    }
-}
-
 // The "{:.Nf}" precision, or -1 for any other spec (which is then ignored:
 // this is the only format spec the `{}` formatter knows). Clamped to 0..17
 // so that "{:.999f}" cannot ask for a huge output.
@@ -158,6 +141,23 @@ int fixed_precision(std::string_view spec) {
 }
 
 }  // namespace
+
+// Called with the output mutex held. The whole line goes out in one
+// write(2), straight to the file descriptor: no stdio buffer that could
+// hold a line back or split it, and the loop retries after EINTR or a
+// short write. Any other error (EAGAIN on a non-blocking stderr, a closed
+// stderr) drops the rest of the line silently.
+void default_log_handler(const LogRecord& record) {
+    std::string line = format_log_record(record, color_enabled());
+    line += '\n';
+    std::string_view rest = line;
+    while (!rest.empty()) {
+        ssize_t written = ::write(STDERR_FILENO, rest.data(), rest.size());
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) return;  // stderr is gone: nowhere to complain
+        rest.remove_prefix(static_cast<std::size_t>(written));
+    }
+}
 
 // Python's level names, plus "none" (Tornado's --logging=none).
 LogLevel parse_log_level(std::string_view name) {
@@ -271,7 +271,7 @@ void Logger::emit(LogLevel level, SourceLocation where, std::string_view message
     if (out.handler) {
         out.handler(record);
     } else {
-        default_handler(record);
+        default_log_handler(record);
     }
 }
 

@@ -8,6 +8,7 @@
 // one thread, before any loop exists; it may print and exit the process.
 #include "tornado/options.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -765,12 +766,13 @@ OptionParser& options() {
 
 void define_logging_options(OptionParser& parser) {
     static constexpr const char* kLevels = "debug|info|warning|error|none";
+    static constexpr const char* kGroup = "tornado/log.h";
     OptionSpec<std::string> spec;
     spec.help =
         "the least important log lines to show; 'none' leaves the log configuration as the "
         "program set it";
     spec.metavar = kLevels;
-    spec.group = "tornado/log.h";
+    spec.group = kGroup;
     // The value is checked as soon as it is parsed, so a bad --logging is an
     // ordinary option error (and the old value is kept). It is applied only
     // by the parse callback below, once the final parse is done.
@@ -781,12 +783,70 @@ void define_logging_options(OptionParser& parser) {
             throw OptionsError("Option 'logging': " + quoted(value) + " is not one of " + kLevels);
         }
     };
-    Option<std::string>& logging = parser.define("logging", std::string("info"), std::move(spec));
-    // `logging` is owned by `parser`, which owns the callback too: the
-    // reference cannot dangle.
-    parser.add_parse_callback([&logging] {
-        LogLevel level = parse_log_level(*logging);
-        if (level != LogLevel::none) set_log_level(level);
+    parser.define("logging", std::string("info"), std::move(spec));
+    parser.define("log_to_stderr", false,
+                  {.help = "log to stderr too when --log_file_prefix is set (without it, "
+                           "lines go to stderr anyway)",
+                   .group = kGroup});
+    parser.define("log_file_prefix", std::string(),
+                  {.help = "the log file (rotated; one per process: put the port in it)",
+                   .metavar = "PATH",
+                   .group = kGroup});
+    parser.define(
+        "log_file_max_size", 100 * 1000 * 1000,
+        {.help = "with --log_rotate_mode=size: bytes before the file is rotated", .group = kGroup});
+    parser.define("log_file_num_backups", 10, {.help = "rotated files to keep", .group = kGroup});
+    parser.define("log_rotate_when", std::string("midnight"),
+                  {.help = "with --log_rotate_mode=time: S, M, H, D, midnight or W0-W6 (Monday "
+                           "to Sunday)",
+                   .group = kGroup});
+    parser.define("log_rotate_interval", 1,
+                  {.help = "with --log_rotate_mode=time: how many units of --log_rotate_when "
+                           "a file covers",
+                   .group = kGroup});
+    parser.define("log_rotate_mode", std::string("size"),
+                  {.help = "rotate the log file by 'size' or by 'time'", .group = kGroup});
+    // `parser` owns the callback: the reference cannot dangle.
+    parser.add_parse_callback([&parser] { enable_pretty_logging(parser); });
+}
+
+void enable_pretty_logging(const OptionParser& parser) {
+    LogLevel level = parse_log_level(parser.get<std::string>("logging"));
+    if (level == LogLevel::none) return;
+    set_log_level(level);
+    const std::string& prefix = parser.get<std::string>("log_file_prefix");
+    if (prefix.empty()) return;  // the default handler: stderr
+
+    LogFileOptions file;
+    file.path = prefix;
+    const std::string& mode = parser.get<std::string>("log_rotate_mode");
+    if (mode == "size") {
+        file.rotate = LogFileOptions::Rotate::size;
+    } else if (mode == "time") {
+        file.rotate = LogFileOptions::Rotate::time;
+    } else {
+        throw OptionsError(
+            "The value of log_rotate_mode option should be \"size\" or \"time\", "
+            "not " +
+            quoted(mode) + ".");
+    }
+    file.max_size = static_cast<std::uint64_t>(std::max(0, parser.get<int>("log_file_max_size")));
+    file.backups = parser.get<int>("log_file_num_backups");
+    file.when = parser.get<std::string>("log_rotate_when");
+    file.interval = parser.get<int>("log_rotate_interval");
+    LogHandler to_file;
+    try {
+        to_file = make_file_log_handler(file);
+    } catch (const std::exception& error) {  // the file cannot be opened, a bad --log_rotate_when
+        throw OptionsError("Option 'log_file_prefix': " + std::string(error.what()));
+    }
+    if (!parser.get<bool>("log_to_stderr")) {
+        set_log_handler(std::move(to_file));
+        return;
+    }
+    set_log_handler([to_file = std::move(to_file)](const LogRecord& record) {
+        to_file(record);
+        default_log_handler(record);
     });
 }
 

@@ -487,5 +487,36 @@ TEST_F(LoggingOptionTest, ItSetsTheLogLevelAfterTheParse) {
     EXPECT_EQ(parser.get<std::string>("logging"), "none");
 }
 
+// --log_file_prefix sends the lines to the file (and, with --log_to_stderr,
+// to stderr as well); a bad rotation mode is an option error.
+TEST_F(LoggingOptionTest, LogFilePrefixWritesToTheFile) {
+    std::string file = (std::filesystem::temp_directory_path() /
+                        ("tornado_options_log_" + std::to_string(::getpid()) + ".log"))
+                           .string();
+    std::filesystem::remove(file);
+    OptionParser parser;
+    define_logging_options(parser);
+    LogHandler before = set_log_handler(LogHandler());
+    parser.parse_command_line({"prog", "--log_file_prefix=" + file, "--log_rotate_mode=time",
+                               "--log_rotate_when=H"});
+    app_log.warning("to the file, {}", 42);
+    set_log_handler(std::move(before));
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_TRUE(line.starts_with("[W ")) << line;
+    EXPECT_TRUE(line.ends_with("to the file, 42")) << line;
+    std::filesystem::remove(file);
+
+    EXPECT_EQ(error_of([&] { parser.parse_command_line({"prog", "--log_file_prefix=" + file,
+                                                        "--log_rotate_mode=weekly"}); }),
+              "The value of log_rotate_mode option should be \"size\" or \"time\", not 'weekly'.");
+    EXPECT_TRUE(error_of([&] {
+                    parser.parse_command_line({"prog", "--log_file_prefix=/no/such/dir/x.log",
+                                               "--log_rotate_mode=size"});
+                }).starts_with("Option 'log_file_prefix': cannot open log file /no/such/dir/x.log"));
+    std::filesystem::remove(file);
+}
+
 }  // namespace
 }  // namespace tornado

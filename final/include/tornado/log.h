@@ -98,8 +98,37 @@ struct LogRecord {
 // to stderr in one write() (so lines from several threads never mix).
 using LogHandler = std::function<void(const LogRecord&)>;
 // Replaces the handler (an empty one restores the default); returns the old
-// one. Tests use it to capture lines.
+// one (empty: the default). Tests use it to capture lines.
 LogHandler set_log_handler(LogHandler handler);
+// What the default handler does: the line, coloured when stderr is a
+// terminal, to stderr. For a handler that keeps some lines and passes the
+// others on (testing::ExpectLog).
+void default_log_handler(const LogRecord& record);
+
+// Log lines to a file that is rotated, as Python's logging.handlers do for
+// Tornado's --log_file_prefix: by size (RotatingFileHandler: when the next
+// line would take the file to max_size bytes, PATH becomes PATH.1, PATH.1
+// becomes PATH.2, ... and PATH.<backups> is dropped) or by time
+// (TimedRotatingFileHandler: every `interval` units of `when`, PATH is
+// renamed PATH.<date> and the oldest beyond `backups` are deleted). `when`
+// is "S", "M", "H", "D" (seconds, minutes, hours, days from when the file
+// was opened), "midnight", or "W0" to "W6" (the midnight before Monday ...
+// Sunday), in local time; case does not matter. backups = 0 never renames.
+struct LogFileOptions {
+    enum class Rotate { size, time };
+    std::string path;
+    Rotate rotate = Rotate::size;
+    std::uint64_t max_size = 100 * 1000 * 1000;  // 0: never by size
+    int backups = 10;
+    std::string when = "midnight";
+    int interval = 1;
+};
+// A LogHandler that appends each line, without colour, to options.path (in
+// one write(2), as the default handler does), rotating as above by each
+// line's time. Throws std::system_error naming the file if it cannot be
+// opened, std::invalid_argument for a `when` it does not know. A write or
+// rename that fails later drops the line rather than throw into a log call.
+LogHandler make_file_log_handler(const LogFileOptions& options);
 
 // The level of every logger that has none of its own (default: info).
 void set_log_level(LogLevel level);
@@ -202,6 +231,8 @@ public:
 
     // This logger's own level; LogLevel{0} (the default) follows set_log_level.
     void set_level(LogLevel level) noexcept { level_.store(static_cast<int>(level)); }
+    LogLevel own_level() const noexcept { return static_cast<LogLevel>(level_.load()); }
+    // The level in force: its own, or set_log_level's.
     LogLevel level() const noexcept;
     bool enabled(LogLevel level) const noexcept {
         return static_cast<int>(level) >= static_cast<int>(this->level());

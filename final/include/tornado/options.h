@@ -570,13 +570,31 @@ private:
 // --help and the logging options already defined.
 OptionParser& options();
 
-// Defines on `parser` the logging option every Tornado program has:
+// Defines on `parser` the logging options every Tornado program has, and a
+// parse callback that applies them (enable_pretty_logging):
 //   --logging=debug|info|warning|error|none   (default info)
-// and a parse callback that sets tornado/log.h's level from it. As in
-// Tornado, "none" leaves the log configuration alone (whatever the program
-// set with set_log_level). options() has it already; call this for a parser
-// of your own. (Tornado keeps this function in tornado.log.)
+//   --log_file_prefix=PATH       lines to this file instead of stderr
+//   --log_to_stderr              to stderr as well as the file
+//   --log_rotate_mode=size|time  how the file is rotated (default size)
+//   --log_file_max_size=N        size: bytes per file (100,000,000)
+//   --log_rotate_when=midnight   time: S, M, H, D, midnight, W0-W6
+//   --log_rotate_interval=1      time: units of --log_rotate_when per file
+//   --log_file_num_backups=10    rotated files kept
+// (the rotation: LogFileOptions in tornado/log.h). As in Tornado, "none"
+// leaves the log configuration alone (whatever the program set with
+// set_log_level and set_log_handler). options() has them already; call
+// this for a parser of your own. (Tornado keeps this function in
+// tornado.log.) Tornado's --log_to_stderr has a third value, unset, which
+// C++'s bool has not: here stderr is used when there is no file or when
+// --log_to_stderr says so.
 void define_logging_options(OptionParser& parser);
+// Applies those options (Tornado's enable_pretty_logging, which
+// parse_command_line and parse_config_file call): the level, and with
+// --log_file_prefix a handler (set_log_handler) writing to the file, and to
+// stderr too with --log_to_stderr. Throws OptionsError for a
+// --log_rotate_mode other than size or time, a --log_rotate_when it does
+// not know, or a file it cannot open.
+void enable_pretty_logging(const OptionParser& parser);
 
 // ---- The free functions, on options(): what main() uses ----------------------
 
