@@ -14,11 +14,13 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "test_util.h"
 
 namespace tornado {
 namespace {
 
 using namespace std::string_view_literals;
+using testing::printable;
 
 struct EscapeCase {
     std::string_view input;
@@ -41,23 +43,6 @@ struct EntityCase {
 };
 
 #include "escape_cases.inc"
-
-// Shows bytes readably in failure messages.
-std::string printable(std::string_view bytes) {
-    std::string out;
-    for (char c : bytes) {
-        auto byte = static_cast<unsigned char>(c);
-        if (byte >= 0x20 && byte < 0x7F) {
-            out += c;
-        } else {
-            static constexpr char kHex[] = "0123456789abcdef";
-            out += "\\x";
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xF];
-        }
-    }
-    return out;
-}
 
 template <std::size_t N, typename Function>
 void expect_table(const EscapeCase (&cases)[N], Function function) {
