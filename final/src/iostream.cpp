@@ -28,10 +28,13 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <ctime>
 #include <regex>
 #include <system_error>
 #include <utility>
@@ -893,6 +896,124 @@ void IOStream::forget_loop() noexcept {
     close_callback_ = nullptr;
     peer_fin_callback_.reset();
     write_buffer_.release();
+}
+
+// --- PipeIOStream -------------------------------------------------------------------
+
+namespace {
+
+// Linux's write() has no MSG_NOSIGNAL: a write to a pipe whose reader has
+// gone raises SIGPIPE, whose default action kills the process. This blocks
+// SIGPIPE in the calling thread while it lives (the kernel sends that
+// SIGPIPE to the thread that wrote, so blocking it here is enough), and
+// take_back() removes the one a failed write left pending. A SIGPIPE that
+// was pending before belongs to someone else and stays.
+class SigpipeBlocked {
+public:
+    SigpipeBlocked() noexcept {
+        sigemptyset(&sigpipe_);
+        sigaddset(&sigpipe_, SIGPIPE);
+        ::pthread_sigmask(SIG_BLOCK, &sigpipe_, &previous_);
+        sigset_t pending;
+        sigemptyset(&pending);
+        ::sigpending(&pending);
+        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    }
+    ~SigpipeBlocked() { ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+    SigpipeBlocked(const SigpipeBlocked&) = delete;
+    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+    // After a write that failed with EPIPE. Keeps errno.
+    void take_back() noexcept {
+        if (was_pending_) return;
+        int saved_errno = errno;
+        timespec no_wait{};
+        while (::sigtimedwait(&sigpipe_, nullptr, &no_wait) < 0 && errno == EINTR) {}
+        errno = saved_errno;
+    }
+
+private:
+    sigset_t sigpipe_;
+    sigset_t previous_;
+    bool was_pending_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<PipeIOStream> PipeIOStream::create(FileDescriptor fd, IOStreamOptions options) {
+    if (!fd) throw std::invalid_argument("PipeIOStream::create: no descriptor");
+    make_non_blocking(fd);
+    auto stream = std::make_shared<PipeIOStream>(Key{}, std::move(fd), options);
+    stream->watch();
+    return stream;
+}
+
+PipeIOStream::PipeIOStream(Key key, FileDescriptor fd, IOStreamOptions options)
+    : IOStream(key, std::move(fd), options) {}
+
+// What epoll says about a pipe, told in a socket's words so that
+// IOStream::handle_events does the rest. The read end says EPOLLHUP once
+// every writer has closed, usually with bytes still in the pipe: that is
+// the peer's FIN (RDHUP), not a hang-up to close on at once. The write end
+// says EPOLLERR once the reader has closed: a queued write meets EPIPE,
+// and an idle stream is closed as a reset socket would be. (IOStream's
+// own handling of both reads SO_ERROR, which a pipe does not have.)
+void PipeIOStream::handle_events(std::uint32_t events) {
+    bool reader_gone = (events & EPOLLERR) != 0;
+    if ((events & EPOLLHUP) != 0) events = (events & ~EPOLLHUP) | EPOLLIN | EPOLLRDHUP;
+    if (reader_gone) events = (events & ~EPOLLERR) | EPOLLOUT;
+    IOStream::handle_events(events);
+    if (reader_gone && !closed()) {
+        close(std::make_exception_ptr(std::system_error(EPIPE, std::generic_category(), "write")));
+    }
+}
+
+// IOStream::receive with read(): the same contract. A short read() means
+// the pipe is empty for now (epoll(7) allows the test for pipes too).
+std::size_t PipeIOStream::receive(char* where, std::size_t capacity) {
+    for (;;) {
+        ssize_t n = ::read(fd_.get(), where, capacity);
+        if (n > 0) {
+            if (static_cast<std::size_t>(n) < capacity && !eof_seen_) read_ready_ = false;
+            return static_cast<std::size_t>(n);
+        }
+        if (n == 0) {
+            close();  // every writer has closed: the end of the stream
+            return 0;
+        }
+        int error = errno;
+        if (error == EINTR) continue;
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+            read_ready_ = false;
+            return 0;
+        }
+        io_error(error, "read");
+        return 0;
+    }
+}
+
+// IOStream::send_now with write(), SIGPIPE held off (see SigpipeBlocked).
+// A full pipe says EAGAIN; the EPOLLOUT edge comes once its reader drains it.
+std::size_t PipeIOStream::send_now(std::string_view data) {
+    SigpipeBlocked sigpipe_blocked;
+    std::size_t sent = 0;
+    while (sent < data.size()) {
+        ssize_t n = ::write(fd_.get(), data.data() + sent, data.size() - sent);
+        if (n >= 0) {
+            sent += static_cast<std::size_t>(n);
+            continue;
+        }
+        int error = errno;
+        if (error == EINTR) continue;
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+            write_ready_ = false;
+            break;
+        }
+        if (error == EPIPE) sigpipe_blocked.take_back();
+        io_error(error, "write");
+        break;
+    }
+    return sent;
 }
 
 // --- lingering_close ------------------------------------------------------------

@@ -3,6 +3,7 @@
 // errors, and what an idle stream costs.
 #include "tornado/iostream.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <regex>
 #include <string>
 #include <system_error>
@@ -949,6 +951,182 @@ TEST(IOStreamMemory, HeapBytesPerIdleKeepAliveStream) {
     // more bytes for the loop's lists as they grow.
     EXPECT_LT(per_stream, 520.0);
     for (auto& stream : streams) EXPECT_EQ(stream->buffer_heap_bytes(), 0u);
+}
+
+// --- PipeIOStream ------------------------------------------------------------------------
+
+using tornado::PipeIOStream;
+
+// A pipe's two ends, close-on-exec, closed on destruction.
+struct Pipe {
+    Pipe() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) < 0) tornado::throw_errno("pipe2");
+        read_end.reset(fds[0]);
+        write_end.reset(fds[1]);
+    }
+    tornado::FileDescriptor read_end;
+    tornado::FileDescriptor write_end;
+};
+
+// send_pieces for a pipe (send() would say ENOTSOCK), then the writer's
+// close when `close_after`.
+Task<void> write_pieces(tornado::FileDescriptor& fd, std::vector<std::string> pieces,
+                        bool close_after = false) {
+    for (const std::string& piece : pieces) {
+        co_await tornado::sleep(3ms);
+        EXPECT_EQ(::write(fd.get(), piece.data(), piece.size()), static_cast<ssize_t>(piece.size()));
+    }
+    if (close_after) fd.reset();
+}
+
+bool is_epipe(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::system_error& caught) {
+        return caught.code().value() == EPIPE;
+    } catch (...) {
+        return false;
+    }
+}
+
+TEST(PipeIOStream, ReadUntilCollectsBytesWrittenInPieces) {
+    IOLoop loop;
+    Pipe pipe;
+    int fd = pipe.read_end.get();
+    auto stream = PipeIOStream::create(std::move(pipe.read_end));
+    EXPECT_EQ(stream->fileno(), fd);
+    EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    auto lines = loop.run_sync([&]() -> Task<std::vector<std::string>> {
+        write_pieces(pipe.write_end, {"hel", "lo\n", "wor", "ld\nand the", " rest"}, true);
+        std::vector<std::string> got;
+        got.push_back(co_await stream->read_until("\n"));
+        got.push_back(co_await stream->read_until("\n"));
+        got.push_back(co_await stream->read_until_close());
+        co_return got;
+    }, kTestTimeout);
+    EXPECT_EQ(lines, (std::vector<std::string>{"hello\n", "world\n", "and the rest"}));
+    EXPECT_TRUE(stream->closed());
+    EXPECT_EQ(stream->error(), nullptr);  // an orderly end
+    EXPECT_EQ(stream->fileno(), -1);
+    EXPECT_EQ(::fcntl(fd, F_GETFD), -1);  // the descriptor is closed
+}
+
+TEST(PipeIOStream, TheWritersCloseEndsAPendingReadAndClosesTheStream) {
+    IOLoop loop;
+    Pipe pipe;
+    auto stream = PipeIOStream::create(std::move(pipe.read_end));
+    int close_calls = 0;
+    stream->set_close_callback([&] { ++close_calls; });
+    Future<std::string> line = stream->read_until("\n");
+    loop.run_sync([&] { return write_pieces(pipe.write_end, {"no newline"}, true); }, kTestTimeout);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return line.done(); }));
+    EXPECT_EQ(real_error_of(line), nullptr);  // closed by the end, no error
+    EXPECT_TRUE(stream->closed());
+    tornado::testing::run_turns(loop, 2);
+    EXPECT_EQ(close_calls, 1);
+    // What came before the end is still there for a read the buffer satisfies.
+    EXPECT_EQ(stream->read_buffer_size(), std::string("no newline").size());
+    EXPECT_EQ(loop.run_sync([&] { return stream->read_bytes(2); }, kTestTimeout), "no");
+}
+
+TEST(PipeIOStream, BytesLeftInThePipeAreReadBeforeItsEnd) {
+    // Written and the writer closed before the stream exists: epoll reports
+    // the hang-up with the bytes; they must not be lost to it.
+    IOLoop loop;
+    Pipe pipe;
+    ASSERT_EQ(::write(pipe.write_end.get(), "abc\ndef", 7), 7);
+    pipe.write_end.reset();
+    auto stream = PipeIOStream::create(std::move(pipe.read_end));
+    tornado::testing::run_turns(loop, 3);  // the hang-up arrives while no read is pending
+    EXPECT_FALSE(stream->closed());
+    EXPECT_EQ(loop.run_sync([&] { return stream->read_until("\n"); }, kTestTimeout), "abc\n");
+    EXPECT_EQ(loop.run_sync([&] { return stream->read_until_close(); }, kTestTimeout), "def");
+    EXPECT_TRUE(stream->closed());
+}
+
+TEST(PipeIOStream, AnIdleReadEndHearsTheEndThroughThePeerFinCallback) {
+    IOLoop loop;
+    Pipe pipe;
+    auto stream = PipeIOStream::create(std::move(pipe.read_end));
+    bool fin = false;
+    stream->set_peer_fin_callback([&] { fin = true; });
+    pipe.write_end.reset();
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return fin; }));
+    EXPECT_FALSE(stream->closed());  // as a socket: the next read meets the end
+    EXPECT_EQ(loop.run_sync([&] { return stream->read_until_close(); }, kTestTimeout), "");
+    EXPECT_TRUE(stream->closed());
+}
+
+TEST(PipeIOStream, WritesMoreThanThePipeHoldsToAReadingStream) {
+    IOLoop loop;
+    Pipe pipe;
+    auto reader = PipeIOStream::create(std::move(pipe.read_end));
+    auto writer = PipeIOStream::create(std::move(pipe.write_end));
+    std::string data(1 << 20, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
+    auto [received, rest] = loop.run_sync([&]() -> Task<std::pair<std::string, std::string>> {
+        // A 64 KiB pipe: most of it waits in the writer's buffer, sent edge by edge.
+        Future<void> written = writer->write(data);
+        EXPECT_TRUE(writer->writing());
+        std::string got = co_await reader->read_bytes(data.size());
+        co_await written;
+        writer->close();
+        std::string after = co_await reader->read_until_close();
+        co_return std::pair(got, after);
+    }, kTestTimeout);
+    EXPECT_TRUE(received == data);
+    EXPECT_EQ(rest, "");
+}
+
+TEST(PipeIOStream, AWriteAfterTheReaderWentFailsWithEPIPEWithoutASignal) {
+    IOLoop loop;
+    Pipe pipe;
+    auto writer = PipeIOStream::create(std::move(pipe.write_end));
+    pipe.read_end.reset();
+    // Before the loop runs: write() itself meets EPIPE. With SIGPIPE at its
+    // default action, a signal would end this test program here.
+    Future<void> written = writer->write("into the void");
+    ASSERT_TRUE(written.done());
+    EXPECT_TRUE(is_epipe(real_error_of(written)));
+    EXPECT_TRUE(writer->closed());
+    EXPECT_TRUE(is_epipe(writer->error()));
+    sigset_t pending;
+    sigemptyset(&pending);
+    ::sigpending(&pending);
+    EXPECT_EQ(sigismember(&pending, SIGPIPE), 0);  // taken back, not left pending
+    EXPECT_THROW(writer->write("again"), StreamClosedError);
+}
+
+TEST(PipeIOStream, AnIdleWriteEndClosesWhenTheReaderGoes) {
+    IOLoop loop;
+    Pipe pipe;
+    auto writer = PipeIOStream::create(std::move(pipe.write_end));
+    int close_calls = 0;
+    writer->set_close_callback([&] { ++close_calls; });
+    tornado::testing::run_turns(loop, 2);
+    EXPECT_FALSE(writer->closed());
+    pipe.read_end.reset();
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return close_calls == 1; }));
+    EXPECT_TRUE(writer->closed());
+    EXPECT_TRUE(is_epipe(writer->error()));
+}
+
+TEST(PipeIOStream, ClosingReleasesTheDescriptor) {
+    IOLoop loop;
+    int descriptors = tornado::testing::open_descriptor_count();
+    {
+        Pipe pipe;
+        auto reader = PipeIOStream::create(std::move(pipe.read_end));
+        auto writer = PipeIOStream::create(std::move(pipe.write_end));
+        Future<std::string> read = reader->read_until_close();
+        reader->close();
+        writer->close();
+        EXPECT_TRUE(read.done());
+    }
+    tornado::testing::run_turns(loop, 2);
+    EXPECT_EQ(tornado::testing::open_descriptor_count(), descriptors);
+    EXPECT_THROW(PipeIOStream::create(tornado::FileDescriptor()), std::invalid_argument);
 }
 
 }  // namespace

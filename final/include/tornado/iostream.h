@@ -10,6 +10,9 @@
 //   std::string body = co_await stream->read_bytes(content_length);
 //   co_await stream->write(response);        // resolved once the kernel has it all
 //
+// The same stream over TLS is SSLIOStream, and over a pipe PipeIOStream
+// (both below).
+//
 // The contract:
 //
 // * One read at a time: a read while another is pending throws
@@ -87,6 +90,7 @@ struct ssl_st;
 namespace tornado {
 
 class SSLIOStream;
+class PipeIOStream;
 
 // Raised by operations on a closed stream (Tornado's StreamClosedError).
 // real_error() is what closed it: a std::system_error for a socket error,
@@ -176,6 +180,7 @@ public:
     private:
         friend class IOStream;
         friend class SSLIOStream;
+        friend class PipeIOStream;
         Key() = default;
     };
     IOStream(Key, FileDescriptor socket, IOStreamOptions options);
@@ -493,6 +498,48 @@ private:
     std::string server_hostname_;
     Future<std::shared_ptr<SSLIOStream>> handshake_future_{nullptr};
     std::optional<IOLoop::Timeout> handshake_timer_;
+};
+
+// Tornado's PipeIOStream: an IOStream over one end of a pipe (or a FIFO),
+// such as a Subprocess's stdin, stdout or stderr (process.h). A pipe goes
+// one way, so a stream over its read end only reads and one over its write
+// end only writes. Everything else is IOStream's: the reads and their
+// limits, write() and its Futures, closing and the close callback, the
+// loop's hold on an open stream. What differs is underneath:
+//
+// * read() and write() instead of recv() and send() (a pipe is not a
+//   socket). A write to a pipe whose reader has gone fails with EPIPE and
+//   closes the stream, instead of raising SIGPIPE, which would kill the
+//   process: the signal is blocked around the write, and one the write
+//   raised is taken back.
+// * The writer's close is the pipe's end of file, as a peer's FIN is a
+//   socket's: bytes still in the pipe are read first, and the read that
+//   meets the end closes the stream (with no read pending, the peer-FIN
+//   callback runs and the stream stays open). epoll says EPOLLHUP for it,
+//   which on a socket would mean a hang-up in both directions.
+// * The write end learns that the reader has gone (EPOLLERR) and closes at
+//   once, idle or not, with EPIPE as error() (a reset, for a socket).
+// * connect(), start_tls() and set_nodelay() are for sockets: they have
+//   no use here.
+//
+// create() makes the descriptor non-blocking; that flag belongs to the
+// open file, so it also shows through other descriptors for it (a
+// terminal this process shares, say). Threads and lifetime: as IOStream.
+class PipeIOStream final : public IOStream {
+public:
+    // Takes one end of a pipe (pipe2(), a FIFO) and registers it with the
+    // current IOLoop; the stream owns the descriptor from now on. fileno()
+    // is it, until the stream closes.
+    static std::shared_ptr<PipeIOStream> create(FileDescriptor fd, IOStreamOptions options = {});
+
+    // create() is the way in; the constructor is public only for make_shared.
+    PipeIOStream(Key, FileDescriptor fd, IOStreamOptions options);
+
+protected:
+    // Tornado's _handle_events, read_from_fd and write_to_fd for a pipe.
+    void handle_events(std::uint32_t events) override;
+    std::size_t receive(char* where, std::size_t capacity) override;
+    std::size_t send_now(std::string_view data) override;
 };
 
 // A lingering close (what HTTP's error answers and a failed WebSocket
