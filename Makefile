@@ -43,9 +43,10 @@ test: build test-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 # What the tests need beyond the build: Chromium and Marp (from npm), the oracles,
-# nginx and Redis (the deployment test).
+# nginx and Redis (the deployment test), clang (final.parity reads the headers
+# with it).
 test-deps:
-	@$(DEPS) browser slides template deploy
+	@$(DEPS) browser slides template deploy clang
 	@test node_modules/.installed-by-npm-ci -nt package-lock.json -a node_modules/.installed-by-npm-ci -nt package.json \
 	  || { npm ci --no-audit --no-fund && touch node_modules/.installed-by-npm-ci; }
 
