@@ -958,6 +958,26 @@ const std::optional<std::string>& RequestHandler::current_user() {
     return kept.current_user;
 }
 
+// Tornado's locale property: chosen once per request, as the user's choice
+// may cost a database query.
+const Locale& RequestHandler::locale() {
+    Rare& kept = rare();
+    if (kept.locale == nullptr) {
+        kept.locale = get_user_locale();
+        if (kept.locale == nullptr) kept.locale = &get_browser_locale();
+    }
+    return *kept.locale;
+}
+
+void RequestHandler::set_locale(const Locale& locale) { rare().locale = &locale; }
+
+const Locale& RequestHandler::get_browser_locale(std::string_view default_code) const {
+    const HTTPHeaders& headers = request_->headers;
+    if (!headers.contains("Accept-Language"))
+        return locale::get_browser_locale(std::nullopt, default_code);
+    return locale::get_browser_locale(headers.get_first("Accept-Language"), default_code);
+}
+
 std::string RequestHandler::get_login_url() const {
     const std::string& login_url = application_->settings().login_url;
     if (login_url.empty()) require_setting("login_url", "require_authenticated");

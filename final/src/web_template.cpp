@@ -246,22 +246,81 @@ TemplateValue cookie_function(const RequestHandler& handler) {
     });
 }
 
-// Tornado's _ and pgettext (locale.translate and locale.pgettext) as they
-// behave with no translations loaded: a handler has no locale yet
-// (tornado/locale.h is not wired in). The message itself, or with a plural
-// form, the form `count` asks for. pgettext's first argument, the context,
-// only chooses among translations; `first` skips it.
-TemplateValue translate_function(std::string name, std::size_t first) {
-    return TemplateValue::function(name, [name, first](const TemplateArguments& arguments) {
-        TemplateValue message = required_argument(arguments, first, "message", name);
-        const TemplateValue* plural = find_argument(arguments, first + 1, "plural_message");
-        if (plural == nullptr || plural->is_none()) return message;
-        const TemplateValue* count = find_argument(arguments, first + 2, "count");
-        if (count == nullptr || count->is_none()) {
-            throw PythonError("ValueError", name + "(): a plural_message needs a count");
+// Tornado's _ and pgettext: the handler's locale().translate and pgettext,
+// with Python's arguments: (message, plural_message=None, count=None), and
+// pgettext's context first. With no translations loaded, the message
+// itself, or the form `count` asks for.
+std::optional<std::string> optional_text_argument(const TemplateArguments& arguments,
+                                                  std::size_t index, std::string_view keyword) {
+    const TemplateValue* value = find_argument(arguments, index, keyword);
+    if (value == nullptr || value->is_none()) return std::nullopt;
+    return std::string(value->as_string());
+}
+
+TemplateValue translate_function(RequestHandler& handler, std::string name, bool with_context) {
+    return TemplateValue::function(
+        name, [&handler, name, with_context](const TemplateArguments& arguments) {
+            std::size_t first = with_context ? 1 : 0;
+            std::string message = text_argument(arguments, first, "message", name);
+            std::optional<std::string> plural =
+                optional_text_argument(arguments, first + 1, "plural_message");
+            const TemplateValue* count_value = find_argument(arguments, first + 2, "count");
+            std::optional<std::int64_t> count;
+            if (count_value != nullptr && !count_value->is_none())
+                count = count_value->as_integer();
+            if (plural && !count) {
+                throw PythonError("ValueError", name + "(): a plural_message needs a count");
+            }
+            std::optional<std::string_view> plural_view;
+            if (plural) plural_view = *plural;
+            const Locale& locale = handler.locale();
+            if (!with_context) return TemplateValue(locale.translate(message, plural_view, count));
+            std::string context = text_argument(arguments, 0, "context", name);
+            return TemplateValue(locale.pgettext(context, message, plural_view, count));
+        });
+}
+
+// The template's `locale`: the Locale's attributes and the methods a page
+// calls (Tornado hands over the Python object). Each read asks
+// handler.locale(), so a page that never uses it costs no lookup. format_date
+// takes seconds since the epoch (UTC), as a template gets dates from data.
+TemplateValue locale_object(RequestHandler& handler) {
+    auto format_date = [&handler](const TemplateArguments& arguments) -> TemplateValue {
+        double seconds = required_argument(arguments, 0, "date", "format_date").as_float();
+        FormatDateOptions options;
+        if (const TemplateValue* offset = find_argument(arguments, 1, "gmt_offset")) {
+            options.gmt_offset = static_cast<int>(offset->as_integer());
         }
-        return count->as_integer() == 1 ? message : *plural;
-    });
+        options.relative = flag_argument(arguments, 2, "relative", true);
+        options.shorter = flag_argument(arguments, 3, "shorter", false);
+        options.full_format = flag_argument(arguments, 4, "full_format", false);
+        return handler.locale().format_date(seconds, options);
+    };
+    auto list = [&handler](const TemplateArguments& arguments) -> TemplateValue {
+        std::vector<std::string> parts;
+        for (const TemplateValue& part : required_argument(arguments, 0, "parts", "list").items()) {
+            parts.emplace_back(part.as_string());
+        }
+        return handler.locale().list(parts);
+    };
+    auto friendly_number = [&handler](const TemplateArguments& arguments) -> TemplateValue {
+        return handler.locale().friendly_number(
+            required_argument(arguments, 0, "value", "friendly_number").as_integer());
+    };
+    auto attributes = [&handler, format_date, list,
+                       friendly_number](std::string_view name) -> std::optional<TemplateValue> {
+        if (name == "code") return handler.locale().code;
+        if (name == "name") return handler.locale().name;
+        if (name == "rtl") return handler.locale().rtl;
+        if (name == "translate") return translate_function(handler, "translate", false);
+        if (name == "pgettext") return translate_function(handler, "pgettext", true);
+        if (name == "format_date") return TemplateValue::function("format_date", format_date);
+        if (name == "list") return TemplateValue::function("list", list);
+        if (name == "friendly_number")
+            return TemplateValue::function("friendly_number", friendly_number);
+        return std::nullopt;
+    };
+    return TemplateValue::object("Locale", attributes);
 }
 
 // handler.settings: the Application's settings a template might read, by
@@ -536,8 +595,9 @@ TemplateNamespace RequestHandler::get_template_namespace() {
     names.set("static_url", static_url_function(*this));
     names.set("reverse_url", reverse_url_function(*this));
     names.set("xsrf_form_html", xsrf_form_html_function(*this));
-    names.set("_", translate_function("_", 0));
-    names.set("pgettext", translate_function("pgettext", 1));
+    names.set("_", translate_function(*this, "_", false));
+    names.set("pgettext", translate_function(*this, "pgettext", true));
+    names.set("locale", locale_object(*this));
     for (const auto& entry : application_->settings().ui_methods) {
         // The entry, not a structured binding: clang 14 cannot capture those.
         // &method points into the Application's settings, which outlive

@@ -100,6 +100,7 @@
 #include "tornado/httpserver.h"
 #include "tornado/httputil.h"
 #include "tornado/ioloop.h"
+#include "tornado/locale.h"
 #include "tornado/routing.h"
 #include "tornado/template.h"
 
@@ -429,6 +430,19 @@ public:
     // (with ?next=), anything else answered 403.
     void require_authenticated();
     virtual std::string get_login_url() const;
+
+    // The user's language (Tornado's locale property, tornado/locale.h):
+    // get_user_locale(), or when that gives none, get_browser_locale(); asked
+    // once per request, then kept. Templates' _ and pgettext translate with
+    // it, and `locale` is in their namespace. set_locale replaces it.
+    const Locale& locale();
+    void set_locale(const Locale& locale);
+    // Override to take the language from the user (a setting kept for the
+    // account); nullptr (the default): the browser's header decides.
+    virtual const Locale* get_user_locale() { return nullptr; }
+    // The locale the Accept-Language header asks for, or `default_code`'s
+    // when it asks for none we have (locale::get_browser_locale).
+    const Locale& get_browser_locale(std::string_view default_code = "en_US") const;
     // Tornado's @removeslash and @addslash, called first thing in a method
     // (as require_authenticated is): a GET or HEAD of /items/ (removeslash)
     // or /items (addslash) is redirected for good (301) to the other
@@ -496,11 +510,10 @@ public:
     // get_argument("q"), request.headers.get("User-Agent") or
     // request.headers["User-Agent"], handler.settings["debug"]),
     // current_user, static_url, reverse_url, xsrf_form_html, _ and
-    // pgettext, the ui_methods, and `modules` (what {% module %} uses).
-    // _("text") is the text itself and _("one", "many", n) the form n asks
-    // for: Tornado's behaviour with no translations loaded (tornado/locale.h
-    // exists, but a handler has no `locale` yet, so templates do not use
-    // it). Valid while the handler lives.
+    // pgettext (locale().translate and pgettext), locale (its code, name,
+    // rtl, translate, pgettext, format_date, list, friendly_number), the
+    // ui_methods, and `modules` (what {% module %} uses). Valid while the
+    // handler lives.
     // Override to add.
     virtual TemplateNamespace get_template_namespace();
     // The folder of template files: the template_path setting. (Tornado
@@ -651,6 +664,7 @@ private:
         OrderedMap<std::string> new_cookies;  // name -> Set-Cookie value
         std::optional<std::string> current_user;
         bool current_user_known = false;
+        const Locale* locale = nullptr;  // Locales live as long as the process
         std::optional<RawXsrfToken> raw_xsrf_token;
         std::optional<std::string> xsrf_token;
         // The UIModules this request's pages used, in the order first used
