@@ -254,7 +254,7 @@ def twin_problem(entry, declared, words_of):
 
 # --- checking -------------------------------------------------------------------
 
-def check(api, entries, declared):
+def check(api, entries, declared, mapping_path=MAPPING):
     """[problem]: names without an entry, entries without a name, twins the
     headers do not declare, entries given twice."""
     problems = []
@@ -282,7 +282,7 @@ def check(api, entries, declared):
     unlisted = [(module, name) for module, names in api.items() for name in names
                 if (module, name) not in seen]
     for module, name in unlisted:
-        problems.append("%s.%s has no entry in %s" % (module, name, os.path.relpath(MAPPING)))
+        problems.append("%s.%s has no entry in %s" % (module, name, os.path.relpath(mapping_path)))
     return problems
 
 
@@ -422,7 +422,7 @@ def main(argv):
     if options.suggest:
         print("\n".join(suggestions(api, entries, declared, tornado_dir)))
         return 0
-    problems += check(api, entries, declared)
+    problems += check(api, entries, declared, options.mapping)
     rows = counts(api, entries)
     block = readme_block(rows)
     if options.write_readme:
