@@ -38,6 +38,10 @@ import tornado
 import tornado.locale as tlocale
 import tornado.web
 
+# The same C++ literals as the escape cases (this folder is on sys.path
+# when the script runs).
+from escape_oracle import literal
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "locale_data")
 DOMAIN = "tornado_test"
@@ -307,22 +311,6 @@ def write_data():
 
 
 # ---- rendering C++ ---------------------------------------------------------------------
-
-def literal(data):
-    """A C++ string_view literal holding exactly these bytes."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    out = []
-    for byte in data:
-        char = chr(byte)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif 0x20 <= byte < 0x7F and char != "?":  # no trigraphs
-            out.append(char)
-        else:
-            out.append("\\%03o" % byte)
-    return '"' + "".join(out) + '"sv'
-
 
 def optional_text(value):
     return "std::nullopt" if value is None else literal(value)
