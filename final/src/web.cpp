@@ -359,8 +359,7 @@ Application::Application(std::vector<URLSpec> handlers, ApplicationSettings sett
     // /favicon.ico and /robots.txt are not added.
     if (!settings_.static_path.empty()) {
         std::string prefix = settings_.static_url_prefix;
-        routes_.emplace_back(prefix + "(.*)", handler<StaticFileHandler>(settings_.static_path),
-                             "static");
+        routes_.emplace_back(prefix + "(.*)", static_route_handler(), "static");
     }
     // Before any add_transform() of the caller, as Tornado's __init__ does.
     if (settings_.compress_response) {
@@ -1185,11 +1184,8 @@ std::string RequestHandler::static_url(std::string_view path, bool include_versi
     const ApplicationSettings& settings = application_->settings();
     if (settings.static_path.empty())
         throw std::logic_error("static_url needs the static_path setting");
-    std::string url = settings.static_url_prefix + std::string(path);
-    if (!include_version) return url;
-    std::string version =
-        application_->static_file_version(settings.static_path + "/" + std::string(path));
-    return version.empty() ? url : url + "?v=" + version;
+    return application_->static_url_handler().make_static_url(*application_, std::string(path),
+                                                              include_version);
 }
 
 // --- RequestHandler: the response --------------------------------------------------

@@ -1238,6 +1238,116 @@ TEST_F(StaticTest, StaticUrlAddsTheVersionHash) {
     EXPECT_NE(versioned.headers.get("Cache-Control").find("max-age="), std::string::npos);
 }
 
+// Tornado's CustomStaticFileTest, ported: a subclass serves content that
+// is not in a folder, and writes the version into the file name instead of
+// a ?v= argument. Each hook it overrides is one step of get().
+class NamedVersionStaticHandler : public tornado::StaticFileHandler {
+public:
+    std::string make_static_url(const Application&, const std::string& path, bool) override {
+        std::size_t dot = path.rfind('.');
+        return "/static/" + path.substr(0, dot) + ".42" + path.substr(dot);
+    }
+    std::string parse_url_path(const std::string& url_path) override {
+        std::size_t extension = url_path.rfind('.');
+        std::size_t version = url_path.rfind('.', extension - 1);
+        return url_path.substr(0, version) + url_path.substr(extension);
+    }
+    std::string get_absolute_path(const std::string&, const std::string& path) const override {
+        return "CustomStaticFileTest:" + path;
+    }
+    std::optional<std::string> validate_absolute_path(const std::string&,
+                                                      const std::string& absolute) override {
+        if (absolute != "CustomStaticFileTest:foo.txt") throw HTTPError(404);
+        return absolute;
+    }
+    ContentChunks get_content(const std::string& absolute, std::optional<std::int64_t> start,
+                              std::optional<std::int64_t> end) override {
+        if (absolute != "CustomStaticFileTest:foo.txt") throw std::runtime_error("unexpected path");
+        std::string content = "bar";
+        // A Range asks for a slice; the whole content comes without one.
+        if (start || end) content = content.substr(start.value_or(0), end.value_or(3) - start.value_or(0));
+        return [content, given = false]() mutable -> std::optional<std::string> {
+            if (given) return std::nullopt;
+            given = true;
+            return content;
+        };
+    }
+    std::int64_t get_content_size() override { return 3; }
+    std::optional<std::time_t> get_modified_time() override { return std::nullopt; }
+    std::string get_version(const Application&, const std::string&) override { return "42"; }
+};
+
+class CustomStaticTest : public testing::AsyncHTTPTestCase {
+protected:
+    class StaticUrlHandler : public RequestHandler {
+    public:
+        void get(const PathArgs& args) override { write(static_url(args[0])); }
+    };
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = "dummy";
+        settings.static_handler_class = static_handler_class<NamedVersionStaticHandler>();
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{{"/static_url/(.*)", handler<StaticUrlHandler>()}}, settings);
+    }
+};
+
+TEST_F(CustomStaticTest, TheSubclassServesAndNamesItsFiles) {
+    HTTPResponse response = fetch("/static/foo.42.txt");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "bar");
+    EXPECT_EQ(response.headers.get("Content-Type"), "text/plain");
+    EXPECT_EQ(response.headers.get("Last-Modified"), "");  // get_modified_time gave nothing
+    EXPECT_EQ(fetch("/static_url/foo.txt").body, "/static/foo.42.txt");
+    HTTPResponse part = fetch("/static/foo.42.txt", with_header("Range", "bytes=1-"));
+    EXPECT_EQ(part.code, 206);
+    EXPECT_EQ(part.body, "ar");
+    EXPECT_EQ(fetch("/static/other.42.txt").code, 404);
+}
+
+// The Etag of content that is not a file comes from get_content_version
+// over the subclass's get_content, and is kept by the Application.
+TEST_F(CustomStaticTest, TheEtagHashesTheSubclassContent) {
+    HTTPResponse response = fetch("/static/foo.42.txt");
+    // SHA-512 of "bar".
+    EXPECT_EQ(response.headers.get("Etag").substr(1, 16), "d82c4eb5261cb9c8");
+    EXPECT_EQ(fetch("/static/foo.42.txt", with_header("If-None-Match", response.headers.get("Etag"))).code,
+              304);
+}
+
+// Tornado's static_handler_args: the arguments after the folder.
+class StaticArgsTest : public StaticTest {
+protected:
+    class HeaderStaticHandler : public tornado::StaticFileHandler {
+    public:
+        void set_extra_headers(const std::string& path) override {
+            set_header("X-Static-Path", path);
+        }
+        std::int64_t get_cache_time(const std::string&, std::optional<std::time_t>,
+                                    const std::string& mime_type) override {
+            return mime_type == "text/css" ? 600 : 0;
+        }
+    };
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        write_file("sub/index.html", "the sub index\n");
+        ApplicationSettings settings;
+        settings.static_path = root_.string();
+        settings.static_handler_class =
+            static_handler_class<HeaderStaticHandler>(std::string("index.html"));
+        return std::make_shared<Application>(std::vector<URLSpec>{}, settings);
+    }
+};
+
+TEST_F(StaticArgsTest, DefaultFilenameExtraHeadersAndCacheTime) {
+    HTTPResponse index = fetch("/static/sub/");
+    EXPECT_EQ(index.body, "the sub index\n");
+    EXPECT_EQ(index.headers.get("X-Static-Path"), "sub/");
+    EXPECT_EQ(index.headers.get("Cache-Control"), "");
+    HTTPResponse css = fetch("/static/sub/style.css");
+    EXPECT_EQ(css.headers.get("Cache-Control"), "max-age=600");
+    EXPECT_FALSE(css.headers.get("Expires").empty());
+}
+
 }  // namespace
 }  // namespace tornado
 

@@ -709,6 +709,20 @@ inline URLSpec url(std::string pattern, HandlerFactory factory, std::string name
     return URLSpec(std::move(pattern), std::move(factory), std::move(name));
 }
 
+// The class that serves static_path, and the arguments its initialize()
+// takes after the folder (Tornado's static_handler_class and
+// static_handler_args, in one value):
+//
+//   settings.static_handler_class =
+//   static_handler_class<MyStaticHandler>(std::string("index.html"));
+class StaticFileHandler;
+struct StaticHandlerClass {
+    // A handler of the class, for a request (attach comes next) or for
+    // static_url's hooks.
+    std::function<std::shared_ptr<StaticFileHandler>()> make;
+    // Calls the handler's initialize(static_path, args...).
+    std::function<void(StaticFileHandler&, const std::string& static_path)> initialize;
+};
 // Application settings (Tornado's **settings; only the ones the C++
 // framework uses).
 struct ApplicationSettings {
@@ -720,6 +734,8 @@ struct ApplicationSettings {
     std::string login_url{};                // for require_authenticated
     std::string static_path{};              // a folder: adds the /static/ route
     std::string static_url_prefix = "/static/";
+    // Unset: StaticFileHandler with no default_filename.
+    StaticHandlerClass static_handler_class{};
     // For paths no route matches (default: 404 through ErrorHandler).
     HandlerFactory default_handler_class{};
     // A host name: requests that came straight from a client (no X-Real-Ip
@@ -839,10 +855,15 @@ public:
     std::shared_ptr<BaseLoader> template_loader(const std::string& template_path,
                                                 const RequestHandler& handler);
 
-    // A file's version hash (StaticFileHandler::get_content_version), kept
-    // until the file's size or modification time changes; empty when the
-    // file cannot be read. static_url and StaticFileHandler's Etag use it.
-    std::string static_file_version(const std::string& absolute_path) const;
+    // `hasher`.get_content_version(absolute_path), kept until the file's
+    // size or modification time changes (for ever when it is not a file on
+    // disk, as in Tornado); empty, and logged, when it cannot be computed.
+    // static_url and StaticFileHandler's Etag use it.
+    std::string static_file_version(const std::string& absolute_path,
+                                    StaticFileHandler& hasher) const;
+    // A handler of the static_handler_class that serves no request, for
+    // static_url's hooks (make_static_url, get_version).
+    StaticFileHandler& static_url_handler() const;
 
 private:
     friend class RequestDispatcher;
@@ -853,6 +874,9 @@ private:
         requires(std::is_arithmetic_v<Number>)
     static std::string url_argument(Number number) { return std::to_string(number); }
 
+    // The static_path route's handlers: static_handler_class's, with
+    // static_path first.
+    HandlerFactory static_route_handler() const;
     // Without compiled_template_cache, each request reads its templates anew.
     void reset_template_loaders_if_uncached();
     static std::map<std::string, UIModuleFactory> builtin_ui_modules();
@@ -881,6 +905,7 @@ private:
         std::string hash;
     };
     mutable std::unordered_map<std::string, StaticVersion> static_versions_;  // by absolute path
+    mutable std::shared_ptr<StaticFileHandler> static_url_handler_;
 };
 
 template <typename... Args>
@@ -945,30 +970,123 @@ std::string format_url(std::string_view format, const std::vector<std::string>& 
 // more memory than a small one.
 //
 //   {"/static/(.*)", handler<StaticFileHandler>("/srv/www/static")}
+//
+// A subclass changes one step by overriding its hook, Tornado's way: where
+// the files are (get_absolute_path, validate_absolute_path), what they hold
+// (get_content, get_content_size, get_modified_time, get_content_version),
+// which headers go out (set_headers, get_cache_time, set_extra_headers,
+// get_content_type) and what static_url writes (make_static_url,
+// get_version). Set ApplicationSettings::static_handler_class to make the
+// static_path route and static_url use the subclass.
 class StaticFileHandler : public RequestHandler {
 public:
+    // Tornado's CACHE_MAX_AGE: ten years, for a URL with ?v= (get_cache_time).
+    static constexpr std::int64_t CACHE_MAX_AGE = 10LL * 365 * 86400;
+
+    // Tornado's get_content is a generator of byte strings; here it returns
+    // a function that gives the next piece each time it is called, and
+    // nothing once the content is all given.
+    using ContentChunks = std::function<std::optional<std::string>()>;
+
     void initialize(std::string path, std::string default_filename = "");
     Task<void> get_async(PathArgs args) override;
     Task<void> head_async(PathArgs args) override;
     std::optional<std::string> compute_etag() const override { return etag_; }
 
+    // --- The hooks, in the order get() calls them. ---
+
+    // The path in the URL to the path under the root (Tornado's; unchanged
+    // by default).
+    virtual std::string parse_url_path(const std::string& url_path);
+    // root + "/" + path, absolute and with ".." resolved on the text
+    // (Python's os.path.abspath): it may be outside the root.
+    virtual std::string get_absolute_path(const std::string& root, const std::string& path) const;
+    // The file to serve, or nothing once the handler has answered (the
+    // redirect of a folder to its "/"). Throws HTTPError 403 outside the
+    // root or for something that is not a file, 404 when nothing is there.
+    virtual std::optional<std::string> validate_absolute_path(const std::string& root,
+                                                              const std::string& absolute_path);
+    // The file's modification time, whole seconds (Last-Modified and
+    // If-Modified-Since); nothing sends no Last-Modified.
+    virtual std::optional<std::time_t> get_modified_time();
+    // Accept-Ranges, Etag, Last-Modified, Content-Type, the cache headers,
+    // then set_extra_headers.
+    virtual void set_headers();
+    // By the file's extension (content_type_for).
+    virtual std::string get_content_type();
+    // Seconds the client may keep the file: CACHE_MAX_AGE for a URL with a
+    // "v" argument (static_url's), else 0, which sends no cache headers.
+    virtual std::int64_t get_cache_time(const std::string& path,
+                                        std::optional<std::time_t> modified,
+                                        const std::string& mime_type);
+    // Nothing by default: a subclass adds its headers here.
+    virtual void set_extra_headers(const std::string& /*path*/) {}
+    // If-None-Match against the Etag, else If-Modified-Since against
+    // get_modified_time() (RFC 9110 section 13.2.2).
+    virtual bool should_return_304();
+    virtual std::int64_t get_content_size();
+    // The bytes [start, end) of the file at `absolute_path` (all of it when
+    // neither is given), in 64 KiB pieces read as they are asked for.
+    // Throws HTTPError 404 if the file cannot be opened.
+    virtual ContentChunks get_content(const std::string& absolute_path,
+                                      std::optional<std::int64_t> start = std::nullopt,
+                                      std::optional<std::int64_t> end = std::nullopt);
+    // The version hash static_url appends and the Etag quotes: the SHA-512
+    // of get_content(absolute_path), hex, as Tornado; may throw.
+    virtual std::string get_content_version(const std::string& absolute_path);
+
+    // --- static_url's hooks (Tornado's classmethods). ---
+    // RequestHandler::static_url calls them on a handler of the
+    // static_handler_class that serves no request: they must not use
+    // request(), only `application`.
+
+    // static_url_prefix + path, with "?v=" + get_version() when asked and
+    // known.
+    virtual std::string make_static_url(const Application& application, const std::string& path,
+                                        bool include_version = true);
+    // The version of static_path's `path`, kept by the Application
+    // (Application::static_file_version); empty when it cannot be known.
+    virtual std::string get_version(const Application& application, const std::string& path);
+
     // "text/css" for "x.css"; "application/octet-stream" when unknown.
     static std::string content_type_for(std::string_view path);
-    // The version hash static_url appends and the Etag quotes: the file's
-    // SHA-512, hex, as Tornado; empty if the file cannot be read.
-    static std::string get_content_version(const std::string& absolute_path);
+
+protected:
+    // What get() has found so far (Tornado's attributes of the same names).
+    const std::string& root() const noexcept { return root_; }
+    const std::string& default_filename() const noexcept { return default_filename_; }
+    const std::string& path() const noexcept { return path_; }  // parse_url_path's
+    const std::optional<std::string>& absolute_path() const noexcept { return absolute_path_; }
+    std::optional<std::time_t> modified() const noexcept { return modified_; }
 
 private:
-    Task<void> serve(std::string path, bool include_body);
-    // The file for `path` under the root, or nothing after a redirect; throws
-    // HTTPError 403 / 404 (Tornado's validate_absolute_path).
-    std::optional<std::string> validate_path(const std::string& path);
-    bool should_return_304(std::time_t modified) const;
+    struct FileStat {
+        std::int64_t size = 0;
+        std::time_t modified = 0;
+    };
+    Task<void> serve(std::string url_path, bool include_body);
+    // absolute_path()'s size and time, asked of the system once (Tornado's _stat).
+    const FileStat& stat_file();
 
     std::string root_;
     std::string default_filename_;
+    std::string path_;
+    std::optional<std::string> absolute_path_;
+    std::optional<std::time_t> modified_;
+    std::optional<FileStat> stat_;
     std::optional<std::string> etag_;
 };
+
+// static_handler_class<Handler>(args...): see StaticHandlerClass.
+template <typename Handler = StaticFileHandler, typename... InitArgs>
+StaticHandlerClass static_handler_class(InitArgs... init_args) {
+    static_assert(std::is_base_of_v<StaticFileHandler, Handler>,
+                  "a static_handler_class derives from tornado::StaticFileHandler");
+    return {[] { return std::make_shared<Handler>(); },
+            [init_args...](StaticFileHandler& made, const std::string& static_path) {
+                static_cast<Handler&>(made).initialize(static_path, init_args...);
+            }};
+}
 
 // --- signed values (tornado.web's create_signed_value / decode_signed_value) --------
 
