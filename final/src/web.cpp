@@ -185,49 +185,117 @@ MissingArgumentError::MissingArgumentError(std::string arg_name)
 
 // --- signed values -----------------------------------------------------------------
 
+namespace {
+
 // Tornado's version 2 format, field for field (see tornado/web.h), so that
 // a cookie signed by Python Tornado with the same secret is read here and
-// the other way round. The key version is always 0: one secret, no
-// rotation (Tornado's dict of secrets is not implemented).
-std::string create_signed_value(std::string_view secret, std::string_view name,
-                                std::string_view value, std::time_t now) {
-    std::string to_sign = "2|" + format_field("0") + "|" + format_field(std::to_string(now)) + "|" +
-                          format_field(name) + "|" + format_field(detail::base64_encode(value)) +
-                          "|";
+// the other way round.
+std::string sign_v2(std::string_view secret, int key_version, std::string_view name,
+                    std::string_view value, std::time_t now) {
+    std::string to_sign = "2|" + format_field(std::to_string(key_version)) + "|" +
+                          format_field(std::to_string(now)) + "|" + format_field(name) + "|" +
+                          format_field(detail::base64_encode(value)) + "|";
     return to_sign + hmac_sha256_hex(secret, to_sign);
 }
 
-// Tornado's _decode_signed_value_v2. The order matters: the signature is
-// checked before anything in the value is trusted (the name, the
-// timestamp), and in constant time. Unlike Tornado, whose default minimum
-// version is 1, the unsigned-timestamp version 1 format is refused.
-std::optional<std::string> decode_signed_value(std::string_view secret, std::string_view name,
-                                               std::string_view signed_value, double max_age_days,
-                                               std::time_t now) {
-    if (!signed_value.starts_with("2|")) return std::nullopt;  // version 1 is not accepted
+// The fields of a version 2 value (Tornado's _decode_fields_v2).
+struct SignedFields {
+    int key_version = 0;
+    std::string_view timestamp;
+    std::string_view name;
+    std::string_view value;
+    std::string_view signed_part;  // everything the signature signs, "2|" included
+    std::string_view signature;    // the hex HMAC after the last field
+};
+
+// Digits only, and at most `max_digits` of them, so that the number
+// cannot overflow.
+std::optional<std::int64_t> parse_digits(std::string_view text, std::size_t max_digits) {
+    if (text.empty() || text.size() > max_digits ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    return std::stoll(std::string(text));
+}
+
+std::optional<SignedFields> split_v2(std::string_view signed_value) {
+    if (!signed_value.starts_with("2|")) return std::nullopt;
     std::string_view rest = signed_value.substr(2);
     std::optional<std::string_view> key_version = consume_field(rest);
     std::optional<std::string_view> timestamp = key_version ? consume_field(rest) : std::nullopt;
-    std::optional<std::string_view> name_field = timestamp ? consume_field(rest) : std::nullopt;
-    std::optional<std::string_view> value_field = name_field ? consume_field(rest) : std::nullopt;
-    if (!value_field) return std::nullopt;
-    // What is left after the four fields is the hex HMAC; it signs
-    // everything before it, the "2|" included.
-    std::string_view signature = rest;
-    std::string_view signed_part = signed_value.substr(0, signed_value.size() - signature.size());
-    if (!equal_in_constant_time(signature, hmac_sha256_hex(secret, signed_part)))
+    std::optional<std::string_view> name = timestamp ? consume_field(rest) : std::nullopt;
+    std::optional<std::string_view> value = name ? consume_field(rest) : std::nullopt;
+    if (!value) return std::nullopt;
+    std::optional<std::int64_t> version_number = parse_digits(*key_version, 9);
+    if (!version_number) return std::nullopt;
+    // What is left after the four fields is the hex HMAC.
+    return SignedFields{static_cast<int>(*version_number),
+                        *timestamp,
+                        *name,
+                        *value,
+                        signed_value.substr(0, signed_value.size() - rest.size()),
+                        rest};
+}
+
+// Tornado's _decode_signed_value_v2 once the key is chosen. The order
+// matters: the signature is checked before anything in the value is
+// trusted (the name, the timestamp), and in constant time.
+std::optional<std::string> check_v2(std::string_view secret, const SignedFields& fields,
+                                    std::string_view name, double max_age_days, std::time_t now) {
+    if (!equal_in_constant_time(fields.signature, hmac_sha256_hex(secret, fields.signed_part)))
         return std::nullopt;
-    if (*name_field != name) return std::nullopt;
-    // Digits only, and at most 18 of them: std::stoll cannot overflow (it
-    // would throw), and no real timestamp is that long.
-    if (timestamp->empty() || timestamp->size() > 18 ||
-        !std::all_of(timestamp->begin(), timestamp->end(),
-                     [](char c) { return c >= '0' && c <= '9'; })) {
-        return std::nullopt;
-    }
+    if (fields.name != name) return std::nullopt;
+    // At most 18 digits: no real timestamp is that long.
+    std::optional<std::int64_t> timestamp = parse_digits(fields.timestamp, 18);
+    if (!timestamp) return std::nullopt;
     double age_limit = static_cast<double>(now) - max_age_days * 86400;
-    if (static_cast<double>(std::stoll(std::string(*timestamp))) < age_limit) return std::nullopt;
-    return detail::base64_decode(*value_field);  // nothing if it is not base64
+    if (static_cast<double>(*timestamp) < age_limit) return std::nullopt;
+    return detail::base64_decode(fields.value);  // nothing if it is not base64
+}
+
+}  // namespace
+
+// One secret: its key version is 0, as in Tornado.
+std::string create_signed_value(std::string_view secret, std::string_view name,
+                                std::string_view value, std::time_t now) {
+    return sign_v2(secret, 0, name, value, now);
+}
+
+std::string create_signed_value(const SigningKeys& keys, int key_version, std::string_view name,
+                                std::string_view value, std::time_t now) {
+    auto key = keys.find(key_version);
+    if (key == keys.end()) {
+        throw std::out_of_range("create_signed_value: no key of version " +
+                                std::to_string(key_version));
+    }
+    return sign_v2(key->second, key_version, name, value, now);
+}
+
+// Unlike Tornado, whose default minimum version is 1, the unsigned-timestamp
+// version 1 format is refused. With one secret, the key version the value
+// names is not looked at, as in Tornado.
+std::optional<std::string> decode_signed_value(std::string_view secret, std::string_view name,
+                                               std::string_view signed_value, double max_age_days,
+                                               std::time_t now) {
+    std::optional<SignedFields> fields = split_v2(signed_value);
+    if (!fields) return std::nullopt;
+    return check_v2(secret, *fields, name, max_age_days, now);
+}
+
+std::optional<std::string> decode_signed_value(const SigningKeys& keys, std::string_view name,
+                                               std::string_view signed_value, double max_age_days,
+                                               std::time_t now) {
+    std::optional<SignedFields> fields = split_v2(signed_value);
+    if (!fields) return std::nullopt;
+    auto key = keys.find(fields->key_version);
+    if (key == keys.end()) return std::nullopt;
+    return check_v2(key->second, *fields, name, max_age_days, now);
+}
+
+std::optional<int> get_signature_key_version(std::string_view signed_value) {
+    std::optional<SignedFields> fields = split_v2(signed_value);
+    if (!fields) return std::nullopt;
+    return fields->key_version;
 }
 
 // --- RequestDispatcher -------------------------------------------------------------
@@ -900,7 +968,7 @@ void RequestHandler::require_setting(std::string_view name, std::string_view fea
     const ApplicationSettings& settings = application_->settings();
     bool present;
     if (name == "cookie_secret") {
-        present = !settings.cookie_secret.empty();
+        present = !settings.cookie_secret.empty() || !settings.cookie_secrets.empty();
     } else if (name == "login_url") {
         present = !settings.login_url.empty();
     } else if (name == "static_path") {
@@ -928,7 +996,13 @@ void RequestHandler::require_setting(std::string_view name, std::string_view fea
 std::string RequestHandler::create_signed_value(std::string_view name,
                                                 std::string_view value) const {
     require_setting("cookie_secret", "secure cookies");
-    return tornado::create_signed_value(application_->settings().cookie_secret, name, value);
+    const ApplicationSettings& settings = application_->settings();
+    if (settings.cookie_secrets.empty())
+        return tornado::create_signed_value(settings.cookie_secret, name, value);
+    if (!settings.key_version)
+        throw std::logic_error("key_version setting must be used with cookie_secrets");
+    return tornado::create_signed_value(settings.cookie_secrets, *settings.key_version, name,
+                                        value);
 }
 
 void RequestHandler::set_secure_cookie(std::string_view name, std::string_view value,
@@ -942,7 +1016,17 @@ std::optional<std::string> RequestHandler::get_secure_cookie(std::string_view na
     require_setting("cookie_secret", "secure cookies");
     std::optional<std::string> cookie = get_cookie(name);
     if (!cookie) return std::nullopt;
-    return decode_signed_value(application_->settings().cookie_secret, name, *cookie, max_age_days);
+    const ApplicationSettings& settings = application_->settings();
+    if (!settings.cookie_secrets.empty())
+        return decode_signed_value(settings.cookie_secrets, name, *cookie, max_age_days);
+    return decode_signed_value(settings.cookie_secret, name, *cookie, max_age_days);
+}
+
+std::optional<int> RequestHandler::get_secure_cookie_key_version(std::string_view name) const {
+    require_setting("cookie_secret", "secure cookies");
+    std::optional<std::string> cookie = get_cookie(name);
+    if (!cookie) return std::nullopt;
+    return get_signature_key_version(*cookie);
 }
 
 // Tornado's current_user property: get_current_user() runs at most once

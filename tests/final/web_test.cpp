@@ -1024,6 +1024,64 @@ TEST(SignedValueTest, MatchesPythonTornado) {
     }
 }
 
+TEST(SignedValueTest, KeyVersionsMatchPythonTornado) {
+    // tornado.web.create_signed_value({1: "old", 2: "new"}, "user", "ann",
+    //                                 clock=lambda: 1300000000, key_version=2)
+    const std::string python =
+        "2|1:2|10:1300000000|4:user|4:YW5u|"
+        "11ea5a7f0221df41b48d4834a4de3a4f89020f3d9df747aba5fcfb6d56b2885d";
+    const SigningKeys keys{{1, "old"}, {2, "new"}};
+    EXPECT_EQ(create_signed_value(keys, 2, "user", "ann", 1300000000), python);
+    EXPECT_EQ(decode_signed_value(keys, "user", python, 31, 1300000000), "ann");
+    EXPECT_EQ(get_signature_key_version(python), 2);
+    // The key of the version the value names, and no other.
+    EXPECT_EQ(decode_signed_value(SigningKeys{{1, "old"}}, "user", python, 31, 1300000000), std::nullopt);
+    EXPECT_EQ(decode_signed_value(SigningKeys{{2, "old"}}, "user", python, 31, 1300000000), std::nullopt);
+    EXPECT_EQ(decode_signed_value("new", "user", python, 31, 1300000000), "ann");
+    EXPECT_THROW(create_signed_value(keys, 3, "user", "ann"), std::out_of_range);
+    for (std::string_view other : {"", "1|x|y", "2|1:x|10:1300000000|4:user|4:YW5u|00", "2|1:1|"}) {
+        EXPECT_EQ(get_signature_key_version(other), std::nullopt) << other;
+    }
+}
+
+// Replacing a key: cookies signed with the old one are still read while it
+// is kept, and the handler can see which key signed each (to sign it anew).
+class KeyRotationTest : public testing::AsyncHTTPTestCase {
+protected:
+    class SignHandler : public RequestHandler {
+    public:
+        void get(const PathArgs&) override { set_secure_cookie("user", "ann"); }
+    };
+    class CheckHandler : public RequestHandler {
+    public:
+        void get(const PathArgs&) override {
+            std::optional<int> version = get_secure_cookie_key_version("user");
+            write(get_secure_cookie("user").value_or("(none)") + " " +
+                  (version ? std::to_string(*version) : "-"));
+        }
+    };
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.cookie_secrets = {{1, "old"}, {2, "new"}};
+        settings.key_version = 2;
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{{"/sign", handler<SignHandler>()}, {"/check", handler<CheckHandler>()}},
+            settings);
+    }
+};
+
+TEST_F(KeyRotationTest, OldKeysAreReadNewCookiesUseKeyVersion) {
+    std::string set = fetch("/sign").headers.get("Set-Cookie");
+    std::string value = set.substr(5, set.find(';') - 5);
+    EXPECT_TRUE(value.starts_with("2|1:2|")) << value;
+    EXPECT_EQ(fetch("/check", with_header("Cookie", "user=" + value)).body, "ann 2");
+    std::string old = create_signed_value(SigningKeys{{1, "old"}}, 1, "user", "bob");
+    EXPECT_EQ(fetch("/check", with_header("Cookie", "user=\"" + old + "\"")).body, "bob 1");
+    std::string unknown = create_signed_value(SigningKeys{{7, "old"}}, 7, "user", "eve");
+    EXPECT_EQ(fetch("/check", with_header("Cookie", "user=\"" + unknown + "\"")).body, "(none) 7");
+    EXPECT_EQ(fetch("/check").body, "(none) -");
+}
+
 // --- users --------------------------------------------------------------------------
 
 TEST_F(WebTest, RequireAuthenticatedRedirectsGetAndRefusesPost) {

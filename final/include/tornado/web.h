@@ -419,6 +419,11 @@ public:
     std::optional<std::string> get_secure_cookie(std::string_view name,
                                                  double max_age_days = 31) const;
     std::string create_signed_value(std::string_view name, std::string_view value) const;
+    // The key version that signed the cookie `name` (with cookie_secrets),
+    // or nothing when there is no such cookie or it is not version 2. It
+    // says which key signed it, not that the signature is good: use
+    // get_secure_cookie for the value.
+    std::optional<int> get_secure_cookie_key_version(std::string_view name) const;
 
     // The user of this request: get_current_user() the first time it is
     // asked (override it, e.g. from a signed cookie), then kept.
@@ -709,6 +714,9 @@ inline URLSpec url(std::string pattern, HandlerFactory factory, std::string name
     return URLSpec(std::move(pattern), std::move(factory), std::move(name));
 }
 
+// Signing keys by key version (ApplicationSettings::cookie_secrets).
+using SigningKeys = std::map<int, std::string>;
+
 // The class that serves static_path, and the arguments its initialize()
 // takes after the folder (Tornado's static_handler_class and
 // static_handler_args, in one value):
@@ -731,8 +739,13 @@ struct ApplicationSettings {
     bool debug = false;
     std::optional<bool> serve_traceback{};  // nothing: follows debug
     std::string cookie_secret{};            // for set_secure_cookie
-    std::string login_url{};                // for require_authenticated
-    std::string static_path{};              // a folder: adds the /static/ route
+    // Instead of cookie_secret, several keys by version (Tornado's dict
+    // cookie_secret): key_version signs new cookies, and a cookie is read
+    // with the key of the version it names.
+    SigningKeys cookie_secrets{};
+    std::optional<int> key_version{};
+    std::string login_url{};    // for require_authenticated
+    std::string static_path{};  // a folder: adds the /static/ route
     std::string static_url_prefix = "/static/";
     // Unset: StaticFileHandler with no default_filename.
     StaticHandlerClass static_handler_class{};
@@ -1095,10 +1108,27 @@ StaticHandlerClass static_handler_class(InitArgs... init_args) {
 std::string create_signed_value(std::string_view secret, std::string_view name,
                                 std::string_view value, std::time_t now = std::time(nullptr));
 // The value, if `signed_value` was made by create_signed_value with this
-// secret and name, and is younger than max_age_days.
+// secret and name, and is younger than max_age_days. Only version 2 is
+// read (as Tornado with min_version=2): version 1 signs no timestamp.
 std::optional<std::string> decode_signed_value(std::string_view secret, std::string_view name,
                                                std::string_view signed_value,
                                                double max_age_days = 31,
                                                std::time_t now = std::time(nullptr));
+
+// With several keys by version (Tornado's dict cookie_secret), so that a
+// key can be replaced while the values signed with the old one are still
+// read. The value records the key version that signed it.
+// Signed with keys[key_version]; std::out_of_range if there is none.
+std::string create_signed_value(const SigningKeys& keys, int key_version, std::string_view name,
+                                std::string_view value, std::time_t now = std::time(nullptr));
+// Checked with the key of the version the value names; nothing if that
+// version is not in `keys`.
+std::optional<std::string> decode_signed_value(const SigningKeys& keys, std::string_view name,
+                                               std::string_view signed_value,
+                                               double max_age_days = 31,
+                                               std::time_t now = std::time(nullptr));
+// The key version a version 2 value names (not checked against any key);
+// nothing for another version or a malformed value.
+std::optional<int> get_signature_key_version(std::string_view signed_value);
 
 }  // namespace tornado
