@@ -1669,6 +1669,26 @@ void RequestHandler::handle_request_exception(std::exception_ptr error) {
     send_error(status, error);
 }
 
+// --- FallbackHandler ---------------------------------------------------------------
+
+void RequestHandler::finished_elsewhere() {
+    finished_ = true;
+    try {
+        on_finish();
+    } catch (...) {
+        app_log.error("Exception in on_finish of {}: {}", request_summary(),
+                      exception_text(std::current_exception()));
+    }
+}
+
+// Tornado's order: the fallback, then _finished and on_finish(). A
+// callback that throws leaves the handler unfinished, so the exception
+// becomes the usual error page (if the callback had not answered yet).
+void FallbackHandler::prepare() {
+    fallback_(request_ptr());
+    finished_elsewhere();
+}
+
 // --- RedirectHandler ---------------------------------------------------------------
 
 void RedirectHandler::initialize(std::string url, bool permanent) {

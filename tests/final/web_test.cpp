@@ -1082,6 +1082,71 @@ TEST_F(KeyRotationTest, OldKeysAreReadNewCookiesUseKeyVersion) {
     EXPECT_EQ(fetch("/check").body, "(none) -");
 }
 
+// --- FallbackHandler ----------------------------------------------------------------
+
+// A plain server callback, mounted under /legacy/: it answers through the
+// connection, at once or on a later turn of the loop.
+void legacy_server(std::shared_ptr<HTTPServerRequest> request) {
+    auto answer = [request] {
+        std::string body = "legacy " + request->method + " " + request->path + " " + request->body;
+        HTTPHeaders headers{{"Content-Type", "text/plain"},
+                            {"Content-Length", std::to_string(body.size())}};
+        request->connection->write_headers(ResponseStartLine{"HTTP/1.1", 200, "OK"}, headers, body);
+        request->connection->finish();
+    };
+    if (request->path.ends_with("/later")) {
+        IOLoop::current().add_callback(answer);
+    } else if (request->path.ends_with("/broken")) {
+        throw std::runtime_error("the legacy server failed");
+    } else {
+        answer();
+    }
+}
+
+class FallbackTest : public testing::AsyncHTTPTestCase {
+protected:
+    class FinishCounter : public FallbackHandler {
+    public:
+        void on_finish() override { ++finishes; }
+    };
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        return std::make_shared<Application>(std::vector<URLSpec>{
+            {"/legacy/.*", handler<FinishCounter>(FallbackHandler::Callback(legacy_server))}});
+    }
+    static inline int finishes = 0;
+};
+
+TEST_F(FallbackTest, TheCallbackAnswersNowOrLaterAndTheConnectionGoesOn) {
+    finishes = 0;
+    HTTPResponse now = fetch("/legacy/now");
+    EXPECT_EQ(now.code, 200);
+    EXPECT_EQ(now.body, "legacy GET /legacy/now ");
+    HTTPRequest post;
+    post.method = "POST";
+    post.body = "the body";
+    EXPECT_EQ(fetch("/legacy/later", post).body, "legacy POST /legacy/later the body");
+    EXPECT_EQ(finishes, 2);
+}
+
+// Two requests on one connection: the handler left the connection to the
+// callback, which finished each response.
+TEST(FallbackKeepAlive, TheNextRequestWaitsForTheCallbacksAnswer) {
+    testing::ServerThread server([] {
+        auto app = std::make_shared<Application>(std::vector<URLSpec>{
+            {"/legacy/.*", handler<FallbackHandler>(FallbackHandler::Callback(legacy_server))}});
+        return std::make_unique<HTTPServer>(app);
+    });
+    testing::RawClient client(server.port());
+    client.send("GET /legacy/later HTTP/1.1\r\nHost: x\r\n\r\nGET /legacy/now HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(client.read_response().body, "legacy GET /legacy/later ");
+    EXPECT_EQ(client.read_response().body, "legacy GET /legacy/now ");
+}
+
+TEST_F(FallbackTest, ACallbackThatThrowsIsA500) {
+    testing::ExpectLog expected(app_log, "Uncaught exception");
+    EXPECT_EQ(fetch("/legacy/broken").code, 500);
+}
+
 // --- users --------------------------------------------------------------------------
 
 TEST_F(WebTest, RequireAuthenticatedRedirectsGetAndRefusesPost) {

@@ -626,6 +626,11 @@ protected:
     // WebSocketHandler, whose connection speaks another protocol once its
     // 101 is sent. response_headers() is empty afterwards.
     void forget_response() noexcept;
+    // The request was answered by someone else, straight through
+    // request().connection (FallbackHandler's callback): the handler sends
+    // nothing more and is finished, and on_finish() runs. Nothing is logged
+    // here; the other party logs its request if it wants to.
+    void finished_elsewhere();
 
 private:
     friend class Application;
@@ -967,6 +972,23 @@ public:
 private:
     std::string url_;
     bool permanent_ = true;
+};
+
+// Hands the request to a plain HTTPServer callback, which answers it
+// through request->connection (write_headers, write, finish), now or later
+// (Tornado's FallbackHandler, whose usual fallback is a WSGI application).
+// The callback gets the request whole, body included, after the XSRF
+// check; the handler itself writes nothing.
+//
+//   {"/legacy/.*", handler<FallbackHandler>(FallbackHandler::Callback(legacy_server))}
+class FallbackHandler : public RequestHandler {
+public:
+    using Callback = std::function<void(std::shared_ptr<HTTPServerRequest>)>;
+    void initialize(Callback fallback) { fallback_ = std::move(fallback); }
+    void prepare() override;
+
+private:
+    Callback fallback_;
 };
 
 // Python's str.format for positional fields, plus "\N" group references
