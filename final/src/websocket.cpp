@@ -803,6 +803,8 @@ struct WebSocketClientConnection::State final : detail::WebSocketDelegate {
     std::optional<std::string> subprotocol;
     std::optional<detail::WebSocketProtocol> protocol;
     std::function<void(std::optional<WebSocketMessage>)> on_message_callback;
+    std::function<void(std::string)> on_ping;
+    std::function<void(std::string)> on_pong;
     // One message waits here; the read loop waits for room (Tornado's Queue(1)).
     Queue<std::optional<WebSocketMessage>> messages{1};
     bool closed = false;
@@ -818,8 +820,12 @@ struct WebSocketClientConnection::State final : detail::WebSocketDelegate {
         // server is read no faster than the application takes messages.
         return messages.put(WebSocketMessage{std::move(message), binary});
     }
-    void on_ws_ping(std::string) override {}
-    void on_ws_pong(std::string) override {}
+    void on_ws_ping(std::string data) override {
+        if (on_ping && !abandoned) on_ping(std::move(data));
+    }
+    void on_ws_pong(std::string data) override {
+        if (on_pong && !abandoned) on_pong(std::move(data));
+    }
     void on_ws_connection_close() override {
         closed = true;
         if (abandoned) return;
@@ -838,7 +844,10 @@ WebSocketClientConnection::WebSocketClientConnection(std::shared_ptr<State> stat
 WebSocketClientConnection::~WebSocketClientConnection() {
     if (!state_) return;
     state_->abandoned = true;
-    state_->on_message_callback = nullptr;  // it may hold what is being destroyed with us
+    // They may hold what is being destroyed with us.
+    state_->on_message_callback = nullptr;
+    state_->on_ping = nullptr;
+    state_->on_pong = nullptr;
     if (state_->protocol && !state_->protocol->is_closing()) state_->protocol->close();
 }
 
@@ -936,6 +945,8 @@ std::unique_ptr<WebSocketClientConnection> open_connection(detail::UpgradedConne
     state->url = std::move(url);
     state->headers = std::move(upgraded.response.headers);
     state->on_message_callback = std::move(options.on_message_callback);
+    state->on_ping = std::move(options.on_ping);
+    state->on_pong = std::move(options.on_pong);
     WebSocketParams params{options.ping_interval, options.ping_timeout, options.max_message_size,
                            options.compression_options};
     state->protocol.emplace(*state, std::move(upgraded.stream), /*client=*/true, params,

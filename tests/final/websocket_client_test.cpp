@@ -4,6 +4,7 @@
 // break the rules on purpose.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <memory>
@@ -28,6 +29,8 @@ public:
     void on_message(std::string message, bool binary) override {
         if (message == "close me") {
             close(4000, "as asked");
+        } else if (message == "ping me") {
+            ping("from the server");
         } else if (message == "big") {
             write_message(std::string(2000, 'b'), true);
         } else {
@@ -160,6 +163,22 @@ TEST_F(WebSocketClient, PingsReachTheServer) {
     ws->ping("are you there");
     EXPECT_TRUE(server_saw("ping are you there"));
     EXPECT_THROW(ws->ping(std::string(126, 'x')), std::invalid_argument);
+}
+
+// Tornado's on_ping and on_pong of a client, as options here.
+TEST_F(WebSocketClient, TheClientIsToldOfPingsAndPongs) {
+    std::vector<std::string> client_events;
+    WebSocketConnectOptions options;
+    options.on_ping = [&](std::string data) { client_events.push_back("ping " + data); };
+    options.on_pong = [&](std::string data) { client_events.push_back("pong " + data); };
+    Connection ws = connect("/echo", options);
+    ws->ping("hello");
+    run_sync([&]() -> Task<void> {
+        co_await ws->write_message("ping me");
+        while (client_events.size() < 2) co_await sleep(5ms);
+    });
+    std::sort(client_events.begin(), client_events.end());  // the two may come in either order
+    EXPECT_EQ(client_events, (std::vector<std::string>{"ping from the server", "pong hello"}));
 }
 
 TEST_F(WebSocketClient, PingIntervalPingsTheServer) {

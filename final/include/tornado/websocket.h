@@ -355,6 +355,11 @@ struct WebSocketConnectOptions {
     std::optional<IOLoop::Clock::duration> connect_timeout{};
     // Each message goes here instead of to read_message(); no value: closed.
     std::function<void(std::optional<WebSocketMessage>)> on_message_callback{};
+    // The data of each ping the server sends (it is answered with a pong
+    // before this runs) and of each pong it sends (Tornado's on_ping and
+    // on_pong, which a subclass of WebSocketClientConnection overrides).
+    std::function<void(std::string)> on_ping{};
+    std::function<void(std::string)> on_pong{};
     // Offer permessage-deflate.
     std::optional<WebSocketCompressionOptions> compression_options{};
     std::optional<IOLoop::Clock::duration> ping_interval{};
