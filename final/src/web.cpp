@@ -34,6 +34,7 @@
 #include "base64.h"
 #include "hex.h"
 #include "random_bytes.h"
+#include "tornado/autoreload.h"
 #include "tornado/log.h"
 
 namespace tornado {
@@ -458,6 +459,10 @@ HTTPServer& Application::listen(std::uint16_t port, const std::string& address,
     auto server = std::make_unique<HTTPServer>(*this, std::move(options));
     server->listen(port, address);
     servers_.push_back(std::move(server));
+    // Tornado starts it in Application's constructor; here it waits for a
+    // program that serves, so a test that makes an Application in debug
+    // does not watch its own binary.
+    if (settings_.autoreload.value_or(settings_.debug)) autoreload::start();
     return *servers_.back();
 }
 

@@ -739,11 +739,14 @@ struct StaticHandlerClass {
 // Application settings (Tornado's **settings; only the ones the C++
 // framework uses).
 struct ApplicationSettings {
-    // Shows exception details on error pages (serve_traceback). Tornado's
-    // debug also reloads code: C++ cannot.
+    // Shows exception details on error pages (serve_traceback), reads
+    // edited templates (compiled_template_cache) and restarts the program
+    // when it is rebuilt (autoreload), unless those say otherwise.
     bool debug = false;
     std::optional<bool> serve_traceback{};  // nothing: follows debug
-    std::string cookie_secret{};            // for set_secure_cookie
+    // listen() starts tornado/autoreload.h's watch (nothing: follows debug).
+    std::optional<bool> autoreload{};
+    std::string cookie_secret{};  // for set_secure_cookie
     // Instead of cookie_secret, several keys by version (Tornado's dict
     // cookie_secret): key_version signs new cookies, and a cookie is read
     // with the key of the version it names.
