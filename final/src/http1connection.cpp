@@ -456,7 +456,14 @@ struct ResponseFacts {
     bool server = false;
     bool connection = false;
     bool connection_close = false;
+    // A Date or Server with an empty value: the application wants none
+    // (RequestHandler::clear_header), so neither it nor ours goes out.
+    bool blank_to_omit = false;
 };
+
+bool is_blank_to_omit(std::string_view name, std::string_view value) {
+    return value.empty() && (name == kDate || name == kServer);
+}
 
 // One pass over the application's headers. Names are compared exactly:
 // HTTPHeaders stores them in Http-Header-Case already, so the hot path
@@ -466,8 +473,16 @@ ResponseFacts facts_of(const HTTPHeaders& headers) {
     for (HTTPHeaders::Field field : headers) {
         std::string_view name = field.name;  // already Http-Header-Case
         switch (name.size()) {
-            case kDate.size(): facts.date = facts.date || name == kDate; break;
-            case kServer.size(): facts.server = facts.server || name == kServer; break;
+            case kDate.size():
+                if (name != kDate) break;
+                facts.date = true;
+                facts.blank_to_omit = facts.blank_to_omit || field.value.empty();
+                break;
+            case kServer.size():
+                if (name != kServer) break;
+                facts.server = true;
+                facts.blank_to_omit = facts.blank_to_omit || field.value.empty();
+                break;
             case kConnection.size():
                 if (name != kConnection) break;
                 facts.connection = true;
@@ -551,11 +566,13 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
     out += ' ';
     out.append(reason);
     out.append("\r\n"sv);
-    if (connection_value.empty() || !facts.connection) {
+    bool skip_connection = !connection_value.empty() && facts.connection;
+    if (!skip_connection && !facts.blank_to_omit) {
         headers.write_to(out);
     } else {
         for (HTTPHeaders::Field field : headers) {
-            if (field.name == kConnection) continue;
+            if (skip_connection && field.name == kConnection) continue;
+            if (is_blank_to_omit(field.name, field.value)) continue;
             out.append(field.name).append(": "sv).append(field.value).append("\r\n"sv);
         }
     }

@@ -34,6 +34,7 @@
 #include "base64.h"
 #include "hex.h"
 #include "random_bytes.h"
+#include "text.h"
 #include "tornado/autoreload.h"
 #include "tornado/log.h"
 
@@ -160,6 +161,11 @@ void remove_control_characters(std::string& value) {
         unsigned char u = static_cast<unsigned char>(c);
         if (u <= 0x08 || (u >= 0x0e && u <= 0x1f)) c = ' ';
     }
+}
+
+// 1xx, 204 and 304: the statuses whose responses have no body.
+bool status_without_body(int status) {
+    return status == 204 || status == 304 || (status >= 100 && status < 200);
 }
 
 // For log lines: some handlers log with no exception in hand.
@@ -930,18 +936,21 @@ void RequestHandler::set_cookie(std::string_view name, std::string_view value,
                                     json_encode(JSON(replace_invalid_utf8(name))) + ": " +
                                     json_encode(JSON(replace_invalid_utf8(value))));
     }
+    // The attributes in the order Python's Morsel writes them (sorted by
+    // their lower-case names), so that our Set-Cookie headers read as
+    // Tornado's do. An expires given wins over expires_days, as in Tornado.
     std::string header = std::string(name) + "=" + quote_cookie_value(value);
     if (!options.domain.empty()) header += "; Domain=" + options.domain;
     std::optional<std::time_t> expires = options.expires;
-    if (options.expires_days) {
+    if (options.expires_days && !expires) {
         expires = std::time(nullptr) + static_cast<std::time_t>(*options.expires_days * 86400);
     }
     if (expires) header += "; expires=" + format_timestamp(*expires);
-    if (!options.path.empty()) header += "; Path=" + options.path;
-    if (options.max_age) header += "; Max-Age=" + std::to_string(*options.max_age);
     if (options.httponly) header += "; HttpOnly";
-    if (options.secure) header += "; Secure";
+    if (options.max_age) header += "; Max-Age=" + std::to_string(*options.max_age);
+    if (!options.path.empty()) header += "; Path=" + options.path;
     if (!options.samesite.empty()) header += "; SameSite=" + options.samesite;
+    if (options.secure) header += "; Secure";
     // Domain, Path and SameSite come from the caller unchecked: a CR or LF
     // in one would end the Set-Cookie header and start another (response
     // splitting). Name and value were checked above.
@@ -1325,7 +1334,18 @@ void RequestHandler::add_header(std::string_view name, std::string_view value) {
     headers_.add(name, value);
 }
 
-void RequestHandler::clear_header(std::string_view name) { headers_.remove(name); }
+// Date and Server are added by the connection to a response that has
+// none, so clearing them leaves an empty value, which tells the connection
+// to send neither its own nor this one (format_head in
+// http1connection.cpp).
+void RequestHandler::clear_header(std::string_view name) {
+    if (detail::equals_ignoring_case(name, "Server") ||
+        detail::equals_ignoring_case(name, "Date")) {
+        headers_.set(name, "");
+    } else {
+        headers_.remove(name);
+    }
+}
 
 // Only buffers: the Etag, the 304 and the Content-Length that finish()
 // works out need the whole body, so nothing goes to the connection before
@@ -1458,10 +1478,13 @@ void RequestHandler::settle_final_head() {
             set_status(304);
         }
     }
-    if (status_code_ == 204 || status_code_ == 304 || (status_code_ >= 100 && status_code_ < 200)) {
+    if (status_without_body(status_code_)) {
         // These statuses have no body (RFC 9110 sections 15.2, 15.3.5,
-        // 15.4.5). Tornado asserts the buffer is empty; this drops it.
-        write_buffer_.clear();
+        // 15.4.5). A handler that wrote one has a bug, which Tornado
+        // asserts: an exception here, so a 500 and a log line, rather than
+        // the body dropped without a word.
+        if (!write_buffer_.empty())
+            throw std::logic_error("Cannot send body with " + std::to_string(status_code_));
         // A 304 describes the representation the client has, not this
         // empty one (Tornado's _clear_representation_headers; RFC 9110
         // section 8.6 forbids Content-Length in 1xx and 204).
@@ -1594,14 +1617,23 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
     }
     set_status(status_code, reason);
     // write_error() is the application's code: if it fails, the page is
-    // whatever it wrote, finished below, rather than no response.
-    try {
-        write_error(status_code, error);
-    } catch (...) {
-        app_log.error("Uncaught exception in write_error: {}",
-                      exception_text(std::current_exception()));
+    // whatever it wrote, finished below, rather than no response. No page
+    // for a status that has no body (Tornado skips it for 304: an
+    // HTTPError(304) is the usual way to say "not modified").
+    if (!status_without_body(status_code)) {
+        try {
+            write_error(status_code, error);
+        } catch (...) {
+            app_log.error("Uncaught exception in write_error: {}",
+                          exception_text(std::current_exception()));
+        }
     }
-    if (!finished_) finish();
+    if (!finished_) {
+        // A write_error that set such a status and wrote anyway: the
+        // answer must still go out.
+        if (status_without_body(status_code_)) write_buffer_.clear();
+        finish();
+    }
 }
 
 // Tornado's default error page. The reason is escaped here, unlike in

@@ -168,6 +168,20 @@ public:
         if (what == "send_error") send_error(503);
         if (what == "not_a_status") throw HTTPError(42);
         if (what == "unsafe_reason") throw HTTPError(400, "", "two\r\nlines");
+        if (what == "not_modified") throw HTTPError(304);
+        if (what == "body204") {
+            set_status(204);
+            write("a body it cannot have");
+        }
+        if (what == "body304") {
+            set_status(304);
+            write("a body it cannot have");
+        }
+        if (what == "no_server") {
+            clear_header("Server");
+            clear_header("Date");
+            write("anonymous");
+        }
     }
 };
 
@@ -199,6 +213,11 @@ public:
             CookieOptions options;
             options.expires_days = 1;
             set_cookie("day", "1", options);
+        } else if (what == "expires_both") {
+            CookieOptions options;
+            options.expires = 1300000000;
+            options.expires_days = 1;  // expires wins, as in Tornado
+            set_cookie("both", "1", options);
         } else if (what == "clear") {
             clear_cookie("gone");
         } else if (what == "clear_all") {
@@ -899,6 +918,31 @@ TEST_F(WebTest, HTTPErrorThatCannotBeSentBecomesSafe) {
     EXPECT_EQ(response.reason, "Bad Request");
 }
 
+// Tornado's rules: an HTTPError(304) is a plain 304; a handler that writes
+// a body for a status that has none has a bug, answered 500 and logged.
+TEST_F(WebTest, BodilessStatuses) {
+    HTTPResponse not_modified = fetch("/errors/not_modified");
+    EXPECT_EQ(not_modified.code, 304);
+    EXPECT_EQ(not_modified.body, "");
+    for (std::string status : {"204", "304"}) {
+        testing::ExpectLog expected(app_log, "Cannot send body with " + status);
+        HTTPResponse response = fetch("/errors/body" + status);
+        EXPECT_EQ(response.code, 500) << status;
+        EXPECT_NE(response.body.find("500: Internal Server Error"), std::string::npos);
+    }
+}
+
+// Tornado's clear_header("Server"): the connection then adds none either.
+TEST_F(WebTest, ClearedServerAndDateHeadersAreNotSent) {
+    HTTPResponse plain = fetch("/");
+    EXPECT_TRUE(plain.headers.contains("Server"));
+    EXPECT_TRUE(plain.headers.contains("Date"));
+    HTTPResponse anonymous = fetch("/errors/no_server");
+    EXPECT_EQ(anonymous.body, "anonymous");
+    EXPECT_FALSE(anonymous.headers.contains("Server"));
+    EXPECT_FALSE(anonymous.headers.contains("Date"));
+}
+
 TEST_F(WebTest, SendErrorAndCustomWriteError) {
     EXPECT_EQ(fetch("/errors/send_error").code, 503);
     HTTPResponse custom = fetch("/custom_error");
@@ -930,13 +974,16 @@ TEST_F(WebTest, SetCookieHeaders) {
     std::vector<std::string> cookies = response.headers.get_list("Set-Cookie");
     ASSERT_EQ(cookies.size(), 3u);
     EXPECT_EQ(cookies[0], "plain=value; Path=/");
-    EXPECT_EQ(cookies[1], "full=x; Domain=example.com; Path=/sub; Max-Age=60; HttpOnly; Secure; SameSite=Lax");
+    // The order of Python's Morsel.OutputString, which Tornado's headers have.
+    EXPECT_EQ(cookies[1], "full=x; Domain=example.com; HttpOnly; Max-Age=60; Path=/sub; SameSite=Lax; Secure");
     EXPECT_EQ(cookies[2], "quoted=\"a\\073b\\\"c\"; Path=/");  // as Python's SimpleCookie quotes it
 }
 
 TEST_F(WebTest, CookieExpiresAndClear) {
     std::string day = fetch("/cookie/expires").headers.get("Set-Cookie");
     EXPECT_NE(day.find("expires="), std::string::npos);
+    EXPECT_EQ(fetch("/cookie/expires_both").headers.get("Set-Cookie"),
+              "both=1; expires=Sun, 13 Mar 2011 07:06:40 GMT; Path=/");
     std::string cleared = fetch("/cookie/clear").headers.get("Set-Cookie");
     EXPECT_TRUE(cleared.starts_with("gone=; expires=")) << cleared;
     std::optional<std::time_t> when = parse_http_date(cleared.substr(15, 29));

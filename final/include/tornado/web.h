@@ -553,6 +553,9 @@ public:
     }
     void set_header(std::string_view name, std::chrono::system_clock::time_point when);
     void add_header(std::string_view name, std::string_view value);
+    // Server and Date, which the connection adds to every response, are
+    // cleared by leaving them empty: response_headers() then shows "", and
+    // the response goes out without them.
     void clear_header(std::string_view name);
     const HTTPHeaders& response_headers() const noexcept { return headers_; }
     // Called by clear(): headers every response of this handler carries.
