@@ -19,9 +19,11 @@
 //
 //   queue     submit(): validate(), then start() at once or a place in `queue`
 //   connect   fetch_once: TCPClient, within connect_timeout and the deadline
-//   write     format_request: the whole request in one write, not awaited
+//   write     format_head: head and body in one write, not awaited; a body
+//             from body_producer is awaited (send_body)
 //   head      read_until_empty_line within max_header_size, then parse_head
-//   1xx       skipped, and the next head read (101 ends it for fetch_upgrade)
+//   1xx       skipped, and the next head read (101 ends it for fetch_upgrade;
+//             100 sends the body held back for expect_100_continue)
 //   body      read_body: chunked (chunked_body.h, the server's reader too),
 //             Content-Length, or until close; into a BodySink (gzip, limit)
 //   redirect  3xx with a Location: no body; run_fetch connects again with
@@ -35,13 +37,17 @@
 // it then finds its stream closed, fails, and its late outcome is dropped.
 #include "tornado/httpclient.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <charconv>
 #include <deque>
 #include <initializer_list>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "base64.h"
 #include "chunked_body.h"
 #include "text.h"
 #include "tornado/gen.h"
@@ -101,6 +107,10 @@ struct URL {
     std::uint16_t port = 80;
     std::string authority;  // as written: "127.0.0.1:8888", "[::1]:8888"; the Host header
     std::string target;     // "/search?q=1"
+    // From "user:password@" before the host, as written (Python's
+    // urlsplit does not percent-decode them either).
+    std::optional<std::string> username;
+    std::string password;
 };
 
 // The target goes into the request line as written: a space, CR or LF in
@@ -130,10 +140,10 @@ std::uint16_t parse_port(std::string_view url, std::string_view digits,
     return static_cast<std::uint16_t>(value);
 }
 
-// Stricter than Tornado's urlsplit: "user:pw@" (no Authorization support)
-// is refused with a message saying so, not half done; schemes other than
-// http and https get Tornado's message. The fragment is never sent
-// (the request-target of RFC 9112 section 3.2 has no place for it).
+// As Tornado's urlsplit: "user:pw@" before the host is taken out of the
+// authority (so out of Host) for basic authentication; schemes other than
+// http and https get Tornado's message. The fragment is never sent (the
+// request-target of RFC 9112 section 3.2 has no place for it).
 URL parse_url(std::string_view url) {
     std::size_t separator = url.find("://");
     if (separator == std::string_view::npos)
@@ -146,12 +156,18 @@ URL parse_url(std::string_view url) {
     std::string_view target = rest.substr(authority.size());
     target = target.substr(0, target.find('#'));
     if (has_space_or_control(url)) bad_url(url, "it holds a space or a control character");
-    if (authority.find('@') != std::string_view::npos)
-        bad_url(url, "credentials in URLs are not supported");
 
+    URL parsed;
+    // The last '@' ends the user information: a password may hold one.
+    if (std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+        std::string_view userinfo = authority.substr(0, at);
+        authority.remove_prefix(at + 1);
+        std::size_t colon = userinfo.find(':');
+        parsed.username = std::string(userinfo.substr(0, colon));
+        if (colon != std::string_view::npos) parsed.password = userinfo.substr(colon + 1);
+    }
     // The authority stays as written for Host (brackets and port
     // included); the host for connect loses the brackets.
-    URL parsed;
     parsed.secure = scheme == "https";
     parsed.authority = std::string(authority);
     std::string_view port;
@@ -190,17 +206,31 @@ void validate(const HTTPRequest& request) {
     if (!is_token(request.method)) {
         throw std::invalid_argument("Invalid method '" + request.method + "'");
     }
+    if (request.body && request.body_producer)
+        throw std::invalid_argument("body and body_producer are mutually exclusive");
+    // Tornado's SimpleAsyncHTTPClient refuses these, with these words.
+    if (!request.proxy_host.empty()) throw std::invalid_argument("proxy_host not supported");
+    if (request.proxy_port) throw std::invalid_argument("proxy_port not supported");
+    if (!request.proxy_username.empty())
+        throw std::invalid_argument("proxy_username not supported");
+    if (!request.proxy_password.empty())
+        throw std::invalid_argument("proxy_password not supported");
+    if (!request.proxy_auth_mode.empty())
+        throw std::invalid_argument("proxy_auth_mode not supported");
+    if (!request.auth_mode.empty() && request.auth_mode != "basic")
+        throw std::invalid_argument("unsupported auth_mode " + request.auth_mode);
     if (!request.allow_nonstandard_methods) {
         if (!one_of(request.method, {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})) {
             throw std::invalid_argument("Unknown method " + request.method +
                                         " (unless allow_nonstandard_methods is true)");
         }
         bool body_expected = one_of(request.method, {"POST", "PATCH", "PUT"});
-        if (body_expected && !request.body) {
+        bool body_present = request.body || request.body_producer;
+        if (body_expected && !body_present) {
             throw std::invalid_argument("Method " + request.method +
                                         " needs a body (unless allow_nonstandard_methods is true)");
         }
-        if (!body_expected && request.body) {
+        if (!body_expected && body_present) {
             throw std::invalid_argument(
                 "Method " + request.method +
                 " must not have a body (unless allow_nonstandard_methods is true)");
@@ -209,13 +239,28 @@ void validate(const HTTPRequest& request) {
     parse_url(request.url);
 }
 
-// The request line, our headers, the caller's, the empty line, the body,
-// in one string. Ours are Tornado's: Host (RFC 9112 section 3.2 requires
-// it), "Connection: close" (no connection is reused), Content-Length (a
-// body is never sent chunked). Where the caller set one, ours gives way
-// (Host, Connection, Accept-Encoding, Content-Type) or replaces it
-// (Content-Length, User-Agent): no field goes out twice.
-std::string format_request(const HTTPRequest& request, const URL& url) {
+// A body_producer's body goes out chunked unless the caller gave its length.
+bool chunked_body(const HTTPRequest& request) {
+    return request.body_producer && !request.headers.contains("Content-Length");
+}
+
+// The user and password of basic authentication: the URL's, else the
+// request's (Tornado's order).
+std::optional<std::string> basic_credentials(const HTTPRequest& request, const URL& url) {
+    if (url.username) return encode_username_password(*url.username, url.password);
+    if (request.auth_username) {
+        return encode_username_password(*request.auth_username, request.auth_password.value_or(""));
+    }
+    return std::nullopt;
+}
+
+// The request line, our headers, the caller's and the empty line. Ours are
+// Tornado's: Host (RFC 9112 section 3.2 requires it), "Connection: close"
+// (no connection is reused), Content-Length for a body, and the fields the
+// request's own settings make. Where the caller set one, ours gives way
+// (Host, Connection, Accept-Encoding, Content-Type) or replaces it (the
+// others): no field goes out twice.
+std::string format_head(const HTTPRequest& request, const URL& url) {
     const HTTPHeaders& theirs = request.headers;
     HTTPHeaders ours;
     if (!theirs.contains("Host")) ours.add("Host", url.authority);
@@ -224,20 +269,48 @@ std::string format_request(const HTTPRequest& request, const URL& url) {
     if (request.decompress_response && !theirs.contains("Accept-Encoding"))
         ours.add("Accept-Encoding", "gzip");
     if (request.body) ours.add("Content-Length", std::to_string(request.body->size()));
+    if (chunked_body(request)) ours.add("Transfer-Encoding", "chunked");
     if (request.method == "POST" && !theirs.contains("Content-Type")) {
         ours.add("Content-Type", "application/x-www-form-urlencoded");
     }
+    if (std::optional<std::string> credentials = basic_credentials(request, url))
+        ours.add("Authorization", "Basic " + detail::base64_encode(*credentials));
+    if (request.if_modified_since)
+        ours.add("If-Modified-Since", format_timestamp(*request.if_modified_since));
+    if (request.expect_100_continue) ours.add("Expect", "100-continue");
     std::string out = request.method + " " + url.target + " HTTP/1.1\r\n";
     ours.write_to(out);
     for (auto [name, value] : theirs) {
-        // Ours replace theirs where the request says so.
-        if (request.body && equals_ignoring_case(name, "Content-Length")) continue;
-        if (!request.user_agent.empty() && equals_ignoring_case(name, "User-Agent")) continue;
+        // Ours replace theirs: those that give way were not added.
+        if (ours.contains(name)) continue;
         out.append(name).append(": ").append(value).append("\r\n");
     }
     out += "\r\n";
-    if (request.body) out += *request.body;
     return out;
+}
+
+// The body, when it does not go out with the head: after a 100 Continue,
+// or from a body_producer, each piece framed as a chunk when the body is
+// chunked. An empty piece is not sent (as a chunk it would end the body).
+Task<void> send_body(std::shared_ptr<IOStream> stream, const HTTPRequest& request) {
+    if (request.body) {
+        co_await stream->write(std::string_view(*request.body));
+        co_return;
+    }
+    if (!request.body_producer) co_return;
+    bool chunked = chunked_body(request);
+    auto write = [stream, chunked](std::string piece) -> Future<void> {
+        if (piece.empty()) return detail::done_future();
+        if (!chunked) return stream->write(std::move(piece));
+        char size[17];
+        auto [end, error] = std::to_chars(size, size + sizeof size, piece.size(), 16);
+        std::string framed(size, end);
+        framed.append("\r\n").append(piece).append("\r\n");
+        return stream->write(std::move(framed));
+    };
+    Future<void> produced = request.body_producer(write);
+    co_await produced;
+    if (chunked) co_await stream->write("0\r\n\r\n");
 }
 
 // The codes Tornado follows (RFC 9110 section 15.4); 300 is left to a person.
@@ -416,6 +489,13 @@ struct PendingFetch {
     IOLoop* loop = nullptr;
     // When it left the queue (zero before): request_time counts from here.
     IOLoop::Clock::time_point started{};
+    // For HTTPResponse.start_time and time_info.
+    IOLoop::Clock::time_point queued{};
+    std::chrono::system_clock::time_point wall_started{};
+    IOLoop::Clock::time_point hop_started{};  // the last hop's
+    IOLoop::Clock::time_point connected{};
+    IOLoop::Clock::time_point first_byte{};  // of the final head
+    bool redirected = false;
     // started + request_timeout; none without one.
     std::optional<IOLoop::Clock::time_point> deadline;
     IOLoop::Timeout queue_timer;
@@ -508,6 +588,23 @@ HTTPResponse response_599(const PendingFetch& fetch, std::exception_ptr error) {
     return response;
 }
 
+// start_time and time_info (see tornado/httpclient.h), from the marks
+// fetch_once and start() left; a mark never made is left out.
+void add_times(const PendingFetch& fetch, HTTPResponse& response) {
+    using Seconds = std::chrono::duration<double>;
+    response.start_time = Seconds(fetch.wall_started.time_since_epoch()).count();
+    auto since_start = [&fetch](IOLoop::Clock::time_point mark) {
+        return Seconds(mark - fetch.started).count();
+    };
+    response.time_info["queue"] = Seconds(fetch.started - fetch.queued).count();
+    if (fetch.connected >= fetch.hop_started && fetch.connected.time_since_epoch().count() != 0)
+        response.time_info["connect"] = since_start(fetch.connected);
+    if (fetch.first_byte >= fetch.hop_started && fetch.first_byte.time_since_epoch().count() != 0)
+        response.time_info["starttransfer"] = since_start(fetch.first_byte);
+    if (fetch.redirected) response.time_info["redirect"] = since_start(fetch.hop_started);
+    response.time_info["total"] = response.request_time;
+}
+
 // Resolves the Future: the response, or the error (as a 599 response when
 // raise_error is false); neither means cancelled (the loop is closing).
 // A code outside 2xx is an error, as in Tornado; but 101 for fetch_upgrade.
@@ -515,6 +612,7 @@ void deliver(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exc
     if (response) {
         response->request = fetch.request;
         response->request_time = seconds_since_start(fetch);
+        add_times(fetch, *response);
         bool switched = fetch.upgrade && response->code == 101;
         if (!switched && (response->code < 200 || response->code >= 300)) {
             error = error_of_response(fetch, *response);
@@ -598,8 +696,11 @@ SSLOptions ssl_options_of(const HTTPRequest& request) {
 Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
                               std::shared_ptr<PendingFetch> fetch, const HTTPRequest& request,
                               const URL& url, bool may_follow) {
+    fetch->hop_started = IOLoop::time();
     ConnectOptions connect;
     connect.stream.max_buffer_size = client->options.max_buffer_size;
+    connect.source_ip = request.network_interface;
+    if (!request.allow_ipv6) connect.family = AF_INET;
     if (request.connect_timeout > IOLoop::Clock::duration::zero())
         connect.timeout = request.connect_timeout;
     if (fetch->deadline) {
@@ -622,6 +723,7 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
         throw HTTPTimeoutError("Timeout while connecting");
     }
     fetch->connecting = false;
+    fetch->connected = IOLoop::time();
     if (fetch->settled) {  // timed out, closed or cancelled meanwhile
         stream->close();
         throw HTTPStreamClosedError();
@@ -632,8 +734,13 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
     stream->set_nodelay(true);
     // Not awaited: a server may answer (and close) before it reads all of a
     // body, and the answer is what matters; a failed write closes the
-    // stream, which the read below reports.
-    stream->write(format_request(request, url));
+    // stream, which the read below reports. A body held back for a 100
+    // Continue, or made by body_producer, goes out later.
+    bool body_held = request.expect_100_continue && (request.body || request.body_producer);
+    std::string request_head = format_head(request, url);
+    if (request.body && !body_held) request_head += *request.body;
+    stream->write(std::move(request_head));
+    if (request.body_producer && !body_held) co_await send_body(stream, request);
 
     ResponseStartLine start_line;
     HTTPHeaders headers;
@@ -660,7 +767,12 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
         // An interim response (100 Continue, 103 Early Hints): the real one follows.
         // RFC 9110 section 15.2: a client must read past 1xx answers it did
         // not expect. So does Tornado, 101 included when none was asked for.
+        if (start_line.code == 100 && body_held) {
+            body_held = false;
+            co_await send_body(stream, request);
+        }
     }
+    fetch->first_byte = IOLoop::time();
 
     // RFC 9112 section 4 lets a server leave the reason phrase out.
     HTTPResponse response;
@@ -677,6 +789,15 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
     // From the head alone, as Tornado's _should_follow_redirect.
     bool following = may_follow && is_redirect(response.code) && headers.contains("Location");
     bool gzipped = consume_gzip_encoding(request, headers);
+    if (!following && request.header_callback) {
+        // Tornado's order: after the gzip renaming, before the body.
+        request.header_callback(start_line.version + " " + std::to_string(start_line.code) + " " +
+                                start_line.reason + "\r\n");
+        for (auto [name, value] : headers) {
+            request.header_callback(std::string(name) + ": " + std::string(value) + "\r\n");
+        }
+        request.header_callback("\r\n");
+    }
     // A redirect's body is not wanted (nor streamed): the connection closes.
     if (!following && body_allowed(request.method, response.code)) {
         BodySink sink(request, gzipped);
@@ -705,6 +826,7 @@ Task<void> run_fetch(std::shared_ptr<HTTPClientState> client, std::shared_ptr<Pe
             if (fetch->settled) break;
             if (may_follow && is_redirect(response.code) && response.headers.contains("Location")) {
                 hop = redirected(hop, response.code, response.headers.get_first("Location"));
+                fetch->redirected = true;
                 --redirects_left;
                 continue;
             }
@@ -735,6 +857,7 @@ void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<Pendi
     }
     client->active.push_back(fetch);
     fetch->started = IOLoop::time();
+    fetch->wall_started = std::chrono::system_clock::now();
     if (fetch->request.request_timeout > IOLoop::Clock::duration::zero()) {
         fetch->deadline = fetch->started + fetch->request.request_timeout;
         fetch->deadline_armed = true;
@@ -746,6 +869,48 @@ void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<Pendi
         });
     }
     run_fetch(client, std::move(fetch)).detach();
+}
+
+// A field still at HTTPRequest's own default takes the client's.
+template <typename T>
+void take_default(T& field, const T& client_default, const T& plain_default) {
+    if (field == plain_default) field = client_default;
+}
+template <typename T>
+void take_default(std::function<T>& field, const std::function<T>& client_default) {
+    if (!field) field = client_default;
+}
+
+// AsyncHTTPClientOptions::defaults into a request (Tornado's _RequestProxy).
+void apply_defaults(HTTPRequest& request, const HTTPRequest& defaults) {
+    static const HTTPRequest plain;
+    take_default(request.connect_timeout, defaults.connect_timeout, plain.connect_timeout);
+    take_default(request.request_timeout, defaults.request_timeout, plain.request_timeout);
+    take_default(request.follow_redirects, defaults.follow_redirects, plain.follow_redirects);
+    take_default(request.max_redirects, defaults.max_redirects, plain.max_redirects);
+    take_default(request.user_agent, defaults.user_agent, plain.user_agent);
+    take_default(request.max_body_size, defaults.max_body_size, plain.max_body_size);
+    take_default(request.allow_nonstandard_methods, defaults.allow_nonstandard_methods,
+                 plain.allow_nonstandard_methods);
+    take_default(request.decompress_response, defaults.decompress_response,
+                 plain.decompress_response);
+    take_default(request.validate_cert, defaults.validate_cert, plain.validate_cert);
+    take_default(request.ca_certs, defaults.ca_certs, plain.ca_certs);
+    take_default(request.client_cert, defaults.client_cert, plain.client_cert);
+    take_default(request.client_key, defaults.client_key, plain.client_key);
+    take_default(request.auth_username, defaults.auth_username, plain.auth_username);
+    take_default(request.auth_password, defaults.auth_password, plain.auth_password);
+    take_default(request.auth_mode, defaults.auth_mode, plain.auth_mode);
+    take_default(request.if_modified_since, defaults.if_modified_since, plain.if_modified_since);
+    take_default(request.network_interface, defaults.network_interface, plain.network_interface);
+    take_default(request.allow_ipv6, defaults.allow_ipv6, plain.allow_ipv6);
+    take_default(request.expect_100_continue, defaults.expect_100_continue,
+                 plain.expect_100_continue);
+    take_default(request.streaming_callback, defaults.streaming_callback);
+    take_default(request.header_callback, defaults.header_callback);
+    for (auto [name, value] : defaults.headers) {
+        if (!request.headers.contains(name)) request.headers.add(name, value);
+    }
 }
 
 // As Tornado's initialize: hostname_mapping wraps the resolver (the
@@ -779,6 +944,7 @@ Future<HTTPResponse> AsyncHTTPClient::fetch(std::string url, bool raise_error) {
 // other problem reaches the caller through the Future.
 Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_error) {
     if (state_->closed) throw std::runtime_error("fetch() called on closed AsyncHTTPClient");
+    apply_defaults(request, state_->options.defaults);
     auto fetch = std::make_shared<PendingFetch>();
     fetch->request = std::move(request);
     fetch->raise_error = raise_error;
@@ -790,6 +956,7 @@ Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_erro
 void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
     fetch->client = state_;
     fetch->loop = state_->loop;
+    fetch->queued = IOLoop::time();
     // Whoever gives up on the Future (run_sync's timeout cancels it) frees
     // the slot and the connection.
     fetch->result.add_done_callback(

@@ -1885,4 +1885,11 @@ std::shared_ptr<IOStream> HTTPConnection::detach() {
     throw std::logic_error("this HTTPConnection cannot be detached");
 }
 
+std::string encode_username_password(std::string_view username, std::string_view password) {
+    std::string joined(username);
+    joined += ':';
+    joined += password;
+    return joined;
+}
+
 }  // namespace tornado

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "base64.h"
 #include "http_test_util.h"
 #include "gzip_test_util.h"
 #include "net_test_util.h"
@@ -333,7 +334,7 @@ TEST_F(HTTPClientTest, RequestsThatBreakTheRulesFailWithoutConnecting) {
         {"GET", std::nullopt, "http://127.0.0.1:70000/", "port"},
         {"GET", std::nullopt, "http://127.0.0.1:8x/", "port"},
         {"GET", std::nullopt, "http://127.0.0.1/a b", "space"},
-        {"GET", std::nullopt, "http://user:pw@127.0.0.1/", "credentials"},
+        {"GET", std::nullopt, "http://user:pw@/path", "no host"},
         {"GET", std::nullopt, "http://[::1/", "IPv6"},
     };
     for (const Case& each : cases) {
@@ -988,6 +989,170 @@ TEST(BlockingHTTPClient, LeavesTheCallersLoopAlone) {
     }, 10s);
     EXPECT_EQ(body, "Hello, inner");
     EXPECT_EQ(&IOLoop::current(), &loop);
+}
+
+}  // namespace
+
+namespace {
+
+// --- Tornado's other HTTPRequest arguments ----------------------------------------------------
+
+TEST_F(HTTPClientTest, BasicAuthFromTheRequestOrTheURL) {
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    HTTPRequest request;
+    request.url = url(port, "/");
+    request.auth_username = "Aladdin";
+    request.auth_password = "open sesame";
+    request.headers.add("Authorization", "replaced");
+    EXPECT_EQ(get(request).code, 200);
+    // The header of RFC 7617's example.
+    EXPECT_TRUE(contains(raw_log_->heads.at(0), "\r\nAuthorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"))
+        << raw_log_->heads.at(0);
+    EXPECT_FALSE(contains(raw_log_->heads.at(0), "replaced"));
+    // The URL's user information wins, and is not part of Host.
+    request.url = "http://user:p%40ss@127.0.0.1:" + std::to_string(port) + "/";
+    EXPECT_EQ(get(request).code, 200);
+    const std::string& head = raw_log_->heads.at(1);
+    EXPECT_TRUE(contains(head, "\r\nAuthorization: Basic " + tornado::detail::base64_encode("user:p%40ss") + "\r\n"))
+        << head;
+    EXPECT_TRUE(contains(head, "\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n")) << head;
+    // Only basic, as Tornado's own client.
+    HTTPRequest digest;
+    digest.url = url(port, "/");
+    digest.auth_username = "a";
+    digest.auth_mode = "digest";
+    EXPECT_EQ(failure(digest).message(), "unsupported auth_mode digest");
+    EXPECT_EQ(tornado::encode_username_password("a", "b:c"), "a:b:c");
+}
+
+TEST_F(HTTPClientTest, IfModifiedSinceAndExpectAreSent) {
+    std::uint16_t port = serve_raw("HTTP/1.1 304 Not Modified\r\n\r\n");
+    HTTPRequest request;
+    request.url = url(port, "/");
+    request.if_modified_since = 1300000000;
+    HTTPResponse response = get(request);
+    EXPECT_EQ(response.code, 304);
+    EXPECT_TRUE(contains(raw_log_->heads.at(0), "\r\nIf-Modified-Since: Sun, 13 Mar 2011 07:06:40 GMT\r\n"));
+}
+
+TEST_F(HTTPClientTest, ProxiesAreRefusedAsTornadosOwnClientDoes) {
+    HTTPRequest request;
+    request.url = "http://127.0.0.1:1/";
+    request.proxy_host = "proxy.example";
+    request.proxy_port = 3128;
+    EXPECT_EQ(failure(request).message(), "proxy_host not supported");
+}
+
+TEST_F(HTTPClientTest, TheHeaderCallbackGetsEachLineOfTheFinalHead) {
+    std::uint16_t port = serve_raw(
+        "HTTP/1.1 100 Continue\r\n\r\n"
+        "HTTP/1.1 200 Fine\r\nContent-Length: 2\r\nx-one: 1\r\n\r\nok");
+    auto lines = std::make_shared<std::vector<std::string>>();
+    HTTPRequest request;
+    request.url = url(port, "/");
+    request.header_callback = [lines](std::string line) { lines->push_back(std::move(line)); };
+    EXPECT_EQ(get(request).body, "ok");
+    EXPECT_EQ(*lines, (std::vector<std::string>{"HTTP/1.1 200 Fine\r\n", "Content-Length: 2\r\n",
+                                                "X-One: 1\r\n", "\r\n"}));
+}
+
+// The body in pieces: chunked without a Content-Length, as it is with one.
+TEST_F(HTTPClientTest, ABodyProducerSendsItsPieces) {
+    auto seen = std::make_shared<std::vector<std::string>>();
+    std::uint16_t port = serve([seen](RequestPtr request) {
+        seen->push_back(request->headers.get("Transfer-Encoding") + "|" +
+                        request->headers.get("Content-Length") + "|" + request->body);
+        answer(request, "got " + request->body);
+    });
+    HTTPRequest request;
+    request.url = url(port, "/");
+    request.method = "PUT";
+    request.body_producer = [](std::function<Future<void>(std::string)> write) -> Future<void> {
+        write("one ");
+        write("");  // sends nothing (an empty chunk would end the body)
+        return write("two");
+    };
+    EXPECT_EQ(get(request).body, "got one two");
+    request.headers.add("Content-Length", "7");
+    EXPECT_EQ(get(request).body, "got one two");
+    EXPECT_EQ(*seen, (std::vector<std::string>{"chunked||one two", "|7|one two"}));
+    HTTPRequest both = request;
+    both.body = "x";
+    EXPECT_EQ(failure(both).message(), "body and body_producer are mutually exclusive");
+}
+
+// Our server answers 100 Continue; the body goes out after it.
+TEST_F(HTTPClientTest, Expect100ContinueSendsTheBodyAfterTheServerAgrees) {
+    auto expect = std::make_shared<std::string>();
+    std::uint16_t port = serve([expect](RequestPtr request) {
+        *expect = request->headers.get("Expect");
+        answer(request, "got " + request->body);
+    });
+    HTTPRequest request;
+    request.url = url(port, "/");
+    request.method = "POST";
+    request.body = "the body";
+    request.expect_100_continue = true;
+    EXPECT_EQ(get(request).body, "got the body");
+    EXPECT_EQ(*expect, "100-continue");
+    request.body.reset();
+    request.body_producer = [](std::function<Future<void>(std::string)> write) { return write("made"); };
+    EXPECT_EQ(get(request).body, "got made");
+}
+
+// A server that answers at once (a refusal) never gets the body.
+TEST_F(HTTPClientTest, Expect100ContinueSendsNoBodyToAServerThatAnswersFirst) {
+    std::uint16_t port = serve_raw("HTTP/1.1 413 Too Big\r\nContent-Length: 0\r\n\r\n", After::hold);
+    HTTPRequest request;
+    request.url = url(port, "/");
+    request.method = "POST";
+    request.body = std::string(100000, 'b');
+    request.expect_100_continue = true;
+    EXPECT_EQ(get(request).code, 413);
+    ASSERT_EQ(raw_log_->heads.size(), 1u);
+    EXPECT_TRUE(contains(raw_log_->heads[0], "\r\nExpect: 100-continue\r\n"));
+    ASSERT_TRUE(wait_for_client_closes(1));  // and nothing came after the head
+}
+
+TEST_F(HTTPClientTest, TimeInfoAndStartTime) {
+    std::uint16_t port = serve_redirects(std::make_shared<std::vector<Visit>>());
+    double before = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    HTTPResponse response = get(url(port, "/go/302/echo"));
+    EXPECT_EQ(response.code, 200);
+    EXPECT_GE(response.start_time, before - 1);
+    EXPECT_LE(response.start_time, before + 5);
+    const std::map<std::string, double>& times = response.time_info;
+    for (const char* name : {"queue", "connect", "starttransfer", "redirect", "total"}) {
+        EXPECT_TRUE(times.contains(name)) << name;
+    }
+    EXPECT_LE(times.at("redirect"), times.at("connect"));
+    EXPECT_LE(times.at("connect"), times.at("starttransfer"));
+    EXPECT_LE(times.at("starttransfer"), times.at("total"));
+    EXPECT_EQ(times.at("total"), response.request_time);
+    EXPECT_FALSE(get(url(port, "/echo")).time_info.contains("redirect"));
+}
+
+TEST_F(HTTPClientTest, TheClientsDefaultsFillWhatARequestLeftAlone) {
+    std::uint16_t port = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    AsyncHTTPClientOptions options;
+    options.defaults.user_agent = "default-agent";
+    options.defaults.headers.add("X-Default", "1");
+    options.defaults.headers.add("X-Both", "default");
+    options.defaults.network_interface = "127.0.0.1";
+    options.defaults.allow_ipv6 = false;
+    use_client(options);
+    HTTPRequest request;
+    request.url = "http://localhost:" + std::to_string(port) + "/";
+    request.headers.add("X-Both", "mine");
+    EXPECT_EQ(get(request).code, 200);
+    request.user_agent = "my-agent";
+    EXPECT_EQ(get(request).code, 200);
+    ASSERT_EQ(raw_log_->heads.size(), 2u);
+    EXPECT_TRUE(contains(raw_log_->heads[0], "\r\nUser-Agent: default-agent\r\n")) << raw_log_->heads[0];
+    EXPECT_TRUE(contains(raw_log_->heads[0], "\r\nX-Default: 1\r\n"));
+    EXPECT_TRUE(contains(raw_log_->heads[0], "\r\nX-Both: mine\r\n"));
+    EXPECT_FALSE(contains(raw_log_->heads[0], "default\r\n"));
+    EXPECT_TRUE(contains(raw_log_->heads[1], "\r\nUser-Agent: my-agent\r\n")) << raw_log_->heads[1];
 }
 
 }  // namespace

@@ -16,8 +16,10 @@
 //
 // What a fetch does: connect (TCPClient, within connect_timeout), send
 // "METHOD /path HTTP/1.1" with Host, "Connection: close", Content-Length for
-// a body, User-Agent if one is given and "Accept-Encoding: gzip" (unless
-// decompress_response is off), read the response head, skip 1xx interim
+// a body (chunked for a body_producer's without one), User-Agent if one is
+// given and "Accept-Encoding: gzip" (unless decompress_response is off),
+// Authorization, If-Modified-Since and Expect when the request asks for
+// them, read the response head, skip 1xx interim
 // responses, read the body as the response frames it (Content-Length,
 // chunked, or until the server closes; none for HEAD, 204 and 304; chunked
 // by the server's own reader, so trailers are checked and dropped), follow
@@ -52,6 +54,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <exception>
 #include <functional>
 #include <map>
@@ -105,6 +108,43 @@ struct HTTPRequest {
     std::string ca_certs{};
     std::string client_cert{};
     std::string client_key{};
+
+    // HTTP basic authentication: "Authorization: Basic ..." (replacing one
+    // in headers). A "user:password@" in the URL does the same and wins, as
+    // in Tornado. auth_mode is "basic" (or empty); Tornado's own client
+    // knows no other, and neither does this one: another fails with 599.
+    std::optional<std::string> auth_username{};
+    std::optional<std::string> auth_password{};
+    std::string auth_mode{};
+    // Sent as If-Modified-Since (replacing one in headers).
+    std::optional<std::time_t> if_modified_since{};
+    // The local address to connect from ("": any).
+    std::string network_interface{};
+    // False: connect over IPv4 only.
+    bool allow_ipv6 = true;
+    // Each line of the final response's head, as Tornado gives them: the
+    // status line, each header line, then "\r\n", each ending in CRLF. Not
+    // called for the redirects that are followed. Called on the loop.
+    std::function<void(std::string)> header_callback{};
+    // The body in pieces, instead of `body`: called once the head is sent
+    // with a function that sends one piece (its Future resolves when the
+    // piece is written). Without a Content-Length in headers the body is
+    // sent chunked. A coroutine lambda must capture nothing it needs after
+    // its first co_await (capture by value into a named coroutine, or use
+    // its parameter only): the lambda object may be gone by then.
+    std::function<Future<void>(std::function<Future<void>(std::string)> write)> body_producer{};
+    // Send "Expect: 100-continue" and the body only once the server has
+    // answered 100; a server that answers with its final response first
+    // does not get the body.
+    bool expect_100_continue = false;
+    // Proxies: Tornado's own client (SimpleAsyncHTTPClient) refuses them,
+    // and so does this one: a fetch with any of these set fails with 599
+    // "proxy_host not supported".
+    std::string proxy_host{};
+    std::optional<std::uint16_t> proxy_port{};
+    std::string proxy_username{};
+    std::string proxy_password{};
+    std::string proxy_auth_mode{};
 };
 
 // What came back (Tornado's HTTPResponse).
@@ -117,6 +157,14 @@ struct HTTPResponse {
     std::string effective_url{};  // the URL fetched last (after redirects)
     double request_time = 0;      // seconds, from the first connect to the last byte
     std::exception_ptr error{};   // an HTTPClientError unless code is 2xx
+    // When the fetch left the queue, in seconds since the epoch.
+    double start_time = 0;
+    // Seconds, with curl's names as Tornado's documentation gives them:
+    // "queue" (waiting for a slot under max_clients), and from the start
+    // of the fetch "connect" (connected, TLS included), "starttransfer"
+    // (the first byte of the final response), "redirect" (the redirects
+    // before the last hop, when there were any) and "total".
+    std::map<std::string, double> time_info{};
 
     // Throws `error`, if there is one (Tornado's rethrow()).
     void rethrow() const {
@@ -179,6 +227,12 @@ struct AsyncHTTPClientOptions {
     std::shared_ptr<Resolver> resolver = nullptr;
     // Host names to send elsewhere ("example.com" -> "127.0.0.1"), for tests.
     std::map<std::string, std::string> hostname_mapping{};
+    // Tornado's defaults: each field of a request still at HTTPRequest's
+    // own default takes the value it has here (C++ cannot tell a field
+    // left alone from one set to its default), and the headers here that
+    // a request lacks are added to it. url, method and body are the
+    // request's own.
+    HTTPRequest defaults{};
 };
 
 class IOStream;

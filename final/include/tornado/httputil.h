@@ -494,6 +494,10 @@ void parse_body_arguments(std::string_view content_type, std::string_view body,
 void parse_multipart_form_data(std::string_view boundary, std::string_view data,
                                ArgumentMap& arguments, FileMap& files);
 
+// "user:password", the text HTTP basic authentication base64-encodes
+// (Tornado's encode_username_password; the bytes as they are, UTF-8 or not).
+std::string encode_username_password(std::string_view username, std::string_view password);
+
 // Appends arguments to a URL's query, whatever it has already
 // (Tornado's url_concat):
 //   url_concat("http://a/b?x=1", {{"c", "d"}})  ->  "http://a/b?x=1&c=d"
