@@ -23,7 +23,6 @@
 // For SHA1_Init and friends: see append_sha1_hex.
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -33,6 +32,7 @@
 
 #include "base64.h"
 #include "hex.h"
+#include "hmac.h"
 #include "random_bytes.h"
 #include "text.h"
 #include "tornado/autoreload.h"
@@ -66,14 +66,9 @@ void append_sha1_hex(std::string& out, std::string_view data) {
     detail::append_hex(out, digest, sizeof digest);
 }
 
-// The signature of a signed value (Tornado's _create_signature_v2). Only
-// signed cookies use it, so the one-shot HMAC() is fast enough here.
+// The signature of a signed value (Tornado's _create_signature_v2).
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-         reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &size);
-    return detail::to_hex(digest, size);
+    return detail::to_hex(detail::hmac_digest(EVP_sha256(), key, data));
 }
 
 // Constant time: how long the comparison takes says nothing about where
