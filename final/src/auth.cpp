@@ -616,6 +616,25 @@ void OAuth2Mixin::authorize_redirect(const OAuth2AuthorizeOptions& options) {
     redirect(url_concat(oauth_authorize_url(), args));
 }
 
+namespace {
+
+// A provider's API call: GET, or POST with the form `post_args`; the
+// answer's JSON. The client and the arguments are the caller's, which
+// awaits this.
+Task<JSON> fetch_json(AsyncHTTPClient& client, std::string url,
+                      const std::optional<AuthArguments>& post_args) {
+    HTTPRequest fetched;
+    fetched.url = std::move(url);
+    if (post_args) {
+        fetched.method = "POST";
+        fetched.body = urlencode(*post_args);
+    }
+    HTTPResponse response = co_await client.fetch(std::move(fetched));
+    co_return json_decode(response.body);
+}
+
+}  // namespace
+
 Task<JSON> OAuth2Mixin::oauth2_request(std::string url, std::optional<std::string> access_token,
                                        std::optional<AuthArguments> post_args, AuthArguments args) {
     AuthArguments all_args;
@@ -624,14 +643,7 @@ Task<JSON> OAuth2Mixin::oauth2_request(std::string url, std::optional<std::strin
         update_arguments(all_args, args);
     }
     if (!all_args.empty()) url += "?" + urlencode(all_args);
-    HTTPRequest fetched;
-    fetched.url = std::move(url);
-    if (post_args) {
-        fetched.method = "POST";
-        fetched.body = urlencode(*post_args);
-    }
-    HTTPResponse response = co_await get_auth_http_client().fetch(std::move(fetched));
-    co_return json_decode(response.body);
+    co_return co_await fetch_json(get_auth_http_client(), std::move(url), post_args);
 }
 
 std::string OAuth2Mixin::oauth_authorize_url() const {
@@ -678,14 +690,7 @@ Task<JSON> TwitterMixin::twitter_request(std::string path, JSON access_token,
         update_arguments(args, oauth_request_parameters(url, access_token, all_args, method));
     }
     if (!args.empty()) url += "?" + urlencode(args);
-    HTTPRequest fetched;
-    fetched.url = std::move(url);
-    if (post_args) {
-        fetched.method = "POST";
-        fetched.body = urlencode(*post_args);
-    }
-    HTTPResponse response = co_await get_auth_http_client().fetch(std::move(fetched));
-    co_return json_decode(response.body);
+    co_return co_await fetch_json(get_auth_http_client(), std::move(url), post_args);
 }
 
 std::string TwitterMixin::twitter_consumer_key() const {
