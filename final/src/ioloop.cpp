@@ -184,12 +184,14 @@ public:
         has_callbacks_.store(false, std::memory_order_relaxed);
     }
 
+    // Counted first: once the eventfd is written, the loop may run, stop
+    // and be destroyed before this returns, so the write is the last touch.
     void wake() noexcept {
+        wakeups_.fetch_add(1, std::memory_order_relaxed);
         std::uint64_t one = 1;
         // The counter only needs to be non-zero; EAGAIN (full) means the
         // loop is due to wake anyway.
         [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
-        wakeups_.fetch_add(1, std::memory_order_relaxed);
     }
 
     // The loop woke: reset the eventfd, and let the next post wake it again.
@@ -412,8 +414,12 @@ void IOLoop::post(detail::QueuedCallback callback) {
         callbacks_.push_back(std::move(callback));
         return;
     }
-    // Refused after close(): the callback is dropped with this frame.
-    remote_->post(callback);
+    // Refused after close(): the callback is dropped with this frame. A
+    // copy of the queue's pointer: once the callback is queued, the loop
+    // may run it, stop and be destroyed before post() has woken it (see
+    // stop()).
+    std::shared_ptr<detail::RemoteQueue> remote = remote_;
+    remote->post(callback);
 }
 
 void IOLoop::run_local_callbacks() {
@@ -626,9 +632,18 @@ void IOLoop::start() {
 // A stop() while the loop is not running is kept: the next start() runs one
 // turn, polling without waiting (asyncio's stop() before run_forever()).
 void IOLoop::stop() noexcept {
-    stopping_.store(true, std::memory_order_release);
     // The loop's own thread is not inside epoll_wait; any other must wake it.
-    if (t_running_loop != this) remote_->wake();
+    if (t_running_loop == this) {
+        stopping_.store(true, std::memory_order_release);
+        return;
+    }
+    // From another thread, the loop may see the flag, return from start()
+    // and be destroyed before wake() is called: the queue is held first, so
+    // that it outlives the loop. (Found by ASan in
+    // SubprocessLoops.AnotherThreadsLoopMayOwnSIGCHLD.)
+    std::shared_ptr<detail::RemoteQueue> remote = remote_;
+    stopping_.store(true, std::memory_order_release);
+    remote->wake();
 }
 
 // 0 when work already waits (or a stop is due), -1 (no limit) when nothing
