@@ -1035,12 +1035,47 @@ TEST_F(HTTPClientTest, IfModifiedSinceAndExpectAreSent) {
     EXPECT_TRUE(contains(raw_log_->heads.at(0), "\r\nIf-Modified-Since: Sun, 13 Mar 2011 07:06:40 GMT\r\n"));
 }
 
-TEST_F(HTTPClientTest, ProxiesAreRefusedAsTornadosOwnClientDoes) {
+// The proxy (a canned server here) gets the whole URL and its own
+// credentials; the server's Host is as without a proxy.
+TEST_F(HTTPClientTest, AnHttpURLIsAskedOfTheProxyWhole) {
+    std::uint16_t proxy = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nproxied!");
+    HTTPRequest request;
+    request.url = "http://example.com:8080/path?q=1#fragment";
+    request.proxy_host = "127.0.0.1";
+    request.proxy_port = proxy;
+    request.proxy_username = "Aladdin";
+    request.proxy_password = "open sesame";
+    HTTPResponse response = get(request);
+    EXPECT_EQ(response.body, "proxied!");
+    ASSERT_EQ(raw_log_->heads.size(), 1u);
+    const std::string& head = raw_log_->heads[0];
+    EXPECT_TRUE(head.starts_with("GET http://example.com:8080/path?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n"))
+        << head;
+    EXPECT_TRUE(contains(head, "\r\nProxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n")) << head;
+}
+
+TEST_F(HTTPClientTest, AProxyNeedsItsHostAndPort) {
     HTTPRequest request;
     request.url = "http://127.0.0.1:1/";
     request.proxy_host = "proxy.example";
+    EXPECT_EQ(failure(request).message(), "a proxy needs both proxy_host and proxy_port");
     request.proxy_port = 3128;
-    EXPECT_EQ(failure(request).message(), "proxy_host not supported");
+    request.proxy_auth_mode = "digest";
+    EXPECT_EQ(failure(request).message(), "unsupported proxy_auth_mode digest");
+}
+
+// A proxy that refuses the tunnel: its answer is the 599's message.
+TEST_F(HTTPClientTest, AProxyThatRefusesTheTunnelIsA599) {
+    std::uint16_t proxy =
+        serve_raw("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+    HTTPRequest request;
+    request.url = "https://example.com/";
+    request.proxy_host = "127.0.0.1";
+    request.proxy_port = proxy;
+    HTTPClientError error = failure(request);
+    EXPECT_EQ(error.code(), 599);
+    EXPECT_EQ(error.message(), "the proxy answered 407 Proxy Authentication Required to CONNECT example.com:443");
+    EXPECT_TRUE(raw_log_->heads.at(0).starts_with("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n"));
 }
 
 TEST_F(HTTPClientTest, TheHeaderCallbackGetsEachLineOfTheFinalHead) {

@@ -444,6 +444,55 @@ TEST_F(HTTPSApp, ServesHTTPSAndTheRequestKnowsIt) {
     EXPECT_TRUE(get_url("/").starts_with("https://127.0.0.1:"));
 }
 
+// A proxy's CONNECT tunnel: bytes both ways until either side closes.
+Task<void> pipe_bytes(std::shared_ptr<IOStream> from, std::shared_ptr<IOStream> to) {
+    try {
+        for (;;) {
+            std::string piece = co_await from->read_bytes(64 * 1024, /*partial=*/true);
+            co_await to->write(std::move(piece));
+        }
+    } catch (const StreamClosedError&) {
+    }
+    to->close();
+}
+
+// A minimal tunnelling proxy: "CONNECT host:port", 200, then the pipe.
+Task<void> tunnel(std::shared_ptr<IOStream> client, std::shared_ptr<std::vector<std::string>> heads) {
+    try {
+        std::string head = co_await client->read_until("\r\n\r\n", 64 * 1024);
+        heads->push_back(head);
+        std::string target = head.substr(8, head.find(' ', 8) - 8);  // after "CONNECT "
+        std::size_t colon = target.rfind(':');
+        tornado::TCPClient tcp;
+        std::shared_ptr<IOStream> upstream =
+            co_await tcp.connect(target.substr(0, colon), static_cast<std::uint16_t>(std::stoi(target.substr(colon + 1))));
+        co_await client->write("HTTP/1.1 200 Connection established\r\n\r\n");
+        pipe_bytes(client, upstream).detach();
+        co_await pipe_bytes(upstream, client);
+    } catch (const StreamClosedError&) {
+    }
+}
+
+TEST_F(HTTPSApp, AnHttpsURLGoesThroughTheProxysTunnel) {
+    auto heads = std::make_shared<std::vector<std::string>>();
+    tornado::TCPServer proxy([heads](std::shared_ptr<IOStream> stream, SocketAddress) {
+        return tunnel(std::move(stream), heads);
+    });
+    proxy.listen(0, "127.0.0.1");
+    tornado::HTTPRequest request;
+    request.proxy_host = "127.0.0.1";
+    request.proxy_port = proxy.port();
+    request.proxy_username = "user";
+    tornado::HTTPResponse response = fetch("/where", request);
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "https " + get_url("/where"));  // TLS with the server itself
+    ASSERT_EQ(heads->size(), 1u);
+    std::string host_port = "127.0.0.1:" + std::to_string(get_http_port());
+    EXPECT_TRUE((*heads)[0].starts_with("CONNECT " + host_port + " HTTP/1.1\r\nHost: " + host_port + "\r\n"))
+        << (*heads)[0];
+    EXPECT_NE((*heads)[0].find("Proxy-Authorization: Basic dXNlcjo=\r\n"), std::string::npos);
+}
+
 TEST_F(HTTPSApp, CarriesALargeBody) {
     tornado::HTTPRequest request;
     request.method = "POST";

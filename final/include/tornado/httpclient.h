@@ -137,9 +137,13 @@ struct HTTPRequest {
     // answered 100; a server that answers with its final response first
     // does not get the body.
     bool expect_100_continue = false;
-    // Proxies: Tornado's own client (SimpleAsyncHTTPClient) refuses them,
-    // and so does this one: a fetch with any of these set fails with 599
-    // "proxy_host not supported".
+    // An HTTP proxy (Tornado has these in its curl client only): an
+    // http:// URL is asked of the proxy whole ("GET http://host/path"), an
+    // https:// one goes through a CONNECT tunnel, with TLS to the server
+    // inside it. proxy_username and proxy_password authenticate to the
+    // proxy (Proxy-Authorization: Basic; proxy_auth_mode "basic" or empty).
+    // proxy_host needs proxy_port; a proxy that refuses the tunnel fails
+    // the fetch with 599 and its answer.
     std::string proxy_host{};
     std::optional<std::uint16_t> proxy_port{};
     std::string proxy_username{};
