@@ -615,9 +615,11 @@ void RequestHandler::execute(PathArgs path_args, PathKwargs path_kwargs) {
             rare().path_kwargs[name] = decode_argument(std::move(value), "url path");
         }
         check_argument_encoding();
-        // In debug (no compiled_template_cache) every request sees edited
-        // templates: Tornado does this in _HandlerDelegate.execute.
+        // In debug (no compiled_template_cache, no static_hash_cache) every
+        // request sees edited templates and static content: Tornado does
+        // this in _HandlerDelegate.execute.
         application_->reset_template_loaders_if_uncached();
+        application_->reset_static_versions_if_uncached();
         const std::string& method = request_->method;
         if (application_->settings().xsrf_cookies && method != "GET" && method != "HEAD" &&
             method != "OPTIONS") {

@@ -184,6 +184,10 @@ std::string Application::static_file_version(const std::string& path,
     return hash;
 }
 
+void Application::reset_static_versions_if_uncached() {
+    if (!settings_.static_hash_cache.value_or(!settings_.debug)) static_versions_.clear();
+}
+
 StaticFileHandler& Application::static_url_handler() const {
     if (!static_url_handler_) {
         const StaticHandlerClass& chosen = settings_.static_handler_class;

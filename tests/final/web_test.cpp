@@ -1485,6 +1485,39 @@ TEST_F(CustomStaticTest, TheEtagHashesTheSubclassContent) {
               304);
 }
 
+// Tornado's static_hash_cache: the hash of content that is not a file is
+// kept for ever, unless the setting is off (as it is in debug).
+class CountingStaticHandler : public NamedVersionStaticHandler {
+public:
+    std::string get_version(const Application& application, const std::string& path) override {
+        return StaticFileHandler::get_version(application, path);
+    }
+    std::string get_content_version(const std::string& absolute_path) override {
+        ++hashed;
+        return StaticFileHandler::get_content_version(absolute_path);
+    }
+    static inline int hashed = 0;
+};
+
+class StaticHashCacheTest : public testing::AsyncHTTPTestCase,
+                            public ::testing::WithParamInterface<bool> {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = "dummy";
+        settings.static_handler_class = static_handler_class<CountingStaticHandler>();
+        settings.static_hash_cache = GetParam();
+        return std::make_shared<Application>(std::vector<URLSpec>{}, settings);
+    }
+};
+
+TEST_P(StaticHashCacheTest, TheHashIsKeptOnlyWithTheCache) {
+    CountingStaticHandler::hashed = 0;
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(fetch("/static/foo.42.txt").body, "bar");
+    EXPECT_EQ(CountingStaticHandler::hashed, GetParam() ? 1 : 3);
+}
+INSTANTIATE_TEST_SUITE_P(CacheOnAndOff, StaticHashCacheTest, ::testing::Bool());
+
 // Tornado's static_handler_args: the arguments after the folder.
 class StaticArgsTest : public StaticTest {
 protected:

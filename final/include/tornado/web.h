@@ -760,6 +760,11 @@ struct ApplicationSettings {
     std::string static_url_prefix = "/static/";
     // Unset: StaticFileHandler with no default_filename.
     StaticHandlerClass static_handler_class{};
+    // Keep the static files' version hashes between requests (unset: not
+    // in debug). A file on disk gets a new hash when it changes either
+    // way; this matters for a static_handler_class whose content is not a
+    // file, whose hash is otherwise kept for ever.
+    std::optional<bool> static_hash_cache{};
     // For paths no route matches (default: 404 through ErrorHandler).
     HandlerFactory default_handler_class{};
     // A host name: requests that came straight from a client (no X-Real-Ip
@@ -903,6 +908,8 @@ private:
     HandlerFactory static_route_handler() const;
     // Without compiled_template_cache, each request reads its templates anew.
     void reset_template_loaders_if_uncached();
+    // Without static_hash_cache, each request hashes its static files anew.
+    void reset_static_versions_if_uncached();
     static std::map<std::string, UIModuleFactory> builtin_ui_modules();
     std::shared_ptr<RequestHandler> make_handler(std::shared_ptr<HTTPServerRequest> request,
                                                  PathArgs& path_args,
