@@ -730,7 +730,7 @@ using SigningKeys = std::map<int, std::string>;
 // static_handler_args, in one value):
 //
 //   settings.static_handler_class =
-//   static_handler_class<MyStaticHandler>(std::string("index.html"));
+//       static_handler_class<MyStaticHandler>(std::string("index.html"));
 class StaticFileHandler;
 struct StaticHandlerClass {
     // A handler of the class, for a request (attach comes next) or for
