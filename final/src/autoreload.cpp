@@ -91,7 +91,11 @@ private:
 struct Registry {
     std::set<std::string> watched;
     std::vector<std::function<void()>> hooks;
-    std::set<IOLoop*> loops;  // where start() runs
+    // Where start() runs. Known by address: a loop destroyed and another
+    // made at the same address would be taken for the first, and not be
+    // watched. A program that autoreload restarts has one loop for its
+    // life, so this stays simple.
+    std::set<IOLoop*> loops;
     // Kept so that the loops' callbacks can reach them.
     std::vector<std::unique_ptr<PeriodicCallback>> checkers;
     std::optional<FileWatcher> watcher;
