@@ -927,43 +927,43 @@ void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<Pendi
     run_fetch(client, std::move(fetch)).detach();
 }
 
-// A field still at HTTPRequest's own default takes the client's.
+// A field still at HTTPRequest's own default takes the client's; a
+// function field that is empty takes the client's function.
 template <typename T>
-void take_default(T& field, const T& client_default, const T& plain_default) {
-    if (field == plain_default) field = client_default;
+void take_default(HTTPRequest& request, const HTTPRequest& defaults, T HTTPRequest::*field) {
+    static const HTTPRequest plain;
+    if (request.*field == plain.*field) request.*field = defaults.*field;
 }
 template <typename T>
-void take_default(std::function<T>& field, const std::function<T>& client_default) {
-    if (!field) field = client_default;
+void take_default(HTTPRequest& request, const HTTPRequest& defaults,
+                  std::function<T> HTTPRequest::*field) {
+    if (!(request.*field)) request.*field = defaults.*field;
 }
 
 // AsyncHTTPClientOptions::defaults into a request (Tornado's _RequestProxy).
+// url, method, body and body_producer are the request's own.
 void apply_defaults(HTTPRequest& request, const HTTPRequest& defaults) {
-    static const HTTPRequest plain;
-    take_default(request.connect_timeout, defaults.connect_timeout, plain.connect_timeout);
-    take_default(request.request_timeout, defaults.request_timeout, plain.request_timeout);
-    take_default(request.follow_redirects, defaults.follow_redirects, plain.follow_redirects);
-    take_default(request.max_redirects, defaults.max_redirects, plain.max_redirects);
-    take_default(request.user_agent, defaults.user_agent, plain.user_agent);
-    take_default(request.max_body_size, defaults.max_body_size, plain.max_body_size);
-    take_default(request.allow_nonstandard_methods, defaults.allow_nonstandard_methods,
-                 plain.allow_nonstandard_methods);
-    take_default(request.decompress_response, defaults.decompress_response,
-                 plain.decompress_response);
-    take_default(request.validate_cert, defaults.validate_cert, plain.validate_cert);
-    take_default(request.ca_certs, defaults.ca_certs, plain.ca_certs);
-    take_default(request.client_cert, defaults.client_cert, plain.client_cert);
-    take_default(request.client_key, defaults.client_key, plain.client_key);
-    take_default(request.auth_username, defaults.auth_username, plain.auth_username);
-    take_default(request.auth_password, defaults.auth_password, plain.auth_password);
-    take_default(request.auth_mode, defaults.auth_mode, plain.auth_mode);
-    take_default(request.if_modified_since, defaults.if_modified_since, plain.if_modified_since);
-    take_default(request.network_interface, defaults.network_interface, plain.network_interface);
-    take_default(request.allow_ipv6, defaults.allow_ipv6, plain.allow_ipv6);
-    take_default(request.expect_100_continue, defaults.expect_100_continue,
-                 plain.expect_100_continue);
-    take_default(request.streaming_callback, defaults.streaming_callback);
-    take_default(request.header_callback, defaults.header_callback);
+    take_default(request, defaults, &HTTPRequest::connect_timeout);
+    take_default(request, defaults, &HTTPRequest::request_timeout);
+    take_default(request, defaults, &HTTPRequest::follow_redirects);
+    take_default(request, defaults, &HTTPRequest::max_redirects);
+    take_default(request, defaults, &HTTPRequest::user_agent);
+    take_default(request, defaults, &HTTPRequest::max_body_size);
+    take_default(request, defaults, &HTTPRequest::allow_nonstandard_methods);
+    take_default(request, defaults, &HTTPRequest::decompress_response);
+    take_default(request, defaults, &HTTPRequest::validate_cert);
+    take_default(request, defaults, &HTTPRequest::ca_certs);
+    take_default(request, defaults, &HTTPRequest::client_cert);
+    take_default(request, defaults, &HTTPRequest::client_key);
+    take_default(request, defaults, &HTTPRequest::auth_username);
+    take_default(request, defaults, &HTTPRequest::auth_password);
+    take_default(request, defaults, &HTTPRequest::auth_mode);
+    take_default(request, defaults, &HTTPRequest::if_modified_since);
+    take_default(request, defaults, &HTTPRequest::network_interface);
+    take_default(request, defaults, &HTTPRequest::allow_ipv6);
+    take_default(request, defaults, &HTTPRequest::expect_100_continue);
+    take_default(request, defaults, &HTTPRequest::streaming_callback);
+    take_default(request, defaults, &HTTPRequest::header_callback);
     for (auto [name, value] : defaults.headers) {
         if (!request.headers.contains(name)) request.headers.add(name, value);
     }

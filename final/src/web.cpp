@@ -1427,6 +1427,17 @@ Future<void> RequestHandler::flush() {
     return write_response(false);
 }
 
+// on_finish() is the application's code: what it throws is logged, since
+// the response is already out.
+void RequestHandler::run_on_finish() {
+    try {
+        on_finish();
+    } catch (...) {
+        app_log.error("Exception in on_finish of {}: {}", request_summary(),
+                      exception_text(std::current_exception()));
+    }
+}
+
 // Tornado's finish(). What can only be decided with the whole body in
 // hand happens before the head goes out (settle_final_head).
 Future<void> RequestHandler::finish(std::string_view chunk) {
@@ -1447,12 +1458,7 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
     finished_ = true;
     // Tornado's order: the access log (whose request_time() is now), then on_finish.
     application_->log_request(*this);
-    try {
-        on_finish();
-    } catch (...) {
-        app_log.error("Exception in on_finish of {}: {}", request_summary(),
-                      exception_text(std::current_exception()));
-    }
+    run_on_finish();
     return sent.valid() ? sent : detail::done_future();
 }
 
@@ -1707,12 +1713,7 @@ void RequestHandler::handle_request_exception(std::exception_ptr error) {
 
 void RequestHandler::finished_elsewhere() {
     finished_ = true;
-    try {
-        on_finish();
-    } catch (...) {
-        app_log.error("Exception in on_finish of {}: {}", request_summary(),
-                      exception_text(std::current_exception()));
-    }
+    run_on_finish();
 }
 
 // Tornado's order: the fallback, then _finished and on_finish(). A

@@ -387,29 +387,28 @@ protected:
     const FakeProvider* provider_ = nullptr;
 };
 
+// Sends the user off with authorize_redirect, or with
+// authenticate_redirect when `authenticate`; reads the user on the way back.
 class TwitterClientLoginHandler : public TwitterClientHandler {
 public:
-    Task<void> get_async(PathArgs) override {
-        if (!get_argument("oauth_token", "").empty()) {
-            JSON user = co_await get_authenticated_user();
-            write(user);
-            co_return;
-        }
-        co_await authorize_redirect();
+    void initialize(const FakeProvider* provider, bool authenticate) {
+        TwitterClientHandler::initialize(provider);
+        authenticate_ = authenticate;
     }
-};
 
-// The same with authenticate_redirect instead of authorize_redirect.
-class TwitterClientAuthenticateHandler : public TwitterClientHandler {
-public:
     Task<void> get_async(PathArgs) override {
         if (!get_argument("oauth_token", "").empty()) {
             JSON user = co_await get_authenticated_user();
             write(user);
-            co_return;
+        } else if (authenticate_) {
+            co_await authenticate_redirect();
+        } else {
+            co_await authorize_redirect();
         }
-        co_await authenticate_redirect();
     }
+
+private:
+    bool authenticate_ = false;
 };
 
 class TwitterClientShowUserHandler : public TwitterClientHandler {
@@ -467,8 +466,8 @@ protected:
              handler<OAuth1ClientRequestParametersHandler>(std::string("1.0a"))},
             {"/oauth2/client/login", handler<OAuth2ClientLoginHandler>(p)},
             {"/facebook/client/login", handler<FacebookClientLoginHandler>(p)},
-            {"/twitter/client/login", handler<TwitterClientLoginHandler>(p)},
-            {"/twitter/client/authenticate", handler<TwitterClientAuthenticateHandler>(p)},
+            {"/twitter/client/login", handler<TwitterClientLoginHandler>(p, false)},
+            {"/twitter/client/authenticate", handler<TwitterClientLoginHandler>(p, true)},
             {"/twitter/client/show_user", handler<TwitterClientShowUserHandler>(p)},
             // the fake provider
             {"/openid/server/authenticate", handler<OpenIdServerAuthenticateHandler>()},

@@ -641,6 +641,7 @@ private:
 
     void execute(PathArgs path_args, PathKwargs path_kwargs = {});
     void call_method();
+    void run_on_finish();
     void body_received();
     void connection_closed();
     std::string decode_argument(std::string value, std::string_view name) const;
