@@ -962,6 +962,11 @@ void apply_defaults(HTTPRequest& request, const HTTPRequest& defaults) {
     take_default(request, defaults, &HTTPRequest::network_interface);
     take_default(request, defaults, &HTTPRequest::allow_ipv6);
     take_default(request, defaults, &HTTPRequest::expect_100_continue);
+    take_default(request, defaults, &HTTPRequest::proxy_host);
+    take_default(request, defaults, &HTTPRequest::proxy_port);
+    take_default(request, defaults, &HTTPRequest::proxy_username);
+    take_default(request, defaults, &HTTPRequest::proxy_password);
+    take_default(request, defaults, &HTTPRequest::proxy_auth_mode);
     take_default(request, defaults, &HTTPRequest::streaming_callback);
     take_default(request, defaults, &HTTPRequest::header_callback);
     for (auto [name, value] : defaults.headers) {

@@ -1054,6 +1054,18 @@ TEST_F(HTTPClientTest, AnHttpURLIsAskedOfTheProxyWhole) {
     EXPECT_TRUE(contains(head, "\r\nProxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n")) << head;
 }
 
+// A proxy for every fetch, as Tornado's defaults allow.
+TEST_F(HTTPClientTest, TheClientsDefaultsMayNameAProxy) {
+    std::uint16_t proxy = serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    AsyncHTTPClientOptions options;
+    options.defaults.proxy_host = "127.0.0.1";
+    options.defaults.proxy_port = proxy;
+    use_client(options);
+    EXPECT_EQ(get("http://example.com/page").code, 200);
+    ASSERT_EQ(raw_log_->heads.size(), 1u);
+    EXPECT_TRUE(raw_log_->heads[0].starts_with("GET http://example.com/page HTTP/1.1\r\n")) << raw_log_->heads[0];
+}
+
 TEST_F(HTTPClientTest, AProxyNeedsItsHostAndPort) {
     HTTPRequest request;
     request.url = "http://127.0.0.1:1/";
