@@ -111,9 +111,12 @@ protected:
     }
 
     // Runs `coroutine` on the loop, bounded: a lost reply fails, not hangs.
+    // The bound is generous because it is a hang guard, not a speed test: a
+    // megabyte through hiredis under ASan on a loaded machine once took 78 s
+    // of a 5 s bound.
     template <typename Coroutine>
     void run(Coroutine coroutine) {
-        loop_.run_sync(std::move(coroutine), 5s);
+        loop_.run_sync(std::move(coroutine), 60s);
     }
 
     std::shared_ptr<Client> connect() {
