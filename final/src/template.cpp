@@ -32,6 +32,7 @@
 
 #include "template_expression.h"
 #include "template_operations.h"
+#include "tornado/template_compiled.h"
 
 namespace tornado {
 
@@ -155,6 +156,26 @@ using Body = std::vector<NodePtr>;
 enum class Flow { normal, break_loop, continue_loop };
 
 struct Context;
+struct Program;
+struct ParsedFile;
+
+// What a node needs to write its C++ (tornado/template_compiled.h): the
+// writer, the program (which block and which include run where), and how
+// deep blocks and includes are pasted into each other.
+struct Emitter {
+    CppWriter& writer;
+    const Program& program;
+    int depth = 0;
+    std::map<const ParsedFile*, std::string> file_ids{};
+
+    // The C++ that tells the page where the next code comes from.
+    std::string at(const ParsedFile& file, int line);
+};
+
+// Blocks and includes are pasted into the compiled function; a program that
+// nests them deeper (a block that includes a template that uses the block)
+// is left to the interpreter, whose depth limit reports it.
+constexpr int kMaxCompiledDepth = 50;
 
 // `line`: the node's line in its file, for error messages (for a tag, the
 // line of its opening braces).
@@ -162,6 +183,8 @@ struct Node {
     int line = 0;
     virtual ~Node() = default;
     virtual Flow execute(Context& context) const = 0;
+    // Writes the C++ that does what execute() does (template_compiled.h).
+    virtual void emit(Emitter&) const { throw NotCompilable("a tag the compiler cannot write"); }
     // The bodies nested in this node, for the walks that find blocks and
     // includes.
     virtual std::vector<const Body*> bodies() const { return {}; }
@@ -177,7 +200,24 @@ struct ParsedFile {
     Symbol autoescape_symbol{""};      // the same name, once the file is parsed
     std::vector<std::string> extends;  // {% extends %} at the top level, in order
     Body body;
+    std::uint64_t hash = 0;  // of the source and the options it was parsed with
 };
+
+std::string Emitter::at(const ParsedFile& file, int line) {
+    auto found = file_ids.find(&file);
+    if (found == file_ids.end()) {
+        std::string id = "file_" + std::to_string(file_ids.size());
+        // A literal, so data() ends in a NUL, as Page::at() wants.
+        writer.declare("const std::string_view " + id + " = " + CppWriter::quote(file.name) + ";");
+        found = file_ids.emplace(&file, id).first;
+    }
+    return "page.at(" + found->second + ".data(), " + std::to_string(line) + ");";
+}
+
+// A body's nodes, compiled in order.
+void emit_body(const Body& body, Emitter& emitter) {
+    for (const NodePtr& node : body) node->emit(emitter);
+}
 
 struct NamedBlock;
 struct Include;
@@ -252,6 +292,7 @@ struct Text : Node {
         *context.out += text;
         return Flow::normal;
     }
+    void emit(Emitter& emitter) const override { emitter.writer.text(text); }
 };
 
 // {{ expr }}, {% raw expr %} and {% module expr %}.
@@ -309,6 +350,40 @@ struct Output : Node {
         *context.out += escaped.as_string();
     }
 
+    // The same steps as C++: the part of the data written from where it
+    // lies (write_json), else the text made in the page's buffer, then
+    // escaped or not.
+    void emit(Emitter& emitter) const override {
+        CppWriter& writer = emitter.writer;
+        std::string escape;  // the escaping function's name, "" for raw
+        if (!raw && !file->autoescape.empty()) {
+            if (emitter.program.assigns(file->autoescape)) {
+                throw NotCompilable("the template assigns its escaping function's name, " +
+                                    file->autoescape);
+            }
+            escape = writer.name(file->autoescape);
+        }
+        writer.line(emitter.at(*file, line));
+        std::string json = cpp_json_statement(*expression, writer);
+        if (json.empty()) {
+            writer.open("");
+        } else {
+            writer.open("if (!page.write_json(" + json + ", " +
+                        (escape.empty() ? "nullptr" : "&" + escape) + "))");
+        }
+        std::string text = writer.fresh("text");
+        writer.line("std::string& " + text + " = page.scratch();");
+        writer.line(text + ".clear();");
+        if (json.empty()) {
+            expression->emit_append_str(writer, text);
+        } else {  // not in the data: the value is made
+            writer.line("(" + expression->cpp(writer) + ").append_str(" + text + ");");
+        }
+        writer.line(escape.empty() ? "page.write_raw(" + text + ");"
+                                   : "page.write(" + text + ", " + escape + ");");
+        writer.close();
+    }
+
     // The builtin xhtml_escape, to recognise by identity (is_same).
     static const TemplateValue& default_escape() {
         static const TemplateValue& xhtml_escape = *tornado_namespace().find("xhtml_escape");
@@ -337,6 +412,10 @@ struct Set : Node {
         with_location(*file, line, [&] { assignment.execute(*context.scope); });
         return Flow::normal;
     }
+    void emit(Emitter& emitter) const override {
+        emitter.writer.line(emitter.at(*file, line));
+        assignment.emit(emitter.writer);
+    }
 };
 
 // {% break %} and {% continue %}: the Flow goes up to the nearest For or
@@ -346,6 +425,11 @@ struct LoopControl : Node {
     Flow flow;
     explicit LoopControl(Flow f) : flow(f) {}
     Flow execute(Context&) const override { return flow; }
+    // The compiled loops are C++ loops, and what lies between (if, blocks,
+    // includes) is pasted inline, so C++'s own break and continue do.
+    void emit(Emitter& emitter) const override {
+        emitter.writer.line(flow == Flow::break_loop ? "break;" : "continue;");
+    }
 };
 
 // One {% if %}, {% elif %} or {% else %} clause; `line` is its own tag's, for
@@ -365,12 +449,42 @@ struct If : Node {
         for (const Branch& branch : branches) {
             bool taken = !branch.condition || with_location(*file, branch.line, [&] {
                 const JSON* json = branch.condition->find_json(*context.scope);
-                if (json != nullptr) return TemplateValue::borrow(*json).truthy();
+                if (json != nullptr) return compiled::truthy(*json);
                 return branch.condition->evaluate(*context.scope).truthy();
             });
             if (taken) return run(branch.body, context);
         }
         return Flow::normal;
+    }
+    // if / else { if / else { ... } }: each condition's line is set just
+    // before it is tested.
+    void emit(Emitter& emitter) const override { emit_from(emitter, 0); }
+    void emit_from(Emitter& emitter, std::size_t index) const {
+        if (index == branches.size()) return;
+        CppWriter& writer = emitter.writer;
+        const Branch& branch = branches[index];
+        if (!branch.condition) {  // else
+            emit_body(branch.body, emitter);
+            return;
+        }
+        writer.line(emitter.at(*file, branch.line));
+        std::string taken = writer.fresh("taken");
+        std::string json = cpp_json_statement(*branch.condition, writer);
+        if (json.empty()) {
+            writer.line("bool " + taken + " = (" + branch.condition->cpp(writer) + ").truthy();");
+        } else {
+            writer.line("bool " + taken + " = " + json +
+                        " != nullptr ? tornado::compiled::truthy(*" + json + ") : (" +
+                        branch.condition->cpp(writer) + ").truthy();");
+        }
+        writer.open("if (" + taken + ")");
+        emit_body(branch.body, emitter);
+        writer.close();
+        if (index + 1 < branches.size()) {
+            writer.open("else");
+            emit_from(emitter, index + 1);
+            writer.close();
+        }
     }
     std::vector<const Body*> bodies() const override {
         std::vector<const Body*> result;
@@ -396,6 +510,63 @@ struct For : Node {
         return finished ? run(else_body, context) : Flow::normal;
     }
     std::vector<const Body*> bodies() const override { return {&body, &else_body}; }
+
+    // for_each() as a C++ loop over an index. The loop ran to its end (its
+    // {% else %} runs) when the index reached the size: a break leaves it
+    // smaller. The header's line is set again before each item is assigned,
+    // since unpacking it can fail.
+    void emit(Emitter& emitter) const override {
+        CppWriter& writer = emitter.writer;
+        writer.forget_all();
+        writer.line(emitter.at(*file, line));
+        writer.open("");
+        std::string iterable = writer.fresh("iterable");
+        std::string counting = writer.fresh("counting");
+        if (header.enumerated != nullptr) {
+            writer.line("bool " + counting + " = " + writer.variable(Symbol("enumerate")) +
+                        ".is_same(tornado::compiled::builtin_enumerate());");
+            writer.line("tornado::TemplateValue " + iterable + " = " + counting +
+                        " ? tornado::TemplateValue(" + header.enumerated->cpp(writer) +
+                        ") : tornado::TemplateValue(" + header.iterable->cpp(writer) + ");");
+        } else {
+            writer.line("tornado::TemplateValue " + iterable + " = " +
+                        header.iterable->cpp(writer) + ";");
+        }
+        std::string items = writer.fresh("items");
+        std::string index = writer.fresh("index");
+        writer.line("tornado::compiled::Iteration " + items + "(" + iterable + ");");
+        writer.line("std::size_t " + index + " = 0;");
+        writer.open("for (; " + index + " < " + items + ".size(); ++" + index + ")");
+        writer.line(emitter.at(*file, line));
+        std::string item = items + "[" + index + "]";
+        if (header.enumerated == nullptr) {
+            header.target.emit_assign(writer, item);
+        } else {
+            const std::vector<Target>& pair = header.target.items;
+            std::string number = "tornado::TemplateValue(static_cast<long long>(" + index + "))";
+            writer.open("if (" + counting + ")");
+            if (pair.size() == 2) {  // for i, x in enumerate(xs)
+                pair[0].emit_assign(writer, number);
+                pair[1].emit_assign(writer, item);
+            } else {
+                header.target.emit_assign(
+                    writer, "tornado::TemplateValue::tuple({" + number + ", " + item + "})");
+            }
+            writer.close();
+            writer.open("else");
+            header.target.emit_assign(writer, item);
+            writer.close();
+        }
+        emit_body(body, emitter);
+        writer.close();
+        if (!else_body.empty()) {
+            writer.open("if (" + index + " == " + items + ".size())");
+            emit_body(else_body, emitter);
+            writer.close();
+        }
+        writer.close();
+        writer.forget_all();
+    }
 };
 
 // The condition is evaluated before each round, its errors at the {% while %}
@@ -414,6 +585,31 @@ struct While : Node {
         return run(else_body, context);
     }
     std::vector<const Body*> bodies() const override { return {&body, &else_body}; }
+
+    // A flag says the condition turned false: the {% else %} runs after the
+    // C++ loop, where a break in it reaches the enclosing loop, as in Python.
+    void emit(Emitter& emitter) const override {
+        CppWriter& writer = emitter.writer;
+        std::string ended = writer.fresh("ended");
+        writer.forget_all();
+        writer.open("");
+        if (!else_body.empty()) writer.line("bool " + ended + " = false;");
+        writer.open("for (;;)");
+        writer.line(emitter.at(*file, line));
+        writer.open("if (!(" + condition->cpp(writer) + ").truthy())");
+        if (!else_body.empty()) writer.line(ended + " = true;");
+        writer.line("break;");
+        writer.close();
+        emit_body(body, emitter);
+        writer.close();
+        if (!else_body.empty()) {
+            writer.open("if (" + ended + ")");
+            emit_body(else_body, emitter);
+            writer.close();
+        }
+        writer.close();
+        writer.forget_all();
+    }
 };
 
 // One {% except %} clause.
@@ -473,6 +669,9 @@ struct Try : Node {
         for (const Handler& handler : handlers) result.push_back(&handler.body);
         return result;
     }
+    // Not yet: a Python error inside must become the TemplateError the
+    // handlers test where it happens, not when the page ends.
+    void emit(Emitter&) const override { throw NotCompilable("{% try %} is not compiled yet"); }
 };
 
 // Python allows a few hundred nested calls; a template that includes or
@@ -517,6 +716,7 @@ struct NamedBlock : Node {
         return run(chosen->body, context);
     }
     std::vector<const Body*> bodies() const override { return {&body}; }
+    void emit(Emitter& emitter) const override;
 };
 
 // {% include %}: the included template's body runs here, in the same scope:
@@ -527,6 +727,7 @@ struct Include : Node {
     std::string name;
 
     Flow execute(Context& context) const override;
+    void emit(Emitter& emitter) const override;
 };
 
 struct Apply : Node {
@@ -557,6 +758,8 @@ struct Apply : Node {
         return Flow::normal;
     }
     std::vector<const Body*> bodies() const override { return {&body}; }
+    // Not yet: the body is a function of its own, with its own locals.
+    void emit(Emitter&) const override { throw NotCompilable("{% apply %} is not compiled yet"); }
 };
 
 // {% extends %} is read when the program is made. It is reached while
@@ -569,13 +772,36 @@ struct Extends : Node {
         throw TemplateError("NotImplementedError", "{% extends %} is only allowed at the top level",
                             file->name, line);
     }
+    void emit(Emitter& emitter) const override {
+        emitter.writer.line(emitter.at(*file, line));
+        emitter.writer.line("tornado::compiled::extends_not_at_top_level(page);");
+    }
 };
+
+// Blocks and includes are pasted in, one level deeper.
+void emit_nested(const Body& body, Emitter& emitter) {
+    if (emitter.depth + 1 > kMaxCompiledDepth) {
+        throw NotCompilable("blocks and includes nested more than " +
+                            std::to_string(kMaxCompiledDepth) + " deep");
+    }
+    ++emitter.depth;
+    emit_body(body, emitter);
+    --emitter.depth;
+}
+
+void NamedBlock::emit(Emitter& emitter) const {
+    emit_nested(emitter.program.blocks.at(name)->body, emitter);
+}
 
 // Template::file_ is private: Include is a friend of Template for this.
 Flow Include::execute(Context& context) const {
     const Template& included = *context.program->includes.at(this);
     Deeper deeper(context, *file, line, "includes");
     return run(included.file_->body, context);
+}
+
+void Include::emit(Emitter& emitter) const {
+    emit_nested(emitter.program.includes.at(this)->file_->body, emitter);
 }
 
 // ---- the reader and the parser ----------------------------------------------
@@ -1090,6 +1316,27 @@ using namespace template_detail;
 
 namespace {
 
+// Changes whenever the generated code would: a program built with an older
+// compiler then interprets its templates rather than run stale code.
+constexpr std::string_view kCompiledFormat = "tornado compiled templates 1";
+
+// FNV-1a over the parts, each followed by a NUL: a hash to tell sources
+// apart, not to resist someone choosing them.
+template <typename... Parts>
+std::uint64_t hash_text(const Parts&... parts) {
+    std::uint64_t hash = 14695981039346656037u;
+    auto add = [&](std::string_view part) {
+        for (char c : part) {
+            hash ^= static_cast<unsigned char>(c);
+            hash *= 1099511628211u;
+        }
+        hash ^= 0;
+        hash *= 1099511628211u;
+    };
+    (add(parts), ...);
+    return hash;
+}
+
 // Tornado's default: the loader's mode if it has one, else "single" for HTML
 // and JavaScript, where a run of whitespace means no more than one space, and
 // "all" for the rest.
@@ -1117,6 +1364,7 @@ Template::Template(std::string_view source, std::string name, Options options)
     } else {
         file_->autoescape = loader_ != nullptr ? loader_->autoescape() : "xhtml_escape";
     }
+    file_->hash = hash_text(kCompiledFormat, name_, file_->autoescape, whitespace, source);
     Reader reader(name_, source, whitespace);
     Parser parser(*file_, reader);
     file_->body = parser.parse("", Parser::Loop::outside);
@@ -1156,6 +1404,23 @@ Template::Template(std::string_view source, std::string name, Options options)
     resolve_includes(program_->root->body);
     for (const auto& [block_name, block] : program_->blocks) resolve_includes(block->body);
     collect_locals(program_->root->body, program_->locals);
+    source_hash_ = hash_sources();
+    if (options.compiled) compiled_ = compiled::find_template(name_, source_hash_);
+}
+
+// This file's hash, then each template this one extends or includes, by
+// name: theirs cover what they extend and include in turn.
+std::uint64_t Template::hash_sources() const {
+    std::map<std::string, std::uint64_t> parts;
+    for (const auto& kept : program_->kept) parts[kept->name_] = kept->source_hash_;
+    for (const auto& [node, included] : program_->includes) {
+        parts[included->name_] = included->source_hash_;
+    }
+    std::string text = std::to_string(file_->hash);
+    for (const auto& [part_name, part_hash] : parts) {
+        text += "\n" + part_name + "\n" + std::to_string(part_hash);
+    }
+    return hash_text(text);
 }
 
 Template::~Template() = default;
@@ -1241,10 +1506,68 @@ std::string Template::generate(const JSON& arguments, const TemplateNamespace& e
     // Pages of one template are about the same size: growing the string
     // step by step copied a large page several times.
     out.reserve(last_size_.load(std::memory_order_relaxed));
-    Context context{&out, &scope, program_.get()};
-    run(program_->root->body, context);
+    if (compiled_ != nullptr) {
+        compiled::Page page(out, scope);
+        try {
+            compiled_(page);
+        } catch (const PythonError& error) {
+            // What with_location() does for each node: the page knows which
+            // node ran last.
+            throw TemplateError(error.type(), error.message(), page.file(), page.line(),
+                                error.cause());
+        }
+    } else {
+        Context context{&out, &scope, program_.get()};
+        run(program_->root->body, context);
+    }
     last_size_.store(out.size(), std::memory_order_relaxed);
     return out;
+}
+
+// ---- compiling to C++ -------------------------------------------------------
+
+// One function per template, in a namespace of its own, registered under
+// the template's name and source hash when the program starts. The
+// variables are the function's locals, declared first.
+std::string Template::emit_cpp(const std::string& namespace_name) const {
+    template_detail::CppWriter writer(program_->locals);
+    template_detail::Emitter emitter{writer, *program_};
+    template_detail::emit_body(program_->root->body, emitter);
+    std::string locals = writer.local_declarations();
+    std::string code = "// " + name_ + "\nnamespace " + namespace_name + " {\n\n";
+    code += writer.declarations();
+    code += "\nvoid render(tornado::compiled::Page& page) {\n";
+    code += locals;
+    code += writer.body();
+    code +=
+        "}\n\n[[maybe_unused]] const bool registered =\n    "
+        "(tornado::compiled::register_template(" +
+        template_detail::CppWriter::quote(name_) + ", " + std::to_string(source_hash_) +
+        "u, render), true);\n\n}  // namespace " + namespace_name + "\n\n";
+    return code;
+}
+
+CompiledTemplates compile_templates(const BaseLoader& loader, const std::vector<std::string>& names,
+                                    const std::string& prefix) {
+    CompiledTemplates result;
+    result.cpp =
+        "// Generated by tornado::compile_templates (final_template_compile): do not edit.\n"
+        "// Each function renders one template as the interpreter would; see\n"
+        "// tornado/template_compiled.h.\n"
+        "#include <bit>\n#include <cstdint>\n#include <string>\n#include <string_view>\n"
+        "#include <vector>\n\n#include \"tornado/template_compiled.h\"\n\n"
+        "namespace {\n\n";
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        std::shared_ptr<const Template> loaded = loader.load(names[i]);
+        try {
+            result.cpp += loaded->emit_cpp(prefix + std::to_string(i));
+            result.compiled.push_back(names[i]);
+        } catch (const template_detail::NotCompilable& why) {
+            result.interpreted.emplace_back(names[i], why.what());
+        }
+    }
+    result.cpp += "}  // namespace\n";
+    return result;
 }
 
 // ---- loaders ----------------------------------------------------------------
@@ -1344,7 +1667,8 @@ std::shared_ptr<const Template> Loader::create_template(const std::string& name)
         throw std::runtime_error("cannot read template " + path.string());
     std::ostringstream source;
     source << file.rdbuf();
-    return std::make_shared<const Template>(source.str(), name, Template::Options{.loader = this});
+    return std::make_shared<const Template>(
+        source.str(), name, Template::Options{.loader = this, .compiled = compiled()});
 }
 
 DictLoader::DictLoader(std::map<std::string, std::string> templates, Options options)
@@ -1364,7 +1688,8 @@ std::string DictLoader::resolve_path(const std::string& name,
 std::shared_ptr<const Template> DictLoader::create_template(const std::string& name) const {
     auto found = sources_.find(name);
     if (found == sources_.end()) throw std::runtime_error("no template named " + name);
-    return std::make_shared<const Template>(found->second, name, Template::Options{.loader = this});
+    return std::make_shared<const Template>(
+        found->second, name, Template::Options{.loader = this, .compiled = compiled()});
 }
 
 }  // namespace tornado

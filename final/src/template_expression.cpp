@@ -23,7 +23,9 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <unordered_set>
@@ -381,6 +383,20 @@ private:
 // and shared by every generate(), on any thread, so evaluating changes
 // nothing in a node: what changes lives in the Scope.
 //
+// The C++ names the compiled code uses (tornado/template_compiled.h).
+constexpr const char* kValue = "tornado::TemplateValue";
+constexpr const char* kRuntime = "tornado::compiled::";
+
+// evaluate_briefly() (below) as C++.
+std::string cpp_briefly(const Expression& expression, CppWriter& writer) {
+    std::string json = expression.cpp_json(writer);
+    if (json.empty()) return expression.cpp(writer);
+    std::string found = writer.fresh("json");
+    return cpp_sequence("if (const tornado::JSON* " + found + " = " + json + ") return " +
+                        kRuntime + "briefly(" + found + "); return " + expression.cpp(writer) +
+                        ";");
+}
+
 // A literal (a number, a string, None, True, False). Its str() is made once,
 // when parsed, so {{ 3 }} or {{ "text" }} converts nothing while rendering.
 struct Constant : Expression {
@@ -389,6 +405,10 @@ struct Constant : Expression {
     explicit Constant(TemplateValue v) : value(std::move(v)), text(value.str()) {}
     TemplateValue evaluate(Scope&) const override { return value; }
     void append_str(Scope&, std::string& out) const override { out += text; }
+    std::string cpp(CppWriter& writer) const override { return writer.constant(value); }
+    void emit_append_str(CppWriter& writer, const std::string& out) const override {
+        writer.line(out + " += " + CppWriter::quote(text) + ";");
+    }
 };
 
 // A variable. find_json() hands out the JSON node the variable holds, if any,
@@ -399,6 +419,10 @@ struct Name : Expression {
     explicit Name(std::string_view n) : name(n) {}
     TemplateValue evaluate(Scope& scope) const override { return scope.lookup(name); }
     const JSON* find_json(Scope& scope) const override { return scope.find(name)->json_node(); }
+    std::string cpp(CppWriter& writer) const override { return writer.variable(name); }
+    std::string cpp_json(CppWriter& writer) const override {
+        return writer.variable(name) + ".json_node()";
+    }
 };
 
 // The value of `expression` for a use that ends before the template goes
@@ -408,6 +432,11 @@ TemplateValue evaluate_briefly(const Expression& expression, Scope& scope) {
     if (const JSON* json = expression.find_json(scope)) return TemplateValue::borrow(*json);
     return expression.evaluate(scope);
 }
+
+// (local name, key) when `container` is a variable the template assigns.
+std::pair<std::string, std::string> local_member_of(const Expression& container,
+                                                    const std::string& key,
+                                                    const CppWriter& writer);
 
 // A dict's value for `key` inside JSON data, or nullptr.
 const JSON* find_member(const JSON* object, std::string_view key) {
@@ -443,6 +472,27 @@ struct Display : Expression {
         return kind == Kind::list ? TemplateValue::list(std::move(values))
                                   : TemplateValue::tuple(std::move(values));
     }
+    // A braced list's items are evaluated in order, as Python's are.
+    std::string cpp(CppWriter& writer) const override {
+        if (kind == Kind::dict) {
+            std::string dict = writer.fresh("dict");
+            std::string code = "tornado::JSON " + dict + " = tornado::JSON::object(); ";
+            for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
+                std::string key = writer.fresh("key");
+                code += std::string("{ ") + kValue + " " + key + " = " + items[i]->cpp(writer) +
+                        "; " + kRuntime + "check_dict_key(" + key + "); " + kRuntime + "put(" +
+                        dict + ", " + key + ", " + items[i + 1]->cpp(writer) + "); } ";
+            }
+            return cpp_sequence(code + "return " + kRuntime + "make_dict(std::move(" + dict +
+                                "));");
+        }
+        std::string list;
+        for (const ExpressionPtr& item : items) {
+            list +=
+                (list.empty() ? "" : ", ") + std::string(kValue) + "(" + item->cpp(writer) + ")";
+        }
+        return std::string(kValue) + (kind == Kind::list ? "::list({" : "::tuple({") + list + "})";
+    }
 };
 
 // object.name: a dict's key, an object's attribute, or a bound method
@@ -459,6 +509,20 @@ struct Attribute : Expression {
     const JSON* find_json(Scope& scope) const override {
         return find_member(object->find_json(scope), name);
     }
+    std::string cpp(CppWriter& writer) const override {
+        return std::string(kRuntime) + "get_attribute(" + object->cpp(writer) + ", " +
+               CppWriter::quote(name) + ")";
+    }
+    std::pair<std::string, std::string> local_member(const CppWriter& writer) const override {
+        return local_member_of(*object, name, writer);
+    }
+    std::string cpp_json(CppWriter& writer) const override {
+        auto [local_name, member_key] = local_member(writer);
+        if (std::string found = writer.member(local_name, member_key); !found.empty()) return found;
+        std::string json = object->cpp_json(writer);
+        if (json.empty()) return "";
+        return std::string(kRuntime) + "member(" + json + ", " + CppWriter::quote(name) + ")";
+    }
 };
 
 // container[key]. With a string literal as the key (row["name"]), find_json()
@@ -473,6 +537,24 @@ struct Subscript : Expression {
     const JSON* find_json(Scope& scope) const override {
         return constant_key ? find_member(container->find_json(scope), *constant_key) : nullptr;
     }
+    std::string cpp(CppWriter& writer) const override {
+        std::string target = writer.fresh("container");
+        return cpp_sequence(std::string(kValue) + " " + target + " = " + container->cpp(writer) +
+                            "; return " + kRuntime + "get_item(" + target + ", " +
+                            key->cpp(writer) + ");");
+    }
+    std::pair<std::string, std::string> local_member(const CppWriter& writer) const override {
+        return constant_key ? local_member_of(*container, *constant_key, writer)
+                            : std::pair<std::string, std::string>{};
+    }
+    std::string cpp_json(CppWriter& writer) const override {
+        auto [local_name, member_key] = local_member(writer);
+        if (std::string found = writer.member(local_name, member_key); !found.empty()) return found;
+        std::string json = constant_key ? container->cpp_json(writer) : "";
+        if (json.empty()) return "";
+        return std::string(kRuntime) + "member(" + json + ", " + CppWriter::quote(*constant_key) +
+               ")";
+    }
 };
 
 // container[start:stop:step]; a part left out is None, as Python passes it to
@@ -485,6 +567,17 @@ struct Slice : Expression {
             return e ? e->evaluate(scope) : TemplateValue();
         };
         return get_slice(target, bound(start), bound(stop), bound(step));
+    }
+    std::string cpp(CppWriter& writer) const override {
+        std::string code;
+        std::vector<std::string> parts;
+        for (const ExpressionPtr* part : {&container, &start, &stop, &step}) {
+            parts.push_back(writer.fresh("part"));
+            code += std::string(kValue) + " " + parts.back() + " = " +
+                    (*part ? (*part)->cpp(writer) : std::string(kValue) + "()") + "; ";
+        }
+        return cpp_sequence(code + "return " + kRuntime + "get_slice(" + parts[0] + ", " +
+                            parts[1] + ", " + parts[2] + ", " + parts[3] + ");");
     }
 };
 
@@ -531,6 +624,61 @@ struct Call : Expression {
         if (method != nullptr) return call_method(object, method->name, arguments);
         return call_function(function, arguments);
     }
+
+    // The same steps in the same order: the object and the method's check, or
+    // the function; the arguments left to right; the call.
+    std::string cpp(CppWriter& writer) const override {
+        std::string callee_value = writer.fresh(method != nullptr ? "object" : "function");
+        std::string arguments = writer.fresh("arguments");
+        std::string code;
+        if (method != nullptr) {
+            code += std::string(kValue) + " " + callee_value + " = " + method->object->cpp(writer) +
+                    "; " + kRuntime + "check_method(" + callee_value + ", " +
+                    CppWriter::quote(method->name) + "); ";
+        } else {
+            code += std::string(kValue) + " " + callee_value + " = " + callee->cpp(writer) + "; ";
+        }
+        code += "tornado::TemplateArguments " + arguments + "; ";
+        for (const ExpressionPtr& argument : positional) {
+            code += arguments + ".positional.push_back(" + argument->cpp(writer) + "); ";
+        }
+        for (const auto& [name, argument] : keyword) {
+            code += arguments + ".keyword.emplace_back(" + CppWriter::quote(name) + ", " +
+                    argument->cpp(writer) + "); ";
+        }
+        if (method != nullptr) {
+            code += std::string("return ") + kRuntime + "call_method(" + callee_value + ", " +
+                    CppWriter::quote(method->name) + ", " + arguments + ");";
+        } else {
+            code += std::string("return ") + kRuntime + "call_function(" + callee_value + ", " +
+                    arguments + ");";
+        }
+        return cpp_sequence(code);
+    }
+
+    void emit_append_str(CppWriter& writer, const std::string& out) const override {
+        if (!is_join) {
+            Expression::emit_append_str(writer, out);
+            return;
+        }
+        std::string object = writer.fresh("separator");
+        std::string parts = writer.fresh("parts");
+        writer.open("");
+        writer.line(std::string(kValue) + " " + object + " = " + method->object->cpp(writer) + ";");
+        writer.line("if (!" + object + ".is_string()) " + kRuntime + "check_method(" + object +
+                    ", \"join\");");
+        writer.line(std::string(kValue) + " " + parts + " = " +
+                    cpp_briefly(*positional[0], writer) + ";");
+        writer.open("if (" + object + ".is_string())");
+        writer.line(std::string(kRuntime) + "append_join(" + out + ", " + object +
+                    ".as_string(), " + parts + ");");
+        writer.close();
+        writer.open("else");
+        writer.line(std::string(kRuntime) + "call_method(" + object + ", \"join\", {{std::move(" +
+                    parts + ")}, {}}).append_str(" + out + ");");
+        writer.close();
+        writer.close();
+    }
 };
 
 // -x, +x, ~x, and "not x" (op '!': "not" is not one character).
@@ -540,6 +688,10 @@ struct Unary : Expression {
     TemplateValue evaluate(Scope& scope) const override {
         if (op == '!') return !operand->evaluate(scope).truthy();  // "not"
         return unary_operation(op, operand->evaluate(scope));
+    }
+    std::string cpp(CppWriter& writer) const override {
+        if (op == '!') return std::string(kValue) + "(!(" + operand->cpp(writer) + ").truthy())";
+        return std::string(kRuntime) + "unary('" + op + "', " + operand->cpp(writer) + ")";
     }
 };
 
@@ -555,6 +707,14 @@ struct PercentFormat : Expression {
     }
     void append_str(Scope& scope, std::string& out) const override {
         append_percent_format(out, format, evaluate_briefly(*values, scope));
+    }
+    std::string cpp(CppWriter& writer) const override {
+        return std::string(kRuntime) + "percent_format(" + CppWriter::quote(format) + ", " +
+               cpp_briefly(*values, writer) + ")";
+    }
+    void emit_append_str(CppWriter& writer, const std::string& out) const override {
+        writer.line(std::string(kRuntime) + "append_percent_format(" + out + ", " +
+                    CppWriter::quote(format) + ", " + cpp_briefly(*values, writer) + ");");
     }
 };
 
@@ -576,6 +736,17 @@ struct Binary : Expression {
         }
         return result;
     }
+    std::string cpp(CppWriter& writer) const override {
+        std::string result = writer.fresh("result");
+        std::string code = std::string(kValue) + " " + result + " = " + first->cpp(writer) + "; ";
+        for (const auto& [op, operand] : rest) {
+            std::string right = writer.fresh("right");
+            code += std::string("{ ") + kValue + " " + right + " = " + operand->cpp(writer) + "; " +
+                    result + " = " + kRuntime + "binary(" + CppWriter::quote(op) + ", " + result +
+                    ", " + right + "); } ";
+        }
+        return cpp_sequence(code + "return " + result + ";");
+    }
 };
 
 // a < b <= c: each pair compared, each operand evaluated once.
@@ -593,6 +764,19 @@ struct Comparison : Expression {
         }
         return true;
     }
+    std::string cpp(CppWriter& writer) const override {
+        std::string left = writer.fresh("left");
+        std::string code =
+            std::string(kValue) + " " + left + " = " + operands[0]->cpp(writer) + "; ";
+        for (std::size_t i = 0; i < ops.size(); ++i) {
+            std::string right = writer.fresh("right");
+            code += std::string("{ ") + kValue + " " + right + " = " +
+                    operands[i + 1]->cpp(writer) + "; if (!" + kRuntime + "compare(" +
+                    CppWriter::quote(ops[i]) + ", " + left + ", " + right + ")) return " + kValue +
+                    "(false); " + left + " = std::move(" + right + "); } ";
+        }
+        return cpp_sequence(code + "return " + kValue + "(true);");
+    }
 };
 
 // "and" / "or" give one of their operands, as in Python (x or "default"):
@@ -609,6 +793,16 @@ struct Logical : Expression {
         }
         return value;
     }
+    std::string cpp(CppWriter& writer) const override {
+        std::string value = writer.fresh("value");
+        std::string code =
+            std::string(kValue) + " " + value + " = " + operands[0]->cpp(writer) + "; ";
+        for (std::size_t i = 1; i < operands.size(); ++i) {
+            code += "if (" + value + ".truthy() != " + (is_and ? "true" : "false") + ") return " +
+                    value + "; " + value + " = " + operands[i]->cpp(writer) + "; ";
+        }
+        return cpp_sequence(code + "return " + value + ";");
+    }
 };
 
 // a if condition else b: only the branch taken is evaluated. append_str()
@@ -622,6 +816,18 @@ struct Conditional : Expression {
     }
     void append_str(Scope& scope, std::string& out) const override {
         (condition->evaluate(scope).truthy() ? if_true : if_false)->append_str(scope, out);
+    }
+    std::string cpp(CppWriter& writer) const override {
+        return "((" + condition->cpp(writer) + ").truthy() ? " + kValue + "(" +
+               if_true->cpp(writer) + ") : " + kValue + "(" + if_false->cpp(writer) + "))";
+    }
+    void emit_append_str(CppWriter& writer, const std::string& out) const override {
+        writer.open("if ((" + condition->cpp(writer) + ").truthy())");
+        if_true->emit_append_str(writer, out);
+        writer.close();
+        writer.open("else");
+        if_false->emit_append_str(writer, out);
+        writer.close();
     }
 };
 
@@ -1287,18 +1493,26 @@ void Target::assign(Scope& scope, const TemplateValue& value) const {
         scope.assign(symbol, value);
         return;
     }
+    std::vector<TemplateValue> values = unpack(value, items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) items[i].assign(scope, values[i]);
+}
+
+std::vector<TemplateValue> unpack(const TemplateValue& value, std::size_t expected) {
     Iteration values(value);
     std::size_t count = values.size();
-    if (count != items.size()) {
-        if (count > items.size()) {
-            throw PythonError("ValueError", "too many values to unpack (expected " +
-                                                std::to_string(items.size()) + ")");
-        }
+    if (count > expected) {
+        throw PythonError("ValueError",
+                          "too many values to unpack (expected " + std::to_string(expected) + ")");
+    }
+    if (count < expected) {
         throw PythonError("ValueError", "not enough values to unpack (expected " +
-                                            std::to_string(items.size()) + ", got " +
+                                            std::to_string(expected) + ", got " +
                                             std::to_string(count) + ")");
     }
-    for (std::size_t i = 0; i < items.size(); ++i) items[i].assign(scope, values[i]);
+    std::vector<TemplateValue> result;
+    result.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) result.push_back(values[i]);
+    return result;
 }
 
 // template.cpp collects these for each function of the page: Python makes
@@ -1378,6 +1592,243 @@ void Expression::append_str(Scope& scope, std::string& out) const {
         return;
     }
     evaluate(scope).append_str(out);
+}
+
+// ---- compiling to C++ -------------------------------------------------------
+
+namespace {
+
+std::pair<std::string, std::string> local_member_of(const Expression& container,
+                                                    const std::string& key,
+                                                    const CppWriter& writer) {
+    const auto* name = dynamic_cast<const Name*>(&container);
+    if (name == nullptr || !writer.is_local(name->name.name())) return {};
+    return {name->name.name(), key};
+}
+
+}  // namespace
+
+std::string cpp_json_statement(const Expression& expression, CppWriter& writer) {
+    std::string json = expression.cpp_json(writer);
+    auto [local_name, key] = expression.local_member(writer);
+    if (json.empty() || local_name.empty() || !writer.member(local_name, key).empty()) return json;
+    std::string variable = writer.fresh("member");
+    writer.line("const tornado::JSON* " + variable + " = " + json + ";");
+    writer.remember(local_name, key, variable);
+    return variable;
+}
+
+std::string CppWriter::member(const std::string& local_name, const std::string& key) const {
+    if (local_name.empty()) return "";
+    for (const Member& entry : members_) {
+        if (entry.local_name == local_name && entry.key == key) return entry.variable;
+    }
+    return "";
+}
+
+void CppWriter::remember(const std::string& local_name, const std::string& key,
+                         const std::string& variable) {
+    members_.push_back({local_name, key, variable, indent_});
+}
+
+void CppWriter::forget(const std::string& local_name) {
+    std::erase_if(members_, [&](const Member& entry) { return entry.local_name == local_name; });
+}
+
+std::string Expression::cpp(CppWriter&) const {
+    throw NotCompilable("an expression the compiler cannot write");
+}
+
+// append_str() above, as C++.
+void Expression::emit_append_str(CppWriter& writer, const std::string& out) const {
+    std::string json = cpp_json(writer);
+    if (json.empty()) {
+        writer.line("(" + cpp(writer) + ").append_str(" + out + ");");
+        return;
+    }
+    std::string found = writer.fresh("json");
+    writer.open("if (const tornado::JSON* " + found + " = " + json + ")");
+    writer.line("tornado::TemplateValue::borrow(*" + found + ").append_str(" + out + ");");
+    writer.close();
+    writer.open("else");
+    writer.line("(" + cpp(writer) + ").append_str(" + out + ");");
+    writer.close();
+}
+
+std::string cpp_sequence(const std::string& statements) {
+    return "[&]() -> tornado::TemplateValue { " + statements + " }()";
+}
+
+CppWriter::CppWriter(const std::set<std::string, std::less<>>& locals) : locals_(locals) {}
+
+void CppWriter::flush_text() {
+    if (pending_text_.empty()) return;
+    std::string text = std::move(pending_text_);
+    pending_text_.clear();
+    line("page.text(" + quote(text) + ");");
+}
+
+void CppWriter::line(std::string_view text) {
+    flush_text();
+    body_.append(static_cast<std::size_t>(indent_) * 4, ' ');
+    body_ += text;
+    body_ += '\n';
+}
+
+void CppWriter::open(std::string_view text) {
+    line(text.empty() ? std::string("{") : std::string(text) + " {");
+    ++indent_;
+}
+
+void CppWriter::close() {
+    flush_text();  // inside the block it belongs to
+    // What the block declared goes out of scope with it.
+    std::erase_if(members_, [&](const Member& entry) { return entry.indent >= indent_; });
+    --indent_;
+    line("}");
+}
+
+std::string CppWriter::fresh(std::string_view prefix) {
+    return std::string(prefix) + "_" + std::to_string(++counter_);
+}
+
+// Names are interned when the compiled program starts, once each.
+std::string CppWriter::name(const std::string& text) {
+    auto found = names_.find(text);
+    if (found != names_.end()) return found->second;
+    std::string id = "name_" + std::to_string(names_.size());
+    declarations_ += "const tornado::compiled::Name " + id + "(" + quote(text) + ");\n";
+    names_.emplace(text, id);
+    return id;
+}
+
+std::string CppWriter::local(const std::string& text) {
+    auto found = local_ids_.find(text);
+    if (found != local_ids_.end()) return found->second;
+    std::string id = "local_" + std::to_string(local_ids_.size());
+    local_ids_.emplace(text, id);
+    return id;
+}
+
+std::string CppWriter::local_declarations() {
+    std::string text;
+    for (const auto& [name_text, id] : local_ids_) {
+        text += "    tornado::compiled::Local " + id + "(" + name(name_text) + ");\n";
+    }
+    return text;
+}
+
+std::string CppWriter::variable(const Symbol& symbol) {
+    if (locals_.contains(symbol.name())) return local(symbol.name()) + ".get()";
+    return "page.global(" + name(symbol.name()) + ")";
+}
+
+// Declared for the life of the program: a literal costs what copying a
+// TemplateValue costs, as the interpreter's Constant does.
+std::string CppWriter::constant(const TemplateValue& value) {
+    std::string key = std::string(value.type_name()) + " " + value.repr();
+    auto found = constants_.find(key);
+    if (found != constants_.end()) return found->second;
+    std::string id = "constant_" + std::to_string(constants_.size());
+    constants_.emplace(key, id);
+    std::string made;
+    switch (value.type()) {
+        case TemplateValue::Type::none: made = "tornado::TemplateValue()"; break;
+        case TemplateValue::Type::boolean:
+            made =
+                value.truthy() ? "tornado::TemplateValue(true)" : "tornado::TemplateValue(false)";
+            break;
+        case TemplateValue::Type::integer:
+            // INT64_MIN has no literal: -9223372036854775808 is the negation of
+            // a number too large for long long.
+            made = value.as_integer() == std::numeric_limits<std::int64_t>::min()
+                       ? "tornado::TemplateValue(-9223372036854775807LL - 1)"
+                       : "tornado::TemplateValue(" + std::to_string(value.as_integer()) + "LL)";
+            break;
+        case TemplateValue::Type::floating: {
+            // The bits themselves: exact for every double, infinities too.
+            double number = value.as_float();
+            std::uint64_t bits = 0;
+            std::memcpy(&bits, &number, sizeof bits);
+            made = "tornado::TemplateValue(std::bit_cast<double>(std::uint64_t{" +
+                   std::to_string(bits) + "u}))";
+            break;
+        }
+        case TemplateValue::Type::string:
+            made = "tornado::TemplateValue(" + quote(value.as_string()) + ")";
+            break;
+        default: throw NotCompilable("a constant of type " + std::string(value.type_name()));
+    }
+    declarations_ += "const tornado::TemplateValue " + id + " = " + made + ";\n";
+    return id;
+}
+
+// Printable ASCII stays as it is, so the generated file reads like the
+// template; every other byte is an octal escape (three digits, so that a
+// digit after it cannot join it). A newline also ends the literal's line.
+std::string CppWriter::quote(std::string_view bytes) {
+    std::string literal = "std::string_view(\"";
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        char c = bytes[i];
+        auto byte = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            literal += '\\';
+            literal += c;
+        } else if (c == '\n') {
+            literal += "\\n";
+            if (i + 1 < bytes.size()) literal += "\"\n    \"";
+        } else if (byte >= 0x20 && byte < 0x7F) {
+            literal += c;
+        } else {
+            char octal[5];
+            std::snprintf(octal, sizeof octal, "\\%03o", byte);
+            literal += octal;
+        }
+    }
+    return literal + "\", " + std::to_string(bytes.size()) + ")";
+}
+
+// Target::assign() as C++.
+void Target::emit_assign(CppWriter& writer, const std::string& value) const {
+    if (!name.empty()) {
+        writer.line(writer.local(name) + ".set(" + value + ");");
+        writer.forget(name);
+        return;
+    }
+    std::string parts = writer.fresh("parts");
+    writer.open("");
+    writer.line("std::vector<tornado::TemplateValue> " + parts + " = tornado::compiled::unpack(" +
+                value + ", " + std::to_string(items.size()) + ");");
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        items[i].emit_assign(writer, parts + "[" + std::to_string(i) + "]");
+    }
+    writer.close();
+}
+
+// execute() as C++.
+void Assignment::emit(CppWriter& writer) const {
+    if (!augmented_operator.empty()) {
+        std::string current = writer.fresh("current");
+        std::string operand = writer.fresh("operand");
+        writer.open("");
+        writer.line("tornado::TemplateValue " + current + " = " + writer.variable(target.symbol) +
+                    ";");
+        writer.line("tornado::TemplateValue " + operand + " = " + value->cpp(writer) + ";");
+        target.emit_assign(writer, "tornado::compiled::binary(" +
+                                       CppWriter::quote(augmented_operator) + ", " + current +
+                                       ", " + operand + ")");
+        writer.close();
+        return;
+    }
+    if (target.name.empty() && target.items.empty()) {  // an expression statement
+        writer.line("static_cast<void>(" + value->cpp(writer) + ");");
+        return;
+    }
+    std::string result = writer.fresh("result");
+    writer.open("");
+    writer.line("tornado::TemplateValue " + result + " = " + value->cpp(writer) + ";");
+    target.emit_assign(writer, result);
+    writer.close();
 }
 
 // ---- name lookup ----------------------------------------------------------

@@ -26,15 +26,18 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "tornado/template.h"
+#include "tornado/template_compiled.h"
 
 namespace tornado::template_detail {
 
@@ -105,10 +108,14 @@ public:
 class Symbol {
 public:
     explicit Symbol(std::string_view name);
+    // The Symbol whose name() is `interned`, a pointer another Symbol's
+    // name() gave (compiled::Name keeps one): no lookup, no lock.
+    static Symbol from_interned(const std::string* interned) { return Symbol(interned); }
     const std::string& name() const { return *name_; }
     bool operator==(const Symbol& other) const { return name_ == other.name_; }
 
 private:
+    explicit Symbol(const std::string* interned) : name_(interned) {}
     const std::string* name_;
 };
 
@@ -150,6 +157,96 @@ private:
     mutable std::deque<std::pair<Symbol, TemplateValue>> globals_;
 };
 
+// Thrown while compiling a template into C++ (template_compiled.h) at what
+// the compiler leaves to the interpreter; what() says what that is.
+class NotCompilable : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Writes the C++ function one template compiles to, as Tornado's
+// _CodeWriter writes its Python: lines indented as blocks nest, plus the
+// declarations the function needs once (interned names, constants, the
+// variables). Each node and expression writes its own code (emit(),
+// cpp()), beside the code that interprets it.
+class CppWriter {
+public:
+    // `locals`: the names the page's function assigns (Program::locals).
+    explicit CppWriter(const std::set<std::string, std::less<>>& locals);
+
+    void line(std::string_view text);
+    // Literal text for the page. Text that follows text (the end of a block,
+    // the start of the next) goes out in one page.text().
+    void text(std::string_view text) { pending_text_ += text; }
+    // "text {" and one level deeper; close() ends it.
+    void open(std::string_view text);
+    void close();
+
+    // A new identifier, for a temporary.
+    std::string fresh(std::string_view prefix);
+    // The identifier of a static compiled::Name for `text`.
+    std::string name(const std::string& text);
+    // The C++ of the variable `symbol` as Python finds it: the template's
+    // local (an UnboundLocalError before it is set) or a global.
+    std::string variable(const Symbol& symbol);
+    // The compiled::Local of a name the template assigns.
+    std::string local(const std::string& name);
+    // A value found in the data once and reused: `local["key"]` (or
+    // local.key) read again while `local` holds the same value finds the
+    // same JSON node, so the compiled code keeps the node it found first.
+    // member() is the C++ variable holding it, or "". remember() makes one
+    // for the rest of the current block; an assignment to the local
+    // forgets its members, and so does a loop (forget_all()), whose body
+    // may run after an assignment further down.
+    bool is_local(const std::string& name) const { return locals_.contains(name); }
+    std::string member(const std::string& local_name, const std::string& key) const;
+    void remember(const std::string& local_name, const std::string& key,
+                  const std::string& variable);
+    void forget(const std::string& local_name);
+    void forget_all() { members_.clear(); }
+
+    // The identifier of a static const TemplateValue equal to `value` (a
+    // literal: None, a bool, a number, a string).
+    std::string constant(const TemplateValue& value);
+    // `bytes` as a C++ expression of type std::string_view.
+    static std::string quote(std::string_view bytes);
+
+    // Adds a line to the declarations before the function.
+    void declare(const std::string& text) { declarations_ += text + "\n"; }
+
+    // What the function declares once: its variables, then what goes
+    // before it, then its body.
+    std::string local_declarations();
+    const std::string& declarations() const { return declarations_; }
+    const std::string& body() {
+        flush_text();
+        return body_;
+    }
+
+private:
+    const std::set<std::string, std::less<>>& locals_;
+    void flush_text();
+
+    std::string declarations_;
+    std::string body_;
+    std::string pending_text_;
+    int indent_ = 1;
+    int counter_ = 0;
+    std::map<std::string, std::string, std::less<>> names_;
+    std::map<std::string, std::string, std::less<>> local_ids_;
+    std::map<std::string, std::string, std::less<>> constants_;  // by type and repr()
+    struct Member {
+        std::string local_name, key, variable;
+        int indent;  // of the block that declares it
+    };
+    std::vector<Member> members_;
+};
+
+// `statements` (each ending in ';') wrapped so that they run in order as
+// one C++ expression of type TemplateValue: Python evaluates operands left
+// to right, and C++ leaves the order of a call's arguments open.
+std::string cpp_sequence(const std::string& statements);
+
 class Expression {
 public:
     virtual ~Expression() = default;
@@ -174,7 +271,24 @@ public:
     // can write their text straight into the page (a literal, a string in
     // the data, "%.2f" % x, ", ".join(x)) override it and make no value.
     virtual void append_str(Scope& scope, std::string& out) const;
+
+    // The compiler's twins of the three above (see CppWriter): a C++
+    // expression of type TemplateValue; one of type `const JSON*`, or ""
+    // where find_json() always gives nullptr; statements that append str()
+    // to the std::string named `out`. A node the compiler cannot write
+    // throws NotCompilable.
+    virtual std::string cpp(CppWriter& writer) const;
+    virtual std::string cpp_json(CppWriter&) const { return ""; }
+    virtual void emit_append_str(CppWriter& writer, const std::string& out) const;
+    // For local["key"] and local.key (a string key, a variable the template
+    // assigns): the local's name and the key, which CppWriter::member()
+    // finds again. Empty names otherwise.
+    virtual std::pair<std::string, std::string> local_member(const CppWriter&) const { return {}; }
 };
+
+// The C++ of `expression`'s find_json() at the start of a statement: for a
+// local's member, a variable that later statements reuse (CppWriter::member).
+std::string cpp_json_statement(const Expression& expression, CppWriter& writer);
 using ExpressionPtr = std::unique_ptr<const Expression>;
 
 // Where {% set %}, {% for %} and "except ... as" put values: a name, or a
@@ -185,6 +299,8 @@ struct Target {
     Symbol symbol = Symbol(name);
 
     void assign(Scope& scope, const TemplateValue& value) const;
+    // The compiled assignment of the C++ expression `value`.
+    void emit_assign(CppWriter& writer, const std::string& value) const;
     // Adds the names this target assigns to `names`.
     void collect_names(std::set<std::string, std::less<>>& names) const;
 };
@@ -197,6 +313,7 @@ struct Assignment {
     ExpressionPtr value;
 
     void execute(Scope& scope) const;
+    void emit(CppWriter& writer) const;
 };
 
 // {% for target in iterable %}
@@ -229,27 +346,16 @@ Assignment parse_assignment(std::string_view text);
 ForHeader parse_for(std::string_view text);
 ExceptHeader parse_except(std::string_view text);
 
+// Python's unpacking of `value` into exactly `count` values (for a, b in
+// ...): a ValueError with Python's message for any other number.
+std::vector<TemplateValue> unpack(const TemplateValue& value, std::size_t count);
+
 // The values a for loop walks: a list's or tuple's items, a dict's keys, a
 // string's characters. A TypeError for anything else.
 std::vector<TemplateValue> iterate(const TemplateValue& value);
 
-// The values iterate() gives, without copying a list's or tuple's items:
-// those are read in place (a template never changes a list); anything else
-// (a string's characters, a dict's keys) is iterated once, up front.
-// `value` must outlive the Iteration.
-class Iteration {
-public:
-    explicit Iteration(const TemplateValue& value)
-        : value_(value),
-          iterated_(value.is_sequence() ? std::vector<TemplateValue>() : iterate(value)) {}
-    std::size_t size() const { return value_.is_sequence() ? value_.length() : iterated_.size(); }
-    TemplateValue operator[](std::size_t index) const {
-        return value_.is_sequence() ? value_.item(index) : iterated_[index];
-    }
-
-private:
-    const TemplateValue& value_;
-    std::vector<TemplateValue> iterated_;
-};
+// The values iterate() gives, without copying a list's or tuple's items
+// (the compiled code's class, shared: tornado/template_compiled.h).
+using Iteration = compiled::Iteration;
 
 }  // namespace tornado::template_detail

@@ -6,9 +6,13 @@
 //   build/bin/template_bench tests/bench/template --seconds=1 --rounds=3 --warmup=0.2
 //   build/bin/template_bench tests/bench/template --by-hand            # the page in plain C++
 //   build/bin/template_bench tests/bench/template --compiled-sketch    # as a compiler would write it
+//   build/bin/template_bench tests/bench/template --compiled           # compiled ahead of time
 //
 // It loads page.html (which extends base.html and includes row.html and
-// footer.html) with a tornado::Loader over the folder it is given, builds
+// footer.html) with a tornado::Loader over the folder it is given, to
+// interpret it or, with --compiled, to run the C++ the build compiled from
+// the same folder (tornado_compile_templates in CMakeLists.txt; it fails if
+// the page it loads is not that one), builds
 // the page's data as JSON (100 product rows: the same values, in the same
 // order, as template_bench.py's make_arguments()), renders once and, with
 // --out, writes that page to a file (the harness compares it byte for byte
@@ -183,7 +187,7 @@ Round render_for(const Render& render, double seconds) {
 
 int usage() {
     std::fputs("usage: template_bench TEMPLATE_DIR [--out=FILE] [--seconds=2] [--rounds=5] "
-               "[--warmup=0.5] [--template=page.html] [--by-hand | --compiled-sketch]\n",
+               "[--warmup=0.5] [--template=page.html] [--by-hand | --compiled-sketch | --compiled]\n",
                stderr);
     return 2;
 }
@@ -199,6 +203,7 @@ int main(int argc, char** argv) {
     int rounds = 5;
     bool by_hand = false;
     bool compiled_sketch = false;
+    bool compiled = false;
     for (int i = 1; i < argc; ++i) {
         std::string_view argument = argv[i];
         std::string value;
@@ -216,6 +221,8 @@ int main(int argc, char** argv) {
             by_hand = true;
         } else if (argument == "--compiled-sketch") {
             compiled_sketch = true;
+        } else if (argument == "--compiled") {
+            compiled = true;
         } else if (argument.substr(0, 2) != "--" && directory.empty()) {
             directory = argument;
         } else {
@@ -227,8 +234,15 @@ int main(int argc, char** argv) {
     }
 
     try {
-        tornado::Loader loader(directory);  // autoescape: xhtml_escape, as Tornado's
+        tornado::BaseLoader::Options options;  // autoescape: xhtml_escape, as Tornado's
+        options.compiled = compiled;
+        tornado::Loader loader(directory, options);
         const auto page = loader.load(name);
+        if (compiled && !page->is_compiled()) {
+            std::fprintf(stderr, "template_bench: %s has no compiled twin (was the folder compiled "
+                                 "into this program, and is it unchanged since?)\n", name.c_str());
+            return 1;
+        }
         const tornado::JSON arguments = make_arguments();
 
         auto render = [&] {

@@ -28,6 +28,9 @@
 // the same error; a UTF-8 template must give a UTF-8 page. In the {% set x
 // = ... %} tag, repr(x) must also read back as the same value (Python's
 // promise for None, bools, ints, floats, strs, lists, tuples and dicts).
+// A template that parses is also compiled to C++ (compile_templates, in
+// template mode): it must give code, or name what it leaves to the
+// interpreter; the code itself is not built here.
 //
 // What may come out: a page, a ParseError, a TemplateError naming a Python
 // exception, or (while making the template, from the loader) the
@@ -57,6 +60,7 @@
 #include <typeinfo>
 
 #include "tornado/template.h"
+#include "tornado/template_compiled.h"
 
 namespace {
 
@@ -268,6 +272,34 @@ std::unique_ptr<tornado::Template> make(std::string_view source, std::string nam
     }
 }
 
+// The compiler over a template that parsed: loaded by a loader that holds it
+// beside the fixed ones (with the loader's options only, since
+// compile_templates() takes what a loader makes).
+void compile(std::string_view source, const std::string& name, std::uint8_t setup) {
+    std::map<std::string, std::string> sources = fixed_templates();
+    sources[name] = std::string(source);
+    tornado::BaseLoader::Options loader_options;
+    if ((setup & 0x80) != 0) {
+        loader_options.autoescape = "";
+        loader_options.whitespace = "oneline";
+    }
+    tornado::DictLoader loader(std::move(sources), std::move(loader_options));
+    try {
+        tornado::CompiledTemplates result = tornado::compile_templates(loader, {name});
+        check(result.compiled.size() + result.interpreted.size() == 1,
+              "a template is compiled or left to the interpreter");
+        check(result.compiled.empty() || result.cpp.find("render") != std::string::npos,
+              "a compiled template has its function");
+    } catch (const tornado::ParseError&) {
+        // Parsed with the Template's own options, not the loader's: the
+        // whitespace mode or the escaping can make a difference.
+    } catch (const std::runtime_error& error) {
+        // The loader's: a name it lacks.
+        check(std::string_view(error.what()).find("no template named") != std::string_view::npos,
+              "only a missing template name stops the compiler");
+    }
+}
+
 void fuzz_template(std::uint8_t setup, std::string_view source) {
     static constexpr const char* kWhitespace[] = {nullptr, "all", "single", "oneline"};
     static constexpr const char* kAutoescape[] = {nullptr, "", "xhtml_escape", "upper"};
@@ -284,7 +316,9 @@ void fuzz_template(std::uint8_t setup, std::string_view source) {
     std::string name = (setup & 0x40) != 0 ? "sub/page" : "page";
     name += (setup & 0x20) != 0 ? ".txt" : ".html";
     std::unique_ptr<tornado::Template> page = make(source, name, std::move(options));
-    if (page == nullptr || source.find("while") != std::string_view::npos) return;
+    if (page == nullptr) return;
+    compile(source, name, setup);
+    if (source.find("while") != std::string_view::npos) return;
     generate(*page, tornado::is_valid_utf8(source));
 }
 

@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "template_cases.h"
+#include "template_cases_compiled.h"
 #include "test_util.h"
 #include "tornado/template.h"
 
@@ -25,112 +27,34 @@ using tornado::JSON;
 using tornado::TemplateArguments;
 using tornado::TemplateValue;
 
-struct Case {
-    std::string name;
-    std::map<std::string, std::string> files;
-    std::string main;
-    JSON args = JSON::object();
-    JSON loader = JSON::object();
-};
-
+using template_cases::Case;
+using template_cases::load_cases;
 using tornado::testing::read_file;
 
-// The format is described at the top of cases.txt; template_oracle.py
-// reads it the same way.
-std::vector<Case> load_cases() {
-    std::istringstream text(read_file(TEMPLATE_ORACLE_DIR "/cases.txt"));
-    std::vector<Case> cases;
-    std::map<std::string, std::vector<std::string>> sections;
-    std::vector<std::string> order;
-    std::string section, line;
-    auto finish = [&] {
-        if (cases.empty()) return;
-        for (const auto& [name, lines] : sections) {
-            std::string body;
-            for (const std::string& each : lines) body += each + "\n";
-            while (body.ends_with("\n\n")) body.pop_back();
-            if (body.empty()) body = "\n";
-            if (name == "args") {
-                cases.back().args = JSON::parse(body);
-            } else if (name == "loader") {
-                cases.back().loader = JSON::parse(body);
-            } else {
-                cases.back().files[name] = body;
-            }
-        }
-        cases.back().main = order.empty() ? "" : order.front();
-        sections.clear();
-        order.clear();
-    };
-    while (std::getline(text, line)) {
-        if (line.starts_with("=== ")) {
-            finish();
-            cases.push_back({line.substr(4), {}, "", JSON::object(), JSON::object()});
-            section.clear();
-        } else if (cases.empty()) {
-            continue;
-        } else if (line.starts_with("--- ")) {
-            section = line.substr(4);
-            if (section != "args" && section != "loader") order.push_back(section);
-            sections[section];
-        } else if (!section.empty()) {
-            sections[section].push_back(line);
-        }
-    }
-    finish();
-    return cases;
-}
-
-std::string text_of(const TemplateArguments& arguments) {
-    return std::string(arguments.positional.at(0).as_string());
-}
-
-// The functions template_oracle.py puts in every loader's namespace.
-tornado::TemplateNamespace test_functions() {
-    tornado::TemplateNamespace names;
-    names.set_function("upper", [](const TemplateArguments& a) {
-        std::string text = text_of(a);
-        for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        return TemplateValue(text);
-    });
-    names.set_function("wrap", [](const TemplateArguments& a) { return TemplateValue("[" + text_of(a) + "]"); });
-    names.set_function("add", [](const TemplateArguments& a) {
-        const TemplateValue* b = a.positional.size() > 1 ? &a.positional[1] : a.find_keyword("b");
-        return TemplateValue(a.positional.at(0).as_integer() + (b != nullptr ? b->as_integer() : 10));
-    });
-    names.set_function("shout", [](const TemplateArguments& a) {
-        std::string text = text_of(a);
-        for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        return TemplateValue(text + "!");
-    });
-    names.set_function("fail", [](const TemplateArguments&) -> TemplateValue {
-        throw std::invalid_argument("boom");  // a ValueError, as Python's fail() raises
-    });
-    return names;
-}
-
-class TemplateOracle : public testing::TestWithParam<Case> {};
-
-TEST_P(TemplateOracle, MatchesTornado) {
-    const Case& test = GetParam();
+// The case rendered by the interpreter, or by the C++ the build compiled it
+// into (template_cases_compile.cpp; kInterpretedCases lists those the
+// compiler leaves to the interpreter), against what Tornado rendered.
+void check_against_tornado(const Case& test, bool compiled) {
     static const JSON expected_all = JSON::parse(read_file(TEMPLATE_ORACLE_DIR "/expected.json"));
     ASSERT_TRUE(expected_all.contains(test.name))
         << "no expected result: run /usr/bin/python3 tests/final/template_oracle/template_oracle.py";
     const JSON& expected = expected_all.at(test.name);
 
-    tornado::BaseLoader::Options options;
-    options.namespace_ = test_functions();
-    if (test.loader.contains("autoescape")) {
-        const JSON& autoescape = test.loader["autoescape"];
-        options.autoescape = autoescape.is_null() ? "" : autoescape.get<std::string>();
-    }
-    if (test.loader.contains("whitespace")) options.whitespace = test.loader["whitespace"].get<std::string>();
-    tornado::DictLoader loader(test.files, std::move(options));
+    tornado::DictLoader loader(test.files, template_cases::loader_options(test, compiled));
 
     std::string output, error_type, error_message, error_file;
     int error_line = 0;
     try {
-        output = loader.load(test.main)->generate(test.args);
+        std::shared_ptr<const tornado::Template> page = loader.load(test.main);
+        if (compiled) {
+            bool left = std::find(std::begin(kInterpretedCases), std::end(kInterpretedCases),
+                                  test.name) != std::end(kInterpretedCases);
+            EXPECT_EQ(page->is_compiled(), !left)
+                << (left ? "left to the interpreter, yet compiled" : "not compiled");
+        } else {
+            EXPECT_FALSE(page->is_compiled());
+        }
+        output = page->generate(test.args);
     } catch (const tornado::ParseError& error) {
         error_type = "ParseError";
         error_message = error.message();
@@ -167,7 +91,24 @@ std::string case_test_name(const testing::TestParamInfo<Case>& info) {
     return name;
 }
 
+class TemplateOracle : public testing::TestWithParam<Case> {};
+TEST_P(TemplateOracle, MatchesTornado) { check_against_tornado(GetParam(), false); }
 INSTANTIATE_TEST_SUITE_P(Cases, TemplateOracle, testing::ValuesIn(load_cases()), case_test_name);
+
+// The same cases compiled into C++ (tornado/template_compiled.h).
+class CompiledTemplateOracle : public testing::TestWithParam<Case> {};
+TEST_P(CompiledTemplateOracle, MatchesTornado) { check_against_tornado(GetParam(), true); }
+INSTANTIATE_TEST_SUITE_P(Cases, CompiledTemplateOracle, testing::ValuesIn(load_cases()),
+                         case_test_name);
+
+// Most of the corpus is compiled: what the compiler leaves to the
+// interpreter ({% try %}, {% apply %}) is a few cases, named in
+// kInterpretedCases with the reason.
+TEST(CompiledTemplateOracle, CompilesMostCases) {
+    std::size_t total = load_cases().size();
+    std::size_t left = std::size(kInterpretedCases);
+    EXPECT_LT(left * 5, total) << left << " of " << total << " cases are interpreted";
+}
 
 TEST(TemplateOracleCorpus, HasEveryCaseTornadoRendered) {
     JSON expected = JSON::parse(read_file(TEMPLATE_ORACLE_DIR "/expected.json"));

@@ -28,7 +28,10 @@
 // comprehensions, imports, assigning to an item or an attribute) is a
 // ParseError that names it; an error while rendering (a missing name, a
 // missing key, a division by zero) is a TemplateError that names the
-// template, the line and the Python exception it stands for.
+// template, the line and the Python exception it stands for. A program's
+// build can also compile its templates into C++, which a Loader then runs
+// instead of the interpreter while their sources are unchanged
+// (tornado/template_compiled.h).
 //
 // Names are found as Python finds them in Tornado's generated function:
 // variables the template assigns ({% set %}, {% for %}), then the values
@@ -305,6 +308,10 @@ private:
 std::string filter_whitespace(std::string_view mode, std::string_view text);
 
 class BaseLoader;
+struct CompiledTemplates;
+namespace compiled {
+class Page;
+}
 namespace template_detail {
 struct Node;
 struct Include;
@@ -324,6 +331,9 @@ struct TemplateOptions {
     // "all", "single" or "oneline". Unset: the loader's, or "single"
     // for a name ending in .html or .js and "all" for the rest.
     std::optional<std::string> whitespace = std::nullopt;
+    // Whether generate() may run the compiled twin of this template
+    // (tornado/template_compiled.h) when one was built from the same sources.
+    bool compiled = true;
 };
 
 class Template {
@@ -347,7 +357,22 @@ public:
     // The escaping function's name for {{ }} in this file ("" for none).
     const std::string& autoescape() const;
 
+    // Whether generate() runs a function compiled into the program
+    // (tornado/template_compiled.h) rather than the interpreter.
+    bool is_compiled() const { return compiled_ != nullptr; }
+    // A hash of every source this template is made from: its file, the files
+    // it extends and includes, and the options they were parsed with. A
+    // compiled twin is used only when its hash is the same.
+    std::uint64_t source_hash() const { return source_hash_; }
+
 private:
+    friend CompiledTemplates compile_templates(const BaseLoader& loader,
+                                               const std::vector<std::string>& names,
+                                               const std::string& prefix);
+    // The C++ of this template's compiled twin, in `namespace_name`
+    // (template_compiled.h); throws template_detail::NotCompilable.
+    std::string emit_cpp(const std::string& namespace_name) const;
+    std::uint64_t hash_sources() const;
     friend struct template_detail::Include;
     void collect_blocks(const template_detail::ParsedFile& file);
     void resolve_includes(const template_detail::Body& body);
@@ -359,6 +384,8 @@ private:
     const BaseLoader* loader_;
     std::shared_ptr<template_detail::ParsedFile> file_;
     std::unique_ptr<template_detail::Program> program_;
+    std::uint64_t source_hash_ = 0;
+    void (*compiled_)(compiled::Page&) = nullptr;
     mutable std::atomic<std::size_t> last_size_{0};  // of the last page, to reserve the next
 };
 
@@ -372,6 +399,8 @@ public:
         TemplateNamespace namespace_ = {};
         // The whitespace mode for every template; unset: by file name.
         std::optional<std::string> whitespace = std::nullopt;
+        // Whether templates run their compiled twins (tornado/template_compiled.h).
+        bool compiled = true;
     };
 
     explicit BaseLoader(Options options);
@@ -389,6 +418,7 @@ public:
     const std::string& autoescape() const { return options_.autoescape; }
     const TemplateNamespace& namespace_() const { return options_.namespace_; }
     const std::optional<std::string>& whitespace() const { return options_.whitespace; }
+    bool compiled() const { return options_.compiled; }
 
     // A name made relative to its parent, as the loader stores it.
     virtual std::string resolve_path(const std::string& name,

@@ -1,0 +1,208 @@
+// tornado/template_compiled.h: templates compiled ahead of time into C++.
+//
+// Tornado turns each template into the source of a Python function and
+// lets Python compile it. The engine here interprets a tree of nodes
+// instead (tornado/template.h), which is about ten times faster than
+// Tornado; compiling a folder of templates into C++ when the program is
+// built is faster again, because nothing is walked or dispatched while a
+// page renders. It is an addition, never a requirement:
+//
+//   # CMakeLists.txt: compiles every template under templates/ into the program
+//   tornado_compile_templates(my_server ${CMAKE_CURRENT_SOURCE_DIR}/templates)
+//
+//   // unchanged C++: the Loader finds the compiled twin of page.html
+//   tornado::Loader loader("templates");
+//   std::string html = loader.load("page.html")->generate(arguments);
+//
+// The build runs build/bin/final_template_compile, which loads every file of
+// the folder with a Loader (so extends and includes resolve as they will at
+// run time), writes one C++ function per template, and registers each under
+// its name and a hash of every source it was made from (the file, the files
+// it extends and includes, and the loader's autoescape and whitespace). A
+// Template made at run time asks for that name and hash: when the sources
+// are the same bytes it runs the compiled function, and when a file has
+// changed since the build (debug's reloading, an edit on a server) it
+// interprets the new source. The page is the same either way, byte for
+// byte; tests/final/template_compiled_test.cpp renders every case of the
+// oracle corpus both ways.
+//
+// What the compiler does not handle yet, it leaves to the interpreter, for
+// the whole template: {% try %}, {% apply %}, and a program that assigns
+// the name of its own escaping function. final_template_compile lists each
+// template it left, and why; Template::is_compiled() says which ran.
+//
+// The rest of this header is the runtime the generated code calls: a Page
+// (the output, the names, where an error happened) and the operations,
+// which are the interpreter's own. Nothing here is meant to be called by
+// hand.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tornado/template.h"
+
+namespace tornado {
+
+namespace template_detail {
+class Scope;
+}
+
+// What compiling a set of templates gave: the C++ source, and the templates
+// left to the interpreter, each with the reason.
+struct CompiledTemplates {
+    std::string cpp;
+    std::vector<std::string> compiled;
+    std::vector<std::pair<std::string, std::string>> interpreted;  // name, why
+};
+
+// Compiles the templates `names` of `loader` into one C++ file, each in a
+// namespace named `prefix` and a number. A template that does not parse is
+// the ParseError; one the compiler cannot handle is listed in `interpreted`.
+// Files made with different prefixes can be pasted into one.
+CompiledTemplates compile_templates(const BaseLoader& loader, const std::vector<std::string>& names,
+                                    const std::string& prefix = "template_");
+
+namespace compiled {
+
+// A name interned as the interpreter's parser interns it, so a compiled page
+// and an interpreted one find a name the same way.
+class Name {
+public:
+    explicit Name(std::string_view text);
+    const std::string& text() const { return *text_; }
+    const std::string* id() const { return text_; }
+
+private:
+    const std::string* text_;
+};
+
+// A variable the template assigns ({% set %}, {% for %}): Python's local,
+// which is an UnboundLocalError when read before it is set.
+class Local {
+public:
+    explicit Local(const Name& name) : name_(&name) {}
+    const TemplateValue& get() const {
+        if (!value_) unbound();
+        return *value_;
+    }
+    void set(TemplateValue value) { value_ = std::move(value); }
+
+private:
+    [[noreturn]] void unbound() const;
+    const Name* name_;
+    std::optional<TemplateValue> value_;
+};
+
+// One generate() of a compiled template.
+class Page {
+public:
+    Page(std::string& out, template_detail::Scope& scope) : out_(&out), scope_(&scope) {}
+
+    // Literal text.
+    void text(std::string_view text) { out_->append(text.data(), text.size()); }
+    // Where the code that runs next comes from: an error names it.
+    void at(const char* file, int line) {
+        file_ = file;
+        line_ = line;
+    }
+    const char* file() const { return file_; }
+    int line() const { return line_; }
+
+    // A name the template reads but never assigns: generate()'s argument,
+    // a namespace's, or a builtin; a NameError if none. Looked up once per
+    // page, as the interpreter does.
+    const TemplateValue& global(const Name& name);
+
+    // {{ }}'s text, escaped by the function `escape` names (the holding
+    // file's autoescape), or as it is.
+    void write(std::string_view text, const Name& escape);
+    void write_raw(std::string_view text) { out_->append(text); }
+    // {{ }} of a part of the data (`json`, nullptr if it is none): a string
+    // or an integer is written from where it lies. False when `json` is
+    // something else; the caller then writes str() of the value.
+    bool write_json(const JSON* json, const Name* escape);
+    // The buffer one {{ }}'s text is made in before it is escaped: a value
+    // that fails half way writes nothing, as in Tornado.
+    std::string& scratch() { return scratch_; }
+
+private:
+    void find_escape(const Name& escape);
+
+    std::string* out_;
+    template_detail::Scope* scope_;
+    const char* file_ = "";
+    int line_ = 0;
+    std::string scratch_;
+    // The escaping function, found once (see write()).
+    const std::string* escape_name_ = nullptr;
+    const TemplateValue* escape_ = nullptr;
+    bool escape_is_default_ = false;
+};
+
+// The compiled function of one template.
+using RenderFunction = void (*)(Page&);
+
+// Makes `render` the compiled twin of the template `name` whose sources hash
+// to `hash` (Template::source_hash()). Generated code calls it from a static
+// object, before main().
+void register_template(std::string_view name, std::uint64_t hash, RenderFunction render);
+// The function registered for this name and hash, or nullptr.
+RenderFunction find_template(const std::string& name, std::uint64_t hash);
+
+// ---- the operations, the interpreter's own ----------------------------------
+
+TemplateValue binary(std::string_view op, const TemplateValue& left, const TemplateValue& right);
+TemplateValue unary(char op, const TemplateValue& operand);
+bool compare(std::string_view op, const TemplateValue& left, const TemplateValue& right);
+TemplateValue get_item(const TemplateValue& container, const TemplateValue& key);
+TemplateValue get_slice(const TemplateValue& container, const TemplateValue& start,
+                        const TemplateValue& stop, const TemplateValue& step);
+TemplateValue get_attribute(const TemplateValue& object, std::string_view name);
+void check_method(const TemplateValue& object, std::string_view name);
+TemplateValue call_method(const TemplateValue& object, std::string_view name,
+                          const TemplateArguments& arguments);
+TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments);
+TemplateValue percent_format(std::string_view format, const TemplateValue& values);
+void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values);
+void append_join(std::string& out, std::string_view separator, const TemplateValue& parts);
+// Python's bool() of a part of the data, without making a value of it.
+bool truthy(const JSON& json);
+// A dict's value for `key` in JSON data (nullptr: not a dict, or no such key).
+const JSON* member(const JSON* object, std::string_view key);
+// The value `expression` stands for, borrowed from the data when `json`
+// points into it (evaluate_briefly in the interpreter).
+inline TemplateValue briefly(const JSON* json) { return TemplateValue::borrow(*json); }
+// {k: v, ...}: a new dict, its keys checked as they come.
+void check_dict_key(const TemplateValue& key);
+void put(JSON& dict, const TemplateValue& key, const TemplateValue& value);
+TemplateValue make_dict(JSON dict);
+// Unpacks `value` into exactly `count` values (a ValueError otherwise).
+std::vector<TemplateValue> unpack(const TemplateValue& value, std::size_t count);
+// The builtin enumerate, to tell it from a name a template rebinds.
+const TemplateValue& builtin_enumerate();
+// The values a {% for %} walks: a list's or tuple's items, read in place (a
+// template never changes a list), or what iterate() gives for anything
+// else (a string's characters, a dict's keys), made once, up front.
+// `value` must outlive the Iteration. The interpreter's loops use it too.
+class Iteration {
+public:
+    explicit Iteration(const TemplateValue& value);
+    std::size_t size() const { return value_.is_sequence() ? value_.length() : iterated_.size(); }
+    TemplateValue operator[](std::size_t index) const {
+        return value_.is_sequence() ? value_.item(index) : iterated_[index];
+    }
+
+private:
+    const TemplateValue& value_;
+    std::vector<TemplateValue> iterated_;
+};
+// {% extends %} reached in an included template: Tornado's NotImplementedError.
+[[noreturn]] void extends_not_at_top_level(const Page& page);
+
+}  // namespace compiled
+}  // namespace tornado
