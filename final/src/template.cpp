@@ -1330,7 +1330,7 @@ std::uint64_t hash_text(const Parts&... parts) {
             hash ^= static_cast<unsigned char>(c);
             hash *= 1099511628211u;
         }
-        hash ^= 0;
+        hash ^= 0;  // the NUL after the part: "ab", "c" and "a", "bc" differ
         hash *= 1099511628211u;
     };
     (add(parts), ...);

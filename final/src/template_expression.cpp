@@ -381,8 +381,11 @@ private:
 // Each node below is one piece of Python syntax, with an evaluate() that does
 // what Python does for it at run time. The tree is built once per template
 // and shared by every generate(), on any thread, so evaluating changes
-// nothing in a node: what changes lives in the Scope.
-//
+// nothing in a node: what changes lives in the Scope. Each node also writes
+// itself as C++ for a template compiled ahead of time (cpp(), cpp_json(),
+// emit_append_str(); see CppWriter in template_expression.h): the same steps
+// in the same order, over template_compiled.h's runtime.
+
 // The C++ names the compiled code uses (tornado/template_compiled.h).
 constexpr const char* kValue = "tornado::TemplateValue";
 constexpr const char* kRuntime = "tornado::compiled::";

@@ -1,6 +1,5 @@
-// template_cases.h: the cases of template_oracle/cases.txt, shared by the
-// tests that render them (template_test.cpp interprets them,
-// template_compiled_test.cpp runs them compiled) and by
+// template_cases.h: the cases of template_oracle/cases.txt, shared by
+// template_test.cpp, which renders them interpreted and compiled, and by
 // template_cases_compile.cpp, which compiles them into C++ for the second.
 #pragma once
 

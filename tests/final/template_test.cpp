@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -108,6 +109,38 @@ TEST(CompiledTemplateOracle, CompilesMostCases) {
     std::size_t total = load_cases().size();
     std::size_t left = std::size(kInterpretedCases);
     EXPECT_LT(left * 5, total) << left << " of " << total << " cases are interpreted";
+}
+
+// A compiled template runs only while every source it was made from is the
+// same: a changed ancestor, or another whitespace mode, and the loader
+// interprets the new text instead (what debug's reloading relies on).
+TEST(CompiledTemplateOracle, AChangedSourceOrOptionIsInterpreted) {
+    std::vector<Case> cases = load_cases();
+    auto found = std::find_if(cases.begin(), cases.end(),
+                              [](const Case& each) { return each.name == "extends three levels"; });
+    ASSERT_NE(found, cases.end());
+    const Case& test = *found;
+
+    tornado::DictLoader same(test.files, template_cases::loader_options(test, true));
+    std::shared_ptr<const tornado::Template> page = same.load(test.main);
+    EXPECT_TRUE(page->is_compiled());
+    std::string compiled_page = page->generate(test.args);
+
+    std::map<std::string, std::string> edited = test.files;
+    edited["base.html"].insert(0, "<!-- edited -->");
+    tornado::DictLoader changed(edited, template_cases::loader_options(test, true));
+    page = changed.load(test.main);
+    EXPECT_FALSE(page->is_compiled()) << "an ancestor changed since the build";
+    EXPECT_EQ(page->generate(test.args), "<!-- edited -->" + compiled_page);
+
+    tornado::BaseLoader::Options oneline = template_cases::loader_options(test, true);
+    oneline.whitespace = "oneline";
+    tornado::DictLoader other_mode(test.files, std::move(oneline));
+    EXPECT_FALSE(other_mode.load(test.main)->is_compiled()) << "parsed with another mode";
+
+    // Turned off by the loader's option.
+    tornado::DictLoader off(test.files, template_cases::loader_options(test, false));
+    EXPECT_FALSE(off.load(test.main)->is_compiled());
 }
 
 TEST(TemplateOracleCorpus, HasEveryCaseTornadoRendered) {

@@ -23,8 +23,8 @@
 // are the same bytes it runs the compiled function, and when a file has
 // changed since the build (debug's reloading, an edit on a server) it
 // interprets the new source. The page is the same either way, byte for
-// byte; tests/final/template_compiled_test.cpp renders every case of the
-// oracle corpus both ways.
+// byte; tests/final/template_test.cpp renders every case of the oracle
+// corpus both ways (TemplateOracle, CompiledTemplateOracle).
 //
 // What the compiler does not handle yet, it leaves to the interpreter, for
 // the whole template: {% try %}, {% apply %}, and a program that assigns
