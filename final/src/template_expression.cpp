@@ -456,18 +456,14 @@ struct Display : Expression {
     enum class Kind { list, tuple, dict } kind;
     std::vector<ExpressionPtr> items;  // for a dict: key, value, key, value...
     TemplateValue evaluate(Scope& scope) const override {
-        if (kind == Kind::dict) {
+        if (kind == Kind::dict) {  // the steps compiled code takes too
             JSON object = JSON::object();
             for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
                 TemplateValue key = items[i]->evaluate(scope);
-                if (!key.is_string()) {
-                    throw PythonError("TypeError", "a template's dict keys must be strings, not " +
-                                                       std::string(key.type_name()));
-                }
-                object[std::string(key.as_string())] = items[i + 1]->evaluate(scope).to_json();
+                compiled::check_dict_key(key);
+                compiled::put(object, key, items[i + 1]->evaluate(scope));
             }
-            check_container_depth(object);
-            return TemplateValue(std::move(object));
+            return compiled::make_dict(std::move(object));
         }
         std::vector<TemplateValue> values;
         values.reserve(items.size());
