@@ -379,8 +379,13 @@ struct Output : Node {
         } else {  // not in the data: the value is made
             writer.line("(" + expression->cpp(writer) + ").append_str(" + text + ");");
         }
-        writer.line(escape.empty() ? "page.write_raw(" + text + ");"
-                                   : "page.write(" + text + ", " + escape + ");");
+        if (escape.empty()) {
+            writer.line("page.write_raw(" + text + ");");
+        } else if (json.empty() && expression->writes_no_markup()) {
+            writer.line("page.write_no_markup(" + text + ", " + escape + ");");
+        } else {
+            writer.line("page.write(" + text + ", " + escape + ");");
+        }
         writer.close();
     }
 

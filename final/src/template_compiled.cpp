@@ -55,6 +55,17 @@ void Page::write(std::string_view text, const Name& escape) {
     *out_ += escaped.as_string();
 }
 
+void Page::write_no_markup(std::string_view text, const Name& escape) {
+    find_escape(escape);
+    if (escape_is_default_) {
+        out_->append(text);
+        return;
+    }
+    write(text, escape);
+}
+
+bool has_markup(std::string_view text) { return text.find_first_of("&<>\"'") != text.npos; }
+
 // A string is escaped from where it lies; an integer's digits need no
 // escaping by xhtml_escape, so they are written straight into the page.
 bool Page::write_json(const JSON* json, const Name* escape) {
@@ -151,14 +162,6 @@ TemplateValue call_function(const TemplateValue& function, const TemplateArgumen
     return template_detail::call_function(function, arguments);
 }
 
-TemplateValue percent_format(std::string_view format, const TemplateValue& values) {
-    return template_detail::percent_format(format, values);
-}
-
-void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values) {
-    template_detail::append_percent_format(out, format, values);
-}
-
 void append_join(std::string& out, std::string_view separator, const TemplateValue& parts) {
     template_detail::append_join(out, separator, parts);
 }
@@ -209,10 +212,20 @@ const TemplateValue& builtin_enumerate() {
     return enumerate;
 }
 
+// A list with a JSON node is a JSON array (see TemplateValue::json_node()).
 Iteration::Iteration(const TemplateValue& value)
     : value_(value),
-      iterated_(value.is_sequence() ? std::vector<TemplateValue>()
-                                    : template_detail::iterate(value)) {}
+      array_(value.type() == TemplateValue::Type::list ? value.json_node() : nullptr),
+      owner_(array_ != nullptr ? &value.shared_json() : nullptr) {
+    if (array_ != nullptr) {
+        size_ = array_->size();
+    } else if (value.is_sequence()) {
+        size_ = value.length();
+    } else {
+        iterated_ = template_detail::iterate(value);
+        size_ = iterated_.size();
+    }
+}
 
 void extends_not_at_top_level(const Page& page) {
     throw TemplateError("NotImplementedError", "{% extends %} is only allowed at the top level",

@@ -412,6 +412,7 @@ struct Constant : Expression {
     void emit_append_str(CppWriter& writer, const std::string& out) const override {
         writer.line(out + " += " + CppWriter::quote(text) + ";");
     }
+    bool writes_no_markup() const override { return !compiled::has_markup(text); }
 };
 
 // A variable. find_json() hands out the JSON node the variable holds, if any,
@@ -663,7 +664,9 @@ struct Call : Expression {
         std::string object = writer.fresh("separator");
         std::string parts = writer.fresh("parts");
         writer.open("");
-        writer.line(std::string(kValue) + " " + object + " = " + method->object->cpp(writer) + ";");
+        // A reference: the separator is most often a literal, a constant.
+        writer.line("const " + std::string(kValue) + "& " + object + " = " +
+                    method->object->cpp(writer) + ";");
         writer.line("if (!" + object + ".is_string()) " + kRuntime + "check_method(" + object +
                     ", \"join\");");
         writer.line(std::string(kValue) + " " + parts + " = " +
@@ -698,23 +701,26 @@ struct Unary : Expression {
 // into the page ({{ "%.2f" % price }}).
 // A "%" whose left side is not a string literal stays a Binary, which formats
 // too when its left value turns out to be a string, but through a value.
+// The format is read once, when the template is parsed (compiled::PercentFormat).
 struct PercentFormat : Expression {
-    std::string format;
+    compiled::PercentFormat format;
     ExpressionPtr values;
+    explicit PercentFormat(std::string_view text) : format(text) {}
     TemplateValue evaluate(Scope& scope) const override {
-        return percent_format(format, evaluate_briefly(*values, scope));
+        return format.apply(evaluate_briefly(*values, scope));
     }
     void append_str(Scope& scope, std::string& out) const override {
-        append_percent_format(out, format, evaluate_briefly(*values, scope));
+        format.append(out, evaluate_briefly(*values, scope));
     }
     std::string cpp(CppWriter& writer) const override {
-        return std::string(kRuntime) + "percent_format(" + CppWriter::quote(format) + ", " +
-               cpp_briefly(*values, writer) + ")";
+        return writer.percent_format(format.format()) + ".apply(" + cpp_briefly(*values, writer) +
+               ")";
     }
     void emit_append_str(CppWriter& writer, const std::string& out) const override {
-        writer.line(std::string(kRuntime) + "append_percent_format(" + out + ", " +
-                    CppWriter::quote(format) + ", " + cpp_briefly(*values, writer) + ");");
+        writer.line(writer.percent_format(format.format()) + ".append(" + out + ", " +
+                    cpp_briefly(*values, writer) + ");");
     }
+    bool writes_no_markup() const override { return format.writes_no_markup(); }
 };
 
 // The arithmetic and bitwise operators: a + b - c is ((a + b) - c) in Python,
@@ -736,6 +742,14 @@ struct Binary : Expression {
         return result;
     }
     std::string cpp(CppWriter& writer) const override {
+        // x op literal ({{ i % 2 }}, {{ n + 1 }}): the literal has nothing
+        // to evaluate, so the order of the arguments does not matter, and
+        // compiled::arithmetic() does two ints inline.
+        if (rest.size() == 1 && rest[0].first.size() == 1 &&
+            dynamic_cast<const Constant*>(rest[0].second.get()) != nullptr) {
+            return std::string(kRuntime) + "arithmetic('" + rest[0].first + "', " +
+                   first->cpp(writer) + ", " + rest[0].second->cpp(writer) + ")";
+        }
         std::string result = writer.fresh("result");
         std::string code = std::string(kValue) + " " + result + " = " + first->cpp(writer) + "; ";
         for (const auto& [op, operand] : rest) {
@@ -828,6 +842,9 @@ struct Conditional : Expression {
         if_false->emit_append_str(writer, out);
         writer.close();
     }
+    bool writes_no_markup() const override {
+        return if_true->writes_no_markup() && if_false->writes_no_markup();
+    }
 };
 
 // ---- the parser -------------------------------------------------------------
@@ -841,8 +858,8 @@ struct Conditional : Expression {
 // what the subset leaves out) are made here, so that a bad template fails
 // when it is loaded, not when a page first reaches the expression.
 //
-// make<Binary>() and the like: the nodes have no constructors (but Constant
-// and Name); the parser fills their fields one by one.
+// make<Binary>() and the like: the nodes have no constructors (but Constant,
+// Name and PercentFormat); the parser fills their fields one by one.
 template <typename Node>
 std::unique_ptr<Node> make() {
     return std::make_unique<Node>();
@@ -1122,8 +1139,7 @@ private:
             // value. Only the run's first operator can have the literal on its
             // left; the PercentFormat becomes the run's first operand.
             if (op == "%" && run == nullptr && constant != nullptr && constant->value.is_string()) {
-                auto format = make<PercentFormat>();
-                format->format = std::string(constant->value.as_string());
+                auto format = std::make_unique<PercentFormat>(constant->value.as_string());
                 format->values = child_of(*format, binary(level + 1));
                 left = std::move(format);
                 continue;
@@ -1689,6 +1705,15 @@ void CppWriter::close() {
 
 std::string CppWriter::fresh(std::string_view prefix) {
     return std::string(prefix) + "_" + std::to_string(++counter_);
+}
+
+std::string CppWriter::percent_format(const std::string& format) {
+    auto found = formats_.find(format);
+    if (found != formats_.end()) return found->second;
+    std::string id = "format_" + std::to_string(formats_.size());
+    declarations_ += "const tornado::compiled::PercentFormat " + id + "(" + quote(format) + ");\n";
+    formats_.emplace(format, id);
+    return id;
 }
 
 // Names are interned when the compiled program starts, once each.

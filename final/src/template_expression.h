@@ -208,6 +208,8 @@ public:
     // The identifier of a static const TemplateValue equal to `value` (a
     // literal: None, a bool, a number, a string).
     std::string constant(const TemplateValue& value);
+    // The identifier of a static compiled::PercentFormat of `format`.
+    std::string percent_format(const std::string& format);
     // `bytes` as a C++ expression of type std::string_view.
     static std::string quote(std::string_view bytes);
 
@@ -235,6 +237,7 @@ private:
     std::map<std::string, std::string, std::less<>> names_;
     std::map<std::string, std::string, std::less<>> local_ids_;
     std::map<std::string, std::string, std::less<>> constants_;  // by type and repr()
+    std::map<std::string, std::string, std::less<>> formats_;
     struct Member {
         std::string local_name, key, variable;
         int indent;  // of the block that declares it
@@ -284,6 +287,10 @@ public:
     // assigns): the local's name and the key, which CppWriter::member()
     // finds again. Empty names otherwise.
     virtual std::pair<std::string, std::string> local_member(const CppWriter&) const { return {}; }
+    // Whether str() of the value can never hold a character xhtml_escape
+    // changes, whatever the data: a literal without one, "%.2f" % x, a
+    // choice between such. The compiled page then skips the builtin escape.
+    virtual bool writes_no_markup() const { return false; }
 };
 
 // The C++ of `expression`'s find_json() at the start of a statement: for a

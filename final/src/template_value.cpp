@@ -61,38 +61,26 @@ TemplateValue TemplateValue::element_of(const std::shared_ptr<const JSON>& owner
 // "discarded" is nlohmann's marker for a value a parser callback dropped;
 // it reads as None.
 TemplateValue TemplateValue::from_json_node(std::shared_ptr<const JSON> node) {
-    TemplateValue value;
     switch (node->type()) {
         case JSON::value_t::null:
-        case JSON::value_t::discarded: break;
-        case JSON::value_t::boolean: value = TemplateValue(node->get<bool>()); break;
-        case JSON::value_t::number_integer: value = TemplateValue(node->get<std::int64_t>()); break;
+        case JSON::value_t::discarded: return TemplateValue();
+        case JSON::value_t::boolean: return TemplateValue(node->get<bool>());
+        case JSON::value_t::number_integer: return TemplateValue(node->get<std::int64_t>());
         case JSON::value_t::number_unsigned: {
             auto number = node->get<std::uint64_t>();
             if (number > static_cast<std::uint64_t>(INT64_MAX)) {
                 throw PythonError("OverflowError",
                                   "integer too large for a template: " + std::to_string(number));
             }
-            value = TemplateValue(static_cast<std::int64_t>(number));
-            break;
+            return TemplateValue(static_cast<std::int64_t>(number));
         }
-        case JSON::value_t::number_float: value = TemplateValue(node->get<double>()); break;
-        case JSON::value_t::string:
-            value.type_ = Type::string;
-            value.data_ = std::move(node);
-            break;
-        case JSON::value_t::array:
-            value.type_ = Type::list;
-            value.data_ = std::move(node);
-            break;
-        case JSON::value_t::object:
-            value.type_ = Type::dict;
-            value.data_ = std::move(node);
-            break;
-        case JSON::value_t::binary:
-            throw PythonError("TypeError", "binary JSON values cannot be used in a template");
+        case JSON::value_t::number_float: return TemplateValue(node->get<double>());
+        case JSON::value_t::string: return TemplateValue(Type::string, std::move(node));
+        case JSON::value_t::array: return TemplateValue(Type::list, std::move(node));
+        case JSON::value_t::object: return TemplateValue(Type::dict, std::move(node));
+        case JSON::value_t::binary: break;
     }
-    return value;
+    throw PythonError("TypeError", "binary JSON values cannot be used in a template");
 }
 
 TemplateValue TemplateValue::function(std::string name, TemplateFunction function) {
@@ -268,11 +256,17 @@ const JSON* TemplateValue::json_node() const {
     return json != nullptr ? json->get() : nullptr;
 }
 
-const JSON& TemplateValue::as_json() const { return *shared_json(); }
-
-const std::shared_ptr<const JSON>& TemplateValue::shared_json() const {
+const JSON& TemplateValue::as_json() const {
     if (type_ != Type::dict) {
         throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not a dict");
+    }
+    return *std::get<std::shared_ptr<const JSON>>(data_);
+}
+
+const std::shared_ptr<const JSON>& TemplateValue::shared_json() const {
+    if (type_ != Type::dict && json_array() == nullptr) {
+        throw PythonError("TypeError",
+                          "'" + std::string(type_name()) + "' object is not a dict or a JSON list");
     }
     return std::get<std::shared_ptr<const JSON>>(data_);
 }

@@ -83,6 +83,45 @@ TEST(EscapeTest, XhtmlUnescapeKnowsEveryNamedEntityPythonKnows) {
     }
 }
 
+// Every length up to 50, with a byte to escape at each position (and
+// none), against a plain loop: the counting pass and the writing pass of
+// append_xhtml_escape must agree wherever the bytes fall.
+TEST(EscapeTest, XhtmlEscapeAtEveryPositionOfEveryLength) {
+    auto one_by_one = [](std::string_view text) {
+        std::string out;
+        for (char c : text) {
+            switch (c) {
+                case '&': out += "&amp;"; break;
+                case '<': out += "&lt;"; break;
+                case '>': out += "&gt;"; break;
+                case '"': out += "&quot;"; break;
+                case '\'': out += "&#39;"; break;
+                default: out += c;
+            }
+        }
+        return out;
+    };
+    const std::string specials = "&<>\"'";
+    for (std::size_t length = 0; length <= 50; ++length) {
+        std::string plain(length, 'x');
+        for (std::size_t i = 0; i < length; ++i) plain[i] = static_cast<char>('a' + i % 26);
+        EXPECT_EQ(xhtml_escape(plain), plain);
+        for (std::size_t position = 0; position < length; ++position) {
+            for (char special : specials) {
+                std::string text = plain;
+                text[position] = special;
+                text[length - 1 - position] = specials[(position + length) % specials.size()];
+                ASSERT_EQ(xhtml_escape(text), one_by_one(text)) << text;
+                std::string appended = "already ";
+                append_xhtml_escape(appended, text);
+                ASSERT_EQ(appended, "already " + one_by_one(text)) << text;
+            }
+        }
+    }
+    EXPECT_EQ(xhtml_escape(std::string(40, '&')), one_by_one(std::string(40, '&')));
+    EXPECT_EQ(xhtml_escape(std::string("a\0<b\0", 5)), std::string("a\0&lt;b\0", 8));
+}
+
 TEST(EscapeTest, XhtmlEscapeAllocatesOnceAndAppendNotAtAll) {
     std::string text(1000, 'a');
     text += "<b>&amp;</b>";

@@ -407,25 +407,38 @@ TEST(TemplateFindings, AListThatHoldsOneListTwiceAtEachLevelStaysSmall) {
 namespace {
 
 TEST(TemplateFormatting, FixedPointDigitsAreThoseOfPrintf) {
-    // "%.Nf" % x is printed by std::to_chars; printf (which rounds the
+    // "%.Nf" % x is printed by our own rounding below 2**52 units of the
+    // last place, and by std::to_chars above; printf (which rounds the
     // exact binary value, ties to even, as Python does) is the reference,
-    // over numbers that land on and near ties.
-    tornado::Template page("{{ '%.0f|%.1f|%.2f|%.3f|%.6f|%.9f' % (x, x, x, x, x, x) }}");
+    // over numbers that land on and near ties, and on both sides of 2**52.
+    tornado::Template page(
+        "{{ '%.0f|%.1f|%.2f|%.3f|%.6f|%.9f|%.15f|%.16f' % (x, x, x, x, x, x, x, x) }}");
+    tornado::Template price("{{ '%.2f' % x }}");  // one field: read once, when parsed
     std::mt19937_64 random(12345);
     std::vector<double> numbers = {0.0, -0.0, 0.5, 1.5, 2.5, 0.125, 0.375, 2.675, 1.005, 1e-7, 5e-324,
-                                   123456.789, 999999.9995, 0.045, 1e17, 9.999e8, -3.14159};
+                                   123456.789, 999999.9995, 0.045, 1e17, 9.999e8, -3.14159,
+                                   4503599627370495.5, 4503599627370496.0, 45035996273704.955,
+                                   45035996273704.96, 0.995, 0.9949999999999999, 1e-300};
     for (int i = 0; i < 3000; ++i) {
         numbers.push_back(static_cast<double>(random() % 100000) / 1000.0);  // ties at 3 decimals
         numbers.push_back(std::ldexp(static_cast<double>(random() % (1ULL << 53)), -static_cast<int>(random() % 80)));
+        // Within a few units of the last place of a tie at 2 decimals.
+        double tie = (static_cast<double>(random() % 10000000) + 0.5) / 100.0;
+        numbers.push_back(std::nextafter(tie, 0.0));
+        numbers.push_back(std::nextafter(tie, 1e300));
+        numbers.push_back(-tie);
     }
     for (double x : numbers) {
         std::string expected;
-        for (int precision : {0, 1, 2, 3, 6, 9}) {
+        for (int precision : {0, 1, 2, 3, 6, 9, 15, 16}) {
             char digits[512];
             std::snprintf(digits, sizeof digits, "%.*f", precision, x);
             expected += (expected.empty() ? "" : "|") + std::string(digits);
         }
         ASSERT_EQ(page.generate({{"x", x}}), expected) << "x = " << x;
+        char two_decimals[512];
+        std::snprintf(two_decimals, sizeof two_decimals, "%.2f", x);
+        ASSERT_EQ(price.generate({{"x", x}}), two_decimals) << "x = " << x;
     }
 }
 

@@ -207,8 +207,8 @@ public:
     void append_str(std::string& out) const;
     void append_repr(std::string& out) const;
 
-    // A dict's JSON, shared: its values are read with
-    // element_of(shared_json(), ...) and keep the whole alive.
+    // A dict's JSON, or a list's that came in as JSON, shared: its values
+    // are read with element_of(shared_json(), ...) and keep the whole alive.
     const std::shared_ptr<const JSON>& shared_json() const;
 
 private:
@@ -232,6 +232,10 @@ private:
                               std::shared_ptr<const JSON>, std::shared_ptr<const Items>,
                               std::shared_ptr<const Function>, std::shared_ptr<const Object>>;
     static TemplateValue from_json_node(std::shared_ptr<const JSON> node);
+    // A string, list or dict read from JSON (from_json_node()), made in
+    // place: a loop makes one for each item it walks.
+    TemplateValue(Type type, std::shared_ptr<const JSON>&& node)
+        : data_(std::move(node)), type_(type) {}
     static TemplateValue from_items(std::vector<TemplateValue> items, Type type);
     // to_json(), making at most `budget` more JSON values: a list that
     // holds the same list twice at each level would expand to 2**depth.

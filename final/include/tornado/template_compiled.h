@@ -39,6 +39,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -121,6 +122,10 @@ public:
     // {{ }}'s text, escaped by the function `escape` names (the holding
     // file's autoescape), or as it is.
     void write(std::string_view text, const Name& escape);
+    // The same for text the compiler knows holds no character xhtml_escape
+    // changes (Expression::writes_no_markup()): with the builtin escape it is
+    // written as it is; another escape function is still called.
+    void write_no_markup(std::string_view text, const Name& escape);
     void write_raw(std::string_view text) { out_->append(text); }
     // {{ }} of a part of the data (`json`, nullptr if it is none): a string
     // or an integer is written from where it lies. False when `json` is
@@ -157,6 +162,35 @@ RenderFunction find_template(const std::string& name, std::uint64_t hash);
 // ---- the operations, the interpreter's own ----------------------------------
 
 TemplateValue binary(std::string_view op, const TemplateValue& left, const TemplateValue& right);
+// left op right for a one-character operator and a literal on the right:
+// two ints are added, subtracted, multiplied or taken modulo a positive
+// number here ({{ i % 2 }}, {{ n + 1 }}); other types, an overflow, and
+// other divisors go to binary(), which raises what Python would.
+inline TemplateValue arithmetic(char op, const TemplateValue& left, const TemplateValue& right) {
+    using Type = TemplateValue::Type;
+    if (left.type() == Type::integer && right.type() == Type::integer) {
+        std::int64_t a = left.as_integer();
+        std::int64_t b = right.as_integer();
+        std::int64_t result = 0;
+        switch (op) {
+            case '+':
+                if (!__builtin_add_overflow(a, b, &result)) return result;
+                break;
+            case '-':
+                if (!__builtin_sub_overflow(a, b, &result)) return result;
+                break;
+            case '*':
+                if (!__builtin_mul_overflow(a, b, &result)) return result;
+                break;
+            case '%':
+                // Python's sign is the divisor's: -7 % 2 is 1.
+                if (b > 0) return a % b < 0 ? a % b + b : a % b;
+                break;
+            default: break;
+        }
+    }
+    return binary(std::string_view(&op, 1), left, right);
+}
 TemplateValue unary(char op, const TemplateValue& operand);
 bool compare(std::string_view op, const TemplateValue& left, const TemplateValue& right);
 TemplateValue get_item(const TemplateValue& container, const TemplateValue& key);
@@ -167,9 +201,33 @@ void check_method(const TemplateValue& object, std::string_view name);
 TemplateValue call_method(const TemplateValue& object, std::string_view name,
                           const TemplateArguments& arguments);
 TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments);
-TemplateValue percent_format(std::string_view format, const TemplateValue& values);
-void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values);
 void append_join(std::string& out, std::string_view separator, const TemplateValue& parts);
+// "format" % values where the format is a literal of the template, read
+// once: a constant of the generated code, a node of the interpreter. A
+// format of one plain field ("%.2f", "%d items"), given one value, is
+// written without reading the format again; any other format, or a tuple
+// or dict of values, is read at each call as the interpreter's Binary
+// reads a format it meets at run time, so the text and the errors are the
+// same either way.
+class PercentFormat {
+public:
+    explicit PercentFormat(std::string_view format);
+    PercentFormat(const PercentFormat&) = delete;
+    PercentFormat& operator=(const PercentFormat&) = delete;
+    ~PercentFormat();
+    const std::string& format() const { return format_; }
+    // Whether the text can never hold a character xhtml_escape changes: one
+    // field of a number type ("%d", "%.2f", "%x") in literal text without
+    // one. Its digits, sign, point, padding, "inf" and "nan" need none.
+    bool writes_no_markup() const;
+    void append(std::string& out, const TemplateValue& values) const;
+    TemplateValue apply(const TemplateValue& values) const;
+
+private:
+    struct OneField;
+    std::string format_;
+    std::unique_ptr<const OneField> one_field_;  // nullptr: not that shape
+};
 // Python's bool() of a part of the data, without making a value of it.
 bool truthy(const JSON& json);
 // A dict's value for `key` in JSON data (nullptr: not a dict, or no such key).
@@ -183,6 +241,8 @@ void put(JSON& dict, const TemplateValue& key, const TemplateValue& value);
 TemplateValue make_dict(JSON dict);
 // Unpacks `value` into exactly `count` values (a ValueError otherwise).
 std::vector<TemplateValue> unpack(const TemplateValue& value, std::size_t count);
+// Whether xhtml_escape would change `text`.
+bool has_markup(std::string_view text);
 // The builtin enumerate, to tell it from a name a template rebinds.
 const TemplateValue& builtin_enumerate();
 // The values a {% for %} walks: a list's or tuple's items, read in place (a
@@ -192,14 +252,24 @@ const TemplateValue& builtin_enumerate();
 class Iteration {
 public:
     explicit Iteration(const TemplateValue& value);
-    std::size_t size() const { return value_.is_sequence() ? value_.length() : iterated_.size(); }
+    std::size_t size() const { return size_; }
     TemplateValue operator[](std::size_t index) const {
+        if (array_ != nullptr) return TemplateValue::element_of(*owner_, (*array_)[index]);
         return value_.is_sequence() ? value_.item(index) : iterated_[index];
+    }
+    // The item as the JSON it is read from, when the list is JSON data
+    // (nullptr otherwise): a caller that only reads it (join()) makes no
+    // value of it.
+    const JSON* json(std::size_t index) const {
+        return array_ != nullptr ? &(*array_)[index] : nullptr;
     }
 
 private:
     const TemplateValue& value_;
+    const JSON* array_;                         // the list's JSON array, or nullptr
+    const std::shared_ptr<const JSON>* owner_;  // the array's owner, when array_ is set
     std::vector<TemplateValue> iterated_;
+    std::size_t size_ = 0;  // found once: size() is asked at every turn of a loop
 };
 // {% extends %} reached in an included template: Tornado's NotImplementedError.
 [[noreturn]] void extends_not_at_top_level(const Page& page);
