@@ -544,15 +544,25 @@ struct For : Node {
         writer.open("for (; " + index + " < " + items + ".size(); ++" + index + ")");
         writer.line(emitter.at(*file, line));
         std::string item = items + "[" + index + "]";
+        // A name is given the item by Iteration::assign(), which reuses the
+        // name's value when it can.
+        auto assign_item = [&](const Target& target) {
+            if (target.name.empty()) {
+                target.emit_assign(writer, item);
+                return;
+            }
+            writer.line(items + ".assign(" + index + ", " + writer.local(target.name) + ");");
+            writer.forget(target.name);
+        };
         if (header.enumerated == nullptr) {
-            header.target.emit_assign(writer, item);
+            assign_item(header.target);
         } else {
             const std::vector<Target>& pair = header.target.items;
             std::string number = "tornado::TemplateValue(static_cast<long long>(" + index + "))";
             writer.open("if (" + counting + ")");
             if (pair.size() == 2) {  // for i, x in enumerate(xs)
                 pair[0].emit_assign(writer, number);
-                pair[1].emit_assign(writer, item);
+                assign_item(pair[1]);
             } else {
                 header.target.emit_assign(
                     writer, "tornado::TemplateValue::tuple({" + number + ", " + item + "})");

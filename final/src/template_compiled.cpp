@@ -41,7 +41,8 @@ void Page::find_escape(const Name& escape) {
     escape_is_default_ = escape_->is_same(builtin_escape);
 }
 
-void Page::write(std::string_view text, const Name& escape) {
+// write()'s other cases: the function not found yet, or not the builtin.
+void Page::write_escaped(std::string_view text, const Name& escape) {
     find_escape(escape);
     if (escape_is_default_) {
         append_xhtml_escape(*out_, text);
@@ -68,7 +69,7 @@ bool has_markup(std::string_view text) { return text.find_first_of("&<>\"'") != 
 
 // A string is escaped from where it lies; an integer's digits need no
 // escaping by xhtml_escape, so they are written straight into the page.
-bool Page::write_json(const JSON* json, const Name* escape) {
+bool Page::write_any_json(const JSON* json, const Name* escape) {
     if (json == nullptr) return false;
     if (json->is_string()) {
         const std::string& text = json->get_ref<const std::string&>();
@@ -164,6 +165,23 @@ TemplateValue call_function(const TemplateValue& function, const TemplateArgumen
 
 void append_join(std::string& out, std::string_view separator, const TemplateValue& parts) {
     template_detail::append_join(out, separator, parts);
+}
+
+// A list of strings is joined here; anything else (a part that is not a
+// string: the TypeError) the general way.
+void append_join(std::string& out, std::string_view separator, const JSON& parts) {
+    if (parts.is_array()) {
+        std::size_t start = out.size();
+        bool all_strings = true;
+        for (std::size_t i = 0; i < parts.size() && all_strings; ++i) {
+            all_strings = parts[i].is_string();
+            if (i > 0) out += separator;
+            if (all_strings) out += parts[i].get_ref<const std::string&>();
+        }
+        if (all_strings) return;
+        out.resize(start);
+    }
+    append_join(out, separator, TemplateValue::borrow(parts));
 }
 
 // TemplateValue::truthy() of the value the node stands for. A number too

@@ -669,8 +669,24 @@ struct Call : Expression {
                     method->object->cpp(writer) + ";");
         writer.line("if (!" + object + ".is_string()) " + kRuntime + "check_method(" + object +
                     ", \"join\");");
-        writer.line(std::string(kValue) + " " + parts + " = " +
-                    cpp_briefly(*positional[0], writer) + ";");
+        // Parts that are JSON data (row["tags"]) are joined where they lie.
+        std::string json = positional[0]->cpp_json(writer);
+        std::string found = writer.fresh("json");
+        if (!json.empty()) {
+            writer.line("const tornado::JSON* " + found + " = " + json + ";");
+            writer.open("if (" + found + " != nullptr && " + object + ".is_string())");
+            writer.line(std::string(kRuntime) + "append_join(" + out + ", " + object +
+                        ".as_string(), *" + found + ");");
+            writer.close();
+            writer.open("else");
+            writer.line(std::string(kValue) + " " + parts + " = " + found + " != nullptr ? " +
+                        kRuntime + "briefly(" + found + ") : " + kValue + "(" +
+                        positional[0]->cpp(writer) + ");");
+        } else {
+            writer.open("");
+            writer.line(std::string(kValue) + " " + parts + " = " + positional[0]->cpp(writer) +
+                        ";");
+        }
         writer.open("if (" + object + ".is_string())");
         writer.line(std::string(kRuntime) + "append_join(" + out + ", " + object +
                     ".as_string(), " + parts + ");");
@@ -678,6 +694,7 @@ struct Call : Expression {
         writer.open("else");
         writer.line(std::string(kRuntime) + "call_method(" + object + ", \"join\", {{std::move(" +
                     parts + ")}, {}}).append_str(" + out + ");");
+        writer.close();
         writer.close();
         writer.close();
     }

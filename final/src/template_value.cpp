@@ -256,6 +256,18 @@ const JSON* TemplateValue::json_node() const {
     return json != nullptr ? json->get() : nullptr;
 }
 
+bool TemplateValue::point_to(const std::shared_ptr<const JSON>& owner, const JSON& element) {
+    auto* node = std::get_if<std::shared_ptr<const JSON>>(&data_);
+    if (node == nullptr) return false;
+    Type type = element.is_object()   ? Type::dict
+                : element.is_array()  ? Type::list
+                : element.is_string() ? Type::string
+                                      : Type::none;
+    if (type != type_) return false;
+    *node = std::shared_ptr<const JSON>(owner, &element);
+    return true;
+}
+
 const JSON& TemplateValue::as_json() const {
     if (type_ != Type::dict) {
         throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not a dict");

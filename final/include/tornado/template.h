@@ -207,6 +207,12 @@ public:
     void append_str(std::string& out) const;
     void append_repr(std::string& out) const;
 
+    // Makes this value `element` of `owner`, in place, when it already
+    // holds a string, list or dict of JSON data and `element` is one of the
+    // same type; false (and unchanged) otherwise. A loop's variable is
+    // pointed at each item this way (compiled::Local::set_element()).
+    bool point_to(const std::shared_ptr<const JSON>& owner, const JSON& element);
+
     // A dict's JSON, or a list's that came in as JSON, shared: its values
     // are read with element_of(shared_json(), ...) and keep the whole alive.
     const std::shared_ptr<const JSON>& shared_json() const;

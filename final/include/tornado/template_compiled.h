@@ -45,6 +45,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tornado/escape.h"
 #include "tornado/template.h"
 
 namespace tornado {
@@ -92,6 +93,14 @@ public:
         return *value_;
     }
     void set(TemplateValue value) { value_ = std::move(value); }
+    // A loop's variable, at each turn: `element` of the JSON `owner` holds.
+    // The value already there is pointed at it when it is of the same type
+    // (TemplateValue::point_to()), rather than made again.
+    void set_element(const std::shared_ptr<const JSON>& owner, const JSON& element) {
+        if (!value_ || !value_->point_to(owner, element)) {
+            value_ = TemplateValue::element_of(owner, element);
+        }
+    }
 
 private:
     [[noreturn]] void unbound() const;
@@ -120,8 +129,15 @@ public:
     const TemplateValue& global(const Name& name);
 
     // {{ }}'s text, escaped by the function `escape` names (the holding
-    // file's autoescape), or as it is.
-    void write(std::string_view text, const Name& escape);
+    // file's autoescape), or as it is. The builtin xhtml_escape, once found
+    // for this name, is called inline.
+    void write(std::string_view text, const Name& escape) {
+        if (escapes_by_default(escape)) {
+            append_xhtml_escape(*out_, text);
+            return;
+        }
+        write_escaped(text, escape);
+    }
     // The same for text the compiler knows holds no character xhtml_escape
     // changes (Expression::writes_no_markup()): with the builtin escape it is
     // written as it is; another escape function is still called.
@@ -130,13 +146,25 @@ public:
     // {{ }} of a part of the data (`json`, nullptr if it is none): a string
     // or an integer is written from where it lies. False when `json` is
     // something else; the caller then writes str() of the value.
-    bool write_json(const JSON* json, const Name* escape);
+    bool write_json(const JSON* json, const Name* escape) {
+        if (json != nullptr && json->is_string() && escape != nullptr &&
+            escapes_by_default(*escape)) {
+            append_xhtml_escape(*out_, json->get_ref<const std::string&>());
+            return true;
+        }
+        return write_any_json(json, escape);
+    }
     // The buffer one {{ }}'s text is made in before it is escaped: a value
     // that fails half way writes nothing, as in Tornado.
     std::string& scratch() { return scratch_; }
 
 private:
     void find_escape(const Name& escape);
+    bool escapes_by_default(const Name& escape) const {
+        return escape.id() == escape_name_ && escape_is_default_;
+    }
+    void write_escaped(std::string_view text, const Name& escape);
+    bool write_any_json(const JSON* json, const Name* escape);
 
     std::string* out_;
     template_detail::Scope* scope_;
@@ -202,6 +230,8 @@ TemplateValue call_method(const TemplateValue& object, std::string_view name,
                           const TemplateArguments& arguments);
 TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments);
 void append_join(std::string& out, std::string_view separator, const TemplateValue& parts);
+// The same for parts that are JSON data, read where they lie.
+void append_join(std::string& out, std::string_view separator, const JSON& parts);
 // "format" % values where the format is a literal of the template, read
 // once: a constant of the generated code, a node of the interpreter. A
 // format of one plain field ("%.2f", "%d items"), given one value, is
@@ -262,6 +292,14 @@ public:
     // value of it.
     const JSON* json(std::size_t index) const {
         return array_ != nullptr ? &(*array_)[index] : nullptr;
+    }
+    // local = (*this)[index], for {% for local in ... %}.
+    void assign(std::size_t index, Local& local) const {
+        if (array_ != nullptr) {
+            local.set_element(*owner_, (*array_)[index]);
+        } else {
+            local.set((*this)[index]);
+        }
     }
 
 private:
