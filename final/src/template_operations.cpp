@@ -657,10 +657,10 @@ std::string format_integer(std::int64_t number, const FormatSpec& spec) {
 }
 
 // printf's "%.<precision>f" of a magnitude whose product with
-// 10**precision is below 2**52, the prices and percentages of a page, in a
-// tenth of the time std::to_chars's general algorithm takes (which was a
-// tenth of a page that prints 100 prices). False when the number is out of
-// that range. The product is exactly y + e, where y is the rounded product
+// 10**precision is below 2**52, the prices and percentages of a page, in
+// less than half the instructions of std::to_chars's general algorithm
+// (which was an eighth of a page that prints 100 prices). False when the
+// number is out of that range. The product is exactly y + e, where y is the rounded product
 // and fma() gives e, the part rounding dropped. y's fraction is a multiple
 // of y's ulp, and so is 0.5 below 2**52: a fraction other than 0.5 is
 // further than e can reach from it, and decides alone; at exactly 0.5 e's
