@@ -1724,23 +1724,24 @@ std::string CppWriter::fresh(std::string_view prefix) {
     return std::string(prefix) + "_" + std::to_string(++counter_);
 }
 
-std::string CppWriter::percent_format(const std::string& format) {
-    auto found = formats_.find(format);
-    if (found != formats_.end()) return found->second;
-    std::string id = "format_" + std::to_string(formats_.size());
-    declarations_ += "const tornado::compiled::PercentFormat " + id + "(" + quote(format) + ");\n";
-    formats_.emplace(format, id);
+std::string CppWriter::declare_once(std::map<std::string, std::string, std::less<>>& ids,
+                                    const std::string& text, const std::string& type,
+                                    const std::string& prefix) {
+    auto found = ids.find(text);
+    if (found != ids.end()) return found->second;
+    std::string id = prefix + std::to_string(ids.size());
+    declarations_ += "const " + type + " " + id + "(" + quote(text) + ");\n";
+    ids.emplace(text, id);
     return id;
+}
+
+std::string CppWriter::percent_format(const std::string& format) {
+    return declare_once(formats_, format, "tornado::compiled::PercentFormat", "format_");
 }
 
 // Names are interned when the compiled program starts, once each.
 std::string CppWriter::name(const std::string& text) {
-    auto found = names_.find(text);
-    if (found != names_.end()) return found->second;
-    std::string id = "name_" + std::to_string(names_.size());
-    declarations_ += "const tornado::compiled::Name " + id + "(" + quote(text) + ");\n";
-    names_.emplace(text, id);
-    return id;
+    return declare_once(names_, text, "tornado::compiled::Name", "name_");
 }
 
 std::string CppWriter::local(const std::string& text) {

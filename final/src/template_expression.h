@@ -228,6 +228,11 @@ public:
 private:
     const std::set<std::string, std::less<>>& locals_;
     void flush_text();
+    // The id of a static `type` made from the string `text`, declared the
+    // first time `text` is asked for: `prefix` and a number.
+    std::string declare_once(std::map<std::string, std::string, std::less<>>& ids,
+                             const std::string& text, const std::string& type,
+                             const std::string& prefix);
 
     std::string declarations_;
     std::string body_;
