@@ -65,8 +65,6 @@ void Page::write_no_markup(std::string_view text, const Name& escape) {
     write(text, escape);
 }
 
-bool has_markup(std::string_view text) { return text.find_first_of("&<>\"'") != text.npos; }
-
 // A string is escaped from where it lies; an integer's digits need no
 // escaping by xhtml_escape, so they are written straight into the page.
 bool Page::write_any_json(const JSON* json, const Name* escape) {
@@ -167,21 +165,11 @@ void append_join(std::string& out, std::string_view separator, const TemplateVal
     template_detail::append_join(out, separator, parts);
 }
 
-// A list of strings is joined here; anything else (a part that is not a
-// string: the TypeError) the general way.
+// A JSON list of strings is joined where it lies, without a value made
+// for it; anything else the general way.
 void append_join(std::string& out, std::string_view separator, const JSON& parts) {
-    if (parts.is_array()) {
-        std::size_t start = out.size();
-        bool all_strings = true;
-        for (std::size_t i = 0; i < parts.size() && all_strings; ++i) {
-            all_strings = parts[i].is_string();
-            if (i > 0) out += separator;
-            if (all_strings) out += parts[i].get_ref<const std::string&>();
-        }
-        if (all_strings) return;
-        out.resize(start);
-    }
-    append_join(out, separator, TemplateValue::borrow(parts));
+    if (parts.is_array() && template_detail::append_json_strings(out, separator, parts)) return;
+    template_detail::append_join(out, separator, TemplateValue::borrow(parts));
 }
 
 // TemplateValue::truthy() of the value the node stands for. A number too

@@ -412,7 +412,7 @@ struct Constant : Expression {
     void emit_append_str(CppWriter& writer, const std::string& out) const override {
         writer.line(out + " += " + CppWriter::quote(text) + ";");
     }
-    bool writes_no_markup() const override { return !compiled::has_markup(text); }
+    bool writes_no_markup() const override { return !has_markup(text); }
 };
 
 // A variable. find_json() hands out the JSON node the variable holds, if any,
@@ -671,8 +671,8 @@ struct Call : Expression {
                     ", \"join\");");
         // Parts that are JSON data (row["tags"]) are joined where they lie.
         std::string json = positional[0]->cpp_json(writer);
-        std::string found = writer.fresh("json");
         if (!json.empty()) {
+            std::string found = writer.fresh("json");
             writer.line("const tornado::JSON* " + found + " = " + json + ";");
             writer.open("if (" + found + " != nullptr && " + object + ".is_string())");
             writer.line(std::string(kRuntime) + "append_join(" + out + ", " + object +

@@ -660,12 +660,14 @@ std::string format_integer(std::int64_t number, const FormatSpec& spec) {
 // 10**precision is below 2**52, the prices and percentages of a page, in
 // less than half the instructions of std::to_chars's general algorithm
 // (which was an eighth of a page that prints 100 prices). False when the
-// number is out of that range. The product is exactly y + e, where y is the rounded product
-// and fma() gives e, the part rounding dropped. y's fraction is a multiple
-// of y's ulp, and so is 0.5 below 2**52: a fraction other than 0.5 is
-// further than e can reach from it, and decides alone; at exactly 0.5 e's
-// sign decides, or, when e is 0 (a true tie), the even neighbour, as printf
-// and Python round.
+// number is out of that range.
+//
+// The product is exactly y + e, where y is the rounded product and fma()
+// gives e, the part rounding dropped. y's fraction is a multiple of y's
+// ulp, and so is 0.5 below 2**52: a fraction other than 0.5 is further
+// than e can reach from it, and decides alone; at exactly 0.5 e's sign
+// decides, or, when e is 0 (a true tie), the even neighbour, as printf and
+// Python round.
 bool append_fixed_digits(std::string& out, double magnitude, int precision) {
     static constexpr double kPowersOfTen[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                               1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
@@ -1013,20 +1015,35 @@ FormatSpec read_percent_spec(std::string_view format, std::size_t& i) {
 
 }  // namespace
 
+bool append_json_strings(std::string& out, std::string_view separator, const JSON& array) {
+    std::size_t start = out.size();
+    for (std::size_t i = 0; i < array.size(); ++i) {
+        if (!array[i].is_string()) {
+            out.resize(start);
+            return false;
+        }
+        if (i > 0) out += separator;
+        out += array[i].get_ref<const std::string&>();
+    }
+    return true;
+}
+
+// Asked while a template is compiled, never while a page renders, so the
+// escape itself answers, and the five characters are written down once.
+bool has_markup(std::string_view text) { return xhtml_escape(text) != text; }
+
 // separator.join(parts). A part that is not a string is a TypeError, and
 // `out` is left as it was: it may be the page being written, and a
 // {% try %} around the failed join must not leave half of it there.
 // Iteration reads a list's items in place; `parts` outlives it.
 void append_join(std::string& out, std::string_view separator, const TemplateValue& parts) {
+    if (const JSON* array = parts.type() == Type::list ? parts.json_node() : nullptr;
+        array != nullptr && append_json_strings(out, separator, *array)) {
+        return;
+    }
     Iteration values(parts);
     std::size_t start = out.size();
     for (std::size_t i = 0; i < values.size(); ++i) {
-        // A string of JSON data is copied from where it lies.
-        if (const JSON* json = values.json(i); json != nullptr && json->is_string()) {
-            if (i > 0) out += separator;
-            out += json->get_ref<const std::string&>();
-            continue;
-        }
         TemplateValue part = values[i];
         if (!part.is_string()) {
             out.resize(start);
@@ -2188,7 +2205,8 @@ PercentFormat::~PercentFormat() = default;
 bool PercentFormat::writes_no_markup() const {
     return one_field_ != nullptr &&
            std::string_view("diuoxXeEfFgG").find(one_field_->spec.type) != std::string_view::npos &&
-           !has_markup(one_field_->before) && !has_markup(one_field_->after);
+           !template_detail::has_markup(one_field_->before) &&
+           !template_detail::has_markup(one_field_->after);
 }
 
 void PercentFormat::append(std::string& out, const TemplateValue& values) const {

@@ -52,6 +52,12 @@ std::string percent_format(std::string_view format, const TemplateValue& values)
 void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values);
 // separator.join(parts), appended to `out`.
 void append_join(std::string& out, std::string_view separator, const TemplateValue& parts);
+// The same for a JSON array of strings, copied from where they lie; false,
+// with `out` as it was, when an item is not a string (append_join() then
+// raises the TypeError that names it).
+bool append_json_strings(std::string& out, std::string_view separator, const JSON& array);
+// Whether xhtml_escape would change `text`: such text cannot skip it.
+bool has_markup(std::string_view text);
 
 // function(arguments), for every call the engine makes to a function value
 // (a template's call, an escape or apply function, a sort key): what a C++

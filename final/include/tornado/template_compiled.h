@@ -271,8 +271,6 @@ void put(JSON& dict, const TemplateValue& key, const TemplateValue& value);
 TemplateValue make_dict(JSON dict);
 // Unpacks `value` into exactly `count` values (a ValueError otherwise).
 std::vector<TemplateValue> unpack(const TemplateValue& value, std::size_t count);
-// Whether xhtml_escape would change `text`.
-bool has_markup(std::string_view text);
 // The builtin enumerate, to tell it from a name a template rebinds.
 const TemplateValue& builtin_enumerate();
 // The values a {% for %} walks: a list's or tuple's items, read in place (a
@@ -286,12 +284,6 @@ public:
     TemplateValue operator[](std::size_t index) const {
         if (array_ != nullptr) return TemplateValue::element_of(*owner_, (*array_)[index]);
         return value_.is_sequence() ? value_.item(index) : iterated_[index];
-    }
-    // The item as the JSON it is read from, when the list is JSON data
-    // (nullptr otherwise): a caller that only reads it (join()) makes no
-    // value of it.
-    const JSON* json(std::size_t index) const {
-        return array_ != nullptr ? &(*array_)[index] : nullptr;
     }
     // local = (*this)[index], for {% for local in ... %}.
     void assign(std::size_t index, Local& local) const {
