@@ -1,15 +1,16 @@
 // ioloop.cpp: see tornado/ioloop.h for the contract.
 //
 // One turn of start(): the callbacks queued on the loop's thread, then the
-// ones other threads posted, then the due timeouts, then one epoll_wait (for
-// at most the time to the next timeout) and each ready descriptor's handler.
+// ones other threads posted, then the due timeouts, then one wait for I/O
+// (for at most the time to the next timeout) and each ready descriptor's
+// handler. The wait is the poller's (poller.h: epoll_wait, or io_uring_enter).
 // Other threads reach the loop only through RemoteQueue, which wakes a
-// sleeping epoll_wait by writing to an eventfd; a signal handler wakes it
-// the same way. Everything else (the handler table, the timer heap, the
+// sleeping wait by writing to an eventfd; a signal handler wakes it the same
+// way. Everything else (the handler table, the timer heap, the
 // local queue) is touched by the loop's thread alone and takes no lock.
 //
 // The loop does not choose between level- and edge-triggered: it passes the
-// caller's bits to epoll_ctl. IOStream asks for EDGE; the accept handler
+// caller's bits to the poller. IOStream asks for EDGE; the accept handler
 // (netutil.cpp) and the loop's own eventfd are level-triggered.
 #include "tornado/ioloop.h"
 
@@ -20,9 +21,13 @@
 #include <cerrno>
 #include <climits>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <stdexcept>
+
+#include "poller.h"
 
 namespace tornado {
 
@@ -35,13 +40,14 @@ thread_local IOLoop* t_running_loop = nullptr;
 // owned by the thread is destroyed at thread exit and still unlinks itself.
 thread_local IOLoop* t_newest_loop = nullptr;
 
-// The epoll token of the loop's own eventfd. Other tokens are
+// The poller's token for the loop's own eventfd. Other tokens are
 // (generation << 32) | fd, and no descriptor is 0xffffffff.
 constexpr std::uint64_t kWakeToken = UINT64_MAX;
 
-// Up to this many ready descriptors per epoll_wait; more wait a turn. None
-// is lost: epoll keeps what it did not report on its ready list (an
-// edge-triggered descriptor too) for the next epoll_wait.
+// Up to this many ready descriptors per wait; more wait a turn. None is
+// lost: epoll keeps what it did not report on its ready list (an
+// edge-triggered descriptor too), and io_uring its completions in its ring,
+// for the next wait.
 constexpr std::size_t kMaxEventsPerPoll = 1024;
 
 // close() runs at most this many batches of callbacks while it waits for
@@ -256,22 +262,76 @@ void throw_run_sync_timeout(IOLoop::Clock::duration timeout) {
 
 // --- life --------------------------------------------------------------------------
 
-// The eventfd is level-triggered, outside handlers_ (token kWakeToken):
-// until drain() reads its counter back to zero, every epoll_wait returns at
-// once, so no wake-up is lost before the loop sleeps. CLOEXEC: a child the
-// program execs must not inherit the loop's descriptors.
-IOLoop::IOLoop()
-    : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
-      remote_(std::make_shared<detail::RemoteQueue>()),
-      events_(kMaxEventsPerPoll),
-      signals_(std::make_unique<detail::SignalState>()) {
-    if (!epoll_fd_) throw_errno("epoll_create1");
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = kWakeToken;
-    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, remote_->wake_fd(), &event) < 0) {
-        throw_errno("epoll_ctl ADD eventfd");
+// --- backends ----------------------------------------------------------------------
+
+namespace {
+
+// configure()'s choice: 0 none, else the Backend plus one.
+std::atomic<int> g_configured_backend{0};
+
+IOLoop::Backend backend_from_environment() {
+    const char* name = std::getenv("TORNADO_IOLOOP");
+    if (name == nullptr || *name == '\0' || std::strcmp(name, "epoll") == 0) {
+        return IOLoop::Backend::epoll;
     }
+    if (std::strcmp(name, "io_uring") == 0) return IOLoop::Backend::io_uring;
+    throw std::invalid_argument(std::string("TORNADO_IOLOOP=") + name +
+                                ": expected epoll or io_uring");
+}
+
+IOLoop::Backend default_backend() {
+    int configured = g_configured_backend.load(std::memory_order_relaxed);
+    if (configured != 0) return static_cast<IOLoop::Backend>(configured - 1);
+    return backend_from_environment();
+}
+
+// io_uring when asked and the kernel agrees. A refusal is logged once per
+// process, not once per loop.
+std::unique_ptr<detail::Poller> make_poller(IOLoop::Backend backend) {
+    if (backend == IOLoop::Backend::io_uring) {
+        std::string why;
+        if (auto poller = detail::make_io_uring_poller(why)) return poller;
+        static std::once_flag logged;
+        std::call_once(logged, [&] { gen_log.warning("IOLoop: {}; using epoll", why); });
+    }
+    return detail::make_epoll_poller();
+}
+
+}  // namespace
+
+void IOLoop::configure(std::optional<Backend> backend) noexcept {
+    int stored = backend ? static_cast<int>(*backend) + 1 : 0;
+    g_configured_backend.store(stored, std::memory_order_relaxed);
+}
+
+bool IOLoop::backend_available(Backend backend, std::string* why) {
+    if (backend == Backend::epoll) return true;
+    std::string refusal;
+    if (detail::make_io_uring_poller(refusal)) return true;
+    if (why != nullptr) *why = refusal;
+    return false;
+}
+
+IOLoop::Backend IOLoop::backend() const noexcept { return poller_->backend(); }
+
+const char* IOLoop::backend_name(Backend backend) noexcept {
+    return backend == Backend::io_uring ? "io_uring" : "epoll";
+}
+
+// --- life --------------------------------------------------------------------------
+
+IOLoop::IOLoop() : IOLoop(default_backend()) {}
+
+// The eventfd is level-triggered, outside handlers_ (token kWakeToken):
+// until drain() reads its counter back to zero, every wait returns at once,
+// so no wake-up is lost before the loop sleeps. CLOEXEC: a child the
+// program execs must not inherit the loop's descriptors.
+IOLoop::IOLoop(Backend backend)
+    : poller_(make_poller(backend)),
+      remote_(std::make_shared<detail::RemoteQueue>()),
+      ready_(kMaxEventsPerPoll),
+      signals_(std::make_unique<detail::SignalState>()) {
+    poller_->add(remote_->wake_fd(), READ, kWakeToken);
     link_to_thread();
 }
 
@@ -323,8 +383,7 @@ IOLoop::HandlerSlot* IOLoop::handler_slot(int fd) noexcept {
 }
 
 // One table slot per descriptor number: the kernel hands out the lowest
-// free one, so they are dense, and indexing beats a map. (epoll reports
-// ERROR whether asked or not: adding it only makes that explicit.)
+// free one, so they are dense, and indexing beats a map.
 void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events, SourceLocation where) {
     if (closed_) throw std::logic_error("IOLoop::add_handler: the loop is closed");
     if (fd < 0) throw std::invalid_argument("IOLoop::add_handler: negative descriptor");
@@ -336,14 +395,9 @@ void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events, SourceLo
         throw std::logic_error("IOLoop::add_handler: fd " + std::to_string(fd) +
                                " already has a handler");
     }
-    // The kernel first: if epoll_ctl refuses (EBADF, EPERM for a regular
-    // file, EEXIST), the slot is left untouched.
-    epoll_event event{};
-    event.events = events | ERROR;
-    event.data.u64 = handler_token(fd, slot.generation);
-    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &event) < 0) {
-        throw_errno("epoll_ctl ADD fd " + std::to_string(fd));
-    }
+    // The kernel first: if it refuses (epoll_ctl: EBADF, EPERM for a
+    // regular file, EEXIST), the slot is left untouched.
+    poller_->add(fd, events, handler_token(fd, slot.generation));
     if (fd == dispatching_fd_) {
         // The old handler of this fd is running (it removed itself, and now
         // adds a successor): overwriting it would destroy running code.
@@ -367,12 +421,7 @@ void IOLoop::update_handler(int fd, std::uint32_t events) {
                                " has no handler");
     }
     if (slot->events == events) return;
-    epoll_event event{};
-    event.events = events | ERROR;
-    event.data.u64 = handler_token(fd, slot->generation);
-    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd, &event) < 0) {
-        throw_errno("epoll_ctl MOD fd " + std::to_string(fd));
-    }
+    poller_->modify(fd, events, handler_token(fd, slot->generation));
     slot->events = events;
 }
 
@@ -387,10 +436,7 @@ void IOLoop::remove_handler(int fd) noexcept {
     // A new generation: an event for the old registration still in this
     // turn's batch no longer matches, even if fd is reused at once.
     ++slot->generation;
-    // Failure is harmless: a closed descriptor has left the epoll set anyway.
-    // (Not if a dup() of fd lives on: epoll watches the open file, not the
-    // number. Hence ioloop.h's rule: remove the handler, then close.)
-    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    poller_->remove(fd);
     if (fd == dispatching_fd_) {
         // Running now: dispatch_handler destroys it when it returns. A
         // successor added meanwhile has not run; it can go at once.
@@ -600,7 +646,7 @@ void IOLoop::run_due_timeouts() {
 // --- the loop ----------------------------------------------------------------------
 
 // Each step of a turn works on a batch fixed when the step begins, so no
-// kind of work can keep the loop from reaching epoll_wait. stopping_ is
+// kind of work can keep the loop from reaching its wait. stopping_ is
 // looked at only once the turn is over: a stop() from a callback still lets
 // that turn's I/O be dispatched (poll_timeout_ms makes the wait 0).
 void IOLoop::start() {
@@ -632,7 +678,7 @@ void IOLoop::start() {
 // A stop() while the loop is not running is kept: the next start() runs one
 // turn, polling without waiting (asyncio's stop() before run_forever()).
 void IOLoop::stop() noexcept {
-    // The loop's own thread is not inside epoll_wait; any other must wake it.
+    // The loop's own thread is not inside the wait; any other must wake it.
     if (t_running_loop == this) {
         stopping_.store(true, std::memory_order_release);
         return;
@@ -669,22 +715,14 @@ int IOLoop::poll_timeout_ms() {
 }
 
 void IOLoop::poll_and_dispatch(int timeout_ms) {
-    int ready =
-        ::epoll_wait(epoll_fd_.get(), events_.data(), static_cast<int>(events_.size()), timeout_ms);
-    if (ready < 0) {
-        // A signal handler that interrupts epoll_wait makes it fail with
-        // EINTR, SA_RESTART or not (signal(7)): not an error.
-        if (errno == EINTR) return;  // a signal arrived; go round again
-        throw_errno("epoll_wait");
-    }
+    std::size_t ready = poller_->wait(timeout_ms, ready_);
     // Read once, after the sleep: every event of this batch shares it.
     turn_time_ = Clock::now();
-    for (int i = 0; i < ready; ++i) {
-        std::uint64_t token = events_[static_cast<std::size_t>(i)].data.u64;
-        if (token == kWakeToken) {
+    for (std::size_t i = 0; i < ready; ++i) {
+        if (ready_[i].token == kWakeToken) {
             on_wake();
         } else {
-            dispatch_handler(token, events_[static_cast<std::size_t>(i)].events);
+            dispatch_handler(ready_[i].token, ready_[i].events);
         }
     }
 }
@@ -744,7 +782,7 @@ void IOLoop::untrack_pending(detail::FutureStateBase* state) noexcept {
 
 // Runs what is queued and cancels every Future still awaited, so that each
 // suspended coroutine unwinds while the loop exists. No timeout fires and
-// epoll is not asked: a coroutine waiting on a timer or socket is cancelled,
+// the kernel is not asked: a coroutine waiting on a timer or socket is cancelled,
 // not served. False if some still wait after kMaxCloseRounds.
 bool IOLoop::drain_for_close() {
     for (int round = 0; round < kMaxCloseRounds; ++round) {

@@ -9,9 +9,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -447,6 +450,142 @@ TEST(IOLoopHandlers, AnExceptionInAHandlerIsLogged) {
     EXPECT_NE(lines[0].message.find("the handler for fd " + std::to_string(pair.left.get())),
               std::string::npos)
         << lines[0].message;
+}
+
+// --- backends ----------------------------------------------------------------------
+//
+// CTest runs this whole binary twice: as it is (epoll), and with
+// TORNADO_IOLOOP=io_uring (tests/final/CMakeLists.txt), so that every test
+// above and below runs on both backends. The tests here also make loops of
+// each backend themselves.
+
+// epoll, and io_uring where the kernel allows it.
+std::vector<IOLoop::Backend> available_backends() {
+    std::vector<IOLoop::Backend> backends{IOLoop::Backend::epoll};
+    if (IOLoop::backend_available(IOLoop::Backend::io_uring)) {
+        backends.push_back(IOLoop::Backend::io_uring);
+    }
+    return backends;
+}
+
+TEST(IOLoopBackend, TheEnvironmentChoosesIt) {
+    const char* name = std::getenv("TORNADO_IOLOOP");
+    IOLoop loop;
+    if (name == nullptr || std::string_view(name) != "io_uring") {
+        EXPECT_EQ(loop.backend(), IOLoop::Backend::epoll);
+        return;
+    }
+    std::string why;
+    if (!IOLoop::backend_available(IOLoop::Backend::io_uring, &why)) {
+        GTEST_SKIP() << "io_uring refused here: " << why;
+    }
+    EXPECT_EQ(loop.backend(), IOLoop::Backend::io_uring);
+    EXPECT_EQ(IOLoop::current().backend(), IOLoop::Backend::io_uring);
+}
+
+TEST(IOLoopBackend, AnUnknownNameIsAClearError) {
+    testing::ScopedEnv unknown("TORNADO_IOLOOP", "kqueue");
+    try {
+        IOLoop loop;
+        FAIL() << "made a loop with an unknown backend";
+    } catch (const std::invalid_argument& error) {
+        EXPECT_STREQ(error.what(), "TORNADO_IOLOOP=kqueue: expected epoll or io_uring");
+    }
+}
+
+TEST(IOLoopBackend, ConfigureChoosesForNewLoopsUntilReset) {
+    IOLoop::configure(IOLoop::Backend::epoll);
+    IOLoop first;
+    IOLoop::configure(IOLoop::Backend::io_uring);
+    IOLoop second;
+    IOLoop::configure(std::nullopt);
+    IOLoop third;
+    EXPECT_EQ(first.backend(), IOLoop::Backend::epoll);
+    if (IOLoop::backend_available(IOLoop::Backend::io_uring)) {
+        EXPECT_EQ(second.backend(), IOLoop::Backend::io_uring);
+    }
+    EXPECT_EQ(third.backend(), IOLoop().backend()) << "back to the environment's choice";
+}
+
+TEST(IOLoopBackend, LevelTriggeredHandlersRunEveryTurnWhileReady) {
+    for (IOLoop::Backend backend : available_backends()) {
+        SCOPED_TRACE(IOLoop::backend_name(backend));
+        IOLoop loop(backend);
+        SocketPair pair;
+        int calls = 0;
+        loop.add_handler(pair.left.get(), [&](int, std::uint32_t) { ++calls; }, IOLoop::READ);
+        write_byte(pair.right.get());  // never read: the socket stays readable
+        run_turns(loop, 5);
+        EXPECT_GE(calls, 4);
+        loop.remove_handler(pair.left.get());
+    }
+}
+
+TEST(IOLoopBackend, EdgeTriggeredHandlersRunOncePerArrival) {
+    for (IOLoop::Backend backend : available_backends()) {
+        SCOPED_TRACE(IOLoop::backend_name(backend));
+        IOLoop loop(backend);
+        SocketPair pair;
+        int calls = 0;
+        loop.add_handler(
+            pair.left.get(), [&](int, std::uint32_t) { ++calls; }, IOLoop::READ | IOLoop::EDGE);
+        write_byte(pair.right.get());
+        run_turns(loop, 5);
+        EXPECT_EQ(calls, 1);
+        write_byte(pair.right.get());  // a new arrival: a new edge
+        run_turns(loop, 5);
+        EXPECT_EQ(calls, 2);
+        loop.remove_handler(pair.left.get());
+    }
+}
+
+// io_uring's poll request holds the open file: remove_handler must let go
+// of it before it returns, or the peer would not see the close until the
+// loop's next turn. Whether the poll is waiting (READ, nothing sent), just
+// answering (WRITE on an empty socket: at once), edge- or level-triggered,
+// and whether or not it had reached the kernel before it was removed.
+TEST(IOLoopBackend, ClosingAfterRemoveHandlerClosesTheSocketAtOnce) {
+    for (IOLoop::Backend backend : available_backends()) {
+        for (std::uint32_t events : {IOLoop::READ, IOLoop::READ | IOLoop::EDGE, IOLoop::WRITE,
+                                     IOLoop::READ | IOLoop::WRITE | IOLoop::EDGE}) {
+            for (int turns : {0, 2}) {
+                SCOPED_TRACE(std::string(IOLoop::backend_name(backend)) + " events " +
+                             std::to_string(events) + " turns " + std::to_string(turns));
+                IOLoop loop(backend);
+                SocketPair pair;
+                loop.add_handler(pair.left.get(), [](int, std::uint32_t) {}, events);
+                if (turns > 0) run_turns(loop, turns);
+                loop.remove_handler(pair.left.get());
+                pair.left.reset();
+                char byte;
+                EXPECT_EQ(::read(pair.right.get(), &byte, 1), 0) << "the peer sees the end at once";
+            }
+        }
+    }
+}
+
+// epoll_ctl refuses a closed descriptor at once; io_uring answers the poll
+// request with an error, which the handler gets as ERROR.
+TEST(IOLoopBackend, AClosedDescriptorIsRefusedOrReportedAsAnError) {
+    for (IOLoop::Backend backend : available_backends()) {
+        SCOPED_TRACE(IOLoop::backend_name(backend));
+        IOLoop loop(backend);
+        int closed_fd;
+        {
+            SocketPair pair;
+            closed_fd = pair.left.get();
+        }
+        std::uint32_t seen = 0;
+        auto handler = [&](int, std::uint32_t events) { seen |= events; };
+        if (backend == IOLoop::Backend::epoll) {
+            EXPECT_THROW(loop.add_handler(closed_fd, handler, IOLoop::READ), std::system_error);
+            continue;
+        }
+        loop.add_handler(closed_fd, handler, IOLoop::READ);
+        run_until(loop, [&] { return seen != 0; }, 2s);
+        EXPECT_EQ(seen, IOLoop::ERROR);
+        loop.remove_handler(closed_fd);
+    }
 }
 
 // --- timeouts ------------------------------------------------------------------------

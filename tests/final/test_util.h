@@ -1,14 +1,17 @@
 // test_util.h: what the framework's tests share: a log capture, socket
-// pairs, a clock helper, and reading a file.
+// pairs, a clock helper, reading a file, and an environment variable set
+// for one scope.
 #pragma once
 
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -20,6 +23,28 @@
 #include "tornado/util.h"
 
 namespace tornado::testing {
+
+// Sets an environment variable for one scope.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value) : name_(name) {
+        if (const char* old = std::getenv(name)) old_ = old;
+        ::setenv(name, value, 1);
+    }
+    ~ScopedEnv() {
+        if (old_) {
+            ::setenv(name_, old_->c_str(), 1);
+        } else {
+            ::unsetenv(name_);
+        }
+    }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    const char* name_;
+    std::optional<std::string> old_;
+};
 
 // The whole of a file (empty if it cannot be read).
 inline std::string read_file(const std::string& path) {

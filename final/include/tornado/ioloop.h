@@ -5,13 +5,13 @@
 //   1. runs the callbacks queued with add_callback (from any thread), as one
 //      batch: a callback queued by a callback waits for the next turn;
 //   2. runs the timeouts that are due (call_later / call_at);
-//   3. asks epoll which descriptors are ready, waiting at most until the
-//      next timeout (not at all if callbacks are queued), and calls each
-//      ready descriptor's handler.
+//   3. asks the kernel which descriptors are ready (epoll, or io_uring: see
+//      Backend), waiting at most until the next timeout (not at all if
+//      callbacks are queued), and calls each ready descriptor's handler.
 //
 //        add_callback ──► [callbacks] ─┐
 //        call_later ────► [timer heap]─┼─► start(): one turn ... repeat
-//        add_handler ───► [epoll set] ─┘            until stop()
+//        add_handler ───► [poller]    ─┘            until stop()
 //
 // It is the course's chapter 03 loop, grown up for production:
 //
@@ -78,6 +78,14 @@ class IOLoop;
 
 namespace detail {
 
+// A descriptor the kernel says is ready: the token it was added with, and
+// its events (see poller.h in final/src).
+struct ReadyEvent {
+    std::uint64_t token;
+    std::uint32_t events;
+};
+class Poller;
+
 // What a queued callback is, for the blocking-loop warning.
 enum class CallbackKind : std::uint8_t { callback, timeout, handler, future, coroutine, signal };
 
@@ -132,13 +140,39 @@ public:
         std::uint32_t generation_ = 0;
     };
 
+    // How the loop asks the kernel which descriptors are ready (final/README.md,
+    // "Readiness and completion"):
+    //   epoll     the default: one epoll_ctl per change, one epoll_wait per turn;
+    //   io_uring  poll requests in a ring shared with the kernel: a turn's
+    //             changes and its wait go in one io_uring_enter (Linux 5.19+).
+    // The handlers see the same events either way. One difference: a
+    // descriptor io_uring cannot watch is reported to its handler as ERROR,
+    // where epoll's add_handler throws.
+    enum class Backend : std::uint8_t { epoll, io_uring };
+
     // A new loop becomes the current loop of the thread that makes it (until
-    // it is destroyed or a newer one is made).
+    // it is destroyed or a newer one is made). Its backend: the one given,
+    // else the one configure() set, else the environment's TORNADO_IOLOOP
+    // ("epoll" or "io_uring"; anything else throws std::invalid_argument),
+    // else epoll. Where io_uring is refused (an old kernel, a container
+    // that forbids it, a build without liburing), the loop logs why once
+    // and uses epoll.
     IOLoop();
+    explicit IOLoop(Backend backend);
     // close(), if not done yet.
     ~IOLoop();
     IOLoop(const IOLoop&) = delete;
     IOLoop& operator=(const IOLoop&) = delete;
+
+    // The backend of the loops made from now on, on any thread (Tornado's
+    // IOLoop.configure, which chooses the loop's class); nullopt goes back
+    // to the environment's choice.
+    static void configure(std::optional<Backend> backend) noexcept;
+    // The backend this loop uses (epoll if io_uring was asked for but refused).
+    Backend backend() const noexcept;
+    static const char* backend_name(Backend backend) noexcept;
+    // Whether a loop made now could use `backend`; if not, *why says why.
+    static bool backend_available(Backend backend, std::string* why = nullptr);
 
     // The loop of the calling thread: the one running start() here, else the
     // newest loop made on this thread that is still alive, else a new one
@@ -350,7 +384,7 @@ private:
     void link_to_thread() noexcept;
     void unlink_from_thread() noexcept;
 
-    FileDescriptor epoll_fd_;
+    std::unique_ptr<detail::Poller> poller_;
     std::shared_ptr<detail::RemoteQueue> remote_;
 
     std::vector<detail::QueuedCallback> callbacks_;  // loop thread only
@@ -371,7 +405,7 @@ private:
     std::uint64_t next_timer_sequence_ = 0;
     std::size_t cancelled_timers_ = 0;
 
-    std::vector<epoll_event> events_;
+    std::vector<detail::ReadyEvent> ready_;  // one turn's events, as the poller gave them
 
     std::atomic<bool> stopping_{false};
     std::atomic<bool> running_{false};
