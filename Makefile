@@ -15,7 +15,7 @@ DEPS     = tools/install-deps.sh
 RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-micro bench-template bench-tls bench-deploy fuzz soak slides help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy fuzz soak slides help clean deps configure
 
 all: build
 
@@ -138,6 +138,18 @@ bench:
 	$(MAKE) --no-print-directory build
 	$(PYTHON) tests/bench/run_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 	/usr/bin/python3 tests/bench/plot.py $(BUILD)/bench/results.csv $(BUILD)/bench
+
+## bench-c100k  100,000 idle keep-alive connections: memory, accept rate, a new request's latency (build/bench/c100k.md)
+bench-c100k: configure
+	@$(DEPS) build bench
+	cmake --build $(BUILD) -j $(JOBS) --target final_hello
+	$(PYTHON) tests/bench/c100k.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## bench-fanout one chat message to 10,000 long-poll and WebSocket waiters, against Tornado (build/bench/fanout.md)
+bench-fanout: configure
+	@$(DEPS) build bench
+	cmake --build $(BUILD) -j $(JOBS) --target demo_app fanout_load
+	$(PYTHON) tests/bench/fanout_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## bench-micro  Google Benchmark micro benchmarks of the hot paths
 bench-micro: configure

@@ -61,12 +61,13 @@ class Server:
              as launcher(path, *arguments, cpu=..., stderr=...).
     needs:   (command, what) run before it: when the command fails the
              server is "not available" and the note says `what` is missing.
+    env:     environment variables to add for it (ServerProcess only).
     The program must accept --port=0 and print "Listening on http://A:P/"
     (or have a launcher that stands in for that, as nginx does).
     """
 
     def __init__(self, name, program, model, args=(), max_connections=None, limit="",
-                 url_path="/", launcher=None, needs=None):
+                 url_path="/", launcher=None, needs=None, env=None):
         self.name = name
         self.program = program
         self.model = model
@@ -76,6 +77,7 @@ class Server:
         self.url_path = url_path
         self.launcher = launcher or ServerProcess
         self.needs = needs
+        self.env = env or {}
 
     def path(self, bin_dir):
         return self.program if os.path.isabs(self.program) else os.path.join(bin_dir, self.program)
@@ -241,6 +243,19 @@ FRAMEWORK_SERVERS = [
            args=["--address=127.0.0.1", "--logging=warning"]),
     Server("final_http_hello", "final_http_hello",
            "final/: HTTPServer + a callback", args=["--address=127.0.0.1"]),
+    # The same program on the IOLoop's io_uring backend (final/README.md,
+    # "Readiness and completion").
+    Server("final_hello_io_uring", "final_hello",
+           "final_hello on the io_uring IOLoop (TORNADO_IOLOOP=io_uring)",
+           args=["--address=127.0.0.1", "--logging=warning"],
+           env={"TORNADO_IOLOOP": "io_uring"}),
+    # The floor: a loop that answers each read with a canned response and
+    # does nothing else (bare_loop.cpp). What it costs is the kernel's.
+    Server("floor_epoll", "bare_loop", "the floor: epoll, one recv and one send per request",
+           args=["--address=127.0.0.1", "--backend=epoll"]),
+    Server("floor_io_uring", "bare_loop",
+           "the floor: io_uring, multishot recv, sends batched per turn",
+           args=["--address=127.0.0.1", "--backend=io_uring"]),
     Server("nginx", "/usr/sbin/nginx", "nginx, 1 worker, return 200 (nginx.conf.in)",
            args=["{raw}/nginx"], launcher=NginxProcess),
     Server("tornado", os.path.join(HERE, "tornado_hello.py"),
@@ -248,6 +263,7 @@ FRAMEWORK_SERVERS = [
            needs=([SYSTEM_PYTHON, "-c", "import tornado"], "python3-tornado")),
 ]
 FINAL_SERVERS = ("final_hello", "final_http_hello")
+FINAL_IO_URING = "final_hello_io_uring"
 FRAMEWORK_LEVELS = [100, 1000]
 # Rounds per level, alternating between the servers. CPU per request is the
 # median round's: five rounds let two disturbed ones pass unnoticed.
@@ -259,6 +275,7 @@ IDLE_IN_FLIGHT = 200          # connections being opened at once (stays below an
 # The goals of the framework (final/README.md, "HTTP: how fast, how small").
 GOAL_RPS_VS_NGINX = 0.95      # final's req/s / nginx's, at least
 GOAL_CPU_VS_NGINX = 1.00      # final's server CPU per request / nginx's, at most
+GOAL_IO_URING_CPU_VS_NGINX = 0.85  # final_hello_io_uring's CPU per request / nginx's, at most
 GOAL_RPS_VS_TORNADO = 10.0    # final's req/s / Tornado's, at least
 GOAL_IDLE_BYTES = 1024        # server memory per idle keep-alive connection, at most
 
@@ -605,8 +622,9 @@ def run_wrk_command(command, duration, raw_file):
 def start_server(server, bin_dir, pinning, stderr_file, row):
     """The server running and ready, or None (and the row says why)."""
     raw_dir = os.path.dirname(os.path.abspath(stderr_file.name))
+    extra = {"env": server.env} if server.env else {}
     process = server.launcher(server.path(bin_dir), *server.arguments(raw_dir),
-                              cpu=pinning.server_cpu, stderr=stderr_file)
+                              cpu=pinning.server_cpu, stderr=stderr_file, **extra)
     try:
         process.__enter__()
         return process
@@ -686,6 +704,7 @@ def measure(server, bin_dir, connections, options, pinning, scenario, slow_clien
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 HELLO_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+IP_BIND_ADDRESS_NO_PORT = 24  # <linux/in.h>; Python names it only from 3.12
 
 
 def cpu_ticks(pid):
@@ -732,12 +751,18 @@ class IdleConnections:
 
     At most IDLE_IN_FLIGHT are being opened at a time, so no listen()
     backlog overflows and no SYN waits for its retry.
+
+    `sources`: local addresses to connect from, in turn (127.0.0.2 ... are
+    loopback too). One address has about 28,000 ephemeral ports
+    (ip_local_port_range); more connections than that need several
+    (tests/bench/c100k.py).
     """
 
-    def __init__(self, port, count, timeout=60.0):
+    def __init__(self, port, count, timeout=60.0, sources=()):
         self.port = port
         self.count = count
         self.timeout = timeout
+        self.sources = list(sources)
         self.sockets = []   # open and idle
 
     def __enter__(self):
@@ -766,6 +791,16 @@ class IdleConnections:
                         to_open = 0
                         break
                     sock.setblocking(False)
+                    if self.sources:
+                        try:
+                            # The port is chosen at connect(), for the whole
+                            # address pair, not at bind() for the source alone.
+                            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                            sock.bind((self.sources[to_open % len(self.sources)], 0))
+                        except OSError:  # counted as not opened
+                            sock.close()
+                            to_open -= 1
+                            continue
                     sock.connect_ex(("127.0.0.1", self.port))
                     selector.register(sock, selectors.EVENT_WRITE, None)
                     to_open -= 1
@@ -1450,6 +1485,12 @@ def framework_checks(rows, options):
     nginx, tornado = figures.get("nginx", {}), figures.get("tornado", {})
     checks = []
     for server in options.framework:
+        if server.name == FINAL_IO_URING:
+            mine = figures.get(server.name, {})
+            checks += [goal_check(server.name, "server CPU per request vs nginx", level,
+                                  mine.get(("cpu", level)), GOAL_IO_URING_CPU_VS_NGINX, False, 2,
+                                  "nginx", nginx.get(("cpu", level)))
+                       for level in FRAMEWORK_LEVELS]
         if server.name not in FINAL_SERVERS:
             continue
         mine = figures.get(server.name, {})

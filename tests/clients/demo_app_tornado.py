@@ -361,7 +361,11 @@ async def main():
     options.parse_command_line()  # also sets up Tornado's log format on stderr
     server = HTTPServer(make_app(), max_body_size=MAX_BODY_SIZE,
                         max_header_size=MAX_HEADER_SIZE)
-    sockets = tornado.netutil.bind_sockets(options.port, options.address)
+    # The C++ server's listen backlog (tornado/netutil.h, kDefaultBacklog),
+    # not Tornado's 128: thousands of clients connecting at once
+    # (tests/bench/fanout_bench.py) would otherwise overflow the queue and
+    # wait for SYN retries, which would measure the backlog, not the server.
+    sockets = tornado.netutil.bind_sockets(options.port, options.address, backlog=4096)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     print("Listening on http://%s:%d/" % (options.address, port), flush=True)

@@ -19,8 +19,10 @@ READY_LINE = re.compile(rb"Listening on https?://([0-9.]+):([0-9]+)/")
 
 
 class ServerProcess:
-    def __init__(self, program, *args, ready_timeout=10.0, cpu=None, stderr=None):
+    def __init__(self, program, *args, ready_timeout=10.0, cpu=None, stderr=None, env=None):
         command = [program, "--port=0", *args]
+        # Variables added to ours (TORNADO_IOLOOP=io_uring, for one).
+        self.env = None if not env else {**os.environ, **env}
         if cpu is not None:  # pin the server to one core (benchmarks)
             command = ["taskset", "-c", str(cpu), *command]
         self.command = command
@@ -31,7 +33,8 @@ class ServerProcess:
 
     def __enter__(self):
         self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE,
-                                        stderr=self.stderr, stdin=subprocess.DEVNULL)
+                                        stderr=self.stderr, stdin=subprocess.DEVNULL,
+                                        env=self.env)
         self.port = self._wait_until_ready()
         return self
 
