@@ -260,8 +260,6 @@ void throw_run_sync_timeout(IOLoop::Clock::duration timeout) {
 
 }  // namespace detail
 
-// --- life --------------------------------------------------------------------------
-
 // --- backends ----------------------------------------------------------------------
 
 namespace {

@@ -108,8 +108,8 @@ public:
         Watch& watch = watches_[static_cast<std::size_t>(fd)];
         watch.token = token;
         watch.events = events;
+        arm(fd, watch);  // may throw: then fd is not watched
         watch.active = true;
-        arm(fd, watch);
     }
 
     void modify(int fd, std::uint32_t events, std::uint64_t token) override {

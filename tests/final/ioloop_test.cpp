@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
@@ -585,6 +586,29 @@ TEST(IOLoopBackend, AClosedDescriptorIsRefusedOrReportedAsAnError) {
         run_until(loop, [&] { return seen != 0; }, 2s);
         EXPECT_EQ(seen, IOLoop::ERROR);
         loop.remove_handler(closed_fd);
+    }
+}
+
+// epoll refuses a regular file (EPERM); a poll request on one answers at
+// once, since poll(2) calls a regular file always ready.
+TEST(IOLoopBackend, ARegularFileIsRefusedOrAlwaysReady) {
+    for (IOLoop::Backend backend : available_backends()) {
+        SCOPED_TRACE(IOLoop::backend_name(backend));
+        IOLoop loop(backend);
+        std::FILE* file = std::tmpfile();
+        ASSERT_NE(file, nullptr);
+        int fd = ::fileno(file);
+        std::uint32_t seen = 0;
+        auto handler = [&](int, std::uint32_t events) { seen |= events; };
+        if (backend == IOLoop::Backend::epoll) {
+            EXPECT_THROW(loop.add_handler(fd, handler, IOLoop::READ), std::system_error);
+        } else {
+            loop.add_handler(fd, handler, IOLoop::READ);
+            run_until(loop, [&] { return seen != 0; }, 2s);
+            EXPECT_TRUE(seen & IOLoop::READ);
+            loop.remove_handler(fd);
+        }
+        std::fclose(file);
     }
 }
 

@@ -145,9 +145,11 @@ public:
     //   epoll     the default: one epoll_ctl per change, one epoll_wait per turn;
     //   io_uring  poll requests in a ring shared with the kernel: a turn's
     //             changes and its wait go in one io_uring_enter (Linux 5.19+).
-    // The handlers see the same events either way. One difference: a
-    // descriptor io_uring cannot watch is reported to its handler as ERROR,
-    // where epoll's add_handler throws.
+    // The handlers see the same events either way. One difference: the
+    // kernel looks at an io_uring poll's descriptor only when the turn
+    // submits it, so add_handler does not throw for a bad one: a closed
+    // descriptor reaches its handler as ERROR, and a regular file (which
+    // epoll refuses with EPERM) is always ready, as poll(2) says.
     enum class Backend : std::uint8_t { epoll, io_uring };
 
     // A new loop becomes the current loop of the thread that makes it (until
