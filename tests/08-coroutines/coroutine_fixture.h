@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -34,7 +35,8 @@ struct Tracked {
     ~Tracked() { --live; }
 
     int value;
-    static inline int live = 0;
+    // Atomic: a pool's worker (task 4) makes and drops copies too.
+    static inline std::atomic<int> live = 0;
 };
 
 // An exception that counts its live copies (an exception_ptr keeps one).
@@ -43,7 +45,7 @@ struct TrackedError : std::runtime_error {
     TrackedError(const TrackedError& other) : std::runtime_error(other) { ++live; }
     ~TrackedError() override { --live; }
 
-    static inline int live = 0;
+    static inline std::atomic<int> live = 0;
 };
 
 class CoroutineTest : public ::testing::Test {
@@ -57,8 +59,8 @@ protected:
     void TearDown() override {
         EXPECT_EQ(live_coroutine_frames(), frames_before_)
             << "coroutine frames left alive: a coroutine never finished, or nobody freed it";
-        EXPECT_EQ(Tracked::live, tracked_before_) << "a Tracked value outlived the test";
-        EXPECT_EQ(TrackedError::live, errors_before_) << "a TrackedError outlived the test";
+        EXPECT_EQ(Tracked::live.load(), tracked_before_) << "a Tracked value outlived the test";
+        EXPECT_EQ(TrackedError::live.load(), errors_before_) << "a TrackedError outlived the test";
     }
 
     // Frames made by this test and still alive.

@@ -231,7 +231,7 @@ TEST_F(Spawn, FireAndForgetFreesItsFramesAfterSuccessAndFailure) {
     EXPECT_EQ(frames_alive(), 4);
     EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
     EXPECT_TRUE(done);
-    EXPECT_EQ(TrackedError::live, 0);
+    EXPECT_EQ(TrackedError::live.load(), 0);
 }
 
 TEST_F(Spawn, RunSyncThrowsTimeoutErrorAndTheTaskGoesOn) {

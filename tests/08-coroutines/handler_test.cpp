@@ -262,7 +262,7 @@ TEST_F(Task5_CoroutineHandler, NothingLeftBehindAfterRequestsAndErrors) {
     }
     EXPECT_TRUE(run_until([this] { return CountedHandler::live == 0; }, 1s));
     EXPECT_EQ(frames_alive(), 0);
-    EXPECT_EQ(TrackedError::live, 0);
+    EXPECT_EQ(TrackedError::live.load(), 0);
     EXPECT_EQ(app.open_handlers(), 0U);
 }
 

@@ -149,7 +149,7 @@ TEST_F(Task1_FutureAwaiter, NoFutureStateLeftBehind) {
         EXPECT_EQ(seen.value->value, 5);
     }
     run_for(5ms);  // callbacks still queued let go of their Future copies
-    EXPECT_EQ(Tracked::live, 0) << "a Future state (holding a Tracked) was kept alive";
+    EXPECT_EQ(Tracked::live.load(), 0) << "a Future state (holding a Tracked) was kept alive";
 }
 
 // --- Task 2: Task<T>, its promise and its awaiter --------------------------------------------
@@ -309,17 +309,17 @@ TEST_F(Task2_TaskPromise, DestroyingATaskThatNeverRanFreesItsFrame) {
         };
         Task<void> never_awaited = body(Tracked(1), ran);
         EXPECT_EQ(frames_alive(), 1);
-        EXPECT_EQ(Tracked::live, 1) << "the parameter lives in the frame";
+        EXPECT_EQ(Tracked::live.load(), 1) << "the parameter lives in the frame";
     }
     EXPECT_FALSE(ran);
     EXPECT_EQ(frames_alive(), 0);
-    EXPECT_EQ(Tracked::live, 0);
+    EXPECT_EQ(Tracked::live.load(), 0);
 }
 
 TEST_F(Task2_TaskPromise, FramesAreFreedAfterAnException) {
     EXPECT_THROW(run(passes_it_on(loop)), TrackedError);
     EXPECT_EQ(frames_alive(), 0);
-    EXPECT_EQ(TrackedError::live, 0) << "the exception was kept alive by a frame or a Future";
+    EXPECT_EQ(TrackedError::live.load(), 0) << "the exception was kept alive by a frame or a Future";
 }
 
 Task<int> ready_one() { co_return 1; }
