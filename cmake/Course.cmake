@@ -42,6 +42,24 @@ if(SANITIZE)
     target_compile_options(course_options INTERFACE -Wno-maybe-uninitialized)
   endif()
 endif()
+# Test programs: optimised less and with line tables only (file and line in
+# a backtrace or a sanitizer's report, no variables for gdb). Compiling
+# GoogleTest bodies at -O2 with full debug information was half of the
+# build's time, and the build most of `make test`'s. The code under test
+# keeps the build type's flags: step into it with gdb as usual.
+add_library(course_test_options INTERFACE)
+target_compile_options(course_test_options INTERFACE -O1 -g1)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # GCC 12 at -O1 reports libstdc++'s string compares inlined into
+  # std::function as "may be used uninitialized": a false positive (the
+  # sanitizer builds above turn it off for the same reason).
+  target_compile_options(course_test_options INTERFACE -Wno-maybe-uninitialized)
+  # GCC makes a coroutine's symmetric transfer a real tail call only with
+  # sibling-call optimisation, which -O1 leaves out; chapter 08's tests
+  # instantiate Task in the test itself and check the stack does not grow
+  # (chapters/08-coroutines/README.md, "Symmetric transfer and the compiler").
+  target_compile_options(course_test_options INTERFACE -foptimize-sibling-calls)
+endif()
 # Our own code must build clean; a learner's work in progress only warns.
 add_library(course_strict INTERFACE)
 target_compile_options(course_strict INTERFACE -Werror)
@@ -155,7 +173,7 @@ function(course_tests)
   string(SUBSTRING ${ARG_CHAPTER} 0 2 number)
   set(prefix ch${number})
   set(grade ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/grade.py --chapter ${number})
-  set(test_links test_support GTest::gtest_main course_options ${ARG_LINKS})
+  set(test_links test_support GTest::gtest_main course_options course_test_options ${ARG_LINKS})
 
   # The learner's variant compiles the tests against the learner's headers.
   add_executable(${prefix}_exercise_tests EXCLUDE_FROM_ALL ${ARG_SOURCES})
