@@ -444,6 +444,76 @@ void IOLoop::remove_handler(int fd) noexcept {
     }
 }
 
+// --- sends by completion -------------------------------------------------------------
+
+bool IOLoop::sends_by_completion() const noexcept { return backend() == Backend::io_uring; }
+
+namespace {
+
+std::uint64_t send_token(std::uint32_t generation, std::uint32_t send) {
+    return (static_cast<std::uint64_t>(generation) << 32) | send;
+}
+
+}  // namespace
+
+// The slot holds `done` until the kernel reports; its generation, in the
+// token, tells a report for this send from one for an earlier user of the
+// slot (as a handler's token does).
+std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, SendDone done) {
+    if (closed_) return kNoSend;
+    std::uint32_t send;
+    if (free_send_slots_.empty()) {
+        send = static_cast<std::uint32_t>(send_slots_.size());
+        send_slots_.emplace_back();
+    } else {
+        send = free_send_slots_.back();
+        free_send_slots_.pop_back();
+    }
+    SendSlot& slot = send_slots_[send];
+    slot.generation = (slot.generation + 1) & 0x7fffffff;
+    if (!poller_->send(fd, bytes.data(), bytes.size(), send_token(slot.generation, send))) {
+        free_send_slots_.push_back(send);
+        return kNoSend;
+    }
+    slot.done = std::move(done);
+    slot.active = true;
+    return send;
+}
+
+void IOLoop::cancel_send(std::uint32_t send) noexcept {
+    if (send >= send_slots_.size() || !send_slots_[send].active) return;
+    poller_->cancel_request(send_token(send_slots_[send].generation, send));
+}
+
+// The slot is freed before `done` runs, which may submit the next send.
+void IOLoop::dispatch_send(std::uint64_t token, int result) {
+    auto send = static_cast<std::uint32_t>(token & 0xffffffffu);
+    if (send >= send_slots_.size()) return;
+    SendSlot& slot = send_slots_[send];
+    if (!slot.active || slot.generation != static_cast<std::uint32_t>(token >> 32)) return;
+    SendDone done = std::move(slot.done);
+    slot.done = nullptr;
+    slot.active = false;
+    free_send_slots_.push_back(send);
+    run_guarded(detail::CallbackKind::handler, SourceLocation::current(), -1,
+                [&done, result] { done(result); });
+}
+
+// At close, before the handlers go (and with them the streams' sockets):
+// the kernel may still be reading the bytes of a send, so every send is
+// cancelled and its report awaited before the memory is let go. The
+// `done` callbacks are dropped unrun, as the handlers are.
+void IOLoop::finish_sends() noexcept {
+    for (std::uint32_t send = 0; send < send_slots_.size(); ++send) {
+        if (send_slots_[send].active) cancel_send(send);
+    }
+    poller_->finish_requests();
+    std::vector<SendSlot> slots = std::move(send_slots_);
+    send_slots_.clear();
+    free_send_slots_.clear();
+    slots.clear();
+}
+
 // --- callbacks ---------------------------------------------------------------------
 
 // Every callback comes in here. A thread counts as the loop's only while
@@ -717,7 +787,9 @@ void IOLoop::poll_and_dispatch(int timeout_ms) {
     // Read once, after the sleep: every event of this batch shares it.
     turn_time_ = Clock::now();
     for (std::size_t i = 0; i < ready; ++i) {
-        if (ready_[i].token == kWakeToken) {
+        if (ready_[i].completion) {
+            dispatch_send(ready_[i].token, ready_[i].result);
+        } else if (ready_[i].token == kWakeToken) {
             on_wake();
         } else {
             dispatch_handler(ready_[i].token, ready_[i].events);
@@ -828,6 +900,7 @@ void IOLoop::close() {
 
     while (!signals_->entries.empty()) remove_signal_handler(signals_->entries.back().signal);
     closed_ = true;
+    finish_sends();
 
     // Drop what still holds callbacks. Moved out first: a destructor run from
     // here may call back into the loop (remove_handler, add_callback, ...).

@@ -174,9 +174,12 @@ struct IOStream::LoopHold {
     void operator()(int, std::uint32_t events) const { stream->handle_events(events); }
 };
 
+// Only here: SSLIOStream and PipeIOStream have their own send_now (TLS
+// records, write() on a pipe), so they always send by readiness.
 std::shared_ptr<IOStream> IOStream::create(FileDescriptor socket, IOStreamOptions options) {
     make_non_blocking(socket);
     auto stream = std::make_shared<IOStream>(Key{}, std::move(socket), options);
+    stream->sends_by_completion_ = stream->loop_->sends_by_completion();
     stream->watch();
     return stream;
 }
@@ -585,14 +588,15 @@ Future<void> IOStream::write(std::string&& data) { return write_now(data, &data)
 
 // `owned`: the caller's rvalue string, which may become the write buffer.
 // A write left waiting resolves when bytes_written_ reaches its end: byte
-// counters, so the buffer stays one run of bytes however many writes.
+// counters, so the buffer stays one run of bytes however many writes. Its
+// end is every byte taken so far plus every byte still held, its own last.
 Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
     if (closed_) throw StreamClosedError(error_);
     if (options_.max_write_buffer_size != 0 &&
-        write_buffer_.size() + data.size() > options_.max_write_buffer_size) {
+        write_buffer_size() + data.size() > options_.max_write_buffer_size) {
         throw StreamBufferFullError("Reached maximum write buffer size");
     }
-    bytes_queued_ += data.size();
+    if (sends_by_completion_) return write_by_completion(data, owned);
     std::size_t sent = 0;
     // Nothing queued before it and room in the kernel: straight from the
     // caller's bytes, and most writes end here, in one send().
@@ -616,8 +620,65 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
         write_buffer_.append(data.substr(sent));
     }
     Future<void> future;
-    write_futures_.push_back({bytes_queued_, future});
+    write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
     return future;
+}
+
+// The io_uring way: the bytes join the buffer, and the buffer goes to the
+// kernel as one send request, with the turn's wait. While a request is out
+// the kernel reads write_buffer_, which must not move: writes made
+// meanwhile wait in queued_, and go in the next request. The Future
+// resolves when the kernel reports: at the earliest the next turn, never
+// inside write().
+Future<void> IOStream::write_by_completion(std::string_view data, std::string* owned) {
+    bool send_out = send_ != IOLoop::kNoSend;
+    if (send_out && !queued_) queued_ = std::make_unique<detail::StreamBuffer>();
+    detail::StreamBuffer& buffer = send_out ? *queued_ : write_buffer_;
+    if (owned != nullptr) {
+        buffer.append(std::move(*owned), 0);
+    } else {
+        buffer.append(data);
+    }
+    Future<void> future;
+    write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
+    if (!send_out && !connect_) submit_send();
+    return future;
+}
+
+// The request holds the stream (and so write_buffer_) alive until the
+// kernel reports. A ring with no room refuses it: then the bytes go out by
+// send(), as on epoll, this once.
+void IOStream::submit_send() {
+    if (write_buffer_.empty()) return;
+    constexpr std::size_t kMaxSendRequest = std::size_t{1} << 30;  // io_uring's length is 32 bits
+    std::string_view bytes = write_buffer_.view().substr(0, kMaxSendRequest);
+    send_ = loop_->submit_send(fd_.get(), bytes,
+                               [self = shared_from_this()](int result) { self->on_sent(result); });
+    if (send_ == IOLoop::kNoSend) flush_by_readiness();
+}
+
+// The kernel's report: all of the request sent (the usual case: MSG_WAITALL
+// waits for room), part of it and then an error, or an error.
+void IOStream::on_sent(int result) {
+    send_ = IOLoop::kNoSend;
+    // A send on a non-blocking socket can come back with EAGAIN when the
+    // kernel gives up waiting for room (reported for io_uring's worker
+    // threads: liburing issue 1601); the bytes are still ours to send.
+    if (result == -EAGAIN || result == -EINTR) result = 0;
+    if (closed_ || result < 0) {
+        write_buffer_.release();  // the kernel is done with it
+        queued_.reset();
+        if (!closed_) io_error(-result, "send");  // (closed: close() cancelled it)
+        return;
+    }
+    bytes_written_ += static_cast<std::size_t>(result);
+    write_buffer_.consume(static_cast<std::size_t>(result));
+    if (write_buffer_.empty() && queued_) {
+        std::swap(write_buffer_, *queued_);
+        queued_.reset();
+    }
+    submit_send();
+    resolve_write_futures();
 }
 
 // send() until all of `data` is taken or the kernel is full; the bytes taken.
@@ -646,7 +707,17 @@ std::size_t IOStream::send_now(std::string_view data) {
 }
 
 // On a WRITE edge, and after connect(). A send error has closed the stream.
+// With sends by completion, WRITE edges mean nothing: the kernel waits for
+// room itself.
 void IOStream::flush_write_buffer() {
+    if (sends_by_completion_) {
+        if (send_ == IOLoop::kNoSend) submit_send();
+        return;
+    }
+    flush_by_readiness();
+}
+
+void IOStream::flush_by_readiness() {
     if (!write_buffer_.empty() && write_ready_) {
         std::size_t sent = send_now(write_buffer_.view());
         bytes_written_ += sent;
@@ -821,12 +892,19 @@ void IOStream::close(std::exception_ptr error) {
         registered_ = false;
         loop_->remove_handler(fd_.get());
     }
+    // A send the kernel has not finished holds the socket open: cancel it
+    // (its bytes are dropped, as unsent bytes are on epoll), so that the
+    // close below closes the connection now.
+    if (send_ != IOLoop::kNoSend) loop_->cancel_send(send_);
     close_transport();
     fd_.reset();
     fail_pending();
     // Unsent bytes are dropped; read_buffer_ stays, for reads it can still
     // satisfy (iostream.h).
-    write_buffer_.release();
+    // (A send still out keeps its bytes until the kernel reports: it may
+    // be reading them.)
+    if (send_ == IOLoop::kNoSend) write_buffer_.release();
+    queued_.reset();
     peer_fin_callback_.reset();  // the close callback says it all now
     schedule_close_callback();
 }
@@ -896,6 +974,9 @@ void IOStream::forget_loop() noexcept {
     close_callback_ = nullptr;
     peer_fin_callback_.reset();
     write_buffer_.release();
+    // The loop has cancelled its sends and waited for their reports first.
+    send_ = IOLoop::kNoSend;
+    queued_.reset();
 }
 
 // --- PipeIOStream -------------------------------------------------------------------

@@ -45,6 +45,25 @@ public:
     // that closing fd closes the socket at once.
     virtual void remove(int fd) noexcept = 0;
 
+    // --- requests (io_uring only) ---------------------------------------------
+    // The kernel does the system call itself and reports when it is done:
+    // the result comes back from wait() as a ReadyEvent with completion set.
+
+    // Asks the kernel to send all of data[0, size) on socket fd
+    // (MSG_NOSIGNAL), with the next submission. False when this poller
+    // cannot (epoll), or has no room for the request.
+    virtual bool send(int /*fd*/, const char* /*data*/, std::size_t /*size*/,
+                      std::uint64_t /*token*/) {
+        return false;
+    }
+    // Asks the kernel to end the request `token` now. It still reports, with
+    // -ECANCELED or with what it had done.
+    virtual void cancel_request(std::uint64_t /*token*/) noexcept {}
+    // Waits (a second at most) until every request has reported, and drops
+    // the reports: the loop is closing, and the memory the requests use is
+    // about to be freed. Cancel them first.
+    virtual void finish_requests() noexcept {}
+
     // Waits at most timeout_ms (0: not at all, -1: without limit) for
     // descriptors to be ready, fills `ready` with them and returns how many
     // (those that do not fit wait for the next call). A signal ends the wait

@@ -23,11 +23,17 @@
 // SQEs, and wait() submits them all with the call that waits. remove() is
 // the exception (see there).
 //
-// Requests are named in their user_data: the descriptor, and an arming
-// number that changes each time the descriptor's poll is placed. A
+// Requests are named in their user_data. A poll's is the descriptor, and an
+// arming number that changes each time the descriptor's poll is placed. A
 // completion whose number is not the current one belongs to a poll since
 // cancelled or replaced, and is dropped here, before the loop sees it.
+//
+// The loop also asks for sends (send()): IOStream's writes on this backend.
+// Their user_data is the loop's token with the top bit set, which no poll's
+// has (the arming number has 31 bits), and their results go to the loop
+// as they are.
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -35,6 +41,7 @@
 
 #if TORNADO_HAVE_IO_URING
 #include <liburing.h>
+#include <sys/socket.h>
 #endif
 
 namespace tornado::detail {
@@ -55,9 +62,17 @@ constexpr unsigned kCompletionEntries = 8192;
 // nothing to us. No descriptor is 0xffffffff, so no poll is named so.
 constexpr std::uint64_t kIgnoredCompletion = UINT64_MAX;
 
+// Set in the user_data of the loop's own requests (send), never in a poll's.
+constexpr std::uint64_t kRequestBit = std::uint64_t{1} << 63;
+constexpr std::uint32_t kArmingMask = 0x7fffffff;
+
 std::uint64_t poll_name(int fd, std::uint32_t arming) {
-    return (static_cast<std::uint64_t>(arming) << 32) | static_cast<std::uint32_t>(fd);
+    return (static_cast<std::uint64_t>(arming & kArmingMask) << 32) |
+           static_cast<std::uint32_t>(fd);
 }
+
+// How long close waits for cancelled requests to report (finish_requests).
+constexpr int kFinishRequestsMs = 1000;
 
 class IoUringPoller final : public Poller {
 public:
@@ -130,7 +145,7 @@ public:
         if (!watch.active) return;
         watch.active = false;
         cancel(watch, fd);
-        ++watch.arming;  // what the old poll still answers is now stale
+        watch.arming = (watch.arming + 1) & kArmingMask;  // what the old poll answers is stale
         io_uring_submit(&ring_);
     }
 
@@ -156,6 +171,47 @@ public:
             throw_errno("io_uring_enter");
         }
         return reap(ready);
+    }
+
+    // MSG_WAITALL: on a stream socket the kernel keeps sending until it has
+    // taken every byte, waiting for room as a poll would, so one report
+    // means "all sent", or an error (with the count sent before it, if any).
+    bool send(int fd, const char* data, std::size_t size, std::uint64_t token) override {
+        io_uring_sqe* sqe = next_sqe();
+        if (sqe == nullptr) return false;
+        io_uring_prep_send(sqe, fd, data, size, MSG_NOSIGNAL | MSG_WAITALL);
+        io_uring_sqe_set_data64(sqe, kRequestBit | token);
+        ++requests_in_flight_;
+        return true;
+    }
+
+    // At once, as remove(): the send holds the socket's file open.
+    void cancel_request(std::uint64_t token) noexcept override {
+        io_uring_sqe* sqe = next_sqe();
+        if (sqe == nullptr) return;
+        io_uring_prep_cancel64(sqe, kRequestBit | token, 0);
+        io_uring_sqe_set_data64(sqe, kIgnoredCompletion);
+        io_uring_submit(&ring_);
+    }
+
+    void finish_requests() noexcept override {
+        io_uring_submit(&ring_);
+        auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(kFinishRequestsMs);
+        while (requests_in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
+            io_uring_cqe* first = nullptr;
+            __kernel_timespec limit{};
+            limit.tv_nsec = 100'000'000;
+            io_uring_submit_and_wait_timeout(&ring_, &first, 1, &limit, nullptr);
+            unsigned seen = 0;
+            unsigned head;
+            io_uring_cqe* cqe;
+            io_uring_for_each_cqe(&ring_, head, cqe) {
+                ++seen;
+                if (is_request(io_uring_cqe_get_data64(cqe))) --requests_in_flight_;
+            }
+            io_uring_cq_advance(&ring_, seen);
+        }
     }
 
 private:
@@ -191,7 +247,7 @@ private:
         } else {
             io_uring_prep_poll_add(sqe, fd, mask);
         }
-        ++watch.arming;
+        watch.arming = (watch.arming + 1) & kArmingMask;
         io_uring_sqe_set_data64(sqe, poll_name(fd, watch.arming));
         watch.armed = true;
     }
@@ -234,6 +290,11 @@ private:
             ++seen;
             std::uint64_t name = io_uring_cqe_get_data64(cqe);
             if (name == kIgnoredCompletion) continue;
+            if (is_request(name)) {
+                --requests_in_flight_;
+                ready[count++] = {name & ~kRequestBit, 0, cqe->res, true};
+                continue;
+            }
             auto fd = static_cast<std::size_t>(name & 0xffffffffu);
             auto arming = static_cast<std::uint32_t>(name >> 32);
             if (fd >= watches_.size()) continue;
@@ -247,16 +308,21 @@ private:
                 if (!failed) answered_.push_back(static_cast<int>(fd));
             }
             std::uint32_t events = failed ? IOLoop::ERROR : static_cast<std::uint32_t>(cqe->res);
-            ready[count++] = {watch.token, events};
+            ready[count++] = {watch.token, events, 0, false};
         }
         io_uring_cq_advance(&ring_, seen);
         return count;
+    }
+
+    static bool is_request(std::uint64_t name) {
+        return name != kIgnoredCompletion && (name & kRequestBit) != 0;
     }
 
     io_uring ring_{};
     bool ring_made_ = false;      // io_uring_queue_init succeeded: exit it
     std::vector<Watch> watches_;  // indexed by descriptor, as the loop's handlers
     std::vector<int> answered_;
+    std::size_t requests_in_flight_ = 0;  // sends submitted (or about to be) and not reported
 };
 
 }  // namespace

@@ -539,6 +539,11 @@ namespace {
 // path (a GET answered at once by a callback), for the record and as a
 // ceiling: the head, its field table, the request objects and the stream's
 // two Futures (the response is formatted in a buffer the thread reuses).
+// On io_uring the response's write is not done inside write() but when the
+// kernel reports: its Future's state, the stream's list of waiting writes,
+// the copy of the response out of the thread's buffer, and the request's
+// end on a later turn cost six more (issue 19 has reducing them).
+
 TEST(HTTPServer, AllocationsPerRequestOnTheFastPath) {
     ServerThread server([] {
         return std::make_unique<HTTPServer>([](RequestPtr request) { answer(request, "Hello, world"); });
@@ -557,7 +562,8 @@ TEST(HTTPServer, AllocationsPerRequestOnTheFastPath) {
     }
     double per_request = static_cast<double>(server.call(total) - before - 1) / kRequests;
     std::printf("[ measure  ] allocations per keep-alive request: %.2f\n", per_request);
-    EXPECT_LE(per_request, 10);
+    bool by_completion = server.call([] { return IOLoop::current().sends_by_completion(); });
+    EXPECT_LE(per_request, by_completion ? 10 + 6 : 10);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -596,12 +597,21 @@ TEST(IOStreamClose, AClearedPeerFinCallbackDoesNotRun) {
 
 // --- writing -------------------------------------------------------------------------------
 
-TEST(IOStreamWrite, ASmallWriteIsDoneInsideTheCall) {
+// epoll: one send() inside the call takes it all. io_uring: the send goes
+// to the kernel with the turn's wait, and the Future resolves when the
+// kernel reports, never inside write().
+TEST(IOStreamWrite, ASmallWriteIsDoneInsideTheCallOrWhenTheKernelReports) {
     IOLoop loop;
     SocketPair pair;
     auto stream = IOStream::create(std::move(pair.left));
     Future<void> sent = stream->write("hello");
-    EXPECT_TRUE(sent.done());  // one send() took it all
+    if (loop.sends_by_completion()) {
+        EXPECT_FALSE(sent.done());
+        EXPECT_TRUE(stream->writing());
+        ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return sent.done(); }));
+    } else {
+        EXPECT_TRUE(sent.done());
+    }
     EXPECT_FALSE(stream->writing());
     EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 5), "hello");
 }
@@ -653,7 +663,7 @@ TEST(IOStreamWrite, WritingToAClosedPeerFailsWithoutSigpipe) {
     auto stream = IOStream::create(std::move(pair.left));
     pair.right.reset();
     Future<void> sent = stream->write("anyone there?");
-    ASSERT_TRUE(sent.done());
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return sent.done(); }));
     std::exception_ptr cause = real_error_of(sent);
     try {
         std::rethrow_exception(cause);
@@ -672,7 +682,8 @@ TEST(IOStreamWrite, PendingWritesFailWhenTheStreamCloses) {
     stream->close();
     ASSERT_TRUE(big.done());
     EXPECT_EQ(real_error_of(big), nullptr);
-    EXPECT_EQ(stream->buffer_heap_bytes(), 0u);
+    // On io_uring the bytes the kernel was sending go once it has let go.
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return stream->buffer_heap_bytes() == 0; }));
 }
 
 TEST(IOStreamWrite, MaxWriteBufferSizeRefusesMore) {
@@ -682,6 +693,127 @@ TEST(IOStreamWrite, MaxWriteBufferSizeRefusesMore) {
     Future<void> first = stream->write(std::string(900 * 1024, 'a'));
     EXPECT_THROW(stream->write(std::string(2 * 1024 * 1024, 'b')), tornado::StreamBufferFullError);
     EXPECT_FALSE(stream->closed());
+}
+
+// --- sends by completion (io_uring) ---------------------------------------------------------
+
+// A loop on io_uring, or a reason to skip.
+#define NEED_IO_URING_LOOP(loop)                                                       \
+    IOLoop loop(IOLoop::Backend::io_uring);                                            \
+    if (!(loop).sends_by_completion()) {                                               \
+        std::string why;                                                               \
+        IOLoop::backend_available(IOLoop::Backend::io_uring, &why);                    \
+        GTEST_SKIP() << "io_uring refused here: " << why;                              \
+    }
+
+// Whether the peer of `fd` has gone: its close has reached fd (HUP or RDHUP).
+bool peer_has_closed(int fd, std::chrono::milliseconds wait) {
+    pollfd watched{fd, POLLRDHUP, 0};
+    return ::poll(&watched, 1, static_cast<int>(wait.count())) == 1 &&
+           (watched.revents & (POLLRDHUP | POLLHUP)) != 0;
+}
+
+TEST(IOStreamCompletion, WritesOfOneTurnGoToTheKernelAsOneSendAtTheWait) {
+    NEED_IO_URING_LOOP(loop);
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    Future<void> first = stream->write("one ");
+    Future<void> second = stream->write(std::string("two "));
+    Future<void> third = stream->write("three");
+    // Nothing has reached the kernel yet: the request waits for the turn.
+    char byte;
+    EXPECT_EQ(::recv(pair.right.get(), &byte, 1, MSG_DONTWAIT), -1);
+    EXPECT_EQ(stream->write_buffer_size(), 13u);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return third.done(); }));
+    EXPECT_TRUE(first.done() && second.done());
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 13), "one two three");
+    EXPECT_FALSE(stream->writing());
+    EXPECT_EQ(stream->buffer_heap_bytes(), 0u);
+}
+
+// The kernel holds the socket's file while it sends: close() must cancel
+// the send, or the connection would stay open until the peer read it all.
+TEST(IOStreamCompletion, CloseCancelsTheSendAndTheSocketClosesAtOnce) {
+    NEED_IO_URING_LOOP(loop);
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    std::weak_ptr<IOStream> weak = stream;
+    Future<void> big = stream->write(std::string(8 * 1024 * 1024, 'x'));
+    tornado::testing::run_turns(loop, 3);  // the kernel has taken what fits, and waits
+    ASSERT_FALSE(big.done());
+    stream->close();
+    EXPECT_TRUE(peer_has_closed(pair.right.get(), std::chrono::seconds(5)));
+    ASSERT_TRUE(big.done());
+    EXPECT_EQ(real_error_of(big), nullptr);
+    // Once the kernel reports the cancelled send, nothing holds the stream.
+    stream.reset();
+    EXPECT_TRUE(tornado::testing::run_until(loop, [&] { return weak.expired(); }));
+}
+
+// Closing the loop with a send out: the loop cancels it and waits for the
+// kernel to let go of the bytes before it frees them (ASan would see a
+// use after free otherwise), and the stream is freed.
+TEST(IOStreamCompletion, ALoopClosedWithASendOutLetsGoOfEverything) {
+    std::weak_ptr<IOStream> weak;
+    SocketPair pair;
+    {
+        NEED_IO_URING_LOOP(loop);
+        auto stream = IOStream::create(std::move(pair.left));
+        weak = stream;
+        Future<void> big = stream->write(std::string(8 * 1024 * 1024, 'x'));
+        tornado::testing::run_turns(loop, 3);
+        ASSERT_FALSE(big.done());
+        stream.reset();  // only the loop holds it now
+        loop.close();
+    }
+    EXPECT_TRUE(weak.expired());
+    EXPECT_TRUE(peer_has_closed(pair.right.get(), std::chrono::seconds(5)));
+}
+
+// A reset peer: the send fails with the kernel's error, no SIGPIPE (the test
+// process would die of it), and every write waiting fails with the cause.
+TEST(IOStreamCompletion, ASendToAResetPeerFailsTheWritesWithItsError) {
+    NEED_IO_URING_LOOP(loop);
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    Future<void> big = stream->write(std::string(8 * 1024 * 1024, 'x'));
+    Future<void> after = stream->write("after");
+    tornado::testing::run_turns(loop, 3);
+    ASSERT_FALSE(big.done());
+    pair.right.reset();
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return after.done(); }));
+    EXPECT_TRUE(stream->closed());
+    std::exception_ptr cause = real_error_of(after);
+    ASSERT_TRUE(cause);
+    try {
+        std::rethrow_exception(cause);
+    } catch (const std::system_error& error) {
+        EXPECT_TRUE(error.code().value() == EPIPE || error.code().value() == ECONNRESET)
+            << error.what();
+    }
+    EXPECT_TRUE(big.done());
+}
+
+// A slow reader: the kernel waits for room itself (MSG_WAITALL), so one
+// request carries the whole write however long it takes, and the writes
+// made meanwhile follow it in order.
+TEST(IOStreamCompletion, ABigSendWaitsForRoomAndWritesMadeMeanwhileFollowInOrder) {
+    NEED_IO_URING_LOOP(loop);
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    std::string big(6 * 1024 * 1024, 'b');
+    Future<void> first = stream->write(big);
+    tornado::testing::run_turns(loop, 3);
+    Future<void> second = stream->write("tail");
+    EXPECT_FALSE(first.done());
+    EXPECT_EQ(stream->write_buffer_size(), big.size() + 4);  // still ours until the kernel reports
+    auto peer = IOStream::create(std::move(pair.right));
+    std::string got = loop.run_sync([&] { return peer->read_bytes(big.size() + 4); }, kTestTimeout);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return second.done(); }));
+    EXPECT_TRUE(first.done());
+    EXPECT_TRUE(got.compare(0, big.size(), big) == 0);
+    EXPECT_EQ(got.substr(big.size()), "tail");
+    EXPECT_EQ(stream->buffer_heap_bytes(), 0u);
 }
 
 // --- closing ------------------------------------------------------------------------------
@@ -838,6 +970,8 @@ TEST(IOStreamSystemCalls, AKeepAliveRequestIsOneRecvOneSendAndNoEpollCtl) {
     GTEST_SKIP() << "system calls are not counted under sanitizers";
 #else
     IOLoop loop;
+    // io_uring: the kernel sends, so no send() call at all.
+    const bool kernel_sends = loop.sends_by_completion();
     tornado::testing::TcpPair pair = tornado::testing::make_tcp_pair();
     int fd = pair.ours.get();
     auto stream = IOStream::create(std::move(pair.ours));
@@ -849,7 +983,12 @@ TEST(IOStreamSystemCalls, AKeepAliveRequestIsOneRecvOneSendAndNoEpollCtl) {
     for (int i = 0; i < kRequests; ++i) {
         tornado::testing::send_all(pair.peer.get(), "GET /" + std::to_string(i) + " HTTP/1.1\r\n\r\n");
         ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return request.done(); }));
-        EXPECT_TRUE(stream->write(response).done());
+        Future<void> written = stream->write(response);
+        if (kernel_sends) {
+            ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return written.done(); }));
+        } else {
+            EXPECT_TRUE(written.done());
+        }
         EXPECT_EQ(tornado::testing::recv_bytes(pair.peer.get(), response.size()), response);
         request = stream->read_until("\r\n\r\n", 65536);  // nothing there yet: no recv()
         EXPECT_FALSE(request.done());
@@ -870,7 +1009,7 @@ TEST(IOStreamSystemCalls, AKeepAliveRequestIsOneRecvOneSendAndNoEpollCtl) {
     t_watched_fd = -1;
     if (recvs == 0) GTEST_SKIP() << "recv() was not interposed (a fortified libc?)";
     EXPECT_EQ(recvs, kRequests);
-    EXPECT_EQ(sends, kRequests);
+    EXPECT_EQ(sends, kernel_sends ? 0 : kRequests);
     EXPECT_EQ(controls, 0);
     EXPECT_EQ(big_controls, 0);
     EXPECT_EQ(drained.size(), 4u * 1024 * 1024);
@@ -885,7 +1024,8 @@ void request_cycle(IOLoop& loop, IOStream& stream, int peer, Future<std::string>
     tornado::testing::send_all(peer, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /next");
     tornado::testing::run_until(loop, [&] { return pending.done(); });
     pending = Future<std::string>(nullptr);
-    stream.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    Future<void> written = stream.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    tornado::testing::run_until(loop, [&] { return written.done(); });
     tornado::testing::recv_bytes(peer, 38);
     // A pipelined request, then the rest of it.
     tornado::testing::send_all(peer, " HTTP/1.1\r\n\r\n");

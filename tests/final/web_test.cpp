@@ -1595,7 +1595,10 @@ TEST(WebAllocations, PerHelloWorldRequest) {
     }
     double per_request = static_cast<double>(server.call(total) - before - 1) / kRequests;
     std::printf("[ measure  ] allocations per keep-alive request through the web layer: %.2f\n", per_request);
-    EXPECT_LE(per_request, 15);
+    // On io_uring, six more: the write resolves when the kernel reports
+    // (HTTPServer.AllocationsPerRequestOnTheFastPath says which).
+    bool by_completion = server.call([] { return tornado::IOLoop::current().sends_by_completion(); });
+    EXPECT_LE(per_request, by_completion ? 15 + 6 : 15);
 }
 
 // --- a client that sends its FIN while its handler waits ---------------------------------

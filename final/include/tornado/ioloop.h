@@ -64,6 +64,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -78,11 +79,14 @@ class IOLoop;
 
 namespace detail {
 
-// A descriptor the kernel says is ready: the token it was added with, and
-// its events (see poller.h in final/src).
+// What the kernel reports (see poller.h in final/src): a descriptor that is
+// ready (the token it was added with, and its events), or a request it has
+// finished (the request's token, and its result).
 struct ReadyEvent {
     std::uint64_t token;
-    std::uint32_t events;
+    std::uint32_t events;  // a ready descriptor's: epoll's bits
+    std::int32_t result;   // a finished request's: what its system call returned, or -errno
+    bool completion;       // a finished request, not a ready descriptor
 };
 class Poller;
 
@@ -144,7 +148,8 @@ public:
     // "Readiness and completion"):
     //   epoll     the default: one epoll_ctl per change, one epoll_wait per turn;
     //   io_uring  poll requests in a ring shared with the kernel: a turn's
-    //             changes and its wait go in one io_uring_enter (Linux 5.19+).
+    //             changes and its wait go in one io_uring_enter (Linux 5.19+);
+    //             IOStream's sends go in it too (submit_send).
     // The handlers see the same events either way. One difference: the
     // kernel looks at an io_uring poll's descriptor only when the turn
     // submits it, so add_handler does not throw for a bad one: a closed
@@ -196,6 +201,31 @@ public:
     // Stops watching fd (no effect if it is not watched). A handler may
     // remove itself, or any other, while it runs.
     void remove_handler(int fd) noexcept;
+
+    // --- sends by completion (io_uring) --------------------------------------
+
+    // On the io_uring backend the loop can also write the other way round:
+    // it asks the kernel to send, and hears when the kernel has (a
+    // completion, not readiness). The requests of a turn go to the kernel
+    // together, with the call that waits. IOStream sends so on this
+    // backend (final/README.md, "Readiness and completion").
+    using SendDone = Function<void(int result)>;
+    // Whether submit_send works here: the io_uring backend.
+    bool sends_by_completion() const noexcept;
+    // Asks the kernel to send all of `bytes` on socket fd (MSG_NOSIGNAL:
+    // no SIGPIPE). `bytes` must stay as they are until `done` runs, from the
+    // loop, with send()'s kind of result: bytes.size() once the kernel has
+    // taken every byte (it waits for room as long as it takes), fewer if
+    // an error came midway, or -errno. Returns the number cancel_send
+    // takes, or kNoSend when the request could not be made (on epoll, or
+    // the ring is full): then `done` will not run, and the caller sends
+    // another way.
+    static constexpr std::uint32_t kNoSend = UINT32_MAX;
+    std::uint32_t submit_send(int fd, std::string_view bytes, SendDone done);
+    // Asks the kernel to drop a send whose `done` has not run yet, at once,
+    // so that closing the socket then closes it. `done` still runs, with
+    // -ECANCELED or with what the kernel had already sent.
+    void cancel_send(std::uint32_t send) noexcept;
 
     // --- callbacks -----------------------------------------------------------
 
@@ -350,6 +380,11 @@ private:
         std::uint32_t slot;
         std::uint32_t generation;
     };
+    struct SendSlot {
+        SendDone done;
+        std::uint32_t generation = 0;  // 31 bits: the poller keeps the top bit
+        bool active = false;
+    };
     struct DueTimer {
         std::uint32_t slot;
         std::uint32_t generation;
@@ -364,6 +399,8 @@ private:
     int poll_timeout_ms();
     void poll_and_dispatch(int timeout_ms);
     void dispatch_handler(std::uint64_t token, std::uint32_t events);
+    void dispatch_send(std::uint64_t token, int result);
+    void finish_sends() noexcept;
     void on_wake();
     void run_signal_handlers();
     bool drain_for_close();
@@ -406,6 +443,12 @@ private:
     std::vector<DueTimer> due_;
     std::uint64_t next_timer_sequence_ = 0;
     std::size_t cancelled_timers_ = 0;
+
+    // The sends the kernel has not answered yet, by number (submit_send).
+    // The poller's token for one is (generation << 32) | number: a report
+    // for a send whose number has been reused since is dropped.
+    std::vector<SendSlot> send_slots_;
+    std::vector<std::uint32_t> free_send_slots_;
 
     std::vector<detail::ReadyEvent> ready_;  // one turn's events, as the poller gave them
 

@@ -29,7 +29,10 @@
 // * write() sends at once what the kernel takes; only the rest is buffered,
 //   and sent as the socket drains. Its Future resolves when all of this
 //   write (and every one before it) has been handed to the kernel, at once
-//   when the kernel took everything.
+//   when the kernel took everything. On the io_uring loop the kernel does
+//   the sending: write() only buffers, the loop's next wait hands the
+//   buffer over as one send request, and the Future resolves when the
+//   kernel reports, never inside the call (see "sends by completion" below).
 // * Closing: close(), a socket error, a limit, or the peer's close seen by a
 //   read. Then a pending read_until_close gets every byte the peer sent, any
 //   other pending read the buffered bytes can finish is finished, and every
@@ -62,6 +65,14 @@
 //     buffer is freed: an idle stream holds no buffer at all.
 //   * write() calls send() at once; WRITE readiness matters only when the
 //     kernel did not take everything.
+//   * sends by completion (a plain IOStream on the io_uring loop, not TLS or
+//     a pipe): no send() at all. The writes of a turn gather in the buffer
+//     and go to the kernel as one request (IOLoop::submit_send), in the
+//     io_uring_enter that also waits, so a server answering many
+//     connections in a turn makes one system call for all their sends. The
+//     kernel keeps the bytes' address until it reports, so the stream keeps
+//     the buffer still meanwhile (later writes queue behind it), and
+//     close() cancels the request before it closes the socket.
 //
 // Threads: use a stream only on its loop's thread.
 #pragma once
@@ -274,7 +285,7 @@ public:
     // --- state and options -------------------------------------------------------
 
     bool reading() const noexcept { return read_.mode != ReadMode::none; }
-    bool writing() const noexcept { return !write_buffer_.empty(); }
+    bool writing() const noexcept { return !write_buffer_.empty() || queued_; }
     // TCP_NODELAY: send small writes at once instead of waiting to coalesce
     // them (Nagle). Only a change makes a system call; harmless on a
     // non-TCP socket or a closed stream.
@@ -287,9 +298,12 @@ public:
     // Bytes held: unread, and unsent. Heap bytes the two buffers hold (0 for
     // an idle stream). For tests and monitoring.
     std::size_t read_buffer_size() const noexcept { return read_buffer_.size(); }
-    std::size_t write_buffer_size() const noexcept { return write_buffer_.size(); }
+    std::size_t write_buffer_size() const noexcept {
+        return write_buffer_.size() + (queued_ ? queued_->size() : 0);
+    }
     std::size_t buffer_heap_bytes() const noexcept {
-        return read_buffer_.heap_bytes() + write_buffer_.heap_bytes();
+        return read_buffer_.heap_bytes() + write_buffer_.heap_bytes() +
+               (queued_ ? queued_->heap_bytes() : 0);
     }
 
 protected:
@@ -366,7 +380,11 @@ private:
 
     // Writing.
     Future<void> write_now(std::string_view data, std::string* owned);
+    Future<void> write_by_completion(std::string_view data, std::string* owned);
+    void submit_send();
+    void on_sent(int result);
     void flush_write_buffer();
+    void flush_by_readiness();
     void resolve_write_futures();
 
     // Events and closing.
@@ -382,14 +400,19 @@ private:
 
     bool registered_ = false;  // the loop holds us (create() .. close())
     bool read_resume_queued_ = false;
-    std::int8_t nodelay_ = -1;  // -1 unknown, else the value set
+    bool sends_by_completion_ = false;  // the loop's io_uring sends, not send() (create())
+    std::int8_t nodelay_ = -1;          // -1 unknown, else the value set
+    // Sends by completion: the loop's number for the send the kernel is
+    // doing (it reads write_buffer_, which must not move meanwhile), and
+    // the writes made while it is out (made when needed).
+    std::uint32_t send_ = IOLoop::kNoSend;
 
     detail::StreamBuffer read_buffer_;
     PendingRead read_;
 
     detail::StreamBuffer write_buffer_;
-    std::uint64_t bytes_queued_ = 0;   // every byte write() was given
     std::uint64_t bytes_written_ = 0;  // every byte the kernel took
+    std::unique_ptr<detail::StreamBuffer> queued_;
     struct WriteWaiter {
         std::uint64_t end;  // resolved once bytes_written_ reaches it
         Future<void> future;
