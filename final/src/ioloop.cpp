@@ -444,73 +444,105 @@ void IOLoop::remove_handler(int fd) noexcept {
     }
 }
 
-// --- sends by completion -------------------------------------------------------------
+// --- requests by completion ---------------------------------------------------------
 
-bool IOLoop::sends_by_completion() const noexcept { return backend() == Backend::io_uring; }
+bool IOLoop::io_by_completion() const noexcept { return backend() == Backend::io_uring; }
 
 namespace {
 
-std::uint64_t send_token(std::uint32_t generation, std::uint32_t send) {
-    return (static_cast<std::uint64_t>(generation) << 32) | send;
+std::uint64_t request_token(std::uint32_t generation, std::uint32_t request) {
+    return (static_cast<std::uint64_t>(generation) << 32) | request;
 }
 
 }  // namespace
 
-// The slot holds `done` until the kernel reports; its generation, in the
-// token, tells a report for this send from one for an earlier user of the
-// slot (as a handler's token does).
-std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, SendDone done) {
-    if (closed_) return kNoSend;
-    std::uint32_t send;
-    if (free_send_slots_.empty()) {
-        send = static_cast<std::uint32_t>(send_slots_.size());
-        send_slots_.emplace_back();
+// A free slot for a new request, with a new generation: the generation, in
+// the token, tells a report for this request from one for an earlier user
+// of the slot (as a handler's token does). The slot holds `done` until the
+// kernel reports.
+std::uint32_t IOLoop::take_request_slot(RequestDone& done) {
+    std::uint32_t request;
+    if (free_request_slots_.empty()) {
+        request = static_cast<std::uint32_t>(request_slots_.size());
+        request_slots_.emplace_back();
     } else {
-        send = free_send_slots_.back();
-        free_send_slots_.pop_back();
+        request = free_request_slots_.back();
+        free_request_slots_.pop_back();
     }
-    SendSlot& slot = send_slots_[send];
+    RequestSlot& slot = request_slots_[request];
     slot.generation = (slot.generation + 1) & 0x7fffffff;
-    if (!poller_->send(fd, bytes.data(), bytes.size(), send_token(slot.generation, send))) {
-        free_send_slots_.push_back(send);
-        return kNoSend;
-    }
     slot.done = std::move(done);
     slot.active = true;
-    return send;
+    return request;
 }
 
-void IOLoop::cancel_send(std::uint32_t send) noexcept {
-    if (send >= send_slots_.size() || !send_slots_[send].active) return;
-    poller_->cancel_request(send_token(send_slots_[send].generation, send));
+std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone done) {
+    if (closed_) return kNoRequest;
+    std::uint32_t request = take_request_slot(done);
+    RequestSlot& slot = request_slots_[request];
+    if (!poller_->send(fd, bytes.data(), bytes.size(), request_token(slot.generation, request))) {
+        slot = RequestSlot{nullptr, slot.generation, false};
+        free_request_slots_.push_back(request);
+        return kNoRequest;
+    }
+    return request;
 }
 
-// The slot is freed before `done` runs, which may submit the next send.
-void IOLoop::dispatch_send(std::uint64_t token, int result) {
-    auto send = static_cast<std::uint32_t>(token & 0xffffffffu);
-    if (send >= send_slots_.size()) return;
-    SendSlot& slot = send_slots_[send];
-    if (!slot.active || slot.generation != static_cast<std::uint32_t>(token >> 32)) return;
-    SendDone done = std::move(slot.done);
-    slot.done = nullptr;
-    slot.active = false;
-    free_send_slots_.push_back(send);
-    run_guarded(detail::CallbackKind::handler, SourceLocation::current(), -1,
-                [&done, result] { done(result); });
+std::uint32_t IOLoop::submit_recv(int fd, RequestDone done, bool bytes_waiting) {
+    if (closed_) return kNoRequest;
+    std::uint32_t request = take_request_slot(done);
+    RequestSlot& slot = request_slots_[request];
+    if (!poller_->recv(fd, request_token(slot.generation, request), !bytes_waiting)) {
+        slot = RequestSlot{nullptr, slot.generation, false};
+        free_request_slots_.push_back(request);
+        return kNoRequest;
+    }
+    return request;
+}
+
+void IOLoop::cancel_request(std::uint32_t request) noexcept {
+    if (request >= request_slots_.size() || !request_slots_[request].active) return;
+    poller_->cancel_request(request_token(request_slots_[request].generation, request));
+}
+
+// The slot is freed before `done` runs, which may submit the next request.
+// A receive's buffer goes back to the poller once `done` has run, whether
+// or not anyone still wanted its bytes.
+void IOLoop::dispatch_request(const detail::ReadyEvent& event) {
+    auto request = static_cast<std::uint32_t>(event.token & 0xffffffffu);
+    RequestDone done;
+    if (request < request_slots_.size()) {
+        RequestSlot& slot = request_slots_[request];
+        if (slot.active && slot.generation == static_cast<std::uint32_t>(event.token >> 32)) {
+            done = std::move(slot.done);
+            slot.done = nullptr;
+            slot.active = false;
+            free_request_slots_.push_back(request);
+        }
+    }
+    if (done) {
+        std::string_view received;
+        if (event.buffer >= 0 && event.result > 0) {
+            received = poller_->received(event.buffer, static_cast<std::size_t>(event.result));
+        }
+        run_guarded(detail::CallbackKind::handler, SourceLocation::current(), -1,
+                    [&done, &event, received] { done(event.result, received); });
+    }
+    if (event.buffer >= 0) poller_->recycle(event.buffer);
 }
 
 // At close, before the handlers go (and with them the streams' sockets):
-// the kernel may still be reading the bytes of a send, so every send is
+// the kernel may still be reading the bytes of a send, so every request is
 // cancelled and its report awaited before the memory is let go. The
 // `done` callbacks are dropped unrun, as the handlers are.
-void IOLoop::finish_sends() noexcept {
-    for (std::uint32_t send = 0; send < send_slots_.size(); ++send) {
-        if (send_slots_[send].active) cancel_send(send);
+void IOLoop::finish_requests() noexcept {
+    for (std::uint32_t request = 0; request < request_slots_.size(); ++request) {
+        if (request_slots_[request].active) cancel_request(request);
     }
     poller_->finish_requests();
-    std::vector<SendSlot> slots = std::move(send_slots_);
-    send_slots_.clear();
-    free_send_slots_.clear();
+    std::vector<RequestSlot> slots = std::move(request_slots_);
+    request_slots_.clear();
+    free_request_slots_.clear();
     slots.clear();
 }
 
@@ -788,7 +820,7 @@ void IOLoop::poll_and_dispatch(int timeout_ms) {
     turn_time_ = Clock::now();
     for (std::size_t i = 0; i < ready; ++i) {
         if (ready_[i].completion) {
-            dispatch_send(ready_[i].token, ready_[i].result);
+            dispatch_request(ready_[i]);
         } else if (ready_[i].token == kWakeToken) {
             on_wake();
         } else {
@@ -900,7 +932,7 @@ void IOLoop::close() {
 
     while (!signals_->entries.empty()) remove_signal_handler(signals_->entries.back().signal);
     closed_ = true;
-    finish_sends();
+    finish_requests();
 
     // Drop what still holds callbacks. Moved out first: a destructor run from
     // here may call back into the loop (remove_handler, add_callback, ...).

@@ -19,8 +19,13 @@
 //                               no: keep them in the stream's buffer, recv() again
 //                               (a short recv() means the kernel had no more: stop)
 //
+// On the io_uring loop (by_completion_) "wait for the next READ edge" is
+// "ask the kernel to receive" (request_recv), and the report hands over
+// the bytes (on_received) where recv() would have: take_chunk as above.
+//
 // Writing: write() sends at once when nothing is queued ahead of it; the
-// rest waits in write_buffer_ for the WRITE edge.
+// rest waits in write_buffer_ for the WRITE edge. On the io_uring loop the
+// writes of a turn go to the kernel as one send request instead.
 #include "tornado/iostream.h"
 
 #include <fcntl.h>
@@ -174,12 +179,13 @@ struct IOStream::LoopHold {
     void operator()(int, std::uint32_t events) const { stream->handle_events(events); }
 };
 
-// Only here: SSLIOStream and PipeIOStream have their own send_now (TLS
-// records, write() on a pipe), so they always send by readiness.
+// Only here: SSLIOStream and PipeIOStream have their own receive and
+// send_now (TLS records, read() and write() on a pipe), so they always
+// read and send by readiness.
 std::shared_ptr<IOStream> IOStream::create(FileDescriptor socket, IOStreamOptions options) {
     make_non_blocking(socket);
     auto stream = std::make_shared<IOStream>(Key{}, std::move(socket), options);
-    stream->sends_by_completion_ = stream->loop_->sends_by_completion();
+    stream->by_completion_ = stream->loop_->io_by_completion();
     stream->watch();
     return stream;
 }
@@ -201,10 +207,13 @@ void IOStream::make_non_blocking(const FileDescriptor& socket) {
 // Tornado's); edge-triggered it can stay on. RDHUP tells a short recv()
 // from the end: a FIN that comes before the bytes ahead of it are read
 // shares their edge, and without the bit the end would go unseen (see
-// receive).
+// receive). A stream that reads by completion leaves READ out: its recv
+// requests hear of the bytes, and a READ event for each would only cost a
+// completion; RDHUP still tells an idle stream of the peer's FIN.
 void IOStream::watch() {
-    loop_->add_handler(fd_.get(), LoopHold(shared_from_this()),
-                       IOLoop::READ | IOLoop::WRITE | IOLoop::EDGE | EPOLLRDHUP);
+    std::uint32_t events = IOLoop::WRITE | IOLoop::EDGE | EPOLLRDHUP;
+    if (!by_completion_) events |= IOLoop::READ;
+    loop_->add_handler(fd_.get(), LoopHold(shared_from_this()), events);
     registered_ = true;
 }
 
@@ -274,7 +283,7 @@ Future<std::string> IOStream::read_until_close() {
     read_.future = future;
     if (closed_) {
         finish_read(read_buffer_.take(read_buffer_.size()));  // what came before the close
-    } else if (read_ready_) {
+    } else {
         read_from_socket();
     }
     return future;
@@ -293,7 +302,8 @@ Future<std::string> IOStream::launch_read() {
 }
 
 // Tornado's _try_inline_read: the buffer first (a closed stream still hands
-// out what it holds), then the socket if it may have bytes, else wait.
+// out what it holds), then the socket if it may have bytes, else wait
+// (read_from_socket does both).
 // was_closed comes first: complete_from_buffer may close the stream (a
 // broken limit), and a read failed that way must not also throw.
 void IOStream::run_new_read() {
@@ -303,7 +313,7 @@ void IOStream::run_new_read() {
         reset_read();
         throw StreamClosedError(error_);
     }
-    if (read_ready_) read_from_socket();
+    read_from_socket();
 }
 
 // --- finding the end of a read -------------------------------------------------------------------
@@ -461,8 +471,13 @@ void IOStream::reset_read() noexcept {
 // Stops once the read is satisfied: the rest stays in the kernel, where
 // TCP's window holds the peer back (flow control), and read_ready_ stays
 // true. Stopping for any other reason would strand bytes (no new edge), so
-// the kMaxReadsPerEvent cap queues the rest for the next turn.
+// the kMaxReadsPerEvent cap queues the rest for the next turn. A read still
+// pending once the socket is drained waits: for the READ edge, or, reading
+// by completion, for the recv request made here (request_recv).
 void IOStream::read_from_socket() {
+    // The kernel is receiving for us: a recv() beside it could take bytes
+    // out of order.
+    if (read_.recv != IOLoop::kNoRequest) return;
     for (int round = 0; !closed_ && reading() && read_ready_; ++round) {
         if (round == kMaxReadsPerEvent) {
             continue_reading_later();
@@ -474,16 +489,84 @@ void IOStream::read_from_socket() {
             std::size_t n =
                 receive(into.buffer.data() + into.filled, into.buffer.size() - into.filled);
             // 0: nothing now (read_ready_ cleared), or the stream closed.
-            if (n == 0) return;
+            if (n == 0) break;
             into.filled += n;
             if (into.filled == into.buffer.size() || read_.partial) finish_into();
             continue;
         }
         char* scratch = scratch_buffer();
         std::size_t n = receive(scratch, kReadChunkSize);
-        if (n == 0) return;
+        if (n == 0) break;
         take_chunk(std::string_view(scratch, n));
     }
+    request_recv();
+}
+
+// Reading by completion, the recv request takes the place of the READ
+// edge: made when a read is pending and the socket has nothing (as far as
+// the stream knows), it reports when bytes come, with the bytes. At most
+// one is out. The loop's ring may (rarely) be full: then try recv() again
+// next turn.
+void IOStream::request_recv(bool bytes_waiting) {
+    if (!by_completion_ || closed_ || !reading() || read_ready_ || connect_ ||
+        read_.recv != IOLoop::kNoRequest) {
+        return;
+    }
+    read_.recv = loop_->submit_recv(
+        fd_.get(),
+        [self = shared_from_this()](int result, std::string_view bytes) {
+            self->on_received(result, bytes);
+        },
+        bytes_waiting);
+    if (read_.recv == IOLoop::kNoRequest) {
+        read_ready_ = true;
+        continue_reading_later();
+    }
+}
+
+// The kernel's report, with the bytes in one of the loop's buffers (ours
+// only during this call). A full buffer means more may wait: recv() goes
+// on for them as after an edge. ENOBUFS: bytes came while every buffer was
+// in use (many streams had bytes in one turn), and are still in the
+// socket: ask again, to receive at once with the next submission, when
+// this turn's buffers are back.
+void IOStream::on_received(int result, std::string_view bytes) {
+    read_.recv = IOLoop::kNoRequest;
+    if (closed_) return;  // close() cancelled it: whatever came goes with the stream
+    if (result == -ENOBUFS) {
+        request_recv(true);
+        return;
+    }
+    if (result == -EAGAIN || result == -EINTR) {
+        read_ready_ = true;
+    } else if (result < 0) {
+        io_error(-result, "recv");
+        return;
+    } else if (result == 0) {
+        close();  // the peer's orderly close
+        return;
+    } else {
+        if (bytes.size() == IOLoop::kRecvBufferSize) read_ready_ = true;
+        take_received(bytes);
+    }
+    if (!closed_) read_from_socket();
+    report_peer_fin();
+}
+
+// take_chunk, and for read_into a copy into the caller's buffer (what does
+// not fit stays buffered, for the next read).
+void IOStream::take_received(std::string_view bytes) {
+    if (read_.mode != ReadMode::into) {
+        take_chunk(bytes);
+        return;
+    }
+    IntoRead& into = *read_.into;
+    std::size_t n = std::min(bytes.size(), into.buffer.size() - into.filled);
+    std::memcpy(into.buffer.data() + into.filled, bytes.data(), n);
+    into.filled += n;
+    read_buffer_.append(bytes.substr(n));
+    if (into.filled == into.buffer.size() || read_.partial) finish_into();
+    check_buffer_limit();
 }
 
 // One recv(). Returns the bytes read, or 0 when there is nothing now
@@ -596,7 +679,7 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
         write_buffer_size() + data.size() > options_.max_write_buffer_size) {
         throw StreamBufferFullError("Reached maximum write buffer size");
     }
-    if (sends_by_completion_) return write_by_completion(data, owned);
+    if (by_completion_) return write_by_completion(data, owned);
     std::size_t sent = 0;
     // Nothing queued before it and room in the kernel: straight from the
     // caller's bytes, and most writes end here, in one send().
@@ -631,7 +714,7 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
 // resolves when the kernel reports: at the earliest the next turn, never
 // inside write().
 Future<void> IOStream::write_by_completion(std::string_view data, std::string* owned) {
-    bool send_out = send_ != IOLoop::kNoSend;
+    bool send_out = send_ != IOLoop::kNoRequest;
     if (send_out && !queued_) queued_ = std::make_unique<detail::StreamBuffer>();
     detail::StreamBuffer& buffer = send_out ? *queued_ : write_buffer_;
     if (owned != nullptr) {
@@ -652,15 +735,16 @@ void IOStream::submit_send() {
     if (write_buffer_.empty()) return;
     constexpr std::size_t kMaxSendRequest = std::size_t{1} << 30;  // io_uring's length is 32 bits
     std::string_view bytes = write_buffer_.view().substr(0, kMaxSendRequest);
-    send_ = loop_->submit_send(fd_.get(), bytes,
-                               [self = shared_from_this()](int result) { self->on_sent(result); });
-    if (send_ == IOLoop::kNoSend) flush_by_readiness();
+    send_ = loop_->submit_send(
+        fd_.get(), bytes,
+        [self = shared_from_this()](int result, std::string_view) { self->on_sent(result); });
+    if (send_ == IOLoop::kNoRequest) flush_by_readiness();
 }
 
 // The kernel's report: all of the request sent (the usual case: MSG_WAITALL
 // waits for room), part of it and then an error, or an error.
 void IOStream::on_sent(int result) {
-    send_ = IOLoop::kNoSend;
+    send_ = IOLoop::kNoRequest;
     // A send on a non-blocking socket can come back with EAGAIN when the
     // kernel gives up waiting for room (reported for io_uring's worker
     // threads: liburing issue 1601); the bytes are still ours to send.
@@ -710,8 +794,8 @@ std::size_t IOStream::send_now(std::string_view data) {
 // With sends by completion, WRITE edges mean nothing: the kernel waits for
 // room itself.
 void IOStream::flush_write_buffer() {
-    if (sends_by_completion_) {
-        if (send_ == IOLoop::kNoSend) submit_send();
+    if (by_completion_) {
+        if (send_ == IOLoop::kNoRequest) submit_send();
         return;
     }
     flush_by_readiness();
@@ -782,6 +866,7 @@ void IOStream::handle_connect(std::uint32_t events) {
     write_ready_ = true;
     future_set_result_unless_cancelled(connecting->future, shared_from_this());
     flush_write_buffer();  // what was written while connecting
+    request_recv();        // a read made while connecting (by completion; epoll waits for READ)
 }
 
 // --- TLS -------------------------------------------------------------------------------------
@@ -834,9 +919,13 @@ void IOStream::handle_events(std::uint32_t events) {
     if (reading() && read_ready_) read_from_socket();
     if (!closed_ && !write_buffer_.empty()) flush_write_buffer();
     // A reset or a hang-up: whatever a pending read could still get, it has
-    // had (unless it is to go on next turn). Tornado closes here too; a peer
-    // that only half-closed (RDHUP alone) may still be written to.
-    if (!closed_ && (events & kTrouble) != 0 && !read_resume_queued_) close(socket_error());
+    // had (unless it is to go on next turn, or a receive is out: its report,
+    // bytes, the end or the error, comes next). Tornado closes here too; a
+    // peer that only half-closed (RDHUP alone) may still be written to.
+    if (!closed_ && (events & kTrouble) != 0 && !read_resume_queued_ &&
+        read_.recv == IOLoop::kNoRequest) {
+        close(socket_error());
+    }
     report_peer_fin();
 }
 
@@ -892,10 +981,11 @@ void IOStream::close(std::exception_ptr error) {
         registered_ = false;
         loop_->remove_handler(fd_.get());
     }
-    // A send the kernel has not finished holds the socket open: cancel it
-    // (its bytes are dropped, as unsent bytes are on epoll), so that the
-    // close below closes the connection now.
-    if (send_ != IOLoop::kNoSend) loop_->cancel_send(send_);
+    // A request the kernel has not finished holds the socket open: cancel
+    // it (a send's bytes are dropped, as unsent bytes are on epoll), so
+    // that the close below closes the connection now.
+    if (send_ != IOLoop::kNoRequest) loop_->cancel_request(send_);
+    if (read_.recv != IOLoop::kNoRequest) loop_->cancel_request(read_.recv);
     close_transport();
     fd_.reset();
     fail_pending();
@@ -903,7 +993,7 @@ void IOStream::close(std::exception_ptr error) {
     // satisfy (iostream.h).
     // (A send still out keeps its bytes until the kernel reports: it may
     // be reading them.)
-    if (send_ == IOLoop::kNoSend) write_buffer_.release();
+    if (send_ == IOLoop::kNoRequest) write_buffer_.release();
     queued_.reset();
     peer_fin_callback_.reset();  // the close callback says it all now
     schedule_close_callback();
@@ -974,8 +1064,9 @@ void IOStream::forget_loop() noexcept {
     close_callback_ = nullptr;
     peer_fin_callback_.reset();
     write_buffer_.release();
-    // The loop has cancelled its sends and waited for their reports first.
-    send_ = IOLoop::kNoSend;
+    // The loop has cancelled its requests and waited for their reports first.
+    send_ = IOLoop::kNoRequest;
+    read_.recv = IOLoop::kNoRequest;
     queued_.reset();
 }
 

@@ -21,6 +21,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "tornado/ioloop.h"
 
@@ -56,6 +57,15 @@ public:
                       std::uint64_t /*token*/) {
         return false;
     }
+    // Asks the kernel to receive from socket fd, once bytes come, into one
+    // of the poller's buffers (IOLoop::kRecvBufferSize bytes each): the
+    // report names it (ReadyEvent::buffer). poll_first: wait for bytes
+    // before trying. False as for send.
+    virtual bool recv(int /*fd*/, std::uint64_t /*token*/, bool /*poll_first*/) { return false; }
+    // The first `size` bytes of a buffer a receive reported.
+    virtual std::string_view received(int /*buffer*/, std::size_t /*size*/) const { return {}; }
+    // Gives a reported buffer back, for the next receives.
+    virtual void recycle(int /*buffer*/) noexcept {}
     // Asks the kernel to end the request `token` now. It still reports, with
     // -ECANCELED or with what it had done.
     virtual void cancel_request(std::uint64_t /*token*/) noexcept {}

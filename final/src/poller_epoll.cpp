@@ -52,7 +52,7 @@ public:
         }
         for (int i = 0; i < count; ++i) {
             const epoll_event& event = events_[static_cast<std::size_t>(i)];
-            ready[static_cast<std::size_t>(i)] = {event.data.u64, event.events, 0, false};
+            ready[static_cast<std::size_t>(i)] = {event.data.u64, event.events, 0, -1, false};
         }
         return static_cast<std::size_t>(count);
     }

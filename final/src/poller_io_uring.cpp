@@ -28,19 +28,30 @@
 // completion whose number is not the current one belongs to a poll since
 // cancelled or replaced, and is dropped here, before the loop sees it.
 //
-// The loop also asks for sends (send()): IOStream's writes on this backend.
-// Their user_data is the loop's token with the top bit set, which no poll's
-// has (the arming number has 31 bits), and their results go to the loop
-// as they are.
+// The loop also asks for sends and receives (send(), recv()): IOStream's
+// writes and reads on this backend. Their user_data is the loop's token
+// with the top bit set, which no poll's has (the arming number has 31
+// bits), and their results go to the loop as they are.
+//
+// A receive names no buffer: it draws one from a ring of buffers the
+// poller lent the kernel at set-up ("provided buffers"), when its bytes
+// come, and the report says which. So a thousand connections waiting for
+// their next request hold no buffer at all, and the few that have bytes in
+// a turn share a small pool. The loop gives each buffer back (recycle())
+// once the stream has copied out its bytes.
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <string_view>
 #include <vector>
 
 #include "poller.h"
 
 #if TORNADO_HAVE_IO_URING
 #include <liburing.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #endif
 
@@ -71,6 +82,13 @@ std::uint64_t poll_name(int fd, std::uint32_t arming) {
            static_cast<std::uint32_t>(fd);
 }
 
+// The receive buffers: how many (a power of two, as the ring needs), and
+// the group the receives draw from. When all are in use in one turn, a
+// receive reports -ENOBUFS and the stream calls recv() itself.
+constexpr unsigned kRecvBuffers = 1024;
+constexpr std::uint16_t kRecvBufferGroup = 0;
+constexpr std::size_t kRecvBufferSize = IOLoop::kRecvBufferSize;
+
 // How long close waits for cancelled requests to report (finish_requests).
 constexpr int kFinishRequestsMs = 1000;
 
@@ -78,7 +96,8 @@ class IoUringPoller final : public Poller {
 public:
     IoUringPoller() = default;
     ~IoUringPoller() override {
-        if (ring_made_) io_uring_queue_exit(&ring_);
+        if (ring_made_) io_uring_queue_exit(&ring_);  // before the buffers go
+        if (buffer_ring_ != nullptr) ::munmap(buffer_ring_, buffer_ring_bytes());
     }
     IoUringPoller(const IoUringPoller&) = delete;
     IoUringPoller& operator=(const IoUringPoller&) = delete;
@@ -108,7 +127,7 @@ public:
         }
         // Each io_uring_enter then skips looking up the ring's descriptor.
         io_uring_register_ring_fd(&ring_);
-        return true;
+        return provide_buffers(why);
     }
 
     IOLoop::Backend backend() const noexcept override { return IOLoop::Backend::io_uring; }
@@ -185,7 +204,37 @@ public:
         return true;
     }
 
-    // At once, as remove(): the send holds the socket's file open.
+    // A one-shot receive (multishot would go on reading while no read is
+    // pending, and IOStream reads only then: flow control). POLL_FIRST: the
+    // kernel waits for bytes, as a poll would, without first trying a recv
+    // that would find nothing (a stream asks only once its socket is
+    // empty), and receives when they come, into the buffer it picks then.
+    bool recv(int fd, std::uint64_t token, bool poll_first) override {
+        io_uring_sqe* sqe = next_sqe();
+        if (sqe == nullptr) return false;
+        io_uring_prep_recv(sqe, fd, nullptr, kRecvBufferSize, 0);
+        if (poll_first) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = kRecvBufferGroup;
+        io_uring_sqe_set_data64(sqe, kRequestBit | token);
+        ++requests_in_flight_;
+        return true;
+    }
+
+    std::string_view received(int buffer, std::size_t size) const override {
+        return {recv_buffers_.get() + static_cast<std::size_t>(buffer) * kRecvBufferSize,
+                std::min(size, kRecvBufferSize)};
+    }
+
+    void recycle(int buffer) noexcept override {
+        io_uring_buf_ring_add(
+            buffer_ring_, recv_buffers_.get() + static_cast<std::size_t>(buffer) * kRecvBufferSize,
+            kRecvBufferSize, static_cast<unsigned short>(buffer),
+            io_uring_buf_ring_mask(kRecvBuffers), 0);
+        io_uring_buf_ring_advance(buffer_ring_, 1);
+    }
+
+    // At once, as remove(): the request holds the socket's file open.
     void cancel_request(std::uint64_t token) noexcept override {
         io_uring_sqe* sqe = next_sqe();
         if (sqe == nullptr) return;
@@ -222,6 +271,35 @@ private:
         bool active = false;       // added and not removed
         bool armed = false;        // a poll for it is in the kernel
     };
+
+    // The receive buffers, and the ring through which the kernel is lent
+    // them (page-aligned, hence mmap). Registering it needs Linux 5.19,
+    // which set_up already asked for.
+    bool provide_buffers(std::string& why) {
+        void* ring = ::mmap(nullptr, buffer_ring_bytes(), PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (ring == MAP_FAILED) {
+            why = std::string("mmap for io_uring's buffer ring: ") + std::strerror(errno);
+            return false;
+        }
+        buffer_ring_ = static_cast<io_uring_buf_ring*>(ring);
+        io_uring_buf_reg registration{};
+        registration.ring_addr = reinterpret_cast<std::uintptr_t>(ring);
+        registration.ring_entries = kRecvBuffers;
+        registration.bgid = kRecvBufferGroup;
+        int error = io_uring_register_buf_ring(&ring_, &registration, 0);
+        if (error < 0) {
+            why = std::string("io_uring cannot lend it receive buffers: ") + std::strerror(-error);
+            return false;
+        }
+        recv_buffers_ = std::make_unique_for_overwrite<char[]>(kRecvBuffers * kRecvBufferSize);
+        io_uring_buf_ring_init(buffer_ring_);
+        for (unsigned buffer = 0; buffer < kRecvBuffers; ++buffer)
+            recycle(static_cast<int>(buffer));
+        return true;
+    }
+
+    static std::size_t buffer_ring_bytes() { return kRecvBuffers * sizeof(io_uring_buf); }
 
     // Null only if the ring is full and the kernel takes nothing from it.
     io_uring_sqe* next_sqe() {
@@ -292,7 +370,10 @@ private:
             if (name == kIgnoredCompletion) continue;
             if (is_request(name)) {
                 --requests_in_flight_;
-                ready[count++] = {name & ~kRequestBit, 0, cqe->res, true};
+                int buffer = (cqe->flags & IORING_CQE_F_BUFFER) != 0
+                                 ? static_cast<int>(cqe->flags >> IORING_CQE_BUFFER_SHIFT)
+                                 : -1;
+                ready[count++] = {name & ~kRequestBit, 0, cqe->res, buffer, true};
                 continue;
             }
             auto fd = static_cast<std::size_t>(name & 0xffffffffu);
@@ -308,7 +389,7 @@ private:
                 if (!failed) answered_.push_back(static_cast<int>(fd));
             }
             std::uint32_t events = failed ? IOLoop::ERROR : static_cast<std::uint32_t>(cqe->res);
-            ready[count++] = {watch.token, events, 0, false};
+            ready[count++] = {watch.token, events, 0, -1, false};
         }
         io_uring_cq_advance(&ring_, seen);
         return count;
@@ -322,7 +403,9 @@ private:
     bool ring_made_ = false;      // io_uring_queue_init succeeded: exit it
     std::vector<Watch> watches_;  // indexed by descriptor, as the loop's handlers
     std::vector<int> answered_;
-    std::size_t requests_in_flight_ = 0;  // sends submitted (or about to be) and not reported
+    std::size_t requests_in_flight_ = 0;  // requests submitted (or about to be) and not reported
+    io_uring_buf_ring* buffer_ring_ = nullptr;
+    std::unique_ptr<char[]> recv_buffers_;
 };
 
 }  // namespace

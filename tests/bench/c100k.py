@@ -8,7 +8,10 @@
 Tornado is chosen for many connections that mostly wait (long polls, chat,
 WebSockets). For each server, one after the other in the same run:
 
-1. start it (pinned to one core, this script on another) and ask GET / once;
+1. start it (pinned to one core, this script on another), ask GET / once,
+   then 2,000 times more on one keep-alive connection (the warm-up: what
+   the server sets up once, such as the io_uring loop's receive buffers,
+   is then in the "before" reading);
 2. open the connections, at most 200 being opened at a time, from
    127.0.0.1 to 127.0.0.4 (one source address has only about 28,000
    ephemeral ports): each sends GET /, reads the answer and then stays open
@@ -16,7 +19,8 @@ WebSockets). For each server, one after the other in the same run:
    its first request per connection);
 3. with all of them held, `--probes` new connections one after the other,
    each timed from connect() to the last byte of its answer;
-4. its resident memory (VmRSS) before and after, ÷ the connections.
+4. its resident memory (VmRSS) before (after the warm-up) and after, ÷ the
+   connections.
 
 The descriptor limit is raised for us and the servers (root may raise the
 hard limit). Every step is bounded in time, and each server is stopped by
@@ -32,7 +36,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run_bench import (FRAMEWORK_SERVERS, IdleConnections, Pinning, fetch_hello,  # noqa: E402
+from run_bench import (FRAMEWORK_SERVERS, IdleConnections, Pinning, fetch_hello, warm_up,  # noqa: E402
                        markdown_table, open_descriptors, proc_status, raise_fd_limit,
                        fmt_count)
 
@@ -73,6 +77,7 @@ def measure(server, options, pinning):
             return row
         try:
             _, problem = fetch_hello(process.port)
+            problem = problem or warm_up(process.port)
             if problem:
                 row["note"] = problem
                 return row

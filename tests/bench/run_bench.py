@@ -745,6 +745,34 @@ def fetch_hello(port):
     return data, ""
 
 
+# Requests sent on one keep-alive connection before an idle-memory reading
+# (warm_up): more than the io_uring loop's 1,024 receive buffers, so that
+# each has been used once.
+WARM_UP_REQUESTS = 2000
+
+
+def warm_up(port, requests=WARM_UP_REQUESTS):
+    """Many GET / on one keep-alive connection, one at a time: "" or the
+    problem. What a server sets up once and then keeps (a pool of receive
+    buffers the kernel fills in turn, the allocator's first arenas, caches)
+    is then in the "before" reading, and the difference with the idle
+    connections open is what each of them costs. One connection, so the
+    memory it used itself is freed with it and not reused by the others."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
+            for _ in range(requests):
+                sock.sendall(HELLO_REQUEST)
+                data = b""
+                while not response_complete(data):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        return "the server closed the warm-up connection"
+                    data += chunk
+    except OSError as error:
+        return "warm-up failed: %s" % error
+    return ""
+
+
 class IdleConnections:
     """Keep-alive connections that each make one request, read the whole
     response, and then stay open and silent, as a browser's between clicks.
@@ -983,7 +1011,11 @@ def framework_idle(server, bin_dir, options, pinning):
         if process is None:
             return row
         try:
-            time.sleep(0.2)  # let the first request's work settle
+            problem = warm_up(process.port)
+            if problem:
+                row.update(status="failed", note=problem)
+                return row
+            time.sleep(0.2)  # let the warm-up's work settle
             before = proc_status(process.pid)
             idle_fds = open_descriptors(process.pid)
             with IdleConnections(process.port, options.idle_connections) as idle:
@@ -1780,12 +1812,15 @@ def method_text(options, pinning):
         "connections, %d round(s) of `wrk -t1 -cN -d%ds` visiting the servers in turn "
         "(each round starting one server further along), the server's utime + stime read "
         "from /proc/PID/stat before and after each wrk run. Then, one at a time, a fresh "
-        "server, one request, its VmRSS, %s keep-alive connections opened (at most %d "
+        "server, one request, then %s more on one keep-alive connection (the warm-up: "
+        "what a server sets up once, such as the io_uring loop's receive buffers, is then "
+        "in the first reading), its VmRSS, %s keep-alive connections opened (at most %d "
         "at a time) that each send `GET /`, read the whole response and then stay open "
         "and silent, and its VmRSS again. A verdict judges the ratio as printed (2 "
         "decimals, 1 for Tornado); 1 KB is 1,024 bytes." % (
             " and ".join(fmt_count(level) for level in FRAMEWORK_LEVELS), options.rounds,
-            options.duration, fmt_count(options.idle_connections), IDLE_IN_FLIGHT))
+            options.duration, fmt_count(WARM_UP_REQUESTS), fmt_count(options.idle_connections),
+            IDLE_IN_FLIGHT))
     if options.websocket and options.rounds:
         lines.append(
             "- WebSocket: the echo servers started once, pinned like the others; at %s "

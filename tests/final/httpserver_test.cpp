@@ -562,7 +562,7 @@ TEST(HTTPServer, AllocationsPerRequestOnTheFastPath) {
     }
     double per_request = static_cast<double>(server.call(total) - before - 1) / kRequests;
     std::printf("[ measure  ] allocations per keep-alive request: %.2f\n", per_request);
-    bool by_completion = server.call([] { return IOLoop::current().sends_by_completion(); });
+    bool by_completion = server.call([] { return IOLoop::current().io_by_completion(); });
     EXPECT_LE(per_request, by_completion ? 10 + 6 : 10);
 }
 

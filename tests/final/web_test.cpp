@@ -1597,7 +1597,7 @@ TEST(WebAllocations, PerHelloWorldRequest) {
     std::printf("[ measure  ] allocations per keep-alive request through the web layer: %.2f\n", per_request);
     // On io_uring, six more: the write resolves when the kernel reports
     // (HTTPServer.AllocationsPerRequestOnTheFastPath says which).
-    bool by_completion = server.call([] { return tornado::IOLoop::current().sends_by_completion(); });
+    bool by_completion = server.call([] { return tornado::IOLoop::current().io_by_completion(); });
     EXPECT_LE(per_request, by_completion ? 15 + 6 : 15);
 }
 

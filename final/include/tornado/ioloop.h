@@ -86,6 +86,7 @@ struct ReadyEvent {
     std::uint64_t token;
     std::uint32_t events;  // a ready descriptor's: epoll's bits
     std::int32_t result;   // a finished request's: what its system call returned, or -errno
+    std::int32_t buffer;   // a finished receive's: the poller's buffer holding the bytes, or -1
     bool completion;       // a finished request, not a ready descriptor
 };
 class Poller;
@@ -149,7 +150,8 @@ public:
     //   epoll     the default: one epoll_ctl per change, one epoll_wait per turn;
     //   io_uring  poll requests in a ring shared with the kernel: a turn's
     //             changes and its wait go in one io_uring_enter (Linux 5.19+);
-    //             IOStream's sends go in it too (submit_send).
+    //             IOStream's receives and sends go in it too, as
+    //             requests (submit_recv, submit_send).
     // The handlers see the same events either way. One difference: the
     // kernel looks at an io_uring poll's descriptor only when the turn
     // submits it, so add_handler does not throw for a bad one: a closed
@@ -202,30 +204,44 @@ public:
     // remove itself, or any other, while it runs.
     void remove_handler(int fd) noexcept;
 
-    // --- sends by completion (io_uring) --------------------------------------
+    // --- requests by completion (io_uring) -----------------------------------
 
-    // On the io_uring backend the loop can also write the other way round:
-    // it asks the kernel to send, and hears when the kernel has (a
-    // completion, not readiness). The requests of a turn go to the kernel
-    // together, with the call that waits. IOStream sends so on this
-    // backend (final/README.md, "Readiness and completion").
-    using SendDone = Function<void(int result)>;
-    // Whether submit_send works here: the io_uring backend.
-    bool sends_by_completion() const noexcept;
+    // On the io_uring backend the loop can also do I/O the other way round:
+    // it asks the kernel to send or to receive, and hears when the kernel
+    // has (a completion, not readiness). The requests of a turn go to the
+    // kernel together, with the call that waits. IOStream reads and sends
+    // so on this backend (final/README.md, "Readiness and completion").
+    //
+    // `done` runs from the loop with the system call's kind of result (a
+    // count, or -errno) and, for a receive, the bytes; they are the loop's
+    // and valid only while `done` runs.
+    using RequestDone = Function<void(int result, std::string_view received)>;
+    // Whether submit_send and submit_recv work here: the io_uring backend.
+    bool io_by_completion() const noexcept;
+    // Returned instead of a request number when the request could not be
+    // made (on epoll, or the ring is full): then `done` will not run, and
+    // the caller does the I/O another way.
+    static constexpr std::uint32_t kNoRequest = UINT32_MAX;
     // Asks the kernel to send all of `bytes` on socket fd (MSG_NOSIGNAL:
-    // no SIGPIPE). `bytes` must stay as they are until `done` runs, from the
-    // loop, with send()'s kind of result: bytes.size() once the kernel has
-    // taken every byte (it waits for room as long as it takes), fewer if
-    // an error came midway, or -errno. Returns the number cancel_send
-    // takes, or kNoSend when the request could not be made (on epoll, or
-    // the ring is full): then `done` will not run, and the caller sends
-    // another way.
-    static constexpr std::uint32_t kNoSend = UINT32_MAX;
-    std::uint32_t submit_send(int fd, std::string_view bytes, SendDone done);
-    // Asks the kernel to drop a send whose `done` has not run yet, at once,
-    // so that closing the socket then closes it. `done` still runs, with
-    // -ECANCELED or with what the kernel had already sent.
-    void cancel_send(std::uint32_t send) noexcept;
+    // no SIGPIPE). `bytes` must stay as they are until `done` runs, with
+    // bytes.size() once the kernel has taken every byte (it waits for room
+    // as long as it takes), fewer if an error came midway, or -errno.
+    std::uint32_t submit_send(int fd, std::string_view bytes, RequestDone done);
+    // Asks the kernel to receive from socket fd once it has bytes, into one
+    // of the loop's buffers of kRecvBufferSize bytes, picked when the bytes
+    // come (so a connection that waits holds no buffer). `done` gets what
+    // recv() would have given: the bytes (all of the buffer when more may
+    // be waiting), 0 at the peer's close, or -errno; -ENOBUFS when every
+    // buffer was in use at that moment (the bytes are still in the socket:
+    // the caller asks again, or reads them with recv()). bytes_waiting:
+    // the caller knows there are bytes (after ENOBUFS), so the kernel
+    // receives at once; otherwise it first waits for them, as a poll does.
+    static constexpr std::size_t kRecvBufferSize = 2048;
+    std::uint32_t submit_recv(int fd, RequestDone done, bool bytes_waiting = false);
+    // Asks the kernel to drop a request whose `done` has not run yet, at
+    // once, so that closing the socket then closes it. `done` still runs,
+    // with -ECANCELED or with what the kernel had already done.
+    void cancel_request(std::uint32_t request) noexcept;
 
     // --- callbacks -----------------------------------------------------------
 
@@ -380,8 +396,8 @@ private:
         std::uint32_t slot;
         std::uint32_t generation;
     };
-    struct SendSlot {
-        SendDone done;
+    struct RequestSlot {
+        RequestDone done;
         std::uint32_t generation = 0;  // 31 bits: the poller keeps the top bit
         bool active = false;
     };
@@ -399,8 +415,9 @@ private:
     int poll_timeout_ms();
     void poll_and_dispatch(int timeout_ms);
     void dispatch_handler(std::uint64_t token, std::uint32_t events);
-    void dispatch_send(std::uint64_t token, int result);
-    void finish_sends() noexcept;
+    std::uint32_t take_request_slot(RequestDone& done);
+    void dispatch_request(const detail::ReadyEvent& event);
+    void finish_requests() noexcept;
     void on_wake();
     void run_signal_handlers();
     bool drain_for_close();
@@ -444,11 +461,12 @@ private:
     std::uint64_t next_timer_sequence_ = 0;
     std::size_t cancelled_timers_ = 0;
 
-    // The sends the kernel has not answered yet, by number (submit_send).
-    // The poller's token for one is (generation << 32) | number: a report
-    // for a send whose number has been reused since is dropped.
-    std::vector<SendSlot> send_slots_;
-    std::vector<std::uint32_t> free_send_slots_;
+    // The requests the kernel has not answered yet, by number (submit_send,
+    // submit_recv). The poller's token for one is (generation << 32) |
+    // number: a report for a request whose number has been reused since is
+    // dropped.
+    std::vector<RequestSlot> request_slots_;
+    std::vector<std::uint32_t> free_request_slots_;
 
     std::vector<detail::ReadyEvent> ready_;  // one turn's events, as the poller gave them
 

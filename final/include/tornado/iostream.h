@@ -32,7 +32,7 @@
 //   when the kernel took everything. On the io_uring loop the kernel does
 //   the sending: write() only buffers, the loop's next wait hands the
 //   buffer over as one send request, and the Future resolves when the
-//   kernel reports, never inside the call (see "sends by completion" below).
+//   kernel reports, never inside the call (see "by completion" below).
 // * Closing: close(), a socket error, a limit, or the peer's close seen by a
 //   read. Then a pending read_until_close gets every byte the peer sent, any
 //   other pending read the buffered bytes can finish is finished, and every
@@ -65,14 +65,20 @@
 //     buffer is freed: an idle stream holds no buffer at all.
 //   * write() calls send() at once; WRITE readiness matters only when the
 //     kernel did not take everything.
-//   * sends by completion (a plain IOStream on the io_uring loop, not TLS or
-//     a pipe): no send() at all. The writes of a turn gather in the buffer
-//     and go to the kernel as one request (IOLoop::submit_send), in the
-//     io_uring_enter that also waits, so a server answering many
-//     connections in a turn makes one system call for all their sends. The
-//     kernel keeps the bytes' address until it reports, so the stream keeps
-//     the buffer still meanwhile (later writes queue behind it), and
-//     close() cancels the request before it closes the socket.
+//   * by completion (a plain IOStream on the io_uring loop, not TLS or a
+//     pipe): no recv() or send() for the usual request and answer. A read
+//     that needs bytes asks the kernel for them (IOLoop::submit_recv)
+//     instead of waiting for an edge, and the report brings them, in a
+//     buffer of the loop's that the kernel picked when they came. The
+//     writes of a turn gather in the buffer and go to the kernel as one
+//     request (IOLoop::submit_send). The requests go in the io_uring_enter
+//     that also waits, so a server answering many connections in a turn
+//     makes one system call for all of them. The kernel keeps the bytes'
+//     address until it reports, so the stream keeps the write buffer still
+//     meanwhile (later writes queue behind it), and close() cancels the
+//     requests before it closes the socket. Flow control is the same: a
+//     receive is asked for only while a read is pending; a full buffer of
+//     bytes (more may wait) is followed by recv() calls, as after an edge.
 //
 // Threads: use a stream only on its loop's thread.
 #pragma once
@@ -344,6 +350,11 @@ private:
     struct PendingRead {
         ReadMode mode = ReadMode::none;
         bool partial = false;
+        // By completion: the loop's number for the receive the kernel is
+        // doing for this read. Only a pending read asks for one, and the
+        // read ends only with its report or a close (which cancels it), so
+        // reset_read leaves it alone.
+        std::uint32_t recv = IOLoop::kNoRequest;
         std::size_t bytes = 0;             // bytes: how many
         std::size_t max_bytes = 0;         // until, empty_line, regex: the limit (SIZE_MAX: none)
         std::size_t scan_from = 0;         // until, empty_line: where the next search starts
@@ -374,6 +385,9 @@ private:
     void unsatisfiable(std::exception_ptr error);
 
     void read_from_socket();
+    void request_recv(bool bytes_waiting = false);
+    void on_received(int result, std::string_view bytes);
+    void take_received(std::string_view bytes);
     void take_chunk(std::string_view fresh);
     bool check_buffer_limit();
     void continue_reading_later();
@@ -400,12 +414,12 @@ private:
 
     bool registered_ = false;  // the loop holds us (create() .. close())
     bool read_resume_queued_ = false;
-    bool sends_by_completion_ = false;  // the loop's io_uring sends, not send() (create())
-    std::int8_t nodelay_ = -1;          // -1 unknown, else the value set
-    // Sends by completion: the loop's number for the send the kernel is
-    // doing (it reads write_buffer_, which must not move meanwhile), and
-    // the writes made while it is out (made when needed).
-    std::uint32_t send_ = IOLoop::kNoSend;
+    bool by_completion_ = false;  // the loop's io_uring requests, not recv()/send() (create())
+    std::int8_t nodelay_ = -1;    // -1 unknown, else the value set
+    // By completion: the loop's number for the send the kernel is doing (it
+    // reads write_buffer_, which must not move meanwhile; the writes made
+    // while it is out wait in queued_, made when needed).
+    std::uint32_t send_ = IOLoop::kNoRequest;
 
     detail::StreamBuffer read_buffer_;
     PendingRead read_;
