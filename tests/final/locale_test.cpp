@@ -767,7 +767,11 @@ TEST(LocaleThreads, ReadersDuringLoads) {
             }
         });
     }
-    for (int i = 0; i < 20; ++i) {
+    // At least 20 loads, and on until the readers have answered: on a busy
+    // machine the threads may not have been scheduled before 20 are done.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (int i = 0; (i < 20 || answers.load() == 0) && std::chrono::steady_clock::now() < deadline;
+         ++i) {
         locale::load_translations(data_directory() / "csv");
         locale::load_gettext_translations(data_directory() / "gettext", "tornado_test");
     }
