@@ -287,7 +287,17 @@ HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head,
         fail_with_exception(std::current_exception());
         return Outcome::close;
     }
-    if (!response_complete()) return Outcome::pending;
+    if (!response_complete()) {
+        // Answered, the last bytes still on their way: nothing is left for
+        // a coroutine to wait for but the flush (no body, no application,
+        // no peer's FIN to watch for), so the serving loop goes on from
+        // finish_request.
+        if (response_state_ == ResponseState::finishing && open_stream() != nullptr) {
+            resume_after_flush_ = true;
+            return Outcome::flushing;
+        }
+        return Outcome::pending;
+    }
     return finished_outcome();
 }
 
@@ -722,6 +732,9 @@ void HTTP1Connection::finish_request() {
         }
     }
     release_waiter();
+    if (std::exchange(resume_after_flush_, false)) {
+        server_->request_done(*this, finished_outcome() == Outcome::keep_alive);
+    }
 }
 
 // --- errors ------------------------------------------------------------------------------------
@@ -949,6 +962,9 @@ bool HTTP1ServerConnection::serve_head(std::string head) {
     if (outcome == HTTP1Connection::Outcome::pending) {
         request->continue_message(std::move(message)).detach();
         return false;
+    }
+    if (outcome == HTTP1Connection::Outcome::flushing) {
+        return false;  // request_done comes from the request's finish_request
     }
     message.reset();
     current_ = nullptr;

@@ -1595,10 +1595,10 @@ TEST(WebAllocations, PerHelloWorldRequest) {
     }
     double per_request = static_cast<double>(server.call(total) - before - 1) / kRequests;
     std::printf("[ measure  ] allocations per keep-alive request through the web layer: %.2f\n", per_request);
-    // On io_uring, six more: the write resolves when the kernel reports
+    // On io_uring, two more: the write resolves when the kernel reports
     // (HTTPServer.AllocationsPerRequestOnTheFastPath says which).
     bool by_completion = server.call([] { return tornado::IOLoop::current().io_by_completion(); });
-    EXPECT_LE(per_request, by_completion ? 15 + 6 : 15);
+    EXPECT_LE(per_request, by_completion ? 15 + 2 : 15);
 }
 
 // --- a client that sends its FIN while its handler waits ---------------------------------

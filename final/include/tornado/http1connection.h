@@ -59,9 +59,11 @@
 //
 // The fast path (a request without a body, answered at once) runs in plain
 // callbacks, as chapter 05's connection does: read, parse, headers_received,
-// finish, one write, read again. An idle connection holds its stream, its
-// pending read, and one small object. The rest (bodies, asynchronous
-// answers) runs in a coroutine made for that request.
+// finish, one write, read again (on the io_uring loop, where the write is
+// reported a turn later, "read again" runs from the write's callback). An
+// idle connection holds its stream, its pending read, and one small
+// object. The rest (bodies, asynchronous answers) runs in a coroutine made
+// for that request.
 //
 // Threads: everything on the loop's thread.
 #pragma once
@@ -163,7 +165,11 @@ private:
     // switching_protocols, on_stream_closed and answer_timeout.
     friend class HTTP1ServerConnection;
 
-    enum class Outcome : std::uint8_t { keep_alive, close, pending };
+    // pending: the request goes on in continue_message. flushing: it is
+    // answered whole, and only its last write is still with the kernel (the
+    // io_uring loop reports a send a turn later): the serving loop goes on
+    // when finish_request runs, with no coroutine (resume_after_flush_).
+    enum class Outcome : std::uint8_t { keep_alive, close, pending, flushing };
 
     // What the head says about the request. Settled by start_message before
     // the delegate sees the head, read-only after.
@@ -206,8 +212,9 @@ private:
     };
 
     // Called by the serving loop with the head it read. Returns keep_alive
-    // or close when the request is over already (the fast path), pending
-    // when the rest must run in continue_message().
+    // or close when the request is over already (the fast path), flushing
+    // when it is answered and only the write is still out, pending when the
+    // rest must run in continue_message().
     Outcome start_message(std::string head, HTTPMessageDelegate& delegate);
     // The slow path, a coroutine of its own: waits for headers_received's
     // Future, reads the body, calls finish, waits for the response; then
@@ -267,6 +274,7 @@ private:
     // Decided from the head; an error, an early answer or the response's own
     // "Connection: close" can turn it on later, nothing turns it off.
     bool close_after_response_ = false;
+    bool resume_after_flush_ = false;       // Outcome::flushing: finish_request calls request_done
     Future<void> headers_future_{nullptr};  // what headers_received returned, while pending
     Future<void> pending_write_{nullptr};   // the latest write
     Future<void> finish_future_{nullptr};   // made only when the loop must wait
