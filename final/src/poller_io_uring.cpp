@@ -84,7 +84,7 @@ std::uint64_t poll_name(int fd, std::uint32_t arming) {
 
 // The receive buffers: how many (a power of two, as the ring needs), and
 // the group the receives draw from. When all are in use in one turn, a
-// receive reports -ENOBUFS and the stream calls recv() itself.
+// receive reports -ENOBUFS and the stream asks again (IOStream::on_received).
 constexpr unsigned kRecvBuffers = 1024;
 constexpr std::uint16_t kRecvBufferGroup = 0;
 constexpr std::size_t kRecvBufferSize = IOLoop::kRecvBufferSize;
