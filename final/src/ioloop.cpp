@@ -476,13 +476,21 @@ std::uint32_t IOLoop::take_request_slot(RequestDone& done) {
     return request;
 }
 
+// The slot back on the free list, its `done` dropped (a request never
+// made, or one whose `done` the caller has taken).
+void IOLoop::release_request_slot(std::uint32_t request) noexcept {
+    RequestSlot& slot = request_slots_[request];
+    slot.done = nullptr;
+    slot.active = false;
+    free_request_slots_.push_back(request);
+}
+
 std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone done) {
     if (closed_) return kNoRequest;
     std::uint32_t request = take_request_slot(done);
-    RequestSlot& slot = request_slots_[request];
-    if (!poller_->send(fd, bytes.data(), bytes.size(), request_token(slot.generation, request))) {
-        slot = RequestSlot{nullptr, slot.generation, false};
-        free_request_slots_.push_back(request);
+    std::uint64_t token = request_token(request_slots_[request].generation, request);
+    if (!poller_->send(fd, bytes.data(), bytes.size(), token)) {
+        release_request_slot(request);
         return kNoRequest;
     }
     return request;
@@ -491,10 +499,9 @@ std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone do
 std::uint32_t IOLoop::submit_recv(int fd, RequestDone done, bool bytes_waiting) {
     if (closed_) return kNoRequest;
     std::uint32_t request = take_request_slot(done);
-    RequestSlot& slot = request_slots_[request];
-    if (!poller_->recv(fd, request_token(slot.generation, request), !bytes_waiting)) {
-        slot = RequestSlot{nullptr, slot.generation, false};
-        free_request_slots_.push_back(request);
+    std::uint64_t token = request_token(request_slots_[request].generation, request);
+    if (!poller_->recv(fd, token, !bytes_waiting)) {
+        release_request_slot(request);
         return kNoRequest;
     }
     return request;
@@ -515,9 +522,7 @@ void IOLoop::dispatch_request(const detail::ReadyEvent& event) {
         RequestSlot& slot = request_slots_[request];
         if (slot.active && slot.generation == static_cast<std::uint32_t>(event.token >> 32)) {
             done = std::move(slot.done);
-            slot.done = nullptr;
-            slot.active = false;
-            free_request_slots_.push_back(request);
+            release_request_slot(request);
         }
     }
     if (done) {

@@ -416,6 +416,7 @@ private:
     void poll_and_dispatch(int timeout_ms);
     void dispatch_handler(std::uint64_t token, std::uint32_t events);
     std::uint32_t take_request_slot(RequestDone& done);
+    void release_request_slot(std::uint32_t request) noexcept;
     void dispatch_request(const detail::ReadyEvent& event);
     void finish_requests() noexcept;
     void on_wake();
