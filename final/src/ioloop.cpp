@@ -489,7 +489,7 @@ std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone do
     if (closed_) return kNoRequest;
     std::uint32_t request = take_request_slot(done);
     std::uint64_t token = request_token(request_slots_[request].generation, request);
-    if (!poller_->send(fd, bytes.data(), bytes.size(), token)) {
+    if (refused() || !poller_->send(fd, bytes.data(), bytes.size(), token)) {
         release_request_slot(request);
         return kNoRequest;
     }
@@ -500,11 +500,18 @@ std::uint32_t IOLoop::submit_recv(int fd, RequestDone done, bool bytes_waiting) 
     if (closed_) return kNoRequest;
     std::uint32_t request = take_request_slot(done);
     std::uint64_t token = request_token(request_slots_[request].generation, request);
-    if (!poller_->recv(fd, token, !bytes_waiting)) {
+    if (refused() || !poller_->recv(fd, token, !bytes_waiting)) {
         release_request_slot(request);
         return kNoRequest;
     }
     return request;
+}
+
+// As if the submission ring were full (refuse_requests_, set by tests).
+bool IOLoop::refused() noexcept {
+    if (refuse_requests_ == 0) return false;
+    --refuse_requests_;
+    return true;
 }
 
 void IOLoop::cancel_request(std::uint32_t request) noexcept {

@@ -14,6 +14,7 @@
 
 #include "alloc_counter.h"
 #include "http_test_util.h"
+#include "test_util.h"
 #include "tornado/gen.h"
 
 namespace {
@@ -487,6 +488,27 @@ TEST(HTTPServer, TheLoopsGracefulStopDrainsTheServer) {
     EXPECT_EQ(response.body, "/slow");
     EXPECT_EQ(response.header("Connection"), "close");
     server.stop();  // start() has returned by itself: this joins
+}
+
+// On io_uring, with the submission ring full (pretended) for a while: the
+// requests' reads and writes fall back to recv() and send(), and every
+// answer still comes, whole and in order.
+TEST(HTTPServer, KeepAliveRequestsAreServedWhileTheRingRefusesRequests) {
+    ServerThread server([] {
+        return std::make_unique<HTTPServer>([](RequestPtr request) { answer(request, request->path); });
+    });
+    if (!server.call([] { return IOLoop::current().io_by_completion(); })) {
+        GTEST_SKIP() << "reads and writes by completion only (TORNADO_IOLOOP=io_uring)";
+    }
+    RawClient client(server.port());
+    for (int i = 0; i < 20; ++i) {
+        // Odd rounds: the next three requests (a send, receives) are refused.
+        if (i % 2 == 1) server.call([&] { tornado::detail::RequestRefusals::refuse_next(server.loop(), 3); });
+        client.send(get("/" + std::to_string(i)));
+        Response response = client.read_response();
+        EXPECT_EQ(response.status, 200);
+        EXPECT_EQ(response.body, "/" + std::to_string(i));
+    }
 }
 
 // --- memory -----------------------------------------------------------------------------------------

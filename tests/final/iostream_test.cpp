@@ -957,6 +957,63 @@ TEST(IOStreamCompletion, BytesThenTheFinWhileAReceiveIsOutReachTheReadThenTheCal
     EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 3), "bye");
 }
 
+// The submission ring full (pretended: the loop refuses the request): a
+// write goes out by send(), as on epoll, and the next write by a request
+// again. Every byte arrives, in order.
+TEST(IOStreamCompletion, AWriteTheRingRefusesGoesOutBySend) {
+    NEED_IO_URING_LOOP(loop);
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    tornado::detail::RequestRefusals::refuse_next(loop, 1);
+    Future<void> first = stream->write("refused, ");
+    EXPECT_TRUE(first.done());  // sent inside write(), as on epoll
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 9), "refused, ");
+    Future<void> second = stream->write("then by request");
+    EXPECT_FALSE(second.done());
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return second.done(); }));
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 15), "then by request");
+}
+
+// Refused with more bytes than the socket takes: send() takes what fits,
+// and the rest must still go, without a WRITE edge the stream does not ask
+// for when the kernel sends for it.
+TEST(IOStreamCompletion, ABigWriteTheRingRefusesStillGoesOutWhole) {
+    NEED_IO_URING_LOOP(loop);
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    std::string big;
+    for (int i = 0; big.size() < 4 * 1024 * 1024; ++i) big += std::to_string(i) + ",";
+    tornado::detail::RequestRefusals::refuse_next(loop, 3);
+    Future<void> first = stream->write(big);
+    Future<void> second = stream->write("tail");
+    auto peer = IOStream::create(std::move(pair.right));
+    std::string got = loop.run_sync([&] { return peer->read_bytes(big.size() + 4); }, kTestTimeout);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return second.done(); }));
+    EXPECT_TRUE(first.done());
+    EXPECT_TRUE(got.compare(0, big.size(), big) == 0);
+    EXPECT_EQ(got.substr(big.size()), "tail");
+}
+
+// A receive the ring refuses: the stream tries recv() itself next turn,
+// and again (asking the kernel anew) until the bytes come.
+TEST(IOStreamCompletion, ReceivesTheRingRefusesAreMadeUpForByRecv) {
+    NEED_IO_URING_LOOP(loop);
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    tornado::detail::RequestRefusals::refuse_next(loop, 5);
+    Future<std::string> first = stream->read_until("\n");
+    tornado::testing::run_turns(loop, 10);  // refused, recv() finds nothing, asks again ...
+    EXPECT_FALSE(first.done());
+    tornado::testing::send_all(pair.right.get(), "one\ntwo\n");
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return first.done(); }));
+    EXPECT_EQ(first.result(), "one\n");
+    EXPECT_EQ(loop.run_sync([&] { return stream->read_until("\n"); }, kTestTimeout), "two\n");
+    // Refused while bytes wait: recv() finds them.
+    tornado::testing::send_all(pair.right.get(), "three\n");
+    tornado::detail::RequestRefusals::refuse_next(loop, 1);
+    EXPECT_EQ(loop.run_sync([&] { return stream->read_until("\n"); }, kTestTimeout), "three\n");
+}
+
 // --- closing ------------------------------------------------------------------------------
 
 TEST(IOStreamClose, TheCloseCallbackRunsOnceFromTheLoop) {

@@ -171,3 +171,14 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 }  // namespace tornado::testing
+
+namespace tornado::detail {
+
+// Makes `loop` refuse its next `count` send and receive requests, as a full
+// io_uring submission ring would (the kernel hardly ever lets it fill):
+// the streams' fallbacks, send() and recv() as on epoll, are then what runs.
+struct RequestRefusals {
+    static void refuse_next(IOLoop& loop, std::uint32_t count) { loop.refuse_requests_ = count; }
+};
+
+}  // namespace tornado::detail

@@ -103,8 +103,9 @@ struct QueuedCallback {
 // Resumes a coroutine at the loop's next turn (for gen's `moment`).
 void schedule_resume(IOLoop& loop, std::coroutine_handle<> coroutine);
 
-class RemoteQueue;   // the part of the loop other threads talk to (ioloop.cpp)
-struct SignalState;  // the signals this loop handles (ioloop.cpp)
+class RemoteQueue;       // the part of the loop other threads talk to (ioloop.cpp)
+struct RequestRefusals;  // defined by tests: makes the loop refuse requests (ring full)
+struct SignalState;      // the signals this loop handles (ioloop.cpp)
 
 template <typename R>
 auto to_future(R&& result);
@@ -376,6 +377,7 @@ private:
     friend class detail::FutureStateBase;
     friend class PeriodicCallback;
     friend void detail::schedule_resume(IOLoop& loop, std::coroutine_handle<> coroutine);
+    friend struct detail::RequestRefusals;
 
     struct HandlerSlot {
         Handler handler;
@@ -417,6 +419,7 @@ private:
     void dispatch_handler(std::uint64_t token, std::uint32_t events);
     std::uint32_t take_request_slot(RequestDone& done);
     void release_request_slot(std::uint32_t request) noexcept;
+    bool refused() noexcept;
     void dispatch_request(const detail::ReadyEvent& event);
     void finish_requests() noexcept;
     void on_wake();
@@ -468,6 +471,9 @@ private:
     // dropped.
     std::vector<RequestSlot> request_slots_;
     std::vector<std::uint32_t> free_request_slots_;
+    // A full submission ring refuses requests; the kernel hardly ever lets
+    // it fill, so tests pretend it does: the next this many are refused.
+    std::uint32_t refuse_requests_ = 0;
 
     std::vector<detail::ReadyEvent> ready_;  // one turn's events, as the poller gave them
 
