@@ -148,7 +148,7 @@ bench-c100k: configure
 ## bench-fanout one chat message to 10,000 long-poll and WebSocket waiters, against Tornado (build/bench/fanout.md)
 bench-fanout: configure
 	@$(DEPS) build bench
-	cmake --build $(BUILD) -j $(JOBS) --target demo_app fanout_load
+	cmake --build $(BUILD) -j $(JOBS) --target demo_app fanout_load bare_fanout
 	$(PYTHON) tests/bench/fanout_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## bench-micro  Google Benchmark micro benchmarks of the hot paths

@@ -12,6 +12,11 @@ parks --clients waiters, posts one message, and times until the last
 waiter has it; --repeats times over. Long poll: every waiter has a POST
 /chat/updates pending; WebSocket: every waiter is connected to /chat/ws.
 
+A third server is the floor (bare_fanout.cpp): it answers the same
+requests and sends each message by one send() per waiter, and does
+nothing else. Tornado's time ÷ the floor's is the most any server could
+be ahead of Tornado on this machine with this client.
+
 The server runs on one core and fanout_load on the other. The goal: ours at
 least 20 times faster than Tornado (the median repeat's last delivery).
 Writes fanout.md and fanout.csv into --out. Standard library only.
@@ -42,6 +47,8 @@ SERVERS = [
      {"TORNADO_IOLOOP": "io_uring"}),
     ("tornado", "Python Tornado 6.2: the same chat (demo_app_tornado.py)",
      [SYSTEM_PYTHON, TORNADO_APP], {}),
+    ("floor", "bare_fanout.cpp: epoll, one send() per waiter and nothing else",
+     ["{bin}/bare_fanout"], {}),
 ]
 CSV_FIELDS = ["server", "mode", "clients", "repeats", "failed", "last_p50_ms", "last_p99_ms",
               "median_p50_ms", "note"]
@@ -125,6 +132,20 @@ def report(rows, options):
                               "met" if round(ratio, 1) >= GOAL_VS_TORNADO else "not met"])
             else:
                 goals.append([name, mode, "-", "-", "≥ %.0fx" % GOAL_VS_TORNADO, "not available"])
+    # The floor is the most any server could be ahead of Tornado on this
+    # machine with this client: the kernel's sends and the client's reads.
+    ceilings = []
+    for mode in MODES:
+        floor = by_key.get(("floor", mode), {}).get("last_p50_ms")
+        tornado = by_key.get(("tornado", mode), {}).get("last_p50_ms")
+        if not floor:
+            continue
+        ours = ["%s %.2fx" % (name, by_key[(name, mode)]["last_p50_ms"] / floor)
+                for name in ("demo_app", "demo_app_io_uring")
+                if by_key.get((name, mode), {}).get("last_p50_ms")]
+        ceilings.append([mode, "%.1f ms" % floor,
+                         "**%.1fx**" % (tornado / floor) if tornado else "-",
+                         ", ".join(ours) or "-"])
     header = ["server", "what it is"] + [
         "%s: last delivery p50 / p99 over %d repeats" % (
             "long poll" if mode == "longpoll" else "WebSocket", options.repeats) for mode in MODES]
@@ -132,6 +153,12 @@ def report(rows, options):
              "", "## The goal", "",
              markdown_table(["server", "waiting by", "Tornado ÷ ours (p50 of the last delivery)",
                              "result", "goal", "verdict"], goals), "",
+             "## The floor", "",
+             "A server that does nothing but one send() per waiter (bare_fanout.cpp): Tornado ÷ "
+             "floor is the most any server can be ahead of Tornado here.", "",
+             markdown_table(["waiting by", "floor (p50 of the last delivery)",
+                             "Tornado ÷ floor", "ours ÷ floor"], ceilings) if ceilings
+             else "(not run)", "",
              "## Every server", "", markdown_table(header, cells), "",
              "Command: `make bench-fanout` (`python3 tests/bench/fanout_bench.py --clients %d "
              "--repeats %d`). Each repeat: the waiters parked (the server's CPU time has stopped "
@@ -154,7 +181,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
     parser.add_argument("--clients", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--servers", default=",".join(s[0] for s in SERVERS))
+    parser.add_argument("--servers", default=",".join(s[0] for s in SERVERS),
+                        help="comma-separated: demo_app,demo_app_io_uring,tornado,floor")
     options = parser.parse_args()
     options.bin = os.path.abspath(options.bin)
     os.makedirs(options.out, exist_ok=True)
