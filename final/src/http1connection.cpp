@@ -874,7 +874,7 @@ void HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate
 // (pipelined requests) the request is served at once and the loop turns
 // again, up to kMaxSynchronousRequests in a row. When it must wait, a
 // callback (on_head) picks it up later: an idle connection holds no
-// coroutine frame, only its pending read.
+// coroutine frame and no Future, only its pending read and that callback.
 void HTTP1ServerConnection::read_next_request() {
     for (std::uint32_t in_a_row = 0;; ++in_a_row) {
         if (close_when_idle_ || detached() || !stream_ || stream_->closed() ||
@@ -882,45 +882,46 @@ void HTTP1ServerConnection::read_next_request() {
             end_serving();
             return;
         }
+        // Pipelined requests straight from the buffer for a while: go on at
+        // a later turn, so other connections get theirs.
+        if (in_a_row == kMaxSynchronousRequests) {
+            loop_->add_callback([self = shared_from_this()] { self->read_next_request(); });
+            return;
+        }
         wait_for(Waiting::head, params_->header_timeout);
-        Future<std::string> reading(nullptr);
+        // By callback, not Future: an idle keep-alive connection then holds
+        // no Future state while it waits.
+        std::optional<std::string> head;
         try {
-            reading = stream_->read_until_empty_line(params_->max_header_size);
+            head = stream_->read_until_empty_line(
+                params_->max_header_size,
+                [self = shared_from_this()](std::string data, std::exception_ptr error) {
+                    self->on_head(std::move(data), std::move(error));
+                });
         } catch (const StreamClosedError&) {
             end_serving();
             return;
         }
-        // Not here yet; or pipelined requests straight from the buffer for
-        // a while: go on at a later turn, so other connections get theirs.
-        if (!reading.done() || in_a_row == kMaxSynchronousRequests) {
-            reading.add_done_callback(
-                [self = shared_from_this()](Future<std::string> done) { self->on_head(done); });
-            return;
-        }
-        std::optional<std::string> head = take_head(reading);
-        if (!head || !serve_head(std::move(*head))) return;
+        if (!head) return;  // on_head goes on when it comes
+        if (!serve_head(std::move(*head))) return;
     }
 }
 
-// A head that had to be waited for: serve it, then back to the loop.
-void HTTP1ServerConnection::on_head(Future<std::string>& reading) {
-    std::optional<std::string> head = take_head(reading);
-    if (head && serve_head(std::move(*head))) read_next_request();
-}
-
-// The head a finished read brought, or nothing when there is none and the
-// connection has been dealt with: a head over max_header_size is answered
-// 431, a closed stream (the peer, a limit, or CancelledError when the loop
-// closes) ends serving.
-std::optional<std::string> HTTP1ServerConnection::take_head(Future<std::string>& reading) {
+// A head that had to be waited for (serve it, then back to the loop), or
+// the read's failure: a head over max_header_size is answered 431, a
+// closed stream (the peer, a limit) ends serving.
+void HTTP1ServerConnection::on_head(std::string head, std::exception_ptr error) {
+    if (!error) {
+        if (serve_head(std::move(head))) read_next_request();
+        return;
+    }
     try {
-        return std::move(reading.result());
+        std::rethrow_exception(error);
     } catch (const UnsatisfiableReadError&) {
         answer_head_too_large();
     } catch (const std::exception&) {
         end_serving();
     }
-    return std::nullopt;
 }
 
 // No empty line within max_header_size: 431, answered as every other bad

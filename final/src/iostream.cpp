@@ -289,6 +289,35 @@ Future<std::string> IOStream::read_until_close() {
     return future;
 }
 
+// Not through run_new_read: a head already buffered is returned, not
+// delivered, and one still to come goes to `done`, a callback later
+// (finish_read, fail_read).
+std::optional<std::string> IOStream::read_until_empty_line(std::size_t max_bytes,
+                                                           ReadCallback done) {
+    bool was_closed = closed_;
+    begin_read(ReadMode::empty_line);
+    read_.max_bytes = max_bytes;
+    read_.callback = std::move(done);
+    std::optional<std::size_t> end;
+    try {
+        end = find_read_end(read_buffer_.view());
+    } catch (const UnsatisfiableReadError&) {
+        unsatisfiable(std::current_exception());  // `done` hears of it
+        return std::nullopt;
+    }
+    if (end) {
+        std::string head = read_buffer_.take(*end);
+        reset_read();
+        return head;
+    }
+    if (was_closed) {
+        reset_read();
+        throw StreamClosedError(error_);
+    }
+    read_from_socket();
+    return std::nullopt;
+}
+
 void IOStream::begin_read(ReadMode mode) {
     if (reading()) throw std::logic_error("IOStream: already reading (one read at a time)");
     read_.mode = mode;
@@ -416,9 +445,7 @@ void IOStream::unsatisfiable(std::exception_ptr error) {
     if (!options_.close_on_read_limit) {
         // The owner answers, then closes: only the read fails, with the
         // limit's own error (the stream is not closed).
-        Future<std::string> future = std::move(read_.future);
-        reset_read();
-        if (future.valid() && !future.done()) future.set_exception(std::move(error));
+        fail_read(std::move(error), false);
         return;
     }
     gen_log.info("Unsatisfiable read, closing connection: {}", exception_message(error));
@@ -428,8 +455,40 @@ void IOStream::unsatisfiable(std::exception_ptr error) {
 void IOStream::finish_read(std::string data) {
     // The read is over before anyone hears of it, so the next one may start.
     Future<std::string> future = std::move(read_.future);
+    ReadCallback callback = std::move(read_.callback);
     reset_read();
+    if (callback) {
+        // From the loop, as a Future's callbacks: the stream may be deep in
+        // its own work here, and the callback will start the next read.
+        if (loop_ != nullptr) {
+            loop_->add_callback([callback = std::move(callback), data = std::move(data)]() mutable {
+                callback(std::move(data), nullptr);
+            });
+        }
+        return;
+    }
     future_set_result_unless_cancelled(future, std::move(data));
+}
+
+// The pending read (not read_into's) fails with `error`, as it is, or
+// as_closed: as the cause of a StreamClosedError.
+void IOStream::fail_read(std::exception_ptr error, bool as_closed) {
+    Future<std::string> future = std::move(read_.future);
+    ReadCallback callback = std::move(read_.callback);
+    reset_read();
+    if (as_closed) error = std::make_exception_ptr(StreamClosedError(error));
+    if (callback) {
+        if (loop_ != nullptr) {
+            loop_->add_callback(
+                [callback = std::move(callback), error = std::move(error)]() mutable {
+                    callback({}, std::move(error));
+                });
+        }
+        return;
+    }
+    if (!future.valid() || future.done()) return;
+    future.set_exception(std::move(error));
+    if (as_closed) (void)future.exception();  // as fail_future: seen, not logged
 }
 
 bool IOStream::fill_into_from_buffer() {
@@ -464,6 +523,7 @@ void IOStream::reset_read() noexcept {
     read_.regex.reset();
     read_.into.reset();
     read_.future = Future<std::string>(nullptr);
+    read_.callback = nullptr;
 }
 
 // --- bytes from the socket -----------------------------------------------------------------
@@ -1003,10 +1063,8 @@ void IOStream::close(std::exception_ptr error) {
 // already consistent (no read pending) when its waiters run.
 void IOStream::fail_pending() {
     if (reading()) {
-        Future<std::string> future = std::move(read_.future);
         std::unique_ptr<IntoRead> into = std::move(read_.into);
-        reset_read();
-        fail_future(future, error_);
+        fail_read(error_, true);
         if (into) fail_future(into->future, error_);
     }
     std::vector<WriteWaiter> writes = std::move(write_futures_);

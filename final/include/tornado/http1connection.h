@@ -337,8 +337,7 @@ private:
     // to the next while requests are answered at once; a request that
     // must wait goes on in its own coroutine, which calls request_done().
     void read_next_request();
-    void on_head(Future<std::string>& reading);
-    std::optional<std::string> take_head(Future<std::string>& reading);
+    void on_head(std::string head, std::exception_ptr error);
     void answer_head_too_large();
     bool serve_head(std::string head);
     bool after_request(const HTTP1Connection& request, bool keep_alive);

@@ -222,6 +222,16 @@ public:
     // read_until_regex(b"\r?\n\r?\n"), found without a regex (a LF, then
     // LF or CRLF). max_bytes as for read_until.
     Future<std::string> read_until_empty_line(std::optional<std::size_t> max_bytes = std::nullopt);
+    // The same read for a server waiting on many idle connections, with a
+    // callback instead of a Future: a waiting connection then holds no
+    // Future state (about 140 heap bytes). Returns the head when the
+    // buffer holds it already; else std::nullopt, and `done` is called
+    // later, from the loop and never inside this call, with the head, or
+    // with the error the Future would have failed with (then `error` is
+    // set). Throws StreamClosedError, as the Future form does, when the
+    // stream is closed and its buffer has no head.
+    using ReadCallback = Function<void(std::string data, std::exception_ptr error)>;
+    std::optional<std::string> read_until_empty_line(std::size_t max_bytes, ReadCallback done);
     // Exactly n bytes; with partial, as soon as at least one byte is there,
     // up to n (read_bytes(0) gives "" at once).
     Future<std::string> read_bytes(std::size_t n, bool partial = false);
@@ -361,7 +371,10 @@ private:
         std::string delimiter;             // until
         std::unique_ptr<RegexRead> regex;  // regex
         std::unique_ptr<IntoRead> into;    // into
+        // Who hears of the end: the Future, or for the callback form of
+        // read_until_empty_line, the callback.
         Future<std::string> future{nullptr};
+        ReadCallback callback;
     };
 
     // The loop's hold on the stream while it is registered (see create()).
@@ -379,6 +392,7 @@ private:
     std::optional<std::size_t> find_regex(std::string_view data);
     void check_max_bytes(std::size_t size, const char* what, std::string_view shown);
     void finish_read(std::string data);
+    void fail_read(std::exception_ptr error, bool as_closed);
     bool fill_into_from_buffer();
     void finish_into();
     void reset_read() noexcept;
