@@ -3,8 +3,8 @@
 //
 // Chapter 05's connection grown up, in Tornado's two classes:
 //
-//   HTTP1ServerConnection  one TCP connection. Its serving loop (a
-//                          coroutine) reads a request head, asks the
+//   HTTP1ServerConnection  one TCP connection. Its serving loop (plain
+//                          callbacks) reads a request head, asks the
 //                          application for an HTTPMessageDelegate, and
 //                          hands the request to an HTTP1Connection; when
 //                          the response is finished, it reads the next.
@@ -14,7 +14,7 @@
 //                          application writes to (write_headers, write,
 //                          finish).
 //
-//   ┌─► read_until("\r\n\r\n", max_header_size)     header_timeout (idle too)
+//   ┌─► read_until_empty_line(max_header_size, done)   header_timeout (idle too)
 //   │        │  parse_request_head: one pass, strict; framing settled here
 //   │        ▼
 //   │   delegate.headers_received(start_line, headers)   (may return a Future)
@@ -61,8 +61,8 @@
 // callbacks, as chapter 05's connection does: read, parse, headers_received,
 // finish, one write, read again (on the io_uring loop, where the write is
 // reported a turn later, "read again" runs from the write's callback). An
-// idle connection holds its stream, its pending read, and one small
-// object. The rest (bodies, asynchronous answers) runs in a coroutine made
+// idle connection holds its stream, its pending read (a callback, no
+// Future), and one small object. The rest (bodies, asynchronous answers) runs in a coroutine made
 // for that request.
 //
 // Threads: everything on the loop's thread.
