@@ -1112,6 +1112,7 @@ void IOStream::schedule_close_callback() {
 // failed: close() has cancelled the awaited ones already, and no loop is
 // left to run their callbacks.
 void IOStream::forget_loop() noexcept {
+    ReadCallback callback = std::move(read_.callback);
     registered_ = false;
     closed_ = true;
     loop_ = nullptr;
@@ -1126,6 +1127,17 @@ void IOStream::forget_loop() noexcept {
     send_ = IOLoop::kNoRequest;
     read_.recv = IOLoop::kNoRequest;
     queued_.reset();
+    // A read waiting with a callback is told now, with CancelledError, as
+    // an awaited Future is cancelled when its loop closes: its owner may
+    // have to let go of things (the HTTP server's list of connections).
+    if (callback) {
+        try {
+            callback({}, std::make_exception_ptr(CancelledError("the IOLoop closed")));
+        } catch (...) {
+            gen_log.error("Exception in a read's callback as the loop closed: {}",
+                          exception_message(std::current_exception()));
+        }
+    }
 }
 
 // --- PipeIOStream -------------------------------------------------------------------

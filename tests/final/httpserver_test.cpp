@@ -490,6 +490,28 @@ TEST(HTTPServer, TheLoopsGracefulStopDrainsTheServer) {
     server.stop();  // start() has returned by itself: this joins
 }
 
+// The loop closed while a keep-alive connection waits for its next
+// request: the connection's read is told (as an awaited Future is
+// cancelled), so the connection ends and the server's list lets go of it
+// before the server itself goes.
+TEST(HTTPServer, ClosingTheLoopEndsTheIdleConnections) {
+    IOLoop loop;
+    int served = 0;
+    HTTPServer server([&](RequestPtr request) {
+        ++served;
+        answer(request, "hi");
+    });
+    server.listen(0, "127.0.0.1");
+    RawClient client(server.port());
+    client.send(get("/"));
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return served == 1; }));
+    tornado::testing::run_turns(loop, 3);  // the answer's write is reported (io_uring)
+    EXPECT_EQ(client.read_response().body, "hi");
+    EXPECT_EQ(server.connection_count(), 1u);
+    loop.close();
+    EXPECT_EQ(server.connection_count(), 0u);
+}
+
 // On io_uring, with the submission ring full (pretended) for a while: the
 // requests' reads and writes fall back to recv() and send(), and every
 // answer still comes, whole and in order.

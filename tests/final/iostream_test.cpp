@@ -216,6 +216,28 @@ TEST(IOStreamReadUntilEmptyLine, TheCallbackFormHearsOfALimitAndOfTheClose) {
     EXPECT_THROW(stream->read_until_empty_line(1024, keep), tornado::StreamClosedError);
 }
 
+// The loop closed while the callback waits: it is called from close(),
+// with CancelledError, as an awaited Future would be cancelled; nothing
+// is left holding the stream.
+TEST(IOStreamReadUntilEmptyLine, TheCallbackFormIsToldWhenTheLoopCloses) {
+    std::weak_ptr<IOStream> weak;
+    std::exception_ptr failure;
+    SocketPair pair;
+    {
+        IOLoop loop;
+        auto stream = IOStream::create(std::move(pair.left));
+        weak = stream;
+        EXPECT_FALSE(stream->read_until_empty_line(
+            1024, [&, stream](std::string, std::exception_ptr error) { failure = error; }));
+        tornado::testing::run_turns(loop, 2);
+        stream.reset();  // the callback and the loop hold it
+        loop.close();
+        ASSERT_TRUE(failure);
+        EXPECT_THROW(std::rethrow_exception(failure), tornado::CancelledError);
+    }
+    EXPECT_TRUE(weak.expired());
+}
+
 TEST(IOStreamReadUntil, ABufferedAnswerIsReadyInsideTheCall) {
     IOLoop loop;
     SocketPair pair;

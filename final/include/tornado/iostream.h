@@ -228,8 +228,9 @@ public:
     // buffer holds it already; else std::nullopt, and `done` is called
     // later, from the loop and never inside this call, with the head, or
     // with the error the Future would have failed with (then `error` is
-    // set). Throws StreamClosedError, as the Future form does, when the
-    // stream is closed and its buffer has no head.
+    // set); if the loop closes first, from its close() with CancelledError,
+    // as an awaited Future is cancelled. Throws StreamClosedError, as the
+    // Future form does, when the stream is closed and its buffer has no head.
     using ReadCallback = Function<void(std::string data, std::exception_ptr error)>;
     std::optional<std::string> read_until_empty_line(std::size_t max_bytes, ReadCallback done);
     // Exactly n bytes; with partial, as soon as at least one byte is there,
