@@ -908,8 +908,9 @@ void HTTP1ServerConnection::read_next_request() {
 }
 
 // A head that had to be waited for (serve it, then back to the loop), or
-// the read's failure: a head over max_header_size is answered 431, a
-// closed stream (the peer, a limit) ends serving.
+// the read's failure: a head over max_header_size is answered 431; a
+// closed stream (the peer, a limit) or the loop's close (CancelledError)
+// ends serving.
 void HTTP1ServerConnection::on_head(std::string head, std::exception_ptr error) {
     if (!error) {
         if (serve_head(std::move(head))) read_next_request();

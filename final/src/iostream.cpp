@@ -458,13 +458,7 @@ void IOStream::finish_read(std::string data) {
     ReadCallback callback = std::move(read_.callback);
     reset_read();
     if (callback) {
-        // From the loop, as a Future's callbacks: the stream may be deep in
-        // its own work here, and the callback will start the next read.
-        if (loop_ != nullptr) {
-            loop_->add_callback([callback = std::move(callback), data = std::move(data)]() mutable {
-                callback(std::move(data), nullptr);
-            });
-        }
+        call_back_later(std::move(callback), std::move(data), nullptr);
         return;
     }
     future_set_result_unless_cancelled(future, std::move(data));
@@ -478,17 +472,22 @@ void IOStream::fail_read(std::exception_ptr error, bool as_closed) {
     reset_read();
     if (as_closed) error = std::make_exception_ptr(StreamClosedError(error));
     if (callback) {
-        if (loop_ != nullptr) {
-            loop_->add_callback(
-                [callback = std::move(callback), error = std::move(error)]() mutable {
-                    callback({}, std::move(error));
-                });
-        }
+        call_back_later(std::move(callback), {}, std::move(error));
         return;
     }
     if (!future.valid() || future.done()) return;
     future.set_exception(std::move(error));
     if (as_closed) (void)future.exception();  // as fail_future: seen, not logged
+}
+
+// From the loop, as a Future's callbacks run: the stream may be deep in its
+// own work here, and the callback will start the next read. (No loop: it
+// has closed, and forget_loop told the callback.)
+void IOStream::call_back_later(ReadCallback callback, std::string data, std::exception_ptr error) {
+    if (loop_ == nullptr) return;
+    loop_->add_callback(
+        [callback = std::move(callback), data = std::move(data),
+         error = std::move(error)]() mutable { callback(std::move(data), std::move(error)); });
 }
 
 bool IOStream::fill_into_from_buffer() {

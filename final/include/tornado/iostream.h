@@ -394,6 +394,7 @@ private:
     void check_max_bytes(std::size_t size, const char* what, std::string_view shown);
     void finish_read(std::string data);
     void fail_read(std::exception_ptr error, bool as_closed);
+    void call_back_later(ReadCallback callback, std::string data, std::exception_ptr error);
     bool fill_into_from_buffer();
     void finish_into();
     void reset_read() noexcept;
