@@ -145,7 +145,7 @@ bench-c100k: configure
 	cmake --build $(BUILD) -j $(JOBS) --target final_hello
 	$(PYTHON) tests/bench/c100k.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
-## bench-fanout one chat message to 10,000 long-poll and WebSocket waiters, against Tornado (build/bench/fanout.md)
+## bench-fanout one chat message to 10,000 long-poll and WebSocket waiters, against Tornado and a bare floor (build/bench/fanout.md)
 bench-fanout: configure
 	@$(DEPS) build bench
 	cmake --build $(BUILD) -j $(JOBS) --target demo_app fanout_load bare_fanout

@@ -1056,8 +1056,8 @@ TEST(IOStreamCompletion, AWriteTheRingRefusesGoesOutBySend) {
 }
 
 // Refused with more bytes than the socket takes: send() takes what fits,
-// and the rest must still go, without a WRITE edge the stream does not ask
-// for when the kernel sends for it.
+// and the rest goes by a request once the socket has room (the stream's
+// WRITE edge), with the writes made meanwhile behind it.
 TEST(IOStreamCompletion, ABigWriteTheRingRefusesStillGoesOutWhole) {
     NEED_IO_URING_LOOP(loop);
     SocketPair pair;
