@@ -646,7 +646,10 @@ public:
     // `request_conn`. Returns who receives the request.
     virtual std::unique_ptr<HTTPMessageDelegate> start_request(
         HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) = 0;
-    // `server_conn` has closed (after its last request).
+    // `server_conn` has closed (after its last request). For a connection
+    // still idle when its IOLoop closes, this runs from IOLoop::close(),
+    // as the loop lets go of the connection's stream: the loop takes no
+    // more callbacks or timers then.
     virtual void on_close(HTTP1ServerConnection* server_conn) { (void)server_conn; }
 };
 
