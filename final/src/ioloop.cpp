@@ -485,33 +485,31 @@ void IOLoop::release_request_slot(std::uint32_t request) noexcept {
     free_request_slots_.push_back(request);
 }
 
-std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone done) {
+// Takes a slot and asks the poller (ask(token)); the slot goes back if the
+// poller has no room, or a test pretends it has none (refuse_requests_).
+template <typename Ask>
+std::uint32_t IOLoop::submit_request(RequestDone& done, Ask ask) {
     if (closed_) return kNoRequest;
     std::uint32_t request = take_request_slot(done);
     std::uint64_t token = request_token(request_slots_[request].generation, request);
-    if (refused() || !poller_->send(fd, bytes.data(), bytes.size(), token)) {
+    bool refused = refuse_requests_ > 0;
+    if (refused) --refuse_requests_;
+    if (refused || !ask(token)) {
         release_request_slot(request);
         return kNoRequest;
     }
     return request;
+}
+
+std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone done) {
+    return submit_request(done, [&](std::uint64_t token) {
+        return poller_->send(fd, bytes.data(), bytes.size(), token);
+    });
 }
 
 std::uint32_t IOLoop::submit_recv(int fd, RequestDone done, bool bytes_waiting) {
-    if (closed_) return kNoRequest;
-    std::uint32_t request = take_request_slot(done);
-    std::uint64_t token = request_token(request_slots_[request].generation, request);
-    if (refused() || !poller_->recv(fd, token, !bytes_waiting)) {
-        release_request_slot(request);
-        return kNoRequest;
-    }
-    return request;
-}
-
-// As if the submission ring were full (refuse_requests_, set by tests).
-bool IOLoop::refused() noexcept {
-    if (refuse_requests_ == 0) return false;
-    --refuse_requests_;
-    return true;
+    return submit_request(
+        done, [&](std::uint64_t token) { return poller_->recv(fd, token, !bytes_waiting); });
 }
 
 void IOLoop::cancel_request(std::uint32_t request) noexcept {

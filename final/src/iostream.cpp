@@ -470,14 +470,14 @@ void IOStream::fail_read(std::exception_ptr error, bool as_closed) {
     Future<std::string> future = std::move(read_.future);
     ReadCallback callback = std::move(read_.callback);
     reset_read();
-    if (as_closed) error = std::make_exception_ptr(StreamClosedError(error));
     if (callback) {
+        if (as_closed) error = std::make_exception_ptr(StreamClosedError(error));
         call_back_later(std::move(callback), {}, std::move(error));
-        return;
+    } else if (as_closed) {
+        fail_future(future, error);
+    } else if (future.valid() && !future.done()) {
+        future.set_exception(std::move(error));
     }
-    if (!future.valid() || future.done()) return;
-    future.set_exception(std::move(error));
-    if (as_closed) (void)future.exception();  // as fail_future: seen, not logged
 }
 
 // From the loop, as a Future's callbacks run: the stream may be deep in its
@@ -1109,7 +1109,8 @@ void IOStream::schedule_close_callback() {
 // left to unregister from or to run callbacks on. Drop the callbacks too,
 // since they often hold the stream itself. Pending Futures are dropped, not
 // failed: close() has cancelled the awaited ones already, and no loop is
-// left to run their callbacks.
+// left to run their callbacks. A read's callback, which close() cannot
+// see, is called here instead (at the end).
 void IOStream::forget_loop() noexcept {
     ReadCallback callback = std::move(read_.callback);
     registered_ = false;

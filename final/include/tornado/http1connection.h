@@ -62,8 +62,8 @@
 // finish, one write, read again (on the io_uring loop, where the write is
 // reported a turn later, "read again" runs from the write's callback). An
 // idle connection holds its stream, its pending read (a callback, no
-// Future), and one small object. The rest (bodies, asynchronous answers) runs in a coroutine made
-// for that request.
+// Future), and one small object. The rest (bodies, asynchronous answers)
+// runs in a coroutine made for that request.
 //
 // Threads: everything on the loop's thread.
 #pragma once
