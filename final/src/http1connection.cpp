@@ -74,16 +74,6 @@ const std::shared_ptr<const HTTP1ConnectionParameters>& default_params() {
     return params;
 }
 
-// The loop's clock read the cheap way (CLOCK_MONOTONIC_COARSE: the same
-// clock as steady_clock, at the kernel tick's resolution of a few ms): a
-// deadline is moved on every request, and needs no better.
-IOLoop::Clock::time_point coarse_now() noexcept {
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    return IOLoop::Clock::time_point(std::chrono::duration_cast<IOLoop::Clock::duration>(
-        std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec)));
-}
-
 // RFC 9112 section 2.2: a server should ignore at least one empty line
 // before a request line (some clients send a CRLF after a POST body).
 bool is_blank_head(std::string_view head) {
@@ -850,10 +840,9 @@ HTTP1ServerConnection::HTTP1ServerConnection(
     HTTPRequestContext context)
     : stream_(std::move(stream)),
       params_(params ? std::move(params) : default_params()),
-      context_(std::move(context)),
-      loop_(&stream_->io_loop()) {}
+      context_(std::move(context)) {}
 
-HTTP1ServerConnection::~HTTP1ServerConnection() { disarm_timer(); }
+HTTP1ServerConnection::~HTTP1ServerConnection() = default;
 
 // The stream's close callback holds the connection weakly: the serving
 // loop (or the request in progress) owns it, never the stream.
@@ -885,7 +874,8 @@ void HTTP1ServerConnection::read_next_request() {
         // Pipelined requests straight from the buffer for a while: go on at
         // a later turn, so other connections get theirs.
         if (in_a_row == kMaxSynchronousRequests) {
-            loop_->add_callback([self = shared_from_this()] { self->read_next_request(); });
+            stream_->io_loop().add_callback(
+                [self = shared_from_this()] { self->read_next_request(); });
             return;
         }
         wait_for(Waiting::head, params_->header_timeout);
@@ -988,7 +978,7 @@ bool HTTP1ServerConnection::after_request(const HTTP1Connection& request, bool k
     if (request.switching_protocols()) {
         // A 101 answer: the application takes the stream (WebSocket). Give
         // it one turn to detach() it; else end_serving closes the stream.
-        loop_->add_callback([self = shared_from_this()] { self->end_serving(); });
+        stream_->io_loop().add_callback([self = shared_from_this()] { self->end_serving(); });
         return false;
     }
     return true;
@@ -999,7 +989,7 @@ bool HTTP1ServerConnection::after_request(const HTTP1Connection& request, bool k
 // on_close exactly once, and whoever waits in close() is released.
 void HTTP1ServerConnection::end_serving() noexcept {
     if (!serving_) return;
-    disarm_timer();
+    cancel_timeout();
     serving_ = false;
     waiting_ = Waiting::nothing;
     if (fate_ == StreamFate::detached) {
@@ -1044,7 +1034,7 @@ std::shared_ptr<IOStream> HTTP1ServerConnection::detach_stream() {
         throw std::logic_error("HTTP1Connection::detach: the stream is gone already");
     }
     fate_ = StreamFate::detached;
-    disarm_timer();
+    cancel_timeout();
     std::shared_ptr<IOStream> stream = std::move(stream_);
     stream_.reset();
     stream->set_close_callback(nullptr);
@@ -1053,7 +1043,7 @@ std::shared_ptr<IOStream> HTTP1ServerConnection::detach_stream() {
 
 void HTTP1ServerConnection::server_gone() noexcept {
     delegate_ = nullptr;
-    server_ = nullptr;
+    server_slot_ = kNotListed;
     if (stream_ && !detached()) stream_->close();
 }
 
@@ -1075,54 +1065,30 @@ void HTTP1ServerConnection::close_when_idle() {
 void HTTP1ServerConnection::lingering_close(Future<void> flushed) {
     if (!stream_ || stream_->closed() || fate_ != StreamFate::ours) return;
     fate_ = StreamFate::lingering;
-    disarm_timer();
+    cancel_timeout();
     waiting_ = Waiting::nothing;
     tornado::lingering_close(stream_, std::move(flushed), kLingerTime, kLingerBytes);
 }
 
 // --- time limits ---------------------------------------------------------------------------------
 
-// Called for every request (and twice more for one with a body), so it
-// spares the loop's timer heap: it moves the deadline, and the armed timer
-// is moved only when the new deadline is earlier. A later one is found by
-// on_timer, which re-arms itself.
+// Called for every request (and twice more for one with a body): a few
+// pointer writes in the loop's list for this length (ListedTimeout).
 void HTTP1ServerConnection::wait_for(Waiting what, std::optional<IOLoop::Clock::duration> limit) {
     waiting_ = what;
-    if (what == Waiting::nothing || !limit) {
-        deadline_ = IOLoop::Clock::time_point::max();
+    if (what == Waiting::nothing || !limit || !stream_) {
+        cancel_timeout();
         return;
     }
-    deadline_ = coarse_now() + *limit;
-    // A later deadline than the armed one is picked up when that one fires.
-    if (!timer_armed_ || timer_at_ > deadline_) arm_timer(deadline_);
+    start_timeout(stream_->io_loop(), *limit);
 }
 
-void HTTP1ServerConnection::arm_timer(IOLoop::Clock::time_point when) {
-    if (timer_armed_) loop_->remove_timeout(timer_);
-    timer_ = loop_->call_at(when, [weak = weak_from_this()] {
-        if (std::shared_ptr<HTTP1ServerConnection> self = weak.lock()) self->on_timer();
-    });
-    timer_at_ = when;
-    timer_armed_ = true;
-}
-
-void HTTP1ServerConnection::disarm_timer() noexcept {
-    if (!timer_armed_) return;
-    timer_armed_ = false;
-    loop_->remove_timeout(timer_);
-}
-
-// The timer fired: either the deadline moved later meanwhile (re-arm for
-// it), or what we wait for is late. A head too late closes quietly, as
-// Tornado does; a body too late gets a 408 from the request in progress.
-void HTTP1ServerConnection::on_timer() {
-    timer_armed_ = false;
-    if (waiting_ == Waiting::nothing || deadline_ == IOLoop::Clock::time_point::max()) return;
-    if (!stream_ || stream_->closed() || detached()) return;
-    if (IOLoop::time() < deadline_) {
-        arm_timer(deadline_);
-        return;
-    }
+// What we wait for is late. A head too late closes quietly, as Tornado
+// does; a body too late gets a 408 from the request in progress.
+void HTTP1ServerConnection::on_timeout() {
+    if (waiting_ == Waiting::nothing || !stream_ || stream_->closed() || detached()) return;
+    // The close below may end the serving loop, which lets go of us.
+    std::shared_ptr<HTTP1ServerConnection> self = shared_from_this();
     if (waiting_ == Waiting::head) {
         // Idle too long, or a head too slow in coming (Tornado closes quietly).
         gen_log.debug("Closing {}: no request within the header timeout", context_.remote_ip);

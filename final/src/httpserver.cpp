@@ -286,7 +286,7 @@ void HTTPServer::init() {
 // loop's hook and timer capture `this`, so they must go first. Then every
 // open connection is cut loose: connections are owned by their serving
 // loops and may outlive this object while they unwind, so their pointers
-// back to the server (delegate_ and server_) are cleared before they can
+// back to the server (delegate_) are cleared before they can
 // call on_close() on freed memory. A detached connection's stream belongs
 // to whoever took it (a WebSocket), so it is left open.
 HTTPServer::~HTTPServer() {
@@ -330,8 +330,7 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
         std::make_shared<HTTP1ServerConnection>(std::move(stream), params_, std::move(context));
     // The connection remembers its index in connections_, so that forget()
     // can take it out in O(1), even with many thousands open.
-    connection->server_ = this;
-    connection->server_slot_ = connections_.size();
+    connection->server_slot_ = static_cast<std::uint32_t>(connections_.size());
     connections_.push_back(connection.get());
     // If start_serving throws (it should not, short of running out of
     // memory), the serving loop never started and nobody will call on_close,
@@ -372,18 +371,16 @@ void HTTPServer::on_close(HTTP1ServerConnection* server_conn) {
 
 // Takes a connection off the list. noexcept: it runs in a catch block and
 // on the way out of a connection, where an exception would have nowhere
-// sensible to go. Both checks make a second call for the same connection
+// sensible to go. The check makes a second call for the same connection
 // harmless.
 void HTTPServer::forget(HTTP1ServerConnection* connection) noexcept {
-    if (connection->server_ != this) return;
-    std::size_t slot = connection->server_slot_;
-    if (slot < connections_.size() && connections_[slot] == connection) {
-        // Swap with the last and shrink: O(1), and no per-connection node.
-        connections_[slot] = connections_.back();
-        connections_[slot]->server_slot_ = slot;
-        connections_.pop_back();
-    }
-    connection->server_ = nullptr;
+    std::uint32_t slot = connection->server_slot_;
+    if (slot >= connections_.size() || connections_[slot] != connection) return;
+    // Swap with the last and shrink: O(1), and no per-connection node.
+    connections_[slot] = connections_.back();
+    connections_[slot]->server_slot_ = slot;
+    connections_.pop_back();
+    connection->server_slot_ = HTTP1ServerConnection::kNotListed;
     if (connections_.empty()) resolve_closed_waiters();
 }
 

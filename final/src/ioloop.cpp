@@ -28,6 +28,7 @@
 #include <stdexcept>
 
 #include "poller.h"
+#include "timeout_list.h"
 
 namespace tornado {
 
@@ -693,6 +694,21 @@ void IOLoop::free_timer_slot(std::uint32_t slot_index) noexcept {
     free_timer_slots_.push_back(slot_index);
 }
 
+detail::TimeoutList* IOLoop::timeout_list(Clock::duration length) {
+    if (closed_) return nullptr;
+    for (const std::unique_ptr<detail::TimeoutList>& list : timeout_lists_) {
+        if (list->length() == length) return list.get();
+    }
+    timeout_lists_.push_back(std::make_unique<detail::TimeoutList>(*this, length));
+    return timeout_lists_.back().get();
+}
+
+void IOLoop::drop_timeout_list(const detail::TimeoutList* list) noexcept {
+    std::erase_if(timeout_lists_, [list](const std::unique_ptr<detail::TimeoutList>& each) {
+        return each.get() == list;
+    });
+}
+
 void IOLoop::remove_timeout(Timeout timeout) noexcept {
     if (timeout.slot_ >= timer_slots_.size()) return;
     TimerSlot& slot = timer_slots_[timeout.slot_];
@@ -952,6 +968,7 @@ void IOLoop::close() {
     std::vector<detail::QueuedCallback> callbacks = std::move(callbacks_);
     std::deque<HandlerSlot> handlers = std::move(handlers_);
     std::vector<TimerSlot> timers = std::move(timer_slots_);
+    std::vector<std::unique_ptr<detail::TimeoutList>> timeout_lists = std::move(timeout_lists_);
     std::vector<std::pair<std::uint64_t, ShutdownHook>> hooks = std::move(shutdown_hooks_);
     callbacks_.clear();
     handlers_.clear();
@@ -962,6 +979,7 @@ void IOLoop::close() {
     callbacks.clear();
     handlers.clear();
     timers.clear();
+    timeout_lists.clear();
     hooks.clear();
     // Futures still on the list (close gave up on them) must not point here.
     while (pending_futures_ != nullptr) {

@@ -535,8 +535,11 @@ TEST(HTTPServer, KeepAliveRequestsAreServedWhileTheRingRefusesRequests) {
 
 // --- memory -----------------------------------------------------------------------------------------
 
-// The heap an idle keep-alive connection holds on the server: its IOStream,
-// the HTTP state and serving coroutine, the pending read and its timer.
+// The heap an idle keep-alive connection holds on the server: its IOStream
+// (with the pending read's callback) and its HTTP1ServerConnection (with its
+// time limit, a ListedTimeout: no timer in the loop's tables). 384 + 176
+// bytes in tcmalloc's size classes; on io_uring the receive request's slot
+// in the loop too.
 TEST(HTTPServer, AnIdleKeepAliveConnectionHoldsLittleHeap) {
     ServerThread server([] {
         return std::make_unique<HTTPServer>([](RequestPtr request) { answer(request, "Hello, world"); });
@@ -571,8 +574,12 @@ TEST(HTTPServer, AnIdleKeepAliveConnectionHoldsLittleHeap) {
     double blocks_per_connection = static_cast<double>(server.call(blocks) - blocks_before) / kConnections;
     std::printf("[ measure  ] idle keep-alive connection: %.0f heap bytes in %.1f blocks\n", per_connection,
                 blocks_per_connection);
-    // The budget is 1 KB of server memory per idle connection.
-    EXPECT_LE(per_connection, 1024);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    EXPECT_LE(per_connection, 1024);  // the sanitizer's malloc has block sizes of its own
+#else
+    bool by_completion = server.call([] { return IOLoop::current().io_by_completion(); });
+    EXPECT_LE(per_connection, by_completion ? 600 : 570);
+#endif
 }
 
 }  // namespace

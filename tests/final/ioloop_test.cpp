@@ -11,6 +11,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -712,6 +714,156 @@ TEST(IOLoopTimeouts, TimeIsMonotonic) {
     auto first = IOLoop::time();
     auto second = IOLoop::time();
     EXPECT_LE(first, second);
+}
+
+// --- listed timeouts (detail::ListedTimeout) ----------------------------------------------
+
+// A ListedTimeout that notes when it ran, as an HTTP connection's time
+// limit does; `then` runs after.
+struct Countdown : detail::ListedTimeout {
+    std::vector<std::string>* log = nullptr;
+    std::string name;
+    std::function<void()> then;
+    Countdown(std::vector<std::string>& log_, std::string name_) : log(&log_), name(std::move(name_)) {}
+    void on_timeout() override {
+        EXPECT_FALSE(timeout_pending());
+        log->push_back(name);
+        if (then) then();
+    }
+};
+
+// The coarse clock may read a tick (4 ms at most) behind: no earlier than that.
+constexpr double kCoarseSlack = 0.005;
+
+TEST(IOLoopListedTimeouts, RunAfterTheirLengthInTheOrderStarted) {
+    IOLoop loop;
+    std::vector<std::string> log;
+    Countdown a(log, "a"), b(log, "b"), c(log, "c"), short_one(log, "short");
+    auto start = Clock::now();
+    a.start_timeout(loop, 30ms);
+    b.start_timeout(loop, 30ms);
+    c.start_timeout(loop, 30ms);
+    short_one.start_timeout(loop, 10ms);  // another length: another list
+    EXPECT_TRUE(a.timeout_pending());
+    double short_ran_at = 0;
+    short_one.then = [&] { short_ran_at = seconds_since(start); };
+    c.then = [&] { loop.stop(); };
+    loop.call_later(2s, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_EQ(log, (std::vector<std::string>{"short", "a", "b", "c"}));
+    EXPECT_GE(short_ran_at, 0.010 - kCoarseSlack);
+    EXPECT_GE(seconds_since(start), 0.030 - kCoarseSlack);
+    EXPECT_FALSE(a.timeout_pending());
+}
+
+TEST(IOLoopListedTimeouts, CancelledAndDestroyedOnesDoNotRun) {
+    IOLoop loop;
+    std::vector<std::string> log;
+    Countdown a(log, "a"), b(log, "b");
+    auto c = std::make_unique<Countdown>(log, "c");
+    a.start_timeout(loop, 10ms);
+    b.start_timeout(loop, 10ms);
+    c->start_timeout(loop, 10ms);
+    b.cancel_timeout();
+    b.cancel_timeout();  // twice: no effect
+    EXPECT_FALSE(b.timeout_pending());
+    c.reset();  // leaves the list as it goes
+    loop.call_later(40ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_EQ(log, (std::vector<std::string>{"a"}));
+}
+
+// Starting again moves the deadline to now + length, the way a connection
+// does on every request: the first deadline passes unheard.
+TEST(IOLoopListedTimeouts, StartingAgainMovesTheDeadline) {
+    IOLoop loop;
+    std::vector<std::string> log;
+    Countdown a(log, "a");
+    auto start = Clock::now();
+    a.start_timeout(loop, 40ms);
+    loop.call_later(25ms, [&] { a.start_timeout(loop, 40ms); });
+    double ran_at = 0;
+    a.then = [&] {
+        ran_at = seconds_since(start);
+        loop.stop();
+    };
+    loop.call_later(2s, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_EQ(log, (std::vector<std::string>{"a"}));
+    EXPECT_GE(ran_at, 0.065 - kCoarseSlack);
+}
+
+// on_timeout may start its own timeout again (a periodic check) and cancel
+// one due in the same firing, which then does not run.
+TEST(IOLoopListedTimeouts, OnTimeoutMayStartItselfAgainAndCancelOthers) {
+    IOLoop loop;
+    std::vector<std::string> log;
+    Countdown a(log, "a"), b(log, "b");
+    a.start_timeout(loop, 5ms);
+    b.start_timeout(loop, 5ms);
+    int runs = 0;
+    a.then = [&] {
+        b.cancel_timeout();
+        if (++runs < 3) a.start_timeout(loop, 5ms);
+    };
+    loop.call_later(100ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_EQ(log, (std::vector<std::string>{"a", "a", "a"}));
+}
+
+// Many of one length, most cancelled, as idle connections come and go:
+// the rest run in the order they were started, none early.
+TEST(IOLoopListedTimeouts, ManyOfOneLengthRunInOrder) {
+    IOLoop loop;
+    std::vector<std::string> log;
+    std::vector<std::unique_ptr<Countdown>> countdowns;
+    auto start = Clock::now();
+    for (int i = 0; i < 1000; ++i) {
+        countdowns.push_back(std::make_unique<Countdown>(log, std::to_string(i)));
+        countdowns.back()->start_timeout(loop, 20ms);
+    }
+    for (int i = 0; i < 1000; ++i) {
+        if (i % 4 != 0) countdowns[static_cast<std::size_t>(i)]->cancel_timeout();
+    }
+    double first_at = 0;
+    countdowns[0]->then = [&] { first_at = seconds_since(start); };
+    loop.call_later(60ms, [&] { loop.stop(); });
+    loop.start();
+    ASSERT_EQ(log.size(), 250u);
+    for (std::size_t i = 0; i < log.size(); ++i) EXPECT_EQ(log[i], std::to_string(i * 4));
+    EXPECT_GE(first_at, 0.020 - kCoarseSlack);
+}
+
+// A list that empties is dropped when its timer fires; the next start makes
+// a new one.
+TEST(IOLoopListedTimeouts, AListThatEmptiedWorksAgain) {
+    IOLoop loop;
+    std::vector<std::string> log;
+    Countdown a(log, "a");
+    a.start_timeout(loop, 5ms);
+    a.cancel_timeout();
+    loop.call_later(20ms, [&] { a.start_timeout(loop, 5ms); });  // the empty list has fired
+    loop.call_later(60ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_EQ(log, (std::vector<std::string>{"a"}));
+}
+
+// As with call_later, a loop closed first drops them unheard, and one
+// started on a closed loop never runs; the owners outlive the loop safely.
+TEST(IOLoopListedTimeouts, ALoopClosedFirstDropsThemUnheard) {
+    std::vector<std::string> log;
+    Countdown a(log, "a"), b(log, "b");
+    {
+        IOLoop loop;
+        a.start_timeout(loop, 1ms);
+        b.start_timeout(loop, 1h);
+        loop.close();
+        EXPECT_FALSE(a.timeout_pending());
+        EXPECT_FALSE(b.timeout_pending());
+        a.start_timeout(loop, 1ms);
+        EXPECT_FALSE(a.timeout_pending());
+    }
+    EXPECT_TRUE(log.empty());
 }
 
 // --- run_sync ------------------------------------------------------------------------

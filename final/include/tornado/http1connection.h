@@ -282,7 +282,10 @@ private:
 };
 
 // One HTTP/1.x connection on the server (Tornado's HTTP1ServerConnection).
-class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerConnection> {
+// Its time limits are a ListedTimeout (ioloop.h): an idle connection's
+// header_timeout costs the loop no timer of its own.
+class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerConnection>,
+                              private detail::ListedTimeout {
 public:
     // The stream is served from start_serving() on. `params` may be shared
     // by many connections (nullptr: the defaults).
@@ -318,8 +321,8 @@ private:
     // The request in progress calls the methods of the part marked "for
     // HTTP1Connection" below, and nothing else of this class's private part.
     friend class HTTP1Connection;
-    // HTTPServer keeps its list bookkeeping here (server_, server_slot_) and
-    // calls server_gone(); nothing else.
+    // HTTPServer keeps its list bookkeeping here (server_slot_) and calls
+    // server_gone(); nothing else.
     friend class HTTPServer;
 
     // What the connection waits for, which says which time limit runs.
@@ -354,8 +357,8 @@ private:
     std::shared_ptr<IOStream> detach_stream();
     // The request coroutine is over: read the next request, or end.
     void request_done(const HTTP1Connection& request, bool keep_alive);
-    // Time limits: one loop timeout per connection, moved lazily (a new
-    // deadline later than the armed one just waits for it to fire).
+    // Time limits: the connection's ListedTimeout, in the loop's list for
+    // the limit's length.
     void wait_for(Waiting what, std::optional<IOLoop::Clock::duration> limit);
     // Half-closes once `flushed` resolves, then reads and drops what the
     // client still sends (for a moment) before closing: an error answer is
@@ -368,29 +371,23 @@ private:
     // it was detached.
     void server_gone() noexcept;
 
-    void arm_timer(IOLoop::Clock::time_point when);
-    void on_timer();
-    void disarm_timer() noexcept;
+    // A time limit ran out (ListedTimeout).
+    void on_timeout() override;
 
     std::shared_ptr<IOStream> stream_;
     std::shared_ptr<const HTTP1ConnectionParameters> params_;
     HTTPRequestContext context_;
-    IOLoop* loop_;
     HTTP1Connection* current_ = nullptr;  // the request in progress (owned by whoever runs it)
     HTTPServerConnectionDelegate* delegate_ = nullptr;
     Future<void> closed_future_{nullptr};  // made by close() while the loop runs
 
-    IOLoop::Clock::time_point deadline_ = IOLoop::Clock::time_point::max();
-    IOLoop::Clock::time_point timer_at_{};
-    IOLoop::Timeout timer_;
+    // Its index in its HTTPServer's list of connections (kNotListed: none).
+    static constexpr std::uint32_t kNotListed = UINT32_MAX;
+    std::uint32_t server_slot_ = kNotListed;
     Waiting waiting_ = Waiting::nothing;
     StreamFate fate_ = StreamFate::ours;
-    bool timer_armed_ = false;
     bool serving_ = false;
     bool close_when_idle_ = false;
-
-    HTTPServer* server_ = nullptr;  // the server that lists it (if any)
-    std::size_t server_slot_ = 0;   // its index in that list
 };
 
 }  // namespace tornado

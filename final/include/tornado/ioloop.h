@@ -25,7 +25,9 @@
 //     reused in the same turn is recognised and dropped;
 //   * timeouts are a binary heap over a slot table: call_later and
 //     remove_timeout are O(log n) and O(1), and cancelled entries are swept
-//     out when they would be most of the heap;
+//     out when they would be most of the heap; timeouts that many objects
+//     share the length of (idle connections) skip the heap: one sorted list
+//     per length, its entries inside their owners (detail::ListedTimeout);
 //   * run_sync, PeriodicCallback, run_in_executor, as Tornado has them;
 //   * set_blocking_log_threshold: a warning names any callback, timeout or
 //     handler that held the loop longer than the threshold;
@@ -103,6 +105,8 @@ struct QueuedCallback {
 // Resumes a coroutine at the loop's next turn (for gen's `moment`).
 void schedule_resume(IOLoop& loop, std::coroutine_handle<> coroutine);
 
+class ListedTimeout;     // a timeout of a length many share (below)
+class TimeoutList;       // the loop's list of the ListedTimeouts of one length (timeout_list.h)
 class RemoteQueue;       // the part of the loop other threads talk to (ioloop.cpp)
 struct RequestRefusals;  // defined by tests: makes the loop refuse requests (ring full)
 struct SignalState;      // the signals this loop handles (ioloop.cpp)
@@ -378,6 +382,8 @@ private:
     friend class PeriodicCallback;
     friend void detail::schedule_resume(IOLoop& loop, std::coroutine_handle<> coroutine);
     friend struct detail::RequestRefusals;
+    friend class detail::ListedTimeout;
+    friend class detail::TimeoutList;
 
     struct HandlerSlot {
         Handler handler;
@@ -434,6 +440,11 @@ private:
                          int fd);
 
     HandlerSlot* handler_slot(int fd) noexcept;
+    // The list of the ListedTimeouts of `length`, made on first use;
+    // nullptr once the loop is closed. A list that empties is dropped when
+    // its timer next fires (drop_timeout_list).
+    detail::TimeoutList* timeout_list(Clock::duration length);
+    void drop_timeout_list(const detail::TimeoutList* list) noexcept;
     void compact_timer_heap();
     void free_timer_slot(std::uint32_t slot) noexcept;
 
@@ -465,6 +476,9 @@ private:
     std::vector<DueTimer> due_;
     std::uint64_t next_timer_sequence_ = 0;
     std::size_t cancelled_timers_ = 0;
+    // One per length in use: a handful (a server's header_timeout and
+    // body_timeout), so a vector searched from the front.
+    std::vector<std::unique_ptr<detail::TimeoutList>> timeout_lists_;
 
     // The requests the kernel has not answered yet, by number (submit_send,
     // submit_recv). The poller's token for one is (generation << 32) |
@@ -499,6 +513,49 @@ private:
     IOLoop* thread_next_ = nullptr;
     IOLoop** thread_list_ = nullptr;
 };
+
+namespace detail {
+
+// A timeout for the many objects that wait the same length of time: every
+// keep-alive connection waits header_timeout for its next request. The
+// loop's timer heap would hold an entry and a slot per connection (about
+// 72 bytes) and reorder itself on every move. Here the loop keeps one list
+// per length instead: a new deadline is now + length, never earlier than
+// the ones already listed, so it goes at the list's end, the list stays
+// sorted, and only its first entry needs a timer. Starting, moving and
+// cancelling are a few pointer writes, and the entry lives inside its
+// owner, which derives from this class and says in on_timeout() what
+// happens (libev's manual calls the trick a linked list of timers).
+class ListedTimeout {
+public:
+    ListedTimeout() = default;
+    ListedTimeout(const ListedTimeout&) = delete;
+    ListedTimeout& operator=(const ListedTimeout&) = delete;
+
+    // on_timeout() runs `length` from now (on the coarse clock: a few ms
+    // early at most) unless cancel_timeout() comes first. Replaces a
+    // pending one. No effect on a closed loop.
+    void start_timeout(IOLoop& loop, IOLoop::Clock::duration length);
+    void cancel_timeout() noexcept;
+    bool timeout_pending() const noexcept { return next_ != nullptr; }
+
+protected:
+    ~ListedTimeout() { cancel_timeout(); }
+    // Runs on the loop once the deadline has passed; the timeout is no
+    // longer pending by then. A loop closed first drops it unheard, as it
+    // drops its other timeouts.
+    virtual void on_timeout() = 0;
+
+private:
+    friend class TimeoutList;
+    // The list is a ring through an entry of its own, so an entry leaves it
+    // without knowing which list it is on.
+    ListedTimeout* prev_ = nullptr;
+    ListedTimeout* next_ = nullptr;
+    IOLoop::Clock::time_point deadline_{};
+};
+
+}  // namespace detail
 
 // Calls a function every `period` (Tornado's PeriodicCallback). The period
 // runs from the start of one call to the start of the next. A call that

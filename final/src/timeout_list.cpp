@@ -1,0 +1,94 @@
+// The loop's lists of timeouts of one length (see ioloop.h, ListedTimeout).
+#include "timeout_list.h"
+
+#include <time.h>
+
+namespace tornado::detail {
+
+namespace {
+
+// The loop's clock read the cheap way (CLOCK_MONOTONIC_COARSE: the same
+// clock as steady_clock, at the kernel tick's resolution of a few ms): a
+// connection moves its deadline on every request, and needs no better.
+IOLoop::Clock::time_point coarse_now() noexcept {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return IOLoop::Clock::time_point(std::chrono::duration_cast<IOLoop::Clock::duration>(
+        std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec)));
+}
+
+}  // namespace
+
+void ListedTimeout::start_timeout(IOLoop& loop, IOLoop::Clock::duration length) {
+    cancel_timeout();
+    if (TimeoutList* list = loop.timeout_list(length)) list->add(*this);
+}
+
+void ListedTimeout::cancel_timeout() noexcept {
+    if (next_ == nullptr) return;
+    prev_->next_ = next_;
+    next_->prev_ = prev_;
+    prev_ = next_ = nullptr;
+}
+
+TimeoutList::TimeoutList(IOLoop& loop, IOLoop::Clock::duration length)
+    : loop_(loop), length_(length) {
+    head_.prev_ = head_.next_ = &head_;
+}
+
+TimeoutList::~TimeoutList() {
+    ListedTimeout* entry = head_.next_;
+    while (entry != &head_) {
+        ListedTimeout* next = entry->next_;
+        entry->prev_ = entry->next_ = nullptr;
+        entry = next;
+    }
+    head_.prev_ = head_.next_ = nullptr;
+    if (armed_) loop_.remove_timeout(timer_);
+}
+
+// Equal lengths on a clock that never goes back: the new deadline is the
+// latest, so the walk back from the end stops at once. It is there so that
+// the order holds whatever the clock does.
+void TimeoutList::add(ListedTimeout& entry) {
+    entry.deadline_ = coarse_now() + length_;
+    ListedTimeout* before = head_.prev_;
+    while (before != &head_ && before->deadline_ > entry.deadline_) before = before->prev_;
+    entry.prev_ = before;
+    entry.next_ = before->next_;
+    before->next_->prev_ = &entry;
+    before->next_ = &entry;
+    arm(head_.next_->deadline_);
+}
+
+// Sets the loop's timer for `when`, unless it is set for then or earlier.
+void TimeoutList::arm(IOLoop::Clock::time_point when) {
+    if (armed_) {
+        if (timer_at_ <= when) return;
+        loop_.remove_timeout(timer_);
+    }
+    timer_ = loop_.call_at(when, [this] { fire(); });
+    timer_at_ = when;
+    armed_ = true;
+}
+
+// The timer fired: each entry now due leaves the list, then hears
+// on_timeout (which may list it again, or cancel others). The timer is set
+// again for the first deadline left. A list left empty is dropped by the
+// loop, which destroys it: the last thing done here.
+void TimeoutList::fire() {
+    armed_ = false;
+    IOLoop::Clock::time_point now = IOLoop::time();
+    while (!empty() && head_.next_->deadline_ <= now) {
+        ListedTimeout* due = head_.next_;
+        due->cancel_timeout();
+        due->on_timeout();
+    }
+    if (!empty()) {
+        arm(head_.next_->deadline_);
+        return;
+    }
+    loop_.drop_timeout_list(this);
+}
+
+}  // namespace tornado::detail
