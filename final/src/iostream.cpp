@@ -153,9 +153,12 @@ void StreamBuffer::release() noexcept {
 
 // --- making a stream ------------------------------------------------------------------------
 
-struct IOStream::RegexRead {
-    std::string source;
-    std::regex pattern;
+struct IOStream::RareRead {
+    std::string source;                   // regex: the pattern as given
+    std::regex pattern;                   // regex
+    std::span<char> buffer;               // into: the caller's buffer,
+    std::size_t filled = 0;               //   how much of it is filled,
+    Future<std::size_t> future{nullptr};  //   and who waits for it
 };
 
 struct IOStream::Connecting {
@@ -222,6 +225,11 @@ IOStream::IOStream(Key, FileDescriptor socket, IOStreamOptions options)
 
 IOStream::~IOStream() = default;
 
+IOStream::Extras& IOStream::extras() {
+    if (!extras_) extras_ = std::make_unique<Extras>();
+    return *extras_;
+}
+
 IOLoop& IOStream::io_loop() const {
     if (loop_ == nullptr) throw std::logic_error("IOStream: its IOLoop has closed");
     return *loop_;
@@ -236,41 +244,42 @@ Future<std::string> IOStream::read_until(std::string_view delimiter,
     if (delimiter.empty()) throw std::invalid_argument("read_until: empty delimiter");
     begin_read(ReadMode::until);
     read_.delimiter.assign(delimiter);
-    read_.max_bytes = max_bytes.value_or(SIZE_MAX);
+    read_.limit = max_bytes.value_or(SIZE_MAX);
     return launch_read();
 }
 
 Future<std::string> IOStream::read_until_regex(std::string_view pattern,
                                                std::optional<std::size_t> max_bytes) {
-    auto regex = std::make_unique<RegexRead>(RegexRead{std::string(pattern), std::regex()});
+    auto regex = std::make_unique<RareRead>();
+    regex->source = pattern;
     regex->pattern = std::regex(regex->source);  // throws std::regex_error before any state changes
     begin_read(ReadMode::regex);
-    read_.regex = std::move(regex);
-    read_.max_bytes = max_bytes.value_or(SIZE_MAX);
+    read_.rare = std::move(regex);
+    read_.limit = max_bytes.value_or(SIZE_MAX);
     return launch_read();
 }
 
 Future<std::string> IOStream::read_until_empty_line(std::optional<std::size_t> max_bytes) {
     begin_read(ReadMode::empty_line);
-    read_.max_bytes = max_bytes.value_or(SIZE_MAX);
+    read_.limit = max_bytes.value_or(SIZE_MAX);
     return launch_read();
 }
 
 Future<std::string> IOStream::read_bytes(std::size_t n, bool partial) {
     begin_read(ReadMode::bytes);
-    read_.bytes = n;
+    read_.limit = n;
     read_.partial = partial;
     return launch_read();
 }
 
-// Not through launch_read: its Future is a Future<size_t>, kept in IntoRead.
+// Not through launch_read: its Future is a Future<size_t>, kept in RareRead.
 Future<std::size_t> IOStream::read_into(std::span<char> buffer, bool partial) {
     begin_read(ReadMode::into);
-    read_.into = std::make_unique<IntoRead>();
-    read_.into->buffer = buffer;
+    read_.rare = std::make_unique<RareRead>();
+    read_.rare->buffer = buffer;
     read_.partial = partial;
     Future<std::size_t> future;
-    read_.into->future = future;
+    read_.rare->future = future;
     run_new_read();
     return future;
 }
@@ -296,7 +305,7 @@ std::optional<std::string> IOStream::read_until_empty_line(std::size_t max_bytes
                                                            ReadCallback done) {
     bool was_closed = closed_;
     begin_read(ReadMode::empty_line);
-    read_.max_bytes = max_bytes;
+    read_.limit = max_bytes;
     read_.callback = std::move(done);
     std::optional<std::size_t> end;
     try {
@@ -312,7 +321,7 @@ std::optional<std::string> IOStream::read_until_empty_line(std::size_t max_bytes
     }
     if (was_closed) {
         reset_read();
-        throw StreamClosedError(error_);
+        throw StreamClosedError(error());
     }
     read_from_socket();
     return std::nullopt;
@@ -340,7 +349,7 @@ void IOStream::run_new_read() {
     if (complete_from_buffer()) return;
     if (was_closed) {
         reset_read();
-        throw StreamClosedError(error_);
+        throw StreamClosedError(error());
     }
     read_from_socket();
 }
@@ -374,7 +383,7 @@ std::optional<std::size_t> IOStream::find_read_end(std::string_view data) {
         case ReadMode::regex: return find_regex(data);
         case ReadMode::bytes:
             // partial: whatever is there, up to n (Tornado's read_bytes(partial=True)).
-            if (data.size() >= read_.bytes) return read_.bytes;
+            if (data.size() >= read_.limit) return read_.limit;
             if (read_.partial && !data.empty()) return data.size();
             return std::nullopt;
         case ReadMode::none:
@@ -424,19 +433,19 @@ std::optional<std::size_t> IOStream::find_empty_line(std::string_view data) {
 std::optional<std::size_t> IOStream::find_regex(std::string_view data) {
     // A match may start anywhere and grow with more bytes: search it all.
     std::cmatch match;
-    if (std::regex_search(data.data(), data.data() + data.size(), match, read_.regex->pattern)) {
+    if (std::regex_search(data.data(), data.data() + data.size(), match, read_.rare->pattern)) {
         auto end = static_cast<std::size_t>(match.position(0) + match.length(0));
-        check_max_bytes(end, "regex", read_.regex->source);
+        check_max_bytes(end, "regex", read_.rare->source);
         return end;
     }
-    check_max_bytes(data.size(), "regex", read_.regex->source);
+    check_max_bytes(data.size(), "regex", read_.rare->source);
     return std::nullopt;
 }
 
 void IOStream::check_max_bytes(std::size_t size, const char* what, std::string_view shown) {
-    if (size <= read_.max_bytes) return;
+    if (size <= read_.limit) return;
     throw UnsatisfiableReadError(tornado::format("{} {} not found within {} bytes", what,
-                                                 detail::quoted(shown), read_.max_bytes));
+                                                 detail::quoted(shown), read_.limit));
 }
 
 // As Tornado: logged at info level (the peer's fault, not ours), and the
@@ -491,7 +500,7 @@ void IOStream::call_back_later(ReadCallback callback, std::string data, std::exc
 }
 
 bool IOStream::fill_into_from_buffer() {
-    IntoRead& into = *read_.into;
+    RareRead& into = *read_.rare;
     std::size_t n = std::min(read_buffer_.size(), into.buffer.size() - into.filled);
     if (n > 0) {
         std::memcpy(into.buffer.data() + into.filled, read_buffer_.view().data(), n);
@@ -506,21 +515,19 @@ bool IOStream::fill_into_from_buffer() {
 }
 
 void IOStream::finish_into() {
-    std::unique_ptr<IntoRead> into = std::move(read_.into);
+    std::unique_ptr<RareRead> into = std::move(read_.rare);
     reset_read();
     future_set_result_unless_cancelled(into->future, into->filled);
 }
 
-// Ready for the next read, and what the last one owned is freed. max_bytes
-// is left as it is: each read that uses it sets it.
+// Ready for the next read, and what the last one owned is freed.
 void IOStream::reset_read() noexcept {
     read_.mode = ReadMode::none;
     read_.partial = false;
-    read_.bytes = 0;
+    read_.limit = 0;
     read_.scan_from = 0;
     std::string().swap(read_.delimiter);  // a long delimiter's memory too
-    read_.regex.reset();
-    read_.into.reset();
+    read_.rare.reset();
     read_.future = Future<std::string>(nullptr);
     read_.callback = nullptr;
 }
@@ -544,7 +551,7 @@ void IOStream::read_from_socket() {
         }
         if (read_.mode == ReadMode::into) {
             // Straight into the caller's buffer: no scratch, no copy.
-            IntoRead& into = *read_.into;
+            RareRead& into = *read_.rare;
             std::size_t n =
                 receive(into.buffer.data() + into.filled, into.buffer.size() - into.filled);
             // 0: nothing now (read_ready_ cleared), or the stream closed.
@@ -567,7 +574,7 @@ void IOStream::read_from_socket() {
 // one is out. The loop's ring may (rarely) be full: then try recv() again
 // next turn.
 void IOStream::request_recv(bool bytes_waiting) {
-    if (!by_completion_ || closed_ || !reading() || read_ready_ || connect_ ||
+    if (!by_completion_ || closed_ || !reading() || read_ready_ || connecting() ||
         read_.recv != IOLoop::kNoRequest) {
         return;
     }
@@ -619,7 +626,7 @@ void IOStream::take_received(std::string_view bytes) {
         take_chunk(bytes);
         return;
     }
-    IntoRead& into = *read_.into;
+    RareRead& into = *read_.rare;
     std::size_t n = std::min(bytes.size(), into.buffer.size() - into.filled);
     std::memcpy(into.buffer.data() + into.filled, bytes.data(), n);
     into.filled += n;
@@ -733,7 +740,7 @@ Future<void> IOStream::write(std::string&& data) { return write_now(data, &data)
 // counters, so the buffer stays one run of bytes however many writes. Its
 // end is every byte taken so far plus every byte still held, its own last.
 Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
-    if (closed_) throw StreamClosedError(error_);
+    if (closed_) throw StreamClosedError(error());
     if (options_.max_write_buffer_size != 0 &&
         write_buffer_size() + data.size() > options_.max_write_buffer_size) {
         throw StreamBufferFullError("Reached maximum write buffer size");
@@ -742,12 +749,12 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
     std::size_t sent = 0;
     // Nothing queued before it and room in the kernel: straight from the
     // caller's bytes, and most writes end here, in one send().
-    if (write_buffer_.empty() && write_ready_ && !connect_) {
+    if (write_buffer_.empty() && write_ready_ && !connecting()) {
         sent = send_now(data);
         bytes_written_ += sent;
         if (closed_) {
             Future<void> failed;
-            fail_future(failed, error_);
+            fail_future(failed, error());
             return failed;
         }
         if (sent == data.size()) return detail::done_future();
@@ -783,7 +790,7 @@ Future<void> IOStream::write_by_completion(std::string_view data, std::string* o
     }
     Future<void> future;
     write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
-    if (!send_out && !connect_) submit_send();
+    if (!send_out && !connecting()) submit_send();
     return future;
 }
 
@@ -886,11 +893,11 @@ void IOStream::resolve_write_futures() {
 // --- connecting ------------------------------------------------------------------------------
 
 Future<std::shared_ptr<IOStream>> IOStream::connect(const SocketAddress& address) {
-    if (closed_) throw StreamClosedError(error_);
-    if (connect_) throw std::logic_error("IOStream::connect: already connecting");
-    connect_ =
+    if (closed_) throw StreamClosedError(error());
+    if (connecting()) throw std::logic_error("IOStream::connect: already connecting");
+    extras().connecting =
         std::make_unique<Connecting>(Connecting{Future<std::shared_ptr<IOStream>>(), address});
-    Future<std::shared_ptr<IOStream>> future = connect_->future;
+    Future<std::shared_ptr<IOStream>> future = extras_->connecting->future;
     // Until handle_connect, write() queues its bytes; a read just waits,
     // since no READ edge can come before the connection is up.
     write_ready_ = false;
@@ -917,11 +924,12 @@ void IOStream::handle_connect(std::uint32_t events) {
     if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
     if (error == 0 && (events & (EPOLLERR | EPOLLHUP)) != 0) error = ECONNREFUSED;
     if (error != 0) {
-        close(std::make_exception_ptr(std::system_error(
-            error, std::generic_category(), "connect to " + connect_->address.to_string())));
+        close(std::make_exception_ptr(
+            std::system_error(error, std::generic_category(),
+                              "connect to " + extras_->connecting->address.to_string())));
         return;
     }
-    std::unique_ptr<Connecting> connecting = std::move(connect_);
+    std::unique_ptr<Connecting> connecting = std::move(extras_->connecting);
     write_ready_ = true;
     future_set_result_unless_cancelled(connecting->future, shared_from_this());
     flush_write_buffer();  // what was written while connecting
@@ -937,8 +945,8 @@ void IOStream::handle_connect(std::uint32_t events) {
 Future<std::shared_ptr<SSLIOStream>> IOStream::start_tls(bool server_side,
                                                          const SSLOptions& options,
                                                          std::string server_hostname) {
-    if (closed_) throw StreamClosedError(error_);
-    if (reading() || writing() || connect_ || !read_buffer_.empty()) {
+    if (closed_) throw StreamClosedError(error());
+    if (reading() || writing() || connecting() || !read_buffer_.empty()) {
         throw std::logic_error(
             "IOStream::start_tls: the stream is busy (a read or write pending, unread bytes, "
             "or a connect under way)");
@@ -970,7 +978,7 @@ void IOStream::handle_events(std::uint32_t events) {
     if (events & (EPOLLOUT | kTrouble)) write_ready_ = true;
     // While connecting only the outcome matters; what the flags learnt
     // meanwhile is kept for later.
-    if (connect_) {
+    if (connecting()) {
         if ((events & (EPOLLOUT | kTrouble)) == 0) return;
         handle_connect(events);
         if (closed_) return;
@@ -1023,7 +1031,7 @@ void IOStream::set_nodelay(bool value) {
 void IOStream::close(std::exception_ptr error) {
     if (closed_) return;
     closed_ = true;
-    if (error) error_ = std::move(error);
+    if (error) extras().error = std::move(error);
     // Unregistering drops the loop's reference, perhaps the last: hold one
     // until this function returns.
     std::shared_ptr<IOStream> self = shared_from_this();
@@ -1054,24 +1062,25 @@ void IOStream::close(std::exception_ptr error) {
     // be reading them.)
     if (send_ == IOLoop::kNoRequest) write_buffer_.release();
     queued_.reset();
-    peer_fin_callback_.reset();  // the close callback says it all now
+    if (extras_) extras_->peer_fin_callback = nullptr;  // the close callback says it all now
     schedule_close_callback();
 }
 
 // Each Future is moved out of the stream before it fails, so the stream is
 // already consistent (no read pending) when its waiters run.
 void IOStream::fail_pending() {
+    std::exception_ptr cause = error();
     if (reading()) {
-        std::unique_ptr<IntoRead> into = std::move(read_.into);
-        fail_read(error_, true);
-        if (into) fail_future(into->future, error_);
+        std::unique_ptr<RareRead> into = std::move(read_.rare);  // read_into's Future, if any
+        fail_read(cause, true);
+        if (into) fail_future(into->future, cause);
     }
     std::vector<WriteWaiter> writes = std::move(write_futures_);
     write_futures_.clear();
-    for (WriteWaiter& waiter : writes) fail_future(waiter.future, error_);
-    if (connect_) {
-        std::unique_ptr<Connecting> connecting = std::move(connect_);
-        fail_future(connecting->future, error_);
+    for (WriteWaiter& waiter : writes) fail_future(waiter.future, cause);
+    if (connecting()) {
+        std::unique_ptr<Connecting> connecting = std::move(extras_->connecting);
+        fail_future(connecting->future, cause);
     }
 }
 
@@ -1081,20 +1090,20 @@ void IOStream::set_close_callback(CloseCallback callback) {
 }
 
 void IOStream::set_peer_fin_callback(CloseCallback callback) {
-    if (!callback) {
-        peer_fin_callback_.reset();
-        return;
-    }
-    peer_fin_callback_ = std::make_unique<CloseCallback>(std::move(callback));
+    if (!callback && !extras_) return;
+    extras().peer_fin_callback = std::move(callback);
     report_peer_fin();
 }
 
 // eof_seen_ with no read pending: the FIN is known, and nobody will read
 // up to it. (A pending read reads on until it shows, then closes.)
 void IOStream::report_peer_fin() {
-    if (!peer_fin_callback_ || !eof_seen_ || closed_ || reading() || loop_ == nullptr) return;
-    loop_->add_callback([callback = std::move(*peer_fin_callback_)]() mutable { callback(); });
-    peer_fin_callback_.reset();
+    if (!extras_ || !extras_->peer_fin_callback || !eof_seen_ || closed_ || reading() ||
+        loop_ == nullptr)
+        return;
+    loop_->add_callback(
+        [callback = std::move(extras_->peer_fin_callback)]() mutable { callback(); });
+    extras_->peer_fin_callback = nullptr;
 }
 
 void IOStream::schedule_close_callback() {
@@ -1119,9 +1128,11 @@ void IOStream::forget_loop() noexcept {
     fd_.reset();
     reset_read();
     write_futures_.clear();
-    connect_.reset();
+    if (extras_) {
+        extras_->connecting.reset();
+        extras_->peer_fin_callback = nullptr;
+    }
     close_callback_ = nullptr;
-    peer_fin_callback_.reset();
     write_buffer_.release();
     // The loop has cancelled its requests and waited for their reports first.
     send_ = IOLoop::kNoRequest;

@@ -385,12 +385,14 @@ private:
     friend class detail::ListedTimeout;
     friend class detail::TimeoutList;
 
+    // One per descriptor number, so every connection has one: the flag
+    // shares the generation's word (48 bytes, not 56).
     struct HandlerSlot {
         Handler handler;
         SourceLocation where;
         std::uint32_t events = 0;
-        std::uint32_t generation = 0;
-        bool active = false;
+        std::uint32_t generation : 31 = 0;  // wraps at 2^31
+        std::uint32_t active : 1 = 0;
     };
     struct TimerSlot {
         Callback callback;

@@ -297,7 +297,7 @@ public:
     void close(std::exception_ptr error = nullptr);
     bool closed() const noexcept { return closed_; }
     // What closed the stream (nullptr while open, or after an orderly close).
-    std::exception_ptr error() const noexcept { return error_; }
+    std::exception_ptr error() const noexcept { return extras_ ? extras_->error : nullptr; }
 
     // --- state and options -------------------------------------------------------
 
@@ -337,7 +337,7 @@ protected:
     static void make_non_blocking(const FileDescriptor& socket);
     void watch();
 
-    bool connecting() const noexcept { return connect_ != nullptr; }
+    bool connecting() const noexcept { return extras_ && extras_->connecting; }
     void io_error(int error, const char* call);
 
     bool closed_ = false;
@@ -349,14 +349,9 @@ protected:
 private:
     enum class ReadMode : std::uint8_t { none, until, empty_line, regex, bytes, into, until_close };
 
-    // The rarely used parts of a pending read, kept out of line to keep the
-    // stream small.
-    struct RegexRead;
-    struct IntoRead {
-        std::span<char> buffer;
-        std::size_t filled = 0;
-        Future<std::size_t> future{nullptr};
-    };
+    // The parts of a read_until_regex or read_into, out of line: few
+    // streams make one, and every stream would carry them.
+    struct RareRead;
 
     struct PendingRead {
         ReadMode mode = ReadMode::none;
@@ -366,12 +361,12 @@ private:
         // read ends only with its report or a close (which cancels it), so
         // reset_read leaves it alone.
         std::uint32_t recv = IOLoop::kNoRequest;
-        std::size_t bytes = 0;             // bytes: how many
-        std::size_t max_bytes = 0;         // until, empty_line, regex: the limit (SIZE_MAX: none)
-        std::size_t scan_from = 0;         // until, empty_line: where the next search starts
-        std::string delimiter;             // until
-        std::unique_ptr<RegexRead> regex;  // regex
-        std::unique_ptr<IntoRead> into;    // into
+        // bytes: how many; until, empty_line, regex: the most before the
+        // end must have come (max_bytes; SIZE_MAX: no limit).
+        std::size_t limit = 0;
+        std::size_t scan_from = 0;       // until, empty_line: where the next search starts
+        std::string delimiter;           // until
+        std::unique_ptr<RareRead> rare;  // regex, into
         // Who hears of the end: the Future, or for the callback form of
         // read_until_empty_line, the callback.
         Future<std::string> future{nullptr};
@@ -449,11 +444,18 @@ private:
     };
     std::vector<WriteWaiter> write_futures_;
 
-    struct Connecting;  // a connect() under way (clients only)
-    std::unique_ptr<Connecting> connect_;
     CloseCallback close_callback_;
-    std::unique_ptr<CloseCallback> peer_fin_callback_;  // out of line: rarely set
-    std::exception_ptr error_;
+
+    // What few streams need, out of line so that every stream is smaller:
+    // made when first needed (extras()), kept until the stream goes.
+    struct Connecting;  // a connect() under way (clients only)
+    struct Extras {
+        std::unique_ptr<Connecting> connecting;
+        CloseCallback peer_fin_callback;
+        std::exception_ptr error;  // what closed the stream
+    };
+    Extras& extras();
+    std::unique_ptr<Extras> extras_;
 };
 
 // Tornado's SSLIOStream: an IOStream whose bytes go through TLS (OpenSSL).
