@@ -19,9 +19,14 @@ IOLoop::Clock::time_point coarse_now() noexcept {
 
 }  // namespace
 
+// A busy connection starts its timeout again on every request, often
+// within one tick of the coarse clock: then the deadline is the same, and
+// so is the entry's place in its list.
 void ListedTimeout::start_timeout(IOLoop& loop, IOLoop::Clock::duration length) {
+    IOLoop::Clock::time_point deadline = coarse_now() + length;
+    if (timeout_pending() && deadline_ == deadline) return;
     cancel_timeout();
-    if (TimeoutList* list = loop.timeout_list(length)) list->add(*this);
+    if (TimeoutList* list = loop.timeout_list(length)) list->add(*this, deadline);
 }
 
 void ListedTimeout::cancel_timeout() noexcept {
@@ -50,8 +55,8 @@ TimeoutList::~TimeoutList() {
 // Equal lengths on a clock that never goes back: the new deadline is the
 // latest, so the walk back from the end stops at once. It is there so that
 // the order holds whatever the clock does.
-void TimeoutList::add(ListedTimeout& entry) {
-    entry.deadline_ = coarse_now() + length_;
+void TimeoutList::add(ListedTimeout& entry, IOLoop::Clock::time_point deadline) {
+    entry.deadline_ = deadline;
     ListedTimeout* before = head_.prev_;
     while (before != &head_ && before->deadline_ > entry.deadline_) before = before->prev_;
     entry.prev_ = before;

@@ -19,8 +19,8 @@ public:
 
     IOLoop::Clock::duration length() const noexcept { return length_; }
     bool empty() const noexcept { return head_.next_ == &head_; }
-    // Lists `entry` (not on any list) for now + length.
-    void add(ListedTimeout& entry);
+    // Lists `entry` (not on any list) for `deadline`: now + length.
+    void add(ListedTimeout& entry, IOLoop::Clock::time_point deadline);
 
 private:
     // The ring's own entry, which never times out.
