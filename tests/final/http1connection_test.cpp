@@ -568,6 +568,25 @@ TEST(HTTP1Connection, ActiveConnectionsOutliveTheIdleTimeout) {
     }
 }
 
+// A request with a body waits under body_timeout, then the connection
+// waits for the next one under the idle timeout: its time limit moves from
+// one of the loop's lists to the other (ListedTimeout), and the second
+// still closes the connection on time.
+TEST(HTTP1Connection, AfterABodyTheIdleTimeoutStillCloses) {
+    ServerThread server(
+        [] { return make_test_server({.idle_connection_timeout = 200ms, .body_timeout = 10s}); });
+    RawClient client(server.port());
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab");
+    std::this_thread::sleep_for(20ms);
+    client.send("cdef");
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "abcdef");
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(client.closed_by_server(5s));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+}
+
 TEST(HTTP1Connection, ASlowBodyGets408) {
     ServerThread server([] { return make_test_server({.body_timeout = 200ms}); });
     RawClient client(server.port());
