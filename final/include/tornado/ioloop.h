@@ -130,7 +130,10 @@ public:
     static constexpr std::uint32_t EDGE = EPOLLET;
 
     using Clock = std::chrono::steady_clock;
-    using Handler = Function<void(int fd, std::uint32_t events)>;
+    // Two pointers inline (a shared_ptr, which is what IOStream's handler
+    // holds): the loop keeps one per descriptor. A handler that captures
+    // more is boxed, once, when added.
+    using Handler = Function<void(int fd, std::uint32_t events), 2 * sizeof(void*)>;
     using Callback = Function<void()>;
     // What a server does when asked to stop: stop accepting, and return a
     // Future that resolves once its in-flight work is finished.
@@ -385,8 +388,8 @@ private:
     friend class detail::ListedTimeout;
     friend class detail::TimeoutList;
 
-    // One per descriptor number, so every connection has one: the flag
-    // shares the generation's word (48 bytes, not 56).
+    // One per descriptor number, so every connection has one: a small
+    // Handler, and the flag in the generation's word (40 bytes, not 56).
     struct HandlerSlot {
         Handler handler;
         SourceLocation where;

@@ -85,16 +85,18 @@ private:
     int fd_ = -1;
 };
 
-template <typename Signature>
+template <typename Signature, std::size_t InlineSize = 3 * sizeof(void*)>
 class Function;
 
 // A move-only callable wrapper. Callables up to three pointers in size (a
 // lambda capturing `this` and a Future, a coroutine handle, ...) live inline;
 // bigger ones are boxed on the heap. A callable whose result is not void may
 // be stored in a Function<void(...)>: its result is dropped (a dropped Task
-// keeps running, see gen.h).
-template <typename R, typename... Args>
-class Function<R(Args...)> {
+// keeps running, see gen.h). InlineSize: where a Function is kept by the
+// thousand (the loop's handler per descriptor), less room inline makes each
+// one smaller.
+template <typename R, typename... Args, std::size_t InlineSize>
+class Function<R(Args...), InlineSize> {
 public:
     Function() noexcept = default;
     Function(std::nullptr_t) noexcept {}  // NOLINT: like std::function
@@ -138,7 +140,7 @@ public:
     }
 
 private:
-    static constexpr std::size_t kInlineSize = 3 * sizeof(void*);
+    static constexpr std::size_t kInlineSize = InlineSize;
 
     template <typename F>
     static constexpr bool kFitsInline =
