@@ -4,6 +4,7 @@
     python3 tests/bench/c100k.py [--bin build/bin] [--out build/bench]
                                  [--connections 100000] [--probes 200]
                                  [--servers final_hello,final_hello_io_uring,nginx]
+                                 [--processes N]
 
 Tornado is chosen for many connections that mostly wait (long polls, chat,
 WebSockets). For each server, one after the other in the same run:
@@ -13,22 +14,36 @@ WebSockets). For each server, one after the other in the same run:
    the server sets up once, such as the io_uring loop's receive buffers,
    is then in the "before" reading);
 2. open the connections, at most 200 being opened at a time, from
-   127.0.0.1 to 127.0.0.4 (one source address has only about 28,000
-   ephemeral ports): each sends GET /, reads the answer and then stays open
-   and silent. The time this takes gives the accept rate (a connection and
+   127.0.0.1, 127.0.0.2, ..., at most 10,000 from each (one source address
+   has about 28,000 ephemeral ports, and connect() slows down as they fill
+   up: at 25,000 from each of four, to under 1,000 a second): each sends
+   GET /, reads the answer and then stays open and silent. The time this takes gives the accept rate (a connection and
    its first request per connection);
 3. with all of them held, `--probes` new connections one after the other,
    each timed from connect() to the last byte of its answer;
-4. its resident memory (VmRSS) before (after the warm-up) and after, ÷ the
-   connections.
+4. its anonymous resident memory (RssAnon: the heap, not the program's
+   code) before (after the warm-up) and after, ÷ the connections.
 
 The descriptor limit is raised for us and the servers (root may raise the
-hard limit). Every step is bounded in time, and each server is stopped by
-its PID. Writes c100k.md and c100k.csv into --out. Standard library only.
+hard limit). Where it cannot be raised far enough (a container without
+CAP_SYS_RESOURCE), the server runs as several processes sharing its
+listening socket, as Tornado's `server.start(n)` does (final_hello's
+--processes, nginx's workers), and the client as as many processes, each
+under the limit; --processes N asks for that whatever the limit. Memory is
+then the sum over the server's processes; the warm-up opens eight
+connections per process, 2 ms apart, so that each worker is warmed.
+
+Every step is bounded in time, and each server process (and client
+process) is stopped by its PID. Writes c100k.md and c100k.csv into --out.
+Standard library only.
 """
 import argparse
 import csv
+import math
+import multiprocessing
 import os
+import re
+import signal
 import socket
 import statistics
 import sys
@@ -36,16 +51,21 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run_bench import (FRAMEWORK_SERVERS, IdleConnections, Pinning, fetch_hello, warm_up,  # noqa: E402
-                       markdown_table, open_descriptors, proc_status, raise_fd_limit,
+from run_bench import (FRAMEWORK_SERVERS, HELLO_REQUEST, WARM_UP_REQUESTS,  # noqa: E402
+                       IdleConnections, NginxProcess, Pinning, fetch_hello, markdown_table,
+                       open_descriptors, raise_fd_limit, response_complete,
                        fmt_count)
 
 DEFAULT_SERVERS = "final_hello,final_hello_io_uring,nginx"
-SOURCES = ["127.0.0.%d" % i for i in range(1, 5)]
+PER_SOURCE = 10000              # connections from one loopback address, at most
 OPEN_TIMEOUT = 240.0            # seconds to open them all, at most
 GOAL_BYTES_PER_CONNECTION = 0.6 * 1024
 GOAL_PROBE_MS = 5.0             # a new request answered within, at p99
-CSV_FIELDS = ["server", "wanted", "opened", "held", "open_seconds", "accepts_per_second",
+# The programs that can run as several processes sharing one socket, and how
+# they are asked to (nginx: its launcher's `workers`).
+FORKING_ARGUMENT = {"final_hello": "--processes=%d", "final_hello_io_uring": "--processes=%d"}
+CSV_FIELDS = ["server", "processes", "wanted", "opened", "held", "open_seconds",
+              "accepts_per_second",
               "rss_before_kb", "rss_after_kb", "bytes_per_connection",
               "probe_p50_ms", "probe_p99_ms", "probe_max_ms", "probe_failures", "note"]
 
@@ -63,13 +83,166 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def process_tree(pid):
+    """pid and every process descended from it (a master's workers)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                # "pid (comm) state ppid ...": the name may hold spaces, so
+                # split after its closing parenthesis.
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def tree_status(pids):
+    """The summed anonymous resident memory (RssAnon, kB) of these processes,
+    or None if one has gone. Anonymous: the heap, stacks and such. The
+    resident pages of the program's code (RssFile) are left out: a worker
+    faults them in as it first runs each path, which moves VmRSS by a few
+    megabytes from run to run, and they are shared, not per connection."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                match = re.search(r"^RssAnon:\s+(\d+)", f.read(), re.M)
+        except OSError:
+            return None
+        total += int(match.group(1)) if match else 0
+    return {"RssAnon": total}
+
+
+def warm_up_workers(port, processes):
+    """warm_up for a server of several processes: eight connections per
+    process, held together, then WARM_UP_REQUESTS requests per process over
+    them in turn. They are opened 2 ms apart: a worker woken for a new
+    connection accepts every one waiting, so connections opened in a burst
+    all go to one worker."""
+    sockets = []
+    try:
+        for _ in range(8 * processes):
+            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5.0))
+            time.sleep(0.002)
+        for turn in range(WARM_UP_REQUESTS * processes):
+            sock = sockets[turn % len(sockets)]
+            sock.sendall(HELLO_REQUEST)
+            data = b""
+            while not response_complete(data):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return "the server closed a warm-up connection"
+                data += chunk
+    except OSError as error:
+        return "warm-up failed: %s" % error
+    finally:
+        for sock in sockets:
+            sock.close()
+    return ""
+
+
+def hold_connections(port, count, sources, pipe):
+    """A client process: opens `count` idle connections, says how many, and
+    holds them until told to let go (or the parent's end of the pipe goes)."""
+    with IdleConnections(port, count, timeout=OPEN_TIMEOUT, sources=sources) as idle:
+        pipe.send(len(idle.sockets))
+        try:
+            pipe.recv()
+        except EOFError:
+            pass
+
+
+class Clients:
+    """The idle connections, held by `processes` client processes (each
+    under the descriptor limit). .opened: how many they opened; .seconds:
+    how long that took."""
+
+    def __init__(self, port, count, processes):
+        self.port, self.count, self.processes = port, count, processes
+        self.sources = ["127.0.0.%d" % i
+                        for i in range(1, max(4, math.ceil(count / PER_SOURCE)) + 1)]
+        self.workers = []
+        self.opened = 0
+        self.seconds = 0.0
+
+    def __enter__(self):
+        context = multiprocessing.get_context("fork")
+        started = time.monotonic()
+        share = [self.count // self.processes + (1 if i < self.count % self.processes else 0)
+                 for i in range(self.processes)]
+        for count in share:
+            ours, theirs = context.Pipe()
+            worker = context.Process(target=hold_connections,
+                                     args=(self.port, count, self.sources, theirs),
+                                     daemon=True)
+            worker.start()
+            theirs.close()
+            self.workers.append((worker, ours))
+        for worker, pipe in self.workers:
+            if pipe.poll(OPEN_TIMEOUT + 30):
+                try:
+                    self.opened += pipe.recv()
+                except EOFError:
+                    pass
+        self.seconds = time.monotonic() - started
+        return self
+
+    def __exit__(self, *exc):
+        for worker, pipe in self.workers:
+            try:
+                pipe.send("close")
+            except OSError:
+                pass
+        for worker, pipe in self.workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                os.kill(worker.pid, signal.SIGKILL)
+                worker.join()
+            pipe.close()
+
+
+def launch(server, options, pinning, stderr_file):
+    """The server's process, told to run as options.processes processes."""
+    extra = {"env": server.env} if server.env else {}
+    arguments = list(server.arguments(options.out))
+    if options.processes > 1:
+        if server.launcher is NginxProcess:
+            extra["workers"] = options.processes
+        else:
+            arguments.append(FORKING_ARGUMENT[server.name] % options.processes)
+    return server.launcher(server.path(options.bin), *arguments, cpu=pinning.server_cpu,
+                           stderr=stderr_file, **extra)
+
+
+def stop_tree(process, pids):
+    """Stops the server by its PID, then any of its processes still there."""
+    process.stop(grace=5.0)
+    for pid in pids[1:]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def measure(server, options, pinning):
-    row = {"server": server.name, "wanted": options.connections, "note": ""}
+    row = {"server": server.name, "processes": options.processes,
+           "wanted": options.connections, "note": ""}
+    if options.processes > 1 and server.launcher is not NginxProcess \
+            and server.name not in FORKING_ARGUMENT:
+        row.update(note="cannot run as several processes", unavailable=True)
+        return row
     stderr_path = os.path.join(options.out, "c100k-%s.server-stderr.txt" % server.name)
+    pids = []
     with open(stderr_path, "w") as stderr_file:
-        extra = {"env": server.env} if server.env else {}
-        process = server.launcher(server.path(options.bin), *server.arguments(options.out),
-                                  cpu=pinning.server_cpu, stderr=stderr_file, **extra)
+        process = launch(server, options, pinning, stderr_file)
         try:
             process.__enter__()
         except (OSError, RuntimeError) as error:
@@ -77,35 +250,34 @@ def measure(server, options, pinning):
             return row
         try:
             _, problem = fetch_hello(process.port)
-            problem = problem or warm_up(process.port)
+            problem = problem or warm_up_workers(process.port, options.processes)
             if problem:
                 row["note"] = problem
                 return row
             time.sleep(0.2)
-            before = proc_status(process.pid)
-            base_fds = open_descriptors(process.pid)
-            started = time.monotonic()
-            with IdleConnections(process.port, options.connections, timeout=OPEN_TIMEOUT,
-                                 sources=SOURCES) as idle:
-                took = time.monotonic() - started
+            pids = process_tree(process.pid)
+            before = tree_status(pids)
+            base_fds = sum(open_descriptors(pid) for pid in pids)
+            with Clients(process.port, options.connections, options.processes) as clients:
                 time.sleep(1.0)  # the last answers written, the server waiting again
-                after = proc_status(process.pid)
-                held = open_descriptors(process.pid) - base_fds
+                after = tree_status(pids)
+                held = sum(open_descriptors(pid) for pid in pids) - base_fds
                 probes = [timed_probe(process.port) for _ in range(options.probes)]
-                opened = len(idle.sockets)
+                opened, took = clients.opened, clients.seconds
             alive = process.process.poll() is None
         finally:
-            process.stop(grace=5.0)
+            stop_tree(process, pids)
     if not alive or before is None or after is None:
         row["note"] = "the server exited while the connections were open"
         return row
     answered = [p for p in probes if p is not None]
     row.update(opened=opened, held=held, open_seconds="%.1f" % took,
                accepts_per_second="%.0f" % (opened / took) if took else "",
-               rss_before_kb=before["VmRSS"], rss_after_kb=after["VmRSS"],
+               rss_before_kb=before["RssAnon"], rss_after_kb=after["RssAnon"],
                probe_failures=len(probes) - len(answered))
     if opened:
-        row["bytes_per_connection"] = "%.0f" % ((after["VmRSS"] - before["VmRSS"]) * 1024 / opened)
+        row["bytes_per_connection"] = "%.0f" % ((after["RssAnon"] - before["RssAnon"]) * 1024
+                                                / opened)
     if answered:
         row.update(probe_p50_ms="%.2f" % statistics.median(answered),
                    probe_p99_ms="%.2f" % percentile(answered, 0.99),
@@ -131,7 +303,9 @@ def report(rows, options):
             continue
         cells.append([
             row["server"],
-            "%s (%s held)" % (fmt_count(row["opened"]), fmt_count(row["held"])),
+            "%s (%s held%s)" % (fmt_count(row["opened"]), fmt_count(row["held"]),
+                                ", %d processes" % row["processes"]
+                                if row["processes"] > 1 else ""),
             "{:,} /s ({} s)".format(int(row["accepts_per_second"]), row["open_seconds"]),
             "**{:,} B** ({}; {} → {} kB)".format(
                 int(row["bytes_per_connection"]),
@@ -148,16 +322,25 @@ def report(rows, options):
               "new request while held: p50 / p99 / max (goal p99 < %g ms)" % GOAL_PROBE_MS,
               "probes failed", "note"]
     lines = ["# C100K: %s idle keep-alive connections" % fmt_count(options.connections), ""]
-    if options.limited_by:
-        lines += ["Fewer than asked: this machine's descriptor limit is %s per process, and "
-                  "raising it needs CAP_SYS_RESOURCE, which this process lacks." %
-                  fmt_count(options.limited_by), ""]
+    if options.processes > 1:
+        why = ""
+        if options.limited_by:
+            why = (" This machine lets a process have %s descriptors, and raising that "
+                   "needs CAP_SYS_RESOURCE, which this process lacks." %
+                   fmt_count(options.limited_by))
+        lines += ["Each server runs as %d processes sharing its listening socket (Tornado's "
+                  "`server.start(%d)`; nginx's workers), and the connections come from %d "
+                  "client processes.%s Memory is the sum over the server's processes." %
+                  (options.processes, options.processes, options.processes, why), ""]
+    command = "python3 tests/bench/c100k.py --connections %d --probes %d" % (
+        options.connections, options.probes)
+    if options.processes_asked:
+        command += " --processes %d" % options.processes
     lines += [markdown_table(header, cells), "",
-             "Command: `make bench-c100k` (`python3 tests/bench/c100k.py --connections %d "
-             "--probes %d`). Memory: the server's VmRSS with the connections open minus "
-             "before, ÷ the connections (the kernel's socket buffers are not in it). "
-             "Probes: %d new connections, one at a time, each timed from connect() to the "
-             "end of its answer." % (options.connections, options.probes, options.probes), ""]
+             "Command: `make bench-c100k` (`%s`). Memory: the server's anonymous resident "
+             "memory (RssAnon: its heap, not its code) with the connections open minus "
+             "before, ÷ the connections (the kernel's socket buffers are not in it). Probes: %d new connections, one at a time, each timed from "
+             "connect() to the end of its answer." % (command, options.probes), ""]
     with open(os.path.join(options.out, "c100k.md"), "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(options.out, "c100k.csv"), "w", newline="") as f:
@@ -174,6 +357,9 @@ def main():
     parser.add_argument("--connections", type=int, default=100000)
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--servers", default=DEFAULT_SERVERS)
+    parser.add_argument("--processes", type=int, default=0,
+                        help="server and client processes (default: as many as the "
+                             "descriptor limit needs, usually 1)")
     options = parser.parse_args()
     os.makedirs(options.out, exist_ok=True)
     by_name = {s.name: s for s in FRAMEWORK_SERVERS}
@@ -184,15 +370,25 @@ def main():
         servers.append(by_name[name])
     # Each of us and the server holds one descriptor per connection, plus a
     # few: 1,000 to spare. Raising the hard limit takes CAP_SYS_RESOURCE;
-    # without it (as in some containers) fewer connections are opened, and
-    # the report says so.
+    # without it (as in some containers) the server and the client each run
+    # as several processes, every one under the limit, and the report says so.
     limit = raise_fd_limit(options.connections + 1000)
-    options.limited_by = None
+    needed = 1
     if limit < options.connections + 1000:
-        options.limited_by = limit
-        options.connections = (limit - 1000) // 1000 * 1000
-        print("c100k: the descriptor limit is %s and cannot be raised here: %s connections"
-              % (fmt_count(limit), fmt_count(options.connections)), flush=True)
+        # Workers on a shared socket get uneven shares (one woken for a new
+        # connection accepts every one waiting): the busiest has had twice
+        # the average, so the average is kept to half the limit.
+        needed = math.ceil(options.connections / ((limit - 1000) // 2))
+    options.limited_by = limit if needed > 1 else None
+    options.processes_asked = options.processes > 0
+    if not options.processes_asked:
+        options.processes = needed
+    elif options.processes < needed:
+        parser.error("%d connections need at least %d processes here (%s descriptors each)"
+                     % (options.connections, needed, fmt_count(limit)))
+    if options.processes > 1:
+        print("c100k: %d server processes and %d client processes (descriptor limit %s)"
+              % (options.processes, options.processes, fmt_count(limit)), flush=True)
     pinning = Pinning()
     if pinning.enabled:
         os.sched_setaffinity(0, {pinning.wrk_cpu})  # the server's core is its own

@@ -117,18 +117,20 @@ class NginxProcess:
     .process, stop()), for a program that prints no ready line.
 
     We pick a free port, write run_dir/nginx.conf from nginx.conf.in and
-    start nginx in the foreground as its own single worker; it is ready
-    when its port accepts a connection.
+    start nginx in the foreground as its own single worker (or, with
+    workers > 1, as a master and its workers); it is ready when its port
+    accepts a connection.
     """
 
     TEMPLATE = os.path.join(HERE, "nginx.conf.in")
 
-    def __init__(self, program, run_dir, cpu=None, stderr=None, ready_timeout=10.0):
+    def __init__(self, program, run_dir, cpu=None, stderr=None, ready_timeout=10.0, workers=1):
         self.program = program
         self.run_dir = run_dir
         self.cpu = cpu
         self.stderr = stderr
         self.ready_timeout = ready_timeout
+        self.workers = workers
         self.process = None
         self.port = None
 
@@ -164,7 +166,9 @@ class NginxProcess:
         with open(self.TEMPLATE) as f:
             text = f.read()
         text = (text.replace("@DIR@", self.run_dir).replace("@PORT@", str(self.port))
-                .replace("@WORKER_CONNECTIONS@", str(connections)))
+                .replace("@WORKER_CONNECTIONS@", str(connections))
+                .replace("@WORKERS@", str(self.workers))
+                .replace("@MASTER@", "on" if self.workers > 1 else "off"))
         path = os.path.join(self.run_dir, "nginx.conf")
         with open(path, "w") as f:
             f.write(text)

@@ -5,6 +5,10 @@
 //
 // With --certfile=cert.pem --keyfile=key.pem it serves HTTPS instead (the
 // TLS benchmark's server; Tornado's is the ssl_options argument).
+// --processes=N (0: one per core) forks N workers that accept on the same
+// socket, Tornado's `server.bind(port); server.start(n)`: how the C100K
+// benchmark holds 100,000 connections where one process may have 20,000
+// descriptors.
 //
 // It prints "Listening on http://ADDRESS:PORT/" once it accepts (--port=0
 // picks a free port), logs each request on stderr, and on SIGINT / SIGTERM
@@ -19,6 +23,15 @@ static auto& port = tornado::define("port", 8888, "run on the given port (0: any
 static auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
 static auto& certfile = tornado::define("certfile", std::string(), "serve HTTPS: PEM certificate");
 static auto& keyfile = tornado::define("keyfile", std::string(), "serve HTTPS: PEM private key");
+static auto& processes =
+    tornado::define("processes", 1, "worker processes sharing the port (0: one per core)");
+
+// Once, before any fork: the benchmarks wait for this line.
+static void print_listening(std::uint16_t bound_port) {
+    std::printf("Listening on %s://%s:%u/\n", certfile->empty() ? "http" : "https",
+                address->c_str(), unsigned{bound_port});
+    std::fflush(stdout);
+}
 
 class MainHandler : public tornado::RequestHandler {
 public:
@@ -27,17 +40,33 @@ public:
 
 int main(int argc, char** argv) {
     tornado::parse_command_line(argc, argv);
-    tornado::IOLoop loop;
+    if (*processes < 0) {
+        std::fprintf(stderr, "final_hello: --processes must be 0 (one per core) or more\n");
+        return 2;
+    }
     tornado::Application app({
         {"/", tornado::handler<MainHandler>()},
     });
     tornado::HTTPServerOptions options;
     if (!certfile->empty())
         options.ssl_options = tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};
-    tornado::HTTPServer& server = app.listen(static_cast<std::uint16_t>(*port), *address, options);
-    std::printf("Listening on %s://%s:%u/\n", certfile->empty() ? "http" : "https",
-                address->c_str(), unsigned{server.port()});
-    std::fflush(stdout);
+    if (*processes == 1) {
+        tornado::IOLoop loop;
+        tornado::HTTPServer& server =
+            app.listen(static_cast<std::uint16_t>(*port), *address, options);
+        print_listening(server.port());
+        loop.install_signal_handlers();
+        loop.start();
+        return 0;
+    }
+    // Bound before the fork, so every worker accepts on the same socket;
+    // no IOLoop before start(), which returns in each worker (the parent
+    // stays there, supervising them).
+    tornado::HTTPServer server(app, options);
+    server.bind(static_cast<std::uint16_t>(*port), *address);
+    print_listening(server.port());
+    server.start(*processes);
+    tornado::IOLoop& loop = tornado::IOLoop::current();
     loop.install_signal_handlers();
     loop.start();
     return 0;
