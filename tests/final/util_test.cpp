@@ -50,6 +50,27 @@ TEST(FunctionTest, SmallCallablesLiveInlineBigOnesAreBoxed) {
     EXPECT_EQ(counter, 3);
 }
 
+// A smaller inline size (the loop's Handler keeps two pointers): a
+// shared_ptr still fits, three pointers are boxed, and both run.
+TEST(FunctionTest, TheInlineSizeIsAParameter) {
+    static_assert(sizeof(Function<void(), 2 * sizeof(void*)>) == 3 * sizeof(void*));
+    auto counter = std::make_shared<int>(0);
+    void* extra = counter.get();
+    std::int64_t before = testing::total_allocations();
+    Function<void(), 2 * sizeof(void*)> two = [counter] { ++*counter; };  // 16 bytes: inline
+    std::int64_t after_two = testing::total_allocations();
+    Function<void(), 2 * sizeof(void*)> three = [counter, extra] {  // 24 bytes: boxed
+        ++*counter;
+        (void)extra;
+    };
+    std::int64_t after_three = testing::total_allocations();
+    EXPECT_EQ(after_two, before);
+    EXPECT_EQ(after_three, before + 1);
+    two();
+    three();
+    EXPECT_EQ(*counter, 2);
+}
+
 TEST(FunctionTest, HoldsMoveOnlyCallablesAndDestroysThemOnce) {
     auto owned = std::make_shared<int>(5);
     std::weak_ptr<int> watch = owned;
