@@ -1,29 +1,27 @@
 // The loop's lists of timeouts of one length (see ioloop.h, ListedTimeout).
 #include "timeout_list.h"
 
-#include <time.h>
-
 namespace tornado::detail {
 
 namespace {
 
-// The loop's clock read the cheap way (CLOCK_MONOTONIC_COARSE: the same
-// clock as steady_clock, at the kernel tick's resolution of a few ms): a
-// connection moves its deadline on every request, and needs no better.
-IOLoop::Clock::time_point coarse_now() noexcept {
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    return IOLoop::Clock::time_point(std::chrono::duration_cast<IOLoop::Clock::duration>(
-        std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec)));
+// Deadlines are rounded up to a step of kStep: a timeout never runs early,
+// at most kStep late, and one started again within the same step keeps
+// its deadline (see start_timeout).
+constexpr IOLoop::Clock::duration kStep = std::chrono::milliseconds(4);
+
+IOLoop::Clock::time_point deadline_after(IOLoop::Clock::duration length) {
+    IOLoop::Clock::duration exact = (IOLoop::time() + length).time_since_epoch();
+    return IOLoop::Clock::time_point((exact + kStep - IOLoop::Clock::duration(1)) / kStep * kStep);
 }
 
 }  // namespace
 
 // A busy connection starts its timeout again on every request, often
-// within one tick of the coarse clock: then the deadline is the same, and
-// so is the entry's place in its list.
+// within one step: then the deadline is the same, and so is the entry's
+// place in its list.
 void ListedTimeout::start_timeout(IOLoop& loop, IOLoop::Clock::duration length) {
-    IOLoop::Clock::time_point deadline = coarse_now() + length;
+    IOLoop::Clock::time_point deadline = deadline_after(length);
     if (timeout_pending() && deadline_ == deadline) return;
     cancel_timeout();
     if (TimeoutList* list = loop.timeout_list(length)) list->add(*this, deadline);

@@ -537,9 +537,9 @@ public:
     ListedTimeout(const ListedTimeout&) = delete;
     ListedTimeout& operator=(const ListedTimeout&) = delete;
 
-    // on_timeout() runs `length` from now (on the coarse clock: a few ms
-    // early at most) unless cancel_timeout() comes first. Replaces a
-    // pending one. No effect on a closed loop.
+    // on_timeout() runs `length` from now (rounded up to 4 ms: never
+    // early) unless cancel_timeout() comes first. Replaces a pending one.
+    // No effect on a closed loop.
     void start_timeout(IOLoop& loop, IOLoop::Clock::duration length);
     void cancel_timeout() noexcept;
     bool timeout_pending() const noexcept { return next_ != nullptr; }
