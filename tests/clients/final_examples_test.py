@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -64,6 +65,56 @@ def hello_checks(bin_dir, results):
               headers.get("Content-Type") == "text/html; charset=UTF-8", (status, body, headers))
         status, _, _ = request(server.port, "GET", "/nowhere")
         check(results, "hello: an unknown path is 404", status == 404, status)
+    hello_processes_checks(bin_dir, results)
+
+
+def children_of(pid):
+    """The PIDs whose parent is `pid` (from /proc)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        children.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return children
+
+
+def hello_processes_checks(bin_dir, results):
+    """--processes=2: two workers answer on one port; SIGTERM to the parent
+    stops them both, and it exits 0."""
+    server = ServerProcess(os.path.join(bin_dir, "final_hello"), "--processes=2",
+                           "--logging=warning", stderr=subprocess.DEVNULL)
+    workers = []
+    with server:
+        # The ready line comes before the fork: wait for both workers.
+        deadline = time.monotonic() + TIMEOUT
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            workers = children_of(server.pid)
+        answers = [request(server.port, "GET", "/") for _ in range(4)]
+        check(results, "hello --processes=2: two workers, and GET / is 200 from them",
+              len(workers) == 2 and all(status == 200 and body == b"Hello, world"
+                                        for status, _, body in answers), (workers, answers))
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            status = server.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            status = None
+        deadline = time.monotonic() + TIMEOUT
+        while any(os.path.exists("/proc/%d" % pid) for pid in workers) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [pid for pid in workers if os.path.exists("/proc/%d" % pid)]
+        check(results, "hello --processes=2: SIGTERM to the parent stops both workers, exit 0",
+              status == 0 and not left, (status, left))
+    for pid in workers:  # stopped by PID whatever happened above
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def chat_checks(bin_dir, results):
