@@ -51,10 +51,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run_bench import (FRAMEWORK_SERVERS, HELLO_REQUEST, WARM_UP_REQUESTS,  # noqa: E402
-                       IdleConnections, NginxProcess, Pinning, fetch_hello, markdown_table,
-                       open_descriptors, raise_fd_limit, response_complete,
-                       fmt_count)
+from run_bench import (FRAMEWORK_SERVERS, WARM_UP_REQUESTS, IdleConnections,  # noqa: E402
+                       NginxProcess, Pinning, ask_hello, fetch_hello, markdown_table,
+                       open_descriptors, raise_fd_limit, fmt_count)
+from serverproc import children_of  # noqa: E402  (tests/clients, on the path run_bench set)
 
 DEFAULT_SERVERS = "final_hello,final_hello_io_uring,nginx"
 PER_SOURCE = 10000              # connections from one loopback address, at most
@@ -85,22 +85,9 @@ def percentile(values, fraction):
 
 def process_tree(pid):
     """pid and every process descended from it (a master's workers)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                # "pid (comm) state ppid ...": the name may hold spaces, so
-                # split after its closing parenthesis.
-                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    tree, frontier = [pid], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        tree += children
-        frontier = children
+    tree = [pid]
+    for child in children_of(pid):
+        tree += process_tree(child)
     return tree
 
 
@@ -133,14 +120,8 @@ def warm_up_workers(port, processes):
             sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5.0))
             time.sleep(0.002)
         for turn in range(WARM_UP_REQUESTS * processes):
-            sock = sockets[turn % len(sockets)]
-            sock.sendall(HELLO_REQUEST)
-            data = b""
-            while not response_complete(data):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    return "the server closed a warm-up connection"
-                data += chunk
+            if not ask_hello(sockets[turn % len(sockets)]):
+                return "the server closed a warm-up connection"
     except OSError as error:
         return "warm-up failed: %s" % error
     finally:

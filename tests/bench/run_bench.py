@@ -765,16 +765,24 @@ def warm_up(port, requests=WARM_UP_REQUESTS):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
             for _ in range(requests):
-                sock.sendall(HELLO_REQUEST)
-                data = b""
-                while not response_complete(data):
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        return "the server closed the warm-up connection"
-                    data += chunk
+                if not ask_hello(sock):
+                    return "the server closed the warm-up connection"
     except OSError as error:
         return "warm-up failed: %s" % error
     return ""
+
+
+def ask_hello(sock):
+    """One GET / on a keep-alive connection: True once the whole answer has
+    come, False if the server closed it first."""
+    sock.sendall(HELLO_REQUEST)
+    data = b""
+    while not response_complete(data):
+        chunk = sock.recv(4096)
+        if not chunk:
+            return False
+        data += chunk
+    return True
 
 
 class IdleConnections:

@@ -23,7 +23,7 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serverproc import ServerProcess  # noqa: E402
+from serverproc import ServerProcess, children_of  # noqa: E402
 
 TIMEOUT = 10
 
@@ -66,20 +66,6 @@ def hello_checks(bin_dir, results):
         status, _, _ = request(server.port, "GET", "/nowhere")
         check(results, "hello: an unknown path is 404", status == 404, status)
     hello_processes_checks(bin_dir, results)
-
-
-def children_of(pid):
-    """The PIDs whose parent is `pid` (from /proc)."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        children.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    return children
 
 
 def hello_processes_checks(bin_dir, results):

@@ -18,6 +18,23 @@ import time
 READY_LINE = re.compile(rb"Listening on https?://([0-9.]+):([0-9]+)/")
 
 
+def children_of(pid):
+    """The PIDs whose parent is `pid` (a forking server's workers), from /proc."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                # "pid (comm) state ppid ...": the name may hold spaces, so
+                # split after its closing parenthesis.
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    children.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    return children
+
+
 class ServerProcess:
     def __init__(self, program, *args, ready_timeout=10.0, cpu=None, stderr=None, env=None):
         command = [program, "--port=0", *args]
