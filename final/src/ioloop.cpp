@@ -462,16 +462,15 @@ std::uint64_t request_token(std::uint32_t generation, std::uint32_t request) {
 // of the slot (as a handler's token does). The slot holds `done` until the
 // kernel reports.
 std::uint32_t IOLoop::take_request_slot(RequestDone& done) {
-    std::uint32_t request;
-    if (free_request_slots_.empty()) {
+    std::uint32_t request = first_free_request_;
+    if (request == kNoRequest) {
         request = static_cast<std::uint32_t>(request_slots_.size());
         request_slots_.emplace_back();
     } else {
-        request = free_request_slots_.back();
-        free_request_slots_.pop_back();
+        first_free_request_ = request_slots_[request].next_free;
     }
     RequestSlot& slot = request_slots_[request];
-    slot.generation = (slot.generation + 1) & 0x7fffffff;
+    slot.generation = slot.generation + 1;  // wraps at 2^31
     slot.done = std::move(done);
     slot.active = true;
     return request;
@@ -483,7 +482,8 @@ void IOLoop::release_request_slot(std::uint32_t request) noexcept {
     RequestSlot& slot = request_slots_[request];
     slot.done = nullptr;
     slot.active = false;
-    free_request_slots_.push_back(request);
+    slot.next_free = first_free_request_;
+    first_free_request_ = request;
 }
 
 // Takes a slot and asks the poller (ask(token)); the slot goes back if the
@@ -551,9 +551,9 @@ void IOLoop::finish_requests() noexcept {
         if (request_slots_[request].active) cancel_request(request);
     }
     poller_->finish_requests();
-    std::vector<RequestSlot> slots = std::move(request_slots_);
+    std::deque<RequestSlot> slots = std::move(request_slots_);
     request_slots_.clear();
-    free_request_slots_.clear();
+    first_free_request_ = kNoRequest;
     slots.clear();
 }
 

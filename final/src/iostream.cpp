@@ -154,7 +154,7 @@ void StreamBuffer::release() noexcept {
 // --- making a stream ------------------------------------------------------------------------
 
 struct IOStream::RareRead {
-    std::string source;                   // regex: the pattern as given
+    std::string source;                   // regex: the pattern as given; until: the delimiter
     std::regex pattern;                   // regex
     std::span<char> buffer;               // into: the caller's buffer,
     std::size_t filled = 0;               //   how much of it is filled,
@@ -242,8 +242,18 @@ IOLoop& IOStream::io_loop() const {
 Future<std::string> IOStream::read_until(std::string_view delimiter,
                                          std::optional<std::size_t> max_bytes) {
     if (delimiter.empty()) throw std::invalid_argument("read_until: empty delimiter");
+    std::unique_ptr<RareRead> long_delimiter;
+    if (delimiter.size() > kShortDelimiter) {
+        long_delimiter = std::make_unique<RareRead>();
+        long_delimiter->source = delimiter;
+    }
     begin_read(ReadMode::until);
-    read_.delimiter.assign(delimiter);
+    if (long_delimiter) {
+        read_.rare = std::move(long_delimiter);
+    } else {
+        std::copy(delimiter.begin(), delimiter.end(), read_.short_delimiter.begin());
+        read_.delimiter_size = static_cast<std::uint8_t>(delimiter.size());
+    }
     read_.limit = max_bytes.value_or(SIZE_MAX);
     return launch_read();
 }
@@ -393,8 +403,13 @@ std::optional<std::size_t> IOStream::find_read_end(std::string_view data) {
     return std::nullopt;
 }
 
+std::string_view IOStream::delimiter() const noexcept {
+    if (read_.rare) return read_.rare->source;
+    return {read_.short_delimiter.data(), read_.delimiter_size};
+}
+
 std::optional<std::size_t> IOStream::find_delimiter(std::string_view data) {
-    const std::string& delimiter = read_.delimiter;
+    std::string_view delimiter = this->delimiter();
     std::size_t found = data.find(delimiter, read_.scan_from);
     if (found == std::string_view::npos) {
         // Next time, skip what was searched, except a tail that may hold
@@ -526,7 +541,7 @@ void IOStream::reset_read() noexcept {
     read_.partial = false;
     read_.limit = 0;
     read_.scan_from = 0;
-    std::string().swap(read_.delimiter);  // a long delimiter's memory too
+    read_.delimiter_size = 0;
     read_.rare.reset();
     read_.future = Future<std::string>(nullptr);
     read_.callback = nullptr;

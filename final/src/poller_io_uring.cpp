@@ -30,7 +30,7 @@
 //
 // The loop also asks for sends and receives (send(), recv()): IOStream's
 // writes and reads on this backend. Their user_data is the loop's token
-// with the top bit set, which no poll's has (the arming number has 31
+// with the top bit set, which no poll's has (the arming number has 30
 // bits), and their results go to the loop as they are.
 //
 // A receive names no buffer: it draws one from a ring of buffers the
@@ -43,6 +43,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -75,7 +76,7 @@ constexpr std::uint64_t kIgnoredCompletion = UINT64_MAX;
 
 // Set in the user_data of the loop's own requests (send), never in a poll's.
 constexpr std::uint64_t kRequestBit = std::uint64_t{1} << 63;
-constexpr std::uint32_t kArmingMask = 0x7fffffff;
+constexpr std::uint32_t kArmingMask = 0x3fffffff;  // Watch::arming's 30 bits
 
 std::uint64_t poll_name(int fd, std::uint32_t arming) {
     return (static_cast<std::uint64_t>(arming & kArmingMask) << 32) |
@@ -264,12 +265,13 @@ public:
     }
 
 private:
+    // One per descriptor, so every connection has one: 16 bytes.
     struct Watch {
         std::uint64_t token = 0;
         std::uint32_t events = 0;
-        std::uint32_t arming = 0;  // names the poll now placed (poll_name)
-        bool active = false;       // added and not removed
-        bool armed = false;        // a poll for it is in the kernel
+        std::uint32_t arming : 30 = 0;  // names the poll now placed (poll_name)
+        std::uint32_t active : 1 = 0;   // added and not removed
+        std::uint32_t armed : 1 = 0;    // a poll for it is in the kernel
     };
 
     // The receive buffers, and the ring through which the kernel is lent
@@ -400,8 +402,10 @@ private:
     }
 
     io_uring ring_{};
-    bool ring_made_ = false;      // io_uring_queue_init succeeded: exit it
-    std::vector<Watch> watches_;  // indexed by descriptor, as the loop's handlers
+    bool ring_made_ = false;  // io_uring_queue_init succeeded: exit it
+    // Indexed by descriptor, as the loop's handlers, and a deque for the
+    // same reason as theirs: it grows a block at a time, never doubling.
+    std::deque<Watch> watches_;
     std::vector<int> answered_;
     std::size_t requests_in_flight_ = 0;  // requests submitted (or about to be) and not reported
     io_uring_buf_ring* buffer_ring_ = nullptr;

@@ -126,6 +126,28 @@ TEST(IOStreamReadUntil, FindsADelimiterSplitByteByByte) {
     EXPECT_EQ(stream->read_buffer_size(), 4u);  // "body" waits for the next read
 }
 
+// A delimiter of up to 16 bytes is kept inside the stream, a longer one out
+// of line (multipart boundaries are up to 74): both are found across
+// pieces, and one read's delimiter does not leak into the next.
+TEST(IOStreamReadUntil, FindsShortAndLongDelimitersAlike) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    const std::string sixteen = "--boundary-16b--";
+    const std::string long_one = "\r\n--" + std::string(60, 'x') + "\r\n";
+    ASSERT_EQ(sixteen.size(), 16u);
+    auto parts = loop.run_sync([&]() -> Task<std::vector<std::string>> {
+        send_pieces(pair.right.get(), {"a--boundary", "-16b--b\r\n--" + std::string(30, 'x'),
+                                       std::string(30, 'x') + "\r\nc;"});
+        std::vector<std::string> got;
+        got.push_back(co_await stream->read_until(sixteen));
+        got.push_back(co_await stream->read_until(long_one));
+        got.push_back(co_await stream->read_until(";"));
+        co_return got;
+    }, kTestTimeout);
+    EXPECT_EQ(parts, (std::vector<std::string>{"a" + sixteen, "b" + long_one, "c;"}));
+}
+
 // The end of an HTTP head in each spelling Tornado's \r?\n\r?\n accepts,
 // split at every byte so that a half-seen ending is searched again.
 TEST(IOStreamReadUntilEmptyLine, FindsEachLineEndingSplitByteByByte) {

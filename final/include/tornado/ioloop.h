@@ -223,7 +223,9 @@ public:
     // `done` runs from the loop with the system call's kind of result (a
     // count, or -errno) and, for a receive, the bytes; they are the loop's
     // and valid only while `done` runs.
-    using RequestDone = Function<void(int result, std::string_view received)>;
+    // Two pointers inline (a shared_ptr, what IOStream's requests hold), as
+    // the Handler: every idle connection keeps one while its receive waits.
+    using RequestDone = Function<void(int result, std::string_view received), 2 * sizeof(void*)>;
     // Whether submit_send and submit_recv work here: the io_uring backend.
     bool io_by_completion() const noexcept;
     // Returned instead of a request number when the request could not be
@@ -409,10 +411,13 @@ private:
         std::uint32_t slot;
         std::uint32_t generation;
     };
+    // One per request in the kernel: on io_uring, one per idle connection
+    // (its receive), so 32 bytes. A free slot names the next free one.
     struct RequestSlot {
         RequestDone done;
-        std::uint32_t generation = 0;  // 31 bits: the poller keeps the top bit
-        bool active = false;
+        std::uint32_t generation : 31 = 0;  // the poller keeps the token's top bit
+        std::uint32_t active : 1 = 0;
+        std::uint32_t next_free = 0;
     };
     struct DueTimer {
         std::uint32_t slot;
@@ -489,8 +494,10 @@ private:
     // submit_recv). The poller's token for one is (generation << 32) |
     // number: a report for a request whose number has been reused since is
     // dropped.
-    std::vector<RequestSlot> request_slots_;
-    std::vector<std::uint32_t> free_request_slots_;
+    // A deque, as handlers_: grown a block at a time, it keeps no unused
+    // half (a vector doubles), and the free slots are linked through it.
+    std::deque<RequestSlot> request_slots_;
+    std::uint32_t first_free_request_ = kNoRequest;
     // A full submission ring refuses requests; the kernel hardly ever lets
     // it fill, so tests pretend it does: the next this many are refused.
     std::uint32_t refuse_requests_ = 0;

@@ -83,6 +83,7 @@
 // Threads: use a stream only on its loop's thread.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -182,7 +183,9 @@ private:
 
 class IOStream : public std::enable_shared_from_this<IOStream> {
 public:
-    using CloseCallback = Function<void()>;
+    // Two pointers inline (a weak_ptr or shared_ptr to the owner, what the
+    // HTTP server's callbacks hold): every connection carries one of each.
+    using CloseCallback = Function<void(), 2 * sizeof(void*)>;
 
     // How much one recv() asks for (Tornado's read_chunk_size).
     static constexpr std::size_t kReadChunkSize = 64 * 1024;
@@ -231,7 +234,8 @@ public:
     // set); if the loop closes first, from its close() with CancelledError,
     // as an awaited Future is cancelled. Throws StreamClosedError, as the
     // Future form does, when the stream is closed and its buffer has no head.
-    using ReadCallback = Function<void(std::string data, std::exception_ptr error)>;
+    using ReadCallback =
+        Function<void(std::string data, std::exception_ptr error), 2 * sizeof(void*)>;
     std::optional<std::string> read_until_empty_line(std::size_t max_bytes, ReadCallback done);
     // Exactly n bytes; with partial, as soon as at least one byte is there,
     // up to n (read_bytes(0) gives "" at once).
@@ -353,9 +357,14 @@ private:
     // streams make one, and every stream would carry them.
     struct RareRead;
 
+    // until: a delimiter up to this long is kept inline (every one HTTP and
+    // line protocols use); a longer one in RareRead.
+    static constexpr std::size_t kShortDelimiter = 16;
+
     struct PendingRead {
         ReadMode mode = ReadMode::none;
         bool partial = false;
+        std::uint8_t delimiter_size = 0;  // until, when short
         // By completion: the loop's number for the receive the kernel is
         // doing for this read. Only a pending read asks for one, and the
         // read ends only with its report or a close (which cancels it), so
@@ -364,9 +373,9 @@ private:
         // bytes: how many; until, empty_line, regex: the most before the
         // end must have come (max_bytes; SIZE_MAX: no limit).
         std::size_t limit = 0;
-        std::size_t scan_from = 0;       // until, empty_line: where the next search starts
-        std::string delimiter;           // until
-        std::unique_ptr<RareRead> rare;  // regex, into
+        std::size_t scan_from = 0;  // until, empty_line: where the next search starts
+        std::array<char, kShortDelimiter> short_delimiter;  // until
+        std::unique_ptr<RareRead> rare;                     // regex, into, a long delimiter
         // Who hears of the end: the Future, or for the callback form of
         // read_until_empty_line, the callback.
         Future<std::string> future{nullptr};
@@ -383,6 +392,7 @@ private:
     void run_new_read();
     bool complete_from_buffer();
     std::optional<std::size_t> find_read_end(std::string_view data);
+    std::string_view delimiter() const noexcept;
     std::optional<std::size_t> find_delimiter(std::string_view data);
     std::optional<std::size_t> find_empty_line(std::string_view data);
     std::optional<std::size_t> find_regex(std::string_view data);
