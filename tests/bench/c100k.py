@@ -10,9 +10,11 @@ Tornado is chosen for many connections that mostly wait (long polls, chat,
 WebSockets). For each server, one after the other in the same run:
 
 1. start it (pinned to one core, this script on another), ask GET / once,
-   then 2,000 times more on one keep-alive connection (the warm-up: what
-   the server sets up once, such as the io_uring loop's receive buffers,
-   is then in the "before" reading);
+   then warm it up (warm_up_workers): at least 2,000 requests per server
+   process over a few keep-alive connections, in rounds until a round
+   leaves every process's memory where it was, so that what a server sets
+   up once, such as the io_uring loop's 2 MiB of receive buffers, is in
+   the "before" reading;
 2. open the connections, at most 200 being opened at a time, from
    127.0.0.1, 127.0.0.2, ..., at most 10,000 from each (one source address
    has about 28,000 ephemeral ports, and connect() slows down as they fill
@@ -30,8 +32,8 @@ CAP_SYS_RESOURCE), the server runs as several processes sharing its
 listening socket, as Tornado's `server.start(n)` does (final_hello's
 --processes, nginx's workers), and the client as as many processes, each
 under the limit; --processes N asks for that whatever the limit. Memory is
-then the sum over the server's processes; the warm-up opens eight
-connections per process, 2 ms apart, so that each worker is warmed.
+then the sum over the server's processes; the warm-up opens connections
+2 ms apart until each worker holds one, so that each is warmed.
 
 Every step is bounded in time, and each server process (and client
 process) is stopped by its PID. Writes c100k.md and c100k.csv into --out.
@@ -52,8 +54,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from run_bench import (FRAMEWORK_SERVERS, WARM_UP_REQUESTS, IdleConnections,  # noqa: E402
-                       NginxProcess, Pinning, ask_hello, fetch_hello, markdown_table,
-                       open_descriptors, raise_fd_limit, fmt_count)
+                       NginxProcess, Pinning, ask_hello, cpu_ticks, fetch_hello,
+                       markdown_table, open_descriptors, raise_fd_limit, fmt_count)
 from serverproc import children_of  # noqa: E402  (tests/clients, on the path run_bench set)
 
 DEFAULT_SERVERS = "final_hello,final_hello_io_uring,nginx"
@@ -91,37 +93,87 @@ def process_tree(pid):
     return tree
 
 
-def tree_status(pids):
-    """The summed anonymous resident memory (RssAnon, kB) of these processes,
-    or None if one has gone. Anonymous: the heap, stacks and such. The
-    resident pages of the program's code (RssFile) are left out: a worker
-    faults them in as it first runs each path, which moves VmRSS by a few
-    megabytes from run to run, and they are shared, not per connection."""
-    total = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/status" % pid) as f:
-                match = re.search(r"^RssAnon:\s+(\d+)", f.read(), re.M)
-        except OSError:
-            return None
-        total += int(match.group(1)) if match else 0
-    return {"RssAnon": total}
-
-
-def warm_up_workers(port, processes):
-    """warm_up for a server of several processes: eight connections per
-    process, held together, then WARM_UP_REQUESTS requests per process over
-    them in turn. They are opened 2 ms apart: a worker woken for a new
-    connection accepts every one waiting, so connections opened in a burst
-    all go to one worker."""
-    sockets = []
+def anon_kb(pid):
+    """A process's anonymous resident memory (RssAnon, kB), or None if it
+    has gone. Anonymous: the heap, stacks and such. The resident pages of the
+    program's code (RssFile) are left out: a worker faults them in as it
+    first runs each path, which moves VmRSS by a few megabytes from run to
+    run, and they are shared, not per connection."""
     try:
-        for _ in range(8 * processes):
+        with open("/proc/%d/status" % pid) as f:
+            match = re.search(r"^RssAnon:\s+(\d+)", f.read(), re.M)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else 0
+
+
+def tree_status(pids):
+    """The summed RssAnon (kB) of these processes, or None if one has gone."""
+    sizes = [anon_kb(pid) for pid in pids]
+    if None in sizes:
+        return None
+    return {"RssAnon": sum(sizes)}
+
+
+def serving_processes(pids):
+    """The processes that accept connections: those without children (a
+    master, nginx's or final_hello --processes', only watches its workers)."""
+    return [pid for pid in pids if not children_of(pid)] or pids
+
+
+def all_workers_started(pid, processes, timeout=10.0):
+    """The server's process tree once it has its `processes` workers: the
+    first may answer before the last is forked."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = process_tree(pid)
+        if len(serving_processes(pids)) >= processes or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.05)
+
+
+def wait_until_quiet(pids, window=0.25, timeout=5.0):
+    """Waits (at most `timeout` s) for a `window` in which these processes
+    together ran for at most one clock tick: the probes then time the
+    server's answer, not the end of the clients' work on the same cores."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = [cpu_ticks(pid) or 0 for pid in pids]
+        time.sleep(window)
+        if sum((cpu_ticks(pid) or 0) - b for pid, b in zip(pids, before)) <= 1:
+            return
+
+
+# Warm-up rounds end when no worker's memory grew by more than this in one.
+STEADY_KB = 64
+MAX_WARM_UP_ROUNDS = 10
+
+
+def warm_up_workers(port, workers):
+    """What each worker sets up once (the io_uring loop's 2 MiB of receive
+    buffers, its first heap arenas) before memory is measured, so that it
+    is not counted per connection. Connections are opened 2 ms apart (a
+    worker woken for a new connection accepts every one waiting, so a burst
+    all goes to one) until each worker holds one, then held together while
+    rounds of WARM_UP_REQUESTS requests per worker go over them in turn,
+    until a round leaves every worker's memory where it was: a worker that
+    holds few of the connections gets few of the requests, and needs more
+    rounds to touch every buffer."""
+    sockets = []
+    base = {pid: open_descriptors(pid) for pid in workers}
+    try:
+        while len(sockets) < 8 * len(workers) or (
+                len(sockets) < 32 * len(workers)
+                and any(open_descriptors(pid) <= base[pid] for pid in workers)):
             sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5.0))
             time.sleep(0.002)
-        for turn in range(WARM_UP_REQUESTS * processes):
-            if not ask_hello(sockets[turn % len(sockets)]):
-                return "the server closed a warm-up connection"
+        for _ in range(MAX_WARM_UP_ROUNDS):
+            before = {pid: anon_kb(pid) or 0 for pid in workers}
+            for turn in range(WARM_UP_REQUESTS * len(workers)):
+                if not ask_hello(sockets[turn % len(sockets)]):
+                    return "the server closed a warm-up connection"
+            if all((anon_kb(pid) or 0) - before[pid] <= STEADY_KB for pid in workers):
+                break
     except OSError as error:
         return "warm-up failed: %s" % error
     finally:
@@ -231,16 +283,17 @@ def measure(server, options, pinning):
             return row
         try:
             _, problem = fetch_hello(process.port)
-            problem = problem or warm_up_workers(process.port, options.processes)
+            pids = all_workers_started(process.pid, options.processes)
+            problem = problem or warm_up_workers(process.port, serving_processes(pids))
             if problem:
                 row["note"] = problem
                 return row
             time.sleep(0.2)
-            pids = process_tree(process.pid)
             before = tree_status(pids)
             base_fds = sum(open_descriptors(pid) for pid in pids)
             with Clients(process.port, options.connections, options.processes) as clients:
                 time.sleep(1.0)  # the last answers written, the server waiting again
+                wait_until_quiet(pids + [worker.pid for worker, _ in clients.workers])
                 after = tree_status(pids)
                 held = sum(open_descriptors(pid) for pid in pids) - base_fds
                 probes = [timed_probe(process.port) for _ in range(options.probes)]
