@@ -344,7 +344,8 @@ CSV_FIELDS = ["scenario", "server", "connections", "slow_clients", "status", "re
               "err_connect", "err_read", "err_write", "err_timeout", "err_status",
               "hwm_kb", "rss_peak_kb", "threads_peak", "held_peak",
               # the framework scenario's own figures
-              "rounds", "cpu_us_per_request", "cpu_busy_percent", "response_bytes",
+              "rounds", "cpu_us_per_request", "user_us_per_request", "cpu_busy_percent",
+              "response_bytes",
               "rss_before_kb", "rss_after_kb", "idle_bytes_per_connection",
               # the websocket scenario's: ws_load's CPU time ÷ the round, and the
               # time it was ready to run but its core ran other work ÷ the round
@@ -711,15 +712,23 @@ HELLO_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 IP_BIND_ADDRESS_NO_PORT = 24  # <linux/in.h>; Python names it only from 3.12
 
 
-def cpu_ticks(pid):
-    """utime + stime of a live process, all its threads, in clock ticks."""
+def user_and_system_ticks(pid):
+    """(utime, stime) of a live process, all its threads, in clock ticks:
+    the time it ran its own code, and the time the kernel ran for it
+    (system calls, and the TCP work they do), or None."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             # The command name in field 2 may hold spaces: count from its ")".
             fields = f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return int(fields[11]) + int(fields[12])  # fields 14 and 15 in proc(5)
+    return int(fields[11]), int(fields[12])  # fields 14 and 15 in proc(5)
+
+
+def cpu_ticks(pid):
+    """utime + stime of a live process, all its threads, in clock ticks."""
+    ticks = user_and_system_ticks(pid)
+    return None if ticks is None else sum(ticks)
 
 
 def response_complete(data):
@@ -897,16 +906,18 @@ def start_checked(server, bin_dir, pinning, stderr_file, row, probe=fetch_hello)
 def throughput_round(process, level, options, pinning, raw_file):
     """One wrk run against a running server: its figures, or None."""
     lua_path = os.path.join(options.out, "raw", "report.lua")
-    before = cpu_ticks(process.pid)
+    before = user_and_system_ticks(process.pid)
     result, problem = run_wrk(process.port, level, options, pinning, raw_file, lua_path)
-    after = cpu_ticks(process.pid)
+    after = user_and_system_ticks(process.pid)
     if result is None or before is None or after is None:
         return None, problem or "the server exited"
     seconds = result["duration_us"] / 1e6
-    cpu_seconds = (after - before) / CLOCK_TICKS
+    user_seconds = (after[0] - before[0]) / CLOCK_TICKS
+    cpu_seconds = user_seconds + (after[1] - before[1]) / CLOCK_TICKS
+    requests = result["requests"]
     result.update(seconds=seconds, cpu_seconds=cpu_seconds,
-                  cpu_us_per_request=(cpu_seconds * 1e6 / result["requests"]
-                                      if result["requests"] else None))
+                  cpu_us_per_request=cpu_seconds * 1e6 / requests if requests else None,
+                  user_us_per_request=user_seconds * 1e6 / requests if requests else None)
     return result, ""
 
 
@@ -916,6 +927,8 @@ def summarise_rounds(row, rounds):
     requests = sum(r["requests"] for r in rounds)
     seconds = sum(r["seconds"] for r in rounds)
     per_request = [r["cpu_us_per_request"] for r in rounds if r["cpu_us_per_request"]]
+    user_per_request = [r["user_us_per_request"] for r in rounds
+                        if r.get("user_us_per_request") is not None]
     row.update(
         rounds=len(rounds), requests=int(requests), duration_s="%.2f" % seconds,
         rps="%.1f" % (requests / seconds if seconds else 0),
@@ -928,6 +941,8 @@ def summarise_rounds(row, rounds):
         err_status=int(sum(r["status"] for r in rounds)))
     if per_request:
         row["cpu_us_per_request"] = "%.3f" % statistics.median(per_request)
+    if user_per_request:
+        row["user_us_per_request"] = "%.3f" % statistics.median(user_per_request)
     if requests:
         for key in ("p50", "p90", "p99", "max"):
             row[key + "_ms"] = "%.3f" % (statistics.median(
@@ -1002,9 +1017,9 @@ def interleaved_rounds(scenario, servers, levels, options, start, run_round, des
 def framework_throughput(servers, bin_dir, options, pinning):
     """The framework scenario's rounds: wrk against each server in turn."""
     def describe(result):
-        return "%10s req/s  %6.2f us CPU per request  server core %3.0f%% busy" % (
+        return "%10s req/s  %6.2f us CPU per request (user %5.2f)  server core %3.0f%% busy" % (
             "{:,.0f}".format(result["requests"] / result["seconds"]), result["cpu_us_per_request"] or 0,
-            100 * result["cpu_seconds"] / result["seconds"])
+            result["user_us_per_request"] or 0, 100 * result["cpu_seconds"] / result["seconds"])
 
     return interleaved_rounds(
         "framework", servers, FRAMEWORK_LEVELS, options,
@@ -1641,7 +1656,10 @@ def goals_table(checks):
 def fmt_cpu(row):
     if row["cpu_us_per_request"] == "":
         return "-"
-    return "%.2f µs (%s%%)" % (float(row["cpu_us_per_request"]), row["cpu_busy_percent"])
+    user = ""
+    if row.get("user_us_per_request", "") != "":
+        user = ", user %.2f" % float(row["user_us_per_request"])
+    return "%.2f µs%s (%s%%)" % (float(row["cpu_us_per_request"]), user, row["cpu_busy_percent"])
 
 
 def framework_table(rows, options):
@@ -1681,7 +1699,7 @@ def framework_table(rows, options):
     header = ["server", "what it is"]
     for level in FRAMEWORK_LEVELS:
         header += ["req/s, %s conns" % fmt_count(level),
-                   "CPU per request (core busy), %s" % fmt_count(level)]
+                   "CPU per request, user space (core busy), %s" % fmt_count(level)]
     header += ["wrk errors", "response bytes",
                "memory per idle conn (RSS before → after)"]
     return markdown_table(header, cells)
@@ -1699,7 +1717,9 @@ def framework_section(rows, checks, options):
     parts += ["### Every server", "", framework_table(rows, options), "",
               "req/s: requests summed over the rounds ÷ their summed duration. CPU per "
               "request: the server's utime + stime over a round ÷ its requests, median "
-              "round; in brackets that CPU time ÷ the round's length (below 100% the "
+              "round; \"user\": the utime part, its own code (the rest is the kernel's: "
+              "system calls and the TCP work they do); in brackets that CPU time ÷ the "
+              "round's length (below 100% the "
               "server waited: for wrk, or for its core while other work on the machine "
               "had it). Memory: resident set "
               "(VmRSS) after opening the idle connections minus before, ÷ their number "
