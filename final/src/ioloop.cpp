@@ -69,6 +69,11 @@ std::uint64_t handler_token(int fd, std::uint32_t generation) {
     return (static_cast<std::uint64_t>(generation) << 32) | static_cast<std::uint32_t>(fd);
 }
 
+// In a request's token: the request is a receive for the handler whose
+// token the rest is, not a send in request_slots_. (Generations have 30
+// bits, and the poller keeps bit 63 for itself.)
+constexpr std::uint64_t kHandlerReceiveBit = std::uint64_t{1} << 62;
+
 // "web.cpp:42", for log lines that name where a callback came from.
 std::string describe_place(SourceLocation where) {
     std::string_view file = where.file_name();
@@ -508,9 +513,21 @@ std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone do
     });
 }
 
-std::uint32_t IOLoop::submit_recv(int fd, RequestDone done, bool bytes_waiting) {
-    return submit_request(
-        done, [&](std::uint64_t token) { return poller_->recv(fd, token, !bytes_waiting); });
+bool IOLoop::submit_recv(int fd, bool bytes_waiting) {
+    HandlerSlot* slot = handler_slot(fd);
+    if (closed_ || slot == nullptr || !slot->active) return false;
+    if (refuse_requests_ > 0) {
+        --refuse_requests_;
+        return false;
+    }
+    return poller_->recv(fd, handler_token(fd, slot->generation) | kHandlerReceiveBit,
+                         !bytes_waiting);
+}
+
+void IOLoop::cancel_recv(int fd) noexcept {
+    HandlerSlot* slot = handler_slot(fd);
+    if (slot == nullptr || !slot->active) return;
+    poller_->cancel_request(handler_token(fd, slot->generation) | kHandlerReceiveBit);
 }
 
 void IOLoop::cancel_request(std::uint32_t request) noexcept {
@@ -518,28 +535,34 @@ void IOLoop::cancel_request(std::uint32_t request) noexcept {
     poller_->cancel_request(request_token(request_slots_[request].generation, request));
 }
 
-// The slot is freed before `done` runs, which may submit the next request.
-// A receive's buffer goes back to the poller once `done` has run, whether
-// or not anyone still wanted its bytes.
+// A send's slot is freed before `done` runs, which may submit the next
+// send. A receive goes to its handler, if it is still the one that asked
+// (as a readiness event does). Its buffer goes back to the poller once the
+// handler has run, whether or not anyone still wanted the bytes.
 void IOLoop::dispatch_request(const detail::ReadyEvent& event) {
-    auto request = static_cast<std::uint32_t>(event.token & 0xffffffffu);
-    RequestDone done;
-    if (request < request_slots_.size()) {
-        RequestSlot& slot = request_slots_[request];
-        if (slot.active && slot.generation == static_cast<std::uint32_t>(event.token >> 32)) {
-            done = std::move(slot.done);
-            release_request_slot(request);
-        }
+    std::string_view bytes;
+    if (event.buffer >= 0 && event.result > 0) {
+        bytes = poller_->received(event.buffer, static_cast<std::size_t>(event.result));
     }
-    if (done) {
-        std::string_view received;
-        if (event.buffer >= 0 && event.result > 0) {
-            received = poller_->received(event.buffer, static_cast<std::size_t>(event.result));
-        }
-        run_guarded(detail::CallbackKind::handler, SourceLocation::current(), -1,
-                    [&done, &event, received] { done(event.result, received); });
+    if ((event.token & kHandlerReceiveBit) != 0) {
+        received_ = {event.result, bytes};
+        dispatch_handler(event.token & ~kHandlerReceiveBit, RECEIVED);
+        received_ = {};
+    } else {
+        finish_send(event);
     }
     if (event.buffer >= 0) poller_->recycle(event.buffer);
+}
+
+void IOLoop::finish_send(const detail::ReadyEvent& event) {
+    auto request = static_cast<std::uint32_t>(event.token & 0xffffffffu);
+    if (request >= request_slots_.size()) return;
+    RequestSlot& slot = request_slots_[request];
+    if (!slot.active || slot.generation != static_cast<std::uint32_t>(event.token >> 32)) return;
+    RequestDone done = std::move(slot.done);
+    release_request_slot(request);
+    run_guarded(detail::CallbackKind::handler, SourceLocation::current(), -1,
+                [&done, &event] { done(event.result); });
 }
 
 // At close, before the handlers go (and with them the streams' sockets):
@@ -547,10 +570,7 @@ void IOLoop::dispatch_request(const detail::ReadyEvent& event) {
 // cancelled and its report awaited before the memory is let go. The
 // `done` callbacks are dropped unrun, as the handlers are.
 void IOLoop::finish_requests() noexcept {
-    for (std::uint32_t request = 0; request < request_slots_.size(); ++request) {
-        if (request_slots_[request].active) cancel_request(request);
-    }
-    poller_->finish_requests();
+    poller_->finish_requests();  // cancels them all, the receives too
     std::deque<RequestSlot> slots = std::move(request_slots_);
     request_slots_.clear();
     first_free_request_ = kNoRequest;

@@ -179,7 +179,14 @@ struct IOStream::LoopHold {
     ~LoopHold() {
         if (stream && stream->registered_) stream->forget_loop();
     }
-    void operator()(int, std::uint32_t events) const { stream->handle_events(events); }
+    void operator()(int, std::uint32_t events) const {
+        if (events == IOLoop::RECEIVED) {
+            const IOLoop::Received& received = stream->loop_->received();
+            stream->on_received(received.result, received.bytes);
+            return;
+        }
+        stream->handle_events(events);
+    }
 };
 
 // Only here: SSLIOStream and PipeIOStream have their own receive and
@@ -558,7 +565,7 @@ void IOStream::reset_read() noexcept {
 void IOStream::read_from_socket() {
     // The kernel is receiving for us: a recv() beside it could take bytes
     // out of order.
-    if (read_.recv != IOLoop::kNoRequest) return;
+    if (read_.receiving) return;
     for (int round = 0; !closed_ && reading() && read_ready_; ++round) {
         if (round == kMaxReadsPerEvent) {
             continue_reading_later();
@@ -590,16 +597,11 @@ void IOStream::read_from_socket() {
 // next turn.
 void IOStream::request_recv(bool bytes_waiting) {
     if (!by_completion_ || closed_ || !reading() || read_ready_ || connecting() ||
-        read_.recv != IOLoop::kNoRequest) {
+        read_.receiving) {
         return;
     }
-    read_.recv = loop_->submit_recv(
-        fd_.get(),
-        [self = shared_from_this()](int result, std::string_view bytes) {
-            self->on_received(result, bytes);
-        },
-        bytes_waiting);
-    if (read_.recv == IOLoop::kNoRequest) {
+    read_.receiving = loop_->submit_recv(fd_.get(), bytes_waiting);
+    if (!read_.receiving) {
         read_ready_ = true;
         continue_reading_later();
     }
@@ -612,8 +614,8 @@ void IOStream::request_recv(bool bytes_waiting) {
 // socket: ask again, to receive at once with the next submission, when
 // this turn's buffers are back.
 void IOStream::on_received(int result, std::string_view bytes) {
-    read_.recv = IOLoop::kNoRequest;
-    if (closed_) return;  // close() cancelled it: whatever came goes with the stream
+    read_.receiving = false;
+    if (closed_) return;  // (close() cancels the receive and leaves the loop first)
     if (result == -ENOBUFS) {
         request_recv(true);
         return;
@@ -816,9 +818,8 @@ void IOStream::submit_send() {
     if (write_buffer_.empty()) return;
     constexpr std::size_t kMaxSendRequest = std::size_t{1} << 30;  // io_uring's length is 32 bits
     std::string_view bytes = write_buffer_.view().substr(0, kMaxSendRequest);
-    send_ = loop_->submit_send(
-        fd_.get(), bytes,
-        [self = shared_from_this()](int result, std::string_view) { self->on_sent(result); });
+    send_ = loop_->submit_send(fd_.get(), bytes,
+                               [self = shared_from_this()](int result) { self->on_sent(result); });
     if (send_ == IOLoop::kNoRequest) flush_by_readiness();
 }
 
@@ -1004,8 +1005,7 @@ void IOStream::handle_events(std::uint32_t events) {
     // had (unless it is to go on next turn, or a receive is out: its report,
     // bytes, the end or the error, comes next). Tornado closes here too; a
     // peer that only half-closed (RDHUP alone) may still be written to.
-    if (!closed_ && (events & kTrouble) != 0 && !read_resume_queued_ &&
-        read_.recv == IOLoop::kNoRequest) {
+    if (!closed_ && (events & kTrouble) != 0 && !read_resume_queued_ && !read_.receiving) {
         close(socket_error());
     }
     report_peer_fin();
@@ -1056,6 +1056,13 @@ void IOStream::close(std::exception_ptr error) {
     } else if (reading()) {
         complete_from_buffer();
     }
+    // A request the kernel has not finished holds the socket open: cancel
+    // it (a send's bytes are dropped, as unsent bytes are on epoll), so
+    // that the close below closes the connection now. The receive first:
+    // the loop names it by the handler, about to go.
+    if (read_.receiving) loop_->cancel_recv(fd_.get());
+    read_.receiving = false;
+    if (send_ != IOLoop::kNoRequest) loop_->cancel_request(send_);
     // Out of the epoll set before the descriptor is closed (its number may go
     // to the next accept()). registered_ is cleared first, so LoopHold's
     // destructor does not take this for the loop's own close.
@@ -1063,11 +1070,6 @@ void IOStream::close(std::exception_ptr error) {
         registered_ = false;
         loop_->remove_handler(fd_.get());
     }
-    // A request the kernel has not finished holds the socket open: cancel
-    // it (a send's bytes are dropped, as unsent bytes are on epoll), so
-    // that the close below closes the connection now.
-    if (send_ != IOLoop::kNoRequest) loop_->cancel_request(send_);
-    if (read_.recv != IOLoop::kNoRequest) loop_->cancel_request(read_.recv);
     close_transport();
     fd_.reset();
     fail_pending();
@@ -1151,7 +1153,7 @@ void IOStream::forget_loop() noexcept {
     write_buffer_.release();
     // The loop has cancelled its requests and waited for their reports first.
     send_ = IOLoop::kNoRequest;
-    read_.recv = IOLoop::kNoRequest;
+    read_.receiving = false;
     queued_.reset();
     // A read waiting with a callback is told now, with CancelledError, as
     // an awaited Future is cancelled when its loop closes: its owner may

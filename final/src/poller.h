@@ -69,9 +69,9 @@ public:
     // Asks the kernel to end the request `token` now. It still reports, with
     // -ECANCELED or with what it had done.
     virtual void cancel_request(std::uint64_t /*token*/) noexcept {}
-    // Waits (a second at most) until every request has reported, and drops
-    // the reports: the loop is closing, and the memory the requests use is
-    // about to be freed. Cancel them first.
+    // Cancels every request, waits (a second at most) until each has
+    // reported, and drops the reports: the loop is closing, and the memory
+    // the requests use is about to be freed.
     virtual void finish_requests() noexcept {}
 
     // Waits at most timeout_ms (0: not at all, -1: without limit) for

@@ -1005,6 +1005,43 @@ TEST(IOStreamCompletion, ReadIntoTakesWhatFitsAndKeepsTheRest) {
 
 // A pending receive holds the socket's file as a send does: close() cancels
 // it, so the peer sees the close at once, and the stream is freed.
+// The loop's own receive, without a stream: its report reaches the
+// descriptor's handler as RECEIVED, with the bytes in received(); one
+// cancelled and then overtaken by a new handler on the same descriptor
+// never reaches the new one.
+TEST(IOLoopReceive, TheReportGoesToTheHandlerAndNeverToALaterOne) {
+    NEED_IO_URING_LOOP(loop);
+    SocketPair pair;
+    int fd = pair.left.get();
+    std::vector<std::string> first_heard;
+    loop.add_handler(fd, [&](int, std::uint32_t events) {
+        if (events == IOLoop::RECEIVED) {
+            EXPECT_EQ(loop.received().result, static_cast<int>(loop.received().bytes.size()));
+            first_heard.emplace_back(loop.received().bytes);
+        }
+    }, IOLoop::EDGE | EPOLLRDHUP);
+    ASSERT_TRUE(loop.submit_recv(fd));
+    ASSERT_EQ(::send(pair.right.get(), "ping", 4, 0), 4);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return !first_heard.empty(); }));
+    EXPECT_EQ(first_heard, std::vector<std::string>{"ping"});
+
+    // Out again, cancelled, and the handler replaced before its report.
+    ASSERT_TRUE(loop.submit_recv(fd));
+    loop.cancel_recv(fd);
+    loop.remove_handler(fd);
+    int second_heard = 0;
+    loop.add_handler(fd, [&](int, std::uint32_t events) {
+        if (events == IOLoop::RECEIVED) ++second_heard;
+    }, IOLoop::EDGE | EPOLLRDHUP);
+    ASSERT_EQ(::send(pair.right.get(), "pong", 4, 0), 4);
+    tornado::testing::run_turns(loop, 5);
+    EXPECT_EQ(second_heard, 0);
+    EXPECT_EQ(first_heard.size(), 1u);
+    char left[8];
+    EXPECT_EQ(::recv(fd, left, sizeof left, 0), 4);  // "pong" was not taken by the cancelled one
+    loop.remove_handler(fd);
+}
+
 TEST(IOStreamCompletion, CloseCancelsAPendingReceiveAndTheSocketClosesAtOnce) {
     NEED_IO_URING_LOOP(loop);
     SocketPair pair;

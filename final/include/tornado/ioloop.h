@@ -128,6 +128,10 @@ public:
     // Edge-triggered: report readiness once per change, not while it lasts.
     // The handler must then read or write until EAGAIN.
     static constexpr std::uint32_t EDGE = EPOLLET;
+    // Not readiness: the receive the handler asked for has reported
+    // (submit_recv, io_uring only); received() says what came. No epoll
+    // bit is this one.
+    static constexpr std::uint32_t RECEIVED = 1u << 24;
 
     using Clock = std::chrono::steady_clock;
     // Two pointers inline (a shared_ptr, which is what IOStream's handler
@@ -220,12 +224,10 @@ public:
     // kernel together, with the call that waits. IOStream reads and sends
     // so on this backend (final/README.md, "Readiness and completion").
     //
-    // `done` runs from the loop with the system call's kind of result (a
-    // count, or -errno) and, for a receive, the bytes; they are the loop's
-    // and valid only while `done` runs.
-    // Two pointers inline (a shared_ptr, what IOStream's requests hold), as
-    // the Handler: every idle connection keeps one while its receive waits.
-    using RequestDone = Function<void(int result, std::string_view received), 2 * sizeof(void*)>;
+    // A send's `done` runs from the loop with the system call's kind of
+    // result (a count, or -errno). Two pointers inline (a shared_ptr, what
+    // IOStream's sends hold), as the Handler.
+    using RequestDone = Function<void(int result), 2 * sizeof(void*)>;
     // Whether submit_send and submit_recv work here: the io_uring backend.
     bool io_by_completion() const noexcept;
     // Returned instead of a request number when the request could not be
@@ -239,18 +241,36 @@ public:
     std::uint32_t submit_send(int fd, std::string_view bytes, RequestDone done);
     // Asks the kernel to receive from socket fd once it has bytes, into one
     // of the loop's buffers of kRecvBufferSize bytes, picked when the bytes
-    // come (so a connection that waits holds no buffer). `done` gets what
-    // recv() would have given: the bytes (all of the buffer when more may
-    // be waiting), 0 at the peer's close, or -errno; -ENOBUFS when every
-    // buffer was in use at that moment (the bytes are still in the socket:
-    // the caller asks again, or reads them with recv()). bytes_waiting:
-    // the caller knows there are bytes (after ENOBUFS), so the kernel
-    // receives at once; otherwise it first waits for them, as a poll does.
+    // come (so a connection that waits holds no buffer). The report goes to
+    // fd's handler, which must be added first: it is called with RECEIVED,
+    // and received() gives what recv() would have given. So a receive the
+    // kernel is waiting on costs the loop nothing beyond the handler's slot
+    // (a connection waiting for its next request has one out all the time).
+    // bytes_waiting: the caller knows there are bytes (after ENOBUFS), so
+    // the kernel receives at once; otherwise it first waits for them, as a
+    // poll does. False when the request could not be made (on epoll, no
+    // handler, or the ring is full): then the handler hears nothing, and
+    // the caller reads another way. One receive per descriptor at a time.
     static constexpr std::size_t kRecvBufferSize = 2048;
-    std::uint32_t submit_recv(int fd, RequestDone done, bool bytes_waiting = false);
-    // Asks the kernel to drop a request whose `done` has not run yet, at
-    // once, so that closing the socket then closes it. `done` still runs,
-    // with -ECANCELED or with what the kernel had already done.
+    bool submit_recv(int fd, bool bytes_waiting = false);
+    // During a handler's call with RECEIVED: `result` is the bytes'
+    // count (bytes.size(); all of the buffer when more may be waiting), 0
+    // at the peer's close, or -errno; -ENOBUFS when every buffer was in use
+    // at that moment (the bytes are still in the socket: ask again, or
+    // read them with recv()). The bytes are the loop's, valid during the
+    // call.
+    struct Received {
+        int result = 0;
+        std::string_view bytes;
+    };
+    const Received& received() const noexcept { return received_; }
+    // Asks the kernel to drop fd's receive at once, so that closing the
+    // socket then closes it. Before remove_handler: a receive's report for
+    // a handler removed since is dropped, never delivered.
+    void cancel_recv(int fd) noexcept;
+    // Asks the kernel to drop a send whose `done` has not run yet, at once,
+    // so that closing the socket then closes it. `done` still runs, with
+    // -ECANCELED or with what the kernel had already done.
     void cancel_request(std::uint32_t request) noexcept;
 
     // --- callbacks -----------------------------------------------------------
@@ -396,7 +416,7 @@ private:
         Handler handler;
         SourceLocation where;
         std::uint32_t events = 0;
-        std::uint32_t generation : 31 = 0;  // wraps at 2^31
+        std::uint32_t generation : 30 = 0;  // wraps at 2^30 (a token's bits 32 to 61)
         std::uint32_t active : 1 = 0;
     };
     struct TimerSlot {
@@ -411,11 +431,10 @@ private:
         std::uint32_t slot;
         std::uint32_t generation;
     };
-    // One per request in the kernel: on io_uring, one per idle connection
-    // (its receive), so 32 bytes. A free slot names the next free one.
+    // One per send in the kernel. A free slot names the next free one.
     struct RequestSlot {
         RequestDone done;
-        std::uint32_t generation : 31 = 0;  // the poller keeps the token's top bit
+        std::uint32_t generation : 30 = 0;  // as a handler's: the token's bits 32 to 61
         std::uint32_t active : 1 = 0;
         std::uint32_t next_free = 0;
     };
@@ -438,6 +457,7 @@ private:
     template <typename Ask>
     std::uint32_t submit_request(RequestDone& done, Ask ask);
     void dispatch_request(const detail::ReadyEvent& event);
+    void finish_send(const detail::ReadyEvent& event);
     void finish_requests() noexcept;
     void on_wake();
     void run_signal_handlers();
@@ -490,10 +510,11 @@ private:
     // body_timeout), so a vector searched from the front.
     std::vector<std::unique_ptr<detail::TimeoutList>> timeout_lists_;
 
-    // The requests the kernel has not answered yet, by number (submit_send,
-    // submit_recv). The poller's token for one is (generation << 32) |
-    // number: a report for a request whose number has been reused since is
-    // dropped.
+    // The sends the kernel has not answered yet, by number (submit_send).
+    // The poller's token for one is (generation << 32) | number: a report
+    // for a request whose number has been reused since is dropped. (A
+    // receive has no slot: its token is its handler's, with
+    // kHandlerReceiveBit.)
     // A deque, as handlers_: grown a block at a time, it keeps no unused
     // half (a vector doubles), and the free slots are linked through it.
     std::deque<RequestSlot> request_slots_;
@@ -503,6 +524,7 @@ private:
     std::uint32_t refuse_requests_ = 0;
 
     std::vector<detail::ReadyEvent> ready_;  // one turn's events, as the poller gave them
+    Received received_;                      // during a handler's call with RECEIVED
 
     std::atomic<bool> stopping_{false};
     std::atomic<bool> running_{false};

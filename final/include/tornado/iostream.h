@@ -365,11 +365,11 @@ private:
         ReadMode mode = ReadMode::none;
         bool partial = false;
         std::uint8_t delimiter_size = 0;  // until, when short
-        // By completion: the loop's number for the receive the kernel is
-        // doing for this read. Only a pending read asks for one, and the
-        // read ends only with its report or a close (which cancels it), so
-        // reset_read leaves it alone.
-        std::uint32_t recv = IOLoop::kNoRequest;
+        // By completion: the kernel is doing a receive for this read (its
+        // report comes to the stream's handler as RECEIVED). Only a pending
+        // read asks for one, and the read ends only with its report or a
+        // close (which cancels it), so reset_read leaves it alone.
+        bool receiving = false;
         // bytes: how many; until, empty_line, regex: the most before the
         // end must have come (max_bytes; SIZE_MAX: no limit).
         std::size_t limit = 0;
