@@ -401,7 +401,7 @@ void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events, SourceLo
     }
     // The kernel first: if it refuses (epoll_ctl: EBADF, EPERM for a
     // regular file, EEXIST), the slot is left untouched.
-    poller_->add(fd, events, handler_token(fd, slot.generation));
+    poller_->add(fd, events & ~CLOSING, handler_token(fd, slot.generation));
     if (fd == dispatching_fd_) {
         // The old handler of this fd is running (it removed itself, and now
         // adds a successor): overwriting it would destroy running code.
@@ -425,7 +425,7 @@ void IOLoop::update_handler(int fd, std::uint32_t events) {
                                " has no handler");
     }
     if (slot->events == events) return;
-    poller_->modify(fd, events, handler_token(fd, slot->generation));
+    poller_->modify(fd, events & ~CLOSING, handler_token(fd, slot->generation));
     slot->events = events;
 }
 
@@ -928,15 +928,22 @@ void IOLoop::untrack_pending(detail::FutureStateBase* state) noexcept {
     --pending_count_;
 }
 
-// Runs what is queued and cancels every Future still awaited, so that each
-// suspended coroutine unwinds while the loop exists. No timeout fires and
+// Runs what is queued, tells the handlers that asked (CLOSING) and cancels
+// every Future still awaited, so that each suspended coroutine, and each
+// owner waiting by callback, unwinds while the loop exists. No timeout fires and
 // the kernel is not asked: a coroutine waiting on a timer or socket is cancelled,
 // not served. False if some still wait after kMaxCloseRounds.
 bool IOLoop::drain_for_close() {
+    bool handlers_told = false;
     for (int round = 0; round < kMaxCloseRounds; ++round) {
         if (!callbacks_.empty() || remote_->has_callbacks()) {
             run_local_callbacks();
             if (remote_->has_callbacks()) run_remote_callbacks();
+            continue;
+        }
+        if (!handlers_told) {
+            handlers_told = true;
+            tell_handlers_closing();
             continue;
         }
         if (pending_futures_ == nullptr) return true;
@@ -952,6 +959,18 @@ bool IOLoop::drain_for_close() {
         }
     }
     return false;
+}
+
+// Once, in the drain: every handler that asked for CLOSING. A handler may
+// add or remove handlers (dispatch_handler allows it); a slot added meanwhile
+// is not told.
+void IOLoop::tell_handlers_closing() {
+    std::size_t count = handlers_.size();
+    for (std::size_t fd = 0; fd < count; ++fd) {
+        const HandlerSlot& slot = handlers_[fd];
+        if (!slot.active || (slot.events & CLOSING) == 0) continue;
+        dispatch_handler(handler_token(static_cast<int>(fd), slot.generation), CLOSING);
+    }
 }
 
 // The drain runs with this loop as the thread's running loop, so that what

@@ -183,9 +183,11 @@ struct IOStream::LoopHold {
         if (events == IOLoop::RECEIVED) {
             const IOLoop::Received& received = stream->loop_->received();
             stream->on_received(received.result, received.bytes);
-            return;
+        } else if (events == IOLoop::CLOSING) {
+            stream->on_loop_closing();
+        } else {
+            stream->handle_events(events);
         }
-        stream->handle_events(events);
     }
 };
 
@@ -219,9 +221,10 @@ void IOStream::make_non_blocking(const FileDescriptor& socket) {
 // shares their edge, and without the bit the end would go unseen (see
 // receive). A stream that reads by completion leaves READ out: its recv
 // requests hear of the bytes, and a READ event for each would only cost a
-// completion; RDHUP still tells an idle stream of the peer's FIN.
+// completion; RDHUP still tells an idle stream of the peer's FIN. CLOSING:
+// see on_loop_closing.
 void IOStream::watch() {
-    std::uint32_t events = IOLoop::WRITE | IOLoop::EDGE | EPOLLRDHUP;
+    std::uint32_t events = IOLoop::WRITE | IOLoop::EDGE | EPOLLRDHUP | IOLoop::CLOSING;
     if (!by_completion_) events |= IOLoop::READ;
     loop_->add_handler(fd_.get(), LoopHold(shared_from_this()), events);
     registered_ = true;
@@ -315,14 +318,25 @@ Future<std::string> IOStream::read_until_close() {
     return future;
 }
 
-// Not through run_new_read: a head already buffered is returned, not
-// delivered, and one still to come goes to `done`, a callback later
-// (finish_read, fail_read).
 std::optional<std::string> IOStream::read_until_empty_line(std::size_t max_bytes,
                                                            ReadCallback done) {
     bool was_closed = closed_;
     begin_read(ReadMode::empty_line);
     read_.limit = max_bytes;
+    return launch_read_by_callback(std::move(done), was_closed);
+}
+
+std::optional<std::string> IOStream::read_bytes_by_callback(std::size_t n, ReadCallback done) {
+    bool was_closed = closed_;
+    begin_read(ReadMode::bytes);
+    read_.limit = n;
+    return launch_read_by_callback(std::move(done), was_closed);
+}
+
+// launch_read's callback form, not through run_new_read: what the buffer
+// already holds is returned, not delivered, and what is still to come goes
+// to `done`, a callback later (finish_read, fail_read).
+std::optional<std::string> IOStream::launch_read_by_callback(ReadCallback done, bool was_closed) {
     read_.callback = std::move(done);
     std::optional<std::size_t> end;
     try {
@@ -332,9 +346,9 @@ std::optional<std::string> IOStream::read_until_empty_line(std::size_t max_bytes
         return std::nullopt;
     }
     if (end) {
-        std::string head = read_buffer_.take(*end);
+        std::string bytes = read_buffer_.take(*end);
         reset_read();
-        return head;
+        return bytes;
     }
     if (was_closed) {
         reset_read();
@@ -509,6 +523,15 @@ void IOStream::fail_read(std::exception_ptr error, bool as_closed) {
     } else if (future.valid() && !future.done()) {
         future.set_exception(std::move(error));
     }
+}
+
+// The loop is closing (IOLoop::CLOSING): a read waiting with a callback
+// will not be served. It hears CancelledError now, while the loop still
+// runs what its owner does about it, as an awaited read's Future is
+// cancelled then.
+void IOStream::on_loop_closing() {
+    if (read_.callback)
+        fail_read(std::make_exception_ptr(CancelledError("the IOLoop closed")), false);
 }
 
 // From the loop, as a Future's callbacks run: the stream may be deep in its

@@ -172,28 +172,28 @@ void WebSocketProtocol::start(std::shared_ptr<void> owner, Future<void> opened) 
 }
 
 // Reads a frame's bytes at a time, as the reader asks for them. Bytes
-// already buffered come at once (the Future is done), so a burst of
-// messages is handled in this one loop; otherwise the loop goes on in the
-// read's callback.
+// already buffered come at once, so a burst of messages is handled in this
+// one loop; otherwise the loop goes on in the read's callback. A callback,
+// not a Future: a connection waiting for its next frame then holds no
+// Future state.
 void WebSocketProtocol::read_frames() {
     while (!peer_closed_) {
-        Future<std::string> read(nullptr);
+        std::optional<std::string> bytes;
         try {
             if (stream_->write_buffer_size() > kMaxUnsentBeforeReading) {
                 wait_for_the_peer_to_read();
                 return;
             }
-            read = stream_->read_bytes(reader_.bytes_wanted());
+            bytes = stream_->read_bytes(
+                reader_.bytes_wanted(),
+                [self = keep_alive()](std::string data, std::exception_ptr error) {
+                    if (self->take_bytes(std::move(data), std::move(error))) self->read_frames();
+                });
         } catch (const StreamClosedError&) {
             break;
         }
-        if (!read.done()) {
-            read.add_done_callback([self = keep_alive()](Future<std::string> done) {
-                if (self->take_bytes(done)) self->read_frames();
-            });
-            return;
-        }
-        if (!take_bytes(read)) return;
+        if (!bytes) return;  // the callback goes on
+        if (!take_bytes(std::move(*bytes), nullptr)) return;
     }
     connection_over();
 }
@@ -209,21 +209,22 @@ void WebSocketProtocol::wait_for_the_peer_to_read() {
     flushed.add_done_callback([self = keep_alive()] { self->read_frames(); });
 }
 
-// Feeds the bytes to the reader and acts on what it made of them. True:
-// read on now; false: the loop goes on later (a coroutine on_message), or
-// is over.
-bool WebSocketProtocol::take_bytes(Future<std::string>& read) {
-    if (read.cancelled()) {  // the loop is closing
-        abort();
+// Feeds the bytes to the reader and acts on what it made of them, or
+// ends on the read's error. True: read on; false: the loop goes on later
+// (a coroutine on_message), or is over.
+bool WebSocketProtocol::take_bytes(std::string bytes, std::exception_ptr error) {
+    if (error) {
+        try {
+            std::rethrow_exception(error);
+        } catch (const CancelledError&) {  // the loop is closing
+            abort();
+        } catch (...) {  // the stream closed: reset, EOF, or by us
+            if (!peer_closed_) abort();
+        }
         connection_over();
         return false;
     }
-    if (read.exception()) {  // the stream closed: reset, EOF, or by us
-        if (!peer_closed_) abort();
-        connection_over();
-        return false;
-    }
-    Future<void> handled = handle(reader_.feed(std::move(read.result())));
+    Future<void> handled = handle(reader_.feed(std::move(bytes)));
     if (!handled.valid()) return true;
     if (handled.done()) return message_handled(handled);
     // A coroutine on_message: the next message waits for it.

@@ -315,6 +315,33 @@ TEST(IOLoopHandlers, ReadAndWriteReadiness) {
     EXPECT_TRUE(seen[0] & IOLoop::READ);
 }
 
+
+// CLOSING goes to the handlers that asked for it, once, from close(), which
+// still runs what they post then; the others never see it, and the kernel
+// is never asked for it (an unknown bit would make epoll_ctl fail).
+TEST(IOLoopHandlers, CloseTellsTheHandlersThatAskedOnce) {
+    SocketPair asking;
+    SocketPair not_asking;
+    std::vector<std::uint32_t> asked_seen;
+    std::vector<std::uint32_t> other_seen;
+    bool posted_ran = false;
+    {
+        IOLoop loop;
+        loop.add_handler(asking.left.get(), [&](int, std::uint32_t events) {
+            asked_seen.push_back(events);
+            loop.add_callback([&] { posted_ran = true; });
+        }, IOLoop::READ | IOLoop::CLOSING);
+        loop.add_handler(not_asking.left.get(), [&](int, std::uint32_t events) {
+            other_seen.push_back(events);
+        }, IOLoop::READ);
+        tornado::testing::run_turns(loop, 2);
+        EXPECT_TRUE(asked_seen.empty());  // no readiness, and not closing yet
+        loop.close();
+    }
+    EXPECT_EQ(asked_seen, std::vector<std::uint32_t>{IOLoop::CLOSING});
+    EXPECT_TRUE(other_seen.empty());
+    EXPECT_TRUE(posted_ran);
+}
 TEST(IOLoopHandlers, UpdateHandlerSwitchesEvents) {
     IOLoop loop;
     SocketPair pair;

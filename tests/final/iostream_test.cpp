@@ -260,6 +260,55 @@ TEST(IOStreamReadUntilEmptyLine, TheCallbackFormIsToldWhenTheLoopCloses) {
     EXPECT_TRUE(weak.expired());
 }
 
+// Told while the loop still runs callbacks (IOLoop::CLOSING), as a
+// cancelled Future's waiters are: what the callback posts then still runs.
+TEST(IOStreamReadUntilEmptyLine, TheCallbackIsToldWhileTheClosingLoopStillRunsCallbacks) {
+    SocketPair pair;
+    bool told = false;
+    bool posted_ran = false;
+    {
+        IOLoop loop;
+        auto stream = IOStream::create(std::move(pair.left));
+        EXPECT_FALSE(stream->read_until_empty_line(1024, [&](std::string, std::exception_ptr error) {
+            told = error != nullptr;
+            IOLoop::current().add_callback([&] { posted_ran = true; });
+        }));
+        tornado::testing::run_turns(loop, 2);
+        loop.close();
+    }
+    EXPECT_TRUE(told);
+    EXPECT_TRUE(posted_ran);
+}
+
+// read_bytes' callback form: buffered bytes at once (0 bytes too), later
+// ones through the callback, from the loop.
+TEST(IOStreamReadBytes, TheCallbackFormReturnsBufferedBytesAndCallsBackForLaterOnes) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    auto never = [](std::string, std::exception_ptr) { ADD_FAILURE() << "called back"; };
+    std::optional<std::string> none = stream->read_bytes(0, never);
+    ASSERT_TRUE(none);
+    EXPECT_EQ(*none, "");
+    tornado::testing::send_all(pair.right.get(), "abcdef");
+    ASSERT_TRUE(loop.run_sync([&] { return stream->read_bytes(2); }, kTestTimeout) == "ab");
+    std::optional<std::string> buffered = stream->read_bytes(3, never);
+    ASSERT_TRUE(buffered);
+    EXPECT_EQ(*buffered, "cde");
+    std::string later;
+    EXPECT_FALSE(stream->read_bytes(4, [&](std::string bytes, std::exception_ptr error) {
+        EXPECT_FALSE(error);
+        later = std::move(bytes);
+    }));
+    tornado::testing::send_all(pair.right.get(), "gh");
+    tornado::testing::run_turns(loop, 3);
+    EXPECT_EQ(later, "");  // three of four
+    tornado::testing::send_all(pair.right.get(), "ij");
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return !later.empty(); }));
+    EXPECT_EQ(later, "fghi");
+    EXPECT_EQ(stream->read_buffer_size(), 1u);
+}
+
 TEST(IOStreamReadUntil, ABufferedAnswerIsReadyInsideTheCall) {
     IOLoop loop;
     SocketPair pair;

@@ -368,6 +368,16 @@ TEST_F(WebSocketServer, AClientThatVanishesEndsTheConnection) {
     EXPECT_TRUE(record.wait_for("close none "));
 }
 
+// The server's loop closes with a connection open and idle: its frame
+// read (a callback, no Future) is cancelled while the closing loop still
+// runs callbacks, and on_close runs.
+TEST_F(WebSocketServer, ALoopThatClosesEndsAnIdleConnectionAndCallsOnClose) {
+    RawWebSocket ws(port(), "/echo/loop");
+    EXPECT_TRUE(record.wait_for("open loop"));
+    server.stop();
+    EXPECT_TRUE(record.wait_for("close none "));
+}
+
 TEST_F(WebSocketServer, AGracefulStopClosesEveryWebSocketWith1001) {
     RawWebSocket first(port(), "/echo");
     RawWebSocket second(port(), "/echo");

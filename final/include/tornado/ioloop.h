@@ -132,6 +132,12 @@ public:
     // (submit_recv, io_uring only); received() says what came. No epoll
     // bit is this one.
     static constexpr std::uint32_t RECEIVED = 1u << 24;
+    // Not readiness either, and only for a handler that asks for it: the
+    // loop is closing. close() calls each such handler once with CLOSING,
+    // while it can still run what they post, as it cancels the Futures
+    // still awaited: a handler's owner waiting by callback (an IOStream's
+    // read) is told then, as an awaiting coroutine is.
+    static constexpr std::uint32_t CLOSING = 1u << 25;
 
     using Clock = std::chrono::steady_clock;
     // Two pointers inline (a shared_ptr, which is what IOStream's handler
@@ -462,6 +468,7 @@ private:
     void on_wake();
     void run_signal_handlers();
     bool drain_for_close();
+    void tell_handlers_closing();
 
     template <typename F>
     void run_guarded(detail::CallbackKind kind, SourceLocation where, int fd, F&& function);

@@ -94,6 +94,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "tornado/concurrent.h"
@@ -240,6 +241,15 @@ public:
     // Exactly n bytes; with partial, as soon as at least one byte is there,
     // up to n (read_bytes(0) gives "" at once).
     Future<std::string> read_bytes(std::size_t n, bool partial = false);
+    // Exactly n bytes, with a callback as read_until_empty_line's: for a
+    // WebSocket connection waiting for its next frame. (A template, so that
+    // a lambda without captures, which converts to bool, is not taken for
+    // `partial`.)
+    template <typename Done>
+        requires std::is_invocable_v<Done&, std::string, std::exception_ptr>
+            std::optional<std::string> read_bytes(std::size_t n, Done&& done) {
+            return read_bytes_by_callback(n, ReadCallback(std::forward<Done>(done)));
+        }
     // Fills `buffer` (which must stay alive until the Future is done):
     // resolves with buffer.size(), or with partial, with the bytes so far as
     // soon as there are some. Bytes past the buffered ones go from the kernel
@@ -388,6 +398,8 @@ private:
     // Reading: begin_read, then launch_read / run_new_read try the buffer,
     // then the socket; the rest is finished by handle_events.
     void begin_read(ReadMode mode);
+    std::optional<std::string> read_bytes_by_callback(std::size_t n, ReadCallback done);
+    std::optional<std::string> launch_read_by_callback(ReadCallback done, bool was_closed);
     Future<std::string> launch_read();
     void run_new_read();
     bool complete_from_buffer();
@@ -407,6 +419,7 @@ private:
 
     void read_from_socket();
     void request_recv(bool bytes_waiting = false);
+    void on_loop_closing();
     void on_received(int result, std::string_view bytes);
     void take_received(std::string_view bytes);
     void take_chunk(std::string_view fresh);

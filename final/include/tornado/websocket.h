@@ -84,6 +84,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -204,7 +205,7 @@ private:
     // frame), the trade HTTP1ServerConnection makes too.
     void read_frames();
     void wait_for_the_peer_to_read();
-    bool take_bytes(Future<std::string>& read);
+    bool take_bytes(std::string bytes, std::exception_ptr error);
     bool message_handled(Future<void>& handled);
     void connection_over();
     Future<void> handle(websocket_protocol::Event event);
