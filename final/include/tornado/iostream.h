@@ -246,10 +246,10 @@ public:
     // a lambda without captures, which converts to bool, is not taken for
     // `partial`.)
     template <typename Done>
-        requires std::is_invocable_v<Done&, std::string, std::exception_ptr>
-            std::optional<std::string> read_bytes(std::size_t n, Done&& done) {
-            return read_bytes_by_callback(n, ReadCallback(std::forward<Done>(done)));
-        }
+        requires(std::is_invocable_v<Done&, std::string, std::exception_ptr>)
+    std::optional<std::string> read_bytes(std::size_t n, Done&& done) {
+        return read_bytes_by_callback(n, ReadCallback(std::forward<Done>(done)));
+    }
     // Fills `buffer` (which must stay alive until the Future is done):
     // resolves with buffer.size(), or with partial, with the bytes so far as
     // soon as there are some. Bytes past the buffered ones go from the kernel
@@ -386,8 +386,8 @@ private:
         std::size_t scan_from = 0;  // until, empty_line: where the next search starts
         std::array<char, kShortDelimiter> short_delimiter;  // until
         std::unique_ptr<RareRead> rare;                     // regex, into, a long delimiter
-        // Who hears of the end: the Future, or for the callback form of
-        // read_until_empty_line, the callback.
+        // Who hears of the end: the Future, or for the callback forms
+        // (read_until_empty_line, read_bytes), the callback.
         Future<std::string> future{nullptr};
         ReadCallback callback;
     };
