@@ -475,7 +475,7 @@ std::uint32_t IOLoop::take_request_slot(RequestDone& done) {
         first_free_request_ = request_slots_[request].next_free;
     }
     RequestSlot& slot = request_slots_[request];
-    slot.generation = slot.generation + 1;  // wraps at 2^31
+    slot.generation = slot.generation + 1;  // wraps at 2^30
     slot.done = std::move(done);
     slot.active = true;
     return request;
@@ -491,35 +491,30 @@ void IOLoop::release_request_slot(std::uint32_t request) noexcept {
     first_free_request_ = request;
 }
 
-// Takes a slot and asks the poller (ask(token)); the slot goes back if the
-// poller has no room, or a test pretends it has none (refuse_requests_).
-template <typename Ask>
-std::uint32_t IOLoop::submit_request(RequestDone& done, Ask ask) {
-    if (closed_) return kNoRequest;
+// A full submission ring refuses requests; tests pretend it does
+// (refuse_requests_): true when this request is one to refuse.
+bool IOLoop::refused_by_test() noexcept {
+    if (refuse_requests_ == 0) return false;
+    --refuse_requests_;
+    return true;
+}
+
+// Takes a slot and asks the poller; the slot goes back if the poller has
+// no room.
+std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone done) {
+    if (closed_ || refused_by_test()) return kNoRequest;
     std::uint32_t request = take_request_slot(done);
     std::uint64_t token = request_token(request_slots_[request].generation, request);
-    bool refused = refuse_requests_ > 0;
-    if (refused) --refuse_requests_;
-    if (refused || !ask(token)) {
+    if (!poller_->send(fd, bytes.data(), bytes.size(), token)) {
         release_request_slot(request);
         return kNoRequest;
     }
     return request;
 }
 
-std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone done) {
-    return submit_request(done, [&](std::uint64_t token) {
-        return poller_->send(fd, bytes.data(), bytes.size(), token);
-    });
-}
-
 bool IOLoop::submit_recv(int fd, bool bytes_waiting) {
     HandlerSlot* slot = handler_slot(fd);
-    if (closed_ || slot == nullptr || !slot->active) return false;
-    if (refuse_requests_ > 0) {
-        --refuse_requests_;
-        return false;
-    }
+    if (closed_ || slot == nullptr || !slot->active || refused_by_test()) return false;
     return poller_->recv(fd, handler_token(fd, slot->generation) | kHandlerReceiveBit,
                          !bytes_waiting);
 }

@@ -460,8 +460,7 @@ private:
     void dispatch_handler(std::uint64_t token, std::uint32_t events);
     std::uint32_t take_request_slot(RequestDone& done);
     void release_request_slot(std::uint32_t request) noexcept;
-    template <typename Ask>
-    std::uint32_t submit_request(RequestDone& done, Ask ask);
+    bool refused_by_test() noexcept;
     void dispatch_request(const detail::ReadyEvent& event);
     void finish_send(const detail::ReadyEvent& event);
     void finish_requests() noexcept;
