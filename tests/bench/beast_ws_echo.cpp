@@ -1,7 +1,7 @@
 // beast_ws_echo: a WebSocket echo server written with Boost.Beast, the C++
 // yardstick of the "websocket" scenario of `make bench`.
 //
-//   build/bin/beast_ws_echo [--port=8888] [--address=127.0.0.1]
+//   build/bin/beast_ws_echo [--port=8888] [--address=127.0.0.1] [--processes=1]
 //
 // It upgrades a request on any path (the benchmark uses /ws/echo) and sends
 // every message back, text as text and binary as binary. Like every server
@@ -15,6 +15,16 @@
 // asked for), as the other servers of the scenario. Boost is header-only
 // here (Debian's libboost-dev 1.74); CMake builds this file only when it
 // finds Boost.
+//
+// --processes=N forks N workers after listen(), each running its own
+// io_context on the shared listening socket (Asio's notify_fork), as
+// Tornado's server.start(n) and the course's --processes: how
+// `c100k.py --websocket` holds 100,000 connections where one process may
+// have 20,000 descriptors. The parent only waits, and passes SIGTERM or
+// SIGINT on to its workers.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -112,6 +123,7 @@ private:
 struct Options {
     unsigned short port = 8888;
     std::string address = "127.0.0.1";
+    int processes = 1;
 };
 
 using bench::option_value;
@@ -124,12 +136,48 @@ Options parse_options(int argc, char** argv) {
             options.port = static_cast<unsigned short>(std::atoi(value.c_str()));
         } else if (option_value(argv[i], "address", value)) {
             options.address = value;
+        } else if (option_value(argv[i], "processes", value) && std::atoi(value.c_str()) >= 1) {
+            options.processes = std::atoi(value.c_str());
         } else {
-            std::fprintf(stderr, "usage: %s [--port=N] [--address=A]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--port=N] [--address=A] [--processes=N>=1]\n",
+                         argv[0]);
             std::exit(2);
         }
     }
     return options;
+}
+
+// Forks `processes` workers: false in each of them (go on and serve),
+// true in the parent once they have all exited, which it waits for. The
+// signals that stop a worker are blocked here until the fork, so that one
+// arriving meanwhile waits for sigwait() instead of killing the parent.
+bool supervise_workers(asio::io_context& context, int processes) {
+    sigset_t watched;
+    sigemptyset(&watched);
+    for (int signal_number : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&watched, signal_number);
+    sigprocmask(SIG_BLOCK, &watched, nullptr);
+    std::vector<pid_t> workers;
+    for (int i = 0; i < processes; ++i) {
+        context.notify_fork(asio::execution_context::fork_prepare);
+        pid_t pid = fork();
+        if (pid == 0) {
+            context.notify_fork(asio::execution_context::fork_child);
+            sigprocmask(SIG_UNBLOCK, &watched, nullptr);
+            return false;
+        }
+        context.notify_fork(asio::execution_context::fork_parent);
+        if (pid > 0) workers.push_back(pid);
+    }
+    int running = static_cast<int>(workers.size());
+    while (running > 0) {
+        int signal_number = 0;
+        sigwait(&watched, &signal_number);
+        if (signal_number != SIGCHLD) {
+            for (pid_t worker : workers) kill(worker, SIGTERM);
+        }
+        while (running > 0 && waitpid(-1, nullptr, WNOHANG) > 0) --running;
+    }
+    return true;
 }
 
 }  // namespace
@@ -139,14 +187,16 @@ int main(int argc, char** argv) {
     // Concurrency hint 1: one thread runs the loop, so Asio may skip locks.
     asio::io_context context{1};
     Listener listener(context, tcp::endpoint(asio::ip::make_address(options.address), options.port));
+    std::printf("Listening on http://%s:%u/\n", options.address.c_str(), unsigned{listener.port()});
+    std::fflush(stdout);
+    if (options.processes > 1 && supervise_workers(context, options.processes)) {
+        return 0;
+    }
     listener.accept_next();
 
     // SIGTERM or SIGINT stops the loop; run() then returns and we exit 0.
     asio::signal_set signals(context, SIGTERM, SIGINT);
     signals.async_wait([&context](beast::error_code, int) { context.stop(); });
-
-    std::printf("Listening on http://%s:%u/\n", options.address.c_str(), unsigned{listener.port()});
-    std::fflush(stdout);
     context.run();
     return 0;
 }

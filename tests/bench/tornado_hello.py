@@ -2,6 +2,7 @@
 """Python Tornado's hello world, the yardstick of the "framework" scenario of `make bench`.
 
     /usr/bin/python3 tests/bench/tornado_hello.py [--port=8888] [--address=127.0.0.1]
+                                                  [--processes=1]
 
 The classic Tornado program, web.Application + RequestHandler, answering
 GET / with "Hello, world" as text/plain over keep-alive: the same program
@@ -14,6 +15,12 @@ It must run under Debian's /usr/bin/python3 with python3-tornado (6.2);
 tools/install-deps.sh bench installs it. Tornado's access log is off
 unless logging is configured, which this program does not do, so a
 request costs no log line (as nginx's `access_log off` in nginx.conf.in).
+
+--processes=N forks N workers after binding, with Tornado's own
+tornado.process.fork_processes: Tornado's multi-process set-up, and how
+`c100k.py --websocket` holds 100,000 connections with tornado_ws_echo.py
+where one process may have 20,000 descriptors. Tornado's parent passes
+no signal on: stop the workers by their PIDs too (c100k.py does).
 """
 import argparse
 import asyncio
@@ -21,6 +28,7 @@ import signal
 
 import tornado.httpserver
 import tornado.netutil
+import tornado.process
 import tornado.web
 
 # Tornado's default backlog is 128; nginx.conf.in and the course's framework
@@ -39,15 +47,13 @@ def parse_options(description):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--address", default="127.0.0.1")
+    parser.add_argument("--processes", type=int, default=1)
     return parser.parse_args()
 
 
-async def serve(application, options):
-    sockets = tornado.netutil.bind_sockets(options.port, options.address, backlog=BACKLOG)
+async def serve(application, sockets):
     server = tornado.httpserver.HTTPServer(application)
     server.add_sockets(sockets)
-    port = sockets[0].getsockname()[1]
-    print("Listening on http://%s:%d/" % (options.address, port), flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,7 +67,12 @@ def main(routes, description):
     """Serves `routes` as the benchmark's servers do (tornado_ws_echo.py
     uses it too)."""
     options = parse_options(description)
-    asyncio.run(serve(tornado.web.Application(routes), options))
+    sockets = tornado.netutil.bind_sockets(options.port, options.address, backlog=BACKLOG)
+    port = sockets[0].getsockname()[1]
+    print("Listening on http://%s:%d/" % (options.address, port), flush=True)
+    if options.processes > 1:
+        tornado.process.fork_processes(options.processes)  # returns in each worker
+    asyncio.run(serve(tornado.web.Application(routes), sockets))
 
 
 if __name__ == "__main__":

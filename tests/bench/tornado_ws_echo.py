@@ -2,6 +2,7 @@
 """Python Tornado's WebSocket echo, a yardstick of the "websocket" scenario of `make bench`.
 
     /usr/bin/python3 tests/bench/tornado_ws_echo.py [--port=8888] [--address=127.0.0.1]
+                                                    [--processes=1]
 
 The classic Tornado program, a WebSocketHandler whose on_message writes the
 message back (text as text, binary as binary), on any path (the benchmark
