@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""C100K: one server holding 100,000 idle keep-alive connections.
+"""C100K: one server holding 100,000 idle keep-alive or WebSocket connections.
 
     python3 tests/bench/c100k.py [--bin build/bin] [--out build/bench]
                                  [--connections 100000] [--probes 200]
                                  [--servers final_hello,final_hello_io_uring,nginx]
-                                 [--processes N]
+                                 [--processes N] [--websocket]
 
 Tornado is chosen for many connections that mostly wait (long polls, chat,
 WebSockets). For each server, one after the other in the same run:
@@ -26,6 +26,13 @@ WebSockets). For each server, one after the other in the same run:
 4. its anonymous resident memory (RssAnon: the heap, not the program's
    code) before (after the warm-up) and after, ÷ the connections.
 
+With --websocket the connections are WebSockets on /ws/echo instead, and
+the servers the echo servers of `make bench`'s WebSocket scenario
+(final_websocket_echo on each IOLoop, Boost.Beast, Python Tornado): each
+connection's request is the upgrade, the warm-up and the probes echo one
+32-byte message (a probe: connect, upgrade, echo), and the report goes to
+c100k-websocket.md and .csv.
+
 The descriptor limit is raised for us and the servers (root may raise the
 hard limit). Where it cannot be raised far enough (a container without
 CAP_SYS_RESOURCE), the server runs as several processes sharing its
@@ -36,7 +43,9 @@ then the sum over the server's processes; the warm-up opens connections
 2 ms apart until each worker holds one, so that each is warmed.
 
 Every step is bounded in time, and each server process (and client
-process) is stopped by its PID. Writes c100k.md and c100k.csv into --out.
+process) is stopped by its PID. Writes c100k.md and c100k.csv (with
+--websocket: c100k-websocket.md, .csv) into --out. Exits 1 when a server
+could not hold every connection or answer every probe.
 Standard library only.
 """
 import argparse
@@ -53,29 +62,70 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run_bench import (FRAMEWORK_SERVERS, WARM_UP_REQUESTS, IdleConnections,  # noqa: E402
-                       NginxProcess, Pinning, ask_hello, cpu_ticks, fetch_hello,
-                       markdown_table, open_descriptors, raise_fd_limit, fmt_count)
+from run_bench import (FRAMEWORK_SERVERS, GOAL_WS_IDLE_BYTES, HELLO_REQUEST,  # noqa: E402
+                       WARM_UP_REQUESTS, WEBSOCKET_SERVERS, IdleConnections, NginxProcess,
+                       Pinning, Server, ask_hello, cpu_ticks, fetch_hello, markdown_table,
+                       open_descriptors, open_websocket, raise_fd_limit, fmt_count,
+                       response_complete, upgrade_answered, websocket_echo,
+                       websocket_echo_once, websocket_upgrade_request)
 from serverproc import children_of  # noqa: E402  (tests/clients, on the path run_bench set)
 
-DEFAULT_SERVERS = "final_hello,final_hello_io_uring,nginx"
 PER_SOURCE = 10000              # connections from one loopback address, at most
 OPEN_TIMEOUT = 240.0            # seconds to open them all, at most
-GOAL_BYTES_PER_CONNECTION = 0.6 * 1024
 GOAL_PROBE_MS = 5.0             # a new request answered within, at p99
+# The echo server of final/ on the io_uring IOLoop, beside the WebSocket
+# scenario's servers.
+FINAL_WEBSOCKET_IO_URING = Server(
+    "final_websocket_io_uring", "final_websocket_echo",
+    "final_websocket_echo on the io_uring IOLoop (TORNADO_IOLOOP=io_uring)",
+    args=["--address=127.0.0.1", "--logging=warning"], env={"TORNADO_IOLOOP": "io_uring"})
 # The programs that can run as several processes sharing one socket, and how
 # they are asked to (nginx: its launcher's `workers`).
-FORKING_ARGUMENT = {"final_hello": "--processes=%d", "final_hello_io_uring": "--processes=%d"}
+FORKING_ARGUMENT = {name: "--processes=%d" for name in (
+    "final_hello", "final_hello_io_uring", "final_websocket", "final_websocket_io_uring",
+    "beast", "tornado_ws")}
+
+
+class Workload:
+    """What the idle connections are, and how each is opened and used.
+
+    request(port), answered(data): the request each idle connection sends
+        and when its answer is whole (IdleConnections);
+    open(sock, port): what a warm-up connection does once connected;
+    exchange(sock): one exchange on it ("" or the problem);
+    probe(port): a new connection and its exchange, (answer, problem)."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def ask_hello_problem(sock):
+    return "" if ask_hello(sock) else "the server closed a warm-up connection"
+
+
+KEEP_ALIVE = Workload(
+    kind="keep-alive", report="c100k", servers="final_hello,final_hello_io_uring,nginx",
+    goal_bytes=0.6 * 1024, request=lambda port: HELLO_REQUEST, answered=response_complete,
+    open=lambda sock, port: "", exchange=ask_hello_problem, probe=fetch_hello,
+    others_forking="nginx's workers",
+    probe_text="connect() to the end of its answer to GET /")
+WEBSOCKET = Workload(
+    kind="WebSocket", report="c100k-websocket",
+    servers="final_websocket,final_websocket_io_uring,beast,tornado_ws",
+    goal_bytes=GOAL_WS_IDLE_BYTES, request=websocket_upgrade_request, answered=upgrade_answered,
+    open=open_websocket, exchange=websocket_echo, probe=websocket_echo_once,
+    others_forking="Beast: one io_context in each forked worker",
+    probe_text="connect() to the echo of one message (the upgrade between)")
 CSV_FIELDS = ["server", "processes", "wanted", "opened", "held", "open_seconds",
               "accepts_per_second",
               "rss_before_kb", "rss_after_kb", "bytes_per_connection",
               "probe_p50_ms", "probe_p99_ms", "probe_max_ms", "probe_failures", "note"]
 
 
-def timed_probe(port):
-    """One new connection and its GET /: milliseconds, or None if it failed."""
+def timed_probe(port, workload):
+    """One new connection and its request: milliseconds, or None if it failed."""
     start = time.perf_counter()
-    _, problem = fetch_hello(port)
+    _, problem = workload.probe(port)
     elapsed = (time.perf_counter() - start) * 1000
     return None if problem else elapsed
 
@@ -149,7 +199,7 @@ STEADY_KB = 64
 MAX_WARM_UP_ROUNDS = 10
 
 
-def warm_up_workers(port, workers):
+def warm_up_workers(port, workers, workload):
     """What each worker sets up once (the io_uring loop's 2 MiB of receive
     buffers, its first heap arenas) before memory is measured, so that it
     is not counted per connection. Connections are opened 2 ms apart (a
@@ -166,12 +216,16 @@ def warm_up_workers(port, workers):
                 len(sockets) < 32 * len(workers)
                 and any(open_descriptors(pid) <= base[pid] for pid in workers)):
             sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5.0))
+            problem = workload.open(sockets[-1], port)
+            if problem:
+                return problem
             time.sleep(0.002)
         for _ in range(MAX_WARM_UP_ROUNDS):
             before = {pid: anon_kb(pid) or 0 for pid in workers}
             for turn in range(WARM_UP_REQUESTS * len(workers)):
-                if not ask_hello(sockets[turn % len(sockets)]):
-                    return "the server closed a warm-up connection"
+                problem = workload.exchange(sockets[turn % len(sockets)])
+                if problem:
+                    return problem
             if all((anon_kb(pid) or 0) - before[pid] <= STEADY_KB for pid in workers):
                 break
     except OSError as error:
@@ -182,10 +236,11 @@ def warm_up_workers(port, workers):
     return ""
 
 
-def hold_connections(port, count, sources, pipe):
+def hold_connections(port, count, sources, workload, pipe):
     """A client process: opens `count` idle connections, says how many, and
     holds them until told to let go (or the parent's end of the pipe goes)."""
-    with IdleConnections(port, count, timeout=OPEN_TIMEOUT, sources=sources) as idle:
+    with IdleConnections(port, count, timeout=OPEN_TIMEOUT, sources=sources,
+                         request=workload.request(port), answered=workload.answered) as idle:
         pipe.send(len(idle.sockets))
         try:
             pipe.recv()
@@ -198,8 +253,9 @@ class Clients:
     under the descriptor limit). .opened: how many they opened; .seconds:
     how long that took."""
 
-    def __init__(self, port, count, processes):
+    def __init__(self, port, count, processes, workload):
         self.port, self.count, self.processes = port, count, processes
+        self.workload = workload
         self.sources = ["127.0.0.%d" % i
                         for i in range(1, max(4, math.ceil(count / PER_SOURCE)) + 1)]
         self.workers = []
@@ -214,7 +270,8 @@ class Clients:
         for count in share:
             ours, theirs = context.Pipe()
             worker = context.Process(target=hold_connections,
-                                     args=(self.port, count, self.sources, theirs),
+                                     args=(self.port, count, self.sources, self.workload,
+                                           theirs),
                                      daemon=True)
             worker.start()
             theirs.close()
@@ -272,7 +329,9 @@ def measure(server, options, pinning):
             and server.name not in FORKING_ARGUMENT:
         row.update(note="cannot run as several processes", unavailable=True)
         return row
-    stderr_path = os.path.join(options.out, "c100k-%s.server-stderr.txt" % server.name)
+    workload = options.workload
+    stderr_path = os.path.join(options.out, "%s-%s.server-stderr.txt" % (workload.report,
+                                                                          server.name))
     pids = []
     with open(stderr_path, "w") as stderr_file:
         process = launch(server, options, pinning, stderr_file)
@@ -282,21 +341,22 @@ def measure(server, options, pinning):
             row["note"] = "did not start: %s" % error
             return row
         try:
-            _, problem = fetch_hello(process.port)
+            _, problem = workload.probe(process.port)
             pids = all_workers_started(process.pid, options.processes)
-            problem = problem or warm_up_workers(process.port, serving_processes(pids))
+            problem = problem or warm_up_workers(process.port, serving_processes(pids), workload)
             if problem:
                 row["note"] = problem
                 return row
             time.sleep(0.2)
             before = tree_status(pids)
             base_fds = sum(open_descriptors(pid) for pid in pids)
-            with Clients(process.port, options.connections, options.processes) as clients:
+            with Clients(process.port, options.connections, options.processes,
+                         workload) as clients:
                 time.sleep(1.0)  # the last answers written, the server waiting again
                 wait_until_quiet(pids + [worker.pid for worker, _ in clients.workers])
                 after = tree_status(pids)
                 held = sum(open_descriptors(pid) for pid in pids) - base_fds
-                probes = [timed_probe(process.port) for _ in range(options.probes)]
+                probes = [timed_probe(process.port, workload) for _ in range(options.probes)]
                 opened, took = clients.opened, clients.seconds
             alive = process.process.poll() is None
         finally:
@@ -329,6 +389,7 @@ def verdict(value, goal):
 
 
 def report(rows, options):
+    workload = options.workload
     cells = []
     for row in rows:
         if not row.get("opened"):
@@ -343,7 +404,7 @@ def report(rows, options):
             "{:,} /s ({} s)".format(int(row["accepts_per_second"]), row["open_seconds"]),
             "**{:,} B** ({}; {} → {} kB)".format(
                 int(row["bytes_per_connection"]),
-                verdict(row["bytes_per_connection"], GOAL_BYTES_PER_CONNECTION),
+                verdict(row["bytes_per_connection"], workload.goal_bytes),
                 fmt_count(row["rss_before_kb"]), fmt_count(row["rss_after_kb"])),
             "%s / **%s** / %s ms (%s)" % (row.get("probe_p50_ms", "-"),
                                           row.get("probe_p99_ms", "-"),
@@ -352,10 +413,11 @@ def report(rows, options):
             str(row["probe_failures"]),
             row["note"] or "-"])
     header = ["server", "idle connections", "opened at (each: connect + one request)",
-              "memory per connection (goal ≤ %.0f B)" % GOAL_BYTES_PER_CONNECTION,
+              "memory per connection (goal ≤ %.0f B)" % workload.goal_bytes,
               "new request while held: p50 / p99 / max (goal p99 < %g ms)" % GOAL_PROBE_MS,
               "probes failed", "note"]
-    lines = ["# C100K: %s idle keep-alive connections" % fmt_count(options.connections), ""]
+    lines = ["# C100K: %s idle %s connections" % (fmt_count(options.connections), workload.kind),
+             ""]
     if options.processes > 1:
         why = ""
         if options.limited_by:
@@ -363,21 +425,26 @@ def report(rows, options):
                    "needs CAP_SYS_RESOURCE, which this process lacks." %
                    fmt_count(options.limited_by))
         lines += ["Each server runs as %d processes sharing its listening socket (Tornado's "
-                  "`server.start(%d)`; nginx's workers), and the connections come from %d "
+                  "`server.start(%d)`; %s), and the connections come from %d "
                   "client processes.%s Memory is the sum over the server's processes." %
-                  (options.processes, options.processes, options.processes, why), ""]
+                  (options.processes, options.processes, workload.others_forking,
+                   options.processes, why), ""]
     command = "python3 tests/bench/c100k.py --connections %d --probes %d" % (
         options.connections, options.probes)
     if options.processes_asked:
         command += " --processes %d" % options.processes
+    if workload is WEBSOCKET:
+        command += " --websocket"
     lines += [markdown_table(header, cells), "",
-             "Command: `make bench-c100k` (`%s`). Memory: the server's anonymous resident "
-             "memory (RssAnon: its heap, not its code) with the connections open minus "
-             "before, ÷ the connections (the kernel's socket buffers are not in it). Probes: %d new connections, one at a time, each timed from "
-             "connect() to the end of its answer." % (command, options.probes), ""]
-    with open(os.path.join(options.out, "c100k.md"), "w") as f:
+              "Command: `make bench-c100k%s` (`%s`). Memory: the server's anonymous resident "
+              "memory (RssAnon: its heap, not its code) with the connections open minus "
+              "before, ÷ the connections (the kernel's socket buffers are not in it). "
+              "Probes: %d new connections, one at a time, each timed from %s." % (
+                  " ARGS=--websocket" if workload is WEBSOCKET else "", command,
+                  options.probes, workload.probe_text), ""]
+    with open(os.path.join(options.out, workload.report + ".md"), "w") as f:
         f.write("\n".join(lines))
-    with open(os.path.join(options.out, "c100k.csv"), "w", newline="") as f:
+    with open(os.path.join(options.out, workload.report + ".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -390,13 +457,20 @@ def main():
     parser.add_argument("--out", default=os.path.join(HERE, "..", "..", "build", "bench"))
     parser.add_argument("--connections", type=int, default=100000)
     parser.add_argument("--probes", type=int, default=200)
-    parser.add_argument("--servers", default=DEFAULT_SERVERS)
+    parser.add_argument("--servers",
+                        help="default: %s; with --websocket: %s" % (KEEP_ALIVE.servers,
+                                                                   WEBSOCKET.servers))
     parser.add_argument("--processes", type=int, default=0,
                         help="server and client processes (default: as many as the "
                              "descriptor limit needs, usually 1)")
+    parser.add_argument("--websocket", action="store_true",
+                        help="idle WebSocket connections on the echo servers")
     options = parser.parse_args()
+    options.workload = WEBSOCKET if options.websocket else KEEP_ALIVE
+    options.servers = options.servers or options.workload.servers
     os.makedirs(options.out, exist_ok=True)
-    by_name = {s.name: s for s in FRAMEWORK_SERVERS}
+    by_name = {s.name: s for s in FRAMEWORK_SERVERS + WEBSOCKET_SERVERS
+               + [FINAL_WEBSOCKET_IO_URING]}
     servers = []
     for name in options.servers.split(","):
         if name not in by_name:
@@ -437,8 +511,11 @@ def main():
               flush=True)
         rows.append(measure(server, options, pinning))
     report(rows, options)
-    # A server that is not installed is reported, not failed.
-    return 0 if all(row.get("opened") or row.get("unavailable") for row in rows) else 1
+    # A server that is not installed is reported, not failed; one that
+    # could not hold every connection or answer every probe fails the run.
+    return 0 if all(row.get("unavailable") or (row.get("opened") == options.connections
+                                               and row.get("probe_failures") == 0)
+                    for row in rows) else 1
 
 
 if __name__ == "__main__":

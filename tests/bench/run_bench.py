@@ -797,6 +797,8 @@ def ask_hello(sock):
 class IdleConnections:
     """Keep-alive connections that each make one request, read the whole
     response, and then stay open and silent, as a browser's between clicks.
+    `request` and `answered(data)` say which request and when its answer is
+    whole (GET / by default; c100k.py --websocket sends an upgrade).
 
     At most IDLE_IN_FLIGHT are being opened at a time, so no listen()
     backlog overflows and no SYN waits for its retry.
@@ -807,11 +809,14 @@ class IdleConnections:
     (tests/bench/c100k.py).
     """
 
-    def __init__(self, port, count, timeout=60.0, sources=()):
+    def __init__(self, port, count, timeout=60.0, sources=(), request=HELLO_REQUEST,
+                 answered=response_complete):
         self.port = port
         self.count = count
         self.timeout = timeout
         self.sources = list(sources)
+        self.request = request
+        self.answered = answered
         self.sockets = []   # open and idle
 
     def __enter__(self):
@@ -866,14 +871,14 @@ class IdleConnections:
             if key.data is None:  # connected (or refused): send the request
                 if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
                     raise OSError("connect failed")
-                sock.send(HELLO_REQUEST)  # 35 bytes fit any empty send buffer
+                sock.send(self.request)  # a few hundred bytes fit any empty send buffer
                 selector.modify(sock, selectors.EVENT_READ, bytearray())
                 return
             chunk = sock.recv(4096)
             if not chunk:
                 raise OSError("closed by the server")
             key.data.extend(chunk)
-            if response_complete(bytes(key.data)):
+            if self.answered(bytes(key.data)):
                 selector.unregister(sock)
                 self.sockets.append(sock)
         except OSError:  # counted as not opened
@@ -1139,41 +1144,76 @@ def masked_text_frame(payload):
             + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload)))
 
 
+def websocket_upgrade_request(port):
+    """The HTTP request that opens a WebSocket on WEBSOCKET_PATH."""
+    return ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n" % (WEBSOCKET_PATH, port, WEBSOCKET_KEY)).encode()
+
+
+def upgrade_problem(head):
+    """"" when a response head says 101 with the right Sec-WebSocket-Accept."""
+    accept = re.search(rb"\r\nsec-websocket-accept:\s*(\S+)", head, re.I)
+    if head.startswith(b"HTTP/1.1 101") and accept and accept.group(1) == WEBSOCKET_ACCEPT:
+        return ""
+    return "the upgrade was not answered 101 with the right Sec-WebSocket-Accept: %r" % head[:80]
+
+
+def upgrade_answered(data):
+    """True once `data` holds the whole answer to websocket_upgrade_request;
+    OSError when that answer is not the right 101."""
+    head, found, _ = data.partition(b"\r\n\r\n")
+    if found and upgrade_problem(head):
+        raise OSError(upgrade_problem(head))
+    return bool(found)
+
+
+def receive_until(sock, data, done):
+    """Reads into `data` until done(data): the bytes, however many came (a
+    closed connection ends it early)."""
+    while not done(data):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def open_websocket(sock, port):
+    """The upgrade on a connected socket: "" or the problem."""
+    sock.sendall(websocket_upgrade_request(port))
+    head = receive_until(sock, b"", lambda data: b"\r\n\r\n" in data).partition(b"\r\n\r\n")[0]
+    return upgrade_problem(head)
+
+
+def websocket_echo(sock, rest=b""):
+    """One 32-byte text message on an open WebSocket and its echo: "" or the
+    problem. `rest`: bytes already read past the upgrade's answer."""
+    message = b"x" * WEBSOCKET_MESSAGE_BYTES
+    echo = bytes([0x81, len(message)]) + message  # what the server must send back
+    sock.sendall(masked_text_frame(message))
+    rest = receive_until(sock, rest, lambda data: len(data) >= len(echo))
+    if rest[:len(echo)] != echo:
+        return "the echo of a %d-byte text message was %r" % (len(message), rest[:80])
+    return ""
+
+
 def websocket_echo_once(port):
     """One WebSocket connection: the upgrade, one 32-byte text message, its
     echo, a close. (the handshake response's head, problem or "")."""
-    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-               "Sec-WebSocket-Version: 13\r\n\r\n" % (WEBSOCKET_PATH, port, WEBSOCKET_KEY))
-    message = b"x" * WEBSOCKET_MESSAGE_BYTES
-    echo = bytes([0x81, len(message)]) + message  # what the server must send back
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
-            sock.sendall(request.encode())
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            sock.sendall(websocket_upgrade_request(port))
+            data = receive_until(sock, b"", lambda data: b"\r\n\r\n" in data)
             head, _, rest = data.partition(b"\r\n\r\n")
-            accept = re.search(rb"\r\nsec-websocket-accept:\s*(\S+)", head, re.I)
-            if not head.startswith(b"HTTP/1.1 101") or not accept or \
-                    accept.group(1) != WEBSOCKET_ACCEPT:
-                return data, "the upgrade was not answered 101 with the right " \
-                             "Sec-WebSocket-Accept: %r" % data[:80]
-            sock.sendall(masked_text_frame(message))
-            while len(rest) < len(echo):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                rest += chunk
+            problem = upgrade_problem(head)
+            if problem:
+                return data, problem
+            problem = websocket_echo(sock, rest)
             sock.sendall(bytes([0x88, 0x80]) + os.urandom(4))  # a close frame, empty
     except OSError as error:
         return b"", "WebSocket echo failed: %s" % error
-    if rest[:len(echo)] != echo:
-        return head, "the echo of a %d-byte text message was %r" % (len(message), rest[:80])
-    return head + b"\r\n\r\n", ""
+    return (head, problem) if problem else (head + b"\r\n\r\n", "")
 
 
 def parse_figures(line):
