@@ -51,7 +51,7 @@ SERVERS = [
      ["{bin}/bare_fanout"], {}),
 ]
 CSV_FIELDS = ["server", "mode", "clients", "repeats", "failed", "last_p50_ms", "last_p99_ms",
-              "median_p50_ms", "note"]
+              "median_p50_ms", "server_busy_pct", "note"]
 
 
 def start(command, env, pinning, stderr):
@@ -95,13 +95,14 @@ def run_one(server, mode, options, pinning):
     with open(os.path.join(options.out, "fanout-%s-%s.load.txt" % (name, mode)), "w") as f:
         f.write(output)
     summary = re.search(r"SUMMARY .*repeats=(\d+) failed=(\d+) last_p50_ms=([\d.]+) "
-                        r"last_p99_ms=([\d.]+)", output)
+                        r"last_p99_ms=([\d.]+) server_busy_p50_pct=(\d+)", output)
     medians = sorted(float(m) for m in re.findall(r"REPEAT .* median_ms=([\d.]+)", output))
     if summary is None or int(summary.group(1)) == 0:
         row["note"] = row["note"] or "no result; see fanout-%s-%s.load.txt" % (name, mode)
         return row
     row.update(repeats=int(summary.group(1)), failed=int(summary.group(2)),
                last_p50_ms=float(summary.group(3)), last_p99_ms=float(summary.group(4)),
+               server_busy_pct=int(summary.group(5)),
                median_p50_ms=medians[len(medians) // 2] if medians else "")
     if row["failed"]:
         row["note"] = "a repeat did not reach every client; see the .load.txt"
@@ -116,8 +117,9 @@ def report(rows, options):
         for mode in MODES:
             row = by_key.get((name, mode), {})
             if "last_p50_ms" in row:
-                line.append("%.1f / %.1f ms (half had it by %.1f ms)" % (
-                    row["last_p50_ms"], row["last_p99_ms"], row["median_p50_ms"]))
+                line.append("%.1f / %.1f ms (half had it by %.1f ms; server busy %d%%)" % (
+                    row["last_p50_ms"], row["last_p99_ms"], row["median_p50_ms"],
+                    row["server_busy_pct"]))
             else:
                 line.append(row.get("note") or "-")
         cells.append(line)
@@ -144,6 +146,7 @@ def report(rows, options):
                 for name in ("demo_app", "demo_app_io_uring")
                 if by_key.get((name, mode), {}).get("last_p50_ms")]
         ceilings.append([mode, "%.1f ms" % floor,
+                         "%d%%" % by_key[("floor", mode)]["server_busy_pct"],
                          "**%.1fx**" % (tornado / floor) if tornado else "-",
                          ", ".join(ours) or "-"])
     header = ["server", "what it is"] + [
@@ -155,9 +158,13 @@ def report(rows, options):
                              "result", "goal", "verdict"], goals), "",
              "## The floor", "",
              "A server that does nothing but one send() per waiter (bare_fanout.cpp): Tornado ÷ "
-             "floor is the most any server can be ahead of Tornado here.", "",
+             "floor is the most any server can be ahead of Tornado here. Its server busy: how "
+             "long it ran on its core between the message and the last delivery, ÷ that time "
+             "(p50 over the repeats); near 100%, the server's core, that is the kernel's "
+             "sends, was the bound and not the client.", "",
              markdown_table(["waiting by", "floor (p50 of the last delivery)",
-                             "Tornado ÷ floor", "ours ÷ floor"], ceilings) if ceilings
+                             "floor's server busy", "Tornado ÷ floor", "ours ÷ floor"], ceilings)
+             if ceilings
              else "(not run)", "",
              "## Every server", "", markdown_table(header, cells), "",
              "Command: `make bench-fanout` (`python3 tests/bench/fanout_bench.py --clients %d "

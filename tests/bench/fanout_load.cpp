@@ -25,8 +25,13 @@
 // parked, and the message finds them all waiting.
 //
 // Output, one line per repeat and a summary:
-//   REPEAT n=1 received=10000 last_ms=12.3 median_ms=6.1
+//   REPEAT n=1 received=10000 last_ms=12.3 median_ms=6.1 server_busy_ms=12.0
 //   SUMMARY mode=longpoll clients=10000 repeats=20 failed=0 last_p50_ms=... last_p99_ms=...
+//           server_busy_p50_pct=...
+// server_busy_ms: how long the server ran on a CPU between the message and
+// its last delivery (/proc/--server-pid/task/*/schedstat, in nanoseconds);
+// its share of last_ms says whether the server's core was the bound (near
+// 100%) or something else, this client say, kept it waiting.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,6 +44,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -121,6 +127,21 @@ long server_ticks(int pid) {
     return utime + stime;
 }
 
+// How long the server's threads have run on a CPU, in nanoseconds (the first
+// field of each thread's schedstat), or -1 without a --server-pid.
+long long server_run_ns(int pid) {
+    if (pid <= 0) return -1;
+    long long total = 0;
+    std::error_code error;
+    std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+        std::ifstream file(task.path() / "schedstat");
+        long long run_ns = 0;
+        if (file >> run_ns) total += run_ns;
+    }
+    return total;
+}
+
 // Until the server's CPU time stays put for 200 ms (at most `limit`).
 void wait_until_server_idle(int pid, double limit) {
     if (pid <= 0) {
@@ -200,6 +221,7 @@ public:
             if (cursor.empty()) return fail("the first POST /chat/new had no id");
         }
         std::vector<double> lasts;
+        std::vector<double> busy_percents;  // server_busy_ms ÷ last_ms
         int failed = 0;
         for (int repeat = 1; repeat <= options_.repeats && !stop_requested; ++repeat) {
             for (int i = 0; i < options_.clients; ++i) {
@@ -211,6 +233,7 @@ public:
             // parked in the server when the message comes.
             pump_until([&] { return all_written(); });
             wait_until_server_idle(options_.server_pid, options_.timeout_seconds);
+            long long run_before = server_run_ns(options_.server_pid);
             Clock::time_point start = Clock::now();
             std::string text = "fanout " + std::to_string(repeat);
             if (websocket) {
@@ -222,6 +245,8 @@ public:
                 send(trigger, form_post("/chat/new", "body=" + text));
             }
             bool all = pump_until([&] { return received() == options_.clients; });
+            long long run_after = server_run_ns(options_.server_pid);
+            double busy_ms = run_before < 0 ? 0 : static_cast<double>(run_after - run_before) / 1e6;
             int got = received();
             std::vector<double> times;
             for (int i = 0; i < options_.clients; ++i) {
@@ -234,14 +259,15 @@ public:
             std::sort(times.begin(), times.end());
             double last = times.empty() ? 0 : times.back();
             double median = times.empty() ? 0 : times[times.size() / 2];
-            std::printf("REPEAT n=%d received=%d last_ms=%.2f median_ms=%.2f\n", repeat, got, last,
-                        median);
+            std::printf("REPEAT n=%d received=%d last_ms=%.2f median_ms=%.2f server_busy_ms=%.2f\n",
+                        repeat, got, last, median, busy_ms);
             std::fflush(stdout);
             if (!all) {
                 ++failed;
                 break;  // the others would wait on the same stragglers
             }
             lasts.push_back(last);
+            if (last > 0) busy_percents.push_back(100.0 * busy_ms / last);
             if (!websocket) {
                 // The trigger's answer, and the new cursor from it.
                 pump_until([&] { return response_size(trigger.in) != 0; });
@@ -251,20 +277,22 @@ public:
                 if (cursor.empty()) return fail("POST /chat/new answered without an id");
             }
         }
-        std::sort(lasts.begin(), lasts.end());
-        auto at = [&](double fraction) {
-            if (lasts.empty()) return 0.0;
-            auto index = static_cast<std::size_t>(fraction * static_cast<double>(lasts.size()));
-            return lasts[std::min(index, lasts.size() - 1)];
-        };
         std::printf("SUMMARY mode=%s clients=%d repeats=%zu failed=%d last_p50_ms=%.2f "
-                    "last_p99_ms=%.2f\n",
-                    options_.mode.c_str(), options_.clients, lasts.size(), failed, at(0.5),
-                    at(0.99));
+                    "last_p99_ms=%.2f server_busy_p50_pct=%.0f\n",
+                    options_.mode.c_str(), options_.clients, lasts.size(), failed,
+                    percentile(lasts, 0.5), percentile(lasts, 0.99),
+                    percentile(busy_percents, 0.5));
         return failed == 0 ? 0 : 1;
     }
 
 private:
+    static double percentile(std::vector<double> values, double fraction) {
+        if (values.empty()) return 0.0;
+        std::sort(values.begin(), values.end());
+        auto index = static_cast<std::size_t>(fraction * static_cast<double>(values.size()));
+        return values[std::min(index, values.size() - 1)];
+    }
+
     int fail(const char* why) {
         std::fprintf(stderr, "fanout_load: %s\n", why);
         return 1;
