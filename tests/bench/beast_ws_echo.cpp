@@ -166,7 +166,11 @@ bool supervise_workers(asio::io_context& context, int processes) {
             return false;
         }
         context.notify_fork(asio::execution_context::fork_parent);
-        if (pid > 0) workers.push_back(pid);
+        if (pid > 0) {
+            workers.push_back(pid);
+        } else {
+            std::perror("beast_ws_echo: fork");  // serve with the workers there are
+        }
     }
     int running = static_cast<int>(workers.size());
     while (running > 0) {

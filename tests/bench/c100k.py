@@ -50,6 +50,7 @@ Standard library only.
 """
 import argparse
 import csv
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -59,6 +60,7 @@ import socket
 import statistics
 import sys
 import time
+import typing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -86,17 +88,20 @@ FORKING_ARGUMENT = {name: "--processes=%d" for name in (
     "beast", "tornado_ws")}
 
 
+@dataclasses.dataclass(frozen=True)
 class Workload:
-    """What the idle connections are, and how each is opened and used.
-
-    request(port), answered(data): the request each idle connection sends
-        and when its answer is whole (IdleConnections);
-    open(sock, port): what a warm-up connection does once connected;
-    exchange(sock): one exchange on it ("" or the problem);
-    probe(port): a new connection and its exchange, (answer, problem)."""
-
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
+    """What the idle connections are, and how each is opened and used."""
+    kind: str                     # in the report's title: "keep-alive", "WebSocket"
+    report: str                   # the report's file name, less .md / .csv
+    servers: str                  # the servers measured when --servers is not given
+    goal_bytes: float             # memory per connection, at most
+    request: typing.Callable      # request(port): what each idle connection sends,
+    answered: typing.Callable     # answered(data): and when its answer is whole
+    open: typing.Callable         # open(sock, port): a warm-up connection, once connected
+    exchange: typing.Callable     # exchange(sock): one exchange on it, "" or the problem
+    probe: typing.Callable        # probe(port): a new connection and its exchange
+    probe_text: str               # what a probe times, for the report
+    others_forking: str           # how the yardsticks run as several processes, for the report
 
 
 def ask_hello_problem(sock):
