@@ -31,7 +31,8 @@
 // server_busy_ms: how long the server ran on a CPU between the message and
 // its last delivery (/proc/--server-pid/task/*/schedstat, in nanoseconds);
 // its share of last_ms says whether the server's core was the bound (near
-// 100%) or something else, this client say, kept it waiting.
+// 100%) or something else (this client, say) kept it waiting. Without
+// --server-pid it is 0.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
