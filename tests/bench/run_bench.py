@@ -1163,9 +1163,12 @@ def upgrade_answered(data):
     """True once `data` holds the whole answer to websocket_upgrade_request;
     OSError when that answer is not the right 101."""
     head, found, _ = data.partition(b"\r\n\r\n")
-    if found and upgrade_problem(head):
-        raise OSError(upgrade_problem(head))
-    return bool(found)
+    if not found:
+        return False
+    problem = upgrade_problem(head)
+    if problem:
+        raise OSError(problem)
+    return True
 
 
 def receive_until(sock, data, done):
@@ -1179,11 +1182,19 @@ def receive_until(sock, data, done):
     return data
 
 
+def upgrade(sock, port):
+    """The upgrade on a connected socket: (the answer's head, the bytes that
+    came after it, problem or "")."""
+    sock.sendall(websocket_upgrade_request(port))
+    data = receive_until(sock, b"", lambda data: b"\r\n\r\n" in data)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest, upgrade_problem(head)
+
+
 def open_websocket(sock, port):
     """The upgrade on a connected socket: "" or the problem."""
-    sock.sendall(websocket_upgrade_request(port))
-    head = receive_until(sock, b"", lambda data: b"\r\n\r\n" in data).partition(b"\r\n\r\n")[0]
-    return upgrade_problem(head)
+    _, _, problem = upgrade(sock, port)
+    return problem
 
 
 def websocket_echo(sock, rest=b""):
@@ -1203,12 +1214,9 @@ def websocket_echo_once(port):
     echo, a close. (the handshake response's head, problem or "")."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5.0) as sock:
-            sock.sendall(websocket_upgrade_request(port))
-            data = receive_until(sock, b"", lambda data: b"\r\n\r\n" in data)
-            head, _, rest = data.partition(b"\r\n\r\n")
-            problem = upgrade_problem(head)
+            head, rest, problem = upgrade(sock, port)
             if problem:
-                return data, problem
+                return head, problem
             problem = websocket_echo(sock, rest)
             sock.sendall(bytes([0x88, 0x80]) + os.urandom(4))  # a close frame, empty
     except OSError as error:
