@@ -139,7 +139,7 @@ bench:
 	$(PYTHON) tests/bench/run_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 	/usr/bin/python3 tests/bench/plot.py $(BUILD)/bench/results.csv $(BUILD)/bench
 
-## bench-c100k  100,000 idle keep-alive connections: memory, accept rate, a new request's latency (build/bench/c100k.md) [ARGS=--websocket]
+## bench-c100k  100,000 idle keep-alive connections: memory, accept rate, a new request's latency (build/bench/c100k.md) [ARGS="--websocket --reuse-port"]
 # ARGS=--websocket runs the WebSocket echo servers, Beast's among them: so
 # everything is built, and CMake configured again while beast_ws_echo is
 # missing, as for `make bench`.

@@ -456,9 +456,9 @@ void Application::add_transform(OutputTransformFactory factory) {
 
 // Kept in servers_, so the server lives as long as the Application.
 HTTPServer& Application::listen(std::uint16_t port, const std::string& address,
-                                HTTPServerOptions options) {
+                                HTTPServerOptions options, const BindOptions& bind) {
     auto server = std::make_unique<HTTPServer>(*this, std::move(options));
-    server->listen(port, address);
+    server->listen(port, address, bind);
     servers_.push_back(std::move(server));
     // Tornado starts it in Application's constructor; here it waits for a
     // program that serves, so a test that makes an Application in debug

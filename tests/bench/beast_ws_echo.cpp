@@ -2,6 +2,7 @@
 // yardstick of the "websocket" scenario of `make bench`.
 //
 //   build/bin/beast_ws_echo [--port=8888] [--address=127.0.0.1] [--processes=1]
+//                           [--reuse_port]
 //
 // It upgrades a request on any path (the benchmark uses /ws/echo) and sends
 // every message back, text as text and binary as binary. Like every server
@@ -21,7 +22,10 @@
 // Tornado's server.start(n) and the course's --processes: how
 // `c100k.py --websocket` holds 100,000 connections where one process may
 // have 20,000 descriptors. The parent only waits, and passes SIGTERM or
-// SIGINT on to its workers.
+// SIGINT on to its workers. With --reuse_port (and a --port other than 0)
+// the workers are forked first and each listens on a socket of its own
+// (SO_REUSEPORT), as the course's servers' --reuse_port; the first worker
+// prints the ready line.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -97,9 +102,13 @@ private:
 // Accepts connections for ever, one EchoSession each.
 class Listener {
 public:
-    Listener(asio::io_context& context, const tcp::endpoint& endpoint) : acceptor_(context) {
+    Listener(asio::io_context& context, const tcp::endpoint& endpoint, bool reuse_port)
+        : acceptor_(context) {
         acceptor_.open(endpoint.protocol());
         acceptor_.set_option(asio::socket_base::reuse_address(true));
+        if (reuse_port) {
+            acceptor_.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+        }
         acceptor_.bind(endpoint);
         acceptor_.listen(kBacklog);
     }
@@ -124,6 +133,7 @@ struct Options {
     unsigned short port = 8888;
     std::string address = "127.0.0.1";
     int processes = 1;
+    bool reuse_port = false;
 };
 
 using bench::option_value;
@@ -138,20 +148,29 @@ Options parse_options(int argc, char** argv) {
             options.address = value;
         } else if (option_value(argv[i], "processes", value) && std::atoi(value.c_str()) >= 1) {
             options.processes = std::atoi(value.c_str());
+        } else if (argv[i] == std::string_view("--reuse_port") ||
+                   argv[i] == std::string_view("--reuse-port")) {
+            options.reuse_port = true;
         } else {
-            std::fprintf(stderr, "usage: %s [--port=N] [--address=A] [--processes=N>=1]\n",
+            std::fprintf(stderr,
+                         "usage: %s [--port=N] [--address=A] [--processes=N>=1] [--reuse_port]\n",
                          argv[0]);
             std::exit(2);
         }
     }
+    if (options.reuse_port && options.port == 0) {
+        std::fprintf(stderr, "%s: --reuse_port needs a --port other than 0\n", argv[0]);
+        std::exit(2);
+    }
     return options;
 }
 
-// Forks `processes` workers: false in each of them (go on and serve),
-// true in the parent once they have all exited, which it waits for. The
+// Forks `processes` workers: the worker's number (0, 1, ...) in each of
+// them (go on and serve), -1 in the parent once they have all exited,
+// which it waits for. The
 // signals that stop a worker are blocked here until the fork, so that one
 // arriving meanwhile waits for sigwait() instead of killing the parent.
-bool supervise_workers(asio::io_context& context, int processes) {
+int supervise_workers(asio::io_context& context, int processes) {
     sigset_t watched;
     sigemptyset(&watched);
     for (int signal_number : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&watched, signal_number);
@@ -163,7 +182,7 @@ bool supervise_workers(asio::io_context& context, int processes) {
         if (pid == 0) {
             context.notify_fork(asio::execution_context::fork_child);
             sigprocmask(SIG_UNBLOCK, &watched, nullptr);
-            return false;
+            return i;
         }
         context.notify_fork(asio::execution_context::fork_parent);
         if (pid > 0) {
@@ -181,7 +200,12 @@ bool supervise_workers(asio::io_context& context, int processes) {
         }
         while (running > 0 && waitpid(-1, nullptr, WNOHANG) > 0) --running;
     }
-    return true;
+    return -1;
+}
+
+void print_listening(const std::string& address, unsigned short port) {
+    std::printf("Listening on http://%s:%u/\n", address.c_str(), unsigned{port});
+    std::fflush(stdout);
 }
 
 }  // namespace
@@ -190,13 +214,25 @@ int main(int argc, char** argv) {
     Options options = parse_options(argc, argv);
     // Concurrency hint 1: one thread runs the loop, so Asio may skip locks.
     asio::io_context context{1};
-    Listener listener(context, tcp::endpoint(asio::ip::make_address(options.address), options.port));
-    std::printf("Listening on http://%s:%u/\n", options.address.c_str(), unsigned{listener.port()});
-    std::fflush(stdout);
-    if (options.processes > 1 && supervise_workers(context, options.processes)) {
-        return 0;
+    tcp::endpoint endpoint(asio::ip::make_address(options.address), options.port);
+    // One socket shared by the workers is made before the fork; with
+    // --reuse_port each worker makes its own after it.
+    std::optional<Listener> listener;
+    if (!options.reuse_port) {
+        listener.emplace(context, endpoint, false);
+        print_listening(options.address, listener->port());
     }
-    listener.accept_next();
+    int worker = options.processes > 1 ? supervise_workers(context, options.processes) : 0;
+    if (worker < 0) {
+        return 0;  // the parent, its workers gone
+    }
+    if (options.reuse_port) {
+        listener.emplace(context, endpoint, true);
+        if (worker == 0) {
+            print_listening(options.address, listener->port());
+        }
+    }
+    listener->accept_next();
 
     // SIGTERM or SIGINT stops the loop; run() then returns and we exit 0.
     asio::signal_set signals(context, SIGTERM, SIGINT);

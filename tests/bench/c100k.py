@@ -4,7 +4,7 @@
     python3 tests/bench/c100k.py [--bin build/bin] [--out build/bench]
                                  [--connections 100000] [--probes 200]
                                  [--servers final_hello,final_hello_io_uring,nginx]
-                                 [--processes N] [--websocket]
+                                 [--processes N] [--reuse-port] [--websocket]
 
 Tornado is chosen for many connections that mostly wait (long polls, chat,
 WebSockets). For each server, one after the other in the same run:
@@ -40,7 +40,17 @@ listening socket, as Tornado's `server.start(n)` does (final_hello's
 --processes, nginx's workers), and the client as as many processes, each
 under the limit; --processes N asks for that whatever the limit. Memory is
 then the sum over the server's processes; the warm-up opens connections
-2 ms apart until each worker holds one, so that each is warmed.
+2 ms apart until each worker holds one, so that each is warmed. With
+--reuse-port each worker listens on a socket of its own instead, bound to
+the same port with SO_REUSEPORT (the servers' --reuse_port, nginx's
+`listen ... reuseport`): the kernel gives a new connection to one worker
+and wakes only that one, where on a shared socket every worker wakes.
+The port is reserved first by a socket of ours that is bound (also with
+SO_REUSEPORT) but never listens, and is given to the server.
+
+The report also gives the server's CPU time (user + system, all its
+processes) while the connections were being opened, ÷ the connections:
+what accepting one and answering its first request cost.
 
 Every step is bounded in time, and each server process (and client
 process) is stopped by its PID. Writes c100k.md and c100k.csv (with
@@ -49,6 +59,7 @@ could not hold every connection or answer every probe.
 Standard library only.
 """
 import argparse
+import contextlib
 import csv
 import dataclasses
 import math
@@ -82,10 +93,13 @@ FINAL_WEBSOCKET_IO_URING = Server(
     "final_websocket_echo on the io_uring IOLoop (TORNADO_IOLOOP=io_uring)",
     args=["--address=127.0.0.1", "--logging=warning"], env={"TORNADO_IOLOOP": "io_uring"})
 # The programs that can run as several processes sharing one socket, and how
-# they are asked to (nginx: its launcher's `workers`).
+# they are asked to (nginx: its launcher's `workers`); with --reuse-port
+# each is also given REUSE_PORT_ARGUMENTS (nginx: its launcher's
+# `reuse_port`).
 FORKING_ARGUMENT = {name: "--processes=%d" for name in (
     "final_hello", "final_hello_io_uring", "final_websocket", "final_websocket_io_uring",
     "beast", "tornado_ws")}
+REUSE_PORT_ARGUMENTS = ["--port=%d", "--reuse_port"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +135,8 @@ WEBSOCKET = Workload(
     open=open_websocket, exchange=websocket_echo, probe=websocket_echo_once,
     others_forking="Beast: one io_context in each forked worker",
     probe_text="connect() to the echo of one message (the upgrade between)")
-CSV_FIELDS = ["server", "processes", "wanted", "opened", "held", "open_seconds",
-              "accepts_per_second",
+CSV_FIELDS = ["server", "processes", "reuse_port", "wanted", "opened", "held", "open_seconds",
+              "accepts_per_second", "server_cpu_us_per_connection",
               "rss_before_kb", "rss_after_kb", "bytes_per_connection",
               "probe_p50_ms", "probe_p99_ms", "probe_max_ms", "probe_failures", "note"]
 
@@ -304,17 +318,39 @@ class Clients:
             pipe.close()
 
 
-def launch(server, options, pinning, stderr_file):
-    """The server's process, told to run as options.processes processes."""
+def reserve_port():
+    """A socket bound to a free port of 127.0.0.1 with SO_REUSEPORT that
+    never listens: while it is open, only sockets that also ask for
+    SO_REUSEPORT (the server's workers: same user) may bind the port, and
+    it takes no connection itself."""
+    placeholder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    placeholder.bind(("127.0.0.1", 0))
+    return placeholder
+
+
+def launch(server, options, pinning, stderr_file, reserved=None):
+    """The server's process, told to run as options.processes processes
+    (with --reuse-port: on the port of `reserved`, a socket each)."""
     extra = {"env": server.env} if server.env else {}
     arguments = list(server.arguments(options.out))
-    if options.processes > 1:
-        if server.launcher is NginxProcess:
-            extra["workers"] = options.processes
-        else:
+    if server.launcher is NginxProcess:
+        extra["workers"] = options.processes
+        extra["reuse_port"] = options.reuse_port
+    else:
+        if options.processes > 1:
             arguments.append(FORKING_ARGUMENT[server.name] % options.processes)
+        if reserved is not None:  # after the launcher's --port=0: the last one counts
+            port = reserved.getsockname()[1]
+            arguments += [argument.replace("%d", str(port)) for argument in REUSE_PORT_ARGUMENTS]
     return server.launcher(server.path(options.bin), *arguments, cpu=pinning.server_cpu,
                            stderr=stderr_file, **extra)
+
+
+def cpu_seconds(pids):
+    """The user + system time these processes have run, in seconds (0 for
+    one that has gone)."""
+    return sum(cpu_ticks(pid) or 0 for pid in pids) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_tree(process, pids):
@@ -329,7 +365,7 @@ def stop_tree(process, pids):
 
 def measure(server, options, pinning):
     row = {"server": server.name, "processes": options.processes,
-           "wanted": options.connections, "note": ""}
+           "reuse_port": options.reuse_port, "wanted": options.connections, "note": ""}
     if options.processes > 1 and server.launcher is not NginxProcess \
             and server.name not in FORKING_ARGUMENT:
         row.update(note="cannot run as several processes", unavailable=True)
@@ -338,8 +374,13 @@ def measure(server, options, pinning):
     stderr_path = os.path.join(options.out, "%s-%s.server-stderr.txt" % (workload.report,
                                                                           server.name))
     pids = []
-    with open(stderr_path, "w") as stderr_file:
-        process = launch(server, options, pinning, stderr_file)
+    reserved = None
+    if options.reuse_port and server.launcher is not NginxProcess:
+        reserved = reserve_port()
+    with contextlib.ExitStack() as held, open(stderr_path, "w") as stderr_file:
+        if reserved is not None:
+            held.enter_context(reserved)  # closed once the server has stopped
+        process = launch(server, options, pinning, stderr_file, reserved)
         try:
             process.__enter__()
         except (OSError, RuntimeError) as error:
@@ -355,8 +396,10 @@ def measure(server, options, pinning):
             time.sleep(0.2)
             before = tree_status(pids)
             base_fds = sum(open_descriptors(pid) for pid in pids)
+            cpu_before = cpu_seconds(pids)
             with Clients(process.port, options.connections, options.processes,
                          workload) as clients:
+                cpu_opening = cpu_seconds(pids) - cpu_before
                 time.sleep(1.0)  # the last answers written, the server waiting again
                 wait_until_quiet(pids + [worker.pid for worker, _ in clients.workers])
                 after = tree_status(pids)
@@ -372,6 +415,8 @@ def measure(server, options, pinning):
     answered = [p for p in probes if p is not None]
     row.update(opened=opened, held=held, open_seconds="%.1f" % took,
                accepts_per_second="%.0f" % (opened / took) if took else "",
+               server_cpu_us_per_connection="%.0f" % (cpu_opening * 1e6 / opened)
+               if opened else "",
                rss_before_kb=before["RssAnon"], rss_after_kb=after["RssAnon"],
                probe_failures=len(probes) - len(answered))
     if opened:
@@ -399,7 +444,7 @@ def report(rows, options):
     for row in rows:
         if not row.get("opened"):
             what = row["note"] if row.get("unavailable") else "failed: " + row["note"]
-            cells.append([row["server"], what] + ["-"] * 5)
+            cells.append([row["server"], what] + ["-"] * 6)
             continue
         cells.append([
             row["server"],
@@ -407,6 +452,7 @@ def report(rows, options):
                                 ", %d processes" % row["processes"]
                                 if row["processes"] > 1 else ""),
             "{:,} /s ({} s)".format(int(row["accepts_per_second"]), row["open_seconds"]),
+            "%s µs" % row["server_cpu_us_per_connection"],
             "**{:,} B** ({}; {} → {} kB)".format(
                 int(row["bytes_per_connection"]),
                 verdict(row["bytes_per_connection"], workload.goal_bytes),
@@ -418,6 +464,7 @@ def report(rows, options):
             str(row["probe_failures"]),
             row["note"] or "-"])
     header = ["server", "idle connections", "opened at (each: connect + one request)",
+              "server CPU per connection opened",
               "memory per connection (goal ≤ %.0f B)" % workload.goal_bytes,
               "new request while held: p50 / p99 / max (goal p99 < %g ms)" % GOAL_PROBE_MS,
               "probes failed", "note"]
@@ -429,24 +476,37 @@ def report(rows, options):
             why = (" This machine lets a process have %s descriptors, and raising that "
                    "needs CAP_SYS_RESOURCE, which this process lacks." %
                    fmt_count(options.limited_by))
-        lines += ["Each server runs as %d processes sharing its listening socket (Tornado's "
-                  "`server.start(%d)`; %s), and the connections come from %d "
+        if options.reuse_port:
+            how = ("processes, each listening on a socket of its own bound to the same port "
+                   "(SO_REUSEPORT: the servers' `--reuse_port`, nginx's `listen ... "
+                   "reuseport`)")
+        else:
+            how = ("processes sharing its listening socket (Tornado's `server.start(%d)`; %s)"
+                   % (options.processes, workload.others_forking))
+        lines += ["Each server runs as %d %s, and the connections come from %d "
                   "client processes.%s Memory is the sum over the server's processes." %
-                  (options.processes, options.processes, workload.others_forking,
-                   options.processes, why), ""]
+                  (options.processes, how, options.processes, why), ""]
     command = "python3 tests/bench/c100k.py --connections %d --probes %d" % (
         options.connections, options.probes)
     if options.processes_asked:
         command += " --processes %d" % options.processes
+    make_arguments = []
+    if options.reuse_port:
+        make_arguments.append("--reuse-port")
     if workload is WEBSOCKET:
-        command += " --websocket"
+        make_arguments.append("--websocket")
+    for argument in make_arguments:
+        command += " " + argument
     lines += [markdown_table(header, cells), "",
               "Command: `make bench-c100k%s` (`%s`). Memory: the server's anonymous resident "
               "memory (RssAnon: its heap, not its code) with the connections open minus "
               "before, ÷ the connections (the kernel's socket buffers are not in it). "
+              "Server CPU: the user + system time of all its processes while the "
+              "connections were being opened, ÷ the connections. "
               "Probes: %d new connections, one at a time, each timed from %s." % (
-                  " ARGS=--websocket" if workload is WEBSOCKET else "", command,
-                  options.probes, workload.probe_text), ""]
+                  ' ARGS="%s"' % " ".join(make_arguments) if len(make_arguments) > 1
+                  else " ARGS=%s" % make_arguments[0] if make_arguments else "",
+                  command, options.probes, workload.probe_text), ""]
     with open(os.path.join(options.out, workload.report + ".md"), "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(options.out, workload.report + ".csv"), "w", newline="") as f:
@@ -468,6 +528,9 @@ def main():
     parser.add_argument("--processes", type=int, default=0,
                         help="server and client processes (default: as many as the "
                              "descriptor limit needs, usually 1)")
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="each server process listens on a socket of its own "
+                             "(SO_REUSEPORT) instead of sharing one")
     parser.add_argument("--websocket", action="store_true",
                         help="idle WebSocket connections on the echo servers")
     options = parser.parse_args()

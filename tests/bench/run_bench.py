@@ -119,13 +119,16 @@ class NginxProcess:
     We pick a free port, write run_dir/nginx.conf from nginx.conf.in and
     start nginx in the foreground as its own single worker (or, with
     workers > 1, as a master and its workers); it is ready when its port
-    accepts a connection.
+    accepts a connection. With reuse_port each worker listens on a socket
+    of its own (nginx's `listen ... reuseport`).
     """
 
     TEMPLATE = os.path.join(HERE, "nginx.conf.in")
 
-    def __init__(self, program, run_dir, cpu=None, stderr=None, ready_timeout=10.0, workers=1):
+    def __init__(self, program, run_dir, cpu=None, stderr=None, ready_timeout=10.0, workers=1,
+                 reuse_port=False):
         self.program = program
+        self.reuse_port = reuse_port
         self.run_dir = run_dir
         self.cpu = cpu
         self.stderr = stderr
@@ -168,7 +171,8 @@ class NginxProcess:
         text = (text.replace("@DIR@", self.run_dir).replace("@PORT@", str(self.port))
                 .replace("@WORKER_CONNECTIONS@", str(connections))
                 .replace("@WORKERS@", str(self.workers))
-                .replace("@MASTER@", "on" if self.workers > 1 else "off"))
+                .replace("@MASTER@", "on" if self.workers > 1 else "off")
+                .replace("@REUSEPORT@", "reuseport" if self.reuse_port else ""))
         path = os.path.join(self.run_dir, "nginx.conf")
         with open(path, "w") as f:
             f.write(text)

@@ -2,7 +2,7 @@
 """Python Tornado's hello world, the yardstick of the "framework" scenario of `make bench`.
 
     /usr/bin/python3 tests/bench/tornado_hello.py [--port=8888] [--address=127.0.0.1]
-                                                  [--processes=1]
+                                                  [--processes=1] [--reuse_port]
 
 The classic Tornado program, web.Application + RequestHandler, answering
 GET / with "Hello, world" as text/plain over keep-alive: the same program
@@ -21,6 +21,9 @@ tornado.process.fork_processes: Tornado's multi-process set-up, and how
 `c100k.py --websocket` holds 100,000 connections with tornado_ws_echo.py
 where one process may have 20,000 descriptors. Tornado's parent passes
 no signal on: stop the workers by their PIDs too (c100k.py does).
+With --reuse_port (or --reuse-port; and a --port other than 0) the workers are forked
+first and each binds a socket of its own with reuse_port=True, Tornado's
+other multi-process set-up; the first prints the ready line.
 """
 import argparse
 import asyncio
@@ -48,7 +51,11 @@ def parse_options(description):
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--processes", type=int, default=1)
-    return parser.parse_args()
+    parser.add_argument("--reuse-port", "--reuse_port", action="store_true")
+    options = parser.parse_args()
+    if options.reuse_port and options.port == 0:
+        parser.error("--reuse-port needs a --port other than 0 (every worker binds it)")
+    return options
 
 
 async def serve(application, sockets):
@@ -67,10 +74,15 @@ def main(routes, description):
     """Serves `routes` as the benchmark's servers do (tornado_ws_echo.py
     uses it too)."""
     options = parse_options(description)
-    sockets = tornado.netutil.bind_sockets(options.port, options.address, backlog=BACKLOG)
-    port = sockets[0].getsockname()[1]
-    print("Listening on http://%s:%d/" % (options.address, port), flush=True)
-    if options.processes > 1:
+    worker = 0
+    if options.reuse_port and options.processes > 1:
+        worker = tornado.process.fork_processes(options.processes)  # returns in each worker
+    sockets = tornado.netutil.bind_sockets(options.port, options.address, backlog=BACKLOG,
+                                           reuse_port=options.reuse_port)
+    if worker == 0:
+        port = sockets[0].getsockname()[1]
+        print("Listening on http://%s:%d/" % (options.address, port), flush=True)
+    if options.processes > 1 and not options.reuse_port:
         tornado.process.fork_processes(options.processes)  # returns in each worker
     asyncio.run(serve(tornado.web.Application(routes), sockets))
 

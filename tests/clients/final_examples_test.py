@@ -66,6 +66,40 @@ def hello_checks(bin_dir, results):
         status, _, _ = request(server.port, "GET", "/nowhere")
         check(results, "hello: an unknown path is 404", status == 404, status)
     hello_processes_checks(bin_dir, results)
+    hello_reuse_port_checks(bin_dir, results)
+
+
+def wait_for_workers(pid, count):
+    """The children of `pid` once there are `count` (at most TIMEOUT s)."""
+    workers = []
+    deadline = time.monotonic() + TIMEOUT
+    while len(workers) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+        workers = children_of(pid)
+    return workers
+
+
+def stop_parent(server, workers):
+    """SIGTERM to a forking server's parent: its exit status (None if it
+    did not exit in time) and the workers still there after TIMEOUT s."""
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        status = server.process.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        status = None
+    deadline = time.monotonic() + TIMEOUT
+    while any(os.path.exists("/proc/%d" % pid) for pid in workers) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    return status, [pid for pid in workers if os.path.exists("/proc/%d" % pid)]
+
+
+def kill_all(pids):
+    for pid in pids:  # stopped by PID whatever happened before
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def hello_processes_checks(bin_dir, results):
@@ -76,31 +110,58 @@ def hello_processes_checks(bin_dir, results):
     workers = []
     with server:
         # The ready line comes before the fork: wait for both workers.
-        deadline = time.monotonic() + TIMEOUT
-        while len(workers) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-            workers = children_of(server.pid)
+        workers = wait_for_workers(server.pid, 2)
         answers = [request(server.port, "GET", "/") for _ in range(4)]
         check(results, "hello --processes=2: two workers, and GET / is 200 from them",
               len(workers) == 2 and all(status == 200 and body == b"Hello, world"
                                         for status, _, body in answers), (workers, answers))
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            status = server.process.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            status = None
-        deadline = time.monotonic() + TIMEOUT
-        while any(os.path.exists("/proc/%d" % pid) for pid in workers) and \
-                time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = [pid for pid in workers if os.path.exists("/proc/%d" % pid)]
+        status, left = stop_parent(server, workers)
         check(results, "hello --processes=2: SIGTERM to the parent stops both workers, exit 0",
               status == 0 and not left, (status, left))
-    for pid in workers:  # stopped by PID whatever happened above
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    kill_all(workers)
+
+
+def listening_sockets(port):
+    """How many sockets listen on 127.0.0.1:`port` (/proc/net/tcp: state 0A)."""
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == "0100007F:%04X" % port and row[3] == "0A")
+
+
+def hello_reuse_port_checks(bin_dir, results):
+    """--reuse_port: the workers are forked first and each listens on a
+    socket of its own bound to --port; with --port=0 it refuses to start."""
+    program = os.path.join(bin_dir, "final_hello")
+    refused = subprocess.run([program, "--port=0", "--reuse_port"], capture_output=True,
+                             timeout=TIMEOUT)
+    check(results, "hello --reuse_port --port=0: exit 2, saying a port is needed",
+          refused.returncode == 2 and b"--reuse_port needs a --port" in refused.stderr,
+          (refused.returncode, refused.stderr))
+    # A port for the workers: ours is bound with SO_REUSEPORT too and never
+    # listens, so it holds the port for them and takes no connection.
+    with socket.socket() as placeholder:
+        placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+        server = ServerProcess(program, "--processes=2", "--port=%d" % port, "--reuse_port",
+                               "--logging=warning", stderr=subprocess.DEVNULL)
+        workers = []
+        with server:
+            workers = wait_for_workers(server.pid, 2)
+            deadline = time.monotonic() + TIMEOUT
+            while listening_sockets(port) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            listening = listening_sockets(port)
+            answers = [request(server.port, "GET", "/") for _ in range(8)]
+            check(results, "hello --processes=2 --reuse_port: two workers, two listening "
+                  "sockets on the port, and GET / is 200",
+                  server.port == port and len(workers) == 2 and listening == 2 and
+                  all(status == 200 and body == b"Hello, world" for status, _, body in answers),
+                  (server.port, workers, listening, answers))
+            status, left = stop_parent(server, workers)
+            check(results, "hello --processes=2 --reuse_port: SIGTERM to the parent stops both "
+                  "workers, exit 0", status == 0 and not left, (status, left))
+        kill_all(workers)
 
 
 def chat_checks(bin_dir, results):

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -538,6 +539,37 @@ TEST_F(HostRoutingTest, AHostTableWithoutThePathFallsThroughToEveryHostsRoutes) 
 
 TEST_F(HostRoutingTest, ReverseUrlFindsRoutesOfHostTables) {
     EXPECT_EQ(application->reverse_url("api-only"), "/only-api");
+}
+
+// app.listen's bind options reach its socket: two applications listening
+// with reuse_port hold one port (as each forked worker does, with a socket
+// of its own), and the kernel gives each new connection to one of them.
+class ReusePortTest : public testing::AsyncTestCase {};
+
+TEST_F(ReusePortTest, ApplicationsListeningWithReusePortShareThePort) {
+    Application first({{"/", handler<NamedRouteHandler>("first")}});
+    Application second({{"/", handler<NamedRouteHandler>("second")}});
+    HTTPServer& first_server = first.listen(0, "127.0.0.1", {}, {.reuse_port = true});
+    HTTPServer& second_server =
+        second.listen(first_server.port(), "127.0.0.1", {}, {.reuse_port = true});
+    EXPECT_EQ(second_server.port(), first_server.port());
+
+    // The kernel picks by a hash of each connection's addresses: 64 new
+    // connections all going to one of two sockets has odds of 2 in 2^64.
+    AsyncHTTPClient client;
+    std::string url = "http://127.0.0.1:" + std::to_string(first_server.port()) + "/";
+    std::set<std::string> answered_by;
+    for (int i = 0; i < 64 && answered_by.size() < 2; ++i) {
+        HTTPResponse response = run_sync([&] { return client.fetch(url); });
+        ASSERT_EQ(response.code, 200);
+        answered_by.insert(response.body);
+    }
+    EXPECT_EQ(answered_by, (std::set<std::string>{"first", "second"}));
+    client.close();
+    for (HTTPServer* server : {&first_server, &second_server}) {
+        server->stop();
+        run_sync([server] { return server->close_all_connections(); });
+    }
 }
 
 TEST(HostMatchesTest, AWholeNameMatchesAndABadPatternIsRefused) {

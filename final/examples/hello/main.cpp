@@ -8,7 +8,10 @@
 // --processes=N (0: one per core) forks N workers that accept on the same
 // socket, Tornado's `server.bind(port); server.start(n)`: how the C100K
 // benchmark holds 100,000 connections where one process may have 20,000
-// descriptors.
+// descriptors. With --reuse_port (--reuse-port) the workers are forked
+// first and each listens on a socket of its own (SO_REUSEPORT), so that a
+// new connection wakes one worker, not all of them; it needs a --port
+// other than 0, which every worker binds.
 //
 // It prints "Listening on http://ADDRESS:PORT/" once it accepts (--port=0
 // picks a free port), logs each request on stderr, and on SIGINT / SIGTERM
@@ -17,6 +20,7 @@
 
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
+#include "tornado/process.h"
 #include "tornado/web.h"
 
 static auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
@@ -25,8 +29,10 @@ static auto& certfile = tornado::define("certfile", std::string(), "serve HTTPS:
 static auto& keyfile = tornado::define("keyfile", std::string(), "serve HTTPS: PEM private key");
 static auto& processes =
     tornado::define("processes", 1, "worker processes sharing the port (0: one per core)");
+static auto& reuse_port = tornado::define(
+    "reuse_port", false, "fork first, then each worker listens on its own socket (SO_REUSEPORT)");
 
-// Once, before any fork: the benchmarks wait for this line.
+// Once (before any fork, or in the first worker): the benchmarks wait for this line.
 static void print_listening(std::uint16_t bound_port) {
     std::printf("Listening on %s://%s:%u/\n", certfile->empty() ? "http" : "https",
                 address->c_str(), unsigned{bound_port});
@@ -47,9 +53,29 @@ int main(int argc, char** argv) {
     tornado::Application app({
         {"/", tornado::handler<MainHandler>()},
     });
+    if (*reuse_port && *port == 0) {
+        std::fprintf(stderr,
+                     "final_hello: --reuse_port needs a --port other than 0 "
+                     "(every worker binds that port)\n");
+        return 2;
+    }
     tornado::HTTPServerOptions options;
     if (!certfile->empty())
         options.ssl_options = tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};
+    if (*reuse_port) {
+        // Tornado's other multi-process set-up: fork, then listen in each
+        // worker. The kernel gives each new connection to one of the
+        // workers' sockets, by a hash of its addresses, and wakes only that
+        // worker; on one shared socket, every worker wakes for it.
+        int worker = *processes == 1 ? 0 : tornado::fork_processes(*processes);
+        tornado::IOLoop& loop = tornado::IOLoop::current();
+        tornado::HTTPServer& server =
+            app.listen(static_cast<std::uint16_t>(*port), *address, options, {.reuse_port = true});
+        if (worker == 0) print_listening(server.port());
+        loop.install_signal_handlers();
+        loop.start();
+        return 0;
+    }
     if (*processes == 1) {
         tornado::IOLoop loop;
         tornado::HTTPServer& server =

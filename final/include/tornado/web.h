@@ -836,10 +836,13 @@ public:
     // (Tornado's add_transform; compress_response adds GZipContentEncoding).
     void add_transform(OutputTransformFactory factory);
 
-    // Starts an HTTPServer for this application (Tornado's app.listen). The
-    // Application owns it; it must outlive the loop's run.
+    // Starts an HTTPServer for this application (Tornado's app.listen):
+    // `options` are the server's, `bind` its socket's (TCPServer::listen:
+    // app.listen(8888, "", {}, {.reuse_port = true}) for a socket of its
+    // own in each forked worker). The Application owns the server; it must
+    // outlive the loop's run.
     HTTPServer& listen(std::uint16_t port, const std::string& address = "",
-                       HTTPServerOptions options = {});
+                       HTTPServerOptions options = {}, const BindOptions& bind = {});
 
     // The route for `request` (its host and path, as add_handlers says) and
     // its groups (not yet decoded as text); route is null when no route
