@@ -48,9 +48,11 @@ and wakes only that one, where on a shared socket every worker wakes.
 The port is reserved first by a socket of ours that is bound (also with
 SO_REUSEPORT) but never listens, and is given to the server.
 
-The report also gives the server's CPU time (user + system, all its
-processes) while the connections were being opened, ÷ the connections:
-what accepting one and answering its first request cost.
+The report also gives the server's CPU time (all its processes, from
+schedstat) while the connections were being opened, ÷ the connections
+(what accepting one and answering its first request cost, many at a
+time), and while the probes ran, ÷ the probes (the same for a lone new
+connection, when every idle worker may be woken for it).
 
 Every step is bounded in time, and each server process (and client
 process) is stopped by its PID. Writes c100k.md and c100k.csv (with
@@ -62,6 +64,7 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import glob
 import math
 import multiprocessing
 import os
@@ -136,7 +139,7 @@ WEBSOCKET = Workload(
     others_forking="Beast: one io_context in each forked worker",
     probe_text="connect() to the echo of one message (the upgrade between)")
 CSV_FIELDS = ["server", "processes", "reuse_port", "wanted", "opened", "held", "open_seconds",
-              "accepts_per_second", "server_cpu_us_per_connection",
+              "accepts_per_second", "server_cpu_us_per_connection", "server_cpu_us_per_probe",
               "rss_before_kb", "rss_after_kb", "bytes_per_connection",
               "probe_p50_ms", "probe_p99_ms", "probe_max_ms", "probe_failures", "note"]
 
@@ -348,9 +351,18 @@ def launch(server, options, pinning, stderr_file, reserved=None):
 
 
 def cpu_seconds(pids):
-    """The user + system time these processes have run, in seconds (0 for
-    one that has gone)."""
-    return sum(cpu_ticks(pid) or 0 for pid in pids) / os.sysconf("SC_CLK_TCK")
+    """How long these processes (all their threads) have run on a CPU, in
+    seconds: /proc/PID/task/*/schedstat, in nanoseconds (utime and stime
+    count 10 ms ticks, too coarse for 200 probes). 0 for one gone."""
+    total = 0
+    for pid in pids:
+        for path in glob.glob("/proc/%d/task/*/schedstat" % pid):
+            try:
+                with open(path) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total / 1e9
 
 
 def stop_tree(process, pids):
@@ -404,7 +416,9 @@ def measure(server, options, pinning):
                 wait_until_quiet(pids + [worker.pid for worker, _ in clients.workers])
                 after = tree_status(pids)
                 held = sum(open_descriptors(pid) for pid in pids) - base_fds
+                cpu_before = cpu_seconds(pids)
                 probes = [timed_probe(process.port, workload) for _ in range(options.probes)]
+                cpu_probing = cpu_seconds(pids) - cpu_before
                 opened, took = clients.opened, clients.seconds
             alive = process.process.poll() is None
         finally:
@@ -417,6 +431,7 @@ def measure(server, options, pinning):
                accepts_per_second="%.0f" % (opened / took) if took else "",
                server_cpu_us_per_connection="%.0f" % (cpu_opening * 1e6 / opened)
                if opened else "",
+               server_cpu_us_per_probe="%.0f" % (cpu_probing * 1e6 / len(probes)),
                rss_before_kb=before["RssAnon"], rss_after_kb=after["RssAnon"],
                probe_failures=len(probes) - len(answered))
     if opened:
@@ -452,7 +467,8 @@ def report(rows, options):
                                 ", %d processes" % row["processes"]
                                 if row["processes"] > 1 else ""),
             "{:,} /s ({} s)".format(int(row["accepts_per_second"]), row["open_seconds"]),
-            "%s µs" % row["server_cpu_us_per_connection"],
+            "%s µs / %s µs" % (row["server_cpu_us_per_connection"],
+                               row["server_cpu_us_per_probe"]),
             "**{:,} B** ({}; {} → {} kB)".format(
                 int(row["bytes_per_connection"]),
                 verdict(row["bytes_per_connection"], workload.goal_bytes),
@@ -464,7 +480,7 @@ def report(rows, options):
             str(row["probe_failures"]),
             row["note"] or "-"])
     header = ["server", "idle connections", "opened at (each: connect + one request)",
-              "server CPU per connection opened",
+              "server CPU: per connection opened / per probe",
               "memory per connection (goal ≤ %.0f B)" % workload.goal_bytes,
               "new request while held: p50 / p99 / max (goal p99 < %g ms)" % GOAL_PROBE_MS,
               "probes failed", "note"]
@@ -501,8 +517,9 @@ def report(rows, options):
               "Command: `make bench-c100k%s` (`%s`). Memory: the server's anonymous resident "
               "memory (RssAnon: its heap, not its code) with the connections open minus "
               "before, ÷ the connections (the kernel's socket buffers are not in it). "
-              "Server CPU: the user + system time of all its processes while the "
-              "connections were being opened, ÷ the connections. "
+              "Server CPU: how long all its processes ran (schedstat) while the "
+              "connections were being opened, ÷ the connections, and while the probes ran, "
+              "÷ the probes. "
               "Probes: %d new connections, one at a time, each timed from %s." % (
                   ' ARGS="%s"' % " ".join(make_arguments) if len(make_arguments) > 1
                   else " ARGS=%s" % make_arguments[0] if make_arguments else "",
