@@ -96,13 +96,11 @@ FINAL_WEBSOCKET_IO_URING = Server(
     "final_websocket_echo on the io_uring IOLoop (TORNADO_IOLOOP=io_uring)",
     args=["--address=127.0.0.1", "--logging=warning"], env={"TORNADO_IOLOOP": "io_uring"})
 # The programs that can run as several processes sharing one socket, and how
-# they are asked to (nginx: its launcher's `workers`); with --reuse-port
-# each is also given REUSE_PORT_ARGUMENTS (nginx: its launcher's
-# `reuse_port`).
+# they are asked to (nginx: its launcher's `workers`). Each also takes
+# --reuse_port (nginx: its launcher's `reuse_port`).
 FORKING_ARGUMENT = {name: "--processes=%d" for name in (
     "final_hello", "final_hello_io_uring", "final_websocket", "final_websocket_io_uring",
     "beast", "tornado_ws")}
-REUSE_PORT_ARGUMENTS = ["--port=%d", "--reuse_port"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -344,8 +342,7 @@ def launch(server, options, pinning, stderr_file, reserved=None):
         if options.processes > 1:
             arguments.append(FORKING_ARGUMENT[server.name] % options.processes)
         if reserved is not None:  # after the launcher's --port=0: the last one counts
-            port = reserved.getsockname()[1]
-            arguments += [argument.replace("%d", str(port)) for argument in REUSE_PORT_ARGUMENTS]
+            arguments += ["--port=%d" % reserved.getsockname()[1], "--reuse_port"]
     return server.launcher(server.path(options.bin), *arguments, cpu=pinning.server_cpu,
                            stderr=stderr_file, **extra)
 
@@ -386,12 +383,10 @@ def measure(server, options, pinning):
     stderr_path = os.path.join(options.out, "%s-%s.server-stderr.txt" % (workload.report,
                                                                           server.name))
     pids = []
-    reserved = None
-    if options.reuse_port and server.launcher is not NginxProcess:
-        reserved = reserve_port()
     with contextlib.ExitStack() as held, open(stderr_path, "w") as stderr_file:
-        if reserved is not None:
-            held.enter_context(reserved)  # closed once the server has stopped
+        reserved = None  # closed once the server has stopped
+        if options.reuse_port and server.launcher is not NginxProcess:
+            reserved = held.enter_context(reserve_port())
         process = launch(server, options, pinning, stderr_file, reserved)
         try:
             process.__enter__()
@@ -511,19 +506,20 @@ def report(rows, options):
         make_arguments.append("--reuse-port")
     if workload is WEBSOCKET:
         make_arguments.append("--websocket")
-    for argument in make_arguments:
-        command += " " + argument
+    make_command = "make bench-c100k"
+    if make_arguments:
+        command += " " + " ".join(make_arguments)
+        make_command += (" ARGS=" + make_arguments[0] if len(make_arguments) == 1
+                         else ' ARGS="%s"' % " ".join(make_arguments))
     lines += [markdown_table(header, cells), "",
-              "Command: `make bench-c100k%s` (`%s`). Memory: the server's anonymous resident "
+              "Command: `%s` (`%s`). Memory: the server's anonymous resident "
               "memory (RssAnon: its heap, not its code) with the connections open minus "
               "before, ÷ the connections (the kernel's socket buffers are not in it). "
               "Server CPU: how long all its processes ran (schedstat) while the "
               "connections were being opened, ÷ the connections, and while the probes ran, "
               "÷ the probes. "
               "Probes: %d new connections, one at a time, each timed from %s." % (
-                  ' ARGS="%s"' % " ".join(make_arguments) if len(make_arguments) > 1
-                  else " ARGS=%s" % make_arguments[0] if make_arguments else "",
-                  command, options.probes, workload.probe_text), ""]
+                  make_command, command, options.probes, workload.probe_text), ""]
     with open(os.path.join(options.out, workload.report + ".md"), "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(options.out, workload.report + ".csv"), "w", newline="") as f:

@@ -34,9 +34,10 @@
 //      (process.h's fork_processes; 0 means one per CPU) which all accept
 //      on the inherited sockets. Make no IOLoop before start(): in each
 //      worker the server registers on IOLoop::current(), which you then run.
-//      Or, without a supervising parent: each process calls
-//      listen(port, address, {.reuse_port = true}) and the kernel spreads
-//      the connections (SO_REUSEPORT).
+//      Or each process (forked by fork_processes(n), or started by a
+//      supervisor) calls listen(port, address, {.reuse_port = true}): a
+//      socket each, over which the kernel spreads the connections
+//      (SO_REUSEPORT), waking only the worker that gets one.
 //
 // TLS: with ssl_options, every connection is an SSLIOStream (iostream.h),
 // handed over at once; its first read waits for the handshake, and a
