@@ -21,9 +21,10 @@ tornado.process.fork_processes: Tornado's multi-process set-up, and how
 `c100k.py --websocket` holds 100,000 connections with tornado_ws_echo.py
 where one process may have 20,000 descriptors. Tornado's parent passes
 no signal on: stop the workers by their PIDs too (c100k.py does).
-With --reuse_port (or --reuse-port; and a --port other than 0) the workers are forked
-first and each binds a socket of its own with reuse_port=True, Tornado's
-other multi-process set-up; the first prints the ready line.
+With --reuse_port (or --reuse-port; and a --port other than 0) the
+workers are forked first and each binds a socket of its own with
+reuse_port=True, the socket per process that Tornado's documentation
+gives reuse_port for; the first prints the ready line.
 """
 import argparse
 import asyncio

@@ -63,8 +63,8 @@ int main(int argc, char** argv) {
     if (!certfile->empty())
         options.ssl_options = tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};
     if (*reuse_port) {
-        // Tornado's other multi-process set-up: fork, then listen in each
-        // worker. The kernel gives each new connection to one of the
+        // A socket per process, as Tornado documents listen(reuse_port=True):
+        // fork, then listen in each worker. The kernel gives each new connection to one of the
         // workers' sockets, by a hash of its addresses, and wakes only that
         // worker; on one shared socket, every worker wakes for it.
         int worker = *processes == 1 ? 0 : tornado::fork_processes(*processes);
