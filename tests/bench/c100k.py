@@ -136,7 +136,8 @@ WEBSOCKET = Workload(
     open=open_websocket, exchange=websocket_echo, probe=websocket_echo_once,
     others_forking="Beast: one io_context in each forked worker",
     probe_text="connect() to the echo of one message (the upgrade between)")
-CSV_FIELDS = ["server", "processes", "reuse_port", "wanted", "opened", "held", "open_seconds",
+CSV_FIELDS = ["server", "processes", "reuse_port", "wanted", "opened", "held",
+              "fewest_per_worker", "most_per_worker", "open_seconds",
               "accepts_per_second", "server_cpu_us_per_connection", "server_cpu_us_per_probe",
               "rss_before_kb", "rss_after_kb", "bytes_per_connection",
               "probe_p50_ms", "probe_p99_ms", "probe_max_ms", "probe_failures", "note"]
@@ -402,7 +403,7 @@ def measure(server, options, pinning):
                 return row
             time.sleep(0.2)
             before = tree_status(pids)
-            base_fds = sum(open_descriptors(pid) for pid in pids)
+            base_fds = {pid: open_descriptors(pid) for pid in pids}
             cpu_before = cpu_seconds(pids)
             with Clients(process.port, options.connections, options.processes,
                          workload) as clients:
@@ -410,7 +411,9 @@ def measure(server, options, pinning):
                 time.sleep(1.0)  # the last answers written, the server waiting again
                 wait_until_quiet(pids + [worker.pid for worker, _ in clients.workers])
                 after = tree_status(pids)
-                held = sum(open_descriptors(pid) for pid in pids) - base_fds
+                held_by = {pid: open_descriptors(pid) - base_fds[pid] for pid in pids}
+                # What each worker holds (nginx's master holds none).
+                shares = [held_by[pid] for pid in serving_processes(pids)]
                 cpu_before = cpu_seconds(pids)
                 probes = [timed_probe(process.port, workload) for _ in range(options.probes)]
                 cpu_probing = cpu_seconds(pids) - cpu_before
@@ -422,7 +425,8 @@ def measure(server, options, pinning):
         row["note"] = "the server exited while the connections were open"
         return row
     answered = [p for p in probes if p is not None]
-    row.update(opened=opened, held=held, open_seconds="%.1f" % took,
+    row.update(opened=opened, held=sum(held_by.values()), open_seconds="%.1f" % took,
+               fewest_per_worker=min(shares), most_per_worker=max(shares),
                accepts_per_second="%.0f" % (opened / took) if took else "",
                server_cpu_us_per_connection="%.0f" % (cpu_opening * 1e6 / opened)
                if opened else "",
@@ -459,7 +463,9 @@ def report(rows, options):
         cells.append([
             row["server"],
             "%s (%s held%s)" % (fmt_count(row["opened"]), fmt_count(row["held"]),
-                                ", %d processes" % row["processes"]
+                                ", %d processes: %s to %s each" % (
+                                    row["processes"], fmt_count(row["fewest_per_worker"]),
+                                    fmt_count(row["most_per_worker"]))
                                 if row["processes"] > 1 else ""),
             "{:,} /s ({} s)".format(int(row["accepts_per_second"]), row["open_seconds"]),
             "%s µs / %s µs" % (row["server_cpu_us_per_connection"],
