@@ -167,9 +167,9 @@ Options parse_options(int argc, char** argv) {
 
 // Forks `processes` workers: the worker's number (0, 1, ...) in each of
 // them (go on and serve), -1 in the parent once they have all exited,
-// which it waits for. The
-// signals that stop a worker are blocked here until the fork, so that one
-// arriving meanwhile waits for sigwait() instead of killing the parent.
+// which it waits for. The signals that stop a worker are blocked here
+// until the fork, so that one arriving meanwhile waits for sigwait()
+// instead of killing the parent.
 int supervise_workers(asio::io_context& context, int processes) {
     sigset_t watched;
     sigemptyset(&watched);

@@ -64,9 +64,10 @@ int main(int argc, char** argv) {
         options.ssl_options = tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};
     if (*reuse_port) {
         // A socket per process, as Tornado documents listen(reuse_port=True):
-        // fork, then listen in each worker. The kernel gives each new connection to one of the
-        // workers' sockets, by a hash of its addresses, and wakes only that
-        // worker; on one shared socket, every worker wakes for it.
+        // fork, then listen in each worker. The kernel gives each new
+        // connection to one of the workers' sockets, by a hash of its
+        // addresses, and wakes only that worker; on one shared socket,
+        // every worker wakes for it.
         int worker = *processes == 1 ? 0 : tornado::fork_processes(*processes);
         tornado::IOLoop& loop = tornado::IOLoop::current();
         tornado::HTTPServer& server =
