@@ -349,6 +349,7 @@ CSV_FIELDS = ["scenario", "server", "connections", "slow_clients", "status", "re
               "hwm_kb", "rss_peak_kb", "threads_peak", "held_peak",
               # the framework scenario's own figures
               "rounds", "cpu_us_per_request", "user_us_per_request", "cpu_busy_percent",
+              "cpu_us_per_round",
               "response_bytes",
               "rss_before_kb", "rss_after_kb", "idle_bytes_per_connection",
               # the websocket scenario's: ws_load's CPU time ÷ the round, and the
@@ -950,6 +951,10 @@ def summarise_rounds(row, rounds):
         err_status=int(sum(r["status"] for r in rounds)))
     if per_request:
         row["cpu_us_per_request"] = "%.3f" % statistics.median(per_request)
+        # Each round's own figure, in the rounds' order ("" where it had
+        # none), so that servers can be compared round by round.
+        row["cpu_us_per_round"] = ";".join(
+            "%.3f" % r["cpu_us_per_request"] if r["cpu_us_per_request"] else "" for r in rounds)
     if user_per_request:
         row["user_us_per_request"] = "%.3f" % statistics.median(user_per_request)
     if requests:
@@ -1551,7 +1556,8 @@ def backend_table(rows):
 
 
 def framework_figures(rows, scenario="framework", idle_scenario="idle"):
-    """server -> {("rps", level), ("cpu", level), "idle"} for the runs that worked."""
+    """server -> {("rps", level), ("cpu", level), ("cpu_rounds", level), "idle"}
+    for the runs that worked."""
     figures = {}
     for row in rows:
         if row["status"] != "ok":
@@ -1561,9 +1567,25 @@ def framework_figures(rows, scenario="framework", idle_scenario="idle"):
             mine[("rps", row["connections"])] = float(row["rps"])
             if row["cpu_us_per_request"] != "":
                 mine[("cpu", row["connections"])] = float(row["cpu_us_per_request"])
+                mine[("cpu_rounds", row["connections"])] = [
+                    float(x) if x else None for x in row["cpu_us_per_round"].split(";")]
         elif row["scenario"] == idle_scenario and row["idle_bytes_per_connection"] != "":
             mine["idle"] = float(row["idle_bytes_per_connection"])
     return figures
+
+
+def round_by_round(mine, reference):
+    """The ratios of two servers' figures round by round, as a phrase: the
+    rounds visit the servers in turn, so each pair was measured seconds
+    apart, and the machine's slower stretches touch both of a pair alike.
+    "" when there are fewer than two pairs."""
+    if not mine or not reference:
+        return ""
+    ratios = [a / b for a, b in zip(mine, reference) if a and b]
+    if len(ratios) < 2:
+        return ""
+    return "round by round: median %.2f, %.2f to %.2f" % (
+        statistics.median(ratios), min(ratios), max(ratios))
 
 
 def goal_check(server, measure, connections, value, goal, at_least, digits,
@@ -1590,6 +1612,15 @@ def goal_check(server, measure, connections, value, goal, at_least, digits,
     return check
 
 
+def cpu_check(server, measure, level, mine, reference, theirs, goal):
+    """A goal on server CPU ÷ the reference's, at most `goal`: the ratio of
+    the median rounds, and the ratios round by round beside it."""
+    return goal_check(server, measure, level, mine.get(("cpu", level)), goal, False, 2,
+                      reference, theirs.get(("cpu", level)),
+                      detail=round_by_round(mine.get(("cpu_rounds", level)),
+                                            theirs.get(("cpu_rounds", level))))
+
+
 def framework_checks(rows, options):
     """The goals of the framework, for each final/ server selected."""
     figures = framework_figures(rows)
@@ -1598,9 +1629,8 @@ def framework_checks(rows, options):
     for server in options.framework:
         if server.name == FINAL_IO_URING:
             mine = figures.get(server.name, {})
-            checks += [goal_check(server.name, "server CPU per request vs nginx", level,
-                                  mine.get(("cpu", level)), GOAL_IO_URING_CPU_VS_NGINX, False, 2,
-                                  "nginx", nginx.get(("cpu", level)))
+            checks += [cpu_check(server.name, "server CPU per request vs nginx", level, mine,
+                                 "nginx", nginx, GOAL_IO_URING_CPU_VS_NGINX)
                        for level in FRAMEWORK_LEVELS]
         if server.name not in FINAL_SERVERS:
             continue
@@ -1609,9 +1639,8 @@ def framework_checks(rows, options):
             checks.append(goal_check(server.name, "req/s vs nginx", level, mine.get(("rps", level)),
                                      GOAL_RPS_VS_NGINX, True, 2, "nginx", nginx.get(("rps", level))))
         for level in FRAMEWORK_LEVELS:
-            checks.append(goal_check(server.name, "server CPU per request vs nginx", level,
-                                     mine.get(("cpu", level)), GOAL_CPU_VS_NGINX, False, 2,
-                                     "nginx", nginx.get(("cpu", level))))
+            checks.append(cpu_check(server.name, "server CPU per request vs nginx", level, mine,
+                                    "nginx", nginx, GOAL_CPU_VS_NGINX))
         for level in FRAMEWORK_LEVELS:
             checks.append(goal_check(server.name, "req/s vs Tornado", level,
                                      mine.get(("rps", level)), GOAL_RPS_VS_TORNADO, True, 1,
@@ -1639,9 +1668,8 @@ def websocket_checks(rows, options):
         return []
     figures = framework_figures(rows, "websocket", "websocket_idle")
     mine, beast = figures.get(WEBSOCKET_FINAL, {}), figures.get("beast", {})
-    checks = [goal_check(WEBSOCKET_FINAL, "server CPU per message vs Beast", level,
-                         mine.get(("cpu", level)), GOAL_WS_CPU_VS_BEAST, False, 2,
-                         "beast", beast.get(("cpu", level)))
+    checks = [cpu_check(WEBSOCKET_FINAL, "server CPU per message vs Beast", level, mine,
+                        "beast", beast, GOAL_WS_CPU_VS_BEAST)
               for level in WEBSOCKET_LEVELS]
     if options.idle_connections:
         checks.append(goal_check(WEBSOCKET_FINAL, "bytes per idle WebSocket connection",
@@ -1652,7 +1680,7 @@ def websocket_checks(rows, options):
 
 
 FRAMEWORK_CSV_FIELDS = ["server", "measure", "connections", "value", "reference",
-                        "reference_value", "ratio", "goal", "verdict"]
+                        "reference_value", "ratio", "goal", "verdict", "detail"]
 
 
 def write_framework_csv(path, checks):
@@ -1699,6 +1727,8 @@ def goals_table(checks):
             what = "%s ÷ %s's, %s conns" % (unit, reference, fmt_count(check["connections"]))
             figures = "%s ÷ %s" % (fmt_figure(measure, check["value"]),
                                    fmt_figure(measure, check["reference_value"]))
+            if check["detail"]:
+                figures += " (%s)" % check["detail"]
             result = "-" if check["ratio"] is None else "**%.*f**" % (check["digits"],
                                                                        check["ratio"])
         cells.append([check["server"], what, figures, result, goal, check["verdict"]])
@@ -1901,7 +1931,10 @@ def method_text(options, pinning):
         "in the first reading), its VmRSS, %s keep-alive connections opened (at most %d "
         "at a time) that each send `GET /`, read the whole response and then stay open "
         "and silent, and its VmRSS again. A verdict judges the ratio as printed (2 "
-        "decimals, 1 for Tornado); 1 KB is 1,024 bytes." % (
+        "decimals, 1 for Tornado), the ratio of the two median rounds; beside a CPU "
+        "ratio, the two servers' rounds compared one by one (a round measures them "
+        "seconds apart, so a slow stretch of the machine touches both), their median "
+        "and range; 1 KB is 1,024 bytes." % (
             " and ".join(fmt_count(level) for level in FRAMEWORK_LEVELS), options.rounds,
             options.duration, fmt_count(WARM_UP_REQUESTS), fmt_count(options.idle_connections),
             IDLE_IN_FLIGHT))
