@@ -75,6 +75,9 @@ def main(routes, description):
     """Serves `routes` as the benchmark's servers do (tornado_ws_echo.py
     uses it too)."""
     options = parse_options(description)
+    # With reuse_port every worker binds a socket of its own, so the fork
+    # comes first; otherwise one socket is bound and the workers forked
+    # after it inherit it. The ready line comes once, from the first.
     worker = 0
     if options.reuse_port and options.processes > 1:
         worker = tornado.process.fork_processes(options.processes)  # returns in each worker
