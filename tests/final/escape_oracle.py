@@ -95,6 +95,10 @@ JSON_VALUES = [
     "[]", "{}", "[1, 2, 3]", '[1, "two", null, true, [3.5, []], {}]',
     '{"a": 1, "b": [1, 2], "c": {"d": "e"}}', '{"</": "</", "k\\u00e9y": "v"}',
     '{"a": {"b": {"c": [[[]]]}}}',
+    # Where a run of plain bytes meets an escaped character: "</" across
+    # the boundary, and a code point whose low byte is '<' (U+013C).
+    '"\\u00e9</"', '"\\"</"', '"\\u013c/"', '"<\\n/"', '"x<"', '"/</"',
+    '"' + "a" * 40 + '</' + "b" * 40 + '"',
 ]
 
 SQUEEZE = [
