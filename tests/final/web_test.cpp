@@ -691,6 +691,28 @@ TEST(PathMatchesTest, PlainTextAndRegexPatterns) {
     EXPECT_EQ(*optional_group.match("/a"), PathArgs{""});
 }
 
+// A path without a regex's leading text is turned away before std::regex
+// runs; the patterns where that text is not certain must still match.
+TEST(PathMatchesTest, TheLeadingTextShortcutKeepsEveryMatch) {
+    PathMatches files("/static/(.*)");
+    EXPECT_TRUE(files.match("/static/app.css"));
+    EXPECT_FALSE(files.match("/stati/app.css"));
+    EXPECT_FALSE(files.match("/"));
+    // A quantifier makes the character before it optional or repeated.
+    PathMatches optional_s("/items?/([0-9]+)");
+    EXPECT_TRUE(optional_s.match("/item/1"));
+    EXPECT_TRUE(optional_s.match("/items/1"));
+    EXPECT_TRUE(PathMatches("/ab*/x").match("/a/x"));
+    EXPECT_TRUE(PathMatches("/ab{0,2}/x").match("/a/x"));
+    // Alternation: a path may match without the first alternative's text.
+    PathMatches either("/left/x|/right/(.*)");
+    EXPECT_TRUE(either.match("/right/y"));
+    EXPECT_TRUE(either.match("/left/x"));
+    // Syntax at the start leaves no leading text to check.
+    EXPECT_TRUE(PathMatches("^/anchored/(.*)").match("/anchored/z"));
+    EXPECT_TRUE(PathMatches("\\/escaped/(.*)").match("/escaped/z"));
+}
+
 // Python's named groups: taken out for std::regex, their names kept.
 TEST(PathMatchesTest, NamedGroups) {
     PathMatches item("/item/(?P<id>[0-9]+)/(?P<action>[a-z]+)");

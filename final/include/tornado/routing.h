@@ -80,6 +80,7 @@ private:
     std::string pattern_;
     std::vector<std::string> group_names_;
     std::optional<std::string> literal_;  // the path itself, when the pattern is plain text
+    std::string prefix_;                  // plain text every matching path starts with ("/static/")
     std::regex regex_;
     std::size_t group_count_ = 0;
 };
