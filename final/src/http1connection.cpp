@@ -906,6 +906,13 @@ void HTTP1ServerConnection::on_head(std::string head, std::exception_ptr error) 
         if (serve_head(std::move(head))) read_next_request();
         return;
     }
+    // How most connections end: the client closed it, between requests.
+    // Which error closed the stream makes no difference then, and finding
+    // out would cost a rethrow (thousands of instructions of unwinding).
+    if (stream_ == nullptr || stream_->closed()) {
+        end_serving();
+        return;
+    }
     try {
         std::rethrow_exception(error);
     } catch (const UnsatisfiableReadError&) {
