@@ -1,6 +1,7 @@
 // chat.cpp: see chat.h.
 #include "chat.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <random>
@@ -10,12 +11,12 @@
 namespace chat {
 
 std::vector<Message> MessageBuffer::get_messages_since(std::string_view cursor) const {
-    std::vector<Message> newer;
-    for (auto it = cache_.rbegin(); it != cache_.rend(); ++it) {
-        if ((*it)["id"] == cursor) break;
-        newer.push_back(*it);
-    }
-    return {newer.rbegin(), newer.rend()};
+    // From the newest back to the cursor's message: a waiter's cursor is
+    // usually the newest but one.
+    auto cursor_message = std::find_if(cache_.rbegin(), cache_.rend(), [&](const Message& message) {
+        return message["id"] == cursor;
+    });
+    return {cursor_message.base(), cache_.end()};
 }
 
 void MessageBuffer::post(Message message) {
@@ -138,7 +139,7 @@ public:
             messages = buffer_->get_messages_since(cursor);
         }
         Message answer;
-        answer["messages"] = messages;
+        answer["messages"] = std::move(messages);
         write(answer);
     }
 
