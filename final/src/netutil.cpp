@@ -103,12 +103,33 @@ SocketAddress SocketAddress::peer_of(int socket) {
     return SocketAddress(reinterpret_cast<sockaddr*>(&storage), length);
 }
 
+namespace {
+
+// "127.0.0.1": what inet_ntop writes for IPv4, without the sprintf it
+// calls, which costs more than the rest of accepting a connection's user
+// space work (every request's remote_ip is made from it).
+std::string dotted_quad(const in_addr& address) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(&address.s_addr);
+    std::string text;
+    text.reserve(15);
+    for (int i = 0; i < 4; ++i) {
+        if (i > 0) text += '.';
+        unsigned byte = bytes[i];
+        if (byte >= 100) text += static_cast<char>('0' + byte / 100);
+        if (byte >= 10) text += static_cast<char>('0' + byte / 10 % 10);
+        text += static_cast<char>('0' + byte % 10);
+    }
+    return text;
+}
+
+}  // namespace
+
 // For a Unix socket, "ip" is its path, as Tornado's code sees the address
 // of such a socket: a string where an IP address would be.
 std::string SocketAddress::ip() const {
     char text[INET6_ADDRSTRLEN] = {};
     switch (family()) {
-        case AF_INET: ::inet_ntop(AF_INET, &inline_.v4.sin_addr, text, sizeof text); return text;
+        case AF_INET: return dotted_quad(inline_.v4.sin_addr);
         case AF_INET6: ::inet_ntop(AF_INET6, &inline_.v6.sin6_addr, text, sizeof text); return text;
         case AF_UNIX: {
             std::size_t offset = offsetof(sockaddr_un, sun_path);

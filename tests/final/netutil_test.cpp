@@ -4,6 +4,7 @@
 #include "tornado/netutil.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -65,6 +66,25 @@ TEST(SocketAddress, PrintsLikeAHostAndPort) {
     EXPECT_EQ(SocketAddress::from_ip("10.0.0.1", 1), SocketAddress::from_ip("10.0.0.1", 1));
     EXPECT_FALSE(SocketAddress::from_ip("10.0.0.1", 1) == SocketAddress::from_ip("10.0.0.1", 2));
     EXPECT_LE(sizeof(SocketAddress), 48u);  // kept in every connection's frame
+}
+
+// ip() writes IPv4 itself; inet_ntop is the reference. Each byte value
+// in each position: one, two and three digits, and the zeros between.
+TEST(SocketAddress, WritesIPv4AsInetNtopDoes) {
+    for (int position = 0; position < 4; ++position) {
+        for (int value = 0; value < 256; ++value) {
+            sockaddr_in v4{};
+            v4.sin_family = AF_INET;
+            auto* bytes = reinterpret_cast<unsigned char*>(&v4.sin_addr.s_addr);
+            bytes[0] = 10;
+            bytes[3] = 7;
+            bytes[position] = static_cast<unsigned char>(value);
+            char expected[INET_ADDRSTRLEN] = {};
+            ::inet_ntop(AF_INET, &v4.sin_addr, expected, sizeof expected);
+            SocketAddress address(reinterpret_cast<const sockaddr*>(&v4), sizeof v4);
+            ASSERT_EQ(address.ip(), expected) << "byte " << position << " = " << value;
+        }
+    }
 }
 
 TEST(IsValidIp, NumericAddressesOnly) {
