@@ -341,9 +341,9 @@ void append_json_string(std::string& out, std::string_view text) {
     // text has neither character, and inside one both are written as they are.
     char32_t previous = 0;
     for (std::size_t at = 0; at < text.size();) {
-        // Most text is plain: a run of it goes out in one append, where a
-        // byte at a time cost ten times as much (a message's HTML in the
-        // chat's answers).
+        // Most text is plain: a run of it goes out in one append. A byte
+        // at a time, each decoded as UTF-8, cost several times as much
+        // (a message's HTML in the chat's answers).
         std::size_t run_end = at;
         while (run_end < text.size()) {
             char c = text[run_end];

@@ -105,9 +105,9 @@ SocketAddress SocketAddress::peer_of(int socket) {
 
 namespace {
 
-// "127.0.0.1": what inet_ntop writes for IPv4, without the sprintf it
-// calls, which costs more than the rest of accepting a connection's user
-// space work (every request's remote_ip is made from it).
+// "127.0.0.1": what inet_ntop writes for IPv4. glibc's inet_ntop calls
+// sprintf for it, about 1,800 instructions for fifteen characters, and
+// every connection pays them (each request's remote_ip comes from here).
 std::string dotted_quad(const in_addr& address) {
     const auto* bytes = reinterpret_cast<const unsigned char*>(&address.s_addr);
     std::string text;
