@@ -11,7 +11,8 @@ it checks, as a client would see it, what the configuration promises: the
 requests spread over both backends, the client's address reaches them, a
 WebSocket and a long poll pass through, a chat message posted to one backend
 reaches the clients of the other, a backend killed or stopped under load
-costs (almost) no request, and demo_app --processes=2 works as a backend.
+costs (almost) no request, and demo_app --processes=2 works as a backend,
+on one shared listening socket or (--reuse_port) on one socket per process.
 
 The checks that need Redis are skipped, with a SKIPPED line saying why, under
 --no-redis or when DIR/demo_app has no --redis option.
@@ -759,6 +760,66 @@ def _(d):
         if group.server is not None and stop_process(group.process):
             kill_leftovers(children)
         group.stop()  # closes its pipe
+
+
+@check("demo_app --processes=2 --reuse_port as the backend: each child listens on a socket of its "
+       "own on the port, both serve through nginx, SIGTERM to the parent stops all three; "
+       "--port=0 is refused")
+def _(d):
+    refused = subprocess.run([d.program, "--port=0", "--reuse_port"], stdin=subprocess.DEVNULL,
+                             capture_output=True, timeout=TIMEOUT)
+    expect_equal(refused.returncode, 2, "demo_app --reuse_port --port=0's exit status")
+    expect(b"--reuse_port needs a --port" in refused.stderr,
+           "no message naming the problem: %r" % refused.stderr)
+    # The port, held by a socket bound with SO_REUSEPORT that never listens:
+    # the children can bind it too, and it takes no connection.
+    placeholder = socket.socket()
+    placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    placeholder.bind(("127.0.0.1", 0))
+    group = Backend("reuse-port", d.program, d.directory, ["--processes=2", "--reuse_port"])
+    group.port = placeholder.getsockname()[1]
+    directory = os.path.join(d.directory, "nginx-reuse-port")
+    os.mkdir(directory)
+    nginx = None
+    children = []
+    try:
+        group.start()
+        children = wait_until(lambda: children_of(group.pid) if len(children_of(group.pid)) == 2 else [],
+                              TIMEOUT)
+        expect(len(children) == 2, "children of %d: %s, not 2" % (group.pid, children_of(group.pid)))
+
+        def listening():
+            return {inode for local, _, state, inode in tcp_sockets()
+                    if state == LISTEN and local == loopback(group.port)}
+
+        sockets = wait_until(lambda: listening() if len(listening()) == 2 else set(), TIMEOUT)
+        expect(len(sockets) == 2, "listening sockets on port %d: %s, not 2" % (group.port, listening()))
+        held = [socket_inodes(pid) & sockets for pid in children]
+        expect(all(len(inodes) == 1 for inodes in held) and held[0] != held[1],
+               "each child should hold one of the two listening sockets: %s" % held)
+        expect(not socket_inodes(group.pid) & sockets, "the parent holds a listening socket")
+        nginx = Nginx(directory, [group.port], UPSTREAM_OPTIONS)
+        nginx.start()
+        for _ in range(10):
+            r = http_request(nginx.port, "GET", "/")
+            expect_equal((r.status, r.body), (200, b"Hello, world"), "GET / through nginx")
+        os.kill(group.pid, signal.SIGTERM)
+        try:
+            code = group.process.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("the parent still runs %.0f s after SIGTERM" % TIMEOUT)
+        expect_equal(code, 0, "the parent's exit status")
+        for child in children:
+            expect(not os.path.exists("/proc/%d" % child), "child %d still runs" % child)
+        return "port %d, listening sockets %s, one in each of pids %s" % (
+            group.port, sorted(sockets), ", ".join(map(str, children)))
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        if group.server is not None and stop_process(group.process):
+            kill_leftovers(children)
+        group.stop()
+        placeholder.close()
 
 
 # =============================================================================

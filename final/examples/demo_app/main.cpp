@@ -4,13 +4,15 @@
 // tests/clients/demo_app_tornado.py).
 //
 //   build/bin/demo_app [--port=8888] [--address=127.0.0.1] [--static_path=DIR]
-//                      [--template_path=DIR] [--debug] [--processes=N] [--xheaders]
-//                      [--redis=HOST:PORT]
+//                      [--template_path=DIR] [--debug] [--processes=N] [--reuse_port]
+//                      [--xheaders] [--redis=HOST:PORT]
 //
 // --processes=N forks N processes (0: one per core) that share the
 // listening socket, as Tornado's documented deployment does
 // (tornado::fork_processes); SIGTERM to the first one stops them all,
-// each finishing its requests in flight. Behind a proxy such as nginx
+// each finishing its requests in flight. With --reuse_port each process
+// listens on a socket of its own instead (SO_REUSEPORT, Tornado's
+// listen(reuse_port=True)); it needs a --port other than 0. Behind a proxy such as nginx
 // (final/deploy/), --xheaders takes the client's address from X-Real-IP /
 // X-Forwarded-For and the scheme from X-Scheme / X-Forwarded-Proto.
 // --redis=127.0.0.1:6379 makes the chat one room across every process and
@@ -57,6 +59,9 @@ auto& keyfile = tornado::define("keyfile", std::string(),
 auto& processes = tornado::define("processes", 1,
                                   "processes sharing the port (0: one per core); "
                                   "SIGTERM to the first stops them all");
+auto& reuse_port = tornado::define("reuse_port", false,
+                                   "fork first, then each process listens on its own "
+                                   "socket (SO_REUSEPORT); needs a --port other than 0");
 auto& redis = tornado::define("redis", std::string(),
                               "share the chat through Redis pub/sub at HOST:PORT "
                               "(a numeric address); empty: in this process only");
@@ -319,12 +324,23 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "demo_app: --processes must be 0 (one per core) or more\n");
         return 2;
     }
-    // Bound before the fork, so that every process accepts on the same
-    // socket; the kernel hands each new connection to one of them.
-    std::vector<tornado::FileDescriptor> sockets =
-        tornado::bind_sockets(static_cast<std::uint16_t>(*port), *address);
-    const std::uint16_t bound_port = tornado::SocketAddress::local_of(sockets.front().get()).port();
+    if (*reuse_port && *port == 0) {
+        std::fprintf(stderr,
+                     "demo_app: --reuse_port needs a --port other than 0 "
+                     "(every process binds that port)\n");
+        return 2;
+    }
+    // Bound before the fork, every process accepts on the same socket, and
+    // every idle one wakes for a new connection that one of them will get.
+    // With --reuse_port each binds its own after the fork: the kernel picks
+    // a socket by a hash of the connection's addresses and wakes its
+    // process alone.
+    const auto port_number = static_cast<std::uint16_t>(*port);
+    std::vector<tornado::FileDescriptor> sockets;
+    if (!*reuse_port) sockets = tornado::bind_sockets(port_number, *address);
     if (*processes != 1) tornado::fork_processes(*processes);
+    if (*reuse_port) sockets = tornado::bind_sockets(port_number, *address, {.reuse_port = true});
+    const std::uint16_t bound_port = tornado::SocketAddress::local_of(sockets.front().get()).port();
 
     tornado::IOLoop loop;  // made after the fork: each process has its own
     tornado::ApplicationSettings settings;
