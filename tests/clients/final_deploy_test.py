@@ -715,42 +715,67 @@ def _(d):
                                                           exit_time, time.monotonic() - revived_at))
 
 
+def start_group_of_two(group):
+    """Starts a demo_app --processes=2 backend; returns its children's PIDs."""
+    group.start()
+    children = wait_until(lambda: children_of(group.pid) if len(children_of(group.pid)) == 2 else [],
+                          TIMEOUT)
+    expect(len(children) == 2, "children of %d: %s, not 2" % (group.pid, children_of(group.pid)))
+    return children
+
+
+def nginx_in_front_of(d, group, name):
+    """nginx with the group as its one backend, and ten GET / through it.
+    Returns nginx, for the caller to stop."""
+    directory = os.path.join(d.directory, name)
+    os.mkdir(directory)
+    nginx = Nginx(directory, [group.port], UPSTREAM_OPTIONS)
+    nginx.start()
+    try:
+        for _ in range(10):
+            r = http_request(nginx.port, "GET", "/")
+            expect_equal((r.status, r.body), (200, b"Hello, world"), "GET / through nginx")
+    except BaseException:
+        nginx.stop()
+        raise
+    return nginx
+
+
+def stop_group(group, children):
+    """SIGTERM to the parent: it exits 0, and its children are gone.
+    Returns how long that took, in seconds."""
+    started = time.monotonic()
+    os.kill(group.pid, signal.SIGTERM)
+    try:
+        code = group.process.wait(TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise CheckFailed("the parent still runs %.0f s after SIGTERM" % TIMEOUT)
+    elapsed = time.monotonic() - started
+    expect_equal(code, 0, "the parent's exit status")
+    for child in children:
+        expect(not os.path.exists("/proc/%d" % child), "child %d still runs" % child)
+    return elapsed
+
+
 @check("demo_app --processes=2 as the backend: parent and 2 children share one listening socket, "
        "serve through nginx, and SIGTERM to the parent stops all three, exit 0")
 def _(d):
     group = Backend("processes", d.program, d.directory, ["--xheaders", "--processes=2"])
-    directory = os.path.join(d.directory, "nginx-processes")
-    os.mkdir(directory)
     nginx = None
     children = []
     try:
-        group.start()
-        children = wait_until(lambda: children_of(group.pid) if len(children_of(group.pid)) == 2 else [],
-                              TIMEOUT)
-        expect(len(children) == 2, "children of %d: %s, not 2" % (group.pid, children_of(group.pid)))
+        children = start_group_of_two(group)
         expect(wait_until(lambda: all(catches_sigterm(child) for child in children), TIMEOUT),
                "the children did not install their SIGTERM handler")
         inode = listening_socket_inode(group.port)
         expect(inode is not None, "no socket listens on port %d" % group.port)
         for pid in [group.pid, *children]:
             expect(inode in socket_inodes(pid), "process %d does not hold the listening socket" % pid)
-        nginx = Nginx(directory, [group.port], UPSTREAM_OPTIONS)
-        nginx.start()
-        for _ in range(10):
-            r = http_request(nginx.port, "GET", "/")
-            expect_equal((r.status, r.body), (200, b"Hello, world"), "GET / through nginx")
-        started = time.monotonic()
-        os.kill(group.pid, signal.SIGTERM)
-        try:
-            code = group.process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise CheckFailed("the parent still runs %.0f s after SIGTERM" % TIMEOUT)
-        elapsed = time.monotonic() - started
-        expect_equal(code, 0, "the parent's exit status")
+        nginx = nginx_in_front_of(d, group, "nginx-processes")
+        elapsed = stop_group(group, children)
         # The parent exits 0 however its children ended: its log says how.
         log = group.log_text()
         for child in children:
-            expect(not os.path.exists("/proc/%d" % child), "child %d still runs" % child)
             expect(re.search(r"child \d+ \(pid %d\) exited normally" % child, log),
                    "the parent did not log that child %d exited normally" % child)
         return "pids %d, %s; stopped in %.2f s" % (group.pid, ", ".join(map(str, children)), elapsed)
@@ -778,15 +803,10 @@ def _(d):
     placeholder.bind(("127.0.0.1", 0))
     group = Backend("reuse-port", d.program, d.directory, ["--processes=2", "--reuse_port"])
     group.port = placeholder.getsockname()[1]
-    directory = os.path.join(d.directory, "nginx-reuse-port")
-    os.mkdir(directory)
     nginx = None
     children = []
     try:
-        group.start()
-        children = wait_until(lambda: children_of(group.pid) if len(children_of(group.pid)) == 2 else [],
-                              TIMEOUT)
-        expect(len(children) == 2, "children of %d: %s, not 2" % (group.pid, children_of(group.pid)))
+        children = start_group_of_two(group)
 
         def listening():
             return {inode for local, _, state, inode in tcp_sockets()
@@ -798,21 +818,10 @@ def _(d):
         expect(all(len(inodes) == 1 for inodes in held) and held[0] != held[1],
                "each child should hold one of the two listening sockets: %s" % held)
         expect(not socket_inodes(group.pid) & sockets, "the parent holds a listening socket")
-        nginx = Nginx(directory, [group.port], UPSTREAM_OPTIONS)
-        nginx.start()
-        for _ in range(10):
-            r = http_request(nginx.port, "GET", "/")
-            expect_equal((r.status, r.body), (200, b"Hello, world"), "GET / through nginx")
-        os.kill(group.pid, signal.SIGTERM)
-        try:
-            code = group.process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise CheckFailed("the parent still runs %.0f s after SIGTERM" % TIMEOUT)
-        expect_equal(code, 0, "the parent's exit status")
-        for child in children:
-            expect(not os.path.exists("/proc/%d" % child), "child %d still runs" % child)
-        return "port %d, listening sockets %s, one in each of pids %s" % (
-            group.port, sorted(sockets), ", ".join(map(str, children)))
+        nginx = nginx_in_front_of(d, group, "nginx-reuse-port")
+        elapsed = stop_group(group, children)
+        return "port %d, listening sockets %s, one in each of pids %s; stopped in %.2f s" % (
+            group.port, sorted(sockets), ", ".join(map(str, children)), elapsed)
     finally:
         if nginx is not None:
             nginx.stop()
