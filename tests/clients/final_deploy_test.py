@@ -181,12 +181,16 @@ def loopback(port):
 LISTEN, ESTABLISHED = "0A", "01"
 
 
+def listening_socket_inodes(port):
+    """The inodes of the TCP sockets listening on 127.0.0.1:port: one, or
+    one per process with SO_REUSEPORT."""
+    return {inode for local, _, state, inode in tcp_sockets()
+            if state == LISTEN and local == loopback(port)}
+
+
 def listening_socket_inode(port):
     """The inode of the TCP socket listening on 127.0.0.1:port."""
-    for local, _, state, inode in tcp_sockets():
-        if state == LISTEN and local == loopback(port):
-            return inode
-    return None
+    return min(listening_socket_inodes(port), default=None)
 
 
 def open_connections_to(port):
@@ -807,13 +811,10 @@ def _(d):
     children = []
     try:
         children = start_group_of_two(group)
-
-        def listening():
-            return {inode for local, _, state, inode in tcp_sockets()
-                    if state == LISTEN and local == loopback(group.port)}
-
-        sockets = wait_until(lambda: listening() if len(listening()) == 2 else set(), TIMEOUT)
-        expect(len(sockets) == 2, "listening sockets on port %d: %s, not 2" % (group.port, listening()))
+        sockets = wait_until(lambda: listening_socket_inodes(group.port)
+                             if len(listening_socket_inodes(group.port)) == 2 else set(), TIMEOUT)
+        expect(len(sockets) == 2, "listening sockets on port %d: %s, not 2"
+               % (group.port, listening_socket_inodes(group.port)))
         held = [socket_inodes(pid) & sockets for pid in children]
         expect(all(len(inodes) == 1 for inodes in held) and held[0] != held[1],
                "each child should hold one of the two listening sockets: %s" % held)
