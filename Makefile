@@ -65,17 +65,17 @@ test-clang: test-deps
 	$(MAKE) -C $(CLANG_BUILD)/tests/final -j $(JOBS)
 	cd $(CLANG_BUILD) && ctest -L final --output-on-failure -j $(JOBS) --timeout 300
 
-## check        final/'s tests and the demo app's checks under ASan+UBSan (build-asan/), final_tests under TSan (build-tsan/)
+## check        final/'s tests and the demo app's checks under ASan+UBSan (build-asan/), its test programs under TSan (build-tsan/)
 # g++ builds only final/'s folders (as test-clang does), at -O1 so the
 # sanitizers' reports keep their line numbers, and runs every CTest test
 # labelled final: the unit tests one process each, the corpus replays,
 # and the Python black-box checks, which then drive the ASan builds of
 # demo_app and the examples (about 20 minutes from nothing on two cores).
-# check-quick is the part CI runs after make test (.ci/run): final_tests
-# in one process and the demo app's checks, on the same build (about 12
-# minutes). Tests that measure heap blocks or count system calls skip
-# themselves under a sanitizer. check-tsan builds final_tests with TSan
-# and runs it in one process (about 8 + 1.5 minutes): the tests whose
+# check-quick is the part CI runs after make test (.ci/run): final/'s
+# test programs (final_tests builds them all), one process each, and the
+# demo app's checks, on the same build. Tests that measure heap blocks or
+# count system calls skip themselves under a sanitizer. check-tsan builds
+# the test programs with TSan and runs them the same way: the tests whose
 # server and client, or loop and executor, are on two threads are the
 # ones it watches. CI leaves it out to keep a margin under 45 minutes.
 ASAN_BUILD ?= build-asan
@@ -83,6 +83,10 @@ TSAN_BUILD ?= build-tsan
 ASAN_CONFIGURE = test -f $(ASAN_BUILD)/CMakeCache.txt || cmake -S . -B $(ASAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DSANITIZE=address,undefined
 export ASAN_OPTIONS ?= detect_leaks=1
+# $(call run_final_tests,BIN_DIR,ENV): every final_*_tests program in
+# BIN_DIR, one process each, all of its tests; stops at the first that fails.
+run_final_tests = for program in $(1)/final_*_tests; do echo "$$program"; \
+	  $(2) $$program --gtest_brief=1 || exit 1; done
 check: check-asan check-tsan
 check-asan: test-deps
 	@$(DEPS) build
@@ -96,14 +100,14 @@ check-tsan: test-deps
 	@test -f $(TSAN_BUILD)/CMakeCache.txt || cmake -S . -B $(TSAN_BUILD) \
 	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DSANITIZE=thread
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target final_tests
-	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/bin/final_tests --gtest_brief=1
+	@$(call run_final_tests,$(TSAN_BUILD)/bin,TSAN_OPTIONS=halt_on_error=1)
 
-## check-quick  what CI runs after make test: ASan+UBSan final_tests in one process, and the demo app's checks
+## check-quick  what CI runs after make test: final/'s test programs under ASan+UBSan, and the demo app's checks
 check-quick: test-deps
 	@$(DEPS) build
 	@$(ASAN_CONFIGURE)
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target final_tests demo_app
-	$(ASAN_BUILD)/bin/final_tests --gtest_brief=1
+	@$(call run_final_tests,$(ASAN_BUILD)/bin,)
 	$(PYTHON) tests/clients/final_demo_app_test.py $(ASAN_BUILD)/bin/demo_app
 
 ## format       lay out final/'s C++ by .clang-format (course.format, under make test, checks it)

@@ -31,6 +31,7 @@ using tornado::HTTPServer;
 using tornado::HTTPServerOptions;
 using tornado::HTTPServerRequest;
 using tornado::testing::answer;
+using tornado::testing::get_request;
 using tornado::testing::RawClient;
 using tornado::testing::Response;
 using tornado::testing::ServerThread;
@@ -66,14 +67,10 @@ std::unique_ptr<HTTPServer> make_test_server(HTTPServerOptions options = {}) {
         std::move(options));
 }
 
-std::string get(std::string_view path, std::string_view extra = "") {
-    return "GET " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra) + "\r\n";
-}
-
 // A fresh client gets "Hello, world": the server is still serving.
 void expect_still_serving(const ServerThread& server) {
     RawClient other(server.port());
-    other.send(get("/"));
+    other.send(get_request("/"));
     Response response = other.read_response();
     EXPECT_EQ(response.status, 200);
     EXPECT_EQ(response.body, "Hello, world");
@@ -93,7 +90,7 @@ TEST(HTTP1Connection, A101KeepsItsConnectionUpgrade) {
         });
     });
     RawClient client(server.port());
-    client.send(get("/", "Upgrade: websocket\r\nConnection: Upgrade, close\r\n"));
+    client.send(get_request("/", "Upgrade: websocket\r\nConnection: Upgrade, close\r\n"));
     Response response = client.read_response();
     EXPECT_EQ(response.status, 101);
     int connection_headers = 0;
@@ -105,7 +102,7 @@ TEST(HTTP1Connection, A101KeepsItsConnectionUpgrade) {
 TEST(HTTP1Connection, AnswersWithDateServerAndLength) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
-    client.send(get("/"));
+    client.send(get_request("/"));
     Response response = client.read_response();
     EXPECT_EQ(response.status, 200);
     EXPECT_EQ(response.reason, "OK");
@@ -120,10 +117,10 @@ TEST(HTTP1Connection, KeepsAliveForHTTP11) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
     for (int i = 0; i < 5; ++i) {
-        client.send(get("/"));
+        client.send(get_request("/"));
         EXPECT_EQ(client.read_response().body, "Hello, world");
     }
-    client.send(get("/", "Connection: close\r\n"));
+    client.send(get_request("/", "Connection: close\r\n"));
     Response last = client.read_response();
     EXPECT_EQ(last.header("Connection"), "close");
     EXPECT_TRUE(client.closed_by_server());
@@ -162,7 +159,7 @@ TEST(HTTP1Connection, AHeadWithBareLFLineEndsIsAnswered) {
         EXPECT_TRUE(client.closed_by_server());
     }
     RawClient client(server.port());
-    client.send("POST /echo HTTP/1.1\nHost: a\nContent-Length: 2\n\nab" + get("/"));
+    client.send("POST /echo HTTP/1.1\nHost: a\nContent-Length: 2\n\nab" + get_request("/"));
     EXPECT_EQ(client.read_response().body, "ab");
     EXPECT_EQ(client.read_response().body, "Hello, world");
 }
@@ -170,7 +167,7 @@ TEST(HTTP1Connection, AHeadWithBareLFLineEndsIsAnswered) {
 TEST(HTTP1Connection, NoKeepAliveOption) {
     ServerThread server([] { return make_test_server({.no_keep_alive = true}); });
     RawClient client(server.port());
-    client.send(get("/"));
+    client.send(get_request("/"));
     EXPECT_EQ(client.read_response().header("Connection"), "close");
     EXPECT_TRUE(client.closed_by_server());
 }
@@ -178,8 +175,8 @@ TEST(HTTP1Connection, NoKeepAliveOption) {
 TEST(HTTP1Connection, PipelinedRequestsAreAnsweredInOrderEvenWhenTheFirstIsSlow) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
-    client.send(get("/slow/200") + get("/") + get("/slow/10") + get("/echo", "Content-Length: 4\r\n") + "body" +
-                get("/slow/50"));
+    client.send(get_request("/slow/200") + get_request("/") + get_request("/slow/10") + get_request("/echo", "Content-Length: 4\r\n") + "body" +
+                get_request("/slow/50"));
     EXPECT_EQ(client.read_response().body, "/slow/200");
     EXPECT_EQ(client.read_response().body, "Hello, world");
     EXPECT_EQ(client.read_response().body, "/slow/10");
@@ -192,7 +189,7 @@ TEST(HTTP1Connection, ManyPipelinedRequestsAtOnce) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
     std::string all;
-    for (int i = 0; i < 500; ++i) all += get("/echo", "Content-Length: " + std::to_string(std::to_string(i).size()) + "\r\n") + std::to_string(i);
+    for (int i = 0; i < 500; ++i) all += get_request("/echo", "Content-Length: " + std::to_string(std::to_string(i).size()) + "\r\n") + std::to_string(i);
     client.send(all);
     for (int i = 0; i < 500; ++i) ASSERT_EQ(client.read_response().body, std::to_string(i));
 }
@@ -205,13 +202,13 @@ TEST(HTTP1Connection, HeadGetsTheHeadersWithoutTheBody) {
     EXPECT_EQ(head.status, 200);
     EXPECT_EQ(head.header("Content-Length"), "12");
     // No body bytes came: the next response starts right away.
-    client.send(get("/"));
+    client.send(get_request("/"));
     EXPECT_EQ(client.read_response().body, "Hello, world");
     // HEAD of a response without a length: chunked is announced, not sent.
     client.send("HEAD /nolength HTTP/1.1\r\nHost: a\r\n\r\n");
     Response head_chunked = client.read_response(true);
     EXPECT_EQ(head_chunked.header("Transfer-Encoding"), "chunked");
-    client.send(get("/"));
+    client.send(get_request("/"));
     EXPECT_EQ(client.read_response().body, "Hello, world");
 }
 
@@ -225,12 +222,12 @@ TEST(HTTP1Connection, NoBodyFor204And304) {
     });
     RawClient client(server.port());
     for (std::string path : {"/204", "/304"}) {
-        client.send(get(path));
+        client.send(get_request(path));
         Response response = client.read_response();
         EXPECT_EQ(response.status, std::stoi(path.substr(1)));
         EXPECT_FALSE(response.has_header("Transfer-Encoding"));
     }
-    client.send(get("/"));
+    client.send(get_request("/"));
     Response chunked = client.read_response();
     EXPECT_TRUE(chunked.chunked);
     EXPECT_EQ(chunked.body, "ignored body");
@@ -239,11 +236,11 @@ TEST(HTTP1Connection, NoBodyFor204And304) {
 TEST(HTTP1Connection, ChunkedResponseWithoutALength) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
-    client.send(get("/nolength"));
+    client.send(get_request("/nolength"));
     Response response = client.read_response();
     EXPECT_TRUE(response.chunked);
     EXPECT_EQ(response.body, "part one, part two");
-    client.send(get("/"));  // still alive after the last chunk
+    client.send(get_request("/"));  // still alive after the last chunk
     EXPECT_EQ(client.read_response().body, "Hello, world");
 }
 
@@ -280,7 +277,7 @@ TEST(HTTP1Connection, IdenticalContentLengthsAreAccepted) {
 TEST(HTTP1Connection, EmptyLinesBetweenRequestsAreIgnored) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
-    client.send("POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nab\r\n\r\n\r\n" + get("/"));
+    client.send("POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nab\r\n\r\n\r\n" + get_request("/"));
     EXPECT_EQ(client.read_response().body, "ab");
     EXPECT_EQ(client.read_response().body, "Hello, world");
 }
@@ -533,7 +530,7 @@ TEST(HTTP1Connection, AHeadOverTheLimitGets431ThenAClose) {
 TEST(HTTP1Connection, TheApplicationThrowingGives500AndTheServerGoesOn) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
-    client.send(get("/throw"));
+    client.send(get_request("/throw"));
     Response response = client.read_response();
     EXPECT_EQ(response.status, 500);
     EXPECT_NE(response.body.find("500 Internal Server Error"), std::string::npos);
@@ -546,7 +543,7 @@ TEST(HTTP1Connection, TheApplicationThrowingGives500AndTheServerGoesOn) {
 TEST(HTTP1Connection, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
     ServerThread server([] { return make_test_server({.idle_connection_timeout = 200ms}); });
     RawClient client(server.port());
-    client.send(get("/"));
+    client.send(get_request("/"));
     EXPECT_EQ(client.read_response().status, 200);
     auto start = std::chrono::steady_clock::now();
     EXPECT_TRUE(client.closed_by_server(5s));
@@ -562,7 +559,7 @@ TEST(HTTP1Connection, ActiveConnectionsOutliveTheIdleTimeout) {
     ServerThread server([] { return make_test_server({.idle_connection_timeout = 300ms}); });
     RawClient client(server.port());
     for (int i = 0; i < 12; ++i) {
-        client.send(get("/"));
+        client.send(get_request("/"));
         ASSERT_EQ(client.read_response().status, 200);
         std::this_thread::sleep_for(50ms);  // 600 ms in all: longer than the timeout
     }
@@ -713,7 +710,7 @@ TEST(HTTP1Connection, AClientThatHalfClosesAfterItsRequestGetsItsResponse) {
     ServerThread server([] { return make_test_server(); });
     for (std::string path : {"/", "/slow/100"}) {
         RawClient client(server.port());
-        client.send(get(path));
+        client.send(get_request(path));
         client.shutdown_write();
         Response response = client.read_response();
         EXPECT_EQ(response.status, 200) << path;
@@ -721,7 +718,7 @@ TEST(HTTP1Connection, AClientThatHalfClosesAfterItsRequestGetsItsResponse) {
     }
     // Pipelined, then half-closed: every response.
     RawClient client(server.port());
-    client.send(get("/slow/50") + get("/"));
+    client.send(get_request("/slow/50") + get_request("/"));
     client.shutdown_write();
     EXPECT_EQ(client.read_response().body, "/slow/50");
     EXPECT_EQ(client.read_response().body, "Hello, world");

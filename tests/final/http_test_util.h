@@ -261,6 +261,12 @@ private:
     bool timed_out_ = false;
 };
 
+// A GET request's bytes, Host included; `extra` holds more header lines,
+// each ending in \r\n.
+inline std::string get_request(std::string_view path, std::string_view extra = "") {
+    return "GET " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra) + "\r\n";
+}
+
 // "Hello, world" with a Content-Length: the callback of most tests.
 inline void answer(const std::shared_ptr<HTTPServerRequest>& request, std::string_view body, int status = 200,
                    HTTPHeaders headers = {}) {

@@ -28,15 +28,12 @@ using tornado::HTTPServerRequest;
 using tornado::IOLoop;
 using tornado::Task;
 using tornado::testing::answer;
+using tornado::testing::get_request;
 using tornado::testing::RawClient;
 using tornado::testing::Response;
 using tornado::testing::ServerThread;
 
 using RequestPtr = std::shared_ptr<HTTPServerRequest>;
-
-std::string get(std::string_view path, std::string_view extra = "") {
-    return "GET " + std::string(path) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra) + "\r\n";
-}
 
 std::string post(std::string_view path, std::string_view content_type, std::string_view body) {
     return "POST " + std::string(path) + " HTTP/1.1\r\nHost: test\r\nContent-Type: " + std::string(content_type) +
@@ -181,7 +178,7 @@ TEST(HTTPServer, ACoroutineCallback) {
         });
     });
     RawClient client(server.port());
-    client.send(get("/") + get("/"));
+    client.send(get_request("/") + get_request("/"));
     EXPECT_EQ(client.read_response().body, "slept");
     EXPECT_EQ(client.read_response().body, "slept");
 }
@@ -195,10 +192,10 @@ TEST(HTTPServer, ACoroutineThatFailsBeforeItWaitsGives500) {
         });
     });
     RawClient client(server.port());
-    client.send(get("/fail"));
+    client.send(get_request("/fail"));
     EXPECT_EQ(client.read_response().status, 500);
     RawClient other(server.port());
-    other.send(get("/"));
+    other.send(get_request("/"));
     EXPECT_EQ(other.read_response().body, "fine");
 }
 
@@ -217,7 +214,7 @@ TEST(HTTPServer, StreamingAResponseWithWriteFutures) {
         });
     });
     RawClient client(server.port());
-    client.send(get("/stream"));
+    client.send(get_request("/stream"));
     Response response = client.read_response();
     EXPECT_TRUE(response.chunked);
     EXPECT_EQ(response.body, "chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n");
@@ -246,17 +243,17 @@ TEST(HTTPServer, OutputErrors) {
     });
     {
         RawClient client(server.port());
-        client.send(get("/long"));
+        client.send(get_request("/long"));
         EXPECT_EQ(client.read_until_close(), "");  // closed, nothing sent
     }
     {
         RawClient client(server.port());
-        client.send(get("/short"));
+        client.send(get_request("/short"));
         std::string got = client.read_until_close();
         EXPECT_TRUE(got.ends_with("\r\n\r\n01234")) << got;
     }
     RawClient client(server.port());
-    client.send(get("/"));
+    client.send(get_request("/"));
     EXPECT_EQ(client.read_response().body, "fine");
     EXPECT_EQ(errors.load(), 2);
 }
@@ -275,7 +272,7 @@ TEST(HTTPServer, XHeadersBehindAProxy) {
     });
     RawClient client(server.port());
     auto ask = [&](std::string extra) {
-        client.send(get("/", extra));
+        client.send(get_request("/", extra));
         return client.read_response().body;
     };
     EXPECT_EQ(ask("X-Real-Ip: 4.4.4.4\r\n"), "4.4.4.4 http");
@@ -297,14 +294,14 @@ TEST(HTTPServer, XHeadersBehindAProxy) {
 TEST(HTTPServer, XHeadersAreIgnoredUnlessAskedFor) {
     ServerThread server([] { return make_address_server({}); });
     RawClient client(server.port());
-    client.send(get("/", "X-Real-Ip: 4.4.4.4\r\nX-Scheme: https\r\n"));
+    client.send(get_request("/", "X-Real-Ip: 4.4.4.4\r\nX-Scheme: https\r\n"));
     EXPECT_EQ(client.read_response().body, "127.0.0.1 http");
 }
 
 TEST(HTTPServer, ProtocolOption) {
     ServerThread server([] { return make_address_server({.protocol = "https"}); });
     RawClient client(server.port());
-    client.send(get("/"));
+    client.send(get_request("/"));
     EXPECT_EQ(client.read_response().body, "127.0.0.1 https");
     EXPECT_THROW(HTTPServer([](RequestPtr) {}, {.protocol = "gopher"}), std::invalid_argument);
 }
@@ -392,7 +389,7 @@ TEST(HTTPServer, DetachHandsTheStreamOver) {
     StreamingApp app;
     ServerThread server([&] { return std::make_unique<HTTPServer>(app); });
     RawClient client(server.port());
-    client.send(get("/upgrade") + "first line\n");
+    client.send(get_request("/upgrade") + "first line\n");
     Response response = client.read_response();
     EXPECT_EQ(response.status, 101);
     EXPECT_EQ(response.header("Upgrade"), "echo");
@@ -423,10 +420,10 @@ TEST(HTTPServer, CloseAllConnectionsLetsRequestsInProgressFinish) {
     auto received = std::make_shared<std::atomic<int>>(0);
     ServerThread server([received] { return make_slow_server(received); });
     RawClient idle(server.port());
-    idle.send(get("/"));
+    idle.send(get_request("/"));
     EXPECT_EQ(idle.read_response().status, 200);
     RawClient busy(server.port());
-    busy.send(get("/slow"));
+    busy.send(get_request("/slow"));
     wait_for_requests(*received, 2);  // the slow request is under way
 
     auto done = std::make_shared<std::atomic<bool>>(false);
@@ -449,7 +446,7 @@ TEST(HTTPServer, CloseAllConnectionsGivesUpAfterTheGrace) {
     auto received = std::make_shared<std::atomic<int>>(0);
     ServerThread server([received] { return make_slow_server(received); });
     RawClient hung(server.port());
-    hung.send(get("/hang"));
+    hung.send(get_request("/hang"));
     wait_for_requests(*received, 1);
     auto done = std::make_shared<std::atomic<bool>>(false);
     auto start = std::chrono::steady_clock::now();
@@ -466,7 +463,7 @@ TEST(HTTPServer, CloseAllConnectionsAtOnceAsTornado) {
     auto received = std::make_shared<std::atomic<int>>(0);
     ServerThread server([received] { return make_slow_server(received); });
     RawClient hung(server.port());
-    hung.send(get("/hang"));
+    hung.send(get_request("/hang"));
     RawClient idle(server.port());
     wait_for_requests(*received, 1);
     auto done = std::make_shared<std::atomic<bool>>(false);
@@ -481,7 +478,7 @@ TEST(HTTPServer, TheLoopsGracefulStopDrainsTheServer) {
     auto received = std::make_shared<std::atomic<int>>(0);
     ServerThread server([received] { return make_slow_server(received); });
     RawClient busy(server.port());
-    busy.send(get("/slow"));
+    busy.send(get_request("/slow"));
     wait_for_requests(*received, 1);
     server.call([&] { server.loop().graceful_stop(5s); });
     Response response = busy.read_response();
@@ -503,7 +500,7 @@ TEST(HTTPServer, ClosingTheLoopEndsTheIdleConnections) {
     });
     server.listen(0, "127.0.0.1");
     RawClient client(server.port());
-    client.send(get("/"));
+    client.send(get_request("/"));
     ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return served == 1; }));
     tornado::testing::run_turns(loop, 3);  // the answer's write is reported (io_uring)
     EXPECT_EQ(client.read_response().body, "hi");
@@ -526,7 +523,7 @@ TEST(HTTPServer, KeepAliveRequestsAreServedWhileTheRingRefusesRequests) {
     for (int i = 0; i < 20; ++i) {
         // Odd rounds: the next three requests (a send, receives) are refused.
         if (i % 2 == 1) server.call([&] { tornado::detail::RequestRefusals::refuse_next(server.loop(), 3); });
-        client.send(get("/" + std::to_string(i)));
+        client.send(get_request("/" + std::to_string(i)));
         Response response = client.read_response();
         EXPECT_EQ(response.status, 200);
         EXPECT_EQ(response.body, "/" + std::to_string(i));
@@ -551,7 +548,7 @@ TEST(HTTPServer, AnIdleKeepAliveConnectionHoldsLittleHeap) {
         std::vector<std::unique_ptr<RawClient>> clients;
         for (int i = 0; i < n; ++i) {
             clients.push_back(std::make_unique<RawClient>(server.port()));
-            clients.back()->send(get("/"));
+            clients.back()->send(get_request("/"));
         }
         for (auto& client : clients) EXPECT_EQ(client->read_response().status, 200);
         return clients;
@@ -604,14 +601,14 @@ TEST(HTTPServer, AllocationsPerRequestOnTheFastPath) {
     });
     RawClient client(server.port());
     for (int i = 0; i < 50; ++i) {  // warm-up
-        client.send(get("/"));
+        client.send(get_request("/"));
         ASSERT_EQ(client.read_response().status, 200);
     }
     auto total = [] { return tornado::testing::total_allocations(); };
     std::int64_t before = server.call(total);
     constexpr int kRequests = 1000;
     for (int i = 0; i < kRequests; ++i) {
-        client.send(get("/"));
+        client.send(get_request("/"));
         ASSERT_EQ(client.read_response().status, 200);
     }
     double per_request = static_cast<double>(server.call(total) - before - 1) / kRequests;

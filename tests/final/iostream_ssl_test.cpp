@@ -36,7 +36,7 @@ using tornado::StreamClosedError;
 using tornado::Task;
 using tornado::testing::TestCertificates;
 
-constexpr auto kTestTimeout = std::chrono::seconds(20);
+constexpr auto kTlsTestTimeout = std::chrono::seconds(20);
 
 // A CA and its certificates in a temporary directory, with the options a
 // server and a client of this CA use.
@@ -113,7 +113,7 @@ std::string say_bye(IOLoop& loop, std::uint16_t port, std::string host, SSLOptio
             co_await stream->write("bye\n");
             co_return co_await stream->read_until_close();
         },
-        kTestTimeout);
+        kTlsTestTimeout);
 }
 
 // The text of the SSLError that refused a connection.
@@ -129,7 +129,7 @@ std::string refusal(IOLoop& loop, std::uint16_t port, std::string host, SSLOptio
             } catch (...) {
             }
         },
-        kTestTimeout);
+        kTlsTestTimeout);
     if (!connecting.exception()) return "not refused";
     return ssl_error_text(connecting.exception());
 }
@@ -154,7 +154,7 @@ TEST(SSLIOStream, EchoesOverTLS13WithALPNAndSNI) {
             co_await stream->write("bye\n");
             reply += co_await stream->read_until_close();
         },
-        kTestTimeout);
+        kTlsTestTimeout);
     EXPECT_EQ(reply, "hello\nbye\n");
     EXPECT_EQ(client_version, "TLSv1.3");
     EXPECT_EQ(seen.version, "TLSv1.3");
@@ -189,7 +189,7 @@ TEST(SSLIOStream, CarriesLargeWritesBothWays) {
             stream->write(sent);  // not awaited: the echo starts before it all leaves
             co_return co_await stream->read_bytes(sent.size());
         },
-        kTestTimeout);
+        kTlsTestTimeout);
     EXPECT_TRUE(echoed == sent);
 }
 
@@ -261,7 +261,7 @@ TEST(SSLIOStream, AServerCanRequireAClientCertificate) {
                 refused = true;
             }
         },
-        kTestTimeout);
+        kTlsTestTimeout);
     EXPECT_TRUE(refused);
     // With one.
     SSLOptions with_certificate = certificates.client_options();
@@ -359,7 +359,7 @@ TEST(SSLIOStream, StartTLSTurnsAPlainStreamIntoATLSOne) {
             co_await secure->write("secret\n");
             co_return co_await secure->read_until_close();
         },
-        kTestTimeout);
+        kTlsTestTimeout);
     EXPECT_EQ(reply, "got secret\n");
 }
 

@@ -24,7 +24,7 @@ using Lines = std::vector<std::string>;
 
 // Every run_sync here is bounded: a lost wake-up fails the test, it does
 // not hang it.
-constexpr auto kBound = 2s;
+constexpr auto kLockBound = 2s;
 
 // Starts two coroutines at once and waits for both (gen.multi), as
 // Tornado's examples do, on a fresh loop.
@@ -38,7 +38,7 @@ void run_side_by_side(First& first, Second& second) {
             both.push_back(second());
             co_await multi(std::move(both));
         },
-        kBound);
+        kLockBound);
 }
 
 // What the coroutines use is declared before the IOLoop: the loop's
@@ -115,7 +115,7 @@ TEST(Condition, WaitResolvesToFalseAfterATimeout) {
     Condition condition;
     IOLoop loop;
     auto start = IOLoop::time();
-    bool notified = loop.run_sync([&] { return condition.wait(30ms); }, kBound);
+    bool notified = loop.run_sync([&] { return condition.wait(30ms); }, kLockBound);
     EXPECT_FALSE(notified);
     EXPECT_GE(seconds_since(start), 0.029);
 }
@@ -125,7 +125,7 @@ TEST(Condition, TimeoutMayBeATimePointOnTheLoopClock) {
     IOLoop loop;
     auto start = IOLoop::time();
     bool notified =
-        loop.run_sync([&] { return condition.wait(IOLoop::time() + 30ms); }, kBound);
+        loop.run_sync([&] { return condition.wait(IOLoop::time() + 30ms); }, kLockBound);
     EXPECT_FALSE(notified);
     EXPECT_GE(seconds_since(start), 0.029);
 }
@@ -135,7 +135,7 @@ TEST(Condition, NotifyPassesOverWaitersThatTimedOut) {
     IOLoop loop;
     Future<bool> impatient = condition.wait(10ms);
     Future<bool> patient = condition.wait();
-    loop.run_sync([&]() -> Task<void> { co_await impatient; }, kBound);
+    loop.run_sync([&]() -> Task<void> { co_await impatient; }, kLockBound);
     EXPECT_FALSE(impatient.result());
 
     condition.notify();
@@ -173,7 +173,7 @@ TEST(Condition, ANotifiedWaitIsNotTimedOutLater) {
     auto deadline = IOLoop::time() + 20ms;
     loop.call_at(deadline, [&] { condition.notify(); });  // equal deadlines run in order set
     Future<bool> wait = condition.wait(deadline);
-    EXPECT_TRUE(loop.run_sync([&] { return wait; }, kBound));
+    EXPECT_TRUE(loop.run_sync([&] { return wait; }, kLockBound));
     EXPECT_TRUE(capture.lines().empty()) << capture.lines().front().message;
 }
 
@@ -238,7 +238,7 @@ TEST(Event, WaitFailsWithTimeoutErrorAndTheEventStillWorks) {
     Event event;
     IOLoop loop;
     auto start = IOLoop::time();
-    EXPECT_THROW(loop.run_sync([&] { return event.wait(30ms); }, kBound), TimeoutError);
+    EXPECT_THROW(loop.run_sync([&] { return event.wait(30ms); }, kLockBound), TimeoutError);
     EXPECT_GE(seconds_since(start), 0.029);
 
     Future<void> later = event.wait(IOLoop::time() + 1s);
@@ -299,7 +299,7 @@ TEST(Semaphore, TornadoDocExample) {
             }
             co_await multi(std::move(workers));
         },
-        kBound);
+        kLockBound);
     EXPECT_EQ(printed, (Lines{"Worker 0 is working", "Worker 1 is working", "Worker 0 is done",
                               "Worker 2 is working", "Worker 1 is done", "Worker 2 is done"}));
     EXPECT_EQ(semaphore.value(), 2);
@@ -336,7 +336,7 @@ TEST(Semaphore, TheGuardReleasesAtTheEndOfItsScope) {
             }
             EXPECT_EQ(semaphore.value(), 2);
         },
-        kBound);
+        kLockBound);
     EXPECT_EQ(inside, 1);
     EXPECT_EQ(semaphore.value(), 2);
 }
@@ -349,7 +349,7 @@ TEST(Semaphore, TheGuardReleasesWhenAnExceptionUnwindsTheCoroutine) {
         throw std::runtime_error("failed while holding the slot");
     };
     IOLoop loop;
-    EXPECT_THROW(loop.run_sync(failing, kBound), std::runtime_error);
+    EXPECT_THROW(loop.run_sync(failing, kLockBound), std::runtime_error);
     EXPECT_EQ(semaphore.value(), 1);
 }
 
@@ -373,7 +373,7 @@ TEST(Semaphore, AcquireFailsWithTimeoutError) {
     Semaphore semaphore(0);
     IOLoop loop;
     auto start = IOLoop::time();
-    EXPECT_THROW(loop.run_sync([&] { return semaphore.acquire(30ms); }, kBound), TimeoutError);
+    EXPECT_THROW(loop.run_sync([&] { return semaphore.acquire(30ms); }, kLockBound), TimeoutError);
     EXPECT_GE(seconds_since(start), 0.029);
     EXPECT_EQ(semaphore.value(), 0);
 }
@@ -392,7 +392,7 @@ TEST(Semaphore, ReleasePassesOverWaitersThatTimedOutOrWereCancelled) {
             } catch (const TimeoutError&) {
             }
         },
-        kBound);
+        kLockBound);
 
     semaphore.release();
     EXPECT_TRUE(patient.done());
@@ -415,7 +415,7 @@ TEST(Semaphore, ASlotHandedToAnAbandonedWaitComesBack) {
             } catch (const TimeoutError&) {
             }
         },
-        kBound);
+        kLockBound);
     holder.release();  // hands the slot to the abandoned acquire
     run_turns(loop, 3);
     EXPECT_EQ(semaphore.value(), 1);
@@ -427,7 +427,7 @@ TEST(Semaphore, ASlotHandedToAnAbandonedWaitComesBack) {
 TEST(Semaphore, AGuardThatIsNotKeptReleasesAtOnce) {
     Semaphore semaphore(1);
     IOLoop loop;
-    loop.run_sync([&]() -> Task<void> { co_await semaphore.acquire(); }, kBound);
+    loop.run_sync([&]() -> Task<void> { co_await semaphore.acquire(); }, kLockBound);
     EXPECT_EQ(semaphore.value(), 1);
 }
 
@@ -479,7 +479,7 @@ TEST(Lock, OneHolderAtATimeInTheOrderTheyCame) {
             }
             co_await multi(std::move(holders));
         },
-        kBound);
+        kLockBound);
     EXPECT_EQ(log, (Lines{"a in", "a out", "b in", "b out", "c in", "c out"}));
 }
 
@@ -507,7 +507,7 @@ TEST(Lock, AnExceptionReleasesTheLockForTheNextWaiter) {
     Task<void> first = failing();
     Future<ReleasingGuard> next = lock.acquire();
     EXPECT_FALSE(next.done());
-    EXPECT_THROW(loop.run_sync([&] { return std::move(first); }, kBound), std::runtime_error);
+    EXPECT_THROW(loop.run_sync([&] { return std::move(first); }, kLockBound), std::runtime_error);
     EXPECT_TRUE(next.done()) << "the lock was not released when the exception left the scope";
 }
 
@@ -515,7 +515,7 @@ TEST(Lock, AcquireFailsWithTimeoutErrorWhileLocked) {
     Lock lock;
     IOLoop loop;
     Future<ReleasingGuard> held = lock.acquire();
-    EXPECT_THROW(loop.run_sync([&] { return lock.acquire(20ms); }, kBound), TimeoutError);
+    EXPECT_THROW(loop.run_sync([&] { return lock.acquire(20ms); }, kLockBound), TimeoutError);
     held.result().release();
     EXPECT_TRUE(lock.acquire().done()) << "the timed-out acquire took the lock";
 }

@@ -22,7 +22,7 @@ using testing::run_turns;
 using testing::seconds_since;
 using Lines = std::vector<std::string>;
 
-constexpr auto kBound = 2s;  // every run_sync is bounded: a lost item fails, never hangs
+constexpr auto kQueueBound = 2s;  // every run_sync is bounded: a lost item fails, never hangs
 
 // What the coroutines use is declared before the IOLoop: the loop's
 // destructor still runs queued callbacks and unwinds waiting coroutines,
@@ -56,7 +56,7 @@ TEST(Queue, TornadoDocExampleProducerAndConsumer) {
             co_await queue.join();
             printed.push_back("Done");
         },
-        kBound);
+        kQueueBound);
     EXPECT_EQ(printed, (Lines{"Put 0", "Put 1", "Doing work on 0", "Put 2", "Doing work on 1",
                               "Put 3", "Doing work on 2", "Put 4", "Doing work on 3",
                               "Doing work on 4", "Done"}));
@@ -129,7 +129,7 @@ TEST(Queue, GetFailsWithTimeoutErrorAndALaterItemStaysInTheQueue) {
     Queue<int> queue;
     IOLoop loop;
     auto start = IOLoop::time();
-    EXPECT_THROW(loop.run_sync([&] { return queue.get(30ms); }, kBound), TimeoutError);
+    EXPECT_THROW(loop.run_sync([&] { return queue.get(30ms); }, kQueueBound), TimeoutError);
     EXPECT_GE(seconds_since(start), 0.029);
 
     queue.put_nowait(7);
@@ -155,7 +155,7 @@ TEST(Queue, PutFailsWithTimeoutErrorAndItsItemIsDropped) {
     IOLoop loop;
     queue.put_nowait(1);
     auto start = IOLoop::time();
-    EXPECT_THROW(loop.run_sync([&] { return queue.put(2, 30ms); }, kBound), TimeoutError);
+    EXPECT_THROW(loop.run_sync([&] { return queue.put(2, 30ms); }, kQueueBound), TimeoutError);
     EXPECT_GE(seconds_since(start), 0.029);
 
     EXPECT_EQ(queue.get_nowait(), 1);
@@ -196,7 +196,7 @@ TEST(Queue, JoinFailsWithTimeoutError) {
     Queue<int> queue;
     IOLoop loop;
     queue.put_nowait(1);
-    EXPECT_THROW(loop.run_sync([&] { return queue.join(20ms); }, kBound), TimeoutError);
+    EXPECT_THROW(loop.run_sync([&] { return queue.join(20ms); }, kQueueBound), TimeoutError);
 }
 
 TEST(Queue, MoveOnlyItems) {
@@ -210,7 +210,7 @@ TEST(Queue, MoveOnlyItems) {
             std::unique_ptr<int> second = co_await queue.get();
             co_return *first + *second;
         },
-        kBound);
+        kQueueBound);
     EXPECT_EQ(sum, 3);
     EXPECT_TRUE(waiting.done());
 }
@@ -232,7 +232,7 @@ TEST(PriorityQueue, TornadoDocExampleSmallestFirst) {
             for (int i = 0; i < 3; ++i) out.push_back(co_await queue.get());
             co_return out;
         },
-        kBound);
+        kQueueBound);
     EXPECT_EQ(taken, (std::vector<Entry>{high, medium, low}));
 }
 
@@ -270,7 +270,7 @@ TEST(LifoQueue, TornadoDocExampleLastInFirstOut) {
             for (int i = 0; i < 3; ++i) out.push_back(co_await queue.get());
             co_return out;
         },
-        kBound);
+        kQueueBound);
     EXPECT_EQ(taken, (std::vector<int>{1, 2, 3}));
 }
 

@@ -23,7 +23,7 @@ using tornado::SocketAddress;
 using tornado::StreamClosedError;
 using tornado::Task;
 
-constexpr auto kTestTimeout = std::chrono::seconds(10);
+constexpr auto kClientTestTimeout = std::chrono::seconds(10);
 
 // Answers every name with the same addresses.
 class FixedResolver : public tornado::Resolver {
@@ -71,7 +71,7 @@ TEST(TCPClient, ConnectsByName) {
     std::uint16_t port = SocketAddress::local_of(listeners[0].get()).port();
     tornado::TCPClient client;
     auto stream = loop.run_sync([&] { return client.connect("localhost", port, {.family = AF_INET}); },
-                                kTestTimeout);
+                                kClientTestTimeout);
     ASSERT_TRUE(stream);
     EXPECT_FALSE(stream->closed());
     EXPECT_EQ(SocketAddress::peer_of(stream->fileno()).port(), port);
@@ -148,7 +148,7 @@ TEST(TCPClient, TheSecondFamilyTakesOverFromAFailingFirst) {
         SocketAddress::from_ip("::1", unused_port()), SocketAddress::from_ip("127.0.0.1", port)});
     tornado::TCPClient client(resolver);
     auto started = std::chrono::steady_clock::now();
-    auto stream = loop.run_sync([&] { return client.connect("dual.test", port); }, kTestTimeout);
+    auto stream = loop.run_sync([&] { return client.connect("dual.test", port); }, kClientTestTimeout);
     EXPECT_EQ(SocketAddress::peer_of(stream->fileno()).port(), port);
     EXPECT_LT(tornado::testing::seconds_since(started), 0.25);  // did not wait for the 300 ms
 }
@@ -169,7 +169,7 @@ TEST(TCPClient, TheSecondFamilyStartsWhenTheFirstHangs) {
         std::vector<SocketAddress>{hole.address, SocketAddress::from_ip("::1", port6)});
     tornado::TCPClient client(resolver);
     auto started = std::chrono::steady_clock::now();
-    auto stream = loop.run_sync([&] { return client.connect("dual.test", 1, 5s); }, kTestTimeout);
+    auto stream = loop.run_sync([&] { return client.connect("dual.test", 1, 5s); }, kClientTestTimeout);
     double took = tornado::testing::seconds_since(started);
     EXPECT_EQ(SocketAddress::peer_of(stream->fileno()).port(), port6);
     EXPECT_GE(took, 0.25);  // after the first family's head start
@@ -184,7 +184,7 @@ TEST(TCPClient, BindsTheLocalEndWhenAsked) {
     tornado::TCPClient client;
     auto stream = loop.run_sync(
         [&] { return client.connect("127.0.0.1", port, {.source_ip = "127.0.0.1", .source_port = source_port}); },
-        kTestTimeout);
+        kClientTestTimeout);
     SocketAddress local = SocketAddress::local_of(stream->fileno());
     EXPECT_EQ(local.ip(), "127.0.0.1");
     EXPECT_EQ(local.port(), source_port);

@@ -25,7 +25,7 @@ using tornado::SocketAddress;
 using tornado::StreamClosedError;
 using tornado::Task;
 
-constexpr auto kTestTimeout = std::chrono::seconds(20);
+constexpr auto kServerTestTimeout = std::chrono::seconds(20);
 
 class EchoServer : public tornado::TCPServer {
 public:
@@ -65,7 +65,7 @@ TEST(TCPServer, EchoesLinesToATCPClient) {
     server.listen(0, "127.0.0.1");
     tornado::TCPClient client;
     auto replies = loop.run_sync([&] { return echo_lines(client, server.port(), {"one\n", "two\n", "three\n"}); },
-                                 kTestTimeout);
+                                 kServerTestTimeout);
     EXPECT_EQ(replies, (std::vector<std::string>{"one\n", "two\n", "three\n"}));
     EXPECT_EQ(server.connections, 1);
 }
@@ -89,7 +89,7 @@ TEST(TCPServer, ServesManyClientsAtOnce) {
         int sum = 0;
         for (int result : results) sum += result;
         co_return sum;
-    }, kTestTimeout);
+    }, kServerTestTimeout);
     EXPECT_EQ(good, kClients);
     EXPECT_EQ(server.connections, kClients);
 }
@@ -105,7 +105,7 @@ TEST(TCPServer, APeerThatNeverSpeaksDoesNotStopOthers) {
         std::vector<std::string> echoed = co_await echo_lines(client, server.port(), std::move(lines));
         EXPECT_FALSE(silent->closed());
         co_return echoed;
-    }, kTestTimeout);
+    }, kServerTestTimeout);
     EXPECT_EQ(replies, std::vector<std::string>{"hi\n"});
 }
 
@@ -120,7 +120,7 @@ TEST(TCPServer, APlainFunctionHandler) {
     std::string greeting = loop.run_sync([&]() -> Task<std::string> {
         auto stream = co_await client.connect("127.0.0.1", server.port());
         co_return co_await stream->read_until_close();
-    }, kTestTimeout);
+    }, kServerTestTimeout);
     EXPECT_EQ(greeting, "hello 127.0.0.1\n");
 }
 
@@ -138,7 +138,7 @@ TEST(TCPServer, ACoroutineLambdaHandler) {
         auto stream = co_await client.connect("127.0.0.1", server.port());
         co_await stream->write("ada\n");
         co_return co_await stream->read_until_close();
-    }, kTestTimeout);
+    }, kServerTestTimeout);
     EXPECT_EQ(reply, "hi ada\n");
 }
 
@@ -155,7 +155,7 @@ TEST(TCPServer, AHandlerThatFailsIsLoggedAndItsConnectionClosed) {
         auto stream = co_await client.connect("127.0.0.1", server.port());
         co_await stream->write("boom\n");
         co_return co_await stream->read_until_close();  // the server closes it
-    }, kTestTimeout);
+    }, kServerTestTimeout);
     EXPECT_EQ(rest, "");
     EXPECT_TRUE(log.contains("Exception in handle_stream"));
     EXPECT_TRUE(log.contains("bad input"));
@@ -172,7 +172,7 @@ TEST(TCPServer, AHandlerThatThrowsAtOnceIsLoggedAndItsConnectionClosed) {
     std::string rest = loop.run_sync([&]() -> Task<std::string> {
         auto stream = co_await client.connect("127.0.0.1", server.port());
         co_return co_await stream->read_until_close();
-    }, kTestTimeout);
+    }, kServerTestTimeout);
     EXPECT_EQ(rest, "");
     EXPECT_TRUE(log.contains("Error in connection callback"));
 }
@@ -199,7 +199,7 @@ TEST(TCPServer, StopStopsAcceptingButKeepsOpenConnections) {
         EXPECT_TRUE(refused);
         co_await open->write("after\n");
         EXPECT_EQ(co_await open->read_until("\n"), "after\n");
-    }, kTestTimeout);
+    }, kServerTestTimeout);
 }
 
 TEST(TCPServer, StopFromInsideHandleStream) {
@@ -216,7 +216,7 @@ TEST(TCPServer, StopFromInsideHandleStream) {
     std::string line = loop.run_sync([&]() -> Task<std::string> {
         auto stream = co_await client.connect("127.0.0.1", port);
         co_return co_await stream->read_until("\n");
-    }, kTestTimeout);
+    }, kServerTestTimeout);
     EXPECT_EQ(line, "last one\n");
     EXPECT_EQ(server.port(), 0);
 }
@@ -239,7 +239,7 @@ TEST(TCPServer, BindThenStartInOneProcess) {
     server.start(1);
     EXPECT_THROW(server.start(1), std::logic_error);
     tornado::TCPClient client;
-    auto replies = loop.run_sync([&] { return echo_lines(client, port, {"started\n"}); }, kTestTimeout);
+    auto replies = loop.run_sync([&] { return echo_lines(client, port, {"started\n"}); }, kServerTestTimeout);
     EXPECT_EQ(replies, std::vector<std::string>{"started\n"});
 }
 
@@ -249,7 +249,7 @@ TEST(TCPServer, ListeningOnEveryInterface) {
     server.listen(0);
     ASSERT_FALSE(server.addresses().empty());
     tornado::TCPClient client;
-    auto replies = loop.run_sync([&] { return echo_lines(client, server.port(), {"anyone\n"}); }, kTestTimeout);
+    auto replies = loop.run_sync([&] { return echo_lines(client, server.port(), {"anyone\n"}); }, kServerTestTimeout);
     EXPECT_EQ(replies, std::vector<std::string>{"anyone\n"});
 }
 
@@ -270,7 +270,7 @@ TEST(TCPServer, StreamsGetTheServersMaxBufferSize) {
         auto stream = co_await client.connect("127.0.0.1", server.port());
         co_await stream->write(std::string(1000, 'x'));
         co_return co_await stream->read_until_close();  // closed: buffer full
-    }, kTestTimeout);
+    }, kServerTestTimeout);
     EXPECT_EQ(rest, "");
 }
 

@@ -1,7 +1,7 @@
 // template_cases_compile: compiles every case of template_oracle/cases.txt
-// into C++ (tornado/template_compiled.h) for final_tests, which renders each
-// compiled case against what Python Tornado rendered (template_test.cpp,
-// CompiledTemplateOracle).
+// into C++ (tornado/template_compiled.h) for final_template_tests, which
+// renders each compiled case against what Python Tornado rendered
+// (template_test.cpp, CompiledTemplateOracle).
 //
 //   template_cases_compile CASES.txt OUT.cpp OUT.h
 //

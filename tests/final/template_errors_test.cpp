@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "template_expression.h"  // kMaxExpressionDepth
+#include "template_test_util.h"
 #include "test_util.h"
 #include "tornado/template.h"
 
@@ -31,20 +32,8 @@ using tornado::TemplateArguments;
 using tornado::TemplateValue;
 using tornado::template_detail::kMaxExpressionDepth;
 
-std::string render(std::string_view source, const JSON& args = JSON::object()) {
-    return tornado::Template(source, "t.html").generate(args);
-}
-
-// The ParseError a template gets, as "message at file:line"; "no error" if
-// it parses.
-std::string parse_error_of(std::string_view source) {
-    try {
-        tornado::Template made(source, "deep.html");
-    } catch (const tornado::ParseError& error) {
-        return error.what();
-    }
-    return "no error";
-}
+using tornado::testing::parse_error_of;
+using tornado::testing::render;
 
 bool contains(const std::string& text, std::string_view part) {
     return text.find(part) != std::string::npos;
@@ -100,7 +89,7 @@ TEST(TemplateErrors, ExpressionsNestedTooDeeplyAreAParseErrorNotACrash) {
     for (const auto& [what, expression] : deep_expressions(100'000)) {
         std::string error = parse_error_of("line 1\n{{ " + expression + " }}");
         EXPECT_TRUE(contains(error, "expression nested too deeply")) << what << ": " << error.substr(0, 200);
-        EXPECT_TRUE(error.ends_with(" at deep.html:2")) << what << ": " << error.substr(0, 200);
+        EXPECT_TRUE(error.ends_with(" at bad.html:2")) << what << ": " << error.substr(0, 200);
     }
     // The same in every tag that holds an expression, and in a target.
     std::string deep = repeat("not ", 100'000) + "x";
@@ -264,10 +253,10 @@ TEST(TemplateErrors, FlatRunsKeepPythonsOrder) {
 // page came out empty. Inside an outer loop, the break is the outer loop's.
 TEST(TemplateErrors, BreakInALoopsElseIsAParseError) {
     std::string error = parse_error_of("{% for i in [1] %}\n{% else %}{% break %}{% end %}after");
-    EXPECT_EQ(error, "'break' outside loop at deep.html:2");
+    EXPECT_EQ(error, "'break' outside loop at bad.html:2");
     EXPECT_EQ(parse_error_of("{% for i in [1] %}{% else %}\n\n{% continue %}{% end %}"),
-              "'continue' not properly in loop at deep.html:3");
-    EXPECT_EQ(parse_error_of("{% while False %}{% else %}{% break %}{% end %}"), "'break' outside loop at deep.html:1");
+              "'continue' not properly in loop at bad.html:3");
+    EXPECT_EQ(parse_error_of("{% while False %}{% else %}{% break %}{% end %}"), "'break' outside loop at bad.html:1");
     // Anywhere in the else clause, but not in a loop inside it.
     EXPECT_TRUE(contains(parse_error_of("{% for i in [] %}{% else %}{% if 1 %}{% break %}{% end %}{% end %}"), "'break' outside loop"));
     EXPECT_TRUE(contains(parse_error_of("{% for i in [] %}{% else %}{% try %}{% continue %}{% except %}{% end %}{% end %}"),
@@ -420,7 +409,7 @@ TEST(TemplateErrors, NumberLiteralsPythonRefusesAreParseErrors) {
     for (const auto& [literal, message] : refused) {
         std::string error = parse_error_of(std::string("\n{{ ") + literal + " }}");
         EXPECT_TRUE(contains(error, message)) << literal << ": " << error;
-        EXPECT_TRUE(error.ends_with("at deep.html:2")) << literal << ": " << error;
+        EXPECT_TRUE(error.ends_with("at bad.html:2")) << literal << ": " << error;
     }
     const std::pair<const char*, const char*> accepted[] = {
         {"1_000", "1000"}, {"0x_1", "1"},   {"0x1_f", "31"},  {"0O1_7", "15"},       {"0o_7", "7"},

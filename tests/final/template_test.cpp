@@ -19,6 +19,7 @@
 
 #include "template_cases.h"
 #include "template_cases_compiled.h"
+#include "template_test_util.h"
 #include "test_util.h"
 #include "tornado/template.h"
 
@@ -152,18 +153,8 @@ TEST(TemplateOracleCorpus, HasEveryCaseTornadoRendered) {
 
 // ---- what the oracle cannot show ----------------------------------------------
 
-std::string render(std::string_view source, const JSON& args = JSON::object()) {
-    return tornado::Template(source, "t.html").generate(args);
-}
-
-std::string parse_error_of(std::string_view source) {
-    try {
-        tornado::Template made(source, "bad.html");
-    } catch (const tornado::ParseError& error) {
-        return error.what();
-    }
-    return "no error";
-}
+using tornado::testing::parse_error_of;
+using tornado::testing::render;
 
 TEST(Template, TheDemoAppsPage) {
     EXPECT_EQ(render("<p>Hello, {{ name }}!</p>\n<ul>{% for i in [1, 2, 3] %}<li>{{ i }}</li>{% end %}</ul>",

@@ -24,7 +24,7 @@ using Connection = std::unique_ptr<WebSocketClientConnection>;
 
 std::vector<std::string> server_events;  // what the handlers saw (same thread as the test)
 
-class EchoSocket : public WebSocketHandler {
+class ServerSideSocket : public WebSocketHandler {
 public:
     void on_message(std::string message, bool binary) override {
         if (message == "close me") {
@@ -70,7 +70,7 @@ protected:
     }
     std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
         return std::make_shared<Application>(std::vector<URLSpec>{
-            {"/echo", handler<EchoSocket>()},
+            {"/echo", handler<ServerSideSocket>()},
             {"/page", handler<PlainPage>()},
         });
     }
