@@ -28,6 +28,18 @@
 #       the extension too), the exercise programs against the learner's and
 #       the committed file (so the extension fails as committed).
 
+# Every program links with mold where it is installed (Debian: mold, which
+# tools/install-deps.sh build brings): a third of GNU ld's time on the
+# course's test programs, whose debug information is most of what a link
+# copies. Not lld: LLD 14 mislinks the unwind tables of the code GCC 12
+# moves to .cold sections, and an exception rethrown there ends in
+# std::terminate (final.Template.HugeValuesAreRefusedNotAllocated showed it).
+include(CheckLinkerFlag)
+check_linker_flag(CXX -fuse-ld=mold COURSE_HAVE_MOLD)
+if(COURSE_HAVE_MOLD)
+  add_link_options(-fuse-ld=mold)
+endif()
+
 # Options every target of ours shares: warnings as errors, threads, sanitizers.
 add_library(course_options INTERFACE)
 target_compile_options(course_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow)
