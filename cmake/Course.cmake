@@ -83,6 +83,27 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_L
   target_compile_options(course_strict INTERFACE -Wno-error=restrict)
 endif()
 
+# Unity builds: course_unity_build(target batch) compiles `batch` of the
+# target's files in one compiler run, so the headers they share (GoogleTest,
+# nlohmann-json, tornado/) are read and their templates instantiated once
+# per batch instead of once per file. The library and the framework's test
+# programs use it. A batch can hide a missing #include (an earlier file of
+# the batch brought the header), so make test-clang turns it off: the
+# second compiler compiles every file on its own.
+option(COURSE_UNITY_BUILD "compile final/ and its test programs in batches of files" ON)
+function(course_unity_build target batch)
+  if(NOT COURSE_UNITY_BUILD)
+    return()
+  endif()
+  set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${batch})
+  # GCC takes a .cpp included by the batch's file for a header, and warns
+  # that its types use the file's anonymous namespace, as it would rightly
+  # warn in a header.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${target} PRIVATE -Wno-subobject-linkage)
+  endif()
+endfunction()
+
 set(COURSE_COMMITTED_DIR ${PROJECT_BINARY_DIR}/committed)
 
 # Copies exercises/ as committed in HEAD into build/committed/ (only files

@@ -29,7 +29,6 @@ namespace {
 
 using namespace std::string_view_literals;
 using detail::for_each_item;
-using detail::quoted;
 
 // The header names the connection reads itself. Its scans switch on a
 // name's length first (most fields are none of these) with these sizes as
@@ -546,7 +545,8 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
         std::string_view value = headers.get_first("Content-Length");
         std::optional<std::uint64_t> length = parse_content_length_value(value);
         if (!length)
-            throw HTTPOutputError("invalid Content-Length in the response: " + quoted(value));
+            throw HTTPOutputError("invalid Content-Length in the response: " +
+                                  detail::quoted(value));
         response_.content_remaining = *length;
     }
 

@@ -43,7 +43,6 @@ using detail::ascii_upper;
 using detail::is_ascii_letter;
 using detail::is_digit;
 using detail::is_ows;
-using detail::quoted;
 using detail::strip;
 using detail::trim_ows;
 
@@ -211,8 +210,8 @@ void check_value(std::string_view name, std::string_view value, Source source) {
     const char* end = value.data() + value.size();
     // Eight bytes at a time: every response sets a few headers.
     if (skip_value_bytes(value.data(), end) != end) {
-        std::string message =
-            "control character in the value of header " + quoted(name) + ": " + quoted(value);
+        std::string message = "control character in the value of header " + detail::quoted(name) +
+                              ": " + detail::quoted(value);
         if (source == Source::peer) throw HTTPInputError(message);
         throw std::invalid_argument(message);
     }
@@ -222,7 +221,7 @@ void check_value(std::string_view name, std::string_view value, Source source) {
 // character that could end it early when the field is written out.
 void check_field(std::string_view name, std::string_view value, Source source) {
     if (!is_token(name)) {
-        std::string message = "header name is not a token: " + quoted(name);
+        std::string message = "header name is not a token: " + detail::quoted(name);
         if (source == Source::peer) throw HTTPInputError(message);
         throw std::invalid_argument(message);
     }
@@ -473,7 +472,7 @@ void HTTPHeaders::parse_line(std::string_view line) {
     // not trimmed: "Name : v" fails check_field, as "Name " is no token.
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos)
-        throw HTTPInputError("no colon in header line: " + quoted(line));
+        throw HTTPInputError("no colon in header line: " + detail::quoted(line));
     std::string_view name = line.substr(0, colon);
     std::string_view value = strip(line.substr(colon + 1));
     check_field(name, value, Source::peer);
@@ -546,8 +545,9 @@ namespace {
 [[noreturn]] void bad_version(std::string_view version) {
     bool well_formed = version.size() == 8 && version.starts_with("HTTP/") &&
                        is_digit(version[5]) && version[6] == '.' && is_digit(version[7]);
-    if (well_formed) throw HTTPInputError(505, "HTTP version not supported: " + quoted(version));
-    throw HTTPInputError("malformed HTTP version in request line: " + quoted(version));
+    if (well_formed)
+        throw HTTPInputError(505, "HTTP version not supported: " + detail::quoted(version));
+    throw HTTPInputError("malformed HTTP version in request line: " + detail::quoted(version));
 }
 
 // The length of the line ending at p: 2 for CRLF, 1 for a bare LF (which
@@ -575,21 +575,22 @@ namespace {
     std::string_view text(line, (line_end ? line_end : end) - line);
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     if (p == line || (p < end && *p != ' ' && *p != '\r' && *p != '\n')) {
-        throw HTTPInputError("malformed request line (method is not a token): " + quoted(text));
+        throw HTTPInputError("malformed request line (method is not a token): " +
+                             detail::quoted(text));
     }
-    throw HTTPInputError("malformed request line: " + quoted(text));
+    throw HTTPInputError("malformed request line: " + detail::quoted(text));
 }
 
 [[noreturn]] void bad_target(const char* line, const char* target, const char* p, const char* end) {
     if (p < end && *p == ' ') throw HTTPInputError("malformed request line: empty request target");
     if (p < end && (*p == '\r' || *p == '\n')) {
         throw HTTPInputError("malformed request line (no HTTP version): " +
-                             quoted(std::string_view(line, p - line)));
+                             detail::quoted(std::string_view(line, p - line)));
     }
     // The byte that stopped the target is shown with it (at the end of the head, that is
     // the NUL std::string keeps after its bytes).
     throw HTTPInputError("malformed request target: " +
-                         quoted(std::string_view(target, p + 1 - target)));
+                         detail::quoted(std::string_view(target, p + 1 - target)));
 }
 
 // Whatever follows the target, when it is not "HTTP/1.x" and a line end.
@@ -681,13 +682,15 @@ namespace {
         const char* after = p;
         while (after < end && is_ows(*after)) ++after;
         if (after < end && *after == ':') {
-            throw HTTPInputError("whitespace between header name and colon: " + quoted(line));
+            throw HTTPInputError("whitespace between header name and colon: " +
+                                 detail::quoted(line));
         }
     }
     if (line.find(':') == std::string_view::npos) {
-        throw HTTPInputError("no colon in header line: " + quoted(line));
+        throw HTTPInputError("no colon in header line: " + detail::quoted(line));
     }
-    throw HTTPInputError("header name is not a token: " + quoted(line.substr(0, line.find(':'))));
+    throw HTTPInputError("header name is not a token: " +
+                         detail::quoted(line.substr(0, line.find(':'))));
 }
 
 // The value stopped at a byte that is not a line end.
@@ -695,7 +698,8 @@ namespace {
                                   const char* end) {
     std::string_view field_name(name, name_end - name);
     if (p < end && *p != '\r' && *p != '\n') {
-        throw HTTPInputError("control character in the value of header " + quoted(field_name));
+        throw HTTPInputError("control character in the value of header " +
+                             detail::quoted(field_name));
     }
     bad_line_end(p, end, "header " + std::string(field_name));
 }
@@ -847,7 +851,7 @@ BodyFraming parse_body_framing(const HTTPHeaders& headers, std::string_view mess
     });
     if (codings != 1 || !chunked) {
         throw HTTPInputError("Unsupported Transfer-Encoding " +
-                             quoted(headers.get("Transfer-Encoding")));
+                             detail::quoted(headers.get("Transfer-Encoding")));
     }
     framing.chunked = true;
     return framing;
@@ -877,11 +881,11 @@ std::optional<std::uint64_t> parse_content_length(const HTTPHeaders& headers) {
         std::optional<std::uint64_t> value = parse_content_length_value(item);
         if (!value) {
             throw HTTPInputError("Only integer Content-Length is allowed: " +
-                                 quoted(headers.get("Content-Length")));
+                                 detail::quoted(headers.get("Content-Length")));
         }
         if (length && *length != *value) {
             throw HTTPInputError("Multiple unequal Content-Lengths: " +
-                                 quoted(headers.get("Content-Length")));
+                                 detail::quoted(headers.get("Content-Length")));
         }
         length = value;
     });
@@ -894,7 +898,7 @@ std::optional<std::uint64_t> parse_content_length(const HTTPHeaders& headers) {
 // message ends, so only hex digits count. The size may not pass 64 bits.
 std::uint64_t parse_chunk_size(std::string_view line) {
     if (line.ends_with("\r\n")) line.remove_suffix(2);
-    auto invalid = [&] { return HTTPInputError("invalid chunk size: " + quoted(line)); };
+    auto invalid = [&] { return HTTPInputError("invalid chunk size: " + detail::quoted(line)); };
     std::uint64_t size = 0;
     std::size_t digits = 0;
     for (; digits < line.size(); ++digits) {
@@ -930,20 +934,20 @@ RequestStartLine parse_request_start_line(std::string_view line) {
     std::size_t first = line.find(' ');
     std::size_t second = first == std::string_view::npos ? first : line.find(' ', first + 1);
     if (second == std::string_view::npos || line.find(' ', second + 1) != std::string_view::npos) {
-        throw HTTPInputError("malformed HTTP request line: " + quoted(line));
+        throw HTTPInputError("malformed HTTP request line: " + detail::quoted(line));
     }
     RequestStartLine result{std::string(line.substr(0, first)),
                             std::string(line.substr(first + 1, second - first - 1)),
                             std::string(line.substr(second + 1))};
     if (!is_token(result.method)) {
         throw HTTPInputError("malformed HTTP request line (method is not a token): " +
-                             quoted(line));
+                             detail::quoted(line));
     }
     if (result.path.empty() || std::any_of(result.path.begin(), result.path.end(), [](char c) {
             auto byte = static_cast<unsigned char>(c);
             return byte < 0x20 || byte == 0x7f;
         })) {
-        throw HTTPInputError("malformed request target: " + quoted(result.path));
+        throw HTTPInputError("malformed request target: " + detail::quoted(result.path));
     }
     const std::string& v = result.version;
     if (!(v.size() == 8 && v.starts_with("HTTP/1.") && is_digit(v[7]))) bad_version(v);
@@ -959,14 +963,14 @@ RequestStartLine parse_request_start_line(std::string_view line) {
 // 4 asks a client to ignore it).
 ResponseStartLine parse_response_start_line(std::string_view line) {
     if (line.size() < 10 || !line.starts_with("HTTP/1.") || !is_digit(line[7]) || line[8] != ' ') {
-        throw HTTPInputError("Error parsing response start line: " + quoted(line));
+        throw HTTPInputError("Error parsing response start line: " + detail::quoted(line));
     }
     std::size_t i = 9;
     int code = 0;
     while (i < line.size() && is_digit(line[i]) && code < 100000)
         code = code * 10 + (line[i++] - '0');
     if (i == 9 || (i < line.size() && line[i] != ' ') || code >= 100000) {
-        throw HTTPInputError("Error parsing response start line: " + quoted(line));
+        throw HTTPInputError("Error parsing response start line: " + detail::quoted(line));
     }
     std::string_view reason = i < line.size() ? line.substr(i + 1) : std::string_view();
     if (reason.find('\r') != std::string_view::npos) reason = reason.substr(0, reason.find('\r'));
@@ -1293,7 +1297,7 @@ void parse_body_arguments(std::string_view content_type, std::string_view body,
     if (!form && !multipart) return;
     if (headers != nullptr && headers->contains("Content-Encoding")) {
         throw HTTPInputError("Unsupported Content-Encoding: " +
-                             quoted(headers->get("Content-Encoding")));
+                             detail::quoted(headers->get("Content-Encoding")));
     }
     if (form) {
         for_each_query_field(body, true, [&](std::string name, std::string value) {

@@ -1313,10 +1313,10 @@ CivilTime civil_time(Micros micros) {
             static_cast<int>(since_midnight / 60), static_cast<int>(since_midnight % 60)};
 }
 
-constexpr std::array<std::string_view, 12> kMonths = {
+constexpr std::array<std::string_view, 12> kMonthNames = {
     "January", "February", "March",     "April",   "May",      "June",
     "July",    "August",   "September", "October", "November", "December"};
-constexpr std::array<std::string_view, 7> kWeekdays = {
+constexpr std::array<std::string_view, 7> kWeekdayNames = {
     "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
 
 // round(numerator / denominator) as Python rounds: half to even.
@@ -1409,8 +1409,8 @@ std::string format_date_at(const Locale& locale, Micros date, const FormatDateOp
         time = std::to_string(hour12) + ":" + two_digits(local_date.minute) +
                (local_date.hour >= 12 ? " pm" : " am");
     }
-    return locale::format_message(*format, {{"month_name", _(kMonths[local_date.month - 1])},
-                                            {"weekday", _(kWeekdays[local_date.weekday])},
+    return locale::format_message(*format, {{"month_name", _(kMonthNames[local_date.month - 1])},
+                                            {"weekday", _(kWeekdayNames[local_date.weekday])},
                                             {"day", std::to_string(local_date.day)},
                                             {"year", std::to_string(local_date.year)},
                                             {"time", time}});
@@ -1431,12 +1431,12 @@ std::string Locale::format_day(std::chrono::system_clock::time_point date, int g
                                bool dow) const {
     Micros offset = static_cast<Micros>(gmt_offset) * 60 * kMicrosPerSecond;
     CivilTime local_date = civil_time(checked(to_micros(date) - offset));
-    std::string month_name = translate(kMonths[local_date.month - 1]);
+    std::string month_name = translate(kMonthNames[local_date.month - 1]);
     std::string day = std::to_string(local_date.day);
     if (dow) {
         return locale::format_message(translate("%(weekday)s, %(month_name)s %(day)s"),
                                       {{"month_name", month_name},
-                                       {"weekday", translate(kWeekdays[local_date.weekday])},
+                                       {"weekday", translate(kWeekdayNames[local_date.weekday])},
                                        {"day", day}});
     }
     return locale::format_message(translate("%(month_name)s %(day)s"),

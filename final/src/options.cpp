@@ -34,7 +34,6 @@ std::string normalize_name(std::string_view name) {
 
 using detail::is_digit;
 using detail::lower_ascii;
-using detail::quoted;
 
 // Space inside a line of a config file or a value: a newline ends the line.
 bool is_space(char c) { return c != '\n' && detail::is_ascii_space(c); }
@@ -395,7 +394,7 @@ bool parse_bool(std::string_view text) {
     for (std::string_view no : {"false", "f", "no", "n", "off", "0"}) {
         if (lower == no) return false;
     }
-    throw std::invalid_argument("cannot read " + quoted(text) +
+    throw std::invalid_argument("cannot read " + detail::quoted(text) +
                                 " as bool (true/false, yes/no, on/off, 1/0)");
 }
 
@@ -415,11 +414,11 @@ long long parse_signed(std::string_view text, long long min, long long max,
     // tells "too big" apart from "not a number".
     bool all_read = !digits.empty() && end == digits.data() + digits.size();
     if (all_read && (error == std::errc::result_out_of_range || value < min || value > max)) {
-        throw std::invalid_argument(quoted(text) + " is out of range for " +
+        throw std::invalid_argument(detail::quoted(text) + " is out of range for " +
                                     std::string(type_name));
     }
     if (error != std::errc() || !all_read) {
-        throw std::invalid_argument("cannot read " + quoted(text) + " as " +
+        throw std::invalid_argument("cannot read " + detail::quoted(text) + " as " +
                                     std::string(type_name));
     }
     return value;
@@ -439,17 +438,17 @@ unsigned long long parse_unsigned(std::string_view text, unsigned long long max,
     auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
     bool all_read = !digits.empty() && end == digits.data() + digits.size();
     if (negative || (all_read && (error == std::errc::result_out_of_range || value > max))) {
-        throw std::invalid_argument(quoted(text) + " is out of range for " +
+        throw std::invalid_argument(detail::quoted(text) + " is out of range for " +
                                     std::string(type_name));
     }
     if (error != std::errc() || !all_read) {
-        throw std::invalid_argument("cannot read " + quoted(text) + " as " +
+        throw std::invalid_argument("cannot read " + detail::quoted(text) + " as " +
                                     std::string(type_name));
     }
     return value;
 }
 
-double parse_double(std::string_view text) { return read_double(text, quoted(text)); }
+double parse_double(std::string_view text) { return read_double(text, detail::quoted(text)); }
 
 std::chrono::duration<double> parse_duration(std::string_view text) {
     // Tornado: a sum of \s*(float)\s*(\w*)\s* terms, the unit seconds when absent.
@@ -465,8 +464,9 @@ std::chrono::duration<double> parse_duration(std::string_view text) {
         if (at >= text.size()) break;
         std::size_t length = float_length(text.substr(at));
         if (length == 0)
-            throw std::invalid_argument("cannot read " + quoted(text) + " as a duration" + example);
-        double number = read_double(text.substr(at, length), quoted(text));
+            throw std::invalid_argument("cannot read " + detail::quoted(text) + " as a duration" +
+                                        example);
+        double number = read_double(text.substr(at, length), detail::quoted(text));
         at += length;
         while (at < text.size() && is_space(text[at])) ++at;
         std::size_t unit_start = at;
@@ -478,14 +478,16 @@ std::chrono::duration<double> parse_duration(std::string_view text) {
             if (known.name == unit) unit_seconds = known.seconds;
         }
         if (unit_seconds == 0) {
-            throw std::invalid_argument("unknown unit " + quoted(unit) + " in " + quoted(text) +
+            throw std::invalid_argument("unknown unit " + detail::quoted(unit) + " in " +
+                                        detail::quoted(text) +
                                         " (w, d, h, m or min, s or sec, ms, us, ns)");
         }
         seconds += number * unit_seconds;
         any = true;
     }
     if (!any)
-        throw std::invalid_argument("cannot read " + quoted(text) + " as a duration" + example);
+        throw std::invalid_argument("cannot read " + detail::quoted(text) + " as a duration" +
+                                    example);
     return std::chrono::duration<double>(seconds);
 }
 
@@ -505,7 +507,7 @@ std::string format_double(double value) {
 // Every value error of an option goes out through here, so that the
 // message always starts with the option's name.
 void OptionBase::fail(const std::string& what) const {
-    throw OptionsError("Option " + quoted(name_) + ": " + what);
+    throw OptionsError("Option " + detail::quoted(name_) + ": " + what);
 }
 
 // ---- OptionParser -------------------------------------------------------------------
@@ -536,10 +538,11 @@ void OptionParser::check_new_name(std::string_view name) const {
                        std::none_of(name.begin(), name.end(),
                                     [](char c) { return c == '=' || is_space(c) || c == '\n'; });
     if (!well_formed)
-        throw OptionsError("Option name " + quoted(name) + " cannot be used on a command line");
+        throw OptionsError("Option name " + detail::quoted(name) +
+                           " cannot be used on a command line");
     if (const OptionBase* existing = find(name)) {
-        throw OptionsError("Option " + quoted(normalize_name(name)) + " already defined in " +
-                           existing->file_name());
+        throw OptionsError("Option " + detail::quoted(normalize_name(name)) +
+                           " already defined in " + existing->file_name());
     }
 }
 
@@ -575,7 +578,7 @@ const OptionBase& OptionParser::option(std::string_view name) const {
 // one-letter option from being suggested for any short typo.
 void OptionParser::unknown_option(std::string_view name, std::string_view lead) const {
     std::string normalized = normalize_name(name);
-    std::string message = std::string(lead) + ": " + quoted(normalized);
+    std::string message = std::string(lead) + ": " + detail::quoted(normalized);
     std::string_view closest;
     std::size_t best = 3;  // suggest only names at most two edits away
     for (const auto& [known, option] : options_) {
@@ -632,7 +635,7 @@ std::vector<std::string> OptionParser::parse_command_line(const std::vector<std:
             // `--port 8000` is refused, as in Tornado, but the message shows the
             // fix, since that is almost always what the user meant.
             std::string dashed = "--" + normalize_name(name);
-            std::string message = "Option " + quoted(normalize_name(name)) +
+            std::string message = "Option " + detail::quoted(normalize_name(name)) +
                                   " requires a value: write " + dashed + "=VALUE";
             if (i + 1 < args.size() && !args[i + 1].starts_with("-")) {
                 message +=
@@ -658,7 +661,7 @@ void OptionParser::parse_config_file(const std::string& path, bool final) {
     std::vector<Assignment> latest;
     for (Assignment& assignment : assignments) {
         if (find(assignment.name) == nullptr) {
-            reader.fail(assignment.line, "unknown option " + quoted(assignment.name));
+            reader.fail(assignment.line, "unknown option " + detail::quoted(assignment.name));
         }
         auto same = std::find_if(latest.begin(), latest.end(), [&](const Assignment& seen) {
             return normalize_name(seen.name) == normalize_name(assignment.name);
@@ -780,7 +783,8 @@ void define_logging_options(OptionParser& parser) {
         try {
             parse_log_level(value);
         } catch (const std::invalid_argument&) {
-            throw OptionsError("Option 'logging': " + quoted(value) + " is not one of " + kLevels);
+            throw OptionsError("Option 'logging': " + detail::quoted(value) + " is not one of " +
+                               kLevels);
         }
     };
     parser.define("logging", std::string("info"), std::move(spec));
@@ -828,7 +832,7 @@ void enable_pretty_logging(const OptionParser& parser) {
         throw OptionsError(
             "The value of log_rotate_mode option should be \"size\" or \"time\", "
             "not " +
-            quoted(mode) + ".");
+            detail::quoted(mode) + ".");
     }
     file.max_size = static_cast<std::uint64_t>(std::max(0, parser.get<int>("log_file_max_size")));
     file.backups = parser.get<int>("log_file_num_backups");

@@ -3,9 +3,9 @@
 //
 // An expression's path: template.cpp hands the text of a {{ }}, an {% if %}
 // or a {% set %} to parse_expression() (or parse_assignment, parse_for,
-// parse_except) -> the Tokenizer cuts it into tokens -> the Parser, one
-// function per grammar level, builds a tree of Expression nodes, once per
-// template. Each generate() then calls evaluate() (or append_str(), for
+// parse_except) -> the Tokenizer cuts it into tokens -> the
+// ExpressionParser, one function per grammar level, builds a tree of
+// Expression nodes, once per template. Each generate() then calls evaluate() (or append_str(), for
 // {{ }}) on that tree over a Scope; the operators themselves are in
 // template_operations.cpp.
 //
@@ -884,9 +884,9 @@ std::unique_ptr<Node> make() {
 
 // Tokenizes the whole text in its constructor; at_ is the next token. The
 // public part is what the parse_* entry points below use.
-class Parser {
+class ExpressionParser {
 public:
-    explicit Parser(std::string_view text) : tokens_(Tokenizer(text).tokens()) {}
+    explicit ExpressionParser(std::string_view text) : tokens_(Tokenizer(text).tokens()) {}
 
     bool at_end() const { return peek().kind == TokenKind::end; }
 
@@ -1001,8 +1001,8 @@ private:
     }
 
     struct Nesting {
-        Parser& parser;
-        explicit Nesting(Parser& p) : parser(p) {
+        ExpressionParser& parser;
+        explicit Nesting(ExpressionParser& p) : parser(p) {
             if (++parser.nesting_ > kMaxExpressionDepth) too_deep();
         }
         ~Nesting() { --parser.nesting_; }
@@ -1389,7 +1389,7 @@ private:
 // {% apply %}: an expression list, so {{ a, b }} writes a tuple, as Python
 // would.
 ExpressionPtr parse_expression(std::string_view text) {
-    Parser parser(text);
+    ExpressionParser parser(text);
     if (parser.at_end()) syntax_error("empty expression");
     ExpressionPtr expression = parser.expression_list();
     parser.expect_end();
@@ -1404,7 +1404,7 @@ ExpressionPtr parse_expression(std::string_view text) {
 Assignment parse_assignment(std::string_view text) {
     // Find the assignment operator at the top level, outside brackets and
     // strings, by tokenizing once.
-    Parser probe(text);
+    ExpressionParser probe(text);
     std::size_t depth = 0, index = 0;
     std::string op;
     for (;; ++index) {
@@ -1420,7 +1420,7 @@ Assignment parse_assignment(std::string_view text) {
         }
     }
     Assignment assignment;
-    Parser parser(text);
+    ExpressionParser parser(text);
     if (op.empty()) {  // an expression statement, for its effect
         assignment.value = parser.expression_list();
         parser.expect_end();
@@ -1448,7 +1448,7 @@ Assignment parse_assignment(std::string_view text) {
 // {% for target in iterable %}. When the iterable is exactly enumerate(xs),
 // the header also keeps xs, for the counting path of for_each().
 ForHeader parse_for(std::string_view text) {
-    Parser parser(text);
+    ExpressionParser parser(text);
     ForHeader header;
     header.target = parser.target_list();
     if (!parser.accept_name("in")) syntax_error("expected 'in' in {% for %}");
@@ -1498,7 +1498,7 @@ bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>
 // look up, and ExceptHeader::catches() compares them with the Python type a
 // TemplateError carries.
 ExceptHeader parse_except(std::string_view text) {
-    Parser parser(text);
+    ExpressionParser parser(text);
     ExceptHeader header;
     if (parser.at_end()) return header;
     if (parser.accept_op("(")) {
