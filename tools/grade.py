@@ -146,10 +146,16 @@ def main():
         if not tasks:
             sys.exit(f"grade: chapter {number} has no task {args.task}")
 
-    binary = args.binary or os.path.join(args.build_dir, "bin", f"ch{number}_exercise_tests")
+    # One task alone builds and runs that task's own program, which holds
+    # only the test files of its suites (cmake/Course.cmake): a change to
+    # an exercise's header then recompiles a file or two, not the chapter.
+    program = f"ch{number}_exercise_tests"
+    if args.task is not None:
+        program = f"ch{number}_exercise_task{args.task}_tests"
+    binary = args.binary or os.path.join(args.build_dir, "bin", program)
     built = True
     if args.build:
-        target = f"ch{number}_exercise_tests"
+        target = program
         print(f"building {os.path.relpath(folder, ROOT)} ({target} in {args.build_dir}) ...", flush=True)
         built, lines = build(args.build_dir, target)
         for line in lines:
