@@ -189,6 +189,9 @@ function(course_library name)
   _course_variant(${name}_committed_exercise ${chapter_dir} ${committed_dir}
                   "${committed_sources}" "${ARG_LINKS}")
   add_dependencies(${name}_committed_exercise committed_exercises)
+  # Built only to fail its tasks' tests: compiled like the tests (-O1, line
+  # tables), not like the chapter's code, which the benchmarks time.
+  target_link_libraries(${name}_committed_exercise PRIVATE course_test_options)
 endfunction()
 
 function(course_program name)
@@ -253,6 +256,7 @@ function(course_tests)
   add_library(${prefix}_test_objects OBJECT ${ARG_SOURCES})
   target_include_directories(${prefix}_test_objects PRIVATE ${ARG_INCLUDES})
   target_precompile_headers(${prefix}_test_objects REUSE_FROM course_gtest_pch)
+  course_unity_build(${prefix}_test_objects 3)
   target_link_libraries(${prefix}_test_objects PRIVATE ${ARG_LIBRARY} ${test_links} course_strict)
   add_executable(${prefix}_tests $<TARGET_OBJECTS:${prefix}_test_objects>)
   target_link_libraries(${prefix}_tests PRIVATE ${ARG_LIBRARY} ${test_links})
@@ -264,6 +268,7 @@ function(course_tests)
     add_executable(${prefix}_committed_exercise_tests ${ARG_SOURCES})
     target_include_directories(${prefix}_committed_exercise_tests PRIVATE ${ARG_INCLUDES})
     target_precompile_headers(${prefix}_committed_exercise_tests REUSE_FROM course_gtest_pch)
+    course_unity_build(${prefix}_committed_exercise_tests 3)
   endif()
   target_link_libraries(${prefix}_committed_exercise_tests PRIVATE
                         ${ARG_LIBRARY}_committed_exercise ${test_links})

@@ -30,7 +30,7 @@ TEST(Conversation, AnswersHttpWithKeepAlive) {
 
 namespace {
 
-const std::string kHello = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nHello, world";
+const std::string kHelloReply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nHello, world";
 
 int count(const std::string& text, const std::string& what) {
     int n = 0;
@@ -79,18 +79,18 @@ TEST(Conversation, PipelinedRequestsInOneChunkEachGetAReply) {
     Conversation c;
     std::string request = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
     std::string reply = c.receive(request + request + request);
-    EXPECT_EQ(reply, kHello + kHello + kHello);
+    EXPECT_EQ(reply, kHelloReply + kHelloReply + kHelloReply);
 }
 
 TEST(Conversation, BareNewlinesAreAcceptedAsLineEnds) {
     Conversation c;
-    EXPECT_EQ(c.receive("GET / HTTP/1.1\nHost: x\n\n"), kHello);
+    EXPECT_EQ(c.receive("GET / HTTP/1.1\nHost: x\n\n"), kHelloReply);
 }
 
 TEST(Conversation, BlankLinesBeforeARequestAreIgnored) {
     Conversation c;
     std::string request = "GET / HTTP/1.1\r\n\r\n";
-    EXPECT_EQ(c.receive(request + "\r\n\r\n" + request), kHello + kHello);
+    EXPECT_EQ(c.receive(request + "\r\n\r\n" + request), kHelloReply + kHelloReply);
 }
 
 TEST(Conversation, ContentLengthBodyIsSkippedNotReadAsRequests) {
@@ -98,7 +98,7 @@ TEST(Conversation, ContentLengthBodyIsSkippedNotReadAsRequests) {
     // The body looks like a request; it must not be answered.
     std::string body = "GET /x HTTP/1.1\r\n\r\n";
     std::string post = "POST / HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    EXPECT_EQ(c.receive(post + "GET / HTTP/1.1\r\n\r\n"), kHello + kHello);
+    EXPECT_EQ(c.receive(post + "GET / HTTP/1.1\r\n\r\n"), kHelloReply + kHelloReply);
     EXPECT_FALSE(c.finished());
 }
 
@@ -108,7 +108,7 @@ TEST(Conversation, SameRepliesWhereverTheInputIsSplit) {
     std::string input = "POST /form HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello=world"
                         "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     for (std::size_t split = 0; split <= input.size(); ++split) {
-        EXPECT_EQ(reply_in_two_pieces(input, split), kHello + kHello) << "split at byte " << split;
+        EXPECT_EQ(reply_in_two_pieces(input, split), kHelloReply + kHelloReply) << "split at byte " << split;
     }
 }
 
@@ -117,7 +117,7 @@ TEST(Conversation, BodyArrivingOneByteAtATime) {
     EXPECT_EQ(c.receive("PUT / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), "");
     EXPECT_EQ(c.receive("a"), "");
     EXPECT_EQ(c.receive("bcd"), "");
-    EXPECT_EQ(c.receive("e"), kHello);
+    EXPECT_EQ(c.receive("e"), kHelloReply);
 }
 
 TEST(Conversation, HugeContentLengthIsSkippedWithoutBuffering) {
@@ -224,9 +224,9 @@ TEST(Conversation, RandomGarbageNeverCrashesNorHoardsMemory) {
 
 TEST(Task5_KeepAlive, Http11KeepsTheConnectionByDefault) {
     Conversation c;
-    EXPECT_EQ(c.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), kHello);
+    EXPECT_EQ(c.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), kHelloReply);
     EXPECT_FALSE(c.finished());
-    EXPECT_EQ(c.receive("GET /again HTTP/1.1\r\n\r\n"), kHello);
+    EXPECT_EQ(c.receive("GET /again HTTP/1.1\r\n\r\n"), kHelloReply);
 }
 
 TEST(Task5_KeepAlive, Http11ConnectionCloseEndsAfterTheReply) {

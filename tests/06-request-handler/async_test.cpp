@@ -17,11 +17,6 @@ using Clock = std::chrono::steady_clock;
 
 class AsyncHandlers : public WebTest {};
 
-class HelloHandler : public RequestHandler {
-public:
-    void get(const PathArgs&) override { write("Hello, world"); }
-};
-
 class SleepHandler : public RequestHandler {
 public:
     void get(const PathArgs&) override {

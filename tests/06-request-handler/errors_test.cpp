@@ -72,11 +72,6 @@ public:
     void get(const PathArgs&) override { throw std::runtime_error("the handler crashed"); }
 };
 
-class HelloHandler : public RequestHandler {
-public:
-    void get(const PathArgs&) override { write("Hello, world"); }
-};
-
 TEST_F(Task4_Errors, AnExceptionIs500AndTheServerGoesOn) {
     serve({{"/", handler<HelloHandler>()}, {"/crash", handler<CrashingHandler>()}});
     TestClient client(port());

@@ -49,6 +49,12 @@ protected:
     std::unique_ptr<Application> app;
 };
 
+// GET answers "Hello, world".
+class HelloHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { write("Hello, world"); }
+};
+
 // The error page Tornado writes for `status` with `reason`.
 inline std::string error_page(int status, const std::string& reason) {
     std::string line = std::to_string(status) + ": " + reason;

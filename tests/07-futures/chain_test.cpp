@@ -15,14 +15,6 @@
 namespace course::testing {
 namespace {
 
-// A Future<T> that a timer resolves with `value` after `delay`.
-template <typename T>
-Future<T> resolve_later(IOLoop& loop, std::chrono::milliseconds delay, T value) {
-    Future<T> future(loop);
-    loop.call_later(delay, [future, value] { future.set_result(value); });
-    return future;
-}
-
 using Task2_Then = LoopTest;
 
 TEST_F(Task2_Then, GivesAFutureOfWhatTheFunctionReturns) {

@@ -83,4 +83,12 @@ protected:
     IOLoop loop;
 };
 
+// A Future<T> that a timer resolves with `value` after `delay`.
+template <typename T>
+Future<T> resolve_later(IOLoop& loop, std::chrono::milliseconds delay, T value) {
+    Future<T> future(loop);
+    loop.call_later(delay, [future, value] { future.set_result(value); });
+    return future;
+}
+
 }  // namespace course::testing

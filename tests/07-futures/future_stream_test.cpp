@@ -14,6 +14,7 @@
 
 #include "future_fixture.h"
 #include "future_stream.h"
+#include "silent_server.h"
 #include "socket.h"
 #include "tcpserver.h"
 
@@ -39,18 +40,6 @@ private:
             stream->write(line);
             serve(stream);
         });
-    }
-};
-
-// Accepts connections and never reads from them.
-class SilentServer : public TCPServer {
-public:
-    using TCPServer::TCPServer;
-    std::vector<std::shared_ptr<IOStream>> streams;
-
-protected:
-    void handle_stream(std::shared_ptr<IOStream> stream, std::string) override {
-        streams.push_back(std::move(stream));
     }
 };
 

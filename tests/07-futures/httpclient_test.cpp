@@ -15,6 +15,7 @@
 #include "httpclient.h"
 #include "httpserver.h"
 #include "multi.h"
+#include "silent_server.h"
 #include "socket.h"
 #include "tcpserver.h"
 
@@ -70,17 +71,6 @@ private:
 };
 
 // Accepts and never answers.
-class SilentServer : public TCPServer {
-public:
-    using TCPServer::TCPServer;
-    std::vector<std::shared_ptr<IOStream>> streams;
-
-protected:
-    void handle_stream(std::shared_ptr<IOStream> stream, std::string) override {
-        streams.push_back(std::move(stream));
-    }
-};
-
 class AsyncHTTPClientTest : public LoopTest {
 protected:
     void SetUp() override { server.listen(0); }

@@ -17,13 +17,6 @@ namespace course::testing {
 namespace {
 
 template <typename T>
-Future<T> resolve_later(IOLoop& loop, std::chrono::milliseconds delay, T value) {
-    Future<T> future(loop);
-    loop.call_later(delay, [future, value] { future.set_result(value); });
-    return future;
-}
-
-template <typename T>
 Future<T> fail_later(IOLoop& loop, std::chrono::milliseconds delay, const std::string& message) {
     Future<T> future(loop);
     loop.call_later(delay, [future, message] {
