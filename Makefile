@@ -44,8 +44,13 @@ run: configure
 	@$(BUILD)/bin/$(RUN_TARGET) $(RUN_ARGS)
 
 ## test         build, then run every test under CTest (chapters, exercises, framework, clients, browser)
+# Most tests wait (on sockets, timers, child processes) more than they
+# compute, so CTest runs twice as many at once as there are cores. The ones
+# that time something or load every core run alone (RUN_SERIAL), and the
+# load tests hold two slots each (tests/bench/CMakeLists.txt).
+TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
 test: build test-deps
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 300
 
 # What the tests need beyond the build: Chromium and Marp (from npm), the oracles,
 # nginx and Redis (the deployment test), clang (final.parity reads the headers

@@ -288,8 +288,11 @@ function(course_tests)
     add_test(NAME ${prefix}.exercise.task${task}_fails_as_committed
              COMMAND ${grade} --task ${task} --expect-fail
                      --binary $<TARGET_FILE:${prefix}_committed_exercise_tests>)
+    # COST: started before the unit tests (tests/bench/CMakeLists.txt says why).
+    set_tests_properties(${prefix}.exercise.task${task}_fails_as_committed PROPERTIES COST 3)
   endforeach()
-  set_tests_properties(${prefix}.exercise.reference_passes_every_task PROPERTIES LABELS exercise)
+  set_tests_properties(${prefix}.exercise.reference_passes_every_task PROPERTIES
+                       LABELS exercise COST 5)
 endfunction()
 
 # The tasks whose suites (TEST(TaskN_..., TEST_F(TaskN_...) the test file
