@@ -143,7 +143,7 @@ hint:
 mutants: deps
 	@$(PYTHON) tools/mutants.py --work-dir $(BUILD)/mutants $(if $(CH),--chapter $(CH)) $(if $(TASK),--task $(TASK))
 
-## bench        blocking vs async servers under load; table + plot in build/bench/ [ARGS=--quick]
+## bench        blocking vs async servers under load, then instructions per request; tables + plot in build/bench/ [ARGS=--quick]
 # The bench packages go in before the build: libboost-dev brings Boost.Beast,
 # and CMake has a beast_ws_echo target only if it found Boost when it
 # configured. So while beast_ws_echo is missing, CMake configures again (a
@@ -156,6 +156,8 @@ bench:
 	cmake --build $(BUILD) -j $(JOBS) --target all bench_programs
 	$(PYTHON) tests/bench/run_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 	/usr/bin/python3 tests/bench/plot.py $(BUILD)/bench/results.csv $(BUILD)/bench
+	$(PYTHON) tests/bench/instructions.py --bin $(BUILD)/bin --out $(BUILD)/bench \
+	  --servers final_http_hello,final_hello,final_http_hello_io_uring,final_hello_io_uring,nginx
 
 ## bench-c100k  100,000 idle keep-alive connections: memory, accept rate, a new request's latency (build/bench/c100k.md) [ARGS="--websocket --reuse-port"]
 # ARGS=--websocket runs the WebSocket echo servers, Beast's among them: so
