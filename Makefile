@@ -79,8 +79,10 @@ test-clang: test-deps
 	cd $(CLANG_BUILD) && ctest -L final --output-on-failure -j $(JOBS) --timeout 300
 
 ## check        final/'s tests and the demo app's checks under ASan+UBSan (build-asan/), its test programs under TSan (build-tsan/)
-# g++ builds only final/'s folders (as test-clang does), at -O1 so the
-# sanitizers' reports keep their line numbers, and runs every CTest test
+# g++ builds only final/'s folders (as test-clang does), at -O1 with line
+# tables (-g1: the sanitizers' reports name file and line; full debug
+# information made the library compile 1.6 times as long under ASan and
+# UBSan, measured in tests/bench/README.md), and runs every CTest test
 # labelled final: the unit tests one process each, the corpus replays,
 # and the Python black-box checks, which then drive the ASan builds of
 # demo_app and the examples (about 20 minutes from nothing on two cores).
@@ -94,7 +96,7 @@ test-clang: test-deps
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 ASAN_CONFIGURE = test -f $(ASAN_BUILD)/CMakeCache.txt || cmake -S . -B $(ASAN_BUILD) \
-	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DSANITIZE=address,undefined
+	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DSANITIZE=address,undefined
 export ASAN_OPTIONS ?= detect_leaks=1
 # $(call run_final_tests,BIN_DIR,ENV): every final_*_tests program in
 # BIN_DIR, one process each, all of its tests; stops at the first that fails.
@@ -110,7 +112,7 @@ check-asan: test-deps
 check-tsan: test-deps
 	@$(DEPS) build
 	@test -f $(TSAN_BUILD)/CMakeCache.txt || cmake -S . -B $(TSAN_BUILD) \
-	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DSANITIZE=thread
+	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DSANITIZE=thread
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target final_tests
 	@$(call run_final_tests,$(TSAN_BUILD)/bin,TSAN_OPTIONS=halt_on_error=1)
 
