@@ -23,6 +23,7 @@
 #include "base64.h"
 #include "hex.h"
 #include "hmac.h"
+#include "percent_encoding.h"
 #include "random_bytes.h"
 #include "tornado/httputil.h"
 
@@ -121,22 +122,8 @@ AuthArguments oauth_base_arguments(const OAuthToken& consumer_token,
 // _oauth_escape, Python's quote(value, safe="~"); RFC 5849 section 3.6).
 // url_escape(value, false) would keep '/'; OAuth encodes it.
 std::string oauth_escape(std::string_view value) {
-    static constexpr char kHexDigits[] = "0123456789ABCDEF";
     std::string out;
-    out.reserve(value.size());
-    for (char c : value) {
-        auto byte = static_cast<unsigned char>(c);
-        bool unreserved = (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') ||
-                          (byte >= '0' && byte <= '9') || byte == '_' || byte == '.' ||
-                          byte == '-' || byte == '~';
-        if (unreserved) {
-            out += c;
-        } else {
-            out += '%';
-            out += kHexDigits[byte >> 4];
-            out += kHexDigits[byte & 0xf];
-        }
-    }
+    detail::append_percent_encoded(out, value, detail::is_unreserved);
     return out;
 }
 

@@ -16,6 +16,7 @@
 #include "tornado/escape.h"
 
 #include "hex.h"
+#include "percent_encoding.h"
 #include "python_text.h"
 
 #include <locale.h>
@@ -317,9 +318,10 @@ constexpr int kMaxJSONDepth = 1000;  // about where Python's recursion limit sto
 // \uXXXX with lowercase hex digits, as Python writes them. `unit` is one
 // UTF-16 unit: the caller splits a code point above U+FFFF into a pair.
 void append_unicode_escape(std::string& out, char32_t unit) {
-    static constexpr char kHex[] = "0123456789abcdef";
     out += "\\u";
-    for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(unit >> shift) & 0xF];
+    for (int shift = 12; shift >= 0; shift -= 4) {
+        out += detail::kLowerHexDigits[(unit >> shift) & 0xF];
+    }
 }
 
 // The bytes json.dumps writes as they are: printable ASCII but the quote,
@@ -807,22 +809,11 @@ std::string xhtml_unescape(std::string_view value) {
 // the bytes: RFC 3986's unreserved characters (letters, digits, _.-~) stay,
 // every other byte becomes %XX in uppercase hex.
 std::string url_escape(std::string_view value, bool plus) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
+    auto keep = [plus](unsigned char byte) {
+        return detail::is_unreserved(byte) || (byte == '/' && !plus);
+    };
     std::string out;
-    out.reserve(value.size());
-    for (char c : value) {
-        auto byte = static_cast<unsigned char>(c);
-        if (is_ascii_alnum(byte) || c == '_' || c == '.' || c == '-' || c == '~' ||
-            (c == '/' && !plus)) {
-            out += c;
-        } else if (c == ' ' && plus) {
-            out += '+';
-        } else {
-            out += '%';
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xF];
-        }
-    }
+    detail::append_percent_encoded(out, value, keep, plus);
     return out;
 }
 
@@ -830,19 +821,7 @@ std::string url_escape(std::string_view value, bool plus) {
 // is set. Each byte is looked at once, so %2B still gives a literal '+'.
 std::string url_unescape_to_bytes(std::string_view value, bool plus) {
     std::string out;
-    out.reserve(value.size());
-    for (std::size_t at = 0; at < value.size(); ++at) {
-        char c = value[at];
-        if (c == '+' && plus) {
-            out += ' ';
-        } else if (c == '%' && at + 2 < value.size() && hex_value(value[at + 1]) >= 0 &&
-                   hex_value(value[at + 2]) >= 0) {
-            out += static_cast<char>(hex_value(value[at + 1]) * 16 + hex_value(value[at + 2]));
-            at += 2;
-        } else {
-            out += c;  // including a '%' that starts no escape, as Python keeps it
-        }
-    }
+    detail::append_percent_decoded(out, value, plus);
     return out;
 }
 
@@ -953,12 +932,9 @@ bool Utf8Validator::feed(std::string_view bytes) noexcept {
 std::string to_unicode(std::string_view bytes) {
     std::size_t bad = first_invalid_utf8(bytes);
     if (bad != std::string_view::npos) {
-        static constexpr char kHex[] = "0123456789abcdef";
-        auto byte = static_cast<unsigned char>(bytes[bad]);
-        throw UnicodeDecodeError(std::string("'utf-8' codec can't decode byte 0x") +
-                                     kHex[byte >> 4] + kHex[byte & 0xF] + " in position " +
-                                     std::to_string(bad),
-                                 bad);
+        std::string message = "'utf-8' codec can't decode byte 0x";
+        detail::append_hex_byte(message, static_cast<unsigned char>(bytes[bad]));
+        throw UnicodeDecodeError(message + " in position " + std::to_string(bad), bad);
     }
     return std::string(bytes);
 }

@@ -1,6 +1,7 @@
-// hex.h (inside final/src, not installed): bytes as lowercase hex, the form
-// in which web.cpp and web_static.cpp show their digests (Etags, versions)
-// and XSRF tokens, and hex back to bytes.
+// hex.h (inside final/src, not installed): the hex digits every writer of
+// hex in final/src uses; bytes as lowercase hex, the form in which web.cpp
+// and web_static.cpp show their digests (Etags, versions) and XSRF tokens;
+// and hex back to bytes.
 #pragma once
 
 #include <algorithm>
@@ -11,18 +12,29 @@
 
 namespace tornado::detail {
 
+// Lower case for digests and for Python's \xNN and \uXXXX escapes; upper
+// case for URLs' %XX, as RFC 3986 (section 2.1) recommends and Python's
+// quote() writes.
+inline constexpr char kLowerHexDigits[] = "0123456789abcdef";
+inline constexpr char kUpperHexDigits[] = "0123456789ABCDEF";
+
+// Appends `byte` as two lowercase hex digits.
+inline void append_hex_byte(std::string& out, unsigned char byte) {
+    out += kLowerHexDigits[byte >> 4];
+    out += kLowerHexDigits[byte & 0xf];
+}
+
 // Appends the hex form of `bytes` to `out`, through a buffer on the stack
 // (a digest at a time): one append and no zero-filling resize, which is
 // most of the cost for an Etag's 20 bytes.
 inline void append_hex(std::string& out, const unsigned char* bytes, std::size_t size) {
-    static constexpr char kDigits[] = "0123456789abcdef";
     constexpr std::size_t kBytesPerStep = 64;  // the largest digest, SHA-512
     char hex[2 * kBytesPerStep];
     while (size > 0) {
         std::size_t step = std::min(size, kBytesPerStep);
         for (std::size_t i = 0; i < step; ++i) {
-            hex[2 * i] = kDigits[bytes[i] >> 4];
-            hex[2 * i + 1] = kDigits[bytes[i] & 0xf];
+            hex[2 * i] = kLowerHexDigits[bytes[i] >> 4];
+            hex[2 * i + 1] = kLowerHexDigits[bytes[i] & 0xf];
         }
         out.append(hex, 2 * step);
         bytes += step;

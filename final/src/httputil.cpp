@@ -31,6 +31,7 @@
 #include <limits>
 
 #include "hex.h"
+#include "percent_encoding.h"
 #include "text.h"
 
 namespace tornado {
@@ -981,50 +982,6 @@ ResponseStartLine parse_response_start_line(std::string_view line) {
 
 namespace {
 
-// Python's unquote_to_bytes after '+' -> ' ': %XX to a byte, anything else as is.
-// An escape that is not two hex digits ("%zz", a '%' at the end) stays as it
-// is, as in Python: decoding never fails. The '+' rule is form encoding's
-// (HTML's application/x-www-form-urlencoded), not RFC 3986's: a '+' that
-// came as %2B stays a '+'. Bytes, not text: the charset is the handler's
-// business (Tornado decodes arguments later, in decode_argument).
-void append_unquoted(std::string& out, std::string_view text, bool plus_is_space) {
-    out.reserve(out.size() + text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (c == '%' && i + 2 < text.size()) {
-            int high = detail::hex_value(text[i + 1]);
-            int low = detail::hex_value(text[i + 2]);
-            if (high >= 0 && low >= 0) {
-                out += static_cast<char>(high * 16 + low);
-                i += 2;
-                continue;
-            }
-        }
-        out += (c == '+' && plus_is_space) ? ' ' : c;
-    }
-}
-
-// quote_plus with no safe characters: what urlencode does to each part.
-// RFC 3986's unreserved characters (letters, digits, "-._~") pass; a space
-// becomes '+'; every other byte is %XX in upper case, as Python writes it.
-void append_quoted_plus(std::string& out, std::string_view text) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    for (char c : text) {
-        auto byte = static_cast<unsigned char>(c);
-        bool safe =
-            is_ascii_letter(c) || is_digit(c) || c == '_' || c == '.' || c == '-' || c == '~';
-        if (safe) {
-            out += c;
-        } else if (c == ' ') {
-            out += '+';
-        } else {
-            out += '%';
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xf];
-        }
-    }
-}
-
 // Python's parse_qsl, which Tornado's parse_qs_bytes calls: fields split on
 // '&' only (';' stopped being a separator in Python 3.10, since a cache and a
 // server that disagreed on it could see different arguments), empty fields
@@ -1049,8 +1006,8 @@ void for_each_query_field(std::string_view query, bool keep_blank_values, Sink&&
         if (raw_value.empty() && !keep_blank_values) continue;
         std::string name;
         std::string value;
-        append_unquoted(name, raw_name, true);
-        append_unquoted(value, raw_value, true);
+        detail::append_percent_decoded(name, raw_name, true);
+        detail::append_percent_decoded(value, raw_value, true);
         sink(std::move(name), std::move(value));
     }
 }
@@ -1099,9 +1056,9 @@ std::string url_concat(std::string_view url,
     std::string out(base);
     for (std::size_t i = 0; i < all.size(); ++i) {
         out += i == 0 ? '?' : '&';
-        append_quoted_plus(out, all[i].first);
+        detail::append_percent_encoded(out, all[i].first, detail::is_unreserved, true);
         out += '=';
-        append_quoted_plus(out, all[i].second);
+        detail::append_percent_encoded(out, all[i].second, detail::is_unreserved, true);
     }
     if (!fragment.empty()) {
         out += '#';
@@ -1215,7 +1172,7 @@ public:
         std::string value = email_unquote(raw);
         if (encoded) {
             std::string decoded;
-            append_unquoted(decoded, value, false);
+            detail::append_percent_decoded(decoded, value, false);
             value = std::move(decoded);
         }
         segments_of(name.substr(0, star)).push_back({number, std::move(value), encoded});

@@ -4,6 +4,8 @@
 // indexing code points as Python's str does (len(s), s[i], s[a:b]).
 #include "python_text.h"
 
+#include "hex.h"
+
 #include <charconv>
 #include <cmath>
 #include <optional>
@@ -199,7 +201,6 @@ void append_python_string_repr(std::string& out, std::string_view text) {
     bool has_single = text.find('\'') != std::string_view::npos;
     bool has_double = text.find('"') != std::string_view::npos;
     char quote = has_single && !has_double ? '"' : '\'';
-    static constexpr char kHex[] = "0123456789abcdef";
     out += quote;
     for (char c : text) {
         auto byte = static_cast<unsigned char>(c);
@@ -214,8 +215,7 @@ void append_python_string_repr(std::string& out, std::string_view text) {
             out += "\\r";
         } else if (byte < 0x20 || byte == 0x7F) {
             out += "\\x";
-            out += kHex[byte >> 4];
-            out += kHex[byte & 0xF];
+            detail::append_hex_byte(out, byte);
         } else {
             out += c;
         }

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "hex.h"
+
 namespace tornado::detail {
 
 constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -78,7 +80,6 @@ void for_each_item(std::string_view list, F&& f) {
 // messages go into logs and into the body of a 400.
 inline std::string quoted(std::string_view text) {
     constexpr std::size_t kMaxShown = 60;
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string out = "'";
     for (char c : text.substr(0, kMaxShown)) {
         auto byte = static_cast<unsigned char>(c);
@@ -91,8 +92,7 @@ inline std::string quoted(std::string_view text) {
             default:
                 if (byte < 0x20 || byte >= 0x7f) {
                     out += "\\x";
-                    out += kHex[byte >> 4];
-                    out += kHex[byte & 0xf];
+                    append_hex_byte(out, byte);
                 } else {
                     out += c;
                 }

@@ -33,6 +33,7 @@
 #include "base64.h"
 #include "hex.h"
 #include "hmac.h"
+#include "percent_encoding.h"
 #include "random_bytes.h"
 #include "text.h"
 #include "tornado/autoreload.h"
@@ -1739,17 +1740,9 @@ namespace {
 std::vector<std::string> reencode_control_characters(const std::vector<std::string>& args) {
     std::vector<std::string> out;
     out.reserve(args.size());
+    auto not_control = [](unsigned char byte) { return byte >= 0x20 && byte != 0x7f; };
     for (const std::string& arg : args) {
-        std::string& encoded = out.emplace_back();
-        for (char c : arg) {
-            auto byte = static_cast<unsigned char>(c);
-            if (byte < 0x20 || byte == 0x7f) {
-                static constexpr char kDigits[] = "0123456789ABCDEF";  // RFC 3986: upper case
-                encoded += {'%', kDigits[byte >> 4], kDigits[byte & 0xf]};
-            } else {
-                encoded += c;
-            }
-        }
+        detail::append_percent_encoded(out.emplace_back(), arg, not_control);
     }
     return out;
 }
