@@ -26,7 +26,7 @@
 #include <string_view>
 
 #include "template_compiled_sketch.h"
-#include "template_operations.h"
+#include "template/template_operations.h"
 #include "tornado/escape.h"
 #include "tornado/template.h"
 

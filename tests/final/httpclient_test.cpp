@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "base64.h"
+#include "http/base64.h"
 #include "http_test_util.h"
 #include "gzip_test_util.h"
 #include "net_test_util.h"

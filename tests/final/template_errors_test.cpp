@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "template_expression.h"  // kMaxExpressionDepth
+#include "template/template_expression.h"  // kMaxExpressionDepth
 #include "template_test_util.h"
 #include "test_util.h"
 #include "tornado/template.h"

@@ -1,5 +1,5 @@
-// Tests for final/src/text.h, the private ASCII helpers the parsers share.
-#include "text.h"
+// Tests for final/src/core/text.h, the private ASCII helpers the parsers share.
+#include "core/text.h"
 
 #include <gtest/gtest.h>
 

@@ -81,7 +81,7 @@ class IOLoop;
 
 namespace detail {
 
-// What the kernel reports (see poller.h in final/src): a descriptor that is
+// What the kernel reports (see final/src/core/poller.h): a descriptor that is
 // ready (the token it was added with, and its events), or a request it has
 // finished (the request's token, and its result).
 struct ReadyEvent {

@@ -1,0 +1,2229 @@
+// template_operations.cpp: see template_operations.h. Each error message is
+// Python 3.11's for the same mistake.
+//
+// Python is the specification here: for each operator, method and builtin,
+// the question is "what would CPython do with these two values?". The file
+// follows the header's order: numbers (arithmetic with 64-bit overflow
+// checks), comparisons, strings, number formatting (shared by "%" and
+// str.format()), items and slices, attributes and methods, and last the
+// builtins and Tornado's template namespace.
+//
+// Every error is thrown as a PythonError carrying Python's exception type,
+// so that a template's {% try %}/{% except ValueError %} sees the same type
+// that Tornado's generated Python code would raise.
+#include "template/template_operations.h"
+
+#include <wctype.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "core/python_text.h"
+#include "core/text.h"
+#include "tornado/escape.h"
+
+namespace tornado::template_detail {
+
+namespace {
+
+using Type = TemplateValue::Type;
+
+// The size limits (kMaxItems, kMaxStringBytes) live in template_expression.h.
+// A list or string past them (from range(), "*", replace()) is refused:
+// Python would make it lazily or use the memory; a page has no use for it,
+// and a template should not be able to exhaust the server.
+
+[[noreturn]] void raise(std::string type, std::string message) {
+    throw PythonError(std::move(type), std::move(message));
+}
+
+std::string quoted_type(const TemplateValue& value) {
+    return "'" + std::string(value.type_name()) + "'";
+}
+
+[[noreturn]] void raise_unsupported(std::string_view op, const TemplateValue& left,
+                                    const TemplateValue& right) {
+    raise("TypeError", "unsupported operand type(s) for " + std::string(op) + ": " +
+                           quoted_type(left) + " and " + quoted_type(right));
+}
+
+// Python's bool is a subclass of int: True + 1 is 2, and True can index a
+// list. So "integral" means int or bool throughout this file.
+bool is_integral(const TemplateValue& value) {
+    return value.type() == Type::integer || value.type() == Type::boolean;
+}
+
+bool is_numeric(const TemplateValue& value) {
+    return is_integral(value) || value.type() == Type::floating;
+}
+
+[[noreturn]] void raise_overflow() {
+    raise("OverflowError", "integer overflow (a template's integers are 64-bit)");
+}
+
+// Python's int never overflows; ours has 64 bits. Rather than wrap around
+// silently (and signed overflow is undefined behaviour in C++ anyway), each
+// arithmetic step asks the compiler's overflow builtins and turns an
+// overflow into Python's OverflowError.
+std::int64_t checked_add(std::int64_t a, std::int64_t b) {
+    std::int64_t result = 0;
+    if (__builtin_add_overflow(a, b, &result)) raise_overflow();
+    return result;
+}
+
+std::int64_t checked_subtract(std::int64_t a, std::int64_t b) {
+    std::int64_t result = 0;
+    if (__builtin_sub_overflow(a, b, &result)) raise_overflow();
+    return result;
+}
+
+std::int64_t checked_multiply(std::int64_t a, std::int64_t b) {
+    std::int64_t result = 0;
+    if (__builtin_mul_overflow(a, b, &result)) raise_overflow();
+    return result;
+}
+
+// Python's floor division and modulo: the quotient rounds down, and the
+// remainder takes the divisor's sign (-7 // 2 == -4, -7 % 2 == 1).
+// C++ truncates toward zero instead, so a quotient with a remainder and
+// operands of opposite signs is one too high. The caller has ruled out b == 0.
+std::int64_t floor_divide(std::int64_t a, std::int64_t b) {
+    // The one quotient that does not fit: -2**63 // -1 is 2**63.
+    if (a == INT64_MIN && b == -1) raise_overflow();
+    std::int64_t quotient = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) --quotient;
+    return quotient;
+}
+
+std::int64_t floor_modulo(std::int64_t a, std::int64_t b) {
+    // Anything % -1 is 0, and INT64_MIN % -1 would trap in C++.
+    if (b == -1) return 0;
+    std::int64_t remainder = a % b;
+    if (remainder != 0 && ((remainder < 0) != (b < 0))) remainder += b;
+    return remainder;
+}
+
+// CPython's float_rem: fmod() keeps the dividend's sign, Python wants the
+// divisor's, so a remainder of the wrong sign is moved by one divisor; a
+// zero remainder takes the divisor's sign too (-1.0 % 2.0 is 1.0, and
+// 0.0 % -2.0 is -0.0).
+double float_modulo(double a, double b) {
+    double remainder = std::fmod(a, b);
+    if (remainder != 0 && ((remainder < 0) != (b < 0))) remainder += b;
+    if (remainder == 0) remainder = std::copysign(0.0, b);
+    return remainder;
+}
+
+// int ** int. A negative exponent gives a float, as in Python (2 ** -1 is
+// 0.5). Otherwise square-and-multiply, each step overflow-checked.
+TemplateValue integer_power(std::int64_t base, std::int64_t exponent) {
+    if (exponent < 0) {
+        if (base == 0) raise("ZeroDivisionError", "0.0 cannot be raised to a negative power");
+        return std::pow(static_cast<double>(base), static_cast<double>(exponent));
+    }
+    std::int64_t result = 1;
+    while (exponent > 0) {
+        if (exponent & 1) result = checked_multiply(result, base);
+        exponent >>= 1;
+        // Square only when another bit needs it: the last square is never
+        // used, and could overflow where the result does not (3 ** 39).
+        if (exponent > 0) base = checked_multiply(base, base);
+    }
+    return result;
+}
+
+// Every binary operator on two ints (or bools). "/" is true division and
+// always gives a float, as in Python 3. Note that bools come in as ints, so
+// True & True gives 1 here where Python keeps a bool (True).
+TemplateValue integer_operation(std::string_view op, std::int64_t a, std::int64_t b) {
+    if (op == "+") return checked_add(a, b);
+    if (op == "-") return checked_subtract(a, b);
+    if (op == "*") return checked_multiply(a, b);
+    if (op == "/") {
+        if (b == 0) raise("ZeroDivisionError", "division by zero");
+        return static_cast<double>(a) / static_cast<double>(b);
+    }
+    if (op == "//" || op == "%") {
+        if (b == 0) raise("ZeroDivisionError", "integer division or modulo by zero");
+        return op == "//" ? floor_divide(a, b) : floor_modulo(a, b);
+    }
+    if (op == "**") return integer_power(a, b);
+    if (op == "&") return a & b;
+    if (op == "|") return a | b;
+    if (op == "^") return a ^ b;
+    // Only the shifts are left. A shift of 64 or more is undefined in C++,
+    // so both directions handle big counts before shifting.
+    if (b < 0) raise("ValueError", "negative shift count");
+    if (op == "<<") {
+        // Overflow unless a fits in the bits left after the shift, tested by
+        // shifting the limits right, which cannot overflow. A count of 63 or
+        // more is refused outright, even for 0 (Python's 0 << 63 is 0).
+        if (b >= 63 || (a != 0 && (a > (INT64_MAX >> b) || a < (INT64_MIN >> b)))) raise_overflow();
+        return a * (std::int64_t{1} << b);
+    }
+    // ">>": an arithmetic shift, so it floors like Python's (-5 >> 1 is -3);
+    // shifting everything out leaves the sign.
+    return b >= 63 ? (a < 0 ? -1 : 0) : a >> b;  // ">>"
+}
+
+// Arithmetic when either side is a float (the other converted, as Python
+// does). Two differences from Python to know when fixing a bug: "//" is
+// floor(a / b), where CPython derives it from fmod() (so 1 // 0.1 is 10.0
+// here, 9.0 in Python), and "**" returns inf or nan where Python raises
+// OverflowError or returns a complex number.
+TemplateValue float_operation(std::string_view op, double a, double b) {
+    if (op == "+") return a + b;
+    if (op == "-") return a - b;
+    if (op == "*") return a * b;
+    if (op == "/") {
+        if (b == 0) raise("ZeroDivisionError", "float division by zero");
+        return a / b;
+    }
+    if (op == "//") {
+        if (b == 0) raise("ZeroDivisionError", "float floor division by zero");
+        return std::floor(a / b);
+    }
+    if (op == "%") {
+        if (b == 0) raise("ZeroDivisionError", "float modulo");
+        return float_modulo(a, b);
+    }
+    if (op == "**") {
+        if (a == 0 && b < 0) raise("ZeroDivisionError", "0.0 cannot be raised to a negative power");
+        return std::pow(a, b);
+    }
+    return TemplateValue();  // bitwise operators: the caller reports the types
+}
+
+// str * int. The size test is done in double so that the product of two
+// large numbers cannot overflow before it is compared.
+std::string repeat(std::string_view text, std::int64_t times) {
+    if (times <= 0 || text.empty()) return "";  // "" * 10**18 is "" at once, not 10**18 rounds
+    if (static_cast<double>(text.size()) * static_cast<double>(times) > kMaxStringBytes) {
+        raise("MemoryError",
+              "a string of more than " + std::to_string(kMaxStringBytes) + " bytes in a template");
+    }
+    std::string result;
+    result.reserve(text.size() * static_cast<std::size_t>(times));
+    for (std::int64_t i = 0; i < times; ++i) result += text;
+    return result;
+}
+
+// A slice or a sum of sequences keeps the type of its operand: a tuple's
+// slice is a tuple, a list's a list.
+TemplateValue same_kind(const TemplateValue& model, std::vector<TemplateValue> items) {
+    return model.type() == Type::tuple ? TemplateValue::tuple(std::move(items))
+                                       : TemplateValue::list(std::move(items));
+}
+
+// list + list, tuple + tuple, and sequence * int (binary_operation() swaps
+// int * sequence so the sequence is always `left`). Python refuses list +
+// tuple, with the message below. The result is a new template-made list:
+// lists are values here, never changed in place.
+TemplateValue sequence_operation(std::string_view op, const TemplateValue& left,
+                                 const TemplateValue& right) {
+    if (op == "+" && left.type() == right.type()) {
+        std::vector<TemplateValue> items = left.items();
+        for (TemplateValue& item : right.items()) items.push_back(std::move(item));
+        return same_kind(left, std::move(items));
+    }
+    if (op == "+") {
+        raise("TypeError", "can only concatenate " + std::string(left.type_name()) + " (not \"" +
+                               std::string(right.type_name()) + "\") to " +
+                               std::string(left.type_name()));
+    }
+    if (op == "*" && is_integral(right)) {
+        std::vector<TemplateValue> once = left.items(), items;
+        std::int64_t times = once.empty() ? 0 : right.as_integer();  // [] * 10**18 at once
+        if (times > 0 &&
+            static_cast<double>(once.size()) * static_cast<double>(times) > kMaxItems) {
+            raise("MemoryError",
+                  "a list of more than " + std::to_string(kMaxItems) + " items in a template");
+        }
+        for (std::int64_t i = 0; i < times; ++i)
+            items.insert(items.end(), once.begin(), once.end());
+        return same_kind(left, std::move(items));
+    }
+    raise_unsupported(op, left, right);
+}
+
+// Python's three-way comparison for "<" and friends: numbers by value,
+// strings by code point, lists and tuples item by item. Anything else is
+// a TypeError naming the operator.
+//
+// A three-way answer cannot say "unordered", so NaN compares as equal to
+// everything: 1.0 <= nan is True here, False in Python.
+int order(std::string_view op, const TemplateValue& left, const TemplateValue& right) {
+    if (is_numeric(left) && is_numeric(right)) {
+        if (is_integral(left) && is_integral(right)) {
+            std::int64_t a = left.as_integer(), b = right.as_integer();
+            return a < b ? -1 : (a > b ? 1 : 0);
+        }
+        double a = left.as_float(), b = right.as_float();
+        return a < b ? -1 : (a > b ? 1 : 0);
+    }
+    if (left.is_string() && right.is_string()) {
+        int result = left.as_string().compare(right.as_string());  // UTF-8 keeps code point order
+        return result < 0 ? -1 : (result > 0 ? 1 : 0);
+    }
+    // As Python: the first pair of items that differ decides; if one
+    // sequence runs out first, the shorter is less. `op` is passed down only
+    // for the error message of an item pair that cannot be ordered.
+    if (left.is_sequence() && left.type() == right.type()) {
+        std::vector<TemplateValue> a = left.items(), b = right.items();
+        for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+            if (!equals(a[i], b[i])) return order(op, a[i], b[i]);
+        }
+        return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+    }
+    raise("TypeError", "'" + std::string(op) + "' not supported between instances of " +
+                           quoted_type(left) + " and " + quoted_type(right));
+}
+
+// `item in container`. A substring test for strings, == for each item of
+// a sequence, a key test for dicts. Dict keys are always strings here
+// (JSON), so any other item is simply not in the dict (where Python would
+// still look, or say an unhashable list cannot be a key).
+bool contains(const TemplateValue& container, const TemplateValue& item) {
+    switch (container.type()) {
+        case Type::string:
+            if (!item.is_string()) {
+                raise("TypeError", "'in <string>' requires string as left operand, not " +
+                                       std::string(item.type_name()));
+            }
+            return container.as_string().find(item.as_string()) != std::string_view::npos;
+        case Type::list:
+        case Type::tuple:
+            for (const TemplateValue& element : container.items()) {
+                if (equals(element, item)) return true;
+            }
+            return false;
+        case Type::dict: return item.is_string() && container.as_json().contains(item.as_string());
+        default:
+            raise("TypeError", "argument of type " + quoted_type(container) + " is not iterable");
+    }
+}
+
+// A sequence index, negative counting from the end; IndexError outside.
+// `size` is in items, or in code points for a string. The messages differ
+// by type, as Python's do (a string's index error names the key's type in
+// quotes, a list's does not).
+std::size_t checked_index(const TemplateValue& key, std::size_t size,
+                          const TemplateValue& container) {
+    if (!is_integral(key)) {
+        std::string what = container.is_string() ? "string indices must be integers, not "
+                                                 : std::string(container.type_name()) +
+                                                       " indices must be integers or slices, not ";
+        raise("TypeError",
+              what + (container.is_string() ? quoted_type(key) : std::string(key.type_name())));
+    }
+    std::int64_t index = key.as_integer();
+    if (index < 0) index += static_cast<std::int64_t>(size);
+    if (index < 0 || index >= static_cast<std::int64_t>(size)) {
+        std::string name = container.is_string() ? "string" : std::string(container.type_name());
+        raise("IndexError", name + " index out of range");
+    }
+    return static_cast<std::size_t>(index);
+}
+
+// s[i] of a str: one code point, as a new string. code_point_offset() walks
+// from the start, so each call is linear in non-ASCII text.
+std::string character_at(std::string_view text, std::size_t index) {
+    std::size_t offset = detail::code_point_offset(text, index);
+    return std::string(text.substr(offset, detail::code_point_length(text, offset)));
+}
+
+// ---- strings ----------------------------------------------------------------
+
+// Whether the code point that starts at text[at] is whitespace; its length.
+// Decoding (not just testing the byte) is what lets U+00A0 or U+3000 count
+// as space, as in Python. A malformed byte is never space, and its length
+// still moves the caller on.
+std::pair<bool, std::size_t> space_at(std::string_view text, std::size_t at) {
+    detail::Decoded decoded = detail::decode_utf8(text, at);
+    return {decoded.valid && detail::is_python_space(decoded.code_point), decoded.length};
+}
+
+// str.strip(), lstrip() and rstrip(); `characters` is the optional chars
+// argument (None or absent: Python's whitespace). The result is a view into
+// `text`: stripping only moves its ends.
+std::string_view strip(std::string_view text, bool left, bool right,
+                       const TemplateValue* characters) {
+    // Whole characters: "é".strip("©") must not take the byte the two share.
+    // Finding one whole UTF-8 character inside the set's UTF-8 can only
+    // match at a character boundary (UTF-8 is self-synchronising), so a
+    // plain substring search is a correct "is it in the set".
+    auto strippable = [&](std::string_view character) {
+        if (characters == nullptr || characters->is_none()) return space_at(character, 0).first;
+        return characters->as_string().find(character) != std::string_view::npos;
+    };
+    while (left && !text.empty()) {
+        std::size_t length = detail::code_point_length(text, 0);
+        if (!strippable(text.substr(0, length))) break;
+        text.remove_prefix(length);
+    }
+    while (right && !text.empty()) {
+        // Back up over continuation bytes to where the last character starts.
+        std::size_t last = text.size() - 1;
+        while (last > 0 && (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80) --last;
+        if (!strippable(text.substr(last))) break;
+        text.remove_suffix(text.size() - last);
+    }
+    return text;
+}
+
+// str.split(sep, maxsplit); a negative max_splits means no limit. The two
+// forms behave differently in Python, and so here: without a separator,
+// runs of whitespace split and empty parts are dropped ("  a  b ".split()
+// is ['a', 'b']); with one, every occurrence splits and empty parts stay
+// ("a,,b".split(",") is ['a', '', 'b']).
+std::vector<TemplateValue> split(std::string_view text, const TemplateValue* separator,
+                                 std::int64_t max_splits) {
+    std::vector<TemplateValue> parts;
+    if (separator == nullptr || separator->is_none()) {  // runs of whitespace, ends ignored
+        std::size_t i = 0;
+        while (true) {
+            while (i < text.size() && space_at(text, i).first) i += space_at(text, i).second;
+            if (i == text.size()) return parts;
+            // The splits are used up: the rest is the last part. Python
+            // keeps its trailing whitespace ("a b  ".split(None, 1) is
+            // ['a', 'b  ']); this strips it, a difference from Python.
+            if (max_splits >= 0 && static_cast<std::int64_t>(parts.size()) == max_splits) {
+                parts.emplace_back(std::string(strip(text.substr(i), false, true, nullptr)));
+                return parts;
+            }
+            std::size_t end = i;
+            while (end < text.size() && !space_at(text, end).first)
+                end += space_at(text, end).second;
+            parts.emplace_back(std::string(text.substr(i, end - i)));
+            i = end;
+        }
+    }
+    std::string_view sep = separator->as_string();
+    if (sep.empty()) raise("ValueError", "empty separator");
+    std::size_t start = 0;
+    while (max_splits < 0 || static_cast<std::int64_t>(parts.size()) < max_splits) {
+        std::size_t found = text.find(sep, start);
+        if (found == std::string_view::npos) break;
+        parts.emplace_back(std::string(text.substr(start, found - start)));
+        start = found + sep.size();
+    }
+    parts.emplace_back(std::string(text.substr(start)));
+    return parts;
+}
+
+// str.replace(old, new, count); a negative count replaces every one.
+// The size is checked as the result grows, because a short template can
+// ask for a huge one ("x" * 1000).replace("", "y" * 10000).
+std::string replace_all(std::string_view text, std::string_view old, std::string_view replacement,
+                        std::int64_t count) {
+    std::string result;
+    std::size_t start = 0;
+    std::int64_t done = 0;
+    auto check_size = [&] {  // as repeat(): a template should not exhaust the server
+        if (result.size() > static_cast<std::size_t>(kMaxStringBytes)) {
+            raise("MemoryError", "a string of more than " + std::to_string(kMaxStringBytes) +
+                                     " bytes in a template");
+        }
+    };
+    if (old.empty()) {  // Python puts the replacement between every character (not byte)
+        for (std::size_t i = 0; i <= text.size();) {
+            if (count >= 0 && done == count) return result + std::string(text.substr(i));
+            result += replacement;
+            ++done;
+            check_size();
+            if (i == text.size()) break;
+            std::size_t length = detail::code_point_length(text, i);
+            result += text.substr(i, length);
+            i += length;
+        }
+        return result;
+    }
+    while (count < 0 || done < count) {
+        std::size_t found = text.find(old, start);
+        if (found == std::string_view::npos) break;
+        result += text.substr(start, found - start);
+        result += replacement;
+        check_size();
+        start = found + old.size();
+        ++done;
+    }
+    result += text.substr(start);
+    return result;
+}
+
+// str.startswith() and endswith(): the affix may be a tuple of strings,
+// any of which matches (Python accepts a tuple, not a list). The optional
+// start and end arguments are not supported (and are ignored).
+bool affix_matches(std::string_view text, const TemplateValue& affix, bool at_start) {
+    if (affix.type() == Type::tuple) {
+        for (const TemplateValue& each : affix.items()) {
+            if (affix_matches(text, each, at_start)) return true;
+        }
+        return false;
+    }
+    if (!affix.is_string()) {
+        raise("TypeError", std::string(at_start ? "startswith" : "endswith") +
+                               " first arg must be str or a tuple of str, not " +
+                               std::string(affix.type_name()));
+    }
+    return at_start ? text.starts_with(affix.as_string()) : text.ends_with(affix.as_string());
+}
+
+// Python's str.upper(), lower(), title() and capitalize(), code point by
+// code point with the C library's Unicode tables ("é".upper() is "É"). The
+// tables map one code point to one, so the few letters Python expands
+// ("ß".upper() is "SS") keep their case here.
+//
+// Python's title() and capitalize() use a letter's titlecase form, which
+// only differs from upper case for a few digraphs ("ǆ".title() is "ǅ",
+// "Ǆ" here). Without the C.UTF-8 locale only ASCII changes case.
+std::string change_case(std::string_view text, std::string_view how) {
+    locale_t unicode = detail::unicode_ctype();
+    auto is_cased = [&](char32_t c) {
+        if (c < 0x80 || unicode == static_cast<locale_t>(nullptr)) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        }
+        return ::iswupper_l(static_cast<wint_t>(c), unicode) ||
+               ::iswlower_l(static_cast<wint_t>(c), unicode);
+    };
+    auto to_case = [&](char32_t c, bool upper) -> char32_t {
+        if (c < 0x80) {
+            if (upper && c >= 'a' && c <= 'z') return c - 32;
+            if (!upper && c >= 'A' && c <= 'Z') return c + 32;
+            return c;
+        }
+        if (unicode == static_cast<locale_t>(nullptr)) return c;
+        auto mapped = upper ? ::towupper_l(static_cast<wint_t>(c), unicode)
+                            : ::towlower_l(static_cast<wint_t>(c), unicode);
+        return static_cast<char32_t>(mapped);
+    };
+    std::string result;
+    result.reserve(text.size());
+    bool after_cased = false;  // title(): a letter after a cased one is lowered
+    for (std::size_t at = 0; at < text.size();) {
+        detail::Decoded decoded = detail::decode_utf8(text, at);
+        if (!decoded.valid) {  // not UTF-8: the bytes stay as they are
+            result.append(text.substr(at, decoded.length));
+            at += decoded.length;
+            after_cased = false;
+            continue;
+        }
+        // title(): upper after an uncased character, lower after a cased
+        // one (so "they're" gives "They'Re", as in Python); capitalize():
+        // upper only for the first character.
+        char32_t c = decoded.code_point;
+        bool upper =
+            how == "upper" || (how == "title" && !after_cased) || (how == "capitalize" && at == 0);
+        detail::append_utf8(result, to_case(c, upper));
+        after_cased = is_cased(c);
+        at += decoded.length;
+    }
+    return result;
+}
+
+// ---- number formatting ------------------------------------------------------
+
+// Python's int(x) of a float: truncated toward zero. Python's ints grow
+// without bound; here one past 64 bits is an OverflowError (converting it
+// in C++ would be undefined: "%d" % 1e30, found by fuzz_template).
+std::int64_t float_to_integer(double number) {
+    if (std::isnan(number)) raise("ValueError", "cannot convert float NaN to integer");
+    if (std::isinf(number)) raise("OverflowError", "cannot convert float infinity to integer");
+    // 2**63 written out: INT64_MAX itself is not a double, and converting
+    // it would round up to 2**63 anyway. -2**63 is exact and allowed.
+    if (number >= 9223372036854775808.0 || number < -9223372036854775808.0) {
+        std::string text;
+        detail::append_python_float_repr(text, number);
+        raise("OverflowError", "int() of " + text + " does not fit in 64 bits");
+    }
+    return static_cast<std::int64_t>(number);
+}
+
+// One conversion of printf-style and str.format() specs, after the value
+// was chosen: flags, width, precision and the type letter. Both syntaxes
+// are parsed into this one shape (append_percent_format() and
+// parse_format_spec() below), so that the formatting itself is written once.
+// -1 in width or precision means "not given".
+struct FormatSpec {
+    char fill = ' ';
+    char align = 0;  // '<', '>', '^', '=' or 0 for the type's default
+    char sign = '-';
+    bool alternate = false;
+    bool zero_pad = false;
+    bool thousands = false;
+    int width = -1;
+    int precision = -1;
+    char type = 0;
+};
+
+// Pads a formatted value to the spec's width, counted in code points as
+// Python counts it. `default_align` is the type's: numbers to the right,
+// strings to the left. The "=" alignment (and the "0" flag with no explicit
+// alignment) puts the padding between the sign or 0x prefix and the digits:
+// "%+05d" % 3 is "+0003".
+//
+// A known difference: the "0" flag does nothing for strings here, where
+// Python pads them too ("%05s" % "ab" is "   ab", "{:05}".format("ab") is
+// "ab000"; both give "ab   " here).
+std::string pad(std::string body, const FormatSpec& spec, char default_align) {
+    auto length = static_cast<int>(detail::code_point_count(body));
+    if (spec.width <= length) return body;
+    auto missing = static_cast<std::size_t>(spec.width - length);
+    char align = spec.align != 0 ? spec.align : default_align;
+    if (align == '=' || (spec.zero_pad && align != '<' && align != '^' && spec.align == 0)) {
+        std::size_t sign_length =
+            (!body.empty() && (body[0] == '-' || body[0] == '+' || body[0] == ' ')) ? 1 : 0;
+        if (body.size() > sign_length + 1 && body[sign_length] == '0' &&
+            (body[sign_length + 1] == 'x' || body[sign_length + 1] == 'X' ||
+             body[sign_length + 1] == 'o')) {
+            sign_length += 2;  // "0x" stays in front of the zeros
+        }
+        char fill = spec.zero_pad && spec.align == 0 ? '0' : spec.fill;
+        return body.insert(sign_length, missing, fill);
+    }
+    if (align == '<') return body + std::string(missing, spec.fill);
+    if (align == '^') {
+        std::size_t before = missing / 2;
+        return std::string(before, spec.fill) + body + std::string(missing - before, spec.fill);
+    }
+    return std::string(missing, spec.fill) + body;
+}
+
+// The "," option: a comma every three digits of the integer part, which
+// ends at the decimal point or the exponent. The zeros pad() adds later are
+// not grouped (Python's "{:010,}" would write "00,001,234").
+std::string group_thousands(std::string digits) {
+    std::size_t end = digits.find_first_of(".eE");
+    if (end == std::string::npos) end = digits.size();
+    std::size_t start = (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) ? 1 : 0;
+    for (std::size_t i = end; i > start + 3; i -= 3) digits.insert(i - 3, ",");
+    return digits;
+}
+
+// The sign option: '-' (only negatives), '+' (always), ' ' (a space for
+// positives, so columns line up). The digits come without a sign, which lets
+// "%x" % -255 give "-ff" as Python does, not two's complement.
+std::string with_sign(std::string digits, bool negative, char sign) {
+    if (negative) return "-" + digits;
+    if (sign == '+') return "+" + digits;
+    if (sign == ' ') return " " + digits;
+    return digits;
+}
+
+// "%d", "%x", "%X", "%o" and str.format()'s "d", "x", "X", "o". The
+// precision is ignored: Python's "%.3d" % 5 is "005", here "5".
+std::string format_integer(std::int64_t number, const FormatSpec& spec) {
+    bool negative = number < 0;
+    // The magnitude in unsigned arithmetic: -INT64_MIN does not fit in a
+    // signed 64-bit integer, but 0 - n wraps to the right unsigned value.
+    auto magnitude = negative ? static_cast<std::uint64_t>(0) - static_cast<std::uint64_t>(number)
+                              : static_cast<std::uint64_t>(number);
+    char buffer[80];
+    std::string prefix;
+    switch (spec.type) {
+        case 'x':
+            std::snprintf(buffer, sizeof buffer, "%llx",
+                          static_cast<unsigned long long>(magnitude));
+            prefix = "0x";
+            break;
+        case 'X':
+            std::snprintf(buffer, sizeof buffer, "%llX",
+                          static_cast<unsigned long long>(magnitude));
+            prefix = "0X";
+            break;
+        case 'o':
+            std::snprintf(buffer, sizeof buffer, "%llo",
+                          static_cast<unsigned long long>(magnitude));
+            prefix = "0o";
+            break;
+        default:
+            std::snprintf(buffer, sizeof buffer, "%llu",
+                          static_cast<unsigned long long>(magnitude));
+            break;
+    }
+    std::string digits = buffer;
+    if (spec.thousands) digits = group_thousands(digits);
+    if (spec.alternate) digits = prefix + digits;
+    return pad(with_sign(digits, negative, spec.sign), spec, '>');
+}
+
+// printf's "%.<precision>f" of a magnitude whose product with
+// 10**precision is below 2**52, the prices and percentages of a page, in
+// less than half the instructions of std::to_chars's general algorithm
+// (which was an eighth of a page that prints 100 prices). False when the
+// number is out of that range.
+//
+// The product is exactly y + e, where y is the rounded product and fma()
+// gives e, the part rounding dropped. y's fraction is a multiple of y's
+// ulp, and so is 0.5 below 2**52: a fraction other than 0.5 is further
+// than e can reach from it, and decides alone; at exactly 0.5 e's sign
+// decides, or, when e is 0 (a true tie), the even neighbour, as printf and
+// Python round.
+bool append_fixed_digits(std::string& out, double magnitude, int precision) {
+    static constexpr double kPowersOfTen[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                              1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    constexpr double kTwoToThe52 = 4503599627370496.0;
+    if (precision < 0 || precision > 15) return false;
+    double scale = kPowersOfTen[precision];
+    double product = magnitude * scale;
+    if (!(product < kTwoToThe52)) return false;  // too large, inf, or nan
+    double dropped = std::fma(magnitude, scale, -product);
+    double whole = std::floor(product);
+    double fraction = product - whole;
+    auto units = static_cast<std::uint64_t>(whole);
+    if (fraction > 0.5 || (fraction == 0.5 && (dropped > 0 || (dropped == 0 && units % 2 == 1)))) {
+        ++units;
+    }
+    // The digits of `units`, at least precision + 1 of them ("0.05"), with
+    // the point before the last `precision`, made in a buffer and appended
+    // once.
+    char digits[24];
+    char* end = std::to_chars(digits, digits + sizeof digits, units).ptr;
+    auto count = static_cast<int>(end - digits);
+    int leading_zeros = std::max(precision + 1 - count, 0);
+    char text[48];
+    char* next = std::fill_n(text, leading_zeros, '0');
+    next = std::copy(digits, end, next);
+    if (precision > 0) {
+        char* point = next - precision;
+        std::copy_backward(point, next, next + 1);
+        *point = '.';
+        ++next;
+    }
+    out.append(text, next);
+    return true;
+}
+
+// printf's %f, %e or %g of a finite number. std::to_chars prints the same
+// digits without reading a format string each time (a page's "%.2f" % price
+// spent a seventh of its time in snprintf); it has no "#" (alternate form).
+// Its output has no sign: callers pass the magnitude and add the sign with
+// with_sign(). A result longer than the buffer (a precision in the hundreds)
+// is an OverflowError, where Python would print it. float_digits() is
+// the same as a string.
+void append_float_digits(std::string& out, double magnitude, char type, int precision,
+                         bool alternate) {
+    char buffer[512];
+    char lower = static_cast<char>(type | 0x20);
+    if (!alternate) {
+        if (lower == 'f' && append_fixed_digits(out, magnitude, precision)) return;
+        std::chars_format style = lower == 'f'   ? std::chars_format::fixed
+                                  : lower == 'e' ? std::chars_format::scientific
+                                                 : std::chars_format::general;
+        auto [end, error] =
+            std::to_chars(buffer, buffer + sizeof buffer, magnitude, style, precision);
+        if (error != std::errc())
+            raise("OverflowError", "formatted float is too long (precision too large?)");
+        if (type == 'E' || type == 'G') std::transform(buffer, end, buffer, ::toupper);
+        out.append(buffer, end);
+        return;
+    }
+    std::string format = "%#." + std::to_string(precision) + type;
+    int written = std::snprintf(buffer, sizeof buffer, format.c_str(), magnitude);
+    if (written < 0 || written >= static_cast<int>(sizeof buffer)) {
+        raise("OverflowError", "formatted float is too long (precision too large?)");
+    }
+    out.append(buffer, written);
+}
+
+std::string float_digits(double magnitude, char type, int precision, bool alternate) {
+    std::string digits;
+    append_float_digits(digits, magnitude, type, precision, alternate);
+    return digits;
+}
+
+// A float (or an int given a float type) for "%" or str.format(), by
+// Python's rules: inf and nan are words, which the "0" flag does not fill
+// with zeros; no type and no precision is repr() (format(1.0, "") is "1.0",
+// where "g" gives "1"); "%" is "f" of the value times 100, then a percent
+// sign. With a precision but no type this uses "g", where Python keeps a
+// ".0" ("{:.3}".format(1.0) is "1.0", here "1").
+std::string format_float(double number, const FormatSpec& spec) {
+    char type = spec.type == 0 ? 'g' : spec.type;
+    if (std::isnan(number) || std::isinf(number)) {
+        std::string word = std::isnan(number) ? "nan" : "inf";
+        if (type == 'F' || type == 'E' || type == 'G')
+            std::transform(word.begin(), word.end(), word.begin(), ::toupper);
+        FormatSpec plain = spec;
+        plain.zero_pad = false;
+        return pad(with_sign(word, std::signbit(number) && !std::isnan(number), spec.sign), plain,
+                   '>');
+    }
+    if (spec.type == 0 && spec.precision < 0) {  // str.format's "{:}" of a float is its repr
+        std::string text;
+        detail::append_python_float_repr(text, std::fabs(number));
+        return pad(with_sign(text, std::signbit(number), spec.sign), spec, '>');
+    }
+    bool percent = type == '%';
+    if (percent) {
+        number *= 100;
+        type = 'f';
+    }
+    int precision = spec.precision < 0 ? 6 : spec.precision;
+    std::string digits = float_digits(std::fabs(number), type, precision, spec.alternate);
+    if (spec.thousands) digits = group_thousands(digits);
+    if (percent) digits += '%';
+    return pad(with_sign(digits, std::signbit(number), spec.sign), spec, '>');
+}
+
+// A precision on a string is a maximum length, in code points:
+// "%.3s" % "héllo" is "hél", never half a character.
+std::string format_string(std::string text, const FormatSpec& spec) {
+    if (spec.precision >= 0) {
+        text.resize(detail::code_point_offset(
+            text, std::min<std::size_t>(static_cast<std::size_t>(spec.precision),
+                                        detail::code_point_count(text))));
+    }
+    return pad(std::move(text), spec, '<');
+}
+
+// ---- "..." % values ---------------------------------------------------------
+
+// One "%" field in full generality; append_conversion() below takes the
+// common cases faster and falls back to this.
+std::string percent_conversion(const FormatSpec& spec, const TemplateValue& value) {
+    switch (spec.type) {
+        case 's': return format_string(value.str(), spec);
+        // "%a" is ascii(), which would also escape non-ASCII; here it is repr().
+        case 'r':
+        case 'a': return format_string(value.repr(), spec);
+        case 'c': {
+            // A one-character string, or a code point: "%c" % 233 is "é".
+            if (value.is_string() && detail::code_point_count(value.as_string()) == 1) {
+                return format_string(std::string(value.as_string()), spec);
+            }
+            if (!is_integral(value)) raise("TypeError", "%c requires int or char");
+            std::int64_t code_point = value.as_integer();
+            if (code_point < 0 || code_point > 0x10FFFF)
+                raise("OverflowError", "%c arg not in range(0x110000)");
+            bool surrogate = code_point >= 0xD800 && code_point <= 0xDFFF;  // UTF-8 has none
+            std::string character;
+            detail::append_utf8(
+                character, surrogate ? detail::kReplacement : static_cast<char32_t>(code_point));
+            return format_string(std::move(character), spec);
+        }
+        case 'd':
+        case 'i':
+        case 'u':
+        case 'x':
+        case 'X':
+        case 'o': {
+            // Python: "%d" % 3.7 is "3" (any real number, truncated), but
+            // "%x" % 3.7 is a TypeError (only integers). Hence the two checks
+            // and the two messages.
+            if (!is_numeric(value)) {
+                raise("TypeError", std::string("%") + spec.type + " format: " +
+                                       (spec.type == 'd' || spec.type == 'i' || spec.type == 'u'
+                                            ? "a real number is required, not "
+                                            : "an integer is required, not ") +
+                                       std::string(value.type_name()));
+            }
+            FormatSpec integer = spec;
+            if (integer.type == 'i' || integer.type == 'u') integer.type = 'd';
+            if (value.type() == Type::floating) {
+                if (spec.type != 'd' && spec.type != 'i' && spec.type != 'u') {
+                    raise("TypeError", std::string("%") + spec.type +
+                                           " format: an integer is required, not float");
+                }
+                return format_integer(float_to_integer(value.as_float()), integer);
+            }
+            return format_integer(value.as_integer(), integer);
+        }
+        case 'e':
+        case 'E':
+        case 'f':
+        case 'F':
+        case 'g':
+        case 'G':
+            if (!is_numeric(value)) {
+                raise("TypeError", "must be real number, not " + std::string(value.type_name()));
+            }
+            return format_float(value.as_float(), spec);
+        default:
+            raise("ValueError", std::string("unsupported format character '") + spec.type + "'");
+    }
+}
+
+// One field of "..." % values. "%s", "%d" and "%.2f" without a width or a
+// flag, most of what pages format, are written straight into `out`.
+void append_conversion(std::string& out, const FormatSpec& spec, const TemplateValue& value) {
+    // Nothing to pad, no sign to force and no "#": the digits alone are
+    // the answer. (A precision on "%d" is dropped here, as it is in
+    // format_integer().)
+    bool plain = spec.width < 0 && spec.sign == '-' && !spec.alternate;
+    char lower = static_cast<char>(spec.type | 0x20);
+    if (plain && spec.type == 's' && spec.precision < 0 && value.is_string()) {
+        out += value.as_string();
+        return;
+    }
+    if (plain && (spec.type == 'd' || spec.type == 'i' || spec.type == 'u') && is_integral(value)) {
+        char digits[24];
+        out.append(digits, std::to_chars(digits, digits + sizeof digits, value.as_integer()).ptr);
+        return;
+    }
+    // inf and nan go the long way, which spells them as Python does.
+    if (plain && (lower == 'f' || lower == 'e' || lower == 'g') && is_numeric(value) &&
+        std::isfinite(value.as_float())) {
+        double number = value.as_float();
+        int precision = spec.precision < 0 ? 6 : spec.precision;
+        if (std::signbit(number)) out += '-';
+        append_float_digits(out, std::fabs(number), spec.type, precision, false);
+        return;
+    }
+    out += percent_conversion(spec, value);
+}
+
+// The values of "..." % values, and how many of them the fields have taken.
+// Python's rules: a tuple gives one value per field, any other value is the
+// only one, and a dict may also be read by key with "%(name)s". Not
+// copyable: positional_ may point into tuple_items_.
+class PercentArguments {
+public:
+    explicit PercentArguments(const TemplateValue& values)
+        : values_(values), is_mapping_(values.type() == Type::dict) {
+        // A tuple's items fill the fields in turn; any other value is the
+        // one field's, without a vector to hold it.
+        if (values.type() == Type::tuple) tuple_items_ = values.items();
+        positional_ = values.type() == Type::tuple ? std::span<const TemplateValue>(tuple_items_)
+                                                   : std::span<const TemplateValue>(&values, 1);
+    }
+    PercentArguments(const PercentArguments&) = delete;
+    PercentArguments& operator=(const PercentArguments&) = delete;
+
+    // The value of a "%(key)s" field.
+    TemplateValue by_key(std::string_view key) {
+        if (!is_mapping_) raise("TypeError", "format requires a mapping");
+        TemplateValue value = get_item(values_, TemplateValue(key));
+        used_mapping_ = true;
+        return value;
+    }
+
+    // A field without a key takes the next positional value. With a dict,
+    // that "value" is the dict itself, and only while no key has been used
+    // yet.
+    const TemplateValue& next() {
+        if (used_ >= positional_.size() || (is_mapping_ && used_mapping_)) {
+            raise("TypeError", "not enough arguments for format string");
+        }
+        return positional_[used_++];
+    }
+
+    // Called after the last field: leftover values are an error, except
+    // with a dict, whose keys a format need not all use.
+    void check_all_used() const {
+        if (!is_mapping_ && used_ < positional_.size()) {
+            raise("TypeError", "not all arguments converted during string formatting");
+        }
+    }
+
+private:
+    const TemplateValue& values_;
+    std::vector<TemplateValue> tuple_items_;
+    std::span<const TemplateValue> positional_;
+    bool is_mapping_;
+    std::size_t used_ = 0;
+    bool used_mapping_ = false;
+};
+
+// The readers below take `i`, the position in the format, and leave it on
+// the first character they did not use.
+
+// The optional "(key)" right after the "%": the dict's value for it, or
+// nothing when the field has no key. Python allows nested parentheses in a
+// key; the key here ends at the first ")".
+std::optional<TemplateValue> read_keyed_argument(std::string_view format, std::size_t& i,
+                                                 PercentArguments& arguments) {
+    if (format[i] != '(') return std::nullopt;
+    std::size_t close = format.find(')', i);
+    if (close == std::string_view::npos) raise("ValueError", "incomplete format key");
+    TemplateValue value = arguments.by_key(format.substr(i + 1, close - i - 1));
+    i = close + 1;
+    return value;
+}
+
+// The flags, in any order. When both "+" and " " are given, "+" wins, as
+// in C.
+FormatSpec read_percent_flags(std::string_view format, std::size_t& i) {
+    FormatSpec spec;
+    for (; i < format.size(); ++i) {
+        char flag = format[i];
+        if (flag == '-')
+            spec.align = '<';
+        else if (flag == '+' || flag == ' ')
+            spec.sign = spec.sign == '+' ? '+' : flag;
+        else if (flag == '0')
+            spec.zero_pad = true;
+        else if (flag == '#')
+            spec.alternate = true;
+        else
+            break;
+    }
+    return spec;
+}
+
+// A width or a precision: -1 when there are no digits. Past 10000 it is
+// refused, far below Python's own limit, so that one field cannot make a
+// huge string.
+int read_percent_number(std::string_view format, std::size_t& i) {
+    int value = -1;
+    if (i < format.size() && format[i] == '*') {
+        raise("ValueError", "'*' widths are not supported in templates");
+    }
+    while (i < format.size() && format[i] >= '0' && format[i] <= '9') {
+        value = (value < 0 ? 0 : value) * 10 + (format[i++] - '0');
+        if (value > 10000) raise("ValueError", "width too big");
+    }
+    return value;
+}
+
+// pad() would put a string on the left, as str.format() does; printf
+// puts every type on the right unless "-" is given, and "-" turns the "0"
+// flag off ("%-05d" % 3 is "3    ").
+void apply_printf_alignment(FormatSpec& spec) {
+    if (spec.align == '<') {
+        spec.zero_pad = false;
+    } else {
+        spec.align = '>';                   // printf-style: everything right-aligned unless "-"
+        if (spec.zero_pad) spec.align = 0;  // zeros go after the sign
+    }
+}
+
+// What follows "%" or "%(key)": flags [width] [ "." precision ] type. `i`
+// is left on the type letter.
+FormatSpec read_percent_spec(std::string_view format, std::size_t& i) {
+    FormatSpec spec = read_percent_flags(format, i);
+    spec.width = read_percent_number(format, i);
+    if (i < format.size() && format[i] == '.') {
+        ++i;
+        // "%.f" is precision 0, as in C.
+        spec.precision = std::max(read_percent_number(format, i), 0);
+    }
+    if (i == format.size()) raise("ValueError", "incomplete format");
+    spec.type = format[i];
+    apply_printf_alignment(spec);
+    return spec;
+}
+
+}  // namespace
+
+bool append_json_strings(std::string& out, std::string_view separator, const JSON& array) {
+    std::size_t start = out.size();
+    for (std::size_t i = 0; i < array.size(); ++i) {
+        if (!array[i].is_string()) {
+            out.resize(start);
+            return false;
+        }
+        if (i > 0) out += separator;
+        out += array[i].get_ref<const std::string&>();
+    }
+    return true;
+}
+
+// Asked while a template is compiled, never while a page renders, so the
+// escape itself answers, and the five characters are written down once.
+bool has_markup(std::string_view text) { return xhtml_escape(text) != text; }
+
+// separator.join(parts). A part that is not a string is a TypeError, and
+// `out` is left as it was: it may be the page being written, and a
+// {% try %} around the failed join must not leave half of it there.
+// Iteration reads a list's items in place; `parts` outlives it.
+void append_join(std::string& out, std::string_view separator, const TemplateValue& parts) {
+    if (const JSON* array = parts.type() == Type::list ? parts.json_node() : nullptr;
+        array != nullptr && append_json_strings(out, separator, *array)) {
+        return;
+    }
+    Iteration values(parts);
+    std::size_t start = out.size();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        TemplateValue part = values[i];
+        if (!part.is_string()) {
+            out.resize(start);
+            raise("TypeError", "sequence item " + std::to_string(i) + ": expected str instance, " +
+                                   std::string(part.type_name()) + " found");
+        }
+        if (i > 0) out += separator;
+        out += part.as_string();
+    }
+}
+
+// ---- calls ------------------------------------------------------------------
+
+// The order of the handlers matters: PythonError and TemplateError are
+// std::exceptions too, and must pass through untouched before the generic
+// translations below catch them. (SyntaxError derives from
+// std::invalid_argument, so it too would become a ValueError.) Anything
+// not derived from std::exception passes through as it is. The original
+// exception is kept as the cause, for TemplateError::cause().
+TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments) {
+    try {
+        return function.call(arguments);
+    } catch (const PythonError&) {
+        throw;  // the builtins raise Python's own
+    } catch (const TemplateError&) {
+        // Another template's error (a module's render_string): it already
+        // names its own file and line, the innermost, as Python's traceback
+        // would; a {% try %} around the call still catches it by its type.
+        throw;
+    } catch (const std::invalid_argument& error) {
+        throw PythonError("ValueError", error.what(), std::current_exception());
+    } catch (const std::out_of_range& error) {
+        throw PythonError("IndexError", error.what(), std::current_exception());
+    } catch (const std::overflow_error& error) {
+        throw PythonError("OverflowError", error.what(), std::current_exception());
+    } catch (const std::exception& error) {
+        throw PythonError("Exception", error.what(), std::current_exception());
+    }
+}
+
+// ---- operators --------------------------------------------------------------
+
+// Python dispatches on both operands' types; the order of the tests below
+// is that dispatch: int with int first (so bools do integer arithmetic),
+// then any number pair as floats, then str on the left ("%" is formatting,
+// not modulo), then int * str, then sequences (either side of "*").
+TemplateValue binary_operation(std::string_view op, const TemplateValue& left,
+                               const TemplateValue& right) {
+    if (is_integral(left) && is_integral(right)) {
+        return integer_operation(op, left.as_integer(), right.as_integer());
+    }
+    if (is_numeric(left) && is_numeric(right)) {
+        // None back means a bitwise operator, which floats do not have.
+        TemplateValue result = float_operation(op, left.as_float(), right.as_float());
+        if (!result.is_none()) return result;
+        raise_unsupported(op, left, right);
+    }
+    if (left.is_string()) {
+        if (op == "%") return percent_format(left.as_string(), right);
+        if (op == "+" && right.is_string()) {
+            std::string joined(left.as_string());
+            joined += right.as_string();
+            return joined;
+        }
+        if (op == "+") {
+            raise("TypeError", "can only concatenate str (not \"" + std::string(right.type_name()) +
+                                   "\") to str");
+        }
+        if (op == "*" && is_integral(right)) return repeat(left.as_string(), right.as_integer());
+    }
+    if (op == "*" && is_integral(left) && right.is_string()) {
+        return repeat(right.as_string(), left.as_integer());
+    }
+    if (left.is_sequence()) return sequence_operation(op, left, right);
+    if (op == "*" && is_integral(left) && right.is_sequence()) {
+        return sequence_operation(op, right, left);
+    }
+    raise_unsupported(op, left, right);
+}
+
+TemplateValue unary_operation(char op, const TemplateValue& operand) {
+    if (is_integral(operand)) {
+        std::int64_t number = operand.as_integer();
+        // -INT64_MIN does not fit; the checked subtraction says so.
+        if (op == '-') return checked_subtract(0, number);
+        if (op == '+') return number;
+        return ~number;
+    }
+    if (operand.type() == Type::floating && op != '~') {
+        return op == '-' ? -operand.as_float() : operand.as_float();
+    }
+    raise("TypeError",
+          std::string("bad operand type for unary ") + op + ": " + quoted_type(operand));
+}
+
+// Python's ==. Numbers compare by value across int, float and bool
+// (1 == 1.0 == True); two integral ones as integers, so that large ints
+// do not lose digits in a double. Other types must match: [1] == (1,) is
+// False, as in Python. Dicts are JSON, and nlohmann's == compares numbers
+// across its integer and float kinds as Python does.
+bool equals(const TemplateValue& left, const TemplateValue& right) {
+    if (is_numeric(left) && is_numeric(right)) {
+        if (is_integral(left) && is_integral(right)) return left.as_integer() == right.as_integer();
+        return left.as_float() == right.as_float();
+    }
+    if (left.type() != right.type()) return false;
+    switch (left.type()) {
+        case Type::none: return true;
+        case Type::string: return left.as_string() == right.as_string();
+        case Type::list:
+        case Type::tuple: {
+            // The same list equals itself at once, as in Python: a list that
+            // holds one list twice at each level would take 2**depth steps.
+            if (left.is_same(right)) return true;
+            if (left.length() != right.length()) return false;
+            for (std::size_t i = 0; i < left.length(); ++i) {
+                if (!equals(left.item(i), right.item(i))) return false;
+            }
+            return true;
+        }
+        case Type::dict: return left.as_json() == right.as_json();
+        case Type::function:
+        case Type::object: return left.is_same(right);
+        default: return false;
+    }
+}
+
+bool compare(std::string_view op, const TemplateValue& left, const TemplateValue& right) {
+    if (op == "==") return equals(left, right);
+    if (op == "!=") return !equals(left, right);
+    if (op == "in") return contains(right, left);
+    if (op == "not in") return !contains(right, left);
+    if (op == "is" || op == "is not") {
+        // Identity: None, True and False are singletons; containers are the
+        // same object when they share their items. Numbers and strings are
+        // compared by value: CPython caches small ints and interns short
+        // strings, so `x is 1` usually holds there too, but a template
+        // relying on it is relying on an accident.
+        bool same = left.type() == right.type() &&
+                    (left.is_sequence() || left.type() == Type::dict ? left.is_same(right)
+                                                                     : equals(left, right));
+        return op == "is" ? same : !same;
+    }
+    int result = order(op, left, right);
+    if (op == "<") return result < 0;
+    if (op == "<=") return result <= 0;
+    if (op == ">") return result > 0;
+    return result >= 0;  // ">="
+}
+
+// ---- items, slices, attributes ----------------------------------------------
+
+const JSON* find_key(const JSON& object, std::string_view key) {
+    // A record's few keys are searched in order, comparing lengths first:
+    // the map's own find() compares whole strings at each step down its
+    // tree, and finding keys in rows was a tenth of a page's time.
+    const auto& members = object.get_ref<const JSON::object_t&>();
+    if (members.size() <= 8) {
+        for (const auto& [name, value] : members) {
+            if (name.size() == key.size() &&
+                std::memcmp(name.data(), key.data(), key.size()) == 0) {
+                return &value;
+            }
+        }
+        return nullptr;
+    }
+    auto found = members.find(key);
+    return found != members.end() ? &found->second : nullptr;
+}
+
+// container[key]. For a dict the value is read in place: element_of()
+// shares the dict's JSON instead of copying the value out.
+TemplateValue get_item(const TemplateValue& container, const TemplateValue& key) {
+    switch (container.type()) {
+        case Type::list:
+        case Type::tuple: {
+            return container.item(checked_index(key, container.length(), container));
+        }
+        case Type::string: {
+            std::string_view text = container.as_string();
+            return character_at(text,
+                                checked_index(key, detail::code_point_count(text), container));
+        }
+        case Type::dict: {
+            const std::shared_ptr<const JSON>& object = container.shared_json();
+            if (key.is_string()) {
+                if (const JSON* found = find_key(*object, key.as_string())) {
+                    return TemplateValue::element_of(object, *found);
+                }
+            }
+            // Keys are strings, so any other key is missing; only a list
+            // is a different error in Python, since it cannot be a key.
+            if (key.is_sequence() && key.type() == Type::list)
+                raise("TypeError", "unhashable type: 'list'");
+            raise("KeyError", key.repr());
+        }
+        case Type::object:
+            // A C++ object with item access says so with a __getitem__, as in Python.
+            if (std::optional<TemplateValue> get = container.attribute("__getitem__")) {
+                return call_function(*get, {{key}, {}});
+            }
+            raise("TypeError", quoted_type(container) + " object is not subscriptable");
+        default: raise("TypeError", quoted_type(container) + " object is not subscriptable");
+    }
+}
+
+TemplateValue get_slice(const TemplateValue& container, const TemplateValue& start_value,
+                        const TemplateValue& stop_value, const TemplateValue& step_value) {
+    bool is_text = container.is_string();
+    if (!is_text && !container.is_sequence()) {
+        raise("TypeError", quoted_type(container) + " object is not subscriptable");
+    }
+    auto bound = [](const TemplateValue& value) -> std::optional<std::int64_t> {
+        if (value.is_none()) return std::nullopt;
+        if (!is_integral(value)) {
+            raise("TypeError",
+                  "slice indices must be integers or None or have an __index__ method");
+        }
+        return value.as_integer();
+    };
+    std::int64_t step = bound(step_value).value_or(1);
+    if (step == 0) raise("ValueError", "slice step cannot be zero");
+    auto size = static_cast<std::int64_t>(is_text ? detail::code_point_count(container.as_string())
+                                                  : container.length());
+    // Python's PySlice_AdjustIndices: defaults by direction, negatives from
+    // the end, then clamped into range.
+    auto adjust = [&](std::optional<std::int64_t> index, std::int64_t missing) {
+        if (!index) return missing;
+        std::int64_t value = *index < 0 ? *index + size : *index;
+        if (value < 0) return step < 0 ? std::int64_t{-1} : std::int64_t{0};
+        if (value >= size) return step < 0 ? size - 1 : size;
+        return value;
+    };
+    // A missing start or stop is the end the step walks away from or to.
+    std::int64_t start = adjust(bound(start_value), step < 0 ? size - 1 : 0);
+    std::int64_t stop = adjust(bound(stop_value), step < 0 ? -1 : size);
+    std::vector<std::int64_t> picked;
+    // i + step may pass INT64_MAX ("abc"[2::2**63-1]): stop there, as the
+    // slice has no item beyond the end anyway.
+    for (std::int64_t i = start; step > 0 ? i < stop : i > stop;) {
+        picked.push_back(i);
+        if (__builtin_add_overflow(i, step, &i)) break;
+    }
+    // Indices are in code points; character_at() finds each one from the
+    // start, so a long slice of non-ASCII text is quadratic (fine for the
+    // strings a page slices).
+    if (is_text) {
+        std::string_view text = container.as_string();
+        std::string result;
+        for (std::int64_t i : picked) result += character_at(text, static_cast<std::size_t>(i));
+        return result;
+    }
+    std::vector<TemplateValue> items;
+    items.reserve(picked.size());
+    for (std::int64_t i : picked) items.push_back(container.item(static_cast<std::size_t>(i)));
+    return same_kind(container, std::move(items));
+}
+
+namespace {
+
+// The methods call_method() implements, per type: the one list that
+// get_attribute() and check_method() consult, so that `name.upper` (without
+// a call) and `name.upper()` agree on what exists. It must stay in step
+// with string_method(), sequence_method() and dict_method().
+bool has_method(const TemplateValue& object, std::string_view name) {
+    static const std::vector<std::string_view> kStr = {
+        "upper",   "lower",      "strip",    "lstrip",  "rstrip",     "split", "join",
+        "replace", "startswith", "endswith", "find",    "count",      "title", "capitalize",
+        "format",  "isdigit",    "isalpha",  "isspace", "splitlines", "index"};
+    static const std::vector<std::string_view> kSequence = {"index", "count"};
+    static const std::vector<std::string_view> kDict = {"items", "keys", "values", "get"};
+    const std::vector<std::string_view>* names = object.is_string()            ? &kStr
+                                                 : object.is_sequence()        ? &kSequence
+                                                 : object.type() == Type::dict ? &kDict
+                                                                               : nullptr;
+    return names != nullptr && std::find(names->begin(), names->end(), name) != names->end();
+}
+
+}  // namespace
+
+// object.name. The order is the lookup: a C++ object's own attributes,
+// then a dict's key (our stand-in for a Python object's attribute, so
+// that entry.title reads entry["title"]), then a method as a bound method.
+// So `d.items` without a call is the key "items" when d has one, while
+// `d.items()` always calls the method (see call_method()).
+TemplateValue get_attribute(const TemplateValue& object, std::string_view name) {
+    if (object.type() == Type::object) {
+        if (std::optional<TemplateValue> value = object.attribute(name)) return std::move(*value);
+    }
+    if (object.type() == Type::dict) {
+        if (const JSON* found = find_key(object.as_json(), name)) {
+            return TemplateValue::element_of(object.shared_json(), *found);
+        }
+    }
+    if (has_method(object, name)) {
+        // A bound method, to be called later: `{% set up = name.upper %}`.
+        // The lambda holds a copy of `object` (a TemplateValue shares, not
+        // copies, its data), so it stays valid after this expression ends.
+        return TemplateValue::function(std::string(name), [object, method = std::string(name)](
+                                                              const TemplateArguments& arguments) {
+            return call_method(object, method, arguments);
+        });
+    }
+    raise("AttributeError",
+          quoted_type(object) + " object has no attribute '" + std::string(name) + "'");
+}
+
+// ---- methods ----------------------------------------------------------------
+
+namespace {
+
+// Argument `index`, given by position or, if it has a keyword name, by
+// keyword: str.split(",", maxsplit=1). nullptr when absent.
+const TemplateValue* argument(const TemplateArguments& arguments, std::size_t index,
+                              std::string_view keyword = {}) {
+    if (index < arguments.positional.size()) return &arguments.positional[index];
+    return keyword.empty() ? nullptr : arguments.find_keyword(keyword);
+}
+
+const TemplateValue& required(const TemplateArguments& arguments, std::size_t index,
+                              std::string_view function) {
+    const TemplateValue* value = argument(arguments, index);
+    if (value == nullptr) {
+        raise("TypeError", std::string(function) + "() missing required argument (pos " +
+                               std::to_string(index + 1) + ")");
+    }
+    return *value;
+}
+
+// Only some methods call this. The others ignore extra positional
+// arguments: "abcabc".find("a", 1) is 0 here (the start is ignored), 3 in
+// Python.
+void check_at_most(const TemplateArguments& arguments, std::size_t count,
+                   std::string_view function) {
+    if (arguments.positional.size() > count) {
+        raise("TypeError", std::string(function) + "() takes at most " + std::to_string(count) +
+                               " arguments (" + std::to_string(arguments.positional.size()) +
+                               " given)");
+    }
+}
+
+std::string str_format(std::string_view format, const TemplateArguments& arguments);
+
+// The str methods templates use. Positions and counts are in code points,
+// as Python's are; finding is done on the UTF-8 bytes (a match of whole
+// valid UTF-8 can only start at a character boundary) and the byte offset
+// converted back.
+TemplateValue string_method(std::string_view text, std::string_view name,
+                            const TemplateArguments& arguments) {
+    if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
+        check_at_most(arguments, 0, name);
+        return change_case(text, name);
+    }
+    if (name == "strip" || name == "lstrip" || name == "rstrip") {
+        check_at_most(arguments, 1, name);
+        return std::string(strip(text, name != "rstrip", name != "lstrip", argument(arguments, 0)));
+    }
+    if (name == "split") {
+        check_at_most(arguments, 2, name);
+        const TemplateValue* limit = argument(arguments, 1, "maxsplit");
+        return TemplateValue::list(split(text, argument(arguments, 0, "sep"),
+                                         limit != nullptr ? limit->as_integer() : -1));
+    }
+    // Ends lines at \n, \r and \r\n only; Python also ends them at \v, \f,
+    // \x1c-\x1e, U+0085, U+2028 and U+2029. Line ends are not kept
+    // (keepends is not supported), and a final line end makes no empty line.
+    if (name == "splitlines") {
+        std::vector<TemplateValue> lines;
+        std::size_t start = 0;
+        while (start < text.size()) {
+            std::size_t end = text.find_first_of("\r\n", start);
+            if (end == std::string_view::npos) end = text.size();
+            lines.emplace_back(std::string(text.substr(start, end - start)));
+            start = end + (text.substr(end, 2) == "\r\n" ? 2 : 1);
+        }
+        return TemplateValue::list(std::move(lines));
+    }
+    if (name == "join") {
+        std::string joined;
+        append_join(joined, text, required(arguments, 0, "join"));
+        return joined;
+    }
+    if (name == "replace") {
+        const TemplateValue* count = argument(arguments, 2);
+        return replace_all(text, required(arguments, 0, "replace").as_string(),
+                           required(arguments, 1, "replace").as_string(),
+                           count != nullptr ? count->as_integer() : -1);
+    }
+    if (name == "startswith" || name == "endswith") {
+        return affix_matches(text, required(arguments, 0, name), name == "startswith");
+    }
+    if (name == "find" || name == "index" || name == "count") {
+        std::string_view needle = required(arguments, 0, name).as_string();
+        if (name == "count") {
+            // Python counts the empty string once per gap: len(text) + 1.
+            // Otherwise matches do not overlap ("aaaa".count("aa") is 2).
+            if (needle.empty())
+                return static_cast<std::int64_t>(detail::code_point_count(text) + 1);
+            std::int64_t count = 0;
+            for (std::size_t at = text.find(needle); at != std::string_view::npos;
+                 at = text.find(needle, at + needle.size())) {
+                ++count;
+            }
+            return count;
+        }
+        std::size_t found = text.find(needle);
+        if (found == std::string_view::npos) {
+            if (name == "index") raise("ValueError", "substring not found");
+            return -1;
+        }
+        return static_cast<std::int64_t>(detail::code_point_count(text.substr(0, found)));
+    }
+    if (name == "isspace") {
+        if (text.empty()) return false;
+        for (std::size_t at = 0; at < text.size();) {
+            auto [space, length] = space_at(text, at);
+            if (!space) return false;
+            at += length;
+        }
+        return true;
+    }
+    if (name == "isdigit" || name == "isalpha") {  // ASCII only: a documented difference
+        if (text.empty()) return false;
+        return std::all_of(text.begin(), text.end(), [&](char c) {
+            return name == "isdigit" ? detail::is_digit(c) : detail::is_ascii_letter(c);
+        });
+    }
+    if (name == "format") return str_format(text, arguments);
+    raise("AttributeError", "'str' object has no attribute '" + std::string(name) + "'");
+}
+
+// list.index(x) and count(x), with == as the test (so 1 is found as 1.0).
+// Python's message for a missing tuple item differs ("tuple.index(x): x not
+// in tuple"); this one names the type.
+TemplateValue sequence_method(const TemplateValue& sequence, std::string_view name,
+                              const TemplateArguments& arguments) {
+    const TemplateValue& wanted = required(arguments, 0, name);
+    std::vector<TemplateValue> items = sequence.items();
+    std::int64_t count = 0;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (!equals(items[i], wanted)) continue;
+        if (name == "index") return static_cast<std::int64_t>(i);
+        ++count;
+    }
+    if (name == "count") return count;
+    raise("ValueError", wanted.repr() + " is not in " + std::string(sequence.type_name()));
+}
+
+// dict.get(), keys(), values() and items(). Python returns views; these
+// are lists, which serve the same uses (a for loop, len(), "in"). The
+// order is the JSON object's, sorted by key. Values share the dict's JSON.
+TemplateValue dict_method(const TemplateValue& dict, std::string_view name,
+                          const TemplateArguments& arguments) {
+    const JSON& object = dict.as_json();
+    if (name == "get") {
+        const TemplateValue& key = required(arguments, 0, "get");
+        if (key.is_string()) {
+            if (const JSON* found = find_key(object, key.as_string())) {
+                return TemplateValue::element_of(dict.shared_json(), *found);
+            }
+        }
+        const TemplateValue* fallback = argument(arguments, 1);
+        return fallback != nullptr ? *fallback : TemplateValue();
+    }
+    std::vector<TemplateValue> result;
+    for (auto entry = object.begin(); entry != object.end(); ++entry) {
+        TemplateValue value = TemplateValue::element_of(dict.shared_json(), entry.value());
+        if (name == "keys") {
+            result.emplace_back(entry.key());
+        } else if (name == "values") {
+            result.push_back(std::move(value));
+        } else {  // items
+            result.push_back(TemplateValue::tuple({TemplateValue(entry.key()), std::move(value)}));
+        }
+    }
+    return TemplateValue::list(std::move(result));
+}
+
+// "{} and {name}".format(...): fields by position, number or name, each
+// with an optional format spec ([[fill]align][sign][#][0][width][,][.precision][type]).
+// The fill is one byte here, so a non-ASCII fill character is an "Invalid
+// format specifier"; "_" grouping and the "z" option are not supported.
+FormatSpec parse_format_spec(std::string_view spec) {
+    FormatSpec parsed;
+    std::size_t i = 0;
+    auto is_align = [](char c) { return c == '<' || c == '>' || c == '^' || c == '='; };
+    // An align character in second place means the first is the fill;
+    // test that first, since the fill may itself be an align character.
+    if (spec.size() >= 2 && is_align(spec[1])) {
+        parsed.fill = spec[0];
+        parsed.align = spec[1];
+        i = 2;
+    } else if (!spec.empty() && is_align(spec[0])) {
+        parsed.align = spec[0];
+        i = 1;
+    }
+    if (i < spec.size() && (spec[i] == '+' || spec[i] == '-' || spec[i] == ' '))
+        parsed.sign = spec[i++];
+    if (i < spec.size() && spec[i] == '#') parsed.alternate = (++i, true);
+    if (i < spec.size() && spec[i] == '0') parsed.zero_pad = (++i, true);
+    auto number = [&]() {
+        int value = -1;
+        // Capped so that the int cannot overflow and a template cannot ask
+        // for a gigabyte of padding.
+        while (i < spec.size() && spec[i] >= '0' && spec[i] <= '9') {
+            value = (value < 0 ? 0 : value) * 10 + (spec[i++] - '0');
+            if (value > 10000) raise("ValueError", "Too many decimal digits in format string");
+        }
+        return value;
+    };
+    parsed.width = number();
+    if (i < spec.size() && spec[i] == ',') parsed.thousands = (++i, true);
+    if (i < spec.size() && spec[i] == '.') {
+        ++i;
+        parsed.precision = number();
+        if (parsed.precision < 0) raise("ValueError", "Format specifier missing precision");
+    }
+    if (i < spec.size()) parsed.type = spec[i++];
+    if (i != spec.size()) raise("ValueError", "Invalid format specifier");
+    return parsed;
+}
+
+// One "{...}" field's value under its spec: Python's format(value, spec),
+// each type accepting its own type letters. Python's int also takes "b",
+// "c" and "n", which are not supported here.
+std::string format_field(const TemplateValue& value, std::string_view spec_text) {
+    FormatSpec spec = parse_format_spec(spec_text);
+    if (value.is_string()) {
+        if (spec.type != 0 && spec.type != 's') {
+            raise("ValueError",
+                  std::string("Unknown format code '") + spec.type + "' for object of type 'str'");
+        }
+        return format_string(std::string(value.as_string()), spec);
+    }
+    if (is_integral(value) &&
+        (spec.type == 0 || std::string_view("dxXo").find(spec.type) != std::string_view::npos)) {
+        // format(True, "") is "True", but format(True, "d") is "1".
+        if (value.type() == Type::boolean && spec_text.empty()) return value.str();
+        return format_integer(value.as_integer(), spec);
+    }
+    if (is_numeric(value) &&
+        (spec.type == 0 || std::string_view("eEfFgG%").find(spec.type) != std::string_view::npos)) {
+        return format_float(value.as_float(), spec);
+    }
+    // Python's object.__format__: an empty spec is str(), anything else an
+    // error.
+    if (spec_text.empty()) return value.str();
+    raise("ValueError", std::string("Unknown format code '") + spec.type +
+                            "' for object of type '" + std::string(value.type_name()) + "'");
+}
+
+// str.format(): "{{" and "}}" are literal braces, and each field names an
+// argument: "{}" the next positional one, "{0}" by number, "{name}" by
+// keyword. Not supported: nested fields in a spec ("{:{width}}"), field
+// attributes and items ("{0.x}", "{0[1]}") and conversions ("{!r}"), which
+// are a ValueError. Python's error for mixing "{}" and "{0}" is not
+// raised; numbering simply goes on.
+std::string str_format(std::string_view format, const TemplateArguments& arguments) {
+    std::string out;
+    std::size_t next_automatic = 0;
+    for (std::size_t i = 0; i < format.size(); ++i) {
+        char c = format[i];
+        if (c == '}') {
+            if (i + 1 < format.size() && format[i + 1] == '}') {
+                out += '}';
+                ++i;
+                continue;
+            }
+            raise("ValueError", "Single '}' encountered in format string");
+        }
+        if (c != '{') {
+            out += c;
+            continue;
+        }
+        if (i + 1 < format.size() && format[i + 1] == '{') {
+            out += '{';
+            ++i;
+            continue;
+        }
+        std::size_t close = format.find('}', i);
+        if (close == std::string_view::npos)
+            raise("ValueError", "Single '{' encountered in format string");
+        std::string_view field = format.substr(i + 1, close - i - 1);
+        std::string_view spec;
+        if (std::size_t colon = field.find(':'); colon != std::string_view::npos) {
+            spec = field.substr(colon + 1);
+            field = field.substr(0, colon);
+        }
+        if (field.find_first_of(".[!") != std::string_view::npos) {
+            raise("ValueError",
+                  "format fields with attributes, items or conversions are not "
+                  "supported in templates: " +
+                      std::string(field));
+        }
+        const TemplateValue* value = nullptr;
+        if (field.empty() || (field[0] >= '0' && field[0] <= '9')) {
+            // from_chars reads the leading digits only: "{0a}" reads as
+            // "{0}" here, where Python looks up the keyword "0a".
+            std::size_t index = next_automatic;
+            if (field.empty()) {
+                ++next_automatic;
+            } else if (std::from_chars(field.data(), field.data() + field.size(), index).ec !=
+                       std::errc()) {
+                raise("ValueError", "Too many decimal digits in format string");  // Python's words
+            }
+            value = argument(arguments, index);
+            if (value == nullptr) {
+                raise("IndexError", "Replacement index " + std::to_string(index) +
+                                        " out of range for positional args tuple");
+            }
+        } else {
+            value = arguments.find_keyword(field);
+            if (value == nullptr) raise("KeyError", "'" + std::string(field) + "'");
+        }
+        out += format_field(*value, spec);
+        i = close;
+    }
+    return out;
+}
+
+}  // namespace
+
+// Called by the expression's call node before it evaluates the arguments.
+// A C++ object's attribute is looked up once, at the call, so its callback
+// runs once; the price is that its AttributeError comes after the
+// arguments were evaluated.
+void check_method(const TemplateValue& object, std::string_view name) {
+    if (object.type() == Type::object || has_method(object, name)) return;
+    if (object.type() == Type::dict) {
+        get_attribute(object, name);  // a key read as an attribute, or the AttributeError
+        return;
+    }
+    // Without the method, call_method() always raises (AttributeError, or
+    // the TypeError for list methods that change the list).
+    call_method(object, name, {});  // raises the error the call would
+}
+
+// A dict's own methods (get, keys, values, items) win over keys of the
+// same name; any other name on a dict calls the function stored under that
+// key, Python's obj.method() for the objects dicts stand in for.
+TemplateValue call_method(const TemplateValue& object, std::string_view name,
+                          const TemplateArguments& arguments) {
+    bool attribute_holds_it =
+        object.type() == Type::object || (object.type() == Type::dict && !has_method(object, name));
+    if (attribute_holds_it) {
+        return call_function(get_attribute(object, name), arguments);
+    }
+    if (object.is_string()) return string_method(object.as_string(), name, arguments);
+    if (has_method(object, name) && object.is_sequence())
+        return sequence_method(object, name, arguments);
+    if (has_method(object, name)) return dict_method(object, name, arguments);
+    // Lists are values here (see tornado/template.h): a method that changes
+    // one gets an error that says what to write instead.
+    if ((object.is_sequence()) && (name == "append" || name == "extend" || name == "insert" ||
+                                   name == "pop" || name == "remove" || name == "sort")) {
+        raise("TypeError", "lists cannot be changed in a template (" + std::string(name) +
+                               "): make a new one, as in {% set items = items + [x] %}");
+    }
+    raise("AttributeError",
+          quoted_type(object) + " object has no attribute '" + std::string(name) + "'");
+}
+
+std::string percent_format(std::string_view format, const TemplateValue& values) {
+    std::string out;
+    append_percent_format(out, format, values);
+    return out;
+}
+
+// Python's printf-style formatting, parsed as it goes: "%" [ "(" key ")" ]
+// flags [width] [ "." precision ] type. A field's positional value is
+// taken only once its spec has been read: "%%" takes none. As in Python, a
+// dict can also fill one plain "%s" (itself), and leftover values are an
+// error except with a dict.
+void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values) {
+    PercentArguments arguments(values);
+    for (std::size_t i = 0; i < format.size(); ++i) {
+        if (format[i] != '%') {
+            out += format[i];
+            continue;
+        }
+        if (++i == format.size()) raise("ValueError", "incomplete format");
+        std::optional<TemplateValue> keyed = read_keyed_argument(format, i, arguments);
+        FormatSpec spec = read_percent_spec(format, i);
+        // "%%" is a literal percent sign and takes no value.
+        if (spec.type == '%') {
+            out += '%';
+            continue;
+        }
+        const TemplateValue& value = keyed ? *keyed : arguments.next();
+        append_conversion(out, spec, value);
+    }
+    arguments.check_all_used();
+}
+
+// ---- builtins ---------------------------------------------------------------
+
+namespace {
+
+// len(): code points for a str, counted here since TemplateValue::length()
+// refuses strings.
+std::int64_t length_of(const TemplateValue& value) {
+    if (value.is_string())
+        return static_cast<std::int64_t>(detail::code_point_count(value.as_string()));
+    if (value.is_sequence() || value.type() == Type::dict)
+        return static_cast<std::int64_t>(value.length());
+    raise("TypeError", "object of type " + quoted_type(value) + " has no len()");
+}
+
+// range(stop), range(start, stop[, step]). Python's range is lazy; this
+// one is a list (a documented difference), so its length is limited. The
+// length is estimated in double so that stop - start cannot overflow.
+TemplateValue make_range(const TemplateArguments& arguments) {
+    std::size_t count = arguments.positional.size();
+    if (count < 1 || count > 3)
+        raise("TypeError", "range expected 1 to 3 arguments, got " + std::to_string(count));
+    std::int64_t start = 0, stop = 0, step = 1;
+    if (count == 1) {
+        stop = arguments.positional[0].as_integer();
+    } else {
+        start = arguments.positional[0].as_integer();
+        stop = arguments.positional[1].as_integer();
+        if (count == 3) step = arguments.positional[2].as_integer();
+    }
+    if (step == 0) raise("ValueError", "range() arg 3 must not be zero");
+    double items = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) /
+                             static_cast<double>(step));
+    if (items > kMaxItems) {
+        raise("MemoryError",
+              "range() of more than " + std::to_string(kMaxItems) + " items in a template");
+    }
+    // Made as a JSON array: a list of plain ints needs no TemplateValues.
+    JSON array = JSON::array();
+    // range(2**63 - 2, 2**63 - 1, 2): the next value would not fit in 64
+    // bits, and is past stop anyway.
+    for (std::int64_t i = start; step > 0 ? i < stop : i > stop;) {
+        array.push_back(i);
+        if (__builtin_add_overflow(i, step, &i)) break;
+    }
+    return TemplateValue(std::move(array));
+}
+
+// int(x[, base]). From a string: surrounding Python whitespace allowed,
+// "_" between digits allowed, a sign allowed. strtoll does the parsing, so
+// it differs from Python at the edges: every "_" is dropped (Python refuses
+// "_1" and "1__0"), base 0 reads "010" as octal (Python refuses it), an
+// invalid base is an "invalid literal" error, and a base given with a
+// number is ignored (Python's TypeError).
+TemplateValue to_int(const TemplateArguments& arguments) {
+    if (arguments.positional.empty()) return 0;
+    const TemplateValue& value = arguments.positional[0];
+    if (value.type() == Type::floating) {
+        return float_to_integer(value.as_float());
+    }
+    if (is_integral(value)) return value.as_integer();
+    if (!value.is_string()) {
+        raise("TypeError",
+              "int() argument must be a string, a bytes-like object or a real number, not " +
+                  quoted_type(value));
+    }
+    std::int64_t base = arguments.positional.size() > 1 ? arguments.positional[1].as_integer() : 10;
+    std::string digits(strip(value.as_string(), true, true, nullptr));
+    digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());
+    // strtoll sets errno only on failure, so it is cleared first. A space
+    // left at the front (from "_ 1", whose "_" hid it from strip()) would
+    // be skipped by strtoll, so it is refused below.
+    errno = 0;
+    char* end = nullptr;
+    long long number =
+        digits.empty() ? 0 : std::strtoll(digits.c_str(), &end, static_cast<int>(base));
+    if (digits.empty() || end != digits.c_str() + digits.size() || space_at(digits, 0).first) {
+        raise("ValueError",
+              "invalid literal for int() with base " + std::to_string(base) + ": " + value.repr());
+    }
+    if (errno == ERANGE) raise_overflow();
+    return static_cast<std::int64_t>(number);
+}
+
+// float(x). Python's spellings of infinity and nan are caught before
+// strtod, which has more of its own: hex floats, refused here as Python
+// does, and "nan(123)", let through. strtod follows LC_NUMERIC: this
+// assumes the process keeps the "C" locale's "." decimal point. Underscores
+// are refused (Python allows them between digits).
+TemplateValue to_float(const TemplateArguments& arguments) {
+    if (arguments.positional.empty()) return 0.0;
+    const TemplateValue& value = arguments.positional[0];
+    if (is_numeric(value)) return value.as_float();
+    if (!value.is_string()) {
+        raise("TypeError",
+              "float() argument must be a string or a real number, not " + quoted_type(value));
+    }
+    std::string text(strip(value.as_string(), true, true, nullptr));
+    std::string lower = change_case(text, "lower");
+    std::string unsigned_text =
+        lower.empty() || (lower[0] != '+' && lower[0] != '-') ? lower : lower.substr(1);
+    bool negative = !lower.empty() && lower[0] == '-';
+    if (unsigned_text == "inf" || unsigned_text == "infinity")
+        return negative ? -INFINITY : INFINITY;
+    if (unsigned_text == "nan") return NAN;
+    char* end = nullptr;
+    double number = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+    bool hex = lower.find('x') != std::string::npos;
+    if (text.empty() || hex || end != text.c_str() + text.size()) {
+        raise("ValueError", "could not convert string to float: " + value.repr());
+    }
+    return number;
+}
+
+// round(x[, ndigits]), Python's banker's rounding: halves go to the even
+// neighbour (round(2.5) is 2, round(1250, -2) is 1200). An int stays an
+// int, and a float without ndigits becomes an int; with ndigits a float.
+TemplateValue round_number(const TemplateArguments& arguments) {
+    const TemplateValue& value = required(arguments, 0, "round");
+    const TemplateValue* digits = argument(arguments, 1, "ndigits");
+    if (is_integral(value) &&
+        (digits == nullptr || digits->is_none() || digits->as_integer() >= 0)) {
+        return value.as_integer();
+    }
+    // Below -18 digits the scale, 10**19, does not fit in 64 bits. Returning
+    // 0 is right for numbers below 5 * 10**18; above it Python gives 10**19,
+    // which should be an OverflowError here.
+    if (is_integral(value)) {                      // round(1234, -2) == 1200, ties to even
+        if (digits->as_integer() < -18) return 0;  // and -INT64_MIN would overflow
+        std::int64_t places = -digits->as_integer();
+        std::int64_t scale = 1;
+        for (std::int64_t i = 0; i < places; ++i) scale *= 10;
+        std::int64_t number = value.as_integer();
+        // Floor division leaves 0 <= remainder < scale whatever the sign,
+        // so one test rounds negatives too.
+        std::int64_t quotient = floor_divide(number, scale), remainder = number - quotient * scale;
+        if (remainder * 2 > scale || (remainder * 2 == scale && quotient % 2 != 0)) ++quotient;
+        return checked_multiply(quotient, scale);
+    }
+    double number = value.as_float();
+    if (digits == nullptr || digits->is_none()) {
+        return float_to_integer(std::nearbyint(number));  // ties to even, as Python
+    }
+    // printf rounds the exact binary value correctly, as Python's round() does.
+    char buffer[400];
+    std::int64_t places = std::clamp<std::int64_t>(digits->as_integer(), -300, 300);
+    // The clamp keeps pow() finite and "%.*f" short. If the output is still
+    // longer than the buffer, snprintf cuts it, which only drops trailing
+    // zeros: a double with more than 90 integer digits has no fraction.
+    // Negative places divide, round and multiply, which is not exact as
+    // Python's is, but close at the digits a page shows.
+    if (places < 0) {
+        double scale = std::pow(10.0, static_cast<double>(-places));
+        return std::nearbyint(number / scale) * scale;
+    }
+    std::snprintf(buffer, sizeof buffer, "%.*f", static_cast<int>(places), number);
+    return std::strtod(buffer, nullptr);
+}
+
+// min() and max(): of one iterable argument, or of several arguments.
+// Only a strictly better key replaces the best so far, so ties keep the
+// first, as Python's do. The key function is called once per item.
+TemplateValue extreme(const TemplateArguments& arguments, bool want_max) {
+    std::string_view name = want_max ? "max" : "min";
+    std::vector<TemplateValue> candidates =
+        arguments.positional.size() == 1 ? iterate(arguments.positional[0]) : arguments.positional;
+    const TemplateValue* key = arguments.find_keyword("key");
+    if (candidates.empty()) {
+        if (const TemplateValue* fallback = arguments.find_keyword("default")) return *fallback;
+        raise("ValueError", std::string(name) + "() arg is an empty sequence");
+    }
+    auto keyed = [&](const TemplateValue& value) {
+        return key == nullptr || key->is_none() ? value : call_function(*key, {{value}, {}});
+    };
+    std::size_t best = 0;
+    TemplateValue best_key = keyed(candidates[0]);
+    for (std::size_t i = 1; i < candidates.size(); ++i) {
+        TemplateValue candidate_key = keyed(candidates[i]);
+        if (compare(want_max ? ">" : "<", candidate_key, best_key)) {
+            best = i;
+            best_key = candidate_key;
+        }
+    }
+    return candidates[best];
+}
+
+// sorted(iterable, key=..., reverse=...). Each key is computed once, as
+// Python does (the key function may be a costly C++ call), and kept beside
+// the item's index; compare("<") gives Python's ordering and its TypeError
+// for mixed types.
+TemplateValue sorted_list(const TemplateArguments& arguments) {
+    std::vector<TemplateValue> items = iterate(required(arguments, 0, "sorted"));
+    const TemplateValue* key = arguments.find_keyword("key");
+    const TemplateValue* reverse = arguments.find_keyword("reverse");
+    std::vector<std::pair<TemplateValue, std::size_t>> keyed;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        keyed.emplace_back(
+            key == nullptr || key->is_none() ? items[i] : call_function(*key, {{items[i]}, {}}), i);
+    }
+    bool descending = reverse != nullptr && reverse->truthy();
+    // Stable, and reverse keeps equal items in their order, as Python's sort.
+    // (Reversing the comparison, not the sorted list, is what keeps equal
+    // items in their order.)
+    std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+        return descending ? compare("<", b.first, a.first) : compare("<", a.first, b.first);
+    });
+    std::vector<TemplateValue> result;
+    for (const auto& entry : keyed) result.push_back(items[entry.second]);
+    return TemplateValue::list(std::move(result));
+}
+
+// sum(iterable, start=0), with "+" as binary_operation() does it, so a
+// sum of lists concatenates them. Strings are refused with Python's
+// message pointing at join().
+TemplateValue sum_of(const TemplateArguments& arguments) {
+    TemplateValue total =
+        arguments.positional.size() > 1 ? arguments.positional[1] : TemplateValue(0);
+    if (const TemplateValue* start = arguments.find_keyword("start")) total = *start;
+    if (total.is_string()) raise("TypeError", "sum() can't sum strings [use ''.join(seq) instead]");
+    for (const TemplateValue& item : iterate(required(arguments, 0, "sum"))) {
+        total = binary_operation("+", total, item);
+    }
+    return total;
+}
+
+// dict(mapping or pairs, **keywords). A dict is a JSON object here, so keys
+// must be strings and values are converted to JSON (a tuple becomes a
+// list; a function is refused). The depth check is the dict's share of the
+// nesting limit that from_items() applies to lists.
+TemplateValue make_dict(const TemplateArguments& arguments) {
+    JSON object = JSON::object();
+    if (!arguments.positional.empty()) {
+        const TemplateValue& source = arguments.positional[0];
+        if (source.type() == Type::dict) {
+            object = source.as_json();
+        } else {
+            for (const TemplateValue& pair : iterate(source)) {
+                std::vector<TemplateValue> parts = iterate(pair);
+                if (parts.size() != 2) {
+                    raise("ValueError", "dictionary update sequence element has length " +
+                                            std::to_string(parts.size()) + "; 2 is required");
+                }
+                if (!parts[0].is_string())
+                    raise("TypeError", "a template's dict keys must be strings");
+                object[std::string(parts[0].as_string())] = parts[1].to_json();
+            }
+        }
+    }
+    for (const auto& [name, value] : arguments.keyword) object[name] = value.to_json();
+    check_container_depth(object);
+    return TemplateValue(std::move(object));
+}
+
+// The text argument of Tornado's escape functions. The message is the one
+// tornado.escape's to_unicode() raises for a value that is not a string.
+std::string_view string_argument(const TemplateArguments& arguments, std::string_view function) {
+    const TemplateValue& value = required(arguments, 0, function);
+    if (!value.is_string()) {
+        raise("TypeError", "Expected bytes, unicode, or None; got <class '" +
+                               std::string(value.type_name()) + "'>");
+    }
+    return value.as_string();
+}
+
+// tornado.escape.linkify(text, shorten, extra_params, require_protocol,
+// permitted_protocols), by position or keyword. extra_params may be a
+// string or a function of the link's href, as in Tornado.
+TemplateValue call_linkify(const TemplateArguments& arguments) {
+    LinkifyOptions options;
+    if (const TemplateValue* shorten = argument(arguments, 1, "shorten"))
+        options.shorten = shorten->truthy();
+    if (const TemplateValue* extra = argument(arguments, 2, "extra_params")) {
+        if (extra->type() == Type::function) {
+            // The lambda keeps its own copy of the function value (a shared
+            // handle, cheap to copy) rather than a pointer into `arguments`.
+            TemplateValue function = *extra;
+            options.extra_params_for = [function](const std::string& href) {
+                return call_function(function, {{TemplateValue(href)}, {}}).str();
+            };
+        } else {
+            options.extra_params = std::string(extra->as_string());
+        }
+    }
+    if (const TemplateValue* require = argument(arguments, 3, "require_protocol")) {
+        options.require_protocol = require->truthy();
+    }
+    if (const TemplateValue* protocols = argument(arguments, 4, "permitted_protocols")) {
+        options.permitted_protocols.clear();
+        for (const TemplateValue& protocol : iterate(*protocols)) {
+            options.permitted_protocols.emplace_back(protocol.as_string());
+        }
+    }
+    return linkify(string_argument(arguments, "linkify"), options);
+}
+
+// Python's builtins, as far as templates use them. Each is a plain
+// TemplateFunction; a name is looked for here last, after the template's
+// variables, generate()'s arguments and the namespaces (see Scope in
+// template_expression.h), so a template can shadow any of them.
+TemplateNamespace make_builtins() {
+    TemplateNamespace names;
+    names.set_function("len",
+                       [](const TemplateArguments& a) { return length_of(required(a, 0, "len")); });
+    names.set_function("range", make_range);
+    names.set_function("str", [](const TemplateArguments& a) {
+        return a.positional.empty() ? TemplateValue("") : TemplateValue(a.positional[0].str());
+    });
+    names.set_function("repr",
+                       [](const TemplateArguments& a) { return required(a, 0, "repr").repr(); });
+    names.set_function("int", to_int);
+    names.set_function("float", to_float);
+    names.set_function("bool", [](const TemplateArguments& a) {
+        return TemplateValue(!a.positional.empty() && a.positional[0].truthy());
+    });
+    names.set_function("list", [](const TemplateArguments& a) {
+        return TemplateValue::list(a.positional.empty() ? std::vector<TemplateValue>{}
+                                                        : iterate(a.positional[0]));
+    });
+    names.set_function("tuple", [](const TemplateArguments& a) {
+        return TemplateValue::tuple(a.positional.empty() ? std::vector<TemplateValue>{}
+                                                         : iterate(a.positional[0]));
+    });
+    names.set_function("dict", make_dict);
+    names.set_function("enumerate", [](const TemplateArguments& a) {
+        const TemplateValue* start = argument(a, 1, "start");
+        std::int64_t index = start != nullptr ? start->as_integer() : 0;
+        std::vector<TemplateValue> pairs;
+        for (TemplateValue& item : iterate(required(a, 0, "enumerate"))) {
+            pairs.push_back(TemplateValue::tuple({TemplateValue(index++), std::move(item)}));
+        }
+        return TemplateValue::list(std::move(pairs));
+    });
+    // zip() stops at the shortest argument, as in Python.
+    names.set_function("zip", [](const TemplateArguments& a) {
+        std::vector<std::vector<TemplateValue>> columns;
+        std::size_t rows = a.positional.empty() ? 0 : SIZE_MAX;
+        for (const TemplateValue& column : a.positional) {
+            columns.push_back(iterate(column));
+            rows = std::min(rows, columns.back().size());
+        }
+        std::vector<TemplateValue> zipped;
+        for (std::size_t row = 0; row < rows; ++row) {
+            std::vector<TemplateValue> tuple;
+            for (const auto& column : columns) tuple.push_back(column[row]);
+            zipped.push_back(TemplateValue::tuple(std::move(tuple)));
+        }
+        return TemplateValue::list(std::move(zipped));
+    });
+    names.set_function("sorted", sorted_list);
+    names.set_function("reversed", [](const TemplateArguments& a) {
+        std::vector<TemplateValue> items = iterate(required(a, 0, "reversed"));
+        std::reverse(items.begin(), items.end());
+        return TemplateValue::list(std::move(items));
+    });
+    names.set_function("min", [](const TemplateArguments& a) { return extreme(a, false); });
+    names.set_function("max", [](const TemplateArguments& a) { return extreme(a, true); });
+    names.set_function("sum", sum_of);
+    names.set_function("abs", [](const TemplateArguments& a) {
+        const TemplateValue& value = required(a, 0, "abs");
+        if (is_integral(value))
+            return unary_operation(value.as_integer() < 0 ? '-' : '+', value.as_integer());
+        return TemplateValue(std::fabs(value.as_float()));
+    });
+    names.set_function("round", round_number);
+    names.set_function("any", [](const TemplateArguments& a) {
+        for (const TemplateValue& item : iterate(required(a, 0, "any"))) {
+            if (item.truthy()) return TemplateValue(true);
+        }
+        return TemplateValue(false);
+    });
+    names.set_function("all", [](const TemplateArguments& a) {
+        for (const TemplateValue& item : iterate(required(a, 0, "all"))) {
+            if (!item.truthy()) return TemplateValue(false);
+        }
+        return TemplateValue(true);
+    });
+    return names;
+}
+
+// What Tornado's Template.generate() adds to the namespace: escape is
+// xhtml_escape, url_escape's plus defaults to True, json_encode takes any
+// value a template has that JSON can hold.
+TemplateNamespace make_tornado_namespace() {
+    TemplateNamespace names;
+    TemplateFunction escape_html = [](const TemplateArguments& a) {
+        return TemplateValue(xhtml_escape(string_argument(a, "xhtml_escape")));
+    };
+    names.set_function("escape", escape_html);
+    names.set_function("xhtml_escape", escape_html);
+    names.set_function("url_escape", [](const TemplateArguments& a) {
+        const TemplateValue* plus = argument(a, 1, "plus");
+        return TemplateValue(
+            url_escape(string_argument(a, "url_escape"), plus == nullptr || plus->truthy()));
+    });
+    names.set_function("json_encode", [](const TemplateArguments& a) {
+        return TemplateValue(json_encode(required(a, 0, "json_encode").to_json()));
+    });
+    names.set_function("squeeze", [](const TemplateArguments& a) {
+        return TemplateValue(squeeze(string_argument(a, "squeeze")));
+    });
+    names.set_function("linkify", call_linkify);
+    return names;
+}
+
+}  // namespace
+
+// Both namespaces are built once, on first use (thread-safe, as a
+// function-local static), and only read after that.
+const TemplateNamespace& builtins() {
+    static const TemplateNamespace names = make_builtins();
+    return names;
+}
+
+const TemplateNamespace& tornado_namespace() {
+    static const TemplateNamespace names = make_tornado_namespace();
+    return names;
+}
+
+}  // namespace tornado::template_detail
+
+// ---- compiled::PercentFormat --------------------------------------------------
+
+namespace tornado::compiled {
+
+// "before %<spec> after": the one field's spec, read as append_percent_format()
+// reads it, and the literal text around it ("%%" already made "%").
+struct PercentFormat::OneField {
+    std::string before;
+    std::string after;
+    template_detail::FormatSpec spec;
+};
+
+// Any format the general way must read (a "(key)", two fields, none, one
+// that does not parse) leaves one_field_ empty: append() then reads it at
+// each call, and raises its errors where Python would, when it is applied.
+PercentFormat::PercentFormat(std::string_view format) : format_(format) {
+    auto field = std::make_unique<OneField>();
+    std::string* literal = &field->before;
+    bool found = false;
+    for (std::size_t i = 0; i < format.size(); ++i) {
+        if (format[i] != '%') {
+            *literal += format[i];
+            continue;
+        }
+        if (++i == format.size() || format[i] == '(') return;
+        template_detail::FormatSpec spec;
+        try {
+            spec = template_detail::read_percent_spec(format, i);
+        } catch (const template_detail::PythonError&) {
+            return;
+        }
+        if (spec.type == '%') {
+            *literal += '%';
+            continue;
+        }
+        if (found) return;
+        found = true;
+        field->spec = spec;
+        literal = &field->after;
+    }
+    if (found) one_field_ = std::move(field);
+}
+
+PercentFormat::~PercentFormat() = default;
+
+bool PercentFormat::writes_no_markup() const {
+    return one_field_ != nullptr &&
+           std::string_view("diuoxXeEfFgG").find(one_field_->spec.type) != std::string_view::npos &&
+           !template_detail::has_markup(one_field_->before) &&
+           !template_detail::has_markup(one_field_->after);
+}
+
+void PercentFormat::append(std::string& out, const TemplateValue& values) const {
+    using Type = TemplateValue::Type;
+    if (one_field_ == nullptr || values.type() == Type::tuple || values.type() == Type::dict) {
+        template_detail::append_percent_format(out, format_, values);
+        return;
+    }
+    out += one_field_->before;
+    template_detail::append_conversion(out, one_field_->spec, values);
+    out += one_field_->after;
+}
+
+TemplateValue PercentFormat::apply(const TemplateValue& values) const {
+    std::string out;
+    append(out, values);
+    return out;
+}
+
+}  // namespace tornado::compiled

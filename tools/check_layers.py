@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Checks that final/'s layers include only downwards (the test final.layers).
+
+final/src/ holds one folder per layer (core, net, http, template, web,
+testing). Each folder's README.md says, in three lines this script reads:
+
+    Public headers: tornado/ioloop.h, tornado/gen.h, ...
+    May include: core.
+    Included by: net, http, template, web, testing.
+
+The rule is the "May include" line. A file of a layer is every file in its
+folder, and every public header listed on its "Public headers" line. The
+check fails, naming the file, the line and the rule, when:
+
+  - a file includes a header of a layer its folder may not include;
+  - a public header (final/include/tornado/*.h) is listed by no folder, or
+    by two;
+  - a folder's "Included by" line is not the inverse of the others'
+    "May include" lines (so the two lines a reader sees cannot drift apart).
+
+Standard library only; exits 0 and prints a summary when all holds.
+"""
+
+import pathlib
+import re
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SRC = ROOT / "final" / "src"
+INCLUDE = ROOT / "final" / "include" / "tornado"
+INCLUDE_LINE = re.compile(r'^\s*#\s*include\s+[<"]([^>"]+)[>"]')
+
+
+def read_list(readme, label):
+    for line in readme.read_text().splitlines():
+        if line.startswith(label + ":"):
+            items = line[len(label) + 1:].strip().rstrip(".")
+            if items == "none":
+                return []
+            return [item.strip().strip("`") for item in items.split(",") if item.strip()]
+    sys.exit(f"check_layers: {readme.relative_to(ROOT)} has no '{label}:' line")
+
+
+def read_layers():
+    layers = {}
+    # Lowest first: a layer may include fewer than the ones above it.
+    readmes = sorted(SRC.glob("*/README.md"), key=lambda r: len(read_list(r, "May include")))
+    for readme in readmes:
+        layers[readme.parent.name] = {
+            "headers": read_list(readme, "Public headers"),
+            "may_include": set(read_list(readme, "May include")),
+            "included_by": set(read_list(readme, "Included by")),
+        }
+    return layers
+
+
+def layer_of_header(layers, problems):
+    """Maps "tornado/NAME.h" to the one layer that lists it."""
+    owner = {}
+    for layer, rules in layers.items():
+        for header in rules["headers"]:
+            if header in owner:
+                problems.append(f"{header} is listed by both {owner[header]}/ and {layer}/")
+            owner[header] = layer
+    for path in sorted(INCLUDE.glob("*.h")):
+        name = f"tornado/{path.name}"
+        if name not in owner:
+            problems.append(f"{name} is in no layer: add it to the 'Public headers' line of "
+                            "the README.md of the folder that implements it")
+    for name in owner:
+        if not (ROOT / "final" / "include" / name).exists():
+            problems.append(f"{name} is listed by {owner[name]}/README.md but does not exist")
+    return owner
+
+
+def layer_of_include(included, owner):
+    if included.startswith("tornado/"):
+        return owner.get(included)
+    folder = included.split("/")[0]
+    if "/" in included and (SRC / folder).is_dir():
+        return folder
+    return None  # the standard library, OpenSSL, zlib and the like
+
+
+def files_with_layers(layers):
+    for layer in layers:
+        for path in sorted((SRC / layer).iterdir()):
+            if path.suffix in (".h", ".cpp", ".inc"):
+                yield path, layer
+    for layer, rules in layers.items():
+        for header in rules["headers"]:
+            yield ROOT / "final" / "include" / header, layer
+
+
+def check_includes(layers, owner, problems):
+    count = 0
+    for path, layer in files_with_layers(layers):
+        if not path.exists():
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = INCLUDE_LINE.match(line)
+            if not match:
+                continue
+            included = match.group(1)
+            target = layer_of_include(included, owner)
+            if target is None and not included.startswith("tornado/") and "/" not in included:
+                if (path.parent / included).exists() and path.parent.parent == SRC:
+                    problems.append(f"{path.relative_to(ROOT)}:{number}: write "
+                                    f'#include "{layer}/{included}", naming the folder')
+                continue
+            if target is None:
+                continue
+            count += 1
+            if target not in layers[layer]["may_include"]:
+                allowed = ", ".join(sorted(layers[layer]["may_include"]))
+                problems.append(f"{path.relative_to(ROOT)}:{number}: {layer}/ includes "
+                                f"{included} ({target}/), but may include only {allowed} "
+                                f"(final/src/{layer}/README.md)")
+    return count
+
+
+def check_inverse(layers, problems):
+    for layer, rules in layers.items():
+        expected = {other for other, r in layers.items()
+                    if other != layer and layer in r["may_include"]}
+        if rules["included_by"] != expected:
+            problems.append(f"final/src/{layer}/README.md says 'Included by: "
+                            f"{', '.join(sorted(rules['included_by']))}', but the folders "
+                            f"that may include it are: {', '.join(sorted(expected))}")
+
+
+def main():
+    layers = read_layers()
+    if not layers:
+        sys.exit("check_layers: no final/src/*/README.md found")
+    problems = []
+    owner = layer_of_header(layers, problems)
+    count = check_includes(layers, owner, problems)
+    check_inverse(layers, problems)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"layers: {len(problems)} problem(s)")
+        return 1
+    print(f"layers: {count} includes between final/'s {len(layers)} layers "
+          f"({', '.join(layers)}) all go downwards")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
