@@ -284,8 +284,8 @@ private:
 // One HTTP/1.x connection on the server (Tornado's HTTP1ServerConnection).
 // Its time limits are a ListedTimeout (ioloop.h): an idle connection's
 // header_timeout costs the loop no timer of its own.
-class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerConnection>,
-                              private detail::ListedTimeout {
+class HTTP1ServerConnection final : public std::enable_shared_from_this<HTTP1ServerConnection>,
+                                    private detail::ListedTimeout {
 public:
     // The stream is served from start_serving() on. `params` may be shared
     // by many connections (nullptr: the defaults).
