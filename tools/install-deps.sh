@@ -17,7 +17,8 @@
 #                                   yardsticks)
 #   tools/install-deps.sh deploy    + nginx and Redis (the deployment test: backends behind nginx,
 #                                   the chat shared through Redis pub/sub)
-#   tools/install-deps.sh clang     + clang 14 (make test-clang: the second compiler)
+#   tools/install-deps.sh clang     + clang 14 (make test-clang: the second compiler) and
+#                                   clang-tidy 16 (make lint)
 #   tools/install-deps.sh slides    + Graphviz, Node.js and npm (Marp is pinned in package-lock.json)
 #   tools/install-deps.sh browser   + Chromium, Node.js and npm (the browser test, tests/browser/;
 #                                   playwright-core is pinned in package-lock.json)
@@ -33,7 +34,7 @@ packages_for() {
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev valgrind" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
     deploy) echo "nginx-light redis-server" ;;
-    clang)  echo "clang-14" ;;
+    clang)  echo "clang-14 clang-tidy-16" ;;
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;
     *) echo "install-deps.sh: unknown group '$1' (build, bench, template, deploy, clang, slides, browser)" >&2; exit 2 ;;

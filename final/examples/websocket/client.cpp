@@ -34,7 +34,9 @@ static auto& validate_cert =
 
 namespace {
 
-using Connection = std::unique_ptr<tornado::WebSocketClientConnection>;
+// websocket_connect gives a unique_ptr; shared here, so that each coroutine
+// below takes the connection by value and its frame keeps it alive.
+using Connection = std::shared_ptr<tornado::WebSocketClientConnection>;
 
 void print(const tornado::WebSocketMessage& message) {
     if (message.binary) {
@@ -50,7 +52,7 @@ std::chrono::milliseconds wait_limit() {
 }
 
 // Sends each message and waits for one answer to each.
-tornado::Task<bool> send_all(Connection& ws, std::vector<std::string> messages) {
+tornado::Task<bool> send_all(Connection ws, std::vector<std::string> messages) {
     for (const std::string& message : messages) {
         co_await ws->write_message(message, *binary);
         std::optional<tornado::WebSocketMessage> answer =
@@ -61,9 +63,8 @@ tornado::Task<bool> send_all(Connection& ws, std::vector<std::string> messages) 
     co_return true;
 }
 
-// Every message until the connection closes. (`ws` is a reference: its
-// owner, run(), waits for this coroutine to end.)
-tornado::Task<void> print_messages(Connection& ws) {
+// Every message until the connection closes.
+tornado::Task<void> print_messages(Connection ws) {
     while (std::optional<tornado::WebSocketMessage> message = co_await ws->read_message())
         print(*message);
 }
@@ -77,7 +78,7 @@ std::optional<std::string> read_line() {
 }
 
 // Lines from standard input as messages, answers printed as they come.
-tornado::Task<void> send_lines(Connection& ws) {
+tornado::Task<void> send_lines(Connection ws) {
     tornado::Task<void> printer = print_messages(ws);
     while (std::optional<std::string> line = co_await tornado::run_in_executor(read_line)) {
         co_await ws->write_message(*line, *binary);

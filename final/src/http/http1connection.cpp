@@ -332,6 +332,11 @@ Task<void> HTTP1Connection::continue_message(std::unique_ptr<HTTPMessageDelegate
     server_->request_done(*this, keep_alive);
 }
 
+// complete_message, read_body and pass_body take the delegate by
+// reference: continue_message's frame owns it and awaits complete_message
+// at once, which awaits the other two at once, so it outlives them all.
+// NOLINTBEGIN(cppcoreguidelines-avoid-reference-coroutine-parameters)
+
 // The slow path's steps: headers_received's Future, the body, the
 // delegate's finish(), the end of the response. Returns whether the
 // connection may serve another request.
@@ -422,6 +427,7 @@ Task<bool> HTTP1Connection::pass_body(HTTPMessageDelegate& delegate, std::uint64
     }
     co_return true;
 }
+// NOLINTEND(cppcoreguidelines-avoid-reference-coroutine-parameters)
 
 IOStream* HTTP1Connection::checked_stream() const {
     IOStream* stream = open_stream();

@@ -308,6 +308,13 @@ std::string format_head(const HTTPRequest& request, const URL& url) {
     return out;
 }
 
+// From here to fetch_once, the coroutines take references: the request,
+// its URL, the response's headers and the body sink. run_fetch's frame
+// owns them and awaits fetch_once at once, and every coroutine here is
+// awaited at once by its caller, so each reference outlives the frame
+// that holds it.
+// NOLINTBEGIN(cppcoreguidelines-avoid-reference-coroutine-parameters)
+
 // The body, when it does not go out with the head: after a 100 Continue,
 // or from a body_producer, each piece framed as a chunk when the body is
 // chunked. An empty piece is not sent (as a chunk it would end the body).
@@ -422,9 +429,6 @@ bool consume_gzip_encoding(const HTTPRequest& request, HTTPHeaders& headers) {
     return true;
 }
 
-// The parameters below are references into the awaiting coroutine's frame,
-// which lives until these finish.
-//
 // Exactly `length` bytes. The server closing first is a StreamClosedError,
 // so a 599: a cut-off body must not pass for a whole one.
 Task<void> read_fixed(std::shared_ptr<IOStream> stream, std::uint64_t length, BodySink& sink,
@@ -863,6 +867,7 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
     response.headers = std::move(headers);
     co_return std::move(response);
 }
+// NOLINTEND(cppcoreguidelines-avoid-reference-coroutine-parameters)
 
 // The fetch's coroutine, detached by start(): one turn of the loop per
 // hop, each hop's connection closed before the next. `settled` after a hop:

@@ -139,7 +139,9 @@ std::optional<ByteRange> apply_range_header(RequestHandler& handler, std::int64_
 // client; a client that leaves makes flush() fail with StreamClosedError,
 // which the handler treats as a quiet end (Tornado catches it here
 // instead). The last piece is not flushed: finish() sends it, which for a
-// small file means headers and body go out in one write.
+// small file means headers and body go out in one write. `handler` is
+// the caller's *this, whose get() awaits this at once.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-reference-coroutine-parameters)
 Task<void> send_content(RequestHandler& handler, StaticFileHandler::ContentChunks next_piece) {
     std::optional<std::string> piece = next_piece();
     while (piece) {
