@@ -21,6 +21,7 @@
 
 #include "core/text.h"
 #include "http/chunked_body.h"
+#include "http/message_body.h"
 #include "tornado/log.h"
 
 namespace tornado {
@@ -534,11 +535,10 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
         throw std::invalid_argument("CR, LF or NUL in the reason phrase");
     }
     ResponseFacts facts = facts_of(headers);
-    bool informational = code < 200;
-    response_.body_allowed = !request_.head && !informational && code != 204 && code != 304;
+    response_.body_allowed = !request_.head && detail::status_has_body(code);
     response_.switching_protocols = code == 101;
     // The same headers for HEAD as for GET: chunked is announced, never sent.
-    bool chunked_header = request_.http11 && !informational && code != 204 && code != 304 &&
+    bool chunked_header = request_.http11 && detail::status_has_body(code) &&
                           !facts.content_length && !facts.transfer_encoding;
     response_.chunked = chunked_header && response_.body_allowed;
     if (facts.connection_close || server_->closing_when_idle()) close_after_response_ = true;

@@ -50,6 +50,7 @@
 #include "core/text.h"
 #include "http/base64.h"
 #include "http/chunked_body.h"
+#include "http/message_body.h"
 #include "tornado/gen.h"
 #include "tornado/iostream.h"
 #include "tornado/tcpclient.h"
@@ -371,7 +372,7 @@ HTTPRequest redirected(const HTTPRequest& request, int code, std::string_view lo
 // RFC 9112 section 6.3, rule 1: these end with their head, whatever their
 // Content-Length says (for HEAD and 304, what a GET would have got).
 bool body_allowed(std::string_view method, int code) {
-    return method != "HEAD" && code != 204 && code != 304 && (code < 100 || code >= 200);
+    return method != "HEAD" && detail::status_has_body(code);
 }
 
 // Where body pieces go: response.body, or the streaming callback; either

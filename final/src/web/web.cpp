@@ -34,6 +34,7 @@
 #include "core/percent_encoding.h"
 #include "core/text.h"
 #include "http/base64.h"
+#include "http/message_body.h"
 #include "tornado/autoreload.h"
 #include "tornado/log.h"
 #include "web/hmac.h"
@@ -157,11 +158,6 @@ void remove_control_characters(std::string& value) {
         unsigned char u = static_cast<unsigned char>(c);
         if (u <= 0x08 || (u >= 0x0e && u <= 0x1f)) c = ' ';
     }
-}
-
-// 1xx, 204 and 304: the statuses whose responses have no body.
-bool status_without_body(int status) {
-    return status == 204 || status == 304 || (status >= 100 && status < 200);
 }
 
 // For log lines: some handlers log with no exception in hand.
@@ -1482,7 +1478,7 @@ void RequestHandler::settle_final_head() {
             set_status(304);
         }
     }
-    if (status_without_body(status_code_)) {
+    if (!detail::status_has_body(status_code_)) {
         // These statuses have no body (RFC 9110 sections 15.2, 15.3.5,
         // 15.4.5). A handler that wrote one has a bug, which Tornado
         // asserts: an exception here, so a 500 and a log line, rather than
@@ -1624,7 +1620,7 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
     // whatever it wrote, finished below, rather than no response. No page
     // for a status that has no body (Tornado skips it for 304: an
     // HTTPError(304) is the usual way to say "not modified").
-    if (!status_without_body(status_code)) {
+    if (detail::status_has_body(status_code)) {
         try {
             write_error(status_code, error);
         } catch (...) {
@@ -1635,7 +1631,7 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
     if (!finished_) {
         // A write_error that set such a status and wrote anyway: the
         // answer must still go out.
-        if (status_without_body(status_code_)) write_buffer_.clear();
+        if (!detail::status_has_body(status_code_)) write_buffer_.clear();
         finish();
     }
 }
