@@ -1,11 +1,15 @@
-// chunked_body.h: reading a chunked body (RFC 9112 section 7.1), one
-// reader for both sides: HTTP1Connection reads requests with it,
-// AsyncHTTPClient responses. Private to final/src, like text.h.
+// chunked_body.h: reading and writing a chunked body (RFC 9112 section
+// 7.1), once for both sides: HTTP1Connection reads requests and writes
+// responses with it, AsyncHTTPClient the other way round. Private to
+// final/src, like text.h.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "tornado/gen.h"
 #include "tornado/iostream.h"
@@ -33,5 +37,19 @@ using ChunkDataReader = Function<Task<bool>(std::uint64_t size)>;
 // co_await it at once).
 Task<bool> read_chunked_body(std::shared_ptr<IOStream> stream, std::uint64_t max_body_size,
                              std::size_t max_trailer_size, ChunkDataReader& read_data);
+
+// Writing: each piece of data goes out as its size line, the data and a
+// CRLF; the last chunk, with no trailer fields, ends the body. A piece of
+// no bytes must not be framed: it would read as the last chunk.
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
+// Appends the size line (the size in hex, then CRLF) of a chunk of `size`
+// bytes.
+inline void append_chunk_size_line(std::string& out, std::size_t size) {
+    char digits[16];
+    auto [end, error] = std::to_chars(digits, digits + sizeof digits, size, 16);
+    (void)error;  // 16 hex digits hold any size_t
+    out.append(digits, end).append("\r\n");
+}
 
 }  // namespace tornado::detail

@@ -508,9 +508,9 @@ ResponseFacts facts_of(const HTTPHeaders& headers) {
     return facts;
 }
 
-void append_number(std::string& out, std::uint64_t n, int base = 10) {
+void append_number(std::string& out, std::uint64_t n) {
     char digits[24];
-    auto [end, error] = std::to_chars(digits, digits + sizeof digits, n, base);
+    auto [end, error] = std::to_chars(digits, digits + sizeof digits, n);
     (void)error;
     out.append(digits, static_cast<std::size_t>(end - digits));
 }
@@ -604,10 +604,7 @@ bool HTTP1Connection::append_body(std::string& out, std::string_view chunk) {
         }
         *response_.content_remaining -= chunk.size();
     }
-    if (response_.chunked) {
-        append_number(out, chunk.size(), 16);
-        out.append("\r\n"sv);
-    }
+    if (response_.chunked) detail::append_chunk_size_line(out, chunk.size());
     if (chunk.size() > kCoalesceLimit) return false;
     out.append(chunk);
     if (response_.chunked) out.append("\r\n"sv);
@@ -699,8 +696,7 @@ void HTTP1Connection::finish() {
             tornado::format("Tried to write {} bytes less than Content-Length", missing));
     }
     if (response_.chunked) {
-        if (IOStream* stream = open_stream())
-            pending_write_ = stream->write(std::string_view("0\r\n\r\n"));
+        if (IOStream* stream = open_stream()) pending_write_ = stream->write(detail::kLastChunk);
     }
     // The application answered before the whole body came: what is left of
     // it cannot be told from the next request. Close after the answer.

@@ -40,7 +40,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <charconv>
 #include <deque>
 #include <initializer_list>
 #include <optional>
@@ -329,15 +328,14 @@ Task<void> send_body(std::shared_ptr<IOStream> stream, const HTTPRequest& reques
     auto write = [stream, chunked](std::string piece) -> Future<void> {
         if (piece.empty()) return detail::done_future();
         if (!chunked) return stream->write(std::move(piece));
-        char size[17];
-        auto [end, error] = std::to_chars(size, size + sizeof size, piece.size(), 16);
-        std::string framed(size, end);
-        framed.append("\r\n").append(piece).append("\r\n");
+        std::string framed;
+        detail::append_chunk_size_line(framed, piece.size());
+        framed.append(piece).append("\r\n");
         return stream->write(std::move(framed));
     };
     Future<void> produced = request.body_producer(write);
     co_await produced;
-    if (chunked) co_await stream->write("0\r\n\r\n");
+    if (chunked) co_await stream->write(detail::kLastChunk);
 }
 
 // The codes Tornado follows (RFC 9110 section 15.4); 300 is left to a person.
