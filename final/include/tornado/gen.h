@@ -355,60 +355,67 @@ auto run_in_executor(F&& func) {
 
 namespace detail {
 
+// The rule above, for each of the three shapes below: the first failure in
+// the given order is kept, the later ones are logged.
+class FirstError {
+public:
+    void record(std::exception_ptr error) {
+        if (first_) {
+            log_multi_exception(error);
+        } else {
+            first_ = std::move(error);
+        }
+    }
+    void rethrow_if_any() const {
+        if (first_) std::rethrow_exception(first_);
+    }
+
+private:
+    std::exception_ptr first_;
+};
+
 template <typename Child, typename T>
 Task<std::vector<T>> multi_vector(std::vector<Child> children) {
     std::vector<T> results;
     results.reserve(children.size());
-    std::exception_ptr first_error;
+    FirstError errors;
     for (Child& child : children) {
         try {
             results.push_back(co_await std::move(child));
         } catch (...) {
-            if (first_error) {
-                log_multi_exception(std::current_exception());
-            } else {
-                first_error = std::current_exception();
-            }
+            errors.record(std::current_exception());
         }
     }
-    if (first_error) std::rethrow_exception(first_error);
+    errors.rethrow_if_any();
     co_return results;
 }
 
 template <typename Child>
 Task<void> multi_void(std::vector<Child> children) {
-    std::exception_ptr first_error;
+    FirstError errors;
     for (Child& child : children) {
         try {
             co_await std::move(child);
         } catch (...) {
-            if (first_error) {
-                log_multi_exception(std::current_exception());
-            } else {
-                first_error = std::current_exception();
-            }
+            errors.record(std::current_exception());
         }
     }
-    if (first_error) std::rethrow_exception(first_error);
+    errors.rethrow_if_any();
 }
 
 template <typename K, typename Child, typename T>
 Task<std::map<K, T>> multi_map(std::map<K, Child> children) {
     std::map<K, T> results;
-    std::exception_ptr first_error;
+    FirstError errors;
     for (auto& [key, child] : children) {
         try {
             T value = co_await std::move(child);
             results.emplace(key, std::move(value));
         } catch (...) {
-            if (first_error) {
-                log_multi_exception(std::current_exception());
-            } else {
-                first_error = std::current_exception();
-            }
+            errors.record(std::current_exception());
         }
     }
-    if (first_error) std::rethrow_exception(first_error);
+    errors.rethrow_if_any();
     co_return results;
 }
 
