@@ -675,34 +675,60 @@ void IOStream::take_received(std::string_view bytes) {
     check_buffer_limit();
 }
 
+namespace {
+
+std::ptrdiff_t socket_recv(int fd, char* where, std::size_t capacity) {
+    return ::recv(fd, where, capacity, 0);
+}
+
+std::ptrdiff_t pipe_read(int fd, char* where, std::size_t capacity) {
+    return ::read(fd, where, capacity);
+}
+
+std::ptrdiff_t socket_send(int fd, const char* data, std::size_t size) {
+    return ::send(fd, data, size, MSG_NOSIGNAL);
+}
+
+std::ptrdiff_t pipe_write(int fd, const char* data, std::size_t size) {
+    return ::write(fd, data, size);
+}
+
+}  // namespace
+
 // One recv(). Returns the bytes read, or 0 when there is nothing now
 // (read_ready_ is cleared) or the stream has closed (the end, or an error).
 std::size_t IOStream::receive(char* where, std::size_t capacity) {
+    return receive_with(socket_recv, "recv", where, capacity);
+}
+
+std::size_t IOStream::receive_with(ReadCall read_call, const char* call_name, char* where,
+                                   std::size_t capacity) {
     for (;;) {
-        ssize_t n = ::recv(fd_.get(), where, capacity, 0);
+        std::ptrdiff_t n = read_call(fd_.get(), where, capacity);
         if (n > 0) {
             // Short: the kernel's queue is empty now, and the next arrival
             // raises a new edge (epoll(7) allows this test for stream
-            // sockets; it saves the recv() that would only say EAGAIN).
-            // Unless the end is known to be pending (the peer's FIN came with
-            // these bytes): then read on until it shows.
+            // sockets and pipes; it saves the call that would only say
+            // EAGAIN). Unless the end is known to be pending (the peer's FIN
+            // came with these bytes): then read on until it shows.
             if (static_cast<std::size_t>(n) < capacity && !eof_seen_) read_ready_ = false;
             return static_cast<std::size_t>(n);
         }
-        // 0 only at the end of the stream: capacity is never 0 here.
+        // 0 only at the end of the stream (capacity is never 0 here): the
+        // peer's orderly close, or every writer of a pipe has closed.
         if (n == 0) {
-            close();  // the peer's orderly close
+            close();
             return 0;
         }
         int error = errno;
         // EINTR: a signal handler ran during the call; rare on a non-blocking
-        // socket, but allowed. EAGAIN: drained; the next arrival is an edge.
+        // descriptor, but allowed. EAGAIN: drained; the next arrival is an edge.
         if (error == EINTR) continue;
         if (error == EAGAIN || error == EWOULDBLOCK) {
             read_ready_ = false;
             return 0;
         }
-        io_error(error, "recv");
+        io_error(error, call_name);
         return 0;
     }
 }
@@ -876,9 +902,14 @@ void IOStream::on_sent(int result) {
 // with EPIPE and only this stream closes. After EAGAIN, the EPOLLOUT edge
 // that comes when the send buffer drains is what brings us back.
 std::size_t IOStream::send_now(std::string_view data) {
+    return send_with(socket_send, "send", data);
+}
+
+std::size_t IOStream::send_with(WriteCall write_call, const char* call_name,
+                                std::string_view data) {
     std::size_t sent = 0;
     while (sent < data.size()) {
-        ssize_t n = ::send(fd_.get(), data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+        std::ptrdiff_t n = write_call(fd_.get(), data.data() + sent, data.size() - sent);
         if (n >= 0) {
             sent += static_cast<std::size_t>(n);
             continue;
@@ -888,7 +919,7 @@ std::size_t IOStream::send_now(std::string_view data) {
         if (error == EAGAIN || error == EWOULDBLOCK) {
             write_ready_ = false;
         } else {
-            io_error(error, "send");
+            io_error(error, call_name);
         }
         break;
     }
@@ -1216,7 +1247,8 @@ public:
     SigpipeBlocked(const SigpipeBlocked&) = delete;
     SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
 
-    // After a write that failed with EPIPE. Keeps errno.
+    // After a write that failed: takes the SIGPIPE that EPIPE left pending
+    // (other errors leave none, and then it returns at once). Keeps errno.
     void take_back() noexcept {
         if (was_pending_) return;
         int saved_errno = errno;
@@ -1261,51 +1293,19 @@ void PipeIOStream::handle_events(std::uint32_t events) {
     }
 }
 
-// IOStream::receive with read(): the same contract. A short read() means
-// the pipe is empty for now (epoll(7) allows the test for pipes too).
+// IOStream::receive with read(): the same contract and the same loop.
 std::size_t PipeIOStream::receive(char* where, std::size_t capacity) {
-    for (;;) {
-        ssize_t n = ::read(fd_.get(), where, capacity);
-        if (n > 0) {
-            if (static_cast<std::size_t>(n) < capacity && !eof_seen_) read_ready_ = false;
-            return static_cast<std::size_t>(n);
-        }
-        if (n == 0) {
-            close();  // every writer has closed: the end of the stream
-            return 0;
-        }
-        int error = errno;
-        if (error == EINTR) continue;
-        if (error == EAGAIN || error == EWOULDBLOCK) {
-            read_ready_ = false;
-            return 0;
-        }
-        io_error(error, "read");
-        return 0;
-    }
+    return receive_with(pipe_read, "read", where, capacity);
 }
 
 // IOStream::send_now with write(), SIGPIPE held off (see SigpipeBlocked).
 // A full pipe says EAGAIN; the EPOLLOUT edge comes once its reader drains it.
 std::size_t PipeIOStream::send_now(std::string_view data) {
     SigpipeBlocked sigpipe_blocked;
-    std::size_t sent = 0;
-    while (sent < data.size()) {
-        ssize_t n = ::write(fd_.get(), data.data() + sent, data.size() - sent);
-        if (n >= 0) {
-            sent += static_cast<std::size_t>(n);
-            continue;
-        }
-        int error = errno;
-        if (error == EINTR) continue;
-        if (error == EAGAIN || error == EWOULDBLOCK) {
-            write_ready_ = false;
-            break;
-        }
-        if (error == EPIPE) sigpipe_blocked.take_back();
-        io_error(error, "write");
-        break;
-    }
+    std::size_t sent = send_with(pipe_write, "write", data);
+    // A write that failed has closed the stream; EPIPE also left a SIGPIPE
+    // pending, to take before the signal is unblocked.
+    if (closed()) sigpipe_blocked.take_back();
     return sent;
 }
 
