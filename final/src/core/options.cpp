@@ -398,6 +398,21 @@ bool parse_bool(std::string_view text) {
                                 " as bool (true/false, yes/no, on/off, 1/0)");
 }
 
+namespace {
+
+// The two messages of parse_signed and parse_unsigned.
+[[noreturn]] void throw_out_of_range(std::string_view text, std::string_view type_name) {
+    throw std::invalid_argument(detail::quoted(text) + " is out of range for " +
+                                std::string(type_name));
+}
+
+[[noreturn]] void throw_unreadable(std::string_view text, std::string_view type_name) {
+    throw std::invalid_argument("cannot read " + detail::quoted(text) + " as " +
+                                std::string(type_name));
+}
+
+}  // namespace
+
 // Parsed as long long, then checked against the option type's own
 // limits, so one function serves every signed integer type. Two messages:
 // "out of range" when the text is a well-formed number that does not fit,
@@ -414,13 +429,9 @@ long long parse_signed(std::string_view text, long long min, long long max,
     // tells "too big" apart from "not a number".
     bool all_read = !digits.empty() && end == digits.data() + digits.size();
     if (all_read && (error == std::errc::result_out_of_range || value < min || value > max)) {
-        throw std::invalid_argument(detail::quoted(text) + " is out of range for " +
-                                    std::string(type_name));
+        throw_out_of_range(text, type_name);
     }
-    if (error != std::errc() || !all_read) {
-        throw std::invalid_argument("cannot read " + detail::quoted(text) + " as " +
-                                    std::string(type_name));
-    }
+    if (error != std::errc() || !all_read) throw_unreadable(text, type_name);
     return value;
 }
 
@@ -438,13 +449,9 @@ unsigned long long parse_unsigned(std::string_view text, unsigned long long max,
     auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
     bool all_read = !digits.empty() && end == digits.data() + digits.size();
     if (negative || (all_read && (error == std::errc::result_out_of_range || value > max))) {
-        throw std::invalid_argument(detail::quoted(text) + " is out of range for " +
-                                    std::string(type_name));
+        throw_out_of_range(text, type_name);
     }
-    if (error != std::errc() || !all_read) {
-        throw std::invalid_argument("cannot read " + detail::quoted(text) + " as " +
-                                    std::string(type_name));
-    }
+    if (error != std::errc() || !all_read) throw_unreadable(text, type_name);
     return value;
 }
 
