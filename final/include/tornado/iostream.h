@@ -350,11 +350,13 @@ protected:
     // receive() for a plain descriptor, given the call that reads it (recv
     // for a socket, read for PipeIOStream): one loop for both, with the
     // same end, EINTR and EAGAIN rules. `call_name` names it in errors.
-    using ReadCall = std::ptrdiff_t (*)(int fd, char* where, std::size_t capacity);
+    // Templates, defined and used in iostream.cpp only: the call is inlined
+    // on the hot path, not made through a pointer.
+    template <typename ReadCall>
     std::size_t receive_with(ReadCall read_call, const char* call_name, char* where,
                              std::size_t capacity);
     // send_now() likewise, given the call that writes (send, or write).
-    using WriteCall = std::ptrdiff_t (*)(int fd, const char* data, std::size_t size);
+    template <typename WriteCall>
     std::size_t send_with(WriteCall write_call, const char* call_name, std::string_view data);
 
     // create()'s two halves, shared with SSLIOStream::create.

@@ -677,30 +677,24 @@ void IOStream::take_received(std::string_view bytes) {
 
 namespace {
 
-std::ptrdiff_t socket_recv(int fd, char* where, std::size_t capacity) {
+// The system calls of IOStream (a socket) and PipeIOStream, for
+// receive_with and send_with.
+constexpr auto socket_recv = [](int fd, char* where, std::size_t capacity) {
     return ::recv(fd, where, capacity, 0);
-}
-
-std::ptrdiff_t pipe_read(int fd, char* where, std::size_t capacity) {
+};
+constexpr auto pipe_read = [](int fd, char* where, std::size_t capacity) {
     return ::read(fd, where, capacity);
-}
-
-std::ptrdiff_t socket_send(int fd, const char* data, std::size_t size) {
+};
+constexpr auto socket_send = [](int fd, const char* data, std::size_t size) {
     return ::send(fd, data, size, MSG_NOSIGNAL);
-}
-
-std::ptrdiff_t pipe_write(int fd, const char* data, std::size_t size) {
+};
+constexpr auto pipe_write = [](int fd, const char* data, std::size_t size) {
     return ::write(fd, data, size);
-}
+};
 
 }  // namespace
 
-// One recv(). Returns the bytes read, or 0 when there is nothing now
-// (read_ready_ is cleared) or the stream has closed (the end, or an error).
-std::size_t IOStream::receive(char* where, std::size_t capacity) {
-    return receive_with(socket_recv, "recv", where, capacity);
-}
-
+template <typename ReadCall>
 std::size_t IOStream::receive_with(ReadCall read_call, const char* call_name, char* where,
                                    std::size_t capacity) {
     for (;;) {
@@ -731,6 +725,12 @@ std::size_t IOStream::receive_with(ReadCall read_call, const char* call_name, ch
         io_error(error, call_name);
         return 0;
     }
+}
+
+// One recv(). Returns the bytes read, or 0 when there is nothing now
+// (read_ready_ is cleared) or the stream has closed (the end, or an error).
+std::size_t IOStream::receive(char* where, std::size_t capacity) {
+    return receive_with(socket_recv, "recv", where, capacity);
 }
 
 // Fresh bytes in the scratch buffer: what is kept must be copied out before
@@ -901,10 +901,7 @@ void IOStream::on_sent(int result) {
 // SIGPIPE, whose default action kills the process; with it, send() fails
 // with EPIPE and only this stream closes. After EAGAIN, the EPOLLOUT edge
 // that comes when the send buffer drains is what brings us back.
-std::size_t IOStream::send_now(std::string_view data) {
-    return send_with(socket_send, "send", data);
-}
-
+template <typename WriteCall>
 std::size_t IOStream::send_with(WriteCall write_call, const char* call_name,
                                 std::string_view data) {
     std::size_t sent = 0;
@@ -924,6 +921,10 @@ std::size_t IOStream::send_with(WriteCall write_call, const char* call_name,
         break;
     }
     return sent;
+}
+
+std::size_t IOStream::send_now(std::string_view data) {
+    return send_with(socket_send, "send", data);
 }
 
 // On a WRITE edge, and after connect(). A send error has closed the stream.
