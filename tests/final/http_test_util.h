@@ -21,10 +21,18 @@
 #include <vector>
 
 #include "net_test_util.h"
+#include "tornado/httpclient.h"
 #include "tornado/httpserver.h"
 #include "tornado/ioloop.h"
 
 namespace tornado::testing {
+
+// A GET with one request header (If-None-Match, Range, Cookie...).
+inline HTTPRequest with_header(std::string name, std::string value) {
+    HTTPRequest request;
+    request.headers.set(name, value);
+    return request;
+}
 
 // An HTTPServer on 127.0.0.1, port 0, served by a loop on another thread.
 // make() runs on that thread and returns the server (not yet listening).

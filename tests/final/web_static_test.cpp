@@ -1,0 +1,325 @@
+// Tests of StaticFileHandler (final/src/web/web_static.cpp): files from a
+// temporary folder served through an Application, as a client sees them:
+// types, Etags and Last-Modified, ranges, versioned URLs, and paths that
+// try to leave the root.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http_test_util.h"
+#include "test_util.h"
+#include "tornado/testing.h"
+#include "tornado/web.h"
+
+namespace tornado {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::with_header;
+
+class StaticTest : public testing::AsyncHTTPTestCase {
+protected:
+    void SetUp() override {
+        root_ = std::filesystem::temp_directory_path() / ("tornado_static_" + std::to_string(::getpid()));
+        std::filesystem::create_directories(root_ / "sub");
+        write_file("hello.txt", "Hello from a file\n");
+        write_file("sub/style.css", "body {}\n");
+        big_.resize(300 * 1024);
+        for (std::size_t i = 0; i < big_.size(); ++i) big_[i] = static_cast<char>(i * 7 % 251);
+        write_file("big.bin", big_);
+        std::ofstream(root_.parent_path() / ("tornado_secret_" + std::to_string(::getpid()))) << "secret";
+        AsyncHTTPTestCase::SetUp();
+    }
+    void TearDown() override {
+        AsyncHTTPTestCase::TearDown();
+        std::filesystem::remove_all(root_);
+        std::filesystem::remove(root_.parent_path() / ("tornado_secret_" + std::to_string(::getpid())));
+    }
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = root_.string();
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{{"/url/(.*)", handler<StaticUrlHandler>()}}, settings);
+    }
+    void write_file(const std::string& name, const std::string& content) {
+        std::ofstream(root_ / name, std::ios::binary) << content;
+    }
+    class StaticUrlHandler : public RequestHandler {
+    public:
+        void get(const PathArgs& args) override { write(static_url(args[0])); }
+    };
+
+    std::filesystem::path root_;
+    std::string big_;
+};
+
+TEST_F(StaticTest, ServesFilesWithTypeEtagAndLastModified) {
+    HTTPResponse response = fetch("/static/hello.txt");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "Hello from a file\n");
+    EXPECT_EQ(response.headers.get("Content-Type"), "text/plain");
+    EXPECT_EQ(response.headers.get("Accept-Ranges"), "bytes");
+    EXPECT_EQ(response.headers.get("Etag").size(), 128u + 2);  // a quoted SHA-512
+    EXPECT_FALSE(response.headers.get("Last-Modified").empty());
+    EXPECT_EQ(fetch("/static/sub/style.css").headers.get("Content-Type"), "text/css");
+}
+
+TEST_F(StaticTest, ConditionalRequestsAnswer304) {
+    HTTPResponse response = fetch("/static/hello.txt");
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("If-None-Match", response.headers.get("Etag"))).code, 304);
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("If-Modified-Since", response.headers.get("Last-Modified"))).code, 304);
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT")).code, 200);
+}
+
+TEST_F(StaticTest, RangesGive206And416) {
+    HTTPResponse part = fetch("/static/hello.txt", with_header("Range", "bytes=0-4"));
+    EXPECT_EQ(part.code, 206);
+    EXPECT_EQ(part.body, "Hello");
+    EXPECT_EQ(part.headers.get("Content-Range"), "bytes 0-4/18");
+    HTTPResponse tail = fetch("/static/hello.txt", with_header("Range", "bytes=-5"));
+    EXPECT_EQ(tail.body, "file\n");
+    HTTPResponse beyond = fetch("/static/hello.txt", with_header("Range", "bytes=100-"));
+    EXPECT_EQ(beyond.code, 416);
+    EXPECT_EQ(beyond.headers.get("Content-Range"), "bytes */18");
+}
+
+TEST_F(StaticTest, RangeEdgeCases) {
+    // All of the file is a 200, not a 206.
+    HTTPResponse whole = fetch("/static/hello.txt", with_header("Range", "bytes=0-"));
+    EXPECT_EQ(whole.code, 200);
+    EXPECT_EQ(whole.body, "Hello from a file\n");
+    EXPECT_EQ(whole.headers.get("Content-Range"), "");
+    // An end past the file is the rest of the file.
+    HTTPResponse rest = fetch("/static/hello.txt", with_header("Range", "bytes=6-1000"));
+    EXPECT_EQ(rest.code, 206);
+    EXPECT_EQ(rest.body, "from a file\n");
+    EXPECT_EQ(rest.headers.get("Content-Range"), "bytes 6-17/18");
+    // The empty suffix and a backwards range cannot be satisfied.
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("Range", "bytes=-0")).code, 416);
+    EXPECT_EQ(fetch("/static/hello.txt", with_header("Range", "bytes=5-2")).code, 416);
+    // Two ranges are ignored: the whole file.
+    HTTPResponse two = fetch("/static/hello.txt", with_header("Range", "bytes=0-1,4-5"));
+    EXPECT_EQ(two.code, 200);
+    EXPECT_EQ(two.body, "Hello from a file\n");
+}
+
+TEST_F(StaticTest, ARangeOfABigFileSpansPiecesAndHeadGivesItsLength) {
+    HTTPResponse tail = fetch("/static/big.bin", with_header("Range", "bytes=70000-"));
+    EXPECT_EQ(tail.code, 206);
+    EXPECT_EQ(tail.body, big_.substr(70000));
+    EXPECT_EQ(tail.headers.get("Content-Range"),
+              "bytes 70000-" + std::to_string(big_.size() - 1) + "/" + std::to_string(big_.size()));
+    HTTPRequest head = with_header("Range", "bytes=0-4");
+    head.method = "HEAD";
+    HTTPResponse headers_only = fetch("/static/big.bin", head);
+    EXPECT_EQ(headers_only.code, 206);
+    EXPECT_EQ(headers_only.headers.get("Content-Length"), "5");
+    EXPECT_EQ(headers_only.body, "");
+}
+
+TEST_F(StaticTest, MissingOutsideAndFolders) {
+    EXPECT_EQ(fetch("/static/missing.txt").code, 404);
+    EXPECT_EQ(fetch("/static/..%2Ftornado_secret_" + std::to_string(::getpid())).code, 403);
+    EXPECT_EQ(fetch("/static/sub").code, 403);
+    EXPECT_EQ(fetch("/static/sub/..%2Fhello.txt").code, 200);
+}
+
+// A folder with a default file, served from the site's root as a user might.
+class StaticRootTest : public StaticTest {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        write_file("sub/index.html", "the sub index\n");
+        return std::make_shared<Application>(std::vector<URLSpec>{
+            {"/(.*)", handler<tornado::StaticFileHandler>(root_.string(), std::string("index.html"))}});
+    }
+};
+
+TEST_F(StaticRootTest, AFolderRedirectsToItsSlashAndServesItsDefaultFile) {
+    HTTPRequest request;
+    request.follow_redirects = false;
+    HTTPResponse moved = fetch("/sub", request);
+    EXPECT_EQ(moved.code, 301);
+    EXPECT_EQ(moved.headers.get("Location"), "/sub/");
+    EXPECT_EQ(fetch("/sub/").body, "the sub index\n");
+}
+
+TEST_F(StaticRootTest, NoRedirectToAnotherSiteFromTwoInitialSlashes) {
+    // "//sub" would redirect to "//sub/", which a browser reads as the
+    // host "sub": refused as Tornado 6.2 does.
+    HTTPRequest request;
+    request.follow_redirects = false;
+    HTTPResponse response = fetch("//sub", request);
+    EXPECT_EQ(response.code, 403);
+    EXPECT_TRUE(response.headers.get("Location").empty());
+}
+
+TEST_F(StaticTest, BigFileArrivesWholeAndHeadHasNoBody) {
+    HTTPResponse response = fetch("/static/big.bin");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, big_);
+    EXPECT_EQ(response.headers.get("Content-Type"), "application/octet-stream");
+    HTTPRequest head;
+    head.method = "HEAD";
+    HTTPResponse headers_only = fetch("/static/big.bin", head);
+    EXPECT_EQ(headers_only.headers.get("Content-Length"), std::to_string(big_.size()));
+    EXPECT_EQ(headers_only.body, "");
+}
+
+TEST_F(StaticTest, StaticUrlAddsTheVersionHash) {
+    std::string url = fetch("/url/hello.txt").body;
+    std::string etag = fetch("/static/hello.txt").headers.get("Etag");
+    EXPECT_EQ(url, "/static/hello.txt?v=" + etag.substr(1, etag.size() - 2));
+    HTTPResponse versioned = fetch(url);
+    EXPECT_NE(versioned.headers.get("Cache-Control").find("max-age="), std::string::npos);
+}
+
+// Tornado's CustomStaticFileTest, ported: a subclass serves content that
+// is not in a folder, and writes the version into the file name instead of
+// a ?v= argument. Each hook it overrides is one step of get().
+class NamedVersionStaticHandler : public tornado::StaticFileHandler {
+public:
+    std::string make_static_url(const Application&, const std::string& path, bool) override {
+        std::size_t dot = path.rfind('.');
+        return "/static/" + path.substr(0, dot) + ".42" + path.substr(dot);
+    }
+    std::string parse_url_path(const std::string& url_path) override {
+        std::size_t extension = url_path.rfind('.');
+        std::size_t version = url_path.rfind('.', extension - 1);
+        return url_path.substr(0, version) + url_path.substr(extension);
+    }
+    std::string get_absolute_path(const std::string&, const std::string& path) const override {
+        return "CustomStaticFileTest:" + path;
+    }
+    std::optional<std::string> validate_absolute_path(const std::string&,
+                                                      const std::string& absolute) override {
+        if (absolute != "CustomStaticFileTest:foo.txt") throw HTTPError(404);
+        return absolute;
+    }
+    ContentChunks get_content(const std::string& absolute, std::optional<std::int64_t> start,
+                              std::optional<std::int64_t> end) override {
+        if (absolute != "CustomStaticFileTest:foo.txt") throw std::runtime_error("unexpected path");
+        std::string content = "bar";
+        // A Range asks for a slice; the whole content comes without one.
+        if (start || end) content = content.substr(start.value_or(0), end.value_or(3) - start.value_or(0));
+        return [content, given = false]() mutable -> std::optional<std::string> {
+            if (given) return std::nullopt;
+            given = true;
+            return content;
+        };
+    }
+    std::int64_t get_content_size() override { return 3; }
+    std::optional<std::time_t> get_modified_time() override { return std::nullopt; }
+    std::string get_version(const Application&, const std::string&) override { return "42"; }
+};
+
+class CustomStaticTest : public testing::AsyncHTTPTestCase {
+protected:
+    class StaticUrlHandler : public RequestHandler {
+    public:
+        void get(const PathArgs& args) override { write(static_url(args[0])); }
+    };
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = "dummy";
+        settings.static_handler_class = static_handler_class<NamedVersionStaticHandler>();
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{{"/static_url/(.*)", handler<StaticUrlHandler>()}}, settings);
+    }
+};
+
+TEST_F(CustomStaticTest, TheSubclassServesAndNamesItsFiles) {
+    HTTPResponse response = fetch("/static/foo.42.txt");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "bar");
+    EXPECT_EQ(response.headers.get("Content-Type"), "text/plain");
+    EXPECT_EQ(response.headers.get("Last-Modified"), "");  // get_modified_time gave nothing
+    EXPECT_EQ(fetch("/static_url/foo.txt").body, "/static/foo.42.txt");
+    HTTPResponse part = fetch("/static/foo.42.txt", with_header("Range", "bytes=1-"));
+    EXPECT_EQ(part.code, 206);
+    EXPECT_EQ(part.body, "ar");
+    EXPECT_EQ(fetch("/static/other.42.txt").code, 404);
+}
+
+// The Etag of content that is not a file comes from get_content_version
+// over the subclass's get_content, and is kept by the Application.
+TEST_F(CustomStaticTest, TheEtagHashesTheSubclassContent) {
+    HTTPResponse response = fetch("/static/foo.42.txt");
+    // SHA-512 of "bar".
+    EXPECT_EQ(response.headers.get("Etag").substr(1, 16), "d82c4eb5261cb9c8");
+    EXPECT_EQ(fetch("/static/foo.42.txt", with_header("If-None-Match", response.headers.get("Etag"))).code,
+              304);
+}
+
+// Tornado's static_hash_cache: the hash of content that is not a file is
+// kept for ever, unless the setting is off (as it is in debug).
+class CountingStaticHandler : public NamedVersionStaticHandler {
+public:
+    std::string get_version(const Application& application, const std::string& path) override {
+        return StaticFileHandler::get_version(application, path);
+    }
+    std::string get_content_version(const std::string& absolute_path) override {
+        ++hashed;
+        return StaticFileHandler::get_content_version(absolute_path);
+    }
+    static inline int hashed = 0;
+};
+
+class StaticHashCacheTest : public testing::AsyncHTTPTestCase,
+                            public ::testing::WithParamInterface<bool> {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = "dummy";
+        settings.static_handler_class = static_handler_class<CountingStaticHandler>();
+        settings.static_hash_cache = GetParam();
+        return std::make_shared<Application>(std::vector<URLSpec>{}, settings);
+    }
+};
+
+TEST_P(StaticHashCacheTest, TheHashIsKeptOnlyWithTheCache) {
+    CountingStaticHandler::hashed = 0;
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(fetch("/static/foo.42.txt").body, "bar");
+    EXPECT_EQ(CountingStaticHandler::hashed, GetParam() ? 1 : 3);
+}
+INSTANTIATE_TEST_SUITE_P(CacheOnAndOff, StaticHashCacheTest, ::testing::Bool());
+
+// Tornado's static_handler_args: the arguments after the folder.
+class StaticArgsTest : public StaticTest {
+protected:
+    class HeaderStaticHandler : public tornado::StaticFileHandler {
+    public:
+        void set_extra_headers(const std::string& path) override {
+            set_header("X-Static-Path", path);
+        }
+        std::int64_t get_cache_time(const std::string&, std::optional<std::time_t>,
+                                    const std::string& mime_type) override {
+            return mime_type == "text/css" ? 600 : 0;
+        }
+    };
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        write_file("sub/index.html", "the sub index\n");
+        ApplicationSettings settings;
+        settings.static_path = root_.string();
+        settings.static_handler_class =
+            static_handler_class<HeaderStaticHandler>(std::string("index.html"));
+        return std::make_shared<Application>(std::vector<URLSpec>{}, settings);
+    }
+};
+
+TEST_F(StaticArgsTest, DefaultFilenameExtraHeadersAndCacheTime) {
+    HTTPResponse index = fetch("/static/sub/");
+    EXPECT_EQ(index.body, "the sub index\n");
+    EXPECT_EQ(index.headers.get("X-Static-Path"), "sub/");
+    EXPECT_EQ(index.headers.get("Cache-Control"), "");
+    HTTPResponse css = fetch("/static/sub/style.css");
+    EXPECT_EQ(css.headers.get("Cache-Control"), "max-age=600");
+    EXPECT_FALSE(css.headers.get("Expires").empty());
+}
+
+}  // namespace
+}  // namespace tornado
