@@ -582,7 +582,7 @@ public:
     void redirect(std::string_view url, bool permanent = false, int status = 0);
     // Back to a fresh 200 with the default headers and an empty buffer.
     void clear();
-    bool finished() const noexcept { return finished_; }
+    bool finished() const noexcept { return response_stage_ == ResponseStage::finished; }
 
     // The callback style: the request stays open when the method returns,
     // until someone calls finish(). Returns this handler for the callback
@@ -691,13 +691,43 @@ private:
     UIModule& active_module(const std::string& name, const UIModuleFactory& factory);
     TemplateValue template_object();
     TemplateValue request_template_object();
-    bool headers_written_ = false;
-    bool finished_ = false;
+
+    // The handler's life cycle is two small machines, one per direction
+    // (Tornado keeps them in _headers_written, _finished, _prepared_future
+    // and the like).
+    //
+    // The request side: how far the handler's own code has got.
+    //
+    //   created ─execute(): prepare() returned─► prepared ─call_method()─► method_called
+    //      │                                        │ (a streamed body: the method waits
+    //      │                                        │  for body_received())
+    //      └────────────────────────────────────────┴─────────────┴─ the client left ─► closed
+    //
+    // execute() runs prepare() and, unless the body is streamed, the method
+    // at once; body_received() calls it only at `prepared`, so it runs at
+    // most once. Leaving for `closed` runs on_connection_close(), so it too
+    // runs once, and never after the response is finished.
+    enum class RequestStage : std::uint8_t {
+        created,        // made and attached; prepare() has not returned
+        prepared,       // prepare() returned; a streamed body is still coming
+        method_called,  // get(), post()... was called
+        closed,         // the connection closed before the response finished
+    };
+    // The response side: what has gone to the connection.
+    //
+    //   nothing_sent ─flush()─► headers_sent ─finish()─► finished
+    //        └──────────────── finish() ─────────────────┘
+    //
+    // finished is final: write(), flush() and finish() throw after it. It
+    // is also reached without sending (the client left during a flush, or
+    // finished_elsewhere()).
+    enum class ResponseStage : std::uint8_t { nothing_sent, headers_sent, finished };
+    RequestStage request_stage_ = RequestStage::created;
+    ResponseStage response_stage_ = ResponseStage::nothing_sent;
+    // Not a stage but the method's style: a synchronous method's return
+    // finishes the response; asynchronous() (or a coroutine still running)
+    // leaves that to someone else (Tornado's _auto_finish).
     bool auto_finish_ = true;
-    bool close_notified_ = false;  // on_connection_close() ran
-    bool prepared_ = false;        // prepare() ran: a streamed body may go to data_received
-    bool body_complete_ = false;   // the whole body has arrived
-    bool method_called_ = false;
 };
 
 // How a route makes its handler: a new object for every request, attached

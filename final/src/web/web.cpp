@@ -627,11 +627,12 @@ void RequestHandler::execute(PathArgs path_args, PathKwargs path_kwargs) {
             check_xsrf_cookie();
         }
         prepare();
-        prepared_ = true;
-        if (finished_) return;  // prepare() answered (a redirect, an error page...)
+        request_stage_ = RequestStage::prepared;
+        if (finished()) return;  // prepare() answered (a redirect, an error page...)
         // A streaming handler is called from headers_received, so its body
-        // is still to come: body_received() calls the method.
-        if (stream_request_body() && !body_complete_) return;
+        // is still to come (the dispatcher reports its end only after this
+        // returns): body_received() calls the method.
+        if (stream_request_body()) return;
         call_method();
     } catch (...) {
         handle_request_exception(std::current_exception());
@@ -639,12 +640,11 @@ void RequestHandler::execute(PathArgs path_args, PathKwargs path_kwargs) {
 }
 
 // The end of a streamed body (RequestDispatcher::finish), Tornado's
-// request._body_future resolving. The method runs here if prepare()
-// returned (if it threw, the error page is out) and the handler has not
-// answered yet; method_called_ guards against a second run.
+// request._body_future resolving. The method runs here only at the
+// `prepared` stage (if prepare() threw, the error page is out) and if the
+// handler has not answered yet (prepare() or data_received() may have).
 void RequestHandler::body_received() {
-    body_complete_ = true;
-    if (!prepared_ || finished_ || method_called_) return;
+    if (request_stage_ != RequestStage::prepared || finished()) return;
     try {
         call_method();
     } catch (...) {
@@ -658,7 +658,7 @@ void RequestHandler::body_received() {
 // synchronous method that returns has answered, unless it (or
 // run_coroutine for a coroutine still running) called asynchronous().
 void RequestHandler::call_method() {
-    method_called_ = true;
+    request_stage_ = RequestStage::method_called;
     const std::string& method = request_->method;
     if (method == "GET") {
         get(path_args_);
@@ -675,7 +675,7 @@ void RequestHandler::call_method() {
     } else {
         options(path_args_);
     }
-    if (auto_finish_ && !finished_) finish();
+    if (auto_finish_ && !finished()) finish();
 }
 
 // Reaches the handler two ways: the connection's close callback (set in
@@ -684,8 +684,8 @@ void RequestHandler::call_method() {
 // Its exceptions are logged, not answered: the client is gone.
 void RequestHandler::connection_closed() {
     // Both the connection's close callback and the dispatcher may report it.
-    if (finished_ || close_notified_) return;
-    close_notified_ = true;
+    if (finished() || request_stage_ == RequestStage::closed) return;
+    request_stage_ = RequestStage::closed;
     try {
         on_connection_close();
     } catch (...) {
@@ -730,7 +730,7 @@ void RequestHandler::run_coroutine(Task<void> method) {
     done.add_done_callback([self = std::move(self)](Future<void> ended) {
         try {
             ended.result();
-            if (!self->finished_) self->finish();
+            if (!self->finished()) self->finish();
         } catch (...) {
             self->handle_request_exception(std::current_exception());
         }
@@ -1345,7 +1345,7 @@ void RequestHandler::clear_header(std::string_view name) {
 // works out need the whole body, so nothing goes to the connection before
 // flush() or finish().
 void RequestHandler::write(std::string_view chunk) {
-    if (finished_) throw std::logic_error("Cannot write() after finish()");
+    if (finished()) throw std::logic_error("Cannot write() after finish()");
     write_buffer_ += chunk;
 }
 
@@ -1391,8 +1391,8 @@ Future<void> RequestHandler::write_response(bool last) {
     HTTPConnection* connection = request_->connection.get();
     if (connection == nullptr) return detail::done_future();  // a test's request
     Future<void> written(nullptr);
-    if (!headers_written_) {
-        headers_written_ = true;
+    if (response_stage_ == ResponseStage::nothing_sent) {
+        response_stage_ = ResponseStage::headers_sent;
         for (auto& transform : transforms_) {
             chunk =
                 transform->transform_first_chunk(status_code_, headers_, std::move(chunk), last);
@@ -1420,7 +1420,7 @@ Future<void> RequestHandler::write_response(bool last) {
 // Content-Length, so the connection chunks the body (HTTP/1.1) unless the
 // handler set a Content-Length itself.
 Future<void> RequestHandler::flush() {
-    if (finished_) throw std::logic_error("Cannot flush() after finish()");
+    if (finished()) throw std::logic_error("Cannot flush() after finish()");
     return write_response(false);
 }
 
@@ -1438,21 +1438,21 @@ void RequestHandler::run_on_finish() {
 // Tornado's finish(). What can only be decided with the whole body in
 // hand happens before the head goes out (settle_final_head).
 Future<void> RequestHandler::finish(std::string_view chunk) {
-    if (finished_) throw std::logic_error("finish() called twice");
+    if (finished()) throw std::logic_error("finish() called twice");
     write(chunk);
-    if (!headers_written_) settle_final_head();
+    if (response_stage_ == ResponseStage::nothing_sent) settle_final_head();
     Future<void> sent(nullptr);
     try {
         sent = write_response(true);
     } catch (const StreamClosedError&) {
         // The client left; the response has nowhere to go. Other errors
         // (a Content-Length that does not match the body: HTTPOutputError)
-        // leave finish() with finished_ still false, for the caller's
+        // leave the response unfinished, for the caller's
         // handle_request_exception.
     }
-    // finished_ before the log and on_finish(): a log_function that throws
+    // Finished before the log and on_finish(): a log_function that throws
     // cannot lead to a second finish().
-    finished_ = true;
+    response_stage_ = ResponseStage::finished;
     // Tornado's order: the access log (whose request_time() is now), then on_finish.
     application_->log_request(*this);
     run_on_finish();
@@ -1505,7 +1505,8 @@ void RequestHandler::settle_final_head() {
 // Tornado's redirect(). The URL goes out as given; RFC 9110 section 10.2.2
 // lets Location be relative, and browsers resolve it.
 void RequestHandler::redirect(std::string_view url, bool permanent, int status) {
-    if (headers_written_) throw std::logic_error("Cannot redirect after headers have been written");
+    if (response_stage_ != ResponseStage::nothing_sent)
+        throw std::logic_error("Cannot redirect after headers have been written");
     if (status == 0) status = permanent ? 301 : 302;
     if (status < 300 || status > 399) throw std::invalid_argument("redirect status must be 3xx");
     set_status(status);
@@ -1583,9 +1584,9 @@ std::string RequestHandler::request_summary() const {
 // connection is released (with a Content-Length the body has not reached,
 // that finish() fails too, and the connection closes).
 void RequestHandler::send_error(int status_code, std::exception_ptr error) {
-    if (headers_written_) {
+    if (response_stage_ != ResponseStage::nothing_sent) {
         gen_log.error("Cannot send error response after headers written");
-        if (!finished_) {
+        if (!finished()) {
             try {
                 finish();
             } catch (...) {
@@ -1628,7 +1629,7 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
                           exception_text(std::current_exception()));
         }
     }
-    if (!finished_) {
+    if (!finished()) {
         // A write_error that set such a status and wrote anyway: the
         // answer must still go out.
         if (!detail::status_has_body(status_code_)) write_buffer_.clear();
@@ -1679,7 +1680,7 @@ void RequestHandler::handle_request_exception(std::exception_ptr error) {
     try {
         std::rethrow_exception(error);
     } catch (const Finish& finish_now) {
-        if (!finished_) finish(finish_now.chunk());
+        if (!finished()) finish(finish_now.chunk());
         return;
     } catch (const StreamClosedError&) {
         // The client left while the response was being written (a flush()
@@ -1688,8 +1689,8 @@ void RequestHandler::handle_request_exception(std::exception_ptr error) {
         // Marked finished and logged, but on_finish() is not called: a
         // handler that releases something there does not get the chance.
         // (Tornado's path, through send_error and finish, does call it.)
-        if (!finished_) {
-            finished_ = true;
+        if (!finished()) {
+            response_stage_ = ResponseStage::finished;
             application_->log_request(*this);
         }
         return;
@@ -1702,14 +1703,14 @@ void RequestHandler::handle_request_exception(std::exception_ptr error) {
     try {
         log_exception(error);
     } catch (...) {}
-    if (finished_) return;  // the response went out before the exception: nothing to send
+    if (finished()) return;  // the response went out before the exception: nothing to send
     send_error(status, error);
 }
 
 // --- FallbackHandler ---------------------------------------------------------------
 
 void RequestHandler::finished_elsewhere() {
-    finished_ = true;
+    response_stage_ = ResponseStage::finished;
     run_on_finish();
 }
 

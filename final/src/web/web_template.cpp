@@ -704,7 +704,7 @@ std::string RequestHandler::render_embed_css(const std::vector<std::string>& css
 // anywhere in it.
 Future<void> RequestHandler::render(const std::string& template_name, const JSON& arguments,
                                     const TemplateNamespace& extra) {
-    if (finished_) throw std::logic_error("Cannot render() after finish()");
+    if (finished()) throw std::logic_error("Cannot render() after finish()");
     std::string html = render_string(template_name, arguments, extra);
 
     // What the page's modules need, in the order they were first used.
