@@ -18,16 +18,20 @@
 // The steps of one fetch, and where each is taken:
 //
 //   queue     submit(): validate(), then start() at once or a place in `queue`
-//   connect   fetch_once: TCPClient, within connect_timeout and the deadline
-//   write     format_head: head and body in one write, not awaited; a body
+//   connect   connect_hop: TCPClient, within connect_timeout and the
+//             deadline; a CONNECT tunnel for https through a proxy
+//   write     send_request: head and body in one write, not awaited; a body
 //             from body_producer is awaited (send_body)
-//   head      read_until_empty_line within max_header_size, then parse_head
-//   1xx       skipped, and the next head read (101 ends it for fetch_upgrade;
-//             100 sends the body held back for expect_100_continue)
+//   head      read_final_head: read_until_empty_line within
+//             max_header_size, then parse_head; 1xx skipped and the next
+//             head read (101 ends it for fetch_upgrade; 100 sends the body
+//             held back for expect_100_continue)
 //   body      read_body: chunked (chunked_body.h, the server's reader too),
 //             Content-Length, or until close; into a BodySink (gzip, limit)
-//   redirect  3xx with a Location: no body; run_fetch connects again with
-//             redirected(), or else hands the response to settle()
+//   redirect  3xx with a Location (follows()): no body; run_fetch connects
+//             again with redirected(), or else hands the response to settle()
+//
+// fetch_once is one hop: connect, write, head, body, in that order.
 //
 // A failure anywhere is an exception: run_fetch catches it, and
 // as_client_error makes it an HTTPClientError, code 599. An answer outside
@@ -496,8 +500,26 @@ void parse_head(std::string_view head, ResponseStartLine& start_line, HTTPHeader
 
 namespace detail {
 
-// One fetch, from fetch() to settle(). Shared by the client's lists, the
-// deadline timer and run_fetch: whichever ends last frees it.
+// One fetch, from fetch() to settle(). Owned together by the client's
+// lists, the deadline timer and run_fetch (shared_ptr): each lets go when
+// its part is over, so the fetch outlives whichever of them ends last.
+//
+// Its stage only moves forward, but for a redirect, which connects again:
+//
+//   queued ─start()─► connecting ─connected─► exchanging ─response─► settled
+//                        ▲                        │
+//                        └─ a redirect's next hop ┘
+//
+// and settle() ends it from any stage (an error, the deadline, the queue
+// timeout, close(), a cancelled Future). At `settled` every later outcome
+// is dropped.
+enum class FetchStage : std::uint8_t {
+    queued,      // waiting for one of the max_clients slots
+    connecting,  // a hop's connection is being opened (the deadline's message says so)
+    exchanging,  // connected: the request goes out, the response comes in
+    settled,     // over: the Future is resolved, the slot handed on
+};
+
 struct PendingFetch {
     // As given: each hop's request is a copy, in run_fetch.
     HTTPRequest request;
@@ -520,14 +542,10 @@ struct PendingFetch {
     bool redirected = false;
     // started + request_timeout; none without one.
     std::optional<IOLoop::Clock::time_point> deadline;
-    IOLoop::Timeout queue_timer;
-    IOLoop::Timeout deadline_timer;
-    // The handle is live: settle() must remove the timer.
-    bool queue_timer_armed = false;
-    bool deadline_armed = false;
-    // Picks the deadline's message; `settled`: over, later outcomes dropped.
-    bool connecting = false;
-    bool settled = false;
+    // Set while the timer is pending: settle() removes it.
+    std::optional<IOLoop::Timeout> queue_timer;
+    std::optional<IOLoop::Timeout> deadline_timer;
+    FetchStage stage = FetchStage::queued;
     std::shared_ptr<IOStream> stream;  // the current hop's connection
     // fetch_upgrade: a 101 answer ends the fetch, and its connection moves
     // here instead of being closed.
@@ -555,6 +573,7 @@ struct HTTPClientState {
 
 namespace {
 
+using detail::FetchStage;
 using detail::HTTPClientState;
 using detail::PendingFetch;
 
@@ -657,11 +676,10 @@ void deliver(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exc
 // handed on. Callers: run_fetch, fail(), the two timers, close(), and
 // submit's callback for a cancelled Future.
 void settle(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exception_ptr error) {
-    if (fetch.settled) return;
-    fetch.settled = true;
-    if (fetch.queue_timer_armed) fetch.loop->remove_timeout(fetch.queue_timer);
-    if (fetch.deadline_armed) fetch.loop->remove_timeout(fetch.deadline_timer);
-    fetch.queue_timer_armed = fetch.deadline_armed = false;
+    if (fetch.stage == FetchStage::settled) return;
+    fetch.stage = FetchStage::settled;
+    if (fetch.queue_timer) fetch.loop->remove_timeout(*std::exchange(fetch.queue_timer, {}));
+    if (fetch.deadline_timer) fetch.loop->remove_timeout(*std::exchange(fetch.deadline_timer, {}));
     if (fetch.stream) std::exchange(fetch.stream, nullptr)->close();
     if (!fetch.result.done()) deliver(fetch, std::move(response), std::move(error));
     release(fetch);
@@ -742,13 +760,13 @@ Task<std::shared_ptr<IOStream>> open_tunnel(std::shared_ptr<HTTPClientState> cli
     co_return std::shared_ptr<IOStream>(std::move(secure));
 }
 
-// One hop: connect, send, read the response. `request` and `url` live in
-// run_fetch's frame, which awaits this one. The body is read unless there
-// is none (a redirect to follow, 101, HEAD, 204, 304); a failure throws.
-Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
-                              std::shared_ptr<PendingFetch> fetch, const HTTPRequest& request,
-                              const URL& url, bool may_follow) {
-    fetch->hop_started = IOLoop::time();
+// A hop's connection: straight to the server (TLS for https), or to the
+// proxy and, for https, through a CONNECT tunnel. Within connect_timeout
+// and what is left of the deadline. Once it is open, settle() can close it
+// (fetch->stream), failing whatever read is pending on it.
+Task<std::shared_ptr<IOStream>> connect_hop(std::shared_ptr<HTTPClientState> client,
+                                            std::shared_ptr<PendingFetch> fetch,
+                                            const HTTPRequest& request, const URL& url) {
     ConnectOptions connect;
     connect.stream.max_buffer_size = client->options.max_buffer_size;
     connect.source_ip = request.network_interface;
@@ -760,7 +778,7 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
         auto left = std::max(*fetch->deadline - IOLoop::time(), IOLoop::Clock::duration::zero());
         connect.timeout = std::min(connect.timeout.value_or(left), left);
     }
-    fetch->connecting = true;
+    fetch->stage = FetchStage::connecting;
     std::shared_ptr<IOStream> stream;
     bool proxied = !request.proxy_host.empty();
     try {
@@ -774,96 +792,131 @@ Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
         }
     } catch (const TimeoutError&) {
         // Tornado's words, not TCPClient's "Timeout connecting to ...".
-        fetch->connecting = false;
         throw HTTPTimeoutError("Timeout while connecting");
     }
-    fetch->connecting = false;
-    fetch->connected = IOLoop::time();
-    if (fetch->settled) {  // timed out, closed or cancelled meanwhile
+    if (fetch->stage == FetchStage::settled) {  // timed out, closed or cancelled meanwhile
         stream->close();
         throw HTTPStreamClosedError();
     }
-    // From here settle() can close it, failing the read pending below. No
-    // Nagle delay (as Tornado): the request leaves in one write.
+    fetch->stage = FetchStage::exchanging;
+    fetch->connected = IOLoop::time();
+    // No Nagle delay (as Tornado): the request leaves in one write.
     fetch->stream = stream;
     stream->set_nodelay(true);
     if (proxied && url.secure) {
         stream = co_await open_tunnel(client, stream, request, url);
         fetch->stream = stream;
     }
-    // Not awaited: a server may answer (and close) before it reads all of a
-    // body, and the answer is what matters; a failed write closes the
-    // stream, which the read below reports. A body held back for a 100
-    // Continue, or made by body_producer, goes out later.
+    co_return stream;
+}
+
+// The head, and the body with it unless the body is held back for a 100
+// Continue (then the result is true: read_final_head sends it) or made by
+// body_producer. The write is not awaited: a server may answer (and close)
+// before it reads all of a body, and the answer is what matters; a failed
+// write closes the stream, which the read of the head reports.
+Task<bool> send_request(std::shared_ptr<IOStream> stream, const HTTPRequest& request,
+                        const URL& url) {
     bool body_held = request.expect_100_continue && (request.body || request.body_producer);
     std::string request_head = format_head(request, url);
     if (request.body && !body_held) request_head += *request.body;
     stream->write(std::move(request_head));
     if (request.body_producer && !body_held) co_await send_body(stream, request);
+    co_return body_held;
+}
 
+struct ResponseHead {
     ResponseStartLine start_line;
     HTTPHeaders headers;
-    // Heads until a final one. A head over max_header_size closes the
-    // stream (read_limit_broken), which is reported in our own words.
+};
+
+// Heads until a final one: interim (1xx) answers are read past, a 100
+// sends the body held back for it. A head over max_header_size closes the
+// stream (read_limit_broken), which is reported in our own words.
+Task<ResponseHead> read_final_head(std::shared_ptr<HTTPClientState> client,
+                                   std::shared_ptr<PendingFetch> fetch,
+                                   std::shared_ptr<IOStream> stream, const HTTPRequest& request,
+                                   bool body_held) {
+    ResponseHead head;
     for (;;) {
-        std::string head;
+        std::string text;
         try {
-            head = co_await stream->read_until_empty_line(client->options.max_header_size);
+            text = co_await stream->read_until_empty_line(client->options.max_header_size);
         } catch (const StreamClosedError& closed) {
             if (!closed.read_limit_broken()) throw;
             throw HTTPInputError("Response head larger than max_header_size (" +
                                  std::to_string(client->options.max_header_size) + " bytes)");
         }
-        parse_head(head, start_line, headers);
+        parse_head(text, head.start_line, head.headers);
+        int code = head.start_line.code;
         // A code under 100 is no interim response: it ends the loop, and
         // then fails as any code outside 2xx does.
-        if (start_line.code >= 200 || start_line.code < 100) break;
-        if (fetch->upgrade && start_line.code == 101) break;
-        if (headers.contains("Content-Length") || headers.contains("Transfer-Encoding")) {
-            throw HTTPInputError("Response code " + std::to_string(start_line.code) +
-                                 " cannot have a body");
-        }
+        if (code >= 200 || code < 100) break;
+        if (fetch->upgrade && code == 101) break;
+        if (head.headers.contains("Content-Length") || head.headers.contains("Transfer-Encoding"))
+            throw HTTPInputError("Response code " + std::to_string(code) + " cannot have a body");
         // An interim response (100 Continue, 103 Early Hints): the real one follows.
         // RFC 9110 section 15.2: a client must read past 1xx answers it did
         // not expect. So does Tornado, 101 included when none was asked for.
-        if (start_line.code == 100 && body_held) {
+        if (code == 100 && body_held) {
             body_held = false;
             co_await send_body(stream, request);
         }
     }
     fetch->first_byte = IOLoop::time();
+    co_return head;
+}
+
+// Tornado's _should_follow_redirect, from the head alone.
+bool follows(bool may_follow, int code, const HTTPHeaders& headers) {
+    return may_follow && is_redirect(code) && headers.contains("Location");
+}
+
+// The header_callback's lines, in Tornado's order: after the gzip renaming,
+// before the body.
+void report_head(const HTTPRequest& request, const ResponseHead& head) {
+    const ResponseStartLine& line = head.start_line;
+    request.header_callback(line.version + " " + std::to_string(line.code) + " " + line.reason +
+                            "\r\n");
+    for (auto [name, value] : head.headers)
+        request.header_callback(std::string(name) + ": " + std::string(value) + "\r\n");
+    request.header_callback("\r\n");
+}
+
+// One hop: connect, send, read the final head, read the body. `request`
+// and `url` live in run_fetch's frame, which awaits this one. The body is
+// read unless there is none (a redirect to follow, 101, HEAD, 204, 304);
+// a failure throws. run_fetch follows a redirect.
+Task<HTTPResponse> fetch_once(std::shared_ptr<HTTPClientState> client,
+                              std::shared_ptr<PendingFetch> fetch, const HTTPRequest& request,
+                              const URL& url, bool may_follow) {
+    fetch->hop_started = IOLoop::time();
+    std::shared_ptr<IOStream> stream = co_await connect_hop(client, fetch, request, url);
+    bool body_held = co_await send_request(stream, request, url);
+    ResponseHead head = co_await read_final_head(client, fetch, stream, request, body_held);
 
     // RFC 9112 section 4 lets a server leave the reason phrase out.
     HTTPResponse response;
-    response.code = start_line.code;
-    response.reason =
-        start_line.reason.empty() ? std::string(reason_phrase(start_line.code)) : start_line.reason;
+    response.code = head.start_line.code;
+    response.reason = head.start_line.reason.empty() ? std::string(reason_phrase(response.code))
+                                                     : head.start_line.reason;
     response.effective_url = request.url;
     if (fetch->upgrade && response.code == 101) {
         // The connection now speaks another protocol: it is the caller's.
-        response.headers = std::move(headers);
+        response.headers = std::move(head.headers);
         fetch->upgraded = std::exchange(fetch->stream, nullptr);
         co_return std::move(response);
     }
-    // From the head alone, as Tornado's _should_follow_redirect.
-    bool following = may_follow && is_redirect(response.code) && headers.contains("Location");
-    bool gzipped = consume_gzip_encoding(request, headers);
-    if (!following && request.header_callback) {
-        // Tornado's order: after the gzip renaming, before the body.
-        request.header_callback(start_line.version + " " + std::to_string(start_line.code) + " " +
-                                start_line.reason + "\r\n");
-        for (auto [name, value] : headers) {
-            request.header_callback(std::string(name) + ": " + std::string(value) + "\r\n");
-        }
-        request.header_callback("\r\n");
-    }
+    bool following = follows(may_follow, response.code, head.headers);
+    bool gzipped = consume_gzip_encoding(request, head.headers);
+    if (!following && request.header_callback) report_head(request, head);
     // A redirect's body is not wanted (nor streamed): the connection closes.
     if (!following && body_allowed(request.method, response.code)) {
         BodySink sink(request, gzipped);
-        co_await read_body(stream, headers, sink, client->options.max_header_size);
+        co_await read_body(stream, head.headers, sink, client->options.max_header_size);
         response.body = sink.take();
     }
-    response.headers = std::move(headers);
+    response.headers = std::move(head.headers);
     co_return std::move(response);
 }
 // NOLINTEND(cppcoreguidelines-avoid-reference-coroutine-parameters)
@@ -883,8 +936,8 @@ Task<void> run_fetch(std::shared_ptr<HTTPClientState> client, std::shared_ptr<Pe
             bool may_follow = hop.follow_redirects && redirects_left > 0;
             HTTPResponse response = co_await fetch_once(client, fetch, hop, url, may_follow);
             if (fetch->stream) std::exchange(fetch->stream, nullptr)->close();
-            if (fetch->settled) break;
-            if (may_follow && is_redirect(response.code) && response.headers.contains("Location")) {
+            if (fetch->stage == FetchStage::settled) break;
+            if (follows(may_follow, response.code, response.headers)) {
                 hop = redirected(hop, response.code, response.headers.get_first("Location"));
                 fetch->redirected = true;
                 --redirects_left;
@@ -911,20 +964,16 @@ Task<void> run_fetch(std::shared_ptr<HTTPClientState> client, std::shared_ptr<Pe
 // for all hops; its settle() closes the connection, failing the pending
 // read. Its message says if the connect was under way, as Tornado's does.
 void start(const std::shared_ptr<HTTPClientState>& client, std::shared_ptr<PendingFetch> fetch) {
-    if (fetch->queue_timer_armed) {
-        client->loop->remove_timeout(fetch->queue_timer);
-        fetch->queue_timer_armed = false;
-    }
+    if (fetch->queue_timer) client->loop->remove_timeout(*std::exchange(fetch->queue_timer, {}));
     client->active.push_back(fetch);
     fetch->started = IOLoop::time();
     fetch->wall_started = std::chrono::system_clock::now();
     if (fetch->request.request_timeout > IOLoop::Clock::duration::zero()) {
         fetch->deadline = fetch->started + fetch->request.request_timeout;
-        fetch->deadline_armed = true;
         fetch->deadline_timer = client->loop->call_at(*fetch->deadline, [fetch] {
-            fetch->deadline_armed = false;
-            const char* when =
-                fetch->connecting ? "Timeout while connecting" : "Timeout during request";
+            fetch->deadline_timer.reset();
+            const char* when = fetch->stage == FetchStage::connecting ? "Timeout while connecting"
+                                                                      : "Timeout during request";
             settle(*fetch, std::nullopt, std::make_exception_ptr(HTTPTimeoutError(when)));
         });
     }
@@ -1052,12 +1101,11 @@ void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
         }
     }
     if (wait > IOLoop::Clock::duration::zero()) {
-        fetch->queue_timer_armed = true;
         fetch->queue_timer =
             state_->loop->call_later(wait, [weak = std::weak_ptr<PendingFetch>(fetch)] {
                 std::shared_ptr<PendingFetch> waiting = weak.lock();
                 if (!waiting) return;
-                waiting->queue_timer_armed = false;
+                waiting->queue_timer.reset();
                 settle(*waiting, std::nullopt,
                        std::make_exception_ptr(HTTPTimeoutError("Timeout in request queue")));
             });
