@@ -1,5 +1,5 @@
 // gzip and gunzip with zlib, for tests that check what goes over the wire
-// (web_gzip_test, httpclient_test). Their test programs link zlib.
+// (web_transforms_test, httputil_gzip_test, httpclient_test). Their test programs link zlib.
 #pragma once
 
 #include <zlib.h>

@@ -41,7 +41,7 @@ std::string post(std::string_view path, std::string_view content_type, std::stri
 }
 
 // What a callback saw, copied out under a lock for the test's thread.
-struct Seen {
+struct SeenRequests {
     std::mutex mutex;
     std::vector<HTTPServerRequest> requests;
 
@@ -75,7 +75,7 @@ struct Seen {
 // --- what the callback sees -----------------------------------------------------------------------
 
 TEST(HTTPServer, TheRequestAsTheCallbackSeesIt) {
-    auto seen = std::make_shared<Seen>();
+    auto seen = std::make_shared<SeenRequests>();
     ServerThread server([seen] {
         return std::make_unique<HTTPServer>([seen](RequestPtr request) {
             seen->add(*request);
@@ -122,7 +122,7 @@ TEST(HTTPServer, HostAndCookies) {
 }
 
 TEST(HTTPServer, FormsAndUploads) {
-    auto seen = std::make_shared<Seen>();
+    auto seen = std::make_shared<SeenRequests>();
     ServerThread server([seen] {
         return std::make_unique<HTTPServer>([seen](RequestPtr request) {
             seen->add(*request);

@@ -1,6 +1,7 @@
-// compress_response: GZipContentEncoding, the output transform that gzips
-// responses (Tornado's tornado.web.GZipContentEncoding), through a real
-// server and client (AsyncHTTPTestCase). The client is told not to inflate
+// Tests of final/src/web/web_transforms.cpp. compress_response:
+// GZipContentEncoding, the output transform that gzips responses
+// (Tornado's tornado.web.GZipContentEncoding), through a real server and
+// client (AsyncHTTPTestCase). The client is told not to inflate
 // (decompress_response off), so that each test sees the bytes sent.
 #include <unistd.h>
 
