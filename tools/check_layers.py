@@ -18,6 +18,15 @@ check fails, naming the file, the line and the rule, when:
   - a folder's "Included by" line is not the inverse of the others'
     "May include" lines (so the two lines a reader sees cannot drift apart).
 
+It also checks that every source file's tests can be found by name: each
+final/src/LAYER/NAME.cpp has tests/final/NAME_test.cpp, or its folder's
+README lists where its tests are instead, on a fourth line:
+
+    Tested elsewhere: poller_epoll.cpp in ioloop_test.cpp (a remark); ...
+
+An entry for a file that has a test file of its name, or that names a
+test file that does not exist, is a problem too (the line would mislead).
+
 Standard library only; exits 0 and prints a summary when all holds.
 """
 
@@ -129,6 +138,55 @@ def check_inverse(layers, problems):
                             f"that may include it are: {', '.join(sorted(expected))}")
 
 
+TESTS = ROOT / "tests" / "final"
+
+
+def read_tested_elsewhere(readme):
+    """{"poller_epoll.cpp": ["ioloop_test.cpp"], ...} from the README's line."""
+    entries = {}
+    for line in readme.read_text().splitlines():
+        if not line.startswith("Tested elsewhere:"):
+            continue
+        # A remark in parentheses is for the reader.
+        text = re.sub(r"\s*\([^)]*\)", "", line[len("Tested elsewhere:"):]).strip().rstrip(".")
+        if text == "none":
+            return entries
+        for entry in text.split(";"):
+            source, _, tests = entry.replace("`", "").partition(" in ")
+            entries[source.strip()] = [t.strip() for t in tests.replace(" and ", ",").split(",")
+                                       if t.strip()]
+        return entries
+    sys.exit(f"check_layers: {readme.relative_to(ROOT)} has no 'Tested elsewhere:' line")
+
+
+def check_test_names(layers, problems):
+    count = 0
+    for layer in layers:
+        readme = SRC / layer / "README.md"
+        elsewhere = read_tested_elsewhere(readme)
+        where = readme.relative_to(ROOT)
+        for path in sorted((SRC / layer).glob("*.cpp")):
+            count += 1
+            own = TESTS / f"{path.stem}_test.cpp"
+            if own.exists():
+                if path.name in elsewhere:
+                    problems.append(f"{where} lists {path.name} under 'Tested elsewhere', "
+                                    f"but it has {own.relative_to(ROOT)}")
+            elif path.name not in elsewhere:
+                problems.append(f"{path.relative_to(ROOT)} has no {own.relative_to(ROOT)}: "
+                                f"write it, or say where its tests are on the 'Tested "
+                                f"elsewhere' line of {where}")
+        for source, tests in elsewhere.items():
+            if not (SRC / layer / source).exists():
+                problems.append(f"{where} lists {source} under 'Tested elsewhere', "
+                                "but there is no such file")
+            for test in tests:
+                if not (TESTS / test).exists():
+                    problems.append(f"{where}: {source}'s tests are said to be in "
+                                    f"tests/final/{test}, which does not exist")
+    return count
+
+
 def main():
     layers = read_layers()
     if not layers:
@@ -137,13 +195,15 @@ def main():
     owner = layer_of_header(layers, problems)
     count = check_includes(layers, owner, problems)
     check_inverse(layers, problems)
+    sources = check_test_names(layers, problems)
     for problem in problems:
         print(problem)
     if problems:
         print(f"layers: {len(problems)} problem(s)")
         return 1
     print(f"layers: {count} includes between final/'s {len(layers)} layers "
-          f"({', '.join(layers)}) all go downwards")
+          f"({', '.join(layers)}) all go downwards; the tests of all {sources} source "
+          "files are found by name or listed")
     return 0
 
 
