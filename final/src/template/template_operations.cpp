@@ -1304,23 +1304,18 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
 
 namespace {
 
-// The methods call_method() implements, per type: the one list that
-// get_attribute() and check_method() consult, so that `name.upper` (without
-// a call) and `name.upper()` agree on what exists. It must stay in step
-// with string_method(), sequence_method() and dict_method().
-bool has_method(const TemplateValue& object, std::string_view name) {
-    static const std::vector<std::string_view> kStr = {
-        "upper",   "lower",      "strip",    "lstrip",  "rstrip",     "split", "join",
-        "replace", "startswith", "endswith", "find",    "count",      "title", "capitalize",
-        "format",  "isdigit",    "isalpha",  "isspace", "splitlines", "index"};
-    static const std::vector<std::string_view> kSequence = {"index", "count"};
-    static const std::vector<std::string_view> kDict = {"items", "keys", "values", "get"};
-    const std::vector<std::string_view>* names = object.is_string()            ? &kStr
-                                                 : object.is_sequence()        ? &kSequence
-                                                 : object.type() == Type::dict ? &kDict
-                                                                               : nullptr;
-    return names != nullptr && std::find(names->begin(), names->end(), name) != names->end();
-}
+// One method of str, list, tuple or dict: its name and the function that
+// runs it on `self` (one function may serve several names: upper and
+// lower). find_method() looks it up in its type's table, the one list of
+// what exists, so that get_attribute(), check_method() and call_method()
+// always agree: `name.upper` (without a call) and `name.upper()` alike.
+struct Method {
+    std::string_view name;
+    TemplateValue (*run)(const TemplateValue& self, std::string_view name,
+                         const TemplateArguments& arguments);
+};
+// nullptr when `object`'s type has no method of that name.
+const Method* find_method(const TemplateValue& object, std::string_view name);
 
 }  // namespace
 
@@ -1338,7 +1333,7 @@ TemplateValue get_attribute(const TemplateValue& object, std::string_view name) 
             return TemplateValue::element_of(object.shared_json(), *found);
         }
     }
-    if (has_method(object, name)) {
+    if (find_method(object, name) != nullptr) {
         // A bound method, to be called later: `{% set up = name.upper %}`.
         // The lambda holds a copy of `object` (a TemplateValue shares, not
         // copies, its data), so it stays valid after this expression ends.
@@ -1391,94 +1386,121 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
 // as Python's are; finding is done on the UTF-8 bytes (a match of whole
 // valid UTF-8 can only start at a character boundary) and the byte offset
 // converted back.
-TemplateValue string_method(std::string_view text, std::string_view name,
-                            const TemplateArguments& arguments) {
-    if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
-        check_at_most(arguments, 0, name);
-        return change_case(text, name);
+
+TemplateValue str_change_case(const TemplateValue& self, std::string_view name,
+                              const TemplateArguments& arguments) {
+    check_at_most(arguments, 0, name);
+    return change_case(self.as_string(), name);
+}
+
+TemplateValue str_strip(const TemplateValue& self, std::string_view name,
+                        const TemplateArguments& arguments) {
+    check_at_most(arguments, 1, name);
+    return std::string(
+        strip(self.as_string(), name != "rstrip", name != "lstrip", argument(arguments, 0)));
+}
+
+TemplateValue str_split(const TemplateValue& self, std::string_view name,
+                        const TemplateArguments& arguments) {
+    check_at_most(arguments, 2, name);
+    const TemplateValue* limit = argument(arguments, 1, "maxsplit");
+    return TemplateValue::list(split(self.as_string(), argument(arguments, 0, "sep"),
+                                     limit != nullptr ? limit->as_integer() : -1));
+}
+
+// Ends lines at \n, \r and \r\n only; Python also ends them at \v, \f,
+// \x1c-\x1e, U+0085, U+2028 and U+2029. Line ends are not kept
+// (keepends is not supported), and a final line end makes no empty line.
+TemplateValue str_splitlines(const TemplateValue& self, std::string_view,
+                             const TemplateArguments&) {
+    std::string_view text = self.as_string();
+    std::vector<TemplateValue> lines;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find_first_of("\r\n", start);
+        if (end == std::string_view::npos) end = text.size();
+        lines.emplace_back(std::string(text.substr(start, end - start)));
+        start = end + (text.substr(end, 2) == "\r\n" ? 2 : 1);
     }
-    if (name == "strip" || name == "lstrip" || name == "rstrip") {
-        check_at_most(arguments, 1, name);
-        return std::string(strip(text, name != "rstrip", name != "lstrip", argument(arguments, 0)));
-    }
-    if (name == "split") {
-        check_at_most(arguments, 2, name);
-        const TemplateValue* limit = argument(arguments, 1, "maxsplit");
-        return TemplateValue::list(split(text, argument(arguments, 0, "sep"),
-                                         limit != nullptr ? limit->as_integer() : -1));
-    }
-    // Ends lines at \n, \r and \r\n only; Python also ends them at \v, \f,
-    // \x1c-\x1e, U+0085, U+2028 and U+2029. Line ends are not kept
-    // (keepends is not supported), and a final line end makes no empty line.
-    if (name == "splitlines") {
-        std::vector<TemplateValue> lines;
-        std::size_t start = 0;
-        while (start < text.size()) {
-            std::size_t end = text.find_first_of("\r\n", start);
-            if (end == std::string_view::npos) end = text.size();
-            lines.emplace_back(std::string(text.substr(start, end - start)));
-            start = end + (text.substr(end, 2) == "\r\n" ? 2 : 1);
+    return TemplateValue::list(std::move(lines));
+}
+
+TemplateValue str_join(const TemplateValue& self, std::string_view name,
+                       const TemplateArguments& arguments) {
+    std::string joined;
+    append_join(joined, self.as_string(), required(arguments, 0, name));
+    return joined;
+}
+
+TemplateValue str_replace(const TemplateValue& self, std::string_view name,
+                          const TemplateArguments& arguments) {
+    const TemplateValue* count = argument(arguments, 2);
+    return replace_all(self.as_string(), required(arguments, 0, name).as_string(),
+                       required(arguments, 1, name).as_string(),
+                       count != nullptr ? count->as_integer() : -1);
+}
+
+TemplateValue str_affix(const TemplateValue& self, std::string_view name,
+                        const TemplateArguments& arguments) {
+    return affix_matches(self.as_string(), required(arguments, 0, name), name == "startswith");
+}
+
+// find, index and count.
+TemplateValue str_search(const TemplateValue& self, std::string_view name,
+                         const TemplateArguments& arguments) {
+    std::string_view text = self.as_string();
+    std::string_view needle = required(arguments, 0, name).as_string();
+    if (name == "count") {
+        // Python counts the empty string once per gap: len(text) + 1.
+        // Otherwise matches do not overlap ("aaaa".count("aa") is 2).
+        if (needle.empty()) return static_cast<std::int64_t>(detail::code_point_count(text) + 1);
+        std::int64_t count = 0;
+        for (std::size_t at = text.find(needle); at != std::string_view::npos;
+             at = text.find(needle, at + needle.size())) {
+            ++count;
         }
-        return TemplateValue::list(std::move(lines));
+        return count;
     }
-    if (name == "join") {
-        std::string joined;
-        append_join(joined, text, required(arguments, 0, "join"));
-        return joined;
+    std::size_t found = text.find(needle);
+    if (found == std::string_view::npos) {
+        if (name == "index") raise("ValueError", "substring not found");
+        return -1;
     }
-    if (name == "replace") {
-        const TemplateValue* count = argument(arguments, 2);
-        return replace_all(text, required(arguments, 0, "replace").as_string(),
-                           required(arguments, 1, "replace").as_string(),
-                           count != nullptr ? count->as_integer() : -1);
+    return static_cast<std::int64_t>(detail::code_point_count(text.substr(0, found)));
+}
+
+TemplateValue str_isspace(const TemplateValue& self, std::string_view, const TemplateArguments&) {
+    std::string_view text = self.as_string();
+    if (text.empty()) return false;
+    for (std::size_t at = 0; at < text.size();) {
+        auto [space, length] = space_at(text, at);
+        if (!space) return false;
+        at += length;
     }
-    if (name == "startswith" || name == "endswith") {
-        return affix_matches(text, required(arguments, 0, name), name == "startswith");
-    }
-    if (name == "find" || name == "index" || name == "count") {
-        std::string_view needle = required(arguments, 0, name).as_string();
-        if (name == "count") {
-            // Python counts the empty string once per gap: len(text) + 1.
-            // Otherwise matches do not overlap ("aaaa".count("aa") is 2).
-            if (needle.empty())
-                return static_cast<std::int64_t>(detail::code_point_count(text) + 1);
-            std::int64_t count = 0;
-            for (std::size_t at = text.find(needle); at != std::string_view::npos;
-                 at = text.find(needle, at + needle.size())) {
-                ++count;
-            }
-            return count;
-        }
-        std::size_t found = text.find(needle);
-        if (found == std::string_view::npos) {
-            if (name == "index") raise("ValueError", "substring not found");
-            return -1;
-        }
-        return static_cast<std::int64_t>(detail::code_point_count(text.substr(0, found)));
-    }
-    if (name == "isspace") {
-        if (text.empty()) return false;
-        for (std::size_t at = 0; at < text.size();) {
-            auto [space, length] = space_at(text, at);
-            if (!space) return false;
-            at += length;
-        }
-        return true;
-    }
-    if (name == "isdigit" || name == "isalpha") {  // ASCII only: a documented difference
-        if (text.empty()) return false;
-        return std::all_of(text.begin(), text.end(), [&](char c) {
-            return name == "isdigit" ? detail::is_digit(c) : detail::is_ascii_letter(c);
-        });
-    }
-    if (name == "format") return str_format(text, arguments);
-    raise("AttributeError", "'str' object has no attribute '" + std::string(name) + "'");
+    return true;
+}
+
+// isdigit and isalpha, ASCII only: a documented difference.
+TemplateValue str_is_ascii_class(const TemplateValue& self, std::string_view name,
+                                 const TemplateArguments&) {
+    std::string_view text = self.as_string();
+    if (text.empty()) return false;
+    return std::all_of(text.begin(), text.end(), [&](char c) {
+        return name == "isdigit" ? detail::is_digit(c) : detail::is_ascii_letter(c);
+    });
+}
+
+std::string str_format(std::string_view format, const TemplateArguments& arguments);
+
+TemplateValue str_format_method(const TemplateValue& self, std::string_view,
+                                const TemplateArguments& arguments) {
+    return str_format(self.as_string(), arguments);
 }
 
 // list.index(x) and count(x), with == as the test (so 1 is found as 1.0).
 // Python's message for a missing tuple item differs ("tuple.index(x): x not
 // in tuple"); this one names the type.
-TemplateValue sequence_method(const TemplateValue& sequence, std::string_view name,
+TemplateValue sequence_search(const TemplateValue& sequence, std::string_view name,
                               const TemplateArguments& arguments) {
     const TemplateValue& wanted = required(arguments, 0, name);
     std::vector<TemplateValue> items = sequence.items();
@@ -1492,22 +1514,24 @@ TemplateValue sequence_method(const TemplateValue& sequence, std::string_view na
     raise("ValueError", wanted.repr() + " is not in " + std::string(sequence.type_name()));
 }
 
-// dict.get(), keys(), values() and items(). Python returns views; these
-// are lists, which serve the same uses (a for loop, len(), "in"). The
-// order is the JSON object's, sorted by key. Values share the dict's JSON.
-TemplateValue dict_method(const TemplateValue& dict, std::string_view name,
-                          const TemplateArguments& arguments) {
-    const JSON& object = dict.as_json();
-    if (name == "get") {
-        const TemplateValue& key = required(arguments, 0, "get");
-        if (key.is_string()) {
-            if (const JSON* found = find_key(object, key.as_string())) {
-                return TemplateValue::element_of(dict.shared_json(), *found);
-            }
+TemplateValue dict_get(const TemplateValue& dict, std::string_view name,
+                       const TemplateArguments& arguments) {
+    const TemplateValue& key = required(arguments, 0, name);
+    if (key.is_string()) {
+        if (const JSON* found = find_key(dict.as_json(), key.as_string())) {
+            return TemplateValue::element_of(dict.shared_json(), *found);
         }
-        const TemplateValue* fallback = argument(arguments, 1);
-        return fallback != nullptr ? *fallback : TemplateValue();
     }
+    const TemplateValue* fallback = argument(arguments, 1);
+    return fallback != nullptr ? *fallback : TemplateValue();
+}
+
+// dict.keys(), values() and items(). Python returns views; these are
+// lists, which serve the same uses (a for loop, len(), "in"). The order is
+// the JSON object's, sorted by key. Values share the dict's JSON.
+TemplateValue dict_view(const TemplateValue& dict, std::string_view name,
+                        const TemplateArguments&) {
+    const JSON& object = dict.as_json();
     std::vector<TemplateValue> result;
     for (auto entry = object.begin(); entry != object.end(); ++entry) {
         TemplateValue value = TemplateValue::element_of(dict.shared_json(), entry.value());
@@ -1520,6 +1544,46 @@ TemplateValue dict_method(const TemplateValue& dict, std::string_view name,
         }
     }
     return TemplateValue::list(std::move(result));
+}
+
+const Method* find_method(const TemplateValue& object, std::string_view name) {
+    static constexpr Method kStr[] = {
+        {"upper", str_change_case},
+        {"lower", str_change_case},
+        {"title", str_change_case},
+        {"capitalize", str_change_case},
+        {"strip", str_strip},
+        {"lstrip", str_strip},
+        {"rstrip", str_strip},
+        {"split", str_split},
+        {"splitlines", str_splitlines},
+        {"join", str_join},
+        {"replace", str_replace},
+        {"startswith", str_affix},
+        {"endswith", str_affix},
+        {"find", str_search},
+        {"index", str_search},
+        {"count", str_search},
+        {"isspace", str_isspace},
+        {"isdigit", str_is_ascii_class},
+        {"isalpha", str_is_ascii_class},
+        {"format", str_format_method},
+    };
+    static constexpr Method kSequence[] = {{"index", sequence_search}, {"count", sequence_search}};
+    static constexpr Method kDict[] = {
+        {"get", dict_get}, {"keys", dict_view}, {"values", dict_view}, {"items", dict_view}};
+    std::span<const Method> methods;
+    if (object.is_string()) {
+        methods = kStr;
+    } else if (object.is_sequence()) {
+        methods = kSequence;
+    } else if (object.type() == Type::dict) {
+        methods = kDict;
+    }
+    for (const Method& method : methods) {
+        if (method.name == name) return &method;
+    }
+    return nullptr;
 }
 
 // "{} and {name}".format(...): fields by position, number or name, each
@@ -1671,7 +1735,7 @@ std::string str_format(std::string_view format, const TemplateArguments& argumen
 // runs once; the price is that its AttributeError comes after the
 // arguments were evaluated.
 void check_method(const TemplateValue& object, std::string_view name) {
-    if (object.type() == Type::object || has_method(object, name)) return;
+    if (object.type() == Type::object || find_method(object, name) != nullptr) return;
     if (object.type() == Type::dict) {
         get_attribute(object, name);  // a key read as an attribute, or the AttributeError
         return;
@@ -1686,15 +1750,10 @@ void check_method(const TemplateValue& object, std::string_view name) {
 // key, Python's obj.method() for the objects dicts stand in for.
 TemplateValue call_method(const TemplateValue& object, std::string_view name,
                           const TemplateArguments& arguments) {
-    bool attribute_holds_it =
-        object.type() == Type::object || (object.type() == Type::dict && !has_method(object, name));
-    if (attribute_holds_it) {
-        return call_function(get_attribute(object, name), arguments);
-    }
-    if (object.is_string()) return string_method(object.as_string(), name, arguments);
-    if (has_method(object, name) && object.is_sequence())
-        return sequence_method(object, name, arguments);
-    if (has_method(object, name)) return dict_method(object, name, arguments);
+    if (object.type() == Type::object) return call_function(get_attribute(object, name), arguments);
+    const Method* method = find_method(object, name);
+    if (method != nullptr) return method->run(object, name, arguments);
+    if (object.type() == Type::dict) return call_function(get_attribute(object, name), arguments);
     // Lists are values here (see tornado/template.h): a method that changes
     // one gets an error that says what to write instead.
     if ((object.is_sequence()) && (name == "append" || name == "extend" || name == "insert" ||
