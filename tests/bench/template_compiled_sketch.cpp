@@ -151,7 +151,7 @@ std::string render_page_compiled_sketch(const JSON& arguments, std::size_t reser
         page.out += "<tr class=\"";
         bool odd = i.type() == TemplateValue::Type::integer
                        ? i.as_integer() % 2 != 0
-                       : runtime::binary_operation("%", i, two).truthy();
+                       : runtime::binary("%", i, two).truthy();
         page.out += odd ? "odd" : "even";
         page.out += "\" id=\"row-";
         page.write(member(row, "id"), row, "id");

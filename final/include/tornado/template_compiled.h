@@ -52,7 +52,48 @@ namespace tornado {
 
 namespace template_detail {
 class Scope;
-}
+
+// ---- the operations both engines run (template_operations.cpp) -------------
+// What Python's operators, item and attribute access, methods and calls do
+// to TemplateValues: the interpreter's nodes call them, and so does the C++
+// a template compiles to (through the using-declarations in `compiled`
+// below). Errors are PythonErrors with Python's own type and message, so
+// that {% try %} / {% except KeyError %} and the error a user reads match
+// Tornado's.
+
+// a + b, a - b, a * b, a / b, a // b, a % b, a ** b, a << b, a >> b, a & b,
+// a | b, a ^ b; `op` is the operator's text.
+TemplateValue binary(std::string_view op, const TemplateValue& left, const TemplateValue& right);
+// -a, +a, ~a
+TemplateValue unary(char op, const TemplateValue& operand);
+// a < b, a <= b, a > b, a >= b, a == b, a != b, a in b, a not in b,
+// a is b, a is not b.
+bool compare(std::string_view op, const TemplateValue& left, const TemplateValue& right);
+// container[key]: a list's or tuple's item (negative counts from the end),
+// a dict's value, a string's character.
+TemplateValue get_item(const TemplateValue& container, const TemplateValue& key);
+// container[start:stop:step] for lists, tuples and strings.
+TemplateValue get_slice(const TemplateValue& container, const TemplateValue& start,
+                        const TemplateValue& stop, const TemplateValue& step);
+// object.name: a dict's key (standing in for a Python object's attribute).
+TemplateValue get_attribute(const TemplateValue& object, std::string_view name);
+// The error object.name(...) raises when `object` has no such method:
+// Python looks a method up before it evaluates the arguments, so
+// "abc".nosuch(1 / 0) is an AttributeError. Nothing if it has one.
+void check_method(const TemplateValue& object, std::string_view name);
+// object.name(arguments): the methods of str, list, tuple and dict that
+// templates use; for a dict without such a method, its key's function.
+TemplateValue call_method(const TemplateValue& object, std::string_view name,
+                          const TemplateArguments& arguments);
+// function(arguments), for every call the engine makes to a function value
+// (a template's call, an escape or apply function, a sort key): what a C++
+// function throws becomes the Python exception tornado/template.h promises
+// (std::invalid_argument a ValueError, ...).
+TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments);
+// separator.join(parts), appended to `out`.
+void append_join(std::string& out, std::string_view separator, const TemplateValue& parts);
+
+}  // namespace template_detail
 
 // What compiling a set of templates gave: the C++ source, and the templates
 // left to the interpreter, each with the reason.
@@ -189,7 +230,17 @@ RenderFunction find_template(const std::string& name, std::uint64_t hash);
 
 // ---- the operations, the interpreter's own ----------------------------------
 
-TemplateValue binary(std::string_view op, const TemplateValue& left, const TemplateValue& right);
+using template_detail::append_join;
+using template_detail::binary;
+using template_detail::call_function;
+using template_detail::call_method;
+using template_detail::check_method;
+using template_detail::compare;
+using template_detail::get_attribute;
+using template_detail::get_item;
+using template_detail::get_slice;
+using template_detail::unary;
+
 // left op right for a one-character operator and a literal on the right:
 // two ints are added, subtracted, multiplied or taken modulo a positive
 // number here ({{ i % 2 }}, {{ n + 1 }}); other types, an overflow, and
@@ -219,18 +270,7 @@ inline TemplateValue arithmetic(char op, const TemplateValue& left, const Templa
     }
     return binary(std::string_view(&op, 1), left, right);
 }
-TemplateValue unary(char op, const TemplateValue& operand);
-bool compare(std::string_view op, const TemplateValue& left, const TemplateValue& right);
-TemplateValue get_item(const TemplateValue& container, const TemplateValue& key);
-TemplateValue get_slice(const TemplateValue& container, const TemplateValue& start,
-                        const TemplateValue& stop, const TemplateValue& step);
-TemplateValue get_attribute(const TemplateValue& object, std::string_view name);
-void check_method(const TemplateValue& object, std::string_view name);
-TemplateValue call_method(const TemplateValue& object, std::string_view name,
-                          const TemplateArguments& arguments);
-TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments);
-void append_join(std::string& out, std::string_view separator, const TemplateValue& parts);
-// The same for parts that are JSON data, read where they lie.
+// append_join() for parts that are JSON data, read where they lie.
 void append_join(std::string& out, std::string_view separator, const JSON& parts);
 // "format" % values where the format is a literal of the template, read
 // once: a constant of the generated code, a node of the interpreter. A

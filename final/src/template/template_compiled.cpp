@@ -123,48 +123,6 @@ RenderFunction find_template(const std::string& name, std::uint64_t hash) {
 
 // ---- the operations ---------------------------------------------------------
 
-TemplateValue binary(std::string_view op, const TemplateValue& left, const TemplateValue& right) {
-    return template_detail::binary_operation(op, left, right);
-}
-
-TemplateValue unary(char op, const TemplateValue& operand) {
-    return template_detail::unary_operation(op, operand);
-}
-
-bool compare(std::string_view op, const TemplateValue& left, const TemplateValue& right) {
-    return template_detail::compare(op, left, right);
-}
-
-TemplateValue get_item(const TemplateValue& container, const TemplateValue& key) {
-    return template_detail::get_item(container, key);
-}
-
-TemplateValue get_slice(const TemplateValue& container, const TemplateValue& start,
-                        const TemplateValue& stop, const TemplateValue& step) {
-    return template_detail::get_slice(container, start, stop, step);
-}
-
-TemplateValue get_attribute(const TemplateValue& object, std::string_view name) {
-    return template_detail::get_attribute(object, name);
-}
-
-void check_method(const TemplateValue& object, std::string_view name) {
-    template_detail::check_method(object, name);
-}
-
-TemplateValue call_method(const TemplateValue& object, std::string_view name,
-                          const TemplateArguments& arguments) {
-    return template_detail::call_method(object, name, arguments);
-}
-
-TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments) {
-    return template_detail::call_function(function, arguments);
-}
-
-void append_join(std::string& out, std::string_view separator, const TemplateValue& parts) {
-    template_detail::append_join(out, separator, parts);
-}
-
 // A JSON list of strings is joined where it lies, without a value made
 // for it; anything else the general way.
 void append_join(std::string& out, std::string_view separator, const JSON& parts) {

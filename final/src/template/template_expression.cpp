@@ -706,7 +706,7 @@ struct Unary : Expression {
     ExpressionPtr operand;
     TemplateValue evaluate(Scope& scope) const override {
         if (op == '!') return !operand->evaluate(scope).truthy();  // "not"
-        return unary_operation(op, operand->evaluate(scope));
+        return unary(op, operand->evaluate(scope));
     }
     std::string cpp(CppWriter& writer) const override {
         if (op == '!') return std::string(kValue) + "(!(" + operand->cpp(writer) + ").truthy())";
@@ -744,7 +744,7 @@ struct PercentFormat : Expression {
 // which evaluates a, then b, then adds, then c, then subtracts. One node
 // holds the whole run and does the same in a loop: a tree of one node per
 // operator would be as deep as the run, and 100,000 operators would overflow
-// the stack in evaluate(). binary_operation() does what Python does for the
+// the stack in evaluate(). binary() does what Python does for the
 // two types. "**" is right-associative: its node has one operator, and the
 // exponent may be another "**".
 struct Binary : Expression {
@@ -754,7 +754,7 @@ struct Binary : Expression {
         TemplateValue result = first->evaluate(scope);
         for (const auto& [op, operand] : rest) {
             TemplateValue right = operand->evaluate(scope);
-            result = binary_operation(op, result, right);
+            result = binary(op, result, right);
         }
         return result;
     }
@@ -1433,7 +1433,7 @@ Assignment parse_assignment(std::string_view text) {
         if (!assignment.target.items.empty())
             syntax_error("illegal expression for augmented assignment");
         // x += 1 keeps "+": Assignment::execute() applies it with
-        // binary_operation(). A tuple cannot take an augmented assignment, in
+        // binary(). A tuple cannot take an augmented assignment, in
         // Python either.
         assignment.augmented_operator = op.substr(0, op.size() - 1);
     }
@@ -1561,7 +1561,7 @@ void Assignment::execute(Scope& scope) const {
     if (!augmented_operator.empty()) {
         TemplateValue current = scope.lookup(target.symbol);
         TemplateValue operand = value->evaluate(scope);
-        target.assign(scope, binary_operation(augmented_operator, current, operand));
+        target.assign(scope, binary(augmented_operator, current, operand));
         return;
     }
     TemplateValue result = value->evaluate(scope);

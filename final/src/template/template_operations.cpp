@@ -224,7 +224,7 @@ TemplateValue same_kind(const TemplateValue& model, std::vector<TemplateValue> i
                                        : TemplateValue::list(std::move(items));
 }
 
-// list + list, tuple + tuple, and sequence * int (binary_operation() swaps
+// list + list, tuple + tuple, and sequence * int (binary() swaps
 // int * sequence so the sequence is always `left`). Python refuses list +
 // tuple, with the message below. The result is a new template-made list:
 // lists are values here, never changed in place.
@@ -1090,8 +1090,7 @@ TemplateValue call_function(const TemplateValue& function, const TemplateArgumen
 // is that dispatch: int with int first (so bools do integer arithmetic),
 // then any number pair as floats, then str on the left ("%" is formatting,
 // not modulo), then int * str, then sequences (either side of "*").
-TemplateValue binary_operation(std::string_view op, const TemplateValue& left,
-                               const TemplateValue& right) {
+TemplateValue binary(std::string_view op, const TemplateValue& left, const TemplateValue& right) {
     if (is_integral(left) && is_integral(right)) {
         return integer_operation(op, left.as_integer(), right.as_integer());
     }
@@ -1124,7 +1123,7 @@ TemplateValue binary_operation(std::string_view op, const TemplateValue& left,
     raise_unsupported(op, left, right);
 }
 
-TemplateValue unary_operation(char op, const TemplateValue& operand) {
+TemplateValue unary(char op, const TemplateValue& operand) {
     if (is_integral(operand)) {
         std::int64_t number = operand.as_integer();
         // -INT64_MIN does not fit; the checked subtraction says so.
@@ -2007,7 +2006,7 @@ TemplateValue sorted_list(const TemplateArguments& arguments) {
     return TemplateValue::list(std::move(result));
 }
 
-// sum(iterable, start=0), with "+" as binary_operation() does it, so a
+// sum(iterable, start=0), with "+" as binary() does it, so a
 // sum of lists concatenates them. Strings are refused with Python's
 // message pointing at join().
 TemplateValue sum_of(const TemplateArguments& arguments) {
@@ -2016,7 +2015,7 @@ TemplateValue sum_of(const TemplateArguments& arguments) {
     if (const TemplateValue* start = arguments.find_keyword("start")) total = *start;
     if (total.is_string()) raise("TypeError", "sum() can't sum strings [use ''.join(seq) instead]");
     for (const TemplateValue& item : iterate(required(arguments, 0, "sum"))) {
-        total = binary_operation("+", total, item);
+        total = binary("+", total, item);
     }
     return total;
 }
@@ -2156,7 +2155,7 @@ TemplateNamespace make_builtins() {
     names.set_function("abs", [](const TemplateArguments& a) {
         const TemplateValue& value = required(a, 0, "abs");
         if (is_integral(value))
-            return unary_operation(value.as_integer() < 0 ? '-' : '+', value.as_integer());
+            return unary(value.as_integer() < 0 ? '-' : '+', value.as_integer());
         return TemplateValue(std::fabs(value.as_float()));
     });
     names.set_function("round", round_number);
