@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include "template_compiled_sketch.h"
+#include "template/python_format.h"
 #include "template/template_operations.h"
 #include "tornado/escape.h"
 #include "tornado/template.h"

@@ -36,33 +36,11 @@
 #include <utility>
 #include <vector>
 
+#include "template/python_types.h"
 #include "tornado/template.h"
 #include "tornado/template_compiled.h"
 
 namespace tornado::template_detail {
-
-// A Python exception raised while evaluating: its type ("KeyError") and
-// Python's str() of it ("'x'"). The template's node adds the file and the
-// line and turns it into a TemplateError.
-class PythonError : public std::exception {
-public:
-    PythonError(std::string type, std::string message, std::exception_ptr cause = nullptr)
-        : type_(std::move(type)),
-          message_(std::move(message)),
-          what_(type_ + ": " + message_),
-          cause_(std::move(cause)) {}
-    const std::string& type() const { return type_; }
-    const std::string& message() const { return message_; }
-    const char* what() const noexcept override { return what_.c_str(); }
-    // What a C++ function threw, when this error stands for it.
-    const std::exception_ptr& cause() const { return cause_; }
-
-private:
-    std::string type_;
-    std::string message_;
-    std::string what_;
-    std::exception_ptr cause_;
-};
 
 // The most items a list, and bytes a string, a template makes may hold
 // (Python's limit is the memory; a page's should be far below it). A list

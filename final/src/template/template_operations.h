@@ -23,10 +23,6 @@ bool equals(const TemplateValue& left, const TemplateValue& right);
 // The value of `key` in `object`, a JSON object, or nullptr.
 const JSON* find_key(const JSON& object, std::string_view key);
 
-// "format" % values, Python's printf-style formatting.
-std::string percent_format(std::string_view format, const TemplateValue& values);
-// The same, appended to `out`.
-void append_percent_format(std::string& out, std::string_view format, const TemplateValue& values);
 // append_join() for a JSON array of strings, copied from where they lie; false,
 // with `out` as it was, when an item is not a string (append_join() then
 // raises the TypeError that names it).

@@ -22,7 +22,7 @@
 
 #include "core/python_text.h"
 #include "core/text.h"
-#include "template/template_operations.h"
+#include "template/python_format.h"
 #include "tornado/log.h"
 #include "tornado/template.h"
 
