@@ -428,7 +428,11 @@ std::vector<CSVRecord> read_csv(std::string_view text, const std::string& file) 
 // C's where "!" is concerned ("!n == 1" becomes "not n == 1", that is
 // !(n == 1)), and `and`/`or` give one of their operands rather than 0 or 1.
 // To give the same numbers, this does the same two steps: c2py's rewriting,
-// ported as it is, then a reader of the few forms of Python it writes.
+// ported as it is, then a reader of the few forms of Python it writes. Not
+// the template engine's expressions: a plural form may nest up to its
+// 1,000 characters deep ("!!!...!n" is a chain of `not`s, n?1:n?1:... one
+// of conditionals), which Python accepts and the template engine's guard
+// against deep nesting (100 levels) refuses.
 namespace locale::detail {
 
 struct PluralForms::Node {
