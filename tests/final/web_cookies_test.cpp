@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "http_test_util.h"
+#include "test_util.h"
 #include "tornado/testing.h"
 #include "tornado/web.h"
 

@@ -18,6 +18,7 @@
 
 #include "core/python_text.h"
 #include "core/text.h"
+#include "template/template_operations.h"
 #include "tornado/template_compiled.h"
 
 namespace tornado::template_detail {
