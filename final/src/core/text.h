@@ -61,16 +61,23 @@ constexpr std::string_view trim_ows(std::string_view text) { return trim_if(text
 // Python's bytes.strip(): ASCII whitespace off both ends.
 constexpr std::string_view strip(std::string_view text) { return trim_if(text, is_ascii_space); }
 
+// Calls f(part) for each part of `text` between `separator`s, the empty
+// ones included: "a;;b" gives "a", "", "b", and "" gives one "".
+template <typename F>
+void for_each_part(std::string_view text, char separator, F&& f) {
+    for (;;) {
+        std::size_t end = text.find(separator);
+        f(text.substr(0, end));
+        if (end == std::string_view::npos) break;
+        text.remove_prefix(end + 1);
+    }
+}
+
 // Calls f(item) for each item of a comma-separated list ("close, Upgrade"),
 // without the OWS around it.
 template <typename F>
 void for_each_item(std::string_view list, F&& f) {
-    for (;;) {
-        std::size_t comma = list.find(',');
-        f(trim_ows(list.substr(0, comma)));
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-    }
+    for_each_part(list, ',', [&f](std::string_view item) { f(trim_ows(item)); });
 }
 
 // Input named in an error message, as Python's repr() writes bytes: in

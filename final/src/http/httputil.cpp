@@ -991,25 +991,20 @@ namespace {
 // their sink inlined.
 template <typename Sink>
 void for_each_query_field(std::string_view query, bool keep_blank_values, Sink&& sink) {
-    std::size_t start = 0;
-    while (start <= query.size()) {
-        std::size_t amp = query.find('&', start);
-        if (amp == std::string_view::npos) amp = query.size();
-        std::string_view field = query.substr(start, amp - start);
-        start = amp + 1;
-        if (field.empty()) continue;
+    detail::for_each_part(query, '&', [&](std::string_view field) {
+        if (field.empty()) return;
         std::size_t equals = field.find('=');
         std::string_view raw_name = field.substr(0, equals);
         std::string_view raw_value =
             equals == std::string_view::npos ? std::string_view() : field.substr(equals + 1);
-        if (equals == std::string_view::npos && !keep_blank_values) continue;
-        if (raw_value.empty() && !keep_blank_values) continue;
+        if (equals == std::string_view::npos && !keep_blank_values) return;
+        if (raw_value.empty() && !keep_blank_values) return;
         std::string name;
         std::string value;
         detail::append_percent_decoded(name, raw_name, true);
         detail::append_percent_decoded(value, raw_value, true);
         sink(std::move(name), std::move(value));
-    }
+    });
 }
 
 }  // namespace
@@ -1568,12 +1563,7 @@ bool acceptable_cookie_name(std::string_view name) {
 // whitespace too, but those bytes can end a UTF-8 character.
 CookieMap parse_cookie(std::string_view cookie) {
     CookieMap cookies;
-    std::size_t start = 0;
-    while (start <= cookie.size()) {
-        std::size_t semicolon = cookie.find(';', start);
-        if (semicolon == std::string_view::npos) semicolon = cookie.size();
-        std::string_view chunk = cookie.substr(start, semicolon - start);
-        start = semicolon + 1;
+    detail::for_each_part(cookie, ';', [&cookies](std::string_view chunk) {
         std::size_t equals = chunk.find('=');
         std::string_view key =
             equals == std::string_view::npos ? std::string_view() : chunk.substr(0, equals);
@@ -1581,9 +1571,9 @@ CookieMap parse_cookie(std::string_view cookie) {
             equals == std::string_view::npos ? chunk : chunk.substr(equals + 1);
         key = strip(key);
         value = strip(value);
-        if (key.empty() && value.empty()) continue;
+        if (key.empty() && value.empty()) return;
         cookies[key] = unquote_cookie(value);
-    }
+    });
     return cookies;
 }
 
