@@ -6,7 +6,7 @@
 // What one message to 10,000 waiters costs when the server does nothing of
 // its own: one thread, epoll, and for the broadcast one send() per waiter
 // of a message made once. It speaks just enough of the demo app's chat
-// (DEMO_APP.md) for fanout_load:
+// (final/examples/demo_app/README.md) for fanout_load:
 //
 //   GET /chat/ws          the WebSocket handshake; then any bytes from a
 //                         client (fanout_load's message frame) are taken

@@ -4,7 +4,7 @@
     python3 tests/bench/fanout_bench.py [--bin build/bin] [--out build/bench]
                                         [--clients 10000] [--repeats 20] [--rounds 5]
 
-The demo app's chat (DEMO_APP.md) in two servers, in the same run: ours
+The demo app's chat (final/examples/demo_app/README.md) in two servers, in the same run: ours
 (build/bin/demo_app, on epoll and on the io_uring IOLoop) and Python
 Tornado 6.2 running the same contract (tests/clients/demo_app_tornado.py).
 For each server and each way of waiting, fanout_load (fanout_load.cpp)

@@ -6,7 +6,7 @@
 //
 // A chat's real cost is not one request but one message delivered to
 // everyone waiting for it. This client speaks the demo app's chat
-// (DEMO_APP.md): POST /chat/new, POST /chat/updates (a long poll) and
+// (final/examples/demo_app/README.md): POST /chat/new, POST /chat/updates (a long poll) and
 // WS /chat/ws. One thread, epoll, non-blocking sockets. It opens --clients
 // connections (at most --in-flight being opened at once), then repeats:
 //

@@ -1,7 +1,7 @@
 // template_compiled_sketch.cpp: the benchmark page as a template compiler
 // would write it in C++ (template_bench --compiled-sketch), to measure what
 // compiling templates ahead of time would gain before anyone builds the
-// compiler (issue 13).
+// compiler; make bench-template still shows it beside the real compiler.
 //
 // Tornado compiles a template into Python source; a C++ engine could do the
 // same into C++. What such code cannot know is the type of the data: a

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The demo app's oracle: the DEMO_APP.md contract (the course design's shared folder) written as a real Tornado app.
+"""The demo app's oracle: the contract in final/examples/demo_app/README.md written as a real Tornado app.
 
     /usr/bin/python3 tests/clients/demo_app_tornado.py [--port=8888] [--address=127.0.0.1]
                                                        [--static_path=DIR] [--debug]

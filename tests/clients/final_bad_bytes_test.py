@@ -273,7 +273,7 @@ DEMO_ROUTES = [
     Route("GET", b"/pictures/", 301, group=b"x"),
     Route("GET", b"/photos/", 200, group=b"x"),
     Route("GET", b"/error/", 400, group=b"400"),
-    # GET /crash is left out: its 500 is its contract (DEMO_APP.md).
+    # GET /crash is left out: its 500 is its contract (final/examples/demo_app/README.md).
     Route("GET", b"/stream", 200, reads=get_argument("chunks"), query=[b"chunks=2"]),
     Route("GET", b"/sleep", 200, reads=get_argument("ms"), query=[b"ms=1"]),
     Route("GET", b"/blocking", 200, reads=get_argument("ms"), query=[b"ms=1"]),

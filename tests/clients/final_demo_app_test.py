@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Black-box checks of the demo app's contract (DEMO_APP.md, the course design's shared folder).
+"""Black-box checks of the demo app's contract (final/examples/demo_app/README.md, "The contract").
 
     final_demo_app_test.py [--skip GROUP[,GROUP]] PROGRAM [ARGS...]
     final_demo_app_test.py [--skip GROUP[,GROUP]] --oracle

@@ -403,7 +403,7 @@ def _(port, certs):
     done = curl("--cacert", certs.ca, "--resolve", "localhost:%d:127.0.0.1" % port,
                 "--write-out", "\n%{http_code}", "https://localhost:%d/" % port)
     expect_equal(done.returncode, 0, "curl's exit status (stderr %r)" % done.stderr)
-    # DEMO_APP.md's contract for GET /.
+    # The demo app's contract for GET / (its README).
     expect_equal(done.stdout, b"Hello, world\n200", "body and status")
 
 

@@ -1,7 +1,7 @@
 // Tests for tornado/httputil.h: headers, the request-head parser (good and
 // bad input), query strings, form bodies, cookies, dates, the request
 // object. Expected values come from Python Tornado 6.2 where it agrees with
-// the stricter rules of DEMO_APP.md.
+// the stricter rules of the demo app's contract (final/examples/demo_app/README.md).
 #include "tornado/httputil.h"
 
 #include <gtest/gtest.h>

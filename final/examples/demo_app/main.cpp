@@ -1,5 +1,5 @@
 // demo_app: the course's showcase, the C++ twin of a small Tornado
-// application (its contract: DEMO_APP.md in the course's shared folder;
+// application (its contract: README.md beside this file, "The contract";
 // its Python twin, which the black-box test also runs, is
 // tests/clients/demo_app_tornado.py).
 //
