@@ -40,7 +40,7 @@ run: configure
 	@echo "Starting $(BUILD)/bin/$(RUN_TARGET) $(RUN_ARGS)  (Ctrl-C stops it)"
 	@echo "Talk to it:  curl -i http://127.0.0.1:8888/   (or open that address in a browser)"
 	@if [ "$(RUN_TARGET)" = demo_app ]; then \
-	  echo "The demo app's routes: final/examples/demo_app/README.md (try /chat in two browser windows)"; fi
+	  echo "Every demo, one line each: http://127.0.0.1:8888/demos (try /chat in two browser windows)"; fi
 	@$(BUILD)/bin/$(RUN_TARGET) $(RUN_ARGS)
 
 ## test         build, then run every test under CTest (chapters, exercises, framework, clients, browser)

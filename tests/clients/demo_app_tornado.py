@@ -221,6 +221,11 @@ class MeHandler(BaseHandler):
         self.write(user.decode())
 
 
+class DemosHandler(BaseHandler):
+    def get(self):
+        self.render("demos.html")
+
+
 class TemplateHandler(BaseHandler):
     def get(self):
         # Autoescape is on (Tornado's default: xhtml_escape).
@@ -320,6 +325,7 @@ class EchoSocketHandler(websocket.WebSocketHandler):
 def make_app():
     return web.Application([
         (r"/", MainHandler),
+        (r"/demos", DemosHandler),
         (r"/query", QueryHandler),
         (r"/form", FormHandler),
         (r"/echo", EchoHandler),

@@ -31,6 +31,7 @@ import argparse
 import base64
 import email.utils
 import hashlib
+import html
 import http.client
 import http.cookies
 import json
@@ -766,6 +767,20 @@ def _(t):
     expect_equal(items, [b"1", b"2", b"3"], "<li> items")
     expect(r.body.index(b"<p>") < r.body.index(b"<li>"), "the <li> items come before the <p>")
     expect(b"<p>Hello, world!</p>" in t.get("/template").body, "no 'Hello, world!' with no name")
+
+
+@check("GET /demos: the index of the demos, and every page it links to exists", group="template")
+def _(t):
+    r = t.get("/demos")
+    expect_equal(r.status, 200, "status")
+    expect_equal(r.header("Content-Type"), "text/html; charset=UTF-8", "Content-Type")
+    links = [html.unescape(link.decode()) for link in re.findall(rb'href="([^"]+)"', r.body)]
+    expect(len(links) >= 15, "only %d links in %r" % (len(links), r.body))
+    # The two error demos answer with their error; every other link is a page.
+    expected = {"/crash": 500, "/error/418": 418, "/me": 403, "/pictures/cat.jpg": 301}
+    for link in links:
+        status = t.get(link).status
+        expect_equal(status, expected.get(link, 200), "status of " + link)
 
 
 # --- chat -------------------------------------------------------------------------------

@@ -274,6 +274,13 @@ public:
     }
 };
 
+// The index of the demos, one line each (templates/demos.html, which the
+// Tornado twin renders too).
+class DemosHandler : public tornado::RequestHandler {
+public:
+    void get(const PathArgs&) override { render("demos.html"); }
+};
+
 // WebSocket: each message back with its opcode (text or binary). Pings are
 // answered and a close echoed by the framework itself.
 class EchoSocketHandler : public tornado::WebSocketHandler {
@@ -285,6 +292,7 @@ std::vector<tornado::URLSpec> routes(std::shared_ptr<chat::MessageBuffer> room) 
     using tornado::handler;
     std::vector<tornado::URLSpec> table = {
         {"/", handler<MainHandler>()},
+        {"/demos", handler<DemosHandler>()},
         {"/query", handler<QueryHandler>()},
         {"/form", handler<FormHandler>()},
         {"/echo", handler<EchoHandler>()},
