@@ -699,9 +699,11 @@ private:
     // The request side: how far the handler's own code has got.
     //
     //   created ─execute(): prepare() returned─► prepared ─call_method()─► method_called
-    //      │                                        │ (a streamed body: the method waits
-    //      │                                        │  for body_received())
-    //      └────────────────────────────────────────┴─────────────┴─ the client left ─► closed
+    //   │                                        │                         │
+    //   └────────────────────────────────────────┴─────────────────────────┴─► closed
+    //
+    // `closed`: the client left before the response was finished. With a
+    // streamed body, `prepared` waits for body_received().
     //
     // execute() runs prepare() and, unless the body is streamed, the method
     // at once; body_received() calls it only at `prepared`, so it runs at
