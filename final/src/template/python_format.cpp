@@ -18,7 +18,7 @@
 
 #include "core/python_text.h"
 #include "core/text.h"
-#include "template/template_operations.h"
+#include "template/template_operations.h"  // has_markup, for PercentFormat::writes_no_markup
 #include "tornado/template_compiled.h"
 
 namespace tornado::template_detail {

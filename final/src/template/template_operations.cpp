@@ -16,7 +16,6 @@
 #include <wctype.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
