@@ -89,7 +89,7 @@ def path_exists(markdown, path):
                        if ROOT in [folder, *folder.parents]]]
     folders += [child for child in markdown.parent.iterdir() if child.is_dir()]
     if path.startswith("tornado/"):
-        folders.append(ROOT / "final" / "include")
+        folders += [ROOT / "final" / "include", ROOT / "final" / "redis" / "include"]
     return any((folder / path).exists() for folder in folders)
 
 

@@ -6,7 +6,7 @@
 // allocation, no Future. What it costs per request is almost all the
 // kernel's (TCP, the system calls, waking up), so a real server's CPU per
 // request, divided by this one's, says how much of its own work is left to
-// cut (final/README.md, "Readiness and completion").
+// cut (docs/reference/ioloop.md, "Readiness and completion").
 //
 //   bare_loop --backend=epoll      readiness: epoll_wait, then one recv()
 //                                  and one send() per request;

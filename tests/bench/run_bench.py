@@ -251,7 +251,7 @@ FRAMEWORK_SERVERS = [
            args=["--address=127.0.0.1", "--logging=warning"]),
     Server("final_http_hello", "final_http_hello",
            "final/: HTTPServer + a callback", args=["--address=127.0.0.1"]),
-    # The same program on the IOLoop's io_uring backend (final/README.md,
+    # The same program on the IOLoop's io_uring backend (docs/reference/ioloop.md,
     # "Readiness and completion").
     Server("final_hello_io_uring", "final_hello",
            "final_hello on the io_uring IOLoop (TORNADO_IOLOOP=io_uring)",
@@ -283,7 +283,7 @@ QUICK_FRAMEWORK_ROUNDS = 1
 IDLE_CONNECTIONS = 10000      # idle keep-alive connections for the memory figure
 QUICK_IDLE_CONNECTIONS = 1000
 IDLE_IN_FLIGHT = 200          # connections being opened at once (stays below any backlog)
-# The goals of the framework (final/README.md, "HTTP: how fast, how small").
+# The goals of the framework (docs/reference/httpserver.md, "HTTP: how fast, how small").
 GOAL_RPS_VS_NGINX = 0.95      # final's req/s / nginx's, at least
 GOAL_CPU_VS_NGINX = 1.00      # final's server CPU per request / nginx's, at most
 GOAL_IO_URING_CPU_VS_NGINX = 0.85  # final_hello_io_uring's CPU per request / nginx's, at most

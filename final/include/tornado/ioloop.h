@@ -163,7 +163,7 @@ public:
         std::uint32_t generation_ = 0;
     };
 
-    // How the loop asks the kernel which descriptors are ready (final/README.md,
+    // How the loop asks the kernel which descriptors are ready (docs/reference/ioloop.md,
     // "Readiness and completion"):
     //   epoll     the default: one epoll_ctl per change, one epoll_wait per turn;
     //   io_uring  poll requests in a ring shared with the kernel: a turn's
@@ -228,7 +228,7 @@ public:
     // it asks the kernel to send or to receive, and hears when the kernel
     // has (a completion, not readiness). The requests of a turn go to the
     // kernel together, with the call that waits. IOStream reads and sends
-    // so on this backend (final/README.md, "Readiness and completion").
+    // so on this backend (docs/reference/ioloop.md, "Readiness and completion").
     //
     // A send's `done` runs from the loop with the system call's kind of
     // result (a count, or -errno). Two pointers inline (a shared_ptr, what
