@@ -20,7 +20,7 @@ export CMAKE_GENERATOR ?= Ninja
 RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy fuzz soak slides help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy fuzz soak slides docs help clean deps configure
 
 all: build
 
@@ -58,7 +58,7 @@ test: build test-deps
 # nginx and Redis (the deployment test), clang (final.parity reads the headers
 # with it).
 test-deps:
-	@$(DEPS) browser slides template deploy clang
+	@$(DEPS) browser slides template deploy clang docs
 	@test node_modules/.installed-by-npm-ci -nt package-lock.json -a node_modules/.installed-by-npm-ci -nt package.json \
 	  || { npm ci --no-audit --no-fund && touch node_modules/.installed-by-npm-ci; }
 
@@ -246,6 +246,11 @@ soak: configure
 slides:
 	@$(DEPS) slides
 	$(MAKE) -f slides/slides.mk OUT=$(BUILD)/slides
+
+## docs         the course's site in build/docs/html/: lessons, exercises, the guide, the API reference, search
+docs:
+	@$(DEPS) docs
+	tools/build_docs.sh $(BUILD)/docs
 
 ## clean        remove the build folder
 clean:
