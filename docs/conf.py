@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 project = "Tornado, rebuilt in C++20"
 html_title = project
 html_show_copyright = False
-html_theme = "furo"
+html_theme = "sphinx_rtd_theme"
 
 extensions = ["myst_parser", "breathe", "course_links"]
 root_doc = "docs/index"
@@ -42,3 +42,7 @@ breathe_projects = {"tornado": os.environ.get("DOXYGEN_XML", "build/docs/xml")}
 breathe_default_project = "tornado"
 breathe_domain_by_extension = {"h": "cpp"}
 primary_domain = "cpp"
+
+# docs/static/course.css: wrapping table cells, a wider page.
+html_static_path = ["static"]
+html_css_files = ["course.css"]

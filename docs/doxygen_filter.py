@@ -103,6 +103,9 @@ def escaped(prose):
     for i in range(len(parts)):
         if i % 2 == 0:
             parts[i] = re.sub(r"([\\@<>&#%$])", r"\\\1", parts[i])
+            # A scheme alone ("http:// and https://") would become a link to
+            # nowhere: % keeps Doxygen from linking the word.
+            parts[i] = re.sub(r"\b(https?|wss?)://", r"%\1://", parts[i])
         else:
             parts[i] = parts[i].replace("&", "&amp;")
     return "`".join(parts)

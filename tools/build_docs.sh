@@ -25,8 +25,11 @@ if [[ -s $out/doxygen-warnings.txt ]]; then
   exit 1
 fi
 
-# -j auto: Sphinx reads the pages on every core.
-DOXYGEN_XML="$out/xml" sphinx-build -W --keep-going -q -j auto -c docs -d "$out/doctrees" \
+# -E: every page is read afresh. Sphinx would otherwise skip the pages it
+# read last time, and with them their warnings (a page that failed once
+# would pass the next run), and Breathe does not tell it which reference
+# pages a change of the headers touched. -j auto: read on every core.
+DOXYGEN_XML="$out/xml" sphinx-build -E -W --keep-going -q -j auto -c docs -d "$out/doctrees" \
   -b html . "$out/html"
 # Every public name of the headers must be on its module's page.
 python3 docs/check_reference.py "$out/xml" "$out/html"
