@@ -45,6 +45,10 @@ def without_arguments(statement):
         statement = shorter
 
 
+def at_declaration_scope(stack):
+    return all(scope[0] in ("namespace", "declaration") for scope in stack)
+
+
 class Scopes:
     """Which lines start at namespace or class scope (not in a function
     body), where each namespace opens and closes, and which members are
@@ -54,10 +58,11 @@ class Scopes:
         self.at_declaration_scope = []
         self.namespace_lines = []  # (opening line, closing line), any depth
         self.member_definitions = []  # (first line, last line)
+        self.declarations = {}  # first line → (last line, the name declared)
         stack, statement, in_block_comment = [], "", False
         statement_start = 0
         for number, line in enumerate(lines):
-            self.at_declaration_scope.append(all(scope[0] == "namespace" or scope[0] == "declaration" for scope in stack))
+            self.at_declaration_scope.append(at_declaration_scope(stack))
             code = code_of(line)
             if in_block_comment:
                 if "*/" not in code:
@@ -74,24 +79,33 @@ class Scopes:
                     if kind == "body" and stack and stack[-1][0] == "namespace" \
                             and OUT_OF_CLASS_MEMBER.search(without_arguments(statement)):
                         kind = "member definition"
-                    stack.append((kind, number, statement_start))
+                    stack.append((kind, number, statement_start, statement))
                     statement = ""
                 elif char == "}":
-                    kind, opened, started = stack.pop() if stack else ("", 0, 0)
+                    kind, opened, started, head = stack.pop() if stack else ("", 0, 0, "")
                     if kind == "namespace":
                         self.namespace_lines.append((opened, number))
                     if kind == "member definition":
                         self.member_definitions.append((started, number))
+                    if kind in ("body", "member definition") and at_declaration_scope(stack):
+                        self.note_declaration(started, number, head)
                     statement = ""
                 elif char == ";":
+                    if at_declaration_scope(stack):
+                        self.note_declaration(statement_start, number, statement)
                     statement = ""
                 else:
                     statement += char
             statement += " "
 
+    def note_declaration(self, first, last, statement):
+        name = re.search(r"(~?[A-Za-z_]\w*|operator\s*[^\s(]+)\s*\(\)", without_arguments(statement))
+        if name:
+            self.declarations[first] = (last, name.group(1))
+
     @staticmethod
     def kind_of(statement, stack):
-        if any(scope[0] not in ("namespace", "declaration") for scope in stack) or not DECLARES_A_SCOPE.search(statement):
+        if not at_declaration_scope(stack) or not DECLARES_A_SCOPE.search(statement):
             return "body"
         return "namespace" if re.search(r"\bnamespace\s+\w", statement) else "declaration"
 
@@ -139,6 +153,29 @@ def documentation(texts, indent, commands=()):
     return out + [indent + " */"]
 
 
+def documented_overloads(lines, scopes):
+    """line → (comment texts, indent) for each overload declared right
+    after a commented one, with no blank line between: the comment above
+    `f(int)` is the contract of the `f(std::string)` under it too."""
+    copies, i = {}, 0
+    while i < len(lines):
+        if not lines[i].lstrip().startswith("//"):
+            i += 1
+            continue
+        start = i
+        while i < len(lines) and lines[i].lstrip().startswith("//"):
+            i += 1
+        if i not in scopes.declarations or not scopes.at_declaration_scope[start]:
+            continue
+        texts = [line.strip()[2:] for line in lines[start:i]]
+        indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+        last, name = scopes.declarations[i]
+        while last + 1 in scopes.declarations and scopes.declarations[last + 1][1] == name:
+            copies[last + 1] = (texts, indent)
+            last = scopes.declarations[last + 1][0]
+    return copies
+
+
 def rewritten(lines, module):
     scopes = Scopes(lines)
     # The group takes the names declared inside namespaces, but not the
@@ -151,10 +188,13 @@ def rewritten(lines, module):
     # second time, beside its class: Doxygen gets the declaration only.
     for first, last in scopes.member_definitions:
         lines = lines[:first] + [""] * (last - first + 1) + lines[last + 1:]
+    overloads = documented_overloads(lines, scopes)
     out, i = [], 0
     while i < len(lines):
         line = lines[i]
         if not line.lstrip().startswith("//"):
+            if i in overloads:
+                out.extend(documentation(*overloads[i]))
             if (i in opens or i in closes) and depth > 0:
                 out.append("/** @} */")
             depth += (i in opens) - (i in closes)
