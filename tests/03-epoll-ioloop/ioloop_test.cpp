@@ -195,6 +195,32 @@ TEST(Task1_Handlers, OneHandlerPerDescriptor) {
     loop.remove_handler(pipe.read_end.get());  // a second remove does nothing
 }
 
+// Catches: an add_handler that puts the handler in handlers_ before the
+// kernel said yes. The refused ADD (EEXIST) then leaves the second handler
+// in the map, or none if the failure path erases the entry it just
+// overwrote, while epoll still reports the descriptor for the first one.
+TEST(Task1_Handlers, ARefusedSecondHandlerLeavesTheFirstInPlace) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 2s);
+    Pipe pipe = make_readable_pipe();
+    std::vector<std::string> calls;
+    auto handler_named = [&](std::string name) {
+        return [&calls, &loop, name](int fd, std::uint32_t) {
+            calls.push_back(name);
+            loop.remove_handler(fd);
+            loop.stop();
+        };
+    };
+    loop.add_handler(pipe.read_end.get(), handler_named("first"), IOLoop::READ);
+    EXPECT_THROW(loop.add_handler(pipe.read_end.get(), handler_named("second"), IOLoop::READ),
+                 std::system_error);
+    loop.start();
+    EXPECT_FALSE(deadline.expired()) << "no handler ran for the ready descriptor";
+    EXPECT_EQ(calls, std::vector<std::string>{"first"})
+        << "a refused add_handler must leave handlers_ as it was (store after epoll_ctl succeeds)";
+    loop.remove_handler(pipe.read_end.get());
+}
+
 // Catches: an update_handler that ignores epoll_ctl's answer, so a stream
 // that updates a descriptor it already removed (a bug) goes unnoticed.
 TEST(Task1_Handlers, UpdatingADescriptorWithoutAHandlerThrows) {

@@ -205,6 +205,32 @@ TEST_F(Task4_Errors, AnErrorAfterFlushEndsTheResponseAsItIs) {
     EXPECT_EQ(read_response(client).body, "Hello, world") << "and the connection goes on";
 }
 
+// An exception after finish(): the client has its whole answer and gets
+// nothing more, but the exception is a bug all the same, and the server's
+// log is the only place it can show. Tornado logs first, then returns.
+class ThrowsAfterFinishHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        finish("all done");
+        throw std::runtime_error("the cleanup after finish failed");
+    }
+};
+
+TEST_F(Task4_Errors, AnExceptionAfterFinishIsStillLogged) {
+    serve({{"/", handler<HelloHandler>()}, {"/late", handler<ThrowsAfterFinishHandler>()}});
+    ::testing::internal::CaptureStderr();
+    Response response = get("/late");
+    // The response goes out before the exception is handled: wait for the
+    // loop to be done with the request before reading the log.
+    EXPECT_EQ(open_handlers(), 0u);
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "all done");
+    EXPECT_NE(logged.find("the cleanup after finish failed"), std::string::npos)
+        << "an exception thrown after finish() was dropped without a log line; log:\n" << logged;
+    expect_still_serving();
+}
+
 class UnsafeHeaderHandler : public RequestHandler {
 public:
     void get(const PathArgs&) override {

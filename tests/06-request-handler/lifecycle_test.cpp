@@ -201,6 +201,42 @@ TEST_F(Task3_LifeCycle, A204HasNoBodyAndNoContentType) {
     }
 }
 
+// 304 and every 1xx carry no body either (RFC 9110), so finish() treats
+// them as it treats 204: no Content-Length, no Content-Type. Checked here,
+// not only by the error and static-file tasks, because finish() is task 3.
+class BodilessStatusHandler : public RequestHandler {
+public:
+    void get(const PathArgs& args) override { set_status(std::stoi(args[0])); }
+};
+
+TEST_F(Task3_LifeCycle, A304HasNoBodyAndNoContentType) {
+    serve({{"/status/([0-9]+)", handler<BodilessStatusHandler>()}});
+    TestClient client(port());
+    client.send(get_request("/status/304") + get_request("/status/304"));
+    for (int i = 0; i < 2; ++i) {  // the second proves the first left no stray bytes
+        Response response = read_response(client);
+        EXPECT_EQ(response.status, 304);
+        EXPECT_FALSE(response.has("content-type")) << "finish() must treat 304 as it treats 204";
+        EXPECT_FALSE(response.has("content-length")) << "finish() must treat 304 as it treats 204";
+    }
+}
+
+// Neither this chapter nor Tornado can send an interim 1xx before the real
+// answer, but a handler may set a 1xx status, which then is the whole
+// response (the test's client reads it as a head without a body). finish()
+// applies the rule to every status from 100 to 199, as Tornado's does.
+TEST_F(Task3_LifeCycle, A1xxHasNoBodyAndNoContentType) {
+    serve({{"/status/([0-9]+)", handler<BodilessStatusHandler>()}});
+    TestClient client(port());
+    client.send(get_request("/status/100") + get_request("/status/199"));
+    for (int status : {100, 199}) {
+        Response response = read_response(client);
+        EXPECT_EQ(response.status, status);
+        EXPECT_FALSE(response.has("content-type")) << "finish() must treat 1xx as it treats 204";
+        EXPECT_FALSE(response.has("content-length")) << "finish() must treat 1xx as it treats 204";
+    }
+}
+
 class FlushingHandler : public RequestHandler {
 public:
     void get(const PathArgs&) override {
