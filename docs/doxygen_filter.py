@@ -25,6 +25,7 @@ import sys
 # `Class::member(` before a body at namespace scope: a member defined out
 # of its class (a template's, at the end of a header).
 OUT_OF_CLASS_MEMBER = re.compile(r"[\w>]\s*::\s*(~?\w+|operator\W*)\s*\(\)")
+NOT_NAMES = {"requires", "decltype", "noexcept", "alignas", "sizeof", "static_assert", "explicit"}
 DECLARES_A_SCOPE = re.compile(r"\b(namespace|class|struct|union|enum)\b|extern\s+\"C\"")
 
 
@@ -74,7 +75,11 @@ class Scopes:
             if not statement.strip() and code.strip():
                 statement_start = number
             for char in code:
-                if char == "{":
+                if char == "{" and statement.rstrip()[-1:] in ("=", "(", ",", "{"):
+                    # A braced initializer (`options = {}`): part of the statement.
+                    stack.append(("initializer", number, statement_start, statement))
+                    statement = ""
+                elif char == "{":
                     kind = self.kind_of(statement, stack)
                     if kind == "body" and stack and stack[-1][0] == "namespace" \
                             and OUT_OF_CLASS_MEMBER.search(without_arguments(statement)):
@@ -83,6 +88,9 @@ class Scopes:
                     statement = ""
                 elif char == "}":
                     kind, opened, started, head = stack.pop() if stack else ("", 0, 0, "")
+                    if kind == "initializer":
+                        statement = head + "{}"
+                        continue
                     if kind == "namespace":
                         self.namespace_lines.append((opened, number))
                     if kind == "member definition":
@@ -99,9 +107,14 @@ class Scopes:
             statement += " "
 
     def note_declaration(self, first, last, statement):
-        name = re.search(r"(~?[A-Za-z_]\w*|operator\s*[^\s(]+)\s*\(\)", without_arguments(statement))
-        if name:
-            self.declarations[first] = (last, name.group(1))
+        """Notes the name a function declaration declares: the first name
+        called with (), before any `=` (a default member initializer, or
+        `= delete`), that is not a keyword (`requires(...)`)."""
+        head = re.split(r"(?<!operator)(?<![=!<>])=(?!=)", without_arguments(statement))[0]
+        for name in re.finditer(r"(~?[A-Za-z_]\w*|operator\s*[^\s(]+)\s*\(\)", head):
+            if name.group(1) not in NOT_NAMES:
+                self.declarations[first] = (last, name.group(1))
+                return
 
     @staticmethod
     def kind_of(statement, stack):
