@@ -199,6 +199,9 @@ struct FutureAwaiter {
 }  // namespace detail
 
 // The result of an asynchronous operation (Tornado's tornado.concurrent.Future).
+// On an empty handle (see valid()) every call that needs the state throws
+// InvalidStateError; co_await on one ends the program (std::terminate:
+// operator co_await is noexcept).
 template <typename T>
 class Future {
     static_assert(!std::is_reference_v<T>, "Future<T&> is not supported; use a pointer");
@@ -226,17 +229,27 @@ public:
     // False for an empty handle (moved from, or made with nullptr).
     bool valid() const noexcept { return state_ != nullptr; }
 
+    // Whether it is no longer pending: it holds a value or an exception, or
+    // was cancelled.
     bool done() const { return state().done(); }
     bool cancelled() const { return state().cancelled(); }
     // Cancels a pending Future (its callbacks run; result() then throws
     // CancelledError). Returns false if it was already done.
     bool cancel() const { return state().cancel(); }
 
+    // Resolves a Future<void>; its callbacks run at the loop's next turn.
+    // Throws InvalidStateError if it is done already, cancelled included
+    // (future_set_result_unless_cancelled is the forgiving form).
     void set_result() const requires(std::is_void_v<T>) { state().set_value(); }
+    // Resolves with a value (a T is made from `value`), as set_result().
     template <typename U>
         requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&>)
     void set_result(U&& value) const { state().set_value(std::forward<U>(value)); }
+    // Fails the Future with `error`, which result() and co_await rethrow.
+    // Throws InvalidStateError if it is done already, std::invalid_argument
+    // for a null `error`.
     void set_exception(std::exception_ptr error) const { state().set_exception(std::move(error)); }
+    // The same with an exception object, as std::make_exception_ptr takes it.
     template <typename E>
         requires(std::is_base_of_v<std::exception, std::decay_t<E>>)
     void set_exception(E&& error) const {
@@ -283,6 +296,8 @@ public:
         state->add_ref();
         return Future(state, 0);
     }
+    // For the framework: the shared state, alive while this handle is.
+    // Throws InvalidStateError for an empty handle.
     detail::FutureState<T>& state() const {
         if (state_ == nullptr) throw InvalidStateError("empty Future (moved from?)");
         return *state_;
@@ -293,10 +308,13 @@ private:
     detail::FutureState<T>* state_;
 };
 
+// Whether T is a Future (the specialization below says yes).
 template <typename T>
 struct is_future : std::false_type {};
 template <typename T>
 struct is_future<Future<T>> : std::true_type {};
+// is_future, with const and references stripped first: true for
+// const Future<int>&.
 template <typename T>
 inline constexpr bool is_future_v = is_future<std::remove_cvref_t<T>>::value;
 
@@ -328,8 +346,11 @@ inline void future_set_result_unless_cancelled(const Future<void>& future) {
     if (!future.cancelled()) future.set_result();
 }
 
-// Sets the exception unless the Future was cancelled (then logs it).
+// Logs `error` as "Exception after Future was cancelled" (app_log), as
+// Tornado does; nothing for a null error or a CancelledError.
 void log_exception_after_cancel(std::exception_ptr error);
+// Sets the exception unless the Future was cancelled (then logs it, with
+// log_exception_after_cancel).
 template <typename T>
 void future_set_exception_unless_cancelled(const Future<T>& future, std::exception_ptr error) {
     if (!future.cancelled()) {
@@ -397,7 +418,10 @@ public:
     // Refuses new jobs; with `wait`, finishes the queued ones and joins.
     void shutdown(bool wait = true);
 
+    // The limit: as given, or the default that 0 stood for.
     std::size_t max_workers() const noexcept { return max_workers_; }
+    // Threads started (on demand, up to max_workers) and not yet joined by
+    // shutdown(true). Any thread may ask.
     std::size_t thread_count() const;
 
 private:

@@ -190,6 +190,8 @@ void log_exception_after_timeout(std::exception_ptr error);
 template <typename T>
 class Task {
 public:
+    // The C++ coroutine hook: what makes a function that returns Task<T> a
+    // coroutine, and where its result waits.
     using promise_type = detail::TaskPromise<T>;
     using value_type = T;
 
@@ -272,10 +274,12 @@ private:
     std::coroutine_handle<promise_type> frame_;
 };
 
+// Whether T is a Task (the specialization below says yes).
 template <typename T>
 struct is_task : std::false_type {};
 template <typename T>
 struct is_task<Task<T>> : std::true_type {};
+// is_task, with const and references stripped first: true for Task<int>&&.
 template <typename T>
 inline constexpr bool is_task_v = is_task<std::remove_cvref_t<T>>::value;
 
@@ -296,15 +300,20 @@ Future<void> sleep(std::chrono::duration<Rep, Period> duration) {
     return future;
 }
 
-// `co_await moment;` gives the loop one turn (gen.moment): callbacks already
-// queued run first, then this coroutine goes on.
+// What `moment` is: an awaitable that needs no Future (Tornado's
+// gen.moment is a special object too).
 struct Moment {
+    // Never ready: the coroutine always gives up its turn.
     bool await_ready() const noexcept { return false; }
+    // Queues the coroutine's resumption on IOLoop::current(), as
+    // add_callback queues a callback.
     void await_suspend(std::coroutine_handle<> coroutine) const {
         detail::schedule_resume(IOLoop::current(), coroutine);
     }
     void await_resume() const noexcept {}
 };
+// `co_await moment;` gives the loop one turn (gen.moment): callbacks already
+// queued run first, then this coroutine goes on.
 inline constexpr Moment moment{};
 
 // A Future with the outcome of `future`, or TimeoutError("Timeout") if that
@@ -344,18 +353,10 @@ auto run_in_executor(F&& func) {
 }
 
 // --- multi ------------------------------------------------------------------------
-//
-// Waits for many Futures or Tasks at once (gen.multi), given as a vector (the
-// result: a vector of their values, in the same order) or a map (a map from
-// the same keys to their values). As in Tornado, multi waits until every
-// child has finished, even when one fails early; it then fails with the
-// exception of the first failed child in the given order, and logs the
-// exceptions of any other failed children ("Multiple exceptions in yield
-// list").
 
 namespace detail {
 
-// The rule above, for each of the three shapes below: the first failure in
+// multi's rule (below), for each of its three shapes: the first failure in
 // the given order is kept, the later ones are logged.
 class FirstError {
 public:
@@ -421,6 +422,13 @@ Task<std::map<K, T>> multi_map(std::map<K, Child> children) {
 
 }  // namespace detail
 
+// Waits for many Futures or Tasks at once (gen.multi), given as a vector:
+// the result is a vector of their values, in the same order. As in
+// Tornado, multi waits until every child has finished, even when one
+// fails early; it then fails with the exception of the first failed child
+// in the given order, and logs the exceptions of any other failed children
+// ("Multiple exceptions in yield list"). An empty vector gives an empty
+// result.
 template <typename T>
     requires(!std::is_void_v<T>)
 Future<std::vector<T>> multi(std::vector<Future<T>> children) {
@@ -431,12 +439,15 @@ template <typename T>
 Future<std::vector<T>> multi(std::vector<Task<T>> children) {
     return detail::multi_vector<Task<T>, T>(std::move(children));
 }
+// Children without a value: done when every one is, failing as above.
 inline Future<void> multi(std::vector<Future<void>> children) {
     return detail::multi_void(std::move(children));
 }
 inline Future<void> multi(std::vector<Task<void>> children) {
     return detail::multi_void(std::move(children));
 }
+// Children given as a map: the result maps the same keys to their values.
+// Failures as above, in the map's order of keys.
 template <typename K, typename T>
     requires(!std::is_void_v<T>)
 Future<std::map<K, T>> multi(std::map<K, Future<T>> children) {
@@ -481,6 +492,8 @@ public:
         }
     }
 
+    // Whether next() has given every Future (not whether they have all
+    // finished); true at once for no Futures.
     bool done() const { return state_->given == state_->futures.size(); }
 
     // Throws std::logic_error when every Future has been given already, or

@@ -74,7 +74,13 @@ namespace tornado {
 // What to fetch (Tornado's HTTPRequest). An aggregate: designated
 // initializers name the fields you set.
 struct HTTPRequest {
+    // An absolute http:// or https:// URL. A "user:password@" in it is sent
+    // as basic authentication, and a "#fragment" is not sent. Any other URL
+    // (another scheme, no host, a space or control character) fails the
+    // fetch with 599 before connecting.
     std::string url{};
+    // Sent as given (case included); it must be a token. See
+    // allow_nonstandard_methods.
     std::string method = "GET";
     // Sent after Host and Connection; a Host or Connection here replaces ours.
     HTTPHeaders headers{};
@@ -83,7 +89,13 @@ struct HTTPRequest {
     // Zero: no limit. The connect timeout never runs past request_timeout.
     IOLoop::Clock::duration connect_timeout = std::chrono::seconds(20);
     IOLoop::Clock::duration request_timeout = std::chrono::seconds(20);
+    // Follow a 301, 302, 303, 307 or 308 that has a Location, as Tornado: a
+    // 303 (but for HEAD), and a 301 or 302 answering a POST, turn the next
+    // request into a GET without a body; the others keep the method and
+    // body. A redirect not followed is the response: an HTTPClientError
+    // with its code under raise_error.
     bool follow_redirects = true;
+    // The most redirects one fetch follows; the next 3xx is the response.
     int max_redirects = 5;
     // Sent as User-Agent when not empty (replacing one in headers).
     std::string user_agent{};
@@ -100,21 +112,25 @@ struct HTTPRequest {
     // then has X-Consumed-Content-Encoding: gzip instead of Content-Encoding,
     // and max_body_size limits the inflated body too.
     bool decompress_response = true;
-    // https: check the server's certificate (against ca_certs, or the
-    // system's CA store when empty) and that it names the host. client_cert
-    // and client_key (PEM files): the certificate to show a server that
-    // asks for one.
+    // https: check the server's certificate (against ca_certs) and that it
+    // names the host. Off: any certificate is taken.
     bool validate_cert = true;
+    // PEM file of the CAs to trust (empty: the system's CA store).
     std::string ca_certs{};
+    // PEM file of the certificate (and its chain) to show a server that
+    // asks for one (empty: none).
     std::string client_cert{};
+    // PEM file of client_cert's private key (empty: in client_cert).
     std::string client_key{};
 
     // HTTP basic authentication: "Authorization: Basic ..." (replacing one
     // in headers). A "user:password@" in the URL does the same and wins, as
-    // in Tornado. auth_mode is "basic" (or empty); Tornado's own client
-    // knows no other, and neither does this one: another fails with 599.
+    // in Tornado.
     std::optional<std::string> auth_username{};
+    // auth_username's password (nothing: empty); unused without it.
     std::optional<std::string> auth_password{};
+    // "basic" or empty: Tornado's own client knows no other, and neither
+    // does this one (another fails the fetch with 599).
     std::string auth_mode{};
     // Sent as If-Modified-Since (replacing one in headers).
     std::optional<std::time_t> if_modified_since{};
@@ -140,27 +156,42 @@ struct HTTPRequest {
     // An HTTP proxy (Tornado has these in its curl client only): an
     // http:// URL is asked of the proxy whole ("GET http://host/path"), an
     // https:// one goes through a CONNECT tunnel, with TLS to the server
-    // inside it. proxy_username and proxy_password authenticate to the
-    // proxy (Proxy-Authorization: Basic; proxy_auth_mode "basic" or empty).
-    // proxy_host needs proxy_port; a proxy that refuses the tunnel fails
-    // the fetch with 599 and its answer.
+    // inside it. A proxy that refuses the tunnel fails the fetch with 599
+    // and its answer.
     std::string proxy_host{};
+    // Needed with proxy_host: one without the other (or proxy credentials
+    // without both) fails the fetch with 599.
     std::optional<std::uint16_t> proxy_port{};
+    // Proxy-Authorization: Basic with proxy_username and proxy_password,
+    // sent (to the proxy only) when proxy_username is not empty.
     std::string proxy_username{};
     std::string proxy_password{};
+    // "basic" or empty; another fails the fetch with 599.
     std::string proxy_auth_mode{};
 };
 
 // What came back (Tornado's HTTPResponse).
 struct HTTPResponse {
-    HTTPRequest request{};  // the request as given (before redirects)
-    int code = 0;           // 200; 599 when there was no response
-    std::string reason{};   // "OK" (the standard phrase if the server sent none)
+    // The request as fetch() got it, with the client's defaults filled in
+    // (not a redirect's).
+    HTTPRequest request{};
+    // 200; 599 when there was no response.
+    int code = 0;
+    // "OK" (the standard phrase if the server sent none).
+    std::string reason{};
+    // The final response's. A body inflated by decompress_response has
+    // X-Consumed-Content-Encoding: gzip instead of Content-Encoding.
     HTTPHeaders headers{};
-    std::string body{};           // chunked encoding removed
-    std::string effective_url{};  // the URL fetched last (after redirects)
-    double request_time = 0;      // seconds, from the first connect to the last byte
-    std::exception_ptr error{};   // an HTTPClientError unless code is 2xx
+    // Chunked encoding removed, gzip inflated (decompress_response); empty
+    // with a streaming_callback.
+    std::string body{};
+    // The URL fetched last (after redirects).
+    std::string effective_url{};
+    // Seconds, from when the fetch left the queue (name lookup and connect
+    // included) to the end of the response.
+    double request_time = 0;
+    // An HTTPClientError unless code is 2xx.
+    std::exception_ptr error{};
     // When the fetch left the queue, in seconds since the epoch.
     double start_time = 0;
     // Seconds, with curl's names as Tornado's documentation gives them:
@@ -185,7 +216,10 @@ public:
                              std::shared_ptr<const HTTPResponse> response = nullptr,
                              std::exception_ptr cause = nullptr);
 
+    // The status code; 599 when there was no response.
     int code() const noexcept { return code_; }
+    // what() without its "HTTP 404: " (the subclasses' what() is the message
+    // alone): the reason, or why there was no response.
     const std::string& message() const noexcept { return message_; }
     // The response, for a non-2xx code (its own `error` is empty).
     const std::shared_ptr<const HTTPResponse>& response() const noexcept { return response_; }
@@ -284,8 +318,10 @@ public:
     // closed"), and closes the resolver if the client made it. Twice is fine.
     void close();
 
-    // Fetches in progress and waiting, for monitoring and tests.
+    // Fetches in progress, each holding one of the max_clients slots; for
+    // monitoring and tests.
     std::size_t active_count() const noexcept;
+    // Fetches waiting in the queue for a slot.
     std::size_t queued_count() const noexcept;
 
 private:

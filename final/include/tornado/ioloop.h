@@ -116,14 +116,18 @@ auto to_future(R&& result);
 
 }  // namespace detail
 
+// The event loop (Tornado's IOLoop): the module comment says how a turn
+// goes and which calls other threads may make.
 class IOLoop {
 public:
     // Events a handler can ask for and receive (epoll's bits, which are
-    // Tornado's numbers too). ERROR (hang-up or socket error) is always
-    // reported, asked for or not.
+    // Tornado's numbers too). NONE: nothing but ERROR.
     static constexpr std::uint32_t NONE = 0;
+    // Readable: bytes to read, a connection to accept, or the peer's close.
     static constexpr std::uint32_t READ = EPOLLIN;
+    // Writable: room to send, or a connect() that has finished.
     static constexpr std::uint32_t WRITE = EPOLLOUT;
+    // A hang-up or a socket error: always reported, asked for or not.
     static constexpr std::uint32_t ERROR = EPOLLERR | EPOLLHUP;
     // Edge-triggered: report readiness once per change, not while it lasts.
     // The handler must then read or write until EAGAIN.
@@ -197,6 +201,7 @@ public:
     static void configure(std::optional<Backend> backend) noexcept;
     // The backend this loop uses (epoll if io_uring was asked for but refused).
     Backend backend() const noexcept;
+    // "epoll" or "io_uring", as TORNADO_IOLOOP spells them.
     static const char* backend_name(Backend backend) noexcept;
     // Whether a loop made now could use `backend`; if not, *why says why.
     static bool backend_available(Backend backend, std::string* why = nullptr);
@@ -245,6 +250,9 @@ public:
     // bytes.size() once the kernel has taken every byte (it waits for room
     // as long as it takes), fewer if an error came midway, or -errno.
     std::uint32_t submit_send(int fd, std::string_view bytes, RequestDone done);
+    // The size of each of the loop's receive buffers (submit_recv): the
+    // most bytes one receive brings.
+    static constexpr std::size_t kRecvBufferSize = 2048;
     // Asks the kernel to receive from socket fd once it has bytes, into one
     // of the loop's buffers of kRecvBufferSize bytes, picked when the bytes
     // come (so a connection that waits holds no buffer). The report goes to
@@ -257,18 +265,19 @@ public:
     // poll does. False when the request could not be made (on epoll, no
     // handler, or the ring is full): then the handler hears nothing, and
     // the caller reads another way. One receive per descriptor at a time.
-    static constexpr std::size_t kRecvBufferSize = 2048;
     bool submit_recv(int fd, bool bytes_waiting = false);
-    // During a handler's call with RECEIVED: `result` is the bytes'
-    // count (bytes.size(); all of the buffer when more may be waiting), 0
-    // at the peer's close, or -errno; -ENOBUFS when every buffer was in use
-    // at that moment (the bytes are still in the socket: ask again, or
-    // read them with recv()). The bytes are the loop's, valid during the
-    // call.
+    // What a receive brought (received()): `result` is the bytes' count
+    // (bytes.size(); all of the buffer when more may be waiting), 0 at the
+    // peer's close, or -errno; -ENOBUFS when every buffer was in use at
+    // that moment (the bytes are still in the socket: ask again, or read
+    // them with recv()).
     struct Received {
         int result = 0;
         std::string_view bytes;
     };
+    // During a handler's call with RECEIVED, what the receive brought; the
+    // bytes are the loop's, valid during that call only. Outside such a
+    // call: a result of 0 and no bytes.
     const Received& received() const noexcept { return received_; }
     // Asks the kernel to drop fd's receive at once, so that closing the
     // socket then closes it. Before remove_handler: a receive's report for
@@ -307,13 +316,18 @@ public:
 
     // --- timeouts ------------------------------------------------------------
 
-    // Runs callback once, after `delay` / at `when` (on the loop's clock).
+    // Runs callback once, after `delay` (rounded up to the clock's tick):
+    // call_at(time() + delay).
     template <typename Rep, typename Period>
     Timeout call_later(std::chrono::duration<Rep, Period> delay, Callback callback,
                        SourceLocation where = SourceLocation::current()) {
         return call_at(time() + std::chrono::ceil<Clock::duration>(delay), std::move(callback),
                        where);
     }
+    // Runs callback once, at `when` on the loop's clock (time()), or as
+    // soon as the loop looks at its timeouts if that has passed; never
+    // inside this call. Timeouts due at the same time run in the order they
+    // were set. On a closed loop: nothing runs, and the Timeout is empty.
     Timeout call_at(Clock::time_point when, Callback callback,
                     SourceLocation where = SourceLocation::current());
     // Tornado's add_timeout: a deadline, or a delay from now.
@@ -395,6 +409,8 @@ public:
     // trick), so any thread may receive it. One loop per signal; the old
     // disposition comes back with remove_signal_handler or close().
     void add_signal_handler(int signal, Callback handler);
+    // Puts back the disposition add_signal_handler replaced; no effect if
+    // this loop does not handle `signal`.
     void remove_signal_handler(int signal) noexcept;
 
     // SIGINT and SIGTERM call graceful_stop(grace); a second one stops at once.
@@ -403,6 +419,7 @@ public:
     // Registers what to do on a graceful stop (see ShutdownHook). Returns an
     // id for remove_shutdown_hook.
     std::uint64_t add_shutdown_hook(ShutdownHook hook);
+    // Forgets the hook with that id (no effect for an unknown one, or 0).
     void remove_shutdown_hook(std::uint64_t id) noexcept;
     // Runs every shutdown hook, waits for their Futures at most `grace`, then
     // stop()s. Called again while waiting: stops at once.
@@ -633,6 +650,8 @@ public:
 
     // Starts calling on the current loop; the first call is one period from now.
     void start();
+    // Plans no more calls (a coroutine call under way runs on to its end).
+    // Safe once the loop has closed; start() begins a new schedule.
     void stop() noexcept;
     bool is_running() const noexcept { return impl_->running; }
 

@@ -139,6 +139,7 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A stream's limits (the first two are Tornado's IOStream arguments).
 struct IOStreamOptions {
     // Most bytes a stream holds unread; more closes it (Tornado's 100 MB).
     std::size_t max_buffer_size = 100 * 1024 * 1024;
@@ -182,6 +183,7 @@ private:
 
 }  // namespace detail
 
+// Tornado's IOStream over a socket: the module comment is its contract.
 class IOStream : public std::enable_shared_from_this<IOStream> {
 public:
     // Two pointers inline (a weak_ptr or shared_ptr to the owner, what the
@@ -226,6 +228,10 @@ public:
     // read_until_regex(b"\r?\n\r?\n"), found without a regex (a LF, then
     // LF or CRLF). max_bytes as for read_until.
     Future<std::string> read_until_empty_line(std::optional<std::size_t> max_bytes = std::nullopt);
+    // What the callback forms of the reads call: with the bytes, or with
+    // an error (then `data` is empty). Two pointers inline, as CloseCallback.
+    using ReadCallback =
+        Function<void(std::string data, std::exception_ptr error), 2 * sizeof(void*)>;
     // The same read for a server waiting on many idle connections, with a
     // callback instead of a Future: a waiting connection then holds no
     // Future state (about 140 heap bytes). Returns the head when the
@@ -235,8 +241,6 @@ public:
     // set); if the loop closes first, from its close() with CancelledError,
     // as an awaited Future is cancelled. Throws StreamClosedError, as the
     // Future form does, when the stream is closed and its buffer has no head.
-    using ReadCallback =
-        Function<void(std::string data, std::exception_ptr error), 2 * sizeof(void*)>;
     std::optional<std::string> read_until_empty_line(std::size_t max_bytes, ReadCallback done);
     // Exactly n bytes; with partial, as soon as at least one byte is there,
     // up to n (read_bytes(0) gives "" at once).
@@ -309,13 +313,18 @@ public:
     // Closes now (see the module comment). `error`, if given, becomes
     // error(). Closing a closed stream does nothing.
     void close(std::exception_ptr error = nullptr);
+    // Whether the stream is closed: by close(), an error, a limit or the
+    // peer's close seen by a read, by start_tls (which handed the socket
+    // on), or by its loop closing.
     bool closed() const noexcept { return closed_; }
     // What closed the stream (nullptr while open, or after an orderly close).
     std::exception_ptr error() const noexcept { return extras_ ? extras_->error : nullptr; }
 
     // --- state and options -------------------------------------------------------
 
+    // Whether a read is pending (another read now would throw).
     bool reading() const noexcept { return read_.mode != ReadMode::none; }
+    // Whether bytes given to write() are not all with the kernel yet.
     bool writing() const noexcept { return !write_buffer_.empty() || queued_; }
     // TCP_NODELAY: send small writes at once instead of waiting to coalesce
     // them (Nagle). Only a change makes a system call; harmless on a
@@ -324,14 +333,19 @@ public:
     std::size_t max_buffer_size() const noexcept { return options_.max_buffer_size; }
     // The socket (-1 once closed).
     int fileno() const noexcept { return fd_.get(); }
+    // The loop the stream was made on (the current one at create()). Throws
+    // std::logic_error once that loop has closed.
     IOLoop& io_loop() const;
 
-    // Bytes held: unread, and unsent. Heap bytes the two buffers hold (0 for
-    // an idle stream). For tests and monitoring.
+    // Bytes received and not read yet. For tests and monitoring, as the two
+    // below.
     std::size_t read_buffer_size() const noexcept { return read_buffer_.size(); }
+    // Bytes written and not yet with the kernel.
     std::size_t write_buffer_size() const noexcept {
         return write_buffer_.size() + (queued_ ? queued_->size() : 0);
     }
+    // Heap bytes the buffers hold, read and write (0 for an idle stream: a
+    // drained buffer is freed).
     std::size_t buffer_heap_bytes() const noexcept {
         return read_buffer_.heap_bytes() + write_buffer_.heap_bytes() +
                (queued_ ? queued_->heap_bytes() : 0);
@@ -537,20 +551,27 @@ public:
     // is), or fails with StreamClosedError (real_error(): an SSLError or a
     // socket error). Waiting twice gives the same Future.
     Future<std::shared_ptr<SSLIOStream>> wait_for_handshake();
+    // Whether the handshake is over and succeeded (a failed one closes the
+    // stream instead).
     bool handshake_done() const noexcept { return handshake_done_; }
     // Closes the stream (with an SSLError) unless the handshake is over
     // within `timeout` from now.
     void set_handshake_timeout(IOLoop::Clock::duration timeout);
 
-    // After the handshake ("" before it, or when there is nothing to say):
-    // the protocol ALPN agreed on ("http/1.1"); the host name the client
-    // asked for by SNI (server) or the one given to create() (client); the
-    // TLS version ("TLSv1.3") and cipher ("TLS_AES_256_GCM_SHA384"); the
-    // peer's certificate in DER (Tornado's get_ssl_certificate(binary_form=True)).
+    // What the handshake agreed, "" until it is over. The protocol ALPN
+    // agreed on ("http/1.1"; "" without one).
     std::string selected_alpn_protocol() const;
+    // Server: the host name the client asked for by SNI ("" without one).
+    // Client: the server_hostname given to create(), at any time.
     std::string server_name() const;
+    // The TLS version ("TLSv1.3"); "" until the handshake is over.
     std::string version() const;
+    // The cipher suite ("TLS_AES_256_GCM_SHA384"); "" until the handshake
+    // is over.
     std::string cipher() const;
+    // The peer's certificate in DER (Tornado's
+    // get_ssl_certificate(binary_form=True)); "" when it showed none, or
+    // until the handshake is over.
     std::string get_ssl_certificate() const;
     // OpenSSL's object for this connection, for what the accessors above do
     // not cover. The stream owns it.

@@ -136,6 +136,7 @@ public:
     // Wakes the first `n` waiters still waiting. They run at the loop's next
     // turn, never inside notify().
     void notify(std::size_t n = 1);
+    // Wakes every waiter waiting now, as notify() does.
     void notify_all();
 
 private:

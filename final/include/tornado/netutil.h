@@ -68,8 +68,12 @@ public:
     // A numeric IPv4 or IPv6 address ("127.0.0.1", "::1") and a port. Throws
     // std::invalid_argument for anything else (no name lookup here).
     static SocketAddress from_ip(std::string_view ip, std::uint16_t port);
-    // The local / remote address of a socket (getsockname / getpeername).
+    // The local address of a socket (getsockname). Throws std::system_error
+    // when the call fails, std::invalid_argument for a family other than
+    // the three.
     static SocketAddress local_of(int socket);
+    // The remote address of a connected socket (getpeername); throws as
+    // local_of does (ENOTCONN for a socket not connected).
     static SocketAddress peer_of(int socket);
 
     int family() const noexcept { return data()->sa_family; }
@@ -85,6 +89,8 @@ public:
     const sockaddr* data() const noexcept {
         return unix_ ? reinterpret_cast<const sockaddr*>(unix_.get()) : &inline_.base;
     }
+    // The length of data()'s address, as those calls take it (not
+    // sizeof(SocketAddress)).
     socklen_t size() const noexcept { return length_; }
 
     friend bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept;
@@ -100,6 +106,7 @@ private:
     std::shared_ptr<const sockaddr_un> unix_;  // AF_UNIX only
 };
 
+// Writes address.to_string().
 std::ostream& operator<<(std::ostream& out, const SocketAddress& address);
 
 // --- listening ------------------------------------------------------------------
@@ -109,11 +116,17 @@ std::ostream& operator<<(std::ostream& out, const SocketAddress& address);
 // server that wants to take thousands of connections at once needs the room.
 inline constexpr int kDefaultBacklog = 4096;
 
+// bind_sockets' options (Tornado's keyword arguments of the same names).
 struct BindOptions {
-    int family = AF_UNSPEC;         // AF_INET or AF_INET6 to bind only one family
-    int backlog = kDefaultBacklog;  // listen() backlog
-    int flags = 0;                  // extra getaddrinfo AI_* flags (AI_PASSIVE is always on)
-    bool reuse_port = false;        // SO_REUSEPORT: several sockets (processes) share the port
+    // AF_INET or AF_INET6 to bind only one family (AF_UNSPEC: both).
+    int family = AF_UNSPEC;
+    // The listen() backlog.
+    int backlog = kDefaultBacklog;
+    // Extra getaddrinfo AI_* flags (AI_PASSIVE is always on).
+    int flags = 0;
+    // SO_REUSEPORT: several sockets (processes) share the port, and the
+    // kernel spreads the connections over them.
+    bool reuse_port = false;
 };
 
 // Listening sockets (non-blocking, close-on-exec, SO_REUSEADDR) for `port`
@@ -132,6 +145,8 @@ FileDescriptor bind_unix_socket(const std::string& path, unsigned mode = 0600,
 
 // --- accepting ------------------------------------------------------------------
 
+// What add_accept_handler calls for each connection: the new socket (the
+// callback's to keep or drop, which closes it) and the peer's address.
 using AcceptCallback = Function<void(FileDescriptor connection, SocketAddress address)>;
 
 // Calls callback(connection, address) on the current IOLoop for every
@@ -157,6 +172,8 @@ class ResolveError : public std::runtime_error {
 public:
     ResolveError(const std::string& message, int gai_error)
         : std::runtime_error(message), gai_error_(gai_error) {}
+    // getaddrinfo's error code (EAI_NONAME, ...); 0 when it found nothing
+    // to connect to (TCPClient's "no addresses").
     int gai_error() const noexcept { return gai_error_; }
 
 private:
@@ -248,8 +265,10 @@ struct SSLOptions {
         required,  // asked for, and the handshake fails without a valid one
     };
 
-    std::string certfile{};  // PEM: this side's certificate, then its chain
-    std::string keyfile{};   // PEM: its private key (empty: in certfile)
+    // PEM: this side's certificate, then its chain.
+    std::string certfile{};
+    // PEM: its private key (empty: in certfile).
+    std::string keyfile{};
     // Default: a client requires the server's certificate, a server asks
     // for none.
     std::optional<Verify> cert_reqs{};

@@ -78,6 +78,8 @@ public:
     CalledProcessError(int returncode, std::vector<std::string> cmd);
     // As Subprocess::returncode(): the exit status, or minus the signal.
     int returncode() const noexcept { return returncode_; }
+    // The program and its arguments, as the Subprocess was given them
+    // (Python's cmd).
     const std::vector<std::string>& cmd() const noexcept { return cmd_; }
 
 private:
@@ -93,12 +95,20 @@ enum class SubprocessStdio : unsigned char {
     to_stdout,  // stderr only: wherever stdout goes (subprocess.STDOUT)
 };
 
+// How Subprocess starts its child: the keyword arguments Tornado's
+// Subprocess hands on to Python's subprocess.Popen, and stream_options.
+// (The three streams are named as those arguments. <cstdio> defines stdin,
+// stdout and stderr as macros; glibc's expand to the same names, so these
+// are fine there.)
 struct SubprocessOptions {
-    // (Named as Tornado's keyword arguments. <cstdio> defines stdin, stdout
-    // and stderr as macros; glibc's expand to the same names, so these are
-    // fine there.)
+    // The child's standard input; with stream, Subprocess::stdin() writes
+    // to it. to_stdout is refused here.
     SubprocessStdio stdin = SubprocessStdio::inherit;
+    // Its standard output; with stream, Subprocess::stdout() reads it.
+    // to_stdout is refused here too.
     SubprocessStdio stdout = SubprocessStdio::inherit;
+    // Its standard error; with stream, Subprocess::stderr() reads it; with
+    // to_stdout, it goes wherever stdout goes.
     SubprocessStdio stderr = SubprocessStdio::inherit;
     // The child's whole environment (nothing: this process's). Its PATH, if
     // any, is where a program named without a '/' is looked for.
@@ -160,10 +170,12 @@ public:
     using Stdio = SubprocessStdio;
     using ExitCallback = Function<void(int returncode)>;
 
-    // Tornado's Subprocess.STREAM, and Python's subprocess.DEVNULL and
-    // subprocess.STDOUT.
+    // A pipe, this process's end a PipeIOStream (Tornado's
+    // Subprocess.STREAM).
     static constexpr Stdio STREAM = Stdio::stream;
+    // /dev/null (Python's subprocess.DEVNULL).
     static constexpr Stdio DEVNULL = Stdio::devnull;
+    // For stderr only: wherever stdout goes (Python's subprocess.STDOUT).
     static constexpr Stdio STDOUT = Stdio::to_stdout;
 
     // Starts the program (see above). Throws std::invalid_argument for
@@ -180,10 +192,17 @@ public:
     Subprocess(const Subprocess&) = delete;
     Subprocess& operator=(const Subprocess&) = delete;
 
+    // The child's process id, kept after it exits. Once the child is
+    // reaped the system may give the id to another process: send_signal
+    // then does nothing, where a kill(pid()) could hit a stranger.
     pid_t pid() const noexcept;
     const std::vector<std::string>& args() const noexcept;
+    // The write end of the child's stdin, for STREAM (else nullptr). Close
+    // it to give the child its end of file.
     std::shared_ptr<PipeIOStream> stdin() const noexcept { return stdin_; }
+    // The read end of the child's stdout, for STREAM (else nullptr).
     std::shared_ptr<PipeIOStream> stdout() const noexcept { return stdout_; }
+    // The read end of the child's stderr, for STREAM (else nullptr).
     std::shared_ptr<PipeIOStream> stderr() const noexcept { return stderr_; }
 
     // The exit status (minus the signal for a child killed by one), once

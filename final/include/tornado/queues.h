@@ -133,9 +133,13 @@ public:
     Queue(const Queue&) = delete;
     Queue& operator=(const Queue&) = delete;
 
+    // As given: 0 means no limit.
     int maxsize() const noexcept { return maxsize_; }
+    // Items in the queue now, not counting those of put()s waiting for room.
     std::size_t qsize() const noexcept { return items_.size(); }
     bool empty() const noexcept { return qsize() == 0; }
+    // Whether a put() would wait: maxsize items are in (never when maxsize
+    // is 0).
     bool full() const noexcept {
         return maxsize_ > 0 && qsize() >= static_cast<std::size_t>(maxsize_);
     }

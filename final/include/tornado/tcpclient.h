@@ -41,18 +41,30 @@
 
 namespace tornado {
 
+// connect()'s options (Tornado's keyword arguments af, timeout, source_ip,
+// source_port and max_buffer_size, the last in `stream`).
+//
 // Trivially destructible on purpose (source_ip is a view, copied by
 // connect()): g++ 12 destroys an aggregate temporary with a destructor twice
 // when it appears in a co_await expression, and `co_await client.connect(h,
 // p, {.timeout = 5s})` is how this struct is meant to be used.
 struct ConnectOptions {
-    int family = AF_UNSPEC;                            // AF_INET / AF_INET6 to use only one
-    std::optional<IOLoop::Clock::duration> timeout{};  // for resolving and connecting
-    std::string_view source_ip{};                      // bind the local end first ("": any)
-    std::uint16_t source_port = 0;                     // 0: any
-    IOStreamOptions stream{};                          // for the stream made
+    // AF_INET or AF_INET6 to use only that family (AF_UNSPEC: both).
+    int family = AF_UNSPEC;
+    // For resolving and connecting, then failing with TimeoutError; with
+    // TLS, the handshake gets what is left (and fails with
+    // StreamClosedError). Nothing: no limit.
+    std::optional<IOLoop::Clock::duration> timeout{};
+    // A numeric IP to bind the local end to first ("": any).
+    std::string_view source_ip{};
+    // The local port to bind to (0: any). Without source_ip it binds the
+    // wildcard address of the family tried (Tornado binds the loopback).
+    std::uint16_t source_port = 0;
+    // For the stream made.
+    IOStreamOptions stream{};
 };
 
+// Tornado's TCPClient: see the module comment.
 class TCPClient {
 public:
     // With nullptr, the client makes (and owns) a DefaultExecutorResolver.
@@ -65,8 +77,11 @@ public:
     // Closes the resolver if the client made it (connections are not touched).
     void close();
 
+    // Resolves with the stream once connected to host:port (the module
+    // comment says how, and how it fails).
     Future<std::shared_ptr<IOStream>> connect(std::string host, std::uint16_t port,
                                               ConnectOptions options = {});
+    // The same with a timeout alone (rounded up to the loop's clock).
     template <typename Rep, typename Period>
     Future<std::shared_ptr<IOStream>> connect(std::string host, std::uint16_t port,
                                               std::chrono::duration<Rep, Period> timeout) {

@@ -80,6 +80,7 @@
 
 namespace tornado {
 
+// Tornado's TCPServer: see the module comment.
 class TCPServer {
 public:
     using StreamHandler = Function<Future<void>(std::shared_ptr<IOStream>, SocketAddress)>;
@@ -119,8 +120,11 @@ public:
     // starts accepting on the current IOLoop. Throws std::system_error when
     // the address is taken.
     void listen(std::uint16_t port, std::string_view address = {}, const BindOptions& options = {});
-    // Starts accepting on listening sockets (the server owns them now).
+    // Starts accepting on listening sockets (the server owns them now), on
+    // the current IOLoop. Throws std::logic_error if the server accepts on
+    // another loop already: all its sockets share one.
     void add_sockets(std::vector<FileDescriptor> sockets);
+    // add_sockets for one socket.
     void add_socket(FileDescriptor socket);
 
     // Binds now, accepts after start() (Tornado's multi-process set-up).
@@ -135,9 +139,11 @@ public:
     // and from handle_stream). Open connections are not touched.
     void stop();
 
-    // Where the server listens (the real port after port 0). The first
-    // socket's port, or 0 if there is none.
+    // Where the server listens (the real port after port 0): one address
+    // per listening socket (stop() closes them), and per socket that bind()
+    // made for start().
     std::vector<SocketAddress> addresses() const;
+    // The first socket's port, or 0 if there is none.
     std::uint16_t port() const;
 
 protected:

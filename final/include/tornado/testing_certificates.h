@@ -18,12 +18,19 @@
 
 namespace tornado::testing {
 
+// The PEM files make_test_certificates wrote, and the directory they are in.
 struct TestCertificates {
     std::string directory;
-    std::string ca_certfile;      // the CA's certificate: a client's ca_certs
-    std::string server_certfile;  // the server's certificate and key
+    // ca.pem, the CA's certificate: a client's ca_certs.
+    std::string ca_certfile;
+    // server.pem, the server's certificate: a server's certfile.
+    std::string server_certfile;
+    // server.key, its private key: the server's keyfile.
     std::string server_keyfile;
-    std::string client_certfile;  // a client's certificate and key
+    // client.pem, a client's certificate (client_cert, or SSLOptions'
+    // certfile), for a server that asks for one.
+    std::string client_certfile;
+    // client.key, its private key.
     std::string client_keyfile;
 };
 
@@ -41,6 +48,8 @@ public:
     TemporaryCertificates(const TemporaryCertificates&) = delete;
     TemporaryCertificates& operator=(const TemporaryCertificates&) = delete;
 
+    // The files, there until this object is destroyed (the reference
+    // too).
     const TestCertificates& files() const noexcept { return files_; }
 
 private:

@@ -121,6 +121,9 @@ struct WebSocketParams {
     // Close when no pong has come for this long (nothing: three intervals,
     // at least 30 s, as Tornado).
     std::optional<IOLoop::Clock::duration> ping_timeout{};
+    // The most bytes a message from the peer may have, once put together
+    // from its frames and inflated; a longer one fails the connection with
+    // 1009.
     std::size_t max_message_size = kDefaultMaxMessageSize;
     // permessage-deflate: offered (client) or accepted (server) when set.
     std::optional<WebSocketCompressionOptions> compression_options{};
@@ -267,15 +270,26 @@ public:
 
     // The connection is open, with the route's groups. on_message is not
     // called before open returns, or, as a coroutine (open_async), ends.
+    // The default calls open_async. An exception closes the connection
+    // with 1011.
     virtual void open(const PathArgs& args);
+    // open as a coroutine (Tornado's `async def open`), for a subclass
+    // that overrides it instead of open; the default does nothing. No
+    // message is read until it ends.
     virtual Task<void> open_async(PathArgs args);
     // A message: text (UTF-8) or binary. As a coroutine
     // (on_message_async), the next message waits until it ends. One of the
     // two must be overridden. An exception closes the connection with 1011.
     virtual void on_message(std::string message, bool binary);
+    // on_message as a coroutine (Tornado's `async def on_message`): the
+    // default on_message calls it, and no later message is read until it
+    // ends. The default throws std::logic_error: one of the two must be
+    // overridden.
     virtual Task<void> on_message_async(std::string message, bool binary);
-    // A ping came (it is answered already); a pong came.
+    // A ping came, with its data (it is answered already).
     virtual void on_ping(std::string data) { (void)data; }
+    // A pong came, with its data (the answer to ping(); the pings the
+    // websocket_ping_interval setting sends carry none).
     virtual void on_pong(std::string data) { (void)data; }
     // The connection is over, whoever closed it (close_code(): the peer's).
     virtual void on_close() {}
@@ -310,21 +324,32 @@ public:
     void ping(std::string_view data = {});
     // Starts the closing handshake: `code` (a reason alone is sent with
     // 1000), then TCP is closed once the client answers, or after 5 s.
+    // Throws std::invalid_argument for a code a peer would refuse
+    // (websocket_protocol::is_valid_close_code), or a reason over 123 bytes
+    // or not UTF-8.
     void close(std::optional<int> code = std::nullopt, std::string_view reason = {});
-    // The client's close code and reason, once it sent a close frame.
+    // The client's close code, once it sent a close frame that had one.
     std::optional<int> close_code() const noexcept;
+    // The reason in the client's close frame; "" until one came, or when it
+    // had none. The reference is valid while the handler lives.
     const std::string& close_reason() const noexcept;
     // What select_subprotocol chose.
     std::optional<std::string> selected_subprotocol() const;
-    // TCP_NODELAY (set already: frames go out at once).
+    // TCP_NODELAY (set already: frames go out at once). Throws
+    // WebSocketClosedError unless the connection is open.
     void set_nodelay(bool value);
     // Whether the connection is open (the handshake is done and no close
     // has begun).
     bool is_open() const noexcept;
 
-    // The application's settings for this connection.
+    // The application's websocket_ping_interval setting, as Tornado reads
+    // it: how often to ping the client (nothing: never).
     std::optional<IOLoop::Clock::duration> ping_interval() const;
+    // Its websocket_ping_timeout: how long without a pong before closing
+    // with 1001 (nothing: three intervals, at least 30 s).
     std::optional<IOLoop::Clock::duration> ping_timeout() const;
+    // Its websocket_max_message_size (10 MiB unless set): the most bytes a
+    // message from the client may have.
     std::size_t max_message_size() const;
 
 private:
@@ -363,8 +388,13 @@ struct WebSocketConnectOptions {
     std::function<void(std::string)> on_pong{};
     // Offer permessage-deflate.
     std::optional<WebSocketCompressionOptions> compression_options{};
+    // Ping the server this often (nothing: never).
     std::optional<IOLoop::Clock::duration> ping_interval{};
+    // Close with 1001 when no pong has come for this long (nothing: three
+    // intervals, at least 30 s, as Tornado).
     std::optional<IOLoop::Clock::duration> ping_timeout{};
+    // The most bytes a message from the server may have (inflated);
+    // a longer one fails the connection with 1009.
     std::size_t max_message_size = kDefaultMaxMessageSize;
     // Offered in Sec-WebSocket-Protocol, in order.
     std::vector<std::string> subprotocols{};
@@ -412,15 +442,26 @@ public:
     // time: the connection reads no further until it is taken. Never
     // resolves with a message when on_message_callback is set.
     Future<std::optional<WebSocketMessage>> read_message();
+    // As WebSocketHandler's: at most 125 bytes of data (else
+    // std::invalid_argument); throws WebSocketClosedError when the
+    // connection is closing. The answer goes to the on_pong option.
     void ping(std::string_view data = {});
+    // As WebSocketHandler's: the closing handshake, and the same
+    // std::invalid_argument for a bad code or reason. Destroying the
+    // connection starts it too.
     void close(std::optional<int> code = std::nullopt, std::string_view reason = {});
 
     // The server's close code and reason, once it sent a close frame.
     std::optional<int> close_code() const noexcept;
+    // "" until the server's close frame came, or when it had no reason.
+    // The reference is valid while this object lives.
     const std::string& close_reason() const noexcept;
+    // The subprotocol the server chose, one of `subprotocols`; nothing when
+    // its 101 named none.
     const std::optional<std::string>& selected_subprotocol() const noexcept;
     // The headers of the server's 101 answer.
     const HTTPHeaders& headers() const noexcept;
+    // TCP_NODELAY (set already: frames go out at once).
     void set_nodelay(bool value);
 
     struct State;  // what outlives this handle while the connection closes

@@ -48,12 +48,19 @@ public:
 // returns): zlib's level (0-9) and memLevel (1-9). Compression costs each
 // connection about 300 KiB of zlib state while it lives.
 struct WebSocketCompressionOptions {
-    int compression_level = 6;  // as Tornado: GZipContentEncoding's level
+    // 0 (none) to 9 (smallest). 6, as Tornado: GZipContentEncoding's level.
+    int compression_level = 6;
+    // 1 (least memory) to 9 (fastest); 8, zlib's default and Tornado's.
+    // Values zlib refuses make PerMessageDeflate's constructor throw
+    // std::invalid_argument.
     int mem_level = 8;
 };
 
 namespace websocket_protocol {
 
+// A frame's opcode (RFC 6455 section 5.2): the low four bits of its first
+// byte. The others are reserved, and a frame that uses one fails the
+// connection with 1002.
 enum class Opcode : std::uint8_t {
     continuation = 0x0,
     text = 0x1,
@@ -63,14 +70,28 @@ enum class Opcode : std::uint8_t {
     pong = 0xA,
 };
 
-// The close codes this framework sends (RFC 6455 section 7.4.1).
+// Close codes (RFC 6455 section 7.4.1), and when this framework uses them.
+// 1000: close() sends it for a reason given without a code.
 inline constexpr int kNormalClosure = 1000;
+// A graceful stop of the loop ("server shutting down"), and a peer whose
+// pong is later than the ping timeout ("ping timeout").
 inline constexpr int kGoingAway = 1001;
+// The peer broke a rule of the framing (the table in websocket.h's
+// module comment).
 inline constexpr int kProtocolError = 1002;
+// Never sent by the framework: for an application that refuses a kind of
+// message (the chat example closes with it on a binary message).
 inline constexpr int kUnsupportedData = 1003;
-inline constexpr int kNoStatusReceived = 1005;  // never sent: a close frame without a code
+// Never sent: what Event::code says for a close frame without a code
+// (close_code() is then nothing).
+inline constexpr int kNoStatusReceived = 1005;
+// A text message or close reason that is not UTF-8, or a compressed
+// message that does not inflate.
 inline constexpr int kInvalidPayload = 1007;
+// A message over max_message_size, also once inflated.
 inline constexpr int kMessageTooBig = 1009;
+// The application failed: open, on_message, on_ping or on_pong (or a
+// client's callbacks) threw, or their coroutine did.
 inline constexpr int kInternalError = 1011;
 
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID))
@@ -87,14 +108,17 @@ std::string make_key();
 std::array<char, 4> make_mask();
 
 // The items of a comma-separated header value ("keep-alive, Upgrade"),
-// trimmed, empty ones left out; and whether one of them is `token`, in any
-// case. The handshake reads Upgrade, Connection and Sec-WebSocket-Protocol so.
+// trimmed, empty ones left out: how the handshake reads
+// Sec-WebSocket-Protocol.
 std::vector<std::string> header_list(std::string_view value);
+// Whether one of those items is `token`, compared without regard to case:
+// how the handshake reads Upgrade and Connection.
 bool header_has_token(std::string_view value, std::string_view token);
 
-// A control frame's payload (close, ping, pong) has at most 125 bytes; a
-// close frame's reason, what its two-byte code leaves.
+// A control frame's payload (close, ping, pong) has at most 125 bytes.
 inline constexpr std::size_t kMaxControlPayload = 125;
+// A close frame's reason, what its two-byte code leaves: 123 bytes. close()
+// throws std::invalid_argument for a longer one.
 inline constexpr std::size_t kMaxCloseReason = kMaxControlPayload - 2;
 
 // Whether a close frame may carry `code` (1000-1003, 1007-1014, 3000-4999).
@@ -133,6 +157,8 @@ public:
     PerMessageDeflate(const PerMessageDeflate&) = delete;
     PerMessageDeflate& operator=(const PerMessageDeflate&) = delete;
 
+    // The payload for `message`, to send with rsv1 on its first frame:
+    // deflated as the class comment says, with this side's parameters.
     std::string compress(std::string_view message);
     // The message back; throws MessageTooBig when it inflates past
     // max_size, std::invalid_argument when it is not deflate data.
@@ -149,24 +175,39 @@ private:
 
 // The handshake's side of permessage-deflate.
 //
-// Server: the first offer in a Sec-WebSocket-Extensions header that it can
-// accept (only the four parameters above, window bits 9-15), as Tornado:
-// its parameters become the agreement, echoed in the answer (a bare
-// client_max_window_bits is dropped). Nothing when no offer fits.
+// Server: what accept_deflate_offer accepted, the agreement, and
+// response_header, the Sec-WebSocket-Extensions value of the 101 that
+// says so.
 struct AcceptedDeflate {
     PerMessageDeflate::Agreement agreement;
     std::string response_header;  // "permessage-deflate; client_max_window_bits=10"
 };
+// Server: the first offer in a client's Sec-WebSocket-Extensions header
+// that it can accept (only Agreement's four parameters, each once;
+// server_max_window_bits 9-15, client_max_window_bits 8-15 or bare). As
+// Tornado, its parameters become the agreement, echoed in the answer (a
+// bare client_max_window_bits is dropped); unlike Tornado, an offer it
+// cannot accept is passed over for the next. Nothing when no offer fits.
 std::optional<AcceptedDeflate> accept_deflate_offer(std::string_view extensions_header);
-// Client: what it offers (Tornado's), and what the server's answer means.
-// Throws WebSocketError for an extension or parameter it did not offer.
+// Client: what it offers (Tornado's).
 inline constexpr std::string_view kClientDeflateOffer =
     "permessage-deflate; client_max_window_bits";
+// Client: what the server's answer means; nothing when the header is
+// absent or empty (no compression). Throws WebSocketError when it names
+// another extension or more than one, or a parameter that is unknown,
+// repeated or has a bad value.
 std::optional<PerMessageDeflate::Agreement> parse_deflate_answer(
     std::string_view extensions_header);
 
-// What MessageReader made of the bytes it was given.
+// What MessageReader made of the bytes it was given. `kind` says what;
+// `data` is a message's bytes (`binary` says which kind of message), a
+// ping's or pong's payload, a close frame's reason, or why the reader
+// failed; `code` is a close frame's code (kNoStatusReceived when it had
+// none), or the code a failure closes with. A field a kind does not use
+// keeps its default.
 struct Event {
+    // What the bytes were; `nothing`: no event yet (a fragment that does
+    // not end its message, or a frame's header).
     enum class Kind : std::uint8_t {
         nothing,  // a frame that does not end a message (a fragment), or a header
         message,  // a whole data message: data, binary
@@ -200,9 +241,13 @@ public:
     MessageReader(bool expect_masked, std::size_t max_message_size,
                   PerMessageDeflate* deflate = nullptr);
 
+    // How many bytes the next feed() takes: 2 at the start of a frame, 0
+    // once failed.
     std::size_t bytes_wanted() const noexcept { return wanted_; }
-    // Takes exactly bytes_wanted() bytes.
+    // Takes exactly bytes_wanted() bytes (std::invalid_argument for another
+    // count).
     Event feed(std::string bytes);
+    // Whether a `fail` event came: every later feed() throws.
     bool failed() const noexcept { return stage_ == Stage::failed; }
 
 private:

@@ -61,11 +61,16 @@ public:
 // One reply, of Redis's types (RESP2). An error reply never becomes a
 // Reply: it is thrown as a RedisError.
 struct Reply {
+    // nil: no value (GET of a missing key); integer; string: a bulk
+    // string (binary-safe); status: a status reply ("OK"); array.
     enum class Type { nil, integer, string, status, array };
     Type type = Type::nil;
-    long long integer = 0;        // Type::integer
-    std::string string;           // Type::string (bulk) and Type::status ("OK")
-    std::vector<Reply> elements;  // Type::array
+    // Type::integer's value (0 for the other types).
+    long long integer = 0;
+    // Type::string's and Type::status's bytes ("" for the other types).
+    std::string string;
+    // Type::array's replies, in order (empty for the other types).
+    std::vector<Reply> elements;
 
     bool is_nil() const noexcept { return type == Type::nil; }
 };
@@ -100,7 +105,8 @@ public:
 
     // The commands used most, with their replies in C++ types.
     Task<void> set(std::string key, std::string value);
-    Task<std::optional<std::string>> get(std::string key);  // nothing for a missing key
+    // GET: the value, or nothing for a missing key.
+    Task<std::optional<std::string>> get(std::string key);
     // The number of subscribers (of every process) that received it.
     Task<long long> publish(std::string channel, std::string message);
 
@@ -137,6 +143,8 @@ public:
     // (with_timeout does not): the message it would have had is kept.
     Future<Message> next();
 
+    // Whether the connection is gone (closed, or lost). Messages that came
+    // before still wait for next().
     bool closed() const noexcept;
 
 private:
