@@ -305,8 +305,8 @@ void Subscription::on_reply(redisAsyncContext*, void* raw, void* data) {
     if (kind != "message") return;
     Message message{std::string(reply->element[1]->str, reply->element[1]->len),
                     std::string(reply->element[2]->str, reply->element[2]->len)};
-    // A waiter whose next() was cancelled (a with_timeout that ran out)
-    // takes nothing: the message stays for the next next().
+    // A waiter whose next() was cancelled (its caller gave up and cancelled
+    // the Future) takes nothing: the message stays for the next next().
     if (inbox->waiter && !inbox->waiter->done()) {
         inbox->waiter->set_result(std::move(message));
     } else {
