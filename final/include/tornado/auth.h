@@ -145,8 +145,16 @@ public:
     // AuthError unless the provider says "is_valid:true". `http_client`:
     // nullptr for get_auth_http_client().
     Task<JSON> get_authenticated_user(AsyncHTTPClient* http_client = nullptr);
+    // The client for the provider's requests when none is passed: unless
+    // overridden, one the handler owns, made on first use (see the top of
+    // this header). An override's client must belong to the handler's loop
+    // and outlive the fetches.
     virtual AsyncHTTPClient& get_auth_http_client() { return http_client_.get(); }
 
+    // What authenticate_redirect asks for unless told otherwise (Tornado's
+    // default), which is every attribute openid_args knows: "name" (it
+    // stands for the first, last and full names), "email", "language" and
+    // "username".
     static std::vector<std::string> default_ax_attrs() {
         return {"name", "email", "language", "username"};
     }
@@ -192,6 +200,8 @@ public:
     // "access_token" added: {key, secret, the provider's other fields}.
     // AuthError "Error getting user" when there is none.
     Task<JSON> get_authenticated_user(AsyncHTTPClient* http_client = nullptr);
+    // The client for the provider's requests when none is passed, as
+    // OpenIdMixin's: unless overridden, one the handler owns.
     virtual AsyncHTTPClient& get_auth_http_client() { return http_client_.get(); }
 
 protected:
@@ -242,16 +252,21 @@ private:
 
 // --- OAuth 2.0 ------------------------------------------------------------------------
 
-// authorize_redirect's arguments (Tornado's keyword arguments). Unset
-// optionals are not sent; an empty one is sent empty.
+// authorize_redirect's arguments (Tornado's keyword arguments), sent in
+// Tornado's order: response_type, redirect_uri, client_id, extra_params,
+// scope. Unset optionals are not sent; an empty one is sent empty.
 struct OAuth2AuthorizeOptions {
     std::optional<std::string> redirect_uri{};
     std::optional<std::string> client_id{};
     // Taken and not sent, as in Tornado (a secret has no place in a URL
     // the browser sees).
     std::optional<std::string> client_secret{};
+    // More arguments, in order; one named response_type, redirect_uri or
+    // client_id replaces that one's value, as Python's dict.update does.
     AuthArguments extra_params{};
-    std::vector<std::string> scope{};  // sent space-separated
+    // Sent space-separated as one "scope" argument, which replaces one in
+    // extra_params; empty: none.
+    std::vector<std::string> scope{};
     std::string response_type = "code";
 };
 
@@ -269,6 +284,8 @@ public:
     // answer (null for a "null" body).
     Task<JSON> oauth2_request(std::string url, std::optional<std::string> access_token = {},
                               std::optional<AuthArguments> post_args = {}, AuthArguments args = {});
+    // The client every request of this mixin uses, as OpenIdMixin's: unless
+    // overridden, one the handler owns.
     virtual AsyncHTTPClient& get_auth_http_client() { return http_client_.get(); }
 
 protected:
@@ -308,9 +325,11 @@ public:
                                std::optional<AuthArguments> post_args = {},
                                AuthArguments args = {});
 
-    // The twitter_consumer_key and twitter_consumer_secret settings:
-    // override them (unset: std::logic_error).
+    // The twitter_consumer_key setting, the key of oauth_consumer_token():
+    // override it (unset: std::logic_error).
     virtual std::string twitter_consumer_key() const;
+    // The twitter_consumer_secret setting, that token's secret: override it
+    // too (unset: std::logic_error).
     virtual std::string twitter_consumer_secret() const;
 
 protected:
@@ -383,9 +402,11 @@ public:
                                 std::optional<AuthArguments> post_args = {},
                                 AuthArguments args = {});
 
-    // The facebook_api_key and facebook_secret settings, for the
-    // handler's own use: override them (unset: std::logic_error).
+    // The facebook_api_key setting, for the handler's own use (nothing here
+    // reads it): override it (unset: std::logic_error).
     virtual std::string facebook_api_key() const;
+    // The facebook_secret setting, likewise for the handler's own use
+    // (unset: std::logic_error).
     virtual std::string facebook_secret() const;
 
 protected:

@@ -89,8 +89,8 @@
 namespace tornado {
 
 // What a load throws for a file it cannot read: the message names the file
-// and, when known, the line ("es_LA.csv:7: ...") or the byte offset
-// (".mo: byte 28: ...").
+// and, when known, the line ("es_LA.csv:7: ..."), the byte offset (".mo:
+// byte 28: ...") or both (a CSV file whose bytes do not decode).
 class TranslationError : public std::runtime_error {
 public:
     TranslationError(std::string file, std::size_t line, std::optional<std::size_t> offset,
@@ -98,6 +98,9 @@ public:
     const std::string& file() const noexcept { return file_; }
     // 1-based; 0 when the problem is not on a line (a .mo file, a directory).
     std::size_t line() const noexcept { return line_; }
+    // The byte of the file where its bytes stop making sense: a .mo file's,
+    // or a CSV file's that is not valid UTF-8 or UTF-16 (which has a line
+    // too); nothing for any other problem.
     std::optional<std::size_t> offset() const noexcept { return offset_; }
 
 private:
@@ -136,6 +139,7 @@ public:
     // gets "es" when "es" has translations). Codes with two "_" and empty
     // codes are skipped. Note that "fr" does not match "fr_FR".
     static const Locale& get_closest(std::initializer_list<std::string_view> codes);
+    // The same for any range of strings (a std::vector<std::string>, ...).
     template <std::ranges::input_range Codes>
         requires(std::convertible_to<std::ranges::range_reference_t<Codes>, std::string_view>)
     static const Locale& get_closest(const Codes& codes);
@@ -144,9 +148,15 @@ public:
     // Throws std::invalid_argument for any other (Tornado asserts).
     static const Locale& get(std::string_view code);
 
-    const std::string code;  // "es_LA"
-    const std::string name;  // in its own language: "Español (América Latina)"; "Unknown"
-    const bool rtl;          // written right to left: Arabic, Persian, Hebrew
+    // The supported code: "es_LA", or "es" when get_closest() was asked for
+    // "es_MX" and only "es" has translations.
+    const std::string code;
+    // The language's name in its own language, from Tornado's table:
+    // "Español (América Latina)"; "Unknown" for a code the table lacks.
+    const std::string name;
+    // Written right to left: a code that starts with "fa", "ar" or "he"
+    // (Persian, Arabic, Hebrew), as Tornado tests it.
+    const bool rtl;
 
     // The translation of `message`, or `message` itself. With a plural form,
     // the form `count` asks for: `plural_message` unless count is 1 (more
@@ -182,6 +192,7 @@ public:
 
     // "A", "A and B", "A, B and C" (" و " between the first ones in Persian).
     std::string list(std::initializer_list<std::string_view> parts) const;
+    // The same for any range of strings.
     template <std::ranges::input_range Parts>
         requires(std::convertible_to<std::ranges::range_reference_t<Parts>, std::string_view>)
     std::string list(const Parts& parts)
@@ -215,15 +226,21 @@ struct TranslationHash {
         return std::hash<std::string_view>{}(text);
     }
 };
+// Message -> translation, looked up by std::string_view.
 using TranslationTable =
     std::unordered_map<std::string, std::string, TranslationHash, std::equal_to<>>;
 
 // One LOCALE.csv file: message -> translation, a table per plural indicator
 // (the third column; "unknown" when it is empty or absent).
 struct CSVTranslations {
-    TranslationTable singular;  // translate(message, plural, 1)
-    TranslationTable plural;    // translate(message, plural, n != 1), keyed by the plural
-    TranslationTable unknown;   // translate(message)
+    // The "singular" rows: what translate(message, plural, 1) looks
+    // `message` up in.
+    TranslationTable singular;
+    // The "plural" rows, keyed by the plural message: what translate(message,
+    // plural, n) looks `plural` up in when n is not 1.
+    TranslationTable plural;
+    // The rows without an indicator: what translate(message) looks in.
+    TranslationTable unknown;
     bool empty() const { return singular.empty() && plural.empty() && unknown.empty(); }
 };
 
@@ -253,8 +270,15 @@ class GettextCatalogs;
 class GettextLocale final : public Locale {
 public:
     GettextLocale(std::string code, std::shared_ptr<const GettextCatalogs> catalogs);
-    // Python's gettext.gettext and ngettext on this locale's catalogs.
+    // Python's gettext.gettext on this locale's catalogs: the translation
+    // from its own catalog, else from the first it falls back on that has
+    // one, else `message`.
     std::string gettext(std::string_view message) const;
+    // Python's gettext.ngettext: `singular` translated in the form for
+    // `count`, from the first catalog that has that form, each catalog
+    // choosing the form by its own plural rule (which may throw, as
+    // PluralForms does); with none, `singular` when count is 1, else
+    // `plural`.
     std::string ngettext(std::string_view singular, std::string_view plural,
                          std::int64_t count) const;
 
@@ -279,9 +303,12 @@ inline constexpr std::string_view CONTEXT_SEPARATOR = "\x04";
 inline const Locale& get(std::initializer_list<std::string_view> codes) {
     return Locale::get_closest(codes);
 }
+// The same for any range of strings.
 template <std::ranges::input_range Codes>
     requires(std::convertible_to<std::ranges::range_reference_t<Codes>, std::string_view>)
 const Locale& get(const Codes& codes) { return Locale::get_closest(codes); }
+// One code: the closest supported locale, or the default (unlike
+// Locale::get, which throws for a code that is not supported).
 inline const Locale& get(std::string_view code) { return Locale::get_closest({code}); }
 
 // The language the messages are written in (default "en_US"): it needs no

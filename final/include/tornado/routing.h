@@ -48,6 +48,9 @@ using PathArgs = std::vector<std::string>;
 // path_kwargs; its path_args are then empty).
 using PathKwargs = std::map<std::string, std::string, std::less<>>;
 
+// A route's path pattern (Tornado's PathMatches), as the top of this header
+// describes it: prepared once, when the route is made, then matched against
+// each request's path.
 class PathMatches {
 public:
     // Throws std::regex_error for a pattern that is not a valid regex.
@@ -70,7 +73,10 @@ public:
         return match(request.path).has_value();
     }
 
+    // As given, Python's (?P<name>...) included.
     const std::string& pattern() const noexcept { return pattern_; }
+    // How many values match() gives and reverse() takes: the capturing
+    // groups, named or not ("(?:...)" is not one).
     std::size_t group_count() const noexcept { return group_count_; }
     // Each group's name, in order ("" for a group without one); empty when
     // no group has a name.
@@ -100,6 +106,9 @@ public:
     // Throws std::regex_error for a pattern that is not a valid regex.
     explicit HostMatches(std::string pattern);
 
+    // Whether the pattern matches the whole of `host_name`. The case
+    // counts: a request's host_name is in lower case, so the pattern must
+    // be too.
     bool match(std::string_view host_name) const;
     // As a Rule's matcher: whether the request's host name matches.
     bool operator()(const HTTPServerRequest& request) const { return match(request.host_name); }

@@ -113,6 +113,8 @@ class Application;
 // Throw it from a handler to answer with an error status (Tornado's
 // HTTPError). `log_message` goes to the log (never to the client);
 // `reason` replaces the standard phrase in the status line and error page.
+// what() holds all three, for code that catches std::exception: "HTTP 404:
+// Not Found (log_message)".
 class HTTPError : public std::runtime_error {
 public:
     explicit HTTPError(int status_code = 500, std::string log_message = {},
@@ -152,13 +154,17 @@ private:
 // --- output transforms ---------------------------------------------------------------
 
 // Rewrites a response on its way out (Tornado's OutputTransform): one per
-// request, made by the Application's transform factories. The first piece
-// written goes through transform_first_chunk, which may change the status
-// and the headers; every later piece through transform_chunk. `finishing`:
-// this piece is the last.
+// request, made by the factories given to Application::add_transform. The
+// transforms run in the order they were added (compress_response's gzip
+// first), each on what the one before it returned.
 class OutputTransform {
 public:
     virtual ~OutputTransform() = default;
+    // The first piece, with the status and the headers, as the head goes out
+    // (the first flush() or finish()): returns the piece to send, and may
+    // change the status and the headers in place. `finishing`: this piece is
+    // the whole response. The Set-Cookie lines join the headers after the
+    // transforms. The default changes nothing.
     virtual std::string transform_first_chunk(int& status_code, HTTPHeaders& headers,
                                               std::string chunk, bool finishing) {
         (void)status_code;
@@ -166,20 +172,25 @@ public:
         (void)finishing;
         return chunk;
     }
+    // Each later piece, from flush() or finish(); `finishing`: the last one,
+    // which finish() passes even when it is empty. The default changes nothing.
     virtual std::string transform_chunk(std::string chunk, bool finishing) {
         (void)finishing;
         return chunk;
     }
 };
 
+// What Application::add_transform takes: called for each request when its
+// handler is made, before initialize() and before the body has come. It
+// must return a transform, never nullptr.
 using OutputTransformFactory =
     std::function<std::unique_ptr<OutputTransform>(const HTTPServerRequest&)>;
 
 // gzip for clients that accept it (Tornado's GZipContentEncoding, what the
-// compress_response setting adds): text/* and a few textual application/*
-// types, when the whole response is at least kMinLength bytes or comes in
-// several pieces, and the handler has not set a Content-Encoding. Adds
-// "Vary: Accept-Encoding" either way. zlib at level 6, as Tornado.
+// compress_response setting adds): the compressible_type()s, when the
+// whole response is at least kMinLength bytes or comes in several pieces,
+// and the handler has not set a Content-Encoding. Adds "Vary:
+// Accept-Encoding" either way. zlib at level kLevel, 6, as Tornado.
 class GZipContentEncoding : public OutputTransform {
 public:
     static constexpr int kLevel = 6;
@@ -191,6 +202,10 @@ public:
                                       bool finishing) override;
     std::string transform_chunk(std::string chunk, bool finishing) override;
 
+    // text/*, and Tornado's list of others: application/javascript,
+    // x-javascript, xml, atom+xml, json and xhtml+xml, and image/svg+xml.
+    // `content_type` is the media type alone, compared as it is: the caller
+    // takes the parameters off ("; charset=UTF-8"), and the case counts.
     static bool compressible_type(std::string_view content_type);
 
 private:
@@ -201,7 +216,13 @@ private:
 
 // --- RequestHandler ----------------------------------------------------------------
 
-// set_cookie's attributes (Tornado's keyword arguments).
+// set_cookie's attributes (Tornado's keyword arguments), each left out of
+// the Set-Cookie line when empty or unset: Domain and Path (path "/" by
+// default, as Tornado's); the expiry, as an absolute time (`expires`) or
+// days from now (`expires_days`; `expires` wins when both are set, as in
+// Tornado), or Max-Age in seconds; the HttpOnly and Secure flags; SameSite,
+// sent as given. A domain, path or samesite with CR or LF is refused
+// (std::invalid_argument).
 struct CookieOptions {
     std::string domain{};
     std::string path = "/";
@@ -233,6 +254,8 @@ class RequestHandler;
 //   // in a template: {% module Entry(entry) %}
 class UIModule {
 public:
+    // A subclass takes it over (`using UIModule::UIModule;`): ui_module<M>()
+    // makes each module with the handler whose page uses it.
     explicit UIModule(RequestHandler& handler) : handler_(handler) {}
     virtual ~UIModule() = default;
     UIModule(const UIModule&) = delete;
@@ -240,19 +263,31 @@ public:
 
     // The module's HTML, written into the page as it is (not escaped).
     virtual std::string render(const TemplateArguments& arguments) = 0;
-    // What render() adds to the page: a <script> block before </body>,
-    // <script src> for each file (a relative path goes through
-    // static_url), a <style> block and <link>s before </head>, and HTML
-    // put as it is at the end of <head> and of <body>. Empty: nothing.
+    // The hooks: what RequestHandler::render() adds to the page for the
+    // module, asked once per page however often the module appears, the
+    // modules in the order the page first used them; empty: nothing.
+    // embedded_javascript: JavaScript for the page's <script> block before
+    // its last </body>.
     virtual std::string embedded_javascript() { return {}; }
+    // Files for <script src> tags before the last </body>. A path that does
+    // not start with "/", "http:" or "https:" goes through static_url (which
+    // needs the static_path setting); each URL is linked once per page.
     virtual std::vector<std::string> javascript_files() { return {}; }
+    // CSS for the page's <style> block before its first </head>.
     virtual std::string embedded_css() { return {}; }
+    // Files for <link rel="stylesheet"> tags before the first </head>, the
+    // paths taken as javascript_files' are.
     virtual std::vector<std::string> css_files() { return {}; }
+    // HTML put as it is before the first </head>.
     virtual std::string html_head() { return {}; }
+    // HTML put as it is before the first </body>.
     virtual std::string html_body() { return {}; }
 
+    // The handler whose page uses the module; it outlives the module.
     RequestHandler& handler() const noexcept { return handler_; }
+    // handler().request().
     HTTPServerRequest& request() const;
+    // handler().current_user(), which asks get_current_user() the first time.
     const std::optional<std::string>& current_user() const;
     // handler().render_string(...).
     std::string render_string(const std::string& template_name,
@@ -288,6 +323,8 @@ private:
 // How the Application makes a module for a handler (Tornado passes the
 // class): ui_module<Entry>() for the settings' ui_modules.
 using UIModuleFactory = std::function<std::unique_ptr<UIModule>(RequestHandler&)>;
+// The factory of Module, whose constructor takes the handler alone (as
+// `using UIModule::UIModule;` gives it).
 template <typename Module>
 UIModuleFactory ui_module() {
     static_assert(std::is_base_of_v<UIModule, Module>,
@@ -300,6 +337,10 @@ UIModuleFactory ui_module() {
 using UIMethod =
     std::function<TemplateValue(RequestHandler& handler, const TemplateArguments& arguments)>;
 
+// The base of every handler (Tornado's RequestHandler): a new object for
+// each request, made by its route's HandlerFactory (handler<T>); each goes
+// through the life cycle at the top of this header. A subclass overrides
+// the methods it serves and the hooks it needs.
 class RequestHandler : public std::enable_shared_from_this<RequestHandler> {
 public:
     RequestHandler() = default;
@@ -312,26 +353,54 @@ public:
     // A subclass declares its own initialize(...) (not virtual: each has its
     // own parameters); handler<T>(args...) calls it with the route's args.
     void initialize() {}
+    // Runs before the method, whatever the method, once the XSRF and
+    // argument checks have passed; a finish() or a redirect here answers
+    // the request, and the method is not called. Synchronous only (Tornado's
+    // may be a coroutine): the method runs as soon as it returns. With
+    // stream_request_body(), it runs when the head has come, before the body.
     virtual void prepare() {}
     // One per HTTP method, with the route's groups. The defaults run the
     // coroutine of the same name (get_async, ...), whose default answers
-    // 405 Method Not Allowed.
+    // 405 Method Not Allowed. Methods other than these seven are answered
+    // 405 before prepare().
     virtual void get(const PathArgs& args) { run_coroutine(get_async(args)); }
+    // HEAD: the response goes out without the body the method writes, but
+    // with that body's Content-Length and Etag, as its GET would have.
     virtual void head(const PathArgs& args) { run_coroutine(head_async(args)); }
+    // POST; with the xsrf_cookies setting, called only once
+    // check_xsrf_cookie() has passed.
     virtual void post(const PathArgs& args) { run_coroutine(post_async(args)); }
-    virtual void delete_(const PathArgs& args) { run_coroutine(delete_async(args)); }  // DELETE
+    // DELETE (`delete` is a keyword in C++); XSRF-checked as post() is.
+    virtual void delete_(const PathArgs& args) { run_coroutine(delete_async(args)); }
+    // PATCH; XSRF-checked as post() is.
     virtual void patch(const PathArgs& args) { run_coroutine(patch_async(args)); }
+    // PUT; XSRF-checked as post() is.
     virtual void put(const PathArgs& args) { run_coroutine(put_async(args)); }
+    // OPTIONS; exempt from the XSRF check, as GET and HEAD are.
     virtual void options(const PathArgs& args) { run_coroutine(options_async(args)); }
     // The coroutine styles (Tornado's `async def get(self, *args)`).
     // Parameters by value: a coroutine outlives its caller's arguments.
+    // The response is finished when the coroutine ends, unless it has been;
+    // what it throws is answered as a synchronous method's exception is.
     virtual Task<void> get_async(PathArgs args);
+    // head()'s coroutine; the default answers 405, as get_async's does.
     virtual Task<void> head_async(PathArgs args);
+    // post()'s coroutine; the default answers 405.
     virtual Task<void> post_async(PathArgs args);
+    // delete_()'s coroutine; the default answers 405.
     virtual Task<void> delete_async(PathArgs args);
+    // patch()'s coroutine; the default answers 405.
     virtual Task<void> patch_async(PathArgs args);
+    // put()'s coroutine; the default answers 405.
     virtual Task<void> put_async(PathArgs args);
+    // options()'s coroutine; the default answers 405.
     virtual Task<void> options_async(PathArgs args);
+    // Runs once the response is over, for cleaning up: after finish() has
+    // handed it to the connection and logged its access line, or after
+    // FallbackHandler's callback. What it throws is logged. Not called for
+    // a response that never finishes, nor for one that a StreamClosedError
+    // ended (the client left during a flush() and the method let the
+    // exception through).
     virtual void on_finish() {}
     // The client went away before the response was finished (a long poll
     // whose browser closed): the connection was reset or failed, or the
@@ -348,13 +417,25 @@ public:
     // request().body empty). prepare() may raise the limits with
     // request().connection->set_max_body_size().
     virtual bool stream_request_body() const { return false; }
+    // A piece of the body, with stream_request_body(); the method runs after
+    // the last. Nothing waits for it (Tornado's may return a Future to slow
+    // the client down). Pieces that come after the response is finished are
+    // dropped; what it throws is answered as a method's exception is. The
+    // default throws std::logic_error: a streaming handler must override it.
     virtual void data_received(std::string chunk);
 
     // --- The request. ---
 
+    // The request this handler serves, from attach() on (a handler that
+    // serves none, such as static_url's StaticFileHandler, must not ask).
     HTTPServerRequest& request() const { return *request_; }
+    // The same request, shared: for code that keeps it after the handler
+    // is gone (FallbackHandler's callback).
     const std::shared_ptr<HTTPServerRequest>& request_ptr() const { return request_; }
     Application& application() const { return *application_; }
+    // The route's groups, percent-decoded and checked to be UTF-8: the
+    // method's `args`. Set just before prepare(), so still empty in
+    // initialize(); empty when the pattern names its groups (path_kwargs()).
     const PathArgs& path_args() const noexcept { return path_args_; }
     // The groups of a route whose pattern names them, (?P<id>[0-9]+): by
     // name, and then path_args() (the method's argument) is empty (Tornado's
@@ -373,8 +454,10 @@ public:
                              bool strip = true) const {
         return get_argument(name, std::string_view(default_value), strip);
     }
+    // Every value of `name`, the query's then the body's, each cleaned as
+    // get_argument's is; none: empty (never MissingArgumentError).
     std::vector<std::string> get_arguments(std::string_view name, bool strip = true) const;
-    // The same, from the query string only, or from the body only.
+    // get_argument, from the query string only.
     std::string get_query_argument(std::string_view name, bool strip = true) const;
     std::string get_query_argument(std::string_view name, std::string_view default_value,
                                    bool strip = true) const;
@@ -382,7 +465,11 @@ public:
                                    bool strip = true) const {
         return get_query_argument(name, std::string_view(default_value), strip);
     }
+    // get_arguments, from the query string only.
     std::vector<std::string> get_query_arguments(std::string_view name, bool strip = true) const;
+    // get_argument, from a form body only (urlencoded or multipart). A body
+    // that stream_request_body() hands to data_received() is not parsed:
+    // no arguments come from it.
     std::string get_body_argument(std::string_view name, bool strip = true) const;
     std::string get_body_argument(std::string_view name, std::string_view default_value,
                                   bool strip = true) const;
@@ -390,19 +477,31 @@ public:
                                   bool strip = true) const {
         return get_body_argument(name, std::string_view(default_value), strip);
     }
+    // get_arguments, from a form body only, as get_body_argument.
     std::vector<std::string> get_body_arguments(std::string_view name, bool strip = true) const;
 
-    // Cookies (Tornado's get_cookie / set_cookie / clear_cookie).
+    // Cookies (Tornado's get_cookie / set_cookie / clear_cookie): the ones
+    // the request sent (its Cookie header, parsed on first use). What
+    // set_cookie and clear_cookie do goes to the client with the response,
+    // and does not change what these return.
     const CookieMap& cookies() const { return request_->cookies(); }
+    // The value of the request's cookie `name`, or nothing (or
+    // `default_value`).
     std::optional<std::string> get_cookie(std::string_view name) const;
     std::string get_cookie(std::string_view name, std::string_view default_value) const;
-    // A name or value with a control character or a space is refused
+    // Adds a Set-Cookie line to the response; a second set_cookie of the
+    // same name replaces the first, and one after the head has gone out
+    // (a flush()) is lost. An empty name, a name that is not a token, or a
+    // name or value with a control character or a space is refused
     // (std::invalid_argument); a value with other special characters is
     // quoted as Python's SimpleCookie does.
     void set_cookie(std::string_view name, std::string_view value, const CookieOptions& options);
     void set_cookie(std::string_view name, std::string_view value) {
         set_cookie(name, value, CookieOptions());
     }
+    // Tells the client to delete the cookie: set_cookie of an empty value
+    // that expired a year ago (Tornado's way). A browser deletes it only if
+    // `path` and `domain` are the ones it was set with.
     void clear_cookie(std::string_view name, std::string_view path = "/",
                       std::string_view domain = "");
     // clear_cookie for every cookie the request sent (Tornado's
@@ -411,13 +510,23 @@ public:
 
     // Signed cookies, with the application's cookie_secret (HMAC-SHA256,
     // Tornado's version 2 format, so Python Tornado reads ours and we read
-    // its). get_secure_cookie gives nothing when the cookie is missing,
-    // tampered with or older than max_age_days. Throw std::logic_error
-    // without a cookie_secret.
+    // its). set_secure_cookie sets create_signed_value(name, value) for
+    // `expires_days` days (unless `options` has an `expires`). It throws
+    // std::logic_error without a cookie_secret or cookie_secrets, as
+    // get_secure_cookie and create_signed_value do.
     void set_secure_cookie(std::string_view name, std::string_view value, double expires_days = 30,
                            CookieOptions options = {});
+    // The value of the signed cookie `name`; nothing when the cookie is
+    // missing, tampered with, signed for another name, older than
+    // max_age_days (by the time it was signed) or not version 2. With
+    // cookie_secrets, it is checked with the key of the version it names
+    // (no such key: nothing).
     std::optional<std::string> get_secure_cookie(std::string_view name,
                                                  double max_age_days = 31) const;
+    // `value` signed for `name`, as set_secure_cookie sets it, to carry
+    // elsewhere (decode_signed_value reads it): with cookie_secrets' key of
+    // the key_version setting when there are cookie_secrets (std::logic_error
+    // without a key_version), else with cookie_secret.
     std::string create_signed_value(std::string_view name, std::string_view value) const;
     // The key version that signed the cookie `name` (with cookie_secrets),
     // or nothing when there is no such cookie or it is not version 2. It
@@ -428,12 +537,20 @@ public:
     // The user of this request: get_current_user() the first time it is
     // asked (override it, e.g. from a signed cookie), then kept.
     const std::optional<std::string>& current_user();
+    // Sets current_user() for the rest of the request; get_current_user()
+    // is then not called (Tornado's current_user setter).
     void set_current_user(std::optional<std::string> user);
+    // Override it: who the user is (from a signed cookie, say), or nothing
+    // for nobody. Called at most once per request, by the first
+    // current_user(). Any value counts as a user, even "" (Python's `if not
+    // self.current_user` would take "" for nobody).
     virtual std::optional<std::string> get_current_user() { return std::nullopt; }
     // Tornado's @authenticated, called first thing in a method or prepare():
     // without a current user, a GET or HEAD is redirected to login_url
     // (with ?next=), anything else answered 403.
     void require_authenticated();
+    // Where require_authenticated sends the user: the login_url setting
+    // (std::logic_error when it is empty). Override for another.
     virtual std::string get_login_url() const;
 
     // The user's language (Tornado's locale property, tornado/locale.h):
@@ -441,6 +558,9 @@ public:
     // once per request, then kept. Templates' _ and pgettext translate with
     // it, and `locale` is in their namespace. set_locale replaces it.
     const Locale& locale();
+    // Replaces locale() for the rest of the request. The handler keeps a
+    // pointer: the Locale must outlive the request, as the ones locale::get
+    // returns do (they live as long as the process).
     void set_locale(const Locale& locale);
     // Override to take the language from the user (a setting kept for the
     // account); nullptr (the default): the browser's header decides.
@@ -457,6 +577,7 @@ public:
     // spellings (r"/items/*"). A path that would start with "//" is sent to
     // "/..." instead: a browser takes "//host" for another site.
     void removeslash();
+    // Tornado's @addslash: /items to /items/, as removeslash describes.
     void addslash();
     // Throws std::logic_error ("You must define the 'login_url' setting in
     // your application to use FEATURE") unless the application has the
@@ -472,6 +593,9 @@ public:
     // (masked anew per request, version 2 as Tornado writes it);
     // xsrf_form_html() is the hidden form field that carries it.
     const std::string& xsrf_token();
+    // `<input type="hidden" name="_xsrf" value="..."/>` with xsrf_token(),
+    // escaped. Like xsrf_token(), it may set the cookie, which a response
+    // can carry only until its head goes out: call it before any flush().
     std::string xsrf_form_html();
     // Throws HTTPError(403) unless the request carries the cookie's token
     // (called before prepare() when xsrf_cookies is on; override to exempt).
@@ -492,7 +616,8 @@ public:
     template <typename... Args>
     std::string reverse_url(std::string_view name, const Args&... args) const;
     // "/static/style.css?v=<hash>" for a file under the static_path
-    // (Tornado's static_url).
+    // (Tornado's static_url), without "?v=" when the file cannot be hashed.
+    // Throws std::logic_error without the static_path setting.
     std::string static_url(std::string_view path, bool include_version = true) const;
 
     // --- Templates (see the module comment). ---
@@ -534,15 +659,24 @@ public:
     virtual std::shared_ptr<BaseLoader> create_template_loader(
         const std::string& template_path) const;
     // How render() writes the modules' resources; override to change the
-    // markup (Tornado's render_linked_js and friends).
+    // markup (Tornado's render_linked_js and friends). render_linked_js
+    // writes a <script src> tag per file of the modules' javascript_files,
+    // each URL once, a relative path through static_url.
     virtual std::string render_linked_js(const std::vector<std::string>& js_files) const;
+    // One <script> block of the modules' embedded_javascript, joined by
+    // newlines, between Tornado's CDATA markers.
     virtual std::string render_embed_js(const std::vector<std::string>& js_embed) const;
+    // A <link rel="stylesheet"> tag per file of css_files, as
+    // render_linked_js.
     virtual std::string render_linked_css(const std::vector<std::string>& css_files) const;
+    // One <style> block of the modules' embedded_css, joined by newlines.
     virtual std::string render_embed_css(const std::vector<std::string>& css_embed) const;
 
     // --- The response. Nothing is sent before flush() or finish(). ---
 
     // reason: the phrase for the status line; empty for the standard one.
+    // A status outside 100 to 999, or a reason with CR or LF, is refused
+    // (std::invalid_argument).
     void set_status(int status_code, std::string_view reason = "");
     int get_status() const noexcept { return status_code_; }
     // A name that is not a token, or a value with CR, LF or NUL, is refused
@@ -552,11 +686,15 @@ public:
         set_header(name, std::to_string(value));
     }
     void set_header(std::string_view name, std::chrono::system_clock::time_point when);
+    // Another field of the same name beside those set (set_header replaces
+    // them); refused as set_header refuses.
     void add_header(std::string_view name, std::string_view value);
     // Server and Date, which the connection adds to every response, are
     // cleared by leaving them empty: response_headers() then shows "", and
     // the response goes out without them.
     void clear_header(std::string_view name);
+    // The response's headers as set so far. The Set-Cookie lines join them,
+    // and the transforms change them, only as the head goes out.
     const HTTPHeaders& response_headers() const noexcept { return headers_; }
     // Called by clear(): headers every response of this handler carries.
     virtual void set_default_headers() {}
@@ -578,10 +716,17 @@ public:
     // write(chunk), then ends the response: Etag and 304, Content-Length,
     // on_finish(), the access log. Throws std::logic_error if called twice.
     Future<void> finish(std::string_view chunk = "");
-    // 302 (301 if permanent, or `status`) to `url`, and finish().
+    // 302 (301 if permanent, or `status`) to `url`, and finish(). Throws
+    // std::logic_error once the head has gone out (a flush()), and
+    // std::invalid_argument for a `status` that is not 3xx.
     void redirect(std::string_view url, bool permanent = false, int status = 0);
-    // Back to a fresh 200 with the default headers and an empty buffer.
+    // Back to a fresh 200 with the default headers and an empty buffer. The
+    // cookies set so far are kept, as in Tornado: an error page sets them.
     void clear();
+    // Whether the response is over: finish() ran, a StreamClosedError ended
+    // it (the client left during a flush()), or someone else answered
+    // (FallbackHandler). write(), flush() and finish() throw
+    // std::logic_error from then on.
     bool finished() const noexcept { return response_stage_ == ResponseStage::finished; }
 
     // The callback style: the request stays open when the method returns,
@@ -592,10 +737,17 @@ public:
     std::shared_ptr<RequestHandler> asynchronous();
 
     // Etag support (Tornado's compute_etag, set_etag_header,
-    // check_etag_header). Override compute_etag to return nothing to turn
-    // it off for a handler.
+    // check_etag_header). compute_etag: the Etag that finish() gives a 200
+    // to GET or HEAD that has none and was not flushed, the SHA-1 of the
+    // body in quotes; nothing (no Etag) when the compute_etag setting is off.
+    // Override it to return nothing to turn it off for a handler.
     virtual std::optional<std::string> compute_etag() const;
+    // Sets the Etag header to compute_etag()'s, of the body buffered now
+    // (not what a flush() has sent); nothing when it gives none.
     void set_etag_header();
+    // Whether the request's If-None-Match names the Etag header set so far
+    // (a weak comparison; "*" matches any); false while there is none.
+    // finish() answers an unflushed GET or HEAD 200 with 304 when it does.
     bool check_etag_header() const;
 
     // --- Errors. ---
@@ -607,10 +759,17 @@ public:
     // <html><title>N: Reason</title><body>N: Reason</body></html>, or, with
     // serve_traceback (debug), the exception as text/plain.
     virtual void write_error(int status_code, std::exception_ptr error);
-    // What send_error does with an exception from a handler: logs it
-    // (HTTPError with its log_message at warning, others at error) and
-    // answers with its status (500 for anything but HTTPError).
+    // Where an exception from prepare(), a method or data_received() ends
+    // (Tornado's _handle_request_exception): Finish finishes the response
+    // with its chunk; StreamClosedError (the client left) ends it quietly,
+    // without on_finish(); anything else is logged (log_exception) and,
+    // unless the response is finished already, answered with send_error:
+    // an HTTPError's status, 500 for the rest.
     void handle_request_exception(std::exception_ptr error);
+    // How handle_request_exception logs: an HTTPError at warning, and only
+    // if it has a log_message; anything else at error, with the request
+    // summary. Override to log elsewhere; what an override throws is
+    // ignored.
     virtual void log_exception(std::exception_ptr error) const;
 
     // "GET /path (127.0.0.1)", for logs.
@@ -739,18 +898,26 @@ private:
 using HandlerFactory = std::function<std::shared_ptr<RequestHandler>(
     Application&, std::shared_ptr<HTTPServerRequest>)>;
 
+// The factory of Handler: for each request, a new Handler (in a
+// shared_ptr), attached, then initialize(init_args...). The arguments are
+// copied into the factory once, and every request's initialize() gets them
+// as const lvalues: it takes its parameters by value or by const reference.
 template <typename Handler, typename... InitArgs>
 HandlerFactory handler(InitArgs... init_args);
 
 // One line of the route table: pattern, handler factory, and an optional
 // name for reverse_url (Tornado's URLSpec, or the tuple form).
 struct URLSpec {
+    // Throws std::regex_error for a pattern that is not a valid regex and
+    // std::invalid_argument for an empty factory, when the table is built
+    // rather than at the first request.
     URLSpec(std::string pattern, HandlerFactory handler, std::string name = "");
 
     PathMatches matcher;
     HandlerFactory handler_factory;
     std::string name;
 };
+// Tornado's url(): URLSpec(pattern, factory, name).
 inline URLSpec url(std::string pattern, HandlerFactory factory, std::string name = "") {
     return URLSpec(std::move(pattern), std::move(factory), std::move(name));
 }
@@ -758,13 +925,14 @@ inline URLSpec url(std::string pattern, HandlerFactory factory, std::string name
 // Signing keys by key version (ApplicationSettings::cookie_secrets).
 using SigningKeys = std::map<int, std::string>;
 
+class StaticFileHandler;
+
 // The class that serves static_path, and the arguments its initialize()
 // takes after the folder (Tornado's static_handler_class and
 // static_handler_args, in one value):
 //
 //   settings.static_handler_class =
 //       static_handler_class<MyStaticHandler>(std::string("index.html"));
-class StaticFileHandler;
 struct StaticHandlerClass {
     // A handler of the class, for a request (attach comes next) or for
     // static_url's hooks.
@@ -779,17 +947,31 @@ struct ApplicationSettings {
     // edited templates (compiled_template_cache) and restarts the program
     // when it is rebuilt (autoreload), unless those say otherwise.
     bool debug = false;
-    std::optional<bool> serve_traceback{};  // nothing: follows debug
+    // The exception's type and message on error pages (write_error; nothing:
+    // follows debug).
+    std::optional<bool> serve_traceback{};
     // listen() starts tornado/autoreload.h's watch (nothing: follows debug).
     std::optional<bool> autoreload{};
-    std::string cookie_secret{};  // for set_secure_cookie
+    // The key of the signed cookies and values (set_secure_cookie,
+    // create_signed_value); empty, with no cookie_secrets: they throw
+    // std::logic_error.
+    std::string cookie_secret{};
     // Instead of cookie_secret, several keys by version (Tornado's dict
     // cookie_secret): key_version signs new cookies, and a cookie is read
     // with the key of the version it names.
     SigningKeys cookie_secrets{};
+    // The version of cookie_secrets that signs; needed with cookie_secrets
+    // (signing without it throws std::logic_error).
     std::optional<int> key_version{};
-    std::string login_url{};    // for require_authenticated
-    std::string static_path{};  // a folder: adds the /static/ route
+    // Where require_authenticated sends a GET or HEAD without a user
+    // (get_login_url); empty: std::logic_error there.
+    std::string login_url{};
+    // A folder: adds the route static_url_prefix + "(.*)", named "static",
+    // first among the routes every host sees (static_handler_class serves
+    // it), and static_url().
+    std::string static_path{};
+    // That route's prefix and static_url's. It goes into the pattern as it
+    // is (Tornado escapes it), so a "." or "+" in it is regex syntax.
     std::string static_url_prefix = "/static/";
     // Unset: StaticFileHandler with no default_filename.
     StaticHandlerClass static_handler_class{};
@@ -808,40 +990,56 @@ struct ApplicationSettings {
     bool compute_etag = true;
     // Called once per finished request instead of the access-log line.
     std::function<void(const RequestHandler&)> log_function{};
-    // XSRF protection for every handler (check_xsrf_cookie), the version of
-    // the tokens xsrf_token() writes (2, or 1: plain hex) and the _xsrf
-    // cookie's attributes.
+    // XSRF protection for every handler (check_xsrf_cookie before prepare()).
     bool xsrf_cookies = false;
+    // The version of the tokens xsrf_token() writes: 2 (masked anew per
+    // request) or 1 (plain hex); another throws std::invalid_argument from
+    // xsrf_token(). Tokens of either version are read.
     int xsrf_cookie_version = 2;
+    // The _xsrf cookie's attributes. Without an expiry, a logged-in user's
+    // cookie lasts 30 days and anyone else's is a session cookie (Tornado's
+    // rule).
     CookieOptions xsrf_cookie_kwargs{};
     // gzip responses for clients that accept it (GZipContentEncoding).
     bool compress_response = false;
-    // Templates for render(): the folder they are in, or a loader to use
-    // instead; the escaping function of {{ }} (unset: "xhtml_escape"; "":
-    // none) and the whitespace mode (unset: by file name) of the Loader
-    // made for template_path; whether a parsed template is kept (unset: not
-    // in debug, where every request reads a changed file anew).
+    // The folder render() reads templates from (get_template_path); empty:
+    // names are relative to the current directory.
     std::string template_path{};
+    // A loader to use instead of the Loader made per template_path, for
+    // every path; autoescape and template_whitespace do not apply to it.
     std::shared_ptr<BaseLoader> template_loader{};
+    // The escaping function of {{ }} in the Loader made for template_path
+    // (unset: "xhtml_escape"; "": none).
     std::optional<std::string> autoescape{};
+    // That Loader's whitespace mode, "all", "single" or "oneline" (unset:
+    // by file name).
     std::optional<std::string> template_whitespace{};
+    // Whether a parsed template is kept (unset: not in debug, where every
+    // request reads a changed file anew).
     std::optional<bool> compiled_template_cache{};
-    // Functions and {% module %}s every template can use, by name, besides
-    // the built-in modules linkify, xsrf_form_html and Template (which a
-    // module of the same name replaces).
+    // Functions every template can call by name, given the handler first.
     std::map<std::string, UIMethod> ui_methods{};
+    // The {% module %}s every template can use, by name, besides the
+    // built-in linkify, xsrf_form_html and Template (which a module of the
+    // same name replaces).
     std::map<std::string, UIModuleFactory> ui_modules{};
     // WebSocketHandler (tornado/websocket.h): ping every connection this
-    // often (nothing: never) and close one whose pong is later than the
-    // timeout (nothing: three intervals, at least 30 s); the largest
-    // message accepted (more: closed with 1009).
+    // often (nothing: never).
     std::optional<std::chrono::steady_clock::duration> websocket_ping_interval{};
+    // Close a connection whose pong is later than this (nothing: three
+    // ping intervals, at least 30 s).
     std::optional<std::chrono::steady_clock::duration> websocket_ping_timeout{};
+    // The largest message accepted, in bytes, once inflated too; a larger
+    // one closes the connection with 1009.
     std::size_t websocket_max_message_size = 10 * 1024 * 1024;
 };
 
 // --- Application -------------------------------------------------------------------
 
+// A site's routes and settings (Tornado's Application): what an
+// HTTPServer hands each request to, to make the request's handler. It must
+// outlive every request it serves, whose dispatcher and handler hold plain
+// references to it.
 class Application : public HTTPServerConnectionDelegate {
 public:
     // Routes are tried in order; the first whose pattern matches the whole
@@ -876,14 +1074,16 @@ public:
     HTTPServer& listen(std::uint16_t port, const std::string& address = "",
                        HTTPServerOptions options = {}, const BindOptions& bind = {});
 
-    // The route for `request` (its host and path, as add_handlers says) and
-    // its groups (not yet decoded as text); route is null when no route
-    // matches (the default handler serves it).
+    // find_handler's answer: the route, and its groups, percent-decoded but
+    // not yet checked to be UTF-8. `route` is null when no route matches
+    // (the default handler serves it); it points into the route table, so
+    // add_handlers() may leave it dangling.
     struct HandlerMatch {
         const URLSpec* route = nullptr;
         PathArgs path_args;
         PathKwargs path_kwargs;  // instead of path_args when the pattern names its groups
     };
+    // The route for `request`, by its host and path as add_handlers says.
     HandlerMatch find_handler(const HTTPServerRequest& request) const;
 
     // The path of the route called `name` with its groups filled:
@@ -897,6 +1097,8 @@ public:
     }
 
     const ApplicationSettings& settings() const noexcept { return settings_; }
+    // Whether error pages show the exception: the serve_traceback setting,
+    // or debug when it is unset.
     bool serve_traceback() const noexcept {
         return settings_.serve_traceback.value_or(settings_.debug);
     }
@@ -998,6 +1200,7 @@ HandlerFactory handler(InitArgs... init_args) {
 class ErrorHandler : public RequestHandler {
 public:
     void initialize(int status_code) { set_status(status_code); }
+    // Throws HTTPError(status_code): the error page, whatever the method.
     void prepare() override { throw HTTPError(get_status()); }
     // An error page is never worth an Etag round trip.
     std::optional<std::string> compute_etag() const override { return std::nullopt; }
@@ -1034,6 +1237,10 @@ class FallbackHandler : public RequestHandler {
 public:
     using Callback = std::function<void(std::shared_ptr<HTTPServerRequest>)>;
     void initialize(Callback fallback) { fallback_ = std::move(fallback); }
+    // Calls the callback with the request, then counts the response as
+    // finished (on_finish() runs); the handler sends nothing and logs no
+    // access line. What the callback throws becomes the usual error page,
+    // if the callback has not answered yet.
     void prepare() override;
 
 private:
@@ -1072,8 +1279,14 @@ public:
     // nothing once the content is all given.
     using ContentChunks = std::function<std::optional<std::string>()>;
 
+    // The route's arguments: the folder (made absolute here, a relative one
+    // from the current directory) and the file to serve for a folder's URL
+    // (empty: a folder is 403).
     void initialize(std::string path, std::string default_filename = "");
+    // Serves args[0], the path under the folder, through the hooks below.
     Task<void> get_async(PathArgs args) override;
+    // The same answer without the body: its headers, Content-Length
+    // included, are a GET's.
     Task<void> head_async(PathArgs args) override;
     std::optional<std::string> compute_etag() const override { return etag_; }
 
@@ -1108,6 +1321,8 @@ public:
     // If-None-Match against the Etag, else If-Modified-Since against
     // get_modified_time() (RFC 9110 section 13.2.2).
     virtual bool should_return_304();
+    // The file's size, asked of the system once per request, which decides
+    // Content-Length and the Range; HTTPError 404 when the file has gone.
     virtual std::int64_t get_content_size();
     // The bytes [start, end) of the file at `absolute_path` (all of it when
     // neither is given), in 64 KiB pieces read as they are asked for.

@@ -912,7 +912,6 @@ std::string RequestHandler::get_cookie(std::string_view name,
 // Differences from Tornado, small and on purpose or harmless:
 // * DEL (0x7f) is refused too, and a name must be an RFC 9110 token
 //   (SimpleCookie raises CookieError for such names);
-// * expires_days wins over expires when both are given (Tornado: expires);
 // * the attributes come in a fixed order, not sorted as Morsel sorts them;
 //   RFC 6265 section 5.2 gives order no meaning.
 void RequestHandler::set_cookie(std::string_view name, std::string_view value,
