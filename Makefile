@@ -7,6 +7,7 @@ JOBS    ?= $(shell nproc)
 CH      ?=
 TASK    ?=
 STEP    ?=
+STACK   ?=
 PYTHON  ?= python3
 DEPS     = tools/install-deps.sh
 # Ninja, not Make, under CMake: it starts compiling sooner and keeps both
@@ -136,10 +137,13 @@ lint: configure
 	@$(DEPS) clang
 	$(PYTHON) tools/lint.py $(BUILD)
 
-## grade        grade an exercise: make grade CH=03 [TASK=2]
+## grade        grade an exercise: make grade CH=03 [TASK=2]; the capstone: make grade CH=09 [STACK=chapters]
+# CH=09, the capstone, builds the learner's chat on the learner's exercises
+# 03 to 08, or with STACK=chapters on the chapters' code, and grades it
+# with its driver (tests/09-capstone/driver.py): TASK=N is part N.
 grade: configure
 	@test -n "$(CH)" || { echo "usage: make grade CH=NN [TASK=N]"; exit 2; }
-	@$(PYTHON) tools/grade.py --build --build-dir $(BUILD) --chapter $(CH) $(if $(TASK),--task $(TASK))
+	@$(PYTHON) tools/grade.py --build --build-dir $(BUILD) --chapter $(CH) $(if $(TASK),--task $(TASK)) $(if $(STACK),--stack $(STACK))
 
 ## hint         a hint for one exercise task, a step at a time: make hint CH=03 TASK=2 [STEP=2]
 hint:

@@ -13,6 +13,13 @@ time limit; a crash or a hang is a FAIL, never a stuck grader.
 
 --expect-fail inverts the verdict (exit 0 only if every task fails): `make
 test` uses it to prove that the exercises as committed fail their tests.
+
+Chapter 09, the capstone, is graded from outside instead: its program
+(the learner's exercises/09-capstone/main.cpp and chat.cpp) is built on
+the learner's stack, exercises 03 to 08 (ch09_capstone), or with
+--stack chapters (make grade CH=09 STACK=chapters) on the chapters' code
+(ch09_capstone_on_chapters), and tests/09-capstone/driver.py drives it
+as a client would. Task N is the driver's part N.
 """
 import argparse
 import glob
@@ -25,6 +32,14 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASK_TIMEOUT_SECONDS = 120
+
+CAPSTONE_CHAPTER = "09"
+CAPSTONE_DRIVER = os.path.join(ROOT, "tests", "09-capstone", "driver.py")
+# The driver bounds each of its waits; this bounds the whole run.
+CAPSTONE_TIMEOUT_SECONDS = 300
+# The program `make grade CH=09 STACK=...` builds (tests/09-capstone/CMakeLists.txt).
+CAPSTONE_TARGETS = {"exercises": "ch09_capstone", "chapters": "ch09_capstone_on_chapters"}
+CAPSTONE_STACKS = {"exercises": "your exercises 03 to 08", "chapters": "the chapters' code"}
 
 
 def chapter_folder(number):
@@ -113,6 +128,81 @@ def build(build_dir, target):
     return True, warnings[:20]
 
 
+def run_capstone_driver(server, tasks):
+    """{task: (passed, detail)} from the driver's parts; its report streams
+    to the terminal meanwhile, one line per case."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.json")
+        command = [sys.executable, CAPSTONE_DRIVER, "--server", server, "--json", report]
+        for task, _ in tasks:
+            command += ["--part", str(task)]
+        try:
+            result = subprocess.run(command, timeout=CAPSTONE_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            return {task: (False, f"the driver timed out after {CAPSTONE_TIMEOUT_SECONDS} s")
+                    for task, _ in tasks}
+        if not os.path.exists(report):
+            return {task: (False, f"the driver stopped (exit {result.returncode})")
+                    for task, _ in tasks}
+        with open(report, encoding="utf-8") as f:
+            parts = {part["number"]: part for part in json.load(f)["parts"]}
+    outcome = {}
+    for task, _ in tasks:
+        part = parts.get(task)
+        if part is None:
+            outcome[task] = (False, "the driver has no such part")
+        else:
+            outcome[task] = (part["passed"], f"{part['cases_passed']}/{part['cases']} cases")
+    return outcome
+
+
+def grade_capstone(args, number, folder, tasks):
+    """Chapter 09: build the learner's chat server, let the driver grade it."""
+    target = CAPSTONE_TARGETS[args.stack]
+    server = args.binary or os.path.join(args.build_dir, "bin", target)
+    built = True
+    if args.build:
+        print(f"building {os.path.relpath(folder, ROOT)} on {CAPSTONE_STACKS[args.stack]} "
+              f"({target} in {args.build_dir}) ...", flush=True)
+        built, lines = build(args.build_dir, target)
+        if not built and any("unknown target" in line for line in lines):
+            # A build folder configured before tests/09-capstone/ existed
+            # (CMake finds the tests' folders when it configures): again.
+            subprocess.run(["cmake", "-S", ROOT, "-B", args.build_dir], capture_output=True)
+            built, lines = build(args.build_dir, target)
+        for line in lines:
+            print(f"    {line}")
+        if not built:
+            print("the chat does not compile (errors above): every task FAILs")
+    if built:
+        print(f"driving {os.path.relpath(server, ROOT)} with "
+              f"{os.path.relpath(CAPSTONE_DRIVER, ROOT)} ...", flush=True)
+        outcome = run_capstone_driver(server, tasks)
+    else:
+        outcome = {task: (False, "does not compile") for task, _ in tasks}
+    print()
+
+    width = max(len(title) for _, title in tasks)
+    for task, title in tasks:
+        ok, detail = outcome[task]
+        print(f"task {task}  {title:<{width}}  {'PASS' if ok else 'FAIL'}  ({detail})")
+    passed = sum(ok for ok, _ in outcome.values())
+    print(f"score: {passed}/{len(tasks)}")
+
+    if args.expect_fail:
+        if passed:
+            print("expected every task to FAIL as committed: a part the skeleton passes "
+                  "grades nothing")
+        return 0 if passed == 0 else 1
+    if passed < len(tasks):
+        advice = f"hint: make hint CH={number} TASK=N"
+        if args.stack == "exercises":
+            advice += ("    on the chapters' code instead of your exercises: "
+                       f"make grade CH={number} STACK=chapters")
+        print(advice)
+    return 0 if passed == len(tasks) else 1
+
+
 def main():
     parser = argparse.ArgumentParser(description="Grade an exercise.")
     parser.add_argument("--chapter", required=True, help="two digits, e.g. 03")
@@ -127,6 +217,9 @@ def main():
     parser.add_argument("--step", type=int, default=1,
                         help="with --hint: print the hint's steps up to this one")
     parser.add_argument("--verbose", action="store_true", help="print the full test output")
+    parser.add_argument("--stack", choices=sorted(CAPSTONE_TARGETS),
+                        help=f"chapter {CAPSTONE_CHAPTER}: build the chat on the learner's "
+                             "exercises 03-08 (the default) or on the chapters' code")
     args = parser.parse_args()
 
     number = args.chapter.zfill(2)
@@ -145,6 +238,12 @@ def main():
         tasks = [t for t in tasks if t[0] == args.task]
         if not tasks:
             sys.exit(f"grade: chapter {number} has no task {args.task}")
+
+    if number == CAPSTONE_CHAPTER:
+        args.stack = args.stack or "exercises"
+        return grade_capstone(args, number, folder, tasks)
+    if args.stack:
+        sys.exit(f"grade: STACK= is for the capstone, chapter {CAPSTONE_CHAPTER}, only")
 
     # One task alone builds and runs that task's own program, which holds
     # only the test files of its suites (cmake/Course.cmake): a change to
