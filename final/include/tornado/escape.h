@@ -88,7 +88,7 @@ private:
     std::size_t position_;
 };
 
-// Python's json.dumps() output, then "</" written as "<\/" so that the JSON
+// Python's json.dumps() output, then `"</"` written as `"<\/"` so that the JSON
 // can sit inside a <script> element: `{"a": [1, 2.5, "\u00e9"]}`, with ", " and
 // ": " between items, every character outside printable ASCII as \uXXXX, and
 // floats in Python's repr() form (1.0, 1e-05, 1e+16).
@@ -96,8 +96,11 @@ private:
 // them, sorted for JSON (Python keeps a dict's insertion order; build an
 // nlohmann::ordered_json to keep yours); NaN and infinities are written as
 // null (Python writes NaN and Infinity, which is not JSON). A string that is
-// not UTF-8 throws std::invalid_argument.
+// not UTF-8 throws std::invalid_argument, and so does a value nested more
+// than 1000 levels deep (Python's RecursionError).
 std::string json_encode(const JSON& value);
+// The same for an nlohmann::ordered_json: its object keys come out in the
+// order they were added, as a Python dict's do.
 template <typename Ordered>
     requires(std::is_same_v<Ordered, nlohmann::ordered_json>)
 std::string json_encode(const Ordered& value);
@@ -118,14 +121,20 @@ JSON json_decode(std::string_view text);
 bool is_valid_utf8(std::string_view bytes);
 
 // Checks UTF-8 that arrives in pieces (a WebSocket text message in
-// fragments): feed() says false as soon as the bytes so far cannot be the
-// start of well-formed UTF-8; complete() says whether they end on a whole
-// character. A character may be split between two pieces.
+// fragments), with the same rules as is_valid_utf8(). A character may be
+// split between two pieces.
 class Utf8Validator {
 public:
+    // Checks the next piece: false as soon as the bytes fed so far cannot be
+    // the start of well-formed UTF-8, and false for every later piece, unread,
+    // until reset(). A piece that ends inside a character is still true.
     bool feed(std::string_view bytes) noexcept;
+    // Whether the bytes fed so far are well-formed and end on a whole
+    // character: what to ask after the last piece.
     bool complete() const noexcept { return !failed_ && pending_ == 0; }
+    // Whether a feed() has said false.
     bool failed() const noexcept { return failed_; }
+    // Forgets every piece, and a failure: ready for the next message.
     void reset() noexcept { *this = Utf8Validator(); }
 
 private:

@@ -44,18 +44,21 @@
 
 namespace tornado {
 
+#if defined(__cpp_lib_source_location)
+// Where a call was written: see the class below.
+using SourceLocation = std::source_location;
+#else
 // Where a call was written, captured by a default argument
 // (`SourceLocation where = SourceLocation::current()`), for log lines and
 // the loop's reports. It is std::source_location where the standard library
 // has it. libstdc++ 12 offers it only to compilers with a builtin that
-// clang 14 lacks, so there the same interface is built on the builtins
-// both compilers have (__builtin_FILE and friends, which also take the
-// caller's place when they are a default argument).
-#if defined(__cpp_lib_source_location)
-using SourceLocation = std::source_location;
-#else
+// clang 14 lacks, so there it is this class: the same interface, built on
+// the builtins both compilers have (__builtin_FILE and friends, which also
+// take the caller's place when they are a default argument).
 class SourceLocation {
 public:
+    // Call it with no argument: the defaults are the caller's file,
+    // function and line.
     static constexpr SourceLocation current(const char* file = __builtin_FILE(),
                                             const char* function = __builtin_FUNCTION(),
                                             std::uint_least32_t line = __builtin_LINE()) noexcept {
@@ -65,9 +68,14 @@ public:
         where.line_ = line;
         return where;
     }
+    // The path as the compiler was given it: a string literal, so a view of
+    // it never dangles ("" for a default-constructed location).
     constexpr const char* file_name() const noexcept { return file_; }
+    // The calling function's name, also a string literal.
     constexpr const char* function_name() const noexcept { return function_; }
     constexpr std::uint_least32_t line() const noexcept { return line_; }
+    // Always 0: GCC 12 has no __builtin_COLUMN, and this class keeps to the
+    // builtins both compilers have.
     constexpr std::uint_least32_t column() const noexcept { return 0; }
 
 private:
@@ -84,11 +92,16 @@ enum class LogLevel : int { debug = 10, info = 20, warning = 30, error = 40, non
 // std::invalid_argument for anything else. For an option like --logging=.
 LogLevel parse_log_level(std::string_view name);
 
-// One message on its way out.
+// One message on its way out: its level; the logger's name
+// ("tornado.access", ...); the module and line of the call (module: the
+// source file's name without its folder and extensions, "web"); when it was
+// emitted, read before waiting for the handler's lock; the formatted
+// message. The views are valid only while the handler runs: a handler that
+// keeps a record must copy them.
 struct LogRecord {
     LogLevel level;
-    std::string_view logger;  // "tornado.access", ...
-    std::string_view module;  // "web"
+    std::string_view logger;
+    std::string_view module;
     std::uint32_t line;
     std::chrono::system_clock::time_point time;
     std::string_view message;
@@ -98,22 +111,27 @@ struct LogRecord {
 // to stderr in one write() (so lines from several threads never mix).
 using LogHandler = std::function<void(const LogRecord&)>;
 // Replaces the handler (an empty one restores the default); returns the old
-// one (empty: the default). Tests use it to capture lines.
+// one (empty: the default). Tests use it to capture lines. The handler runs
+// on the thread that logs, one line at a time under a lock: it must not log
+// through these loggers nor call set_log_handler (the thread would deadlock
+// on itself).
 LogHandler set_log_handler(LogHandler handler);
 // What the default handler does: the line, coloured when stderr is a
 // terminal, to stderr. For a handler that keeps some lines and passes the
 // others on (testing::ExpectLog).
 void default_log_handler(const LogRecord& record);
 
-// Log lines to a file that is rotated, as Python's logging.handlers do for
-// Tornado's --log_file_prefix: by size (RotatingFileHandler: when the next
-// line would take the file to max_size bytes, PATH becomes PATH.1, PATH.1
-// becomes PATH.2, ... and PATH.<backups> is dropped) or by time
-// (TimedRotatingFileHandler: every `interval` units of `when`, PATH is
+// Log lines to the file `path`, rotated as Python's logging.handlers do for
+// Tornado's `--log_file_prefix`: by size (`rotate` = size, RotatingFileHandler:
+// when the next line would take the file to max_size bytes, PATH becomes
+// PATH.1, PATH.1 becomes PATH.2, ... and PATH.<backups> is dropped) or by
+// time (TimedRotatingFileHandler: every `interval` units of `when`, PATH is
 // renamed PATH.<date> and the oldest beyond `backups` are deleted). `when`
-// is "S", "M", "H", "D" (seconds, minutes, hours, days from when the file
-// was opened), "midnight", or "W0" to "W6" (the midnight before Monday ...
-// Sunday), in local time; case does not matter. backups = 0 never renames.
+// is "S", "M", "H", "D" (seconds, minutes, hours, days, counted from the
+// file's last change when it already has lines, else from its opening),
+// "midnight", or "W0" to "W6" (the midnight that ends Monday ... Sunday), in
+// local time; case does not matter. `interval` must be 1 or more, and is
+// ignored for midnight and W0-W6, as in Python. backups = 0 never renames.
 struct LogFileOptions {
     enum class Rotate { size, time };
     std::string path;
@@ -126,12 +144,15 @@ struct LogFileOptions {
 // A LogHandler that appends each line, without colour, to options.path (in
 // one write(2), as the default handler does), rotating as above by each
 // line's time. Throws std::system_error naming the file if it cannot be
-// opened, std::invalid_argument for a `when` it does not know. A write or
-// rename that fails later drops the line rather than throw into a log call.
+// opened, std::invalid_argument for a `when` it does not know or an
+// `interval` below 1 (with rotate = time). A write or rename that fails
+// later drops the line rather than throw into a log call.
 LogHandler make_file_log_handler(const LogFileOptions& options);
 
-// The level of every logger that has none of its own (default: info).
+// The level of every logger that has none of its own (default: info). Any
+// thread may call it; the loggers read it at each call.
 void set_log_level(LogLevel level);
+// The level set_log_level() set last (info until then).
 LogLevel log_level();
 
 // Forces colour on or off (default: on when stderr is a terminal and TERM is
@@ -231,18 +252,26 @@ public:
 
     // This logger's own level; LogLevel{0} (the default) follows set_log_level.
     void set_level(LogLevel level) noexcept { level_.store(static_cast<int>(level)); }
+    // What set_level() stored: LogLevel{0} while it follows set_log_level.
     LogLevel own_level() const noexcept { return static_cast<LogLevel>(level_.load()); }
     // The level in force: its own, or set_log_level's.
     LogLevel level() const noexcept;
+    // Whether a message at `level` would be written (level() or above): a
+    // caller can skip computing costly arguments when it is not.
     bool enabled(LogLevel level) const noexcept {
         return static_cast<int>(level) >= static_cast<int>(this->level());
     }
 
+    // Writes `message` with its placeholders filled from `args` (as
+    // format()), when `level` is enabled; otherwise nothing is formatted.
+    // Any thread may log; a line is never mixed with another.
     template <typename... Args>
     void log(LogLevel level, LogFormat message, const Args&... args) const {
         if (!enabled(level)) return;
         emit(level, message.where, tornado::format(message.text, args...));
     }
+    // log() at LogLevel::debug; info(), warning() and error() below do the
+    // same at their levels.
     template <typename... Args>
     void debug(LogFormat message, const Args&... args) const {
         log(LogLevel::debug, message, args...);
@@ -268,9 +297,14 @@ private:
     std::atomic<int> level_{0};
 };
 
-extern Logger access_log;  // "tornado.access"
-extern Logger app_log;     // "tornado.application"
-extern Logger gen_log;     // "tornado.general"
+// "tornado.access": one line per HTTP request (log_request). The three
+// loggers are made at compile time (constinit), so code that runs during
+// static initialization, in any file, may log.
+extern Logger access_log;
+// "tornado.application": errors in application code.
+extern Logger app_log;
+// "tornado.general": everything else (the loop, the network).
+extern Logger gen_log;
 
 // The level of a request's access-log line: info below 400, warning below
 // 500, error from 500 up.

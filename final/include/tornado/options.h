@@ -312,8 +312,9 @@ template <typename T>
 using option_type_t = typename detail::StoredType<std::decay_t<T>>::type;
 
 // Tornado's keyword arguments of define(): the help text, the name of the
-// value in the help (`--port=PORT`), the help group (by default the file
-// that defines the option), and a function called with each new value.
+// value in the help (`--port=PORT`; empty: `--port` alone), the help group
+// (empty: the file that defines the option), and a function called with
+// each new value (if it throws, the value is refused: see Option::set).
 // (The `= {}` lets designated initializers leave members out without a
 // -Wmissing-field-initializers warning.)
 template <typename T>
@@ -331,27 +332,40 @@ public:
     OptionBase(const OptionBase&) = delete;
     OptionBase& operator=(const OptionBase&) = delete;
 
-    const std::string& name() const noexcept { return name_; }  // as defined
+    // The name as define() was given it, '_' or '-' as written (lookups
+    // take them as the same; `--help` shows '-').
+    const std::string& name() const noexcept { return name_; }
     const std::string& help() const noexcept { return help_; }
     const std::string& metavar() const noexcept { return metavar_; }
+    // The help group: OptionSpec::group, or else file_name().
     const std::string& group_name() const noexcept { return group_; }
+    // The source file of the define() call, as the compiler names it ("" for
+    // `--help`, which every parser defines itself).
     const std::string& file_name() const noexcept { return file_; }
     // Whether a parse or set() has given it a value (else it holds its default).
     bool is_set() const noexcept { return set_; }
 
-    virtual std::string type_name() const = 0;  // "int", "list of string"...
+    // "bool", "int", "double", "string", "duration", "list of int"...: for
+    // messages and the help.
+    virtual std::string type_name() const = 0;
+    // Whether it holds a std::vector (Tornado's multiple=True).
     virtual bool multiple() const = 0;
     // A bare --name means --name=true.
     virtual bool is_flag() const = 0;
+    // The value as text in the command-line syntax: a list comma-separated,
+    // a duration with its unit ("100ms"), a floating-point number in the
+    // fewest digits that read back as the same double. For as_dict().
     virtual std::string value_string() const = 0;
+    // The default, written the same way (the help's "(default ...)").
     virtual std::string default_string() const = 0;
 
     // Sets the value from text in the command-line syntax, then calls the
     // callback. Throws OptionsError ("Option 'port': cannot read 'x' as
-    // int") and keeps the old value when the text is not of the type or the
-    // callback throws.
+    // int") when the text is not of the type; what the callback throws goes
+    // on as it is. Either way the old value is kept.
     virtual void parse(std::string_view text) = 0;
-    // A list from a config file, item by item (only for multiple options).
+    // A list from a config file, item by item; OptionsError for an option
+    // that is not multiple().
     virtual void parse_items(const std::vector<std::string>& texts) = 0;
 
 protected:
@@ -393,7 +407,9 @@ public:
     const T* operator->() const noexcept { return &value_; }
     const T& default_value() const noexcept { return default_; }
 
-    // Tornado's `options.name = value`: sets it and calls the callback.
+    // Tornado's `options.name = value`: sets it and calls the callback. If
+    // the callback throws, the old value is put back and the exception goes
+    // on.
     void set(T value) {
         T previous = std::exchange(value_, std::move(value));
         bool was_set = std::exchange(set_, true);
@@ -463,7 +479,9 @@ public:
     // Defines an option; its type is the default's (a string literal gives
     // std::string), or give it: define<std::vector<int>>("ports", {80, 443}).
     // The group defaults to the file of the call. Throws OptionsError if the
-    // name (with '-' and '_' the same) is taken.
+    // name (with '-' and '_' the same) is taken, or if a command line could
+    // not name it (empty, starting with '-', holding '=' or whitespace). The
+    // handle lives as long as the parser.
     template <typename T>
     Option<option_type_t<T>>& define(std::string_view name, T default_value,
                                      OptionSpec<option_type_t<T>> spec = {},
@@ -480,6 +498,8 @@ public:
         add(std::move(option));
         return handle;
     }
+    // The same with a help text only: define("port", 8888, "run on the given
+    // port").
     template <typename T>
     Option<option_type_t<T>>& define(std::string_view name, T default_value, std::string_view help,
                                      SourceLocation where = SourceLocation::current()) {
@@ -490,7 +510,8 @@ public:
 
     // Reads `--name=value` arguments (argv[0] is the program's name) and
     // returns the positional ones. With `final`, then runs the parse
-    // callbacks. Throws OptionsError on an unknown option or a bad value.
+    // callbacks. Throws OptionsError on an unknown option or a bad value;
+    // the options read before it keep their new values, as in Tornado.
     std::vector<std::string> parse_command_line(int argc, const char* const argv[],
                                                 bool final = true);
     std::vector<std::string> parse_command_line(const std::vector<std::string>& args,
@@ -515,8 +536,12 @@ public:
 
     // Called after each final parse (Tornado's add_parse_callback).
     void add_parse_callback(std::function<void()> callback);
+    // Runs the parse callbacks in the order they were added, as a final
+    // parse does. One that throws stops the rest, and the exception reaches
+    // the caller.
     void run_parse_callbacks();
 
+    // Whether an option is called `name` ('-' and '_' the same).
     bool contains(std::string_view name) const;
     // The option called `name`; throws OptionsError if there is none.
     OptionBase& option(std::string_view name);
@@ -536,8 +561,10 @@ public:
 
     // Names (as defined) and values as text, sorted by name.
     std::map<std::string, std::string> as_dict() const;
-    // The same for one group's options (Tornado's group_dict).
+    // The same for one group's options (Tornado's group_dict); "" means
+    // every option, as in Tornado.
     std::map<std::string, std::string> group_dict(std::string_view group) const;
+    // Every option's group_name(), once each ("" among them: the group of `--help`).
     std::set<std::string> groups() const;
     // The name --help shows in its usage line (argv[0] once parsed).
     const std::string& program_name() const noexcept { return program_name_; }
@@ -598,12 +625,17 @@ void enable_pretty_logging(const OptionParser& parser);
 
 // ---- The free functions, on options(): what main() uses ----------------------
 
+// Defines an option on options(), the program's parser: see
+// OptionParser::define.
 template <typename T>
 Option<option_type_t<T>>& define(std::string_view name, T default_value,
                                  OptionSpec<option_type_t<T>> spec = {},
                                  SourceLocation where = SourceLocation::current()) {
     return options().define(name, std::move(default_value), std::move(spec), where);
 }
+// Defines an option on options() with a help text only, as Tornado's
+// define("port", default=8888, help="run on the given port") does; see
+// OptionParser::define.
 template <typename T>
 Option<option_type_t<T>>& define(std::string_view name, T default_value, std::string_view help,
                                  SourceLocation where = SourceLocation::current()) {
@@ -619,7 +651,9 @@ std::vector<std::string> parse_command_line(int argc, const char* const argv[], 
 // status 2 on a bad file.
 void parse_config_file(const std::string& path, bool final = true);
 
+// Writes the help of options(), as `--help` does (which then exits 0).
 void print_help(std::ostream& out);
+// Adds `callback` to those options() runs after each final parse.
 void add_parse_callback(std::function<void()> callback);
 
 }  // namespace tornado

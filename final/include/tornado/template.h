@@ -15,7 +15,7 @@
 // {% try %} / {% except %} / {% finally %}, {% extends "base.html" %} with
 // {% block name %}, {% include "part.html" %}, {% apply f %}, {% autoescape
 // f %}, {% whitespace mode %}, {% comment ... %} and {% module ... %}. A
-// "{{!", "{%!" or "{#!" writes the braces themselves.
+// `{{!`, `{%!` or `{#!` writes the braces themselves.
 //
 // Tornado compiles a template into Python and lets Python evaluate the
 // expressions. Here a template is parsed once into a tree of nodes, and the
@@ -97,7 +97,9 @@ namespace tornado {
 
 class TemplateValue;
 
-// The arguments of a call from a template: f(1, 2, key="x").
+// The arguments of a call from a template: for f(1, 2, key="x"),
+// `positional` holds 1 and 2 and `keyword` the pair ("key", "x"), keyword
+// arguments in the order written (a name given twice is a ParseError).
 struct TemplateArguments {
     std::vector<TemplateValue> positional;
     std::vector<std::pair<std::string, TemplateValue>> keyword;
@@ -122,6 +124,8 @@ using TemplateAttributes = std::function<std::optional<TemplateValue>(std::strin
 // A value in a template: one of Python's built-in types.
 class TemplateValue {
 public:
+    // Python's type: floating is float, string str; function is a C++
+    // callable (TemplateFunction), object a C++ object (TemplateAttributes).
     enum class Type {
         none,
         boolean,
@@ -155,8 +159,13 @@ public:
     static TemplateValue borrow(const JSON& value);
     // A part of a JSON value this one holds, sharing its ownership.
     static TemplateValue element_of(const std::shared_ptr<const JSON>& owner, const JSON& element);
+    // A function value; `name` is what repr() (`<built-in function name>`)
+    // and error messages show.
     static TemplateValue function(std::string name, TemplateFunction function);
+    // A tuple of `items`. Lists and tuples nested more than 1000 deep throw
+    // Python's RecursionError (see the top of this file).
     static TemplateValue tuple(std::vector<TemplateValue> items);
+    // The same, as a list.
     static TemplateValue list(std::vector<TemplateValue> items);
     // An object of C++ type `type_name` whose attributes `attributes` gives
     // (`attributes` must stay valid as long as the value is used). A
@@ -166,17 +175,25 @@ public:
     Type type() const { return type_; }
     bool is_none() const { return type_ == Type::none; }
     bool is_string() const { return type_ == Type::string; }
+    // An int or a float; not a bool, though Python's bool is an int.
     bool is_number() const { return type_ == Type::integer || type_ == Type::floating; }
+    // A list or a tuple (not a str or a dict).
     bool is_sequence() const { return type_ == Type::list || type_ == Type::tuple; }
     // Python's type name: "NoneType", "bool", "int", "str", "list", ...
     std::string_view type_name() const;
 
     // Python's bool(value): false for None, False, 0, 0.0, "", [], (), {}.
     bool truthy() const;
-    // The value as a C++ type; a TypeError-like std::invalid_argument if it
-    // is not one (a bool is an int, and an int a float, as in Python).
+    // The value as a C++ integer: an int, or a bool as 0 or 1. Any other
+    // type throws Python's TypeError: a std::exception of no standard
+    // subclass, whose what() starts with "TypeError: ". Let out of a
+    // TemplateFunction, it reaches the template as that TypeError.
     std::int64_t as_integer() const;
+    // The value as a double: a float, or an int or bool converted; a
+    // TypeError, as as_integer(), for any other type.
     double as_float() const;
+    // A str's UTF-8, valid as long as this value (or a copy of it) lives; a
+    // TypeError, as as_integer(), for any other type.
     std::string_view as_string() const;
     // The number of items of a list or tuple, or of keys of a dict.
     std::size_t length() const;
@@ -194,6 +211,8 @@ public:
     JSON to_json() const;
     // Calls a function value.
     TemplateValue call(const TemplateArguments& arguments) const;
+    // A function value's name (function()'s `name`); std::bad_variant_access
+    // for a value of any other type.
     const std::string& function_name() const;
     // An object value's attribute, or nothing.
     std::optional<TemplateValue> attribute(std::string_view name) const;
@@ -201,10 +220,15 @@ public:
     // (Python's `is`).
     bool is_same(const TemplateValue& other) const;
 
-    // Python's str() and repr().
+    // Python's str(): a str's text as it is, any other value as its repr().
     std::string str() const;
+    // Python's repr(): a str in quotes, [1, 2], (1,) for a one-item tuple,
+    // None, True, <built-in function f>; an object's is <T object>, T its
+    // type name, without Python's address; a dict's keys come in sorted order.
     std::string repr() const;
+    // str(), appended to `out`.
     void append_str(std::string& out) const;
+    // repr(), appended to `out`.
     void append_repr(std::string& out) const;
 
     // Makes this value `element` of `owner`, in place, when it already
@@ -262,8 +286,13 @@ private:
 class TemplateNamespace {
 public:
     TemplateNamespace() = default;
+    // Binds `name`, replacing what it held.
     void set(std::string name, TemplateValue value);
+    // set(name, TemplateValue::function(name, function)).
     void set_function(std::string name, TemplateFunction function);
+    // The value of `name` in this namespace alone, or nullptr. The pointer
+    // stays valid while the namespace lives; a later set() of the same name
+    // changes the value it points to.
     const TemplateValue* find(std::string_view name) const;
     // Adds every name of `other`, replacing those this one has.
     void update(const TemplateNamespace& other);
@@ -277,8 +306,12 @@ private:
 class ParseError : public std::runtime_error {
 public:
     ParseError(std::string message, std::string filename = "<unknown>", int lineno = 0);
+    // what() without its " at name:line".
     const std::string& message() const { return message_; }
+    // The template's name; `"<unknown>"` for an error that belongs to no file
+    // ({% extends %} in a template that has no loader).
     const std::string& filename() const { return filename_; }
+    // The line, counted from 1; 0 for an error that belongs to no line.
     int lineno() const { return lineno_; }
 
 private:
@@ -298,7 +331,10 @@ public:
                   std::exception_ptr cause = nullptr);
     const std::string& python_type() const { return python_type_; }
     const std::string& message() const { return message_; }
+    // The file whose code failed: an included or extended template's own
+    // name when the error is in it.
     const std::string& filename() const { return filename_; }
+    // The line of that code, counted from 1.
     int lineno() const { return lineno_; }
     const std::exception_ptr& cause() const { return cause_; }
 
@@ -346,6 +382,9 @@ struct TemplateOptions {
     bool compiled = true;
 };
 
+// A parsed template, ready to generate pages (Tornado's Template). It keeps
+// the templates it extends and includes; one made by a loader points at it
+// (see Lifetime at the top of this file).
 class Template {
 public:
     using Options = TemplateOptions;
@@ -363,6 +402,9 @@ public:
     std::string generate(const JSON& arguments = JSON::object(),
                          const TemplateNamespace& extra = {}) const;
 
+    // The name given when it was made: `"<string>"` unless given, a loader's
+    // resolved name for a template it made. Errors name it, and a compiled
+    // twin is found by it.
     const std::string& name() const { return name_; }
     // The escaping function's name for {{ }} in this file ("" for none).
     const std::string& autoescape() const;
@@ -425,6 +467,7 @@ public:
     // Forgets every parsed template: the next load() reads them again.
     void reset();
 
+    // The Options given to the constructor, one by one.
     const std::string& autoescape() const { return options_.autoescape; }
     const TemplateNamespace& namespace_() const { return options_.namespace_; }
     const std::optional<std::string>& whitespace() const { return options_.whitespace; }
@@ -454,6 +497,8 @@ public:
     explicit Loader(std::string root_directory, Options options = {});
     std::string resolve_path(const std::string& name,
                              const std::string& parent_path = "") const override;
+    // The directory as an absolute, normalised path without a trailing slash
+    // ("templates/" run from /srv gives "/srv/templates"; "/" stays "/").
     const std::string& root() const { return root_; }
 
 protected:

@@ -95,12 +95,14 @@ void append_join(std::string& out, std::string_view separator, const TemplateVal
 
 }  // namespace template_detail
 
-// What compiling a set of templates gave: the C++ source, and the templates
-// left to the interpreter, each with the reason.
+// What compiling a set of templates gave: `cpp`, the C++ source of one file
+// (linked into a program, it registers its functions before main());
+// `compiled`, the names of the templates it holds; `interpreted`, each
+// template left to the interpreter, as (name, the reason).
 struct CompiledTemplates {
     std::string cpp;
     std::vector<std::string> compiled;
-    std::vector<std::pair<std::string, std::string>> interpreted;  // name, why
+    std::vector<std::pair<std::string, std::string>> interpreted;
 };
 
 // Compiles the templates `names` of `loader` into one C++ file, each in a
@@ -117,7 +119,9 @@ namespace compiled {
 class Name {
 public:
     explicit Name(std::string_view text);
+    // The interned text, which lives as long as the program.
     const std::string& text() const { return *text_; }
+    // The same pointer for every Name of the same text: names compare by it.
     const std::string* id() const { return text_; }
 
 private:
@@ -129,6 +133,7 @@ private:
 class Local {
 public:
     explicit Local(const Name& name) : name_(&name) {}
+    // The value set last; an UnboundLocalError while nothing is set.
     const TemplateValue& get() const {
         if (!value_) unbound();
         return *value_;
@@ -161,7 +166,10 @@ public:
         file_ = file;
         line_ = line;
     }
+    // What at() recorded last ("" and 0 before it): where a TemplateError
+    // says the error happened.
     const char* file() const { return file_; }
+    // The line at() recorded last.
     int line() const { return line_; }
 
     // A name the template reads but never assigns: generate()'s argument,
@@ -183,6 +191,7 @@ public:
     // changes (Expression::writes_no_markup()): with the builtin escape it is
     // written as it is; another escape function is still called.
     void write_no_markup(std::string_view text, const Name& escape);
+    // {{ }}'s text not to escape ({% raw %}, or a file without autoescape).
     void write_raw(std::string_view text) { out_->append(text); }
     // {{ }} of a part of the data (`json`, nullptr if it is none): a string
     // or an integer is written from where it lies. False when `json` is
@@ -274,7 +283,7 @@ inline TemplateValue arithmetic(char op, const TemplateValue& left, const Templa
 void append_join(std::string& out, std::string_view separator, const JSON& parts);
 // "format" % values where the format is a literal of the template, read
 // once: a constant of the generated code, a node of the interpreter. A
-// format of one plain field ("%.2f", "%d items"), given one value, is
+// format of one plain field (`"%.2f"`, `"%d items"`), given one value, is
 // written without reading the format again; any other format, or a tuple
 // or dict of values, is read at each call as the interpreter's Binary
 // reads a format it meets at run time, so the text and the errors are the
@@ -287,10 +296,13 @@ public:
     ~PercentFormat();
     const std::string& format() const { return format_; }
     // Whether the text can never hold a character xhtml_escape changes: one
-    // field of a number type ("%d", "%.2f", "%x") in literal text without
+    // field of a number type (`"%d"`, `"%.2f"`, `"%x"`) in literal text without
     // one. Its digits, sign, point, padding, "inf" and "nan" need none.
     bool writes_no_markup() const;
+    // format % values, appended to `out`; what Python raises for a format
+    // and values that do not fit (a TypeError, a ValueError...).
     void append(std::string& out, const TemplateValue& values) const;
+    // The same, as a new str.
     TemplateValue apply(const TemplateValue& values) const;
 
 private:
@@ -302,12 +314,17 @@ private:
 bool truthy(const JSON& json);
 // A dict's value for `key` in JSON data (nullptr: not a dict, or no such key).
 const JSON* member(const JSON* object, std::string_view key);
-// The value `expression` stands for, borrowed from the data when `json`
-// points into it (evaluate_briefly in the interpreter).
+// The part of the data `json` points at (never nullptr), borrowed rather
+// than shared, for a use that ends before the template goes on (formatting
+// it, joining it): evaluate_briefly in the interpreter.
 inline TemplateValue briefly(const JSON* json) { return TemplateValue::borrow(*json); }
-// {k: v, ...}: a new dict, its keys checked as they come.
+// {k: v, ...}: a new dict, its keys checked as they come (a TypeError for a
+// key that is not a str).
 void check_dict_key(const TemplateValue& key);
+// dict[key] = value, for a key check_dict_key() passed; a value JSON cannot
+// hold (a function, an object) is a TypeError, and a tuple becomes a list.
 void put(JSON& dict, const TemplateValue& key, const TemplateValue& value);
+// The finished dict as a value; nested more than 1000 deep, a RecursionError.
 TemplateValue make_dict(JSON dict);
 // Unpacks `value` into exactly `count` values (a ValueError otherwise).
 std::vector<TemplateValue> unpack(const TemplateValue& value, std::size_t count);
@@ -320,6 +337,7 @@ const TemplateValue& builtin_enumerate();
 class Iteration {
 public:
     explicit Iteration(const TemplateValue& value);
+    // The number of values, counted once, when made.
     std::size_t size() const { return size_; }
     TemplateValue operator[](std::size_t index) const {
         if (array_ != nullptr) return TemplateValue::element_of(*owner_, (*array_)[index]);

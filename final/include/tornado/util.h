@@ -72,6 +72,7 @@ public:
     FileDescriptor(const FileDescriptor&) = delete;
     FileDescriptor& operator=(const FileDescriptor&) = delete;
 
+    // The descriptor, still owned by this object (-1 when it owns none).
     int get() const noexcept { return fd_; }
     bool valid() const noexcept { return fd_ >= 0; }
     explicit operator bool() const noexcept { return valid(); }
@@ -85,6 +86,9 @@ private:
     int fd_ = -1;
 };
 
+// Declared for a function type only, Function<R(Args...)>: the
+// specialization below is the class. InlineSize is the room, in bytes, for a
+// callable kept without allocating (three pointers unless given).
 template <typename Signature, std::size_t InlineSize = 3 * sizeof(void*)>
 class Function;
 
@@ -98,9 +102,16 @@ class Function;
 template <typename R, typename... Args, std::size_t InlineSize>
 class Function<R(Args...), InlineSize> {
 public:
+    // An empty Function: operator bool() is false, and calling it is
+    // undefined (there is no std::bad_function_call).
     Function() noexcept = default;
+    // Also empty: `Function<void()> f = nullptr;`, as with std::function.
     Function(std::nullptr_t) noexcept {}  // NOLINT: like std::function
 
+    // Keeps `callable` (moved in, or copied from an lvalue): inline when it
+    // fits in InlineSize bytes, is aligned no more strictly than a pointer
+    // and moves without throwing; otherwise on the heap, which may throw
+    // std::bad_alloc.
     template <typename F>
         requires(!std::is_same_v<std::remove_cvref_t<F>, Function> &&
                  std::is_invocable_v<std::decay_t<F>&, Args...> &&
@@ -119,6 +130,7 @@ public:
         }
     }
 
+    // Takes the callable of `other`, which is left empty.
     Function(Function&& other) noexcept { take(other); }
     Function& operator=(Function&& other) noexcept {
         if (this != &other) {
@@ -135,6 +147,7 @@ public:
 
     explicit operator bool() const noexcept { return ops_ != nullptr; }
 
+    // Calls the callable; on an empty Function, undefined behaviour.
     R operator()(Args... args) {
         return ops_->call(static_cast<void*>(storage_), std::forward<Args>(args)...);
     }
