@@ -98,6 +98,8 @@ class Scopes:
                     if kind in ("body", "member definition") and at_declaration_scope(stack):
                         self.note_declaration(started, number, head)
                     statement = ""
+                elif char == ":" and statement.strip() in ("public", "protected", "private"):
+                    statement = ""  # an access specifier is not part of what follows
                 elif char == ";":
                     if at_declaration_scope(stack):
                         self.note_declaration(statement_start, number, statement)
@@ -133,6 +135,8 @@ def escaped(prose):
             # A scheme alone ("http:// and https://") would become a link to
             # nowhere: % keeps Doxygen from linking the word.
             parts[i] = re.sub(r"\b(https?|wss?)://", r"%\1://", parts[i])
+            # Doxygen makes -- and --- dashes: `--port` is an option.
+            parts[i] = re.sub(r"(?<!\\)--", r"\\--", parts[i])
         else:
             parts[i] = parts[i].replace("&", "&amp;")
     return "`".join(parts)
