@@ -8,6 +8,7 @@ CH      ?=
 TASK    ?=
 STEP    ?=
 STACK   ?=
+EXT     ?=
 PYTHON  ?= python3
 DEPS     = tools/install-deps.sh
 # Ninja, not Make, under CMake: it starts compiling sooner and keeps both
@@ -137,13 +138,14 @@ lint: configure
 	@$(DEPS) clang
 	$(PYTHON) tools/lint.py $(BUILD)
 
-## grade        grade an exercise: make grade CH=03 [TASK=2]; the capstone: make grade CH=09 [STACK=chapters]
+## grade        grade an exercise: make grade CH=03 [TASK=2]; the capstone: make grade CH=09 [STACK=chapters] [EXT=1]
 # CH=09, the capstone, builds the learner's chat on the learner's exercises
 # 03 to 08, or with STACK=chapters on the chapters' code, and grades it
-# with its driver (tests/09-capstone/driver.py): TASK=N is part N.
+# with its driver (tests/09-capstone/driver.py): TASK=N is part N. EXT=1
+# grades its extension too (part 5: two servers through redis-server).
 grade: configure
 	@test -n "$(CH)" || { echo "usage: make grade CH=NN [TASK=N]"; exit 2; }
-	@$(PYTHON) tools/grade.py --build --build-dir $(BUILD) --chapter $(CH) $(if $(TASK),--task $(TASK)) $(if $(STACK),--stack $(STACK))
+	@$(PYTHON) tools/grade.py --build --build-dir $(BUILD) --chapter $(CH) $(if $(TASK),--task $(TASK)) $(if $(STACK),--stack $(STACK)) $(if $(EXT),--ext)
 
 ## hint         a hint for one exercise task, a step at a time: make hint CH=03 TASK=2 [STEP=2]
 hint:

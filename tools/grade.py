@@ -19,7 +19,9 @@ Chapter 09, the capstone, is graded from outside instead: its program
 the learner's stack, exercises 03 to 08 (ch09_capstone), or with
 --stack chapters (make grade CH=09 STACK=chapters) on the chapters' code
 (ch09_capstone_on_chapters), and tests/09-capstone/driver.py drives it
-as a client would. Task N is the driver's part N.
+as a client would. Task N is the driver's part N. Its extension (a task
+whose title starts with "extension") is graded only with --ext (make
+grade CH=09 EXT=1): without it the score is out of the other tasks.
 """
 import argparse
 import glob
@@ -128,6 +130,17 @@ def build(build_dir, target):
     return True, warnings[:20]
 
 
+def capstone_tasks(args, number, tasks):
+    """The capstone's tasks to grade: its extension only with --ext."""
+    if args.ext:
+        return tasks
+    graded = [t for t in tasks if not t[1].startswith("extension")]
+    if not graded:  # --task N named the extension
+        sys.exit(f"grade: task {tasks[0][0]} of chapter {number} is the extension, graded with "
+                 f"EXT=1: make grade CH={number} TASK={tasks[0][0]} EXT=1")
+    return graded
+
+
 def run_capstone_driver(server, tasks):
     """{task: (passed, detail)} from the driver's parts; its report streams
     to the terminal meanwhile, one line per case."""
@@ -220,6 +233,9 @@ def main():
     parser.add_argument("--stack", choices=sorted(CAPSTONE_TARGETS),
                         help=f"chapter {CAPSTONE_CHAPTER}: build the chat on the learner's "
                              "exercises 03-08 (the default) or on the chapters' code")
+    parser.add_argument("--ext", action="store_true",
+                        help=f"chapter {CAPSTONE_CHAPTER}: grade its extension too (part 5, "
+                             "which needs redis-server)")
     args = parser.parse_args()
 
     number = args.chapter.zfill(2)
@@ -241,9 +257,9 @@ def main():
 
     if number == CAPSTONE_CHAPTER:
         args.stack = args.stack or "exercises"
-        return grade_capstone(args, number, folder, tasks)
-    if args.stack:
-        sys.exit(f"grade: STACK= is for the capstone, chapter {CAPSTONE_CHAPTER}, only")
+        return grade_capstone(args, number, folder, capstone_tasks(args, number, tasks))
+    if args.stack or args.ext:
+        sys.exit(f"grade: STACK= and EXT= are for the capstone, chapter {CAPSTONE_CHAPTER}, only")
 
     # One task alone builds and runs that task's own program, which holds
     # only the test files of its suites (cmake/Course.cmake): a change to

@@ -3,15 +3,20 @@
 // Every request gets a 404 until the Application below has routes.
 //
 //   build/bin/ch09_capstone [--port=8888] [--address=127.0.0.1] [--max-waiters=1000]
+//                           [--redis=HOST:PORT]
 //
 // The specification is README.md, beside this file. Grade with
 // `make grade CH=09` (on your exercises 03 to 08) or `make grade CH=09
-// STACK=chapters` (on the chapters' code).
+// STACK=chapters` (on the chapters' code); part 5, the extension, which
+// --redis is for, with EXT=1.
 #include <charconv>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,34 +29,76 @@
 
 namespace {
 
-// Takes --max-waiters=N out of `args` (the rest is chapter 01's command
-// line, whose parser refuses what it does not know) and returns N.
-std::size_t take_max_waiters(std::vector<char*>& args) {
-    constexpr std::string_view kFlag = "--max-waiters=";
-    std::size_t max_waiters = chat::kDefaultMaxWaiters;
+// Takes every --NAME=VALUE that starts with `flag` ("--max-waiters=") out
+// of `args` (the rest is chapter 01's command line, whose parser refuses
+// what it does not know) and returns the last VALUE, if there is one.
+std::optional<std::string_view> take_option(std::vector<char*>& args, std::string_view flag) {
+    std::optional<std::string_view> value;
     std::vector<char*> rest;
     for (char* arg : args) {
         std::string_view text = arg;
-        if (!text.starts_with(kFlag)) {
+        if (text.starts_with(flag)) {
+            value = text.substr(flag.size());
+        } else {
             rest.push_back(arg);
-            continue;
-        }
-        text.remove_prefix(kFlag.size());
-        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), max_waiters);
-        if (error != std::errc() || end != text.data() + text.size() || max_waiters == 0) {
-            std::fprintf(stderr, "%s: --max-waiters wants a number from 1 up\n", args[0]);
-            std::exit(2);
         }
     }
     args = rest;
-    return max_waiters;
+    return value;
+}
+
+[[noreturn]] void usage_error(const char* program, const char* what) {
+    std::fprintf(stderr, "%s: %s\n", program, what);
+    std::exit(2);
+}
+
+// The whole of `text` as a number, or nothing.
+template <typename Number>
+std::optional<Number> parse_number(std::string_view text) {
+    Number number{};
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return number;
+}
+
+// --max-waiters=N, N from 1 up (README, "Limits").
+std::size_t max_waiters_option(const char* program, std::optional<std::string_view> text) {
+    if (!text) return chat::kDefaultMaxWaiters;
+    std::optional<std::size_t> max_waiters = parse_number<std::size_t>(*text);
+    if (!max_waiters || *max_waiters == 0) {
+        usage_error(program, "--max-waiters wants a number from 1 up");
+    }
+    return *max_waiters;
+}
+
+// --redis=HOST:PORT: the Redis server of part 5, the extension (README).
+struct RedisAddress {
+    std::string host;  // an IPv4 address, or localhost
+    std::uint16_t port = 0;
+};
+
+std::optional<RedisAddress> redis_option(const char* program,
+                                         std::optional<std::string_view> text) {
+    if (!text) return std::nullopt;
+    std::size_t colon = text->rfind(':');
+    std::optional<std::uint16_t> port;
+    if (colon != std::string_view::npos && colon > 0) {
+        port = parse_number<std::uint16_t>(text->substr(colon + 1));
+    }
+    if (!port || *port == 0) {
+        usage_error(program, "--redis wants HOST:PORT, such as 127.0.0.1:6379");
+    }
+    return RedisAddress{std::string(text->substr(0, colon)), *port};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     std::vector<char*> args(argv, argv + argc);
-    [[maybe_unused]] std::size_t max_waiters = take_max_waiters(args);  // for your chat
+    [[maybe_unused]] std::size_t max_waiters =  // for your chat
+        max_waiters_option(argv[0], take_option(args, "--max-waiters="));
+    [[maybe_unused]] std::optional<RedisAddress> redis =  // for part 5, the extension
+        redis_option(argv[0], take_option(args, "--redis="));
     course::ServerOptions options =
         course::parse_server_options(static_cast<int>(args.size()), args.data());
     try {

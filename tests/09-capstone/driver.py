@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The capstone's driver: grades a chat server from outside, as its clients would.
 
-    driver.py --server build/bin/ch09_capstone            every part
+    driver.py --server build/bin/ch09_capstone            parts 1 to 4
     driver.py --server build/bin/ch09_capstone --part 2   one part (repeat --part for more)
+    driver.py --server build/bin/ch09_capstone --ext      parts 1 to 5
 
 The specification is exercises/09-capstone/README.md; `make grade CH=09`
 builds the learner's server and runs this. Each part starts a server of
@@ -13,10 +14,18 @@ what was sent, what was expected and what came back. A part passes when
 all its cases do; the score is the parts passed, and the exit status is
 0 only for full marks.
 
+Part 5, the extension, runs only when asked for (--part 5, or --ext): it
+starts Debian's redis-server on a free port of 127.0.0.1 (no persistence),
+then two servers, A and B, with --redis=127.0.0.1:PORT, and checks that
+they make one chat through it; it stops all three by their PIDs.
+
     --json FILE                  the results for tools/grade.py
     --expect-failing-parts 2,3   exit 0 exactly when parts 2 and 3 fail and
                                  every other part passes (make test runs the
                                  reference's mutants this way)
+    --skip-without-redis         exit 77 (CTest's "skipped") when a part
+                                 asked for needs redis-server and it is not
+                                 installed
 
 Every wait is bounded, every socket is on 127.0.0.1. Standard library
 only; any python3 runs it.
@@ -27,6 +36,7 @@ import os
 import re
 import resource
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -52,6 +62,14 @@ READY_TIMEOUT = 10.0    # for the ready line
 ANSWER_TIMEOUT = 5.0    # for an answer that should come without waiting for a message
 HELD_FOR = 0.5          # "not answered" is watched this long
 CROWD = DEFAULT_MAX_WAITERS  # the polls part 3 holds: the default limit
+
+# Part 5, the extension (README, "Part 5 (extension)").
+CHANNEL = "chat"
+SUBSCRIBE_BOUND = 5.0   # both servers subscribed within 5 s of their ready lines
+CROSS_BOUND = 1.0       # a message posted to one server answers a poll waiting on the other
+BURST_BOUND = 2.0       # 20 messages posted together all reach the other server
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+SKIPPED = 77            # CTest's SKIP_RETURN_CODE (--skip-without-redis)
 
 
 class Failed(Exception):
@@ -160,7 +178,7 @@ def describe(method, path, body=None):
 class Connection:
     """One client connection: requests out, responses in, every wait bounded."""
 
-    def __init__(self, port, receive_buffer=None):
+    def __init__(self, port, receive_buffer=None, label=""):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if receive_buffer:  # before connect, or the window is already agreed
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
@@ -168,13 +186,14 @@ class Connection:
         self.sock.connect((HOST, port))
         self.data, self.eof = b"", False
         self.sent = ""
+        self.label = f"on {label}: " if label else ""  # part 5: which server
 
     def send(self, data):
         self.sock.sendall(data)
 
     def request(self, method, path, fields=None, headers=()):
         body = None if fields is None else form(fields).encode("utf-8")
-        self.sent = describe(method, path, body)
+        self.sent = self.label + describe(method, path, body)
         self.send(request_bytes(method, path, body, headers))
         return self
 
@@ -255,8 +274,9 @@ class ServerDidNotStart(Exception):
 class Server:
     """The program, started with --port=0 and stopped by its PID."""
 
-    def __init__(self, program, arguments=()):
+    def __init__(self, program, arguments=(), label=""):
         self.command = [program, "--port=0", *arguments]
+        self.name = f"server {label}" if label else "the server"  # for reports
         self.process, self.port, self.drain = None, None, None
         self.errors = tempfile.TemporaryFile()  # its stderr, for the report's last lines
 
@@ -341,6 +361,158 @@ class Server:
         self.process.stdout.close()
 
 
+# --- Redis, for part 5 ----------------------------------------------------------------
+
+class RedisUnavailable(Exception):
+    pass
+
+
+def redis_installed():
+    return os.access(REDIS_SERVER, os.X_OK)
+
+
+def free_port():
+    """A port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def resp_command(words):
+    """A command as RESP: an array of bulk strings."""
+    out = [b"*%d\r\n" % len(words)]
+    for word in words:
+        data = word if isinstance(word, bytes) else str(word).encode("utf-8")
+        out += [b"$%d\r\n" % len(data), data, b"\r\n"]
+    return b"".join(out)
+
+
+class RespError(str):
+    """An error reply (-ERR ...), as a string that says so."""
+
+
+def parse_resp(data, start=0):
+    """(reply, end) for the RESP reply at data[start:], or None while it is
+    incomplete: str for +, RespError for -, int for :, bytes (or None) for
+    $, list (or None) for *."""
+    line_end = data.find(b"\r\n", start)
+    if line_end < 0:
+        return None
+    kind, text, end = data[start:start + 1], data[start + 1:line_end], line_end + 2
+    if kind == b"+":
+        return text.decode("utf-8", "replace"), end
+    if kind == b"-":
+        return RespError(text.decode("utf-8", "replace")), end
+    if kind == b":":
+        return int(text), end
+    if kind == b"$":
+        length = int(text)
+        if length < 0:
+            return None, end
+        if len(data) < end + length + 2:
+            return None
+        return data[end:end + length], end + length + 2
+    if kind == b"*":
+        length = int(text)
+        if length < 0:
+            return None, end
+        elements = []
+        for _ in range(length):
+            parsed = parse_resp(data, end)
+            if parsed is None:
+                return None
+            element, end = parsed
+            elements.append(element)
+        return elements, end
+    raise ValueError(f"not RESP: {shorten(data[start:start + 40].decode('latin-1'))}")
+
+
+class RedisClient:
+    """The driver's own connection to Redis: commands and replies in RESP,
+    and the messages of a channel once subscribed."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection((HOST, port), timeout=ANSWER_TIMEOUT)
+        self.data = b""
+
+    def command(self, *words, timeout=ANSWER_TIMEOUT):
+        self.sock.sendall(resp_command(words))
+        return self.reply(timeout)
+
+    def reply(self, timeout):
+        """The next reply (a published message, once subscribed); Failed if
+        none comes within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            parsed = parse_resp(self.data)
+            if parsed is not None:
+                reply, used = parsed
+                self.data = self.data[used:]
+                return reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Failed(f"Redis sent nothing within {timeout:g} s", timed_out=True)
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise Failed("Redis closed the driver's connection", closed=True)
+            self.data += chunk
+
+    def close(self):
+        self.sock.close()
+
+
+class RedisServer:
+    """Debian's redis-server on a free port of 127.0.0.1, without
+    persistence, stopped by its PID."""
+
+    def __init__(self):
+        self.process, self.port = None, None
+        self.name = "redis-server"
+        self.log = tempfile.TemporaryFile()
+
+    def start(self):
+        if not redis_installed():
+            raise RedisUnavailable(f"not run: {REDIS_SERVER} is not installed (Debian: apt-get install "
+                                   "redis-server)")
+        for _ in range(3):  # a free port may be taken between the probe and redis-server's bind
+            self.port = free_port()
+            self.process = subprocess.Popen(
+                [REDIS_SERVER, "--port", str(self.port), "--bind", HOST, "--save", "",
+                 "--appendonly", "no"], stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+            deadline = time.monotonic() + READY_TIMEOUT
+            while self.process.poll() is None and time.monotonic() < deadline:
+                if self.answers_ping():
+                    return
+                time.sleep(0.05)
+            self.stop()
+        self.log.seek(0)
+        tail = self.log.read().decode("utf-8", "replace").splitlines()[-3:]
+        raise RedisUnavailable("not run: redis-server did not start: " + " / ".join(tail))
+
+    def answers_ping(self):
+        try:
+            client = RedisClient(self.port)
+            try:
+                return client.command("PING", timeout=1.0) == "PONG"
+            finally:
+                client.close()
+        except (OSError, Failed):
+            return False
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 # --- what the cases share ---------------------------------------------------------
 
 def message_html(message_id, body):
@@ -361,37 +533,41 @@ def summary(messages):
 
 
 class Context:
-    """One part's server, and the helpers its cases use."""
+    """One part's server, and the helpers its cases use. Part 5 has two
+    servers: the context of A, and its `peer`, B's, which shares `posted`
+    and `state` with it (one chat); `redis` is the Redis server there."""
 
-    def __init__(self, server):
-        self.server = server
-        self.posted = []  # every message the server accepted, in order
-        self.state = {}   # what one case leaves for the next
+    def __init__(self, server, label="", peer_of=None, redis=None):
+        self.server, self.label, self.redis = server, label, redis
+        self.posted = [] if peer_of is None else peer_of.posted  # every message kept, in order
+        self.state = {} if peer_of is None else peer_of.state    # what one case leaves for the next
+        self.peer = None
 
     def connect(self, **options):
-        return Connection(self.server.port, **options)
+        return Connection(self.server.port, label=self.label, **options)
 
-    def exchange(self, method, path, fields=None, headers=(), timeout=ANSWER_TIMEOUT):
+    def exchange(self, method, path, fields=None, headers=(), timeout=ANSWER_TIMEOUT, expected=None):
         """(Response, the request as a report shows it), on a connection of its own."""
         connection = self.connect()
         try:
             connection.request(method, path, fields, headers)
-            return connection.response(timeout), connection.sent
+            return connection.response(timeout, expected), connection.sent
         finally:
             connection.close()
 
-    def post_message(self, fields, connection=None):
+    def post_message(self, fields, connection=None, expected=None):
         """The answer to POST /a/message/new, and the request as shown."""
         if connection is None:
-            return self.exchange("POST", "/a/message/new", fields)
+            return self.exchange("POST", "/a/message/new", fields, expected=expected)
         connection.request("POST", "/a/message/new", fields)
-        return connection.response(), connection.sent
+        return connection.response(expected=expected), connection.sent
 
     def new_message(self, body, connection=None):
         """Posts `body` and checks the answer is the message (README, "POST
         /a/message/new"); returns it as a dict."""
-        response, sent = self.post_message({"body": body}, connection)
-        message = json_of(response, sent, "200 with the message as JSON {id, body, html}")
+        expected = "200 with the message as JSON {id, body, html}"
+        response, sent = self.post_message({"body": body}, connection, expected)
+        message = json_of(response, sent, expected)
         check_message(message, body.strip(), sent)
         self.posted.append(message)
         return message
@@ -474,7 +650,7 @@ def expect_error(response, sent, statuses, expected):
         raise Failed("an error without a message", sent, expected + " and a body saying why", response)
 
 
-def expect_held(connections, what, seconds=HELD_FOR):
+def expect_held(connections, what, seconds=HELD_FOR, why="the poll waits"):
     """No answer on any of `connections` for `seconds`: they wait."""
     answers = gather(connections, seconds)
     for connection in connections:
@@ -484,7 +660,7 @@ def expect_held(connections, what, seconds=HELD_FOR):
     if answers:
         connection, response = next(iter(answers.items()))
         raise Failed(f"{what}: {len(answers)} of {len(connections)} answered before any message",
-                     connection.sent, f"no answer for {seconds:g} s (the poll waits)", response)
+                     connection.sent, f"no answer for {seconds:g} s ({why})", response)
 
 
 def open_waiters(ctx, count, cursor):
@@ -523,8 +699,13 @@ PARTS = {}
 
 
 class Part:
-    def __init__(self, number, title, arguments=()):
+    """A part's cases, and what they run on: one server with `arguments`, or
+    (part 5) a redis-server and a server for each of `servers`, given
+    --redis=127.0.0.1:PORT. An extension part runs only when asked for."""
+
+    def __init__(self, number, title, arguments=(), servers=("",), redis=False, extension=False):
         self.number, self.title, self.arguments = number, title, list(arguments)
+        self.servers, self.redis, self.extension = servers, redis, extension
         self.cases = []
         PARTS[number] = self
 
@@ -541,6 +722,8 @@ BASIC = Part(1, "basic: the page, posting, reading back, cursors, escaping, bad 
 POLLING = Part(2, "long polling: waiting, waking, leaving, the waiter limit", ["--max-waiters=5"])
 CONCURRENCY = Part(3, "concurrency: 1,000 waiters, a free loop, stuck and slow clients")
 ROBUSTNESS = Part(4, "robustness: malformed, huge and half-open requests")
+EXTENSION = Part(5, "extension: two servers, one chat, through Redis", servers=("A", "B"),
+                 redis=True, extension=True)
 
 
 # Part 1 ---------------------------------------------------------------------------------
@@ -733,6 +916,21 @@ def many_cursors_at_once(ctx):
         close_all(waiters)
 
 
+@case(POLLING, "3 connections poll, are answered and poll again, 4 times: each poll waits (limit 5)")
+def answered_polls_leave_the_count(ctx):
+    connections = [ctx.connect() for _ in range(3)]
+    try:
+        for round_number in range(1, 5):
+            for connection in connections:
+                send_poll(connection, ctx.posted[-1]["id"])
+            expect_held(connections, f"round {round_number} of polls on 3 open connections", 0.3,
+                        "the poll waits: an answered poll no longer counts against --max-waiters=5")
+            message = ctx.new_message(f"round {round_number}")
+            expect_woken(connections, message, WAKE_BOUND, f"round {round_number}'s polls")
+    finally:
+        close_all(connections)
+
+
 @case(POLLING, "with --max-waiters=5, 5 polls wait and a 6th gets 503 with a message, at once")
 def sixth_waiter_gets_503(ctx):
     waiters = open_waiters(ctx, 5, ctx.posted[-1]["id"])
@@ -813,7 +1011,7 @@ def thousand_waiters_are_held(ctx):
     if not ctx.wait_for_descriptors(idle + CROWD):
         raise Failed("the server did not take all the connections", f"{CROWD} polls",
                      f"{idle + CROWD} descriptors within {ANSWER_TIMEOUT:g} s",
-                     f"{ctx.server.open_descriptors()}")
+                     f"{ctx.server.open_descriptors()}", timed_out=True)
     expect_held(waiters, f"{CROWD} polls")
 
 
@@ -1089,6 +1287,225 @@ def pipelined_posts(ctx):
     still_serving(ctx, "pipelined posts")
 
 
+# Part 5, the extension ---------------------------------------------------------------------
+# ctx is server A's, ctx.peer server B's; both were started with
+# --redis=127.0.0.1:PORT of ctx.redis. ctx.posted is the one chat's messages.
+
+def relayed(message_id, body):
+    """A message as a server must keep it when Redis brings "ID BODY"."""
+    return {"id": message_id, "body": body, "html": message_html(message_id, body)}
+
+
+def newest(ctx):
+    return ctx.posted[-1]["id"] if ctx.posted else None
+
+
+def waiting_on_both(ctx):
+    """A poll at the newest message on A and one on B, both held."""
+    waiters = open_waiters(ctx, 1, newest(ctx)) + open_waiters(ctx.peer, 1, newest(ctx))
+    try:
+        expect_held(waiters, "polls at the newest message on A and on B", 0.3)
+    except Failed:
+        close_all(waiters)
+        raise
+    return waiters
+
+
+def publish(ctx, payload):
+    """PUBLISH chat PAYLOAD, as another program would; the number of
+    subscribers Redis handed it to."""
+    client = RedisClient(ctx.redis.port)
+    try:
+        return client.command("PUBLISH", CHANNEL, payload)
+    finally:
+        client.close()
+
+
+def publish_step(payload):
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    return f"PUBLISH {CHANNEL} {shorten(repr(text), 90)} (to Redis, as another program)"
+
+
+@case(EXTENSION, "both servers subscribe to the channel chat within 5 s of their ready lines")
+def both_servers_subscribe(ctx):
+    client = RedisClient(ctx.redis.port)
+    try:
+        deadline = time.monotonic() + SUBSCRIBE_BOUND
+        while True:
+            reply = client.command("PUBSUB", "NUMSUB", CHANNEL)  # [b"chat", count]
+            count = reply[1] if isinstance(reply, list) and len(reply) == 2 else reply
+            if count == 2:
+                return
+            if time.monotonic() > deadline:
+                raise Failed("the servers are not both subscribed to the channel",
+                             f"PUBSUB NUMSUB {CHANNEL} (to Redis)",
+                             f"2 subscribers of {CHANNEL} within {SUBSCRIBE_BOUND:g} s of the ready lines",
+                             f"{count!r}")
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+@case(EXTENSION, "a message posted to A answers a poll waiting on B within 1 s: same id, body, html")
+def a_post_reaches_b(ctx):
+    waiters = waiting_on_both(ctx)
+    try:
+        message = ctx.new_message("from A, to everyone on B")
+        expect_woken(waiters[1:], message, CROSS_BOUND, "the poll waiting on B")
+        expect_woken(waiters[:1], message, WAKE_BOUND, "the poll waiting on A, where it was posted")
+    finally:
+        close_all(waiters)
+
+
+@case(EXTENSION, "a message posted to B answers a poll waiting on A within 1 s")
+def b_post_reaches_a(ctx):
+    waiters = waiting_on_both(ctx)
+    try:
+        message = ctx.peer.new_message("and back, from B")
+        expect_woken(waiters[:1], message, CROSS_BOUND, "the poll waiting on A")
+        expect_woken(waiters[1:], message, WAKE_BOUND, "the poll waiting on B, where it was posted")
+    finally:
+        close_all(waiters)
+
+
+@case(EXTENSION, "after 4 more posts to A and B in turn, each server has each message once, in order")
+def each_message_once_on_both(ctx):
+    for number, sender in enumerate((ctx, ctx.peer, ctx, ctx.peer), start=3):
+        receiver = ctx.peer if sender is ctx else ctx
+        waiter = open_waiters(receiver, 1, newest(ctx))
+        try:
+            message = sender.new_message(f"message {number}, posted to {sender.label}")
+            expect_woken(waiter, message, CROSS_BOUND, f"the poll waiting on {receiver.label}")
+        finally:
+            close_all(waiter)
+    ids = [message["id"] for message in ctx.posted]
+    if len(set(ids)) != len(ids):
+        raise Failed("A and B made the same id: a cursor no longer says which message it means",
+                     "posts to A and to B", "ids that differ (each server's own prefix, say)",
+                     f"ids {ids}")
+    for server in (ctx, ctx.peer):
+        same_messages(server.updates(), ctx.posted,
+                      f"on {server.label}: POST /a/message/updates (no cursor)",
+                      "not each message once, in the order posted (a server's own messages come "
+                      "back from Redis too)")
+
+
+@case(EXTENSION, "a message posted to A is published on chat as its id, a space and its body")
+def posts_are_published_as_id_and_body(ctx):
+    listener = RedisClient(ctx.redis.port)
+    try:
+        confirmed = listener.command("SUBSCRIBE", CHANNEL)
+        if not (isinstance(confirmed, list) and confirmed[:1] == [b"subscribe"]):
+            raise Failed("the driver could not subscribe", f"SUBSCRIBE {CHANNEL}", "a confirmation",
+                         repr(confirmed))
+        waiter = open_waiters(ctx.peer, 1, newest(ctx))
+        try:
+            message = ctx.new_message("caf\u00e9 <published>")
+            expect_woken(waiter, message, CROSS_BOUND, "the poll waiting on B")
+        finally:
+            close_all(waiter)
+        expected = f"{message['id']} {message['body']}".encode("utf-8")
+        deadline = time.monotonic() + CROSS_BOUND
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                reply = listener.reply(max(0.01, deadline - time.monotonic()))
+            except Failed:
+                break
+            if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
+                seen.append(reply[2])
+                if reply[2] == expected:
+                    return
+        published = [shorten(repr(p.decode("utf-8", "replace")), 60) for p in seen]
+        raise Failed("the message was not published as ID BODY",
+                     f"on A: POST /a/message/new  form: body={message['body']}",
+                     f"on {CHANNEL}: {shorten(repr(expected.decode()), 80)} within {CROSS_BOUND:g} s",
+                     ", ".join(published) or "nothing published")
+    finally:
+        listener.close()
+
+
+@case(EXTENSION, "a message another program publishes answers the waiting polls of both, escaped")
+def a_publisher_elsewhere_reaches_both(ctx):
+    body = "<b>from elsewhere</b> & \"quoted\" 'too'"
+    message = relayed("elsewhere-1", body)
+    waiters = waiting_on_both(ctx)
+    try:
+        publish(ctx, f"elsewhere-1 {body}")
+        ctx.posted.append(message)
+        for waiter, label in zip(waiters, ("A", "B")):
+            expect_woken([waiter], message, CROSS_BOUND, f"the poll waiting on {label}, after "
+                         + publish_step(f"elsewhere-1 {body}"))
+    finally:
+        close_all(waiters)
+
+
+@case(EXTENSION, "a payload is read by its length: CR LF and RESP inside, 4,095 bytes, cross intact")
+def payloads_are_read_by_length(ctx):
+    head = "two lines\r\n*3\r\n$7\r\nmessage, not RESP "
+    body = head + "\u00e9" * ((MAX_MESSAGE_BYTES - len(head.encode())) // 2)
+    message = relayed("elsewhere-2", body)
+    waiters = waiting_on_both(ctx)
+    try:
+        publish(ctx, f"elsewhere-2 {body}")
+        ctx.posted.append(message)
+        for waiter, label in zip(waiters, ("A", "B")):
+            expect_woken([waiter], message, CROSS_BOUND, f"the poll waiting on {label}, after "
+                         + publish_step(f"elsewhere-2 {body}"))
+    finally:
+        close_all(waiters)
+
+
+JUNK = [b"no-space-at-all", b'bad"id <b>hi</b>', b"elsewhere-3 ", b"elsewhere-4 caf\xc3",
+        b"elsewhere-5 " + b"x" * (MAX_MESSAGE_BYTES + 1), b"elsewhere-1 the same id again"]
+
+
+@case(EXTENSION, "what is not a message is ignored (no space, bad id, empty, not UTF-8, too long, an id kept)")
+def junk_on_the_channel_is_ignored(ctx):
+    waiters = waiting_on_both(ctx)
+    try:
+        for payload in JUNK:
+            publish(ctx, payload)
+        answers = gather(waiters, HELD_FOR)
+        if answers:
+            waiter, response = next(iter(answers.items()))
+            raise Failed("a payload that is not a message was kept", waiter.sent + ", then "
+                         + "; ".join(shorten(repr(p.decode("utf-8", "replace")), 24) for p in JUNK),
+                         "no answer: none of them is a message", response)
+        message = ctx.new_message("still one chat")
+        expect_woken(waiters, message, CROSS_BOUND, "the polls waiting on A and B, after the junk")
+    finally:
+        close_all(waiters)
+
+
+@case(EXTENSION, "20 messages posted to A in one write reach B within 2 s, in order")
+def a_burst_crosses_in_order(ctx):
+    cursor = newest(ctx)
+    connection = ctx.connect()
+    bodies = [f"burst {n}" for n in range(20)]
+    burst = []
+    try:
+        connection.send(b"".join(request_bytes("POST", "/a/message/new",
+                                               form({"body": b}).encode()) for b in bodies))
+        connection.sent = "on A: 20 x POST /a/message/new in one write"
+        for body in bodies:
+            message = json_of(connection.response(), connection.sent, f"the answers in order: {body!r} next")
+            check_message(message, body, connection.sent)
+            burst.append(message)
+    finally:
+        connection.close()
+    ctx.posted.extend(burst)
+    got, deadline = [], time.monotonic() + BURST_BOUND
+    while len(got) < len(burst) and time.monotonic() < deadline:
+        try:
+            got += ctx.peer.updates(got[-1]["id"] if got else cursor, deadline - time.monotonic())
+        except Failed as failure:
+            if not failure.timed_out:
+                raise
+    same_messages(got, burst, f"on B: POST /a/message/updates  form: cursor=..., until {BURST_BOUND:g} s",
+                  "not the 20 messages of the burst, in order")
+
+
 # --- running them --------------------------------------------------------------------
 
 def run_case(function, ctx, earlier_failed):
@@ -1120,20 +1537,44 @@ def answers_anyone(server):
         return False
 
 
+def start_part(part, program, servers):
+    """The part's Context, its servers started (appended to `servers`, for
+    the caller to stop). ServerDidNotStart or RedisUnavailable if not."""
+    redis = None
+    arguments = list(part.arguments)
+    if part.redis:
+        redis = RedisServer()
+        servers.append(redis)
+        redis.start()
+        arguments.append(f"--redis={HOST}:{redis.port}")
+    contexts = []
+    for label in part.servers:
+        server = Server(program, arguments, label)
+        servers.append(server)
+        try:
+            server.start()
+        except ServerDidNotStart as error:
+            raise ServerDidNotStart(f"{server.name} did not start: {error}") from None
+        contexts.append(Context(server, label, contexts[0] if contexts else None, redis))
+    ctx = contexts[0]
+    ctx.peer = contexts[1] if len(contexts) > 1 else None
+    ctx.state["idle_descriptors"] = ctx.server.open_descriptors()
+    return ctx
+
+
 def run_part(part, program, report):
     """Runs the part's cases on a server of their own; [(name, passed)]."""
     report(f"part {part.number}: {part.title}")
-    server = Server(program, part.arguments)
+    running = []  # what start_part started: servers, and a redis-server
     try:
-        server.start()
-    except ServerDidNotStart as error:
-        report(f"  the server did not start: {error}")
-        return [(name, False) for name, _, _ in part.cases]
-    ctx = Context(server)
-    ctx.state["idle_descriptors"] = server.open_descriptors()
-    width = max(len(name) for name, _, _ in part.cases)
-    results, broken = [], None  # broken: why the cases left cannot run
-    try:
+        try:
+            ctx = start_part(part, program, running)
+        except (ServerDidNotStart, RedisUnavailable) as error:
+            report(f"  {error}")
+            return [(name, False) for name, _, _ in part.cases]
+        servers = [s for s in running if isinstance(s, Server)]
+        width = max(len(name) for name, _, _ in part.cases)
+        results, broken = [], None  # broken: why the cases left cannot run
         for name, description, function in part.cases:
             if broken:
                 report(f"  FAIL  {name:{width}}  not run: {broken}")
@@ -1143,15 +1584,20 @@ def run_part(part, program, report):
             if failure is not None and failure.closed:
                 # The server may be dying: its sockets close a moment
                 # before it can be reaped. Wait, to blame the right case.
-                server.wait_for_exit(0.5)
-            if not server.alive():
-                broken = f"the server {server.exit_description()} during {name}"
-                what = f"the server {server.exit_description()} during this case"
-                failure = Failed(what + (f" ({failure.what})" if failure else "") + server.error_tail(),
+                for server in servers:
+                    server.wait_for_exit(0.5 / len(servers))
+            dead = next((server for server in servers if not server.alive()), None)
+            if dead is not None:
+                broken = f"{dead.name} {dead.exit_description()} during {name}"
+                what = f"{dead.name} {dead.exit_description()} during this case"
+                failure = Failed(what + (f" ({failure.what})" if failure else "") + dead.error_tail(),
                                  failure.sent if failure else None)
-            elif failure is not None and failure.timed_out and not answers_anyone(server):
-                broken = f"the server stopped answering during {name}"
-                failure.what += " (and a new connection gets no answer either: is the loop blocked?)"
+            elif failure is not None and failure.timed_out:
+                stuck = next((server for server in servers if not answers_anyone(server)), None)
+                if stuck is not None:
+                    broken = f"{stuck.name} stopped answering during {name}"
+                    failure.what += (f" (and a new connection to {stuck.name} gets no answer "
+                                     "either: is the loop blocked?)")
             results.append((name, failure is None))
             if failure is None:
                 report(f"  PASS  {name:{width}}  {description}")
@@ -1162,7 +1608,8 @@ def run_part(part, program, report):
                 if value is not None:
                     report(f"          {label + ':':9} {value}")
     finally:
-        server.stop()
+        for process in reversed(running):
+            process.stop()
     passed = sum(ok for _, ok in results)
     report(f"  part {part.number}: {passed}/{len(results)} cases, {'PASS' if passed == len(results) else 'FAIL'}")
     return results
@@ -1186,13 +1633,21 @@ def main():
     parser.add_argument("--server", required=True, help="the chat server program")
     parser.add_argument("--part", type=int, action="append", choices=sorted(PARTS),
                         help="run this part only (may be repeated)")
+    parser.add_argument("--ext", action="store_true",
+                        help="the extension's part too (without --part: parts 1 to 5)")
     parser.add_argument("--json", help="write the results here, for tools/grade.py")
     parser.add_argument("--expect-failing-parts", metavar="N,M",
                         help="exit 0 exactly when these parts fail and the others pass")
+    parser.add_argument("--skip-without-redis", action="store_true",
+                        help=f"exit {SKIPPED} when a part needs redis-server and it is missing")
     args = parser.parse_args()
 
+    numbers = args.part or sorted(n for n, part in PARTS.items() if args.ext or not part.extension)
+    if args.skip_without_redis and any(PARTS[n].redis for n in numbers) and not redis_installed():
+        print(f"driver: {REDIS_SERVER} is not installed: part(s) "
+              f"{', '.join(str(n) for n in numbers if PARTS[n].redis)} need it; skipped")
+        return SKIPPED
     raise_descriptor_limit()
-    numbers = args.part or sorted(PARTS)
     print(f"driver: {args.server}, parts {', '.join(map(str, numbers))}", flush=True)
     started = time.monotonic()
     outcome = {}

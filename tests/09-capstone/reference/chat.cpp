@@ -68,6 +68,18 @@ bool is_valid_utf8(std::string_view text) {
     return true;
 }
 
+// An id another server made (part 5): it goes into an HTML attribute and
+// ends at the first space of what Redis carries, so only these bytes.
+bool is_message_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id) {
+        bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        bool digit = c >= '0' && c <= '9';
+        if (!letter && !digit && c != '-' && c != '_') return false;
+    }
+    return true;
+}
+
 // The form field `body` as the specification wants it, or the 4xx that
 // says what is wrong with it. get_argument has already decoded the form
 // and stripped the surrounding whitespace.
@@ -185,14 +197,32 @@ private:
 // --- MessageBuffer -----------------------------------------------------------
 
 const Message& MessageBuffer::add(std::string body) {
-    std::string id = std::to_string(++last_id_);
+    std::string id = id_prefix_ + std::to_string(++last_id_);
     std::string html = message_html(id, body);
-    messages_.push_back(Message{std::move(id), std::move(body), std::move(html)});
+    keep(Message{std::move(id), std::move(body), std::move(html)});
+    if (relay_) relay_(messages_.back());
+    return messages_.back();
+}
+
+bool MessageBuffer::add_relayed(std::string id, std::string body) {
+    if (!is_message_id(id) || body.empty() || body.size() > kMaxMessageBytes ||
+        !is_valid_utf8(body)) {
+        return false;
+    }
+    for (const Message& kept : messages_) {
+        if (kept.id == id) return false;
+    }
+    std::string html = message_html(id, body);
+    keep(Message{std::move(id), std::move(body), std::move(html)});
+    return true;
+}
+
+void MessageBuffer::keep(Message message) {
+    messages_.push_back(std::move(message));
     if (messages_.size() > kMessagesKept) messages_.pop_front();
     // Every waiter wakes (Tornado's Condition.notify_all); each then asks
     // for the messages after its own cursor. The list starts empty again.
     for (Waiter& waiter : std::exchange(waiters_, {})) waiter.next_message.set_result();
-    return messages_.back();
 }
 
 std::vector<Message> MessageBuffer::messages_since(std::string_view cursor) const {

@@ -9,15 +9,19 @@
 //
 // One MessageBuffer holds the last 200 messages and the clients waiting
 // for the next one (Tornado's MessageBuffer). Everything runs on the loop's
-// thread: no locks.
+// thread: no locks. Part 5, the extension, shares the messages of several
+// servers through Redis (redis_relay.h); the buffer's share of that is the
+// relay hook, an id prefix and add_relayed().
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <future.h>  // <> as the chapters write it: on the learner's stack, the learner's copy
@@ -41,8 +45,9 @@ class MessageBuffer {
 public:
     explicit MessageBuffer(std::size_t max_waiters) : max_waiters_(max_waiters) {}
 
-    // Keeps a new message (forgetting the oldest beyond kMessagesKept) and
-    // wakes every waiter.
+    // Keeps a new message posted here (forgetting the oldest beyond
+    // kMessagesKept), wakes every waiter, and hands the message to the
+    // relay, if there is one.
     const Message& add(std::string body);
 
     // The messages after the one whose id is `cursor`. Every message kept
@@ -57,16 +62,32 @@ public:
     // (after forgetting those whose client has gone).
     course::Future<void> wait_for_next(std::shared_ptr<course::HTTP1Connection> connection);
 
+    // Part 5 (redis_relay.h). Each id this buffer makes starts with
+    // `prefix`, so that no other server makes the same one.
+    void set_id_prefix(std::string prefix) { id_prefix_ = std::move(prefix); }
+    // Called with each message posted here, once it is kept; {} for none.
+    void set_relay(std::function<void(const Message&)> relay) { relay_ = std::move(relay); }
+    // Keeps a message that another server made, with its id, and wakes
+    // every waiter. Returns false, keeping nothing, for what is not a
+    // message (an id that is not 1 to 64 letters, digits, '-' or '_'; a
+    // body that is empty, over 4,096 bytes or not UTF-8) and for a message
+    // whose id is kept already: each message once, and this server's own
+    // messages come back from Redis too.
+    bool add_relayed(std::string id, std::string body);
+
 private:
     struct Waiter {
         course::Future<void> next_message;
         std::shared_ptr<course::HTTP1Connection> connection;
     };
 
+    void keep(Message message);
     void forget_departed_waiters();
 
     std::deque<Message> messages_;
     std::uint64_t last_id_ = 0;
+    std::string id_prefix_;
+    std::function<void(const Message&)> relay_;
     std::vector<Waiter> waiters_;
     std::size_t max_waiters_;
 };

@@ -1,56 +1,103 @@
 // main.cpp: the capstone's reference chat server.
 //
 //   build/bin/ch09_capstone_reference [--port=8888] [--address=127.0.0.1] [--max-waiters=1000]
+//                                     [--redis=HOST:PORT]
 //
 // It meets the specification in exercises/09-capstone/README.md, which
 // tests/09-capstone/driver.py grades. Built on the chapters' code (01, 03
 // to 08), never on final/. The learner's skeleton, exercises/09-capstone/
-// main.cpp, is this file without the chat.
+// main.cpp, is this file without the chat. With --redis (part 5, the
+// extension) it shares its messages with the other servers of that Redis
+// (redis_relay.h); without it, it is the chat of parts 1 to 4 alone.
 #include <charconv>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "chat.h"
 #include "command_line.h"
 #include "ioloop.h"
+#include "redis_relay.h"
 #include "socket.h"
 #include "stop_on_signals.h"
 #include "web.h"
 
 namespace {
 
-// Takes --max-waiters=N out of `args` (the rest is chapter 01's command
-// line, whose parser refuses what it does not know) and returns N.
-std::size_t take_max_waiters(std::vector<char*>& args) {
-    constexpr std::string_view kFlag = "--max-waiters=";
-    std::size_t max_waiters = chat::kDefaultMaxWaiters;
+// Takes every --NAME=VALUE that starts with `flag` ("--max-waiters=") out
+// of `args` (the rest is chapter 01's command line, whose parser refuses
+// what it does not know) and returns the last VALUE, if there is one.
+std::optional<std::string_view> take_option(std::vector<char*>& args, std::string_view flag) {
+    std::optional<std::string_view> value;
     std::vector<char*> rest;
     for (char* arg : args) {
         std::string_view text = arg;
-        if (!text.starts_with(kFlag)) {
+        if (text.starts_with(flag)) {
+            value = text.substr(flag.size());
+        } else {
             rest.push_back(arg);
-            continue;
-        }
-        text.remove_prefix(kFlag.size());
-        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), max_waiters);
-        if (error != std::errc() || end != text.data() + text.size() || max_waiters == 0) {
-            std::fprintf(stderr, "%s: --max-waiters wants a number from 1 up\n", args[0]);
-            std::exit(2);
         }
     }
     args = rest;
-    return max_waiters;
+    return value;
+}
+
+[[noreturn]] void usage_error(const char* program, const char* what) {
+    std::fprintf(stderr, "%s: %s\n", program, what);
+    std::exit(2);
+}
+
+// The whole of `text` as a number, or nothing.
+template <typename Number>
+std::optional<Number> parse_number(std::string_view text) {
+    Number number{};
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return number;
+}
+
+// --max-waiters=N, N from 1 up (README, "Limits").
+std::size_t max_waiters_option(const char* program, std::optional<std::string_view> text) {
+    if (!text) return chat::kDefaultMaxWaiters;
+    std::optional<std::size_t> max_waiters = parse_number<std::size_t>(*text);
+    if (!max_waiters || *max_waiters == 0) {
+        usage_error(program, "--max-waiters wants a number from 1 up");
+    }
+    return *max_waiters;
+}
+
+// --redis=HOST:PORT: the Redis server of part 5, the extension (README).
+struct RedisAddress {
+    std::string host;  // an IPv4 address, or localhost
+    std::uint16_t port = 0;
+};
+
+std::optional<RedisAddress> redis_option(const char* program,
+                                         std::optional<std::string_view> text) {
+    if (!text) return std::nullopt;
+    std::size_t colon = text->rfind(':');
+    std::optional<std::uint16_t> port;
+    if (colon != std::string_view::npos && colon > 0) {
+        port = parse_number<std::uint16_t>(text->substr(colon + 1));
+    }
+    if (!port || *port == 0) {
+        usage_error(program, "--redis wants HOST:PORT, such as 127.0.0.1:6379");
+    }
+    return RedisAddress{std::string(text->substr(0, colon)), *port};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     std::vector<char*> args(argv, argv + argc);
-    std::size_t max_waiters = take_max_waiters(args);
+    std::size_t max_waiters = max_waiters_option(argv[0], take_option(args, "--max-waiters="));
+    std::optional<RedisAddress> redis = redis_option(argv[0], take_option(args, "--redis="));
     course::ServerOptions options =
         course::parse_server_options(static_cast<int>(args.size()), args.data());
     try {
@@ -58,6 +105,7 @@ int main(int argc, char** argv) {
         course::IOLoop loop;
         course::FileDescriptor signals = course::stop_on_signals(loop, "capstone");
         chat::MessageBuffer buffer(max_waiters);
+        if (redis) chat::relay_through_redis(buffer, redis->host, redis->port);
         course::Application app(chat::routes(buffer));
         course::HTTPServer& server = app.listen(options.port, options.address, loop);
         course::announce_listening(options.address, server.port());
