@@ -1153,6 +1153,44 @@ def _(t):
     expect_equal(status_of_raw(t.port, b"GET / HTTP/1.1\r\nHost: x\rX-A: b\r\n\r\n"), 400, "status")
 
 
+def expect_400_and_close(t, request, what):
+    """A 400, then the server closes (no Connection: close is sent)."""
+    received, ending = exchange(t.port, request)
+    expect(received, "no answer to %s (connection %s)" % (what, ending))
+    expect_equal(RawResponse(received).status, 400, what)
+    expect(ending in ("eof", "reset"), "the connection stayed open after the 400 to %s" % what)
+
+
+@check("RFC 9112: an HTTP/1.1 request without Host is 400, then a close",
+       tornado_falls_short="Tornado 6.2 is lenient here: answers 200")
+def _(t):
+    expect_400_and_close(t, b"GET / HTTP/1.1\r\n\r\n", "no Host")
+    expect_400_and_close(t, b"GET / HTTP/1.1\r\nX-Forwarded-Host: x\r\n\r\n", "only X-Forwarded-Host")
+
+
+@check("RFC 9112: a Host that is not host[:port] is 400, then a close",
+       tornado_falls_short="Tornado 6.2 is lenient here: answers 200")
+def _(t):
+    for host in (b"a.com, b.com", b"a b", b"a.com:x", b"[::1", b"user@a.com"):
+        expect_400_and_close(t, b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host, "Host: " + host.decode())
+
+
+@check("HTTP/1.0 without Host, an empty Host, and Host: [::1]:8888 are answered")
+def _(t):
+    for request in (b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nHost: [::1]:8888\r\nConnection: close\r\n\r\n"):
+        r = raw_request(t.port, request)
+        expect_equal((r.status, r.body), (200, b"Hello, world"), repr(request))
+
+
+@check("RFC 9112: an absolute-form target is served for its path, whatever Host says",
+       tornado_falls_short="Tornado 6.2 takes the whole target for the path: 404")
+def _(t):
+    r = raw_request(t.port, b"GET http://example.com/ HTTP/1.1\r\nHost: other.example\r\n"
+                            b"Connection: close\r\n\r\n")
+    expect_equal((r.status, r.body), (200, b"Hello, world"), "GET http://example.com/")
+
+
 @check("The server is still running after every check above")
 def _(t):
     expect(t.server.process.poll() is None, "the server exited with %s" % t.server.process.poll())

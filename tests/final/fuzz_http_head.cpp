@@ -9,8 +9,9 @@
 // whatever parse_request_head accepts is well formed (a token method, a
 // target without spaces or control characters, HTTP/1.x, names that are
 // tokens in Http-Header-Case, values without CR, LF, NUL or surrounding
-// whitespace), the headers written out parse back to the same fields, and
-// the one-pass parser agrees with the line-by-line HTTPHeaders::parse.
+// whitespace, at most one Host and one in every HTTP/1.1 head), the headers
+// written out parse back to the same fields, and the one-pass parser agrees
+// with the line-by-line HTTPHeaders::parse.
 // The same input also goes through parse_qs_bytes, parse_cookie, the
 // multipart parser and parse_http_date. Replay a crash with:
 // build-clang/bin/fuzz_http_head crash-<sha1>
@@ -53,6 +54,8 @@ void fuzz_head(std::string_view data) {
     tornado::HTTPHeaders reparsed = tornado::HTTPHeaders::parse(again);
     check(reparsed == head.headers);
     check(head.headers.count("Host") <= 1);
+    // RFC 9112 section 3.2: only HTTP/1.0 may leave Host out.
+    check(head.start_line.version == "HTTP/1.0" || head.headers.count("Host") == 1);
 }
 
 void fuzz_others(std::string_view data) {

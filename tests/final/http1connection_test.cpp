@@ -268,16 +268,16 @@ TEST(HTTP1Connection, LargeBodyInManyPieces) {
 TEST(HTTP1Connection, IdenticalContentLengthsAreAccepted) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
-    client.send("POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
     EXPECT_EQ(client.read_response().body, "abc");
-    client.send("POST /echo HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nxyz");
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nxyz");
     EXPECT_EQ(client.read_response().body, "xyz");
 }
 
 TEST(HTTP1Connection, EmptyLinesBetweenRequestsAreIgnored) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
-    client.send("POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nab\r\n\r\n\r\n" + get_request("/"));
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab\r\n\r\n\r\n" + get_request("/"));
     EXPECT_EQ(client.read_response().body, "ab");
     EXPECT_EQ(client.read_response().body, "Hello, world");
 }
@@ -366,7 +366,7 @@ TEST(HTTP1Connection, ChunkedBodyWithExtensionsAndTrailers) {
     RawClient client(server.port());
     client.send(kChunkedRequest);
     EXPECT_EQ(client.read_response().body, "hello world, chunked!");
-    client.send("POST /echo HTTP/1.1\r\nTransfer-Encoding: CHUNKED\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
     EXPECT_EQ(client.read_response().body, "abc");
 }
 
@@ -393,7 +393,7 @@ TEST(HTTP1Connection, ExpectContinue) {
     EXPECT_EQ(response.status, 200);
     EXPECT_EQ(response.body, "hello");
     // No body, no 100.
-    client.send("GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+    client.send("GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n");
     EXPECT_EQ(client.read_response().status, 200);
 }
 
@@ -448,35 +448,49 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"http2", "GET / HTTP/2.0\r\n\r\n", 505, "HTTP version not supported"},
         BadRequest{"space_before_colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400,
                    "whitespace between header name and colon"},
-        BadRequest{"name_not_token", "GET / HTTP/1.1\r\nX-Na[me]: a\r\n\r\n", 400, "header name is not a token"},
-        BadRequest{"obs_fold", "GET / HTTP/1.1\r\nX-A: a\r\n  b\r\n\r\n", 400, "obsolete line folding"},
-        BadRequest{"nul_in_value", "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"s, 400, "control character"},
-        BadRequest{"bare_cr", "GET / HTTP/1.1\r\nX-A: a\rX-B: b\r\n\r\n", 400, "bare CR"},
+        BadRequest{"name_not_token", "GET / HTTP/1.1\r\nHost: a\r\nX-Na[me]: a\r\n\r\n", 400, "header name is not a token"},
+        BadRequest{"obs_fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\r\n  b\r\n\r\n", 400, "obsolete line folding"},
+        BadRequest{"nul_in_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\0b\r\n\r\n"s, 400, "control character"},
+        BadRequest{"bare_cr", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rX-B: b\r\n\r\n", 400, "bare CR"},
         BadRequest{"two_hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host"},
-        BadRequest{"length_plus", "POST /echo HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello", 400,
+        BadRequest{"no_host", "GET / HTTP/1.1\r\n\r\n", 400, "no Host header in an HTTP/1.1 request"},
+        BadRequest{"no_host_with_a_body", "POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", 400, "no Host header"},
+        BadRequest{"host_list", "GET / HTTP/1.1\r\nHost: a.com, b.com\r\n\r\n", 400, "invalid Host header: 'a.com, b.com'"},
+        BadRequest{"host_with_a_space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "invalid Host header"},
+        BadRequest{"host_port_not_digits", "GET / HTTP/1.1\r\nHost: a.com:x\r\n\r\n", 400, "invalid Host header"},
+        BadRequest{"host_bracket_not_closed", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, "invalid Host header"},
+        BadRequest{"host_not_ipv6_in_brackets", "GET / HTTP/1.1\r\nHost: [::g]:80\r\n\r\n", 400, "invalid Host header"},
+        BadRequest{"host_with_userinfo", "GET / HTTP/1.1\r\nHost: user@a.com\r\n\r\n", 400, "invalid Host header"},
+        BadRequest{"host_with_a_path", "GET / HTTP/1.1\r\nHost: a.com/x\r\n\r\n", 400, "invalid Host header"},
+        BadRequest{"host_invalid_in_http10", "GET / HTTP/1.0\r\nHost: a,b c\r\n\r\n", 400, "invalid Host header"},
+        BadRequest{"absolute_form_userinfo", "GET http://u@a.com/ HTTP/1.1\r\nHost: a.com\r\n\r\n", 400,
+                   "invalid authority in the request target"},
+        BadRequest{"absolute_form_no_host", "GET http:///x HTTP/1.1\r\nHost: a.com\r\n\r\n", 400,
+                   "invalid authority in the request target"},
+        BadRequest{"length_plus", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello", 400,
                    "Only integer Content-Length is allowed"},
-        BadRequest{"length_hex", "POST /echo HTTP/1.1\r\nContent-Length: 0x5\r\n\r\nhello", 400,
+        BadRequest{"length_hex", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\nhello", 400,
                    "Only integer Content-Length is allowed"},
-        BadRequest{"length_negative", "POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400,
+        BadRequest{"length_negative", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400,
                    "Only integer Content-Length is allowed"},
-        BadRequest{"length_space_inside", "POST /echo HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n", 400,
+        BadRequest{"length_space_inside", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", 400,
                    "Only integer Content-Length is allowed"},
-        BadRequest{"length_empty", "POST /echo HTTP/1.1\r\nContent-Length:\r\n\r\n", 400,
+        BadRequest{"length_empty", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400,
                    "Only integer Content-Length is allowed"},
-        BadRequest{"length_conflict", "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400,
+        BadRequest{"length_conflict", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400,
                    "Multiple unequal Content-Lengths"},
-        BadRequest{"length_conflict_list", "POST /echo HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\nabcd", 400,
+        BadRequest{"length_conflict_list", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\nabcd", 400,
                    "Multiple unequal Content-Lengths"},
         BadRequest{"length_and_chunked",
-                   "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                   "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
                    400, "Request with both Transfer-Encoding and Content-Length"},
-        BadRequest{"te_gzip", "POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
+        BadRequest{"te_gzip", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
                    "Unsupported Transfer-Encoding"},
-        BadRequest{"te_gzip_chunked", "POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400,
+        BadRequest{"te_gzip_chunked", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400,
                    "Unsupported Transfer-Encoding"},
-        BadRequest{"te_chunked_twice", "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        BadRequest{"te_chunked_twice", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
                    400, "Unsupported Transfer-Encoding"},
-        BadRequest{"te_identity", "POST /echo HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", 400,
+        BadRequest{"te_identity", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", 400,
                    "Unsupported Transfer-Encoding"},
         BadRequest{"te_in_http10", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
                    "Transfer-Encoding in an HTTP/1.0 request"},
@@ -494,7 +508,7 @@ INSTANTIATE_TEST_SUITE_P(
                    "trailer fields over the limit"},
         BadRequest{"chunk_without_crlf", chunked("5\r\nhelloXX0\r\n\r\n"), 400, "chunk data not followed by CRLF"},
         BadRequest{"bad_trailer", chunked("5\r\nhello\r\n0\r\nBad Trailer: x\r\n\r\n"), 400, "header name is not a token"},
-        BadRequest{"body_too_large", "POST /echo HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", 413,
+        BadRequest{"body_too_large", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", 413,
                    "Content-Length too long"},
         BadRequest{"chunked_too_large", chunked("3E9\r\n"), 413, "chunked body too large"},
         BadRequest{"chunked_too_large_in_sum", chunked("200\r\n" + std::string(512, 'a') + "\r\n200\r\n"), 413,
@@ -508,10 +522,104 @@ INSTANTIATE_TEST_SUITE_P(
                    431, "trailer fields over the limit"}),
     [](const ::testing::TestParamInfo<BadRequest>& param_info) { return param_info.param.name; });
 
+// --- Host (RFC 9112 section 3.2) -------------------------------------------------------------
+//
+// The refusals are among the cases above (no_host, host_*, absolute_form_*). Tornado 6.2
+// serves all of them; these are what is still served, and how the host is read.
+
+// Answers "host host_name path full_url" of each request.
+std::unique_ptr<HTTPServer> make_host_server(HTTPServerOptions options = {}) {
+    return std::make_unique<HTTPServer>(
+        [](RequestPtr request) {
+            answer(request, request->host + " " + request->host_name + " " + request->path + " " + request->full_url());
+        },
+        std::move(options));
+}
+
+TEST(HTTP1Connection, AnHTTP10RequestWithoutHostIsServed) {
+    ServerThread server([] { return make_host_server(); });
+    RawClient client(server.port());
+    client.send("GET /ten HTTP/1.0\r\n\r\n");
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "127.0.0.1 127.0.0.1 /ten http://127.0.0.1/ten");
+}
+
+// RFC 9112 section 3.2 allows an empty Host (for a target without an authority).
+TEST(HTTP1Connection, AnEmptyHostInHTTP11IsServed) {
+    ServerThread server([] { return make_host_server(); });
+    RawClient client(server.port());
+    client.send("GET /empty HTTP/1.1\r\nHost:\r\n\r\n");
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "127.0.0.1 127.0.0.1 /empty http://127.0.0.1/empty");
+    client.send("GET /again HTTP/1.1\r\nHost:  \r\n\r\n");  // kept alive
+    EXPECT_EQ(client.read_response().status, 200);
+}
+
+TEST(HTTP1Connection, EachFormOfAValidHostIsServed) {
+    ServerThread server([] { return make_host_server(); });
+    RawClient client(server.port());
+    for (std::string host : {"example.com", "Example.COM:8080", "127.0.0.1:8888", "[::1]:8888", "[2001:db8::1]",
+                             "[v7.a:b]", "a%2Db.example", "localhost:"}) {
+        client.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+        Response response = client.read_response();
+        EXPECT_EQ(response.status, 200) << host;
+        EXPECT_TRUE(response.body.starts_with(host + " ")) << response.body;
+    }
+}
+
+// RFC 9112 section 3.2.2: with a target in absolute-form, the target's
+// authority is the host and Host's value is ignored (it must still be there,
+// and valid). uri becomes the origin-form after the authority, so the path
+// is the target's (routes match it); Tornado 6.2 keeps Host's value and
+// takes the whole target for the path.
+TEST(HTTP1Connection, AnAbsoluteFormTargetNamesTheHost) {
+    ServerThread server([] { return make_host_server(); });
+    RawClient client(server.port());
+    client.send("GET http://Example.com:8080/x?y=1 HTTP/1.1\r\nHost: other.example\r\n\r\n");
+    Response response = client.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "Example.com:8080 example.com /x http://Example.com:8080/x?y=1");
+    client.send("GET HTTPS://[::1] HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+    response = client.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "[::1] [::1] / http://[::1]/");
+    // An origin-form target keeps Host's value.
+    client.send("GET /z HTTP/1.1\r\nHost: other.example\r\n\r\n");
+    EXPECT_EQ(client.read_response().body, "other.example other.example /z http://other.example/z");
+}
+
+// xheaders (a proxy's X-Real-Ip, X-Forwarded-For, X-Scheme...) changes
+// nothing here: X-Forwarded-Host stands in for no Host, and is never read.
+TEST(HTTP1Connection, TheHostRulesAreTheSameWithXHeaders) {
+    ServerThread server([] { return make_host_server({.xheaders = true}); });
+    for (std::string request : {"GET / HTTP/1.1\r\nX-Forwarded-Host: a.example\r\nX-Real-Ip: 1.2.3.4\r\n\r\n",
+                                "GET / HTTP/1.1\r\nHost: a b\r\nX-Forwarded-Host: a.example\r\n\r\n",
+                                "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n"}) {
+        RawClient client(server.port());
+        client.send(request);
+        Response response = client.read_response();
+        EXPECT_EQ(response.status, 400) << request;
+        EXPECT_EQ(response.header("Connection"), "close");
+        EXPECT_TRUE(client.closed_by_server()) << request;
+    }
+    RawClient client(server.port());
+    client.send("GET /p HTTP/1.1\r\nHost: a.example\r\nX-Forwarded-Host: b.example\r\nX-Scheme: https\r\n\r\n");
+    EXPECT_EQ(client.read_response().body, "a.example a.example /p https://a.example/p");
+    client.send("GET /p HTTP/1.1\r\nHost:\r\nX-Real-Ip: 1.2.3.4\r\n\r\n");
+    EXPECT_EQ(client.read_response().body, "127.0.0.1 127.0.0.1 /p http://127.0.0.1/p");
+    client.send("GET http://c.example/q HTTP/1.1\r\nHost: a.example\r\nX-Forwarded-Host: b.example\r\n\r\n");
+    EXPECT_EQ(client.read_response().body, "c.example c.example /q http://c.example/q");
+    RawClient ten(server.port());
+    ten.send("GET / HTTP/1.0\r\nX-Real-Ip: 1.2.3.4\r\n\r\n");
+    EXPECT_EQ(ten.read_response().status, 200);
+}
+
 TEST(HTTP1Connection, AHeadOverTheLimitGets431ThenAClose) {
     ServerThread server([] { return make_test_server({.max_header_size = 1024}); });
     RawClient client(server.port());
-    client.send("GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
+    client.send("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
     Response response = client.read_response();
     EXPECT_EQ(response.status, 431);
     EXPECT_NE(response.body.find("over the limit of 1024 bytes"), std::string::npos) << response.body;
@@ -523,7 +631,7 @@ TEST(HTTP1Connection, AHeadOverTheLimitGets431ThenAClose) {
     expect_still_serving(server);
     // Just under the limit is fine.
     RawClient fits(server.port());
-    fits.send("GET / HTTP/1.1\r\nX-Big: " + std::string(900, 'a') + "\r\n\r\n");
+    fits.send("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(900, 'a') + "\r\n\r\n");
     EXPECT_EQ(fits.read_response().status, 200);
 }
 
@@ -587,7 +695,7 @@ TEST(HTTP1Connection, AfterABodyTheIdleTimeoutStillCloses) {
 TEST(HTTP1Connection, ASlowBodyGets408) {
     ServerThread server([] { return make_test_server({.body_timeout = 200ms}); });
     RawClient client(server.port());
-    client.send("POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    client.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
     Response response = client.read_response();
     EXPECT_EQ(response.status, 408);
     EXPECT_NE(response.body.find("did not arrive within"), std::string::npos);
@@ -668,7 +776,7 @@ TEST(HTTP1Connection, AnAnswerAfterA408FailsLikeAWriteToAClosedConnection) {
     ServerThread server(
         [&] { return make_head_server(on_head, HTTPServerOptions{.body_timeout = 100ms}); });
     RawClient client(server.port());
-    client.send("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    client.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
     EXPECT_EQ(client.read_response().status, 408);
     EXPECT_TRUE(client.closed_by_server());
     for (int i = 0; i < 100 && write_closed + logic_errors == 0; ++i)
@@ -694,7 +802,7 @@ TEST(HTTP1Connection, AnEarlyAnswerStillQueuedEndsInALingeringClose) {
     });
     RawClient client(server.port());
     const std::string body_piece(64 * 1024, 'b');
-    client.send("POST / HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n" + body_piece);
+    client.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n" + body_piece);
     // The answer is queued now; more body arrives that nobody reads.
     std::this_thread::sleep_for(200ms);
     client.send(body_piece);

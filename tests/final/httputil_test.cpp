@@ -158,7 +158,7 @@ TEST(ParseRequestHead, ValuesAreTrimmedAndMayHoldTabsAndHighBytes) {
 }
 
 TEST(ParseRequestHead, SkipsEmptyLinesBeforeTheRequestLine) {
-    auto head = parse_request_head("\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    auto head = parse_request_head("\r\n\r\nPOST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
     EXPECT_EQ(head.start_line.method, "POST");
 }
 
@@ -176,9 +176,28 @@ TEST(ParseRequestHead, LinesMayEndInABareLF) {
 }
 
 TEST(ParseRequestHead, OtherTargetForms) {
-    EXPECT_EQ(parse_request_head("OPTIONS * HTTP/1.1\r\n\r\n").start_line.path, "*");
-    EXPECT_EQ(parse_request_head("GET http://a.example/x HTTP/1.1\r\n\r\n").start_line.path, "http://a.example/x");
-    EXPECT_EQ(parse_request_head("CONNECT a.example:443 HTTP/1.1\r\n\r\n").start_line.path, "a.example:443");
+    EXPECT_EQ(parse_request_head("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").start_line.path, "*");
+    EXPECT_EQ(parse_request_head("GET http://a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n").start_line.path,
+              "http://a.example/x");
+    EXPECT_EQ(parse_request_head("CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n").start_line.path,
+              "a.example:443");
+}
+
+// RFC 9112 section 3.2: Host is required in HTTP/1.1 (not in HTTP/1.0), may
+// be empty, and is otherwise uri-host [ ":" port ] (RFC 3986's host: a
+// reg-name, an IPv4 address, or an IP-literal in brackets; port = *DIGIT).
+TEST(ParseRequestHead, HostValuesThatAreAccepted) {
+    for (std::string host : {"example.com", "Example.COM:8080", "127.0.0.1", "127.0.0.1:8888", "[::1]", "[::1]:80",
+                             "[2001:db8::7]", "[::ffff:192.0.2.1]:443", "[v1.fe80::a+en1]", "a%41b.example",
+                             "a-b_c~d.example", "x!$&'()*+,;=y", "a.com:", "localhost:0", ""}) {
+        auto head = parse_request_head("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+        EXPECT_EQ(head.headers.get("Host"), host);
+    }
+    EXPECT_FALSE(parse_request_head("GET / HTTP/1.0\r\n\r\n").headers.contains("Host"));
+    EXPECT_EQ(parse_request_head("GET / HTTP/1.1\r\nHost:   \r\n\r\n").headers.get("Host"), "");
+    // An absolute-form target's authority is held to the same rules; Host is still required.
+    EXPECT_EQ(parse_request_head("GET HTTPS://[::1]:8443?q HTTP/1.1\r\nHost: other\r\n\r\n").start_line.path,
+              "HTTPS://[::1]:8443?q");
 }
 
 // Each refused head, with a part of the message it must give.
@@ -226,6 +245,29 @@ INSTANTIATE_TEST_SUITE_P(
         BadHead{"GET / HTTP/1.1\r\nA: b\0c\r\n\r\n"s, 400, "control character"},
         BadHead{"GET / HTTP/1.1\r\nA: b\x7f\r\n\r\n", 400, "control character"},
         BadHead{"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host"},
+        BadHead{"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 400, "more than one Host"},
+        BadHead{"GET / HTTP/1.1\r\n\r\n", 400, "no Host header in an HTTP/1.1 request"},
+        BadHead{"GET / HTTP/1.9\r\nX-Host: a\r\n\r\n", 400, "no Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: a.com, b.com\r\n\r\n", 400, "invalid Host header: 'a.com, b.com'"},
+        BadHead{"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: a.com:x\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: a.com:80:81\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: [::g]\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: [1.2.3.4]\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: [v1.]\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: user@a.com\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: a.com/x\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: a%4.com\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.1\r\nHost: caf\xc3\xa9.com\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET / HTTP/1.0\r\nHost: a\tb\r\n\r\n", 400, "invalid Host header"},
+        BadHead{"GET http://a.com/x HTTP/1.1\r\n\r\n", 400, "no Host header"},
+        BadHead{"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", 400, "invalid authority in the request target"},
+        BadHead{"GET http://:80/x HTTP/1.1\r\nHost: a\r\n\r\n", 400, "invalid authority"},
+        BadHead{"GET http://user@a.com/x HTTP/1.1\r\nHost: a.com\r\n\r\n", 400, "invalid authority"},
+        BadHead{"GET https://a.com:x/ HTTP/1.1\r\nHost: a.com\r\n\r\n", 400, "invalid authority"},
         BadHead{"GET / HTTP/1.1\r\nHost: a\r\n", 400, "not ended by an empty line"},
         BadHead{"\r\n\r\n", 400, "malformed request line"}));
 
@@ -533,6 +575,46 @@ TEST(HTTPServerRequest, SplitsTheUriAndParsesTheQuery) {
     EXPECT_EQ(cookies.size(), 2u);
     EXPECT_EQ(cookies.at("a"), "1");
     EXPECT_EQ(cookies.at("d"), "v");
+}
+
+// RFC 9112 section 3.2.2: a target in absolute-form names the host; Host's
+// value is ignored. uri becomes the origin-form that follows the authority,
+// so path, query and full_url() are those of "GET /p... Host: Example.COM:8080".
+// (Tornado 6.2 keeps Host and takes the whole target for the path.)
+TEST(HTTPServerRequest, AnAbsoluteFormTargetGivesTheHostAndPath) {
+    tornado::HTTPServerRequest request("GET", "http://Example.COM:8080/p/a%20th?x=1", "HTTP/1.1",
+                                       HTTPHeaders{{"Host", "other.example"}});
+    EXPECT_EQ(request.uri, "/p/a%20th?x=1");
+    EXPECT_EQ(request.host, "Example.COM:8080");
+    EXPECT_EQ(request.host_name, "example.com");
+    EXPECT_EQ(request.path, "/p/a%20th");
+    EXPECT_EQ(request.query, "x=1");
+    EXPECT_EQ(request.arguments.at("x"), Values{"1"});
+    EXPECT_EQ(request.full_url(), "http://Example.COM:8080/p/a%20th?x=1");
+
+    tornado::HTTPServerRequest bare("GET", "HTTPS://[::1]:8443?q=2", "HTTP/1.1", HTTPHeaders{{"Host", "x"}});
+    EXPECT_EQ(bare.uri, "/?q=2");
+    EXPECT_EQ(bare.host, "[::1]:8443");
+    EXPECT_EQ(bare.host_name, "[::1]");
+    EXPECT_EQ(bare.path, "/");
+    EXPECT_EQ(bare.query, "q=2");
+    EXPECT_EQ(bare.full_url(), "http://[::1]:8443/?q=2");
+
+    // The constructor's host still wins; an empty authority leaves Host's; other forms keep Host.
+    tornado::HTTPServerRequest given("GET", "http://a.example", "HTTP/1.1", {}, {}, "given");
+    EXPECT_EQ(given.host, "given");
+    EXPECT_EQ(given.uri, "/");
+    EXPECT_EQ(tornado::HTTPServerRequest("GET", "http:///x", "HTTP/1.1", HTTPHeaders{{"Host", "h"}}).host, "h");
+    tornado::HTTPServerRequest star("OPTIONS", "*", "HTTP/1.1", HTTPHeaders{{"Host", "h.example"}});
+    EXPECT_EQ(star.host, "h.example");
+    EXPECT_EQ(star.uri, "*");
+    EXPECT_EQ(star.path, "*");
+    tornado::HTTPServerRequest connect("CONNECT", "a.example:443", "HTTP/1.1", HTTPHeaders{{"Host", "a.example:443"}});
+    EXPECT_EQ(connect.host, "a.example:443");
+    EXPECT_EQ(connect.path, "a.example:443");
+    tornado::HTTPServerRequest other_scheme("GET", "ftp://a.example/x", "HTTP/1.1", HTTPHeaders{{"Host", "h"}});
+    EXPECT_EQ(other_scheme.host, "h");
+    EXPECT_EQ(other_scheme.path, "ftp://a.example/x");
 }
 
 TEST(HTTPServerRequest, DefaultsAndBodyParsing) {

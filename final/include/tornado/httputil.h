@@ -398,8 +398,10 @@ ResponseStartLine parse_response_start_line(std::string_view line);
 // line are skipped, RFC 9112 section 2.2). One pass, strict: lines end in
 // CRLF or a bare LF (as Tornado and RFC 9112 section 2.2 allow; a bare CR is
 // refused), names are tokens with the colon right after them, values hold no
-// control characters, no obsolete folding, at most one Host. The headers
-// keep `head`'s buffer (moved in, not copied).
+// control characters, no obsolete folding. Host as RFC 9112 section 3.2 says:
+// at most one, required unless the version is HTTP/1.0, empty or
+// uri-host [ ":" port ]; an absolute-form target's authority is held to the
+// same rule. The headers keep `head`'s buffer (moved in, not copied).
 struct RequestHead {
     RequestStartLine start_line;
     HTTPHeaders headers;
@@ -561,6 +563,9 @@ public:
     // As Tornado's constructor: the path and query are split off `uri`, the
     // query parsed; remote_ip and protocol come from the connection's
     // context; host from `host`, else the Host header, else "127.0.0.1".
+    // Unlike Tornado, a `uri` in absolute-form ("http://example.com/x?y",
+    // RFC 9112 section 3.2.2) gives the host itself (its authority, unless
+    // `host` is given) and becomes the origin-form after it ("/x?y").
     HTTPServerRequest(std::string method, std::string uri, std::string version = "HTTP/1.0",
                       HTTPHeaders headers = {}, std::string body = {}, std::string host = {},
                       std::shared_ptr<HTTPConnection> connection = nullptr);
@@ -571,7 +576,7 @@ public:
                       std::chrono::steady_clock::time_point start_time);
 
     std::string method;   // "GET"
-    std::string uri;      // "/search?q=a+b", as sent
+    std::string uri;      // "/search?q=a+b", as sent (origin-form: see above)
     std::string version;  // "HTTP/1.1"
     HTTPHeaders headers;
     std::string body;

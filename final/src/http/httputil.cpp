@@ -25,10 +25,14 @@
 // follows and where it departs from it.
 #include "tornado/httputil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "core/hex.h"
 #include "core/percent_encoding.h"
@@ -64,6 +68,21 @@ constexpr std::array<bool, 256> make_token_table() {
 constexpr std::array<bool, 256> kTokenChar = make_token_table();
 
 inline bool token_char(char c) { return kTokenChar[static_cast<unsigned char>(c)]; }
+
+// What a host name in Host is made of: reg-name's characters (RFC 3986 section 3.2.2),
+// unreserved and sub-delims, which hold IPv4address's digits and dots too. The '%' of a
+// pct-encoded triplet is not among them: it is checked with its two hex digits apart.
+constexpr std::array<bool, 256> make_reg_name_table() {
+    std::array<bool, 256> table{};
+    for (int c = '0'; c <= '9'; ++c) table[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+    for (char c : std::string_view("-._~!$&'()*+,;=")) table[static_cast<unsigned char>(c)] = true;
+    return table;
+}
+constexpr std::array<bool, 256> kRegNameChar = make_reg_name_table();
+
+inline bool reg_name_char(char c) { return kRegNameChar[static_cast<unsigned char>(c)]; }
 
 // --- eight bytes at a time -------------------------------------------------------------
 
@@ -505,8 +524,10 @@ HTTPHeaders HTTPHeaders::parse(std::string_view text) {
 //   skip_blank_lines      CRLFs a client may send before the request line
 //   parse_request_line    parse_method, parse_target, parse_version
 //   parse_field_line      once per header line: read_field_name, skip_ows, the value
-//                         (skip_value_bytes), trim_trailing_ows, then the field is recorded
-//   check_head_end        what can only be checked after the empty line
+//                         (skip_value_bytes; Host's through scan_host_value first),
+//                         trim_trailing_ows, then the field is recorded
+//   check_head_end        what can only be checked after the empty line (check_host:
+//                         RFC 9112 section 3.2's rules for Host)
 //
 // One pass: the cursor never moves back (only a value's trailing whitespace is looked at a
 // second time), so each byte is read about once and every decision is made on the byte under
@@ -531,11 +552,20 @@ HTTPHeaders HTTPHeaders::parse(std::string_view text) {
 struct HeadParser {
     static RequestHead parse(std::string&& head);
 
+    // What the Host lines held: how many there were, the last one's value (trimmed), and
+    // whether that value was found valid as it was read (scan_host_value; if not, the
+    // grammar reads it after the empty line).
+    struct HostLines {
+        int count = 0;
+        bool valid = false;
+        std::string_view value;
+    };
+
 private:
     [[gnu::always_inline]] static inline char* parse_field_line(const char* begin, char* p,
                                                                 const char* end,
                                                                 HTTPHeaders& headers,
-                                                                int& host_count);
+                                                                HostLines& host);
 };
 
 namespace {
@@ -735,17 +765,157 @@ namespace {
     return value_end;
 }
 
+// --- Host (RFC 9112 section 3.2) --------------------------------------------------------------
+//
+// Which site a request asks for is, besides where it ends, what a proxy in front of us and
+// we must read alike: a proxy that checks or routes a request by a Host it reads one way,
+// and an application here that reads it another ("a.com, b.com", "a b", two Host lines),
+// lets a request past the proxy's rules. So section 3.2's rules are kept as they are
+// written, here with the rest of the head: an HTTP/1.1 request without Host, or with more
+// than one, or with a value that is not uri-host [ ":" port ], is answered 400. An empty
+// value passes (the RFC's for a target without an authority), and an HTTP/1.0 request may
+// leave Host out. Tornado 6.2 checks none of these (it serves them all).
+
+// The parts of a target in absolute-form with an http or https scheme (RFC 9112 section
+// 3.2.2): "http://example.com:8080/x?y" is authority "example.com:8080" and rest "/x?y"
+// (rest may be empty, or start with '?'). The scheme is case-insensitive (RFC 3986 section
+// 3.1). Nothing for every other target: origin-form ("/x"), CONNECT's authority-form
+// ("example.com:443"), asterisk-form ("*"), or another scheme. Also used by
+// HTTPServerRequest, whose host and uri come from these parts.
+struct AbsoluteTarget {
+    std::string_view authority;
+    std::string_view rest;
+};
+
+std::optional<AbsoluteTarget> split_absolute_form(std::string_view target) {
+    std::size_t start = 0;
+    if (target.size() >= 7 && detail::equals_ignoring_case(target.substr(0, 7), "http://")) {
+        start = 7;
+    } else if (target.size() >= 8 &&
+               detail::equals_ignoring_case(target.substr(0, 8), "https://")) {
+        start = 8;
+    } else {
+        return std::nullopt;
+    }
+    std::size_t authority_end = std::min(target.find_first_of("/?", start), target.size());
+    return AbsoluteTarget{target.substr(start, authority_end - start),
+                          target.substr(authority_end)};
+}
+
+// IP-literal's inside (RFC 3986 section 3.2.2): an IPv6address, which inet_pton reads (the
+// forms of RFC 4291 that RFC 3986 lists; a zone ID is not one of them), or IPvFuture =
+// "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ). Rare: off the hot path.
+[[gnu::cold]] bool valid_ip_literal(std::string_view inside) {
+    if (!inside.empty() && (inside[0] == 'v' || inside[0] == 'V')) {
+        std::size_t i = 1;
+        while (i < inside.size() && detail::hex_value(inside[i]) >= 0) ++i;
+        if (i == 1 || i + 1 >= inside.size() || inside[i] != '.') return false;
+        return std::all_of(inside.begin() + static_cast<std::ptrdiff_t>(i) + 1, inside.end(),
+                           [](char c) { return reg_name_char(c) || c == ':'; });
+    }
+    char text[INET6_ADDRSTRLEN];  // the longest IPv6 text and its NUL
+    if (inside.size() >= sizeof text || inside.find('\0') != std::string_view::npos) return false;
+    std::memcpy(text, inside.data(), inside.size());
+    text[inside.size()] = '\0';
+    in6_addr address{};
+    return ::inet_pton(AF_INET6, text, &address) == 1;
+}
+
+// Host = uri-host [ ":" port ] (RFC 9110 section 7.2), with RFC 3986's host (an IP-literal
+// in brackets, or a reg-name, which IPv4address is a case of) and port = *DIGIT, read by
+// the grammar. The usual Host values never come here: scan_host_value settles them as the
+// head is read. This reads the others, and an absolute-form target's authority.
+[[gnu::cold]] bool valid_host(std::string_view value) {
+    const char* p = value.data();
+    const char* const end = p + value.size();
+    if (p < end && *p == '[') {
+        const auto* close =
+            static_cast<const char*>(std::memchr(p, ']', static_cast<std::size_t>(end - p)));
+        if (close == nullptr ||
+            !valid_ip_literal(std::string_view(p + 1, static_cast<std::size_t>(close - p - 1)))) {
+            return false;
+        }
+        p = close + 1;
+    } else {
+        for (;;) {
+            while (p < end && reg_name_char(*p)) ++p;
+            // pct-encoded = "%" HEXDIG HEXDIG
+            if (end - p < 3 || *p != '%' || detail::hex_value(p[1]) < 0 ||
+                detail::hex_value(p[2]) < 0) {
+                break;
+            }
+            p += 3;
+        }
+    }
+    if (p < end && *p == ':') {
+        ++p;
+        while (p < end && is_digit(*p)) ++p;
+    }
+    return p == end;
+}
+
+// The value of a Host line, read where the head's other values are read with
+// skip_value_bytes: reg-name characters, then perhaps ':' and digits. `valid` when that
+// reaches the line end: the usual value ("example.com", "127.0.0.1:8888") is then known
+// good in the one pass over its bytes, with no second look. Any other byte (a space, '%',
+// '[', a second ':') stops it short, not valid yet: skip_value_bytes reads on from there
+// as for any value, and valid_host's grammar decides after the empty line. No bounds
+// test a byte: the head ends in a line end, or at the NUL std::string keeps after it,
+// and neither is a reg-name character or a digit.
+[[gnu::always_inline]] inline char* scan_host_value(char* p, const char* end, bool& valid) {
+    while (reg_name_char(*p)) ++p;
+    if (*p == ':') {
+        ++p;
+        while (is_digit(*p)) ++p;
+    }
+    valid = p < end && (*p == '\r' || *p == '\n');
+    return p;
+}
+
+[[noreturn]] void bad_host(std::string_view value) {
+    throw HTTPInputError("invalid Host header: " + detail::quoted(value));
+}
+
+// A target in absolute-form ("http://example.com/x", RFC 9112 section 3.2.2) names its
+// host itself, and that is the one the request is for (the server ignores Host's value):
+// the authority is held to Host's rules, with a host in it (RFC 9110 section 4.2.1 refuses
+// an http URI whose host is empty). The Host line is still required and checked: section
+// 3.2's rules are about the message, whatever its target. Called for a target that does
+// not start with '/' (origin-form, every ordinary request, does).
+[[gnu::cold]] void check_target_authority(std::string_view target) {
+    std::optional<AbsoluteTarget> absolute = split_absolute_form(target);
+    if (!absolute) return;  // "*", CONNECT's authority-form, or another scheme
+    std::string_view authority = absolute->authority;
+    if (authority.empty() || authority[0] == ':' || !valid_host(authority)) {
+        throw HTTPInputError("invalid authority in the request target: " + detail::quoted(target));
+    }
+}
+
+// Section 3.2's rules, after the empty line (only then is "no Host" known). A version is 8
+// bytes ("HTTP/1.x") and a target at least one, both checked by parse_request_line.
+[[gnu::always_inline]] inline void check_host(const HeadParser::HostLines& host,
+                                              const RequestStartLine& line) {
+    if (host.count == 1) {
+        if (!host.valid && !valid_host(host.value)) bad_host(host.value);
+    } else if (host.count > 1) {
+        throw HTTPInputError("more than one Host header");
+    } else if (line.version[7] != '0') {
+        throw HTTPInputError("no Host header in an HTTP/1.1 request");
+    }
+    if (line.path[0] != '/') check_target_authority(line.path);
+}
+
 // After the empty line. Nothing may follow it: from the server nothing can (the stream stops
-// at the first empty line), but a direct caller could pass a body along. At most one Host
-// (RFC 9112 section 3.2: two could make a proxy and us disagree about which site is asked).
-// The slots hold 32-bit offsets, so a head past 4 GiB cannot be recorded (431); the server's
-// max_header_size refuses far smaller heads long before.
-[[gnu::always_inline]] inline void check_head_end(const char* p, const char* end, int host_count,
-                                                  std::size_t size) {
+// at the first empty line), but a direct caller could pass a body along. The slots hold
+// 32-bit offsets, so a head past 4 GiB cannot be recorded (431); the server's
+// max_header_size refuses far smaller heads long before. Then Host's rules (check_host).
+[[gnu::always_inline]] inline void check_head_end(const char* p, const char* end,
+                                                  const HeadParser::HostLines& host,
+                                                  const RequestStartLine& line, std::size_t size) {
     if (p != end) throw HTTPInputError("bytes after the end of the request head");
-    if (host_count > 1) throw HTTPInputError("more than one Host header");
     if (size > std::numeric_limits<std::uint32_t>::max())
         throw HTTPInputError(431, "request head too large");
+    check_host(host, line);
 }
 
 }  // namespace
@@ -753,18 +923,23 @@ namespace {
 // One header line, "Name: value" and its line end; returns the start of the next line.
 // `begin` is the head's first byte, from which the offsets are counted.
 char* HeadParser::parse_field_line(const char* begin, char* p, const char* end,
-                                   HTTPHeaders& headers, int& host_count) {
+                                   HTTPHeaders& headers, HostLines& host) {
     char* name = p;
     p = read_field_name(p, end);
     if (p == end || *p != ':' || p == name) bad_field_name(name, p, end);
     const char* name_end = p;
+    // The name is in Http-Header-Case already, so one memcmp finds every spelling of Host.
+    const bool is_host = name_end - name == 4 && std::memcmp(name, "Host", 4) == 0;
 
     // The value: no control character but HTAB (RFC 9110 section 5.5 asks a recipient to
     // refuse or replace CR, LF and NUL; the other controls and DEL are invalid too, though
     // the RFC lets a recipient keep them: refusing is the simpler rule to reason about).
     // Bytes above 0x7f (obs-text) pass.
-    // skip_value_bytes goes eight bytes at a time and stops at the line end.
+    // skip_value_bytes goes eight bytes at a time and stops at the line end. Host's value
+    // is read by scan_host_value first, which checks it on the way.
     const char* value = p = skip_ows(p + 1, end);
+    if (is_host) [[unlikely]]
+        p = scan_host_value(p, end, host.valid);
     p = const_cast<char*>(skip_value_bytes(p, end));
     std::size_t line_end = line_end_size(p, end);
     if (line_end == 0) bad_field_value(name, name_end, p, end);
@@ -777,8 +952,10 @@ char* HeadParser::parse_field_line(const char* begin, char* p, const char* end,
     slot.value_at = static_cast<std::uint32_t>(value - begin);
     slot.value_size = static_cast<std::uint32_t>(value_end - value);
     headers.fields_.push_back(slot);
-    // The name is in Http-Header-Case already, so one memcmp finds every spelling of Host.
-    if (slot.name_size == 4 && std::memcmp(name, "Host", 4) == 0) ++host_count;
+    if (is_host) {
+        ++host.count;
+        host.value = std::string_view(value, static_cast<std::size_t>(value_end - value));
+    }
     return p + line_end;
 }
 
@@ -796,15 +973,15 @@ RequestHead HeadParser::parse(std::string&& head) {
     // from empty would allocate five times on the way.
     HTTPHeaders& headers = result.headers;
     headers.fields_.reserve(16);
-    int host_count = 0;
+    HostLines host;
     for (;;) {
         if (std::size_t empty_line = line_end_size(p, end)) {
             p += empty_line;
             break;
         }
-        p = parse_field_line(begin, p, end, headers, host_count);
+        p = parse_field_line(begin, p, end, headers, host);
     }
-    check_head_end(p, end, host_count, head.size());
+    check_head_end(p, end, host, result.start_line, head.size());
     headers.text_ = std::move(head);
     return result;
 }
@@ -1749,12 +1926,36 @@ HTTPServerRequest::HTTPServerRequest(RequestStartLine start_line, HTTPHeaders he
     derive_fields({});
 }
 
+namespace {
+
+// A target in absolute-form ("http://example.com:8080/x?y"), read as RFC 9112
+// section 3.2.2 says: the request is for the target's authority, whatever
+// Host's value. So the authority goes to `host`, and `uri` becomes what
+// follows it ("/x?y"; "/" for an empty path), the origin-form the request
+// would have had without a proxy in between: path, query, full_url() and
+// everything the application does with them come out as for that request.
+// Returns whether `host` was set (false for an empty authority, and for a
+// target of another form: "*", CONNECT's "host:port"). Tornado 6.2 keeps
+// Host's value and the whole target as the path, which no route matches.
+// Apart and not inlined: every ordinary target starts with '/'.
+[[gnu::cold]] bool read_absolute_form(HTTPServerRequest& request) {
+    std::optional<AbsoluteTarget> absolute = split_absolute_form(request.uri);
+    if (!absolute) return false;
+    request.host.assign(absolute->authority);
+    request.uri.erase(0, static_cast<std::size_t>(absolute->rest.data() - request.uri.data()));
+    if (request.uri.empty() || request.uri[0] == '?') request.uri.insert(0, 1, '/');
+    return !request.host.empty();
+}
+
+}  // namespace
+
 // Tornado's __init__ after the plain fields: where the request came from
 // (the connection's context, which a proxy's X- headers may have rewritten),
 // the host (the argument, else Host, else "127.0.0.1"), and the target
 // split at its first '?' into path and query, the query parsed with blank
 // values kept. query_arguments and arguments start as the same map; the
-// body's arguments are added to the second by parse_body().
+// body's arguments are added to the second by parse_body(). A target in
+// absolute-form names the host itself (read_absolute_form).
 void HTTPServerRequest::derive_fields(std::string_view host_) {
     const HTTPRequestContext* context = connection ? connection->context() : nullptr;
     if (context != nullptr) {
@@ -1763,9 +1964,13 @@ void HTTPServerRequest::derive_fields(std::string_view host_) {
     } else {
         protocol = "http";
     }
+    bool host_from_target = false;
+    // Origin-form, every ordinary request's target, starts with '/': one test.
+    if (!uri.empty() && uri[0] != '/') [[unlikely]]
+        host_from_target = read_absolute_form(*this);
     if (!host_.empty()) {
         host = host_;
-    } else {
+    } else if (!host_from_target) {
         std::string_view header = headers.get_first("Host");
         host = header.empty() ? std::string_view("127.0.0.1") : header;
     }
