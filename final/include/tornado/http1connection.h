@@ -146,8 +146,11 @@ public:
     // the request (not after the response is finished).
     void set_close_callback(Function<void()> callback) override;
     // For this request only: stream_request_body handlers raise or lower them
-    // in headers_received / prepare.
+    // in headers_received / prepare. Read when the body starts: a later call
+    // changes nothing. A gzipped body (params.decompress) keeps the
+    // connection's max_body_size as the limit on what it inflates to.
     void set_max_body_size(std::size_t max_body_size) override;
+    // As set_max_body_size, for body_timeout.
     void set_body_timeout(IOLoop::Clock::duration timeout) override;
     // Takes the stream away from HTTP: the serving loop stops without
     // closing it (WebSocket's upgrade, after its 101 response).
@@ -310,8 +313,12 @@ public:
     void close_when_idle();
     // Waiting for a request head, with no byte of one buffered.
     bool idle() const noexcept;
+    // From start_serving() until the serving loop has ended.
     bool serving() const noexcept { return serving_; }
 
+    // The connection's origin. With xheaders, HTTPServer rewrites it from a
+    // request's headers_received to its finish (or on_connection_close),
+    // then restores it.
     HTTPRequestContext& context() noexcept { return context_; }
     const HTTP1ConnectionParameters& params() const noexcept { return *params_; }
     // The stream (nullptr once detached).

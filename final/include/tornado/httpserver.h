@@ -65,11 +65,18 @@
 
 namespace tornado {
 
+// HTTPServer's options (Tornado's constructor arguments), with Tornado's
+// defaults. no_keep_alive, chunk_size, max_header_size, max_body_size,
+// body_timeout and server_header are copied into the HTTP1ConnectionParameters
+// every connection shares (see there), idle_connection_timeout as its
+// header_timeout, decompress_request as its decompress. xheaders: see the
+// file comment.
 struct HTTPServerOptions {
     bool no_keep_alive = false;
     bool xheaders = false;
     // "http" or "https" (TLS ended by a proxy in front); empty: "https"
-    // with ssl_options, else "http".
+    // with ssl_options, else "http". Anything else: the constructor throws
+    // std::invalid_argument.
     std::string protocol{};
     // Serve HTTPS: the certificate and key (see TCPServer).
     std::optional<SSLOptions> ssl_options{};
@@ -92,8 +99,16 @@ struct HTTPServerOptions {
     bool decompress_request = false;
 };
 
+// The server of the file comment: a TCPServer that serves each connection it
+// accepts with an HTTP1ServerConnection, and the delegate of all of them.
 class HTTPServer : public TCPServer, public HTTPServerConnectionDelegate {
 public:
+    // What a callback is wrapped into. It is called once the body is read
+    // and parsed (a malformed body gets a 400 without it), and owns the
+    // response from then on: the connection waits for finish(), not for the
+    // Future. The Future only reports an error: one already failed when
+    // returned counts as a throw (a 500, unless the response has begun); a
+    // later one is logged.
     using RequestCallback = Function<Future<void>(std::shared_ptr<HTTPServerRequest>)>;
 
     // With a function of the request: it returns void, a Task or a Future.

@@ -135,6 +135,8 @@ public:
     V& at(std::string_view key) {
         return const_cast<V&>(static_cast<const OrderedMap&>(*this).at(key));
     }
+    // The value for `key`, or nullptr; unlike operator[], adds nothing. The
+    // pointer lasts until a key is added or erased (the entries are a vector).
     const V* find_value(std::string_view key) const {
         std::size_t i = index_of(key);
         return i == npos ? nullptr : &items_[i].second;
@@ -167,8 +169,12 @@ public:
 
     std::size_t size() const noexcept { return items_.size(); }
     bool empty() const noexcept { return items_.empty(); }
+    // The (key, value) entries in the order the keys first came. Iterators
+    // last until a key is added or erased.
     const_iterator begin() const noexcept { return items_.begin(); }
     const_iterator end() const noexcept { return items_.end(); }
+    // Values may be changed through it, keys must not be: from 16 keys on,
+    // the index would still find the entry under its old key.
     iterator begin() noexcept { return items_.begin(); }
     iterator end() noexcept { return items_.end(); }
 
@@ -204,7 +210,11 @@ private:
     std::unique_ptr<std::unordered_map<std::string, std::size_t>> index_;
 };
 
-// A file sent in a multipart/form-data body (Tornado's HTTPFile).
+// A file sent in a multipart/form-data body (Tornado's HTTPFile): a part
+// whose Content-Disposition has a non-empty filename. filename is that
+// parameter, unquoted (RFC 2231 decoded); content_type is the part's
+// Content-Type, "application/unknown" without one, as in Tornado; body is
+// the part's bytes.
 struct HTTPFile {
     std::string filename;
     std::string content_type;
@@ -309,6 +319,8 @@ public:
                                std::string_view fallback = {}) const noexcept;
     // How many field lines carry `name`.
     std::size_t count(std::string_view name) const noexcept;
+    // Every value of `name`, in order, copied; empty when there is none
+    // (Tornado's get_list).
     std::vector<std::string> get_list(std::string_view name) const;
     // Every (name, value) pair, in order (Tornado's get_all).
     std::vector<std::pair<std::string, std::string>> get_all() const;
@@ -318,6 +330,8 @@ public:
     bool empty() const noexcept { return fields_.empty(); }
     const_iterator begin() const noexcept { return {this, 0}; }
     const_iterator end() const noexcept { return {this, fields_.size()}; }
+    // The i-th field line, for i < size() (not checked). The views last
+    // until the headers next change.
     Field field(std::size_t i) const noexcept {
         const Slot& slot = fields_[i];
         return {std::string_view(text_.data() + slot.name_at, slot.name_size),
@@ -385,6 +399,9 @@ struct ResponseStartLine {
     friend bool operator==(const ResponseStartLine&, const ResponseStartLine&) = default;
 };
 
+// What HTTPMessageDelegate::headers_received gets, as in Tornado. The
+// server (HTTP1Connection) always passes a RequestStartLine: the HTTP client
+// reads responses without a delegate.
 using StartLine = std::variant<RequestStartLine, ResponseStartLine>;
 
 // "METHOD SP target SP HTTP/1.x", exactly one space apart. Throws
@@ -393,19 +410,23 @@ RequestStartLine parse_request_start_line(std::string_view line);
 // "HTTP/1.x NNN reason". Throws HTTPInputError.
 ResponseStartLine parse_response_start_line(std::string_view line);
 
-// A whole request head, as the server reads it: what came up to and
-// including the empty line that ends it (empty lines before the request
-// line are skipped, RFC 9112 section 2.2). One pass, strict: lines end in
-// CRLF or a bare LF (as Tornado and RFC 9112 section 2.2 allow; a bare CR is
-// refused), names are tokens with the colon right after them, values hold no
-// control characters, no obsolete folding. Host as RFC 9112 section 3.2 says:
-// at most one, required unless the version is HTTP/1.0, empty or
-// uri-host [ ":" port ]; an absolute-form target's authority is held to the
-// same rule. The headers keep `head`'s buffer (moved in, not copied).
+// A request line and its headers: what parse_request_head returns.
 struct RequestHead {
     RequestStartLine start_line;
     HTTPHeaders headers;
 };
+// A whole request head, as the server reads it: what came up to and
+// including the empty line that ends it (empty lines before the request
+// line are skipped, RFC 9112 section 2.2), and nothing after it. One pass,
+// strict: lines end in CRLF or a bare LF (as Tornado and RFC 9112 section
+// 2.2 allow; a bare CR is refused), names are tokens with the colon right
+// after them, values hold no control characters but HTAB, no obsolete
+// folding. Host as RFC 9112 section 3.2 says: at most one, required unless
+// the version is HTTP/1.0, empty or uri-host [ ":" port ]; an absolute-form
+// target's authority is held to the same rule. The headers keep `head`'s
+// buffer (moved in, not copied). Throws HTTPInputError: 505 for a
+// well-formed version other than HTTP/1.x, 431 for a head past 4 GiB (the
+// offsets are 32-bit), 400 for anything else.
 RequestHead parse_request_head(std::string head);
 
 // --- where a body ends (RFC 9112 section 6.3), for the server and the client alike ---------
@@ -592,6 +613,8 @@ public:
     FileMap files;
     // Where the response goes (the connection this request came on).
     std::shared_ptr<HTTPConnection> connection;
+    // The server connection it came on, kept alive by `connection`; nullptr
+    // for a request not made by a server.
     HTTP1ServerConnection* server_connection = nullptr;
     // When the request began (from a server: when the loop turn that read
     // its head began), and when it ended: the server leaves that unset (the
@@ -678,6 +701,9 @@ public:
     virtual void set_close_callback(Function<void()> callback) { (void)callback; }
     // Per-request limits for a streamed body (stream_request_body).
     virtual void set_max_body_size(std::size_t max_body_size) { (void)max_body_size; }
+    // The limit on the time from the end of the head to the end of the body,
+    // for this request. HTTP1Connection reads it, and max_body_size, when it
+    // starts reading the body: a later call changes nothing.
     virtual void set_body_timeout(std::chrono::steady_clock::duration timeout) { (void)timeout; }
     // Takes the stream away from HTTP (WebSocket's upgrade).
     virtual std::shared_ptr<IOStream> detach();
