@@ -193,6 +193,49 @@ def documented_overloads(lines, scopes):
     return copies
 
 
+def trailing_comment(line):
+    """(code, column of //) when the line is code ending in a // comment."""
+    quote = None
+    for column, char in enumerate(line):
+        if quote:
+            if char == "\\":
+                continue
+            if char == quote and line[column - 1] != "\\":
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif line.startswith("//", column):
+            code = line[:column].rstrip()
+            return (code, column) if code else None
+    return None
+
+
+def with_trailing_documentation(lines, scopes):
+    """A declaration with a comment beside it (`int port = 0;  // 0: any`)
+    is documented by that comment, and so are the comment lines under it
+    that start in the same column (its continuation, which would
+    otherwise be taken for the next declaration's comment)."""
+    out, i = [], 0
+    while i < len(lines):
+        found = trailing_comment(lines[i]) if scopes.at_declaration_scope[i] else None
+        if not found or not found[0].endswith(";"):
+            out.append(lines[i])
+            i += 1
+            continue
+        code, column = found
+        texts = [lines[i][column + 2:]]
+        i += 1
+        continued = 0
+        while i < len(lines) and lines[i].startswith(" " * column + "//"):
+            texts.append(lines[i][column + 2:])
+            i += 1
+            continued += 1
+        text = " ".join(text.strip() for text in texts).replace("*/", "*\u2215")
+        # The continuation's lines stay, empty, so that line numbers hold.
+        out += [code + "  /**< " + escaped(text) + " */"] + [""] * continued
+    return out
+
+
 def rewritten(lines, module):
     scopes = Scopes(lines)
     # The group takes the names declared inside namespaces, but not the
@@ -205,6 +248,7 @@ def rewritten(lines, module):
     # second time, beside its class: Doxygen gets the declaration only.
     for first, last in scopes.member_definitions:
         lines = lines[:first] + [""] * (last - first + 1) + lines[last + 1:]
+    lines = with_trailing_documentation(lines, scopes)
     overloads = documented_overloads(lines, scopes)
     out, i = [], 0
     while i < len(lines):
