@@ -28,11 +28,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+
+import { clearScreenshots, launchBrowser } from "./browser.mjs";
 
 const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const chromePath = process.env.CHROME_PATH || "/usr/bin/chromium";
@@ -46,18 +47,6 @@ const waitMs = 5000;
 const serverStartMs = 45000;
 const serverStopMs = 5000;
 const scenarioMs = 30000;
-
-// playwright-core is an npm devDependency of the repository (package.json);
-// say how to get it rather than fail with "Cannot find package".
-let chromium;
-try {
-  ({ chromium } = await import("playwright-core"));
-} catch (error) {
-  throw new Error(
-    "playwright-core is not installed: run `npm ci` at the repository root " +
-      "(`make test` does) (" + error.message + ")",
-  );
-}
 
 function serverCommand() {
   if (process.env.CHAT_SERVER) {
@@ -133,49 +122,23 @@ process.on("exit", () => {
 
 // --- the browser ------------------------------------------------------------
 
-let profileDir = null;
-let context = null;
+let browser = null; // { context, close }
 
 before(async () => {
-  if (!existsSync(chromePath)) {
-    throw new Error(
-      `chromium not found at ${chromePath}: install it with tools/install-deps.sh browser ` +
-        "(`make test` does), or point CHROME_PATH at a Chromium",
-    );
-  }
-  // Screenshots left by an earlier run would mislead: only this run's failures stay.
-  if (existsSync(outDir)) {
-    for (const name of readdirSync(outDir)) {
-      if (/^chat-.*\.png$/.test(name)) rmSync(path.join(outDir, name));
-    }
-  }
+  clearScreenshots(outDir, /^chat-.*\.png$/);
   server = await startServer();
-  // A fresh profile, removed in after(): nothing from another run (cache,
-  // storage) can make a page pass.
-  profileDir = mkdtempSync(path.join(tmpdir(), "chat-browser-test-"));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: chromePath,
-    headless: true,
-    timeout: 30000,
+  browser = await launchBrowser({
+    chromePath,
+    profilePrefix: "chat-browser-test-",
     viewport: { width: 800, height: 600 },
-    args: [
-      "--no-sandbox", // we run as root, where chromium's sandbox cannot start
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
   });
 });
 
 after(async () => {
   // The browser first: its long polls and sockets close, so the server has
   // nothing in flight to wait for when it is asked to stop.
-  await context?.close().catch(() => {});
+  await browser?.close();
   if (server) await stopServer(server);
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
 });
 
 // --- the steps --------------------------------------------------------------
@@ -186,7 +149,7 @@ after(async () => {
 async function scenario(name, body) {
   const pages = [];
   const open = async (query) => {
-    const page = await context.newPage();
+    const page = await browser.context.newPage();
     page.setDefaultTimeout(waitMs);
     page.consoleLines = [];
     page.on("console", (message) => page.consoleLines.push(`console.${message.type()}: ${message.text()}`));

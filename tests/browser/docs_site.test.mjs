@@ -33,12 +33,13 @@
 //                    (default: build/tests/browser/docs_site)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, realpathSync } from "node:fs";
 import { readFile, realpath, stat } from "node:fs/promises";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+
+import { clearScreenshots, launchBrowser } from "./browser.mjs";
 
 const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const siteDir = path.resolve(process.env.DOCS_SITE || path.join(repository, "build", "docs", "html"));
@@ -59,18 +60,6 @@ const crawlMs = 90000;
 const checkMs = 30000;
 // At most this many screenshots of broken pages per run.
 const maxScreenshots = 10;
-
-// playwright-core is an npm devDependency of the repository (package.json);
-// say how to get it rather than fail with "Cannot find package".
-let chromium;
-try {
-  ({ chromium } = await import("playwright-core"));
-} catch (error) {
-  throw new Error(
-    "playwright-core is not installed: run `npm ci` at the repository root " +
-      "(`make test` does) (" + error.message + ")",
-  );
-}
 
 // --- the web server ---------------------------------------------------------
 
@@ -175,8 +164,7 @@ function stopSiteServer(server) {
 // --- the browser ------------------------------------------------------------
 
 let site = null; // { server, base }
-let profileDir = null;
-let context = null;
+let browser = null; // { context, close }
 let screenshots = 0;
 
 before(async () => {
@@ -186,50 +174,25 @@ before(async () => {
         "or point DOCS_SITE at the html folder of a build",
     );
   }
-  if (!existsSync(chromePath)) {
-    throw new Error(
-      `chromium not found at ${chromePath}: install it with tools/install-deps.sh browser ` +
-        "(`make test` does), or point CHROME_PATH at a Chromium",
-    );
-  }
-  // Screenshots left by an earlier run would mislead: only this run's failures stay.
-  if (existsSync(outDir)) {
-    for (const name of readdirSync(outDir)) {
-      if (/^docs-site-.*\.png$/.test(name)) rmSync(path.join(outDir, name));
-    }
-  }
+  clearScreenshots(outDir, /^docs-site-.*\.png$/);
   site = await startSiteServer(siteDir);
-  // A fresh profile, removed in after(): nothing from another run (cache,
-  // storage) can make a page pass.
-  profileDir = mkdtempSync(path.join(tmpdir(), "docs-site-browser-test-"));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: chromePath,
-    headless: true,
-    timeout: 30000,
+  browser = await launchBrowser({
+    chromePath,
+    profilePrefix: "docs-site-browser-test-",
     viewport: { width: 1280, height: 800 },
-    args: [
-      "--no-sandbox", // we run as root, where chromium's sandbox cannot start
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
   });
 });
 
 after(async () => {
-  await context?.close().catch(() => {});
+  await browser?.close();
   if (site) await stopSiteServer(site.server);
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
 });
 
 // A page of the site as the learner's browser shows it: its uncaught
 // JavaScript errors and the stylesheets, scripts and fonts that did not load
 // are kept in page.problems (cleared by visit()).
 async function newPage() {
-  const page = await context.newPage();
+  const page = await browser.context.newPage();
   page.setDefaultTimeout(waitMs);
   page.problems = [];
   page.on("pageerror", (error) => page.problems.push(`JavaScript error: ${error.message}`));
