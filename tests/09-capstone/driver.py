@@ -1427,31 +1427,27 @@ def posts_are_published_as_id_and_body(ctx):
 
 @case(EXTENSION, "a message another program publishes answers the waiting polls of both, escaped")
 def a_publisher_elsewhere_reaches_both(ctx):
-    body = "<b>from elsewhere</b> & \"quoted\" 'too'"
-    message = relayed("elsewhere-1", body)
-    waiters = waiting_on_both(ctx)
-    try:
-        publish(ctx, f"elsewhere-1 {body}")
-        ctx.posted.append(message)
-        for waiter, label in zip(waiters, ("A", "B")):
-            expect_woken([waiter], message, CROSS_BOUND, f"the poll waiting on {label}, after "
-                         + publish_step(f"elsewhere-1 {body}"))
-    finally:
-        close_all(waiters)
+    published_elsewhere_reaches_both(ctx, "elsewhere-1", "<b>from elsewhere</b> & \"quoted\" 'too'")
 
 
 @case(EXTENSION, "a payload is read by its length: CR LF and RESP inside, 4,095 bytes, cross intact")
 def payloads_are_read_by_length(ctx):
     head = "two lines\r\n*3\r\n$7\r\nmessage, not RESP "
     body = head + "\u00e9" * ((MAX_MESSAGE_BYTES - len(head.encode())) // 2)
-    message = relayed("elsewhere-2", body)
+    published_elsewhere_reaches_both(ctx, "elsewhere-2", body)
+
+
+def published_elsewhere_reaches_both(ctx, message_id, body):
+    """Publishes `message_id body` as another program would, and expects
+    the polls waiting on A and on B to be answered with it."""
+    message = relayed(message_id, body)
     waiters = waiting_on_both(ctx)
     try:
-        publish(ctx, f"elsewhere-2 {body}")
+        publish(ctx, f"{message_id} {body}")
         ctx.posted.append(message)
         for waiter, label in zip(waiters, ("A", "B")):
             expect_woken([waiter], message, CROSS_BOUND, f"the poll waiting on {label}, after "
-                         + publish_step(f"elsewhere-2 {body}"))
+                         + publish_step(f"{message_id} {body}"))
     finally:
         close_all(waiters)
 
