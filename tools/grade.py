@@ -130,6 +130,26 @@ def build(build_dir, target):
     return True, warnings[:20]
 
 
+def report(tasks, outcome, expect_fail, advice):
+    """Prints a line per task and the score; returns the exit status.
+    outcome: {task: (passed, detail)}; advice is printed when short."""
+    width = max(len(title) for _, title in tasks)
+    for task, title in tasks:
+        ok, detail = outcome[task]
+        print(f"task {task}  {title:<{width}}  {'PASS' if ok else 'FAIL'}  ({detail})")
+    passed = sum(ok for ok, _ in outcome.values())
+    print(f"score: {passed}/{len(tasks)}")
+
+    if expect_fail:
+        if passed:
+            print("expected every task to FAIL as committed: a task that passes "
+                  "before the learner writes anything grades nothing")
+        return 0 if passed == 0 else 1
+    if passed < len(tasks) and advice:
+        print(advice)
+    return 0 if passed == len(tasks) else 1
+
+
 def capstone_tasks(args, number, tasks):
     """The capstone's tasks to grade: its extension only with --ext."""
     if args.ext:
@@ -194,26 +214,11 @@ def grade_capstone(args, number, folder, tasks):
     else:
         outcome = {task: (False, "does not compile") for task, _ in tasks}
     print()
-
-    width = max(len(title) for _, title in tasks)
-    for task, title in tasks:
-        ok, detail = outcome[task]
-        print(f"task {task}  {title:<{width}}  {'PASS' if ok else 'FAIL'}  ({detail})")
-    passed = sum(ok for ok, _ in outcome.values())
-    print(f"score: {passed}/{len(tasks)}")
-
-    if args.expect_fail:
-        if passed:
-            print("expected every task to FAIL as committed: a part the skeleton passes "
-                  "grades nothing")
-        return 0 if passed == 0 else 1
-    if passed < len(tasks):
-        advice = f"hint: make hint CH={number} TASK=N"
-        if args.stack == "exercises":
-            advice += ("    on the chapters' code instead of your exercises: "
-                       f"make grade CH={number} STACK=chapters")
-        print(advice)
-    return 0 if passed == len(tasks) else 1
+    advice = f"hint: make hint CH={number} TASK=N"
+    if args.stack == "exercises":
+        advice += ("    on the chapters' code instead of your exercises: "
+                   f"make grade CH={number} STACK=chapters")
+    return report(tasks, outcome, args.expect_fail, advice)
 
 
 def main():
@@ -300,21 +305,12 @@ def main():
                 print(f"    {line}")
         print()
 
-    width = max(len(title) for _, title in tasks)
-    for task, title, ok, detail, _ in results:
-        print(f"task {task}  {title:<{width}}  {'PASS' if ok else 'FAIL'}  ({detail})")
-    passed = sum(ok for _, _, ok, _, _ in results)
-    print(f"score: {passed}/{len(tasks)}")
-
-    if args.expect_fail:
-        if passed:
-            print("expected every task to FAIL as committed: a task whose tests pass "
-                  "before the learner writes anything grades nothing")
-        return 0 if passed == 0 else 1
-    if passed < len(tasks) and not args.task:
-        print(f"hint: make hint CH={number} TASK=N    all of a task's test output: "
-              f"{os.path.relpath(binary)} --gtest_filter='TaskN_*'")
-    return 0 if passed == len(tasks) else 1
+    outcome = {task: (ok, detail) for task, _, ok, detail, _ in results}
+    advice = None
+    if not args.task:
+        advice = (f"hint: make hint CH={number} TASK=N    all of a task's test output: "
+                  f"{os.path.relpath(binary)} --gtest_filter='TaskN_*'")
+    return report(tasks, outcome, args.expect_fail, advice)
 
 
 if __name__ == "__main__":
