@@ -931,16 +931,21 @@ def answered_polls_leave_the_count(ctx):
         close_all(connections)
 
 
+def expect_one_more_refused(ctx, expected):
+    """One more poll, beyond the waiter limit, must get 503 at once."""
+    extra = open_waiters(ctx, 1, ctx.posted[-1]["id"])[0]
+    try:
+        expect_error(extra.response(AT_ONCE, "503 at once"), extra.sent, (503,), expected)
+    finally:
+        extra.close()
+
+
 @case(POLLING, "with --max-waiters=5, 5 polls wait and a 6th gets 503 with a message, at once")
 def sixth_waiter_gets_503(ctx):
     waiters = open_waiters(ctx, 5, ctx.posted[-1]["id"])
     ctx.state["waiters"] = waiters
     expect_held(waiters, "5 polls under a limit of 5")
-    extra = open_waiters(ctx, 1, ctx.posted[-1]["id"])[0]
-    try:
-        expect_error(extra.response(AT_ONCE, "503 at once"), extra.sent, (503,), "503 at once")
-    finally:
-        extra.close()
+    expect_one_more_refused(ctx, "503 at once")
     expect_held(waiters, "the 5 polls, after the 6th was refused", 0.1)
 
 
@@ -962,12 +967,7 @@ def leaving_waiters_are_forgotten(ctx):
             connection, response = next(iter(answers.items()))
             raise Failed("a new poll was answered: the server still counts the waiters that left",
                          connection.sent, "5 new polls wait (the 5 before them left)", response)
-        extra = open_waiters(ctx, 1, ctx.posted[-1]["id"])[0]
-        try:
-            expect_error(extra.response(AT_ONCE, "503 at once"), extra.sent, (503,),
-                         "503: 5 are waiting again")
-        finally:
-            extra.close()
+        expect_one_more_refused(ctx, "503: 5 are waiting again")
         message = ctx.new_message("seventh")
         expect_woken(newcomers, message, WAKE_BOUND, "the 5 new polls")
     finally:
