@@ -75,10 +75,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import run_bench as bench  # noqa: E402  (pinning, wrk, /proc helpers, machine facts)
 from tls_bench import children_cpu_seconds, passive_opens  # noqa: E402
-# run_bench put tests/clients on the path: the deploy test's nginx is the one
-# measured here (final/deploy/nginx.conf.in with its placeholders filled).
+# run_bench put tests/clients on the path: the deployment tests' nginx is the
+# one measured here (final/deploy/nginx.conf.in with its placeholders filled).
 from checks import CheckFailed  # noqa: E402
-from final_deploy_test import NGINX, TEMPLATE, Nginx, children_of, kill_leftovers  # noqa: E402
+from deployment import NGINX, TEMPLATE, Nginx, children_of, kill_leftovers  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 EXIT_SKIPPED = 77
