@@ -58,11 +58,11 @@ if(SANITIZE)
     target_compile_options(course_options INTERFACE -Wno-maybe-uninitialized)
   endif()
 endif()
-# Test programs: optimised less and with line tables only (file and line in
-# a backtrace or a sanitizer's report, no variables for gdb). Compiling
-# GoogleTest bodies at -O2 with full debug information was half of the
-# build's time, and the build most of `make test`'s. The code under test
-# keeps the build type's flags: step into it with gdb as usual.
+# Test programs: optimised less (-O1), with line tables only like the rest
+# (the top CMakeLists.txt says why). Compiling GoogleTest bodies at -O2 with
+# full debug information was half of the build's time, and the build most
+# of `make test`'s. The code under test keeps the build type's -O2, which
+# the benchmarks time.
 add_library(course_test_options INTERFACE)
 target_compile_options(course_test_options INTERFACE -O1 -g1)
 # In a sanitizer build the test code itself skips UBSan's null and
