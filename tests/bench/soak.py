@@ -1,76 +1,109 @@
 #!/usr/bin/env python3
 """A soak test of the demo app: `make soak`.
 
-    python3 tests/bench/soak.py --bin build/bin --plot build/soak.png
-    python3 tests/bench/soak.py --duration 30 --min-requests 5000     # a smoke run (CTest)
+    python3 tests/bench/soak.py --bin build/bin --plot build/soak.png    # 5 minutes
+    python3 tests/bench/soak.py --minutes 60                            # the one-hour soak
+    python3 tests/bench/soak.py --duration 30 --min-requests 5000       # a smoke run (CTest)
 
-Starts build/bin/demo_app on a free loopback port and, for --duration
-seconds, runs three kinds of clients beside each other:
+Starts two build/bin/demo_app processes on free loopback ports: one
+serving plain HTTP, and one serving HTTPS and wss:// with --certfile and
+--keyfile (a self-signed EC P-256 certificate for localhost, made for the
+run by the `openssl` command in a temporary folder that is removed at the
+end). For --duration seconds (or --minutes), it runs kinds of clients
+beside each other:
 
-- Well-behaved clients, most of the traffic: four keep-alive connections
-  that send ordinary requests (GET /, HEAD /, /query, POST /echo, /json,
-  /story/N, chunked /stream, /sleep, /static, /template, /error/404,
-  /cookies/get, and /chat/new once a second) at a steady pace, together
-  1.25 x --min-requests / --duration a second (at least 300), and check
-  every answer; a long poller that follows /chat/updates; a WebSocket
-  client on /ws/echo.
-- Abusive clients, in a mix: they hang up (a plain close, or a reset:
-  SO_LINGER 0 then close) in the middle of a request head, of a body, or
-  of the response; dribble heads and bodies slowly; declare a body over
-  the server's max_body_size (10 MiB) and, every 20 s, really send one;
-  pipeline 50 requests in one send and check all 50 answers; open a
-  WebSocket (/ws/echo or /chat/ws), maybe send a frame or half of one,
-  and vanish without a close frame; start a long poll on /chat/updates
-  and abandon it.
-- A probe, in a process of its own (so that our threads cannot delay it):
-  a fresh connection doing GET / every 200 ms, timed from connect to the
-  last byte of the answer.
+- Well-behaved clients of the HTTP server, most of the traffic: four
+  keep-alive connections that send ordinary requests (GET /, HEAD /,
+  /query, POST /echo, /json, /story/N, chunked /stream, /sleep, /static,
+  /template, /error/404, /cookies/get, and /chat/new once a second) at a
+  steady pace, together 1.25 x --min-requests / --duration a second (at
+  least 300), and check every answer; a long poller that follows
+  /chat/updates; a WebSocket client on /ws/echo.
+- Abusive clients of the HTTP server, in a mix: they hang up (a plain
+  close, or a reset: SO_LINGER 0 then close) in the middle of a request
+  head, of a body, or of the response; dribble heads and bodies slowly;
+  declare a body over the server's max_body_size (10 MiB) and, every
+  20 s, really send one; pipeline 50 requests in one send and check all
+  50 answers; open a WebSocket (/ws/echo or /chat/ws), maybe send a frame
+  or half of one, and vanish without a close frame; start a long poll on
+  /chat/updates and abandon it.
+- Well-behaved clients of the HTTPS server (Python's ssl module, which
+  verifies the certificate for localhost): two keep-alive connections,
+  one on TLS 1.3 and one held to TLS 1.2, sending the same ordinary
+  requests (but /chat/new), together 50 a second, each opening a new
+  connection, so a full handshake, every 100 requests, every answer
+  checked; a WebSocket client on wss://.../ws/echo.
+- Abusive clients of the HTTPS server: they hang up in the middle of the
+  handshake (within the ClientHello, or once the server's first flight
+  has come); send something else than a ClientHello (random bytes, a
+  plain HTTP request, which must get a 400 as nginx answers it, or a handshake
+  record whose ClientHello is random) and check that the server closes;
+  complete the handshake and vanish without a request or a close_notify;
+  and, after the handshake, hang up mid-head, mid-body or mid-response,
+  dribble heads and bodies slowly, and open a WebSocket and vanish.
+- A probe per server, in a process of its own (so that our threads
+  cannot delay it): a fresh connection doing GET / every 200 ms, timed
+  from connect to the last byte of the answer (so for HTTPS, a full
+  handshake included).
 
-Every 10 s it samples the server's descriptors (/proc/PID/fd) and its
-resident memory (VmRSS in /proc/PID/status) and prints a table row
-(time, descriptors, RSS, answers so far, abusive attempts so far, the
-slowest probe since the last row). At the end: the abusive attempts by
-kind, with any "surprise" (an answer the contract does not allow, such
-as a status other than 413 for a body too large: noted, not a failure),
-a verdict line per criterion, and the CPU time used. It passes (exit 0)
-when every criterion holds, else exits 1:
+Every 10 s it samples each server's descriptors (/proc/PID/fd) and its
+resident memory (VmRSS in /proc/PID/status) and prints a table row: the
+time, then for each server its descriptors, RSS, answers so far, abusive
+attempts so far, and its probe's max and p99 since the last row (the p99
+of about 50 probes, interpolated between the two slowest: a trend, not a
+fine figure; the verdict's p99 is over the whole run). At the end: each
+server's abusive attempts by kind, with any "surprise" (an answer the
+contract does not allow, such as a status other than 413 for a body too
+large: noted, not a failure), a verdict line per criterion and server,
+and the CPU time used. It passes (exit 0) when every criterion holds for
+both servers, else exits 1:
 
-- requests: at least --min-requests full, correct answers (well-behaved
-  requests, the pipelines' answers and completed slow requests; abusive
-  attempts are counted apart), and no wrong answer to a well-behaved one.
-- server: alive until we stop it.
-- descriptors: back to the baseline at the end. The baseline is taken
-  after one request of every well-behaved kind (so that whatever the
-  server opens once and keeps, such as its thread pool's, counts in it).
-  The end goes in steps: the chat goes quiet (no more messages; the
-  well-behaved long poller posts a last one for its own poll, and
-  leaves); two more long polls are abandoned, one closed and one reset,
-  that no message will ever answer, so only the server itself can notice
-  that they left; the abusive clients stop; the other well-behaved
-  clients go on for 3 s, then stop too; and we allow 10 s for the count
-  to come back (a lingering close lasts up to 2 s). If it does not, the
-  sockets left are matched through /proc/net/tcp to the kind of client
-  that opened them, and their TCP state is shown.
-- RSS: flat after warm-up. Warm-up is the first third of the run, at most
-  60 s and at least 15 s: allocators keep what they once needed, so the
-  resident size climbs until the largest clients have overlapped once
-  (two 1 MiB echoes at the same time, say; in our runs that took 10 to
-  20 s). The first sample at or after the end of warm-up is the
-  reference; every later sample, the one at the end included, must stay
-  within +5 % of it (going down is fine). Steady growth beyond that is a
-  leak. A short run (the 30 s CTest smoke) may end before the largest
-  clients have overlapped: --rss-slack KiB allows that much more besides
-  the 5 %.
-- probe: every probe answered, each in under 50 ms (max and p99 shown).
+- requests: at least --min-requests full, correct answers from the HTTP
+  server (well-behaved requests, the pipelines' answers and completed
+  slow requests; abusive attempts are counted apart), at least 40 a
+  second of the run from the HTTPS server, and no wrong answer to a
+  well-behaved request from either.
+- server: each alive until we stop it.
+- descriptors: each server's back to its baseline at the end. The
+  baseline is taken after one request of every well-behaved kind (so
+  that whatever the server opens once and keeps, such as its thread
+  pool's, counts in it). The end goes in steps: the chat goes quiet (no
+  more messages; the well-behaved long poller posts a last one for its
+  own poll, and leaves); two more long polls are abandoned, one closed
+  and one reset, that no message will ever answer, so only the server
+  itself can notice that they left; the abusive clients stop; the other
+  well-behaved clients go on for 3 s, then stop too; and we allow 10 s
+  for the counts to come back (a lingering close lasts up to 2 s). If
+  one does not, the sockets left are matched through /proc/net/tcp to
+  the kind of client that opened them, and their TCP state is shown.
+- RSS: each server's flat after warm-up. Warm-up is the first third of
+  the run, at most 60 s and at least 15 s: allocators keep what they
+  once needed, so the resident size climbs until the largest clients
+  have overlapped once (two 1 MiB echoes at the same time, say; in our
+  runs that took 10 to 20 s). The first sample at or after the end of
+  warm-up is the reference; every later sample, the one at the end
+  included, must stay within +5 % of it (going down is fine). Steady
+  growth beyond that is a leak. A short run (the 30 s CTest smoke) may
+  end before the largest clients have overlapped: --rss-slack KiB allows
+  that much more besides the 5 %.
+- probe: each probe answered, each in under 50 ms, 100 ms for HTTPS
+  (max and p99 shown). An HTTPS probe makes a full handshake, some 3 ms
+  of CPU on the two sides against 0.3 for plain HTTP, with one more
+  round trip: when the machine is busy, it waits longest.
 
-At the end it writes the samples and probes as JSON beside --plot and
-draws --plot (descriptors, RSS and probe latency over time) with
-matplotlib, under this interpreter if it has it, else under
-/usr/bin/python3; without matplotlib it says so and skips the plot.
-Standard library only; runs under any python3 >= 3.7; every wait is
-bounded; the server and the probe are stopped by their PIDs.
+At the end it writes everything the plot shows (each server's samples,
+baseline, RSS reference and probes, the warm-up and the limits) as JSON
+beside --plot and draws --plot (a column per server; rows: RSS,
+descriptors, probe latency with the p99 of each 10 s) with matplotlib,
+under this interpreter if it has it, else under /usr/bin/python3;
+without matplotlib it says so and skips the plot (`--draw JSON --plot
+PNG` draws it later). Each server's log goes beside the plot (soak_server.log,
+soak_tls_server.log). Standard library only; runs under any python3 >=
+3.7; every wait is bounded; the servers and the probes are stopped by
+their PIDs.
 """
 import argparse
+import base64
 import collections
 import json
 import os
@@ -78,10 +111,13 @@ import random
 import re
 import select
 import shlex
+import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -95,9 +131,14 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 STATIC_FILE = os.path.join(ROOT, "final", "examples", "demo_app", "static", "hello.txt")
 
 TIMEOUT = 5.0                    # the longest one exchange may take
-SAMPLE_EVERY = 10.0              # seconds between two samples of the server
+SAMPLE_EVERY = 10.0              # seconds between two samples of the servers
 PROBE_EVERY = 0.2
 PROBE_LIMIT_MS = 50.0
+# A probe of the HTTPS server makes a new TLS connection: a full handshake
+# costs some 3 ms of CPU (1 in the server, 2 in Python) against 0.3 for a
+# plain GET, and three wake-ups instead of two, so when the machine is
+# busy it waits longest (in one smoke run 86 ms against 32 for HTTP).
+TLS_PROBE_LIMIT_MS = 100.0
 RSS_TOLERANCE = 0.05             # +5 % over the reference sample
 WARMUP_MAX = 60.0
 WARMUP_MIN = 15.0
@@ -107,6 +148,10 @@ CHAT_EVERY = 1.0                 # one chat message a second
 ORDINARY_WORKERS = 4
 QUICK_ABUSERS = 2
 SLOW_ABUSERS = 2
+TLS_RATE = 50.0                  # well-behaved HTTPS requests a second, on two connections
+TLS_NEED = 40.0                  # answers a second of the run the HTTPS server must give
+TLS_QUICK_ABUSERS = 2
+TLS_SLOW_ABUSERS = 1
 RECONNECT_AFTER = 100            # requests on one keep-alive connection
 MAX_BODY_SIZE = 10 * 1024 * 1024
 OVERSIZE_SENT_EVERY = 20.0
@@ -174,10 +219,18 @@ def request_bytes(method, path, body=b"", headers=()):
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def connect(port, kind, tally):
+def connect(port, kind, tally, context=None):
+    """A connection to the server; with an ssl.SSLContext, over TLS, the
+    handshake done (and the certificate verified for localhost)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     tally.note_port(sock, kind)
-    return sock
+    if context is None:
+        return sock
+    try:
+        return context.wrap_socket(sock, server_hostname="localhost")
+    except BaseException:
+        sock.close()
+        raise
 
 
 def hang_up(sock, reset):
@@ -355,9 +408,10 @@ def exchange(connection, request):
     return connection.read_response(request.method)
 
 
-def ordinary_worker(port, rate, stop, tally, seed, chat_stop, static_text):
-    """Keep-alive requests at `rate` a second, a new connection now and then;
-    with a chat_stop event, a chat message a second until it is set."""
+def ordinary_worker(port, rate, stop, tally, seed, chat_stop, static_text, context=None):
+    """Keep-alive requests at `rate` a second, a new connection now and then
+    (over TLS with a context); with a chat_stop event, a chat message a
+    second until it is set."""
     rng = random.Random(seed)
     connection, on_connection, n = None, 0, 0
     next_time = last_chat = time.monotonic()
@@ -369,7 +423,8 @@ def ordinary_worker(port, rate, stop, tally, seed, chat_stop, static_text):
             request = ordinary_request(rng, n, static_text)
         try:
             if connection is None:
-                connection, on_connection = HttpConnection(connect(port, "well-behaved", tally)), 0
+                connection, on_connection = HttpConnection(
+                    connect(port, "well-behaved", tally, context)), 0
             response = exchange(connection, request)
             tally.answer(request.problem(response))
             on_connection += 1
@@ -428,13 +483,50 @@ def wait_for_updates(port, connection, stop, tally):
             return connection.read_response("POST")
 
 
-def websocket_worker(port, stop, tally):
+class WebSocketOn(rawws.RawWebSocket):
+    """rawws's client on a connection we made (a TLS one for wss://): the
+    same opening handshake, then the same frames, in TLS records."""
+
+    def __init__(self, sock, port, path):  # rawws.RawWebSocket.__init__ would connect
+        self.sock = sock
+        self.key = base64.b64encode(os.urandom(16)).decode()
+        self.buffer = b""
+        try:
+            sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost:%d\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                          "Sec-WebSocket-Version: 13\r\n\r\n" % (path, port, self.key)).encode())
+            while b"\r\n\r\n" not in self.buffer:
+                piece = sock.recv(4096)
+                if not piece:
+                    raise rawws.ProtocolError("connection closed during the WebSocket handshake")
+                self.buffer += piece
+            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            self.handshake = rawws.HandshakeAnswer(head)
+            if self.handshake.status != 101:
+                raise rawws.ProtocolError("handshake status: expected 101, got %d"
+                                          % self.handshake.status)
+            if self.handshake.header("Sec-WebSocket-Accept") != rawws.accept_value(self.key):
+                raise rawws.ProtocolError("wrong Sec-WebSocket-Accept")
+        except BaseException:
+            sock.close()
+            raise
+
+
+def open_websocket(port, path, kind, tally, context=None):
+    """A WebSocket on path: ws:// with rawws, or wss:// with a TLS context."""
+    if context is None:
+        ws = rawws.RawWebSocket(port, path, timeout=TIMEOUT)
+        tally.note_port(ws.sock, kind)
+        return ws
+    return WebSocketOn(connect(port, kind, tally, context), port, path)
+
+
+def websocket_worker(port, stop, tally, context=None):
     """Echo messages on /ws/echo, a clean close (code 1000) every 50."""
     n = 0
     while not stop.is_set():
         try:
-            ws = rawws.RawWebSocket(port, "/ws/echo", timeout=TIMEOUT)
-            tally.note_port(ws.sock, "well-behaved websocket")
+            ws = open_websocket(port, "/ws/echo", "well-behaved websocket", tally, context)
             with ws:
                 for _ in range(50):
                     n += 1
@@ -455,41 +547,43 @@ def websocket_worker(port, stop, tally):
 
 
 # --- the abusive clients ----------------------------------------------------------
-# Each takes (port, rng, tally) and records its attempt with tally.attempt:
-# the kind of client, and a "surprise" when the server's answer was not
-# one the contract allows.
+# Each takes (port, rng, tally), the slow ones a stop event too, and
+# records its attempt with tally.attempt: the kind of client, and a
+# "surprise" when the server's answer was not one the contract allows.
+# Those that take a context also serve as abusive clients of the HTTPS
+# server: they do the same after a TLS handshake.
 
 def how(reset):
     return "reset" if reset else "close"
 
 
-def mid_head(port, rng, tally):
+def mid_head(port, rng, tally, context=None):
     reset = rng.random() < 0.5
     kind = "hang up mid-head (%s)" % how(reset)
-    sock = connect(port, kind, tally)
+    sock = connect(port, kind, tally, context)
     head = request_bytes("GET", "/query?cut=1", headers=[("X-Filler", "x" * 200)])
     sock.sendall(head[:rng.randint(1, len(head) - 4)])
     hang_up(sock, reset)
     tally.attempt(kind)
 
 
-def mid_body(port, rng, tally):
+def mid_body(port, rng, tally, context=None):
     reset = rng.random() < 0.5
     kind = "hang up mid-body (%s)" % how(reset)
-    sock = connect(port, kind, tally)
+    sock = connect(port, kind, tally, context)
     body = bytes(100000)
     sock.sendall(request_bytes("POST", "/echo", body)[:-rng.randint(1, len(body))])
     hang_up(sock, reset)
     tally.attempt(kind)
 
 
-def mid_response(port, rng, tally):
+def mid_response(port, rng, tally, context=None):
     """Hangs up while the answer comes: a 1 MiB echo or a long chunked
     stream after its first bytes, or a sleeping handler before it answers."""
     reset = rng.random() < 0.5
     variant = rng.choice(["echo 1 MiB", "stream", "sleep"])
     kind = "hang up mid-response, %s (%s)" % (variant, how(reset))
-    sock = connect(port, kind, tally)
+    sock = connect(port, kind, tally, context)
     try:
         if variant == "echo 1 MiB":
             sock.sendall(request_bytes("POST", "/echo", ONE_MIB))
@@ -564,7 +658,7 @@ def pipeline(port, rng, tally):
     tally.attempt(kind)
 
 
-def websocket_vanish(port, rng, tally):
+def websocket_vanish(port, rng, tally, context=None):
     """A WebSocket that leaves without a close frame: after the handshake,
     after a message, or in the middle of a frame; a close or a reset."""
     reset = rng.random() < 0.5
@@ -572,8 +666,7 @@ def websocket_vanish(port, rng, tally):
     moment = "after the handshake" if path == "/chat/ws" else rng.choice(
         ["after the handshake", "after a message", "mid-frame"])
     kind = "WebSocket %s vanishes %s (%s)" % (path, moment, how(reset))
-    ws = rawws.RawWebSocket(port, path, timeout=TIMEOUT)
-    tally.note_port(ws.sock, kind)
+    ws = open_websocket(port, path, kind, tally, context)
     try:
         if moment == "after a message":
             ws.send_frame(rawws.OP_TEXT, b"going away")
@@ -601,13 +694,13 @@ def dribble(sock, data, rng, stop, cut_at):
     return sent == len(data)
 
 
-def slow_request(port, rng, tally, stop, kind_name, request, expected):
+def slow_request(port, rng, tally, stop, kind_name, request, expected, context):
     """Dribbles a request; one time in three hangs up half-way (close or reset)."""
     cut = rng.random() < 1 / 3
     reset = rng.random() < 0.5
     cut_at = rng.randint(1, len(request) - 1) if cut else len(request)
     kind = kind_name + (", hangs up half-way (%s)" % how(reset) if cut else ", completed")
-    sock = connect(port, kind, tally)
+    sock = connect(port, kind, tally, context)
     try:
         if dribble(sock, request, rng, stop, cut_at):
             tally.answer(expected.problem(HttpConnection(sock).read_response(expected.method)))
@@ -616,14 +709,14 @@ def slow_request(port, rng, tally, stop, kind_name, request, expected):
     tally.attempt(kind)
 
 
-def slow_head(port, rng, tally, stop):
+def slow_head(port, rng, tally, stop, context=None):
     n = rng.randint(0, 10 ** 6)
     request = request_bytes("GET", "/query?slow=%d" % n, headers=[("X-Slow", "s" * 40)])
     expected = Ordinary("GET", "/query", json_equals({"slow": [str(n)]}))
-    slow_request(port, rng, tally, stop, "slow head", request, expected)
+    slow_request(port, rng, tally, stop, "slow head", request, expected, context)
 
 
-def slow_body(port, rng, tally, stop):
+def slow_body(port, rng, tally, stop, context=None):
     body = os.urandom(200)
     # The head in one piece, the body a few bytes at a time.
     head = request_bytes("POST", "/echo", body)[:-len(body)]
@@ -631,7 +724,7 @@ def slow_body(port, rng, tally, stop):
     cut = rng.random() < 1 / 3
     reset = rng.random() < 0.5
     kind = "slow body" + (", hangs up half-way (%s)" % how(reset) if cut else ", completed")
-    sock = connect(port, kind, tally)
+    sock = connect(port, kind, tally, context)
     try:
         sock.sendall(head)
         if dribble(sock, body, rng, stop, rng.randint(1, len(body) - 1) if cut else len(body)):
@@ -707,13 +800,122 @@ def slow_abuser(port, stop, tally, seed):
         stop.wait(rng.uniform(0.05, 0.15))
 
 
+# --- the abusive clients of the HTTPS server ---------------------------------------------
+# Each takes (port, rng, tally, context), the slow ones (port, rng,
+# tally, stop, context).
+
+def client_hello(context):
+    """The first flight of a TLS handshake, a ClientHello, as bytes."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass  # it waits for the server's answer, which will not come here
+    return outgoing.read()
+
+
+def read_until_close(sock):
+    """What the server sends until it closes the connection: (bytes, True),
+    or (bytes, False) if it is still open after TIMEOUT s."""
+    data, deadline = b"", time.monotonic() + TIMEOUT
+    try:
+        while True:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            piece = sock.recv(65536)
+            if not piece:
+                return data, True
+            data += piece
+    except ConnectionResetError:
+        return data, True
+    except socket.timeout:
+        return data, False
+
+
+def tls_mid_handshake(port, rng, tally, context):
+    """Hangs up within the ClientHello, or after it, once the server's
+    first flight (ServerHello to Finished in TLS 1.3) has come."""
+    reset = rng.random() < 0.5
+    moment = rng.choice(["within the ClientHello", "after the server's first flight"])
+    kind = "hang up mid-handshake, %s (%s)" % (moment, how(reset))
+    hello = client_hello(context)
+    sock = connect(port, kind, tally)
+    try:
+        if moment == "within the ClientHello":
+            sock.sendall(hello[:rng.randint(1, len(hello) - 1)])
+        else:
+            sock.sendall(hello)
+            if not sock.recv(65536):
+                tally.attempt(kind, "the server closed instead of answering a ClientHello")
+                return
+    finally:
+        hang_up(sock, reset)
+    tally.attempt(kind)
+
+
+def tls_garbage(port, rng, tally, context):
+    """Something else than a ClientHello: random bytes, a plain HTTP
+    request (answered 400, as nginx does: the contract), or a handshake record
+    whose ClientHello is random bytes. The server must close."""
+    variant = rng.choice(["random bytes", "a plain HTTP request", "a handshake record of random bytes"])
+    kind = "not a ClientHello: %s" % variant
+    if variant == "random bytes":
+        # Letters first: no TLS record type (20 to 23) and no TLS version
+        # (3), which would make the server wait for the rest of a record.
+        data = rng.choice([b"GARBAGE", b"xyzzy", b"Hello?"]) + os.urandom(rng.randint(0, 2000))
+    elif variant == "a plain HTTP request":
+        data = request_bytes("GET", "/")
+    else:
+        body = os.urandom(rng.randint(40, 1000))
+        message = b"\x01" + struct.pack("!I", len(body))[1:] + body     # ClientHello, its length
+        data = b"\x16\x03\x01" + struct.pack("!H", len(message)) + message
+    with connect(port, kind, tally) as sock:
+        sock.sendall(data)
+        answer, closed = read_until_close(sock)
+    if not closed:
+        tally.attempt(kind, "the connection still open %.0f s later" % TIMEOUT)
+    elif variant == "a plain HTTP request" and not answer.startswith(b"HTTP/1.1 400 "):
+        tally.attempt(kind, "answer %r, expected a 400" % answer[:40])
+    else:
+        tally.attempt(kind)
+
+
+def tls_handshake_vanish(port, rng, tally, context):
+    """Completes the handshake and leaves without a request or a close_notify."""
+    reset = rng.random() < 0.5
+    kind = "handshake, then vanishes (%s)" % how(reset)
+    hang_up(connect(port, kind, tally, context), reset)
+    tally.attempt(kind)
+
+
+TLS_QUICK_KINDS = [tls_mid_handshake] * 3 + [tls_garbage] * 3 + [tls_handshake_vanish] * 3 \
+    + [mid_head] * 2 + [mid_body] * 2 + [mid_response] * 2 + [websocket_vanish] * 2
+TLS_SLOW_KINDS = [slow_head, slow_body]
+
+
+def tls_abuser(port, stop, tally, seed, context, kinds):
+    """Quick kinds (slow ones with kinds=TLS_SLOW_KINDS) in a mix, until stop."""
+    rng = random.Random(seed)
+    while not stop.is_set():
+        kind_function = rng.choice(kinds)
+        if kinds is TLS_SLOW_KINDS:
+            guarded(kind_function, tally, port, rng, tally, stop, context)
+        else:
+            guarded(kind_function, tally, port, rng, tally, context)
+        stop.wait(rng.uniform(0.05, 0.15))
+
+
 # --- the probe (a process of its own) --------------------------------------------------
 
-def probe_once(port):
-    """GET / on a fresh connection: (milliseconds, "ok" or what went wrong)."""
+def probe_once(port, context=None):
+    """GET / on a fresh connection (a TLS one, handshake included, with a
+    context): (milliseconds, "ok" or what went wrong)."""
     start = time.monotonic()
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname="localhost")
+        with sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             response = HttpConnection(sock).read_response()
         outcome = "ok" if response.status == 200 and response.body == b"Hello, world" else "wrong"
@@ -722,26 +924,30 @@ def probe_once(port):
     return (time.monotonic() - start) * 1000.0, outcome
 
 
-def run_probe(port):
-    """Prints "MONOTONIC_TIME MS OUTCOME" per probe until stopped by signal."""
+def run_probe(port, cafile=None):
+    """Prints "MONOTONIC_TIME MS OUTCOME" per probe until stopped by signal;
+    with cafile, over TLS, trusting that certificate."""
+    context = None if cafile is None else client_context(cafile)
     next_time = time.monotonic()
     while True:
         started = time.monotonic()
-        milliseconds, outcome = probe_once(port)
+        milliseconds, outcome = probe_once(port, context)
         print("%.3f %.3f %s" % (started, milliseconds, outcome), flush=True)
         next_time = max(next_time + PROBE_EVERY, time.monotonic())
         time.sleep(next_time - time.monotonic())
 
 
 class Probe:
-    """Runs this script with --probe-port and collects its lines."""
+    """Runs this script with --probe-port (and --probe-cafile for HTTPS)
+    and collects its lines."""
 
-    def __init__(self, port):
+    def __init__(self, port, cafile=None):
         self.results = []            # (monotonic time, ms, outcome)
         self.lock = threading.Lock()
-        self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__),
-                                         "--probe-port", str(port)],
-                                        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        command = [sys.executable, os.path.abspath(__file__), "--probe-port", str(port)]
+        if cafile is not None:
+            command += ["--probe-cafile", cafile]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -820,33 +1026,127 @@ def explain_leftovers(pid, baseline, tally):
     return lines
 
 
+# --- the HTTPS server's certificate ------------------------------------------------------
+
+def make_certificate(folder):
+    """A self-signed EC P-256 certificate for localhost and 127.0.0.1, made
+    now so that no key is ever committed: (certfile, keyfile)."""
+    certfile, keyfile = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+               "-nodes", "-keyout", keyfile, "-out", certfile, "-days", "2",
+               "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+    run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, timeout=60)
+    if run.returncode != 0:
+        raise RuntimeError("%s failed:\n%s" % (" ".join(command), run.stdout.decode(errors="replace")))
+    return certfile, keyfile
+
+
+def client_context(cafile, tls12=False):
+    """Trusts that certificate alone and checks that it names localhost;
+    with tls12, offers TLS 1.2 at most (else TLS 1.3 is what we get)."""
+    context = ssl.create_default_context(cafile=cafile)
+    if tls12:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 # --- the run ------------------------------------------------------------------------------
 
 class Sample:
+    """One server's counts at one time; the probe figures are over the
+    probes since the sample before."""
+
     def __init__(self, t, fds, rss, answered, abusive, probes):
         self.t = t
         self.fds = fds
         self.rss = rss
         self.answered = answered
         self.abusive = abusive
-        self.probe_max = max((ms for _, ms, _ in probes), default=None)
+        latencies = [ms for _, ms, _ in probes]
+        self.probes = len(latencies)
+        self.probe_max = max(latencies) if latencies else None
+        self.probe_p99 = percentile(latencies, 0.99) if latencies else None
 
-    def row(self, label=None):
-        probe = "-" if self.probe_max is None else "%.1f" % self.probe_max
-        return "%7s %6d %10s %10s %9s %14s" % (label or "%d s" % round(self.t), self.fds,
-                                               "{:,}".format(self.rss), "{:,}".format(self.answered),
-                                               "{:,}".format(self.abusive), probe)
-
-
-HEADER = "%7s %6s %10s %10s %9s %14s" % ("time", "fds", "RSS KiB", "answered", "abusive",
-                                         "probe max ms")
+    def columns(self):
+        probe = "-" if self.probe_max is None else "%.1f / %.1f" % (self.probe_max, self.probe_p99)
+        return COLUMNS % (self.fds, "{:,}".format(self.rss), "{:,}".format(self.answered),
+                          "{:,}".format(self.abusive), probe)
 
 
-def prime(port, tally, static_text):
+COLUMNS = "%5s %9s %10s %8s %13s"
+COLUMNS_WIDTH = len(COLUMNS % ("", "", "", "", ""))
+
+
+def table_header(targets):
+    titles = "".join(" | %-*s" % (COLUMNS_WIDTH, target.title()) for target in targets)
+    names = "".join(" | " + COLUMNS % ("fds", "RSS KiB", "answered", "abusive", "probe max/p99")
+                    for _ in targets)
+    return ("%7s%s" % ("", titles)).rstrip() + "\n%7s%s" % ("time", names)
+
+
+def table_row(label, samples):
+    """A row: the time, then each server's columns ("-" for a server that exited)."""
+    return "%7s%s" % (label, "".join(" | " + (s.columns() if s is not None else
+                                               "%*s" % (COLUMNS_WIDTH, "- (exited)"))
+                                     for s in samples))
+
+
+class Target:
+    """One server under soak, HTTP or HTTPS: its clients' counts, its
+    probe, and what we saw of it (samples every 10 s, the end sample, the
+    descriptors)."""
+
+    def __init__(self, name, server, log_path, cafile=None):
+        self.name = name                 # "HTTP" or "HTTPS"
+        self.server = server
+        self.log_path = log_path
+        self.cafile = cafile             # the certificate its clients trust (HTTPS)
+        self.context = None if cafile is None else client_context(cafile)
+        self.probe_limit = PROBE_LIMIT_MS if cafile is None else TLS_PROBE_LIMIT_MS
+        self.tally = Tally()
+        self.probe = None
+        self.probes = []                 # (monotonic time, ms, outcome)
+        self.baseline = {}
+        self.samples = []
+        self.end = None
+        self.settled_after = None        # seconds the descriptors took to come back, or None
+        self.crash = None
+        self.server_cpu = None           # CPU seconds the server used, at the end
+
+    def title(self):
+        return "HTTP: demo_app" if self.cafile is None else "HTTPS: demo_app --certfile (and wss)"
+
+    def alive(self):
+        return self.crash is None and self.server.process.poll() is None
+
+    def note_exit(self):
+        self.server.process.wait(timeout=TIMEOUT)
+        self.crash = "the server exited with status %d" % self.server.process.returncode
+
+
+class Run:
+    """What soak() saw: the start time and the servers."""
+
+    def __init__(self, targets):
+        self.targets = targets
+        self.start = None
+
+
+def sample(target, start):
+    """The server's counts now, the probes since its last sample."""
+    answered, abusive = target.tally.counts()
+    pid = target.server.pid
+    window_start = start + (target.samples[-1].t if target.samples else 0.0)
+    return Sample(time.monotonic() - start, len(descriptors(pid)), rss_kib(pid), answered, abusive,
+                  target.probe.since(window_start))
+
+
+def prime(port, tally, static_text, context=None):
     """One request of every well-behaved kind (and a chat message), so that
     whatever the server creates once counts in the baseline."""
     rng = random.Random(0)
-    with connect(port, "priming", tally) as sock:
+    with connect(port, "priming", tally, context) as sock:
         connection = HttpConnection(sock)
         for n, request in enumerate([ordinary_request(rng, n, static_text) for n in range(12)]
                                     + [chat_post(tally, 0)]):
@@ -864,8 +1164,11 @@ class Stops:
         self.good = threading.Event()      # the other well-behaved clients
 
 
-def start_threads(port, options, tally, stops, static_text):
-    """(the long poller, the other well-behaved threads, the abusive ones), started."""
+def start_threads(targets, options, stops, static_text):
+    """(the long poller, the other well-behaved threads, the abusive ones)
+    of both servers, started."""
+    http, https = targets
+    port, tally = http.server.port, http.tally
     rate = max(300.0, 1.25 * options.min_requests / options.duration) / ORDINARY_WORKERS
     poller = threading.Thread(target=long_poller, args=(port, stops.chat, tally))
     good = [threading.Thread(target=ordinary_worker,
@@ -879,110 +1182,128 @@ def start_threads(port, options, tally, stops, static_text):
     abusive += [threading.Thread(target=slow_abuser,
                                  args=(port, stops.abuse, tally, options.seed + 200 + i))
                 for i in range(SLOW_ABUSERS)]
+    port, tally, context = https.server.port, https.tally, https.context
+    good += [threading.Thread(target=ordinary_worker,
+                              args=(port, TLS_RATE / 2, stops.good, tally, options.seed + 300 + i,
+                                    None, static_text, client_context(https.cafile, tls12)))
+             for i, tls12 in enumerate([False, True])]
+    good.append(threading.Thread(target=websocket_worker, args=(port, stops.good, tally, context)))
+    abusive += [threading.Thread(target=tls_abuser,
+                                 args=(port, stops.abuse, tally, options.seed + 400 + i, context,
+                                       TLS_QUICK_KINDS))
+                for i in range(TLS_QUICK_ABUSERS)]
+    abusive += [threading.Thread(target=tls_abuser,
+                                 args=(port, stops.abuse, tally, options.seed + 500 + i, context,
+                                       TLS_SLOW_KINDS))
+                for i in range(TLS_SLOW_ABUSERS)]
     for thread in [poller] + good + abusive:
         thread.daemon = True
         thread.start()
     return poller, good, abusive
 
 
-def sample(server, start, tally, probe, window_start):
-    """Counts now; the probe column is the slowest probe since window_start."""
-    answered, abusive = tally.counts()
-    return Sample(time.monotonic() - start, len(descriptors(server.pid)), rss_kib(server.pid),
-                  answered, abusive, probe.since(window_start))
-
-
-class Run:
-    """What soak() saw: samples every 10 s, the end sample, the descriptors."""
-
-    def __init__(self):
-        self.start = None
-        self.samples = []
-        self.end = None
-        self.baseline = {}
-        self.settled_after = None    # seconds the descriptors took to come back, or None
-        self.probes = []
-        self.crash = None
-        self.server_cpu = None       # CPU seconds the server used, at the end
-
-
-def soak(server, options, tally, static_text):
-    run = Run()
-    prime(server.port, tally, static_text)
+def soak(targets, options, static_text):
+    run = Run(targets)
+    for target in targets:
+        prime(target.server.port, target.tally, static_text, target.context)
     time.sleep(0.5)
-    run.baseline = descriptors(server.pid)
-    probe = Probe(server.port)
+    for target in targets:
+        target.baseline = descriptors(target.server.pid)
     stops = Stops()
-    run.start = time.monotonic()
-    run.samples.append(Sample(0.0, len(run.baseline), rss_kib(server.pid), 0, 0, []))
-    print(HEADER)
-    print(run.samples[0].row(), flush=True)
-    threads = start_threads(server.port, options, tally, stops, static_text)
     try:
-        sample_periodically(server, options, tally, probe, run)
+        for target in targets:
+            target.probe = Probe(target.server.port, target.cafile)
+        run.start = time.monotonic()
+        for target in targets:
+            target.samples.append(Sample(0.0, len(target.baseline), rss_kib(target.server.pid),
+                                         0, 0, []))
+        print(table_header(targets))
+        print(table_row("0 s", [target.samples[0] for target in targets]), flush=True)
+        threads = start_threads(targets, options, stops, static_text)
+        try:
+            sample_periodically(run, options)
+        finally:
+            stop_clients(targets, stops, threads)
     finally:
-        stop_clients(server.port, tally, stops, threads, run.crash is None)
-        probe.stop()
-        run.probes = probe.results
-    if run.crash is None and server.process.poll() is not None:
-        run.crash = "the server exited with status %d" % server.process.returncode
-    if run.crash is None:
-        settle(server, tally, probe, run)
+        for target in targets:
+            if target.probe is not None:
+                target.probe.stop()
+                target.probes = target.probe.results
+    for target in targets:
+        if target.crash is None and target.server.process.poll() is not None:
+            target.note_exit()
+    settle(run)
     return run
 
 
-def stop_clients(port, tally, stops, threads, server_alive):
+def stop_clients(targets, stops, threads):
     """The end: the chat goes quiet (the long poller posts a last message
     for its own poll and leaves), two long polls are abandoned that no
     message will answer, the abusive clients stop, the others go on for
     GOOD_GRACE s, then stop too."""
     poller, good, abusive = threads
+    http = targets[0]
     stops.chat.set()
     poller.join(timeout=2 * TIMEOUT)
-    if server_alive:
-        last_abandoned_long_polls(port, tally)
+    if http.alive():
+        last_abandoned_long_polls(http.server.port, http.tally)
     stops.abuse.set()
     for thread in abusive:
         thread.join(timeout=2 * TIMEOUT)
-    if server_alive:
+    if any(target.alive() for target in targets):
         time.sleep(GOOD_GRACE)
     stops.good.set()
     for thread in good:
         thread.join(timeout=2 * TIMEOUT)
 
 
-def sample_periodically(server, options, tally, probe, run):
-    """A sample every SAMPLE_EVERY s until the duration is over or the server dies."""
+def sample_periodically(run, options):
+    """A sample of each server every SAMPLE_EVERY s until the duration is
+    over or a server dies."""
     stop_time = run.start + options.duration
     while time.monotonic() < stop_time - 0.01:
-        next_time = run.start + SAMPLE_EVERY * len(run.samples)
+        next_time = run.start + SAMPLE_EVERY * len(run.targets[0].samples)
         time.sleep(max(0.0, min(next_time, stop_time) - time.monotonic()))
-        try:
-            if server.process.poll() is not None:
-                raise OSError("exited")
-            run.samples.append(sample(server, run.start, tally, probe,
-                                      run.start + run.samples[-1].t))
-        except OSError:  # /proc/PID is gone with the process
-            server.process.wait(timeout=TIMEOUT)
-            run.crash = "the server exited with status %d" % server.process.returncode
+        for target in run.targets:
+            try:
+                if target.server.process.poll() is not None:
+                    raise OSError("exited")
+                target.samples.append(sample(target, run.start))
+            except OSError:  # /proc/PID is gone with the process
+                target.note_exit()
+        print(table_row("%d s" % round(time.monotonic() - run.start),
+                        [target.samples[-1] if target.crash is None else None
+                         for target in run.targets]), flush=True)
+        if any(target.crash is not None for target in run.targets):
             return
-        print(run.samples[-1].row(), flush=True)
 
 
-def settle(server, tally, probe, run):
-    """Waits up to FD_SETTLE s for the descriptors to come back to the baseline."""
+def settle(run):
+    """Waits up to FD_SETTLE s for each live server's descriptors to come
+    back to its baseline, then takes the end samples."""
     clients_gone = time.monotonic()
-    while True:
-        count = len(descriptors(server.pid))
+    waiting = [target for target in run.targets if target.crash is None]
+    while waiting:
         waited = time.monotonic() - clients_gone
-        if count <= len(run.baseline):
-            run.settled_after = waited
-            break
-        if waited >= FD_SETTLE:
+        for target in list(waiting):
+            try:
+                back = len(descriptors(target.server.pid)) <= len(target.baseline)
+            except OSError:
+                target.note_exit()
+                back = True
+            if back:
+                target.settled_after = waited
+                waiting.remove(target)
+        if not waiting or waited >= FD_SETTLE:
             break
         time.sleep(0.25)
-    run.end = sample(server, run.start, tally, probe, run.start + run.samples[-1].t)
-    run.server_cpu = cpu_seconds(server.pid)
+    for target in run.targets:
+        if target.crash is None:
+            try:
+                target.end = sample(target, run.start)
+                target.server_cpu = cpu_seconds(target.server.pid)
+            except OSError:
+                target.note_exit()
 
 
 # --- the verdicts -------------------------------------------------------------------------
@@ -993,36 +1314,50 @@ def verdict(passed, text):
 
 
 def percentile(values, fraction):
+    """Interpolated between the two nearest ranks, as numpy's default does."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+    if not ordered:
+        return 0.0
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def warmup_seconds(duration):
     return min(WARMUP_MAX, max(WARMUP_MIN, duration / 3.0))
 
 
-def rss_reference(run, duration):
+def tls_need(duration):
+    """The full, correct answers the HTTPS server must give in a run."""
+    return int(TLS_NEED * duration)
+
+
+def rss_reference(target, duration):
     """The first sample at or after the end of warm-up."""
-    return next((s for s in run.samples if s.t >= warmup_seconds(duration) - 0.5), run.end)
+    return next((s for s in target.samples if s.t >= warmup_seconds(duration) - 0.5), target.end)
 
 
-def rss_verdict(run, duration, slack_kib=0):
+def rss_verdict(target, duration, slack_kib=0):
     warmup = warmup_seconds(duration)
-    reference = rss_reference(run, duration)
-    after = [s for s in run.samples if s.t >= reference.t] + [run.end]
+    reference = rss_reference(target, duration)
+    after = [s for s in target.samples if s.t >= reference.t] + [target.end]
     highest = max(after, key=lambda s: s.rss)
     growth = (highest.rss - reference.rss) / float(reference.rss)
     limit = reference.rss * (1 + RSS_TOLERANCE) + slack_kib
-    when = "the end" if highest is run.end else "%d s" % round(highest.t)
+    when = "the end" if highest is target.end else "%d s" % round(highest.t)
     slack = " + {:,} KiB".format(slack_kib) if slack_kib else ""
     return verdict(highest.rss <= limit,
-                   "RSS: after a %.0f s warm-up, reference {:,} KiB at %d s, highest {:,} KiB at %s "
-                   "(%+.1f %%, limit +%.0f %%%s)".format(reference.rss, highest.rss)
-                   % (warmup, round(reference.t), when, 100 * growth, 100 * RSS_TOLERANCE, slack))
+                   "%-5s RSS: after a %.0f s warm-up, reference {:,} KiB at %d s, highest {:,} KiB "
+                   "at %s (%+.1f %%, limit +%.0f %%%s)".format(reference.rss, highest.rss)
+                   % (target.name, warmup, round(reference.t), when, 100 * growth,
+                      100 * RSS_TOLERANCE, slack))
 
 
-def print_abusive_kinds(tally):
-    print("Abusive attempts by kind (a surprise: the server's answer was not one the contract allows):")
+def print_abusive_kinds(target):
+    print("%s server, abusive attempts by kind (a surprise: the server's answer was not one the "
+          "contract allows):" % target.name)
+    tally = target.tally
     with tally.lock:
         for kind, count in sorted(tally.attempts.items()):
             surprises = tally.surprises[kind]
@@ -1031,69 +1366,97 @@ def print_abusive_kinds(tally):
             print("  %6d  %s%s" % (count, kind, note))
 
 
-def descriptor_verdict(run, tally, server):
-    peak = max(s.fds for s in run.samples + [run.end])
-    if run.settled_after is not None:
-        return verdict(True, "descriptors: back to the baseline %d, %.1f s after the last client "
-                             "left (peak %d)" % (len(run.baseline), run.settled_after, peak))
-    verdict(False, "descriptors: %d, baseline %d, %.0f s after the last client left (peak %d); "
-                   "left over:" % (run.end.fds, len(run.baseline), FD_SETTLE, peak))
-    print("\n".join(explain_leftovers(server.pid, run.baseline, tally)))
+def descriptor_verdict(target):
+    peak = max(s.fds for s in target.samples + [target.end])
+    if target.settled_after is not None:
+        return verdict(True, "%-5s descriptors: back to the baseline %d, %.1f s after the last "
+                             "client left (peak %d)" % (target.name, len(target.baseline),
+                                                        target.settled_after, peak))
+    verdict(False, "%-5s descriptors: %d, baseline %d, %.0f s after the last client left "
+                   "(peak %d); left over:" % (target.name, target.end.fds, len(target.baseline),
+                                              FD_SETTLE, peak))
+    print("\n".join(explain_leftovers(target.server.pid, target.baseline, target.tally)))
     return False
 
 
-def probe_verdict(probes):
-    latencies = [ms for _, ms, _ in probes]
-    failed = [outcome for _, _, outcome in probes if outcome != "ok"]
-    slowest = max(latencies, default=0.0)
-    return verdict(bool(probes) and not failed and slowest < PROBE_LIMIT_MS,
-                   "probe: %d probes, %d failed%s, max %.1f ms, p99 %.1f ms (limit %.0f ms each)"
-                   % (len(probes), len(failed), "" if not failed else " (%s)" % failed[0],
-                      slowest, percentile(latencies, 0.99), PROBE_LIMIT_MS))
+def probe_verdict(target):
+    latencies = [ms for _, ms, _ in target.probes]
+    failed = [outcome for _, _, outcome in target.probes if outcome != "ok"]
+    slowest = max(latencies) if latencies else 0.0
+    return verdict(bool(latencies) and not failed and slowest < target.probe_limit,
+                   "%-5s probe: %d probes, %d failed%s, max %.1f ms, p99 %.1f ms (limit %.0f ms each)"
+                   % (target.name, len(latencies), len(failed),
+                      "" if not failed else " (%s)" % failed[0], slowest,
+                      percentile(latencies, 0.99), target.probe_limit))
 
 
-def report(options, tally, run, server):
-    """Prints the kinds and a verdict per criterion; True when all pass."""
-    answered, abusive = tally.counts()
-    print()
-    print_abusive_kinds(tally)
-    print()
+def server_verdicts(options, target):
+    answered, abusive = target.tally.counts()
+    need = options.min_requests if target.cafile is None else tls_need(options.duration)
+    tally = target.tally
     results = [
-        verdict(answered >= options.min_requests,
-                "requests: {:,} full, correct answers (need {:,}); {:,} abusive attempts beside them"
-                .format(answered, options.min_requests, abusive)),
-        verdict(tally.wrong == 0, "answers: %d wrong answer(s) to well-behaved requests%s"
-                % (tally.wrong, "" if not tally.wrong else ", e.g. " + "; ".join(tally.wrong_examples[:3]))),
-        verdict(run.crash is None, "server: %s" % (run.crash or "alive until the end")),
+        verdict(answered >= need,
+                "%-5s requests: {:,} full, correct answers (need {:,}); {:,} abusive attempts beside "
+                "them".format(answered, need, abusive) % target.name),
+        verdict(tally.wrong == 0, "%-5s answers: %d wrong answer(s) to well-behaved requests%s"
+                % (target.name, tally.wrong,
+                   "" if not tally.wrong else ", e.g. " + "; ".join(tally.wrong_examples[:3]))),
+        verdict(target.crash is None, "%-5s server: %s" % (target.name,
+                                                           target.crash or "alive until the end")),
     ]
-    if run.crash is None:
-        results.append(descriptor_verdict(run, tally, server))
-        results.append(rss_verdict(run, options.duration, options.rss_slack))
-    results.append(probe_verdict(run.probes))
+    if target.crash is None:
+        results.append(descriptor_verdict(target))
+        results.append(rss_verdict(target, options.duration, options.rss_slack))
+    results.append(probe_verdict(target))
+    return results
+
+
+def report(options, run):
+    """Prints each server's kinds and a verdict per criterion and server;
+    True when all pass."""
+    for target in run.targets:
+        print()
+        print_abusive_kinds(target)
+    print()
+    results = []
+    for target in run.targets:
+        results += server_verdicts(options, target)
     print_cpu(run)
     return all(results)
 
 
 def print_cpu(run):
-    """How busy the server and this script were (2 cores: 200 % is all of them)."""
-    if run.server_cpu is None:
+    """How busy the servers and this script were (2 cores: 200 % is all of them)."""
+    measured = [target for target in run.targets if target.server_cpu is not None]
+    if not measured:
         return
-    elapsed = run.end.t
+    elapsed = max(target.end.t for target in measured)
     times = os.times()
     clients = times.user + times.system + times.children_user + times.children_system
-    print("CPU over %.0f s: server %.0f s (%.0f %% of one core), soak clients and probe %.0f s (%.0f %%)"
-          % (elapsed, run.server_cpu, 100 * run.server_cpu / elapsed, clients, 100 * clients / elapsed))
+    print("CPU over %.0f s: %s; soak clients and probes %.0f s (%.0f %%)"
+          % (elapsed, ", ".join("%s server %.0f s (%.0f %% of one core)"
+                                % (target.name, target.server_cpu,
+                                   100 * target.server_cpu / elapsed) for target in measured),
+             clients, 100 * clients / elapsed))
 
 
 # --- the plot ------------------------------------------------------------------------------
 
 def save_json(path, run, duration):
-    points = run.samples + ([run.end] if run.end is not None else [])
-    data = {"fd_baseline": len(run.baseline), "warmup_s": warmup_seconds(duration),
-            "rss_reference_kib": rss_reference(run, duration).rss if run.end else None,
-            "samples": [{"t": s.t, "fds": s.fds, "rss_kib": s.rss, "answered": s.answered,
-                         "abusive": s.abusive, "probe_max_ms": s.probe_max} for s in points],
-            "probes": [[t - run.start, ms, outcome] for t, ms, outcome in run.probes]}
+    """Everything the plot shows, so that `--draw JSON` can redraw it."""
+    def server(target):
+        points = target.samples + ([target.end] if target.end is not None else [])
+        return {"name": target.name, "title": target.title(), "fd_baseline": len(target.baseline),
+                "probe_limit_ms": target.probe_limit,
+                "rss_reference_kib": rss_reference(target, duration).rss if target.end else None,
+                "crash": target.crash,
+                "samples": [{"t": s.t, "fds": s.fds, "rss_kib": s.rss, "answered": s.answered,
+                             "abusive": s.abusive, "probes": s.probes, "probe_max_ms": s.probe_max,
+                             "probe_p99_ms": s.probe_p99} for s in points],
+                "probes": [[t - run.start, ms, outcome] for t, ms, outcome in target.probes]}
+    data = {"duration_s": duration, "warmup_s": warmup_seconds(duration),
+            "sample_every_s": SAMPLE_EVERY, "rss_tolerance": RSS_TOLERANCE,
+            "servers": [server(t) for t in run.targets]}
     with open(path, "w") as f:
         json.dump(data, f)
 
@@ -1102,37 +1465,70 @@ def draw(json_path, png_path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     with open(json_path) as f:
         data = json.load(f)
-    t = [s["t"] for s in data["samples"]]
-    figure, (fds, rss, probe) = plt.subplots(3, 1, sharex=True, figsize=(9, 8))
-    fds.plot(t, [s["fds"] for s in data["samples"]], marker="o")
-    fds.axhline(data["fd_baseline"], color="gray", linestyle=":", label="baseline")
-    fds.set_ylabel("descriptors")
-    fds.legend(loc="upper right")
-    rss.plot(t, [s["rss_kib"] / 1024.0 for s in data["samples"]], marker="o", color="tab:green")
-    if data["rss_reference_kib"]:
-        rss.axhline(data["rss_reference_kib"] * (1 + RSS_TOLERANCE) / 1024.0, color="tab:red",
-                    linestyle="--", label="reference + %.0f %%" % (100 * RSS_TOLERANCE))
-        rss.legend(loc="lower right")
-    rss.set_ylabel("RSS (MiB)")
-    for axes in (fds, rss, probe):
-        axes.axvspan(0, data["warmup_s"], color="gray", alpha=0.1)  # warm-up
-    probe.plot([p[0] for p in data["probes"]], [p[1] for p in data["probes"]], ".", markersize=2,
-               color="tab:orange", label="each probe")
-    probe.axhline(PROBE_LIMIT_MS, color="tab:red", linestyle="--", label="limit")
-    probe.set_ylabel("probe GET / (ms)")
-    probe.set_xlabel("seconds")
-    probe.legend(loc="upper right")
-    figure.suptitle("demo_app soak: descriptors, memory and a probe's latency")
+    servers = data["servers"]
+    minutes = data["duration_s"] > 600
+    scale = 60.0 if minutes else 1.0
+    tolerance = data["rss_tolerance"]
+    figure, axes = plt.subplots(3, len(servers), sharex=True, squeeze=False,
+                                figsize=(6.5 * len(servers), 9))
+    for column, server in enumerate(servers):
+        rss, fds, probe = (axes[row][column] for row in range(3))
+        samples = server["samples"]
+        t = [s["t"] / scale for s in samples]
+        marker = "o" if len(samples) <= 60 else None  # an hour's 360 would hide the line
+        rss.set_title(server["title"] + ("" if not server["crash"] else " (%s)" % server["crash"]))
+        rss.plot(t, [s["rss_kib"] / 1024.0 for s in samples], marker=marker, markersize=3,
+                 color="tab:green", label="RSS")
+        if server["rss_reference_kib"]:
+            rss.axhline(server["rss_reference_kib"] * (1 + tolerance) / 1024.0, color="tab:red",
+                        linestyle="--", label="reference + %.0f %%" % (100 * tolerance))
+        rss.set_ylabel("RSS (MiB)")
+        rss.legend(loc="lower right", fontsize="small", ncol=2)
+        counts = [s["fds"] for s in samples]
+        fds.plot(t, counts, marker=marker, markersize=3, label="descriptors")
+        fds.axhline(server["fd_baseline"], color="gray", linestyle=":", label="baseline")
+        fds.set_ylim(0, 1.3 * max(counts + [server["fd_baseline"]]) + 1)  # room for the legend
+        fds.yaxis.set_major_locator(MaxNLocator(integer=True))
+        fds.set_ylabel("descriptors")
+        fds.legend(loc="upper right", fontsize="small", ncol=2)
+        draw_probes(probe, server, scale, server["probe_limit_ms"], data["sample_every_s"], marker)
+        probe.set_xlabel("minutes" if minutes else "seconds")
+        for panel in (rss, fds, probe):
+            panel.axvspan(0, data["warmup_s"] / scale, color="gray", alpha=0.1)  # warm-up
+            panel.grid(True, alpha=0.3)
+    figure.suptitle("demo_app soak, %.0f %s: memory, descriptors and a probe's latency "
+                    "(shaded: warm-up)" % (data["duration_s"] / scale, "min" if minutes else "s"))
     figure.tight_layout()
     figure.savefig(png_path, dpi=100)
 
 
+def draw_probes(panel, server, scale, limit, interval, marker):
+    """Each probe as a dot, the p99 of each interval as a line, the limit;
+    probes above the axis (or failed) as red marks along its top."""
+    probes = server["probes"]
+    windows = [s for s in server["samples"] if s["probe_p99_ms"] is not None]
+    top = max([limit * 1.3] + [1.15 * s["probe_p99_ms"] for s in windows])
+    answered = [p for p in probes if p[2] == "ok" and p[1] < top]
+    panel.plot([p[0] / scale for p in answered], [p[1] for p in answered], ".",
+               markersize=3, color="tab:orange", alpha=0.6, label="each probe")
+    panel.plot([s["t"] / scale for s in windows], [s["probe_p99_ms"] for s in windows],
+               marker=marker, markersize=3, color="tab:blue", label="p99 of each %.0f s" % interval)
+    off = [p for p in probes if p[1] >= top or p[2] != "ok"]
+    if off:
+        panel.plot([p[0] / scale for p in off], [top] * len(off), "v", color="tab:red",
+                   label="above the axis or failed (%d)" % len(off))
+    panel.axhline(limit, color="tab:red", linestyle="--", label="limit")
+    panel.set_ylim(0, top * 1.02)
+    panel.set_ylabel("probe GET / (ms)")
+    panel.legend(loc="upper right", fontsize="small", ncol=2)
+
+
 def plot(json_path, png_path):
     try:
-        import matplotlib  # noqa: F401
-        draw(json_path, png_path)
+        draw(json_path, png_path)  # its first line imports matplotlib
         print("plot: %s" % png_path)
         return
     except ImportError:
@@ -1155,29 +1551,42 @@ def parse_options(argv):
                         help="where the server is (default: build/bin)")
     parser.add_argument("--server", default="demo_app", help="program in --bin")
     parser.add_argument("--server-args", default="--logging=warning",
-                        help="its arguments after --port=0, in one string; write "
+                        help="its arguments after --port=0, in one string, for both servers "
+                             "(the HTTPS one gets --certfile and --keyfile too); write "
                              "--server-args=\"--debug ...\" (default: %(default)s)")
-    parser.add_argument("--duration", type=float, default=300.0,
-                        help="seconds of load (default: %(default)s)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--duration", type=float,
+                        help="seconds of load (default: 300, 5 minutes)")
+    length.add_argument("--minutes", type=float, help="minutes of load, instead of --duration")
     parser.add_argument("--min-requests", type=int, default=100000,
-                        help="full, correct answers needed (default: %(default)s)")
+                        help="full, correct answers needed from the HTTP server (default: "
+                             "%%(default)s; the HTTPS server must give %.0f a second)" % TLS_NEED)
     parser.add_argument("--plot", default=os.path.join(ROOT, "build", "soak.png"),
-                        help="the plot; the samples go beside it as .json, the server's "
-                             "log as soak_server.log (default: build/soak.png)")
+                        help="the plot; the samples go beside it as .json, the servers' "
+                             "logs as soak_server.log and soak_tls_server.log (default: "
+                             "build/soak.png)")
     parser.add_argument("--rss-slack", type=int, default=0, metavar="KIB",
                         help="KiB of RSS growth allowed besides the 5 %% (for short runs)")
     parser.add_argument("--seed", type=int, default=1,
                         help="of the clients' random choices, to replay a run's mix")
-    parser.add_argument("--probe-port", type=int, help=argparse.SUPPRESS)  # the probe process
-    parser.add_argument("--draw", help=argparse.SUPPRESS)                 # plot a saved JSON
-    return parser.parse_args(argv)
+    parser.add_argument("--probe-port", type=int, help=argparse.SUPPRESS)   # the probe process
+    parser.add_argument("--probe-cafile", help=argparse.SUPPRESS)           # ... over TLS
+    parser.add_argument("--draw", help=argparse.SUPPRESS)                   # plot a saved JSON
+    options = parser.parse_args(argv)
+    if options.minutes is not None:
+        options.duration = 60.0 * options.minutes
+    elif options.duration is None:
+        options.duration = 300.0
+    if options.duration <= 0:
+        parser.error("the run needs a duration above 0")
+    return options
 
 
 def main(argv):
     options = parse_options(argv)
     if options.probe_port:
         try:
-            run_probe(options.probe_port)
+            run_probe(options.probe_port, options.probe_cafile)
         except (KeyboardInterrupt, BrokenPipeError):
             return 0
     if options.draw:
@@ -1190,20 +1599,37 @@ def main(argv):
     out_dir = os.path.dirname(os.path.abspath(options.plot))
     os.makedirs(out_dir, exist_ok=True)
     log_path = os.path.join(out_dir, "soak_server.log")
+    tls_log_path = os.path.join(out_dir, "soak_tls_server.log")
     with open(STATIC_FILE, "rb") as f:
         static_text = f.read()
-    tally = Tally()
-    print("soak: %s %s, %.0f s, at least {:,} answers; server log: %s".format(options.min_requests)
-          % (program, options.server_args, options.duration, log_path), flush=True)
-    with open(log_path, "wb") as log, \
-            ServerProcess(program, *shlex.split(options.server_args), stderr=log) as server:
-        run = soak(server, options, tally, static_text)
-        if run.end is not None:
-            print(run.end.row("end"))
-        passed = report(options, tally, run, server)
-    if run.crash is not None:
-        with open(log_path, "rb") as log:
-            print("the server log's last lines:\n" + b"".join(log.readlines()[-10:]).decode(errors="replace"))
+    folder = tempfile.mkdtemp(prefix="soak-tls-")
+    try:
+        try:
+            certfile, keyfile = make_certificate(folder)
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as error:
+            print("FAIL: no certificate for the HTTPS server; the openssl command (Debian's "
+                  "openssl) makes it: %s" % describe(error))
+            return 1
+        print("soak: %s %s, %.0f s, at least {:,} answers from HTTP and {:,} from HTTPS; "
+              "server logs: %s, %s".format(options.min_requests, tls_need(options.duration))
+              % (program, options.server_args, options.duration, log_path, tls_log_path), flush=True)
+        server_args = shlex.split(options.server_args)
+        with open(log_path, "wb") as log, open(tls_log_path, "wb") as tls_log, \
+                ServerProcess(program, *server_args, stderr=log) as server, \
+                ServerProcess(program, *server_args, "--certfile=" + certfile,
+                              "--keyfile=" + keyfile, stderr=tls_log) as tls_server:
+            run = soak([Target("HTTP", server, log_path),
+                        Target("HTTPS", tls_server, tls_log_path, certfile)], options, static_text)
+            if any(target.end is not None for target in run.targets):
+                print(table_row("end", [target.end for target in run.targets]))
+            passed = report(options, run)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    for target in run.targets:
+        if target.crash is not None:
+            with open(target.log_path, "rb") as log:
+                print("the %s server log's last lines:\n%s" % (
+                    target.name, b"".join(log.readlines()[-10:]).decode(errors="replace")))
     json_path = os.path.splitext(options.plot)[0] + ".json"
     save_json(json_path, run, options.duration)
     plot(json_path, options.plot)
