@@ -262,6 +262,22 @@ docs:
 	@$(DEPS) docs
 	tools/build_docs.sh $(BUILD)/docs
 
+## trace-pictures  the loop traced in chapters 03 and 08, drawn again from real runs (TORNADO_TRACE): chapters/03-epoll-ioloop/img/, chapters/08-coroutines/img/
+# Each script runs its program traced and checks the trace, as CTest's
+# ch03.loop_trace.three_clients and ch08.loop_trace.blocking_wrong do; with
+# --pictures it also draws it (tools/trace_plot.py, which needs
+# python3-matplotlib for /usr/bin/python3: the bench group). The traces stay
+# in build/traces/, to open in https://ui.perfetto.dev.
+.PHONY: trace-pictures
+trace-pictures: configure
+	@$(DEPS) bench
+	cmake --build $(BUILD) -j $(JOBS) --target ch03_server ch08_app
+	@mkdir -p $(BUILD)/traces
+	$(PYTHON) tests/clients/ch03_trace_test.py --server $(BUILD)/bin/ch03_server \
+	  --trace $(BUILD)/traces/ch03_three_clients.json --pictures chapters/03-epoll-ioloop/img
+	$(PYTHON) tests/clients/ch08_trace_test.py --server $(BUILD)/bin/ch08_app \
+	  --trace $(BUILD)/traces/ch08_blocking_wrong.json --pictures chapters/08-coroutines/img
+
 ## clean        remove the build folder
 clean:
 	rm -rf $(BUILD)

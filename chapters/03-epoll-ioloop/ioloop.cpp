@@ -15,6 +15,8 @@
 #include <system_error>
 #include <utility>
 
+#include "trace.h"
+
 namespace course {
 
 namespace {
@@ -85,7 +87,9 @@ IOLoop& IOLoop::current() {
 // --- descriptors -----------------------------------------------------------
 
 void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events) {
-    auto shared = std::make_shared<Handler>(std::move(handler));
+    // trace::traced: the handler itself, or when tracing one that records
+    // each call as a bar (trace.h). So do add_callback and call_at.
+    auto shared = std::make_shared<Handler>(trace::traced("handler", std::move(handler)));
     epoll_event event{};
     event.events = events | ERROR;
     event.data.fd = fd;
@@ -123,6 +127,7 @@ void IOLoop::remove_handler(int fd) {
 // --- callbacks and timeouts ---------------------------------------------------
 
 void IOLoop::add_callback(Callback callback) {
+    callback = trace::traced("callback", std::move(callback));
     {
         std::lock_guard lock(callbacks_mutex_);
         callbacks_.push_back(std::move(callback));
@@ -140,7 +145,7 @@ IOLoop::Timeout IOLoop::call_later(Clock::duration delay, Callback callback) {
 IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback) {
     std::uint64_t id = next_timer_id_++;
     timer_heap_.push({when, id});
-    timer_callbacks_.emplace(id, std::move(callback));
+    timer_callbacks_.emplace(id, trace::traced("timeout", std::move(callback)));
     return Timeout{id};
 }
 
@@ -177,6 +182,7 @@ void IOLoop::start() {
     // However start() ends (stop(), or an exception from epoll_wait), leave
     // the loop restartable and the thread's current loop as it was.
     auto finish = [&] {
+        trace::write();  // TORNADO_TRACE: the file has every turn so far
         stopping_ = false;
         loop_thread_ = std::thread::id();
         t_current_loop = previous;
@@ -184,6 +190,9 @@ void IOLoop::start() {
     try {
         while (!stopping_) {
             ++turns_;
+            trace::Span turn_bar("turn");  // when tracing: a bar around the whole turn
+            trace::counter("descriptors watched", static_cast<long>(handlers_.size()));
+            trace::counter("timeouts pending", static_cast<long>(timer_callbacks_.size()));
             run_callbacks();
             run_due_timeouts();
             if (stopping_) break;
@@ -256,11 +265,13 @@ int IOLoop::poll_timeout_ms() {
 }
 
 void IOLoop::poll_and_dispatch(int timeout_ms) {
+    trace::Span poll_bar("poll");
     int ready = ::epoll_wait(epoll_fd_.get(), ready_events_.data(), kMaxEventsPerPoll, timeout_ms);
     if (ready < 0) {
         if (errno == EINTR) return;  // a signal arrived; just go round again
         throw_errno("epoll_wait");
     }
+    poll_bar.end("ready", ready);  // the wait's bar ends before the handlers' begin
     ready_count_ = ready;
     for (next_ready_ = 0; next_ready_ < ready_count_;) {
         // Copy the event and advance first: remove_handler() blanks events

@@ -24,6 +24,10 @@
 // printed to stderr and the loop goes on, as Tornado does; one bad handler
 // must not take a whole server down.
 //
+// Tracing: run a program with TORNADO_TRACE=/tmp/t.json and the loop
+// records each turn, each wait and each function it runs, and writes them
+// to that file when start() returns (trace.h; the README's "See the loop").
+//
 // Example:
 //
 //   IOLoop loop;
