@@ -56,6 +56,7 @@
 
 #include "tornado/concurrent.h"
 #include "tornado/ioloop.h"
+#include "tornado/trace.h"
 #include "tornado/util.h"
 
 namespace tornado {
@@ -65,10 +66,65 @@ class Task;
 
 namespace detail {
 
+// --- what a trace sees of a coroutine (IOLoop::start_tracing) -----------------------
+//
+// Every co_await in a Task goes through a TracedAwaiter (the promise's
+// await_transform), which tells the tracer when the coroutine suspends and
+// when it resumes. With tracing off, that is one test of a global count per
+// suspension and one of a flag per resumption.
+
+// The awaiter `co_await x` would use: x's operator co_await (a member or a
+// free one), or x itself, as a reference (it outlives the co_await).
+template <typename Awaitable>
+decltype(auto) awaiter_of(Awaitable&& awaitable) {
+    if constexpr (requires { std::forward<Awaitable>(awaitable).operator co_await(); }) {
+        return std::forward<Awaitable>(awaitable).operator co_await();
+    } else if constexpr (requires { operator co_await(std::forward<Awaitable>(awaitable)); }) {
+        return operator co_await(std::forward<Awaitable>(awaitable));
+    } else {
+        return std::forward<Awaitable>(awaitable);
+    }
+}
+
+// `Awaiter`, with the suspension and the resumption told to the tracer.
+// The suspension is recorded before the inner await_suspend: once that has
+// run, the coroutine may already have resumed (or finished).
+template <typename Awaiter>
+class TracedAwaiter {
+public:
+    TracedAwaiter(Awaiter&& awaiter, const void* task)
+        : awaiter_(std::forward<Awaiter>(awaiter)), task_(task) {}
+
+    bool await_ready() { return awaiter_.await_ready(); }
+    template <typename Promise>
+    auto await_suspend(std::coroutine_handle<Promise> coroutine) {
+        if (tracing_anywhere()) {
+            suspended_ = true;
+            trace_task_suspended(task_);
+        }
+        return awaiter_.await_suspend(coroutine);
+    }
+    decltype(auto) await_resume() {
+        if (suspended_) trace_task_resumed(task_);
+        return awaiter_.await_resume();
+    }
+
+private:
+    Awaiter awaiter_;
+    const void* task_;  // the promise of the coroutine that awaits
+    bool suspended_ = false;
+};
+
 class TaskPromiseBase {
 public:
     // Eager: the body runs as soon as the coroutine is called.
     std::suspend_never initial_suspend() const noexcept { return {}; }
+    // Every co_await of the body (see TracedAwaiter).
+    template <typename Awaitable>
+    auto await_transform(Awaitable&& awaitable) {
+        using Awaiter = decltype(awaiter_of(std::forward<Awaitable>(awaitable)));
+        return TracedAwaiter<Awaiter>(awaiter_of(std::forward<Awaitable>(awaitable)), this);
+    }
     void unhandled_exception() noexcept { exception_ = std::current_exception(); }
 
     void rethrow_if_failed() {
@@ -132,10 +188,20 @@ struct FinalAwaiter {
 template <typename T>
 class TaskPromise final : public TaskResult<T> {
 public:
+    // The compiler makes the promise with no argument (this constructor
+    // does not take the coroutine's parameters), so `where` is the
+    // default: the place of the coroutine's own function, its name in a
+    // trace. Implicit, as the compiler may call it so.
+    TaskPromise(SourceLocation where = SourceLocation::current()) noexcept {  // NOLINT
+        if (tracing_anywhere()) trace_task_created(static_cast<TaskPromiseBase*>(this), where);
+    }
     Task<T> get_return_object() noexcept {
         return Task<T>(std::coroutine_handle<TaskPromise>::from_promise(*this));
     }
-    FinalAwaiter final_suspend() const noexcept { return {}; }
+    FinalAwaiter final_suspend() const noexcept {
+        if (tracing_anywhere()) trace_task_finished(static_cast<const TaskPromiseBase*>(this));
+        return {};
+    }
 
     void deliver_to_future() noexcept {
         FutureState<T>* future = std::exchange(future_, nullptr);
@@ -348,8 +414,8 @@ Future<T> with_timeout(Deadline deadline, Task<T>&& task) {
 // Runs func() on the current loop's thread pool (IOLoop::run_in_executor):
 // `int n = co_await run_in_executor([] { return blocking_count(); });`
 template <typename F>
-auto run_in_executor(F&& func) {
-    return IOLoop::current().run_in_executor(nullptr, std::forward<F>(func));
+auto run_in_executor(F&& func, SourceLocation where = SourceLocation::current()) {
+    return IOLoop::current().run_in_executor(nullptr, std::forward<F>(func), where);
 }
 
 // --- multi ------------------------------------------------------------------------

@@ -259,6 +259,10 @@ private:
     void watch_for_peer_fin();
     void on_peer_fin();
     void run_close_callback() noexcept;
+    // The request's span in a trace (IOLoop::start_tracing): begun with the
+    // head, ended with the response's last byte, or else by the destructor.
+    void trace_begin(const RequestStartLine& start_line);
+    void trace_end() noexcept;
 
     std::shared_ptr<HTTP1ServerConnection> server_;
 
@@ -278,6 +282,8 @@ private:
     // "Connection: close" can turn it on later, nothing turns it off.
     bool close_after_response_ = false;
     bool resume_after_flush_ = false;       // Outcome::flushing: finish_request calls request_done
+    bool traced_ = false;                   // its span is begun in a trace, and not ended
+    std::uint16_t traced_status_ = 0;       // the status, for the span's end (while traced_)
     Future<void> headers_future_{nullptr};  // what headers_received returned, while pending
     Future<void> pending_write_{nullptr};   // the latest write
     Future<void> finish_future_{nullptr};   // made only when the loop must wait

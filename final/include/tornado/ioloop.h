@@ -31,6 +31,8 @@
 //   * run_sync, PeriodicCallback, run_in_executor, as Tornado has them;
 //   * set_blocking_log_threshold: a warning names any callback, timeout or
 //     handler that held the loop longer than the threshold;
+//   * start_tracing (or TORNADO_TRACE=PATH): a trace of every turn, callback,
+//     HTTP request and coroutine, for Perfetto or chrome://tracing;
 //   * install_signal_handlers: SIGINT / SIGTERM stop the loop gracefully
 //     (servers stop accepting and finish in-flight requests, for a bounded
 //     time, through shutdown hooks), and the program exits normally;
@@ -111,10 +113,35 @@ class RemoteQueue;       // the part of the loop other threads talk to (ioloop.c
 struct RequestRefusals;  // defined by tests: makes the loop refuse requests (ring full)
 struct SignalState;      // the signals this loop handles (ioloop.cpp)
 
+// The loop's tracer, and where an executor's threads record while the loop
+// traces (tornado/trace.h).
+class Tracer;
+struct OtherThreadsEvents;
+
+// For run_in_executor while the loop traces: where its job records, and
+// the record of a job that began at `started`, made on the job's thread.
+std::shared_ptr<OtherThreadsEvents> job_events(Tracer& tracer);
+void record_job(OtherThreadsEvents& events, SourceLocation where,
+                std::chrono::steady_clock::time_point started);
+Tracer* current_tracer() noexcept;
+
 template <typename R>
 auto to_future(R&& result);
 
 }  // namespace detail
+
+// How IOLoop::start_tracing records.
+struct TraceOptions {
+    // The most events kept: when the ring is full, each new event takes the
+    // place of the oldest, and the file counts those in its
+    // "dropped_events". About 100 bytes each (100 MB for the default, the
+    // pages used only as the ring fills); an eighth of the ring is kept for
+    // the executor's threads.
+    std::size_t max_events = 1'000'000;
+    // Whether SIGUSR2 writes the file (the loop goes on tracing). Not
+    // installed where the loop handles SIGUSR2 already, or another loop does.
+    bool write_on_sigusr2 = true;
+};
 
 // The event loop (Tornado's IOLoop): the module comment says how a turn
 // goes and which calls other threads may make.
@@ -388,7 +415,8 @@ public:
     // Future for its result, resolved on this loop's thread. func must not
     // touch loop objects: it runs on another thread.
     template <typename F>
-    auto run_in_executor(ThreadPoolExecutor* executor, F&& func)
+    auto run_in_executor(ThreadPoolExecutor* executor, F&& func,
+                         SourceLocation where = SourceLocation::current())
         -> Future<std::invoke_result_t<std::decay_t<F>&>>;
 
     // --- diagnostics ---------------------------------------------------------
@@ -401,6 +429,29 @@ public:
     // its eventfd; a signal's wake-up is not counted (its handler may only
     // write the eventfd). For tests and benchmarks.
     std::uint64_t wakeups_sent() const noexcept;
+
+    // --- tracing (docs/reference/ioloop.md, "Tracing the loop") ---------------
+
+    // Starts recording what the loop does, to be written to `path` as
+    // Chrome trace-event JSON (open it in https://ui.perfetto.dev or
+    // chrome://tracing): each turn, with its wait and every callback,
+    // timeout and handler it ran; each HTTP request, coroutine and
+    // WebSocket message; each run_in_executor job, on its thread; the
+    // queued callbacks and open descriptors, once per turn. The events go
+    // into a ring of options.max_events; nothing is formatted until the
+    // file is written: by stop_tracing(), write_trace(), close() (and so
+    // the destructor), and on SIGUSR2 (options.write_on_sigusr2). "%p" in
+    // `path` becomes the process id. The environment's TORNADO_TRACE=PATH
+    // does the same for the first loop of the process that starts. Throws
+    // std::logic_error if the loop is closed or traces already.
+    void start_tracing(std::string path, TraceOptions options = {});
+    // Writes the file and stops recording; no effect when not tracing.
+    void stop_tracing();
+    // Writes the file now and goes on recording (what SIGUSR2 does). False
+    // when not tracing, or when the file could not be written (logged).
+    bool write_trace();
+    // Whether start_tracing (or TORNADO_TRACE) is in force.
+    bool is_tracing() const noexcept { return tracer_ != nullptr; }
 
     // --- signals and graceful stop ---------------------------------------------
 
@@ -432,6 +483,7 @@ private:
     friend struct detail::RequestRefusals;
     friend class detail::ListedTimeout;
     friend class detail::TimeoutList;
+    friend detail::Tracer* detail::current_tracer() noexcept;
 
     // One per descriptor number, so every connection has one: a small
     // Handler, and the flag in the generation's word (40 bytes, not 56).
@@ -473,7 +525,12 @@ private:
     void run_remote_callbacks();
     void run_due_timeouts();
     int poll_timeout_ms();
-    void poll_and_dispatch(int timeout_ms);
+    void run_turn();
+    void run_traced_turn();
+    void dispatch_ready(std::size_t ready);
+    void trace_if_the_environment_asks();
+    void take_sigusr2();
+    void update_timing_needed() noexcept;
     void dispatch_handler(std::uint64_t token, std::uint32_t events);
     std::uint32_t take_request_slot(RequestDone& done);
     void release_request_slot(std::uint32_t request) noexcept;
@@ -554,6 +611,13 @@ private:
     bool closing_ = false;
     bool closed_ = false;
     Clock::duration blocking_threshold_{0};
+    // Whether run_guarded reads the clock around each callback: for the
+    // blocking threshold, or for the tracer. With both off, this one test
+    // is all that either costs per callback.
+    bool timing_needed_ = false;
+    std::unique_ptr<detail::Tracer> tracer_;  // while tracing
+    bool tracer_owns_sigusr2_ = false;
+    std::size_t open_descriptors_ = 0;  // handlers added and not removed, for the trace
     Clock::time_point turn_time_ = Clock::now();
 
     detail::FutureStateBase* pending_futures_ = nullptr;
@@ -785,15 +849,22 @@ auto IOLoop::run_sync(F&& func, std::optional<Clock::duration> timeout) {
 }
 
 template <typename F>
-auto IOLoop::run_in_executor(ThreadPoolExecutor* executor, F&& func)
+auto IOLoop::run_in_executor(ThreadPoolExecutor* executor, F&& func, SourceLocation where)
     -> Future<std::invoke_result_t<std::decay_t<F>&>> {
     using R = std::invoke_result_t<std::decay_t<F>&>;
     if (executor == nullptr) executor = &default_executor();
     Future<R> future;
+    // While the loop traces, the job's run is recorded on its thread, and
+    // before its result is posted: a trace written once the result is in
+    // has it.
+    std::shared_ptr<detail::OtherThreadsEvents> trace =
+        tracer_ ? detail::job_events(*tracer_) : nullptr;
     // The worker never copies the Future (its count is not atomic): it is
     // moved into the job here, and from the job into the callback that
     // resolves it on the loop.
-    executor->submit([func = std::forward<F>(func), future, remote = remote_]() mutable {
+    executor->submit([func = std::forward<F>(func), future, remote = remote_,
+                      trace = std::move(trace), where]() mutable {
+        Clock::time_point started = trace ? Clock::now() : Clock::time_point();
         Callback deliver;
         try {
             if constexpr (std::is_void_v<R>) {
@@ -813,6 +884,7 @@ auto IOLoop::run_in_executor(ThreadPoolExecutor* executor, F&& func)
                 future_set_exception_unless_cancelled(future, error);
             };
         }
+        if (trace) detail::record_job(*trace, where, started);
         detail::post_remote(remote, {std::move(deliver), {}, detail::CallbackKind::future});
     });
     return future;

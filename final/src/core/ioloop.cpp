@@ -29,6 +29,7 @@
 
 #include "core/poller.h"
 #include "core/timeout_list.h"
+#include "tornado/trace.h"
 
 namespace tornado {
 
@@ -81,6 +82,20 @@ std::string describe_place(SourceLocation where) {
     std::size_t slash = file.find_last_of('/');
     if (slash != std::string_view::npos) file.remove_prefix(slash + 1);
     return std::string(file) + ":" + std::to_string(where.line());
+}
+
+// A callback's kind as the trace names it: a string literal, so recording
+// it copies a pointer.
+const char* kind_name(detail::CallbackKind kind) {
+    switch (kind) {
+        case detail::CallbackKind::callback: return "callback";
+        case detail::CallbackKind::timeout: return "timeout";
+        case detail::CallbackKind::handler: return "handler";
+        case detail::CallbackKind::future: return "future";
+        case detail::CallbackKind::coroutine: return "coroutine";
+        case detail::CallbackKind::signal: return "signal";
+    }
+    return "callback";
 }
 
 std::string describe_callback(detail::CallbackKind kind, SourceLocation where, int fd) {
@@ -412,6 +427,7 @@ void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events, SourceLo
     slot.where = where;
     slot.events = events;
     slot.active = true;
+    ++open_descriptors_;
 }
 
 // For level-triggered handlers, which ask for WRITE only while output waits
@@ -437,6 +453,7 @@ void IOLoop::remove_handler(int fd) noexcept {
     if (slot == nullptr || !slot->active) return;
     slot->active = false;
     slot->events = 0;
+    --open_descriptors_;
     // A new generation: an event for the old registration still in this
     // turn's batch no longer matches, even if fd is reused at once.
     ++slot->generation;
@@ -615,19 +632,27 @@ void IOLoop::run_remote_callbacks() {
     batch_.clear();
 }
 
+// The blocking-loop warning and the tracer both need the callback's time;
+// one flag (timing_needed_) says whether either is on, so that with both
+// off a callback costs one test more than its call.
 template <typename F>
 void IOLoop::run_guarded(detail::CallbackKind kind, SourceLocation where, int fd, F&& function) {
     // Tornado logs an exception from a callback and goes on: one bad handler
     // must not take the whole server down.
     try {
-        if (blocking_threshold_ <= Clock::duration::zero()) {
+        if (!timing_needed_) {
             function();
             return;
         }
         Clock::time_point started = Clock::now();
         function();
-        Clock::duration took = Clock::now() - started;
-        if (took > blocking_threshold_) report_blocking(took, kind, where, fd);
+        Clock::time_point ended = Clock::now();
+        Clock::duration took = ended - started;
+        if (blocking_threshold_ > Clock::duration::zero() && took > blocking_threshold_) {
+            report_blocking(took, kind, where, fd);
+        }
+        // The callback may have stopped the tracing: tracer_ is looked at again.
+        if (tracer_) tracer_->record_callback(kind_name(kind), where, fd, started, ended);
     } catch (...) {
         report_exception(kind, where, fd);
     }
@@ -651,6 +676,11 @@ void IOLoop::set_blocking_log_threshold(double seconds) {
     blocking_threshold_ =
         seconds > 0 ? std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(seconds))
                     : Clock::duration::zero();
+    update_timing_needed();
+}
+
+void IOLoop::update_timing_needed() noexcept {
+    timing_needed_ = blocking_threshold_ > Clock::duration::zero() || tracer_ != nullptr;
 }
 
 std::uint64_t IOLoop::wakeups_sent() const noexcept { return remote_->wakeups(); }
@@ -806,14 +836,45 @@ void IOLoop::start() {
             t_running_loop = previous;
         }
     } restore{this, previous};
+    trace_if_the_environment_asks();
 
     for (;;) {
-        run_local_callbacks();
-        if (remote_->has_callbacks()) run_remote_callbacks();
-        run_due_timeouts();
-        poll_and_dispatch(poll_timeout_ms());
+        // The one test tracing adds to a turn when it is off.
+        if (tracer_) {
+            run_traced_turn();
+        } else {
+            run_turn();
+        }
         if (stopping_.load(std::memory_order_acquire)) break;
     }
+}
+
+void IOLoop::run_turn() {
+    run_local_callbacks();
+    if (remote_->has_callbacks()) run_remote_callbacks();
+    run_due_timeouts();
+    std::size_t ready = poller_->wait(poll_timeout_ms(), ready_);
+    // Read once, after the sleep: every event of this batch shares it.
+    turn_time_ = Clock::now();
+    dispatch_ready(ready);
+}
+
+// run_turn, with the clock read around the turn and its wait. A callback
+// may stop the tracing midway (stop_tracing), so tracer_ is looked at
+// again before each record.
+void IOLoop::run_traced_turn() {
+    Clock::time_point started = Clock::now();
+    tracer_->sample_counters(started, callbacks_.size(), open_descriptors_);
+    run_local_callbacks();
+    if (remote_->has_callbacks()) run_remote_callbacks();
+    run_due_timeouts();
+    int timeout_ms = poll_timeout_ms();
+    Clock::time_point poll_started = Clock::now();
+    std::size_t ready = poller_->wait(timeout_ms, ready_);
+    turn_time_ = Clock::now();
+    if (tracer_) tracer_->record_poll(poll_started, turn_time_, timeout_ms, ready);
+    dispatch_ready(ready);
+    if (tracer_) tracer_->record_turn(started, Clock::now());
 }
 
 // A stop() while the loop is not running is kept: the next start() runs one
@@ -855,10 +916,7 @@ int IOLoop::poll_timeout_ms() {
     return static_cast<int>(std::min<long long>(ms, INT_MAX));
 }
 
-void IOLoop::poll_and_dispatch(int timeout_ms) {
-    std::size_t ready = poller_->wait(timeout_ms, ready_);
-    // Read once, after the sleep: every event of this batch shares it.
-    turn_time_ = Clock::now();
+void IOLoop::dispatch_ready(std::size_t ready) {
     for (std::size_t i = 0; i < ready; ++i) {
         if (ready_[i].completion) {
             dispatch_request(ready_[i]);
@@ -982,6 +1040,9 @@ void IOLoop::close() {
 
     IOLoop* previous = std::exchange(t_running_loop, this);
     bool settled = drain_for_close();
+    // Written now: the drain is in it, and the signal handlers (SIGUSR2's
+    // among them) are still there for stop_tracing to remove.
+    stop_tracing();
     t_running_loop = previous;
     if (!settled) {
         gen_log.warning(
@@ -1006,6 +1067,7 @@ void IOLoop::close() {
     std::vector<std::pair<std::uint64_t, ShutdownHook>> hooks = std::move(shutdown_hooks_);
     callbacks_.clear();
     handlers_.clear();
+    open_descriptors_ = 0;
     timer_slots_.clear();
     timer_heap_.clear();
     free_timer_slots_.clear();
@@ -1196,6 +1258,83 @@ void IOLoop::graceful_stop(Clock::duration grace) {
             stop();
         });
     }
+}
+
+// --- tracing -----------------------------------------------------------------------------
+//
+// The Tracer (trace.cpp) records; the loop decides when: from start_tracing
+// to stop_tracing, with the file written at the end, on SIGUSR2, and at
+// close(). g_tracing_loops tells the hooks outside the loop (coroutines,
+// HTTP, WebSocket) whether any loop traces at all.
+
+namespace {
+
+// "%p" becomes the process id: with one loop per process (fork_processes),
+// each process then writes a file of its own.
+std::string with_process_id(std::string path) {
+    for (std::size_t at = path.find("%p"); at != std::string::npos; at = path.find("%p", at)) {
+        std::string pid = std::to_string(::getpid());
+        path.replace(at, 2, pid);
+        at += pid.size();
+    }
+    return path;
+}
+
+}  // namespace
+
+void IOLoop::start_tracing(std::string path, TraceOptions options) {
+    if (closed_ || closing_) throw std::logic_error("IOLoop::start_tracing: the loop is closed");
+    if (tracer_) throw std::logic_error("IOLoop::start_tracing: the loop traces already");
+    tracer_ =
+        std::make_unique<detail::Tracer>(with_process_id(std::move(path)), options, backend());
+    detail::g_tracing_loops.fetch_add(1, std::memory_order_relaxed);
+    update_timing_needed();
+    if (options.write_on_sigusr2) take_sigusr2();
+}
+
+// SIGUSR2 writes the trace, on the loop's thread like any signal handler
+// here (never in the signal handler itself: writing a file is no
+// async-signal-safe work). A SIGUSR2 the application handles stays its own.
+void IOLoop::take_sigusr2() {
+    bool handled_here = std::any_of(signals_->entries.begin(), signals_->entries.end(),
+                                    [](const auto& entry) { return entry.signal == SIGUSR2; });
+    if (handled_here) {
+        gen_log.info(
+            "IOLoop tracing: SIGUSR2 is the application's, so it will not write the trace");
+        return;
+    }
+    try {
+        add_signal_handler(SIGUSR2, [this] { write_trace(); });
+        tracer_owns_sigusr2_ = true;
+    } catch (const std::logic_error& error) {  // another loop handles it
+        gen_log.info("IOLoop tracing: SIGUSR2 will not write the trace: {}", error.what());
+    }
+}
+
+void IOLoop::stop_tracing() {
+    if (!tracer_) return;
+    if (tracer_owns_sigusr2_) remove_signal_handler(SIGUSR2);
+    tracer_owns_sigusr2_ = false;
+    // Off before the write: nothing the write does is recorded into what it writes.
+    std::unique_ptr<detail::Tracer> tracer = std::move(tracer_);
+    detail::g_tracing_loops.fetch_sub(1, std::memory_order_relaxed);
+    update_timing_needed();
+    tracer->write();
+}
+
+bool IOLoop::write_trace() { return tracer_ && tracer_->write(); }
+
+// TORNADO_TRACE=PATH: read once per process, by the first loop that starts,
+// not the first one made. A program may make loops it never runs (each
+// thread's IOLoop::current()), and the variable names one file, which one
+// loop must own: the first to run is the program's main loop.
+void IOLoop::trace_if_the_environment_asks() {
+    static std::atomic<bool> asked{false};
+    if (asked.load(std::memory_order_relaxed) || asked.exchange(true)) return;
+    const char* path = std::getenv("TORNADO_TRACE");
+    if (path == nullptr || *path == '\0' || tracer_) return;
+    start_tracing(path);
+    gen_log.info("IOLoop: tracing to {} (TORNADO_TRACE)", tracer_->path());
 }
 
 // --- PeriodicCallback ------------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "http/chunked_body.h"
 #include "http/message_body.h"
 #include "tornado/log.h"
+#include "tornado/trace.h"
 
 namespace tornado {
 
@@ -104,7 +105,9 @@ HTTP1Connection::HTTP1Connection(std::shared_ptr<HTTP1ServerConnection> server)
       max_body_size_(server_->params().max_body_size),
       body_timeout_(server_->params().body_timeout) {}
 
-HTTP1Connection::~HTTP1Connection() = default;
+// A request that ended without its response's last byte (its stream
+// closed, an error answer, a WebSocket's upgrade) ends its span here.
+HTTP1Connection::~HTTP1Connection() { trace_end(); }
 
 IOStream* HTTP1Connection::open_stream() const noexcept { return server_->open_stream(); }
 
@@ -228,6 +231,7 @@ HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head,
     RequestHead parsed;
     try {
         parsed = parse_request_head(std::move(head));
+        if (detail::tracing_anywhere()) trace_begin(parsed.start_line);
         read_framing(parsed.start_line, parsed.headers);
     } catch (const HTTPInputError& error) {
         fail_request(error);
@@ -535,6 +539,7 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
         throw std::invalid_argument("CR, LF or NUL in the reason phrase");
     }
     ResponseFacts facts = facts_of(headers);
+    if (traced_) traced_status_ = static_cast<std::uint16_t>(code);
     response_.body_allowed = !request_.head && detail::status_has_body(code);
     response_.switching_protocols = code == 101;
     // The same headers for HEAD as for GET: chunked is announced, never sent.
@@ -715,6 +720,7 @@ void HTTP1Connection::finish() {
 void HTTP1Connection::finish_request() {
     if (response_over()) return;
     response_state_ = ResponseState::finished;
+    trace_end();
     close_callback_ = nullptr;
     if (close_after_response_ && !server_->detached()) {
         if (!body_read_) {
@@ -821,6 +827,17 @@ void HTTP1Connection::watch_for_peer_fin() {
 void HTTP1Connection::on_peer_fin() {
     if (response_over()) return;
     run_close_callback();
+}
+
+void HTTP1Connection::trace_begin(const RequestStartLine& start_line) {
+    detail::trace_request_started(this, start_line.method, start_line.path);
+    traced_ = true;
+}
+
+void HTTP1Connection::trace_end() noexcept {
+    if (!traced_) return;
+    traced_ = false;
+    detail::trace_request_finished(this, traced_status_);
 }
 
 void HTTP1Connection::run_close_callback() noexcept {

@@ -35,6 +35,7 @@
 #include <utility>
 
 #include "tornado/log.h"
+#include "tornado/trace.h"
 
 namespace tornado {
 
@@ -267,6 +268,10 @@ Future<void> WebSocketProtocol::handle(WsEvent event) {
     switch (event.kind) {
         case WsEvent::Kind::nothing: break;
         case WsEvent::Kind::message:
+            if (detail::tracing_anywhere()) {
+                detail::trace_websocket_message("websocket message received", event.data.size(),
+                                                event.binary);
+            }
             try {
                 return delegate_.on_ws_message(std::move(event.data), event.binary);
             } catch (...) {
@@ -343,6 +348,9 @@ Future<void> WebSocketProtocol::write_message(std::string_view message, bool bin
             "write_message: a text message must be UTF-8 (send other bytes as binary)");
     }
     Opcode opcode = binary ? Opcode::binary : Opcode::text;
+    if (detail::tracing_anywhere()) {
+        detail::trace_websocket_message("websocket message sent", message.size(), binary);
+    }
     Future<void> written(nullptr);
     try {
         written = deflate_ ? send_frame(opcode, deflate_->compress(message), /*rsv1=*/true)
