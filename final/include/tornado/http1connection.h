@@ -218,7 +218,7 @@ private:
     // or close when the request is over already (the fast path), flushing
     // when it is answered and only the write is still out, pending when the
     // rest must run in continue_message().
-    Outcome start_message(std::string head, HTTPMessageDelegate& delegate);
+    Outcome start_message(std::string&& head, HTTPMessageDelegate& delegate);
     // The slow path, a coroutine of its own: waits for headers_received's
     // Future, reads the body, calls finish, waits for the response; then
     // hands the connection back to the serving loop.
@@ -353,9 +353,9 @@ private:
     // to the next while requests are answered at once; a request that
     // must wait goes on in its own coroutine, which calls request_done().
     void read_next_request();
-    void on_head(std::string head, std::exception_ptr error);
+    void on_head(std::string&& head, std::exception_ptr error);
     void answer_head_too_large();
-    bool serve_head(std::string head);
+    bool serve_head(std::string&& head);
     bool after_request(const HTTP1Connection& request, bool keep_alive);
     void end_serving() noexcept;
     void on_stream_closed();

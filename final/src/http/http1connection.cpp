@@ -226,7 +226,7 @@ void HTTP1Connection::check_body_size() {
 // returns, so a keep-alive connection reads the next request in the same
 // turn of the loop. Anything that must wait returns pending, and the
 // serving loop starts continue_message() for the rest.
-HTTP1Connection::Outcome HTTP1Connection::start_message(std::string head,
+HTTP1Connection::Outcome HTTP1Connection::start_message(std::string&& head,
                                                         HTTPMessageDelegate& delegate) {
     RequestHead parsed;
     try {
@@ -904,7 +904,7 @@ void HTTP1ServerConnection::read_next_request() {
         try {
             head = stream_->read_until_empty_line(
                 params_->max_header_size,
-                [self = shared_from_this()](std::string data, std::exception_ptr error) {
+                [self = shared_from_this()](std::string&& data, std::exception_ptr error) {
                     self->on_head(std::move(data), std::move(error));
                 });
         } catch (const StreamClosedError&) {
@@ -920,7 +920,7 @@ void HTTP1ServerConnection::read_next_request() {
 // the read's failure: a head over max_header_size is answered 431; a
 // closed stream (the peer, a limit) or the loop's close (CancelledError)
 // ends serving.
-void HTTP1ServerConnection::on_head(std::string head, std::exception_ptr error) {
+void HTTP1ServerConnection::on_head(std::string&& head, std::exception_ptr error) {
     if (!error) {
         if (serve_head(std::move(head))) read_next_request();
         return;
@@ -957,7 +957,7 @@ void HTTP1ServerConnection::answer_head_too_large() {
 // Serves one request from its head. Returns true when the next request may
 // be read at once; false when the connection ends or the request goes on
 // in its own coroutine (which calls request_done()).
-bool HTTP1ServerConnection::serve_head(std::string head) {
+bool HTTP1ServerConnection::serve_head(std::string&& head) {
     waiting_ = Waiting::nothing;
     if (is_blank_head(head)) return true;  // empty lines between requests
     if (delegate_ == nullptr) {

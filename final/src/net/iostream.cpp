@@ -537,7 +537,8 @@ void IOStream::on_loop_closing() {
 // From the loop, as a Future's callbacks run: the stream may be deep in its
 // own work here, and the callback will start the next read. (No loop: it
 // has closed, and forget_loop told the callback.)
-void IOStream::call_back_later(ReadCallback callback, std::string data, std::exception_ptr error) {
+void IOStream::call_back_later(ReadCallback callback, std::string&& data,
+                               std::exception_ptr error) {
     if (loop_ == nullptr) return;
     loop_->add_callback(
         [callback = std::move(callback), data = std::move(data),
