@@ -187,7 +187,7 @@ void WebSocketProtocol::read_frames() {
             }
             bytes = stream_->read_bytes(
                 reader_.bytes_wanted(),
-                [self = keep_alive()](std::string data, std::exception_ptr error) {
+                [self = keep_alive()](std::string&& data, std::exception_ptr error) {
                     if (self->take_bytes(std::move(data), std::move(error))) self->read_frames();
                 });
         } catch (const StreamClosedError&) {
