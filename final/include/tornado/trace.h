@@ -60,6 +60,11 @@ inline bool tracing_anywhere() noexcept {
 // and does nothing when that loop does not trace. Call them only when
 // tracing_anywhere(): that test is the caller's, so that it is inlined.
 
+// "iostream.cpp:310": the file (without its folders) and the line of
+// `where`, as a trace and the blocking warning name where a callback was
+// scheduled; "" when nothing was recorded.
+std::string short_place(SourceLocation where);
+
 // A coroutine (its promise's address names it) was made, at `where` (its
 // own function: see TaskPromise), suspended, resumed, or finished.
 void trace_task_created(const void* task, SourceLocation where);

@@ -77,11 +77,8 @@ constexpr std::uint64_t kHandlerReceiveBit = std::uint64_t{1} << 62;
 
 // "web.cpp:42", for log lines that name where a callback came from.
 std::string describe_place(SourceLocation where) {
-    std::string_view file = where.file_name();
-    if (file.empty()) return "an unknown place";
-    std::size_t slash = file.find_last_of('/');
-    if (slash != std::string_view::npos) file.remove_prefix(slash + 1);
-    return std::string(file) + ":" + std::to_string(where.line());
+    std::string place = detail::short_place(where);
+    return place.empty() ? "an unknown place" : place;
 }
 
 // A callback's kind as the trace names it: a string literal, so recording

@@ -262,16 +262,6 @@ void append_microseconds(std::string& out, std::int64_t ns) {
     out += decimals;
 }
 
-// "iostream.cpp:310": where a callback was scheduled, as the blocking
-// warning names it; empty where nothing was recorded.
-std::string short_place(SourceLocation where) {
-    std::string_view file = where.file_name();
-    if (file.empty()) return "";
-    std::size_t slash = file.find_last_of('/');
-    if (slash != std::string_view::npos) file.remove_prefix(slash + 1);
-    return std::string(file) + ":" + std::to_string(where.line());
-}
-
 // A function's name without its return type and parameters: GCC's
 // source_location gives the whole signature ("tornado::Task<void>
 // tornado::HTTP1Connection::continue_message(std::unique_ptr<...>)"),
@@ -622,6 +612,15 @@ bool Tracer::write() const {
     gen_log.info("IOLoop tracing: wrote {} events to {} ({} dropped)", events.size(), path_,
                  dropped);
     return true;
+}
+
+// Declared in tornado/trace.h: the loop's log lines name places this way too.
+std::string short_place(SourceLocation where) {
+    std::string_view file = where.file_name();
+    if (file.empty()) return "";
+    std::size_t slash = file.find_last_of('/');
+    if (slash != std::string_view::npos) file.remove_prefix(slash + 1);
+    return std::string(file) + ":" + std::to_string(where.line());
 }
 
 }  // namespace tornado::detail
