@@ -257,9 +257,13 @@ void append_microseconds(std::string& out, std::int64_t ns) {
         ns = -ns;
     }
     out += std::to_string(ns / 1000);
-    char decimals[5];
-    std::snprintf(decimals, sizeof decimals, ".%03d", static_cast<int>(ns % 1000));
-    out += decimals;
+    // Three digits by hand: snprintf(".%03d") into a small buffer makes GCC
+    // warn (an error here) that a negative number would not fit.
+    auto thousandths = static_cast<int>(ns % 1000);
+    out += '.';
+    out += static_cast<char>('0' + thousandths / 100);
+    out += static_cast<char>('0' + thousandths / 10 % 10);
+    out += static_cast<char>('0' + thousandths % 10);
 }
 
 // A function's name without its return type and parameters: GCC's
