@@ -24,15 +24,13 @@ trace (tools/trace_plot.py, needing /usr/bin/python3 with matplotlib):
 03-trace-three-clients.png, all of it, and 03-trace-one-turn.png, the
 turns that read the requests. Standard library only.
 """
-import argparse
 import os
 import socket
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loop_trace import Checks, LoopTrace, can_plot, plot, with_client_spans  # noqa: E402
+from loop_trace import plot, run_trace_test, with_client_spans  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -148,28 +146,7 @@ def draw_pictures(trace, moments, folder, scratch):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--server", required=True, help="path of ch03_server")
-    parser.add_argument("--trace", help="where the trace goes (kept); default a temporary file")
-    parser.add_argument("--pictures", help="draw the trace into this folder (needs matplotlib)")
-    args = parser.parse_args()
-    checks = Checks("ch03_trace_test")
-    with tempfile.TemporaryDirectory() as scratch:
-        trace_path = args.trace or os.path.join(scratch, "ch03_trace.json")
-        if os.path.exists(trace_path):
-            os.remove(trace_path)  # the file checked must be this run's
-        moments = run_scenario(args.server, trace_path)
-        checks.check(moments["exit status"] == 0, "SIGTERM stopped the server cleanly",
-                     f"exit status {moments['exit status']}")
-        checks.check(os.path.exists(trace_path), f"the loop wrote {trace_path} as it stopped")
-        trace = LoopTrace(trace_path)
-        checks.check(True, f"the trace keeps the format's rules ({len(trace.events)} events)")
-        check_trace(trace, moments, checks)
-        if args.pictures:
-            checks.check(can_plot(), "/usr/bin/python3 has matplotlib, to draw the pictures")
-            os.makedirs(args.pictures, exist_ok=True)
-            draw_pictures(trace, moments, args.pictures, scratch)
-    return 0
+    return run_trace_test(__doc__, "ch03_server", run_scenario, check_trace, draw_pictures)
 
 
 if __name__ == "__main__":

@@ -24,16 +24,14 @@ runs it with --pictures chapters/08-coroutines/img, which draws the trace
 into 08-trace-blocking-wrong.png (tools/trace_plot.py, needing
 /usr/bin/python3 with matplotlib). Standard library only.
 """
-import argparse
 import http.client
 import os
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loop_trace import Checks, LoopTrace, can_plot, plot, with_client_spans  # noqa: E402
+from loop_trace import plot, run_trace_test, with_client_spans  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 SLEEP_MS = 200
@@ -124,35 +122,22 @@ def client_spans(results):
             for number, key in enumerate(names, start=1)]
 
 
+def check_lesson(trace, results, checks):
+    check_waiting(trace, results, checks)
+    check_blocking(trace, results, checks)
+
+
+def draw_picture(trace, results, folder, scratch):
+    with_clients = os.path.join(scratch, "ch08_trace_with_clients.json")
+    with_client_spans(trace.path, client_spans(results), with_clients)
+    plot(with_clients, os.path.join(folder, "08-trace-blocking-wrong.png"),
+         "--title", f"ch08_app traced: /sleep?ms={SLEEP_MS}, then "
+         f"/blocking-wrong?ms={BLOCK_MS}; three /sleep?ms={WAITING_SLEEP_MS} sent "
+         "meanwhile")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--server", required=True, help="path of ch08_app")
-    parser.add_argument("--trace", help="where the trace goes (kept); default a temporary file")
-    parser.add_argument("--pictures", help="draw the trace into this folder (needs matplotlib)")
-    args = parser.parse_args()
-    checks = Checks("ch08_trace_test")
-    with tempfile.TemporaryDirectory() as scratch:
-        trace_path = args.trace or os.path.join(scratch, "ch08_trace.json")
-        if os.path.exists(trace_path):
-            os.remove(trace_path)  # the file checked must be this run's
-        results = run_scenario(args.server, trace_path)
-        checks.check(results["exit status"] == 0, "SIGTERM stopped the app cleanly",
-                     f"exit status {results['exit status']}")
-        checks.check(os.path.exists(trace_path), f"the loop wrote {trace_path} as it stopped")
-        trace = LoopTrace(trace_path)
-        checks.check(True, f"the trace keeps the format's rules ({len(trace.events)} events)")
-        check_waiting(trace, results, checks)
-        check_blocking(trace, results, checks)
-        if args.pictures:
-            checks.check(can_plot(), "/usr/bin/python3 has matplotlib, to draw the picture")
-            os.makedirs(args.pictures, exist_ok=True)
-            with_clients = os.path.join(scratch, "ch08_trace_with_clients.json")
-            with_client_spans(trace_path, client_spans(results), with_clients)
-            plot(with_clients, os.path.join(args.pictures, "08-trace-blocking-wrong.png"),
-                 "--title", f"ch08_app traced: /sleep?ms={SLEEP_MS}, then "
-                 f"/blocking-wrong?ms={BLOCK_MS}; three /sleep?ms={WAITING_SLEEP_MS} sent "
-                 "meanwhile")
-    return 0
+    return run_trace_test(__doc__, "ch08_app", run_scenario, check_lesson, draw_picture)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ test compares "when the loop ran this handler" with "when I sent my bytes"
 directly. Also the helpers the trace tests share: running the plotter when
 /usr/bin/python3 has matplotlib. Standard library only.
 """
+import argparse
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(ROOT, "tools")
@@ -186,3 +188,37 @@ class Checks:
                   file=sys.stderr)
             sys.exit(1)
         print(f"{self.program}: ok: {what}")
+
+
+def run_trace_test(description, program, run_scenario, check_lesson, draw):
+    """The command line and the steps both chapters' trace tests share.
+
+    --server PATH runs `program` traced through run_scenario(server,
+    trace_path), which returns what the clients saw (with its "exit
+    status"); the trace must be written and keep the format's rules, then
+    check_lesson(trace, seen, checks) checks what the lesson says. With
+    --pictures DIR, draw(trace, seen, DIR, scratch) draws it. --trace PATH
+    keeps the file (default: a temporary one)."""
+    parser = argparse.ArgumentParser(description=description.split("\n")[0])
+    parser.add_argument("--server", required=True, help=f"path of {program}")
+    parser.add_argument("--trace", help="where the trace goes (kept); default a temporary file")
+    parser.add_argument("--pictures", help="draw the trace into this folder (needs matplotlib)")
+    args = parser.parse_args()
+    name = program.split("_")[0]  # ch03_server -> ch03
+    checks = Checks(f"{name}_trace_test")
+    with tempfile.TemporaryDirectory() as scratch:
+        trace_path = args.trace or os.path.join(scratch, f"{name}_trace.json")
+        if os.path.exists(trace_path):
+            os.remove(trace_path)  # the file checked must be this run's
+        seen = run_scenario(args.server, trace_path)
+        checks.check(seen["exit status"] == 0, f"SIGTERM stopped {program} cleanly",
+                     f"exit status {seen['exit status']}")
+        checks.check(os.path.exists(trace_path), f"the loop wrote {trace_path} as it stopped")
+        trace = LoopTrace(trace_path)
+        checks.check(True, f"the trace keeps the format's rules ({len(trace.events)} events)")
+        check_lesson(trace, seen, checks)
+        if args.pictures:
+            checks.check(can_plot(), "/usr/bin/python3 has matplotlib, to draw the pictures")
+            os.makedirs(args.pictures, exist_ok=True)
+            draw(trace, seen, args.pictures, scratch)
+    return 0
