@@ -48,10 +48,9 @@ run: configure
 ## test         build, then run every test under CTest (chapters, exercises, framework, clients, browser)
 # Most tests wait (on sockets, timers, child processes) more than they
 # compute: at twice as many tests at once as cores, the two cores were
-# half idle. CTest runs three times as many (the tests took 207 s at -j4
-# and 183 s at -j6 here). The ones that time something or load every
-# core run alone (RUN_SERIAL), and the load tests hold two slots each
-# (tests/bench/CMakeLists.txt).
+# half idle, so CTest runs three times as many. How the tests share the
+# machine (none alone, locks for what cannot be shared, the longest
+# first) is said at the top of tests/CMakeLists.txt.
 TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 3 )))
 test: build test-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 300
