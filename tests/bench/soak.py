@@ -934,8 +934,9 @@ def run_probe(port, cafile=None):
         started = time.monotonic()
         milliseconds, outcome = probe_once(port, context)
         print("%.3f %.3f %s" % (started, milliseconds, outcome), flush=True)
+        # A probe slower than PROBE_EVERY makes the next one due at once.
         next_time = max(next_time + PROBE_EVERY, time.monotonic())
-        time.sleep(next_time - time.monotonic())
+        time.sleep(max(0.0, next_time - time.monotonic()))
 
 
 class Probe:
