@@ -12,7 +12,8 @@
 #   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset),
 #                                   nginx and Python Tornado (the framework scenario's yardsticks),
 #                                   Boost (Beast, the WebSocket scenario's), valgrind (instructions
-#                                   per request, tests/bench/instructions.py)
+#                                   per request, tests/bench/instructions.py), heaptrack (the
+#                                   soak's live heap, soak.py --heaptrack)
 #   tools/install-deps.sh template  + Python Tornado and Jinja2 for /usr/bin/python3 (make bench-template's
 #                                   yardsticks)
 #   tools/install-deps.sh deploy    + nginx and Redis (the deployment test: backends behind nginx,
@@ -33,7 +34,7 @@ set -euo pipefail
 packages_for() {
   case "$1" in
     build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
-    bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev valgrind" ;;
+    bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev valgrind heaptrack" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
     deploy) echo "nginx-light redis-server" ;;
     clang)  echo "clang-14 clang-tidy-16" ;;

@@ -110,6 +110,16 @@ PNG` draws it later). Each server's log goes beside the plot (soak_server.log,
 soak_tls_server.log). Standard library only; runs under any python3 >=
 3.7; every wait is bounded; the servers and the probes are stopped by
 their PIDs.
+
+RSS is what the allocator holds, not what the program does. --heaptrack
+tells them apart: both servers run with Debian heaptrack's library
+preloaded, which records every allocation and free (beside the plot:
+heaptrack_HTTP.raw, then .heaptrack, which heaptrack_print and
+heaptrack_gui read, and .massif), and at the end each server's live heap
+is printed minute by minute (lowest, median, highest) with what was
+still allocated at exit. It needs a server on glibc's malloc (a build
+configured with -DTORNADO_TCMALLOC=OFF): tcmalloc's own operator new and
+delete pass heaptrack by. No verdict is drawn from it.
 """
 import argparse
 import base64
@@ -1492,6 +1502,75 @@ def print_cpu(run):
              clients, 100 * clients / elapsed))
 
 
+# --- --heaptrack: the servers' live heap -----------------------------------------------------
+
+HEAPTRACK_PRELOAD = "/usr/lib/heaptrack/libheaptrack_preload.so"
+HEAPTRACK_INTERPRET = "/usr/lib/heaptrack/libexec/heaptrack_interpret"
+
+
+def heaptrack_problem(program):
+    """Why --heaptrack cannot watch `program`, or None."""
+    if not (os.path.exists(HEAPTRACK_PRELOAD) and shutil.which("heaptrack_print")):
+        return "heaptrack is not installed (apt-get install heaptrack)"
+    linked = subprocess.run(["ldd", program], capture_output=True, text=True).stdout
+    if "tcmalloc" in linked:
+        return ("%s runs on tcmalloc, whose operator new and delete heaptrack does not see: "
+                "build it with glibc's malloc (cmake -DTORNADO_TCMALLOC=OFF)" % program)
+    return None
+
+
+def heaptrack_env(recording):
+    """The environment in which heaptrack's library, loaded first, writes
+    every allocation and free of the server into `recording` (None: none)."""
+    if recording is None:
+        return None
+    return {"LD_PRELOAD": HEAPTRACK_PRELOAD, "DUMP_HEAPTRACK_OUTPUT": recording}
+
+
+def live_heap_by_minute(recording):
+    """[(minute, lowest, median, highest bytes of live heap)] and the bytes
+    still allocated at exit, read through heaptrack's own tools: the
+    interpreter turns the raw recording into its file, heaptrack_print
+    writes the heap after each change in massif's format."""
+    data = os.path.splitext(recording)[0] + ".heaptrack"
+    massif = os.path.splitext(recording)[0] + ".massif"
+    with open(recording, "rb") as raw, open(data, "wb") as out:
+        subprocess.run([HEAPTRACK_INTERPRET], stdin=raw, stdout=out, stderr=subprocess.DEVNULL,
+                       check=True)
+    printed = subprocess.run(["heaptrack_print", "-f", data, "--print-peaks", "0",
+                              "--print-allocators", "0", "--print-temporary", "0",
+                              "--print-leaks", "0", "--print-massif", massif],
+                             capture_output=True, text=True, check=True).stdout
+    leaked = re.search(r"total memory leaked: (\S+)", printed)
+    by_minute = collections.defaultdict(list)
+    seconds = 0.0
+    with open(massif) as snapshots:
+        for line in snapshots:
+            if line.startswith("time="):
+                seconds = float(line.split("=", 1)[1])
+            elif line.startswith("mem_heap_B="):
+                by_minute[int(seconds // 60)].append(int(line.split("=", 1)[1]))
+    rows = [(minute, min(sizes), statistics.median_low(sizes), max(sizes))
+            for minute, sizes in sorted(by_minute.items())]
+    return rows, leaked.group(1) if leaked else "?"
+
+
+def print_live_heap(name, recording):
+    try:
+        rows, leaked = live_heap_by_minute(recording)
+    except (OSError, subprocess.CalledProcessError) as error:
+        print("%s server: heaptrack's recording %s could not be read: %s"
+              % (name, recording, describe(error)))
+        return
+    print("%s server's live heap by minute (heaptrack; what the program holds, not what "
+          "the allocator keeps), and %s still allocated at exit:" % (name, leaked))
+    print("  minute   lowest KiB   median KiB  highest KiB")
+    for minute, lowest, median, highest in rows:
+        print("  %6d %12s %12s %12s" % (minute, "{:,}".format(lowest // 1024),
+                                        "{:,}".format(median // 1024),
+                                        "{:,}".format(highest // 1024)))
+
+
 # --- the plot ------------------------------------------------------------------------------
 
 def save_json(path, run, duration, rss_slack_kib=0):
@@ -1624,6 +1703,11 @@ def parse_options(argv):
     parser.add_argument("--probe-limit", type=float, default=PROBE_LIMIT_MS, metavar="MS",
                         help="the longest a plain probe may take (default: %(default).0f ms; "
                              "the HTTPS probe gets twice as long)")
+    parser.add_argument("--heaptrack", action="store_true",
+                        help="record every allocation of both servers with heaptrack (Debian's "
+                             "heaptrack) and print their live heap minute by minute: a server "
+                             "built with -DTORNADO_TCMALLOC=OFF (heaptrack does not see "
+                             "tcmalloc's operator new)")
     parser.add_argument("--seed", type=int, default=1,
                         help="of the clients' random choices, to replay a run's mix")
     parser.add_argument("--probe-port", type=int, help=argparse.SUPPRESS)   # the probe process
@@ -1653,6 +1737,11 @@ def main(argv):
     if not os.access(program, os.X_OK):
         print("FAIL: %s is not built" % program)
         return 1
+    if options.heaptrack:
+        problem = heaptrack_problem(program)
+        if problem:
+            print("soak: --heaptrack: " + problem)
+            return 2
     out_dir = os.path.dirname(os.path.abspath(options.plot))
     os.makedirs(out_dir, exist_ok=True)
     log_path = os.path.join(out_dir, "soak_server.log")
@@ -1671,10 +1760,14 @@ def main(argv):
               "server logs: %s, %s".format(options.min_requests, tls_need(options.duration))
               % (program, options.server_args, options.duration, log_path, tls_log_path), flush=True)
         server_args = shlex.split(options.server_args)
+        recordings = {name: os.path.join(out_dir, "heaptrack_%s.raw" % name)
+                      for name in ("HTTP", "HTTPS")} if options.heaptrack else {}
         with open(log_path, "wb") as log, open(tls_log_path, "wb") as tls_log, \
-                ServerProcess(program, *server_args, stderr=log) as server, \
+                ServerProcess(program, *server_args, stderr=log,
+                              env=heaptrack_env(recordings.get("HTTP"))) as server, \
                 ServerProcess(program, *server_args, "--certfile=" + certfile,
-                              "--keyfile=" + keyfile, stderr=tls_log) as tls_server:
+                              "--keyfile=" + keyfile, stderr=tls_log,
+                              env=heaptrack_env(recordings.get("HTTPS"))) as tls_server:
             run = soak([Target("HTTP", server, log_path, probe_limit=options.probe_limit),
                         Target("HTTPS", tls_server, tls_log_path, certfile,
                                probe_limit=options.probe_limit)],
@@ -1689,6 +1782,8 @@ def main(argv):
             with open(target.log_path, "rb") as log:
                 print("the %s server log's last lines:\n%s" % (
                     target.name, b"".join(log.readlines()[-10:]).decode(errors="replace")))
+    for name, recording in recordings.items():
+        print_live_heap(name, recording)
     json_path = os.path.splitext(options.plot)[0] + ".json"
     save_json(json_path, run, options.duration, options.rss_slack)
     plot(json_path, options.plot)
