@@ -114,8 +114,8 @@ their PIDs.
 RSS is what the allocator holds, not what the program does. --heaptrack
 tells them apart: both servers run with Debian heaptrack's library
 preloaded, which records every allocation and free (beside the plot:
-heaptrack_HTTP.raw, then .heaptrack, which heaptrack_print and
-heaptrack_gui read, and .massif), and at the end each server's live heap
+heaptrack_HTTP.heaptrack.gz, which heaptrack_print and heaptrack_gui
+read, and heaptrack_HTTP.massif), and at the end each server's live heap
 is printed minute by minute (lowest, median, highest) with what was
 still allocated at exit. It needs a server on glibc's malloc (a build
 configured with -DTORNADO_TCMALLOC=OFF): tcmalloc's own operator new and
@@ -124,6 +124,7 @@ delete pass heaptrack by. No verdict is drawn from it.
 import argparse
 import base64
 import collections
+import gzip
 import json
 import os
 import random
@@ -1530,13 +1531,18 @@ def heaptrack_env(recording):
 def live_heap_by_minute(recording):
     """[(minute, lowest, median, highest bytes of live heap)] and the bytes
     still allocated at exit, read through heaptrack's own tools: the
-    interpreter turns the raw recording into its file, heaptrack_print
-    writes the heap after each change in massif's format."""
-    data = os.path.splitext(recording)[0] + ".heaptrack"
+    interpreter turns the raw recording (tens of MB a minute, removed
+    then) into heaptrack's file, gzipped, and heaptrack_print writes the
+    heap after each change in massif's format."""
+    data = os.path.splitext(recording)[0] + ".heaptrack.gz"
     massif = os.path.splitext(recording)[0] + ".massif"
-    with open(recording, "rb") as raw, open(data, "wb") as out:
-        subprocess.run([HEAPTRACK_INTERPRET], stdin=raw, stdout=out, stderr=subprocess.DEVNULL,
-                       check=True)
+    with open(recording, "rb") as raw, gzip.open(data, "wb") as out:
+        interpreter = subprocess.Popen([HEAPTRACK_INTERPRET], stdin=raw, stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL)
+        shutil.copyfileobj(interpreter.stdout, out)
+        if interpreter.wait() != 0:
+            raise subprocess.CalledProcessError(interpreter.returncode, HEAPTRACK_INTERPRET)
+    os.remove(recording)
     printed = subprocess.run(["heaptrack_print", "-f", data, "--print-peaks", "0",
                               "--print-allocators", "0", "--print-temporary", "0",
                               "--print-leaks", "0", "--print-massif", massif],
