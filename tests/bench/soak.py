@@ -1402,11 +1402,11 @@ def climb_verdict(target, duration):
     """A leak climbs steadily; an allocator that keeps a larger peak steps
     once. Over the last third of a long run, the growth beside its one
     largest step must stay under RSS_CLIMB of the reference."""
-    reference = rss_reference(target, duration)
     if duration < CLIMB_MIN_DURATION:
         print("---- %-5s RSS climb: not judged in a run under %d minutes (a step and a climb "
               "look alike in a few samples)" % (target.name, CLIMB_MIN_DURATION / 60))
         return True
+    reference = rss_reference(target, duration)
     growth, step, first = climb_in_last_third(target.samples + [target.end], duration)
     limit = RSS_CLIMB * reference.rss
     return verdict(first is not None and growth - step <= limit,
