@@ -176,6 +176,11 @@ TEST_F(Task3_Write, WritingFromAWriteCallbackKeepsOrder) {
 }
 
 TEST_F(Task3_Write, BuffersWhileThePeerIsNotReadingThenDrains) {
+    // Fixed kernel buffers on both ends: left to autotune, loopback's can
+    // grow to take all 4 MiB, and then nothing is left to buffer.
+    int small = 64 * 1024;
+    ::setsockopt(stream->fileno(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    ::setsockopt(peer.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     const std::string data = pattern(4 * 1024 * 1024);
     bool done = false;
     stream->write(data, [&] { done = true; });
