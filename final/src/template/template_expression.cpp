@@ -384,7 +384,9 @@ private:
 // nothing in a node: what changes lives in the Scope. Each node also writes
 // itself as C++ for a template compiled ahead of time (cpp(), cpp_json(),
 // emit_append_str(); see CppWriter in template_expression.h): the same steps
-// in the same order, over template_compiled.h's runtime.
+// in the same order, over template_compiled.h's runtime. For most nodes,
+// evaluate() and cpp() are one walk read two ways (below); the fast paths
+// (find_json(), append_str()) and their twins are written side by side.
 
 // The C++ names the compiled code uses (tornado/template_compiled.h).
 constexpr const char* kValue = "tornado::TemplateValue";
@@ -399,6 +401,198 @@ std::string cpp_briefly(const Expression& expression, CppWriter& writer) {
                         kRuntime + "briefly(" + found + "); return " + expression.cpp(writer) +
                         ";");
 }
+
+// ---- one walk, two readings -------------------------------------------------
+//
+// A node whose value comes from its operands says once, in walk(), what
+// Python does for it: which operands are evaluated, in which order, and
+// which operation of the runtime (tornado/template_compiled.h) gets them.
+// A reading gives the walk its meaning:
+//
+//   Run       evaluates as it goes; a Value is a TemplateValue.
+//             The node's evaluate() is walk(Run).
+//   WriteCpp  writes the C++ that will evaluate it; a Value is a C++
+//             expression, and a step a statement. The node's cpp() is
+//             walk(WriteCpp).
+//
+// So the interpreter and a compiled template cannot take different steps, or
+// take them in another order: there is one list of them. The verbs a walk
+// may use, which both readings offer:
+//
+//   r(node)                    the value of an operand
+//   r.hold(node)               its value kept for later steps (a named
+//                              temporary in C++): what fixes Python's
+//                              left-to-right order, since C++ leaves the
+//                              order of a call's arguments open
+//   r.set(held, v)             a held value replaced
+//   r.call(RUNTIME(f), a...)   the runtime's f of the arguments
+//   r.perform(RUNTIME(f), a...) the same, for an f that returns nothing
+//   r.text(s), r.character(c), r.constant(b), r.none()   literal arguments
+//   r.truthy_is(v, b)          whether bool(v) is b
+//   r.choose(test, then, otherwise)   one of two walks, by the test
+//   r.ends_unless(test, v)     whether the walk ends here, with v (which the
+//                              walk then returns), because test is false
+//
+// A walk returns its value: Run's is the result, WriteCpp's the C++
+// expression of the last step.
+//
+// RUNTIME(f) names the runtime's function twice, once as text for the C++
+// and once as a function for the interpreter: the only place each name is
+// spelled.
+// clang-format off
+#define RUNTIME(function)                                                     \
+    #function, [](auto&&... runtime_arguments) -> decltype(auto) {            \
+        return compiled::function(                                            \
+            std::forward<decltype(runtime_arguments)>(runtime_arguments)...); \
+    }
+// clang-format on
+
+// The interpreter's reading: every verb does its step at once.
+class Run {
+public:
+    using Value = TemplateValue;
+    explicit Run(Scope& scope) : scope_(scope) {}
+
+    Value operator()(const Expression& operand) { return operand.evaluate(scope_); }
+    // Made where it is kept: no copy, no move (the interpreter's hot path).
+    Value hold(const Expression& operand) { return operand.evaluate(scope_); }
+    Value hold(Value value) { return value; }
+    void set(Value& held, Value value) { held = std::move(value); }
+    template <typename T>
+    T&& move(T& held) {
+        return std::move(held);
+    }
+    template <typename Function, typename... Arguments>
+    decltype(auto) call(const char* /*name*/, Function function, Arguments&&... arguments) {
+        return function(std::forward<Arguments>(arguments)...);
+    }
+    template <typename Function, typename... Arguments>
+    void perform(const char* /*name*/, Function function, Arguments&&... arguments) {
+        function(std::forward<Arguments>(arguments)...);
+    }
+    std::string_view text(std::string_view text) { return text; }
+    char character(char c) { return c; }
+    Value constant(bool value) { return value; }
+    Value none() { return {}; }
+    Value as_value(bool test) { return test; }
+    bool truthy_is(const Value& value, bool expected) { return value.truthy() == expected; }
+    template <typename Then, typename Otherwise>
+    Value choose(bool test, Then then, Otherwise otherwise) {
+        return test ? then() : otherwise();
+    }
+    bool ends_unless(bool test, const Value& /*value*/) { return !test; }
+
+    // What a call, a list or a dict is made of.
+    TemplateArguments new_arguments(std::size_t positional) {
+        TemplateArguments arguments;
+        arguments.positional.reserve(positional);
+        return arguments;
+    }
+    void add_positional(TemplateArguments& arguments, Value value) {
+        arguments.positional.push_back(std::move(value));
+    }
+    void add_keyword(TemplateArguments& arguments, const std::string& name, Value value) {
+        arguments.keyword.emplace_back(name, std::move(value));
+    }
+    Value sequence(bool is_list, std::vector<Value> items) {
+        return is_list ? TemplateValue::list(std::move(items))
+                       : TemplateValue::tuple(std::move(items));
+    }
+    JSON new_dict() { return JSON::object(); }
+
+private:
+    Scope& scope_;
+};
+
+// The compiler's reading: every verb writes its step. The steps a walk
+// holds become statements of a lambda called at once (cpp_sequence), whose
+// value is the result; a walk without steps is a plain C++ expression.
+class WriteCpp {
+public:
+    using Value = std::string;
+    explicit WriteCpp(CppWriter& writer) : writer_(writer) {}
+
+    Value operator()(const Expression& operand) { return operand.cpp(writer_); }
+    Value hold(const Expression& operand) { return hold(operand.cpp(writer_)); }
+    Value hold(const Value& value) { return declare(kValue, "value", value); }
+    void set(const Value& held, const Value& value) { steps_ += held + " = " + value + "; "; }
+    Value move(const Value& held) { return "std::move(" + held + ")"; }
+    template <typename Function, typename... Arguments>
+    Value call(const char* name, Function /*function*/, const Arguments&... arguments) {
+        std::string list;
+        ((list += (list.empty() ? "" : ", ") + arguments), ...);
+        return std::string(kRuntime) + name + "(" + list + ")";
+    }
+    template <typename Function, typename... Arguments>
+    void perform(const char* name, Function function, const Arguments&... arguments) {
+        steps_ += call(name, function, arguments...) + "; ";
+    }
+    Value text(std::string_view text) { return CppWriter::quote(text); }
+    Value character(char c) { return std::string("'") + c + "'"; }
+    Value constant(bool value) { return std::string(kValue) + (value ? "(true)" : "(false)"); }
+    Value none() { return std::string(kValue) + "()"; }
+    Value as_value(const Value& test) { return std::string(kValue) + "(" + test + ")"; }
+    Value truthy_is(const Value& value, bool expected) {
+        return std::string(expected ? "" : "!") + "(" + value + ").truthy()";
+    }
+    template <typename Then, typename Otherwise>
+    Value choose(const Value& test, Then then, Otherwise otherwise) {
+        return "(" + test + " ? " + kValue + "(" + then() + ") : " + kValue + "(" + otherwise() +
+               "))";
+    }
+    // Never ends the walk that writes it: the C++ it writes does.
+    bool ends_unless(const Value& test, const Value& value) {
+        steps_ += "if (!(" + test + ")) return " + value + "; ";
+        return false;
+    }
+    // The walk's C++ as one expression: its steps, then its value.
+    Value finish(const Value& value) {
+        return steps_.empty() ? value : cpp_sequence(steps_ + "return " + value + ";");
+    }
+
+    Value new_arguments(std::size_t /*positional*/) {
+        return declare("tornado::TemplateArguments", "arguments", "");
+    }
+    void add_positional(const Value& arguments, const Value& value) {
+        steps_ += arguments + ".positional.push_back(" + value + "); ";
+    }
+    void add_keyword(const Value& arguments, const std::string& name, const Value& value) {
+        steps_ +=
+            arguments + ".keyword.emplace_back(" + CppWriter::quote(name) + ", " + value + "); ";
+    }
+    Value sequence(bool is_list, const std::vector<Value>& items) {
+        std::string list;
+        for (const Value& item : items) {
+            list += (list.empty() ? "" : ", ") + std::string(kValue) + "(" + item + ")";
+        }
+        return std::string(kValue) + (is_list ? "::list({" : "::tuple({") + list + "})";
+    }
+    Value new_dict() { return declare("tornado::JSON", "dict", "tornado::JSON::object()"); }
+
+private:
+    // A new variable of `type`, set to `value` (or default-made).
+    Value declare(const char* type, const char* prefix, const Value& value) {
+        std::string variable = writer_.fresh(prefix);
+        steps_ += std::string(type) + " " + variable + (value.empty() ? "" : " = " + value) + "; ";
+        return variable;
+    }
+
+    CppWriter& writer_;
+    std::string steps_;
+};
+
+// A node whose evaluate() and cpp() are the two readings of its walk().
+template <typename Node>
+struct Walked : Expression {
+    TemplateValue evaluate(Scope& scope) const final {
+        Run run(scope);
+        return static_cast<const Node&>(*this).walk(run);
+    }
+    std::string cpp(CppWriter& writer) const final {
+        WriteCpp write(writer);
+        return write.finish(static_cast<const Node&>(*this).walk(write));
+    }
+};
 
 // A literal (a number, a string, None, True, False). Its str() is made once,
 // when parsed, so {{ 3 }} or {{ "text" }} converts nothing while rendering.
@@ -453,65 +647,42 @@ const JSON* find_member(const JSON* object, std::string_view key) {
 // keys must be strings, values become JSON, and its nesting is checked here,
 // where it is made; a list or tuple checks its own in TemplateValue::list()
 // and tuple().
-struct Display : Expression {
+struct Display : Walked<Display> {
     enum class Kind { list, tuple, dict } kind;
     std::vector<ExpressionPtr> items;  // for a dict: key, value, key, value...
-    TemplateValue evaluate(Scope& scope) const override {
-        if (kind == Kind::dict) {  // the steps compiled code takes too
-            JSON object = JSON::object();
-            for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
-                TemplateValue key = items[i]->evaluate(scope);
-                compiled::check_dict_key(key);
-                compiled::put(object, key, items[i + 1]->evaluate(scope));
-            }
-            return compiled::make_dict(std::move(object));
-        }
-        std::vector<TemplateValue> values;
-        values.reserve(items.size());
-        for (const ExpressionPtr& item : items) values.push_back(item->evaluate(scope));
-        return kind == Kind::list ? TemplateValue::list(std::move(values))
-                                  : TemplateValue::tuple(std::move(values));
-    }
-    // A braced list's items are evaluated in order, as Python's are.
-    std::string cpp(CppWriter& writer) const override {
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
         if (kind == Kind::dict) {
-            std::string dict = writer.fresh("dict");
-            std::string code = "tornado::JSON " + dict + " = tornado::JSON::object(); ";
+            auto dict = r.new_dict();
             for (std::size_t i = 0; i + 1 < items.size(); i += 2) {
-                std::string key = writer.fresh("key");
-                code += std::string("{ ") + kValue + " " + key + " = " + items[i]->cpp(writer) +
-                        "; " + kRuntime + "check_dict_key(" + key + "); " + kRuntime + "put(" +
-                        dict + ", " + key + ", " + items[i + 1]->cpp(writer) + "); } ";
+                auto key = r.hold(*items[i]);
+                r.perform(RUNTIME(check_dict_key), key);
+                r.perform(RUNTIME(put), dict, key, r(*items[i + 1]));
             }
-            return cpp_sequence(code + "return " + kRuntime + "make_dict(std::move(" + dict +
-                                "));");
+            return r.call(RUNTIME(make_dict), r.move(dict));
         }
-        std::string list;
-        for (const ExpressionPtr& item : items) {
-            list +=
-                (list.empty() ? "" : ", ") + std::string(kValue) + "(" + item->cpp(writer) + ")";
-        }
-        return std::string(kValue) + (kind == Kind::list ? "::list({" : "::tuple({") + list + "})";
+        // A braced list's items are evaluated in order, as Python's are.
+        std::vector<typename Reading::Value> values;
+        values.reserve(items.size());
+        for (const ExpressionPtr& item : items) values.push_back(r(*item));
+        return r.sequence(kind == Kind::list, std::move(values));
     }
 };
 
 // object.name: a dict's key, an object's attribute, or a bound method
 // (get_attribute() in template_operations.cpp). A call object.name(...) does
 // not come here: Call handles it through `method`.
-struct Attribute : Expression {
+struct Attribute : Walked<Attribute> {
     ExpressionPtr object;
     std::string name;
-    TemplateValue evaluate(Scope& scope) const override {
-        return get_attribute(object->evaluate(scope), name);
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        return r.call(RUNTIME(get_attribute), r(*object), r.text(name));
     }
     // A dict's key read as an attribute (entry.title) comes before its
     // methods, as get_attribute() does.
     const JSON* find_json(Scope& scope) const override {
         return find_member(object->find_json(scope), name);
-    }
-    std::string cpp(CppWriter& writer) const override {
-        return std::string(kRuntime) + "get_attribute(" + object->cpp(writer) + ", " +
-               CppWriter::quote(name) + ")";
     }
     std::pair<std::string, std::string> local_member(const CppWriter& writer) const override {
         return local_member_of(*object, name, writer);
@@ -527,21 +698,16 @@ struct Attribute : Expression {
 
 // container[key]. With a string literal as the key (row["name"]), find_json()
 // can look the key up in the data without evaluating anything.
-struct Subscript : Expression {
+struct Subscript : Walked<Subscript> {
     ExpressionPtr container, key;
     std::optional<std::string> constant_key;  // the key, when it is a string literal
-    TemplateValue evaluate(Scope& scope) const override {
-        TemplateValue target = container->evaluate(scope);
-        return get_item(target, key->evaluate(scope));
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        auto target = r.hold(*container);
+        return r.call(RUNTIME(get_item), target, r(*key));
     }
     const JSON* find_json(Scope& scope) const override {
         return constant_key ? find_member(container->find_json(scope), *constant_key) : nullptr;
-    }
-    std::string cpp(CppWriter& writer) const override {
-        std::string target = writer.fresh("container");
-        return cpp_sequence(std::string(kValue) + " " + target + " = " + container->cpp(writer) +
-                            "; return " + kRuntime + "get_item(" + target + ", " +
-                            key->cpp(writer) + ");");
     }
     std::pair<std::string, std::string> local_member(const CppWriter& writer) const override {
         return constant_key ? local_member_of(*container, *constant_key, writer)
@@ -559,25 +725,15 @@ struct Subscript : Expression {
 
 // container[start:stop:step]; a part left out is None, as Python passes it to
 // the slice.
-struct Slice : Expression {
+struct Slice : Walked<Slice> {
     ExpressionPtr container, start, stop, step;  // any of the three may be null
-    TemplateValue evaluate(Scope& scope) const override {
-        TemplateValue target = container->evaluate(scope);
-        auto bound = [&](const ExpressionPtr& e) {
-            return e ? e->evaluate(scope) : TemplateValue();
-        };
-        return get_slice(target, bound(start), bound(stop), bound(step));
-    }
-    std::string cpp(CppWriter& writer) const override {
-        std::string code;
-        std::vector<std::string> parts;
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        std::vector<typename Reading::Value> parts;
         for (const ExpressionPtr* part : {&container, &start, &stop, &step}) {
-            parts.push_back(writer.fresh("part"));
-            code += std::string(kValue) + " " + parts.back() + " = " +
-                    (*part ? (*part)->cpp(writer) : std::string(kValue) + "()") + "; ";
+            parts.push_back(*part ? r.hold(**part) : r.hold(r.none()));
         }
-        return cpp_sequence(code + "return " + kRuntime + "get_slice(" + parts[0] + ", " +
-                            parts[1] + ", " + parts[2] + ", " + parts[3] + ");");
+        return r.call(RUNTIME(get_slice), parts[0], parts[1], parts[2], parts[3]);
     }
 };
 
@@ -585,7 +741,7 @@ struct Slice : Expression {
 // method, the object and then the lookup of the method, which check_method()
 // does), then the arguments left to right, then the call. A method is never
 // made into a function value: call_method() runs it on the object directly.
-struct Call : Expression {
+struct Call : Walked<Call> {
     ExpressionPtr callee;
     // `object.method(...)`: the callee as an Attribute, called directly
     // without making a bound method first.
@@ -610,50 +766,19 @@ struct Call : Expression {
         }
     }
 
-    TemplateValue evaluate(Scope& scope) const override {
-        TemplateArguments arguments;
-        TemplateValue object =
-            method != nullptr ? method->object->evaluate(scope) : TemplateValue();
-        if (method != nullptr) check_method(object, method->name);
-        TemplateValue function = method != nullptr ? TemplateValue() : callee->evaluate(scope);
-        arguments.positional.reserve(positional.size());
-        for (const ExpressionPtr& argument : positional)
-            arguments.positional.push_back(argument->evaluate(scope));
-        for (const auto& [name, argument] : keyword)
-            arguments.keyword.emplace_back(name, argument->evaluate(scope));
-        if (method != nullptr) return call_method(object, method->name, arguments);
-        return call_function(function, arguments);
-    }
-
-    // The same steps in the same order: the object and the method's check, or
-    // the function; the arguments left to right; the call.
-    std::string cpp(CppWriter& writer) const override {
-        std::string callee_value = writer.fresh(method != nullptr ? "object" : "function");
-        std::string arguments = writer.fresh("arguments");
-        std::string code;
+    // Python's order: the object and the method's check, or the function;
+    // the arguments left to right; the call.
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        auto callee_value = r.hold(method != nullptr ? *method->object : *callee);
+        if (method != nullptr) r.perform(RUNTIME(check_method), callee_value, r.text(method->name));
+        auto arguments = r.new_arguments(positional.size());
+        for (const ExpressionPtr& argument : positional) r.add_positional(arguments, r(*argument));
+        for (const auto& [name, argument] : keyword) r.add_keyword(arguments, name, r(*argument));
         if (method != nullptr) {
-            code += std::string(kValue) + " " + callee_value + " = " + method->object->cpp(writer) +
-                    "; " + kRuntime + "check_method(" + callee_value + ", " +
-                    CppWriter::quote(method->name) + "); ";
-        } else {
-            code += std::string(kValue) + " " + callee_value + " = " + callee->cpp(writer) + "; ";
+            return r.call(RUNTIME(call_method), callee_value, r.text(method->name), arguments);
         }
-        code += "tornado::TemplateArguments " + arguments + "; ";
-        for (const ExpressionPtr& argument : positional) {
-            code += arguments + ".positional.push_back(" + argument->cpp(writer) + "); ";
-        }
-        for (const auto& [name, argument] : keyword) {
-            code += arguments + ".keyword.emplace_back(" + CppWriter::quote(name) + ", " +
-                    argument->cpp(writer) + "); ";
-        }
-        if (method != nullptr) {
-            code += std::string("return ") + kRuntime + "call_method(" + callee_value + ", " +
-                    CppWriter::quote(method->name) + ", " + arguments + ");";
-        } else {
-            code += std::string("return ") + kRuntime + "call_function(" + callee_value + ", " +
-                    arguments + ");";
-        }
-        return cpp_sequence(code);
+        return r.call(RUNTIME(call_function), callee_value, arguments);
     }
 
     void emit_append_str(CppWriter& writer, const std::string& out) const override {
@@ -701,16 +826,13 @@ struct Call : Expression {
 };
 
 // -x, +x, ~x, and "not x" (op '!': "not" is not one character).
-struct Unary : Expression {
+struct Unary : Walked<Unary> {
     char op;
     ExpressionPtr operand;
-    TemplateValue evaluate(Scope& scope) const override {
-        if (op == '!') return !operand->evaluate(scope).truthy();  // "not"
-        return unary(op, operand->evaluate(scope));
-    }
-    std::string cpp(CppWriter& writer) const override {
-        if (op == '!') return std::string(kValue) + "(!(" + operand->cpp(writer) + ").truthy())";
-        return std::string(kRuntime) + "unary('" + op + "', " + operand->cpp(writer) + ")";
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        if (op == '!') return r.as_value(r.truthy_is(r(*operand), false));
+        return r.call(RUNTIME(unary), r.character(op), r(*operand));
     }
 };
 
@@ -747,65 +869,45 @@ struct PercentFormat : Expression {
 // the stack in evaluate(). binary() does what Python does for the
 // two types. "**" is right-associative: its node has one operator, and the
 // exponent may be another "**".
-struct Binary : Expression {
+struct Binary : Walked<Binary> {
     ExpressionPtr first;
     std::vector<std::pair<std::string, ExpressionPtr>> rest;  // (operator, right operand)
-    TemplateValue evaluate(Scope& scope) const override {
-        TemplateValue result = first->evaluate(scope);
-        for (const auto& [op, operand] : rest) {
-            TemplateValue right = operand->evaluate(scope);
-            result = binary(op, result, right);
-        }
-        return result;
-    }
-    std::string cpp(CppWriter& writer) const override {
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
         // x op literal ({{ i % 2 }}, {{ n + 1 }}): the literal has nothing
         // to evaluate, so the order of the arguments does not matter, and
-        // compiled::arithmetic() does two ints inline.
+        // arithmetic() does two ints inline.
         if (rest.size() == 1 && rest[0].first.size() == 1 &&
             dynamic_cast<const Constant*>(rest[0].second.get()) != nullptr) {
-            return std::string(kRuntime) + "arithmetic('" + rest[0].first + "', " +
-                   first->cpp(writer) + ", " + rest[0].second->cpp(writer) + ")";
+            return r.call(RUNTIME(arithmetic), r.character(rest[0].first[0]), r(*first),
+                          r(*rest[0].second));
         }
-        std::string result = writer.fresh("result");
-        std::string code = std::string(kValue) + " " + result + " = " + first->cpp(writer) + "; ";
+        auto result = r.hold(*first);
         for (const auto& [op, operand] : rest) {
-            std::string right = writer.fresh("right");
-            code += std::string("{ ") + kValue + " " + right + " = " + operand->cpp(writer) + "; " +
-                    result + " = " + kRuntime + "binary(" + CppWriter::quote(op) + ", " + result +
-                    ", " + right + "); } ";
+            auto right = r.hold(*operand);
+            r.set(result, r.call(RUNTIME(binary), r.text(op), result, right));
         }
-        return cpp_sequence(code + "return " + result + ";");
+        return result;
     }
 };
 
 // a < b <= c: each pair compared, each operand evaluated once.
 // Lazily, as in Python: a < b < c stops at the first false pair, without
 // evaluating the operands after it.
-struct Comparison : Expression {
+struct Comparison : Walked<Comparison> {
     std::vector<ExpressionPtr> operands;
     std::vector<std::string> ops;
-    TemplateValue evaluate(Scope& scope) const override {
-        TemplateValue left = operands[0]->evaluate(scope);
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        const auto no = r.constant(false);
+        auto left = r.hold(*operands[0]);
         for (std::size_t i = 0; i < ops.size(); ++i) {
-            TemplateValue right = operands[i + 1]->evaluate(scope);
-            if (!compare(ops[i], left, right)) return false;
-            left = std::move(right);
+            auto right = r.hold(*operands[i + 1]);
+            auto pair_holds = r.call(RUNTIME(compare), r.text(ops[i]), left, right);
+            if (r.ends_unless(pair_holds, no)) return no;
+            r.set(left, r.move(right));
         }
-        return true;
-    }
-    std::string cpp(CppWriter& writer) const override {
-        std::string left = writer.fresh("left");
-        std::string code =
-            std::string(kValue) + " " + left + " = " + operands[0]->cpp(writer) + "; ";
-        for (std::size_t i = 0; i < ops.size(); ++i) {
-            std::string right = writer.fresh("right");
-            code += std::string("{ ") + kValue + " " + right + " = " +
-                    operands[i + 1]->cpp(writer) + "; if (!" + kRuntime + "compare(" +
-                    CppWriter::quote(ops[i]) + ", " + left + ", " + right + ")) return " + kValue +
-                    "(false); " + left + " = std::move(" + right + "); } ";
-        }
-        return cpp_sequence(code + "return " + kValue + "(true);");
+        return r.constant(true);
     }
 };
 
@@ -813,43 +915,34 @@ struct Comparison : Expression {
 // a run a or b or c is one node, like Python's BoolOp, and gives the first
 // operand that decides, or the last. An operand is evaluated only when the
 // ones before it did not decide (x and x.y).
-struct Logical : Expression {
+struct Logical : Walked<Logical> {
     bool is_and;
     std::vector<ExpressionPtr> operands;  // two or more
-    TemplateValue evaluate(Scope& scope) const override {
-        TemplateValue value = operands[0]->evaluate(scope);
-        for (std::size_t i = 1; i < operands.size() && value.truthy() == is_and; ++i) {
-            value = operands[i]->evaluate(scope);
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        auto value = r.hold(*operands[0]);
+        for (std::size_t i = 1; i < operands.size(); ++i) {
+            // "and" goes on while its operands are true, "or" while false.
+            if (r.ends_unless(r.truthy_is(value, is_and), value)) return value;
+            r.set(value, r(*operands[i]));
         }
         return value;
-    }
-    std::string cpp(CppWriter& writer) const override {
-        std::string value = writer.fresh("value");
-        std::string code =
-            std::string(kValue) + " " + value + " = " + operands[0]->cpp(writer) + "; ";
-        for (std::size_t i = 1; i < operands.size(); ++i) {
-            code += "if (" + value + ".truthy() != " + (is_and ? "true" : "false") + ") return " +
-                    value + "; " + value + " = " + operands[i]->cpp(writer) + "; ";
-        }
-        return cpp_sequence(code + "return " + value + ";");
     }
 };
 
 // a if condition else b: only the branch taken is evaluated. append_str()
 // passes on to that branch, so it keeps the branch's fast path (a string from
 // the data, a literal).
-struct Conditional : Expression {
+struct Conditional : Walked<Conditional> {
     ExpressionPtr condition, if_true, if_false;
-    TemplateValue evaluate(Scope& scope) const override {
-        return condition->evaluate(scope).truthy() ? if_true->evaluate(scope)
-                                                   : if_false->evaluate(scope);
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        return r.choose(
+            r.truthy_is(r(*condition), true), [&] { return r(*if_true); },
+            [&] { return r(*if_false); });
     }
     void append_str(Scope& scope, std::string& out) const override {
         (condition->evaluate(scope).truthy() ? if_true : if_false)->append_str(scope, out);
-    }
-    std::string cpp(CppWriter& writer) const override {
-        return "((" + condition->cpp(writer) + ").truthy() ? " + kValue + "(" +
-               if_true->cpp(writer) + ") : " + kValue + "(" + if_false->cpp(writer) + "))";
     }
     void emit_append_str(CppWriter& writer, const std::string& out) const override {
         writer.open("if ((" + condition->cpp(writer) + ").truthy())");
@@ -863,6 +956,8 @@ struct Conditional : Expression {
         return if_true->writes_no_markup() && if_false->writes_no_markup();
     }
 };
+
+#undef RUNTIME
 
 // ---- the parser -------------------------------------------------------------
 

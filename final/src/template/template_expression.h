@@ -19,8 +19,10 @@
 // may nest at most kMaxExpressionDepth levels (below).
 //
 // Each level is one function of the parser (the binary operators' six share
-// one), each node one small class with an evaluate(); the operators
-// themselves (what "+" means for two lists) live in template_operations.h.
+// one), each node one small class with an evaluate() and a cpp() (its C++,
+// for a template compiled ahead of time), most of them two readings of one
+// walk (template_expression.cpp); the operators themselves (what "+" means
+// for two lists) live in template_operations.cpp.
 #pragma once
 
 #include <deque>
@@ -146,7 +148,9 @@ public:
 // _CodeWriter writes its Python: lines indented as blocks nest, plus the
 // declarations the function needs once (interned names, constants, the
 // variables). Each node and expression writes its own code (emit(),
-// cpp()), beside the code that interprets it.
+// cpp()): an expression's cpp() is most often the second reading of the
+// walk its evaluate() reads (template_expression.cpp), and the rest sits
+// beside the code that interprets it.
 class CppWriter {
 public:
     // `locals`: the names the page's function assigns (Program::locals).
@@ -259,7 +263,8 @@ public:
     virtual void append_str(Scope& scope, std::string& out) const;
 
     // The compiler's twins of the three above (see CppWriter): a C++
-    // expression of type TemplateValue; one of type `const JSON*`, or ""
+    // expression of type TemplateValue (for most nodes, the same walk as
+    // evaluate(), read by WriteCpp); one of type `const JSON*`, or ""
     // where find_json() always gives nullptr; statements that append str()
     // to the std::string named `out`. A node the compiler cannot write
     // throws NotCompilable.
