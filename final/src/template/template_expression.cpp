@@ -384,9 +384,12 @@ private:
 // nothing in a node: what changes lives in the Scope. Each node also writes
 // itself as C++ for a template compiled ahead of time (cpp(), cpp_json(),
 // emit_append_str(); see CppWriter in template_expression.h): the same steps
-// in the same order, over template_compiled.h's runtime. For most nodes,
-// evaluate() and cpp() are one walk read two ways (below); the fast paths
-// (find_json(), append_str()) and their twins are written side by side.
+// in the same order, over template_compiled.h's runtime. evaluate() and
+// cpp(), and find_json() and cpp_json(), are one walk read two ways
+// (below). What {{ }} writes straight into the page, append_str(), and its
+// twin emit_append_str() are written side by side: each is a shortcut to
+// str(evaluate()), which the compiler takes or leaves while compiling and
+// the interpreter at every render.
 
 // The C++ names the compiled code uses (tornado/template_compiled.h).
 constexpr const char* kValue = "tornado::TemplateValue";
@@ -400,6 +403,25 @@ std::string cpp_briefly(const Expression& expression, CppWriter& writer) {
     return cpp_sequence("if (const tornado::JSON* " + found + " = " + json + ") return " +
                         kRuntime + "briefly(" + found + "); return " + expression.cpp(writer) +
                         ";");
+}
+
+// The value of `expression` for a use that ends before the template goes
+// on (formatting it, joining it): a part of the data is borrowed where it
+// lies instead of being shared (see find_json).
+TemplateValue evaluate_briefly(const Expression& expression, Scope& scope) {
+    if (const JSON* json = expression.find_json(scope)) return TemplateValue::borrow(*json);
+    return expression.evaluate(scope);
+}
+
+// (local name, key) when `container` is a variable the template assigns.
+std::pair<std::string, std::string> local_member_of(const Expression& container,
+                                                    const std::string& key,
+                                                    const CppWriter& writer);
+
+// A dict's value for `key` inside JSON data, or nullptr.
+const JSON* find_member(const JSON* object, std::string_view key) {
+    if (object == nullptr || !object->is_object()) return nullptr;
+    return find_key(*object, key);
 }
 
 // ---- one walk, two readings -------------------------------------------------
@@ -420,6 +442,7 @@ std::string cpp_briefly(const Expression& expression, CppWriter& writer) {
 // may use, which both readings offer:
 //
 //   r(node)                    the value of an operand
+//   r.literal(v), r.variable(name)   a literal's value, a variable's
 //   r.hold(node)               its value kept for later steps (a named
 //                              temporary in C++): what fixes Python's
 //                              left-to-right order, since C++ leaves the
@@ -427,14 +450,28 @@ std::string cpp_briefly(const Expression& expression, CppWriter& writer) {
 //   r.set(held, v)             a held value replaced
 //   r.call(RUNTIME(f), a...)   the runtime's f of the arguments
 //   r.perform(RUNTIME(f), a...) the same, for an f that returns nothing
-//   r.text(s), r.character(c), r.constant(b), r.none()   literal arguments
+//   r.text(s), r.character(c), r.none()   literal arguments
 //   r.truthy_is(v, b)          whether bool(v) is b
 //   r.choose(test, then, otherwise)   one of two walks, by the test
 //   r.ends_unless(test, v)     whether the walk ends here, with v (which the
 //                              walk then returns), because test is false
+//   r.briefly(node), r.format(f, v)   an operand's value for a use that
+//                              ends at once (evaluate_briefly()); f % v
+//   r.new_arguments(n), r.add_positional(a, v), r.add_keyword(a, name, v),
+//   r.sequence(is_list, items), r.new_dict(), r.move(held)
+//                              what calls, lists and dicts are made of
 //
 // A walk returns its value: Run's is the result, WriteCpp's the C++
 // expression of the last step.
+//
+// A node that can point into generate()'s JSON data (a variable, entry.key,
+// row["key"]) has a second walk, json_walk(), read the same two ways: Run's
+// is find_json(), WriteCpp's cpp_json(). Its verbs:
+//
+//   r.json_of_variable(name)   the JSON node a variable holds, if any
+//   r.member(node, key)        the value of `key` in the dict of data the
+//                              node points at, if any
+//   r.no_json()                never a part of the data
 //
 // RUNTIME(f) names the runtime's function twice, once as text for the C++
 // and once as a function for the interpreter: the only place each name is
@@ -454,6 +491,8 @@ public:
     explicit Run(Scope& scope) : scope_(scope) {}
 
     Value operator()(const Expression& operand) { return operand.evaluate(scope_); }
+    Value literal(const TemplateValue& value) { return value; }
+    Value variable(const Symbol& name) { return scope_.lookup(name); }
     // Made where it is kept: no copy, no move (the interpreter's hot path).
     Value hold(const Expression& operand) { return operand.evaluate(scope_); }
     Value hold(Value value) { return value; }
@@ -472,7 +511,6 @@ public:
     }
     std::string_view text(std::string_view text) { return text; }
     char character(char c) { return c; }
-    Value constant(bool value) { return value; }
     Value none() { return {}; }
     Value as_value(bool test) { return test; }
     bool truthy_is(const Value& value, bool expected) { return value.truthy() == expected; }
@@ -500,6 +538,20 @@ public:
     }
     JSON new_dict() { return JSON::object(); }
 
+    // For a use that ends before the template goes on: evaluate_briefly().
+    Value briefly(const Expression& operand) { return evaluate_briefly(operand, scope_); }
+    // "format" % values with the format read when parsed.
+    Value format(const compiled::PercentFormat& format, const Value& values) {
+        return format.apply(values);
+    }
+
+    using Json = const JSON*;
+    Json json_of_variable(const Symbol& name) { return scope_.find(name)->json_node(); }
+    Json member(const Expression& object, const std::string& key) {
+        return find_member(object.find_json(scope_), key);
+    }
+    Json no_json() { return nullptr; }
+
 private:
     Scope& scope_;
 };
@@ -513,6 +565,8 @@ public:
     explicit WriteCpp(CppWriter& writer) : writer_(writer) {}
 
     Value operator()(const Expression& operand) { return operand.cpp(writer_); }
+    Value literal(const TemplateValue& value) { return writer_.constant(value); }
+    Value variable(const Symbol& name) { return writer_.variable(name); }
     Value hold(const Expression& operand) { return hold(operand.cpp(writer_)); }
     Value hold(const Value& value) { return declare(kValue, "value", value); }
     void set(const Value& held, const Value& value) { steps_ += held + " = " + value + "; "; }
@@ -529,7 +583,6 @@ public:
     }
     Value text(std::string_view text) { return CppWriter::quote(text); }
     Value character(char c) { return std::string("'") + c + "'"; }
-    Value constant(bool value) { return std::string(kValue) + (value ? "(true)" : "(false)"); }
     Value none() { return std::string(kValue) + "()"; }
     Value as_value(const Value& test) { return std::string(kValue) + "(" + test + ")"; }
     Value truthy_is(const Value& value, bool expected) {
@@ -569,6 +622,27 @@ public:
     }
     Value new_dict() { return declare("tornado::JSON", "dict", "tornado::JSON::object()"); }
 
+    Value briefly(const Expression& operand) { return cpp_briefly(operand, writer_); }
+    Value format(const compiled::PercentFormat& format, const Value& values) {
+        return writer_.percent_format(format.format()) + ".apply(" + values + ")";
+    }
+
+    // A C++ expression of type `const JSON*`; "" where it is always nullptr.
+    using Json = std::string;
+    Json json_of_variable(const Symbol& name) { return writer_.variable(name) + ".json_node()"; }
+    // A member already found in this block is found again where it was kept
+    // (CppWriter::member()).
+    Json member(const Expression& object, const std::string& key) {
+        auto [local_name, member_key] = local_member_of(object, key, writer_);
+        if (std::string found = writer_.member(local_name, member_key); !found.empty()) {
+            return found;
+        }
+        std::string json = object.cpp_json(writer_);
+        if (json.empty()) return "";
+        return std::string(kRuntime) + "member(" + json + ", " + CppWriter::quote(key) + ")";
+    }
+    Json no_json() { return ""; }
+
 private:
     // A new variable of `type`, set to `value` (or default-made).
     Value declare(const char* type, const char* prefix, const Value& value) {
@@ -581,28 +655,46 @@ private:
     std::string steps_;
 };
 
-// A node whose evaluate() and cpp() are the two readings of its walk().
+// A node whose evaluate() and cpp() are the two readings of its walk(), and
+// whose find_json() and cpp_json(), when it has a json_walk(), are that
+// walk's two readings (without one: never a part of the data).
 template <typename Node>
 struct Walked : Expression {
     TemplateValue evaluate(Scope& scope) const final {
         Run run(scope);
-        return static_cast<const Node&>(*this).walk(run);
+        return node().walk(run);
     }
     std::string cpp(CppWriter& writer) const final {
         WriteCpp write(writer);
-        return write.finish(static_cast<const Node&>(*this).walk(write));
+        return write.finish(node().walk(write));
     }
+    const JSON* find_json(Scope& scope) const final {
+        Run run(scope);
+        if constexpr (kFindsJson) return node().json_walk(run);
+        return run.no_json();
+    }
+    std::string cpp_json(CppWriter& writer) const final {
+        WriteCpp write(writer);
+        if constexpr (kFindsJson) return node().json_walk(write);
+        return write.no_json();
+    }
+
+private:
+    const Node& node() const { return static_cast<const Node&>(*this); }
+    static constexpr bool kFindsJson = requires(const Node& node, Run& r) { node.json_walk(r); };
 };
 
 // A literal (a number, a string, None, True, False). Its str() is made once,
 // when parsed, so {{ 3 }} or {{ "text" }} converts nothing while rendering.
-struct Constant : Expression {
+struct Constant : Walked<Constant> {
     TemplateValue value;
     std::string text;  // its str(), made once
     explicit Constant(TemplateValue v) : value(std::move(v)), text(value.str()) {}
-    TemplateValue evaluate(Scope&) const override { return value; }
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        return r.literal(value);
+    }
     void append_str(Scope&, std::string& out) const override { out += text; }
-    std::string cpp(CppWriter& writer) const override { return writer.constant(value); }
     void emit_append_str(CppWriter& writer, const std::string& out) const override {
         writer.line(out + " += " + CppWriter::quote(text) + ";");
     }
@@ -612,35 +704,18 @@ struct Constant : Expression {
 // A variable. find_json() hands out the JSON node the variable holds, if any,
 // so that Attribute and Subscript can reach into generate()'s data without
 // copying it. A missing name is a NameError on both paths.
-struct Name : Expression {
+struct Name : Walked<Name> {
     Symbol name;
     explicit Name(std::string_view n) : name(n) {}
-    TemplateValue evaluate(Scope& scope) const override { return scope.lookup(name); }
-    const JSON* find_json(Scope& scope) const override { return scope.find(name)->json_node(); }
-    std::string cpp(CppWriter& writer) const override { return writer.variable(name); }
-    std::string cpp_json(CppWriter& writer) const override {
-        return writer.variable(name) + ".json_node()";
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        return r.variable(name);
+    }
+    template <typename Reading>
+    typename Reading::Json json_walk(Reading& r) const {
+        return r.json_of_variable(name);
     }
 };
-
-// The value of `expression` for a use that ends before the template goes
-// on (formatting it, joining it): a part of the data is borrowed where it
-// lies instead of being shared (see find_json).
-TemplateValue evaluate_briefly(const Expression& expression, Scope& scope) {
-    if (const JSON* json = expression.find_json(scope)) return TemplateValue::borrow(*json);
-    return expression.evaluate(scope);
-}
-
-// (local name, key) when `container` is a variable the template assigns.
-std::pair<std::string, std::string> local_member_of(const Expression& container,
-                                                    const std::string& key,
-                                                    const CppWriter& writer);
-
-// A dict's value for `key` inside JSON data, or nullptr.
-const JSON* find_member(const JSON* object, std::string_view key) {
-    if (object == nullptr || !object->is_object()) return nullptr;
-    return find_key(*object, key);
-}
 
 // [a, b], (a, b), {k: v}
 // A new value each time. A dict is a JSON object (see tornado/template.h):
@@ -681,18 +756,12 @@ struct Attribute : Walked<Attribute> {
     }
     // A dict's key read as an attribute (entry.title) comes before its
     // methods, as get_attribute() does.
-    const JSON* find_json(Scope& scope) const override {
-        return find_member(object->find_json(scope), name);
+    template <typename Reading>
+    typename Reading::Json json_walk(Reading& r) const {
+        return r.member(*object, name);
     }
     std::pair<std::string, std::string> local_member(const CppWriter& writer) const override {
         return local_member_of(*object, name, writer);
-    }
-    std::string cpp_json(CppWriter& writer) const override {
-        auto [local_name, member_key] = local_member(writer);
-        if (std::string found = writer.member(local_name, member_key); !found.empty()) return found;
-        std::string json = object->cpp_json(writer);
-        if (json.empty()) return "";
-        return std::string(kRuntime) + "member(" + json + ", " + CppWriter::quote(name) + ")";
     }
 };
 
@@ -706,20 +775,13 @@ struct Subscript : Walked<Subscript> {
         auto target = r.hold(*container);
         return r.call(RUNTIME(get_item), target, r(*key));
     }
-    const JSON* find_json(Scope& scope) const override {
-        return constant_key ? find_member(container->find_json(scope), *constant_key) : nullptr;
+    template <typename Reading>
+    typename Reading::Json json_walk(Reading& r) const {
+        return constant_key ? r.member(*container, *constant_key) : r.no_json();
     }
     std::pair<std::string, std::string> local_member(const CppWriter& writer) const override {
         return constant_key ? local_member_of(*container, *constant_key, writer)
                             : std::pair<std::string, std::string>{};
-    }
-    std::string cpp_json(CppWriter& writer) const override {
-        auto [local_name, member_key] = local_member(writer);
-        if (std::string found = writer.member(local_name, member_key); !found.empty()) return found;
-        std::string json = constant_key ? container->cpp_json(writer) : "";
-        if (json.empty()) return "";
-        return std::string(kRuntime) + "member(" + json + ", " + CppWriter::quote(*constant_key) +
-               ")";
     }
 };
 
@@ -841,19 +903,16 @@ struct Unary : Walked<Unary> {
 // A "%" whose left side is not a string literal stays a Binary, which formats
 // too when its left value turns out to be a string, but through a value.
 // The format is read once, when the template is parsed (compiled::PercentFormat).
-struct PercentFormat : Expression {
+struct PercentFormat : Walked<PercentFormat> {
     compiled::PercentFormat format;
     ExpressionPtr values;
     explicit PercentFormat(std::string_view text) : format(text) {}
-    TemplateValue evaluate(Scope& scope) const override {
-        return format.apply(evaluate_briefly(*values, scope));
+    template <typename Reading>
+    typename Reading::Value walk(Reading& r) const {
+        return r.format(format, r.briefly(*values));
     }
     void append_str(Scope& scope, std::string& out) const override {
         format.append(out, evaluate_briefly(*values, scope));
-    }
-    std::string cpp(CppWriter& writer) const override {
-        return writer.percent_format(format.format()) + ".apply(" + cpp_briefly(*values, writer) +
-               ")";
     }
     void emit_append_str(CppWriter& writer, const std::string& out) const override {
         writer.line(writer.percent_format(format.format()) + ".append(" + out + ", " +
@@ -899,7 +958,7 @@ struct Comparison : Walked<Comparison> {
     std::vector<std::string> ops;
     template <typename Reading>
     typename Reading::Value walk(Reading& r) const {
-        const auto no = r.constant(false);
+        const auto no = r.literal(false);
         auto left = r.hold(*operands[0]);
         for (std::size_t i = 0; i < ops.size(); ++i) {
             auto right = r.hold(*operands[i + 1]);
@@ -907,7 +966,7 @@ struct Comparison : Walked<Comparison> {
             if (r.ends_unless(pair_holds, no)) return no;
             r.set(left, r.move(right));
         }
-        return r.constant(true);
+        return r.literal(true);
     }
 };
 
