@@ -285,14 +285,348 @@ auto with_location(const ParsedFile& file, int line, Action action) {
     }
 }
 
-// Literal text, its whitespace already filtered by the parser.
-struct Text : Node {
-    std::string text;
-    Flow execute(Context& context) const override {
-        *context.out += text;
+// Python allows a few hundred nested calls; a template that includes or
+// extends itself through blocks would otherwise use up the stack.
+constexpr int kMaxDepth = 200;
+
+// One more block or include for as long as it runs. The depth goes back
+// down however the body ends: an error that a {% try %} around it caught
+// used to leave it one higher for good, so that a loop over a failing
+// include failed with a RecursionError after 200 rounds (found while
+// writing tests/final/fuzz_template.cpp).
+class Deeper {
+public:
+    Deeper(Context& context, const ParsedFile& file, int line, const char* what)
+        : depth_(context.depth) {
+        if (depth_ + 1 > kMaxDepth) {
+            throw TemplateError("RecursionError", std::string(what) + " nested more than 200 deep",
+                                file.name, line);
+        }
+        ++depth_;
+    }
+    ~Deeper() { --depth_; }
+    Deeper(const Deeper&) = delete;
+    Deeper& operator=(const Deeper&) = delete;
+
+private:
+    int& depth_;
+};
+
+// Blocks and includes are pasted in, one level deeper.
+void emit_nested(const Body& body, Emitter& emitter) {
+    if (emitter.depth + 1 > kMaxCompiledDepth) {
+        throw NotCompilable("blocks and includes nested more than " +
+                            std::to_string(kMaxCompiledDepth) + " deep");
+    }
+    ++emitter.depth;
+    emit_body(body, emitter);
+    --emitter.depth;
+}
+
+// ---- one walk, two readings, for statements ---------------------------------
+//
+// As each expression does (template_expression.cpp), each statement below
+// says once, in walk(), what it does, and a reading gives the walk its
+// meaning:
+//
+//   Execute  runs it, over a Context: what a walk returns is the Flow that
+//            goes up to the enclosing loop (a break, a continue).
+//   Emit     writes it as lines of the page's C++ function, over an
+//            Emitter. A break is C++'s own there, so every walk returns
+//            Flow::normal; a test is a C++ expression of type bool.
+//
+// A node's execute() is walk(Execute), its emit() walk(Emit), so the two
+// engines cannot differ in the order of the steps or where an error is
+// placed. The verbs:
+//
+//   r.normal()                        the Flow of a statement that just ends
+//   r.program()                       the Program (blocks, includes)
+//   r.write_text(s)                   literal text for the page
+//   r.at(file, line, step)            step(), its Python errors placed at the line
+//   r.test(expression)                whether a condition holds (a part of
+//                                     the data is tested where it lies)
+//   r.body(body)                      a body's statements in order
+//   r.nested(body, file, line, what)  the same, one block or include deeper
+//   r.when(test, then)                then() if the test holds
+//   r.if_else(test, then, otherwise)  then() or otherwise()
+//   r.loop_while(test, round)         round() while test() holds, up to a
+//                                     break; whether the test ended it
+//   r.loop_control(flow)              a break or a continue
+//   r.set(assignment)                 {% set %}'s walk (template_expression.cpp)
+//   r.block(step)                     step() in a block of its own (a loop)
+//   r.extends_not_at_top_level(file, line)   {% extends %} reached while running
+//   r.hold(expression)                its value, kept for the statement
+//   r.hold_either(test, a, b)         the value of a or of b, by the test
+//
+// and {% for %}'s, beside For.
+
+// The interpreter's reading: every verb does its step at once.
+class Execute {
+public:
+    explicit Execute(Context& context) : context_(context) {}
+
+    Flow normal() { return Flow::normal; }
+    const Program& program() { return *context_.program; }
+    void write_text(const std::string& text) { *context_.out += text; }
+    template <typename Step>
+    auto at(const ParsedFile& file, int line, Step step) {
+        return with_location(file, line, step);
+    }
+    bool test(const Expression& condition) {
+        if (const JSON* json = condition.find_json(*context_.scope)) return compiled::truthy(*json);
+        return condition.evaluate(*context_.scope).truthy();
+    }
+    Flow body(const Body& body) { return run(body, context_); }
+    Flow nested(const Body& body, const ParsedFile& file, int line, const char* what) {
+        Deeper deeper(context_, file, line, what);
+        return run(body, context_);
+    }
+    template <typename Then>
+    Flow when(bool test, Then then) {
+        return test ? then() : Flow::normal;
+    }
+    template <typename Then, typename Otherwise>
+    Flow if_else(bool test, Then then, Otherwise otherwise) {
+        return test ? then() : otherwise();
+    }
+    template <typename Test, typename Round>
+    bool loop_while(Test test, Round round) {
+        while (test()) {
+            if (round() == Flow::break_loop) return false;
+        }
+        return true;
+    }
+    Flow loop_control(Flow flow) { return flow; }
+    void set(const Assignment& assignment) { assignment.execute(*context_.scope); }
+    template <typename Step>
+    Flow block(Step step) {
+        return step();
+    }
+    [[noreturn]] void extends_not_at_top_level(const ParsedFile& file, int line) {
+        throw TemplateError("NotImplementedError", "{% extends %} is only allowed at the top level",
+                            file.name, line);
+    }
+
+    TemplateValue hold(const Expression& expression) {
+        return expression.evaluate(*context_.scope);
+    }
+    TemplateValue hold_either(bool test, const Expression& a, const Expression& b) {
+        return (test ? a : b).evaluate(*context_.scope);
+    }
+
+    // {% for %}
+    bool never() { return false; }
+    bool enumerate_is_builtin() {
+        static const Symbol kEnumerate("enumerate");
+        return context_.scope->lookup(kEnumerate).is_same(compiled::builtin_enumerate());
+    }
+    Iteration items(const TemplateValue& iterable) { return Iteration(iterable); }
+    template <typename Round>
+    bool loop_over(const Iteration& items, Round round) {
+        for (std::size_t index = 0; index < items.size(); ++index) {
+            if (round(index) == Flow::break_loop) return false;
+        }
+        return true;
+    }
+    void assign_item(const Target& target, const Iteration& items, std::size_t index) {
+        target.assign(*context_.scope, items[index]);
+    }
+    void assign_number(const Target& target, std::size_t index) {
+        target.assign(*context_.scope, static_cast<std::int64_t>(index));
+    }
+    void assign_numbered_item(const Target& target, const Iteration& items, std::size_t index) {
+        target.assign(*context_.scope,
+                      TemplateValue::tuple({static_cast<std::int64_t>(index), items[index]}));
+    }
+
+private:
+    Context& context_;
+};
+
+// The compiler's reading: every verb writes its step.
+class Emit {
+public:
+    explicit Emit(Emitter& emitter) : emitter_(emitter), writer_(emitter.writer) {}
+
+    Flow normal() { return Flow::normal; }
+    const Program& program() { return emitter_.program; }
+    void write_text(const std::string& text) { writer_.text(text); }
+    // The page's location is set once for steps that follow each other
+    // (a loop's header): nothing between them can move it.
+    template <typename Step>
+    auto at(const ParsedFile& file, int line, Step step) {
+        std::string location = emitter_.at(file, line);
+        if (location != located_) writer_.line(location);
+        located_ = location;
+        return step();
+    }
+    std::string test(const Expression& condition) {
+        std::string taken = writer_.fresh("taken");
+        std::string json = cpp_json_statement(condition, writer_);
+        if (json.empty()) {
+            writer_.line("bool " + taken + " = (" + condition.cpp(writer_) + ").truthy();");
+        } else {
+            writer_.line("bool " + taken + " = " + json +
+                         " != nullptr ? tornado::compiled::truthy(*" + json + ") : (" +
+                         condition.cpp(writer_) + ").truthy();");
+        }
+        return taken;
+    }
+    Flow body(const Body& body) {
+        emit_body(body, emitter_);
+        located_.clear();
         return Flow::normal;
     }
-    void emit(Emitter& emitter) const override { emitter.writer.text(text); }
+    Flow nested(const Body& body, const ParsedFile&, int, const char*) {
+        emit_nested(body, emitter_);
+        located_.clear();
+        return Flow::normal;
+    }
+    template <typename Then>
+    Flow when(const std::string& test, Then then) {
+        writer_.open("if (" + test + ")");
+        then();
+        writer_.close();
+        located_.clear();
+        return Flow::normal;
+    }
+    template <typename Then, typename Otherwise>
+    Flow if_else(const std::string& test, Then then, Otherwise otherwise) {
+        std::string location = located_;
+        when(test, then);
+        located_ = location;
+        writer_.open("else");
+        otherwise();
+        writer_.close();
+        located_.clear();
+        return Flow::normal;
+    }
+    // A flag says the test turned false: what follows the loop (a while's
+    // {% else %}) runs after it, where a break reaches the enclosing loop.
+    template <typename Test, typename Round>
+    std::string loop_while(Test test, Round round) {
+        std::string ended = writer_.fresh("ended");
+        writer_.line("bool " + ended + " = false;");
+        writer_.open("for (;;)");
+        located_.clear();  // the round before moved it
+        std::string goes_on = test();
+        writer_.open("if (!" + goes_on + ")");
+        writer_.line(ended + " = true;");
+        writer_.line("break;");
+        writer_.close();
+        round();
+        writer_.close();
+        located_.clear();
+        return ended;
+    }
+    Flow loop_control(Flow flow) {
+        writer_.line(flow == Flow::break_loop ? "break;" : "continue;");
+        return Flow::normal;
+    }
+    void set(const Assignment& assignment) { assignment.emit(writer_); }
+    // A loop's body may run after an assignment further down: the members
+    // the writer found before are not reused inside it, nor after it.
+    template <typename Step>
+    Flow block(Step step) {
+        writer_.forget_all();
+        writer_.open("");
+        step();
+        writer_.close();
+        writer_.forget_all();
+        return Flow::normal;
+    }
+    void extends_not_at_top_level(const ParsedFile&, int) {
+        writer_.line("tornado::compiled::extends_not_at_top_level(page);");
+    }
+
+    std::string hold(const Expression& expression) {
+        return declare_value(expression.cpp(writer_));
+    }
+    std::string hold_either(const std::string& test, const Expression& a, const Expression& b) {
+        return declare_value(test + " ? tornado::TemplateValue(" + a.cpp(writer_) +
+                             ") : tornado::TemplateValue(" + b.cpp(writer_) + ")");
+    }
+
+    // {% for %}: an index over a compiled::Iteration; the loop ran to its
+    // end (its {% else %} runs) when the index reached the size.
+    std::string never() { return "false"; }
+    std::string enumerate_is_builtin() {
+        std::string counting = writer_.fresh("counting");
+        writer_.line("bool " + counting + " = " + writer_.variable(Symbol("enumerate")) +
+                     ".is_same(tornado::compiled::builtin_enumerate());");
+        return counting;
+    }
+    std::string items(const std::string& iterable) {
+        std::string items = writer_.fresh("items");
+        writer_.line("tornado::compiled::Iteration " + items + "(" + iterable + ");");
+        return items;
+    }
+    template <typename Round>
+    std::string loop_over(const std::string& items, Round round) {
+        std::string index = writer_.fresh("index");
+        writer_.line("std::size_t " + index + " = 0;");
+        writer_.open("for (; " + index + " < " + items + ".size(); ++" + index + ")");
+        located_.clear();  // the round before moved it
+        round(index);
+        writer_.close();
+        located_.clear();
+        return index + " == " + items + ".size()";
+    }
+    // A name is given the item by Iteration::assign(), which reuses the
+    // name's value when it can.
+    void assign_item(const Target& target, const std::string& items, const std::string& index) {
+        if (target.name.empty()) {
+            target.emit_assign(writer_, items + "[" + index + "]");
+            return;
+        }
+        writer_.line(items + ".assign(" + index + ", " + writer_.local(target.name) + ");");
+        writer_.forget(target.name);
+    }
+    void assign_number(const Target& target, const std::string& index) {
+        target.emit_assign(writer_, number(index));
+    }
+    void assign_numbered_item(const Target& target, const std::string& items,
+                              const std::string& index) {
+        target.emit_assign(writer_, "tornado::TemplateValue::tuple({" + number(index) + ", " +
+                                        items + "[" + index + "]})");
+    }
+
+private:
+    std::string declare_value(const std::string& value) {
+        std::string variable = writer_.fresh("value");
+        writer_.line("tornado::TemplateValue " + variable + " = " + value + ";");
+        return variable;
+    }
+    static std::string number(const std::string& index) {
+        return "tornado::TemplateValue(static_cast<long long>(" + index + "))";
+    }
+
+    Emitter& emitter_;
+    CppWriter& writer_;
+    std::string located_;  // the location the last at() set, "" when unknown
+};
+
+// A node whose execute() and emit() are the two readings of its walk().
+template <typename Statement>
+struct Walked : Node {
+    Flow execute(Context& context) const final {
+        Execute execute(context);
+        return static_cast<const Statement&>(*this).walk(execute);
+    }
+    void emit(Emitter& emitter) const final {
+        Emit emit(emitter);
+        static_cast<const Statement&>(*this).walk(emit);
+    }
+};
+
+// Literal text, its whitespace already filtered by the parser.
+struct Text : Walked<Text> {
+    std::string text;
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        r.write_text(text);
+        return r.normal();
+    }
 };
 
 // {{ expr }}, {% raw expr %} and {% module expr %}.
@@ -410,30 +744,27 @@ struct Output : Node {
 };
 
 // {% set %}: Tornado writes the statement into its function as it is.
-struct Set : Node {
+struct Set : Walked<Set> {
     const ParsedFile* file = nullptr;
     Assignment assignment;
-    Flow execute(Context& context) const override {
-        with_location(*file, line, [&] { assignment.execute(*context.scope); });
-        return Flow::normal;
-    }
-    void emit(Emitter& emitter) const override {
-        emitter.writer.line(emitter.at(*file, line));
-        assignment.emit(emitter.writer);
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        r.at(*file, line, [&] { r.set(assignment); });
+        return r.normal();
     }
 };
 
 // {% break %} and {% continue %}: the Flow goes up to the nearest For or
-// While (run()). The parser allows them only inside a loop, but a loop's
-// {% else %} counts as inside: see For.
-struct LoopControl : Node {
+// While (run()). Compiled, the loops are C++ loops and what lies between
+// (if, blocks, includes) is pasted inline, so C++'s own break and continue
+// do. The parser allows them only inside a loop, but a loop's {% else %}
+// counts as inside: see For.
+struct LoopControl : Walked<LoopControl> {
     Flow flow;
     explicit LoopControl(Flow f) : flow(f) {}
-    Flow execute(Context&) const override { return flow; }
-    // The compiled loops are C++ loops, and what lies between (if, blocks,
-    // includes) is pasted inline, so C++'s own break and continue do.
-    void emit(Emitter& emitter) const override {
-        emitter.writer.line(flow == Flow::break_loop ? "break;" : "continue;");
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        return r.loop_control(flow);
     }
 };
 
@@ -445,51 +776,24 @@ struct Branch {
     Body body;
 };
 
-// The first branch whose condition is true runs. A condition from the data is
-// tested where it lies (find_json()), without making a value.
-struct If : Node {
+// The first branch whose condition is true runs: if / else { if / else
+// { ... } }, each condition's line set just before it is tested.
+struct If : Walked<If> {
     const ParsedFile* file = nullptr;
     std::vector<Branch> branches;
-    Flow execute(Context& context) const override {
-        for (const Branch& branch : branches) {
-            bool taken = !branch.condition || with_location(*file, branch.line, [&] {
-                const JSON* json = branch.condition->find_json(*context.scope);
-                if (json != nullptr) return compiled::truthy(*json);
-                return branch.condition->evaluate(*context.scope).truthy();
-            });
-            if (taken) return run(branch.body, context);
-        }
-        return Flow::normal;
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        return walk_from(r, 0);
     }
-    // if / else { if / else { ... } }: each condition's line is set just
-    // before it is tested.
-    void emit(Emitter& emitter) const override { emit_from(emitter, 0); }
-    void emit_from(Emitter& emitter, std::size_t index) const {
-        if (index == branches.size()) return;
-        CppWriter& writer = emitter.writer;
+    template <typename Reading>
+    Flow walk_from(Reading& r, std::size_t index) const {
+        if (index == branches.size()) return r.normal();
         const Branch& branch = branches[index];
-        if (!branch.condition) {  // else
-            emit_body(branch.body, emitter);
-            return;
-        }
-        writer.line(emitter.at(*file, branch.line));
-        std::string taken = writer.fresh("taken");
-        std::string json = cpp_json_statement(*branch.condition, writer);
-        if (json.empty()) {
-            writer.line("bool " + taken + " = (" + branch.condition->cpp(writer) + ").truthy();");
-        } else {
-            writer.line("bool " + taken + " = " + json +
-                        " != nullptr ? tornado::compiled::truthy(*" + json + ") : (" +
-                        branch.condition->cpp(writer) + ").truthy();");
-        }
-        writer.open("if (" + taken + ")");
-        emit_body(branch.body, emitter);
-        writer.close();
-        if (index + 1 < branches.size()) {
-            writer.open("else");
-            emit_from(emitter, index + 1);
-            writer.close();
-        }
+        if (!branch.condition) return r.body(branch.body);  // else
+        auto taken = r.at(*file, branch.line, [&] { return r.test(*branch.condition); });
+        auto then = [&] { return r.body(branch.body); };
+        if (index + 1 == branches.size()) return r.when(taken, then);
+        return r.if_else(taken, then, [&] { return walk_from(r, index + 1); });
     }
     std::vector<const Body*> bodies() const override {
         std::vector<const Body*> result;
@@ -498,133 +802,86 @@ struct If : Node {
     }
 };
 
-struct For : Node {
+// {% for target in iterable %}: each item assigned to the target, then the
+// body; else_body runs when the loop ran to its end (no break).
+struct For : Walked<For> {
     const ParsedFile* file = nullptr;
     ForHeader header;
     // A {% break %} in else_body goes up to an enclosing loop, as in Python;
     // with no loop around, the parser refuses it (Parser::Loop).
-    Body body, else_body;  // else runs when the loop was not broken
+    Body body, else_body;
 
-    Flow execute(Context& context) const override {
-        // The body's nodes name their own lines in their errors; what fails
-        // in the header (the iterable, unpacking) is this line's.
-        bool finished = with_location(*file, line, [&] {
-            return for_each(header, *context.scope,
-                            [&] { return run(body, context) != Flow::break_loop; });
+    // What fails in the header (the iterable, unpacking an item) is this
+    // line's error; the body's statements place their own.
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        return r.block([&] {
+            auto counting = r.at(*file, line, [&] {
+                return header.enumerated != nullptr ? r.enumerate_is_builtin() : r.never();
+            });
+            auto iterable = r.at(*file, line, [&] {
+                if (header.enumerated == nullptr) return r.hold(*header.iterable);
+                return r.hold_either(counting, *header.enumerated, *header.iterable);
+            });
+            auto items = r.at(*file, line, [&] { return r.items(iterable); });
+            auto ran_to_end = r.loop_over(items, [&](const auto& index) {
+                r.at(*file, line, [&] { assign_item(r, counting, items, index); });
+                return r.body(body);
+            });
+            return r.when(ran_to_end, [&] { return r.body(else_body); });
         });
-        return finished ? run(else_body, context) : Flow::normal;
+    }
+
+    // For `enumerate(xs)`, the loop counts as it walks xs instead of making
+    // (i, x) tuples first. The counting path must give what Python would,
+    // so it is taken only when the name enumerate means the builtin at this
+    // moment: a template or an argument may have rebound it. The iterable is
+    // evaluated once; Iteration reads a list in place, which is safe because
+    // the body cannot change it (lists are values here).
+    template <typename Reading, typename Counting, typename Items, typename Index>
+    void assign_item(Reading& r, const Counting& counting, const Items& items,
+                     const Index& index) const {
+        if (header.enumerated == nullptr) {
+            r.assign_item(header.target, items, index);
+            return;
+        }
+        const std::vector<Target>& pair = header.target.items;
+        r.if_else(
+            counting,
+            [&] {
+                if (pair.size() == 2) {  // for i, x in enumerate(xs)
+                    r.assign_number(pair[0], index);
+                    r.assign_item(pair[1], items, index);
+                } else {
+                    r.assign_numbered_item(header.target, items, index);
+                }
+                return r.normal();
+            },
+            [&] {
+                r.assign_item(header.target, items, index);
+                return r.normal();
+            });
     }
     std::vector<const Body*> bodies() const override { return {&body, &else_body}; }
-
-    // for_each() as a C++ loop over an index. The loop ran to its end (its
-    // {% else %} runs) when the index reached the size: a break leaves it
-    // smaller. The header's line is set again before each item is assigned,
-    // since unpacking it can fail.
-    void emit(Emitter& emitter) const override {
-        CppWriter& writer = emitter.writer;
-        writer.forget_all();
-        writer.line(emitter.at(*file, line));
-        writer.open("");
-        std::string iterable = writer.fresh("iterable");
-        std::string counting = writer.fresh("counting");
-        if (header.enumerated != nullptr) {
-            writer.line("bool " + counting + " = " + writer.variable(Symbol("enumerate")) +
-                        ".is_same(tornado::compiled::builtin_enumerate());");
-            writer.line("tornado::TemplateValue " + iterable + " = " + counting +
-                        " ? tornado::TemplateValue(" + header.enumerated->cpp(writer) +
-                        ") : tornado::TemplateValue(" + header.iterable->cpp(writer) + ");");
-        } else {
-            writer.line("tornado::TemplateValue " + iterable + " = " +
-                        header.iterable->cpp(writer) + ";");
-        }
-        std::string items = writer.fresh("items");
-        std::string index = writer.fresh("index");
-        writer.line("tornado::compiled::Iteration " + items + "(" + iterable + ");");
-        writer.line("std::size_t " + index + " = 0;");
-        writer.open("for (; " + index + " < " + items + ".size(); ++" + index + ")");
-        writer.line(emitter.at(*file, line));
-        std::string item = items + "[" + index + "]";
-        // A name is given the item by Iteration::assign(), which reuses the
-        // name's value when it can.
-        auto assign_item = [&](const Target& target) {
-            if (target.name.empty()) {
-                target.emit_assign(writer, item);
-                return;
-            }
-            writer.line(items + ".assign(" + index + ", " + writer.local(target.name) + ");");
-            writer.forget(target.name);
-        };
-        if (header.enumerated == nullptr) {
-            assign_item(header.target);
-        } else {
-            const std::vector<Target>& pair = header.target.items;
-            std::string number = "tornado::TemplateValue(static_cast<long long>(" + index + "))";
-            writer.open("if (" + counting + ")");
-            if (pair.size() == 2) {  // for i, x in enumerate(xs)
-                pair[0].emit_assign(writer, number);
-                assign_item(pair[1]);
-            } else {
-                header.target.emit_assign(
-                    writer, "tornado::TemplateValue::tuple({" + number + ", " + item + "})");
-            }
-            writer.close();
-            writer.open("else");
-            header.target.emit_assign(writer, item);
-            writer.close();
-        }
-        emit_body(body, emitter);
-        writer.close();
-        if (!else_body.empty()) {
-            writer.open("if (" + index + " == " + items + ".size())");
-            emit_body(else_body, emitter);
-            writer.close();
-        }
-        writer.close();
-        writer.forget_all();
-    }
 };
 
-// The condition is evaluated before each round, its errors at the {% while %}
+// The condition is tested before each round, its errors at the {% while %}
 // line; else_body runs when it turns false, not after a break.
-struct While : Node {
+struct While : Walked<While> {
     const ParsedFile* file = nullptr;
     ExpressionPtr condition;
     Body body, else_body;
 
-    Flow execute(Context& context) const override {
-        while (with_location(*file, line,
-                             [&] { return condition->evaluate(*context.scope).truthy(); })) {
-            Flow flow = run(body, context);
-            if (flow == Flow::break_loop) return Flow::normal;
-        }
-        return run(else_body, context);
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        return r.block([&] {
+            auto ended =
+                r.loop_while([&] { return r.at(*file, line, [&] { return r.test(*condition); }); },
+                             [&] { return r.body(body); });
+            return r.when(ended, [&] { return r.body(else_body); });
+        });
     }
     std::vector<const Body*> bodies() const override { return {&body, &else_body}; }
-
-    // A flag says the condition turned false: the {% else %} runs after the
-    // C++ loop, where a break in it reaches the enclosing loop, as in Python.
-    void emit(Emitter& emitter) const override {
-        CppWriter& writer = emitter.writer;
-        std::string ended = writer.fresh("ended");
-        writer.forget_all();
-        writer.open("");
-        if (!else_body.empty()) writer.line("bool " + ended + " = false;");
-        writer.open("for (;;)");
-        writer.line(emitter.at(*file, line));
-        writer.open("if (!(" + condition->cpp(writer) + ").truthy())");
-        if (!else_body.empty()) writer.line(ended + " = true;");
-        writer.line("break;");
-        writer.close();
-        emit_body(body, emitter);
-        writer.close();
-        if (!else_body.empty()) {
-            writer.open("if (" + ended + ")");
-            emit_body(else_body, emitter);
-            writer.close();
-        }
-        writer.close();
-        writer.forget_all();
-    }
 };
 
 // One {% except %} clause.
@@ -689,60 +946,34 @@ struct Try : Node {
     void emit(Emitter&) const override { throw NotCompilable("{% try %} is not compiled yet"); }
 };
 
-// Python allows a few hundred nested calls; a template that includes or
-// extends itself through blocks would otherwise use up the stack.
-constexpr int kMaxDepth = 200;
-
-// One more block or include for as long as it runs. The depth goes back
-// down however the body ends: an error that a {% try %} around it caught
-// used to leave it one higher for good, so that a loop over a failing
-// include failed with a RecursionError after 200 rounds (found while
-// writing tests/final/fuzz_template.cpp).
-class Deeper {
-public:
-    Deeper(Context& context, const ParsedFile& file, int line, const char* what)
-        : depth_(context.depth) {
-        if (depth_ + 1 > kMaxDepth) {
-            throw TemplateError("RecursionError", std::string(what) + " nested more than 200 deep",
-                                file.name, line);
-        }
-        ++depth_;
-    }
-    ~Deeper() { --depth_; }
-    Deeper(const Deeper&) = delete;
-    Deeper& operator=(const Deeper&) = delete;
-
-private:
-    int& depth_;
-};
-
 // {% block name %}: wherever it is written, the most derived template's block
 // of that name runs (Program::blocks), as Tornado's _NamedBlock.generate
 // writes that block's body in its place. This node's own body runs only where
 // it is that block.
-struct NamedBlock : Node {
+struct NamedBlock : Walked<NamedBlock> {
     const ParsedFile* file = nullptr;
     std::string name;
     Body body;
 
-    Flow execute(Context& context) const override {
-        const NamedBlock* chosen = context.program->blocks.at(name);
-        Deeper deeper(context, *file, line, "blocks");
-        return run(chosen->body, context);
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        return r.nested(r.program().blocks.at(name)->body, *file, line, "blocks");
     }
     std::vector<const Body*> bodies() const override { return {&body}; }
-    void emit(Emitter& emitter) const override;
 };
 
 // {% include %}: the included template's body runs here, in the same scope:
 // it reads and sets the page's variables, as in Tornado, which pastes its
-// code into the page's function.
-struct Include : Node {
+// code into the page's function. (Template::file_ is private: Include is a
+// friend of Template.)
+struct Include : Walked<Include> {
     const ParsedFile* file = nullptr;
     std::string name;
 
-    Flow execute(Context& context) const override;
-    void emit(Emitter& emitter) const override;
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        return r.nested(r.program().includes.at(this)->file_->body, *file, line, "includes");
+    }
 };
 
 struct Apply : Node {
@@ -781,43 +1012,14 @@ struct Apply : Node {
 // running only in a template that another one includes: Tornado then writes
 // the included body's code, and fails with a NotImplementedError at the
 // extends.
-struct Extends : Node {
+struct Extends : Walked<Extends> {
     const ParsedFile* file = nullptr;
-    Flow execute(Context&) const override {
-        throw TemplateError("NotImplementedError", "{% extends %} is only allowed at the top level",
-                            file->name, line);
-    }
-    void emit(Emitter& emitter) const override {
-        emitter.writer.line(emitter.at(*file, line));
-        emitter.writer.line("tornado::compiled::extends_not_at_top_level(page);");
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        r.at(*file, line, [&] { r.extends_not_at_top_level(*file, line); });
+        return r.normal();
     }
 };
-
-// Blocks and includes are pasted in, one level deeper.
-void emit_nested(const Body& body, Emitter& emitter) {
-    if (emitter.depth + 1 > kMaxCompiledDepth) {
-        throw NotCompilable("blocks and includes nested more than " +
-                            std::to_string(kMaxCompiledDepth) + " deep");
-    }
-    ++emitter.depth;
-    emit_body(body, emitter);
-    --emitter.depth;
-}
-
-void NamedBlock::emit(Emitter& emitter) const {
-    emit_nested(emitter.program.blocks.at(name)->body, emitter);
-}
-
-// Template::file_ is private: Include is a friend of Template for this.
-Flow Include::execute(Context& context) const {
-    const Template& included = *context.program->includes.at(this);
-    Deeper deeper(context, *file, line, "includes");
-    return run(included.file_->body, context);
-}
-
-void Include::emit(Emitter& emitter) const {
-    emit_nested(emitter.program.includes.at(this)->file_->body, emitter);
-}
 
 // ---- the reader and the parser ----------------------------------------------
 

@@ -473,6 +473,10 @@ const JSON* find_member(const JSON* object, std::string_view key) {
 //                              node points at, if any
 //   r.no_json()                never a part of the data
 //
+// {% set %} is a walk too (assign_walk(), Assignment::walk() below), with
+// the verbs r.lookup_variable(name), r.assign(target, v), r.unpack(v, n),
+// r.part(parts, i) and r.discard(node).
+//
 // RUNTIME(f) names the runtime's function twice, once as text for the C++
 // and once as a function for the interpreter: the only place each name is
 // spelled.
@@ -552,24 +556,36 @@ public:
     }
     Json no_json() { return nullptr; }
 
+    Value lookup_variable(const Symbol& name) { return scope_.lookup(name); }
+    void assign(const Target& target, const Value& value) { scope_.assign(target.symbol, value); }
+    std::vector<Value> unpack(const Value& value, std::size_t count) {
+        return template_detail::unpack(value, count);
+    }
+    const Value& part(const std::vector<Value>& parts, std::size_t index) { return parts[index]; }
+    void discard(const Expression& operand) { operand.evaluate(scope_); }
+
 private:
     Scope& scope_;
 };
 
-// The compiler's reading: every verb writes its step. The steps a walk
-// holds become statements of a lambda called at once (cpp_sequence), whose
-// value is the result; a walk without steps is a plain C++ expression.
+// The compiler's reading: every verb writes its step. Reading an
+// expression, the steps become statements of a lambda called at once
+// (cpp_sequence), whose value is the result; a walk without steps is a
+// plain C++ expression. Reading a statement ({% set %}), they are lines of
+// the page's function.
 class WriteCpp {
 public:
     using Value = std::string;
-    explicit WriteCpp(CppWriter& writer) : writer_(writer) {}
+    enum class Mode { expression, statements };
+    explicit WriteCpp(CppWriter& writer, Mode mode = Mode::expression)
+        : writer_(writer), mode_(mode) {}
 
     Value operator()(const Expression& operand) { return operand.cpp(writer_); }
     Value literal(const TemplateValue& value) { return writer_.constant(value); }
     Value variable(const Symbol& name) { return writer_.variable(name); }
     Value hold(const Expression& operand) { return hold(operand.cpp(writer_)); }
     Value hold(const Value& value) { return declare(kValue, "value", value); }
-    void set(const Value& held, const Value& value) { steps_ += held + " = " + value + "; "; }
+    void set(const Value& held, const Value& value) { step(held + " = " + value + ";"); }
     Value move(const Value& held) { return "std::move(" + held + ")"; }
     template <typename Function, typename... Arguments>
     Value call(const char* name, Function /*function*/, const Arguments&... arguments) {
@@ -579,7 +595,7 @@ public:
     }
     template <typename Function, typename... Arguments>
     void perform(const char* name, Function function, const Arguments&... arguments) {
-        steps_ += call(name, function, arguments...) + "; ";
+        step(call(name, function, arguments...) + ";");
     }
     Value text(std::string_view text) { return CppWriter::quote(text); }
     Value character(char c) { return std::string("'") + c + "'"; }
@@ -595,7 +611,7 @@ public:
     }
     // Never ends the walk that writes it: the C++ it writes does.
     bool ends_unless(const Value& test, const Value& value) {
-        steps_ += "if (!(" + test + ")) return " + value + "; ";
+        step("if (!(" + test + ")) return " + value + ";");
         return false;
     }
     // The walk's C++ as one expression: its steps, then its value.
@@ -607,11 +623,10 @@ public:
         return declare("tornado::TemplateArguments", "arguments", "");
     }
     void add_positional(const Value& arguments, const Value& value) {
-        steps_ += arguments + ".positional.push_back(" + value + "); ";
+        step(arguments + ".positional.push_back(" + value + ");");
     }
     void add_keyword(const Value& arguments, const std::string& name, const Value& value) {
-        steps_ +=
-            arguments + ".keyword.emplace_back(" + CppWriter::quote(name) + ", " + value + "); ";
+        step(arguments + ".keyword.emplace_back(" + CppWriter::quote(name) + ", " + value + ");");
     }
     Value sequence(bool is_list, const std::vector<Value>& items) {
         std::string list;
@@ -643,15 +658,41 @@ public:
     }
     Json no_json() { return ""; }
 
+    // What statements do with values ({% set %}, below).
+    Value lookup_variable(const Symbol& name) { return writer_.variable(name); }
+    void assign(const Target& target, const Value& value) {
+        step(writer_.local(target.name) + ".set(" + value + ");");
+        writer_.forget(target.name);
+    }
+    Value unpack(const Value& value, std::size_t count) {
+        return declare(
+            "std::vector<tornado::TemplateValue>", "parts",
+            std::string(kRuntime) + "unpack(" + value + ", " + std::to_string(count) + ")");
+    }
+    Value part(const Value& parts, std::size_t index) {
+        return parts + "[" + std::to_string(index) + "]";
+    }
+    void discard(const Expression& operand) {
+        step("static_cast<void>(" + operand.cpp(writer_) + ");");
+    }
+
 private:
+    void step(const std::string& statement) {
+        if (mode_ == Mode::statements) {
+            writer_.line(statement);
+        } else {
+            steps_ += statement + " ";
+        }
+    }
     // A new variable of `type`, set to `value` (or default-made).
     Value declare(const char* type, const char* prefix, const Value& value) {
         std::string variable = writer_.fresh(prefix);
-        steps_ += std::string(type) + " " + variable + (value.empty() ? "" : " = " + value) + "; ";
+        step(std::string(type) + " " + variable + (value.empty() ? "" : " = " + value) + ";");
         return variable;
     }
 
     CppWriter& writer_;
+    Mode mode_;
     std::string steps_;
 };
 
@@ -1015,8 +1056,6 @@ struct Conditional : Walked<Conditional> {
         return if_true->writes_no_markup() && if_false->writes_no_markup();
     }
 };
-
-#undef RUNTIME
 
 // ---- the parser -------------------------------------------------------------
 
@@ -1600,7 +1639,7 @@ Assignment parse_assignment(std::string_view text) {
 }
 
 // {% for target in iterable %}. When the iterable is exactly enumerate(xs),
-// the header also keeps xs, for the counting path of for_each().
+// the header also keeps xs, for the counting path of template.cpp's For.
 ForHeader parse_for(std::string_view text) {
     ExpressionParser parser(text);
     ForHeader header;
@@ -1615,36 +1654,6 @@ ForHeader parse_for(std::string_view text) {
         header.enumerated = call->positional[0].get();
     }
     return header;
-}
-
-// The counting path must give what Python would, so it is taken only when the
-// name enumerate means the builtin at this moment: a template or an argument
-// may have rebound it. The iterable is evaluated once; Iteration reads a list
-// in place, which is safe because the body cannot change it (lists are values
-// here).
-bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>& body) {
-    static const Symbol kEnumerate("enumerate");
-    static const TemplateValue& builtin_enumerate = *builtins().find("enumerate");
-    bool counting =
-        header.enumerated != nullptr && scope.lookup(kEnumerate).is_same(builtin_enumerate);
-    TemplateValue iterable = (counting ? *header.enumerated : *header.iterable).evaluate(scope);
-    Iteration values(iterable);
-    const std::vector<Target>& pair = header.target.items;
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        TemplateValue item = values[i];
-        if (!counting) {
-            header.target.assign(scope, item);
-        } else if (pair.size() == 2) {  // for i, x in enumerate(xs)
-            pair[0].assign(scope, static_cast<std::int64_t>(i));
-            pair[1].assign(scope, item);
-        } else {
-            header.target.assign(
-                scope, TemplateValue::tuple({static_cast<std::int64_t>(i), std::move(item)}));
-        }
-        // A break: the loop did not run to its end, so no {% else %}.
-        if (!body()) return false;
-    }
-    return true;
 }
 
 // {% except %}, {% except E %} or {% except (E1, E2) %}, each with an
@@ -1674,13 +1683,26 @@ ExceptHeader parse_except(std::string_view text) {
 // list, a string's characters, a dict's keys) with exactly as many values,
 // each assigned to its part, recursively. The ValueError messages are
 // Python's.
-void Target::assign(Scope& scope, const TemplateValue& value) const {
-    if (!name.empty()) {
-        scope.assign(symbol, value);
+template <typename Reading>
+void assign_walk(const Target& target, Reading& r, const typename Reading::Value& value) {
+    if (!target.name.empty()) {
+        r.assign(target, value);
         return;
     }
-    std::vector<TemplateValue> values = unpack(value, items.size());
-    for (std::size_t i = 0; i < items.size(); ++i) items[i].assign(scope, values[i]);
+    auto parts = r.unpack(value, target.items.size());
+    for (std::size_t i = 0; i < target.items.size(); ++i) {
+        assign_walk(target.items[i], r, r.part(parts, i));
+    }
+}
+
+void Target::assign(Scope& scope, const TemplateValue& value) const {
+    Run run(scope);
+    assign_walk(*this, run, value);
+}
+
+void Target::emit_assign(CppWriter& writer, const std::string& value) const {
+    WriteCpp write(writer, WriteCpp::Mode::statements);
+    assign_walk(*this, write, value);
 }
 
 std::vector<TemplateValue> unpack(const TemplateValue& value, std::size_t expected) {
@@ -1711,16 +1733,31 @@ void Target::collect_names(std::set<std::string, std::less<>>& names) const {
 // For x += f(), Python loads x, then calls f(), then adds: when x is not set
 // yet, the UnboundLocalError comes before f() runs, so x is looked up first
 // here too.
-void Assignment::execute(Scope& scope) const {
+template <typename Reading>
+void Assignment::walk(Reading& r) const {
     if (!augmented_operator.empty()) {
-        TemplateValue current = scope.lookup(target.symbol);
-        TemplateValue operand = value->evaluate(scope);
-        target.assign(scope, binary(augmented_operator, current, operand));
+        auto current = r.hold(r.lookup_variable(target.symbol));
+        auto operand = r.hold(*value);
+        assign_walk(target, r,
+                    r.call(RUNTIME(binary), r.text(augmented_operator), current, operand));
         return;
     }
-    TemplateValue result = value->evaluate(scope);
-    if (target.name.empty() && target.items.empty()) return;  // an expression statement
-    target.assign(scope, result);
+    if (target.name.empty() && target.items.empty()) {  // an expression statement
+        r.discard(*value);
+        return;
+    }
+    auto result = r.hold(*value);
+    assign_walk(target, r, result);
+}
+
+void Assignment::execute(Scope& scope) const {
+    Run run(scope);
+    walk(run);
+}
+
+void Assignment::emit(CppWriter& writer) const {
+    WriteCpp write(writer, WriteCpp::Mode::statements);
+    walk(write);
 }
 
 // Whether this clause catches an error of Python type `python_type`; a bare
@@ -1984,49 +2021,6 @@ std::string CppWriter::quote(std::string_view bytes) {
     return literal + "\", " + std::to_string(bytes.size()) + ")";
 }
 
-// Target::assign() as C++.
-void Target::emit_assign(CppWriter& writer, const std::string& value) const {
-    if (!name.empty()) {
-        writer.line(writer.local(name) + ".set(" + value + ");");
-        writer.forget(name);
-        return;
-    }
-    std::string parts = writer.fresh("parts");
-    writer.open("");
-    writer.line("std::vector<tornado::TemplateValue> " + parts + " = tornado::compiled::unpack(" +
-                value + ", " + std::to_string(items.size()) + ");");
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        items[i].emit_assign(writer, parts + "[" + std::to_string(i) + "]");
-    }
-    writer.close();
-}
-
-// execute() as C++.
-void Assignment::emit(CppWriter& writer) const {
-    if (!augmented_operator.empty()) {
-        std::string current = writer.fresh("current");
-        std::string operand = writer.fresh("operand");
-        writer.open("");
-        writer.line("tornado::TemplateValue " + current + " = " + writer.variable(target.symbol) +
-                    ";");
-        writer.line("tornado::TemplateValue " + operand + " = " + value->cpp(writer) + ";");
-        target.emit_assign(writer, "tornado::compiled::binary(" +
-                                       CppWriter::quote(augmented_operator) + ", " + current +
-                                       ", " + operand + ")");
-        writer.close();
-        return;
-    }
-    if (target.name.empty() && target.items.empty()) {  // an expression statement
-        writer.line("static_cast<void>(" + value->cpp(writer) + ");");
-        return;
-    }
-    std::string result = writer.fresh("result");
-    writer.open("");
-    writer.line("tornado::TemplateValue " + result + " = " + value->cpp(writer) + ";");
-    target.emit_assign(writer, result);
-    writer.close();
-}
-
 // ---- name lookup ----------------------------------------------------------
 
 // The variables set so far, this function's first, then the enclosing ones':
@@ -2122,5 +2116,7 @@ std::vector<TemplateValue> iterate(const TemplateValue& value) {
                               "'" + std::string(value.type_name()) + "' object is not iterable");
     }
 }
+
+#undef RUNTIME
 
 }  // namespace tornado::template_detail

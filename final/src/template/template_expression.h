@@ -309,6 +309,11 @@ struct Assignment {
 
     void execute(Scope& scope) const;
     void emit(CppWriter& writer) const;
+
+private:
+    // Both of the above: template_expression.cpp's readings.
+    template <typename Reading>
+    void walk(Reading& r) const;
 };
 
 // {% for target in iterable %}
@@ -321,11 +326,6 @@ struct ForHeader {
     // making those tuples).
     const Expression* enumerated = nullptr;
 };
-
-// Runs {% for %}: assigns each value of the header's iterable to its
-// target, then calls `body`, which returns false to stop (a break).
-// Returns whether the loop ran to its end (then {% else %} runs).
-bool for_each(const ForHeader& header, Scope& scope, const std::function<bool()>& body);
 
 // {% except [type [as name]] %}
 struct ExceptHeader {
