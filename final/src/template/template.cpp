@@ -195,10 +195,10 @@ struct Node {
 // nested in an if or a block is a ParseError (see simple_tag()).
 struct ParsedFile {
     std::string name;
-    std::string autoescape;            // the function's name, "" for none; the last
-                                       // {% autoescape %} of the file wins, as in Tornado
-    Symbol autoescape_symbol{""};      // the same name, once the file is parsed
-    std::vector<std::string> extends;  // {% extends %} at the top level, in order
+    std::string autoescape;              // the function's name, "" for none; the last
+                                         // {% autoescape %} of the file wins, as in Tornado
+    compiled::Name autoescape_name{""};  // the same name, once the file is parsed
+    std::vector<std::string> extends;    // {% extends %} at the top level, in order
     Body body;
     std::uint64_t hash = 0;  // of the source and the options it was parsed with
 };
@@ -257,11 +257,14 @@ struct Context {
     std::string* out;
     Scope* scope;
     const Program* program;
-    int depth = 0;  // blocks and includes inside each other
-    // The escaping function of {{ }} once found (Output::escape_function).
-    std::optional<Symbol> escape_name{};
-    TemplateValue escape{};
-    std::string scratch{};  // one {{ }}'s text before it is escaped (Output)
+    int depth;  // blocks and includes inside each other
+    // What {{ }} writes through, as compiled code does: escaping, the text
+    // buffer, the escaping function found once.
+    compiled::Page page;
+    // Whether the program assigns the escaping function's name (then it is
+    // looked up at every {{ }}), found once for the name last asked about.
+    const std::string* escape_checked = nullptr;
+    bool escape_assigned = false;
 };
 
 // A body's nodes in order. A break or continue ends the body at once and goes
@@ -355,6 +358,9 @@ void emit_nested(const Body& body, Emitter& emitter) {
 //   r.set(assignment)                 {% set %}'s walk (template_expression.cpp)
 //   r.block(step)                     step() in a block of its own (a loop)
 //   r.extends_not_at_top_level(file, line)   {% extends %} reached while running
+//   r.escape(file, raw), r.find_json(expression), r.scratch(),
+//   r.unless_written_from_data(json, escape, rest), r.append_str(e, json, text),
+//   r.write(text, escape, expression) {{ }}'s, through compiled::Page
 //   r.hold(expression)                its value, kept for the statement
 //   r.hold_either(test, a, b)         the value of a or of b, by the test
 //
@@ -414,6 +420,47 @@ public:
         return (test ? a : b).evaluate(*context_.scope);
     }
 
+    // {{ }}: the escaping function's name (nullptr: the text is written as
+    // it is), and whether the page assigns that name, so that it is looked
+    // up at each use instead of once per page.
+    struct Escape {
+        const compiled::Name* name = nullptr;
+        bool assigned = false;
+    };
+    Escape escape(const ParsedFile& file, bool raw) {
+        if (raw || file.autoescape.empty()) return {};
+        return {&file.autoescape_name, assigns(file.autoescape_name)};
+    }
+    const JSON* find_json(const Expression& expression) {
+        return expression.find_json(*context_.scope);
+    }
+    template <typename Rest>
+    void unless_written_from_data(const JSON* json, const Escape& escape, Rest rest) {
+        if (escape.assigned || !context_.page.write_json(json, escape.name)) rest();
+    }
+    std::string& scratch() {
+        std::string& text = context_.page.scratch();
+        text.clear();
+        return text;
+    }
+    void append_str(const Expression& expression, const JSON*, std::string& text) {
+        expression.append_str(*context_.scope, text);
+    }
+    // Whether the text can hold markup (Expression::writes_no_markup()) is
+    // not asked here: finding out at every {{ }} costs more than escaping.
+    void write(const std::string& text, const Escape& escape, const Expression&) {
+        compiled::Page& page = context_.page;
+        if (escape.name == nullptr) {
+            page.write_raw(text);
+        } else if (escape.assigned) {
+            const TemplateValue& function =
+                context_.scope->lookup(Symbol::from_interned(escape.name->id()));
+            append_function_text(*context_.out, function, TemplateValue(text));
+        } else {
+            page.write(text, *escape.name);
+        }
+    }
+
     // {% for %}
     bool never() { return false; }
     bool enumerate_is_builtin() {
@@ -440,6 +487,14 @@ public:
     }
 
 private:
+    bool assigns(const compiled::Name& name) {
+        if (context_.escape_checked != name.id()) {
+            context_.escape_checked = name.id();
+            context_.escape_assigned = context_.program->assigns(name.text());
+        }
+        return context_.escape_assigned;
+    }
+
     Context& context_;
 };
 
@@ -547,6 +602,53 @@ public:
                              ") : tornado::TemplateValue(" + b.cpp(writer_) + ")");
     }
 
+    // {{ }}: the escaping function's compiled::Name, "" to write the text as
+    // it is. A program that assigns that name is left to the interpreter.
+    std::string escape(const ParsedFile& file, bool raw) {
+        if (raw || file.autoescape.empty()) return "";
+        if (emitter_.program.assigns(file.autoescape)) {
+            throw NotCompilable("the template assigns its escaping function's name, " +
+                                file.autoescape);
+        }
+        return writer_.name(file.autoescape);
+    }
+    std::string find_json(const Expression& expression) {
+        return cpp_json_statement(expression, writer_);
+    }
+    template <typename Rest>
+    void unless_written_from_data(const std::string& json, const std::string& escape, Rest rest) {
+        writer_.open(json.empty() ? ""
+                                  : "if (!page.write_json(" + json + ", " +
+                                        (escape.empty() ? "nullptr" : "&" + escape) + "))");
+        rest();
+        writer_.close();
+    }
+    std::string scratch() {
+        std::string text = writer_.fresh("text");
+        writer_.line("std::string& " + text + " = page.scratch();");
+        writer_.line(text + ".clear();");
+        return text;
+    }
+    // Past a part of the data that write_json() did not write (there was
+    // none), the value is made: the shortcut would look for the data again.
+    void append_str(const Expression& expression, const std::string& json,
+                    const std::string& text) {
+        if (json.empty()) {
+            expression.emit_append_str(writer_, text);
+        } else {
+            writer_.line("(" + expression.cpp(writer_) + ").append_str(" + text + ");");
+        }
+    }
+    void write(const std::string& text, const std::string& escape, const Expression& expression) {
+        if (escape.empty()) {
+            writer_.line("page.write_raw(" + text + ");");
+        } else if (expression.writes_no_markup()) {
+            writer_.line("page.write_no_markup(" + text + ", " + escape + ");");
+        } else {
+            writer_.line("page.write(" + text + ", " + escape + ");");
+        }
+    }
+
     // {% for %}: an index over a compiled::Iteration; the loop ran to its
     // end (its {% else %} runs) when the index reached the size.
     std::string never() { return "false"; }
@@ -630,116 +732,34 @@ struct Text : Walked<Text> {
 };
 
 // {{ expr }}, {% raw expr %} and {% module expr %}.
-struct Output : Node {
+struct Output : Walked<Output> {
     const ParsedFile* file = nullptr;
     ExpressionPtr expression;
     bool raw = false;
 
-    Flow execute(Context& context) const override {
-        with_location(*file, line, [&] {
-            // Tornado writes str() of the value, escaped. A string in the
-            // data ({{ row["name"] }}) is escaped from where it lies. Other
-            // text is made in a buffer kept for the whole page: a value that
-            // fails half way then writes nothing, as in Tornado (its
-            // _tt_append comes last), and making it allocates nothing.
-            const JSON* json = expression->find_json(*context.scope);
-            if (json != nullptr && json->is_string()) {
-                write_text(context, json->get_ref<const std::string&>());
-                return;
-            }
-            std::string& text = context.scratch;
-            text.clear();
-            if (json != nullptr) {
-                TemplateValue::borrow(*json).append_str(text);
-            } else {
-                expression->append_str(*context.scope, text);
-            }
-            write_text(context, text);
+    // Tornado writes str() of the value, escaped. A part of the data
+    // ({{ row["name"] }}) is written from where it lies. Other text is made
+    // in the page's buffer: a value that fails half way then writes
+    // nothing, as in Tornado (its _tt_append comes last), and making it
+    // allocates nothing. The escaping is the holding file's: an included
+    // template or a block escapes with its own file's setting, as with
+    // Tornado's current_template; {% raw %}, {% module %} and an autoescape
+    // of None write the text as it is. Otherwise the function is looked up
+    // like any name (a template or an argument may replace it) and given
+    // the text; the builtin xhtml_escape is done inline (compiled::Page). A
+    // result that is not a str is the TypeError of Tornado's _tt_utf8.
+    template <typename Reading>
+    Flow walk(Reading& r) const {
+        r.at(*file, line, [&] {
+            auto escape = r.escape(*file, raw);
+            auto json = r.find_json(*expression);
+            r.unless_written_from_data(json, escape, [&] {
+                auto&& text = r.scratch();
+                r.append_str(*expression, json, text);
+                r.write(text, escape, *expression);
+            });
         });
-        return Flow::normal;
-    }
-
-    // Escaping, by the file that holds the {{ }}: an included template or a
-    // block escapes with its own file's setting, as with Tornado's
-    // current_template. {% raw %}, {% module %} and an autoescape of None
-    // write the text as it is. Otherwise the function is looked up like any
-    // name (a template or an argument may replace it) and given the text; the
-    // default xhtml_escape is recognised and done inline, without a call. A
-    // result that is not a string is the TypeError of Tornado's _tt_utf8.
-    void write_text(Context& context, std::string_view text) const {
-        if (raw || file->autoescape.empty()) {
-            *context.out += text;
-            return;
-        }
-        const TemplateValue& escape = escape_function(context);
-        if (escape.is_same(default_escape())) {  // the common case, without a call
-            append_xhtml_escape(*context.out, text);
-            return;
-        }
-        TemplateValue escaped = call_function(escape, {{TemplateValue(text)}, {}});
-        if (!escaped.is_string()) {
-            throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
-                                               std::string(escaped.type_name()) + "'>");
-        }
-        *context.out += escaped.as_string();
-    }
-
-    // The same steps as C++: the part of the data written from where it
-    // lies (write_json), else the text made in the page's buffer, then
-    // escaped or not.
-    void emit(Emitter& emitter) const override {
-        CppWriter& writer = emitter.writer;
-        std::string escape;  // the escaping function's name, "" for raw
-        if (!raw && !file->autoescape.empty()) {
-            if (emitter.program.assigns(file->autoescape)) {
-                throw NotCompilable("the template assigns its escaping function's name, " +
-                                    file->autoescape);
-            }
-            escape = writer.name(file->autoescape);
-        }
-        writer.line(emitter.at(*file, line));
-        std::string json = cpp_json_statement(*expression, writer);
-        if (json.empty()) {
-            writer.open("");
-        } else {
-            writer.open("if (!page.write_json(" + json + ", " +
-                        (escape.empty() ? "nullptr" : "&" + escape) + "))");
-        }
-        std::string text = writer.fresh("text");
-        writer.line("std::string& " + text + " = page.scratch();");
-        writer.line(text + ".clear();");
-        if (json.empty()) {
-            expression->emit_append_str(writer, text);
-        } else {  // not in the data: the value is made
-            writer.line("(" + expression->cpp(writer) + ").append_str(" + text + ");");
-        }
-        if (escape.empty()) {
-            writer.line("page.write_raw(" + text + ");");
-        } else if (json.empty() && expression->writes_no_markup()) {
-            writer.line("page.write_no_markup(" + text + ", " + escape + ");");
-        } else {
-            writer.line("page.write(" + text + ", " + escape + ");");
-        }
-        writer.close();
-    }
-
-    // The builtin xhtml_escape, to recognise by identity (is_same).
-    static const TemplateValue& default_escape() {
-        static const TemplateValue& xhtml_escape = *tornado_namespace().find("xhtml_escape");
-        return xhtml_escape;
-    }
-
-    // The function named by the file's autoescape. The arguments and the
-    // namespaces stay the same while generate() runs, so it is looked up
-    // once, not at every {{ }} (a tenth of a page's time went there),
-    // unless the page assigns that name itself.
-    const TemplateValue& escape_function(Context& context) const {
-        const Symbol& name = file->autoescape_symbol;
-        if (context.escape_name == name) return context.escape;
-        context.escape = context.scope->lookup(name);
-        context.escape_name =
-            context.program->assigns(name.name()) ? std::nullopt : std::optional(name);
-        return context.escape;
+        return r.normal();
     }
 };
 
@@ -991,15 +1011,10 @@ struct Apply : Node {
             with_location(*file, line, [&] { return function->evaluate(*context.scope); });
         std::string text;
         Scope inner(*context.scope, &context.program->apply_locals.at(this));
-        Context nested{&text, &inner, context.program, context.depth};
+        Context nested{&text, &inner, context.program, context.depth, compiled::Page(text, inner)};
         run(body, nested);
         with_location(*file, line, [&] {
-            TemplateValue result = call_function(apply, {{TemplateValue(std::move(text))}, {}});
-            if (!result.is_string()) {
-                throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
-                                                   std::string(result.type_name()) + "'>");
-            }
-            *context.out += result.as_string();
+            append_function_text(*context.out, apply, TemplateValue(std::move(text)));
         });
         return Flow::normal;
     }
@@ -1586,7 +1601,7 @@ Template::Template(std::string_view source, std::string name, Options options)
     Parser parser(*file_, reader);
     file_->body = parser.parse("", Parser::Loop::outside);
     // After parsing: {% autoescape %} may have changed the name.
-    file_->autoescape_symbol = Symbol(file_->autoescape);
+    file_->autoescape_name = compiled::Name(file_->autoescape);
 
     program_ = std::make_unique<Program>();
     // The ancestors, this template first: each {% extends %} adds the
@@ -1734,7 +1749,7 @@ std::string Template::generate(const JSON& arguments, const TemplateNamespace& e
                                 error.cause());
         }
     } else {
-        Context context{&out, &scope, program_.get()};
+        Context context{&out, &scope, program_.get(), 0, compiled::Page(out, scope)};
         run(program_->root->body, context);
     }
     last_size_.store(out.size(), std::memory_order_relaxed);

@@ -1,7 +1,8 @@
 // template_compiled.cpp: the runtime of templates compiled into C++ (see
-// tornado/template_compiled.h). The code that writes them is beside the
-// interpreter's nodes, in template.cpp and template_expression.cpp: each
-// node knows how it runs and how it is written as C++.
+// tornado/template_compiled.h). The code that writes them is the
+// interpreter's own nodes, in template.cpp and template_expression.cpp: each
+// node's walk is run by the interpreter and written as C++ by the compiler.
+// The interpreter writes {{ }} through a Page too.
 #include "tornado/template_compiled.h"
 
 #include <charconv>
@@ -29,9 +30,9 @@ const TemplateValue& Page::global(const Name& name) {
     return *scope_->find(Symbol::from_interned(name.id()));
 }
 
-// Output::write_text() in template.cpp: the function is found once per page
-// (a compiled program never assigns it: the compiler leaves such a template
-// to the interpreter), and the builtin xhtml_escape is done inline.
+// The escaping function is found once per page (a program that assigns its
+// name is compiled by nobody, and interpreted by template.cpp's Execute
+// without the page's help), and the builtin xhtml_escape is done inline.
 void Page::find_escape(const Name& escape) {
     if (escape_name_ == escape.id()) return;
     static const TemplateValue& builtin_escape =
@@ -48,12 +49,7 @@ void Page::write_escaped(std::string_view text, const Name& escape) {
         append_xhtml_escape(*out_, text);
         return;
     }
-    TemplateValue escaped = template_detail::call_function(*escape_, {{TemplateValue(text)}, {}});
-    if (!escaped.is_string()) {
-        throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
-                                           std::string(escaped.type_name()) + "'>");
-    }
-    *out_ += escaped.as_string();
+    template_detail::append_function_text(*out_, *escape_, TemplateValue(text));
 }
 
 void Page::write_no_markup(std::string_view text, const Name& escape) {

@@ -27,6 +27,11 @@ const JSON* find_key(const JSON& object, std::string_view key);
 // with `out` as it was, when an item is not a string (append_join() then
 // raises the TypeError that names it).
 bool append_json_strings(std::string& out, std::string_view separator, const JSON& array);
+// function(text), appended to `out`: an escaping function of {{ }} or an
+// {% apply %} function. A result that is not a str is the TypeError of
+// Tornado's _tt_utf8.
+void append_function_text(std::string& out, const TemplateValue& function, TemplateValue text);
+
 // Whether xhtml_escape would change `text`: such text cannot skip it.
 bool has_markup(std::string_view text);
 
