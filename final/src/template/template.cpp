@@ -363,8 +363,9 @@ void emit_nested(const Body& body, Emitter& emitter) {
 //   r.write(text, escape, expression) {{ }}'s, through compiled::Page
 //   r.hold(expression)                its value, kept for the statement
 //   r.hold_either(test, a, b)         the value of a or of b, by the test
-//
-// and {% for %}'s, beside For.
+//   r.never(), r.enumerate_is_builtin(), r.items(iterable),
+//   r.loop_over(items, round), r.assign_item(target, items, index),
+//   r.assign_number(target, index), r.assign_numbered_item(...)   {% for %}'s
 
 // The interpreter's reading: every verb does its step at once.
 class Execute {
@@ -712,12 +713,12 @@ private:
 template <typename Statement>
 struct Walked : Node {
     Flow execute(Context& context) const final {
-        Execute execute(context);
-        return static_cast<const Statement&>(*this).walk(execute);
+        Execute reading(context);
+        return static_cast<const Statement&>(*this).walk(reading);
     }
     void emit(Emitter& emitter) const final {
-        Emit emit(emitter);
-        static_cast<const Statement&>(*this).walk(emit);
+        Emit reading(emitter);
+        static_cast<const Statement&>(*this).walk(reading);
     }
 };
 
