@@ -263,11 +263,12 @@ public:
     virtual void append_str(Scope& scope, std::string& out) const;
 
     // The compiler's twins of the three above (see CppWriter): a C++
-    // expression of type TemplateValue (for most nodes, the same walk as
-    // evaluate(), read by WriteCpp); one of type `const JSON*`, or ""
+    // expression of type TemplateValue; one of type `const JSON*`, or ""
     // where find_json() always gives nullptr; statements that append str()
-    // to the std::string named `out`. A node the compiler cannot write
-    // throws NotCompilable.
+    // to the std::string named `out`. The first two are the walks that
+    // evaluate() and find_json() are, read by WriteCpp instead of Run
+    // (template_expression.cpp); emit_append_str() is written beside
+    // append_str(). What the compiler cannot write throws NotCompilable.
     virtual std::string cpp(CppWriter& writer) const;
     virtual std::string cpp_json(CppWriter&) const { return ""; }
     virtual void emit_append_str(CppWriter& writer, const std::string& out) const;
