@@ -474,7 +474,7 @@ const JSON* find_member(const JSON* object, std::string_view key) {
 //   r.no_json()                never a part of the data
 //
 // {% set %} is a walk too (assign_walk(), Assignment::walk() below), with
-// the verbs r.lookup_variable(name), r.assign(target, v), r.unpack(v, n),
+// the verbs r.assign(target, v), r.unpack(v, n),
 // r.part(parts, i) and r.discard(node).
 //
 // RUNTIME(f) names the runtime's function twice, once as text for the C++
@@ -556,7 +556,6 @@ public:
     }
     Json no_json() { return nullptr; }
 
-    Value lookup_variable(const Symbol& name) { return scope_.lookup(name); }
     void assign(const Target& target, const Value& value) { scope_.assign(target.symbol, value); }
     std::vector<Value> unpack(const Value& value, std::size_t count) {
         return template_detail::unpack(value, count);
@@ -659,7 +658,6 @@ public:
     Json no_json() { return ""; }
 
     // What statements do with values ({% set %}, below).
-    Value lookup_variable(const Symbol& name) { return writer_.variable(name); }
     void assign(const Target& target, const Value& value) {
         step(writer_.local(target.name) + ".set(" + value + ");");
         writer_.forget(target.name);
@@ -1736,7 +1734,7 @@ void Target::collect_names(std::set<std::string, std::less<>>& names) const {
 template <typename Reading>
 void Assignment::walk(Reading& r) const {
     if (!augmented_operator.empty()) {
-        auto current = r.hold(r.lookup_variable(target.symbol));
+        auto current = r.hold(r.variable(target.symbol));
         auto operand = r.hold(*value);
         assign_walk(target, r,
                     r.call(RUNTIME(binary), r.text(augmented_operator), current, operand));

@@ -566,15 +566,6 @@ void append_join(std::string& out, std::string_view separator, const TemplateVal
 // std::invalid_argument, so it too would become a ValueError.) Anything
 // not derived from std::exception passes through as it is. The original
 // exception is kept as the cause, for TemplateError::cause().
-void append_function_text(std::string& out, const TemplateValue& function, TemplateValue text) {
-    TemplateValue result = call_function(function, {{std::move(text)}, {}});
-    if (!result.is_string()) {
-        throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
-                                           std::string(result.type_name()) + "'>");
-    }
-    out += result.as_string();
-}
-
 TemplateValue call_function(const TemplateValue& function, const TemplateArguments& arguments) {
     try {
         return function.call(arguments);
@@ -594,6 +585,16 @@ TemplateValue call_function(const TemplateValue& function, const TemplateArgumen
     } catch (const std::exception& error) {
         throw PythonError("Exception", error.what(), std::current_exception());
     }
+}
+
+// The result must be text: Tornado's _tt_utf8 raises the TypeError.
+void append_function_text(std::string& out, const TemplateValue& function, TemplateValue text) {
+    TemplateValue result = call_function(function, {{std::move(text)}, {}});
+    if (!result.is_string()) {
+        throw PythonError("TypeError", "Expected bytes, unicode, or None; got <class '" +
+                                           std::string(result.type_name()) + "'>");
+    }
+    out += result.as_string();
 }
 
 // ---- operators --------------------------------------------------------------
