@@ -279,8 +279,6 @@ inline TemplateValue arithmetic(char op, const TemplateValue& left, const Templa
     }
     return binary(std::string_view(&op, 1), left, right);
 }
-// append_join() for parts that are JSON data, read where they lie.
-void append_join(std::string& out, std::string_view separator, const JSON& parts);
 // "format" % values where the format is a literal of the template, read
 // once: a constant of the generated code, a node of the interpreter. A
 // format of one plain field (`"%.2f"`, `"%d items"`), given one value, is

@@ -119,13 +119,6 @@ RenderFunction find_template(const std::string& name, std::uint64_t hash) {
 
 // ---- the operations ---------------------------------------------------------
 
-// A JSON list of strings is joined where it lies, without a value made
-// for it; anything else the general way.
-void append_join(std::string& out, std::string_view separator, const JSON& parts) {
-    if (parts.is_array() && template_detail::append_json_strings(out, separator, parts)) return;
-    template_detail::append_join(out, separator, TemplateValue::borrow(parts));
-}
-
 // TemplateValue::truthy() of the value the node stands for. A number too
 // large for a template is made into a value, for its OverflowError.
 bool truthy(const JSON& json) {

@@ -386,10 +386,8 @@ private:
 // emit_append_str(); see CppWriter in template_expression.h): the same steps
 // in the same order, over template_compiled.h's runtime. evaluate() and
 // cpp(), and find_json() and cpp_json(), are one walk read two ways
-// (below). What {{ }} writes straight into the page, append_str(), and its
-// twin emit_append_str() are written side by side: each is a shortcut to
-// str(evaluate()), which the compiler takes or leaves while compiling and
-// the interpreter at every render.
+// (below), and so are append_str() and emit_append_str(), which write
+// str() of the value straight into the page.
 
 // The C++ names the compiled code uses (tornado/template_compiled.h).
 constexpr const char* kValue = "tornado::TemplateValue";
@@ -473,6 +471,22 @@ const JSON* find_member(const JSON* object, std::string_view key) {
 //                              node points at, if any
 //   r.no_json()                never a part of the data
 //
+// What {{ }} writes is a third walk, append_walk(), read as append_str()
+// and emit_append_str(): str() of the value appended to the page's text
+// `out`, with no value made where none is needed (a literal's text, a
+// string in the data, "%.2f" % x). Its steps are statements; its verbs:
+//
+//   r.append(node, out)        the operand's own append_walk()
+//   r.append_text(out, s), r.append_value(out, v), r.append_format(out, f, v),
+//   r.append_data(out, found)  a text, a value, f % v, a part of the data
+//   r.if_data(json, then, otherwise)   then(found) where json_walk() found
+//                              a part of the data, otherwise() where not
+//   r.branch(test, then, otherwise), r.unless(test, step)   walks of steps
+//   r.value_of(node)           the node's own walk(), as a value
+//   r.keep(node)               its value kept unchanged (a const
+//                              reference in C++: no copy of a literal)
+//   r.is_string(v), r.as_string(v), r.only_argument(v)
+//
 // {% set %} is a walk too (assign_walk(), Assignment::walk() below), with
 // the verbs r.assign(target, v), r.unpack(v, n),
 // r.part(parts, i) and r.discard(node).
@@ -499,7 +513,13 @@ public:
     Value variable(const Symbol& name) { return scope_.lookup(name); }
     // Made where it is kept: no copy, no move (the interpreter's hot path).
     Value hold(const Expression& operand) { return operand.evaluate(scope_); }
+    Value keep(const Expression& operand) { return operand.evaluate(scope_); }
     Value hold(Value value) { return value; }
+    // The node's walk, called directly (WriteCpp::value_of() says why).
+    template <typename Node>
+    Value value_of(const Node& node) {
+        return node.walk(*this);
+    }
     void set(Value& held, Value value) { held = std::move(value); }
     template <typename T>
     T&& move(T& held) {
@@ -555,6 +575,39 @@ public:
         return find_member(object.find_json(scope_), key);
     }
     Json no_json() { return nullptr; }
+
+    // What {{ }} appends to the page's text (append_walk()).
+    using Out = std::string&;
+    void append(const Expression& operand, Out out) { operand.append_str(scope_, out); }
+    void append_text(Out out, const std::string& text) { out += text; }
+    void append_value(Out out, const Value& value) { value.append_str(out); }
+    void append_format(Out out, const compiled::PercentFormat& format, const Value& values) {
+        format.append(out, values);
+    }
+    // A string of the data is appended as it is, anything else printed
+    // from where it lies.
+    void append_data(Out out, const JSON* found) {
+        if (found->is_string()) {
+            out += found->get_ref<const std::string&>();
+        } else {
+            TemplateValue::borrow(*found).append_str(out);
+        }
+    }
+    template <typename Then, typename Otherwise>
+    void if_data(const JSON* json, Then then, Otherwise otherwise) {
+        json != nullptr ? then(json) : otherwise();
+    }
+    template <typename Then, typename Otherwise>
+    void branch(bool test, Then then, Otherwise otherwise) {
+        test ? then() : otherwise();
+    }
+    template <typename Step>
+    void unless(bool test, Step step) {
+        if (!test) step();
+    }
+    bool is_string(const Value& value) { return value.is_string(); }
+    std::string_view as_string(const Value& value) { return value.as_string(); }
+    TemplateArguments only_argument(Value& value) { return {{std::move(value)}, {}}; }
 
     void assign(const Target& target, const Value& value) { scope_.assign(target.symbol, value); }
     std::vector<Value> unpack(const Value& value, std::size_t count) {
@@ -617,6 +670,22 @@ public:
     Value finish(const Value& value) {
         return steps_.empty() ? value : cpp_sequence(steps_ + "return " + value + ";");
     }
+    // A node's walk as one C++ expression (its cpp()).
+    template <typename Node>
+    static Value expression_of(CppWriter& writer, const Node& node) {
+        WriteCpp write(writer);
+        return write.finish(node.walk(write));
+    }
+    // Not operand.cpp(): g++ 12.2 at -O2 turns a node's emit_append_str()
+    // that calls its own cpp() or cpp_json() through the virtual function
+    // (which it then devirtualizes and inlines) into code that frees a
+    // garbage pointer (-fno-devirtualize or -fno-tree-dse avoid it; clang
+    // and g++ -O1 are fine). Walks therefore call their own node's walks
+    // directly.
+    template <typename Node>
+    Value value_of(const Node& node) {
+        return expression_of(writer_, node);
+    }
 
     Value new_arguments(std::size_t /*positional*/) {
         return declare("tornado::TemplateArguments", "arguments", "");
@@ -657,6 +726,57 @@ public:
     }
     Json no_json() { return ""; }
 
+    // What {{ }} appends to the page's text (append_walk()), as statements;
+    // `out` is the name of the C++ std::string.
+    using Out = const std::string&;
+    void append(const Expression& operand, Out out) { operand.emit_append_str(writer_, out); }
+    void append_text(Out out, const std::string& text) {
+        step(out + " += " + CppWriter::quote(text) + ";");
+    }
+    void append_value(Out out, const Value& value) {
+        step("(" + value + ").append_str(" + out + ");");
+    }
+    void append_format(Out out, const compiled::PercentFormat& format, const Value& values) {
+        step(writer_.percent_format(format.format()) + ".append(" + out + ", " + values + ");");
+    }
+    void append_data(Out out, const Json& found) {
+        step("tornado::TemplateValue::borrow(*" + found + ").append_str(" + out + ");");
+    }
+    // Data that is never there (a cpp_json() of "") leaves only otherwise().
+    template <typename Then, typename Otherwise>
+    void if_data(const Json& json, Then then, Otherwise otherwise) {
+        if (json.empty()) {
+            otherwise();
+            return;
+        }
+        std::string found = writer_.fresh("json");
+        branch(
+            "const tornado::JSON* " + found + " = " + json, [&] { then(found); }, otherwise);
+    }
+    template <typename Then, typename Otherwise>
+    void branch(const Value& test, Then then, Otherwise otherwise) {
+        writer_.open("if (" + test + ")");
+        then();
+        writer_.close();
+        writer_.open("else");
+        otherwise();
+        writer_.close();
+    }
+    template <typename Step>
+    void unless(const Value& test, Step step) {
+        writer_.open("if (!" + test + ")");
+        step();
+        writer_.close();
+    }
+    // A reference: what is kept is most often a literal, a constant.
+    Value keep(const Expression& operand) {
+        return declare((std::string("const ") + kValue + "&").c_str(), "kept",
+                       operand.cpp(writer_));
+    }
+    Value is_string(const Value& value) { return value + ".is_string()"; }
+    Value as_string(const Value& value) { return value + ".as_string()"; }
+    Value only_argument(const Value& value) { return "{{std::move(" + value + ")}, {}}"; }
+
     // What statements do with values ({% set %}, below).
     void assign(const Target& target, const Value& value) {
         step(writer_.local(target.name) + ".set(" + value + ");");
@@ -694,9 +814,9 @@ private:
     std::string steps_;
 };
 
-// A node whose evaluate() and cpp() are the two readings of its walk(), and
-// whose find_json() and cpp_json(), when it has a json_walk(), are that
-// walk's two readings (without one: never a part of the data).
+// A node whose evaluate() and cpp() are the two readings of its walk(),
+// find_json() and cpp_json() those of its json_walk(), and append_str()
+// and emit_append_str() those of its append_walk().
 template <typename Node>
 struct Walked : Expression {
     TemplateValue evaluate(Scope& scope) const final {
@@ -704,23 +824,43 @@ struct Walked : Expression {
         return node().walk(run);
     }
     std::string cpp(CppWriter& writer) const final {
-        WriteCpp write(writer);
-        return write.finish(node().walk(write));
+        return WriteCpp::expression_of(writer, node());
     }
     const JSON* find_json(Scope& scope) const final {
         Run run(scope);
-        if constexpr (kFindsJson) return node().json_walk(run);
-        return run.no_json();
+        return node().json_walk(run);
     }
     std::string cpp_json(CppWriter& writer) const final {
         WriteCpp write(writer);
-        if constexpr (kFindsJson) return node().json_walk(write);
-        return write.no_json();
+        return node().json_walk(write);
+    }
+    void append_str(Scope& scope, std::string& out) const final {
+        Run run(scope);
+        node().append_walk(run, out);
+    }
+    void emit_append_str(CppWriter& writer, const std::string& out) const final {
+        WriteCpp write(writer, WriteCpp::Mode::statements);
+        node().append_walk(write, out);
+    }
+
+    // What a node that declares no walk of its own for these does (a node's
+    // own hides the one here): never a part of the data; str() of the
+    // value appended to `out`, a part of the data from where it lies,
+    // anything else made, then printed.
+    template <typename Reading>
+    typename Reading::Json json_walk(Reading& r) const {
+        return r.no_json();
+    }
+    template <typename Reading>
+    void append_walk(Reading& r, typename Reading::Out out) const {
+        auto json = node().json_walk(r);
+        r.if_data(
+            json, [&](const auto& found) { r.append_data(out, found); },
+            [&] { r.append_value(out, r.value_of(node())); });
     }
 
 private:
     const Node& node() const { return static_cast<const Node&>(*this); }
-    static constexpr bool kFindsJson = requires(const Node& node, Run& r) { node.json_walk(r); };
 };
 
 // A literal (a number, a string, None, True, False). Its str() is made once,
@@ -733,9 +873,9 @@ struct Constant : Walked<Constant> {
     typename Reading::Value walk(Reading& r) const {
         return r.literal(value);
     }
-    void append_str(Scope&, std::string& out) const override { out += text; }
-    void emit_append_str(CppWriter& writer, const std::string& out) const override {
-        writer.line(out + " += " + CppWriter::quote(text) + ";");
+    template <typename Reading>
+    void append_walk(Reading& r, typename Reading::Out out) const {
+        r.append_text(out, text);
     }
     bool writes_no_markup() const override { return !has_markup(text); }
 };
@@ -851,20 +991,25 @@ struct Call : Walked<Call> {
     std::vector<std::pair<std::string, ExpressionPtr>> keyword;
     bool is_join = false;  // x.join(parts), what templates call most
 
-    // "sep".join(parts) is joined straight into the page.
-    void append_str(Scope& scope, std::string& out) const override {
+    // "sep".join(parts) is joined straight into the page, parts that are
+    // JSON data (row["tags"]) read where they lie (briefly()).
+    template <typename Reading>
+    void append_walk(Reading& r, typename Reading::Out out) const {
         if (!is_join) {
-            evaluate(scope).append_str(out);
+            Walked::append_walk(r, out);
             return;
         }
-        TemplateValue object = method->object->evaluate(scope);
-        if (!object.is_string()) check_method(object, method->name);  // a str has join
-        TemplateValue parts = evaluate_briefly(*positional[0], scope);
-        if (object.is_string()) {
-            append_join(out, object.as_string(), parts);
-        } else {
-            call_method(object, method->name, {{std::move(parts)}, {}}).append_str(out);
-        }
+        auto separator = r.keep(*method->object);
+        auto is_text = r.is_string(separator);
+        r.unless(is_text,
+                 [&] { r.perform(RUNTIME(check_method), separator, r.text(method->name)); });
+        auto parts = r.hold(r.briefly(*positional[0]));
+        r.branch(
+            is_text, [&] { r.perform(RUNTIME(append_join), out, r.as_string(separator), parts); },
+            [&] {
+                r.append_value(out, r.call(RUNTIME(call_method), separator, r.text(method->name),
+                                           r.only_argument(parts)));
+            });
     }
 
     // Python's order: the object and the method's check, or the function;
@@ -880,49 +1025,6 @@ struct Call : Walked<Call> {
             return r.call(RUNTIME(call_method), callee_value, r.text(method->name), arguments);
         }
         return r.call(RUNTIME(call_function), callee_value, arguments);
-    }
-
-    void emit_append_str(CppWriter& writer, const std::string& out) const override {
-        if (!is_join) {
-            Expression::emit_append_str(writer, out);
-            return;
-        }
-        std::string object = writer.fresh("separator");
-        std::string parts = writer.fresh("parts");
-        writer.open("");
-        // A reference: the separator is most often a literal, a constant.
-        writer.line("const " + std::string(kValue) + "& " + object + " = " +
-                    method->object->cpp(writer) + ";");
-        writer.line("if (!" + object + ".is_string()) " + kRuntime + "check_method(" + object +
-                    ", \"join\");");
-        // Parts that are JSON data (row["tags"]) are joined where they lie.
-        std::string json = positional[0]->cpp_json(writer);
-        if (!json.empty()) {
-            std::string found = writer.fresh("json");
-            writer.line("const tornado::JSON* " + found + " = " + json + ";");
-            writer.open("if (" + found + " != nullptr && " + object + ".is_string())");
-            writer.line(std::string(kRuntime) + "append_join(" + out + ", " + object +
-                        ".as_string(), *" + found + ");");
-            writer.close();
-            writer.open("else");
-            writer.line(std::string(kValue) + " " + parts + " = " + found + " != nullptr ? " +
-                        kRuntime + "briefly(" + found + ") : " + kValue + "(" +
-                        positional[0]->cpp(writer) + ");");
-        } else {
-            writer.open("");
-            writer.line(std::string(kValue) + " " + parts + " = " + positional[0]->cpp(writer) +
-                        ";");
-        }
-        writer.open("if (" + object + ".is_string())");
-        writer.line(std::string(kRuntime) + "append_join(" + out + ", " + object +
-                    ".as_string(), " + parts + ");");
-        writer.close();
-        writer.open("else");
-        writer.line(std::string(kRuntime) + "call_method(" + object + ", \"join\", {{std::move(" +
-                    parts + ")}, {}}).append_str(" + out + ");");
-        writer.close();
-        writer.close();
-        writer.close();
     }
 };
 
@@ -950,12 +1052,9 @@ struct PercentFormat : Walked<PercentFormat> {
     typename Reading::Value walk(Reading& r) const {
         return r.format(format, r.briefly(*values));
     }
-    void append_str(Scope& scope, std::string& out) const override {
-        format.append(out, evaluate_briefly(*values, scope));
-    }
-    void emit_append_str(CppWriter& writer, const std::string& out) const override {
-        writer.line(writer.percent_format(format.format()) + ".append(" + out + ", " +
-                    cpp_briefly(*values, writer) + ");");
+    template <typename Reading>
+    void append_walk(Reading& r, typename Reading::Out out) const {
+        r.append_format(out, format, r.briefly(*values));
     }
     bool writes_no_markup() const override { return format.writes_no_markup(); }
 };
@@ -1039,16 +1138,11 @@ struct Conditional : Walked<Conditional> {
             r.truthy_is(r(*condition), true), [&] { return r(*if_true); },
             [&] { return r(*if_false); });
     }
-    void append_str(Scope& scope, std::string& out) const override {
-        (condition->evaluate(scope).truthy() ? if_true : if_false)->append_str(scope, out);
-    }
-    void emit_append_str(CppWriter& writer, const std::string& out) const override {
-        writer.open("if ((" + condition->cpp(writer) + ").truthy())");
-        if_true->emit_append_str(writer, out);
-        writer.close();
-        writer.open("else");
-        if_false->emit_append_str(writer, out);
-        writer.close();
+    template <typename Reading>
+    void append_walk(Reading& r, typename Reading::Out out) const {
+        r.branch(
+            r.truthy_is(r(*condition), true), [&] { r.append(*if_true, out); },
+            [&] { r.append(*if_false, out); });
     }
     bool writes_no_markup() const override {
         return if_true->writes_no_markup() && if_false->writes_no_markup();
@@ -1800,21 +1894,6 @@ Scope::Scope(const Scope& enclosing, const std::set<std::string, std::less<>>* l
 
 // ---- expressions ----------------------------------------------------------
 
-// What {{ }} writes when a node has nothing better: a string from the data is
-// appended where it lies, another part of the data printed from where it
-// lies, anything else evaluated, then printed.
-void Expression::append_str(Scope& scope, std::string& out) const {
-    if (const JSON* json = find_json(scope)) {
-        if (json->is_string()) {
-            out += json->get_ref<const std::string&>();
-        } else {
-            TemplateValue::borrow(*json).append_str(out);
-        }
-        return;
-    }
-    evaluate(scope).append_str(out);
-}
-
 // ---- compiling to C++ -------------------------------------------------------
 
 namespace {
@@ -1854,26 +1933,6 @@ void CppWriter::remember(const std::string& local_name, const std::string& key,
 
 void CppWriter::forget(const std::string& local_name) {
     std::erase_if(members_, [&](const Member& entry) { return entry.local_name == local_name; });
-}
-
-std::string Expression::cpp(CppWriter&) const {
-    throw NotCompilable("an expression the compiler cannot write");
-}
-
-// append_str() above, as C++.
-void Expression::emit_append_str(CppWriter& writer, const std::string& out) const {
-    std::string json = cpp_json(writer);
-    if (json.empty()) {
-        writer.line("(" + cpp(writer) + ").append_str(" + out + ");");
-        return;
-    }
-    std::string found = writer.fresh("json");
-    writer.open("if (const tornado::JSON* " + found + " = " + json + ")");
-    writer.line("tornado::TemplateValue::borrow(*" + found + ").append_str(" + out + ");");
-    writer.close();
-    writer.open("else");
-    writer.line("(" + cpp(writer) + ").append_str(" + out + ");");
-    writer.close();
 }
 
 std::string cpp_sequence(const std::string& statements) {

@@ -256,22 +256,23 @@ public:
     // evaluate(), which reports the error. It only looks names up and calls
     // nothing, so evaluate() after it repeats no side effect. The node stays
     // valid until the template assigns a variable.
-    virtual const JSON* find_json(Scope&) const { return nullptr; }
+    virtual const JSON* find_json(Scope& scope) const = 0;
     // Appends str() of the value to `out`: what {{ }} writes. Nodes that
     // can write their text straight into the page (a literal, a string in
-    // the data, "%.2f" % x, ", ".join(x)) override it and make no value.
-    virtual void append_str(Scope& scope, std::string& out) const;
+    // the data, "%.2f" % x, ", ".join(x)) make no value for it.
+    virtual void append_str(Scope& scope, std::string& out) const = 0;
 
     // The compiler's twins of the three above (see CppWriter): a C++
     // expression of type TemplateValue; one of type `const JSON*`, or ""
     // where find_json() always gives nullptr; statements that append str()
-    // to the std::string named `out`. The first two are the walks that
-    // evaluate() and find_json() are, read by WriteCpp instead of Run
-    // (template_expression.cpp); emit_append_str() is written beside
-    // append_str(). What the compiler cannot write throws NotCompilable.
-    virtual std::string cpp(CppWriter& writer) const;
-    virtual std::string cpp_json(CppWriter&) const { return ""; }
-    virtual void emit_append_str(CppWriter& writer, const std::string& out) const;
+    // to the std::string named `out`. The three are the walks that
+    // evaluate(), find_json() and append_str() are, read by WriteCpp
+    // instead of Run (template_expression.cpp). What the compiler cannot
+    // write (a constant of a type C++ has no literal for) throws
+    // NotCompilable.
+    virtual std::string cpp(CppWriter& writer) const = 0;
+    virtual std::string cpp_json(CppWriter& writer) const = 0;
+    virtual void emit_append_str(CppWriter& writer, const std::string& out) const = 0;
     // For local["key"] and local.key (a string key, a variable the template
     // assigns): the local's name and the key, which CppWriter::member()
     // finds again. Empty names otherwise.

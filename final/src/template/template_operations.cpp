@@ -516,8 +516,9 @@ std::string change_case(std::string_view text, std::string_view how) {
     return result;
 }
 
-}  // namespace
-
+// append_join() for a JSON array of strings, copied from where they lie; false,
+// with `out` as it was, when an item is not a string (append_join() then
+// raises the TypeError that names it).
 bool append_json_strings(std::string& out, std::string_view separator, const JSON& array) {
     std::size_t start = out.size();
     for (std::size_t i = 0; i < array.size(); ++i) {
@@ -530,6 +531,8 @@ bool append_json_strings(std::string& out, std::string_view separator, const JSO
     }
     return true;
 }
+
+}  // namespace
 
 // Asked while a template is compiled, never while a page renders, so the
 // escape itself answers, and the five characters are written down once.

@@ -23,10 +23,6 @@ bool equals(const TemplateValue& left, const TemplateValue& right);
 // The value of `key` in `object`, a JSON object, or nullptr.
 const JSON* find_key(const JSON& object, std::string_view key);
 
-// append_join() for a JSON array of strings, copied from where they lie; false,
-// with `out` as it was, when an item is not a string (append_join() then
-// raises the TypeError that names it).
-bool append_json_strings(std::string& out, std::string_view separator, const JSON& array);
 // function(text), appended to `out`: an escaping function of {{ }} or an
 // {% apply %} function. A result that is not a str is the TypeError of
 // Tornado's _tt_utf8.
