@@ -513,7 +513,7 @@ public:
     Value variable(const Symbol& name) { return scope_.lookup(name); }
     // Made where it is kept: no copy, no move (the interpreter's hot path).
     Value hold(const Expression& operand) { return operand.evaluate(scope_); }
-    Value keep(const Expression& operand) { return operand.evaluate(scope_); }
+    Value keep(const Expression& operand) { return hold(operand); }  // WriteCpp's differs
     Value hold(Value value) { return value; }
     // The node's walk, called directly (WriteCpp::value_of() says why).
     template <typename Node>
@@ -623,8 +623,8 @@ private:
 // The compiler's reading: every verb writes its step. Reading an
 // expression, the steps become statements of a lambda called at once
 // (cpp_sequence), whose value is the result; a walk without steps is a
-// plain C++ expression. Reading a statement ({% set %}), they are lines of
-// the page's function.
+// plain C++ expression. Reading a statement ({% set %}, or what {{ }}
+// appends), they are lines of the page's function.
 class WriteCpp {
 public:
     using Value = std::string;
@@ -753,6 +753,8 @@ public:
         branch(
             "const tornado::JSON* " + found + " = " + json, [&] { then(found); }, otherwise);
     }
+    // branch() and unless() write lines at once, which only a reading of
+    // statements may do: append_walk() is read so (emit_append_str()).
     template <typename Then, typename Otherwise>
     void branch(const Value& test, Then then, Otherwise otherwise) {
         writer_.open("if (" + test + ")");

@@ -20,9 +20,9 @@
 //
 // Each level is one function of the parser (the binary operators' six share
 // one), each node one small class with an evaluate() and a cpp() (its C++,
-// for a template compiled ahead of time), most of them two readings of one
-// walk (template_expression.cpp); the operators themselves (what "+" means
-// for two lists) live in template_operations.cpp.
+// for a template compiled ahead of time), the two readings of one walk
+// (template_expression.cpp); the operators themselves (what "+" means for
+// two lists) live in template_operations.cpp.
 #pragma once
 
 #include <deque>
@@ -148,9 +148,10 @@ public:
 // _CodeWriter writes its Python: lines indented as blocks nest, plus the
 // declarations the function needs once (interned names, constants, the
 // variables). Each node and expression writes its own code (emit(),
-// cpp()): an expression's cpp() is most often the second reading of the
-// walk its evaluate() reads (template_expression.cpp), and the rest sits
-// beside the code that interprets it.
+// cpp()): the second reading of the walk that the interpreter reads as
+// execute() or evaluate() (template.cpp, template_expression.cpp).
+// {% try %} and {% apply %} have no walk yet: they throw NotCompilable,
+// and a template that holds one is left to the interpreter.
 class CppWriter {
 public:
     // `locals`: the names the page's function assigns (Program::locals).
