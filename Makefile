@@ -82,8 +82,9 @@ test-clang: test-deps
 	cd $(CLANG_BUILD) && ctest -L final --output-on-failure -j $(JOBS) --timeout 300
 
 ## check        final/'s tests and the demo app's checks under ASan+UBSan (build-asan/), its test programs under TSan (build-tsan/)
-# g++ builds only final/'s folders (as test-clang does), at -O1 with line
-# tables (-g1: the sanitizers' reports name file and line; full debug
+# g++ builds only final/'s folders (as test-clang does), the library at
+# -O1 and the test programs at -Og, with line tables (-g1: the
+# sanitizers' reports name file and line; full debug
 # information made the library compile 1.6 times as long under ASan and
 # UBSan, measured in tests/bench/README.md), and runs every CTest test
 # labelled final: the unit tests one process each, the corpus replays,

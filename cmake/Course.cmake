@@ -58,13 +58,16 @@ if(SANITIZE)
     target_compile_options(course_options INTERFACE -Wno-maybe-uninitialized)
   endif()
 endif()
-# Test programs: optimised less (-O1), with line tables only like the rest
-# (the top CMakeLists.txt says why). Compiling GoogleTest bodies at -O2 with
-# full debug information was half of the build's time, and the build most
-# of `make test`'s. The code under test keeps the build type's -O2, which
+# Test programs: optimised for debugging (-Og), with line tables only like
+# the rest (the top CMakeLists.txt says why). Compiling GoogleTest bodies at
+# -O2 with full debug information was half of the build's time, and the
+# build most of `make test`'s; -Og compiles them in about a quarter less
+# time than -O1 and runs them as fast (tests/bench/README.md, "What cut
+# it"), where -O0 was slower to compile than either: unoptimised coroutines
+# are much more code. The code under test keeps the build type's -O2, which
 # the benchmarks time.
 add_library(course_test_options INTERFACE)
-target_compile_options(course_test_options INTERFACE -O1 -g1)
+target_compile_options(course_test_options INTERFACE -Og -g1)
 # In a sanitizer build the test code itself skips UBSan's null and
 # alignment checks, which instrument every dereference and made compiling
 # a test file three times as slow as without sanitizers. The code under
@@ -74,12 +77,12 @@ if(SANITIZE MATCHES "undefined")
   target_compile_options(course_test_options INTERFACE -fno-sanitize=null,alignment)
 endif()
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-  # GCC 12 at -O1 reports libstdc++'s string compares inlined into
+  # GCC 12 at -Og and -O1 reports libstdc++'s string compares inlined into
   # std::function as "may be used uninitialized": a false positive (the
   # sanitizer builds above turn it off for the same reason).
   target_compile_options(course_test_options INTERFACE -Wno-maybe-uninitialized)
   # GCC makes a coroutine's symmetric transfer a real tail call only with
-  # sibling-call optimisation, which -O1 leaves out; chapter 08's tests
+  # sibling-call optimisation, which -Og and -O1 leave out; chapter 08's tests
   # instantiate Task in the test itself and check the stack does not grow
   # (chapters/08-coroutines/README.md, "Symmetric transfer and the compiler").
   target_compile_options(course_test_options INTERFACE -foptimize-sibling-calls)
@@ -197,7 +200,7 @@ function(course_library name)
   _course_variant(${name}_committed_exercise ${chapter_dir} ${committed_dir}
                   "${committed_sources}" "${ARG_LINKS}")
   add_dependencies(${name}_committed_exercise committed_exercises)
-  # Built only to fail its tasks' tests: compiled like the tests (-O1, line
+  # Built only to fail its tasks' tests: compiled like the tests (-Og, line
   # tables), not like the chapter's code, which the benchmarks time.
   target_link_libraries(${name}_committed_exercise PRIVATE course_test_options)
 endfunction()
