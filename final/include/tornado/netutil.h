@@ -133,8 +133,10 @@ struct BindOptions {
 // on `address`. An empty address means every interface: one IPv4 and one
 // IPv6 socket (IPV6_V6ONLY, so both can hold the port). A host name binds
 // every address it resolves to (getaddrinfo: call it before the loop runs).
-// Port 0 picks a free port, the same one for every family. Throws
-// std::system_error naming the address ("bind 127.0.0.1:80: Permission denied").
+// Port 0 picks a free port, the same one for every family (if the port the
+// first family got is taken in another, a new one, where Tornado raises).
+// Throws std::system_error naming the address ("bind 127.0.0.1:80:
+// Permission denied").
 std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view address = {},
                                          const BindOptions& options = {});
 

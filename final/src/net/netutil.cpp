@@ -224,33 +224,11 @@ void set_port(SocketAddress& address, std::uint16_t port) {
     address = SocketAddress(reinterpret_cast<sockaddr*>(&storage), address.size());
 }
 
-}  // namespace
-
-// Tornado's bind_sockets, step for step. Differences: an empty result is
-// an error here (Tornado returns no sockets and the server silently
-// listens on nothing), and Tornado's macOS link-local skip is left out
-// (the course runs on Linux).
-std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view address,
-                                         const BindOptions& options) {
-    // "" means every interface: getaddrinfo's null host with AI_PASSIVE
-    // gives the wildcard addresses 0.0.0.0 and ::.
-    std::string host(address);
-    AddrinfoList list = get_addrinfo(host.empty() ? nullptr : host.c_str(), port, options.family,
-                                     AI_PASSIVE | options.flags);
-
-    // IPv4 first, then IPv6 (as Tornado sorts them), without duplicates.
-    std::vector<SocketAddress> candidates;
-    for (addrinfo* entry = list.get(); entry != nullptr; entry = entry->ai_next) {
-        SocketAddress candidate(entry->ai_addr, entry->ai_addrlen);
-        if (std::find(candidates.begin(), candidates.end(), candidate) == candidates.end()) {
-            candidates.push_back(candidate);
-        }
-    }
-    // AF_INET (2) sorts before AF_INET6 (10); stable, so getaddrinfo's
-    // order holds within a family.
-    std::stable_sort(candidates.begin(), candidates.end(),
-                     [](const auto& a, const auto& b) { return a.family() < b.family(); });
-
+// A listening socket for each of `candidates`, all on `port` (port 0: the
+// port the first one gets). Throws at the first address that cannot be
+// bound; the sockets already made close.
+std::vector<FileDescriptor> bind_each(std::vector<SocketAddress> candidates, std::uint16_t port,
+                                      const std::string& host, const BindOptions& options) {
     std::vector<FileDescriptor> sockets;
     std::uint16_t bound_port = 0;
     for (SocketAddress& candidate : candidates) {
@@ -275,8 +253,7 @@ std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view ad
             // IPv4 socket from binding the same port.
             set_option(sock.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "setsockopt IPV6_V6ONLY");
         }
-        // Port 0: every family on the port the first one got (which may
-        // be taken in the other family: then bind fails, as in Tornado).
+        // Port 0: every family on the port the first one got.
         if (port == 0 && bound_port != 0) set_port(candidate, bound_port);
         if (::bind(sock.get(), candidate.data(), candidate.size()) < 0) {
             // Docker's default set-up resolves "localhost" to ::1 and then
@@ -290,6 +267,55 @@ std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view ad
         if (::listen(sock.get(), options.backlog) < 0)
             throw_errno("listen " + candidate.to_string());
         sockets.push_back(std::move(sock));
+    }
+    return sockets;
+}
+
+}  // namespace
+
+// Tornado's bind_sockets, step for step. Differences: an empty result is
+// an error here (Tornado returns no sockets and the server silently
+// listens on nothing); port 0 on several addresses tries again on a new
+// port when the first one's port is taken on another (below), where
+// Tornado raises; and Tornado's macOS link-local skip is left out (the
+// course runs on Linux).
+std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view address,
+                                         const BindOptions& options) {
+    // "" means every interface: getaddrinfo's null host with AI_PASSIVE
+    // gives the wildcard addresses 0.0.0.0 and ::.
+    std::string host(address);
+    AddrinfoList list = get_addrinfo(host.empty() ? nullptr : host.c_str(), port, options.family,
+                                     AI_PASSIVE | options.flags);
+
+    // IPv4 first, then IPv6 (as Tornado sorts them), without duplicates.
+    std::vector<SocketAddress> candidates;
+    for (addrinfo* entry = list.get(); entry != nullptr; entry = entry->ai_next) {
+        SocketAddress candidate(entry->ai_addr, entry->ai_addrlen);
+        if (std::find(candidates.begin(), candidates.end(), candidate) == candidates.end()) {
+            candidates.push_back(candidate);
+        }
+    }
+    // AF_INET (2) sorts before AF_INET6 (10); stable, so getaddrinfo's
+    // order holds within a family.
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const auto& a, const auto& b) { return a.family() < b.family(); });
+
+    // The port the kernel picks for the first address is free in that
+    // family only: another program may hold it on IPv6 (a client's
+    // connection from ::1, say). Then the whole set is made again on a
+    // new port, a few times, rather than failing a request that any free
+    // port would have met.
+    constexpr int kAttemptsForPortZero = 8;
+    std::vector<FileDescriptor> sockets;
+    for (int attempt = 1;; ++attempt) {
+        try {
+            sockets = bind_each(candidates, port, host, options);
+            break;
+        } catch (const std::system_error& error) {
+            bool retry = port == 0 && candidates.size() > 1 && error.code().value() == EADDRINUSE &&
+                         attempt < kAttemptsForPortZero;
+            if (!retry) throw;
+        }
     }
     if (sockets.empty()) {
         throw std::runtime_error(tornado::format("bind_sockets: no address to listen on for {}:{}",
