@@ -225,8 +225,9 @@ void set_port(SocketAddress& address, std::uint16_t port) {
 }
 
 // A listening socket for each of `candidates`, all on `port` (port 0: the
-// port the first one gets). Throws at the first address that cannot be
-// bound; the sockets already made close.
+// port the first one gets, written into the others: hence a copy, fresh
+// for each attempt of bind_sockets). Throws at the first address that
+// cannot be bound; the sockets already made close.
 std::vector<FileDescriptor> bind_each(std::vector<SocketAddress> candidates, std::uint16_t port,
                                       const std::string& host, const BindOptions& options) {
     std::vector<FileDescriptor> sockets;
