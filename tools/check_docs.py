@@ -24,7 +24,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The headers tornado:: names are declared in: the library's and its
-# add-ons' (final/redis/include/tornado/redis.h).
+# add-ons' (final/redis/include/tornado/redis.h, final/postgres/...).
 HEADER_GLOB = "final/**/include/tornado/*.h"
 
 # `make TARGET` in backticks, or a command line of a fenced block.
@@ -89,7 +89,8 @@ def path_exists(markdown, path):
                        if ROOT in [folder, *folder.parents]]]
     folders += [child for child in markdown.parent.iterdir() if child.is_dir()]
     if path.startswith("tornado/"):
-        folders += [ROOT / "final" / "include", ROOT / "final" / "redis" / "include"]
+        folders += [ROOT / "final" / "include", ROOT / "final" / "redis" / "include",
+                    ROOT / "final" / "postgres" / "include"]
     return any((folder / path).exists() for folder in folders)
 
 

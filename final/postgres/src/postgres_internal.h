@@ -1,0 +1,225 @@
+// postgres_internal.h: what the files of final/postgres/src/ share and a
+// user never sees: one libpq connection on the loop (Connection), the
+// statements in its pipeline (Operation), and what the pool and the
+// listener hear from it (ConnectionOwner).
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tornado/ioloop.h"
+#include "tornado/postgres.h"
+
+namespace tornado::postgres::detail {
+
+// The error the server (or libpq) put in a failed result, as the
+// ServerError subclass of its SQLSTATE class.
+std::exception_ptr server_error(const pg_result* result);
+
+// UsageError for what must not be sent: a NUL byte in the statement or in
+// a text parameter, more parameters than the protocol can count.
+void check_sendable(std::string_view sql, const std::vector<Param>& params);
+
+// The SQLSTATE of a ServerError in `error`, or "" for any other error.
+std::string sqlstate_of(const std::exception_ptr& error);
+
+// A connection string, parsed once by libpq (PQconninfoParse), so that a
+// wrong one is a UsageError before anything connects.
+struct ConnectSettings {
+    std::vector<std::pair<std::string, std::string>> entries;  // keyword, value
+    std::chrono::milliseconds connect_timeout{10'000};
+
+    static ConnectSettings parse(const std::string& dsn, std::chrono::milliseconds timeout);
+    // The value of `keyword`, or "" when the string does not set it.
+    std::string get(std::string_view keyword) const;
+};
+
+// Where a streamed statement's rows go (RowStream's state).
+class RowSink {
+public:
+    virtual ~RowSink() = default;
+    virtual void on_row(Row row) = 0;
+    // The statement ended: every row given (null), or failed.
+    virtual void on_end(std::exception_ptr error) = 0;
+    // Whether it wants no more rows for now: the connection stops reading.
+    virtual bool full() const = 0;
+};
+
+// One statement of a connection's prepared-statement cache.
+struct Statement {
+    std::string name;
+    bool prepared = false;             // the server confirmed the Parse
+    std::exception_ptr prepare_error;  // why the Parse failed, if it did
+};
+
+// One statement in a connection's pipeline, followed by its own Sync.
+struct Operation {
+    std::string sql;
+    std::vector<Param> params;
+    bool prepare = true;
+    std::chrono::milliseconds timeout{0};  // zero: none
+    // Where the outcome goes: a query's Future, or a stream's sink, or
+    // nowhere (the connection's own statements: ROLLBACK, DEALLOCATE).
+    Future<Result> result{nullptr};
+    std::shared_ptr<RowSink> sink;
+    // Called as the statement fails, before its Future does: a
+    // transaction rolls back at once.
+    Function<void(std::exception_ptr)> on_failure;
+
+    // Progress through the pipeline.
+    std::shared_ptr<Statement> statement;  // the prepared statement it runs, if any
+    bool prepares = false;                 // its Parse was sent with it: two commands
+    int commands_ended = 0;
+    std::shared_ptr<const pg_result> last;  // the Execute's result
+    std::exception_ptr error;               // the first error it got
+    std::optional<IOLoop::Timeout> timer;
+    bool timed_out = false;       // the caller was told already; what comes is dropped
+    bool cancel_at_head = false;  // send the cancel when it starts running
+    bool retried = false;         // sent a second time (at most once)
+};
+
+class Connection;
+
+// What a connection tells the one that owns it (the pool, or a listener).
+// Called on the loop, from inside the connection's own handlers: an owner
+// may send on the connection from there, but must not destroy it before
+// the call returns (the connection keeps itself alive through the call).
+class ConnectionOwner {
+public:
+    virtual void on_ready(Connection& connection) = 0;
+    virtual void on_connect_failed(Connection& connection, const std::string& why) = 0;
+    virtual void on_lost(Connection& connection, const std::string& why) = 0;
+    // A statement finished: there is room for another.
+    virtual void on_room(Connection& connection) = 0;
+    virtual void on_notification(Connection&, Notification) {}
+
+protected:
+    ~ConnectionOwner() = default;
+};
+
+// One libpq connection in pipeline mode on one loop: the connect state
+// machine, sending (with write interest only while libpq has output
+// queued), reading results in order, timeouts that cancel on the server,
+// and the prepared-statement cache.
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    enum class State { resolving, connecting, ready, closed };
+
+    Connection(IOLoop& loop, ConnectionOwner* owner, std::size_t statement_cache,
+               std::chrono::milliseconds cancel_grace);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    // Starts connecting; the owner hears on_ready or on_connect_failed.
+    void open(const ConnectSettings& settings);
+    // Sends a statement at the end of the pipeline. On a closed connection
+    // the statement fails at once with ConnectionError.
+    void send(std::unique_ptr<Operation> operation);
+    // Closes it: every statement in flight fails with ConnectionError(why).
+    // The owner is not told (it asked).
+    void close(const std::string& why);
+    void forget_owner() noexcept { owner_ = nullptr; }
+
+    // A stream's reader took rows: read from the socket again.
+    void resume_reading();
+    // A stream's reader went away: cancel its statement, drop its rows.
+    void abandon(const RowSink* sink);
+
+    State state() const noexcept { return state_; }
+    bool ready() const noexcept { return state_ == State::ready; }
+    std::size_t in_flight() const noexcept { return operations_.size(); }
+    // A timed-out statement is being cancelled: send nothing new here until
+    // it ends, so that the cancel cannot hit a statement sent after it.
+    bool draining() const noexcept { return timed_out_in_flight_ > 0; }
+    bool held() const noexcept { return held_; }
+    void set_held(bool held) noexcept { held_ = held; }
+    const std::string& closed_because() const noexcept { return closed_because_; }
+    ConnectionStatus status() const;
+
+private:
+    void start_connecting(const std::vector<std::pair<std::string, std::string>>& entries);
+    void continue_connecting();
+    void connected();
+    void fail_connect(const std::string& why);
+    void lose(const std::string& why);
+    void release_libpq() noexcept;
+
+    void watch(int fd, std::uint32_t events);
+    void update_interest();
+    void on_events(std::uint32_t events);
+    void flush();
+    void read_results();
+    void take_result(Operation& operation, std::shared_ptr<const pg_result> result);
+    void finish_head();
+    void start_head();
+    void fail(Operation& operation, const std::exception_ptr& error);
+    void retry(std::unique_ptr<Operation> operation);
+    void deliver_notifications();
+
+    bool send_to_libpq(Operation& operation);
+    void look_up_statement(Operation& operation);
+    bool make_room_in_cache();
+    void forget_statement(const std::string& key, const Statement* statement);
+
+    void on_timeout(Operation* operation);
+    void request_cancel();
+
+    IOLoop& loop_;
+    ConnectionOwner* owner_;
+    PGconn* conn_ = nullptr;
+    State state_ = State::resolving;
+    std::string closed_because_;
+    int fd_ = -1;                  // the descriptor the loop watches for us
+    std::uint32_t interest_ = 0;   // what it watches for
+    bool write_pending_ = false;   // libpq holds output the socket did not take
+    bool reading_paused_ = false;  // a stream's reader is behind
+    bool resume_scheduled_ = false;
+    bool held_ = false;
+    bool tls_ = false;
+    int server_pid_ = 0;
+    std::uint64_t queries_ = 0;
+    std::optional<IOLoop::Timeout> connect_timer_;
+
+    std::deque<std::unique_ptr<Operation>> operations_;  // the pipeline, oldest first
+
+    // Cancelling: how many timed-out statements are still in the pipeline,
+    // the deadline for them to end, and whether a cancel request may still
+    // land on a statement it was not meant for (see request_cancel).
+    std::size_t timed_out_in_flight_ = 0;
+    std::chrono::milliseconds cancel_grace_;
+    std::optional<IOLoop::Timeout> cancel_deadline_;
+    bool stray_cancel_possible_ = false;
+    bool cancel_sent_ = false;
+
+    // Prepared statements by SQL text and parameter types, the most
+    // recently used first in lru_.
+    struct CachedStatement {
+        std::shared_ptr<Statement> statement;
+        std::list<std::string>::iterator position;
+    };
+    std::size_t statement_cache_;
+    std::unordered_map<std::string, CachedStatement> statements_;
+    std::list<std::string> lru_;
+    std::uint64_t statements_made_ = 0;
+
+    // Reused for every send, so that a query's arrays cost no allocation.
+    std::vector<const char*> values_;
+    std::vector<int> lengths_;
+    std::vector<int> formats_;
+    std::vector<Oid> types_;
+};
+
+// A Listener on a connection of its own (Pool::listen).
+Task<std::unique_ptr<Listener>> make_listener(PoolOptions options, ConnectSettings settings,
+                                              std::vector<std::string> channels);
+
+}  // namespace tornado::postgres::detail
