@@ -22,7 +22,7 @@ export CMAKE_GENERATOR ?= Ninja
 RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy fuzz soak slides docs help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy bench-postgres fuzz soak slides docs help clean deps configure
 
 all: build
 
@@ -226,6 +226,14 @@ bench-tls: configure
 	@$(DEPS) build bench
 	cmake --build $(BUILD) -j $(JOBS) --target final_hello
 	$(PYTHON) tests/bench/tls_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## bench-postgres  tornado::postgres vs libpq alone in plain C, one connection, 1 and 256 in flight; build/bench/postgres.md [ARGS=--quick]
+# The bench group brings taskset (util-linux); the build group the server,
+# which postgres_bench.py starts in build/bench/postgres-cluster/.
+bench-postgres: configure
+	@$(DEPS) build bench
+	cmake --build $(BUILD) -j $(JOBS) --target postgres_bench postgres_floor
+	$(PYTHON) tests/bench/postgres_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## bench-deploy demo_app direct, behind nginx (1 and 2 backends), --processes=2: req/s, CPU/request; build/bench/deploy.md [ARGS=--quick]
 # nginx runs on final/deploy/nginx.conf.in with only its placeholders
