@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box checks of the guide's programs (final/examples/guide/).
 
-    final_guide_test.py --bin build/bin [--only 1,2,3,4,5,7]
+    final_guide_test.py --bin build/bin [--only 1,2,3,4,5,7,8]
 
 Each step's program (guide_1_hello ... guide_5_websocket) is started with
 --port=0 (tests/clients/serverproc.py) and checked for what the guide's
@@ -13,7 +13,11 @@ WebSocket round trip (tests/clients/rawws.py). Step 7 fills
 final/examples/guide/7_nginx.conf.in for a temporary directory, starts
 Debian's nginx on it in front of guide_5_websocket, and checks a page and a
 WebSocket round trip through it; without nginx those checks print SKIPPED.
-(Step 6 is a GoogleTest program, run by CTest as final.guide_6_test.)
+(Step 6 is a GoogleTest program, run by CTest as final.guide_6_test.) Step
+8 starts a PostgreSQL cluster of its own (tools/pg_cluster.py), runs
+guide_8_database on it, adds and reads notes, then stops the server and
+expects a prompt 503; without the server (or the program, where libpq was
+not found) those checks print SKIPPED.
 
 One line per check (PASS / FAIL / SKIPPED), then a summary. Exit status 1
 when a check failed, 77 when every check that was asked for was skipped,
@@ -33,8 +37,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "tools"))
+import pg_cluster  # noqa: E402
 import rawws  # noqa: E402
 from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
 from serverproc import ServerProcess, children_of  # noqa: E402
@@ -255,6 +263,72 @@ def step_5(report, bin_dir, upstream):
         ("GET /ws/echo without an Upgrade is 400", websocket_route_wants_an_upgrade)])
 
 
+def post_form(port, path, fields):
+    """(status, Location) of a form POSTed to path."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        connection.request("POST", path, urllib.parse.urlencode(fields),
+                           {"Content-Type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader("Location")
+    finally:
+        connection.close()
+
+
+def notes_are_kept_and_escaped(port):
+    expect_equal(get(port, "/notes")[0], 200, "GET /notes on an empty table")
+    for text in ["first note", "<b>bold</b>", "'); DROP TABLE notes; --"]:
+        expect_equal(post_form(port, "/notes", {"text": text}), (302, "/notes"),
+                     "POST /notes text=%r" % text)
+    status, body = get(port, "/notes")
+    expect_equal(status, 200, "GET /notes")
+    page = body.decode()
+    expect(page.index("&#39;); DROP TABLE notes; --") < page.index("&lt;b&gt;bold&lt;/b&gt;")
+           < page.index("first note"), "the notes, newest first, escaped: %s" % page)
+
+
+DATABASE_CHECKS = [
+    "guide_8_database: notes are kept, newest first, escaped; SQL in a note stays text",
+    "guide_8_database: with the server stopped, GET /notes is a prompt 503",
+]
+
+
+def step_8(report, bin_dir, upstream):
+    program = os.path.join(bin_dir, "guide_8_database")
+    if not os.access(program, os.X_OK):
+        for name in DATABASE_CHECKS:
+            report.skip(name, "guide_8_database is not built (libpq was not found)")
+        return
+    directory = tempfile.mkdtemp(prefix="final_guide_postgres_")
+    server = None
+    try:
+        try:
+            dsn = pg_cluster.start(directory, tls=False)
+        except pg_cluster.ClusterError as error:
+            for name in DATABASE_CHECKS:
+                report.skip(name, str(error))
+            return
+        try:
+            server = ServerProcess(program, "--dsn=" + dsn, stderr=subprocess.DEVNULL).__enter__()
+        except Exception as error:
+            report.fail("guide_8_database starts and prints its ready line", error)
+            return
+        report.run(DATABASE_CHECKS[0], notes_are_kept_and_escaped, server.port)
+
+        def unavailable_when_the_server_is_gone(port):
+            pg_cluster.stop(directory)
+            started = time.monotonic()
+            status = get(port, "/notes")[0]
+            expect_equal(status, 503, "GET /notes with PostgreSQL stopped")
+            expect(time.monotonic() - started < 5, "the 503 took %.1f s" % (time.monotonic() - started))
+        report.run(DATABASE_CHECKS[1], unavailable_when_the_server_is_gone, server.port)
+    finally:
+        if server is not None:
+            server.stop()
+        pg_cluster.stop(directory, remove=True)
+
+
 NGINX_CHECKS = [
     "nginx -t accepts 7_nginx.conf.in, filled in",
     "through nginx: GET / and the story links",
@@ -354,7 +428,8 @@ def step_7(report, bin_dir, upstream):
         shutil.rmtree(directory, ignore_errors=True)
 
 
-STEPS = {"1": step_1, "2": step_2, "3": step_3, "4": step_4, "5": step_5, "7": step_7}
+STEPS = {"1": step_1, "2": step_2, "3": step_3, "4": step_4, "5": step_5, "7": step_7,
+         "8": step_8}
 
 
 def main():
