@@ -323,7 +323,8 @@ private:
 
     // Opens a connection again after a wait that doubles with each failure
     // (reconnect_delay up to max_reconnect_delay), while fewer than
-    // min_connections are open or anyone waits.
+    // min_connections are open, anyone waits, or the server is unreachable
+    // (queries fail fast then, so only this timer can find it back).
     void schedule_reconnect() {
         if (closed_ || reconnect_timer_) return;
         std::chrono::milliseconds delay = backoff_;
@@ -332,6 +333,7 @@ private:
             reconnect_timer_.reset();
             std::size_t wanted =
                 std::max(options_.min_connections, waiters_.empty() ? 0 : std::size_t{1});
+            if (!reachable_) wanted = std::max<std::size_t>(wanted, 1);
             if (connections_.size() < wanted) open_connection();
         });
     }

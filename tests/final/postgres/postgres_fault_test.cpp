@@ -91,6 +91,40 @@ TEST(PostgresFault, ServerStoppedMidLoadFailsInFlightQueriesAndRecovers) {
     EXPECT_GE(status.failed_connects, 1u);
 }
 
+// A pool that keeps no connection open when idle (min_connections 0)
+// finds the server again too: its reconnect timer goes on trying while the
+// server is unreachable, since every query fails fast meanwhile.
+TEST(PostgresFault, APoolWithNoMinimumFindsTheServerAgain) {
+    if (!server_installed()) GTEST_SKIP() << "PostgreSQL's server is not installed";
+    OwnCluster cluster;
+    ASSERT_TRUE(cluster.start());
+    IOLoop loop;
+    PoolOptions options;
+    options.dsn = cluster.dsn();
+    options.min_connections = 0;
+    options.reconnect_delay = 50ms;
+    options.max_reconnect_delay = 200ms;
+    std::shared_ptr<Pool> pool = loop.run_sync([options] { return Pool::connect(options); }, 20s);
+    loop.run_sync(
+        [&]() -> Task<void> {
+            co_await pool->query("SELECT 1");
+            co_await run_in_executor([&cluster] { cluster.stop(); });
+            std::exception_ptr down = co_await failure_of(pool->query("SELECT 1"));
+            EXPECT_TRUE(holds<ConnectionError>(down)) << message_of(down);
+            co_await tornado::sleep(300ms);
+            EXPECT_TRUE(co_await run_in_executor([&cluster] { return cluster.start(); }));
+            Clock::time_point back = IOLoop::time();
+            std::exception_ptr error = down;
+            while (error && milliseconds_since(back) < 10000) {
+                error = co_await failure_of(pool->query("SELECT 1"));
+                if (error) co_await tornado::sleep(20ms);
+            }
+            EXPECT_FALSE(error) << message_of(error);
+            EXPECT_LT(milliseconds_since(back), 3000.0);
+        },
+        60s);
+}
+
 // One session killed on the server (pg_terminate_backend): its query fails
 // with ConnectionError, and the next goes to a new connection.
 TEST_F(PostgresTest, ASessionKilledOnTheServerFailsItsQueryOnly) {

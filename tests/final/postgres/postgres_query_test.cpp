@@ -332,6 +332,20 @@ TEST_F(PostgresTest, ExecuteGivesTheRowsAStatementChanged) {
     });
 }
 
+// COPY takes a connection out of the pipeline (the server then waits for,
+// or sends, data outside it): refused with a ConnectionError that says so,
+// never a hang, and the pool serves on with a new connection.
+TEST_F(PostgresTest, CopyIsRefusedWithoutAHang) {
+    open();
+    run([&]() -> Task<void> {
+        std::exception_ptr out = co_await failure_of(pool_->query("COPY (SELECT 1) TO STDOUT"));
+        EXPECT_TRUE(holds<ConnectionError>(out)) << message_of(out);
+        EXPECT_NE(message_of(out).find("COPY is not supported"), std::string::npos) << message_of(out);
+        Result after = co_await pool_->query("SELECT 2");
+        EXPECT_EQ(after[0].get<int>(0), 2);
+    });
+}
+
 TEST(PostgresQuoting, QuoteIdentifierDoublesQuotesAndRefusesNul) {
     EXPECT_EQ(quote_identifier("plain"), "\"plain\"");
     EXPECT_EQ(quote_identifier("a \"b\""), "\"a \"\"b\"\"\"");
