@@ -16,11 +16,16 @@ PoolOptions one_connection(PoolOptions options) {
     return options;
 }
 
-// The server processes of this test's schema's sessions that run `like`
-// now (pg_stat_activity, seen from outside the pool).
-std::vector<std::string> running(Inspector& sql, const std::string& like) {
+// The server processes of `pool`'s connections that run a statement like
+// `like` now (pg_stat_activity, seen from outside the pool). Only the
+// pool's own: the tests beside this one share the server.
+std::vector<std::string> running(Inspector& sql, const Pool& pool, const std::string& like) {
+    std::string pids = "0";
+    for (const ConnectionStatus& connection : pool.status().connections) {
+        pids += "," + std::to_string(connection.server_pid);
+    }
     return sql.column("SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE '" +
-                      like + "' AND pid <> pg_backend_pid()");
+                      like + "' AND pid IN (" + pids + ")");
 }
 
 // ---- the pipeline -------------------------------------------------------------
@@ -315,7 +320,7 @@ TEST_F(PostgresTest, ADroppedStreamIsCancelledAndItsConnectionReused) {
         Result after = co_await pool_->query("SELECT 42");
         EXPECT_EQ(after[0].get<int>(0), 42);
     });
-    EXPECT_TRUE(running(sql(), "%generate_series%").empty());
+    EXPECT_TRUE(running(sql(), *pool_, "%generate_series%").empty());
     EXPECT_EQ(pool_->status().connections.size(), 1u);
 }
 
@@ -337,19 +342,23 @@ TEST_F(PostgresTest, AStreamThatFailsSaysWhyAtTheRowItReaches) {
 
 // ---- LISTEN and NOTIFY -------------------------------------------------------------------
 
+// Channels are named after the test's schema: the tests beside this one
+// (this same test among them, in the io_uring run) share the server, and a
+// notification goes to every session that listens on its channel.
 TEST_F(PostgresTest, AListenerReceivesNotificationsInOrder) {
     open();
     run([&]() -> Task<void> {
-        std::string odd = "chat \"room\" 1";
-        std::vector<std::string> channels{"news", odd};
+        std::string news = schema_ + "_news";
+        std::string odd = schema_ + " chat \"room\" 1";
+        std::vector<std::string> channels{news, odd};
         std::unique_ptr<Listener> listener = co_await pool_->listen(channels);
         EXPECT_TRUE(listener->listening());
-        co_await pool_->notify("news", "first");
+        co_await pool_->notify(news, "first");
         co_await pool_->notify(odd, "second");
-        co_await pool_->notify("elsewhere", "not for us");
-        co_await pool_->notify("news", "third");
+        co_await pool_->notify(schema_ + "_elsewhere", "not for us");
+        co_await pool_->notify(news, "third");
         Notification first = co_await listener->next();
-        EXPECT_EQ(first.channel, "news");
+        EXPECT_EQ(first.channel, news);
         EXPECT_EQ(first.payload, "first");
         EXPECT_GT(first.sender_pid, 0);
         Notification second = co_await listener->next();
@@ -370,18 +379,20 @@ TEST_F(PostgresTest, AListenerListensAgainAfterItsConnectionIsLost) {
     quick.reconnect_delay = 20ms;
     open(quick);
     run([&]() -> Task<void> {
-        std::vector<std::string> channels{"events"};
+        std::string events = schema_ + "_events";
+        std::vector<std::string> channels{events};
         std::unique_ptr<Listener> listener = co_await pool_->listen(channels);
-        co_await pool_->notify("events", "before");
+        co_await pool_->notify(events, "before");
         Notification before = co_await listener->next();
         EXPECT_EQ(before.payload, "before");
         co_await pool_->query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                              " WHERE query LIKE 'LISTEN%'");
+                              " WHERE query = $1",
+                              "LISTEN " + quote_identifier(events));
         for (int i = 0; i < 200 && listener->reconnects() == 0; ++i) co_await tornado::sleep(10ms);
         for (int i = 0; i < 200 && !listener->listening(); ++i) co_await tornado::sleep(10ms);
         EXPECT_EQ(listener->reconnects(), 1u);
         EXPECT_TRUE(listener->listening());
-        co_await pool_->notify("events", "after");
+        co_await pool_->notify(events, "after");
         Notification after = co_await listener->next();
         EXPECT_EQ(after.payload, "after");
     });
@@ -409,7 +420,7 @@ TEST_F(PostgresTest, ATimedOutQueryIsCancelledOnTheServer) {
         Result again = co_await pool_->query("SELECT 8");
         EXPECT_EQ(again[0].get<int>(0), 8);
     });
-    EXPECT_TRUE(running(sql(), "%pg_sleep(30)%").empty());
+    EXPECT_TRUE(running(sql(), *pool_, "%pg_sleep(30)%").empty());
     EXPECT_EQ(pool_->status().connections.size(), 1u);
     EXPECT_EQ(pool_->status().lost, 0u);
     EXPECT_FALSE(pool_->status().connections.at(0).draining);
@@ -431,7 +442,7 @@ TEST_F(PostgresTest, AQueryTimedOutBehindAnotherIsCancelledOnlyWhenItRuns) {
         Result after = co_await pool_->query("SELECT 2");
         EXPECT_EQ(after[0].get<int>(0), 2);
     });
-    EXPECT_TRUE(running(sql(), "%pg_sleep(30)%").empty());
+    EXPECT_TRUE(running(sql(), *pool_, "%pg_sleep(30)%").empty());
 }
 
 TEST_F(PostgresTest, ThePoolsQueryTimeoutAppliesWhenACallGivesNone) {

@@ -89,9 +89,10 @@ public:
     OwnCluster(const OwnCluster&) = delete;
     OwnCluster& operator=(const OwnCluster&) = delete;
 
-    // Starts it (on the port it had before, after a stop); false if it did not.
+    // Starts it (on the port it had before, after a stop), with TLS on TCP
+    // as the shared cluster has it; false if it did not start.
     bool start() {
-        std::vector<std::string> arguments{"start", directory_, "--no-tls"};
+        std::vector<std::string> arguments{"start", directory_};
         if (port_ != 0) {
             arguments.push_back("--port");
             arguments.push_back(std::to_string(port_));
