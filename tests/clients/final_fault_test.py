@@ -26,22 +26,31 @@ about it (DIR/demo_app, default build/bin):
   backend_kill   nginx in front of two backends under load; one backend is
                  killed with SIGKILL: nginx sends the requests to the other,
                  and every request sent after the kill succeeds.
+  postgres_restart
+                 Tornado's blog (DIR/blog, final/examples/blog/) on a
+                 PostgreSQL cluster of its own, under load. The server is
+                 stopped (a fast shutdown): every page answers 503 within
+                 OUTAGE_ANSWER_BOUND s, none hangs or fails otherwise, and
+                 the blog keeps running. It is started again on the same
+                 port: within POSTGRES_BOUND s the pages answer 200 again,
+                 and the entry written before is still there.
 
 Each fault is one CTest test, final.fault.FAULT, labelled fault (ctest -L
-fault runs the four). The pieces they start and drive come from
+fault runs the five). The pieces they start and drive come from
 deployment.py, shared with final_deploy_test.py, which checks the
 deployment when nothing fails.
 
 Output: one line per check (PASS / FAIL; after a FAIL the fault's later
 checks are SKIPPED, since they build on it), then a summary. Exit status 0
-when nothing failed, 1 when a check failed, 77 (skipped) when nginx or
-redis-server, which the fault needs, is not installed. Standard library only;
+when nothing failed, 1 when a check failed, 77 (skipped) when nginx,
+redis-server or PostgreSQL's server, which the fault needs, is not installed. Standard library only;
 every server listens on 127.0.0.1 on a free port; every wait is bounded (a
 fault takes 3 to 8 s); every process started here is stopped by its PID, also
 when a check fails.
 """
 import argparse
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -52,6 +61,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "tools"))
+import pg_cluster  # noqa: E402
 import rawws  # noqa: E402
 import checks  # noqa: E402
 from checks import CheckFailed, expect, expect_equal  # noqa: E402
@@ -61,6 +73,7 @@ from deployment import (  # noqa: E402
     catches_sigterm, chat_updates, children_of, describe, gone, has_redis_option, http_request,
     kill_leftovers, listening_socket_inode, make_directory, post_message, socket_inodes,
     stop_process, tally, wait_until)
+from serverproc import ServerProcess  # noqa: E402
 
 # demo_app's chat relay (final/examples/chat/chat_redis.cpp) logs this when
 # it loses Redis, then tries again every RECONNECT_PERIOD seconds.
@@ -517,15 +530,107 @@ def backend_kill(run, program, directory, cleanup):
 
 
 # =============================================================================
+# postgres_restart
+# =============================================================================
+
+# How long a page may take to say 503 while PostgreSQL is down: a query in
+# flight fails as soon as the loop sees its connection close, and a new one
+# at once while no connection can be made (the pool fails fast then).
+OUTAGE_ANSWER_BOUND = 2.0
+# From the moment the restarted server accepts connections until the pages
+# answer 200 again: the pool tries at most max_reconnect_delay (1 s) later,
+# then one connect; the rest is room for a loaded two-core machine.
+POSTGRES_BOUND = 5.0
+ENTRY_SLUG = "written-before-the-fault"
+ENTRY_PATHS = ("/archive", "/entry/" + ENTRY_SLUG)
+
+
+def psql(dsn, sql):
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql], check=True,
+                   stdout=subprocess.DEVNULL, timeout=TIMEOUT)
+
+
+def postgres_restart(run, program, directory, cleanup):
+    cluster = os.path.join(directory, "postgres")
+    state = {}
+
+    def start():
+        state["dsn"] = pg_cluster.start(cluster, tls=False)
+        cleanup.callback(pg_cluster.stop, cluster)
+        blog = ServerProcess(program, "--dsn=" + state["dsn"], stderr=subprocess.DEVNULL)
+        blog.__enter__()
+        cleanup.callback(blog.stop)
+        state["blog"] = blog
+        # An author and an entry, written into the tables the blog made at
+        # its start, as if composed before the fault.
+        psql(state["dsn"], "INSERT INTO authors (email, name, hashed_password) "
+                           "VALUES ('fault@example.com', 'Fault', 'x');"
+                           "INSERT INTO entries (author_id, slug, title, markdown, html, published, updated) "
+                           "SELECT id, '%s', 'Before the fault', 'text', '<p>text</p>', "
+                           "now(), now() FROM authors" % ENTRY_SLUG)
+        for path in ENTRY_PATHS:
+            answer = http_request(blog.port, "GET", path)
+            expect_equal(answer.status, 200, "GET %s" % path)
+    run.check("the blog on a PostgreSQL cluster of its own serves an entry written before the fault",
+              start)
+
+    def restart():
+        blog = state["blog"]
+        port = int(state["dsn"].split("port=")[1].split()[0])
+        with Load(blog.port, threads=4, pause=LOAD_PAUSE, paths=ENTRY_PATHS) as load:
+            time.sleep(STEADY)
+            stopping = time.monotonic()
+            pg_cluster.stop(cluster)
+            stopped = time.monotonic()
+            time.sleep(STEADY)
+            restarting = time.monotonic()
+            pg_cluster.start(cluster, tls=False, port=port)
+            up = time.monotonic()
+            wait_until(lambda: any(r.started > up and r.outcome == 200 for r in load.records),
+                       POSTGRES_BOUND)
+            back = min(r.started for r in load.records if r.started > up and r.outcome == 200)
+            time.sleep(STEADY)
+        before = [r for r in load.records if r.ended < stopping]
+        outage = [r for r in load.records if r.started > stopped and r.ended < restarting]
+        after = [r for r in load.records if r.started > back]
+        expect(not load.failures(before), "before the stop: %s" % tally(before))
+        expect(len(outage) >= 10, "only %d requests while the server was down" % len(outage))
+        not_503 = [r for r in outage if r.outcome != 503]
+        expect(not not_503, "while the server was down, not 503: %s" % describe(not_503))
+        slow = [r for r in outage if r.ended - r.started > OUTAGE_ANSWER_BOUND]
+        expect(not slow, "%d answers took over %.0f s while the server was down"
+               % (len(slow), OUTAGE_ANSWER_BOUND))
+        expect(back - up < POSTGRES_BOUND, "200 again %.1f s after the restart" % (back - up))
+        expect(not load.failures(after), "after the recovery: %s" % tally(after))
+        expect(blog.process.poll() is None, "the blog exited: %s" % blog.process.poll())
+        answer = http_request(blog.port, "GET", "/entry/" + ENTRY_SLUG)
+        expect(answer.status == 200 and b"Before the fault" in answer.body,
+               "the entry after the restart: %d" % answer.status)
+        slowest = max(r.ended - r.started for r in outage)
+        return ("%d requests: before %s; while down %s (the slowest %.0f ms); 200 again %.2f s "
+                "after the server was up; after %s" % (
+                    len(load.records), tally(before), tally(outage), slowest * 1000, back - up,
+                    tally(after)))
+    run.check("PostgreSQL stopped under load and started again on its port: every page answers 503 "
+              "promptly while it is down, 200 within %.0f s of its return, the entry is kept"
+              % POSTGRES_BOUND, restart)
+
+
+# =============================================================================
 # Running
 # =============================================================================
 
-# What each fault needs besides demo_app: (program, its path) pairs.
+# The program each fault runs (in --bin), and what it needs besides: (name,
+# its path) pairs.
+POSTGRES_SERVER = (sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres")) or
+                   ["/usr/lib/postgresql/15/bin/postgres"])[-1]
 FAULTS = {
-    "redis_restart": (redis_restart, [("redis-server", REDIS_SERVER)]),
-    "worker_kill": (worker_kill, []),
-    "nginx_reload": (nginx_reload, [("nginx", NGINX)]),
-    "backend_kill": (backend_kill, [("nginx", NGINX)]),
+    "redis_restart": (redis_restart, "demo_app", [("redis-server", REDIS_SERVER)]),
+    "worker_kill": (worker_kill, "demo_app", []),
+    "nginx_reload": (nginx_reload, "demo_app", [("nginx", NGINX)]),
+    "backend_kill": (backend_kill, "demo_app", [("nginx", NGINX)]),
+    "postgres_restart": (postgres_restart, "blog", [("PostgreSQL's server", POSTGRES_SERVER),
+                                                   ("psql", "/usr/bin/psql")]),
 }
 
 
@@ -533,13 +638,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("fault", choices=sorted(FAULTS), help="the fault to cause and check")
     parser.add_argument("--bin", default=os.path.join(REPOSITORY, "build", "bin"),
-                        help="the directory with demo_app (default: build/bin)")
+                        help="the directory with demo_app and blog (default: build/bin)")
     options = parser.parse_args()
-    program = os.path.abspath(os.path.join(options.bin, "demo_app"))
+    function, program_name, needs = FAULTS[options.fault]
+    program = os.path.abspath(os.path.join(options.bin, program_name))
     if not os.access(program, os.X_OK):
         print("FAIL  %s is not an executable" % program)
         return 1
-    function, needs = FAULTS[options.fault]
     for name, path in needs:
         if not os.access(path, os.X_OK):
             print("SKIPPED: %s is not installed (%s)" % (name, path))
