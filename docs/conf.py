@@ -27,6 +27,7 @@ include_patterns = [
     "final/src/*/README.md",
     "final/examples/*/README.md",
     "final/deploy/README.md",
+    "final/postgres/README.md",
     "tests/bench/README.md",
     "docs/**",
 ]

@@ -686,8 +686,9 @@ public:
     Listener& operator=(const Listener&) = delete;
 
     // The next notification, oldest first. One waiter at a time: next()
-    // again before the last one is done is a UsageError. A ConnectionError
-    // only once the Listener is closed (or its pool closed it).
+    // again before the last one is done throws UsageError. It fails (with
+    // ConnectionError) only once the Listener is closed: a lost connection
+    // is made again, and next() waits on.
     Future<Notification> next();
 
     // Times the connection was lost and made again.
