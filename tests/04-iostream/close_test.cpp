@@ -202,6 +202,44 @@ TEST_F(Task4_Close, CloseCallbackSetAfterTheCloseStillRunsOnce) {
     EXPECT_EQ(close_calls, 1);
 }
 
+// --- closing from inside: lifetimes and re-entrancy ----------------------------------------
+// make grade builds these with AddressSanitizer: a mistake here is a read
+// of freed memory, which without it often passes by luck.
+
+// Rule: unregistering drops the loop's reference to the stream, which may
+// be the last one. close_because() holds its own until it returns, and the
+// close callback it schedules holds one until it has run.
+// Catches: a close_because without that hold, a close callback scheduled
+// with a raw `this` (both free the stream while it is still in use).
+//
+// No weak_ptr here: one would keep the stream's memory allocated after its
+// destruction (make_shared puts both in one block), and AddressSanitizer
+// sees only a use of memory that was freed.
+TEST_F(Task4_Close, AStreamOnlyTheLoopHoldsStaysAliveUntilItsCloseCallbackRan) {
+    IOStream* raw = stream.get();
+    stream.reset();  // from now on the loop's handler is its only owner
+    loop.call_later(1ms, [raw] { raw->close(); });
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; })) << "the close callback never ran";
+    run_for(20ms);
+    EXPECT_EQ(close_calls, 1);
+}
+
+// Rule: a write callback may close() the stream, which empties the queue of
+// callbacks: take each callback out of the queue before running it, and
+// run no more once the stream is closed.
+// Catches: a callback run where it lies in the queue and popped after it
+// returned (the pop then frees what close() freed already, or pops an
+// empty queue), and callbacks run on after a close.
+TEST_F(Task4_Close, AWriteCallbackMayCloseTheStream) {
+    bool later_ran = false;
+    stream->write("a", [&] { stream->close(); });
+    stream->write("b", [&] { later_ran = true; });
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; })) << "the stream never closed";
+    run_for(20ms);
+    EXPECT_FALSE(later_ran) << "a write callback ran after a callback before it closed the stream";
+    EXPECT_EQ(close_calls, 1);
+}
+
 // --- lifetime (not graded) ------------------------------------------------------------
 
 TEST_F(IOStreamLifetime, TheLoopKeepsAnOpenStreamAlive) {

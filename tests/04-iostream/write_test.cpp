@@ -9,6 +9,7 @@ namespace course::testing {
 namespace {
 
 using Task3_Write = StreamTest;
+using Task4_Close = StreamTest;
 
 std::string pattern(std::size_t size) {
     std::string data(size, '\0');
@@ -139,8 +140,9 @@ TEST_F(Task3_Write, CallbacksThatFinishTogetherAllRun) {
 }
 
 // Catches: a send error (EPIPE, ECONNRESET) that escapes write() as an
-// exception instead of closing the stream with the reason.
-TEST_F(Task3_Write, WritingToAPeerThatIsGoneClosesTheStream) {
+// exception instead of closing the stream with the reason. Task 4's: the
+// stream closes through close_because(), which task 4 writes.
+TEST_F(Task4_Close, WritingToAPeerThatIsGoneClosesTheStream) {
     reset_peer();
     const std::string chunk = pattern(256 * 1024);
     for (int i = 0; i < 20 && !stream->closed(); ++i) {
