@@ -87,6 +87,30 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   # (chapters/08-coroutines/README.md, "Symmetric transfer and the compiler").
   target_compile_options(course_test_options INTERFACE -foptimize-sibling-calls)
 endif()
+# What `make grade` builds a learner's code and the tests that grade it
+# with: AddressSanitizer and UndefinedBehaviorSanitizer. A lifetime
+# mistake (a stream freed while its own callback runs, a callback that
+# outlives its object) then fails its task with the sanitizer's report,
+# instead of passing when the freed memory happens to hold the old bytes.
+# Only the learner's variants take it: the chapters' code and the
+# committed exercises, which make test builds, stay as they are. A build
+# sanitized already (SANITIZE: make check) adds nothing, since ThreadSanitizer
+# cannot join the other two. The tests' own files skip UBSan's null and
+# alignment checks, as in a sanitizer build (course_test_options below).
+add_library(course_grade_options INTERFACE)
+add_library(course_grade_test_options INTERFACE)
+target_link_libraries(course_grade_test_options INTERFACE course_grade_options)
+if(NOT SANITIZE)
+  target_compile_options(course_grade_options INTERFACE -fsanitize=address,undefined
+                                                        -fno-omit-frame-pointer
+                                                        -fno-sanitize-recover=all)
+  target_link_options(course_grade_options INTERFACE -fsanitize=address,undefined)
+  target_compile_options(course_grade_test_options INTERFACE -fno-sanitize=null,alignment)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(course_grade_options INTERFACE -Wno-maybe-uninitialized)
+  endif()
+endif()
+
 # Our own code must build clean; a learner's work in progress only warns.
 add_library(course_strict INTERFACE)
 target_compile_options(course_strict INTERFACE -Werror)
@@ -137,6 +161,13 @@ target_precompile_headers(course_gtest_pch PRIVATE <gtest/gtest.h>)
 # std::string where a test appends to one, warnings it does not give for
 # the same file compiled without it (false ones: the sizes it names are
 # not the string's).
+# The same, for the learner's test programs, which make grade builds with
+# the sanitizers (course_grade_test_options): a precompiled header is used
+# only by a compilation with the same code-generating flags.
+add_library(course_gtest_pch_graded OBJECT EXCLUDE_FROM_ALL ${PROJECT_BINARY_DIR}/course_gtest_pch.cpp)
+target_link_libraries(course_gtest_pch_graded PRIVATE GTest::gtest course_options course_test_options
+                                                      course_grade_test_options)
+target_precompile_headers(course_gtest_pch_graded PRIVATE <gtest/gtest.h>)
 add_library(course_gtest_pch_user INTERFACE)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   target_compile_options(course_gtest_pch_user INTERFACE -Wno-array-bounds -Wno-stringop-overflow)
@@ -197,6 +228,7 @@ function(course_library name)
   endforeach()
   _course_variant(${name}_exercise ${chapter_dir} ${exercise_dir} "${exercise_sources}" "${ARG_LINKS}")
   set_target_properties(${name}_exercise PROPERTIES EXCLUDE_FROM_ALL TRUE)
+  target_link_libraries(${name}_exercise PRIVATE course_grade_options)
   _course_variant(${name}_committed_exercise ${chapter_dir} ${committed_dir}
                   "${committed_sources}" "${ARG_LINKS}")
   add_dependencies(${name}_committed_exercise committed_exercises)
@@ -250,14 +282,16 @@ function(course_tests)
   set(test_links test_support GTest::gtest_main course_options course_test_options
                  course_gtest_pch_user ${ARG_LINKS})
 
-  # The learner's variant compiles the tests against the learner's headers.
+  # The learner's variant compiles the tests against the learner's headers,
+  # with the sanitizers (course_grade_options).
   add_executable(${prefix}_exercise_tests EXCLUDE_FROM_ALL ${ARG_SOURCES})
   target_include_directories(${prefix}_exercise_tests PRIVATE ${ARG_INCLUDES})
-  target_precompile_headers(${prefix}_exercise_tests REUSE_FROM course_gtest_pch)
-  target_link_libraries(${prefix}_exercise_tests PRIVATE ${ARG_LIBRARY}_exercise ${test_links})
+  target_precompile_headers(${prefix}_exercise_tests REUSE_FROM course_gtest_pch_graded)
+  target_link_libraries(${prefix}_exercise_tests PRIVATE ${ARG_LIBRARY}_exercise ${test_links}
+                                                         course_grade_test_options)
   # What the per-task programs are made of (_course_task_programs).
   set_target_properties(${prefix}_exercise_tests PROPERTIES
-                        COURSE_TASK_LINKS "${ARG_LIBRARY}_exercise;${test_links}"
+                        COURSE_TASK_LINKS "${ARG_LIBRARY}_exercise;${test_links};course_grade_test_options"
                         COURSE_TASK_INCLUDES "${ARG_INCLUDES}")
   _course_task_programs(${prefix} "${ARG_SOURCES}")
 
@@ -347,7 +381,7 @@ function(_course_task_programs prefix sources)
       if(NOT TARGET ${program})
         add_executable(${program} EXCLUDE_FROM_ALL ${helpers})
         target_include_directories(${program} PRIVATE ${includes})
-        target_precompile_headers(${program} REUSE_FROM course_gtest_pch)
+        target_precompile_headers(${program} REUSE_FROM course_gtest_pch_graded)
         target_link_libraries(${program} PRIVATE ${links})
       endif()
       target_sources(${program} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/${source})

@@ -11,6 +11,18 @@ the GoogleTest suites named Task2_* in tests/NN-slug/ grade it. A task
 passes when its tests ran, at least one of them, and all passed within the
 time limit; a crash or a hang is a FAIL, never a stuck grader.
 
+The learner's code and the tests are built with AddressSanitizer and
+UndefinedBehaviorSanitizer (cmake/Course.cmake, course_grade_options): a
+read of freed memory, a double free or undefined behaviour stops the task's
+tests with a report, and the task FAILs. Above the table, each failing
+task shows its failing tests, each with its own messages; after a crash or
+a timeout, the test it happened in and the sanitizer's verdict with the
+first frames in the learner's files; and the command that runs one test
+alone.
+
+The build compiles the files as they are on disk when the tests start: a
+file saved while the build was compiling it is built again (build_as_saved).
+
 --expect-fail inverts the verdict (exit 0 only if every task fails): `make
 test` uses it to prove that the exercises as committed fail their tests.
 
@@ -25,6 +37,7 @@ grade CH=09 EXT=1): without it the score is out of the other tasks.
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import re
@@ -64,41 +77,168 @@ def read_tasks(folder):
     return tasks
 
 
+# How much of each failure the report shows: the tests of one task, and
+# the lines of one test's messages. What is left out is counted, and the
+# command that runs one test alone shows all of it.
+SHOWN_TESTS_PER_TASK = 5
+SHOWN_LINES_PER_TEST = 12
+# A sanitizer's report: the line that says what happened, then its stack.
+SANITIZER_ERROR = re.compile(r"ERROR: (Address|Leak|Thread)Sanitizer|runtime error:")
+STACK_FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ in (.*)$")
+RUN_LINE = re.compile(r"^\[ RUN      \] (\S+)")
+DONE_LINE = re.compile(r"^\[ +(OK|FAILED|SKIPPED) +\] (\S+)")
+
+
+class TaskResult:
+    """What running one task's tests gave.
+
+    passed, detail: the verdict and its few words ("3 of 7 tests failed");
+    failures: [(test, [lines])] for each failing test, its messages;
+    stopped_in: the test that was running when the program crashed or
+    timed out, if any; sanitizer: the lines of a sanitizer's report worth
+    showing; output: everything the program printed."""
+
+    def __init__(self, passed, detail, output="", failures=(), stopped_in=None, sanitizer=()):
+        self.passed, self.detail, self.output = passed, detail, output
+        self.failures, self.stopped_in, self.sanitizer = list(failures), stopped_in, list(sanitizer)
+
+
+def text_of(stream):
+    """What a TimeoutExpired kept of a stream: bytes, str or None."""
+    if stream is None:
+        return ""
+    return stream.decode("utf-8", "replace") if isinstance(stream, bytes) else stream
+
+
+def unfinished_test(output):
+    """The test that started and never ended: the one a crash or a hang
+    stopped in."""
+    running = None
+    for line in output.splitlines():
+        started = RUN_LINE.match(line)
+        if started:
+            running = started.group(1)
+        elif DONE_LINE.match(line) and DONE_LINE.match(line).group(2) == running:
+            running = None
+    return running
+
+
+def stack_after(lines, start):
+    """The frames of the stack that begins after lines[start], as
+    "function file:line", until the first line that is not a frame."""
+    frames = []
+    for line in lines[start + 1:start + 60]:
+        frame = STACK_FRAME.match(line)
+        if frame:
+            # A function's parameter list says little and takes a line.
+            where = re.sub(r"\(.+\)( |$)", r"(...)\1", frame.group(1))
+            frames.append(where.replace(ROOT + "/", ""))
+        elif frames:
+            break
+    return frames
+
+
+def in_learner_files(frames):
+    return [f for f in frames if f.split()[-1].startswith("exercises/")]
+
+
+def sanitizer_report(output):
+    """The sanitizer's verdict, the frames of the bad access in the
+    learner's files (exercises/; its first frames when none is), and for a
+    use after free where the learner's code freed it: where to look,
+    without the hundred lines of the whole report."""
+    lines = output.splitlines()
+    for index, line in enumerate(lines):
+        if not SANITIZER_ERROR.search(line):
+            continue
+        # "==123==ERROR: AddressSanitizer: heap-use-after-free on address
+        # 0x6020... at pc ...": the kind of error is what a learner reads.
+        verdict = re.sub(r"^==\d+==| on address .*| on unknown address .*", "", line.strip())
+        verdict = verdict.replace(ROOT + "/", "")
+        if "runtime error:" in line:
+            return [verdict]  # UBSan names the place itself
+        access = stack_after(lines, index + 1 if index + 1 < len(lines) else index)
+        shown = [verdict] + [f"at {f}" for f in (in_learner_files(access) or access)[:3]]
+        for later, text in enumerate(lines[index:index + 200], start=index):
+            if text.startswith("freed by thread"):
+                freed = in_learner_files(stack_after(lines, later))[:2]
+                shown += [f"freed at {f}" for f in freed]
+                break
+        return shown
+    return []
+
+
+def failures_from_report(summary):
+    """[(Suite.Test, [message lines])] of the failed tests in GoogleTest's
+    JSON report, in the order they ran."""
+    failed = []
+    for suite in summary.get("testsuites", []):
+        for test in suite.get("testsuite", []):
+            messages = [m.get("failure", "") for m in test.get("failures", [])]
+            if messages:
+                # "unknown file" is GoogleTest's place for an exception: no place.
+                lines = [l.replace(ROOT + "/", "") for m in messages for l in m.splitlines()
+                         if l.strip() and l.strip() != "unknown file"]
+                failed.append((f"{suite['name']}.{test['name']}", lines))
+    return failed
+
+
 def run_task(binary, task):
-    """(passed, detail) for one task's tests."""
+    """A TaskResult for one task's tests."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")
         command = [binary, f"--gtest_filter=Task{task}_*", f"--gtest_output=json:{report}"]
         try:
             result = subprocess.run(command, capture_output=True, text=True,
                                     timeout=TASK_TIMEOUT_SECONDS, errors="replace")
-        except subprocess.TimeoutExpired:
-            return False, f"timed out after {TASK_TIMEOUT_SECONDS} s", ""
+        except subprocess.TimeoutExpired as expired:
+            output = text_of(expired.stdout) + text_of(expired.stderr)
+            return TaskResult(False, f"timed out after {TASK_TIMEOUT_SECONDS} s", output,
+                              stopped_in=unfinished_test(output))
         except OSError as error:
-            return False, f"could not run the tests: {error}", ""
+            return TaskResult(False, f"could not run the tests: {error}")
         output = result.stdout + result.stderr
+        sanitizer = sanitizer_report(output)
         if not os.path.exists(report):
-            return False, f"the tests crashed (exit {result.returncode})", output
+            stopped = unfinished_test(output)
+            why = "a sanitizer stopped the tests" if sanitizer else "the tests crashed"
+            return TaskResult(False, f"{why} (exit {result.returncode})", output,
+                              stopped_in=stopped, sanitizer=sanitizer)
         with open(report, encoding="utf-8") as f:
             summary = json.load(f)
     ran, failed = summary.get("tests", 0), summary.get("failures", 0)
+    failures = failures_from_report(summary)
     if ran == 0:
-        return False, "no test grades this task", output
+        return TaskResult(False, "no test grades this task", output)
+    if sanitizer:  # a report at exit (a leak), after every test passed
+        return TaskResult(False, "a sanitizer found an error", output, failures,
+                          sanitizer=sanitizer)
     if result.returncode != 0 or failed:
-        return False, f"{failed or '?'} of {ran} tests failed", output
-    return True, f"{ran} tests", output
+        return TaskResult(False, f"{failed or '?'} of {ran} tests failed", output, failures)
+    return TaskResult(True, f"{ran} tests", output)
 
 
-def failure_excerpt(output, lines=8):
-    """The first lines that explain a failure, each once, for the learner."""
-    keep = []
-    for l in output.splitlines():
-        interesting = ("Failure" in l or "error" in l.lower() or "Expected" in l
-                       or "Which is" in l or "TODO" in l or "Value of" in l or "Actual" in l
-                       or l.startswith("[  FAILED  ]"))
-        if interesting and l != "unknown file: Failure" and l not in keep:
-            keep.append(l)
-    return keep[:lines]
+def explain(result, binary):
+    """The lines that say why a task failed: each failing test with its own
+    messages (first SHOWN_LINES_PER_TEST), the test a crash or a timeout
+    stopped in with the sanitizer's words, what was left out, and the
+    command that runs one test alone."""
+    lines = []
+    for test, messages in result.failures[:SHOWN_TESTS_PER_TASK]:
+        lines.append(f"{test}:")
+        lines += [f"    {m}" for m in messages[:SHOWN_LINES_PER_TEST]]
+        if len(messages) > SHOWN_LINES_PER_TEST:
+            lines.append(f"    ... {len(messages) - SHOWN_LINES_PER_TEST} more lines")
+    if len(result.failures) > SHOWN_TESTS_PER_TASK:
+        lines.append(f"... and {len(result.failures) - SHOWN_TESTS_PER_TASK} more failing tests")
+    if result.stopped_in:
+        lines.append(f"{result.stopped_in}: {result.detail}, in this test")
+    if result.sanitizer:
+        lines += [f"    {l}" for l in result.sanitizer]
+    alone = result.stopped_in or (result.failures[0][0] if result.failures else None)
+    if alone:
+        lines.append(f"one test alone: {os.path.relpath(binary)} --gtest_filter={alone}")
+    return lines
 
 
 def print_hint(text, chapter, task, step):
@@ -115,6 +255,54 @@ def print_hint(text, chapter, task, step):
     if len(shown) < len(steps):
         print(f"\n(step {len(shown)} of {len(steps)}; more: "
               f"make hint CH={chapter} TASK={task} STEP={len(shown) + 1})")
+
+
+def exercise_files(folders):
+    """{path: sha256 of its content} of every file under the folders: what
+    a build of the exercise reads."""
+    contents = {}
+    for folder in folders:
+        for directory, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(directory, name)
+                with open(path, "rb") as f:
+                    contents[path] = hashlib.sha256(f.read()).hexdigest()
+    return contents
+
+
+def build_as_saved(build_dir, target, folders, state_name):
+    """build(), made sure to compile the files as they are on disk now.
+
+    The build decides what to compile by the files' times: a file saved
+    while the compiler was reading it is older than its object, so that
+    build and every later one would grade the text it had before. So the
+    files' contents are compared before and after each build, and a file
+    that changed meanwhile is touched and built again; and the contents a
+    build compiled are kept (build/grade-state/), so that a file that
+    differs from them at the next grade is touched before it builds."""
+    state = os.path.join(build_dir, "grade-state", state_name + ".json")
+    compiled = {}
+    if os.path.exists(state):
+        with open(state, encoding="utf-8") as f:
+            compiled = json.load(f)
+    for path, digest in exercise_files(folders).items():
+        if compiled.get(path, digest) != digest:
+            os.utime(path)
+    for _ in range(3):
+        before = exercise_files(folders)
+        built, lines = build(build_dir, target)
+        after = exercise_files(folders)
+        changed = [path for path in after if before.get(path) != after[path]]
+        if not changed:
+            break
+        print(f"{', '.join(os.path.relpath(p, ROOT) for p in changed)} changed during the build: "
+              "building again", flush=True)
+        for path in changed:
+            os.utime(path)
+    os.makedirs(os.path.dirname(state), exist_ok=True)
+    with open(state, "w", encoding="utf-8") as f:
+        json.dump(before, f)
+    return built, lines
 
 
 def build(build_dir, target):
@@ -189,6 +377,15 @@ def run_capstone_driver(server, tasks):
     return outcome
 
 
+def capstone_folders(stack):
+    """The exercise folders the capstone's program is built from: its own,
+    and on the learner's stack, exercises 03 to 08."""
+    folders = [chapter_folder(CAPSTONE_CHAPTER)]
+    if stack == "exercises":
+        folders += [chapter_folder(f"{n:02d}") for n in range(3, 9)]
+    return folders
+
+
 def grade_capstone(args, number, folder, tasks):
     """Chapter 09: build the learner's chat server, let the driver grade it."""
     target = CAPSTONE_TARGETS[args.stack]
@@ -197,12 +394,13 @@ def grade_capstone(args, number, folder, tasks):
     if args.build:
         print(f"building {os.path.relpath(folder, ROOT)} on {CAPSTONE_STACKS[args.stack]} "
               f"({target} in {args.build_dir}) ...", flush=True)
-        built, lines = build(args.build_dir, target)
+        stack = capstone_folders(args.stack)
+        built, lines = build_as_saved(args.build_dir, target, stack, f"ch{number}-{args.stack}")
         if not built and any("unknown target" in line for line in lines):
             # A build folder configured before tests/09-capstone/ existed
             # (CMake finds the tests' folders when it configures): again.
             subprocess.run(["cmake", "-S", ROOT, "-B", args.build_dir], capture_output=True)
-            built, lines = build(args.build_dir, target)
+            built, lines = build_as_saved(args.build_dir, target, stack, f"ch{number}-{args.stack}")
         for line in lines:
             print(f"    {line}")
         if not built:
@@ -277,7 +475,7 @@ def main():
     if args.build:
         target = program
         print(f"building {os.path.relpath(folder, ROOT)} ({target} in {args.build_dir}) ...", flush=True)
-        built, lines = build(args.build_dir, target)
+        built, lines = build_as_saved(args.build_dir, target, [folder], f"ch{number}")
         for line in lines:
             print(f"    {line}")
         if not built:
@@ -287,25 +485,22 @@ def main():
     for task, title in tasks:
         if built and not args.expect_fail:
             print(f"running task {task}'s tests ...", flush=True)
-        if built:
-            ok, detail, output = run_task(binary, task)
-        else:
-            ok, detail, output = False, "does not compile", ""
-        results.append((task, title, ok, detail, output))
+        result = run_task(binary, task) if built else TaskResult(False, "does not compile")
+        results.append((task, title, result))
 
     # Why tasks failed comes first, so that the table and the score are
     # the last thing on the learner's screen.
     if not args.expect_fail:
-        for task, title, ok, detail, output in results:
-            shown = output.splitlines() if args.verbose else failure_excerpt(output)
-            if ok or not shown:
+        for task, title, result in results:
+            shown = result.output.splitlines() if args.verbose else explain(result, binary)
+            if result.passed or not shown:
                 continue
             print(f"task {task} ({title}):")
             for line in shown:
                 print(f"    {line}")
         print()
 
-    outcome = {task: (ok, detail) for task, _, ok, detail, _ in results}
+    outcome = {task: (result.passed, result.detail) for task, _, result in results}
     advice = None
     if not args.task:
         advice = (f"hint: make hint CH={number} TASK=N    all of a task's test output: "

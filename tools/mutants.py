@@ -27,7 +27,10 @@ For each mutant this script edits a private copy of the sources (never your
 working tree), rebuilds chNN_tests, and runs the task's suites (TaskN_*).
 The mutant must make at least one of them fail (or crash, or time out): a
 mutant that passes has *survived*, which means a learner could make that
-mistake and get a PASS. The script exits non-zero if any survived.
+mistake and get a PASS. The script exits non-zero if any survived. The copy
+is built with AddressSanitizer and UndefinedBehaviorSanitizer, as `make
+grade` builds a learner's code: a mutant that reads freed memory is caught
+by the sanitizer's report, as the learner's mistake would be.
 
 Adding a mutant: write the mistake as you expect a learner to make it, run
 `make mutants CH=NN TASK=N`, and if it survives, add the test that catches
@@ -45,6 +48,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATALOGUES = os.path.join(ROOT, "tests", "mutants")
 TEST_TIMEOUT_SECONDS = 90
+SANITIZERS = "address,undefined"
 
 
 class Mutant:
@@ -85,6 +89,9 @@ def parse_catalogue(path):
                 kind = line[4:].strip()
                 if kind not in ("find", "replace") or mutant is None:
                     sys.exit(f"mutants: {name}:{number}: expected '--- find' or '--- replace'")
+                if getattr(mutant, kind) is not None:
+                    sys.exit(f"mutants: {name}:{number}: a second '--- {kind}': a mutant is one "
+                             "find and one replace (make the block span both places)")
                 block = (kind, [])
             elif block is not None:
                 block[1].append(line)
@@ -176,12 +183,15 @@ def run(mutants, work):
     source_root = os.path.join(work, "src")
     build_dir = os.path.join(work, "build")
     copy_sources(source_root)
-    if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
-        configured = subprocess.run(["cmake", "-S", source_root, "-B", build_dir,
-                                     "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
-                                    capture_output=True, text=True, errors="replace")
-        if configured.returncode != 0:
-            sys.exit(f"mutants: cmake failed:\n{configured.stdout}{configured.stderr}")
+    # With AddressSanitizer and UndefinedBehaviorSanitizer, as make grade
+    # builds a learner's code: a lifetime mistake is then a crash with a
+    # report, not a freed object that still holds its old bytes. (Given
+    # each time: a work folder configured before it had none.)
+    configured = subprocess.run(["cmake", "-S", source_root, "-B", build_dir,
+                                 "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DSANITIZE={SANITIZERS}"],
+                                capture_output=True, text=True, errors="replace")
+    if configured.returncode != 0:
+        sys.exit(f"mutants: cmake failed:\n{configured.stdout}{configured.stderr}")
     survivors, broken = [], []
     for chapter in sorted({m.chapter for m in mutants}):
         target = f"ch{chapter}_tests"
