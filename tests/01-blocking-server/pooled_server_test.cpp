@@ -240,6 +240,18 @@ TEST(Task6_PooledServer, SilentPeersTakeEveryWorkerAndTheNextOneWaits) {
     EXPECT_EQ(server.server().queued(), 0u);
 }
 
+// Catches: a worker that does not count itself free again when its peer
+// leaves (busy_workers() only ever grows).
+TEST(Task6_PooledServer, AWorkerWhosePeerLeftIsNoLongerBusy) {
+    Pool server(2, 4);
+    auto visitor = std::make_unique<TestClient>(server.port());
+    ASSERT_TRUE(eventually([&] { return server.server().busy_workers() == 1; }))
+        << "one peer connected, one worker busy; have " << server.server().busy_workers();
+    visitor.reset();
+    EXPECT_TRUE(eventually([&] { return server.server().busy_workers() == 0; }))
+        << "the peer left, its worker is free again; busy: " << server.server().busy_workers();
+}
+
 // Catches: an unbounded queue (the peer waits forever, no 503), a refusal that
 // closes without an answer, and a 503 that is not followed by the close.
 TEST(Task6_PooledServer, RefusesWith503AtOnceWhenTheQueueIsFull) {
