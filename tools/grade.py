@@ -183,17 +183,17 @@ def failures_from_report(summary):
     return failed
 
 
-def run_task(binary, task):
+def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
     """A TaskResult for one task's tests."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")
         command = [binary, f"--gtest_filter=Task{task}_*", f"--gtest_output=json:{report}"]
         try:
             result = subprocess.run(command, capture_output=True, text=True,
-                                    timeout=TASK_TIMEOUT_SECONDS, errors="replace")
+                                    timeout=timeout, errors="replace")
         except subprocess.TimeoutExpired as expired:
             output = text_of(expired.stdout) + text_of(expired.stderr)
-            return TaskResult(False, f"timed out after {TASK_TIMEOUT_SECONDS} s", output,
+            return TaskResult(False, f"timed out after {timeout} s", output,
                               stopped_in=unfinished_test(output))
         except OSError as error:
             return TaskResult(False, f"could not run the tests: {error}")

@@ -45,6 +45,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import grade  # noqa: E402  (one reading of a test program's output, for both)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATALOGUES = os.path.join(ROOT, "tests", "mutants")
 TEST_TIMEOUT_SECONDS = 90
@@ -159,18 +162,18 @@ def build(build_dir, target):
 
 
 def task_fails(binary, task):
-    """True if the task's tests fail (or crash, or hang); and a short reason."""
-    try:
-        result = subprocess.run([binary, f"--gtest_filter=Task{task}_*"], capture_output=True,
-                                text=True, timeout=TEST_TIMEOUT_SECONDS, errors="replace")
-    except subprocess.TimeoutExpired:
-        return True, f"timed out after {TEST_TIMEOUT_SECONDS} s"
-    failed = re.findall(r"^\[  FAILED  \] (\w+\.\w+)", result.stdout, re.MULTILINE)
-    if result.returncode == 0:
+    """True if the task's tests fail (or crash, or hang); and a short reason:
+    the tests that failed, or the one a crash or a timeout stopped in and
+    the sanitizer's verdict (grade.py reads the output the same way)."""
+    result = grade.run_task(binary, task, timeout=TEST_TIMEOUT_SECONDS)
+    if result.passed:
         return False, "every test passed"
-    if failed:
-        return True, "failed " + ", ".join(sorted(set(failed))[:3])
-    return True, f"exit status {result.returncode} (a crash?)"
+    if result.stopped_in:
+        verdict = f": {result.sanitizer[0]}" if result.sanitizer else ""
+        return True, f"{result.detail} in {result.stopped_in}{verdict}"
+    if result.failures:
+        return True, "failed " + ", ".join(sorted(test for test, _ in result.failures)[:3])
+    return True, result.detail
 
 
 def check_only(mutants):
