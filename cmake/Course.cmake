@@ -332,6 +332,9 @@ function(course_tests)
   if(NOT EXISTS ${tasks_file})
     return()
   endif()
+  if(headers_match)
+    _course_task_order_checks(${prefix} ${ARG_CHAPTER} ${ARG_LIBRARY} ${tasks_file} "${test_links}")
+  endif()
   add_test(NAME ${prefix}.exercise.reference_passes_every_task
            COMMAND ${grade} --binary $<TARGET_FILE:${prefix}_tests>)
   file(STRINGS ${tasks_file} task_lines REGEX "^[0-9]+ ")
@@ -345,6 +348,80 @@ function(course_tests)
   endforeach()
   set_tests_properties(${prefix}.exercise.reference_passes_every_task PROPERTIES
                        LABELS exercise COST 5)
+endfunction()
+
+# Each task passes with only the tasks before it done: for every task but
+# the last (which is the reference whole) and the extensions (whose tests
+# build on the solution), the committed exercise with the cuts of tasks 1
+# to N put back from the chapter (tools/tasks_done_upto.py) must pass task
+# N's tests, chNN.exercise.taskN_needs_only_the_tasks_before_it. A learner
+# who works in order, as the exercises say, can then pass each task as it
+# comes. Only for chapters whose exercise cuts .cpp files alone
+# (headers_match): there the test objects are shared, and a task costs the
+# compilation of the chapter's few files. The chapters whose headers are
+# cut too would compile every test file again per task.
+function(_course_task_order_checks prefix chapter library tasks_file test_links)
+  file(STRINGS ${tasks_file} task_lines REGEX "^[0-9]+ ")
+  set(tasks "")
+  foreach(line ${task_lines})
+    if(NOT line MATCHES "^[0-9]+ +extension")
+      string(REGEX MATCH "^[0-9]+" task ${line})
+      list(APPEND tasks ${task})
+    endif()
+  endforeach()
+  list(POP_BACK tasks)  # the last: every cut put back, the reference itself
+  get_target_property(sources ${library}_committed_exercise SOURCES)
+  get_target_property(links ${library}_committed_exercise LINK_LIBRARIES)
+  set(chapter_dir ${PROJECT_SOURCE_DIR}/chapters/${chapter})
+  string(REPLACE "ch" "" number ${prefix})
+  # The files the exercise does not cut are the same for every task:
+  # compiled once.
+  set(cut_files "")
+  set(whole_sources "")
+  foreach(source ${sources})
+    get_filename_component(file ${source} NAME)
+    if(source MATCHES "^${COURSE_COMMITTED_DIR}/" AND file MATCHES "\\.cpp$")
+      list(APPEND cut_files ${source})
+    else()
+      list(APPEND whole_sources ${source})
+    endif()
+  endforeach()
+  set(whole_objects "")
+  if(whole_sources)
+    set(whole ${prefix}_upto_task_whole_files)
+    add_library(${whole} OBJECT ${whole_sources})
+    target_include_directories(${whole} PUBLIC ${chapter_dir})
+    target_link_libraries(${whole} PUBLIC ${links})
+    set(whole_objects $<TARGET_OBJECTS:${whole}>)
+  endif()
+  foreach(task ${tasks})
+    set(name ${prefix}_upto_task${task})
+    set(task_sources "")
+    foreach(source ${cut_files})
+      get_filename_component(file ${source} NAME)
+      set(spliced ${CMAKE_CURRENT_BINARY_DIR}/${name}/${file})
+      add_custom_command(
+        OUTPUT ${spliced}
+        COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/tasks_done_upto.py
+                --exercise ${source} --reference ${chapter_dir}/${file} --task ${task}
+                --out ${spliced}
+        DEPENDS ${source} ${chapter_dir}/${file} ${PROJECT_SOURCE_DIR}/tools/tasks_done_upto.py
+        COMMENT "Exercise ${number} with tasks 1 to ${task} done: ${file}"
+        VERBATIM)
+      list(APPEND task_sources ${spliced})
+    endforeach()
+    add_library(${name} STATIC ${task_sources} ${whole_objects})
+    add_dependencies(${name} committed_exercises)
+    target_include_directories(${name} PUBLIC ${chapter_dir})
+    target_link_libraries(${name} PUBLIC ${links})
+    add_executable(${name}_tests $<TARGET_OBJECTS:${prefix}_test_objects>)
+    target_link_libraries(${name}_tests PRIVATE ${name} ${test_links})
+    add_test(NAME ${prefix}.exercise.task${task}_needs_only_the_tasks_before_it
+             COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/grade.py --chapter ${number}
+                     --task ${task} --binary $<TARGET_FILE:${name}_tests>)
+    set_tests_properties(${prefix}.exercise.task${task}_needs_only_the_tasks_before_it PROPERTIES
+                         LABELS exercise COST 3)
+  endforeach()
 endfunction()
 
 # The tasks whose suites (TEST(TaskN_..., TEST_F(TaskN_...) the test file

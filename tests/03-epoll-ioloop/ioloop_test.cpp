@@ -260,10 +260,15 @@ TEST(Task1_Handlers, ASignalDuringTheWaitIsNotAnError) {
     sigemptyset(&action.sa_mask);
     ASSERT_EQ(::sigaction(SIGUSR1, &action, &previous), 0);
     IOLoop loop;
+    // Stopped by a byte on a pipe, through a handler: task 1's calls alone
+    // (add_callback is task 2's).
+    Pipe stopper = make_pipe();
+    loop.add_handler(stopper.read_end.get(), [&loop](int, std::uint32_t) { loop.stop(); },
+                     IOLoop::READ);
     std::string error;
     std::atomic<bool> running{false};
     std::thread loop_thread([&] {
-        loop.add_callback([&] { running = true; });
+        running = true;
         try {
             loop.start();
         } catch (const std::exception& e) {
@@ -276,8 +281,10 @@ TEST(Task1_Handlers, ASignalDuringTheWaitIsNotAnError) {
         ::pthread_kill(loop_thread.native_handle(), SIGUSR1);
         std::this_thread::sleep_for(5ms);
     }
-    loop.add_callback([&] { loop.stop(); });
+    char byte = 'x';
+    ssize_t written = ::write(stopper.write_end.get(), &byte, 1);
     loop_thread.join();
+    EXPECT_EQ(written, 1);
     ::sigaction(SIGUSR1, &previous, nullptr);
     EXPECT_EQ(error, "") << "EINTR from epoll_wait means: go round again";
 }
