@@ -184,9 +184,19 @@ set(COURSE_COMMITTED_DIR ${PROJECT_BINARY_DIR}/committed)
 
 # Copies exercises/ as committed in HEAD into build/committed/ (only files
 # whose content changed, so nothing rebuilds needlessly). Runs every build.
+# The copies are named as its byproducts so that a rule that reads one (the
+# task-order checks below) knows what makes it on a fresh clone, before the
+# first copy exists.
+execute_process(
+  COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/committed_exercises.py
+          --source ${PROJECT_SOURCE_DIR} --list exercises
+  OUTPUT_VARIABLE _course_committed_copies OUTPUT_STRIP_TRAILING_WHITESPACE)
+string(REPLACE "\n" ";" _course_committed_copies "${_course_committed_copies}")
+list(TRANSFORM _course_committed_copies PREPEND ${COURSE_COMMITTED_DIR}/)
 add_custom_target(committed_exercises
   COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/committed_exercises.py
           --source ${PROJECT_SOURCE_DIR} --dest ${COURSE_COMMITTED_DIR}
+  BYPRODUCTS ${_course_committed_copies}
   COMMENT "Copying the exercises as committed"
   VERBATIM)
 
