@@ -101,16 +101,12 @@ add_library(course_grade_options INTERFACE)
 add_library(course_grade_test_options INTERFACE)
 target_link_libraries(course_grade_test_options INTERFACE course_grade_options)
 if(NOT SANITIZE)
-  # --param=asan-stack=0: AddressSanitizer checks the heap, where the
-  # lifetime mistakes are, and leaves the stack unchecked. A checked stack
-  # would stop GCC from making a coroutine's symmetric transfer a tail
-  # call, and chapter 08's test that a million ready Tasks do not grow the
-  # stack could not run (COURSE_ASAN_STACK_UNCHECKED tells it).
+  # AddressSanitizer checks the heap and the stack; tools/grade.py adds
+  # detect_stack_use_after_return=1, so that a callback that holds a
+  # reference to a local of a function that has returned is caught too.
   target_compile_options(course_grade_options INTERFACE -fsanitize=address,undefined
-                                                        --param=asan-stack=0
                                                         -fno-omit-frame-pointer
                                                         -fno-sanitize-recover=all)
-  target_compile_definitions(course_grade_options INTERFACE COURSE_ASAN_STACK_UNCHECKED)
   target_link_options(course_grade_options INTERFACE -fsanitize=address,undefined)
   target_compile_options(course_grade_test_options INTERFACE -fno-sanitize=null,alignment)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")

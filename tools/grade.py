@@ -13,8 +13,10 @@ time limit; a crash or a hang is a FAIL, never a stuck grader.
 
 The learner's code and the tests are built with AddressSanitizer and
 UndefinedBehaviorSanitizer (cmake/Course.cmake, course_grade_options): a
-read of freed memory, a double free or undefined behaviour stops the task's
-tests with a report, and the task FAILs. Above the table, each failing
+read of freed memory, a double free, a use of a local after its function
+returned (ASAN_OPTIONS detect_stack_use_after_return=1, set here) or
+undefined behaviour stops the task's tests with a report, and the task
+FAILs. Above the table, each failing
 task shows its failing tests, each with its own messages; after a crash or
 a timeout, the test it happened in and the sanitizer's verdict with the
 first frames in the learner's files; and the command that runs one test
@@ -48,6 +50,12 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASK_TIMEOUT_SECONDS = 120
 
+# A callback that holds a reference to a local of a function that has
+# returned is the commonest lifetime mistake of callback code; AddressSanitizer
+# sees it only with this option. The learner's own ASAN_OPTIONS come after
+# it, and win.
+ASAN_OPTIONS = "detect_stack_use_after_return=1"
+
 CAPSTONE_CHAPTER = "09"
 CAPSTONE_DRIVER = os.path.join(ROOT, "tests", "09-capstone", "driver.py")
 # The driver bounds each of its waits; this bounds the whole run.
@@ -55,6 +63,14 @@ CAPSTONE_TIMEOUT_SECONDS = 300
 # The program `make grade CH=09 STACK=...` builds (tests/09-capstone/CMakeLists.txt).
 CAPSTONE_TARGETS = {"exercises": "ch09_capstone", "chapters": "ch09_capstone_on_chapters"}
 CAPSTONE_STACKS = {"exercises": "your exercises 03 to 08", "chapters": "the chapters' code"}
+
+
+def sanitizer_environment():
+    """The environment the tests and the capstone's server run in."""
+    env = dict(os.environ)
+    own = env.get("ASAN_OPTIONS")
+    env["ASAN_OPTIONS"] = ASAN_OPTIONS + (f":{own}" if own else "")
+    return env
 
 
 def chapter_folder(number):
@@ -190,7 +206,8 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
         command = [binary, f"--gtest_filter=Task{task}_*", f"--gtest_output=json:{report}"]
         try:
             result = subprocess.run(command, capture_output=True, text=True,
-                                    timeout=timeout, errors="replace")
+                                    timeout=timeout, errors="replace",
+                                    env=sanitizer_environment())
         except subprocess.TimeoutExpired as expired:
             output = text_of(expired.stdout) + text_of(expired.stderr)
             return TaskResult(False, f"timed out after {timeout} s", output,
@@ -237,7 +254,8 @@ def explain(result, binary):
         lines += [f"    {l}" for l in result.sanitizer]
     alone = result.stopped_in or (result.failures[0][0] if result.failures else None)
     if alone:
-        lines.append(f"one test alone: {os.path.relpath(binary)} --gtest_filter={alone}")
+        lines.append(f"one test alone: ASAN_OPTIONS={ASAN_OPTIONS} "
+                     f"{os.path.relpath(binary)} --gtest_filter={alone}")
     return lines
 
 
@@ -358,7 +376,8 @@ def run_capstone_driver(server, tasks):
         for task, _ in tasks:
             command += ["--part", str(task)]
         try:
-            result = subprocess.run(command, timeout=CAPSTONE_TIMEOUT_SECONDS)
+            result = subprocess.run(command, timeout=CAPSTONE_TIMEOUT_SECONDS,
+                                    env=sanitizer_environment())
         except subprocess.TimeoutExpired:
             return {task: (False, f"the driver timed out after {CAPSTONE_TIMEOUT_SECONDS} s")
                     for task, _ in tasks}

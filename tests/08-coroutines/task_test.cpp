@@ -324,36 +324,6 @@ TEST_F(Task2_TaskPromise, FramesAreFreedAfterAnException) {
 
 Task<int> ready_one() { co_return 1; }
 
-// Symmetric transfer is a tail call, and the language requires it, but
-// GCC 12 only makes the tail call when it optimizes sibling calls (-O2,
-// -O3, -Os) and not under AddressSanitizer with its stack checks: there
-// the test below would overflow the stack whatever the code. make grade's
-// AddressSanitizer leaves the stack unchecked (COURSE_ASAN_STACK_UNCHECKED,
-// cmake/Course.cmake), so the test runs there. Clang makes it always.
-#if defined(__GNUC__) && !defined(__clang__) && \
-    ((defined(__SANITIZE_ADDRESS__) && !defined(COURSE_ASAN_STACK_UNCHECKED)) || \
-     !defined(__OPTIMIZE__))
-constexpr bool kTailCallsGuaranteed = false;
-#else
-constexpr bool kTailCallsGuaranteed = true;
-#endif
-
-TEST_F(Task2_TaskPromise, AwaitingAMillionReadyTasksDoesNotGrowTheStack) {
-    if (!kTailCallsGuaranteed) {
-        GTEST_SKIP() << "GCC without -O2 or with AddressSanitizer does not make symmetric "
-                        "transfer a tail call (see the chapter README)";
-    }
-    // Each co_await jumps into the child and back with symmetric transfer.
-    // Had the awaiter called resume() (and the child resumed its awaiter
-    // the same way), every iteration would nest deeper on the stack.
-    auto many = []() -> Task<long> {
-        long sum = 0;
-        for (int i = 0; i < 1'000'000; ++i) sum += co_await ready_one();
-        co_return sum;
-    };
-    EXPECT_EQ(run(many()), 1'000'000);
-}
-
 TEST_F(Task2_TaskPromise, ATaskIsAwaitedOnce) {
     auto twice = []() -> Task<int> {
         Task<int> task = ready_one();
