@@ -623,6 +623,29 @@ TEST(Task3_Timers, RemovingAFiredTimeoutIsHarmless) {
     EXPECT_EQ(order, (std::vector<std::string>{"fired", "removed", "later"}));
 }
 
+TEST(Task3_Timers, ATimeoutMayCancelItselfWhileItRuns) {
+    // PeriodicCallback::stop() called from its own callback does this: the
+    // timeout being run is cancelled by the code it runs.
+    IOLoop loop;
+    LoopDeadline deadline(loop, 2s);
+    IOLoop::Timeout self;
+    int calls = 0;
+    std::string state = "still alive";
+    self = loop.call_later(5ms, [&loop, &self, &calls, state] {
+        ++calls;
+        loop.remove_timeout(self);  // it is running: there is nothing left to cancel
+        // This lambda is the callback of the timeout just cancelled: what it
+        // captured must live until it returns (the sanitizer build catches a
+        // use after free).
+        EXPECT_EQ(state, "still alive") << "a timeout's callback must be taken out of the "
+                                           "loop's table before it runs, not erased after";
+    });
+    loop.call_later(30ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_FALSE(deadline.expired());
+    EXPECT_EQ(calls, 1);
+}
+
 TEST(Task3_Timers, ATimeoutCancelsAnotherDueAtTheSameMoment) {
     IOLoop loop;
     LoopDeadline deadline(loop, 2s);
