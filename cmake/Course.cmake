@@ -338,9 +338,8 @@ function(course_tests)
   if(NOT EXISTS ${tasks_file})
     return()
   endif()
-  if(headers_match)
-    _course_task_order_checks(${prefix} ${ARG_CHAPTER} ${ARG_LIBRARY} ${tasks_file} "${test_links}")
-  endif()
+  _course_task_order_checks(${prefix} ${ARG_CHAPTER} ${ARG_LIBRARY} ${tasks_file}
+                            "${test_links}" ${headers_match} "${ARG_SOURCES}" "${ARG_INCLUDES}")
   add_test(NAME ${prefix}.exercise.reference_passes_every_task
            COMMAND ${grade} --binary $<TARGET_FILE:${prefix}_tests>)
   file(STRINGS ${tasks_file} task_lines REGEX "^[0-9]+ ")
@@ -362,11 +361,12 @@ endfunction()
 # to N put back from the chapter (tools/tasks_done_upto.py) must pass task
 # N's tests, chNN.exercise.taskN_needs_only_the_tasks_before_it. A learner
 # who works in order, as the exercises say, can then pass each task as it
-# comes. Only for chapters whose exercise cuts .cpp files alone
-# (headers_match): there the test objects are shared, and a task costs the
-# compilation of the chapter's few files. The chapters whose headers are
-# cut too would compile every test file again per task.
-function(_course_task_order_checks prefix chapter library tasks_file test_links)
+# comes. Where the exercise cuts .cpp files alone (headers_match), the
+# chapter's compiled tests are linked against each task's library; where
+# it cuts headers too (chapters 07 and 08), task N's test files alone are
+# compiled against task N's headers.
+function(_course_task_order_checks prefix chapter library tasks_file test_links headers_match
+                                   test_sources includes)
   file(STRINGS ${tasks_file} task_lines REGEX "^[0-9]+ ")
   set(tasks "")
   foreach(line ${task_lines})
@@ -380,20 +380,31 @@ function(_course_task_order_checks prefix chapter library tasks_file test_links)
   get_target_property(links ${library}_committed_exercise LINK_LIBRARIES)
   set(chapter_dir ${PROJECT_SOURCE_DIR}/chapters/${chapter})
   string(REPLACE "ch" "" number ${prefix})
-  # The files the exercise does not cut are the same for every task:
-  # compiled once.
+  # The files the exercise cuts: its .cpp files among the library's
+  # sources, and where headers are cut, its headers with a twin in the
+  # chapter. The library's other files are compiled once when nothing they
+  # include changes from task to task.
   set(cut_files "")
   set(whole_sources "")
   foreach(source ${sources})
-    get_filename_component(file ${source} NAME)
-    if(source MATCHES "^${COURSE_COMMITTED_DIR}/" AND file MATCHES "\\.cpp$")
+    if(source MATCHES "^${COURSE_COMMITTED_DIR}/")
       list(APPEND cut_files ${source})
     else()
       list(APPEND whole_sources ${source})
     endif()
   endforeach()
+  if(NOT headers_match)
+    _course_committed_files(${chapter} committed)
+    foreach(path ${committed})
+      get_filename_component(file ${path} NAME)
+      if(path STREQUAL "exercises/${chapter}/${file}" AND file MATCHES "\\.h$"
+         AND EXISTS ${chapter_dir}/${file})
+        list(APPEND cut_files ${COURSE_COMMITTED_DIR}/${path})
+      endif()
+    endforeach()
+  endif()
   set(whole_objects "")
-  if(whole_sources)
+  if(whole_sources AND headers_match)
     set(whole ${prefix}_upto_task_whole_files)
     add_library(${whole} OBJECT ${whole_sources})
     target_include_directories(${whole} PUBLIC ${chapter_dir})
@@ -402,7 +413,7 @@ function(_course_task_order_checks prefix chapter library tasks_file test_links)
   endif()
   foreach(task ${tasks})
     set(name ${prefix}_upto_task${task})
-    set(task_sources "")
+    set(task_files "")
     foreach(source ${cut_files})
       get_filename_component(file ${source} NAME)
       set(spliced ${CMAKE_CURRENT_BINARY_DIR}/${name}/${file})
@@ -414,13 +425,33 @@ function(_course_task_order_checks prefix chapter library tasks_file test_links)
         DEPENDS ${source} ${chapter_dir}/${file} ${PROJECT_SOURCE_DIR}/tools/tasks_done_upto.py
         COMMENT "Exercise ${number} with tasks 1 to ${task} done: ${file}"
         VERBATIM)
-      list(APPEND task_sources ${spliced})
+      list(APPEND task_files ${spliced})
     endforeach()
-    add_library(${name} STATIC ${task_sources} ${whole_objects})
+    if(headers_match)
+      add_library(${name} STATIC ${task_files} ${whole_objects})
+      target_include_directories(${name} PUBLIC ${chapter_dir})
+      add_executable(${name}_tests $<TARGET_OBJECTS:${prefix}_test_objects>)
+    else()
+      add_library(${name} STATIC ${task_files} ${whole_sources})
+      target_include_directories(${name} BEFORE PUBLIC ${CMAKE_CURRENT_BINARY_DIR}/${name})
+      target_include_directories(${name} PUBLIC ${chapter_dir})
+      set(task_tests "")
+      foreach(source ${test_sources})
+        _course_tasks_of(${CMAKE_CURRENT_SOURCE_DIR}/${source} of)
+        if(of STREQUAL "helper" OR task IN_LIST of)
+          list(APPEND task_tests ${CMAKE_CURRENT_SOURCE_DIR}/${source})
+        endif()
+      endforeach()
+      # The spliced headers are listed too, so that they are made before
+      # the test files that include them are compiled.
+      set(task_headers ${task_files})
+      list(FILTER task_headers INCLUDE REGEX "\\.h$")
+      add_executable(${name}_tests ${task_tests} ${task_headers})
+      target_include_directories(${name}_tests PRIVATE ${includes})
+      target_precompile_headers(${name}_tests REUSE_FROM course_gtest_pch)
+    endif()
     add_dependencies(${name} committed_exercises)
-    target_include_directories(${name} PUBLIC ${chapter_dir})
     target_link_libraries(${name} PUBLIC ${links})
-    add_executable(${name}_tests $<TARGET_OBJECTS:${prefix}_test_objects>)
     target_link_libraries(${name}_tests PRIVATE ${name} ${test_links})
     add_test(NAME ${prefix}.exercise.task${task}_needs_only_the_tasks_before_it
              COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/grade.py --chapter ${number}

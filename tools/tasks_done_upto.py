@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An exercise file with its first tasks done: the reference's bodies in place
+"""An exercise file with its first tasks done: the reference's code in place
 of the cuts of tasks 1 to N, the cuts of the later tasks left as handed out.
 
     tasks_done_upto.py --exercise FILE --reference FILE --task N --out FILE
@@ -11,100 +11,55 @@ task N with tasks 1 to N done and nothing after. A test of task N that
 needs a later task's function (it closes a stream, and close_because() is
 task 4's) fails there, and is moved to that later task.
 
-A cut is a function definition whose body throws
-std::logic_error("TODO(task K): ..."). Definitions are found by the
-layout .clang-format gives the course's .cpp files: the signature starts at
-column 0 and ends with "{", the body is indented, and "}" at column 0 ends
-it. The reference's definition with the same signature (blanks aside)
-replaces the cut, signature and all (compared without the [[maybe_unused]]
-an exercise adds to what a cut no longer uses, nor comments). A cut with
-no such twin is an error.
+The exercise and the reference are compared line by line (difflib): an
+exercise is the reference with some bodies cut, each cut marked
+"TODO(task K)". A stretch where the two differ takes the reference's
+lines when the exercise's side carries the marks of tasks 1 to N only,
+and keeps the exercise's otherwise (a later task's cut, a comment that
+differs). A stretch that only the reference has (a helper the exercise
+leaves out, since the learner may write the cut functions without it)
+comes too. The same rule serves .cpp files and headers, whose cuts are
+member functions inside class bodies. A stretch that mixes the marks of
+a task put back and one left out is an error: the cuts are too close for
+a line comparison to tell apart.
 Standard library only.
 """
 import argparse
+import difflib
 import re
 import sys
 
-CUT = re.compile(r'throw std::logic_error\("TODO\(task (\d+)\)')
+MARK = re.compile(r"TODO\(task (\d+)\)")
 
 
-def definitions(lines):
-    """(first line, last line, signature) of each definition at column 0."""
-    found = []
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        starts = line[:1] not in ("", " ", "\t", "#", "/", "}") and not line.startswith("namespace")
-        if not starts:
-            index += 1
-            continue
-        # The signature: from here to the line that opens the body.
-        def code(number):
-            return lines[number].split("//")[0].rstrip()
-        end = index
-        while end < len(lines) and not code(end).endswith("{") and not code(end).endswith(";"):
-            end += 1
-        if end >= len(lines) or code(end).endswith(";"):
-            index = end + 1
-            continue
-        close = end + 1
-        while close < len(lines) and lines[close].rstrip() != "}":
-            close += 1
-        # A cut marks the parameters it no longer uses [[maybe_unused]].
-        text = " ".join(line.split("//")[0] for line in lines[index:end + 1])
-        text = re.sub(r"\[\[maybe_unused\]\]\s*", "", text)
-        signature = " ".join(text.split())
-        found.append((index, close, signature))
-        index = close + 1
-    return found
-
-
-def name_of(signature):
-    """What a definition defines: its signature up to the parameters
-    ("void RequestHandler::write_error"), which a cut keeps as it is even
-    where it leaves a parameter unnamed."""
-    return signature.split("(")[0].strip()
-
-
-def twin_of(signature, reference_definitions):
-    """(first, last) of the reference's definition of the same function: the
-    one with the same name, or among overloads the same signature."""
-    same_name = [(a, b) for a, b, other in reference_definitions if name_of(other) == name_of(signature)]
-    if len(same_name) == 1:
-        return same_name[0]
-    same = [(a, b) for a, b, other in reference_definitions if other == signature]
-    if len(same) != 1:
-        raise SystemExit(f"tasks_done_upto: no single definition of `{signature}` in the reference")
-    return same[0]
+def tasks_marked(lines):
+    return {int(task) for line in lines for task in MARK.findall(line)}
 
 
 def splice(exercise, reference, task):
-    """The exercise's text with the cuts of tasks 1..task replaced.
-
-    The reference's helpers that the exercise leaves out (they serve only
-    the cut functions, which the learner may write without them) come too,
-    in an anonymous namespace before the first function put back."""
+    """The exercise's text with the cuts of tasks 1..task replaced."""
     lines = exercise.split("\n")
     reference_lines = reference.split("\n")
-    reference_definitions = definitions(reference_lines)
-    present = {name_of(signature) for _, _, signature in definitions(lines)}
-    first_put_back = None
-    for first, last, signature in reversed(definitions(lines)):
-        body = "\n".join(lines[first:last + 1])
-        cut = CUT.search(body)
-        if cut is None or int(cut.group(1)) > task:
-            continue
-        twin_first, twin_last = twin_of(signature, reference_definitions)
-        lines[first:last + 1] = reference_lines[twin_first:twin_last + 1]
-        first_put_back = first
-    # Free functions only: a member function is defined outside any
-    # anonymous namespace, and an exercise never leaves one out.
-    helpers = [reference_lines[a:b + 1] for a, b, signature in reference_definitions
-               if name_of(signature) not in present and "::" not in name_of(signature)]
-    if first_put_back is not None and helpers:
-        block = ["namespace {"] + [line for helper in helpers for line in helper + [""]]
-        lines[first_put_back:first_put_back] = block + ["}  // namespace", ""]
-    return "\n".join(lines)
+    matcher = difflib.SequenceMatcher(None, lines, reference_lines, autojunk=False)
+    out = []
+    for tag, first, last, ref_first, ref_last in matcher.get_opcodes():
+        ours, theirs = lines[first:last], reference_lines[ref_first:ref_last]
+        marked = tasks_marked(ours)
+        if tag == "equal":
+            out += ours
+        elif not ours:  # only the reference has it
+            out += theirs
+        elif marked and max(marked) <= task:
+            out += theirs
+        elif marked and min(marked) <= task:
+            raise SystemExit(f"tasks_done_upto: lines {first + 1}-{last} mix the cuts of tasks "
+                             f"{sorted(marked)}: put a line the reference shares between them")
+        else:
+            out += ours
+    left = [n for n in tasks_marked(out) if n <= task]
+    if left:
+        raise SystemExit(f"tasks_done_upto: the cut of task {left[0]} is still there")
+    return "\n".join(out)
 
 
 def main():
