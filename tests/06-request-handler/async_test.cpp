@@ -15,7 +15,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class AsyncHandlers : public WebTest {};
+class Task3_AsyncHandlers : public WebTest {};
 
 class SleepHandler : public RequestHandler {
 public:
@@ -43,7 +43,7 @@ private:
     std::weak_ptr<RequestHandler>* forgotten_ = nullptr;
 };
 
-TEST_F(AsyncHandlers, OthersAreServedWhileOneWaits) {
+TEST_F(Task3_AsyncHandlers, OthersAreServedWhileOneWaits) {
     serve({{"/", handler<HelloHandler>()}, {"/sleep", handler<SleepHandler>()}});
     TestClient sleeper(port());
     auto started = Clock::now();
@@ -60,7 +60,7 @@ TEST_F(AsyncHandlers, OthersAreServedWhileOneWaits) {
     EXPECT_GE(Clock::now() - started, 590ms);
 }
 
-TEST_F(AsyncHandlers, ManyWaitAtOnceOnOneThread) {
+TEST_F(Task3_AsyncHandlers, ManyWaitAtOnceOnOneThread) {
     serve({{"/sleep", handler<SleepHandler>()}});
     std::vector<std::unique_ptr<TestClient>> clients;
     auto started = Clock::now();
@@ -73,7 +73,7 @@ TEST_F(AsyncHandlers, ManyWaitAtOnceOnOneThread) {
     EXPECT_LT(Clock::now() - started, 2s);
 }
 
-TEST_F(AsyncHandlers, AFinishAfterTheClientLeftIsHarmless) {
+TEST_F(Task3_AsyncHandlers, AFinishAfterTheClientLeftIsHarmless) {
     serve({{"/", handler<HelloHandler>()}, {"/sleep", handler<SleepHandler>()}});
     {
         TestClient leaver(port());
@@ -84,7 +84,7 @@ TEST_F(AsyncHandlers, AFinishAfterTheClientLeftIsHarmless) {
     expect_still_serving();
 }
 
-TEST_F(AsyncHandlers, AForgottenFinishLeavesTheClientWaiting) {
+TEST_F(Task3_AsyncHandlers, AForgottenFinishLeavesTheClientWaiting) {
     std::weak_ptr<RequestHandler> forgotten;
     serve({{"/", handler<HelloHandler>()}, {"/forgot", handler<ForgetfulHandler>(&forgotten)}});
     TestClient waiting(port());
@@ -108,7 +108,7 @@ TEST_F(AsyncHandlers, AForgottenFinishLeavesTheClientWaiting) {
     EXPECT_EQ(open_handlers(), 0u);
 }
 
-TEST_F(AsyncHandlers, PipelinedRequestsWaitBehindAForgottenFinish) {
+TEST_F(Task3_AsyncHandlers, PipelinedRequestsWaitBehindAForgottenFinish) {
     std::weak_ptr<RequestHandler> forgotten;
     serve({{"/", handler<HelloHandler>()}, {"/forgot", handler<ForgetfulHandler>(&forgotten)}});
     TestClient client(port());
