@@ -287,8 +287,10 @@ endfunction()
 # ("ch01.Task1_WriteAll.SurvivesPartialWrites"); then, per exercise task,
 # a CTest check that the committed exercise fails it, and one check that the
 # reference passes every task.
+# FIXTURE: a CTest fixture every test of the chapter needs (chapter 09's
+# PostgreSQL cluster); ENVIRONMENT: a variable they all run with.
 function(course_tests)
-  cmake_parse_arguments(ARG "" "CHAPTER;LIBRARY" "SOURCES;LINKS;INCLUDES" ${ARGN})
+  cmake_parse_arguments(ARG "" "CHAPTER;LIBRARY;FIXTURE;ENVIRONMENT" "SOURCES;LINKS;INCLUDES" ${ARGN})
   string(SUBSTRING ${ARG_CHAPTER} 0 2 number)
   set(prefix ch${number})
   set(grade ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tools/grade.py --chapter ${number})
@@ -331,8 +333,15 @@ function(course_tests)
   target_link_libraries(${prefix}_committed_exercise_tests PRIVATE
                         ${ARG_LIBRARY}_committed_exercise ${test_links})
 
+  set(needs "")
+  if(ARG_FIXTURE)
+    list(APPEND needs FIXTURES_REQUIRED ${ARG_FIXTURE})
+  endif()
+  if(ARG_ENVIRONMENT)
+    list(APPEND needs ENVIRONMENT ${ARG_ENVIRONMENT})
+  endif()
   gtest_discover_tests(${prefix}_tests TEST_PREFIX "${prefix}." DISCOVERY_TIMEOUT 30
-                       PROPERTIES TIMEOUT 120 LABELS chapter)
+                       PROPERTIES TIMEOUT 120 LABELS chapter ${needs})
 
   set(tasks_file ${PROJECT_SOURCE_DIR}/exercises/${ARG_CHAPTER}/tasks.txt)
   if(NOT EXISTS ${tasks_file})
@@ -353,6 +362,14 @@ function(course_tests)
   endforeach()
   set_tests_properties(${prefix}.exercise.reference_passes_every_task PROPERTIES
                        LABELS exercise COST 5)
+  if(needs)
+    get_property(chapter_tests DIRECTORY PROPERTY TESTS)
+    foreach(test ${chapter_tests})
+      if(test MATCHES "^${prefix}\\.exercise\\.")
+        set_tests_properties(${test} PROPERTIES ${needs})
+      endif()
+    endforeach()
+  endif()
 endfunction()
 
 # Each task passes with only the tasks before it done: for every task but

@@ -1,0 +1,136 @@
+// pool_test.cpp: PGPool (task 3): connections opened only as needed and
+// never more than the bound, a line of waiters that all get served, a
+// connection given back whatever the query did, a bounded line, a broken
+// connection replaced, and a server that is down failing every waiter
+// promptly instead of leaving it waiting.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "database_fixture.h"
+#include "pg_pool.h"
+
+namespace course::testing {
+namespace {
+
+class Task3_Pool : public DatabaseTest {};
+
+// `count` queries started at once on `pool`; their outcomes.
+std::vector<Future<PGResult>> start_many(PGPool& pool, int count, const std::string& sql) {
+    std::vector<Future<PGResult>> started;
+    for (int i = 0; i < count; ++i) started.push_back(spawn(pool.query(sql)));
+    return started;
+}
+
+Task<int> failures_among(std::vector<Future<PGResult>> outcomes) {
+    int failed = 0;
+    for (Future<PGResult>& outcome : outcomes) {
+        try {
+            co_await outcome;
+        } catch (const std::exception&) {
+            ++failed;
+        }
+    }
+    co_return failed;
+}
+
+TEST_F(Task3_Pool, OneQueryOpensOneConnectionAndKeepsItForTheNext) {
+    PGPool pool(dsn(), 4, 1000, loop);
+    auto twice = [&]() -> Task<void> {
+        PGResult first = co_await pool.query("SELECT pg_backend_pid()");
+        PGResult second = co_await pool.query("SELECT pg_backend_pid()");
+        EXPECT_EQ(first.text(0, 0), second.text(0, 0)) << "the second query opened another connection";
+    };
+    run(twice(), 10s);
+    EXPECT_EQ(pool.open(), 1u);
+    EXPECT_EQ(pool.idle(), 1u);
+    EXPECT_EQ(sessions(), 1);
+}
+
+TEST_F(Task3_Pool, QueriesBeyondTheBoundWaitInLineAndAllAreServed) {
+    PGPool pool(dsn(), 2, 1000, loop);
+    std::vector<Future<PGResult>> outcomes = start_many(pool, 8, "SELECT pg_sleep(0.1)");
+    int most_sessions = 0;
+    bool checked = false;
+    loop.call_later(150ms, [&] {
+        EXPECT_EQ(pool.open(), 2u);
+        EXPECT_GE(pool.waiting(), 1u) << "with 2 connections busy, the others must wait in line";
+        checked = true;
+    });
+    auto started = IOLoop::time();
+    EXPECT_EQ(run(failures_among(outcomes), 20s), 0);
+    auto took = IOLoop::time() - started;
+    most_sessions = sessions();
+    EXPECT_TRUE(checked);
+    EXPECT_LE(most_sessions, 2) << "the pool opened more connections than its bound";
+    EXPECT_EQ(pool.open(), 2u);
+    EXPECT_EQ(pool.waiting(), 0u);
+    // Eight sleeps of 0.1 s on two connections: four rounds.
+    EXPECT_GE(took, 380ms);
+    EXPECT_LT(took, 5s);
+}
+
+TEST_F(Task3_Pool, AFailedQueryGivesItsConnectionBack) {
+    PGPool pool(dsn(), 1, 1000, loop);
+    auto fail_then_work = [&]() -> Task<void> {
+        std::exception_ptr error = co_await failure_of(pool.query("SELEC 1"));
+        EXPECT_EQ(sqlstate_of(error), "42601");
+        PGResult after = co_await pool.query("SELECT 'served'");
+        EXPECT_EQ(after.text(0, 0), "served") << "the failed query kept the only connection";
+    };
+    run(fail_then_work(), 10s);
+    EXPECT_EQ(pool.idle(), 1u);
+}
+
+TEST_F(Task3_Pool, TheLineIsBoundedAndTheRestAreRefusedAtOnce) {
+    PGPool pool(dsn(), 1, 2, loop);
+    std::vector<Future<PGResult>> outcomes = start_many(pool, 5, "SELECT pg_sleep(0.1)");
+    // One runs, two wait, two are refused without waiting.
+    int refused = 0;
+    int served = 0;
+    auto count = [&]() -> Task<void> {
+        for (Future<PGResult>& outcome : outcomes) {
+            try {
+                co_await outcome;
+                ++served;
+            } catch (const PoolFullError&) {
+                ++refused;
+            }
+        }
+    };
+    run(count(), 10s);
+    EXPECT_EQ(served, 3);
+    EXPECT_EQ(refused, 2);
+}
+
+TEST_F(Task3_Pool, AConnectionTheServerEndedIsReplaced) {
+    PGPool pool(dsn(), 1, 1000, loop);
+    std::string first_pid(run(pool.query("SELECT pg_backend_pid()"), 10s).text(0, 0));
+    sql().run("SELECT pg_terminate_backend(" + first_pid + ", 5000)");
+    auto after_the_loss = [&]() -> Task<std::string> {
+        // The idle connection is dead. Whichever query meets it first fails
+        // (or the pool sees it and opens a new one); the next one works.
+        co_await failure_of(pool.query("SELECT 1"));
+        PGResult result = co_await pool.query("SELECT pg_backend_pid()");
+        co_return std::string(result.text(0, 0));
+    };
+    std::string second_pid = run(after_the_loss(), 10s);
+    EXPECT_NE(second_pid, first_pid);
+    EXPECT_EQ(pool.open(), 1u) << "the dead connection still counts as open";
+}
+
+TEST_F(Task3_Pool, AServerThatIsDownFailsEveryQueryPromptly) {
+    // Nothing listens on this port: every connect is refused at once.
+    std::string down = "host=127.0.0.1 port=1 dbname=x connect_timeout=2";
+    PGPool pool(down, 2, 1000, loop);
+    std::vector<Future<PGResult>> outcomes = start_many(pool, 6, "SELECT 1");
+    auto started = IOLoop::time();
+    EXPECT_EQ(run(failures_among(outcomes), 10s), 6) << "every query must fail, none wait for ever";
+    EXPECT_LT(IOLoop::time() - started, 3s);
+    EXPECT_EQ(pool.open(), 0u);
+    EXPECT_EQ(pool.waiting(), 0u);
+}
+
+}  // namespace
+}  // namespace course::testing
