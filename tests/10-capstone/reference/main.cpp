@@ -1,11 +1,11 @@
 // main.cpp: the capstone's reference chat server.
 //
-//   build/bin/ch09_capstone_reference [--port=8888] [--address=127.0.0.1] [--max-waiters=1000]
+//   build/bin/ch10_capstone_reference [--port=8888] [--address=127.0.0.1] [--max-waiters=1000]
 //                                     [--redis=HOST:PORT]
 //
-// It meets the specification in exercises/09-capstone/README.md, which
-// tests/09-capstone/driver.py grades. Built on the chapters' code (01, 03
-// to 08), never on final/. The learner's skeleton, exercises/09-capstone/
+// It meets the specification in exercises/10-capstone/README.md, which
+// tests/10-capstone/driver.py grades. Built on the chapters' code (01, 03
+// to 08), never on final/. The learner's skeleton, exercises/10-capstone/
 // main.cpp, is this file without the chat. With --redis (part 5, the
 // extension) it shares its messages with the other servers of that Redis
 // (redis_relay.h); without it, it is the chat of parts 1 to 4 alone.

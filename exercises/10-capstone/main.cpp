@@ -2,11 +2,11 @@
 // command line, listens, prints the ready line and serves... nothing yet.
 // Every request gets a 404 until the Application below has routes.
 //
-//   build/bin/ch09_capstone [--port=8888] [--address=127.0.0.1] [--max-waiters=1000]
+//   build/bin/ch10_capstone [--port=8888] [--address=127.0.0.1] [--max-waiters=1000]
 //                           [--redis=HOST:PORT]
 //
 // The specification is README.md, beside this file. Grade with
-// `make grade CH=09` (on your exercises 03 to 08) or `make grade CH=09
+// `make grade CH=10` (on your exercises 03 to 08) or `make grade CH=10
 // STACK=chapters` (on the chapters' code); part 5, the extension, which
 // --redis is for, with EXT=1.
 #include <charconv>
