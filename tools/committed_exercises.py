@@ -62,20 +62,29 @@ def main():
     parser.add_argument("--dest")
     parser.add_argument("--list")
     args = parser.parse_args()
+    if args.list == "exercises":
+        files = all_exercise_files(args.source)
+    elif args.list:
+        files = committed_files(args.source, args.list)
     if args.list:
-        for path in sorted(committed_files(args.source, args.list)):
+        for path in sorted(files):
             print(path)
         return 0
-    # Chapter by chapter: an exercise not committed yet (a course author's
-    # work in progress) is taken from the working tree.
-    exercises = os.path.join(args.source, "exercises")
+    for path, content in all_exercise_files(args.source).items():
+        write_if_changed(os.path.join(args.dest, path), content)
+    return 0
+
+
+def all_exercise_files(root):
+    """Every exercise's files, chapter by chapter: an exercise not committed
+    yet (a course author's work in progress) is taken from the working tree."""
+    files = {}
+    exercises = os.path.join(root, "exercises")
     for chapter in sorted(os.listdir(exercises)):
         prefix = f"exercises/{chapter}"
-        if not os.path.isdir(os.path.join(args.source, prefix)):
-            continue
-        for path, content in committed_files(args.source, prefix).items():
-            write_if_changed(os.path.join(args.dest, path), content)
-    return 0
+        if os.path.isdir(os.path.join(root, prefix)):
+            files.update(committed_files(root, prefix))
+    return files
 
 
 if __name__ == "__main__":

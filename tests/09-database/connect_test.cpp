@@ -43,16 +43,19 @@ int closed_port() {
     return port;  // the socket closes here
 }
 
+// The client address PostgreSQL sees for the session of `pid`: "" over a
+// unix socket. (Read from outside, so that task 1 needs no query of its own.)
+std::string client_address(Inspector& sql, int pid) {
+    return sql.value("SELECT coalesce(host(client_addr), '') FROM pg_stat_activity WHERE pid = " +
+                     std::to_string(pid));
+}
+
 TEST_F(Task1_Connect, ConnectsAndTheSessionIsTheServers) {
-    auto connect_and_ask = [&]() -> Task<std::string> {
-        std::shared_ptr<PGConnection> db = co_await PGConnection::connect(dsn());
-        EXPECT_TRUE(db->ok());
-        PGResult result = co_await db->query("SELECT pg_backend_pid()");
-        EXPECT_EQ(std::string(result.text(0, 0)), std::to_string(db->backend_pid()));
-        co_return std::string(result.text(0, 0));
-    };
-    std::string pid = run(connect_and_ask(), 10s);
-    EXPECT_FALSE(pid.empty());
+    std::shared_ptr<PGConnection> db = run(PGConnection::connect(dsn()), 10s);
+    ASSERT_TRUE(db);
+    EXPECT_TRUE(db->ok());
+    EXPECT_GT(db->backend_pid(), 0);
+    EXPECT_EQ(sessions(), 1) << "the server should see this one session";
 }
 
 TEST_F(Task1_Connect, OverTCPAndOverAUnixSocket) {
@@ -61,15 +64,10 @@ TEST_F(Task1_Connect, OverTCPAndOverAUnixSocket) {
     std::string port = base_dsn_.substr(base_dsn_.find("port=") + 5);
     port = port.substr(0, port.find(' '));
     std::string tcp = "host=127.0.0.1 port=" + port + " user=postgres dbname=postgres sslmode=disable";
-    auto both = [&]() -> Task<void> {
-        std::shared_ptr<PGConnection> local = co_await PGConnection::connect(dsn());
-        std::shared_ptr<PGConnection> remote = co_await PGConnection::connect(tcp);
-        PGResult over_tcp = co_await remote->query("SELECT inet_client_addr()::text");
-        PGResult over_socket = co_await local->query("SELECT inet_client_addr()::text");
-        EXPECT_EQ(over_tcp.text(0, 0), "127.0.0.1/32");
-        EXPECT_FALSE(over_socket.get(0, 0)) << "a unix socket has no client address";
-    };
-    run(both(), 10s);
+    std::shared_ptr<PGConnection> local = run(PGConnection::connect(dsn()), 10s);
+    std::shared_ptr<PGConnection> remote = run(PGConnection::connect(tcp), 10s);
+    EXPECT_EQ(client_address(sql(), remote->backend_pid()), "127.0.0.1");
+    EXPECT_EQ(client_address(sql(), local->backend_pid()), "") << "a unix socket has no address";
 }
 
 TEST_F(Task1_Connect, ARefusedConnectionIsAPGErrorThatSaysSo) {

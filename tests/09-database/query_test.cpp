@@ -126,6 +126,23 @@ TEST_F(Task2_Query, ASessionTheServerEndedFailsClearlyAndIsNoLongerOk) {
     });
 }
 
+TEST_F(Task2_Query, AQueryKeepsItsConnectionAliveWhenTheCallerLetsGo) {
+    // The caller starts a query and drops its only handle to the
+    // connection: the query must still end, and the connection go after it.
+    auto started = [&]() -> Task<Future<PGResult>> {
+        std::shared_ptr<PGConnection> db = co_await PGConnection::connect(dsn());
+        Future<PGResult> answer = spawn(db->query("SELECT pg_sleep(0.05), 'answered'"));
+        co_return answer;  // `db` goes here, with the query in flight
+    };
+    Future<PGResult> answer = run(started(), 10s);
+    EXPECT_TRUE(run_until([&] { return answer.done(); }, 5s))
+        << "the query never ended: nothing kept its connection alive";
+    if (answer.done()) {
+        EXPECT_EQ(answer.result().text(0, 1), "answered");
+    }
+    EXPECT_TRUE(sessions_become(0));
+}
+
 TEST_F(Task2_Query, TheConnectionIsReleasedWhenTheLastHolderLetsGo) {
     with_connection([](std::shared_ptr<PGConnection> db) -> Task<void> {
         co_await db->query("SELECT 1");
