@@ -144,15 +144,14 @@ Task<void> PGConnection::wait_until_result_ready() {
     }
 }
 
-namespace {
-
-// What a failed result says: the server's message and SQLSTATE.
 PGError result_error(const PGresult* result) {
     std::string message = PQresultErrorMessage(result);
     while (!message.empty() && message.back() == '\n') message.pop_back();
     const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
     return PGError(message, state != nullptr ? state : "");
 }
+
+namespace {
 
 // Marks the connection busy for one query, and free again however the
 // query ends (an exception included).

@@ -50,6 +50,9 @@ private:
     std::string sqlstate_;
 };
 
+// The error a failed result holds: the server's message and SQLSTATE.
+PGError result_error(const PGresult* result);
+
 // The rows of one answer (PQclear when the last copy goes: copies share it,
 // as each awaiter of a Future gets a copy). Values come as text,
 // PostgreSQL's text format; NULL is an empty optional.
@@ -103,6 +106,9 @@ public:
     bool ok() const { return PQstatus(conn_) == CONNECTION_OK && !busy_; }
     // The server's process for this session (pg_stat_activity's pid).
     int backend_pid() const { return PQbackendPID(conn_); }
+    // libpq's own handle, for what this class does not do (the exercise's
+    // extension puts it in pipeline mode). Valid as long as this object.
+    PGconn* native() const { return conn_; }
 
 private:
     PGConnection(PGconn* conn, IOLoop& loop) : conn_(conn), loop_(loop) {}

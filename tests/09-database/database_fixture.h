@@ -94,6 +94,17 @@ Task<std::exception_ptr> failure_of(Task<T> task) {
     co_return nullptr;
 }
 
+// What a Future failed with, or null.
+template <typename T>
+Task<std::exception_ptr> failure_of(Future<T> future) {
+    try {
+        co_await future;
+    } catch (...) {
+        co_return std::current_exception();
+    }
+    co_return nullptr;
+}
+
 // The SQLSTATE of a PGError, "" for anything else.
 inline std::string sqlstate_of(const std::exception_ptr& error) {
     try {
