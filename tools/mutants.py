@@ -140,9 +140,17 @@ def apply(mutant, source_root):
 
 
 def copy_sources(destination):
-    """The working tree's files (tracked and new, not ignored) under destination."""
+    """The working tree's files (tracked and new, not ignored) under
+    destination, and nothing else: a file the working tree no longer has
+    (a folder renamed) goes from the copy too."""
     listing = subprocess.run(["git", "-C", ROOT, "ls-files", "-co", "--exclude-standard"],
                              capture_output=True, text=True, check=True).stdout.split("\n")
+    wanted = {relative for relative in listing if relative and os.path.isfile(os.path.join(ROOT, relative))}
+    for folder, _, names in os.walk(destination):
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.relpath(path, destination) not in wanted:
+                os.remove(path)
     for relative in filter(None, listing):
         source = os.path.join(ROOT, relative)
         if not os.path.isfile(source):
