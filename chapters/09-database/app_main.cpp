@@ -7,6 +7,7 @@
 //   GET /page?ms=N            an item by its id (an indexed SELECT), then
 //                             SELECT pg_sleep(N ms): both through the PGPool,
 //                             on the loop; everyone else is served meanwhile
+//                             (503 when the pool's line is full)
 //   GET /executor?ms=N        the same with blocking libpq calls on a pool of
 //                             --threads threads (run_in_executor), each with
 //                             its own connection: Tornado's answer for a
@@ -81,6 +82,16 @@ std::string describe(const PGResult& item, int ms) {
 
 // --- the loop's way: the chapter's pool ----------------------------------------
 
+// A query through the pool; a full line is a 503 Service Unavailable (come
+// back later), not the 500 of an error.
+Task<PGResult> pooled_query(course::PGPool& pool, const char* sql, PGParams params) {
+    try {
+        co_return co_await pool.query(sql, std::move(params));
+    } catch (const course::PoolFullError& full) {
+        throw HTTPError(503, full.what());
+    }
+}
+
 class PageHandler : public CoroutineRequestHandler {
 public:
     void initialize(course::PGPool* pool) { pool_ = pool; }
@@ -90,9 +101,9 @@ public:
         // The parameters are named first: GCC 12 miscompiles a braced list
         // built inside a co_await expression ("array used as initializer").
         PGParams id{random_item_id()};
-        PGResult item = co_await pool_->query(kItemQuery, std::move(id));
+        PGResult item = co_await pooled_query(*pool_, kItemQuery, std::move(id));
         PGParams delay{std::to_string(ms)};
-        co_await pool_->query(kSleepQuery, std::move(delay));
+        co_await pooled_query(*pool_, kSleepQuery, std::move(delay));
         write(describe(item, ms));
     }
 
