@@ -25,7 +25,7 @@ RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 BLOG_CLUSTER ?= $(BUILD)/blog-postgres
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy bench-postgres fuzz soak slides docs help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy bench-postgres bench-db fuzz soak slides docs help clean deps configure
 
 all: build
 
@@ -251,6 +251,20 @@ bench-postgres: configure
 	@$(DEPS) build bench
 	cmake --build $(BUILD) -j $(JOBS) --target postgres_bench postgres_floor
 	$(PYTHON) tests/bench/postgres_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## bench-db     a page that waits 50 ms on PostgreSQL, 7 servers: threads vs one loop, Django, Tornado; build/bench/db.md + db.png [ARGS=--quick]
+# tests/bench/db_bench.py starts its own PostgreSQL (the build group's) in
+# build/bench/db-cluster/ and drives each server with wrk (the bench group,
+# with taskset and matplotlib); the db group brings Django, gunicorn,
+# psycopg2 and asyncpg for /usr/bin/python3. A build folder configured
+# while libpq was missing has no rule for db_threaded: CMake configures
+# again while it is missing.
+bench-db: configure
+	@$(DEPS) build bench db
+	@test -x $(BUILD)/bin/db_threaded || cmake -S . -B $(BUILD) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target ch09_app db_threaded db_final
+	$(PYTHON) tests/bench/db_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+	/usr/bin/python3 tests/bench/plot_db.py $(BUILD)/bench/db.csv $(BUILD)/bench
 
 ## bench-deploy demo_app direct, behind nginx (1 and 2 backends), --processes=2: req/s, CPU/request; build/bench/deploy.md [ARGS=--quick]
 # nginx runs on final/deploy/nginx.conf.in with only its placeholders

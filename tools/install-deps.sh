@@ -18,6 +18,9 @@
 #                                   soak's live heap, soak.py --heaptrack)
 #   tools/install-deps.sh template  + Python Tornado and Jinja2 for /usr/bin/python3 (make bench-template's
 #                                   yardsticks)
+#   tools/install-deps.sh db        + Django, gunicorn, psycopg2 and asyncpg for /usr/bin/python3
+#                                   (make bench-db's Python servers: Django under gunicorn's
+#                                   gthread worker, Python Tornado with an asyncpg pool)
 #   tools/install-deps.sh deploy    + nginx and Redis (the deployment test: backends behind nginx,
 #                                   the chat shared through Redis pub/sub)
 #   tools/install-deps.sh clang     + clang 14 (make test-clang: the second compiler) and
@@ -38,12 +41,13 @@ packages_for() {
     build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev libpq-dev postgresql libcmark-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev valgrind heaptrack" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
+    db)     echo "python3 python3-django gunicorn python3-psycopg2 python3-asyncpg" ;;
     deploy) echo "nginx-light redis-server" ;;
     clang)  echo "clang-14 clang-tidy-16" ;;
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;
     docs)   echo "doxygen python3-sphinx python3-breathe python3-myst-parser python3-sphinx-rtd-theme" ;;
-    *) echo "install-deps.sh: unknown group '$1' (build, bench, template, deploy, clang, slides, browser, docs)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown group '$1' (build, bench, template, db, deploy, clang, slides, browser, docs)" >&2; exit 2 ;;
   esac
 }
 
