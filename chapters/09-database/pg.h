@@ -2,7 +2,8 @@
 // client is built on, driven by chapter 03's IOLoop and chapter 08's Tasks.
 //
 //   std::shared_ptr<PGConnection> db = co_await PGConnection::connect(dsn);
-//   PGResult result = co_await db->query("SELECT title FROM items WHERE id = $1", {"42"});
+//   PGParams id{"42"};  // named first: GCC 12 miscompiles a braced list inside co_await
+//   PGResult result = co_await db->query("SELECT title FROM items WHERE id = $1", std::move(id));
 //   std::string_view title = result.text(0, "title");
 //
 // libpq speaks PostgreSQL's protocol; it does not wait. Each of its

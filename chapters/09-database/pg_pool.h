@@ -1,7 +1,8 @@
 // pg_pool.h: connections shared by every request of a process.
 //
 //   PGPool pool(dsn, 10);   // at most 10 connections, opened as needed
-//   PGResult result = co_await pool.query("SELECT pg_sleep($1)", {"0.05"});
+//   PGParams seconds{"0.05"};
+//   PGResult result = co_await pool.query("SELECT pg_sleep($1)", std::move(seconds));
 //
 // A query takes an idle connection, or opens one while fewer than
 // max_connections are open, or waits in line for the next one given back;
