@@ -176,6 +176,26 @@ def stop(directory, remove=False):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def watch_owner(directory, owner):
+    """Stops and removes the cluster once process `owner` is gone, from a
+    detached child: a test program killed at its timeout (SIGKILL runs no
+    destructor) must not leave its server running."""
+    if os.fork() != 0:
+        return
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    while True:
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    stop(directory, remove=True)
+    os._exit(0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["start", "stop", "dsn", "run"])
@@ -183,6 +203,8 @@ def main():
     parser.add_argument("--no-tls", action="store_true")
     parser.add_argument("--port", type=int, help="start: this port (a free one if not given)")
     parser.add_argument("--remove", action="store_true", help="stop: remove the directory too")
+    parser.add_argument("--owner", type=int, metavar="PID",
+                        help="start: stop and remove the cluster once this process is gone")
     parser.add_argument("-c", dest="settings", action="append", default=[],
                         metavar="NAME=VALUE", help="a server setting")
     # run's COMMAND is everything after "--", apart from the options.
@@ -192,7 +214,9 @@ def main():
     try:
         if arguments.action == "start":
             print(start(arguments.directory, not arguments.no_tls, arguments.settings,
-                        arguments.port))
+                        arguments.port), flush=True)
+            if arguments.owner:
+                watch_owner(arguments.directory, arguments.owner)
         elif arguments.action == "dsn":
             print(dsn_of(arguments.directory))
         elif arguments.action == "stop":

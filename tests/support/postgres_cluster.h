@@ -79,7 +79,10 @@ public:
     // Starts it (on the port it had before, after a stop), with TLS on TCP
     // as the shared cluster has it; false if it did not start.
     bool start() {
-        std::vector<std::string> arguments{"start", directory_};
+        // --owner: should this program be killed (a test past its timeout),
+        // the script's watcher stops the server and removes the directory.
+        std::vector<std::string> arguments{"start", directory_, "--owner",
+                                           std::to_string(::getpid())};
         if (port_ != 0) {
             arguments.push_back("--port");
             arguments.push_back(std::to_string(port_));
