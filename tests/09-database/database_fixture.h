@@ -21,7 +21,9 @@
 
 namespace course::testing {
 
+using postgres_testing::holds;
 using postgres_testing::Inspector;
+using postgres_testing::message_of;
 
 class DatabaseTest : public CoroutineTest {
 protected:
@@ -114,26 +116,6 @@ inline std::string sqlstate_of(const std::exception_ptr& error) {
     } catch (...) {
     }
     return "";
-}
-
-inline std::string message_of(const std::exception_ptr& error) {
-    try {
-        if (error) std::rethrow_exception(error);
-    } catch (const std::exception& caught) {
-        return caught.what();
-    }
-    return "";
-}
-
-template <typename E>
-bool holds(const std::exception_ptr& error) {
-    try {
-        if (error) std::rethrow_exception(error);
-    } catch (const E&) {
-        return true;
-    } catch (...) {
-    }
-    return false;
 }
 
 }  // namespace course::testing

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -153,5 +154,27 @@ public:
 private:
     PGconn* conn_;
 };
+
+// The message of the exception `error` holds ("" for none).
+inline std::string message_of(const std::exception_ptr& error) {
+    try {
+        if (error) std::rethrow_exception(error);
+    } catch (const std::exception& caught) {
+        return caught.what();
+    }
+    return "";
+}
+
+// Whether `error` holds an E.
+template <typename E>
+bool holds(const std::exception_ptr& error) {
+    try {
+        if (error) std::rethrow_exception(error);
+    } catch (const E&) {
+        return true;
+    } catch (...) {
+    }
+    return false;
+}
 
 }  // namespace postgres_testing

@@ -106,24 +106,4 @@ inline std::string sqlstate_of(const std::exception_ptr& error) {
     return "";
 }
 
-inline std::string message_of(const std::exception_ptr& error) {
-    try {
-        if (error) std::rethrow_exception(error);
-    } catch (const std::exception& caught) {
-        return caught.what();
-    }
-    return "";
-}
-
-template <typename E>
-bool holds(const std::exception_ptr& error) {
-    try {
-        if (error) std::rethrow_exception(error);
-    } catch (const E&) {
-        return true;
-    } catch (...) {
-    }
-    return false;
-}
-
 }  // namespace tornado::postgres::testing
