@@ -1,13 +1,16 @@
 // app_main.cpp: ch09_app, one page that asks PostgreSQL twice, served three
 // ways, so that the lesson (and a load test) can set them side by side.
 //
-//   build/bin/ch09_app --dsn=DSN [--pool=10] [--threads=10] [--port=8888] [--address=127.0.0.1]
+//   build/bin/ch09_app --dsn=DSN [--pool=10] [--max-waiting=10000] [--threads=10]
+//                      [--port=8888] [--address=127.0.0.1]
 //
 //   GET /                     Hello, world
 //   GET /page?ms=N            an item by its id (an indexed SELECT), then
-//                             SELECT pg_sleep(N ms): both through the PGPool,
-//                             on the loop; everyone else is served meanwhile
-//                             (503 when the pool's line is full)
+//                             SELECT pg_sleep(N ms): both on one connection
+//                             of the PGPool (--pool connections), on the
+//                             loop; everyone else is served meanwhile. 503
+//                             when --max-waiting pages already wait for a
+//                             connection (0: refuse whenever none is free)
 //   GET /executor?ms=N        the same with blocking libpq calls on a pool of
 //                             --threads threads (run_in_executor), each with
 //                             its own connection: Tornado's answer for a
@@ -82,11 +85,14 @@ std::string describe(const PGResult& item, int ms) {
 
 // --- the loop's way: the chapter's pool ----------------------------------------
 
-// A query through the pool; a full line is a 503 Service Unavailable (come
-// back later), not the 500 of an error.
-Task<PGResult> pooled_query(course::PGPool& pool, const char* sql, PGParams params) {
+// A connection of the pool for the whole page; a full line is a 503 Service
+// Unavailable (come back later), not the 500 of an error.
+//
+// One connection for both queries, not one each: the page waits in line
+// once, not once per query, and once admitted it cannot be refused halfway.
+Task<course::PooledConnection> connection_for_page(course::PGPool& pool) {
     try {
-        co_return co_await pool.query(sql, std::move(params));
+        co_return co_await pool.connection();
     } catch (const course::PoolFullError& full) {
         throw HTTPError(503, full.what());
     }
@@ -98,12 +104,13 @@ public:
 
     Task<void> get_async(PathArgs) override {
         int ms = delay_argument(*this);
+        course::PooledConnection db = co_await connection_for_page(*pool_);
         // The parameters are named first: GCC 12 miscompiles a braced list
         // built inside a co_await expression ("array used as initializer").
         PGParams id{random_item_id()};
-        PGResult item = co_await pooled_query(*pool_, kItemQuery, std::move(id));
+        PGResult item = co_await db->query(kItemQuery, std::move(id));
         PGParams delay{std::to_string(ms)};
-        co_await pooled_query(*pool_, kSleepQuery, std::move(delay));
+        co_await db->query(kSleepQuery, std::move(delay));
         write(describe(item, ms));
     }
 
@@ -207,21 +214,25 @@ public:
 struct DatabaseOptions {
     std::string dsn;
     std::size_t pool = 10;
+    std::size_t max_waiting = 10000;
     std::size_t threads = 10;
 };
 
-std::size_t count_option(const char* text, const char* name) {
+std::size_t count_option(const char* text, const char* name, std::size_t least,
+                         std::size_t most) {
     std::size_t value = 0;
     const char* end = text + std::strlen(text);
     auto [stop, error] = std::from_chars(text, end, value);
-    if (error != std::errc() || stop != end || value == 0 || value > 1000) {
-        std::fprintf(stderr, "ch09_app: --%s must be a number from 1 to 1000\n", name);
+    if (error != std::errc() || stop != end || value < least || value > most) {
+        std::fprintf(stderr, "ch09_app: --%s must be a number from %zu to %zu\n", name, least,
+                     most);
         std::exit(2);
     }
     return value;
 }
 
-// Takes --dsn, --pool and --threads out of argv; the rest is chapter 01's.
+// Takes --dsn, --pool, --max-waiting and --threads out of argv; the rest is
+// chapter 01's.
 DatabaseOptions take_database_options(int& argc, char** argv) {
     DatabaseOptions options;
     int kept = 1;
@@ -229,9 +240,11 @@ DatabaseOptions take_database_options(int& argc, char** argv) {
         if (std::strncmp(argv[i], "--dsn=", 6) == 0) {
             options.dsn = argv[i] + 6;
         } else if (std::strncmp(argv[i], "--pool=", 7) == 0) {
-            options.pool = count_option(argv[i] + 7, "pool");
+            options.pool = count_option(argv[i] + 7, "pool", 1, 1000);
+        } else if (std::strncmp(argv[i], "--max-waiting=", 14) == 0) {
+            options.max_waiting = count_option(argv[i] + 14, "max-waiting", 0, 1000000);
         } else if (std::strncmp(argv[i], "--threads=", 10) == 0) {
-            options.threads = count_option(argv[i] + 10, "threads");
+            options.threads = count_option(argv[i] + 10, "threads", 1, 1000);
         } else {
             argv[kept++] = argv[i];
         }
@@ -267,7 +280,7 @@ int main(int argc, char** argv) {
         // SIGINT and SIGTERM reach the loop's signalfd, not a worker.
         course::FileDescriptor signals = course::stop_on_signals(loop, "ch09_app");
         course::ThreadPool threads(database.threads);
-        course::PGPool pool(database.dsn, database.pool);
+        course::PGPool pool(database.dsn, database.pool, database.max_waiting);
         course::run_sync(loop, make_items(pool));
         BlockingConnection loop_thread_db(database.dsn);
         course::Application app({

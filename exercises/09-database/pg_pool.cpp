@@ -3,8 +3,6 @@
 #include <pg_pool.h>
 
 #include <chrono>
-#include <exception>
-#include <optional>
 #include <utility>
 
 namespace course {
@@ -19,21 +17,19 @@ PGPool::PGPool(std::string dsn, std::size_t max_connections, std::size_t max_wai
     if (max_connections_ == 0) throw std::invalid_argument("PGPool: max_connections must be at least 1");
 }
 
+PooledConnection::~PooledConnection() {
+    if (connection_) pool_->give_back(std::move(connection_));
+}
+
+Task<PooledConnection> PGPool::connection() {
+    co_return PooledConnection(*this, co_await acquire());
+}
+
 Task<PGResult> PGPool::query(std::string sql, PGParams params) {
-    std::shared_ptr<PGConnection> connection = co_await acquire();
-    // The connection goes back whether the query succeeds or throws. (No
-    // co_await may stand in a catch block, so the failure is kept and
-    // thrown again after.)
-    std::optional<PGResult> result;
-    std::exception_ptr failure;
-    try {
-        result.emplace(co_await connection->query(std::move(sql), std::move(params)));
-    } catch (...) {
-        failure = std::current_exception();
-    }
-    give_back(std::move(connection));
-    if (failure) std::rethrow_exception(failure);
-    co_return std::move(*result);
+    // The lease gives the connection back whether the query succeeds or
+    // throws: its destructor runs either way.
+    PooledConnection connection = co_await this->connection();
+    co_return co_await connection->query(std::move(sql), std::move(params));
 }
 
 Task<std::shared_ptr<PGConnection>> PGPool::acquire() {

@@ -1,10 +1,12 @@
 // pool_test.cpp: PGPool (task 3): connections opened only as needed and
 // never more than the bound, a line of waiters that all get served, a
-// connection given back whatever the query did, a bounded line, a broken
-// connection replaced, and a server that is down failing every waiter
-// promptly instead of leaving it waiting.
+// connection given back whatever the query did, a connection lent for
+// several queries and given back however its holder ends, a bounded line, a
+// broken connection replaced, and a server that is down failing every
+// waiter promptly instead of leaving it waiting.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,64 @@ TEST_F(Task3_Pool, AFailedQueryGivesItsConnectionBack) {
         EXPECT_EQ(after.text(0, 0), "served") << "the failed query kept the only connection";
     };
     run(fail_then_work(), 10s);
+    EXPECT_EQ(pool.idle(), 1u);
+}
+
+TEST_F(Task3_Pool, ALeaseKeepsOneSessionForAllItsQueriesAndGoesBackAtTheEnd) {
+    PGPool pool(dsn(), 2, 1000, loop);
+    auto page = [&]() -> Task<void> {
+        {
+            PooledConnection db = co_await pool.connection();
+            EXPECT_EQ(pool.open(), 1u);
+            EXPECT_EQ(pool.idle(), 0u) << "a lent connection must not be idle";
+            // A temporary table lives only in the session that made it.
+            co_await db->query("CREATE TEMPORARY TABLE scratch (n integer)");
+            co_await db->query("INSERT INTO scratch VALUES (7)");
+            PGResult seen = co_await db->query("SELECT n FROM scratch");
+            EXPECT_EQ(seen.text(0, 0), "7");
+            // Meanwhile the pool serves others on another connection.
+            co_await pool.query("SELECT 1");
+            EXPECT_EQ(pool.open(), 2u);
+        }
+        EXPECT_EQ(pool.idle(), 2u) << "the lease did not give its connection back";
+    };
+    run(page(), 10s);
+}
+
+TEST_F(Task3_Pool, ALeaseGoesBackWhenAnExceptionLeavesItsHolder) {
+    PGPool pool(dsn(), 1, 1000, loop);
+    std::optional<Future<PGResult>> next;
+    auto fails = [&]() -> Task<void> {
+        PooledConnection db = co_await pool.connection();
+        next = spawn(pool.query("SELECT 'next'"));  // in line behind the lease
+        co_await db->query("SELEC 1");
+    };
+    auto both = [&]() -> Task<void> {
+        std::exception_ptr error = co_await failure_of(fails());
+        EXPECT_EQ(sqlstate_of(error), "42601");
+        PGResult after = co_await *next;
+        EXPECT_EQ(after.text(0, 0), "next") << "the lease kept the only connection";
+    };
+    run(both(), 10s);
+    EXPECT_EQ(pool.idle(), 1u);
+    EXPECT_EQ(pool.waiting(), 0u);
+}
+
+TEST_F(Task3_Pool, ALeaseWaitsInTheSameLineAndIsRefusedPastIt) {
+    PGPool pool(dsn(), 1, 1, loop);
+    auto hold = [&]() -> Task<void> {
+        PooledConnection db = co_await pool.connection();
+        co_await db->query("SELECT pg_sleep(0.1)");
+    };
+    auto three = [&]() -> Task<void> {
+        Future<void> first = spawn(hold());
+        Future<void> second = spawn(hold());  // waits in line
+        std::exception_ptr third = co_await failure_of(pool.connection());
+        EXPECT_TRUE(holds<PoolFullError>(third)) << "got: " << message_of(third);
+        co_await first;
+        co_await second;
+    };
+    run(three(), 10s);
     EXPECT_EQ(pool.idle(), 1u);
 }
 
