@@ -131,9 +131,16 @@ class Server:
         return None
 
 
+# ch09_app's --max-waiting (its pool's line), if --max-waiting was given.
+CH09_MAX_WAITING = None
+
+
 def ch09_app(bin_dir, port, dsn, n):
-    return [os.path.join(bin_dir, "ch09_app"), "--port=%d" % port, "--address=127.0.0.1",
-            "--dsn=" + dsn, "--pool=%d" % n, "--threads=%d" % n]
+    command = [os.path.join(bin_dir, "ch09_app"), "--port=%d" % port, "--address=127.0.0.1",
+               "--dsn=" + dsn, "--pool=%d" % n, "--threads=%d" % n]
+    if CH09_MAX_WAITING is not None:
+        command.append("--max-waiting=%d" % CH09_MAX_WAITING)
+    return command
 
 
 SERVERS = [
@@ -680,6 +687,9 @@ def parse_options(argv):
                         % DURATION)
     parser.add_argument("--pool", type=int, default=POOL,
                         help="N, the pool size or thread count of (c) to (g) (default: %d)" % POOL)
+    parser.add_argument("--max-waiting", type=int,
+                        help="(d)'s line: at most this many pages wait for a connection, the "
+                             "rest get a 503 (default: ch09_app's, 10,000)")
     parser.add_argument("--ms", type=int, default=DELAY_MS, help="the page's pg_sleep, in ms")
     parser.add_argument("--timeout", type=int, default=WRK_TIMEOUT, help="wrk's, in seconds")
     parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS,
@@ -704,6 +714,8 @@ def parse_options(argv):
             ", ".join(sorted(unknown)), ", ".join(s.label() for s in SERVERS)))
     options.out = os.path.abspath(options.out)
     options.bin = os.path.abspath(options.bin)
+    global CH09_MAX_WAITING
+    CH09_MAX_WAITING = options.max_waiting
     return options
 
 
