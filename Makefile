@@ -25,7 +25,7 @@ RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 BLOG_CLUSTER ?= $(BUILD)/blog-postgres
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy bench-postgres bench-db fuzz soak slides docs help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
 
 all: build
 
@@ -265,6 +265,17 @@ bench-db: configure
 	cmake --build $(BUILD) -j $(JOBS) --target ch09_app db_threaded db_final
 	$(PYTHON) tests/bench/db_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 	/usr/bin/python3 tests/bench/plot_db.py $(BUILD)/bench/db.csv $(BUILD)/bench
+
+## bench-tfb    the TechEmpower six on final/ against Python Tornado + asyncpg, with TFB's checks first; build/bench/tfb.md [ARGS=--quick]
+# tests/bench/tfb_bench.py starts its own PostgreSQL (the build group's,
+# with pg_stat_statements) in build/bench/tfb-cluster/ with TFB's database,
+# checks each server with tests/clients/tfb_verify.py, then drives it with
+# wrk (the bench group); the db group brings asyncpg for Python Tornado.
+bench-tfb: configure
+	@$(DEPS) build bench db
+	@test -x $(BUILD)/bin/techempower || cmake -S . -B $(BUILD) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target techempower
+	$(PYTHON) tests/bench/tfb_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## bench-deploy demo_app direct, behind nginx (1 and 2 backends), --processes=2: req/s, CPU/request; build/bench/deploy.md [ARGS=--quick]
 # nginx runs on final/deploy/nginx.conf.in with only its placeholders
