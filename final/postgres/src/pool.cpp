@@ -95,8 +95,7 @@ public:
         closed_ = true;
         if (reconnect_timer_) loop_.remove_timeout(*reconnect_timer_);
         reconnect_timer_.reset();
-        std::list<Waiter> waiting = std::move(waiters_);
-        waiters_.clear();
+        std::list<Waiter> waiting = take_all_waiters();
         for (Waiter& waiter : waiting) fail_waiter(waiter, connection_error(why));
         std::vector<std::shared_ptr<Connection>> connections = std::move(connections_);
         connections_.clear();
@@ -111,7 +110,7 @@ public:
         PoolStatus status;
         for (const auto& connection : connections_)
             status.connections.push_back(connection->status());
-        status.waiters = waiters_.size();
+        status.waiters = waiting();
         status.connects = connects_;
         status.failed_connects = failed_connects_;
         status.lost = lost_;
@@ -200,20 +199,21 @@ private:
         if (!reachable_ && !has_ready_connection()) {
             return connection_error("PostgreSQL cannot be reached: " + last_error_);
         }
-        if (waiters_.size() >= options_.max_waiters) {
+        if (waiting() >= options_.max_waiters) {
             return std::make_exception_ptr(
-                PoolError(std::to_string(waiters_.size()) +
+                PoolError(std::to_string(waiting()) +
                           " callers wait for a connection already (max_waiters)"));
         }
         return nullptr;
     }
 
     void enqueue(Waiter arriving) {
-        waiters_.push_back(std::move(arriving));
-        auto position = std::prev(waiters_.end());
-        position->timer = loop_.call_later(options_.wait_timeout, [this, position] {
+        std::list<Waiter>& line = arriving.operation ? statement_waiters_ : exclusive_waiters_;
+        line.push_back(std::move(arriving));
+        auto position = std::prev(line.end());
+        position->timer = loop_.call_later(options_.wait_timeout, [this, &line, position] {
             Waiter waiter = std::move(*position);
-            waiters_.erase(position);
+            line.erase(position);
             waiter.timer.reset();
             fail_waiter(waiter, std::make_exception_ptr(PoolError(
                                     "no connection was free within " +
@@ -221,41 +221,54 @@ private:
         });
     }
 
-    // Gives connections to waiters, first come first served. A statement
-    // and a transaction need different things (room in a pipeline, a
-    // connection nobody holds): one that cannot be served does not hold
-    // back the other kind.
+    std::size_t waiting() const { return statement_waiters_.size() + exclusive_waiters_.size(); }
+
+    // Every waiter, out of both lines (the pool closes, or cannot connect).
+    std::list<Waiter> take_all_waiters() {
+        std::list<Waiter> all = std::move(statement_waiters_);
+        all.splice(all.end(), exclusive_waiters_);
+        statement_waiters_.clear();
+        return all;
+    }
+
+    // Gives connections to waiters, first come first served in each line.
+    // A statement and a transaction need different things (room in a
+    // pipeline, a connection nobody holds), so they wait in lines of their
+    // own: one kind that cannot be served does not hold back the other, and
+    // each line stops at its first waiter that cannot be served (a scan of
+    // every waiter at every answer would cost thousands of steps per query
+    // when thousands wait).
     void serve_waiters() {
-        bool shared_full = false, exclusive_full = false;
-        for (auto waiter = waiters_.begin();
-             waiter != waiters_.end() && !(shared_full && exclusive_full);) {
-            if (waiter->operation) {
-                Connection* connection = shared_full ? nullptr : choose_shared();
-                if (connection == nullptr) {
-                    shared_full = true;
-                    ++waiter;
-                    continue;
-                }
-                if (waiter->timer) loop_.remove_timeout(*waiter->timer);
-                std::unique_ptr<Operation> operation = std::move(waiter->operation);
-                waiter = waiters_.erase(waiter);
-                connection->send(std::move(operation));
-            } else if (waiter->held.done()) {  // cancelled by its caller
-                if (waiter->timer) loop_.remove_timeout(*waiter->timer);
-                waiter = waiters_.erase(waiter);
-            } else {
-                std::shared_ptr<Connection> connection =
-                    exclusive_full ? nullptr : choose_exclusive();
-                if (!connection) {
-                    exclusive_full = true;
-                    ++waiter;
-                    continue;
-                }
+        serve_statements();
+        serve_exclusive();
+    }
+
+    void serve_statements() {
+        while (!statement_waiters_.empty()) {
+            Connection* connection = choose_shared();
+            if (connection == nullptr) return;
+            Waiter& first = statement_waiters_.front();
+            if (first.timer) loop_.remove_timeout(*first.timer);
+            std::unique_ptr<Operation> operation = std::move(first.operation);
+            statement_waiters_.pop_front();  // before send(), which may call back here
+            connection->send(std::move(operation));
+        }
+    }
+
+    void serve_exclusive() {
+        while (!exclusive_waiters_.empty()) {
+            Waiter& first = exclusive_waiters_.front();
+            if (!first.held.done()) {
+                std::shared_ptr<Connection> connection = choose_exclusive();
+                if (!connection) return;
                 connection->set_held(true);
-                if (waiter->timer) loop_.remove_timeout(*waiter->timer);
-                Future<std::shared_ptr<Connection>> held = waiter->held;
-                waiter = waiters_.erase(waiter);
+                if (first.timer) loop_.remove_timeout(*first.timer);
+                Future<std::shared_ptr<Connection>> held = first.held;
+                exclusive_waiters_.pop_front();
                 held.set_result(std::move(connection));
+            } else {  // cancelled by its caller
+                if (first.timer) loop_.remove_timeout(*first.timer);
+                exclusive_waiters_.pop_front();
             }
         }
     }
@@ -295,8 +308,7 @@ private:
         forget(connection);
         if (!has_ready_connection()) {
             // Nobody will be served soon: tell the waiting now.
-            std::list<Waiter> waiting = std::move(waiters_);
-            waiters_.clear();
+            std::list<Waiter> waiting = take_all_waiters();
             auto error = connection_error("cannot connect to PostgreSQL: " + why);
             for (Waiter& waiter : waiting) fail_waiter(waiter, error);
             bool connecting = !connections_.empty();
@@ -314,7 +326,7 @@ private:
     }
 
     void on_room(Connection&) override {
-        if (!waiters_.empty()) serve_waiters();
+        if (waiting() > 0) serve_waiters();
     }
 
     void forget(Connection& connection) {
@@ -332,7 +344,7 @@ private:
         reconnect_timer_ = loop_.call_later(delay, [this] {
             reconnect_timer_.reset();
             std::size_t wanted =
-                std::max(options_.min_connections, waiters_.empty() ? 0 : std::size_t{1});
+                std::max(options_.min_connections, waiting() == 0 ? 0 : std::size_t{1});
             if (!reachable_) wanted = std::max<std::size_t>(wanted, 1);
             if (connections_.size() < wanted) open_connection();
         });
@@ -342,7 +354,8 @@ private:
     PoolOptions options_;
     ConnectSettings settings_;
     std::vector<std::shared_ptr<Connection>> connections_;  // connecting or ready
-    std::list<Waiter> waiters_;
+    std::list<Waiter> statement_waiters_;  // statements, waiting for room in a pipeline
+    std::list<Waiter> exclusive_waiters_;  // transactions and streams, for a connection of their own
     Future<void> started_;
     bool closed_ = false;
     bool reachable_ = true;
