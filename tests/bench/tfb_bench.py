@@ -173,19 +173,51 @@ SERVERS = [
 ]
 
 
-def cpu_seconds(pids):
-    """How long these processes (every thread) have run, in seconds:
+def cpu_by_process(pids):
+    """{pid: seconds on a CPU} of these processes (every thread), from
     /proc/PID/task/*/schedstat, in nanoseconds (utime and stime count 10 ms
     ticks, too coarse for a CPU per request in microseconds)."""
-    total = 0
+    seconds = {}
     for pid in pids:
+        total = 0
         for path in glob.glob("/proc/%d/task/*/schedstat" % pid):
             try:
                 with open(path) as f:
                     total += int(f.read().split()[0])
             except (OSError, ValueError, IndexError):
                 pass
-    return total / 1e9
+        seconds[pid] = total / 1e9
+    return seconds
+
+
+def reaped_children_seconds(pid):
+    """CPU time of the children `pid` has reaped (cutime + cstime of
+    /proc/PID/stat, in clock ticks): PostgreSQL's short-lived processes
+    (autovacuum workers) that end during a run."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class CpuMeter:
+    """CPU spent by a process tree between start() and stop(): each live
+    process's own time, a process born meanwhile counted whole, one that
+    ended meanwhile counted through its parent's reaped children."""
+
+    def __init__(self, root_pid):
+        self.root = root_pid
+
+    def start(self):
+        self.before = cpu_by_process(process_tree(self.root))
+        self.reaped_before = reaped_children_seconds(self.root)
+
+    def stop(self):
+        after = cpu_by_process(process_tree(self.root))
+        spent = sum(seconds - self.before.get(pid, 0.0) for pid, seconds in after.items())
+        return spent + reaped_children_seconds(self.root) - self.reaped_before
 
 
 def wrk_command(port, path, pipelined, connections, seconds, options, pinning):
@@ -196,18 +228,19 @@ def wrk_command(port, path, pipelined, connections, seconds, options, pinning):
         options.lua_path, "http://127.0.0.1:%d%s" % (port, path), "--"] + depth
 
 
-def measure(server_process, postgres_pids, test, options, pinning, raw_file):
+def measure(server_process, postgres_pid, test, options, pinning, raw_file):
     """One measured wrk run after a warm-up: a CSV row's figures, or None and why."""
     name, path, pipelined = test
     connections = options.connections
     port = server_process.port
     warm = wrk_command(port, path, pipelined, connections, WARM_UP, options, pinning)
     run_wrk_command(warm, WARM_UP, raw_file)
-    server_pids = process_tree(server_process.process.pid)
-    before = cpu_seconds(server_pids), cpu_seconds(postgres_pids)
+    meters = CpuMeter(server_process.process.pid), CpuMeter(postgres_pid)
+    for meter in meters:
+        meter.start()
     command = wrk_command(port, path, pipelined, connections, options.duration, options, pinning)
     result, problem = run_wrk_command(command, options.duration, raw_file)
-    after = cpu_seconds(server_pids), cpu_seconds(postgres_pids)
+    server_cpu, postgres_cpu = (meter.stop() for meter in meters)
     if result is None:
         return None, problem
     seconds = result["duration_us"] / 1e6
@@ -217,8 +250,8 @@ def measure(server_process, postgres_pids, test, options, pinning, raw_file):
         "requests": result["requests"], "duration_s": "%.2f" % seconds,
         "rps": result["requests"] / seconds if seconds else 0,
         "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000, "errors": errors,
-        "server_cpu_us": (after[0] - before[0]) / answered * 1e6,
-        "postgres_cpu_us": (after[1] - before[1]) / answered * 1e6,
+        "server_cpu_us": server_cpu / answered * 1e6,
+        "postgres_cpu_us": postgres_cpu / answered * 1e6,
     }, ""
 
 
@@ -485,8 +518,7 @@ def main(argv):
                     for server in servers:
                         if server.name not in running:
                             continue
-                        postgres_pids = process_tree(postgres_pid)
-                        figures, problem = measure(running[server.name], postgres_pids, test,
+                        figures, problem = measure(running[server.name], postgres_pid, test,
                                                    options, pinning, raw_file)
                         done += 1
                         row = dict(test=test[0], server=server.name, round=round_number,
