@@ -354,8 +354,8 @@ private:
     PoolOptions options_;
     ConnectSettings settings_;
     std::vector<std::shared_ptr<Connection>> connections_;  // connecting or ready
-    std::list<Waiter> statement_waiters_;  // statements, waiting for room in a pipeline
-    std::list<Waiter> exclusive_waiters_;  // transactions and streams, for a connection of their own
+    std::list<Waiter> statement_waiters_;                   // statements: room in a pipeline
+    std::list<Waiter> exclusive_waiters_;  // transactions, streams: a connection of their own
     Future<void> started_;
     bool closed_ = false;
     bool reachable_ = true;
