@@ -4,8 +4,9 @@ Tornado in the same run: `make bench-tfb`.
 
     python3 tests/bench/tfb_bench.py [--bin build/bin] [--out build/bench]
         [--tests plaintext,json,db,queries,fortunes,updates] [--servers final,tornado]
-        [--rounds 3] [--duration 10] [--connections 256] [--pool 4] [--processes 1]
-        [--quick] [--smoke]
+        [--rounds 3] [--duration 10] [--connections 256] [--final-pool 1] [--tornado-pool 10]
+        [--processes 1]
+        [--no-pin] [--quick] [--smoke]
 
 Each server is final/examples/techempower (`techempower`) or
 tests/bench/tfb_tornado.py (Python Tornado 6 with asyncpg), one process
@@ -69,7 +70,13 @@ ROUNDS = 3
 DURATION = 10        # seconds of wrk per run
 WARM_UP = 2          # seconds of wrk before each measured run, not counted
 CONNECTIONS = 256
-POOL = 4             # database connections per server process
+# Database connections per server process. final/'s pool pipelines: one
+# connection per process, as Drogon's TFB entry has one per loop, costs
+# PostgreSQL least per query. asyncpg sends one query at a time on a
+# connection, so Tornado needs one per query in flight: ten, as TFB's
+# Tornado entry and the goals' measurement.
+FINAL_POOL = 1
+TORNADO_POOL = 10
 PIPELINE_DEPTH = 16  # plaintext's requests in flight on one connection, as TFB's
 QUERIES = 20         # ?queries= of the queries and updates tests
 WRK_TIMEOUT = 10     # seconds
@@ -140,7 +147,7 @@ class Server:
 
 def final_command(options, dsn):
     return [os.path.join(options.bin, "techempower"), "--address=127.0.0.1",
-            "--dsn=" + dsn, "--pool=%d" % options.pool, "--processes=%d" % options.processes,
+            "--dsn=" + dsn, "--pool=%d" % options.final_pool, "--processes=%d" % options.processes,
             "--logging=warning"]
 
 
@@ -154,7 +161,7 @@ def tornado_command(options, dsn):
     # The script first (its #! line names Debian's python3): ServerProcess
     # puts --port=0 right after the program.
     return [os.path.join(HERE, "tfb_tornado.py"), "--address=127.0.0.1", "--dsn=" + dsn,
-            "--pool=%d" % options.pool]
+            "--pool=%d" % options.tornado_pool]
 
 
 def tornado_missing(options):
@@ -367,9 +374,11 @@ def write_report(options, rows, table, tests, servers, pinning, facts, seconds, 
         "# The TechEmpower six: final/ against Python Tornado (make bench-tfb)", "",
         "Each test for %g s at %d connections (plaintext: %d requests pipelined on each), "
         "after %d s of warm-up; %d round(s), the servers interleaved; medians over the rounds. "
-        "%s. Database connections: %d per server process; final/ with %d process(es)." % (
+        "%s. Database connections: final/ %d per process (pipelined), with %d process(es); "
+        "Python Tornado %d (asyncpg's pool)." % (
             options.duration, options.connections, PIPELINE_DEPTH, WARM_UP, options.rounds,
-            pinning.describe().capitalize(), options.pool, options.processes), "",
+            pinning.describe().capitalize(), options.final_pool, options.processes,
+            options.tornado_pool), "",
         "| | server |", "|---|---|"]
     lines += ["| %s | %s |" % (server.name, server.label) for server in servers]
     lines += ["", results_table(table, tests), ""]
@@ -412,10 +421,16 @@ def parse_options(argv):
     parser.add_argument("--duration", type=float, default=DURATION,
                         help="seconds of wrk per measured run (default: %d)" % DURATION)
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
-    parser.add_argument("--pool", type=int, default=POOL,
-                        help="database connections per server process (default: %d)" % POOL)
+    parser.add_argument("--final-pool", type=int, default=FINAL_POOL,
+                        help="final/'s database connections per process (default: %d)"
+                        % FINAL_POOL)
+    parser.add_argument("--tornado-pool", type=int, default=TORNADO_POOL,
+                        help="Python Tornado's asyncpg pool (default: %d)" % TORNADO_POOL)
     parser.add_argument("--processes", type=int, default=1,
                         help="final/'s worker processes (0: one per core)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="no taskset: the server, PostgreSQL and wrk share every core "
+                             "(for --processes)")
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s per test")
     parser.add_argument("--smoke", action="store_true",
                         help="1 round of 1 s per test at 16 connections; fails on any error")
@@ -442,8 +457,9 @@ def parse_options(argv):
 
 def start_server(server, options, dsn, pinning, stderr_file):
     program, *arguments = server.command(options, dsn)
-    process = ServerProcess(program, *arguments, cpu=pinning.server_cpu, stderr=stderr_file,
-                            ready_timeout=30)
+    process = ServerProcess(program, *arguments,
+                            cpu=pinning.server_cpu if pinning.enabled else None,
+                            stderr=stderr_file, ready_timeout=30)
     process.__enter__()
     return process
 
@@ -462,6 +478,8 @@ def main(argv):
         lua.write(PIPELINE_LUA)
     fd_limit = raise_fd_limit(options.connections * 2 + 1000)
     pinning = Pinning()
+    if options.no_pin:
+        pinning.enabled = False
     servers, rows = [], []
     for server in options.servers:
         why = server.missing(options)

@@ -2,7 +2,7 @@
 // the way a user of final/ writes a service: routes, RequestHandlers, the
 // JSON and the templates the framework has, and tornado::postgres's Pool.
 //
-//   build/bin/techempower --dsn=DSN [--pool=4] [--processes=1] [--port=8888]
+//   build/bin/techempower --dsn=DSN [--pool=1] [--processes=1] [--port=8888]
 //                         [--address=127.0.0.1] [--logging=warning]
 //
 //   GET /plaintext          Hello, World!
@@ -46,7 +46,10 @@ namespace postgres = tornado::postgres;
 auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
 auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
 auto& dsn = tornado::define("dsn", std::string(), "the database, as a libpq connection string");
-auto& pool_size = tornado::define("pool", 4, "database connections per process, opened at start");
+// One connection by default: the pool pipelines the queries on it, which
+// costs PostgreSQL less per query than the same queries spread over more
+// connections (at 256 clients of /db: 19 µs against 28 µs with four).
+auto& pool_size = tornado::define("pool", 1, "database connections per process, opened at start");
 auto& processes =
     tornado::define("processes", 1, "worker processes sharing the port (0: one per core)");
 
