@@ -157,6 +157,7 @@ private:
     void update_interest();
     void on_events(std::uint32_t events);
     void flush();
+    void cork_until_turn_ends();
     void read_results();
     void take_result(Operation& operation, std::shared_ptr<const pg_result> result);
     void finish_head();
@@ -181,6 +182,7 @@ private:
     int fd_ = -1;                  // the descriptor the loop watches for us
     std::uint32_t interest_ = 0;   // what it watches for
     bool write_pending_ = false;   // libpq holds output the socket did not take
+    bool corked_ = false;          // TCP_CORK is on until this turn of the loop ends
     bool reading_paused_ = false;  // a stream's reader is behind
     bool resume_scheduled_ = false;
     bool held_ = false;
