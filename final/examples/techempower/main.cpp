@@ -27,9 +27,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tornado/escape.h"
@@ -91,16 +93,82 @@ tornado::JSON world_object(const postgres::Result& rows) {
 }
 
 // `count` random rows, one SELECT each. All are sent at once: the pool
-// pipelines them on its connections, each with its own Sync, and the
+// pipelines them on its connection, each with its own Sync, and the
 // answers are awaited in order.
-tornado::Task<std::vector<postgres::Result>> random_worlds(postgres::Pool& db, int count) {
+tornado::Task<std::vector<postgres::Result>> random_worlds(postgres::Pool* db, int count) {
     std::vector<tornado::Future<postgres::Result>> sent;
     sent.reserve(static_cast<std::size_t>(count));
-    for (int i = 0; i < count; ++i) sent.push_back(db.query(kSelectWorld, random_world_id()));
+    for (int i = 0; i < count; ++i) sent.push_back(db->query(kSelectWorld, random_world_id()));
     std::vector<postgres::Result> rows;
     rows.reserve(sent.size());
     for (tornado::Future<postgres::Result>& row : sent) rows.push_back(co_await row);
     co_return rows;
+}
+
+// The rows' new numbers by id. A std::map, so in the order of the ids: the
+// UPDATE then locks its rows in that order, and two requests that update
+// the same rows cannot deadlock. A row drawn twice keeps its last number.
+std::map<int, int> new_numbers(const std::vector<postgres::Result>& rows) {
+    std::map<int, int> numbers;
+    for (const postgres::Result& row : rows) {
+        numbers[row[0].get<int>("id")] = new_random_number(row[0].get<int>("randomnumber"));
+    }
+    return numbers;
+}
+
+// The ids and their numbers as two PostgreSQL arrays in text form, {1,2,3}.
+std::pair<std::string, std::string> as_arrays(const std::map<int, int>& numbers) {
+    std::string ids = "{";
+    std::string values = "{";
+    for (const auto& [id, number] : numbers) {
+        if (ids.size() > 1) {
+            ids += ',';
+            values += ',';
+        }
+        ids += std::to_string(id);
+        values += std::to_string(number);
+    }
+    return {ids + '}', values + '}'};
+}
+
+// One UPDATE for every row (TFB allows a batch here).
+const char* kUpdateWorlds =
+    "UPDATE world SET randomnumber = new.randomnumber "
+    "FROM (SELECT unnest($1::int[]) AS id, unnest($2::int[]) AS randomnumber) AS new "
+    "WHERE world.id = new.id";
+
+// The rows in the order they were drawn, each with the number it now has.
+tornado::JSON updated_worlds(const std::vector<postgres::Result>& rows,
+                             const std::map<int, int>& numbers) {
+    tornado::JSON worlds = tornado::JSON::array();
+    for (const postgres::Result& row : rows) {
+        int id = row[0].get<int>("id");
+        worlds.push_back({{"id", id}, {"randomNumber", numbers.at(id)}});
+    }
+    return worlds;
+}
+
+struct Fortune {
+    int id;
+    std::string message;
+};
+
+// Every fortune and the one added at request time, sorted by message, as
+// the template's list of {id, message}.
+tornado::JSON sorted_fortunes(const postgres::Result& rows) {
+    std::vector<Fortune> fortunes;
+    fortunes.reserve(rows.size() + 1);
+    for (const postgres::Row& row : rows) {
+        fortunes.push_back({row.get<int>("id"), row.get<std::string>("message")});
+    }
+    fortunes.push_back({0, "Additional fortune added at request time."});
+    std::sort(fortunes.begin(), fortunes.end(),
+              [](const Fortune& a, const Fortune& b) { return a.message < b.message; });
+    tornado::JSON list = tornado::JSON::array();
+    for (Fortune& fortune : fortunes) {
+        list.push_back({{"id", fortune.id}, {"message", std::move(fortune.message)}});
+    }
+    return list;
 }
 
 // A JSON value as the body, written compact ({"id":1}), as TFB's verifier
@@ -163,7 +231,7 @@ public:
 class QueriesHandler : public DatabaseHandler {
 public:
     tornado::Task<void> respond() override {
-        std::vector<postgres::Result> rows = co_await random_worlds(db(), queries_argument(*this));
+        std::vector<postgres::Result> rows = co_await random_worlds(&db(), queries_argument(*this));
         tornado::JSON worlds = tornado::JSON::array();
         for (const postgres::Result& row : rows) worlds.push_back(world_object(row));
         write_json(*this, worlds);
@@ -173,50 +241,11 @@ public:
 class UpdatesHandler : public DatabaseHandler {
 public:
     tornado::Task<void> respond() override {
-        std::vector<postgres::Result> rows = co_await random_worlds(db(), queries_argument(*this));
-        struct World {
-            int id;
-            int random_number;
-        };
-        std::vector<World> worlds;
-        worlds.reserve(rows.size());
-        for (const postgres::Result& row : rows) {
-            worlds.push_back(
-                {row[0].get<int>("id"), new_random_number(row[0].get<int>("randomnumber"))});
-        }
-        // One UPDATE for all the rows (TFB allows a batch here), in the order
-        // of their ids, so that two requests updating the same rows lock
-        // them in the same order and cannot deadlock. A row drawn twice is
-        // written once, with its last number.
-        std::vector<World> by_id = worlds;
-        std::stable_sort(by_id.begin(), by_id.end(),
-                         [](const World& a, const World& b) { return a.id < b.id; });
-        std::string ids = "{";
-        std::string numbers = "{";
-        for (std::size_t i = 0; i < by_id.size(); ++i) {
-            if (i + 1 < by_id.size() && by_id[i + 1].id == by_id[i].id) continue;
-            if (ids.size() > 1) {
-                ids += ',';
-                numbers += ',';
-            }
-            ids += std::to_string(by_id[i].id);
-            numbers += std::to_string(by_id[i].random_number);
-        }
-        ids += '}';
-        numbers += '}';
-        co_await db().query(
-            "UPDATE world SET randomnumber = new.randomnumber "
-            "FROM (SELECT unnest($1::int[]) AS id, unnest($2::int[]) AS randomnumber) AS new "
-            "WHERE world.id = new.id",
-            ids, numbers);
-        // A row drawn twice shows the number it now has, both times.
-        tornado::JSON answer = tornado::JSON::array();
-        for (const World& world : worlds) {
-            auto last = std::find_if(by_id.rbegin(), by_id.rend(),
-                                     [&](const World& w) { return w.id == world.id; });
-            answer.push_back({{"id", world.id}, {"randomNumber", last->random_number}});
-        }
-        write_json(*this, answer);
+        std::vector<postgres::Result> rows = co_await random_worlds(&db(), queries_argument(*this));
+        std::map<int, int> numbers = new_numbers(rows);
+        std::pair<std::string, std::string> arrays = as_arrays(numbers);
+        co_await db().query(kUpdateWorlds, arrays.first, arrays.second);
+        write_json(*this, updated_worlds(rows, numbers));
     }
 };
 
@@ -224,23 +253,7 @@ class FortunesHandler : public DatabaseHandler {
 public:
     tornado::Task<void> respond() override {
         postgres::Result rows = co_await db().query("SELECT id, message FROM fortune");
-        struct Fortune {
-            int id;
-            std::string message;
-        };
-        std::vector<Fortune> fortunes;
-        fortunes.reserve(rows.size() + 1);
-        for (const postgres::Row& row : rows) {
-            fortunes.push_back({row.get<int>("id"), row.get<std::string>("message")});
-        }
-        fortunes.push_back({0, "Additional fortune added at request time."});
-        std::sort(fortunes.begin(), fortunes.end(),
-                  [](const Fortune& a, const Fortune& b) { return a.message < b.message; });
-        tornado::JSON list = tornado::JSON::array();
-        for (Fortune& fortune : fortunes) {
-            list.push_back({{"id", fortune.id}, {"message", std::move(fortune.message)}});
-        }
-        render("fortunes.html", {{"fortunes", std::move(list)}});
+        render("fortunes.html", {{"fortunes", sorted_fortunes(rows)}});
     }
 };
 
