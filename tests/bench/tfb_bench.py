@@ -42,7 +42,6 @@ no error. Exit 77 when wrk, psql or PostgreSQL's server is missing.
 import argparse
 import csv
 import datetime
-import glob
 import os
 import shutil
 import statistics
@@ -55,6 +54,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, HERE)
 import pg_cluster  # noqa: E402
+from c100k import cpu_seconds  # noqa: E402
 from db_bench import Pinning, process_tree  # noqa: E402
 from run_bench import (WRK_REPORT_LUA, machine_facts, parse_wrk,  # noqa: E402
                        raise_fd_limit, run_wrk_command)
@@ -182,19 +182,8 @@ SERVERS = [
 
 def cpu_by_process(pids):
     """{pid: seconds on a CPU} of these processes (every thread), from
-    /proc/PID/task/*/schedstat, in nanoseconds (utime and stime count 10 ms
-    ticks, too coarse for a CPU per request in microseconds)."""
-    seconds = {}
-    for pid in pids:
-        total = 0
-        for path in glob.glob("/proc/%d/task/*/schedstat" % pid):
-            try:
-                with open(path) as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-        seconds[pid] = total / 1e9
-    return seconds
+    schedstat in nanoseconds (c100k.py's cpu_seconds, one process at a time)."""
+    return {pid: cpu_seconds([pid]) for pid in pids}
 
 
 def reaped_children_seconds(pid):

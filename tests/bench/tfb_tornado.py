@@ -43,11 +43,12 @@ import tornado.netutil
 import tornado.template
 import tornado.web
 
+# The accept queue, and libpq's dsn read as asyncpg's arguments: as
+# make bench-db's Python Tornado server has them (this folder is on the path).
+from db_tornado import BACKLOG, connect_arguments
+
 WORLD_ROWS = 10000      # World's ids are 1 to 10000 (create-postgres.sql)
 MAX_QUERIES = 500       # TFB's bounds on ?queries=
-# As db_tornado.py: the accept queue of the course's servers, not
-# Tornado's default of 128, so that many connections opened at once fit.
-BACKLOG = 4096
 
 # The unquoted names, which PostgreSQL folds to lower case: the tables
 # world and fortune (TFB's file also makes quoted "World" and "Fortune").
@@ -186,18 +187,6 @@ def make_application(pool):
         (r"/updates", UpdatesHandler, database),
         (r"/fortunes", FortunesHandler, database),
     ])
-
-
-def connect_arguments(dsn):
-    """libpq's "host=/dir port=5432 user=u password=p dbname=d" as asyncpg's
-    arguments (a host that starts with '/' is the folder of the unix
-    socket, for both)."""
-    fields = dict(field.split("=", 1) for field in dsn.split())
-    arguments = {"host": fields.get("host"), "user": fields.get("user"),
-                 "password": fields.get("password"), "database": fields.get("dbname")}
-    if "port" in fields:
-        arguments["port"] = int(fields["port"])
-    return {key: value for key, value in arguments.items() if value is not None}
 
 
 async def serve(options):

@@ -9,7 +9,6 @@ server must answer others meanwhile. It must stop cleanly on SIGTERM.
 Standard library only; every wait has a timeout.
 """
 import argparse
-import http.client
 import os
 import sys
 import threading
@@ -18,6 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serverproc import ServerProcess  # noqa: E402
+from timed_get import timed_get  # noqa: E402
 
 SERVER = None
 TIMEOUT = 10.0
@@ -34,16 +34,7 @@ class DemoTest(unittest.TestCase):
         cls.server.__exit__(None, None, None)
 
     def get(self, path):
-        """(status, body, seconds taken) for GET path."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=TIMEOUT)
-        try:
-            started = time.monotonic()
-            conn.request("GET", path)
-            response = conn.getresponse()
-            body = response.read().decode()
-            return response.status, body, time.monotonic() - started
-        finally:
-            conn.close()
+        return timed_get(self.server.port, path)
 
     def test_hello(self):
         status, body, _ = self.get("/")

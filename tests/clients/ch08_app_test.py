@@ -11,18 +11,15 @@ It must stop cleanly on SIGTERM. Standard library only; every wait has a
 timeout.
 """
 import argparse
-import http.client
 import os
 import sys
-import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serverproc import ServerProcess  # noqa: E402
+from timed_get import get_beside_slow, timed_get  # noqa: E402
 
 SERVER = None
-TIMEOUT = 10.0
 
 
 class AppTest(unittest.TestCase):
@@ -36,28 +33,10 @@ class AppTest(unittest.TestCase):
         cls.server.__exit__(None, None, None)
 
     def get(self, path):
-        """(status, body, seconds taken) for GET path."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=TIMEOUT)
-        try:
-            started = time.monotonic()
-            conn.request("GET", path)
-            response = conn.getresponse()
-            body = response.read().decode()
-            return response.status, body, time.monotonic() - started
-        finally:
-            conn.close()
+        return timed_get(self.server.port, path)
 
     def hello_while(self, path):
-        """Starts GET path, sends GET / 0.2 s later; returns (the slow
-        request's result, the hello request's result)."""
-        results = {}
-        slow = threading.Thread(target=lambda: results.update(slow=self.get(path)))
-        slow.start()
-        time.sleep(0.2)  # the slow request is in the server by then
-        hello = self.get("/")
-        slow.join(TIMEOUT)
-        self.assertFalse(slow.is_alive())
-        return results["slow"], hello
+        return get_beside_slow(self.server.port, path)
 
     def test_hello(self):
         status, body, _ = self.get("/")

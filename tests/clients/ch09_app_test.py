@@ -15,7 +15,6 @@ admitted to the pool's line or refused (503) at once, and the pages
 admitted are served. Standard library only; every wait has a timeout.
 """
 import argparse
-import http.client
 import os
 import re
 import shutil
@@ -28,25 +27,13 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serverproc import ServerProcess  # noqa: E402
+from timed_get import get_beside_slow, timed_get  # noqa: E402
 
 SERVER = None
 CLUSTER_SCRIPT = None
 DSN = None
 TIMEOUT = 10.0
 PAGE = re.compile(r"item (\d+): item number \1 \(and (\d+) ms in pg_sleep\)\n")
-
-
-def get(port, path):
-    """(status, body, seconds taken) for GET path."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-    try:
-        started = time.monotonic()
-        conn.request("GET", path)
-        response = conn.getresponse()
-        body = response.read().decode()
-        return response.status, body, time.monotonic() - started
-    finally:
-        conn.close()
 
 
 def start_app(*arguments):
@@ -65,19 +52,10 @@ class AppTest(unittest.TestCase):
         cls.server.__exit__(None, None, None)
 
     def get(self, path):
-        return get(self.server.port, path)
+        return timed_get(self.server.port, path)
 
     def hello_while(self, path):
-        """Starts GET path, sends GET / 0.2 s later; returns (the slow
-        request's result, the hello request's result)."""
-        results = {}
-        slow = threading.Thread(target=lambda: results.update(slow=self.get(path)))
-        slow.start()
-        time.sleep(0.2)  # the slow request is in the server by then
-        hello = self.get("/")
-        slow.join(TIMEOUT)
-        self.assertFalse(slow.is_alive())
-        return results["slow"], hello
+        return get_beside_slow(self.server.port, path)
 
     def test_hello(self):
         self.assertEqual(self.get("/")[:2], (200, "Hello, world"))
@@ -165,7 +143,7 @@ class FloodTest(unittest.TestCase):
 
             def client():
                 while time.monotonic() < stop_at:
-                    status, body, _ = get(server.port, "/page?ms=%d" % self.MS)
+                    status, body, _ = timed_get(server.port, "/page?ms=%d" % self.MS)
                     with lock:
                         counts[status] = counts.get(status, 0) + 1
                     if status == 200:
