@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -213,6 +214,52 @@ TEST(Template, FunctionsAndValuesFromANamespace) {
     });
     extra.set("count", 3);
     EXPECT_EQ(page.generate(JSON::object(), extra), "Hi Ann! 3");
+}
+
+TEST(Template, ALazyNamespaceMakesANameWhenAPageFirstReadsIt) {
+    std::vector<std::string> asked;
+    tornado::TemplateNamespace names;
+    names.set_lookup([&asked](std::string_view name) -> std::optional<TemplateValue> {
+        asked.emplace_back(name);
+        if (name == "count") return TemplateValue(3);
+        return std::nullopt;
+    });
+    names.set("site", "Example");
+    tornado::Template page("{{ site }} {{ count }} {{ count + 1 }} {{ len('ab') }}");
+    EXPECT_EQ(page.generate(JSON::object(), names), "Example 3 4 2");
+    // count once, though the page reads it twice; len too (the builtins
+    // then answer it); site never, since set() bound it.
+    auto times = [&asked](const char* name) { return std::count(asked.begin(), asked.end(), name); };
+    EXPECT_EQ(times("count"), 1);
+    EXPECT_EQ(times("len"), 1);
+    EXPECT_EQ(times("site"), 0);
+    const TemplateValue* count = names.find("count");
+    ASSERT_NE(count, nullptr);
+    EXPECT_EQ(names.find("count"), count);  // kept, not made again
+    EXPECT_EQ(times("count"), 1);
+    EXPECT_EQ(names.find("missing"), nullptr);
+    names.set("count", 5);  // a name set() binds wins over the lookup's
+    EXPECT_EQ(names.find("count")->as_integer(), 5);
+}
+
+TEST(Template, UpdateAsksTheOtherNamespacesLookupFirst) {
+    auto answering = [](int number) {
+        return [number](std::string_view name) -> std::optional<TemplateValue> {
+            if (name == "a" || (name == "b" && number == 1)) return TemplateValue(number);
+            return std::nullopt;
+        };
+    };
+    tornado::TemplateNamespace names;
+    names.set_lookup(answering(1));
+    tornado::TemplateNamespace extra;
+    extra.set_lookup(answering(2));
+    names.update(extra);
+    EXPECT_EQ(names.find("a")->as_integer(), 2);
+    EXPECT_EQ(names.find("b")->as_integer(), 1);
+    tornado::TemplateNamespace plain;
+    plain.update(extra);
+    EXPECT_EQ(plain.find("a")->as_integer(), 2);
+    EXPECT_EQ(plain.find("b"), nullptr);
 }
 
 TEST(Template, AnExceptionFromAFunctionNamesTheTemplateLine) {

@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "alloc_counter.h"
 #include "test_util.h"
 #include "tornado/testing.h"
 #include "tornado/web.h"
@@ -201,6 +204,28 @@ public:
     }
 };
 
+// What making the namespace costs: Tornado reads current_user as it
+// builds the namespace, so get_current_user() runs (once per request)
+// though the page never shows the user; the names themselves are made
+// only when a page reads them, so that the namespace is one block.
+class LazyNamespaceHandler : public RequestHandler {
+public:
+    std::optional<std::string> get_current_user() override {
+        ++user_reads_;
+        return std::nullopt;
+    }
+    void get(const PathArgs&) override {
+        get_template_namespace();  // the first reads the user, and keeps it
+        std::int64_t before = testing::total_allocations();
+        TemplateNamespace names = get_template_namespace();
+        std::int64_t blocks = testing::total_allocations() - before;
+        render("plain.html", {{"blocks", blocks}, {"user_reads", user_reads_}});
+    }
+
+private:
+    int user_reads_ = 0;
+};
+
 class NamespaceTest : public testing::AsyncHTTPTestCase {
 protected:
     std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
@@ -216,6 +241,7 @@ protected:
                       "<head></head>{% module Template('w.html', n=1) %}{% module "
                       "Template('w.html', n=1) %}");
         folder_.write("itself.html", "<p>{% module Template('itself.html') %}</p>");
+        folder_.write("plain.html", "{{ blocks }} {{ user_reads }}");
         ApplicationSettings settings;
         settings.template_path = folder_.path();
         return std::make_shared<Application>(
@@ -224,7 +250,8 @@ protected:
                                  {"/missing", handler<TemplateHandler>("missing.html")},
                                  {"/conflict", handler<TemplateHandler>("conflict.html")},
                                  {"/same", handler<TemplateHandler>("same.html")},
-                                 {"/itself", handler<TemplateHandler>("itself.html")}},
+                                 {"/itself", handler<TemplateHandler>("itself.html")},
+                                 {"/lazy", handler<LazyNamespaceHandler>()}},
             settings);
     }
     TemplateFolder folder_;
@@ -239,6 +266,12 @@ TEST_F(NamespaceTest, ASubclassAddsNamesAndTheBuiltInModulesWork) {
     EXPECT_TRUE(response.body.starts_with(
         "Example &lt;b&gt; none header <input type=\"hidden\" name=\"_xsrf\" value=\""))
         << response.body;
+}
+
+TEST_F(NamespaceTest, TheNamespaceIsOneBlockAndStillReadsTheUser) {
+    HTTPResponse response = fetch("/lazy");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "1 1");
 }
 
 TEST_F(NamespaceTest, RenderingTwiceIsAnErrorAfterTheFirstPage) {

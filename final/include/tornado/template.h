@@ -281,6 +281,10 @@ private:
     Type type_ = Type::none;
 };
 
+// The value a lazy namespace gives `name`, or nothing (TemplateNamespace::
+// set_lookup()).
+using TemplateLookup = std::function<std::optional<TemplateValue>(std::string_view name)>;
+
 // Names a template can use besides the arguments of generate(): a
 // loader's namespace, or the one RequestHandler::render() adds.
 class TemplateNamespace {
@@ -290,15 +294,25 @@ public:
     void set(std::string name, TemplateValue value);
     // set(name, TemplateValue::function(name, function)).
     void set_function(std::string name, TemplateFunction function);
+    // Names made only when a template first reads them: `lookup` answers
+    // a name that no set() bound, and its answer is kept for the next
+    // find(). For names that cost more to make than a page reads:
+    // RequestHandler's namespace has a dozen, and a page reads one or two,
+    // if any. A name set() binds wins over the lookup's. Copies of this
+    // namespace share the lookup and what it made.
+    void set_lookup(TemplateLookup lookup);
     // The value of `name` in this namespace alone, or nullptr. The pointer
     // stays valid while the namespace lives; a later set() of the same name
     // changes the value it points to.
     const TemplateValue* find(std::string_view name) const;
-    // Adds every name of `other`, replacing those this one has.
+    // Adds every name of `other`, replacing those this one has; other's
+    // lookup is asked before this one's.
     void update(const TemplateNamespace& other);
 
 private:
+    struct Lazy;  // a lookup and the values it made
     std::map<std::string, TemplateValue, std::less<>> values_;
+    std::shared_ptr<Lazy> lazy_;
 };
 
 // A template that cannot be parsed: its name and line are in what(), as

@@ -849,7 +849,8 @@ private:
     std::unique_ptr<Rare> rare_;
     UIModule& active_module(const std::string& name, const UIModuleFactory& factory);
     TemplateValue template_object();
-    TemplateValue request_template_object();
+    std::optional<TemplateValue> template_namespace_value(std::string_view name);
+    TemplateValue modules_object();
 
     // The handler's life cycle is two small machines, one per direction
     // (Tornado keeps them in _headers_written, _finished, _prepared_future

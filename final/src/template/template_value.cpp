@@ -10,6 +10,7 @@
 // asks "JSON or Items?" before it looks inside a list.
 #include <algorithm>
 #include <charconv>
+#include <mutex>
 #include <utility>
 
 #include "core/python_text.h"
@@ -530,16 +531,54 @@ void TemplateNamespace::set_function(std::string name, TemplateFunction function
     set(std::move(name), std::move(value));
 }
 
+// The lookup, and its answers kept in a std::map, whose nodes never
+// move: find() hands out pointers into it. Behind a mutex, since a
+// loader's namespace is read by every thread that renders its templates.
+struct TemplateNamespace::Lazy {
+    explicit Lazy(TemplateLookup answer) : lookup(std::move(answer)) {}
+
+    const TemplateValue* find(std::string_view name) {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto kept = made.find(name);
+        if (kept != made.end()) return &kept->second;
+        std::optional<TemplateValue> value = lookup(name);
+        if (!value) return nullptr;
+        return &made.emplace(std::string(name), std::move(*value)).first->second;
+    }
+
+    TemplateLookup lookup;
+    std::mutex mutex;
+    std::map<std::string, TemplateValue, std::less<>> made;
+};
+
+void TemplateNamespace::set_lookup(TemplateLookup lookup) {
+    lazy_ = std::make_shared<Lazy>(std::move(lookup));
+}
+
 // A std::map node never moves, so the pointer stays valid while the
 // namespace lives, whatever other names are set later (a set() of this
 // same name replaces the value it points to).
 const TemplateValue* TemplateNamespace::find(std::string_view name) const {
     auto found = values_.find(name);
-    return found == values_.end() ? nullptr : &found->second;
+    if (found != values_.end()) return &found->second;
+    return lazy_ == nullptr ? nullptr : lazy_->find(name);
 }
 
 void TemplateNamespace::update(const TemplateNamespace& other) {
     for (const auto& [name, value] : other.values_) set(name, value);
+    if (other.lazy_ == nullptr) return;
+    if (lazy_ == nullptr) {
+        lazy_ = other.lazy_;
+        return;
+    }
+    auto first = other.lazy_;
+    auto then = lazy_;
+    set_lookup([first, then](std::string_view name) -> std::optional<TemplateValue> {
+        const TemplateValue* value = first->find(name);
+        if (value == nullptr) value = then->find(name);
+        if (value == nullptr) return std::nullopt;
+        return *value;
+    });
 }
 
 }  // namespace tornado

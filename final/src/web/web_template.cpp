@@ -584,35 +584,51 @@ std::string RequestHandler::render_string(const std::string& template_name, cons
     }
 }
 
-// Tornado's get_template_namespace, built anew for each render_string():
-// the values are cheap (callbacks that read the handler when called), and
-// a fresh one picks up a current_user set since the last render.
+// Tornado's get_template_namespace, made anew for each render_string(),
+// so that a page sees a current_user set since the last render. Its
+// values are made when the page first reads them
+// (template_namespace_value()): most pages read one or two of them, and
+// making all of them was most of the cost of a small page's render.
 TemplateNamespace RequestHandler::get_template_namespace() {
+    // Read now, as Tornado's namespace reads self.current_user: whether
+    // or not the page shows the user, get_current_user() runs at render.
+    current_user();
     TemplateNamespace names;
-    names.set("handler", template_object());
-    names.set("request", request_object(*request_));
-    names.set("current_user", optional_text(current_user()));
-    names.set("static_url", static_url_function(*this));
-    names.set("reverse_url", reverse_url_function(*this));
-    names.set("xsrf_form_html", xsrf_form_html_function(*this));
-    names.set("_", translate_function(*this, "_", false));
-    names.set("pgettext", translate_function(*this, "pgettext", true));
-    names.set("locale", locale_object(*this));
-    for (const auto& entry : application_->settings().ui_methods) {
-        // The entry, not a structured binding: clang 14 cannot capture those.
-        // &method points into the Application's settings, which outlive
-        // the handler.
-        const auto& method = entry.second;
-        names.set_function(entry.first, [this, &method](const TemplateArguments& arguments) {
-            return method(*this, arguments);
-        });
-    }
+    names.set_lookup([this](std::string_view name) { return template_namespace_value(name); });
+    return names;
+}
+
+// The values get_template_namespace() names. A ui_method is a function
+// bound to this handler; &method points into the Application's settings,
+// which outlive the handler.
+std::optional<TemplateValue> RequestHandler::template_namespace_value(std::string_view name) {
+    if (name == "handler") return template_object();
+    if (name == "request") return request_object(*request_);
+    if (name == "current_user") return optional_text(current_user());
+    if (name == "static_url") return static_url_function(*this);
+    if (name == "reverse_url") return reverse_url_function(*this);
+    if (name == "xsrf_form_html") return xsrf_form_html_function(*this);
+    if (name == "_") return translate_function(*this, "_", false);
+    if (name == "pgettext") return translate_function(*this, "pgettext", true);
+    if (name == "locale") return locale_object(*this);
     // {% module Name(...) %} is Tornado's _tt_modules.Name(...); templates
     // may also write modules.Name(...).
-    // Looked up at each use: the module object is made the first time the
-    // page calls it (active_module). `module` refers into the
-    // Application's ui_modules_ map, whose nodes never move.
-    TemplateValue modules = TemplateValue::object(
+    if (name == "_tt_modules" || name == "modules") return modules_object();
+    const auto& ui_methods = application_->settings().ui_methods;
+    auto found = ui_methods.find(std::string(name));
+    if (found == ui_methods.end()) return std::nullopt;
+    const UIMethod& method = found->second;
+    return TemplateValue::function(
+        found->first,
+        [this, &method](const TemplateArguments& arguments) { return method(*this, arguments); });
+}
+
+// `modules` in a template. Each module is looked up at each use: the
+// module object is made the first time the page calls it
+// (active_module). `module` refers into the Application's ui_modules_
+// map, whose nodes never move.
+TemplateValue RequestHandler::modules_object() {
+    return TemplateValue::object(
         "_UIModuleNamespace", [this](std::string_view name) -> std::optional<TemplateValue> {
             auto found = application_->ui_modules().find(std::string(name));
             if (found == application_->ui_modules().end()) return std::nullopt;
@@ -621,9 +637,6 @@ TemplateNamespace RequestHandler::get_template_namespace() {
                 return TemplateValue(active_module(module.first, module.second).render(arguments));
             });
         });
-    names.set("_tt_modules", modules);
-    names.set("modules", modules);
-    return names;
 }
 
 // One module object per name for the whole request (Tornado's
