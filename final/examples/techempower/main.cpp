@@ -164,9 +164,14 @@ tornado::JSON sorted_fortunes(const postgres::Result& rows) {
     fortunes.push_back({0, "Additional fortune added at request time."});
     std::sort(fortunes.begin(), fortunes.end(),
               [](const Fortune& a, const Fortune& b) { return a.message < b.message; });
+    // Each entry made key by key: nlohmann's {{"id", ..}, {"message", ..}}
+    // builds a list of pairs first and copies it into the object.
     tornado::JSON list = tornado::JSON::array();
+    list.get_ref<tornado::JSON::array_t&>().reserve(fortunes.size());
     for (Fortune& fortune : fortunes) {
-        list.push_back({{"id", fortune.id}, {"message", std::move(fortune.message)}});
+        tornado::JSON& entry = list.emplace_back(tornado::JSON::object());
+        entry["id"] = fortune.id;
+        entry["message"] = std::move(fortune.message);
     }
     return list;
 }
