@@ -247,6 +247,14 @@ TEST_F(HTTPClientTest, AGzippedBodyIsInflatedAndTheHeaderRenamed) {
     EXPECT_EQ(response.headers.get("X-Consumed-Content-Encoding"), "gzip");
 }
 
+TEST_F(HTTPClientTest, EveryGzipMemberOfABodyIsInflated) {
+    // RFC 9110 section 8.4.1.3 points to RFC 1952, where a gzip file is a
+    // series of members; Tornado's client would give the first one only.
+    std::string gzipped = tornado::testing::gzip("first, ") + tornado::testing::gzip("second");
+    std::uint16_t port = serve_raw(gzip_reply(gzipped));
+    EXPECT_EQ(get(url(port)).body, "first, second");
+}
+
 TEST_F(HTTPClientTest, DecompressResponseOffAsksForNothingAndKeepsTheBytes) {
     std::string gzipped = tornado::testing::gzip("plain");
     std::uint16_t port = serve_raw(gzip_reply(gzipped));
@@ -571,8 +579,22 @@ TEST_F(HTTPClientTest, InterimResponsesAreSkipped) {
     EXPECT_TRUE(contains(failure(url(bad)).message(), "cannot have a body"));
 }
 
+TEST_F(HTTPClientTest, A101ThatNoUpgradeAskedForFailsTheFetch) {
+    // RFC 9110 section 15.2.2: after a 101 the connection speaks another
+    // protocol; what follows it is not a response to this request.
+    std::uint16_t port = serve_raw(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfake!",
+        After::hold);
+    HTTPClientError error = failure(url(port));
+    EXPECT_EQ(error.code(), 599);
+    EXPECT_TRUE(contains(error.message(), "101 Switching Protocols to a request that asked for no upgrade"))
+        << error.message();
+}
+
 TEST_F(HTTPClientTest, ABadStatusLineIsAnError) {
-    for (std::string line : {"HTPT/1.1 200 OK", "HTTP/1.1 2x0 OK", "SSH-2.0-OpenSSH_9.2", "HTTP/2 200"}) {
+    for (std::string line : {"HTPT/1.1 200 OK", "HTTP/1.1 2x0 OK", "SSH-2.0-OpenSSH_9.2", "HTTP/2 200",
+                             "HTTP/1.1 2000 OK", "HTTP/1.1 20 OK"}) {
         std::uint16_t port = serve_raw(line + "\r\nContent-Length: 0\r\n\r\n", After::hold);
         HTTPClientError error = failure(url(port));
         EXPECT_EQ(error.code(), 599);

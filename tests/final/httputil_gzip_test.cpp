@@ -1,8 +1,9 @@
 // Tests of GzipDecompressor (final/src/http/httputil_gzip.cpp), the inflater
 // behind the client's decompress_response and the server's
 // decompress_request, fed as bodies arrive: in pieces of any size, within
-// a limit on what they inflate to, and refusing what is not one whole gzip
-// stream. The data is made by zlib itself (gzip_test_util.h).
+// a limit on what they inflate to, every member of a gzip file inflated,
+// and refusing what is not gzip. The data is made by zlib itself
+// (gzip_test_util.h).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -67,15 +68,46 @@ TEST(GzipDecompressor, ACutOffBodyIsMalformedButNoBodyIsFine) {
     EXPECT_NO_THROW(empty.check_ended());
 }
 
-TEST(GzipDecompressor, BytesAfterTheTrailerAreRefused) {
+TEST(GzipDecompressor, EveryMemberIsInflated) {
+    // RFC 1952 section 2.2: a gzip file is a series of members.
+    std::string first = testing::gzip("hello, ");
+    std::string second = testing::gzip(some_text());
+    std::string both = first + second + testing::gzip("");
+    for (std::size_t piece : {both.size(), first.size(), std::size_t{7}, std::size_t{1}}) {
+        GzipDecompressor decompressor(1 << 20);
+        EXPECT_EQ(inflate_in_pieces(decompressor, both, piece), "hello, " + some_text()) << piece;
+        EXPECT_NO_THROW(decompressor.check_ended()) << piece;
+    }
+    // A second member cut short is a body cut short.
+    GzipDecompressor cut(1 << 20);
+    cut.decompress(first + second.substr(0, second.size() / 2));
+    EXPECT_THROW(cut.check_ended(), HTTPInputError);
+    // The limit counts every member's output.
+    std::string big = testing::gzip(std::string(60000, 'a'));
+    GzipDecompressor limited(100000);
+    EXPECT_EQ(limited.decompress(big).size(), 60000u);
+    EXPECT_THROW(limited.decompress(big), HTTPInputError);
+}
+
+TEST(GzipDecompressor, BytesAfterATrailerThatAreNoMemberAreRefused) {
     std::string gzipped = testing::gzip("hello");
     GzipDecompressor together(1000);
-    EXPECT_THROW(together.decompress(gzipped + "x"), HTTPInputError);
+    try {
+        together.decompress(gzipped + "xy");
+        ADD_FAILURE() << "no error";
+    } catch (const HTTPInputError& error) {
+        EXPECT_STREQ(error.what(), "malformed gzip body: incorrect header check");
+    }
+    // One byte cannot be told from the start of a member (gzip's magic is
+    // two bytes): it is refused as a member that never ends.
+    GzipDecompressor one_byte(1000);
+    EXPECT_EQ(one_byte.decompress(gzipped + "x"), "hello");
+    EXPECT_THROW(one_byte.check_ended(), HTTPInputError);
     // The same bytes in a piece of their own; an empty piece is not bytes.
     GzipDecompressor apart(1000);
     EXPECT_EQ(apart.decompress(gzipped), "hello");
     EXPECT_EQ(apart.decompress(""), "");
-    EXPECT_THROW(apart.decompress(testing::gzip("second member")), HTTPInputError);
+    EXPECT_THROW(apart.decompress("plain text after the member"), HTTPInputError);
 }
 
 TEST(GzipDecompressor, DataThatIsNotGzipIsA400) {

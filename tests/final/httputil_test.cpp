@@ -371,6 +371,13 @@ TEST(ParseRequestStartLine, AsTornado) {
     EXPECT_EQ(response.reason, "OK");
     EXPECT_EQ(tornado::parse_response_start_line("HTTP/1.0 404 Not Found").reason, "Not Found");
     EXPECT_THROW(tornado::parse_response_start_line("HTTP/1.1 OK"), HTTPInputError);
+    // RFC 9112 section 4: status-code = 3DIGIT; the reason may be absent.
+    EXPECT_EQ(tornado::parse_response_start_line("HTTP/1.1 204").code, 204);
+    EXPECT_EQ(tornado::parse_response_start_line("HTTP/1.1 200 ").reason, "");
+    for (const char* bad : {"HTTP/1.1 2000 OK", "HTTP/1.1 20 OK", "HTTP/1.1 2000", "HTTP/1.1 20",
+                             "HTTP/1.1 200x OK", "HTTP/1.1 +20 OK"}) {
+        EXPECT_THROW(tornado::parse_response_start_line(bad), HTTPInputError) << bad;
+    }
 }
 
 // --- query strings -------------------------------------------------------------------------

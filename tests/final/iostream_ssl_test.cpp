@@ -4,6 +4,7 @@
 // Interoperability with implementations we did not write (curl, openssl
 // s_client, Python's ssl, Python Tornado) is in tests/clients/final_tls_test.py.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include "net_test_util.h"
 #include "test_util.h"
 #include "tornado/gen.h"
+#include "tornado/httpclient.h"
 #include "tornado/iostream.h"
 #include "tornado/ioloop.h"
 #include "tornado/netutil.h"
@@ -162,6 +164,102 @@ TEST(SSLIOStream, EchoesOverTLS13WithALPNAndSNI) {
     EXPECT_EQ(seen.alpn, "http/1.1");
     EXPECT_EQ(seen.server_name, "localhost");
     EXPECT_TRUE(seen.client_certificate.empty());
+}
+
+// Answers a request head with `reply`, then ends the connection: with
+// TLS's close_notify, or with TCP's FIN alone, as a truncation attack (or
+// a careless server) does. It then waits for the client to go, so that
+// the FIN is not a reset.
+Task<void> answer_then_end(std::shared_ptr<IOStream> stream, std::string reply, bool close_notify) {
+    try {
+        co_await stream->read_until("\r\n\r\n");
+        co_await stream->write(reply);
+        if (!close_notify) {
+            ::shutdown(stream->fileno(), SHUT_WR);
+            co_await stream->read_until_close();
+        }
+    } catch (const StreamClosedError&) {
+    }
+    stream->close();
+}
+
+tornado::TCPServer make_ending_server(std::string reply, bool close_notify, SSLOptions options) {
+    return tornado::TCPServer(
+        [reply, close_notify](std::shared_ptr<IOStream> stream, SocketAddress) {
+            return answer_then_end(std::move(stream), reply, close_notify);
+        },
+        {}, std::move(options));
+}
+
+TEST(SSLIOStream, KnowsACloseWithoutCloseNotifyFromAnOrderlyOne) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    for (bool close_notify : {true, false}) {
+        tornado::TCPServer server =
+            make_ending_server("the data", close_notify, certificates.server_options());
+        server.listen(0, "127.0.0.1");
+        tornado::TCPClient client;
+        std::string data;
+        bool without = false;
+        loop.run_sync(
+            [&]() -> Task<void> {
+                std::shared_ptr<IOStream> stream = co_await client.connect(
+                    "localhost", server.port(), {}, certificates.client_options());
+                auto secure = std::dynamic_pointer_cast<SSLIOStream>(stream);
+                co_await stream->write("hello\r\n\r\n");
+                EXPECT_FALSE(secure->closed_without_close_notify());
+                data = co_await stream->read_until_close();  // an ordinary close either way
+                without = secure->closed_without_close_notify();
+            },
+            kTlsTestTimeout);
+        EXPECT_EQ(data, "the data") << close_notify;
+        EXPECT_EQ(without, !close_notify) << close_notify;
+    }
+}
+
+// RFC 9112 section 9.8: over TLS, a body that only the close ends is whole
+// only if the close came with close_notify; a body with a length needs no
+// more than its length.
+TEST(SSLIOStream, TheHTTPClientRefusesABodyTruncatedByAPlainClose) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    const std::string unframed = "HTTP/1.1 200 OK\r\n\r\nthe whole body?";
+    const std::string framed = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody";
+    struct Case {
+        std::string reply;
+        bool close_notify;
+        int code;
+        std::string body;
+    };
+    for (const Case& each : {Case{unframed, true, 200, "the whole body?"}, Case{unframed, false, 599, ""},
+                             Case{framed, false, 200, "body"}}) {
+        tornado::TCPServer server =
+            make_ending_server(each.reply, each.close_notify, certificates.server_options());
+        server.listen(0, "127.0.0.1");
+        tornado::AsyncHTTPClient client;
+        tornado::HTTPRequest request;
+        request.url = "https://localhost:" + std::to_string(server.port()) + "/";
+        request.ca_certs = certificates.made.ca_certfile;
+        tornado::HTTPResponse response = loop.run_sync(
+            [&] { return client.fetch(request, /*raise_error=*/false); }, kTlsTestTimeout);
+        client.close();
+        std::string said;
+        if (response.error) {
+            try {
+                std::rethrow_exception(response.error);
+            } catch (const std::exception& error) {
+                said = error.what();
+            }
+        }
+        EXPECT_EQ(response.code, each.code) << each.reply << ": " << said;
+        EXPECT_EQ(response.body, each.body) << each.reply;
+        if (each.code == 599) {
+            EXPECT_NE(said.find("Response body truncated: the TLS connection closed without "
+                                "close_notify"),
+                      std::string::npos)
+                << said;
+        }
+    }
 }
 
 // Megabytes each way in one write: OpenSSL takes them a record at a time,

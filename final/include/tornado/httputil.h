@@ -468,7 +468,9 @@ std::uint64_t parse_chunk_size(std::string_view line);
 
 // Inflates a gzip stream that arrives in pieces (Tornado's
 // tornado.util.GzipDecompressor): the client's decompress_response and the
-// server's decompress_request use it. Bytes that are not gzip throw
+// server's decompress_request use it. Every member of the stream is
+// inflated, one after the other (RFC 1952 section 2.2), where Tornado stops
+// after the first. Bytes that are not gzip throw
 // HTTPInputError (400); so does output past `max_output` bytes in all, with
 // 413 (a small body may inflate a thousandfold: the limit on the body is a
 // limit on what it inflates to).

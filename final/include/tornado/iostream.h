@@ -530,7 +530,10 @@ private:
 //   closes.
 // * Closing sends TLS's close_notify first (once, without waiting for the
 //   peer's). A peer that closes without one is taken as an ordinary close,
-//   as Python does: HTTP's own framing tells a cut body.
+//   as Python does (HTTP's own framing tells a cut body), and
+//   closed_without_close_notify() says so afterwards: data that only the
+//   close ends (an HTTP body without a length) may have been cut short by
+//   whoever could cut the TCP connection, and the HTTP client refuses it.
 // * Renegotiation is refused; ALPN offers and picks http/1.1.
 //
 // Threads and lifetime: as IOStream.
@@ -579,6 +582,10 @@ public:
     // OpenSSL's object for this connection, for what the accessors above do
     // not cover. The stream owns it.
     ssl_st* native_handle() const noexcept { return ssl_; }
+    // Whether the stream closed because the peer's TCP connection ended
+    // without TLS's close_notify (a "truncation attack", RFC 8446 section
+    // 6.1, or a careless peer); false while open and after any other close.
+    bool closed_without_close_notify() const noexcept { return closed_without_close_notify_; }
 
     // What OpenSSL's I/O object for this stream knows (iostream_ssl.cpp):
     // the socket, and whether the last recv() emptied the kernel's queue.
@@ -605,7 +612,8 @@ private:
     ssl_st* ssl_ = nullptr;
     bool server_side_ = false;
     bool handshake_done_ = false;
-    bool fatal_ = false;             // OpenSSL failed: no more calls on ssl_, not even shutdown
+    bool fatal_ = false;  // OpenSSL failed: no more calls on ssl_, not even shutdown
+    bool closed_without_close_notify_ = false;
     bool read_wants_write_ = false;  // SSL_read waits for the socket to be writable
     bool write_wants_read_ = false;  // SSL_write waits for it to be readable
     SocketBIO bio_state_;

@@ -446,7 +446,9 @@ Task<void> read_fixed(std::shared_ptr<IOStream> stream, std::uint64_t length, Bo
 
 // A body with neither chunked nor Content-Length ends when the server
 // closes (RFC 9112 section 6.3, rule 8). Only an orderly close ends it: a
-// reset may have cut it short, and its real error fails the fetch.
+// reset may have cut it short, and its real error fails the fetch. Over
+// TLS, orderly means close_notify (RFC 9112 section 9.8): a bare TCP close
+// could come from whoever sits between, cutting the body short.
 Task<void> read_until_close(std::shared_ptr<IOStream> stream, BodySink& sink) {
     for (;;) {
         std::string piece;
@@ -457,6 +459,12 @@ Task<void> read_until_close(std::shared_ptr<IOStream> stream, BodySink& sink) {
             break;
         }
         sink.add(std::move(piece), "body too large");
+    }
+    auto* secure = dynamic_cast<SSLIOStream*>(stream.get());
+    if (secure != nullptr && secure->closed_without_close_notify()) {
+        throw HTTPInputError(
+            "Response body truncated: the TLS connection closed without close_notify, and "
+            "nothing else tells where the body ends");
     }
 }
 
@@ -852,12 +860,19 @@ Task<ResponseHead> read_final_head(std::shared_ptr<HTTPClientState> client,
         // A code under 100 is no interim response: it ends the loop, and
         // then fails as any code outside 2xx does.
         if (code >= 200 || code < 100) break;
-        if (fetch->upgrade && code == 101) break;
+        if (code == 101) {
+            if (fetch->upgrade) break;
+            // RFC 9110 section 15.2.2: after a 101 the connection speaks
+            // another protocol, so what follows is no HTTP response to read
+            // on. Tornado's client reads on, as past any 1xx.
+            throw HTTPInputError(
+                "Response 101 Switching Protocols to a request that asked for no upgrade");
+        }
         if (head.headers.contains("Content-Length") || head.headers.contains("Transfer-Encoding"))
             throw HTTPInputError("Response code " + std::to_string(code) + " cannot have a body");
         // An interim response (100 Continue, 103 Early Hints): the real one follows.
         // RFC 9110 section 15.2: a client must read past 1xx answers it did
-        // not expect. So does Tornado, 101 included when none was asked for.
+        // not expect. So does Tornado.
         if (code == 100 && body_held) {
             body_held = false;
             co_await send_body(stream, request);

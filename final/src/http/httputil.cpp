@@ -1133,24 +1133,21 @@ RequestStartLine parse_request_start_line(std::string_view line) {
 }
 
 // For the client. status-line = HTTP-version SP status-code SP [reason]
-// (RFC 9112 section 4). Tornado matches (HTTP/1.[0-9]) ([0-9]+) ([^\r]*) from
-// the start of the line; this differs in three small ways: the '.' must be a
-// dot (the expression's '.' takes any byte), the code has at most five digits
-// (so it fits an int), and a line with no space after the code ("HTTP/1.1
-// 200") is taken: the reason carries nothing a client needs (RFC 9112 section
-// 4 asks a client to ignore it).
+// (RFC 9112 section 4), status-code = 3DIGIT. Tornado matches
+// (HTTP/1.[0-9]) ([0-9]+) ([^\r]*) from the start of the line; this differs
+// in three small ways: the '.' must be a dot (the expression's '.' takes
+// any byte), the code is exactly three digits ("HTTP/1.1 2000" is no 200,
+// nor anything else), and a line with no space after the code ("HTTP/1.1
+// 200") is taken: the reason carries nothing a client needs (RFC 9112
+// section 4 asks a client to ignore it).
 ResponseStartLine parse_response_start_line(std::string_view line) {
-    if (line.size() < 10 || !line.starts_with("HTTP/1.") || !is_digit(line[7]) || line[8] != ' ') {
+    if (line.size() < 12 || !line.starts_with("HTTP/1.") || !is_digit(line[7]) || line[8] != ' ' ||
+        !is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]) ||
+        (line.size() > 12 && line[12] != ' ')) {
         throw HTTPInputError("Error parsing response start line: " + detail::quoted(line));
     }
-    std::size_t i = 9;
-    int code = 0;
-    while (i < line.size() && is_digit(line[i]) && code < 100000)
-        code = code * 10 + (line[i++] - '0');
-    if (i == 9 || (i < line.size() && line[i] != ' ') || code >= 100000) {
-        throw HTTPInputError("Error parsing response start line: " + detail::quoted(line));
-    }
-    std::string_view reason = i < line.size() ? line.substr(i + 1) : std::string_view();
+    int code = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    std::string_view reason = line.size() > 12 ? line.substr(13) : std::string_view();
     if (reason.find('\r') != std::string_view::npos) reason = reason.substr(0, reason.find('\r'));
     return ResponseStartLine{std::string(line.substr(0, 8)), code, std::string(reason)};
 }

@@ -29,9 +29,18 @@ struct GzipDecompressor::Stream {
     Stream(const Stream&) = delete;
     Stream& operator=(const Stream&) = delete;
 
+    // RFC 1952 section 2.2: a gzip file is a series of members, each with
+    // its own header and trailer (a server that compresses its output
+    // piece by piece may send several). After one member's trailer, the
+    // next byte starts the next member; reset keeps the gzip format.
+    void start_next_member() {
+        inflateReset(&z);
+        ended = false;
+    }
+
     z_stream z{};
     bool fed = false;    // some compressed bytes came
-    bool ended = false;  // the gzip trailer has been read
+    bool ended = false;  // a member's trailer has been read, and nothing since
 };
 
 GzipDecompressor::GzipDecompressor(std::size_t max_output)
@@ -45,11 +54,10 @@ GzipDecompressor::~GzipDecompressor() = default;
 // cut in two) in the z_stream until the next call.
 std::string GzipDecompressor::decompress(std::string_view compressed) {
     std::string out;
-    // Before the `ended` check: an empty piece after the trailer is not
-    // "bytes after the end" (and inflate would only say Z_BUF_ERROR).
+    // An empty piece after a trailer starts no member (and inflate would
+    // only say Z_BUF_ERROR).
     if (compressed.empty()) return out;
-    if (stream_->ended)
-        throw HTTPInputError("malformed gzip body: bytes after the end of the gzip data");
+    if (stream_->ended) stream_->start_next_member();
     stream_->fed = true;
     z_stream& z = stream_->z;
     // zlib's next_in is not const (unless ZLIB_CONST), but inflate only
@@ -81,14 +89,15 @@ std::string GzipDecompressor::decompress(std::string_view compressed) {
         }
         out.append(buffer.data(), produced);
         if (status == Z_BUF_ERROR && produced == 0) break;  // it needs more input than there is
-        // The trailer (CRC and length, which zlib has checked) is read. A
-        // second gzip member after it is refused: Python's decompressobj
-        // would not inflate it either.
+        // A member's trailer (CRC and length, which zlib has checked) is
+        // read. Bytes after it are the next member, or are refused as not
+        // gzip ("incorrect header check"). Tornado inflates the first
+        // member only (Python's decompressobj stops there) and drops the
+        // rest without a word.
         if (status == Z_STREAM_END) {
             stream_->ended = true;
-            if (z.avail_in != 0)
-                throw HTTPInputError("malformed gzip body: bytes after the end of the gzip data");
-            break;
+            if (z.avail_in == 0) break;
+            stream_->start_next_member();
         }
     } while (z.avail_in > 0 || z.avail_out == 0);
     return out;

@@ -151,6 +151,10 @@ void SSLIOStream::begin_session(const SSLContext& context, bool server_side,
     // its body. A request then costs one recv(), and a short one tells the
     // queue is empty (see receive).
     SSL_set_read_ahead(ssl_, 1);
+    // A TCP close without close_notify is an error to OpenSSL 3 unless this
+    // option is on; off, transfer_failed() sees the EOF for what it is and
+    // closes as on any close, remembering how (closed_without_close_notify).
+    SSL_clear_options(ssl_, SSL_OP_IGNORE_UNEXPECTED_EOF);
     BIO* bio = BIO_new(socket_bio_method());
     if (bio == nullptr) {
         throw SSLError("cannot start a TLS session: " + detail::take_openssl_error().reason);
@@ -332,7 +336,7 @@ std::size_t SSLIOStream::receive(char* where, std::size_t capacity) {
         read_ready_ = false;
         read_wants_write_ = error == SSL_ERROR_WANT_WRITE;
     } else if (error == SSL_ERROR_ZERO_RETURN) {
-        close();  // the peer's close_notify, or its plain close (see netutil_ssl.cpp)
+        close();  // the peer's close_notify
     } else {
         transfer_failed(error, saved_errno, "SSL_read");
     }
@@ -375,8 +379,15 @@ void SSLIOStream::transfer_failed(int ssl_error_code, int saved_errno, const cha
         io_error(saved_errno, call);
         return;
     }
-    if (ssl_error_code == SSL_ERROR_SYSCALL) {
-        close();  // an EOF OpenSSL did not expect: an ordinary close here
+    // The peer's TCP close without TLS's close_notify: an ordinary close,
+    // as in Python (many peers end that way, and most framings tell a cut
+    // message), but remembered for a reader that only the close tells
+    // where the data ends: whoever can cut the TCP connection could have
+    // cut that data short (RFC 8446 section 6.1).
+    if (ssl_error_code == SSL_ERROR_SYSCALL ||
+        ERR_GET_REASON(cause.code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        closed_without_close_notify_ = true;
+        close();
         return;
     }
     std::string message =

@@ -49,10 +49,10 @@ SSLContext new_context(bool server_side) {
     // TLS 1.0 and 1.1 are deprecated (RFC 8996).
     SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
     // Renegotiation (TLS 1.2) refused both ways: it lets a client make the
-    // server do handshakes for free, and HTTP/1.1 needs none. An EOF without
-    // close_notify counts as an ordinary close, as in Python (ragged EOFs):
-    // many clients end that way, and HTTP's own framing tells a cut body.
-    SSL_CTX_set_options(raw, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    // server do handshakes for free, and HTTP/1.1 needs none. (An EOF
+    // without close_notify is SSLIOStream's to judge: an ordinary close
+    // that it remembers.)
+    SSL_CTX_set_options(raw, SSL_OP_NO_RENEGOTIATION);
     return context;
 }
 
