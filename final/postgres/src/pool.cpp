@@ -5,7 +5,7 @@
 // for one, and reconnects with backoff after a loss. The connections
 // themselves (connection.cpp) know nothing of each other.
 #include <algorithm>
-#include <list>
+#include <deque>
 
 #include "postgres_internal.h"
 #include "tornado/log.h"
@@ -95,7 +95,11 @@ public:
         closed_ = true;
         if (reconnect_timer_) loop_.remove_timeout(*reconnect_timer_);
         reconnect_timer_.reset();
-        std::list<Waiter> waiting = take_all_waiters();
+        for (Line* line : {&statement_line_, &exclusive_line_}) {
+            if (line->timer) loop_.remove_timeout(*line->timer);
+            line->timer.reset();
+        }
+        std::deque<Waiter> waiting = take_all_waiters();
         for (Waiter& waiter : waiting) fail_waiter(waiter, connection_error(why));
         std::vector<std::shared_ptr<Connection>> connections = std::move(connections_);
         connections_.clear();
@@ -129,6 +133,15 @@ private:
     struct Waiter {
         std::unique_ptr<Operation> operation;
         Future<std::shared_ptr<Connection>> held{nullptr};
+        IOLoop::Clock::time_point deadline;  // wait_timeout after it came
+    };
+
+    // Waiters, first come first served. All wait the same wait_timeout, so
+    // their deadlines come in the order of the line, and one timer, set
+    // for the first waiter's deadline, serves the whole line: a timer each
+    // cost a heap entry per waiter, thousands when thousands wait.
+    struct Line {
+        std::deque<Waiter> waiters;
         std::optional<IOLoop::Timeout> timer;
     };
 
@@ -208,26 +221,46 @@ private:
     }
 
     void enqueue(Waiter arriving) {
-        std::list<Waiter>& line = arriving.operation ? statement_waiters_ : exclusive_waiters_;
-        line.push_back(std::move(arriving));
-        auto position = std::prev(line.end());
-        position->timer = loop_.call_later(options_.wait_timeout, [this, &line, position] {
-            Waiter waiter = std::move(*position);
-            line.erase(position);
-            waiter.timer.reset();
-            fail_waiter(waiter, std::make_exception_ptr(PoolError(
-                                    "no connection was free within " +
-                                    std::to_string(options_.wait_timeout.count()) + " ms")));
+        Line& line = arriving.operation ? statement_line_ : exclusive_line_;
+        arriving.deadline = IOLoop::Clock::now() + options_.wait_timeout;
+        line.waiters.push_back(std::move(arriving));
+        if (!line.timer) wake_at_first_deadline(line);
+    }
+
+    // The line's timer, for its first waiter's deadline. Waiters served
+    // since it was set leave it early; it then sets itself again for the
+    // waiter now first.
+    void wake_at_first_deadline(Line& line) {
+        line.timer = loop_.call_at(line.waiters.front().deadline, [this, &line] {
+            line.timer.reset();
+            fail_expired_waiters(line);
         });
     }
 
-    std::size_t waiting() const { return statement_waiters_.size() + exclusive_waiters_.size(); }
+    void fail_expired_waiters(Line& line) {
+        IOLoop::Clock::time_point now = IOLoop::Clock::now();
+        while (!line.waiters.empty() && line.waiters.front().deadline <= now) {
+            Waiter expired = std::move(line.waiters.front());
+            line.waiters.pop_front();
+            fail_waiter(expired, std::make_exception_ptr(PoolError(
+                                     "no connection was free within " +
+                                     std::to_string(options_.wait_timeout.count()) + " ms")));
+        }
+        // A caller told of its failure may have queued again, and set it.
+        if (!line.waiters.empty() && !line.timer) wake_at_first_deadline(line);
+    }
+
+    std::size_t waiting() const {
+        return statement_line_.waiters.size() + exclusive_line_.waiters.size();
+    }
 
     // Every waiter, out of both lines (the pool closes, or cannot connect).
-    std::list<Waiter> take_all_waiters() {
-        std::list<Waiter> all = std::move(statement_waiters_);
-        all.splice(all.end(), exclusive_waiters_);
-        statement_waiters_.clear();
+    // The lines' timers find them empty.
+    std::deque<Waiter> take_all_waiters() {
+        std::deque<Waiter> all = std::move(statement_line_.waiters);
+        statement_line_.waiters.clear();
+        for (Waiter& waiter : exclusive_line_.waiters) all.push_back(std::move(waiter));
+        exclusive_line_.waiters.clear();
         return all;
     }
 
@@ -244,38 +277,33 @@ private:
     }
 
     void serve_statements() {
-        while (!statement_waiters_.empty()) {
+        std::deque<Waiter>& line = statement_line_.waiters;
+        while (!line.empty()) {
             Connection* connection = choose_shared();
             if (connection == nullptr) return;
-            Waiter& first = statement_waiters_.front();
-            if (first.timer) loop_.remove_timeout(*first.timer);
-            std::unique_ptr<Operation> operation = std::move(first.operation);
-            statement_waiters_.pop_front();  // before send(), which may call back here
+            std::unique_ptr<Operation> operation = std::move(line.front().operation);
+            line.pop_front();  // before send(), which may call back here
             connection->send(std::move(operation));
         }
     }
 
     void serve_exclusive() {
-        while (!exclusive_waiters_.empty()) {
-            Waiter& first = exclusive_waiters_.front();
-            if (!first.held.done()) {
-                std::shared_ptr<Connection> connection = choose_exclusive();
-                if (!connection) return;
-                connection->set_held(true);
-                if (first.timer) loop_.remove_timeout(*first.timer);
-                Future<std::shared_ptr<Connection>> held = first.held;
-                exclusive_waiters_.pop_front();
-                held.set_result(std::move(connection));
-            } else {  // cancelled by its caller
-                if (first.timer) loop_.remove_timeout(*first.timer);
-                exclusive_waiters_.pop_front();
+        std::deque<Waiter>& line = exclusive_line_.waiters;
+        while (!line.empty()) {
+            if (line.front().held.done()) {  // cancelled by its caller
+                line.pop_front();
+                continue;
             }
+            std::shared_ptr<Connection> connection = choose_exclusive();
+            if (!connection) return;
+            connection->set_held(true);
+            Future<std::shared_ptr<Connection>> held = line.front().held;
+            line.pop_front();
+            held.set_result(std::move(connection));
         }
     }
 
-    void fail_waiter(Waiter& failed, const std::exception_ptr& error) {
-        if (failed.timer) loop_.remove_timeout(*failed.timer);
-        failed.timer.reset();
+    static void fail_waiter(Waiter& failed, const std::exception_ptr& error) {
         if (failed.operation) fail_operation(*failed.operation, error);
         if (failed.held.valid() && !failed.held.done()) failed.held.set_exception(error);
     }
@@ -308,7 +336,7 @@ private:
         forget(connection);
         if (!has_ready_connection()) {
             // Nobody will be served soon: tell the waiting now.
-            std::list<Waiter> waiting = take_all_waiters();
+            std::deque<Waiter> waiting = take_all_waiters();
             auto error = connection_error("cannot connect to PostgreSQL: " + why);
             for (Waiter& waiter : waiting) fail_waiter(waiter, error);
             bool connecting = !connections_.empty();
@@ -354,8 +382,8 @@ private:
     PoolOptions options_;
     ConnectSettings settings_;
     std::vector<std::shared_ptr<Connection>> connections_;  // connecting or ready
-    std::list<Waiter> statement_waiters_;                   // statements: room in a pipeline
-    std::list<Waiter> exclusive_waiters_;  // transactions, streams: a connection of their own
+    Line statement_line_;                                   // statements: room in a pipeline
+    Line exclusive_line_;  // transactions, streams: a connection of their own
     Future<void> started_;
     bool closed_ = false;
     bool reachable_ = true;

@@ -167,6 +167,43 @@ TEST_F(PostgresTest, WaitersAreBoundedInNumberAndTime) {
     });
 }
 
+// One timer serves a line of waiters, yet each waits the whole
+// wait_timeout from the moment it came: a later waiter outlives an earlier
+// one's deadline, and one served in time is not failed by it.
+TEST_F(PostgresTest, EachWaiterWaitsItsOwnWaitTimeout) {
+    PoolOptions small = one_connection(options());
+    small.max_pipeline = 1;
+    small.wait_timeout = 300ms;
+    open(small);
+    run([&]() -> Task<void> {
+        Future<Result> busy = pool_->query("SELECT pg_sleep(0.8)");
+        Future<Result> early = pool_->query("SELECT 1");
+        co_await tornado::sleep(200ms);
+        Future<Result> late = pool_->query("SELECT 2");
+        std::exception_ptr early_error = co_await failure_of(early);  // at about 300 ms
+        EXPECT_TRUE(holds<PoolError>(early_error)) << message_of(early_error);
+        EXPECT_FALSE(late.done());  // its deadline is at about 500 ms
+        EXPECT_EQ(pool_->status().waiters, 1u);
+        std::exception_ptr late_error = co_await failure_of(late);
+        EXPECT_TRUE(holds<PoolError>(late_error)) << message_of(late_error);
+        co_await busy;
+        // Served before its deadline: the line's timer, still set for it,
+        // finds nobody to fail.
+        Future<Result> quick = pool_->query("SELECT pg_sleep(0.1)");
+        Future<Result> served = pool_->query("SELECT 3");
+        EXPECT_EQ((co_await served)[0].get<int>(0), 3);
+        co_await quick;
+        co_await tornado::sleep(400ms);
+        EXPECT_EQ((co_await pool_->query("SELECT 4"))[0].get<int>(0), 4);
+        // Closed while that timer may still be set: it must not fire into
+        // the closed pool.
+        Future<Result> waiting = pool_->query("SELECT 5");
+        pool_->close();
+        co_await failure_of(waiting);
+        co_await tornado::sleep(400ms);
+    });
+}
+
 TEST_F(PostgresTest, AClosedPoolFailsWhatWasInFlightAndEverythingLater) {
     open(one_connection(options()));
     run([&]() -> Task<void> {
