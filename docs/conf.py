@@ -28,6 +28,7 @@ include_patterns = [
     "final/examples/*/README.md",
     "final/deploy/README.md",
     "final/postgres/README.md",
+    "final/curl/README.md",
     "tests/bench/README.md",
     "docs/**",
 ]

@@ -4,6 +4,7 @@
 #   tools/install-deps.sh build     compiler, CMake, Ninja, mold (the faster linker), GoogleTest,
 #                                   Google Benchmark, nlohmann-json, OpenSSL, zlib, tcmalloc (gperftools), hiredis (final/'s Redis client),
 #                                   libpq and the PostgreSQL server (final/postgres, its tests, the blog demo),
+#                                   libcurl (final/curl, the CurlAsyncHTTPClient add-on),
 #                                   libcmark (the blog demo's Markdown; libcrypt's bcrypt comes with libc6-dev),
 #                                   liburing (the IOLoop's io_uring backend),
 #                                   Python Tornado (the oracle the demo app is checked against),
@@ -38,7 +39,7 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev libpq-dev postgresql libcmark-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
+    build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev libpq-dev postgresql libcurl4-openssl-dev libcmark-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev valgrind heaptrack" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
     db)     echo "python3 python3-django gunicorn python3-psycopg2 python3-asyncpg" ;;

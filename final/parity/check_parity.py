@@ -44,6 +44,9 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 FINAL = os.path.dirname(HERE)
 INCLUDE = os.path.join(FINAL, "include")
+# The add-ons that stand for a Tornado module have their headers beside
+# the framework's (tornado.curl_httpclient: final/curl/).
+INCLUDES = [INCLUDE, os.path.join(FINAL, "curl", "include")]
 MAPPING = os.path.join(HERE, "tornado_to_cpp.txt")
 README = os.path.join(FINAL, "README.md")
 TORNADO_VERSION = "6.2"
@@ -210,12 +213,14 @@ def find_clang():
 def declared_names(clang):
     """Every qualified name the public headers declare (clang's -ast-list of
     one file that includes them all)."""
-    headers = sorted(os.path.basename(path) for path in glob.glob(os.path.join(INCLUDE, "tornado", "*.h")))
+    headers = sorted(os.path.basename(path) for folder in INCLUDES
+                     for path in glob.glob(os.path.join(folder, "tornado", "*.h")))
     with tempfile.NamedTemporaryFile("w", suffix=".cpp", delete=False) as source:
         source.write("".join("#include <tornado/%s>\n" % header for header in headers))
+    include_flags = [flag for folder in INCLUDES for flag in ("-I", folder)]
     try:
-        done = subprocess.run([clang, "-std=c++20", "-fsyntax-only", "-Xclang", "-ast-list",
-                               "-I", INCLUDE, source.name],
+        done = subprocess.run([clang, "-std=c++20", "-fsyntax-only", "-Xclang", "-ast-list"] +
+                              include_flags + [source.name],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
     finally:
         os.unlink(source.name)
@@ -225,12 +230,14 @@ def declared_names(clang):
 
 
 def header_words(header):
-    """The identifiers written in final/include/tornado/HEADER, or None."""
-    path = os.path.join(INCLUDE, "tornado", header)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return set(re.findall(r"[A-Za-z_]\w*", f.read()))
+    """The identifiers written in final/include/tornado/HEADER (or an
+    add-on's), or None."""
+    for folder in INCLUDES:
+        path = os.path.join(folder, "tornado", header)
+        if os.path.exists(path):
+            with open(path) as f:
+                return set(re.findall(r"[A-Za-z_]\w*", f.read()))
+    return None
 
 
 def twin_problem(entry, declared, words_of):

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "http/base64.h"
+#include "canned_server.h"
 #include "http_test_util.h"
 #include "gzip_test_util.h"
 #include "net_test_util.h"
@@ -44,7 +45,10 @@ using tornado::IOStream;
 using tornado::SocketAddress;
 using tornado::StreamClosedError;
 using tornado::Task;
+using tornado::testing::After;
 using tornado::testing::answer;
+using tornado::testing::RawLog;
+using tornado::testing::serve_canned;
 
 using RequestPtr = std::shared_ptr<HTTPServerRequest>;
 
@@ -52,35 +56,6 @@ bool contains(std::string_view text, std::string_view part) { return text.find(p
 
 using tornado::testing::BlackHole;
 using tornado::testing::unused_port;
-
-// What a raw server saw: connections, request heads, and how many of its
-// connections the client closed.
-struct RawLog {
-    int connections = 0;
-    int closed_by_client = 0;
-    std::vector<std::string> heads;
-};
-
-enum class After { close, hold };
-
-// Reads a request head, writes `reply` byte for byte, then closes, or holds
-// the connection open until the client closes it.
-Task<void> serve_canned(std::shared_ptr<IOStream> stream, std::string reply, After after,
-                        std::shared_ptr<RawLog> log) {
-    ++log->connections;
-    try {
-        std::string head = co_await stream->read_until("\r\n\r\n", 1 << 20);
-        log->heads.push_back(head);
-        if (!reply.empty()) co_await stream->write(reply);
-        if (after == After::close) {
-            stream->close();
-            co_return;
-        }
-        co_await stream->read_until_close();
-    } catch (const StreamClosedError&) {
-    }
-    ++log->closed_by_client;
-}
 
 struct Visit {
     std::string method, uri, body;

@@ -4,6 +4,7 @@
 //
 //   build/bin/final_httpclient https://example.com/
 //   build/bin/final_httpclient --print_headers --ca_certs=ca.pem https://localhost:8443/
+//   build/bin/final_httpclient --curl https://localhost:8443/     # CurlAsyncHTTPClient
 //
 // A failed fetch (a refused certificate, a 404) prints the error on stderr
 // and the program exits 1.
@@ -13,6 +14,9 @@
 
 #include "tornado/gen.h"
 #include "tornado/httpclient.h"
+#ifdef TORNADO_HAVE_CURL
+#include "tornado/curl_httpclient.h"
+#endif
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
 
@@ -24,9 +28,13 @@ static auto& validate_cert =
     tornado::define("validate_cert", true, "check the server's certificate");
 static auto& ca_certs =
     tornado::define("ca_certs", std::string(), "PEM file of CAs to trust (default: the system's)");
+static auto& use_curl =
+    tornado::define("curl", false, "fetch with CurlAsyncHTTPClient (libcurl: HTTP/2, keep-alive)");
 
-static tornado::Task<int> fetch_all(std::vector<std::string> urls) {
-    tornado::AsyncHTTPClient client;
+// One fetch after the other, with AsyncHTTPClient or CurlAsyncHTTPClient.
+template <typename Client>
+tornado::Task<int> fetch_all(std::vector<std::string> urls) {
+    Client client;
     int failures = 0;
     for (std::string& url : urls) {
         tornado::HTTPRequest request;
@@ -61,5 +69,13 @@ int main(int argc, char** argv) {
         return 2;
     }
     tornado::IOLoop loop;
-    return loop.run_sync([&] { return fetch_all(urls); });
+    if (*use_curl) {
+#ifdef TORNADO_HAVE_CURL
+        return loop.run_sync([&] { return fetch_all<tornado::CurlAsyncHTTPClient>(urls); });
+#else
+        std::fprintf(stderr, "%s: built without libcurl, so without --curl\n", argv[0]);
+        return 2;
+#endif
+    }
+    return loop.run_sync([&] { return fetch_all<tornado::AsyncHTTPClient>(urls); });
 }

@@ -357,6 +357,25 @@ private:
 
 namespace detail {
 
+// What every client of this header shares (AsyncHTTPClient, and the
+// CurlAsyncHTTPClient add-on, tornado/curl_httpclient.h):
+//
+// The rules a request must meet before it is queued or sent: its method,
+// body, URL, proxy and auth fields. Throws std::invalid_argument, which the
+// clients turn into a 599. auth_mode "digest" is refused unless allowed.
+void validate_request(const HTTPRequest& request, bool digest_allowed = false);
+// AsyncHTTPClientOptions::defaults into `request` (Tornado's _RequestProxy).
+void apply_defaults(HTTPRequest& request, const HTTPRequest& defaults);
+// Resolves a fetch's Future as Tornado's fetch() does: `response` when
+// there is one, but an HTTPClientError for a code outside 2xx (and 101
+// unless accept_101), which fails the Future under raise_error and is the
+// response's `error` without it; `error` alone when there is no response
+// (a 599 response built from `request` without raise_error); neither:
+// cancelled.
+void resolve_fetch(Future<HTTPResponse>& result, bool raise_error, const HTTPRequest& request,
+                   double request_time, std::optional<HTTPResponse> response,
+                   std::exception_ptr error, bool accept_101 = false);
+
 // `reference` (a Location header) resolved against the absolute URL `base`,
 // as RFC 3986 section 5.2 says (Python's urljoin): "/a/b/c" with "../d?x"
 // gives "/a/d?x". The fragment is kept.

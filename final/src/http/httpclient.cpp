@@ -17,7 +17,7 @@
 //
 // The steps of one fetch, and where each is taken:
 //
-//   queue     submit(): validate(), then start() at once or a place in `queue`
+//   queue     submit(): validate_request(), then start() at once or a place in `queue`
 //   connect   connect_hop: TCPClient, within connect_timeout and the
 //             deadline; a CONNECT tunnel for https through a proxy
 //   write     send_request: head and body in one write, not awaited; a body
@@ -201,12 +201,14 @@ bool one_of(std::string_view method, std::initializer_list<std::string_view> met
     return std::find(methods.begin(), methods.end(), method) != methods.end();
 }
 
+}  // namespace
+
 // Before anything is queued or connected (Tornado checks after
 // connecting): a method that is not a token would break the request line;
 // unless allow_nonstandard_methods, Tornado's rule: one of seven methods,
 // with a body exactly when it usually has one. Then the URL. A failure is
 // a std::invalid_argument, which submit() turns into a 599.
-void validate(const HTTPRequest& request) {
+void detail::validate_request(const HTTPRequest& request, bool digest_allowed) {
     if (!is_token(request.method)) {
         throw std::invalid_argument("Invalid method '" + request.method + "'");
     }
@@ -220,7 +222,8 @@ void validate(const HTTPRequest& request) {
         throw std::invalid_argument("a proxy needs both proxy_host and proxy_port");
     if (!request.proxy_auth_mode.empty() && request.proxy_auth_mode != "basic")
         throw std::invalid_argument("unsupported proxy_auth_mode " + request.proxy_auth_mode);
-    if (!request.auth_mode.empty() && request.auth_mode != "basic")
+    if (!request.auth_mode.empty() && request.auth_mode != "basic" &&
+        !(digest_allowed && request.auth_mode == "digest"))
         throw std::invalid_argument("unsupported auth_mode " + request.auth_mode);
     if (!request.allow_nonstandard_methods) {
         if (!one_of(request.method, {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})) {
@@ -241,6 +244,8 @@ void validate(const HTTPRequest& request) {
     }
     parse_url(request.url);
 }
+
+namespace {
 
 // A body_producer's body goes out chunked unless the caller gave its length.
 bool chunked_body(const HTTPRequest& request) {
@@ -506,6 +511,58 @@ void parse_head(std::string_view head, ResponseStartLine& start_line, HTTPHeader
 
 // --- the client ----------------------------------------------------------------------------------
 
+namespace {
+
+// The HTTPClientError of a response whose code is not 2xx. It holds the
+// response without its error (a response holding an error holding the
+// response would be a reference cycle): moved in when only the error goes
+// out (raise_error), a copy when both do.
+std::exception_ptr error_of_response(bool raise_error, HTTPResponse& response) {
+    int code = response.code;
+    std::string reason = response.reason;
+    auto held = raise_error ? std::make_shared<const HTTPResponse>(std::move(response))
+                            : std::make_shared<const HTTPResponse>(response);
+    return std::make_exception_ptr(HTTPClientError(code, std::move(reason), std::move(held)));
+}
+
+// What a fetch with no response resolves with when raise_error is false
+// (Tornado's HTTPResponse(request, 599, error=...)): no headers, no body.
+HTTPResponse response_599(const HTTPRequest& request, double request_time,
+                          std::exception_ptr error) {
+    HTTPResponse response;
+    response.request = request;
+    response.code = 599;
+    response.reason = std::string(reason_phrase(599));
+    response.effective_url = request.url;
+    response.request_time = request_time;
+    response.error = std::move(error);
+    return response;
+}
+
+}  // namespace
+
+void detail::resolve_fetch(Future<HTTPResponse>& result, bool raise_error,
+                           const HTTPRequest& request, double request_time,
+                           std::optional<HTTPResponse> response, std::exception_ptr error,
+                           bool accept_101) {
+    if (response) {
+        bool switched = accept_101 && response->code == 101;
+        if (!switched && (response->code < 200 || response->code >= 300)) {
+            error = error_of_response(raise_error, *response);
+            if (!raise_error) response->error = error;
+        }
+    } else if (error && !raise_error) {
+        response = response_599(request, request_time, error);
+    }
+    if (error && raise_error) {
+        result.set_exception(std::move(error));
+    } else if (response) {
+        result.set_result(std::move(*response));
+    } else {
+        result.cancel();
+    }
+}
+
 namespace detail {
 
 // One fetch, from fetch() to settle(). Owned together by the client's
@@ -612,31 +669,6 @@ double seconds_since_start(const PendingFetch& fetch) {
     return std::chrono::duration<double>(IOLoop::time() - fetch.started).count();
 }
 
-// The HTTPClientError of a response whose code is not 2xx. It holds the
-// response without its error (a response holding an error holding the
-// response would be a reference cycle): moved in when only the error goes
-// out (raise_error), a copy when both do.
-std::exception_ptr error_of_response(const PendingFetch& fetch, HTTPResponse& response) {
-    int code = response.code;
-    std::string reason = response.reason;
-    auto held = fetch.raise_error ? std::make_shared<const HTTPResponse>(std::move(response))
-                                  : std::make_shared<const HTTPResponse>(response);
-    return std::make_exception_ptr(HTTPClientError(code, std::move(reason), std::move(held)));
-}
-
-// What a fetch with no response resolves with when raise_error is false
-// (Tornado's HTTPResponse(request, 599, error=...)): no headers, no body.
-HTTPResponse response_599(const PendingFetch& fetch, std::exception_ptr error) {
-    HTTPResponse response;
-    response.request = fetch.request;
-    response.code = 599;
-    response.reason = std::string(reason_phrase(599));
-    response.effective_url = fetch.request.url;
-    response.request_time = seconds_since_start(fetch);
-    response.error = std::move(error);
-    return response;
-}
-
 // start_time and time_info (see tornado/httpclient.h), from the marks
 // fetch_once and start() left; a mark never made is left out.
 void add_times(const PendingFetch& fetch, HTTPResponse& response) {
@@ -654,29 +686,17 @@ void add_times(const PendingFetch& fetch, HTTPResponse& response) {
     response.time_info["total"] = response.request_time;
 }
 
-// Resolves the Future: the response, or the error (as a 599 response when
-// raise_error is false); neither means cancelled (the loop is closing).
-// A code outside 2xx is an error, as in Tornado; but 101 for fetch_upgrade.
+// Resolves the Future (detail::resolve_fetch), the response stamped with
+// the request and its times first.
 void deliver(PendingFetch& fetch, std::optional<HTTPResponse> response, std::exception_ptr error) {
     if (response) {
         response->request = fetch.request;
         response->request_time = seconds_since_start(fetch);
         add_times(fetch, *response);
-        bool switched = fetch.upgrade && response->code == 101;
-        if (!switched && (response->code < 200 || response->code >= 300)) {
-            error = error_of_response(fetch, *response);
-            if (!fetch.raise_error) response->error = error;
-        }
-    } else if (error && !fetch.raise_error) {
-        response = response_599(fetch, error);
     }
-    if (error && fetch.raise_error) {
-        fetch.result.set_exception(std::move(error));
-    } else if (response) {
-        fetch.result.set_result(std::move(*response));
-    } else {
-        fetch.result.cancel();
-    }
+    detail::resolve_fetch(fetch.result, fetch.raise_error, fetch.request,
+                          seconds_since_start(fetch), std::move(response), std::move(error),
+                          fetch.upgrade);
 }
 
 // Ends a fetch, once, whoever gets there first: timers off, connection
@@ -1008,9 +1028,11 @@ void take_default(HTTPRequest& request, const HTTPRequest& defaults,
     if (!(request.*field)) request.*field = defaults.*field;
 }
 
+}  // namespace
+
 // AsyncHTTPClientOptions::defaults into a request (Tornado's _RequestProxy).
 // url, method, body and body_producer are the request's own.
-void apply_defaults(HTTPRequest& request, const HTTPRequest& defaults) {
+void detail::apply_defaults(HTTPRequest& request, const HTTPRequest& defaults) {
     take_default(request, defaults, &HTTPRequest::connect_timeout);
     take_default(request, defaults, &HTTPRequest::request_timeout);
     take_default(request, defaults, &HTTPRequest::follow_redirects);
@@ -1041,6 +1063,8 @@ void apply_defaults(HTTPRequest& request, const HTTPRequest& defaults) {
         if (!request.headers.contains(name)) request.headers.add(name, value);
     }
 }
+
+namespace {
 
 // As Tornado's initialize: hostname_mapping wraps the resolver (the
 // caller's, or a new DefaultExecutorResolver) in an OverrideResolver. With
@@ -1073,7 +1097,7 @@ Future<HTTPResponse> AsyncHTTPClient::fetch(std::string url, bool raise_error) {
 // other problem reaches the caller through the Future.
 Future<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, bool raise_error) {
     if (state_->closed) throw std::runtime_error("fetch() called on closed AsyncHTTPClient");
-    apply_defaults(request, state_->options.defaults);
+    detail::apply_defaults(request, state_->options.defaults);
     auto fetch = std::make_shared<PendingFetch>();
     fetch->request = std::move(request);
     fetch->raise_error = raise_error;
@@ -1095,7 +1119,7 @@ void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
                 settle(*abandoned, std::nullopt, nullptr);
         });
     try {
-        validate(fetch->request);
+        detail::validate_request(fetch->request);
     } catch (...) {
         fail(*fetch, std::current_exception());
         return;
