@@ -244,6 +244,13 @@ bench-tls: configure
 	cmake --build $(BUILD) -j $(JOBS) --target final_hello
 	$(PYTHON) tests/bench/tls_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
+## bench-client the two HTTP clients (AsyncHTTPClient, CurlAsyncHTTPClient) against final_hello and an HTTP/2 nginx; build/bench/client.md [ARGS=--quick]
+# The bench group brings nginx-light and taskset; the build group libcurl.
+bench-client: configure
+	@$(DEPS) build bench
+	cmake --build $(BUILD) -j $(JOBS) --target client_bench final_hello
+	$(PYTHON) tests/bench/client_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
 ## bench-postgres  tornado::postgres vs libpq alone in plain C, one connection, 1 and 256 in flight; build/bench/postgres.md [ARGS=--quick]
 # The bench group brings taskset (util-linux); the build group the server,
 # which postgres_bench.py starts in build/bench/postgres-cluster/.
