@@ -88,9 +88,8 @@ def path_exists(markdown, path):
     folders = [ROOT, *[folder for folder in [markdown.parent, *markdown.parent.parents]
                        if ROOT in [folder, *folder.parents]]]
     folders += [child for child in markdown.parent.iterdir() if child.is_dir()]
-    if path.startswith("tornado/"):
-        folders += [ROOT / "final" / "include", ROOT / "final" / "redis" / "include",
-                    ROOT / "final" / "postgres" / "include"]
+    if path.startswith("tornado/"):  # the framework's headers, or an add-on's
+        folders += [include.parent.parent for include in ROOT.glob(HEADER_GLOB)]
     return any((folder / path).exists() for folder in folders)
 
 

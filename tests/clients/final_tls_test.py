@@ -39,7 +39,8 @@ port:
 Our clients against servers written in Python, both run by Debian's
 /usr/bin/python3 (tools/install-deps.sh build installs python3-tornado and
 python3-websockets):
-  - final_httpclient against Python Tornado's HTTPS server, and
+  - final_httpclient against Python Tornado's HTTPS server (with --curl
+    too: libcurl through CurlAsyncHTTPClient), and
   - final_websocket_client (wss://) against python3-websockets' TLS echo
     server:
 each trusts the right CA by --ca_certs (by name and by IP address), refuses
@@ -476,6 +477,17 @@ def _(port, certs, bin_dir):
                                   "https://localhost:%d/" % port)
     expect_equal(status, 0, "exit status (stderr %r)" % err)
     expect_equal(out, TORNADO_BODY, "body")
+
+
+@client_check("final_httpclient --curl (libcurl) fetches Tornado's page, and refuses another CA's")
+def _(port, certs, bin_dir):
+    url = "https://localhost:%d/" % port
+    status, out, err = our_client(bin_dir, "--curl", "--ca_certs=" + certs.ca, url)
+    expect_equal(status, 0, "exit status (stderr %r)" % err)
+    expect_equal(out, TORNADO_BODY, "body")
+    status, out, err = our_client(bin_dir, "--curl", "--ca_certs=" + certs.other_ca, url)
+    expect_equal(status, 1, "exit status with another CA (stderr %r)" % err)
+    expect(TORNADO_BODY not in out, "the body was printed: %r" % out)
 
 
 def python_server(program, certs):

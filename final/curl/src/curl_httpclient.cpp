@@ -46,14 +46,22 @@ struct CurlFetch {
     std::weak_ptr<CurlClientState> client;
     IOLoop* loop = nullptr;
 
+    // The request of the current hop: `request`, or the redirect it led to.
+    HTTPRequest hop;
+    int redirects = 0;  // followed so far
+
     CURL* easy = nullptr;
     curl_slist* header_list = nullptr;
     curl_slist* connect_to = nullptr;
     char error_text[CURL_ERROR_SIZE] = {};
 
-    // The response of the last hop: its status line's reason, headers
-    // and body (or what went to streaming_callback).
+    // The response of the last hop: its status line's code and reason,
+    // its head's lines (for header_callback), headers and body (or what
+    // went to streaming_callback).
+    int code = 0;
     std::string reason;
+    std::vector<std::string> head_lines;
+    bool following = false;  // this response is a redirect the fetch follows
     HTTPHeaders headers;
     std::string body;
     std::size_t body_bytes = 0;
@@ -67,6 +75,7 @@ struct CurlFetch {
 
     IOLoop::Clock::time_point queued{};
     IOLoop::Clock::time_point started{};
+    IOLoop::Clock::time_point hop_started{};
     std::chrono::system_clock::time_point wall_started{};
     std::optional<IOLoop::Timeout> queue_timer;
     bool settled = false;
@@ -106,6 +115,7 @@ double seconds_since_start(const CurlFetch& fetch) {
 
 void start_next(CurlClientState& client);
 std::exception_ptr as_client_error(std::exception_ptr error);
+void follow_redirect(CurlFetch& fetch);
 
 // Ends a fetch once: its transfer out of the multi handle and freed, its
 // Future resolved (unless its owner cancelled it), its slot handed on.
@@ -135,30 +145,56 @@ void settle(CurlFetch& fetch, std::optional<HTTPResponse> response, std::excepti
 
 // ---- what libcurl calls while a transfer runs ----
 
+// Whether the response whose head just ended is a redirect this fetch
+// follows: the simple client's rule (detail::is_redirect, a Location,
+// follow_redirects, max_redirects), so that both clients follow alike.
+bool will_follow(const CurlFetch& fetch) {
+    return fetch.hop.follow_redirects && is_redirect(fetch.code) &&
+           fetch.headers.contains("Location") && fetch.redirects < fetch.hop.max_redirects;
+}
+
+// The end of a head: header_callback gets its lines unless it is an
+// interim (1xx) head or a redirect that is followed, as in the simple
+// client, which shows the final response's head only.
+void end_of_head(CurlFetch& fetch) {
+    bool interim = fetch.code >= 100 && fetch.code < 200;
+    fetch.following = !interim && will_follow(fetch);
+    if (!interim && !fetch.following && fetch.hop.header_callback) {
+        for (std::string& line : fetch.head_lines) {
+            fetch.loop->add_callback(
+                [callback = fetch.hop.header_callback, text = std::move(line)]() mutable {
+                    callback(std::move(text));
+                });
+        }
+    }
+    fetch.head_lines.clear();
+}
+
 // Each line of each response's head, as it arrives. A status line starts
-// a new response (a redirect's, a 100 Continue's): what the last one had
-// is dropped, as in Tornado's _curl_header_callback.
+// a new response (a 100 Continue's, then the real one): what the last one
+// had is dropped, as in Tornado's _curl_header_callback.
 std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void* pointer) {
     auto& fetch = *static_cast<CurlFetch*>(pointer);
     std::string_view line(data, size * count);
-    if (fetch.request.header_callback) {
-        fetch.loop->add_callback(
-            [callback = fetch.request.header_callback, text = std::string(line)]() mutable {
-                callback(std::move(text));
-            });
-    }
     if (line.starts_with("HTTP/")) {
         fetch.headers.clear();
         fetch.reason.clear();
+        fetch.head_lines.clear();
+        // "HTTP/1.1 200 OK" or "HTTP/2 200": the code, then the reason if any.
+        std::size_t code_at = line.find(' ');
+        fetch.code = 0;
+        for (std::size_t i = code_at + 1; code_at != std::string_view::npos && i < line.size() &&
+                                          line[i] >= '0' && line[i] <= '9';
+             ++i) {
+            fetch.code = fetch.code * 10 + (line[i] - '0');
+        }
         // RFC 9110 section 15.2.2: after a 101 the connection speaks another
         // protocol, and libcurl would wait on it for ever; no fetch here
         // asks for an upgrade, so the transfer stops.
-        if (line.starts_with("HTTP/1.1 101") || line.starts_with("HTTP/1.0 101")) {
+        if (fetch.code == 101) {
             fetch.unasked_upgrade = true;
             return 0;
         }
-        // "HTTP/1.1 200 OK" or "HTTP/2 200": the reason, if any, after the code.
-        std::size_t code_at = line.find(' ');
         std::size_t reason_at =
             code_at == std::string_view::npos ? code_at : line.find(' ', code_at + 1);
         if (reason_at != std::string_view::npos) {
@@ -174,6 +210,8 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
             return 0;  // a malformed line ends the transfer (CURLE_WRITE_ERROR)
         }
     }
+    fetch.head_lines.emplace_back(line);
+    if (line.find_first_not_of("\r\n") == std::string_view::npos) end_of_head(fetch);
     return size * count;
 }
 
@@ -185,10 +223,11 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
 std::size_t on_body_piece(char* data, std::size_t size, std::size_t count, void* pointer) {
     auto& fetch = *static_cast<CurlFetch*>(pointer);
     std::size_t length = size * count;
+    if (fetch.following) return length;  // a redirect's body: nobody reads it
     if (!fetch.body_started) {
         fetch.body_started = true;
-        if (fetch.request.decompress_response && fetch.headers.get("Content-Encoding") == "gzip")
-            fetch.gunzip = std::make_unique<GzipDecompressor>(fetch.request.max_body_size);
+        if (fetch.hop.decompress_response && fetch.headers.get("Content-Encoding") == "gzip")
+            fetch.gunzip = std::make_unique<GzipDecompressor>(fetch.hop.max_body_size);
     }
     std::string piece(data, length);
     if (fetch.gunzip) {
@@ -200,13 +239,13 @@ std::size_t on_body_piece(char* data, std::size_t size, std::size_t count, void*
         }
     }
     fetch.body_bytes += piece.size();
-    if (fetch.body_bytes > fetch.request.max_body_size) {
+    if (fetch.body_bytes > fetch.hop.max_body_size) {
         fetch.body_too_large = true;
         return 0;
     }
-    if (fetch.request.streaming_callback) {
+    if (fetch.hop.streaming_callback) {
         fetch.loop->add_callback(
-            [callback = fetch.request.streaming_callback, bytes = std::move(piece)]() mutable {
+            [callback = fetch.hop.streaming_callback, bytes = std::move(piece)]() mutable {
                 callback(std::move(bytes));
             });
     } else {
@@ -330,9 +369,20 @@ curl_slist* connect_to_list(const AsyncHTTPClientOptions& options) {
     return list;
 }
 
-// The easy handle for a fetch, every option set from its request.
+// What is left of request_timeout, which spans every hop (as in the
+// simple client); zero when there is none, and at least 1 ms.
+long milliseconds_left(const CurlFetch& fetch) {
+    if (fetch.hop.request_timeout <= IOLoop::Clock::duration::zero()) return 0;
+    IOLoop::Clock::duration left = fetch.started + fetch.hop.request_timeout - IOLoop::time();
+    return std::max(milliseconds(left), 1L);
+}
+
+// The easy handle for the fetch's current hop, every option set from its
+// request. Redirects are followed here, not by libcurl, by the simple
+// client's rule (libcurl keeps a PUT a PUT after a 303, and drops its
+// body after a 302).
 void set_up(CurlFetch& fetch, const CurlClientState& client) {
-    const HTTPRequest& request = fetch.request;
+    const HTTPRequest& request = fetch.hop;
     fetch.easy = curl_easy_init();
     if (fetch.easy == nullptr) throw std::runtime_error("libcurl: curl_easy_init failed");
     CURL* easy = fetch.easy;
@@ -355,10 +405,9 @@ void set_up(CurlFetch& fetch, const CurlClientState& client) {
     set(easy, CURLOPT_HTTPHEADER, fetch.header_list);
     fetch.connect_to = connect_to_list(client.options);
     if (fetch.connect_to != nullptr) set(easy, CURLOPT_CONNECT_TO, fetch.connect_to);
-    set(easy, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
-    set(easy, CURLOPT_MAXREDIRS, static_cast<long>(request.max_redirects));
+    set(easy, CURLOPT_FOLLOWLOCATION, 0L);
     set(easy, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(request.connect_timeout));
-    set(easy, CURLOPT_TIMEOUT_MS, milliseconds(request.request_timeout));
+    set(easy, CURLOPT_TIMEOUT_MS, milliseconds_left(fetch));
     if (!request.user_agent.empty()) set(easy, CURLOPT_USERAGENT, request.user_agent.c_str());
     set(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.max_body_size));
     if (!request.network_interface.empty())
@@ -371,25 +420,27 @@ void set_up(CurlFetch& fetch, const CurlClientState& client) {
 
 // ---- a finished transfer ----
 
-// time_info with Tornado's curl names: each mark, in seconds from the
-// start of the transfer, and how long it waited in the queue.
+// time_info with Tornado's curl names, in seconds from the start of the
+// fetch: libcurl's marks of the last hop, "redirect" when the hops before
+// it took time, "total", and how long the fetch waited in the queue.
 void add_times(const CurlFetch& fetch, HTTPResponse& response) {
     using Seconds = std::chrono::duration<double>;
     response.start_time = Seconds(fetch.wall_started.time_since_epoch()).count();
     response.time_info["queue"] = seconds_between(fetch.queued, fetch.started);
+    double hop_offset = seconds_between(fetch.started, fetch.hop_started);
     const std::pair<const char*, CURLINFO> marks[] = {
         {"namelookup", CURLINFO_NAMELOOKUP_TIME},
         {"connect", CURLINFO_CONNECT_TIME},
         {"appconnect", CURLINFO_APPCONNECT_TIME},
         {"pretransfer", CURLINFO_PRETRANSFER_TIME},
-        {"starttransfer", CURLINFO_STARTTRANSFER_TIME},
-        {"total", CURLINFO_TOTAL_TIME},
-        {"redirect", CURLINFO_REDIRECT_TIME}};
+        {"starttransfer", CURLINFO_STARTTRANSFER_TIME}};
     for (const auto& [name, info] : marks) {
         double seconds = 0;
         if (curl_easy_getinfo(fetch.easy, info, &seconds) == CURLE_OK)
-            response.time_info[name] = seconds;
+            response.time_info[name] = hop_offset + seconds;
     }
+    if (fetch.redirects > 0) response.time_info["redirect"] = hop_offset;
+    response.time_info["total"] = response.request_time;
 }
 
 HTTPResponse response_of(CurlFetch& fetch) {
@@ -401,7 +452,7 @@ HTTPResponse response_of(CurlFetch& fetch) {
         fetch.reason.empty() ? std::string(reason_phrase(response.code)) : fetch.reason;
     char* effective = nullptr;
     curl_easy_getinfo(fetch.easy, CURLINFO_EFFECTIVE_URL, &effective);
-    response.effective_url = effective != nullptr ? effective : fetch.request.url;
+    response.effective_url = effective != nullptr ? effective : fetch.hop.url;
     response.headers = std::move(fetch.headers);
     // As the simple client says it: the coding is undone, and named so.
     if (fetch.gunzip) {
@@ -426,6 +477,10 @@ void finish(CurlFetch& fetch, CURLcode code) {
         settle(fetch, std::nullopt, as_client_error(fetch.body_error));
         return;
     }
+    if (code == CURLE_OK && fetch.following) {
+        follow_redirect(fetch);
+        return;
+    }
     if (code == CURLE_OK) {
         settle(fetch, response_of(fetch), nullptr);
         return;
@@ -439,9 +494,9 @@ void finish(CurlFetch& fetch, CURLcode code) {
     }
     if (fetch.body_too_large || code == CURLE_FILESIZE_EXCEEDED) {
         settle(fetch, std::nullopt,
-               std::make_exception_ptr(HTTPClientError(
-                   599, "Response body larger than max_body_size (" +
-                            std::to_string(fetch.request.max_body_size) + " bytes)")));
+               std::make_exception_ptr(
+                   HTTPClientError(599, "Response body larger than max_body_size (" +
+                                            std::to_string(fetch.hop.max_body_size) + " bytes)")));
         return;
     }
     std::string message = fetch.error_text[0] != '\0' ? fetch.error_text : curl_easy_strerror(code);
@@ -521,19 +576,51 @@ int set_timer(CURLM*, long timeout_ms, void* pointer) {
 
 // ---- the queue ----
 
+// The transfer of the fetch's current hop, handed to libcurl.
+void begin_hop(CurlClientState& client, CurlFetch& fetch) {
+    fetch.hop_started = IOLoop::time();
+    try {
+        set_up(fetch, client);
+        CURLMcode added = curl_multi_add_handle(client.multi, fetch.easy);
+        if (added != CURLM_OK)
+            throw std::runtime_error(std::string("libcurl: ") + curl_multi_strerror(added));
+    } catch (...) {
+        settle(fetch, std::nullopt, as_client_error(std::current_exception()));
+    }
+}
+
 void start(CurlClientState& client, const std::shared_ptr<CurlFetch>& fetch) {
     if (fetch->queue_timer) client.loop->remove_timeout(*std::exchange(fetch->queue_timer, {}));
     fetch->started = IOLoop::time();
     fetch->wall_started = std::chrono::system_clock::now();
+    fetch->hop = fetch->request;
     client.active.push_back(fetch);
-    try {
-        set_up(*fetch, client);
-        CURLMcode added = curl_multi_add_handle(client.multi, fetch->easy);
-        if (added != CURLM_OK)
-            throw std::runtime_error(std::string("libcurl: ") + curl_multi_strerror(added));
-    } catch (...) {
-        settle(*fetch, std::nullopt, std::current_exception());
-    }
+    begin_hop(client, *fetch);
+}
+
+// The next hop of a redirect (detail::redirected: Tornado's rules), on a
+// new easy handle; libcurl's connection cache keeps the connection if the
+// hop goes to the same server. The slot and the deadline stay the fetch's.
+void follow_redirect(CurlFetch& fetch) {
+    std::shared_ptr<CurlClientState> client = fetch.client.lock();
+    if (!client) return;
+    curl_multi_remove_handle(client->multi, fetch.easy);
+    curl_easy_cleanup(std::exchange(fetch.easy, nullptr));
+    curl_slist_free_all(std::exchange(fetch.header_list, nullptr));
+    curl_slist_free_all(std::exchange(fetch.connect_to, nullptr));
+    fetch.hop = redirected(fetch.hop, fetch.code, fetch.headers.get_first("Location"));
+    ++fetch.redirects;
+    fetch.code = 0;
+    fetch.reason.clear();
+    fetch.headers.clear();
+    fetch.head_lines.clear();
+    fetch.following = false;
+    fetch.body.clear();
+    fetch.body_bytes = 0;
+    fetch.body_started = false;
+    fetch.gunzip.reset();
+    fetch.error_text[0] = '\0';
+    begin_hop(*client, fetch);
 }
 
 void start_next(CurlClientState& client) {

@@ -375,6 +375,13 @@ void apply_defaults(HTTPRequest& request, const HTTPRequest& defaults);
 void resolve_fetch(Future<HTTPResponse>& result, bool raise_error, const HTTPRequest& request,
                    double request_time, std::optional<HTTPResponse> response,
                    std::exception_ptr error, bool accept_101 = false);
+// Whether a code is a redirect Tornado follows (301, 302, 303, 307, 308).
+bool is_redirect(int code);
+// The next hop of a redirect, by Tornado's rules: `location` resolved
+// against the request's URL; a 303 (but for HEAD), and a 301 or 302
+// answering a POST, become a GET without the body; the others keep the
+// method and body. A Host the caller set is dropped.
+HTTPRequest redirected(const HTTPRequest& request, int code, std::string_view location);
 
 // `reference` (a Location header) resolved against the absolute URL `base`,
 // as RFC 3986 section 5.2 says (Python's urljoin): "/a/b/c" with "../d?x"

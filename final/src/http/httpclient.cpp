@@ -347,8 +347,10 @@ Task<void> send_body(std::shared_ptr<IOStream> stream, const HTTPRequest& reques
     if (chunked) co_await stream->write(detail::kLastChunk);
 }
 
+}  // namespace
+
 // The codes Tornado follows (RFC 9110 section 15.4); 300 is left to a person.
-bool is_redirect(int code) {
+bool detail::is_redirect(int code) {
     return code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
 }
 
@@ -358,7 +360,7 @@ bool is_redirect(int code) {
 // RFC 9110 (15.4.2, 15.4.3) allows the POST to GET of browsers. Unlike in
 // Tornado, the hop does not go back through the queue: it keeps the slot
 // and the one deadline.
-HTTPRequest redirected(const HTTPRequest& request, int code, std::string_view location) {
+HTTPRequest detail::redirected(const HTTPRequest& request, int code, std::string_view location) {
     HTTPRequest next = request;
     next.url = detail::urljoin(request.url, location);
     next.headers.remove("Host");
@@ -373,6 +375,8 @@ HTTPRequest redirected(const HTTPRequest& request, int code, std::string_view lo
     }
     return next;
 }
+
+namespace {
 
 // --- the response -------------------------------------------------------------------------------
 
@@ -904,7 +908,7 @@ Task<ResponseHead> read_final_head(std::shared_ptr<HTTPClientState> client,
 
 // Tornado's _should_follow_redirect, from the head alone.
 bool follows(bool may_follow, int code, const HTTPHeaders& headers) {
-    return may_follow && is_redirect(code) && headers.contains("Location");
+    return may_follow && detail::is_redirect(code) && headers.contains("Location");
 }
 
 // The header_callback's lines, in Tornado's order: after the gzip renaming,
@@ -973,7 +977,8 @@ Task<void> run_fetch(std::shared_ptr<HTTPClientState> client, std::shared_ptr<Pe
             if (fetch->stream) std::exchange(fetch->stream, nullptr)->close();
             if (fetch->stage == FetchStage::settled) break;
             if (follows(may_follow, response.code, response.headers)) {
-                hop = redirected(hop, response.code, response.headers.get_first("Location"));
+                hop =
+                    detail::redirected(hop, response.code, response.headers.get_first("Location"));
                 fetch->redirected = true;
                 --redirects_left;
                 continue;

@@ -251,6 +251,65 @@ TYPED_TEST(BothClients, RedirectsAreFollowedOrNot) {
     EXPECT_EQ(kept.headers.get("Location"), "/target?x=1");
 }
 
+// What each hop of a redirect asks: /go/CODE answers CODE to /echo, which
+// notes the method and body that reached it; /loop redirects to itself.
+struct Hops {
+    std::vector<std::string> seen;  // "METHOD body" at /echo, "loop" at /loop
+};
+
+TYPED_TEST(BothClients, RedirectsChangeTheMethodByTornadosRule) {
+    auto hops = std::make_shared<Hops>();
+    this->servers_.push_back(std::make_unique<HTTPServer>([hops](RequestPtr request) {
+        if (request->path.starts_with("/go/")) {
+            tornado::testing::answer(request, "", std::stoi(request->path.substr(4)),
+                                     {{"Location", "/echo"}});
+        } else if (request->path == "/loop") {
+            hops->seen.push_back("loop");
+            tornado::testing::answer(request, "", 302, {{"Location", "/loop"}});
+        } else {
+            hops->seen.push_back(request->method + " " + request->body);
+            tornado::testing::answer(request, "done");
+        }
+    }));
+    this->servers_.back()->listen(0, "127.0.0.1");
+    std::uint16_t port = this->servers_.back()->port();
+    struct Case {
+        int code;
+        std::string method;
+        std::string arrives;
+    };
+    // Tornado's rule, which both clients follow (the curl client follows
+    // redirects itself: libcurl would keep a PUT a PUT after a 303, and
+    // drop its body after a 302): a 303 (but for HEAD), and a 301 or 302
+    // answering a POST, become a GET without the body.
+    for (const Case& each : std::vector<Case>{{303, "POST", "GET "},
+                                              {303, "PUT", "GET "},
+                                              {303, "HEAD", "HEAD "},
+                                              {302, "POST", "GET "},
+                                              {301, "POST", "GET "},
+                                              {302, "PUT", "PUT payload"},
+                                              {307, "POST", "POST payload"},
+                                              {308, "PUT", "PUT payload"}}) {
+        hops->seen.clear();
+        HTTPRequest request;
+        request.url = this->url(port, "/go/" + std::to_string(each.code));
+        request.method = each.method;
+        if (each.method != "HEAD") request.body = "payload";
+        HTTPResponse response = this->get(request);
+        EXPECT_EQ(response.code, 200) << each.code << " " << each.method << ": " << text_of(response.error);
+        EXPECT_EQ(hops->seen, std::vector<std::string>{each.arrives}) << each.code << " " << each.method;
+    }
+    // Past max_redirects, the last 3xx is the response.
+    hops->seen.clear();
+    HTTPRequest looping;
+    looping.url = this->url(port, "/loop");
+    looping.max_redirects = 3;
+    HTTPResponse stopped = this->get(looping);
+    EXPECT_EQ(stopped.code, 302);
+    EXPECT_TRUE(stopped.error);
+    EXPECT_EQ(hops->seen.size(), 4u);  // the request and three redirects
+}
+
 TYPED_TEST(BothClients, AChunkedBodyIsDecoded) {
     std::uint16_t port = this->serve_raw(
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n");
@@ -308,6 +367,14 @@ TYPED_TEST(BothClients, StreamingAndHeaderCallbacksGetThePieces) {
     ASSERT_GE(lines.size(), 2u);
     EXPECT_TRUE(lines.front().starts_with("HTTP/1.1 200")) << lines.front();
     EXPECT_EQ(lines.back(), "\r\n");
+    // After a redirect that is followed, the final response's head only.
+    lines.clear();
+    request.url = this->url(port, "/redirect");
+    request.streaming_callback = nullptr;
+    EXPECT_EQ(this->get(request).code, 200);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_TRUE(lines.front().starts_with("HTTP/1.1 200")) << lines.front();
+    for (const std::string& line : lines) EXPECT_FALSE(line.starts_with("Location")) << line;
 }
 
 TYPED_TEST(BothClients, MaxClientsQueuesTheRestInOrder) {
@@ -346,6 +413,22 @@ TYPED_TEST(BothClients, CloseEndsWhatIsInProgressAndQueued) {
         codes = {first.code, second.code};
     });
     EXPECT_EQ(codes, (std::vector<int>{599, 599}));
+}
+
+TYPED_TEST(BothClients, AnHttpURLIsAskedOfTheProxyWholeWithItsCredentials) {
+    std::uint16_t proxy = this->serve_raw("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nproxied!");
+    HTTPRequest request;
+    request.url = "http://example.com:8080/path?q=1";
+    request.proxy_host = "127.0.0.1";
+    request.proxy_port = proxy;
+    request.proxy_username = "Aladdin";
+    request.proxy_password = "open sesame";
+    EXPECT_EQ(this->get(request).body, "proxied!");
+    ASSERT_EQ(this->raw_log_->heads.size(), 1u);
+    const std::string& head = this->raw_log_->heads[0];
+    EXPECT_TRUE(head.starts_with("GET http://example.com:8080/path?q=1 HTTP/1.1\r\n")) << head;
+    EXPECT_TRUE(contains(head, "\r\nProxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"))
+        << head;
 }
 
 // ---- the RFC cases both clients must get right -------------------------------------------
@@ -414,6 +497,26 @@ TYPED_TEST(BothClients, HTTPSChecksTheCertificateUnlessToldNotTo) {
     EXPECT_EQ(this->get(request).code, 599);
     request.validate_cert = false;
     EXPECT_EQ(this->get(request).code, 200);
+}
+
+TYPED_TEST(BothClients, AClientCertificateIsShownToAServerThatRequiresOne) {
+    tornado::testing::TemporaryCertificates certificates;
+    const auto& made = certificates.files();
+    HTTPServer server([](RequestPtr request) { tornado::testing::answer(request, "known"); },
+                      tornado::HTTPServerOptions{
+                          .ssl_options = tornado::SSLOptions{
+                              .certfile = made.server_certfile,
+                              .keyfile = made.server_keyfile,
+                              .cert_reqs = tornado::SSLOptions::Verify::required,
+                              .ca_certs = made.ca_certfile}});
+    server.listen(0, "127.0.0.1");
+    HTTPRequest request;
+    request.url = "https://localhost:" + std::to_string(server.port()) + "/";
+    request.ca_certs = made.ca_certfile;
+    EXPECT_EQ(this->get(request).code, 599);
+    request.client_cert = made.client_certfile;
+    request.client_key = made.client_keyfile;
+    EXPECT_EQ(this->get(request).body, "known");
 }
 
 }  // namespace

@@ -19,10 +19,7 @@
 //   to one server multiplexed on one connection; HTTP/1.1 otherwise.
 // * Connections kept alive between fetches, per client.
 // * auth_mode "digest" besides "basic".
-// * header_callback gets the head of every response, the redirects' too,
-//   as Tornado's curl client gives them.
-// * A fetch past max_redirects, or a body_producer, is a 599 (libcurl
-//   follows redirects itself; a body_producer it cannot pull from).
+// * A body_producer is a 599 (libcurl cannot pull from it).
 // * Timeouts and connection errors are CurlErrors with libcurl's text
 //   ("Operation timed out after 100 milliseconds ..."), not
 //   HTTPTimeoutError / HTTPStreamClosedError.
@@ -30,9 +27,13 @@
 //   even when that close lacks close_notify (libcurl's choice); the
 //   simple client refuses it.
 //
-// A gzip body is inflated by the framework's GzipDecompressor, as in the
-// simple client (every member; max_body_size counts the inflated bytes),
-// not by libcurl's decoder, which stops after the first member.
+// Two things are done as the simple client does them rather than by
+// libcurl: redirects are followed by Tornado's rule (detail::redirected;
+// libcurl keeps a PUT a PUT after a 303 and drops its body after a 302),
+// with header_callback seeing the final response's head only; and a gzip
+// body is inflated by the framework's GzipDecompressor (every member;
+// max_body_size counts the inflated bytes), where libcurl's decoder stops
+// after the first member.
 //
 // How libcurl runs on the loop (the multi "socket" API): libcurl tells
 // which sockets it wants watched for what (CURLMOPT_SOCKETFUNCTION, mapped
