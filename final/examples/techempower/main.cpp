@@ -87,9 +87,19 @@ int queries_argument(const tornado::RequestHandler& handler) {
 
 const char* kSelectWorld = "SELECT id, randomnumber FROM world WHERE id = $1";
 
+// {"id":..,"randomNumber":..}, made key by key: nlohmann's
+// {{"id", ..}, {"randomNumber", ..}} builds a list of pairs first and
+// copies it into the object.
+tornado::JSON world(int id, int random_number) {
+    tornado::JSON object = tornado::JSON::object();
+    object["id"] = id;
+    object["randomNumber"] = random_number;
+    return object;
+}
+
 tornado::JSON world_object(const postgres::Result& rows) {
     if (rows.empty()) throw tornado::HTTPError(500, "no such row in World");
-    return {{"id", rows[0].get<int>("id")}, {"randomNumber", rows[0].get<int>("randomnumber")}};
+    return world(rows[0].get<int>("id"), rows[0].get<int>("randomnumber"));
 }
 
 // `count` random rows, one SELECT each. All are sent at once: the pool
@@ -143,7 +153,7 @@ tornado::JSON updated_worlds(const std::vector<postgres::Result>& rows,
     tornado::JSON worlds = tornado::JSON::array();
     for (const postgres::Result& row : rows) {
         int id = row[0].get<int>("id");
-        worlds.push_back({{"id", id}, {"randomNumber", numbers.at(id)}});
+        worlds.push_back(world(id, numbers.at(id)));
     }
     return worlds;
 }
@@ -164,8 +174,7 @@ tornado::JSON sorted_fortunes(const postgres::Result& rows) {
     fortunes.push_back({0, "Additional fortune added at request time."});
     std::sort(fortunes.begin(), fortunes.end(),
               [](const Fortune& a, const Fortune& b) { return a.message < b.message; });
-    // Each entry made key by key: nlohmann's {{"id", ..}, {"message", ..}}
-    // builds a list of pairs first and copies it into the object.
+    // Each entry made key by key, as world() makes its object.
     tornado::JSON list = tornado::JSON::array();
     list.get_ref<tornado::JSON::array_t&>().reserve(fortunes.size());
     for (Fortune& fortune : fortunes) {
