@@ -242,8 +242,14 @@ protected:
                       "Template('w.html', n=1) %}");
         folder_.write("itself.html", "<p>{% module Template('itself.html') %}</p>");
         folder_.write("plain.html", "{{ blocks }} {{ user_reads }}");
+        folder_.write("override.html", "{{ static_url('x.css') }}");
         ApplicationSettings settings;
         settings.template_path = folder_.path();
+        // A ui_method named as one of the handler's names wins, as in
+        // Tornado, where the ui_methods are added last.
+        settings.ui_methods["static_url"] = [](RequestHandler&, const TemplateArguments&) {
+            return TemplateValue("the ui_method's");
+        };
         return std::make_shared<Application>(
             std::vector<URLSpec>{{"/", handler<NamespaceHandler>()},
                                  {"/broken", handler<TemplateHandler>("broken.html")},
@@ -251,7 +257,8 @@ protected:
                                  {"/conflict", handler<TemplateHandler>("conflict.html")},
                                  {"/same", handler<TemplateHandler>("same.html")},
                                  {"/itself", handler<TemplateHandler>("itself.html")},
-                                 {"/lazy", handler<LazyNamespaceHandler>()}},
+                                 {"/lazy", handler<LazyNamespaceHandler>()},
+                                 {"/override", handler<TemplateHandler>("override.html")}},
             settings);
     }
     TemplateFolder folder_;
@@ -272,6 +279,10 @@ TEST_F(NamespaceTest, TheNamespaceIsOneBlockAndStillReadsTheUser) {
     HTTPResponse response = fetch("/lazy");
     EXPECT_EQ(response.code, 200);
     EXPECT_EQ(response.body, "1 1");
+}
+
+TEST_F(NamespaceTest, AUIMethodWinsOverTheHandlersOwnName) {
+    EXPECT_EQ(fetch("/override").body, "the ui_method&#39;s");
 }
 
 TEST_F(NamespaceTest, RenderingTwiceIsAnErrorAfterTheFirstPage) {

@@ -598,10 +598,20 @@ TemplateNamespace RequestHandler::get_template_namespace() {
     return names;
 }
 
-// The values get_template_namespace() names. A ui_method is a function
-// bound to this handler; &method points into the Application's settings,
-// which outlive the handler.
+// The values get_template_namespace() names. The ui_methods first: in
+// Tornado they are added last, over the names below. A ui_method is a
+// function bound to this handler; &method points into the Application's
+// settings, which outlive the handler.
 std::optional<TemplateValue> RequestHandler::template_namespace_value(std::string_view name) {
+    const auto& ui_methods = application_->settings().ui_methods;
+    auto found = ui_methods.find(std::string(name));
+    if (found != ui_methods.end()) {
+        const UIMethod& method = found->second;
+        return TemplateValue::function(found->first,
+                                       [this, &method](const TemplateArguments& arguments) {
+                                           return method(*this, arguments);
+                                       });
+    }
     if (name == "handler") return template_object();
     if (name == "request") return request_object(*request_);
     if (name == "current_user") return optional_text(current_user());
@@ -614,13 +624,7 @@ std::optional<TemplateValue> RequestHandler::template_namespace_value(std::strin
     // {% module Name(...) %} is Tornado's _tt_modules.Name(...); templates
     // may also write modules.Name(...).
     if (name == "_tt_modules" || name == "modules") return modules_object();
-    const auto& ui_methods = application_->settings().ui_methods;
-    auto found = ui_methods.find(std::string(name));
-    if (found == ui_methods.end()) return std::nullopt;
-    const UIMethod& method = found->second;
-    return TemplateValue::function(
-        found->first,
-        [this, &method](const TemplateArguments& arguments) { return method(*this, arguments); });
+    return std::nullopt;
 }
 
 // `modules` in a template. Each module is looked up at each use: the
