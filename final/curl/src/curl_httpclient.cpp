@@ -631,16 +631,6 @@ void start_next(CurlClientState& client) {
     }
 }
 
-// As the simple client: the shorter of connect_timeout and request_timeout
-// (those that are set) is how long a fetch may wait for a slot.
-std::optional<IOLoop::Clock::duration> queue_wait(const HTTPRequest& request) {
-    std::optional<IOLoop::Clock::duration> wait;
-    for (IOLoop::Clock::duration limit : {request.connect_timeout, request.request_timeout}) {
-        if (limit > IOLoop::Clock::duration::zero() && (!wait || limit < *wait)) wait = limit;
-    }
-    return wait;
-}
-
 // Any exception as an HTTPClientError: a request that breaks the rules
 // (std::invalid_argument) or an option libcurl refused is a 599.
 std::exception_ptr as_client_error(std::exception_ptr error) {

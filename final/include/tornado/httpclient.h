@@ -375,6 +375,10 @@ void apply_defaults(HTTPRequest& request, const HTTPRequest& defaults);
 void resolve_fetch(Future<HTTPResponse>& result, bool raise_error, const HTTPRequest& request,
                    double request_time, std::optional<HTTPResponse> response,
                    std::exception_ptr error, bool accept_101 = false);
+// How long a fetch may wait in the queue for a slot: the shorter of
+// connect_timeout and request_timeout, of those set; nothing when neither
+// is (it may wait for ever).
+std::optional<IOLoop::Clock::duration> queue_wait(const HTTPRequest& request);
 // Whether a code is a redirect Tornado follows (301, 302, 303, 307, 308).
 bool is_redirect(int code);
 // The next hop of a redirect, by Tornado's rules: `location` resolved

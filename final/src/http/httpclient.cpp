@@ -545,6 +545,15 @@ HTTPResponse response_599(const HTTPRequest& request, double request_time,
 
 }  // namespace
 
+// Tornado's queue timeout: the shorter of the two that are set.
+std::optional<IOLoop::Clock::duration> detail::queue_wait(const HTTPRequest& request) {
+    std::optional<IOLoop::Clock::duration> wait;
+    for (IOLoop::Clock::duration limit : {request.connect_timeout, request.request_timeout}) {
+        if (limit > IOLoop::Clock::duration::zero() && (!wait || limit < *wait)) wait = limit;
+    }
+    return wait;
+}
+
 void detail::resolve_fetch(Future<HTTPResponse>& result, bool raise_error,
                            const HTTPRequest& request, double request_time,
                            std::optional<HTTPResponse> response, std::exception_ptr error,
@@ -1134,19 +1143,9 @@ void AsyncHTTPClient::submit(const std::shared_ptr<PendingFetch>& fetch) {
         start(state_, fetch);
         return;
     }
-    // Tornado's queue timeout: the shorter of the two (those that are set).
-    // Neither set: the fetch may wait in the queue for ever.
-    IOLoop::Clock::duration wait = IOLoop::Clock::duration::zero();
-    for (IOLoop::Clock::duration limit :
-         {fetch->request.connect_timeout, fetch->request.request_timeout}) {
-        if (limit > IOLoop::Clock::duration::zero() &&
-            (wait == IOLoop::Clock::duration::zero() || limit < wait)) {
-            wait = limit;
-        }
-    }
-    if (wait > IOLoop::Clock::duration::zero()) {
+    if (std::optional<IOLoop::Clock::duration> wait = detail::queue_wait(fetch->request)) {
         fetch->queue_timer =
-            state_->loop->call_later(wait, [weak = std::weak_ptr<PendingFetch>(fetch)] {
+            state_->loop->call_later(*wait, [weak = std::weak_ptr<PendingFetch>(fetch)] {
                 std::shared_ptr<PendingFetch> waiting = weak.lock();
                 if (!waiting) return;
                 waiting->queue_timer.reset();
