@@ -6,6 +6,8 @@
 // timeouts that cancel on the server.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "postgres_test_util.h"
 
 namespace tornado::postgres::testing {
@@ -124,18 +126,37 @@ TEST_F(PostgresTest, QueriesSharingAFailedPrepareGetItsError) {
 // ---- the pool ----------------------------------------------------------------
 
 // Connections are opened as the load needs them, up to max_connections.
+// The load is eight queries that wait on an advisory lock the test holds,
+// so it lasts until the pool has grown, however slowly a loaded machine
+// opens connections.
 TEST_F(PostgresTest, ThePoolGrowsWithTheLoadUpToItsBound) {
     PoolOptions growing = options();
     growing.max_connections = 4;
     growing.max_pipeline = 2;
     open(growing);
     EXPECT_EQ(pool_->status().connections.size(), 1u);
+    const std::string lock_key = std::to_string(::getpid());  // the cluster is shared
+    sql().run("SELECT pg_advisory_lock(" + lock_key + ")");
+    auto all_ready = [&] {
+        PoolStatus status = pool_->status();
+        return status.connections.size() == 4 &&
+               std::all_of(status.connections.begin(), status.connections.end(), [](const auto& c) {
+                   return c.state == ConnectionStatus::State::ready;
+               });
+    };
     run([&]() -> Task<void> {
-        std::vector<Future<Result>> sleeps;
-        for (int i = 0; i < 8; ++i) sleeps.push_back(pool_->query("SELECT pg_sleep(0.3)"));
-        co_await tornado::sleep(150ms);
+        std::vector<Future<Result>> held;
+        for (int i = 0; i < 8; ++i) {
+            held.push_back(pool_->query("SELECT pg_advisory_xact_lock_shared(" + lock_key + ")"));
+        }
+        auto deadline = IOLoop::Clock::now() + 20s;
+        while (!all_ready() && IOLoop::Clock::now() < deadline) co_await tornado::sleep(10ms);
+        co_await tornado::sleep(50ms);  // time for a fifth, were the bound not kept
         EXPECT_EQ(pool_->status().connections.size(), 4u);
-        co_await multi(std::move(sleeps));
+        EXPECT_TRUE(all_ready());
+        // Blocking, but the unlock waits on nothing of the pool's.
+        sql().run("SELECT pg_advisory_unlock(" + lock_key + ")");
+        co_await multi(std::move(held));
     });
     EXPECT_EQ(pool_->status().connections.size(), 4u);
     EXPECT_EQ(pool_->status().waiters, 0u);
