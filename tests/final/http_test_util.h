@@ -283,4 +283,8 @@ inline void answer(const std::shared_ptr<HTTPServerRequest>& request, std::strin
     request->connection->finish();
 }
 
+// The segments with data that have reached `fd` since it connected
+// (tcp_segments.cpp).
+unsigned data_segments_received(int fd);
+
 }  // namespace tornado::testing

@@ -852,6 +852,98 @@ TEST(IOStreamWrite, MaxWriteBufferSizeRefusesMore) {
     EXPECT_FALSE(stream->closed());
 }
 
+// --- holding writes (the answers to pipelined requests) -----------------------------------
+
+// Held writes stay in the buffer, unsent, and go in one send() at the
+// release; their Futures resolve then. Sends by completion gather writes
+// by themselves: there a hold is refused.
+TEST(IOStreamHold, HeldWritesLeaveInOneSendAtTheRelease) {
+    IOLoop loop;
+    SocketPair pair;
+    int fd = pair.left.get();
+    auto stream = IOStream::create(std::move(pair.left));
+    if (loop.io_by_completion()) {
+        EXPECT_FALSE(stream->hold_writes());
+        EXPECT_FALSE(stream->writes_held());
+        return;
+    }
+    ASSERT_TRUE(stream->hold_writes());
+    EXPECT_TRUE(stream->writes_held());
+#ifdef TORNADO_TEST_COUNTS_SYSCALLS
+    t_watched_fd = fd;
+    t_send_calls = 0;
+#endif
+    std::vector<Future<void>> writes;
+    writes.push_back(stream->write("one "));
+    writes.push_back(stream->write(std::string("two ")));
+    writes.push_back(stream->write("three"));
+    for (auto& write : writes) EXPECT_FALSE(write.done());
+    EXPECT_EQ(stream->write_buffer_size(), 13u);
+    EXPECT_FALSE(tornado::testing::wait_readable(pair.right.get(), 20ms));
+    stream->release_writes();
+    EXPECT_FALSE(stream->writes_held());
+#ifdef TORNADO_TEST_COUNTS_SYSCALLS
+    EXPECT_EQ(t_send_calls, 1);
+    t_watched_fd = -1;
+#else
+    (void)fd;
+#endif
+    for (auto& write : writes) EXPECT_TRUE(write.done());
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 13), "one two three");
+    // Released, the stream writes at once again.
+    EXPECT_TRUE(stream->write("!").done());
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 1), "!");
+}
+
+// Bytes already waiting for room must wait for the kernel, not for a
+// release: the hold is refused, and backpressure stays as it was.
+TEST(IOStreamHold, RefusedWhileBytesWaitForRoom) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    if (loop.io_by_completion()) GTEST_SKIP() << "holds are refused on io_uring (tested above)";
+    Future<void> big = stream->write(std::string(4 * 1024 * 1024, 'b'));
+    ASSERT_FALSE(big.done());
+    EXPECT_FALSE(stream->hold_writes());
+    EXPECT_FALSE(stream->writes_held());
+}
+
+// What would be held past kMaxHeldBytes goes at once, with all held
+// before it, in order; the hold ends.
+TEST(IOStreamHold, PastTheLimitEverythingHeldGoesAtOnce) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    if (loop.io_by_completion()) GTEST_SKIP() << "holds are refused on io_uring (tested above)";
+    ASSERT_TRUE(stream->hold_writes());
+    std::string first(IOStream::kMaxHeldBytes / 2, 'a');
+    std::string second(IOStream::kMaxHeldBytes / 2 + 1, 'b');
+    Future<void> held = stream->write(first);
+    EXPECT_FALSE(held.done());
+    Future<void> over = stream->write(second);
+    EXPECT_FALSE(stream->writes_held());
+    auto peer = IOStream::create(std::move(pair.right));
+    std::string got =
+        loop.run_sync([&] { return peer->read_bytes(first.size() + second.size()); }, kTestTimeout);
+    EXPECT_TRUE(got == first + second);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return over.done(); }));
+    EXPECT_TRUE(held.done());
+}
+
+// Held bytes were written, as far as their writers know: an orderly
+// close sends them before the FIN.
+TEST(IOStreamHold, CloseSendsWhatIsHeldFirst) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    if (loop.io_by_completion()) GTEST_SKIP() << "holds are refused on io_uring (tested above)";
+    ASSERT_TRUE(stream->hold_writes());
+    Future<void> last = stream->write("last words");
+    stream->close();
+    EXPECT_TRUE(last.done());
+    EXPECT_EQ(tornado::testing::recv_until_close(pair.right.get()), "last words");
+}
+
 // --- reads and sends by completion (io_uring) -----------------------------------------------
 
 // A loop on io_uring, or a reason to skip.

@@ -232,6 +232,7 @@ private:
     bool answered() const noexcept { return response_state_ >= ResponseState::finishing; }
     bool response_over() const noexcept { return response_state_ >= ResponseState::finished; }
     bool response_complete() const noexcept;
+    bool answer_held() const noexcept;
     Outcome finished_outcome() const noexcept;
     void finish_delegate(HTTPMessageDelegate& delegate);
     void call_delegate_close(HTTPMessageDelegate& delegate) noexcept;

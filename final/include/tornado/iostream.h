@@ -276,6 +276,20 @@ public:
     Future<void> write(std::string&& data);
     Future<void> write(const char* data) { return write(std::string_view(data)); }
 
+    // Holds the writes that follow in the buffer, unsent, until
+    // release_writes(), so that several go out in one send(): the server
+    // holds its answers to pipelined requests this way. Refused (false,
+    // nothing changes) while bytes are queued already or the kernel has no
+    // room, since those must wait for room, not for a release; and with
+    // sends by completion (io_uring), which gather writes by themselves. A
+    // write that would take what is held past kMaxHeldBytes releases it
+    // all at once. close() sends what is held first. A held write's Future
+    // resolves when its bytes are sent, after the release.
+    bool hold_writes();
+    void release_writes();
+    bool writes_held() const noexcept { return writes_held_; }
+    static constexpr std::size_t kMaxHeldBytes = 64 * 1024;
+
     // --- connecting (clients) ------------------------------------------------------
 
     // Connects a stream made from an unconnected socket. Writes made before
@@ -384,9 +398,10 @@ protected:
     void io_error(int error, const char* call);
 
     bool closed_ = false;
-    bool read_ready_ = false;  // recv() may find bytes (or the end)
-    bool write_ready_ = true;  // send() may find room
-    bool eof_seen_ = false;    // the peer's close or an error is pending: read until it shows
+    bool read_ready_ = false;   // recv() may find bytes (or the end)
+    bool write_ready_ = true;   // send() may find room
+    bool writes_held_ = false;  // hold_writes(): writes wait for release_writes()
+    bool eof_seen_ = false;     // the peer's close or an error is pending: read until it shows
     FileDescriptor fd_;
 
 private:
@@ -458,6 +473,7 @@ private:
     // Writing.
     Future<void> write_now(std::string_view data, std::string* owned);
     Future<void> write_by_completion(std::string_view data, std::string* owned);
+    Future<void> write_held(std::string_view data, std::string* owned);
     void submit_send();
     void on_sent(int result);
     void flush_write_buffer();

@@ -51,6 +51,31 @@ constexpr std::size_t kLingerBytes = 1024 * 1024;
 // Bigger pieces of body are written on their own, not copied behind the head.
 constexpr std::size_t kCoalesceLimit = 16 * 1024;
 
+// The answers to pipelined requests that one go of the serving loop
+// serves leave together, in one send(), when the loop stops (the next head
+// has not come, a request goes on by itself, the connection ends): one
+// segment and one wake-up of the client for them all, not one each.
+// Nothing is held for a lone request: it is answered as it finishes.
+class HeldAnswers {
+public:
+    HeldAnswers() = default;
+    HeldAnswers(const HeldAnswers&) = delete;
+    HeldAnswers& operator=(const HeldAnswers&) = delete;
+    ~HeldAnswers() {
+        if (stream_) stream_->release_writes();
+    }
+
+    // Holds the stream's writes when more than this request's head has
+    // come already: the next request, or this one's body.
+    void hold_if_more_came(const std::shared_ptr<IOStream>& stream) {
+        if (stream_ || !stream || stream->read_buffer_size() == 0) return;
+        if (stream->hold_writes()) stream_ = stream;
+    }
+
+private:
+    std::shared_ptr<IOStream> stream_;
+};
+
 // Where a response's bytes are put together before they are written: one
 // buffer per thread, reused, so a response costs no allocation of its own
 // (IOStream::write copies only what the kernel does not take at once).
@@ -706,11 +731,20 @@ void HTTP1Connection::finish() {
     // The application answered before the whole body came: what is left of
     // it cannot be told from the next request. Close after the answer.
     if (!body_read_) close_after_response_ = true;
-    if (!pending_write_.valid() || pending_write_.done()) {
+    if (!pending_write_.valid() || pending_write_.done() || answer_held()) {
         finish_request();
     } else {
         pending_write_.add_done_callback([self = shared_from_this()] { self->finish_request(); });
     }
+}
+
+// An answer held with the others of a pipelined batch (HeldAnswers) is
+// as good as sent for a connection that stays open: its bytes are queued
+// in order, and leave when the serving loop stops. An answer the
+// connection closes after waits for its send, as any other.
+bool HTTP1Connection::answer_held() const noexcept {
+    IOStream* stream = open_stream();
+    return stream != nullptr && stream->writes_held() && !close_after_response_;
 }
 
 // The response's last byte is flushed (or its write failed): the request
@@ -884,6 +918,7 @@ void HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate
 // callback (on_head) picks it up later: an idle connection holds no
 // coroutine frame and no Future, only its pending read and that callback.
 void HTTP1ServerConnection::read_next_request() {
+    HeldAnswers held;
     for (std::uint32_t in_a_row = 0;; ++in_a_row) {
         if (close_when_idle_ || detached() || !stream_ || stream_->closed() ||
             delegate_ == nullptr) {
@@ -912,6 +947,7 @@ void HTTP1ServerConnection::read_next_request() {
             return;
         }
         if (!head) return;  // on_head goes on when it comes
+        held.hold_if_more_came(stream_);
         if (!serve_head(std::move(*head))) return;
     }
 }
@@ -922,6 +958,8 @@ void HTTP1ServerConnection::read_next_request() {
 // ends serving.
 void HTTP1ServerConnection::on_head(std::string&& head, std::exception_ptr error) {
     if (!error) {
+        HeldAnswers held;  // the first of a pipelined batch is held too
+        held.hold_if_more_came(stream_);
         if (serve_head(std::move(head))) read_next_request();
         return;
     }

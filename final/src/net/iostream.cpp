@@ -813,6 +813,7 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
         throw StreamBufferFullError("Reached maximum write buffer size");
     }
     if (by_completion_) return write_by_completion(data, owned);
+    if (writes_held_) return write_held(data, owned);
     std::size_t sent = 0;
     // Nothing queued before it and room in the kernel: straight from the
     // caller's bytes, and most writes end here, in one send().
@@ -837,6 +838,34 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
     }
     Future<void> future;
     write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
+    return future;
+}
+
+bool IOStream::hold_writes() {
+    if (closed_ || by_completion_ || !write_buffer_.empty() || !write_ready_ || connecting()) {
+        return false;
+    }
+    writes_held_ = true;
+    return true;
+}
+
+void IOStream::release_writes() {
+    if (!writes_held_) return;
+    writes_held_ = false;
+    if (!closed_) flush_by_readiness();
+}
+
+// Held: the bytes join the buffer and wait for release_writes(), unless
+// they make too many to hold.
+Future<void> IOStream::write_held(std::string_view data, std::string* owned) {
+    if (owned != nullptr) {
+        write_buffer_.append(std::move(*owned), 0);
+    } else {
+        write_buffer_.append(data);
+    }
+    Future<void> future;
+    write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
+    if (write_buffer_size() > kMaxHeldBytes) release_writes();
     return future;
 }
 
@@ -1101,6 +1130,13 @@ void IOStream::set_nodelay(bool value) {
 // meeting a limit again, a destructor) cannot close the stream twice.
 void IOStream::close(std::exception_ptr error) {
     if (closed_) return;
+    // Held bytes are written, as far as their writers know: on an orderly
+    // close they go first, as much as the kernel takes now.
+    if (writes_held_ && error) writes_held_ = false;
+    if (writes_held_) {
+        release_writes();
+        if (closed_) return;  // the send failed, and closed the stream
+    }
     closed_ = true;
     if (error) extras().error = std::move(error);
     // Unregistering drops the loop's reference, perhaps the last: hold one
