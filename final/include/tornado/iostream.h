@@ -282,9 +282,10 @@ public:
     // nothing changes) while bytes are queued already or the kernel has no
     // room, since those must wait for room, not for a release; and with
     // sends by completion (io_uring), which gather writes by themselves. A
-    // write that would take what is held past kMaxHeldBytes releases it
-    // all at once. close() sends what is held first. A held write's Future
-    // resolves when its bytes are sent, after the release.
+    // write that would take what is held past kMaxHeldBytes ends the hold:
+    // what is held goes at once, that write after it as any other. close()
+    // sends what is held first. A held write's Future resolves when its
+    // bytes are sent, after the release.
     bool hold_writes();
     void release_writes();
     bool writes_held() const noexcept { return writes_held_; }

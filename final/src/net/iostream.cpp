@@ -855,9 +855,15 @@ void IOStream::release_writes() {
     if (!closed_) flush_by_readiness();
 }
 
-// Held: the bytes join the buffer and wait for release_writes(), unless
-// they make too many to hold.
+// Held: the bytes join the buffer and wait for release_writes(). A write
+// that would make too many to hold ends the hold instead: what is held
+// goes now, and this write after it as any other (a big body is then sent
+// from the caller's bytes, not copied first).
 Future<void> IOStream::write_held(std::string_view data, std::string* owned) {
+    if (write_buffer_size() + data.size() > kMaxHeldBytes) {
+        release_writes();
+        return write_now(data, owned);
+    }
     if (owned != nullptr) {
         write_buffer_.append(std::move(*owned), 0);
     } else {
@@ -865,7 +871,6 @@ Future<void> IOStream::write_held(std::string_view data, std::string* owned) {
     }
     Future<void> future;
     write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
-    if (write_buffer_size() > kMaxHeldBytes) release_writes();
     return future;
 }
 
