@@ -281,7 +281,8 @@ public:
     // holds its answers to pipelined requests this way. Refused (false,
     // nothing changes) while bytes are queued already or the kernel has no
     // room, since those must wait for room, not for a release; and with
-    // sends by completion (io_uring), which gather writes by themselves. A
+    // sends by completion (io_uring), whose close() cancels a send under
+    // way, so that held bytes could be lost to a graceful stop. A
     // write that would take what is held past kMaxHeldBytes ends the hold:
     // what is held goes at once, that write after it as any other. close()
     // sends what is held first. A held write's Future resolves when its

@@ -22,8 +22,10 @@ double milliseconds_since(Clock::time_point start) {
 }
 
 // The server stopped under load, then started again on the same port.
-// Bounds: in-flight queries fail within 2 s of the stop (they fail as soon
-// as the loop sees the sockets close); the pool serves again within
+// Bounds: in-flight queries fail within 4 s of the stop, before their
+// 5 s sleeps would have ended (they fail as soon as the loop sees the
+// sockets close, which takes the server's shutdown: up to 2.6 s seen on a
+// loaded machine); the pool serves again within
 // max_reconnect_delay (300 ms here) plus one connect after the server is
 // back, checked as 3 s to leave room for a loaded machine.
 TEST(PostgresFault, ServerStoppedMidLoadFailsInFlightQueriesAndRecovers) {
@@ -59,7 +61,7 @@ TEST(PostgresFault, ServerStoppedMidLoadFailsInFlightQueriesAndRecovers) {
             double failed_after = milliseconds_since(stopping);
             co_await stopped;
             EXPECT_EQ(failed, 100);
-            EXPECT_LT(failed_after, 2000.0) << "in-flight queries took " << failed_after << " ms to fail";
+            EXPECT_LT(failed_after, 4000.0) << "in-flight queries took " << failed_after << " ms to fail";
 
             // While the server is away, a query fails at once with the reason.
             co_await tornado::sleep(400ms);  // a reconnect has failed by now
