@@ -476,6 +476,8 @@ private:
     Future<void> write_now(std::string_view data, std::string* owned);
     Future<void> write_by_completion(std::string_view data, std::string* owned);
     Future<void> write_held(std::string_view data, std::string* owned);
+    Future<void> queue_write(detail::StreamBuffer& buffer, std::string_view data,
+                             std::string* owned, std::size_t sent);
     void submit_send();
     void on_sent(int result);
     void flush_write_buffer();

@@ -1019,7 +1019,8 @@ struct ApplicationSettings {
     // request reads a changed file anew).
     std::optional<bool> compiled_template_cache{};
     // Functions every template can call by name, given the handler first.
-    std::map<std::string, UIMethod> ui_methods{};
+    // (std::less<>: a template's name is looked up without a copy.)
+    std::map<std::string, UIMethod, std::less<>> ui_methods{};
     // The {% module %}s every template can use, by name, besides the
     // built-in linkify, xsrf_form_html and Template (which a module of the
     // same name replaces).

@@ -831,10 +831,18 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
     // so send() said EAGAIN and the edge will come). The other ways here
     // are bytes already queued, which also met EAGAIN, and a connect()
     // under way, whose end is an EPOLLOUT edge too.
+    return queue_write(write_buffer_, data, owned, sent);
+}
+
+// The bytes of `data` after its first `sent` join `buffer` (an rvalue
+// string taken over, not copied), and a Future that resolves once they
+// are all sent: when bytes_written_ reaches their end.
+Future<void> IOStream::queue_write(detail::StreamBuffer& buffer, std::string_view data,
+                                   std::string* owned, std::size_t sent) {
     if (owned != nullptr) {
-        write_buffer_.append(std::move(*owned), sent);
+        buffer.append(std::move(*owned), sent);
     } else {
-        write_buffer_.append(data.substr(sent));
+        buffer.append(data.substr(sent));
     }
     Future<void> future;
     write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
@@ -864,14 +872,7 @@ Future<void> IOStream::write_held(std::string_view data, std::string* owned) {
         release_writes();
         return write_now(data, owned);
     }
-    if (owned != nullptr) {
-        write_buffer_.append(std::move(*owned), 0);
-    } else {
-        write_buffer_.append(data);
-    }
-    Future<void> future;
-    write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
-    return future;
+    return queue_write(write_buffer_, data, owned, 0);
 }
 
 // The io_uring way (never held: see hold_writes()): the bytes join the
@@ -883,14 +884,7 @@ Future<void> IOStream::write_held(std::string_view data, std::string* owned) {
 Future<void> IOStream::write_by_completion(std::string_view data, std::string* owned) {
     bool send_out = send_ != IOLoop::kNoRequest;
     if (send_out && !queued_) queued_ = std::make_unique<detail::StreamBuffer>();
-    detail::StreamBuffer& buffer = send_out ? *queued_ : write_buffer_;
-    if (owned != nullptr) {
-        buffer.append(std::move(*owned), 0);
-    } else {
-        buffer.append(data);
-    }
-    Future<void> future;
-    write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
+    Future<void> future = queue_write(send_out ? *queued_ : write_buffer_, data, owned, 0);
     if (!send_out && !connecting()) submit_send();
     return future;
 }
@@ -1136,9 +1130,11 @@ void IOStream::set_nodelay(bool value) {
 void IOStream::close(std::exception_ptr error) {
     if (closed_) return;
     // Held bytes are written, as far as their writers know: on an orderly
-    // close they go first, as much as the kernel takes now.
-    if (writes_held_ && error) writes_held_ = false;
-    if (writes_held_) {
+    // close they go first, as much as the kernel takes now. A close for an
+    // error drops them, as it drops every unsent byte.
+    if (writes_held_ && error) {
+        writes_held_ = false;
+    } else if (writes_held_) {
         release_writes();
         if (closed_) return;  // the send failed, and closed the stream
     }

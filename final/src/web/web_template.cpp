@@ -604,7 +604,7 @@ TemplateNamespace RequestHandler::get_template_namespace() {
 // settings, which outlive the handler.
 std::optional<TemplateValue> RequestHandler::template_namespace_value(std::string_view name) {
     const auto& ui_methods = application_->settings().ui_methods;
-    auto found = ui_methods.find(std::string(name));
+    auto found = ui_methods.find(name);
     if (found != ui_methods.end()) {
         const UIMethod& method = found->second;
         return TemplateValue::function(found->first,
