@@ -69,11 +69,13 @@ TEST_F(Task6_WaitIterator, RunsTheTasksAtOnce) {
 
 TEST_F(Task6_WaitIterator, KeepsResultsThatFinishBeforeAnyoneAsks) {
     std::vector<Task<int>> tasks;
-    tasks.push_back(value_after(loop, 1, 20ms));
-    tasks.push_back(value_after(loop, 2, 1ms));
-    tasks.push_back(value_after(loop, 3, 10ms));
+    // 100 ms apart, as in the test above: the order they finish in must not
+    // hang on how soon a loaded machine starts the next Task.
+    tasks.push_back(value_after(loop, 1, 300ms));
+    tasks.push_back(value_after(loop, 2, 100ms));
+    tasks.push_back(value_after(loop, 3, 200ms));
     WaitIterator<int> waiting(std::move(tasks), loop);
-    run_for(100ms);  // every Task finishes while nobody waits in next()
+    run_for(400ms);  // every Task finishes while nobody waits in next()
     Seen seen = run(drain(waiting));
     EXPECT_EQ(seen, (Seen{{1, 2}, {2, 3}, {0, 1}})) << "results were lost or reordered";
 }
@@ -93,9 +95,9 @@ Task<std::vector<std::string>> drain_with_errors(WaitIterator<int>& waiting) {
 
 TEST_F(Task6_WaitIterator, AFailureComesOutOfItsOwnNextAndTheOthersGoOn) {
     std::vector<Task<int>> tasks;
-    tasks.push_back(value_after(loop, 5, 60ms));
-    tasks.push_back(failure_after(loop, "refused", 10ms));
-    tasks.push_back(value_after(loop, 7, 30ms));
+    tasks.push_back(value_after(loop, 5, 300ms));  // 100 ms apart, as above
+    tasks.push_back(failure_after(loop, "refused", 100ms));
+    tasks.push_back(value_after(loop, 7, 200ms));
     WaitIterator<int> waiting(std::move(tasks), loop);
     std::vector<std::string> seen = run(drain_with_errors(waiting));
     EXPECT_EQ(seen, (std::vector<std::string>{"1!refused", "2=7", "0=5"}));
