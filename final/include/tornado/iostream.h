@@ -400,10 +400,9 @@ protected:
     void io_error(int error, const char* call);
 
     bool closed_ = false;
-    bool read_ready_ = false;   // recv() may find bytes (or the end)
-    bool write_ready_ = true;   // send() may find room
-    bool writes_held_ = false;  // hold_writes(): writes wait for release_writes()
-    bool eof_seen_ = false;     // the peer's close or an error is pending: read until it shows
+    bool read_ready_ = false;  // recv() may find bytes (or the end)
+    bool write_ready_ = true;  // send() may find room
+    bool eof_seen_ = false;    // the peer's close or an error is pending: read until it shows
     FileDescriptor fd_;
 
 private:
@@ -495,10 +494,14 @@ private:
     IOLoop* loop_;
     IOStreamOptions options_;
 
-    bool registered_ = false;  // the loop holds us (create() .. close())
-    bool read_resume_queued_ = false;
-    bool by_completion_ = false;  // the loop's io_uring requests, not recv()/send() (create())
-    std::int8_t nodelay_ = -1;    // -1 unknown, else the value set
+    // One byte of bits for these four flags keeps the stream (with its
+    // shared_ptr count) in tcmalloc's 320-byte size class: an idle keep-alive
+    // connection's heap (HTTPServer.AnIdleKeepAliveConnectionHoldsLittleHeap).
+    bool registered_ : 1 = false;  // the loop holds us (create() .. close())
+    bool read_resume_queued_ : 1 = false;
+    bool by_completion_ : 1 = false;  // the loop's io_uring requests, not recv()/send() (create())
+    bool writes_held_ : 1 = false;    // hold_writes(): writes wait for release_writes()
+    std::int8_t nodelay_ = -1;        // -1 unknown, else the value set
     // By completion: the loop's number for the send the kernel is doing (it
     // reads write_buffer_, which must not move meanwhile; the writes made
     // while it is out wait in queued_, made when needed).
