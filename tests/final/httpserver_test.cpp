@@ -537,9 +537,11 @@ TEST(HTTPServer, KeepAliveRequestsAreServedWhileTheRingRefusesRequests) {
 // time limit, a ListedTimeout: no timer in the loop's tables). 320 + 176
 // bytes in tcmalloc's size classes, on either backend (on io_uring the
 // pending receive's report goes to the handler: no slot of its own). The
-// bound leaves room for the loop's callback table growing in the measured
-// window (+30 bytes, seen once in 30 runs), and none for a timer per
-// connection (+72).
+// loop's two callback queues, which never shrink, can grow in a round: by
+// 30 to 60 bytes a connection when more callbacks than ever before come in
+// one turn (on io_uring, the reports of every answer's send can). That is
+// the loop's, not the connections': the figure is the least of three
+// rounds, and the bound leaves no room for a timer per connection (+72).
 TEST(HTTPServer, AnIdleKeepAliveConnectionHoldsLittleHeap) {
     ServerThread server([] {
         return std::make_unique<HTTPServer>([](RequestPtr request) { answer(request, "Hello, world"); });
@@ -565,19 +567,29 @@ TEST(HTTPServer, AnIdleKeepAliveConnectionHoldsLittleHeap) {
     wait_for_count(0);
     auto bytes = [] { return tornado::testing::live_bytes(); };
     auto blocks = [] { return tornado::testing::live_allocations(); };
-    std::int64_t bytes_before = server.call(bytes);
-    std::int64_t blocks_before = server.call(blocks);
     constexpr int kConnections = 200;
-    auto clients = open_idle(kConnections);
-    wait_for_count(kConnections);
-    double per_connection = static_cast<double>(server.call(bytes) - bytes_before) / kConnections;
-    double blocks_per_connection = static_cast<double>(server.call(blocks) - blocks_before) / kConnections;
+    double per_connection = 0;
+    double blocks_per_connection = 0;
+    for (int round = 0; round < 3; ++round) {
+        std::int64_t bytes_before = server.call(bytes);
+        std::int64_t blocks_before = server.call(blocks);
+        auto clients = open_idle(kConnections);
+        wait_for_count(kConnections);
+        double round_bytes = static_cast<double>(server.call(bytes) - bytes_before) / kConnections;
+        if (round == 0 || round_bytes < per_connection) {
+            per_connection = round_bytes;
+            blocks_per_connection =
+                static_cast<double>(server.call(blocks) - blocks_before) / kConnections;
+        }
+        clients.clear();
+        wait_for_count(0);
+    }
     std::printf("[ measure  ] idle keep-alive connection: %.0f heap bytes in %.1f blocks\n", per_connection,
                 blocks_per_connection);
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     EXPECT_LE(per_connection, 1024);  // the sanitizer's malloc has block sizes of its own
 #else
-    EXPECT_LE(per_connection, 560);
+    EXPECT_LE(per_connection, 520);  // 496, and room for glibc malloc's block sizes (512)
 #endif
 }
 
