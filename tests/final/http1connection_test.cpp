@@ -241,6 +241,88 @@ TEST(HTTP1Connection, APipelinedCloseSendsTheHeldAnswersFirst) {
     EXPECT_TRUE(client.closed_by_server());
 }
 
+// A server whose connections have a small send buffer, for a client with
+// a small receive buffer: answers then wait for room in the kernel.
+class SmallSendBufferServer : public HTTPServer {
+public:
+    using HTTPServer::HTTPServer;
+
+protected:
+    tornado::Task<void> handle_stream(std::shared_ptr<tornado::IOStream> stream,
+                                      tornado::SocketAddress address) override {
+        int size = 4096;
+        ::setsockopt(stream->fileno(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        return HTTPServer::handle_stream(std::move(stream), std::move(address));
+    }
+};
+
+// Eight pipelined requests, each answered with 6,000 bytes: 48 KB held,
+// and released into a send buffer and a client's receive buffer of a few
+// KB each, so that most of it waits in the stream for room. `served`
+// counts the requests; the client reads nothing yet.
+constexpr int kBigAnswers = 8;
+const std::string kBigAnswer(6000, 'x');
+
+std::unique_ptr<HTTPServer> make_big_answer_server(std::shared_ptr<std::atomic<int>> served,
+                                                   HTTPServerOptions options = {}) {
+    return std::make_unique<SmallSendBufferServer>(
+        [served](RequestPtr request) {
+            answer(request, kBigAnswer);
+            ++*served;
+        },
+        std::move(options));
+}
+
+// With sends by completion (io_uring) nothing is held: each answer waits
+// for its send before the next request is served.
+bool answers_are_held() { return !tornado::IOLoop().io_by_completion(); }
+
+void send_big_answer_requests(RawClient& client, ServerThread& server, const std::atomic<int>& served) {
+    std::string all;
+    for (int i = 0; i < kBigAnswers; ++i) all += get_request("/");
+    client.send(all);
+    for (int i = 0; i < 500 && served.load() < kBigAnswers; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(served.load(), kBigAnswers);
+    server.call([] {});  // the loop's turn that served them is over: the hold is released
+}
+
+// A graceful stop while answers released from a hold still wait for room:
+// they are sent, all of them, before the close.
+TEST(HTTP1Connection, AGracefulStopSendsTheReleasedAnswersFirst) {
+    if (!answers_are_held()) GTEST_SKIP() << "no answers held with sends by completion";
+    auto served = std::make_shared<std::atomic<int>>(0);
+    ServerThread server([served] { return make_big_answer_server(served); });
+    RawClient client(server.port(), 4096);
+    send_big_answer_requests(client, server, *served);
+    server.call([&] {
+        server.server().stop();
+        server.server().close_all_connections(5s);
+    });
+    for (int i = 0; i < kBigAnswers; ++i) {
+        Response response = client.read_response();
+        ASSERT_EQ(response.body.size(), kBigAnswer.size()) << "answer " << i;
+    }
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+// The idle timeout does not run while released answers wait for room: a
+// client slow to read gets them all, and the timeout runs from then on.
+TEST(HTTP1Connection, TheIdleTimeoutWaitsForTheReleasedAnswers) {
+    if (!answers_are_held()) GTEST_SKIP() << "no answers held with sends by completion";
+    auto served = std::make_shared<std::atomic<int>>(0);
+    HTTPServerOptions options;
+    options.idle_connection_timeout = 100ms;
+    ServerThread server([served, options] { return make_big_answer_server(served, options); });
+    RawClient client(server.port(), 4096);
+    send_big_answer_requests(client, server, *served);
+    std::this_thread::sleep_for(400ms);  // the client reads nothing, four times the timeout
+    for (int i = 0; i < kBigAnswers; ++i) {
+        Response response = client.read_response();
+        ASSERT_EQ(response.body.size(), kBigAnswer.size()) << "answer " << i;
+    }
+    EXPECT_TRUE(client.closed_by_server(2s));
+}
+
 // A bad request after good ones: their answers, then its 400, then the close.
 TEST(HTTP1Connection, ABadRequestAfterPipelinedGoodOnesGetsItsAnswerLast) {
     ServerThread server([] { return make_test_server(); });

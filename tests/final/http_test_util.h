@@ -138,9 +138,14 @@ struct Response {
 // A blocking client with deadlines on every wait.
 class RawClient {
 public:
-    explicit RawClient(std::uint16_t port) {
+    // receive_buffer: SO_RCVBUF, set before the connect so that the
+    // window the client offers is that small too (0: the kernel's).
+    explicit RawClient(std::uint16_t port, int receive_buffer = 0) {
         fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!fd_) throw_errno("socket");
+        if (receive_buffer > 0) {
+            ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+        }
         SocketAddress address = SocketAddress::from_ip("127.0.0.1", port);
         if (::connect(fd_.get(), address.data(), address.size()) < 0) throw_errno("connect");
         int on = 1;

@@ -354,6 +354,10 @@ private:
     // to the next while requests are answered at once; a request that
     // must wait goes on in its own coroutine, which calls request_done().
     void read_next_request();
+    // Holds the answers to pipelined requests for one send() (the .cpp).
+    class HeldAnswers;
+    void wait_for_released_answers();
+    void on_released_answers_sent();
     void on_head(std::string&& head, std::exception_ptr error);
     void answer_head_too_large();
     bool serve_head(std::string&& head);

@@ -51,31 +51,6 @@ constexpr std::size_t kLingerBytes = 1024 * 1024;
 // Bigger pieces of body are written on their own, not copied behind the head.
 constexpr std::size_t kCoalesceLimit = 16 * 1024;
 
-// The answers to pipelined requests that one go of the serving loop
-// serves leave together, in one send(), when the loop stops (the next head
-// has not come, a request goes on by itself, the connection ends): one
-// segment and one wake-up of the client for them all, not one each.
-// Nothing is held for a lone request: it is answered as it finishes.
-class HeldAnswers {
-public:
-    HeldAnswers() = default;
-    HeldAnswers(const HeldAnswers&) = delete;
-    HeldAnswers& operator=(const HeldAnswers&) = delete;
-    ~HeldAnswers() {
-        if (stream_) stream_->release_writes();
-    }
-
-    // Holds the stream's writes when more than this request's head has
-    // come already: the next request, or this one's body.
-    void hold_if_more_came(const std::shared_ptr<IOStream>& stream) {
-        if (stream_ || !stream || stream->read_buffer_size() == 0) return;
-        if (stream->hold_writes()) stream_ = stream;
-    }
-
-private:
-    std::shared_ptr<IOStream> stream_;
-};
-
 // Where a response's bytes are put together before they are written: one
 // buffer per thread, reused, so a response costs no allocation of its own
 // (IOStream::write copies only what the kernel does not take at once).
@@ -912,6 +887,39 @@ void HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate
     read_next_request();
 }
 
+// The answers to pipelined requests that one go of the serving loop
+// serves leave together, in one send(), when the loop stops (the next head
+// has not come, a request goes on by itself, the connection ends): one
+// segment and one wake-up of the client for them all, not one each.
+// Nothing is held for a lone request: it is answered as it finishes.
+class HTTP1ServerConnection::HeldAnswers {
+public:
+    HeldAnswers() = default;
+    HeldAnswers(const HeldAnswers&) = delete;
+    HeldAnswers& operator=(const HeldAnswers&) = delete;
+    ~HeldAnswers() {
+        if (!stream_) return;
+        stream_->release_writes();
+        connection_->wait_for_released_answers();
+    }
+
+    // Holds the stream's writes when more than this request's head has
+    // come already: the next request, or this one's body. The stream is
+    // kept as well as the connection: a request of the batch may give the
+    // stream away (a WebSocket), and its hold must end all the same.
+    void hold_if_more_came(HTTP1ServerConnection& connection) {
+        const std::shared_ptr<IOStream>& stream = connection.stream_;
+        if (stream_ || !stream || stream->read_buffer_size() == 0) return;
+        if (!stream->hold_writes()) return;
+        stream_ = stream;
+        connection_ = connection.shared_from_this();
+    }
+
+private:
+    std::shared_ptr<IOStream> stream_;
+    std::shared_ptr<HTTP1ServerConnection> connection_;
+};
+
 // The serving loop. Each turn reads a head; when it is already buffered
 // (pipelined requests) the request is served at once and the loop turns
 // again, up to kMaxSynchronousRequests in a row. When it must wait, a
@@ -947,7 +955,7 @@ void HTTP1ServerConnection::read_next_request() {
             return;
         }
         if (!head) return;  // on_head goes on when it comes
-        held.hold_if_more_came(stream_);
+        held.hold_if_more_came(*this);
         if (!serve_head(std::move(*head))) return;
     }
 }
@@ -959,7 +967,7 @@ void HTTP1ServerConnection::read_next_request() {
 void HTTP1ServerConnection::on_head(std::string&& head, std::exception_ptr error) {
     if (!error) {
         HeldAnswers held;  // the first of a pipelined batch is held too
-        held.hold_if_more_came(stream_);
+        held.hold_if_more_came(*this);
         if (serve_head(std::move(head))) read_next_request();
         return;
     }
@@ -1132,6 +1140,35 @@ void HTTP1ServerConnection::lingering_close(Future<void> flushed) {
     cancel_timeout();
     waiting_ = Waiting::nothing;
     tornado::lingering_close(stream_, std::move(flushed), kLingerTime, kLingerBytes);
+}
+
+// The kernel may not take at once all the answers a hold released (its
+// buffer is full: a client slow to read them). Their requests are over,
+// but until the bytes are sent the connection is not idle: a graceful
+// stop or the idle timeout would close it and drop them. So it waits for
+// nothing meanwhile (no time limit, as for any answer being flushed), and
+// for the next head again, or closes if a graceful stop came, once they
+// are sent.
+void HTTP1ServerConnection::wait_for_released_answers() {
+    IOStream* stream = open_stream();
+    if (stream == nullptr || waiting_ != Waiting::head || stream->write_buffer_size() == 0) return;
+    wait_for(Waiting::nothing, std::nullopt);
+    stream->write(std::string_view{}).add_done_callback([self = shared_from_this()] {
+        self->on_released_answers_sent();
+    });
+}
+
+void HTTP1ServerConnection::on_released_answers_sent() {
+    // Serving ended, or a request came meanwhile (it is being served, or
+    // the loop waits for the head after it), or a later hold's bytes are
+    // still going: someone else goes on.
+    IOStream* stream = open_stream();
+    if (!serving_ || stream == nullptr || fate_ != StreamFate::ours || current_ != nullptr ||
+        waiting_ != Waiting::nothing || stream->write_buffer_size() != 0) {
+        return;
+    }
+    wait_for(Waiting::head, params_->header_timeout);
+    if (close_when_idle_ && idle()) stream->close();
 }
 
 // --- time limits ---------------------------------------------------------------------------------
