@@ -195,9 +195,8 @@ TEST(HTTP1Connection, ManyPipelinedRequestsAtOnce) {
 }
 
 // The answers to requests that came pipelined, in one read, leave in one
-// send(): one segment with data reaches the client, not sixteen. On
-// io_uring a hold is refused (IOStream::hold_writes()), and each answer
-// waits for the send before it: sixteen segments there.
+// send (a send() call, or on io_uring one send request): one segment with
+// data reaches the client, not sixteen.
 TEST(HTTP1Connection, PipelinedAnswersLeaveTogether) {
     ServerThread server([] { return make_test_server(); });
     RawClient client(server.port());
@@ -205,10 +204,7 @@ TEST(HTTP1Connection, PipelinedAnswersLeaveTogether) {
     for (int i = 0; i < 16; ++i) all += get_request("/");
     client.send(all);
     for (int i = 0; i < 16; ++i) ASSERT_EQ(client.read_response().body, "Hello, world");
-    unsigned segments = tornado::testing::data_segments_received(client.fd());
-    if (!tornado::IOLoop().io_by_completion()) {
-        EXPECT_LE(segments, 2u);
-    }
+    EXPECT_LE(tornado::testing::data_segments_received(client.fd()), 2u);
     EXPECT_TRUE(client.quiet_for(20ms));
 }
 
@@ -273,10 +269,6 @@ std::unique_ptr<HTTPServer> make_big_answer_server(std::shared_ptr<std::atomic<i
         std::move(options));
 }
 
-// With sends by completion (io_uring) nothing is held: each answer waits
-// for its send before the next request is served.
-bool answers_are_held() { return !tornado::IOLoop().io_by_completion(); }
-
 void send_big_answer_requests(RawClient& client, ServerThread& server, const std::atomic<int>& served) {
     std::string all;
     for (int i = 0; i < kBigAnswers; ++i) all += get_request("/");
@@ -289,7 +281,6 @@ void send_big_answer_requests(RawClient& client, ServerThread& server, const std
 // A graceful stop while answers released from a hold still wait for room:
 // they are sent, all of them, before the close.
 TEST(HTTP1Connection, AGracefulStopSendsTheReleasedAnswersFirst) {
-    if (!answers_are_held()) GTEST_SKIP() << "no answers held with sends by completion";
     auto served = std::make_shared<std::atomic<int>>(0);
     ServerThread server([served] { return make_big_answer_server(served); });
     RawClient client(server.port(), 4096);
@@ -308,7 +299,6 @@ TEST(HTTP1Connection, AGracefulStopSendsTheReleasedAnswersFirst) {
 // The idle timeout does not run while released answers wait for room: a
 // client slow to read gets them all, and the timeout runs from then on.
 TEST(HTTP1Connection, TheIdleTimeoutWaitsForTheReleasedAnswers) {
-    if (!answers_are_held()) GTEST_SKIP() << "no answers held with sends by completion";
     auto served = std::make_shared<std::atomic<int>>(0);
     HTTPServerOptions options;
     options.idle_connection_timeout = 100ms;

@@ -277,15 +277,16 @@ public:
     Future<void> write(const char* data) { return write(std::string_view(data)); }
 
     // Holds the writes that follow in the buffer, unsent, until
-    // release_writes(), so that several go out in one send(): the server
+    // release_writes(), so that several go out in one send (one send()
+    // call, or with sends by completion one send request): the server
     // holds its answers to pipelined requests this way. Refused (false,
-    // nothing changes) while bytes are queued already or the kernel has no
-    // room, since those must wait for room, not for a release; and with
-    // sends by completion (io_uring), whose close() cancels a send under
-    // way, so that held bytes could be lost to a graceful stop. A
-    // write that would take what is held past kMaxHeldBytes ends the hold:
-    // what is held goes at once, that write after it as any other. close()
-    // sends what is held first. A held write's Future resolves when its
+    // nothing changes) while bytes are queued or being sent already, or the
+    // kernel has no room, since those must wait for room, not for a
+    // release. A write that would take what is held past kMaxHeldBytes
+    // ends the hold: what is held goes at once, that write after it as any
+    // other. An orderly close() sends what is held first, by send() on
+    // either backend (as much as the kernel takes: a send request would be
+    // cancelled by the close). A held write's Future resolves when its
     // bytes are sent, after the release.
     bool hold_writes();
     void release_writes();

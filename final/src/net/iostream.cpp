@@ -812,8 +812,8 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
         write_buffer_size() + data.size() > options_.max_write_buffer_size) {
         throw StreamBufferFullError("Reached maximum write buffer size");
     }
-    if (by_completion_) return write_by_completion(data, owned);
     if (writes_held_) return write_held(data, owned);
+    if (by_completion_) return write_by_completion(data, owned);
     std::size_t sent = 0;
     // Nothing queued before it and room in the kernel: straight from the
     // caller's bytes, and most writes end here, in one send().
@@ -849,8 +849,12 @@ Future<void> IOStream::queue_write(detail::StreamBuffer& buffer, std::string_vie
     return future;
 }
 
+// With nothing queued, no send request is out either (it reads
+// write_buffer_ until the kernel reports), so held bytes never share the
+// buffer with bytes the kernel is reading.
 bool IOStream::hold_writes() {
-    if (closed_ || by_completion_ || !write_buffer_.empty() || !write_ready_ || connecting()) {
+    if (closed_ || !write_buffer_.empty() || send_ != IOLoop::kNoRequest || !write_ready_ ||
+        connecting()) {
         return false;
     }
     writes_held_ = true;
@@ -860,7 +864,7 @@ bool IOStream::hold_writes() {
 void IOStream::release_writes() {
     if (!writes_held_) return;
     writes_held_ = false;
-    if (!closed_) flush_by_readiness();
+    if (!closed_) flush_write_buffer();
 }
 
 // Held: the bytes join the buffer and wait for release_writes(). A write
@@ -875,7 +879,7 @@ Future<void> IOStream::write_held(std::string_view data, std::string* owned) {
     return queue_write(write_buffer_, data, owned, 0);
 }
 
-// The io_uring way (never held: see hold_writes()): the bytes join the
+// The io_uring way: the bytes join the
 // buffer, and the buffer goes to the kernel as one send request, with the
 // turn's wait. While a request is out the kernel reads write_buffer_,
 // which must not move: writes made meanwhile wait in queued_, and go in
@@ -956,10 +960,13 @@ std::size_t IOStream::send_now(std::string_view data) {
     return send_with(socket_send, "send", data);
 }
 
-// On a WRITE edge, and after connect(). A send error has closed the stream.
-// With sends by completion, WRITE edges mean nothing: the kernel waits for
-// room itself.
+// On a WRITE edge, after connect() and at a hold's release. A send error
+// has closed the stream. With sends by completion, WRITE edges mean
+// nothing: the kernel waits for room itself. Held bytes wait for their
+// release, whatever edges come meanwhile (edge-triggered epoll reports
+// the socket writable with every edge, a read's included).
 void IOStream::flush_write_buffer() {
+    if (writes_held_) return;
     if (by_completion_) {
         if (send_ == IOLoop::kNoRequest) submit_send();
         return;
@@ -1130,12 +1137,15 @@ void IOStream::set_nodelay(bool value) {
 void IOStream::close(std::exception_ptr error) {
     if (closed_) return;
     // Held bytes are written, as far as their writers know: on an orderly
-    // close they go first, as much as the kernel takes now. A close for an
-    // error drops them, as it drops every unsent byte.
+    // close they go first, as much as the kernel takes now. By send() on
+    // either backend: no send request is out while writes are held, and one
+    // made now would be cancelled below. A close for an error drops them,
+    // as it drops every unsent byte.
     if (writes_held_ && error) {
         writes_held_ = false;
     } else if (writes_held_) {
-        release_writes();
+        writes_held_ = false;
+        flush_by_readiness();
         if (closed_) return;  // the send failed, and closed the stream
     }
     closed_ = true;
