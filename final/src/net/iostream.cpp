@@ -879,12 +879,12 @@ Future<void> IOStream::write_held(std::string_view data, std::string* owned) {
     return queue_write(write_buffer_, data, owned, 0);
 }
 
-// The io_uring way: the bytes join the
-// buffer, and the buffer goes to the kernel as one send request, with the
-// turn's wait. While a request is out the kernel reads write_buffer_,
-// which must not move: writes made meanwhile wait in queued_, and go in
-// the next request. The Future resolves when the kernel reports: at the
-// earliest the next turn, never inside write().
+// The io_uring way: the bytes join the buffer, and the buffer goes to the
+// kernel as one send request, with the turn's wait. While a request is
+// out the kernel reads write_buffer_, which must not move: writes made
+// meanwhile wait in queued_, and go in the next request. The Future
+// resolves when the kernel reports: at the earliest the next turn, never
+// inside write().
 Future<void> IOStream::write_by_completion(std::string_view data, std::string* owned) {
     bool send_out = send_ != IOLoop::kNoRequest;
     if (send_out && !queued_) queued_ = std::make_unique<detail::StreamBuffer>();
