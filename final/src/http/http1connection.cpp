@@ -1153,6 +1153,7 @@ void HTTP1ServerConnection::wait_for_released_answers() {
     IOStream* stream = open_stream();
     if (stream == nullptr || waiting_ != Waiting::head || stream->write_buffer_size() == 0) return;
     wait_for(Waiting::nothing, std::nullopt);
+    // An empty write's Future resolves once every byte before it is sent.
     stream->write(std::string_view{}).add_done_callback([self = shared_from_this()] {
         self->on_released_answers_sent();
     });

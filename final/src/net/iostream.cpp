@@ -849,14 +849,11 @@ Future<void> IOStream::queue_write(detail::StreamBuffer& buffer, std::string_vie
     return future;
 }
 
-// With nothing queued, no send request is out either (it reads
-// write_buffer_ until the kernel reports), so held bytes never share the
-// buffer with bytes the kernel is reading.
+// An empty write_buffer_ also means no send request is out (one is made
+// only for bytes there, and reads them until the kernel reports), so held
+// bytes never share the buffer with bytes the kernel is reading.
 bool IOStream::hold_writes() {
-    if (closed_ || !write_buffer_.empty() || send_ != IOLoop::kNoRequest || !write_ready_ ||
-        connecting()) {
-        return false;
-    }
+    if (closed_ || !write_buffer_.empty() || !write_ready_ || connecting()) return false;
     writes_held_ = true;
     return true;
 }
@@ -1141,12 +1138,12 @@ void IOStream::close(std::exception_ptr error) {
     // either backend: no send request is out while writes are held, and one
     // made now would be cancelled below. A close for an error drops them,
     // as it drops every unsent byte.
-    if (writes_held_ && error) {
+    if (writes_held_) {
         writes_held_ = false;
-    } else if (writes_held_) {
-        writes_held_ = false;
-        flush_by_readiness();
-        if (closed_) return;  // the send failed, and closed the stream
+        if (!error) {
+            flush_by_readiness();
+            if (closed_) return;  // the send failed, and closed the stream
+        }
     }
     closed_ = true;
     if (error) extras().error = std::move(error);
