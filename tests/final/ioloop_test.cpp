@@ -1125,13 +1125,16 @@ TEST(BlockingLogThreshold, OffByDefault) {
     EXPECT_FALSE(capture.contains("Blocked the IOLoop"));
 }
 
+// The threshold is 100 ms, not less: a busy machine can hold the loop's
+// thread back for tens of milliseconds in any callback, an empty one too,
+// and this test says that quick callbacks are not named.
 TEST(BlockingLogThreshold, NamesTheCallbackAndHowLongItBlocked) {
     LogCapture capture;
     IOLoop loop;
-    loop.set_blocking_log_threshold(0.02);
+    loop.set_blocking_log_threshold(0.1);
     loop.add_callback([] {});  // quick: no warning
     int line = __LINE__ + 1;
-    loop.add_callback([] { std::this_thread::sleep_for(50ms); });
+    loop.add_callback([] { std::this_thread::sleep_for(150ms); });
     loop.add_callback([&] { loop.stop(); });
     loop.start();
     auto lines = capture.matching("Blocked the IOLoop");
@@ -1139,13 +1142,13 @@ TEST(BlockingLogThreshold, NamesTheCallbackAndHowLongItBlocked) {
     EXPECT_EQ(lines[0].level, LogLevel::warning);
     EXPECT_EQ(lines[0].logger, "tornado.general");
     const std::string& message = lines[0].message;
-    EXPECT_NE(message.find("Blocked the IOLoop for 0.0"), std::string::npos) << message;
+    EXPECT_NE(message.find("Blocked the IOLoop for 0."), std::string::npos) << message;
     EXPECT_NE(message.find("in a callback added at ioloop_test.cpp:" + std::to_string(line)),
               std::string::npos)
         << message;
-    EXPECT_NE(message.find("(threshold 0.020s)"), std::string::npos) << message;
+    EXPECT_NE(message.find("(threshold 0.100s)"), std::string::npos) << message;
     double seconds = std::stod(message.substr(message.find("for ") + 4));
-    EXPECT_GE(seconds, 0.049);
+    EXPECT_GE(seconds, 0.149);
 }
 
 Task<void> blocks_after_resuming() {
