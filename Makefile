@@ -69,11 +69,11 @@ endif
 # machine (none alone, locks for what cannot be shared, the longest
 # first) is said at the top of tests/CMakeLists.txt.
 TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 3 )))
-# On a failure, the failed cases are named last, where a terminal or a CI
-# page that keeps only the end still shows them.
+# After a failed ctest (run in the build folder): the failed cases named
+# last, where a terminal or a CI page that keeps only the end still shows them.
+name_failed_cases = { $(PYTHON) $(CURDIR)/tools/failed_cases.py .; exit 1; }
 test: build test-deps
-	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 300 \
-	  || { $(PYTHON) $(CURDIR)/tools/failed_cases.py .; exit 1; }
+	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 300 || $(name_failed_cases)
 
 # What the tests need beyond the build: Chromium and Marp (from npm), the oracles,
 # nginx and Redis (the deployment test), clang (final.parity reads the headers
@@ -99,8 +99,7 @@ test-clang: test-deps
 	@$(DEPS) build clang
 	@$(CLANG_CONFIGURE)
 	cmake --build $(CLANG_BUILD) -j $(JOBS) --target final/all tests/final/all
-	cd $(CLANG_BUILD) && ctest -L final --output-on-failure -j $(JOBS) --timeout 300 \
-	  || { $(PYTHON) $(CURDIR)/tools/failed_cases.py .; exit 1; }
+	cd $(CLANG_BUILD) && ctest -L final --output-on-failure -j $(JOBS) --timeout 300 || $(name_failed_cases)
 
 ## check        final/'s tests and the demo app's checks under ASan+UBSan (build-asan/), its test programs under TSan (build-tsan/)
 # g++ builds only final/'s folders (as test-clang does), the library at
@@ -132,8 +131,7 @@ check-asan: test-deps
 	@$(DEPS) build
 	@$(ASAN_CONFIGURE)
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target final/all tests/final/all
-	cd $(ASAN_BUILD) && ctest -L final --output-on-failure -j $(JOBS) --timeout 600 \
-	  || { $(PYTHON) $(CURDIR)/tools/failed_cases.py .; exit 1; }
+	cd $(ASAN_BUILD) && ctest -L final --output-on-failure -j $(JOBS) --timeout 600 || $(name_failed_cases)
 
 check-tsan: test-deps
 	@$(DEPS) build

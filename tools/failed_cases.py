@@ -17,6 +17,7 @@ import sys
 
 MOST_LINES = 12  # enough to name the failures; the full text is in the log above
 
+TEST_STARTED = re.compile(r"^\d+/\d+ Test: (.+)$")  # CTest's line before a test's output
 GTEST_FAILED = re.compile(r"^\[  FAILED  \] (\S+) \(\d+ ms\)")
 # "file.cpp:12: Failure", or "unknown file: Failure" for an exception.
 FAILURE_AT = re.compile(r"^(.*?)(?::(\d+))?: Failure$")
@@ -39,7 +40,7 @@ def outputs_by_test(temporary):
     with open(os.path.join(temporary, "LastTest.log"), encoding="utf-8", errors="replace") as file:
         for line in file:
             line = line.rstrip("\n")
-            started = re.match(r"^\d+/\d+ Test: (.+)$", line)
+            started = TEST_STARTED.match(line)
             if started:
                 name, lines = started.group(1), []
             elif name is not None and line == "<end of output>":
@@ -51,8 +52,9 @@ def outputs_by_test(temporary):
 
 
 def failed_cases(lines):
-    """(case, where and why) for each GoogleTest case that failed in `lines`;
-    where GoogleTest printed no case (a crash, a script), the last line."""
+    """(case, where and why) for each GoogleTest case that failed in `lines`,
+    at its first failed check (the others often follow from it); where
+    GoogleTest printed no case (a crash, a script), the last line."""
     cases = []
     where = ""
     for index, line in enumerate(lines):
