@@ -17,10 +17,15 @@ read of freed memory, a double free, a use of a local after its function
 returned (ASAN_OPTIONS detect_stack_use_after_return=1, set here) or
 undefined behaviour stops the task's tests with a report, and the task
 FAILs. Above the table, each failing
-task shows its failing tests, each with its own messages; after a crash or
-a timeout, the test it happened in and the sanitizer's verdict with the
-first frames in the learner's files; and the command that runs one test
-alone.
+task shows its failing tests, each with its own messages and what the
+program logged while it ran (an exception in a callback, a "TODO(task
+N)"); after a crash or a timeout, the test it happened in; the
+sanitizer's verdict with the first frames in the learner's files; and the
+command that runs one test alone. When tests failed, "N of M tests
+failed" is the verdict, and a sanitizer's report at exit is added beside
+it, never in its place: a test that hung leaves coroutine frames alive,
+and LeakSanitizer reports them at exit, but the hang is the news. Control
+bytes in a message (a CR in a test's input) are shown escaped.
 
 The build compiles the files as they are on disk when the tests start: a
 file saved while the build was compiling it is built again (build_as_saved).
@@ -98,11 +103,24 @@ def read_tasks(folder):
 # command that runs one test alone shows all of it.
 SHOWN_TESTS_PER_TASK = 5
 SHOWN_LINES_PER_TEST = 12
+# What the program logged during a failing test: its first lines, the
+# ones that name a TODO or an exception first.
+SHOWN_LOG_LINES_PER_TEST = 4
 # A sanitizer's report: the line that says what happened, then its stack.
 SANITIZER_ERROR = re.compile(r"ERROR: (Address|Leak|Thread)Sanitizer|runtime error:")
 STACK_FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ in (.*)$")
 RUN_LINE = re.compile(r"^\[ RUN      \] (\S+)")
 DONE_LINE = re.compile(r"^\[ +(OK|FAILED|SKIPPED) +\] (\S+)")
+# GoogleTest's own lines: its markers, and the place line of a failure.
+GTEST_LINE = re.compile(r"^\[[ =A-Z-]+\]|^(unknown file|\S+:\d+): (Failure|Skipped)$")
+# Frames that say nothing to a learner: the sanitizer's own, the standard
+# library's, GoogleTest's, the C library's.
+FOREIGN_FRAME = re.compile(r"libsanitizer|/usr/include/|/usr/lib/|libstdc\+\+|libc\.so|"
+                           r"gtest|googletest|\b_start\b|__libc_start|"
+                           r" in (operator new|operator delete|__interceptor_|__asan_|__lsan_|"
+                           r"__ubsan_|std::)")
+# The lines of a program's log worth showing first.
+NEWS_IN_LOG = re.compile(r"TODO\(task|xception|error", re.IGNORECASE)
 
 
 class TaskResult:
@@ -110,13 +128,32 @@ class TaskResult:
 
     passed, detail: the verdict and its few words ("3 of 7 tests failed");
     failures: [(test, [lines])] for each failing test, its messages;
+    logs: {test: [lines]} what the program logged while a failing test ran;
     stopped_in: the test that was running when the program crashed or
     timed out, if any; sanitizer: the lines of a sanitizer's report worth
     showing; output: everything the program printed."""
 
-    def __init__(self, passed, detail, output="", failures=(), stopped_in=None, sanitizer=()):
+    def __init__(self, passed, detail, output="", failures=(), stopped_in=None, sanitizer=(),
+                 logs=None):
         self.passed, self.detail, self.output = passed, detail, output
         self.failures, self.stopped_in, self.sanitizer = list(failures), stopped_in, list(sanitizer)
+        self.logs = logs or {}
+
+
+def printable(line):
+    """A line with its control bytes escaped (a CR as \\r, others as
+    \\xNN), tabs kept: a test's input shown as it was sent, not as a
+    terminal would draw it."""
+    def escape(match):
+        byte = ord(match.group(0))
+        return {"\r": "\\r", "\n": "\\n"}.get(match.group(0), f"\\x{byte:02x}")
+    return re.sub(r"[\x00-\x08\x0a-\x1f\x7f]", escape, line)
+
+
+def lines_of(text):
+    """Lines split at LF alone: splitlines() would also split at a CR, a
+    form feed or a \\x1c in a test's input, and lose where it was."""
+    return text.split("\n")
 
 
 def text_of(stream):
@@ -130,7 +167,7 @@ def unfinished_test(output):
     """The test that started and never ended: the one a crash or a hang
     stopped in."""
     running = None
-    for line in output.splitlines():
+    for line in lines_of(output):
         started = RUN_LINE.match(line)
         if started:
             running = started.group(1)
@@ -158,12 +195,20 @@ def in_learner_files(frames):
     return [f for f in frames if f.split()[-1].startswith("exercises/")]
 
 
+def worth_showing(frames):
+    """The frames in the learner's files; where there is none, the frames
+    that are not the sanitizer's, the standard library's or GoogleTest's
+    (a test's own line, say); the first frames only if all are."""
+    return in_learner_files(frames) or [f for f in frames if not FOREIGN_FRAME.search(" in " + f)] \
+        or frames
+
+
 def sanitizer_report(output):
     """The sanitizer's verdict, the frames of the bad access in the
     learner's files (exercises/; its first frames when none is), and for a
     use after free where the learner's code freed it: where to look,
     without the hundred lines of the whole report."""
-    lines = output.splitlines()
+    lines = lines_of(output)
     for index, line in enumerate(lines):
         if not SANITIZER_ERROR.search(line):
             continue
@@ -174,7 +219,7 @@ def sanitizer_report(output):
         if "runtime error:" in line:
             return [verdict]  # UBSan names the place itself
         access = stack_after(lines, index + 1 if index + 1 < len(lines) else index)
-        shown = [verdict] + [f"at {f}" for f in (in_learner_files(access) or access)[:3]]
+        shown = [verdict] + [f"at {f}" for f in worth_showing(access)[:3]]
         for later, text in enumerate(lines[index:index + 200], start=index):
             if text.startswith("freed by thread"):
                 freed = in_learner_files(stack_after(lines, later))[:2]
@@ -193,9 +238,50 @@ def failures_from_report(summary):
             messages = [m.get("failure", "") for m in test.get("failures", [])]
             if messages:
                 # "unknown file" is GoogleTest's place for an exception: no place.
-                lines = [l.replace(ROOT + "/", "") for m in messages for l in m.splitlines()
-                         if l.strip() and l.strip() != "unknown file"]
+                lines = [printable(l.replace(ROOT + "/", "")) for m in messages
+                         for l in lines_of(m) if l.strip() and l.strip() != "unknown file"]
                 failed.append((f"{suite['name']}.{test['name']}", lines))
+    return failed
+
+
+def logs_of_tests(output, tests, report_lines):
+    """{test: [lines]}: what the program printed while each of `tests` ran
+    that is neither GoogleTest's own nor a line of a failure's message
+    (report_lines): what the server under test logged, such as an
+    exception a callback threw. The lines that name a TODO or an exception
+    come first."""
+    logs, running = {}, None
+    for line in lines_of(output):
+        started = RUN_LINE.match(line)
+        if started:
+            running = started.group(1) if started.group(1) in tests else None
+            continue
+        if DONE_LINE.match(line):
+            running = None
+            continue
+        text = printable(line.replace(ROOT + "/", "")).strip()
+        if running and text and not GTEST_LINE.match(text) and text not in report_lines:
+            logs.setdefault(running, []).append(text)
+    return {test: sorted(lines, key=lambda l: not NEWS_IN_LOG.search(l))
+            for test, lines in logs.items()}
+
+
+def failures_from_output(output):
+    """[(Suite.Test, [lines])] of the tests the output says failed, from
+    the text alone: for a program that stopped before it wrote its JSON
+    report (a crash after some tests had failed)."""
+    failed, running, lines = [], None, []
+    for line in lines_of(output):
+        started = RUN_LINE.match(line)
+        done = DONE_LINE.match(line)
+        if started:
+            running, lines = started.group(1), []
+        elif done and done.group(2) == running:
+            if done.group(1) == "FAILED":
+                failed.append((running, lines))
+            running = None
+        elif running and line.strip():
+            lines.append(printable(line.replace(ROOT + "/", "")).strip())
     return failed
 
 
@@ -205,33 +291,52 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
         report = os.path.join(tmp, "report.json")
         command = [binary, f"--gtest_filter=Task{task}_*", f"--gtest_output=json:{report}"]
         try:
-            result = subprocess.run(command, capture_output=True, text=True,
-                                    timeout=timeout, errors="replace",
+            # One stream, stderr into stdout: what the program logs then
+            # sits between the RUN and FAILED lines of the test it ran in
+            # (GoogleTest flushes stdout at each of them; stderr is unbuffered).
+            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, timeout=timeout, errors="replace",
                                     env=sanitizer_environment())
         except subprocess.TimeoutExpired as expired:
-            output = text_of(expired.stdout) + text_of(expired.stderr)
-            return TaskResult(False, f"timed out after {timeout} s", output,
-                              stopped_in=unfinished_test(output))
+            output = text_of(expired.stdout)
+            failures = failures_from_output(output)
+            return TaskResult(False, f"timed out after {timeout} s", output, failures,
+                              stopped_in=unfinished_test(output),
+                              logs=logs_of_tests(output, {t for t, _ in failures}, set()))
         except OSError as error:
             return TaskResult(False, f"could not run the tests: {error}")
-        output = result.stdout + result.stderr
+        output = result.stdout
         sanitizer = sanitizer_report(output)
         if not os.path.exists(report):
             stopped = unfinished_test(output)
+            failures = failures_from_output(output)
             why = "a sanitizer stopped the tests" if sanitizer else "the tests crashed"
-            return TaskResult(False, f"{why} (exit {result.returncode})", output,
-                              stopped_in=stopped, sanitizer=sanitizer)
+            tests = {t for t, _ in failures} | {stopped}
+            return TaskResult(False, f"{why} (exit {result.returncode})", output, failures,
+                              stopped_in=stopped, sanitizer=sanitizer,
+                              logs=logs_of_tests(output, tests, set()))
         with open(report, encoding="utf-8") as f:
             summary = json.load(f)
     ran, failed = summary.get("tests", 0), summary.get("failures", 0)
     failures = failures_from_report(summary)
+    logs = logs_of_tests(output, {test for test, _ in failures},
+                         {line.strip() for _, lines in failures for line in lines})
     if ran == 0:
         return TaskResult(False, "no test grades this task", output)
-    if sanitizer:  # a report at exit (a leak), after every test passed
-        return TaskResult(False, "a sanitizer found an error", output, failures,
-                          sanitizer=sanitizer)
-    if result.returncode != 0 or failed:
-        return TaskResult(False, f"{failed or '?'} of {ran} tests failed", output, failures)
+    if result.returncode != 0 or failed or sanitizer:
+        # Failed tests are the verdict; a sanitizer's report at exit is
+        # added beside them (a hang leaves frames that LeakSanitizer then
+        # reports), and is the verdict only when every test passed.
+        at_exit = ""
+        if sanitizer:
+            at_exit = "leaks at exit" if "LeakSanitizer" in sanitizer[0] else "a sanitizer's report at exit"
+        if failed:
+            detail = f"{failed} of {ran} tests failed" + (f", and {at_exit}" if at_exit else "")
+        elif at_exit:
+            detail = f"every test passed, but {at_exit}"
+        else:
+            detail = f"the tests failed (exit {result.returncode})"
+        return TaskResult(False, detail, output, failures, sanitizer=sanitizer, logs=logs)
     return TaskResult(True, f"{ran} tests", output)
 
 
@@ -246,17 +351,33 @@ def explain(result, binary):
         lines += [f"    {m}" for m in messages[:SHOWN_LINES_PER_TEST]]
         if len(messages) > SHOWN_LINES_PER_TEST:
             lines.append(f"    ... {len(messages) - SHOWN_LINES_PER_TEST} more lines")
+        lines += logged_during(result.logs.get(test, []))
     if len(result.failures) > SHOWN_TESTS_PER_TASK:
         lines.append(f"... and {len(result.failures) - SHOWN_TESTS_PER_TASK} more failing tests")
     if result.stopped_in:
         lines.append(f"{result.stopped_in}: {result.detail}, in this test")
+        if result.stopped_in not in dict(result.failures):
+            lines += logged_during(result.logs.get(result.stopped_in, []))
     if result.sanitizer:
+        if not result.stopped_in:
+            lines.append("at exit, after the tests:")
         lines += [f"    {l}" for l in result.sanitizer]
     alone = result.stopped_in or (result.failures[0][0] if result.failures else None)
     if alone:
         lines.append(f"one test alone: ASAN_OPTIONS={ASAN_OPTIONS} "
                      f"{os.path.relpath(binary)} --gtest_filter={alone}")
     return lines
+
+
+def logged_during(log):
+    """The report's lines for what the program logged during one test."""
+    if not log:
+        return []
+    shown = [f"    the program logged: {log[0]}"]
+    shown += [f"                        {line}" for line in log[1:SHOWN_LOG_LINES_PER_TEST]]
+    if len(log) > SHOWN_LOG_LINES_PER_TEST:
+        shown.append(f"                        ... {len(log) - SHOWN_LOG_LINES_PER_TEST} more lines")
+    return shown
 
 
 def print_hint(text, chapter, task, step):
