@@ -108,14 +108,16 @@ SHOWN_LINES_PER_TEST = 12
 SHOWN_LOG_LINES_PER_TEST = 4
 # A sanitizer's report: the line that says what happened, then its stack.
 SANITIZER_ERROR = re.compile(r"ERROR: (Address|Leak|Thread)Sanitizer|runtime error:")
-STACK_FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ in (.*)$")
+# "#3 0x55 in connect /path/pg.cpp:51", or "#1 0x7f  (/lib/libpq.so.5+0xdbc0)"
+# for a library built without symbols.
+STACK_FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ +(?:in )?(.*)$")
 RUN_LINE = re.compile(r"^\[ RUN      \] (\S+)")
 DONE_LINE = re.compile(r"^\[ +(OK|FAILED|SKIPPED) +\] (\S+)")
 # GoogleTest's own lines: its markers, and the place line of a failure.
 GTEST_LINE = re.compile(r"^\[[ =A-Z-]+\]|^(unknown file|\S+:\d+): (Failure|Skipped)$")
 # Frames that say nothing to a learner: the sanitizer's own, the standard
 # library's, GoogleTest's, the C library's.
-FOREIGN_FRAME = re.compile(r"libsanitizer|/usr/include/|/usr/lib/|libstdc\+\+|libc\.so|"
+FOREIGN_FRAME = re.compile(r"libsanitizer|/usr/include/|/usr/lib/|\.so[.0-9]*\+0x|"
                            r"gtest|googletest|\b_start\b|__libc_start|"
                            r" in (operator new|operator delete|__interceptor_|__asan_|__lsan_|"
                            r"__ubsan_|std::)")
@@ -362,6 +364,9 @@ def explain(result, binary):
         if not result.stopped_in:
             lines.append("at exit, after the tests:")
         lines += [f"    {l}" for l in result.sanitizer]
+        if result.failures and not result.stopped_in:
+            lines.append("    (a test that never finished leaves its coroutines and what they hold "
+                         "alive: fix the failures above first)")
     alone = result.stopped_in or (result.failures[0][0] if result.failures else None)
     if alone:
         lines.append(f"one test alone: ASAN_OPTIONS={ASAN_OPTIONS} "

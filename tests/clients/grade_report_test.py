@@ -34,8 +34,10 @@ LEAK_REPORT = textwrap.dedent(f"""\
     Direct leak of 208 byte(s) in 1 object(s) allocated from:
         #0 0x7f00 in operator new(unsigned long) ../../../../src/libsanitizer/asan/asan_new_delete.cpp:95
         #1 0x7f01 in std::__new_allocator<char>::allocate(unsigned long, void const*) /usr/include/c++/12/bits/new_allocator.h:137
-        #2 0x7f02 in course::PGConnection::connect(std::string, long, course::IOLoop&) {grade.ROOT}/exercises/09-database/pg.cpp:52
-        #3 0x7f03 in course::testing::Task1_Connect_X_Test::TestBody() {grade.ROOT}/tests/09-database/connect_test.cpp:99
+        #2 0x7f04  (/lib/x86_64-linux-gnu/libpq.so.5+0xdbc0)
+        #3 0x7f05 in PQconnectStart (/lib/x86_64-linux-gnu/libpq.so.5+0x14c3e)
+        #4 0x7f02 in course::PGConnection::connect(std::string, long, course::IOLoop&) {grade.ROOT}/exercises/09-database/pg.cpp:52
+        #5 0x7f03 in course::testing::Task1_Connect_X_Test::TestBody() {grade.ROOT}/tests/09-database/connect_test.cpp:99
 
     SUMMARY: AddressSanitizer: 208 byte(s) leaked in 1 allocation(s).
     """)
@@ -110,6 +112,8 @@ class GradeReportTest(unittest.TestCase):
         self.assertIn("exercises/09-database/pg.cpp:52", text)
         self.assertNotIn("libsanitizer", text)
         self.assertNotIn("new_allocator", text)
+        self.assertNotIn("libpq.so", text)
+        self.assertIn("fix the failures above first", text)
 
     def test_a_leak_after_every_test_passed_is_the_verdict(self):
         result, lines = graded([("Task1_A.B", None, None)], leak=True)
