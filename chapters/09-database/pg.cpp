@@ -147,6 +147,10 @@ Task<void> PGConnection::wait_until_result_ready() {
 PGError result_error(const PGresult* result) {
     std::string message = PQresultErrorMessage(result);
     while (!message.empty() && message.back() == '\n') message.pop_back();
+    if (message.empty()) {  // an empty query, or a result that is no error: say which, not ""
+        message = std::string("PostgreSQL: a result of status ") +
+                  PQresStatus(PQresultStatus(result)) + ", with no error message";
+    }
     const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
     return PGError(message, state != nullptr ? state : "");
 }

@@ -15,8 +15,10 @@
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <source_location>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "future.h"
 #include "gen.h"
@@ -66,10 +68,24 @@ protected:
     // Frames made by this test and still alive.
     int frames_alive() const { return live_coroutine_frames() - frames_before_; }
 
-    // Runs the loop until `task` is done (at most `timeout`).
+    // Runs the loop until `task` is done, and returns its value or throws
+    // its exception. If it is not done within `timeout`, the test stops
+    // there with a TimeoutError that says what never finished, for how
+    // long it waited and where: "the connect never finished: waited 10 s
+    // (run at connect_test.cpp:99)". A TimeoutError the task itself threw
+    // passes through as it is.
     template <typename T>
-    T run(Task<T> task, std::chrono::milliseconds timeout = 5s) {
-        return run_sync(loop, std::move(task), timeout);
+    T run(Task<T> task, std::chrono::milliseconds timeout = 5s, std::string_view what = "the task",
+          std::source_location where = std::source_location::current()) {
+        try {
+            return run_sync(loop, std::move(task), timeout);
+        } catch (const TimeoutError& error) {
+            // run_sync's own says "run_sync:"; any other the task threw.
+            if (std::string_view(error.what()).substr(0, 9) != "run_sync:") throw;
+            throw TimeoutError(std::string(what) + " never finished: waited " +
+                               duration_text(timeout) + " (run at " + short_path(where.file_name()) +
+                               ":" + std::to_string(where.line()) + ")");
+        }
     }
 
     // Runs the loop until done() holds or `timeout` passes; returns done().
@@ -123,6 +139,18 @@ protected:
     IOLoop loop;
 
 private:
+    // "10 s", or "300 ms".
+    static std::string duration_text(std::chrono::milliseconds duration) {
+        if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + " s";
+        return std::to_string(duration.count()) + " ms";
+    }
+
+    // "tests/09-database/connect_test.cpp" of an absolute path.
+    static std::string short_path(std::string_view path) {
+        std::size_t tests = path.rfind("/tests/");
+        return std::string(tests == std::string_view::npos ? path : path.substr(tests + 1));
+    }
+
     int frames_before_ = 0;
     int tracked_before_ = 0;
     int errors_before_ = 0;

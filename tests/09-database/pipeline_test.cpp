@@ -24,12 +24,43 @@ TEST_F(Task4_Pipeline, ManyQueriesOnOneConnectionAnswerInOrder) {
             answers.push_back(db->query("SELECT $1::integer * 2", std::move(params)));
         }
         for (int i = 0; i < 200; ++i) {
-            PGResult result = co_await answers[i];
-            EXPECT_EQ(result.text(0, 0), std::to_string(i * 2)) << "answer " << i << " out of order";
+            std::exception_ptr error = co_await failure_of(answers[i]);
+            if (error) {
+                ADD_FAILURE() << "answer " << i << " failed: " << message_of(error)
+                              << " (a query's answer is its rows, a null, then PGRES_PIPELINE_SYNC)";
+                co_return;
+            }
+            EXPECT_EQ(answers[i].result().text(0, 0), std::to_string(i * 2))
+                << "answer " << i << " out of order";
         }
     };
-    run(many(), 20s);
+    run(many(), 20s, "200 queries on one pipeline");
     EXPECT_TRUE(sessions_become(0));
+}
+
+TEST_F(Task4_Pipeline, TheLoopSleepsWhileThePipelineIsIdleAndWhileItWaits) {
+    std::uint64_t idle_turns = 0;
+    std::uint64_t waiting_turns = 0;
+    auto quiet = [&]() -> Task<void> {
+        std::shared_ptr<PGPipeline> db = co_await PGPipeline::connect(dsn());
+        co_await db->query("SELECT 1");  // sent and answered: nothing is queued now
+        std::uint64_t before = loop.turns();
+        co_await sleep(300ms);
+        idle_turns = loop.turns() - before;
+        before = loop.turns();
+        co_await db->query("SELECT pg_sleep(0.3)");
+        waiting_turns = loop.turns() - before;
+    };
+    run(quiet(), 10s, "a pipeline's query, then 300 ms idle, then a 0.3 s query");
+    // A handler that watches READ wakes the loop when bytes come: a few
+    // turns. One that still watches WRITE with nothing queued runs on every
+    // turn, and the loop spins: hundreds of thousands of turns in 300 ms.
+    EXPECT_LT(idle_turns, 100u) << "the loop spun while the pipeline was idle: " << idle_turns
+                                << " turns in 300 ms; watch WRITE only while PQflush says output "
+                                   "is queued";
+    EXPECT_LT(waiting_turns, 100u) << "the loop spun while a query was in flight: " << waiting_turns
+                                   << " turns in 300 ms; watch WRITE only while PQflush says "
+                                      "output is queued";
 }
 
 TEST_F(Task4_Pipeline, QueriesAreSentWithoutWaitingForTheAnswersBeforeThem) {
@@ -47,7 +78,7 @@ TEST_F(Task4_Pipeline, QueriesAreSentWithoutWaitingForTheAnswersBeforeThem) {
         EXPECT_TRUE(a.done());
         EXPECT_EQ(db->in_flight(), 0u);
     };
-    run(sent(), 10s);
+    run(sent(), 10s, "three queries sent at once, the first slow");
 }
 
 TEST_F(Task4_Pipeline, AFailedQueryFailsAloneAndTheOthersRun) {
@@ -62,7 +93,7 @@ TEST_F(Task4_Pipeline, AFailedQueryFailsAloneAndTheOthersRun) {
         PGResult last = co_await after;
         EXPECT_EQ(last.text(0, 0), "after") << "one Sync per query: a failure must not abort the next";
     };
-    run(mixed(), 10s);
+    run(mixed(), 10s, "a good query, a bad one and a good one");
 }
 
 TEST_F(Task4_Pipeline, AQueryLargerThanTheSocketBufferIsSentWholeAndTheNextOneToo) {
@@ -75,7 +106,7 @@ TEST_F(Task4_Pipeline, AQueryLargerThanTheSocketBufferIsSentWholeAndTheNextOneTo
         EXPECT_EQ((co_await length).text(0, 0), std::to_string(text.size()));
         EXPECT_EQ((co_await next).text(0, 0), "next");
     };
-    run(big(), 20s);
+    run(big(), 20s, "an 8 MiB query and the next one");
 }
 
 TEST_F(Task4_Pipeline, ALostSessionFailsEveryQueryInFlightAndAfter) {
@@ -95,7 +126,7 @@ TEST_F(Task4_Pipeline, ALostSessionFailsEveryQueryInFlightAndAfter) {
         std::exception_ptr later = co_await failure_of(db->query("SELECT 1"));
         EXPECT_TRUE(holds<PGError>(later)) << message_of(later);
     };
-    run(lost(), 10s);
+    run(lost(), 10s, "five queries on a session the server ends");
 }
 
 TEST_F(Task4_Pipeline, TheQueriesInFlightKeepThePipelineAlive) {
@@ -103,7 +134,7 @@ TEST_F(Task4_Pipeline, TheQueriesInFlightKeepThePipelineAlive) {
         std::shared_ptr<PGPipeline> db = co_await PGPipeline::connect(dsn());
         co_return db->query("SELECT pg_sleep(0.05), 'answered'");  // `db` goes here
     };
-    Future<PGResult> answer = run(dropped(), 10s);
+    Future<PGResult> answer = run(dropped(), 10s, "the pipeline's connect");
     EXPECT_TRUE(run_until([&] { return answer.done(); }, 5s))
         << "nothing kept the pipeline alive while its query was in flight";
     if (answer.done()) {

@@ -44,7 +44,7 @@ TEST_F(Task3_Pool, OneQueryOpensOneConnectionAndKeepsItForTheNext) {
         PGResult second = co_await pool.query("SELECT pg_backend_pid()");
         EXPECT_EQ(first.text(0, 0), second.text(0, 0)) << "the second query opened another connection";
     };
-    run(twice(), 10s);
+    run(twice(), 10s, "two queries in turn");
     EXPECT_EQ(pool.open(), 1u);
     EXPECT_EQ(pool.idle(), 1u);
     EXPECT_EQ(sessions(), 1);
@@ -61,7 +61,7 @@ TEST_F(Task3_Pool, QueriesBeyondTheBoundWaitInLineAndAllAreServed) {
         checked = true;
     });
     auto started = IOLoop::time();
-    EXPECT_EQ(run(failures_among(outcomes), 20s), 0);
+    EXPECT_EQ(run(failures_among(outcomes), 20s, "eight queries on a pool of two"), 0);
     auto took = IOLoop::time() - started;
     most_sessions = sessions();
     EXPECT_TRUE(checked);
@@ -73,6 +73,50 @@ TEST_F(Task3_Pool, QueriesBeyondTheBoundWaitInLineAndAllAreServed) {
     EXPECT_LT(took, 5s);
 }
 
+TEST_F(Task3_Pool, TheLineIsFirstComeFirstServed) {
+    PGPool pool(dsn(), 1, 1000, loop);
+    std::string order;
+    auto numbered = [&](int number) -> Task<void> {
+        PGParams params{std::to_string(number)};
+        PGResult result = co_await pool.query("SELECT $1::text", std::move(params));
+        order += result.text(0, 0);
+    };
+    // The first opens the only connection; the other four wait in line,
+    // in the order they came.
+    std::vector<Future<void>> queries;
+    for (int number = 0; number < 5; ++number) queries.push_back(spawn(numbered(number)));
+    auto all = [&]() -> Task<void> {
+        for (Future<void>& query : queries) co_await query;
+    };
+    run(all(), 10s, "five queries on a pool of one");
+    EXPECT_EQ(order, "01234") << "queries made in order 01234 were answered " << order
+                              << ": a connection given back goes to the first in line";
+}
+
+TEST_F(Task3_Pool, AConnectionTheServerEndsWhileOthersWaitIsReplacedForTheFirst) {
+    PGPool pool(dsn(), 1, 1000, loop);
+    std::optional<Future<PGResult>> waiting;
+    auto lose_it = [&]() -> Task<void> {
+        {
+            PooledConnection db = co_await pool.connection();
+            waiting = spawn(pool.query("SELECT 'served'"));  // in line behind the lease
+            sql().run("SELECT pg_terminate_backend(" + std::to_string(db->backend_pid()) + ", 5000)");
+            std::exception_ptr lost = co_await failure_of(db->query("SELECT 1"));
+            EXPECT_TRUE(holds<PGError>(lost)) << message_of(lost);
+        }  // the broken connection goes back here, with a query in line
+        EXPECT_EQ(pool.open(), 1u) << "the pool should be opening a new connection for the one in line";
+        std::exception_ptr error = co_await failure_of(*waiting);
+        EXPECT_FALSE(error) << "the query in line got the connection the server had ended: "
+                            << message_of(error)
+                            << " (give_back must close a connection that is not ok())";
+    };
+    run(lose_it(), 5s,
+        "the query in line behind a connection the server ended (a broken connection given back "
+        "must be closed and a new one opened for the first in line)");
+    EXPECT_EQ(pool.open(), 1u);
+    EXPECT_EQ(pool.waiting(), 0u);
+}
+
 TEST_F(Task3_Pool, AFailedQueryGivesItsConnectionBack) {
     PGPool pool(dsn(), 1, 1000, loop);
     auto fail_then_work = [&]() -> Task<void> {
@@ -81,7 +125,7 @@ TEST_F(Task3_Pool, AFailedQueryGivesItsConnectionBack) {
         PGResult after = co_await pool.query("SELECT 'served'");
         EXPECT_EQ(after.text(0, 0), "served") << "the failed query kept the only connection";
     };
-    run(fail_then_work(), 10s);
+    run(fail_then_work(), 10s, "a failed query, then one more on a pool of one");
     EXPECT_EQ(pool.idle(), 1u);
 }
 
@@ -103,7 +147,7 @@ TEST_F(Task3_Pool, ALeaseKeepsOneSessionForAllItsQueriesAndGoesBackAtTheEnd) {
         }
         EXPECT_EQ(pool.idle(), 2u) << "the lease did not give its connection back";
     };
-    run(page(), 10s);
+    run(page(), 10s, "a lease's three queries and one beside it");
 }
 
 TEST_F(Task3_Pool, ALeaseGoesBackWhenAnExceptionLeavesItsHolder) {
@@ -116,11 +160,15 @@ TEST_F(Task3_Pool, ALeaseGoesBackWhenAnExceptionLeavesItsHolder) {
     };
     auto both = [&]() -> Task<void> {
         std::exception_ptr error = co_await failure_of(fails());
-        EXPECT_EQ(sqlstate_of(error), "42601");
+        EXPECT_EQ(sqlstate_of(error), "42601") << message_of(error);
+        if (!next) {
+            ADD_FAILURE() << "the lease was never given: " << message_of(error);
+            co_return;
+        }
         PGResult after = co_await *next;
         EXPECT_EQ(after.text(0, 0), "next") << "the lease kept the only connection";
     };
-    run(both(), 10s);
+    run(both(), 10s, "a lease whose holder throws, and the query behind it");
     EXPECT_EQ(pool.idle(), 1u);
     EXPECT_EQ(pool.waiting(), 0u);
 }
@@ -139,7 +187,7 @@ TEST_F(Task3_Pool, ALeaseWaitsInTheSameLineAndIsRefusedPastIt) {
         co_await first;
         co_await second;
     };
-    run(three(), 10s);
+    run(three(), 10s, "three leases on a pool of one with a line of one");
     EXPECT_EQ(pool.idle(), 1u);
 }
 
@@ -159,14 +207,14 @@ TEST_F(Task3_Pool, TheLineIsBoundedAndTheRestAreRefusedAtOnce) {
             }
         }
     };
-    run(count(), 10s);
+    run(count(), 10s, "five queries on a pool of one with a line of two");
     EXPECT_EQ(served, 3);
     EXPECT_EQ(refused, 2);
 }
 
 TEST_F(Task3_Pool, AConnectionTheServerEndedIsReplaced) {
     PGPool pool(dsn(), 1, 1000, loop);
-    std::string first_pid(run(pool.query("SELECT pg_backend_pid()"), 10s).text(0, 0));
+    std::string first_pid(run(pool.query("SELECT pg_backend_pid()"), 10s, "the first query").text(0, 0));
     sql().run("SELECT pg_terminate_backend(" + first_pid + ", 5000)");
     auto after_the_loss = [&]() -> Task<std::string> {
         // The idle connection is dead. Whichever query meets it first fails
@@ -175,7 +223,7 @@ TEST_F(Task3_Pool, AConnectionTheServerEndedIsReplaced) {
         PGResult result = co_await pool.query("SELECT pg_backend_pid()");
         co_return std::string(result.text(0, 0));
     };
-    std::string second_pid = run(after_the_loss(), 10s);
+    std::string second_pid = run(after_the_loss(), 10s, "two queries after the server ended the idle connection");
     EXPECT_NE(second_pid, first_pid);
     EXPECT_EQ(pool.open(), 1u) << "the dead connection still counts as open";
 }
@@ -186,7 +234,8 @@ TEST_F(Task3_Pool, AServerThatIsDownFailsEveryQueryPromptly) {
     PGPool pool(down, 2, 1000, loop);
     std::vector<Future<PGResult>> outcomes = start_many(pool, 6, "SELECT 1");
     auto started = IOLoop::time();
-    EXPECT_EQ(run(failures_among(outcomes), 10s), 6) << "every query must fail, none wait for ever";
+    EXPECT_EQ(run(failures_among(outcomes), 10s, "six queries on a pool whose server is down"), 6)
+        << "every query must fail, none wait for ever";
     EXPECT_LT(IOLoop::time() - started, 3s);
     EXPECT_EQ(pool.open(), 0u);
     EXPECT_EQ(pool.waiting(), 0u);

@@ -21,7 +21,7 @@ protected:
             std::shared_ptr<PGConnection> db = co_await PGConnection::connect(dsn());
             co_await body(db);
         };
-        run(connected(), 20s);
+        run(connected(), 20s, "the connect and the test's queries");
     }
 };
 
@@ -105,6 +105,34 @@ TEST_F(Task2_Query, TheLoopServesOthersWhileTheServerWorks) {
     EXPECT_GE(ticks, 15) << "the loop was blocked while PostgreSQL slept";
 }
 
+TEST_F(Task2_Query, TheLoopSleepsWhileItWaitsForTheAnswer) {
+    std::uint64_t turns = 0;
+    with_connection([this, &turns](std::shared_ptr<PGConnection> db) -> Task<void> {
+        std::uint64_t before = loop.turns();
+        co_await db->query("SELECT pg_sleep(0.3)");
+        turns = loop.turns() - before;
+    });
+    // A wait for READ wakes the loop when the answer comes: a few turns. A
+    // wait that also asks for WRITE returns at once on a socket with room
+    // to send, again and again: tens of thousands of turns in 300 ms.
+    EXPECT_LT(turns, 100u) << "the loop spun while the query waited for its answer: " << turns
+                           << " turns in 300 ms; wait for READ alone, and for WRITE only while "
+                              "PQflush says output is queued";
+}
+
+TEST_F(Task2_Query, AQueryOutlivesTheDeadlineOfTheConnect) {
+    // connect's deadline belongs to the handshake: a query that is still
+    // waiting when it comes must not be touched by it.
+    auto connect_then_query = [&]() -> Task<void> {
+        std::shared_ptr<PGConnection> db = co_await PGConnection::connect(dsn(), 300ms);
+        PGResult slept = co_await db->query("SELECT pg_sleep(0.5), 'answered'");
+        EXPECT_EQ(slept.text(0, 1), "answered");
+    };
+    run(connect_then_query(), 5s,
+        "a 0.5 s query on a connection made with a 300 ms connect deadline (was the deadline's "
+        "timer left behind when the handshake ended?)");
+}
+
 TEST_F(Task2_Query, ASecondQueryWhileOneRunsIsRefused) {
     with_connection([](std::shared_ptr<PGConnection> db) -> Task<void> {
         Future<PGResult> first = spawn(db->query("SELECT pg_sleep(0.1)"));
@@ -134,7 +162,7 @@ TEST_F(Task2_Query, AQueryKeepsItsConnectionAliveWhenTheCallerLetsGo) {
         Future<PGResult> answer = spawn(db->query("SELECT pg_sleep(0.05), 'answered'"));
         co_return answer;  // `db` goes here, with the query in flight
     };
-    Future<PGResult> answer = run(started(), 10s);
+    Future<PGResult> answer = run(started(), 10s, "the connect");
     EXPECT_TRUE(run_until([&] { return answer.done(); }, 5s))
         << "the query never ended: nothing kept its connection alive";
     if (answer.done()) {

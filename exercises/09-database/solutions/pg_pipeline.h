@@ -18,12 +18,18 @@
 // * query() does not wait: it queues the query (PQsendQueryParams, then
 //   PQpipelineSync), flushes what it can, and returns a Future that the
 //   query's answer resolves. Answers come in the order queries were made.
+// * A query's answer, as PQgetResult gives it: its result (rows, or its
+//   error), then a null (the end of that statement), then a result of
+//   status PGRES_PIPELINE_SYNC for its Sync. Only the Sync says the
+//   query is over: its Future is resolved there, with the rows or the
+//   error that came before it. The null and the Sync are no errors.
 // * One Sync per query: a failed query fails its own Future with its
 //   PGError, and the queries after it run as if nothing happened. (With
 //   one Sync for several queries, the server would skip the rest after a
 //   failure: PGRES_PIPELINE_ABORTED.)
 // * One handler on the socket for the pipeline's whole life, always
-//   watching READ, and WRITE only while PQflush says output is queued.
+//   watching READ, and WRITE only while PQflush says output is queued
+//   (watched with nothing to send, the loop would spin).
 // * The connection lost (the server ended the session): every query in
 //   flight fails with a PGError, and so does every later query.
 // * The queries in flight keep the pipeline alive: the caller may drop its
