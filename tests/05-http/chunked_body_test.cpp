@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "http_fixture.h"
@@ -73,7 +74,8 @@ TEST_F(Task5_ChunkedBody, SplitAtEveryByte) {
     TestClient client(port());
     no_delay(client);
     for (std::size_t cut = 1; cut < request.size(); ++cut) {
-        SCOPED_TRACE("cut at byte " + std::to_string(cut));
+        SCOPED_TRACE("cut at byte " + std::to_string(cut) + ": " + escaped(request.substr(0, cut)) +
+                     " then " + escaped(request.substr(cut)));
         client.send(request.substr(0, cut));
         std::this_thread::sleep_for(1ms);
         client.send(request.substr(cut));
@@ -108,7 +110,6 @@ TEST_F(Task5_ChunkedBody, PipelinedAfterAChunkedRequest) {
 TEST_F(Task5_ChunkedBody, BadChunkSizesAre400) {
     start();
     for (std::string size_line : {"zz\r\n", "0x5\r\n", "-5\r\n", " 5\r\n", "5 5\r\n", "\r\n"}) {
-        SCOPED_TRACE(size_line);
         expect_refused(chunked_post(size_line + "hello\r\n0\r\n\r\n"), 400, "chunk size");
     }
 }
@@ -116,6 +117,41 @@ TEST_F(Task5_ChunkedBody, BadChunkSizesAre400) {
 TEST_F(Task5_ChunkedBody, ChunkDataMustEndWithCRLF) {
     start();
     expect_refused(chunked_post("5\r\nhelloXX0\r\n\r\n"), 400, "CRLF");
+}
+
+// Catches checking only one of the two bytes after the data: the LF alone
+// ("helloX\n" passes) or the CR alone ("hello\rX" passes). Either way a
+// wrong size would make the middle of someone's data the next size line.
+TEST_F(Task5_ChunkedBody, BothBytesAfterTheDataMustBeCRLF) {
+    start();
+    SCOPED_TRACE("rule: the two bytes after a chunk's data are CR then LF, or 400");
+    for (std::string after_data : {"X\n", "\rX", "\n\r", "\n\n", "\r\r"}) {
+        expect_refused(chunked_post("5\r\nhello" + after_data + "0\r\n\r\n"), 400, "CRLF");
+    }
+}
+
+// Catches reading a later size line, or a trailer line, without the limit
+// of one line (read_chunk_size() and read_trailer() have it): a line that
+// never ends must close the connection, not fill the server's memory
+// until the body's time limit (60 s here) runs out.
+TEST_F(Task5_ChunkedBody, EveryLineOfAChunkedBodyHasALengthLimit) {
+    HTTP1ConnectionParameters params;
+    params.max_header_size = 1024;  // the limit of one trailer line
+    start(hello_or_echo, params);
+    const std::string endless(4096, 'x');  // over both limits, and never a CRLF
+    for (std::string body : {"5\r\nhello\r\n5;" + endless,    // the second size line
+                             "5\r\nhello\r\n0\r\nX-A: " + endless,  // the first trailer line
+                             "0\r\nX-A: a\r\nX-B: " + endless}) {   // a later trailer line
+        SCOPED_TRACE("the body: " + escaped(body));
+        TestClient client(port());
+        try {
+            client.send(chunked_post(body));
+        } catch (const std::system_error&) {  // a reset: the server closed first
+        }
+        EXPECT_TRUE(client.closed_by_server(2s))
+            << "a line longer than its limit should close the connection";
+    }
+    expect_still_serving();
 }
 
 TEST_F(Task5_ChunkedBody, AMalformedTrailerIs400) {
@@ -171,6 +207,40 @@ TEST_F(Task5_ChunkedBody, AHugeSizeAfterSomeBodyIsStill413) {
     start(hello_or_echo, params);
     expect_refused(chunked_post("5\r\nhello\r\nfffffffffffffffb\r\n"), 413, "limit");
     expect_refused(chunked_post("5\r\nhello\r\nfffffffffffffffc\r\n"), 413, "limit");
+}
+
+// Four trailer lines of 50 bytes each, CRLF included: 200 bytes in all.
+std::string trailer_lines(std::size_t extra_bytes = 0) {
+    std::string lines;
+    for (int i = 0; i < 4; ++i) {
+        lines += "X-Trailer-" + std::to_string(i) + ": " + std::string(35, 't') + "\r\n";
+    }
+    return lines.insert(13, extra_bytes, 't');  // inside the first value
+}
+
+// Catches refusing at the limit instead of past it: trailer lines of
+// exactly max_header_size bytes in all are accepted.
+TEST_F(Task5_ChunkedBody, TrailersOfExactlyTheHeaderLimitAreAccepted) {
+    HTTP1ConnectionParameters params;
+    params.max_header_size = 200;
+    start(hello_or_echo, params);
+    ASSERT_EQ(trailer_lines().size(), 200u);
+    Response response = fetch(chunked_post("5\r\nhello\r\n0\r\n" + trailer_lines() + "\r\n"));
+    EXPECT_EQ(response.status, 200)
+        << "trailers of exactly max_header_size bytes should pass (431 only past the limit): "
+        << escaped(response.body);
+    EXPECT_EQ(response.body, "hello");
+}
+
+// Catches counting a trailer line without its CRLF: 201 bytes of trailer
+// lines are 193 without their four CRLFs, under the limit of 200.
+TEST_F(Task5_ChunkedBody, TrailerCRLFsCountTowardsTheLimit) {
+    HTTP1ConnectionParameters params;
+    params.max_header_size = 200;
+    start(hello_or_echo, params);
+    SCOPED_TRACE("rule: trailer lines count with their CRLFs; past max_header_size, 431");
+    expect_refused(chunked_post("5\r\nhello\r\n0\r\n" + trailer_lines(1) + "\r\n"), 431,
+                   "trailer");
 }
 
 // read_until bounds one trailer line; the trailer section as a whole is

@@ -4,6 +4,9 @@
 //
 // The client's response parser is written here on purpose rather than
 // taken from httputil.h: the code under test must not grade itself.
+//
+// Failure messages print what was sent and received through escaped()
+// (escaped.h), never raw: a stray CR or NUL must show as \r or \x00.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,6 +23,7 @@
 #include <string>
 #include <thread>
 
+#include "escaped.h"
 #include "httpserver.h"
 #include "ioloop.h"
 #include "test_client.h"
@@ -163,12 +167,15 @@ protected:
     // `request` is refused with `status`, the body names the problem
     // (contains `problem`), the connection closes, and others are served.
     void expect_refused(const std::string& request, int status, const std::string& problem) {
+        SCOPED_TRACE("the request: " + escaped(request));
         TestClient client(port());
         client.send(request);
         Response response = read_response(client);
-        EXPECT_EQ(response.status, status) << response.head << response.body;
+        EXPECT_EQ(response.status, status)
+            << "the answer: " << escaped(response.head) << " " << escaped(response.body);
         EXPECT_NE(response.body.find(problem), std::string::npos)
-            << "the error body should name the problem (" << problem << "): " << response.body;
+            << "the error body should name the problem (" << escaped(problem)
+            << "): " << escaped(response.body);
         EXPECT_EQ(response.header("connection"), "close");
         EXPECT_TRUE(client.closed_by_server(2s)) << "the connection should close after an error";
         expect_still_serving();

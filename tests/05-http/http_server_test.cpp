@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -84,10 +86,10 @@ TEST_F(HTTPServerTest, ResponseHasStatusLineLengthDateAndServer) {
         request->reply(404, "no such page", headers);
     });
     Response response = fetch(get_request("/missing"));
-    EXPECT_TRUE(response.head.starts_with("HTTP/1.1 404 Not Found\r\n")) << response.head;
+    EXPECT_TRUE(response.head.starts_with("HTTP/1.1 404 Not Found\r\n")) << escaped(response.head);
     EXPECT_EQ(response.header("content-length"), "12");
     EXPECT_EQ(response.header("content-type"), "text/plain");
-    EXPECT_TRUE(response.header("date").ends_with(" GMT")) << response.header("date");
+    EXPECT_TRUE(response.header("date").ends_with(" GMT")) << escaped(response.header("date"));
     EXPECT_FALSE(response.header("server").empty());
     EXPECT_EQ(response.body, "no such page");
 }
@@ -215,7 +217,7 @@ TEST_F(Task4_Connection, HTTP11KeepsTheConnectionOpen) {
         client.send(get_request("/"));
         Response response = read_response(client);
         EXPECT_EQ(response.body, "Hello, world");
-        EXPECT_FALSE(response.has("connection")) << response.head;
+        EXPECT_FALSE(response.has("connection")) << escaped(response.head);
     }
     EXPECT_FALSE(client.closed_by_server(100ms));
 }
@@ -271,6 +273,77 @@ TEST_F(Task4_Connection, PipelinedRequestsAreAnsweredInOrder) {
     EXPECT_EQ(read_response(client).body, "/third");
     // One request at a time: the second was not read before the first was answered.
     EXPECT_EQ(most_in_flight.load(), 1);
+}
+
+// What the application saw of two pipelined requests: how many it was
+// given, how many answers had gone to the kernel (and that count at the
+// moment each request was given to it), and how many loop turns have run
+// since an answer was queued. Shared with the loop's callbacks, which may
+// outlive the test's own variables.
+struct PipelineLog {
+    std::mutex mutex;
+    std::condition_variable changed;
+    int given = 0;
+    int written = 0;
+    std::vector<int> written_when_given;
+    int turns_after_finish = 0;
+};
+
+// Catches reading the next request as soon as the answer is queued instead
+// of once it is written: a client that pipelines and reads nothing would
+// then make the server take request after request and keep every answer in
+// memory. Each answer here is 16 MiB, four times what a loopback
+// connection's kernel buffers hold by default (the server's send buffer is
+// 4 MiB at most; the client's receive buffer grows only as it reads), so
+// the first answer cannot all be written while the client reads nothing.
+// (On a machine whose buffers hold 16 MiB the test would stop seeing the
+// mistake; it cannot fail a correct server.)
+TEST_F(Task4_Connection, TheNextRequestIsReadOnlyOnceTheAnswerIsWritten) {
+    constexpr std::size_t kAnswerSize = 16 * 1024 * 1024;
+    auto log = std::make_shared<PipelineLog>();
+    start([this, log](std::shared_ptr<HTTPServerRequest> request) {
+        {
+            std::lock_guard lock(log->mutex);
+            log->written_when_given.push_back(log->written);
+            ++log->given;
+            log->changed.notify_all();
+        }
+        HTTPHeaders headers;
+        headers.add("Content-Length", std::to_string(kAnswerSize));
+        request->connection->write_headers(200, std::move(headers));
+        request->connection->write(std::string(kAnswerSize, 'a'), [log] {
+            std::lock_guard lock(log->mutex);
+            ++log->written;
+            log->changed.notify_all();
+        });
+        request->connection->finish();
+        // The loop runs callbacks in the order they were added. A server
+        // that starts the next read inside finish() has added its callback
+        // already (the second request is in the stream's buffer), so that
+        // request reaches the application before this one runs.
+        loop.add_callback([log] {
+            std::lock_guard lock(log->mutex);
+            ++log->turns_after_finish;
+            log->changed.notify_all();
+        });
+    });
+    TestClient client(port());
+    client.send(get_request("/first") + get_request("/second"));
+    {
+        std::unique_lock lock(log->mutex);
+        ASSERT_TRUE(log->changed.wait_for(lock, 10s, [&] { return log->turns_after_finish == 1; }));
+        EXPECT_EQ(log->given, 1)
+            << "the next request was read before the answer was written (the client has read "
+               "nothing, so the first answer cannot all have gone to the kernel)";
+    }
+    for (int i = 0; i < 2; ++i) {
+        EXPECT_EQ(read_response(client).body.size(), kAnswerSize);
+    }
+    std::unique_lock lock(log->mutex);
+    ASSERT_TRUE(log->changed.wait_for(lock, 10s, [&] { return log->written == 2; }));
+    EXPECT_EQ(log->written_when_given, (std::vector<int>{0, 1}))
+        << "the next request was read before the answer was written: the second request must "
+           "reach the application only once the first answer has gone to the kernel";
 }
 
 TEST_F(Task4_Connection, ManyPipelinedRequestsInOnePacket) {

@@ -1,12 +1,14 @@
 // httputil_test.cpp: the parser pieces on plain strings: no sockets, no loop.
 // Every refusal is checked for its status and for a message that names
-// the problem.
+// the problem. Failure messages show inputs and messages through escaped().
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "escaped.h"
 #include "httputil.h"
 
 namespace course::testing {
@@ -14,23 +16,50 @@ namespace {
 
 using Strings = std::vector<std::string>;
 
-// Runs `parse`, expecting HTTPInputError with `status` and a message that
-// contains `problem`.
+// Runs parse(input), expecting HTTPInputError with `status` and a message
+// that contains `problem`; returns the message ("" if nothing was thrown).
 template <typename Parse>
-void expect_input_error(Parse parse, int status, const std::string& problem) {
+std::string expect_input_error(const std::string& input, Parse parse, int status,
+                               const std::string& problem) {
+    SCOPED_TRACE("the input: " + escaped(input));
     try {
-        parse();
-        ADD_FAILURE() << "expected HTTPInputError " << status << " (" << problem << ")";
+        parse(input);
+        ADD_FAILURE() << "expected HTTPInputError " << status << " (" << escaped(problem) << ")";
     } catch (const HTTPInputError& error) {
-        EXPECT_EQ(error.status(), status) << error.what();
-        EXPECT_NE(std::string(error.what()).find(problem), std::string::npos)
-            << "message '" << error.what() << "' should mention '" << problem << "'";
+        std::string message = error.what();
+        EXPECT_EQ(error.status(), status) << "the message: " << escaped(message);
+        EXPECT_NE(message.find(problem), std::string::npos)
+            << "the message " << escaped(message) << " should mention " << escaped(problem);
+        return message;
     }
+    return "";
 }
 
 void expect_bad_headers(const std::string& lines, const std::string& problem) {
-    SCOPED_TRACE(lines);
-    expect_input_error([&] { HTTPHeaders::parse(lines); }, 400, problem);
+    expect_input_error(lines, [](const std::string& text) { HTTPHeaders::parse(text); }, 400,
+                       problem);
+}
+
+// A message that quotes input, as quoted() does: no control byte of its own
+// (a raw CR or LF would split the server's log line and the error body),
+// the offending text there with its control bytes written as \xNN
+// (`start`, escaped that way), and no more than 60 bytes of a long input.
+// 200 bytes leaves room for the words around the 60 and for the escapes.
+void expect_quoted(const std::string& message, const std::string& start) {
+    if (message.empty()) return;  // nothing was thrown: expect_input_error said so
+    auto is_control = [](char c) {
+        auto byte = static_cast<unsigned char>(c);
+        return byte < 0x20 || byte == 0x7f;
+    };
+    EXPECT_TRUE(std::none_of(message.begin(), message.end(), is_control))
+        << "a control byte of the input reached the message raw (quote it with quoted()): "
+        << escaped(message);
+    EXPECT_NE(message.find(start), std::string::npos)
+        << "the message should quote the offending text, control bytes as \\xNN (quoted()): "
+        << escaped(message) << " should hold " << escaped(start);
+    EXPECT_LE(message.size(), 200u)
+        << "the message should hold at most 60 bytes of the offending text (quoted()): "
+        << escaped(message);
 }
 
 // --- task 1: headers --------------------------------------------------------
@@ -108,6 +137,8 @@ TEST(Task1_HTTPHeaders, RefusesNamesThatAreNotTokens) {
     expect_bad_headers("X-A@b: x\r\n", "not a token");
     expect_bad_headers(std::string("X-Nul\0: x\r\n", 11), "not a token");
     expect_bad_headers("X-\rCR: x\r\n", "not a token");
+    // The name is checked before the value: a bad name is named first.
+    expect_bad_headers("Bad Name: a\x01\r\n", "not a token");
 }
 
 TEST(Task1_HTTPHeaders, RefusesALineWithoutAColon) {
@@ -119,6 +150,9 @@ TEST(Task1_HTTPHeaders, RefusesControlCharactersInValues) {
     expect_bad_headers("X: a\rb\r\n", "control character");
     expect_bad_headers("X: a\nb\r\n", "control character");
     expect_bad_headers("X: a\x7f\r\n", "control character");
+    // Every byte below 0x20 but the tab, not only NUL, CR and LF.
+    expect_bad_headers("X: a\x01\r\n", "control character");
+    expect_bad_headers("X: a\x1b[31m\r\n", "control character");
 }
 
 TEST(Task1_HTTPHeaders, RefusesObsoleteLineFolding) {
@@ -130,7 +164,8 @@ TEST(Task1_HTTPHeaders, ParseHeaderLineAddsOneField) {
     HTTPHeaders headers;
     parse_header_line("Expires: never", headers);
     EXPECT_EQ(headers.get("expires"), "never");
-    expect_input_error([&] { parse_header_line("Bad Name: x", headers); }, 400, "not a token");
+    auto parse_one = [&](const std::string& line) { parse_header_line(line, headers); };
+    expect_input_error("Bad Name: x", parse_one, 400, "not a token");
 }
 
 TEST(Task1_HTTPHeaders, EqualsIgnoringCase) {
@@ -147,6 +182,25 @@ TEST(Task1_HTTPHeaders, OnlyLettersIgnoreCase) {
     EXPECT_FALSE(equals_ignoring_case("@", "`"));
     EXPECT_FALSE(equals_ignoring_case("a\r", "a-"));
     EXPECT_TRUE(equals_ignoring_case("X-Tag_1.~", "x-tag_1.~"));
+}
+
+// Catches a message that echoes the offending text raw: each of the four
+// refusals names it through quoted(), so that a CR cannot reach the log and
+// a 5,000-byte name is not echoed whole.
+TEST(Task1_HTTPHeaders, MessagesQuoteTheOffendingTextEscapedAndCut) {
+    const std::string long_tail(5000, 'n');
+    expect_quoted(expect_input_error(" folded\x01" + long_tail, HTTPHeaders::parse, 400, "folding"),
+                  "folded\\x01nnn");
+    expect_quoted(expect_input_error("no colon\x01" + long_tail, HTTPHeaders::parse, 400,
+                                     "without a colon"),
+                  "no colon\\x01nnn");
+    expect_quoted(expect_input_error("Bad\rName" + long_tail + ": x", HTTPHeaders::parse, 400,
+                                     "not a token"),
+                  "Bad\\x0dNamennn");
+    // The value's message names the header, whose name may be long too.
+    expect_quoted(expect_input_error("X-" + long_tail + ": a\rb", HTTPHeaders::parse, 400,
+                                     "control character"),
+                  "X-nnn");
 }
 
 // Catches cutting the name at the last colon: the value may hold colons.
@@ -183,18 +237,16 @@ TEST(RequestLine, SplitsMethodTargetVersion) {
 TEST(RequestLine, RefusesMalformedLines) {
     for (std::string line : {"GET /", "GET  / HTTP/1.1", "GET / HTTP/1.1 ", "GET\t/ HTTP/1.1",
                              " GET / HTTP/1.1", "", "GET / HTTP/1.1 extra"}) {
-        SCOPED_TRACE(line);
-        expect_input_error([&] { parse_request_line(line); }, 400, "request line");
+        expect_input_error(line, parse_request_line, 400, "request line");
     }
 }
 
 TEST(RequestLine, RefusesABadMethodTargetOrVersion) {
-    expect_input_error([] { parse_request_line("G(ET / HTTP/1.1"); }, 400, "method");
-    expect_input_error([] { parse_request_line(std::string("GET /a\0b HTTP/1.1", 17)); }, 400,
-                       "target");
-    expect_input_error([] { parse_request_line("GET / HTTP/1.1x"); }, 400, "version");
-    expect_input_error([] { parse_request_line("GET / http/1.1"); }, 400, "version");
-    expect_input_error([] { parse_request_line("GET / HTTP/2.0"); }, 505, "not supported");
+    expect_input_error("G(ET / HTTP/1.1", parse_request_line, 400, "method");
+    expect_input_error(std::string("GET /a\0b HTTP/1.1", 17), parse_request_line, 400, "target");
+    expect_input_error("GET / HTTP/1.1x", parse_request_line, 400, "version");
+    expect_input_error("GET / http/1.1", parse_request_line, 400, "version");
+    expect_input_error("GET / HTTP/2.0", parse_request_line, 505, "not supported");
 }
 
 TEST(RequestLine, ParseRequestHeadSplitsLineAndHeaders) {
@@ -202,7 +254,7 @@ TEST(RequestLine, ParseRequestHeadSplitsLineAndHeaders) {
         parse_request_head("POST /f HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n");
     EXPECT_EQ(head.line.method, "POST");
     EXPECT_EQ(head.headers.get("content-length"), "3");
-    expect_input_error([] { parse_request_head("GET / HTTP/1.1\nHost: h\r\n\r\n"); }, 400, "");
+    expect_input_error("GET / HTTP/1.1\nHost: h\r\n\r\n", parse_request_head, 400, "");
 }
 
 // --- task 2: query strings ---------------------------------------------------------
@@ -283,10 +335,11 @@ BodyFraming framing_of(const std::string& header_lines, const RequestLine& line 
     return body_framing(line, HTTPHeaders::parse(header_lines));
 }
 
-void expect_bad_framing(const std::string& header_lines, const std::string& problem,
-                        const RequestLine& line = http11) {
-    SCOPED_TRACE(header_lines);
-    expect_input_error([&] { framing_of(header_lines, line); }, 400, problem);
+std::string expect_bad_framing(const std::string& header_lines, const std::string& problem,
+                               const RequestLine& line = http11) {
+    SCOPED_TRACE("in an " + line.version + " request");
+    auto parse = [&](const std::string& lines) { framing_of(lines, line); };
+    return expect_input_error(header_lines, parse, 400, problem);
 }
 
 TEST(Task3_BodyFraming, NoLengthNoBody) {
@@ -357,6 +410,40 @@ TEST(Task3_BodyFraming, ChunkedIsRefusedInHTTP10) {
     expect_bad_framing("Transfer-Encoding: chunked\r\n", "HTTP/1.0", http10);
 }
 
+// Catches reading Content-Length before the both-headers check: a length
+// that does not parse, or two that differ, must not hide the smuggling
+// case behind another 400. Nor may the version or the coding: the
+// both-headers row comes first in body_framing's table.
+TEST(Task3_BodyFraming, BothHeadersAreRefusedBeforeAnythingElseIsRead) {
+    SCOPED_TRACE("rule: Content-Length with Transfer-Encoding is refused first, as such");
+    const std::string both = "both Content-Length and Transfer-Encoding";
+    expect_bad_framing("Content-Length: abc\r\nTransfer-Encoding: chunked\r\n", both);
+    expect_bad_framing("Transfer-Encoding: chunked\r\nContent-Length: 5, 6\r\n", both);
+    expect_bad_framing("Content-Length: 5\r\nTransfer-Encoding: gzip\r\n", both);
+    expect_bad_framing("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", both, http10);
+}
+
+// Catches looking at the coding before the version: HTTP/1.0 has no
+// transfer codings at all, so any Transfer-Encoding there is refused as such.
+TEST(Task3_BodyFraming, HTTP10IsRefusedBeforeTheCodingIsRead) {
+    SCOPED_TRACE("rule: Transfer-Encoding in HTTP/1.0 is refused before its coding is read");
+    expect_bad_framing("Transfer-Encoding: gzip\r\n", "HTTP/1.0", http10);
+}
+
+// Catches a message that echoes a long value whole: the refusals quote it
+// through quoted(), 60 bytes at most.
+TEST(Task3_BodyFraming, MessagesQuoteTheValueCut) {
+    std::string codings = "gzip";
+    std::string lengths = "5";
+    for (int i = 0; i < 1000; ++i) {
+        codings += ", gzip";
+        lengths += ", 6";
+    }
+    expect_quoted(expect_bad_framing("Transfer-Encoding: " + codings + "\r\n", "Transfer-Encoding"),
+                  "gzip, gzip");
+    expect_quoted(expect_bad_framing("Content-Length: " + lengths + "\r\n", "conflicting"), "5, 6");
+}
+
 // --- task 5: chunk sizes ------------------------------------------------------------
 
 TEST(Task5_ChunkSize, HexDigits) {
@@ -372,19 +459,19 @@ TEST(Task5_ChunkSize, ExtensionsAreIgnored) {
     EXPECT_EQ(parse_chunk_size("5;name=value\r\n"), 5u);
     EXPECT_EQ(parse_chunk_size("5;a;b=\"q\"\r\n"), 5u);
     EXPECT_EQ(parse_chunk_size("a ;x\r\n"), 10u);
+    EXPECT_EQ(parse_chunk_size("a\t ;x\r\n"), 10u);  // spaces and tabs before the ';'
 }
 
 TEST(Task5_ChunkSize, AnythingElseIsRefused) {
     for (std::string line : {"\r\n", "zz\r\n", "0x5\r\n", "-5\r\n", "+5\r\n", " 5\r\n",
                              "5 \r\n", "5 x\r\n", "5\r\r\n", "5;a\nb\r\n", "g\r\n"}) {
-        SCOPED_TRACE(line);
-        expect_input_error([&] { parse_chunk_size(line); }, 400, "chunk size");
+        expect_input_error(line, parse_chunk_size, 400, "chunk size");
     }
 }
 
 TEST(Task5_ChunkSize, SizesThatOverflowAreRefused) {
     EXPECT_EQ(parse_chunk_size("ffffffffffffffff\r\n"), 0xffffffffffffffffu);
-    expect_input_error([] { parse_chunk_size("10000000000000000\r\n"); }, 400, "chunk size");
+    expect_input_error("10000000000000000\r\n", parse_chunk_size, 400, "chunk size");
 }
 
 // Catches detecting overflow by "the size went down", which misses wraps
@@ -392,9 +479,19 @@ TEST(Task5_ChunkSize, SizesThatOverflowAreRefused) {
 TEST(Task5_ChunkSize, EveryOverflowIsRefused) {
     for (std::string line : {"1ffffffffffffffff\r\n", "fffffffffffffffff\r\n",
                              "ffffffffffffffff0\r\n", "100000000000000000000\r\n"}) {
-        SCOPED_TRACE(line);
-        expect_input_error([&] { parse_chunk_size(line); }, 400, "chunk size");
+        expect_input_error(line, parse_chunk_size, 400, "chunk size");
     }
+}
+
+// Catches a message that echoes the size line raw: a bare LF hidden in an
+// extension must not reach the log, nor a 5,000-byte extension whole.
+TEST(Task5_ChunkSize, MessagesQuoteTheLineEscapedAndCut) {
+    expect_quoted(expect_input_error("5;a\nb" + std::string(5000, 'x') + "\r\n", parse_chunk_size,
+                                     400, "chunk size"),
+                  "5;a\\x0abxxx");
+    expect_quoted(expect_input_error("1" + std::string(5000, '0') + "\r\n", parse_chunk_size, 400,
+                                     "chunk size"),
+                  "1000");
 }
 
 // Catches refusing more than 16 hex digits when the extra ones are leading zeros.
