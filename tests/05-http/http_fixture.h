@@ -6,7 +6,7 @@
 // taken from httputil.h: the code under test must not grade itself.
 //
 // Failure messages print what was sent and received through escaped()
-// (escaped.h), never raw: a stray CR or NUL must show as \r or \x00.
+// (tests/support/escaped.h), never raw: a stray CR or NUL must show as \r or \x00.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -8,6 +8,8 @@
 #include <system_error>
 #include <utility>
 
+#include "escaped.h"
+
 namespace course::testing {
 
 TestClient::TestClient(std::uint16_t port) : fd_(connect_tcp("127.0.0.1", port)) {}
@@ -34,8 +36,8 @@ std::string TestClient::read_until(std::string_view delimiter, std::chrono::mill
     std::size_t found;
     while ((found = buffer_.find(delimiter)) == std::string::npos) {
         if (!fill(deadline)) {
-            throw std::runtime_error("server closed before sending '" + std::string(delimiter) +
-                                     "'; got: '" + buffer_ + "'");
+            throw std::runtime_error("server closed before sending " + escaped(delimiter) +
+                                     "; got: " + escaped(buffer_));
         }
     }
     std::string result = buffer_.substr(0, found + delimiter.size());

@@ -1,7 +1,7 @@
 // escaped.h: bytes made fit for a failure message. A test that sends
 // "5\r\r\n" and prints it raw shows "5" and a stray carriage return; one that
-// prints a 10 MiB body drowns the message. Every input a chapter 05 test
-// prints goes through escaped() instead.
+// prints a 10 MiB body drowns the message. Every input a test prints, and
+// what TestClient received, goes through escaped() instead.
 #pragma once
 
 #include <cstdio>
