@@ -287,6 +287,17 @@ def failures_from_output(output):
     return failed
 
 
+def read_report(path):
+    """GoogleTest's JSON report, or None when the program wrote none, or
+    stopped while writing it (a sanitizer that aborts at exit, after a
+    thread left running, leaves it empty)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
     """A TaskResult for one task's tests."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -309,7 +320,8 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
             return TaskResult(False, f"could not run the tests: {error}")
         output = result.stdout
         sanitizer = sanitizer_report(output)
-        if not os.path.exists(report):
+        summary = read_report(report)
+        if summary is None:
             stopped = unfinished_test(output)
             failures = failures_from_output(output)
             why = "a sanitizer stopped the tests" if sanitizer else "the tests crashed"
@@ -317,8 +329,6 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
             return TaskResult(False, f"{why} (exit {result.returncode})", output, failures,
                               stopped_in=stopped, sanitizer=sanitizer,
                               logs=logs_of_tests(output, tests, set()))
-        with open(report, encoding="utf-8") as f:
-            summary = json.load(f)
     ran, failed = summary.get("tests", 0), summary.get("failures", 0)
     failures = failures_from_report(summary)
     logs = logs_of_tests(output, {test for test, _ in failures},

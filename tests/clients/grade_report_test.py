@@ -43,12 +43,14 @@ LEAK_REPORT = textwrap.dedent(f"""\
     """)
 
 
-def fake_program(folder, tests, leak=False, crash_after=None):
+def fake_program(folder, tests, leak=False, crash_after=None, empty_report=False):
     """A script that behaves as a GoogleTest program whose `tests` are
     [(name, failure message or None, stderr line or None)]: it prints the
     RUN and OK/FAILED lines, each failure's place and message, the stderr
     line while its test runs, and the JSON report; then a leak report if
-    `leak`. With crash_after=N it stops (exit 134, no report) while test N runs."""
+    `leak`. With crash_after=N it stops (exit 134, no report) while test N
+    runs; with empty_report, its report is an empty file (a sanitizer that
+    aborted at exit while GoogleTest wrote it)."""
     script = os.path.join(folder, "fake_tests")
     body = textwrap.dedent(f"""\
         #!{sys.executable}
@@ -75,6 +77,9 @@ def fake_program(folder, tests, leak=False, crash_after=None):
         with open(report, "w") as f:
             json.dump({{"tests": len(tests), "failures": failed,
                        "testsuites": [{{"name": s, "testsuite": t}} for s, t in suites.items()]}}, f)
+        if {empty_report!r}:
+            open(report, "w").close()
+            sys.exit(1)
         if {leak!r}:
             sys.stderr.write({LEAK_REPORT!r})
             sys.exit(1)
@@ -151,6 +156,11 @@ class GradeReportTest(unittest.TestCase):
         self.assertIn("expected 3, got 4", text)
         self.assertIn("Task2_A.Crashes: the tests crashed (exit 134), in this test", text)
         self.assertIn("the program logged: IOLoop: exception in callback: boom", text)
+
+    def test_an_empty_report_is_a_crash_not_a_crashed_grader(self):
+        result, _ = graded([("Task1_A.B", None, None)], empty_report=True)
+        self.assertFalse(result.passed)
+        self.assertEqual(result.detail, "the tests crashed (exit 1)")
 
     def test_a_passing_task_passes(self):
         result, _ = graded([("Task1_A.B", None, None), ("Task1_A.C", None, None)])
