@@ -111,6 +111,10 @@ public:
     // For tests and monitoring: a server that sets and cancels a timeout per
     // request must see this stay bounded, not grow with every request.
     std::size_t timer_heap_size() const { return timer_heap_.size(); }
+    // How many of those entries are dead (cancelled, not yet reclaimed): the
+    // count compact_timer_heap() trusts. For tests: it must equal the dead
+    // entries exactly, or the heap is rebuilt too rarely or too often.
+    std::size_t cancelled_timer_count() const { return cancelled_timers_; }
 
     // How many times start() has gone round its loop. For tests: a loop
     // with nothing to do must sleep, so this barely moves while it is idle;

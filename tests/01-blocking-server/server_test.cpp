@@ -9,9 +9,11 @@
 // talk in the echo protocol only, so they do not wait for task 5 (HTTP); the
 // HTTP tests at the end need every task.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <string>
@@ -71,6 +73,36 @@ TEST(Task3_IterativeServer, ServeConnectionAnswersUntilThePeerCloses) {
     EXPECT_FALSE(served.returned_within(100ms)) << "the peer is still connected";
     ::shutdown(pair.left.get(), SHUT_WR);  // end of stream for the server
     EXPECT_TRUE(served.returned_within(5s)) << "end of stream must end serve_connection";
+}
+
+// Catches: a serve_connection that takes an empty answer (only half a line
+// so far) for the end of the conversation. The rest of the line would then
+// never be answered.
+TEST(Task3_IterativeServer, ServeConnectionReadsOnAfterHalfALine) {
+    SocketPair pair;
+    ServingInBackground served(pair.left.get(), [fd = pair.right.get()] { serve_connection(fd); });
+    ASSERT_EQ(::send(pair.left.get(), "incompl", 7, MSG_NOSIGNAL), 7);
+    // 200 ms is ample for the server to read the half line; a correct one
+    // then waits for the rest, however long that takes.
+    EXPECT_FALSE(served.returned_within(200ms))
+        << "serve_connection returned after half a line: an empty answer means \"read on\", "
+           "not \"the conversation is over\"";
+    ASSERT_EQ(::send(pair.left.get(), "ete\n", 4, MSG_NOSIGNAL), 4);
+    EXPECT_EQ(read_exactly(pair.left.get(), 11, 2s), "incomplete\n");
+}
+
+// Catches: a serve_connection(int fd) that closes fd when it is done. Its
+// caller owns the descriptor and closes it once; a second close could close
+// a descriptor another thread has just been given the same number for.
+TEST(Task3_IterativeServer, ServeConnectionLeavesTheDescriptorToItsCaller) {
+    SocketPair pair;
+    int fd = pair.right.get();
+    ServingInBackground served(pair.left.get(), [fd] { serve_connection(fd); });
+    ::shutdown(pair.left.get(), SHUT_WR);  // end of stream: serve_connection returns
+    ASSERT_TRUE(served.returned_within(5s)) << "end of stream must end serve_connection";
+    EXPECT_NE(::fcntl(fd, F_GETFD), -1)
+        << "serve_connection(int fd) closed fd, which its caller owns (errno "
+        << std::strerror(errno) << ")";
 }
 
 TEST(Task3_IterativeServer, ServeConnectionClosesWhenTheConversationEnds) {

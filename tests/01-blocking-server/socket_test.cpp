@@ -101,12 +101,16 @@ private:
 };
 
 // Reads until end of stream (or the deadline), slowly: a pause after each
-// read, so that the writer keeps finding the send buffer full.
+// read, so that the writer keeps finding the send buffer full, and every
+// eighth pause longer than the tests' 10 ms send timeout, so that a blocked
+// send() gives up with part of its bytes taken: a partial write. (A send()
+// on a socket pair waits afresh for each piece of room, so a reader that
+// never pauses that long would let one send() take everything.)
 std::string read_slowly_until_end(int fd, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string received;
     char chunk[16384];
-    while (true) {
+    for (int reads = 1;; ++reads) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
         pollfd waiting{fd, POLLIN, 0};
@@ -114,7 +118,7 @@ std::string read_slowly_until_end(int fd, std::chrono::milliseconds timeout) {
         long got = ::recv(fd, chunk, sizeof chunk, 0);
         if (got <= 0) break;
         received.append(chunk, static_cast<std::size_t>(got));
-        std::this_thread::sleep_for(1ms);
+        std::this_thread::sleep_for(reads % 8 == 0 ? 30ms : 1ms);
     }
     return received;
 }

@@ -2,6 +2,7 @@
 // driven by hand over a real loopback TCP connection: no select() loop here.
 #include <sys/socket.h>
 
+#include <future>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -51,6 +52,22 @@ void read_while_wanted(NonBlockingConnection& connection) {
     }
 }
 
+// Calls on_writable() on a thread of its own and waits `limit` for it to
+// return, as a correct one does at once. One that loops until every byte is
+// sent waits for the peer instead: then this reads what it sends until it
+// returns, so that the test fails instead of hanging. False in that case.
+bool on_writable_returns_within(NonBlockingConnection& connection, int peer_fd,
+                                std::chrono::milliseconds limit) {
+    auto writing = std::async(std::launch::async, [&] { connection.on_writable(); });
+    if (writing.wait_for(limit) == std::future_status::ready) {
+        writing.get();
+        return true;
+    }
+    while (writing.wait_for(0s) != std::future_status::ready) read_available(peer_fd, 10ms);
+    writing.get();
+    return false;
+}
+
 }  // namespace
 
 // ---- Task 2: the read path ------------------------------------------------
@@ -68,6 +85,20 @@ TEST(Task2_ReadPath, QueuesTheReplyToWhatArrived) {
     EXPECT_EQ(connection.pending_output(), "hello\nworld\n");
     EXPECT_TRUE(connection.wants_to_read());
     EXPECT_FALSE(connection.should_close());
+}
+
+// Catches: a reply appended to output_ directly instead of through
+// queue_output(). The bytes still go out, but the largest backlog is never
+// recorded, and the whole-server tests read it through stats().
+TEST(Task2_ReadPath, TheReplyIsQueuedThroughQueueOutput) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    write_all(pair.peer.get(), "hello\n");
+    std::this_thread::sleep_for(20ms);
+    connection.on_readable();
+    ASSERT_EQ(connection.pending_output(), "hello\n");
+    EXPECT_EQ(connection.largest_pending_output(), 6u)
+        << "the reply did not go through queue_output(), which records the largest backlog";
 }
 
 TEST(Task2_ReadPath, AnswersHttpThroughTheConversation) {
@@ -125,6 +156,7 @@ TEST(Task2_ReadPath, AResetPeerIsClosedWithoutThrowing) {
         EXPECT_NO_THROW(connection.on_readable());
     }
     EXPECT_TRUE(connection.should_close());
+    EXPECT_FALSE(connection.wants_to_read()) << "a broken connection has nothing more to read";
 }
 
 TEST(Task2_ReadPath, StopsWantingToReadOnceTheConversationIsFinished) {
@@ -161,6 +193,19 @@ TEST(Task2_Backpressure, StopsWantingToReadAboveTheLimit) {
     EXPECT_GT(unread_bytes(connection.fd()), 0u) << "the rest should stay in the kernel";
 }
 
+// Catches: `output_.size() <= limit` for `< limit`. Output that has reached
+// the limit, exactly, already stops the reading.
+TEST(Task2_Backpressure, OutputExactlyAtTheLimitStopsReading) {
+    constexpr std::size_t kLimit = 4096;
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kLimit);
+    connection.queue_output(std::string(kLimit - 1, 'x'));
+    EXPECT_TRUE(connection.wants_to_read()) << "one byte under the limit: reading goes on";
+    connection.queue_output("x");
+    EXPECT_FALSE(connection.wants_to_read())
+        << "the output waiting has reached the limit (" << kLimit << " bytes): stop reading";
+}
+
 // ---- Task 3: the write path -----------------------------------------------
 
 TEST(Task3_WritePath, WantsToWriteOnlyWhileOutputWaits) {
@@ -176,13 +221,28 @@ TEST(Task3_WritePath, WantsToWriteOnlyWhileOutputWaits) {
     EXPECT_EQ(read_available(pair.peer.get()), "hello\n");
 }
 
+// Catches: an on_writable() that loops until every byte is sent. On a
+// non-blocking socket that loop spins for as long as the peer is slow, and
+// every other client of the server waits.
+TEST(Task3_WritePath, OnWritableNeverWaitsForASlowPeer) {
+    TcpPair pair = make_tcp_pair(16 * 1024);
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    connection.queue_output(numbered_lines(4 * 1024 * 1024));
+    // The peer reads nothing, so a correct on_writable() returns at once
+    // with most of the 4 MB still queued. 2 s is ample on a loaded machine.
+    EXPECT_TRUE(on_writable_returns_within(connection, pair.peer.get(), 2s))
+        << "on_writable() waited for a peer that does not read: send what the kernel takes, "
+           "keep the rest, and return";
+}
+
 TEST(Task3_WritePath, KeepsWhatTheKernelDidNotTake) {
     TcpPair pair = make_tcp_pair(16 * 1024);  // small buffers: the kernel fills fast
     NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
     std::string lines = numbered_lines(4 * 1024 * 1024);
     connection.queue_output(lines);
 
-    connection.on_writable();
+    ASSERT_TRUE(on_writable_returns_within(connection, pair.peer.get(), 2s))
+        << "on_writable() waited for a peer that does not read";
     std::size_t left = connection.pending_output().size();
     EXPECT_GT(left, 0u) << "the kernel cannot take 4 MB at once";
     EXPECT_LT(left, lines.size()) << "but it takes something";
@@ -217,4 +277,6 @@ TEST(Task3_WritePath, APeerThatIsGoneClosesWithoutThrowing) {
     }
     EXPECT_TRUE(connection.should_close()) << "a broken connection must be closed";
     EXPECT_FALSE(connection.wants_to_write());
+    EXPECT_EQ(connection.pending_output().size(), 0u)
+        << "the peer is gone: drop the bytes nobody will read";
 }

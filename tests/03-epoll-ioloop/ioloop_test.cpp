@@ -246,6 +246,29 @@ TEST(Task1_Handlers, ARemovedDescriptorCanBeAddedAgain) {
     loop.remove_handler(pipe.read_end.get());
 }
 
+// Catches: a remove_handler that treats a failed EPOLL_CTL_DEL as an error.
+// A descriptor closed before its handler is removed has left the epoll set
+// already (the kernel drops it), so DEL fails with EBADF: that is expected.
+TEST(Task1_Handlers, RemovingTheHandlerOfAClosedDescriptorIsNotAnError) {
+    IOLoop loop;
+    Pipe pipe = make_pipe();
+    int number = pipe.read_end.get();
+    loop.add_handler(number, [](int, std::uint32_t) {}, IOLoop::READ);
+    pipe.read_end.reset();  // closed first
+    EXPECT_NO_THROW(loop.remove_handler(number))
+        << "the descriptor was closed, so EPOLL_CTL_DEL fails: that is no error, the handler "
+           "must simply be forgotten";
+    // The number, handed out again, takes a new handler.
+    Pipe again = make_pipe();
+    FileDescriptor reused;
+    if (again.read_end.get() != number) {  // the lowest free number is usually it already
+        ASSERT_EQ(::dup2(again.read_end.get(), number), number);
+        reused = FileDescriptor(number);
+    }
+    EXPECT_NO_THROW(loop.add_handler(number, [](int, std::uint32_t) {}, IOLoop::READ));
+    loop.remove_handler(number);
+}
+
 namespace {
 void ignore_signal(int) {}
 }  // namespace
@@ -701,6 +724,33 @@ TEST(Task3_Timers, CancelledTimeoutsAreReclaimed) {
         << "cancelled timeouts are never reclaimed: the heap grows with every request";
     EXPECT_GE(loop.timer_heap_size(), 1u) << "the live timeout must stay";
     loop.remove_timeout(live);
+}
+
+// Catches the two ways the count of dead entries goes wrong while every
+// timeout still runs on time: a cancel counted that erased nothing (a
+// timeout cancelled twice, or after it ran), and a dead entry that leaves
+// the heap without being counted down. compact_timer_heap() trusts the
+// count: too high and it rebuilds the heap far too often, too low and
+// never.
+TEST(Task3_Timers, TheCancelledCountIsTheNumberOfDeadEntries) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 2s);
+    IOLoop::Clock::time_point past = IOLoop::time() - 1s;
+    IOLoop::Timeout cancelled = loop.call_at(past, [] {});
+    IOLoop::Timeout runs = loop.call_at(past, [&] { loop.stop(); });
+    loop.remove_timeout(cancelled);
+    EXPECT_EQ(loop.cancelled_timer_count(), 1u) << "one timeout cancelled: one dead entry";
+    loop.remove_timeout(cancelled);
+    EXPECT_EQ(loop.cancelled_timer_count(), 1u)
+        << "cancelling it again erased nothing: the count must not move";
+    loop.start();  // both are due: the dead entry is skipped, the other runs
+    EXPECT_FALSE(deadline.expired());
+    EXPECT_EQ(loop.timer_heap_size(), 0u);
+    EXPECT_EQ(loop.cancelled_timer_count(), 0u)
+        << "the dead entry left the heap: count it down when run_due_timeouts skips it";
+    loop.remove_timeout(runs);  // ran already: nothing to count
+    EXPECT_EQ(loop.cancelled_timer_count(), 0u)
+        << "removing a timeout that ran erased nothing: the count must not move";
 }
 
 TEST(Task3_Timers, ATimeoutThatKeepsRearmingDoesNotStarveIO) {

@@ -136,6 +136,12 @@ public:
         return on_loop([](LoopServer& server) { return server.connection_count(); });
     }
 
+    // How many turns the loop has gone round (read on the loop's thread;
+    // asking costs a turn or two).
+    std::uint64_t loop_turns() {
+        return on_loop([this](LoopServer&) { return loop_.turns(); });
+    }
+
     // Keeps the loop's thread busy until release_loop() (at most 5 s), the
     // way a handler that blocks would. Returns once the loop is held.
     void hold_loop() {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -138,6 +139,35 @@ TEST(Task5_PeriodicCallback, StartTwiceIsOneTimerAndStartAfterStopStartsAgain) {
     loop.start();
     EXPECT_GE(calls, 1) << "start() after stop() did not start again";
     EXPECT_LE(calls, 4);
+}
+
+// Catches: a start() after stop() that goes on with the old grid instead of
+// starting a new one from now. The first call then comes at the old grid's
+// next point, which may be any time sooner than one period.
+TEST(Task5_PeriodicCallback, StartAfterStopCountsTheFirstPeriodFromThen) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    std::vector<IOLoop::Clock::time_point> calls;
+    std::optional<PeriodicCallback> tick;
+    tick.emplace(loop, [&] {
+        calls.push_back(IOLoop::time());
+        if (calls.size() == 1) tick->stop();  // the old grid: 0, 50, 100, 150, ...
+        if (calls.size() == 2) loop.stop();
+    }, 50ms);
+    IOLoop::Clock::time_point restarted_at;
+    tick->start();
+    // 230 ms is between two points of the old grid: restarted on it, the
+    // first call would come 20 ms later (at 250), not 50.
+    loop.call_later(230ms, [&] {
+        restarted_at = IOLoop::time();
+        tick->start();
+    });
+    loop.start();
+    ASSERT_FALSE(deadline.expired()) << "the second call never came";
+    ASSERT_EQ(calls.size(), 2u);
+    // A timer never fires early, however loaded the machine: this bound holds.
+    EXPECT_GE(ms_between(restarted_at, calls[1]), 50.0)
+        << "start() after stop() must make the first call one period from then";
 }
 
 TEST(Task5_PeriodicCallback, AnExceptionIsReportedAndTheCallsGoOn) {

@@ -194,9 +194,17 @@ inline void expect_idle_connection_costs_no_cpu(LoopServerOptions options) {
     TestClient client(server.port());
     client.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
     EXPECT_NE(client.read_http_response(3s).find("Hello, world"), std::string::npos);
+    std::uint64_t turns_before = server.loop_turns();
     auto before = server.loop_cpu_time();
     std::this_thread::sleep_for(300ms);
     auto used = server.loop_cpu_time() - before;
+    std::uint64_t turns = server.loop_turns() - turns_before;
+    // Counted in turns too: on a loaded machine a spinning loop may get
+    // little CPU, but it still goes round thousands of times in 300 ms. A
+    // sleeping one goes round for the two loop_turns() calls only.
+    EXPECT_LT(turns, 50u) << "the loop went round " << turns
+                          << " times in 300 ms with one idle connection: is WRITE asked for "
+                             "with nothing to write?";
     EXPECT_LT(used, 60ms) << "the loop spun for "
                           << std::chrono::duration_cast<std::chrono::milliseconds>(used).count()
                           << " ms of CPU in 300 ms with one idle connection";

@@ -28,6 +28,21 @@ TEST_F(Task4_Close, DelimiterNotWithinMaxBytesClosesWithTheReason) {
     EXPECT_EQ(close_calls, 1);
 }
 
+// Catches: `size > max_bytes` for `size >= max_bytes` in task 1's
+// find_delimiter. With max_bytes bytes buffered and no delimiter among them,
+// the read can no longer succeed (a delimiter still to come would end past
+// the limit): the stream closes then, not one byte later.
+TEST_F(Task4_Close, MaxBytesWithoutTheDelimiterClosesAtOnce) {
+    stream->read_until("\n", [](std::string) {}, 16);
+    deliver("012345678901234");  // 15 bytes: a delimiter may still come in time
+    EXPECT_FALSE(stream->closed()) << "closed before max_bytes was reached";
+    deliver("5");  // 16 bytes, no delimiter
+    EXPECT_TRUE(run_until([&] { return stream->closed(); }))
+        << "16 bytes and no delimiter: a read limited to 16 bytes cannot succeed any more";
+    EXPECT_NE(stream->close_reason().find("max_bytes (16)"), std::string::npos)
+        << "reason: " << stream->close_reason();
+}
+
 TEST_F(Task4_Close, MaxBytesCountsTheDelimiter) {
     write_all(peer.get(), "0123456789\n");  // 11 bytes with the delimiter
     stream->read_until("\n", [](std::string) {}, 10);

@@ -1,6 +1,7 @@
 // write_test.cpp: write() survives partial writes and calls back once per
 // write, from the loop. Task3_* grade exercise task 3.
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "stream_fixture.h"
@@ -108,6 +109,9 @@ TEST_F(Task3_Write, ACallbackWaitsForTheBytesWrittenBeforeIt) {
     // Far more than the kernel's send buffer (up to 4 MB on loopback), so
     // that it goes out over many WRITE events.
     const std::string big = pattern(32 * 1024 * 1024);
+    // The reader first: a write() that waited for the peer would otherwise
+    // wait for ever (BuffersWhileThePeerIsNotReadingThenDrains names that).
+    SlowReader reader(peer.get(), big.size() + 2);
     stream->write(big);  // no callback of its own
     bool done = false;
     bool writing_when_called = false;
@@ -115,7 +119,6 @@ TEST_F(Task3_Write, ACallbackWaitsForTheBytesWrittenBeforeIt) {
         done = true;
         writing_when_called = stream->writing();
     });
-    SlowReader reader(peer.get(), big.size() + 2);
     ASSERT_TRUE(run_until([&] { return done; }, 20s));
     EXPECT_FALSE(writing_when_called)
         << "the callback of \"z\\n\" ran while bytes written before it still waited to be sent";
@@ -129,11 +132,11 @@ TEST_F(Task3_Write, ACallbackWaitsForTheBytesWrittenBeforeIt) {
 // second (nothing is left to send).
 TEST_F(Task3_Write, CallbacksThatFinishTogetherAllRun) {
     const std::string big = pattern(4 * 1024 * 1024);
+    SlowReader reader(peer.get(), big.size() + 2);  // first, as above
     stream->write(big);
     std::vector<std::string> order;
     stream->write("y", [&] { order.push_back("y"); });
     stream->write("z", [&] { order.push_back("z"); });
-    SlowReader reader(peer.get(), big.size() + 2);
     ASSERT_TRUE(run_until([&] { return order.size() == 2; }, 20s))
         << "callbacks run: " << order.size() << " of 2";
     EXPECT_EQ(order, (std::vector<std::string>{"y", "z"}));
@@ -167,6 +170,25 @@ TEST_F(Task3_Write, CallbackNeverRunsInsideWrite) {
     EXPECT_TRUE(run_until([&] { return done; }));
 }
 
+// Catches: a write that gets its callback run by asking the loop for WRITE
+// itself, behind update_interest()'s back. The callback runs, but WRITE
+// stays on with nothing to write: epoll reports the writable socket every
+// turn, and the loop never sleeps again.
+TEST_F(Task3_Write, AfterAWriteTheLoopSleepsAgain) {
+    bool done = false;
+    stream->write("x", [&] { done = true; });
+    ASSERT_TRUE(run_until([&] { return done; }));
+    EXPECT_EQ(peer_receive(1), "x");
+    // Nothing to read, nothing to write: a sleeping loop goes round a few
+    // times in 300 ms (the stop timer's turn), a spinning one thousands.
+    std::uint64_t before = loop.turns();
+    loop.call_later(300ms, [&] { loop.stop(); });
+    loop.start();
+    std::uint64_t turns = loop.turns() - before;
+    EXPECT_LT(turns, 50u) << "the loop went round " << turns << " times in 300 ms with nothing "
+                             "to do: is WRITE still asked for with nothing left to write?";
+}
+
 TEST_F(Task3_Write, WritingFromAWriteCallbackKeepsOrder) {
     int round = 0;
     std::function<void()> next = [&] {
@@ -185,7 +207,19 @@ TEST_F(Task3_Write, BuffersWhileThePeerIsNotReadingThenDrains) {
     ::setsockopt(peer.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     const std::string data = pattern(4 * 1024 * 1024);
     bool done = false;
-    stream->write(data, [&] { done = true; });
+    // On a thread of its own, so that a write() that waits for the peer
+    // fails the test instead of hanging it: a correct one returns at once
+    // (2 s is ample). The loop is not running meanwhile, so nothing else
+    // touches the stream.
+    auto writing = std::async(std::launch::async, [&] { stream->write(data, [&] { done = true; }); });
+    bool returned = writing.wait_for(2s) == std::future_status::ready;
+    if (!returned) {
+        SlowReader drain(peer.get(), data.size());  // lets a write() that waits finish
+        writing.wait();
+    }
+    writing.get();
+    ASSERT_TRUE(returned) << "write() waited for a peer that does not read: when send() takes "
+                             "nothing, keep the rest and let a WRITE event send it";
     run_for(100ms);
     EXPECT_TRUE(stream->writing()) << "the peer reads nothing, yet everything was sent";
     EXPECT_FALSE(done);
