@@ -9,7 +9,11 @@ Every tracked *.md file is read, and three kinds of name are checked:
     root or to the Markdown file's folder (a path under `tornado/` is
     looked for in final/include/ too, as an #include names it);
   - `tornado::NAME` (and `tornado::NAME::MORE`): NAME must be declared in
-    a header of final/include/tornado/.
+    a header of final/include/tornado/;
+  - in an exercise's README and hints (exercises/NN-slug/), a file named
+    without a folder (`pg.h`) must be in that exercise's folder: the
+    learner reads it there, so a file that lives elsewhere (a chapter's
+    header the exercise does not copy) is named by its path.
 
 What the build or a run makes (build/, build-*/, /tmp, /proc...), URLs,
 placeholders (NN, N, PATH, X, ...) and globs are not paths to check. Each
@@ -44,6 +48,9 @@ PLACEHOLDER_RE = re.compile(r"(\*|\.\.|\{|\}|<|>|\$|NN|\bN\b|PATH|NAME|LAYER|SLU
                             r"FILE|DIR|\bX\b|\bXX\b|%)")
 # What a path in backticks looks like: folders and a file with an extension
 # we keep, or a folder ending in '/'.
+# A file of ours named without a folder, in backticks: `pg.h`,
+# `socket_test.cpp` (not Python Tornado's `kqueue.py`).
+BARE_FILE_RE = re.compile(r"^[A-Za-z0-9_.-]+\.(h|cpp|txt|md)$")
 PATH_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_./-]*(\.(md|h|cpp|inc|py|mjs|js|txt|cmake|sh|"
                      r"html|css|json|conf|in|csv|mo|po|yml|toml)|/)$")
 
@@ -102,7 +109,17 @@ def looks_like_path(text):
     return "/" in text and PATH_RE.match(text) is not None
 
 
+def exercise_folder(markdown):
+    """exercises/NN-slug/ for a Markdown file in it or in its hints/,
+    else None."""
+    parts = markdown.relative_to(ROOT).parts
+    if len(parts) >= 3 and parts[0] == "exercises":
+        return ROOT / parts[0] / parts[1]
+    return None
+
+
 def check_file(markdown, targets, names, problems):
+    exercise = exercise_folder(markdown)
     in_fence = False
     for number, line in enumerate(markdown.read_text().splitlines(), 1):
         where = f"{markdown.relative_to(ROOT)}:{number}"
@@ -122,6 +139,12 @@ def check_file(markdown, targets, names, problems):
         if in_fence:
             continue  # commands and output: their paths may be made by the build
         links = LINK_RE.findall(line)
+        if exercise:
+            for name in CODE_RE.findall(line):
+                if BARE_FILE_RE.match(name) and not (exercise / name).exists() \
+                        and not (markdown.parent / name).exists():
+                    problems.append(f"{where}: {name} is not in {exercise.relative_to(ROOT)}/: "
+                                    "name it by its path")
         code = [text for text in CODE_RE.findall(line) if looks_like_path(text)]
         for path in links + code:
             if path.startswith(GENERATED) or PLACEHOLDER_RE.search(path):
