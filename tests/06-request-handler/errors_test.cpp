@@ -149,6 +149,45 @@ TEST_F(Task4_Errors, WriteErrorCanBeOverridden) {
     EXPECT_EQ(response.body, "{\"code\": 403, \"error\": \"HTTP 403: Forbidden\"}");
 }
 
+// What the handler set before it failed goes with what it wrote: the error
+// page is HTML, without the handler's JSON Content-Type or its own headers.
+class HeadersThenErrorHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        set_header("X-Partial", "yes");
+        write_json("{\"half\": ");
+        throw HTTPError(400);
+    }
+};
+
+TEST_F(Task4_Errors, TheErrorPageDropsTheHeadersTheHandlerSet) {
+    serve({{"/", handler<HeadersThenErrorHandler>()}});
+    Response response = get("/");
+    EXPECT_EQ(response.status, 400);
+    EXPECT_EQ(response.body, error_page(400, "Bad Request"));
+    EXPECT_EQ(response.header("content-type"), "text/html; charset=UTF-8")
+        << "send_error() must clear() the headers too, not only the output";
+    EXPECT_FALSE(response.has("x-partial")) << "send_error() must clear() the headers too";
+}
+
+// The default write_error() finishes the response; send_error() must not
+// finish it a second time. That second finish() would throw, and only the
+// server's log would show it ("Exception in exception handler").
+TEST_F(Task4_Errors, TheErrorPageIsFinishedOnce) {
+    serve({{"/error/([0-9]+)", handler<StatusErrorHandler>()}, {"/crash", handler<CrashingHandler>()}});
+    ::testing::internal::CaptureStderr();
+    Response forbidden = get("/error/403");
+    Response crashed = get("/crash");
+    EXPECT_EQ(open_handlers(), 0u);  // the loop is done with both: their log lines are out
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(forbidden.status, 403);
+    EXPECT_EQ(crashed.status, 500);
+    for (const char* sign : {"finish() called twice", "Exception in exception handler"}) {
+        EXPECT_EQ(logged.find(sign), std::string::npos)
+            << "send_error() finished a response that write_error() had finished:\n" << logged;
+    }
+}
+
 class BrokenWriteErrorHandler : public RequestHandler {
 public:
     void get(const PathArgs&) override { throw HTTPError(400); }

@@ -386,6 +386,138 @@ TEST_F(Task3_LifeCycle, FinishKeepsTheHandlerAliveUntilOnFinishHasRun) {
     EXPECT_EQ(open_handlers(), 0u);
 }
 
+// The access log (Application::Settings::log_function, by default
+// log_request) hears of each request once, from finish(), before
+// on_finish() runs: on_finish() is the last step of all.
+class ForbiddenHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        set_status(403);
+        write("not for you");
+    }
+};
+
+TEST_F(Task3_LifeCycle, EveryRequestIsLoggedOnceBeforeOnFinish) {
+    Application::Settings settings;
+    settings.log_function = [this](const RequestHandler& handler) {  // on the loop thread
+        log.push_back("logged " + std::to_string(handler.get_status()) + " " +
+                      handler.request().path);
+    };
+    serve({{"/story/([0-9]+)", handler<LifeCycleHandler>(&log, "stories")},
+           {"/forbidden", handler<ForbiddenHandler>()}},
+          std::move(settings));
+    EXPECT_EQ(get("/story/12").body, "story 12 from stories");
+    EXPECT_EQ(get("/forbidden").status, 403);
+    EXPECT_EQ(events(), (EventLog{"initialize stories", "prepare", "get 12", "logged 200 /story/12",
+                                  "on_finish", "logged 403 /forbidden"}))
+        << "finish() must hand each request to the Application's log once, before on_finish()";
+}
+
+// on_finish() comes last: the response is out and finished() is true, so a
+// write() there is refused instead of going nowhere.
+class LooksBackFromOnFinishHandler : public RequestHandler {
+public:
+    void initialize(EventLog* log) { log_ = log; }
+    void get(const PathArgs&) override { write("the whole answer"); }
+    void on_finish() override {
+        log_->push_back(finished() ? "on_finish sees it finished" : "on_finish sees it open");
+        try {
+            write(" and more");
+            log_->push_back("write in on_finish: allowed");
+        } catch (const std::logic_error&) {
+            log_->push_back("write in on_finish: refused");
+        }
+    }
+
+private:
+    EventLog* log_ = nullptr;
+};
+
+TEST_F(Task3_LifeCycle, OnFinishRunsWhenTheResponseCanNoLongerChange) {
+    serve({{"/", handler<LooksBackFromOnFinishHandler>(&log)}});
+    Response response = get("/");
+    EXPECT_EQ(response.body, "the whole answer");
+    EXPECT_EQ(events(), (EventLog{"on_finish sees it finished", "write in on_finish: refused"}))
+        << "on_finish() ran before finish() had marked the request finished";
+}
+
+// A 204 or 304 cannot carry a body: finish() refuses one with
+// std::logic_error before anything is sent (task 4's ABodyWithA304Is500
+// sees the 500 this becomes). This handler catches the refusal, drops the
+// body and lets execute() finish the bodiless answer.
+class BodyWithoutRoomHandler : public RequestHandler {
+public:
+    void initialize(EventLog* log) { log_ = log; }
+    void get(const PathArgs& args) override {
+        int status = std::stoi(args[0]);
+        set_status(status);
+        write("no room for this");
+        try {
+            finish();
+            log_->push_back(args[0] + " with a body: finished");
+        } catch (const std::logic_error&) {
+            log_->push_back(args[0] + " with a body: refused");
+            clear();
+            set_status(status);
+        }
+    }
+
+private:
+    EventLog* log_ = nullptr;
+};
+
+TEST_F(Task3_LifeCycle, FinishRefusesABodyWithA204OrA304) {
+    serve({{"/status/([0-9]+)", handler<BodyWithoutRoomHandler>(&log)}});
+    TestClient client(port());
+    client.send(get_request("/status/204") + get_request("/status/304"));
+    EXPECT_EQ(read_response(client).status, 204);
+    EXPECT_EQ(read_response(client).status, 304);
+    EXPECT_EQ(events(), (EventLog{"204 with a body: refused", "304 with a body: refused"}))
+        << "finish() must throw std::logic_error for a body with a 204 or 304";
+}
+
+// When even the error path fails (send_error() starts with clear(), which
+// calls set_default_headers(), and this one throws once the method has
+// failed), no answer can be sent. execute() must log it and abandon():
+// close the connection, so the client knows at once, and let the
+// Application release the handler.
+class ErrorPathFailsHandler : public RequestHandler {
+public:
+    void set_default_headers() override {
+        if (method_failed_) throw std::runtime_error("the error page cannot be made either");
+    }
+    void get(const PathArgs&) override {
+        method_failed_ = true;
+        throw std::runtime_error("the method failed");
+    }
+
+private:
+    bool method_failed_ = false;
+};
+
+TEST_F(Task3_LifeCycle, AFailingErrorPathClosesTheConnectionAndReleasesTheHandler) {
+    serve({{"/", handler<HelloHandler>()}, {"/fails", handler<ErrorPathFailsHandler>()}});
+    ::testing::internal::CaptureStderr();
+    TestClient client(port());
+    client.send(get_request("/fails"));
+    std::string sent;
+    bool closed = true;
+    try {
+        sent = client.read_until_close(5s);
+    } catch (const TimeoutError&) {
+        closed = false;
+    }
+    std::size_t still_open = open_handlers();
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_TRUE(closed) << "the error path failed and the connection stayed open: execute() must "
+                           "abandon() the request, or its client waits for ever";
+    EXPECT_EQ(sent, "") << "abandon() closes the connection without an answer";
+    EXPECT_EQ(still_open, 0u) << "abandon() must let the Application release the handler";
+    EXPECT_NE(logged.find("Exception in exception handler"), std::string::npos)
+        << "the failure of the error path must be logged:\n" << logged;
+    expect_still_serving();
+}
+
 // Not graded: set_header is given code, not an exercise.
 TEST(Headers, SetHeaderRefusesControlBytesInValuesAndNonTokenNames) {
     RequestHandler handler;

@@ -231,12 +231,14 @@ TEST_F(Task5_StaticPaths, ARootReachedThroughASymlinkWorks) {
 }
 
 // Catches a missing file answered with anything but 404 (a 500 from an
-// exception, a 403).
+// exception, a 403), and a file's name with a "/" after it served as the
+// file (Tornado's abspath drops that "/"; the contract says 404).
 TEST_F(Task5_StaticPaths, AMissingFileIs404) {
     EXPECT_EQ(get("/static/missing.txt").status, 404);
     EXPECT_EQ(get("/static/sub/missing.txt").status, 404);
     EXPECT_EQ(get("/static/no_dir/missing.txt").status, 404);
     EXPECT_EQ(get("/site/no_dir/").status, 404);
+    EXPECT_EQ(get("/static/hello.txt/").status, 404) << "hello.txt/ names no file";
 }
 
 // Catches a NUL passed on to the file system, which reads the name only up

@@ -84,6 +84,27 @@ TEST_F(Task5_WithTimeout, AZeroTimeoutOnAPendingFutureTimesOut) {
     EXPECT_TRUE(timed_out(limited));
 }
 
+// The mistake this catches: the result Future or its timer on
+// IOLoop::current() (here the test's loop) instead of the given Future's
+// own loop. Everything happens on the Future's loop, so the timeout fires
+// when that loop runs, and only then.
+TEST_F(Task5_WithTimeout, TimesOutOnTheFuturesOwnLoop) {
+    IOLoop other;  // not current: the test's loop already is
+    Future<int> never(other);
+    Future<int> limited = with_timeout(never, 10ms);
+    EXPECT_EQ(&limited.io_loop(), &other) << "the result Future must be of the Future's own loop";
+    run_for(50ms);  // the test's loop, not the Future's
+    EXPECT_FALSE(limited.done()) << "the timeout fired on a loop that is not the Future's";
+    // Stops `other` after its overdue 10 ms timer has run: timers run in
+    // deadline order, however late the loop wakes.
+    other.call_later(50ms, [&other] { other.stop(); });
+    other.start();
+    EXPECT_TRUE(limited.done()) << "the timeout did not fire on the Future's own loop";
+    if (limited.done()) {
+        EXPECT_TRUE(timed_out(limited)) << "expected TimeoutError, got: " << error_message(limited);
+    }
+}
+
 // The mistake this catches: a timer left on the loop after the Future won.
 // Its callback holds the result Future, so whatever that holds stays alive
 // until the timer fires: here for an hour.

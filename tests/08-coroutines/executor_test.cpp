@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -108,6 +110,75 @@ TEST_F(Task4_RunInExecutor, TheLoopStaysFreeWhileTheWorkBlocks) {
     EXPECT_GE(ms_since(started), 300.0);
     EXPECT_GE(timer_at_ms, 20.0);
     EXPECT_LT(timer_at_ms, 150.0) << "the loop was blocked while the pool worked";
+}
+
+// Where the pool thread stops once it has run the work: the work is
+// destroyed there (HeldOnThePool with it), and waits for the test to open
+// the gate (5 s at most). Meanwhile, whatever the work still holds is held.
+struct Gate {
+    // Called as the function is destroyed: on the pool thread it waits.
+    void arrive() {
+        std::unique_lock<std::mutex> lock(mutex);
+        arrived = true;
+        changed.notify_all();
+        if (std::this_thread::get_id() != test_thread) {
+            changed.wait_for(lock, 5s, [this] { return opened; });
+        }
+    }
+    void wait_until_arrived() {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait_for(lock, 5s, [this] { return arrived; });
+    }
+    void open() {
+        std::lock_guard<std::mutex> lock(mutex);
+        opened = true;
+        changed.notify_all();
+    }
+
+    const std::thread::id test_thread = std::this_thread::get_id();
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool arrived = false;
+    bool opened = false;
+};
+
+// Put in the function run_in_executor runs; tells the Gate when that
+// function is destroyed (a moved-from one holds no Gate and says nothing).
+class HeldOnThePool {
+public:
+    explicit HeldOnThePool(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
+    HeldOnThePool(const HeldOnThePool&) = default;
+    HeldOnThePool(HeldOnThePool&&) = default;
+    ~HeldOnThePool() {
+        if (gate_) gate_->arrive();
+    }
+
+private:
+    std::shared_ptr<Gate> gate_;
+};
+
+// The mistake this catches: the pool thread keeping a copy of the Future
+// (captured by copy into the loop callback, not moved). Then the loop may
+// be done with the Future before the pool thread lets go of its copy, and
+// the state, value included, is freed on the pool thread, racing with the
+// loop thread. Here the pool thread is held just after the work, so such a
+// copy is still there when the loop has dropped every handle of its own.
+TEST_F(Task4_RunInExecutor, ThePoolThreadKeepsNoShareOfTheFuture) {
+    auto gate = std::make_shared<Gate>();
+    int tracked_before = Tracked::live;
+    {
+        Future<Tracked> outcome = run_in_executor(
+            pool, [held = HeldOnThePool(gate)] { return Tracked(7); }, loop);
+        wait(outcome);
+        EXPECT_EQ(outcome.result().value, 7);
+    }
+    run_for(5ms);                // callbacks still queued let go of what they hold
+    gate->wait_until_arrived();  // the work has returned: its locals are gone
+    EXPECT_EQ(Tracked::live.load(), tracked_before)
+        << "the loop let go of the Future, yet its state (and value) lives on: the pool "
+           "thread kept a copy of the Future, and would free it there (move it whole into "
+           "the loop callback)";
+    gate->open();
 }
 
 TEST_F(Task4_RunInExecutor, InACoroutine) {

@@ -2,6 +2,7 @@
 // and run_sync, which start Tasks from plain code.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,6 +59,23 @@ TEST_F(Task3_Sleep, ManySleepsOverlap) {
     for (int i = 0; i < 10; ++i) sleeps.push_back(sleep(100ms, loop));
     wait(multi(sleeps));
     EXPECT_LT(ms_since(started), 500.0) << "ten 100 ms sleeps should take about 100 ms together";
+}
+
+// The mistake this catches: a sleep that polls the clock (a loop callback
+// that queues itself again until the time has come) instead of setting a
+// timer. Its Future is done on time, but the loop spins meanwhile. The
+// bound, 100 turns for 200 ms, is wide: a timer needs a handful.
+TEST_F(Task3_Sleep, TheLoopSleepsToo) {
+    Future<void> slept = sleep(200ms, loop);
+    slept.add_done_callback([this](Future<void>) { loop.stop(); });
+    IOLoop::Timeout bound = loop.call_later(5s, [this] { loop.stop(); });
+    std::uint64_t turns_before = loop.turns();
+    loop.start();
+    std::uint64_t turns = loop.turns() - turns_before;
+    loop.remove_timeout(bound);
+    EXPECT_TRUE(slept.done());
+    EXPECT_LT(turns, 100u) << "the loop turned " << turns << " times during a 200 ms sleep: "
+                              "sleep must set a timer, not poll the clock";
 }
 
 TEST_F(Task3_Sleep, InACoroutine) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -135,6 +136,29 @@ TEST_F(Task1_FutureAwaiter, EveryAwaiterGetsTheValue) {
     EXPECT_EQ(first.value, "shared");
     EXPECT_EQ(second.value, "shared");
     EXPECT_EQ(future.result(), "shared") << "co_await must copy, not take the value away";
+}
+
+// The mistake this catches: an awaiter that polls (a loop callback that
+// checks done() and queues itself again) instead of waiting for the
+// Future's done callback. Every value comes out right, but the loop, which
+// should sleep in epoll_wait until the timer, turns thousands of times a
+// second for nothing. The bound, 100 turns for a 200 ms wait, is wide: the
+// loop needs a handful (the timer, the callback that resumes, the stop).
+TEST_F(Task1_FutureAwaiter, TheLoopSleepsWhileACoroutineWaits) {
+    Future<int> later(loop);
+    loop.call_later(200ms, [later] { later.set_result(1); });
+    Seen<int> seen;
+    await_into(later, seen);
+    later.add_done_callback([this](Future<int>) { loop.stop(); });  // queued after the resume
+    IOLoop::Timeout bound = loop.call_later(5s, [this] { loop.stop(); });
+    std::uint64_t turns_before = loop.turns();
+    loop.start();
+    std::uint64_t turns = loop.turns() - turns_before;
+    loop.remove_timeout(bound);
+    ASSERT_TRUE(run_until([&] { return seen.done; }));
+    EXPECT_EQ(seen.value, 1);
+    EXPECT_LT(turns, 100u) << "the loop turned " << turns << " times while the coroutine waited "
+                              "200 ms: the awaiter polls instead of waiting for the done callback";
 }
 
 TEST_F(Task1_FutureAwaiter, NoFutureStateLeftBehind) {
