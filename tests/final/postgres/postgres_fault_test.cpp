@@ -22,10 +22,11 @@ double milliseconds_since(Clock::time_point start) {
 }
 
 // The server stopped under load, then started again on the same port.
-// Bounds: in-flight queries fail within 4 s of the stop, before their
-// 5 s sleeps would have ended (they fail as soon as the loop sees the
-// sockets close, which takes the server's shutdown: up to 2.6 s seen on a
-// loaded machine); the pool serves again within
+// Bounds: in-flight queries fail within 15 s of the stop, half their 30 s
+// sleeps (they fail as soon as the loop sees the sockets close, which
+// takes starting tools/pg_cluster.py and the server's shutdown: 2.6 s seen
+// on a loaded machine, and over 5 s once under make test, when a 5 s sleep
+// ended first and its query succeeded); the pool serves again within
 // max_reconnect_delay (300 ms here) plus one connect after the server is
 // back, checked as 3 s to leave room for a loaded machine.
 TEST(PostgresFault, ServerStoppedMidLoadFailsInFlightQueriesAndRecovers) {
@@ -46,7 +47,7 @@ TEST(PostgresFault, ServerStoppedMidLoadFailsInFlightQueriesAndRecovers) {
             for (int i = 0; i < 100; ++i) quick.push_back(pool->query("SELECT $1::int", i));
             co_await multi(std::move(quick));
             std::vector<Future<Result>> load;
-            for (int i = 0; i < 100; ++i) load.push_back(pool->query("SELECT pg_sleep(5)"));
+            for (int i = 0; i < 100; ++i) load.push_back(pool->query("SELECT pg_sleep(30)"));
             co_await tornado::sleep(200ms);  // they run on the server now
             // Stopped from the executor, so that the loop sees the sockets
             // close while it happens.
@@ -61,7 +62,7 @@ TEST(PostgresFault, ServerStoppedMidLoadFailsInFlightQueriesAndRecovers) {
             double failed_after = milliseconds_since(stopping);
             co_await stopped;
             EXPECT_EQ(failed, 100);
-            EXPECT_LT(failed_after, 4000.0) << "in-flight queries took " << failed_after << " ms to fail";
+            EXPECT_LT(failed_after, 15000.0) << "in-flight queries took " << failed_after << " ms to fail";
 
             // While the server is away, a query fails at once with the reason.
             co_await tornado::sleep(400ms);  // a reconnect has failed by now
@@ -86,7 +87,7 @@ TEST(PostgresFault, ServerStoppedMidLoadFailsInFlightQueriesAndRecovers) {
             for (int i = 0; i < 50; ++i) after.push_back(pool->query("SELECT $1::int", i));
             co_await multi(std::move(after));
         },
-        60s);
+        90s);
     PoolStatus status = pool->status();
     EXPECT_TRUE(status.reachable);
     EXPECT_GE(status.lost, 1u);
