@@ -852,7 +852,7 @@ std::unique_ptr<HTTPServer> make_head_server(OnHead on_head, HTTPServerOptions o
     struct Application : tornado::HTTPServerConnectionDelegate {
         OnHead on_head;
         std::unique_ptr<tornado::HTTPMessageDelegate> start_request(
-            tornado::HTTP1ServerConnection*,
+            tornado::HTTPServerConnection*,
             std::shared_ptr<tornado::HTTPConnection> connection) override {
             auto message = std::make_unique<Message>();
             message->on_head = on_head;

@@ -360,10 +360,10 @@ public:
     };
 
     std::unique_ptr<tornado::HTTPMessageDelegate> start_request(
-        tornado::HTTP1ServerConnection*, std::shared_ptr<tornado::HTTPConnection> connection) override {
+        tornado::HTTPServerConnection*, std::shared_ptr<tornado::HTTPConnection> connection) override {
         return std::make_unique<Message>(*this, std::move(connection));
     }
-    void on_close(tornado::HTTP1ServerConnection*) override { ++closes; }
+    void on_close(tornado::HTTPServerConnection*) override { ++closes; }
 };
 
 TEST(HTTPServer, ADelegateStreamsTheBodyAndRaisesItsLimit) {

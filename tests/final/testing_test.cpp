@@ -42,7 +42,7 @@ using tornado::testing::ScopedEnv;
 // code N; /hang never answers.
 class EchoApp final : public HTTPServerConnectionDelegate {
 public:
-    std::unique_ptr<HTTPMessageDelegate> start_request(tornado::HTTP1ServerConnection*,
+    std::unique_ptr<HTTPMessageDelegate> start_request(tornado::HTTPServerConnection*,
                                                        std::shared_ptr<HTTPConnection> connection) override {
         ++requests;
         return std::make_unique<Echo>(std::move(connection));

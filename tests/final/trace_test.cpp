@@ -396,7 +396,7 @@ TEST(Tracing, TheEnvironmentTurnsItOn) {
 class HelloApp final : public HTTPServerConnectionDelegate {
 public:
     std::unique_ptr<HTTPMessageDelegate> start_request(
-        tornado::HTTP1ServerConnection*, std::shared_ptr<HTTPConnection> connection) override {
+        tornado::HTTPServerConnection*, std::shared_ptr<HTTPConnection> connection) override {
         return std::make_unique<Hello>(std::move(connection));
     }
 

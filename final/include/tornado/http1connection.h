@@ -292,10 +292,10 @@ private:
 };
 
 // One HTTP/1.x connection on the server (Tornado's HTTP1ServerConnection).
-// Its time limits are a ListedTimeout (ioloop.h): an idle connection's
-// header_timeout costs the loop no timer of its own.
+// Its time limits are its HTTPServerConnection's ListedTimeout (ioloop.h):
+// an idle connection's header_timeout costs the loop no timer of its own.
 class HTTP1ServerConnection final : public std::enable_shared_from_this<HTTP1ServerConnection>,
-                                    private detail::ListedTimeout {
+                                    public HTTPServerConnection {
 public:
     // The stream is served from start_serving() on. `params` may be shared
     // by many connections (nullptr: the defaults).
@@ -313,20 +313,20 @@ public:
 
     // Closes the stream; the Future resolves when the serving loop has ended
     // (Tornado's close()).
-    Future<void> close();
+    Future<void> close() override;
     // A graceful close: at once when idle (waiting for a request with
     // nothing of one received), else after the response in progress (which
     // says "Connection: close").
-    void close_when_idle();
+    void close_when_idle() override;
     // Waiting for a request head, with no byte of one buffered.
-    bool idle() const noexcept;
+    bool idle() const noexcept override;
     // From start_serving() until the serving loop has ended.
     bool serving() const noexcept { return serving_; }
 
     // The connection's origin. With xheaders, HTTPServer rewrites it from a
     // request's headers_received to its finish (or on_connection_close),
     // then restores it.
-    HTTPRequestContext& context() noexcept { return context_; }
+    HTTPRequestContext& context() noexcept override { return context_; }
     const HTTP1ConnectionParameters& params() const noexcept { return *params_; }
     // The stream (nullptr once detached).
     const std::shared_ptr<IOStream>& stream() const noexcept { return stream_; }
@@ -335,9 +335,6 @@ private:
     // The request in progress calls the methods of the part marked "for
     // HTTP1Connection" below, and nothing else of this class's private part.
     friend class HTTP1Connection;
-    // HTTPServer keeps its list bookkeeping here (server_slot_) and calls
-    // server_gone(); nothing else.
-    friend class HTTPServer;
 
     // What the connection waits for, which says which time limit runs.
     enum class Waiting : std::uint8_t { nothing, head, body };
@@ -383,11 +380,13 @@ private:
     // not lost to a reset caused by unread bytes.
     void lingering_close(Future<void> flushed);
 
-    // --- for HTTPServer ---
+    // --- for HTTPServer (HTTPServerConnection) ---
     // The server is destroyed while this connection still unwinds: it must
     // not hear from us again (no on_close), and the stream closes unless
     // it was detached.
-    void server_gone() noexcept;
+    void server_gone() noexcept override;
+    std::shared_ptr<HTTPServerConnection> shared_handle() override { return shared_from_this(); }
+    std::uint32_t& server_slot() noexcept override { return server_slot_; }
 
     // A time limit ran out (ListedTimeout).
     void on_timeout() override;
@@ -399,9 +398,7 @@ private:
     HTTPServerConnectionDelegate* delegate_ = nullptr;
     Future<void> closed_future_{nullptr};  // made by close() while the loop runs
 
-    // Its index in its HTTPServer's list of connections (kNotListed: none).
-    static constexpr std::uint32_t kNotListed = UINT32_MAX;
-    std::uint32_t server_slot_ = kNotListed;
+    std::uint32_t server_slot_ = kNotListed;  // see server_slot()
     Waiting waiting_ = Waiting::nothing;
     StreamFate fate_ = StreamFate::ours;
     bool serving_ = false;

@@ -136,8 +136,8 @@ public:
 
     // HTTPServerConnectionDelegate: what each connection calls.
     std::unique_ptr<HTTPMessageDelegate> start_request(
-        HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
-    void on_close(HTTP1ServerConnection* server_conn) override;
+        HTTPServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
+    void on_close(HTTPServerConnection* server_conn) override;
 
 protected:
     Task<void> handle_stream(std::shared_ptr<IOStream> stream, SocketAddress address) override;
@@ -168,7 +168,8 @@ private:
         };
     }
 
-    void forget(HTTP1ServerConnection* connection) noexcept;
+    void list(HTTPServerConnection* connection);
+    void forget(HTTPServerConnection* connection) noexcept;
     void resolve_closed_waiters();
 
     HTTPServerOptions options_;
@@ -179,7 +180,7 @@ private:
     std::shared_ptr<HTTPServerConnectionDelegate> owned_delegate_;
     std::string_view protocol_ = "http";
 
-    std::vector<HTTP1ServerConnection*> connections_;  // each one's serving loop owns it
+    std::vector<HTTPServerConnection*> connections_;  // each one's serving loop owns it
     std::vector<Future<void>> closed_waiters_;
     IOLoop* loop_ = nullptr;
     std::uint64_t shutdown_hook_ = 0;

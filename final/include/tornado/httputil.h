@@ -50,13 +50,14 @@
 #include <vector>
 
 #include "tornado/concurrent.h"
+#include "tornado/ioloop.h"
 #include "tornado/util.h"
 
 namespace tornado {
 
 class IOStream;
 class HTTPConnection;
-class HTTP1ServerConnection;
+class HTTPServerConnection;
 
 // --- errors ------------------------------------------------------------------------
 
@@ -595,7 +596,7 @@ public:
     // What a server makes: `start_time` is its loop's turn_time().
     HTTPServerRequest(RequestStartLine start_line, HTTPHeaders headers,
                       std::shared_ptr<HTTPConnection> connection,
-                      HTTP1ServerConnection* server_connection,
+                      HTTPServerConnection* server_connection,
                       std::chrono::steady_clock::time_point start_time);
 
     std::string method;   // "GET"
@@ -617,7 +618,7 @@ public:
     std::shared_ptr<HTTPConnection> connection;
     // The server connection it came on, kept alive by `connection`; nullptr
     // for a request not made by a server.
-    HTTP1ServerConnection* server_connection = nullptr;
+    HTTPServerConnection* server_connection = nullptr;
     // When the request began (from a server: when the loop turn that read
     // its head began), and when it ended: the server leaves that unset (the
     // clock's epoch, time_point{}), as Tornado does, so that request_time()
@@ -667,6 +668,49 @@ public:
     virtual void on_connection_close() {}
 };
 
+// One connection a server serves, whatever its protocol: HTTP1ServerConnection
+// (tornado/http1connection.h), or tornado::http2's HTTP2ServerConnection,
+// which carries many requests at once. What HTTPServer keeps of each
+// connection for a graceful stop, and what start_request() is told a
+// request came on. Its time limit is a ListedTimeout (ioloop.h) that each
+// protocol uses for its own waits.
+class HTTPServerConnection : protected detail::ListedTimeout {
+public:
+    // The connection's origin. With xheaders, HTTPServer rewrites it from a
+    // request's headers_received to its finish (or on_connection_close),
+    // then restores it.
+    virtual HTTPRequestContext& context() noexcept = 0;
+    // Closes the connection; the Future resolves when it has ended.
+    virtual Future<void> close() = 0;
+    // A graceful close: at once when no request is in progress, else once
+    // the requests in progress are answered (no new one is taken).
+    virtual void close_when_idle() = 0;
+    // No request in progress, nothing of one received.
+    virtual bool idle() const noexcept = 0;
+
+protected:
+    HTTPServerConnection() = default;
+    ~HTTPServerConnection() = default;
+
+private:
+    // HTTPServer keeps its list bookkeeping here (server_slot()) and calls
+    // the functions below; nothing else.
+    friend class HTTPServer;
+    // The server is destroyed while this connection still unwinds: it must
+    // not hear from the connection again, and the stream closes unless
+    // someone took it.
+    virtual void server_gone() noexcept = 0;
+    // A handle that keeps the connection alive while the server walks its list.
+    virtual std::shared_ptr<HTTPServerConnection> shared_handle() = 0;
+    // Its index in its HTTPServer's list of connections (kNotListed: none).
+    // Kept by each protocol among its own small fields: a member here would
+    // leave padding that costs an idle HTTP/1 connection 16 bytes of heap.
+    virtual std::uint32_t& server_slot() noexcept = 0;
+
+protected:
+    static constexpr std::uint32_t kNotListed = UINT32_MAX;
+};
+
 // The application as the server sees it (Tornado's
 // HTTPServerConnectionDelegate): web::Application is one.
 class HTTPServerConnectionDelegate {
@@ -675,12 +719,12 @@ public:
     // A request is starting on `server_conn`; its response goes to
     // `request_conn`. Returns who receives the request.
     virtual std::unique_ptr<HTTPMessageDelegate> start_request(
-        HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) = 0;
+        HTTPServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) = 0;
     // `server_conn` has closed (after its last request). For a connection
     // still idle when its IOLoop closes, this runs from IOLoop::close(),
     // as the loop lets go of the connection's stream: the loop takes no
     // more callbacks or timers then.
-    virtual void on_close(HTTP1ServerConnection* server_conn) { (void)server_conn; }
+    virtual void on_close(HTTPServerConnection* server_conn) { (void)server_conn; }
 };
 
 // Where an application writes its response (Tornado's HTTPConnection).

@@ -161,11 +161,11 @@ public:
     // Who receives `request` (its start line and headers have come; the body
     // has not), or nullptr when nobody does.
     virtual std::unique_ptr<HTTPMessageDelegate> find_handler(
-        const HTTPServerRequest& request, HTTP1ServerConnection* server_conn,
+        const HTTPServerRequest& request, HTTPServerConnection* server_conn,
         const std::shared_ptr<HTTPConnection>& request_conn) = 0;
 
     std::unique_ptr<HTTPMessageDelegate> start_request(
-        HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
+        HTTPServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
 };
 
 // Rules tried in order; the first whose matcher takes the request and whose
@@ -179,7 +179,7 @@ public:
     void add_rules(std::vector<Rule> rules);
 
     std::unique_ptr<HTTPMessageDelegate> find_handler(
-        const HTTPServerRequest& request, HTTP1ServerConnection* server_conn,
+        const HTTPServerRequest& request, HTTPServerConnection* server_conn,
         const std::shared_ptr<HTTPConnection>& request_conn) override;
 
     const std::vector<Rule>& rules() const noexcept { return rules_; }

@@ -1110,7 +1110,7 @@ public:
 
     // HTTPServerConnectionDelegate: a request's dispatcher.
     std::unique_ptr<HTTPMessageDelegate> start_request(
-        HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
+        HTTPServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
 
     // The servers listen() made.
     const std::vector<std::unique_ptr<HTTPServer>>& servers() const noexcept { return servers_; }

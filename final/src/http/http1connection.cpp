@@ -1115,7 +1115,6 @@ std::shared_ptr<IOStream> HTTP1ServerConnection::detach_stream() {
 
 void HTTP1ServerConnection::server_gone() noexcept {
     delegate_ = nullptr;
-    server_slot_ = kNotListed;
     if (stream_ && !detached()) stream_->close();
 }
 

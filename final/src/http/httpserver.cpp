@@ -59,7 +59,7 @@ std::shared_ptr<const HTTP1ConnectionParameters> params_from(const HTTPServerOpt
 class HTTPServer::CallableAdapter final : public HTTPMessageDelegate {
 public:
     CallableAdapter(std::shared_ptr<Shared> shared, std::shared_ptr<HTTPConnection> connection,
-                    HTTP1ServerConnection* server_connection)
+                    HTTPServerConnection* server_connection)
         : shared_(std::move(shared)),
           connection_(std::move(connection)),
           server_connection_(server_connection) {}
@@ -119,7 +119,7 @@ public:
 private:
     std::shared_ptr<Shared> shared_;
     std::shared_ptr<HTTPConnection> connection_;
-    HTTP1ServerConnection* server_connection_;
+    HTTPServerConnection* server_connection_;
     std::shared_ptr<HTTPServerRequest> request_;
 };
 
@@ -296,9 +296,12 @@ HTTPServer::~HTTPServer() {
         if (grace_timer_armed_) loop_->remove_timeout(grace_timer_);
     }
     // The connections outlive the server only to unwind: they must not call it.
-    std::vector<HTTP1ServerConnection*> open = std::move(connections_);
+    std::vector<HTTPServerConnection*> open = std::move(connections_);
     connections_.clear();
-    for (HTTP1ServerConnection* connection : open) connection->server_gone();
+    for (HTTPServerConnection* connection : open) {
+        connection->server_slot() = HTTPServerConnection::kNotListed;
+        connection->server_gone();
+    }
     // No connection can report its end to us any more: whoever waits in
     // close_all_connections is released now.
     for (Future<void>& waiter : closed_waiters_) {
@@ -328,10 +331,7 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
     context.protocol = protocol_;
     auto connection =
         std::make_shared<HTTP1ServerConnection>(std::move(stream), params_, std::move(context));
-    // The connection remembers its index in connections_, so that forget()
-    // can take it out in O(1), even with many thousands open.
-    connection->server_slot_ = static_cast<std::uint32_t>(connections_.size());
-    connections_.push_back(connection.get());
+    list(connection.get());
     // If start_serving throws (it should not, short of running out of
     // memory), the serving loop never started and nobody will call on_close,
     // so the list entry is removed here.
@@ -348,7 +348,7 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
 // so the X- headers are applied before the inner delegate sees the head,
 // and undone once its finish() returns (the request has its own copy).
 std::unique_ptr<HTTPMessageDelegate> HTTPServer::start_request(
-    HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
+    HTTPServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
     std::unique_ptr<HTTPMessageDelegate> delegate;
     if (delegate_ != nullptr) {
         delegate = delegate_->start_request(server_conn, std::move(request_conn));
@@ -364,23 +364,30 @@ std::unique_ptr<HTTPMessageDelegate> HTTPServer::start_request(
 
 // Called once by each connection, when its serving loop ends (never after
 // the destructor, which clears the connection's delegate_).
-void HTTPServer::on_close(HTTP1ServerConnection* server_conn) {
+void HTTPServer::on_close(HTTPServerConnection* server_conn) {
     if (delegate_ != nullptr) delegate_->on_close(server_conn);
     forget(server_conn);
+}
+
+// Puts a connection on the list. It remembers its index in connections_,
+// so that forget() can take it out in O(1), even with many thousands open.
+void HTTPServer::list(HTTPServerConnection* connection) {
+    connection->server_slot() = static_cast<std::uint32_t>(connections_.size());
+    connections_.push_back(connection);
 }
 
 // Takes a connection off the list. noexcept: it runs in a catch block and
 // on the way out of a connection, where an exception would have nowhere
 // sensible to go. The check makes a second call for the same connection
 // harmless.
-void HTTPServer::forget(HTTP1ServerConnection* connection) noexcept {
-    std::uint32_t slot = connection->server_slot_;
+void HTTPServer::forget(HTTPServerConnection* connection) noexcept {
+    std::uint32_t slot = connection->server_slot();
     if (slot >= connections_.size() || connections_[slot] != connection) return;
     // Swap with the last and shrink: O(1), and no per-connection node.
     connections_[slot] = connections_.back();
-    connections_[slot]->server_slot_ = slot;
+    connections_[slot]->server_slot() = slot;
     connections_.pop_back();
-    connection->server_slot_ = HTTP1ServerConnection::kNotListed;
+    connection->server_slot() = HTTPServerConnection::kNotListed;
     if (connections_.empty()) resolve_closed_waiters();
 }
 
@@ -413,10 +420,10 @@ Future<void> HTTPServer::close_all_connections(IOLoop::Clock::duration grace) {
     }
     closed_waiters_.push_back(all_closed);
     // Shared handles: a connection must not vanish while we walk the list.
-    std::vector<std::shared_ptr<HTTP1ServerConnection>> open;
+    std::vector<std::shared_ptr<HTTPServerConnection>> open;
     open.reserve(connections_.size());
-    for (HTTP1ServerConnection* connection : connections_)
-        open.push_back(connection->shared_from_this());
+    for (HTTPServerConnection* connection : connections_)
+        open.push_back(connection->shared_handle());
     if (grace <= IOLoop::Clock::duration::zero()) {
         for (auto& connection : open) connection->close();
         return all_closed;
@@ -437,9 +444,9 @@ Future<void> HTTPServer::close_all_connections(IOLoop::Clock::duration grace) {
             }
             // A copy of the list, as above: each close() may end a connection
             // and take it off connections_ while we walk.
-            std::vector<std::shared_ptr<HTTP1ServerConnection>> left;
-            for (HTTP1ServerConnection* connection : connections_)
-                left.push_back(connection->shared_from_this());
+            std::vector<std::shared_ptr<HTTPServerConnection>> left;
+            for (HTTPServerConnection* connection : connections_)
+                left.push_back(connection->shared_handle());
             for (auto& connection : left) connection->close();
         });
     }

@@ -1911,7 +1911,7 @@ HTTPServerRequest::HTTPServerRequest(std::string method_, std::string uri_, std:
 
 HTTPServerRequest::HTTPServerRequest(RequestStartLine start_line, HTTPHeaders headers_,
                                      std::shared_ptr<HTTPConnection> connection_,
-                                     HTTP1ServerConnection* server_connection_,
+                                     HTTPServerConnection* server_connection_,
                                      std::chrono::steady_clock::time_point start_time_)
     : method(std::move(start_line.method)),
       uri(std::move(start_line.path)),

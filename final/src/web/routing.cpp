@@ -221,7 +221,7 @@ private:
 // everything on to it (Tornado's _RoutingDelegate).
 class RoutingDelegate : public HTTPMessageDelegate {
 public:
-    RoutingDelegate(Router& router, HTTP1ServerConnection* server_conn,
+    RoutingDelegate(Router& router, HTTPServerConnection* server_conn,
                     std::shared_ptr<HTTPConnection> request_conn)
         : router_(router), server_conn_(server_conn), request_conn_(std::move(request_conn)) {}
 
@@ -248,7 +248,7 @@ public:
 
 private:
     Router& router_;
-    HTTP1ServerConnection* server_conn_;
+    HTTPServerConnection* server_conn_;
     std::shared_ptr<HTTPConnection> request_conn_;
     std::unique_ptr<HTTPMessageDelegate> delegate_;
 };
@@ -256,7 +256,7 @@ private:
 }  // namespace
 
 std::unique_ptr<HTTPMessageDelegate> Router::start_request(
-    HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
+    HTTPServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
     return std::make_unique<RoutingDelegate>(*this, server_conn, std::move(request_conn));
 }
 
@@ -275,7 +275,7 @@ void RuleRouter::add_rules(std::vector<Rule> rules) {
 // delegate (an Application) takes the request, as Tornado's
 // get_target_delegate calls its start_request.
 std::unique_ptr<HTTPMessageDelegate> RuleRouter::find_handler(
-    const HTTPServerRequest& request, HTTP1ServerConnection* server_conn,
+    const HTTPServerRequest& request, HTTPServerConnection* server_conn,
     const std::shared_ptr<HTTPConnection>& request_conn) {
     for (const Rule& rule : rules_) {
         if (!rule.matcher(request)) continue;

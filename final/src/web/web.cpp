@@ -313,7 +313,7 @@ std::optional<int> get_signature_key_version(std::string_view signed_value) {
 // prepare() as soon as the headers are in and gets the body in pieces.
 class RequestDispatcher final : public HTTPMessageDelegate {
 public:
-    RequestDispatcher(Application& application, HTTP1ServerConnection* server_conn,
+    RequestDispatcher(Application& application, HTTPServerConnection* server_conn,
                       std::shared_ptr<HTTPConnection> connection)
         : application_(application),
           server_conn_(server_conn),
@@ -394,7 +394,7 @@ private:
     // serves (it owns the servers listen() makes). server_conn_ is the
     // connection that owns this dispatcher.
     Application& application_;
-    HTTP1ServerConnection* server_conn_;
+    HTTPServerConnection* server_conn_;
     std::shared_ptr<HTTPConnection> connection_;
     std::shared_ptr<HTTPServerRequest> request_;
     std::shared_ptr<RequestHandler> handler_;
@@ -557,7 +557,7 @@ void Application::log_request(const RequestHandler& handler) const {
 }
 
 std::unique_ptr<HTTPMessageDelegate> Application::start_request(
-    HTTP1ServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
+    HTTPServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
     return std::make_unique<RequestDispatcher>(*this, server_conn, std::move(request_conn));
 }
 
