@@ -29,6 +29,7 @@ include_patterns = [
     "final/deploy/README.md",
     "final/postgres/README.md",
     "final/curl/README.md",
+    "final/http2/README.md",
     "tests/bench/README.md",
     "docs/**",
 ]

@@ -5,6 +5,9 @@
 #                                   Google Benchmark, nlohmann-json, OpenSSL, zlib, tcmalloc (gperftools), hiredis (final/'s Redis client),
 #                                   libpq and the PostgreSQL server (final/postgres, its tests, the blog demo),
 #                                   libcurl (final/curl, the CurlAsyncHTTPClient add-on),
+#                                   libnghttp2 (final/http2, HTTP/2 for HTTPServer) and the HTTP/2
+#                                   peers its tests talk to (curl and nghttp's nghttp2-client,
+#                                   Python's h2),
 #                                   libcmark (the blog demo's Markdown; libcrypt's bcrypt comes with libc6-dev),
 #                                   liburing (the IOLoop's io_uring backend),
 #                                   Python Tornado (the oracle the demo app is checked against),
@@ -39,7 +42,7 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev libpq-dev postgresql libcurl4-openssl-dev libcmark-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
+    build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev libpq-dev postgresql libcurl4-openssl-dev libnghttp2-dev nghttp2-client python3-h2 libcmark-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light python3-tornado libboost-dev valgrind heaptrack" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
     db)     echo "python3 python3-django gunicorn python3-psycopg2 python3-asyncpg" ;;

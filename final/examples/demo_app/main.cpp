@@ -5,7 +5,7 @@
 //
 //   build/bin/demo_app [--port=8888] [--address=127.0.0.1] [--static_path=DIR]
 //                      [--template_path=DIR] [--debug] [--processes=N] [--reuse_port]
-//                      [--xheaders] [--redis=HOST:PORT]
+//                      [--xheaders] [--redis=HOST:PORT] [--http2]
 //
 // --processes=N forks N processes (0: one per core) that share the
 // listening socket, as Tornado's documented deployment does
@@ -17,7 +17,9 @@
 // X-Forwarded-For and the scheme from X-Scheme / X-Forwarded-Proto.
 // --redis=127.0.0.1:6379 makes the chat one room across every process and
 // every machine that names the same Redis (chat_redis.h); without it each
-// process keeps its own messages, in memory.
+// process keeps its own messages, in memory. --http2 serves HTTP/2 beside
+// HTTP/1.1 on the same port (final/http2): by ALPN with --certfile, and in
+// cleartext to a client that opens with HTTP/2's preface.
 //
 // Each handler shows one part of tornado/web.h (and /ws/echo and /chat/ws
 // of tornado/websocket.h); the comment above it says which.
@@ -38,6 +40,9 @@
 #include "tornado/process.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
+#if TORNADO_HAVE_HTTP2
+#include "tornado/http2.h"
+#endif
 
 namespace {
 
@@ -65,6 +70,9 @@ auto& reuse_port = tornado::define("reuse_port", false,
 auto& redis = tornado::define("redis", std::string(),
                               "share the chat through Redis pub/sub at HOST:PORT "
                               "(a numeric address); empty: in this process only");
+auto& http2 = tornado::define("http2", false,
+                              "serve HTTP/2 as well: by ALPN over TLS, by prior knowledge in "
+                              "cleartext (final/http2)");
 auto& xheaders = tornado::define("xheaders", false,
                                  "behind a proxy: the client's address and scheme from "
                                  "X-Real-IP / X-Forwarded-For and X-Scheme / X-Forwarded-Proto");
@@ -373,6 +381,13 @@ int main(int argc, char** argv) {
     server_options.max_header_size = kMaxHeaderSize;
     server_options.shutdown_grace = kShutdownGrace;
     server_options.xheaders = *xheaders;
+#if !TORNADO_HAVE_HTTP2
+    if (*http2) {
+        std::fprintf(stderr, "demo_app: built without final/http2 (libnghttp2 was not found)\n");
+        return 2;
+    }
+#endif
+    server_options.http2 = *http2;
     if (!certfile->empty())
         server_options.ssl_options =
             tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};

@@ -4,7 +4,10 @@
 //   curl http://127.0.0.1:8888/          -> Hello, world
 //
 // With --certfile=cert.pem --keyfile=key.pem it serves HTTPS instead (the
-// TLS benchmark's server; Tornado's is the ssl_options argument).
+// TLS benchmark's server; Tornado's is the ssl_options argument). With
+// --http2 it serves HTTP/2 as well (final/http2): by ALPN over TLS, and in
+// cleartext to a client that opens with HTTP/2's preface
+// (curl --http2-prior-knowledge, h2load).
 // --processes=N (0: one per core) forks N workers that accept on the same
 // socket, Tornado's `server.bind(port); server.start(n)`: how the C100K
 // benchmark holds 100,000 connections where one process may have 20,000
@@ -22,6 +25,9 @@
 #include "tornado/options.h"
 #include "tornado/process.h"
 #include "tornado/web.h"
+#if TORNADO_HAVE_HTTP2
+#include "tornado/http2.h"
+#endif
 
 static auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
 static auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
@@ -31,6 +37,7 @@ static auto& processes =
     tornado::define("processes", 1, "worker processes sharing the port (0: one per core)");
 static auto& reuse_port = tornado::define(
     "reuse_port", false, "fork first, then each worker listens on its own socket (SO_REUSEPORT)");
+static auto& http2 = tornado::define("http2", false, "serve HTTP/2 as well (final/http2)");
 
 // Once (before any fork, or in the first worker): the benchmarks wait for this line.
 static void print_listening(std::uint16_t bound_port) {
@@ -62,6 +69,13 @@ int main(int argc, char** argv) {
     tornado::HTTPServerOptions options;
     if (!certfile->empty())
         options.ssl_options = tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};
+#if !TORNADO_HAVE_HTTP2
+    if (*http2) {
+        std::fprintf(stderr, "final_hello: built without final/http2 (libnghttp2 was not found)\n");
+        return 2;
+    }
+#endif
+    options.http2 = *http2;
     if (*reuse_port) {
         // A socket per process, as Tornado documents listen(reuse_port=True):
         // fork, then listen in each worker. The kernel gives each new

@@ -90,6 +90,11 @@ class HTTPServer;
 // The Server header a response gets unless it has one.
 inline constexpr std::string_view kDefaultServerHeader = "TornadoServer/0.1.0";
 
+// The first line of HTTP/2's connection preface (RFC 9113 section 3.4),
+// which reads as an HTTP/1 request head: a client that knows the server
+// speaks HTTP/2 opens with it ("prior knowledge").
+inline constexpr std::string_view kHTTP2PrefaceHead = "PRI * HTTP/2.0\r\n\r\n";
+
 // The limits and options of a connection (Tornado's
 // HTTP1ConnectionParameters). Shared, read-only, by every connection of a server.
 struct HTTP1ConnectionParameters {
@@ -115,6 +120,9 @@ struct HTTP1ConnectionParameters {
     // delegate sees it plain, with X-Consumed-Content-Encoding: gzip
     // instead); max_body_size limits what it inflates to as well.
     bool decompress = false;
+    // Hand a client that opens with HTTP/2's preface to the delegate's
+    // start_http2 (HTTPServer with http2). Otherwise it gets 505.
+    bool http2 = false;
 };
 
 class HTTP1ServerConnection;
@@ -309,7 +317,7 @@ public:
     // Starts the serving loop: each request goes to delegate.start_request,
     // and delegate.on_close(this) is called once when the loop ends. The
     // delegate must outlive the connection (HTTPServer sees to it).
-    void start_serving(HTTPServerConnectionDelegate& delegate);
+    void start_serving(HTTPServerConnectionDelegate& delegate) override;
 
     // Closes the stream; the Future resolves when the serving loop has ended
     // (Tornado's close()).
@@ -358,6 +366,7 @@ private:
     void on_head(std::string&& head, std::exception_ptr error);
     void answer_head_too_large();
     bool serve_head(std::string&& head);
+    void hand_over_to_http2(std::string&& head);
     bool after_request(const HTTP1Connection& request, bool keep_alive);
     void end_serving() noexcept;
     void on_stream_closed();

@@ -30,7 +30,10 @@
 //   for that request only;
 // * no_keep_alive, chunk_size, max_header_size, max_body_size, body_timeout,
 //   idle_connection_timeout (Tornado's default: an hour), max_buffer_size:
-//   see HTTP1ConnectionParameters and IOStreamOptions.
+//   see HTTP1ConnectionParameters and IOStreamOptions;
+// * http2: serve HTTP/2 too (tornado::http2, <tornado/http2.h>): by ALPN
+//   over TLS, and in cleartext to a client that opens with HTTP/2's
+//   preface. HTTP/1.1 clients are served as before.
 //
 // Starting: listen(port), or bind(port) then start(n) for n processes (see
 // TCPServer). Stopping gracefully: stop() stops accepting, and
@@ -97,7 +100,26 @@ struct HTTPServerOptions {
     // Inflate request bodies sent with Content-Encoding: gzip
     // (HTTP1ConnectionParameters::decompress).
     bool decompress_request = false;
+    // Serve HTTP/2 as well (see the file comment). It is tornado::http2's:
+    // link it and include <tornado/http2.h>, or the constructor throws
+    // std::invalid_argument.
+    bool http2 = false;
+    // Streams an HTTP/2 client may have open at once.
+    std::uint32_t http2_max_concurrent_streams = 100;
 };
+
+namespace detail {
+
+// How HTTPServer makes an HTTP/2 connection, given by tornado::http2 (its
+// header registers it), so that a program that serves no HTTP/2 does not
+// link libnghttp2. `received`: what was read of the stream already.
+using HTTP2ConnectionFactory = std::shared_ptr<HTTPServerConnection> (*)(
+    std::shared_ptr<IOStream> stream, std::string received, const HTTPServerOptions& options,
+    HTTPRequestContext context);
+// Registers `factory`; returns true, for an inline variable to hold.
+bool register_http2(HTTP2ConnectionFactory factory) noexcept;
+
+}  // namespace detail
 
 // The server of the file comment: a TCPServer that serves each connection it
 // accepts with an HTTP1ServerConnection, and the delegate of all of them.
@@ -138,6 +160,9 @@ public:
     std::unique_ptr<HTTPMessageDelegate> start_request(
         HTTPServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) override;
     void on_close(HTTPServerConnection* server_conn) override;
+    // A cleartext client that opened with HTTP/2's preface (with http2).
+    void start_http2(std::shared_ptr<IOStream> stream, std::string received,
+                     HTTPRequestContext context) override;
 
 protected:
     Task<void> handle_stream(std::shared_ptr<IOStream> stream, SocketAddress address) override;
@@ -169,6 +194,8 @@ private:
     }
 
     void list(HTTPServerConnection* connection);
+    // Lists `connection` and starts it serving, as one of ours.
+    void serve(std::shared_ptr<HTTPServerConnection> connection);
     void forget(HTTPServerConnection* connection) noexcept;
     void resolve_closed_waiters();
 

@@ -58,6 +58,7 @@ namespace tornado {
 class IOStream;
 class HTTPConnection;
 class HTTPServerConnection;
+class HTTPServerConnectionDelegate;
 
 // --- errors ------------------------------------------------------------------------
 
@@ -676,6 +677,10 @@ public:
 // protocol uses for its own waits.
 class HTTPServerConnection : protected detail::ListedTimeout {
 public:
+    // Starts serving: each request goes to delegate.start_request, and
+    // delegate.on_close(this) is called once when the connection ends. The
+    // delegate must outlive the connection (HTTPServer sees to it).
+    virtual void start_serving(HTTPServerConnectionDelegate& delegate) = 0;
     // The connection's origin. With xheaders, HTTPServer rewrites it from a
     // request's headers_received to its finish (or on_connection_close),
     // then restores it.
@@ -725,6 +730,13 @@ public:
     // as the loop lets go of the connection's stream: the loop takes no
     // more callbacks or timers then.
     virtual void on_close(HTTPServerConnection* server_conn) { (void)server_conn; }
+    // A client opened an HTTP/1 connection made to hand such clients over
+    // (HTTP1ConnectionParameters::http2) with HTTP/2's preface: that
+    // connection has let go of `stream`, of which it read `received`, and
+    // ended. HTTPServer with http2 serves it over HTTP/2; the default
+    // closes the stream.
+    virtual void start_http2(std::shared_ptr<IOStream> stream, std::string received,
+                             HTTPRequestContext context);
 };
 
 // Where an application writes its response (Tornado's HTTPConnection).

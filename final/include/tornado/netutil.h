@@ -280,6 +280,11 @@ struct SSLOptions {
     // OpenSSL's cipher list for TLS 1.2 (empty: OpenSSL's default; TLS 1.3
     // suites are not affected).
     std::string ciphers{};
+    // ALPN (RFC 7301): a client offers these; a server picks the first of
+    // them the client offers too, or, if it offers none of them, leaves
+    // ALPN out of its answer and lets the client decide (as nginx does).
+    // HTTPServer with http2 puts "h2" first.
+    std::vector<std::string> alpn_protocols{"http/1.1"};
     // A handshake not over by then fails and closes the connection: on a
     // server, a client that opens connections and sends nothing holds no
     // slot for long.
@@ -292,7 +297,7 @@ struct SSLOptions {
 
 // Makes the context for `options` (Tornado's ssl_options_to_context):
 // TLS 1.2 or later, renegotiation refused, ALPN offering or choosing
-// http/1.1, and for a client the system's CA store unless ca_certs says
+// alpn_protocols (http/1.1), and for a client the system's CA store unless ca_certs says
 // otherwise. Throws SSLError naming the file that would not load. A
 // client's default (no field set) is made once and shared: loading the
 // system's store takes milliseconds.

@@ -1010,6 +1010,10 @@ bool HTTP1ServerConnection::serve_head(std::string&& head) {
         end_serving();
         return false;
     }
+    if (params_->http2 && head == kHTTP2PrefaceHead) {
+        hand_over_to_http2(std::move(head));
+        return false;
+    }
     auto request = std::make_shared<HTTP1Connection>(shared_from_this());
     std::unique_ptr<HTTPMessageDelegate> message;
     try {
@@ -1111,6 +1115,19 @@ std::shared_ptr<IOStream> HTTP1ServerConnection::detach_stream() {
     stream_.reset();
     stream->set_close_callback(nullptr);
     return stream;
+}
+
+// A client that opened with HTTP/2's preface: this connection ends (its
+// server forgets it) and the delegate serves the stream over HTTP/2,
+// starting from the preface line read here. Only a connection's first head
+// should be the preface; a later one is handed over all the same, as an
+// HTTP/1 request line it would get 505 anyway.
+void HTTP1ServerConnection::hand_over_to_http2(std::string&& head) {
+    HTTPServerConnectionDelegate* delegate = delegate_;
+    HTTPRequestContext context = context_;
+    std::shared_ptr<IOStream> stream = detach_stream();
+    end_serving();
+    delegate->start_http2(std::move(stream), std::move(head), std::move(context));
 }
 
 void HTTP1ServerConnection::server_gone() noexcept {

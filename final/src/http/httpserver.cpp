@@ -45,7 +45,21 @@ std::shared_ptr<const HTTP1ConnectionParameters> params_from(const HTTPServerOpt
     params->body_timeout = options.body_timeout;
     params->server_header = options.server_header;
     params->decompress = options.decompress_request;
+    params->http2 = options.http2;
     return params;
+}
+
+// With http2, ALPN offers h2 first: a client that offers it too speaks
+// HTTP/2 from its first byte, the others HTTP/1.1 as before.
+std::optional<SSLOptions> tls_options(const HTTPServerOptions& options) {
+    std::optional<SSLOptions> tls = options.ssl_options;
+    if (tls && options.http2) tls->alpn_protocols = {"h2", "http/1.1"};
+    return tls;
+}
+
+detail::HTTP2ConnectionFactory& http2_factory() {
+    static detail::HTTP2ConnectionFactory factory = nullptr;
+    return factory;
 }
 
 }  // namespace
@@ -237,8 +251,13 @@ IOStreamOptions stream_options(const HTTPServerOptions& options) {
 
 }  // namespace
 
+bool detail::register_http2(HTTP2ConnectionFactory factory) noexcept {
+    http2_factory() = factory;
+    return true;
+}
+
 HTTPServer::HTTPServer(HTTPServerOptions options, RequestCallback callback)
-    : TCPServer(stream_options(options), options.ssl_options),
+    : TCPServer(stream_options(options), tls_options(options)),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()) {
     shared_->callback = std::move(callback);
@@ -246,7 +265,7 @@ HTTPServer::HTTPServer(HTTPServerOptions options, RequestCallback callback)
 }
 
 HTTPServer::HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions options)
-    : TCPServer(stream_options(options), options.ssl_options),
+    : TCPServer(stream_options(options), tls_options(options)),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()),
       delegate_(&delegate) {
@@ -255,7 +274,7 @@ HTTPServer::HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions
 
 HTTPServer::HTTPServer(std::shared_ptr<HTTPServerConnectionDelegate> delegate,
                        HTTPServerOptions options)
-    : TCPServer(stream_options(options), options.ssl_options),
+    : TCPServer(stream_options(options), tls_options(options)),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>()),
       delegate_(delegate.get()),
@@ -277,6 +296,11 @@ void HTTPServer::init() {
     } else {
         throw std::invalid_argument("HTTPServer: protocol must be \"http\" or \"https\", not \"" +
                                     options_.protocol + "\"");
+    }
+    if (options_.http2 && http2_factory() == nullptr) {
+        throw std::invalid_argument(
+            "HTTPServer: http2 is served by tornado::http2: link it, and include <tornado/http2.h> "
+            "in the file that sets the option");
     }
     params_ = params_from(options_);
     shared_->trusted_downstream = options_.trusted_downstream;
@@ -329,19 +353,43 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
     if (address.family() == AF_INET || address.family() == AF_INET6)
         context.remote_ip = address.ip();
     context.protocol = protocol_;
-    auto connection =
-        std::make_shared<HTTP1ServerConnection>(std::move(stream), params_, std::move(context));
+    // Over TLS, ALPN says which protocol the client speaks, once the
+    // handshake is over: only then can the connection be made. (Without
+    // http2 it is HTTP/1.1 whatever, and the handshake happens as the
+    // first request is read.)
+    auto* tls = options_.http2 ? dynamic_cast<SSLIOStream*>(stream.get()) : nullptr;
+    if (tls != nullptr) {
+        try {
+            co_await tls->wait_for_handshake();
+        } catch (const StreamClosedError&) {
+            co_return;  // the handshake failed: the stream has closed itself
+        }
+        if (tls->selected_alpn_protocol() == "h2") {
+            serve(http2_factory()(std::move(stream), {}, options_, std::move(context)));
+            co_return;
+        }
+    }
+    serve(std::make_shared<HTTP1ServerConnection>(std::move(stream), params_, std::move(context)));
+}
+
+// A cleartext client whose first head was HTTP/2's preface: its HTTP/1
+// connection has ended, and the stream goes on over HTTP/2.
+void HTTPServer::start_http2(std::shared_ptr<IOStream> stream, std::string received,
+                             HTTPRequestContext context) {
+    serve(http2_factory()(std::move(stream), std::move(received), options_, std::move(context)));
+}
+
+// If start_serving throws (it should not, short of running out of memory),
+// the connection never started and nobody will call on_close, so the list
+// entry is removed here.
+void HTTPServer::serve(std::shared_ptr<HTTPServerConnection> connection) {
     list(connection.get());
-    // If start_serving throws (it should not, short of running out of
-    // memory), the serving loop never started and nobody will call on_close,
-    // so the list entry is removed here.
     try {
         connection->start_serving(*this);
     } catch (...) {
         forget(connection.get());
         throw;
     }
-    co_return;
 }
 
 // Called by a connection for each request. The ProxyAdapter goes outside,

@@ -37,6 +37,7 @@
 #include "core/hex.h"
 #include "core/percent_encoding.h"
 #include "core/text.h"
+#include "tornado/iostream.h"
 
 namespace tornado {
 
@@ -2036,6 +2037,11 @@ void HTTPServerRequest::parse_body() {
 // nothing back.
 std::shared_ptr<IOStream> HTTPConnection::detach() {
     throw std::logic_error("this HTTPConnection cannot be detached");
+}
+
+void HTTPServerConnectionDelegate::start_http2(std::shared_ptr<IOStream> stream, std::string,
+                                               HTTPRequestContext) {
+    stream->close();
 }
 
 std::string encode_username_password(std::string_view username, std::string_view password) {

@@ -9,7 +9,9 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "net/openssl_error.h"
 #include "tornado/log.h"
@@ -25,18 +27,43 @@ namespace {
 }
 
 // ALPN (RFC 7301) in wire format: each protocol name after its length.
-// HTTP/1.1 is all this framework speaks.
-constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+std::string alpn_wire_format(const std::vector<std::string>& protocols) {
+    std::string wire;
+    for (const std::string& protocol : protocols) {
+        if (protocol.empty() || protocol.size() > 255) {
+            throw SSLError(tornado::format("an ALPN protocol name is 1 to 255 bytes, not {}",
+                                           protocol.size()));
+        }
+        wire += static_cast<char>(protocol.size());
+        wire += protocol;
+    }
+    return wire;
+}
 
-// A server's choice among the protocols the client offers: http/1.1 if it
-// is there. A client that offers only others (h2 alone) is not refused:
-// ALPN is then left out of the answer (NOACK), as nginx does, and the
-// client decides.
-int select_alpn(SSL*, const unsigned char** out, unsigned char* out_length,
+// Where a server context keeps its protocols in wire format, for
+// select_alpn: ex_data that OpenSSL frees with the context.
+int alpn_data_index() {
+    static const int index = SSL_CTX_get_ex_new_index(
+        0, nullptr, nullptr, nullptr, [](void*, void* data, CRYPTO_EX_DATA*, int, long, void*) {
+            delete static_cast<std::string*>(data);
+        });
+    return index;
+}
+
+// A server's choice among the protocols the client offers: the first of
+// its own that the client offers too (SSL_select_next_proto walks the
+// server's list). A client that offers none of them is not refused: ALPN
+// is then left out of the answer (NOACK), as nginx does, and the client
+// decides.
+int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
                 const unsigned char* offered, unsigned int offered_length, void*) {
+    auto* ours = static_cast<const std::string*>(
+        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), alpn_data_index()));
+    if (ours == nullptr) return SSL_TLSEXT_ERR_NOACK;
     unsigned char* chosen = nullptr;
-    int result = SSL_select_next_proto(&chosen, out_length, kAlpnHttp11, sizeof kAlpnHttp11,
-                                       offered, offered_length);
+    int result = SSL_select_next_proto(
+        &chosen, out_length, reinterpret_cast<const unsigned char*>(ours->data()),
+        static_cast<unsigned int>(ours->size()), offered, offered_length);
     if (result != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_NOACK;
     *out = chosen;
     return SSL_TLSEXT_ERR_OK;
@@ -93,6 +120,9 @@ SSLContext make_server_context(const SSLOptions& options) {
         static constexpr unsigned char kSessionContext[] = "tornado";
         SSL_CTX_set_session_id_context(raw, kSessionContext, sizeof kSessionContext - 1);
     }
+    auto protocols = std::make_unique<std::string>(alpn_wire_format(options.alpn_protocols));
+    if (SSL_CTX_set_ex_data(raw, alpn_data_index(), protocols.get()) != 1) fail("cannot set ALPN");
+    protocols.release();  // the context frees it now
     SSL_CTX_set_alpn_select_cb(raw, select_alpn, nullptr);
     return context;
 }
@@ -109,13 +139,18 @@ SSLContext make_client_context(const SSLOptions& options) {
         SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, nullptr);
     }
     // SSL_CTX_set_alpn_protos returns 0 on success, unlike its neighbours.
-    if (SSL_CTX_set_alpn_protos(raw, kAlpnHttp11, sizeof kAlpnHttp11) != 0) fail("cannot set ALPN");
+    std::string protocols = alpn_wire_format(options.alpn_protocols);
+    if (SSL_CTX_set_alpn_protos(raw, reinterpret_cast<const unsigned char*>(protocols.data()),
+                                static_cast<unsigned int>(protocols.size())) != 0) {
+        fail("cannot set ALPN");
+    }
     return context;
 }
 
 bool is_client_default(const SSLOptions& options) {
     return options.certfile.empty() && options.keyfile.empty() && !options.cert_reqs &&
-           options.ca_certs.empty() && options.ciphers.empty();
+           options.ca_certs.empty() && options.ciphers.empty() &&
+           options.alpn_protocols == std::vector<std::string>{"http/1.1"};
 }
 
 }  // namespace

@@ -1,0 +1,177 @@
+// tornado/http2.h: HTTP/2 on the IOLoop, for HTTPServer (tornado::http2,
+// an add-on over libnghttp2; final/http2/README.md).
+//
+//   #include <tornado/http2.h>   // link tornado::http2
+//
+//   tornado::HTTPServerOptions options;
+//   options.http2 = true;        // HTTP/1.1 and HTTP/2 on one port
+//   app.listen(8888, "127.0.0.1", options);
+//
+// Include this header in the file that sets `http2 = true`: including it
+// is what gives HTTPServer its HTTP/2 (without it, the server refuses the
+// option at start-up). The application does not know which protocol a
+// request came by: the same handlers, coroutines, streamed bodies, flush()
+// and error pages serve both.
+//
+// How HTTP/2 reaches a connection:
+//
+// * in cleartext, by prior knowledge: the client opens with HTTP/2's
+//   connection preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", RFC 9113
+//   section 3.3), whose first line an HTTP/1 connection reads as a
+//   request head and hands over (curl --http2-prior-knowledge, h2load,
+//   gRPC clients);
+// * over TLS, by ALPN: the server offers "h2" before "http/1.1", and a
+//   client that offers it too speaks HTTP/2 from the first byte.
+//
+// One HTTP2ServerConnection serves one TCP connection: libnghttp2 does the
+// protocol (frames, HPACK, streams and their states, flow control) and no
+// I/O; this class feeds it what the IOStream reads and writes what it
+// produces, and turns each stream into a request for the application.
+//
+//   IOStream ──read──► nghttp2_session_mem_recv ──► callbacks: a stream's
+//      ▲                                            headers, body, end, reset
+//      │                                                   │ (queued, then
+//      └──write◄── nghttp2_session_mem_send ◄── responses   ▼  dispatched)
+//                  (HEADERS, DATA as windows allow)   HTTPMessageDelegate
+//
+// Flow control, both ways: a response's write() Future resolves once
+// nghttp2 has taken its bytes into DATA frames, which it does only as far
+// as the client's stream and connection windows allow; so a client that
+// reads one stream slowly holds back that stream's handler, not the
+// others. A request body is handed to data_received() piece by piece, and
+// the client's window is opened again (WINDOW_UPDATE) only once the
+// delegate's Future for that piece has resolved.
+//
+// Threads: everything on the loop's thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "tornado/concurrent.h"
+#include "tornado/gen.h"
+#include "tornado/httpserver.h"
+#include "tornado/httputil.h"
+#include "tornado/ioloop.h"
+#include "tornado/iostream.h"
+
+struct nghttp2_session;
+
+namespace tornado {
+
+// An HTTP/2 connection's limits. HTTPServer fills them from its options.
+struct HTTP2Parameters {
+    // Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    std::uint32_t max_concurrent_streams = 100;
+    // How much of a request body each stream may send before the server
+    // has passed it on (SETTINGS_INITIAL_WINDOW_SIZE).
+    std::uint32_t stream_window = 64 * 1024;
+    // The same for the whole connection, all streams together.
+    std::uint32_t connection_window = 1024 * 1024;
+    // A request's header list, names and values (SETTINGS_MAX_HEADER_LIST_SIZE).
+    std::size_t max_header_list_size = 64 * 1024;
+    // A request's body; more gets 413.
+    std::size_t max_body_size = 100 * 1024 * 1024;
+    // How long a connection with no stream open may stay (nothing: for ever).
+    std::optional<IOLoop::Clock::duration> idle_timeout{};
+    // Added to responses that have none (empty: none).
+    std::string server_header = std::string(kDefaultServerHeader);
+};
+
+class HTTP2Stream;
+
+// One HTTP/2 connection on the server: the file comment says how it runs.
+class HTTP2ServerConnection final : public std::enable_shared_from_this<HTTP2ServerConnection>,
+                                    public HTTPServerConnection {
+public:
+    // `received`: what was read of the stream already (the preface's first
+    // line, when an HTTP/1 connection handed the client over).
+    HTTP2ServerConnection(std::shared_ptr<IOStream> stream, HTTP2Parameters params,
+                          HTTPRequestContext context = {}, std::string received = {});
+    ~HTTP2ServerConnection();
+    HTTP2ServerConnection(const HTTP2ServerConnection&) = delete;
+    HTTP2ServerConnection& operator=(const HTTP2ServerConnection&) = delete;
+
+    // HTTPServerConnection. start_serving: each stream's request goes to
+    // delegate.start_request, and delegate.on_close(this) is called once
+    // when the connection ends.
+    void start_serving(HTTPServerConnectionDelegate& delegate) override;
+    HTTPRequestContext& context() noexcept override { return context_; }
+    // Closes at once: the streams in progress end (their delegates hear
+    // on_connection_close).
+    Future<void> close() override;
+    // GOAWAY: no new stream is taken; the connection ends once the streams
+    // in progress are answered.
+    void close_when_idle() override;
+    bool idle() const noexcept override;
+
+    // Streams open now (for tests and monitoring).
+    std::size_t open_streams() const noexcept { return streams_.size(); }
+    const HTTP2Parameters& params() const noexcept { return params_; }
+
+private:
+    friend class HTTP2Stream;
+    friend struct HTTP2Callbacks;
+
+    // What the session told us while it read: dispatched once
+    // nghttp2_session_mem_recv has returned, so that no application code
+    // runs inside libnghttp2's callbacks.
+    struct Event {
+        enum class Kind : std::uint8_t { request, body, end, closed };
+        Kind kind;
+        std::int32_t stream_id;
+        std::uint32_t error_code = 0;  // closed: why (RFC 9113 section 7)
+    };
+
+    Task<void> serve();
+    void feed(std::string_view data);
+    void dispatch_events();
+    // Sends what the session has to send, now or at the end of this turn.
+    void send_now();
+    void send_soon();
+    void end_serving() noexcept;
+    void on_timeout() override;
+    void arm_idle_timeout();
+
+    // HTTPServerConnection, for HTTPServer.
+    void server_gone() noexcept override;
+    std::shared_ptr<HTTPServerConnection> shared_handle() override { return shared_from_this(); }
+    std::uint32_t& server_slot() noexcept override { return server_slot_; }
+
+    std::shared_ptr<IOStream> stream_;
+    HTTP2Parameters params_;
+    HTTPRequestContext context_;
+    std::string received_;
+    HTTPServerConnectionDelegate* delegate_ = nullptr;
+    std::unique_ptr<nghttp2_session, void (*)(nghttp2_session*)> session_;
+    std::unordered_map<std::int32_t, std::shared_ptr<HTTP2Stream>> streams_;
+    std::deque<Event> events_;
+    Future<void> closed_future_{nullptr};
+    std::uint32_t server_slot_ = kNotListed;
+    bool serving_ = false;
+    bool send_scheduled_ = false;
+    bool sending_ = false;       // a write of ours is with the stream still
+    bool going_away_ = false;    // close_when_idle: GOAWAY sent
+    bool in_callbacks_ = false;  // inside nghttp2_session_mem_recv
+};
+
+namespace detail {
+
+// HTTPServer's way to HTTP/2 (httpserver.h): an HTTP2ServerConnection with
+// the server's options.
+std::shared_ptr<HTTPServerConnection> make_http2_connection(std::shared_ptr<IOStream> stream,
+                                                            std::string received,
+                                                            const HTTPServerOptions& options,
+                                                            HTTPRequestContext context);
+// Including this header registers it: HTTPServer's http2 option works in
+// a program that includes it, and only there.
+inline const bool http2_registered = register_http2(&make_http2_connection);
+
+}  // namespace detail
+
+}  // namespace tornado

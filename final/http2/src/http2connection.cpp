@@ -1,0 +1,776 @@
+// http2connection.cpp: see tornado/http2.h for the contract.
+//
+// Two classes. HTTP2ServerConnection owns the nghttp2 session and the
+// IOStream: it reads, feeds the session, sends what the session produces,
+// and dispatches what the session reported. HTTP2Stream is one stream: the
+// request it carries, handed to the application's HTTPMessageDelegate by a
+// small coroutine, and the response, which is the HTTPConnection the
+// application writes to.
+//
+// No application code runs inside libnghttp2: its callbacks only record
+// (a stream's headers, its body bytes, its end or reset) into the stream
+// and the connection's event queue, which is dispatched once
+// nghttp2_session_mem_recv (or _mem_send) has returned. Sending is one
+// function, send_now(), which runs after reading, or once per loop turn
+// when a handler wrote (send_soon()).
+#include "tornado/http2.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "tornado/log.h"
+
+namespace tornado {
+
+namespace {
+
+// Bytes read from the socket at a time.
+constexpr std::size_t kReadSize = 64 * 1024;
+// Bytes the stream may hold unsent before the connection stops turning
+// responses into frames: past it, what the handlers write waits in their
+// streams, and their write() Futures wait with it.
+constexpr std::size_t kMaxUnsent = 256 * 1024;
+// Frames gathered into one write.
+constexpr std::size_t kSendBatch = 64 * 1024;
+
+// Fields a response must not carry over HTTP/2 (RFC 9113 section 8.2.2):
+// HTTP/1's hop-by-hop framing.
+bool connection_specific(std::string_view lower_name) {
+    return lower_name == "connection" || lower_name == "keep-alive" ||
+           lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
+           lower_name == "upgrade";
+}
+
+std::string ascii_lower(std::string_view text) {
+    std::string lower(text);
+    for (char& c : lower) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return lower;
+}
+
+nghttp2_nv field(const std::string& name, const std::string& value) {
+    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
+            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
+            value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+}  // namespace
+
+// --- a stream ------------------------------------------------------------------------------
+
+class HTTP2Stream final : public HTTPConnection, public std::enable_shared_from_this<HTTP2Stream> {
+public:
+    HTTP2Stream(std::shared_ptr<HTTP2ServerConnection> connection, std::int32_t id)
+        : connection_(std::move(connection)),
+          id_(id),
+          context_(connection_->context_),
+          max_body_size_(connection_->params_.max_body_size) {}
+
+    // --- HTTPConnection -------------------------------------------------------------------
+
+    Future<void> write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
+                               std::string_view chunk) override {
+        if (response_started_) throw std::logic_error("HTTP/2: write_headers called twice");
+        response_started_ = true;
+        int code = start_line.code;
+        body_allowed_ = !head_request_ && code >= 200 && code != 204 && code != 304;
+        if (over()) return closed_future();
+        std::vector<std::string> strings;  // names and values; nghttp2 copies them
+        strings.reserve(2 * headers.size() + 6);
+        strings.push_back(":status");
+        strings.push_back(std::to_string(code));
+        bool has_server = false;
+        bool has_date = false;
+        for (HTTPHeaders::Field header : headers) {
+            std::string name = ascii_lower(header.name);
+            if (connection_specific(name)) continue;
+            has_server = has_server || name == "server";
+            has_date = has_date || name == "date";
+            strings.push_back(std::move(name));
+            strings.emplace_back(header.value);
+        }
+        const std::string& server_header = connection_->params_.server_header;
+        if (!has_server && !server_header.empty()) {
+            strings.push_back("server");
+            strings.push_back(server_header);
+        }
+        if (!has_date) {
+            strings.push_back("date");
+            strings.emplace_back(http_date_now());
+        }
+        std::vector<nghttp2_nv> fields;
+        for (std::size_t i = 0; i < strings.size(); i += 2) {
+            fields.push_back(field(strings[i], strings[i + 1]));
+        }
+        nghttp2_data_provider body{};
+        body.source.ptr = this;
+        body.read_callback = &HTTP2Stream::read_body;
+        int failed = nghttp2_submit_response(connection_->session_.get(), id_, fields.data(),
+                                             fields.size(), body_allowed_ ? &body : nullptr);
+        if (failed != 0) throw HTTPOutputError(nghttp2_strerror(failed));
+        connection_->send_soon();
+        return queue(chunk);
+    }
+
+    Future<void> write(std::string_view chunk) override {
+        if (!response_started_) throw std::logic_error("HTTP/2: write before write_headers");
+        if (finished_) throw std::logic_error("HTTP/2: write after finish");
+        if (over()) return closed_future();
+        return queue(chunk);
+    }
+
+    void finish() override {
+        if (!response_started_) throw std::logic_error("HTTP/2: finish before write_headers");
+        if (finished_) throw std::logic_error("HTTP/2: finish called twice");
+        finished_ = true;
+        if (over() || !body_allowed_) return;
+        nghttp2_session_resume_data(connection_->session_.get(), id_);
+        connection_->send_soon();
+    }
+
+    void set_close_callback(Function<void()> callback) override {
+        close_callback_ = std::move(callback);
+    }
+    void set_max_body_size(std::size_t max_body_size) override { max_body_size_ = max_body_size; }
+    // A stream is not a byte stream of its own: nothing to give away
+    // (WebSocket over HTTP/2, RFC 8441, is not offered).
+    std::shared_ptr<IOStream> detach() override {
+        throw std::logic_error("an HTTP/2 stream cannot be detached");
+    }
+    const HTTPRequestContext* context() const override { return &context_; }
+
+    // --- the request, as the connection's callbacks fill it ----------------------------
+
+    void add_field(std::string_view name, std::string_view value) {
+        header_bytes_ += name.size() + value.size() + 32;  // RFC 9113 section 6.5.2's measure
+        if (header_bytes_ > connection_->params_.max_header_list_size) return;  // answered 431
+        if (name == ":method") {
+            start_line_.method = value;
+            head_request_ = value == "HEAD";
+        } else if (name == ":path") {
+            start_line_.path = value;
+        } else if (name == ":authority") {
+            authority_ = value;
+        } else if (name == "cookie") {
+            // Split into fields to compress better; one header again for
+            // the application (RFC 9113 section 8.2.3).
+            if (!cookie_.empty()) cookie_ += "; ";
+            cookie_ += value;
+        } else if (!name.starts_with(':')) {
+            headers_.add(name, value);
+        }
+    }
+
+    void add_body(const std::uint8_t* data, std::size_t length) {
+        body_received_ += length;
+        if (delegate_done_) {  // answered already: the rest is dropped, its window given back
+            nghttp2_session_consume(connection_->session_.get(), id_, length);
+            return;
+        }
+        body_pending_.append(reinterpret_cast<const char*>(data), length);
+    }
+
+    void end_of_request() { request_complete_ = true; }
+
+    // The head is whole: hand the request to the application.
+    void start(HTTPServerConnectionDelegate& delegate) {
+        if (header_bytes_ > connection_->params_.max_header_list_size) {
+            refuse(431, "header list over max_header_list_size");
+            return;
+        }
+        start_line_.version = "HTTP/2.0";
+        if (!authority_.empty() && !headers_.contains("Host")) headers_.add("Host", authority_);
+        if (!cookie_.empty()) headers_.add("Cookie", cookie_);
+        try {
+            delegate_ = delegate.start_request(connection_.get(), shared_from_this());
+            if (!delegate_) throw std::logic_error("start_request returned no HTTPMessageDelegate");
+        } catch (...) {
+            gen_log.error("Uncaught exception in start_request for {}: {}", context_.remote_ip,
+                          describe_exception(std::current_exception()));
+            refuse(500, "Internal Server Error");
+            return;
+        }
+        run_request().detach();
+    }
+
+    // More body, its end, or the stream's end: the request's coroutine
+    // goes on if it waits.
+    void wake() {
+        if (more_.valid() && !more_.done()) more_.set_result();
+    }
+
+    // The stream is over (answered and sent, reset by either side, or the
+    // connection gone). What is still waiting hears of it.
+    void on_closed(std::uint32_t error_code) {
+        if (closed_) return;
+        closed_ = true;
+        if (!body_pending_.empty()) {  // never passed on: its window is the connection's again
+            nghttp2_session_consume_connection(connection_->session_.get(), body_pending_.size());
+            body_pending_.clear();
+        }
+        bool answered = finished_ && error_code == NGHTTP2_NO_ERROR;
+        if (!answered) {
+            if (delegate_ && !delegate_done_) {
+                delegate_done_ = true;
+                try {
+                    delegate_->on_connection_close();
+                } catch (...) {
+                    app_log.error("Uncaught exception in on_connection_close: {}",
+                                  describe_exception(std::current_exception()));
+                }
+            }
+            if (close_callback_) {
+                Function<void()> callback = std::move(close_callback_);
+                callback();
+            }
+        }
+        for (Waiting& writer : writers_) {
+            if (!writer.flushed.done()) writer.flushed.set_exception(closed_error());
+        }
+        writers_.clear();
+        wake();
+    }
+
+    std::int32_t id() const noexcept { return id_; }
+    // Let go of the connection: a handler may keep this stream (in its
+    // request) for as long as it likes, the connection for no longer.
+    void release() noexcept { connection_.reset(); }
+
+private:
+    // A write() whose bytes nghttp2 has not all taken yet.
+    struct Waiting {
+        std::uint64_t until;  // queued_ at its end
+        Future<void> flushed;
+    };
+
+    // The stream can carry nothing more: over, or its connection gone.
+    bool over() const noexcept { return closed_ || !connection_; }
+
+    static std::exception_ptr closed_error() {
+        return std::make_exception_ptr(StreamClosedError());
+    }
+    static Future<void> closed_future() {
+        Future<void> closed;
+        closed.set_exception(closed_error());
+        return closed;
+    }
+
+    // Queues body bytes for the data source; the Future resolves once
+    // nghttp2 has taken them into DATA frames, which the peer's windows
+    // allow.
+    Future<void> queue(std::string_view chunk) {
+        Future<void> flushed;
+        if (!body_allowed_ || chunk.empty()) {
+            flushed.set_result();
+            return flushed;
+        }
+        out_.append(chunk);
+        queued_ += chunk.size();
+        writers_.push_back({queued_, flushed});
+        nghttp2_session_resume_data(connection_->session_.get(), id_);
+        connection_->send_soon();
+        return flushed;
+    }
+
+    // nghttp2's data source: the bytes written so far, as much as the
+    // windows allow (`length`); "later" while the handler has written
+    // nothing more and not finished.
+    static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t* buffer,
+                             std::size_t length, std::uint32_t* flags, nghttp2_data_source* source,
+                             void*) {
+        auto* stream = static_cast<HTTP2Stream*>(source->ptr);
+        std::size_t n = std::min(length, stream->out_.size() - stream->out_taken_);
+        std::memcpy(buffer, stream->out_.data() + stream->out_taken_, n);
+        stream->out_taken_ += n;
+        stream->taken_ += n;
+        if (stream->out_taken_ == stream->out_.size()) {
+            stream->out_.clear();
+            stream->out_taken_ = 0;
+        }
+        while (!stream->writers_.empty() && stream->writers_.front().until <= stream->taken_) {
+            stream->writers_.front().flushed.set_result();  // its callbacks run later, on the loop
+            stream->writers_.pop_front();
+        }
+        if (n == 0 && !stream->finished_) return NGHTTP2_ERR_DEFERRED;
+        if (stream->finished_ && stream->out_.empty()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return static_cast<ssize_t>(n);
+    }
+
+    // The request's life, for the application: headers_received, the body
+    // piece by piece (each piece's window given back once the delegate's
+    // Future has resolved), then finish(); or on_connection_close() if the
+    // stream ends first (on_closed).
+    Task<void> run_request() {
+        std::shared_ptr<HTTP2Stream> self = shared_from_this();
+        try {
+            if (std::uint64_t length = declared_length(); length > max_body_size_) {
+                refuse(413, "body over max_body_size");
+                co_return;
+            }
+            Future<void> ready =
+                delegate_->headers_received(std::move(start_line_), std::move(headers_));
+            if (ready.valid()) co_await ready;
+            for (;;) {
+                if (delegate_done_) co_return;
+                if (body_received_ > max_body_size_) {
+                    refuse(413, "body over max_body_size");
+                    co_return;
+                }
+                if (!body_pending_.empty()) {
+                    std::string piece = std::exchange(body_pending_, {});
+                    std::size_t size = piece.size();
+                    Future<void> taken = delegate_->data_received(std::move(piece));
+                    if (taken.valid()) co_await taken;
+                    if (!over()) {
+                        nghttp2_session_consume(connection_->session_.get(), id_, size);
+                        connection_->send_soon();
+                    }
+                    continue;
+                }
+                if (request_complete_) break;
+                more_ = Future<void>();
+                co_await more_;
+            }
+            delegate_done_ = true;
+            delegate_->finish();
+        } catch (const HTTPInputError& error) {
+            refuse(error.status(), error.what());
+        } catch (...) {
+            gen_log.error("Uncaught exception serving {} over HTTP/2: {}", context_.remote_ip,
+                          describe_exception(std::current_exception()));
+            refuse(500, "Internal Server Error");
+        }
+    }
+
+    std::uint64_t declared_length() const {
+        std::string_view length = headers_.get_first("Content-Length");
+        std::uint64_t value = 0;
+        for (char c : length) {
+            if (c < '0' || c > '9' || value > UINT64_MAX / 10 - 9) return 0;  // nghttp2 checked it
+            value = value * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        return value;
+    }
+
+    // Answers `status` with `message` instead of the application (an error
+    // before or while it ran), or resets the stream when its response has
+    // begun already.
+    void refuse(int status, std::string_view message) {
+        if (delegate_ && !delegate_done_) {
+            delegate_done_ = true;
+            try {
+                delegate_->on_connection_close();
+            } catch (...) {}
+        }
+        delegate_done_ = true;
+        if (over()) return;
+        if (!body_pending_.empty()) {
+            nghttp2_session_consume(connection_->session_.get(), id_, body_pending_.size());
+            body_pending_.clear();
+        }
+        if (response_started_) {
+            nghttp2_submit_rst_stream(connection_->session_.get(), NGHTTP2_FLAG_NONE, id_,
+                                      NGHTTP2_INTERNAL_ERROR);
+            connection_->send_soon();
+            return;
+        }
+        std::string body = tornado::format("{} {}: {}", status, reason_phrase(status), message);
+        HTTPHeaders headers{{"Content-Type", "text/plain; charset=UTF-8"},
+                            {"Content-Length", std::to_string(body.size())}};
+        write_headers({"HTTP/2.0", status, ""}, headers, body);
+        finish();
+    }
+
+    std::shared_ptr<HTTP2ServerConnection> connection_;  // null once released
+    std::int32_t id_;
+    HTTPRequestContext context_;
+    std::size_t max_body_size_;
+
+    // The request.
+    RequestStartLine start_line_;
+    HTTPHeaders headers_;
+    std::string authority_;
+    std::string cookie_;
+    std::size_t header_bytes_ = 0;
+    std::string body_pending_;  // received, not yet passed to data_received
+    std::uint64_t body_received_ = 0;
+    std::unique_ptr<HTTPMessageDelegate> delegate_;
+    Future<void> more_{nullptr};  // what the request's coroutine waits on for more
+    bool head_request_ = false;
+    bool request_complete_ = false;  // END_STREAM came
+    bool delegate_done_ = false;     // it had finish() or on_connection_close(): no more
+
+    // The response.
+    std::string out_;  // written, not yet taken by nghttp2 (from out_taken_ on)
+    std::size_t out_taken_ = 0;
+    std::uint64_t queued_ = 0;  // body bytes written so far
+    std::uint64_t taken_ = 0;   // body bytes nghttp2 has taken
+    std::deque<Waiting> writers_;
+    Function<void()> close_callback_;
+    bool response_started_ = false;
+    bool body_allowed_ = true;
+    bool finished_ = false;
+    bool closed_ = false;
+};
+
+// --- libnghttp2's callbacks: they record, the connection dispatches ------------------------
+
+struct HTTP2Callbacks {
+    using Kind = HTTP2ServerConnection::Event::Kind;
+
+    static HTTP2ServerConnection& of(void* user_data) {
+        return *static_cast<HTTP2ServerConnection*>(user_data);
+    }
+
+    static HTTP2Stream* stream(HTTP2ServerConnection& connection, std::int32_t id) {
+        auto found = connection.streams_.find(id);
+        return found == connection.streams_.end() ? nullptr : found->second.get();
+    }
+
+    // No exception may cross libnghttp2's C frames: one that escapes a
+    // callback (out of memory, a header HTTPHeaders refuses) resets the
+    // stream instead.
+    template <typename F>
+    static int guarded(F&& body) noexcept {
+        try {
+            body();
+            return 0;
+        } catch (const std::exception& error) {
+            gen_log.warning("HTTP/2 stream reset: {}", error.what());
+        } catch (...) {
+            gen_log.warning("HTTP/2 stream reset: unknown exception");
+        }
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+
+    static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+        if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+            return 0;
+        return guarded([&] {
+            HTTP2ServerConnection& connection = of(user_data);
+            std::int32_t id = frame->hd.stream_id;
+            connection.streams_.emplace(
+                id, std::make_shared<HTTP2Stream>(connection.shared_from_this(), id));
+            connection.cancel_timeout();  // not idle
+        });
+    }
+
+    static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                         std::size_t name_length, const std::uint8_t* value,
+                         std::size_t value_length, std::uint8_t, void* user_data) {
+        HTTP2Stream* target = stream(of(user_data), frame->hd.stream_id);
+        if (target == nullptr) return 0;
+        return guarded([&] {
+            target->add_field({reinterpret_cast<const char*>(name), name_length},
+                              {reinterpret_cast<const char*>(value), value_length});
+        });
+    }
+
+    static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+        HTTP2ServerConnection& connection = of(user_data);
+        HTTP2Stream* target = stream(connection, frame->hd.stream_id);
+        if (target == nullptr) return 0;
+        bool ends = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+        return guarded([&] {
+            if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+                connection.events_.push_back({Kind::request, target->id()});
+            }
+            if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) && ends) {
+                target->end_of_request();
+                connection.events_.push_back({Kind::end, target->id()});
+            }
+        });
+    }
+
+    static int on_data_chunk_recv(nghttp2_session* session, std::uint8_t, std::int32_t id,
+                                  const std::uint8_t* data, std::size_t length, void* user_data) {
+        HTTP2ServerConnection& connection = of(user_data);
+        HTTP2Stream* target = stream(connection, id);
+        if (target == nullptr) {  // a stream already over: its bytes are the connection's again
+            nghttp2_session_consume_connection(session, length);
+            return 0;
+        }
+        return guarded([&] {
+            target->add_body(data, length);
+            connection.events_.push_back({Kind::body, id});
+        });
+    }
+
+    static int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code,
+                               void* user_data) {
+        HTTP2ServerConnection& connection = of(user_data);
+        if (stream(connection, id) == nullptr) return 0;
+        // NGHTTP2_ERR_CALLBACK_FAILURE here ends the session: the stream is
+        // closing anyway, and a connection out of memory has no better way.
+        try {
+            connection.events_.push_back({Kind::closed, id, error_code});
+            return 0;
+        } catch (...) {
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+    }
+};
+
+// --- the connection -----------------------------------------------------------------------
+
+HTTP2ServerConnection::HTTP2ServerConnection(std::shared_ptr<IOStream> stream,
+                                             HTTP2Parameters params, HTTPRequestContext context,
+                                             std::string received)
+    : stream_(std::move(stream)),
+      params_(std::move(params)),
+      context_(std::move(context)),
+      received_(std::move(received)),
+      session_(nullptr, nghttp2_session_del) {
+    nghttp2_session_callbacks* callbacks = nullptr;
+    if (nghttp2_session_callbacks_new(&callbacks) != 0) throw std::bad_alloc();
+    nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks,
+                                                            HTTP2Callbacks::on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(callbacks, HTTP2Callbacks::on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, HTTP2Callbacks::on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks,
+                                                              HTTP2Callbacks::on_data_chunk_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
+                                                           HTTP2Callbacks::on_stream_close);
+    nghttp2_option* options = nullptr;
+    if (nghttp2_option_new(&options) != 0) {
+        nghttp2_session_callbacks_del(callbacks);
+        throw std::bad_alloc();
+    }
+    // Windows are given back by the request coroutines, once the
+    // application has taken each piece (the file comment's flow control).
+    nghttp2_option_set_no_auto_window_update(options, 1);
+    nghttp2_session* session = nullptr;
+    int failed = nghttp2_session_server_new2(&session, callbacks, this, options);
+    nghttp2_option_del(options);
+    nghttp2_session_callbacks_del(callbacks);
+    if (failed != 0) throw std::runtime_error(nghttp2_strerror(failed));
+    session_.reset(session);
+}
+
+HTTP2ServerConnection::~HTTP2ServerConnection() = default;
+
+void HTTP2ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate) {
+    if (serving_) throw std::logic_error("HTTP2ServerConnection: already serving");
+    delegate_ = &delegate;
+    serving_ = true;
+    stream_->set_nodelay(true);
+    stream_->set_close_callback([weak = weak_from_this()] {
+        if (std::shared_ptr<HTTP2ServerConnection> self = weak.lock()) self->end_serving();
+    });
+    nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, params_.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, params_.stream_window},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(std::min<std::size_t>(
+                                                    params_.max_header_list_size, UINT32_MAX))},
+    };
+    nghttp2_submit_settings(session_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    // The connection's own window, beyond the 64 KiB the protocol starts with.
+    nghttp2_session_set_local_window_size(session_.get(), NGHTTP2_FLAG_NONE, 0,
+                                          static_cast<std::int32_t>(params_.connection_window));
+    arm_idle_timeout();
+    serve().detach();
+}
+
+// The reading side: what comes is fed to the session, what it answers
+// sent, until the session wants nothing more or the stream closes.
+Task<void> HTTP2ServerConnection::serve() {
+    std::shared_ptr<HTTP2ServerConnection> self = shared_from_this();
+    if (!received_.empty()) feed(std::exchange(received_, {}));
+    send_now();
+    // Once the session wants to read no more (a GOAWAY sent, or a
+    // connection error), send_now() closes the connection after its last
+    // frames.
+    while (serving_ && nghttp2_session_want_read(session_.get())) {
+        std::string data;
+        try {
+            data = co_await stream_->read_bytes(kReadSize, true);
+        } catch (const std::exception&) {
+            end_serving();  // the client closed it, or a limit did
+            co_return;
+        }
+        feed(data);
+        send_now();
+    }
+}
+
+void HTTP2ServerConnection::feed(std::string_view data) {
+    in_callbacks_ = true;
+    ssize_t used = nghttp2_session_mem_recv(
+        session_.get(), reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
+    in_callbacks_ = false;
+    if (used < 0) {
+        // A connection error: nghttp2 has queued its GOAWAY where the RFC
+        // asks for one, and wants to read no more.
+        gen_log.info("HTTP/2 connection from {} refused: {}", context_.remote_ip,
+                     nghttp2_strerror(static_cast<int>(used)));
+        if (!nghttp2_session_want_write(session_.get())) {
+            nghttp2_session_terminate_session(session_.get(), NGHTTP2_PROTOCOL_ERROR);
+        }
+    }
+    dispatch_events();
+}
+
+void HTTP2ServerConnection::dispatch_events() {
+    while (!events_.empty()) {
+        Event event = events_.front();
+        events_.pop_front();
+        auto found = streams_.find(event.stream_id);
+        if (found == streams_.end()) continue;
+        std::shared_ptr<HTTP2Stream> stream = found->second;
+        switch (event.kind) {
+            case Event::Kind::request:
+                if (delegate_ != nullptr) stream->start(*delegate_);
+                break;
+            case Event::Kind::body:
+            case Event::Kind::end: stream->wake(); break;
+            case Event::Kind::closed:
+                streams_.erase(found);
+                stream->on_closed(event.error_code);
+                stream->release();
+                if (streams_.empty()) arm_idle_timeout();
+                break;
+        }
+    }
+}
+
+void HTTP2ServerConnection::send_soon() {
+    if (send_scheduled_ || !serving_) return;
+    send_scheduled_ = true;
+    stream_->io_loop().add_callback([weak = weak_from_this()] {
+        if (std::shared_ptr<HTTP2ServerConnection> self = weak.lock()) {
+            self->send_scheduled_ = false;
+            self->send_now();
+        }
+    });
+}
+
+// Turns what the session has to send into writes, 64 KiB at a time, while
+// the stream has fewer than kMaxUnsent bytes waiting for the kernel. Past
+// that, the peer reads slowly: sending goes on when the stream has sent
+// them, and meanwhile the handlers' write() Futures wait, not the
+// stream's buffer grows.
+void HTTP2ServerConnection::send_now() {
+    if (!serving_ || in_callbacks_ || sending_) return;
+    for (;;) {
+        std::string out;
+        while (out.size() < kSendBatch) {
+            const std::uint8_t* data = nullptr;
+            ssize_t n = nghttp2_session_mem_send(session_.get(), &data);
+            if (n < 0) {
+                gen_log.warning("HTTP/2 to {}: {}", context_.remote_ip,
+                                nghttp2_strerror(static_cast<int>(n)));
+                dispatch_events();
+                end_serving();
+                return;
+            }
+            if (n == 0) break;
+            out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+        }
+        dispatch_events();  // streams the sending closed
+        if (out.empty() || !serving_) break;
+        Future<void> written = stream_->write(std::move(out));
+        if (stream_->write_buffer_size() >= kMaxUnsent) {
+            sending_ = true;
+            written.add_done_callback([weak = weak_from_this()](Future<void>) {
+                if (std::shared_ptr<HTTP2ServerConnection> self = weak.lock()) {
+                    self->sending_ = false;
+                    self->send_now();
+                }
+            });
+            return;
+        }
+    }
+    if (serving_ && !nghttp2_session_want_read(session_.get()) &&
+        !nghttp2_session_want_write(session_.get())) {
+        // GOAWAY said and every stream over: close once the last bytes are out.
+        stream_->write(std::string_view{})
+            .add_done_callback([weak = weak_from_this()](Future<void>) {
+                if (std::shared_ptr<HTTP2ServerConnection> self = weak.lock()) self->end_serving();
+            });
+    }
+}
+
+void HTTP2ServerConnection::arm_idle_timeout() {
+    if (params_.idle_timeout && serving_) start_timeout(stream_->io_loop(), *params_.idle_timeout);
+}
+
+void HTTP2ServerConnection::on_timeout() {
+    if (!streams_.empty()) return;
+    nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
+    send_now();
+}
+
+Future<void> HTTP2ServerConnection::close() {
+    if (!serving_) {
+        Future<void> ended;
+        ended.set_result();
+        return ended;
+    }
+    if (!closed_future_.valid()) closed_future_ = Future<void>();
+    Future<void> ended = closed_future_;
+    end_serving();
+    return ended;
+}
+
+void HTTP2ServerConnection::close_when_idle() {
+    if (!serving_ || going_away_) return;
+    going_away_ = true;
+    // The last stream taken: the client may retry any later one elsewhere.
+    nghttp2_submit_goaway(session_.get(), NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_.get()), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+    send_now();
+}
+
+bool HTTP2ServerConnection::idle() const noexcept { return serving_ && streams_.empty(); }
+
+void HTTP2ServerConnection::end_serving() noexcept {
+    if (!serving_) return;
+    serving_ = false;
+    cancel_timeout();
+    // Every stream still open ends with the connection.
+    std::unordered_map<std::int32_t, std::shared_ptr<HTTP2Stream>> open = std::move(streams_);
+    streams_.clear();
+    for (auto& [id, stream] : open) {
+        stream->on_closed(NGHTTP2_CANCEL);
+        stream->release();
+    }
+    if (stream_) stream_->close();
+    if (delegate_ != nullptr) {
+        HTTPServerConnectionDelegate* delegate = std::exchange(delegate_, nullptr);
+        try {
+            delegate->on_close(this);
+        } catch (...) {
+            app_log.error("Uncaught exception in on_close: {}",
+                          describe_exception(std::current_exception()));
+        }
+    }
+    if (closed_future_.valid() && !closed_future_.done()) closed_future_.set_result();
+}
+
+void HTTP2ServerConnection::server_gone() noexcept {
+    delegate_ = nullptr;
+    if (stream_) stream_->close();
+}
+
+std::shared_ptr<HTTPServerConnection> detail::make_http2_connection(
+    std::shared_ptr<IOStream> stream, std::string received, const HTTPServerOptions& options,
+    HTTPRequestContext context) {
+    HTTP2Parameters params;
+    params.max_concurrent_streams = options.http2_max_concurrent_streams;
+    params.max_header_list_size = options.max_header_size;
+    params.max_body_size = options.max_body_size;
+    params.idle_timeout = options.idle_connection_timeout;
+    params.server_header = options.server_header;
+    return std::make_shared<HTTP2ServerConnection>(std::move(stream), std::move(params),
+                                                   std::move(context), std::move(received));
+}
+
+}  // namespace tornado

@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""HTTP/2 (final/http2) against clients we did not write: curl, nghttp, h2load and Python's h2.
+
+    /usr/bin/python3 final_http2_test.py --bin build/bin
+
+The demo app runs with --http2, in cleartext and over TLS, and each check
+talks to it as a real client would:
+
+  - curl --http2-prior-knowledge: the same pages as over HTTP/1.1 (a page,
+    a 3 MB body echoed, a streamed answer, a static file's Range and 304,
+    a 404 page, a 500, cookies), and HTTP/1.1 still served on the port;
+  - nghttp -nv: the server's SETTINGS (at most 100 streams at once);
+  - h2load: 2,000 requests over 4 connections of 20 streams each;
+  - SIGTERM while curl's stream is in flight: the stream is answered
+    (GOAWAY, then the answer), and the server exits soon after;
+  - over TLS: ALPN gives curl and h2load h2, and a client that offers
+    only http/1.1 gets HTTP/1.1;
+  - Python's h2, on a socket of its own: 20 slow requests on one
+    connection run at once; a stream whose reader does not open its
+    window holds back that stream's handler alone (its bytes stop at the
+    stream window, another stream is answered meanwhile), and goes on
+    once the window opens.
+
+Needs Debian's /usr/bin/python3 with python3-h2, curl, nghttp and h2load
+(nghttp2-client), installed by tools/install-deps.sh build. Prints a line
+per check and a summary; exits 1 if any failed.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
+from final_tls_test import Certificates  # noqa: E402
+from serverproc import ServerProcess  # noqa: E402
+
+TIMEOUT = 30
+
+
+def run(command, stdin=None):
+    done = subprocess.run(command, input=stdin, capture_output=True, timeout=TIMEOUT)
+    if done.returncode != 0:
+        raise CheckFailed("%s failed (%d): %s" % (" ".join(command[:3]), done.returncode,
+                                                 done.stderr.decode(errors="replace").strip()[-300:]))
+    return done.stdout
+
+
+def curl(url, *options, http="--http2-prior-knowledge"):
+    """(status, HTTP version, body) of one request."""
+    out = run(["curl", "-sS", "-k", http, "-o", "-", "-w", "\n%{http_code} %{http_version}", *options, url])
+    body, _, tail = out.rpartition(b"\n")
+    status, version = tail.decode().split()
+    return int(status), version, body
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+def same_pages_as_http11(base):
+    for path in ["/", "/query?a=1&b=two", "/json", "/template"]:
+        status2, version, body2 = curl(base + path)
+        status1, _, body1 = curl(base + path, http="--http1.1")
+        expect_equal(version, "2", "GET %s's version" % path)
+        expect_equal((status2, body2), (status1, body1), "GET %s over HTTP/2 and over HTTP/1.1" % path)
+
+
+def a_body_is_echoed_whole(base):
+    body = os.urandom(3 * 1024 * 1024)
+    done = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-H", "Content-Type: application/octet-stream",
+                           "--data-binary", "@-", base + "/echo"], input=body, capture_output=True,
+                          timeout=TIMEOUT)
+    expect_equal(done.returncode, 0, "curl's exit status")
+    expect(done.stdout == body, "the 3 MB body came back with %d bytes, not the same" % len(done.stdout))
+
+
+def a_streamed_answer_comes_in_pieces(base):
+    status, _, body = curl(base + "/stream?chunks=5")
+    expect_equal(status, 200, "GET /stream's status")
+    expect_equal(body.decode(), "".join("chunk %d\n" % i for i in range(5)), "GET /stream?chunks=5")
+
+
+def static_files_with_range_and_304(base):
+    status, _, whole = curl(base + "/static/hello.txt")
+    expect_equal(status, 200, "GET /static/hello.txt")
+    status, _, part = curl(base + "/static/hello.txt", "-r", "0-4")
+    expect_equal((status, part), (206, whole[:5]), "bytes 0-4 of /static/hello.txt")
+    head = run(["curl", "-sS", "--http2-prior-knowledge", "-D", "-", "-o", "/dev/null", base + "/static/hello.txt"])
+    etag = re.search(rb"(?im)^etag: (\S+)", head)
+    expect(etag is not None, "no etag in %r" % head)
+    status, _, _ = curl(base + "/static/hello.txt", "-H", "If-None-Match: " + etag.group(1).decode())
+    expect_equal(status, 304, "GET with If-None-Match")
+
+
+def error_pages(base):
+    status, _, body = curl(base + "/error/404")
+    expect_equal(status, 404, "GET /error/404")
+    expect(b"404" in body, "the 404 page: %r" % body[:200])
+    status, _, _ = curl(base + "/crash")
+    expect_equal(status, 500, "GET /crash")
+
+
+def cookies_go_both_ways(base):
+    with tempfile.NamedTemporaryFile() as jar:
+        run(["curl", "-sS", "--http2-prior-knowledge", "-c", jar.name, "-o", "/dev/null",
+             base + "/cookies/set?name=flavour&value=oat"])
+        status, _, body = curl(base + "/cookies/get?name=flavour", "-b", jar.name)
+    expect_equal(status, 200, "GET /cookies/get")
+    expect(b"oat" in body, "the cookie did not come back: %r" % body[:200])
+
+
+def http11_still_served(base):
+    status, version, body = curl(base + "/", http="--http1.1")
+    expect_equal((status, version), (200, "1.1"), "GET / over HTTP/1.1")
+
+
+def nghttp_sees_the_settings(base):
+    out = run(["nghttp", "-nv", base + "/"]).decode()
+    expect("recv SETTINGS frame" in out, "no SETTINGS from the server:\n" + out[:500])
+    expect("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):100" in out,
+           "the server's SETTINGS do not say 100 streams:\n" + out[:800])
+    expect(":status: 200" in out, "no 200 for GET /")
+
+
+def h2load_all_succeed(base):
+    out = run(["h2load", "-n", "2000", "-c", "4", "-m", "20", base + "/"]).decode()
+    expect("2000 succeeded, 0 failed, 0 errored" in out, "h2load: " + out[-600:])
+    return re.search(r"finished in [^,]+, ([0-9.]+ req/s)", out).group(1)
+
+
+def tls_alpn(base):
+    status, version, _ = curl(base + "/", http="--http2")
+    expect_equal((status, version), (200, "2"), "curl --http2 over TLS (ALPN)")
+    status, version, _ = curl(base + "/", http="--http1.1")
+    expect_equal((status, version), (200, "1.1"), "curl --http1.1 over TLS: ALPN offers http/1.1 only")
+    out = run(["h2load", "-n", "200", "-c", "2", "-m", "10", base + "/"]).decode()
+    expect("Application protocol: h2" in out, "h2load over TLS: " + out[-400:])
+    expect("200 succeeded" in out, "h2load over TLS: " + out[-400:])
+
+
+def a_graceful_stop_lets_streams_finish(demo_app):
+    """SIGTERM while a stream is in flight: the stream is answered whole
+    (the server sends GOAWAY and waits for it), then the server exits,
+    before its 3 s grace is over."""
+    with ServerProcess(demo_app, "--http2", stderr=subprocess.DEVNULL) as server:
+        url = "http://127.0.0.1:%d/sleep?ms=1000" % server.port
+        in_flight = subprocess.Popen(["curl", "-sS", "--http2-prior-knowledge", "-w", " %{http_version}", url],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.3)  # the request is on its way: the handler sleeps
+        stopping = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        out, err = in_flight.communicate(timeout=TIMEOUT)
+        expect_equal(out, b"slept 1000 2", "the stream in flight when the stop came (%s)" % err.decode().strip())
+        server.process.wait(timeout=TIMEOUT)
+        took = time.monotonic() - stopping
+        expect(took < 2.5, "the server took %.1f s to stop after its last stream" % took)
+        return "stopped %.2f s after SIGTERM" % took
+
+
+# --- Python's h2 on a socket of its own ----------------------------------------------------
+
+class H2Client:
+    """An h2 connection on a blocking socket: send requests, read events."""
+
+    def __init__(self, port, connection_window=16 * 1024 * 1024):
+        import h2.config
+        import h2.connection
+        self.socket = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+        # A large window for the connection, so that one stream left
+        # unread cannot hold the others back at the connection's level.
+        self.h2.increment_flow_control_window(connection_window)
+        self.flush()
+        self.bodies, self.statuses, self.ended = {}, {}, set()
+
+    def flush(self):
+        self.socket.sendall(self.h2.data_to_send())
+
+    def get(self, path):
+        stream = self.h2.get_next_available_stream_id()
+        self.h2.send_headers(stream, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                      (":authority", "127.0.0.1")], end_stream=True)
+        self.flush()
+        self.bodies[stream] = b""
+        return stream
+
+    def pump(self, until, timeout=10.0, acknowledge=lambda stream: True):
+        """Reads and handles events until until() holds; data of a stream
+        for which acknowledge() is false is not acknowledged (its window
+        stays shut)."""
+        import h2.events
+        deadline = time.monotonic() + timeout
+        while not until():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CheckFailed("timed out waiting on the h2 connection")
+            self.socket.settimeout(left)
+            try:
+                data = self.socket.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                raise CheckFailed("the server closed the connection")
+            for event in self.h2.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    self.statuses[event.stream_id] = dict(event.headers)[b":status"]
+                elif isinstance(event, h2.events.DataReceived):
+                    self.bodies[event.stream_id] += event.data
+                    if acknowledge(event.stream_id):
+                        self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    self.ended.add(event.stream_id)
+            self.flush()
+
+    def close(self):
+        self.socket.close()
+
+
+def concurrent_streams_run_at_once(server):
+    client = H2Client(server.port)
+    try:
+        started = time.monotonic()
+        streams = [client.get("/sleep?ms=500") for _ in range(20)]
+        client.pump(lambda: all(s in client.ended for s in streams))
+        took = time.monotonic() - started
+        for stream in streams:
+            expect_equal(client.bodies[stream], b"slept 500", "stream %d's body" % stream)
+        # One after another they would take 10 s.
+        expect(took < 4.0, "20 sleeps of 0.5 s on one connection took %.1f s" % took)
+        return "%.2f s" % took
+    finally:
+        client.close()
+
+
+def a_stream_left_unread_holds_back_its_handler_alone(server):
+    client = H2Client(server.port)
+    try:
+        window = client.h2.local_settings.initial_window_size  # what the server may send a stream
+        slow = client.get("/stream?chunks=100000")  # 1.2 MB, flushed a chunk at a time
+        client.pump(lambda: len(client.bodies[slow]) >= window - 16, acknowledge=lambda s: s != slow)
+        quick = client.get("/")
+        client.pump(lambda: quick in client.ended, acknowledge=lambda s: s != slow)
+        expect_equal(client.statuses[quick], b"200", "the other stream's status")
+        time.sleep(0.5)
+        client.pump(lambda: True, timeout=0.5, acknowledge=lambda s: s != slow)
+        held = len(client.bodies[slow])
+        expect(held <= window, "the unread stream got %d bytes past its window of %d" % (held, window))
+        expect(slow not in client.ended, "the unread stream ended while its window was shut")
+        # The access log's line comes when the handler finishes: a handler
+        # whose flush() did not wait would have written all 1.2 MB into the
+        # server's memory and finished.
+        expect("GET /stream?chunks=100000" not in server.log(),
+               "the handler of the unread stream finished: its flush() did not wait for the window")
+        # Open its window: the rest comes, and the handler ends.
+        client.h2.acknowledge_received_data(held, slow)
+        client.flush()
+        client.pump(lambda: slow in client.ended, timeout=20)
+        expected = "".join("chunk %d\n" % i for i in range(100000)).encode()
+        expect(client.bodies[slow] == expected, "the stream's body after its window opened: %d bytes, "
+               "expected %d" % (len(client.bodies[slow]), len(expected)))
+        return "held at %d of %d bytes" % (held, len(expected))
+    finally:
+        client.close()
+
+
+# --- the runner -----------------------------------------------------------------------------
+
+class Running:
+    """The demo app as the h2 checks see it: its port, and its log so far."""
+
+    def __init__(self, port, log_file):
+        self.port, self.log_file = port, log_file
+
+    def log(self):
+        self.log_file.flush()
+        with open(self.log_file.name, errors="replace") as f:
+            return f.read()
+
+
+CLEARTEXT_CHECKS = [
+    ("the same pages as over HTTP/1.1", same_pages_as_http11),
+    ("a 3 MB body is echoed whole", a_body_is_echoed_whole),
+    ("a streamed answer comes in pieces", a_streamed_answer_comes_in_pieces),
+    ("a static file's Range and 304", static_files_with_range_and_304),
+    ("error pages", error_pages),
+    ("cookies go both ways", cookies_go_both_ways),
+    ("HTTP/1.1 is still served on the same port", http11_still_served),
+    ("nghttp sees the server's SETTINGS", nghttp_sees_the_settings),
+    ("h2load: 2,000 requests, 4 connections of 20 streams", h2load_all_succeed),
+]
+H2_CHECKS = [
+    ("h2: 20 slow requests on one connection run at once", concurrent_streams_run_at_once),
+    ("h2: a stream left unread holds back its handler alone", a_stream_left_unread_holds_back_its_handler_alone),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin", required=True, help="the build's bin folder (demo_app)")
+    options = parser.parse_args()
+    demo_app = os.path.join(options.bin, "demo_app")
+    missing = [tool for tool in ("curl", "nghttp", "h2load") if shutil.which(tool) is None]
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        missing.append("python3-h2 (for /usr/bin/python3)")
+    if missing:
+        print("FAIL  http2: missing %s (tools/install-deps.sh build)" % ", ".join(missing))
+        return 1
+    started = time.monotonic()
+    results = []
+    with tempfile.NamedTemporaryFile(prefix="final_http2_test.", suffix=".log") as log, \
+            ServerProcess(demo_app, "--http2", stderr=log) as server:
+        base = "http://127.0.0.1:%d" % server.port
+        for name, check in CLEARTEXT_CHECKS:
+            results.append(run_check(name, check, base))
+        for name, check in H2_CHECKS:
+            results.append(run_check(name, check, Running(server.port, log)))
+    results.append(run_check("a graceful stop lets the streams in flight finish", a_graceful_stop_lets_streams_finish,
+                             demo_app))
+    folder = tempfile.mkdtemp(prefix="final_http2_test.")
+    try:
+        certs = Certificates(folder)
+        with ServerProcess(demo_app, "--http2", "--certfile=" + certs.cert, "--keyfile=" + certs.key,
+                           stderr=subprocess.DEVNULL) as server:
+            results.append(run_check("over TLS: ALPN gives h2, or http/1.1 to who offers only it", tls_alpn,
+                                     "https://127.0.0.1:%d" % server.port))
+    finally:
+        shutil.rmtree(folder)
+    print("summary: %d passed, %d failed (%.1f s)" % (results.count("PASS"), results.count("FAIL"),
+                                                     time.monotonic() - started))
+    return 0 if results.count("FAIL") == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
