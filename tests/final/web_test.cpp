@@ -21,6 +21,7 @@
 
 #include "http_test_util.h"
 #include "alloc_counter.h"
+#include "escaped.h"
 #include "test_util.h"
 #include "tornado/escape.h"
 #include "tornado/gen.h"
@@ -31,6 +32,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::with_header;
+using course::testing::escaped;
 
 // --- handlers the tests route to ----------------------------------------------------
 
@@ -1015,6 +1017,120 @@ TEST_F(WebClientFin, AClientThatClosedWholeCostsNothing) {
     next.send(sleep_request);
     EXPECT_EQ(next.read_response().body, "slept");
     EXPECT_EQ(server.call([] { return static_cast<int>(fin_closes); }), 20);
+}
+
+
+// --- trailers, and a streamed body taken at the handler's pace -----------------------------
+
+// Sets trailers (before or after a flush), or one that is not allowed.
+class TrailersHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        std::string_view how = request().query_arguments.empty() ? "" : "flush";
+        write("body");
+        if (how == "flush") flush();
+        set_trailer("grpc-status", "0");
+        set_trailer("X-Checksum", "abc");
+    }
+    void post(const PathArgs&) override { set_trailer("Content-Length", "4"); }
+};
+
+// Counts the pieces of a streamed body, and whether a piece came while
+// the Future of the one before had not resolved (it must not).
+class PacedUploadHandler : public RequestHandler {
+public:
+    bool stream_request_body() const override { return true; }
+    Future<void> data_received_async(std::string chunk) override {
+        if (waiting_.valid() && !waiting_.done()) ++overlaps_;
+        bytes_ += chunk.size();
+        ++pieces_;
+        if (request().path == "/paced/fail") {
+            Future<void> failed;
+            failed.set_exception(std::make_exception_ptr(HTTPError(507, "no room")));
+            return failed;
+        }
+        waiting_ = Future<void>();
+        IOLoop::current().call_later(2ms, [waiting = waiting_]() mutable { waiting.set_result(); });
+        return waiting_;
+    }
+    void put(const PathArgs&) override {
+        write(std::to_string(bytes_) + " bytes in " + std::to_string(pieces_) + " pieces, " +
+              std::to_string(overlaps_) + " overlapping");
+    }
+
+private:
+    Future<void> waiting_{nullptr};
+    std::size_t bytes_ = 0;
+    int pieces_ = 0;
+    int overlaps_ = 0;
+};
+
+class Trailers : public ::testing::Test {
+protected:
+    testing::ServerThread server{[] {
+        auto app = std::make_shared<Application>(std::vector<URLSpec>{
+            {"/trailers", handler<TrailersHandler>()},
+            {"/paced/.*", handler<PacedUploadHandler>()},
+        });
+        return std::make_unique<HTTPServer>(app);
+    }};
+
+    std::string raw(std::string request) {
+        testing::RawClient client(server.port());
+        client.send(request);
+        return client.read_until_close();
+    }
+};
+
+// RFC 9112 section 7.1.2: the last chunk, the trailer fields, an empty
+// line. finish() gives no Content-Length, so HTTP/1.1 chunks the body.
+TEST_F(Trailers, FollowTheLastChunkOfAChunkedBody) {
+    std::string answer = raw("GET /trailers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(answer.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << escaped(answer);
+    EXPECT_EQ(answer.find("Content-Length"), std::string::npos) << escaped(answer);
+    EXPECT_TRUE(answer.ends_with("\r\n4\r\nbody\r\n0\r\nGrpc-Status: 0\r\nX-Checksum: abc\r\n\r\n"))
+        << escaped(answer);
+}
+
+TEST_F(Trailers, MayBeSetAfterAFlush) {
+    std::string answer = raw("GET /trailers?flush=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(answer.ends_with("4\r\nbody\r\n0\r\nGrpc-Status: 0\r\nX-Checksum: abc\r\n\r\n"))
+        << escaped(answer);
+}
+
+// HTTP/1.0 has no chunks, so nowhere to put trailers: the body is whole
+// and they are dropped.
+TEST_F(Trailers, AreDroppedWhereTheyHaveNoPlace) {
+    std::string answer = raw("GET /trailers HTTP/1.0\r\n\r\n");
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 200")) << escaped(answer);
+    EXPECT_TRUE(answer.ends_with("\r\n\r\nbody")) << escaped(answer);
+}
+
+// RFC 9110 section 6.5.1: no framing fields in trailers. The handler's
+// mistake is a 500, not a broken message.
+TEST_F(Trailers, AFramingFieldIsRefused) {
+    std::string answer = raw("POST /trailers HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 500")) << escaped(answer);
+}
+
+// Tornado's data_received may return a Future: the next piece waits for it.
+TEST_F(Trailers, AStreamedBodyComesNoFasterThanTheHandlerTakesIt) {
+    testing::RawClient client(server.port());
+    std::string body(512 * 1024, 'x');
+    client.send("PUT /paced/ok HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+                "\r\n\r\n" + body);
+    testing::Response response = client.read_response();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_TRUE(response.body.starts_with("524288 bytes in ")) << response.body;
+    EXPECT_TRUE(response.body.ends_with(" pieces, 0 overlapping")) << response.body;
+}
+
+
+// A Future that fails is answered as the method's exception would be.
+TEST_F(Trailers, AFailedDataReceivedFutureIsAnsweredAsAnError) {
+    testing::RawClient client(server.port());
+    client.send("PUT /paced/fail HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    EXPECT_EQ(client.read_response().status, 507);
 }
 
 }  // namespace

@@ -38,6 +38,11 @@ constexpr std::size_t kReadSize = 64 * 1024;
 constexpr std::size_t kMaxUnsent = 256 * 1024;
 // Frames gathered into one write.
 constexpr std::size_t kSendBatch = 64 * 1024;
+// Empty DATA frames without END_STREAM a stream may send in a row. They
+// carry nothing and cost a frame's work each; libnghttp2 takes any number,
+// so a flood of them (CVE-2019-9518) would go on for as long as the client
+// likes. Past this many: GOAWAY ENHANCE_YOUR_CALM.
+constexpr std::uint32_t kMaxEmptyDataFrames = 100;
 
 // Fields a response must not carry over HTTP/2 (RFC 9113 section 8.2.2):
 // HTTP/1's hop-by-hop framing.
@@ -135,6 +140,20 @@ public:
         connection_->send_soon();
     }
 
+    // The trailers go out as a HEADERS frame that ends the stream, after
+    // the last DATA (read_body submits them when it reaches the end).
+    void finish_with_trailers(const HTTPHeaders& trailers) override {
+        if (!finished_) {
+            for (HTTPHeaders::Field trailer : trailers) {
+                std::string name = ascii_lower(trailer.name);
+                if (connection_specific(name)) continue;
+                trailers_.push_back(std::move(name));
+                trailers_.emplace_back(trailer.value);
+            }
+        }
+        finish();
+    }
+
     void set_close_callback(Function<void()> callback) override {
         close_callback_ = std::move(callback);
     }
@@ -178,6 +197,13 @@ public:
     }
 
     void end_of_request() { request_complete_ = true; }
+
+    // A DATA frame of `length` bytes (padding aside) came without
+    // END_STREAM: whether it is one empty frame in a row too many.
+    bool empty_data_flood(std::size_t length) {
+        empty_data_frames_ = length == 0 ? empty_data_frames_ + 1 : 0;
+        return empty_data_frames_ > kMaxEmptyDataFrames;
+    }
 
     // The head is whole: hand the request to the application.
     void start(HTTPServerConnectionDelegate& delegate) {
@@ -232,7 +258,13 @@ public:
             }
         }
         for (Waiting& writer : writers_) {
-            if (!writer.flushed.done()) writer.flushed.set_exception(closed_error());
+            if (!writer.flushed.done()) {
+                writer.flushed.set_exception(closed_error());
+                // As HTTP/1's failed writes: nobody need look at it. Else each
+                // stream a client resets logs an error (rapid reset: a line
+                // per two frames).
+                (void)writer.flushed.exception();
+            }
         }
         writers_.clear();
         wake();
@@ -259,6 +291,7 @@ private:
     static Future<void> closed_future() {
         Future<void> closed;
         closed.set_exception(closed_error());
+        (void)closed.exception();  // nobody need look at it (on_closed says why)
         return closed;
     }
 
@@ -299,8 +332,25 @@ private:
             stream->writers_.pop_front();
         }
         if (n == 0 && !stream->finished_) return NGHTTP2_ERR_DEFERRED;
-        if (stream->finished_ && stream->out_.empty()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (stream->finished_ && stream->out_.empty()) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            if (!stream->trailers_.empty()) stream->submit_trailers(flags);
+        }
         return static_cast<ssize_t>(n);
+    }
+
+    // From read_body, at the body's end: the stream ends with the trailers'
+    // HEADERS frame instead of this DATA frame (nghttp2 lets a data source
+    // submit them there). If they cannot be submitted, the DATA ends it.
+    void submit_trailers(std::uint32_t* flags) {
+        std::vector<nghttp2_nv> fields;
+        for (std::size_t i = 0; i < trailers_.size(); i += 2) {
+            fields.push_back(field(trailers_[i], trailers_[i + 1]));
+        }
+        if (nghttp2_submit_trailer(connection_->session_.get(), id_, fields.data(),
+                                   fields.size()) == 0) {
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
     }
 
     // The request's life, for the application: headers_received, the body
@@ -401,6 +451,7 @@ private:
     std::size_t header_bytes_ = 0;
     std::string body_pending_;  // received, not yet passed to data_received
     std::uint64_t body_received_ = 0;
+    std::uint32_t empty_data_frames_ = 0;  // in a row (empty_data_flood)
     std::unique_ptr<HTTPMessageDelegate> delegate_;
     Future<void> more_{nullptr};  // what the request's coroutine waits on for more
     bool head_request_ = false;
@@ -413,6 +464,7 @@ private:
     std::uint64_t queued_ = 0;  // body bytes written so far
     std::uint64_t taken_ = 0;   // body bytes nghttp2 has taken
     std::deque<Waiting> writers_;
+    std::vector<std::string> trailers_;  // names (lower case) and values, in turn
     Function<void()> close_callback_;
     bool response_started_ = false;
     bool body_allowed_ = true;
@@ -486,6 +538,13 @@ struct HTTP2Callbacks {
                 target->end_of_request();
                 connection.events_.push_back({Kind::end, target->id()});
             }
+            // A flood of empty DATA frames (kMaxEmptyDataFrames). padlen
+            // counts the Pad Length field too: a frame of padding alone is empty.
+            if (frame->hd.type == NGHTTP2_DATA && !ends &&
+                target->empty_data_flood(frame->hd.length - frame->data.padlen)) {
+                nghttp2_session_terminate_session(connection.session_.get(),
+                                                  NGHTTP2_ENHANCE_YOUR_CALM);
+            }
         });
     }
 
@@ -546,6 +605,13 @@ HTTP2ServerConnection::HTTP2ServerConnection(std::shared_ptr<IOStream> stream,
     // Windows are given back by the request coroutines, once the
     // application has taken each piece (the file comment's flow control).
     nghttp2_option_set_no_auto_window_update(options, 1);
+    // The published attacks meet libnghttp2's own bounds, kept at their
+    // defaults (1.57 on, and Debian's 1.52 with its security fixes): client
+    // resets 1,000 at once then 33 a second (rapid reset), 8 CONTINUATION
+    // frames a header block, 1,000 SETTINGS and PING ACKs queued, 32
+    // entries a SETTINGS frame. Empty DATA frames are ours to bound
+    // (kMaxEmptyDataFrames). tests/clients/final_http2_attack_test.py
+    // checks each.
     nghttp2_session* session = nullptr;
     int failed = nghttp2_session_server_new2(&session, callbacks, this, options);
     nghttp2_option_del(options);
@@ -598,6 +664,17 @@ Task<void> HTTP2ServerConnection::serve() {
         feed(data);
         send_now();
     }
+    // Read no more, but not ended yet: send_now() ends the connection once
+    // its last frames are out. This coroutine keeps it alive till then, for
+    // nothing else does (the server's list holds a plain pointer): one
+    // destroyed before end_serving() stayed on that list, its socket open,
+    // and the server crashed when it walked the list at its stop (found by
+    // tests/clients/final_http2_attack_test.py's rapid reset).
+    if (serving_) {
+        if (!closed_future_.valid()) closed_future_ = Future<void>();
+        Future<void> ended = closed_future_;
+        co_await ended;
+    }
 }
 
 void HTTP2ServerConnection::feed(std::string_view data) {
@@ -606,13 +683,29 @@ void HTTP2ServerConnection::feed(std::string_view data) {
         session_.get(), reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
     in_callbacks_ = false;
     if (used < 0) {
-        // A connection error: nghttp2 has queued its GOAWAY where the RFC
-        // asks for one, and wants to read no more.
+        // A fatal error (mem_recv returns no other kind): the session must
+        // not be fed again, and nghttp2 has queued no GOAWAY for it. Fed
+        // on, it read the next bytes from the middle of a frame, and a
+        // flood's sender kept the connection for as long as it liked.
         gen_log.info("HTTP/2 connection from {} refused: {}", context_.remote_ip,
                      nghttp2_strerror(static_cast<int>(used)));
-        if (!nghttp2_session_want_write(session_.get())) {
-            nghttp2_session_terminate_session(session_.get(), NGHTTP2_PROTOCOL_ERROR);
+        std::uint32_t code = NGHTTP2_PROTOCOL_ERROR;  // a bad preface
+        if (used == NGHTTP2_ERR_FLOODED || used == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+            // ACKs past nghttp2's bound (the client sends PING or SETTINGS
+            // faster than it reads the answers), or CONTINUATION frames
+            // past its count: RFC 9113 section 7's "excessive load".
+            code = NGHTTP2_ENHANCE_YOUR_CALM;
+        } else if (used == NGHTTP2_ERR_NOMEM || used == NGHTTP2_ERR_CALLBACK_FAILURE) {
+            code = NGHTTP2_INTERNAL_ERROR;
         }
+        nghttp2_session_terminate_session(session_.get(), code);
+        dispatch_events();
+        send_now();
+        // The GOAWAY is not out (want_read goes false once it is): the
+        // client reads nothing of what we send, so it would not read
+        // that either. End now, rather than read on.
+        if (nghttp2_session_want_read(session_.get())) end_serving();
+        return;
     }
     dispatch_events();
 }

@@ -149,6 +149,10 @@ public:
     // Throws HTTPOutputError (and closes) when fewer bytes than the
     // Content-Length were written.
     void finish() override;
+    // A chunked body ends with the trailers as its trailer section
+    // (RFC 9112 section 7.1.2); any other body has nowhere to put them, and
+    // they are dropped.
+    void finish_with_trailers(const HTTPHeaders& trailers) override;
 
     // Called once if the connection closes while the application works on
     // the request (not after the response is finished).
@@ -256,6 +260,8 @@ private:
     bool append_body(std::string& out, std::string_view chunk);
     Future<void> send(std::string_view data, std::string_view big_chunk);
     void finish_request();
+    // finish() and finish_with_trailers(): `last_chunk` ends a chunked body.
+    void end_response(std::string_view last_chunk);
     void release_waiter();
 
     // Errors and time limits.

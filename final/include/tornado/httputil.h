@@ -752,6 +752,15 @@ public:
     virtual Future<void> write(std::string_view chunk) = 0;
     // The response is complete.
     virtual void finish() = 0;
+    // The response is complete, and `trailers` follow its body: HTTP/2's
+    // trailing HEADERS frame, or the trailer section of HTTP/1.1's chunked
+    // encoding (RFC 9110 section 6.5). A connection that has nowhere to
+    // put them (a body with a Content-Length, HTTP/1.0, a HEAD) drops them
+    // and finishes; so does this default.
+    virtual void finish_with_trailers(const HTTPHeaders& trailers) {
+        (void)trailers;
+        finish();
+    }
 
     // What HTTP1Connection adds, and the web layer uses; a test double may
     // leave them as they are.

@@ -418,11 +418,18 @@ public:
     // request().connection->set_max_body_size().
     virtual bool stream_request_body() const { return false; }
     // A piece of the body, with stream_request_body(); the method runs after
-    // the last. Nothing waits for it (Tornado's may return a Future to slow
-    // the client down). Pieces that come after the response is finished are
+    // the last. Pieces that come after the response is finished are
     // dropped; what it throws is answered as a method's exception is. The
-    // default throws std::logic_error: a streaming handler must override it.
+    // default throws std::logic_error: a streaming handler must override it
+    // (or data_received_async).
     virtual void data_received(std::string chunk);
+    // The same, for a handler that wants to slow the client down (Tornado's
+    // data_received may return a Future): the next piece comes once the
+    // Future has resolved, and until then the client's window stays shut
+    // (HTTP/2) or its bytes stay unread (HTTP/1.1). A Future that fails is
+    // answered as a method's exception is. The default calls
+    // data_received() and returns an empty Future (nothing to wait for).
+    virtual Future<void> data_received_async(std::string chunk);
 
     // --- The request. ---
 
@@ -693,6 +700,18 @@ public:
     // cleared by leaving them empty: response_headers() then shows "", and
     // the response goes out without them.
     void clear_header(std::string_view name);
+    // A trailer field: sent after the body, as HTTP/2's trailing HEADERS
+    // frame (gRPC's grpc-status is one) or in HTTP/1.1's chunked trailer
+    // section. It may be set until finish(), after a flush() too. A
+    // response with trailers gets no Content-Length from finish(), so that
+    // HTTP/1.1 chunks it; one with nowhere to put them (HTTP/1.0, a HEAD, a
+    // Content-Length the handler set) goes without them. Refused
+    // (std::invalid_argument) as set_header refuses, and for the fields
+    // that frame or route a message (Content-Length, Transfer-Encoding,
+    // Host, ...), which RFC 9110 section 6.5.1 keeps out of trailers.
+    void set_trailer(std::string_view name, std::string_view value);
+    // The trailers set so far (none: empty).
+    const HTTPHeaders& response_trailers() const noexcept;
     // The response's headers as set so far. The Set-Cookie lines join them,
     // and the transforms change them, only as the head goes out.
     const HTTPHeaders& response_headers() const noexcept { return headers_; }
@@ -844,6 +863,7 @@ private:
         // (render() collects their resources in that order).
         std::vector<std::pair<std::string, std::unique_ptr<UIModule>>> active_modules;
         int render_depth = 0;  // render_string() calls inside each other (modules)
+        HTTPHeaders trailers;  // set_trailer()
     };
     Rare& rare();
     std::unique_ptr<Rare> rare_;

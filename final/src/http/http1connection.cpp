@@ -681,12 +681,30 @@ Future<void> HTTP1Connection::write(std::string_view chunk) {
     return written;
 }
 
+void HTTP1Connection::finish() { end_response(detail::kLastChunk); }
+
+// The last chunk, the trailer fields as a head's fields, and the empty
+// line (RFC 9112 section 7.1). The fields were checked when they were set
+// (HTTPHeaders refuses CR, LF and names that are not tokens).
+void HTTP1Connection::finish_with_trailers(const HTTPHeaders& trailers) {
+    if (!response_.chunked || trailers.empty()) {
+        finish();
+        return;
+    }
+    std::string last_chunk = "0\r\n";
+    for (HTTPHeaders::Field trailer : trailers) {
+        last_chunk.append(trailer.name).append(": ").append(trailer.value).append("\r\n");
+    }
+    last_chunk.append("\r\n");
+    end_response(last_chunk);
+}
+
 // Ends the response: a short body is an error the client must not
 // mistake for a whole one (so the connection closes), a chunked body
 // gets its last chunk, and the request is over once the last byte is
 // flushed (finish_request), not before: the next request on this
 // connection is read only then.
-void HTTP1Connection::finish() {
+void HTTP1Connection::end_response(std::string_view last_chunk) {
     if (response_state_ == ResponseState::nothing_sent)
         throw std::logic_error("HTTP1Connection: finish without write_headers");
     // An error answer ended the response already: nothing is left to finish.
@@ -701,7 +719,7 @@ void HTTP1Connection::finish() {
             tornado::format("Tried to write {} bytes less than Content-Length", missing));
     }
     if (response_.chunked) {
-        if (IOStream* stream = open_stream()) pending_write_ = stream->write(detail::kLastChunk);
+        if (IOStream* stream = open_stream()) pending_write_ = stream->write(last_chunk);
     }
     // The application answered before the whole body came: what is left of
     // it cannot be told from the next request. Close after the answer.

@@ -304,9 +304,10 @@ std::optional<int> get_signature_key_version(std::string_view signed_value) {
 // request through Application::start_request and calls it in this order:
 // headers_received, data_received for each piece of the body, then finish,
 // or on_connection_close instead if the request ends early. Every call
-// returns an empty Future, which the connection takes as done: nothing
-// here waits (Tornado's flow control for a streamed body, where
-// data_received may return a Future, is not offered).
+// returns an empty Future, which the connection takes as done, except
+// data_received for a handler whose data_received_async waits: the
+// connection reads no more of the body until that Future resolves
+// (Tornado's flow control for a streamed body).
 //
 // Two modes, as Tornado's: a normal handler runs whole in finish(), with
 // the body collected in request_->body; a stream_request_body() handler runs
@@ -354,14 +355,26 @@ public:
     Future<void> data_received(std::string chunk) override {
         if (!streaming_) {
             request_->body += chunk;
-        } else if (!handler_->finished()) {
-            try {
-                handler_->data_received(std::move(chunk));
-            } catch (...) {
-                handler_->handle_request_exception(std::current_exception());
-            }
+            return Future<void>(nullptr);
         }
-        return Future<void>(nullptr);
+        if (handler_->finished()) return Future<void>(nullptr);
+        Future<void> taken(nullptr);
+        try {
+            taken = handler_->data_received_async(std::move(chunk));
+        } catch (...) {
+            handler_->handle_request_exception(std::current_exception());
+            return Future<void>(nullptr);
+        }
+        if (!taken.valid()) return taken;
+        // The connection waits on this one, which never fails: the
+        // handler's failure is the handler's to answer.
+        Future<void> passed;
+        taken.add_done_callback([handler = handler_, passed](Future<void> done) mutable {
+            if (!done.cancelled() && done.exception() && !handler->finished())
+                handler->handle_request_exception(done.exception());
+            passed.set_result();
+        });
+        return passed;
     }
 
     // The whole body is in. A form or multipart body is parsed here, not in
@@ -699,6 +712,11 @@ void RequestHandler::connection_closed() {
 // body silently.
 void RequestHandler::data_received(std::string) {
     throw std::logic_error("stream_request_body() is true but data_received() is not overridden");
+}
+
+Future<void> RequestHandler::data_received_async(std::string chunk) {
+    data_received(std::move(chunk));
+    return Future<void>(nullptr);
 }
 
 // The defaults of the coroutine style, which the defaults of get() and
@@ -1327,6 +1345,33 @@ void RequestHandler::add_header(std::string_view name, std::string_view value) {
     headers_.add(name, value);
 }
 
+namespace {
+
+// Fields a trailer must not carry: the recipient has framed and routed the
+// message by the time they come (RFC 9110 section 6.5.1).
+bool forbidden_in_trailers(std::string_view name) {
+    for (std::string_view framing :
+         {"Content-Length", "Transfer-Encoding", "Trailer", "TE", "Host", "Connection",
+          "Keep-Alive", "Upgrade", "Content-Encoding", "Content-Type", "Content-Range"}) {
+        if (detail::equals_ignoring_case(name, framing)) return true;
+    }
+    return name.starts_with(':');
+}
+
+}  // namespace
+
+void RequestHandler::set_trailer(std::string_view name, std::string_view value) {
+    if (finished()) throw std::logic_error("Cannot set a trailer after finish()");
+    if (forbidden_in_trailers(name))
+        throw std::invalid_argument("not allowed in trailers: " + detail::quoted(name));
+    rare().trailers.set(name, value);
+}
+
+const HTTPHeaders& RequestHandler::response_trailers() const noexcept {
+    static const HTTPHeaders none;
+    return rare_ ? rare_->trailers : none;
+}
+
 // Date and Server are added by the connection to a response that has
 // none, so clearing them leaves an empty value, which tells the connection
 // to send neither its own nor this one (format_head in
@@ -1411,7 +1456,13 @@ Future<void> RequestHandler::write_response(bool last) {
         // below writes the terminating chunk itself.
         if (!chunk.empty() || !last) written = connection->write(chunk);
     }
-    if (last) connection->finish();
+    if (last) {
+        if (rare_ && !rare_->trailers.empty()) {
+            connection->finish_with_trailers(rare_->trailers);
+        } else {
+            connection->finish();
+        }
+    }
     return written.valid() ? written : detail::done_future();
 }
 
@@ -1491,7 +1542,9 @@ void RequestHandler::settle_final_head() {
              {"Content-Encoding", "Content-Language", "Content-Type", "Content-Length"}) {
             headers_.remove(name);
         }
-    } else if (!headers_.contains("Content-Length")) {
+    } else if (!headers_.contains("Content-Length") && response_trailers().empty()) {
+        // With trailers, no Content-Length: HTTP/1.1 can carry trailers
+        // only in a chunked body.
         // to_chars into the stack and no header checks: this runs for
         // nearly every response, and digits need no checking. A HEAD gets
         // the length its GET would have, as in Tornado.

@@ -1,0 +1,217 @@
+"""The gRPC example (final/examples/grpc) called by a gRPC client we did not write.
+
+    /usr/bin/python3 tests/clients/final_grpc_test.py --bin build/bin \
+        --stubs build/final/examples/grpc/python
+
+Debian's python3-grpcio calls build/bin/final_grpc, in cleartext (h2c by
+prior knowledge, as grpcio's insecure channel does) and over TLS (h2 by
+ALPN), through the stubs grpc-tools made from numbers.proto at build time:
+each of gRPC's four kinds of method, errors as gRPC status codes in
+trailers, a deadline that stops the handler, a client that cancels, limits
+on messages. And curl for what is not gRPC (another content-type, HTTP/1.1).
+Every server is started here on 127.0.0.1 and stopped by its PID.
+"""
+import argparse
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
+from final_tls_test import Certificates  # noqa: E402
+from serverproc import ServerProcess  # noqa: E402
+
+TIMEOUT = 10  # seconds a call may take before the test calls it hung
+
+
+def expect_status(call, code, details_part=""):
+    """Runs `call`, which must fail with gRPC status `code`; returns the error."""
+    try:
+        call()
+    except grpc.RpcError as error:
+        expect_equal(error.code(), code, "the call's status")
+        expect(details_part in (error.details() or ""),
+               "grpc-message %r names %r" % (error.details(), details_part))
+        return error
+    raise CheckFailed("the call succeeded; %s was expected" % code)
+
+
+def unary(numbers):
+    expect_equal(numbers.Square(pb.Number(value=12), timeout=TIMEOUT).value, 144, "Square(12)")
+    expect_equal(numbers.Square(pb.Number(value=-3037000499), timeout=TIMEOUT).value,
+                 3037000499 ** 2, "Square of the largest number it takes")
+
+
+def server_streaming(numbers):
+    values = [n.value for n in numbers.CountTo(pb.Count(to=2000), timeout=TIMEOUT)]
+    expect_equal(values, list(range(1, 2001)), "CountTo(2000)'s messages, in order")
+    expect_equal([n.value for n in numbers.CountTo(pb.Count(to=0), timeout=TIMEOUT)], [],
+                 "CountTo(0): no message, and status OK")
+
+
+def client_streaming(numbers):
+    # 10,000 messages (80 KB): more than the server's stream window (64 KiB) holds,
+    # so the client waits for the server's WINDOW_UPDATEs on the way.
+    total = numbers.Sum(iter([pb.Number(value=i) for i in range(10000)]), timeout=TIMEOUT)
+    expect_equal(total.value, sum(range(10000)), "Sum of 0..9999")
+    expect_equal(numbers.Sum(iter([]), timeout=TIMEOUT).value, 0, "Sum of no message")
+
+
+def bidirectional_in_turn(numbers):
+    """The client sends a number only once it has the total for the one
+    before: a server that answered only after the client's last message
+    would leave this waiting (and the test fails at the queue's timeout)."""
+    totals = queue.Queue()
+    seen = []
+
+    def requests():
+        for value in (1, 2, 3, 4, 5):
+            yield pb.Number(value=value)
+            seen.append(totals.get(timeout=TIMEOUT))
+
+    for answer in numbers.RunningTotal(requests(), timeout=TIMEOUT):
+        totals.put(answer.value)
+    expect_equal(seen, [1, 3, 6, 10, 15], "each total before the next number was sent")
+
+
+def errors_are_grpc_statuses(channel, numbers):
+    expect_status(lambda: numbers.Square(pb.Number(value=3037000500), timeout=TIMEOUT),
+                  grpc.StatusCode.OUT_OF_RANGE, "does not fit in 64 bits")
+    raw = channel.unary_unary("/numbers.Numbers/Square")  # bytes in, bytes out
+    expect_status(lambda: raw(b"\xff\xff\xff", timeout=TIMEOUT), grpc.StatusCode.INVALID_ARGUMENT,
+                  "does not parse")
+    expect_status(lambda: channel.unary_unary("/numbers.Numbers/Divide")(b"", timeout=TIMEOUT),
+                  grpc.StatusCode.UNIMPLEMENTED, "/numbers.Numbers/Divide")
+    two = channel.stream_unary("/numbers.Numbers/Square")
+    expect_status(lambda: two(iter([b"", b""]), timeout=TIMEOUT), grpc.StatusCode.INTERNAL,
+                  "more than one request message")
+    # Over gRPC's 4 MiB limit for a message received: refused, not read.
+    big = channel.stream_unary("/numbers.Numbers/Sum")
+    expect_status(lambda: big(iter([b"\x08" * (5 * 1024 * 1024)]), timeout=TIMEOUT),
+                  grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit")
+
+
+def a_deadline_stops_the_handler(numbers, server_log):
+    """100 numbers 50 ms apart take 5 s; the client allows 0.5 s. The call
+    ends with DEADLINE_EXCEEDED about then, and the handler stops: its next
+    send fails quietly (no error in the server's log)."""
+    received = []
+    started = time.monotonic()
+
+    def call():
+        for number in numbers.CountTo(pb.Count(to=100, interval_ms=50), timeout=0.5):
+            received.append(number.value)
+
+    expect_status(call, grpc.StatusCode.DEADLINE_EXCEEDED)
+    elapsed = time.monotonic() - started
+    expect(elapsed < 3, "the call ended %.2f s after it began, with a deadline of 0.5 s" % elapsed)
+    expect(len(received) < 20, "%d numbers came before the deadline (at most 11 fit in 0.5 s)" % len(received))
+    time.sleep(0.3)  # the handler's next send comes after the deadline
+    log = server_log()
+    expect("Uncaught" not in log and "Exception" not in log, "the server logged no error: %r" % log[-400:])
+
+
+def a_cancelled_call_leaves_the_server_serving(numbers, server_log):
+    call = numbers.CountTo(pb.Count(to=1000, interval_ms=10), timeout=TIMEOUT)
+    first = [next(call).value for _ in range(3)]
+    call.cancel()
+    expect_equal(first, [1, 2, 3], "the first numbers before the cancel")
+    expect_equal(numbers.Square(pb.Number(value=7), timeout=TIMEOUT).value, 49,
+                 "the next call on the same channel")
+    time.sleep(0.2)
+    log = server_log()
+    expect("Uncaught" not in log, "the server logged no error: %r" % log[-400:])
+
+
+def many_calls_at_once(numbers):
+    """50 calls in flight on one connection (gRPC's channel multiplexes
+    them as HTTP/2 streams), each counting slowly."""
+    futures = [numbers.Square.future(pb.Number(value=i), timeout=TIMEOUT) for i in range(50)]
+    streams = [numbers.CountTo(pb.Count(to=5, interval_ms=20), timeout=TIMEOUT) for _ in range(10)]
+    expect_equal([f.result().value for f in futures], [i * i for i in range(50)], "50 squares")
+    for stream in streams:
+        expect_equal([n.value for n in stream], [1, 2, 3, 4, 5], "a slow count among them")
+
+
+def not_grpc_gets_http_errors(port):
+    def curl(*arguments):
+        done = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", str(TIMEOUT),
+                               *arguments], capture_output=True, text=True, timeout=TIMEOUT + 5)
+        return done.stdout
+    url = "http://127.0.0.1:%d/numbers.Numbers/Square" % port
+    expect_equal(curl("--http2-prior-knowledge", "-X", "POST", "-H", "Content-Type: text/plain",
+                      "-d", "x", url), "415", "another content-type over HTTP/2")
+    expect_equal(curl("--http1.1", "-X", "POST", "-H", "Content-Type: application/grpc", "-d", "x", url),
+                 "505", "gRPC over HTTP/1.1")
+    expect_equal(curl("--http2-prior-knowledge", url), "405", "GET")
+
+
+def over_tls(grpc_bin, folder):
+    certs = Certificates(folder)
+    with open(certs.ca, "rb") as ca:
+        credentials = grpc.ssl_channel_credentials(root_certificates=ca.read())
+    with ServerProcess(grpc_bin, "--certfile=" + certs.cert, "--keyfile=" + certs.key,
+                       stderr=subprocess.DEVNULL) as server:
+        # The certificate names localhost: the channel checks it against that.
+        with grpc.secure_channel("localhost:%d" % server.port, credentials) as channel:
+            numbers = rpc.NumbersStub(channel)
+            expect_equal(numbers.Square(pb.Number(value=9), timeout=TIMEOUT).value, 81, "Square over TLS")
+            bidirectional_in_turn(numbers)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin", required=True, help="the build's bin folder (final_grpc)")
+    parser.add_argument("--stubs", required=True, help="numbers_pb2.py and numbers_pb2_grpc.py")
+    options = parser.parse_args()
+    global grpc, pb, rpc
+    try:
+        import grpc
+    except ImportError:
+        print("FAIL  grpc: python3-grpcio is missing for %s (tools/install-deps.sh build)" % sys.executable)
+        return 1
+    sys.path.insert(0, options.stubs)
+    import numbers_pb2 as pb
+    import numbers_pb2_grpc as rpc
+    grpc_bin = os.path.join(options.bin, "final_grpc")
+    started = time.monotonic()
+    results = []
+    with tempfile.NamedTemporaryFile(prefix="final_grpc_test.", suffix=".log") as log, \
+            ServerProcess(grpc_bin, stderr=log) as server:
+        def server_log():
+            with open(log.name, errors="replace") as f:
+                return f.read()
+        with grpc.insecure_channel("127.0.0.1:%d" % server.port) as channel:
+            numbers = rpc.NumbersStub(channel)
+            checks = [
+                ("unary: Square", unary, numbers),
+                ("server streaming: CountTo's 2,000 messages", server_streaming, numbers),
+                ("client streaming: Sum of 10,000 messages", client_streaming, numbers),
+                ("bidirectional: each answer before the next request", bidirectional_in_turn, numbers),
+                ("errors reach the client as gRPC statuses", errors_are_grpc_statuses, channel, numbers),
+                ("grpc-timeout: DEADLINE_EXCEEDED on time, and the handler stops",
+                 a_deadline_stops_the_handler, numbers, server_log),
+                ("a call the client cancels leaves the server serving",
+                 a_cancelled_call_leaves_the_server_serving, numbers, server_log),
+                ("60 calls at once on one channel", many_calls_at_once, numbers),
+                ("a request that is not gRPC gets an HTTP status", not_grpc_gets_http_errors, server.port),
+            ]
+            for name, check, *arguments in checks:
+                results.append(run_check(name, lambda _: check(*arguments), None))
+    folder = tempfile.mkdtemp(prefix="final_grpc_test.")
+    try:
+        results.append(run_check("over TLS: h2 by ALPN", lambda _: over_tls(grpc_bin, folder), None))
+    finally:
+        shutil.rmtree(folder)
+    print("summary: %d passed, %d failed (%.1f s)" % (results.count("PASS"), results.count("FAIL"),
+                                                     time.monotonic() - started))
+    return 0 if results.count("FAIL") == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
