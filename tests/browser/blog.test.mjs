@@ -29,14 +29,13 @@
 // step is skipped, saying so.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-import { clearScreenshots, launchBrowser } from "./browser.mjs";
+import { clearScreenshots, launchBrowser, startServer, stopServer } from "./browser.mjs";
 
 const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const blogProgram = process.env.BLOG || path.join(repository, "build", "bin", "blog");
@@ -47,8 +46,6 @@ const outDir = process.env.BROWSER_TEST_OUT || path.join(repository, "build", "t
 // Every wait is bounded. A page has waitMs to load or change; bcrypt takes
 // a quarter of a second of the server's CPU per sign-in.
 const waitMs = 10000;
-const serverStartMs = 45000;
-const serverStopMs = 5000;
 const stepMs = 30000;
 
 const author = { email: "ann@example.com", name: "Ann Author", password: "correct horse battery" };
@@ -90,57 +87,11 @@ function cluster(...args) {
   return done.stdout.trim();
 }
 
-// Starts the blog and resolves once it prints its ready line. Its stderr
-// (the access log) is kept, the last lines of it, for failure reports.
 function startBlog(dsn) {
   if (!existsSync(blogProgram)) {
     throw new Error(`the blog is not built: ${blogProgram} (cmake --build build --target blog)`);
   }
-  const child = spawn(
-    blogProgram,
-    ["--port=0", "--address=127.0.0.1", `--dsn=${dsn}`, "--cookie_secret=blog-browser-test"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const log = [];
-  const keep = (line) => {
-    log.push(line);
-    if (log.length > 40) log.shift();
-  };
-  createInterface({ input: child.stderr }).on("line", keep);
-  const started = { process: child, base: null, log };
-  return new Promise((resolve, reject) => {
-    const fail = (why) => {
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(`${blogProgram}: ${why}\n${log.join("\n")}`));
-    };
-    const timer = setTimeout(() => fail(`no ready line within ${serverStartMs} ms`), serverStartMs);
-    child.once("error", (error) => fail(error.message));
-    child.once("exit", (code, signal) => fail(`exited before it was ready (${signal ?? code})`));
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      keep(line);
-      const ready = /^Listening on (http:\/\/127\.0\.0\.1:\d+)\/$/.exec(line.trim());
-      if (ready && started.base === null) {
-        clearTimeout(timer);
-        child.removeAllListeners("exit");
-        started.base = ready[1];
-        resolve(started);
-      }
-    });
-  });
-}
-
-// SIGTERM (the blog finishes what is in flight), then SIGKILL after serverStopMs.
-async function stopBlog() {
-  const child = blog?.process;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  process.kill(child.pid, "SIGTERM");
-  const timer = setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
-  }, serverStopMs);
-  await exited;
-  clearTimeout(timer);
+  return startServer(blogProgram, [`--dsn=${dsn}`, "--cookie_secret=blog-browser-test"]);
 }
 
 // However this process ends, neither the blog nor the cluster is left behind.
@@ -178,7 +129,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await stopBlog();
+  await stopServer(blog);
   if (clusterDir) {
     cluster("stop", "--remove");
     rmSync(clusterDir, { recursive: true, force: true });

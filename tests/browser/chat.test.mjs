@@ -27,13 +27,11 @@
 //                    (default: build/tests/browser)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-import { clearScreenshots, launchBrowser } from "./browser.mjs";
+import { clearScreenshots, launchBrowser, startServer, stopServer } from "./browser.mjs";
 
 const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const chromePath = process.env.CHROME_PATH || "/usr/bin/chromium";
@@ -42,10 +40,6 @@ const outDir = process.env.BROWSER_TEST_OUT || path.join(repository, "build", "t
 // Every wait is bounded: a message or a connection that has not arrived
 // within waitMs is a failure, not something to wait longer for.
 const waitMs = 5000;
-// The server's start is bounded more loosely than the waits: an ASan build
-// of the demo app on a machine busy with builds once took over 15 s.
-const serverStartMs = 45000;
-const serverStopMs = 5000;
 const scenarioMs = 30000;
 
 function serverCommand() {
@@ -59,58 +53,9 @@ function serverCommand() {
 
 let server = null; // { process, base, log }
 
-// Starts the server and resolves once it prints its ready line. Its stderr
-// (the access log) is kept, the last lines of it, for failure reports.
-function startServer() {
+function startChatServer() {
   const [program, ...args] = serverCommand();
-  if (program.includes("/") && !existsSync(program)) {
-    throw new Error(`chat server not found: ${program} (build it: make; or set DEMO_APP / CHAT_SERVER)`);
-  }
-  const child = spawn(program, [...args, "--port=0", "--address=127.0.0.1"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const log = [];
-  const keep = (line) => {
-    log.push(line);
-    if (log.length > 40) log.shift();
-  };
-  createInterface({ input: child.stderr }).on("line", keep);
-  const started = { process: child, base: null, log };
-
-  return new Promise((resolve, reject) => {
-    const fail = (why) => {
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(`${program}: ${why}\n${log.join("\n")}`));
-    };
-    const timer = setTimeout(() => fail(`no ready line within ${serverStartMs} ms`), serverStartMs);
-    child.once("error", (error) => fail(error.message));
-    child.once("exit", (code, signal) => fail(`exited before it was ready (${signal ?? code})`));
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      keep(line);
-      const ready = /^Listening on (http:\/\/127\.0\.0\.1:\d+)\/$/.exec(line.trim());
-      if (ready && started.base === null) {
-        clearTimeout(timer);
-        child.removeAllListeners("exit");
-        started.base = ready[1];
-        resolve(started);
-      }
-    });
-  });
-}
-
-// Stops the server by its PID: SIGTERM (it lets requests in flight finish),
-// then SIGKILL if it has not exited after serverStopMs.
-async function stopServer(started) {
-  const child = started.process;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  process.kill(child.pid, "SIGTERM");
-  const timer = setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
-  }, serverStopMs);
-  await exited;
-  clearTimeout(timer);
+  return startServer(program, args);
 }
 
 // Should this process end some other way (a crash, a signal from the
@@ -126,7 +71,7 @@ let browser = null; // { context, close }
 
 before(async () => {
   clearScreenshots(outDir, /^chat-.*\.png$/);
-  server = await startServer();
+  server = await startChatServer();
   browser = await launchBrowser({
     chromePath,
     profilePrefix: "chat-browser-test-",
