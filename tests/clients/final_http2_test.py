@@ -119,6 +119,31 @@ def http11_still_served(base):
     expect_equal((status, version), (200, "1.1"), "GET / over HTTP/1.1")
 
 
+def upgrade_h2c(base):
+    """curl --http2 on http:// asks for h2c by Upgrade; nghttp -u does the
+    same with its own client. A request with a body stays on HTTP/1.1."""
+    status, version, body = curl(base + "/", http="--http2")
+    _, _, body1 = curl(base + "/", http="--http1.1")
+    expect_equal((status, version), (200, "2"), "GET / with Upgrade: h2c")
+    expect_equal(body, body1, "the page after the upgrade")
+    out = run(["nghttp", "-nvu", base + "/query?a=1"]).decode()
+    expect("HTTP Upgrade success" in out and ":status: 200" in out, "nghttp -u:\n" + out[-600:])
+    status, version, echoed = curl(base + "/echo", "--data-binary", "abc", http="--http2")
+    expect_equal((status, version, echoed), (200, "1.1", b"abc"), "a POST with a body and Upgrade: h2c")
+    head = ("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+            "HTTP2-Settings: !!\r\n\r\n").encode()
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as client:
+        client.sendall(head)
+        answer = b""
+        while True:
+            piece = client.recv(4096)
+            if not piece:
+                break
+            answer += piece
+    expect(answer.startswith(b"HTTP/1.1 400 "), "bad HTTP2-Settings: %r" % answer[:100])
+
+
 def nghttp_sees_the_settings(base):
     out = run(["nghttp", "-nv", base + "/"]).decode()
     expect("recv SETTINGS frame" in out, "no SETTINGS from the server:\n" + out[:500])
@@ -269,6 +294,40 @@ def a_stream_left_unread_holds_back_its_handler_alone(server):
         client.close()
 
 
+def xheaders_apply_to_their_own_stream(demo_app):
+    """With --xheaders, X-Real-Ip gives a stream its client's address, and
+    only that stream's: another stream opened while the first one's body
+    is still coming keeps the connection's own address."""
+    with tempfile.NamedTemporaryFile(prefix="final_http2_test.", suffix=".log") as log, \
+            ServerProcess(demo_app, "--http2", "--xheaders", stderr=log) as server:
+        running = Running(server.port, log)
+        client = H2Client(server.port)
+        try:
+            proxied = client.h2.get_next_available_stream_id()
+            client.h2.send_headers(proxied, [(":method", "POST"), (":path", "/echo"), (":scheme", "http"),
+                                             (":authority", "127.0.0.1"), ("x-real-ip", "10.1.2.3"),
+                                             ("content-type", "application/octet-stream"),
+                                             ("content-length", "6")])
+            client.h2.send_data(proxied, b"abc")
+            client.flush()
+            client.bodies[proxied] = b""
+            time.sleep(0.2)  # the server has the first stream's head, not its whole body
+            direct = client.get("/")
+            client.pump(lambda: direct in client.ended)
+            client.h2.send_data(proxied, b"def", end_stream=True)
+            client.flush()
+            client.pump(lambda: proxied in client.ended)
+            expect_equal(client.bodies[proxied], b"abcdef", "the proxied stream's echo")
+        finally:
+            client.close()
+        deadline = time.monotonic() + 5
+        while "POST /echo" not in running.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = running.log()
+        expect("200 POST /echo (10.1.2.3)" in text, "the proxied stream's log line:\n" + text[-600:])
+        expect("200 GET / (127.0.0.1)" in text, "the other stream's log line:\n" + text[-600:])
+
+
 # --- the runner -----------------------------------------------------------------------------
 
 class Running:
@@ -291,6 +350,8 @@ CLEARTEXT_CHECKS = [
     ("error pages", error_pages),
     ("cookies go both ways", cookies_go_both_ways),
     ("HTTP/1.1 is still served on the same port", http11_still_served),
+    ("Upgrade: h2c: a GET goes on in HTTP/2, a POST with a body stays on HTTP/1.1",
+     upgrade_h2c),
     ("nghttp sees the server's SETTINGS", nghttp_sees_the_settings),
     ("h2load: 2,000 requests, 4 connections of 20 streams", h2load_all_succeed),
 ]
@@ -323,6 +384,8 @@ def main():
         for name, check in H2_CHECKS:
             results.append(run_check(name, check, Running(server.port, log)))
     results.append(run_check("a graceful stop lets the streams in flight finish", a_graceful_stop_lets_streams_finish,
+                             demo_app))
+    results.append(run_check("xheaders: a proxy's address for its own stream only", xheaders_apply_to_their_own_stream,
                              demo_app))
     folder = tempfile.mkdtemp(prefix="final_http2_test.")
     try:

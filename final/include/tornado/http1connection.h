@@ -120,8 +120,10 @@ struct HTTP1ConnectionParameters {
     // delegate sees it plain, with X-Consumed-Content-Encoding: gzip
     // instead); max_body_size limits what it inflates to as well.
     bool decompress = false;
-    // Hand a client that opens with HTTP/2's preface to the delegate's
-    // start_http2 (HTTPServer with http2). Otherwise it gets 505.
+    // Hand a client that opens with HTTP/2's preface, or (in cleartext)
+    // sends a request without a body that asks for "Upgrade: h2c", to the
+    // delegate's start_http2 (HTTPServer with http2). Otherwise the
+    // preface gets 505 and the Upgrade is ignored.
     bool http2 = false;
 };
 
@@ -168,6 +170,7 @@ public:
     // closing it (WebSocket's upgrade, after its 101 response).
     std::shared_ptr<IOStream> detach() override;
     const HTTPRequestContext* context() const override;
+    HTTPRequestContext* mutable_context() override;
 
     // Closes the connection (the stream).
     void close();

@@ -33,7 +33,8 @@
 //   see HTTP1ConnectionParameters and IOStreamOptions;
 // * http2: serve HTTP/2 too (tornado::http2, <tornado/http2.h>): by ALPN
 //   over TLS, and in cleartext to a client that opens with HTTP/2's
-//   preface. HTTP/1.1 clients are served as before.
+//   preface or asks for it with "Upgrade: h2c". HTTP/1.1 clients are
+//   served as before.
 //
 // Starting: listen(port), or bind(port) then start(n) for n processes (see
 // TCPServer). Stopping gracefully: stop() stops accepting, and

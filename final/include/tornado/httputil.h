@@ -731,8 +731,9 @@ public:
     // more callbacks or timers then.
     virtual void on_close(HTTPServerConnection* server_conn) { (void)server_conn; }
     // A client opened an HTTP/1 connection made to hand such clients over
-    // (HTTP1ConnectionParameters::http2) with HTTP/2's preface: that
-    // connection has let go of `stream`, of which it read `received`, and
+    // (HTTP1ConnectionParameters::http2) with HTTP/2's preface, or asked it
+    // for h2c by Upgrade: that connection has let go of `stream`, of which
+    // it read `received` (the preface's line, or the request's head), and
     // ended. HTTPServer with http2 serves it over HTTP/2; the default
     // closes the stream.
     virtual void start_http2(std::shared_ptr<IOStream> stream, std::string received,
@@ -776,6 +777,10 @@ public:
     virtual std::shared_ptr<IOStream> detach();
     // The connection's origin (nullptr when there is none).
     virtual const HTTPRequestContext* context() const { return nullptr; }
+    // The same, for HTTPServer's xheaders to rewrite for the length of this
+    // request: the server connection's (HTTP/1, one request at a time), or
+    // the stream's own copy (HTTP/2, whose streams run side by side).
+    virtual HTTPRequestContext* mutable_context() { return nullptr; }
 };
 
 }  // namespace tornado

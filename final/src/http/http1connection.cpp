@@ -81,6 +81,39 @@ bool is_blank_head(std::string_view head) {
     return std::all_of(head.begin(), head.end(), [](char c) { return c == '\r' || c == '\n'; });
 }
 
+bool list_has(std::string_view list, std::string_view token) {
+    bool found = false;
+    detail::for_each_item(list, [&](std::string_view item) {
+        found = found || detail::equals_ignoring_case(item, token);
+    });
+    return found;
+}
+
+// An HTTP/1.1 request that asks to go on in HTTP/2 in cleartext (RFC 7540
+// section 3.2: "Upgrade: h2c", "Connection: Upgrade, HTTP2-Settings" and
+// one HTTP2-Settings field), and has no body: the HTTP/2 connection
+// answers it with 101 and serves it as its stream 1. With a body it is
+// served over HTTP/1.1, as the RFC lets a server choose. The search for
+// "h2c" spares the parse to every request that could not be one.
+bool asks_for_h2c(std::string_view head) {
+    auto h2c = std::search(head.begin(), head.end(), std::begin("h2c"), std::end("h2c") - 1,
+                           [](char a, char b) { return detail::ascii_lower(a) == b; });
+    if (h2c == head.end()) return false;
+    try {
+        std::size_t line_end = head.find("\r\n");
+        if (parse_request_start_line(head.substr(0, line_end)).version != "HTTP/1.1") return false;
+        HTTPHeaders headers = HTTPHeaders::parse(head.substr(line_end + 2));
+        std::string_view length = headers.get_first("Content-Length");
+        return list_has(headers.get("Upgrade"), "h2c") &&
+               list_has(headers.get("Connection"), "Upgrade") &&
+               list_has(headers.get("Connection"), "HTTP2-Settings") &&
+               headers.get_list("HTTP2-Settings").size() == 1 &&
+               !headers.contains("Transfer-Encoding") && (length.empty() || length == "0");
+    } catch (const HTTPInputError&) {
+        return false;  // served over HTTP/1.1, which answers it 400
+    }
+}
+
 std::string seconds_text(IOLoop::Clock::duration d) {
     return tornado::format("{:.2f}", std::chrono::duration<double>(d).count());
 }
@@ -112,6 +145,7 @@ HTTP1Connection::~HTTP1Connection() { trace_end(); }
 IOStream* HTTP1Connection::open_stream() const noexcept { return server_->open_stream(); }
 
 const HTTPRequestContext* HTTP1Connection::context() const { return &server_->context(); }
+HTTPRequestContext* HTTP1Connection::mutable_context() { return &server_->context(); }
 
 std::shared_ptr<IOStream> HTTP1Connection::stream() const { return server_->stream(); }
 
@@ -1028,7 +1062,8 @@ bool HTTP1ServerConnection::serve_head(std::string&& head) {
         end_serving();
         return false;
     }
-    if (params_->http2 && head == kHTTP2PrefaceHead) {
+    if (params_->http2 &&
+        (head == kHTTP2PrefaceHead || (context_.protocol == "http" && asks_for_h2c(head)))) {
         hand_over_to_http2(std::move(head));
         return false;
     }
@@ -1135,9 +1170,10 @@ std::shared_ptr<IOStream> HTTP1ServerConnection::detach_stream() {
     return stream;
 }
 
-// A client that opened with HTTP/2's preface: this connection ends (its
-// server forgets it) and the delegate serves the stream over HTTP/2,
-// starting from the preface line read here. Only a connection's first head
+// A client that opened with HTTP/2's preface, or asked for h2c by Upgrade:
+// this connection ends (its server forgets it) and the delegate serves the
+// stream over HTTP/2, starting from the head read here (the preface's
+// line, or the request to answer with 101). Only a connection's first head
 // should be the preface; a later one is handed over all the same, as an
 // HTTP/1 request line it would get 505 anyway.
 void HTTP1ServerConnection::hand_over_to_http2(std::string&& head) {

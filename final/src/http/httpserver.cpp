@@ -137,11 +137,12 @@ private:
     std::shared_ptr<HTTPServerRequest> request_;
 };
 
-// Applies a proxy's X- headers to the connection's context for one request
+// Applies a proxy's X- headers to the request's context for one request
 // (Tornado's _ProxyAdapter and _HTTPRequestContext._apply_xheaders).
-// `context_` is the connection's own, which outlives this adapter; only one
-// request is in progress on a connection at a time, so changing it for the
-// length of one request affects no other.
+// `context_` outlives this adapter: over HTTP/1 it is the connection's own,
+// and only one request is in progress on a connection at a time, so
+// changing it for the length of one request affects no other; over HTTP/2
+// it is the stream's copy (HTTPConnection::mutable_context).
 class HTTPServer::ProxyAdapter final : public HTTPMessageDelegate {
 public:
     ProxyAdapter(std::unique_ptr<HTTPMessageDelegate> delegate, std::shared_ptr<Shared> shared,
@@ -397,6 +398,11 @@ void HTTPServer::serve(std::shared_ptr<HTTPServerConnection> connection) {
 // and undone once its finish() returns (the request has its own copy).
 std::unique_ptr<HTTPMessageDelegate> HTTPServer::start_request(
     HTTPServerConnection* server_conn, std::shared_ptr<HTTPConnection> request_conn) {
+    // The context the request reads its origin from: the one xheaders
+    // rewrites (a test's connection may have none: then the server
+    // connection's).
+    HTTPRequestContext* context = request_conn ? request_conn->mutable_context() : nullptr;
+    if (context == nullptr) context = &server_conn->context();
     std::unique_ptr<HTTPMessageDelegate> delegate;
     if (delegate_ != nullptr) {
         delegate = delegate_->start_request(server_conn, std::move(request_conn));
@@ -404,8 +410,7 @@ std::unique_ptr<HTTPMessageDelegate> HTTPServer::start_request(
         delegate = std::make_unique<CallableAdapter>(shared_, std::move(request_conn), server_conn);
     }
     if (options_.xheaders) {
-        delegate =
-            std::make_unique<ProxyAdapter>(std::move(delegate), shared_, &server_conn->context());
+        delegate = std::make_unique<ProxyAdapter>(std::move(delegate), shared_, context);
     }
     return delegate;
 }

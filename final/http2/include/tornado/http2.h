@@ -20,6 +20,9 @@
 //   section 3.3), whose first line an HTTP/1 connection reads as a
 //   request head and hands over (curl --http2-prior-knowledge, h2load,
 //   gRPC clients);
+// * in cleartext, by Upgrade: an HTTP/1.1 request without a body that
+//   asks for "h2c" (curl --http2 on an http:// URL) is answered 101 and
+//   served as stream 1 of the HTTP/2 connection that follows;
 // * over TLS, by ALPN: the server offers "h2" before "http/1.1", and a
 //   client that offers it too speaks HTTP/2 from the first byte.
 //
@@ -89,8 +92,10 @@ class HTTP2Stream;
 class HTTP2ServerConnection final : public std::enable_shared_from_this<HTTP2ServerConnection>,
                                     public HTTPServerConnection {
 public:
-    // `received`: what was read of the stream already (the preface's first
-    // line, when an HTTP/1 connection handed the client over).
+    // `received`: what was read of the stream already, when an HTTP/1
+    // connection handed the client over: the preface's first line, or the
+    // head of a request that asked for h2c by Upgrade (answered 101, then
+    // served as stream 1).
     HTTP2ServerConnection(std::shared_ptr<IOStream> stream, HTTP2Parameters params,
                           HTTPRequestContext context = {}, std::string received = {});
     ~HTTP2ServerConnection();
@@ -128,6 +133,7 @@ private:
         std::uint32_t error_code = 0;  // closed: why (RFC 9113 section 7)
     };
 
+    bool take_upgrade(std::string_view head);
     Task<void> serve();
     void feed(std::string_view data);
     void dispatch_events();
