@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Black-box checks of the guide's programs (final/examples/guide/).
 
-    final_guide_test.py --bin build/bin [--only 1,2,3,4,5,7,8]
+    final_guide_test.py --bin build/bin [--only 1,2,3,4,5,7,8,9]
 
 Each step's program (guide_1_hello ... guide_5_websocket) is started with
 --port=0 (tests/clients/serverproc.py) and checked for what the guide's
@@ -17,7 +17,9 @@ WebSocket round trip through it; without nginx those checks print SKIPPED.
 8 starts a PostgreSQL cluster of its own (tools/pg_cluster.py), runs
 guide_8_database on it, adds and reads notes, then stops the server and
 expects a prompt 503; without the server (or the program, where libpq was
-not found) those checks print SKIPPED.
+not found) those checks print SKIPPED. Step 9 asks guide_9_http2 for its
+page with curl over HTTP/2 (prior knowledge, and Upgrade: h2c) and over
+HTTP/1.1, and makes a WebSocket round trip beside them.
 
 One line per check (PASS / FAIL / SKIPPED), then a summary. Exit status 1
 when a check failed, 77 when every check that was asked for was skipped,
@@ -428,8 +430,37 @@ def step_7(report, bin_dir, upstream):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def same_page_over_http2(port):
+    """curl speaks HTTP/2 by prior knowledge and by Upgrade: h2c; both get
+    the page HTTP/1.1 gets."""
+    def curl(*options):
+        done = subprocess.run(["curl", "-sS", *options, "-w", "\n%{http_version}", "http://127.0.0.1:%d/" % port],
+                              capture_output=True, timeout=TIMEOUT)
+        expect_equal(done.returncode, 0, "curl %s's exit status (%s)" % (" ".join(options), done.stderr[-200:]))
+        body, _, version = done.stdout.rpartition(b"\n")
+        return version.decode(), body
+    version1, page = curl("--http1.1")
+    expect_equal(version1, "1.1", "GET / with --http1.1")
+    for option in ("--http2-prior-knowledge", "--http2"):
+        expect_equal(curl(option), ("2", page), "GET / with %s: the version and the page" % option)
+
+
+def step_9(report, bin_dir, upstream):
+    if not os.path.exists(os.path.join(bin_dir, "guide_9_http2")):
+        report.skip("guide_9_http2", "not built (libnghttp2 was not found)")
+        return
+    if shutil.which("curl") is None:
+        report.skip("guide_9_http2", "curl is missing (tools/install-deps.sh build)")
+        return
+    check_program(report, bin_dir, "guide_9_http2", ["--upstream=" + upstream.url], [
+        ("GET / over HTTP/2 (prior knowledge and Upgrade) is the page HTTP/1.1 gets",
+         same_page_over_http2),
+        ("the template's links still lead to the stories", links_lead_to_the_stories),
+        ("the WebSocket still goes over HTTP/1.1 on the same port", websocket_round_trip)])
+
+
 STEPS = {"1": step_1, "2": step_2, "3": step_3, "4": step_4, "5": step_5, "7": step_7,
-         "8": step_8}
+         "8": step_8, "9": step_9}
 
 
 def main():
