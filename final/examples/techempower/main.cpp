@@ -3,7 +3,7 @@
 // JSON and the templates the framework has, and tornado::postgres's Pool.
 //
 //   build/bin/techempower --dsn=DSN [--pool=1] [--processes=1] [--port=8888]
-//                         [--address=127.0.0.1] [--logging=warning]
+//                         [--address=127.0.0.1] [--logging=warning] [--http2]
 //
 //   GET /plaintext          Hello, World!
 //   GET /json               {"message":"Hello, World!"}
@@ -20,6 +20,10 @@
 // rules the tests follow are TFB's (README.md lists them): every response
 // is made for its request, with its own Server and Date headers; no row is
 // cached; each query is its own statement with its own Sync.
+//
+// With --http2 it serves HTTP/2 beside HTTP/1.1 (final/http2): to a client
+// that opens with HTTP/2's preface (h2load, curl --http2-prior-knowledge)
+// or asks for it with Upgrade: h2c.
 //
 // It prints "Listening on http://ADDRESS:PORT/" once it accepts, and stops
 // on SIGINT / SIGTERM. With --processes=N (0: one per core) it forks N
@@ -40,6 +44,9 @@
 #include "tornado/postgres.h"
 #include "tornado/process.h"
 #include "tornado/web.h"
+#if TORNADO_HAVE_HTTP2
+#include "tornado/http2.h"
+#endif
 
 namespace {
 
@@ -51,6 +58,7 @@ auto& dsn = tornado::define("dsn", std::string(), "the database, as a libpq conn
 // One connection by default: the pool pipelines the queries on it, which
 // costs PostgreSQL less per query than the same queries spread over more
 // connections (at 256 clients of /db: 19 µs against 28 µs with four).
+auto& http2 = tornado::define("http2", false, "serve HTTP/2 as well (final/http2)");
 auto& pool_size = tornado::define("pool", 1, "database connections per process, opened at start");
 auto& processes =
     tornado::define("processes", 1, "worker processes sharing the port (0: one per core)");
@@ -300,7 +308,15 @@ int main(int argc, char** argv) {
         std::move(settings));
 
     // Bound before any fork, so that every worker accepts on this socket.
-    tornado::HTTPServer server(app);
+#if !TORNADO_HAVE_HTTP2
+    if (*http2) {
+        std::fprintf(stderr, "techempower: built without final/http2 (libnghttp2 was not found)\n");
+        return 2;
+    }
+#endif
+    tornado::HTTPServerOptions server_options;
+    server_options.http2 = *http2;
+    tornado::HTTPServer server(app, server_options);
     server.bind(static_cast<std::uint16_t>(*port), *address);
     std::printf("Listening on http://%s:%u/\n", address->c_str(), unsigned{server.port()});
     std::fflush(stdout);
