@@ -188,6 +188,26 @@ class SleepHandler(BaseHandler):
         self.write("slept %d" % ms)
 
 
+@web.stream_request_body
+class PacedUploadHandler(BaseHandler):
+    def prepare(self):
+        super().prepare()
+        self.pause_ms = int(self.get_argument("ms", "10"))
+        if not 0 <= self.pause_ms <= 1000:
+            raise web.HTTPError(400, "bad ms")
+        self.bytes, self.pieces = 0, 0
+
+    async def data_received(self, chunk):
+        self.bytes += len(chunk)
+        self.pieces += 1
+        await asyncio.sleep(self.pause_ms / 1000)
+
+    def post(self):
+        self.write({"bytes": self.bytes, "pieces": self.pieces})
+
+    put = post
+
+
 class BlockingHandler(BaseHandler):
     async def get(self):
         ms = int(self.get_argument("ms", "100"))
@@ -340,6 +360,7 @@ def make_app():
         (r"/crash", CrashHandler),
         (r"/stream", StreamHandler),
         (r"/sleep", SleepHandler),
+        (r"/upload/paced", PacedUploadHandler),
         (r"/blocking", BlockingHandler),
         (r"/static/(.*)", web.StaticFileHandler, {"path": options.static_path}),
         (r"/cookies/set", CookieSetHandler),

@@ -514,6 +514,17 @@ def _(t):
     expect(elapsed < 2.0, "20 concurrent /sleep?ms=300 took %.2f s (sequential: 6 s)" % elapsed)
 
 
+@check("POST /upload/paced: a streamed body counted whole, taken a piece at a time; a bad ms is 400")
+def _(t):
+    body = os.urandom(300 * 1024)
+    r = t.post("/upload/paced?ms=1", body, headers={"Content-Type": "application/octet-stream"})
+    expect_equal(r.status, 200, "status")
+    answer = json.loads(r.body)
+    expect_equal(answer["bytes"], len(body), "the bytes the handler counted")
+    expect(answer["pieces"] >= 1, "pieces: %r" % answer)
+    expect_equal(t.post("/upload/paced?ms=5000", b"x").status, 400, "ms past 1,000")
+
+
 def get_while(t, slow_path, delay=0.2):
     """Starts GET slow_path, sends GET / `delay` later; returns both
     results as (status, body, seconds)."""

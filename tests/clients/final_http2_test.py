@@ -26,6 +26,7 @@ Needs Debian's /usr/bin/python3 with python3-h2, curl, nghttp and h2load
 per check and a summary; exits 1 if any failed.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -243,6 +244,27 @@ class H2Client:
                     self.ended.add(event.stream_id)
             self.flush()
 
+    def post(self, path, body, timeout=TIMEOUT):
+        """Sends a POST with `body` as fast as the server's windows let it;
+        returns (stream, seconds the body took to send)."""
+        stream = self.h2.get_next_available_stream_id()
+        self.h2.send_headers(stream, [(":method", "POST"), (":path", path), (":scheme", "http"),
+                                      (":authority", "127.0.0.1"), ("content-length", str(len(body)))])
+        self.flush()
+        self.bodies[stream] = b""
+        started, sent = time.monotonic(), 0
+        while sent < len(body):
+            room = min(self.h2.local_flow_control_window(stream), self.h2.max_outbound_frame_size,
+                       len(body) - sent)
+            if room > 0:
+                self.h2.send_data(stream, body[sent:sent + room], end_stream=sent + room == len(body))
+                self.flush()
+                sent += room
+            else:  # wait for a WINDOW_UPDATE
+                before = self.h2.local_flow_control_window(stream)
+                self.pump(lambda: self.h2.local_flow_control_window(stream) > before, timeout=timeout)
+        return stream, time.monotonic() - started
+
     def close(self):
         self.socket.close()
 
@@ -328,6 +350,27 @@ def xheaders_apply_to_their_own_stream(demo_app):
         expect("200 GET / (127.0.0.1)" in text, "the other stream's log line:\n" + text[-600:])
 
 
+def a_body_comes_no_faster_than_its_handler_takes_it(server):
+    """/upload/paced?ms=50 takes a piece of the body 50 ms after it came
+    (data_received_async), and the server gives the stream's window back
+    only then: 1 MiB through a 64 KiB window is at least 15 such pauses.
+    A server that opened the window as the bytes came would take the whole
+    body in milliseconds."""
+    client = H2Client(server.port)
+    try:
+        size = 1024 * 1024
+        stream, took = client.post("/upload/paced?ms=50", b"x" * size, timeout=20)
+        client.pump(lambda: stream in client.ended, timeout=20)
+        expect_equal(client.statuses[stream], b"200", "the paced upload's status")
+        answer = json.loads(client.bodies[stream])
+        expect_equal(answer["bytes"], size, "the bytes the handler counted")
+        expect(took >= 0.7, "1 MiB went in %.2f s: the window did not wait for the handler "
+               "(%d pieces)" % (took, answer["pieces"]))
+        return "1 MiB sent in %.2f s, %d pieces" % (took, answer["pieces"])
+    finally:
+        client.close()
+
+
 # --- the runner -----------------------------------------------------------------------------
 
 class Running:
@@ -358,6 +401,8 @@ CLEARTEXT_CHECKS = [
 H2_CHECKS = [
     ("h2: 20 slow requests on one connection run at once", concurrent_streams_run_at_once),
     ("h2: a stream left unread holds back its handler alone", a_stream_left_unread_holds_back_its_handler_alone),
+    ("h2: a request body comes no faster than its handler takes it",
+     a_body_comes_no_faster_than_its_handler_takes_it),
 ]
 
 

@@ -221,6 +221,30 @@ public:
     }
 };
 
+// A streamed body taken at the handler's pace: each piece is taken ?ms=N
+// milliseconds after it came (data_received_async's Future), and until
+// then the client waits (over HTTP/2 its stream's window stays shut;
+// over HTTP/1.1 the socket's buffers fill). The answer counts what came.
+class PacedUploadHandler : public tornado::RequestHandler {
+public:
+    bool stream_request_body() const override { return true; }
+    void prepare() override { pause_ms_ = number_argument(*this, "ms", 10, 1'000); }
+    tornado::Future<void> data_received_async(std::string chunk) override {
+        bytes_ += static_cast<long long>(chunk.size());
+        ++pieces_;
+        return tornado::sleep(std::chrono::milliseconds(pause_ms_));
+    }
+    void post(const PathArgs&) override {
+        write(tornado::JSON{{"bytes", bytes_}, {"pieces", pieces_}});
+    }
+    void put(const PathArgs& args) override { post(args); }
+
+private:
+    long pause_ms_ = 0;
+    long long bytes_ = 0;
+    long long pieces_ = 0;
+};
+
 // Blocking work goes to the thread pool; the loop stays free meanwhile.
 class BlockingHandler : public tornado::RequestHandler {
 public:
@@ -316,6 +340,7 @@ std::vector<tornado::URLSpec> routes(std::shared_ptr<chat::MessageBuffer> room) 
         {"/stream", handler<StreamHandler>()},
         {"/sleep", handler<SleepHandler>()},
         {"/blocking", handler<BlockingHandler>()},
+        {"/upload/paced", handler<PacedUploadHandler>()},
         {"/static/(.*)", handler<tornado::StaticFileHandler>(*static_path)},
         {"/cookies/set", handler<CookieSetHandler>()},
         {"/cookies/get", handler<CookieGetHandler>()},
