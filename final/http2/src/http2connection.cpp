@@ -94,8 +94,9 @@ public:
 
     Future<void> write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
                                std::string_view chunk) override {
-        if (response_started_) throw std::logic_error("HTTP/2: write_headers called twice");
-        response_started_ = true;
+        if (response_ != ResponseStage::nothing_sent)
+            throw std::logic_error("HTTP/2: write_headers called twice");
+        response_ = ResponseStage::headers_sent;
         int code = start_line.code;
         body_allowed_ = !head_request_ && code >= 200 && code != 204 && code != 304;
         if (over()) return closed_future();
@@ -137,16 +138,20 @@ public:
     }
 
     Future<void> write(std::string_view chunk) override {
-        if (!response_started_) throw std::logic_error("HTTP/2: write before write_headers");
-        if (finished_) throw std::logic_error("HTTP/2: write after finish");
+        if (response_ == ResponseStage::nothing_sent)
+            throw std::logic_error("HTTP/2: write before write_headers");
+        if (response_ == ResponseStage::finished)
+            throw std::logic_error("HTTP/2: write after finish");
         if (over()) return closed_future();
         return queue(chunk);
     }
 
     void finish() override {
-        if (!response_started_) throw std::logic_error("HTTP/2: finish before write_headers");
-        if (finished_) throw std::logic_error("HTTP/2: finish called twice");
-        finished_ = true;
+        if (response_ == ResponseStage::nothing_sent)
+            throw std::logic_error("HTTP/2: finish before write_headers");
+        if (response_ == ResponseStage::finished)
+            throw std::logic_error("HTTP/2: finish called twice");
+        response_ = ResponseStage::finished;
         if (over() || !body_allowed_) return;
         nghttp2_session_resume_data(connection_->session_.get(), id_);
         connection_->send_soon();
@@ -155,7 +160,7 @@ public:
     // The trailers go out as a HEADERS frame that ends the stream, after
     // the last DATA (read_body submits them when it reaches the end).
     void finish_with_trailers(const HTTPHeaders& trailers) override {
-        if (!finished_) {
+        if (response_ != ResponseStage::finished) {
             for (HTTPHeaders::Field trailer : trailers) {
                 std::string name = ascii_lower(trailer.name);
                 if (connection_specific(name)) continue;
@@ -213,14 +218,17 @@ public:
 
     void add_body(const std::uint8_t* data, std::size_t length) {
         body_received_ += length;
-        if (delegate_done_) {  // answered already: the rest is dropped, its window given back
+        if (delegate_stage_ == DelegateStage::done) {  // the rest is dropped, its window given back
             nghttp2_session_consume(connection_->session_.get(), id_, length);
             return;
         }
         body_pending_.append(reinterpret_cast<const char*>(data), length);
     }
 
-    void end_of_request() { request_complete_ = true; }
+    // END_STREAM came: the request is whole.
+    void end_of_request() {
+        if (state_ == StreamState::open) state_ = StreamState::half_closed_remote;
+    }
 
     // A DATA frame of `length` bytes (padding aside) came without
     // END_STREAM: whether it is one empty frame in a row too many.
@@ -241,6 +249,7 @@ public:
         try {
             delegate_ = delegate.start_request(connection_.get(), shared_from_this());
             if (!delegate_) throw std::logic_error("start_request returned no HTTPMessageDelegate");
+            delegate_stage_ = DelegateStage::running;
         } catch (...) {
             gen_log.error("Uncaught exception in start_request for {}: {}", context_.remote_ip,
                           describe_exception(std::current_exception()));
@@ -259,16 +268,16 @@ public:
     // The stream is over (answered and sent, reset by either side, or the
     // connection gone). What is still waiting hears of it.
     void on_closed(std::uint32_t error_code) {
-        if (closed_) return;
-        closed_ = true;
+        if (state_ == StreamState::closed) return;
+        state_ = StreamState::closed;
         if (!body_pending_.empty()) {  // never passed on: its window is the connection's again
             nghttp2_session_consume_connection(connection_->session_.get(), body_pending_.size());
             body_pending_.clear();
         }
-        bool answered = finished_ && error_code == NGHTTP2_NO_ERROR;
+        bool answered = response_ == ResponseStage::finished && error_code == NGHTTP2_NO_ERROR;
         if (!answered) {
-            if (delegate_ && !delegate_done_) {
-                delegate_done_ = true;
+            if (delegate_stage_ == DelegateStage::running) {
+                delegate_stage_ = DelegateStage::done;
                 try {
                     delegate_->on_connection_close();
                 } catch (...) {
@@ -296,9 +305,9 @@ public:
         // broke: every request leaked its stream, delegate, request and
         // handler, some 2.6 KB (found by final_http2_attack_test.py's rapid
         // reset). The handler lives on if it runs still (it holds itself).
-        // delegate_done_ also ends a request coroutine that waits for a
-        // body that will not come now.
-        delegate_done_ = true;
+        // done also ends a request coroutine that waits for a body that
+        // will not come now.
+        delegate_stage_ = DelegateStage::done;
         std::unique_ptr<HTTPMessageDelegate> done = std::move(delegate_);
         wake();
     }
@@ -309,6 +318,28 @@ public:
     void release() noexcept { connection_.reset(); }
 
 private:
+    // A stream's life is three small machines.
+    //
+    // The stream, as the frames say (RFC 9113 section 5.1, the server's side):
+    //
+    //   open ─END_STREAM from the client─► half_closed_remote ─┐
+    //    └──── RST_STREAM either way, or the response's last frame ─┴─► closed
+    //
+    // closed is final: the stream carries nothing more (over()).
+    enum class StreamState : std::uint8_t { open, half_closed_remote, closed };
+    // The application's delegate, which hears of the request:
+    //
+    //   waiting ─start()─► running ─finish() or on_connection_close()─► done
+    //      └──── refused before it began (431, 413, a start that threw) ─┘
+    //
+    // done is final: nothing more is passed on, and the body that still
+    // comes is dropped (its window given back).
+    enum class DelegateStage : std::uint8_t { waiting, running, done };
+    // The response, as the application writes it:
+    //
+    //   nothing_sent ─write_headers()─► headers_sent ─finish()─► finished
+    enum class ResponseStage : std::uint8_t { nothing_sent, headers_sent, finished };
+
     // A write() whose bytes nghttp2 has not all taken yet.
     struct Waiting {
         std::uint64_t until;  // queued_ at its end
@@ -316,7 +347,7 @@ private:
     };
 
     // The stream can carry nothing more: over, or its connection gone.
-    bool over() const noexcept { return closed_ || !connection_; }
+    bool over() const noexcept { return state_ == StreamState::closed || !connection_; }
 
     static std::exception_ptr closed_error() {
         return std::make_exception_ptr(StreamClosedError());
@@ -364,8 +395,9 @@ private:
             stream->writers_.front().flushed.set_result();  // its callbacks run later, on the loop
             stream->writers_.pop_front();
         }
-        if (n == 0 && !stream->finished_) return NGHTTP2_ERR_DEFERRED;
-        if (stream->finished_ && stream->out_.empty()) {
+        bool finished = stream->response_ == ResponseStage::finished;
+        if (n == 0 && !finished) return NGHTTP2_ERR_DEFERRED;
+        if (finished && stream->out_.empty()) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
             if (!stream->trailers_.empty()) stream->submit_trailers(flags);
         }
@@ -401,7 +433,7 @@ private:
                 delegate_->headers_received(std::move(start_line_), std::move(headers_));
             if (ready.valid()) co_await ready;
             for (;;) {
-                if (delegate_done_) co_return;
+                if (delegate_stage_ == DelegateStage::done) co_return;
                 if (body_received_ > max_body_size_) {
                     refuse(413, "body over max_body_size");
                     co_return;
@@ -417,11 +449,11 @@ private:
                     }
                     continue;
                 }
-                if (request_complete_) break;
+                if (state_ != StreamState::open) break;  // the body is whole
                 more_ = Future<void>();
                 co_await more_;
             }
-            delegate_done_ = true;
+            delegate_stage_ = DelegateStage::done;
             delegate_->finish();
         } catch (const HTTPInputError& error) {
             refuse(error.status(), error.what());
@@ -446,19 +478,19 @@ private:
     // before or while it ran), or resets the stream when its response has
     // begun already.
     void refuse(int status, std::string_view message) {
-        if (delegate_ && !delegate_done_) {
-            delegate_done_ = true;
+        if (delegate_stage_ == DelegateStage::running) {
+            delegate_stage_ = DelegateStage::done;
             try {
                 delegate_->on_connection_close();
             } catch (...) {}
         }
-        delegate_done_ = true;
+        delegate_stage_ = DelegateStage::done;
         if (over()) return;
         if (!body_pending_.empty()) {
             nghttp2_session_consume(connection_->session_.get(), id_, body_pending_.size());
             body_pending_.clear();
         }
-        if (response_started_) {
+        if (response_ != ResponseStage::nothing_sent) {
             nghttp2_submit_rst_stream(connection_->session_.get(), NGHTTP2_FLAG_NONE, id_,
                                       NGHTTP2_INTERNAL_ERROR);
             connection_->send_soon();
@@ -488,8 +520,8 @@ private:
     std::unique_ptr<HTTPMessageDelegate> delegate_;
     Future<void> more_{nullptr};  // what the request's coroutine waits on for more
     bool head_request_ = false;
-    bool request_complete_ = false;  // END_STREAM came
-    bool delegate_done_ = false;     // it had finish() or on_connection_close(): no more
+    StreamState state_ = StreamState::open;
+    DelegateStage delegate_stage_ = DelegateStage::waiting;
 
     // The response.
     std::string out_;  // written, not yet taken by nghttp2 (from out_taken_ on)
@@ -499,10 +531,8 @@ private:
     std::deque<Waiting> writers_;
     std::vector<std::string> trailers_;  // names (lower case) and values, in turn
     Function<void()> close_callback_;
-    bool response_started_ = false;
-    bool body_allowed_ = true;
-    bool finished_ = false;
-    bool closed_ = false;
+    ResponseStage response_ = ResponseStage::nothing_sent;
+    bool body_allowed_ = true;  // not for HEAD, 1xx, 204 and 304
 };
 
 // --- libnghttp2's callbacks: they record, the connection dispatches ------------------------
