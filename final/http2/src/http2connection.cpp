@@ -695,9 +695,9 @@ HTTP2ServerConnection::HTTP2ServerConnection(std::shared_ptr<IOStream> stream,
 HTTP2ServerConnection::~HTTP2ServerConnection() = default;
 
 void HTTP2ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate) {
-    if (serving_) throw std::logic_error("HTTP2ServerConnection: already serving");
+    if (state_ != State::created) throw std::logic_error("HTTP2ServerConnection: already served");
     delegate_ = &delegate;
-    serving_ = true;
+    state_ = State::serving;
     stream_->set_nodelay(true);
     stream_->set_close_callback([weak = weak_from_this()] {
         if (std::shared_ptr<HTTP2ServerConnection> self = weak.lock()) self->end_serving();
@@ -771,7 +771,7 @@ Task<void> HTTP2ServerConnection::serve() {
     // Once the session wants to read no more (a GOAWAY sent, or a
     // connection error), send_now() closes the connection after its last
     // frames.
-    while (serving_ && nghttp2_session_want_read(session_.get())) {
+    while (serving() && nghttp2_session_want_read(session_.get())) {
         std::string data;
         try {
             data = co_await stream_->read_bytes(kReadSize, true);
@@ -788,7 +788,7 @@ Task<void> HTTP2ServerConnection::serve() {
     // destroyed before end_serving() stayed on that list, its socket open,
     // and the server crashed when it walked the list at its stop (found by
     // tests/clients/final_http2_attack_test.py's rapid reset).
-    if (serving_) {
+    if (serving()) {
         if (!closed_future_.valid()) closed_future_ = Future<void>();
         Future<void> ended = closed_future_;
         co_await ended;
@@ -852,7 +852,7 @@ void HTTP2ServerConnection::dispatch_events() {
 }
 
 void HTTP2ServerConnection::send_soon() {
-    if (send_scheduled_ || !serving_) return;
+    if (send_scheduled_ || !serving()) return;
     send_scheduled_ = true;
     stream_->io_loop().add_callback([weak = weak_from_this()] {
         if (std::shared_ptr<HTTP2ServerConnection> self = weak.lock()) {
@@ -868,7 +868,7 @@ void HTTP2ServerConnection::send_soon() {
 // them, and meanwhile the handlers' write() Futures wait, not the
 // stream's buffer grows.
 void HTTP2ServerConnection::send_now() {
-    if (!serving_ || in_callbacks_ || sending_) return;
+    if (!serving() || in_callbacks_ || sending_) return;
     for (;;) {
         std::string out;
         while (out.size() < kSendBatch) {
@@ -885,7 +885,7 @@ void HTTP2ServerConnection::send_now() {
             out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
         }
         dispatch_events();  // streams the sending closed
-        if (out.empty() || !serving_) break;
+        if (out.empty() || !serving()) break;
         Future<void> written = stream_->write(std::move(out));
         if (stream_->write_buffer_size() >= kMaxUnsent) {
             sending_ = true;
@@ -898,7 +898,7 @@ void HTTP2ServerConnection::send_now() {
             return;
         }
     }
-    if (serving_ && !nghttp2_session_want_read(session_.get()) &&
+    if (serving() && !nghttp2_session_want_read(session_.get()) &&
         !nghttp2_session_want_write(session_.get())) {
         // GOAWAY said and every stream over: close once the last bytes are out.
         stream_->write(std::string_view{})
@@ -909,7 +909,7 @@ void HTTP2ServerConnection::send_now() {
 }
 
 void HTTP2ServerConnection::arm_idle_timeout() {
-    if (params_.idle_timeout && serving_) start_timeout(stream_->io_loop(), *params_.idle_timeout);
+    if (params_.idle_timeout && serving()) start_timeout(stream_->io_loop(), *params_.idle_timeout);
 }
 
 void HTTP2ServerConnection::on_timeout() {
@@ -919,7 +919,7 @@ void HTTP2ServerConnection::on_timeout() {
 }
 
 Future<void> HTTP2ServerConnection::close() {
-    if (!serving_) {
+    if (!serving()) {
         Future<void> ended;
         ended.set_result();
         return ended;
@@ -931,8 +931,8 @@ Future<void> HTTP2ServerConnection::close() {
 }
 
 void HTTP2ServerConnection::close_when_idle() {
-    if (!serving_ || going_away_) return;
-    going_away_ = true;
+    if (state_ != State::serving) return;
+    state_ = State::going_away;
     // The last stream taken: the client may retry any later one elsewhere.
     nghttp2_submit_goaway(session_.get(), NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(session_.get()), NGHTTP2_NO_ERROR,
@@ -940,11 +940,11 @@ void HTTP2ServerConnection::close_when_idle() {
     send_now();
 }
 
-bool HTTP2ServerConnection::idle() const noexcept { return serving_ && streams_.empty(); }
+bool HTTP2ServerConnection::idle() const noexcept { return serving() && streams_.empty(); }
 
 void HTTP2ServerConnection::end_serving() noexcept {
-    if (!serving_) return;
-    serving_ = false;
+    if (!serving()) return;
+    state_ = State::ended;
     cancel_timeout();
     // Every stream still open ends with the connection.
     std::unordered_map<std::int32_t, std::shared_ptr<HTTP2Stream>> open = std::move(streams_);

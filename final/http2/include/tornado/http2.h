@@ -159,11 +159,22 @@ private:
     std::deque<Event> events_;
     Future<void> closed_future_{nullptr};
     std::uint32_t server_slot_ = kNotListed;
-    bool serving_ = false;
-    bool send_scheduled_ = false;
-    bool sending_ = false;       // a write of ours is with the stream still
-    bool going_away_ = false;    // close_when_idle: GOAWAY sent
-    bool in_callbacks_ = false;  // inside nghttp2_session_mem_recv
+    // The connection's life:
+    //
+    //   created ─start_serving()─► serving ─close_when_idle(): GOAWAY─► going_away
+    //                                 └──── the stream closed, close(), an error ──┴─► ended
+    //
+    // ended is final. Both serving and going_away read and send
+    // (serving()); going_away takes no new stream.
+    enum class State : std::uint8_t { created, serving, going_away, ended };
+    bool serving() const noexcept {
+        return state_ == State::serving || state_ == State::going_away;
+    }
+    State state_ = State::created;
+    // Not the life, but guards against doing a thing twice at once:
+    bool send_scheduled_ = false;  // send_soon's callback is queued
+    bool sending_ = false;         // a write of ours is with the stream still
+    bool in_callbacks_ = false;    // inside nghttp2_session_mem_recv
 };
 
 namespace detail {
