@@ -99,20 +99,11 @@ void GrpcHandler::run(GrpcMethod method) {
 }
 
 tornado::Future<std::optional<std::string>> GrpcHandler::read() {
-    tornado::Future<std::optional<std::string>> next;
-    if (state_ == CallState::over) {
-        next.set_exception(std::make_exception_ptr(GrpcCallOver()));
-    } else if (!inbox_.empty()) {
-        inbox_bytes_ -= inbox_.front().size();
-        next.set_result(std::move(inbox_.front()));
-        inbox_.pop_front();
-        // Room again: the body may come on.
-        if (inbox_bytes_ <= kInboxLimit && room_.valid() && !room_.done()) room_.set_result();
-    } else if (state_ == CallState::received) {
-        next.set_result(std::nullopt);
-    } else {
-        reader_ = next;  // data_received_async, post() or the end of the call resolves it
-    }
+    if (reader_.valid() && !reader_.done())
+        throw std::logic_error("GrpcHandler: read() while another read() waits");
+    reader_ = tornado::Future<std::optional<std::string>>();
+    tornado::Future<std::optional<std::string>> next = reader_;
+    answer_reader();
     return next;
 }
 
@@ -139,7 +130,7 @@ tornado::Future<void> GrpcHandler::data_received_async(std::string chunk) {
         end_call(failure.status(), failure.what());
         return tornado::Future<void>(nullptr);
     }
-    wake_reader();
+    answer_reader();
     if (inbox_bytes_ <= kInboxLimit) return tornado::Future<void>(nullptr);
     room_ = tornado::Future<void>();
     return room_;
@@ -164,20 +155,20 @@ void GrpcHandler::take_messages() {
     unframed_.erase(0, at);
 }
 
-void GrpcHandler::wake_reader() {
+// Resolves the read() that waits, if there is an answer for it now: the
+// next message, the end of the messages, or the call's end.
+void GrpcHandler::answer_reader() {
     if (!reader_.valid() || reader_.done()) return;
-    tornado::Future<std::optional<std::string>> waiting =
-        std::exchange(reader_, tornado::Future<std::optional<std::string>>(nullptr));
     if (state_ == CallState::over) {
-        waiting.set_exception(std::make_exception_ptr(GrpcCallOver()));
+        reader_.set_exception(std::make_exception_ptr(GrpcCallOver()));
     } else if (!inbox_.empty()) {
         inbox_bytes_ -= inbox_.front().size();
-        waiting.set_result(std::move(inbox_.front()));
+        reader_.set_result(std::move(inbox_.front()));
         inbox_.pop_front();
+        // Room again: the body may come on.
+        if (inbox_bytes_ <= kInboxLimit && room_.valid() && !room_.done()) room_.set_result();
     } else if (state_ == CallState::received) {
-        waiting.set_result(std::nullopt);
-    } else {
-        reader_ = waiting;  // still nothing: it waits on
+        reader_.set_result(std::nullopt);
     }
 }
 
@@ -188,7 +179,7 @@ void GrpcHandler::post(const tornado::PathArgs&) {
         return;
     }
     state_ = CallState::received;
-    wake_reader();
+    answer_reader();
 }
 
 // The client cancelled (RST_STREAM) or left: nobody to answer.
@@ -212,6 +203,6 @@ void GrpcHandler::become_over() {
     if (deadline_) tornado::IOLoop::current().remove_timeout(*std::exchange(deadline_, {}));
     inbox_.clear();
     inbox_bytes_ = 0;
-    wake_reader();
+    answer_reader();
     if (room_.valid() && !room_.done()) room_.set_result();
 }

@@ -97,7 +97,8 @@ public:
     void initialize(GrpcMethod method) { method_ = method; }
 
     // For the method. The next message, or nothing once the client has
-    // sent its last; fails with GrpcCallOver once the call is over.
+    // sent its last; fails with GrpcCallOver once the call is over. One
+    // read at a time (std::logic_error while another waits).
     tornado::Future<std::optional<std::string>> read();
     // Sends one message (a protobuf's bytes); resolves once the peer's
     // windows have taken it, fails with GrpcCallOver once the call is over.
@@ -122,14 +123,14 @@ private:
     // Leaves for `over`: what waits (a read, the body's room) hears of it.
     void become_over();
     void take_messages();
-    void wake_reader();
+    void answer_reader();
 
     GrpcMethod method_ = nullptr;
     CallState state_ = CallState::receiving;
     std::string unframed_;  // body bytes not yet a whole message
     std::deque<std::string> inbox_;
     std::size_t inbox_bytes_ = 0;
-    tornado::Future<std::optional<std::string>> reader_{nullptr};  // a read() that waits
+    tornado::Future<std::optional<std::string>> reader_{nullptr};  // the last read()'s
     tornado::Future<void> room_{nullptr};  // the body waits for the inbox to empty
     std::optional<tornado::IOLoop::Timeout> deadline_;
 };
