@@ -15,6 +15,7 @@ import argparse
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,57 @@ def many_calls_at_once(numbers):
         expect_equal([n.value for n in stream], [1, 2, 3, 4, 5], "a slow count among them")
 
 
+def a_method_that_cannot_keep_up_holds_the_client_back(port):
+    """RunningTotal answers each number before it reads the next. A client
+    that opens its own window at zero (SETTINGS_INITIAL_WINDOW_SIZE 0)
+    takes no answer, so the method waits in send(), reads nothing more, and
+    the messages pile up in the call's inbox: past 256 KiB the server takes
+    no more of the body, and the client's window stays shut. Without that
+    bound the client could send all 4 MiB into the server's memory."""
+    import h2.config
+    import h2.connection
+    import h2.settings
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as connection:
+        client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        client.local_settings = h2.settings.Settings(client=True, initial_values={
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+        client.initiate_connection()
+        stream = client.get_next_available_stream_id()
+        client.send_headers(stream, [(":method", "POST"), (":path", "/numbers.Numbers/RunningTotal"),
+                                     (":scheme", "http"), (":authority", "127.0.0.1"),
+                                     ("content-type", "application/grpc"), ("te", "trailers")])
+        message = b"\x00\x00\x00\x00\x02\x08\x01"  # a Number, value 1, framed
+        body = message * (4 * 1024 * 1024 // len(message))
+        sent, stalled_since = 0, None
+        connection.sendall(client.data_to_send())
+        while sent < len(body):
+            room = min(client.local_flow_control_window(stream), client.max_outbound_frame_size,
+                       len(body) - sent)
+            if room > 0:
+                client.send_data(stream, body[sent:sent + room])
+                connection.sendall(client.data_to_send())
+                sent += room
+                stalled_since = None
+                continue
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > 1.0:
+                break  # no WINDOW_UPDATE for a second: held back
+            connection.settimeout(0.2)
+            try:
+                data = connection.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                raise CheckFailed("the server closed the connection")
+            client.receive_data(data)
+            connection.sendall(client.data_to_send())
+    # The inbox's 256 KiB (of which each 7-byte message takes 2 and its
+    # string's 32), the stream's 64 KiB window, what the loop had read:
+    # well under 512 KiB.
+    expect(sent < 512 * 1024, "the client sent %d bytes to a method that read none of them" % sent)
+    return "held back after %d KiB" % (sent // 1024)
+
+
 def not_grpc_gets_http_errors(port):
     def curl(*arguments):
         done = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", str(TIMEOUT),
@@ -199,6 +251,8 @@ def main():
                 ("a call the client cancels leaves the server serving",
                  a_cancelled_call_leaves_the_server_serving, numbers, server_log),
                 ("60 calls at once on one channel", many_calls_at_once, numbers),
+                ("a method that cannot keep up holds the client back (flow control end to end)",
+                 a_method_that_cannot_keep_up_holds_the_client_back, server.port),
                 ("a request that is not gRPC gets an HTTP status", not_grpc_gets_http_errors, server.port),
             ]
             for name, check, *arguments in checks:

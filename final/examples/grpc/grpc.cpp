@@ -149,7 +149,7 @@ void GrpcHandler::take_messages() {
                             "a message of " + std::to_string(length) + " bytes is over the limit");
         if (unframed_.size() - at - 5 < length) break;
         inbox_.push_back(unframed_.substr(at + 5, length));
-        inbox_bytes_ += length;
+        inbox_bytes_ += inbox_cost(length);
         at += 5 + length;
     }
     unframed_.erase(0, at);
@@ -162,7 +162,7 @@ void GrpcHandler::answer_reader() {
     if (state_ == CallState::over) {
         reader_.set_exception(std::make_exception_ptr(GrpcCallOver()));
     } else if (!inbox_.empty()) {
-        inbox_bytes_ -= inbox_.front().size();
+        inbox_bytes_ -= inbox_cost(inbox_.front().size());
         reader_.set_result(std::move(inbox_.front()));
         inbox_.pop_front();
         // Room again: the body may come on.

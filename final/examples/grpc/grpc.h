@@ -91,7 +91,12 @@ public:
     // (gRPC's default limit for a message received).
     static constexpr std::size_t kMaxMessage = 4 * 1024 * 1024;
     // Unread messages past this many bytes: no more of the body is taken.
+    // A message counts what keeping it costs, its string too: a flood of
+    // empty messages is held back as a few large ones are.
     static constexpr std::size_t kInboxLimit = 256 * 1024;
+    static constexpr std::size_t inbox_cost(std::size_t length) noexcept {
+        return sizeof(std::string) + length;
+    }
 
     // The route's method; nullptr answers UNIMPLEMENTED (the catch-all route).
     void initialize(GrpcMethod method) { method_ = method; }
@@ -129,7 +134,7 @@ private:
     CallState state_ = CallState::receiving;
     std::string unframed_;  // body bytes not yet a whole message
     std::deque<std::string> inbox_;
-    std::size_t inbox_bytes_ = 0;
+    std::size_t inbox_bytes_ = 0;  // inbox_cost() of each message in it
     tornado::Future<std::optional<std::string>> reader_{nullptr};  // the last read()'s
     tornado::Future<void> room_{nullptr};  // the body waits for the inbox to empty
     std::optional<tornado::IOLoop::Timeout> deadline_;
