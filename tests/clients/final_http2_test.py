@@ -153,6 +153,20 @@ def nghttp_sees_the_settings(base):
     expect(":status: 200" in out, "no 200 for GET /")
 
 
+def clients_that_leave_mid_answer_cost_nothing(base):
+    """h2load stops at its duration's end with answers still on their way
+    to its 100 connections: each connection's socket is reset while the
+    server has frames to send. Five such runs, then the server must still
+    answer. (A write to a socket the loop had not yet seen closed threw out
+    of the sending, and the connection was freed still on its server's
+    list: a crash within a few runs.)"""
+    for _ in range(5):
+        out = run(["h2load", "-c", "100", "-m", "100", "-D", "1", base + "/"]).decode()
+        expect(" 0 errored" in out, "h2load: " + out[-400:])
+    status, version, _ = curl(base + "/")
+    expect_equal((status, version), (200, "2"), "GET / after five runs that left mid-answer")
+
+
 def h2load_all_succeed(base):
     out = run(["h2load", "-n", "2000", "-c", "4", "-m", "20", base + "/"]).decode()
     expect("2000 succeeded, 0 failed, 0 errored" in out, "h2load: " + out[-600:])
@@ -397,6 +411,8 @@ CLEARTEXT_CHECKS = [
      upgrade_h2c),
     ("nghttp sees the server's SETTINGS", nghttp_sees_the_settings),
     ("h2load: 2,000 requests, 4 connections of 20 streams", h2load_all_succeed),
+    ("h2load: 100 connections of 100 streams that leave mid-answer, five times",
+     clients_that_leave_mid_answer_cost_nothing),
 ]
 H2_CHECKS = [
     ("h2: 20 slow requests on one connection run at once", concurrent_streams_run_at_once),

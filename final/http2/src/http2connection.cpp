@@ -728,6 +728,10 @@ void HTTP2ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate
 // client's preface follows the 101. Settings that do not decode get a 400
 // over HTTP/1.1, and the connection closes.
 bool HTTP2ServerConnection::take_upgrade(std::string_view head) {
+    if (stream_->closed()) {  // the client left already: nothing to answer
+        end_serving();
+        return false;
+    }
     std::size_t line_end = head.find("\r\n");
     RequestStartLine start = parse_request_start_line(head.substr(0, line_end));
     HTTPHeaders headers = HTTPHeaders::parse(head.substr(line_end + 2));
@@ -886,6 +890,14 @@ void HTTP2ServerConnection::send_now() {
         }
         dispatch_events();  // streams the sending closed
         if (out.empty() || !serving()) break;
+        // Closed under us (a reset the loop has not reported yet): the
+        // connection ends here. A write would throw, out of whichever
+        // coroutine or callback sent, and leave the connection on its
+        // server's list when it was freed.
+        if (stream_->closed()) {
+            end_serving();
+            return;
+        }
         Future<void> written = stream_->write(std::move(out));
         if (stream_->write_buffer_size() >= kMaxUnsent) {
             sending_ = true;
@@ -901,6 +913,10 @@ void HTTP2ServerConnection::send_now() {
     if (serving() && !nghttp2_session_want_read(session_.get()) &&
         !nghttp2_session_want_write(session_.get())) {
         // GOAWAY said and every stream over: close once the last bytes are out.
+        if (stream_->closed()) {
+            end_serving();
+            return;
+        }
         stream_->write(std::string_view{})
             .add_done_callback([weak = weak_from_this()](Future<void>) {
                 if (std::shared_ptr<HTTP2ServerConnection> self = weak.lock()) self->end_serving();
