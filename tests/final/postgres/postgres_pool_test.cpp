@@ -171,7 +171,11 @@ TEST_F(PostgresTest, WaitersAreBoundedInNumberAndTime) {
     small.wait_timeout = 200ms;
     open(small);
     run([&]() -> Task<void> {
-        Future<Result> busy = pool_->query("SELECT pg_sleep(0.6)");
+        // 2 s, ten times the wait_timeout: a loop held up longer than the
+        // query (make test on a loaded machine once held it past 0.6 s)
+        // finds the query's answer and the waiter's deadline due in the
+        // same turn, and may hand the connection over first.
+        Future<Result> busy = pool_->query("SELECT pg_sleep(2)");
         Future<Result> first = pool_->query("SELECT 1");
         Future<Result> second = pool_->query("SELECT 2");
         std::exception_ptr third = co_await failure_of(pool_->query("SELECT 3"));
