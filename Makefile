@@ -25,7 +25,7 @@ RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 BLOG_CLUSTER ?= $(BUILD)/blog-postgres
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-http2 bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
 
 all: build
 
@@ -246,6 +246,18 @@ bench-tls: configure
 	@$(DEPS) build bench
 	cmake --build $(BUILD) -j $(JOBS) --target final_hello
 	$(PYTHON) tests/bench/tls_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## bench-http2  our HTTP/2 (h2c and h2) vs nginx's and h2o's, hello and a 16 KB file, h2load; table in build/bench/http2.md [ARGS=--quick]
+# The build group brings libnghttp2-dev (demo_app's --http2), h2load
+# (nghttp2-client) and curl; the bench group nginx-light, h2o and taskset.
+# http2_bench.py makes the run's certificate as tls_bench.py does. A build
+# folder configured before libnghttp2-dev was installed has a demo_app
+# without --http2: CMake configures again while it has none.
+bench-http2: configure
+	@$(DEPS) build bench
+	@$(BUILD)/bin/demo_app --help 2>/dev/null | grep -q -- --http2 || cmake -S . -B $(BUILD) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target demo_app
+	$(PYTHON) tests/bench/http2_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## bench-client the two HTTP clients (AsyncHTTPClient, CurlAsyncHTTPClient) against final_hello and an HTTP/2 nginx; build/bench/client.md [ARGS=--quick]
 # The bench group brings nginx-light and taskset; the build group libcurl.

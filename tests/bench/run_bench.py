@@ -147,9 +147,7 @@ class NginxProcess:
         # bind(); nginx then exits at once and we try another.
         for _ in range(3):
             self.port = free_port()
-            config = self.write_config()
-            command = [self.program, "-p", self.run_dir, "-c", config,
-                       "-e", os.path.join(self.run_dir, "error.log")]
+            command = self.command(self.write_config())
             if self.cpu is not None:
                 command = ["taskset", "-c", str(self.cpu)] + command
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
@@ -157,10 +155,17 @@ class NginxProcess:
             if self._wait_until_accepting():
                 return self
             self.stop()
-        raise RuntimeError("nginx did not start; see %s" % os.path.join(self.run_dir, "error.log"))
+        raise RuntimeError("%s did not start; see %s" % (os.path.basename(self.program),
+                                                          os.path.join(self.run_dir, "error.log")))
 
     def __exit__(self, *exc):
         self.stop()
+
+    def command(self, config):
+        """The command line that starts the server on `config` (a subclass
+        starts another server the same way: http2_bench.py's h2o)."""
+        return [self.program, "-p", self.run_dir, "-c", config,
+                "-e", os.path.join(self.run_dir, "error.log")]
 
     def write_config(self):
         # nginx needs a descriptor per connection: as many connections as
