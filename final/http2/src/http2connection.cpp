@@ -379,31 +379,48 @@ private:
     // nghttp2's data source: the bytes written so far, as much as the
     // windows allow (`length`); "later" while the handler has written
     // nothing more and not finished.
-    static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t* buffer,
-                             std::size_t length, std::uint32_t* flags, nghttp2_data_source* source,
-                             void*) {
+    //
+    // NO_COPY: libnghttp2 does not copy the bytes into a frame of its own;
+    // it calls send_data (below) to put the frame into the connection's
+    // batch straight from out_.
+    static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t length,
+                             std::uint32_t* flags, nghttp2_data_source* source, void*) {
         auto* stream = static_cast<HTTP2Stream*>(source->ptr);
         std::size_t n = std::min(length, stream->out_.size() - stream->out_taken_);
-        std::memcpy(buffer, stream->out_.data() + stream->out_taken_, n);
-        stream->out_taken_ += n;
-        stream->taken_ += n;
-        if (stream->out_taken_ == stream->out_.size()) {
-            stream->out_.clear();
-            stream->out_taken_ = 0;
-        }
-        while (!stream->writers_.empty() && stream->writers_.front().until <= stream->taken_) {
-            stream->writers_.front().flushed.set_result();  // its callbacks run later, on the loop
-            stream->writers_.pop_front();
-        }
         bool finished = stream->response_ == ResponseStage::finished;
         if (n == 0 && !finished) return NGHTTP2_ERR_DEFERRED;
-        if (finished && stream->out_.empty()) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        if (finished && stream->out_taken_ + n == stream->out_.size()) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
             if (!stream->trailers_.empty()) stream->submit_trailers(flags);
         }
         return static_cast<ssize_t>(n);
     }
 
+public:
+    // The DATA frame read_body promised: its header, then `length` bytes
+    // of out_, appended to the connection's batch (RFC 9113 section 6.1;
+    // this server pads nothing, but a frame libnghttp2 pads gets its pad).
+    void send_data(std::string& batch, const nghttp2_frame& frame, const std::uint8_t* header,
+                   std::size_t length) {
+        batch.append(reinterpret_cast<const char*>(header), 9);
+        std::size_t padding = frame.data.padlen;
+        if (padding > 0) batch.push_back(static_cast<char>(padding - 1));
+        batch.append(out_, out_taken_, length);
+        if (padding > 1) batch.append(padding - 1, '\0');
+        out_taken_ += length;
+        taken_ += length;
+        if (out_taken_ == out_.size()) {
+            out_.clear();
+            out_taken_ = 0;
+        }
+        while (!writers_.empty() && writers_.front().until <= taken_) {
+            writers_.front().flushed.set_result();  // its callbacks run later, on the loop
+            writers_.pop_front();
+        }
+    }
+
+private:
     // From read_body, at the body's end: the stream ends with the trailers'
     // HEADERS frame instead of this DATA frame (nghttp2 lets a data source
     // submit them there). If they cannot be submitted, the DATA ends it.
@@ -634,6 +651,12 @@ struct HTTP2Callbacks {
         });
     }
 
+    static int send_data(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* header,
+                         std::size_t length, nghttp2_data_source* source, void* user_data) {
+        auto* target = static_cast<HTTP2Stream*>(source->ptr);
+        return guarded([&] { target->send_data(of(user_data).batch_, *frame, header, length); });
+    }
+
     static int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code,
                                void* user_data) {
         HTTP2ServerConnection& connection = of(user_data);
@@ -669,6 +692,7 @@ HTTP2ServerConnection::HTTP2ServerConnection(std::shared_ptr<IOStream> stream,
                                                               HTTP2Callbacks::on_data_chunk_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
                                                            HTTP2Callbacks::on_stream_close);
+    nghttp2_session_callbacks_set_send_data_callback(callbacks, HTTP2Callbacks::send_data);
     nghttp2_option* options = nullptr;
     if (nghttp2_option_new(&options) != 0) {
         nghttp2_session_callbacks_del(callbacks);
@@ -874,7 +898,10 @@ void HTTP2ServerConnection::send_soon() {
 void HTTP2ServerConnection::send_now() {
     if (!serving() || in_callbacks_ || sending_) return;
     for (;;) {
-        std::string out;
+        std::string& out = batch_;
+        out.clear();
+        // Room for a batch and the frame that passes it, at once.
+        out.reserve(kSendBatch + 16 * 1024 + 64);
         while (out.size() < kSendBatch) {
             const std::uint8_t* data = nullptr;
             ssize_t n = nghttp2_session_mem_send(session_.get(), &data);

@@ -157,6 +157,9 @@ private:
     std::unique_ptr<nghttp2_session, void (*)(nghttp2_session*)> session_;
     std::unordered_map<std::int32_t, std::shared_ptr<HTTP2Stream>> streams_;
     std::deque<Event> events_;
+    // What send_now() gathers for the next write: libnghttp2's frames, and
+    // the DATA frames written straight from the streams (send_data).
+    std::string batch_;
     Future<void> closed_future_{nullptr};
     std::uint32_t server_slot_ = kNotListed;
     // The connection's life:
