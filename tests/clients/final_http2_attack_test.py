@@ -456,29 +456,9 @@ def continuation_flood(server):
     (each a small field, or empty), for up to 3 MB: the server must end the
     connection (libnghttp2 allows 8 CONTINUATIONs) rather than keep the
     growing header block or read on."""
-    outcomes = []
-
-    def attack(port, started, may_stop):
-        piece = frame(CONTINUATION, 0, 1, literal(b"x-flood", b"a" * 60)) + frame(CONTINUATION, 0, 1)
-        burst = piece * 1000  # 2,000 frames, 88 KB
-        for _ in keep_going(started, may_stop, rounds=200, least=20):
-            connection = Connection(port)
-            try:
-                sent = 0
-                if connection.send(frame(HEADERS, END_STREAM, 1, GET_ROOT)):
-                    for _ in range(35):  # 3 MB
-                        if not connection.send(burst, timeout=ANSWER_WITHIN):
-                            break
-                        sent += 2000
-                        connection.read()
-                        started.set()
-                closes_soon(connection, "after %d CONTINUATION frames" % sent, ["ENHANCE_YOUR_CALM"])
-                outcomes.append(connection.answered(0))
-            finally:
-                connection.close()
-        return summary(outcomes)
-
-    return under_attack(server, attack)
+    piece = frame(CONTINUATION, 0, 1, literal(b"x-flood", b"a" * 60)) + frame(CONTINUATION, 0, 1)
+    return flood(server, lambda: piece * 1000, bursts=35, reads=True,  # 2,000 frames, 88 KB a burst
+                 what="CONTINUATION frames", opening=frame(HEADERS, END_STREAM, 1, GET_ROOT))
 
 
 def hpack_bomb(server):
@@ -560,9 +540,11 @@ def varint(value):
     return out + bytes([value])
 
 
-def flood(server, make_burst, bursts, reads, what):
-    """`bursts` bursts of small frames on a connection; `reads`: whether the
-    client reads what the server answers meanwhile (its ACKs)."""
+def flood(server, make_burst, bursts, reads, what, opening=b""):
+    """`bursts` bursts of small frames on a connection, after `opening` (the
+    frame that opens the stream a flood rides on, if it needs one);
+    `reads`: whether the client reads what the server answers meanwhile
+    (its ACKs)."""
     outcomes = []
 
     def attack(port, started, may_stop):
@@ -571,13 +553,14 @@ def flood(server, make_burst, bursts, reads, what):
             connection = Connection(port)
             try:
                 sent = 0
-                for _ in range(bursts):
-                    if not connection.send(burst, timeout=ANSWER_WITHIN):
-                        break
-                    sent += 1
-                    if reads:
-                        connection.read()
-                    started.set()
+                if not opening or connection.send(opening):
+                    for _ in range(bursts):
+                        if not connection.send(burst, timeout=ANSWER_WITHIN):
+                            break
+                        sent += 1
+                        if reads:
+                            connection.read()
+                        started.set()
                 stalled = connection.stalled
                 closes_soon(connection, "after %d KB of %s%s" % (sent * len(burst) >> 10, what,
                                                                   " (the server stopped reading)" if stalled else ""),
@@ -636,29 +619,9 @@ def empty_data_flood(server):
     libnghttp2 takes any number: the server must end the connection
     (GOAWAY ENHANCE_YOUR_CALM; it allows 100 in a row) rather than take
     them for as long as the client sends."""
-    outcomes = []
-
-    def attack(port, started, may_stop):
-        burst = frame(DATA, 0, 1) * 10000  # 90 KB
-        for _ in keep_going(started, may_stop, rounds=200, least=20):
-            connection = Connection(port)
-            try:
-                block = b"\x83\x86" + literal(b":path", b"/echo") + b"\x01\x09127.0.0.1"  # POST /echo
-                sent = 0
-                if connection.send(frame(HEADERS, END_HEADERS, 1, block)):
-                    for _ in range(100):
-                        if not connection.send(burst, timeout=ANSWER_WITHIN):
-                            break
-                        sent += 10000
-                        connection.read()
-                        started.set()
-                closes_soon(connection, "after %d empty DATA frames" % sent, ["ENHANCE_YOUR_CALM"])
-                outcomes.append(connection.answered(0))
-            finally:
-                connection.close()
-        return summary(outcomes)
-
-    return under_attack(server, attack)
+    block = b"\x83\x86" + literal(b":path", b"/echo") + b"\x01\x09127.0.0.1"  # POST /echo
+    return flood(server, lambda: frame(DATA, 0, 1) * 10000, bursts=100, reads=True,  # 90 KB a burst
+                 what="empty DATA frames", opening=frame(HEADERS, END_HEADERS, 1, block))
 
 
 def zero_window_slowloris(server):

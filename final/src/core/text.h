@@ -80,6 +80,16 @@ void for_each_item(std::string_view list, F&& f) {
     for_each_part(list, ',', [&f](std::string_view item) { f(trim_ows(item)); });
 }
 
+// Whether one item of a comma-separated list is `token`, compared without
+// regard to case: how Connection and Upgrade are read ("keep-alive,
+// Upgrade" has "upgrade").
+inline bool list_has_token(std::string_view list, std::string_view token) {
+    bool found = false;
+    for_each_item(
+        list, [&](std::string_view item) { found = found || equals_ignoring_case(item, token); });
+    return found;
+}
+
 // Input named in an error message, as Python's repr() writes bytes: in
 // single quotes, with \t \n \r \\ \' and \xNN for every other byte that is
 // not printable ASCII; cut at 60 bytes, with "..." to say so. Whatever the

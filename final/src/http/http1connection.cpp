@@ -81,14 +81,6 @@ bool is_blank_head(std::string_view head) {
     return std::all_of(head.begin(), head.end(), [](char c) { return c == '\r' || c == '\n'; });
 }
 
-bool list_has(std::string_view list, std::string_view token) {
-    bool found = false;
-    detail::for_each_item(list, [&](std::string_view item) {
-        found = found || detail::equals_ignoring_case(item, token);
-    });
-    return found;
-}
-
 // An HTTP/1.1 request that asks to go on in HTTP/2 in cleartext (RFC 7540
 // section 3.2: "Upgrade: h2c", "Connection: Upgrade, HTTP2-Settings" and
 // one HTTP2-Settings field), and has no body: the HTTP/2 connection
@@ -104,9 +96,9 @@ bool asks_for_h2c(std::string_view head) {
         if (parse_request_start_line(head.substr(0, line_end)).version != "HTTP/1.1") return false;
         HTTPHeaders headers = HTTPHeaders::parse(head.substr(line_end + 2));
         std::string_view length = headers.get_first("Content-Length");
-        return list_has(headers.get("Upgrade"), "h2c") &&
-               list_has(headers.get("Connection"), "Upgrade") &&
-               list_has(headers.get("Connection"), "HTTP2-Settings") &&
+        return detail::list_has_token(headers.get("Upgrade"), "h2c") &&
+               detail::list_has_token(headers.get("Connection"), "Upgrade") &&
+               detail::list_has_token(headers.get("Connection"), "HTTP2-Settings") &&
                headers.get_list("HTTP2-Settings").size() == 1 &&
                !headers.contains("Transfer-Encoding") && (length.empty() || length == "0");
     } catch (const HTTPInputError&) {

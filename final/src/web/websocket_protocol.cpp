@@ -95,10 +95,7 @@ std::vector<std::string> header_list(std::string_view value) {
 // 6455 section 4.2.1, items 3 and 4): Firefox sends "Connection: keep-alive,
 // Upgrade", which must pass.
 bool header_has_token(std::string_view value, std::string_view token) {
-    bool found = false;
-    for_each_item(
-        value, [&](std::string_view item) { found = found || equals_ignoring_case(item, token); });
-    return found;
+    return detail::list_has_token(value, token);
 }
 
 // The codes a close frame may carry on the wire (RFC 6455 section 7.4): the
