@@ -728,6 +728,8 @@ public:
     void write(const nlohmann::ordered_json& object);
     void write(const char* chunk) { write(std::string_view(chunk)); }
     void write(const std::string& chunk) { write(std::string_view(chunk)); }
+    // Taken without a copy when nothing is buffered yet.
+    void write(std::string&& chunk);
     // Sends the status and headers (the first time) and the buffer now. The
     // Future resolves when the bytes are with the kernel: `co_await
     // flush();` between pieces keeps a slow client from piling them up.
@@ -1157,6 +1159,16 @@ public:
 private:
     friend class RequestDispatcher;
     friend class RequestHandler;
+    friend class StaticFileHandler;
+
+    // A file's size and modification time (ns), as a caller has just seen
+    // them: static_file_version's cache check without another stat().
+    struct FileStamp {
+        std::int64_t size = 0;
+        std::int64_t modified_ns = 0;
+    };
+    std::string static_file_version(const std::string& absolute_path, StaticFileHandler& hasher,
+                                    std::optional<FileStamp> stamp) const;
 
     static std::string url_argument(std::string_view text) { return std::string(text); }
     template <typename Number>
@@ -1383,7 +1395,9 @@ protected:
 private:
     struct FileStat {
         std::int64_t size = 0;
-        std::time_t modified = 0;
+        std::time_t modified = 0;      // whole seconds, as HTTP dates say it
+        std::int64_t modified_ns = 0;  // full precision, to notice a change
+        std::string path;              // the file these describe
     };
     Task<void> serve(std::string url_path, bool include_body);
     // absolute_path()'s size and time, asked of the system once (Tornado's _stat).

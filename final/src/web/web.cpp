@@ -1393,6 +1393,15 @@ void RequestHandler::write(std::string_view chunk) {
     write_buffer_ += chunk;
 }
 
+void RequestHandler::write(std::string&& chunk) {
+    if (finished()) throw std::logic_error("Cannot write() after finish()");
+    if (write_buffer_.empty()) {
+        write_buffer_ = std::move(chunk);
+    } else {
+        write_buffer_ += chunk;
+    }
+}
+
 namespace {
 
 // Tornado's rule for write(dict): an object only. A JSON array is valid

@@ -12,12 +12,13 @@
 // All of it runs on the loop's thread. The file reads are blocking, as in
 // Tornado: local disk reads are fast enough that a thread hop would cost more.
 #include <openssl/evp.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 
 #include "core/hex.h"
@@ -33,35 +34,48 @@ namespace {
 // for sending, so memory use stays flat whatever the file's size.
 constexpr std::size_t kChunkSize = 64 * 1024;
 
-// What one stat() tells us. modified_ns (full precision) is for noticing a
-// change to the file; modified (whole seconds) is for Last-Modified and
-// If-Modified-Since, which HTTP dates can only say to the second.
-struct FileInfo {
+// What one stat() tells us of a path: whether anything is there, and
+// whether it is a regular file (the only kind the handler streams), a
+// folder, or something else (a device, a socket). stat() follows
+// symlinks, as Python's os.path.isfile does.
+enum class PathKind : std::uint8_t { missing, regular_file, directory, other };
+
+struct PathStatus {
+    PathKind kind = PathKind::missing;
+    // For a regular file. modified_ns (full precision) is for noticing a
+    // change to the file; modified (whole seconds) is for Last-Modified and
+    // If-Modified-Since, which HTTP dates can only say to the second.
     std::int64_t size = 0;
     std::int64_t modified_ns = 0;
     std::time_t modified = 0;
 };
 
-// Nothing for a path that is missing or is not a regular file (a folder, a
-// device, a socket): the handler must never try to stream one of those.
-// stat() follows symlinks, as Python's os.path.isfile does.
-std::optional<FileInfo> regular_file_info(const std::string& path) {
+PathStatus look_at(const std::string& path) {
     struct stat status {};
-    if (::stat(path.c_str(), &status) != 0 || !S_ISREG(status.st_mode)) return std::nullopt;
-    return FileInfo{
-        static_cast<std::int64_t>(status.st_size),
-        static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1'000'000'000 + status.st_mtim.tv_nsec,
-        status.st_mtim.tv_sec};
+    if (::stat(path.c_str(), &status) != 0) return {};
+    if (S_ISDIR(status.st_mode)) return {PathKind::directory};
+    if (!S_ISREG(status.st_mode)) return {PathKind::other};
+    return {PathKind::regular_file, static_cast<std::int64_t>(status.st_size),
+            static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1'000'000'000 +
+                status.st_mtim.tv_nsec,
+            status.st_mtim.tv_sec};
 }
 
-bool is_directory(const std::string& path) {
-    struct stat status {};
-    return ::stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode);
-}
-
-bool exists(const std::string& path) {
-    struct stat status {};
-    return ::stat(path.c_str(), &status) == 0;
+// Already what abspath() would make of it: absolute, no empty, "." or ".."
+// segment, no '/' at the end. Nearly every path a server sees is, and
+// this test spares it std::filesystem's allocations.
+bool already_abspath(std::string_view path) {
+    if (!path.starts_with('/')) return false;
+    if (path.size() == 1) return true;
+    if (path.ends_with('/')) return false;
+    std::size_t start = 1;
+    while (start <= path.size()) {
+        std::size_t end = std::min(path.find('/', start), path.size());
+        std::string_view segment = path.substr(start, end - start);
+        if (segment.empty() || segment == "." || segment == "..") return false;
+        start = end + 1;
+    }
+    return true;
 }
 
 // Lexically normal and absolute, without following links (Python's
@@ -71,11 +85,28 @@ bool exists(const std::string& path) {
 // is still served, as in Tornado. abspath drops a trailing '/', which
 // lexically_normal keeps; hence the loop (that leaves "/" alone).
 std::string abspath(const std::string& path) {
+    if (already_abspath(path)) return path;
     std::filesystem::path absolute = std::filesystem::absolute(path).lexically_normal();
     std::string text = absolute.string();
     while (text.size() > 1 && text.ends_with('/')) text.pop_back();
     return text;
 }
+
+// An open file's descriptor, closed with the last copy (get_content's
+// pieces share it).
+class OpenFile {
+public:
+    explicit OpenFile(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+    OpenFile(const OpenFile&) = delete;
+    OpenFile& operator=(const OpenFile&) = delete;
+    ~OpenFile() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    int fd() const noexcept { return fd_; }
+
+private:
+    int fd_;
+};
 
 // The part of the content a response sends, as slice indexes: `end` is
 // exclusive, so the length is end - start.
@@ -145,7 +176,7 @@ std::optional<ByteRange> apply_range_header(RequestHandler& handler, std::int64_
 Task<void> send_content(RequestHandler& handler, StaticFileHandler::ContentChunks next_piece) {
     std::optional<std::string> piece = next_piece();
     while (piece) {
-        handler.write(*piece);
+        handler.write(std::move(*piece));
         std::optional<std::string> following = next_piece();
         if (following) co_await handler.flush();
         piece = std::move(following);
@@ -164,11 +195,19 @@ Task<void> send_content(RequestHandler& handler, StaticFileHandler::ContentChunk
 // cached, so the next call tries again.
 std::string Application::static_file_version(const std::string& path,
                                              StaticFileHandler& hasher) const {
-    std::optional<FileInfo> info = regular_file_info(path);
+    PathStatus found = look_at(path);
+    if (found.kind != PathKind::regular_file) return static_file_version(path, hasher, {});
+    return static_file_version(path, hasher, FileStamp{found.size, found.modified_ns});
+}
+
+// `stamp` is the file's size and time as the caller has just seen them;
+// nothing when it is not a file on disk.
+std::string Application::static_file_version(const std::string& path, StaticFileHandler& hasher,
+                                             std::optional<FileStamp> stamp) const {
     auto found = static_versions_.find(path);
     if (found != static_versions_.end() &&
-        (!info ||
-         (found->second.size == info->size && found->second.modified_ns == info->modified_ns))) {
+        (!stamp || (found->second.size == stamp->size &&
+                    found->second.modified_ns == stamp->modified_ns))) {
         return found->second.hash;
     }
     std::string hash;
@@ -180,8 +219,8 @@ std::string Application::static_file_version(const std::string& path,
         return {};
     }
     if (!hash.empty()) {
-        static_versions_[path] =
-            StaticVersion{info ? info->size : -1, info ? info->modified_ns : -1, hash};
+        static_versions_[path] = StaticVersion{stamp ? stamp->size : -1,
+                                               stamp ? stamp->modified_ns : -1, hash};
     }
     return hash;
 }
@@ -240,7 +279,14 @@ Task<void> StaticFileHandler::serve(std::string url_path, bool include_body) {
     modified_ = get_modified_time();
     // The Etag is the quoted version hash, so it is the same for the whole
     // file and for any range of it (compute_etag returns etag_).
-    std::string version = application().static_file_version(*absolute_path_, *this);
+    // When validate_absolute_path has just looked at the file, its size and
+    // time decide whether the cached hash still holds; a subclass's content
+    // from elsewhere is looked for by the path alone.
+    bool looked_at = stat_ && stat_->path == *absolute_path_;
+    std::string version =
+        looked_at ? application().static_file_version(
+                        *absolute_path_, *this, Application::FileStamp{stat_->size, stat_->modified_ns})
+                  : application().static_file_version(*absolute_path_, *this);
     if (!version.empty()) etag_ = "\"" + version + "\"";
     set_headers();
     if (should_return_304()) {
@@ -284,7 +330,8 @@ std::optional<std::string> StaticFileHandler::validate_absolute_path(
         throw HTTPError(403, path_ + " is not in root static directory");
     }
     std::string file = absolute_path;
-    if (is_directory(file) && !default_filename_.empty()) {
+    PathStatus found = look_at(file);
+    if (found.kind == PathKind::directory && !default_filename_.empty()) {
         // A folder's URL ends in '/', so that its page's relative links work.
         // request().path, not path_: the capture may be empty while the URL
         // has a prefix that routing already took off. A path that starts
@@ -298,23 +345,27 @@ std::optional<std::string> StaticFileHandler::validate_absolute_path(
             return std::nullopt;
         }
         file += "/" + default_filename_;
+        found = look_at(file);
     }
     // 404 when nothing is there, 403 when something is but it is not a file
     // (a folder without default_filename, a device): Tornado's split.
-    if (!exists(file)) throw HTTPError(404);
-    if (!regular_file_info(file)) throw HTTPError(403, path_ + " is not a file");
+    if (found.kind == PathKind::missing) throw HTTPError(404);
+    if (found.kind != PathKind::regular_file) throw HTTPError(403, path_ + " is not a file");
+    // What stat_file() would ask again: one stat() serves the whole request.
+    stat_ = FileStat{found.size, found.modified, found.modified_ns, file};
     return file;
 }
 
 // Stat once per request: the size, the time and the Etag then describe
-// the same version of the file. A file gone since validate_absolute_path
-// is a 404.
+// the same version of the file. validate_absolute_path has usually looked
+// already; a subclass's may not have, or may have chosen another file. A
+// file gone since validate_absolute_path is a 404.
 const StaticFileHandler::FileStat& StaticFileHandler::stat_file() {
-    if (!stat_) {
-        std::optional<FileInfo> info =
-            absolute_path_ ? regular_file_info(*absolute_path_) : std::nullopt;
-        if (!info) throw HTTPError(404);
-        stat_ = FileStat{info->size, info->modified};
+    if (!absolute_path_) throw HTTPError(404);
+    if (!stat_ || stat_->path != *absolute_path_) {
+        PathStatus found = look_at(*absolute_path_);
+        if (found.kind != PathKind::regular_file) throw HTTPError(404);
+        stat_ = FileStat{found.size, found.modified, found.modified_ns, *absolute_path_};
     }
     return *stat_;
 }
@@ -370,26 +421,28 @@ bool StaticFileHandler::should_return_304() {
 StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::string& absolute_path,
                                                                 std::optional<std::int64_t> start,
                                                                 std::optional<std::int64_t> end) {
-    auto file = std::make_shared<std::ifstream>(absolute_path, std::ios::binary);
-    if (!*file) throw HTTPError(404);
-    if (start) file->seekg(*start);
-    std::optional<std::int64_t> remaining;
-    if (end) remaining = *end - start.value_or(0);
-    return [file, remaining, absolute_path]() mutable -> std::optional<std::string> {
-        if (remaining && *remaining <= 0) return std::nullopt;
-        std::string piece(
-            remaining ? static_cast<std::size_t>(std::min<std::int64_t>(*remaining, kChunkSize))
-                      : kChunkSize,
-            '\0');
-        file->read(piece.data(), static_cast<std::streamsize>(piece.size()));
-        if (file->gcount() <= 0) {
-            if (remaining) {
+    auto file = std::make_shared<OpenFile>(absolute_path);
+    struct stat status {};
+    if (file->fd() < 0 || ::fstat(file->fd(), &status) != 0) throw HTTPError(404);
+    std::int64_t offset = start.value_or(0);
+    // Without an end, the pieces go to the end of the file as it is now;
+    // with one, a file cut short before it is an error.
+    std::int64_t stop = end.value_or(static_cast<std::int64_t>(status.st_size));
+    bool must_reach_stop = end.has_value();
+    return [file, offset, stop, must_reach_stop, absolute_path]() mutable
+           -> std::optional<std::string> {
+        if (offset >= stop) return std::nullopt;
+        std::string piece(static_cast<std::size_t>(std::min<std::int64_t>(stop - offset, kChunkSize)),
+                          '\0');
+        ssize_t got = ::pread(file->fd(), piece.data(), piece.size(), offset);
+        if (got <= 0) {
+            if (must_reach_stop) {
                 throw std::runtime_error("static file shrank while being sent: " + absolute_path);
             }
             return std::nullopt;
         }
-        piece.resize(static_cast<std::size_t>(file->gcount()));
-        if (remaining) *remaining -= file->gcount();
+        piece.resize(static_cast<std::size_t>(got));
+        offset += got;
         return piece;
     };
 }
