@@ -18,11 +18,13 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <charconv>
 #include <exception>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
+#include "core/text.h"
 #include "http/base64.h"
 #include "tornado/log.h"
 
@@ -52,12 +54,8 @@ bool connection_specific(std::string_view lower_name) {
            lower_name == "upgrade";
 }
 
-std::string ascii_lower(std::string_view text) {
-    std::string lower(text);
-    for (char& c : lower) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return lower;
+void append_lower(std::string& out, std::string_view text) {
+    for (char c : text) out.push_back(detail::ascii_lower(c));
 }
 
 // HTTP2-Settings is base64url without padding (RFC 7540 section 3.2.1).
@@ -71,7 +69,9 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     return detail::base64_decode(standard);
 }
 
-nghttp2_nv field(const std::string& name, const std::string& value) {
+// A field for libnghttp2, which copies the bytes (its const_casts are
+// its API's: nghttp2_nv's pointers are not const, but it writes nothing).
+nghttp2_nv field(std::string_view name, std::string_view value) {
     return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
             reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
             value.size(), NGHTTP2_NV_FLAG_NONE};
@@ -99,32 +99,40 @@ public:
         int code = start_line.code;
         body_allowed_ = !head_request_ && code >= 200 && code != 204 && code != 304;
         if (over()) return closed_future();
-        std::vector<std::string> strings;  // names and values; nghttp2 copies them
-        strings.reserve(2 * headers.size() + 6);
-        strings.push_back(":status");
-        strings.push_back(std::to_string(code));
+        // HTTP/2 names are lower case (RFC 9113 section 8.2.1): they are
+        // written, lowered, one after another into `lowered`, which is
+        // sized first so that the views into it stay put. Values are seen
+        // where the headers keep them. libnghttp2 copies names and values
+        // in nghttp2_submit_response, so none of this need outlive it.
+        std::size_t name_bytes = 0;
+        for (HTTPHeaders::Field header : headers) name_bytes += header.name.size();
+        std::string lowered;
+        lowered.reserve(name_bytes);
+        std::vector<nghttp2_nv> fields;
+        fields.reserve(headers.size() + 3);
+        char status[8];
+        auto status_end = std::to_chars(status, status + sizeof status, code).ptr;
+        fields.push_back(field(":status", {status, static_cast<std::size_t>(status_end - status)}));
         bool has_server = false;
         bool has_date = false;
         for (HTTPHeaders::Field header : headers) {
-            std::string name = ascii_lower(header.name);
-            if (connection_specific(name)) continue;
+            std::size_t at = lowered.size();
+            append_lower(lowered, header.name);
+            std::string_view name(lowered.data() + at, header.name.size());
+            if (connection_specific(name)) {
+                lowered.resize(at);
+                continue;
+            }
             has_server = has_server || name == "server";
             has_date = has_date || name == "date";
-            strings.push_back(std::move(name));
-            strings.emplace_back(header.value);
+            fields.push_back(field(name, header.value));
         }
         const std::string& server_header = connection_->params_.server_header;
-        if (!has_server && !server_header.empty()) {
-            strings.push_back("server");
-            strings.push_back(server_header);
-        }
+        if (!has_server && !server_header.empty()) fields.push_back(field("server", server_header));
+        std::string date;
         if (!has_date) {
-            strings.push_back("date");
-            strings.emplace_back(http_date_now());
-        }
-        std::vector<nghttp2_nv> fields;
-        for (std::size_t i = 0; i < strings.size(); i += 2) {
-            fields.push_back(field(strings[i], strings[i + 1]));
+            date = http_date_now();
+            fields.push_back(field("date", date));
         }
         nghttp2_data_provider body{};
         body.source.ptr = this;
@@ -161,7 +169,7 @@ public:
     void finish_with_trailers(const HTTPHeaders& trailers) override {
         if (response_ != ResponseStage::finished) {
             for (HTTPHeaders::Field trailer : trailers) {
-                std::string name = ascii_lower(trailer.name);
+                std::string name = detail::lower_ascii(trailer.name);
                 if (connection_specific(name)) continue;
                 trailers_.push_back(std::move(name));
                 trailers_.emplace_back(trailer.value);
@@ -561,8 +569,7 @@ struct HTTP2Callbacks {
     }
 
     static HTTP2Stream* stream(HTTP2ServerConnection& connection, std::int32_t id) {
-        auto found = connection.streams_.find(id);
-        return found == connection.streams_.end() ? nullptr : found->second.get();
+        return connection.find_stream(id);
     }
 
     // No exception may cross libnghttp2's C frames: one that escapes a
@@ -777,7 +784,7 @@ bool HTTP2ServerConnection::take_upgrade(std::string_view head) {
     request->add_field(":method", start.method);
     request->add_field(":path", start.path);
     for (HTTPHeaders::Field header : headers) {
-        std::string name = ascii_lower(header.name);
+        std::string name = detail::lower_ascii(header.name);
         if (connection_specific(name) || name == "http2-settings") continue;
         request->add_field(name == "host" ? ":authority" : name, header.value);
     }
@@ -855,6 +862,22 @@ void HTTP2ServerConnection::feed(std::string_view data) {
     dispatch_events();
 }
 
+HTTP2Stream* HTTP2ServerConnection::find_stream(std::int32_t id) {
+    if (id == found_id_) return found_;
+    auto found = streams_.find(id);
+    if (found == streams_.end()) return nullptr;
+    found_id_ = id;
+    found_ = found->second.get();
+    return found_;
+}
+
+// Before its stream leaves streams_.
+void HTTP2ServerConnection::forget_stream(std::int32_t id) {
+    if (id != found_id_) return;
+    found_id_ = 0;
+    found_ = nullptr;
+}
+
 void HTTP2ServerConnection::dispatch_events() {
     while (!events_.empty()) {
         Event event = events_.front();
@@ -869,6 +892,7 @@ void HTTP2ServerConnection::dispatch_events() {
             case Event::Kind::body:
             case Event::Kind::end: stream->wake(); break;
             case Event::Kind::closed:
+                forget_stream(event.stream_id);
                 streams_.erase(found);
                 stream->on_closed(event.error_code);
                 stream->release();
@@ -991,6 +1015,7 @@ void HTTP2ServerConnection::end_serving() noexcept {
     // Every stream still open ends with the connection.
     std::unordered_map<std::int32_t, std::shared_ptr<HTTP2Stream>> open = std::move(streams_);
     streams_.clear();
+    forget_stream(found_id_);
     for (auto& [id, stream] : open) {
         stream->on_closed(NGHTTP2_CANCEL);
         stream->release();

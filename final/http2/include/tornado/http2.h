@@ -134,6 +134,10 @@ private:
     };
 
     bool take_upgrade(std::string_view head);
+    // The open stream of that id, or null; remembers the last one found,
+    // since libnghttp2 asks for the same stream once per header field.
+    HTTP2Stream* find_stream(std::int32_t id);
+    void forget_stream(std::int32_t id);
     Task<void> serve();
     void feed(std::string_view data);
     void dispatch_events();
@@ -156,6 +160,8 @@ private:
     HTTPServerConnectionDelegate* delegate_ = nullptr;
     std::unique_ptr<nghttp2_session, void (*)(nghttp2_session*)> session_;
     std::unordered_map<std::int32_t, std::shared_ptr<HTTP2Stream>> streams_;
+    std::int32_t found_id_ = 0;  // find_stream's last answer (0: none; ids are odd)
+    HTTP2Stream* found_ = nullptr;
     std::deque<Event> events_;
     // What send_now() gathers for the next write: libnghttp2's frames, and
     // the DATA frames written straight from the streams (send_data).
