@@ -616,6 +616,9 @@ public:
     struct SocketBIO {
         int fd = -1;
         bool drained = false;
+        // Where in its 4 KiB page OpenSSL put the last record's plain
+        // bytes (send_now's slow-copy check); 0 before the first.
+        std::uint16_t record_page_offset = 0;
     };
 
 protected:

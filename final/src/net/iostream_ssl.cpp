@@ -23,6 +23,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -69,8 +70,16 @@ int bio_read(BIO* bio, char* buffer, int size) {
     return bio_result(bio, n, true);
 }
 
+// A TLS record's header is 5 bytes: its plain bytes were copied to the
+// address just after it (see send_now).
+constexpr std::size_t kRecordHeader = 5;
+constexpr std::uintptr_t kPage = 4096;
+
 int bio_write(BIO* bio, const char* data, int size) {
-    ssize_t n = ::send(state_of(bio).fd, data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+    SSLIOStream::SocketBIO& state = state_of(bio);
+    state.record_page_offset = static_cast<std::uint16_t>(
+        (reinterpret_cast<std::uintptr_t>(data) + kRecordHeader) % kPage);
+    ssize_t n = ::send(state.fd, data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
     return bio_result(bio, n, false);
 }
 
@@ -100,6 +109,41 @@ BIO_METHOD* socket_bio_method() {
 // --- errors ---------------------------------------------------------------------------
 
 int clamp_to_int(std::size_t n) { return n > INT_MAX ? INT_MAX : static_cast<int>(n); }
+
+// --- the copy into a record -----------------------------------------------------------
+
+// SSL_write copies a record's plain bytes (up to 16 KiB) into OpenSSL's
+// own buffer before it encrypts them there. glibc's memcpy does a copy
+// that size with `rep movsb`, and on this machine's AMD EPYC that runs 25
+// times slower (4.7 us for 16 KiB instead of 0.18) when the destination is
+// a few bytes past the source modulo 4 KiB: the CPU takes each load for
+// one that may depend on a store just made. It is not rare: OpenSSL's
+// buffer is page-aligned with the record at byte 8, and a large buffer of
+// ours (a 16 KiB file piece, HTTP/2's 64 KiB batch) starts at byte 0 of a
+// page, so every record of a big response hit it (TLS cost a 16 KiB file
+// three times what it costs nginx). When the next record would, its bytes
+// go through this buffer first, placed half a page away from OpenSSL's:
+// one fast copy instead of a slow one.
+constexpr std::size_t kMaxRecord = 16 * 1024;
+
+bool slow_copy(const char* source, std::uint16_t record_page_offset) {
+    std::uintptr_t distance =
+        (record_page_offset - reinterpret_cast<std::uintptr_t>(source)) % kPage;
+    return distance != 0 && distance < 128;
+}
+
+// `bytes` (at most kMaxRecord), copied to where OpenSSL's copy of them is
+// fast. The buffer is the thread's: SSL_write takes the bytes before it
+// returns (and a retry after "want write" may come from another address:
+// SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+const char* copy_away(std::string_view bytes, std::uint16_t record_page_offset) {
+    thread_local std::unique_ptr<char[]> buffer(new char[kMaxRecord + 2 * kPage]);
+    std::uintptr_t base = reinterpret_cast<std::uintptr_t>(buffer.get());
+    std::uintptr_t wanted = (record_page_offset + kPage / 2) % kPage;
+    char* start = buffer.get() + (wanted - base % kPage + kPage) % kPage;
+    std::memcpy(start, bytes.data(), bytes.size());
+    return start;
+}
 
 std::exception_ptr ssl_error(std::string message) {
     return std::make_exception_ptr(SSLError(std::move(message)));
@@ -351,7 +395,13 @@ std::size_t SSLIOStream::send_now(std::string_view data) {
     std::size_t sent = 0;
     while (sent < data.size()) {
         ERR_clear_error();
-        int n = SSL_write(ssl_, data.data() + sent, clamp_to_int(data.size() - sent));
+        // One record at a time, as partial writes take them anyway.
+        std::string_view record = data.substr(sent, kMaxRecord);
+        const char* source = record.data();
+        if (slow_copy(source, bio_state_.record_page_offset)) {
+            source = copy_away(record, bio_state_.record_page_offset);
+        }
+        int n = SSL_write(ssl_, source, static_cast<int>(record.size()));
         if (n > 0) {
             sent += static_cast<std::size_t>(n);
             continue;
