@@ -11,7 +11,10 @@ author created, signed out and in again, a post written in Markdown and
 read on /, /archive, /entry/SLUG and /feed (parsed as XML), then edited;
 the refusals (no _xsrf token: 403, next=//evil.example: 400, a second
 author: 400, a wrong password, an unknown slug or id: 404); and pages
-answered at once while bcrypt checks a password on the executor. Then the
+answered at once while bcrypt checks a password on the executor. Then
+every table is locked past the blog's query timeout while four
+connections pipeline three pages each: the first on each must be the 503
+with Retry-After, the others that or a 200, never a 500. Then the
 database goes away under the running blog: its pages must answer 503 at
 once, not hang, and work again a few seconds after PostgreSQL is back.
 At the end the blog is stopped by SIGTERM, and the cluster by its PID
@@ -31,6 +34,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +51,7 @@ from serverproc import ServerProcess  # noqa: E402
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 10            # seconds any one request may take
 OUTAGE_ANSWER = 2.0     # seconds a page may take to say 503 while the database is down
+LOCK_HELD = 6.5         # seconds the tables stay locked: past the blog's 5 s query timeout
 RECOVERY = 10.0         # seconds the blog may take to work again once it is back
 EXIT_SKIPPED = 77
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -421,6 +426,88 @@ def timed_get(walk, path):
     return response, time.monotonic() - started
 
 
+def find_psql():
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) + ["/usr/bin/psql"]:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("psql")
+
+
+def pipelined_gets(port, path, count):
+    """`count` GETs of `path` written at once on one connection, and
+    their answers as (status, Retry-After), in order (each answer read by
+    its Content-Length, as the blog always sends one)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as connection:
+        request = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path
+        connection.sendall((request * count).encode("ascii"))
+        file = connection.makefile("rb")
+        answers = []
+        for _ in range(count):
+            status = int(file.readline().split()[1])
+            headers = {}
+            for line in iter(file.readline, b"\r\n"):
+                if not line:
+                    raise CheckFailed("the connection closed in the middle of an answer")
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            file.read(int(headers.get("content-length", "0")))
+            answers.append((status, headers.get("retry-after")))
+        return answers
+
+
+def tables_locked(walk):
+    """Every table locked for longer than the blog's 5 s query timeout,
+    and four connections that each pipeline three GET /: the first page
+    on each waits past its timeout, its statement is cancelled on the
+    server, and the next page's statement may be sent before that cancel
+    lands (a cancel ends whatever the server runs when it comes). Each
+    page must be the 503 with Retry-After, or a 200 once the lock is
+    gone; never the 500 of a bare "canceling statement" error."""
+    psql = find_psql()
+    if psql is None:
+        raise CheckFailed("no psql to lock the tables with")
+    locker = subprocess.Popen(
+        [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", walk.cluster.dsn, "-c",
+         "BEGIN; LOCK TABLE authors, entries IN ACCESS EXCLUSIVE MODE; "
+         "SELECT pg_sleep(%s); COMMIT;" % LOCK_HELD],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    answers = {}
+    started = time.monotonic()
+    try:
+        time.sleep(0.5)  # the lock taken before the pages are asked for
+
+        def ask(index):
+            try:
+                answers[index] = pipelined_gets(walk.blog.port, "/", 3)
+            except (OSError, ValueError, IndexError, CheckFailed) as error:
+                answers[index] = error
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(3 * TIMEOUT)
+    finally:
+        try:
+            locker.wait(timeout=LOCK_HELD + 10)
+        except subprocess.TimeoutExpired:
+            locker.kill()
+            locker.wait()
+    for index in range(4):
+        got = answers.get(index)
+        if not isinstance(got, list):
+            raise CheckFailed("connection %d was not answered: %r" % (index, got))
+        expect_equal(got[0], (503, "5"), "the first page on connection %d (every answer: %s)"
+                     % (index, answers))
+        for status, retry_after in got[1:]:
+            expect(status == 200 or (status, retry_after) == (503, "5"),
+                   "a page behind it answered %s (every answer: %s)" % (status, answers))
+    pages = [answer for index in range(4) for answer in answers[index]]
+    return "%d x 503, %d x 200 in %.2f s" % (
+        sum(status == 503 for status, _ in pages), sum(status == 200 for status, _ in pages),
+        time.monotonic() - started)
+
+
 def database_down(walk):
     walk.cluster.stop()
     slowest = 0.0
@@ -478,6 +565,8 @@ CHECKS = [
     ("the same title again: SLUG-2, then SLUG-2-2; other titles as blog.py", same_title_again),
     ("unknown slug or id: 404; id=abc or an empty title: 400", not_found),
     ("signed out, POST /compose with a good _xsrf: 403", signed_out_compose_refused),
+    ("every table locked past the query timeout: pipelined pages get 503s, never a 500",
+     tables_locked),
     ("PostgreSQL stopped: every page answers 503 at once", database_down),
     ("PostgreSQL started again: the pages work again", database_back),
     ("SIGTERM: the blog exits 0", graceful_stop),

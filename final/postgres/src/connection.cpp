@@ -387,6 +387,7 @@ void Connection::deliver_notifications() {
 
 void Connection::send(std::unique_ptr<Operation> operation) {
     if (state_ != State::ready) {
+        cancel_timer(*operation);  // a statement sent again has one
         fail(*operation, std::make_exception_ptr(ConnectionError(
                              closed_because_.empty() ? "the PostgreSQL connection is not ready"
                                                      : closed_because_)));
@@ -591,10 +592,15 @@ void Connection::finish_head() {
     std::unique_ptr<Operation> operation = std::move(operations_.front());
     operations_.pop_front();
     ++queries_;
-    if (operation->timer) loop_.remove_timeout(*operation->timer);
-    operation->timer.reset();
     std::string state = operation->error ? sqlstate_of(operation->error) : "";
-    if (state == sqlstate::query_canceled) stray_cancel_possible_ = false;
+    // A cancel of ours: meant for this statement (it timed out) or for
+    // one before it.
+    bool cancelled_by_us = state == sqlstate::query_canceled && cancel_may_land();
+    bool run_again = !operation->timed_out &&
+                     (cancelled_by_us || (state == "0A000" && !operation->retried));
+    // A statement sent again keeps its deadline: its caller waits no longer
+    // than its timeout, counted from the first time it was sent.
+    if (!run_again) cancel_timer(*operation);
 
     if (operation->timed_out) {
         // Its caller heard QueryTimeout already.
@@ -602,17 +608,16 @@ void Connection::finish_head() {
             loop_.remove_timeout(*cancel_deadline_);
             cancel_deadline_.reset();
         }
-    } else if (operation->error && !operation->retried &&
-               ((state == sqlstate::query_canceled && stray_cancel_possible_) ||
-                state == "0A000")) {
+    } else if (run_again) {
         // Cancelled by a cancel request meant for a statement before it
         // (see request_cancel), or its prepared plan was made stale by a
         // schema change ("cached plan must not change result type"): its
         // implicit transaction was rolled back, so it is safe to run again.
+        // Another stray cancel may hit it again; it runs again each time,
+        // until its own deadline.
         if (state == "0A000" && operation->statement != nullptr) {
             forget_statement(statement_key(*operation), operation->statement.get());
         }
-        stray_cancel_possible_ = false;
         retry(std::move(operation));
     } else if (operation->error) {
         std::exception_ptr error = operation->error;
@@ -628,7 +633,6 @@ void Connection::finish_head() {
         operation->result.set_result(Result(std::move(operation->last)));
     }
     if (state_ != State::ready) return;  // a failure's handler closed it
-    if (operations_.empty() && cancel_sent_) stray_cancel_possible_ = false;
     if (!operations_.empty()) start_head();
     if (owner_ != nullptr) owner_->on_room(*this);
 }
@@ -643,6 +647,11 @@ void Connection::start_head() {
         head.cancel_at_head = false;
         request_cancel();
     }
+}
+
+void Connection::cancel_timer(Operation& operation) {
+    if (operation.timer) loop_.remove_timeout(*operation.timer);
+    operation.timer.reset();
 }
 
 void Connection::retry(std::unique_ptr<Operation> operation) {
@@ -727,9 +736,11 @@ void Connection::on_timeout(Operation* operation) {
 // In a pipeline the statement running when the request lands may be a
 // later one, if the timed-out one ended meanwhile. Two rules keep that
 // harmless: nothing new is sent here until the timed-out statement ends
-// (draining()), and a statement cancelled while such a stray cancel is
-// possible is sent again (retry above: its implicit transaction was rolled
-// back, so running it again is safe). If the server does not end the
+// (draining()), and a statement cancelled while such a stray cancel may
+// land (cancel_may_land) is sent again (retry above: its implicit
+// transaction was rolled back, so running it again is safe); if it is
+// still waiting at its own deadline, it fails with QueryTimeout, never
+// with the server's "canceling statement". If the server does not end the
 // statement within cancel_grace_, the connection is given up.
 void Connection::request_cancel() {
     PGcancel* cancel = PQgetCancel(conn_);
@@ -737,8 +748,7 @@ void Connection::request_cancel() {
         lose("cannot cancel a statement: " + tidy(PQerrorMessage(conn_)));
         return;
     }
-    stray_cancel_possible_ = true;
-    cancel_sent_ = false;
+    last_cancel_asked_ = IOLoop::Clock::now();
     std::weak_ptr<Connection> weak = weak_from_this();
     Future<std::string> sent =
         loop_.run_in_executor(nullptr, [cancel = std::shared_ptr<PGcancel>(cancel, PQfreeCancel)] {
@@ -748,8 +758,6 @@ void Connection::request_cancel() {
     sent.add_done_callback([weak](Future<std::string> done) {
         auto self = weak.lock();
         if (!self) return;
-        self->cancel_sent_ = true;
-        if (self->operations_.empty()) self->stray_cancel_possible_ = false;
         if (!done.result().empty()) {
             gen_log.warning("PostgreSQL: the cancel request failed: {}",
                             tidy(done.result().c_str()));
@@ -764,6 +772,17 @@ void Connection::request_cancel() {
             }
         });
     }
+}
+
+// When a cancel request's signal reaches the server process is not ours
+// to know: after PQcancel has returned, and even after the statement it
+// was meant for has ended, it may still end the next statement we send
+// (a server busy on this 2-core machine handles it late). The rule is a
+// time: within cancel_grace_ of the last request (the time a cancelled
+// statement is given to end before the connection is given up), a
+// "canceling statement" is taken for ours.
+bool Connection::cancel_may_land() const {
+    return last_cancel_asked_ && IOLoop::Clock::now() - *last_cancel_asked_ < cancel_grace_;
 }
 
 // ---- closing -------------------------------------------------------------------------------
@@ -784,7 +803,7 @@ void Connection::close(const std::string& why) {
     operations_.clear();
     auto error = std::make_exception_ptr(ConnectionError(why));
     for (auto& operation : in_flight) {
-        if (operation->timer) loop_.remove_timeout(*operation->timer);
+        cancel_timer(*operation);
         if (!operation->timed_out) fail(*operation, error);
     }
     timed_out_in_flight_ = 0;

@@ -172,7 +172,9 @@ private:
     void forget_statement(const std::string& key, const Statement* statement);
 
     void on_timeout(Operation* operation);
+    void cancel_timer(Operation& operation);
     void request_cancel();
+    bool cancel_may_land() const;
 
     IOLoop& loop_;
     ConnectionOwner* owner_;
@@ -194,13 +196,13 @@ private:
     std::deque<std::unique_ptr<Operation>> operations_;  // the pipeline, oldest first
 
     // Cancelling: how many timed-out statements are still in the pipeline,
-    // the deadline for them to end, and whether a cancel request may still
-    // land on a statement it was not meant for (see request_cancel).
+    // the deadline for them to end, and when a cancel was last asked for
+    // (one may land on a statement it was not meant for until
+    // cancel_grace_ after it: see request_cancel).
     std::size_t timed_out_in_flight_ = 0;
     std::chrono::milliseconds cancel_grace_;
     std::optional<IOLoop::Timeout> cancel_deadline_;
-    bool stray_cancel_possible_ = false;
-    bool cancel_sent_ = false;
+    std::optional<IOLoop::Clock::time_point> last_cancel_asked_;
 
     // Prepared statements by SQL text and parameter types, the most
     // recently used first in lru_.

@@ -507,6 +507,44 @@ TEST_F(PostgresTest, AQueryTimedOutBehindAnotherIsCancelledOnlyWhenItRuns) {
     EXPECT_TRUE(running(sql(), *pool_, "%pg_sleep(30)%").empty());
 }
 
+// Statements pipelined on one connection behind one that times out, all
+// waiting on a lock held past their deadlines: each caller hears
+// QueryTimeout, whichever statement the server was running when a cancel
+// landed (a cancel meant for one statement may end the one after it:
+// SQLSTATE 57014, "canceling statement due to user request", which must
+// never reach a caller as a plain ServerError). Three ways they come: all
+// at once, a few milliseconds apart, and each sent the moment the one
+// before it failed (as the requests of a pipelining HTTP client do).
+TEST_F(PostgresTest, EveryStatementPastItsDeadlineFailsWithQueryTimeout) {
+    PoolOptions bounded = one_connection(options());
+    bounded.query_timeout = 150ms;
+    open(bounded);
+    const std::string key = std::to_string(::getpid() + 7);  // the cluster is shared
+    const std::string waits = "SELECT pg_advisory_xact_lock_shared(" + key + "), $1::int";
+    sql().run("SELECT pg_advisory_lock(" + key + ")");
+    run([&]() -> Task<void> {
+        std::vector<std::exception_ptr> errors;
+        std::vector<Future<Result>> together;
+        for (int i = 0; i < 5; ++i) together.push_back(pool_->query(waits, i));
+        for (Future<Result>& statement : together) errors.push_back(co_await failure_of(statement));
+        std::vector<Future<Result>> staggered;
+        for (int i = 0; i < 5; ++i) {
+            staggered.push_back(pool_->query(waits, i));
+            co_await tornado::sleep(std::chrono::milliseconds(7 * i));
+        }
+        for (Future<Result>& statement : staggered) errors.push_back(co_await failure_of(statement));
+        for (int i = 0; i < 5; ++i) errors.push_back(co_await failure_of(pool_->query(waits, i)));
+        for (std::size_t i = 0; i < errors.size(); ++i) {
+            EXPECT_TRUE(holds<QueryTimeout>(errors[i]))
+                << "statement " << i << ": " << message_of(errors[i]);
+        }
+        sql().run("SELECT pg_advisory_unlock(" + key + ")");
+        Result after = co_await pool_->query(waits, 9);
+        EXPECT_EQ(after[0].get<int>(1), 9);
+    });
+    EXPECT_EQ(pool_->status().lost, 0u);
+}
+
 TEST_F(PostgresTest, ThePoolsQueryTimeoutAppliesWhenACallGivesNone) {
     PoolOptions bounded = options();
     bounded.query_timeout = 150ms;
