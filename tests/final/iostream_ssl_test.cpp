@@ -306,8 +306,11 @@ TEST(SSLIOStream, CarriesWritesFromEveryPlaceInAPage) {
         [](std::shared_ptr<IOStream> stream, SocketAddress) -> Task<void> {
             try {
                 std::unique_ptr<char[]> page(new char[4096 + kEach + 4096]);
-                char* base = page.get() + (4096 - reinterpret_cast<std::uintptr_t>(page.get()) % 4096);
-                for (std::size_t i = 0; i < 4096 + kEach; ++i) base[i] = static_cast<char>(i * 13 + i / 251);
+                auto address = reinterpret_cast<std::uintptr_t>(page.get());
+                char* base = page.get() + (4096 - address % 4096);  // a page's first byte
+                for (std::size_t i = 0; i < 4096 + kEach; ++i) {
+                    base[i] = static_cast<char>(i * 13 + i / 251);
+                }
                 for (std::size_t k = 0; k < kWrites; ++k) {
                     co_await stream->write(std::string_view(base + 64 * k, kEach));
                 }

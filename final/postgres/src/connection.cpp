@@ -596,8 +596,8 @@ void Connection::finish_head() {
     // A cancel of ours: meant for this statement (it timed out) or for
     // one before it.
     bool cancelled_by_us = state == sqlstate::query_canceled && cancel_may_land();
-    bool run_again = !operation->timed_out &&
-                     (cancelled_by_us || (state == "0A000" && !operation->retried));
+    bool run_again =
+        !operation->timed_out && (cancelled_by_us || (state == "0A000" && !operation->retried));
     // A statement sent again keeps its deadline: its caller waits no longer
     // than its timeout, counted from the first time it was sent.
     if (!run_again) cancel_timer(*operation);

@@ -11,8 +11,8 @@
 //
 // All of it runs on the loop's thread. The file reads are blocking, as in
 // Tornado: local disk reads are fast enough that a thread hop would cost more.
-#include <openssl/evp.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,10 +55,10 @@ PathStatus look_at(const std::string& path) {
     if (::stat(path.c_str(), &status) != 0) return {};
     if (S_ISDIR(status.st_mode)) return {PathKind::directory};
     if (!S_ISREG(status.st_mode)) return {PathKind::other};
-    return {PathKind::regular_file, static_cast<std::int64_t>(status.st_size),
-            static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1'000'000'000 +
-                status.st_mtim.tv_nsec,
-            status.st_mtim.tv_sec};
+    return {
+        PathKind::regular_file, static_cast<std::int64_t>(status.st_size),
+        static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1'000'000'000 + status.st_mtim.tv_nsec,
+        status.st_mtim.tv_sec};
 }
 
 // Already what abspath() would make of it: absolute, no empty, "." or ".."
@@ -206,8 +206,8 @@ std::string Application::static_file_version(const std::string& path, StaticFile
                                              std::optional<FileStamp> stamp) const {
     auto found = static_versions_.find(path);
     if (found != static_versions_.end() &&
-        (!stamp || (found->second.size == stamp->size &&
-                    found->second.modified_ns == stamp->modified_ns))) {
+        (!stamp ||
+         (found->second.size == stamp->size && found->second.modified_ns == stamp->modified_ns))) {
         return found->second.hash;
     }
     std::string hash;
@@ -219,8 +219,8 @@ std::string Application::static_file_version(const std::string& path, StaticFile
         return {};
     }
     if (!hash.empty()) {
-        static_versions_[path] = StaticVersion{stamp ? stamp->size : -1,
-                                               stamp ? stamp->modified_ns : -1, hash};
+        static_versions_[path] =
+            StaticVersion{stamp ? stamp->size : -1, stamp ? stamp->modified_ns : -1, hash};
     }
     return hash;
 }
@@ -283,10 +283,10 @@ Task<void> StaticFileHandler::serve(std::string url_path, bool include_body) {
     // time decide whether the cached hash still holds; a subclass's content
     // from elsewhere is looked for by the path alone.
     bool looked_at = stat_ && stat_->path == *absolute_path_;
-    std::string version =
-        looked_at ? application().static_file_version(
-                        *absolute_path_, *this, Application::FileStamp{stat_->size, stat_->modified_ns})
-                  : application().static_file_version(*absolute_path_, *this);
+    std::string version = looked_at ? application().static_file_version(
+                                          *absolute_path_, *this,
+                                          Application::FileStamp{stat_->size, stat_->modified_ns})
+                                    : application().static_file_version(*absolute_path_, *this);
     if (!version.empty()) etag_ = "\"" + version + "\"";
     set_headers();
     if (should_return_304()) {
@@ -429,11 +429,11 @@ StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::strin
     // with one, a file cut short before it is an error.
     std::int64_t stop = end.value_or(static_cast<std::int64_t>(status.st_size));
     bool must_reach_stop = end.has_value();
-    return [file, offset, stop, must_reach_stop, absolute_path]() mutable
-           -> std::optional<std::string> {
+    return [file, offset, stop, must_reach_stop,
+            absolute_path]() mutable -> std::optional<std::string> {
         if (offset >= stop) return std::nullopt;
-        std::string piece(static_cast<std::size_t>(std::min<std::int64_t>(stop - offset, kChunkSize)),
-                          '\0');
+        std::string piece(
+            static_cast<std::size_t>(std::min<std::int64_t>(stop - offset, kChunkSize)), '\0');
         ssize_t got = ::pread(file->fd(), piece.data(), piece.size(), offset);
         if (got <= 0) {
             if (must_reach_stop) {
