@@ -596,8 +596,14 @@ void Connection::finish_head() {
     // A cancel of ours: meant for this statement (it timed out) or for
     // one before it.
     bool cancelled_by_us = state == sqlstate::query_canceled && cancel_may_land();
-    bool run_again =
-        !operation->timed_out && (cancelled_by_us || (state == "0A000" && !operation->retried));
+    // Its prepared statement is missing because the Parse sent before it
+    // was cancelled (a Parse waits for its tables' locks too): it ran not
+    // at all, and nothing is wrong with it.
+    bool parse_cancelled =
+        state == "26000" && operation->statement && operation->statement->prepare_error &&
+        sqlstate_of(operation->statement->prepare_error) == sqlstate::query_canceled;
+    bool run_again = !operation->timed_out && (cancelled_by_us || parse_cancelled ||
+                                               (state == "0A000" && !operation->retried));
     // A statement sent again keeps its deadline: its caller waits no longer
     // than its timeout, counted from the first time it was sent.
     if (!run_again) cancel_timer(*operation);
@@ -610,9 +616,10 @@ void Connection::finish_head() {
         }
     } else if (run_again) {
         // Cancelled by a cancel request meant for a statement before it
-        // (see request_cancel), or its prepared plan was made stale by a
-        // schema change ("cached plan must not change result type"): its
-        // implicit transaction was rolled back, so it is safe to run again.
+        // (see request_cancel), or its Parse was, or its prepared plan was
+        // made stale by a schema change ("cached plan must not change
+        // result type"): its implicit transaction was rolled back, so it
+        // is safe to run again.
         // Another stray cancel may hit it again; it runs again each time,
         // until its own deadline.
         if (state == "0A000" && operation->statement != nullptr) {

@@ -508,20 +508,23 @@ TEST_F(PostgresTest, AQueryTimedOutBehindAnotherIsCancelledOnlyWhenItRuns) {
 }
 
 // Statements pipelined on one connection behind one that times out, all
-// waiting on a lock held past their deadlines: each caller hears
+// waiting on a table locked past their deadlines: each caller hears
 // QueryTimeout, whichever statement the server was running when a cancel
-// landed (a cancel meant for one statement may end the one after it:
-// SQLSTATE 57014, "canceling statement due to user request", which must
-// never reach a caller as a plain ServerError). Three ways they come: all
-// at once, a few milliseconds apart, and each sent the moment the one
+// landed. A cancel meant for one statement may end the one after it, even
+// in its Parse (which waits for the table's lock too), and then the
+// statements sent to run that prepared statement find it missing
+// (SQLSTATE 26000): neither the server's 57014, "canceling statement due
+// to user request", nor that may reach a caller. Three ways they come:
+// all at once, a few milliseconds apart, and each sent the moment the one
 // before it failed (as the requests of a pipelining HTTP client do).
 TEST_F(PostgresTest, EveryStatementPastItsDeadlineFailsWithQueryTimeout) {
     PoolOptions bounded = one_connection(options());
     bounded.query_timeout = 150ms;
     open(bounded);
-    const std::string key = std::to_string(::getpid() + 7);  // the cluster is shared
-    const std::string waits = "SELECT pg_advisory_xact_lock_shared(" + key + "), $1::int";
-    sql().run("SELECT pg_advisory_lock(" + key + ")");
+    sql().run("CREATE TABLE locked (n int)");
+    sql().run("BEGIN");
+    sql().run("LOCK TABLE locked IN ACCESS EXCLUSIVE MODE");
+    const std::string waits = "SELECT count(*) + $1::int FROM locked";
     run([&]() -> Task<void> {
         std::vector<std::exception_ptr> errors;
         std::vector<Future<Result>> together;
@@ -538,9 +541,9 @@ TEST_F(PostgresTest, EveryStatementPastItsDeadlineFailsWithQueryTimeout) {
             EXPECT_TRUE(holds<QueryTimeout>(errors[i]))
                 << "statement " << i << ": " << message_of(errors[i]);
         }
-        sql().run("SELECT pg_advisory_unlock(" + key + ")");
+        sql().run("COMMIT");
         Result after = co_await pool_->query(waits, 9);
-        EXPECT_EQ(after[0].get<int>(1), 9);
+        EXPECT_EQ(after[0].get<std::int64_t>(0), 9);
     });
     EXPECT_EQ(pool_->status().lost, 0u);
 }
