@@ -1017,8 +1017,11 @@ TEST(PeriodicCallbackTest, RunsEveryPeriodUntilStopped) {
     EXPECT_FALSE(periodic.is_running());
     double elapsed = seconds_since(start);
     EXPECT_GE(elapsed, 0.099);  // the first call is one period after start()
+    // A loaded machine may run a sixth call in the turn that ends the
+    // wait (its timer and the check's both due): count from the stop.
+    std::size_t at_stop = calls.size();
     run_until(loop, [] { return false; }, 60ms);
-    EXPECT_EQ(calls.size(), 5u) << "no call after stop()";
+    EXPECT_EQ(calls.size(), at_stop) << "no call after stop()";
 }
 
 // Tornado's catch-up rule: after a call that overran three periods, the next
