@@ -93,7 +93,8 @@ import run_bench as bench  # noqa: E402  (Server, NginxProcess, interleaved_roun
 # The server on CPU 1 and h2load on CPU 0; a process tree, its memory, its start times.
 from db_bench import Pinning, process_tree, rss_kb, started  # noqa: E402
 from tfb_bench import CpuMeter  # noqa: E402  (a process tree's CPU time, reaped children too)
-from tls_bench import NginxTLSProcess, make_certificate, version_of  # noqa: E402
+from tls_bench import (NginxTLSProcess, PACE_BUSY_PERCENT, make_certificate,  # noqa: E402
+                       pace_setter, version_of)
 
 DURATION = 5             # seconds of h2load's measured duration per run
 QUICK_DURATION = 1
@@ -133,9 +134,6 @@ RESOURCES = [
     ("hello", "/", "the 12 bytes \"Hello, world\""),
     ("static", "/static/" + STATIC_NAME, "a static file of 16 KiB"),
 ]
-
-# A core at least this busy during a run was the one that set its pace.
-PACE_BUSY_PERCENT = 90
 
 # h2load's lines: the two that bound the measured duration, and its results.
 MAIN_STARTED = "Main benchmark duration is started"
@@ -514,15 +512,6 @@ def describe(result):
                 100 * result["client_cpu_seconds"] / result["seconds"], died))
 
 
-def pace_setter(server_busy, client_busy):
-    """Which core set a run's pace, from how busy each was."""
-    if server_busy >= PACE_BUSY_PERCENT:
-        return "server"
-    if client_busy >= PACE_BUSY_PERCENT:
-        return "h2load"
-    return "neither core full"
-
-
 def summarise(row, rounds):
     """The row from its rounds: each figure the median round's."""
     per_request = [r["cpu_us_per_request"] for r in rounds if r["cpu_us_per_request"]]
@@ -534,7 +523,7 @@ def summarise(row, rounds):
                rps="%.1f" % statistics.median(r["rps"] for r in rounds),
                rps_rounds=[r["rps"] for r in rounds],
                cpu_busy_percent="%.0f" % server_busy, client_busy_percent="%.0f" % client_busy,
-               pace=pace_setter(server_busy, client_busy),
+               pace=pace_setter(server_busy, client_busy, "h2load"),
                header_bytes="%.1f" % statistics.median(
                    r["header_bytes_per_request"] for r in rounds))
     if per_request:

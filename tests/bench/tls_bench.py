@@ -464,12 +464,12 @@ def describe_full(result):
                 "{:,}".format(result["full"]), "{:,}".format(result["connections"])))
 
 
-def pace_setter(server_busy, client_busy):
+def pace_setter(server_busy, client_busy, client="client (s_time)"):
     """Which core set a run's pace, from how busy each was."""
     if server_busy >= PACE_BUSY_PERCENT:
         return "server"
     if client_busy >= PACE_BUSY_PERCENT:
-        return "client (s_time)"
+        return client
     return "neither core full"
 
 

@@ -47,6 +47,7 @@ import xml.etree.ElementTree as ElementTree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
+from tfb_verify import find_psql  # noqa: E402
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 10            # seconds any one request may take
@@ -424,13 +425,6 @@ def timed_get(walk, path):
     except OSError as error:
         raise CheckFailed("GET %s: %r after %.2f s" % (path, error, time.monotonic() - started))
     return response, time.monotonic() - started
-
-
-def find_psql():
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) + ["/usr/bin/psql"]:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which("psql")
 
 
 def pipelined_gets(port, path, count):
