@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -274,6 +275,82 @@ TEST(Template, AnExceptionFromAFunctionNamesTheTemplateLine) {
     } catch (const tornado::TemplateError& error) {
         EXPECT_EQ(std::string(error.what()), "ValueError: bad argument at p.txt:2");
     }
+}
+
+// ---- rows of a C++ struct (TemplateValue::rows()) ------------------------------
+
+struct Book {
+    int id;
+    std::string title;
+    double price;
+    bool in_stock;
+};
+
+constexpr auto template_fields(const Book*) {
+    return std::array{tornado::TemplateField("id", &Book::id),
+                      tornado::TemplateField("title", &Book::title),
+                      tornado::TemplateField("price", &Book::price),
+                      tornado::TemplateField("in_stock", &Book::in_stock)};
+}
+
+std::string render_books(std::string_view source) {
+    tornado::TemplateNamespace extra;
+    extra.set("books", TemplateValue::rows(std::vector<Book>{{1, "<Dune>", 9.5, true},
+                                                            {2, "Emma", 4.25, false}}));
+    return tornado::Template(source).generate(JSON::object(), extra);
+}
+
+TEST(TemplateRows, FieldsReadByAttributeOrKeyAndEscaped) {
+    EXPECT_EQ(render_books("{% for b in books %}{{ b.id }} {{ b['title'] }} {{ b.price }} "
+                           "{{ b.in_stock }};{% end %}"),
+              "1 &lt;Dune&gt; 9.5 True;2 Emma 4.25 False;");
+}
+
+TEST(TemplateRows, ARowIsAnObjectAndTheListAList) {
+    EXPECT_EQ(render_books("{{ len(books) }} {{ books[-1].title }} {{ books[0] }} "
+                           "{{ books[0].title.upper() }} {{ books[0].id + 1 }} "
+                           "{{ books[0] is books[0] }} {{ books[0] is books[1] }}"),
+              "2 Emma &lt;Row object&gt; &lt;DUNE&gt; 2 True False");
+    EXPECT_EQ(render_books("{% for i, b in enumerate(books) %}{{ i }}{{ b.title }} {% end %}"
+                           "{% for b in books[1:] %}{{ b.id }}{% end %}"),
+              "0&lt;Dune&gt; 1Emma 2");
+}
+
+TEST(TemplateRows, JsonEncodeOfARowIsADictOfItsFields) {
+    EXPECT_EQ(render_books("{% raw json_encode(books[1]) %}|{% raw json_encode(books) %}"),
+              "{\"id\": 2, \"in_stock\": false, \"price\": 4.25, \"title\": \"Emma\"}|"
+              "[{\"id\": 1, \"in_stock\": true, \"price\": 9.5, \"title\": \"<Dune>\"}, "
+              "{\"id\": 2, \"in_stock\": false, \"price\": 4.25, \"title\": \"Emma\"}]");
+}
+
+TEST(TemplateRows, AMissingFieldIsPythonsError) {
+    try {
+        render_books("{{ books[0].author }}");
+        ADD_FAILURE() << "no error";
+    } catch (const tornado::TemplateError& error) {
+        EXPECT_EQ(error.python_type(), "AttributeError");
+        EXPECT_EQ(error.message(), "'Row' object has no attribute 'author'");
+    }
+    try {
+        render_books("{{ books[0]['author'] }}");
+        ADD_FAILURE() << "no error";
+    } catch (const tornado::TemplateError& error) {
+        EXPECT_EQ(error.python_type(), "KeyError");
+        EXPECT_EQ(error.message(), "'author'");
+    }
+}
+
+// A string field is read where the row holds it, not copied: the value
+// keeps the rows alive after every other owner of the list is gone.
+TEST(TemplateRows, AFieldKeptAloneKeepsItsRowsAlive) {
+    TemplateValue title;
+    {
+        TemplateValue books =
+            TemplateValue::rows(std::vector<Book>{{1, std::string(100, 'x'), 1, true}});
+        title = *books.item(0).attribute("title");
+    }
+    EXPECT_EQ(title.as_string(), std::string(100, 'x'));
+    EXPECT_EQ(title.repr(), "'" + std::string(100, 'x') + "'");
 }
 
 TEST(Template, GenerateRunsOnSeveralThreadsAtOnce) {

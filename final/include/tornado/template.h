@@ -74,6 +74,7 @@
 // must outlive the templates it made.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -87,6 +88,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -96,6 +98,119 @@
 namespace tornado {
 
 class TemplateValue;
+
+// ---- rows of a C++ struct -----------------------------------------------------
+// A vector of structs handed to a template as it is (TemplateValue::rows()):
+// a loop reads each row's fields by name (row.id, or row["id"]) from the
+// struct, with no JSON object made per row. Which fields a template may
+// read, the struct says with a function template_fields() beside it:
+//
+//   struct Fortune {
+//       int id;
+//       std::string message;
+//   };
+//   // The argument only picks this overload (C++ finds it next to
+//   // Fortune); it is never read.
+//   constexpr auto template_fields(const Fortune*) {
+//       return std::array{tornado::TemplateField("id", &Fortune::id),
+//                         tornado::TemplateField("message", &Fortune::message)};
+//   }
+//
+//   tornado::TemplateNamespace page;
+//   page.set("fortunes", tornado::TemplateValue::rows(std::move(fortunes)));
+//   render("fortunes.html", tornado::JSON::object(), page);
+//
+// A field is a bool, an integer, a double or a std::string. In a template
+// a row is an object of type "Row"; json_encode() of one is a dict of its
+// fields.
+
+namespace template_detail {
+
+// A field's value where the row holds it: a string is a view, copied only
+// where a template keeps it.
+using FieldValue = std::variant<bool, std::int64_t, double, std::string_view>;
+
+// The rows, whatever their struct (TemplateValue::rows() makes one).
+class RowList {
+public:
+    virtual ~RowList() = default;
+    virtual std::size_t size() const = 0;
+    // Field `name` of row `index`, or nothing when the struct has no such field.
+    virtual std::optional<FieldValue> field(std::size_t index, std::string_view name) const = 0;
+    // The fields' names, in the order template_fields() lists them.
+    virtual std::vector<std::string_view> field_names() const = 0;
+};
+
+}  // namespace template_detail
+
+// One field of struct `Row` that a template may read: its name and the member.
+template <typename Row>
+class TemplateField {
+public:
+    template <typename T>
+    constexpr TemplateField(std::string_view name, T Row::*member) : name_(name), member_(member) {
+        static_assert(std::is_same_v<T, bool> || std::is_same_v<T, int> ||
+                          std::is_same_v<T, long> || std::is_same_v<T, long long> ||
+                          std::is_same_v<T, double> || std::is_same_v<T, std::string>,
+                      "a template field is a bool, int, long, long long, double or std::string");
+    }
+
+    constexpr std::string_view name() const { return name_; }
+    template_detail::FieldValue read(const Row& row) const {
+        return std::visit(
+            [&row](auto member) -> template_detail::FieldValue {
+                const auto& value = row.*member;
+                if constexpr (std::is_same_v<std::decay_t<decltype(value)>, bool>) {
+                    return value;
+                } else if constexpr (std::is_integral_v<std::decay_t<decltype(value)>>) {
+                    return static_cast<std::int64_t>(value);
+                } else if constexpr (std::is_same_v<std::decay_t<decltype(value)>, double>) {
+                    return value;
+                } else {
+                    return std::string_view(value);
+                }
+            },
+            member_);
+    }
+
+private:
+    std::string_view name_;
+    std::variant<bool Row::*, int Row::*, long Row::*, long long Row::*, double Row::*,
+                 std::string Row::*>
+        member_;
+};
+
+template <typename Row, typename T>
+TemplateField(std::string_view, T Row::*) -> TemplateField<Row>;
+
+namespace template_detail {
+
+// The rows of one struct, kept in the vector they came in.
+template <typename Row>
+class RowListOf final : public RowList {
+public:
+    explicit RowListOf(std::vector<Row> rows) : rows_(std::move(rows)) {}
+
+    std::size_t size() const override { return rows_.size(); }
+    // A struct has a handful of fields: a linear search by name is enough.
+    std::optional<FieldValue> field(std::size_t index, std::string_view name) const override {
+        for (const TemplateField<Row>& field : kFields) {
+            if (field.name() == name) return field.read(rows_[index]);
+        }
+        return std::nullopt;
+    }
+    std::vector<std::string_view> field_names() const override {
+        std::vector<std::string_view> names;
+        for (const TemplateField<Row>& field : kFields) names.push_back(field.name());
+        return names;
+    }
+
+private:
+    static constexpr auto kFields = template_fields(static_cast<const Row*>(nullptr));
+    std::vector<Row> rows_;
+};
+
+}  // namespace template_detail
 
 // The arguments of a call from a template: for f(1, 2, key="x"),
 // `positional` holds 1 and 2 and `keyword` the pair ("key", "x"), keyword
@@ -171,6 +286,12 @@ public:
     // (`attributes` must stay valid as long as the value is used). A
     // function attribute "__getitem__" makes object[key] work.
     static TemplateValue object(std::string type_name, TemplateAttributes attributes);
+    // A list of `rows`, each an object whose fields a template reads by
+    // name from the struct itself (see "rows of a C++ struct" above).
+    template <typename Row>
+    static TemplateValue rows(std::vector<Row> rows) {
+        return from_rows(std::make_shared<const template_detail::RowListOf<Row>>(std::move(rows)));
+    }
 
     Type type() const { return type_; }
     bool is_none() const { return type_ == Type::none; }
@@ -214,8 +335,13 @@ public:
     // A function value's name (function()'s `name`); std::bad_variant_access
     // for a value of any other type.
     const std::string& function_name() const;
-    // An object value's attribute, or nothing.
+    // An object value's attribute (a row's field), or nothing.
     std::optional<TemplateValue> attribute(std::string_view name) const;
+    // Whether this is one of the rows of a rows() list.
+    bool is_row() const { return std::holds_alternative<ListRow>(data_); }
+    // A row's field `name`, where the row holds it (a string is a view into
+    // the row, valid while this value lives), or nothing.
+    std::optional<template_detail::FieldValue> field(std::string_view name) const;
     // Whether both are the same list, tuple, dict, function or object
     // (Python's `is`).
     bool is_same(const TemplateValue& other) const;
@@ -256,11 +382,27 @@ private:
         std::vector<TemplateValue> values;
         int depth;  // 1 + the deepest list or tuple among the values
     };
+    // One row of a rows() list: the list, shared, and the row's place in it.
+    struct ListRow {
+        std::shared_ptr<const template_detail::RowList> list;
+        std::size_t index;
+    };
+    // A string field of a row, read where the row holds it: a page writes
+    // row.message without a copy of it.
+    struct RowText {
+        std::shared_ptr<const template_detail::RowList> list;
+        std::string_view text;
+    };
     // A list that came in as JSON stays a JSON array, and its items are
-    // read from it in place: generate()'s data is never copied.
+    // read from it in place: generate()'s data is never copied. A rows()
+    // list is a RowList, read in place too.
     using Data = std::variant<std::monostate, bool, std::int64_t, double, std::string,
                               std::shared_ptr<const JSON>, std::shared_ptr<const Items>,
-                              std::shared_ptr<const Function>, std::shared_ptr<const Object>>;
+                              std::shared_ptr<const Function>, std::shared_ptr<const Object>,
+                              std::shared_ptr<const template_detail::RowList>, ListRow, RowText>;
+    static TemplateValue from_rows(std::shared_ptr<const template_detail::RowList> rows);
+    const template_detail::RowList* row_list() const;  // a rows() list's, or nullptr
+    JSON row_to_json() const;
     static TemplateValue from_json_node(std::shared_ptr<const JSON> node);
     // A string, list or dict read from JSON (from_json_node()), made in
     // place: a loop makes one for each item it walks.

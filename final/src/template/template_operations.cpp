@@ -756,6 +756,15 @@ TemplateValue get_item(const TemplateValue& container, const TemplateValue& key)
             raise("KeyError", key.repr());
         }
         case Type::object:
+            // A row's fields are its keys too: row["id"] as row.id.
+            if (container.is_row()) {
+                if (key.is_string()) {
+                    if (std::optional<TemplateValue> field = container.attribute(key.as_string())) {
+                        return std::move(*field);
+                    }
+                }
+                raise("KeyError", key.repr());
+            }
             // A C++ object with item access says so with a __getitem__, as in Python.
             if (std::optional<TemplateValue> get = container.attribute("__getitem__")) {
                 return call_function(*get, {{key}, {}});

@@ -99,6 +99,13 @@ TemplateValue TemplateValue::object(std::string type_name, TemplateAttributes at
     return value;
 }
 
+TemplateValue TemplateValue::from_rows(std::shared_ptr<const template_detail::RowList> rows) {
+    TemplateValue value;
+    value.data_ = std::move(rows);
+    value.type_ = Type::list;
+    return value;
+}
+
 TemplateValue TemplateValue::list(std::vector<TemplateValue> items) {
     return from_items(std::move(items), Type::list);
 }
@@ -149,7 +156,9 @@ std::string_view TemplateValue::type_name() const {
         case Type::tuple: return "tuple";
         case Type::dict: return "dict";
         case Type::function: return "builtin_function_or_method";
-        case Type::object: return std::get<std::shared_ptr<const Object>>(data_)->type_name;
+        case Type::object:
+            if (is_row()) return "Row";
+            return std::get<std::shared_ptr<const Object>>(data_)->type_name;
     }
     // Not reached: the switch covers every Type (the return keeps GCC quiet).
     return "object";
@@ -196,6 +205,7 @@ double TemplateValue::as_float() const {
 // whichever, and lives as long as this value does.
 std::string_view TemplateValue::as_string() const {
     if (const std::string* text = std::get_if<std::string>(&data_)) return *text;
+    if (const RowText* text = std::get_if<RowText>(&data_)) return text->text;
     if (const auto* json = std::get_if<std::shared_ptr<const JSON>>(&data_)) {
         if ((*json)->is_string()) return (*json)->get_ref<const std::string&>();
     }
@@ -210,6 +220,11 @@ const JSON* TemplateValue::json_array() const {
     return json != nullptr && type_ == Type::list ? json->get() : nullptr;
 }
 
+const template_detail::RowList* TemplateValue::row_list() const {
+    const auto* rows = std::get_if<std::shared_ptr<const template_detail::RowList>>(&data_);
+    return rows != nullptr ? rows->get() : nullptr;
+}
+
 const std::vector<TemplateValue>* TemplateValue::native_items() const {
     const auto* items = std::get_if<std::shared_ptr<const Items>>(&data_);
     return items != nullptr ? &(*items)->values : nullptr;
@@ -219,6 +234,7 @@ const std::vector<TemplateValue>* TemplateValue::native_items() const {
 // is the builtin's job (template_operations.cpp), not a byte size.
 std::size_t TemplateValue::length() const {
     if (const auto* items = native_items()) return items->size();
+    if (const auto* rows = row_list()) return rows->size();
     if (type_ == Type::list || type_ == Type::dict)
         return std::get<std::shared_ptr<const JSON>>(data_)->size();
     throw PythonError("TypeError",
@@ -233,6 +249,14 @@ TemplateValue TemplateValue::item(std::size_t index) const {
     if (const JSON* array = json_array()) {
         return element_of(std::get<std::shared_ptr<const JSON>>(data_), array->at(index));
     }
+    if (const auto* rows = row_list()) {
+        if (index >= rows->size()) throw std::out_of_range("a row past the end of the list");
+        TemplateValue row;
+        row.data_ =
+            ListRow{std::get<std::shared_ptr<const template_detail::RowList>>(data_), index};
+        row.type_ = Type::object;
+        return row;
+    }
     throw PythonError("TypeError",
                       "'" + std::string(type_name()) + "' object is not subscriptable");
 }
@@ -242,6 +266,11 @@ TemplateValue TemplateValue::item(std::size_t index) const {
 std::vector<TemplateValue> TemplateValue::items() const {
     if (const auto* items = native_items()) return *items;
     std::vector<TemplateValue> result;
+    if (const auto* rows = row_list()) {
+        result.reserve(rows->size());
+        for (std::size_t index = 0; index < rows->size(); ++index) result.push_back(item(index));
+        return result;
+    }
     if (const JSON* array = json_array()) {
         const auto& owner = std::get<std::shared_ptr<const JSON>>(data_);
         result.reserve(array->size());
@@ -311,6 +340,10 @@ JSON TemplateValue::to_json(std::int64_t& budget) const {
         case Type::tuple: {
             if (const JSON* array = json_array()) return *array;
             JSON array = JSON::array();
+            if (row_list() != nullptr) {
+                for (const TemplateValue& row : items()) array.push_back(row.to_json(budget));
+                return array;
+            }
             for (const TemplateValue& item : *native_items()) array.push_back(item.to_json(budget));
             return array;
         }
@@ -320,7 +353,9 @@ JSON TemplateValue::to_json(std::int64_t& budget) const {
             throw PythonError("TypeError",
                               "a function (" + function_name() +
                                   ") cannot be kept in a list or a dict in a template");
-        case Type::object: break;
+        case Type::object:
+            if (is_row()) return row_to_json();
+            break;
     }
     // An object's attributes are a C++ callback, with nothing JSON could hold.
     throw PythonError("TypeError", "a " + std::string(type_name()) +
@@ -339,7 +374,52 @@ const std::string& TemplateValue::function_name() const {
     return std::get<std::shared_ptr<const Function>>(data_)->name;
 }
 
+namespace {
+
+JSON json_of(const template_detail::FieldValue& field) {
+    return std::visit(
+        [](const auto& value) -> JSON {
+            if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string_view>) {
+                return std::string(value);
+            } else {
+                return value;
+            }
+        },
+        field);
+}
+
+}  // namespace
+
+std::optional<template_detail::FieldValue> TemplateValue::field(std::string_view name) const {
+    const auto* row = std::get_if<ListRow>(&data_);
+    if (row == nullptr) return std::nullopt;
+    return row->list->field(row->index, name);
+}
+
+// A row as a dict of its fields (json_encode(row), a row put in a dict).
+JSON TemplateValue::row_to_json() const {
+    const auto& row = std::get<ListRow>(data_);
+    JSON object = JSON::object();
+    for (std::string_view name : row.list->field_names()) {
+        object[std::string(name)] = json_of(*row.list->field(row.index, name));
+    }
+    return object;
+}
+
+// A row's field as a value: a string stays in the row (RowText), sharing
+// the list's ownership, rather than copied.
 std::optional<TemplateValue> TemplateValue::attribute(std::string_view name) const {
+    if (const auto* row = std::get_if<ListRow>(&data_)) {
+        std::optional<template_detail::FieldValue> found = row->list->field(row->index, name);
+        if (!found) return std::nullopt;
+        if (const auto* text = std::get_if<std::string_view>(&*found)) {
+            TemplateValue value;
+            value.data_ = RowText{row->list, *text};
+            value.type_ = Type::string;
+            return value;
+        }
+        return std::visit([](auto number) { return TemplateValue(number); }, *found);
+    }
     const auto* object = std::get_if<std::shared_ptr<const Object>>(&data_);
     if (object == nullptr) return std::nullopt;
     return (*object)->attributes(name);
@@ -355,11 +435,17 @@ bool TemplateValue::is_same(const TemplateValue& other) const {
     if (is_sequence() || type_ == Type::dict) {
         // A list may be a template's own or JSON data; same means the same of either.
         if (const auto* items = native_items()) return items == other.native_items();
+        if (const auto* rows = row_list()) return rows == other.row_list();
         return json_node() == other.json_node();
     }
     if (const auto* mine = std::get_if<std::shared_ptr<const Function>>(&data_)) {
         const auto* theirs = std::get_if<std::shared_ptr<const Function>>(&other.data_);
         return theirs != nullptr && *mine == *theirs;
+    }
+    if (const auto* row = std::get_if<ListRow>(&data_)) {
+        const auto* other_row = std::get_if<ListRow>(&other.data_);
+        return other_row != nullptr && row->list == other_row->list &&
+               row->index == other_row->index;
     }
     const auto* mine = std::get_if<std::shared_ptr<const Object>>(&data_);
     const auto* theirs = std::get_if<std::shared_ptr<const Object>>(&other.data_);
@@ -491,6 +577,8 @@ void TemplateValue::append_repr(std::string& out) const {
         case Type::list:
             if (const JSON* array = json_array()) {
                 append_json_repr(out, *array);
+            } else if (row_list() != nullptr) {
+                append_items_repr(out, items(), '[', ']');
             } else {
                 append_items_repr(out, *native_items(), '[', ']');
             }
