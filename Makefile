@@ -288,7 +288,7 @@ bench-db: configure
 	$(PYTHON) tests/bench/db_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 	/usr/bin/python3 tests/bench/plot_db.py $(BUILD)/bench/db.csv $(BUILD)/bench
 
-## bench-tfb    the TechEmpower six on final/ against Python Tornado + asyncpg, with TFB's checks first; build/bench/tfb.md [ARGS=--quick]
+## bench-tfb    the TechEmpower six on final/ against Python Tornado + asyncpg (and TFB's Drogon: ARGS="--drogon PROGRAM"), with TFB's checks first; build/bench/tfb.md [ARGS=--quick]
 # tests/bench/tfb_bench.py starts its own PostgreSQL (the build group's,
 # with pg_stat_statements) in build/bench/tfb-cluster/ with TFB's database,
 # checks each server with tests/clients/tfb_verify.py, then drives it with

@@ -29,6 +29,8 @@
 #                                   gthread worker, Python Tornado with an asyncpg pool)
 #   tools/install-deps.sh deploy    + nginx and Redis (the deployment test: backends behind nginx,
 #                                   the chat shared through Redis pub/sub)
+#   tools/install-deps.sh drogon    + what TechEmpower's Drogon entry builds with
+#                                   (tests/bench/build_drogon_tfb.sh: make bench-tfb's same-run Drogon)
 #   tools/install-deps.sh clang     + clang 14 (make test-clang: the second compiler) and
 #                                   clang-tidy 16 (make lint)
 #   tools/install-deps.sh slides    + Graphviz, Node.js and npm (Marp is pinned in package-lock.json)
@@ -49,11 +51,12 @@ packages_for() {
     template) echo "python3 python3-tornado python3-jinja2" ;;
     db)     echo "python3 python3-django gunicorn python3-psycopg2 python3-asyncpg" ;;
     deploy) echo "nginx-light redis-server" ;;
+    drogon) echo "git cmake g++ libjsoncpp-dev libmimalloc-dev uuid-dev zlib1g-dev libssl-dev libpq-dev libbrotli-dev" ;;
     clang)  echo "clang-14 clang-tidy-16" ;;
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;
     docs)   echo "doxygen python3-sphinx python3-breathe python3-myst-parser python3-sphinx-rtd-theme" ;;
-    *) echo "install-deps.sh: unknown group '$1' (build, bench, template, db, deploy, clang, slides, browser, docs)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown group '$1' (build, bench, template, db, deploy, drogon, clang, slides, browser, docs)" >&2; exit 2 ;;
   esac
 }
 

@@ -5,12 +5,15 @@ Tornado in the same run: `make bench-tfb`.
     python3 tests/bench/tfb_bench.py [--bin build/bin] [--out build/bench]
         [--tests plaintext,json,db,queries,fortunes,updates] [--servers final,tornado]
         [--rounds 3] [--duration 10] [--connections 256] [--final-pool 1] [--tornado-pool 10]
-        [--processes 1]
+        [--processes 1] [--drogon PROGRAM]
         [--no-pin] [--quick] [--smoke]
 
 Each server is final/examples/techempower (`techempower`) or
 tests/bench/tfb_tornado.py (Python Tornado 6 with asyncpg), one process
-each unless --processes says more for final/. Both get the same PostgreSQL,
+each unless --processes says more for final/; with --drogon, also
+TechEmpower's own Drogon entry (the raw-SQL "drogon-core" app that
+tests/bench/build_drogon_tfb.sh builds; PROGRAM is its drogon_benchmark),
+with one loop thread. All get the same PostgreSQL,
 started for the run (tools/pg_cluster.py) with TFB's database
 (final/examples/techempower/create-postgres.sql), and must pass TFB's
 checks (tests/clients/tfb_verify.py) before they are loaded.
@@ -32,7 +35,8 @@ and errors, and the CPU each request cost: the server's processes and
 PostgreSQL's, from /proc (schedstat, in nanoseconds) before and after each
 run, divided by the requests answered. Then the ratio final/Tornado, and
 the goals: at least Drogon's ratio to Tornado (TFB's raw-SQL Drogon on a
-machine like this one) and at most its CPU per request.
+machine like this one) and at most its CPU per request; with --drogon,
+the same goals against Drogon measured in this run.
 
 Writes build/bench/tfb.md (also printed), tfb.csv, and wrk's output in
 build/bench/raw/tfb-*.txt. --smoke: one round of 1 s per test at 16
@@ -42,8 +46,10 @@ no error. Exit 77 when wrk, psql or PostgreSQL's server is missing.
 import argparse
 import csv
 import datetime
+import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -172,12 +178,88 @@ def tornado_missing(options):
     return None
 
 
+def drogon_missing(options):
+    if not options.drogon:
+        return "not asked for (--drogon PROGRAM)"
+    if not os.access(options.drogon, os.X_OK):
+        return "%s is not a program (tests/bench/build_drogon_tfb.sh builds it)" % options.drogon
+    return None
+
+
 SERVERS = [
     Server("final", "final/examples/techempower (tornado::web, tornado::postgres)",
            final_command, final_missing),
     Server("tornado", "Python Tornado 6 with asyncpg (tests/bench/tfb_tornado.py)",
            tornado_command, tornado_missing),
+    Server("drogon", "TechEmpower's Drogon entry, raw SQL (drogon-core), one loop thread "
+           "(tests/bench/build_drogon_tfb.sh)", None, drogon_missing),
 ]
+
+
+def drogon_config(port, dsn):
+    """TFB's config-core.json for the Drogon entry, with this run's address,
+    database and one loop thread (TFB: one per core). SyncPlugin answers
+    /plaintext and /json, as in TFB's other Drogon configuration."""
+    fields = dict(field.split("=", 1) for field in dsn.split())
+    return {
+        "listeners": [{"address": "127.0.0.1", "port": port, "https": False}],
+        "db_clients": [{
+            "rdbms": "postgreSQL", "host": fields.get("host", "127.0.0.1"),
+            "port": int(fields["port"]), "dbname": fields.get("dbname", "hello_world"),
+            "user": fields.get("user", "postgres"), "passwd": "",
+            "is_fast": True, "connection_number": 1, "auto_batch": False}],
+        "app": {
+            "threads_num": 1, "enable_session": False, "document_root": "./",
+            "max_connections": 100000, "max_connections_per_ip": 0,
+            "log": {"log_level": "WARN"}, "run_as_daemon": False, "relaunch_on_error": False,
+            "use_gzip": False,
+            "simple_controllers_map": [
+                {"path": "/db", "controller": "DbCtrlRaw", "http_methods": ["get"]},
+                {"path": "/fortunes", "controller": "FortuneCtrlRaw", "http_methods": ["get"]},
+                {"path": "/queries", "controller": "QueriesCtrlRaw", "http_methods": ["get"]},
+                {"path": "/updates", "controller": "UpdatesCtrlRaw", "http_methods": ["get"]}]},
+        "plugins": [{"name": "SyncPlugin", "dependencies": [], "config": {}}],
+    }
+
+
+class DrogonProcess:
+    """The Drogon entry, run as ServerProcess runs ours (port, process,
+    stop()): it prints no ready line, so it gets a free port in its config
+    and is ready when that port accepts."""
+
+    def __init__(self, program, dsn, run_dir, cpu, stderr, ready_timeout=30):
+        self.port = pg_cluster.free_port()
+        os.makedirs(run_dir, exist_ok=True)  # its document_root (it makes uploads/ there)
+        config = os.path.join(run_dir, "config.json")
+        with open(config, "w") as f:
+            json.dump(drogon_config(self.port, dsn), f, indent=2)
+        command = [program, config]
+        if cpu is not None:
+            command = ["taskset", "-c", str(cpu)] + command
+        self.process = subprocess.Popen(command, cwd=run_dir, stdin=subprocess.DEVNULL,
+                                        stdout=stderr, stderr=stderr)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("Drogon did not accept on port %d within %d s" % (
+            self.port, ready_timeout))
+
+    def stop(self, grace=5.0):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def cpu_by_process(pids):
@@ -355,6 +437,27 @@ def goals_table(table, tests):
     return "\n".join(lines)
 
 
+def same_run_table(table, tests):
+    """final/ against Drogon measured in this run: the goals of the table
+    above without a yardstick between machines."""
+    lines = ["| test | final req/s | Drogon req/s | final ÷ Drogon | final CPU µs/req "
+             "(server + PostgreSQL) | Drogon CPU µs/req | req/s at least Drogon's | "
+             "CPU at most Drogon's |", "|---|---:|---:|---:|---:|---:|---|---|"]
+    for test, _, _ in tests:
+        final, drogon = table.get((test, "final"), {}), table.get((test, "drogon"), {})
+        ratio = (final["rps"] / drogon["rps"]
+                 if final.get("rps") and drogon.get("rps") else None)
+        cpu = {name: figures["server_cpu_us"] + figures["postgres_cpu_us"]
+               for name, figures in (("final", final), ("drogon", drogon))
+               if figures.get("server_cpu_us") is not None}
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            test, fmt(final.get("rps")), fmt(drogon.get("rps")), fmt(ratio, "{:.2f}"),
+            cpu_cell(final), cpu_cell(drogon),
+            verdict(ratio, 1.0, at_least=True) if test in RATE_GOALS else "(wrk-bound)",
+            verdict(cpu.get("final"), cpu.get("drogon"), at_least=False)))
+    return "\n".join(lines)
+
+
 def verdict(value, goal, at_least):
     if value is None or goal is None:
         return "not measured"
@@ -393,8 +496,14 @@ def write_report(options, rows, table, tests, servers, pinning, facts, seconds, 
               "close to 1 ÷ req/s, and so moves with the machine's speed as req/s does: each "
               "CPU goal is given twice, as measured in Drogon's run and scaled to this run's "
               "speed, with Python Tornado (one saturated core in both runs) as the yardstick.",
-              "", goals_table(table, tests), "",
-              "## How it was measured", "",
+              "", goals_table(table, tests), ""]
+    if any(name == "drogon" for (_, name) in table):
+        lines += ["## Against Drogon, in this run", "",
+                  "TechEmpower's own Drogon entry (tests/bench/build_drogon_tfb.sh: Drogon at "
+                  "the commit TFB pins, built as TFB builds it) beside final/ in the same "
+                  "rounds, on the same core and the same PostgreSQL: the goals with no "
+                  "yardstick between machines.", "", same_run_table(table, tests), ""]
+    lines += ["## How it was measured", "",
               "- PostgreSQL %s (tools/pg_cluster.py: fsync off, pg_stat_statements loaded), "
               "reached over TCP on 127.0.0.1; TFB's database (create-postgres.sql)." %
               server_version,
@@ -418,7 +527,7 @@ def parse_options(argv):
     parser.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
     parser.add_argument("--tests", default=",".join(test[0] for test in TESTS))
-    parser.add_argument("--servers", default=",".join(server.name for server in SERVERS))
+    parser.add_argument("--servers", help="default: final,tornado, and drogon with --drogon")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--duration", type=float, default=DURATION,
                         help="seconds of wrk per measured run (default: %d)" % DURATION)
@@ -433,6 +542,9 @@ def parse_options(argv):
     parser.add_argument("--no-pin", action="store_true",
                         help="no taskset: the server, PostgreSQL and wrk share every core "
                              "(for --processes)")
+    parser.add_argument("--drogon", metavar="PROGRAM",
+                        help="also load TechEmpower's Drogon entry, this drogon_benchmark "
+                        "(tests/bench/build_drogon_tfb.sh builds it)")
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s per test")
     parser.add_argument("--smoke", action="store_true",
                         help="1 round of 1 s per test at 16 connections; fails on any error")
@@ -448,7 +560,9 @@ def parse_options(argv):
         parser.error("unknown test %s; the tests: %s" % (
             ", ".join(sorted(unknown)), ", ".join(test[0] for test in TESTS)))
     options.tests = [test for test in TESTS if test[0] in wanted]
-    wanted = options.servers.split(",")
+    if options.drogon:
+        options.drogon = os.path.abspath(options.drogon)
+    wanted = (options.servers or "final,tornado" + (",drogon" if options.drogon else "")).split(",")
     options.servers = [server for server in SERVERS if server.name in wanted]
     if not options.servers or set(wanted) - {server.name for server in SERVERS}:
         parser.error("the servers: " + ", ".join(server.name for server in SERVERS))
@@ -458,10 +572,13 @@ def parse_options(argv):
 
 
 def start_server(server, options, dsn, pinning, stderr_file):
+    cpu = pinning.server_cpu if pinning.enabled else None
+    if server.name == "drogon":
+        return DrogonProcess(options.drogon, dsn, os.path.join(options.out, "drogon-run"), cpu,
+                             stderr_file)
     program, *arguments = server.command(options, dsn)
     process = ServerProcess(program, *arguments,
-                            cpu=pinning.server_cpu if pinning.enabled else None,
-                            stderr=stderr_file, ready_timeout=30)
+                            cpu=cpu, stderr=stderr_file, ready_timeout=30)
     process.__enter__()
     return process
 
