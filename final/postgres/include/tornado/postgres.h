@@ -224,25 +224,25 @@ public:
     Param(float value) : Param(static_cast<double>(value)) {}                            // NOLINT
     Param(Bytes bytes) : value_(std::move(bytes.data)), type_(kBytea), binary_(true) {}  // NOLINT
     template <typename T>
-        requires std::constructible_from<Param, const T&> Param(const std::optional<T>& value)
-            : Param(std::nullopt) {  // NOLINT
-            if (value) *this = Param(*value);
-        }
+        requires(std::constructible_from<Param, const T&>)
+    Param(const std::optional<T>& value) : Param(std::nullopt) {  // NOLINT
+        if (value) *this = Param(*value);
+    }
 
-        bool is_null() const noexcept { return !value_.has_value(); }
-        // The value as sent (text form, or raw bytes for Bytes); "" for NULL.
-        std::string_view value() const noexcept { return value_ ? std::string_view(*value_) : ""; }
-        // The type the server is told (an OID: int8, float8, bool, bytea), or 0
-        // for text: "unknown", so the server takes the type the statement
-        // needs there (a date, a jsonb, a varchar).
-        unsigned type() const noexcept { return type_; }
-        bool binary() const noexcept { return binary_; }
+    bool is_null() const noexcept { return !value_.has_value(); }
+    // The value as sent (text form, or raw bytes for Bytes); "" for NULL.
+    std::string_view value() const noexcept { return value_ ? std::string_view(*value_) : ""; }
+    // The type the server is told (an OID: int8, float8, bool, bytea), or 0
+    // for text: "unknown", so the server takes the type the statement
+    // needs there (a date, a jsonb, a varchar).
+    unsigned type() const noexcept { return type_; }
+    bool binary() const noexcept { return binary_; }
 
-    private:
-        static constexpr unsigned kBool = 16, kBytea = 17, kInt8 = 20, kFloat8 = 701;
-        std::optional<std::string> value_;
-        unsigned type_ = 0;
-        bool binary_ = false;
+private:
+    static constexpr unsigned kBool = 16, kBytea = 17, kInt8 = 20, kFloat8 = 701;
+    std::optional<std::string> value_;
+    unsigned type_ = 0;
+    bool binary_ = false;
 };
 
 // ---- results -------------------------------------------------------------
@@ -537,23 +537,24 @@ public:
     // Runs one statement with its parameters ($1, $2, ...) and gives its
     // rows: query("SELECT * FROM entries WHERE slug = $1", slug).
     template <typename... P>
-        requires detail::Params<P...> Future<Result> query(std::string sql, P&&... params) {
-            return query_with({}, std::move(sql), detail::make_params(std::forward<P>(params)...));
-        }
+        requires(detail::Params<P...>)
+    Future<Result> query(std::string sql, P&&... params) {
+        return query_with({}, std::move(sql), detail::make_params(std::forward<P>(params)...));
+    }
     template <typename... P>
-        requires detail::Params<P...> Future<Result> query(QueryOptions options, std::string sql,
-                                                           P&&... params) {
-            return query_with(options, std::move(sql),
-                              detail::make_params(std::forward<P>(params)...));
-        }
+        requires(detail::Params<P...>)
+    Future<Result> query(QueryOptions options, std::string sql, P&&... params) {
+        return query_with(options, std::move(sql), detail::make_params(std::forward<P>(params)...));
+    }
     // The same, with parameters known only at run time.
     Future<Result> query_with(QueryOptions options, std::string sql, std::vector<Param> params);
 
     // Runs a statement for its effect and gives the rows it changed.
     template <typename... P>
-        requires detail::Params<P...> Task<std::uint64_t> execute(std::string sql, P&&... params) {
-            return execute_result(query(std::move(sql), std::forward<P>(params)...));
-        }
+        requires(detail::Params<P...>)
+    Task<std::uint64_t> execute(std::string sql, P&&... params) {
+        return execute_result(query(std::move(sql), std::forward<P>(params)...));
+    }
 
     // Begins a transaction on a connection it holds until commit(),
     // rollback() or its end.
@@ -563,7 +564,8 @@ public:
     // single-row mode): for results too large to hold whole. The stream
     // holds a connection until its last row is read or it is dropped.
     template <typename... P>
-        requires detail::Params<P...> Task<RowStream> stream(std::string sql, P&&... params);
+        requires(detail::Params<P...>)
+    Task<RowStream> stream(std::string sql, P&&... params);
     Task<RowStream> stream_with(QueryOptions options, std::string sql, std::vector<Param> params);
 
     // NOTIFY channel, payload (pg_notify, so any channel name works).
@@ -610,14 +612,16 @@ public:
     ~Transaction();
 
     template <typename... P>
-        requires detail::Params<P...> Future<Result> query(std::string sql, P&&... params) {
-            return query_with({}, std::move(sql), detail::make_params(std::forward<P>(params)...));
-        }
+        requires(detail::Params<P...>)
+    Future<Result> query(std::string sql, P&&... params) {
+        return query_with({}, std::move(sql), detail::make_params(std::forward<P>(params)...));
+    }
     Future<Result> query_with(QueryOptions options, std::string sql, std::vector<Param> params);
     template <typename... P>
-        requires detail::Params<P...> Task<std::uint64_t> execute(std::string sql, P&&... params) {
-            return Pool::execute_result(query(std::move(sql), std::forward<P>(params)...));
-        }
+        requires(detail::Params<P...>)
+    Task<std::uint64_t> execute(std::string sql, P&&... params) {
+        return Pool::execute_result(query(std::move(sql), std::forward<P>(params)...));
+    }
 
     // COMMIT. Throws the error that rolled it back, if one did; a
     // ServerError if COMMIT itself fails (a serialization failure).
@@ -661,9 +665,10 @@ private:
 };
 
 template <typename... P>
-    requires detail::Params<P...> Task<RowStream> Pool::stream(std::string sql, P&&... params) {
-        return stream_with({}, std::move(sql), detail::make_params(std::forward<P>(params)...));
-    }
+    requires(detail::Params<P...>)
+Task<RowStream> Pool::stream(std::string sql, P&&... params) {
+    return stream_with({}, std::move(sql), detail::make_params(std::forward<P>(params)...));
+}
 
 // A notification sent with NOTIFY (or pg_notify) on a channel a Listener
 // listens to.
