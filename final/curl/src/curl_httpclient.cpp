@@ -55,23 +55,27 @@ struct CurlFetch {
     curl_slist* connect_to = nullptr;
     char error_text[CURL_ERROR_SIZE] = {};
 
-    // The response of the last hop: its status line's code and reason,
+    // The response of the current hop: its status line's code and reason,
     // its head's lines (for header_callback), headers and body (or what
-    // went to streaming_callback).
-    int code = 0;
-    std::string reason;
-    std::vector<std::string> head_lines;
-    bool following = false;  // this response is a redirect the fetch follows
-    HTTPHeaders headers;
-    std::string body;
-    std::size_t body_bytes = 0;
-    bool body_too_large = false;
-    bool body_started = false;
-    // decompress_response's inflater, made at the first piece of a gzip
-    // body; what it refused ends the transfer and becomes the error.
-    std::unique_ptr<GzipDecompressor> gunzip;
-    std::exception_ptr body_error;
-    bool unasked_upgrade = false;  // a 101 came, and libcurl was stopped
+    // went to streaming_callback). A redirect starts the next hop with
+    // `response = {}`, so no field of one hop's answer reaches the next.
+    struct HopResponse {
+        int code = 0;
+        std::string reason;
+        std::vector<std::string> head_lines;
+        bool following = false;  // this response is a redirect the fetch follows
+        HTTPHeaders headers;
+        std::string body;
+        std::size_t body_bytes = 0;
+        bool body_too_large = false;
+        bool body_started = false;
+        // decompress_response's inflater, made at the first piece of a gzip
+        // body; what it refused ends the transfer and becomes the error.
+        std::unique_ptr<GzipDecompressor> gunzip;
+        std::exception_ptr body_error;
+        bool unasked_upgrade = false;  // a 101 came, and libcurl was stopped
+    };
+    HopResponse response;
 
     IOLoop::Clock::time_point queued{};
     IOLoop::Clock::time_point started{};
@@ -149,25 +153,25 @@ void settle(CurlFetch& fetch, std::optional<HTTPResponse> response, std::excepti
 // follows: the simple client's rule (detail::is_redirect, a Location,
 // follow_redirects, max_redirects), so that both clients follow alike.
 bool will_follow(const CurlFetch& fetch) {
-    return fetch.hop.follow_redirects && is_redirect(fetch.code) &&
-           fetch.headers.contains("Location") && fetch.redirects < fetch.hop.max_redirects;
+    return fetch.hop.follow_redirects && is_redirect(fetch.response.code) &&
+           fetch.response.headers.contains("Location") && fetch.redirects < fetch.hop.max_redirects;
 }
 
 // The end of a head: header_callback gets its lines unless it is an
 // interim (1xx) head or a redirect that is followed, as in the simple
 // client, which shows the final response's head only.
 void end_of_head(CurlFetch& fetch) {
-    bool interim = fetch.code >= 100 && fetch.code < 200;
-    fetch.following = !interim && will_follow(fetch);
-    if (!interim && !fetch.following && fetch.hop.header_callback) {
-        for (std::string& line : fetch.head_lines) {
+    bool interim = fetch.response.code >= 100 && fetch.response.code < 200;
+    fetch.response.following = !interim && will_follow(fetch);
+    if (!interim && !fetch.response.following && fetch.hop.header_callback) {
+        for (std::string& line : fetch.response.head_lines) {
             fetch.loop->add_callback(
                 [callback = fetch.hop.header_callback, text = std::move(line)]() mutable {
                     callback(std::move(text));
                 });
         }
     }
-    fetch.head_lines.clear();
+    fetch.response.head_lines.clear();
 }
 
 // Each line of each response's head, as it arrives. A status line starts
@@ -177,22 +181,22 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
     auto& fetch = *static_cast<CurlFetch*>(pointer);
     std::string_view line(data, size * count);
     if (line.starts_with("HTTP/")) {
-        fetch.headers.clear();
-        fetch.reason.clear();
-        fetch.head_lines.clear();
+        fetch.response.headers.clear();
+        fetch.response.reason.clear();
+        fetch.response.head_lines.clear();
         // "HTTP/1.1 200 OK" or "HTTP/2 200": the code, then the reason if any.
         std::size_t code_at = line.find(' ');
-        fetch.code = 0;
+        fetch.response.code = 0;
         for (std::size_t i = code_at + 1; code_at != std::string_view::npos && i < line.size() &&
                                           line[i] >= '0' && line[i] <= '9';
              ++i) {
-            fetch.code = fetch.code * 10 + (line[i] - '0');
+            fetch.response.code = fetch.response.code * 10 + (line[i] - '0');
         }
         // RFC 9110 section 15.2.2: after a 101 the connection speaks another
         // protocol, and libcurl would wait on it for ever; no fetch here
         // asks for an upgrade, so the transfer stops.
-        if (fetch.code == 101) {
-            fetch.unasked_upgrade = true;
+        if (fetch.response.code == 101) {
+            fetch.response.unasked_upgrade = true;
             return 0;
         }
         std::size_t reason_at =
@@ -201,16 +205,16 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
             std::string_view reason = line.substr(reason_at + 1);
             while (!reason.empty() && (reason.back() == '\r' || reason.back() == '\n'))
                 reason.remove_suffix(1);
-            fetch.reason = std::string(reason);
+            fetch.response.reason = std::string(reason);
         }
     } else if (line.find_first_not_of("\r\n") != std::string_view::npos) {
         try {
-            fetch.headers.parse_line(line);
+            fetch.response.headers.parse_line(line);
         } catch (const std::exception&) {
             return 0;  // a malformed line ends the transfer (CURLE_WRITE_ERROR)
         }
     }
-    fetch.head_lines.emplace_back(line);
+    fetch.response.head_lines.emplace_back(line);
     if (line.find_first_not_of("\r\n") == std::string_view::npos) end_of_head(fetch);
     return size * count;
 }
@@ -223,24 +227,25 @@ std::size_t on_header_line(char* data, std::size_t size, std::size_t count, void
 std::size_t on_body_piece(char* data, std::size_t size, std::size_t count, void* pointer) {
     auto& fetch = *static_cast<CurlFetch*>(pointer);
     std::size_t length = size * count;
-    if (fetch.following) return length;  // a redirect's body: nobody reads it
-    if (!fetch.body_started) {
-        fetch.body_started = true;
-        if (fetch.hop.decompress_response && fetch.headers.get("Content-Encoding") == "gzip")
-            fetch.gunzip = std::make_unique<GzipDecompressor>(fetch.hop.max_body_size);
+    if (fetch.response.following) return length;  // a redirect's body: nobody reads it
+    if (!fetch.response.body_started) {
+        fetch.response.body_started = true;
+        if (fetch.hop.decompress_response &&
+            fetch.response.headers.get("Content-Encoding") == "gzip")
+            fetch.response.gunzip = std::make_unique<GzipDecompressor>(fetch.hop.max_body_size);
     }
     std::string piece(data, length);
-    if (fetch.gunzip) {
+    if (fetch.response.gunzip) {
         try {
-            piece = fetch.gunzip->decompress(piece);
+            piece = fetch.response.gunzip->decompress(piece);
         } catch (...) {
-            fetch.body_error = std::current_exception();
+            fetch.response.body_error = std::current_exception();
             return 0;
         }
     }
-    fetch.body_bytes += piece.size();
-    if (fetch.body_bytes > fetch.hop.max_body_size) {
-        fetch.body_too_large = true;
+    fetch.response.body_bytes += piece.size();
+    if (fetch.response.body_bytes > fetch.hop.max_body_size) {
+        fetch.response.body_too_large = true;
         return 0;
     }
     if (fetch.hop.streaming_callback) {
@@ -249,7 +254,7 @@ std::size_t on_body_piece(char* data, std::size_t size, std::size_t count, void*
                 callback(std::move(bytes));
             });
     } else {
-        fetch.body += piece;
+        fetch.response.body += piece;
     }
     return length;
 }
@@ -279,6 +284,20 @@ bool url_has_credentials(std::string_view url) {
     return authority.find('@') != std::string_view::npos;
 }
 
+// `lines` as libcurl's list of strings; `what` names it if memory runs out.
+curl_slist* slist_of(const std::vector<std::string>& lines, const char* what) {
+    curl_slist* list = nullptr;
+    for (const std::string& line : lines) {
+        curl_slist* longer = curl_slist_append(list, line.c_str());
+        if (longer == nullptr) {
+            curl_slist_free_all(list);
+            throw std::runtime_error(std::string("libcurl: out of memory for ") + what);
+        }
+        list = longer;
+    }
+    return list;
+}
+
 // The header lines: the caller's, then what keeps libcurl from adding its
 // own (an empty "Expect:" removes its 100-continue for large bodies;
 // "Content-Type:" the form type it gives any body sent this way but a
@@ -295,16 +314,7 @@ curl_slist* header_lines(const HTTPRequest& request) {
         lines.emplace_back("Accept-Encoding: gzip");
     if (request.if_modified_since && !request.headers.contains("If-Modified-Since"))
         lines.push_back("If-Modified-Since: " + format_timestamp(*request.if_modified_since));
-    curl_slist* list = nullptr;
-    for (const std::string& line : lines) {
-        curl_slist* longer = curl_slist_append(list, line.c_str());
-        if (longer == nullptr) {
-            curl_slist_free_all(list);
-            throw std::runtime_error("libcurl: out of memory for the header list");
-        }
-        list = longer;
-    }
-    return list;
+    return slist_of(lines, "the header list");
 }
 
 void set_method_and_body(CURL* easy, const HTTPRequest& request) {
@@ -356,17 +366,10 @@ void set_auth_and_proxy(CURL* easy, const HTTPRequest& request) {
 // hostname_mapping as libcurl's "connect to": HOST on any port goes to
 // the other address, on the same port.
 curl_slist* connect_to_list(const AsyncHTTPClientOptions& options) {
-    curl_slist* list = nullptr;
-    for (const auto& [from, to] : options.hostname_mapping) {
-        std::string entry = from + "::" + to + ":";
-        curl_slist* longer = curl_slist_append(list, entry.c_str());
-        if (longer == nullptr) {
-            curl_slist_free_all(list);
-            throw std::runtime_error("libcurl: out of memory for hostname_mapping");
-        }
-        list = longer;
-    }
-    return list;
+    std::vector<std::string> entries;
+    for (const auto& [from, to] : options.hostname_mapping)
+        entries.push_back(from + "::" + to + ":");
+    return slist_of(entries, "hostname_mapping");
 }
 
 // What is left of request_timeout, which spans every hop (as in the
@@ -448,18 +451,18 @@ HTTPResponse response_of(CurlFetch& fetch) {
     long code = 0;
     curl_easy_getinfo(fetch.easy, CURLINFO_RESPONSE_CODE, &code);
     response.code = static_cast<int>(code);
-    response.reason =
-        fetch.reason.empty() ? std::string(reason_phrase(response.code)) : fetch.reason;
+    response.reason = fetch.response.reason.empty() ? std::string(reason_phrase(response.code))
+                                                    : fetch.response.reason;
     char* effective = nullptr;
     curl_easy_getinfo(fetch.easy, CURLINFO_EFFECTIVE_URL, &effective);
     response.effective_url = effective != nullptr ? effective : fetch.hop.url;
-    response.headers = std::move(fetch.headers);
+    response.headers = std::move(fetch.response.headers);
     // As the simple client says it: the coding is undone, and named so.
-    if (fetch.gunzip) {
+    if (fetch.response.gunzip) {
         response.headers.remove("Content-Encoding");
         response.headers.add("X-Consumed-Content-Encoding", "gzip");
     }
-    response.body = std::move(fetch.body);
+    response.body = std::move(fetch.response.body);
     response.request_time = seconds_since_start(fetch);
     add_times(fetch, response);
     return response;
@@ -468,16 +471,16 @@ HTTPResponse response_of(CurlFetch& fetch) {
 void finish(CurlFetch& fetch, CURLcode code) {
     if (code == CURLE_OK) {
         try {
-            if (fetch.gunzip) fetch.gunzip->check_ended();
+            if (fetch.response.gunzip) fetch.response.gunzip->check_ended();
         } catch (...) {
-            fetch.body_error = std::current_exception();
+            fetch.response.body_error = std::current_exception();
         }
     }
-    if (fetch.body_error) {
-        settle(fetch, std::nullopt, as_client_error(fetch.body_error));
+    if (fetch.response.body_error) {
+        settle(fetch, std::nullopt, as_client_error(fetch.response.body_error));
         return;
     }
-    if (code == CURLE_OK && fetch.following) {
+    if (code == CURLE_OK && fetch.response.following) {
         follow_redirect(fetch);
         return;
     }
@@ -485,14 +488,14 @@ void finish(CurlFetch& fetch, CURLcode code) {
         settle(fetch, response_of(fetch), nullptr);
         return;
     }
-    if (fetch.unasked_upgrade) {
+    if (fetch.response.unasked_upgrade) {
         settle(
             fetch, std::nullopt,
             std::make_exception_ptr(HTTPClientError(
                 599, "Response 101 Switching Protocols to a request that asked for no upgrade")));
         return;
     }
-    if (fetch.body_too_large || code == CURLE_FILESIZE_EXCEEDED) {
+    if (fetch.response.body_too_large || code == CURLE_FILESIZE_EXCEEDED) {
         settle(fetch, std::nullopt,
                std::make_exception_ptr(
                    HTTPClientError(599, "Response body larger than max_body_size (" +
@@ -608,17 +611,10 @@ void follow_redirect(CurlFetch& fetch) {
     curl_easy_cleanup(std::exchange(fetch.easy, nullptr));
     curl_slist_free_all(std::exchange(fetch.header_list, nullptr));
     curl_slist_free_all(std::exchange(fetch.connect_to, nullptr));
-    fetch.hop = redirected(fetch.hop, fetch.code, fetch.headers.get_first("Location"));
+    fetch.hop =
+        redirected(fetch.hop, fetch.response.code, fetch.response.headers.get_first("Location"));
     ++fetch.redirects;
-    fetch.code = 0;
-    fetch.reason.clear();
-    fetch.headers.clear();
-    fetch.head_lines.clear();
-    fetch.following = false;
-    fetch.body.clear();
-    fetch.body_bytes = 0;
-    fetch.body_started = false;
-    fetch.gunzip.reset();
+    fetch.response = {};
     fetch.error_text[0] = '\0';
     begin_hop(*client, fetch);
 }
