@@ -669,7 +669,7 @@ void Connection::retry(std::unique_ptr<Operation> operation) {
     send(std::move(operation));
 }
 
-void Connection::fail(Operation& operation, const std::exception_ptr& error) {
+void fail(Operation& operation, const std::exception_ptr& error) {
     if (operation.on_failure) {
         auto on_failure = std::move(operation.on_failure);
         on_failure(error);

@@ -16,7 +16,7 @@ struct ListenerState final : ConnectionOwner, std::enable_shared_from_this<Liste
           options(std::move(pool_options)),
           settings(std::move(connect_settings)),
           channels(std::move(listen_to)),
-          backoff(options.reconnect_delay) {}
+          backoff(options) {}
 
     ~ListenerState() { close(); }
 
@@ -31,7 +31,7 @@ struct ListenerState final : ConnectionOwner, std::enable_shared_from_this<Liste
     std::uint64_t reconnects = 0;
     bool listening = false;
     bool closed = false;
-    std::chrono::milliseconds backoff;
+    Backoff backoff;
     std::optional<IOLoop::Timeout> reconnect_timer;
 
     void connect() {
@@ -82,7 +82,7 @@ struct ListenerState final : ConnectionOwner, std::enable_shared_from_this<Liste
     }
 
     void on_ready(Connection& ready) override {
-        backoff = options.reconnect_delay;
+        backoff.reset();
         if (first_listen.done()) ++reconnects;
         listen_all(ready);
     }
@@ -115,10 +115,8 @@ struct ListenerState final : ConnectionOwner, std::enable_shared_from_this<Liste
 
     void schedule_reconnect() {
         if (closed || reconnect_timer) return;
-        std::chrono::milliseconds delay = backoff;
-        backoff = std::min(backoff * 2, options.max_reconnect_delay);
         std::weak_ptr<ListenerState> weak = weak_from_this();
-        reconnect_timer = loop.call_later(delay, [weak] {
+        reconnect_timer = loop.call_later(backoff.next(), [weak] {
             auto self = weak.lock();
             if (!self || self->closed) return;
             self->reconnect_timer.reset();

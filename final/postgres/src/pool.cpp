@@ -36,7 +36,7 @@ public:
         : loop_(IOLoop::current()),
           options_(std::move(options)),
           settings_(std::move(settings)),
-          backoff_(options_.reconnect_delay) {}
+          backoff_(options_) {}
 
     ~PoolState() { close("the pool was closed"); }
 
@@ -51,7 +51,7 @@ public:
     // Sends `operation` on a connection, or queues it until one has room.
     void submit(std::unique_ptr<Operation> operation) {
         if (closed_) {
-            fail_operation(*operation, connection_error("the pool is closed"));
+            fail(*operation, connection_error("the pool is closed"));
             return;
         }
         if (Connection* connection = choose_shared()) {
@@ -59,7 +59,7 @@ public:
             return;
         }
         if (std::exception_ptr refused = refuse_waiter()) {
-            fail_operation(*operation, refused);
+            fail(*operation, refused);
             return;
         }
         Waiter waiter;
@@ -304,15 +304,8 @@ private:
     }
 
     static void fail_waiter(Waiter& failed, const std::exception_ptr& error) {
-        if (failed.operation) fail_operation(*failed.operation, error);
+        if (failed.operation) fail(*failed.operation, error);
         if (failed.held.valid() && !failed.held.done()) failed.held.set_exception(error);
-    }
-
-    static void fail_operation(Operation& operation, const std::exception_ptr& error) {
-        if (operation.on_failure) operation.on_failure(error);
-        if (operation.sink) operation.sink->on_end(error);
-        if (operation.result.valid() && !operation.result.done())
-            operation.result.set_exception(error);
     }
 
     // ---- what the connections say ----
@@ -320,7 +313,7 @@ private:
     void on_ready(Connection&) override {
         ++connects_;
         reachable_ = true;
-        backoff_ = options_.reconnect_delay;
+        backoff_.reset();
         if (!started_.done()) started_.set_result();
         // After a loss the pool comes back one connection at a time: the
         // first that succeeds opens the rest of min_connections at once.
@@ -367,9 +360,7 @@ private:
     // (queries fail fast then, so only this timer can find it back).
     void schedule_reconnect() {
         if (closed_ || reconnect_timer_) return;
-        std::chrono::milliseconds delay = backoff_;
-        backoff_ = std::min(backoff_ * 2, options_.max_reconnect_delay);
-        reconnect_timer_ = loop_.call_later(delay, [this] {
+        reconnect_timer_ = loop_.call_later(backoff_.next(), [this] {
             reconnect_timer_.reset();
             std::size_t wanted =
                 std::max(options_.min_connections, waiting() == 0 ? 0 : std::size_t{1});
@@ -388,7 +379,7 @@ private:
     bool closed_ = false;
     bool reachable_ = true;
     std::string last_error_;
-    std::chrono::milliseconds backoff_;
+    Backoff backoff_;
     std::optional<IOLoop::Timeout> reconnect_timer_;
     std::uint64_t connects_ = 0, failed_connects_ = 0, lost_ = 0;
 };

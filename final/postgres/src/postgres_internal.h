@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <list>
@@ -86,6 +87,34 @@ struct Operation {
     bool retried = false;         // sent a second time (at most once)
 };
 
+// Tells `operation`'s caller it failed with `error`, once: its on_failure
+// first (a transaction rolls back at once), then its stream's sink or its
+// Future. A connection fails the statements it sent; a pool, those that
+// never reached one.
+void fail(Operation& operation, const std::exception_ptr& error);
+
+// The wait before the next attempt to connect: reconnect_delay after a
+// success, then twice as long after each failure, up to
+// max_reconnect_delay. The pool's rule and the listener's.
+class Backoff {
+public:
+    explicit Backoff(const PoolOptions& options)
+        : first_(options.reconnect_delay), most_(options.max_reconnect_delay), next_(first_) {}
+    // The wait for this attempt; the next one waits twice as long.
+    std::chrono::milliseconds next() {
+        std::chrono::milliseconds delay = next_;
+        next_ = std::min(next_ * 2, most_);
+        return delay;
+    }
+    // After a connection succeeds: the next failure waits reconnect_delay.
+    void reset() { next_ = first_; }
+
+private:
+    std::chrono::milliseconds first_;
+    std::chrono::milliseconds most_;
+    std::chrono::milliseconds next_;
+};
+
 class Connection;
 
 // What a connection tells the one that owns it (the pool, or a listener).
@@ -162,7 +191,6 @@ private:
     void take_result(Operation& operation, std::shared_ptr<const pg_result> result);
     void finish_head();
     void start_head();
-    void fail(Operation& operation, const std::exception_ptr& error);
     void retry(std::unique_ptr<Operation> operation);
     void deliver_notifications();
 
