@@ -249,6 +249,80 @@ TEST(IOLoopCallbacks, StartingTwiceOrAfterCloseThrows) {
     EXPECT_THROW(loop.start(), std::logic_error);
 }
 
+// --- the loop's life (ioloop.h draws it): each forbidden change refused ---------------
+
+std::string logic_error_of(const std::function<void()>& action) {
+    try {
+        action();
+    } catch (const std::logic_error& error) {
+        return error.what();
+    }
+    return "";
+}
+
+TEST(IOLoopLife, CloseWhileRunningIsRefusedAndTheLoopRunsOn) {
+    IOLoop loop;
+    std::string refused;
+    loop.add_callback([&] {
+        refused = logic_error_of([&] { loop.close(); });
+        loop.stop();
+    });
+    loop.start();
+    EXPECT_EQ(refused, "IOLoop::close: the loop is running");
+    bool ran = false;
+    loop.add_callback([&] {
+        ran = true;
+        loop.stop();
+    });
+    loop.start();
+    EXPECT_TRUE(ran);
+}
+
+// A destructor that close()'s drain runs may call close() again: nothing
+// happens. start() there is refused: the loop is on its way out.
+TEST(IOLoopLife, ACloseInsideCloseIsNothingAndStartingThereIsRefused) {
+    IOLoop loop;
+    bool nested_returned = false;
+    std::string start_refused;
+    loop.add_callback([&] {
+        loop.close();
+        nested_returned = true;
+        start_refused = logic_error_of([&] { loop.start(); });
+    });
+    loop.close();
+    EXPECT_TRUE(nested_returned);
+    EXPECT_EQ(start_refused, "IOLoop::start: the loop is closed");
+    EXPECT_EQ(logic_error_of([&] { loop.start(); }), "IOLoop::start: the loop is closed");
+    EXPECT_EQ(logic_error_of([&] { loop.close(); }), "") << "a second close() is nothing";
+}
+
+TEST(IOLoopLife, StartWhileRunningOrDrainingIsRefused) {
+    IOLoop loop;
+    std::vector<std::string> refused;
+    bool running_while_draining = false;
+    loop.add_callback([&] {
+        refused.push_back(logic_error_of([&] { loop.start(); }));
+        loop.graceful_stop(std::chrono::milliseconds(50));  // no hooks: stops soon
+        running_while_draining = loop.is_running();
+        refused.push_back(logic_error_of([&] { loop.start(); }));
+        refused.push_back(logic_error_of([&] { loop.close(); }));
+    });
+    loop.start();
+    EXPECT_TRUE(running_while_draining);
+    EXPECT_FALSE(loop.is_running());
+    EXPECT_EQ(refused, (std::vector<std::string>{"IOLoop::start: already running",
+                                                 "IOLoop::start: already running",
+                                                 "IOLoop::close: the loop is running"}));
+    // Back to idle: it starts again, and a new graceful_stop() waits again.
+    bool ran = false;
+    loop.add_callback([&] {
+        ran = true;
+        loop.stop();
+    });
+    loop.start();
+    EXPECT_TRUE(ran);
+}
+
 // --- current() ---------------------------------------------------------------------
 
 TEST(IOLoopCurrent, NewestLoopOrTheRunningOne) {

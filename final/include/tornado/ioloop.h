@@ -387,7 +387,10 @@ public:
     // running, the next start() runs one turn and returns). Any thread.
     void stop() noexcept;
     // Whether start() is running now (on any thread).
-    bool is_running() const noexcept { return running_.load(std::memory_order_relaxed); }
+    bool is_running() const noexcept {
+        Life life = life_.load(std::memory_order_relaxed);
+        return life == Life::running || life == Life::draining;
+    }
 
     // Starts the loop, calls func() on it, and stops when what func returned
     // (a Task, a Future, or a plain value) is done; returns its value or
@@ -606,10 +609,36 @@ private:
     std::vector<detail::ReadyEvent> ready_;  // one turn's events, as the poller gave them
     Received received_;                      // during a handler's call with RECEIVED
 
+    // The loop's life, one value (asyncio, under Tornado's loop, keeps it in
+    // _closed and the running thread's id; draining, while graceful_stop()'s
+    // hooks finish, is the course's):
+    //
+    //          ┌──────── start() returns: a stop() taken at a turn's end ────────┐
+    //          ▼                                                                 │
+    //        idle ──start()──► running ──graceful_stop()──► draining            │
+    //          │                  │                             │               │
+    //          │                  └─────────────────────────────┴───────────────┘
+    //          └──close()──► closing ──its drain is over──► closed
+    //                  (callbacks still run,         (handlers, timers and callbacks
+    //                   handlers may be added)         dropped; no work is taken)
+    //
+    // enter() makes every change, and refuses the rest with std::logic_error:
+    // start() while running or draining ("already running"), start() once
+    // closing or closed, close() while running or draining. close() once
+    // closing or closed does nothing: a destructor run by close()'s own
+    // drain may call it. Atomic: is_running() and close() may ask from
+    // another thread, and two start()s race for one loop.
+    enum class Life : std::uint8_t { idle, running, draining, closing, closed };
+    // Moves the life to `to` for `action` (the method's name, for the
+    // error); false for the one change that is refused quietly, a close()
+    // once closing or closed, and for a graceful_stop() of a loop not running.
+    bool enter(Life to, const char* action);
+    bool closed() const noexcept { return life_.load(std::memory_order_relaxed) == Life::closed; }
+    std::atomic<Life> life_{Life::idle};
+    // A stop() asked for, from any thread: taken when the current turn ends,
+    // or (asked while idle) by the next start() after one turn. A request
+    // beside the life above, not a stage of it.
     std::atomic<bool> stopping_{false};
-    std::atomic<bool> running_{false};
-    bool closing_ = false;
-    bool closed_ = false;
     Clock::duration blocking_threshold_{0};
     // Whether run_guarded reads the clock around each callback: for the
     // blocking threshold, or for the tracer. With both off, this one test
@@ -628,7 +657,6 @@ private:
 
     std::vector<std::pair<std::uint64_t, ShutdownHook>> shutdown_hooks_;
     std::uint64_t next_hook_id_ = 1;
-    bool graceful_stop_started_ = false;
 
     IOLoop* thread_prev_ = nullptr;  // this thread's loops: prev is newer, next older
     IOLoop* thread_next_ = nullptr;

@@ -401,7 +401,7 @@ IOLoop::HandlerSlot* IOLoop::handler_slot(int fd) noexcept {
 // One table slot per descriptor number: the kernel hands out the lowest
 // free one, so they are dense, and indexing beats a map.
 void IOLoop::add_handler(int fd, Handler handler, std::uint32_t events, SourceLocation where) {
-    if (closed_) throw std::logic_error("IOLoop::add_handler: the loop is closed");
+    if (closed()) throw std::logic_error("IOLoop::add_handler: the loop is closed");
     if (fd < 0) throw std::invalid_argument("IOLoop::add_handler: negative descriptor");
     if (static_cast<std::size_t>(fd) >= handlers_.size()) {
         handlers_.resize(static_cast<std::size_t>(fd) + 1);
@@ -516,7 +516,7 @@ bool IOLoop::refused_by_test() noexcept {
 // Takes a slot and asks the poller; the slot goes back if the poller has
 // no room.
 std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone done) {
-    if (closed_ || refused_by_test()) return kNoRequest;
+    if (closed() || refused_by_test()) return kNoRequest;
     std::uint32_t request = take_request_slot(done);
     std::uint64_t token = request_token(request_slots_[request].generation, request);
     if (!poller_->send(fd, bytes.data(), bytes.size(), token)) {
@@ -528,7 +528,7 @@ std::uint32_t IOLoop::submit_send(int fd, std::string_view bytes, RequestDone do
 
 bool IOLoop::submit_recv(int fd, bool bytes_waiting) {
     HandlerSlot* slot = handler_slot(fd);
-    if (closed_ || slot == nullptr || !slot->active || refused_by_test()) return false;
+    if (closed() || slot == nullptr || !slot->active || refused_by_test()) return false;
     return poller_->recv(fd, handler_token(fd, slot->generation) | kHandlerReceiveBit,
                          !bytes_waiting);
 }
@@ -596,7 +596,7 @@ void IOLoop::post(detail::QueuedCallback callback) {
     if (t_running_loop == this) {
         // On the loop's own thread: no lock, no wake-up; the loop is not
         // sleeping, and the next turn will see the callback.
-        if (closed_) return;
+        if (closed()) return;
         callbacks_.push_back(std::move(callback));
         return;
     }
@@ -702,7 +702,7 @@ struct Later {
 // hands out an empty Timeout, which remove_timeout ignores, so late callers
 // (destructors of what close() drops) need no check.
 IOLoop::Timeout IOLoop::call_at(Clock::time_point when, Callback callback, SourceLocation where) {
-    if (closed_) return {};
+    if (closed()) return {};
     std::uint32_t slot_index;
     if (!free_timer_slots_.empty()) {
         slot_index = free_timer_slots_.back();
@@ -737,7 +737,7 @@ void IOLoop::free_timer_slot(std::uint32_t slot_index) noexcept {
 }
 
 detail::TimeoutList* IOLoop::timeout_list(Clock::duration length) {
-    if (closed_) return nullptr;
+    if (closed()) return nullptr;
     for (const std::unique_ptr<detail::TimeoutList>& list : timeout_lists_) {
         if (list->length() == length) return list.get();
     }
@@ -818,10 +818,8 @@ void IOLoop::run_due_timeouts() {
 // looked at only once the turn is over: a stop() from a callback still lets
 // that turn's I/O be dispatched (poll_timeout_ms makes the wait 0).
 void IOLoop::start() {
-    if (closed_ || closing_) throw std::logic_error("IOLoop::start: the loop is closed");
-    if (running_.exchange(true)) throw std::logic_error("IOLoop::start: already running");
+    enter(Life::running, "IOLoop::start");
     IOLoop* previous = std::exchange(t_running_loop, this);
-    graceful_stop_started_ = false;
     // However start() ends: consume the stop, allow the next start(), and give
     // back the loop that ran before (a callback may run another's run_sync).
     struct Restore {
@@ -829,7 +827,7 @@ void IOLoop::start() {
         IOLoop* previous;
         ~Restore() {
             loop->stopping_.store(false);
-            loop->running_.store(false);
+            loop->enter(Life::idle, "IOLoop::start");
             t_running_loop = previous;
         }
     } restore{this, previous};
@@ -1025,12 +1023,10 @@ void IOLoop::tell_handlers_closing() {
 
 // The drain runs with this loop as the thread's running loop, so that what
 // its callbacks post goes to the local queue and IOLoop::current() finds
-// this loop. closing_ turns a nested close() (from a destructor run here)
-// into a no-op, and keeps start() out meanwhile.
+// this loop. Life::closing turns a nested close() (from a destructor run
+// here) into a no-op, and keeps start() out meanwhile.
 void IOLoop::close() {
-    if (closed_ || closing_) return;
-    if (running_.load()) throw std::logic_error("IOLoop::close: the loop is running");
-    closing_ = true;
+    if (!enter(Life::closing, "IOLoop::close")) return;
 
     // Finish the blocking work first: its results come back as callbacks.
     if (default_executor_) default_executor_->shutdown(true);
@@ -1049,7 +1045,7 @@ void IOLoop::close() {
     }
 
     while (!signals_->entries.empty()) remove_signal_handler(signals_->entries.back().signal);
-    closed_ = true;
+    enter(Life::closed, "IOLoop::close");
     finish_requests();
 
     // Drop what still holds callbacks. Moved out first: a destructor run from
@@ -1082,7 +1078,55 @@ void IOLoop::close() {
         state->loop_ = nullptr;
     }
     default_executor_.reset();
-    closing_ = false;
+}
+
+namespace {
+
+const char* life_name(std::uint8_t life) {
+    static constexpr const char* kNames[] = {"idle", "running", "draining", "closing", "closed"};
+    return life < std::size(kNames) ? kNames[life] : "?";
+}
+
+}  // namespace
+
+// The one place the loop's life changes (the drawing is in ioloop.h).
+bool IOLoop::enter(Life to, const char* action) {
+    Life from = life_.load();
+    for (;;) {
+        bool allowed = false;
+        switch (to) {
+            case Life::running:
+                if (from == Life::running || from == Life::draining) {
+                    throw std::logic_error(std::string(action) + ": already running");
+                }
+                if (from == Life::closing || from == Life::closed) {
+                    throw std::logic_error(std::string(action) + ": the loop is closed");
+                }
+                allowed = true;
+                break;
+            case Life::draining:  // graceful_stop() of a loop that is not running: no stage
+                if (from != Life::running) return false;
+                allowed = true;
+                break;
+            case Life::idle: allowed = from == Life::running || from == Life::draining; break;
+            case Life::closing:
+                if (from == Life::closing || from == Life::closed) return false;
+                if (from != Life::idle) {
+                    throw std::logic_error(std::string(action) + ": the loop is running");
+                }
+                allowed = true;
+                break;
+            case Life::closed: allowed = from == Life::closing; break;
+        }
+        if (!allowed) {
+            throw std::logic_error(std::string(action) + ": the loop cannot go from " +
+                                   life_name(static_cast<std::uint8_t>(from)) + " to " +
+                                   life_name(static_cast<std::uint8_t>(to)));
+        }
+        // Another thread may have moved it since `from` was read (two
+        // start()s, a close() beside a start()): then judge again.
+        if (life_.compare_exchange_weak(from, to)) return true;
+    }
 }
 
 // --- threads -------------------------------------------------------------------------
@@ -1109,7 +1153,7 @@ void IOLoop::set_default_executor(std::unique_ptr<ThreadPoolExecutor> executor) 
 void IOLoop::add_signal_handler(int signal, Callback handler) {
     if (signal <= 0 || signal >= NSIG)
         throw std::invalid_argument("add_signal_handler: bad signal");
-    if (closed_) throw std::logic_error("IOLoop::add_signal_handler: the loop is closed");
+    if (closed()) throw std::logic_error("IOLoop::add_signal_handler: the loop is closed");
     // Already ours: only the handler changes; the disposition is in place.
     for (auto& entry : signals_->entries) {
         if (entry.signal == signal) {
@@ -1180,7 +1224,7 @@ void IOLoop::run_signal_handlers() {
 void IOLoop::install_signal_handlers(Clock::duration grace) {
     for (int signal : {SIGINT, SIGTERM}) {
         add_signal_handler(signal, [this, signal, grace] {
-            if (graceful_stop_started_) {
+            if (life_.load() == Life::draining) {
                 gen_log.warning("{} again: stopping now", signal_name(signal));
             } else {
                 gen_log.info("{} received: stopping (in-flight work has {:.1f}s to finish)",
@@ -1207,11 +1251,11 @@ void IOLoop::remove_shutdown_hook(std::uint64_t id) noexcept {
 // whichever comes first; `finished` lets only the first of them act. `this`
 // is safe in both: close() cancels the waits while the loop still exists.
 void IOLoop::graceful_stop(Clock::duration grace) {
-    if (graceful_stop_started_) {
+    if (life_.load() == Life::draining) {
         stop();  // asked twice: do not wait any longer
         return;
     }
-    graceful_stop_started_ = true;
+    enter(Life::draining, "IOLoop::graceful_stop");
 
     struct Drain {
         std::size_t in_flight = 0;
@@ -1280,7 +1324,9 @@ std::string with_process_id(std::string path) {
 }  // namespace
 
 void IOLoop::start_tracing(std::string path, TraceOptions options) {
-    if (closed_ || closing_) throw std::logic_error("IOLoop::start_tracing: the loop is closed");
+    if (Life life = life_.load(); life == Life::closing || life == Life::closed) {
+        throw std::logic_error("IOLoop::start_tracing: the loop is closed");
+    }
     if (tracer_) throw std::logic_error("IOLoop::start_tracing: the loop traces already");
     tracer_ =
         std::make_unique<detail::Tracer>(with_process_id(std::move(path)), options, backend());
