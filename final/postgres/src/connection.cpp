@@ -230,6 +230,9 @@ Connection::~Connection() {
     close("the connection was closed");
 }
 
+// Starts connecting, within connect_timeout. libpq would look the host up
+// itself, blocking the loop for as long as DNS takes: a name that needs a
+// lookup is resolved on the executor first, and libpq gets addresses.
 void Connection::open(const ConnectSettings& settings) {
     std::weak_ptr<Connection> weak = weak_from_this();
     connect_timer_ =
@@ -264,6 +267,8 @@ void Connection::open(const ConnectSettings& settings) {
     });
 }
 
+// PQconnectStartParams begins the connect without waiting; each later
+// step is continue_connecting(), when the socket is ready for it.
 void Connection::start_connecting(const Entries& entries) {
     std::vector<const char*> keywords, values;
     for (const auto& [keyword, value] : entries) {
@@ -288,6 +293,8 @@ void Connection::start_connecting(const Entries& entries) {
     watch(PQsocket(conn_), IOLoop::WRITE);
 }
 
+// One step of libpq's connect: it says what it waits for next, and the
+// socket (which may be a new one: libpq tries each address) is watched for it.
 void Connection::continue_connecting() {
     switch (PQconnectPoll(conn_)) {
         case PGRES_POLLING_READING: watch(PQsocket(conn_), IOLoop::READ); break;
@@ -297,6 +304,8 @@ void Connection::continue_connecting() {
     }
 }
 
+// The session is up: non-blocking and in pipeline mode from now on, so
+// that statements are sent without waiting for the ones before them.
 void Connection::connected() {
     if (connect_timer_) loop_.remove_timeout(*connect_timer_);
     connect_timer_.reset();
@@ -312,6 +321,7 @@ void Connection::connected() {
     if (owner_ != nullptr) owner_->on_ready(*this);
 }
 
+// Before the session is up nothing was sent, so only the owner is told.
 void Connection::fail_connect(const std::string& why) {
     if (state_ == State::closed) return;
     state_ = State::closed;
@@ -335,6 +345,8 @@ void Connection::watch(int fd, std::uint32_t events) {
         fd_, [this](int, std::uint32_t ready) { on_events(ready); }, events);
 }
 
+// READ unless a stream's reader is behind (backpressure: the server
+// waits, our memory does not grow); WRITE only while libpq has output left.
 void Connection::update_interest() {
     if (state_ != State::ready) return;
     std::uint32_t wanted =
@@ -345,6 +357,8 @@ void Connection::update_interest() {
     }
 }
 
+// The socket is ready: a connect step, or results (and notifications) to
+// read and output left to flush, in the order libpq's rules ask.
 void Connection::on_events(std::uint32_t events) {
     // An owner told of a loss below may drop its last reference.
     std::shared_ptr<Connection> self = shared_from_this();
@@ -365,6 +379,8 @@ void Connection::on_events(std::uint32_t events) {
     if (state_ == State::ready && (write_pending_ || (events & IOLoop::WRITE) != 0)) flush();
 }
 
+// PQflush sends what it can: 1 means output is left, and the loop then
+// watches for WRITE until it is gone.
 void Connection::flush() {
     int left = PQflush(conn_);
     if (left < 0) {
@@ -375,6 +391,8 @@ void Connection::flush() {
     update_interest();
 }
 
+// NOTIFY messages arrive between results, on any read: the owner (a
+// Listener) gets each as it comes.
 void Connection::deliver_notifications() {
     while (PGnotify* notify = PQnotifies(conn_)) {
         Notification notification{notify->relname, notify->extra, notify->be_pid};
@@ -385,6 +403,10 @@ void Connection::deliver_notifications() {
 
 // ---- sending -------------------------------------------------------------------------
 
+// Puts a statement in the pipeline: its timer starts (once: a statement
+// sent again keeps its deadline), libpq gets its messages, and it joins
+// the line of statements whose results are read in order. The first in
+// line is the one the server runs (start_head).
 void Connection::send(std::unique_ptr<Operation> operation) {
     if (state_ != State::ready) {
         cancel_timer(*operation);  // a statement sent again has one
@@ -456,7 +478,7 @@ bool Connection::send_to_libpq(Operation& operation) {
                                  lengths_.data(), formats_.data(), 0);
     } else {
         const char* name = operation.statement->name.c_str();
-        sent = (!operation.prepares ||
+        sent = (!operation.parse_sent ||
                 PQsendPrepare(conn_, name, operation.sql.c_str(), n, types_.data()) == 1) &&
                PQsendQueryPrepared(conn_, name, n, values_.data(), lengths_.data(), formats_.data(),
                                    0) == 1;
@@ -469,7 +491,7 @@ bool Connection::send_to_libpq(Operation& operation) {
 // libpq works on, and a Parse before it would be that command.
 void Connection::look_up_statement(Operation& operation) {
     operation.statement = nullptr;
-    operation.prepares = false;
+    operation.parse_sent = false;
     if (!operation.prepare || operation.sink != nullptr || statement_cache_ == 0) return;
     std::string key = statement_key(operation);
     auto found = statements_.find(key);
@@ -484,7 +506,7 @@ void Connection::look_up_statement(Operation& operation) {
     lru_.push_front(key);
     statements_.emplace(std::move(key), CachedStatement{statement, lru_.begin()});
     operation.statement = std::move(statement);
-    operation.prepares = true;
+    operation.parse_sent = true;
 }
 
 // Closes the least recently used statement the server has confirmed, if
@@ -507,6 +529,8 @@ bool Connection::make_room_in_cache() {
     return false;
 }
 
+// Drops a prepared statement from the cache (its Parse failed, or its
+// plan went stale), unless the key already names a newer one.
 void Connection::forget_statement(const std::string& key, const Statement* statement) {
     auto found = statements_.find(key);
     if (found != statements_.end() && found->second.statement.get() == statement) {
@@ -517,13 +541,17 @@ void Connection::forget_statement(const std::string& key, const Statement* state
 
 // ---- reading -------------------------------------------------------------------------
 
+// Takes every result libpq has whole, in pipeline order: each belongs to
+// the statement at the head, whose Sync (PGRES_PIPELINE_SYNC) ends it. A
+// null result ends one command (a Parse, or the Execute). Stops, and stops
+// reading the socket, while a stream's reader is behind.
 void Connection::read_results() {
     bool paused = false;
     while (!operations_.empty() && state_ == State::ready) {
         Operation& head = *operations_.front();
         // A reader that is behind: stop here and stop reading the socket,
         // so the server waits instead of this process filling its memory.
-        if (head.sink != nullptr && !head.timed_out && head.sink->full()) {
+        if (head.sink != nullptr && head.awaited() && head.sink->full()) {
             paused = true;
             break;
         }
@@ -546,11 +574,14 @@ void Connection::read_results() {
     }
 }
 
+// One result of the head statement: a row of a stream, the Parse's or the
+// Execute's outcome, or an error. The first error is the one kept; the
+// statement is settled only when its Sync comes (finish_head).
 void Connection::take_result(Operation& operation, std::shared_ptr<const pg_result> result) {
-    bool is_parse = operation.prepares && operation.commands_ended == 0;
+    bool is_parse = operation.parse_sent && operation.commands_ended == 0;
     switch (PQresultStatus(result.get())) {
         case PGRES_SINGLE_TUPLE:
-            if (!operation.timed_out) operation.sink->on_row(Row(std::move(result), 0));
+            if (operation.awaited()) operation.sink->on_row(Row(std::move(result), 0));
             break;
         case PGRES_TUPLES_OK:
         case PGRES_COMMAND_OK:
@@ -602,14 +633,14 @@ void Connection::finish_head() {
     bool parse_cancelled =
         state == "26000" && operation->statement && operation->statement->prepare_error &&
         sqlstate_of(operation->statement->prepare_error) == sqlstate::query_canceled;
-    bool run_again = !operation->timed_out && (cancelled_by_us || parse_cancelled ||
-                                               (state == "0A000" && !operation->retried));
+    bool run_again = operation->awaited() && (cancelled_by_us || parse_cancelled ||
+                                              (state == "0A000" && !operation->retried));
     // A statement sent again keeps its deadline: its caller waits no longer
     // than its timeout, counted from the first time it was sent.
     if (!run_again) cancel_timer(*operation);
 
-    if (operation->timed_out) {
-        // Its caller heard QueryTimeout already.
+    if (!operation->awaited()) {
+        // Its caller heard QueryTimeout already, or dropped its stream.
         if (--timed_out_in_flight_ == 0 && cancel_deadline_) {
             loop_.remove_timeout(*cancel_deadline_);
             cancel_deadline_.reset();
@@ -649,18 +680,18 @@ void Connection::finish_head() {
 // its first result is read, and a timed-out statement is cancelled.
 void Connection::start_head() {
     Operation& head = *operations_.front();
-    if (head.sink != nullptr && !head.timed_out) PQsetSingleRowMode(conn_);
-    if (head.cancel_at_head) {
-        head.cancel_at_head = false;
-        request_cancel();
-    }
+    if (head.sink != nullptr && head.awaited()) PQsetSingleRowMode(conn_);
+    cancel_if_running(head);
 }
 
+// The statement's deadline, no longer needed: it ended, or failed.
 void Connection::cancel_timer(Operation& operation) {
     if (operation.timer) loop_.remove_timeout(*operation.timer);
     operation.timer.reset();
 }
 
+// Sends a statement again from the start (its transaction was rolled
+// back, so nothing of the first run stays), with its deadline.
 void Connection::retry(std::unique_ptr<Operation> operation) {
     operation->retried = true;
     operation->error = nullptr;
@@ -698,18 +729,18 @@ void Connection::resume_reading() {
     });
 }
 
+// A stream's reader dropped it before its end: the server is asked to
+// stop (now, or when it reaches the head), and its rows are dropped.
 void Connection::abandon(const RowSink* sink) {
     for (std::size_t i = 0; i < operations_.size(); ++i) {
         Operation& operation = *operations_[i];
-        if (operation.sink.get() != sink || operation.timed_out) continue;
-        operation.timed_out = true;
+        if (operation.sink.get() != sink || !operation.awaited()) continue;
+        operation.fate = Operation::Fate::to_cancel;
         operation.sink = nullptr;
         ++timed_out_in_flight_;
         if (i == 0) {
-            request_cancel();
+            cancel_if_running(operation);
             resume_reading();
-        } else {
-            operation.cancel_at_head = true;
         }
         return;
     }
@@ -717,10 +748,12 @@ void Connection::abandon(const RowSink* sink) {
 
 // ---- timeouts and cancelling -----------------------------------------------------------
 
+// A statement's deadline: its caller hears QueryTimeout now, whatever the
+// server does; the server is asked to stop it (cancel_if_running).
 void Connection::on_timeout(Operation* operation) {
     operation->timer.reset();
-    if (operation->timed_out) return;
-    operation->timed_out = true;
+    if (!operation->awaited()) return;
+    operation->fate = Operation::Fate::to_cancel;
     ++timed_out_in_flight_;
     fail(*operation, std::make_exception_ptr(QueryTimeout(
                          "the query ran longer than " + std::to_string(operation->timeout.count()) +
@@ -728,11 +761,17 @@ void Connection::on_timeout(Operation* operation) {
     // A transaction's failure handler sends its ROLLBACK from inside fail():
     // if that lost the connection, the statement is gone with it.
     if (state_ != State::ready) return;
-    if (operations_.front().get() == operation) {
-        request_cancel();
-    } else {
-        operation->cancel_at_head = true;
-    }
+    cancel_if_running(*operation);
+}
+
+// A statement given up on (to_cancel) is cancelled on the server only
+// while it runs there, at the pipeline's head: a cancel sent earlier would
+// stop the statement before it. One behind waits until start_head().
+void Connection::cancel_if_running(Operation& operation) {
+    if (operation.fate != Operation::Fate::to_cancel) return;
+    if (operations_.empty() || operations_.front().get() != &operation) return;
+    operation.fate = Operation::Fate::cancel_asked;
+    request_cancel();
 }
 
 // A cancel request goes on a new connection to the server, which stops
@@ -794,6 +833,8 @@ bool Connection::cancel_may_land() const {
 
 // ---- closing -------------------------------------------------------------------------------
 
+// The connection failed under us: every statement in it fails, and the
+// owner is told (a pool reconnects).
 void Connection::lose(const std::string& why) {
     if (state_ == State::closed) return;
     std::shared_ptr<Connection> self = shared_from_this();
@@ -801,6 +842,9 @@ void Connection::lose(const std::string& why) {
     if (owner_ != nullptr) owner_->on_lost(*this, why);
 }
 
+// Closes for good: libpq is let go, and every statement still in the
+// pipeline fails with ConnectionError (those already given up on are not
+// told twice).
 void Connection::close(const std::string& why) {
     if (state_ == State::closed) return;
     state_ = State::closed;
@@ -811,7 +855,7 @@ void Connection::close(const std::string& why) {
     auto error = std::make_exception_ptr(ConnectionError(why));
     for (auto& operation : in_flight) {
         cancel_timer(*operation);
-        if (!operation->timed_out) fail(*operation, error);
+        if (operation->awaited()) fail(*operation, error);
     }
     timed_out_in_flight_ = 0;
 }

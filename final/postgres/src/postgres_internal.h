@@ -77,14 +77,28 @@ struct Operation {
 
     // Progress through the pipeline.
     std::shared_ptr<Statement> statement;  // the prepared statement it runs, if any
-    bool prepares = false;                 // its Parse was sent with it: two commands
+    bool parse_sent =
+        false;  // its Parse went with it (`prepare` asked, and new here): two commands
     int commands_ended = 0;
     std::shared_ptr<const pg_result> last;  // the Execute's result
     std::exception_ptr error;               // the first error it got
     std::optional<IOLoop::Timeout> timer;
-    bool timed_out = false;       // the caller was told already; what comes is dropped
-    bool cancel_at_head = false;  // send the cancel when it starts running
-    bool retried = false;         // sent a second time (at most once)
+    bool retried = false;  // sent again (a plan made stale is retried once)
+
+    // Whether its caller still waits for it:
+    //
+    //   awaited ──its deadline passed, or its stream was dropped──► to_cancel
+    //                                                                   │ it is (or becomes)
+    //                                                                   ▼ the pipeline's head
+    //                                                              cancel_asked
+    //
+    // Past `awaited` its caller has been told (QueryTimeout, or nothing for
+    // a stream it dropped), and what the server sends for it is dropped; it
+    // stays in the pipeline until its Sync comes back. The server is asked
+    // to stop it only while it runs there: Connection::cancel_if_running().
+    enum class Fate : std::uint8_t { awaited, to_cancel, cancel_asked };
+    Fate fate = Fate::awaited;
+    bool awaited() const { return fate == Fate::awaited; }
 };
 
 // Tells `operation`'s caller it failed with `error`, once: its on_failure
@@ -201,6 +215,7 @@ private:
 
     void on_timeout(Operation* operation);
     void cancel_timer(Operation& operation);
+    void cancel_if_running(Operation& operation);
     void request_cancel();
     bool cancel_may_land() const;
 
