@@ -76,16 +76,23 @@ std::string url_unescape_to_bytes(std::string_view value, bool plus = true);
 // `JSON{{"name", "x"}, {"tags", {"a", "b"}}}`, read them like `value["name"]`.
 using JSON = nlohmann::json;
 
-// What json_decode() throws: Python's json.JSONDecodeError (a ValueError).
-class JSONDecodeError : public std::invalid_argument {
+// Input that could not be decoded, and where: the shape of Python's
+// json.JSONDecodeError and UnicodeDecodeError (both ValueErrors), below.
+class DecodeError : public std::invalid_argument {
 public:
-    JSONDecodeError(const std::string& message, std::size_t position)
+    DecodeError(const std::string& message, std::size_t position)
         : std::invalid_argument(message), position_(position) {}
     // The byte offset where the input stopped making sense.
     std::size_t position() const noexcept { return position_; }
 
 private:
     std::size_t position_;
+};
+
+// What json_decode() throws: Python's json.JSONDecodeError.
+class JSONDecodeError : public DecodeError {
+public:
+    using DecodeError::DecodeError;
 };
 
 // Python's json.dumps() output, then `"</"` written as `"<\/"` so that the JSON
@@ -148,16 +155,11 @@ private:
     bool failed_ = false;
 };
 
-// What to_unicode() throws: Python's UnicodeDecodeError (a ValueError).
-class UnicodeDecodeError : public std::invalid_argument {
+// What to_unicode() throws: Python's UnicodeDecodeError; position() is the
+// offset of the first byte that is not UTF-8.
+class UnicodeDecodeError : public DecodeError {
 public:
-    UnicodeDecodeError(const std::string& message, std::size_t position)
-        : std::invalid_argument(message), position_(position) {}
-    // The byte offset of the first byte that is not UTF-8.
-    std::size_t position() const noexcept { return position_; }
-
-private:
-    std::size_t position_;
+    using DecodeError::DecodeError;
 };
 
 // Returns `bytes` when they are UTF-8, else throws UnicodeDecodeError

@@ -163,7 +163,8 @@ void set_log_color(bool enabled);
 // continuation lines indented by four spaces (as Tornado does), no newline.
 std::string format_log_record(const LogRecord& record, bool color = false);
 
-// "std::runtime_error: what it said" for an exception, for log lines.
+// "std::runtime_error: what it said" for an exception, for log lines;
+// "no exception" when there is none (a handler may log without one).
 std::string describe_exception(std::exception_ptr error);
 
 // What an exception said, without its type ("" for no exception): for a

@@ -54,34 +54,28 @@ using detail::trim_ows;
 
 // --- character classes ---------------------------------------------------------------
 
-// tchar (RFC 9110 section 5.6.2): what methods and header names are made of. A table of 256
-// entries, built at compile time, because the head parser asks about every byte of every
-// method and name: one load, where the grammar's fifteen punctuation characters as
-// comparisons would be a chain of branches.
-constexpr std::array<bool, 256> make_token_table() {
+// A table of 256 entries, true for the ASCII letters and digits and for
+// `punctuation`, built at compile time: the head parser asks about every
+// byte of every method and name, and one load beats a chain of branches
+// over the grammar's punctuation characters.
+constexpr std::array<bool, 256> alphanumeric_and(std::string_view punctuation) {
     std::array<bool, 256> table{};
     for (int c = '0'; c <= '9'; ++c) table[c] = true;
     for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
     for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
-    for (char c : std::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(c)] = true;
+    for (char c : punctuation) table[static_cast<unsigned char>(c)] = true;
     return table;
 }
-constexpr std::array<bool, 256> kTokenChar = make_token_table();
+
+// tchar (RFC 9110 section 5.6.2): what methods and header names are made of.
+constexpr std::array<bool, 256> kTokenChar = alphanumeric_and("!#$%&'*+-.^_`|~");
 
 inline bool token_char(char c) { return kTokenChar[static_cast<unsigned char>(c)]; }
 
 // What a host name in Host is made of: reg-name's characters (RFC 3986 section 3.2.2),
 // unreserved and sub-delims, which hold IPv4address's digits and dots too. The '%' of a
 // pct-encoded triplet is not among them: it is checked with its two hex digits apart.
-constexpr std::array<bool, 256> make_reg_name_table() {
-    std::array<bool, 256> table{};
-    for (int c = '0'; c <= '9'; ++c) table[c] = true;
-    for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
-    for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
-    for (char c : std::string_view("-._~!$&'()*+,;=")) table[static_cast<unsigned char>(c)] = true;
-    return table;
-}
-constexpr std::array<bool, 256> kRegNameChar = make_reg_name_table();
+constexpr std::array<bool, 256> kRegNameChar = alphanumeric_and("-._~!$&'()*+,;=");
 
 inline bool reg_name_char(char c) { return kRegNameChar[static_cast<unsigned char>(c)]; }
 

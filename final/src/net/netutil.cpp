@@ -85,22 +85,25 @@ SocketAddress SocketAddress::from_ip(std::string_view ip, std::uint16_t port) {
     throw std::invalid_argument("not a numeric IP address: " + text);
 }
 
-SocketAddress SocketAddress::local_of(int socket) {
+namespace {
+
+// getsockname() or getpeername() (the same signature) into a SocketAddress.
+using AddressCall = int (*)(int, sockaddr*, socklen_t*);
+SocketAddress address_from(AddressCall call, const char* name, int socket) {
     sockaddr_storage storage{};
     socklen_t length = sizeof storage;
-    if (::getsockname(socket, reinterpret_cast<sockaddr*>(&storage), &length) < 0) {
-        throw_errno("getsockname");
-    }
+    if (call(socket, reinterpret_cast<sockaddr*>(&storage), &length) < 0) throw_errno(name);
     return SocketAddress(reinterpret_cast<sockaddr*>(&storage), length);
 }
 
+}  // namespace
+
+SocketAddress SocketAddress::local_of(int socket) {
+    return address_from(::getsockname, "getsockname", socket);
+}
+
 SocketAddress SocketAddress::peer_of(int socket) {
-    sockaddr_storage storage{};
-    socklen_t length = sizeof storage;
-    if (::getpeername(socket, reinterpret_cast<sockaddr*>(&storage), &length) < 0) {
-        throw_errno("getpeername");
-    }
-    return SocketAddress(reinterpret_cast<sockaddr*>(&storage), length);
+    return address_from(::getpeername, "getpeername", socket);
 }
 
 namespace {

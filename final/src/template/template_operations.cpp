@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/python_int.h"
 #include "core/python_text.h"
 #include "core/text.h"
 #include "template/python_format.h"
@@ -78,24 +79,15 @@ std::int64_t checked_multiply(std::int64_t a, std::int64_t b) {
     return result;
 }
 
-// Python's floor division and modulo: the quotient rounds down, and the
-// remainder takes the divisor's sign (-7 // 2 == -4, -7 % 2 == 1).
-// C++ truncates toward zero instead, so a quotient with a remainder and
-// operands of opposite signs is one too high. The caller has ruled out b == 0.
+// Python's // and % (core/python_int.h). The caller has ruled out b == 0.
 std::int64_t floor_divide(std::int64_t a, std::int64_t b) {
     // The one quotient that does not fit: -2**63 // -1 is 2**63.
     if (a == INT64_MIN && b == -1) raise_overflow();
-    std::int64_t quotient = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0))) --quotient;
-    return quotient;
+    return detail::python_floor_divide(a, b);
 }
 
 std::int64_t floor_modulo(std::int64_t a, std::int64_t b) {
-    // Anything % -1 is 0, and INT64_MIN % -1 would trap in C++.
-    if (b == -1) return 0;
-    std::int64_t remainder = a % b;
-    if (remainder != 0 && ((remainder < 0) != (b < 0))) remainder += b;
-    return remainder;
+    return detail::python_floor_modulo(a, b);
 }
 
 // CPython's float_rem: fmod() keeps the dividend's sign, Python wants the

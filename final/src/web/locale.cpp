@@ -20,6 +20,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/python_int.h"
 #include "core/python_text.h"
 #include "core/text.h"
 #include "template/python_format.h"
@@ -768,21 +769,16 @@ private:
     throw std::domain_error("plural form: integer division or modulo by zero");
 }
 
-// Python's floor division and modulo.
+// Python's // and % (core/python_int.h), with this file's errors.
 std::int64_t floor_divide(std::int64_t a, std::int64_t b) {
     if (b == 0) division_by_zero();
     if (a == std::numeric_limits<std::int64_t>::min() && b == -1) overflow();
-    std::int64_t quotient = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0))) --quotient;
-    return quotient;
+    return tornado::detail::python_floor_divide(a, b);
 }
 
 std::int64_t floor_modulo(std::int64_t a, std::int64_t b) {
     if (b == 0) division_by_zero();
-    if (b == -1) return 0;
-    std::int64_t remainder = a % b;
-    if (remainder != 0 && ((remainder < 0) != (b < 0))) remainder += b;
-    return remainder;
+    return tornado::detail::python_floor_modulo(a, b);
 }
 
 std::int64_t apply(std::string_view op, std::int64_t a, std::int64_t b) {

@@ -160,11 +160,6 @@ void remove_control_characters(std::string& value) {
     }
 }
 
-// For log lines: some handlers log with no exception in hand.
-std::string exception_text(std::exception_ptr error) {
-    return error ? describe_exception(error) : std::string("no exception");
-}
-
 }  // namespace
 
 // --- exceptions --------------------------------------------------------------------
@@ -703,7 +698,7 @@ void RequestHandler::connection_closed() {
         on_connection_close();
     } catch (...) {
         app_log.error("Exception in on_connection_close of {}: {}", request_summary(),
-                      exception_text(std::current_exception()));
+                      describe_exception(std::current_exception()));
     }
 }
 
@@ -1490,7 +1485,7 @@ void RequestHandler::run_on_finish() {
         on_finish();
     } catch (...) {
         app_log.error("Exception in on_finish of {}: {}", request_summary(),
-                      exception_text(std::current_exception()));
+                      describe_exception(std::current_exception()));
     }
 }
 
@@ -1652,7 +1647,7 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
                 finish();
             } catch (...) {
                 gen_log.error("Failed to flush partial response: {}",
-                              exception_text(std::current_exception()));
+                              describe_exception(std::current_exception()));
             }
         }
         return;
@@ -1687,7 +1682,7 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
             write_error(status_code, error);
         } catch (...) {
             app_log.error("Uncaught exception in write_error: {}",
-                          exception_text(std::current_exception()));
+                          describe_exception(std::current_exception()));
         }
     }
     if (!finished()) {
@@ -1726,7 +1721,7 @@ void RequestHandler::log_exception(std::exception_ptr error) const {
                             http_error.log_message());
         }
     } catch (...) {
-        app_log.error("Uncaught exception {}\n{}", request_summary(), exception_text(error));
+        app_log.error("Uncaught exception {}\n{}", request_summary(), describe_exception(error));
     }
 }
 
