@@ -138,16 +138,20 @@ def files_with_layers(layers):
             yield rules["include"].parent / header, layer
 
 
+def includes_of(path):
+    """(line number, what is included) for each #include of a file."""
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        match = INCLUDE_LINE.match(line)
+        if match:
+            yield number, match.group(1)
+
+
 def check_includes(layers, owner, problems):
     count = 0
     for path, layer in files_with_layers(layers):
         if not path.exists():
             continue
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            match = INCLUDE_LINE.match(line)
-            if not match:
-                continue
-            included = match.group(1)
+        for number, included in includes_of(path):
             target = layer_of_include(included, owner)
             if target is None and not included.startswith("tornado/") and "/" not in included:
                 if (path.parent / included).exists() and path.parent.parent == SRC:
@@ -173,11 +177,7 @@ def check_examples(layers, owner, problems):
     for path in sorted((ROOT / "final" / "examples").rglob("*")):
         if path.suffix not in SOURCE_SUFFIXES:
             continue
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            match = INCLUDE_LINE.match(line)
-            if not match:
-                continue
-            included = match.group(1)
+        for number, included in includes_of(path):
             count += 1
             folder = included.split("/")[0]
             if "/" in included and folder in private:

@@ -260,6 +260,17 @@ std::string logic_error_of(const std::function<void()>& action) {
     return "";
 }
 
+// Whether the loop starts again and runs a callback: it is back to idle.
+bool runs_again(IOLoop& loop) {
+    bool ran = false;
+    loop.add_callback([&] {
+        ran = true;
+        loop.stop();
+    });
+    loop.start();
+    return ran;
+}
+
 TEST(IOLoopLife, CloseWhileRunningIsRefusedAndTheLoopRunsOn) {
     IOLoop loop;
     std::string refused;
@@ -269,13 +280,7 @@ TEST(IOLoopLife, CloseWhileRunningIsRefusedAndTheLoopRunsOn) {
     });
     loop.start();
     EXPECT_EQ(refused, "IOLoop::close: the loop is running");
-    bool ran = false;
-    loop.add_callback([&] {
-        ran = true;
-        loop.stop();
-    });
-    loop.start();
-    EXPECT_TRUE(ran);
+    EXPECT_TRUE(runs_again(loop));
 }
 
 // A destructor that close()'s drain runs may call close() again: nothing
@@ -313,14 +318,7 @@ TEST(IOLoopLife, StartWhileRunningOrDrainingIsRefused) {
     EXPECT_EQ(refused, (std::vector<std::string>{"IOLoop::start: already running",
                                                  "IOLoop::start: already running",
                                                  "IOLoop::close: the loop is running"}));
-    // Back to idle: it starts again, and a new graceful_stop() waits again.
-    bool ran = false;
-    loop.add_callback([&] {
-        ran = true;
-        loop.stop();
-    });
-    loop.start();
-    EXPECT_TRUE(ran);
+    EXPECT_TRUE(runs_again(loop)) << "back to idle";
 }
 
 // --- current() ---------------------------------------------------------------------
