@@ -154,6 +154,16 @@ protected:
 // and the prepared-statement cache.
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
+    // Its life:
+    //
+    //   resolving ──the executor looked the host up──► connecting ──PQconnectPoll OK──► ready
+    //   (open(), only when a name needs a lookup)      (PQconnectPoll     (pipeline mode:
+    //        │                                          step by step)       statements go)
+    //        │                                              │                  │
+    //        └── connect_timeout, or a failure ─────────────┴─► closed ◄───────┘ lost, or close()
+    //                                          (owner: on_connect_failed)  (owner: on_lost)
+    //
+    // Only `ready` sends; `closed` is for good (a pool opens a new one).
     enum class State { resolving, connecting, ready, closed };
 
     Connection(IOLoop& loop, ConnectionOwner* owner, std::size_t statement_cache,
