@@ -550,6 +550,8 @@ std::string begin_statement(const TransactionOptions& options) {
 
 }  // namespace
 
+// A connection nobody else uses until the transaction ends (statements of
+// other callers would run inside it), then BEGIN with the options.
 Task<Transaction> Pool::transaction(TransactionOptions options) {
     std::shared_ptr<Pool> self = shared_from_this();
     Future<std::shared_ptr<Connection>> held = state_->hold();
@@ -562,6 +564,8 @@ Task<Transaction> Pool::transaction(TransactionOptions options) {
     co_return transaction;
 }
 
+// A stream holds its connection too: its rows arrive one result at a
+// time, and nothing else may be pipelined behind them meanwhile.
 Task<RowStream> Pool::stream_with(QueryOptions options, std::string sql,
                                   std::vector<Param> params) {
     std::shared_ptr<Pool> self = shared_from_this();
@@ -612,6 +616,9 @@ Transaction::~Transaction() {
 
 bool Transaction::active() const noexcept { return state_ && state_->active; }
 
+// A statement on the transaction's connection. Its failure ends the
+// transaction at once (on_failure sends the ROLLBACK), before its caller
+// hears of it, so that nothing more is sent into an aborted transaction.
 Future<Result> Transaction::query_with(QueryOptions options, std::string sql,
                                        std::vector<Param> params) {
     Future<Result> result;
@@ -681,6 +688,9 @@ RowStream::~RowStream() {
     }
 }
 
+// The next row: one already read, or a Future the connection resolves.
+// Taking a row lets the connection read again if it had paused for this
+// reader (backpressure: see Connection::update_interest).
 Future<std::optional<Row>> RowStream::next() {
     Future<std::optional<Row>> next;
     detail::StreamState* state = state_.get();

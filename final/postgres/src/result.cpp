@@ -44,6 +44,10 @@ ServerError::ServerError(ServerErrorFields fields)
 
 namespace detail {
 
+// The server's error as the exception its SQLSTATE class names (23:
+// IntegrityError, 22: DataError, 42: ProgrammingError, 40:
+// TransactionRollbackError, else ServerError), with every field it sent,
+// as the Python DB-API drivers (psycopg) sort theirs.
 std::exception_ptr server_error(const pg_result* result) {
     auto field = [result](int code) {
         const char* value = PQresultErrorField(result, code);
@@ -78,6 +82,8 @@ std::exception_ptr server_error(const pg_result* result) {
     return std::make_exception_ptr(ServerError(std::move(fields)));
 }
 
+// What libpq would send wrong without a word (a text cut at a NUL, a
+// parameter count past 16 bits) is refused here, before it is queued.
 void check_sendable(std::string_view sql, const std::vector<Param>& params) {
     if (sql.find('\0') != std::string_view::npos) {
         throw UsageError("the statement holds a NUL byte, which PostgreSQL text cannot hold");
