@@ -24,8 +24,8 @@ the line and the rule, when:
     include/tornado/*.h) is listed by no folder, or by two;
   - a folder's "Included by" line is not the inverse of the others'
     "May include" lines (so the two lines a reader sees cannot drift apart);
-  - an example (final/examples/) includes a header of final/src or of an
-    add-on's src/: a program uses the public headers only.
+  - an example (final/examples/) includes a header of final/src: a program
+    uses the public headers only.
 
 It also checks that every source file's tests can be found by name: each
 final/src/LAYER/NAME.cpp has tests/final/NAME_test.cpp, or its folder's
@@ -169,25 +169,21 @@ def check_includes(layers, owner, problems):
     return count
 
 
-def check_examples(layers, owner, problems):
+def check_examples(layers, problems):
     """The examples are programs: they include public headers, never a
-    file of final/src or of an add-on's src/."""
+    file of final/src. (An add-on's src/ is on no program's include path.)"""
     count = 0
-    private = {layer for layer, rules in layers.items() if not rules["addon"]}
+    framework_folders = {layer for layer, rules in layers.items() if not rules["addon"]}
     for path in sorted((ROOT / "final" / "examples").rglob("*")):
         if path.suffix not in SOURCE_SUFFIXES:
             continue
         for number, included in includes_of(path):
             count += 1
             folder = included.split("/")[0]
-            if "/" in included and folder in private:
+            if "/" in included and folder in framework_folders:
                 problems.append(f"{path.relative_to(ROOT)}:{number}: an example includes "
                                 f"{included}, a file of final/src/{folder}/; a program "
                                 "includes the public headers (tornado/...) only")
-            elif included.endswith("_internal.h"):
-                problems.append(f"{path.relative_to(ROOT)}:{number}: an example includes "
-                                f"{included}, an add-on's own file; a program includes the "
-                                "public headers (tornado/...) only")
     return count
 
 
@@ -259,7 +255,7 @@ def main(argv):
     owner = layer_of_header(layers, problems)
     count = check_includes(layers, owner, problems)
     check_inverse(layers, problems)
-    examples = check_examples(layers, owner, problems)
+    examples = check_examples(layers, problems)
     sources = check_test_names(layers, problems)
     for problem in problems:
         print(problem)

@@ -633,6 +633,7 @@ private:
     // error); false for the one change that is refused quietly, a close()
     // once closing or closed, and for a graceful_stop() of a loop not running.
     bool enter(Life to, const char* action);
+    static bool may_enter(Life from, Life to, const char* action);
     bool closed() const noexcept { return life_.load(std::memory_order_relaxed) == Life::closed; }
     std::atomic<Life> life_{Life::idle};
     // A stop() asked for, from any thread: taken when the current turn ends,

@@ -156,16 +156,16 @@ public:
     }
 
     constexpr std::string_view name() const { return name_; }
+    // The field of `row`: an integer widened to 64 bits, a string viewed.
     template_detail::FieldValue read(const Row& row) const {
         return std::visit(
             [&row](auto member) -> template_detail::FieldValue {
                 const auto& value = row.*member;
-                if constexpr (std::is_same_v<std::decay_t<decltype(value)>, bool>) {
+                using T = std::decay_t<decltype(value)>;
+                if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, double>) {
                     return value;
-                } else if constexpr (std::is_integral_v<std::decay_t<decltype(value)>>) {
+                } else if constexpr (std::is_integral_v<T>) {
                     return static_cast<std::int64_t>(value);
-                } else if constexpr (std::is_same_v<std::decay_t<decltype(value)>, double>) {
-                    return value;
                 } else {
                     return std::string_view(value);
                 }
@@ -339,9 +339,6 @@ public:
     std::optional<TemplateValue> attribute(std::string_view name) const;
     // Whether this is one of the rows of a rows() list.
     bool is_row() const { return std::holds_alternative<ListRow>(data_); }
-    // A row's field `name`, where the row holds it (a string is a view into
-    // the row, valid while this value lives), or nothing.
-    std::optional<template_detail::FieldValue> field(std::string_view name) const;
     // Whether both are the same list, tuple, dict, function or object
     // (Python's `is`).
     bool is_same(const TemplateValue& other) const;

@@ -827,7 +827,7 @@ void IOLoop::start() {
         IOLoop* previous;
         ~Restore() {
             loop->stopping_.store(false);
-            loop->enter(Life::idle, "IOLoop::start");
+            loop->enter(Life::idle, "IOLoop::start");  // from running or draining: never refused
             t_running_loop = previous;
         }
     } restore{this, previous};
@@ -1080,53 +1080,47 @@ void IOLoop::close() {
     default_executor_.reset();
 }
 
-namespace {
-
-const char* life_name(std::uint8_t life) {
-    static constexpr const char* kNames[] = {"idle", "running", "draining", "closing", "closed"};
-    return life < std::size(kNames) ? kNames[life] : "?";
-}
-
-}  // namespace
-
-// The one place the loop's life changes (the drawing is in ioloop.h).
+// The one place the loop's life changes (the drawing is in ioloop.h). The
+// life is read, judged and written in one compare-and-swap: another thread
+// may move it meanwhile (two start()s, a close() beside a start()), and
+// then the change is judged again from where it is now.
 bool IOLoop::enter(Life to, const char* action) {
     Life from = life_.load();
-    for (;;) {
-        bool allowed = false;
-        switch (to) {
-            case Life::running:
-                if (from == Life::running || from == Life::draining) {
-                    throw std::logic_error(std::string(action) + ": already running");
-                }
-                if (from == Life::closing || from == Life::closed) {
-                    throw std::logic_error(std::string(action) + ": the loop is closed");
-                }
-                allowed = true;
-                break;
-            case Life::draining:  // graceful_stop() of a loop that is not running: no stage
-                if (from != Life::running) return false;
-                allowed = true;
-                break;
-            case Life::idle: allowed = from == Life::running || from == Life::draining; break;
-            case Life::closing:
-                if (from == Life::closing || from == Life::closed) return false;
-                if (from != Life::idle) {
-                    throw std::logic_error(std::string(action) + ": the loop is running");
-                }
-                allowed = true;
-                break;
-            case Life::closed: allowed = from == Life::closing; break;
-        }
-        if (!allowed) {
-            throw std::logic_error(std::string(action) + ": the loop cannot go from " +
-                                   life_name(static_cast<std::uint8_t>(from)) + " to " +
-                                   life_name(static_cast<std::uint8_t>(to)));
-        }
-        // Another thread may have moved it since `from` was read (two
-        // start()s, a close() beside a start()): then judge again.
-        if (life_.compare_exchange_weak(from, to)) return true;
+    do {
+        if (!may_enter(from, to, action)) return false;
+    } while (!life_.compare_exchange_weak(from, to));
+    return true;
+}
+
+// Whether the life may go from `from` to `to`: false for the changes
+// refused quietly, std::logic_error for the forbidden ones.
+bool IOLoop::may_enter(Life from, Life to, const char* action) {
+    auto refuse = [action](const std::string& why) {
+        throw std::logic_error(std::string(action) + ": " + why);
+    };
+    bool running = from == Life::running || from == Life::draining;
+    bool closing = from == Life::closing || from == Life::closed;
+    switch (to) {
+        case Life::running:
+            if (running) refuse("already running");
+            if (closing) refuse("the loop is closed");
+            return true;
+        case Life::draining: return from == Life::running;  // else graceful_stop() adds no stage
+        case Life::idle:
+            if (running) return true;
+            break;
+        case Life::closing:
+            if (closing) return false;  // a close() inside close(), or after it
+            if (running) refuse("the loop is running");
+            return true;
+        case Life::closed:
+            if (from == Life::closing) return true;
+            break;
     }
+    static constexpr const char* kNames[] = {"idle", "running", "draining", "closing", "closed"};
+    refuse(std::string("the loop cannot go from ") + kNames[static_cast<int>(from)] + " to " +
+           kNames[static_cast<int>(to)]);
+    return false;  // not reached: refuse() throws
 }
 
 // --- threads -------------------------------------------------------------------------

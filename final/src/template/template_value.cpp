@@ -6,8 +6,9 @@
 // the JSON node, never a copy of it, and its parts are read in place with
 // element_of(). Only scalars are copied out. Lists and tuples a template
 // makes are vectors of TemplateValues (Items), so that they can hold
-// functions and tuples, which JSON cannot. Every reader below therefore
-// asks "JSON or Items?" before it looks inside a list.
+// functions and tuples, which JSON cannot. A list of C++ structs (rows())
+// is a RowList, read in place too. Every reader below therefore asks
+// "JSON, Items or rows?" before it looks inside a list.
 #include <algorithm>
 #include <charconv>
 #include <mutex>
@@ -389,12 +390,6 @@ JSON json_of(const template_detail::FieldValue& field) {
 }
 
 }  // namespace
-
-std::optional<template_detail::FieldValue> TemplateValue::field(std::string_view name) const {
-    const auto* row = std::get_if<ListRow>(&data_);
-    if (row == nullptr) return std::nullopt;
-    return row->list->field(row->index, name);
-}
 
 // A row as a dict of its fields (json_encode(row), a row put in a dict).
 JSON TemplateValue::row_to_json() const {
