@@ -158,10 +158,10 @@ lint: configure
 	@$(DEPS) clang
 	$(PYTHON) tools/lint.py $(BUILD)
 
-## grade        grade an exercise: make grade CH=03 [TASK=2]; the capstone: make grade CH=10 [STACK=chapters] [EXT=1]
-# CH=10, the capstone, builds the learner's chat on the learner's exercises
+## grade        grade an exercise: make grade CH=03 [TASK=2]; the capstone: make grade CH=11 [STACK=chapters] [EXT=1]
+# CH=11, the capstone, builds the learner's chat on the learner's exercises
 # 03 to 08, or with STACK=chapters on the chapters' code, and grades it
-# with its driver (tests/10-capstone/driver.py): TASK=N is part N. EXT=1
+# with its driver (tests/11-capstone/driver.py): TASK=N is part N. EXT=1
 # grades its extension too (part 5: two servers through redis-server).
 grade: configure
 	@test -n "$(CH)" || { echo "usage: make grade CH=NN [TASK=N]"; exit 2; }

@@ -33,14 +33,14 @@ file saved while the build was compiling it is built again (build_as_saved).
 --expect-fail inverts the verdict (exit 0 only if every task fails): `make
 test` uses it to prove that the exercises as committed fail their tests.
 
-Chapter 10, the capstone, is graded from outside instead: its program
-(the learner's exercises/10-capstone/main.cpp and chat.cpp) is built on
-the learner's stack, exercises 03 to 08 (ch10_capstone), or with
---stack chapters (make grade CH=10 STACK=chapters) on the chapters' code
-(ch10_capstone_on_chapters), and tests/10-capstone/driver.py drives it
+Chapter 11, the capstone, is graded from outside instead: its program
+(the learner's exercises/11-capstone/main.cpp and chat.cpp) is built on
+the learner's stack, exercises 03 to 08 (ch11_capstone), or with
+--stack chapters (make grade CH=11 STACK=chapters) on the chapters' code
+(ch11_capstone_on_chapters), and tests/11-capstone/driver.py drives it
 as a client would. Task N is the driver's part N. Its extension (a task
 whose title starts with "extension") is graded only with --ext (make
-grade CH=10 EXT=1): without it the score is out of the other tasks.
+grade CH=11 EXT=1): without it the score is out of the other tasks.
 """
 import argparse
 import glob
@@ -61,12 +61,12 @@ TASK_TIMEOUT_SECONDS = 120
 # it, and win.
 ASAN_OPTIONS = "detect_stack_use_after_return=1"
 
-CAPSTONE_CHAPTER = "10"
-CAPSTONE_DRIVER = os.path.join(ROOT, "tests", "10-capstone", "driver.py")
+CAPSTONE_CHAPTER = "11"
+CAPSTONE_DRIVER = os.path.join(ROOT, "tests", "11-capstone", "driver.py")
 # The driver bounds each of its waits; this bounds the whole run.
 CAPSTONE_TIMEOUT_SECONDS = 300
-# The program `make grade CH=10 STACK=...` builds (tests/10-capstone/CMakeLists.txt).
-CAPSTONE_TARGETS = {"exercises": "ch10_capstone", "chapters": "ch10_capstone_on_chapters"}
+# The program `make grade CH=11 STACK=...` builds (tests/11-capstone/CMakeLists.txt).
+CAPSTONE_TARGETS = {"exercises": "ch11_capstone", "chapters": "ch11_capstone_on_chapters"}
 CAPSTONE_STACKS = {"exercises": "your exercises 03 to 08", "chapters": "the chapters' code"}
 
 
@@ -542,7 +542,7 @@ def capstone_folders(stack):
 
 
 def grade_capstone(args, number, folder, tasks):
-    """Chapter 10: build the learner's chat server, let the driver grade it."""
+    """Chapter 11: build the learner's chat server, let the driver grade it."""
     target = CAPSTONE_TARGETS[args.stack]
     server = args.binary or os.path.join(args.build_dir, "bin", target)
     built = True
@@ -552,7 +552,7 @@ def grade_capstone(args, number, folder, tasks):
         stack = capstone_folders(args.stack)
         built, lines = build_as_saved(args.build_dir, target, stack, f"ch{number}-{args.stack}")
         if not built and any("unknown target" in line for line in lines):
-            # A build folder configured before tests/10-capstone/ existed
+            # A build folder configured before tests/11-capstone/ existed
             # (CMake finds the tests' folders when it configures): again.
             subprocess.run(["cmake", "-S", ROOT, "-B", args.build_dir], capture_output=True)
             built, lines = build_as_saved(args.build_dir, target, stack, f"ch{number}-{args.stack}")

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The capstone's driver: grades a chat server from outside, as its clients would.
 
-    driver.py --server build/bin/ch10_capstone            parts 1 to 4
-    driver.py --server build/bin/ch10_capstone --part 2   one part (repeat --part for more)
-    driver.py --server build/bin/ch10_capstone --ext      parts 1 to 5
+    driver.py --server build/bin/ch11_capstone            parts 1 to 4
+    driver.py --server build/bin/ch11_capstone --part 2   one part (repeat --part for more)
+    driver.py --server build/bin/ch11_capstone --ext      parts 1 to 5
 
-The specification is exercises/10-capstone/README.md; `make grade CH=10`
+The specification is exercises/11-capstone/README.md; `make grade CH=11`
 builds the learner's server and runs this. Each part starts a server of
 its own (PROGRAM --port=0 [--max-waiters=N]), waits for its ready line
 "Listening on http://127.0.0.1:PORT/", runs its cases in order and stops
@@ -1577,7 +1577,7 @@ def run_case(function, ctx, earlier_failed):
         if earlier_failed:  # it needed what that case should have left
             return Failed("not run: it builds on an earlier case of this part, which failed")
         return Failed(f"the driver failed ({type(error).__name__}: {error}): a bug in "
-                      "tests/10-capstone/driver.py")
+                      "tests/11-capstone/driver.py")
 
 
 def answers_anyone(server):

@@ -13,7 +13,7 @@
 // messages, and its own, which come back and are known by their id
 // (MessageBuffer::add_relayed keeps each id once). The ids of a server
 // start with a random tag of its own, so that two servers never make the
-// same id. The specification is exercises/10-capstone/README.md, "Part 5".
+// same id. The specification is exercises/11-capstone/README.md, "Part 5".
 //
 // Two connections: a connection that has subscribed can only (un)subscribe,
 // so publishing takes one of its own. If Redis cannot be reached, or the

@@ -1,14 +1,14 @@
-// main.cpp: the capstone's reference chat server.
+// main.cpp: the capstone's chat server, as handed out: it parses the
+// command line, listens, prints the ready line and serves... nothing yet.
+// Every request gets a 404 until the Application below has routes.
 //
-//   build/bin/ch10_capstone_reference [--port=8888] [--address=127.0.0.1] [--max-waiters=1000]
-//                                     [--redis=HOST:PORT]
+//   build/bin/ch11_capstone [--port=8888] [--address=127.0.0.1] [--max-waiters=1000]
+//                           [--redis=HOST:PORT]
 //
-// It meets the specification in exercises/10-capstone/README.md, which
-// tests/10-capstone/driver.py grades. Built on the chapters' code (01, 03
-// to 08), never on final/. The learner's skeleton, exercises/10-capstone/
-// main.cpp, is this file without the chat. With --redis (part 5, the
-// extension) it shares its messages with the other servers of that Redis
-// (redis_relay.h); without it, it is the chat of parts 1 to 4 alone.
+// The specification is README.md, beside this file. Grade with
+// `make grade CH=11` (on your exercises 03 to 08) or `make grade CH=11
+// STACK=chapters` (on the chapters' code); part 5, the extension, which
+// --redis is for, with EXT=1.
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +23,6 @@
 #include "chat.h"
 #include "command_line.h"
 #include "ioloop.h"
-#include "redis_relay.h"
 #include "socket.h"
 #include "stop_on_signals.h"
 #include "web.h"
@@ -96,17 +95,18 @@ std::optional<RedisAddress> redis_option(const char* program,
 
 int main(int argc, char** argv) {
     std::vector<char*> args(argv, argv + argc);
-    std::size_t max_waiters = max_waiters_option(argv[0], take_option(args, "--max-waiters="));
-    std::optional<RedisAddress> redis = redis_option(argv[0], take_option(args, "--redis="));
+    [[maybe_unused]] std::size_t max_waiters =  // for your chat
+        max_waiters_option(argv[0], take_option(args, "--max-waiters="));
+    [[maybe_unused]] std::optional<RedisAddress> redis =  // for part 5, the extension
+        redis_option(argv[0], take_option(args, "--redis="));
     course::ServerOptions options =
         course::parse_server_options(static_cast<int>(args.size()), args.data());
     try {
         course::ignore_sigpipe();  // a write to a client that left is an error code, not death
         course::IOLoop loop;
         course::FileDescriptor signals = course::stop_on_signals(loop, "capstone");
-        chat::MessageBuffer buffer(max_waiters);
-        if (redis) chat::relay_through_redis(buffer, redis->host, redis->port);
-        course::Application app(chat::routes(buffer));
+        // No routes yet. Yours: GET /, POST /a/message/new, POST /a/message/updates.
+        course::Application app;
         course::HTTPServer& server = app.listen(options.port, options.address, loop);
         course::announce_listening(options.address, server.port());
         loop.start();

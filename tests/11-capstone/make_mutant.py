@@ -19,7 +19,7 @@ every handler) has several find/replace pairs, applied in order: each
 find must occur exactly once in the text the pairs before it left.
 
 --out is the mutated copy of the reference's file of that name, which
-must be the one the mutant names: the build (tests/10-capstone/
+must be the one the mutant names: the build (tests/11-capstone/
 CMakeLists.txt) compiles a mutant's chat.cpp and links it with the
 reference's main.cpp, compiled once, so a mutant edits chat.cpp. A find
 that the reference no longer holds stops the build with a message saying

@@ -1,6 +1,6 @@
 // chat.h: the capstone's reference chat: Tornado's demos/chat, a chat room
 // whose browsers wait for new messages with long polls, on the chapters'
-// code. The specification it meets is exercises/10-capstone/README.md.
+// code. The specification it meets is exercises/11-capstone/README.md.
 //
 //   GET  /                    the page: the messages kept, and a form
 //   POST /a/message/new       body=TEXT: keeps a message, answers it as JSON
