@@ -1444,6 +1444,52 @@ TEST(IOStreamConnect, ARefusedConnectionNamesTheAddress) {
     EXPECT_TRUE(stream->closed());
 }
 
+// The stream's life (iostream.h): open, connecting, back to open, then
+// closed; the changes it refuses.
+TEST(IOStreamConnect, ASecondConnectIsRefusedAndAConnectAfterCloseFails) {
+    IOLoop loop;
+    std::vector<tornado::FileDescriptor> listeners = tornado::bind_sockets(0, "127.0.0.1");
+    tornado::SocketAddress address = tornado::SocketAddress::local_of(listeners[0].get());
+    auto stream = IOStream::create(tornado::FileDescriptor(::socket(AF_INET, SOCK_STREAM, 0)));
+    Future<std::shared_ptr<IOStream>> connected = stream->connect(address);
+    if (!connected.done()) {  // (a loopback connect() may also be up at once)
+        EXPECT_THROW(stream->connect(address), std::logic_error);
+    }
+    stream->close();
+    EXPECT_THROW(stream->connect(address), tornado::StreamClosedError);
+}
+
+TEST(IOStreamConnect, ACloseWhileConnectingFailsTheConnect) {
+    IOLoop loop;
+    std::vector<tornado::FileDescriptor> listeners = tornado::bind_sockets(0, "127.0.0.1");
+    tornado::SocketAddress address = tornado::SocketAddress::local_of(listeners[0].get());
+    auto stream = IOStream::create(tornado::FileDescriptor(::socket(AF_INET, SOCK_STREAM, 0)));
+    Future<std::shared_ptr<IOStream>> connected = stream->connect(address);
+    stream->close();
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return connected.done(); }));
+    EXPECT_THROW(connected.result(), tornado::StreamClosedError);
+    EXPECT_TRUE(stream->closed());
+}
+
+TEST(IOStreamConnect, APeerThatClosesAtOnceIsSeenOnceTheConnectionIsUp) {
+    IOLoop loop;
+    std::vector<tornado::FileDescriptor> listeners = tornado::bind_sockets(0, "127.0.0.1");
+    tornado::SocketAddress address = tornado::SocketAddress::local_of(listeners[0].get());
+    auto stream = IOStream::create(tornado::FileDescriptor(::socket(AF_INET, SOCK_STREAM, 0)));
+    Future<std::shared_ptr<IOStream>> connected = stream->connect(address);
+    {
+        tornado::FileDescriptor accepted(::accept(listeners[0].get(), nullptr, nullptr));
+        ASSERT_EQ(::send(accepted.get(), "bye", 3, 0), 3);
+    }  // closed: its FIN follows the bytes
+    loop.run_sync([&] { return connected; }, kTestTimeout);
+    int fins = 0;
+    stream->set_peer_fin_callback([&] { ++fins; });
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return fins == 1; }));
+    EXPECT_FALSE(stream->closed());  // only half-closed: it may still be written to
+    EXPECT_EQ(loop.run_sync([&] { return stream->read_until_close(); }, kTestTimeout), "bye");
+    EXPECT_TRUE(stream->closed());
+}
+
 // --- how the work is done --------------------------------------------------------------------
 
 TEST(IOStreamSystemCalls, AKeepAliveRequestIsOneRecvOneSendAndNoEpollCtl) {

@@ -336,7 +336,7 @@ public:
     // Whether the stream is closed: by close(), an error, a limit or the
     // peer's close seen by a read, by start_tls (which handed the socket
     // on), or by its loop closing.
-    bool closed() const noexcept { return closed_; }
+    bool closed() const noexcept { return life_ == Life::closed; }
     // What closed the stream (nullptr while open, or after an orderly close).
     std::exception_ptr error() const noexcept { return extras_ ? extras_->error : nullptr; }
 
@@ -397,13 +397,36 @@ protected:
     static void make_non_blocking(const FileDescriptor& socket);
     void watch();
 
-    bool connecting() const noexcept { return extras_ && extras_->connecting; }
     void io_error(int error, const char* call);
 
-    bool closed_ = false;
+    // The stream's life, one value (Tornado's IOStream keeps it in _closed,
+    // _connecting and its socket's being None; end_seen is the course's):
+    //
+    //   create() ──► open ──connect()──► connecting ──the connection is up──► open
+    //                 │
+    //                 │ RDHUP, ERR or HUP: the peer's FIN, or an error, waits in
+    //                 ▼ the socket behind any bytes still there
+    //             end_seen: a read reads on until it meets the end (then closes);
+    //                       with no read pending, the peer-FIN callback runs
+    //
+    //   closed ◄── from any state: close() (by the owner, a socket error, a limit,
+    //              a read that met the end), start_tls (the socket goes on to an
+    //              SSLIOStream) or the loop closing (forget_loop). Never left.
+    //
+    // While the stream is not closed, the loop holds it (LoopHold); once
+    // closed, it has let go. Only these functions change it: connect() and
+    // handle_connect (connecting and back), see_end, and the three ways to
+    // closed (close, start_tls, forget_loop).
+    enum class Life : std::uint8_t { open, connecting, end_seen, closed };
+    bool connecting() const noexcept { return life_ == Life::connecting; }
+    bool end_seen() const noexcept { return life_ == Life::end_seen; }
+    void see_end() noexcept;
+
+    Life life_ = Life::open;
+    // Readiness, as the last edges told it (not part of the life: both
+    // change on every edge, in any state but closed).
     bool read_ready_ = false;  // recv() may find bytes (or the end)
     bool write_ready_ = true;  // send() may find room
-    bool eof_seen_ = false;    // the peer's close or an error is pending: read until it shows
     FileDescriptor fd_;
 
 private:
@@ -495,10 +518,11 @@ private:
     IOLoop* loop_;
     IOStreamOptions options_;
 
-    // One byte of bits for these four flags keeps the stream (with its
+    // One byte of bits for these three flags keeps the stream (with its
     // shared_ptr count) in tcmalloc's 320-byte size class: an idle keep-alive
     // connection's heap (HTTPServer.AnIdleKeepAliveConnectionHoldsLittleHeap).
-    bool registered_ : 1 = false;  // the loop holds us (create() .. close())
+    // None is a stage of the life above: a read continued next turn, how
+    // the loop does the stream's I/O, and a hold on writes.
     bool read_resume_queued_ : 1 = false;
     bool by_completion_ : 1 = false;  // the loop's io_uring requests, not recv()/send() (create())
     bool writes_held_ : 1 = false;    // hold_writes(): writes wait for release_writes()

@@ -177,7 +177,7 @@ struct IOStream::LoopHold {
     LoopHold(LoopHold&& other) noexcept = default;  // noexcept: fits in Function inline
     LoopHold& operator=(LoopHold&&) = delete;
     ~LoopHold() {
-        if (stream && stream->registered_) stream->forget_loop();
+        if (stream && !stream->closed()) stream->forget_loop();
     }
     void operator()(int, std::uint32_t events) const {
         if (events == IOLoop::RECEIVED) {
@@ -227,7 +227,6 @@ void IOStream::watch() {
     std::uint32_t events = IOLoop::WRITE | IOLoop::EDGE | EPOLLRDHUP | IOLoop::CLOSING;
     if (!by_completion_) events |= IOLoop::READ;
     loop_->add_handler(fd_.get(), LoopHold(shared_from_this()), events);
-    registered_ = true;
 }
 
 IOStream::IOStream(Key, FileDescriptor socket, IOStreamOptions options)
@@ -310,7 +309,7 @@ Future<std::string> IOStream::read_until_close() {
     begin_read(ReadMode::until_close);
     Future<std::string> future;
     read_.future = future;
-    if (closed_) {
+    if (closed()) {
         finish_read(read_buffer_.take(read_buffer_.size()));  // what came before the close
     } else {
         read_from_socket();
@@ -320,14 +319,14 @@ Future<std::string> IOStream::read_until_close() {
 
 std::optional<std::string> IOStream::read_until_empty_line(std::size_t max_bytes,
                                                            ReadCallback done) {
-    bool was_closed = closed_;
+    bool was_closed = closed();
     begin_read(ReadMode::empty_line);
     read_.limit = max_bytes;
     return launch_read_by_callback(std::move(done), was_closed);
 }
 
 std::optional<std::string> IOStream::read_bytes_by_callback(std::size_t n, ReadCallback done) {
-    bool was_closed = closed_;
+    bool was_closed = closed();
     begin_read(ReadMode::bytes);
     read_.limit = n;
     return launch_read_by_callback(std::move(done), was_closed);
@@ -376,7 +375,7 @@ Future<std::string> IOStream::launch_read() {
 // was_closed comes first: complete_from_buffer may close the stream (a
 // broken limit), and a read failed that way must not also throw.
 void IOStream::run_new_read() {
-    bool was_closed = closed_;
+    bool was_closed = closed();
     if (complete_from_buffer()) return;
     if (was_closed) {
         reset_read();
@@ -590,7 +589,7 @@ void IOStream::read_from_socket() {
     // The kernel is receiving for us: a recv() beside it could take bytes
     // out of order.
     if (read_.receiving) return;
-    for (int round = 0; !closed_ && reading() && read_ready_; ++round) {
+    for (int round = 0; !closed() && reading() && read_ready_; ++round) {
         if (round == kMaxReadsPerEvent) {
             continue_reading_later();
             return;
@@ -620,7 +619,7 @@ void IOStream::read_from_socket() {
 // one is out. The loop's ring may (rarely) be full: then try recv() again
 // next turn.
 void IOStream::request_recv(bool bytes_waiting) {
-    if (!by_completion_ || closed_ || !reading() || read_ready_ || connecting() ||
+    if (!by_completion_ || closed() || !reading() || read_ready_ || connecting() ||
         read_.receiving) {
         return;
     }
@@ -639,7 +638,7 @@ void IOStream::request_recv(bool bytes_waiting) {
 // this turn's buffers are back.
 void IOStream::on_received(int result, std::string_view bytes) {
     read_.receiving = false;
-    if (closed_) return;  // (close() cancels the receive and leaves the loop first)
+    if (closed()) return;  // (close() cancels the receive and leaves the loop first)
     if (result == -ENOBUFS) {
         request_recv(true);
         return;
@@ -656,7 +655,7 @@ void IOStream::on_received(int result, std::string_view bytes) {
         if (bytes.size() == IOLoop::kRecvBufferSize) read_ready_ = true;
         take_received(bytes);
     }
-    if (!closed_) read_from_socket();
+    if (!closed()) read_from_socket();
     report_peer_fin();
 }
 
@@ -706,7 +705,7 @@ std::size_t IOStream::receive_with(ReadCall read_call, const char* call_name, ch
             // sockets and pipes; it saves the call that would only say
             // EAGAIN). Unless the end is known to be pending (the peer's FIN
             // came with these bytes): then read on until it shows.
-            if (static_cast<std::size_t>(n) < capacity && !eof_seen_) read_ready_ = false;
+            if (static_cast<std::size_t>(n) < capacity && !end_seen()) read_ready_ = false;
             return static_cast<std::size_t>(n);
         }
         // 0 only at the end of the stream (capacity is never 0 here): the
@@ -769,7 +768,7 @@ void IOStream::take_chunk(std::string_view fresh) {
 // Returns false when the buffer is over the limit (the stream is then closed,
 // logged as an error, with StreamBufferFullError as the cause, as Tornado).
 bool IOStream::check_buffer_limit() {
-    if (closed_ || read_buffer_.size() <= options_.max_buffer_size) return !closed_;
+    if (closed() || read_buffer_.size() <= options_.max_buffer_size) return !closed();
     auto error = std::make_exception_ptr(StreamBufferFullError(
         tornado::format("Reached maximum read buffer size ({} bytes)", options_.max_buffer_size)));
     gen_log.error("Reached maximum read buffer size ({} bytes), closing fd {}",
@@ -792,7 +791,7 @@ void IOStream::continue_reading_later() {
     read_resume_queued_ = true;
     loop_->add_callback([self = shared_from_this()] {
         self->read_resume_queued_ = false;
-        if (!self->closed_ && self->reading() && self->read_ready_) self->read_from_socket();
+        if (!self->closed() && self->reading() && self->read_ready_) self->read_from_socket();
     });
 }
 
@@ -807,7 +806,7 @@ Future<void> IOStream::write(std::string&& data) { return write_now(data, &data)
 // counters, so the buffer stays one run of bytes however many writes. Its
 // end is every byte taken so far plus every byte still held, its own last.
 Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
-    if (closed_) throw StreamClosedError(error());
+    if (closed()) throw StreamClosedError(error());
     if (options_.max_write_buffer_size != 0 &&
         write_buffer_size() + data.size() > options_.max_write_buffer_size) {
         throw StreamBufferFullError("Reached maximum write buffer size");
@@ -820,7 +819,7 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
     if (write_buffer_.empty() && write_ready_ && !connecting()) {
         sent = send_now(data);
         bytes_written_ += sent;
-        if (closed_) {
+        if (closed()) {
             Future<void> failed;
             fail_future(failed, error());
             return failed;
@@ -853,7 +852,7 @@ Future<void> IOStream::queue_write(detail::StreamBuffer& buffer, std::string_vie
 // only for bytes there, and reads them until the kernel reports), so held
 // bytes never share the buffer with bytes the kernel is reading.
 bool IOStream::hold_writes() {
-    if (closed_ || !write_buffer_.empty() || !write_ready_ || connecting()) return false;
+    if (closed() || !write_buffer_.empty() || !write_ready_ || connecting()) return false;
     writes_held_ = true;
     return true;
 }
@@ -861,7 +860,7 @@ bool IOStream::hold_writes() {
 void IOStream::release_writes() {
     if (!writes_held_) return;
     writes_held_ = false;
-    if (!closed_) flush_write_buffer();
+    if (!closed()) flush_write_buffer();
 }
 
 // Held: the bytes join the buffer and wait for release_writes(). A write
@@ -910,10 +909,10 @@ void IOStream::on_sent(int result) {
     // kernel gives up waiting for room (reported for io_uring's worker
     // threads: liburing issue 1601); the bytes are still ours to send.
     if (result == -EAGAIN || result == -EINTR) result = 0;
-    if (closed_ || result < 0) {
+    if (closed() || result < 0) {
         write_buffer_.release();  // the kernel is done with it
         queued_.reset();
-        if (!closed_) io_error(-result, "send");  // (closed: close() cancelled it)
+        if (!closed()) io_error(-result, "send");  // (closed: close() cancelled it)
         return;
     }
     bytes_written_ += static_cast<std::size_t>(result);
@@ -975,7 +974,7 @@ void IOStream::flush_by_readiness() {
     if (!write_buffer_.empty() && write_ready_) {
         std::size_t sent = send_now(write_buffer_.view());
         bytes_written_ += sent;
-        if (closed_) return;
+        if (closed()) return;
         write_buffer_.consume(sent);
     }
     resolve_write_futures();
@@ -997,10 +996,11 @@ void IOStream::resolve_write_futures() {
 // --- connecting ------------------------------------------------------------------------------
 
 Future<std::shared_ptr<IOStream>> IOStream::connect(const SocketAddress& address) {
-    if (closed_) throw StreamClosedError(error());
+    if (closed()) throw StreamClosedError(error());
     if (connecting()) throw std::logic_error("IOStream::connect: already connecting");
     extras().connecting =
         std::make_unique<Connecting>(Connecting{Future<std::shared_ptr<IOStream>>(), address});
+    life_ = Life::connecting;
     Future<std::shared_ptr<IOStream>> future = extras_->connecting->future;
     // Until handle_connect, write() queues its bytes; a read just waits,
     // since no READ edge can come before the connection is up.
@@ -1034,6 +1034,7 @@ void IOStream::handle_connect(std::uint32_t events) {
         return;
     }
     std::unique_ptr<Connecting> connecting = std::move(extras_->connecting);
+    life_ = Life::open;
     write_ready_ = true;
     future_set_result_unless_cancelled(connecting->future, shared_from_this());
     flush_write_buffer();  // what was written while connecting
@@ -1049,7 +1050,7 @@ void IOStream::handle_connect(std::uint32_t events) {
 Future<std::shared_ptr<SSLIOStream>> IOStream::start_tls(bool server_side,
                                                          const SSLOptions& options,
                                                          std::string server_hostname) {
-    if (closed_) throw StreamClosedError(error());
+    if (closed()) throw StreamClosedError(error());
     if (reading() || writing() || connecting() || !read_buffer_.empty()) {
         throw std::logic_error(
             "IOStream::start_tls: the stream is busy (a read or write pending, unread bytes, "
@@ -1058,9 +1059,8 @@ Future<std::shared_ptr<SSLIOStream>> IOStream::start_tls(bool server_side,
     SSLContext context = ssl_options_to_context(options, server_side);
     // The loop's hold on this stream may be the last reference.
     std::shared_ptr<IOStream> self = shared_from_this();
-    registered_ = false;
+    life_ = Life::closed;  // first: the handler's removal must not take it for the loop's close
     loop_->remove_handler(fd_.get());
-    closed_ = true;
     std::shared_ptr<SSLIOStream> secure = SSLIOStream::create(std::move(fd_), context, server_side,
                                                               std::move(server_hostname), options_);
     if (close_callback_) secure->set_close_callback(std::move(close_callback_));
@@ -1075,28 +1075,36 @@ Future<std::shared_ptr<SSLIOStream>> IOStream::start_tls(bool server_side,
 // them all, so a pending recv() or send() meets the real error with its
 // errno. With no read pending nothing is read (flow control).
 void IOStream::handle_events(std::uint32_t events) {
-    if (closed_) return;
+    if (closed()) return;
     constexpr std::uint32_t kTrouble = EPOLLERR | EPOLLHUP;
-    if (events & (EPOLLRDHUP | kTrouble)) eof_seen_ = true;
     if (events & (EPOLLIN | EPOLLRDHUP | kTrouble)) read_ready_ = true;
     if (events & (EPOLLOUT | kTrouble)) write_ready_ = true;
-    // While connecting only the outcome matters; what the flags learnt
-    // meanwhile is kept for later.
+    // While connecting only the outcome matters; what the readiness learnt
+    // meanwhile is kept for later. (No FIN can come before the connection
+    // is up: an end comes with the edge that ends connecting, or later.)
     if (connecting()) {
         if ((events & (EPOLLOUT | kTrouble)) == 0) return;
         handle_connect(events);
-        if (closed_) return;
+        if (closed()) return;
     }
+    if (events & (EPOLLRDHUP | kTrouble)) see_end();
     if (reading() && read_ready_) read_from_socket();
-    if (!closed_ && !write_buffer_.empty()) flush_write_buffer();
+    if (!closed() && !write_buffer_.empty()) flush_write_buffer();
     // A reset or a hang-up: whatever a pending read could still get, it has
     // had (unless it is to go on next turn, or a receive is out: its report,
     // bytes, the end or the error, comes next). Tornado closes here too; a
     // peer that only half-closed (RDHUP alone) may still be written to.
-    if (!closed_ && (events & kTrouble) != 0 && !read_resume_queued_ && !read_.receiving) {
+    if (!closed() && (events & kTrouble) != 0 && !read_resume_queued_ && !read_.receiving) {
         close(socket_error());
     }
     report_peer_fin();
+}
+
+// The peer's FIN or an error is waiting in the socket: reads go on until
+// they meet it. A stream connecting cannot see one (handle_events asks
+// after the connection is up), and a closed one has no use for it.
+void IOStream::see_end() noexcept {
+    if (life_ == Life::open) life_ = Life::end_seen;
 }
 
 // Reading SO_ERROR also clears it. 0 (a plain hang-up) is an orderly close:
@@ -1120,7 +1128,7 @@ void IOStream::io_error(int error, const char* call) {
 }
 
 void IOStream::set_nodelay(bool value) {
-    if (closed_ || nodelay_ == static_cast<std::int8_t>(value)) return;
+    if (closed() || nodelay_ == static_cast<std::int8_t>(value)) return;
     int flag = value ? 1 : 0;
     // Fails on a Unix socket, or one the peer has just reset: nothing to do.
     ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &flag, sizeof flag);
@@ -1129,10 +1137,11 @@ void IOStream::set_nodelay(bool value) {
 
 // --- closing -------------------------------------------------------------------------------------
 
-// closed_ is set first: what runs from here on (complete_from_buffer
-// meeting a limit again, a destructor) cannot close the stream twice.
+// The life is closed first: what runs from here on (complete_from_buffer
+// meeting a limit again, a destructor, the loop's hold let go) cannot
+// close the stream twice.
 void IOStream::close(std::exception_ptr error) {
-    if (closed_) return;
+    if (closed()) return;
     // Held bytes are written, as far as their writers know: on an orderly
     // close they go first, as much as the kernel takes now. By send() on
     // either backend: no send request is out while writes are held, and one
@@ -1142,10 +1151,10 @@ void IOStream::close(std::exception_ptr error) {
         writes_held_ = false;
         if (!error) {
             flush_by_readiness();
-            if (closed_) return;  // the send failed, and closed the stream
+            if (closed()) return;  // the send failed, and closed the stream
         }
     }
-    closed_ = true;
+    life_ = Life::closed;
     if (error) extras().error = std::move(error);
     // Unregistering drops the loop's reference, perhaps the last: hold one
     // until this function returns.
@@ -1164,12 +1173,9 @@ void IOStream::close(std::exception_ptr error) {
     read_.receiving = false;
     if (send_ != IOLoop::kNoRequest) loop_->cancel_request(send_);
     // Out of the epoll set before the descriptor is closed (its number may go
-    // to the next accept()). registered_ is cleared first, so LoopHold's
+    // to the next accept()). The life is closed already, so LoopHold's
     // destructor does not take this for the loop's own close.
-    if (registered_) {
-        registered_ = false;
-        loop_->remove_handler(fd_.get());
-    }
+    loop_->remove_handler(fd_.get());
     close_transport();
     fd_.reset();
     fail_pending();
@@ -1195,7 +1201,7 @@ void IOStream::fail_pending() {
     std::vector<WriteWaiter> writes = std::move(write_futures_);
     write_futures_.clear();
     for (WriteWaiter& waiter : writes) fail_future(waiter.future, cause);
-    if (connecting()) {
+    if (extras_ && extras_->connecting) {  // close() came while connecting
         std::unique_ptr<Connecting> connecting = std::move(extras_->connecting);
         fail_future(connecting->future, cause);
     }
@@ -1203,7 +1209,7 @@ void IOStream::fail_pending() {
 
 void IOStream::set_close_callback(CloseCallback callback) {
     close_callback_ = std::move(callback);
-    if (closed_) schedule_close_callback();
+    if (closed()) schedule_close_callback();
 }
 
 void IOStream::set_peer_fin_callback(CloseCallback callback) {
@@ -1212,10 +1218,10 @@ void IOStream::set_peer_fin_callback(CloseCallback callback) {
     report_peer_fin();
 }
 
-// eof_seen_ with no read pending: the FIN is known, and nobody will read
-// up to it. (A pending read reads on until it shows, then closes.)
+// The end seen with no read pending: the FIN is known, and nobody will
+// read up to it. (A pending read reads on until it shows, then closes.)
 void IOStream::report_peer_fin() {
-    if (!extras_ || !extras_->peer_fin_callback || !eof_seen_ || closed_ || reading() ||
+    if (!extras_ || !extras_->peer_fin_callback || !end_seen() || reading() ||
         loop_ == nullptr)
         return;
     loop_->add_callback(
@@ -1239,8 +1245,7 @@ void IOStream::schedule_close_callback() {
 // see, is called here instead (at the end).
 void IOStream::forget_loop() noexcept {
     ReadCallback callback = std::move(read_.callback);
-    registered_ = false;
-    closed_ = true;
+    life_ = Life::closed;
     loop_ = nullptr;
     fd_.reset();
     reset_read();

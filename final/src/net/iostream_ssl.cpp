@@ -229,7 +229,7 @@ Future<std::shared_ptr<SSLIOStream>> SSLIOStream::wait_for_handshake() {
     Future<std::shared_ptr<SSLIOStream>> future;
     if (handshake_done_) {
         future.set_result(std::static_pointer_cast<SSLIOStream>(shared_from_this()));
-    } else if (closed_) {
+    } else if (closed()) {
         future.set_exception(std::make_exception_ptr(StreamClosedError(error())));
     } else {
         handshake_future_ = future;
@@ -238,7 +238,7 @@ Future<std::shared_ptr<SSLIOStream>> SSLIOStream::wait_for_handshake() {
 }
 
 void SSLIOStream::set_handshake_timeout(IOLoop::Clock::duration timeout) {
-    if (handshake_done_ || closed_) return;
+    if (handshake_done_ || closed()) return;
     cancel_handshake_timer();
     std::weak_ptr<IOStream> weak = weak_from_this();
     handshake_timer_ = io_loop().call_later(timeout, [weak] {
@@ -338,10 +338,10 @@ void SSLIOStream::answer_plain_http() {
 // arrived with application data, whose edge it used). Then each crossed
 // want is satisfied by the other direction's edge.
 void SSLIOStream::handle_events(std::uint32_t events) {
-    if (closed_) return;
+    if (closed()) return;
     if (connecting()) {
         IOStream::handle_events(events);  // the TCP connection comes first
-        if (closed_ || connecting()) return;
+        if (closed() || connecting()) return;
     }
     if (!handshake_done_) {
         if (!advance_handshake()) return;
@@ -371,7 +371,7 @@ std::size_t SSLIOStream::receive(char* where, std::size_t capacity) {
     ERR_clear_error();
     int n = SSL_read(ssl_, where, clamp_to_int(capacity));
     if (n > 0) {
-        if (bio_state_.drained && !eof_seen_ && SSL_has_pending(ssl_) == 0) read_ready_ = false;
+        if (bio_state_.drained && !end_seen() && SSL_has_pending(ssl_) == 0) read_ready_ = false;
         return static_cast<std::size_t>(n);
     }
     int saved_errno = errno;
