@@ -63,7 +63,21 @@ struct HTTP1ConnectionParameters {
     std::chrono::milliseconds body_timeout = std::chrono::seconds(60);
 };
 
-class HTTP1Connection;
+// Where a request's response goes, whatever carries it (Tornado's
+// httputil.HTTPConnection): HTTP1Connection here, one HTTP/2 stream in
+// chapter 10. The application and chapter 06's handlers see only this, so
+// they answer over either protocol unchanged. HTTP1Connection documents
+// what each call does.
+class HTTPConnection {
+public:
+    virtual ~HTTPConnection() = default;
+    virtual void write_headers(int status, HTTPHeaders headers) = 0;
+    // on_flushed, if given, runs once these bytes are on their way.
+    virtual void write(std::string_view chunk, std::function<void()> on_flushed = {}) = 0;
+    virtual void finish() = 0;
+    virtual void close() = 0;
+    virtual bool closed() const = 0;
+};
 
 // One request, as the application receives it (Tornado's
 // httputil.HTTPServerRequest).
@@ -82,14 +96,15 @@ struct HTTPServerRequest {
     QueryArguments arguments;        // both together, query first
 
     // Where the response goes: write_headers(), write(), finish().
-    std::shared_ptr<HTTP1Connection> connection;
+    std::shared_ptr<HTTPConnection> connection;
 
     // The whole response at once (Content-Length is set for you): the same
     // as connection->write_headers(), write(content), finish().
     void reply(int status, std::string_view content, HTTPHeaders response_headers = {});
 };
 
-class HTTP1Connection : public std::enable_shared_from_this<HTTP1Connection> {
+class HTTP1Connection : public HTTPConnection,
+                        public std::enable_shared_from_this<HTTP1Connection> {
 public:
     using RequestCallback = std::function<void(std::shared_ptr<HTTPServerRequest>)>;
 
@@ -110,14 +125,14 @@ public:
     // first write() or finish(), in the same packet. A HEAD request, a 204
     // and a 304 get no body, whatever write() is given. On a closed
     // connection these calls do nothing.
-    void write_headers(int status, HTTPHeaders headers);
+    void write_headers(int status, HTTPHeaders headers) override;
     // on_flushed, if given, runs once these bytes have gone to the kernel:
     // a handler streaming a large response waits for it before writing more.
-    void write(std::string_view chunk, std::function<void()> on_flushed = {});
-    void finish();
+    void write(std::string_view chunk, std::function<void()> on_flushed = {}) override;
+    void finish() override;
 
-    void close() { stream_->close(); }
-    bool closed() const { return stream_->closed(); }
+    void close() override { stream_->close(); }
+    bool closed() const override { return stream_->closed(); }
 
 private:
     // Reading a request, one step per stream callback.

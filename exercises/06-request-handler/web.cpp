@@ -214,7 +214,7 @@ void RequestHandler::write_json(std::string_view json) {
 
 void RequestHandler::flush() {
     std::string chunk = std::exchange(write_buffer_, {});
-    HTTP1Connection& connection = *request_->connection;
+    HTTPConnection& connection = *request_->connection;
     if (!headers_written_) {
         headers_written_ = true;
         connection.write_headers(status_code_, headers_);

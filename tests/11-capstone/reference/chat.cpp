@@ -234,7 +234,7 @@ std::vector<Message> MessageBuffer::messages_since(std::string_view cursor) cons
 }
 
 course::Future<void> MessageBuffer::wait_for_next(
-    std::shared_ptr<course::HTTP1Connection> connection) {
+    std::shared_ptr<course::HTTPConnection> connection) {
     forget_departed_waiters();
     if (waiters_.size() >= max_waiters_) {
         throw HTTPError(503, "", "too many clients are waiting; try again later");

@@ -60,7 +60,7 @@ public:
     // A Future that is done at the next message, for the client on
     // `connection`. Throws HTTPError 503 when max_waiters wait already
     // (after forgetting those whose client has gone).
-    course::Future<void> wait_for_next(std::shared_ptr<course::HTTP1Connection> connection);
+    course::Future<void> wait_for_next(std::shared_ptr<course::HTTPConnection> connection);
 
     // Part 5 (redis_relay.h). Each id this buffer makes starts with
     // `prefix`, so that no other server makes the same one.
@@ -78,7 +78,7 @@ public:
 private:
     struct Waiter {
         course::Future<void> next_message;
-        std::shared_ptr<course::HTTP1Connection> connection;
+        std::shared_ptr<course::HTTPConnection> connection;
     };
 
     void keep(Message message);
