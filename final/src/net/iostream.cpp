@@ -1221,8 +1221,7 @@ void IOStream::set_peer_fin_callback(CloseCallback callback) {
 // The end seen with no read pending: the FIN is known, and nobody will
 // read up to it. (A pending read reads on until it shows, then closes.)
 void IOStream::report_peer_fin() {
-    if (!extras_ || !extras_->peer_fin_callback || !end_seen() || reading() ||
-        loop_ == nullptr)
+    if (!extras_ || !extras_->peer_fin_callback || !end_seen() || reading() || loop_ == nullptr)
         return;
     loop_->add_callback(
         [callback = std::move(extras_->peer_fin_callback)]() mutable { callback(); });
