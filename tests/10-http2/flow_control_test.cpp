@@ -1,0 +1,247 @@
+// Task 3: flow control. A request body is taken in within the windows we
+// gave and given back with WINDOW_UPDATE; a response's DATA waits for the
+// client's windows, per stream, so that one stalled reader holds up nobody
+// else, and a handler that streams is paced by its reader.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+
+#include "h2_fixture.h"
+
+namespace course::testing {
+namespace {
+
+class Task3_FlowControl : public HTTP2ServerTest {
+protected:
+    // Sends `body` on `stream_id` as a well-behaved client does: never more
+    // than the windows the server gave, waiting for its WINDOW_UPDATEs.
+    // Counts the updates it saw; fails the test if the windows stay shut.
+    void send_body_within_windows(H2Client& client, std::uint32_t stream_id,
+                                  const std::string& body, std::int64_t stream_window,
+                                  std::int64_t connection_window) {
+        std::size_t sent = 0;
+        while (sent < body.size()) {
+            std::int64_t room = std::min({stream_window, connection_window, std::int64_t{16384}});
+            if (room <= 0) {
+                Frame update = client.read_until(
+                    [](const Frame& f) {
+                        return f.type == kWindowUpdate || f.type == kGoaway || f.type == kRstStream;
+                    },
+                    3s);
+                ASSERT_EQ(update.type, kWindowUpdate)
+                    << "the windows stayed shut after " << sent << " bytes";
+                std::uint32_t increment = get_u32(update.payload, 0);
+                (update.stream_id == 0 ? connection_window : stream_window) += increment;
+                (update.stream_id == 0 ? connection_updates : stream_updates) += increment;
+                continue;
+            }
+            std::size_t size = std::min<std::size_t>(room, body.size() - sent);
+            client.send_data(stream_id, body.substr(sent, size), sent + size == body.size());
+            sent += size;
+            stream_window -= size;
+            connection_window -= size;
+        }
+    }
+
+    std::int64_t stream_updates = 0;
+    std::int64_t connection_updates = 0;
+};
+
+TEST_F(Task3_FlowControl, WindowUpdatesComeAsTheBodyIsTakenIn) {
+    HTTP2ConnectionParameters params;
+    params.initial_window_size = 1000;
+    params.connection_window_size = 65535;
+    start(test_routes, params);
+    H2Client client(port());
+    std::string body(5000, 'b');
+    client.send_headers(1, get_fields("/echo", "POST"), false);
+    send_body_within_windows(client, 1, body, 1000, 65535);
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, body);
+    EXPECT_GE(stream_updates, 4000) << "a 5000-byte body in a 1000-byte window";
+}
+
+TEST_F(Task3_FlowControl, TheConnectionWindowIsGivenBackToo) {
+    HTTP2ConnectionParameters params;
+    params.initial_window_size = 1 << 20;
+    params.connection_window_size = 65535;
+    start(test_routes, params);
+    H2Client client(port());
+    std::string body(200000, 'c');
+    client.send_headers(1, get_fields("/echo", "POST"), false);
+    send_body_within_windows(client, 1, body, 1 << 20, 65535);
+    // The echo is as large: open our windows for it.
+    client.window_update(0, 1 << 20);
+    client.window_update(1, 1 << 20);
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.body.size(), body.size());
+    EXPECT_GE(connection_updates, 200000 - 65535);
+}
+
+TEST_F(Task3_FlowControl, ConnectionWindowIsRaisedAtTheStart) {
+    HTTP2ConnectionParameters params;
+    params.connection_window_size = 1 << 20;
+    start(test_routes, params);
+    H2Client client(port());
+    Frame update = client.read_until([](const Frame& f) { return f.type == kWindowUpdate; });
+    EXPECT_EQ(update.stream_id, 0u);
+    EXPECT_EQ(get_u32(update.payload, 0), (1u << 20) - 65535);
+}
+
+TEST_F(Task3_FlowControl, DataBeyondTheStreamWindowIsAFlowControlError) {
+    HTTP2ConnectionParameters params;
+    params.initial_window_size = 1000;
+    start(test_routes, params);
+    H2Client client(port());
+    // Our SETTINGS ACK has gone before these frames: the 1000 applies.
+    client.send_headers(1, get_fields("/echo", "POST"), false);
+    client.send_data(1, std::string(1001, 'x'));
+    EXPECT_EQ(client.expect_rst(1), kFlowControlError);
+    client.send_headers(3, get_fields("/"));
+    EXPECT_EQ(client.read_response(3).status, 200) << "only that stream is reset";
+}
+
+TEST_F(Task3_FlowControl, DataIsHeldAtAZeroWindowAndReleasedByWindowUpdate) {
+    start();
+    H2Client client(port(), true, setting(kInitialWindowSize, 0));
+    client.send_headers(1, get_fields("/big?n=5000"));
+    Frame head = client.read_until([](const Frame& f) { return f.type == kHeaders; });
+    EXPECT_FALSE(head.has(kEndStream));
+    // Nothing more while the window is shut.
+    EXPECT_THROW(client.read_frame(300ms), TimeoutError);
+    client.window_update(1, 1000);
+    Frame data = client.read_frame();
+    EXPECT_EQ(data.type, kData);
+    EXPECT_EQ(data.length, 1000u) << "exactly what the window allowed";
+    EXPECT_FALSE(data.has(kEndStream));
+    EXPECT_THROW(client.read_frame(300ms), TimeoutError);
+    client.window_update(1, 4000);
+    H2Client::Response rest = client.read_response(1);
+    EXPECT_EQ(data.payload.size() + rest.body.size(), 5000u);
+}
+
+TEST_F(Task3_FlowControl, TheConnectionWindowHoldsDataToo) {
+    start();
+    H2Client client(port(), true, setting(kInitialWindowSize, 1 << 20));
+    client.send_headers(1, get_fields("/big?n=100000"));
+    std::size_t received = 0;
+    while (received < 65535) {
+        Frame frame = client.read_frame();
+        if (frame.type == kData) received += frame.length;
+    }
+    EXPECT_EQ(received, 65535u) << "the connection's window is 65535";
+    EXPECT_THROW(client.read_frame(300ms), TimeoutError);
+    client.window_update(0, 100000 - 65535);
+    H2Client::Response rest = client.read_response(1);
+    EXPECT_EQ(received + rest.body.size(), 100000u);
+}
+
+TEST_F(Task3_FlowControl, DataIsSplitAtThePeersMaxFrameSize) {
+    start();
+    H2Client client(port(), true, setting(kInitialWindowSize, 1 << 20));
+    client.window_update(0, 1 << 20);
+    client.send_headers(1, get_fields("/big?n=40000"));
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.body.size(), 40000u);
+    for (std::uint32_t size : response.data_frame_sizes) EXPECT_LE(size, 16384u);
+}
+
+TEST_F(Task3_FlowControl, AStalledStreamDoesNotBlockAnother) {
+    start();
+    H2Client client(port(), true, setting(kInitialWindowSize, 100));
+    client.send_headers(1, get_fields("/big?n=50000"));  // its reader never opens its window
+    client.send_headers(3, get_fields("/big?n=5000"));
+    client.window_update(3, 4900);
+    H2Client::Response other = client.read_response(3);
+    EXPECT_EQ(other.status, 200);
+    EXPECT_EQ(other.body.size(), 5000u);
+    // And stream 1 took no more than its window meanwhile.
+    std::size_t stalled = 0;
+    for (const Frame& frame : client.skipped) {
+        if (frame.type == kData && frame.stream_id == 1) stalled += frame.length;
+    }
+    EXPECT_LE(stalled, 100u);
+}
+
+// A handler that streams with on_flushed writes its next chunk only when
+// the last one has gone out: a reader that stops reading stops it, and the
+// server holds one chunk for it, not the whole response.
+TEST_F(Task3_FlowControl, AStreamingHandlerIsPacedByItsReader) {
+    constexpr int kChunks = 100;
+    constexpr std::size_t kChunkSize = 1000;
+    auto written = std::make_shared<std::atomic<int>>(0);
+    start([written](std::shared_ptr<HTTPServerRequest> request) {
+        request->connection->write_headers(200, HTTPHeaders());
+        auto next = std::make_shared<std::function<void()>>();
+        *next = [request, written, next] {
+            if (++*written > kChunks) {
+                *next = nullptr;  // (breaks the cycle)
+                return request->connection->finish();
+            }
+            request->connection->write(std::string(kChunkSize, 's'), *next);
+        };
+        (*next)();
+    });
+    H2Client client(port(), true, setting(kInitialWindowSize, 0));
+    client.send_headers(1, get_fields("/stream"));
+    client.read_until([](const Frame& f) { return f.type == kHeaders; });
+    std::this_thread::sleep_for(300ms);
+    EXPECT_LE(written->load(), 2) << "the handler went on writing into a shut window";
+    client.window_update(0, kChunks * kChunkSize);
+    client.window_update(1, kChunks * kChunkSize);
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.body.size(), kChunks * kChunkSize);
+    EXPECT_EQ(written->load(), kChunks + 1);
+}
+
+TEST_F(Task3_FlowControl, WindowOverflowIsAFlowControlError) {
+    start();
+    {
+        H2Client client(port(), true, setting(kInitialWindowSize, 0));
+        // Held open: the connection's window (65535) is smaller than the body.
+        client.send_headers(1, get_fields("/big?n=100000"));
+        client.read_until([](const Frame& f) { return f.type == kHeaders; });
+        client.window_update(1, 0x7fffffff);  // fine: 0 + 2^31-1 (minus what is sent)
+        client.window_update(1, 0x7fffffff);  // over, however much was sent meanwhile
+        EXPECT_EQ(client.expect_rst(1), kFlowControlError);
+    }
+    {
+        H2Client client(port());
+        client.window_update(0, 0x7fffffff - 65535);  // the connection's window at 2^31-1
+        client.window_update(0, 1);
+        EXPECT_EQ(client.expect_goaway(), kFlowControlError);
+    }
+}
+
+TEST_F(Task3_FlowControl, SettingsCanTakeAWindowOverTheTop) {
+    start();
+    H2Client client(port(), true, setting(kInitialWindowSize, 0));
+    client.send_headers(1, get_fields("/big?n=100000"));  // held open, as above
+    client.read_until([](const Frame& f) { return f.type == kHeaders; });
+    client.window_update(1, 0x7fffffff);
+    // Every stream's window moves by the change, 0 to 2^31-1: over the top.
+    client.send_frame(kSettings, 0, 0, setting(kInitialWindowSize, 0x7fffffff));
+    EXPECT_EQ(client.expect_goaway(), kFlowControlError);
+}
+
+TEST_F(Task3_FlowControl, AZeroIncrementIsAProtocolError) {
+    start();
+    {
+        H2Client client(port(), true, setting(kInitialWindowSize, 0));
+        client.send_headers(1, get_fields("/big?n=100"));
+        client.read_until([](const Frame& f) { return f.type == kHeaders; });
+        client.window_update(1, 0);
+        EXPECT_EQ(client.expect_rst(1), kProtocolError);
+    }
+    {
+        H2Client client(port());
+        client.window_update(0, 0);
+        EXPECT_EQ(client.expect_goaway(), kProtocolError);
+    }
+}
+
+}  // namespace
+}  // namespace course::testing

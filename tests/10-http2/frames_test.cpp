@@ -1,0 +1,273 @@
+// Task 1: the frame reader and writer (frame.h): the 9-byte header, its
+// checks, SETTINGS; then the same rules over a real connection, where each
+// broken rule must end in the RFC's GOAWAY.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <string>
+
+#include "frame.h"
+#include "h2_fixture.h"
+
+namespace course::testing {
+namespace {
+
+using http2::ConnectionError;
+using http2::ErrorCode;
+using http2::FrameHeader;
+using http2::FrameType;
+
+std::string bytes(std::initializer_list<int> values) {
+    std::string out;
+    for (int value : values) out += static_cast<char>(value);
+    return out;
+}
+
+// The code a function throws as a ConnectionError (no_error if none).
+template <typename Function>
+ErrorCode connection_error_of(Function function) {
+    try {
+        function();
+    } catch (const ConnectionError& error) {
+        return error.code();
+    }
+    return ErrorCode::no_error;
+}
+
+TEST(Task1_Frames, HeaderParsesEachField) {
+    FrameHeader header =
+        http2::parse_frame_header(bytes({0x12, 0x34, 0x56, 0x01, 0x05, 0, 0, 0, 7}));
+    EXPECT_EQ(header.length, 0x123456u);
+    EXPECT_EQ(header.type, FrameType::headers);
+    EXPECT_EQ(header.flags, 0x05);
+    EXPECT_EQ(header.stream_id, 7u);
+}
+
+TEST(Task1_Frames, HeaderRoundTrip) {
+    FrameHeader header{16384, FrameType::window_update, 0x25, 0x7ffffffe};
+    std::string written = http2::write_frame_header(header);
+    ASSERT_EQ(written.size(), 9u);
+    EXPECT_EQ(written, bytes({0x00, 0x40, 0x00, 0x08, 0x25, 0x7f, 0xff, 0xff, 0xfe}));
+    FrameHeader back = http2::parse_frame_header(written);
+    EXPECT_EQ(back.length, header.length);
+    EXPECT_EQ(back.type, header.type);
+    EXPECT_EQ(back.flags, header.flags);
+    EXPECT_EQ(back.stream_id, header.stream_id);
+}
+
+TEST(Task1_Frames, LengthIsTwentyFourBits) {
+    EXPECT_EQ(http2::parse_frame_header(bytes({0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1})).length,
+              0xffffffu);
+    EXPECT_EQ(http2::parse_frame_header(bytes({0x01, 0x00, 0x00, 0, 0, 0, 0, 0, 1})).length,
+              0x10000u);
+}
+
+TEST(Task1_Frames, ReservedBitIsIgnoredAndNeverSent) {
+    EXPECT_EQ(http2::parse_frame_header(bytes({0, 0, 0, 0, 0, 0x80, 0, 0, 3})).stream_id, 3u);
+    std::string written = http2::write_frame_header(FrameHeader{0, FrameType::data, 0, 0x80000003});
+    EXPECT_EQ(static_cast<unsigned char>(written[5]) & 0x80, 0);
+}
+
+TEST(Task1_Frames, OversizeFrameIsAFrameSizeError) {
+    EXPECT_EQ(connection_error_of([] {
+                  http2::check_frame_header(FrameHeader{16385, FrameType::data, 0, 1}, 16384);
+              }),
+              ErrorCode::frame_size_error);
+    EXPECT_EQ(connection_error_of([] {
+                  http2::check_frame_header(FrameHeader{16384, FrameType::data, 0, 1}, 16384);
+              }),
+              ErrorCode::no_error);
+}
+
+TEST(Task1_Frames, FixedSizeFramesAndStreamZeroRules) {
+    auto error_of = [](std::uint32_t length, FrameType type, std::uint8_t flags, std::uint32_t id) {
+        return connection_error_of([&] {
+            http2::check_frame_header(FrameHeader{length, type, flags, id}, 16384);
+        });
+    };
+    EXPECT_EQ(error_of(7, FrameType::ping, 0, 0), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(8, FrameType::ping, 0, 0), ErrorCode::no_error);
+    EXPECT_EQ(error_of(3, FrameType::window_update, 0, 1), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(5, FrameType::rst_stream, 0, 1), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(6, FrameType::settings, http2::flags::kAck, 0), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(7, FrameType::goaway, 0, 0), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(0, FrameType::data, 0, 0), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(0, FrameType::headers, 0, 0), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(0, FrameType::settings, 0, 1), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(8, FrameType::ping, 0, 3), ErrorCode::protocol_error);
+}
+
+TEST(Task1_Frames, SettingsParseKeepsKnownAndSkipsUnknown) {
+    std::string payload = setting(kMaxConcurrentStreams, 10) + setting(0x99, 7) +
+                          setting(kInitialWindowSize, 0x7fffffff) +
+                          setting(kMaxFrameSize, 16777215);
+    std::vector<http2::Setting> parsed = http2::parse_settings(payload);
+    ASSERT_EQ(parsed.size(), 3u);
+    EXPECT_EQ(parsed[0].id, http2::SettingId::max_concurrent_streams);
+    EXPECT_EQ(parsed[0].value, 10u);
+    EXPECT_EQ(parsed[1].id, http2::SettingId::initial_window_size);
+    EXPECT_EQ(parsed[1].value, 0x7fffffffu);
+    EXPECT_EQ(parsed[2].value, 16777215u);
+    EXPECT_EQ(http2::write_settings(parsed), setting(kMaxConcurrentStreams, 10) +
+                                                 setting(kInitialWindowSize, 0x7fffffff) +
+                                                 setting(kMaxFrameSize, 16777215));
+}
+
+TEST(Task1_Frames, SettingsWithABadLengthIsAFrameSizeError) {
+    EXPECT_EQ(connection_error_of([] { http2::parse_settings(std::string(5, '\0')); }),
+              ErrorCode::frame_size_error);
+    EXPECT_EQ(connection_error_of([] { http2::parse_settings(std::string(13, '\0')); }),
+              ErrorCode::frame_size_error);
+}
+
+TEST(Task1_Frames, SettingsValuesOutOfRange) {
+    auto error_of = [](std::uint16_t id, std::uint32_t value) {
+        return connection_error_of([&] { http2::parse_settings(setting(id, value)); });
+    };
+    EXPECT_EQ(error_of(kEnablePush, 2), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(kEnablePush, 1), ErrorCode::no_error);
+    EXPECT_EQ(error_of(kMaxFrameSize, 16383), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(kMaxFrameSize, 16777216), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(kInitialWindowSize, 0x80000000u), ErrorCode::flow_control_error);
+    EXPECT_EQ(error_of(kInitialWindowSize, 0x7fffffffu), ErrorCode::no_error);
+}
+
+TEST(Task1_Frames, PaddingIsRemovedAndChecked) {
+    FrameHeader padded{8, FrameType::data, http2::flags::kPadded, 1};
+    EXPECT_EQ(http2::remove_padding(padded, bytes({3, 'a', 'b', 'c', 'd', 0, 0, 0})), "abcd");
+    EXPECT_EQ(connection_error_of([&] {
+                  http2::remove_padding(padded, bytes({8, 'a', 0, 0}));
+              }),
+              ErrorCode::protocol_error);
+}
+
+// --- over a connection ----------------------------------------------------------------------
+
+class Task1_FramesOnTheWire : public HTTP2ServerTest {};
+
+TEST_F(Task1_FramesOnTheWire, ServerSendsItsSettingsAndAcknowledgesOurs) {
+    start();
+    H2Client client(port(), false);
+    client.send(kPreface + frame_bytes(kSettings, 0, 0, setting(kInitialWindowSize, 100)));
+    Frame first = client.read_frame();
+    ASSERT_EQ(first.type, kSettings);
+    EXPECT_FALSE(first.has(kAck));
+    Frame ack = client.read_until([](const Frame& f) { return f.type == kSettings; });
+    EXPECT_TRUE(ack.has(kAck));
+    EXPECT_EQ(ack.length, 0u);
+}
+
+TEST_F(Task1_FramesOnTheWire, ServerAnnouncesItsLimits) {
+    HTTP2ConnectionParameters params;
+    params.max_concurrent_streams = 7;
+    params.initial_window_size = 1234;
+    start(test_routes, params);
+    H2Client client(port());
+    EXPECT_EQ(client.server_settings[kMaxConcurrentStreams], 7u);
+    EXPECT_EQ(client.server_settings[kInitialWindowSize], 1234u);
+    EXPECT_TRUE(client.server_settings.count(kMaxHeaderListSize));
+}
+
+TEST_F(Task1_FramesOnTheWire, PingIsAnsweredWithTheSameBytes) {
+    start();
+    H2Client client(port());
+    client.send_frame(kPing, 0, 0, "12345678");
+    Frame pong = client.read_until([](const Frame& f) { return f.type == kPing; });
+    EXPECT_TRUE(pong.has(kAck));
+    EXPECT_EQ(pong.payload, "12345678");
+}
+
+TEST_F(Task1_FramesOnTheWire, AnOversizeFrameEndsTheConnection) {
+    start();
+    H2Client client(port());
+    // The header alone: the server must refuse it before reading the payload.
+    client.send(frame_bytes(kData, 0, 1, "", 16385));
+    EXPECT_EQ(client.expect_goaway(), kFrameSizeError);
+    EXPECT_TRUE(client.closed_by_server());
+    expect_still_serving();
+}
+
+TEST_F(Task1_FramesOnTheWire, SettingsOfABadLengthEndTheConnection) {
+    start();
+    H2Client client(port());
+    client.send_frame(kSettings, 0, 0, std::string(7, '\0'));
+    EXPECT_EQ(client.expect_goaway(), kFrameSizeError);
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(Task1_FramesOnTheWire, SettingsOfABadValueEndTheConnection) {
+    start();
+    {
+        H2Client client(port());
+        client.send_frame(kSettings, 0, 0, setting(kInitialWindowSize, 0x80000000u));
+        EXPECT_EQ(client.expect_goaway(), kFlowControlError);
+    }
+    {
+        H2Client client(port());
+        client.send_frame(kSettings, 0, 0, setting(kMaxFrameSize, 100));
+        EXPECT_EQ(client.expect_goaway(), kProtocolError);
+    }
+}
+
+TEST_F(Task1_FramesOnTheWire, AWrongPrefaceClosesTheConnection) {
+    start();
+    H2Client client(port(), false);
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_TRUE(client.closed_by_server(2s));
+    expect_still_serving();
+}
+
+TEST_F(Task1_FramesOnTheWire, TheFirstFrameMustBeSettings) {
+    start();
+    H2Client client(port(), false);
+    client.send(kPreface + frame_bytes(kPing, 0, 0, "12345678"));
+    EXPECT_EQ(client.expect_goaway(), kProtocolError);
+}
+
+TEST_F(Task1_FramesOnTheWire, UnknownFrameTypesAreIgnored) {
+    start();
+    H2Client client(port());
+    client.send_frame(0x2a, 0xff, 0, "whatever");
+    client.send_frame(0x2b, 0, 1, "");
+    client.send_headers(1, get_fields("/"));
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.status, 200);
+}
+
+// PING obliges the server to answer. A client that asks faster than it
+// reads the answers must not make the server hold them without bound
+// (chapter 04's rule): past max_unsent_replies, GOAWAY ENHANCE_YOUR_CALM.
+TEST_F(Task1_FramesOnTheWire, APingFloodFromAClientThatDoesNotReadIsCut) {
+    HTTP2ConnectionParameters params;
+    params.max_unsent_replies = 50;
+    start(test_routes, params);
+    H2Client client(port());
+    std::string burst;
+    for (int i = 0; i < 1000; ++i) burst += frame_bytes(kPing, 0, 0, "floodfld");
+    // Without reading, until the server stops reading us (or 256 MB): first
+    // the kernel's buffers fill with answers (some MB), then the server's.
+    // `at` keeps the frames whole across partial sends.
+    std::size_t sent = 0;
+    std::size_t at = 0;
+    while (sent < 256u * 1024 * 1024) {
+        ssize_t n =
+            ::send(client.fd(), burst.data() + at, burst.size() - at, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<std::size_t>(n);
+            at = (at + static_cast<std::size_t>(n)) % burst.size();
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;  // closed already
+        pollfd writable{client.fd(), POLLOUT, 0};
+        if (::poll(&writable, 1, 500) <= 0) break;  // the server reads no more
+    }
+    EXPECT_LT(sent, 256u * 1024 * 1024) << "the server went on reading a client that reads nothing";
+    // Its GOAWAY (ENHANCE_YOUR_CALM) may not reach us: a client that does
+    // not read can lose the last frames to the close. The connection ends.
+    EXPECT_TRUE(client.closed_by_server(10s));
+    expect_still_serving();
+}
+
+}  // namespace
+}  // namespace course::testing
