@@ -25,7 +25,7 @@ RUN_TARGET ?= demo_app
 RUN_ARGS   ?= --port=8888
 BLOG_CLUSTER ?= $(BUILD)/blog-postgres
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-http2 bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-http2 bench-h2 bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
 
 all: build
 
@@ -258,6 +258,21 @@ bench-http2: configure
 	@$(BUILD)/bin/demo_app --help 2>/dev/null | grep -q -- --http2 || cmake -S . -B $(BUILD) > /dev/null
 	cmake --build $(BUILD) -j $(JOBS) --target demo_app
 	$(PYTHON) tests/bench/http2_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## bench-h2     chapter 10's head-of-line blocking, not speed (that is bench-http2): when 60 small resources and 1 slow one arrive over 1 HTTP/2 connection vs 1 and 6 HTTP/1.1 ones; build/bench/h2.md + h2.png [ARGS=--quick]
+# Not bench-http2 (final/'s HTTP/2 speed against nginx and h2o): this one
+# times when each resource of a page arrives from ch10_h2_server, which
+# serves the same Application over h2c and over chapter 05's HTTP/1.1
+# (tests/bench/hol_bench.py). The build group brings curl and nghttp2-client
+# (nghttp, h2load), the bench group matplotlib. A build folder configured
+# before chapter 10 existed has no rule for ch10_h2_server: CMake
+# configures again while it is missing.
+bench-h2: configure
+	@$(DEPS) build bench
+	@test -x $(BUILD)/bin/ch10_h2_server || cmake -S . -B $(BUILD) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target ch10_h2_server
+	$(PYTHON) tests/bench/hol_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+	/usr/bin/python3 tests/bench/plot_h2.py $(BUILD)/bench/h2.csv $(BUILD)/bench
 
 ## bench-client the two HTTP clients (AsyncHTTPClient, CurlAsyncHTTPClient) against final_hello and an HTTP/2 nginx; build/bench/client.md [ARGS=--quick]
 # The bench group brings nginx-light and taskset; the build group libcurl.
