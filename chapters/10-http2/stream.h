@@ -110,6 +110,12 @@ public:
     void close() override;
     bool closed() const override;
 
+    // Not in the chapter: exercise 10's extension (task 5), a response's
+    // trailers, which end it in place of finish(). Declared here so that it
+    // may use the stream's members; defined by the extension's header
+    // (exercises/10-http2/trailers.h), which a caller includes.
+    inline void write_trailers(HTTPHeaders trailers);
+
     std::uint32_t id() const { return id_; }
     http2::StreamState state() const { return state_; }
 

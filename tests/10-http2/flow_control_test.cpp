@@ -81,6 +81,64 @@ TEST_F(Task3_FlowControl, TheConnectionWindowIsGivenBackToo) {
     EXPECT_GE(connection_updates, 200000 - 65535);
 }
 
+// DATA the server will not take still counted against the connection's
+// window when it came: it must be given back, or the window leaks shut for
+// good. Here 49,152 bytes go to streams in error (each frame over its
+// stream's window of 1000), then a body must still get through.
+TEST_F(Task3_FlowControl, DataOnAStreamInErrorIsGivenBackToTheConnection) {
+    HTTP2ConnectionParameters params;
+    params.initial_window_size = 1000;
+    params.connection_window_size = 65535;
+    start(test_routes, params);
+    H2Client client(port());
+    for (std::uint32_t id : {1u, 3u, 5u}) {
+        client.send_headers(id, get_fields("/echo", "POST"), false);
+        client.send_data(id, std::string(16384, 'w'));
+        EXPECT_EQ(client.expect_rst(id), kFlowControlError);
+    }
+    std::string body(30000, 'd');
+    client.send_headers(7, get_fields("/echo", "POST"), false);
+    send_body_within_windows(client, 7, body, 1000, 65535 - 3 * 16384);
+    H2Client::Response response = client.read_response(7);
+    EXPECT_EQ(response.body.size(), body.size());
+}
+
+// The same for DATA on a stream the server no longer holds: one it reset
+// (refused, over max_concurrent_streams) before the client knew.
+TEST_F(Task3_FlowControl, DataOnAStreamWeResetIsGivenBackToTheConnection) {
+    HTTP2ConnectionParameters params;
+    params.max_concurrent_streams = 1;
+    params.initial_window_size = 1 << 20;
+    params.connection_window_size = 65535;
+    start(test_routes, params);
+    H2Client client(port());
+    client.send_headers(1, get_fields("/slow?ms=200"));
+    client.send_headers(3, get_fields("/echo", "POST"), false);
+    EXPECT_EQ(client.expect_rst(3), kRefusedStream);
+    for (int i = 0; i < 3; ++i) client.send_data(3, std::string(16384, 'w'));
+    ASSERT_EQ(client.read_response(1).status, 200);
+    std::string body(30000, 'd');
+    client.send_headers(5, get_fields("/echo", "POST"), false);
+    send_body_within_windows(client, 5, body, 1 << 20, 65535 - 3 * 16384);
+    H2Client::Response response = client.read_response(5);
+    EXPECT_EQ(response.body.size(), body.size());
+}
+
+// A DATA frame's whole length counts against the windows, the pad length
+// byte and the padding included (RFC 9113 section 6.9.1).
+TEST_F(Task3_FlowControl, PaddingCountsAgainstTheWindow) {
+    HTTP2ConnectionParameters params;
+    params.initial_window_size = 1000;
+    start(test_routes, params);
+    H2Client client(port());
+    client.send_headers(1, get_fields("/echo", "POST"), false);
+    // 1 + 900 + 100 = 1001 bytes: over the stream's 1000, though its data is 900.
+    std::string padded = std::string(1, static_cast<char>(100)) + std::string(900, 'p') +
+                         std::string(100, '\0');
+    client.send_frame(kData, 0x8, 1, padded);
+    EXPECT_EQ(client.expect_rst(1), kFlowControlError);
+}
+
 TEST_F(Task3_FlowControl, ConnectionWindowIsRaisedAtTheStart) {
     HTTP2ConnectionParameters params;
     params.connection_window_size = 1 << 20;
@@ -225,6 +283,23 @@ TEST_F(Task3_FlowControl, SettingsCanTakeAWindowOverTheTop) {
     // Every stream's window moves by the change, 0 to 2^31-1: over the top.
     client.send_frame(kSettings, 0, 0, setting(kInitialWindowSize, 0x7fffffff));
     EXPECT_EQ(client.expect_goaway(), kFlowControlError);
+}
+
+// SETTINGS_INITIAL_WINDOW_SIZE moves the window of every open stream by
+// the change, and may take it below zero: the stream then needs more than
+// the change back before it may send again (RFC 9113 section 6.9.2).
+TEST_F(Task3_FlowControl, ASettingsChangeCanTakeAWindowBelowZero) {
+    start();
+    H2Client client(port(), true, setting(kInitialWindowSize, 1000));
+    client.send_headers(1, get_fields("/big?n=5000"));
+    Frame first = client.read_until([](const Frame& f) { return f.type == kData; });
+    EXPECT_EQ(first.length, 1000u);
+    // The window is spent: 1000 - 1000 = 0; with the change, 0 - 1000.
+    client.send_frame(kSettings, 0, 0, setting(kInitialWindowSize, 0));
+    client.window_update(1, 1500);
+    Frame next = client.read_until([](const Frame& f) { return f.type == kData; });
+    EXPECT_EQ(next.length, 500u) << "-1000 + 1500: the window below zero was not kept";
+    EXPECT_THROW(client.read_frame(300ms), TimeoutError) << "more than the window allowed";
 }
 
 TEST_F(Task3_FlowControl, AZeroIncrementIsAProtocolError) {

@@ -149,7 +149,7 @@ class Task1_FramesOnTheWire : public HTTP2ServerTest {};
 TEST_F(Task1_FramesOnTheWire, ServerSendsItsSettingsAndAcknowledgesOurs) {
     start();
     H2Client client(port(), false);
-    client.send(kPreface + frame_bytes(kSettings, 0, 0, setting(kInitialWindowSize, 100)));
+    client.send(kPreface + frame_bytes(kSettings, 0, 0, setting(kMaxFrameSize, 32768)));
     Frame first = client.read_frame();
     ASSERT_EQ(first.type, kSettings);
     EXPECT_FALSE(first.has(kAck));
@@ -185,7 +185,7 @@ TEST_F(Task1_FramesOnTheWire, AnOversizeFrameEndsTheConnection) {
     client.send(frame_bytes(kData, 0, 1, "", 16385));
     EXPECT_EQ(client.expect_goaway(), kFrameSizeError);
     EXPECT_TRUE(client.closed_by_server());
-    expect_still_serving();
+    expect_still_accepting();
 }
 
 TEST_F(Task1_FramesOnTheWire, SettingsOfABadLengthEndTheConnection) {
@@ -215,7 +215,7 @@ TEST_F(Task1_FramesOnTheWire, AWrongPrefaceClosesTheConnection) {
     H2Client client(port(), false);
     client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_TRUE(client.closed_by_server(2s));
-    expect_still_serving();
+    expect_still_accepting();
 }
 
 TEST_F(Task1_FramesOnTheWire, TheFirstFrameMustBeSettings) {
@@ -230,9 +230,11 @@ TEST_F(Task1_FramesOnTheWire, UnknownFrameTypesAreIgnored) {
     H2Client client(port());
     client.send_frame(0x2a, 0xff, 0, "whatever");
     client.send_frame(0x2b, 0, 1, "");
-    client.send_headers(1, get_fields("/"));
-    H2Client::Response response = client.read_response(1);
-    EXPECT_EQ(response.status, 200);
+    client.send_frame(kPing, 0, 0, "after 2a");
+    Frame pong =
+        client.read_until([](const Frame& f) { return f.type == kPing || f.type == kGoaway; });
+    EXPECT_EQ(pong.type, kPing) << "an unknown type must be ignored, not refused";
+    EXPECT_EQ(pong.payload, "after 2a");
 }
 
 // PING obliges the server to answer. A client that asks faster than it
@@ -245,11 +247,14 @@ TEST_F(Task1_FramesOnTheWire, APingFloodFromAClientThatDoesNotReadIsCut) {
     H2Client client(port());
     std::string burst;
     for (int i = 0; i < 1000; ++i) burst += frame_bytes(kPing, 0, 0, "floodfld");
-    // Without reading, until the server stops reading us (or 256 MB): first
-    // the kernel's buffers fill with answers (some MB), then the server's.
-    // `at` keeps the frames whole across partial sends.
+    // Without reading, until the server closes the connection (or 256 MB):
+    // first the kernel's buffers fill with answers, then the server's, and
+    // past its limit it says GOAWAY, which we do not read either, and
+    // closes (at most kCloseAfterFlushLimit, 5 s, later). `at` keeps the
+    // frames whole across partial sends.
     std::size_t sent = 0;
     std::size_t at = 0;
+    bool closed = false;
     while (sent < 256u * 1024 * 1024) {
         ssize_t n =
             ::send(client.fd(), burst.data() + at, burst.size() - at, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -258,15 +263,16 @@ TEST_F(Task1_FramesOnTheWire, APingFloodFromAClientThatDoesNotReadIsCut) {
             at = (at + static_cast<std::size_t>(n)) % burst.size();
             continue;
         }
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;  // closed already
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {  // reset, or a broken pipe
+            closed = true;
+            break;
+        }
         pollfd writable{client.fd(), POLLOUT, 0};
-        if (::poll(&writable, 1, 500) <= 0) break;  // the server reads no more
+        if (::poll(&writable, 1, 10000) <= 0) break;  // neither read nor closed for 10 s
     }
-    EXPECT_LT(sent, 256u * 1024 * 1024) << "the server went on reading a client that reads nothing";
-    // Its GOAWAY (ENHANCE_YOUR_CALM) may not reach us: a client that does
-    // not read can lose the last frames to the close. The connection ends.
-    EXPECT_TRUE(client.closed_by_server(10s));
-    expect_still_serving();
+    EXPECT_TRUE(closed) << "the server went on taking PINGs from a client that reads nothing ("
+                        << sent << " bytes sent)";
+    expect_still_accepting();
 }
 
 }  // namespace

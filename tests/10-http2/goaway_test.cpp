@@ -1,4 +1,4 @@
-// Task 4 (extension): graceful shutdown. HTTP2Server::stop() sends each
+// Task 4: graceful shutdown. HTTP2Server::stop() sends each
 // connection GOAWAY NO_ERROR with the last stream it took; those streams
 // are answered, later ones are ignored, then the connection closes.
 #include <gtest/gtest.h>
@@ -55,6 +55,15 @@ TEST_F(Task4_GracefulGoaway, AnIdleConnectionClosesAtOnce) {
     EXPECT_EQ(client.expect_goaway(), kNoError);
     EXPECT_EQ(client.last_goaway_stream, 1u);
     EXPECT_TRUE(client.closed_by_server(1s));
+}
+
+TEST_F(Task4_GracefulGoaway, WithNoConnectionStopRunsOnStoppedAtOnce) {
+    start();
+    std::atomic<bool> stopped{false};
+    on_loop([&] { server->stop([&] { stopped = true; }); });
+    for (int i = 0; i < 100 && !stopped; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(stopped) << "no connection to wait for: on_stopped must run";
+    EXPECT_THROW(TestClient late(port()), std::exception) << "stop() stops accepting";
 }
 
 TEST_F(Task4_GracefulGoaway, EveryConnectionIsToldToGoAway) {

@@ -135,7 +135,14 @@ public:
         ::setsockopt(tcp_.fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         nghttp2_hd_deflate_new(&deflater_, 4096);
         nghttp2_hd_inflate_new(&inflater_);
-        if (handshake) this->handshake(settings);
+        if (!handshake) return;
+        try {
+            this->handshake(settings);
+        } catch (...) {  // no destructor runs for a constructor that throws
+            nghttp2_hd_deflate_del(deflater_);
+            nghttp2_hd_inflate_del(inflater_);
+            throw;
+        }
     }
     ~H2Client() {
         nghttp2_hd_deflate_del(deflater_);
@@ -411,6 +418,16 @@ protected:
             done.set_value();
         });
         ASSERT_EQ(done.get_future().wait_for(5s), std::future_status::ready);
+    }
+
+    // A new connection is still taken, promptly: its SETTINGS come and a
+    // PING is answered (no stream needed, so task 1's tests need no later task).
+    void expect_still_accepting() {
+        H2Client other(port());
+        other.send_frame(kPing, 0, 0, "stillon!");
+        Frame pong = other.read_until([](const Frame& f) { return f.type == kPing; }, 2s);
+        EXPECT_TRUE(pong.has(kAck));
+        EXPECT_EQ(pong.payload, "stillon!");
     }
 
     // A new connection is still served, promptly.
