@@ -158,7 +158,13 @@ private:
     Response response_ = Response::not_started;
     bool response_has_body_ = true;  // not for HEAD, 204, 304
     bool head_request_ = false;
-    bool end_stream_sent_ = false;
+
+    // Our side of the stream is over: END_STREAM has gone (half-closed
+    // (local)), or the stream is closed. The state says it; no flag of its own.
+    bool done_sending() const {
+        return state_ == http2::StreamState::half_closed_local ||
+               state_ == http2::StreamState::closed;
+    }
 };
 
 }  // namespace course

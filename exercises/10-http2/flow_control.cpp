@@ -146,13 +146,13 @@ void HTTP2Connection::send_pending_data() {
 
 // The stream's next frame, if one may go: its head, then its DATA.
 bool HTTP2Connection::send_next_frame(HTTP2Stream& stream) {
-    if (stream.end_stream_sent_ || stream.state() == StreamState::closed) return false;
+    if (stream.done_sending()) return false;
     if (stream.unsent_head_) {
         send_head(stream);
     } else if (!send_data(stream)) {
         return false;
     }
-    if (stream.end_stream_sent_) {
+    if (stream.done_sending()) {
         // A response that ends before its request (413, 431): the rest of
         // the body is not wanted. RST_STREAM NO_ERROR says so (section 8.1).
         if (stream.state() == StreamState::half_closed_local) {
@@ -183,7 +183,6 @@ void HTTP2Connection::send_head(HTTP2Stream& stream) {
         type = FrameType::continuation;
     } while (!rest.empty());
     stream.on_frame(Direction::sent, FrameType::headers, end_stream);
-    stream.end_stream_sent_ = end_stream;
 }
 
 // One DATA frame of the first chunk, as large as both windows and the
@@ -196,7 +195,6 @@ bool HTTP2Connection::send_data(HTTP2Stream& stream) {
         if (!finished) return false;
         send(make_frame(FrameType::data, flags::kEndStream, stream.id()));  // needs no window
         stream.on_frame(Direction::sent, FrameType::data, true);
-        stream.end_stream_sent_ = true;
         return true;
     }
     HTTP2Stream::Chunk& chunk = stream.unsent_chunks_.front();
@@ -224,7 +222,6 @@ bool HTTP2Connection::send_data(HTTP2Stream& stream) {
     }
     send(std::move(frame), std::move(on_flushed));
     if (sends_frame) stream.on_frame(Direction::sent, FrameType::data, end_stream);
-    stream.end_stream_sent_ = end_stream;
     return true;
 }
 

@@ -107,7 +107,7 @@ std::shared_ptr<HTTP2Connection> HTTP2Stream::live_connection() const {
 }
 
 bool HTTP2Stream::closed() const {
-    return state_ == http2::StreamState::closed || end_stream_sent_ || !live_connection();
+    return done_sending() || !live_connection();
 }
 
 void HTTP2Stream::write_headers(int status, HTTPHeaders headers) {
