@@ -88,6 +88,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients"))
+from serverproc import ServerProcess  # noqa: E402
+
 MISSING = 77
 PROGRAM = "ch10_h2_server"
 START_TIMEOUT = 10.0       # s for the server's two ready lines
@@ -110,8 +113,8 @@ RUNS = [("h2", "curl"), ("h2", "nghttp"), ("h2", "h2load"),
 CSV_FIELDS = ["placement", "round", "shape", "client", "connections", "index", "path", "kind",
               "completion_ms", "request_ms", "connection"]
 
-READY_HTTP1 = re.compile(r"^HTTP/1\.1 on http://([^/\s]+):(\d+)/")
-READY_HTTP2 = re.compile(r"^Listening on http://([^/\s]+):(\d+)/")
+# ch10_h2_server prints this line before its ready line ("Listening on ...").
+READY_HTTP1 = re.compile(rb"HTTP/1\.1 on http://[0-9.]+:([0-9]+)/")
 
 
 def log(message):
@@ -124,71 +127,37 @@ class RunFailed(Exception):
 
 # --- the server ---------------------------------------------------------------
 
-class Server:
-    """ch10_h2_server on 127.0.0.1, both ports chosen by the kernel."""
+class Server(ServerProcess):
+    """ch10_h2_server on 127.0.0.1, both ports chosen by the kernel:
+    .http2_port (its ready line) and .http1_port (the line before it)."""
 
     def __init__(self, program, out_dir, fast_count):
-        self.program = program
         self.stderr_path = os.path.join(out_dir, "h2-server-stderr.txt")
-        self.process = None
-        self.fast_count = fast_count
+        self.stderr_file = open(self.stderr_path, "wb")
+        super().__init__(program, "--address=127.0.0.1", "--http1-port=0",
+                         "--images=%d" % max(1, min(fast_count, 1000)),
+                         ready_timeout=START_TIMEOUT, stderr=self.stderr_file)
         self.http1_port = self.http2_port = None
 
     def start(self):
-        command = [self.program, "--address=127.0.0.1", "--port=0", "--http1-port=0",
-                   "--images=%d" % max(1, min(self.fast_count, 1000))]
-        self.stderr = open(self.stderr_path, "wb")
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.stderr,
-                                        stdin=subprocess.DEVNULL)
-        lines = []
-        reader = threading.Thread(target=self._read_ready, args=(lines,), daemon=True)
-        reader.start()
-        reader.join(START_TIMEOUT)
-        if self.http1_port is None or self.http2_port is None:
-            self.stop()
-            raise RunFailed("%s did not print both ready lines within %g s; it printed %r "
-                            "(its stderr: %s)" % (PROGRAM, START_TIMEOUT, lines,
-                                                  self.stderr_path))
-        # Keep reading (and dropping) its standard output, so it never blocks on it.
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _read_ready(self, lines):
-        for raw in self.process.stdout:
-            line = raw.decode(errors="replace").strip()
-            lines.append(line)
-            match = READY_HTTP1.match(line)
-            if match:
-                self.http1_port = int(match.group(2))
-            match = READY_HTTP2.match(line)
-            if match:
-                self.http2_port = int(match.group(2))
-            if self.http1_port is not None and self.http2_port is not None:
-                return
-
-    def _drain(self):
         try:
-            for _ in self.process.stdout:
-                pass
-        except (OSError, ValueError):
-            pass
+            self.__enter__()
+        except RuntimeError as error:
+            raise RunFailed("%s (its stderr: %s)" % (error, self.stderr_path))
+        http1 = READY_HTTP1.search(self.output)
+        if not http1:
+            self.stop()
+            raise RunFailed("%s did not print its HTTP/1.1 address; it printed %r" % (
+                PROGRAM, self.output))
+        self.http1_port, self.http2_port = int(http1.group(1)), self.port
 
     def alive(self):
         return self.process is not None and self.process.poll() is None
 
     def stop(self):
-        """SIGTERM to the PID we started, SIGKILL if it has not gone in time."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            try:
-                self.process.send_signal(signal.SIGTERM)
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-            except ProcessLookupError:
-                pass
-        self.stderr.close()
+        """SIGTERM to the PID we started, SIGKILL after STOP_TIMEOUT."""
+        super().stop(STOP_TIMEOUT)
+        self.stderr_file.close()
 
 
 # --- the resources -------------------------------------------------------------

@@ -26,7 +26,6 @@ Needs Debian's /usr/bin/python3 with python3-h2, curl and nghttp2-client
 import argparse
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -36,6 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
+from serverproc import ServerProcess  # noqa: E402
 
 try:
     import hpack
@@ -56,53 +56,34 @@ def error_name(code):
     return ERRORS[code] if code < len(ERRORS) else "0x%x" % code
 
 
-class DemoServer:
+# ch10_h2_server prints this line before its ready line ("Listening on ...").
+HTTP1_READY = re.compile(rb"HTTP/1.1 on http://[0-9.]+:([0-9]+)/")
+
+
+class DemoServer(ServerProcess):
     """ch10_h2_server on two ephemeral ports: h2c (.port) and HTTP/1.1 (.http1_port)."""
 
     def __init__(self, program):
-        self.command = [program, "--port=0", "--http1-port=0"]
-
-    def __enter__(self):
         # The server's log goes to a file, never a pipe nobody reads: a
         # server that logs much (each refused attack is a line) must not
         # block on a full pipe.
         self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE,
-                                        stderr=self.log, stdin=subprocess.DEVNULL)
-        seen = b""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
-            if ready:
-                chunk = os.read(self.process.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                seen += chunk
-                h1 = re.search(rb"HTTP/1.1 on http://[0-9.]+:([0-9]+)/", seen)
-                h2 = re.search(rb"Listening on http://[0-9.]+:([0-9]+)/", seen)
-                if h1 and h2:
-                    self.http1_port, self.port = int(h1.group(1)), int(h2.group(1))
-                    return self
-            elif self.process.poll() is not None:
-                break
-        self.stop()
-        raise RuntimeError("the server did not print its two addresses: %r" % seen)
+        super().__init__(program, "--http1-port=0", ready_timeout=TIMEOUT, stderr=self.log)
 
-    def __exit__(self, *exc):
-        self.stop()
+    def __enter__(self):
+        super().__enter__()
+        http1 = HTTP1_READY.search(self.output)
+        if not http1:
+            self.stop()
+            raise RuntimeError("the server did not print its HTTP/1.1 address: %r" % self.output)
+        self.http1_port = int(http1.group(1))
+        return self
 
     def stop(self, grace=8.0):
-        """SIGTERM by PID, then SIGKILL after `grace`; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()
+        """As ServerProcess's, with more grace: SIGTERM lets streams finish (5 s)."""
+        code = super().stop(grace)
         self.log.close()
-        return self.process.returncode
+        return code
 
     def url(self, path="/", http1=False):
         return "http://127.0.0.1:%d%s" % (self.http1_port if http1 else self.port, path)

@@ -47,6 +47,9 @@ class ServerProcess:
         self.stderr = stderr
         self.process = None
         self.port = None
+        # Standard output up to and including the ready line: a server that
+        # announces more than one address prints the others before it.
+        self.output = b""
 
     def __enter__(self):
         self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE,
@@ -79,6 +82,7 @@ class ServerProcess:
                 seen += chunk
                 match = READY_LINE.search(seen)
                 if match:
+                    self.output = seen
                     return int(match.group(2))
         finally:
             selector.close()
@@ -86,8 +90,9 @@ class ServerProcess:
         raise RuntimeError(f"{self.command[0]} did not print its ready line; it printed {seen!r}")
 
     def stop(self, grace=5.0):
+        """SIGTERM by PID, then SIGKILL after `grace`; returns the exit code."""
         if self.process is None:
-            return
+            return None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -96,3 +101,4 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
         self.process.stdout.close()
+        return self.process.returncode
