@@ -890,7 +890,9 @@ TEST(IOLoopListedTimeouts, StartingAgainMovesTheDeadline) {
 }
 
 // on_timeout may start its own timeout again (a periodic check) and cancel
-// one due in the same firing, which then does not run.
+// one due in the same firing, which then does not run. The loop stops on
+// a's third run, not at a fixed time: on a busy machine a stall could let a
+// fixed stop come due before the chain of restarts has run.
 TEST(IOLoopListedTimeouts, OnTimeoutMayStartItselfAgainAndCancelOthers) {
     IOLoop loop;
     std::vector<std::string> log;
@@ -900,9 +902,13 @@ TEST(IOLoopListedTimeouts, OnTimeoutMayStartItselfAgainAndCancelOthers) {
     int runs = 0;
     a.then = [&] {
         b.cancel_timeout();
-        if (++runs < 3) a.start_timeout(loop, 5ms);
+        if (++runs < 3) {
+            a.start_timeout(loop, 5ms);
+        } else {
+            loop.stop();
+        }
     };
-    loop.call_later(100ms, [&] { loop.stop(); });
+    loop.call_later(2s, [&] { loop.stop(); });
     loop.start();
     EXPECT_EQ(log, (std::vector<std::string>{"a", "a", "a"}));
 }
@@ -938,8 +944,16 @@ TEST(IOLoopListedTimeouts, AListThatEmptiedWorksAgain) {
     Countdown a(log, "a");
     a.start_timeout(loop, 5ms);
     a.cancel_timeout();
-    loop.call_later(20ms, [&] { a.start_timeout(loop, 5ms); });  // the empty list has fired
-    loop.call_later(60ms, [&] { loop.stop(); });
+    bool started_again = false;
+    loop.call_later(20ms, [&] {  // the empty list has fired
+        started_again = true;
+        a.start_timeout(loop, 5ms);
+    });
+    a.then = [&] {
+        EXPECT_TRUE(started_again) << "the cancelled start ran";
+        loop.stop();
+    };
+    loop.call_later(2s, [&] { loop.stop(); });
     loop.start();
     EXPECT_EQ(log, (std::vector<std::string>{"a"}));
 }
