@@ -8,7 +8,8 @@
 //   GET  /             a page with --images small pictures: over HTTP/2 they
 //                      all come on one connection, interleaved; over HTTP/1.1
 //                      a browser opens six connections and queues the rest
-//   GET  /img/N.svg    picture N, a few hundred bytes of SVG made here
+//   GET  /img/N.svg    picture N (1 to 1000), a few hundred bytes of SVG made
+//                      here; any other N is a 404
 //   GET  /slow?ms=N    answers after N ms (chapter 08's sleep, 0 to 10000):
 //                      over HTTP/2 the other streams go on meanwhile
 //   POST /echo         the body back
@@ -51,6 +52,7 @@ using course::PathArgs;
 using course::Task;
 
 constexpr int kMaxDelayMs = 10000;
+constexpr int kMaxImages = 1000;
 
 // A number option's value from "--name=N", within [least, most]; exits with
 // a message otherwise.
@@ -79,7 +81,7 @@ DemoOptions take_demo_options(int& argc, char** argv) {
         if (std::strncmp(argv[i], "--http1-port=", 13) == 0) {
             options.http1_port = number_option(argv[i] + 13, "http1-port", 0, 65535);
         } else if (std::strncmp(argv[i], "--images=", 9) == 0) {
-            options.images = number_option(argv[i] + 9, "images", 0, 1000);
+            options.images = number_option(argv[i] + 9, "images", 0, kMaxImages);
         } else {
             argv[kept++] = argv[i];
         }
@@ -104,11 +106,18 @@ private:
     int images_ = 60;
 };
 
-// A square of a colour of its own, with its number.
+// A square of a colour of its own, with its number: 1 to kMaxImages, the
+// most a page can show; any other number is a 404.
 class ImageHandler : public course::RequestHandler {
 public:
     void get(const PathArgs& args) override {
-        int n = std::stoi(args[0]);
+        const std::string& digits = args[0];
+        int n = 0;
+        auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+        if (error != std::errc() || end != digits.data() + digits.size() || n < 1 ||
+            n > kMaxImages) {
+            throw HTTPError(404, "pictures are numbered 1 to " + std::to_string(kMaxImages));
+        }
         int hue = (n * 47) % 360;
         set_header("Content-Type", "image/svg+xml");
         set_header("Cache-Control", "no-store");  // every reload asks again

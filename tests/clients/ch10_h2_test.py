@@ -128,6 +128,19 @@ def check_curl_page_and_http1(server):
     expect("<svg" in out, "an SVG picture")
 
 
+def check_curl_bad_arguments(server):
+    """A number in the URL that is not one the demo serves is a 4xx, over
+    either protocol, never a 500 (the handler's exception) or a crash."""
+    for path, status in [("/img/99999999999999999999.svg", 404), ("/img/0.svg", 404),
+                         ("/slow?ms=abc", 400), ("/slow?ms=-1", 400), ("/slow?ms=10001", 400)]:
+        for http1 in (False, True):
+            protocol = "--http1.1" if http1 else "--http2-prior-knowledge"
+            code, out, err = curl(server, protocol, "-o", "/dev/null", "-w", "%{http_code}",
+                                  server.url(path, http1=http1))
+            expect_equal(code, 0, "curl's exit status (%s)" % err.strip())
+            expect_equal(out, str(status), "the status of %s over %s" % (path, protocol))
+
+
 # --- nghttp ----------------------------------------------------------------------------------
 
 def check_nghttp_frames(server):
@@ -395,7 +408,7 @@ def check_sigterm_finishes_streams(server):
 
 
 GROUPS = {
-    "curl": [check_curl_get, check_curl_post, check_curl_page_and_http1],
+    "curl": [check_curl_get, check_curl_post, check_curl_page_and_http1, check_curl_bad_arguments],
     "nghttp": [check_nghttp_frames, check_nghttp_all_images],
     "h2load": [check_h2load],
     "frames": [check_idle_stream_frames, check_open_stream_frames, check_half_closed_remote_frames,
