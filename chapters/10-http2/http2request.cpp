@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <limits>
+#include <vector>
 
 #include "frame.h"
 
@@ -64,17 +67,33 @@ void check_pseudo_headers(const PseudoHeaders& pseudo) {
     if (pseudo.path.front() != '/' && !asterisk) malformed(":path must start with '/'");
 }
 
+// Sent twice, the values must agree: with two lengths, which one the body
+// is checked against would be a guess (RFC 9110 section 8.6).
 void check_content_length(const HTTPHeaders& headers) {
-    for (const std::string& value : headers.get_list("content-length")) {
+    std::vector<std::string> values = headers.get_list("content-length");
+    for (const std::string& value : values) {
         if (value.empty() || !std::all_of(value.begin(), value.end(), [](char c) {
                 return std::isdigit(static_cast<unsigned char>(c));
             })) {
             malformed("content-length '" + value + "' is not a number");
         }
+        if (value != values.front()) {
+            malformed("content-length sent twice, as " + values.front() + " and " + value);
+        }
     }
 }
 
 }  // namespace
+
+std::optional<std::uint64_t> declared_body_length(const HTTPHeaders& headers) {
+    std::vector<std::string> values = headers.get_list("content-length");
+    if (values.empty()) return std::nullopt;
+    const std::string& digits = values.front();
+    std::uint64_t length = 0;
+    auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), length);
+    if (error == std::errc::result_out_of_range) return std::numeric_limits<std::uint64_t>::max();
+    return length;
+}
 
 std::shared_ptr<HTTPServerRequest> make_request(const HeaderList& fields,
                                                 const std::string& remote_address) {

@@ -16,7 +16,9 @@
 // request is refused, the connection goes on.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "hpack.h"
@@ -29,9 +31,13 @@ namespace course::http2 {
 // or late pseudo-header, an empty or relative :path, an upper-case or
 // invalid field name, a connection-specific field, `te` other than
 // "trailers", a value with CR, LF, NUL or surrounding white space, a
-// content-length that is not a number.
+// content-length that is not a number, or sent twice with two values.
 std::shared_ptr<HTTPServerRequest> make_request(const HeaderList& fields,
                                                 const std::string& remote_address);
+
+// The body length a request made by make_request declares, if it does. A
+// number too large for 64 bits reads as the largest: over any body limit.
+std::optional<std::uint64_t> declared_body_length(const HTTPHeaders& headers);
 
 // Trailers (a HEADERS block that ends the body): the same field rules, and
 // no pseudo-headers. They are checked, then dropped, as chapter 05 does.

@@ -282,14 +282,12 @@ void HTTP2Connection::open_stream(std::uint32_t stream_id, bool end_stream,
     }
     stream->request_ = make_request(decoded.fields, remote_address_);
     stream->head_request_ = stream->request_->method == "HEAD";
-    if (stream->request_->headers.contains("content-length")) {
-        stream->content_length_ = std::stoull(stream->request_->headers.get("content-length"));
-        if (*stream->content_length_ > params_.max_body_size) {
-            return answer_without_application(stream, 413,
-                                              "a body of " +
-                                                  std::to_string(*stream->content_length_) +
-                                                  " bytes is over the limit");
-        }
+    stream->content_length_ = declared_body_length(stream->request_->headers);
+    if (stream->content_length_ && *stream->content_length_ > params_.max_body_size) {
+        return answer_without_application(
+            stream, 413,
+            "content-length " + stream->request_->headers.get("content-length") +
+                " is over the limit of " + std::to_string(params_.max_body_size) + " bytes");
     }
     if (end_stream) dispatch_request(stream);
 }
