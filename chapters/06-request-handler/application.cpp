@@ -128,7 +128,8 @@ namespace {
 QueryPairs grouped_query(std::string_view query) {
     QueryPairs fields = parse_qsl(query);
     QueryPairs grouped;
-    for (const auto& [name, value] : fields) {
+    for (const auto& field : fields) {
+        const std::string& name = field.first;
         bool seen = std::any_of(grouped.begin(), grouped.end(),
                                 [&](const auto& pair) { return pair.first == name; });
         if (seen) continue;
