@@ -43,6 +43,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -115,7 +116,9 @@ private:
 
     // Reading (http2connection.cpp).
     Task<void> serve();
-    void handle_frame(const http2::FrameHeader& header, std::string_view payload);
+    // `broken`: a stream error check_frame_header found in this frame.
+    void handle_frame(const http2::FrameHeader& header, std::string_view payload,
+                      const std::optional<http2::StreamError>& broken);
     void on_settings(const http2::FrameHeader& header, std::string_view payload);
     void apply_setting(const http2::Setting& setting);
     void on_ping(const http2::FrameHeader& header, std::string_view payload);

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <utility>
 
 #include <gen.h>  // fire_and_forget
@@ -89,12 +90,20 @@ Task<void> HTTP2Connection::serve() {
         while (true) {
             FrameHeader header = parse_frame_header(co_await stream_.read_bytes(kFrameHeaderSize));
             // Before reading the payload: a length over our limit must not
-            // make us buffer it.
-            check_frame_header(header, kDefaultMaxFrameSize);
+            // make us buffer it. A fault that spoils only its stream (a
+            // PRIORITY of the wrong size) is kept for handle_frame: the
+            // payload is read past all the same, for the next frame starts
+            // after it.
+            std::optional<StreamError> broken;
+            try {
+                check_frame_header(header, kDefaultMaxFrameSize);
+            } catch (const StreamError& error) {
+                broken = error;
+            }
             std::string payload;
             if (header.length > 0) payload = co_await stream_.read_bytes(header.length);
             try {
-                handle_frame(header, payload);
+                handle_frame(header, payload, broken);
             } catch (const StreamError& error) {
                 std::fprintf(stderr, "HTTP2Connection: %s stream %u: %s\n", remote_address_.c_str(),
                              header.stream_id, error.what());
@@ -111,7 +120,8 @@ Task<void> HTTP2Connection::serve() {
     finish_serving();
 }
 
-void HTTP2Connection::handle_frame(const FrameHeader& header, std::string_view payload) {
+void HTTP2Connection::handle_frame(const FrameHeader& header, std::string_view payload,
+                                   const std::optional<StreamError>& broken) {
     // A header block in pieces admits nothing in between (section 6.10):
     // the decoder's state depends on the whole block.
     bool continuing = continuation_stream_ != 0;
@@ -126,6 +136,8 @@ void HTTP2Connection::handle_frame(const FrameHeader& header, std::string_view p
         throw ConnectionError(ErrorCode::protocol_error, "the first frame must be SETTINGS, not " +
                                                              frame_type_name(header.type));
     }
+    // After the two rules above: even a broken frame breaks them.
+    if (broken) throw *broken;
     switch (header.type) {
         case FrameType::data: return on_data(header, payload);
         case FrameType::headers: return on_headers(header, payload);
@@ -188,11 +200,8 @@ void HTTP2Connection::on_goaway(std::string_view payload) {
 }
 
 void HTTP2Connection::on_priority(const FrameHeader& header, std::string_view payload) {
-    // RFC 9113 deprecates priorities: checked, then ignored.
-    if (header.length != 5) {
-        throw StreamError(ErrorCode::frame_size_error,
-                          "PRIORITY of " + std::to_string(header.length) + " bytes, not 5");
-    }
+    // RFC 9113 deprecates priorities: checked, then ignored. Their size
+    // (5 bytes) was checked with the frame's header.
     if ((read_u32(payload, 0) & 0x7fffffff) == header.stream_id) {
         throw StreamError(ErrorCode::protocol_error, "a stream cannot depend on itself");
     }

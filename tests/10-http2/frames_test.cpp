@@ -98,6 +98,26 @@ TEST(Task1_Frames, FixedSizeFramesAndStreamZeroRules) {
     EXPECT_EQ(error_of(8, FrameType::ping, 0, 3), ErrorCode::protocol_error);
 }
 
+// PRIORITY carries one stream's priority, nothing of the connection's: a
+// wrong size spoils only that stream (RFC 9113 section 6.3).
+TEST(Task1_Frames, APriorityOfTheWrongSizeIsAStreamError) {
+    auto check = [](std::uint32_t length) {
+        http2::check_frame_header(FrameHeader{length, FrameType::priority, 0, 1}, 16384);
+    };
+    EXPECT_NO_THROW(check(5));
+    for (std::uint32_t length : {0u, 4u, 6u}) {
+        try {
+            check(length);
+            ADD_FAILURE() << "a PRIORITY of " << length << " bytes was let through";
+        } catch (const http2::StreamError& error) {
+            EXPECT_EQ(error.code(), ErrorCode::frame_size_error) << length << " bytes";
+        } catch (const ConnectionError& error) {
+            ADD_FAILURE() << "a PRIORITY of " << length << " bytes ended the connection: "
+                          << error.what() << " (it is a stream error)";
+        }
+    }
+}
+
 TEST(Task1_Frames, SettingsParseKeepsKnownAndSkipsUnknown) {
     std::string payload = setting(kMaxConcurrentStreams, 10) + setting(0x99, 7) +
                           setting(kInitialWindowSize, 0x7fffffff) +
@@ -222,6 +242,29 @@ TEST_F(Task1_FramesOnTheWire, TheFirstFrameMustBeSettings) {
     start();
     H2Client client(port(), false);
     client.send(kPreface + frame_bytes(kPing, 0, 0, "12345678"));
+    EXPECT_EQ(client.expect_goaway(), kProtocolError);
+}
+
+// The stream is reset; the frame's payload is read past, so the frames
+// after it are read whole, and the connection goes on.
+TEST_F(Task1_FramesOnTheWire, APriorityOfTheWrongSizeResetsItsStreamOnly) {
+    start();
+    H2Client client(port());
+    client.send_frame(kPriority, 0, 1, "abcd");
+    EXPECT_EQ(client.expect_rst(1), kFrameSizeError);
+    client.send_frame(kPriority, 0, 3, "abcdef");
+    EXPECT_EQ(client.expect_rst(3), kFrameSizeError);
+    client.send_headers(5, get_fields("/"));
+    EXPECT_EQ(client.read_response(5).status, 200) << "the connection must go on";
+}
+
+// Inside a header block, nothing but its CONTINUATION may come: a broken
+// PRIORITY there is the connection's error, not its stream's.
+TEST_F(Task1_FramesOnTheWire, APriorityOfTheWrongSizeInsideAHeaderBlockEndsTheConnection) {
+    start();
+    H2Client client(port());
+    client.send_frame(kHeaders, kEndStream, 1, client.encode(get_fields("/")));  // no END_HEADERS
+    client.send_frame(kPriority, 0, 3, "abcd");
     EXPECT_EQ(client.expect_goaway(), kProtocolError);
 }
 
