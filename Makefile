@@ -225,13 +225,13 @@ bench-template: configure
 	cmake --build $(BUILD) -j $(JOBS) --target template_bench
 	/usr/bin/python3 tests/bench/template_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
-## fuzz         every libFuzzer target FUZZ_SECONDS each (60), new inputs kept in tests/final/fuzz_corpus/ [FUZZ_TARGETS=a,b]
+## fuzz         every libFuzzer target FUZZ_SECONDS each (60), new inputs kept in its fuzz_corpus/ [FUZZ_TARGETS=a,b]
 # The targets are built by clang in build-clang/ (libFuzzer is clang's);
 # tests/final/run_fuzz.py runs them, merges what they learnt into the
-# corpus that CTest replays (final.fuzz.*), and fails on a finding, which
-# it leaves in build-clang/fuzz-findings/.
+# corpus that CTest replays (final.fuzz.*, ch10.fuzz_corpus), and fails on
+# a finding, which it leaves in build-clang/fuzz-findings/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= fuzz_http_head,fuzz_http_server,fuzz_websocket_frames,fuzz_template,fuzz_http_client,fuzz_codecs
+FUZZ_TARGETS ?= fuzz_http_head,fuzz_http_server,fuzz_websocket_frames,fuzz_template,fuzz_http_client,fuzz_codecs,fuzz_h2_connection
 comma := ,
 fuzz:
 	@$(DEPS) build clang

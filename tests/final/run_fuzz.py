@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Runs final/'s libFuzzer targets and keeps what they find: `make fuzz`.
+"""Runs the libFuzzer targets (final/'s, chapter 10's) and keeps what they find: `make fuzz`.
 
     python3 tests/final/run_fuzz.py --bin build-clang/bin                 # every target, 60 s each
     python3 tests/final/run_fuzz.py --bin build-clang/bin --seconds 600 --targets fuzz_http_server
 
-Each target (TARGETS below: the binary and its corpus folder in
-tests/final/fuzz_corpus/) runs for --seconds on a scratch copy of its
+Each target (TARGETS below: the binary and its corpus folder, under
+tests/) runs for --seconds on a scratch copy of its
 corpus. Then libFuzzer's -merge=1 picks, from the old corpus and the new
 inputs together, a smallest set that reaches all the code they reach, and
 that set replaces the corpus's generated files (named by their SHA-1).
@@ -29,16 +29,17 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CORPORA = os.path.join(HERE, "fuzz_corpus")
+TESTS = os.path.dirname(HERE)
 
-# binary -> its corpus folder under fuzz_corpus/
+# binary -> its corpus folder under tests/
 TARGETS = {
-    "fuzz_http_head": "http_head",
-    "fuzz_http_server": "http_server",
-    "fuzz_websocket_frames": "websocket_frames",
-    "fuzz_http_client": "http_client",
-    "fuzz_codecs": "codecs",
-    "fuzz_template": "template",
+    "fuzz_http_head": "final/fuzz_corpus/http_head",
+    "fuzz_http_server": "final/fuzz_corpus/http_server",
+    "fuzz_websocket_frames": "final/fuzz_corpus/websocket_frames",
+    "fuzz_http_client": "final/fuzz_corpus/http_client",
+    "fuzz_codecs": "final/fuzz_corpus/codecs",
+    "fuzz_template": "final/fuzz_corpus/template",
+    "fuzz_h2_connection": "10-http2/fuzz_corpus",
 }
 
 # The names libFuzzer gives the inputs it keeps: their SHA-1.
@@ -115,7 +116,7 @@ def main():
             print("| %s | | | | | | | not built (a clang build makes it) |" % target)
             failed.append(target)
             continue
-        corpus = os.path.join(CORPORA, TARGETS[target])
+        corpus = os.path.join(TESTS, TARGETS[target])
         findings = os.path.join(findings_root, target)
         status, stats, scratch, output = fuzz(binary, corpus, args.seconds, findings, args.max_len)
         added, dropped = merge(binary, corpus, scratch) if status == 0 else (0, 0)

@@ -5,6 +5,7 @@
 // A target's check() aborts on a broken promise, which fails the test.
 //
 //   build/bin/fuzz_websocket_frames_replay tests/final/fuzz_corpus/websocket_frames
+//   build/bin/fuzz_h2_connection_replay tests/10-http2/fuzz_corpus
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
