@@ -2,10 +2,7 @@
 // frames a client sends after the connection preface, read by a real
 // HTTP2Server over a loopback connection.
 //
-//   cmake -S . -B build-clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang
-//   cmake --build build-clang --target fuzz_h2_connection
-//   cp -r tests/10-http2/fuzz_corpus /tmp/h2corpus
-//   build-clang/bin/fuzz_h2_connection -max_total_time=300 -timeout=10 /tmp/h2corpus
+//   make fuzz FUZZ_TARGETS=fuzz_h2_connection FUZZ_SECONDS=60     (clang, libFuzzer)
 //   build/bin/fuzz_h2_connection_replay tests/10-http2/fuzz_corpus   (any compiler; CTest runs it)
 //
 // The input follows the preface the harness sends first (so that no run

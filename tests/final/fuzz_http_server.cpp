@@ -34,32 +34,13 @@
 #include "tornado/log.h"
 #include "tornado/tcpclient.h"
 #include "tornado/web.h"
+#include "fuzz_read_everything.h"
 
 namespace {
 
 void check(bool condition) {
     if (!condition) std::abort();  // libFuzzer keeps the input that got here
 }
-
-// Reads what a handler can read, so that every decoding path runs.
-class ReadEverything : public tornado::RequestHandler {
-public:
-    void get(const tornado::PathArgs& args) override { read_all(args); }
-    void post(const tornado::PathArgs& args) override { read_all(args); }
-    void put(const tornado::PathArgs& args) override { read_all(args); }
-
-private:
-    void read_all(const tornado::PathArgs& args) {
-        std::size_t total = args.size();
-        for (const auto& [name, values] : request().arguments) {
-            total += get_arguments(name).size() + get_query_arguments(name).size() +
-                     get_body_arguments(name).size();
-        }
-        for (const auto& [name, value] : request().cookies()) total += get_cookie(name)->size();
-        for (const auto& [name, files] : request().files) total += files.size();
-        write(std::to_string(total));
-    }
-};
 
 // One server for the whole run: making a loop and a listener per input
 // would cost more than the input.
