@@ -75,6 +75,12 @@ void HTTPServerRequest::reply(int status, std::string_view content, HTTPHeaders 
     connection->finish();
 }
 
+void HTTPServerRequest::parse_body() {
+    if (is_form_body(headers)) body_arguments = parse_query(body);
+    arguments = query_arguments;
+    append_arguments(arguments, body_arguments);
+}
+
 HTTP1Connection::HTTP1Connection(std::shared_ptr<IOStream> stream, std::string remote_address,
                                  HTTP1ConnectionParameters params, RequestCallback callback)
     : stream_(std::move(stream)),
@@ -245,9 +251,7 @@ void HTTP1Connection::dispatch_request() {
     // to it (the request points to the connection: both ways would be a cycle).
     std::shared_ptr<HTTPServerRequest> request = std::move(request_);
     request->connection = shared_from_this();
-    if (is_form_body(request->headers)) request->body_arguments = parse_query(request->body);
-    request->arguments = request->query_arguments;
-    append_arguments(request->arguments, request->body_arguments);
+    request->parse_body();
     try {
         callback_(std::move(request));
     } catch (const std::exception& error) {

@@ -101,6 +101,11 @@ struct HTTPServerRequest {
     // The whole response at once (Content-Length is set for you): the same
     // as connection->write_headers(), write(content), finish().
     void reply(int status, std::string_view content, HTTPHeaders response_headers = {});
+
+    // Tornado's _parse_body: body_arguments from a form body, then
+    // arguments, the query's and the body's together. A connection calls
+    // it once the whole body is in, before the application sees the request.
+    void parse_body();
 };
 
 class HTTP1Connection : public HTTPConnection,

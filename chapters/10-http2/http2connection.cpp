@@ -31,19 +31,6 @@ constexpr std::size_t kRecentlyResetKept = 128;
 // before the connection closes anyway.
 constexpr std::chrono::seconds kCloseAfterFlushLimit{5};
 
-bool is_form_body(const HTTPHeaders& headers) {
-    std::string_view form = "application/x-www-form-urlencoded";
-    std::string type = headers.get("content-type");
-    return equals_ignoring_case(std::string_view(type).substr(0, form.size()), form);
-}
-
-void append_arguments(QueryArguments& into, const QueryArguments& from) {
-    for (const auto& [name, values] : from) {
-        std::vector<std::string>& list = into[name];
-        list.insert(list.end(), values.begin(), values.end());
-    }
-}
-
 }  // namespace
 
 HTTP2Connection::HTTP2Connection(std::shared_ptr<IOStream> stream, std::string remote_address,
@@ -345,9 +332,7 @@ void HTTP2Connection::dispatch_request(const Stream& stream) {
                               " bytes");
     }
     request->connection = stream;
-    if (is_form_body(request->headers)) request->body_arguments = parse_query(request->body);
-    request->arguments = request->query_arguments;
-    append_arguments(request->arguments, request->body_arguments);
+    request->parse_body();
     try {
         callback_(std::move(request));
     } catch (const std::exception& error) {
