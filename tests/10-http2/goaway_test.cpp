@@ -6,13 +6,37 @@
 #include <atomic>
 #include <future>
 #include <string>
+#include <utility>
 
 #include "h2_fixture.h"
 
 namespace course::testing {
 namespace {
 
-class Task4_GracefulGoaway : public HTTP2ServerTest {};
+class Task4_GracefulGoaway : public HTTP2ServerTest {
+protected:
+    // A server whose "/hold" requests wait, unanswered, until
+    // answer_held() (from the test thread); every other path goes to
+    // test_routes.
+    void start_holding() {
+        start([this](std::shared_ptr<HTTPServerRequest> request) {
+            if (request->path != "/hold") return test_routes(std::move(request));
+            held_ = std::move(request);
+            held_taken_.set_value();
+        });
+    }
+    void wait_until_held() {
+        ASSERT_EQ(held_taken_.get_future().wait_for(5s), std::future_status::ready)
+            << "the held request never reached the application";
+    }
+    void answer_held(const std::string& body = "held, then answered") {
+        on_loop([&] { std::exchange(held_, nullptr)->reply(200, body); });
+    }
+
+private:
+    std::shared_ptr<HTTPServerRequest> held_;
+    std::promise<void> held_taken_;
+};
 
 TEST_F(Task4_GracefulGoaway, StopAnswersTheStreamsTakenThenCloses) {
     auto taken = std::make_shared<std::promise<void>>();
@@ -79,6 +103,88 @@ TEST_F(Task4_GracefulGoaway, EveryConnectionIsToldToGoAway) {
     EXPECT_EQ(second.read_response(1).status, 200);
     EXPECT_TRUE(first.closed_by_server(1s));
     EXPECT_TRUE(second.closed_by_server(2s));
+}
+
+// The client may open a stream, a POST with its body, while our GOAWAY
+// is on its way: every frame of it comes after we said we would ignore it.
+// Its HEADERS, its DATA (given back to the connection's window all the
+// same), its WINDOW_UPDATE and its RST_STREAM are dropped, none of them
+// judged as a frame on an idle stream; the stream the GOAWAY named is
+// still answered, and the connection ends with no error.
+TEST_F(Task4_GracefulGoaway, APostThatCrossedTheGoawayIsIgnoredWhole) {
+    start_holding();
+    H2Client client(port());
+    client.send_headers(1, get_fields("/hold"));
+    wait_until_held();
+    on_loop([&] { server->stop(); });
+    ASSERT_EQ(client.expect_goaway(), kNoError);
+    EXPECT_EQ(client.last_goaway_stream, 1u);
+
+    client.send_headers(3, get_fields("/echo", "POST"), false);
+    for (int i = 0; i < 3; ++i) client.send_data(3, std::string(16384, 'p'));
+    client.window_update(3, 1000);
+    client.send_data(3, "end", true);
+    client.send_headers(5, get_fields("/echo", "POST"), false);
+    client.send_frame(kRstStream, 0, 5, u32(kCancel));
+    // 49,155 bytes, past half the connection's window: given back.
+    Frame update = client.read_until([](const Frame& f) {
+        return (f.type == kWindowUpdate && f.stream_id == 0) || f.type == kGoaway;
+    });
+    EXPECT_EQ(update.type, kWindowUpdate)
+        << "the DATA of an ignored stream was not given back to the connection's window"
+        << (update.type == kGoaway ? ": GOAWAY " + H2Client::goaway_text(update) : "");
+
+    answer_held();
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.status, 200) << "the stream the GOAWAY named was lost";
+    EXPECT_EQ(response.body, "held, then answered");
+    EXPECT_TRUE(client.closed_by_server(2s));
+    for (const Frame& frame : client.skipped) {
+        EXPECT_TRUE(frame.stream_id != 3 && frame.stream_id != 5)
+            << frame_name(frame.type) << " on stream " << frame.stream_id
+            << ", which came after the GOAWAY";
+        if (frame.type == kGoaway)
+            ADD_FAILURE() << "a second GOAWAY: " << H2Client::goaway_text(frame);
+    }
+}
+
+// A stream is forgotten once its last frame is handed to the IOStream,
+// which may still hold most of a large answer for a client that reads
+// slower than we write: the connection closes only once the kernel has
+// taken it all. Here 16 MB, more than the socket buffers hold.
+TEST_F(Task4_GracefulGoaway, ALargeAnswerInFlightArrivesWhole) {
+    constexpr std::size_t kSize = 16 * 1024 * 1024;
+    start([this](std::shared_ptr<HTTPServerRequest> request) {
+        request->reply(200, std::string(kSize, 'L'));
+        server->stop();  // the answer is written, and not yet sent
+    });
+    H2Client client(port(), true, setting(kInitialWindowSize, 0x7fffffff));
+    client.window_update(0, 0x7fffffff - 65535);
+    client.send_headers(1, get_fields("/large"));
+    ASSERT_EQ(client.expect_goaway(), kNoError);
+    H2Client::Response response = client.read_response(1, 30s);
+    EXPECT_EQ(response.body.size(), kSize) << "the answer was cut when the connection closed";
+    EXPECT_TRUE(client.closed_by_server(2s)) << "and then the connection closes";
+}
+
+// on_stopped says that every connection has closed. A program that stops
+// its loop in it (the usual thing to do) would otherwise leave the
+// streams in flight unanswered.
+TEST_F(Task4_GracefulGoaway, OnStoppedWaitsForTheLastStream) {
+    start_holding();
+    H2Client client(port());
+    client.send_headers(1, get_fields("/hold"));
+    wait_until_held();
+    std::atomic<int> stopped{0};
+    on_loop([&] { server->stop([&] { ++stopped; }); });
+    ASSERT_EQ(client.expect_goaway(), kNoError);
+    on_loop([] {});  // a turn of the loop after stop()
+    EXPECT_EQ(stopped, 0) << "on_stopped ran while a stream was still to be answered";
+    answer_held();
+    EXPECT_EQ(client.read_response(1).status, 200);
+    EXPECT_TRUE(client.closed_by_server(2s));
+    for (int i = 0; i < 200 && stopped == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(stopped, 1) << "on_stopped runs once, when the last connection has closed";
 }
 
 }  // namespace
