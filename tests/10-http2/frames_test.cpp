@@ -88,10 +88,24 @@ TEST(Task1_Frames, FixedSizeFramesAndStreamZeroRules) {
     };
     EXPECT_EQ(error_of(7, FrameType::ping, 0, 0), ErrorCode::frame_size_error);
     EXPECT_EQ(error_of(8, FrameType::ping, 0, 0), ErrorCode::no_error);
+    EXPECT_EQ(error_of(9, FrameType::ping, 0, 0), ErrorCode::frame_size_error);
+    // Exactly 4 bytes, neither fewer nor more: a longer one is not a
+    // WINDOW_UPDATE with something after it.
     EXPECT_EQ(error_of(3, FrameType::window_update, 0, 1), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(5, FrameType::window_update, 0, 1), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(4, FrameType::window_update, 0, 1), ErrorCode::no_error);
+    EXPECT_EQ(error_of(3, FrameType::rst_stream, 0, 1), ErrorCode::frame_size_error);
     EXPECT_EQ(error_of(5, FrameType::rst_stream, 0, 1), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(4, FrameType::rst_stream, 0, 1), ErrorCode::no_error);
+    // SETTINGS: six bytes a setting, and an ACK carries none.
     EXPECT_EQ(error_of(6, FrameType::settings, http2::flags::kAck, 0), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(0, FrameType::settings, http2::flags::kAck, 0), ErrorCode::no_error);
+    EXPECT_EQ(error_of(7, FrameType::settings, 0, 0), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(12, FrameType::settings, 0, 0), ErrorCode::no_error);
+    // GOAWAY: a last stream id and a code (8 bytes), then any debug text.
     EXPECT_EQ(error_of(7, FrameType::goaway, 0, 0), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(8, FrameType::goaway, 0, 0), ErrorCode::no_error);
+    EXPECT_EQ(error_of(40, FrameType::goaway, 0, 0), ErrorCode::no_error);
     EXPECT_EQ(error_of(0, FrameType::data, 0, 0), ErrorCode::protocol_error);
     EXPECT_EQ(error_of(0, FrameType::headers, 0, 0), ErrorCode::protocol_error);
     EXPECT_EQ(error_of(0, FrameType::settings, 0, 1), ErrorCode::protocol_error);
@@ -132,6 +146,20 @@ TEST(Task1_Frames, SettingsParseKeepsKnownAndSkipsUnknown) {
     EXPECT_EQ(http2::write_settings(parsed), setting(kMaxConcurrentStreams, 10) +
                                                  setting(kInitialWindowSize, 0x7fffffff) +
                                                  setting(kMaxFrameSize, 16777215));
+}
+
+// A setting's id is 16 bits: 0x0104 and 0x0400 are settings we do not
+// know (skipped), not INITIAL_WINDOW_SIZE (4) read from one of the bytes.
+// Their values here would be out of range for it.
+TEST(Task1_Frames, ASettingIdIsSixteenBits) {
+    std::vector<http2::Setting> parsed;
+    EXPECT_NO_THROW(parsed = http2::parse_settings(setting(0x0104, 0xffffffffu) +
+                                                   setting(0x0400, 0xffffffffu) +
+                                                   setting(kMaxFrameSize, 32768)))
+        << "an unknown 16-bit id was read as a known one";
+    ASSERT_EQ(parsed.size(), 1u) << "unknown ids are skipped";
+    EXPECT_EQ(parsed[0].id, http2::SettingId::max_frame_size);
+    EXPECT_EQ(parsed[0].value, 32768u);
 }
 
 TEST(Task1_Frames, SettingsWithABadLengthIsAFrameSizeError) {

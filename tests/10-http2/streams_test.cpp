@@ -200,6 +200,18 @@ TEST_F(Task2_StreamsOnTheWire, StreamIdsMustIncrease) {
     EXPECT_EQ(client.last_goaway_stream, 5u);
 }
 
+// A stream id is used once: HEADERS on the id of a stream that has come
+// and gone opens nothing (RFC 9113 section 5.1.1).
+TEST_F(Task2_StreamsOnTheWire, AStreamIdUsedBeforeIsAProtocolError) {
+    start();
+    H2Client client(port());
+    client.send_headers(1, get_fields("/"));
+    ASSERT_EQ(client.read_response(1).status, 200);
+    client.send_headers(1, get_fields("/"));
+    EXPECT_EQ(client.expect_goaway(), kProtocolError) << "stream 1 was opened a second time";
+    EXPECT_EQ(client.last_goaway_stream, 1u);
+}
+
 TEST_F(Task2_StreamsOnTheWire, HeadersAgainWithoutEndStreamIsAProtocolError) {
     start();
     H2Client client(port());
@@ -362,6 +374,17 @@ TEST_F(Task2_StreamsOnTheWire, AContinuationFloodIsCut) {
     for (int i = 0; i < 200; ++i) flood += frame_bytes(kContinuation, 0, 1, "");
     client.send(flood);
     EXPECT_EQ(client.expect_goaway(), kEnhanceYourCalm);
+}
+
+// A header block's pieces all belong to its stream: a CONTINUATION on
+// another stream is not the rest of it (section 6.10).
+TEST_F(Task2_StreamsOnTheWire, AContinuationOnAnotherStreamIsAProtocolError) {
+    start();
+    H2Client client(port());
+    std::string block = client.encode(get_fields("/"));
+    client.send_frame(kHeaders, 0, 1, block.substr(0, 2));
+    client.send_frame(kContinuation, kEndHeaders, 3, block.substr(2));
+    EXPECT_EQ(client.expect_goaway(), kProtocolError);
 }
 
 TEST_F(Task2_StreamsOnTheWire, AFrameInsideAHeaderBlockIsAProtocolError) {
