@@ -19,9 +19,12 @@ undefined behaviour stops the task's tests with a report, and the task
 FAILs. Above the table, each failing
 task shows its failing tests, each with its own messages and what the
 program logged while it ran (an exception in a callback, a "TODO(task
-N)"); after a crash or a timeout, the test it happened in; the
-sanitizer's verdict with the first frames in the learner's files; and the
-command that runs one test alone. When tests failed, "N of M tests
+N)"); after a crash or a timeout, the test it happened in; after a
+timeout, where each thread was (gdb attached before the program is
+stopped: the first frames in the learner's files); the sanitizer's
+verdict with the first frames in the learner's files; and the command
+that runs one test alone. One test that runs over TEST_TIMEOUT_SECONDS
+is stuck: the program is stopped then, not at the task's limit. When tests failed, "N of M tests
 failed" is the verdict, and a sanitizer's report at exit is added beside
 it, never in its place: a test that hung leaves coroutine frames alive,
 and LeakSanitizer reports them at exit, but the hang is the news. Control
@@ -51,9 +54,17 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASK_TIMEOUT_SECONDS = 120
+# One test that runs this long is stuck: every wait of the course's tests
+# is bounded by a few seconds, and the slowest test takes a few seconds
+# under the sanitizers. Stopping it here, not at the task's limit, halves
+# what a hang costs; and before the program is stopped, its threads'
+# stacks are taken (stuck_stacks), so that the report says where it hung.
+TEST_TIMEOUT_SECONDS = 60
 
 # A callback that holds a reference to a local of a function that has
 # returned is the commonest lifetime mistake of callback code; AddressSanitizer
@@ -123,6 +134,12 @@ FOREIGN_FRAME = re.compile(r"libsanitizer|/usr/include/|/usr/lib/|\.so[.0-9]*\+0
                            r"__ubsan_|std::)")
 # The lines of a program's log worth showing first.
 NEWS_IN_LOG = re.compile(r"TODO\(task|xception|error", re.IGNORECASE)
+# The line of '=' a sanitizer's report starts with.
+SANITIZER_BANNER = re.compile(r"^=+$")
+# gdb's frames: "#3  0x55 in course::X::y (this=0x1) at /path/x.cpp:51", or
+# "#0  __GI_epoll_wait (...) at ../sysdeps/x.c:30", or "... from /lib/x.so".
+GDB_FRAME = re.compile(r"^#\d+ +(?:0x[0-9a-f]+ in )?(\S+?) ?\(.*?\)(?: at (\S+:\d+))?")
+GDB_THREAD = re.compile(r"^Thread (\d+) ")
 
 
 class TaskResult:
@@ -136,10 +153,12 @@ class TaskResult:
     showing; output: everything the program printed."""
 
     def __init__(self, passed, detail, output="", failures=(), stopped_in=None, sanitizer=(),
-                 logs=None):
+                 logs=None, stuck=()):
         self.passed, self.detail, self.output = passed, detail, output
         self.failures, self.stopped_in, self.sanitizer = list(failures), stopped_in, list(sanitizer)
         self.logs = logs or {}
+        # After a timeout: where each thread was, in the learner's terms.
+        self.stuck = list(stuck)
 
 
 def printable(line):
@@ -252,17 +271,24 @@ def logs_of_tests(output, tests, report_lines):
     (report_lines): what the server under test logged, such as an
     exception a callback threw. The lines that name a TODO or an exception
     come first."""
-    logs, running = {}, None
+    logs, running, in_report = {}, None, False
     for line in lines_of(output):
         started = RUN_LINE.match(line)
         if started:
             running = started.group(1) if started.group(1) in tests else None
+            in_report = False
             continue
         if DONE_LINE.match(line):
             running = None
             continue
+        # A sanitizer's report is shown on its own (sanitizer_report), and
+        # its stack frames are no log: one of GoogleTest's
+        # (HandleExceptionsInMethodIfSupported) would pass for news.
+        if SANITIZER_ERROR.search(line) or SANITIZER_BANNER.match(line):
+            in_report = True
         text = printable(line.replace(ROOT + "/", "")).strip()
-        if running and text and not GTEST_LINE.match(text) and text not in report_lines:
+        if (running and text and not in_report and not GTEST_LINE.match(text)
+                and not STACK_FRAME.match(text) and text not in report_lines):
             logs.setdefault(running, []).append(text)
     return {test: sorted(lines, key=lambda l: not NEWS_IN_LOG.search(l))
             for test, lines in logs.items()}
@@ -298,6 +324,83 @@ def read_report(path):
         return None
 
 
+def stuck_stacks(pid):
+    """Where each thread of the running program is, as gdb sees it
+    attached: [(thread number, ["function file:line", ...])], frames in
+    the learner's files (exercises/) first. [] when gdb is missing or
+    cannot attach."""
+    try:
+        done = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "set pagination off",
+                               "-ex", "thread apply all bt"], capture_output=True, text=True,
+                              errors="replace", timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    threads, frames = [], None
+    for line in lines_of(done.stdout):
+        thread = GDB_THREAD.match(line)
+        if thread:
+            frames = []
+            threads.append((int(thread.group(1)), frames))
+            continue
+        frame = GDB_FRAME.match(line.strip())
+        if frame is not None and frames is not None:
+            where = frame.group(2) or ""
+            frames.append(f"{frame.group(1)} {where.replace(ROOT + '/', '')}".strip())
+    return threads
+
+
+def stuck_report(threads):
+    """The report's lines for stuck_stacks(): each thread with a frame in
+    the learner's files, its first three such frames; if none has one, the
+    first frames of each thread that are not the C library's."""
+    ours = [(n, in_learner_files([f for f in frames if " " in f])) for n, frames in threads]
+    ours = [(n, frames) for n, frames in ours if frames]
+    if not ours:
+        ours = [(n, [f for f in frames if " " in f and not FOREIGN_FRAME.search(" in " + f)])
+                for n, frames in threads]
+        ours = [(n, frames) for n, frames in ours if frames]
+    lines = []
+    for number, frames in ours:
+        lines.append(f"thread {number}: at {printable(frames[0])}")
+        lines += [f"          {printable(f)}" for f in frames[1:3]]
+    return lines
+
+
+def run_watched(command, timeout):
+    """(exit status, output, why it was stopped or None, stuck stacks): the
+    program run with stderr into stdout, stopped (after its stacks are
+    taken) once the whole run passes `timeout` or one test passes
+    TEST_TIMEOUT_SECONDS."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, errors="replace", env=sanitizer_environment())
+    lines, test_started = [], [time.monotonic()]
+
+    def read():
+        for line in process.stdout:
+            lines.append(line)
+            if RUN_LINE.match(line):
+                test_started[0] = time.monotonic()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    started, why, stacks = time.monotonic(), None, []
+    while process.poll() is None:
+        now = time.monotonic()
+        if now - started > timeout:
+            why = f"timed out after {timeout} s"
+        elif now - test_started[0] > TEST_TIMEOUT_SECONDS:
+            why = f"one test ran over {TEST_TIMEOUT_SECONDS} s: stuck"
+        if why:
+            stacks = stuck_stacks(process.pid)
+            process.kill()
+            break
+        time.sleep(0.2)
+    process.wait()
+    reader.join(timeout=10)
+    process.stdout.close()
+    return process.returncode, "".join(lines), why, stacks
+
+
 def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
     """A TaskResult for one task's tests."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -307,18 +410,15 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
             # One stream, stderr into stdout: what the program logs then
             # sits between the RUN and FAILED lines of the test it ran in
             # (GoogleTest flushes stdout at each of them; stderr is unbuffered).
-            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, timeout=timeout, errors="replace",
-                                    env=sanitizer_environment())
-        except subprocess.TimeoutExpired as expired:
-            output = text_of(expired.stdout)
-            failures = failures_from_output(output)
-            return TaskResult(False, f"timed out after {timeout} s", output, failures,
-                              stopped_in=unfinished_test(output),
-                              logs=logs_of_tests(output, {t for t, _ in failures}, set()))
+            returncode, output, stopped_why, stacks = run_watched(command, timeout)
         except OSError as error:
             return TaskResult(False, f"could not run the tests: {error}")
-        output = result.stdout
+        if stopped_why:
+            failures = failures_from_output(output)
+            return TaskResult(False, stopped_why, output, failures,
+                              stopped_in=unfinished_test(output),
+                              logs=logs_of_tests(output, {t for t, _ in failures}, set()),
+                              stuck=stuck_report(stacks))
         sanitizer = sanitizer_report(output)
         summary = read_report(report)
         if summary is None:
@@ -326,7 +426,7 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
             failures = failures_from_output(output)
             why = "a sanitizer stopped the tests" if sanitizer else "the tests crashed"
             tests = {t for t, _ in failures} | {stopped}
-            return TaskResult(False, f"{why} (exit {result.returncode})", output, failures,
+            return TaskResult(False, f"{why} (exit {returncode})", output, failures,
                               stopped_in=stopped, sanitizer=sanitizer,
                               logs=logs_of_tests(output, tests, set()))
     ran, failed = summary.get("tests", 0), summary.get("failures", 0)
@@ -335,7 +435,7 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
                          {line.strip() for _, lines in failures for line in lines})
     if ran == 0:
         return TaskResult(False, "no test grades this task", output)
-    if result.returncode != 0 or failed or sanitizer:
+    if returncode != 0 or failed or sanitizer:
         # Failed tests are the verdict; a sanitizer's report at exit is
         # added beside them (a hang leaves frames that LeakSanitizer then
         # reports), and is the verdict only when every test passed.
@@ -347,7 +447,7 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
         elif at_exit:
             detail = f"every test passed, but {at_exit}"
         else:
-            detail = f"the tests failed (exit {result.returncode})"
+            detail = f"the tests failed (exit {returncode})"
         return TaskResult(False, detail, output, failures, sanitizer=sanitizer, logs=logs)
     return TaskResult(True, f"{ran} tests", output)
 
@@ -368,12 +468,15 @@ def explain(result, binary):
         lines.append(f"... and {len(result.failures) - SHOWN_TESTS_PER_TASK} more failing tests")
     if result.stopped_in:
         lines.append(f"{result.stopped_in}: {result.detail}, in this test")
+        if result.stuck:
+            lines.append("    where its threads were when it was stopped:")
+            lines += [f"        {line}" for line in result.stuck]
         if result.stopped_in not in dict(result.failures):
             lines += logged_during(result.logs.get(result.stopped_in, []))
     if result.sanitizer:
         if not result.stopped_in:
             lines.append("at exit, after the tests:")
-        lines += [f"    {l}" for l in result.sanitizer]
+        lines += [f"    {printable(l)}" for l in result.sanitizer]
         if result.failures and not result.stopped_in:
             lines.append("    (a test that never finished leaves its coroutines and what they hold "
                          "alive: fix the failures above first)")
