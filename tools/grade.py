@@ -30,6 +30,12 @@ it, never in its place: a test that hung leaves coroutine frames alive,
 and LeakSanitizer reports them at exit, but the hang is the news. Control
 bytes in a message (a CR in a test's input) are shown escaped.
 
+Once every task passes, the chapter's other tests (suites not named
+TaskN_*: the server's limits, a client built on the learner's Futures)
+run on the learner's code too, as one more line of the table: a mistake
+that they see and the tasks' tests miss is shown, and make grade exits
+non-zero ("score: 5/5, but ...").
+
 The build compiles the files as they are on disk when the tests start: a
 file saved while the build was compiling it is built again (build_as_saved).
 
@@ -401,11 +407,13 @@ def run_watched(command, timeout):
     return process.returncode, "".join(lines), why, stacks
 
 
-def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS):
-    """A TaskResult for one task's tests."""
+def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS, suites=None):
+    """A TaskResult for one task's tests (or for the GoogleTest filter
+    `suites`, given instead)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")
-        command = [binary, f"--gtest_filter=Task{task}_*", f"--gtest_output=json:{report}"]
+        command = [binary, f"--gtest_filter={suites or f'Task{task}_*'}",
+                   f"--gtest_output=json:{report}"]
         try:
             # One stream, stderr into stdout: what the program logs then
             # sits between the RUN and FAILED lines of the test it ran in
@@ -575,14 +583,28 @@ def build(build_dir, target):
     return True, warnings[:20]
 
 
-def report(tasks, outcome, expect_fail, advice):
+# The chapter's tests that grade no task (a suite not named TaskN_*): the
+# server's limits, a client on top of the learner's Futures. They run on
+# the learner's code too, once every task passes: a mistake they see and
+# the task's own tests miss is shown, and make grade exits non-zero.
+OTHER_SUITES = "-Task*"
+OTHER_TITLE = "the chapter's other tests, on your code"
+
+
+def report(tasks, outcome, expect_fail, advice, others=None):
     """Prints a line per task and the score; returns the exit status.
-    outcome: {task: (passed, detail)}; advice is printed when short."""
-    width = max(len(title) for _, title in tasks)
+    outcome: {task: (passed, detail)}; advice is printed when short;
+    others: (passed, detail) of the chapter's other tests, if they ran."""
+    width = max([len(title) for _, title in tasks] + ([len(OTHER_TITLE)] if others else []))
     for task, title in tasks:
         ok, detail = outcome[task]
         print(f"task {task}  {title:<{width}}  {'PASS' if ok else 'FAIL'}  ({detail})")
+    if others:
+        print(f"        {OTHER_TITLE:<{width}}  {'PASS' if others[0] else 'FAIL'}  ({others[1]})")
     passed = sum(ok for ok, _ in outcome.values())
+    if others and not others[0]:
+        print(f"score: {passed}/{len(tasks)}, but the chapter's other tests fail on your code (above)")
+        return 1
     print(f"score: {passed}/{len(tasks)}")
 
     if expect_fail:
@@ -759,11 +781,30 @@ def main():
         print()
 
     outcome = {task: (result.passed, result.detail) for task, _, result in results}
+    others = None
+    if (built and not args.task and not args.binary and not args.expect_fail
+            and all(result.passed for _, _, result in results)):
+        others = grade_other_suites(binary)
     advice = None
     if not args.task:
         advice = (f"hint: make hint CH={number} TASK=N    all of a task's test output: "
                   f"{os.path.relpath(binary)} --gtest_filter='TaskN_*'")
-    return report(tasks, outcome, args.expect_fail, advice)
+    return report(tasks, outcome, args.expect_fail, advice, others)
+
+
+def grade_other_suites(binary):
+    """(passed, detail) of the chapter's other tests on the learner's
+    code, with why they failed printed first; None if it has none."""
+    print("running the chapter's other tests ...", flush=True)
+    result = run_task(binary, None, suites=OTHER_SUITES)
+    if result.detail == "no test grades this task":
+        return None
+    if not result.passed:
+        print(f"{OTHER_TITLE} (every task passes, but these see a mistake the tasks' tests miss):")
+        for line in explain(result, binary):
+            print(f"    {line}")
+        print()
+    return result.passed, result.detail
 
 
 if __name__ == "__main__":

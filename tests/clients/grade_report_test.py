@@ -219,6 +219,22 @@ class GradeReportTest(unittest.TestCase):
         self.assertIn("where its threads were when it was stopped:", text)
         self.assertRegex(text, r"thread 1: at spin_without_yielding \S*stuck\.c:4")
 
+    def test_the_chapters_other_tests_failing_on_a_full_score_fail_the_grade(self):
+        tasks = [(1, "one"), (2, "two")]
+        outcome = {1: (True, "3 tests"), 2: (True, "4 tests")}
+        with tempfile.TemporaryFile("w+") as out:
+            saved, sys.stdout = sys.stdout, out
+            try:
+                status = grade.report(tasks, outcome, False, None, others=(False, "1 of 9 tests failed"))
+            finally:
+                sys.stdout = saved
+            out.seek(0)
+            text = out.read()
+        self.assertEqual(status, 1)
+        self.assertIn("the chapter's other tests, on your code  FAIL  (1 of 9 tests failed)", text)
+        self.assertTrue(text.rstrip().endswith(
+            "score: 2/2, but the chapter's other tests fail on your code (above)"))
+
     def test_a_passing_task_passes(self):
         result, _ = graded([("Task1_A.B", None, None), ("Task1_A.C", None, None)])
         self.assertTrue(result.passed)
