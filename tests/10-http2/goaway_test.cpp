@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <future>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -13,17 +14,23 @@
 namespace course::testing {
 namespace {
 
+// on_stopped may run after a failed test has returned (the connections
+// close in TearDown): what it sets must outlive the test's locals.
+std::shared_ptr<std::atomic<bool>> stopped_flag() { return std::make_shared<std::atomic<bool>>(false); }
+
 class Task4_GracefulGoaway : public HTTP2ServerTest {
 protected:
     // A server whose "/hold" requests wait, unanswered, until
     // answer_held() (from the test thread); every other path goes to
     // test_routes.
-    void start_holding() {
-        start([this](std::shared_ptr<HTTPServerRequest> request) {
-            if (request->path != "/hold") return test_routes(std::move(request));
-            held_ = std::move(request);
-            held_taken_.set_value();
-        });
+    void start_holding(HTTP2ConnectionParameters params = {}) {
+        start(
+            [this](std::shared_ptr<HTTPServerRequest> request) {
+                if (request->path != "/hold") return test_routes(std::move(request));
+                held_ = std::move(request);
+                held_taken_.set_value();
+            },
+            params);
     }
     void wait_until_held() {
         ASSERT_EQ(held_taken_.get_future().wait_for(5s), std::future_status::ready)
@@ -52,8 +59,8 @@ TEST_F(Task4_GracefulGoaway, StopAnswersTheStreamsTakenThenCloses) {
     client.send_headers(1, get_fields("/slow"));
     ASSERT_EQ(taken->get_future().wait_for(2s), std::future_status::ready);
 
-    std::atomic<bool> stopped{false};
-    on_loop([&] { server->stop([&] { stopped = true; }); });
+    auto stopped = stopped_flag();
+    on_loop([&] { server->stop([stopped] { *stopped = true; }); });
     EXPECT_EQ(client.expect_goaway(), kNoError);
     EXPECT_EQ(client.last_goaway_stream, 1u);
     // A stream opened after the GOAWAY is not served...
@@ -65,8 +72,8 @@ TEST_F(Task4_GracefulGoaway, StopAnswersTheStreamsTakenThenCloses) {
     EXPECT_TRUE(client.closed_by_server(2s));
     for (const Frame& frame : client.skipped)
         EXPECT_NE(frame.stream_id, 3u) << "stream 3 was answered";
-    for (int i = 0; i < 100 && !stopped; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_TRUE(stopped) << "on_stopped runs once the last connection has closed";
+    for (int i = 0; i < 100 && !*stopped; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(*stopped) << "on_stopped runs once the last connection has closed";
     EXPECT_THROW(TestClient late(port()), std::exception) << "stop() stops accepting";
 }
 
@@ -83,10 +90,10 @@ TEST_F(Task4_GracefulGoaway, AnIdleConnectionClosesAtOnce) {
 
 TEST_F(Task4_GracefulGoaway, WithNoConnectionStopRunsOnStoppedAtOnce) {
     start();
-    std::atomic<bool> stopped{false};
-    on_loop([&] { server->stop([&] { stopped = true; }); });
-    for (int i = 0; i < 100 && !stopped; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_TRUE(stopped) << "no connection to wait for: on_stopped must run";
+    auto stopped = stopped_flag();
+    on_loop([&] { server->stop([stopped] { *stopped = true; }); });
+    for (int i = 0; i < 100 && !*stopped; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(*stopped) << "no connection to wait for: on_stopped must run";
     EXPECT_THROW(TestClient late(port()), std::exception) << "stop() stops accepting";
 }
 
@@ -112,7 +119,9 @@ TEST_F(Task4_GracefulGoaway, EveryConnectionIsToldToGoAway) {
 // judged as a frame on an idle stream; the stream the GOAWAY named is
 // still answered, and the connection ends with no error.
 TEST_F(Task4_GracefulGoaway, APostThatCrossedTheGoawayIsIgnoredWhole) {
-    start_holding();
+    HTTP2ConnectionParameters params;
+    params.connection_window_size = 65535;  // the RFC's: given back past half of it
+    start_holding(params);
     H2Client client(port());
     client.send_headers(1, get_fields("/hold"));
     wait_until_held();
@@ -175,16 +184,16 @@ TEST_F(Task4_GracefulGoaway, OnStoppedWaitsForTheLastStream) {
     H2Client client(port());
     client.send_headers(1, get_fields("/hold"));
     wait_until_held();
-    std::atomic<int> stopped{0};
-    on_loop([&] { server->stop([&] { ++stopped; }); });
+    auto stopped = std::make_shared<std::atomic<int>>(0);
+    on_loop([&] { server->stop([stopped] { ++*stopped; }); });
     ASSERT_EQ(client.expect_goaway(), kNoError);
     on_loop([] {});  // a turn of the loop after stop()
-    EXPECT_EQ(stopped, 0) << "on_stopped ran while a stream was still to be answered";
+    EXPECT_EQ(*stopped, 0) << "on_stopped ran while a stream was still to be answered";
     answer_held();
     EXPECT_EQ(client.read_response(1).status, 200);
     EXPECT_TRUE(client.closed_by_server(2s));
-    for (int i = 0; i < 200 && stopped == 0; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(stopped, 1) << "on_stopped runs once, when the last connection has closed";
+    for (int i = 0; i < 200 && *stopped == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(*stopped, 1) << "on_stopped runs once, when the last connection has closed";
 }
 
 }  // namespace
