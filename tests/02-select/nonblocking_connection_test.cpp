@@ -246,6 +246,20 @@ TEST(Task3_WritePath, WantsToWriteOnlyWhileOutputWaits) {
     EXPECT_EQ(read_available(pair.peer.get()), "hello\n");
 }
 
+// Catches: an off-by-one in the write path (`output_.size() > 1`): a reply of
+// one byte (the echo of an empty line), or the last byte left by a partial
+// write, would never be sent, and its peer would wait forever.
+TEST(Task3_WritePath, EvenOneByteWaitingIsSent) {
+    TcpPair pair = make_tcp_pair();
+    NonBlockingConnection connection(std::move(pair.ours), "test", kNoLimit);
+    connection.queue_output("\n");
+    EXPECT_TRUE(connection.wants_to_write()) << "one byte waits to be sent: watch for writing";
+    connection.on_writable();
+    EXPECT_EQ(connection.pending_output(), "");
+    EXPECT_EQ(read_available(pair.peer.get()), "\n") << "the one byte waiting was not sent";
+    EXPECT_FALSE(connection.wants_to_write());
+}
+
 // Catches: an on_writable() that loops until every byte is sent. On a
 // non-blocking socket that loop spins for as long as the peer is slow, and
 // every other client of the server waits.
