@@ -156,9 +156,11 @@ TEST(Task5_PollLoop, TheRestOfAReplyGoesOutWhileThePeerOnlyReads) {
     // More than the kernel's buffers hold, and far below the output limit
     // (1 MiB): the server reads all of it and never has a reason to stop.
     std::string lines = numbered_lines(512 * 1024);
-    client.send(lines);
+    // Sent from a thread: a server that does not read cannot block the test.
+    BackgroundSender sender(client.fd(), lines);
     ASSERT_TRUE(wait_until([&] { return server.stats().largest_pending_output > kOneReadsReply; }, 5s))
         << "the server never held more than one read's reply, so it never met a partial write";
+    ASSERT_TRUE(sender.finishes(5s)) << "the server stopped reading below its output limit";
 
     // From now on the client only reads.
     std::string echoed;
