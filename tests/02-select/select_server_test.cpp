@@ -179,6 +179,11 @@ TEST(Task4_SelectLoop, TheRestOfAReplyGoesOutWhileThePeerOnlyReads) {
     ASSERT_TRUE(wait_until([&] { return server.stats().largest_pending_output > kOneReadsReply; }, 5s))
         << "the server never held more than one read's reply, so it never met a partial write";
     ASSERT_TRUE(sender.finishes(5s)) << "the server stopped reading below its output limit";
+    // Sent is not read: bytes may still wait in the server's receive buffer,
+    // and each read of them would push out some of the reply. Once the loop
+    // sleeps, every byte has been read, and only a writable event is left
+    // to send the rest.
+    ASSERT_TRUE(server.goes_quiet(300ms, 10s)) << "the server never stopped calling select()";
 
     // From now on the client only reads.
     std::string echoed;
