@@ -74,9 +74,16 @@ TEST_TIMEOUT_SECONDS = 60
 
 # A callback that holds a reference to a local of a function that has
 # returned is the commonest lifetime mistake of callback code; AddressSanitizer
-# sees it only with this option. The learner's own ASAN_OPTIONS come after
-# it, and win.
-ASAN_OPTIONS = "detect_stack_use_after_return=1"
+# sees it only with detect_stack_use_after_return. And it keeps freed memory
+# as it was, so code it cannot see into (libstdc++'s _Rb_tree_increment,
+# compiled without it) goes on reading the old bytes: a std::map node erased
+# while a range-for over the map stands on it is stepped over, and the loop
+# works by luck, under the grader only. max_free_fill_size fills the first
+# 4 KiB of freed memory with 0x55: the freed node's links point nowhere,
+# and the mistake crashes with a report, as it crashes the demo built
+# without the sanitizers. The learner's own ASAN_OPTIONS come after these,
+# and win.
+ASAN_OPTIONS = "detect_stack_use_after_return=1:max_free_fill_size=4096"
 
 CAPSTONE_CHAPTER = "11"
 CAPSTONE_DRIVER = os.path.join(ROOT, "tests", "11-capstone", "driver.py")

@@ -9,22 +9,6 @@
 
 #include <gtest/gtest.h>
 
-// AddressSanitizer's options for every chapter 02 test program (the
-// ASAN_OPTIONS environment variable, which tools/grade.py sets, adds to them).
-// free(): fill the first 4 KiB of freed memory with 0x55. By default ASan
-// keeps freed memory as it was, so code it cannot see into goes on reading
-// the old bytes: a std::map node erased while a range-for over the map still
-// stands on it (connections_.erase() inside handle_ready()'s loop) is
-// stepped over by libstdc++'s _Rb_tree_increment, which is compiled without
-// ASan, and the loop works by luck, under the grader only. Filled, the freed
-// node's links point nowhere, and the mistake crashes with a report that
-// names handle_ready(), as it crashes the demo built without ASan. Only a
-// build with ASan calls this function.
-extern "C" const char* __asan_default_options();
-extern "C" const char* __asan_default_options() {
-    return "max_free_fill_size=4096";
-}
-
 namespace course::testing {
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
