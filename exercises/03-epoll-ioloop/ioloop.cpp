@@ -120,8 +120,9 @@ void IOLoop::remove_handler([[maybe_unused]] int fd) {
     // it has none, and a failure of epoll here is harmless (a closed fd has
     // left the set already). Invariant: once this returns, no event for fd
     // from the batch being dispatched reaches a handler, even if fd's number
-    // is reused by accept() in the same batch. ready_events_, ready_count_ and
-    // next_ready_ (see ioloop.h) describe that batch.
+    // is reused by accept() in the same batch; the batch's other events are
+    // still delivered. ready_events_, ready_count_ and next_ready_ (see
+    // ioloop.h) describe that batch.
     throw std::logic_error("TODO(task 1): IOLoop::remove_handler");
 }
 
@@ -265,8 +266,11 @@ void IOLoop::poll_and_dispatch([[maybe_unused]] int timeout_ms) {
     // (fd, events) through run_guarded("handler", ...). EINTR ends the wait
     // without error; other failures throw_errno("epoll_wait"). Rules: a
     // handler removed earlier in the batch does not run; one that removes
-    // itself survives until it returns. For remove_handler: the batch sits in
-    // ready_events_ (room for kMaxEventsPerPoll), and while a handler runs,
+    // itself survives until it returns; the function called is the one
+    // stored (a mutable handler keeps what it changes in itself); stop()
+    // does not cut the batch short (it ends the loop after this turn). For
+    // remove_handler: the batch sits in ready_events_ (room for
+    // kMaxEventsPerPoll), and while a handler runs,
     // ready_events_[next_ready_ .. ready_count_) is exactly the part not yet
     // dispatched; outside dispatch both counters are 0.
     throw std::logic_error("TODO(task 1): IOLoop::poll_and_dispatch");
