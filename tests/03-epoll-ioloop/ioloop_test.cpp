@@ -14,9 +14,11 @@
 // Every test bounds its wait with a LoopDeadline.
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -657,6 +659,80 @@ TEST(Task2_Callbacks, ExceptionInACallbackIsLoggedAndTheLoopGoesOn) {
     std::string logged = ::testing::internal::GetCapturedStderr();
     EXPECT_TRUE(next_ran);
     EXPECT_NE(logged.find("callback went boom"), std::string::npos) << "logged: " << logged;
+}
+
+namespace {
+// Runs the calling thread on `cpu` only. Best effort: where that is not
+// allowed the thread runs anywhere, and the test still checks the contract.
+void run_on_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    ::sched_setaffinity(0, sizeof set, &set);
+}
+
+// The first CPU this process may run on.
+int first_allowed_cpu() {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+            if (CPU_ISSET(cpu, &allowed)) return cpu;
+        }
+    }
+    return 0;
+}
+}  // namespace
+
+// Catches: an add_callback that wakes the loop before it queues the
+// callback. The loop can then take the wake-up, find the queue still empty
+// and sleep again, with the callback in the queue and nothing to wake it.
+// With a core each, the other thread pushes long before the loop gets there.
+// On one core the write to the eventfd wakes the loop's thread, the kernel
+// lets it run first, and the loop does exactly that: so both threads share
+// one core here, and hand callbacks over one at a time.
+TEST(Task2_Callbacks, NoWakeUpIsLostWhenTheThreadsShareACore) {
+    constexpr int kRounds = 2000;
+    // A round waits this long for its callback: far more than a stalled
+    // machine needs, and a lost wake-up waits for ever. The deadline stops
+    // a loop that a broken wake() cannot (2,000 rounds take milliseconds).
+    constexpr auto kPatience = 3s;
+    IOLoop loop;
+    LoopDeadline deadline(loop, 10s);
+    ASSERT_NO_THROW(loop.add_callback([] {}));  // fail here, not in a thread
+    const int cpu = first_allowed_cpu();
+    std::atomic<int> ran{0};
+    int lost = -1;  // the round whose callback never ran
+    std::thread loop_thread([&] {
+        run_on_cpu(cpu);
+        loop.start();
+    });
+    std::thread other([&] {
+        run_on_cpu(cpu);
+        for (int round = 0; round < kRounds && lost < 0; ++round) {
+            loop.add_callback([&] { ++ran; });
+            auto give_up = std::chrono::steady_clock::now() + kPatience;
+            while (ran.load() <= round) {
+                if (std::chrono::steady_clock::now() > give_up) {
+                    lost = round;
+                    break;
+                }
+                std::this_thread::yield();  // one core: let the loop run
+            }
+        }
+        loop.stop();
+    });
+    other.join();
+    loop_thread.join();
+    EXPECT_FALSE(deadline.expired());
+    EXPECT_EQ(lost, -1) << "the callback of round " << lost << " waited "
+                        << std::chrono::duration_cast<std::chrono::seconds>(kPatience).count()
+                        << " s in the queue while the loop slept: push it first, then wake the "
+                           "loop (a loop woken before the push can drain the eventfd, see an "
+                           "empty queue and sleep again)";
+    if (lost < 0) {
+        EXPECT_EQ(ran.load(), kRounds);
+    }
 }
 
 // ============================================================================
