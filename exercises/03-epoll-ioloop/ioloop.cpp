@@ -233,7 +233,8 @@ void IOLoop::run_callbacks() {
 void IOLoop::run_due_timeouts() {
     if (timer_heap_.empty()) return;  // nothing scheduled: nothing to do
     // TODO(task 3): run every timeout that is due (when <= the time at the
-    // start of this call), in heap order, each through
+    // start of this call, compared at full precision: never early), in heap
+    // order, each through
     // run_guarded("timeout", ...). Rules: timeouts added during this call do
     // not run now, even if due (one that keeps re-arming itself for "now"
     // would starve I/O); a due timeout cancelled by another one in this call

@@ -790,6 +790,61 @@ TEST(Task3_Timers, NeverRunEarly) {
     EXPECT_GE(ran_at - set_at, 50ms);
 }
 
+// Catches: a run_due_timeouts that decides "due" in whole milliseconds
+// (duration_cast<milliseconds>(when - now) > 0), or with a margin. The wait
+// poll_timeout_ms computes is rounded up, so a loop woken by its own wait is
+// never early; woken by I/O just before a deadline (a timerfd here, 0.3 ms
+// before it), such a loop runs the timeout early.
+TEST(Task3_Timers, AWakeUpJustBeforeTheDeadlineDoesNotRunItEarly) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    FileDescriptor waker(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    ASSERT_TRUE(waker);
+    loop.add_handler(waker.get(), [](int fd, std::uint32_t) {
+        std::uint64_t expirations;
+        [[maybe_unused]] ssize_t n = ::read(fd, &expirations, sizeof expirations);
+    }, IOLoop::READ);
+    auto earliest = IOLoop::Clock::duration::max();  // the least (ran at - due) seen
+    for (int i = 0; i < 20 && !deadline.expired(); ++i) {
+        IOLoop::Clock::time_point due = IOLoop::time() + 10ms;
+        // steady_clock is CLOCK_MONOTONIC: the timerfd fires 0.3 ms before `due`.
+        auto wake_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+            (due - 300us).time_since_epoch()).count();
+        itimerspec when{};
+        when.it_value.tv_sec = wake_at / 1000000000;
+        when.it_value.tv_nsec = wake_at % 1000000000;
+        ASSERT_EQ(::timerfd_settime(waker.get(), TFD_TIMER_ABSTIME, &when, nullptr), 0);
+        loop.call_at(due, [&, due] {
+            earliest = std::min(earliest, IOLoop::time() - due);
+            loop.stop();
+        });
+        loop.start();
+    }
+    loop.remove_handler(waker.get());
+    EXPECT_FALSE(deadline.expired());
+    EXPECT_GE(earliest, IOLoop::Clock::duration::zero())
+        << "a timeout ran "
+        << std::chrono::duration_cast<std::chrono::microseconds>(-earliest).count()
+        << " us before its deadline when I/O woke the loop just before it: compare the deadline "
+           "with the clock as it is, never rounded to milliseconds";
+}
+
+// Catches: ids that start at 0. Timeout{} (id 0) means "no timeout":
+// LoopServer keeps one while accepting is not paused, and removing it must
+// cancel nothing.
+TEST(Task3_Timers, TheEmptyTimeoutNamesNone) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 2s);
+    bool ran = false;
+    IOLoop::Timeout first = loop.call_later(5ms, [&] { ran = true; });
+    EXPECT_NE(first.id, 0u) << "ids start at 1: a Timeout with id 0 means none";
+    loop.remove_timeout(IOLoop::Timeout{});
+    loop.call_later(20ms, [&] { loop.stop(); });
+    loop.start();
+    EXPECT_FALSE(deadline.expired());
+    EXPECT_TRUE(ran) << "remove_timeout(Timeout{}) cancelled the loop's first timeout";
+}
+
 TEST(Task3_Timers, RemovedBeforeItsDeadlineNeverRuns) {
     IOLoop loop;
     LoopDeadline deadline(loop, 2s);
@@ -841,6 +896,12 @@ TEST(Task3_Timers, ATimeoutMayCancelItselfWhileItRuns) {
     loop.start();
     EXPECT_FALSE(deadline.expired());
     EXPECT_EQ(calls, 1);
+    // Its heap entry was popped before it ran: cancelling itself left no
+    // dead entry, so none may be counted (a count too high makes
+    // compact_timer_heap rebuild the heap for nothing).
+    EXPECT_EQ(loop.cancelled_timer_count(), 0u)
+        << "a running timeout cancelled itself and was counted as a dead heap entry: take its "
+           "callback out of the table before running it, so that remove_timeout finds nothing";
 }
 
 TEST(Task3_Timers, ATimeoutCancelsAnotherDueAtTheSameMoment) {
