@@ -546,7 +546,9 @@ TEST(Task2_Callbacks, ACallbackAddedByACallbackWaitsForTheNextTurn) {
     loop.start();
     // "c" after the I/O: a callback that keeps adding callbacks must not
     // keep the loop from its descriptors.
-    EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "io", "c"}));
+    EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "io", "c"}))
+        << "a callback added by a callback runs at the next turn, after the descriptors (queue it "
+           "even on the loop's thread; run_callbacks takes the whole queue at once)";
 }
 
 TEST(Task2_Callbacks, AnotherThreadWakesASleepingLoopPromptly) {

@@ -99,7 +99,8 @@ TEST(Task5_PeriodicCallback, SkipsTheTicksAnOverrunMissed) {
     loop.start();
     ASSERT_EQ(calls.size(), 4u);
     EXPECT_GE(ms_between(calls[0], calls[3]), 75.0)
-        << "the missed ticks ran in a burst, one right after the other";
+        << "the ticks the overrun missed were caught up, with calls right after it, instead of "
+           "skipped: the next call is due at the first grid point still ahead";
 }
 
 TEST(Task5_PeriodicCallback, StopFromInsideTheCallbackEndsIt) {
