@@ -464,7 +464,11 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS, suites=None):
         else:
             detail = f"the tests failed (exit {returncode})"
         return TaskResult(False, detail, output, failures, sanitizer=sanitizer, logs=logs)
-    return TaskResult(True, f"{ran} tests", output)
+    # A test that needs a later task skips itself until it is written:
+    # said, so that a PASS is not read as "all of it checked".
+    skipped = sum(test.get("result") == "SKIPPED" for suite in summary.get("testsuites", [])
+                  for test in suite.get("testsuite", []))
+    return TaskResult(True, f"{ran} tests" + (f", {skipped} skipped" if skipped else ""), output)
 
 
 def explain(result, binary):
