@@ -24,11 +24,12 @@ timeout, where each thread was (gdb attached before the program is
 stopped: the first frames in the learner's files); the sanitizer's
 verdict with the first frames in the learner's files; and the command
 that runs one test alone. One test that runs over TEST_TIMEOUT_SECONDS
-is stuck: the program is stopped then, not at the task's limit. When tests failed, "N of M tests
-failed" is the verdict, and a sanitizer's report at exit is added beside
-it, never in its place: a test that hung leaves coroutine frames alive,
-and LeakSanitizer reports them at exit, but the hang is the news. Control
-bytes in a message (a CR in a test's input) are shown escaped.
+is stuck: the program is stopped then, not at the task's limit. When
+tests failed, "N of M tests failed" is the verdict, and a sanitizer's
+report at exit is added beside it, never in its place: a test that hung
+leaves coroutine frames alive, and LeakSanitizer reports them at exit,
+but the hang is the news. Control bytes in a message (a CR in a test's
+input) are shown escaped.
 
 Once every task passes, the chapter's other tests (suites not named
 TaskN_*: the server's limits, a client built on the learner's Futures)
@@ -188,13 +189,6 @@ def lines_of(text):
     """Lines split at LF alone: splitlines() would also split at a CR, a
     form feed or a \\x1c in a test's input, and lose where it was."""
     return text.split("\n")
-
-
-def text_of(stream):
-    """What a TimeoutExpired kept of a stream: bytes, str or None."""
-    if stream is None:
-        return ""
-    return stream.decode("utf-8", "replace") if isinstance(stream, bytes) else stream
 
 
 def unfinished_test(output):
