@@ -44,6 +44,16 @@ TEST(Task1_RouteMatching, DecodesPercentEscapesInGroupsButNotPlus) {
     EXPECT_EQ(PathMatches("/tag/(.*)").match("/tag/a%20b+c%2Fd"), PathArgs{"a b+c/d"});
 }
 
+// Decoded once: "%25" is a percent sign, and what follows it is text. A
+// second decoding would make "100%2525" "100%" (and "%2541" "A"), a value
+// the client never sent.
+TEST(Task1_RouteMatching, DecodesEachGroupOnce) {
+    EXPECT_EQ(PathMatches("/tag/(.*)").match("/tag/100%2525"), PathArgs{"100%25"})
+        << "a group is percent-decoded once: decoding its value again turns \"%25\" into \"%\"";
+    EXPECT_EQ(PathMatches("/tag/(.*)").match("/tag/%2541"), PathArgs{"%41"})
+        << "a group is percent-decoded once: decoding its value again turns \"%41\" into \"A\"";
+}
+
 TEST(Task1_RouteMatching, MatchesThePathAsSentThenDecodes) {
     // "%2F" is not a "/" for the pattern: one segment, decoded afterwards.
     EXPECT_EQ(PathMatches("/file/([^/]+)").match("/file/a%2Fb"), PathArgs{"a/b"});
