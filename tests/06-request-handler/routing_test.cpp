@@ -132,6 +132,11 @@ TEST(Routing, AReversedPathMatchesAndDecodesBackToTheValue) {
 
 TEST(Task2_ReverseUrl, UnescapesLiteralTextOfThePattern) {
     EXPECT_EQ(PathMatches("/files/v1\\.0/(.*)").reverse({"x"}), "/files/v1.0/x");
+    // The text after a group is literal text too, read the same way.
+    EXPECT_EQ(PathMatches("/report/([0-9]+)\\.csv").reverse({"7"}), "/report/7.csv")
+        << "the literal text after a group must be unescaped like the text before it";
+    EXPECT_THROW(PathMatches("/(x)/\\d+").reverse({"x"}), std::invalid_argument)
+        << "a character class after a group is not text: unescape_fragment refuses it there too";
 }
 
 TEST(Task2_ReverseUrl, RefusesTheWrongNumberOfValues) {
