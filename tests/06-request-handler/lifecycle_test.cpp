@@ -162,6 +162,29 @@ TEST_F(Task3_LifeCycle, WritesAreBufferedAndSentWithALength) {
     EXPECT_TRUE(response.has("server"));
 }
 
+// finish() adds a Content-Length only when the handler set none. A HEAD
+// answer is where it shows: it writes no body, and its Content-Length must
+// still be the size of the GET's body (StaticFileHandler's head() sets it so).
+class SizedHeadHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { write("twelve bytes"); }
+    void head(const PathArgs&) override { set_header("Content-Length", "12"); }
+};
+
+TEST_F(Task3_LifeCycle, AContentLengthTheHandlerSetIsKept) {
+    serve({{"/", handler<SizedHeadHandler>()}});
+    TestClient client(port());
+    // On one connection: the GET's answer starting right after the HEAD's
+    // head shows that the HEAD sent no body.
+    client.send(get_request("/", "", "HEAD") + get_request("/"));
+    Response headed = read_response(client, true);
+    EXPECT_EQ(headed.status, 200);
+    EXPECT_EQ(headed.header("content-length"), "12")
+        << "finish() replaced the Content-Length the handler set with the size of what it "
+           "wrote: it must add one only when the handler set none";
+    EXPECT_EQ(read_response(client).body, "twelve bytes");
+}
+
 class StatusAndHeadersHandler : public RequestHandler {
 public:
     void get(const PathArgs&) override {
