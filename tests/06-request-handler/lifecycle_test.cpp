@@ -2,6 +2,7 @@
 // (task 3), through a real server: initialize -> prepare -> method ->
 // finish -> on_finish, output buffering, status and headers, and a request
 // that stays open after the method returns (asynchronous()).
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -55,6 +56,62 @@ TEST_F(Task4_LifeCycleErrors, AMethodTornadoDoesNotKnowIs405BeforePrepare) {
     Response response = fetch(get_request("/story/12", "", "BREW"));
     EXPECT_EQ(response.status, 405);
     EXPECT_EQ(events(), (EventLog{"initialize stories", "on_finish"}));
+}
+
+// The same rule, task 3's part of it: execute() refuses a method Tornado
+// does not know before prepare(), whose work (a login check, a database
+// load) would be wasted on a request that can only fail. Whatever the
+// answer looks like: with task 4's send_error() not written yet, the
+// connection just closes ("Connection: close" closes it after a 405 too).
+TEST_F(Task3_LifeCycle, AMethodTornadoDoesNotKnowRunsNoHandlerCode) {
+    serve({{"/story/([0-9]+)", handler<LifeCycleHandler>(&log, "stories")}});
+    TestClient client(port());
+    client.send(get_request("/story/12", "Connection: close\r\n", "BREW"));
+    try {
+        client.read_until_close(5s);
+    } catch (const TimeoutError&) {
+        ADD_FAILURE() << "a BREW request was neither answered nor closed within 5 s";
+    }
+    EventLog seen = events();
+    for (const char* step : {"prepare", "get 12"}) {
+        EXPECT_EQ(std::count(seen.begin(), seen.end(), step), 0)
+            << "execute() ran " << step << " for a BREW request: the 405 for a method "
+            << "is_supported_method() does not know comes before prepare()";
+    }
+}
+
+// execute() hands the exception of every step, the 405 and prepare()
+// included, to handle_request_exception(). Task 3's part of it, whatever
+// the answer looks like (with task 4 not written yet the error path fails,
+// and abandon() closes the connection): the handler is let go, and the
+// exception never reaches the connection (chapter 05's "the request
+// callback threw", a 500 instead of the handler's 401 or 405).
+class PrepareThrowsHandler : public RequestHandler {
+public:
+    void prepare() override { throw HTTPError(401); }
+    void get(const PathArgs&) override { write("not for everyone"); }
+};
+
+TEST_F(Task3_LifeCycle, AnExceptionBeforeTheMethodGoesToTheErrorPath) {
+    serve({{"/", handler<PrepareThrowsHandler>()}});
+    ::testing::internal::CaptureStderr();
+    for (const char* method : {"GET", "BREW"}) {
+        TestClient client(port());
+        client.send(get_request("/", "Connection: close\r\n", method));
+        try {
+            client.read_until_close(5s);
+        } catch (const TimeoutError&) {
+            ADD_FAILURE() << "a " << method << " request was neither answered nor closed within 5 s";
+        }
+    }
+    std::size_t still_open = open_handlers();
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(still_open, 0u) << "an exception of prepare() or the 405 escaped execute(): nobody "
+                                 "finished or abandoned the handler. Every step goes inside "
+                                 "execute()'s try; log:\n" << logged;
+    EXPECT_EQ(logged.find("the request callback threw"), std::string::npos)
+        << "an exception escaped execute() into the connection, which answered 500 itself; "
+           "log:\n" << logged;
 }
 
 TEST_F(Task3_LifeCycle, EachRouteGivesItsOwnArgumentsToInitialize) {
