@@ -3,6 +3,7 @@
 // (Task2_Spawn in task_test.cpp): they exercise the learner's Task.
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -135,6 +136,33 @@ TEST_F(Task3_MultiTasks, RunsTheTasksAtOnceAndKeepsListOrder) {
     EXPECT_EQ(results, (std::vector<int>{1, 2, 3}));
     EXPECT_GE(ms_since(started), 300.0);
     EXPECT_LT(ms_since(started), 500.0) << "the tasks ran one after the other, not at once";
+}
+
+// The mistake this catches: a loop turn between two starts (a co_await
+// in the loop that spawns them). Every result still comes in time, but
+// the last of N Tasks starts N turns late, behind all the loop has queued.
+// A callback queued just before the multi runs at the next turn: by then
+// every Task must have started.
+TEST_F(Task3_MultiTasks, StartsEveryTaskBeforeTheLoopTurns) {
+    std::vector<int> started;
+    auto child = [this](std::vector<int>& log, int value) -> Task<int> {
+        log.push_back(value);
+        co_await sleep(10ms, loop);
+        co_return value;
+    };
+    std::vector<Task<int>> tasks;
+    for (int value = 1; value <= 3; ++value) tasks.push_back(child(started, value));
+    std::size_t started_by_next_turn = 0;
+    auto all = [this](std::vector<Task<int>> children, std::vector<int>& log,
+                      std::size_t& seen) -> Task<std::vector<int>> {
+        loop.add_callback([&log, &seen] { seen = log.size(); });
+        co_return co_await multi(std::move(children));
+    };
+    EXPECT_EQ(run(all(std::move(tasks), started, started_by_next_turn)),
+              (std::vector<int>{1, 2, 3}));
+    EXPECT_EQ(started_by_next_turn, 3u)
+        << "multi must start every Task before it awaits anything: only " << started_by_next_turn
+        << " of 3 had started when the loop turned";
 }
 
 TEST_F(Task3_MultiTasks, WaitsForAllThenFailsWithTheFirstInListOrder) {
