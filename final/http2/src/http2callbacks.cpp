@@ -22,10 +22,12 @@ HTTP2ServerConnection& connection_of(void* user_data) {
 nghttp2_session* HTTP2Callbacks::new_session(HTTP2ServerConnection& connection) {
     nghttp2_session_callbacks* callbacks = nullptr;
     if (nghttp2_session_callbacks_new(&callbacks) != 0) throw std::bad_alloc();
+    nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
     nghttp2_session_callbacks_set_send_data_callback(callbacks, send_data);
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
     nghttp2_option* options = nullptr;
@@ -41,8 +43,9 @@ nghttp2_session* HTTP2Callbacks::new_session(HTTP2ServerConnection& connection) 
     // resets 1,000 at once then 33 a second (rapid reset), 8 CONTINUATION
     // frames a header block, 1,000 SETTINGS and PING ACKs queued, 32
     // entries a SETTINGS frame. Empty DATA frames are ours to bound
-    // (HTTP2Stream::empty_data_flood). tests/clients/final_http2_attack_test.py
-    // checks each.
+    // (HTTP2Stream::empty_data_flood), and so are stream ids that go
+    // backwards (HTTP2ServerConnection::check_stream_id).
+    // tests/clients/final_http2_attack_test.py checks each.
     nghttp2_session* session = nullptr;
     int failed = nghttp2_session_server_new2(&session, callbacks, &connection, options);
     nghttp2_option_del(options);
@@ -70,6 +73,17 @@ bool HTTP2Callbacks::guarded(HTTP2ServerConnection& connection, HTTP2Stream* str
         }
         return false;
     }
+}
+
+// Every frame's header, before libnghttp2 reads the frame: a HEADERS is
+// checked against the stream ids the client has used, which libnghttp2
+// leaves to its user.
+int HTTP2Callbacks::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* header,
+                                   void* user_data) {
+    if (header->type != NGHTTP2_HEADERS) return 0;
+    HTTP2ServerConnection& connection = connection_of(user_data);
+    guarded(connection, nullptr, [&] { connection.check_stream_id(header->stream_id); });
+    return 0;
 }
 
 int HTTP2Callbacks::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame,
@@ -141,6 +155,15 @@ int HTTP2Callbacks::on_data_chunk_recv(nghttp2_session* session, std::uint8_t, s
         target->add_body(data, length);
         connection.events_.push_back({Kind::body, id});
     });
+    return 0;
+}
+
+// A RST_STREAM of ours has gone: what the client sent on that stream
+// before it read it may still come (check_stream_id lets it).
+int HTTP2Callbacks::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    if (frame->hd.type != NGHTTP2_RST_STREAM) return 0;
+    HTTP2ServerConnection& connection = connection_of(user_data);
+    guarded(connection, nullptr, [&] { connection.remember_reset(frame->hd.stream_id); });
     return 0;
 }
 

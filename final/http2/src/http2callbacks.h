@@ -33,6 +33,8 @@ public:
 private:
     using Kind = HTTP2ServerConnection::Event::Kind;
 
+    static int on_begin_frame(nghttp2_session* session, const nghttp2_frame_hd* header,
+                              void* user_data);
     static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame,
                                 void* user_data);
     static int on_header(nghttp2_session* session, const nghttp2_frame* frame,
@@ -42,6 +44,7 @@ private:
     static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user_data);
     static int on_data_chunk_recv(nghttp2_session* session, std::uint8_t flags, std::int32_t id,
                                   const std::uint8_t* data, std::size_t length, void* user_data);
+    static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user_data);
     static int send_data(nghttp2_session* session, nghttp2_frame* frame, const std::uint8_t* header,
                          std::size_t length, nghttp2_data_source* source, void* user_data);
     static int on_stream_close(nghttp2_session* session, std::int32_t id, std::uint32_t error_code,

@@ -148,6 +148,7 @@ bool HTTP2ServerConnection::take_upgrade(std::string_view head) {
     auto request = std::make_shared<HTTP2Stream>(shared_from_this(), 1);
     request->take_upgraded_request(start, headers);
     streams_.emplace(1, request);
+    last_stream_id_ = 1;
     events_.push_back({Event::Kind::request, 1});
     events_.push_back({Event::Kind::end, 1});
     return true;
@@ -244,6 +245,37 @@ void HTTP2ServerConnection::dispatch_events() {
                 break;
         }
     }
+}
+
+void HTTP2ServerConnection::check_stream_id(std::int32_t id) {
+    if (id % 2 == 0) return;  // 0 and even ids: libnghttp2 refuses them (PROTOCOL_ERROR)
+    if (id > last_stream_id_) {
+        last_stream_id_ = id;
+        return;
+    }
+    // A stream libnghttp2 still has: its trailers, which libnghttp2 judges.
+    if (nghttp2_session_get_stream_remote_close(session_.get(), id) != -1) return;
+    // A stream opened after our GOAWAY's last one was never taken: its
+    // frames are ignored (RFC 9113 section 6.8), its trailers too.
+    if (state_ == State::going_away &&
+        id > nghttp2_session_get_last_proc_stream_id(session_.get())) {
+        return;
+    }
+    // RFC 9113 section 5.1: frames on a stream we reset are ignored (as
+    // libnghttp2 does), for the client may have sent them before our
+    // RST_STREAM reached it.
+    if (std::find(reset_ids_.begin(), reset_ids_.end(), id) != reset_ids_.end()) return;
+    gen_log.info("HTTP/2 connection from {} refused: HEADERS on stream {}, not above {}",
+                 context_.remote_ip, id, last_stream_id_);
+    fail(NGHTTP2_PROTOCOL_ERROR);
+}
+
+// RFC 9113 section 5.1 lets an endpoint bound how long it ignores frames
+// on a stream it reset. The last max_concurrent_streams resets are kept:
+// as many streams as the client may have had open at once.
+void HTTP2ServerConnection::remember_reset(std::int32_t id) {
+    reset_ids_.push_back(id);
+    if (reset_ids_.size() > params_.max_concurrent_streams) reset_ids_.pop_front();
 }
 
 // --- sending --------------------------------------------------------------------------------

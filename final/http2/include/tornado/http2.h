@@ -168,6 +168,13 @@ private:
     void end_once_all_said();
     void on_timeout() override;
     void arm_idle_timeout();
+    // RFC 9113 section 5.1.1, for a HEADERS frame's `id`: a new stream's
+    // id is above every id the client has used. libnghttp2 leaves a lower
+    // one to its user; here it fails the connection (PROTOCOL_ERROR),
+    // unless it is a stream's trailers, or crossed a RST_STREAM or the
+    // GOAWAY of ours.
+    void check_stream_id(std::int32_t id);
+    void remember_reset(std::int32_t id);
 
     // The connection's way out when it cannot go on: GOAWAY with `code`
     // (RFC 9113 section 5.4.1), after which libnghttp2 reads nothing more.
@@ -198,6 +205,9 @@ private:
     // the DATA frames written straight from the streams (send_data).
     std::string batch_;
     Future<void> closed_future_{nullptr};
+    std::int32_t last_stream_id_ = 0;  // the highest the client has used
+    // The streams we sent RST_STREAM on lately, oldest first (check_stream_id).
+    std::deque<std::int32_t> reset_ids_;
     std::uint32_t server_slot_ = kNotListed;
     State state_ = State::created;
     // Not the life, but guards against doing a thing twice at once:
