@@ -131,6 +131,8 @@ SHOWN_LINES_PER_TEST = 12
 # What the program logged during a failing test: its first lines, the
 # ones that name a TODO or an exception first.
 SHOWN_LOG_LINES_PER_TEST = 4
+# "[31/36] Building CXX object ...": one line per step of the build.
+NINJA_PROGRESS = re.compile(r"^\[\d+/\d+\] ")
 # A sanitizer's report: the line that says what happened, then its stack.
 SANITIZER_ERROR = re.compile(r"ERROR: (Address|Leak|Thread)Sanitizer|runtime error:")
 # "#3 0x55 in connect /path/pg.cpp:51", or "#1 0x7f  (/lib/libpq.so.5+0xdbc0)"
@@ -582,8 +584,11 @@ def build(build_dir, target):
     result = subprocess.run(command, capture_output=True, text=True, errors="replace")
     output = (result.stdout + result.stderr).splitlines()
     if result.returncode != 0:
-        shown = [l for l in output if "error" in l.lower()] or output[-30:]
-        return False, shown[:40]
+        # Ninja's progress lines name the files it builds: "errors_test.cpp"
+        # in one is not an error, and if it were the only line shown, the
+        # real reason (a line without "error" in it) would be hidden.
+        shown = [l for l in output if "error" in l.lower() and not NINJA_PROGRESS.match(l)]
+        return False, (shown or output[-30:])[:40]
     warnings = [l for l in output if "warning:" in l and "exercises/" in l]
     return True, warnings[:20]
 
