@@ -14,7 +14,7 @@ talks to it as a real client would:
   - SIGTERM while curl's stream is in flight: the stream is answered
     (GOAWAY, then the answer), and the server exits soon after;
   - and while a raw client, not yet aware of the GOAWAY, opens a POST
-    with its body and opens and resets another stream: both ignored,
+    with its body and trailers and opens and resets another stream: both ignored,
     without an error, and the stream the GOAWAY named still answered;
   - over TLS: ALPN gives curl and h2load h2, and a client that offers
     only http/1.1 gets HTTP/1.1;
@@ -207,11 +207,12 @@ def a_graceful_stop_lets_streams_finish(demo_app):
 
 
 def frames_that_crossed_the_goaway_are_ignored(demo_app):
-    """The client opens streams before our GOAWAY reaches it: a POST and
-    its body on stream 3, a stream 5 opened and reset. RFC 9113 section
-    6.8: the server ignores them (their DATA still counts against the
-    connection's window), with no PROTOCOL_ERROR for frames on streams it
-    never opened, and still answers stream 1, which its GOAWAY named.
+    """The client opens streams before our GOAWAY reaches it: a POST, its
+    body and its trailers on stream 3, a stream 5 opened and reset. RFC
+    9113 section 6.8: the server ignores them (their DATA still counts
+    against the connection's window), with no PROTOCOL_ERROR for frames on
+    streams it never opened (the trailers' HEADERS neither), and still
+    answers stream 1, which its GOAWAY named.
     (Python's h2 refuses to send once it has read a GOAWAY, so the frames
     are sent raw, by final_http2_attack_test.py's client.)"""
     with ServerProcess(demo_app, "--http2", stderr=subprocess.DEVNULL) as server:
@@ -230,7 +231,8 @@ def frames_that_crossed_the_goaway_are_ignored(demo_app):
         client.send(raw.frame(raw.HEADERS, raw.END_HEADERS, 3, post) +
                     b"".join(raw.frame(raw.DATA, 0, 3, b"p" * 16384) for _ in range(3)) +
                     raw.frame(raw.WINDOW_UPDATE, 0, 3, (1000).to_bytes(4, "big")) +
-                    raw.frame(raw.DATA, raw.END_STREAM, 3, b"end") +
+                    raw.frame(raw.DATA, 0, 3, b"end") +
+                    raw.frame(raw.HEADERS, raw.END_HEADERS | raw.END_STREAM, 3, raw.literal(b"x-trailer", b"1")) +
                     raw.frame(raw.HEADERS, raw.END_HEADERS, 5, get) +
                     raw.frame(raw.RST_STREAM, 0, 5, (8).to_bytes(4, "big")))
         expect(client.read_until(lambda: 1 in client.ended, timeout=TIMEOUT),
