@@ -1,5 +1,7 @@
 // write_test.cpp: write() survives partial writes and calls back once per
 // write, from the loop. Task3_* grade exercise task 3.
+#include <poll.h>
+
 #include <atomic>
 #include <future>
 #include <thread>
@@ -16,6 +18,15 @@ std::string pattern(std::size_t size) {
     std::string data(size, '\0');
     for (std::size_t i = 0; i < size; ++i) data[i] = static_cast<char>('A' + (i * 7 + i / 4096) % 26);
     return data;
+}
+
+// Fixed, small kernel buffers on both ends (64 KB asked for). Left to
+// autotune, loopback's can grow to take megabytes in one send(), and then
+// nothing is left in the stream's write buffer for a test to look at.
+void shrink_kernel_buffers(int stream_fd, int peer_fd) {
+    int small = 64 * 1024;
+    ::setsockopt(stream_fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    ::setsockopt(peer_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
 }
 
 // The peer reads slowly in a thread of its own: a chunk, a pause, a chunk.
@@ -129,17 +140,87 @@ TEST_F(Task3_Write, ACallbackWaitsForTheBytesWrittenBeforeIt) {
 // Catches: running only the first finished callback per event. When one
 // send() takes the end of a big write and two small ones after it, both
 // small callbacks are due at once; no later WRITE event comes to run the
-// second (nothing is left to send).
+// second (nothing is left to send). Small kernel buffers, so that the big
+// write is still buffered when the small ones queue behind it: else each
+// small write would go out, and be called back, on its own.
 TEST_F(Task3_Write, CallbacksThatFinishTogetherAllRun) {
+    shrink_kernel_buffers(stream->fileno(), peer.get());
     const std::string big = pattern(4 * 1024 * 1024);
     SlowReader reader(peer.get(), big.size() + 2);  // first, as above
     stream->write(big);
+    ASSERT_TRUE(stream->writing()) << "4 MB went out in one send(); the test proves nothing";
     std::vector<std::string> order;
     stream->write("y", [&] { order.push_back("y"); });
     stream->write("z", [&] { order.push_back("z"); });
     ASSERT_TRUE(run_until([&] { return order.size() == 2; }, 20s))
         << "callbacks run: " << order.size() << " of 2";
     EXPECT_EQ(order, (std::vector<std::string>{"y", "z"}));
+}
+
+// Rule: bytes go out in the order they were written. Catches: a write()
+// that offers its own bytes to the kernel first and buffers only what is
+// left: while earlier bytes still wait in the write buffer, the new ones
+// overtake them as soon as the kernel has room.
+TEST_F(Task3_Write, BytesWrittenWhileOthersWaitGoOutAfterThem) {
+    shrink_kernel_buffers(stream->fileno(), peer.get());
+    const std::string big = pattern(1024 * 1024);
+    stream->write(big);
+    ASSERT_TRUE(stream->writing()) << "1 MB went out in one send(); the test proves nothing";
+    // The peer reads a little, without the loop running: the kernel has
+    // room again while most of `big` still waits in the write buffer.
+    std::string received = peer_receive(64 * 1024);
+    pollfd writable{stream->fileno(), POLLOUT, 0};
+    ::poll(&writable, 1, 2000);  // until the kernel says it has room
+    stream->write("tail\n");
+    SlowReader reader(peer.get(), big.size() + 5 - received.size());
+    ASSERT_TRUE(run_until([&] { return !stream->writing(); }, 20s)) << "the writes never finished";
+    reader.join();
+    received += reader.received;
+    ASSERT_EQ(received.size(), big.size() + 5);
+    EXPECT_TRUE(received == big + "tail\n")
+        << "the peer received \"tail\\n\" at byte " << received.find("tail\n") << ", not at byte "
+        << big.size() << ": bytes written while earlier ones still waited in the write buffer "
+        << "went out before them";
+}
+
+// Rule: a write's callback runs once every byte before it has gone out,
+// whatever its own size: an empty write is how a caller waits for
+// everything written so far (relay's close does). Catches: a write() that
+// returns at once on no data, and never calls back.
+TEST_F(Task3_Write, AnEmptyWriteCallsBackOnceTheBytesBeforeItHaveGone) {
+    bool idle_done = false;
+    stream->write("", [&] { idle_done = true; });
+    EXPECT_FALSE(idle_done) << "the callback ran inside write()";
+    ASSERT_TRUE(run_until([&] { return idle_done; }))
+        << "the callback of an empty write on an idle stream never ran";
+
+    shrink_kernel_buffers(stream->fileno(), peer.get());
+    const std::string big = pattern(1024 * 1024);
+    SlowReader reader(peer.get(), big.size());
+    stream->write(big);
+    bool done = false;
+    bool writing_when_called = true;
+    stream->write("", [&] {
+        done = true;
+        writing_when_called = stream->writing();
+    });
+    ASSERT_TRUE(run_until([&] { return done; }, 20s))
+        << "the callback of an empty write queued behind 1 MB never ran";
+    EXPECT_FALSE(writing_when_called) << "it ran before the bytes written before it had gone";
+}
+
+// Rule: an exception from a write callback is logged and closes the stream,
+// as one from any callback does (run_user_callback). Task 4's: the stream
+// closes through close_because(), which task 4 writes. Catches: a callback
+// called directly: its exception escapes to the loop, which logs it, and
+// the stream stays open, serving nobody.
+TEST_F(Task4_Close, AnExceptionInAWriteCallbackClosesTheStream) {
+    stream->write("x", [] { throw std::runtime_error("write handler bug"); });
+    ASSERT_TRUE(run_until([&] { return close_calls > 0; }))
+        << "a write callback threw, and the stream never closed: run callbacks through "
+           "run_user_callback";
+    EXPECT_NE(stream->close_reason().find("write handler bug"), std::string::npos)
+        << "reason: " << stream->close_reason();
 }
 
 // Catches: a send error (EPIPE, ECONNRESET) that escapes write() as an
@@ -200,11 +281,7 @@ TEST_F(Task3_Write, WritingFromAWriteCallbackKeepsOrder) {
 }
 
 TEST_F(Task3_Write, BuffersWhileThePeerIsNotReadingThenDrains) {
-    // Fixed kernel buffers on both ends: left to autotune, loopback's can
-    // grow to take all 4 MiB, and then nothing is left to buffer.
-    int small = 64 * 1024;
-    ::setsockopt(stream->fileno(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    ::setsockopt(peer.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    shrink_kernel_buffers(stream->fileno(), peer.get());
     const std::string data = pattern(4 * 1024 * 1024);
     bool done = false;
     // On a thread of its own, so that a write() that waits for the peer
