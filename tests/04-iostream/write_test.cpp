@@ -66,6 +66,28 @@ private:
     std::thread thread_;
 };
 
+// Calls stream.write(data, callback) on a thread of its own while the peer
+// reads nothing, and says whether it returned within 2 s (a correct one
+// returns at once). A write() that waits for the peer then fails its test
+// instead of hanging it, and the whole run with it. The loop is not
+// running meanwhile, so nothing else touches the stream.
+bool write_returns_at_once(IOStream& stream, int peer_fd, const std::string& data,
+                           IOStream::WriteCallback callback = {}) {
+    auto writing = std::async(std::launch::async,
+                              [&] { stream.write(data, std::move(callback)); });
+    bool returned = writing.wait_for(2s) == std::future_status::ready;
+    if (!returned) {
+        SlowReader drain(peer_fd, data.size());  // lets a write() that waits finish
+        writing.wait();
+    }
+    writing.get();
+    return returned;
+}
+
+const char* const kWriteWaited =
+    "write() waited for a peer that does not read: when send() takes nothing, keep the rest "
+    "and let a WRITE event send it";
+
 TEST_F(Task3_Write, SmallWriteArrives) {
     bool done = false;
     stream->write("hello\n", [&] { done = true; });
@@ -164,7 +186,7 @@ TEST_F(Task3_Write, CallbacksThatFinishTogetherAllRun) {
 TEST_F(Task3_Write, BytesWrittenWhileOthersWaitGoOutAfterThem) {
     shrink_kernel_buffers(stream->fileno(), peer.get());
     const std::string big = pattern(1024 * 1024);
-    stream->write(big);
+    ASSERT_TRUE(write_returns_at_once(*stream, peer.get(), big)) << kWriteWaited;
     ASSERT_TRUE(stream->writing()) << "1 MB went out in one send(); the test proves nothing";
     // The peer reads a little, without the loop running: the kernel has
     // room again while most of `big` still waits in the write buffer.
@@ -284,19 +306,8 @@ TEST_F(Task3_Write, BuffersWhileThePeerIsNotReadingThenDrains) {
     shrink_kernel_buffers(stream->fileno(), peer.get());
     const std::string data = pattern(4 * 1024 * 1024);
     bool done = false;
-    // On a thread of its own, so that a write() that waits for the peer
-    // fails the test instead of hanging it: a correct one returns at once
-    // (2 s is ample). The loop is not running meanwhile, so nothing else
-    // touches the stream.
-    auto writing = std::async(std::launch::async, [&] { stream->write(data, [&] { done = true; }); });
-    bool returned = writing.wait_for(2s) == std::future_status::ready;
-    if (!returned) {
-        SlowReader drain(peer.get(), data.size());  // lets a write() that waits finish
-        writing.wait();
-    }
-    writing.get();
-    ASSERT_TRUE(returned) << "write() waited for a peer that does not read: when send() takes "
-                             "nothing, keep the rest and let a WRITE event send it";
+    ASSERT_TRUE(write_returns_at_once(*stream, peer.get(), data, [&] { done = true; }))
+        << kWriteWaited;
     run_for(100ms);
     EXPECT_TRUE(stream->writing()) << "the peer reads nothing, yet everything was sent";
     EXPECT_FALSE(done);
