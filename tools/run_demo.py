@@ -129,12 +129,13 @@ def start(build, target, args, exercise=False, dsn=None, **popen):
     return subprocess.Popen(command, env=env, **popen), cluster
 
 
-def announce(target, exercise, build):
+def announce(target, exercise, build, args):
     demo = DEMOS.get(target)
     which = "your exercise's code" if exercise else "the reference code"
-    print("Starting %s (%s; Ctrl-C stops it)" % (program_path(build, target, exercise), which))
+    print("Starting %s %s(%s; Ctrl-C stops it)" % (program_path(build, target, exercise),
+                                                   "".join(a + " " for a in args), which))
     talk = demo.talk if demo else ["curl -i http://127.0.0.1:8888/   (or open that address in a browser)"]
-    print("Talk to it, from a second terminal:")
+    print("Talk to it, from a second terminal%s:" % (" (on the ports your options give)" if args else ""))
     for line in talk:
         print("    " + line)
     if demo and demo.postgres:
@@ -158,7 +159,7 @@ def main():
             sys.exit("run_demo: %s is not a chapter's demo: EXERCISE=1 runs one of %s" %
                      (options.target, ", ".join(t for t in DEMOS if t.startswith("ch"))))
         sys.exit("run_demo: %s is not built" % program)
-    announce(options.target, options.exercise, options.build)
+    announce(options.target, options.exercise, options.build, options.args)
     process, cluster = start(options.build, options.target, options.args, options.exercise, options.dsn)
     # Ctrl-C reaches the demo too (one process group): it stops, then we
     # stop its cluster.

@@ -352,10 +352,98 @@ TEST_F(Task3_FlowControl, WindowOverflowIsAFlowControlError) {
     }
     {
         H2Client client(port());
-        client.window_update(0, 0x7fffffff - 65535);  // the connection's window at 2^31-1
-        client.window_update(0, 1);
+        client.window_update(0, 0x7fffffff - 65535);  // the connection's window at 2^31-1: fine
+        client.send_headers(1, get_fields("/"));
+        EXPECT_EQ(client.read_response(1).status, 200)
+            << "a connection's window of exactly 2^31-1 is allowed (nghttp -W31 asks for it)";
+        client.window_update(0, 13);  // over by 1: the answer took 12 ("Hello, world")
         EXPECT_EQ(client.expect_goaway(), kFlowControlError);
     }
+}
+
+// A SETTINGS change may take an open stream's window to exactly 2^31-1.
+TEST_F(Task3_FlowControl, ASettingsChangeToExactlyTheLargestWindowIsTaken) {
+    start();
+    H2Client client(port(), true, setting(kInitialWindowSize, 0));
+    client.send_headers(1, get_fields("/big?n=1000"));
+    client.read_until([](const Frame& f) { return f.type == kHeaders; });
+    // The stream's window goes from 0 to 0 + (2^31-1 - 0): the largest allowed.
+    client.send_frame(kSettings, 0, 0, setting(kInitialWindowSize, 0x7fffffff));
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.body.size(), 1000u);
+}
+
+// The body of a request we have refused (413) is not wanted: its stream
+// gets no more window, or the client would send it all for nothing.
+TEST_F(Task3_FlowControl, ARefusedBodyGetsNoMoreWindow) {
+    HTTP2ConnectionParameters params;
+    params.max_body_size = 1000;
+    params.initial_window_size = 4000;
+    start(test_routes, params);
+    H2Client client(port());
+    client.send_headers(1, get_fields("/echo", "POST"), false);
+    client.send_data(1, std::string(3000, 'r'));  // over max_body_size: 413
+    // Every frame of stream 1 until its answer ends.
+    int status = 0;
+    while (true) {
+        Frame frame = client.read_until([](const Frame& f) { return f.stream_id == 1; });
+        if (frame.missing) break;
+        EXPECT_FALSE(frame.type == kWindowUpdate)
+            << "WINDOW_UPDATE of " << get_u32(frame.payload, 0)
+            << " for the body of a request already refused";
+        for (const auto& [name, value] : frame.fields) {
+            if (name == ":status") status = std::stoi(value);
+        }
+        if (frame.has(kEndStream) && (frame.type == kData || frame.type == kHeaders)) break;
+    }
+    EXPECT_EQ(status, 413);
+}
+
+// on_flushed says "the whole chunk has gone": it waits for the chunk's last
+// byte, however many frames the windows cut it into. A handler that writes
+// the next chunk on it holds one chunk, not two.
+TEST_F(Task3_FlowControl, OnFlushedWaitsForTheChunksLastByte) {
+    auto flushed = std::make_shared<std::atomic<bool>>(false);
+    start([flushed](std::shared_ptr<HTTPServerRequest> request) {
+        request->connection->write_headers(200, HTTPHeaders());
+        request->connection->write(std::string(3000, 'c'), [request, flushed] {
+            *flushed = true;
+            request->connection->finish();
+        });
+    });
+    H2Client client(port(), true, setting(kInitialWindowSize, 1000));
+    client.send_headers(1, get_fields("/"));
+    Frame first = client.read_until([](const Frame& f) { return f.type == kData; });
+    EXPECT_EQ(first.length, 1000u);
+    // The window is spent, 2000 bytes wait: on_flushed must not come. (The
+    // wait only gives a wrong on_flushed time to show; a right one passes
+    // at once.)
+    for (int turn = 0; turn < 30 && !*flushed; ++turn) {
+        on_loop([] {});
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_FALSE(*flushed) << "on_flushed ran when the first 1000 of 3000 bytes had gone";
+    client.window_update(1, 2000);
+    H2Client::Response rest = client.read_response(1);
+    EXPECT_EQ(first.payload.size() + rest.body.size(), 3000u);
+    EXPECT_TRUE(*flushed);
+}
+
+// Several chunks written, then finish(), in one turn: END_STREAM goes on
+// the last frame of the last chunk, once.
+TEST_F(Task3_FlowControl, SeveralChunksThenFinishEndTheStreamOnce) {
+    start([](std::shared_ptr<HTTPServerRequest> request) {
+        request->connection->write_headers(200, HTTPHeaders());
+        request->connection->write(std::string(20000, 'a'));
+        request->connection->write(std::string(20000, 'b'));
+        request->connection->finish();
+    });
+    H2Client client(port(), true, setting(kInitialWindowSize, 1 << 20));
+    client.window_update(0, 1 << 20);
+    client.send_headers(1, get_fields("/"));
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.body, std::string(20000, 'a') + std::string(20000, 'b'))
+        << "END_STREAM came after " << response.body.size() << " of 40000 bytes";
 }
 
 TEST_F(Task3_FlowControl, SettingsCanTakeAWindowOverTheTop) {

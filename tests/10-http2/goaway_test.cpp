@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <future>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -13,17 +14,23 @@
 namespace course::testing {
 namespace {
 
+// on_stopped may run after a failed test has returned (the connections
+// close in TearDown): what it sets must outlive the test's locals.
+std::shared_ptr<std::atomic<bool>> stopped_flag() { return std::make_shared<std::atomic<bool>>(false); }
+
 class Task4_GracefulGoaway : public HTTP2ServerTest {
 protected:
     // A server whose "/hold" requests wait, unanswered, until
     // answer_held() (from the test thread); every other path goes to
     // test_routes.
-    void start_holding() {
-        start([this](std::shared_ptr<HTTPServerRequest> request) {
-            if (request->path != "/hold") return test_routes(std::move(request));
-            held_ = std::move(request);
-            held_taken_.set_value();
-        });
+    void start_holding(HTTP2ConnectionParameters params = {}) {
+        start(
+            [this](std::shared_ptr<HTTPServerRequest> request) {
+                if (request->path != "/hold") return test_routes(std::move(request));
+                held_ = std::move(request);
+                held_taken_.set_value();
+            },
+            params);
     }
     void wait_until_held() {
         ASSERT_EQ(held_taken_.get_future().wait_for(5s), std::future_status::ready)
@@ -52,8 +59,8 @@ TEST_F(Task4_GracefulGoaway, StopAnswersTheStreamsTakenThenCloses) {
     client.send_headers(1, get_fields("/slow"));
     ASSERT_EQ(taken->get_future().wait_for(2s), std::future_status::ready);
 
-    std::atomic<bool> stopped{false};
-    on_loop([&] { server->stop([&] { stopped = true; }); });
+    auto stopped = stopped_flag();
+    on_loop([&] { server->stop([stopped] { *stopped = true; }); });
     EXPECT_EQ(client.expect_goaway(), kNoError);
     EXPECT_EQ(client.last_goaway_stream, 1u);
     // A stream opened after the GOAWAY is not served...
@@ -65,8 +72,8 @@ TEST_F(Task4_GracefulGoaway, StopAnswersTheStreamsTakenThenCloses) {
     EXPECT_TRUE(client.closed_by_server(2s));
     for (const Frame& frame : client.skipped)
         EXPECT_NE(frame.stream_id, 3u) << "stream 3 was answered";
-    for (int i = 0; i < 100 && !stopped; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_TRUE(stopped) << "on_stopped runs once the last connection has closed";
+    for (int i = 0; i < 100 && !*stopped; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(*stopped) << "on_stopped runs once the last connection has closed";
     EXPECT_THROW(TestClient late(port()), std::exception) << "stop() stops accepting";
 }
 
@@ -83,10 +90,10 @@ TEST_F(Task4_GracefulGoaway, AnIdleConnectionClosesAtOnce) {
 
 TEST_F(Task4_GracefulGoaway, WithNoConnectionStopRunsOnStoppedAtOnce) {
     start();
-    std::atomic<bool> stopped{false};
-    on_loop([&] { server->stop([&] { stopped = true; }); });
-    for (int i = 0; i < 100 && !stopped; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_TRUE(stopped) << "no connection to wait for: on_stopped must run";
+    auto stopped = stopped_flag();
+    on_loop([&] { server->stop([stopped] { *stopped = true; }); });
+    for (int i = 0; i < 100 && !*stopped; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(*stopped) << "no connection to wait for: on_stopped must run";
     EXPECT_THROW(TestClient late(port()), std::exception) << "stop() stops accepting";
 }
 
@@ -112,7 +119,9 @@ TEST_F(Task4_GracefulGoaway, EveryConnectionIsToldToGoAway) {
 // judged as a frame on an idle stream; the stream the GOAWAY named is
 // still answered, and the connection ends with no error.
 TEST_F(Task4_GracefulGoaway, APostThatCrossedTheGoawayIsIgnoredWhole) {
-    start_holding();
+    HTTP2ConnectionParameters params;
+    params.connection_window_size = 65535;  // the RFC's: given back past half of it
+    start_holding(params);
     H2Client client(port());
     client.send_headers(1, get_fields("/hold"));
     wait_until_held();
@@ -154,7 +163,12 @@ TEST_F(Task4_GracefulGoaway, APostThatCrossedTheGoawayIsIgnoredWhole) {
 // taken it all. Here 16 MB, more than the socket buffers hold.
 TEST_F(Task4_GracefulGoaway, ALargeAnswerInFlightArrivesWhole) {
     constexpr std::size_t kSize = 16 * 1024 * 1024;
-    start([this](std::shared_ptr<HTTPServerRequest> request) {
+    auto late_requests = std::make_shared<std::atomic<int>>(0);
+    start([this, late_requests](std::shared_ptr<HTTPServerRequest> request) {
+        if (request->path != "/large") {
+            ++*late_requests;
+            return request->reply(200, "late");
+        }
         request->reply(200, std::string(kSize, 'L'));
         server->stop();  // the answer is written, and not yet sent
     });
@@ -162,9 +176,50 @@ TEST_F(Task4_GracefulGoaway, ALargeAnswerInFlightArrivesWhole) {
     client.window_update(0, 0x7fffffff - 65535);
     client.send_headers(1, get_fields("/large"));
     ASSERT_EQ(client.expect_goaway(), kNoError);
+    // The server is closing now (its last stream is written, not yet
+    // flushed): a stream the client opens meanwhile is still ignored whole.
+    client.send_headers(3, get_fields("/echo", "POST"), false);
+    client.send_data(3, "late", true);
     H2Client::Response response = client.read_response(1, 30s);
     EXPECT_EQ(response.body.size(), kSize) << "the answer was cut when the connection closed";
-    EXPECT_TRUE(client.closed_by_server(2s)) << "and then the connection closes";
+    while (true) {  // what comes after the answer, until the close
+        Frame frame;
+        try {
+            frame = client.read_frame(2s);
+        } catch (const TimeoutError&) {
+            ADD_FAILURE() << "the connection was still open 2 s after its last answer";
+            break;
+        } catch (const std::exception&) {
+            break;  // closed: as it should
+        }
+        EXPECT_NE(frame.type, kGoaway) << "a second GOAWAY: " << H2Client::goaway_text(frame);
+        EXPECT_NE(frame.stream_id, 3u) << frame_name(frame.type) << " on stream 3, opened after the GOAWAY";
+    }
+    // Its answer may never show, but the work would: the client retries a
+    // stream above the GOAWAY's last, so a POST would be done twice.
+    EXPECT_EQ(*late_requests, 0) << "the application ran stream 3, opened after the GOAWAY";
+}
+
+// One GOAWAY NO_ERROR, however many times stop() is called (a second
+// Ctrl-C): a second would name the last stream again, and a client reads
+// each GOAWAY as news.
+TEST_F(Task4_GracefulGoaway, GoawayIsSaidOnce) {
+    start_holding();
+    H2Client client(port());
+    client.send_headers(1, get_fields("/hold"));
+    wait_until_held();
+    on_loop([&] {
+        server->stop();
+        server->stop();
+    });
+    ASSERT_EQ(client.expect_goaway(), kNoError);
+    answer_held();
+    EXPECT_EQ(client.read_response(1).status, 200);
+    EXPECT_TRUE(client.closed_by_server(2s));
+    for (const Frame& frame : client.skipped) {
+        if (frame.type == kGoaway)
+            ADD_FAILURE() << "a second GOAWAY: " << H2Client::goaway_text(frame);
+    }
 }
 
 // on_stopped says that every connection has closed. A program that stops
@@ -175,16 +230,16 @@ TEST_F(Task4_GracefulGoaway, OnStoppedWaitsForTheLastStream) {
     H2Client client(port());
     client.send_headers(1, get_fields("/hold"));
     wait_until_held();
-    std::atomic<int> stopped{0};
-    on_loop([&] { server->stop([&] { ++stopped; }); });
+    auto stopped = std::make_shared<std::atomic<int>>(0);
+    on_loop([&] { server->stop([stopped] { ++*stopped; }); });
     ASSERT_EQ(client.expect_goaway(), kNoError);
     on_loop([] {});  // a turn of the loop after stop()
-    EXPECT_EQ(stopped, 0) << "on_stopped ran while a stream was still to be answered";
+    EXPECT_EQ(*stopped, 0) << "on_stopped ran while a stream was still to be answered";
     answer_held();
     EXPECT_EQ(client.read_response(1).status, 200);
     EXPECT_TRUE(client.closed_by_server(2s));
-    for (int i = 0; i < 200 && stopped == 0; ++i) std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(stopped, 1) << "on_stopped runs once, when the last connection has closed";
+    for (int i = 0; i < 200 && *stopped == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(*stopped, 1) << "on_stopped runs once, when the last connection has closed";
 }
 
 }  // namespace

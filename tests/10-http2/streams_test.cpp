@@ -45,8 +45,10 @@ Outcome receive(StreamState state, FrameType type, bool end_stream = false) {
     return outcome;
 }
 
-void expect_state(const Outcome& outcome, StreamState wanted, const char* what) {
-    ASSERT_TRUE(outcome.state.has_value()) << what << ": threw " << static_cast<int>(outcome.code);
+void expect_state(const Outcome& outcome, StreamState wanted, const std::string& what) {
+    ASSERT_TRUE(outcome.state.has_value())
+        << what << ": threw " << (outcome.kind == Outcome::stream ? "a stream error " : "a connection error ")
+        << ::testing::PrintToString(outcome.code);
     EXPECT_EQ(*outcome.state, wanted) << what << ": " << http2::state_name(*outcome.state);
 }
 
@@ -64,6 +66,19 @@ TEST(Task2_Streams, IdleOpensWithHeaders) {
     expect_state(receive(StreamState::idle, FrameType::headers, true),
                  StreamState::half_closed_remote, "HEADERS+END_STREAM");
     expect_state(receive(StreamState::idle, FrameType::priority), StreamState::idle, "PRIORITY");
+}
+
+// END_STREAM is a flag of DATA and HEADERS only: the same bit means
+// nothing on WINDOW_UPDATE, RST_STREAM or PRIORITY (ACK on SETTINGS and
+// PING, which are no stream's).
+TEST(Task2_Streams, EndStreamCountsOnDataAndHeadersOnly) {
+    for (FrameType type : {FrameType::window_update, FrameType::priority}) {
+        expect_state(receive(StreamState::open, type, true), StreamState::open,
+                     http2::frame_type_name(type) + " with flag 0x1 on an open stream");
+        expect_state(receive(StreamState::half_closed_local, type, true),
+                     StreamState::half_closed_local,
+                     http2::frame_type_name(type) + " with flag 0x1 on a half-closed (local) stream");
+    }
 }
 
 TEST(Task2_Streams, IdleRefusesEverythingElseAsAConnectionError) {
