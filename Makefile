@@ -338,6 +338,7 @@ slides:
 docs:
 	@$(DEPS) docs
 	tools/build_docs.sh $(BUILD)/docs
+	$(PYTHON) docs/check_reference.py $(BUILD)/docs
 
 ## trace-pictures  the loop traced in chapters 03 and 08, drawn again from real runs (TORNADO_TRACE): chapters/03-epoll-ioloop/img/, chapters/08-coroutines/img/
 # Each script runs its program traced and checks the trace, as CTest's

@@ -26,6 +26,7 @@ include_patterns = [
     "final/src/README.md",
     "final/src/*/README.md",
     "final/examples/*/README.md",
+    "final/examples/guide/*.md",
     "final/deploy/README.md",
     "final/postgres/README.md",
     "final/curl/README.md",

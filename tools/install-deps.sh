@@ -39,7 +39,8 @@
 #   tools/install-deps.sh browser   + Chromium, Node.js and npm (the browser test, tests/browser/;
 #                                   playwright-core is pinned in package-lock.json)
 #   tools/install-deps.sh docs      + Doxygen, Sphinx with Breathe and MyST, the Read the Docs theme
-#                                   (make docs: the course's site, tools/build_docs.sh)
+#                                   (make docs: the course's site, tools/build_docs.sh), clang 14
+#                                   (docs/check_reference.py lists the headers' names with it)
 #
 # Quick when nothing is missing: it asks dpkg, and runs apt-get only for what
 # is absent. Every make target that needs packages calls it first, so a fresh
@@ -57,7 +58,7 @@ packages_for() {
     clang)  echo "clang-14 clang-tidy-16" ;;
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;
-    docs)   echo "doxygen python3-sphinx python3-breathe python3-myst-parser python3-sphinx-rtd-theme" ;;
+    docs)   echo "doxygen python3-sphinx python3-breathe python3-myst-parser python3-sphinx-rtd-theme clang-14" ;;
     *) echo "install-deps.sh: unknown group '$1' (build, bench, template, db, deploy, drogon, clang, slides, browser, docs)" >&2; exit 2 ;;
   esac
 }

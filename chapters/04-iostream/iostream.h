@@ -25,10 +25,11 @@
 //   peer that sends faster than the application reads is held back by TCP
 //   flow control, not by our memory. A pending read may buffer at most
 //   max_buffer_size bytes; more closes the stream with a reason.
-// * write() never blocks and never drops bytes: what the kernel does not
-//   take now is buffered and sent as the socket becomes writable. Each
-//   write's callback runs once, when its bytes (and all before them) have
-//   been handed to the kernel.
+// * write() never blocks, never drops bytes and never reorders them: what
+//   the kernel does not take now is buffered and sent, behind the bytes
+//   already waiting, as the socket becomes writable. Each write's callback
+//   runs once, when its bytes (and all before them) have been handed to the
+//   kernel; an empty write's callback too, once all before it have.
 // * Closing. The stream closes when close() is called, on a socket error,
 //   when a limit is broken (max_bytes, max_buffer_size), or when the peer
 //   closes while a read is pending that the buffered bytes cannot finish
@@ -123,8 +124,9 @@ public:
     void read_until_regex(std::regex pattern, ReadCallback callback, std::size_t max_bytes = 0);
 
     // Calls callback with exactly n bytes. With partial = true, calls it as
-    // soon as at least one byte is there, with up to n bytes (read_bytes(0)
-    // completes at once with "").
+    // soon as at least one byte is there, with up to n bytes. read_bytes(0)
+    // needs no bytes: it completes with "" at the loop's next turn (like
+    // every read, never inside the call).
     void read_bytes(std::size_t n, ReadCallback callback, bool partial = false);
 
     // Calls callback with everything the peer sends, once it has closed its
@@ -132,9 +134,11 @@ public:
     // in max_buffer_size.
     void read_until_close(ReadCallback callback);
 
-    // Queues `data` (copied) and sends what the kernel takes now; the rest
-    // goes out as the socket becomes writable. callback, if given, runs once
-    // when every byte of this write has been handed to the kernel.
+    // Queues `data` (copied) behind the bytes still waiting and sends what
+    // the kernel takes now; the rest goes out as the socket becomes
+    // writable. callback, if given, runs once when every byte of this write,
+    // and every byte written before it, has been handed to the kernel (so
+    // write("", callback) waits for everything written so far).
     void write(std::string_view data, WriteCallback callback = {});
 
     // Runs once, from the loop, after the stream closes for any reason.

@@ -103,7 +103,9 @@ void IOStream::read_until_regex(std::regex pattern, ReadCallback callback, std::
 
 void IOStream::read_bytes(std::size_t n, ReadCallback callback, bool partial) {
     // TODO(task 2): record the pending read (mode Bytes, with n and partial)
-    // and leave the rest to start_read(). Hint: make hint CH=04 TASK=2.
+    // and leave the rest to start_read(), which runs the callback from the
+    // loop: never from in here, not for n = 0 nor for bytes already
+    // buffered. Hint: make hint CH=04 TASK=2.
     (void)n;
     (void)callback;
     (void)partial;
@@ -157,10 +159,11 @@ std::optional<std::size_t> IOStream::find_delimiter() {
     // its delimiter) if read_buffer_ holds all of it, else nullopt. Rules: do
     // not search again bytes already searched (scan_from), yet find a
     // delimiter split across two reads ("\r" now, "\n" later). max_bytes (0:
-    // none) bounds the whole read, delimiter included: as soon as the read
-    // cannot end within it, close_because(over_limit("delimiter", max_bytes))
-    // and return nullopt; never deliver such a read. find_regex() below does
-    // the same job for a regex.
+    // none) bounds the whole read, delimiter included, and not the bytes
+    // buffered after it: as soon as the read cannot end within it (and not
+    // before), close_because(over_limit("delimiter", max_bytes)) and return
+    // nullopt; never deliver such a read. find_regex() below does the same
+    // job for a regex.
     throw std::logic_error("TODO(task 1): IOStream::find_delimiter");
 }
 
@@ -263,12 +266,14 @@ void IOStream::check_buffer_limit() {
 
 void IOStream::write(std::string_view data, WriteCallback callback) {
     throw_if_closed();
-    // TODO(task 3): send `data` without blocking and without dropping a byte:
-    // what the kernel does not take now waits in write_buffer_ for WRITE
-    // events (update_interest() asks for them). The callback, if any, is due
-    // once bytes_written_ reaches the bytes_queued_ count of this write's last
-    // byte (write_waiters_), and never runs inside write(), even if everything
-    // went at once. Sending may close the stream: notice it.
+    // TODO(task 3): send `data` without blocking, without dropping a byte and
+    // behind the bytes still waiting (never ahead of them): what the kernel
+    // does not take now waits in write_buffer_ for WRITE events
+    // (update_interest() asks for them). The callback, if any, is due once
+    // bytes_written_ reaches the bytes_queued_ count of this write's last
+    // byte (write_waiters_; an empty write's too), and never runs inside
+    // write(), even if everything went at once. Sending may close the
+    // stream: notice it.
     // Hint: make hint CH=04 TASK=3.
     (void)data;
     (void)callback;
@@ -333,7 +338,8 @@ void IOStream::close() {
 void IOStream::close_because(std::string reason) {
     // TODO(task 4): close, once (a second call changes nothing). Afterwards:
     // closed() and close_reason() say so; the loop no longer watches the
-    // socket and the socket is closed; no pending read, write waiter or
+    // socket (whatever events it asked for, none included) and the socket
+    // is closed; no pending read, write waiter or
     // buffered byte is left (callbacks often capture the stream: dropping them
     // breaks the cycle); run_close_callback() is scheduled on the loop, never
     // run in here. Trap: unregistering from the loop may drop the last

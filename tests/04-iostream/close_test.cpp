@@ -123,9 +123,11 @@ TEST_F(Task4_Close, PeerResetWhileIdleIsNoticed) {
 TEST_F(Task4_Close, ReadUntilCloseGetsEverythingThePeerSent) {
     std::string got;
     bool closed_in_callback = false;
+    std::string reason_in_callback;
     stream->read_until_close([&](std::string data) {
         got = std::move(data);
         closed_in_callback = stream->closed();
+        reason_in_callback = stream->close_reason();
     });
     deliver("one ");
     deliver("two ");
@@ -134,6 +136,8 @@ TEST_F(Task4_Close, ReadUntilCloseGetsEverythingThePeerSent) {
     ASSERT_TRUE(run_until([&] { return close_calls > 0; }));
     EXPECT_EQ(got, "one two three");
     EXPECT_TRUE(closed_in_callback);
+    EXPECT_EQ(reason_in_callback, IOStream::kClosedByPeer)
+        << "the peer's close ended read_until_close: close_reason() must say so";
     EXPECT_EQ(close_calls, 1);
 }
 
@@ -202,8 +206,12 @@ TEST_F(Task4_Close, CloseDropsPendingCallbacks) {
 
 TEST_F(Task4_Close, PeerSeesTheClose) {
     stream->close();
+    // A bounded wait: a socket left open would block the read for ever.
+    timeval timeout{3, 0};
+    ::setsockopt(peer.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     char byte;
-    EXPECT_EQ(read_some(peer.get(), &byte, 1), 0) << "the socket was not closed";
+    EXPECT_EQ(read_some(peer.get(), &byte, 1), 0)
+        << "the peer saw no end of stream within 3 s: the socket was not closed";
 }
 
 TEST_F(Task4_Close, CloseCallbackSetAfterTheCloseStillRunsOnce) {
@@ -279,6 +287,37 @@ TEST_F(Task4_Close, AClosedStreamIsReleased) {
     ASSERT_TRUE(run_until([&] { return weak.expired(); }))
         << "the stream outlived its close: something still holds it";
     EXPECT_EQ(close_calls, 1);
+}
+
+// Rule: closing unregisters the stream whatever it asked the loop for, also
+// nothing at all (no read pending, nothing to write).
+// Catches: unregistering only while events are asked for: an idle stream
+// that closes (the demo's "Connection: close", closed from a write
+// callback) stays in the loop's table, held, until a new connection
+// happens to get its descriptor's number.
+TEST_F(Task4_Close, AStreamClosedWhileIdleIsReleased) {
+    std::weak_ptr<IOStream> weak = stream;
+    stream->close();  // no read pending, nothing to write: no events asked for
+    stream.reset();
+    ASSERT_TRUE(run_until([&] { return weak.expired(); }))
+        << "a stream closed while idle outlived its close: is it still registered with the "
+           "loop? Unregister it whatever events it asked for.";
+    EXPECT_EQ(close_calls, 1);
+}
+
+// Rule: closing drops the write callbacks too, and what they captured.
+// Catches: a close that clears the pending read but keeps the write
+// waiters: a write callback that holds the stream (the demo's does, through
+// its session) keeps both alive for ever once the peer leaves mid-write.
+TEST_F(Task4_Close, AClosedStreamWithAWriteWaitingIsReleased) {
+    std::weak_ptr<IOStream> weak = stream;
+    stream->write(std::string(8 * 1024 * 1024, 'x'), [keep = stream] {});
+    ASSERT_TRUE(stream->writing()) << "8 MB went out in one send(); the test proves nothing";
+    stream->close();
+    stream.reset();
+    ASSERT_TRUE(run_until([&] { return weak.expired(); }))
+        << "the stream outlived its close: a write callback kept after the close still holds "
+           "what it captured";
 }
 
 TEST_F(IOStreamLifetime, AnExceptionInACallbackClosesTheStream) {

@@ -3,6 +3,11 @@
 // Task1_* grade exercise task 1, Task2_* task 2; IOStreamReads.* check the
 // rules every read follows, and read_until_regex (given in the exercise, as
 // a model for task 1).
+#include <time.h>
+
+#include <chrono>
+#include <functional>
+#include <system_error>
 #include <thread>
 
 #include "stream_fixture.h"
@@ -29,13 +34,15 @@ TEST_F(Task1_ReadUntil, ReturnsEverythingUpToAndIncludingTheDelimiter) {
 }
 
 TEST_F(Task1_ReadUntil, LinesArrivingInPiecesOfEverySize) {
+    // ASSERT, not EXPECT, in these loops: after one wrong answer the bytes
+    // left over would spoil every later round, each slower than the last.
     for (std::size_t piece = 1; piece <= kLines.size(); ++piece) {
         keep_reading([&](IOStream::ReadCallback done) { stream->read_until("\r\n", done); },
                      kExpectedLines.size());
         deliver_in_pieces(kLines, piece);
         ASSERT_TRUE(run_until([&] { return results.size() == kExpectedLines.size(); }))
             << "pieces of " << piece << " bytes: got " << results.size() << " lines";
-        EXPECT_EQ(results, kExpectedLines) << "pieces of " << piece << " bytes";
+        ASSERT_EQ(results, kExpectedLines) << "pieces of " << piece << " bytes";
     }
 }
 
@@ -104,6 +111,128 @@ TEST_F(Task1_ReadUntil, NoDelimiterWithinMaxBytesIsNeverDelivered) {
     EXPECT_FALSE(read_called) << "a 21-byte line was delivered to a read_until with max_bytes 16";
 }
 
+// Rule: max_bytes bounds the read, not the buffer. Bytes after the
+// delimiter belong to the next read (a pipelining peer's next lines).
+// Catches: a limit checked against everything buffered, which closes a
+// stream whose peer sent many short lines at once.
+TEST_F(Task1_ReadUntil, BytesAfterTheDelimiterDoNotCountTowardsMaxBytes) {
+    write_all(peer.get(), "0123456789\nnext line, already sent\n");  // 11 + 25 bytes
+    std::string line;
+    stream->read_until("\n", [&](std::string data) { line = std::move(data); }, 11);
+    ASSERT_TRUE(run_until([&] { return !line.empty(); }))
+        << "an 11-byte line was not delivered to a read_until with max_bytes 11: the bytes "
+           "buffered after its delimiter were counted against the limit";
+    EXPECT_EQ(line, "0123456789\n");
+    EXPECT_FALSE(stream->closed());
+}
+
+// Rule: on a miss, the stream closes once the buffer holds max_bytes bytes,
+// not before: the end of the buffer may already hold the start of the
+// delimiter. Catches: "size + delimiter length > max_bytes", which assumes a
+// delimiter not found yet must still come whole.
+TEST_F(Task1_ReadUntil, AReadOfExactlyMaxBytesMayEndWithADelimiterSplitAcrossReads) {
+    std::string line;
+    stream->read_until("\r\n", [&](std::string data) { line = std::move(data); }, 10);
+    deliver("01234567\r");  // 9 bytes; with the "\n" to come the read is 10 bytes long
+    deliver("\n");
+    ASSERT_TRUE(run_until([&] { return !line.empty(); }))
+        << "a 10-byte read_until(\"\\r\\n\", max_bytes 10) whose \"\\r\" and \"\\n\" came "
+           "in two reads was refused: with 9 bytes buffered ending in \"\\r\", the read could "
+           "still end within the limit";
+    EXPECT_EQ(line, "01234567\r\n");
+}
+
+// CPU time this thread has used: what the stream's work costs, whatever
+// else the machine is doing (wall time under load would mostly measure
+// the waits for the scheduler, one per chunk).
+std::chrono::milliseconds thread_cpu_time() {
+    timespec now{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return std::chrono::milliseconds(now.tv_sec * 1000 + now.tv_nsec / 1'000'000);
+}
+
+// What one read_until("\r\n\r\n") cost, or why it did not finish.
+struct SearchCost {
+    bool found = false;
+    std::chrono::milliseconds cpu{0};
+    std::string why_not;
+};
+
+// The CPU time one read_until("\r\n\r\n") takes (the loop runs on this
+// thread) to find the end of `size` bytes of header lines that arrive a
+// few KB at a time. It gives up past `budget` of CPU, when the stream
+// closes, or at `deadline` (wall time: a read that waits for bytes uses no
+// CPU). Its own loop, and a unix socket whose small send buffer holds the
+// sender back, so that the stream reads many small chunks, as from a slow
+// network.
+SearchCost cpu_to_find_the_end(std::size_t size, std::chrono::milliseconds budget,
+                               std::chrono::steady_clock::time_point deadline) {
+    std::string headers;
+    while (headers.size() < size) headers += "X-Header: some value\r\n";
+    headers += "\r\n";
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) throw_errno("socketpair");
+    FileDescriptor sender_end(fds[1]);
+    int small = 4096;
+    ::setsockopt(sender_end.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    IOLoop loop;
+    auto stream = IOStream::create(FileDescriptor(fds[0]), loop);
+    SearchCost cost;
+    std::chrono::milliseconds start = thread_cpu_time();
+    stream->read_until("\r\n\r\n", [&](std::string) {
+        cost.found = true;
+        loop.stop();
+    });
+    std::thread sender([&] {
+        try {
+            write_all(sender_end.get(), headers);
+        } catch (const std::system_error&) {
+            // The test gave up and shut the socket: expected.
+        }
+    });
+    std::function<void()> check = [&] {
+        if (thread_cpu_time() - start > budget) {
+            cost.why_not = "it used more than " + std::to_string(budget.count()) + " ms of CPU";
+        } else if (stream->closed()) {
+            cost.why_not = "the stream closed: " + stream->close_reason();
+        } else if (std::chrono::steady_clock::now() > deadline) {
+            cost.why_not = "the test ran out of time";
+        } else {
+            loop.call_later(10ms, check);
+            return;
+        }
+        loop.stop();
+    };
+    loop.call_later(10ms, check);
+    loop.start();
+    cost.cpu = thread_cpu_time() - start;
+    if (!stream->closed()) ::shutdown(stream->fileno(), SHUT_RDWR);  // unblocks the sender
+    sender.join();
+    return cost;  // the loop's destruction closes the stream
+}
+
+// Rule: a search resumes at scan_from; the bytes before it are never
+// searched again. Catches: a search from the front of the buffer on every
+// read, which costs the square of the buffer's size: 16 times the bytes
+// take 256 times as long. Measured in CPU time, against itself: the budget
+// is 32 times what 1 MB took, plus a second, so a slow or busy machine
+// slows both runs alike. (The reference takes well under a second for
+// both, the quadratic search many seconds for the 16 MB.)
+TEST_F(Task1_ReadUntil, SixteenTimesTheBytesTakeAboutSixteenTimesAsLong) {
+    using std::chrono::milliseconds;
+    // Under the grader's 60 s limit for one test, however loaded the machine.
+    auto deadline = std::chrono::steady_clock::now() + 50s;
+    SearchCost one = cpu_to_find_the_end(1 << 20, milliseconds(30'000), deadline);
+    ASSERT_TRUE(one.found) << "read_until(\"\\r\\n\\r\\n\") never found the end of 1 MB of "
+                              "header lines: " << one.why_not;
+    milliseconds budget = 32 * one.cpu + milliseconds(1'000);
+    SearchCost sixteen = cpu_to_find_the_end(16 << 20, budget, deadline);
+    EXPECT_TRUE(sixteen.found)
+        << "read_until found the end of 1 MB of header lines in " << one.cpu.count()
+        << " ms of CPU, but not the end of 16 MB (" << sixteen.why_not << "): is every read "
+        << "searching the whole buffer again from its start? Resume at scan_from.";
+}
+
 // --- task 2: read_bytes ------------------------------------------------------------
 
 TEST_F(Task2_ReadBytes, ExactCountsInPiecesOfEverySize) {
@@ -117,7 +246,7 @@ TEST_F(Task2_ReadBytes, ExactCountsInPiecesOfEverySize) {
             deliver_in_pieces(message, piece);
             ASSERT_TRUE(run_until([&] { return results.size() == expected.size(); }))
                 << "n=" << n << ", pieces of " << piece;
-            EXPECT_EQ(results, expected) << "n=" << n << ", pieces of " << piece;
+            ASSERT_EQ(results, expected) << "n=" << n << ", pieces of " << piece;
         }
     }
 }
@@ -169,6 +298,35 @@ TEST_F(Task2_ReadBytes, ZeroBytesCompletesWithNothing) {
     stream->read_bytes(0, [&](std::string data) { got = std::move(data); done = true; });
     ASSERT_TRUE(run_until([&] { return done; }));
     EXPECT_EQ(got, "");
+}
+
+// Rule: callbacks run from the loop, never inside the read_*() call, also
+// for read_bytes(0) and for bytes already buffered (iostream.h, "Callbacks
+// always run from the IOLoop"). Catches: a read_bytes that delivers at once
+// what it can, skipping start_read(): the code after read_bytes() then runs
+// after the callback, or not at all before the next read starts.
+TEST_F(Task2_ReadBytes, CallbackNeverRunsInsideTheReadCall) {
+    bool zero_done = false;
+    stream->read_bytes(0, [&](std::string) { zero_done = true; });
+    EXPECT_FALSE(zero_done) << "read_bytes(0) ran its callback inside read_bytes(): \"completes "
+                               "at once\" means at the loop's next turn";
+    ASSERT_TRUE(run_until([&] { return zero_done; })) << "read_bytes(0) never completed";
+
+    write_all(peer.get(), "ab");
+    bool returned = false;
+    bool ran_inline = false;
+    bool second_done = false;
+    stream->read_bytes(1, [&](std::string) {
+        // "b" is already in the buffer now.
+        stream->read_bytes(1, [&](std::string) {
+            ran_inline = !returned;
+            second_done = true;
+        });
+        returned = true;
+    });
+    ASSERT_TRUE(run_until([&] { return second_done; }));
+    EXPECT_FALSE(ran_inline) << "read_bytes(1) with the byte already buffered ran its callback "
+                                "inside read_bytes()";
 }
 
 TEST_F(Task2_ReadBytes, AfterReadUntilTakesTheBytesThatFollow) {
@@ -261,7 +419,7 @@ TEST_F(IOStreamReads, RegexInPiecesOfEverySize) {
         deliver_in_pieces(message, piece);
         ASSERT_TRUE(run_until([&] { return results.size() == expected.size(); }))
             << "pieces of " << piece;
-        EXPECT_EQ(results, expected) << "pieces of " << piece;
+        ASSERT_EQ(results, expected) << "pieces of " << piece;
     }
 }
 

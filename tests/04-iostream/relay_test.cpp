@@ -141,6 +141,67 @@ TEST_F(Task5_Relay, APeerThatDoesNotReadSlowsTheSenderDown) {
     EXPECT_GT(sent, 0u);
 }
 
+// The mistake this catches: a backpressure that gives up instead of
+// waiting. A direction that reads its next piece only if the other side
+// took the last one whole (not writing()), and otherwise never, stops for
+// good the first time the reader falls behind. b's send buffer is tiny and
+// b's reader is away for a while; then it reads everything.
+TEST_F(Task5_Relay, AReaderThatFallsBehindStillGetsEverything) {
+    int tiny = 4096;
+    ::setsockopt(b->fileno(), SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
+    relay(a, b);
+    const std::string data = pattern(1 << 20);
+    std::size_t sent = 0;
+    Received at_b;
+    pump = [&] { send_some(client_a.get(), data, sent); };
+    run_pumping([] { return false; }, 200ms);  // b's reader is away
+    pump = [&] {
+        send_some(client_a.get(), data, sent);
+        receive_some(client_b.get(), at_b);
+    };
+    EXPECT_TRUE(run_pumping([&] { return at_b.bytes.size() >= data.size(); }, 20s))
+        << "b's reader got " << at_b.bytes.size() << " of " << data.size() << " bytes: the "
+        << "relay stopped copying once b could not take a piece at once (start the next read "
+        << "from the write's callback, which runs once the piece has gone, however long that takes)";
+    EXPECT_TRUE(at_b.bytes == data);
+}
+
+// The mistake this catches: writing to the other side without checking
+// that it is still open. b's peer leaves while most of what b received
+// still waits in a's write buffer (a's send buffer is tiny, a's reader
+// waits); then a's peer sends more. The relay must drop that, not throw:
+// an exception from a's read callback closes a at once, and the bytes
+// already copied to a are lost.
+TEST_F(Task5_Relay, BytesCopiedBeforeOneSideLeftStillGoOutWhenMoreArrive) {
+    int tiny = 4096;
+    ::setsockopt(a->fileno(), SOL_SOCKET, SO_SNDBUF, &tiny, sizeof tiny);
+    relay(a, b);
+    const std::string reply = pattern(48 * 1024);  // within one piece
+    std::size_t sent_b = 0;
+    pump = [&] { send_some(client_b.get(), reply, sent_b); };
+    ASSERT_TRUE(run_pumping([&] {
+        int unread_by_b = 0;
+        ::ioctl(b->fileno(), FIONREAD, &unread_by_b);
+        return sent_b == reply.size() && unread_by_b == 0 && a->writing();
+    })) << "the set-up never had b's bytes waiting in a's write buffer";
+    client_b.reset();  // b's peer leaves: b closes at once (a hang-up)
+    ASSERT_TRUE(run_pumping([&] { return b->closed(); })) << "b never closed";
+    std::size_t sent_a = 0;
+    pump = [&] { send_some(client_a.get(), "more", sent_a); };
+    run_pumping([&] {
+        int unread_by_a = 0;
+        if (!a->closed()) ::ioctl(a->fileno(), FIONREAD, &unread_by_a);
+        return sent_a == 4 && unread_by_a == 0;
+    });
+    Received at_a;
+    pump = [&] { receive_some(client_a.get(), at_a); };
+    EXPECT_TRUE(run_pumping([&] { return at_a.ended; })) << "a was never closed";
+    EXPECT_EQ(at_a.bytes.size(), reply.size())
+        << "bytes copied to a before b's peer left were lost when a's peer sent more: check "
+        << "closed() before writing to the other side";
+    EXPECT_TRUE(at_a.bytes == reply);
+}
+
 // The mistake this catches: closing the other side at once, dropping the
 // bytes still waiting in its write buffer. b's send buffer is made tiny and
 // b's reader waits, so most of what the relay copies waits in b's write

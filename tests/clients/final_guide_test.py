@@ -4,8 +4,9 @@
     final_guide_test.py --bin build/bin [--only 1,2,3,4,5,7,8,9]
 
 Each step's program (guide_1_hello ... guide_5_websocket) is started with
---port=0 (tests/clients/serverproc.py) and checked for what the guide's
-README.md says it does: the status and body of each page, that the links
+--port=0 (tests/clients/serverproc.py) and checked for what the guide
+(final/README.md, and the pages of steps 7 to 9 in final/examples/guide/)
+says it does: the status and body of each page, that the links
 reverse_url made lead to the stories, the template's output and its
 escaping, what /fetch shows of an upstream (a small http.server this
 script runs on 127.0.0.1, so that nothing leaves the machine), and a

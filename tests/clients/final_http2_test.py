@@ -14,7 +14,7 @@ talks to it as a real client would:
   - SIGTERM while curl's stream is in flight: the stream is answered
     (GOAWAY, then the answer), and the server exits soon after;
   - and while a raw client, not yet aware of the GOAWAY, opens a POST
-    with its body and opens and resets another stream: both ignored,
+    with its body and trailers and opens and resets another stream: both ignored,
     without an error, and the stream the GOAWAY named still answered;
   - over TLS: ALPN gives curl and h2load h2, and a client that offers
     only http/1.1 gets HTTP/1.1;
@@ -207,11 +207,12 @@ def a_graceful_stop_lets_streams_finish(demo_app):
 
 
 def frames_that_crossed_the_goaway_are_ignored(demo_app):
-    """The client opens streams before our GOAWAY reaches it: a POST and
-    its body on stream 3, a stream 5 opened and reset. RFC 9113 section
-    6.8: the server ignores them (their DATA still counts against the
-    connection's window), with no PROTOCOL_ERROR for frames on streams it
-    never opened, and still answers stream 1, which its GOAWAY named.
+    """The client opens streams before our GOAWAY reaches it: a POST, its
+    body and its trailers on stream 3, a stream 5 opened and reset. RFC
+    9113 section 6.8: the server ignores them (their DATA still counts
+    against the connection's window), with no PROTOCOL_ERROR for frames on
+    streams it never opened (the trailers' HEADERS neither), and still
+    answers stream 1, which its GOAWAY named.
     (Python's h2 refuses to send once it has read a GOAWAY, so the frames
     are sent raw, by final_http2_attack_test.py's client.)"""
     with ServerProcess(demo_app, "--http2", stderr=subprocess.DEVNULL) as server:
@@ -230,7 +231,8 @@ def frames_that_crossed_the_goaway_are_ignored(demo_app):
         client.send(raw.frame(raw.HEADERS, raw.END_HEADERS, 3, post) +
                     b"".join(raw.frame(raw.DATA, 0, 3, b"p" * 16384) for _ in range(3)) +
                     raw.frame(raw.WINDOW_UPDATE, 0, 3, (1000).to_bytes(4, "big")) +
-                    raw.frame(raw.DATA, raw.END_STREAM, 3, b"end") +
+                    raw.frame(raw.DATA, 0, 3, b"end") +
+                    raw.frame(raw.HEADERS, raw.END_HEADERS | raw.END_STREAM, 3, raw.literal(b"x-trailer", b"1")) +
                     raw.frame(raw.HEADERS, raw.END_HEADERS, 5, get) +
                     raw.frame(raw.RST_STREAM, 0, 5, (8).to_bytes(4, "big")))
         expect(client.read_until(lambda: 1 in client.ended, timeout=TIMEOUT),
@@ -344,7 +346,7 @@ def a_stream_left_unread_holds_back_its_handler_alone(server):
     client = H2Client(server.port)
     try:
         window = client.h2.local_settings.initial_window_size  # what the server may send a stream
-        slow = client.get("/stream?chunks=100000")  # 1.2 MB, flushed a chunk at a time
+        slow = client.get("/stream?chunks=20000")  # 229 KB, three windows, flushed a chunk at a time
         client.pump(lambda: len(client.bodies[slow]) >= window - 16, acknowledge=lambda s: s != slow)
         quick = client.get("/")
         client.pump(lambda: quick in client.ended, acknowledge=lambda s: s != slow)
@@ -355,15 +357,15 @@ def a_stream_left_unread_holds_back_its_handler_alone(server):
         expect(held <= window, "the unread stream got %d bytes past its window of %d" % (held, window))
         expect(slow not in client.ended, "the unread stream ended while its window was shut")
         # The access log's line comes when the handler finishes: a handler
-        # whose flush() did not wait would have written all 1.2 MB into the
+        # whose flush() did not wait would have written all 229 KB into the
         # server's memory and finished.
-        expect("GET /stream?chunks=100000" not in server.log(),
+        expect("GET /stream?chunks=20000" not in server.log(),
                "the handler of the unread stream finished: its flush() did not wait for the window")
         # Open its window: the rest comes, and the handler ends.
         client.h2.acknowledge_received_data(held, slow)
         client.flush()
-        client.pump(lambda: slow in client.ended, timeout=20)
-        expected = "".join("chunk %d\n" % i for i in range(100000)).encode()
+        client.pump(lambda: slow in client.ended, timeout=30)
+        expected = "".join("chunk %d\n" % i for i in range(20000)).encode()
         expect(client.bodies[slow] == expected, "the stream's body after its window opened: %d bytes, "
                "expected %d" % (len(client.bodies[slow]), len(expected)))
         return "held at %d of %d bytes" % (held, len(expected))

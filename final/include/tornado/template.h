@@ -124,13 +124,14 @@ class TemplateValue;
 // a row is an object of type "Row"; json_encode() of one is a dict of its
 // fields.
 
-namespace template_detail {
-
-// A field's value where the row holds it: a string is a view, copied only
-// where a template keeps it.
+// A field's value where the row holds it (TemplateField::read()): an
+// integer widened to 64 bits, a string viewed, copied only where a
+// template keeps it.
 using FieldValue = std::variant<bool, std::int64_t, double, std::string_view>;
 
-// The rows, whatever their struct (TemplateValue::rows() makes one).
+// The rows of a TemplateValue::rows() list, whatever their struct: what a
+// template reads of them. rows() makes one, a RowListOf the struct, which
+// the values of the list and of its rows share.
 class RowList {
 public:
     virtual ~RowList() = default;
@@ -140,8 +141,6 @@ public:
     // The fields' names, in the order template_fields() lists them.
     virtual std::vector<std::string_view> field_names() const = 0;
 };
-
-}  // namespace template_detail
 
 // One field of struct `Row` that a template may read: its name and the member.
 template <typename Row>
@@ -157,9 +156,9 @@ public:
 
     constexpr std::string_view name() const { return name_; }
     // The field of `row`: an integer widened to 64 bits, a string viewed.
-    template_detail::FieldValue read(const Row& row) const {
+    FieldValue read(const Row& row) const {
         return std::visit(
-            [&row](auto member) -> template_detail::FieldValue {
+            [&row](auto member) -> FieldValue {
                 const auto& value = row.*member;
                 using T = std::decay_t<decltype(value)>;
                 if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, double>) {
@@ -183,9 +182,9 @@ private:
 template <typename Row, typename T>
 TemplateField(std::string_view, T Row::*) -> TemplateField<Row>;
 
-namespace template_detail {
-
-// The rows of one struct, kept in the vector they came in.
+// The rows of one struct, kept in the vector they came in; the struct's
+// template_fields() names what a template may read (a struct without one
+// does not compile here).
 template <typename Row>
 class RowListOf final : public RowList {
 public:
@@ -209,8 +208,6 @@ private:
     static constexpr auto kFields = template_fields(static_cast<const Row*>(nullptr));
     std::vector<Row> rows_;
 };
-
-}  // namespace template_detail
 
 // The arguments of a call from a template: for f(1, 2, key="x"),
 // `positional` holds 1 and 2 and `keyword` the pair ("key", "x"), keyword
@@ -290,7 +287,7 @@ public:
     // name from the struct itself (see "rows of a C++ struct" above).
     template <typename Row>
     static TemplateValue rows(std::vector<Row> rows) {
-        return from_rows(std::make_shared<const template_detail::RowListOf<Row>>(std::move(rows)));
+        return from_rows(std::make_shared<const RowListOf<Row>>(std::move(rows)));
     }
 
     Type type() const { return type_; }
@@ -381,13 +378,13 @@ private:
     };
     // One row of a rows() list: the list, shared, and the row's place in it.
     struct ListRow {
-        std::shared_ptr<const template_detail::RowList> list;
+        std::shared_ptr<const RowList> list;
         std::size_t index;
     };
     // A string field of a row, read where the row holds it: a page writes
     // row.message without a copy of it.
     struct RowText {
-        std::shared_ptr<const template_detail::RowList> list;
+        std::shared_ptr<const RowList> list;
         std::string_view text;
     };
     // A list that came in as JSON stays a JSON array, and its items are
@@ -396,9 +393,9 @@ private:
     using Data = std::variant<std::monostate, bool, std::int64_t, double, std::string,
                               std::shared_ptr<const JSON>, std::shared_ptr<const Items>,
                               std::shared_ptr<const Function>, std::shared_ptr<const Object>,
-                              std::shared_ptr<const template_detail::RowList>, ListRow, RowText>;
-    static TemplateValue from_rows(std::shared_ptr<const template_detail::RowList> rows);
-    const template_detail::RowList* row_list() const;  // a rows() list's, or nullptr
+                              std::shared_ptr<const RowList>, ListRow, RowText>;
+    static TemplateValue from_rows(std::shared_ptr<const RowList> rows);
+    const RowList* row_list() const;  // a rows() list's, or nullptr
     JSON row_to_json() const;
     static TemplateValue from_json_node(std::shared_ptr<const JSON> node);
     // A string, list or dict read from JSON (from_json_node()), made in

@@ -21,6 +21,7 @@
 
 #include "core/text.h"
 #include "http/chunked_body.h"
+#include "http/connection_end.h"
 #include "http/message_body.h"
 #include "tornado/log.h"
 #include "tornado/trace.h"
@@ -466,18 +467,12 @@ IOStream* HTTP1Connection::checked_stream() const {
     return stream;
 }
 
-// The delegate hears exactly one ending: finish() or on_connection_close().
-// noexcept: it runs on error paths, where a second exception has nowhere
-// to go, so the application's is logged.
+// The delegate hears exactly one ending: finish() or on_connection_close()
+// (what that throws is logged: connection_end.h).
 void HTTP1Connection::call_delegate_close(HTTPMessageDelegate& delegate) noexcept {
     if (delegate_done_) return;
     delegate_done_ = true;
-    try {
-        delegate.on_connection_close();
-    } catch (...) {
-        app_log.error("Uncaught exception in on_connection_close: {}",
-                      describe_exception(std::current_exception()));
-    }
+    detail::call_ending_callback("on_connection_close", [&] { delegate.on_connection_close(); });
 }
 
 // --- the response -------------------------------------------------------------------------------
@@ -1118,16 +1113,7 @@ void HTTP1ServerConnection::end_serving() noexcept {
     } else if (stream_ && fate_ == StreamFate::ours) {
         stream_->close();
     }
-    if (delegate_ != nullptr) {
-        HTTPServerConnectionDelegate* delegate = std::exchange(delegate_, nullptr);
-        try {
-            delegate->on_close(this);
-        } catch (...) {
-            app_log.error("Uncaught exception in on_close: {}",
-                          describe_exception(std::current_exception()));
-        }
-    }
-    if (closed_future_.valid() && !closed_future_.done()) closed_future_.set_result();
+    detail::end_server_connection(*this, delegate_, closed_future_);
 }
 
 void HTTP1ServerConnection::on_stream_closed() {

@@ -100,7 +100,7 @@ TemplateValue TemplateValue::object(std::string type_name, TemplateAttributes at
     return value;
 }
 
-TemplateValue TemplateValue::from_rows(std::shared_ptr<const template_detail::RowList> rows) {
+TemplateValue TemplateValue::from_rows(std::shared_ptr<const RowList> rows) {
     TemplateValue value;
     value.data_ = std::move(rows);
     value.type_ = Type::list;
@@ -221,8 +221,8 @@ const JSON* TemplateValue::json_array() const {
     return json != nullptr && type_ == Type::list ? json->get() : nullptr;
 }
 
-const template_detail::RowList* TemplateValue::row_list() const {
-    const auto* rows = std::get_if<std::shared_ptr<const template_detail::RowList>>(&data_);
+const RowList* TemplateValue::row_list() const {
+    const auto* rows = std::get_if<std::shared_ptr<const RowList>>(&data_);
     return rows != nullptr ? rows->get() : nullptr;
 }
 
@@ -253,8 +253,7 @@ TemplateValue TemplateValue::item(std::size_t index) const {
     if (const auto* rows = row_list()) {
         if (index >= rows->size()) throw std::out_of_range("a row past the end of the list");
         TemplateValue row;
-        row.data_ =
-            ListRow{std::get<std::shared_ptr<const template_detail::RowList>>(data_), index};
+        row.data_ = ListRow{std::get<std::shared_ptr<const RowList>>(data_), index};
         row.type_ = Type::object;
         return row;
     }
@@ -377,7 +376,7 @@ const std::string& TemplateValue::function_name() const {
 
 namespace {
 
-JSON json_of(const template_detail::FieldValue& field) {
+JSON json_of(const FieldValue& field) {
     return std::visit(
         [](const auto& value) -> JSON {
             if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string_view>) {
@@ -405,7 +404,7 @@ JSON TemplateValue::row_to_json() const {
 // the list's ownership, rather than copied.
 std::optional<TemplateValue> TemplateValue::attribute(std::string_view name) const {
     if (const auto* row = std::get_if<ListRow>(&data_)) {
-        std::optional<template_detail::FieldValue> found = row->list->field(row->index, name);
+        std::optional<FieldValue> found = row->list->field(row->index, name);
         if (!found) return std::nullopt;
         if (const auto* text = std::get_if<std::string_view>(&*found)) {
             TemplateValue value;

@@ -121,7 +121,7 @@ public:
 
 private:
     friend class HTTP2Stream;
-    friend struct HTTP2Callbacks;
+    friend class HTTP2Callbacks;
 
     // What the session told us while it read: dispatched once
     // nghttp2_session_mem_recv has returned, so that no application code
@@ -132,6 +132,23 @@ private:
         std::int32_t stream_id;
         std::uint32_t error_code = 0;  // closed: why (RFC 9113 section 7)
     };
+
+    // The connection's life, one value, moved by enter() alone, which
+    // throws std::logic_error for a move the drawing does not show:
+    //
+    //   created ─start_serving()─► serving ─close_when_idle(): GOAWAY─► going_away
+    //                                 │                                     │
+    //                                 └────────── end_serving() ────────────┴─► ended
+    //
+    // end_serving() comes when the socket closes, at close(), or once the
+    // last frames after a GOAWAY are out (close_when_idle()'s or fail()'s).
+    // ended is final. Both serving and going_away read and send
+    // (serving()); going_away takes no new stream.
+    enum class State : std::uint8_t { created, serving, going_away, ended };
+    void enter(State to);
+    bool serving() const noexcept {
+        return state_ == State::serving || state_ == State::going_away;
+    }
 
     bool take_upgrade(std::string_view head);
     // The open stream of that id, or null; remembers the last one found,
@@ -144,9 +161,30 @@ private:
     // Sends what the session has to send, now or at the end of this turn.
     void send_now();
     void send_soon();
-    void end_serving() noexcept;
+    bool gather_frames();
+    bool batch_full() const noexcept;
+    bool end_if_socket_gone();
+    void wait_until_written(Future<void> written);
+    void end_once_all_said();
     void on_timeout() override;
     void arm_idle_timeout();
+    // RFC 9113 section 5.1.1, for a HEADERS frame's `id`: a new stream's
+    // id is above every id the client has used. libnghttp2 leaves a lower
+    // one to its user; here it fails the connection (PROTOCOL_ERROR),
+    // unless it is a stream's trailers, or crossed a RST_STREAM or the
+    // GOAWAY of ours.
+    void check_stream_id(std::int32_t id);
+    void remember_reset(std::int32_t id);
+
+    // The connection's way out when it cannot go on: GOAWAY with `code`
+    // (RFC 9113 section 5.4.1), after which libnghttp2 reads nothing more.
+    // The GOAWAY goes out with send_now(), which then ends the connection:
+    // every stream still open hears of it there, once (end_serving). Inside
+    // libnghttp2's callbacks it only tells the session; the sending
+    // follows once libnghttp2 has returned.
+    void fail(std::uint32_t code);
+    // The connection's end, however it comes: the only way to `ended`.
+    void end_serving() noexcept;
 
     // HTTPServerConnection, for HTTPServer.
     void server_gone() noexcept override;
@@ -167,23 +205,15 @@ private:
     // the DATA frames written straight from the streams (send_data).
     std::string batch_;
     Future<void> closed_future_{nullptr};
+    std::int32_t last_stream_id_ = 0;  // the highest the client has used
+    // The streams we sent RST_STREAM on lately, oldest first (check_stream_id).
+    std::deque<std::int32_t> reset_ids_;
     std::uint32_t server_slot_ = kNotListed;
-    // The connection's life:
-    //
-    //   created ─start_serving()─► serving ─close_when_idle(): GOAWAY─► going_away
-    //                                 └──── the stream closed, close(), an error ──┴─► ended
-    //
-    // ended is final. Both serving and going_away read and send
-    // (serving()); going_away takes no new stream.
-    enum class State : std::uint8_t { created, serving, going_away, ended };
-    bool serving() const noexcept {
-        return state_ == State::serving || state_ == State::going_away;
-    }
     State state_ = State::created;
     // Not the life, but guards against doing a thing twice at once:
     bool send_scheduled_ = false;  // send_soon's callback is queued
     bool sending_ = false;         // a write of ours is with the stream still
-    bool in_callbacks_ = false;    // inside nghttp2_session_mem_recv
+    bool in_callbacks_ = false;    // inside nghttp2_session_mem_recv or _mem_send
 };
 
 namespace detail {

@@ -1,0 +1,470 @@
+// http2stream.cpp: one stream of an HTTP/2 connection (http2stream.h).
+#include "http2stream.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <exception>
+#include <stdexcept>
+#include <utility>
+
+#include "core/text.h"
+#include "http/connection_end.h"
+#include "tornado/log.h"
+
+namespace tornado {
+
+namespace {
+
+// Fields a message must not carry over HTTP/2 (RFC 9113 section 8.2.2):
+// HTTP/1's hop-by-hop framing.
+bool connection_specific(std::string_view lower_name) {
+    return lower_name == "connection" || lower_name == "keep-alive" ||
+           lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
+           lower_name == "upgrade";
+}
+
+void append_lower(std::string& out, std::string_view text) {
+    for (char c : text) out.push_back(detail::ascii_lower(c));
+}
+
+// A field for libnghttp2, which copies the bytes (its const_casts are
+// its API's: nghttp2_nv's pointers are not const, but it writes nothing).
+nghttp2_nv field(std::string_view name, std::string_view value) {
+    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
+            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
+            value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+// Submits a response's HEADERS: :status, the application's fields, and
+// server and date unless it gave them. HTTP/2 names are lower case (RFC
+// 9113 section 8.2.1): they are written, lowered, one after another into
+// `lowered`, which is sized first so that the views into it stay put.
+// Values are seen where the headers keep them. libnghttp2 copies names
+// and values in nghttp2_submit_response, so none of this need outlive it.
+int submit_response(nghttp2_session* session, std::int32_t id, int code, const HTTPHeaders& headers,
+                    std::string_view server_header, nghttp2_data_provider* body) {
+    std::size_t name_bytes = 0;
+    for (HTTPHeaders::Field header : headers) name_bytes += header.name.size();
+    std::string lowered;
+    lowered.reserve(name_bytes);
+    std::vector<nghttp2_nv> fields;
+    fields.reserve(headers.size() + 3);
+    char status[8];
+    auto status_end = std::to_chars(status, status + sizeof status, code).ptr;
+    fields.push_back(field(":status", {status, static_cast<std::size_t>(status_end - status)}));
+    bool has_server = false;
+    bool has_date = false;
+    for (HTTPHeaders::Field header : headers) {
+        std::size_t at = lowered.size();
+        append_lower(lowered, header.name);
+        std::string_view name(lowered.data() + at, header.name.size());
+        if (connection_specific(name)) {
+            lowered.resize(at);
+            continue;
+        }
+        has_server = has_server || name == "server";
+        has_date = has_date || name == "date";
+        fields.push_back(field(name, header.value));
+    }
+    if (!has_server && !server_header.empty()) fields.push_back(field("server", server_header));
+    std::string date;
+    if (!has_date) {
+        date = http_date_now();
+        fields.push_back(field("date", date));
+    }
+    return nghttp2_submit_response(session, id, fields.data(), fields.size(), body);
+}
+
+std::exception_ptr closed_error() { return std::make_exception_ptr(StreamClosedError()); }
+
+Future<void> closed_future() {
+    Future<void> closed;
+    closed.set_exception(closed_error());
+    (void)closed.exception();  // nobody need look at it (on_closed says why)
+    return closed;
+}
+
+// What every enter() does: moves a machine's `stage` to `to` where its
+// drawing shows the move (`drawn`), else throws std::logic_error.
+template <typename Stage>
+void move(Stage& stage, Stage to, bool drawn, std::string_view machine,
+          const std::array<std::string_view, 3>& names) {
+    if (!drawn) {
+        throw std::logic_error(tornado::format("HTTP/2 stream: {} cannot go from {} to {}", machine,
+                                               names[static_cast<std::size_t>(stage)],
+                                               names[static_cast<std::size_t>(to)]));
+    }
+    stage = to;
+}
+
+}  // namespace
+
+HTTP2Stream::HTTP2Stream(std::shared_ptr<HTTP2ServerConnection> connection, std::int32_t id)
+    : connection_(std::move(connection)),
+      id_(id),
+      context_(connection_->context_),
+      max_body_size_(connection_->params_.max_body_size) {}
+
+// --- the three machines (their drawings are in http2stream.h) -----------------------------
+
+void HTTP2Stream::enter(StreamState to) {
+    bool drawn = (state_ == StreamState::open && to != StreamState::open) ||
+                 (state_ == StreamState::half_closed_remote && to == StreamState::closed);
+    move(state_, to, drawn, "the stream", {"open", "half_closed_remote", "closed"});
+}
+
+void HTTP2Stream::enter(DelegateStage to) {
+    bool drawn = (delegate_stage_ == DelegateStage::waiting && to != DelegateStage::waiting) ||
+                 (delegate_stage_ == DelegateStage::running && to == DelegateStage::done);
+    move(delegate_stage_, to, drawn, "the delegate", {"waiting", "running", "done"});
+}
+
+void HTTP2Stream::enter(ResponseStage to) {
+    bool drawn = (response_ == ResponseStage::nothing_sent && to == ResponseStage::headers_sent) ||
+                 (response_ == ResponseStage::headers_sent && to == ResponseStage::finished);
+    move(response_, to, drawn, "the response", {"nothing_sent", "headers_sent", "finished"});
+}
+
+// --- the response ---------------------------------------------------------------------------
+
+Future<void> HTTP2Stream::write_headers(const ResponseStartLine& start_line,
+                                        const HTTPHeaders& headers, std::string_view chunk) {
+    enter(ResponseStage::headers_sent);
+    int code = start_line.code;
+    body_allowed_ = !head_request_ && code >= 200 && code != 204 && code != 304;
+    if (over()) return closed_future();
+    nghttp2_data_provider body{};
+    body.source.ptr = this;
+    body.read_callback = &HTTP2Stream::read_body;
+    int failed = submit_response(session(), id_, code, headers, connection_->params_.server_header,
+                                 body_allowed_ ? &body : nullptr);
+    if (failed != 0) throw HTTPOutputError(nghttp2_strerror(failed));
+    connection_->send_soon();
+    return queue(chunk);
+}
+
+Future<void> HTTP2Stream::write(std::string_view chunk) {
+    if (response_ == ResponseStage::nothing_sent)
+        throw std::logic_error("HTTP/2: write before write_headers");
+    if (response_ == ResponseStage::finished) throw std::logic_error("HTTP/2: write after finish");
+    if (over()) return closed_future();
+    return queue(chunk);
+}
+
+void HTTP2Stream::finish() {
+    enter(ResponseStage::finished);
+    if (over() || !body_allowed_) return;
+    nghttp2_session_resume_data(session(), id_);
+    connection_->send_soon();
+}
+
+void HTTP2Stream::finish_with_trailers(const HTTPHeaders& trailers) {
+    if (response_ != ResponseStage::finished) {
+        for (HTTPHeaders::Field trailer : trailers) {
+            std::string name = detail::lower_ascii(trailer.name);
+            if (connection_specific(name)) continue;
+            trailers_.push_back(std::move(name));
+            trailers_.emplace_back(trailer.value);
+        }
+    }
+    finish();
+}
+
+void HTTP2Stream::set_close_callback(Function<void()> callback) {
+    close_callback_ = std::move(callback);
+}
+
+void HTTP2Stream::set_max_body_size(std::size_t max_body_size) { max_body_size_ = max_body_size; }
+
+std::shared_ptr<IOStream> HTTP2Stream::detach() {
+    throw std::logic_error("an HTTP/2 stream cannot be detached");
+}
+
+nghttp2_session* HTTP2Stream::session() const noexcept { return connection_->session_.get(); }
+
+// Queues body bytes for the data source; the Future resolves once
+// nghttp2 has taken them into DATA frames, which the peer's windows
+// allow.
+Future<void> HTTP2Stream::queue(std::string_view chunk) {
+    Future<void> flushed;
+    if (!body_allowed_ || chunk.empty()) {
+        flushed.set_result();
+        return flushed;
+    }
+    out_.append(chunk);
+    queued_ += chunk.size();
+    writers_.push_back({queued_, flushed});
+    nghttp2_session_resume_data(session(), id_);
+    connection_->send_soon();
+    return flushed;
+}
+
+// nghttp2's data source: the bytes written so far, as much as the
+// windows allow (`length`); "later" while the handler has written
+// nothing more and not finished.
+//
+// NO_COPY: libnghttp2 does not copy the bytes into a frame of its own;
+// it calls send_data to put the frame into the connection's batch
+// straight from out_.
+ssize_t HTTP2Stream::read_body(nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t length,
+                               std::uint32_t* flags, nghttp2_data_source* source, void*) {
+    auto* stream = static_cast<HTTP2Stream*>(source->ptr);
+    std::size_t n = std::min(length, stream->out_.size() - stream->out_taken_);
+    bool finished = stream->response_ == ResponseStage::finished;
+    if (n == 0 && !finished) return NGHTTP2_ERR_DEFERRED;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (finished && stream->out_taken_ + n == stream->out_.size()) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (!stream->trailers_.empty()) stream->submit_trailers(flags);
+    }
+    return static_cast<ssize_t>(n);
+}
+
+// RFC 9113 section 6.1: this server pads nothing, but a frame libnghttp2
+// pads gets its pad.
+void HTTP2Stream::send_data(std::string& batch, const nghttp2_frame& frame,
+                            const std::uint8_t* header, std::size_t length) noexcept {
+    batch.append(reinterpret_cast<const char*>(header), 9);
+    std::size_t padding = frame.data.padlen;
+    if (padding > 0) batch.push_back(static_cast<char>(padding - 1));
+    batch.append(out_, out_taken_, length);
+    if (padding > 1) batch.append(padding - 1, '\0');
+    out_taken_ += length;
+    taken_ += length;
+    if (out_taken_ == out_.size()) {
+        out_.clear();
+        out_taken_ = 0;
+    }
+    while (!writers_.empty() && writers_.front().until <= taken_) {
+        writers_.front().flushed.set_result();  // its callbacks run later, on the loop
+        writers_.pop_front();
+    }
+}
+
+// From read_body, at the body's end: the stream ends with the trailers'
+// HEADERS frame instead of this DATA frame (nghttp2 lets a data source
+// submit them there). If they cannot be submitted, the DATA ends it.
+void HTTP2Stream::submit_trailers(std::uint32_t* flags) {
+    std::vector<nghttp2_nv> fields;
+    for (std::size_t i = 0; i < trailers_.size(); i += 2) {
+        fields.push_back(field(trailers_[i], trailers_[i + 1]));
+    }
+    if (nghttp2_submit_trailer(session(), id_, fields.data(), fields.size()) == 0) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+}
+
+void HTTP2Stream::fail_waiting_writes() noexcept {
+    for (Waiting& writer : writers_) {
+        if (writer.flushed.done()) continue;
+        writer.flushed.set_exception(closed_error());
+        // As HTTP/1's failed writes: nobody need look at it. A client that
+        // resets its streams is no error of the server's to log.
+        (void)writer.flushed.exception();
+    }
+    writers_.clear();
+}
+
+// --- the request, as the callbacks fill it ----------------------------------------------
+
+bool HTTP2Stream::header_list_bomb() const noexcept {
+    return header_bytes_ > 2 * connection_->params_.max_header_list_size;
+}
+
+void HTTP2Stream::add_field(std::string_view name, std::string_view value) {
+    header_bytes_ += name.size() + value.size() + 32;  // RFC 9113 section 6.5.2's measure
+    if (header_bytes_ > connection_->params_.max_header_list_size) return;  // answered 431
+    if (name == ":method") {
+        start_line_.method = value;
+        head_request_ = value == "HEAD";
+    } else if (name == ":path") {
+        start_line_.path = value;
+    } else if (name == ":authority") {
+        authority_ = value;
+    } else if (name == "cookie") {
+        // Split into fields to compress better; one header again for
+        // the application (RFC 9113 section 8.2.3).
+        if (!cookie_.empty()) cookie_ += "; ";
+        cookie_ += value;
+    } else if (!name.starts_with(':')) {
+        headers_.add(name, value);
+    }
+}
+
+void HTTP2Stream::add_body(const std::uint8_t* data, std::size_t length) {
+    body_received_ += length;
+    if (delegate_stage_ == DelegateStage::done) {  // nobody takes it: its window goes back
+        give_back(length);
+        return;
+    }
+    body_pending_.append(reinterpret_cast<const char*>(data), length);
+}
+
+void HTTP2Stream::end_of_request() { enter(StreamState::half_closed_remote); }
+
+bool HTTP2Stream::empty_data_flood(std::size_t length) {
+    empty_data_frames_ = length == 0 ? empty_data_frames_ + 1 : 0;
+    return empty_data_frames_ > kMaxEmptyDataFrames;
+}
+
+void HTTP2Stream::take_upgraded_request(const RequestStartLine& start, const HTTPHeaders& headers) {
+    add_field(":method", start.method);
+    add_field(":path", start.path);
+    for (HTTPHeaders::Field header : headers) {
+        std::string name = detail::lower_ascii(header.name);
+        if (connection_specific(name) || name == "http2-settings") continue;
+        add_field(name == "host" ? ":authority" : name, header.value);
+    }
+    end_of_request();
+}
+
+// --- the request, for the application ---------------------------------------------------
+
+void HTTP2Stream::start(HTTPServerConnectionDelegate& delegate) {
+    if (header_bytes_ > connection_->params_.max_header_list_size) {
+        refuse(431, "header list over max_header_list_size");
+        return;
+    }
+    start_line_.version = "HTTP/2.0";
+    if (!authority_.empty() && !headers_.contains("Host")) headers_.add("Host", authority_);
+    if (!cookie_.empty()) headers_.add("Cookie", cookie_);
+    try {
+        delegate_ = delegate.start_request(connection_.get(), shared_from_this());
+        if (!delegate_) throw std::logic_error("start_request returned no HTTPMessageDelegate");
+        enter(DelegateStage::running);
+    } catch (...) {
+        gen_log.error("Uncaught exception in start_request for {}: {}", context_.remote_ip,
+                      describe_exception(std::current_exception()));
+        refuse(500, "Internal Server Error");
+        return;
+    }
+    run_request().detach();
+}
+
+void HTTP2Stream::wake() {
+    if (more_.valid() && !more_.done()) more_.set_result();
+}
+
+// The request's life, for the application: headers_received, the body
+// piece by piece (each piece's window given back once the delegate's
+// Future has resolved), then finish(); or on_connection_close() if the
+// stream ends first (on_closed).
+Task<void> HTTP2Stream::run_request() {
+    std::shared_ptr<HTTP2Stream> self = shared_from_this();
+    try {
+        if (declared_length() > max_body_size_) {
+            refuse(413, "body over max_body_size");
+            co_return;
+        }
+        Future<void> ready =
+            delegate_->headers_received(std::move(start_line_), std::move(headers_));
+        if (ready.valid()) co_await ready;
+        for (;;) {
+            if (delegate_stage_ == DelegateStage::done) co_return;
+            if (body_received_ > max_body_size_) {
+                refuse(413, "body over max_body_size");
+                co_return;
+            }
+            if (!body_pending_.empty()) {
+                body_with_delegate_ = body_pending_.size();
+                Future<void> taken = delegate_->data_received(std::exchange(body_pending_, {}));
+                if (taken.valid()) co_await taken;
+                give_back(std::exchange(body_with_delegate_, 0));  // 0 if on_closed gave it back
+                continue;
+            }
+            if (state_ != StreamState::open) break;  // the body is whole
+            more_ = Future<void>();
+            co_await more_;
+        }
+        enter(DelegateStage::done);
+        delegate_->finish();
+    } catch (const HTTPInputError& error) {
+        refuse(error.status(), error.what());
+    } catch (...) {
+        gen_log.error("Uncaught exception serving {} over HTTP/2: {}", context_.remote_ip,
+                      describe_exception(std::current_exception()));
+        refuse(500, "Internal Server Error");
+    }
+}
+
+std::uint64_t HTTP2Stream::declared_length() const {
+    std::string_view length = headers_.get_first("Content-Length");
+    std::uint64_t value = 0;
+    for (char c : length) {
+        if (c < '0' || c > '9' || value > UINT64_MAX / 10 - 9) return 0;  // nghttp2 checked it
+        value = value * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return value;
+}
+
+// Answers `status` with `message` in place of the application (an error
+// before or while it ran), or resets the stream when its response has
+// begun already.
+void HTTP2Stream::refuse(int status, std::string_view message) {
+    close_delegate();
+    if (over()) return;
+    if (response_ != ResponseStage::nothing_sent) {
+        reset(NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    std::string body = tornado::format("{} {}: {}", status, reason_phrase(status), message);
+    HTTPHeaders headers{{"Content-Type", "text/plain; charset=UTF-8"},
+                        {"Content-Length", std::to_string(body.size())}};
+    write_headers({"HTTP/2.0", status, ""}, headers, body);
+    finish();
+}
+
+void HTTP2Stream::close_delegate() noexcept {
+    bool began = delegate_stage_ == DelegateStage::running;
+    stop_delegate();
+    if (began) {
+        detail::call_ending_callback("on_connection_close",
+                                     [&] { delegate_->on_connection_close(); });
+    }
+}
+
+void HTTP2Stream::stop_delegate() noexcept {
+    if (delegate_stage_ == DelegateStage::done) return;
+    enter(DelegateStage::done);
+    give_back(std::exchange(body_pending_, {}).size() + std::exchange(body_with_delegate_, 0));
+}
+
+// nghttp2_session_consume counts toward the connection's window always,
+// and toward the stream's while libnghttp2 still has the stream.
+void HTTP2Stream::give_back(std::size_t size) noexcept {
+    if (size == 0 || !connection_) return;
+    nghttp2_session_consume(session(), id_, size);
+    connection_->send_soon();
+}
+
+// --- the end ---------------------------------------------------------------------------------
+
+void HTTP2Stream::reset(std::uint32_t code) {
+    if (over()) return;
+    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, code);
+    connection_->send_soon();
+}
+
+void HTTP2Stream::on_closed(std::uint32_t error_code) {
+    if (state_ == StreamState::closed) return;
+    enter(StreamState::closed);
+    bool answered = response_ == ResponseStage::finished && error_code == NGHTTP2_NO_ERROR;
+    if (answered) {
+        stop_delegate();
+    } else {
+        close_delegate();
+        if (close_callback_) {
+            Function<void()> callback = std::move(close_callback_);
+            callback();
+        }
+    }
+    fail_waiting_writes();
+    // The delegate holds this stream (its request does): let go of it, or
+    // the two keep each other alive for good. A handler that still runs
+    // lives on (it holds itself).
+    std::unique_ptr<HTTPMessageDelegate> done = std::move(delegate_);
+    wake();  // a request coroutine that waits for more body ends (done)
+}
+
+}  // namespace tornado

@@ -1,0 +1,197 @@
+// http2stream.h: one HTTP/2 stream on the server, the add-on's own (not
+// installed). It carries one request, which a small coroutine hands to the
+// application's HTTPMessageDelegate, and its response: the HTTPConnection
+// the application writes to. HTTP2ServerConnection (tornado/http2.h)
+// makes it, fills it from libnghttp2's callbacks (http2callbacks.h), and
+// tells it when it is over.
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tornado/http2.h"
+
+namespace tornado {
+
+class HTTP2Stream final : public HTTPConnection, public std::enable_shared_from_this<HTTP2Stream> {
+public:
+    HTTP2Stream(std::shared_ptr<HTTP2ServerConnection> connection, std::int32_t id);
+
+    // --- HTTPConnection: the response, as the application writes it ---------------------
+
+    Future<void> write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
+                               std::string_view chunk) override;
+    Future<void> write(std::string_view chunk) override;
+    void finish() override;
+    // The trailers go out as a HEADERS frame that ends the stream, after
+    // the last DATA (read_body submits them when it reaches the end).
+    void finish_with_trailers(const HTTPHeaders& trailers) override;
+    void set_close_callback(Function<void()> callback) override;
+    void set_max_body_size(std::size_t max_body_size) override;
+    // A stream is not a byte stream of its own: nothing to give away
+    // (WebSocket over HTTP/2, RFC 8441, is not offered). Throws.
+    std::shared_ptr<IOStream> detach() override;
+    const HTTPRequestContext* context() const override { return &context_; }
+    // A copy of the connection's: xheaders rewrites it for this stream alone.
+    HTTPRequestContext* mutable_context() override { return &context_; }
+
+    // --- the request, as libnghttp2's callbacks fill it (no application code) ----------
+
+    // The header list so far is past twice its limit: no request sends
+    // that much, an HPACK bomb does (a 16 KB block of one-byte references
+    // to a 4 KB field in the dynamic table decodes to 64 MB, and libnghttp2
+    // checks every byte of every field it hands us). Past the limit the
+    // request gets 431; past this, its stream is reset, and the rest of its
+    // header block is decoded without a look.
+    bool header_list_bomb() const noexcept;
+    void add_field(std::string_view name, std::string_view value);
+    void add_body(const std::uint8_t* data, std::size_t length);
+    // END_STREAM came: the request is whole.
+    void end_of_request();
+    // A DATA frame of `length` bytes (padding aside) came without
+    // END_STREAM: whether it is one empty frame in a row too many.
+    bool empty_data_flood(std::size_t length);
+    // The DATA frame read_body promised: its header, then `length` bytes
+    // of what the handler wrote, appended to the connection's batch.
+    // Cannot throw: the batch has room for a whole frame (gather_frames
+    // makes it, and HTTP2Callbacks::send_data stops at a full batch).
+    void send_data(std::string& batch, const nghttp2_frame& frame, const std::uint8_t* header,
+                   std::size_t length) noexcept;
+    // Not from a callback but from the connection, the same way: an
+    // HTTP/1.1 request that asked for h2c by Upgrade, as this stream's
+    // whole request (RFC 7540 section 3.2: it had no body).
+    void take_upgraded_request(const RequestStartLine& start, const HTTPHeaders& headers);
+
+    // --- for the connection, once libnghttp2 has returned ---------------------------------
+
+    // The head is whole: hand the request to the application.
+    void start(HTTPServerConnectionDelegate& delegate);
+    // More body, its end, or the stream's end: the request's coroutine
+    // goes on if it waits.
+    void wake();
+    // The stream is over (answered and sent, reset by either side, or the
+    // connection gone): the delegate hears it once, unless the response
+    // was whole; what waits hears of it; the client's window is given back.
+    void on_closed(std::uint32_t error_code);
+    // Let go of the connection: a handler may keep this stream (in its
+    // request) for as long as it likes, the connection for no longer.
+    void release() noexcept { connection_.reset(); }
+
+    // The stream's way out before its response is whole: RST_STREAM with
+    // `code` (RFC 9113 section 5.4.2). It only queues the frame, so it may
+    // be called inside libnghttp2's callbacks; once the frame is sent the
+    // stream closes, and on_closed() tells the delegate and gives the
+    // window back, as for a reset the client sent.
+    void reset(std::uint32_t code);
+
+    std::int32_t id() const noexcept { return id_; }
+
+private:
+    // Empty DATA frames without END_STREAM a stream may send in a row. They
+    // carry nothing and cost a frame's work each; libnghttp2 takes any
+    // number, so a flood of them (CVE-2019-9518) would go on for as long as
+    // the client likes. Past this many: GOAWAY ENHANCE_YOUR_CALM.
+    static constexpr std::uint32_t kMaxEmptyDataFrames = 100;
+
+    // A stream's life is three small machines. Each has one writer, its
+    // enter(), which throws std::logic_error for a move its drawing does
+    // not show.
+    //
+    // The stream, as the frames say (RFC 9113 section 5.1, the server's side):
+    //
+    //   open ─END_STREAM from the client─► half_closed_remote ─┐
+    //    └── RST_STREAM either way, the response's last frame, ─┴─► closed
+    //        or the connection's end
+    //
+    // closed is final: the stream carries nothing more (over()).
+    enum class StreamState : std::uint8_t { open, half_closed_remote, closed };
+    // The application's delegate, which hears of the request:
+    //
+    //   waiting ─start()─► running ─finish(): the request is whole──────────┐
+    //      │                  └──── on_connection_close(): the stream is over ┴─► done
+    //      └──── refused before it began (431, 413, a start that threw) ──────┘
+    //
+    // done is final: nothing more is passed on, and the body that still
+    // comes is dropped (its window given back).
+    enum class DelegateStage : std::uint8_t { waiting, running, done };
+    // The response, as the application writes it:
+    //
+    //   nothing_sent ─write_headers()─► headers_sent ─finish()─► finished
+    enum class ResponseStage : std::uint8_t { nothing_sent, headers_sent, finished };
+
+    void enter(StreamState to);
+    void enter(DelegateStage to);
+    void enter(ResponseStage to);
+
+    // A write() whose bytes nghttp2 has not all taken yet.
+    struct Waiting {
+        std::uint64_t until;  // queued_ at its end
+        Future<void> flushed;
+    };
+
+    // The stream can carry nothing more: over, or its connection gone.
+    bool over() const noexcept { return state_ == StreamState::closed || !connection_; }
+    nghttp2_session* session() const noexcept;
+
+    Future<void> queue(std::string_view chunk);
+    static ssize_t read_body(nghttp2_session* session, std::int32_t id, std::uint8_t* buffer,
+                             std::size_t length, std::uint32_t* flags, nghttp2_data_source* source,
+                             void* user_data);
+    void submit_trailers(std::uint32_t* flags);
+    void fail_waiting_writes() noexcept;
+
+    Task<void> run_request();
+    Future<void> pass_body_piece();
+    std::uint64_t declared_length() const;
+    void refuse(int status, std::string_view message);
+    // The delegate's part ends before its finish(): done, and the body it
+    // has not taken goes back to the client's window; one that began
+    // hears on_connection_close() (what that throws is logged).
+    void close_delegate() noexcept;
+    // The same without a word to the delegate (its response is whole).
+    void stop_delegate() noexcept;
+    // Gives `size` bytes of request body back to the client's windows
+    // (WINDOW_UPDATE): the stream's while it is open, the connection's.
+    void give_back(std::size_t size) noexcept;
+
+    std::shared_ptr<HTTP2ServerConnection> connection_;  // null once released
+    std::int32_t id_;
+    HTTPRequestContext context_;
+    std::size_t max_body_size_;
+
+    // The request.
+    RequestStartLine start_line_;
+    HTTPHeaders headers_;
+    std::string authority_;
+    std::string cookie_;
+    std::size_t header_bytes_ = 0;
+    std::string body_pending_;            // received, not yet passed to data_received
+    std::size_t body_with_delegate_ = 0;  // passed, its window not yet given back
+    std::uint64_t body_received_ = 0;
+    std::uint32_t empty_data_frames_ = 0;  // in a row (empty_data_flood)
+    std::unique_ptr<HTTPMessageDelegate> delegate_;
+    Future<void> more_{nullptr};  // what the request's coroutine waits on for more
+    bool head_request_ = false;
+    StreamState state_ = StreamState::open;
+    DelegateStage delegate_stage_ = DelegateStage::waiting;
+
+    // The response.
+    std::string out_;  // written, not yet taken by nghttp2 (from out_taken_ on)
+    std::size_t out_taken_ = 0;
+    std::uint64_t queued_ = 0;  // body bytes written so far
+    std::uint64_t taken_ = 0;   // body bytes nghttp2 has taken
+    std::deque<Waiting> writers_;
+    std::vector<std::string> trailers_;  // names (lower case) and values, in turn
+    Function<void()> close_callback_;
+    ResponseStage response_ = ResponseStage::nothing_sent;
+    bool body_allowed_ = true;  // not for HEAD, 1xx, 204 and 304
+};
+
+}  // namespace tornado

@@ -1,0 +1,122 @@
+// Tests of the handlers Tornado provides that answer for another
+// (final/src/web/web.cpp): RedirectHandler and its format_url(), and
+// FallbackHandler, which hands the request to a plain server callback.
+// The WebTest suite's application is in web_test_util.h.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "http_test_util.h"
+#include "tornado/log.h"
+#include "tornado/testing.h"
+#include "tornado/web.h"
+#include "web_test_util.h"
+
+namespace tornado {
+namespace {
+
+using web_test::WebTest;
+
+// --- RedirectHandler ----------------------------------------------------------------
+
+TEST_F(WebTest, RedirectHandlerSubstitutesGroupsAndKeepsTheQuery) {
+    HTTPRequest no_follow;
+    no_follow.follow_redirects = false;
+    HTTPResponse pictures = fetch("/pictures/cat.jpg?size=2", no_follow);
+    EXPECT_EQ(pictures.code, 301);
+    EXPECT_EQ(pictures.headers.get("Location"), "/photos/cat.jpg?size=2");
+    HTTPResponse swapped = fetch("/old/a/b", no_follow);
+    EXPECT_EQ(swapped.code, 302);
+    EXPECT_EQ(swapped.headers.get("Location"), "/new/b/a");
+}
+
+// A group decoded to a control character goes back into the URL encoded
+// (a Location header cannot carry it; Tornado answers 500).
+TEST_F(WebTest, RedirectHandlerReencodesControlCharacters) {
+    HTTPRequest no_follow;
+    no_follow.follow_redirects = false;
+    HTTPResponse response = fetch("/pictures/a%00b%0D%0A", no_follow);
+    EXPECT_EQ(response.code, 301);
+    EXPECT_EQ(response.headers.get("Location"), "/photos/a%00b%0D%0A");
+}
+
+TEST(FormatUrlTest, PythonFormatAndGroupReferences) {
+    EXPECT_EQ(format_url("/x/{}/{}", {"a", "b"}), "/x/a/b");
+    EXPECT_EQ(format_url("/x/{1}/{0}", {"a", "b"}), "/x/b/a");
+    EXPECT_EQ(format_url("{{}}\\1", {"g"}), "{}g");
+    EXPECT_THROW(format_url("{", {}), std::invalid_argument);
+    EXPECT_THROW(format_url("}", {}), std::invalid_argument);
+    EXPECT_THROW(format_url("{name}", {"a"}), std::invalid_argument);
+    EXPECT_THROW(format_url("{3}", {"a"}), std::out_of_range);
+}
+
+// --- FallbackHandler ----------------------------------------------------------------
+
+// A plain server callback, mounted under /legacy/: it answers through the
+// connection, at once or on a later turn of the loop.
+void legacy_server(std::shared_ptr<HTTPServerRequest> request) {
+    auto answer = [request] {
+        std::string body = "legacy " + request->method + " " + request->path + " " + request->body;
+        HTTPHeaders headers{{"Content-Type", "text/plain"},
+                            {"Content-Length", std::to_string(body.size())}};
+        request->connection->write_headers(ResponseStartLine{"HTTP/1.1", 200, "OK"}, headers, body);
+        request->connection->finish();
+    };
+    if (request->path.ends_with("/later")) {
+        IOLoop::current().add_callback(answer);
+    } else if (request->path.ends_with("/broken")) {
+        throw std::runtime_error("the legacy server failed");
+    } else {
+        answer();
+    }
+}
+
+class FallbackTest : public testing::AsyncHTTPTestCase {
+protected:
+    class FinishCounter : public FallbackHandler {
+    public:
+        void on_finish() override { ++finishes; }
+    };
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        return std::make_shared<Application>(std::vector<URLSpec>{
+            {"/legacy/.*", handler<FinishCounter>(FallbackHandler::Callback(legacy_server))}});
+    }
+    static inline int finishes = 0;
+};
+
+TEST_F(FallbackTest, TheCallbackAnswersNowOrLaterAndTheConnectionGoesOn) {
+    finishes = 0;
+    HTTPResponse now = fetch("/legacy/now");
+    EXPECT_EQ(now.code, 200);
+    EXPECT_EQ(now.body, "legacy GET /legacy/now ");
+    HTTPRequest post;
+    post.method = "POST";
+    post.body = "the body";
+    EXPECT_EQ(fetch("/legacy/later", post).body, "legacy POST /legacy/later the body");
+    EXPECT_EQ(finishes, 2);
+}
+
+// Two requests on one connection: the handler left the connection to the
+// callback, which finished each response.
+TEST(FallbackKeepAlive, TheNextRequestWaitsForTheCallbacksAnswer) {
+    testing::ServerThread server([] {
+        auto app = std::make_shared<Application>(std::vector<URLSpec>{
+            {"/legacy/.*", handler<FallbackHandler>(FallbackHandler::Callback(legacy_server))}});
+        return std::make_unique<HTTPServer>(app);
+    });
+    testing::RawClient client(server.port());
+    client.send("GET /legacy/later HTTP/1.1\r\nHost: x\r\n\r\nGET /legacy/now HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(client.read_response().body, "legacy GET /legacy/later ");
+    EXPECT_EQ(client.read_response().body, "legacy GET /legacy/now ");
+}
+
+TEST_F(FallbackTest, ACallbackThatThrowsIsA500) {
+    testing::ExpectLog expected(app_log, "Uncaught exception");
+    EXPECT_EQ(fetch("/legacy/broken").code, 500);
+}
+
+}  // namespace
+}  // namespace tornado
