@@ -30,7 +30,7 @@ detail::Detached CoroutineRequestHandler::drive(std::shared_ptr<CoroutineRequest
     // TODO(task 5): await `method` and turn its end into the response: a
     // normal end finishes the request unless the Task did; any exception goes
     // to handler->fail() (the std::exception, or nullptr for anything else),
-    // as Tornado's _execute does.
+    // as Tornado's _execute does, and so does one from that last finish().
     (void)handler;
     (void)method;
     throw std::logic_error("TODO(task 5): CoroutineRequestHandler::drive");

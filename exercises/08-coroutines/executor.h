@@ -72,10 +72,11 @@ private:
 template <typename Function>
 auto run_in_executor(ThreadPool& pool, Function function, IOLoop& loop = IOLoop::current())
     -> Future<std::invoke_result_t<Function&>> {
-    // TODO(task 4): run `function` on a pool thread, and return at once a
-    // Future, on `loop`, of its value or of the exception it threw. Rule: the
-    // Future belongs to the loop's thread; the pool thread never touches it
-    // (loop.add_callback is its one safe way back).
+    // TODO(task 4): run `function` on a thread of `pool` (its size caps how
+    // many run at once), and return at once a Future, on `loop`, of its value
+    // or of the exception it threw (whatever its type, as it was thrown).
+    // Rule: the Future belongs to the loop's thread; the pool thread never
+    // touches it (loop.add_callback is its one safe way back).
     // Hint: make hint CH=08 TASK=4.
     (void)pool;
     (void)function;

@@ -112,6 +112,7 @@ public:
     T await_resume() const {
         // TODO(task 1): the Future's result (for Future<void>: nothing, but
         // its exception must still come out). if constexpr tells the two apart.
+        // The exception is the Future's own, rethrown: of its own type.
         throw std::logic_error("TODO(task 1): FutureAwaiter::await_resume");
     }
 
@@ -252,9 +253,9 @@ public:
         std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) const {
             // TODO(task 2): `awaiting` must be resumed when the Task's body
             // ends (FinalAwaiter resumes the promise's continuation), and the
-            // body must start by symmetric transfer, not by a nested resume():
-            // a million Tasks that finish at once, awaited in a loop, must not
-            // grow the stack.
+            // body must start now, in this turn, by symmetric transfer: not by
+            // a nested resume() (a million Tasks that finish at once, awaited
+            // in a loop, must not grow the stack), nor from a loop callback.
             (void)awaiting;
             throw std::logic_error("TODO(task 2): Task::Awaiter::await_suspend");
         }

@@ -1,7 +1,9 @@
-// gen_test.cpp: sleep and multi of Tasks (task 3); spawn, fire_and_forget
-// and run_sync, which start Tasks from plain code.
+// gen_test.cpp: sleep and multi of Tasks (task 3). spawn, fire_and_forget
+// and run_sync, which start Tasks from plain code, are graded with task 2
+// (Task2_Spawn in task_test.cpp): they exercise the learner's Task.
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -136,6 +138,33 @@ TEST_F(Task3_MultiTasks, RunsTheTasksAtOnceAndKeepsListOrder) {
     EXPECT_LT(ms_since(started), 500.0) << "the tasks ran one after the other, not at once";
 }
 
+// The mistake this catches: a loop turn between two starts (a co_await
+// in the loop that spawns them). Every result still comes in time, but
+// the last of N Tasks starts N turns late, behind all the loop has queued.
+// A callback queued just before the multi runs at the next turn: by then
+// every Task must have started.
+TEST_F(Task3_MultiTasks, StartsEveryTaskBeforeTheLoopTurns) {
+    std::vector<int> started;
+    auto child = [this](std::vector<int>& log, int value) -> Task<int> {
+        log.push_back(value);
+        co_await sleep(10ms, loop);
+        co_return value;
+    };
+    std::vector<Task<int>> tasks;
+    for (int value = 1; value <= 3; ++value) tasks.push_back(child(started, value));
+    std::size_t started_by_next_turn = 0;
+    auto all = [this](std::vector<Task<int>> children, std::vector<int>& log,
+                      std::size_t& seen) -> Task<std::vector<int>> {
+        loop.add_callback([&log, &seen] { seen = log.size(); });
+        co_return co_await multi(std::move(children));
+    };
+    EXPECT_EQ(run(all(std::move(tasks), started, started_by_next_turn)),
+              (std::vector<int>{1, 2, 3}));
+    EXPECT_EQ(started_by_next_turn, 3u)
+        << "multi must start every Task before it awaits anything: only " << started_by_next_turn
+        << " of 3 had started when the loop turned";
+}
+
 TEST_F(Task3_MultiTasks, WaitsForAllThenFailsWithTheFirstInListOrder) {
     int failed = 0;
     std::vector<Task<int>> tasks;
@@ -181,6 +210,31 @@ TEST_F(Task3_MultiTasks, AFailureDoesNotEndTheWaitEarly) {
     EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
 }
 
+// The mistake this catches: a multi of void Tasks that waits for them all
+// but drops their failures (only the std::vector<T> branch rethrows). A
+// failed Task<void> would look like a success to whoever awaits the multi.
+TEST_F(Task3_MultiTasks, AFailedVoidTaskFailsTheMulti) {
+    auto step = [this]() -> Task<void> { co_await sleep(5ms, loop); };
+    auto fails = [this]() -> Task<void> {
+        co_await sleep(10ms, loop);
+        throw TrackedError("a void task failed");
+    };
+    std::vector<Task<void>> tasks;
+    tasks.push_back(step());
+    tasks.push_back(fails());
+    tasks.push_back(step());
+    auto all = [](std::vector<Task<void>> children) -> Task<std::string> {
+        try {
+            co_await multi(std::move(children));
+        } catch (const TrackedError& error) {
+            co_return error.what();
+        }
+        co_return "no failure";
+    };
+    EXPECT_EQ(run(all(std::move(tasks))), "a void task failed")
+        << "multi of void Tasks must fail with the first failure too, as for Task<T>";
+}
+
 TEST_F(Task3_MultiTasks, EmptyList) {
     EXPECT_TRUE(run(multi(std::vector<Task<int>>{})).empty());
 }
@@ -195,74 +249,6 @@ TEST_F(Task3_MultiTasks, VoidTasks) {
     for (int i = 0; i < 5; ++i) tasks.push_back(step(done));
     run(multi(std::move(tasks)));
     EXPECT_EQ(done, 5);
-}
-
-// --- spawn, fire_and_forget, run_sync ------------------------------------------------------------
-
-class Spawn : public CoroutineTest {};
-
-TEST_F(Spawn, StartsTheTaskBeforeReturning) {
-    std::vector<std::string> steps;
-    auto body = [this](std::vector<std::string>& out) -> Task<int> {
-        out.push_back("started");
-        co_await sleep(5ms, loop);
-        out.push_back("finished");
-        co_return 9;
-    };
-    Future<int> outcome = spawn(body(steps), loop);
-    EXPECT_EQ(steps, std::vector<std::string>{"started"}) << "spawn runs the body up to a wait";
-    EXPECT_EQ(wait(outcome).result(), 9);
-    EXPECT_EQ(steps.size(), 2U);
-}
-
-TEST_F(Spawn, TheFutureHoldsTheException) {
-    auto body = [this]() -> Task<int> {
-        co_await sleep(1ms, loop);
-        throw std::runtime_error("spawned and failed");
-    };
-    Future<int> outcome = wait(spawn(body(), loop));
-    EXPECT_EQ(error_message(outcome), "spawned and failed");
-}
-
-TEST_F(Spawn, TheFrameIsFreedEvenIfNobodyLooksAtTheFuture) {
-    auto body = [this]() -> Task<int> {
-        co_await sleep(5ms, loop);
-        co_return 1;
-    };
-    (void)spawn(body(), loop);
-    EXPECT_EQ(frames_alive(), 2);  // the driver and the Task
-    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
-}
-
-TEST_F(Spawn, FireAndForgetFreesItsFramesAfterSuccessAndFailure) {
-    bool done = false;
-    auto works = [this](bool& flag) -> Task<void> {
-        co_await sleep(5ms, loop);
-        flag = true;
-    };
-    auto fails = [this]() -> Task<void> {
-        co_await sleep(5ms, loop);
-        throw TrackedError("logged, not lost");
-    };
-    fire_and_forget(works(done));
-    fire_and_forget(fails());
-    EXPECT_EQ(frames_alive(), 4);
-    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
-    EXPECT_TRUE(done);
-    EXPECT_EQ(TrackedError::live.load(), 0);
-}
-
-TEST_F(Spawn, RunSyncThrowsTimeoutErrorAndTheTaskGoesOn) {
-    bool finished = false;
-    auto slow = [this](bool& flag) -> Task<void> {
-        co_await sleep(200ms, loop);
-        flag = true;
-    };
-    EXPECT_THROW(run(slow(finished), 20ms), course::TimeoutError);
-    EXPECT_FALSE(finished);
-    EXPECT_EQ(frames_alive(), 2) << "the timed-out task is still suspended, not freed";
-    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
-    EXPECT_TRUE(finished);
 }
 
 }  // namespace

@@ -92,6 +92,17 @@ public:
     static inline bool reached_the_throw = false;
 };
 
+// Its Task ends normally, but the finish() that drive() then calls throws:
+// a 204 cannot have a body.
+class BodyWithA204Handler : public CountedHandler {
+public:
+    Task<void> get_async(PathArgs) override {
+        co_await sleep(1ms);
+        set_status(204);
+        write("a body that a 204 cannot have");
+    }
+};
+
 class PathArgsHandler : public CountedHandler {
 public:
     Task<void> get_async(PathArgs args) override {
@@ -158,6 +169,7 @@ protected:
         {"/not-found-later", handler<NotFoundLaterHandler>()},
         {"/finishes-itself", handler<FinishesItselfHandler>()},
         {"/throw-int", handler<ThrowsANonStandardExceptionHandler>()},
+        {"/body-with-204", handler<BodyWithA204Handler>()},
         {"/story/([0-9]+)", handler<PathArgsHandler>()},
         {"/fetch", handler<FetchingHandler>(std::cref(base_url))},
     }};
@@ -244,6 +256,19 @@ TEST_F(Task5_CoroutineHandler, AnExceptionOfAnyTypeIsA500) {
     EXPECT_TRUE(ThrowsANonStandardExceptionHandler::reached_the_throw) << "the Task never ran";
     EXPECT_EQ(response.code, 500);
     EXPECT_NE(response.body.find("500: Internal Server Error"), std::string::npos) << response.body;
+}
+
+// The mistake this catches: calling finish() after the try that awaits the
+// Task, outside it. finish() can throw too (here: a body with a 204), and
+// as in chapter 06's execute() and Tornado's _execute that is an error of
+// the request, answered with a 500. Outside the try it escapes the driver
+// (logged as "nobody awaited") and the request stays open for ever.
+TEST_F(Task5_CoroutineHandler, AnErrorInTheLastFinishIsA500) {
+    Future<HTTPResponse> fetched = fetch("/body-with-204");
+    ASSERT_TRUE(run_until([&] { return fetched.done(); }))
+        << "no answer: the finish() that ends the request threw, and nothing answered with the "
+           "error page (finish inside the try, so that its error goes to fail())";
+    EXPECT_EQ(fetched.result().code, 500);
 }
 
 TEST_F(Task5_CoroutineHandler, PathArgumentsSurviveTheSuspension) {

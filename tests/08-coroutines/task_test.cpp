@@ -1,8 +1,10 @@
 // task_test.cpp: co_await on a Future (task 1), and Task<T> itself: its
 // promise, awaiting one Task from another, exceptions, who frees which
-// frame when (task 2).
+// frame when, and the chapter's spawn, fire_and_forget and run_sync, which
+// start Tasks from plain code on the learner's Task (task 2).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <exception>
@@ -82,6 +84,20 @@ TEST_F(Task1_FutureAwaiter, ADoneFutureDoesNotSuspend) {
     EXPECT_EQ(seen.value, 3);
 }
 
+// The mistake this catches: an await_ready that asks whether the Future
+// succeeded rather than whether it is done. A failed Future is done too:
+// its exception is there already, and suspending only costs a trip through
+// the loop, during which whatever else is queued runs first.
+TEST_F(Task1_FutureAwaiter, ADoneFailedFutureDoesNotSuspendEither) {
+    Future<int> future(loop);
+    future.set_exception(std::make_exception_ptr(std::runtime_error("failed already")));
+    Seen<int> seen;
+    await_into(future, seen);
+    EXPECT_TRUE(seen.done) << "the Future was done (it failed), so co_await must not suspend: "
+                              "await_ready is true for every done Future";
+    EXPECT_EQ(seen.error, "failed already");
+}
+
 TEST_F(Task1_FutureAwaiter, ResumesOnALaterTurnNeverInsideSetResult) {
     Future<int> future(loop);
     Seen<int> seen;
@@ -123,6 +139,45 @@ TEST_F(Task1_FutureAwaiter, AFailedFutureVoidThrowsToo) {
     await_into(future, seen);
     ASSERT_TRUE(run_until([&] { return seen.done; }));
     EXPECT_EQ(seen.error, "void failed");
+}
+
+// What a Probe saw of the exception its co_await threw: its type and message.
+template <typename T>
+Probe await_for_the_type(Future<T> future, std::string& seen, bool& done) {
+    try {
+        co_await future;
+        seen = "no exception";
+    } catch (const TrackedError& error) {
+        seen = std::string("TrackedError: ") + error.what();
+    } catch (const std::exception& error) {
+        seen = std::string("another type: ") + error.what();
+    }
+    done = true;
+}
+
+// The mistake this catches: an await_resume that catches the Future's
+// exception and throws a new one with the same message (a runtime_error
+// made from what()). The message survives, the type does not: a handler
+// that awaits a Future failed with HTTPError(404) would answer 500, and a
+// catch of the real type never matches.
+TEST_F(Task1_FutureAwaiter, TheExceptionKeepsItsType) {
+    Future<int> pending(loop);
+    loop.call_later(5ms, [pending] {
+        pending.set_exception(std::make_exception_ptr(TrackedError("pending, then failed")));
+    });
+    Future<void> failed_already(loop);
+    failed_already.set_exception(std::make_exception_ptr(TrackedError("void, failed already")));
+    std::string seen_pending;
+    std::string seen_void;
+    bool pending_done = false;
+    bool void_done = false;
+    await_for_the_type(pending, seen_pending, pending_done);
+    await_for_the_type(failed_already, seen_void, void_done);
+    ASSERT_TRUE(run_until([&] { return pending_done && void_done; }));
+    const char* rule = "the exception that comes out of co_await is the Future's own, of its own "
+                       "type (rethrow it), not a new one with its message";
+    EXPECT_EQ(seen_pending, "TrackedError: pending, then failed") << rule;
+    EXPECT_EQ(seen_void, "TrackedError: void, failed already") << rule;
 }
 
 TEST_F(Task1_FutureAwaiter, EveryAwaiterGetsTheValue) {
@@ -323,6 +378,29 @@ TEST_F(Task2_TaskPromise, TheAwaiterResumesInTheSameTurn) {
     EXPECT_FALSE(next_turn_before_outer);
 }
 
+// The mistake this catches: an await_suspend that starts the Task's body at
+// a later turn (a loop callback that resumes it) instead of handing its
+// handle back. Every value comes out right, but each co_await of a Task
+// costs a trip through the loop, and spawn() no longer runs the body up to
+// its first wait before it returns (Task2_Spawn.StartsTheTaskBeforeReturning).
+TEST_F(Task2_TaskPromise, AwaitingATaskStartsItsBodyAtOnce) {
+    bool next_turn_ran = false;
+    bool next_turn_ran_before_the_body = true;
+    // `flag` by reference on purpose: the body reads it when it starts.
+    auto child = [](const bool& flag, bool& seen) -> Task<void> {
+        seen = flag;
+        co_return;
+    };
+    auto parent = [this, child](bool& flag, bool& seen) -> Task<void> {
+        loop.add_callback([&flag] { flag = true; });
+        co_await child(flag, seen);
+    };
+    run(parent(next_turn_ran, next_turn_ran_before_the_body));
+    EXPECT_FALSE(next_turn_ran_before_the_body)
+        << "the awaited Task's body waited for a later turn of the loop: await_suspend must "
+           "start it at once (return its handle: symmetric transfer)";
+}
+
 TEST_F(Task2_TaskPromise, DestroyingATaskThatNeverRanFreesItsFrame) {
     bool ran = false;
     {
@@ -360,6 +438,92 @@ TEST_F(Task2_TaskPromise, ATaskIsAwaitedOnce) {
         co_return -1;
     };
     EXPECT_EQ(run(twice()), 1);
+}
+
+// --- Task 2: spawn, fire_and_forget, run_sync on your Task -----------------------------------
+// gen.h's own code, given, but all of it is a Detached coroutine awaiting
+// your Task: these fail when the Task does not start, end, throw or free
+// its frame as it should.
+
+class Task2_Spawn : public CoroutineTest {};
+
+// A timer of the tests' own to wait on, so that task 2 is graded without
+// sleep (task 3) or the Future awaiter (task 1): resumes the coroutine
+// `delay` from now.
+struct After {
+    IOLoop& loop;
+    std::chrono::milliseconds delay;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> waiting) const {
+        loop.call_later(delay, [waiting] { waiting.resume(); });
+    }
+    void await_resume() const noexcept {}
+};
+
+TEST_F(Task2_Spawn, StartsTheTaskBeforeReturning) {
+    std::vector<std::string> steps;
+    auto body = [this](std::vector<std::string>& out) -> Task<int> {
+        out.push_back("started");
+        co_await After{loop, 5ms};
+        out.push_back("finished");
+        co_return 9;
+    };
+    Future<int> outcome = spawn(body(steps), loop);
+    EXPECT_EQ(steps, std::vector<std::string>{"started"})
+        << "spawn runs the body up to its first wait before it returns: the Task's awaiter "
+           "must start the body at once";
+    EXPECT_EQ(wait(outcome).result(), 9);
+    EXPECT_EQ(steps.size(), 2U);
+}
+
+TEST_F(Task2_Spawn, TheFutureHoldsTheException) {
+    auto body = [this]() -> Task<int> {
+        co_await After{loop, 1ms};
+        throw std::runtime_error("spawned and failed");
+    };
+    Future<int> outcome = wait(spawn(body(), loop));
+    EXPECT_EQ(error_message(outcome), "spawned and failed");
+}
+
+TEST_F(Task2_Spawn, TheFrameIsFreedEvenIfNobodyLooksAtTheFuture) {
+    auto body = [this]() -> Task<int> {
+        co_await After{loop, 5ms};
+        co_return 1;
+    };
+    (void)spawn(body(), loop);
+    EXPECT_EQ(frames_alive(), 2);  // the driver and the Task
+    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
+}
+
+TEST_F(Task2_Spawn, FireAndForgetFreesItsFramesAfterSuccessAndFailure) {
+    bool done = false;
+    auto works = [this](bool& flag) -> Task<void> {
+        co_await After{loop, 5ms};
+        flag = true;
+    };
+    auto fails = [this]() -> Task<void> {
+        co_await After{loop, 5ms};
+        throw TrackedError("logged, not lost");
+    };
+    fire_and_forget(works(done));
+    fire_and_forget(fails());
+    EXPECT_EQ(frames_alive(), 4);
+    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
+    EXPECT_TRUE(done);
+    EXPECT_EQ(TrackedError::live.load(), 0);
+}
+
+TEST_F(Task2_Spawn, RunSyncThrowsTimeoutErrorAndTheTaskGoesOn) {
+    bool finished = false;
+    auto slow = [this](bool& flag) -> Task<void> {
+        co_await After{loop, 200ms};
+        flag = true;
+    };
+    EXPECT_THROW(run(slow(finished), 20ms), course::TimeoutError);
+    EXPECT_FALSE(finished);
+    EXPECT_EQ(frames_alive(), 2) << "the timed-out task is still suspended, not freed";
+    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }));
+    EXPECT_TRUE(finished);
 }
 
 }  // namespace

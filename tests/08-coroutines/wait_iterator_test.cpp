@@ -183,6 +183,31 @@ TEST_F(Task6_WaitIterator, AFailedTaskVoidComesOutOfItsNext) {
     EXPECT_TRUE(waiting.done());
 }
 
+// The mistake this catches: a WaitIterator that spawns its Tasks, or makes
+// next()'s Futures, on IOLoop::current() instead of the loop it was given.
+// When that loop is the current one nothing shows; with another, the
+// results never reach what waits for them on the given loop.
+TEST_F(Task6_WaitIterator, UsesTheLoopItIsGiven) {
+    IOLoop other;
+    std::vector<Task<int>> tasks;
+    tasks.push_back(value_after(other, 1, 5ms));
+    WaitIterator<int> waiting(std::move(tasks), other);
+    Future<int> first = waiting.next();
+    EXPECT_EQ(&first.io_loop(), &other)
+        << "next() must return a Future of the loop given to the constructor";
+    bool timed_out = false;
+    other.call_later(5s, [&] {
+        timed_out = true;
+        other.stop();
+    });
+    first.add_done_callback([&](Future<int>) { other.stop(); });
+    other.start();
+    EXPECT_FALSE(timed_out) << "the result never reached its next() on the WaitIterator's own loop "
+                               "(spawn the Tasks, and make next()'s Futures, on that loop)";
+    EXPECT_TRUE(waiting.done());
+    run_for(5ms);  // the test's loop: anything queued there by mistake lets go of what it holds
+}
+
 // The Tasks' callbacks must not point into the WaitIterator: here it is
 // gone long before they finish (AddressSanitizer reports a use after free;
 // the fixture checks that every frame and exception was freed).

@@ -35,6 +35,8 @@
 // * next() when done(), or while the Future of the previous next() is
 //   still pending, throws std::logic_error (Tornado's is quiet about the
 //   second; here it is a clear error).
+// * Everything runs on the loop given to the constructor: the Tasks are
+//   spawned on it, and the Futures next() returns are of it.
 // * The Tasks hold no reference to the WaitIterator: if it is destroyed
 //   first, they run to their end and their results are dropped.
 // * Works for Task<void> too.
