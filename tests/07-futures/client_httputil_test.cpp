@@ -13,6 +13,24 @@
 namespace course::testing {
 namespace {
 
+// What the client reports for a response it refuses: an HTTPInputError
+// whose status() is 502 (Bad Gateway: the server behind sent nonsense),
+// never chapter 05's 400 (the request was bad), which its parsers throw.
+// Checks that `parse` refuses with a 502; `what` names the input.
+template <typename Parse>
+void expect_refused_with_502(Parse parse, const std::string& what) {
+    try {
+        parse();
+        ADD_FAILURE() << "should refuse: " << what;
+    } catch (const HTTPInputError& error) {
+        EXPECT_EQ(error.status(), 502)
+            << "a response the client refuses is an HTTPInputError with status 502 (bad "
+               "gateway), not " << error.status() << " (chapter 05's parsers throw 400, which "
+               "blames the request: rethrow what they refuse with bad_response): " << what
+            << " (" << error.what() << ")";
+    }
+}
+
 // --- task 4: the status line -----------------------------------------------------
 
 TEST(Task4_ResponseLine, SplitsVersionCodeAndReason) {
@@ -43,6 +61,7 @@ TEST(Task4_ResponseLine, MalformedLinesAreRefused) {
                             "HTTP/1.1 200 O\rK", "HTTP/1.1 200 OK\n"}) {
         EXPECT_THROW(parse_response_line(bad), HTTPInputError) << "should refuse: \"" << bad << "\"";
     }
+    expect_refused_with_502([] { parse_response_line("HTTP/1.1 20 OK"); }, "HTTP/1.1 20 OK");
 }
 
 // The mistake this catches: a reason check that refuses CR and LF only;
@@ -72,6 +91,8 @@ TEST(Task4_ResponseHead, ParsesTheLineAndTheHeaders) {
     EXPECT_EQ(head.headers.get("content-type"), "text/plain");
     EXPECT_EQ(head.headers.get("X-TWO"), "a,b");
     EXPECT_THROW(parse_response_head("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n"), HTTPInputError);
+    expect_refused_with_502([] { parse_response_head("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n"); },
+                            "a header line without a colon");
 }
 
 // --- task 4: how long is the body? ----------------------------------------------
@@ -136,6 +157,21 @@ TEST(Task4_ResponseFraming, AmbiguousFramingIsRefused) {
              "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
          }) {
         EXPECT_THROW(framing_of(head), HTTPInputError) << "should refuse: " << head;
+    }
+}
+
+// The mistake this catches: letting body_framing()'s HTTPInputError through
+// as it is. Chapter 05 wrote it for requests (status 400, "your request is
+// bad"); a response the client refuses is the server's fault: 502.
+TEST(Task4_ResponseFraming, AmbiguousFramingIsA502) {
+    for (const char* head : {
+             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+             "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+         }) {
+        expect_refused_with_502([head] { framing_of(head); }, head);
     }
 }
 

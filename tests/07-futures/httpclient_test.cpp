@@ -92,6 +92,18 @@ protected:
         return wait(client.fetch(url_of(*canned_, "/")));
     }
 
+    // The status() of the HTTPInputError a done fetch failed with; 0 if it
+    // did not fail with one.
+    static int refusal_status(const Future<HTTPResponse>& fetched) {
+        try {
+            fetched.result();
+        } catch (const HTTPInputError& error) {
+            return error.status();
+        } catch (...) {
+        }
+        return 0;
+    }
+
     HTTPServer server{[this](Request request) { route(request, loop); }, loop};
     AsyncHTTPClient client{loop};
 
@@ -220,6 +232,24 @@ TEST_F(Task4_AsyncHTTPClient, AHeadResponseHasNoBody) {
 TEST_F(Task4_AsyncHTTPClient, AMalformedResponseIsAnHTTPInputError) {
     auto fetched = fetch_canned("SSH-2.0-OpenSSH_9.2\r\n\r\n");
     EXPECT_THROW(fetched.result(), HTTPInputError);
+    EXPECT_EQ(refusal_status(fetched), 502);
+}
+
+// What the client refuses in a response is a 502 (client_httputil.h),
+// wherever it is found: the status line, a header, the framing headers, a
+// chunk's size line (chapter 05's parsers would say 400, for a request).
+TEST_F(Task4_AsyncHTTPClient, EveryRefusedResponseIsA502) {
+    for (const char* canned : {
+             "HTTP/1.1 2000 OK\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello",
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+         }) {
+        auto fetched = fetch_canned(canned);
+        EXPECT_EQ(refusal_status(fetched), 502)
+            << "a response the client refuses fails the fetch with an HTTPInputError of "
+               "status 502: " << canned;
+    }
 }
 
 TEST_F(Task4_AsyncHTTPClient, ABodyCutShortIsAStreamClosedError) {
@@ -231,6 +261,7 @@ TEST_F(Task4_AsyncHTTPClient, ABrokenChunkIsAnHTTPInputError) {
     auto fetched = fetch_canned(
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n");
     EXPECT_THROW(fetched.result(), HTTPInputError);
+    EXPECT_EQ(refusal_status(fetched), 502);
 }
 
 TEST_F(Task4_AsyncHTTPClient, ChunkedTrailersAreSkipped) {
