@@ -5,10 +5,28 @@
 // in the learner's file, and make grade runs every test of that file.
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "client_httputil.h"
+
+namespace course {
+
+// How GoogleTest prints a framing kind in a failure message: by name, not
+// as the raw byte of the enum.
+void PrintTo(ResponseFraming::Kind kind, std::ostream* out) {
+    switch (kind) {
+    case ResponseFraming::Kind::None: *out << "Kind::None"; return;
+    case ResponseFraming::Kind::Length: *out << "Kind::Length"; return;
+    case ResponseFraming::Kind::Chunked: *out << "Kind::Chunked"; return;
+    case ResponseFraming::Kind::UntilClose: *out << "Kind::UntilClose"; return;
+    }
+    *out << "Kind(" << static_cast<int>(kind) << ")";
+}
+
+}  // namespace course
 
 namespace course::testing {
 namespace {
@@ -62,6 +80,39 @@ TEST(Task4_ResponseLine, MalformedLinesAreRefused) {
         EXPECT_THROW(parse_response_line(bad), HTTPInputError) << "should refuse: \"" << bad << "\"";
     }
     expect_refused_with_502([] { parse_response_line("HTTP/1.1 20 OK"); }, "HTTP/1.1 20 OK");
+}
+
+// The mistake this catches: a version check that takes any HTTP/x.y. This
+// client speaks HTTP/1.x: the version is "HTTP/1." and one digit.
+TEST(Task4_ResponseLine, OnlyHTTP1IsAccepted) {
+    for (const char* other : {"HTTP/2.0 200 OK", "HTTP/0.9 200 OK", "HTTP/3.1 200 OK",
+                              "HTTP/1x1 200 OK", "HTTP/1,1 200 OK"}) {
+        EXPECT_THROW(parse_response_line(other), HTTPInputError)
+            << "the version must be \"HTTP/1.\" and a digit: should refuse \"" << other << "\"";
+    }
+    EXPECT_EQ(parse_response_line("HTTP/1.9 200 OK").version, "HTTP/1.9");
+}
+
+// The mistake this catches: a range check off by one at either end.
+TEST(Task4_ResponseLine, EveryCodeFrom100To599IsAccepted) {
+    for (int code : {100, 101, 199, 200, 404, 500, 599}) {
+        std::string line = "HTTP/1.1 " + std::to_string(code) + " Reason";
+        EXPECT_NO_THROW(EXPECT_EQ(parse_response_line(line).code, code))
+            << "a status code from 100 to 599 is valid: " << line;
+    }
+}
+
+// The mistake this catches: reading the line by position before checking
+// its length. A line is a view into the bytes that came, which go on past
+// its end: the code must be read from the line, never from what follows.
+TEST(Task4_ResponseLine, NothingPastTheEndOfTheLineIsRead) {
+    std::string_view buffer = "HTTP/1.1 200 OK\r\n";
+    for (std::size_t length : {8, 9, 10, 11}) {
+        std::string_view cut = buffer.substr(0, length);
+        EXPECT_THROW(parse_response_line(cut), HTTPInputError)
+            << "\"" << cut << "\" is too short for a status line: check the length before "
+               "reading by position (the bytes after the view are not the line's)";
+    }
 }
 
 // The mistake this catches: a reason check that refuses CR and LF only;
@@ -134,6 +185,23 @@ TEST(Task4_ResponseFraming, SomeResponsesNeverHaveABody) {
     EXPECT_EQ(framing_of("HTTP/1.1 101 Switching Protocols\r\n\r\n").kind,
               ResponseFraming::Kind::None);
     EXPECT_EQ(framing_of("HTTP/1.1 204 No Content\r\n\r\n").kind, ResponseFraming::Kind::None);
+}
+
+// The mistake this catches: asking body_framing() first. A HEAD or 304
+// response carries the headers of the page it stands for, and chapter 05's
+// body_framing refuses some of those (a Transfer-Encoding other than
+// chunked alone: it has no gzip decoder). Asked first, it refuses a legal
+// answer that has no body to frame.
+TEST(Task4_ResponseFraming, AResponseWithoutABodyIsNotRefusedForItsFramingHeaders) {
+    const std::string gzip_chunked = "\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
+    EXPECT_NO_THROW(EXPECT_EQ(framing_of("HTTP/1.1 200 OK" + gzip_chunked, "HEAD").kind,
+                              ResponseFraming::Kind::None))
+        << "a HEAD response has no body, whatever its headers say: decide that before "
+           "body_framing() reads them";
+    EXPECT_NO_THROW(EXPECT_EQ(framing_of("HTTP/1.1 304 Not Modified" + gzip_chunked).kind,
+                              ResponseFraming::Kind::None))
+        << "a 304 response has no body, whatever its headers say: decide that before "
+           "body_framing() reads them";
 }
 
 // The mistake this catches: taking every 3xx as bodiless. Only 304 is; a

@@ -80,6 +80,30 @@ TEST_F(Task3_Multi, TheFirstFailureInListOrderWinsAndTheOthersAreLogged) {
     EXPECT_EQ(error_message(all), "first in the list");
     EXPECT_NE(logged.find("first to fail in time"), std::string::npos)
         << "the other failure should be logged, not lost: " << logged;
+    EXPECT_EQ(logged.find("first in the list"), std::string::npos)
+        << "the failure multi reports was logged too, as if it were another one: only the "
+           "others are logged: " << logged;
+}
+
+// The mistake this catches: finish_gathering() failing `all` and going on
+// (a missing return) to collect the values, where a failed child's slot
+// holds none, and to set `all` a second time. With std::string children
+// that is a read of a string that was never made.
+TEST_F(Task3_Multi, AFailureSettlesAllOnceAndLeavesTheValuesAlone) {
+    std::vector<Future<std::string>> children{
+        resolve_later<std::string>(loop, 5ms, "a value long enough to be on the heap, not inline"),
+        fail_later<std::string>(loop, 10ms, "child 1 failed"),
+    };
+    ::testing::internal::CaptureStderr();
+    auto all = multi(children);
+    wait(all);
+    run_for(10ms);
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(error_message(all), "child 1 failed");
+    EXPECT_EQ(logged.find("already done"), std::string::npos)
+        << "multi's Future was settled a second time after it failed: once it has the first "
+           "failure, finish_gathering is done\n" << logged;
+    EXPECT_EQ(children[0].result(), "a value long enough to be on the heap, not inline");
 }
 
 TEST_F(Task3_Multi, AnEmptyListIsDoneAtOnce) {
