@@ -18,12 +18,17 @@ DEPS     = tools/install-deps.sh
 export CMAKE_GENERATOR ?= Ninja
 
 # `make run` builds one program and nothing else, then starts it: the demo
-# app of final/ unless RUN_TARGET names another (make run RUN_TARGET=ch03_server).
-# RUN_TARGET=blog (final/examples/blog) needs PostgreSQL: a cluster of its
-# own in BLOG_CLUSTER, kept from one run to the next with the posts.
+# app of final/ unless RUN_TARGET names another (make run RUN_TARGET=ch03_server),
+# with its own defaults unless RUN_ARGS gives options. EXERCISE=1 runs a
+# chapter's demo on the learner's exercise instead (RUN_TARGET_exercise,
+# built with the sanitizers as make grade builds it), so that the lesson's
+# clients talk to the learner's code. tools/run_demo.py prints what to type
+# in a second terminal, and gives a demo that needs PostgreSQL (the blog,
+# ch09_app) a cluster of its own in build/RUN_TARGET-postgres, kept with
+# its data.
 RUN_TARGET ?= demo_app
-RUN_ARGS   ?= --port=8888
-BLOG_CLUSTER ?= $(BUILD)/blog-postgres
+RUN_ARGS   ?=
+EXERCISE   ?=
 
 .PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-http2 bench-h2 bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
 
@@ -39,28 +44,13 @@ configure: deps
 deps:
 	@$(DEPS) build
 
-## run          build the demo app alone, start it and say how to talk to it [RUN_TARGET=ch03_server, or blog with its PostgreSQL]
+## run          build the demo app alone, start it and say how to talk to it [RUN_TARGET=ch03_server] [EXERCISE=1: on your exercise] [RUN_ARGS=--port=9000]
 # The blog is a target only where CMake found libcmark: a build folder
-# configured before it was installed is configured again. The blog's
-# cluster is started first and stopped when the blog exits; the INT trap
-# keeps the shell alive through Ctrl-C (which stops the blog too) for that.
+# configured before it was installed is configured again.
 run: configure
 	@if [ "$(RUN_TARGET)" = blog ] && [ ! -x $(BUILD)/bin/blog ]; then cmake -S . -B $(BUILD) > /dev/null; fi
-	cmake --build $(BUILD) -j $(JOBS) --target $(RUN_TARGET)
-	@echo "Starting $(BUILD)/bin/$(RUN_TARGET) $(RUN_ARGS)  (Ctrl-C stops it)"
-	@echo "Talk to it:  curl -i http://127.0.0.1:8888/   (or open that address in a browser)"
-	@if [ "$(RUN_TARGET)" = demo_app ]; then \
-	  echo "Every demo, one line each: http://127.0.0.1:8888/demos (try /chat in two browser windows)"; fi
-ifeq ($(RUN_TARGET),blog)
-	@echo "The blog: open http://127.0.0.1:8888/, create its author, write the first post"
-	@echo "Its PostgreSQL: a cluster of its own in $(BLOG_CLUSTER), kept with the posts"
-	@$(PYTHON) tools/pg_cluster.py start $(BLOG_CLUSTER) --no-tls > /dev/null
-	@trap : INT; TORNADO_POSTGRES_DSN="$$($(PYTHON) tools/pg_cluster.py dsn $(BLOG_CLUSTER))" \
-	  $(BUILD)/bin/blog $(RUN_ARGS); status=$$?; \
-	  $(PYTHON) tools/pg_cluster.py stop $(BLOG_CLUSTER); exit $$status
-else
-	@$(BUILD)/bin/$(RUN_TARGET) $(RUN_ARGS)
-endif
+	cmake --build $(BUILD) -j $(JOBS) --target $(RUN_TARGET)$(if $(EXERCISE),_exercise)
+	@$(PYTHON) tools/run_demo.py --build $(BUILD) $(if $(EXERCISE),--exercise) $(RUN_TARGET) $(RUN_ARGS)
 
 ## test         build, then run every test under CTest (chapters, exercises, framework, clients, browser)
 # Most tests wait (on sockets, timers, child processes) more than they

@@ -11,7 +11,10 @@
 #                                   the learner has typed since).
 #
 #   course_program(name CHAPTER NN-slug SOURCES main.cpp LINKS chNN)
-#       A runnable demo, built as build/bin/name.
+#       A runnable demo, built as build/bin/name; and name_exercise, the
+#       same demo on the learner's exercise (chNN_exercise in place of
+#       chNN), which `make run RUN_TARGET=name EXERCISE=1` builds and
+#       starts, so that the lesson's clients talk to the learner's code.
 #
 #   course_tests(CHAPTER NN-slug LIBRARY chNN SOURCES test_a.cpp ...
 #                [LINKS lib ...] [INCLUDES dir ...])
@@ -291,6 +294,17 @@ function(course_program name)
   list(TRANSFORM ARG_SOURCES PREPEND ${PROJECT_SOURCE_DIR}/chapters/${ARG_CHAPTER}/)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LINKS} course_options course_strict)
+
+  # The demo on the learner's code: the chapter's library swapped for its
+  # exercise variant, with the sanitizers make grade uses (a lifetime
+  # mistake stops the demo with a report, not a wrong answer later).
+  # Built only on demand: a learner's work in progress may not compile.
+  string(SUBSTRING ${ARG_CHAPTER} 0 2 number)
+  if(TARGET ch${number}_exercise AND "ch${number}" IN_LIST ARG_LINKS)
+    list(TRANSFORM ARG_LINKS REPLACE "^ch${number}$" "ch${number}_exercise" OUTPUT_VARIABLE links)
+    add_executable(${name}_exercise EXCLUDE_FROM_ALL ${ARG_SOURCES})
+    target_link_libraries(${name}_exercise PRIVATE ${links} course_options course_grade_options)
+  endif()
 endfunction()
 
 # True when every header of exercises/<chapter> as committed is byte for

@@ -14,6 +14,8 @@
 #                                   Python Tornado (the oracle the demo app is checked against),
 #                                   Python websockets (the WebSocket peer we did not write),
 #                                   nc, curl and strace (the lessons talk to servers and watch them),
+#                                   gdb (make grade takes a stuck test's stacks with it),
+#                                   iproute2 (the demos' test starts them in a network namespace of its own),
 #                                   openssl (the TLS tests' certificates and s_client, a TLS peer we did not write),
 #                                   clang-format 14 (make format, and the test that final/ is laid out)
 #   tools/install-deps.sh bench     + wrk, matplotlib (for the plot), util-linux (taskset),
@@ -46,7 +48,7 @@ set -euo pipefail
 
 packages_for() {
   case "$1" in
-    build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev libpq-dev postgresql libcurl4-openssl-dev libnghttp2-dev nghttp2-client python3-h2 libprotobuf-dev protobuf-compiler python3-grpcio python3-grpc-tools libcmark-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace clang-format-14" ;;
+    build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev libpq-dev postgresql libcurl4-openssl-dev libnghttp2-dev nghttp2-client python3-h2 libprotobuf-dev protobuf-compiler python3-grpcio python3-grpc-tools libcmark-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace gdb iproute2 clang-format-14" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light h2o python3-tornado libboost-dev valgrind heaptrack" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
     db)     echo "python3 python3-django gunicorn python3-psycopg2 python3-asyncpg" ;;

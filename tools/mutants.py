@@ -34,7 +34,9 @@ by the sanitizer's report, as the learner's mistake would be.
 
 Adding a mutant: write the mistake as you expect a learner to make it, run
 `make mutants CH=NN TASK=N`, and if it survives, add the test that catches
-it under that task.
+it under that task. Many candidates at once: write them in a file of the
+same form anywhere and run `tools/mutants.py --catalogue FILE`; keep the
+ones that survived, once a test catches them, in tests/mutants/chNN.txt.
 """
 import argparse
 import glob
@@ -68,9 +70,13 @@ class Mutant:
         return f"ch{self.chapter} task {self.task}: {self.title}"
 
 
-def parse_catalogue(path):
-    """The mutants of one tests/mutants/chNN.txt, in file order."""
-    chapter = re.search(r"ch(\d\d)\.txt$", path).group(1)
+def parse_catalogue(path, chapter=None):
+    """The mutants of one tests/mutants/chNN.txt, in file order (of
+    `chapter` for a file named otherwise)."""
+    named = re.search(r"ch(\d\d)[^/]*\.txt$", path)
+    chapter = chapter or (named and named.group(1))
+    if not chapter:
+        sys.exit(f"mutants: {path}: name it chNN....txt, or say --chapter NN")
     mutants, block, mutant = [], None, None
     name = os.path.basename(path)
 
@@ -112,11 +118,12 @@ def parse_catalogue(path):
     return mutants
 
 
-def load_mutants(chapter=None, task=None):
+def load_mutants(chapter=None, task=None, catalogue=None):
     pattern = f"ch{chapter}.txt" if chapter else "ch*.txt"
+    paths = [catalogue] if catalogue else sorted(glob.glob(os.path.join(CATALOGUES, pattern)))
     mutants = []
-    for path in sorted(glob.glob(os.path.join(CATALOGUES, pattern))):
-        mutants += parse_catalogue(path)
+    for path in paths:
+        mutants += parse_catalogue(path, chapter if catalogue else None)
     if chapter and not mutants:
         sys.exit(f"mutants: no mutants for chapter {chapter} in tests/mutants/")
     if task is not None:
@@ -250,8 +257,10 @@ def main():
                         help="only check that every mutant applies (no build)")
     parser.add_argument("--work-dir", default=os.path.join(ROOT, "build", "mutants"),
                         help="where the private copy and its build live")
+    parser.add_argument("--catalogue", help="candidates in a file of tests/mutants/'s form "
+                                            "(named chNN...txt, or with --chapter)")
     args = parser.parse_args()
-    mutants = load_mutants(args.chapter, args.task)
+    mutants = load_mutants(args.chapter, args.task, args.catalogue)
     if not mutants:
         sys.exit("mutants: nothing to run")
     if args.check:

@@ -2,13 +2,16 @@
 //
 //   build/bin/SERVER [--port=8888] [--address=127.0.0.1]
 //
-// --port=0 asks the kernel for a free port. Once the server is ready it
+// A demo may listen elsewhere by default (chapter 10's HTTP/2 on 8443), and
+// have options of its own, which it takes out of argv first and names in
+// the usage line. --port=0 asks the kernel for a free port. Once the server is ready it
 // prints exactly one line, "Listening on http://ADDRESS:PORT/", which tests
 // and benchmarks wait for (and which tells them the real port).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace course {
 
@@ -17,9 +20,12 @@ struct ServerOptions {
     std::uint16_t port = 8888;
 };
 
-// Parses --port and --address; prints usage and exits on anything else
-// (--help included), naming the argument it did not understand.
-ServerOptions parse_server_options(int argc, char** argv);
+// Parses --port and --address over `defaults`; prints usage and exits on
+// anything else (--help included), naming the argument it did not
+// understand. `more_usage` names the demo's own options for the usage
+// line (" [--edge-triggered]").
+ServerOptions parse_server_options(int argc, char** argv, ServerOptions defaults = {},
+                                   std::string_view more_usage = {});
 
 // Prints "Listening on http://ADDRESS:PORT/" and flushes, so a parent
 // process reading our stdout through a pipe sees it at once.

@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     course::LoopServerOptions server_options;
     server_options.edge_triggered = take_flag(arguments, "--edge-triggered");
     course::ServerOptions options =
-        course::parse_server_options(static_cast<int>(arguments.size()), arguments.data());
+        course::parse_server_options(static_cast<int>(arguments.size()), arguments.data(), {},
+                                     " [--edge-triggered]");
     try {
         course::ignore_sigpipe();
         // A descriptor per client: thousands of clients need more than the

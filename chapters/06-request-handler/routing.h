@@ -41,9 +41,11 @@ public:
     // percent-escaped ("a b/c" -> "a%20b/c": "/" is kept). Works for
     // patterns whose parts outside the groups are plain text (escaped
     // characters like "\." are fine): "/story/([0-9]+)" reverses to
-    // "/story/%s". Throws std::invalid_argument for a pattern too complex
-    // to reverse ("/(a|b)+/x", "\d" outside a group, nested groups) and
-    // for the wrong number of values.
+    // "/story/%s". Throws std::invalid_argument for the wrong number of
+    // values, and for a pattern it can tell is not text with holes ("(?:",
+    // "\d" outside a group, nested groups). Like Tornado's, that check is
+    // cheap, not complete: a quantifier after a group is read as text
+    // ("/(a|b)+/x" reverses to "/a+/x", a path the pattern does not match).
     std::string reverse(const std::vector<std::string>& args) const;
 
     const std::string& pattern() const { return pattern_; }

@@ -250,10 +250,6 @@ DatabaseOptions take_database_options(int& argc, char** argv) {
         }
     }
     argc = kept;
-    if (options.dsn.empty()) {
-        std::fprintf(stderr, "ch09_app: --dsn=DSN is required (tools/pg_cluster.py start DIR prints one)\n");
-        std::exit(2);
-    }
     return options;
 }
 
@@ -272,7 +268,13 @@ Task<void> make_items(course::PGPool& pool) {
 
 int main(int argc, char** argv) {
     DatabaseOptions database = take_database_options(argc, argv);
-    course::ServerOptions options = course::parse_server_options(argc, argv);
+    course::ServerOptions options = course::parse_server_options(
+        argc, argv, {}, " --dsn=DSN [--pool=10] [--max-waiting=10000] [--threads=10]");
+    if (database.dsn.empty()) {
+        std::fprintf(stderr,
+                     "ch09_app: --dsn=DSN is required (tools/pg_cluster.py start DIR prints one)\n");
+        return 2;
+    }
     try {
         course::ignore_sigpipe();
         course::IOLoop loop;

@@ -39,10 +39,7 @@ void HTTP2Connection::on_data(const FrameHeader& header, std::string_view payloa
     if (!stream) {
         // Bytes nobody will take: the connection's window gets them back.
         give_back_connection_window(header.length);
-        if (recently_reset(header.stream_id)) return;  // sent before our reset arrived
-        transition(state_of_unknown(header.stream_id), Direction::received, FrameType::data,
-                   header.has(flags::kEndStream));
-        return;
+        return on_unknown_stream(header);
     }
     try {
         stream->on_frame(Direction::received, FrameType::data, header.has(flags::kEndStream));
@@ -114,11 +111,7 @@ void HTTP2Connection::on_window_update(const FrameHeader& header, std::string_vi
         send_window_ += increment;
     } else {
         Stream stream = find_stream(header.stream_id);
-        if (!stream) {  // idle: PROTOCOL_ERROR; closed: it may cross our END_STREAM
-            transition(state_of_unknown(header.stream_id), Direction::received,
-                       FrameType::window_update, false);
-            return;
-        }
+        if (!stream) return on_unknown_stream(header);  // it may cross our END_STREAM
         if (increment == 0) throw StreamError(ErrorCode::protocol_error, what);
         if (stream->send_window_ + increment > kMaxWindowSize) {
             throw StreamError(ErrorCode::flow_control_error,

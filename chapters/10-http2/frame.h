@@ -139,11 +139,17 @@ FrameHeader parse_frame_header(std::string_view bytes);
 // The 9 bytes for `header` (the reserved bit sent as 0).
 std::string write_frame_header(const FrameHeader& header);
 
-// Checks what the header alone can tell, before the payload is read: the
-// length against our SETTINGS_MAX_FRAME_SIZE (FRAME_SIZE_ERROR), the
-// stream id against the type (stream 0 or not: PROTOCOL_ERROR), and the
-// types whose payload has a fixed size (FRAME_SIZE_ERROR). Throws
-// ConnectionError, or StreamError where the RFC allows (PRIORITY).
+// Checks what the header alone can tell, before the payload is read:
+//   - the length against our SETTINGS_MAX_FRAME_SIZE: FRAME_SIZE_ERROR;
+//   - the stream id against the type: DATA, HEADERS, PRIORITY, RST_STREAM,
+//     PUSH_PROMISE and CONTINUATION never on stream 0; SETTINGS, PING and
+//     GOAWAY only on it: PROTOCOL_ERROR;
+//   - the sizes the RFC fixes (section 6): PING exactly 8 bytes,
+//     WINDOW_UPDATE and RST_STREAM exactly 4, PRIORITY 5, GOAWAY at least 8
+//     (a last stream id and a code, then any debug text), SETTINGS a
+//     multiple of 6 and an ACK empty: FRAME_SIZE_ERROR.
+// Throws ConnectionError, or StreamError where the RFC allows: a PRIORITY
+// of the wrong size breaks only its stream. A type we do not know passes.
 void check_frame_header(const FrameHeader& header, std::uint32_t max_frame_size);
 
 // One setting of a SETTINGS frame (section 6.5.1): 16-bit id, 32-bit value.

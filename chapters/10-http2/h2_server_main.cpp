@@ -187,7 +187,10 @@ void wait_until_drained(course::IOLoop& loop, const course::HTTP2Server& http2,
 
 int main(int argc, char** argv) {
     DemoOptions demo = take_demo_options(argc, argv);
-    course::ServerOptions options = course::parse_server_options(argc, argv);
+    // HTTP/2 on 8443 and HTTP/1.1 on 8888 by default: two listeners, two ports.
+    course::ServerOptions options =
+        course::parse_server_options(argc, argv, {.address = "127.0.0.1", .port = 8443},
+                                     " [--http1-port=8888] [--images=60]");
     try {
         course::ignore_sigpipe();
         course::IOLoop loop;

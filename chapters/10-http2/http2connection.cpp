@@ -248,7 +248,7 @@ void HTTP2Connection::on_header_block(std::uint32_t stream_id, bool end_stream) 
                                   std::to_string(last_stream_id_) + ": ids must increase");
     }
     // Task 4: after our GOAWAY, streams beyond its last id are ignored.
-    if (life_ != Life::serving && stream_id > goaway_last_stream_id_) return;
+    if (ignored_after_goaway(stream_id)) return;
     open_stream(stream_id, end_stream, std::move(decoded));
 }
 
@@ -292,12 +292,7 @@ void HTTP2Connection::on_trailers(const Stream& stream, const HeaderList& fields
 
 void HTTP2Connection::on_rst_stream(const FrameHeader& header, std::string_view) {
     Stream stream = find_stream(header.stream_id);
-    if (!stream) {
-        // Idle: a PROTOCOL_ERROR; closed: nothing to do.
-        transition(state_of_unknown(header.stream_id), Direction::received, FrameType::rst_stream,
-                   false);
-        return;
-    }
+    if (!stream) return on_unknown_stream(header);  // idle: an error; closed: nothing to do
     count_reset_by_client();
     stream->on_frame(Direction::received, FrameType::rst_stream, false);
     forget_stream(header.stream_id);
@@ -374,6 +369,15 @@ StreamState HTTP2Connection::state_of_unknown(std::uint32_t stream_id) const {
     // Above every id opened so far: never used, idle. At or below: the
     // stream was opened (or skipped, which closes it) and is over.
     return stream_id > last_stream_id_ ? StreamState::idle : StreamState::closed;
+}
+
+// DATA, RST_STREAM or WINDOW_UPDATE on a stream the connection does not
+// hold. One the client sent before our RST_STREAM or our GOAWAY reached it
+// is dropped; any other is judged as a frame on an idle or closed stream.
+void HTTP2Connection::on_unknown_stream(const FrameHeader& header) {
+    if (recently_reset(header.stream_id) || ignored_after_goaway(header.stream_id)) return;
+    transition(state_of_unknown(header.stream_id), Direction::received, header.type,
+               header.has(flags::kEndStream));
 }
 
 bool HTTP2Connection::recently_reset(std::uint32_t stream_id) const {
@@ -479,6 +483,14 @@ void HTTP2Connection::close_if_drained() {
     if (life_ != Life::going_away || !streams_.empty() || closed()) return;
     life_ = Life::closing;
     close_after_flush();
+}
+
+// The client may have opened streams before our GOAWAY reached it: it will
+// retry them elsewhere, so their frames are dropped, neither answered nor
+// judged as frames on idle streams (section 6.8). Their DATA still counts
+// against the connection's window (on_data gives it back).
+bool HTTP2Connection::ignored_after_goaway(std::uint32_t stream_id) const {
+    return life_ != Life::serving && stream_id > goaway_last_stream_id_;
 }
 
 }  // namespace course

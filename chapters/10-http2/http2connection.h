@@ -138,6 +138,7 @@ private:
     Stream find_stream(std::uint32_t stream_id) const;
     // The state of a stream the connection no longer (or not yet) holds.
     http2::StreamState state_of_unknown(std::uint32_t stream_id) const;
+    void on_unknown_stream(const http2::FrameHeader& header);
     bool recently_reset(std::uint32_t stream_id) const;
     void reset_stream(std::uint32_t stream_id, http2::ErrorCode code);
     void forget_stream(std::uint32_t stream_id);
@@ -164,6 +165,7 @@ private:
     void finish_serving();
     // Task 4 (graceful GOAWAY).
     void close_if_drained();
+    bool ignored_after_goaway(std::uint32_t stream_id) const;
 
     FutureStream stream_;
     std::string remote_address_;

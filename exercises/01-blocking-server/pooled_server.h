@@ -32,7 +32,10 @@
 //   is refused at once, on the accepting thread: it gets kServiceUnavailable
 //   (an HTTP/1.1 503 with Connection: close) and the connection is closed.
 //   It is never left waiting. The 503 is sent before the server has read a
-//   byte, so a peer speaking the line echo (nc) gets it too.
+//   byte, so a peer speaking the line echo (nc) gets it too. Nor does the
+//   accepting thread ever wait for that peer: no reading what it sent, no
+//   waiting for it to close (a refused peer that stays connected must not
+//   stop the server from accepting the next).
 // * stop() (BlockingServer's, from any thread) makes run() return soon: the
 //   connections being served are shut down (BlockingServer does that), the
 //   queued ones that no worker took are closed, idle workers are woken, and

@@ -155,7 +155,8 @@ void SelectServer::adopt([[maybe_unused]] AcceptedConnection accepted) {
     // keyed by its descriptor, as a NonBlockingConnection with
     // max_pending_output_ as its backpressure limit, and counts in accepted_.
     // Rule: a descriptor >= FD_SETSIZE cannot go into an fd_set (FD_SET would
-    // write past its end): refuse(accepted) it instead, which closes it.
+    // write past its end): refuse(accepted) it instead (it counts and logs;
+    // the socket closes when `accepted` goes out of scope) and return.
     (void)max_pending_output_;  // silences "unused" until you use it; delete it then
     throw std::logic_error("TODO(task 4): SelectServer::adopt");
 }

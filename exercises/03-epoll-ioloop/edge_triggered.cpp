@@ -19,7 +19,8 @@ namespace course {
 
 void LoopServer::accept_until_would_block() {
     // TODO(task 4): with edge-triggered epoll one event may stand for many
-    // queued connections: accept them all, until nobody is waiting.
+    // queued connections: accept them all, until nobody is waiting (no cap of
+    // your own: what is left over gets no new edge).
     // accept_one() accepts and registers one, and says whether there was one;
     // what it throws is on_listener_ready's to handle.
     // Hint: make hint CH=03 TASK=4.
@@ -28,7 +29,8 @@ void LoopServer::accept_until_would_block() {
 
 void LoopServer::read_until_would_block([[maybe_unused]] Connection& connection) {
     // TODO(task 4): read (read_once) while the connection wants_input() and
-    // the reads bring data (kNothing is EAGAIN, kEnd the end of the stream).
+    // the reads bring data (kNothing is EAGAIN, kEnd the end of the stream),
+    // however many reads that takes.
     // Rule: no new READ edge comes for bytes left in the socket, so if you
     // stop before EAGAIN (backpressure: max_pending_output reply bytes wait),
     // a WRITE edge must be sure to bring you back, and it comes only if the

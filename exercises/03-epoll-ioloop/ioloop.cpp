@@ -120,8 +120,9 @@ void IOLoop::remove_handler([[maybe_unused]] int fd) {
     // it has none, and a failure of epoll here is harmless (a closed fd has
     // left the set already). Invariant: once this returns, no event for fd
     // from the batch being dispatched reaches a handler, even if fd's number
-    // is reused by accept() in the same batch. ready_events_, ready_count_ and
-    // next_ready_ (see ioloop.h) describe that batch.
+    // is reused by accept() in the same batch; the batch's other events are
+    // still delivered. ready_events_, ready_count_ and next_ready_ (see
+    // ioloop.h) describe that batch.
     throw std::logic_error("TODO(task 1): IOLoop::remove_handler");
 }
 
@@ -232,7 +233,8 @@ void IOLoop::run_callbacks() {
 void IOLoop::run_due_timeouts() {
     if (timer_heap_.empty()) return;  // nothing scheduled: nothing to do
     // TODO(task 3): run every timeout that is due (when <= the time at the
-    // start of this call), in heap order, each through
+    // start of this call, compared at full precision: never early), in heap
+    // order, each through
     // run_guarded("timeout", ...). Rules: timeouts added during this call do
     // not run now, even if due (one that keeps re-arming itself for "now"
     // would starve I/O); a due timeout cancelled by another one in this call
@@ -265,8 +267,11 @@ void IOLoop::poll_and_dispatch([[maybe_unused]] int timeout_ms) {
     // (fd, events) through run_guarded("handler", ...). EINTR ends the wait
     // without error; other failures throw_errno("epoll_wait"). Rules: a
     // handler removed earlier in the batch does not run; one that removes
-    // itself survives until it returns. For remove_handler: the batch sits in
-    // ready_events_ (room for kMaxEventsPerPoll), and while a handler runs,
+    // itself survives until it returns; the function called is the one
+    // stored (a mutable handler keeps what it changes in itself); stop()
+    // does not cut the batch short (it ends the loop after this turn). For
+    // remove_handler: the batch sits in ready_events_ (room for
+    // kMaxEventsPerPoll), and while a handler runs,
     // ready_events_[next_ready_ .. ready_count_) is exactly the part not yet
     // dispatched; outside dispatch both counters are 0.
     throw std::logic_error("TODO(task 1): IOLoop::poll_and_dispatch");

@@ -21,7 +21,10 @@
 //   next is due at 40, not at 10, 20 and 30 at once (Tornado does the same).
 // * stop() cancels the pending call; from inside the callback it prevents
 //   the next one. start() on a running PeriodicCallback does nothing; start()
-//   after stop() starts again, one period from then. Never two timers.
+//   after stop() starts again, one period from then. Never two timers: not
+//   even after stop() and start() from inside the callback, where start()
+//   has scheduled the next call already.
+// * is_running() is true from start() until stop(), inside the callback too.
 // * An exception from the callback is reported by the loop (run_guarded),
 //   and the calls go on, as in Tornado.
 // * The destructor stops it: the loop never calls into a destroyed object.

@@ -38,10 +38,7 @@ void HTTP2Connection::on_data(const FrameHeader& header, std::string_view payloa
     Stream stream = find_stream(header.stream_id);
     if (!stream) {
         // TODO(task 3): nobody will take these bytes. What becomes of them?
-        if (recently_reset(header.stream_id)) return;  // sent before our reset arrived
-        transition(state_of_unknown(header.stream_id), Direction::received, FrameType::data,
-                   header.has(flags::kEndStream));
-        return;
+        return on_unknown_stream(header);
     }
     try {
         stream->on_frame(Direction::received, FrameType::data, header.has(flags::kEndStream));
@@ -96,9 +93,9 @@ void HTTP2Connection::on_window_update(const FrameHeader& header, std::string_vi
     // (the reserved bit ignored) goes to the connection's send window
     // (stream 0) or to the stream's. Rules (RFC 9113 section 6.9): an
     // increment of 0, and a window taken over 2^31-1, are errors, of the
-    // connection on stream 0 and of the stream otherwise; a stream we no
-    // longer hold is judged by its state (state_of_unknown). Then the DATA
-    // held back may go. Hint: make hint CH=10 TASK=3.
+    // connection on stream 0 and of the stream otherwise; a stream we do
+    // not hold goes to on_unknown_stream, which judges it by its state.
+    // Then the DATA held back may go. Hint: make hint CH=10 TASK=3.
     (void)header;
     (void)payload;
     throw std::logic_error("TODO(task 3): HTTP2Connection::on_window_update");

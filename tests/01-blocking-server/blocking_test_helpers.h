@@ -7,6 +7,7 @@
 //   Interrupter                      a thread that keeps sending a signal to
 //                                    another, so its blocking calls see EINTR
 //   read_exactly                     a read with a deadline
+//   read_slowly_until_end            a reader slow enough to cause partial writes
 #pragma once
 
 #include <gtest/gtest.h>
@@ -158,6 +159,29 @@ inline std::string read_exactly(int fd, std::size_t n, std::chrono::milliseconds
         data.append(chunk, static_cast<std::size_t>(got));
     }
     return data;
+}
+
+// Reads until end of stream (or the deadline), slowly: a pause after each
+// read, so that the writer keeps finding the send buffer full, and every
+// eighth pause longer than the tests' 10 ms send timeout, so that a blocked
+// send() gives up with part of its bytes taken: a partial write. (A send()
+// on a socket pair waits afresh for each piece of room, so a reader that
+// never pauses that long would let one send() take everything.)
+inline std::string read_slowly_until_end(int fd, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string received;
+    char chunk[16384];
+    for (int reads = 1;; ++reads) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd waiting{fd, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&waiting, 1, static_cast<int>(left.count())) <= 0) break;
+        long got = ::recv(fd, chunk, sizeof chunk, 0);
+        if (got <= 0) break;
+        received.append(chunk, static_cast<std::size_t>(got));
+        std::this_thread::sleep_for(reads % 8 == 0 ? 30ms : 1ms);
+    }
+    return received;
 }
 
 // While it exists, SIGUSR1 runs an empty handler installed *without*

@@ -379,6 +379,35 @@ TEST(Task6_PooledServer, AWorkerGoesOnAfterAPeerThatResets) {
     }
 }
 
+// Catches: a refuse() that waits for the refused peer after its 503 (reads
+// until the peer closes: a "lingering close" on the accepting thread). A
+// peer that reads its 503 and keeps the connection open, as a browser may,
+// then holds the accepting thread, and nobody after it is accepted.
+TEST(Task6_PooledServer, ARefusedPeerThatStaysConnectedDoesNotHoldTheServer) {
+    Pool server(1, 1);
+    auto busy = std::make_unique<TestClient>(server.port());
+    ASSERT_TRUE(eventually([&] { return server.server().busy_workers() == 1; }));
+    TestClient waiting(server.port());
+    waiting.send("waiting\n");
+    ASSERT_TRUE(eventually([&] { return server.server().queued() == 1; }));
+
+    TestClient stays(server.port());  // refused: reads its 503, never closes
+    EXPECT_EQ(stays.read_bytes(PooledServer::kServiceUnavailable.size(), 2s),
+              PooledServer::kServiceUnavailable);
+    TestClient next(server.port());   // the queue is still full: refused at once too
+    std::string reply;
+    try {
+        reply = next.read_until_close(2s);
+    } catch (const TimeoutError&) {
+        FAIL() << "no 503 and close for the next peer within 2 s: refusing a peer must never "
+                  "wait for that peer (the accepting thread sends the 503, closes, and accepts on)";
+    }
+    expect_service_unavailable(reply);
+
+    busy.reset();
+    EXPECT_EQ(waiting.read_until("\n", 2s), "waiting\n");
+}
+
 // Catches: an exception from the 503's write that escapes the accepting loop
 // (a peer that reset before it was refused ends run(), and the server).
 TEST(Task6_PooledServer, RefusingAPeerThatAlreadyLeftDoesNotStopTheServer) {

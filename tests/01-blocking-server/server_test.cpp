@@ -10,8 +10,10 @@
 // HTTP tests at the end need every task.
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -59,6 +61,30 @@ private:
     std::future<void> future_;
 };
 
+
+// Bytes that differ from position to position, so a lost or repeated piece
+// shows; in lines of 100 bytes, so that the echo answers them.
+std::string numbered_lines(std::size_t count, char first_letter = 'a') {
+    std::string lines;
+    for (std::size_t i = 0; i < count; ++i) {
+        std::string number = std::to_string(i);
+        lines += number + std::string(99 - number.size(), static_cast<char>(first_letter + i % 26)) + "\n";
+    }
+    return lines;
+}
+
+// Sends every byte of `data` on fd (a test's raw send loop), then ends the
+// stream for writing.
+void send_all_then_end(int fd, const std::string& data) {
+    std::size_t sent = 0;
+    while (sent < data.size()) {
+        ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+    }
+    ::shutdown(fd, SHUT_WR);
+}
 }  // namespace
 
 // ---- Task 3: serve_connection and the iterative server ------------------------
@@ -103,6 +129,50 @@ TEST(Task3_IterativeServer, ServeConnectionLeavesTheDescriptorToItsCaller) {
     EXPECT_NE(::fcntl(fd, F_GETFD), -1)
         << "serve_connection(int fd) closed fd, which its caller owns (errno "
         << std::strerror(errno) << ")";
+}
+
+// Catches: a serve_connection that hands the Conversation more than the
+// bytes read_some returned: its whole buffer, or the buffer as a C string
+// (receive(buffer)). Bytes left in the buffer by an earlier, longer read are
+// answered a second time, and a zero byte cuts a read short.
+TEST(Task3_IterativeServer, ServeConnectionAnswersOnlyTheBytesItRead) {
+    SocketPair pair;
+    ServingInBackground served(pair.left.get(), [fd = pair.right.get()] { serve_connection(fd); });
+    const std::string lines[] = {"a long line, sent first\n", "short\n",
+                                 std::string("a zero\0byte\n", 12), "last\n"};
+    for (const std::string& line : lines) {
+        ASSERT_EQ(::send(pair.left.get(), line.data(), line.size(), MSG_NOSIGNAL),
+                  static_cast<ssize_t>(line.size()));
+        ASSERT_EQ(read_exactly(pair.left.get(), line.size(), 2s), line)
+            << "serve_connection must give the Conversation exactly the bytes this read_some "
+               "returned: not the rest of its buffer, and not the buffer read as a C string";
+    }
+}
+
+// Catches: a serve_connection that sends each answer with a single
+// write_some: whatever the kernel did not take at once is lost, in silence.
+// On a blocking socket a send() takes part of an answer when a signal comes
+// (a debugger, Ctrl-Z then fg) or a send timeout expires; here a 4 KiB send
+// buffer, a 10 ms send timeout and a slow reader make it happen.
+TEST(Task3_IterativeServer, ServeConnectionSendsEveryAnswerWhole) {
+    SocketPair pair;
+    int served_fd = pair.right.get();
+    int size = 4096;
+    ASSERT_EQ(::setsockopt(served_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size), 0);
+    timeval ten_ms{0, 10000};
+    ASSERT_EQ(::setsockopt(served_fd, SOL_SOCKET, SO_SNDTIMEO, &ten_ms, sizeof ten_ms), 0);
+    ServingInBackground served(pair.left.get(), [served_fd] {
+        serve_connection(served_fd);
+        ::shutdown(served_fd, SHUT_WR);  // the reader below sees the end
+    });
+    const std::string lines = numbered_lines(2560);  // 256 KB
+    std::thread writer([&] { send_all_then_end(pair.left.get(), lines); });
+    std::string echoed = read_slowly_until_end(pair.left.get(), 20s);
+    writer.join();
+    EXPECT_EQ(echoed.size(), lines.size())
+        << "serve_connection lost part of its answers: each answer must go whole, however "
+           "many send() calls that takes (write_all, not write_some)";
+    EXPECT_TRUE(echoed == lines) << "the echoed bytes changed or came out of order";
 }
 
 TEST(Task3_IterativeServer, ServeConnectionClosesWhenTheConversationEnds) {
@@ -163,6 +233,64 @@ TEST(Task3_IterativeServer, ServesClientsOneAfterAnother) {
     }
 }
 
+// Catches: a serve_connection that keeps its buffer (or its Conversation) in
+// a static or global variable, to spare the stack. The threaded server runs
+// serve_connection on many threads at once: they read into the same bytes
+// and answer each other's lines. (Threads collide only now and then, so the
+// test tries a few times; a correct serve_connection passes every time.)
+TEST(Task3_IterativeServer, ServeConnectionsAtOnceKeepTheirBytesApart) {
+    constexpr int kPeers = 16;
+    constexpr int kTries = 3;
+    struct Peer {
+        SocketPair pair;
+        std::string lines;
+        std::string echoed;
+    };
+    for (int attempt = 1; attempt <= kTries; ++attempt) {
+        std::vector<std::unique_ptr<Peer>> peers;
+        std::vector<std::thread> threads;
+        for (int i = 0; i < kPeers; ++i) {
+            peers.push_back(std::make_unique<Peer>());
+            peers.back()->lines = numbered_lines(10000, static_cast<char>('A' + 2 * i));  // 1 MB each
+        }
+        for (auto& peer : peers) {
+            Peer* p = peer.get();
+            threads.emplace_back([p] {
+                serve_connection(p->pair.right.get());
+                ::shutdown(p->pair.right.get(), SHUT_WR);  // the reader sees the end
+            });
+            threads.emplace_back([p] { send_all_then_end(p->pair.left.get(), p->lines); });
+            threads.emplace_back([p] {
+                p->echoed = read_exactly(p->pair.left.get(), p->lines.size() + 1, 20s);
+            });
+        }
+        for (auto& thread : threads) thread.join();
+        for (int i = 0; i < kPeers; ++i) {
+            const Peer& peer = *peers[static_cast<std::size_t>(i)];
+            ASSERT_TRUE(peer.echoed == peer.lines)
+                << "peer " << i << " got back other bytes than it sent (try " << attempt
+                << "): serve_connection runs on many threads at once, so its buffer and its "
+                   "Conversation must be its own (local variables, not static or global ones)";
+        }
+    }
+}
+
+// Catches: an IterativeServer::run that lets go of the accepted descriptor
+// (connection.fd.release()) instead of leaving it to its owner: nobody ever
+// closes it, so each peer waits for a close that never comes, and every
+// connection leaks a descriptor.
+TEST(Task3_IterativeServer, ClosesEachConnectionOnceServed) {
+    RunningServer<IterativeServer> server;
+    for (int i = 0; i < 3; ++i) {
+        TestClient client(server.port());
+        expect_echo(client, "bye\n");
+        client.shutdown_write();  // end of stream: this conversation is over
+        EXPECT_TRUE(client.closed_by_server(2s))
+            << "peer " << i << ": the server must close a connection once it has served it "
+               "(the AcceptedConnection owns the descriptor: do not release() it)";
+    }
+}
+
 TEST(Task3_IterativeServer, StopEndsTheConnectionInProgress) {
     RunningServer<IterativeServer> server;
     TestClient idle(server.port());
@@ -219,6 +347,30 @@ TEST(Task4_ThreadedServer, JoinsTheThreadsOfFinishedConnections) {
     });
     EXPECT_TRUE(joined) << "threads of closed connections must be joined, not piled up; have "
                         << server.server().thread_count();
+}
+
+// Catches: a join_finished_threads that stops at the first worker still
+// serving (joining from the front of the list only): behind one long
+// connection the threads of every later, short one pile up, each with its
+// stack still mapped.
+TEST(Task4_ThreadedServer, JoinsFinishedThreadsBehindALongConnection) {
+    RunningServer<ThreadedServer> server;
+    TestClient stays(server.port());  // the first worker in the list, serving all along
+    expect_echo(stays, "I stay\n");
+    for (int i = 0; i < 10; ++i) {
+        TestClient client(server.port());
+        expect_echo(client, "short visit\n");
+    }
+    // At most: the one that stays, the current visitor, and the one before.
+    bool joined = eventually([&] {
+        TestClient visitor(server.port());
+        expect_echo(visitor, "one more\n");
+        return server.server().thread_count() <= 3;
+    });
+    EXPECT_TRUE(joined) << "every finished thread must be joined, wherever it is in workers_, "
+                           "not only those before the first one still serving; have "
+                        << server.server().thread_count();
+    expect_echo(stays, "still here\n");
 }
 
 TEST(Task4_ThreadedServer, StopEndsEveryConnectionAndJoinsEveryThread) {

@@ -13,8 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -99,29 +101,6 @@ private:
     std::string error_;
     std::thread thread_;
 };
-
-// Reads until end of stream (or the deadline), slowly: a pause after each
-// read, so that the writer keeps finding the send buffer full, and every
-// eighth pause longer than the tests' 10 ms send timeout, so that a blocked
-// send() gives up with part of its bytes taken: a partial write. (A send()
-// on a socket pair waits afresh for each piece of room, so a reader that
-// never pauses that long would let one send() take everything.)
-std::string read_slowly_until_end(int fd, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::string received;
-    char chunk[16384];
-    for (int reads = 1;; ++reads) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        pollfd waiting{fd, POLLIN, 0};
-        if (left.count() <= 0 || ::poll(&waiting, 1, static_cast<int>(left.count())) <= 0) break;
-        long got = ::recv(fd, chunk, sizeof chunk, 0);
-        if (got <= 0) break;
-        received.append(chunk, static_cast<std::size_t>(got));
-        std::this_thread::sleep_for(reads % 8 == 0 ? 30ms : 1ms);
-    }
-    return received;
-}
 
 }  // namespace
 
@@ -302,6 +281,82 @@ TEST(Task2_ListenAccept, AcceptedSocketIsCloseOnExec) {
     int flags = ::fcntl(accepted.fd.get(), F_GETFD);
     ASSERT_GE(flags, 0);
     EXPECT_TRUE(flags & FD_CLOEXEC) << "accept4(..., SOCK_CLOEXEC)";
+}
+
+// Catches: a listening socket made with a plain socket() call, without
+// SOCK_CLOEXEC. A program the server starts (fork, then exec) would inherit
+// it and keep the port: the server, stopped and started again, could not bind
+// its own port while that program runs.
+TEST(Task2_ListenAccept, ListeningSocketIsCloseOnExec) {
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    int flags = ::fcntl(listener.get(), F_GETFD);
+    ASSERT_GE(flags, 0);
+    EXPECT_TRUE(flags & FD_CLOEXEC)
+        << "listen_tcp's socket must be close-on-exec, like every socket here: "
+           "make it with new_tcp_socket() (SOCK_CLOEXEC)";
+}
+
+// Catches: an accept_connection that takes EMFILE (the process is out of
+// descriptors) for a passing error and calls accept4() again at once: it
+// spins a core at 100% for as long as no descriptor is freed. Only EINTR and
+// the errors of one client mean "accept again"; EMFILE must throw, and the
+// caller decides (BlockingServer::accept_next pauses before it tries again).
+TEST(Task2_ListenAccept, OutOfDescriptorsThrowsEmfile) {
+    FileDescriptor listener = listen_tcp("127.0.0.1", 0);
+    FileDescriptor client = connect_tcp("127.0.0.1", local_port(listener.get()));
+    std::atomic<bool> started{false};
+    std::atomic<bool> go{false};
+    std::atomic<bool> returned{false};
+    std::atomic<bool> restored{false};
+    bool got_a_connection = false;
+    std::exception_ptr thrown;
+    // The sanitizers' checks of a polymorphic object (the thread's own state,
+    // an exception) need a descriptor, so the thread starts before the limit
+    // is lowered, ends after it is restored, and the exception is looked at
+    // only then.
+    std::thread acceptor([&] {
+        started = true;
+        while (!go) std::this_thread::sleep_for(1ms);
+        try {
+            got_a_connection = accept_connection(listener.get()).fd.valid();
+        } catch (...) {
+            thrown = std::current_exception();
+        }
+        returned = true;
+        while (!restored) std::this_thread::sleep_for(1ms);
+    });
+    while (!started) std::this_thread::sleep_for(1ms);
+    // dup() returns the lowest free number, so every number below it is in
+    // use: with that many descriptors allowed, accept4() has none to give.
+    int lowest_free = ::dup(listener.get());
+    ::close(lowest_free);
+    rlimit saved{};
+    ::getrlimit(RLIMIT_NOFILE, &saved);
+    rlimit lowered = saved;
+    lowered.rlim_cur = static_cast<rlim_t>(lowest_free);
+    bool lowered_ok = lowest_free > 0 && ::setrlimit(RLIMIT_NOFILE, &lowered) == 0;
+    go = true;
+    // A correct accept_connection throws at once. One that retries returns
+    // only once descriptors are allowed again, with the connection.
+    bool returned_while_out = eventually([&] { return returned.load(); }, 2s);
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    restored = true;
+    acceptor.join();
+    ASSERT_TRUE(lowered_ok) << "the test could not lower RLIMIT_NOFILE";
+    int error = 0;
+    try {
+        if (thrown) std::rethrow_exception(thrown);
+    } catch (const std::system_error& e) {
+        error = e.code().value();
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "accept_connection threw something else than std::system_error: " << e.what();
+    }
+    EXPECT_TRUE(returned_while_out && !got_a_connection)
+        << "out of descriptors, accept_connection kept calling accept4() instead of throwing "
+           "(only EINTR and the errors of one client mean \"accept again\")";
+    EXPECT_TRUE(error == EMFILE)
+        << "EMFILE (\"Too many open files\") must reach the caller as std::system_error; got "
+        << (error == 0 ? std::string("no std::system_error") : std::strerror(error));
 }
 
 // Catches: a backlog that ignores the argument (listen(fd, 1)): peers beyond

@@ -145,6 +145,39 @@ TEST(Task5_PollLoop, ASignalDoesNotStopTheLoop) {
     ::sigaction(SIGUSR1, &saved, nullptr);
 }
 
+// Catches: POLLOUT asked only when POLLIN is not (`else if`). A reply bigger
+// than the kernel's buffers goes out in part right after its read; if the
+// peer then only reads, no read comes to push the rest, and only POLLOUT can.
+TEST(Task5_PollLoop, TheRestOfAReplyGoesOutWhileThePeerOnlyReads) {
+    PollServerThread server(PollServerThread::Options{.socket_buffer_bytes = 64 * 1024});
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient client(server.port());
+    set_socket_buffers(client.fd(), 64 * 1024);
+    // More than the kernel's buffers hold, and far below the output limit
+    // (1 MiB): the server reads all of it and never has a reason to stop.
+    std::string lines = numbered_lines(512 * 1024);
+    // Sent from a thread: a server that does not read cannot block the test.
+    BackgroundSender sender(client.fd(), lines);
+    ASSERT_TRUE(wait_until([&] { return server.stats().largest_pending_output > kOneReadsReply; }, 5s))
+        << "the server never held more than one read's reply, so it never met a partial write";
+    ASSERT_TRUE(sender.finishes(5s)) << "the server stopped reading below its output limit";
+    // Sent is not read: bytes may still wait in the server's receive buffer,
+    // and each read of them would push out some of the reply. Once the loop
+    // sleeps, every byte has been read, and only a writable event is left
+    // to send the rest.
+    ASSERT_TRUE(server.goes_quiet(300ms, 10s)) << "the server never stopped calling poll()";
+
+    // From now on the client only reads.
+    std::string echoed;
+    try {
+        echoed = read_bytes_steadily(client, lines.size());
+    } catch (const TimeoutError&) {
+        FAIL() << "the reply stopped coming while the client only read: a connection with "
+                  "output waiting must ask for POLLOUT even while it also asks for POLLIN";
+    }
+    EXPECT_TRUE(echoed == lines) << "bytes lost or reordered across partial writes";
+}
+
 // ---- past FD_SETSIZE ------------------------------------------------------------
 
 namespace {

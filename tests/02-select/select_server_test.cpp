@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <future>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -158,6 +160,74 @@ TEST(Task4_SelectLoop, AReplyGoesOutInTheRoundThatReadItsRequest) {
         << "send a fresh reply at once, and wait for \"writable\" only for what is left";
 }
 
+// Catches: a connection watched for writing only when it does not want to
+// read (`else if` between the two watches). A reply bigger than the kernel's
+// buffers goes out in part right after its read; if the peer then only reads,
+// no read comes to push the rest, and only a writable event can send it.
+TEST(Task4_SelectLoop, TheRestOfAReplyGoesOutWhileThePeerOnlyReads) {
+    ServerThread server(ServerThread::Options{.socket_buffer_bytes = 64 * 1024});
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient client(server.port());
+    set_socket_buffers(client.fd(), 64 * 1024);
+    // More than the kernel's buffers hold, and far below the output limit
+    // (1 MiB): the server reads all of it and never has a reason to stop.
+    std::string lines = numbered_lines(512 * 1024);
+    // Sent from a thread: a server that does not read cannot block the test.
+    BackgroundSender sender(client.fd(), lines);
+    constexpr std::size_t kOneReadsReply =
+        NonBlockingConnection::kReadChunk + Conversation::kMaxLineLength;
+    ASSERT_TRUE(wait_until([&] { return server.stats().largest_pending_output > kOneReadsReply; }, 5s))
+        << "the server never held more than one read's reply, so it never met a partial write";
+    ASSERT_TRUE(sender.finishes(5s)) << "the server stopped reading below its output limit";
+    // Sent is not read: bytes may still wait in the server's receive buffer,
+    // and each read of them would push out some of the reply. Once the loop
+    // sleeps, every byte has been read, and only a writable event is left
+    // to send the rest.
+    ASSERT_TRUE(server.goes_quiet(300ms, 10s)) << "the server never stopped calling select()";
+
+    // From now on the client only reads.
+    std::string echoed;
+    try {
+        echoed = read_bytes_steadily(client, lines.size());
+    } catch (const TimeoutError&) {
+        FAIL() << "the reply stopped coming while the client only read: a connection with "
+                  "output waiting must be in the write set even while it also wants to read";
+    }
+    EXPECT_TRUE(echoed == lines) << "bytes lost or reordered across partial writes";
+}
+
+// Catches: a connection erased from connections_ inside handle_ready()'s loop
+// (to close it at once), which leaves the loop standing on a freed map node:
+// a crash, or the rest of the round going to the wrong place. Only
+// close_finished_connections(), after the pass, may erase.
+TEST(Task4_SelectLoop, ManyCloseAtOnceWhileOthersTalk) {
+    constexpr int kClients = 60;
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    std::vector<std::optional<TestClient>> clients(kClients);
+    for (int i = 0; i < kClients; ++i) {
+        clients[i].emplace(server.port());
+        expect_echo(*clients[i], "hello " + std::to_string(i) + "\n");
+    }
+    // Leavers and talkers alternate in the map; all at once, so that many
+    // leave in the round in which their neighbours talk.
+    for (int i = 0; i < kClients; ++i) {
+        if (i % 2 == 1) {
+            clients[i]->send("bye\n");
+            clients[i].reset();  // end of stream, with a reply on its way
+        } else {
+            clients[i]->send("round 1 from " + std::to_string(i) + "\n");
+        }
+    }
+    for (int i = 0; i < kClients; i += 2) {
+        EXPECT_EQ(clients[i]->read_until("\n", 2s), "round 1 from " + std::to_string(i) + "\n");
+    }
+    EXPECT_TRUE(wait_until([&] { return server.stats().open_connections == kClients / 2; }, 2s))
+        << server.stats().open_connections << " open, " << kClients / 2 << " expected";
+    for (int i = 0; i < kClients; i += 2) expect_echo(*clients[i], "round 2\n");
+    EXPECT_EQ(server.error(), "");
+}
+
 // ---- one peer never delays the others --------------------------------------
 
 TEST(Task4_NotBlocking, SilentAndStalledPeersDoNotDelayOthers) {
@@ -245,6 +315,30 @@ TEST(Task4_Backpressure, StopsReadingFromAPeerThatDoesNotRead) {
     EXPECT_TRUE(echoed == lines);
 }
 
+// Catches: handle_ready() calling on_readable() on a connection select() did
+// not report readable. A connection left out of the read set (backpressure)
+// is then read in every round that any other client causes, and the server
+// buffers without limit for a peer that never reads.
+TEST(Task4_Backpressure, APeerLeftOutOfTheReadSetIsNotReadWhileOthersTalk) {
+    constexpr std::size_t kLimit = 64 * 1024;
+    ServerThread server(ServerThread::Options{.max_pending_output = kLimit,
+                                              .socket_buffer_bytes = 32 * 1024});
+    ASSERT_TRUE(server.serving()) << server.error();
+    TestClient greedy(server.port());
+    set_socket_buffers(greedy.fd(), 32 * 1024);
+    BackgroundSender sender(greedy.fd(), numbered_lines(4 * 1024 * 1024));  // never reads
+    ASSERT_TRUE(sender.stalls(300ms, 10s))
+        << "the client sent all 4 MB without reading a reply: the server kept reading from it";
+
+    // Another client keeps the loop turning: a round per line.
+    TestClient other(server.port());
+    for (int i = 0; i < 50; ++i) expect_echo(other, "busy " + std::to_string(i) + "\n");
+    EXPECT_LE(server.stats().largest_pending_output,
+              kLimit + NonBlockingConnection::kReadChunk + Conversation::kMaxLineLength)
+        << "a connection out of the read set was read anyway while another client talked: "
+           "call on_readable() only on what select() reported readable";
+}
+
 // ---- FD_SETSIZE -------------------------------------------------------------
 
 namespace {
@@ -287,6 +381,9 @@ public:
     }
     ~DescriptorFiller() { release(); }
     void release() { fillers_.clear(); }
+    // Frees the highest number held, FD_SETSIZE - 1: the next descriptor
+    // opened gets it.
+    void release_highest() { fillers_.pop_back(); }
 
 private:
     std::vector<FileDescriptor> fillers_;
@@ -343,6 +440,125 @@ TEST(Task4_FdSetSize, RefusesDescriptorFdSetSizeItself) {
     EXPECT_LE(::recv(client.get(), &byte, 1, 0), 0) << "closed, not answered";
     EXPECT_TRUE(wait_until([&] { return server.stats().refused == 1; }, 2s));
     EXPECT_EQ(server.error(), "");
+}
+
+namespace {
+
+// A client socket made now (so below FD_SETSIZE), connected later, read with
+// poll(), which has no FD_SETSIZE limit.
+class RawClient {
+public:
+    RawClient() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+        if (!fd_) throw_errno("socket");
+    }
+    void connect(std::uint16_t port) {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(port);
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
+            throw_errno("connect");
+        }
+    }
+    // What arrives before `timeout`, the end of stream, or a newline.
+    std::string read_line(std::chrono::milliseconds timeout) {
+        std::string line;
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (line.empty() || line.back() != '\n') {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            pollfd waiting{fd_.get(), POLLIN, 0};
+            if (left.count() <= 0 || ::poll(&waiting, 1, static_cast<int>(left.count())) != 1) break;
+            char byte;
+            if (::recv(fd_.get(), &byte, 1, 0) != 1) break;  // closed by the server
+            line += byte;
+        }
+        return line;
+    }
+    int fd() const { return fd_.get(); }
+
+private:
+    FileDescriptor fd_;
+};
+
+// Sends this process's stderr to a temporary file while it lives.
+class StderrCapture {
+public:
+    StderrCapture() : file_(std::tmpfile()), saved_(::dup(STDERR_FILENO)) {
+        if (file_ == nullptr || !saved_) throw_errno("tmpfile/dup");
+        std::fflush(stderr);
+        ::dup2(::fileno(file_), STDERR_FILENO);
+    }
+    ~StderrCapture() {
+        restore();
+        std::fclose(file_);
+    }
+    StderrCapture(const StderrCapture&) = delete;
+    StderrCapture& operator=(const StderrCapture&) = delete;
+
+    // Puts stderr back and returns what was written to it meanwhile.
+    std::string text() {
+        restore();
+        std::string text;
+        std::rewind(file_);
+        char chunk[4096];
+        while (std::size_t n = std::fread(chunk, 1, sizeof chunk, file_)) text.append(chunk, n);
+        return text;
+    }
+
+private:
+    void restore() {
+        if (!saved_) return;
+        std::fflush(stderr);
+        ::dup2(saved_.get(), STDERR_FILENO);
+        saved_.reset();
+    }
+
+    std::FILE* file_;
+    FileDescriptor saved_;
+};
+
+}  // namespace
+
+// Catches: `fd + 1 >= FD_SETSIZE` or `fd >= FD_SETSIZE - 1` for
+// `fd >= FD_SETSIZE`. An fd_set has bits 0 to FD_SETSIZE - 1: descriptor
+// FD_SETSIZE - 1 is the last one select() can watch, and it is served.
+TEST(Task4_FdSetSize, ServesTheLastDescriptorSelectCanWatch) {
+    OpenFileLimit limit(FD_SETSIZE + 64);
+    if (!limit.ok()) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE above FD_SETSIZE here";
+
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    RawClient client;  // below FD_SETSIZE
+    DescriptorFiller filler;
+    filler.release_highest();  // so the server's accept() gets FD_SETSIZE - 1
+    client.connect(server.port());
+    write_all(client.fd(), "the last one\n");
+    EXPECT_EQ(client.read_line(2s), "the last one\n")
+        << "descriptor FD_SETSIZE - 1 (" << FD_SETSIZE - 1 << ") fits in an fd_set: serve it";
+    EXPECT_EQ(server.stats().refused, 0u);
+    EXPECT_EQ(server.error(), "");
+}
+
+// Catches: a refusal counted but not reported (refused_ raised by hand
+// instead of calling refuse()). Whoever runs the server must learn why
+// clients are turned away: one line on stderr names the limit.
+TEST(Task4_FdSetSize, ARefusalIsLoggedNamingTheLimit) {
+    OpenFileLimit limit(FD_SETSIZE + 64);
+    if (!limit.ok()) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE above FD_SETSIZE here";
+
+    ServerThread server;
+    ASSERT_TRUE(server.serving()) << server.error();
+    StderrCapture log;  // before the filler: it needs two descriptors
+    RawClient client;
+    DescriptorFiller filler;
+    client.connect(server.port());  // the server's accept() gets FD_SETSIZE
+    EXPECT_EQ(client.read_line(2s), "") << "closed, not answered";
+    EXPECT_TRUE(wait_until([&] { return server.stats().refused == 1; }, 2s));
+    std::string logged = log.text();
+    EXPECT_NE(logged.find("FD_SETSIZE"), std::string::npos)
+        << "a refused connection must be logged (adopt() calls refuse()); stderr had: \""
+        << logged << "\"";
 }
 
 // ---- stop() -------------------------------------------------------------------

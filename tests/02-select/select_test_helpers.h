@@ -115,6 +115,26 @@ public:
         wait_until([this] { return returned_ || rounds() > 0; }, timeout);
         return !returned_ && rounds() > 0;
     }
+    // True once the loop has made no new round for `quiet`: run() sleeps in
+    // its wait, so nothing it watches is ready (every byte a client sent and
+    // the server wants to read has been read). False if that never happened
+    // within `timeout`.
+    bool goes_quiet(std::chrono::milliseconds quiet, std::chrono::milliseconds timeout) const {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        std::size_t last = rounds();
+        auto last_change = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(10ms);
+            std::size_t now = rounds();
+            if (now != last) {
+                last = now;
+                last_change = std::chrono::steady_clock::now();
+            } else if (std::chrono::steady_clock::now() - last_change >= quiet) {
+                return true;
+            }
+        }
+        return false;
+    }
     // Calls stop(); true if run() returned within `timeout`.
     bool stop(std::chrono::milliseconds timeout = 2s) {
         server_.stop();

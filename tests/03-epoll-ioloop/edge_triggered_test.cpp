@@ -31,6 +31,10 @@ TEST(Task4_EdgeTriggered, ReadsEverythingThatArrivedInOneBurst) {
     expect_everything_read_after_a_busy_moment(edge_triggered());
 }
 
+TEST(Task4_EdgeTriggered, AcceptingResumesAfterRunningOutOfDescriptors) {
+    expect_accepting_resumes_after_running_out_of_descriptors(edge_triggered());
+}
+
 TEST(Task4_EdgeTriggered, EchoesAndAnswersHttp) {
     RunningServer server(edge_triggered());
     TestClient client(server.port());

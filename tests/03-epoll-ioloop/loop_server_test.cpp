@@ -152,6 +152,10 @@ TEST(LoopServer, LevelTriggeredReadsWhatIsLeftOnTheNextTurns) {
     expect_everything_read_after_a_busy_moment({});
 }
 
+TEST(LoopServer, AcceptingResumesAfterRunningOutOfDescriptors) {
+    expect_accepting_resumes_after_running_out_of_descriptors({});
+}
+
 TEST(LoopServer, DestroyingTheServerClosesItsConnections) {
     auto loop = std::make_unique<course::IOLoop>();
     auto server = std::make_unique<course::LoopServer>(*loop, course::listen_tcp("127.0.0.1", 0));

@@ -42,7 +42,8 @@ TEST(Task5_PeriodicCallback, CallsEveryPeriodStartingOnePeriodFromNow) {
     tick.start();
     EXPECT_TRUE(tick.is_running());
     loop.start();
-    ASSERT_FALSE(deadline.expired());
+    ASSERT_FALSE(deadline.expired()) << "5 calls of a 20 ms period did not come within 5 s ("
+                                     << calls.size() << " came)";
     ASSERT_EQ(calls.size(), 5u);
     EXPECT_GE(ms_between(started, calls[0]), 20.0) << "the first call comes one period from start()";
     EXPECT_GE(ms_between(started, calls[4]), 100.0);
@@ -98,7 +99,8 @@ TEST(Task5_PeriodicCallback, SkipsTheTicksAnOverrunMissed) {
     loop.start();
     ASSERT_EQ(calls.size(), 4u);
     EXPECT_GE(ms_between(calls[0], calls[3]), 75.0)
-        << "the missed ticks ran in a burst, one right after the other";
+        << "the ticks the overrun missed were caught up, with calls right after it, instead of "
+           "skipped: the next call is due at the first grid point still ahead";
 }
 
 TEST(Task5_PeriodicCallback, StopFromInsideTheCallbackEndsIt) {
@@ -109,6 +111,9 @@ TEST(Task5_PeriodicCallback, StopFromInsideTheCallbackEndsIt) {
     // The loop stops a while after the third call, not at a fixed time: on
     // a busy machine a stall could bring a fixed stop due before call 3.
     tick.emplace(loop, [&] {
+        // Running until stop(), inside the callback too (code that stops
+        // it "if it is still running" relies on that).
+        EXPECT_TRUE(tick->is_running()) << "is_running() is false inside the callback";
         if (++calls != 3) return;
         tick->stop();
         loop.call_later(30ms, [&] { loop.stop(); });  // time for a fourth call
@@ -142,6 +147,47 @@ TEST(Task5_PeriodicCallback, StartTwiceIsOneTimerAndStartAfterStopStartsAgain) {
     loop.start();
     EXPECT_GE(calls, 1) << "start() after stop() did not start again";
     EXPECT_LE(calls, 4);
+}
+
+// Catches: a run() that schedules the next call whenever it is still
+// running after the callback, even if the callback itself called stop() and
+// then start(), which scheduled one already. Two timers then run the
+// calls, and stop() cancels only the one it knows of: a call comes after it.
+TEST(Task5_PeriodicCallback, StopAndStartFromInsideTheCallbackLeaveOneTimer) {
+    IOLoop loop;
+    LoopDeadline deadline(loop, 5s);
+    int calls = 0;
+    int calls_after_stop = 0;
+    bool stopped = false;
+    std::optional<PeriodicCallback> tick;
+    tick.emplace(loop, [&] {
+        if (stopped) {
+            ++calls_after_stop;
+            return;
+        }
+        ++calls;
+        if (calls == 1) {
+            tick->stop();  // a new grid from now: stop, then start again
+            tick->start();
+        }
+        if (calls == 4) {
+            // Stopped from outside the callback (a timeout of its own), then
+            // time for several more periods in which nothing may come.
+            loop.call_later(1ms, [&] {
+                tick->stop();
+                stopped = true;
+                loop.call_later(60ms, [&] { loop.stop(); });
+            });
+        }
+    }, 10ms);
+    tick->start();
+    loop.start();
+    ASSERT_FALSE(deadline.expired()) << "the loop was never stopped (" << calls << " calls came)";
+    EXPECT_EQ(calls_after_stop, 0)
+        << "a call came after stop(): the stop() and start() inside the callback left two timers "
+           "(start() scheduled the next call already; do not schedule another when the callback "
+           "returns)";
+    EXPECT_FALSE(tick->is_running());
 }
 
 // Catches: a start() after stop() that goes on with the old grid instead of

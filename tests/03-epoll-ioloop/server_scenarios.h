@@ -4,15 +4,21 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -75,31 +81,41 @@ inline bool wait_for_connection_count(RunningServer& server, std::size_t expecte
 }
 
 // The server can be made to queue work while its loop is held, then must
-// serve all of it: 8 connections that arrived together.
+// serve all of it: 64 connections that arrived together. So many, that an
+// accept loop with a cap of its own ("at most 16 per event, for fairness")
+// leaves some behind: edge-triggered, the listener is not reported again.
 inline void expect_every_queued_connection_served(LoopServerOptions options) {
+    constexpr int kClients = 64;
     RunningServer server(options);
     server.hold_loop();
     std::vector<std::unique_ptr<TestClient>> clients;
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < kClients; ++i) {
         clients.push_back(std::make_unique<TestClient>(server.port()));
         clients.back()->send("client " + std::to_string(i) + "\n");
     }
     std::this_thread::sleep_for(50ms);  // every handshake done, every byte there
     server.release_loop();
-    auto deadline = std::chrono::steady_clock::now() + 3s;  // for all of them
-    for (int i = 0; i < 8; ++i) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;  // for all of them
+    int unserved = 0;
+    for (int i = 0; i < kClients; ++i) {
         std::string expected = "client " + std::to_string(i) + "\n";
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        EXPECT_EQ(reply_within(*clients[i], expected.size(), std::max(left, 10ms)), expected)
-            << "client " << i << " of 8 that connected while the loop was busy was not served";
+        std::string reply = reply_within(*clients[i], expected.size(), std::max(left, 10ms));
+        if (reply != expected) ++unserved;
     }
+    EXPECT_EQ(unserved, 0) << unserved << " of " << kClients
+                           << " clients that connected while the loop was busy were not served "
+                              "(edge-triggered: accept until accept() says EAGAIN, however many "
+                              "wait)";
 }
 
-// 16 KB arrive while the loop is busy, with a server that reads 1 KB at a
-// time: one readiness event, sixteen reads' worth of bytes.
+// 16 KB arrive while the loop is busy, with a server that reads 64 bytes at
+// a time: one readiness event, 257 reads' worth of bytes. So many, that a
+// read loop with a cap of its own ("at most 64 reads per event") leaves some
+// behind: edge-triggered, the socket is not reported again.
 inline void expect_everything_read_after_a_busy_moment(LoopServerOptions options) {
-    options.read_chunk_size = 1024;
+    options.read_chunk_size = 64;
     RunningServer server(options);
     TestClient client(server.port());
     client.send("warm up\n");
@@ -111,7 +127,9 @@ inline void expect_everything_read_after_a_busy_moment(LoopServerOptions options
     server.release_loop();
     std::string echoed = reply_within(client, data.size(), 3s);
     EXPECT_EQ(echoed.size(), data.size());
-    EXPECT_TRUE(echoed == data) << "the echo of 16 KB that arrived at once did not all come back";
+    EXPECT_TRUE(echoed == data) << "the echo of 16 KB that arrived at once did not all come back "
+                                   "(edge-triggered: read until read() says EAGAIN, however many "
+                                   "reads that takes)";
 }
 
 // Megabytes through a connection whose buffers are small, to a server that
@@ -185,6 +203,94 @@ inline void expect_backpressure(LoopServerOptions options) {
     expected.resize(expected.rfind('\n') + 1);  // a last half line gets no echo
     EXPECT_EQ(echoed.size(), expected.size());
     EXPECT_TRUE(echoed == expected) << "the echo came back different";
+}
+
+// Every descriptor number this process may have is in use while one of
+// these lives: the soft RLIMIT_NOFILE is lowered to the highest open number
+// plus one, and the free numbers below it are taken. The destructor gives
+// them back. (The test and the server are one process, so this is how the
+// server runs out of descriptors: accept() fails with EMFILE.)
+class NoFreeDescriptors {
+public:
+    NoFreeDescriptors() {
+        ::getrlimit(RLIMIT_NOFILE, &saved_);
+        int highest = 0;
+        for (int fd = 0; fd < 65536 && static_cast<rlim_t>(fd) < saved_.rlim_cur; ++fd) {
+            if (::fcntl(fd, F_GETFD) >= 0) highest = fd;
+        }
+        rlimit low = saved_;
+        low.rlim_cur = static_cast<rlim_t>(highest + 1);
+        ok_ = ::setrlimit(RLIMIT_NOFILE, &low) == 0;
+        for (int fd; ok_ && (fd = ::dup(STDERR_FILENO)) >= 0;) fillers_.emplace_back(fd);
+    }
+    ~NoFreeDescriptors() {
+        fillers_.clear();
+        ::setrlimit(RLIMIT_NOFILE, &saved_);
+    }
+    NoFreeDescriptors(const NoFreeDescriptors&) = delete;
+    NoFreeDescriptors& operator=(const NoFreeDescriptors&) = delete;
+    bool ok() const { return ok_; }
+
+private:
+    rlimit saved_{};
+    bool ok_ = false;
+    std::vector<FileDescriptor> fillers_;
+};
+
+// Connections queue up while the server has no descriptor left: accept()
+// fails with EMFILE. on_listener_ready (given) pauses accepting for 100 ms
+// and then watches the listener again, which reports the connections still
+// waiting, edge-triggered or not. An accept loop that swallows the error
+// never hears of them again: no new connection, no new edge.
+inline void expect_accepting_resumes_after_running_out_of_descriptors(LoopServerOptions options) {
+    constexpr int kClients = 8;
+    RunningServer server(options);
+    // The sanitizer build (make grade) checks each call of a virtual member,
+    // and checks a type it has not seen yet by opening a pipe: with no
+    // descriptor free that fails, and it reports a false error. So every
+    // kind of call made below while descriptors are exhausted is made once
+    // first: the test's hand-overs to the loop, and the error the server
+    // gets from accept() and reads in on_listener_ready and pause_accepting.
+    server.hold_loop();
+    server.release_loop();
+    server.connection_count();
+    try {
+        errno = EMFILE;
+        throw_errno("accept4");
+    } catch (const std::system_error& error) {
+        const std::exception& why = error;
+        EXPECT_TRUE(error.code() == std::errc::too_many_files_open && why.what() != nullptr &&
+                    error.code() != std::errc::too_many_files_open_in_system);
+    }
+    server.hold_loop();
+    std::vector<std::unique_ptr<TestClient>> clients;
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(std::make_unique<TestClient>(server.port()));
+        clients.back()->send("client " + std::to_string(i) + "\n");
+    }
+    {
+        NoFreeDescriptors exhausted;
+        ASSERT_TRUE(exhausted.ok()) << "could not lower RLIMIT_NOFILE";
+        server.release_loop();
+        // The turn the loop was held in goes on to its poll, where the
+        // listener is ready and accept() fails. This callback runs at the
+        // start of the next turn, so by then the server has met EMFILE.
+        ASSERT_EQ(server.connection_count(), 0u) << "the server accepted with no descriptor free";
+    }  // descriptors free again
+    auto deadline = std::chrono::steady_clock::now() + 5s;  // for all of them
+    int unserved = 0;
+    for (int i = 0; i < kClients; ++i) {
+        std::string expected = "client " + std::to_string(i) + "\n";
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        std::string reply = reply_within(*clients[i], expected.size(), std::max(left, 10ms));
+        if (reply != expected) ++unserved;
+    }
+    EXPECT_EQ(unserved, 0) << unserved << " of " << kClients
+                           << " clients that queued up while the server was out of descriptors "
+                              "were never served: let accept_one's exception reach "
+                              "on_listener_ready, which pauses accepting and watches the listener "
+                              "again";
 }
 
 // After an exchange, an idle keep-alive connection must cost the loop no

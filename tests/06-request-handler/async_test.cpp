@@ -74,12 +74,23 @@ TEST_F(Task3_AsyncHandlers, ManyWaitAtOnceOnOneThread) {
 }
 
 TEST_F(Task3_AsyncHandlers, AFinishAfterTheClientLeftIsHarmless) {
-    serve({{"/", handler<HelloHandler>()}, {"/sleep", handler<SleepHandler>()}});
+    Application::Settings settings;
+    // finish() tells the access log before it lets the handler go: the test
+    // waits for that line (written on the loop thread, as all of `log` is).
+    settings.log_function = [this](const RequestHandler& handler) {
+        log.push_back("finished " + handler.request().path);
+    };
+    serve({{"/", handler<HelloHandler>()}, {"/sleep", handler<SleepHandler>()}},
+          std::move(settings));
     {
         TestClient leaver(port());
         leaver.send(get_request("/sleep?ms=100"));
     }  // closed before the answer
-    std::this_thread::sleep_for(250ms);
+    // The timer finishes it 100 ms later: wait for that, with a bound that a
+    // loaded machine cannot reach (not a fixed sleep that assumes speed).
+    auto deadline = Clock::now() + 10s;
+    while (events().empty() && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(events(), EventLog{"finished /sleep"}) << "the timer's finish() never came";
     EXPECT_EQ(open_handlers(), 0u) << "the handler finished into a closed connection and went";
     expect_still_serving();
 }

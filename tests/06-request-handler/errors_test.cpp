@@ -67,6 +67,28 @@ TEST_F(Task4_Errors, AMissingArgumentIs400) {
     EXPECT_EQ(get("/?name=ada").body, "hello ada");
 }
 
+// log_message never reaches the page, so the server's log is the only place
+// that says why a request failed ("Missing argument message", "not a number
+// ..."): handle_request_exception() logs every exception, an HTTPError too.
+TEST_F(Task4_Errors, AnHTTPErrorsLogMessageGoesToTheLog) {
+    serve({{"/error/([0-9]+)", handler<StatusErrorHandler>()},
+           {"/missing", handler<MissingArgumentHandler>()}});
+    ::testing::internal::CaptureStderr();
+    Response forbidden = get("/error/403");
+    Response missing = get("/missing");
+    EXPECT_EQ(open_handlers(), 0u);  // the loop is done with both: their log lines are out
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(forbidden.status, 403);
+    EXPECT_EQ(forbidden.body.find("logged, never shown"), std::string::npos);
+    EXPECT_EQ(missing.status, 400);
+    EXPECT_NE(logged.find("logged, never shown to the client"), std::string::npos)
+        << "handle_request_exception() must log every exception (log_exception()), an HTTPError "
+           "too: its log_message is for the log; log:\n" << logged;
+    EXPECT_NE(logged.find("Missing argument name"), std::string::npos)
+        << "a MissingArgumentError's log_message names the argument, in the log only; log:\n"
+        << logged;
+}
+
 class CrashingHandler : public RequestHandler {
 public:
     void get(const PathArgs&) override { throw std::runtime_error("the handler crashed"); }
@@ -267,6 +289,10 @@ TEST_F(Task4_Errors, AnExceptionAfterFinishIsStillLogged) {
     EXPECT_EQ(response.body, "all done");
     EXPECT_NE(logged.find("the cleanup after finish failed"), std::string::npos)
         << "an exception thrown after finish() was dropped without a log line; log:\n" << logged;
+    EXPECT_EQ(logged.find("Cannot send error response"), std::string::npos)
+        << "handle_request_exception() must only log an exception thrown after finish(), not "
+           "try send_error(): that logs a failed error page for a request that was answered; "
+           "log:\n" << logged;
     expect_still_serving();
 }
 

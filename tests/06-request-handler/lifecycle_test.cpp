@@ -2,6 +2,7 @@
 // (task 3), through a real server: initialize -> prepare -> method ->
 // finish -> on_finish, output buffering, status and headers, and a request
 // that stays open after the method returns (asynchronous()).
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -55,6 +56,62 @@ TEST_F(Task4_LifeCycleErrors, AMethodTornadoDoesNotKnowIs405BeforePrepare) {
     Response response = fetch(get_request("/story/12", "", "BREW"));
     EXPECT_EQ(response.status, 405);
     EXPECT_EQ(events(), (EventLog{"initialize stories", "on_finish"}));
+}
+
+// The same rule, task 3's part of it: execute() refuses a method Tornado
+// does not know before prepare(), whose work (a login check, a database
+// load) would be wasted on a request that can only fail. Whatever the
+// answer looks like: with task 4's send_error() not written yet, the
+// connection just closes ("Connection: close" closes it after a 405 too).
+TEST_F(Task3_LifeCycle, AMethodTornadoDoesNotKnowRunsNoHandlerCode) {
+    serve({{"/story/([0-9]+)", handler<LifeCycleHandler>(&log, "stories")}});
+    TestClient client(port());
+    client.send(get_request("/story/12", "Connection: close\r\n", "BREW"));
+    try {
+        client.read_until_close(5s);
+    } catch (const TimeoutError&) {
+        ADD_FAILURE() << "a BREW request was neither answered nor closed within 5 s";
+    }
+    EventLog seen = events();
+    for (const char* step : {"prepare", "get 12"}) {
+        EXPECT_EQ(std::count(seen.begin(), seen.end(), step), 0)
+            << "execute() ran " << step << " for a BREW request: the 405 for a method "
+            << "is_supported_method() does not know comes before prepare()";
+    }
+}
+
+// execute() hands the exception of every step, the 405 and prepare()
+// included, to handle_request_exception(). Task 3's part of it, whatever
+// the answer looks like (with task 4 not written yet the error path fails,
+// and abandon() closes the connection): the handler is let go, and the
+// exception never reaches the connection (chapter 05's "the request
+// callback threw", a 500 instead of the handler's 401 or 405).
+class PrepareThrowsHandler : public RequestHandler {
+public:
+    void prepare() override { throw HTTPError(401); }
+    void get(const PathArgs&) override { write("not for everyone"); }
+};
+
+TEST_F(Task3_LifeCycle, AnExceptionBeforeTheMethodGoesToTheErrorPath) {
+    serve({{"/", handler<PrepareThrowsHandler>()}});
+    ::testing::internal::CaptureStderr();
+    for (const char* method : {"GET", "BREW"}) {
+        TestClient client(port());
+        client.send(get_request("/", "Connection: close\r\n", method));
+        try {
+            client.read_until_close(5s);
+        } catch (const TimeoutError&) {
+            ADD_FAILURE() << "a " << method << " request was neither answered nor closed within 5 s";
+        }
+    }
+    std::size_t still_open = open_handlers();
+    std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(still_open, 0u) << "an exception of prepare() or the 405 escaped execute(): nobody "
+                                 "finished or abandoned the handler. Every step goes inside "
+                                 "execute()'s try; log:\n" << logged;
+    EXPECT_EQ(logged.find("the request callback threw"), std::string::npos)
+        << "an exception escaped execute() into the connection, which answered 500 itself; "
+           "log:\n" << logged;
 }
 
 TEST_F(Task3_LifeCycle, EachRouteGivesItsOwnArgumentsToInitialize) {
@@ -160,6 +217,29 @@ TEST_F(Task3_LifeCycle, WritesAreBufferedAndSentWithALength) {
     EXPECT_EQ(response.header("content-type"), "text/html; charset=UTF-8");
     EXPECT_TRUE(response.has("date"));
     EXPECT_TRUE(response.has("server"));
+}
+
+// finish() adds a Content-Length only when the handler set none. A HEAD
+// answer is where it shows: it writes no body, and its Content-Length must
+// still be the size of the GET's body (StaticFileHandler's head() sets it so).
+class SizedHeadHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override { write("twelve bytes"); }
+    void head(const PathArgs&) override { set_header("Content-Length", "12"); }
+};
+
+TEST_F(Task3_LifeCycle, AContentLengthTheHandlerSetIsKept) {
+    serve({{"/", handler<SizedHeadHandler>()}});
+    TestClient client(port());
+    // On one connection: the GET's answer starting right after the HEAD's
+    // head shows that the HEAD sent no body.
+    client.send(get_request("/", "", "HEAD") + get_request("/"));
+    Response headed = read_response(client, true);
+    EXPECT_EQ(headed.status, 200);
+    EXPECT_EQ(headed.header("content-length"), "12")
+        << "finish() replaced the Content-Length the handler set with the size of what it "
+           "wrote: it must add one only when the handler set none";
+    EXPECT_EQ(read_response(client).body, "twelve bytes");
 }
 
 class StatusAndHeadersHandler : public RequestHandler {

@@ -44,6 +44,16 @@ TEST(Task1_RouteMatching, DecodesPercentEscapesInGroupsButNotPlus) {
     EXPECT_EQ(PathMatches("/tag/(.*)").match("/tag/a%20b+c%2Fd"), PathArgs{"a b+c/d"});
 }
 
+// Decoded once: "%25" is a percent sign, and what follows it is text. A
+// second decoding would make "100%2525" "100%" (and "%2541" "A"), a value
+// the client never sent.
+TEST(Task1_RouteMatching, DecodesEachGroupOnce) {
+    EXPECT_EQ(PathMatches("/tag/(.*)").match("/tag/100%2525"), PathArgs{"100%25"})
+        << "a group is percent-decoded once: decoding its value again turns \"%25\" into \"%\"";
+    EXPECT_EQ(PathMatches("/tag/(.*)").match("/tag/%2541"), PathArgs{"%41"})
+        << "a group is percent-decoded once: decoding its value again turns \"%41\" into \"A\"";
+}
+
 TEST(Task1_RouteMatching, MatchesThePathAsSentThenDecodes) {
     // "%2F" is not a "/" for the pattern: one segment, decoded afterwards.
     EXPECT_EQ(PathMatches("/file/([^/]+)").match("/file/a%2Fb"), PathArgs{"a/b"});
@@ -122,6 +132,11 @@ TEST(Routing, AReversedPathMatchesAndDecodesBackToTheValue) {
 
 TEST(Task2_ReverseUrl, UnescapesLiteralTextOfThePattern) {
     EXPECT_EQ(PathMatches("/files/v1\\.0/(.*)").reverse({"x"}), "/files/v1.0/x");
+    // The text after a group is literal text too, read the same way.
+    EXPECT_EQ(PathMatches("/report/([0-9]+)\\.csv").reverse({"7"}), "/report/7.csv")
+        << "the literal text after a group must be unescaped like the text before it";
+    EXPECT_THROW(PathMatches("/(x)/\\d+").reverse({"x"}), std::invalid_argument)
+        << "a character class after a group is not text: unescape_fragment refuses it there too";
 }
 
 TEST(Task2_ReverseUrl, RefusesTheWrongNumberOfValues) {

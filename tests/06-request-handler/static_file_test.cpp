@@ -16,6 +16,8 @@
 //       sub/index.html  sub/a.txt  empty_dir/
 //       link_inside.txt -> hello.txt      link_outside.txt -> <tmp>/secret.txt
 //       dir_link -> <tmp>/outside_dir     pipe (a FIFO)
+//       linked_index/index.html -> <tmp>/secret.txt   (a default file that leads out)
+//       loop_a -> loop_b, loop_b -> loop_a            (a symlink loop)
 //
 // Every expected status and header below is what Tornado 6.2's
 // StaticFileHandler answers for the same request on the same files, except
@@ -80,6 +82,7 @@ protected:
     void make_files() {
         fs::create_directories(root / "sub");
         fs::create_directories(root / "empty_dir");
+        fs::create_directories(root / "linked_index");
         fs::create_directories(dir / "static-other");
         fs::create_directories(dir / "outside_dir");
         write_file(root / "hello.txt", "Hello, static world\n");
@@ -99,6 +102,9 @@ protected:
         fs::create_symlink(dir / "secret.txt", root / "link_outside.txt");
         fs::create_directory_symlink(dir / "outside_dir", root / "dir_link");
         fs::create_directory_symlink("static", dir / "root_link");
+        fs::create_symlink(dir / "secret.txt", root / "linked_index" / "index.html");
+        fs::create_symlink("loop_b", root / "loop_a");
+        fs::create_symlink("loop_a", root / "loop_b");
         ASSERT_EQ(::mkfifo((root / "pipe").c_str(), 0600), 0);
         auto mtime = std::chrono::system_clock::from_time_t(kDigitsSecond) +
                      std::chrono::milliseconds(700);
@@ -241,6 +247,20 @@ TEST_F(Task5_StaticPaths, AMissingFileIs404) {
     EXPECT_EQ(get("/static/hello.txt/").status, 404) << "hello.txt/ names no file";
 }
 
+// Catches a file system error taken for a server error: a name longer than
+// the system allows, or a symlink loop, names no file that can be served.
+// 404 as in Tornado (os.path.exists says False), not a 500 and an
+// "Uncaught exception" in the log that any stranger can cause.
+TEST_F(Task5_StaticPaths, ANameTheSystemCannotResolveIs404) {
+    for (const std::string& target : {"/static/" + std::string(300, 'a') + ".txt",
+                                      std::string("/static/loop_a"),
+                                      std::string("/static/loop_a/hello.txt")}) {
+        EXPECT_EQ(get(target).status, 404)
+            << target.substr(0, 40) << ": a name the file system cannot resolve (too long, a "
+            << "symlink loop) is 404, not a 500: use std::filesystem's error_code forms";
+    }
+}
+
 // Catches a NUL passed on to the file system, which reads the name only up
 // to it and would serve hello.txt.
 TEST_F(Task5_StaticPaths, ANulByteIs404) {
@@ -319,6 +339,15 @@ TEST_F(Task5_StaticDirectories, ADirectoryWithItsSlashServesTheDefaultFile) {
     EXPECT_EQ(response.header("content-type"), "text/html");
     EXPECT_EQ(head("/site/sub/").header("content-length"), "9");
     EXPECT_EQ(get("/site/").body, "<h1>home</h1>");
+}
+
+// Catches the default file joined to the checked directory and opened
+// without a check of its own: index.html here is a symlink out of the root.
+TEST_F(Task5_StaticDirectories, ADefaultFileThatLeadsOutIs403) {
+    Response response = get("/site/linked_index/");
+    EXPECT_EQ(response.status, 403)
+        << "the default file is a path like any other: resolved and checked inside the root";
+    EXPECT_EQ(response.body.find("secret"), std::string::npos);
 }
 
 // Catches a directory whose default file is missing answered as the
@@ -475,6 +504,19 @@ TEST_F(Task5_StaticRanges, AnEndPastTheFileIsCutToIt) {
     EXPECT_EQ(response.status, 206);
     EXPECT_EQ(response.body, "3456789");
     EXPECT_EQ(response.header("content-range"), "bytes 3-9/10");
+}
+
+// Catches b + 1 computed in 64 bits: for the largest b it wraps to 0, and
+// the "slice" is a 500 or a 206 that claims bytes the file does not have.
+TEST_F(Task5_StaticRanges, TheLargestEndIsCutToo) {
+    Response response = ranged("bytes=3-18446744073709551615");
+    EXPECT_EQ(response.status, 206) << "b = 2^64 - 1 is an end past the file: cut to it";
+    EXPECT_EQ(response.body, "3456789");
+    EXPECT_EQ(response.header("content-range"), "bytes 3-9/10");
+    response = ranged("bytes=0-18446744073709551615");
+    EXPECT_EQ(response.status, 200) << "b = 2^64 - 1 from 0 is the whole file";
+    EXPECT_EQ(response.body, "0123456789");
+    EXPECT_FALSE(response.has("content-range"));
 }
 
 // Catches a 206 for a range that is the whole file (Tornado answers 200).

@@ -139,6 +139,58 @@ TEST_F(Task3_FlowControl, PaddingCountsAgainstTheWindow) {
     EXPECT_EQ(client.expect_rst(1), kFlowControlError);
 }
 
+// Each byte of DATA is given back once, and no more: a client keeps its
+// own count of our windows, and one that a WINDOW_UPDATE takes past what
+// we announced is a server giving back what it never took (real clients
+// refuse the update that takes it past 2^31-1, after a few hundred
+// uploads). Here forty uploads on one connection, every frame counted as
+// a client counts it.
+TEST_F(Task3_FlowControl, EachByteIsGivenBackOnceAndNoMore) {
+    constexpr std::int64_t kStreamWindow = 1000;
+    constexpr std::int64_t kConnectionWindow = 65535;
+    HTTP2ConnectionParameters params;
+    params.initial_window_size = kStreamWindow;
+    params.connection_window_size = kConnectionWindow;
+    start(test_routes, params);
+    H2Client client(port());
+    std::int64_t connection_window = kConnectionWindow;
+    const std::string body(3000, 'u');
+    for (std::uint32_t id = 1; id < 80; id += 2) {
+        client.send_headers(id, get_fields("/length", "POST"), false);
+        std::int64_t stream_window = kStreamWindow;
+        std::size_t sent = 0;
+        bool answered = false;
+        while (!answered) {
+            std::int64_t room = std::min({stream_window, connection_window, std::int64_t{16384}});
+            if (sent < body.size() && room > 0) {
+                std::size_t size = std::min<std::size_t>(room, body.size() - sent);
+                client.send_data(id, body.substr(sent, size), sent + size == body.size());
+                sent += size;
+                stream_window -= size;
+                connection_window -= size;
+                continue;
+            }
+            Frame frame = client.read_frame();
+            if (frame.type == kWindowUpdate && frame.stream_id == 0) {
+                connection_window += get_u32(frame.payload, 0);
+                ASSERT_LE(connection_window, kConnectionWindow)
+                    << "upload " << (id + 1) / 2 << ": the connection's window went past the "
+                    << kConnectionWindow << " bytes announced: given back more than was sent";
+            } else if (frame.type == kWindowUpdate && frame.stream_id == id) {
+                stream_window += get_u32(frame.payload, 0);
+                ASSERT_LE(stream_window, kStreamWindow)
+                    << "stream " << id << "'s window went past the " << kStreamWindow
+                    << " bytes announced: given back more than was sent";
+            } else if (frame.type == kGoaway || frame.type == kRstStream) {
+                FAIL() << "upload " << (id + 1) / 2 << ": " << frame_name(frame.type) << " "
+                       << error_name(get_u32(frame.payload, frame.type == kGoaway ? 4 : 0));
+            } else if (frame.stream_id == id && frame.has(kEndStream)) {
+                answered = true;
+            }
+        }
+    }
+}
+
 TEST_F(Task3_FlowControl, ConnectionWindowIsRaisedAtTheStart) {
     HTTP2ConnectionParameters params;
     params.connection_window_size = 1 << 20;
@@ -179,6 +231,38 @@ TEST_F(Task3_FlowControl, DataIsHeldAtAZeroWindowAndReleasedByWindowUpdate) {
     client.window_update(1, 4000);
     H2Client::Response rest = client.read_response(1);
     EXPECT_EQ(data.payload.size() + rest.body.size(), 5000u);
+}
+
+// The top bit of a WINDOW_UPDATE's increment is reserved, as a stream
+// id's is: ignored, never part of the number (RFC 9113 section 6.9).
+TEST_F(Task3_FlowControl, TheReservedBitOfAWindowUpdateIsIgnored) {
+    start();
+    H2Client client(port(), true, setting(kInitialWindowSize, 0));
+    client.send_headers(1, get_fields("/big?n=5000"));
+    client.read_until([](const Frame& f) { return f.type == kHeaders; });
+    client.window_update(0, 0x80000000u | 100);  // the connection's: 65535 + 100
+    client.window_update(1, 0x80000000u | 1000);
+    Frame data = client.read_until(
+        [](const Frame& f) { return f.type == kData || f.type == kRstStream || f.type == kGoaway; });
+    ASSERT_EQ(data.type, kData) << frame_name(data.type)
+                                << " for WINDOW_UPDATEs whose reserved bit was set";
+    EXPECT_EQ(data.length, 1000u) << "the increment is the low 31 bits: 1000";
+}
+
+// A response's DATA may wait for a window; a write of nothing, which
+// sends no DATA, must not: its on_flushed comes once what was written
+// before it has gone, whatever the windows (here the stream's is spent).
+TEST_F(Task3_FlowControl, AnEmptyWriteNeedsNoWindow) {
+    start([](std::shared_ptr<HTTPServerRequest> request) {
+        request->connection->write_headers(200, HTTPHeaders());
+        request->connection->write(std::string(1000, 'e'));
+        request->connection->write("", [request] { request->connection->finish(); });
+    });
+    H2Client client(port(), true, setting(kInitialWindowSize, 1000));
+    client.send_headers(1, get_fields("/"));
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.body.size(), 1000u)
+        << "the empty write's on_flushed, which finishes the answer, waited for a window";
 }
 
 TEST_F(Task3_FlowControl, TheConnectionWindowHoldsDataToo) {
@@ -268,10 +352,98 @@ TEST_F(Task3_FlowControl, WindowOverflowIsAFlowControlError) {
     }
     {
         H2Client client(port());
-        client.window_update(0, 0x7fffffff - 65535);  // the connection's window at 2^31-1
-        client.window_update(0, 1);
+        client.window_update(0, 0x7fffffff - 65535);  // the connection's window at 2^31-1: fine
+        client.send_headers(1, get_fields("/"));
+        EXPECT_EQ(client.read_response(1).status, 200)
+            << "a connection's window of exactly 2^31-1 is allowed (nghttp -W31 asks for it)";
+        client.window_update(0, 13);  // over by 1: the answer took 12 ("Hello, world")
         EXPECT_EQ(client.expect_goaway(), kFlowControlError);
     }
+}
+
+// A SETTINGS change may take an open stream's window to exactly 2^31-1.
+TEST_F(Task3_FlowControl, ASettingsChangeToExactlyTheLargestWindowIsTaken) {
+    start();
+    H2Client client(port(), true, setting(kInitialWindowSize, 0));
+    client.send_headers(1, get_fields("/big?n=1000"));
+    client.read_until([](const Frame& f) { return f.type == kHeaders; });
+    // The stream's window goes from 0 to 0 + (2^31-1 - 0): the largest allowed.
+    client.send_frame(kSettings, 0, 0, setting(kInitialWindowSize, 0x7fffffff));
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.body.size(), 1000u);
+}
+
+// The body of a request we have refused (413) is not wanted: its stream
+// gets no more window, or the client would send it all for nothing.
+TEST_F(Task3_FlowControl, ARefusedBodyGetsNoMoreWindow) {
+    HTTP2ConnectionParameters params;
+    params.max_body_size = 1000;
+    params.initial_window_size = 4000;
+    start(test_routes, params);
+    H2Client client(port());
+    client.send_headers(1, get_fields("/echo", "POST"), false);
+    client.send_data(1, std::string(3000, 'r'));  // over max_body_size: 413
+    // Every frame of stream 1 until its answer ends.
+    int status = 0;
+    while (true) {
+        Frame frame = client.read_until([](const Frame& f) { return f.stream_id == 1; });
+        if (frame.missing) break;
+        EXPECT_FALSE(frame.type == kWindowUpdate)
+            << "WINDOW_UPDATE of " << get_u32(frame.payload, 0)
+            << " for the body of a request already refused";
+        for (const auto& [name, value] : frame.fields) {
+            if (name == ":status") status = std::stoi(value);
+        }
+        if (frame.has(kEndStream) && (frame.type == kData || frame.type == kHeaders)) break;
+    }
+    EXPECT_EQ(status, 413);
+}
+
+// on_flushed says "the whole chunk has gone": it waits for the chunk's last
+// byte, however many frames the windows cut it into. A handler that writes
+// the next chunk on it holds one chunk, not two.
+TEST_F(Task3_FlowControl, OnFlushedWaitsForTheChunksLastByte) {
+    auto flushed = std::make_shared<std::atomic<bool>>(false);
+    start([flushed](std::shared_ptr<HTTPServerRequest> request) {
+        request->connection->write_headers(200, HTTPHeaders());
+        request->connection->write(std::string(3000, 'c'), [request, flushed] {
+            *flushed = true;
+            request->connection->finish();
+        });
+    });
+    H2Client client(port(), true, setting(kInitialWindowSize, 1000));
+    client.send_headers(1, get_fields("/"));
+    Frame first = client.read_until([](const Frame& f) { return f.type == kData; });
+    EXPECT_EQ(first.length, 1000u);
+    // The window is spent, 2000 bytes wait: on_flushed must not come. (The
+    // wait only gives a wrong on_flushed time to show; a right one passes
+    // at once.)
+    for (int turn = 0; turn < 30 && !*flushed; ++turn) {
+        on_loop([] {});
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_FALSE(*flushed) << "on_flushed ran when the first 1000 of 3000 bytes had gone";
+    client.window_update(1, 2000);
+    H2Client::Response rest = client.read_response(1);
+    EXPECT_EQ(first.payload.size() + rest.body.size(), 3000u);
+    EXPECT_TRUE(*flushed);
+}
+
+// Several chunks written, then finish(), in one turn: END_STREAM goes on
+// the last frame of the last chunk, once.
+TEST_F(Task3_FlowControl, SeveralChunksThenFinishEndTheStreamOnce) {
+    start([](std::shared_ptr<HTTPServerRequest> request) {
+        request->connection->write_headers(200, HTTPHeaders());
+        request->connection->write(std::string(20000, 'a'));
+        request->connection->write(std::string(20000, 'b'));
+        request->connection->finish();
+    });
+    H2Client client(port(), true, setting(kInitialWindowSize, 1 << 20));
+    client.window_update(0, 1 << 20);
+    client.send_headers(1, get_fields("/"));
+    H2Client::Response response = client.read_response(1);
+    EXPECT_EQ(response.body, std::string(20000, 'a') + std::string(20000, 'b'))
+        << "END_STREAM came after " << response.body.size() << " of 40000 bytes";
 }
 
 TEST_F(Task3_FlowControl, SettingsCanTakeAWindowOverTheTop) {

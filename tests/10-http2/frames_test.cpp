@@ -61,6 +61,21 @@ TEST(Task1_Frames, LengthIsTwentyFourBits) {
               0xffffffu);
     EXPECT_EQ(http2::parse_frame_header(bytes({0x01, 0x00, 0x00, 0, 0, 0, 0, 0, 1})).length,
               0x10000u);
+    // Written too: a client may take frames up to 2^24-1 bytes
+    // (SETTINGS_MAX_FRAME_SIZE), and a DATA frame of 65,536 bytes or more
+    // needs the third byte.
+    EXPECT_EQ(http2::write_frame_header(FrameHeader{0x123456, FrameType::data, 0, 1}),
+              bytes({0x12, 0x34, 0x56, 0x00, 0x00, 0, 0, 0, 1}));
+    EXPECT_THROW(http2::write_frame_header(FrameHeader{1u << 24, FrameType::data, 0, 1}),
+                 std::invalid_argument)
+        << "2^24 bytes do not fit in 24 bits: refused, not written as 0";
+}
+
+// Exactly 9 bytes: any other number is the caller's bug, not a frame.
+TEST(Task1_Frames, AHeaderIsExactlyNineBytes) {
+    EXPECT_THROW(http2::parse_frame_header(bytes({0, 0, 0, 0, 0, 0, 0, 1})), std::invalid_argument);
+    EXPECT_THROW(http2::parse_frame_header(bytes({0, 0, 0, 0, 0, 0, 0, 0, 1, 0})),
+                 std::invalid_argument);
 }
 
 TEST(Task1_Frames, ReservedBitIsIgnoredAndNeverSent) {
@@ -88,12 +103,34 @@ TEST(Task1_Frames, FixedSizeFramesAndStreamZeroRules) {
     };
     EXPECT_EQ(error_of(7, FrameType::ping, 0, 0), ErrorCode::frame_size_error);
     EXPECT_EQ(error_of(8, FrameType::ping, 0, 0), ErrorCode::no_error);
+    EXPECT_EQ(error_of(9, FrameType::ping, 0, 0), ErrorCode::frame_size_error);
+    // Exactly 4 bytes, neither fewer nor more: a longer one is not a
+    // WINDOW_UPDATE with something after it.
     EXPECT_EQ(error_of(3, FrameType::window_update, 0, 1), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(5, FrameType::window_update, 0, 1), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(4, FrameType::window_update, 0, 1), ErrorCode::no_error);
+    EXPECT_EQ(error_of(3, FrameType::rst_stream, 0, 1), ErrorCode::frame_size_error);
     EXPECT_EQ(error_of(5, FrameType::rst_stream, 0, 1), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(4, FrameType::rst_stream, 0, 1), ErrorCode::no_error);
+    // SETTINGS: six bytes a setting, and an ACK carries none.
     EXPECT_EQ(error_of(6, FrameType::settings, http2::flags::kAck, 0), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(0, FrameType::settings, http2::flags::kAck, 0), ErrorCode::no_error);
+    EXPECT_EQ(error_of(7, FrameType::settings, 0, 0), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(12, FrameType::settings, 0, 0), ErrorCode::no_error);
+    // GOAWAY: a last stream id and a code (8 bytes), then any debug text.
     EXPECT_EQ(error_of(7, FrameType::goaway, 0, 0), ErrorCode::frame_size_error);
+    EXPECT_EQ(error_of(8, FrameType::goaway, 0, 0), ErrorCode::no_error);
+    EXPECT_EQ(error_of(40, FrameType::goaway, 0, 0), ErrorCode::no_error);
+    // The types of a stream, never on stream 0 (the connection).
     EXPECT_EQ(error_of(0, FrameType::data, 0, 0), ErrorCode::protocol_error);
     EXPECT_EQ(error_of(0, FrameType::headers, 0, 0), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(5, FrameType::priority, 0, 0), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(4, FrameType::rst_stream, 0, 0), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(0, FrameType::continuation, 0, 0), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(4, FrameType::push_promise, 0, 0), ErrorCode::protocol_error);
+    // The connection's, only on it; WINDOW_UPDATE on either.
+    EXPECT_EQ(error_of(8, FrameType::goaway, 0, 1), ErrorCode::protocol_error);
+    EXPECT_EQ(error_of(4, FrameType::window_update, 0, 0), ErrorCode::no_error);
     EXPECT_EQ(error_of(0, FrameType::settings, 0, 1), ErrorCode::protocol_error);
     EXPECT_EQ(error_of(8, FrameType::ping, 0, 3), ErrorCode::protocol_error);
 }
@@ -134,6 +171,20 @@ TEST(Task1_Frames, SettingsParseKeepsKnownAndSkipsUnknown) {
                                                  setting(kMaxFrameSize, 16777215));
 }
 
+// A setting's id is 16 bits: 0x0104 and 0x0400 are settings we do not
+// know (skipped), not INITIAL_WINDOW_SIZE (4) read from one of the bytes.
+// Their values here would be out of range for it.
+TEST(Task1_Frames, ASettingIdIsSixteenBits) {
+    std::vector<http2::Setting> parsed;
+    EXPECT_NO_THROW(parsed = http2::parse_settings(setting(0x0104, 0xffffffffu) +
+                                                   setting(0x0400, 0xffffffffu) +
+                                                   setting(kMaxFrameSize, 32768)))
+        << "an unknown 16-bit id was read as a known one";
+    ASSERT_EQ(parsed.size(), 1u) << "unknown ids are skipped";
+    EXPECT_EQ(parsed[0].id, http2::SettingId::max_frame_size);
+    EXPECT_EQ(parsed[0].value, 32768u);
+}
+
 TEST(Task1_Frames, SettingsWithABadLengthIsAFrameSizeError) {
     EXPECT_EQ(connection_error_of([] { http2::parse_settings(std::string(5, '\0')); }),
               ErrorCode::frame_size_error);
@@ -148,6 +199,9 @@ TEST(Task1_Frames, SettingsValuesOutOfRange) {
     EXPECT_EQ(error_of(kEnablePush, 2), ErrorCode::protocol_error);
     EXPECT_EQ(error_of(kEnablePush, 1), ErrorCode::no_error);
     EXPECT_EQ(error_of(kMaxFrameSize, 16383), ErrorCode::protocol_error);
+    // The bounds themselves are fine: Python's h2 announces 16384.
+    EXPECT_EQ(error_of(kMaxFrameSize, 16384), ErrorCode::no_error);
+    EXPECT_EQ(error_of(kMaxFrameSize, 16777215), ErrorCode::no_error);
     EXPECT_EQ(error_of(kMaxFrameSize, 16777216), ErrorCode::protocol_error);
     EXPECT_EQ(error_of(kInitialWindowSize, 0x80000000u), ErrorCode::flow_control_error);
     EXPECT_EQ(error_of(kInitialWindowSize, 0x7fffffffu), ErrorCode::no_error);

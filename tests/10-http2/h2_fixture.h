@@ -20,8 +20,10 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -71,6 +73,37 @@ enum : std::uint16_t {
 };
 
 inline const std::string kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// Names for failure messages, spelled out here too, so that a message says
+// "FRAME_SIZE_ERROR", not "6" or "4-byte object <06-00 00-00>".
+inline std::string error_name(std::uint32_t code) {
+    static const char* const names[] = {
+        "NO_ERROR",         "PROTOCOL_ERROR",    "INTERNAL_ERROR",      "FLOW_CONTROL_ERROR",
+        "SETTINGS_TIMEOUT", "STREAM_CLOSED",     "FRAME_SIZE_ERROR",    "REFUSED_STREAM",
+        "CANCEL",           "COMPRESSION_ERROR", "CONNECT_ERROR",       "ENHANCE_YOUR_CALM",
+        "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED"};
+    if (code < std::size(names)) return names[code];
+    return "error code " + std::to_string(code);
+}
+
+inline std::string frame_name(std::uint8_t type) {
+    static const char* const names[] = {"DATA",     "HEADERS",      "PRIORITY", "RST_STREAM",
+                                        "SETTINGS", "PUSH_PROMISE", "PING",     "GOAWAY",
+                                        "WINDOW_UPDATE", "CONTINUATION"};
+    if (type < std::size(names)) return names[type];
+    return "frame type " + std::to_string(type);
+}
+
+// An error code as a GOAWAY or RST_STREAM carried it, printed by name.
+struct WireError {
+    static constexpr std::uint32_t kNoneCame = ~0u;
+    std::uint32_t code;
+    WireError(std::uint32_t value) : code(value) {}  // NOLINT: compared with kProtocolError, ...
+    friend bool operator==(WireError a, WireError b) { return a.code == b.code; }
+};
+inline void PrintTo(WireError error, std::ostream* out) {
+    *out << (error.code == WireError::kNoneCame ? std::string("none came") : error_name(error.code));
+}
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
@@ -250,26 +283,33 @@ public:
         return missing_frame();
     }
 
-    // The GOAWAY's error code (~0u if none came).
-    std::uint32_t expect_goaway(std::chrono::milliseconds timeout = 5s) {
+    // The GOAWAY's error code (none came: WireError::kNoneCame).
+    WireError expect_goaway(std::chrono::milliseconds timeout = 5s) {
         Frame goaway = read_until([](const Frame& f) { return f.type == kGoaway; }, timeout);
-        if (goaway.payload.size() < 8) return ~0u;
+        if (goaway.payload.size() < 8) return WireError::kNoneCame;
         last_goaway_stream = get_u32(goaway.payload, 0) & 0x7fffffff;
         last_goaway_debug = goaway.payload.substr(8);
         return get_u32(goaway.payload, 4);
     }
 
-    // The RST_STREAM's error code for `stream_id` (~0u if none came).
-    std::uint32_t expect_rst(std::uint32_t stream_id, std::chrono::milliseconds timeout = 5s) {
+    // The RST_STREAM's error code for `stream_id` (none came: WireError::kNoneCame).
+    WireError expect_rst(std::uint32_t stream_id, std::chrono::milliseconds timeout = 5s) {
         Frame rst = read_until(
             [&](const Frame& f) {
                 if (f.type == kGoaway)
-                    ADD_FAILURE() << "GOAWAY " << get_u32(f.payload, 4)
-                                  << " instead of RST_STREAM: " << escaped(f.payload.substr(8));
+                    ADD_FAILURE() << "GOAWAY " << goaway_text(f) << " instead of RST_STREAM";
                 return (f.type == kRstStream && f.stream_id == stream_id) || f.type == kGoaway;
             },
             timeout);
-        return rst.type == kRstStream ? get_u32(rst.payload, 0) : ~0u;
+        return rst.type == kRstStream ? WireError(get_u32(rst.payload, 0)) : WireError::kNoneCame;
+    }
+
+    // "PROTOCOL_ERROR (last stream 3): the server's message", for failures.
+    static std::string goaway_text(const Frame& goaway) {
+        if (goaway.payload.size() < 8) return "of " + std::to_string(goaway.length) + " bytes";
+        return error_name(get_u32(goaway.payload, 4)) + " (last stream " +
+               std::to_string(get_u32(goaway.payload, 0) & 0x7fffffff) +
+               "): " + escaped(goaway.payload.substr(8));
     }
 
     struct Response {
@@ -287,9 +327,22 @@ public:
             Frame frame = read_until(
                 [&](const Frame& f) { return f.stream_id == stream_id || f.type == kGoaway; },
                 timeout);
-            if (frame.missing || frame.type == kGoaway || frame.type == kRstStream) {
-                ADD_FAILURE() << "stream " << stream_id << " ended without a response (frame type "
-                              << int(frame.type) << ")";
+            if (frame.missing) {
+                ADD_FAILURE() << "stream " << stream_id << ": its answer did not end within "
+                              << timeout.count() << " ms (no END_STREAM yet; status "
+                              << response.status << ", " << response.body.size()
+                              << " bytes of body so far)";
+                return response;
+            }
+            if (frame.type == kGoaway) {
+                ADD_FAILURE() << "stream " << stream_id << ": GOAWAY " << goaway_text(frame)
+                              << " before its answer ended";
+                return response;
+            }
+            if (frame.type == kRstStream) {
+                ADD_FAILURE() << "stream " << stream_id << ": reset with RST_STREAM "
+                              << error_name(get_u32(frame.payload, 0))
+                              << " before its answer ended";
                 return response;
             }
             if (frame.type == kHeaders && frame.has(kEndHeaders)) {
@@ -359,8 +412,9 @@ private:
     std::deque<Frame> unclaimed_;
 };
 
-// Answers: "/" Hello, world; "/echo" the body; "/big?n=N" N bytes;
-// "/slow?ms=N" Hello after N ms (100 by default); anything else 404.
+// Answers: "/" Hello, world; "/echo" the body; "/length" the body's
+// length; "/big?n=N" N bytes; "/slow?ms=N" Hello after N ms (100 by
+// default); anything else 404.
 inline void test_routes(std::shared_ptr<HTTPServerRequest> request) {
     IOLoop& loop = IOLoop::current();
     auto argument = [&](const std::string& name, int fallback) {
@@ -370,6 +424,7 @@ inline void test_routes(std::shared_ptr<HTTPServerRequest> request) {
     };
     if (request->path == "/") return request->reply(200, "Hello, world");
     if (request->path == "/echo") return request->reply(200, request->body);
+    if (request->path == "/length") return request->reply(200, std::to_string(request->body.size()));
     if (request->path == "/big") {
         std::string body(static_cast<std::size_t>(argument("n", 1000)), 'x');
         for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
@@ -445,3 +500,32 @@ protected:
 };
 
 }  // namespace course::testing
+
+// GoogleTest finds these by the enums' namespace: a failure prints the
+// chapter's values by name, in the tests' own spelling.
+namespace course::http2 {
+
+inline void PrintTo(ErrorCode code, std::ostream* out) {
+    *out << course::testing::error_name(static_cast<std::uint32_t>(code));
+}
+
+inline void PrintTo(FrameType type, std::ostream* out) {
+    *out << course::testing::frame_name(static_cast<std::uint8_t>(type));
+}
+
+inline void PrintTo(StreamState state, std::ostream* out) {
+    switch (state) {
+        case StreamState::idle: *out << "idle"; return;
+        case StreamState::open: *out << "open"; return;
+        case StreamState::half_closed_remote: *out << "half-closed (remote)"; return;
+        case StreamState::half_closed_local: *out << "half-closed (local)"; return;
+        case StreamState::closed: *out << "closed"; return;
+    }
+    *out << "StreamState " << static_cast<int>(state);
+}
+
+inline void PrintTo(SettingId id, std::ostream* out) {
+    *out << "setting 0x" << std::hex << static_cast<unsigned>(id) << std::dec;
+}
+
+}  // namespace course::http2

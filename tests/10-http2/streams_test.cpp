@@ -45,8 +45,10 @@ Outcome receive(StreamState state, FrameType type, bool end_stream = false) {
     return outcome;
 }
 
-void expect_state(const Outcome& outcome, StreamState wanted, const char* what) {
-    ASSERT_TRUE(outcome.state.has_value()) << what << ": threw " << static_cast<int>(outcome.code);
+void expect_state(const Outcome& outcome, StreamState wanted, const std::string& what) {
+    ASSERT_TRUE(outcome.state.has_value())
+        << what << ": threw " << (outcome.kind == Outcome::stream ? "a stream error " : "a connection error ")
+        << ::testing::PrintToString(outcome.code);
     EXPECT_EQ(*outcome.state, wanted) << what << ": " << http2::state_name(*outcome.state);
 }
 
@@ -64,6 +66,19 @@ TEST(Task2_Streams, IdleOpensWithHeaders) {
     expect_state(receive(StreamState::idle, FrameType::headers, true),
                  StreamState::half_closed_remote, "HEADERS+END_STREAM");
     expect_state(receive(StreamState::idle, FrameType::priority), StreamState::idle, "PRIORITY");
+}
+
+// END_STREAM is a flag of DATA and HEADERS only: the same bit means
+// nothing on WINDOW_UPDATE, RST_STREAM or PRIORITY (ACK on SETTINGS and
+// PING, which are no stream's).
+TEST(Task2_Streams, EndStreamCountsOnDataAndHeadersOnly) {
+    for (FrameType type : {FrameType::window_update, FrameType::priority}) {
+        expect_state(receive(StreamState::open, type, true), StreamState::open,
+                     http2::frame_type_name(type) + " with flag 0x1 on an open stream");
+        expect_state(receive(StreamState::half_closed_local, type, true),
+                     StreamState::half_closed_local,
+                     http2::frame_type_name(type) + " with flag 0x1 on a half-closed (local) stream");
+    }
 }
 
 TEST(Task2_Streams, IdleRefusesEverythingElseAsAConnectionError) {
@@ -198,6 +213,18 @@ TEST_F(Task2_StreamsOnTheWire, StreamIdsMustIncrease) {
     client.send_headers(3, get_fields("/"));
     EXPECT_EQ(client.expect_goaway(), kProtocolError);
     EXPECT_EQ(client.last_goaway_stream, 5u);
+}
+
+// A stream id is used once: HEADERS on the id of a stream that has come
+// and gone opens nothing (RFC 9113 section 5.1.1).
+TEST_F(Task2_StreamsOnTheWire, AStreamIdUsedBeforeIsAProtocolError) {
+    start();
+    H2Client client(port());
+    client.send_headers(1, get_fields("/"));
+    ASSERT_EQ(client.read_response(1).status, 200);
+    client.send_headers(1, get_fields("/"));
+    EXPECT_EQ(client.expect_goaway(), kProtocolError) << "stream 1 was opened a second time";
+    EXPECT_EQ(client.last_goaway_stream, 1u);
 }
 
 TEST_F(Task2_StreamsOnTheWire, HeadersAgainWithoutEndStreamIsAProtocolError) {
@@ -362,6 +389,17 @@ TEST_F(Task2_StreamsOnTheWire, AContinuationFloodIsCut) {
     for (int i = 0; i < 200; ++i) flood += frame_bytes(kContinuation, 0, 1, "");
     client.send(flood);
     EXPECT_EQ(client.expect_goaway(), kEnhanceYourCalm);
+}
+
+// A header block's pieces all belong to its stream: a CONTINUATION on
+// another stream is not the rest of it (section 6.10).
+TEST_F(Task2_StreamsOnTheWire, AContinuationOnAnotherStreamIsAProtocolError) {
+    start();
+    H2Client client(port());
+    std::string block = client.encode(get_fields("/"));
+    client.send_frame(kHeaders, 0, 1, block.substr(0, 2));
+    client.send_frame(kContinuation, kEndHeaders, 3, block.substr(2));
+    EXPECT_EQ(client.expect_goaway(), kProtocolError);
 }
 
 TEST_F(Task2_StreamsOnTheWire, AFrameInsideAHeaderBlockIsAProtocolError) {

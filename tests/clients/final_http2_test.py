@@ -13,6 +13,9 @@ talks to it as a real client would:
   - h2load: 2,000 requests over 4 connections of 20 streams each;
   - SIGTERM while curl's stream is in flight: the stream is answered
     (GOAWAY, then the answer), and the server exits soon after;
+  - and while a raw client, not yet aware of the GOAWAY, opens a POST
+    with its body and opens and resets another stream: both ignored,
+    without an error, and the stream the GOAWAY named still answered;
   - over TLS: ALPN gives curl and h2load h2, and a client that offers
     only http/1.1 gets HTTP/1.1;
   - Python's h2, on a socket of its own: 20 slow requests on one
@@ -41,6 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
 from final_tls_test import Certificates  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
+import final_http2_attack_test as raw  # noqa: E402  (its raw-frame client)
 
 TIMEOUT = 30
 
@@ -200,6 +204,43 @@ def a_graceful_stop_lets_streams_finish(demo_app):
         took = time.monotonic() - stopping
         expect(took < 2.5, "the server took %.1f s to stop after its last stream" % took)
         return "stopped %.2f s after SIGTERM" % took
+
+
+def frames_that_crossed_the_goaway_are_ignored(demo_app):
+    """The client opens streams before our GOAWAY reaches it: a POST and
+    its body on stream 3, a stream 5 opened and reset. RFC 9113 section
+    6.8: the server ignores them (their DATA still counts against the
+    connection's window), with no PROTOCOL_ERROR for frames on streams it
+    never opened, and still answers stream 1, which its GOAWAY named.
+    (Python's h2 refuses to send once it has read a GOAWAY, so the frames
+    are sent raw, by final_http2_attack_test.py's client.)"""
+    with ServerProcess(demo_app, "--http2", stderr=subprocess.DEVNULL) as server:
+        client = raw.Connection(server.port)
+        get = client.encode([(":method", "GET"), (":scheme", "http"), (":authority", "127.0.0.1"),
+                             (":path", "/sleep?ms=1000")])
+        client.send(raw.frame(raw.HEADERS, raw.END_HEADERS | raw.END_STREAM, 1, get) +
+                    raw.frame(raw.PING, 0, 0, b"stream 1"))
+        # The PING's answer comes once the server has read stream 1's HEADERS.
+        expect(client.read_until(lambda: client.counts.get(raw.PING)), "no answer to the PING")
+        server.process.send_signal(signal.SIGTERM)
+        expect(client.read_until(lambda: client.goaway is not None), "no GOAWAY after SIGTERM")
+        expect_equal(client.goaway, (1, 0), "the GOAWAY's (last stream, code)")
+        post = client.encode([(":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1"),
+                              (":path", "/echo")])
+        client.send(raw.frame(raw.HEADERS, raw.END_HEADERS, 3, post) +
+                    b"".join(raw.frame(raw.DATA, 0, 3, b"p" * 16384) for _ in range(3)) +
+                    raw.frame(raw.WINDOW_UPDATE, 0, 3, (1000).to_bytes(4, "big")) +
+                    raw.frame(raw.DATA, raw.END_STREAM, 3, b"end") +
+                    raw.frame(raw.HEADERS, raw.END_HEADERS, 5, get) +
+                    raw.frame(raw.RST_STREAM, 0, 5, (8).to_bytes(4, "big")))
+        expect(client.read_until(lambda: 1 in client.ended, timeout=TIMEOUT),
+               "stream 1, which the GOAWAY named, was not answered: " + client.answered(1))
+        expect_equal(client.statuses.get(1), 200, "stream 1's status")
+        expect_equal(client.goaway, (1, 0), "the last GOAWAY's (last stream, code): no second one")
+        for stream in (3, 5):
+            expect(stream not in client.statuses and stream not in client.resets,
+                   "stream %d, opened after the GOAWAY, was answered: %s" % (stream, client.answered(stream)))
+        client.close()
 
 
 # --- Python's h2 on a socket of its own ----------------------------------------------------
@@ -446,6 +487,8 @@ def main():
             results.append(run_check(name, check, Running(server.port, log)))
     results.append(run_check("a graceful stop lets the streams in flight finish", a_graceful_stop_lets_streams_finish,
                              demo_app))
+    results.append(run_check("frames on streams opened after the GOAWAY are ignored",
+                             frames_that_crossed_the_goaway_are_ignored, demo_app))
     results.append(run_check("xheaders: a proxy's address for its own stream only", xheaders_apply_to_their_own_stream,
                              demo_app))
     folder = tempfile.mkdtemp(prefix="final_http2_test.")

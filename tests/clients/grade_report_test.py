@@ -14,7 +14,9 @@ reached the report; a test input's CR that was lost. Standard library only.
 """
 import json
 import os
+import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -161,6 +163,77 @@ class GradeReportTest(unittest.TestCase):
         result, _ = graded([("Task1_A.B", None, None)], empty_report=True)
         self.assertFalse(result.passed)
         self.assertEqual(result.detail, "the tests crashed (exit 1)")
+
+    def test_a_sanitizer_report_is_no_log(self):
+        # What a test's heap-use-after-free prints: the report, whose frames
+        # include GoogleTest's "HandleExceptionsInMethodIfSupported" (an
+        # "xception" the log's news would have put first).
+        report = "\n".join([
+            "=================================================================",
+            "==77==ERROR: AddressSanitizer: heap-use-after-free on address 0x6020 at pc 0x55",
+            "READ of size 4 at 0x6020 thread T1",
+            f"    #0 0x55 in course::X::y() {grade.ROOT}/exercises/10-http2/trailers.h:60",
+            "    #1 0x56 in void testing::internal::HandleExceptionsInMethodIfSupported<X>(...)"])
+        result, lines = graded([("Task5_T.Reset", "expected 200", "server says: stream reset\n" + report)])
+        text = "\n".join(lines)
+        self.assertIn("the program logged: server says: stream reset", text)
+        self.assertNotIn("HandleExceptionsInMethodIfSupported", text)
+        self.assertNotIn("READ of size", text)
+
+    @unittest.skipUnless(shutil.which("gdb") and shutil.which("cc"), "needs gdb and cc")
+    def test_a_stuck_test_is_stopped_early_and_says_where_it_was(self):
+        # A program whose second test never ends, spinning in a function of
+        # its own: the report names the function and its line, taken by
+        # gdb before the program was stopped.
+        with tempfile.TemporaryDirectory() as folder:
+            source = os.path.join(folder, "stuck.c")
+            with open(source, "w") as f:
+                f.write(textwrap.dedent("""\
+                    #include <stdio.h>
+                    volatile int forever = 1;
+                    void spin_without_yielding(void) {
+                        while (forever) {
+                        }
+                    }
+                    int main(void) {
+                        puts("[ RUN      ] Task3_Loop.Quick");
+                        puts("[       OK ] Task3_Loop.Quick (1 ms)");
+                        puts("[ RUN      ] Task3_Loop.NeverYields");
+                        fflush(stdout);
+                        spin_without_yielding();
+                        return 0;
+                    }
+                    """))
+            program = os.path.join(folder, "stuck")
+            subprocess.run(["cc", "-g", "-O0", "-o", program, source], check=True)
+            saved = grade.TEST_TIMEOUT_SECONDS
+            grade.TEST_TIMEOUT_SECONDS = 2
+            try:
+                result = grade.run_task(program, 3, timeout=60)
+            finally:
+                grade.TEST_TIMEOUT_SECONDS = saved
+            text = "\n".join(grade.explain(result, program))
+        self.assertFalse(result.passed)
+        self.assertEqual(result.detail, "one test ran over 2 s: stuck")
+        self.assertIn("Task3_Loop.NeverYields: one test ran over 2 s: stuck, in this test", text)
+        self.assertIn("where its threads were when it was stopped:", text)
+        self.assertRegex(text, r"thread 1: at spin_without_yielding \S*stuck\.c:4")
+
+    def test_the_chapters_other_tests_failing_on_a_full_score_fail_the_grade(self):
+        tasks = [(1, "one"), (2, "two")]
+        outcome = {1: (True, "3 tests"), 2: (True, "4 tests")}
+        with tempfile.TemporaryFile("w+") as out:
+            saved, sys.stdout = sys.stdout, out
+            try:
+                status = grade.report(tasks, outcome, False, None, others=(False, "1 of 9 tests failed"))
+            finally:
+                sys.stdout = saved
+            out.seek(0)
+            text = out.read()
+        self.assertEqual(status, 1)
+        self.assertIn("the chapter's other tests, on your code  FAIL  (1 of 9 tests failed)", text)
+        self.assertTrue(text.rstrip().endswith(
+            "score: 2/2, but the chapter's other tests fail on your code (above)"))
 
     def test_a_passing_task_passes(self):
         result, _ = graded([("Task1_A.B", None, None), ("Task1_A.C", None, None)])

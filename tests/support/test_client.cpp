@@ -16,14 +16,19 @@ TestClient::TestClient(std::uint16_t port) : fd_(connect_tcp("127.0.0.1", port))
 
 void TestClient::send(std::string_view bytes) { write_all(fd_.get(), bytes); }
 
-bool TestClient::fill(std::chrono::steady_clock::time_point deadline) {
+bool TestClient::fill(std::chrono::steady_clock::time_point deadline,
+                      std::chrono::milliseconds timeout) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) throw TimeoutError("timed out waiting for the server");
+    // Said as a wait that got nothing, not as an end: the server may still
+    // be alive, stuck, or waiting for something the test never sends.
+    std::string nothing = "nothing (more) arrived from the server within " +
+                          std::to_string(timeout.count()) + " ms";
+    if (left.count() <= 0) throw TimeoutError(nothing);
     pollfd waiting{fd_.get(), POLLIN, 0};
     int ready = ::poll(&waiting, 1, static_cast<int>(left.count()));
     if (ready < 0) throw_errno("poll");
-    if (ready == 0) throw TimeoutError("timed out waiting for the server");
+    if (ready == 0) throw TimeoutError(nothing);
     char chunk[65536];
     long n = read_some(fd_.get(), chunk, sizeof chunk);
     if (n <= 0) return false;
@@ -35,7 +40,7 @@ std::string TestClient::read_until(std::string_view delimiter, std::chrono::mill
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::size_t found;
     while ((found = buffer_.find(delimiter)) == std::string::npos) {
-        if (!fill(deadline)) {
+        if (!fill(deadline, timeout)) {
             throw std::runtime_error("server closed before sending " + escaped(delimiter) +
                                      "; got: " + escaped(buffer_));
         }
@@ -48,7 +53,10 @@ std::string TestClient::read_until(std::string_view delimiter, std::chrono::mill
 std::string TestClient::read_bytes(std::size_t n, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (buffer_.size() < n) {
-        if (!fill(deadline)) throw std::runtime_error("server closed after " + std::to_string(buffer_.size()) + " of " + std::to_string(n) + " bytes");
+        if (!fill(deadline, timeout)) {
+            throw std::runtime_error("server closed after " + std::to_string(buffer_.size()) +
+                                     " of " + std::to_string(n) + " bytes");
+        }
     }
     std::string result = buffer_.substr(0, n);
     buffer_.erase(0, n);
@@ -57,7 +65,7 @@ std::string TestClient::read_bytes(std::size_t n, std::chrono::milliseconds time
 
 std::string TestClient::read_until_close(std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (fill(deadline)) {
+    while (fill(deadline, timeout)) {
     }
     return std::exchange(buffer_, {});
 }

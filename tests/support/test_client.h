@@ -52,7 +52,8 @@ public:
 
 private:
     // Waits for data, appends it to buffer_; false at end of stream.
-    bool fill(std::chrono::steady_clock::time_point deadline);
+    // `timeout` is the caller's whole wait, for the TimeoutError's message.
+    bool fill(std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds timeout);
 
     FileDescriptor fd_;
     std::string buffer_;  // received, not yet returned

@@ -27,13 +27,17 @@
 //   the name at the NUL and serve a.txt.
 // * What is there:
 //   - nothing: 404 (also "a.txt/", a file's name with a "/" after it;
-//     Tornado's abspath drops that "/" and serves a.txt);
+//     Tornado's abspath drops that "/" and serves a.txt). So is a name the
+//     system cannot resolve (one too long, a symlink loop), as in Tornado:
+//     use the std::filesystem calls that take a std::error_code, since
+//     their exceptions would make it a 500 that anyone could cause;
 //   - a directory, with a default_filename: ".../dir/" serves
-//     dir/default_filename (404 if it is missing), and ".../dir" is
-//     redirected, 301, to the request's path with a "/" added (the page's
-//     relative links need it). Not a path that starts with "//", though:
-//     403, since "Location: //host/x/" is a link to another site (Tornado's
-//     fix for CVE-2023-28370);
+//     dir/default_filename (404 if it is missing), checked as any path is
+//     (a default file that is a symlink out of the root is 403), and
+//     ".../dir" is redirected, 301, to the request's path with a "/" added
+//     (the page's relative links need it). Not a path that starts with
+//     "//", though: 403, since "Location: //host/x/" is a link to another
+//     site (Tornado's fix for CVE-2023-28370);
 //   - a directory without a default_filename: 403;
 //   - anything else that is not a regular file (a FIFO, a socket, a
 //     device): 403, and it is never opened: opening a FIFO waits for a
@@ -59,8 +63,9 @@
 //   - "bytes=a-b" (b included), "bytes=a-" (to the end), "bytes=-n" (the
 //     last n bytes): 206 Partial Content with that slice and
 //     Content-Range "bytes first-last/size". An end past the file is cut
-//     to it; a slice that is the whole file is a 200 (as Tornado: some
-//     browsers will not play a 206 answer to "bytes=0-").
+//     to it, however large (in "bytes=0-18446744073709551615", b + 1 does
+//     not fit in 64 bits); a slice that is the whole file is a 200 (as
+//     Tornado: some browsers will not play a 206 answer to "bytes=0-").
 //   - Unsatisfiable (a starts at or past the end, b < a, "bytes=-0"): 416,
 //     Content-Range "bytes */size", no body, Content-Type text/plain.
 //   - Anything else (several ranges, another unit, no digits): ignored,
@@ -87,6 +92,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 #include "httputil.h"
@@ -259,7 +265,12 @@ private:
     // `root` or below it.
     static std::filesystem::path canonical_inside(const std::filesystem::path& root,
                                                   const std::filesystem::path& candidate) {
-        std::filesystem::path resolved = std::filesystem::weakly_canonical(candidate);
+        // The error_code form: a name too long, or a symlink loop, leads to
+        // no file (404, as Tornado's os.path.exists says False), not to an
+        // exception that would make it a 500 any stranger could cause.
+        std::error_code error;
+        std::filesystem::path resolved = std::filesystem::weakly_canonical(candidate, error);
+        if (error) throw HTTPError(404, candidate.string() + ": " + error.message());
         std::string root_prefix = root.string();
         if (!root_prefix.ends_with('/')) root_prefix += '/';  // the root "/" has it already
         // The "/" on both sides: /srv/static-other is not under /srv/static,
