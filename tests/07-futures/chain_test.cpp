@@ -112,13 +112,13 @@ TEST_F(Task2_Then, AFailureIsPassedOnOnceAndTheFunctionSkipped) {
         called = true;
         return value;
     });
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     started.set_exception(std::make_exception_ptr(std::runtime_error("never started")));
     number.set_exception(std::make_exception_ptr(std::runtime_error("no number")));
     wait(after_void);
     wait(after_int);
     run_for(20ms);
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_FALSE(called) << "a step ran after the one before it failed";
     EXPECT_EQ(error_message(after_void), "never started");
     EXPECT_EQ(error_message(after_int), "no number");
@@ -143,11 +143,11 @@ TEST_F(Task2_Then, WhatTheFunctionThrowsLandsInTheNextFutureWhateverItsType) {
     Future<int> next = number.then([](int) -> int { throw 42; });
     Future<void> started(loop);
     Future<void> after = started.then([] { throw std::string("a string, not a std::exception"); });
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     number.set_result(1);
     started.set_result();
     bool settled = run_until([&] { return next.done() && after.done(); });
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     ASSERT_TRUE(settled) << "a step threw something that is not a std::exception, and the next "
                             "Future never settled: then() must catch (...), whatever the type. "
                             "The loop logged: " << logged;
@@ -261,9 +261,9 @@ TEST_F(Task2_ChainFuture, LeavesATargetThatIsDoneAlone) {
     failing_to.set_exception(std::make_exception_ptr(std::runtime_error("timed out too")));
     from.set_result(1);
     failing.set_exception(std::make_exception_ptr(std::runtime_error("late failure")));
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     run_for(20ms);
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_EQ(error_message(to), "timed out");
     EXPECT_EQ(error_message(failing_to), "timed out too");
     EXPECT_EQ(logged.find("InvalidState"), std::string::npos)
@@ -287,9 +287,9 @@ TEST_F(Task2_ChainFuture, CopiesFromTheLoopEvenWhenTheSourceIsDoneAlready) {
                                "loop, at a later turn, even when `from` is done already";
     EXPECT_NO_THROW(to.set_exception(std::make_exception_ptr(std::runtime_error("timed out"))))
         << "the target was done already when chain_future returned";
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     run_for(20ms);
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_EQ(error_message(to), "timed out");
     EXPECT_EQ(logged.find("already done"), std::string::npos) << logged;
 }

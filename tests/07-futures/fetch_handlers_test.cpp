@@ -96,21 +96,21 @@ TEST_F(Task4_FetchHandlers, TheLoopServesOthersWhileTheFetchesWait) {
 }
 
 TEST_F(Task4_FetchHandlers, AFailedFetchBecomesA502AndTheRequestStillFinishes) {
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     IOLoop::Clock::duration took{};
     auto fetched = timed_fetch("/parallel-to-nowhere?ms=0", took);
     run_one_turn();
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_EQ(fetched.result().code, 502);
     EXPECT_NE(logged.find("Connection refused"), std::string::npos) << logged;
     EXPECT_EQ(app.open_handlers(), 0u) << "the handler must finish() even when a fetch fails";
 }
 
 TEST_F(Task4_FetchHandlers, ABadDelayIsA400) {
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     IOLoop::Clock::duration took{};
     auto fetched = timed_fetch("/parallel?ms=forever", took);
-    ::testing::internal::GetCapturedStderr();
+    captured.text();
     EXPECT_EQ(fetched.result().code, 400);
 }
 

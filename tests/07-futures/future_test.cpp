@@ -233,9 +233,9 @@ TEST_F(Task1_DoneCallbacks, AThrowingCallbackDoesNotStopTheOthers) {
     answer.add_done_callback([](Future<int>) { throw std::runtime_error("callback failed"); });
     answer.add_done_callback([&](Future<int>) { second_ran = true; });
     answer.set_result(1);
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     run_for(20ms);
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_TRUE(second_ran);
     EXPECT_NE(logged.find("callback failed"), std::string::npos) << "the loop logs it: " << logged;
 }

@@ -71,11 +71,11 @@ TEST_F(Task3_Multi, TheFirstFailureInListOrderWinsAndTheOthersAreLogged) {
         fail_later<int>(loop, 40ms, "first in the list"),
         fail_later<int>(loop, 10ms, "first to fail in time"),
     };
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     auto all = multi(children);
     wait(all);
     run_one_turn();
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_THROW(all.result(), std::runtime_error);
     EXPECT_EQ(error_message(all), "first in the list");
     EXPECT_NE(logged.find("first to fail in time"), std::string::npos)
@@ -94,11 +94,11 @@ TEST_F(Task3_Multi, AFailureSettlesAllOnce) {
         resolve_later(loop, 5ms, 1),
         fail_later<int>(loop, 10ms, "child 1 failed"),
     };
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     auto all = multi(children);
     wait(all);
     run_for(10ms);
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_EQ(error_message(all), "child 1 failed");
     EXPECT_EQ(logged, "")
         << "one failure, and the loop logged something: once finish_gathering has failed "

@@ -196,11 +196,11 @@ TEST_F(Task5_WithTimeout, DropsAnOutcomeThatArrivesAfterTheTimeout) {
     Future<int> second = with_timeout(late_error, 5ms);
     wait(first);
     wait(second);
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     late_value.set_result(1);
     late_error.set_exception(std::make_exception_ptr(std::runtime_error("too late")));
     run_for(10ms);
-    std::string reported = ::testing::internal::GetCapturedStderr();
+    std::string reported = captured.text();
     EXPECT_EQ(reported.find("IOLoop: exception"), std::string::npos)
         << "a late outcome was set on a Future that was done already:\n" << reported;
     EXPECT_TRUE(timed_out(first));
