@@ -28,6 +28,7 @@
 //   it, assign it to another, or let it go. So what the loop runs later
 //   (the timer, the done callback) holds its own copy of it, never a
 //   reference to with_timeout's local.
+// * It works for Future<void> too (there is no value to copy).
 #pragma once
 
 #include <exception>
