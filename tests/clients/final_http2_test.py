@@ -344,7 +344,7 @@ def a_stream_left_unread_holds_back_its_handler_alone(server):
     client = H2Client(server.port)
     try:
         window = client.h2.local_settings.initial_window_size  # what the server may send a stream
-        slow = client.get("/stream?chunks=100000")  # 1.2 MB, flushed a chunk at a time
+        slow = client.get("/stream?chunks=20000")  # 229 KB, three windows, flushed a chunk at a time
         client.pump(lambda: len(client.bodies[slow]) >= window - 16, acknowledge=lambda s: s != slow)
         quick = client.get("/")
         client.pump(lambda: quick in client.ended, acknowledge=lambda s: s != slow)
@@ -355,15 +355,15 @@ def a_stream_left_unread_holds_back_its_handler_alone(server):
         expect(held <= window, "the unread stream got %d bytes past its window of %d" % (held, window))
         expect(slow not in client.ended, "the unread stream ended while its window was shut")
         # The access log's line comes when the handler finishes: a handler
-        # whose flush() did not wait would have written all 1.2 MB into the
+        # whose flush() did not wait would have written all 229 KB into the
         # server's memory and finished.
-        expect("GET /stream?chunks=100000" not in server.log(),
+        expect("GET /stream?chunks=20000" not in server.log(),
                "the handler of the unread stream finished: its flush() did not wait for the window")
         # Open its window: the rest comes, and the handler ends.
         client.h2.acknowledge_received_data(held, slow)
         client.flush()
-        client.pump(lambda: slow in client.ended, timeout=20)
-        expected = "".join("chunk %d\n" % i for i in range(100000)).encode()
+        client.pump(lambda: slow in client.ended, timeout=30)
+        expected = "".join("chunk %d\n" % i for i in range(20000)).encode()
         expect(client.bodies[slow] == expected, "the stream's body after its window opened: %d bytes, "
                "expected %d" % (len(client.bodies[slow]), len(expected)))
         return "held at %d of %d bytes" % (held, len(expected))

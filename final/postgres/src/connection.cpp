@@ -622,6 +622,7 @@ void Connection::take_result(Operation& operation, std::shared_ptr<const pg_resu
 void Connection::finish_head() {
     std::unique_ptr<Operation> operation = std::move(operations_.front());
     operations_.pop_front();
+    stop_asking_again();
     ++queries_;
     std::string state = operation->error ? sqlstate_of(operation->error) : "";
     // A cancel of ours: meant for this statement (it timed out) or for
@@ -809,6 +810,7 @@ void Connection::request_cancel() {
                             tidy(done.result().c_str()));
         }
     });
+    ask_again_if_still_running();
     if (!cancel_deadline_) {
         cancel_deadline_ = loop_.call_later(cancel_grace_, [weak, grace = cancel_grace_] {
             if (auto self = weak.lock()) {
@@ -818,6 +820,35 @@ void Connection::request_cancel() {
             }
         });
     }
+}
+
+// A cancel request that reaches the server process between two statements
+// (it has sent the last one's answer and not yet started ours) is dropped
+// by the server, and a statement may swallow one (a PL/pgSQL handler for
+// query_canceled): while the statement asked to stop is still the head,
+// the request is sent again, each wait twice the one before, until it
+// ends or cancel_grace_ gives the connection up.
+void Connection::ask_again_if_still_running() {
+    if (cancel_again_) loop_.remove_timeout(*cancel_again_);
+    std::chrono::milliseconds wait = next_cancel_wait_;
+    next_cancel_wait_ *= 2;
+    std::weak_ptr<Connection> weak = weak_from_this();
+    cancel_again_ = loop_.call_later(wait, [weak] {
+        auto self = weak.lock();
+        if (!self) return;
+        self->cancel_again_.reset();
+        if (!self->operations_.empty() &&
+            self->operations_.front()->fate == Operation::Fate::cancel_asked) {
+            self->request_cancel();
+        }
+    });
+}
+
+// The head ended: a cancel asked for it is not asked again.
+void Connection::stop_asking_again() {
+    if (cancel_again_) loop_.remove_timeout(*cancel_again_);
+    cancel_again_.reset();
+    next_cancel_wait_ = first_cancel_wait;
 }
 
 // When a cancel request's signal reaches the server process is not ours
@@ -865,6 +896,7 @@ void Connection::release_libpq() noexcept {
     connect_timer_.reset();
     if (cancel_deadline_) loop_.remove_timeout(*cancel_deadline_);
     cancel_deadline_.reset();
+    stop_asking_again();
     // The handler goes before the descriptor: ioloop.h's rule.
     if (fd_ >= 0) loop_.remove_handler(fd_);
     fd_ = -1;

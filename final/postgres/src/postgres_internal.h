@@ -227,6 +227,8 @@ private:
     void cancel_timer(Operation& operation);
     void cancel_if_running(Operation& operation);
     void request_cancel();
+    void ask_again_if_still_running();
+    void stop_asking_again();
     bool cancel_may_land() const;
 
     IOLoop& loop_;
@@ -256,6 +258,10 @@ private:
     std::chrono::milliseconds cancel_grace_;
     std::optional<IOLoop::Timeout> cancel_deadline_;
     std::optional<IOLoop::Clock::time_point> last_cancel_asked_;
+    // Asking again while the head still runs (ask_again_if_still_running).
+    static constexpr std::chrono::milliseconds first_cancel_wait{100};
+    std::chrono::milliseconds next_cancel_wait_ = first_cancel_wait;
+    std::optional<IOLoop::Timeout> cancel_again_;
 
     // Prepared statements by SQL text and parameter types, the most
     // recently used first in lru_.

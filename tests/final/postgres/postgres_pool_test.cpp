@@ -507,6 +507,31 @@ TEST_F(PostgresTest, AQueryTimedOutBehindAnotherIsCancelledOnlyWhenItRuns) {
     EXPECT_TRUE(running(sql(), *pool_, "%pg_sleep(30)%").empty());
 }
 
+// A cancel request can be lost: the server drops one that reaches it
+// between two statements, and a statement can swallow one (here a
+// PL/pgSQL handler for query_canceled stands for the first case, which
+// no test can time). The request is sent again while the statement runs,
+// so it ends long before the connection would be given up
+// (connect_timeout, 10 s), and the query behind it is answered.
+TEST_F(PostgresTest, ACancelThatDidNotStopTheStatementIsSentAgain) {
+    open(one_connection(options()));
+    run([&]() -> Task<void> {
+        QueryOptions quick;
+        quick.timeout = 100ms;
+        const char* swallows_one_cancel =
+            "DO $$BEGIN PERFORM pg_sleep(30); "
+            "EXCEPTION WHEN query_canceled THEN PERFORM pg_sleep(30); END$$";
+        auto started = IOLoop::time();
+        std::exception_ptr error = co_await failure_of(pool_->query(quick, swallows_one_cancel));
+        EXPECT_TRUE(holds<QueryTimeout>(error)) << message_of(error);
+        Result after = co_await pool_->query("SELECT 2");
+        EXPECT_EQ(after[0].get<int>(0), 2);
+        EXPECT_LT(IOLoop::time() - started, 3s);
+    });
+    EXPECT_TRUE(running(sql(), *pool_, "%pg_sleep(30)%").empty());
+    EXPECT_EQ(pool_->status().lost, 0u);
+}
+
 // Statements pipelined on one connection behind one that times out, all
 // waiting on a table locked past their deadlines: each caller hears
 // QueryTimeout, whichever statement the server was running when a cancel
