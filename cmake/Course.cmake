@@ -115,6 +115,12 @@ if(NOT SANITIZE)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     target_compile_options(course_grade_options INTERFACE -Wno-maybe-uninitialized)
   endif()
+  # The learner's code compiled as the tests are (course_test_options):
+  # optimised for debugging, with line tables. A grade waits for it after
+  # every change, and with the sanitizers -O2 took twice as long or more
+  # (chapter 07's future_stream.cpp: 8.8 s of CPU at -O2, 3.7 s at -Og);
+  # the checks are the same, and nothing of the learner's is timed.
+  target_compile_options(course_grade_options INTERFACE -Og -g1)
 endif()
 
 # Our own code must build clean; a learner's work in progress only warns.
@@ -215,6 +221,38 @@ function(_course_variant name chapter_dir exercise_dir sources links)
   target_link_libraries(${name} PUBLIC ${links} course_options)
 endfunction()
 
+# The learner's variant, chNN_exercise, built from one object library per
+# source, chNN_exercise_<name of the source> (chNN_exercise_future_stream),
+# so that a program can take the objects it needs and no others: a task's
+# own program (_course_task_programs) links only the sources its test files
+# need. Were it to link the whole library, a line changed in an exercise's
+# header (chapter 07's future.h) would compile again, before every task's
+# grade, each of the library's files that include it, the task's tests
+# using them or not. chNN_exercise_headers carries what compiling against
+# the learner's files takes (include folders, the chapters below) for a
+# program that needs none of the sources. The sources themselves are
+# kept as the property COURSE_SOURCES (the capstone builds them again on
+# the learner's stack: tests/11-capstone/CMakeLists.txt).
+function(_course_exercise_library name chapter_dir exercise_dir sources links)
+  set(headers ${name}_exercise_headers)
+  add_library(${headers} INTERFACE)
+  target_include_directories(${headers} INTERFACE ${exercise_dir} ${chapter_dir})
+  target_link_libraries(${headers} INTERFACE ${links} course_options)
+  add_library(${name}_exercise STATIC EXCLUDE_FROM_ALL)
+  foreach(source ${sources})
+    get_filename_component(stem ${source} NAME_WE)
+    set(part ${name}_exercise_${stem})
+    add_library(${part} OBJECT EXCLUDE_FROM_ALL ${source})
+    target_link_libraries(${part} PUBLIC ${headers} PRIVATE course_grade_options)
+    target_sources(${name}_exercise PRIVATE $<TARGET_OBJECTS:${part}>)
+  endforeach()
+  # The same usage requirements as the other variants (the capstone reads
+  # them from here too).
+  target_include_directories(${name}_exercise PUBLIC ${exercise_dir} ${chapter_dir})
+  target_link_libraries(${name}_exercise PUBLIC ${links} course_options PRIVATE course_grade_options)
+  set_target_properties(${name}_exercise PROPERTIES COURSE_SOURCES "${sources}")
+endfunction()
+
 function(course_library name)
   cmake_parse_arguments(ARG "" "CHAPTER" "SOURCES;LINKS" ${ARGN})
   set(chapter_dir ${PROJECT_SOURCE_DIR}/chapters/${ARG_CHAPTER})
@@ -242,9 +280,7 @@ function(course_library name)
       list(APPEND committed_sources ${chapter_dir}/${source})
     endif()
   endforeach()
-  _course_variant(${name}_exercise ${chapter_dir} ${exercise_dir} "${exercise_sources}" "${ARG_LINKS}")
-  set_target_properties(${name}_exercise PROPERTIES EXCLUDE_FROM_ALL TRUE)
-  target_link_libraries(${name}_exercise PRIVATE course_grade_options)
+  _course_exercise_library(${name} ${chapter_dir} ${exercise_dir} "${exercise_sources}" "${ARG_LINKS}")
   _course_variant(${name}_committed_exercise ${chapter_dir} ${committed_dir}
                   "${committed_sources}" "${ARG_LINKS}")
   add_dependencies(${name}_committed_exercise committed_exercises)
@@ -320,7 +356,8 @@ function(course_tests)
                                                          course_grade_test_options)
   # What the per-task programs are made of (_course_task_programs).
   set_target_properties(${prefix}_exercise_tests PROPERTIES
-                        COURSE_TASK_LINKS "${ARG_LIBRARY}_exercise;${test_links};course_grade_test_options"
+                        COURSE_TASK_LIBRARY ${ARG_LIBRARY}
+                        COURSE_TASK_LINKS "${ARG_LIBRARY}_exercise_headers;${test_links};course_grade_test_options"
                         COURSE_TASK_INCLUDES "${ARG_INCLUDES}")
   _course_task_programs(${prefix} "${ARG_SOURCES}")
 
@@ -535,11 +572,93 @@ function(_course_task_programs prefix sources)
         target_include_directories(${program} PRIVATE ${includes})
         target_precompile_headers(${program} REUSE_FROM course_gtest_pch_graded)
         target_link_libraries(${program} PRIVATE ${links})
+        set_property(TARGET ${main} APPEND PROPERTY COURSE_TASK_PROGRAMS ${program})
       endif()
       target_sources(${program} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/${source})
     endforeach()
   endforeach()
   set_target_properties(${main} PROPERTIES COURSE_TASK_HELPERS "${helpers}")
+  _course_link_needed_parts(${prefix})
+endfunction()
+
+# Links each task program of `prefix` to the objects of the learner's
+# library (_course_exercise_library) that its files need, each once.
+function(_course_link_needed_parts prefix)
+  set(main ${prefix}_exercise_tests)
+  get_target_property(library ${main} COURSE_TASK_LIBRARY)
+  get_target_property(programs ${main} COURSE_TASK_PROGRAMS)
+  get_target_property(includes ${main} COURSE_TASK_INCLUDES)
+  get_target_property(library_sources ${library}_exercise COURSE_SOURCES)
+  get_target_property(library_dirs ${library}_exercise_headers INTERFACE_INCLUDE_DIRECTORIES)
+  if(NOT programs)
+    return()
+  endif()
+  foreach(program ${programs})
+    get_target_property(files ${program} SOURCES)
+    _course_needed_sources("${files}" "${library_sources}"
+                           "${library_dirs};${CMAKE_CURRENT_SOURCE_DIR};${includes}" needed)
+    get_target_property(linked ${program} COURSE_LINKED_SOURCES)
+    foreach(source ${needed})
+      if(NOT source IN_LIST linked)
+        get_filename_component(stem ${source} NAME_WE)
+        target_link_libraries(${program} PRIVATE ${library}_exercise_${stem})
+        set_property(TARGET ${program} APPEND PROPERTY COURSE_LINKED_SOURCES ${source})
+      endif()
+    endforeach()
+  endforeach()
+endfunction()
+
+# The sources among `library_sources` that code made of `files` needs,
+# told by their names: a file that includes "x.h" (or <x.h>) needs the
+# library's x.cpp, and then what x.h and x.cpp include in turn. A source
+# with no header of its own name is always needed, since no include names
+# it. Headers are looked for in `dirs` (those of other chapters are not:
+# their code is in the libraries linked whole). Read when CMake configures,
+# as the task suites are (_course_tasks_of): the test files' includes and
+# the chapters' do not change under a learner, and an exercise file's are
+# the chapter's.
+function(_course_needed_sources files library_sources dirs out_var)
+  set(needed "")
+  set(to_read ${files})
+  foreach(source ${library_sources})
+    get_filename_component(stem ${source} NAME_WE)
+    set(named FALSE)
+    foreach(dir ${dirs})
+      if(EXISTS ${dir}/${stem}.h)
+        set(named TRUE)
+      endif()
+    endforeach()
+    if(NOT named)
+      list(APPEND needed ${source})
+      list(APPEND to_read ${source})
+    endif()
+  endforeach()
+  set(read "")
+  while(to_read)
+    list(POP_FRONT to_read file)
+    if(file IN_LIST read OR NOT EXISTS ${file})
+      continue()
+    endif()
+    list(APPEND read ${file})
+    file(STRINGS ${file} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"][^>\"]+[>\"]")
+    foreach(line ${lines})
+      string(REGEX REPLACE "^[^<\"]*[<\"]([^>\"]+)[>\"].*$" "\\1" header "${line}")
+      foreach(dir ${dirs})
+        if(EXISTS ${dir}/${header})
+          list(APPEND to_read ${dir}/${header})
+        endif()
+      endforeach()
+      get_filename_component(stem ${header} NAME_WE)
+      foreach(source ${library_sources})
+        get_filename_component(source_stem ${source} NAME_WE)
+        if(source_stem STREQUAL stem AND NOT source IN_LIST needed)
+          list(APPEND needed ${source})
+          list(APPEND to_read ${source})
+        endif()
+      endforeach()
+    endforeach()
+  endwhile()
+  set(${out_var} "${needed}" PARENT_SCOPE)
 endfunction()
 
 function(course_extension)

@@ -322,6 +322,13 @@ def failures_from_output(output):
     return failed
 
 
+def lines_in(failures):
+    """Every line of the failures' messages: what logs_of_tests leaves out,
+    so that a line is not shown twice. Read from the output alone (after a
+    crash), a failed test's lines are all it printed, its log included."""
+    return {line.strip() for _, lines in failures for line in lines}
+
+
 def read_report(path):
     """GoogleTest's JSON report, or None when the program wrote none, or
     stopped while writing it (a sanitizer that aborts at exit, after a
@@ -428,7 +435,8 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS, suites=None):
             failures = failures_from_output(output)
             return TaskResult(False, stopped_why, output, failures,
                               stopped_in=unfinished_test(output),
-                              logs=logs_of_tests(output, {t for t, _ in failures}, set()),
+                              logs=logs_of_tests(output, {t for t, _ in failures},
+                                                 lines_in(failures)),
                               stuck=stuck_report(stacks))
         sanitizer = sanitizer_report(output)
         summary = read_report(report)
@@ -439,11 +447,10 @@ def run_task(binary, task, timeout=TASK_TIMEOUT_SECONDS, suites=None):
             tests = {t for t, _ in failures} | {stopped}
             return TaskResult(False, f"{why} (exit {returncode})", output, failures,
                               stopped_in=stopped, sanitizer=sanitizer,
-                              logs=logs_of_tests(output, tests, set()))
+                              logs=logs_of_tests(output, tests, lines_in(failures)))
     ran, failed = summary.get("tests", 0), summary.get("failures", 0)
     failures = failures_from_report(summary)
-    logs = logs_of_tests(output, {test for test, _ in failures},
-                         {line.strip() for _, lines in failures for line in lines})
+    logs = logs_of_tests(output, {test for test, _ in failures}, lines_in(failures))
     if ran == 0:
         return TaskResult(False, "no test grades this task", output)
     if returncode != 0 or failed or sanitizer:

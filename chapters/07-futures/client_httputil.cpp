@@ -123,7 +123,13 @@ ResponseHead parse_response_head(std::string_view head) {
     std::string_view rest = line_end == std::string_view::npos ? "" : head.substr(line_end + 2);
     ResponseHead result;
     result.line = parse_response_line(head.substr(0, line_end));
-    result.headers = HTTPHeaders::parse(rest);
+    // Chapter 05's parser refuses a bad header line with 400, its status
+    // for a bad request; in a response the server is at fault: 502.
+    try {
+        result.headers = HTTPHeaders::parse(rest);
+    } catch (const HTTPInputError& error) {
+        throw bad_response(error.what());
+    }
     return result;
 }
 
@@ -137,7 +143,12 @@ ResponseFraming response_framing(std::string_view request_method, const Response
     // request's do, so chapter 05's body_framing decides (and refuses the
     // same ambiguities: both headers, bad Content-Length, other codings).
     RequestLine as_request{"", "", head.line.version};
-    BodyFraming framing = body_framing(as_request, head.headers);
+    BodyFraming framing;
+    try {
+        framing = body_framing(as_request, head.headers);
+    } catch (const HTTPInputError& error) {
+        throw bad_response(error.what());  // 502, not its 400: see parse_response_head
+    }
     switch (framing.kind) {
     case BodyFraming::Kind::Length: return {ResponseFraming::Kind::Length, framing.length};
     case BodyFraming::Kind::Chunked: return {ResponseFraming::Kind::Chunked, 0};

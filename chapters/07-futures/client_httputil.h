@@ -10,8 +10,10 @@
 //   body                                     response_framing(): how long?
 //
 // Functions that refuse a response throw HTTPInputError (chapter 05's
-// exception; its status() is 502, what a proxy would answer upstream
-// nonsense with). A URL we cannot fetch throws std::invalid_argument.
+// exception) whose status() is 502, what a proxy answers when the server
+// behind it sends nonsense; so does what chapter 05's parsers refuse when
+// they read a response for us (they say 400, which blames the request).
+// A URL we cannot fetch throws std::invalid_argument.
 #pragma once
 
 #include <cstdint>

@@ -118,7 +118,13 @@ ResponseHead parse_response_head(std::string_view head) {
     std::string_view rest = line_end == std::string_view::npos ? "" : head.substr(line_end + 2);
     ResponseHead result;
     result.line = parse_response_line(head.substr(0, line_end));
-    result.headers = HTTPHeaders::parse(rest);
+    // Chapter 05's parser refuses a bad header line with 400, its status
+    // for a bad request; in a response the server is at fault: 502.
+    try {
+        result.headers = HTTPHeaders::parse(rest);
+    } catch (const HTTPInputError& error) {
+        throw bad_response(error.what());
+    }
     return result;
 }
 
@@ -129,6 +135,9 @@ ResponseFraming response_framing(std::string_view request_method, const Response
     // (bad_response). Otherwise the headers decide as for a request (reuse
     // chapter 05's body_framing(), which refuses the ambiguous cases), except
     // that a response with neither header runs until the server closes.
+    // What body_framing refuses (HTTPInputError, status 400: "bad request")
+    // is refused as a bad response: bad_response(), status 502, as
+    // parse_response_head does above.
     (void)request_method;
     (void)head;
     throw std::logic_error("TODO(task 4): response_framing");

@@ -123,6 +123,8 @@ public:
         // later turn: after the Future becomes done, or at the next turn if
         // it is done already; never from inside this call. Waiting callbacks
         // live in state_->callbacks; schedule() hands one to the loop.
+        // "Done" is state_->done: a failed Future, or a Future<void>, is
+        // done without a value.
         // Hint: make hint CH=07 TASK=1.
         (void)callback;
         throw std::logic_error("TODO(task 1): FutureBase::add_done_callback");
@@ -180,8 +182,9 @@ protected:
         // TODO(task 1): at a later turn of the Future's own loop
         // (state_->loop, not IOLoop::current()), call `callback` with a
         // Future of this same state. Rule: that happens after this call has
-        // returned, maybe after this handle is gone, so what the loop runs
-        // must own all it uses (never `this`).
+        // returned, maybe after every handle is gone, so what the loop runs
+        // must own all it uses: the state's shared_ptr (never `this`, and
+        // not a weak_ptr, which would let the callback be dropped).
         (void)callback;
         throw std::logic_error("TODO(task 1): FutureBase::schedule");
     }
@@ -250,7 +253,9 @@ void chain_future(Future<T> from, Future<T> to) {
     // TODO(task 2): once `from` is done, `to` gets its outcome (its exception,
     // or a copy of its value; for T = void just "done"), unless `to` is done
     // by then: the first to decide wins, and a done `to` is left alone (no
-    // InvalidStateError). Hint: make hint CH=07 TASK=2.
+    // InvalidStateError). The copy comes from the loop (a done callback on
+    // `from`), even when `from` is done already, and the callback holds `to`,
+    // never `from` (whose state holds the callback). Hint: make hint CH=07 TASK=2.
     (void)from;
     (void)to;
     throw std::logic_error("TODO(task 2): chain_future");
@@ -305,8 +310,10 @@ auto FutureBase<T>::then(Function function) const {
     // `function` and passes the same exception on; otherwise `function` gets
     // the result (call_with_result) and `next` gets what it returns: a value,
     // nothing (void), or, when it returns a Future, that Future's outcome once
-    // it has one. Whatever `function` throws lands in `next`.
+    // it has one. Whatever `function` throws, of any type, lands in `next`.
     // IsFuture<Returned> and std::is_void_v<Returned> tell the cases apart.
+    // The callback holds `next` and `function`, never this Future (whose
+    // state holds the callback: a cycle, should it never finish).
     (void)function;
     throw std::logic_error("TODO(task 2): FutureBase::then");
     return next;  // unreachable: keeps then()'s return type until you write it

@@ -25,6 +25,10 @@
 //   result Future (which would throw InvalidStateError on the loop).
 // * Everything happens on the Future's loop, in later turns, as every
 //   Future callback does.
+// * The returned Future is a handle like any other: the caller may copy
+//   it, assign it to another, or let it go. So what the loop runs later
+//   (the timer, the done callback) holds its own copy of it, never a
+//   reference to with_timeout's local.
 // * It works for Future<void> too (there is no value to copy).
 #pragma once
 

@@ -4,6 +4,7 @@
 // exception skips every later step on its way to the end of the chain.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -111,13 +112,13 @@ TEST_F(Task2_Then, AFailureIsPassedOnOnceAndTheFunctionSkipped) {
         called = true;
         return value;
     });
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     started.set_exception(std::make_exception_ptr(std::runtime_error("never started")));
     number.set_exception(std::make_exception_ptr(std::runtime_error("no number")));
     wait(after_void);
     wait(after_int);
     run_for(20ms);
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_FALSE(called) << "a step ran after the one before it failed";
     EXPECT_EQ(error_message(after_void), "never started");
     EXPECT_EQ(error_message(after_int), "no number");
@@ -131,6 +132,61 @@ TEST_F(Task2_Then, WhatTheFunctionThrowsLandsInTheNextFuture) {
     wait(next);
     EXPECT_THROW(next.result(), std::invalid_argument);
     EXPECT_EQ(error_message(next), "step failed");
+}
+
+// The mistake this catches: catching std::exception only. C++ can throw
+// anything (an int, a string), and the table in the chapter says "any
+// type: catch (...)": caught as std::exception alone, `throw 42` escapes
+// to the loop's log and the next Future never settles.
+TEST_F(Task2_Then, WhatTheFunctionThrowsLandsInTheNextFutureWhateverItsType) {
+    Future<int> number(loop);
+    Future<int> next = number.then([](int) -> int { throw 42; });
+    Future<void> started(loop);
+    Future<void> after = started.then([] { throw std::string("a string, not a std::exception"); });
+    StderrCapture captured;
+    number.set_result(1);
+    started.set_result();
+    bool settled = run_until([&] { return next.done() && after.done(); });
+    std::string logged = captured.text();
+    ASSERT_TRUE(settled) << "a step threw something that is not a std::exception, and the next "
+                            "Future never settled: then() must catch (...), whatever the type. "
+                            "The loop logged: " << logged;
+    EXPECT_THROW(next.result(), int);
+    EXPECT_THROW(after.result(), std::string);
+}
+
+// The mistake this catches: guarding with try only the rows of the table
+// where the function returns a value. A function that should return a
+// Future may throw instead, and that too lands in the next Future.
+TEST_F(Task2_Then, AFunctionThatThrowsInsteadOfReturningAFutureFailsTheChain) {
+    Future<int> start(loop);
+    Future<std::string> next = start.then([](int) -> Future<std::string> {
+        throw std::runtime_error("no Future today");
+    });
+    start.set_result(0);
+    wait(next);
+    EXPECT_EQ(error_message(next), "no Future today")
+        << "what a step throws lands in the next Future, whatever the step would have returned";
+}
+
+// The mistake this catches: a then() whose callback holds the Future it
+// waits on (a copy of *this, to read the result from). The callback lives
+// in that Future's own state until it is done: a Future that never
+// finishes would then hold itself, and all the step captured, for ever.
+TEST_F(Task2_Then, AStepWaitingOnAFutureThatNeverFinishesKeepsNothingAlive) {
+    auto payload = std::make_shared<int>(7);
+    std::weak_ptr<int> watch = payload;
+    {
+        Future<int> never(loop);
+        Future<int> next =
+            never.then([payload = std::move(payload)](int v) { return v + *payload; });
+        run_for(5ms);
+    }  // every handle is gone: nothing can ever resolve `never`
+    run_for(5ms);
+    EXPECT_TRUE(watch.expired())
+        << "a then() step on a Future that will never finish is still held once every handle is "
+           "gone: then()'s callback must hold `next` and the function, never the Future it "
+           "waits on (that Future holds the callback: a cycle)";
 }
 
 TEST_F(Task2_Then, AnExceptionTravelsToTheEndOfALongChain) {
@@ -192,19 +248,70 @@ TEST_F(Task2_ChainFuture, CopiesTheException) {
 }
 
 TEST_F(Task2_ChainFuture, LeavesATargetThatIsDoneAlone) {
-    // Like a timeout that answered first: the late result is dropped, and
-    // chain_future must not throw InvalidStateError from the loop.
+    // Like a timeout that answered first: the late outcome is dropped, a
+    // value or an exception, and chain_future must not throw
+    // InvalidStateError from the loop.
     Future<int> from(loop);
     Future<int> to(loop);
     chain_future(from, to);
+    Future<int> failing(loop);
+    Future<int> failing_to(loop);
+    chain_future(failing, failing_to);
     to.set_exception(std::make_exception_ptr(std::runtime_error("timed out")));
+    failing_to.set_exception(std::make_exception_ptr(std::runtime_error("timed out too")));
     from.set_result(1);
-    ::testing::internal::CaptureStderr();
+    failing.set_exception(std::make_exception_ptr(std::runtime_error("late failure")));
+    StderrCapture captured;
     run_for(20ms);
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_EQ(error_message(to), "timed out");
-    EXPECT_EQ(logged.find("InvalidState"), std::string::npos) << logged;
+    EXPECT_EQ(error_message(failing_to), "timed out too");
+    EXPECT_EQ(logged.find("InvalidState"), std::string::npos)
+        << "a late outcome, value or exception, was set on a target that was done already:\n"
+        << logged;
+    EXPECT_EQ(logged.find("already done"), std::string::npos)
+        << "a late outcome, value or exception, was set on a target that was done already:\n"
+        << logged;
+}
+
+// The mistake this catches: copying at once when `from` is done already.
+// The copy always comes from the loop, at a later turn: so whoever else
+// settles `to` in this turn (the timeout of the race above) still decides
+// first, as with a `from` that finishes later.
+TEST_F(Task2_ChainFuture, CopiesFromTheLoopEvenWhenTheSourceIsDoneAlready) {
+    Future<int> from(loop);
+    from.set_result(1);
+    Future<int> to(loop);
+    chain_future(from, to);
+    EXPECT_FALSE(to.done()) << "chain_future copied inside the call: the copy must come from the "
+                               "loop, at a later turn, even when `from` is done already";
+    EXPECT_NO_THROW(to.set_exception(std::make_exception_ptr(std::runtime_error("timed out"))))
+        << "the target was done already when chain_future returned";
+    StderrCapture captured;
+    run_for(20ms);
+    std::string logged = captured.text();
+    EXPECT_EQ(error_message(to), "timed out");
     EXPECT_EQ(logged.find("already done"), std::string::npos) << logged;
+}
+
+// The mistake this catches: a callback that holds `from` itself (to read
+// its outcome from) rather than the Future it is given. It lives in
+// `from`'s own state until `from` is done: a `from` that never finishes
+// would hold itself, and `to`, for ever.
+TEST_F(Task2_ChainFuture, ASourceThatNeverFinishesKeepsNothingAlive) {
+    auto payload = std::make_shared<int>(7);
+    std::weak_ptr<int> watch = payload;
+    {
+        Future<int> never(loop);
+        Future<int> to(loop);
+        chain_future(never, to);
+        never.add_done_callback([payload = std::move(payload)](Future<int>) {});
+    }  // every handle is gone: nothing can ever resolve `never`
+    run_for(5ms);
+    EXPECT_TRUE(watch.expired())
+        << "a Future that will never finish is still alive once every handle is gone: "
+           "chain_future's callback must hold `to`, never `from` (`from` holds the callback: "
+           "a cycle)";
 }
 
 // The mistake this catches: a chain_future that, for Future<void>, says

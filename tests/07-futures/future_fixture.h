@@ -21,6 +21,33 @@ namespace course::testing {
 
 using namespace std::chrono_literals;
 
+// Captures what is written to stderr (what the loop logs) from here until
+// text(). If the test throws first (a TODO still in the code under test),
+// the destructor ends the capture: GoogleTest allows one capture at a time
+// and aborts the whole program at the next test's, which would turn every
+// test after this one into a crash.
+class StderrCapture {
+public:
+    StderrCapture() { ::testing::internal::CaptureStderr(); }
+    ~StderrCapture() { text(); }
+    StderrCapture(const StderrCapture&) = delete;
+    StderrCapture& operator=(const StderrCapture&) = delete;
+
+    // What was written since the capture began; the capture ends at the
+    // first call.
+    std::string text() {
+        if (capturing_) {
+            capturing_ = false;
+            text_ = ::testing::internal::GetCapturedStderr();
+        }
+        return text_;
+    }
+
+private:
+    bool capturing_ = true;
+    std::string text_;
+};
+
 class LoopTest : public ::testing::Test {
 protected:
     // Lets what the test started settle (closes reach their close

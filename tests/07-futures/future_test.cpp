@@ -134,6 +134,26 @@ TEST_F(Task1_DoneCallbacks, DoNotRunInsideAddDoneCallbackEvenWhenDoneAlready) {
     EXPECT_TRUE(ran);
 }
 
+// The mistake this catches: add_done_callback deciding "done" by the value
+// (state_->value.has_value()) instead of the done flag. A Future that
+// failed is done without a value, and a Future<void> never has one: a
+// callback added to either once it is done would wait in the list for ever.
+TEST_F(Task1_DoneCallbacks, RunWhenAddedToAFailedOrVoidFutureThatIsDoneAlready) {
+    Future<int> failed(loop);
+    failed.set_exception(std::make_exception_ptr(std::runtime_error("failed")));
+    Future<void> finished(loop);
+    finished.set_result();
+    bool failed_ran = false;
+    bool void_ran = false;
+    failed.add_done_callback([&](Future<int>) { failed_ran = true; });
+    finished.add_done_callback([&](Future<void>) { void_ran = true; });
+    run_one_turn();
+    EXPECT_TRUE(failed_ran) << "a callback added to a Future that failed never ran: a failed "
+                               "Future is done (its done flag says so), though it has no value";
+    EXPECT_TRUE(void_ran) << "a callback added to a done Future<void> never ran: a Future<void> "
+                             "is done (its done flag says so), though it never has a value";
+}
+
 TEST_F(Task1_DoneCallbacks, GetTheFutureItself) {
     Future<std::string> text(loop);
     const std::string* seen = nullptr;
@@ -213,9 +233,9 @@ TEST_F(Task1_DoneCallbacks, AThrowingCallbackDoesNotStopTheOthers) {
     answer.add_done_callback([](Future<int>) { throw std::runtime_error("callback failed"); });
     answer.add_done_callback([&](Future<int>) { second_ran = true; });
     answer.set_result(1);
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     run_for(20ms);
-    std::string logged = ::testing::internal::GetCapturedStderr();
+    std::string logged = captured.text();
     EXPECT_TRUE(second_ran);
     EXPECT_NE(logged.find("callback failed"), std::string::npos) << "the loop logs it: " << logged;
 }
@@ -245,8 +265,10 @@ TEST_F(Task1_DoneCallbacks, WorkForVoidFutures) {
     EXPECT_TRUE(ran);
 }
 
-// The mistake this catches: mark_done() copying the callbacks and leaving
-// them in the state, where what they hold lives as long as the Future.
+// The mistakes this catches: mark_done() copying the callbacks and leaving
+// them in the state, where what they hold lives as long as the Future; and
+// add_done_callback() on a done Future keeping the callback in the list as
+// well as scheduling it.
 TEST_F(Task1_DoneCallbacks, AreLetGoOnceTheyHaveRun) {
     auto payload = std::make_shared<int>(1);
     std::weak_ptr<int> watch = payload;
@@ -256,6 +278,36 @@ TEST_F(Task1_DoneCallbacks, AreLetGoOnceTheyHaveRun) {
     run_for(20ms);
     EXPECT_TRUE(watch.expired())
         << "a done Future still holds a callback that has run (and all it captured)";
+
+    auto late_payload = std::make_shared<int>(2);
+    std::weak_ptr<int> late_watch = late_payload;
+    answer.add_done_callback([late_payload = std::move(late_payload)](Future<int>) {});
+    run_for(20ms);
+    EXPECT_TRUE(late_watch.expired())
+        << "a callback added to a done Future has run, and the Future still holds it (and all "
+           "it captured): a done Future only schedules a callback, it never keeps one";
+}
+
+// The mistake this catches: schedule() holding the state weakly (a
+// weak_ptr, "to avoid a cycle"). Often nothing but the queued call holds a
+// Future when its callbacks run: a Future nobody kept a handle to, the
+// Futures a then() chain makes along the way. The loop callback must own
+// the state (a shared_ptr), or such a callback is dropped.
+TEST_F(Task1_DoneCallbacks, RunEvenWhenNoHandleIsLeft) {
+    int seen = 0;
+    {
+        Future<int> answer(loop);
+        answer.add_done_callback([&](Future<int> done) { seen += done.result(); });
+        answer.set_result(5);
+    }  // the last handle is gone: only the queued loop callback holds the state
+    {
+        Future<int> done_already(loop);
+        done_already.set_result(6);
+        done_already.add_done_callback([&](Future<int> done) { seen += done.result(); });
+    }
+    run_one_turn();
+    EXPECT_EQ(seen, 11) << "a done callback did not run once every handle on its Future was "
+                           "gone: what schedule() gives the loop must own the Future's state";
 }
 
 // The mistake this catches: schedule() capturing `this`, the handle it was

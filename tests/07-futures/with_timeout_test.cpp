@@ -84,6 +84,26 @@ TEST_F(Task5_WithTimeout, AZeroTimeoutOnAPendingFutureTimesOut) {
     EXPECT_TRUE(timed_out(limited));
 }
 
+// The mistake this catches: the timer or the done callback holding the
+// result Future by reference. It is with_timeout's local, returned to the
+// caller, who may keep it anywhere: here it is a temporary, assigned to
+// a Future made before, and gone at the end of the line. What the loop
+// runs later must hold a copy of the result Future (a handle, cheap to
+// copy), never refer to the one with_timeout returned.
+TEST_F(Task5_WithTimeout, TheCallerMayKeepTheResultAnywhere) {
+    Future<int> never(loop);
+    Future<int> gives_up(loop);
+    gives_up = with_timeout(never, 10ms);
+    Future<int> answer(loop);
+    Future<int> answered(loop);
+    answered = with_timeout(answer, 5s);
+    answer.set_result(7);
+    wait(gives_up);
+    wait(answered);
+    EXPECT_TRUE(timed_out(gives_up)) << "expected TimeoutError, got: " << error_message(gives_up);
+    EXPECT_EQ(answered.result(), 7);
+}
+
 // The mistake this catches: the result Future or its timer on
 // IOLoop::current() (here the test's loop) instead of the given Future's
 // own loop. Everything happens on the Future's loop, so the timeout fires
@@ -176,11 +196,11 @@ TEST_F(Task5_WithTimeout, DropsAnOutcomeThatArrivesAfterTheTimeout) {
     Future<int> second = with_timeout(late_error, 5ms);
     wait(first);
     wait(second);
-    ::testing::internal::CaptureStderr();
+    StderrCapture captured;
     late_value.set_result(1);
     late_error.set_exception(std::make_exception_ptr(std::runtime_error("too late")));
     run_for(10ms);
-    std::string reported = ::testing::internal::GetCapturedStderr();
+    std::string reported = captured.text();
     EXPECT_EQ(reported.find("IOLoop: exception"), std::string::npos)
         << "a late outcome was set on a Future that was done already:\n" << reported;
     EXPECT_TRUE(timed_out(first));

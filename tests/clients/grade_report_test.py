@@ -159,6 +159,15 @@ class GradeReportTest(unittest.TestCase):
         self.assertIn("Task2_A.Crashes: the tests crashed (exit 134), in this test", text)
         self.assertIn("the program logged: IOLoop: exception in callback: boom", text)
 
+    def test_a_failure_before_a_crash_is_shown_once(self):
+        # Read from the output (there is no JSON report after a crash), a
+        # failed test's lines are its message; they are no log besides.
+        result, lines = graded([("Task3_A.Fails", "expected \"\"\nthe log: already done", None),
+                                ("Task3_A.Crashes", None, None)], crash_after=1)
+        text = "\n".join(lines)
+        self.assertEqual(text.count("the log: already done"), 1, text)
+        self.assertNotIn("the program logged", text)
+
     def test_an_empty_report_is_a_crash_not_a_crashed_grader(self):
         result, _ = graded([("Task1_A.B", None, None)], empty_report=True)
         self.assertFalse(result.passed)
