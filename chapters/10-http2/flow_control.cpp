@@ -28,13 +28,13 @@ using namespace http2;
 void HTTP2Connection::on_data(const FrameHeader& header, std::string_view payload) {
     // Every byte counts against the connection's window, padding included,
     // whatever becomes of the stream (section 6.9.1).
-    if (header.length > receive_window_) {
+    if (header.length > receive_window_.size()) {
         throw ConnectionError(ErrorCode::flow_control_error,
                               "DATA of " + std::to_string(header.length) +
                                   " bytes over the connection's window of " +
-                                  std::to_string(receive_window_));
+                                  std::to_string(receive_window_.size()));
     }
-    receive_window_ -= header.length;
+    receive_window_.consume(header.length);
     Stream stream = find_stream(header.stream_id);
     if (!stream) {
         // Bytes nobody will take: the connection's window gets them back.
@@ -43,17 +43,17 @@ void HTTP2Connection::on_data(const FrameHeader& header, std::string_view payloa
     }
     try {
         stream->on_frame(Direction::received, FrameType::data, header.has(flags::kEndStream));
-        if (header.length > stream->receive_window_) {
+        if (header.length > stream->receive_window_.size()) {
             throw StreamError(ErrorCode::flow_control_error,
                               "DATA of " + std::to_string(header.length) +
                                   " bytes over the stream's window of " +
-                                  std::to_string(stream->receive_window_));
+                                  std::to_string(stream->receive_window_.size()));
         }
     } catch (const StreamError&) {
         give_back_connection_window(header.length);  // the stream is reset: bytes dropped
         throw;
     }
-    stream->receive_window_ -= header.length;
+    stream->receive_window_.consume(header.length);
     take_body(stream, remove_padding(header, payload));
     // Taken in (or dropped): both windows get the bytes back.
     give_back_connection_window(header.length);
@@ -73,27 +73,21 @@ void HTTP2Connection::take_body(const Stream& stream, std::string_view data) {
     stream->request_->body.append(data);
 }
 
-// WINDOW_UPDATEs go out in batches, once half a window has been taken in:
-// one per DATA frame would double the frames for nothing.
+// WINDOW_UPDATEs go out in batches (Window::give_back), measured against
+// the window as we announced it.
 void HTTP2Connection::give_back_connection_window(std::size_t bytes) {
-    connection_unacknowledged_ += static_cast<std::int64_t>(bytes);
-    std::int64_t window =
-        std::max<std::int64_t>(params_.connection_window_size, kDefaultWindowSize);
-    if (connection_unacknowledged_ < window / 2) return;
-    send(window_update_frame(0, static_cast<std::uint32_t>(connection_unacknowledged_)));
-    receive_window_ += connection_unacknowledged_;
-    connection_unacknowledged_ = 0;
+    std::int64_t full = std::max<std::int64_t>(params_.connection_window_size, kDefaultWindowSize);
+    std::uint32_t increment = receive_window_.give_back(static_cast<std::int64_t>(bytes), full);
+    if (increment > 0) send(window_update_frame(0, increment));
 }
 
 void HTTP2Connection::give_back_stream_window(const Stream& stream, std::size_t bytes) {
     // A stream the client has ended (or we answered and reset) will carry
     // no more DATA: a WINDOW_UPDATE for it would be wasted, or an error.
     if (stream->state() != StreamState::open || !stream->request_) return;
-    stream->unacknowledged_ += static_cast<std::int64_t>(bytes);
-    if (stream->unacknowledged_ < std::int64_t{params_.initial_window_size} / 2) return;
-    send(window_update_frame(stream->id(), static_cast<std::uint32_t>(stream->unacknowledged_)));
-    stream->receive_window_ += stream->unacknowledged_;
-    stream->unacknowledged_ = 0;
+    std::uint32_t increment = stream->receive_window_.give_back(
+        static_cast<std::int64_t>(bytes), params_.initial_window_size);
+    if (increment > 0) send(window_update_frame(stream->id(), increment));
 }
 
 // --- WINDOW_UPDATE from the client: our send windows ------------------------------------------
@@ -104,20 +98,18 @@ void HTTP2Connection::on_window_update(const FrameHeader& header, std::string_vi
     if (header.stream_id == 0) {
         if (increment == 0)
             throw ConnectionError(ErrorCode::protocol_error, what + " on the connection");
-        if (send_window_ + increment > kMaxWindowSize) {
+        if (!send_window_.update(increment)) {
             throw ConnectionError(ErrorCode::flow_control_error,
                                   what + ": the connection's window over 2^31-1");
         }
-        send_window_ += increment;
     } else {
         Stream stream = find_stream(header.stream_id);
         if (!stream) return on_unknown_stream(header);  // it may cross our END_STREAM
         if (increment == 0) throw StreamError(ErrorCode::protocol_error, what);
-        if (stream->send_window_ + increment > kMaxWindowSize) {
+        if (!stream->send_window_.update(increment)) {
             throw StreamError(ErrorCode::flow_control_error,
                               what + ": the stream's window over 2^31-1");
         }
-        stream->send_window_ += increment;
     }
     stream_has_output();  // DATA held back may go now
 }
@@ -127,12 +119,11 @@ void HTTP2Connection::on_window_update(const FrameHeader& header, std::string_vi
 void HTTP2Connection::change_initial_send_window(std::int64_t new_size) {
     std::int64_t change = new_size - peer_initial_window_;
     for (auto& [id, stream] : streams_) {
-        if (stream->send_window_ + change > kMaxWindowSize) {
+        if (!stream->send_window_.update(change)) {
             throw ConnectionError(ErrorCode::flow_control_error,
                                   "SETTINGS_INITIAL_WINDOW_SIZE takes stream " +
                                       std::to_string(id) + "'s window over 2^31-1");
         }
-        stream->send_window_ += change;
     }
     peer_initial_window_ = new_size;
 }
@@ -222,13 +213,14 @@ bool HTTP2Connection::send_data(HTTP2Stream& stream) {
     HTTP2Stream::Chunk& chunk = stream.unsent_chunks_.front();
     std::int64_t left = static_cast<std::int64_t>(chunk.data.size() - chunk.sent);
     std::int64_t size =
-        std::min({left, std::int64_t{peer_max_frame_size_}, send_window_, stream.send_window_});
+        std::min({left, std::int64_t{peer_max_frame_size_}, send_window_.size(),
+                  stream.send_window_.size()});
     if (left > 0 && size <= 0) return false;  // a window is closed: held
     size = std::max<std::int64_t>(size, 0);
     std::string_view bytes = std::string_view(chunk.data).substr(chunk.sent, size);
     chunk.sent += static_cast<std::size_t>(size);
-    send_window_ -= size;
-    stream.send_window_ -= size;
+    send_window_.consume(size);
+    stream.send_window_.consume(size);
 
     bool chunk_done = chunk.sent == chunk.data.size();
     bool end_stream = chunk_done && finished && stream.unsent_chunks_.size() == 1;

@@ -55,6 +55,7 @@
 #include "ioloop.h"
 #include "iostream.h"
 #include "stream.h"
+#include "window.h"
 
 namespace course {
 
@@ -221,9 +222,8 @@ private:
     IOLoop::Clock::time_point reset_span_start_{};
 
     // Flow control: the connection's two windows (each stream has its own).
-    std::int64_t send_window_ = http2::kDefaultWindowSize;
-    std::int64_t receive_window_ = http2::kDefaultWindowSize;
-    std::int64_t connection_unacknowledged_ = 0;
+    http2::Window send_window_;
+    http2::Window receive_window_;
     bool send_scheduled_ = false;
 };
 

@@ -59,6 +59,7 @@
 #include "hpack.h"
 #include "http1connection.h"  // HTTPConnection, HTTPServerRequest
 #include "httputil.h"
+#include "window.h"
 
 namespace course {
 
@@ -132,12 +133,9 @@ private:
     http2::StreamState state_ = http2::StreamState::idle;
 
     // Flow control (task 3): what the client still lets us send on this
-    // stream, and what we still let it send us. Signed: a SETTINGS change
-    // can take a send window below zero (RFC 9113 section 6.9.2).
-    std::int64_t send_window_;
-    std::int64_t receive_window_;
-    // Body bytes taken in but not yet given back with a WINDOW_UPDATE.
-    std::int64_t unacknowledged_ = 0;
+    // stream, and what we still let it send us (window.h).
+    http2::Window send_window_;
+    http2::Window receive_window_;
 
     // The request, while its body arrives; moved to the application when
     // the client ends the stream.

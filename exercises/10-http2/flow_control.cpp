@@ -65,20 +65,19 @@ void HTTP2Connection::take_body(const Stream& stream, std::string_view data) {
     stream->request_->body.append(data);
 }
 
-// WINDOW_UPDATEs go out in batches, once half a window has been taken in:
-// one per DATA frame would double the frames for nothing.
+// WINDOW_UPDATEs go out in batches (Window::give_back), measured against
+// the window as we announced it.
 void HTTP2Connection::give_back_connection_window(std::size_t bytes) {
     // TODO(task 3): `bytes` of the connection's window are free again. Give
-    // them back to the client with a WINDOW_UPDATE on stream 0, not one per
-    // DATA frame but in batches (the comment above), and count them back
-    // into receive_window_ when you do. Hint: make hint CH=10 TASK=3.
+    // them back to the client, in batches (receive_window_.give_back), with
+    // a WINDOW_UPDATE on stream 0 when one is due. Hint: make hint CH=10 TASK=3.
     (void)bytes;
     throw std::logic_error("TODO(task 3): HTTP2Connection::give_back_connection_window");
 }
 
 void HTTP2Connection::give_back_stream_window(const Stream& stream, std::size_t bytes) {
-    // TODO(task 3): the same for the stream's window (stream->unacknowledged_,
-    // a WINDOW_UPDATE on its id), only while the client may still send it
+    // TODO(task 3): the same for the stream's window (a WINDOW_UPDATE on
+    // its id, batched against the initial window we announce), only while the client may still send it
     // DATA: a stream it has ended, or whose request we no longer take, gets
     // none.
     (void)stream;

@@ -59,7 +59,7 @@ void HTTP2Connection::start() {
     // SETTINGS cannot change the connection's window, only a WINDOW_UPDATE.
     if (params_.connection_window_size > kDefaultWindowSize) {
         send(window_update_frame(0, params_.connection_window_size - kDefaultWindowSize));
-        receive_window_ = params_.connection_window_size;
+        receive_window_ = Window(params_.connection_window_size);
     }
     fire_and_forget(serve());
 }
@@ -150,7 +150,8 @@ void HTTP2Connection::on_settings(const FrameHeader& header, std::string_view pa
         if (!settings_acknowledged_) {
             settings_acknowledged_ = true;
             std::int64_t change = std::int64_t{params_.initial_window_size} - kDefaultWindowSize;
-            for (auto& [id, stream] : streams_) stream->receive_window_ += change;
+            // Within 2^31-1: we announce no more (HTTP2ConnectionParameters).
+            for (auto& [id, stream] : streams_) (void)stream->receive_window_.update(change);
         }
         return;
     }
