@@ -107,12 +107,11 @@ void HTTP2Connection::handle_frame(const FrameHeader& header, std::string_view p
                                    const std::optional<StreamError>& broken) {
     // A header block in pieces admits nothing in between (section 6.10):
     // the decoder's state depends on the whole block.
-    bool continuing = continuation_stream_ != 0;
-    if (continuing &&
-        (header.type != FrameType::continuation || header.stream_id != continuation_stream_)) {
+    if (header_block_ && (header.type != FrameType::continuation ||
+                          header.stream_id != header_block_->stream_id)) {
         throw ConnectionError(ErrorCode::protocol_error,
                               frame_type_name(header.type) + " inside stream " +
-                                  std::to_string(continuation_stream_) + "'s header block");
+                                  std::to_string(header_block_->stream_id) + "'s header block");
     }
     // The client's preface ends with its SETTINGS (section 3.4).
     if (!client_settings_seen_ && header.type != FrameType::settings) {
@@ -200,40 +199,40 @@ void HTTP2Connection::on_headers(const FrameHeader& header, std::string_view pay
             throw ConnectionError(ErrorCode::frame_size_error, "HEADERS too short");
         block.remove_prefix(5);
     }
-    header_block_.assign(block);
-    header_block_frames_ = 1;
-    if (header.has(flags::kEndHeaders))
-        return on_header_block(header.stream_id, header.has(flags::kEndStream));
-    continuation_stream_ = header.stream_id;
-    continuation_end_stream_ = header.has(flags::kEndStream);
+    HeaderBlock whole{header.stream_id, header.has(flags::kEndStream), std::string(block), 1};
+    if (header.has(flags::kEndHeaders)) return on_header_block(whole);
+    header_block_ = std::move(whole);  // CONTINUATIONs follow
 }
 
 void HTTP2Connection::on_continuation(const FrameHeader& header, std::string_view payload) {
-    if (continuation_stream_ == 0) {
+    if (!header_block_) {
         throw ConnectionError(ErrorCode::protocol_error,
                               "CONTINUATION without a HEADERS before it");
     }
     // The CONTINUATION flood: a block that never ends, in pieces large
     // or empty, would hold our memory or our CPU forever.
-    header_block_.append(payload);
-    if (header_block_.size() > params_.max_header_list_size ||
-        ++header_block_frames_ > params_.max_continuation_frames) {
+    HeaderBlock& block = *header_block_;
+    block.bytes.append(payload);
+    if (block.bytes.size() > params_.max_header_list_size ||
+        ++block.frames > params_.max_continuation_frames) {
         throw ConnectionError(ErrorCode::enhance_your_calm,
                               "CONTINUATION flood: a header block of " +
-                                  std::to_string(header_block_frames_) + " frames, " +
-                                  std::to_string(header_block_.size()) + " bytes");
+                                  std::to_string(block.frames) + " frames, " +
+                                  std::to_string(block.bytes.size()) + " bytes");
     }
     if (!header.has(flags::kEndHeaders)) return;
-    std::uint32_t stream_id = std::exchange(continuation_stream_, 0);
-    on_header_block(stream_id, continuation_end_stream_);
+    HeaderBlock whole = std::move(block);
+    header_block_.reset();  // before on_header_block, which may throw
+    on_header_block(whole);
 }
 
 // A complete header block: a new request, or the trailers of one.
-void HTTP2Connection::on_header_block(std::uint32_t stream_id, bool end_stream) {
+void HTTP2Connection::on_header_block(const HeaderBlock& block) {
     // Decoded first, whatever becomes of the stream: HPACK's table must see
     // every block, in order (hpack.h).
-    DecodedHeaders decoded = decoder_.decode(header_block_);
-    header_block_.clear();
+    DecodedHeaders decoded = decoder_.decode(block.bytes);
+    std::uint32_t stream_id = block.stream_id;
+    bool end_stream = block.end_stream;
     if (Stream stream = find_stream(stream_id)) {
         stream->on_frame(Direction::received, FrameType::headers, end_stream);
         return on_trailers(stream, decoded.fields);

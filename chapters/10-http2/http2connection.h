@@ -115,6 +115,15 @@ private:
     friend class HTTP2Stream;
     using Stream = std::shared_ptr<HTTP2Stream>;
 
+    // A request's header block: one HEADERS frame, or one and the
+    // CONTINUATIONs after it (header_block_ below, while they arrive).
+    struct HeaderBlock {
+        std::uint32_t stream_id;
+        bool end_stream;     // the HEADERS frame's flag, for the whole block
+        std::string bytes;   // HPACK, decoded only once whole
+        std::size_t frames;  // HEADERS and CONTINUATIONs so far
+    };
+
     // Reading (http2connection.cpp).
     Task<void> serve();
     // `broken`: a stream error check_frame_header found in this frame.
@@ -128,7 +137,7 @@ private:
     void on_priority(const http2::FrameHeader& header, std::string_view payload);
     void on_headers(const http2::FrameHeader& header, std::string_view payload);
     void on_continuation(const http2::FrameHeader& header, std::string_view payload);
-    void on_header_block(std::uint32_t stream_id, bool end_stream);
+    void on_header_block(const HeaderBlock& block);
     void open_stream(std::uint32_t stream_id, bool end_stream, http2::DecodedHeaders decoded);
     void on_trailers(const Stream& stream, const http2::HeaderList& fields);
     void dispatch_request(const Stream& stream);
@@ -211,11 +220,9 @@ private:
     std::deque<std::uint32_t> recently_reset_;
 
     // A header block in pieces (HEADERS without END_HEADERS, then
-    // CONTINUATIONs): nothing else may come until it is whole.
-    std::uint32_t continuation_stream_ = 0;  // 0: no block in progress
-    bool continuation_end_stream_ = false;
-    std::string header_block_;
-    std::size_t header_block_frames_ = 0;
+    // CONTINUATIONs): nothing else may come until it is whole. Empty: no
+    // block in progress.
+    std::optional<HeaderBlock> header_block_;
 
     // Rapid reset: resets by the client in the current span.
     int resets_in_span_ = 0;
