@@ -86,7 +86,10 @@ struct HTTP2ConnectionParameters {
     std::size_t max_unsent_replies = 1000;
 };
 
-class HTTP2Connection : public std::enable_shared_from_this<HTTP2Connection> {
+// The connection is each of its streams' StreamOwner (stream.h): what a
+// stream may ask of it, and nothing more.
+class HTTP2Connection : public StreamOwner,
+                        public std::enable_shared_from_this<HTTP2Connection> {
 public:
     using RequestCallback = std::function<void(std::shared_ptr<HTTPServerRequest>)>;
 
@@ -100,7 +103,7 @@ public:
 
     // Closes the TCP connection now; every stream with it.
     void close();
-    bool closed() const;
+    bool closed() const override;
     // Runs once, from the loop, when the connection is over.
     void set_close_callback(std::function<void()> callback);
 
@@ -112,7 +115,6 @@ public:
     std::size_t open_streams() const { return streams_.size(); }
 
 private:
-    friend class HTTP2Stream;
     using Stream = std::shared_ptr<HTTP2Stream>;
 
     // A request's header block: one HEADERS frame, or one and the
@@ -141,7 +143,6 @@ private:
     void open_stream(std::uint32_t stream_id, bool end_stream, http2::DecodedHeaders decoded);
     void on_trailers(const Stream& stream, const http2::HeaderList& fields);
     void dispatch_request(const Stream& stream);
-    void answer_without_application(const Stream& stream, int status, const std::string& message);
     void count_reset_by_client();
 
     // Streams.
@@ -150,22 +151,19 @@ private:
     http2::StreamState state_of_unknown(std::uint32_t stream_id) const;
     void on_unknown_stream(const http2::FrameHeader& header);
     bool recently_reset(std::uint32_t stream_id) const;
-    void reset_stream(std::uint32_t stream_id, http2::ErrorCode code);
+    void reset_stream(std::uint32_t stream_id, http2::ErrorCode code) override;
     void forget_stream(std::uint32_t stream_id);
     void stream_closed(const Stream& stream);
 
     // Task 3: flow control (flow_control.cpp).
     void on_data(const http2::FrameHeader& header, std::string_view payload);
-    void take_body(const Stream& stream, std::string_view data);
     void give_back_connection_window(std::size_t bytes);
     void give_back_stream_window(const Stream& stream, std::size_t bytes);
     void on_window_update(const http2::FrameHeader& header, std::string_view payload);
     void change_initial_send_window(std::int64_t new_size);
-    void stream_has_output();
+    void stream_has_output() override;
     void send_pending_data();
-    bool send_next_frame(HTTP2Stream& stream);
-    void send_head(HTTP2Stream& stream);
-    bool send_data(HTTP2Stream& stream);
+    bool send_next_frame(HTTP2Stream& stream, FrameSender& out);
 
     // Writing and ending.
     void send(std::string bytes, IOStream::WriteCallback on_sent = {});
