@@ -113,7 +113,8 @@ public:
     virtual void reset_stream(std::uint32_t stream_id, http2::ErrorCode code) = 0;
 
 protected:
-    // Not deleted through this interface: the connection owns itself.
+    // Never deleted through this interface: the connection's owners hold
+    // it as itself (std::shared_ptr<HTTP2Connection>).
     ~StreamOwner() = default;
 };
 
@@ -234,8 +235,8 @@ private:
     std::shared_ptr<HTTPServerRequest> request_;
     std::optional<std::uint64_t> content_length_;  // as the client declared it
 
-    // The response, as the application writes it, until the connection
-    // sends it: the head (encoded only when it is sent, because HPACK
+    // The response, as the application writes it, until the stream sends
+    // it (send_next_frame, when the connection asks): the head (encoded only when it is sent, because HPACK
     // blocks must be encoded in the order they go out), then the chunks.
     struct Chunk {
         std::string data;
