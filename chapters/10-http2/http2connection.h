@@ -55,6 +55,7 @@
 #include "ioloop.h"
 #include "iostream.h"
 #include "stream.h"
+#include "window.h"
 
 namespace course {
 
@@ -85,7 +86,10 @@ struct HTTP2ConnectionParameters {
     std::size_t max_unsent_replies = 1000;
 };
 
-class HTTP2Connection : public std::enable_shared_from_this<HTTP2Connection> {
+// The connection is each of its streams' StreamOwner (stream.h): what a
+// stream may ask of it, and nothing more.
+class HTTP2Connection : public StreamOwner,
+                        public std::enable_shared_from_this<HTTP2Connection> {
 public:
     using RequestCallback = std::function<void(std::shared_ptr<HTTPServerRequest>)>;
 
@@ -99,7 +103,7 @@ public:
 
     // Closes the TCP connection now; every stream with it.
     void close();
-    bool closed() const;
+    bool closed() const override;
     // Runs once, from the loop, when the connection is over.
     void set_close_callback(std::function<void()> callback);
 
@@ -111,8 +115,16 @@ public:
     std::size_t open_streams() const { return streams_.size(); }
 
 private:
-    friend class HTTP2Stream;
     using Stream = std::shared_ptr<HTTP2Stream>;
+
+    // A request's header block: one HEADERS frame, or one and the
+    // CONTINUATIONs after it (header_block_ below, while they arrive).
+    struct HeaderBlock {
+        std::uint32_t stream_id;
+        bool end_stream;     // the HEADERS frame's flag, for the whole block
+        std::string bytes;   // HPACK, decoded only once whole
+        std::size_t frames;  // HEADERS and CONTINUATIONs so far
+    };
 
     // Reading (http2connection.cpp).
     Task<void> serve();
@@ -127,11 +139,10 @@ private:
     void on_priority(const http2::FrameHeader& header, std::string_view payload);
     void on_headers(const http2::FrameHeader& header, std::string_view payload);
     void on_continuation(const http2::FrameHeader& header, std::string_view payload);
-    void on_header_block(std::uint32_t stream_id, bool end_stream);
+    void on_header_block(const HeaderBlock& block);
     void open_stream(std::uint32_t stream_id, bool end_stream, http2::DecodedHeaders decoded);
     void on_trailers(const Stream& stream, const http2::HeaderList& fields);
     void dispatch_request(const Stream& stream);
-    void answer_without_application(const Stream& stream, int status, const std::string& message);
     void count_reset_by_client();
 
     // Streams.
@@ -140,22 +151,19 @@ private:
     http2::StreamState state_of_unknown(std::uint32_t stream_id) const;
     void on_unknown_stream(const http2::FrameHeader& header);
     bool recently_reset(std::uint32_t stream_id) const;
-    void reset_stream(std::uint32_t stream_id, http2::ErrorCode code);
+    void reset_stream(std::uint32_t stream_id, http2::ErrorCode code) override;
     void forget_stream(std::uint32_t stream_id);
     void stream_closed(const Stream& stream);
 
     // Task 3: flow control (flow_control.cpp).
     void on_data(const http2::FrameHeader& header, std::string_view payload);
-    void take_body(const Stream& stream, std::string_view data);
     void give_back_connection_window(std::size_t bytes);
     void give_back_stream_window(const Stream& stream, std::size_t bytes);
     void on_window_update(const http2::FrameHeader& header, std::string_view payload);
     void change_initial_send_window(std::int64_t new_size);
-    void stream_has_output();
+    void stream_has_output() override;
     void send_pending_data();
-    bool send_next_frame(HTTP2Stream& stream);
-    void send_head(HTTP2Stream& stream);
-    bool send_data(HTTP2Stream& stream);
+    bool send_next_frame(HTTP2Stream& stream, FrameSender& out);
 
     // Writing and ending.
     void send(std::string bytes, IOStream::WriteCallback on_sent = {});
@@ -210,20 +218,17 @@ private:
     std::deque<std::uint32_t> recently_reset_;
 
     // A header block in pieces (HEADERS without END_HEADERS, then
-    // CONTINUATIONs): nothing else may come until it is whole.
-    std::uint32_t continuation_stream_ = 0;  // 0: no block in progress
-    bool continuation_end_stream_ = false;
-    std::string header_block_;
-    std::size_t header_block_frames_ = 0;
+    // CONTINUATIONs): nothing else may come until it is whole. Empty: no
+    // block in progress.
+    std::optional<HeaderBlock> header_block_;
 
     // Rapid reset: resets by the client in the current span.
     int resets_in_span_ = 0;
     IOLoop::Clock::time_point reset_span_start_{};
 
     // Flow control: the connection's two windows (each stream has its own).
-    std::int64_t send_window_ = http2::kDefaultWindowSize;
-    std::int64_t receive_window_ = http2::kDefaultWindowSize;
-    std::int64_t connection_unacknowledged_ = 0;
+    http2::Window send_window_;
+    http2::Window receive_window_;
     bool send_scheduled_ = false;
 };
 

@@ -1,6 +1,8 @@
-// stream.cpp: the state machine (task 2), then HTTP2Stream as chapter 05's
-// HTTPConnection: each call records what the application wants sent, and
-// asks the connection to send it when the windows allow.
+// stream.cpp: the state machine (task 2), then HTTP2Stream: as chapter 05's
+// HTTPConnection, each call records what the application wants sent and
+// asks the connection to send it; as the place the connection hands the
+// stream's frames to, it keeps the request, the state and the windows
+// (task 3), and sends its own frames when the connection asks.
 #include "stream.h"
 
 #include <algorithm>
@@ -9,7 +11,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "http2connection.h"
+#include "http2request.h"
 
 namespace course {
 
@@ -124,7 +126,7 @@ bool is_connection_specific(std::string_view lower_name) {
 
 }  // namespace
 
-HTTP2Stream::HTTP2Stream(std::uint32_t id, std::weak_ptr<HTTP2Connection> connection,
+HTTP2Stream::HTTP2Stream(std::uint32_t id, std::weak_ptr<StreamOwner> connection,
                          std::int64_t send_window, std::int64_t receive_window)
     : id_(id),
       connection_(std::move(connection)),
@@ -135,8 +137,8 @@ void HTTP2Stream::on_frame(http2::Direction direction, http2::FrameType type, bo
     state_ = http2::transition(state_, direction, type, end_stream);
 }
 
-std::shared_ptr<HTTP2Connection> HTTP2Stream::live_connection() const {
-    std::shared_ptr<HTTP2Connection> connection = connection_.lock();
+std::shared_ptr<StreamOwner> HTTP2Stream::live_connection() const {
+    std::shared_ptr<StreamOwner> connection = connection_.lock();
     if (!connection || connection->closed()) return nullptr;
     return connection;
 }
@@ -185,6 +187,189 @@ void HTTP2Stream::close() {
     if (closed()) return;
     if (auto connection = live_connection())
         connection->reset_stream(id_, http2::ErrorCode::cancel);
+}
+
+// --- The request: what the connection hands the stream -----------------------------------
+
+void HTTP2Stream::start_request(std::shared_ptr<HTTPServerRequest> request,
+                                std::size_t max_body_size) {
+    request_ = std::move(request);
+    head_request_ = request_->method == "HEAD";
+    content_length_ = http2::declared_body_length(request_->headers);
+    if (content_length_ && *content_length_ > max_body_size) {
+        answer_alone(413, "content-length " + request_->headers.get("content-length") +
+                              " is over the limit of " + std::to_string(max_body_size) +
+                              " bytes");
+    }
+}
+
+std::shared_ptr<HTTPServerRequest> HTTP2Stream::take_request() {
+    if (!request_) return nullptr;  // answered already (413, 431)
+    std::shared_ptr<HTTPServerRequest> request = std::move(request_);
+    if (content_length_ && *content_length_ != request->body.size()) {
+        throw http2::StreamError(http2::ErrorCode::protocol_error,
+                                 "content-length " + std::to_string(*content_length_) +
+                                     " but the body has " + std::to_string(request->body.size()) +
+                                     " bytes");
+    }
+    request->connection = shared_from_this();
+    request->parse_body();
+    return request;
+}
+
+void HTTP2Stream::answer_alone(int status, const std::string& message) {
+    request_.reset();
+    std::string body = std::to_string(status) + " ";
+    body.append(reason_phrase(status));
+    body += ": " + message + "\n";
+    HTTPHeaders headers;
+    headers.add("content-type", "text/plain; charset=UTF-8");
+    headers.add("content-length", std::to_string(body.size()));
+    write_headers(status, std::move(headers));
+    write(body);
+    finish();
+}
+
+// --- Task 3: the stream's flow control ----------------------------------------------------
+
+void HTTP2Stream::on_data(const http2::FrameHeader& header, std::string_view data,
+                          std::size_t max_body_size) {
+    on_frame(http2::Direction::received, http2::FrameType::data,
+             header.has(http2::flags::kEndStream));
+    if (header.length > receive_window_.size()) {
+        throw http2::StreamError(http2::ErrorCode::flow_control_error,
+                                 "DATA of " + std::to_string(header.length) +
+                                     " bytes over the stream's window of " +
+                                     std::to_string(receive_window_.size()));
+    }
+    receive_window_.consume(header.length);
+    take_body(data, max_body_size);
+}
+
+// The application receives the body whole (chapter 05's model), so taking
+// it in is appending it to the request, within max_body_size.
+void HTTP2Stream::take_body(std::string_view data, std::size_t max_body_size) {
+    if (!request_) return;  // refused already: dropped
+    if (request_->body.size() + data.size() > max_body_size) {
+        return answer_alone(
+            413, "the body is over the limit of " + std::to_string(max_body_size) + " bytes");
+    }
+    request_->body.append(data);
+}
+
+std::uint32_t HTTP2Stream::give_back(std::size_t bytes, std::int64_t full_size) {
+    // A stream the client has ended (or we answered and reset) will carry
+    // no more DATA: a WINDOW_UPDATE for it would be wasted, or an error.
+    if (state_ != http2::StreamState::open || !request_) return 0;
+    return receive_window_.give_back(static_cast<std::int64_t>(bytes), full_size);
+}
+
+void HTTP2Stream::on_window_update(std::uint32_t increment) {
+    std::string what = "WINDOW_UPDATE of " + std::to_string(increment);
+    if (increment == 0) throw http2::StreamError(http2::ErrorCode::protocol_error, what);
+    if (!send_window_.update(increment)) {
+        throw http2::StreamError(http2::ErrorCode::flow_control_error,
+                                 what + ": the stream's window over 2^31-1");
+    }
+}
+
+void HTTP2Stream::change_send_window(std::int64_t change) {
+    // The client's setting, not a frame on this stream: over 2^31-1, the
+    // connection is in error (section 6.9.2).
+    if (!send_window_.update(change)) {
+        throw http2::ConnectionError(http2::ErrorCode::flow_control_error,
+                                     "SETTINGS_INITIAL_WINDOW_SIZE takes stream " +
+                                         std::to_string(id_) + "'s window over 2^31-1");
+    }
+}
+
+void HTTP2Stream::change_receive_window(std::int64_t change) {
+    // Within 2^31-1: we announce no more (HTTP2ConnectionParameters).
+    (void)receive_window_.update(change);
+}
+
+// --- Sending: the response, held to the windows -------------------------------------------
+
+bool HTTP2Stream::send_next_frame(FrameSender& out) {
+    if (done_sending()) return false;
+    if (unsent_head_) {
+        send_head(out);
+        return true;
+    }
+    return send_data(out);
+}
+
+// HEADERS (and CONTINUATIONs, for a block over the peer's frame size).
+// Headers are not flow controlled; they are encoded only now, because
+// HPACK blocks must be encoded in the order they are sent.
+void HTTP2Stream::send_head(FrameSender& out) {
+    using namespace http2;
+    bool end_stream = response_ == Response::finished && unsent_chunks_.empty();
+    std::string block = out.encoder.encode(*unsent_head_);
+    unsent_head_.reset();
+    std::string_view rest = block;
+    FrameType type = FrameType::headers;
+    do {
+        std::string_view piece = rest.substr(0, out.max_frame_size);
+        rest.remove_prefix(piece.size());
+        std::uint8_t frame_flags = rest.empty() ? flags::kEndHeaders : 0;
+        if (type == FrameType::headers && end_stream) frame_flags |= flags::kEndStream;
+        out.send(make_frame(type, frame_flags, id_, piece), {});
+        type = FrameType::continuation;
+    } while (!rest.empty());
+    on_frame(Direction::sent, FrameType::headers, end_stream);
+}
+
+// One DATA frame of the first chunk, as large as both windows and the
+// peer's frame size allow; false if it must wait for a WINDOW_UPDATE (or
+// has nothing to send yet). The chunk's on_flushed goes with the frame that
+// carries its last byte.
+bool HTTP2Stream::send_data(FrameSender& out) {
+    using namespace http2;
+    bool finished = response_ == Response::finished;
+    if (unsent_chunks_.empty()) {
+        if (!finished) return false;
+        out.send(make_frame(FrameType::data, flags::kEndStream, id_), {});  // needs no window
+        on_frame(Direction::sent, FrameType::data, true);
+        return true;
+    }
+    Chunk& chunk = unsent_chunks_.front();
+    std::int64_t left = static_cast<std::int64_t>(chunk.data.size() - chunk.sent);
+    std::int64_t size = std::min({left, std::int64_t{out.max_frame_size},
+                                  out.connection_window.size(), send_window_.size()});
+    if (left > 0 && size <= 0) return false;  // a window is closed: held
+    size = std::max<std::int64_t>(size, 0);
+    std::string_view bytes = std::string_view(chunk.data).substr(chunk.sent, size);
+    chunk.sent += static_cast<std::size_t>(size);
+    out.connection_window.consume(size);
+    send_window_.consume(size);
+
+    bool chunk_done = chunk.sent == chunk.data.size();
+    bool end_stream = chunk_done && finished && unsent_chunks_.size() == 1;
+    // An empty chunk (a write of "" with on_flushed) needs no frame of its own.
+    bool sends_frame = size > 0 || end_stream;
+    std::string frame;
+    if (sends_frame) {
+        frame = make_frame(FrameType::data, end_stream ? flags::kEndStream : 0, id_, bytes);
+    }
+    std::function<void()> on_flushed;
+    if (chunk_done) {
+        on_flushed = std::move(chunk.on_flushed);
+        unsent_chunks_.pop_front();
+    }
+    out.send(std::move(frame), std::move(on_flushed));
+    if (sends_frame) on_frame(Direction::sent, FrameType::data, end_stream);
+    return true;
+}
+
+void HTTP2Stream::drop_output() {
+    unsent_chunks_.clear();
+    unsent_head_.reset();
+}
+
+void HTTP2Stream::connection_over() {
+    state_ = http2::StreamState::closed;
+    drop_output();
 }
 
 }  // namespace course

@@ -39,6 +39,16 @@
 // So chapter 06's Application and chapter 08's coroutine handlers run on
 // HTTP/2 unchanged.
 //
+// To the connection it is where a stream's frames go, as in tornado_http2:
+// the connection reads a frame, finds its stream and hands it over
+// (on_frame, on_data, on_window_update); the stream keeps its own state,
+// windows, request and response, and changes them itself. The connection
+// asks it for its next frame to send (send_next_frame), and the stream
+// asks the connection for nothing but what StreamOwner below names. So
+// this file and stream.cpp include nothing above them: the arrows of the
+// chapter all point down (frame.h, window.h, hpack.h, stream.h,
+// http2connection.h).
+//
 // Lifetime: the connection holds each stream that is not closed; the
 // application holds the streams it answers (request->connection). A stream
 // holds its connection weakly: once the connection or the stream is gone,
@@ -59,10 +69,9 @@
 #include "hpack.h"
 #include "http1connection.h"  // HTTPConnection, HTTPServerRequest
 #include "httputil.h"
+#include "window.h"
 
 namespace course {
-
-class HTTP2Connection;
 
 namespace http2 {
 
@@ -91,9 +100,39 @@ StreamState transition(StreamState state, Direction direction, FrameType type, b
 
 }  // namespace http2
 
+// What a stream asks of the connection above it, and all it knows of it:
+// HTTP2Connection is one (http2connection.h).
+class StreamOwner {
+public:
+    // The TCP connection is closed, or ending: nothing more will go out.
+    virtual bool closed() const = 0;
+    // A stream has something to send: the connection sends it
+    // (send_next_frame) as soon as it may.
+    virtual void stream_has_output() = 0;
+    // RST_STREAM with `code` on the stream, which is then forgotten.
+    virtual void reset_stream(std::uint32_t stream_id, http2::ErrorCode code) = 0;
+
+protected:
+    // Never deleted through this interface: the connection's owners hold
+    // it as itself (std::shared_ptr<HTTP2Connection>).
+    ~StreamOwner() = default;
+};
+
+// What the connection lends a stream to send its frames with
+// (send_next_frame): the HPACK encoder, which must encode the blocks in the
+// order they go out; the client's largest frame; the connection's send
+// window, shared by all streams; and the way to the IOStream (on_sent runs
+// once the kernel has the frame).
+struct FrameSender {
+    http2::HeaderEncoder& encoder;
+    std::uint32_t max_frame_size;
+    http2::Window& connection_window;
+    std::function<void(std::string frame, std::function<void()> on_sent)> send;
+};
+
 class HTTP2Stream : public HTTPConnection, public std::enable_shared_from_this<HTTP2Stream> {
 public:
-    HTTP2Stream(std::uint32_t id, std::weak_ptr<HTTP2Connection> connection,
+    HTTP2Stream(std::uint32_t id, std::weak_ptr<StreamOwner> connection,
                 std::int64_t send_window, std::int64_t receive_window);
 
     // Chapter 05's HTTPConnection. Header names go out in lower case
@@ -119,33 +158,85 @@ public:
     std::uint32_t id() const { return id_; }
     http2::StreamState state() const { return state_; }
 
-private:
-    friend class HTTP2Connection;
+    // --- What the connection hands the stream (stream.cpp) ----------------------------
 
-    // Moves state_ along the diagram (transition() above).
+    // Every frame on the stream, received or sent, moves state_ along the
+    // diagram (transition() above): a received frame the state refuses
+    // throws the RFC's error.
     void on_frame(http2::Direction direction, http2::FrameType type, bool end_stream);
+    // The request, from the HEADERS that opened the stream. A declared
+    // content-length over `max_body_size` is answered 413 at once.
+    void start_request(std::shared_ptr<HTTPServerRequest> request, std::size_t max_body_size);
+    // The request once the client has ended the stream, for the
+    // application; null if it was answered already (413, 431). Throws a
+    // StreamError if its content-length and its body disagree.
+    std::shared_ptr<HTTPServerRequest> take_request();
+    // An answer written without the application (413, 431, 500): the
+    // request, if any, is dropped.
+    void answer_alone(int status, const std::string& message);
+    bool response_started() const { return response_ != Response::not_started; }
+
+    // --- Task 3: the stream's flow control (stream.cpp) --------------------------------
+
+    // A DATA frame: its whole length (padding too) against our window, a
+    // FLOW_CONTROL_ERROR of the stream beyond it; then `data` taken into the
+    // request's body, within `max_body_size` (413 beyond it).
+    void on_data(const http2::FrameHeader& header, std::string_view data,
+                 std::size_t max_body_size);
+    // `bytes` taken in (or dropped): the increment of a WINDOW_UPDATE for
+    // this stream when one is due (Window::give_back), else 0. None once
+    // the client may send no more DATA on it.
+    std::uint32_t give_back(std::size_t bytes, std::int64_t full_size);
+    // The client's WINDOW_UPDATE for this stream.
+    void on_window_update(std::uint32_t increment);
+    // The client's SETTINGS_INITIAL_WINDOW_SIZE moved by `change`: our send
+    // window moves with it, maybe below zero (RFC 9113 section 6.9.2).
+    void change_send_window(std::int64_t change);
+    // Our SETTINGS_INITIAL_WINDOW_SIZE took effect (the client's ACK).
+    void change_receive_window(std::int64_t change);
+
+    // --- Sending (stream.cpp) ----------------------------------------------------------
+
+    // Our side of the stream is over: END_STREAM has gone (half-closed
+    // (local)), or the stream is closed. The state says it; no flag of its own.
+    bool done_sending() const {
+        return state_ == http2::StreamState::half_closed_local ||
+               state_ == http2::StreamState::closed;
+    }
+    // Sends the stream's next frame, if one may go: its head, then its DATA
+    // within the windows. False if none may (nothing written yet, or a
+    // window closed).
+    bool send_next_frame(FrameSender& out);
+    // The connection lets the stream go: what it had not sent is dropped,
+    // its on_flushed callbacks with it (as a closed IOStream drops its
+    // write callbacks).
+    void drop_output();
+    // The connection is over: the stream is closed, its output dropped.
+    void connection_over();
+
+private:
     // The connection, if it still exists and is open.
-    std::shared_ptr<HTTP2Connection> live_connection() const;
+    std::shared_ptr<StreamOwner> live_connection() const;
+    void take_body(std::string_view data, std::size_t max_body_size);
+    void send_head(FrameSender& out);
+    bool send_data(FrameSender& out);
 
     std::uint32_t id_;
-    std::weak_ptr<HTTP2Connection> connection_;
+    std::weak_ptr<StreamOwner> connection_;
     http2::StreamState state_ = http2::StreamState::idle;
 
     // Flow control (task 3): what the client still lets us send on this
-    // stream, and what we still let it send us. Signed: a SETTINGS change
-    // can take a send window below zero (RFC 9113 section 6.9.2).
-    std::int64_t send_window_;
-    std::int64_t receive_window_;
-    // Body bytes taken in but not yet given back with a WINDOW_UPDATE.
-    std::int64_t unacknowledged_ = 0;
+    // stream, and what we still let it send us (window.h).
+    http2::Window send_window_;
+    http2::Window receive_window_;
 
     // The request, while its body arrives; moved to the application when
     // the client ends the stream.
     std::shared_ptr<HTTPServerRequest> request_;
     std::optional<std::uint64_t> content_length_;  // as the client declared it
 
-    // The response, as the application writes it, until the connection
-    // sends it: the head (encoded only when it is sent, because HPACK
+    // The response, as the application writes it, until the stream sends
+    // it (send_next_frame, when the connection asks): the head (encoded only when it is sent, because HPACK
     // blocks must be encoded in the order they go out), then the chunks.
     struct Chunk {
         std::string data;
@@ -158,13 +249,6 @@ private:
     Response response_ = Response::not_started;
     bool response_has_body_ = true;  // not for HEAD, 204, 304
     bool head_request_ = false;
-
-    // Our side of the stream is over: END_STREAM has gone (half-closed
-    // (local)), or the stream is closed. The state says it; no flag of its own.
-    bool done_sending() const {
-        return state_ == http2::StreamState::half_closed_local ||
-               state_ == http2::StreamState::closed;
-    }
 };
 
 }  // namespace course

@@ -59,7 +59,7 @@ void HTTP2Connection::start() {
     // SETTINGS cannot change the connection's window, only a WINDOW_UPDATE.
     if (params_.connection_window_size > kDefaultWindowSize) {
         send(window_update_frame(0, params_.connection_window_size - kDefaultWindowSize));
-        receive_window_ = params_.connection_window_size;
+        receive_window_ = Window(params_.connection_window_size);
     }
     fire_and_forget(serve());
 }
@@ -111,12 +111,11 @@ void HTTP2Connection::handle_frame(const FrameHeader& header, std::string_view p
                                    const std::optional<StreamError>& broken) {
     // A header block in pieces admits nothing in between (section 6.10):
     // the decoder's state depends on the whole block.
-    bool continuing = continuation_stream_ != 0;
-    if (continuing &&
-        (header.type != FrameType::continuation || header.stream_id != continuation_stream_)) {
+    if (header_block_ && (header.type != FrameType::continuation ||
+                          header.stream_id != header_block_->stream_id)) {
         throw ConnectionError(ErrorCode::protocol_error,
                               frame_type_name(header.type) + " inside stream " +
-                                  std::to_string(continuation_stream_) + "'s header block");
+                                  std::to_string(header_block_->stream_id) + "'s header block");
     }
     // The client's preface ends with its SETTINGS (section 3.4).
     if (!client_settings_seen_ && header.type != FrameType::settings) {
@@ -150,7 +149,8 @@ void HTTP2Connection::on_settings(const FrameHeader& header, std::string_view pa
         if (!settings_acknowledged_) {
             settings_acknowledged_ = true;
             std::int64_t change = std::int64_t{params_.initial_window_size} - kDefaultWindowSize;
-            for (auto& [id, stream] : streams_) stream->receive_window_ += change;
+            // Within 2^31-1: we announce no more (HTTP2ConnectionParameters).
+            for (auto& [id, stream] : streams_) stream->change_receive_window(change);
         }
         return;
     }
@@ -203,40 +203,40 @@ void HTTP2Connection::on_headers(const FrameHeader& header, std::string_view pay
             throw ConnectionError(ErrorCode::frame_size_error, "HEADERS too short");
         block.remove_prefix(5);
     }
-    header_block_.assign(block);
-    header_block_frames_ = 1;
-    if (header.has(flags::kEndHeaders))
-        return on_header_block(header.stream_id, header.has(flags::kEndStream));
-    continuation_stream_ = header.stream_id;
-    continuation_end_stream_ = header.has(flags::kEndStream);
+    HeaderBlock whole{header.stream_id, header.has(flags::kEndStream), std::string(block), 1};
+    if (header.has(flags::kEndHeaders)) return on_header_block(whole);
+    header_block_ = std::move(whole);  // CONTINUATIONs follow
 }
 
 void HTTP2Connection::on_continuation(const FrameHeader& header, std::string_view payload) {
-    if (continuation_stream_ == 0) {
+    if (!header_block_) {
         throw ConnectionError(ErrorCode::protocol_error,
                               "CONTINUATION without a HEADERS before it");
     }
     // The CONTINUATION flood: a block that never ends, in pieces large
     // or empty, would hold our memory or our CPU forever.
-    header_block_.append(payload);
-    if (header_block_.size() > params_.max_header_list_size ||
-        ++header_block_frames_ > params_.max_continuation_frames) {
+    HeaderBlock& block = *header_block_;
+    block.bytes.append(payload);
+    if (block.bytes.size() > params_.max_header_list_size ||
+        ++block.frames > params_.max_continuation_frames) {
         throw ConnectionError(ErrorCode::enhance_your_calm,
                               "CONTINUATION flood: a header block of " +
-                                  std::to_string(header_block_frames_) + " frames, " +
-                                  std::to_string(header_block_.size()) + " bytes");
+                                  std::to_string(block.frames) + " frames, " +
+                                  std::to_string(block.bytes.size()) + " bytes");
     }
     if (!header.has(flags::kEndHeaders)) return;
-    std::uint32_t stream_id = std::exchange(continuation_stream_, 0);
-    on_header_block(stream_id, continuation_end_stream_);
+    HeaderBlock whole = std::move(block);
+    header_block_.reset();  // before on_header_block, which may throw
+    on_header_block(whole);
 }
 
 // A complete header block: a new request, or the trailers of one.
-void HTTP2Connection::on_header_block(std::uint32_t stream_id, bool end_stream) {
+void HTTP2Connection::on_header_block(const HeaderBlock& block) {
     // Decoded first, whatever becomes of the stream: HPACK's table must see
     // every block, in order (hpack.h).
-    DecodedHeaders decoded = decoder_.decode(header_block_);
-    header_block_.clear();
+    DecodedHeaders decoded = decoder_.decode(block.bytes);
+    std::uint32_t stream_id = block.stream_id;
+    bool end_stream = block.end_stream;
     if (Stream stream = find_stream(stream_id)) {
         stream->on_frame(Direction::received, FrameType::headers, end_stream);
         return on_trailers(stream, decoded.fields);
@@ -272,20 +272,11 @@ void HTTP2Connection::open_stream(std::uint32_t stream_id, bool end_stream,
     stream->on_frame(Direction::received, FrameType::headers, end_stream);
     streams_[stream_id] = stream;
     if (decoded.over_limit) {
-        return answer_without_application(stream, 431,
-                                          "the header list is over the limit of " +
-                                              std::to_string(params_.max_header_list_size) +
-                                              " bytes");
+        return stream->answer_alone(431, "the header list is over the limit of " +
+                                             std::to_string(params_.max_header_list_size) +
+                                             " bytes");
     }
-    stream->request_ = make_request(decoded.fields, remote_address_);
-    stream->head_request_ = stream->request_->method == "HEAD";
-    stream->content_length_ = declared_body_length(stream->request_->headers);
-    if (stream->content_length_ && *stream->content_length_ > params_.max_body_size) {
-        return answer_without_application(
-            stream, 413,
-            "content-length " + stream->request_->headers.get("content-length") +
-                " is over the limit of " + std::to_string(params_.max_body_size) + " bytes");
-    }
+    stream->start_request(make_request(decoded.fields, remote_address_), params_.max_body_size);
     if (end_stream) dispatch_request(stream);
 }
 
@@ -322,43 +313,20 @@ void HTTP2Connection::count_reset_by_client() {
 // ------------------------------------------------------------------------------
 
 void HTTP2Connection::dispatch_request(const Stream& stream) {
-    if (!stream->request_) return;  // answered already (413, 431)
-    std::shared_ptr<HTTPServerRequest> request = std::move(stream->request_);
-    if (stream->content_length_ && *stream->content_length_ != request->body.size()) {
-        throw StreamError(ErrorCode::protocol_error,
-                          "content-length " + std::to_string(*stream->content_length_) +
-                              " but the body has " + std::to_string(request->body.size()) +
-                              " bytes");
-    }
-    request->connection = stream;
-    request->parse_body();
+    std::shared_ptr<HTTPServerRequest> request = stream->take_request();
+    if (!request) return;  // answered already (413, 431)
     try {
         callback_(std::move(request));
     } catch (const std::exception& error) {
         // As chapter 05 does: a 500 if nothing was sent yet, else a reset
         // (half a response cannot be saved). The other streams go on.
         std::fprintf(stderr, "HTTP2Connection: the request callback threw: %s\n", error.what());
-        if (stream->response_ == HTTP2Stream::Response::not_started) {
-            answer_without_application(stream, 500, "the application failed");
+        if (!stream->response_started()) {
+            stream->answer_alone(500, "the application failed");
         } else {
             reset_stream(stream->id(), ErrorCode::internal_error);
         }
     }
-}
-
-// A refusal written by the connection itself: 413, 431, 500.
-void HTTP2Connection::answer_without_application(const Stream& stream, int status,
-                                                 const std::string& message) {
-    stream->request_.reset();
-    std::string body = std::to_string(status) + " ";
-    body.append(reason_phrase(status));
-    body += ": " + message + "\n";
-    HTTPHeaders headers;
-    headers.add("content-type", "text/plain; charset=UTF-8");
-    headers.add("content-length", std::to_string(body.size()));
-    stream->write_headers(status, std::move(headers));
-    stream->write(body);
-    stream->finish();
 }
 
 // --- the streams' bookkeeping
@@ -399,14 +367,12 @@ void HTTP2Connection::reset_stream(std::uint32_t stream_id, ErrorCode code) {
     }
 }
 
-// The stream is closed: the connection lets it go. What it had not sent
-// is dropped, its on_flushed callbacks with it (as a closed IOStream drops
-// its write callbacks).
+// The stream is closed: the connection lets it go, and what it had not
+// sent with it (HTTP2Stream::drop_output).
 void HTTP2Connection::forget_stream(std::uint32_t stream_id) {
     auto found = streams_.find(stream_id);
     if (found == streams_.end()) return;
-    found->second->unsent_chunks_.clear();
-    found->second->unsent_head_.reset();
+    found->second->drop_output();
     streams_.erase(found);
     close_if_drained();
 }
@@ -462,10 +428,7 @@ void HTTP2Connection::close_after_flush() {
 // The reading coroutine ends: no stream will be answered any more.
 void HTTP2Connection::finish_serving() {
     life_ = Life::finished;
-    for (auto& [id, stream] : streams_) {
-        stream->state_ = StreamState::closed;
-        stream->unsent_chunks_.clear();
-    }
+    for (auto& [id, stream] : streams_) stream->connection_over();
     streams_.clear();
     if (std::function<void()> callback = std::move(close_callback_)) callback();
 }

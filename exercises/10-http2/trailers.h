@@ -44,16 +44,15 @@
 #include <string_view>
 #include <utility>
 
-#include "http2connection.h"
-#include "stream.h"
+#include "stream.h"  // all a stream's member needs: the arrows point down
 
 namespace course {
 
 inline void HTTP2Stream::write_trailers(HTTPHeaders trailers) {
     // TODO(task 5): the contract above. As a member of HTTP2Stream, this
-    // may use the stream's members (stream.h), and through the stream the
-    // connection's (HTTP2Stream is its friend): how the connection sends a
-    // stream's head, its chunks, and END_STREAM is in flow_control.cpp
+    // may use the stream's members (stream.h), and ask its connection what
+    // StreamOwner offers (stream_has_output): how the stream sends its head,
+    // its chunks, and END_STREAM when the connection asks is in stream.cpp
     // beside this file (send_next_frame, send_head, send_data). Hint: make
     // hint CH=10 TASK=5.
     (void)trailers;

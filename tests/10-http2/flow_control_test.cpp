@@ -9,9 +9,40 @@
 #include <string>
 
 #include "h2_fixture.h"
+#include "window.h"
 
 namespace course::testing {
 namespace {
+
+// The window type alone (window.h): its two rules, without a connection.
+TEST(Task3_Window, ConsumeTakesBytesOff) {
+    http2::Window window(100);
+    window.consume(30);
+    EXPECT_EQ(window.size(), 70);
+    window.consume(80);  // a SETTINGS change may leave a send window below zero
+    EXPECT_EQ(window.size(), -10);
+}
+
+TEST(Task3_Window, UpdateStopsAtTwoToTheThirtyOneMinusOne) {
+    http2::Window window(http2::kMaxWindowSize - 10);
+    EXPECT_TRUE(window.update(10));  // exactly 2^31-1 is allowed
+    EXPECT_EQ(window.size(), http2::kMaxWindowSize);
+    EXPECT_FALSE(window.update(1));
+    EXPECT_EQ(window.size(), http2::kMaxWindowSize) << "a refused update leaves the window as it was";
+    EXPECT_TRUE(window.update(-http2::kMaxWindowSize - 5));  // SETTINGS may move it down
+    EXPECT_EQ(window.size(), -5);
+}
+
+TEST(Task3_Window, GiveBackComesInBatchesOfHalfAWindow) {
+    http2::Window window(1000);
+    window.consume(600);
+    EXPECT_EQ(window.give_back(300, 1000), 0u) << "less than half a window waits";
+    EXPECT_EQ(window.size(), 400);
+    EXPECT_EQ(window.give_back(200, 1000), 500u) << "then all that waited goes at once";
+    EXPECT_EQ(window.size(), 900);
+    EXPECT_EQ(window.give_back(100, 1000), 0u) << "and what was given back is not given again";
+    EXPECT_EQ(window.give_back(400, 1000), 500u);
+}
 
 class Task3_FlowControl : public HTTP2ServerTest {
 protected:
