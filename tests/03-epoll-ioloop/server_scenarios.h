@@ -51,6 +51,21 @@ inline std::string reply_within(TestClient& client, std::size_t bytes,
     }
 }
 
+// How many of `clients`, client i having sent "client i\n", did not get
+// their line back: all of them within one 5 s deadline.
+inline int count_unechoed(std::vector<std::unique_ptr<TestClient>>& clients) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    int unechoed = 0;
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+        std::string expected = "client " + std::to_string(i) + "\n";
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        std::string reply = reply_within(*clients[i], expected.size(), std::max(left, 10ms));
+        if (reply != expected) ++unechoed;
+    }
+    return unechoed;
+}
+
 // Reads until end of stream, at most `timeout` in all; returns what came.
 inline std::string read_until_eof(int fd, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -95,15 +110,7 @@ inline void expect_every_queued_connection_served(LoopServerOptions options) {
     }
     std::this_thread::sleep_for(50ms);  // every handshake done, every byte there
     server.release_loop();
-    auto deadline = std::chrono::steady_clock::now() + 5s;  // for all of them
-    int unserved = 0;
-    for (int i = 0; i < kClients; ++i) {
-        std::string expected = "client " + std::to_string(i) + "\n";
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        std::string reply = reply_within(*clients[i], expected.size(), std::max(left, 10ms));
-        if (reply != expected) ++unserved;
-    }
+    int unserved = count_unechoed(clients);
     EXPECT_EQ(unserved, 0) << unserved << " of " << kClients
                            << " clients that connected while the loop was busy were not served "
                               "(edge-triggered: accept until accept() says EAGAIN, however many "
@@ -277,15 +284,7 @@ inline void expect_accepting_resumes_after_running_out_of_descriptors(LoopServer
         // start of the next turn, so by then the server has met EMFILE.
         ASSERT_EQ(server.connection_count(), 0u) << "the server accepted with no descriptor free";
     }  // descriptors free again
-    auto deadline = std::chrono::steady_clock::now() + 5s;  // for all of them
-    int unserved = 0;
-    for (int i = 0; i < kClients; ++i) {
-        std::string expected = "client " + std::to_string(i) + "\n";
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        std::string reply = reply_within(*clients[i], expected.size(), std::max(left, 10ms));
-        if (reply != expected) ++unserved;
-    }
+    int unserved = count_unechoed(clients);
     EXPECT_EQ(unserved, 0) << unserved << " of " << kClients
                            << " clients that queued up while the server was out of descriptors "
                               "were never served: let accept_one's exception reach "
