@@ -87,7 +87,7 @@ void HTTP2Connection::on_window_update(const FrameHeader& header, std::string_vi
         if (!stream) return on_unknown_stream(header);  // it may cross our END_STREAM
         stream->on_window_update(increment);
     }
-    stream_has_output();  // DATA held back may go now
+    send_soon();  // DATA held back may go now
 }
 
 // SETTINGS_INITIAL_WINDOW_SIZE changed: every stream's send window moves by
@@ -103,7 +103,7 @@ void HTTP2Connection::change_initial_send_window(std::int64_t new_size) {
 // A stream has something to send: send at the end of this turn of the
 // loop, so that write_headers, write and finish called in a row go out
 // together (END_STREAM on the last DATA frame, not in a frame of its own).
-void HTTP2Connection::stream_has_output() {
+void HTTP2Connection::send_soon() {
     if (send_scheduled_ || closed()) return;
     send_scheduled_ = true;
     stream_.stream()->io_loop().add_callback([weak = weak_from_this()] {

@@ -100,7 +100,7 @@ Task<void> HTTP2Connection::serve() {
     } catch (const std::exception& error) {
         fail(ConnectionError(ErrorCode::internal_error, error.what()));
     }
-    finish_serving();
+    end_serving();
 }
 
 void HTTP2Connection::handle_frame(const FrameHeader& header, std::string_view payload,
@@ -153,7 +153,7 @@ void HTTP2Connection::on_settings(const FrameHeader& header, std::string_view pa
     client_settings_seen_ = true;
     for (const Setting& setting : parse_settings(payload)) apply_setting(setting);
     send_reply(settings_ack_frame());
-    stream_has_output();  // a window or the frame size may have grown
+    send_soon();  // a window or the frame size may have grown
 }
 
 void HTTP2Connection::apply_setting(const Setting& setting) {
@@ -268,7 +268,7 @@ void HTTP2Connection::open_stream(std::uint32_t stream_id, bool end_stream,
     stream->on_frame(Direction::received, FrameType::headers, end_stream);
     streams_[stream_id] = stream;
     if (decoded.over_limit) {
-        return stream->answer_alone(431, "the header list is over the limit of " +
+        return stream->refuse(431, "the header list is over the limit of " +
                                              std::to_string(params_.max_header_list_size) +
                                              " bytes");
     }
@@ -318,7 +318,7 @@ void HTTP2Connection::dispatch_request(const Stream& stream) {
         // (half a response cannot be saved). The other streams go on.
         std::fprintf(stderr, "HTTP2Connection: the request callback threw: %s\n", error.what());
         if (!stream->response_started()) {
-            stream->answer_alone(500, "the application failed");
+            stream->refuse(500, "the application failed");
         } else {
             reset_stream(stream->id(), ErrorCode::internal_error);
         }
@@ -383,7 +383,7 @@ void HTTP2Connection::send(std::string bytes, IOStream::WriteCallback on_sent) {
 
 void HTTP2Connection::close() { stream_.close(); }
 
-bool HTTP2Connection::closed() const { return life_ == Life::finished || stream_.closed(); }
+bool HTTP2Connection::closed() const { return life_ == Life::ended || stream_.closed(); }
 
 void HTTP2Connection::set_close_callback(std::function<void()> callback) {
     close_callback_ = std::move(callback);
@@ -422,8 +422,8 @@ void HTTP2Connection::close_after_flush() {
 }
 
 // The reading coroutine ends: no stream will be answered any more.
-void HTTP2Connection::finish_serving() {
-    life_ = Life::finished;
+void HTTP2Connection::end_serving() {
+    life_ = Life::ended;
     for (auto& [id, stream] : streams_) stream->connection_over();
     streams_.clear();
     if (std::function<void()> callback = std::move(close_callback_)) callback();
@@ -434,7 +434,7 @@ void HTTP2Connection::finish_serving() {
 // GOAWAY NO_ERROR naming the last stream we took: the client knows those
 // will be answered and that it must retry later ones elsewhere (section
 // 6.8). The connection closes once the streams it took are done.
-void HTTP2Connection::close_gracefully() {
+void HTTP2Connection::close_when_idle() {
     if (life_ != Life::serving || closed()) return;
     life_ = Life::going_away;
     goaway_last_stream_id_ = last_stream_id_;

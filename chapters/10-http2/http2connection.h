@@ -109,7 +109,7 @@ public:
 
     // Task 4: GOAWAY with the last stream id we took; the streams we took
     // are answered, new ones are ignored, then the connection closes.
-    void close_gracefully();
+    void close_when_idle();
 
     // Streams that are not closed yet.
     std::size_t open_streams() const { return streams_.size(); }
@@ -161,7 +161,7 @@ private:
     void give_back_stream_window(const Stream& stream, std::size_t bytes);
     void on_window_update(const http2::FrameHeader& header, std::string_view payload);
     void change_initial_send_window(std::int64_t new_size);
-    void stream_has_output() override;
+    void send_soon() override;
     void send_pending_data();
     bool send_next_frame(HTTP2Stream& stream, FrameSender& out);
 
@@ -170,7 +170,7 @@ private:
     void send_reply(std::string frame);
     void fail(const http2::ConnectionError& error);
     void close_after_flush();
-    void finish_serving();
+    void end_serving();
     // Task 4 (graceful GOAWAY).
     void close_if_drained();
     bool ignored_after_goaway(std::uint32_t stream_id) const;
@@ -183,18 +183,18 @@ private:
 
     // The connection's life, one value:
     //
-    //   serving ──close_gracefully()──► going_away ──its last stream is done──► closing
+    //   serving ──close_when_idle()──► going_away ──its last stream is done──► closing
     //      │                                 │                                     ▲
     //      └──────────── a ConnectionError: GOAWAY with its code ───────────────────┘
     //
-    //   any of them ──the reading coroutine ends (the TCP connection closed)──► finished
+    //   any of them ──the reading coroutine ends (the TCP connection closed)──► ended
     //
     // serving: streams are opened and answered. going_away: our GOAWAY
     // NO_ERROR is out; the streams it named are answered, newer ones
     // ignored. closing: our last frames are being flushed, then the TCP
-    // connection closes (at most kCloseAfterFlushLimit later). finished:
+    // connection closes (at most kCloseAfterFlushLimit later). ended:
     // serve() has returned; nothing is read or answered any more.
-    enum class Life { serving, going_away, closing, finished };
+    enum class Life { serving, going_away, closing, ended };
     Life life_ = Life::serving;
     // Streams above this id are ignored once we have said GOAWAY.
     std::uint32_t goaway_last_stream_id_ = 0;

@@ -45,7 +45,7 @@ void HTTP2Server::stop(std::function<void()> on_stopped) {
         return;
     }
     auto open = connections_;
-    for (const auto& connection : open) connection->close_gracefully();
+    for (const auto& connection : open) connection->close_when_idle();
 }
 
 }  // namespace course

@@ -108,7 +108,7 @@ public:
     virtual bool closed() const = 0;
     // A stream has something to send: the connection sends it
     // (send_next_frame) as soon as it may.
-    virtual void stream_has_output() = 0;
+    virtual void send_soon() = 0;
     // RST_STREAM with `code` on the stream, which is then forgotten.
     virtual void reset_stream(std::uint32_t stream_id, http2::ErrorCode code) = 0;
 
@@ -173,8 +173,8 @@ public:
     std::shared_ptr<HTTPServerRequest> take_request();
     // An answer written without the application (413, 431, 500): the
     // request, if any, is dropped.
-    void answer_alone(int status, const std::string& message);
-    bool response_started() const { return response_ != Response::not_started; }
+    void refuse(int status, const std::string& message);
+    bool response_started() const { return response_ != ResponseStage::nothing_sent; }
 
     // --- Task 3: the stream's flow control (stream.cpp) --------------------------------
 
@@ -245,8 +245,8 @@ private:
     };
     std::optional<http2::HeaderList> unsent_head_;
     std::deque<Chunk> unsent_chunks_;
-    enum class Response { not_started, started, finished };
-    Response response_ = Response::not_started;
+    enum class ResponseStage { nothing_sent, headers_sent, finished };
+    ResponseStage response_ = ResponseStage::nothing_sent;
     bool response_has_body_ = true;  // not for HEAD, 204, 304
     bool head_request_ = false;
 };

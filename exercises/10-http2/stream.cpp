@@ -117,10 +117,10 @@ bool HTTP2Stream::closed() const {
 }
 
 void HTTP2Stream::write_headers(int status, HTTPHeaders headers) {
-    if (response_ != Response::not_started) {
+    if (response_ != ResponseStage::nothing_sent) {
         throw std::logic_error("HTTP2Stream: write_headers called twice for one request");
     }
-    response_ = Response::started;
+    response_ = ResponseStage::headers_sent;
     response_has_body_ = !head_request_ && status >= 200 && status != 204 && status != 304;
     http2::HeaderList head{{":status", std::to_string(status)}};
     for (const auto& [name, value] : headers) {
@@ -130,26 +130,26 @@ void HTTP2Stream::write_headers(int status, HTTPHeaders headers) {
     if (!headers.contains("Date")) head.emplace_back("date", format_http_date(std::time(nullptr)));
     if (!headers.contains("Server")) head.emplace_back("server", std::string(kServerName));
     unsent_head_ = std::move(head);
-    if (auto connection = live_connection()) connection->stream_has_output();
+    if (auto connection = live_connection()) connection->send_soon();
 }
 
 void HTTP2Stream::write(std::string_view chunk, std::function<void()> on_flushed) {
-    if (response_ != Response::started) {
+    if (response_ != ResponseStage::headers_sent) {
         throw std::logic_error("HTTP2Stream: write outside write_headers ... finish");
     }
     if (closed()) return;
     if (!response_has_body_) chunk = {};  // HEAD, 204, 304: headers only
     if (chunk.empty() && !on_flushed) return;
     unsent_chunks_.push_back(Chunk{std::string(chunk), 0, std::move(on_flushed)});
-    if (auto connection = live_connection()) connection->stream_has_output();
+    if (auto connection = live_connection()) connection->send_soon();
 }
 
 void HTTP2Stream::finish() {
-    if (response_ != Response::started) {
+    if (response_ != ResponseStage::headers_sent) {
         throw std::logic_error("HTTP2Stream: finish without write_headers, or twice");
     }
-    response_ = Response::finished;
-    if (auto connection = live_connection()) connection->stream_has_output();
+    response_ = ResponseStage::finished;
+    if (auto connection = live_connection()) connection->send_soon();
 }
 
 void HTTP2Stream::close() {
@@ -166,7 +166,7 @@ void HTTP2Stream::start_request(std::shared_ptr<HTTPServerRequest> request,
     head_request_ = request_->method == "HEAD";
     content_length_ = http2::declared_body_length(request_->headers);
     if (content_length_ && *content_length_ > max_body_size) {
-        answer_alone(413, "content-length " + request_->headers.get("content-length") +
+        refuse(413, "content-length " + request_->headers.get("content-length") +
                               " is over the limit of " + std::to_string(max_body_size) +
                               " bytes");
     }
@@ -186,7 +186,7 @@ std::shared_ptr<HTTPServerRequest> HTTP2Stream::take_request() {
     return request;
 }
 
-void HTTP2Stream::answer_alone(int status, const std::string& message) {
+void HTTP2Stream::refuse(int status, const std::string& message) {
     request_.reset();
     std::string body = std::to_string(status) + " ";
     body.append(reason_phrase(status));
@@ -216,7 +216,7 @@ void HTTP2Stream::on_data(const http2::FrameHeader& header, std::string_view dat
 void HTTP2Stream::take_body(std::string_view data, std::size_t max_body_size) {
     if (!request_) return;  // refused already: dropped
     if (request_->body.size() + data.size() > max_body_size) {
-        return answer_alone(
+        return refuse(
             413, "the body is over the limit of " + std::to_string(max_body_size) + " bytes");
     }
     request_->body.append(data);
@@ -269,7 +269,7 @@ bool HTTP2Stream::send_next_frame(FrameSender& out) {
 // HPACK blocks must be encoded in the order they are sent.
 void HTTP2Stream::send_head(FrameSender& out) {
     using namespace http2;
-    bool end_stream = response_ == Response::finished && unsent_chunks_.empty();
+    bool end_stream = response_ == ResponseStage::finished && unsent_chunks_.empty();
     std::string block = out.encoder.encode(*unsent_head_);
     unsent_head_.reset();
     std::string_view rest = block;
@@ -291,7 +291,7 @@ void HTTP2Stream::send_head(FrameSender& out) {
 // carries its last byte.
 bool HTTP2Stream::send_data(FrameSender& out) {
     using namespace http2;
-    bool finished = response_ == Response::finished;
+    bool finished = response_ == ResponseStage::finished;
     if (unsent_chunks_.empty()) {
         if (!finished) return false;
         out.send(make_frame(FrameType::data, flags::kEndStream, id_), {});  // needs no window

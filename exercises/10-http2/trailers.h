@@ -51,7 +51,7 @@ namespace course {
 inline void HTTP2Stream::write_trailers(HTTPHeaders trailers) {
     // TODO(task 5): the contract above. As a member of HTTP2Stream, this
     // may use the stream's members (stream.h), and ask its connection what
-    // StreamOwner offers (stream_has_output): how the stream sends its head,
+    // StreamOwner offers (send_soon): how the stream sends its head,
     // its chunks, and END_STREAM when the connection asks is in stream.cpp
     // beside this file (send_next_frame, send_head, send_data). Hint: make
     // hint CH=10 TASK=5.

@@ -70,7 +70,7 @@ inline HeaderList trailer_fields(const HTTPHeaders& trailers) {
 }  // namespace http2
 
 inline void HTTP2Stream::write_trailers(HTTPHeaders trailers) {
-    if (response_ != Response::started) {
+    if (response_ != ResponseStage::headers_sent) {
         throw std::logic_error(
             "HTTP2Stream: write_trailers without write_headers, or after finish");
     }
@@ -83,10 +83,10 @@ inline void HTTP2Stream::write_trailers(HTTPHeaders trailers) {
     // finished, so no DATA frame carries END_STREAM.
     write("", [weak = weak_from_this(), fields = std::move(fields)]() mutable {
         std::shared_ptr<HTTP2Stream> self = weak.lock();
-        if (!self || self->closed() || self->response_ != Response::started) return;
+        if (!self || self->closed() || self->response_ != ResponseStage::headers_sent) return;
         self->unsent_head_ = std::move(fields);
-        self->response_ = Response::finished;
-        if (auto connection = self->live_connection()) connection->stream_has_output();
+        self->response_ = ResponseStage::finished;
+        if (auto connection = self->live_connection()) connection->send_soon();
     });
 }
 

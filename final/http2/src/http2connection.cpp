@@ -80,21 +80,21 @@ HTTP2ServerConnection::HTTP2ServerConnection(std::shared_ptr<IOStream> stream,
 HTTP2ServerConnection::~HTTP2ServerConnection() = default;
 
 // The one writer of the connection's life (its drawing is in tornado/http2.h).
-void HTTP2ServerConnection::enter(State to) {
-    bool drawn = (state_ == State::created && to == State::serving) ||
-                 (state_ == State::serving && (to == State::going_away || to == State::ended)) ||
-                 (state_ == State::going_away && to == State::ended);
+void HTTP2ServerConnection::enter(Life to) {
+    bool drawn = (life_ == Life::created && to == Life::serving) ||
+                 (life_ == Life::serving && (to == Life::going_away || to == Life::ended)) ||
+                 (life_ == Life::going_away && to == Life::ended);
     if (!drawn) {
         constexpr std::string_view kNames[] = {"created", "serving", "going_away", "ended"};
         throw std::logic_error(tornado::format(
             "HTTP2ServerConnection: its life cannot go from {} to {}",
-            kNames[static_cast<std::size_t>(state_)], kNames[static_cast<std::size_t>(to)]));
+            kNames[static_cast<std::size_t>(life_)], kNames[static_cast<std::size_t>(to)]));
     }
-    state_ = to;
+    life_ = to;
 }
 
 void HTTP2ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate) {
-    enter(State::serving);
+    enter(Life::serving);
     delegate_ = &delegate;
     stream_->set_nodelay(true);
     stream_->set_close_callback([weak = weak_from_this()] {
@@ -257,7 +257,7 @@ void HTTP2ServerConnection::check_stream_id(std::int32_t id) {
     if (nghttp2_session_get_stream_remote_close(session_.get(), id) != -1) return;
     // A stream opened after our GOAWAY's last one was never taken: its
     // frames are ignored (RFC 9113 section 6.8), its trailers too.
-    if (state_ == State::going_away &&
+    if (life_ == Life::going_away &&
         id > nghttp2_session_get_last_proc_stream_id(session_.get())) {
         return;
     }
@@ -389,8 +389,8 @@ Future<void> HTTP2ServerConnection::close() {
 }
 
 void HTTP2ServerConnection::close_when_idle() {
-    if (state_ != State::serving) return;
-    enter(State::going_away);
+    if (life_ != Life::serving) return;
+    enter(Life::going_away);
     // The last stream taken: the client may retry any later one elsewhere.
     nghttp2_submit_goaway(session_.get(), NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(session_.get()), NGHTTP2_NO_ERROR,
@@ -408,7 +408,7 @@ void HTTP2ServerConnection::fail(std::uint32_t code) {
 
 void HTTP2ServerConnection::end_serving() noexcept {
     if (!serving()) return;
-    enter(State::ended);
+    enter(Life::ended);
     cancel_timeout();
     // Every stream still open ends with the connection.
     std::unordered_map<std::int32_t, std::shared_ptr<HTTP2Stream>> open = std::move(streams_);

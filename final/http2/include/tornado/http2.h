@@ -144,10 +144,10 @@ private:
     // last frames after a GOAWAY are out (close_when_idle()'s or fail()'s).
     // ended is final. Both serving and going_away read and send
     // (serving()); going_away takes no new stream.
-    enum class State : std::uint8_t { created, serving, going_away, ended };
-    void enter(State to);
+    enum class Life : std::uint8_t { created, serving, going_away, ended };
+    void enter(Life to);
     bool serving() const noexcept {
-        return state_ == State::serving || state_ == State::going_away;
+        return life_ == Life::serving || life_ == Life::going_away;
     }
 
     bool take_upgrade(std::string_view head);
@@ -209,7 +209,7 @@ private:
     // The streams we sent RST_STREAM on lately, oldest first (check_stream_id).
     std::deque<std::int32_t> reset_ids_;
     std::uint32_t server_slot_ = kNotListed;
-    State state_ = State::created;
+    Life life_ = Life::created;
     // Not the life, but guards against doing a thing twice at once:
     bool send_scheduled_ = false;  // send_soon's callback is queued
     bool sending_ = false;         // a write of ours is with the stream still
