@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""HTTP/3 (final/http3) against a client we did not write: ngtcp2's gtlsclient.
+
+    python3 final_http3_test.py --server build/bin/final_http3_server
+
+The test starts final_http3_server (tests/final/final_http3_server.cpp)
+on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
+(Debian's ngtcp2-client), each check bounded in time:
+
+  - a GET answered 200 "Hello, world", version HTTP/3.0;
+  - POST bodies echoed whole (20 KB; 3 MB, past the stream's and the
+    connection's first credit, so credit must be given back as the
+    handler takes the bytes);
+  - a 3 MB answer (past the client's credit: the response waits for it);
+  - 20 requests on one connection;
+  - the same with 10% of the datagrams lost each way;
+  - a datagram of an unknown QUIC version answered with Version
+    Negotiation (bytes of our own, on a socket of the test's);
+  - junk datagrams dropped, and the server still answers;
+  - SIGTERM: the server exits 0.
+
+Every process it starts is stopped by its PID. Exits 77 (CTest's SKIP)
+without gtlsclient or openssl; prints a line per check and a summary;
+exits 1 if any failed. Standard library only.
+"""
+import argparse
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
+
+CLIENT_TIMEOUT = 60  # seconds a gtlsclient run may take (with loss, a few)
+START_TIMEOUT = 10
+
+
+class Server:
+    """final_http3_server on a free UDP port of 127.0.0.1; stopped by its PID."""
+
+    def __init__(self, program, folder):
+        self.log = open(os.path.join(folder, "server.log"), "wb")
+        self.process = subprocess.Popen(
+            [program, "--port=0", "--address=127.0.0.1", "--certfile=" + os.path.join(folder, "cert.pem"),
+             "--keyfile=" + os.path.join(folder, "key.pem")],
+            stdout=subprocess.PIPE, stderr=self.log)
+        self.port = self._read_port()
+
+    def _read_port(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.process.stdout], [], [], max(left, 0))
+            if not ready:
+                self.stop()
+                raise CheckFailed("the server printed no 'Listening on' line in %d s" % START_TIMEOUT)
+            byte = os.read(self.process.stdout.fileno(), 1)  # unbuffered: select() sees the rest
+            if not byte:
+                self.stop()
+                raise CheckFailed("the server exited at start (%s)" % self.process.wait())
+            line += byte
+        # "Listening on https://127.0.0.1:PORT/ (HTTP/3)"
+        return int(line.split(b"127.0.0.1:")[1].split(b"/")[0])
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
+
+
+def gtlsclient(port, path, *options, folder, quiet=False):
+    """Runs gtlsclient against the server; returns (its output, the folder
+    it downloaded the bodies to). Its output has the response's header
+    fields ("[:status: 200]") and a hex dump of the body, unless `quiet`
+    (for large bodies: the dump costs the client seconds)."""
+    download = tempfile.mkdtemp(dir=folder)
+    dump = ["-q"] if quiet else ["--no-quic-dump"]
+    command = ["gtlsclient", *dump, "--download", download, "--exit-on-all-streams-close",
+               *options, "127.0.0.1", str(port), "https://127.0.0.1:%d%s" % (port, path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = process.communicate(timeout=CLIENT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        raise CheckFailed("gtlsclient %s took over %d s" % (path, CLIENT_TIMEOUT))
+    text = out.decode(errors="replace")
+    expect(process.returncode == 0, "gtlsclient %s exited %d: %s" % (path, process.returncode, text[-300:]))
+    return text, download
+
+
+def body_of(download, name):
+    with open(os.path.join(download, name), "rb") as f:
+        return f.read()
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+def hello(run):
+    out, download = gtlsclient(run.port, "/", folder=run.folder)
+    expect("[:status: 200]" in out, "GET / was not answered 200: %s" % out[-300:])
+    expect_equal(body_of(download, "index.html"), b"Hello, world", "GET /'s body")
+    out, download = gtlsclient(run.port, "/version", folder=run.folder)
+    expect_equal(body_of(download, "version"), b"HTTP/3.0", "the request's version")
+
+
+def echo(run, size):
+    body = os.urandom(size)
+    path = os.path.join(run.folder, "body.bin")
+    with open(path, "wb") as f:
+        f.write(body)
+    out, download = gtlsclient(run.port, "/echo", "-m", "POST", "-d", path, folder=run.folder, quiet=size > 100000)
+    expect(size > 100000 or "[:status: 200]" in out, "POST /echo was not answered 200: %s" % out[-300:])
+    echoed = body_of(download, "echo")
+    expect(echoed == body, "the echo differs: %d bytes sent, %d back" % (len(body), len(echoed)))
+
+
+def echo_small(run):
+    echo(run, 20 * 1000)
+
+
+def echo_large(run):
+    echo(run, 3 * 1000 * 1000)
+
+
+def large_answer(run):
+    n = 3 * 1000 * 1000
+    out, download = gtlsclient(run.port, "/big?n=%d" % n, folder=run.folder, quiet=True)
+    got = body_of(download, "big?n=%d" % n)
+    expected = bytes((ord("a") + i % 26) for i in range(26)) * (n // 26 + 1)
+    expect(got == expected[:n], "GET /big: %d bytes, not the %d expected" % (len(got), n))
+
+
+def twenty_requests(run, *options):
+    out, _ = gtlsclient(run.port, "/", "-n", "20", *options, folder=run.folder)
+    expect_equal(out.count("[:status: 200]"), 20, "answers 200 of 20 requests on one connection")
+
+
+def with_loss(run):
+    twenty_requests(run, "-t", "0.1", "-r", "0.1")
+    for _ in range(3):
+        body = os.urandom(200 * 1000)
+        path = os.path.join(run.folder, "lossy.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        _, download = gtlsclient(run.port, "/echo", "-m", "POST", "-d", path, "-t", "0.1", "-r", "0.1",
+                                 folder=run.folder, quiet=True)
+        expect(body_of(download, "echo") == body, "a 200 KB echo through 10% loss differs")
+
+
+def version_negotiation(run):
+    """A long-header packet of version 0x1a2a3a4a, padded to 1,200 bytes
+    (RFC 9000 section 14.1): the answer is a Version Negotiation packet
+    (version 0) that echoes our IDs swapped and offers QUIC v1."""
+    dcid, scid = os.urandom(8), os.urandom(8)
+    packet = bytes([0xC0]) + struct.pack("!I", 0x1A2A3A4A) + bytes([8]) + dcid + bytes([8]) + scid
+    packet += b"\0" * (1200 - len(packet))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(5)
+        udp.sendto(packet, ("127.0.0.1", run.port))
+        answer, _ = udp.recvfrom(2048)
+    expect(answer[0] & 0x80, "the answer has no long header")
+    expect_equal(struct.unpack("!I", answer[1:5])[0], 0, "the answer's version (Version Negotiation)")
+    expect_equal(answer[6:14], scid, "the answer's destination ID (our source ID)")
+    expect_equal(answer[15:23], dcid, "the answer's source ID (our destination ID)")
+    versions = [struct.unpack("!I", answer[i:i + 4])[0] for i in range(23, len(answer), 4)]
+    expect(1 in versions, "QUIC v1 is not among the versions offered: %r" % versions)
+
+
+def junk_is_dropped(run):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        for size in (0, 1, 5, 40, 1200, 1500):
+            for first in (0x00, 0x40, 0xC0, 0xFF):
+                udp.sendto(bytes([first]) + os.urandom(max(size - 1, 0)), ("127.0.0.1", run.port))
+        # An Initial packet of QUIC v1 whose protection is garbage.
+        udp.sendto(bytes([0xC0, 0, 0, 0, 1, 8]) + os.urandom(8) + bytes([8]) + os.urandom(1200),
+                   ("127.0.0.1", run.port))
+    time.sleep(0.2)
+    expect(run.server.alive(), "the server died of junk datagrams")
+    hello(run)
+
+
+class Run:
+    def __init__(self, server, folder):
+        self.server = server
+        self.port = server.port
+        self.folder = folder
+
+
+CHECKS = [
+    ("GET / answered over HTTP/3", hello),
+    ("a 20 KB POST body echoed", echo_small),
+    ("a 3 MB POST body echoed (credit given back)", echo_large),
+    ("a 3 MB answer", large_answer),
+    ("20 requests on one connection", twenty_requests),
+    ("10% loss each way", with_loss),
+    ("an unknown version gets Version Negotiation", version_negotiation),
+    ("junk datagrams are dropped", junk_is_dropped),
+]
+
+
+def sigterm_stops(program_and_folder):
+    program, folder = program_and_folder
+    server = Server(program, folder)
+    try:
+        gtlsclient(server.port, "/", folder=folder)
+        os.kill(server.process.pid, signal.SIGTERM)
+        try:
+            code = server.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("the server did not exit within 5 s of SIGTERM")
+        expect_equal(code, 0, "the server's exit status")
+    finally:
+        server.stop()
+
+
+def make_certificate(folder):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", os.path.join(folder, "key.pem"), "-out", os.path.join(folder, "cert.pem"),
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=30)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", required=True, help="final_http3_server")
+    options = parser.parse_args()
+    missing = [tool for tool in ("gtlsclient", "openssl") if shutil.which(tool) is None]
+    if missing:
+        print("SKIPPED  http3: missing %s (tools/install-deps.sh build)" % ", ".join(missing))
+        return 77
+    started = time.monotonic()
+    results = []
+    folder = tempfile.mkdtemp(prefix="final_http3_test.")
+    try:
+        make_certificate(folder)
+        server = Server(options.server, folder)
+        try:
+            run = Run(server, folder)
+            for name, check in CHECKS:
+                results.append(run_check(name, check, run))
+            if not server.alive():
+                print("FAIL  the server is gone; its log:\n" + open(os.path.join(folder, "server.log")).read()[-2000:])
+                results.append("FAIL")
+        finally:
+            server.stop()
+        results.append(run_check("SIGTERM: the server exits 0", sigterm_stops, (options.server, folder)))
+    finally:
+        shutil.rmtree(folder)
+    print("summary: %d passed, %d failed (%.1f s)" % (results.count("PASS"), results.count("FAIL"),
+                                                     time.monotonic() - started))
+    return 0 if results.count("FAIL") == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
