@@ -17,7 +17,11 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
   - a datagram of an unknown QUIC version answered with Version
     Negotiation (bytes of our own, on a socket of the test's);
   - junk datagrams dropped, and the server still answers;
-  - SIGTERM: the server exits 0.
+  - SIGTERM: the server exits 0;
+  - and with a sink that says EAGAIN after every 3 datagrams
+    (--refuse_every=3), large bodies both ways and 20 requests still
+    come through: the server keeps what was refused and sends it when
+    the socket has room.
 
 Every process it starts is stopped by its PID. Exits 77 (CTest's SKIP)
 without gtlsclient or openssl; prints a line per check and a summary;
@@ -45,10 +49,11 @@ START_TIMEOUT = 10
 class Server:
     """final_http3_server on a free UDP port of 127.0.0.1; stopped by its PID."""
 
-    def __init__(self, program, folder):
-        self.log = open(os.path.join(folder, "server.log"), "wb")
+    def __init__(self, program, folder, *extra):
+        self.log_path = os.path.join(folder, "server%s.log" % "".join(extra).replace("-", "").replace("=", ""))
+        self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [program, "--port=0", "--address=127.0.0.1", "--certfile=" + os.path.join(folder, "cert.pem"),
+            [program, *extra, "--port=0", "--address=127.0.0.1", "--certfile=" + os.path.join(folder, "cert.pem"),
              "--keyfile=" + os.path.join(folder, "key.pem")],
             stdout=subprocess.PIPE, stderr=self.log)
         self.port = self._read_port()
@@ -226,6 +231,30 @@ def sigterm_stops(program_and_folder):
         server.stop()
 
 
+def eagain_is_backpressure(program_and_folder):
+    """The server's sink says EAGAIN after every 3 datagrams
+    (--refuse_every=3): what it could not send must go later, whole, so
+    large bodies both ways and 20 requests still come through."""
+    program, folder = program_and_folder
+    server = Server(program, folder, "--refuse_every=3")
+    try:
+        run = Run(server, folder)
+        large_answer(run)
+        echo_large(run)
+        twenty_requests(run)
+        os.kill(server.process.pid, signal.SIGTERM)
+        try:
+            expect_equal(server.process.wait(timeout=5), 0, "the server's exit status")
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("the server did not exit within 5 s of SIGTERM")
+    finally:
+        server.stop()
+    with open(server.log_path, "rb") as log:
+        said = [line for line in log.read().decode(errors="replace").splitlines() if "EAGAIN said" in line]
+    expect(said and int(said[0].split()[2]) > 0, "the sink never said EAGAIN: %r" % said)
+    return said[0]
+
+
 def make_certificate(folder):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", os.path.join(folder, "key.pem"), "-out", os.path.join(folder, "cert.pem"),
@@ -258,6 +287,8 @@ def main():
         finally:
             server.stop()
         results.append(run_check("SIGTERM: the server exits 0", sigterm_stops, (options.server, folder)))
+        results.append(run_check("EAGAIN from the socket is backpressure, not loss", eagain_is_backpressure,
+                                 (options.server, folder)))
     finally:
         shutil.rmtree(folder)
     print("summary: %d passed, %d failed (%.1f s)" % (results.count("PASS"), results.count("FAIL"),

@@ -10,10 +10,19 @@
 //
 //   build/bin/final_http3_server --port=0 --certfile=cert.pem --keyfile=key.pem
 //
+// With --refuse_every=N it reads its socket itself and hands the
+// datagrams to HTTP3Server::receive with a sink that says EAGAIN after
+// every N datagrams sent, as a full socket buffer would: the server must
+// keep the rest and send it once wait_writable() resolves (backpressure,
+// not loss).
+//
 // It prints "Listening on https://ADDRESS:PORT/ (HTTP/3)" once its socket
 // is bound (--port=0: a free port), and on SIGTERM closes its connections
 // (CONNECTION_CLOSE) and exits 0.
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <memory>
 #include <cstdio>
 #include <string>
 
@@ -26,6 +35,37 @@ static auto& port = tornado::define("port", 0, "the UDP port (0: any free port)"
 static auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
 static auto& certfile = tornado::define("certfile", std::string(), "PEM certificate");
 static auto& keyfile = tornado::define("keyfile", std::string(), "PEM private key");
+static auto& refuse_every =
+    tornado::define("refuse_every", 0, "say EAGAIN after every N datagrams sent (0: never)");
+
+// The sink of --refuse_every: the socket's, but full after every N
+// datagrams until the server waits for room, which it then has at once.
+class RefusingSink final : public tornado::DatagramSink {
+public:
+    RefusingSink(tornado::UDPSocket& socket, std::size_t every)
+        : socket_(socket), every_(every), room_(every) {}
+    tornado::SendResult send(std::span<const tornado::OutgoingDatagram> datagrams) override {
+        std::size_t now = std::min(room_, datagrams.size());
+        tornado::SendResult result = socket_.send(datagrams.first(now));
+        room_ -= result.sent;
+        if (result.error == 0 && now < datagrams.size()) result.error = EAGAIN;
+        refusals += result.error == EAGAIN ? 1 : 0;
+        return result;
+    }
+    tornado::Future<void> wait_writable() override {
+        room_ = every_;
+        tornado::Future<void> room;
+        room.set_result();  // its callbacks run at the loop's next turn
+        return room;
+    }
+    tornado::SocketAddress local_address() const override { return socket_.local_address(); }
+    std::size_t refusals = 0;
+
+private:
+    tornado::UDPSocket& socket_;
+    std::size_t every_;
+    std::size_t room_;
+};
 
 class HelloHandler : public tornado::RequestHandler {
 public:
@@ -69,13 +109,24 @@ int main(int argc, char** argv) {
     params.certfile = *certfile;
     params.keyfile = *keyfile;
     tornado::HTTP3Server server(app, params);
-    server.listen(tornado::SocketAddress::from_ip(*address, static_cast<std::uint16_t>(*port)));
-    tornado::SocketAddress bound = server.local_addresses().front();
+    auto where = tornado::SocketAddress::from_ip(*address, static_cast<std::uint16_t>(*port));
+    std::unique_ptr<tornado::UDPSocket> socket;
+    std::unique_ptr<RefusingSink> sink;
+    if (*refuse_every > 0) {
+        socket = std::make_unique<tornado::UDPSocket>(where);
+        sink = std::make_unique<RefusingSink>(*socket, static_cast<std::size_t>(*refuse_every));
+        socket->start_reading(
+            [&](const tornado::Datagram& datagram) { server.receive(datagram, *sink); });
+    } else {
+        server.listen(where);
+    }
+    tornado::SocketAddress bound = socket ? socket->local_address() : server.local_addresses().front();
     std::printf("Listening on https://%s/ (HTTP/3)\n", bound.to_string().c_str());
     std::fflush(stdout);
     loop.add_signal_handler(SIGTERM, [&] {
         server.close_all_connections().add_done_callback([&] { loop.stop(); });
     });
     loop.start();
+    if (sink) std::fprintf(stderr, "EAGAIN said %zu times\n", sink->refusals);
     return 0;
 }

@@ -81,12 +81,14 @@ int HTTP3Callbacks::recv_stream_data(ngtcp2_conn* quic, std::uint32_t flags, std
         nghttp3_ssize consumed = nghttp3_conn_read_stream(http, id, data, length,
                                                           flags & NGTCP2_STREAM_DATA_FLAG_FIN);
         if (consumed < 0) {
-            // The client broke HTTP/3's rules: the connection's error says which.
-            ngtcp2_connection_close_error_set_application_error(
-                &connection.lib_->last_error, nghttp3_err_infer_quic_app_error_code(
-                                                  static_cast<int>(consumed)),
-                nullptr, 0);
-            connection.lib_->error_set = true;
+            // The client broke HTTP/3's rules: the connection's error says
+            // which (unless one of our callbacks said why already).
+            if (!connection.lib_->error_set) {
+                ngtcp2_connection_close_error_set_application_error(
+                    &connection.lib_->last_error,
+                    nghttp3_err_infer_quic_app_error_code(static_cast<int>(consumed)), nullptr, 0);
+                connection.lib_->error_set = true;
+            }
             return false;
         }
         ngtcp2_conn_extend_max_stream_offset(quic, id, static_cast<std::uint64_t>(consumed));
@@ -280,10 +282,15 @@ int HTTP3Callbacks::recv_header(nghttp3_conn*, std::int64_t, std::int32_t, nghtt
                                 nghttp3_rcbuf* value, std::uint8_t, void* user_data,
                                 void* stream_user_data) {
     return guarded(user_data, NGHTTP3_ERR_CALLBACK_FAILURE, [&] {
-        if (auto* stream = static_cast<HTTP3Stream*>(stream_user_data)) {
-            stream->add_field(text(name), text(value));
-        }
-        return true;
+        auto* stream = static_cast<HTTP3Stream*>(stream_user_data);
+        if (stream == nullptr) return true;  // a request refused after GOAWAY
+        stream->add_field(text(name), text(value));
+        if (!stream->header_bomb()) return true;
+        HTTP3ServerConnection& connection = connection_of(user_data);
+        ngtcp2_connection_close_error_set_application_error(
+            &connection.lib_->last_error, NGHTTP3_H3_EXCESSIVE_LOAD, nullptr, 0);
+        connection.lib_->error_set = true;
+        return false;
     });
 }
 

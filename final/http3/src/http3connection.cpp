@@ -135,6 +135,9 @@ void HTTP3ServerConnection::open_http() {
     nghttp3_settings_default(&settings);
     settings.qpack_max_dtable_capacity = 4096;
     settings.qpack_blocked_streams = 100;
+    // Told to the client (SETTINGS_MAX_FIELD_SECTION_SIZE); nghttp3 does
+    // not enforce it: HTTP3Stream counts (431, or a QPACK bomb's end).
+    settings.max_field_section_size = server_->params().max_header_list_size;
     if (nghttp3_conn_server_new(&lib_->http, &callbacks, &settings, nghttp3_mem_default(), this) !=
         0) {
         throw std::bad_alloc();

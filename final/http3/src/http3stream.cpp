@@ -230,6 +230,10 @@ void HTTP3Stream::fail_waiting_writes() noexcept {
 
 // --- the request, as the callbacks fill it ----------------------------------------------
 
+bool HTTP3Stream::header_bomb() const noexcept {
+    return header_bytes_ > 2 * connection_->server_->params().max_header_list_size;
+}
+
 void HTTP3Stream::add_field(std::string_view name, std::string_view value) {
     header_bytes_ += name.size() + value.size() + 32;  // RFC 9114 section 4.2.2's measure
     if (header_bytes_ > connection_->server_->params().max_header_list_size) return;  // 431

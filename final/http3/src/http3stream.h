@@ -40,6 +40,11 @@ public:
     // --- the request, as nghttp3's callbacks fill it (no application code) -------------
 
     void add_field(std::string_view name, std::string_view value);
+    // The header section so far is past twice its limit. No request sends
+    // that much; a QPACK bomb does (one-byte references to a large field
+    // in the dynamic table, each decoded whole). Past the limit the request
+    // gets 431; past this, the connection fails (H3_EXCESSIVE_LOAD).
+    bool header_bomb() const noexcept;
     void add_body(const std::uint8_t* data, std::size_t length);
     // The request's FIN came: it is whole.
     void end_of_request();
