@@ -83,6 +83,7 @@ std::vector<SocketAddress> HTTP3Server::local_addresses() const {
 // may start one; else it is dropped. Only its first packet is looked at
 // here (coalesced ones share its IDs).
 void HTTP3Server::receive(const Datagram& datagram, DatagramSink& sink) {
+    if (datagram.bytes.empty()) return;  // ngtcp2's header parser asserts on nothing
     ngtcp2_version_cid ids;
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(datagram.bytes.data());
     int decoded = ngtcp2_pkt_decode_version_cid(&ids, bytes, datagram.bytes.size(),
