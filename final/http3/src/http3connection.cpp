@@ -47,6 +47,7 @@ std::size_t http3_id_length() noexcept { return kIdLength; }
 HTTP3ServerConnection::HTTP3ServerConnection(HTTP3Server& server, DatagramSink& sink,
                                              const Datagram& first, const SocketAddress& local)
     : server_(&server),
+      loop_(IOLoop::current()),
       sink_(&sink),
       local_(local),
       peer_(first.peer),
@@ -56,7 +57,7 @@ HTTP3ServerConnection::HTTP3ServerConnection(HTTP3Server& server, DatagramSink& 
 }
 
 HTTP3ServerConnection::~HTTP3ServerConnection() {
-    if (timer_armed_) IOLoop::current().remove_timeout(timer_);
+    if (timer_armed_) loop_.remove_timeout(timer_);
 }
 
 void HTTP3ServerConnection::enter(Life to) {
@@ -244,7 +245,7 @@ void HTTP3ServerConnection::send_soon() {
     if (send_scheduled_ || !serving()) return;
     send_scheduled_ = true;
     std::weak_ptr<HTTP3ServerConnection> weak = weak_from_this();
-    IOLoop::current().add_callback([weak] {
+    loop_.add_callback([weak] {
         if (auto self = weak.lock()) {
             self->send_scheduled_ = false;
             self->dispatch_events();
@@ -279,6 +280,9 @@ bool HTTP3ServerConnection::write_packets() {
         if (out.size() == before) break;  // nothing more to send now
     }
     ngtcp2_conn_update_pkt_tx_time(lib_->quic, quic_now());
+    // A full batch: there may be more, which ngtcp2's timer would not say;
+    // the rest goes at the loop's next turn, after the other handlers.
+    if (out.size() == kMaxPackets) send_soon();
     return flush_packets(out);
 }
 
@@ -388,7 +392,7 @@ void HTTP3ServerConnection::resend_blocked() {
 // ONE loop timeout, re-armed from ngtcp2's next expiry after every read
 // and write.
 void HTTP3ServerConnection::arm_timer() {
-    IOLoop& loop = IOLoop::current();
+    IOLoop& loop = loop_;
     if (timer_armed_) loop.remove_timeout(std::exchange(timer_, {}));
     timer_armed_ = false;
     ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(lib_->quic);
@@ -474,7 +478,7 @@ void HTTP3ServerConnection::write_close() {
 void HTTP3ServerConnection::start_closing_period() {
     if (!serving()) return;
     enter(Life::closing);
-    IOLoop& loop = IOLoop::current();
+    IOLoop& loop = loop_;
     if (timer_armed_) loop.remove_timeout(std::exchange(timer_, {}));
     auto wait = std::chrono::nanoseconds(3 * ngtcp2_conn_get_pto(lib_->quic));
     std::weak_ptr<HTTP3ServerConnection> weak = weak_from_this();
@@ -510,7 +514,7 @@ void HTTP3ServerConnection::end_serving() noexcept {
     if (life_ == Life::ended) return;
     std::shared_ptr<HTTP3ServerConnection> self = shared_from_this();
     life_ = Life::ended;  // enter(): every life may end (drawn), and this must not throw
-    if (timer_armed_) IOLoop::current().remove_timeout(std::exchange(timer_, {}));
+    if (timer_armed_) loop_.remove_timeout(std::exchange(timer_, {}));
     timer_armed_ = false;
     auto streams = std::move(streams_);
     streams_.clear();

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "http3libraries.h"
+#include "http3stream.h"
 #include "http3tls.h"
 #include "tornado/http3.h"
 #include "tornado/log.h"
@@ -97,10 +98,25 @@ void HTTP3Server::receive(const Datagram& datagram, DatagramSink& sink) {
     std::string id(reinterpret_cast<const char*>(ids.dcid), ids.dcidlen);
     auto found = ids_.find(id);
     if (found != ids_.end()) {
-        found->second->receive(datagram);
+        receive_on(*found->second, datagram);
         return;
     }
     if (datagram.bytes.size() >= kMinInitialSize) accept(datagram, sink, id);
+}
+
+// What a connection does with a datagram runs the application's code
+// (dispatched requests, close callbacks). Whatever escapes it ends that
+// connection (H3_INTERNAL_ERROR), not the socket's reading, nor the others.
+void HTTP3Server::receive_on(HTTP3ServerConnection& connection, const Datagram& datagram) {
+    std::shared_ptr<HTTP3ServerConnection> keep = connection.shared_from_this();
+    try {
+        connection.receive(datagram);
+    } catch (...) {
+        gen_log.error("HTTP/3: error serving {}: {}", datagram.peer.to_string(),
+                      describe_exception(std::current_exception()));
+        connection.fail(NGHTTP3_H3_INTERNAL_ERROR);
+        connection.end_serving();
+    }
 }
 
 // A new connection, from a client's Initial packet (ngtcp2_accept says

@@ -405,7 +405,7 @@ void HTTP3Stream::on_closed(std::uint64_t error_code) {
         close_delegate();
         if (close_callback_) {
             Function<void()> callback = std::move(close_callback_);
-            callback();
+            detail::call_ending_callback("the close callback", [&] { callback(); });
         }
     }
     fail_waiting_writes();

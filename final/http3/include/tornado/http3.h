@@ -137,6 +137,7 @@ private:
     friend class HTTP3Callbacks;
     class Socket;
 
+    void receive_on(HTTP3ServerConnection& connection, const Datagram& datagram);
     void accept(const Datagram& datagram, DatagramSink& sink, std::string_view original_id);
     void negotiate_version(const Datagram& datagram, DatagramSink& sink, std::uint32_t version,
                            std::span<const std::uint8_t> dcid, std::span<const std::uint8_t> scid);
@@ -260,6 +261,7 @@ private:
     std::uint32_t& server_slot() noexcept override { return server_slot_; }
 
     HTTP3Server* server_;  // null once ended
+    IOLoop& loop_;         // the loop it was made on: its timer's
     DatagramSink* sink_;
     HTTPRequestContext context_;
     HTTPServerConnectionDelegate* delegate_ = nullptr;
