@@ -14,6 +14,8 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
   - a 3 MB answer (past the client's credit: the response waits for it);
   - 20 requests on one connection;
   - the same with 10% of the datagrams lost each way;
+  - a handler that holds its body's pieces holds the client to the
+    stream's credit (256 KiB), and gets the rest once it takes them;
   - a datagram of an unknown QUIC version answered with Version
     Negotiation (bytes of our own, on a socket of the test's);
   - junk datagrams dropped, and the server still answers;
@@ -165,6 +167,44 @@ def with_loss(run):
         expect(body_of(download, "echo") == body, "a 200 KB echo through 10% loss differs")
 
 
+def credit_waits_for_the_handler(run):
+    """POST 3 MB to /held, whose handler takes no piece after its first
+    until GET /release: meanwhile the client may send no more than the
+    stream's credit (256 KiB, final/http3's default), the bytes the
+    handler was given stay under it, and other requests are answered.
+    Once released, the whole body arrives."""
+    body = os.urandom(3 * 1000 * 1000)
+    path = os.path.join(run.folder, "held.bin")
+    with open(path, "wb") as f:
+        f.write(body)
+    download = tempfile.mkdtemp(dir=run.folder)
+    command = ["gtlsclient", "-q", "--download", download, "--exit-on-all-streams-close", "-m", "POST", "-d", path,
+               "127.0.0.1", str(run.port), "https://127.0.0.1:%d/held" % run.port]
+    poster = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        _, stats = gtlsclient(run.port, "/held_bytes", folder=run.folder)
+        held = int(body_of(stats, "held_bytes").split()[0])
+        expect(0 < held <= 256 * 1024, "the held handler was given %d bytes, past the stream's credit" % held)
+        expect(poster.poll() is None, "the POST ended while its handler held its body")
+        gtlsclient(run.port, "/release", folder=run.folder)
+        try:
+            poster.wait(timeout=CLIENT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("the POST did not end once released")
+    finally:
+        if poster.poll() is None:
+            os.kill(poster.pid, signal.SIGKILL)
+            poster.wait()
+    expect_equal(body_of(download, "held"), str(len(body)).encode(), "the bytes the handler took in all")
+    # What came while the handler held its first piece is its second: at
+    # most the stream's credit, had the server not given any back early.
+    _, stats = gtlsclient(run.port, "/held_bytes", folder=run.folder)
+    largest = int(body_of(stats, "held_bytes").split()[1])
+    expect(largest <= 256 * 1024, "a piece of %d bytes came while held: credit given back early" % largest)
+    return "%d bytes taken while held; largest piece %d" % (held, largest)
+
+
 def version_negotiation(run):
     """A long-header packet of version 0x1a2a3a4a, padded to 1,200 bytes
     (RFC 9000 section 14.1): the answer is a Version Negotiation packet
@@ -212,6 +252,7 @@ CHECKS = [
     ("a 3 MB answer", large_answer),
     ("20 requests on one connection", twenty_requests),
     ("10% loss each way", with_loss),
+    ("a request body's credit waits for its handler", credit_waits_for_the_handler),
     ("an unknown version gets Version Negotiation", version_negotiation),
     ("junk datagrams are dropped", junk_is_dropped),
 ]

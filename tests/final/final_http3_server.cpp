@@ -7,6 +7,13 @@
 //   GET  /big?n=N    N bytes ("abcd..." over and over), for responses
 //                    larger than the client's first stream credit
 //   GET  /version    the request's version ("HTTP/3.0")
+//   POST /held       a streamed body whose pieces the handler does not
+//                    take until GET /release: the client's credit must
+//                    stay shut meanwhile; answers the bytes it took
+//   GET  /held_bytes how many bytes /held's handlers have been given so
+//                    far, and the largest piece ("737 262144"): what came
+//                    while a handler held it is its next piece, so the
+//                    largest is at most the stream's credit
 //
 //   build/bin/final_http3_server --port=0 --certfile=cert.pem --keyfile=key.pem
 //
@@ -25,6 +32,7 @@
 #include <memory>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "tornado/http3.h"
 #include "tornado/ioloop.h"
@@ -96,6 +104,51 @@ public:
     void get(const tornado::PathArgs&) override { write(request().version); }
 };
 
+// /held and /release: the Future each /held handler waits on for its
+// next piece, resolved by /release (and from then on, at once).
+static std::size_t held_bytes = 0;
+static std::size_t largest_piece = 0;
+static bool released = false;
+static std::vector<tornado::Future<void>> holding;
+
+class HeldHandler : public tornado::RequestHandler {
+public:
+    bool stream_request_body() const override { return true; }
+    tornado::Future<void> data_received_async(std::string chunk) override {
+        held_bytes += chunk.size();
+        largest_piece = std::max(largest_piece, chunk.size());
+        taken_ += chunk.size();
+        tornado::Future<void> next;
+        if (released) {
+            next.set_result();
+        } else {
+            holding.push_back(next);
+        }
+        return next;
+    }
+    void post(const tornado::PathArgs&) override { write(std::to_string(taken_)); }
+
+private:
+    std::size_t taken_ = 0;
+};
+
+class ReleaseHandler : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        released = true;
+        for (tornado::Future<void>& next : holding) next.set_result();
+        holding.clear();
+        write("released");
+    }
+};
+
+class HeldBytesHandler : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        write(std::to_string(held_bytes) + " " + std::to_string(largest_piece));
+    }
+};
+
 int main(int argc, char** argv) {
     tornado::parse_command_line(argc, argv);
     tornado::IOLoop loop;
@@ -104,6 +157,9 @@ int main(int argc, char** argv) {
         {"/echo", tornado::handler<EchoHandler>()},
         {"/big", tornado::handler<BigHandler>()},
         {"/version", tornado::handler<VersionHandler>()},
+        {"/held", tornado::handler<HeldHandler>()},
+        {"/release", tornado::handler<ReleaseHandler>()},
+        {"/held_bytes", tornado::handler<HeldBytesHandler>()},
     });
     tornado::HTTP3Parameters params;
     params.certfile = *certfile;
