@@ -143,11 +143,15 @@ def echo_large(run):
 
 
 def large_answer(run):
+    """3 MB, then again to a client that gives 64 KiB of credit a stream
+    and 128 KiB a connection: the answer waits for the client's credit
+    (nghttp3_conn_block_stream, then unblock_stream)."""
     n = 3 * 1000 * 1000
-    out, download = gtlsclient(run.port, "/big?n=%d" % n, folder=run.folder, quiet=True)
-    got = body_of(download, "big?n=%d" % n)
     expected = bytes((ord("a") + i % 26) for i in range(26)) * (n // 26 + 1)
-    expect(got == expected[:n], "GET /big: %d bytes, not the %d expected" % (len(got), n))
+    for credit in ([], ["--max-stream-data-bidi-local=65536", "--max-data=131072"]):
+        out, download = gtlsclient(run.port, "/big?n=%d" % n, *credit, folder=run.folder, quiet=True)
+        got = body_of(download, "big?n=%d" % n)
+        expect(got == expected[:n], "GET /big %s: %d bytes, not the %d expected" % (" ".join(credit), len(got), n))
 
 
 def twenty_requests(run, *options):
@@ -249,7 +253,7 @@ CHECKS = [
     ("GET / answered over HTTP/3", hello),
     ("a 20 KB POST body echoed", echo_small),
     ("a 3 MB POST body echoed (credit given back)", echo_large),
-    ("a 3 MB answer", large_answer),
+    ("a 3 MB answer, also to a client of little credit", large_answer),
     ("20 requests on one connection", twenty_requests),
     ("10% loss each way", with_loss),
     ("a request body's credit waits for its handler", credit_waits_for_the_handler),
