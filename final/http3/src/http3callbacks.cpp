@@ -78,8 +78,8 @@ int HTTP3Callbacks::recv_stream_data(ngtcp2_conn* quic, std::uint32_t flags, std
         HTTP3ServerConnection& connection = connection_of(user_data);
         nghttp3_conn* http = connection.lib_->http;
         if (http == nullptr) return true;  // before 1-RTT keys: nothing to read yet
-        nghttp3_ssize consumed = nghttp3_conn_read_stream(http, id, data, length,
-                                                          flags & NGTCP2_STREAM_DATA_FLAG_FIN);
+        nghttp3_ssize consumed =
+            nghttp3_conn_read_stream(http, id, data, length, flags & NGTCP2_STREAM_DATA_FLAG_FIN);
         if (consumed < 0) {
             // The client broke HTTP/3's rules: the connection's error says
             // which (unless one of our callbacks said why already).
@@ -235,8 +235,10 @@ int HTTP3Callbacks::http_stream_close(nghttp3_conn*, std::int64_t id, std::uint6
                                       void* user_data, void*) {
     return guarded(user_data, NGHTTP3_ERR_CALLBACK_FAILURE, [&] {
         HTTP3ServerConnection& connection = connection_of(user_data);
-        if (connection.streams_.contains(id)) connection.events_.push_back({Kind::closed, id, code});
-        if (ngtcp2_is_bidi_stream(id)) ngtcp2_conn_extend_max_streams_bidi(connection.lib_->quic, 1);
+        if (connection.streams_.contains(id))
+            connection.events_.push_back({Kind::closed, id, code});
+        if (ngtcp2_is_bidi_stream(id))
+            ngtcp2_conn_extend_max_streams_bidi(connection.lib_->quic, 1);
         return true;
     });
 }
@@ -287,8 +289,8 @@ int HTTP3Callbacks::recv_header(nghttp3_conn*, std::int64_t, std::int32_t, nghtt
         stream->add_field(text(name), text(value));
         if (!stream->header_bomb()) return true;
         HTTP3ServerConnection& connection = connection_of(user_data);
-        ngtcp2_connection_close_error_set_application_error(
-            &connection.lib_->last_error, NGHTTP3_H3_EXCESSIVE_LOAD, nullptr, 0);
+        ngtcp2_connection_close_error_set_application_error(&connection.lib_->last_error,
+                                                            NGHTTP3_H3_EXCESSIVE_LOAD, nullptr, 0);
         connection.lib_->error_set = true;
         return false;
     });
@@ -296,7 +298,8 @@ int HTTP3Callbacks::recv_header(nghttp3_conn*, std::int64_t, std::int32_t, nghtt
 
 int HTTP3Callbacks::end_headers(nghttp3_conn*, std::int64_t id, int, void* user_data,
                                 void* stream_user_data) {
-    if (stream_user_data != nullptr) connection_of(user_data).events_.push_back({Kind::request, id});
+    if (stream_user_data != nullptr)
+        connection_of(user_data).events_.push_back({Kind::request, id});
     return 0;
 }
 

@@ -29,7 +29,8 @@ public:
     static nghttp3_callbacks http();
     // A new connection ID of `length` bytes, random, and its stateless
     // reset token (RFC 9000 section 10.3) from the server's secret.
-    static bool new_id(HTTP3Server& server, ngtcp2_cid* id, std::uint8_t* token, std::size_t length);
+    static bool new_id(HTTP3Server& server, ngtcp2_cid* id, std::uint8_t* token,
+                       std::size_t length);
 
 private:
     using Kind = HTTP3ServerConnection::Event::Kind;

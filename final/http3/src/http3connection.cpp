@@ -179,8 +179,8 @@ void HTTP3ServerConnection::feed(const Datagram& datagram) {
     info.ecn = datagram.ecn;
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(datagram.bytes.data());
     in_library_ = true;
-    int read = ngtcp2_conn_read_pkt(lib_->quic, &path, &info, bytes, datagram.bytes.size(),
-                                    quic_now());
+    int read =
+        ngtcp2_conn_read_pkt(lib_->quic, &path, &info, bytes, datagram.bytes.size(), quic_now());
     in_library_ = false;
     if (read != 0) read_failed(read);
 }
@@ -190,22 +190,17 @@ void HTTP3ServerConnection::feed(const Datagram& datagram) {
 // it broke a rule: CONNECTION_CLOSE with the reason.
 void HTTP3ServerConnection::read_failed(int error) {
     switch (error) {
-    case NGTCP2_ERR_DRAINING:
-        start_closing_period();
-        return;
-    case NGTCP2_ERR_DROP_CONN:
-        end_serving();
-        return;
-    case NGTCP2_ERR_CRYPTO:
-        if (!lib_->error_set) {
-            ngtcp2_connection_close_error_set_transport_error_tls_alert(
-                &lib_->last_error, ngtcp2_conn_get_tls_alert(lib_->quic), nullptr, 0);
-            lib_->error_set = true;
-        }
-        write_close();
-        return;
-    default:
-        fail_transport(error);
+        case NGTCP2_ERR_DRAINING: start_closing_period(); return;
+        case NGTCP2_ERR_DROP_CONN: end_serving(); return;
+        case NGTCP2_ERR_CRYPTO:
+            if (!lib_->error_set) {
+                ngtcp2_connection_close_error_set_transport_error_tls_alert(
+                    &lib_->last_error, ngtcp2_conn_get_tls_alert(lib_->quic), nullptr, 0);
+                lib_->error_set = true;
+            }
+            write_close();
+            return;
+        default: fail_transport(error);
     }
 }
 
@@ -217,18 +212,16 @@ void HTTP3ServerConnection::dispatch_events() {
         if (found == streams_.end()) continue;
         std::shared_ptr<HTTP3Stream> stream = found->second;
         switch (event.kind) {
-        case Event::Kind::request:
-            if (delegate_ != nullptr) stream->start(*delegate_);
-            break;
-        case Event::Kind::body:
-        case Event::Kind::end:
-            stream->wake();
-            break;
-        case Event::Kind::closed:
-            streams_.erase(found);
-            stream->on_closed(event.error_code);
-            stream->release();
-            break;
+            case Event::Kind::request:
+                if (delegate_ != nullptr) stream->start(*delegate_);
+                break;
+            case Event::Kind::body:
+            case Event::Kind::end: stream->wake(); break;
+            case Event::Kind::closed:
+                streams_.erase(found);
+                stream->on_closed(event.error_code);
+                stream->release();
+                break;
         }
     }
     end_if_going_away_and_idle();
@@ -311,13 +304,14 @@ bool HTTP3ServerConnection::write_one_packet(std::vector<OutgoingDatagram>& out,
         ngtcp2_path_storage_zero(&path);
         ngtcp2_pkt_info info{};
         ngtcp2_ssize taken = -1;
-        std::uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
+        std::uint32_t flags =
+            NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
         ngtcp2_ssize written = ngtcp2_conn_writev_stream(
             lib_->quic, &path.path, &info, dest, packet_size, &taken, flags, stream_id,
             reinterpret_cast<const ngtcp2_vec*>(data), static_cast<std::size_t>(count), quic_now());
         in_library_ = false;
         if (taken >= 0 && nghttp3_conn_add_write_offset(lib_->http, stream_id,
-                                                         static_cast<std::size_t>(taken)) != 0) {
+                                                        static_cast<std::size_t>(taken)) != 0) {
             fail(NGHTTP3_H3_INTERNAL_ERROR);
             return false;
         }
@@ -382,7 +376,8 @@ void HTTP3ServerConnection::resend_blocked() {
     waiting_writable_ = false;
     if (!serving()) return;
     std::vector<OutgoingDatagram> kept(blocked_.begin(), blocked_.end());
-    std::deque<std::string> bytes = std::move(blocked_bytes_);  // the views stay valid: moved, not copied
+    std::deque<std::string> bytes =
+        std::move(blocked_bytes_);  // the views stay valid: moved, not copied
     blocked_.clear();
     blocked_bytes_.clear();
     flush_packets(kept);
@@ -397,8 +392,8 @@ void HTTP3ServerConnection::arm_timer() {
     timer_armed_ = false;
     ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(lib_->quic);
     if (expiry == UINT64_MAX) return;
-    IOLoop::Clock::time_point when{std::chrono::duration_cast<IOLoop::Clock::duration>(
-        std::chrono::nanoseconds(expiry))};
+    IOLoop::Clock::time_point when{
+        std::chrono::duration_cast<IOLoop::Clock::duration>(std::chrono::nanoseconds(expiry))};
     std::weak_ptr<HTTP3ServerConnection> weak = weak_from_this();
     timer_ = loop.call_at(when, [weak] {
         if (auto self = weak.lock()) self->on_expiry();

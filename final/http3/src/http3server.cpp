@@ -38,9 +38,8 @@ std::uint32_t reserved_version() {
 class HTTP3Server::Socket final : public DatagramSink {
 public:
     Socket(HTTP3Server& server, const SocketAddress& address) : socket_(address) {
-        socket_.start_reading([this, &server](const Datagram& datagram) {
-            server.receive(datagram, *this);
-        });
+        socket_.start_reading(
+            [this, &server](const Datagram& datagram) { server.receive(datagram, *this); });
     }
     SendResult send(std::span<const OutgoingDatagram> datagrams) override {
         return socket_.send(datagrams);
@@ -87,8 +86,8 @@ void HTTP3Server::receive(const Datagram& datagram, DatagramSink& sink) {
     if (datagram.bytes.empty()) return;  // ngtcp2's header parser asserts on nothing
     ngtcp2_version_cid ids;
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(datagram.bytes.data());
-    int decoded = ngtcp2_pkt_decode_version_cid(&ids, bytes, datagram.bytes.size(),
-                                                http3_id_length());
+    int decoded =
+        ngtcp2_pkt_decode_version_cid(&ids, bytes, datagram.bytes.size(), http3_id_length());
     if (decoded == NGTCP2_ERR_VERSION_NEGOTIATION) {
         negotiate_version(datagram, sink, ids.version, {ids.dcid, ids.dcidlen},
                           {ids.scid, ids.scidlen});
@@ -184,7 +183,8 @@ Future<void> HTTP3Server::close_all_connections() {
 }
 
 void HTTP3Server::maybe_resolve_closed() noexcept {
-    if (connections_.empty() && all_closed_.valid() && !all_closed_.done()) all_closed_.set_result();
+    if (connections_.empty() && all_closed_.valid() && !all_closed_.done())
+        all_closed_.set_result();
 }
 
 }  // namespace tornado

@@ -137,9 +137,9 @@ Future<void> HTTP3Stream::write_headers(const ResponseStartLine& start_line,
     body_allowed_ = !head_request_ && code >= 200 && code != 204 && code != 304;
     if (over() || connection_->lib_->http == nullptr) return closed_future();
     nghttp3_data_reader body{&read_data};
-    int failed = submit_response(http(), id_, code, headers,
-                                 connection_->server_->params().server_header,
-                                 body_allowed_ ? &body : nullptr);
+    int failed =
+        submit_response(http(), id_, code, headers, connection_->server_->params().server_header,
+                        body_allowed_ ? &body : nullptr);
     if (failed != 0) throw HTTPOutputError(nghttp3_strerror(failed));
     connection_->send_soon();
     return queue(chunk);

@@ -131,10 +131,10 @@ private:
     // client acknowledges their bytes, so a chunk stays (in place: a deque
     // does not move its elements) until then.
     std::deque<std::string> chunks_;
-    std::size_t next_chunk_ = 0;       // the first chunk not yet handed to nghttp3
+    std::size_t next_chunk_ = 0;        // the first chunk not yet handed to nghttp3
     std::uint64_t acked_in_front_ = 0;  // of chunks_.front(), acknowledged already
-    std::uint64_t queued_ = 0;         // body bytes written
-    std::uint64_t taken_ = 0;          // body bytes nghttp3 has taken
+    std::uint64_t queued_ = 0;          // body bytes written
+    std::uint64_t taken_ = 0;           // body bytes nghttp3 has taken
     std::deque<Waiting> writers_;
     Function<void()> close_callback_;
     ResponseStage response_ = ResponseStage::nothing_sent;

@@ -21,7 +21,8 @@ constexpr const char* kPriority =
 
 void check(int result, std::string_view what) {
     if (result < 0) {
-        throw std::runtime_error(tornado::format("HTTP/3 TLS: {}: {}", what, gnutls_strerror(result)));
+        throw std::runtime_error(
+            tornado::format("HTTP/3 TLS: {}: {}", what, gnutls_strerror(result)));
     }
 }
 

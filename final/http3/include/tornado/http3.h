@@ -219,9 +219,7 @@ private:
     // ends when its timer fires (RFC 9000 section 10.2). ended is final.
     enum class Life : std::uint8_t { created, serving, going_away, closing, ended };
     void enter(Life to);
-    bool serving() const noexcept {
-        return life_ == Life::serving || life_ == Life::going_away;
-    }
+    bool serving() const noexcept { return life_ == Life::serving || life_ == Life::going_away; }
 
     void start(const Datagram& first);
     void receive(const Datagram& datagram);
