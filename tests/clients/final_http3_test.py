@@ -20,6 +20,7 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
     Negotiation (bytes of our own, on a socket of the test's);
   - junk datagrams dropped, and the server still answers;
   - SIGTERM: the server exits 0;
+  - a client killed mid-request is forgotten after the idle timeout;
   - and with a sink that says EAGAIN after every 3 datagrams
     (--refuse_every=3), large bodies both ways and 20 requests still
     come through: the server keeps what was refused and sends it when
@@ -301,6 +302,35 @@ def eagain_is_backpressure(program_and_folder):
     return said[0]
 
 
+def a_silent_client_is_forgotten(program_and_folder):
+    """A client killed (no CONNECTION_CLOSE) while its POST's handler
+    holds the body: after the idle timeout (1 s here) its connection ends
+    (the handler hears on_connection_close), and /connections counts only
+    the connection that asks."""
+    program, folder = program_and_folder
+    server = Server(program, folder, "--idle_timeout_ms=1000")
+    try:
+        path = os.path.join(folder, "silent.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(1000 * 1000))
+        command = ["gtlsclient", "-q", "-m", "POST", "-d", path, "127.0.0.1", str(server.port),
+                   "https://127.0.0.1:%d/held" % server.port]
+        silent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            _, download = gtlsclient(server.port, "/connections", folder=folder)
+            expect_equal(body_of(download, "connections"), b"2", "connections while the client is there")
+        finally:
+            os.kill(silent.pid, signal.SIGKILL)
+            silent.wait()
+        time.sleep(2.0)
+        _, download = gtlsclient(server.port, "/connections", folder=folder)
+        expect_equal(body_of(download, "connections"), b"1", "connections once the killed one's idle timeout passed")
+        expect(server.alive(), "the server died")
+    finally:
+        server.stop()
+
+
 def make_certificate(folder):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", os.path.join(folder, "key.pem"), "-out", os.path.join(folder, "cert.pem"),
@@ -335,6 +365,8 @@ def main():
         results.append(run_check("SIGTERM: the server exits 0", sigterm_stops, (options.server, folder)))
         results.append(run_check("EAGAIN from the socket is backpressure, not loss", eagain_is_backpressure,
                                  (options.server, folder)))
+        results.append(run_check("a client that vanishes is forgotten after the idle timeout",
+                                 a_silent_client_is_forgotten, (options.server, folder)))
     finally:
         shutil.rmtree(folder)
     print("summary: %d passed, %d failed (%.1f s)" % (results.count("PASS"), results.count("FAIL"),

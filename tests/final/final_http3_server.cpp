@@ -10,6 +10,7 @@
 //   POST /held       a streamed body whose pieces the handler does not
 //                    take until GET /release: the client's credit must
 //                    stay shut meanwhile; answers the bytes it took
+//   GET  /connections the QUIC connections open now (this one too)
 //   GET  /held_bytes how many bytes /held's handlers have been given so
 //                    far, and the largest piece ("737 262144"): what came
 //                    while a handler held it is its next piece, so the
@@ -43,6 +44,8 @@ static auto& port = tornado::define("port", 0, "the UDP port (0: any free port)"
 static auto& address = tornado::define("address", "127.0.0.1", "the address to listen on");
 static auto& certfile = tornado::define("certfile", std::string(), "PEM certificate");
 static auto& keyfile = tornado::define("keyfile", std::string(), "PEM private key");
+static auto& idle_timeout_ms =
+    tornado::define("idle_timeout_ms", 30000, "a connection that hears nothing this long ends");
 static auto& refuse_every =
     tornado::define("refuse_every", 0, "say EAGAIN after every N datagrams sent (0: never)");
 
@@ -149,6 +152,15 @@ public:
     }
 };
 
+static tornado::HTTP3Server* the_server = nullptr;
+
+class ConnectionsHandler : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        write(std::to_string(the_server->connection_count()));
+    }
+};
+
 int main(int argc, char** argv) {
     tornado::parse_command_line(argc, argv);
     tornado::IOLoop loop;
@@ -160,11 +172,14 @@ int main(int argc, char** argv) {
         {"/held", tornado::handler<HeldHandler>()},
         {"/release", tornado::handler<ReleaseHandler>()},
         {"/held_bytes", tornado::handler<HeldBytesHandler>()},
+        {"/connections", tornado::handler<ConnectionsHandler>()},
     });
     tornado::HTTP3Parameters params;
     params.certfile = *certfile;
     params.keyfile = *keyfile;
+    params.idle_timeout = std::chrono::milliseconds(*idle_timeout_ms);
     tornado::HTTP3Server server(app, params);
+    the_server = &server;
     auto where = tornado::SocketAddress::from_ip(*address, static_cast<std::uint16_t>(*port));
     std::unique_ptr<tornado::UDPSocket> socket;
     std::unique_ptr<RefusingSink> sink;
