@@ -210,6 +210,14 @@ def credit_waits_for_the_handler(run):
     return "%d bytes taken while held; largest piece %d" % (held, largest)
 
 
+def trailers(run):
+    """set_trailer's fields come after the body, as HTTP/3 trailers."""
+    out, download = gtlsclient(run.port, "/trailers", folder=run.folder)
+    expect_equal(body_of(download, "trailers"), b"body", "GET /trailers' body")
+    after = out.split("trailers started", 1)
+    expect(len(after) == 2 and "[x-checksum: 1234]" in after[1], "no trailer x-checksum: %s" % out[-400:])
+
+
 def version_negotiation(run):
     """A long-header packet of version 0x1a2a3a4a, padded to 1,200 bytes
     (RFC 9000 section 14.1): the answer is a Version Negotiation packet
@@ -258,6 +266,7 @@ CHECKS = [
     ("20 requests on one connection", twenty_requests),
     ("10% loss each way", with_loss),
     ("a request body's credit waits for its handler", credit_waits_for_the_handler),
+    ("trailers after the body", trailers),
     ("an unknown version gets Version Negotiation", version_negotiation),
     ("junk datagrams are dropped", junk_is_dropped),
 ]

@@ -10,6 +10,7 @@
 //   POST /held       a streamed body whose pieces the handler does not
 //                    take until GET /release: the client's credit must
 //                    stay shut meanwhile; answers the bytes it took
+//   GET  /trailers   "body", then the trailer x-checksum: 1234
 //   GET  /connections the QUIC connections open now (this one too)
 //   GET  /held_bytes how many bytes /held's handlers have been given so
 //                    far, and the largest piece ("737 262144"): what came
@@ -152,6 +153,14 @@ public:
     }
 };
 
+class TrailersHandler : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        write("body");
+        set_trailer("X-Checksum", "1234");
+    }
+};
+
 static tornado::HTTP3Server* the_server = nullptr;
 
 class ConnectionsHandler : public tornado::RequestHandler {
@@ -173,6 +182,7 @@ int main(int argc, char** argv) {
         {"/release", tornado::handler<ReleaseHandler>()},
         {"/held_bytes", tornado::handler<HeldBytesHandler>()},
         {"/connections", tornado::handler<ConnectionsHandler>()},
+        {"/trailers", tornado::handler<TrailersHandler>()},
     });
     tornado::HTTP3Parameters params;
     params.certfile = *certfile;

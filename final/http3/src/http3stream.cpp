@@ -160,6 +160,18 @@ void HTTP3Stream::finish() {
     connection_->send_soon();
 }
 
+void HTTP3Stream::finish_with_trailers(const HTTPHeaders& trailers) {
+    if (response_ != ResponseStage::finished) {
+        for (HTTPHeaders::Field trailer : trailers) {
+            std::string name = detail::lower_ascii(trailer.name);
+            if (connection_specific(name)) continue;
+            trailers_.push_back(std::move(name));
+            trailers_.emplace_back(trailer.value);
+        }
+    }
+    finish();
+}
+
 void HTTP3Stream::set_close_callback(Function<void()> callback) {
     close_callback_ = std::move(callback);
 }
@@ -204,10 +216,29 @@ nghttp3_ssize HTTP3Stream::read_body(nghttp3_vec* vec, std::size_t count, std::u
     bool all_taken = next_chunk_ == chunks_.size();
     if (response_ == ResponseStage::finished && all_taken) {
         *flags |= NGHTTP3_DATA_FLAG_EOF;
+        // The trailers' HEADERS end the stream instead (if they cannot be
+        // submitted, the body's end does, without them).
+        if (!trailers_.empty() && submit_trailers()) *flags |= NGHTTP3_DATA_FLAG_NO_END_STREAM;
     } else if (filled == 0) {
         return NGHTTP3_ERR_WOULDBLOCK;
     }
     return static_cast<nghttp3_ssize>(filled);
+}
+
+// From read_body, at the body's end (nghttp3 lets a data source submit
+// them there). nghttp3 copies the fields.
+bool HTTP3Stream::submit_trailers() noexcept {
+    std::vector<nghttp3_nv> fields;
+    try {
+        for (std::size_t i = 0; i + 1 < trailers_.size(); i += 2) {
+            fields.push_back(field(trailers_[i], trailers_[i + 1]));
+        }
+    } catch (...) {  // no memory: the stream ends without them
+        return false;
+    }
+    bool submitted = nghttp3_conn_submit_trailers(http(), id_, fields.data(), fields.size()) == 0;
+    trailers_.clear();
+    return submitted;
 }
 
 void HTTP3Stream::acked(std::uint64_t length) {

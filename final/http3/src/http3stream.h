@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tornado/http3.h"
 
@@ -30,6 +31,9 @@ public:
                                std::string_view chunk) override;
     Future<void> write(std::string_view chunk) override;
     void finish() override;
+    // The trailers go out as a HEADERS frame after the body, which then
+    // ends the stream (read_body submits them when it reaches the end).
+    void finish_with_trailers(const HTTPHeaders& trailers) override;
     void set_close_callback(Function<void()> callback) override;
     void set_max_body_size(std::size_t max_body_size) override;
     // A stream is not a byte stream of its own. Throws.
@@ -97,6 +101,7 @@ private:
     nghttp3_conn* http() const noexcept;
     Future<void> queue(std::string_view chunk);
     void fail_waiting_writes() noexcept;
+    bool submit_trailers() noexcept;
 
     Task<void> run_request();
     std::uint64_t declared_length() const;
@@ -136,6 +141,7 @@ private:
     std::uint64_t queued_ = 0;          // body bytes written
     std::uint64_t taken_ = 0;           // body bytes nghttp3 has taken
     std::deque<Waiting> writers_;
+    std::vector<std::string> trailers_;  // names (lower case) and values, in turn
     Function<void()> close_callback_;
     ResponseStage response_ = ResponseStage::nothing_sent;
     bool body_allowed_ = true;
