@@ -11,11 +11,13 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
   - POST bodies echoed whole (20 KB; 3 MB, past the stream's and the
     connection's first credit, so credit must be given back as the
     handler takes the bytes);
-  - a 3 MB answer (past the client's credit: the response waits for it);
+  - a 3 MB answer, also to a client that gives 64 KiB of credit a
+    stream (the response waits for the client's credit);
   - 20 requests on one connection;
   - the same with 10% of the datagrams lost each way;
   - a handler that holds its body's pieces holds the client to the
     stream's credit (256 KiB), and gets the rest once it takes them;
+  - a handler's trailers after the body;
   - a datagram of an unknown QUIC version answered with Version
     Negotiation (bytes of our own, on a socket of the test's);
   - junk datagrams dropped, and the server still answers;
