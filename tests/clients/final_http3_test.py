@@ -21,7 +21,8 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
   - a datagram of an unknown QUIC version answered with Version
     Negotiation (bytes of our own, on a socket of the test's);
   - junk datagrams dropped, and the server still answers;
-  - SIGTERM: the server exits 0;
+  - SIGTERM while a request is in progress: it is answered (GOAWAY
+    first), and the server exits 0;
   - a client killed mid-request is forgotten after the idle timeout;
   - and with a sink that says EAGAIN after every 3 datagrams
     (--refuse_every=3), large bodies both ways and 20 requests still
@@ -275,11 +276,27 @@ CHECKS = [
 
 
 def sigterm_stops(program_and_folder):
+    """SIGTERM while a request is in progress (its handler answers after
+    800 ms): GOAWAY, the request is still answered, and the server exits
+    0 soon after."""
     program, folder = program_and_folder
     server = Server(program, folder)
     try:
         gtlsclient(server.port, "/", folder=folder)
-        os.kill(server.process.pid, signal.SIGTERM)
+        download = tempfile.mkdtemp(dir=folder)
+        command = ["gtlsclient", "--no-quic-dump", "--download", download, "--exit-on-all-streams-close",
+                   "127.0.0.1", str(server.port), "https://127.0.0.1:%d/slow?ms=800" % server.port]
+        slow = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(0.3)
+            os.kill(server.process.pid, signal.SIGTERM)
+            out, _ = slow.communicate(timeout=CLIENT_TIMEOUT)
+        finally:
+            if slow.poll() is None:
+                os.kill(slow.pid, signal.SIGKILL)
+                slow.wait()
+        expect(b"[:status: 200]" in out, "the request in progress was not answered: %r" % out[-300:])
+        expect_equal(body_of(download, "slow?ms=800"), b"slow", "the answer of the request in progress")
         try:
             code = server.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -373,7 +390,7 @@ def main():
                 results.append("FAIL")
         finally:
             server.stop()
-        results.append(run_check("SIGTERM: the server exits 0", sigterm_stops, (options.server, folder)))
+        results.append(run_check("SIGTERM: the request in progress is answered, then the server exits 0", sigterm_stops, (options.server, folder)))
         results.append(run_check("EAGAIN from the socket is backpressure, not loss", eagain_is_backpressure,
                                  (options.server, folder)))
         results.append(run_check("a client that vanishes is forgotten after the idle timeout",

@@ -10,6 +10,7 @@
 //   POST /held       a streamed body whose pieces the handler does not
 //                    take until GET /release: the client's credit must
 //                    stay shut meanwhile; answers the bytes it took
+//   GET  /slow?ms=N  "slow", N milliseconds after it came
 //   GET  /trailers   "body", then the trailer x-checksum: 1234
 //   GET  /connections the QUIC connections open now (this one too)
 //   GET  /held_bytes how many bytes /held's handlers have been given so
@@ -26,8 +27,9 @@
 // not loss).
 //
 // It prints "Listening on https://ADDRESS:PORT/ (HTTP/3)" once its socket
-// is bound (--port=0: a free port), and on SIGTERM closes its connections
-// (CONNECTION_CLOSE) and exits 0.
+// is bound (--port=0: a free port), and on SIGTERM stops gracefully
+// (GOAWAY: the requests in progress are answered, for up to 5 s) and
+// exits 0.
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -36,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "tornado/gen.h"
 #include "tornado/http3.h"
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
@@ -153,6 +156,14 @@ public:
     }
 };
 
+class SlowHandler : public tornado::RequestHandler {
+public:
+    tornado::Task<void> get_async(tornado::PathArgs) override {
+        co_await tornado::sleep(std::chrono::milliseconds(std::stoi(get_argument("ms", "500"))));
+        write("slow");
+    }
+};
+
 class TrailersHandler : public tornado::RequestHandler {
 public:
     void get(const tornado::PathArgs&) override {
@@ -183,6 +194,7 @@ int main(int argc, char** argv) {
         {"/held_bytes", tornado::handler<HeldBytesHandler>()},
         {"/connections", tornado::handler<ConnectionsHandler>()},
         {"/trailers", tornado::handler<TrailersHandler>()},
+        {"/slow", tornado::handler<SlowHandler>()},
     });
     tornado::HTTP3Parameters params;
     params.certfile = *certfile;
@@ -205,7 +217,9 @@ int main(int argc, char** argv) {
     std::printf("Listening on https://%s/ (HTTP/3)\n", bound.to_string().c_str());
     std::fflush(stdout);
     loop.add_signal_handler(SIGTERM, [&] {
-        server.close_all_connections().add_done_callback([&] { loop.stop(); });
+        server.close_all_connections(std::chrono::seconds(5)).add_done_callback([&] {
+            loop.stop();
+        });
     });
     loop.start();
     if (sink) std::fprintf(stderr, "EAGAIN said %zu times\n", sink->refusals);

@@ -498,6 +498,10 @@ Future<void> HTTP3ServerConnection::close() {
 // GOAWAY (RFC 9114 section 5.2): no new request; CONNECTION_CLOSE once the
 // ones in progress are answered.
 void HTTP3ServerConnection::close_when_idle() {
+    if (life_ == Life::closing) {  // nothing in progress: its closing period need not run out
+        end_serving();
+        return;
+    }
     if (life_ != Life::serving) return;
     enter(Life::going_away);
     if (lib_->http != nullptr) nghttp3_conn_submit_shutdown_notice(lib_->http);

@@ -63,6 +63,7 @@ HTTP3Server::HTTP3Server(HTTPServerConnectionDelegate& delegate, HTTP3Parameters
 // ends (its delegate hears on_close), without CONNECTION_CLOSE: the loop
 // may be gone already.
 HTTP3Server::~HTTP3Server() {
+    if (grace_pending_) IOLoop::current().remove_timeout(grace_timer_);
     sockets_.clear();
     std::vector<std::shared_ptr<HTTP3ServerConnection>> open;
     for (auto& [raw, connection] : connections_) open.push_back(connection);
@@ -100,7 +101,7 @@ void HTTP3Server::receive(const Datagram& datagram, DatagramSink& sink) {
         receive_on(*found->second, datagram);
         return;
     }
-    if (datagram.bytes.size() >= kMinInitialSize) accept(datagram, sink, id);
+    if (accepting_ && datagram.bytes.size() >= kMinInitialSize) accept(datagram, sink, id);
 }
 
 // What a connection does with a datagram runs the application's code
@@ -173,18 +174,40 @@ void HTTP3Server::forget(HTTP3ServerConnection* connection) noexcept {
     maybe_resolve_closed();
 }
 
-Future<void> HTTP3Server::close_all_connections() {
+Future<void> HTTP3Server::close_all_connections(IOLoop::Clock::duration grace) {
     if (!all_closed_.valid() || all_closed_.done()) all_closed_ = Future<void>();
+    accepting_ = false;
+    if (grace <= IOLoop::Clock::duration::zero()) {
+        close_now();
+        return all_closed_;
+    }
     std::vector<std::shared_ptr<HTTP3ServerConnection>> open;
     for (auto& [raw, connection] : connections_) open.push_back(connection);
-    for (auto& connection : open) (void)connection->close();
+    for (auto& connection : open) connection->close_when_idle();
+    if (!grace_pending_) {
+        grace_pending_ = true;
+        grace_timer_ = IOLoop::current().call_later(grace, [this] {
+            grace_pending_ = false;
+            close_now();
+        });
+    }
     maybe_resolve_closed();
     return all_closed_;
 }
 
+// CONNECTION_CLOSE on every connection still open.
+void HTTP3Server::close_now() noexcept {
+    std::vector<std::shared_ptr<HTTP3ServerConnection>> open;
+    for (auto& [raw, connection] : connections_) open.push_back(connection);
+    for (auto& connection : open) (void)connection->close();
+    maybe_resolve_closed();
+}
+
 void HTTP3Server::maybe_resolve_closed() noexcept {
-    if (connections_.empty() && all_closed_.valid() && !all_closed_.done())
-        all_closed_.set_result();
+    if (!connections_.empty() || !all_closed_.valid() || all_closed_.done()) return;
+    all_closed_.set_result();
+    if (grace_pending_) IOLoop::current().remove_timeout(grace_timer_);
+    grace_pending_ = false;
 }
 
 }  // namespace tornado

@@ -127,9 +127,14 @@ public:
 
     // Connections open now.
     std::size_t connection_count() const noexcept { return connections_.size(); }
-    // CONNECTION_CLOSE (H3_NO_ERROR) on every connection; resolves once
-    // all have ended.
-    Future<void> close_all_connections();
+    // Ends every connection; resolves once all have ended. With no grace,
+    // at once (CONNECTION_CLOSE, H3_NO_ERROR); with a grace, GOAWAY first:
+    // each connection takes no new request, closes once the requests in
+    // progress are answered, and those still busy when the grace is over
+    // close then. Either way no new connection is taken from then on; the
+    // sockets go on reading (the connections' acknowledgements).
+    Future<void> close_all_connections(
+        IOLoop::Clock::duration grace = IOLoop::Clock::duration::zero());
     const HTTP3Parameters& params() const noexcept { return params_; }
 
 private:
@@ -148,6 +153,7 @@ private:
     // The connection has ended: out of the table and the list.
     void forget(HTTP3ServerConnection* connection) noexcept;
     void maybe_resolve_closed() noexcept;
+    void close_now() noexcept;
 
     HTTPServerConnectionDelegate& delegate_;
     HTTP3Parameters params_;
@@ -158,6 +164,10 @@ private:
     std::unordered_map<HTTP3ServerConnection*, std::shared_ptr<HTTP3ServerConnection>> connections_;
     std::unordered_map<std::string, HTTP3ServerConnection*> ids_;
     Future<void> all_closed_{nullptr};
+    // close_all_connections' grace, while it runs.
+    IOLoop::Timeout grace_timer_;
+    bool grace_pending_ = false;
+    bool accepting_ = true;  // false once close_all_connections() was called
 };
 
 class HTTP3Stream;
