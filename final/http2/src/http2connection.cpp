@@ -257,8 +257,7 @@ void HTTP2ServerConnection::check_stream_id(std::int32_t id) {
     if (nghttp2_session_get_stream_remote_close(session_.get(), id) != -1) return;
     // A stream opened after our GOAWAY's last one was never taken: its
     // frames are ignored (RFC 9113 section 6.8), its trailers too.
-    if (life_ == Life::going_away &&
-        id > nghttp2_session_get_last_proc_stream_id(session_.get())) {
+    if (life_ == Life::going_away && id > nghttp2_session_get_last_proc_stream_id(session_.get())) {
         return;
     }
     // RFC 9113 section 5.1: frames on a stream we reset are ignored (as

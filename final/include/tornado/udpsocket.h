@@ -9,7 +9,7 @@
 //
 //   UDPSocket socket(SocketAddress::from_ip("127.0.0.1", 0));
 //   socket.start_reading([&](const Datagram& datagram) {
-//       OutgoingDatagram echo{datagram.bytes, datagram.peer};
+//       OutgoingDatagram echo{datagram.bytes, datagram.peer, datagram.destination};
 //       socket.send({&echo, 1});
 //   });
 //
@@ -44,7 +44,7 @@ struct Datagram {
     // The address it was sent to (IP_PKTINFO / IPV6_RECVPKTINFO). A socket
     // bound to every interface answers from it, so that the peer sees its
     // answer come from the address it wrote to.
-    SocketAddress local;
+    SocketAddress destination;
     // Its ECN codepoint (RFC 3168): the low two bits of the IP header's
     // TOS or traffic class. QUIC counts them to learn of congestion.
     std::uint8_t ecn = 0;
@@ -54,14 +54,17 @@ struct Datagram {
 struct OutgoingDatagram {
     std::string_view bytes;
     SocketAddress peer;
-    // The source address (empty: the kernel chooses): the `local` of the
-    // datagram being answered.
-    SocketAddress local = {};
+    // The source address (empty: the kernel chooses): the `destination`
+    // of the datagram being answered.
+    SocketAddress source = {};
     // The ECN codepoint to mark it with (0: not ECN-capable).
     std::uint8_t ecn = 0;
     // Non-zero: `bytes` is several datagrams of this size each (the last
-    // may be shorter), for the same peer, sent as one (GSO where the
-    // kernel takes it, else one by one).
+    // may be shorter), at most UDPSocket::kMaxSegments of them, for the
+    // same peer, sent as one (GSO where the kernel takes it and the whole
+    // is within UDP's 65,507 bytes, else one by one). If the socket's buffer fills
+    // midway through them, none counts as sent: sent again, the first
+    // ones arrive twice, which QUIC takes (it drops a packet it has).
     std::size_t segment_size = 0;
 };
 
@@ -79,10 +82,14 @@ class UDPSocket {
 public:
     // Datagrams one system call reads or sends at most.
     static constexpr std::size_t kBatch = 64;
-    // The largest datagram it reads whole (a longer one is cut and
-    // dropped): QUIC's datagrams are at most 1,500 bytes on Ethernet paths,
-    // 64 KiB is UDP's own bound.
-    static constexpr std::size_t kMaxDatagram = 65527;
+    // Segments one OutgoingDatagram may hold (Linux's bound for one GSO
+    // send); more are refused with EMSGSIZE.
+    static constexpr std::size_t kMaxSegments = 64;
+    // The largest datagram it reads; a longer one is dropped (and
+    // counted: dropped_too_long()). QUIC's datagrams must fit the path's
+    // MTU, about 1,500 bytes on the Internet, so this is room to spare,
+    // where UDP's own bound (64 KiB) would cost a server 4 MB of buffers.
+    static constexpr std::size_t kMaxDatagram = 4096;
     // The most datagrams it reads in one turn of the loop before letting
     // the other handlers run (it goes on in the next turn).
     static constexpr std::size_t kMaxReadsPerTurn = 1024;
@@ -100,13 +107,17 @@ public:
     int fileno() const noexcept { return fd_.get(); }
     // The address it is bound to (with the port the kernel chose).
     const SocketAddress& local_address() const noexcept { return address_; }
-    // Whether the kernel takes UDP_SEGMENT on this socket (asked once).
+    // Whether segmented datagrams go down as one (UDP_SEGMENT): asked of
+    // the kernel once, and given up for good if a send refuses it.
     bool gso() const noexcept { return gso_; }
+    // Datagrams dropped for being longer than kMaxDatagram.
+    std::uint64_t dropped_too_long() const noexcept { return dropped_too_long_; }
 
     using ReadCallback = Function<void(const Datagram& datagram)>;
     // Calls `callback` for every datagram that comes, from the loop, until
     // stop_reading() or the socket's end. The callback may send, stop
-    // reading, or destroy the socket (the batch it was in is then dropped).
+    // reading (the datagrams already read wait for the next
+    // start_reading), or destroy the socket (they are dropped with it).
     void start_reading(ReadCallback callback);
     void stop_reading() noexcept;
 
@@ -119,23 +130,28 @@ public:
 private:
     void on_events(std::uint32_t events);
     void read_batches();
+    // Hands over what is left of the batch; false if the callback
+    // destroyed the socket or stopped reading.
+    bool deliver_batch();
     void update_events() noexcept;
-    std::size_t send_batch(std::span<const OutgoingDatagram> datagrams, int& error);
-    SendResult send_one_by_one(const OutgoingDatagram& datagram);
+    SendResult send_batch(std::span<const OutgoingDatagram> datagrams);
 
     IOLoop& loop_;
     FileDescriptor fd_;
     SocketAddress address_;
     bool gso_ = false;
+    std::uint64_t dropped_too_long_ = 0;
     ReadCallback read_callback_;
     bool reading_ = false;
     std::vector<Future<void>> writable_waiters_;
-    // Set by the destructor, so that a callback that destroyed the socket
-    // stops the batch it ran in.
+    // Expires with the socket, so that a callback that destroyed it stops
+    // the batch it ran in.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-    // The receive buffers: kBatch of kMaxDatagram bytes, made on the first
-    // read.
-    std::string buffers_;
+    // The last recvmmsg's datagrams (made on the first read), and which of
+    // them are still to be handed over: a callback that stops reading
+    // midway leaves the rest here for start_reading.
+    struct ReadBatch;
+    std::unique_ptr<ReadBatch> batch_;
 };
 
 }  // namespace tornado

@@ -146,9 +146,7 @@ private:
     // (serving()); going_away takes no new stream.
     enum class Life : std::uint8_t { created, serving, going_away, ended };
     void enter(Life to);
-    bool serving() const noexcept {
-        return life_ == Life::serving || life_ == Life::going_away;
-    }
+    bool serving() const noexcept { return life_ == Life::serving || life_ == Life::going_away; }
 
     bool take_upgrade(std::string_view head);
     // The open stream of that id, or null; remembers the last one found,
