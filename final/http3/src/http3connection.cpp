@@ -173,7 +173,7 @@ void HTTP3ServerConnection::receive(const Datagram& datagram) {
 }
 
 void HTTP3ServerConnection::feed(const Datagram& datagram) {
-    const SocketAddress& local = datagram.local.empty() ? local_ : datagram.local;
+    const SocketAddress& local = datagram.destination.empty() ? local_ : datagram.destination;
     ngtcp2_path path = path_of(local, datagram.peer);
     ngtcp2_pkt_info info{};
     info.ecn = datagram.ecn;

@@ -125,7 +125,8 @@ void HTTP3Server::accept(const Datagram& datagram, DatagramSink& sink, std::stri
     ngtcp2_pkt_hd header;
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(datagram.bytes.data());
     if (ngtcp2_accept(&header, bytes, datagram.bytes.size()) != 0) return;
-    const SocketAddress& local = datagram.local.empty() ? sink.local_address() : datagram.local;
+    const SocketAddress& local =
+        datagram.destination.empty() ? sink.local_address() : datagram.destination;
     std::shared_ptr<HTTP3ServerConnection> connection;
     try {
         connection = std::make_shared<HTTP3ServerConnection>(*this, sink, datagram, local);
@@ -155,7 +156,7 @@ void HTTP3Server::negotiate_version(const Datagram& datagram, DatagramSink& sink
         scid.size(), dcid.data(), dcid.size(), versions, 2);
     if (written <= 0) return;
     packet.resize(static_cast<std::size_t>(written));
-    OutgoingDatagram answer{packet, datagram.peer, datagram.local};
+    OutgoingDatagram answer{packet, datagram.peer, datagram.destination};
     (void)sink.send({&answer, 1});  // lost: the client tries again
 }
 

@@ -94,7 +94,7 @@ public:
     virtual ~DatagramSink() = default;
     virtual SendResult send(std::span<const OutgoingDatagram> datagrams) = 0;
     virtual Future<void> wait_writable() = 0;
-    // The address the datagrams came to, for a datagram whose own `local`
+    // The address the datagrams came to, for a datagram whose own `destination`
     // is empty.
     virtual SocketAddress local_address() const = 0;
 };
