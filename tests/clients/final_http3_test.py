@@ -13,7 +13,7 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
     handler takes the bytes);
   - a 3 MB answer, also to a client that gives 64 KiB of credit a
     stream (the response waits for the client's credit);
-  - 20 requests on one connection;
+  - 20 requests on one connection, and 10 such clients at once;
   - the same with 10% of the datagrams lost each way;
   - a handler that holds its body's pieces holds the client to the
     stream's credit (256 KiB), and gets the rest once it takes them;
@@ -163,6 +163,27 @@ def twenty_requests(run, *options):
     expect_equal(out.count("[:status: 200]"), 20, "answers 200 of 20 requests on one connection")
 
 
+def clients_at_once(run):
+    """10 gtlsclients at once, 20 requests each, on connections of their
+    own: 200 answers."""
+    clients = []
+    try:
+        for _ in range(10):
+            command = ["gtlsclient", "--no-quic-dump", "-n", "20", "--exit-on-all-streams-close", "127.0.0.1",
+                       str(run.port), "https://127.0.0.1:%d/" % run.port]
+            clients.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        answered = 0
+        for client in clients:
+            out, _ = client.communicate(timeout=CLIENT_TIMEOUT)
+            answered += out.count(b"[:status: 200]")
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                os.kill(client.pid, signal.SIGKILL)
+                client.wait()
+    expect_equal(answered, 200, "answers 200 of 10 clients' 20 requests each")
+
+
 def with_loss(run):
     twenty_requests(run, "-t", "0.1", "-r", "0.1")
     for _ in range(3):
@@ -267,6 +288,7 @@ CHECKS = [
     ("a 3 MB POST body echoed (credit given back)", echo_large),
     ("a 3 MB answer, also to a client of little credit", large_answer),
     ("20 requests on one connection", twenty_requests),
+    ("10 clients at once, 20 requests each", clients_at_once),
     ("10% loss each way", with_loss),
     ("a request body's credit waits for its handler", credit_waits_for_the_handler),
     ("trailers after the body", trailers),
