@@ -36,6 +36,34 @@ SocketAddress from_ngtcp2(const ngtcp2_addr& address) {
     return address.addrlen == 0 ? SocketAddress() : SocketAddress(address.addr, address.addrlen);
 }
 
+// Packets of one size to one peer, side by side in the buffer, go down as
+// one datagram of segments (GSO): one system call for all, where the
+// kernel takes it (UDPSocket sends them one by one where it does not). A
+// run ends after a shorter packet (only the last segment may be shorter),
+// where the peer, the source or the ECN mark changes, or at
+// UDPSocket::kMaxSegments.
+std::vector<OutgoingDatagram> into_segments(const std::vector<OutgoingDatagram>& packets) {
+    std::vector<OutgoingDatagram> runs;
+    for (const OutgoingDatagram& packet : packets) {
+        if (!runs.empty()) {
+            OutgoingDatagram& run = runs.back();
+            std::size_t segment = run.segment_size != 0 ? run.segment_size : run.bytes.size();
+            bool all_full = run.bytes.size() % segment == 0;
+            bool adjacent = run.bytes.data() + run.bytes.size() == packet.bytes.data();
+            bool same_way =
+                packet.peer == run.peer && packet.source == run.source && packet.ecn == run.ecn;
+            if (all_full && adjacent && same_way && packet.bytes.size() <= segment &&
+                run.bytes.size() / segment < UDPSocket::kMaxSegments) {
+                run.bytes = {run.bytes.data(), run.bytes.size() + packet.bytes.size()};
+                run.segment_size = segment;
+                continue;
+            }
+        }
+        runs.push_back(packet);
+    }
+    return runs;
+}
+
 ngtcp2_conn* connection_of_ref(ngtcp2_crypto_conn_ref* ref) {
     return static_cast<HTTP3ServerConnection::Libraries*>(ref->user_data)->quic;
 }
@@ -261,8 +289,10 @@ void HTTP3ServerConnection::send_now() {
 }
 
 // Writes packets until ngtcp2 has nothing more (or pacing says wait), at
-// most kMaxPackets, and hands them to the sink. False if the connection
-// failed meanwhile.
+// most kMaxPackets, side by side in one buffer (a packet of full size is
+// followed at once by the next), and hands them to the sink, runs of equal
+// ones as one datagram of segments. False if the connection failed
+// meanwhile.
 bool HTTP3ServerConnection::write_packets() {
     std::size_t packet_size = ngtcp2_conn_get_max_tx_udp_payload_size(lib_->quic);
     std::string buffer(kMaxPackets * packet_size, '\0');  // fixed: the datagrams point into it
@@ -276,7 +306,8 @@ bool HTTP3ServerConnection::write_packets() {
     // A full batch: there may be more, which ngtcp2's timer would not say;
     // the rest goes at the loop's next turn, after the other handlers.
     if (out.size() == kMaxPackets) send_soon();
-    return flush_packets(out);
+    std::vector<OutgoingDatagram> runs = into_segments(out);
+    return flush_packets(runs);
 }
 
 // One packet: nghttp3's next stream data (if the connection's credit
