@@ -543,7 +543,7 @@ void HTTP3ServerConnection::close_when_idle() {
 void HTTP3ServerConnection::end_serving() noexcept {
     if (life_ == Life::ended) return;
     std::shared_ptr<HTTP3ServerConnection> self = shared_from_this();
-    life_ = Life::ended;  // enter(): every life may end (drawn), and this must not throw
+    life_ = Life::ended;  // not enter(): every life may end (drawn), and this must not throw
     if (timer_armed_) loop_.remove_timeout(std::exchange(timer_, {}));
     timer_armed_ = false;
     auto streams = std::move(streams_);

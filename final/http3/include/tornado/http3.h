@@ -226,7 +226,10 @@ private:
     //                                            ended
     //
     // closing answers whatever comes with its CONNECTION_CLOSE again, and
-    // ends when its timer fires (RFC 9000 section 10.2). ended is final.
+    // ends when its timer fires (RFC 9000 section 10.2). end_serving()
+    // also comes straight from any other life: at close(), at the idle
+    // timeout (QUIC ends those without a word), when ngtcp2 says to drop
+    // the connection, or when its start failed. ended is final.
     enum class Life : std::uint8_t { created, serving, going_away, closing, ended };
     void enter(Life to);
     bool serving() const noexcept { return life_ == Life::serving || life_ == Life::going_away; }
