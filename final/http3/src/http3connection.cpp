@@ -185,13 +185,19 @@ void HTTP3ServerConnection::open_http() {
 // --- reading ---------------------------------------------------------------------------------
 
 // One datagram of this connection: fed to ngtcp2, what it reported
-// dispatched, and what answers it sent. While closing, whatever comes is
-// answered with the CONNECTION_CLOSE again (RFC 9000 section 10.2.1).
+// dispatched, and what answers it sent. While closing, what comes is
+// answered with the CONNECTION_CLOSE again, but less and less often (the
+// 1st, 2nd, 4th, 8th... datagram): RFC 9000 section 10.2.1 asks that a
+// closing endpoint limit what it sends, so that a peer cannot make it send
+// without end.
 void HTTP3ServerConnection::receive(const Datagram& datagram) {
     std::shared_ptr<HTTP3ServerConnection> self = shared_from_this();
-    if (life_ == Life::closing && !close_packet_.empty()) {
-        OutgoingDatagram again{close_packet_, peer_, local_};
-        (void)sink_->send({&again, 1});
+    if (life_ == Life::closing) {
+        std::uint64_t count = ++received_while_closing_;
+        if (!close_packet_.empty() && (count & (count - 1)) == 0) {
+            OutgoingDatagram again{close_packet_, peer_, local_};
+            (void)sink_->send({&again, 1});
+        }
         return;
     }
     if (!serving()) return;

@@ -287,6 +287,7 @@ private:
     std::deque<std::string> blocked_bytes_;
     std::deque<OutgoingDatagram> blocked_;
     std::string close_packet_;  // the CONNECTION_CLOSE, while closing
+    std::uint64_t received_while_closing_ = 0;
     IOLoop::Timeout timer_;
     bool timer_armed_ = false;
     Future<void> closed_future_{nullptr};
