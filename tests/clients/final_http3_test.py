@@ -14,6 +14,7 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
   - a 3 MB answer, also to a client that gives 64 KiB of credit a
     stream (the response waits for the client's credit);
   - 20 requests on one connection, and 10 such clients at once;
+  - 250 requests on one connection, which may open 100 streams at once;
   - the same with 10% of the datagrams lost each way;
   - a handler that holds its body's pieces holds the client to the
     stream's credit (256 KiB), and gets the rest once it takes them;
@@ -184,6 +185,13 @@ def clients_at_once(run):
     expect_equal(answered, 200, "answers 200 of 10 clients' 20 requests each")
 
 
+def more_streams_than_allowed_at_once(run):
+    """250 requests on one connection, where 100 streams may be open at
+    once: each stream that closes gives its slot back (MAX_STREAMS)."""
+    out, _ = gtlsclient(run.port, "/", "-n", "250", folder=run.folder)
+    expect_equal(out.count("[:status: 200]"), 250, "answers 200 of 250 requests on one connection")
+
+
 def with_loss(run):
     twenty_requests(run, "-t", "0.1", "-r", "0.1")
     for _ in range(3):
@@ -289,6 +297,7 @@ CHECKS = [
     ("a 3 MB answer, also to a client of little credit", large_answer),
     ("20 requests on one connection", twenty_requests),
     ("10 clients at once, 20 requests each", clients_at_once),
+    ("250 requests on one connection (100 streams at once)", more_streams_than_allowed_at_once),
     ("10% loss each way", with_loss),
     ("a request body's credit waits for its handler", credit_waits_for_the_handler),
     ("trailers after the body", trailers),
