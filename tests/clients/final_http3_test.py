@@ -25,6 +25,7 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
   - SIGTERM while a request is in progress: it is answered (GOAWAY
     first), and the server exits 0;
   - a client killed mid-request is forgotten after the idle timeout;
+  - no connection is made past --max_connections;
   - and with a sink that says EAGAIN after every 3 datagrams
     (--refuse_every=3), large bodies both ways and 20 requests still
     come through: the server keeps what was refused and sends it when
@@ -390,6 +391,39 @@ def a_silent_client_is_forgotten(program_and_folder):
         server.stop()
 
 
+def max_connections(program_and_folder):
+    """--max_connections=1: while one client's POST is held, another's
+    Initial packets are dropped (its handshake times out); once the first
+    is gone, a new client is served."""
+    program, folder = program_and_folder
+    server = Server(program, folder, "--max_connections=1", "--idle_timeout_ms=1000")
+    try:
+        path = os.path.join(folder, "first.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(1000 * 1000))
+        command = ["gtlsclient", "-q", "-m", "POST", "-d", path, "127.0.0.1", str(server.port),
+                   "https://127.0.0.1:%d/held" % server.port]
+        first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            # (gtlsclient exits 0 after a handshake timeout too: its output says.)
+            second = subprocess.run(["gtlsclient", "--no-quic-dump", "--handshake-timeout=1s",
+                                     "--exit-on-all-streams-close", "127.0.0.1", str(server.port),
+                                     "https://127.0.0.1:%d/" % server.port],
+                                    capture_output=True, timeout=CLIENT_TIMEOUT)
+            said = (second.stdout + second.stderr).decode(errors="replace")
+            expect(":status" not in said, "a second connection was served past --max_connections=1")
+            expect("HANDSHAKE_TIMEOUT" in said, "the second client did not time out: %s" % said[-300:])
+        finally:
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+        time.sleep(2.0)  # the first one's idle timeout
+        out, _ = gtlsclient(server.port, "/", folder=folder)
+        expect("[:status: 200]" in out, "no answer once the first connection was gone")
+    finally:
+        server.stop()
+
+
 def make_certificate(folder):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", os.path.join(folder, "key.pem"), "-out", os.path.join(folder, "cert.pem"),
@@ -426,6 +460,7 @@ def main():
                                  (options.server, folder)))
         results.append(run_check("a client that vanishes is forgotten after the idle timeout",
                                  a_silent_client_is_forgotten, (options.server, folder)))
+        results.append(run_check("no connection past max_connections", max_connections, (options.server, folder)))
     finally:
         shutil.rmtree(folder)
     print("summary: %d passed, %d failed (%.1f s)" % (results.count("PASS"), results.count("FAIL"),

@@ -50,6 +50,8 @@ static auto& certfile = tornado::define("certfile", std::string(), "PEM certific
 static auto& keyfile = tornado::define("keyfile", std::string(), "PEM private key");
 static auto& idle_timeout_ms =
     tornado::define("idle_timeout_ms", 30000, "a connection that hears nothing this long ends");
+static auto& max_connections =
+    tornado::define("max_connections", 10000, "connections open at once; more are dropped");
 static auto& refuse_every =
     tornado::define("refuse_every", 0, "say EAGAIN after every N datagrams sent (0: never)");
 
@@ -200,6 +202,7 @@ int main(int argc, char** argv) {
     params.certfile = *certfile;
     params.keyfile = *keyfile;
     params.idle_timeout = std::chrono::milliseconds(*idle_timeout_ms);
+    params.max_connections = static_cast<std::size_t>(*max_connections);
     tornado::HTTP3Server server(app, params);
     the_server = &server;
     auto where = tornado::SocketAddress::from_ip(*address, static_cast<std::uint16_t>(*port));

@@ -101,7 +101,10 @@ void HTTP3Server::receive(const Datagram& datagram, DatagramSink& sink) {
         receive_on(*found->second, datagram);
         return;
     }
-    if (accepting_ && datagram.bytes.size() >= kMinInitialSize) accept(datagram, sink, id);
+    if (accepting_ && datagram.bytes.size() >= kMinInitialSize &&
+        connections_.size() < params_.max_connections) {
+        accept(datagram, sink, id);
+    }
 }
 
 // What a connection does with a datagram runs the application's code

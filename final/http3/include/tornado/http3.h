@@ -67,6 +67,11 @@ struct HTTP3Parameters {
     // optional in QUIC.
     std::string certfile;
     std::string keyfile;
+    // Connections open at once; a client's Initial packet past them is
+    // dropped (its client tries again, or gives up). Without Retry
+    // packets (not done yet), forged Initial packets can each make one, so
+    // this is what bounds the memory they take.
+    std::size_t max_connections = 10000;
     // Request streams a client may have open at once (QUIC's
     // initial_max_streams_bidi, given back as streams close).
     std::uint64_t max_concurrent_streams = 100;
