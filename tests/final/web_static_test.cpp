@@ -9,12 +9,14 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http_test_util.h"
 #include "test_util.h"
 #include "tornado/testing.h"
 #include "tornado/web.h"
+#include "web/static_file_cache.h"
 
 namespace tornado {
 namespace {
@@ -25,20 +27,23 @@ using testing::with_header;
 class StaticTest : public testing::AsyncHTTPTestCase {
 protected:
     void SetUp() override {
-        root_ = std::filesystem::temp_directory_path() / ("tornado_static_" + std::to_string(::getpid()));
+        root_ = std::filesystem::temp_directory_path() /
+                ("tornado_static_" + std::to_string(::getpid()));
         std::filesystem::create_directories(root_ / "sub");
         write_file("hello.txt", "Hello from a file\n");
         write_file("sub/style.css", "body {}\n");
         big_.resize(300 * 1024);
         for (std::size_t i = 0; i < big_.size(); ++i) big_[i] = static_cast<char>(i * 7 % 251);
         write_file("big.bin", big_);
-        std::ofstream(root_.parent_path() / ("tornado_secret_" + std::to_string(::getpid()))) << "secret";
+        std::ofstream(root_.parent_path() / ("tornado_secret_" + std::to_string(::getpid())))
+            << "secret";
         AsyncHTTPTestCase::SetUp();
     }
     void TearDown() override {
         AsyncHTTPTestCase::TearDown();
         std::filesystem::remove_all(root_);
-        std::filesystem::remove(root_.parent_path() / ("tornado_secret_" + std::to_string(::getpid())));
+        std::filesystem::remove(root_.parent_path() /
+                                ("tornado_secret_" + std::to_string(::getpid())));
     }
     std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
         ApplicationSettings settings;
@@ -71,9 +76,17 @@ TEST_F(StaticTest, ServesFilesWithTypeEtagAndLastModified) {
 
 TEST_F(StaticTest, ConditionalRequestsAnswer304) {
     HTTPResponse response = fetch("/static/hello.txt");
-    EXPECT_EQ(fetch("/static/hello.txt", with_header("If-None-Match", response.headers.get("Etag"))).code, 304);
-    EXPECT_EQ(fetch("/static/hello.txt", with_header("If-Modified-Since", response.headers.get("Last-Modified"))).code, 304);
-    EXPECT_EQ(fetch("/static/hello.txt", with_header("If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT")).code, 200);
+    EXPECT_EQ(
+        fetch("/static/hello.txt", with_header("If-None-Match", response.headers.get("Etag"))).code,
+        304);
+    EXPECT_EQ(fetch("/static/hello.txt",
+                    with_header("If-Modified-Since", response.headers.get("Last-Modified")))
+                  .code,
+              304);
+    EXPECT_EQ(fetch("/static/hello.txt",
+                    with_header("If-Modified-Since", "Mon, 01 Jan 1990 00:00:00 GMT"))
+                  .code,
+              200);
 }
 
 TEST_F(StaticTest, RangesGive206And416) {
@@ -134,8 +147,9 @@ class StaticRootTest : public StaticTest {
 protected:
     std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
         write_file("sub/index.html", "the sub index\n");
-        return std::make_shared<Application>(std::vector<URLSpec>{
-            {"/(.*)", handler<tornado::StaticFileHandler>(root_.string(), std::string("index.html"))}});
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{{"/(.*)", handler<tornado::StaticFileHandler>(
+                                               root_.string(), std::string("index.html"))}});
     }
 };
 
@@ -205,7 +219,8 @@ public:
         if (absolute != "CustomStaticFileTest:foo.txt") throw std::runtime_error("unexpected path");
         std::string content = "bar";
         // A Range asks for a slice; the whole content comes without one.
-        if (start || end) content = content.substr(start.value_or(0), end.value_or(3) - start.value_or(0));
+        if (start || end)
+            content = content.substr(start.value_or(0), end.value_or(3) - start.value_or(0));
         return [content, given = false]() mutable -> std::optional<std::string> {
             if (given) return std::nullopt;
             given = true;
@@ -251,8 +266,10 @@ TEST_F(CustomStaticTest, TheEtagHashesTheSubclassContent) {
     HTTPResponse response = fetch("/static/foo.42.txt");
     // SHA-512 of "bar".
     EXPECT_EQ(response.headers.get("Etag").substr(1, 16), "d82c4eb5261cb9c8");
-    EXPECT_EQ(fetch("/static/foo.42.txt", with_header("If-None-Match", response.headers.get("Etag"))).code,
-              304);
+    EXPECT_EQ(
+        fetch("/static/foo.42.txt", with_header("If-None-Match", response.headers.get("Etag")))
+            .code,
+        304);
 }
 
 // Tornado's static_hash_cache: the hash of content that is not a file is
@@ -319,6 +336,84 @@ TEST_F(StaticArgsTest, DefaultFilenameExtraHeadersAndCacheTime) {
     HTTPResponse css = fetch("/static/sub/style.css");
     EXPECT_EQ(css.headers.get("Cache-Control"), "max-age=600");
     EXPECT_FALSE(css.headers.get("Expires").empty());
+}
+
+}  // namespace
+}  // namespace tornado
+
+namespace tornado {
+namespace {
+
+// The same handler with its files kept between requests
+// (static_file_cache.h), as every StaticFileHandler is: the cache keeps a
+// file at once here, where it waits a second after a change by default.
+class StaticCacheTest : public StaticTest {
+protected:
+    void SetUp() override {
+        cache().clear();
+        saved_ = cache().limits();
+        cache().limits().settle_time = std::chrono::nanoseconds(0);
+        StaticTest::SetUp();
+    }
+    void TearDown() override {
+        StaticTest::TearDown();
+        cache().limits() = saved_;
+        cache().clear();
+    }
+    static detail::StaticFileCache& cache() { return detail::StaticFileCache::for_this_thread(); }
+
+    detail::StaticFileCache::Limits saved_;
+};
+
+TEST_F(StaticCacheTest, ASecondRequestIsServedFromTheCache) {
+    EXPECT_EQ(fetch("/static/hello.txt").body, "Hello from a file\n");
+    std::uint64_t hits = cache().hits();
+    HTTPResponse again = fetch("/static/hello.txt");
+    EXPECT_EQ(again.body, "Hello from a file\n");
+    EXPECT_GT(cache().hits(), hits);
+}
+
+TEST_F(StaticCacheTest, AFileReplacedWhileKeptIsServedNewAtOnce) {
+    HTTPResponse first = fetch("/static/hello.txt");
+    fetch("/static/hello.txt");
+    // Past the file system's timestamp tick, which the settle time covers
+    // when it is on.
+    std::this_thread::sleep_for(20ms);
+    write_file("replacement.txt", "Hello from a NEW\n");  // the same size
+    std::filesystem::rename(root_ / "replacement.txt", root_ / "hello.txt");
+    HTTPResponse after = fetch("/static/hello.txt");
+    EXPECT_EQ(after.body, "Hello from a NEW\n");
+    EXPECT_NE(after.headers.get("Etag"), first.headers.get("Etag"));
+}
+
+TEST_F(StaticCacheTest, AFileRemovedWhileKeptIs404) {
+    fetch("/static/hello.txt");
+    fetch("/static/hello.txt");
+    std::filesystem::remove(root_ / "hello.txt");
+    EXPECT_EQ(fetch("/static/hello.txt").code, 404);
+}
+
+TEST_F(StaticCacheTest, RangesHeadAnd304ComeFromTheKeptFileAsBefore) {
+    std::string etag = fetch("/static/big.bin").headers.get("Etag");
+    HTTPResponse part = fetch("/static/big.bin", with_header("Range", "bytes=100000-100009"));
+    EXPECT_EQ(part.code, 206);
+    EXPECT_EQ(part.body, big_.substr(100000, 10));
+    HTTPResponse not_modified = fetch("/static/big.bin", with_header("If-None-Match", etag));
+    EXPECT_EQ(not_modified.code, 304);
+    HTTPRequest head;
+    head.method = "HEAD";
+    HTTPResponse headers_only = fetch("/static/big.bin", head);
+    EXPECT_EQ(headers_only.headers.get("Content-Length"), std::to_string(big_.size()));
+    EXPECT_EQ(headers_only.body, "");
+    EXPECT_GT(cache().hits(), 0u);
+}
+
+TEST_F(StaticCacheTest, ALargeFileIsSentFromItsKeptDescriptor) {
+    cache().limits().max_file_bytes = 1000;  // big.bin (300 KB) is large now
+    EXPECT_EQ(fetch("/static/big.bin").body, big_);
+    HTTPResponse again = fetch("/static/big.bin");
+    EXPECT_EQ(again.body, big_);
+    EXPECT_EQ(cache().bytes(), 0u);  // no bytes kept: the descriptor is
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include "core/text.h"
 #include "tornado/log.h"
 #include "tornado/web.h"
+#include "web/static_file_cache.h"
 
 namespace tornado {
 
@@ -42,9 +43,12 @@ enum class PathKind : std::uint8_t { missing, regular_file, directory, other };
 
 struct PathStatus {
     PathKind kind = PathKind::missing;
-    // For a regular file. modified_ns (full precision) is for noticing a
-    // change to the file; modified (whole seconds) is for Last-Modified and
-    // If-Modified-Since, which HTTP dates can only say to the second.
+    // For a regular file. modified_ns is for noticing a change to the file:
+    // the later of its mtime and ctime, in full precision (ctime moves on
+    // every change, a rename over the file included, and cannot be set
+    // back; see static_file_cache.h). modified (whole seconds, the mtime) is
+    // for Last-Modified and If-Modified-Since, which HTTP dates can only say
+    // to the second.
     std::int64_t size = 0;
     std::int64_t modified_ns = 0;
     std::time_t modified = 0;
@@ -55,10 +59,8 @@ PathStatus look_at(const std::string& path) {
     if (::stat(path.c_str(), &status) != 0) return {};
     if (S_ISDIR(status.st_mode)) return {PathKind::directory};
     if (!S_ISREG(status.st_mode)) return {PathKind::other};
-    return {
-        PathKind::regular_file, static_cast<std::int64_t>(status.st_size),
-        static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1'000'000'000 + status.st_mtim.tv_nsec,
-        status.st_mtim.tv_sec};
+    return {PathKind::regular_file, static_cast<std::int64_t>(status.st_size),
+            detail::changed_ns(status), status.st_mtim.tv_sec};
 }
 
 // Already what abspath() would make of it: absolute, no empty, "." or ".."
@@ -91,22 +93,6 @@ std::string abspath(const std::string& path) {
     while (text.size() > 1 && text.ends_with('/')) text.pop_back();
     return text;
 }
-
-// An open file's descriptor, closed with the last copy (get_content's
-// pieces share it).
-class OpenFile {
-public:
-    explicit OpenFile(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
-    OpenFile(const OpenFile&) = delete;
-    OpenFile& operator=(const OpenFile&) = delete;
-    ~OpenFile() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int fd() const noexcept { return fd_; }
-
-private:
-    int fd_;
-};
 
 // The part of the content a response sends, as slice indexes: `end` is
 // exclusive, so the length is end - start.
@@ -414,35 +400,46 @@ bool StaticFileHandler::should_return_304() {
     return date && *date >= *modified_;
 }
 
-// The file stays open between pieces, in the function's state, and each
-// call reads at most kChunkSize. With an `end`, the pieces stop there; a
-// file cut short before it is an error (Content-Length has been promised),
-// not a short response.
+// The content comes from the thread's StaticFileCache (a small file's
+// bytes, a large one's open descriptor), checked against the stat this
+// request made (stat_file). Each call gives at most kChunkSize. With an
+// `end`, the pieces stop there; a file cut short before it is an error
+// (Content-Length has been promised), not a short response.
 StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::string& absolute_path,
                                                                 std::optional<std::int64_t> start,
                                                                 std::optional<std::int64_t> end) {
-    auto file = std::make_shared<OpenFile>(absolute_path);
-    struct stat status {};
-    if (file->fd() < 0 || ::fstat(file->fd(), &status) != 0) throw HTTPError(404);
+    PathStatus seen = stat_ && stat_->path == absolute_path
+                          ? PathStatus{PathKind::regular_file, stat_->size, stat_->modified_ns}
+                          : look_at(absolute_path);
+    std::shared_ptr<const detail::CachedFile> content =
+        detail::StaticFileCache::for_this_thread().get(
+            absolute_path, detail::FileStamp{seen.size, seen.modified_ns});
+    if (!content) throw HTTPError(404);
     std::int64_t offset = start.value_or(0);
-    // Without an end, the pieces go to the end of the file as it is now;
-    // with one, a file cut short before it is an error.
-    std::int64_t stop = end.value_or(static_cast<std::int64_t>(status.st_size));
+    // Without an end, the pieces go to the end of the file as it was read
+    // (or opened); with one, a file cut short before it is an error.
+    std::int64_t stop = end.value_or(content->stamp.size);
     bool must_reach_stop = end.has_value();
-    return [file, offset, stop, must_reach_stop,
+    return [content, offset, stop, must_reach_stop,
             absolute_path]() mutable -> std::optional<std::string> {
         if (offset >= stop) return std::nullopt;
-        std::string piece(
-            static_cast<std::size_t>(std::min<std::int64_t>(stop - offset, kChunkSize)), '\0');
-        ssize_t got = ::pread(file->fd(), piece.data(), piece.size(), offset);
-        if (got <= 0) {
+        auto wanted = static_cast<std::size_t>(std::min<std::int64_t>(stop - offset, kChunkSize));
+        std::string piece;
+        if (content->bytes) {
+            auto at = static_cast<std::size_t>(offset);
+            if (at < content->bytes->size()) piece = content->bytes->substr(at, wanted);
+        } else {
+            piece.resize(wanted);
+            ssize_t got = ::pread(content->file->fd(), piece.data(), piece.size(), offset);
+            piece.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+        }
+        if (piece.empty()) {
             if (must_reach_stop) {
                 throw std::runtime_error("static file shrank while being sent: " + absolute_path);
             }
             return std::nullopt;
         }
-        piece.resize(static_cast<std::size_t>(got));
-        offset += got;
+        offset += static_cast<std::int64_t>(piece.size());
         return piece;
     };
 }
