@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HTTP/3 (final/http3) against a client we did not write: ngtcp2's gtlsclient.
 
-    python3 final_http3_test.py --server build/bin/final_http3_server
+    python3 final_http3_test.py --server build/bin/final_http3_server [--hello build/bin/final_hello]
 
 The test starts final_http3_server (tests/final/final_http3_server.cpp)
 on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
@@ -26,6 +26,9 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
     first), and the server exits 0;
   - a client killed mid-request is forgotten after the idle timeout;
   - no connection is made past --max_connections;
+  - with --hello, final_hello --http3 answers over HTTPS (curl, with
+    Alt-Svc naming HTTP/3) and over HTTP/3 (gtlsclient) on one port
+    number, from one application.
   - and with a sink that says EAGAIN after every 3 datagrams
     (--refuse_every=3), large bodies both ways and 20 requests still
     come through: the server keeps what was refused and sends it when
@@ -424,6 +427,35 @@ def max_connections(program_and_folder):
         server.stop()
 
 
+def hello_serves_both(hello_and_folder):
+    """final_hello --http3: one program, one application, HTTPS over TCP
+    (curl, whose answer names HTTP/3 in Alt-Svc) and HTTP/3 over UDP on
+    the same port number (gtlsclient)."""
+    hello, folder = hello_and_folder
+    log = open(os.path.join(folder, "hello.log"), "wb")
+    process = subprocess.Popen([hello, "--port=0", "--address=127.0.0.1", "--http3",
+                                "--certfile=" + os.path.join(folder, "cert.pem"),
+                                "--keyfile=" + os.path.join(folder, "key.pem")],
+                               stdout=subprocess.PIPE, stderr=log)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
+        expect(ready, "final_hello printed nothing in %d s" % START_TIMEOUT)
+        line = process.stdout.readline()  # "Listening on https://127.0.0.1:PORT/"
+        port = int(line.split(b"127.0.0.1:")[1].split(b"/")[0])
+        done = subprocess.run(["curl", "-sk", "-i", "https://127.0.0.1:%d/" % port], capture_output=True,
+                              timeout=CLIENT_TIMEOUT)
+        head = done.stdout.decode(errors="replace").lower()
+        expect('alt-svc: h3=":%d"' % port in head, "no Alt-Svc naming HTTP/3 over TCP: %s" % head[:300])
+        expect(done.stdout.endswith(b"Hello, world"), "HTTPS over TCP: %r" % done.stdout[-100:])
+        out, download = gtlsclient(port, "/", folder=folder)
+        expect_equal(body_of(download, "index.html"), b"Hello, world", "HTTP/3 over UDP")
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        log.close()
+
+
 def make_certificate(folder):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", os.path.join(folder, "key.pem"), "-out", os.path.join(folder, "cert.pem"),
@@ -435,6 +467,7 @@ def make_certificate(folder):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", required=True, help="final_http3_server")
+    parser.add_argument("--hello", help="final_hello, built with final/http3 (its --http3)")
     options = parser.parse_args()
     missing = [tool for tool in ("gtlsclient", "openssl") if shutil.which(tool) is None]
     if missing:
@@ -461,6 +494,9 @@ def main():
         results.append(run_check("a client that vanishes is forgotten after the idle timeout",
                                  a_silent_client_is_forgotten, (options.server, folder)))
         results.append(run_check("no connection past max_connections", max_connections, (options.server, folder)))
+        if options.hello and shutil.which("curl"):
+            results.append(run_check("final_hello --http3: HTTPS over TCP, HTTP/3 over UDP, one application",
+                                     hello_serves_both, (options.hello, folder)))
     finally:
         shutil.rmtree(folder)
     print("summary: %d passed, %d failed (%.1f s)" % (results.count("PASS"), results.count("FAIL"),
