@@ -46,6 +46,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
+#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -72,6 +73,7 @@ struct Options {
     double warm_up_seconds = 0;    // --warm-up-time, with -D only
     double timeout_seconds = 30;   // -T: no progress for this long ends the run
     bool insecure = false;         // --insecure: no certificate check
+    bool verbose = false;          // -v: ngtcp2's log on stderr
     std::string ca_file;           // --ca-file: trust this certificate too
     std::string log_file;          // --log-file
     std::vector<std::string> urls;
@@ -90,12 +92,13 @@ struct Target {
 
 [[noreturn]] void usage(int exit_code) {
     std::fprintf(exit_code == 0 ? stdout : stderr,
-                 "usage: h3_load [-c N] [-m M] [-n TOTAL | -D SECONDS [--warm-up-time SECONDS]]\n"
+                 "usage: h3_load [-v] [-c N] [-m M] [-n TOTAL | -D SECONDS [--warm-up-time SECONDS]]\n"
                  "               [-T SECONDS] [--insecure] [--ca-file=PEM] [--log-file=FILE]\n"
                  "               https://HOST:PORT/PATH...\n"
                  "  -c N   connections (1)        -m M  requests in flight per connection (1)\n"
                  "  -n N   requests in all (1)    -D S  run for S seconds instead\n"
                  "  -T S   give up after S seconds without an answer (30)\n"
+                 "  -v     ngtcp2's log of every packet on stderr\n"
                  "  --insecure  skip the certificate check (it is skipped for 127.0.0.1,\n"
                  "              ::1 and localhost anyway: test servers have their own)\n");
     std::exit(exit_code);
@@ -124,13 +127,14 @@ Options parse_options(int argc, char** argv) {
     };
     Options options;
     int choice = 0;
-    while ((choice = getopt_long(argc, argv, "c:m:n:D:T:t:h", long_options, nullptr)) != -1) {
+    while ((choice = getopt_long(argc, argv, "c:m:n:D:T:t:vh", long_options, nullptr)) != -1) {
         switch (choice) {
             case 'c': options.connections = std::atoi(optarg); break;
             case 'm': options.streams = std::atoi(optarg); break;
             case 'n': options.total_requests = std::atoll(optarg); break;
             case 'D': options.duration_seconds = parse_seconds(optarg); break;
             case 'T': options.timeout_seconds = parse_seconds(optarg); break;
+            case 'v': options.verbose = true; break;
             case 't': break;  // h2load's thread count: we always run one thread
             case kInsecure: options.insecure = true; break;
             case kLogFile: options.log_file = optarg; break;
@@ -230,6 +234,16 @@ std::int64_t wall_clock_us() {
 
 ngtcp2_tstamp seconds_to_ns(double seconds) {
     return static_cast<ngtcp2_tstamp>(seconds * 1e9);
+}
+
+// -v: ngtcp2's own log (every packet and frame) on stderr, for when a
+// server and h3_load do not get along.
+void print_ngtcp2_log(void*, const char* format, ...) {
+    va_list arguments;
+    va_start(arguments, format);
+    std::vfprintf(stderr, format, arguments);
+    va_end(arguments);
+    std::fputc('\n', stderr);
 }
 
 // --- the workload: which request comes next, and what came back ------------
@@ -412,6 +426,7 @@ public:
     const std::string& error() const { return error_; }
     ngtcp2_tstamp expiry() const { return ngtcp2_conn_get_expiry(quic_); }
     std::size_t in_flight() const { return requests_.size(); }
+    int index() const { return index_; }
     bool handshake_done() const { return handshake_done_; }
     ngtcp2_tstamp handshake_ns() const { return handshake_ns_; }
 
@@ -472,7 +487,7 @@ private:
     static int cb_extend_max_stream_data(ngtcp2_conn*, std::int64_t stream_id,
                                          std::uint64_t max_data, void* user_data,
                                          void* stream_user_data);
-    static int cb_handshake_completed(ngtcp2_conn*, void* user_data);
+    static int cb_handshake_confirmed(ngtcp2_conn*, void* user_data);
     static int cb_recv_rx_key(ngtcp2_conn*, ngtcp2_crypto_level level, void* user_data);
     static void cb_rand(std::uint8_t* dest, std::size_t size, const ngtcp2_rand_ctx*);
     static int cb_get_new_connection_id(ngtcp2_conn*, ngtcp2_cid* cid, std::uint8_t* token,
@@ -514,7 +529,7 @@ private:
     ngtcp2_crypto_conn_ref conn_ref_{};
     nghttp3_conn* http_ = nullptr;
 
-    bool handshake_done_ = false;
+    bool handshake_done_ = false;      // confirmed: see cb_handshake_confirmed
     ngtcp2_tstamp opened_ns_ = 0;
     ngtcp2_tstamp handshake_ns_ = 0;   // how long the handshake took
     bool closing_ = false;             // we said goodbye; the peer's close is expected
@@ -571,6 +586,7 @@ bool Connection::open_quic() {
     ngtcp2_settings settings;
     ngtcp2_settings_default(&settings);
     settings.initial_ts = now_ns();
+    if (options_.verbose) settings.log_printf = print_ngtcp2_log;
     // A silent server ends the handshake after -T seconds, not ngtcp2's default.
     settings.handshake_timeout = seconds_to_ns(options_.timeout_seconds);
 
@@ -844,9 +860,14 @@ void Connection::on_readable() {
 // Errors from recv() (errno values, positive) and from ngtcp2_conn_read_pkt
 // (ngtcp2's, negative), each said in words.
 void Connection::on_read_error(int error) {
-    if (error == ECONNREFUSED) {
+    if (error == ECONNREFUSED && !handshake_done_) {
         fail(Failure::Handshake, "nothing answers on UDP " + target_.authority +
                                      " (ICMP port unreachable): is the server running?");
+    } else if (error == ECONNREFUSED) {
+        // Closing its socket, the server sent no CONNECTION_CLOSE: the
+        // kernel's ICMP "port unreachable" is all that says it has gone.
+        fail(Failure::ClosedByPeer, "the server went away (ICMP port unreachable on " +
+                                        target_.authority + ")");
     } else if (error > 0) {
         fail(Failure::Other, std::string("recv: ") + std::strerror(error));
     } else if (error == NGTCP2_ERR_DRAINING) {
@@ -1067,7 +1088,14 @@ int Connection::cb_extend_max_stream_data(ngtcp2_conn*, std::int64_t stream_id, 
     });
 }
 
-int Connection::cb_handshake_completed(ngtcp2_conn*, void* user_data) {
+// Requests start once the handshake is confirmed (the server's
+// HANDSHAKE_DONE: it has our Finished), not when it completes on our side.
+// ngtcp2 0.12.1 with GnuTLS sends the client's Finished only on its third
+// loss-detection probe, about 20 ms after the server's answer on a
+// loopback (gtlsclient does the same); requests sent before that wait for
+// it too, and their times would measure that stall, not the server. So it
+// counts in "time for connect", as a TCP+TLS handshake does in h2load's.
+int Connection::cb_handshake_confirmed(ngtcp2_conn*, void* user_data) {
     return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [](Connection& c) {
         c.handshake_done_ = true;
         c.handshake_ns_ = now_ns() - c.opened_ns_;
@@ -1106,7 +1134,7 @@ const ngtcp2_callbacks Connection::quic_callbacks_ = {
     .client_initial = ngtcp2_crypto_client_initial_cb,
     .recv_client_initial = nullptr,
     .recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb,
-    .handshake_completed = cb_handshake_completed,
+    .handshake_completed = nullptr,
     .recv_version_negotiation = nullptr,
     .encrypt = ngtcp2_crypto_encrypt_cb,
     .decrypt = ngtcp2_crypto_decrypt_cb,
@@ -1130,7 +1158,7 @@ const ngtcp2_callbacks Connection::quic_callbacks_ = {
     .extend_max_remote_streams_uni = nullptr,
     .extend_max_stream_data = cb_extend_max_stream_data,
     .dcid_status = nullptr,
-    .handshake_confirmed = nullptr,
+    .handshake_confirmed = cb_handshake_confirmed,
     .recv_new_token = nullptr,
     .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
     .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
@@ -1290,11 +1318,10 @@ double percentile(const std::vector<std::int64_t>& sorted, double fraction) {
     return static_cast<double>(sorted[std::min(sorted.size(), std::max<std::size_t>(rank, 1)) - 1]);
 }
 
-// "time for request:" as h2load: min, max, mean, standard deviation, and
-// the share of requests within one deviation of the mean; then the
-// percentiles on a line of their own.
-void print_latency(std::vector<std::int64_t> durations) {
-    std::sort(durations.begin(), durations.end());
+// One row of h2load's timing table ("time for request:", "time for
+// connect:"): min, max, mean, standard deviation, and the share of values
+// within one deviation of the mean. `durations` in µs, sorted.
+void print_time_row(const char* label, const std::vector<std::int64_t>& durations) {
     double mean = 0, deviation = 0, within = 100;
     if (!durations.empty()) {
         for (std::int64_t d : durations) mean += static_cast<double>(d);
@@ -1308,10 +1335,19 @@ void print_latency(std::vector<std::int64_t> durations) {
     }
     double low = durations.empty() ? 0 : static_cast<double>(durations.front());
     double high = durations.empty() ? 0 : static_cast<double>(durations.back());
-    std::printf("                     min         max         mean         sd        +/- sd\n");
-    std::printf("time for request: %10s  %10s  %10s  %10s  %8.2f%%\n", format_duration_us(low).c_str(),
+    std::printf("%-17s %10s  %10s  %10s  %10s  %8.2f%%\n", label, format_duration_us(low).c_str(),
                 format_duration_us(high).c_str(), format_duration_us(mean).c_str(),
                 format_duration_us(deviation).c_str(), within);
+}
+
+// The requests' and the handshakes' rows, then the requests' percentiles
+// on a line of their own (h2load has none; our scripts read it).
+void print_latency(std::vector<std::int64_t> durations, std::vector<std::int64_t> handshakes) {
+    std::sort(durations.begin(), durations.end());
+    std::sort(handshakes.begin(), handshakes.end());
+    std::printf("                     min         max         mean         sd        +/- sd\n");
+    print_time_row("time for request:", durations);
+    print_time_row("time for connect:", handshakes);
     std::printf("latency percentiles: p50 %s, p90 %s, p99 %s\n",
                 format_duration_us(percentile(durations, 0.50)).c_str(),
                 format_duration_us(percentile(durations, 0.90)).c_str(),
@@ -1331,7 +1367,8 @@ CpuTimes cpu_times() {
     return {micros(usage.ru_utime), micros(usage.ru_stime)};
 }
 
-void print_report(const Stats& stats, double seconds, const CpuTimes& cpu, int connections) {
+void print_report(const Stats& stats, const std::vector<std::int64_t>& handshakes_us,
+                  double seconds, const CpuTimes& cpu, int connections) {
     double rate = seconds > 0 ? static_cast<double>(stats.done) / seconds : 0;
     double megabytes = seconds > 0 ? static_cast<double>(stats.bytes_received) / seconds / 1e6 : 0;
     std::printf("\nfinished in %.2fs, %.2f req/s, %.2fMB/s\n", seconds, rate, megabytes);
@@ -1342,11 +1379,11 @@ void print_report(const Stats& stats, double seconds, const CpuTimes& cpu, int c
     const auto& classes = stats.status_classes;
     std::printf("status codes: %" PRId64 " 2xx, %" PRId64 " 3xx, %" PRId64 " 4xx, %" PRId64 " 5xx\n",
                 classes[2], classes[3], classes[4], classes[5]);
-    std::printf("traffic: %s (%" PRId64 ") total, %s (%" PRId64 ") headers, %s (%" PRId64 ") data\n",
+    std::printf("traffic: %s (%" PRId64 ") total, %s (%" PRId64 ") headers (decoded), %s (%" PRId64 ") data\n",
                 format_bytes(static_cast<double>(stats.bytes_received)).c_str(), stats.bytes_received,
                 format_bytes(static_cast<double>(stats.header_bytes)).c_str(), stats.header_bytes,
                 format_bytes(static_cast<double>(stats.body_bytes)).c_str(), stats.body_bytes);
-    print_latency(stats.durations_us);
+    print_latency(stats.durations_us, handshakes_us);
     std::printf("cpu: %" PRId64 " user-ms %" PRId64 " sys-ms (h3_load's own, %d connection%s)\n",
                 cpu.user_us / 1000, cpu.system_us / 1000, connections, connections == 1 ? "" : "s");
 }
@@ -1504,7 +1541,8 @@ int LoadRun::report() {
     for (const auto& connection : connections_) {
         if (connection->failure() == Failure::None) continue;
         ++failed;
-        std::fprintf(stderr, "h3_load: connection %d: %s\n", failed, connection->error().c_str());
+        std::fprintf(stderr, "h3_load: connection %d: %s\n", connection->index(),
+                     connection->error().c_str());
     }
     bool any_handshake = std::any_of(connections_.begin(), connections_.end(),
                                      [](const auto& connection) { return connection->handshake_done(); });
@@ -1512,7 +1550,14 @@ int LoadRun::report() {
     double seconds = static_cast<double>(measured_end_ns_ - measured_start_ns_) / 1e9;
     CpuTimes cpu{cpu_at_end_.user_us - cpu_at_start_.user_us,
                  cpu_at_end_.system_us - cpu_at_start_.system_us};
-    print_report(workload_.stats(), seconds, cpu, options_.connections);
+    // "time for connect": each handshake, from the first packet to its end.
+    std::vector<std::int64_t> handshakes_us;
+    for (const auto& connection : connections_) {
+        if (connection->handshake_done()) {
+            handshakes_us.push_back(static_cast<std::int64_t>(connection->handshake_ns() / 1000));
+        }
+    }
+    print_report(workload_.stats(), handshakes_us, seconds, cpu, options_.connections);
     const Stats& stats = workload_.stats();
     if (failed > 0 || stats.errored > 0 || stats.timed_out > 0) {
         std::fprintf(stderr, "h3_load: %d of %d connections failed, %" PRId64 " requests errored, %" PRId64
