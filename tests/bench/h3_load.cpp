@@ -415,7 +415,9 @@ public:
     void on_timer();
 
     // Starts requests while this connection has room for them, then sends
-    // whatever ngtcp2 has to send.
+    // whatever ngtcp2 has to send. Only for a connection something happened
+    // to since the last time (a datagram, its timer): asking ngtcp2 of the
+    // others would cost CPU and find nothing.
     void start_requests_and_send();
 
     // Our goodbye: a CONNECTION_CLOSE with HTTP/3's "no error".
@@ -530,6 +532,7 @@ private:
     nghttp3_conn* http_ = nullptr;
 
     bool handshake_done_ = false;      // confirmed: see cb_handshake_confirmed
+    bool touched_ = true;              // see start_requests_and_send
     ngtcp2_tstamp opened_ns_ = 0;
     ngtcp2_tstamp handshake_ns_ = 0;   // how long the handshake took
     bool closing_ = false;             // we said goodbye; the peer's close is expected
@@ -680,7 +683,8 @@ bool Connection::open_http() {
 // --- requests ---------------------------------------------------------------
 
 void Connection::start_requests_and_send() {
-    if (!alive()) return;
+    if (!alive() || !touched_) return;
+    touched_ = false;
     while (handshake_done_ && !closing_ && requests_.size() < static_cast<std::size_t>(options_.streams) &&
            workload_.may_start()) {
         std::int64_t stream_id = 0;
@@ -820,6 +824,7 @@ void Connection::watch_writable(bool wanted) {
 }
 
 void Connection::on_writable() {
+    touched_ = true;
     if (blocked_size_ == 0 || !alive()) return;
     std::size_t size = blocked_size_;
     blocked_size_ = 0;
@@ -830,6 +835,7 @@ void Connection::on_writable() {
 // --- receiving --------------------------------------------------------------
 
 void Connection::on_readable() {
+    touched_ = true;
     std::array<std::uint8_t, 65536> datagram;
     ngtcp2_path path{
         {reinterpret_cast<sockaddr*>(&local_address_), local_address_size_},
@@ -909,6 +915,7 @@ void Connection::on_read_error(int error) {
 // the idle timeout and the handshake timeout; the loop calls this when
 // ngtcp2_conn_get_expiry says it is due.
 void Connection::on_timer() {
+    touched_ = true;
     if (!alive()) return;
     int status = ngtcp2_conn_handle_expiry(quic_, now_ns());
     if (status == NGTCP2_ERR_IDLE_CLOSE) {
@@ -1355,16 +1362,19 @@ void print_latency(std::vector<std::int64_t> durations, std::vector<std::int64_t
 }
 
 // CPU time this process used, user and system apart, in microseconds.
+// And the time it was ready to run but its core ran other work: a run
+// beside other busy processes says so there.
 struct CpuTimes {
     std::int64_t user_us = 0;
     std::int64_t system_us = 0;
+    std::int64_t waiting_us = 0;
 };
 
 CpuTimes cpu_times() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     auto micros = [](const timeval& t) { return std::int64_t{t.tv_sec} * 1000000 + t.tv_usec; };
-    return {micros(usage.ru_utime), micros(usage.ru_stime)};
+    return {micros(usage.ru_utime), micros(usage.ru_stime), waiting_for_core_us()};
 }
 
 void print_report(const Stats& stats, const std::vector<std::int64_t>& handshakes_us,
@@ -1384,8 +1394,10 @@ void print_report(const Stats& stats, const std::vector<std::int64_t>& handshake
                 format_bytes(static_cast<double>(stats.header_bytes)).c_str(), stats.header_bytes,
                 format_bytes(static_cast<double>(stats.body_bytes)).c_str(), stats.body_bytes);
     print_latency(stats.durations_us, handshakes_us);
-    std::printf("cpu: %" PRId64 " user-ms %" PRId64 " sys-ms (h3_load's own, %d connection%s)\n",
-                cpu.user_us / 1000, cpu.system_us / 1000, connections, connections == 1 ? "" : "s");
+    std::printf("cpu: %" PRId64 " user-ms %" PRId64 " sys-ms (h3_load's own, %d connection%s; "
+                "%" PRId64 " ms ready but waiting for its core)\n",
+                cpu.user_us / 1000, cpu.system_us / 1000, connections, connections == 1 ? "" : "s",
+                cpu.waiting_us / 1000);
 }
 
 // --- the loop ---------------------------------------------------------------
@@ -1549,7 +1561,8 @@ int LoadRun::report() {
     std::printf("Application protocol: %s\n", any_handshake ? "h3" : "none");
     double seconds = static_cast<double>(measured_end_ns_ - measured_start_ns_) / 1e9;
     CpuTimes cpu{cpu_at_end_.user_us - cpu_at_start_.user_us,
-                 cpu_at_end_.system_us - cpu_at_start_.system_us};
+                 cpu_at_end_.system_us - cpu_at_start_.system_us,
+                 cpu_at_end_.waiting_us - cpu_at_start_.waiting_us};
     // "time for connect": each handshake, from the first packet to its end.
     std::vector<std::int64_t> handshakes_us;
     for (const auto& connection : connections_) {
