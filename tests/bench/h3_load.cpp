@@ -14,13 +14,19 @@
 // once TOTAL requests have finished; -D ends it after SECONDS of measured
 // time (after --warm-up-time, whose requests are not counted).
 //
+// Requests start once the handshake is confirmed (cb_handshake_confirmed
+// says why), so a request's time is the server's answer, not the handshake.
+//
 // The output is h2load's, line for line where h2load has the line, so that
 // the scripts that parse h2load's (http2_bench.py, hol_bench.py) parse this
-// one: "finished in", "requests:", "status codes:", "traffic:", "time for
-// request:", and two lines of our own, the latency percentiles and the
-// client's CPU time. --log-file writes one line per request: its start (µs
-// since the epoch), status, duration (µs), stream id and connection index,
-// tab-separated (h2load's three columns, then ours).
+// one: "spawning thread", the -D phase lines, "TLS Protocol", "Cipher",
+// "Application protocol", "finished in", "requests:", "status codes:",
+// "traffic:", "time for request:", "time for connect:"; then two lines of
+// our own: the requests' latency percentiles, and the client's CPU time
+// with the time it was ready to run but waited for its core. --log-file
+// writes one line per request: its start (µs since the epoch), status,
+// duration (µs), stream id and connection index, tab-separated (h2load's
+// three columns, then ours).
 //
 // Failures end the run with a message and exit code 1: a handshake that
 // fails, a connection the peer closes before we are done, or no answer at
@@ -429,6 +435,7 @@ public:
     ngtcp2_tstamp expiry() const { return ngtcp2_conn_get_expiry(quic_); }
     std::size_t in_flight() const { return requests_.size(); }
     int index() const { return index_; }
+    const char* cipher_name() const { return gnutls_ciphersuite_get(session_); }
     bool handshake_done() const { return handshake_done_; }
     ngtcp2_tstamp handshake_ns() const { return handshake_ns_; }
 
@@ -446,6 +453,7 @@ private:
     void on_read_error(int error);
     void fail(Failure why, std::string message);
     void send_connection_close(const ngtcp2_connection_close_error& reason);
+    void close_socket();
     void finish_request(std::int64_t stream_id, bool clean_close);
     bool submit_request(std::int64_t stream_id, std::size_t path_index);
     int fail_callback(std::string message);
@@ -945,7 +953,7 @@ void Connection::send_connection_close(const ngtcp2_connection_close_error& reas
     ngtcp2_pkt_info info{};
     ngtcp2_ssize size = ngtcp2_conn_write_connection_close(quic_, nullptr, &info, packet_.data(),
                                                            packet_.size(), &reason, now_ns());
-    if (size > 0) send(fd_, packet_.data(), static_cast<std::size_t>(size), 0);
+    if (size > 0 && fd_ >= 0) send(fd_, packet_.data(), static_cast<std::size_t>(size), 0);
 }
 
 void Connection::close_gracefully() {
@@ -955,6 +963,7 @@ void Connection::close_gracefully() {
     ngtcp2_connection_close_error_set_application_error(&reason, NGHTTP3_H3_NO_ERROR, nullptr, 0);
     send_connection_close(reason);
     closed_ = true;
+    close_socket();
 }
 
 // The connection is lost: its requests in flight end as errors. The first
@@ -964,6 +973,16 @@ void Connection::fail(Failure why, std::string message) {
     failure_ = why;
     error_ = std::move(message);
     while (!requests_.empty()) finish_request(requests_.begin()->first, false);
+    close_socket();
+}
+
+// A connection that is over leaves the loop: datagrams still on their way
+// to its socket would otherwise wake epoll (level-triggered) for ever.
+// Closing the descriptor also takes it out of the epoll set.
+void Connection::close_socket() {
+    if (fd_ < 0) return;
+    close(fd_);
+    fd_ = -1;
 }
 
 void Connection::give_up(std::string message) {
@@ -1380,7 +1399,8 @@ CpuTimes cpu_times() {
 void print_report(const Stats& stats, const std::vector<std::int64_t>& handshakes_us,
                   double seconds, const CpuTimes& cpu, int connections) {
     double rate = seconds > 0 ? static_cast<double>(stats.done) / seconds : 0;
-    double megabytes = seconds > 0 ? static_cast<double>(stats.bytes_received) / seconds / 1e6 : 0;
+    // MB as in the traffic line and h2load: 1024 x 1024 bytes.
+    double megabytes = seconds > 0 ? static_cast<double>(stats.bytes_received) / seconds / (1024.0 * 1024.0) : 0;
     std::printf("\nfinished in %.2fs, %.2f req/s, %.2fMB/s\n", seconds, rate, megabytes);
     std::printf("requests: %" PRId64 " total, %" PRId64 " started, %" PRId64 " done, %" PRId64
                 " succeeded, %" PRId64 " failed, %" PRId64 " errored, %" PRId64 " timeout\n",
@@ -1441,7 +1461,16 @@ private:
 };
 
 int LoadRun::run() {
+    // h2load's first lines (hol_bench.py reads the number of clients).
     std::printf("starting benchmark...\n");
+    if (options_.duration_seconds > 0) {
+        std::printf("spawning thread #0: %d total client(s). Timing-based test with %gs of warm-up "
+                    "time and %gs of main duration for measurements.\n",
+                    options_.connections, options_.warm_up_seconds, options_.duration_seconds);
+    } else {
+        std::printf("spawning thread #0: %d total client(s). %" PRId64 " total requests\n",
+                    options_.connections, options_.total_requests);
+    }
     ngtcp2_tstamp start = now_ns();
     if (options_.duration_seconds > 0) {
         measure_from_ = start + seconds_to_ns(options_.warm_up_seconds);
@@ -1556,9 +1585,14 @@ int LoadRun::report() {
         std::fprintf(stderr, "h3_load: connection %d: %s\n", connection->index(),
                      connection->error().c_str());
     }
-    bool any_handshake = std::any_of(connections_.begin(), connections_.end(),
-                                     [](const auto& connection) { return connection->handshake_done(); });
-    std::printf("Application protocol: %s\n", any_handshake ? "h3" : "none");
+    // TLS as h2load reports it, from the first connection that got through
+    // its handshake (QUIC always runs TLS 1.3).
+    auto connected = std::find_if(connections_.begin(), connections_.end(),
+                                  [](const auto& connection) { return connection->handshake_done(); });
+    if (connected != connections_.end()) {
+        std::printf("TLS Protocol: TLSv1.3\nCipher: %s\n", (*connected)->cipher_name());
+    }
+    std::printf("Application protocol: %s\n", connected != connections_.end() ? "h3" : "none");
     double seconds = static_cast<double>(measured_end_ns_ - measured_start_ns_) / 1e9;
     CpuTimes cpu{cpu_at_end_.user_us - cpu_at_start_.user_us,
                  cpu_at_end_.system_us - cpu_at_start_.system_us,
@@ -1577,7 +1611,10 @@ int LoadRun::report() {
                      " timed out\n", failed, options_.connections, stats.errored, stats.timed_out);
         return 1;
     }
-    if (stop_requested) return 1;
+    if (stop_requested) {
+        std::fprintf(stderr, "h3_load: interrupted (SIGINT or SIGTERM): the figures cover the run until then\n");
+        return 1;
+    }
     return 0;
 }
 

@@ -107,9 +107,12 @@ def check_output(output):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--h3-load", required=True, help="the h3_load program")
+    parser.add_argument("--gtlsserver", help="the server (default: found on PATH or in /usr/sbin)")
     options = parser.parse_args()
 
-    gtlsserver = find_gtlsserver()
+    gtlsserver = options.gtlsserver or find_gtlsserver()
+    if gtlsserver is not None and not os.access(gtlsserver, os.X_OK):
+        gtlsserver = None
     if gtlsserver is None or shutil.which("openssl") is None:
         print("SKIP: gtlsserver (Debian: ngtcp2-server) or openssl is not installed")
         return SKIP
