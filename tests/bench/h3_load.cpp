@@ -322,7 +322,9 @@ public:
         return options_.duration_seconds == 0 && finished_ >= options_.total_requests;
     }
 
-    // Any answer counts as progress for -T: a finished request or a handshake.
+    // Any answer counts as progress for -T: a handshake, a header, body
+    // bytes, a request's end. So a long download is not cut off, but a
+    // server that takes requests and never answers is.
     void progressed() { last_progress_ns_ = now_ns(); }
     ngtcp2_tstamp last_progress_ns() const { return last_progress_ns_; }
 
@@ -338,9 +340,11 @@ public:
         if (measuring_) stats_.bytes_received += static_cast<std::int64_t>(bytes);
     }
     void count_header(std::size_t bytes) {
+        progressed();
         if (measuring_) stats_.header_bytes += static_cast<std::int64_t>(bytes);
     }
     void count_body(std::size_t bytes) {
+        progressed();
         if (measuring_) stats_.body_bytes += static_cast<std::int64_t>(bytes);
     }
     void count_timed_out(std::int64_t requests) {
