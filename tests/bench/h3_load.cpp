@@ -35,12 +35,12 @@
 #include <getopt.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -72,16 +72,16 @@ using namespace load_tools;
 // --- the command line -------------------------------------------------------
 
 struct Options {
-    int connections = 1;           // -c
-    int streams = 1;               // -m: requests in flight per connection
+    int connections = 1;              // -c
+    int streams = 1;                  // -m: requests in flight per connection
     std::int64_t total_requests = 1;  // -n (when duration_seconds is 0)
-    double duration_seconds = 0;   // -D: measure for this long instead
-    double warm_up_seconds = 0;    // --warm-up-time, with -D only
-    double timeout_seconds = 30;   // -T: no progress for this long ends the run
-    bool insecure = false;         // --insecure: no certificate check
-    bool verbose = false;          // -v: ngtcp2's log on stderr
-    std::string ca_file;           // --ca-file: trust this certificate too
-    std::string log_file;          // --log-file
+    double duration_seconds = 0;      // -D: measure for this long instead
+    double warm_up_seconds = 0;       // --warm-up-time, with -D only
+    double timeout_seconds = 30;      // -T: no progress for this long ends the run
+    bool insecure = false;            // --insecure: no certificate check
+    bool verbose = false;             // -v: ngtcp2's log on stderr
+    std::string ca_file;              // --ca-file: trust this certificate too
+    std::string log_file;             // --log-file
     std::vector<std::string> urls;
 };
 
@@ -90,23 +90,27 @@ struct Options {
 struct Target {
     std::string host;
     std::string port;
-    std::string authority;         // host:port, for the :authority header
+    std::string authority;  // host:port, for the :authority header
     std::vector<std::string> paths;
     sockaddr_storage address{};
     socklen_t address_size = 0;
 };
 
 [[noreturn]] void usage(int exit_code) {
-    std::fprintf(exit_code == 0 ? stdout : stderr,
-                 "usage: h3_load [-v] [-c N] [-m M] [-n TOTAL | -D SECONDS [--warm-up-time SECONDS]]\n"
-                 "               [-T SECONDS] [--insecure] [--ca-file=PEM] [--log-file=FILE]\n"
-                 "               https://HOST:PORT/PATH...\n"
-                 "  -c N   connections (1)        -m M  requests in flight per connection (1)\n"
-                 "  -n N   requests in all (1)    -D S  run for S seconds instead\n"
-                 "  -T S   give up after S seconds without an answer (30)\n"
-                 "  -v     ngtcp2's log of every packet on stderr\n"
-                 "  --insecure  skip the certificate check (it is skipped for 127.0.0.1,\n"
-                 "              ::1 and localhost anyway: test servers have their own)\n");
+    std::fprintf(
+        exit_code == 0 ? stdout : stderr,
+        "usage: h3_load [-v] [-c N] [-m M] [-n TOTAL | -D SECONDS [--warm-up-time SECONDS]]\n"
+        "               [-T SECONDS] [--insecure] [--ca-file=PEM] [--log-file=FILE]\n"
+        "               https://HOST:PORT/PATH...\n"
+        "  -c N   connections (1)        -m M  requests in flight per connection (1)\n"
+        "  -n N   requests in all (1)    -D S  run for S seconds instead\n"
+        "  -T S   give up after S seconds without an answer (30)\n"
+        "  -v     ngtcp2's log of every packet on stderr\n"
+        "  --log-file=FILE  one line per request: start (us since the epoch), status,\n"
+        "              duration (us), stream id, connection index\n"
+        "  --ca-file=PEM    trust this certificate as well as the system's\n"
+        "  --insecure  skip the certificate check (it is skipped for 127.0.0.1,\n"
+        "              ::1 and localhost anyway: test servers have their own)\n");
     std::exit(exit_code);
 }
 
@@ -238,9 +242,7 @@ std::int64_t wall_clock_us() {
         .count();
 }
 
-ngtcp2_tstamp seconds_to_ns(double seconds) {
-    return static_cast<ngtcp2_tstamp>(seconds * 1e9);
-}
+ngtcp2_tstamp seconds_to_ns(double seconds) { return static_cast<ngtcp2_tstamp>(seconds * 1e9); }
 
 // -v: ngtcp2's own log (every packet and frame) on stderr, for when a
 // server and h3_load do not get along.
@@ -260,17 +262,17 @@ struct RequestResult {
     std::int64_t stream_id = 0;
     std::int64_t start_wall_us = 0;
     std::int64_t duration_us = 0;
-    int status = -1;           // -1: no status line came
-    bool complete = false;     // the whole response came, and the stream ended cleanly
+    int status = -1;        // -1: no status line came
+    bool complete = false;  // the whole response came, and the stream ended cleanly
 };
 
 // What the report adds up, over the measured time.
 struct Stats {
     std::int64_t started = 0;
-    std::int64_t done = 0;        // ended, one way or another
-    std::int64_t succeeded = 0;   // a whole response with a 2xx or 3xx status
-    std::int64_t errored = 0;     // ended without a whole response (reset, connection lost)
-    std::int64_t timed_out = 0;   // still in flight when -T gave up
+    std::int64_t done = 0;       // ended, one way or another
+    std::int64_t succeeded = 0;  // a whole response with a 2xx or 3xx status
+    std::int64_t errored = 0;    // ended without a whole response (reset, connection lost)
+    std::int64_t timed_out = 0;  // still in flight when -T gave up
     std::array<std::int64_t, 6> status_classes{};  // [2] counts 2xx, and so on
     std::vector<std::int64_t> durations_us;
     std::int64_t bytes_received = 0;  // UDP payloads: what h2load's "total" is for QUIC
@@ -308,12 +310,13 @@ public:
         } else if (result.status >= 200 && result.status < 400) {
             ++stats_.succeeded;
         }
-        if (result.status >= 100 && result.status < 600) ++stats_.status_classes[result.status / 100];
+        if (result.status >= 100 && result.status < 600)
+            ++stats_.status_classes[result.status / 100];
         stats_.durations_us.push_back(result.duration_us);
         if (log_ != nullptr) {
             std::fprintf(log_, "%" PRId64 "\t%d\t%" PRId64 "\t%" PRId64 "\t%d\n",
-                         result.start_wall_us, result.status, result.duration_us,
-                         result.stream_id, result.connection_index);
+                         result.start_wall_us, result.status, result.duration_us, result.stream_id,
+                         result.connection_index);
         }
     }
 
@@ -381,8 +384,8 @@ constexpr std::string_view kAlpnH3 = "h3";
 struct TlsSettings {
     gnutls_certificate_credentials_t credentials = nullptr;
     bool verify = true;
-    std::string server_name;   // SNI: a name, never an address
-    std::string verify_name;   // the name (or address) the certificate must carry
+    std::string server_name;  // SNI: a name, never an address
+    std::string verify_name;  // the name (or address) the certificate must carry
 };
 
 // --- one QUIC connection and its HTTP/3 layer -------------------------------
@@ -392,7 +395,7 @@ struct InFlight {
     ngtcp2_tstamp start_ns = 0;
     std::int64_t start_wall_us = 0;
     int status = -1;
-    bool ended = false;        // nghttp3 saw the response's end
+    bool ended = false;  // nghttp3 saw the response's end
 };
 
 // Why a connection stopped, when it was not our choice.
@@ -484,8 +487,8 @@ private:
     static int guarded(void* user_data, int failure_code, Body body) noexcept;
 
     static int cb_recv_stream_data(ngtcp2_conn*, std::uint32_t flags, std::int64_t stream_id,
-                                   std::uint64_t offset, const std::uint8_t* data,
-                                   std::size_t size, void* user_data, void* stream_user_data);
+                                   std::uint64_t offset, const std::uint8_t* data, std::size_t size,
+                                   void* user_data, void* stream_user_data);
     static int cb_acked_stream_data_offset(ngtcp2_conn*, std::int64_t stream_id,
                                            std::uint64_t offset, std::uint64_t size,
                                            void* user_data, void* stream_user_data);
@@ -493,9 +496,8 @@ private:
                                std::uint64_t app_error, void* user_data, void* stream_user_data);
     static int cb_stream_reset(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t final_size,
                                std::uint64_t app_error, void* user_data, void* stream_user_data);
-    static int cb_stream_stop_sending(ngtcp2_conn*, std::int64_t stream_id,
-                                      std::uint64_t app_error, void* user_data,
-                                      void* stream_user_data);
+    static int cb_stream_stop_sending(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t app_error,
+                                      void* user_data, void* stream_user_data);
     static int cb_extend_max_local_streams_bidi(ngtcp2_conn*, std::uint64_t max_streams,
                                                 void* user_data);
     static int cb_extend_max_stream_data(ngtcp2_conn*, std::int64_t stream_id,
@@ -507,25 +509,21 @@ private:
     static int cb_get_new_connection_id(ngtcp2_conn*, ngtcp2_cid* cid, std::uint8_t* token,
                                         std::size_t cid_size, void* user_data);
 
-    static int cb_http_stream_close(nghttp3_conn*, std::int64_t stream_id,
-                                    std::uint64_t app_error, void* user_data,
-                                    void* stream_user_data);
+    static int cb_http_stream_close(nghttp3_conn*, std::int64_t stream_id, std::uint64_t app_error,
+                                    void* user_data, void* stream_user_data);
     static int cb_http_recv_data(nghttp3_conn*, std::int64_t stream_id, const std::uint8_t* data,
                                  std::size_t size, void* user_data, void* stream_user_data);
-    static int cb_http_deferred_consume(nghttp3_conn*, std::int64_t stream_id,
-                                        std::size_t consumed, void* user_data,
-                                        void* stream_user_data);
+    static int cb_http_deferred_consume(nghttp3_conn*, std::int64_t stream_id, std::size_t consumed,
+                                        void* user_data, void* stream_user_data);
     static int cb_http_recv_header(nghttp3_conn*, std::int64_t stream_id, std::int32_t token,
                                    nghttp3_rcbuf* name, nghttp3_rcbuf* value, std::uint8_t flags,
                                    void* user_data, void* stream_user_data);
     static int cb_http_end_stream(nghttp3_conn*, std::int64_t stream_id, void* user_data,
                                   void* stream_user_data);
-    static int cb_http_stop_sending(nghttp3_conn*, std::int64_t stream_id,
-                                    std::uint64_t app_error, void* user_data,
-                                    void* stream_user_data);
-    static int cb_http_reset_stream(nghttp3_conn*, std::int64_t stream_id,
-                                    std::uint64_t app_error, void* user_data,
-                                    void* stream_user_data);
+    static int cb_http_stop_sending(nghttp3_conn*, std::int64_t stream_id, std::uint64_t app_error,
+                                    void* user_data, void* stream_user_data);
+    static int cb_http_reset_stream(nghttp3_conn*, std::int64_t stream_id, std::uint64_t app_error,
+                                    void* user_data, void* stream_user_data);
 
     int index_;
     const Target& target_;
@@ -543,11 +541,11 @@ private:
     ngtcp2_crypto_conn_ref conn_ref_{};
     nghttp3_conn* http_ = nullptr;
 
-    bool handshake_done_ = false;      // confirmed: see cb_handshake_confirmed
-    bool touched_ = true;              // see start_requests_and_send
+    bool handshake_done_ = false;  // confirmed: see cb_handshake_confirmed
+    bool touched_ = true;          // see start_requests_and_send
     ngtcp2_tstamp opened_ns_ = 0;
-    ngtcp2_tstamp handshake_ns_ = 0;   // how long the handshake took
-    bool closing_ = false;             // we said goodbye; the peer's close is expected
+    ngtcp2_tstamp handshake_ns_ = 0;  // how long the handshake took
+    bool closing_ = false;            // we said goodbye; the peer's close is expected
     bool closed_ = false;
     Failure failure_ = Failure::None;
     std::string error_;
@@ -573,9 +571,8 @@ bool Connection::open(int epoll_fd) {
 bool Connection::open_socket(int epoll_fd) {
     epoll_fd_ = epoll_fd;
     fd_ = socket(target_.address.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0 ||
-        connect(fd_, reinterpret_cast<const sockaddr*>(&target_.address),
-                target_.address_size) != 0) {
+    if (fd_ < 0 || connect(fd_, reinterpret_cast<const sockaddr*>(&target_.address),
+                           target_.address_size) != 0) {
         fail(Failure::Other, std::string("UDP socket: ") + std::strerror(errno));
         return false;
     }
@@ -622,9 +619,9 @@ bool Connection::open_quic() {
          target_.address_size},
         nullptr,
     };
-    int status = ngtcp2_conn_client_new(&quic_, &destination_id, &source_id, &path,
-                                        NGTCP2_PROTO_VER_V1, &quic_callbacks_, &settings,
-                                        &params, nullptr, this);
+    int status =
+        ngtcp2_conn_client_new(&quic_, &destination_id, &source_id, &path, NGTCP2_PROTO_VER_V1,
+                               &quic_callbacks_, &settings, &params, nullptr, this);
     if (status != 0) {
         fail(Failure::Other, std::string("ngtcp2_conn_client_new: ") + ngtcp2_strerror(status));
         return false;
@@ -680,8 +677,8 @@ bool Connection::open_http() {
     // the server may then compress repeated response headers.
     settings.qpack_max_dtable_capacity = 4096;
     settings.qpack_blocked_streams = 100;
-    if (nghttp3_conn_client_new(&http_, &http_callbacks_, &settings, nghttp3_mem_default(),
-                                this) != 0) {
+    if (nghttp3_conn_client_new(&http_, &http_callbacks_, &settings, nghttp3_mem_default(), this) !=
+        0) {
         return false;
     }
     std::int64_t control = 0, encoder = 0, decoder = 0;
@@ -697,8 +694,8 @@ bool Connection::open_http() {
 void Connection::start_requests_and_send() {
     if (!alive() || !touched_) return;
     touched_ = false;
-    while (handshake_done_ && !closing_ && requests_.size() < static_cast<std::size_t>(options_.streams) &&
-           workload_.may_start()) {
+    while (handshake_done_ && !closing_ &&
+           requests_.size() < static_cast<std::size_t>(options_.streams) && workload_.may_start()) {
         std::int64_t stream_id = 0;
         // The server's MAX_STREAMS limits how many we may open; when it
         // allows more, extend_max_local_streams_bidi brings us back here.
@@ -762,27 +759,33 @@ void Connection::send_packets() {
     if (!alive() || blocked_size_ > 0) return;
     ngtcp2_tstamp now = now_ns();
     std::size_t max_size = std::min(ngtcp2_conn_get_max_tx_udp_payload_size(quic_), packet_.size());
-    std::size_t max_packets = std::max<std::size_t>(1, ngtcp2_conn_get_send_quantum(quic_) / max_size);
+    std::size_t max_packets =
+        std::max<std::size_t>(1, ngtcp2_conn_get_send_quantum(quic_) / max_size);
     for (std::size_t sent = 0; sent < max_packets;) {
         std::int64_t stream_id = -1;
         int fin = 0;
         std::array<nghttp3_vec, 16> data{};
         nghttp3_ssize data_count = 0;
         if (http_ != nullptr && ngtcp2_conn_get_max_data_left(quic_) > 0) {
-            data_count = nghttp3_conn_writev_stream(http_, &stream_id, &fin, data.data(), data.size());
+            data_count =
+                nghttp3_conn_writev_stream(http_, &stream_id, &fin, data.data(), data.size());
             if (data_count < 0) {
-                fail(Failure::Other, std::string("nghttp3: ") + nghttp3_strerror(static_cast<int>(data_count)));
+                fail(Failure::Other,
+                     std::string("nghttp3: ") + nghttp3_strerror(static_cast<int>(data_count)));
                 return;
             }
         }
-        std::uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
-        ngtcp2_ssize accepted = -1;   // how much of the stream data went into the packet
+        std::uint32_t flags =
+            NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
+        ngtcp2_ssize accepted = -1;  // how much of the stream data went into the packet
         ngtcp2_pkt_info info{};
         // nghttp3_vec and ngtcp2_vec have the same layout (a pointer and a length).
         ngtcp2_ssize size = ngtcp2_conn_writev_stream(
             quic_, nullptr, &info, packet_.data(), max_size, &accepted, flags, stream_id,
-            reinterpret_cast<const ngtcp2_vec*>(data.data()), static_cast<std::size_t>(data_count), now);
-        if (accepted >= 0 && nghttp3_conn_add_write_offset(http_, stream_id, static_cast<std::size_t>(accepted)) != 0) {
+            reinterpret_cast<const ngtcp2_vec*>(data.data()), static_cast<std::size_t>(data_count),
+            now);
+        if (accepted >= 0 && nghttp3_conn_add_write_offset(
+                                 http_, stream_id, static_cast<std::size_t>(accepted)) != 0) {
             fail(Failure::Other, "nghttp3_conn_add_write_offset failed");
             return;
         }
@@ -791,15 +794,16 @@ void Connection::send_packets() {
             nghttp3_conn_block_stream(http_, stream_id);
             continue;
         }
-        if (size == NGTCP2_ERR_STREAM_SHUT_WR) {       // the server stopped this stream
+        if (size == NGTCP2_ERR_STREAM_SHUT_WR) {  // the server stopped this stream
             nghttp3_conn_shutdown_stream_write(http_, stream_id);
             continue;
         }
         if (size < 0) {
-            fail(Failure::Other, std::string("ngtcp2_conn_writev_stream: ") + ngtcp2_strerror(static_cast<int>(size)));
+            fail(Failure::Other, std::string("ngtcp2_conn_writev_stream: ") +
+                                     ngtcp2_strerror(static_cast<int>(size)));
             return;
         }
-        if (size == 0) break;   // nothing more to send now
+        if (size == 0) break;  // nothing more to send now
         if (!send_datagram(static_cast<std::size_t>(size))) break;
         ++sent;
     }
@@ -865,7 +869,7 @@ void Connection::on_readable() {
             return;
         }
         workload_.count_received(static_cast<std::size_t>(size));
-        ngtcp2_pkt_info info{};   // no ECN: the socket does not ask for it
+        ngtcp2_pkt_info info{};  // no ECN: the socket does not ask for it
         int status = ngtcp2_conn_read_pkt(quic_, &path, &info, datagram.data(),
                                           static_cast<std::size_t>(size), now_ns());
         if (status != 0) {
@@ -884,8 +888,8 @@ void Connection::on_read_error(int error) {
     } else if (error == ECONNREFUSED) {
         // Closing its socket, the server sent no CONNECTION_CLOSE: the
         // kernel's ICMP "port unreachable" is all that says it has gone.
-        fail(Failure::ClosedByPeer, "the server went away (ICMP port unreachable on " +
-                                        target_.authority + ")");
+        fail(Failure::ClosedByPeer,
+             "the server went away (ICMP port unreachable on " + target_.authority + ")");
     } else if (error > 0) {
         fail(Failure::Other, std::string("recv: ") + std::strerror(error));
     } else if (error == NGTCP2_ERR_DRAINING) {
@@ -905,19 +909,24 @@ void Connection::on_read_error(int error) {
         ngtcp2_connection_close_error reason;
         ngtcp2_connection_close_error_set_transport_error_tls_alert(&reason, alert, nullptr, 0);
         send_connection_close(reason);
-        const char* alert_name = gnutls_alert_get_name(static_cast<gnutls_alert_description_t>(alert));
-        fail(Failure::Handshake, std::string("TLS handshake failed: ") +
-                                     (alert_name != nullptr ? alert_name : "unknown alert") +
-                                     (tls_.verify ? " (try --insecure for a test certificate)" : ""));
+        const char* alert_name =
+            gnutls_alert_get_name(static_cast<gnutls_alert_description_t>(alert));
+        fail(Failure::Handshake,
+             std::string("TLS handshake failed: ") +
+                 (alert_name != nullptr ? alert_name : "unknown alert") +
+                 (tls_.verify ? " (try --insecure for a test certificate)" : ""));
     } else if (error == NGTCP2_ERR_DROP_CONN) {
-        fail(Failure::Other, "ngtcp2 dropped the connection (" + std::string(ngtcp2_strerror(error)) + ")");
+        fail(Failure::Other,
+             "ngtcp2 dropped the connection (" + std::string(ngtcp2_strerror(error)) + ")");
     } else {
         // One of our callbacks failed (it set error_ already) or ngtcp2 saw
         // a protocol error: either way, tell the server and stop.
         ngtcp2_connection_close_error reason;
         ngtcp2_connection_close_error_set_transport_error_liberr(&reason, error, nullptr, 0);
         send_connection_close(reason);
-        fail(Failure::Other, error_.empty() ? std::string("ngtcp2_conn_read_pkt: ") + ngtcp2_strerror(error) : error_);
+        fail(Failure::Other, error_.empty()
+                                 ? std::string("ngtcp2_conn_read_pkt: ") + ngtcp2_strerror(error)
+                                 : error_);
     }
 }
 
@@ -932,12 +941,14 @@ void Connection::on_timer() {
     int status = ngtcp2_conn_handle_expiry(quic_, now_ns());
     if (status == NGTCP2_ERR_IDLE_CLOSE) {
         fail(Failure::Timeout, "no packet from the server for " +
-                                   std::to_string(static_cast<int>(options_.timeout_seconds)) + " s (idle timeout)");
+                                   std::to_string(static_cast<int>(options_.timeout_seconds)) +
+                                   " s (idle timeout)");
         return;
     }
     if (status == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
         fail(Failure::Handshake, "the handshake did not finish in " +
-                                     std::to_string(static_cast<int>(options_.timeout_seconds)) + " s");
+                                     std::to_string(static_cast<int>(options_.timeout_seconds)) +
+                                     " s");
         return;
     }
     if (status != 0) {
@@ -1053,7 +1064,8 @@ int Connection::on_stream_close(std::uint32_t flags, std::int64_t stream_id,
         }
         return 0;
     }
-    if (status != 0) return fail_callback(std::string("nghttp3_conn_close_stream: ") + nghttp3_strerror(status));
+    if (status != 0)
+        return fail_callback(std::string("nghttp3_conn_close_stream: ") + nghttp3_strerror(status));
     return 0;
 }
 
@@ -1067,33 +1079,33 @@ int Connection::on_rx_key(ngtcp2_crypto_level level) {
 int Connection::cb_recv_stream_data(ngtcp2_conn*, std::uint32_t flags, std::int64_t stream_id,
                                     std::uint64_t, const std::uint8_t* data, std::size_t size,
                                     void* user_data, void*) {
-    return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&](Connection& c) {
-        return c.on_stream_data(flags, stream_id, data, size);
-    });
+    return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE,
+                   [&](Connection& c) { return c.on_stream_data(flags, stream_id, data, size); });
 }
 
 // The server acknowledged stream data: nghttp3 may free it.
 int Connection::cb_acked_stream_data_offset(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t,
                                             std::uint64_t size, void* user_data, void*) {
     return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&](Connection& c) {
-        if (c.http_ == nullptr || nghttp3_conn_add_ack_offset(c.http_, stream_id, size) == 0) return 0;
+        if (c.http_ == nullptr || nghttp3_conn_add_ack_offset(c.http_, stream_id, size) == 0)
+            return 0;
         return c.fail_callback("nghttp3_conn_add_ack_offset failed");
     });
 }
 
 int Connection::cb_stream_close(ngtcp2_conn*, std::uint32_t flags, std::int64_t stream_id,
                                 std::uint64_t app_error, void* user_data, void*) {
-    return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&](Connection& c) {
-        return c.on_stream_close(flags, stream_id, app_error);
-    });
+    return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE,
+                   [&](Connection& c) { return c.on_stream_close(flags, stream_id, app_error); });
 }
 
 // The server reset its side (RESET_STREAM) or asked us to stop sending
 // (STOP_SENDING): either way nghttp3 stops reading the stream.
-int Connection::cb_stream_reset(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t,
-                                std::uint64_t, void* user_data, void*) {
+int Connection::cb_stream_reset(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t, std::uint64_t,
+                                void* user_data, void*) {
     return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&](Connection& c) {
-        if (c.http_ == nullptr || nghttp3_conn_shutdown_stream_read(c.http_, stream_id) == 0) return 0;
+        if (c.http_ == nullptr || nghttp3_conn_shutdown_stream_read(c.http_, stream_id) == 0)
+            return 0;
         return c.fail_callback("nghttp3_conn_shutdown_stream_read failed");
     });
 }
@@ -1105,9 +1117,7 @@ int Connection::cb_stream_stop_sending(ngtcp2_conn* conn, std::int64_t stream_id
 
 // The server allows more streams: the loop starts more requests on its
 // next turn (start_requests_and_send), not from inside ngtcp2.
-int Connection::cb_extend_max_local_streams_bidi(ngtcp2_conn*, std::uint64_t, void*) {
-    return 0;
-}
+int Connection::cb_extend_max_local_streams_bidi(ngtcp2_conn*, std::uint64_t, void*) { return 0; }
 
 // A stream's flow-control window grew: nghttp3 may write to it again.
 int Connection::cb_extend_max_stream_data(ngtcp2_conn*, std::int64_t stream_id, std::uint64_t,
@@ -1278,8 +1288,8 @@ int Connection::cb_http_end_stream(nghttp3_conn*, std::int64_t stream_id, void* 
 }
 
 // nghttp3 wants the reading side stopped (STOP_SENDING to the server)...
-int Connection::cb_http_stop_sending(nghttp3_conn*, std::int64_t stream_id,
-                                     std::uint64_t app_error, void* user_data, void*) {
+int Connection::cb_http_stop_sending(nghttp3_conn*, std::int64_t stream_id, std::uint64_t app_error,
+                                     void* user_data, void*) {
     return guarded(user_data, NGHTTP3_ERR_CALLBACK_FAILURE, [&](Connection& c) {
         return ngtcp2_conn_shutdown_stream_read(c.quic_, stream_id, app_error) == 0
                    ? 0
@@ -1288,8 +1298,8 @@ int Connection::cb_http_stop_sending(nghttp3_conn*, std::int64_t stream_id,
 }
 
 // ... or the writing side reset (RESET_STREAM).
-int Connection::cb_http_reset_stream(nghttp3_conn*, std::int64_t stream_id,
-                                     std::uint64_t app_error, void* user_data, void*) {
+int Connection::cb_http_reset_stream(nghttp3_conn*, std::int64_t stream_id, std::uint64_t app_error,
+                                     void* user_data, void*) {
     return guarded(user_data, NGHTTP3_ERR_CALLBACK_FAILURE, [&](Connection& c) {
         return ngtcp2_conn_shutdown_stream_write(c.quic_, stream_id, app_error) == 0
                    ? 0
@@ -1298,7 +1308,7 @@ int Connection::cb_http_reset_stream(nghttp3_conn*, std::int64_t stream_id,
 }
 
 const nghttp3_callbacks Connection::http_callbacks_ = {
-    .acked_stream_data = nullptr,   // our requests have no body to free
+    .acked_stream_data = nullptr,  // our requests have no body to free
     .stream_close = cb_http_stream_close,
     .recv_data = cb_http_recv_data,
     .deferred_consume = cb_http_deferred_consume,
@@ -1311,7 +1321,7 @@ const nghttp3_callbacks Connection::http_callbacks_ = {
     .stop_sending = cb_http_stop_sending,
     .end_stream = cb_http_end_stream,
     .reset_stream = cb_http_reset_stream,
-    .shutdown = nullptr,   // a GOAWAY: our requests end one way or another anyway
+    .shutdown = nullptr,  // a GOAWAY: our requests end one way or another anyway
 };
 
 // --- the report -------------------------------------------------------------
@@ -1344,7 +1354,8 @@ std::string format_bytes(double bytes) {
 
 double percentile(const std::vector<std::int64_t>& sorted, double fraction) {
     if (sorted.empty()) return 0;
-    std::size_t rank = static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(sorted.size())));
+    std::size_t rank =
+        static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(sorted.size())));
     return static_cast<double>(sorted[std::min(sorted.size(), std::max<std::size_t>(rank, 1)) - 1]);
 }
 
@@ -1356,7 +1367,8 @@ void print_time_row(const char* label, const std::vector<std::int64_t>& duration
     if (!durations.empty()) {
         for (std::int64_t d : durations) mean += static_cast<double>(d);
         mean /= static_cast<double>(durations.size());
-        for (std::int64_t d : durations) deviation += (static_cast<double>(d) - mean) * (static_cast<double>(d) - mean);
+        for (std::int64_t d : durations)
+            deviation += (static_cast<double>(d) - mean) * (static_cast<double>(d) - mean);
         deviation = std::sqrt(deviation / static_cast<double>(durations.size()));
         auto inside = std::count_if(durations.begin(), durations.end(), [&](std::int64_t d) {
             return std::fabs(static_cast<double>(d) - mean) <= deviation;
@@ -1404,21 +1416,26 @@ void print_report(const Stats& stats, const std::vector<std::int64_t>& handshake
                   double seconds, const CpuTimes& cpu, int connections) {
     double rate = seconds > 0 ? static_cast<double>(stats.done) / seconds : 0;
     // MB as in the traffic line and h2load: 1024 x 1024 bytes.
-    double megabytes = seconds > 0 ? static_cast<double>(stats.bytes_received) / seconds / (1024.0 * 1024.0) : 0;
+    double megabytes =
+        seconds > 0 ? static_cast<double>(stats.bytes_received) / seconds / (1024.0 * 1024.0) : 0;
     std::printf("\nfinished in %.2fs, %.2f req/s, %.2fMB/s\n", seconds, rate, megabytes);
     std::printf("requests: %" PRId64 " total, %" PRId64 " started, %" PRId64 " done, %" PRId64
                 " succeeded, %" PRId64 " failed, %" PRId64 " errored, %" PRId64 " timeout\n",
                 stats.started, stats.started, stats.done, stats.succeeded,
                 stats.done - stats.succeeded + stats.timed_out, stats.errored, stats.timed_out);
     const auto& classes = stats.status_classes;
-    std::printf("status codes: %" PRId64 " 2xx, %" PRId64 " 3xx, %" PRId64 " 4xx, %" PRId64 " 5xx\n",
+    std::printf("status codes: %" PRId64 " 2xx, %" PRId64 " 3xx, %" PRId64 " 4xx, %" PRId64
+                " 5xx\n",
                 classes[2], classes[3], classes[4], classes[5]);
-    std::printf("traffic: %s (%" PRId64 ") total, %s (%" PRId64 ") headers (decoded), %s (%" PRId64 ") data\n",
-                format_bytes(static_cast<double>(stats.bytes_received)).c_str(), stats.bytes_received,
-                format_bytes(static_cast<double>(stats.header_bytes)).c_str(), stats.header_bytes,
-                format_bytes(static_cast<double>(stats.body_bytes)).c_str(), stats.body_bytes);
+    std::printf("traffic: %s (%" PRId64 ") total, %s (%" PRId64 ") headers (decoded), %s (%" PRId64
+                ") data\n",
+                format_bytes(static_cast<double>(stats.bytes_received)).c_str(),
+                stats.bytes_received, format_bytes(static_cast<double>(stats.header_bytes)).c_str(),
+                stats.header_bytes, format_bytes(static_cast<double>(stats.body_bytes)).c_str(),
+                stats.body_bytes);
     print_latency(stats.durations_us, handshakes_us);
-    std::printf("cpu: %" PRId64 " user-ms %" PRId64 " sys-ms (h3_load's own, %d connection%s; "
+    std::printf("cpu: %" PRId64 " user-ms %" PRId64
+                " sys-ms (h3_load's own, %d connection%s; "
                 "%" PRId64 " ms ready but waiting for its core)\n",
                 cpu.user_us / 1000, cpu.system_us / 1000, connections, connections == 1 ? "" : "s",
                 cpu.waiting_us / 1000);
@@ -1429,8 +1446,11 @@ void print_report(const Stats& stats, const std::vector<std::int64_t>& handshake
 class LoadRun {
 public:
     LoadRun(const Options& options, const Target& target, const TlsSettings& tls, std::FILE* log)
-        : options_(options), target_(target), tls_(tls),
-          workload_(options, target.paths.size(), log), epoll_fd_(epoll_create1(EPOLL_CLOEXEC)) {}
+        : options_(options),
+          target_(target),
+          tls_(tls),
+          workload_(options, target.paths.size(), log),
+          epoll_fd_(epoll_create1(EPOLL_CLOEXEC)) {}
 
     ~LoadRun() { close(epoll_fd_); }
 
@@ -1468,9 +1488,10 @@ int LoadRun::run() {
     // h2load's first lines (hol_bench.py reads the number of clients).
     std::printf("starting benchmark...\n");
     if (options_.duration_seconds > 0) {
-        std::printf("spawning thread #0: %d total client(s). Timing-based test with %gs of warm-up "
-                    "time and %gs of main duration for measurements.\n",
-                    options_.connections, options_.warm_up_seconds, options_.duration_seconds);
+        std::printf(
+            "spawning thread #0: %d total client(s). Timing-based test with %gs of warm-up "
+            "time and %gs of main duration for measurements.\n",
+            options_.connections, options_.warm_up_seconds, options_.duration_seconds);
     } else {
         std::printf("spawning thread #0: %d total client(s). %" PRId64 " total requests\n",
                     options_.connections, options_.total_requests);
@@ -1481,7 +1502,7 @@ int LoadRun::run() {
         measure_until_ = measure_from_ + seconds_to_ns(options_.duration_seconds);
         if (options_.warm_up_seconds > 0) std::printf("Warm-up started for thread #0.\n");
     }
-    advance_phase();   // -n (or -D without a warm-up): measuring from now
+    advance_phase();  // -n (or -D without a warm-up): measuring from now
     open_connections();
     while (!finished()) {
         serve_events(next_deadline());
@@ -1512,7 +1533,8 @@ void LoadRun::serve_events(ngtcp2_tstamp deadline) {
     // epoll_pwait2 takes nanoseconds: ngtcp2's pacing asks for sub-millisecond waits.
     timespec timeout{static_cast<time_t>(wait / 1000000000), static_cast<long>(wait % 1000000000)};
     std::array<epoll_event, 64> events;
-    int count = epoll_pwait2(epoll_fd_, events.data(), static_cast<int>(events.size()), &timeout, nullptr);
+    int count =
+        epoll_pwait2(epoll_fd_, events.data(), static_cast<int>(events.size()), &timeout, nullptr);
     for (int i = 0; i < count; ++i) {
         auto* connection = static_cast<Connection*>(events[i].data.ptr);
         if (events[i].events & EPOLLOUT) connection->on_writable();
@@ -1547,7 +1569,8 @@ void LoadRun::advance_phase() {
         if (options_.duration_seconds > 0 && options_.warm_up_seconds > 0) {
             std::printf("Warm-up phase is over for thread #0.\n");
         }
-        if (options_.duration_seconds > 0) std::printf("Main benchmark duration is started for thread #0.\n");
+        if (options_.duration_seconds > 0)
+            std::printf("Main benchmark duration is started for thread #0.\n");
         std::fflush(stdout);
         workload_.start_measuring();
         measuring_ = true;
@@ -1568,7 +1591,8 @@ void LoadRun::advance_phase() {
     if (!over_ && now - workload_.last_progress_ns() >= seconds_to_ns(options_.timeout_seconds)) {
         gave_up_ = true;
         for (auto& connection : connections_) {
-            connection->give_up("no answer for " + std::to_string(static_cast<int>(options_.timeout_seconds)) +
+            connection->give_up("no answer for " +
+                                std::to_string(static_cast<int>(options_.timeout_seconds)) +
                                 " s (-T)");
         }
     }
@@ -1591,8 +1615,9 @@ int LoadRun::report() {
     }
     // TLS as h2load reports it, from the first connection that got through
     // its handshake (QUIC always runs TLS 1.3).
-    auto connected = std::find_if(connections_.begin(), connections_.end(),
-                                  [](const auto& connection) { return connection->handshake_done(); });
+    auto connected =
+        std::find_if(connections_.begin(), connections_.end(),
+                     [](const auto& connection) { return connection->handshake_done(); });
     if (connected != connections_.end()) {
         std::printf("TLS Protocol: TLSv1.3\nCipher: %s\n", (*connected)->cipher_name());
     }
@@ -1611,12 +1636,16 @@ int LoadRun::report() {
     print_report(workload_.stats(), handshakes_us, seconds, cpu, options_.connections);
     const Stats& stats = workload_.stats();
     if (failed > 0 || stats.errored > 0 || stats.timed_out > 0) {
-        std::fprintf(stderr, "h3_load: %d of %d connections failed, %" PRId64 " requests errored, %" PRId64
-                     " timed out\n", failed, options_.connections, stats.errored, stats.timed_out);
+        std::fprintf(stderr,
+                     "h3_load: %d of %d connections failed, %" PRId64 " requests errored, %" PRId64
+                     " timed out\n",
+                     failed, options_.connections, stats.errored, stats.timed_out);
         return 1;
     }
     if (stop_requested) {
-        std::fprintf(stderr, "h3_load: interrupted (SIGINT or SIGTERM): the figures cover the run until then\n");
+        std::fprintf(
+            stderr,
+            "h3_load: interrupted (SIGINT or SIGTERM): the figures cover the run until then\n");
         return 1;
     }
     return 0;
