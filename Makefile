@@ -30,7 +30,7 @@ RUN_TARGET ?= demo_app
 RUN_ARGS   ?=
 EXERCISE   ?=
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-http2 bench-h2 bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-http2 bench-h2 bench-loss bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
 
 all: build
 
@@ -248,6 +248,19 @@ bench-http2: configure
 	@$(BUILD)/bin/demo_app --help 2>/dev/null | grep -q -- --http2 || cmake -S . -B $(BUILD) > /dev/null
 	cmake --build $(BUILD) -j $(JOBS) --target demo_app
 	$(PYTHON) tests/bench/http2_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## bench-loss   HTTP/2 over TCP against HTTP/3 over QUIC with packets really lost (0, 1, 2, 5%): time to the last of 61 resources on one connection; build/bench/loss.md + loss.png [ARGS=--quick] (root: a network namespace)
+# tests/bench/loss_bench.py makes a network namespace of its own whose
+# loopback drops packets at random (nftables), and loads final/'s
+# demo_app --http2 over TLS with h2load and an HTTP/3 server with h3_load
+# (tests/bench/h3_load.cpp). The bench group brings nftables, ethtool
+# and matplotlib; the build group ngtcp2, nghttp3 and gtlsserver
+# (ngtcp2-server), which h3_load is built on and loads.
+bench-loss: configure
+	@$(DEPS) build bench
+	@test -x $(BUILD)/bin/h3_load || cmake -S . -B $(BUILD) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target demo_app h3_load
+	$(PYTHON) tests/bench/loss_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## bench-h2     chapter 10's head-of-line blocking, not speed (that is bench-http2): when 60 small resources and 1 slow one arrive over 1 HTTP/2 connection vs 1 and 6 HTTP/1.1 ones; build/bench/h2.md + h2.png [ARGS=--quick]
 # Not bench-http2 (final/'s HTTP/2 speed against nginx and h2o): this one

@@ -7,9 +7,10 @@
 #                                   libcurl (final/curl, the CurlAsyncHTTPClient add-on),
 #                                   libnghttp2 (final/http2, HTTP/2 for HTTPServer) and the HTTP/2
 #                                   peers its tests talk to (curl and nghttp's nghttp2-client,
-#                                   Python's h2), ngtcp2, nghttp3 and GnuTLS (final/http3, HTTP/3
-#                                   over QUIC) and the HTTP/3 peers its tests talk to (ngtcp2's
-#                                   gtlsclient and gtlsserver: ngtcp2-client, ngtcp2-server), protobuf (the gRPC example's messages) and
+#                                   Python's h2), ngtcp2 and nghttp3 with GnuTLS (final/http3, HTTP/3
+#                                   over QUIC; h3_load, the benchmarks' HTTP/3 client) and ngtcp2's
+#                                   example client and server (gtlsclient, gtlsserver: the HTTP/3 peers),
+#                                   protobuf (the gRPC example's messages) and
 #                                   Python's grpcio and grpc-tools (the gRPC client it is tested with),
 #                                   libcmark (the blog demo's Markdown; libcrypt's bcrypt comes with libc6-dev),
 #                                   liburing (the IOLoop's io_uring backend),
@@ -25,7 +26,8 @@
 #                                   h2o (make bench-http2's second HTTP/2 yardstick, beside nginx),
 #                                   Boost (Beast, the WebSocket scenario's), valgrind (instructions
 #                                   per request, tests/bench/instructions.py), heaptrack (the
-#                                   soak's live heap, soak.py --heaptrack)
+#                                   soak's live heap, soak.py --heaptrack), nftables and ethtool
+#                                   (loss_bench.py drops packets in a network namespace of its own)
 #   tools/install-deps.sh template  + Python Tornado and Jinja2 for /usr/bin/python3 (make bench-template's
 #                                   yardsticks)
 #   tools/install-deps.sh db        + Django, gunicorn, psycopg2 and asyncpg for /usr/bin/python3
@@ -52,7 +54,7 @@ set -euo pipefail
 packages_for() {
   case "$1" in
     build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev libpq-dev postgresql libcurl4-openssl-dev libnghttp2-dev nghttp2-client python3-h2 libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libgnutls28-dev ngtcp2-client ngtcp2-server libprotobuf-dev protobuf-compiler python3-grpcio python3-grpc-tools libcmark-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace gdb iproute2 clang-format-14" ;;
-    bench)  echo "wrk python3-matplotlib util-linux procps nginx-light h2o python3-tornado libboost-dev valgrind heaptrack" ;;
+    bench)  echo "wrk python3-matplotlib util-linux procps nginx-light h2o python3-tornado libboost-dev valgrind heaptrack nftables ethtool" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
     db)     echo "python3 python3-django gunicorn python3-psycopg2 python3-asyncpg" ;;
     deploy) echo "nginx-light redis-server" ;;
