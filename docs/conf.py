@@ -31,6 +31,7 @@ include_patterns = [
     "final/postgres/README.md",
     "final/curl/README.md",
     "final/http2/README.md",
+    "final/http3/README.md",
     "tests/bench/README.md",
     "docs/**",
 ]

@@ -7,9 +7,9 @@
 #                                   libcurl (final/curl, the CurlAsyncHTTPClient add-on),
 #                                   libnghttp2 (final/http2, HTTP/2 for HTTPServer) and the HTTP/2
 #                                   peers its tests talk to (curl and nghttp's nghttp2-client,
-#                                   Python's h2), ngtcp2 and nghttp3 with GnuTLS (HTTP/3: h3_load, the
-#                                   benchmarks' HTTP/3 client) and ngtcp2's example client and
-#                                   server (gtlsclient, gtlsserver: the HTTP/3 peers),
+#                                   Python's h2), ngtcp2 and nghttp3 with GnuTLS (final/http3, HTTP/3
+#                                   over QUIC; h3_load, the benchmarks' HTTP/3 client) and ngtcp2's
+#                                   example client and server (gtlsclient, gtlsserver: the HTTP/3 peers),
 #                                   protobuf (the gRPC example's messages) and
 #                                   Python's grpcio and grpc-tools (the gRPC client it is tested with),
 #                                   libcmark (the blog demo's Markdown; libcrypt's bcrypt comes with libc6-dev),

@@ -7,7 +7,10 @@
 // TLS benchmark's server; Tornado's is the ssl_options argument). With
 // --http2 it serves HTTP/2 as well (final/http2): by ALPN over TLS, and in
 // cleartext to a client that opens with HTTP/2's preface
-// (curl --http2-prior-knowledge, h2load).
+// (curl --http2-prior-knowledge, h2load). With --http3 (and a certificate)
+// it serves HTTP/3 as well (final/http3), over UDP on the same port
+// number, to the same application; its HTTPS answers say so (Alt-Svc).
+// gtlsclient 127.0.0.1 8888 https://127.0.0.1:8888/ -> Hello, world
 // --processes=N (0: one per core) forks N workers that accept on the same
 // socket, Tornado's `server.bind(port); server.start(n)`: how the C100K
 // benchmark holds 100,000 connections where one process may have 20,000
@@ -20,6 +23,8 @@
 // picks a free port), logs each request on stderr, and on SIGINT / SIGTERM
 // stops accepting, lets requests in progress finish, and exits 0.
 #include <cstdio>
+#include <memory>
+#include <string>
 
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
@@ -27,6 +32,9 @@
 #include "tornado/web.h"
 #if TORNADO_HAVE_HTTP2
 #include "tornado/http2.h"
+#endif
+#if TORNADO_HAVE_HTTP3
+#include "tornado/http3.h"
 #endif
 
 static auto& port = tornado::define("port", 8888, "run on the given port (0: any free port)");
@@ -38,6 +46,9 @@ static auto& processes =
 static auto& reuse_port = tornado::define(
     "reuse_port", false, "fork first, then each worker listens on its own socket (SO_REUSEPORT)");
 static auto& http2 = tornado::define("http2", false, "serve HTTP/2 as well (final/http2)");
+static auto& http3 = tornado::define(
+    "http3", false,
+    "serve HTTP/3 as well, on the same UDP port (final/http3; needs a certificate)");
 
 // Once (before any fork, or in the first worker): the benchmarks wait for this line.
 static void print_listening(std::uint16_t bound_port) {
@@ -46,10 +57,33 @@ static void print_listening(std::uint16_t bound_port) {
     std::fflush(stdout);
 }
 
+// With --http3: `h3=":PORT"`, the port HTTP/3 is served on.
+static std::string alt_svc;
+
 class MainHandler : public tornado::RequestHandler {
 public:
-    void get(const tornado::PathArgs&) override { write("Hello, world"); }
+    void get(const tornado::PathArgs&) override {
+        // With --http3, an answer over TCP tells the client where HTTP/3
+        // is (RFC 9114 section 3.1.1): the same port, over UDP.
+        if (!alt_svc.empty() && request().version != "HTTP/3.0") set_header("Alt-Svc", alt_svc);
+        write("Hello, world");
+    }
 };
+
+#if TORNADO_HAVE_HTTP3
+// HTTP/3 to the same application, on the UDP port of the number the
+// HTTPS server was given (final/http3).
+static std::unique_ptr<tornado::HTTP3Server> serve_http3(tornado::Application& app,
+                                                         std::uint16_t bound_port) {
+    tornado::HTTP3Parameters params;
+    params.certfile = *certfile;
+    params.keyfile = *keyfile;
+    auto server = std::make_unique<tornado::HTTP3Server>(app, params);
+    server->listen(tornado::SocketAddress::from_ip(*address, bound_port));
+    alt_svc = "h3=\":" + std::to_string(bound_port) + "\"";
+    return server;
+}
+#endif
 
 int main(int argc, char** argv) {
     tornado::parse_command_line(argc, argv);
@@ -76,6 +110,18 @@ int main(int argc, char** argv) {
     }
 #endif
     options.http2 = *http2;
+#if TORNADO_HAVE_HTTP3
+    if (*http3 && (certfile->empty() || *processes != 1 || *reuse_port)) {
+        std::fprintf(stderr, "final_hello: --http3 needs --certfile and --keyfile, one process\n");
+        return 2;
+    }
+#else
+    if (*http3) {
+        std::fprintf(stderr,
+                     "final_hello: built without final/http3 (ngtcp2 or nghttp3 not found)\n");
+        return 2;
+    }
+#endif
     if (*reuse_port) {
         // A socket per process, as Tornado documents listen(reuse_port=True):
         // fork, then listen in each worker. The kernel gives each new
@@ -95,6 +141,10 @@ int main(int argc, char** argv) {
         tornado::IOLoop loop;
         tornado::HTTPServer& server =
             app.listen(static_cast<std::uint16_t>(*port), *address, options);
+#if TORNADO_HAVE_HTTP3
+        std::unique_ptr<tornado::HTTP3Server> h3;
+        if (*http3) h3 = serve_http3(app, server.port());
+#endif
         print_listening(server.port());
         loop.install_signal_handlers();
         loop.start();

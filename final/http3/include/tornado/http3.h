@@ -1,0 +1,306 @@
+// tornado/http3.h: HTTP/3 over QUIC on the IOLoop, for an application
+// (tornado::http3, an add-on over ngtcp2, nghttp3 and GnuTLS;
+// final/http3/README.md).
+//
+//   #include <tornado/http3.h>   // link tornado::http3
+//
+//   tornado::HTTP3Parameters params;
+//   params.certfile = "cert.pem";
+//   params.keyfile = "key.pem";
+//   tornado::HTTP3Server h3(app, params);   // app: the same Application
+//   h3.listen(tornado::SocketAddress::from_ip("127.0.0.1", 8443));
+//
+// The application does not know a request came by HTTP/3: the same
+// HTTPServerConnectionDelegate (web::Application) that HTTPServer serves
+// over HTTP/1.1 and HTTP/2 gets the request, version "HTTP/3.0".
+//
+// QUIC runs over UDP: one socket for every connection. So HTTP3Server is
+// the listener: it takes each datagram, finds its connection by the
+// connection ID the datagram names (a table of them), makes a connection
+// from a client's Initial packet, and answers an unknown QUIC version
+// with Version Negotiation. The datagrams go out through a DatagramSink,
+// which is the UDPSocket in a server and anything in a test or a fuzzer.
+//
+// One HTTP3ServerConnection is one QUIC connection. ngtcp2 does QUIC
+// (packets, TLS 1.3 by GnuTLS, loss recovery, congestion and flow
+// control) and nghttp3 HTTP/3 (frames, QPACK); neither does I/O. The
+// connection feeds them each datagram, dispatches what their callbacks
+// recorded, and sends what they have to send, from one function:
+//
+//   datagram ─► ngtcp2_conn_read_pkt ─► nghttp3_conn_read_stream ─► callbacks record
+//      ▲                                                               │ (dispatched
+//      └── sink ◄── ngtcp2_conn_writev_stream ◄── nghttp3_conn_writev_stream ▼  after)
+//                                                            HTTPMessageDelegate
+//
+// Its one timer is one loop timeout, re-armed from ngtcp2_conn_get_expiry
+// after every read and write (loss detection, acknowledgements, the idle
+// timeout, pacing).
+//
+// Threads: everything on the loop's thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tornado/concurrent.h"
+#include "tornado/httpserver.h"
+#include "tornado/httputil.h"
+#include "tornado/ioloop.h"
+#include "tornado/netutil.h"
+#include "tornado/udpsocket.h"
+
+struct ngtcp2_conn;
+struct nghttp3_conn;
+
+namespace tornado {
+
+// An HTTP/3 server's certificate and limits.
+struct HTTP3Parameters {
+    // PEM files: the certificate (chain) and its private key. TLS is not
+    // optional in QUIC.
+    std::string certfile;
+    std::string keyfile;
+    // Connections open at once; a client's Initial packet past them is
+    // dropped (its client tries again, or gives up). Without Retry
+    // packets (not done yet), forged Initial packets can each make one, so
+    // this is what bounds the memory they take.
+    std::size_t max_connections = 10000;
+    // Request streams a client may have open at once (QUIC's
+    // initial_max_streams_bidi, given back as streams close).
+    std::uint64_t max_concurrent_streams = 100;
+    // How much of a request body each stream, and the whole connection,
+    // may send before the server has passed it on (QUIC flow control).
+    std::uint64_t stream_window = 256 * 1024;
+    std::uint64_t connection_window = 1024 * 1024;
+    // A request's header section, names and values; more gets 431.
+    std::size_t max_header_list_size = 64 * 1024;
+    // A request's body; more gets 413.
+    std::size_t max_body_size = 100 * 1024 * 1024;
+    // A connection that hears nothing for this long ends (QUIC's
+    // max_idle_timeout, which ngtcp2 keeps).
+    std::chrono::milliseconds idle_timeout = std::chrono::seconds(30);
+    // Added to responses that have none (empty: none).
+    std::string server_header = std::string(kDefaultServerHeader);
+};
+
+// Where a server's datagrams go: the UDPSocket they came on, or, in a
+// test or a fuzzer, anything that takes them. The contract is
+// UDPSocket's: send() says how many went; EAGAIN means "nothing lost,
+// send the rest once wait_writable() resolves".
+class DatagramSink {
+public:
+    virtual ~DatagramSink() = default;
+    virtual SendResult send(std::span<const OutgoingDatagram> datagrams) = 0;
+    virtual Future<void> wait_writable() = 0;
+    // The address the datagrams came to, for a datagram whose own `destination`
+    // is empty.
+    virtual SocketAddress local_address() const = 0;
+};
+
+class HTTP3ServerConnection;
+class HTTP3TLS;
+
+// The listener of the file comment: one UDP socket per address, and the
+// table of connections by connection ID.
+class HTTP3Server {
+public:
+    // `delegate` (the application) must outlive the server. Throws
+    // std::runtime_error when the certificate or key cannot be loaded.
+    HTTP3Server(HTTPServerConnectionDelegate& delegate, HTTP3Parameters params);
+    // Ends every connection at once (without CONNECTION_CLOSE: the loop
+    // may be gone) and closes the sockets.
+    ~HTTP3Server();
+    HTTP3Server(const HTTP3Server&) = delete;
+    HTTP3Server& operator=(const HTTP3Server&) = delete;
+
+    // Binds a UDP socket to `address` (port 0: a free one, which
+    // local_addresses() tells) and serves the datagrams that come.
+    void listen(const SocketAddress& address);
+    std::vector<SocketAddress> local_addresses() const;
+
+    // One datagram in; what answers it goes out through `sink`. What the
+    // sockets call, and what a test or a fuzzer calls with a sink of its
+    // own. Never throws for bad bytes: they are dropped.
+    void receive(const Datagram& datagram, DatagramSink& sink);
+
+    // Connections open now.
+    std::size_t connection_count() const noexcept { return connections_.size(); }
+    // Ends every connection; resolves once all have ended. With no grace,
+    // at once (CONNECTION_CLOSE, H3_NO_ERROR); with a grace, GOAWAY first:
+    // each connection takes no new request, closes once the requests in
+    // progress are answered, and those still busy when the grace is over
+    // close then. Either way no new connection is taken from then on; the
+    // sockets go on reading (the connections' acknowledgements).
+    Future<void> close_all_connections(
+        IOLoop::Clock::duration grace = IOLoop::Clock::duration::zero());
+    const HTTP3Parameters& params() const noexcept { return params_; }
+
+private:
+    friend class HTTP3ServerConnection;
+    friend class HTTP3Callbacks;
+    class Socket;
+
+    void receive_on(HTTP3ServerConnection& connection, const Datagram& datagram);
+    void accept(const Datagram& datagram, DatagramSink& sink, std::string_view original_id);
+    void negotiate_version(const Datagram& datagram, DatagramSink& sink, std::uint32_t version,
+                           std::span<const std::uint8_t> dcid, std::span<const std::uint8_t> scid);
+    // The table: which connection an ID names. A connection lists each of
+    // its IDs as it makes them, and takes them away at its end.
+    void add_id(std::string id, HTTP3ServerConnection* connection);
+    void remove_id(const std::string& id) noexcept;
+    // The connection has ended: out of the table and the list.
+    void forget(HTTP3ServerConnection* connection) noexcept;
+    void maybe_resolve_closed() noexcept;
+    void close_now() noexcept;
+
+    HTTPServerConnectionDelegate& delegate_;
+    HTTP3Parameters params_;
+    std::unique_ptr<HTTP3TLS> tls_;
+    // The key stateless reset tokens are made from (RFC 9000 section 10.3).
+    std::string reset_secret_;
+    std::vector<std::unique_ptr<Socket>> sockets_;
+    std::unordered_map<HTTP3ServerConnection*, std::shared_ptr<HTTP3ServerConnection>> connections_;
+    std::unordered_map<std::string, HTTP3ServerConnection*> ids_;
+    Future<void> all_closed_{nullptr};
+    // close_all_connections' grace, while it runs.
+    IOLoop::Timeout grace_timer_;
+    bool grace_pending_ = false;
+    bool accepting_ = true;  // false once close_all_connections() was called
+};
+
+class HTTP3Stream;
+
+// One QUIC connection, and the HTTP/3 it carries (the file comment).
+class HTTP3ServerConnection final : public std::enable_shared_from_this<HTTP3ServerConnection>,
+                                    public HTTPServerConnection {
+public:
+    // Only HTTP3Server makes one, from a client's first Initial packet.
+    HTTP3ServerConnection(HTTP3Server& server, DatagramSink& sink, const Datagram& first,
+                          const SocketAddress& local);
+    ~HTTP3ServerConnection();
+    HTTP3ServerConnection(const HTTP3ServerConnection&) = delete;
+    HTTP3ServerConnection& operator=(const HTTP3ServerConnection&) = delete;
+
+    // HTTPServerConnection.
+    void start_serving(HTTPServerConnectionDelegate& delegate) override;
+    HTTPRequestContext& context() noexcept override { return context_; }
+    // CONNECTION_CLOSE at once; the streams in progress end.
+    Future<void> close() override;
+    // GOAWAY: no new stream is taken; CONNECTION_CLOSE once the streams in
+    // progress are answered.
+    void close_when_idle() override;
+    bool idle() const noexcept override { return streams_.empty(); }
+
+    std::size_t open_streams() const noexcept { return streams_.size(); }
+
+    // ngtcp2's and nghttp3's connections and GnuTLS's session: opaque
+    // here (the add-on's src/http3libraries.h), so that this header needs
+    // none of the three libraries.
+    struct Libraries;
+
+private:
+    friend class HTTP3Server;
+    friend class HTTP3Stream;
+    friend class HTTP3Callbacks;
+
+    // What the callbacks recorded: dispatched once ngtcp2 has returned, so
+    // that no application code runs inside the libraries.
+    struct Event {
+        enum class Kind : std::uint8_t { request, body, end, closed };
+        Kind kind;
+        std::int64_t stream_id;
+        std::uint64_t error_code = 0;  // closed: why (RFC 9114 section 8.1)
+    };
+
+    // The connection's life, one value, moved by enter() alone, which
+    // throws std::logic_error for a move the drawing does not show:
+    //
+    //   created ─start_serving()─► serving ─close_when_idle(): GOAWAY─► going_away
+    //                                 │                                    │
+    //                                 ├──── fail(): CONNECTION_CLOSE ──────┴─► closing
+    //                                 │      (or the peer's: draining)           │
+    //                                 └──── end_serving() ◄── 3 PTO later ───────┘
+    //                                              ▼
+    //                                            ended
+    //
+    // closing answers whatever comes with its CONNECTION_CLOSE again, and
+    // ends when its timer fires (RFC 9000 section 10.2). end_serving()
+    // also comes straight from any other life: at close(), at the idle
+    // timeout (QUIC ends those without a word), when ngtcp2 says to drop
+    // the connection, or when its start failed. ended is final.
+    enum class Life : std::uint8_t { created, serving, going_away, closing, ended };
+    void enter(Life to);
+    bool serving() const noexcept { return life_ == Life::serving || life_ == Life::going_away; }
+
+    void start(const Datagram& first);
+    void receive(const Datagram& datagram);
+    void feed(const Datagram& datagram);
+    void read_failed(int error);
+    void dispatch_events();
+    // Sends what the libraries have to send: the one function that writes.
+    void send_now();
+    void send_soon();
+    bool write_packets();
+    bool write_one_packet(std::vector<OutgoingDatagram>& out, std::string& buffer);
+    bool flush_packets(std::vector<OutgoingDatagram>& out);
+    void keep_unsent(std::span<const OutgoingDatagram> unsent);
+    void resend_blocked();
+    void arm_timer();
+    void on_expiry();
+    void on_timeout() override {}
+    void open_http();
+    HTTP3Stream* find_stream(std::int64_t id);
+    void end_if_going_away_and_idle();
+
+    // The connection's way out: CONNECTION_CLOSE with the error recorded
+    // in last_error_ (or `code`, an HTTP/3 application error), once, then
+    // closing. Only records when called inside the libraries' callbacks;
+    // send_now() writes it.
+    void fail(std::uint64_t code);
+    void fail_transport(int library_error) noexcept;
+    void write_close();
+    void start_closing_period();
+    // The connection's end, however it comes: the only way to `ended`.
+    void end_serving() noexcept;
+
+    // HTTPServerConnection, for HTTPServer (not listed there: HTTP3Server
+    // keeps its own list).
+    void server_gone() noexcept override {}
+    std::shared_ptr<HTTPServerConnection> shared_handle() override { return shared_from_this(); }
+    std::uint32_t& server_slot() noexcept override { return server_slot_; }
+
+    HTTP3Server* server_;  // null once ended
+    IOLoop& loop_;         // the loop it was made on: its timer's
+    DatagramSink* sink_;
+    HTTPRequestContext context_;
+    HTTPServerConnectionDelegate* delegate_ = nullptr;
+    SocketAddress local_;
+    SocketAddress peer_;
+    std::unique_ptr<Libraries> lib_;
+    std::vector<std::string> ids_;  // the IDs this connection listed with the server
+    std::unordered_map<std::int64_t, std::shared_ptr<HTTP3Stream>> streams_;
+    std::deque<Event> events_;
+    // Datagrams the socket refused with EAGAIN, kept to send once it has
+    // room (the bytes, and where each goes).
+    std::deque<std::string> blocked_bytes_;
+    std::deque<OutgoingDatagram> blocked_;
+    std::string close_packet_;  // the CONNECTION_CLOSE, while closing
+    std::uint64_t received_while_closing_ = 0;
+    IOLoop::Timeout timer_;
+    bool timer_armed_ = false;
+    Future<void> closed_future_{nullptr};
+    std::uint32_t server_slot_ = kNotListed;
+    Life life_ = Life::created;
+    bool send_scheduled_ = false;
+    bool waiting_writable_ = false;
+    bool in_library_ = false;  // inside a call into ngtcp2 or nghttp3
+};
+
+}  // namespace tornado

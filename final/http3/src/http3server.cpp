@@ -1,0 +1,217 @@
+// http3server.cpp: the listener (HTTP3Server, tornado/http3.h): its
+// sockets, its table of connection IDs, new connections, and Version
+// Negotiation.
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2.h>
+
+#include <exception>
+#include <utility>
+
+#include "http3libraries.h"
+#include "http3stream.h"
+#include "http3tls.h"
+#include "tornado/http3.h"
+#include "tornado/log.h"
+
+namespace tornado {
+
+std::size_t http3_id_length() noexcept;  // http3connection.cpp: the IDs this server makes
+
+namespace {
+
+// RFC 9000 section 14.1: a client's first datagram is at least this long;
+// shorter ones start nothing and get no answer (nor a Version
+// Negotiation: an answer to a small datagram would amplify a forged one).
+constexpr std::size_t kMinInitialSize = 1200;
+
+// A version no one speaks, of the form RFC 9000 section 15 reserves, so
+// that clients keep taking versions they do not know ("greasing").
+std::uint32_t reserved_version() {
+    std::uint32_t random = 0;
+    gnutls_rnd(GNUTLS_RND_NONCE, &random, sizeof random);
+    return (random & 0xf0f0f0f0u) | 0x0a0a0a0au;
+}
+
+}  // namespace
+
+// One UDP socket of the listener, and the sink its connections send by.
+class HTTP3Server::Socket final : public DatagramSink {
+public:
+    Socket(HTTP3Server& server, const SocketAddress& address) : socket_(address) {
+        socket_.start_reading(
+            [this, &server](const Datagram& datagram) { server.receive(datagram, *this); });
+    }
+    SendResult send(std::span<const OutgoingDatagram> datagrams) override {
+        return socket_.send(datagrams);
+    }
+    Future<void> wait_writable() override { return socket_.wait_writable(); }
+    SocketAddress local_address() const override { return socket_.local_address(); }
+
+private:
+    UDPSocket socket_;
+};
+
+HTTP3Server::HTTP3Server(HTTPServerConnectionDelegate& delegate, HTTP3Parameters params)
+    : delegate_(delegate),
+      params_(std::move(params)),
+      tls_(std::make_unique<HTTP3TLS>(params_.certfile, params_.keyfile)),
+      reset_secret_(32, '\0') {
+    gnutls_rnd(GNUTLS_RND_KEY, reset_secret_.data(), reset_secret_.size());
+}
+
+// The sockets go first, so that nothing more comes; then each connection
+// ends (its delegate hears on_close), without CONNECTION_CLOSE: the loop
+// may be gone already.
+HTTP3Server::~HTTP3Server() {
+    if (grace_pending_) IOLoop::current().remove_timeout(grace_timer_);
+    sockets_.clear();
+    std::vector<std::shared_ptr<HTTP3ServerConnection>> open;
+    for (auto& [raw, connection] : connections_) open.push_back(connection);
+    for (auto& connection : open) connection->end_serving();
+}
+
+void HTTP3Server::listen(const SocketAddress& address) {
+    sockets_.push_back(std::make_unique<Socket>(*this, address));
+}
+
+std::vector<SocketAddress> HTTP3Server::local_addresses() const {
+    std::vector<SocketAddress> addresses;
+    for (const auto& socket : sockets_) addresses.push_back(socket->local_address());
+    return addresses;
+}
+
+// A datagram goes to the connection its destination ID names; else it
+// may start one; else it is dropped. Only its first packet is looked at
+// here (coalesced ones share its IDs).
+void HTTP3Server::receive(const Datagram& datagram, DatagramSink& sink) {
+    if (datagram.bytes.empty()) return;  // ngtcp2's header parser asserts on nothing
+    ngtcp2_version_cid ids;
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(datagram.bytes.data());
+    int decoded =
+        ngtcp2_pkt_decode_version_cid(&ids, bytes, datagram.bytes.size(), http3_id_length());
+    if (decoded == NGTCP2_ERR_VERSION_NEGOTIATION) {
+        negotiate_version(datagram, sink, ids.version, {ids.dcid, ids.dcidlen},
+                          {ids.scid, ids.scidlen});
+        return;
+    }
+    if (decoded != 0) return;  // not QUIC, or not whole
+    std::string id(reinterpret_cast<const char*>(ids.dcid), ids.dcidlen);
+    auto found = ids_.find(id);
+    if (found != ids_.end()) {
+        receive_on(*found->second, datagram);
+        return;
+    }
+    if (accepting_ && datagram.bytes.size() >= kMinInitialSize &&
+        connections_.size() < params_.max_connections) {
+        accept(datagram, sink, id);
+    }
+}
+
+// What a connection does with a datagram runs the application's code
+// (dispatched requests, close callbacks). Whatever escapes it ends that
+// connection (H3_INTERNAL_ERROR), not the socket's reading, nor the others.
+void HTTP3Server::receive_on(HTTP3ServerConnection& connection, const Datagram& datagram) {
+    std::shared_ptr<HTTP3ServerConnection> keep = connection.shared_from_this();
+    try {
+        connection.receive(datagram);
+    } catch (...) {
+        gen_log.error("HTTP/3: error serving {}: {}", datagram.peer.to_string(),
+                      describe_exception(std::current_exception()));
+        connection.fail(NGHTTP3_H3_INTERNAL_ERROR);
+        connection.end_serving();
+    }
+}
+
+// A new connection, from a client's Initial packet (ngtcp2_accept says
+// whether it is one). What fails here ends that connection alone.
+void HTTP3Server::accept(const Datagram& datagram, DatagramSink& sink, std::string_view) {
+    ngtcp2_pkt_hd header;
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(datagram.bytes.data());
+    if (ngtcp2_accept(&header, bytes, datagram.bytes.size()) != 0) return;
+    const SocketAddress& local =
+        datagram.destination.empty() ? sink.local_address() : datagram.destination;
+    std::shared_ptr<HTTP3ServerConnection> connection;
+    try {
+        connection = std::make_shared<HTTP3ServerConnection>(*this, sink, datagram, local);
+        connections_[connection.get()] = connection;
+        connection->start_serving(delegate_);
+        connection->start(datagram);
+    } catch (...) {
+        gen_log.warning("HTTP/3: no connection for {}: {}", datagram.peer.to_string(),
+                        describe_exception(std::current_exception()));
+        if (connection) connection->end_serving();
+    }
+}
+
+// RFC 9000 section 6: the versions we speak (QUIC v1, and a reserved one),
+// to a client that offered another. The IDs go back swapped.
+void HTTP3Server::negotiate_version(const Datagram& datagram, DatagramSink& sink,
+                                    std::uint32_t version, std::span<const std::uint8_t> dcid,
+                                    std::span<const std::uint8_t> scid) {
+    (void)version;
+    if (datagram.bytes.size() < kMinInitialSize) return;
+    std::uint32_t versions[] = {reserved_version(), NGTCP2_PROTO_VER_V1};
+    std::uint8_t unused = 0;
+    gnutls_rnd(GNUTLS_RND_NONCE, &unused, 1);
+    std::string packet(NGTCP2_MAX_UDP_PAYLOAD_SIZE, '\0');
+    ngtcp2_ssize written = ngtcp2_pkt_write_version_negotiation(
+        reinterpret_cast<std::uint8_t*>(packet.data()), packet.size(), unused, scid.data(),
+        scid.size(), dcid.data(), dcid.size(), versions, 2);
+    if (written <= 0) return;
+    packet.resize(static_cast<std::size_t>(written));
+    OutgoingDatagram answer{packet, datagram.peer, datagram.destination};
+    (void)sink.send({&answer, 1});  // lost: the client tries again
+}
+
+void HTTP3Server::add_id(std::string id, HTTP3ServerConnection* connection) {
+    ids_[std::move(id)] = connection;
+}
+
+void HTTP3Server::remove_id(const std::string& id) noexcept { ids_.erase(id); }
+
+void HTTP3Server::forget(HTTP3ServerConnection* connection) noexcept {
+    for (const std::string& id : connection->ids_) {
+        auto found = ids_.find(id);
+        if (found != ids_.end() && found->second == connection) ids_.erase(found);
+    }
+    connections_.erase(connection);  // may destroy it: its caller holds it
+    maybe_resolve_closed();
+}
+
+Future<void> HTTP3Server::close_all_connections(IOLoop::Clock::duration grace) {
+    if (!all_closed_.valid() || all_closed_.done()) all_closed_ = Future<void>();
+    accepting_ = false;
+    if (grace <= IOLoop::Clock::duration::zero()) {
+        close_now();
+        return all_closed_;
+    }
+    std::vector<std::shared_ptr<HTTP3ServerConnection>> open;
+    for (auto& [raw, connection] : connections_) open.push_back(connection);
+    for (auto& connection : open) connection->close_when_idle();
+    if (!grace_pending_) {
+        grace_pending_ = true;
+        grace_timer_ = IOLoop::current().call_later(grace, [this] {
+            grace_pending_ = false;
+            close_now();
+        });
+    }
+    maybe_resolve_closed();
+    return all_closed_;
+}
+
+// CONNECTION_CLOSE on every connection still open.
+void HTTP3Server::close_now() noexcept {
+    std::vector<std::shared_ptr<HTTP3ServerConnection>> open;
+    for (auto& [raw, connection] : connections_) open.push_back(connection);
+    for (auto& connection : open) (void)connection->close();
+    maybe_resolve_closed();
+}
+
+void HTTP3Server::maybe_resolve_closed() noexcept {
+    if (!connections_.empty() || !all_closed_.valid() || all_closed_.done()) return;
+    all_closed_.set_result();
+    if (grace_pending_) IOLoop::current().remove_timeout(grace_timer_);
+    grace_pending_ = false;
+}
+
+}  // namespace tornado

@@ -1,0 +1,69 @@
+// http3tls.cpp: QUIC's TLS by GnuTLS (http3tls.h).
+#include "http3tls.h"
+
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include <stdexcept>
+
+#include "tornado/log.h"
+
+namespace tornado {
+
+namespace {
+
+// TLS 1.3 only (QUIC has no other, RFC 9001 section 4.2), its AEADs that
+// QUIC allows, and the usual groups. No middlebox compatibility mode:
+// RFC 9001 section 8.4 forbids it.
+constexpr const char* kPriority =
+    "%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:"
+    "+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-CCM:"
+    "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1";
+
+void check(int result, std::string_view what) {
+    if (result < 0) {
+        throw std::runtime_error(
+            tornado::format("HTTP/3 TLS: {}: {}", what, gnutls_strerror(result)));
+    }
+}
+
+}  // namespace
+
+HTTP3TLS::HTTP3TLS(const std::string& certfile, const std::string& keyfile) {
+    check(gnutls_certificate_allocate_credentials(&credentials_), "credentials");
+    int loaded = gnutls_certificate_set_x509_key_file(credentials_, certfile.c_str(),
+                                                      keyfile.c_str(), GNUTLS_X509_FMT_PEM);
+    if (loaded < 0) {
+        gnutls_certificate_free_credentials(credentials_);
+        check(loaded, tornado::format("loading {} and {}", certfile, keyfile));
+    }
+}
+
+HTTP3TLS::~HTTP3TLS() { gnutls_certificate_free_credentials(credentials_); }
+
+gnutls_session_t HTTP3TLS::new_session(ngtcp2_crypto_conn_ref* ref) const {
+    gnutls_session_t session = nullptr;
+    // No session tickets sent by GnuTLS itself: QUIC carries them in its
+    // CRYPTO frames, and this server offers no resumption yet.
+    check(gnutls_init(&session, GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET), "gnutls_init");
+    try {
+        check(gnutls_priority_set_direct(session, kPriority, nullptr), "priority");
+        // Hands GnuTLS's handshake messages and secrets to ngtcp2.
+        if (ngtcp2_crypto_gnutls_configure_server_session(session) != 0) {
+            throw std::runtime_error("HTTP/3 TLS: ngtcp2_crypto_gnutls_configure_server_session");
+        }
+        // ngtcp2's helper finds its connection through this pointer.
+        gnutls_session_set_ptr(session, ref);
+        check(gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, credentials_), "credentials");
+        static const char kH3[] = "h3";
+        gnutls_datum_t alpn{reinterpret_cast<unsigned char*>(const_cast<char*>(kH3)), 2};
+        check(gnutls_alpn_set_protocols(session, &alpn, 1,
+                                        GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE),
+              "ALPN");
+    } catch (...) {
+        gnutls_deinit(session);
+        throw;
+    }
+    return session;
+}
+
+}  // namespace tornado

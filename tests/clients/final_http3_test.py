@@ -1,0 +1,508 @@
+#!/usr/bin/env python3
+"""HTTP/3 (final/http3) against a client we did not write: ngtcp2's gtlsclient.
+
+    python3 final_http3_test.py --server build/bin/final_http3_server [--hello build/bin/final_hello]
+
+The test starts final_http3_server (tests/final/final_http3_server.cpp)
+on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
+(Debian's ngtcp2-client), each check bounded in time:
+
+  - a GET answered 200 "Hello, world", version HTTP/3.0;
+  - POST bodies echoed whole (20 KB; 3 MB, past the stream's and the
+    connection's first credit, so credit must be given back as the
+    handler takes the bytes);
+  - a 3 MB answer, also to a client that gives 64 KiB of credit a
+    stream (the response waits for the client's credit);
+  - 20 requests on one connection, and 10 such clients at once;
+  - 250 requests on one connection, which may open 100 streams at once;
+  - the same with 10% of the datagrams lost each way;
+  - a handler that holds its body's pieces holds the client to the
+    stream's credit (256 KiB), and gets the rest once it takes them;
+  - a handler's trailers after the body;
+  - a datagram of an unknown QUIC version answered with Version
+    Negotiation (bytes of our own, on a socket of the test's);
+  - junk datagrams dropped, and the server still answers;
+  - SIGTERM while a request is in progress: it is answered (GOAWAY
+    first), and the server exits 0;
+  - a client killed mid-request is forgotten after the idle timeout;
+  - no connection is made past --max_connections;
+  - with --hello, final_hello --http3 answers over HTTPS (curl, with
+    Alt-Svc naming HTTP/3) and over HTTP/3 (gtlsclient) on one port
+    number, from one application.
+  - and with a sink that says EAGAIN after every 3 datagrams
+    (--refuse_every=3), large bodies both ways and 20 requests still
+    come through: the server keeps what was refused and sends it when
+    the socket has room.
+
+Every process it starts is stopped by its PID. Exits 77 (CTest's SKIP)
+without gtlsclient or openssl; prints a line per check and a summary;
+exits 1 if any failed. Standard library only.
+"""
+import argparse
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
+
+CLIENT_TIMEOUT = 60  # seconds a gtlsclient run may take (with loss, a few)
+START_TIMEOUT = 10
+
+
+class Server:
+    """final_http3_server on a free UDP port of 127.0.0.1; stopped by its PID."""
+
+    def __init__(self, program, folder, *extra):
+        self.log_path = os.path.join(folder, "server%s.log" % "".join(extra).replace("-", "").replace("=", ""))
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [program, *extra, "--port=0", "--address=127.0.0.1", "--certfile=" + os.path.join(folder, "cert.pem"),
+             "--keyfile=" + os.path.join(folder, "key.pem")],
+            stdout=subprocess.PIPE, stderr=self.log)
+        self.port = self._read_port()
+
+    def _read_port(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.process.stdout], [], [], max(left, 0))
+            if not ready:
+                self.stop()
+                raise CheckFailed("the server printed no 'Listening on' line in %d s" % START_TIMEOUT)
+            byte = os.read(self.process.stdout.fileno(), 1)  # unbuffered: select() sees the rest
+            if not byte:
+                self.stop()
+                raise CheckFailed("the server exited at start (%s)" % self.process.wait())
+            line += byte
+        # "Listening on https://127.0.0.1:PORT/ (HTTP/3)"
+        return int(line.split(b"127.0.0.1:")[1].split(b"/")[0])
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
+
+
+def gtlsclient(port, path, *options, folder, quiet=False):
+    """Runs gtlsclient against the server; returns (its output, the folder
+    it downloaded the bodies to). Its output has the response's header
+    fields ("[:status: 200]") and a hex dump of the body, unless `quiet`
+    (for large bodies: the dump costs the client seconds)."""
+    download = tempfile.mkdtemp(dir=folder)
+    dump = ["-q"] if quiet else ["--no-quic-dump"]
+    command = ["gtlsclient", *dump, "--download", download, "--exit-on-all-streams-close",
+               *options, "127.0.0.1", str(port), "https://127.0.0.1:%d%s" % (port, path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = process.communicate(timeout=CLIENT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        raise CheckFailed("gtlsclient %s took over %d s" % (path, CLIENT_TIMEOUT))
+    text = out.decode(errors="replace")
+    expect(process.returncode == 0, "gtlsclient %s exited %d: %s" % (path, process.returncode, text[-300:]))
+    return text, download
+
+
+def body_of(download, name):
+    with open(os.path.join(download, name), "rb") as f:
+        return f.read()
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+def hello(run):
+    out, download = gtlsclient(run.port, "/", folder=run.folder)
+    expect("[:status: 200]" in out, "GET / was not answered 200: %s" % out[-300:])
+    expect_equal(body_of(download, "index.html"), b"Hello, world", "GET /'s body")
+    out, download = gtlsclient(run.port, "/version", folder=run.folder)
+    expect_equal(body_of(download, "version"), b"HTTP/3.0", "the request's version")
+
+
+def echo(run, size):
+    body = os.urandom(size)
+    path = os.path.join(run.folder, "body.bin")
+    with open(path, "wb") as f:
+        f.write(body)
+    out, download = gtlsclient(run.port, "/echo", "-m", "POST", "-d", path, folder=run.folder, quiet=size > 100000)
+    expect(size > 100000 or "[:status: 200]" in out, "POST /echo was not answered 200: %s" % out[-300:])
+    echoed = body_of(download, "echo")
+    expect(echoed == body, "the echo differs: %d bytes sent, %d back" % (len(body), len(echoed)))
+
+
+def echo_small(run):
+    echo(run, 20 * 1000)
+
+
+def echo_large(run):
+    echo(run, 3 * 1000 * 1000)
+
+
+def large_answer(run):
+    """3 MB, then again to a client that gives 64 KiB of credit a stream
+    and 128 KiB a connection: the answer waits for the client's credit
+    (nghttp3_conn_block_stream, then unblock_stream)."""
+    n = 3 * 1000 * 1000
+    expected = bytes((ord("a") + i % 26) for i in range(26)) * (n // 26 + 1)
+    for credit in ([], ["--max-stream-data-bidi-local=65536", "--max-data=131072"]):
+        out, download = gtlsclient(run.port, "/big?n=%d" % n, *credit, folder=run.folder, quiet=True)
+        got = body_of(download, "big?n=%d" % n)
+        expect(got == expected[:n], "GET /big %s: %d bytes, not the %d expected" % (" ".join(credit), len(got), n))
+
+
+def twenty_requests(run, *options):
+    out, _ = gtlsclient(run.port, "/", "-n", "20", *options, folder=run.folder)
+    expect_equal(out.count("[:status: 200]"), 20, "answers 200 of 20 requests on one connection")
+
+
+def clients_at_once(run):
+    """10 gtlsclients at once, 20 requests each, on connections of their
+    own: 200 answers."""
+    clients = []
+    try:
+        for _ in range(10):
+            command = ["gtlsclient", "--no-quic-dump", "-n", "20", "--exit-on-all-streams-close", "127.0.0.1",
+                       str(run.port), "https://127.0.0.1:%d/" % run.port]
+            clients.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        answered = 0
+        for client in clients:
+            out, _ = client.communicate(timeout=CLIENT_TIMEOUT)
+            answered += out.count(b"[:status: 200]")
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                os.kill(client.pid, signal.SIGKILL)
+                client.wait()
+    expect_equal(answered, 200, "answers 200 of 10 clients' 20 requests each")
+
+
+def more_streams_than_allowed_at_once(run):
+    """250 requests on one connection, where 100 streams may be open at
+    once: each stream that closes gives its slot back (MAX_STREAMS)."""
+    out, _ = gtlsclient(run.port, "/", "-n", "250", folder=run.folder)
+    expect_equal(out.count("[:status: 200]"), 250, "answers 200 of 250 requests on one connection")
+
+
+def with_loss(run):
+    twenty_requests(run, "-t", "0.1", "-r", "0.1")
+    for _ in range(3):
+        body = os.urandom(200 * 1000)
+        path = os.path.join(run.folder, "lossy.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        _, download = gtlsclient(run.port, "/echo", "-m", "POST", "-d", path, "-t", "0.1", "-r", "0.1",
+                                 folder=run.folder, quiet=True)
+        expect(body_of(download, "echo") == body, "a 200 KB echo through 10% loss differs")
+
+
+def credit_waits_for_the_handler(run):
+    """POST 3 MB to /held, whose handler takes no piece after its first
+    until GET /release: meanwhile the client may send no more than the
+    stream's credit (256 KiB, final/http3's default), the bytes the
+    handler was given stay under it, and other requests are answered.
+    Once released, the whole body arrives."""
+    body = os.urandom(3 * 1000 * 1000)
+    path = os.path.join(run.folder, "held.bin")
+    with open(path, "wb") as f:
+        f.write(body)
+    download = tempfile.mkdtemp(dir=run.folder)
+    command = ["gtlsclient", "-q", "--download", download, "--exit-on-all-streams-close", "-m", "POST", "-d", path,
+               "127.0.0.1", str(run.port), "https://127.0.0.1:%d/held" % run.port]
+    poster = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        _, stats = gtlsclient(run.port, "/held_bytes", folder=run.folder)
+        held = int(body_of(stats, "held_bytes").split()[0])
+        expect(0 < held <= 256 * 1024, "the held handler was given %d bytes, past the stream's credit" % held)
+        expect(poster.poll() is None, "the POST ended while its handler held its body")
+        gtlsclient(run.port, "/release", folder=run.folder)
+        try:
+            poster.wait(timeout=CLIENT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("the POST did not end once released")
+    finally:
+        if poster.poll() is None:
+            os.kill(poster.pid, signal.SIGKILL)
+            poster.wait()
+    expect_equal(body_of(download, "held"), str(len(body)).encode(), "the bytes the handler took in all")
+    # What came while the handler held its first piece is its second: at
+    # most the stream's credit, had the server not given any back early.
+    _, stats = gtlsclient(run.port, "/held_bytes", folder=run.folder)
+    largest = int(body_of(stats, "held_bytes").split()[1])
+    expect(largest <= 256 * 1024, "a piece of %d bytes came while held: credit given back early" % largest)
+    return "%d bytes taken while held; largest piece %d" % (held, largest)
+
+
+def trailers(run):
+    """set_trailer's fields come after the body, as HTTP/3 trailers."""
+    out, download = gtlsclient(run.port, "/trailers", folder=run.folder)
+    expect_equal(body_of(download, "trailers"), b"body", "GET /trailers' body")
+    after = out.split("trailers started", 1)
+    expect(len(after) == 2 and "[x-checksum: 1234]" in after[1], "no trailer x-checksum: %s" % out[-400:])
+
+
+def version_negotiation(run):
+    """A long-header packet of version 0x1a2a3a4a, padded to 1,200 bytes
+    (RFC 9000 section 14.1): the answer is a Version Negotiation packet
+    (version 0) that echoes our IDs swapped and offers QUIC v1."""
+    dcid, scid = os.urandom(8), os.urandom(8)
+    packet = bytes([0xC0]) + struct.pack("!I", 0x1A2A3A4A) + bytes([8]) + dcid + bytes([8]) + scid
+    packet += b"\0" * (1200 - len(packet))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(5)
+        udp.sendto(packet, ("127.0.0.1", run.port))
+        answer, _ = udp.recvfrom(2048)
+    expect(answer[0] & 0x80, "the answer has no long header")
+    expect_equal(struct.unpack("!I", answer[1:5])[0], 0, "the answer's version (Version Negotiation)")
+    expect_equal(answer[6:14], scid, "the answer's destination ID (our source ID)")
+    expect_equal(answer[15:23], dcid, "the answer's source ID (our destination ID)")
+    versions = [struct.unpack("!I", answer[i:i + 4])[0] for i in range(23, len(answer), 4)]
+    expect(1 in versions, "QUIC v1 is not among the versions offered: %r" % versions)
+
+
+def junk_is_dropped(run):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(b"", ("127.0.0.1", run.port))  # an empty datagram (ngtcp2's parser asserts on one)
+        for size in (1, 5, 40, 1200, 1500):
+            for first in (0x00, 0x40, 0xC0, 0xFF):
+                udp.sendto(bytes([first]) + os.urandom(max(size - 1, 0)), ("127.0.0.1", run.port))
+        # An Initial packet of QUIC v1 whose protection is garbage.
+        udp.sendto(bytes([0xC0, 0, 0, 0, 1, 8]) + os.urandom(8) + bytes([8]) + os.urandom(1200),
+                   ("127.0.0.1", run.port))
+    time.sleep(0.2)
+    expect(run.server.alive(), "the server died of junk datagrams")
+    hello(run)
+
+
+class Run:
+    def __init__(self, server, folder):
+        self.server = server
+        self.port = server.port
+        self.folder = folder
+
+
+CHECKS = [
+    ("GET / answered over HTTP/3", hello),
+    ("a 20 KB POST body echoed", echo_small),
+    ("a 3 MB POST body echoed (credit given back)", echo_large),
+    ("a 3 MB answer, also to a client of little credit", large_answer),
+    ("20 requests on one connection", twenty_requests),
+    ("10 clients at once, 20 requests each", clients_at_once),
+    ("250 requests on one connection (100 streams at once)", more_streams_than_allowed_at_once),
+    ("10% loss each way", with_loss),
+    ("a request body's credit waits for its handler", credit_waits_for_the_handler),
+    ("trailers after the body", trailers),
+    ("an unknown version gets Version Negotiation", version_negotiation),
+    ("junk datagrams are dropped", junk_is_dropped),
+]
+
+
+def sigterm_stops(program_and_folder):
+    """SIGTERM while a request is in progress (its handler answers after
+    800 ms): GOAWAY, the request is still answered, and the server exits
+    0 soon after."""
+    program, folder = program_and_folder
+    server = Server(program, folder)
+    try:
+        gtlsclient(server.port, "/", folder=folder)
+        download = tempfile.mkdtemp(dir=folder)
+        command = ["gtlsclient", "--no-quic-dump", "--download", download, "--exit-on-all-streams-close",
+                   "127.0.0.1", str(server.port), "https://127.0.0.1:%d/slow?ms=800" % server.port]
+        slow = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(0.3)
+            os.kill(server.process.pid, signal.SIGTERM)
+            out, _ = slow.communicate(timeout=CLIENT_TIMEOUT)
+        finally:
+            if slow.poll() is None:
+                os.kill(slow.pid, signal.SIGKILL)
+                slow.wait()
+        expect(b"[:status: 200]" in out, "the request in progress was not answered: %r" % out[-300:])
+        expect_equal(body_of(download, "slow?ms=800"), b"slow", "the answer of the request in progress")
+        try:
+            code = server.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("the server did not exit within 5 s of SIGTERM")
+        expect_equal(code, 0, "the server's exit status")
+    finally:
+        server.stop()
+
+
+def eagain_is_backpressure(program_and_folder):
+    """The server's sink says EAGAIN after every 3 datagrams
+    (--refuse_every=3): what it could not send must go later, whole, so
+    large bodies both ways and 20 requests still come through."""
+    program, folder = program_and_folder
+    server = Server(program, folder, "--refuse_every=3")
+    try:
+        run = Run(server, folder)
+        large_answer(run)
+        echo_large(run)
+        twenty_requests(run)
+        os.kill(server.process.pid, signal.SIGTERM)
+        try:
+            expect_equal(server.process.wait(timeout=5), 0, "the server's exit status")
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("the server did not exit within 5 s of SIGTERM")
+    finally:
+        server.stop()
+    with open(server.log_path, "rb") as log:
+        said = [line for line in log.read().decode(errors="replace").splitlines() if "EAGAIN said" in line]
+    expect(said and int(said[0].split()[2]) > 0, "the sink never said EAGAIN: %r" % said)
+    return said[0]
+
+
+def a_silent_client_is_forgotten(program_and_folder):
+    """A client killed (no CONNECTION_CLOSE) while its POST's handler
+    holds the body: after the idle timeout (1 s here) its connection ends
+    (the handler hears on_connection_close), and /connections counts only
+    the connection that asks."""
+    program, folder = program_and_folder
+    server = Server(program, folder, "--idle_timeout_ms=1000")
+    try:
+        path = os.path.join(folder, "silent.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(1000 * 1000))
+        command = ["gtlsclient", "-q", "-m", "POST", "-d", path, "127.0.0.1", str(server.port),
+                   "https://127.0.0.1:%d/held" % server.port]
+        silent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            _, download = gtlsclient(server.port, "/connections", folder=folder)
+            expect_equal(body_of(download, "connections"), b"2", "connections while the client is there")
+        finally:
+            os.kill(silent.pid, signal.SIGKILL)
+            silent.wait()
+        time.sleep(2.0)
+        _, download = gtlsclient(server.port, "/connections", folder=folder)
+        expect_equal(body_of(download, "connections"), b"1", "connections once the killed one's idle timeout passed")
+        expect(server.alive(), "the server died")
+    finally:
+        server.stop()
+
+
+def max_connections(program_and_folder):
+    """--max_connections=1: while one client's POST is held, another's
+    Initial packets are dropped (its handshake times out); once the first
+    is gone, a new client is served."""
+    program, folder = program_and_folder
+    server = Server(program, folder, "--max_connections=1", "--idle_timeout_ms=1000")
+    try:
+        path = os.path.join(folder, "first.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(1000 * 1000))
+        command = ["gtlsclient", "-q", "-m", "POST", "-d", path, "127.0.0.1", str(server.port),
+                   "https://127.0.0.1:%d/held" % server.port]
+        first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            # (gtlsclient exits 0 after a handshake timeout too: its output says.)
+            second = subprocess.run(["gtlsclient", "--no-quic-dump", "--handshake-timeout=1s",
+                                     "--exit-on-all-streams-close", "127.0.0.1", str(server.port),
+                                     "https://127.0.0.1:%d/" % server.port],
+                                    capture_output=True, timeout=CLIENT_TIMEOUT)
+            said = (second.stdout + second.stderr).decode(errors="replace")
+            expect(":status" not in said, "a second connection was served past --max_connections=1")
+            expect("HANDSHAKE_TIMEOUT" in said, "the second client did not time out: %s" % said[-300:])
+        finally:
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+        time.sleep(2.0)  # the first one's idle timeout
+        out, _ = gtlsclient(server.port, "/", folder=folder)
+        expect("[:status: 200]" in out, "no answer once the first connection was gone")
+    finally:
+        server.stop()
+
+
+def hello_serves_both(hello_and_folder):
+    """final_hello --http3: one program, one application, HTTPS over TCP
+    (curl, whose answer names HTTP/3 in Alt-Svc) and HTTP/3 over UDP on
+    the same port number (gtlsclient)."""
+    hello, folder = hello_and_folder
+    log = open(os.path.join(folder, "hello.log"), "wb")
+    process = subprocess.Popen([hello, "--port=0", "--address=127.0.0.1", "--http3",
+                                "--certfile=" + os.path.join(folder, "cert.pem"),
+                                "--keyfile=" + os.path.join(folder, "key.pem")],
+                               stdout=subprocess.PIPE, stderr=log)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
+        expect(ready, "final_hello printed nothing in %d s" % START_TIMEOUT)
+        line = process.stdout.readline()  # "Listening on https://127.0.0.1:PORT/"
+        port = int(line.split(b"127.0.0.1:")[1].split(b"/")[0])
+        done = subprocess.run(["curl", "-sk", "-i", "https://127.0.0.1:%d/" % port], capture_output=True,
+                              timeout=CLIENT_TIMEOUT)
+        head = done.stdout.decode(errors="replace").lower()
+        expect('alt-svc: h3=":%d"' % port in head, "no Alt-Svc naming HTTP/3 over TCP: %s" % head[:300])
+        expect(done.stdout.endswith(b"Hello, world"), "HTTPS over TCP: %r" % done.stdout[-100:])
+        out, download = gtlsclient(port, "/", folder=folder)
+        expect_equal(body_of(download, "index.html"), b"Hello, world", "HTTP/3 over UDP")
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        log.close()
+
+
+def make_certificate(folder):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", os.path.join(folder, "key.pem"), "-out", os.path.join(folder, "cert.pem"),
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=30)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", required=True, help="final_http3_server")
+    parser.add_argument("--hello", help="final_hello, built with final/http3 (its --http3)")
+    options = parser.parse_args()
+    missing = [tool for tool in ("gtlsclient", "openssl") if shutil.which(tool) is None]
+    if missing:
+        print("SKIPPED  http3: missing %s (tools/install-deps.sh build)" % ", ".join(missing))
+        return 77
+    started = time.monotonic()
+    results = []
+    folder = tempfile.mkdtemp(prefix="final_http3_test.")
+    try:
+        make_certificate(folder)
+        server = Server(options.server, folder)
+        try:
+            run = Run(server, folder)
+            for name, check in CHECKS:
+                results.append(run_check(name, check, run))
+            if not server.alive():
+                print("FAIL  the server is gone; its log:\n" + open(os.path.join(folder, "server.log")).read()[-2000:])
+                results.append("FAIL")
+        finally:
+            server.stop()
+        results.append(run_check("SIGTERM: the request in progress is answered, then the server exits 0", sigterm_stops, (options.server, folder)))
+        results.append(run_check("EAGAIN from the socket is backpressure, not loss", eagain_is_backpressure,
+                                 (options.server, folder)))
+        results.append(run_check("a client that vanishes is forgotten after the idle timeout",
+                                 a_silent_client_is_forgotten, (options.server, folder)))
+        results.append(run_check("no connection past max_connections", max_connections, (options.server, folder)))
+        if options.hello and shutil.which("curl"):
+            results.append(run_check("final_hello --http3: HTTPS over TCP, HTTP/3 over UDP, one application",
+                                     hello_serves_both, (options.hello, folder)))
+    finally:
+        shutil.rmtree(folder)
+    print("summary: %d passed, %d failed (%.1f s)" % (results.count("PASS"), results.count("FAIL"),
+                                                     time.monotonic() - started))
+    return 0 if results.count("FAIL") == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
