@@ -23,10 +23,10 @@ loaded.
 
   h2  final/'s demo_app --http2 over TLS (ALPN h2), loaded by h2load -c 1
       -m 100 with the page's URLs (each fetched once)
-  h3  an HTTP/3 server over QUIC on the same files, loaded by h3_load -c 1
-      -m 100 (tests/bench/h3_load.cpp) with the same URLs. --h3-server
-      gtlsserver (ngtcp2's example server, Debian's ngtcp2-server) until
-      final/ serves HTTP/3 itself.
+  h3  final/'s HTTP/3 over QUIC from the same demo_app (--http3, UDP on the
+      same port), loaded by h3_load -c 1 -m 100 (tests/bench/h3_load.cpp)
+      with the same URLs; or, with --h3-server gtlsserver, ngtcp2's example
+      server (Debian's ngtcp2-server) on the same files.
 
 What the figures should show, and why: TCP delivers bytes in order, so a
 lost segment holds every stream's later bytes in the kernel until it is
@@ -35,8 +35,9 @@ sent again (at least one round trip, often a retransmission timeout of
 own: a lost packet holds only the streams it carried. Whichever way they
 come out, the figures are reported.
 
-Per loss rate and protocol, --rounds rounds (protocols alternating); the
-median, the spread (min to max) and the failed runs. Writes OUT/loss.md
+Per loss rate and protocol, --rounds rounds (20; protocols alternating):
+the median, the mean (which counts the rounds a loss stalled), the spread
+and the failed runs. Writes OUT/loss.md
 and OUT/loss.csv, and OUT/loss.png with /usr/bin/python3's matplotlib when
 it is there. Exits 0 when every cell got figures, 1 when one failed, 2 on
 a bad option or a missing program, 77 (CTest's "skipped") when not root
@@ -164,17 +165,19 @@ def stop(process):
 
 def start_servers(options, www, certfile, keyfile, port):
     """final/'s HTTP/2 over TLS on TCP `port`, and the HTTP/3 server on UDP
-    `port`, both inside the namespace."""
+    `port`, both inside the namespace: one demo_app for both (--http3), or
+    demo_app and gtlsserver. Returns the processes and the HTTP/3 URL
+    paths' prefix."""
+    final_http3 = options.h3_server == "final"
     h2 = start([os.path.join(options.bin, "demo_app"), "--address=127.0.0.1", "--port=%d" % port,
                 "--logging=warning", "--http2", "--static_path=" + www,
-                "--certfile=" + certfile, "--keyfile=" + keyfile], "demo_app")
-    if options.h3_server == "gtlsserver":
-        h3 = start([options.gtlsserver, "-q", "-d", www, "127.0.0.1", str(port), keyfile, certfile],
-                   "gtlsserver")
-        prefix = "/"
-    else:
-        raise RuntimeError("final/ does not serve HTTP/3 yet: use --h3-server gtlsserver")
-    return h2, h3, prefix
+                "--certfile=" + certfile, "--keyfile=" + keyfile] +
+               (["--http3"] if final_http3 else []), "demo_app")
+    if final_http3:
+        return (h2,), "/static/"
+    h3 = start([options.gtlsserver, "-q", "-d", www, "127.0.0.1", str(port), keyfile, certfile],
+               "gtlsserver")
+    return (h2, h3), "/"
 
 
 # --- one page load -----------------------------------------------------------------
@@ -205,28 +208,27 @@ def page_load(protocol, options, urls):
 # --- the report ---------------------------------------------------------------------
 
 def summarise(times):
+    """Median, mean and spread in ms. The mean counts the rounds a lost
+    packet stalled: what a page costs on average on such a network."""
     if not times:
         return "failed", "", ""
-    return ("%.0f" % (statistics.median(times) * 1000), "%.0f–%.0f" % (min(times) * 1000, max(times) * 1000),
-            str(len(times)))
+    return ("%.0f" % (statistics.median(times) * 1000), "%.0f" % (statistics.mean(times) * 1000),
+            "%.0f–%.0f" % (min(times) * 1000, max(times) * 1000))
 
 
 def report(options, results, failures):
     lines = ["# Head-of-line blocking under packet loss: HTTP/2 (TCP) against HTTP/3 (QUIC)", "",
              "One connection, %d resources of %d KiB and one of %d KiB asked for at once; "
-             "time to the last resource in ms, median of %d rounds (min–max). Loss: nftables "
+             "time to the last resource in ms over %d rounds: median, mean, min–max. Loss: nftables "
              "drops that share of the packets on the namespace's loopback, each way." %
              (RESOURCES, SMALL_BYTES // 1024, LARGE_BYTES // 1024, options.rounds), "",
-             "| loss | HTTP/2 over TCP (final/) | spread | HTTP/3 over QUIC (%s) | spread | HTTP/3's time / HTTP/2's |" %
-             options.h3_server,
-             "|---:|---:|---:|---:|---:|---:|"]
+             "| loss | HTTP/2 over TCP (final/): median | mean | spread | HTTP/3 over QUIC (%s): median | mean | spread |" %
+             ("final/" if options.h3_server == "final" else options.h3_server),
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     for loss in options.loss:
         h2 = summarise(results[(loss, "h2")])
         h3 = summarise(results[(loss, "h3")])
-        ratio = ""
-        if results[(loss, "h2")] and results[(loss, "h3")]:
-            ratio = "%.2f" % (statistics.median(results[(loss, "h3")]) / statistics.median(results[(loss, "h2")]))
-        lines.append("| %d%% | %s | %s | %s | %s | %s |" % (loss, h2[0], h2[1], h3[0], h3[1], ratio))
+        lines.append("| %d%% | %s | %s | %s | %s | %s | %s |" % ((loss,) + h2 + h3))
     if failures:
         lines += ["", "Failed runs:"] + ["- %s" % failure for failure in failures]
     text = "\n".join(lines) + "\n"
@@ -263,8 +265,9 @@ def parse_options(argv):
     parser.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"))
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "bench"))
     parser.add_argument("--loss", default="0,1,2,5", help="loss rates in percent")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--h3-server", default="gtlsserver", choices=["gtlsserver", "final"])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--h3-server", default="final", choices=["final", "gtlsserver"],
+                        help="final/'s demo_app --http3, or ngtcp2's example server")
     parser.add_argument("--quick", action="store_true", help="2 rounds at 0 and 5%% loss")
     options = parser.parse_args(argv)
     if options.quick:
@@ -308,8 +311,7 @@ def main(argv):
         certfile, keyfile = make_certificate(work)
         make_namespace()
         port = free_port()
-        h2_server, h3_server, h3_prefix = start_servers(options, www, certfile, keyfile, port)
-        servers = (h2_server, h3_server)
+        servers, h3_prefix = start_servers(options, www, certfile, keyfile, port)
         urls = {"h2": ["https://127.0.0.1:%d/static/%s" % (port, path) for path in paths],
                 "h3": ["https://127.0.0.1:%d%s%s" % (port, h3_prefix, path) for path in paths]}
         results, failures = {}, []

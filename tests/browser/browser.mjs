@@ -22,7 +22,20 @@ try {
 // (cache, storage) can make a page pass. Returns the browser context and a
 // close() that also removes the profile.
 // ignoreHTTPSErrors: take the test's own self-signed certificates.
-export async function launchBrowser({ chromePath, profilePrefix, viewport, ignoreHTTPSErrors = false }) {
+// `spki` (the base64 SHA-256 of a certificate's public key): QUIC is on,
+// and that certificate is taken by its key (a browser checks a QUIC
+// certificate itself, so ignoreHTTPSErrors does not reach it); with
+// `quicOrigin` ("127.0.0.1:PORT") too, that origin is reached by HTTP/3
+// from the first request, else the browser finds HTTP/3 by Alt-Svc.
+// Without them QUIC is off, as the other tests want.
+export async function launchBrowser({
+  chromePath,
+  profilePrefix,
+  viewport,
+  ignoreHTTPSErrors = false,
+  spki = null,
+  quicOrigin = null,
+}) {
   if (!existsSync(chromePath)) {
     throw new Error(
       `chromium not found at ${chromePath}: install it with tools/install-deps.sh browser ` +
@@ -42,7 +55,8 @@ export async function launchBrowser({ chromePath, profilePrefix, viewport, ignor
     args: [
       "--no-sandbox", // we run as root, where chromium's sandbox cannot start
       "--disable-gpu",
-      "--disable-quic",
+      ...(spki ? ["--enable-quic", `--ignore-certificate-errors-spki-list=${spki}`] : ["--disable-quic"]),
+      ...(spki && quicOrigin ? [`--origin-to-force-quic-on=${quicOrigin}`] : []),
       "--no-first-run",
       "--disable-background-networking",
       "--disable-component-update",

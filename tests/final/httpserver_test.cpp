@@ -16,6 +16,7 @@
 #include "http_test_util.h"
 #include "test_util.h"
 #include "tornado/gen.h"
+#include "tornado/testing_certificates.h"
 
 namespace {
 
@@ -627,6 +628,30 @@ TEST(HTTPServer, AllocationsPerRequestOnTheFastPath) {
     std::printf("[ measure  ] allocations per keep-alive request: %.2f\n", per_request);
     bool by_completion = server.call([] { return IOLoop::current().io_by_completion(); });
     EXPECT_LE(per_request, by_completion ? 10 + 2 : 10);
+}
+
+}  // namespace
+
+namespace {
+
+// HTTP/3 is tornado::http3's, which this program does not include: the
+// option is refused at start-up with a message that says what to do, not
+// silently ignored. (With the add-on: tests/clients/final_http3_test.py and
+// tests/browser/http3.test.mjs.)
+TEST(HTTPServer, Http3WithoutItsAddOnIsRefusedSayingWhy) {
+    tornado::testing::TemporaryCertificates temporary;
+    const tornado::testing::TestCertificates& certificates = temporary.files();
+    tornado::HTTPServerOptions options;
+    options.http3 = true;
+    options.ssl_options = tornado::SSLOptions{.certfile = certificates.server_certfile,
+                                              .keyfile = certificates.server_keyfile};
+    try {
+        tornado::HTTPServer server([](std::shared_ptr<tornado::HTTPServerRequest>) {}, options);
+        FAIL() << "http3 without tornado::http3 was taken";
+    } catch (const std::invalid_argument& error) {
+        EXPECT_NE(std::string(error.what()).find("tornado::http3"), std::string::npos)
+            << error.what();
+    }
 }
 
 }  // namespace

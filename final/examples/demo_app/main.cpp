@@ -5,7 +5,8 @@
 //
 //   build/bin/demo_app [--port=8888] [--address=127.0.0.1] [--static_path=DIR]
 //                      [--template_path=DIR] [--debug] [--processes=N] [--reuse_port]
-//                      [--xheaders] [--redis=HOST:PORT] [--http2]
+//                      [--xheaders] [--redis=HOST:PORT] [--http2] [--http3]
+//                      [--certfile=cert.pem --keyfile=key.pem]
 //
 // --processes=N forks N processes (0: one per core) that share the
 // listening socket, as Tornado's documented deployment does
@@ -19,7 +20,10 @@
 // every machine that names the same Redis (chat_redis.h); without it each
 // process keeps its own messages, in memory. --http2 serves HTTP/2 beside
 // HTTP/1.1 on the same port (final/http2): by ALPN with --certfile, and in
-// cleartext to a client that opens with HTTP/2's preface.
+// cleartext to a client that opens with HTTP/2's preface. --http3 (with
+// --certfile) serves HTTP/3 too (final/http3), over UDP on the same port
+// number, and the HTTPS answers say so (Alt-Svc: h3=":PORT"), so a
+// browser comes back over HTTP/3; one process only.
 //
 // Each handler shows one part of tornado/web.h (and /ws/echo and /chat/ws
 // of tornado/websocket.h); the comment above it says which.
@@ -42,6 +46,9 @@
 #include "tornado/websocket.h"
 #if TORNADO_HAVE_HTTP2
 #include "tornado/http2.h"
+#endif
+#if TORNADO_HAVE_HTTP3
+#include "tornado/http3.h"
 #endif
 
 namespace {
@@ -73,6 +80,9 @@ auto& redis = tornado::define("redis", std::string(),
 auto& http2 = tornado::define("http2", false,
                               "serve HTTP/2 as well: by ALPN over TLS, by prior knowledge in "
                               "cleartext (final/http2)");
+auto& http3 = tornado::define("http3", false,
+                              "serve HTTP/3 as well, over UDP on the same port (final/http3; "
+                              "needs --certfile, one process)");
 auto& xheaders = tornado::define("xheaders", false,
                                  "behind a proxy: the client's address and scheme from "
                                  "X-Real-IP / X-Forwarded-For and X-Scheme / X-Forwarded-Proto");
@@ -413,6 +423,17 @@ int main(int argc, char** argv) {
     }
 #endif
     server_options.http2 = *http2;
+#if !TORNADO_HAVE_HTTP3
+    if (*http3) {
+        std::fprintf(stderr, "demo_app: built without final/http3 (ngtcp2 or nghttp3 not found)\n");
+        return 2;
+    }
+#endif
+    if (*http3 && (certfile->empty() || *processes != 1 || *reuse_port)) {
+        std::fprintf(stderr, "demo_app: --http3 needs --certfile and --keyfile, and one process\n");
+        return 2;
+    }
+    server_options.http3 = *http3;
     if (!certfile->empty())
         server_options.ssl_options =
             tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};

@@ -8,8 +8,9 @@
 // --http2 it serves HTTP/2 as well (final/http2): by ALPN over TLS, and in
 // cleartext to a client that opens with HTTP/2's preface
 // (curl --http2-prior-knowledge, h2load). With --http3 (and a certificate)
-// it serves HTTP/3 as well (final/http3), over UDP on the same port
-// number, to the same application; its HTTPS answers say so (Alt-Svc).
+// it serves HTTP/3 as well (final/http3, HTTPServerOptions::http3), over
+// UDP on the same port number, to the same application; its HTTPS answers
+// say so (Alt-Svc: h3=":PORT").
 // gtlsclient 127.0.0.1 8888 https://127.0.0.1:8888/ -> Hello, world
 // --processes=N (0: one per core) forks N workers that accept on the same
 // socket, Tornado's `server.bind(port); server.start(n)`: how the C100K
@@ -23,7 +24,6 @@
 // picks a free port), logs each request on stderr, and on SIGINT / SIGTERM
 // stops accepting, lets requests in progress finish, and exits 0.
 #include <cstdio>
-#include <memory>
 #include <string>
 
 #include "tornado/ioloop.h"
@@ -57,33 +57,10 @@ static void print_listening(std::uint16_t bound_port) {
     std::fflush(stdout);
 }
 
-// With --http3: `h3=":PORT"`, the port HTTP/3 is served on.
-static std::string alt_svc;
-
 class MainHandler : public tornado::RequestHandler {
 public:
-    void get(const tornado::PathArgs&) override {
-        // With --http3, an answer over TCP tells the client where HTTP/3
-        // is (RFC 9114 section 3.1.1): the same port, over UDP.
-        if (!alt_svc.empty() && request().version != "HTTP/3.0") set_header("Alt-Svc", alt_svc);
-        write("Hello, world");
-    }
+    void get(const tornado::PathArgs&) override { write("Hello, world"); }
 };
-
-#if TORNADO_HAVE_HTTP3
-// HTTP/3 to the same application, on the UDP port of the number the
-// HTTPS server was given (final/http3).
-static std::unique_ptr<tornado::HTTP3Server> serve_http3(tornado::Application& app,
-                                                         std::uint16_t bound_port) {
-    tornado::HTTP3Parameters params;
-    params.certfile = *certfile;
-    params.keyfile = *keyfile;
-    auto server = std::make_unique<tornado::HTTP3Server>(app, params);
-    server->listen(tornado::SocketAddress::from_ip(*address, bound_port));
-    alt_svc = "h3=\":" + std::to_string(bound_port) + "\"";
-    return server;
-}
-#endif
 
 int main(int argc, char** argv) {
     tornado::parse_command_line(argc, argv);
@@ -115,6 +92,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "final_hello: --http3 needs --certfile and --keyfile, one process\n");
         return 2;
     }
+    options.http3 = *http3;
 #else
     if (*http3) {
         std::fprintf(stderr,
@@ -141,10 +119,6 @@ int main(int argc, char** argv) {
         tornado::IOLoop loop;
         tornado::HTTPServer& server =
             app.listen(static_cast<std::uint16_t>(*port), *address, options);
-#if TORNADO_HAVE_HTTP3
-        std::unique_ptr<tornado::HTTP3Server> h3;
-        if (*http3) h3 = serve_http3(app, server.port());
-#endif
         print_listening(server.port());
         loop.install_signal_handlers();
         loop.start();

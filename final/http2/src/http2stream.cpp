@@ -37,24 +37,26 @@ nghttp2_nv field(std::string_view name, std::string_view value) {
 }
 
 // Submits a response's HEADERS: :status, the application's fields, and
-// server and date unless it gave them. HTTP/2 names are lower case (RFC
+// server, date and the connection's alt-svc unless it gave them. HTTP/2 names are lower case (RFC
 // 9113 section 8.2.1): they are written, lowered, one after another into
 // `lowered`, which is sized first so that the views into it stay put.
 // Values are seen where the headers keep them. libnghttp2 copies names
 // and values in nghttp2_submit_response, so none of this need outlive it.
 int submit_response(nghttp2_session* session, std::int32_t id, int code, const HTTPHeaders& headers,
-                    std::string_view server_header, nghttp2_data_provider* body) {
+                    std::string_view server_header, std::string_view alt_svc,
+                    nghttp2_data_provider* body) {
     std::size_t name_bytes = 0;
     for (HTTPHeaders::Field header : headers) name_bytes += header.name.size();
     std::string lowered;
     lowered.reserve(name_bytes);
     std::vector<nghttp2_nv> fields;
-    fields.reserve(headers.size() + 3);
+    fields.reserve(headers.size() + 4);
     char status[8];
     auto status_end = std::to_chars(status, status + sizeof status, code).ptr;
     fields.push_back(field(":status", {status, static_cast<std::size_t>(status_end - status)}));
     bool has_server = false;
     bool has_date = false;
+    bool has_alt_svc = false;
     for (HTTPHeaders::Field header : headers) {
         std::size_t at = lowered.size();
         append_lower(lowered, header.name);
@@ -65,9 +67,11 @@ int submit_response(nghttp2_session* session, std::int32_t id, int code, const H
         }
         has_server = has_server || name == "server";
         has_date = has_date || name == "date";
+        has_alt_svc = has_alt_svc || name == "alt-svc";
         fields.push_back(field(name, header.value));
     }
     if (!has_server && !server_header.empty()) fields.push_back(field("server", server_header));
+    if (!has_alt_svc && !alt_svc.empty()) fields.push_back(field("alt-svc", alt_svc));
     std::string date;
     if (!has_date) {
         date = http_date_now();
@@ -138,7 +142,7 @@ Future<void> HTTP2Stream::write_headers(const ResponseStartLine& start_line,
     body.source.ptr = this;
     body.read_callback = &HTTP2Stream::read_body;
     int failed = submit_response(session(), id_, code, headers, connection_->params_.server_header,
-                                 body_allowed_ ? &body : nullptr);
+                                 context_.alt_svc, body_allowed_ ? &body : nullptr);
     if (failed != 0) throw HTTPOutputError(nghttp2_strerror(failed));
     connection_->send_soon();
     return queue(chunk);

@@ -214,4 +214,17 @@ void HTTP3Server::maybe_resolve_closed() noexcept {
     grace_pending_ = false;
 }
 
+std::unique_ptr<detail::HTTP3Listener> detail::make_http3_listener(
+    HTTPServerConnectionDelegate& delegate, const HTTPServerOptions& options) {
+    HTTP3Parameters params;
+    params.certfile = options.ssl_options->certfile;
+    params.keyfile = options.ssl_options->keyfile.empty() ? options.ssl_options->certfile
+                                                          : options.ssl_options->keyfile;
+    params.max_body_size = options.max_body_size;
+    params.max_header_list_size = options.max_header_size;
+    params.max_concurrent_streams = options.http2_max_concurrent_streams;
+    params.server_header = options.server_header;
+    return std::make_unique<HTTP3Server>(delegate, std::move(params));
+}
+
 }  // namespace tornado

@@ -35,6 +35,11 @@
 //   over TLS, and in cleartext to a client that opens with HTTP/2's
 //   preface or asks for it with "Upgrade: h2c". HTTP/1.1 clients are
 //   served as before.
+// * http3: serve HTTP/3 too (tornado::http3, <tornado/http3.h>), over UDP
+//   on each address and port the server listens on, to the same
+//   application; its HTTPS answers carry Alt-Svc: h3=":PORT", so browsers
+//   come back over HTTP/3. It needs ssl_options (QUIC has no cleartext),
+//   and one process: the UDP port is bound where accepting begins.
 //
 // Starting: listen(port), or bind(port) then start(n) for n processes (see
 // TCPServer). Stopping gracefully: stop() stops accepting, and
@@ -105,8 +110,12 @@ struct HTTPServerOptions {
     // link it and include <tornado/http2.h>, or the constructor throws
     // std::invalid_argument.
     bool http2 = false;
-    // Streams an HTTP/2 client may have open at once.
+    // Streams an HTTP/2 or HTTP/3 client may have open at once.
     std::uint32_t http2_max_concurrent_streams = 100;
+    // Serve HTTP/3 as well (see the file comment). It is tornado::http3's:
+    // link it and include <tornado/http3.h>, or the constructor throws
+    // std::invalid_argument; so does http3 without ssl_options.
+    bool http3 = false;
 };
 
 namespace detail {
@@ -119,6 +128,23 @@ using HTTP2ConnectionFactory = std::shared_ptr<HTTPServerConnection> (*)(
     HTTPRequestContext context);
 // Registers `factory`; returns true, for an inline variable to hold.
 bool register_http2(HTTP2ConnectionFactory factory) noexcept;
+
+// What HTTPServer asks of HTTP/3 (tornado::http3's HTTP3Server): serve
+// over UDP on an address, and end its connections as
+// HTTPServer::close_all_connections does.
+class HTTP3Listener {
+public:
+    virtual ~HTTP3Listener() = default;
+    virtual void listen(const SocketAddress& address) = 0;
+    virtual Future<void> close_all_connections(IOLoop::Clock::duration grace) = 0;
+};
+// How HTTPServer makes its HTTP/3 listener, given by tornado::http3 (its
+// header registers it), so that a program that serves no HTTP/3 does not
+// link ngtcp2. The delegate is the HTTPServer: HTTP/3's requests go
+// through it (xheaders, the callback) as the others do.
+using HTTP3ListenerFactory = std::unique_ptr<HTTP3Listener> (*)(
+    HTTPServerConnectionDelegate& delegate, const HTTPServerOptions& options);
+bool register_http3(HTTP3ListenerFactory factory) noexcept;
 
 }  // namespace detail
 
@@ -167,6 +193,8 @@ public:
 
 protected:
     Task<void> handle_stream(std::shared_ptr<IOStream> stream, SocketAddress address) override;
+    // With http3: HTTP/3 on the same address, over UDP.
+    void socket_added(const SocketAddress& address) override;
 
 private:
     // What request delegates share with the server, and keep if it goes first.
@@ -199,6 +227,7 @@ private:
     void serve(std::shared_ptr<HTTPServerConnection> connection);
     void forget(HTTPServerConnection* connection) noexcept;
     void resolve_closed_waiters();
+    Future<void> close_tcp_connections(IOLoop::Clock::duration grace);
 
     HTTPServerOptions options_;
     std::shared_ptr<const HTTP1ConnectionParameters> params_;
@@ -214,6 +243,10 @@ private:
     std::uint64_t shutdown_hook_ = 0;
     IOLoop::Timeout grace_timer_;
     bool grace_timer_armed_ = false;
+    // With http3: the HTTP/3 listener, made with the first socket, and the
+    // Alt-Svc value its TLS connections announce it with.
+    std::unique_ptr<detail::HTTP3Listener> http3_;
+    std::string alt_svc_;
 };
 
 }  // namespace tornado

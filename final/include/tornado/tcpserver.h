@@ -150,6 +150,10 @@ protected:
     // Serves one new connection. The default calls the function given to the
     // constructor, and throws std::logic_error if there is none.
     virtual Task<void> handle_stream(std::shared_ptr<IOStream> stream, SocketAddress address);
+    // Accepting has begun on a socket bound to `address` (from listen,
+    // add_sockets or start, on the loop that accepts). The default does
+    // nothing; HTTPServer serves HTTP/3 on the same address from here.
+    virtual void socket_added(const SocketAddress& address);
 
 private:
     struct Listener {

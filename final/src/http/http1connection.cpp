@@ -37,6 +37,7 @@ using detail::for_each_item;
 // name's length first (most fields are none of these) with these sizes as
 // the case labels: the compiler counts them, and two names of one length
 // in a switch would be a duplicate case, which does not compile.
+constexpr std::string_view kAltSvc = "Alt-Svc";
 constexpr std::string_view kConnection = "Connection";
 constexpr std::string_view kContentLength = "Content-Length";
 constexpr std::string_view kDate = "Date";
@@ -481,6 +482,7 @@ namespace {
 
 // What a response's own headers say about the fields the connection manages.
 struct ResponseFacts {
+    bool alt_svc = false;
     bool content_length = false;
     bool transfer_encoding = false;
     bool date = false;
@@ -514,6 +516,7 @@ ResponseFacts facts_of(const HTTPHeaders& headers) {
                 facts.server = true;
                 facts.blank_to_omit = facts.blank_to_omit || field.value.empty();
                 break;
+            case kAltSvc.size(): facts.alt_svc = facts.alt_svc || name == kAltSvc; break;
             case kConnection.size():
                 if (name != kConnection) break;
                 facts.connection = true;
@@ -613,6 +616,9 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
     if (!facts.server && !params.server_header.empty()) {
         out.append("Server: "sv).append(params.server_header).append("\r\n"sv);
     }
+    const HTTPRequestContext* origin = context();
+    if (!facts.alt_svc && origin != nullptr && !origin->alt_svc.empty())
+        out.append("Alt-Svc: "sv).append(origin->alt_svc).append("\r\n"sv);
     if (!connection_value.empty())
         out.append("Connection: "sv).append(connection_value).append("\r\n"sv);
     if (chunked_header) out.append("Transfer-Encoding: chunked\r\n"sv);

@@ -62,6 +62,11 @@ detail::HTTP2ConnectionFactory& http2_factory() {
     return factory;
 }
 
+detail::HTTP3ListenerFactory& http3_factory() {
+    static detail::HTTP3ListenerFactory factory = nullptr;
+    return factory;
+}
+
 }  // namespace
 
 // --- the request delegates --------------------------------------------------------------------
@@ -257,6 +262,11 @@ bool detail::register_http2(HTTP2ConnectionFactory factory) noexcept {
     return true;
 }
 
+bool detail::register_http3(HTTP3ListenerFactory factory) noexcept {
+    http3_factory() = factory;
+    return true;
+}
+
 HTTPServer::HTTPServer(HTTPServerOptions options, RequestCallback callback)
     : TCPServer(stream_options(options), tls_options(options)),
       options_(std::move(options)),
@@ -303,6 +313,15 @@ void HTTPServer::init() {
             "HTTPServer: http2 is served by tornado::http2: link it, and include <tornado/http2.h> "
             "in the file that sets the option");
     }
+    if (options_.http3 && http3_factory() == nullptr) {
+        throw std::invalid_argument(
+            "HTTPServer: http3 is served by tornado::http3: link it, and include <tornado/http3.h> "
+            "in the file that sets the option");
+    }
+    if (options_.http3 && !options_.ssl_options) {
+        throw std::invalid_argument(
+            "HTTPServer: http3 needs ssl_options (a certificate and key): QUIC has no cleartext");
+    }
     params_ = params_from(options_);
     shared_->trusted_downstream = options_.trusted_downstream;
 }
@@ -316,6 +335,7 @@ void HTTPServer::init() {
 // to whoever took it (a WebSocket), so it is left open.
 HTTPServer::~HTTPServer() {
     stop();
+    http3_.reset();  // its connections end at once, while the server they call still lives
     if (loop_ != nullptr) {
         if (shutdown_hook_ != 0) loop_->remove_shutdown_hook(shutdown_hook_);
         if (grace_timer_armed_) loop_->remove_timeout(grace_timer_);
@@ -354,6 +374,7 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
     if (address.family() == AF_INET || address.family() == AF_INET6)
         context.remote_ip = address.ip();
     context.protocol = protocol_;
+    if (options_.ssl_options) context.alt_svc = alt_svc_;
     // Over TLS, ALPN says which protocol the client speaks, once the
     // handshake is over: only then can the connection be made. (Without
     // http2 it is HTTP/1.1 whatever, and the handshake happens as the
@@ -371,6 +392,17 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
         }
     }
     serve(std::make_shared<HTTP1ServerConnection>(std::move(stream), params_, std::move(context)));
+}
+
+// HTTP/3 listens on the UDP port of each TCP socket's number, at the
+// same address. The listener is made with the first socket, on the loop
+// that accepts; Alt-Svc names the port (all sockets share one, as
+// bind_sockets makes them).
+void HTTPServer::socket_added(const SocketAddress& address) {
+    if (!options_.http3 || (address.family() != AF_INET && address.family() != AF_INET6)) return;
+    if (!http3_) http3_ = http3_factory()(*this, options_);
+    http3_->listen(address);
+    alt_svc_ = "h3=\":" + std::to_string(address.port()) + "\"";
 }
 
 // A cleartext client whose first head was HTTP/2's preface: its HTTP/1
@@ -465,7 +497,19 @@ void HTTPServer::resolve_closed_waiters() {
 // idle connections close at once and busy ones after their response
 // (which says Connection: close); a timer closes whatever is left when
 // the grace is over.
+// With HTTP/3, its connections end alongside (GOAWAY, then CONNECTION_CLOSE
+// once idle or when the grace is over); the Future waits for both.
 Future<void> HTTPServer::close_all_connections(IOLoop::Clock::duration grace) {
+    Future<void> tcp = close_tcp_connections(grace);
+    if (!http3_) return tcp;
+    Future<void> quic = http3_->close_all_connections(grace);
+    return detail::to_future([](Future<void> first, Future<void> second) -> Task<void> {
+        co_await first;
+        co_await second;
+    }(std::move(tcp), std::move(quic)));
+}
+
+Future<void> HTTPServer::close_tcp_connections(IOLoop::Clock::duration grace) {
     Future<void> all_closed;
     if (connections_.empty()) {
         all_closed.set_result();

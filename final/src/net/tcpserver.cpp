@@ -65,9 +65,13 @@ void TCPServer::add_socket(FileDescriptor socket) {
         add_accept_handler(socket.get(), [this](FileDescriptor connection, SocketAddress address) {
             handle_connection(std::move(connection), std::move(address));
         });
+    SocketAddress address = SocketAddress::local_of(socket.get());
     listener.socket = std::move(socket);
     listeners_.push_back(std::move(listener));
+    socket_added(address);
 }
+
+void TCPServer::socket_added(const SocketAddress& /*address*/) {}
 
 // Bound now, in the parent, so that the workers fork_processes makes
 // inherit the sockets (and so that a bind error is reported once, before

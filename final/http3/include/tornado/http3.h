@@ -108,21 +108,22 @@ class HTTP3ServerConnection;
 class HTTP3TLS;
 
 // The listener of the file comment: one UDP socket per address, and the
-// table of connections by connection ID.
-class HTTP3Server {
+// table of connections by connection ID. HTTPServer makes one for its
+// http3 option (detail::HTTP3Listener); a program may make its own.
+class HTTP3Server final : public detail::HTTP3Listener {
 public:
     // `delegate` (the application) must outlive the server. Throws
     // std::runtime_error when the certificate or key cannot be loaded.
     HTTP3Server(HTTPServerConnectionDelegate& delegate, HTTP3Parameters params);
     // Ends every connection at once (without CONNECTION_CLOSE: the loop
     // may be gone) and closes the sockets.
-    ~HTTP3Server();
+    ~HTTP3Server() override;
     HTTP3Server(const HTTP3Server&) = delete;
     HTTP3Server& operator=(const HTTP3Server&) = delete;
 
     // Binds a UDP socket to `address` (port 0: a free one, which
     // local_addresses() tells) and serves the datagrams that come.
-    void listen(const SocketAddress& address);
+    void listen(const SocketAddress& address) override;
     std::vector<SocketAddress> local_addresses() const;
 
     // One datagram in; what answers it goes out through `sink`. What the
@@ -139,7 +140,7 @@ public:
     // close then. Either way no new connection is taken from then on; the
     // sockets go on reading (the connections' acknowledgements).
     Future<void> close_all_connections(
-        IOLoop::Clock::duration grace = IOLoop::Clock::duration::zero());
+        IOLoop::Clock::duration grace = IOLoop::Clock::duration::zero()) override;
     const HTTP3Parameters& params() const noexcept { return params_; }
 
 private:
@@ -302,5 +303,17 @@ private:
     bool waiting_writable_ = false;
     bool in_library_ = false;  // inside a call into ngtcp2 or nghttp3
 };
+
+namespace detail {
+
+// HTTPServer's way to HTTP/3 (httpserver.h): an HTTP3Server with the
+// server's certificate and limits.
+std::unique_ptr<HTTP3Listener> make_http3_listener(HTTPServerConnectionDelegate& delegate,
+                                                   const HTTPServerOptions& options);
+// Including this header registers it: HTTPServer's http3 option works in
+// a program that includes it, and only there.
+inline const bool http3_registered = register_http3(&make_http3_listener);
+
+}  // namespace detail
 
 }  // namespace tornado
