@@ -428,13 +428,14 @@ void HTTP2ServerConnection::server_gone() noexcept {
 
 std::shared_ptr<HTTPServerConnection> detail::make_http2_connection(
     std::shared_ptr<IOStream> stream, std::string received, const HTTPServerOptions& options,
-    HTTPRequestContext context) {
+    HTTPRequestContext context, std::string_view alt_svc) {
     HTTP2Parameters params;
     params.max_concurrent_streams = options.http2_max_concurrent_streams;
     params.max_header_list_size = options.max_header_size;
     params.max_body_size = options.max_body_size;
     params.idle_timeout = options.idle_connection_timeout;
     params.server_header = options.server_header;
+    params.alt_svc = alt_svc;
     return std::make_shared<HTTP2ServerConnection>(std::move(stream), std::move(params),
                                                    std::move(context), std::move(received));
 }

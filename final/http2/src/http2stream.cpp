@@ -142,7 +142,7 @@ Future<void> HTTP2Stream::write_headers(const ResponseStartLine& start_line,
     body.source.ptr = this;
     body.read_callback = &HTTP2Stream::read_body;
     int failed = submit_response(session(), id_, code, headers, connection_->params_.server_header,
-                                 context_.alt_svc, body_allowed_ ? &body : nullptr);
+                                 connection_->params_.alt_svc, body_allowed_ ? &body : nullptr);
     if (failed != 0) throw HTTPOutputError(nghttp2_strerror(failed));
     connection_->send_soon();
     return queue(chunk);

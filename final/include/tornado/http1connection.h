@@ -116,6 +116,10 @@ struct HTTP1ConnectionParameters {
     std::string server_header = std::string(kDefaultServerHeader);
     // Add a Date header to responses that have none.
     bool date_header = true;
+    // An Alt-Svc value (RFC 7838) added to responses that have none:
+    // HTTPServer's http3 sets `h3=":PORT"`, which is how a browser learns
+    // of HTTP/3. Empty: none.
+    std::string alt_svc{};
     // Inflate a request body sent with Content-Encoding: gzip (the
     // delegate sees it plain, with X-Consumed-Content-Encoding: gzip
     // instead); max_body_size limits what it inflates to as well.

@@ -122,10 +122,11 @@ namespace detail {
 
 // How HTTPServer makes an HTTP/2 connection, given by tornado::http2 (its
 // header registers it), so that a program that serves no HTTP/2 does not
-// link libnghttp2. `received`: what was read of the stream already.
+// link libnghttp2. `received`: what was read of the stream already;
+// `alt_svc`: the Alt-Svc its answers carry (http3), or empty.
 using HTTP2ConnectionFactory = std::shared_ptr<HTTPServerConnection> (*)(
     std::shared_ptr<IOStream> stream, std::string received, const HTTPServerOptions& options,
-    HTTPRequestContext context);
+    HTTPRequestContext context, std::string_view alt_svc);
 // Registers `factory`; returns true, for an inline variable to hold.
 bool register_http2(HTTP2ConnectionFactory factory) noexcept;
 

@@ -577,10 +577,6 @@ std::string content_range(std::optional<std::int64_t> start, std::optional<std::
 struct HTTPRequestContext {
     std::string remote_ip = "0.0.0.0";   // "127.0.0.1"; "0.0.0.0" for a Unix socket
     std::string_view protocol = "http";  // "http" or "https" (static strings)
-    // An Alt-Svc value every response on the connection carries unless it
-    // has its own (RFC 7838): HTTPServer's http3 sets `h3=":PORT"` on its
-    // TLS connections, which is how a browser learns of HTTP/3. Empty: none.
-    std::string alt_svc{};
 };
 
 // One HTTP request (Tornado's HTTPServerRequest). The server makes it when

@@ -616,9 +616,8 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
     if (!facts.server && !params.server_header.empty()) {
         out.append("Server: "sv).append(params.server_header).append("\r\n"sv);
     }
-    const HTTPRequestContext* origin = context();
-    if (!facts.alt_svc && origin != nullptr && !origin->alt_svc.empty())
-        out.append("Alt-Svc: "sv).append(origin->alt_svc).append("\r\n"sv);
+    if (!facts.alt_svc && !params.alt_svc.empty())
+        out.append("Alt-Svc: "sv).append(params.alt_svc).append("\r\n"sv);
     if (!connection_value.empty())
         out.append("Connection: "sv).append(connection_value).append("\r\n"sv);
     if (chunked_header) out.append("Transfer-Encoding: chunked\r\n"sv);

@@ -374,7 +374,6 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
     if (address.family() == AF_INET || address.family() == AF_INET6)
         context.remote_ip = address.ip();
     context.protocol = protocol_;
-    if (options_.ssl_options) context.alt_svc = alt_svc_;
     // Over TLS, ALPN says which protocol the client speaks, once the
     // handshake is over: only then can the connection be made. (Without
     // http2 it is HTTP/1.1 whatever, and the handshake happens as the
@@ -387,7 +386,7 @@ Task<void> HTTPServer::handle_stream(std::shared_ptr<IOStream> stream, SocketAdd
             co_return;  // the handshake failed: the stream has closed itself
         }
         if (tls->selected_alpn_protocol() == "h2") {
-            serve(http2_factory()(std::move(stream), {}, options_, std::move(context)));
+            serve(http2_factory()(std::move(stream), {}, options_, std::move(context), alt_svc_));
             co_return;
         }
     }
@@ -403,13 +402,19 @@ void HTTPServer::socket_added(const SocketAddress& address) {
     if (!http3_) http3_ = http3_factory()(*this, options_);
     http3_->listen(address);
     alt_svc_ = "h3=\":" + std::to_string(address.port()) + "\"";
+    // Connections made from now on announce it: no connection exists yet,
+    // for none is accepted before this returns.
+    auto params = std::make_shared<HTTP1ConnectionParameters>(*params_);
+    params->alt_svc = alt_svc_;
+    params_ = std::move(params);
 }
 
 // A cleartext client whose first head was HTTP/2's preface: its HTTP/1
 // connection has ended, and the stream goes on over HTTP/2.
 void HTTPServer::start_http2(std::shared_ptr<IOStream> stream, std::string received,
                              HTTPRequestContext context) {
-    serve(http2_factory()(std::move(stream), std::move(received), options_, std::move(context)));
+    serve(http2_factory()(std::move(stream), std::move(received), options_, std::move(context),
+                          alt_svc_));
 }
 
 // If start_serving throws (it should not, short of running out of memory),

@@ -84,6 +84,9 @@ struct HTTP2Parameters {
     std::optional<IOLoop::Clock::duration> idle_timeout{};
     // Added to responses that have none (empty: none).
     std::string server_header = std::string(kDefaultServerHeader);
+    // An Alt-Svc value added to responses that have none (HTTPServer's
+    // http3: `h3=":PORT"`; empty: none).
+    std::string alt_svc{};
 };
 
 class HTTP2Stream;
@@ -221,7 +224,8 @@ namespace detail {
 std::shared_ptr<HTTPServerConnection> make_http2_connection(std::shared_ptr<IOStream> stream,
                                                             std::string received,
                                                             const HTTPServerOptions& options,
-                                                            HTTPRequestContext context);
+                                                            HTTPRequestContext context,
+                                                            std::string_view alt_svc);
 // Including this header registers it: HTTPServer's http2 option works in
 // a program that includes it, and only there.
 inline const bool http2_registered = register_http2(&make_http2_connection);
