@@ -71,6 +71,7 @@ import resource
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,6 @@ def make_root(folder):
 
 def free_udp_port():
     """A UDP port nobody has bound now (the kernel's pick for port 0)."""
-    import socket
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -290,8 +290,16 @@ def h3_round(process, h3_load, path, connections, streams, options, pinning, raw
     result = h2.parse_h2load(output)
     if result is None:
         return None, "h3_load printed no results (see raw/%s)" % os.path.basename(raw_file.name)
+    # What went wrong, in h3_load's words (its stderr, merged): a connection
+    # the server closed or that never got through its handshake, requests
+    # errored or timed out, -T's stall. Any of them fails the round (h3_load
+    # exits 1), even when the requests it did count all succeeded.
+    complaints = [line.strip() for line in output.splitlines() if line.startswith("h3_load:")]
     if result["protocol"] != "h3":
-        return None, "h3_load spoke %s, not h3" % result["protocol"]
+        return None, "no QUIC handshake completed (h3_load's protocol: %s)%s" % (
+            result["protocol"], "; " + " / ".join(complaints[-2:]) if complaints else "")
+    if complaints:
+        return None, " / ".join(complaints[-2:])
     if result["failed"] or result["not_2xx"]:
         return None, "h3_load: %d requests failed, %d answers not 2xx" % (
             result["failed"], result["not_2xx"])
