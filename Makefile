@@ -30,7 +30,7 @@ RUN_TARGET ?= demo_app
 RUN_ARGS   ?=
 EXERCISE   ?=
 
-.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-http2 bench-h2 bench-loss bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
+.PHONY: all build run test test-deps test-clang check check-asan check-tsan check-quick format grade hint mutants bench bench-c100k bench-fanout bench-micro bench-template bench-tls bench-http2 bench-http3 bench-h2 bench-loss bench-deploy bench-postgres bench-db bench-tfb fuzz soak slides docs help clean deps configure
 
 all: build
 
@@ -248,6 +248,20 @@ bench-http2: configure
 	@$(BUILD)/bin/demo_app --help 2>/dev/null | grep -q -- --http2 || cmake -S . -B $(BUILD) > /dev/null
 	cmake --build $(BUILD) -j $(JOBS) --target demo_app
 	$(PYTHON) tests/bench/http2_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
+
+## bench-http3  our HTTP/3 (final_hello --http3) vs ngtcp2's gtlsserver, hello and a 16 KB file, h3_load (our HTTP/2 by h2load as a reference); table in build/bench/http3.md [ARGS=--quick]
+# The build group brings ngtcp2, nghttp3 and GnuTLS (final/http3 and
+# h3_load), gtlsserver and gtlsclient (ngtcp2-server, ngtcp2-client),
+# libnghttp2-dev and h2load; the bench group taskset. http3_bench.py makes
+# the run's certificate as tls_bench.py does. A build folder configured
+# before ngtcp2 was installed has no h3_load and a final_hello without
+# --http3: CMake configures again while either is missing.
+bench-http3: configure
+	@$(DEPS) build bench
+	@test -x $(BUILD)/bin/h3_load && $(BUILD)/bin/final_hello --help 2>/dev/null | grep -q -- --http3 \
+	  || cmake -S . -B $(BUILD) > /dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target final_hello demo_app h3_load
+	$(PYTHON) tests/bench/http3_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## bench-loss   HTTP/2 over TCP against HTTP/3 over QUIC with packets really lost (0, 1, 2, 5%): time to the last of 61 resources on one connection; build/bench/loss.md + loss.png [ARGS=--quick] (root: a network namespace)
 # tests/bench/loss_bench.py makes a network namespace of its own whose

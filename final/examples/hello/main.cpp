@@ -12,6 +12,9 @@
 // UDP on the same port number, to the same application; its HTTPS answers
 // say so (Alt-Svc: h3=":PORT").
 // gtlsclient 127.0.0.1 8888 https://127.0.0.1:8888/ -> Hello, world
+// With --static_path=DIR it serves DIR's files at /static/ as well
+// (StaticFileHandler, as demo_app's): make bench-http3's 16 KiB file, over
+// HTTP/3, from the program that serves its hello.
 // --processes=N (0: one per core) forks N workers that accept on the same
 // socket, Tornado's `server.bind(port); server.start(n)`: how the C100K
 // benchmark holds 100,000 connections where one process may have 20,000
@@ -25,6 +28,8 @@
 // stops accepting, lets requests in progress finish, and exits 0.
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
@@ -46,6 +51,8 @@ static auto& processes =
 static auto& reuse_port = tornado::define(
     "reuse_port", false, "fork first, then each worker listens on its own socket (SO_REUSEPORT)");
 static auto& http2 = tornado::define("http2", false, "serve HTTP/2 as well (final/http2)");
+static auto& static_path =
+    tornado::define("static_path", std::string(), "serve this folder at /static/ (none if empty)");
 static auto& http3 = tornado::define(
     "http3", false,
     "serve HTTP/3 as well, on the same UDP port (final/http3; needs a certificate)");
@@ -68,9 +75,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "final_hello: --processes must be 0 (one per core) or more\n");
         return 2;
     }
-    tornado::Application app({
-        {"/", tornado::handler<MainHandler>()},
-    });
+    std::vector<tornado::URLSpec> rules{{"/", tornado::handler<MainHandler>()}};
+    if (!static_path->empty())
+        rules.push_back({"/static/(.*)", tornado::handler<tornado::StaticFileHandler>(*static_path)});
+    tornado::Application app(std::move(rules));
     if (*reuse_port && *port == 0) {
         std::fprintf(stderr,
                      "final_hello: --reuse_port needs a --port other than 0 "
