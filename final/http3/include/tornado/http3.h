@@ -249,7 +249,8 @@ private:
     void send_now();
     void send_soon();
     bool write_packets();
-    bool write_one_packet(std::vector<OutgoingDatagram>& out, std::string& buffer);
+    bool write_one_packet(std::vector<OutgoingDatagram>& out, std::string& buffer,
+                          std::size_t packet_size);
     bool flush_packets(std::vector<OutgoingDatagram>& out);
     void keep_unsent(std::span<const OutgoingDatagram> unsent);
     void resend_blocked();
