@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Black-box checks of the guide's programs (final/examples/guide/).
 
-    final_guide_test.py --bin build/bin [--only 1,2,3,4,5,7,8,9]
+    final_guide_test.py --bin build/bin [--only 1,2,3,4,5,7,8,9,10]
 
 Each step's program (guide_1_hello ... guide_5_websocket) is started with
 --port=0 (tests/clients/serverproc.py) and checked for what the guide
-(final/README.md, and the pages of steps 7 to 9 in final/examples/guide/)
+(final/README.md, and the pages of steps 7 to 10 in final/examples/guide/)
 says it does: the status and body of each page, that the links
 reverse_url made lead to the stories, the template's output and its
 escaping, what /fetch shows of an upstream (a small http.server this
@@ -20,7 +20,10 @@ guide_8_database on it, adds and reads notes, then stops the server and
 expects a prompt 503; without the server (or the program, where libpq was
 not found) those checks print SKIPPED. Step 9 asks guide_9_http2 for its
 page with curl over HTTP/2 (prior knowledge, and Upgrade: h2c) and over
-HTTP/1.1, and makes a WebSocket round trip beside them.
+HTTP/1.1, and makes a WebSocket round trip beside them. Step 10 starts
+guide_10_http3 with a certificate of its own (openssl) and checks that its
+HTTPS answer names HTTP/3 in Alt-Svc and that gtlsclient gets the same
+page over HTTP/3.
 
 One line per check (PASS / FAIL / SKIPPED), then a summary. Exit status 1
 when a check failed, 77 when every check that was asked for was skipped,
@@ -460,8 +463,58 @@ def step_9(report, bin_dir, upstream):
         ("the WebSocket still goes over HTTP/1.1 on the same port", websocket_round_trip)])
 
 
+def make_certificate(directory):
+    """A self-signed certificate for 127.0.0.1: (certfile, keyfile)."""
+    certfile, keyfile = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", keyfile, "-out", certfile, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True,
+                   timeout=TIMEOUT)
+    return certfile, keyfile
+
+
+def same_page_over_https_and_http3(port, directory):
+    """curl over TLS gets the page with Alt-Svc naming HTTP/3 on this port;
+    gtlsclient gets the same page over HTTP/3."""
+    done = subprocess.run(["curl", "-sSk", "-i", "--http1.1", "https://127.0.0.1:%d/" % port],
+                          capture_output=True, timeout=TIMEOUT)
+    expect_equal(done.returncode, 0, "curl's exit status (%s)" % done.stderr[-200:])
+    head, _, page = done.stdout.partition(b"\r\n\r\n")
+    expect(b"HTTP/1.1 200" in head, "curl got no 200: %r" % head[:200])
+    expect(('Alt-Svc: h3=":%d"' % port).encode() in head, "no Alt-Svc naming HTTP/3: %r" % head)
+    download = os.path.join(directory, "download")
+    os.makedirs(download, exist_ok=True)
+    h3 = subprocess.run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--download=" + download,
+                         "127.0.0.1", str(port), "https://127.0.0.1:%d/" % port],
+                        capture_output=True, timeout=TIMEOUT)
+    expect_equal(h3.returncode, 0, "gtlsclient's exit status (%s)" % h3.stderr[-300:])
+    saved = [os.path.join(download, name) for name in os.listdir(download)]
+    expect_equal(len(saved), 1, "files gtlsclient saved")
+    with open(saved[0], "rb") as f:
+        expect_equal(f.read(), page, "the page over HTTP/3 against the page over HTTPS")
+
+
+def step_10(report, bin_dir, upstream):
+    if not os.path.exists(os.path.join(bin_dir, "guide_10_http3")):
+        report.skip("guide_10_http3", "not built (ngtcp2, nghttp3 or libnghttp2 was not found)")
+        return
+    for tool in ("curl", "gtlsclient", "openssl"):
+        if shutil.which(tool) is None:
+            report.skip("guide_10_http3", "%s is missing (tools/install-deps.sh build)" % tool)
+            return
+    directory = tempfile.mkdtemp(prefix="guide_10_")
+    try:
+        certfile, keyfile = make_certificate(directory)
+        check_program(report, bin_dir, "guide_10_http3",
+                      ["--upstream=" + upstream.url, "--certfile=" + certfile, "--keyfile=" + keyfile], [
+                          ("GET / over HTTPS announces HTTP/3, and HTTP/3 gives the same page",
+                           lambda port: same_page_over_https_and_http3(port, directory))])
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 STEPS = {"1": step_1, "2": step_2, "3": step_3, "4": step_4, "5": step_5, "7": step_7,
-         "8": step_8, "9": step_9}
+         "8": step_8, "9": step_9, "10": step_10}
 
 
 def main():

@@ -4,6 +4,7 @@
 //
 //   build/bin/techempower --dsn=DSN [--pool=1] [--processes=1] [--port=8888]
 //                         [--address=127.0.0.1] [--logging=warning] [--http2]
+//                         [--certfile=cert.pem --keyfile=key.pem [--http3]]
 //
 //   GET /plaintext          Hello, World!
 //   GET /json               {"message":"Hello, World!"}
@@ -23,7 +24,9 @@
 //
 // With --http2 it serves HTTP/2 beside HTTP/1.1 (final/http2): to a client
 // that opens with HTTP/2's preface (h2load, curl --http2-prior-knowledge)
-// or asks for it with Upgrade: h2c.
+// or asks for it with Upgrade: h2c, and by ALPN over TLS. --certfile and
+// --keyfile serve HTTPS; with them, --http3 serves HTTP/3 too (final/http3),
+// over UDP on the same port number, in one process.
 //
 // It prints "Listening on http://ADDRESS:PORT/" once it accepts, and stops
 // on SIGINT / SIGTERM. With --processes=N (0: one per core) it forks N
@@ -48,6 +51,9 @@
 #if TORNADO_HAVE_HTTP2
 #include "tornado/http2.h"
 #endif
+#if TORNADO_HAVE_HTTP3
+#include "tornado/http3.h"
+#endif
 
 namespace {
 
@@ -60,6 +66,11 @@ auto& dsn = tornado::define("dsn", std::string(), "the database, as a libpq conn
 // costs PostgreSQL less per query than the same queries spread over more
 // connections (at 256 clients of /db: 19 µs against 28 µs with four).
 auto& http2 = tornado::define("http2", false, "serve HTTP/2 as well (final/http2)");
+auto& http3 = tornado::define("http3", false,
+                              "serve HTTP/3 as well, over UDP on the same port (final/http3; "
+                              "needs --certfile, one process)");
+auto& certfile = tornado::define("certfile", std::string(), "serve HTTPS: PEM certificate");
+auto& keyfile = tornado::define("keyfile", std::string(), "serve HTTPS: PEM private key");
 auto& pool_size = tornado::define("pool", 1, "database connections per process, opened at start");
 auto& processes =
     tornado::define("processes", 1, "worker processes sharing the port (0: one per core)");
@@ -317,11 +328,28 @@ int main(int argc, char** argv) {
         return 2;
     }
 #endif
+#if !TORNADO_HAVE_HTTP3
+    if (*http3) {
+        std::fprintf(stderr,
+                     "techempower: built without final/http3 (ngtcp2 or nghttp3 not found)\n");
+        return 2;
+    }
+#endif
+    if (*http3 && (certfile->empty() || *processes != 1)) {
+        std::fprintf(stderr,
+                     "techempower: --http3 needs --certfile and --keyfile, and one process\n");
+        return 2;
+    }
     tornado::HTTPServerOptions server_options;
     server_options.http2 = *http2;
+    server_options.http3 = *http3;
+    if (!certfile->empty())
+        server_options.ssl_options =
+            tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};
     tornado::HTTPServer server(app, server_options);
     server.bind(static_cast<std::uint16_t>(*port), *address);
-    std::printf("Listening on http://%s:%u/\n", address->c_str(), unsigned{server.port()});
+    std::printf("Listening on %s://%s:%u/\n", certfile->empty() ? "http" : "https",
+                address->c_str(), unsigned{server.port()});
     std::fflush(stdout);
     if (*processes != 1) server.start(*processes);  // returns in each worker
     tornado::IOLoop& loop = tornado::IOLoop::current();
