@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     }
     std::vector<tornado::URLSpec> rules{{"/", tornado::handler<MainHandler>()}};
     if (!static_path->empty())
-        rules.push_back({"/static/(.*)", tornado::handler<tornado::StaticFileHandler>(*static_path)});
+        rules.push_back(
+            {"/static/(.*)", tornado::handler<tornado::StaticFileHandler>(*static_path)});
     tornado::Application app(std::move(rules));
     if (*reuse_port && *port == 0) {
         std::fprintf(stderr,
