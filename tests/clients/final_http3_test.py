@@ -22,6 +22,9 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
   - a datagram of an unknown QUIC version answered with Version
     Negotiation (bytes of our own, on a socket of the test's);
   - junk datagrams dropped, and the server still answers;
+  - 200 clients at once, each a connection: all answered, the server's
+    memory at its peak under 50 MB more, its CPU under 3 s, and the next
+    client answered within 5 s;
   - SIGTERM while a request is in progress: it is answered (GOAWAY
     first), and the server exits 0;
   - a client killed mid-request is forgotten after the idle timeout;
@@ -287,6 +290,61 @@ def junk_is_dropped(run):
     hello(run)
 
 
+def memory_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+MANY_CLIENTS = 200
+
+
+def many_connections_are_bounded(run):
+    """MANY_CLIENTS gtlsclients at once, each a connection of its own: every
+    one answered, the server's memory grows by under 50 MB at its peak and
+    its CPU by under 3 s, and a client after them is answered within 5 s."""
+    pid = run.server.process.pid
+    rss_before, cpu_before = memory_kb(pid), cpu_seconds(pid)
+    clients = []
+    for index in range(MANY_CLIENTS):
+        download = tempfile.mkdtemp(dir=run.folder)
+        clients.append(subprocess.Popen(
+            ["gtlsclient", "-q", "--download", download, "--exit-on-all-streams-close", "127.0.0.1",
+             str(run.port), "https://127.0.0.1:%d/" % run.port],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    peak = rss_before
+    deadline = time.monotonic() + CLIENT_TIMEOUT
+    try:
+        while any(client.poll() is None for client in clients) and time.monotonic() < deadline:
+            peak = max(peak, memory_kb(pid))
+            time.sleep(0.01)
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                os.kill(client.pid, signal.SIGKILL)
+            client.wait()
+    failed = sum(1 for client in clients if client.returncode != 0)
+    expect_equal(failed, 0, "gtlsclients that failed, of %d" % MANY_CLIENTS)
+    expect(run.server.alive(), "the server died under %d connections" % MANY_CLIENTS)
+    grew_mb = (peak - rss_before) / 1024
+    used = cpu_seconds(pid) - cpu_before
+    print("      %d connections: peak RSS +%.1f MB, server CPU %.2f s" % (MANY_CLIENTS, grew_mb, used))
+    expect(grew_mb < 50, "the server's memory grew by %.1f MB (bound: 50)" % grew_mb)
+    expect(used < 3, "the server used %.2f s of CPU (bound: 3)" % used)
+    started = time.monotonic()
+    hello(run)
+    expect(time.monotonic() - started < 5, "the next client waited %.1f s (bound: 5)" %
+           (time.monotonic() - started))
+
+
 class Run:
     def __init__(self, server, folder):
         self.server = server
@@ -307,6 +365,8 @@ CHECKS = [
     ("trailers after the body", trailers),
     ("an unknown version gets Version Negotiation", version_negotiation),
     ("junk datagrams are dropped", junk_is_dropped),
+    ("%d connections at once: memory, CPU and the next client bounded" % MANY_CLIENTS,
+     many_connections_are_bounded),
 ]
 
 
