@@ -497,13 +497,9 @@ void HTTPServer::resolve_closed_waiters() {
     }
 }
 
-// The Future resolves through resolve_closed_waiters(), when forget()
-// empties the list; the connections end at their own pace. With a grace,
-// idle connections close at once and busy ones after their response
-// (which says Connection: close); a timer closes whatever is left when
-// the grace is over.
-// With HTTP/3, its connections end alongside (GOAWAY, then CONNECTION_CLOSE
-// once idle or when the grace is over); the Future waits for both.
+// The TCP connections (close_tcp_connections) and, with HTTP/3, its
+// connections alongside (GOAWAY, then CONNECTION_CLOSE once idle or when
+// the grace is over); the Future waits for both.
 Future<void> HTTPServer::close_all_connections(IOLoop::Clock::duration grace) {
     Future<void> tcp = close_tcp_connections(grace);
     if (!http3_) return tcp;
@@ -514,6 +510,11 @@ Future<void> HTTPServer::close_all_connections(IOLoop::Clock::duration grace) {
     }(std::move(tcp), std::move(quic)));
 }
 
+// The Future resolves through resolve_closed_waiters(), when forget()
+// empties the list; the connections end at their own pace. With a grace,
+// idle connections close at once and busy ones after their response
+// (which says Connection: close); a timer closes whatever is left when
+// the grace is over.
 Future<void> HTTPServer::close_tcp_connections(IOLoop::Clock::duration grace) {
     Future<void> all_closed;
     if (connections_.empty()) {
