@@ -63,6 +63,9 @@ SMALL_BYTES = 8 * 1024
 LARGE_BYTES = 512 * 1024
 RESOURCES = 60
 RUN_TIMEOUT = 60  # seconds for one page load, lost packets and all
+# TCP and UDP port of both servers: the namespace has ports of its own,
+# so a fixed one is always free in it.
+PORT = 18443
 FINISHED = re.compile(r"^finished in ([\d.]+)(ms|s|us)", re.M)
 SUCCEEDED = re.compile(r"^requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", re.M)
 
@@ -137,11 +140,6 @@ def make_certificate(folder):
                  "-days", "2", "-subj", "/CN=localhost",
                  "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
     return certfile, keyfile
-
-
-def free_port():
-    # The namespace has its own ports: any fixed one is free in it.
-    return 18443
 
 
 def start(command, name):
@@ -310,7 +308,7 @@ def main(argv):
         paths = make_page(www)
         certfile, keyfile = make_certificate(work)
         make_namespace()
-        port = free_port()
+        port = PORT
         servers, h3_prefix = start_servers(options, www, certfile, keyfile, port)
         urls = {"h2": ["https://127.0.0.1:%d/static/%s" % (port, path) for path in paths],
                 "h3": ["https://127.0.0.1:%d%s%s" % (port, h3_prefix, path) for path in paths]}

@@ -367,14 +367,10 @@ Task<void> HTTP3Stream::run_request() {
     }
 }
 
+// The request's Content-Length, 0 without one (nghttp3 has checked that it
+// is digits and that the body agrees with it).
 std::uint64_t HTTP3Stream::declared_length() const {
-    std::string_view length = headers_.get_first("Content-Length");
-    std::uint64_t value = 0;
-    for (char c : length) {
-        if (c < '0' || c > '9' || value > UINT64_MAX / 10 - 9) return 0;  // nghttp3 checked it
-        value = value * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return value;
+    return parse_content_length_value(headers_.get_first("Content-Length")).value_or(0);
 }
 
 // Answers `status` in place of the application, or resets the stream when
