@@ -22,6 +22,13 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
   - a datagram of an unknown QUIC version answered with Version
     Negotiation (bytes of our own, on a socket of the test's);
   - junk datagrams dropped, and the server still answers;
+  - a packet for an unknown connection answered by a stateless reset
+    shorter than it, at most 100 a second;
+  - a second connection resumes the first's TLS session (gtlsclient's
+    --session-file; the ServerHello's pre_shared_key);
+  - a client that moves to another port mid-request is answered there
+    (--change-local-addr);
+  - past --handshakes_before_retry, a Retry, which the client follows;
   - 200 clients at once, each a connection: all answered, the server's
     memory at its peak under 50 MB more, its CPU under 3 s, and the next
     client answered within 5 s;
@@ -99,13 +106,14 @@ class Server:
         self.log.close()
 
 
-def gtlsclient(port, path, *options, folder, quiet=False):
+def gtlsclient(port, path, *options, folder, quiet=False, dumps=False):
     """Runs gtlsclient against the server; returns (its output, the folder
-    it downloaded the bodies to). Its output has the response's header
-    fields ("[:status: 200]") and a hex dump of the body, unless `quiet`
-    (for large bodies: the dump costs the client seconds)."""
+    it downloaded the bodies to). Its output has ngtcp2's log of each
+    packet, the response's header fields ("[:status: 200]") and a hex dump
+    of the body, unless `quiet` (for large bodies: the dump costs the
+    client seconds); with `dumps`, also the TLS handshake's bytes."""
     download = tempfile.mkdtemp(dir=folder)
-    dump = ["-q"] if quiet else ["--no-quic-dump"]
+    dump = ["-q"] if quiet else [] if dumps else ["--no-quic-dump"]
     command = ["gtlsclient", *dump, "--download", download, "--exit-on-all-streams-close",
                *options, "127.0.0.1", str(port), "https://127.0.0.1:%d%s" % (port, path)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -290,6 +298,89 @@ def junk_is_dropped(run):
     hello(run)
 
 
+def stateless_reset(run):
+    """A short-header packet to an ID no connection has (RFC 9000 section
+    10.3): the answer is a stateless reset, a short-header packet shorter
+    than what provoked it and at most 43 bytes; a burst of 300 gets at
+    most 100 a second."""
+    def unknown_packet(size):
+        return bytes([0x40]) + os.urandom(18) + os.urandom(size - 19)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(2)
+        for size, expected in ((100, 43), (30, 29)):
+            udp.sendto(unknown_packet(size), ("127.0.0.1", run.port))
+            answer, _ = udp.recvfrom(2048)
+            expect_equal(len(answer), expected, "the reset's size, for a packet of %d bytes" % size)
+            expect_equal(answer[0] & 0xC0, 0x40, "the reset's first bits (a short header)")
+        time.sleep(1.1)  # a new second of the server's limit
+        for _ in range(300):
+            udp.sendto(unknown_packet(100), ("127.0.0.1", run.port))
+        answered = 0
+        udp.settimeout(0.5)
+        try:
+            while True:
+                udp.recvfrom(2048)
+                answered += 1
+        except socket.timeout:
+            pass
+    print("      a burst of 300 packets to unknown IDs: %d resets" % answered)
+    expect(90 <= answered <= 100, "%d resets answered a burst of 300 (the limit: 100 a second)" % answered)
+
+
+def server_hello_extensions(out):
+    """The extension types of the ServerHello in gtlsclient's dump of the
+    Initial's CRYPTO data (RFC 8446 section 4.1.3)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "CRYPTO data in Initial crypto level" in line)
+    data = bytearray()
+    for line in lines[start + 1:]:
+        if len(line) < 10 or not all(c in "0123456789abcdef" for c in line[:8]):
+            break
+        data += bytes.fromhex(line[10:58].replace(" ", ""))
+    expect_equal(data[0], 2, "the first handshake message's type (ServerHello)")
+    at = 4 + 2 + 32  # the message's header, legacy_version, random
+    at += 1 + data[at]  # legacy_session_id_echo
+    at += 2 + 1  # cipher_suite, legacy_compression_method
+    end = at + 2 + struct.unpack("!H", data[at:at + 2])[0]
+    at += 2
+    types = []
+    while at < end:
+        kind, size = struct.unpack("!HH", data[at:at + 4])
+        types.append(kind)
+        at += 4 + size
+    return types
+
+
+PRE_SHARED_KEY = 0x29
+
+
+def session_resumption(run):
+    """gtlsclient keeps the session ticket of a first connection
+    (--session-file) and resumes with it on a second: the server's
+    ServerHello then carries pre_shared_key (the ticket taken), the first
+    one does not, and both requests are answered."""
+    session = os.path.join(run.folder, "session.pem")
+    parameters = os.path.join(run.folder, "transport.pem")
+    keep = ("--session-file=" + session, "--tp-file=" + parameters)
+    first, download = gtlsclient(run.port, "/", *keep, folder=run.folder, dumps=True)
+    expect(os.path.exists(session), "no session ticket came: gtlsclient wrote no session file")
+    expect(PRE_SHARED_KEY not in server_hello_extensions(first), "the first connection was resumed")
+    second, download = gtlsclient(run.port, "/", *keep, folder=run.folder, dumps=True)
+    expect(PRE_SHARED_KEY in server_hello_extensions(second), "the second connection was not resumed")
+    expect_equal(body_of(download, "index.html"), b"Hello, world", "the resumed connection's answer")
+
+
+def migration(run):
+    """A client that moves to another port (RFC 9000 section 9) 300 ms
+    after its handshake, while its request is in progress: ngtcp2 checks
+    the new path (PATH_CHALLENGE) and the answer comes to the new port."""
+    out, download = gtlsclient(run.port, "/slow?ms=1500", "--change-local-addr=300ms", folder=run.folder)
+    ports = {line.split()[2] for line in out.splitlines() if line.startswith("Sent packet: local=")}
+    expect_equal(len(ports), 2, "the ports the client sent from")
+    expect_equal(body_of(download, "slow?ms=1500"), b"slow", "the answer after the move")
+
+
 def memory_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -365,9 +456,32 @@ CHECKS = [
     ("trailers after the body", trailers),
     ("an unknown version gets Version Negotiation", version_negotiation),
     ("junk datagrams are dropped", junk_is_dropped),
+    ("a packet of no connection gets a stateless reset, at most 100 a second", stateless_reset),
+    ("a second connection resumes the first's TLS session", session_resumption),
+    ("a client that moves to another port is still answered", migration),
     ("%d connections at once: memory, CPU and the next client bounded" % MANY_CLIENTS,
      many_connections_are_bounded),
 ]
+
+
+def retry_past_the_handshake_limit(program_and_folder):
+    """With --handshakes_before_retry=0 every new client gets a Retry
+    first (RFC 9000 section 8.1.2), follows it with the token and is
+    answered; with the default (100) a lone client gets none."""
+    program, folder = program_and_folder
+    server = Server(program, folder, "--handshakes_before_retry=0")
+    try:
+        out, download = gtlsclient(server.port, "/", folder=folder)
+        expect_equal(out.count("type=Retry"), 1, "Retry packets the client received")
+        expect_equal(body_of(download, "index.html"), b"Hello, world", "the answer after the Retry")
+    finally:
+        server.stop()
+    server = Server(program, folder)
+    try:
+        out, download = gtlsclient(server.port, "/", folder=folder)
+        expect_equal(out.count("type=Retry"), 0, "Retry packets with no handshake in progress")
+    finally:
+        server.stop()
 
 
 def sigterm_stops(program_and_folder):
@@ -548,6 +662,8 @@ def main():
                 results.append("FAIL")
         finally:
             server.stop()
+        results.append(run_check("past the handshake limit a client gets a Retry, then is answered",
+                                 retry_past_the_handshake_limit, (options.server, folder)))
         results.append(run_check("SIGTERM: the request in progress is answered, then the server exits 0", sigterm_stops, (options.server, folder)))
         results.append(run_check("EAGAIN from the socket is backpressure, not loss", eagain_is_backpressure,
                                  (options.server, folder)))

@@ -33,8 +33,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
-#include <memory>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +52,8 @@ static auto& idle_timeout_ms =
     tornado::define("idle_timeout_ms", 30000, "a connection that hears nothing this long ends");
 static auto& max_connections =
     tornado::define("max_connections", 10000, "connections open at once; more are dropped");
+static auto& handshakes_before_retry = tornado::define(
+    "handshakes_before_retry", 100, "handshakes in progress past which clients get a Retry");
 static auto& refuse_every =
     tornado::define("refuse_every", 0, "say EAGAIN after every N datagrams sent (0: never)");
 
@@ -203,6 +205,7 @@ int main(int argc, char** argv) {
     params.keyfile = *keyfile;
     params.idle_timeout = std::chrono::milliseconds(*idle_timeout_ms);
     params.max_connections = static_cast<std::size_t>(*max_connections);
+    params.handshakes_before_retry = static_cast<std::size_t>(*handshakes_before_retry);
     tornado::HTTP3Server server(app, params);
     the_server = &server;
     auto where = tornado::SocketAddress::from_ip(*address, static_cast<std::uint16_t>(*port));
@@ -216,7 +219,8 @@ int main(int argc, char** argv) {
     } else {
         server.listen(where);
     }
-    tornado::SocketAddress bound = socket ? socket->local_address() : server.local_addresses().front();
+    tornado::SocketAddress bound =
+        socket ? socket->local_address() : server.local_addresses().front();
     std::printf("Listening on https://%s/ (HTTP/3)\n", bound.to_string().c_str());
     std::fflush(stdout);
     loop.add_signal_handler(SIGTERM, [&] {

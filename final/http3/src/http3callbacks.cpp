@@ -64,6 +64,7 @@ ngtcp2_callbacks HTTP3Callbacks::quic() {
     callbacks.get_new_connection_id = &get_new_connection_id;
     callbacks.remove_connection_id = &remove_connection_id;
     callbacks.recv_tx_key = &recv_tx_key;
+    callbacks.handshake_completed = &handshake_completed;
     return callbacks;
 }
 
@@ -169,9 +170,9 @@ bool HTTP3Callbacks::new_id(HTTP3Server& server, ngtcp2_cid* id, std::uint8_t* t
                             std::size_t length) {
     if (gnutls_rnd(GNUTLS_RND_RANDOM, id->data, length) != 0) return false;
     id->datalen = length;
-    const auto* secret = reinterpret_cast<const std::uint8_t*>(server.reset_secret_.data());
-    return ngtcp2_crypto_generate_stateless_reset_token(token, secret, server.reset_secret_.size(),
-                                                        id) == 0;
+    const auto* secret = reinterpret_cast<const std::uint8_t*>(server.secret_.data());
+    return ngtcp2_crypto_generate_stateless_reset_token(token, secret, server.secret_.size(), id) ==
+           0;
 }
 
 // A new ID for the client to reach us by: the server's table learns it.
@@ -202,6 +203,13 @@ int HTTP3Callbacks::recv_tx_key(ngtcp2_conn*, ngtcp2_crypto_level level, void* u
     if (level != NGTCP2_CRYPTO_LEVEL_APPLICATION) return 0;
     return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&] {
         connection_of(user_data).open_http();
+        return true;
+    });
+}
+
+int HTTP3Callbacks::handshake_completed(ngtcp2_conn*, void* user_data) {
+    return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&] {
+        connection_of(user_data).on_handshake_completed();
         return true;
     });
 }

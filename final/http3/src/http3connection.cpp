@@ -122,8 +122,12 @@ void HTTP3ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate
 
 // Makes ngtcp2's connection from the client's Initial packet, with
 // GnuTLS's session, and lists its two IDs with the server (the one the
-// client chose, which its Initial packets carry, and ours). Throws.
-void HTTP3ServerConnection::start(const Datagram& first) {
+// client chose, which its Initial packets carry, and ours). After a
+// Retry, the client's address is proven (ngtcp2 lifts the limit of three
+// times what it received), and the transport parameters name both its
+// first ID and the Retry's, so that the client knows no one in between
+// changed them (RFC 9000 section 7.3). Throws.
+void HTTP3ServerConnection::start(const Datagram& first, std::string_view original_id) {
     ngtcp2_pkt_hd header;
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(first.bytes.data());
     if (ngtcp2_accept(&header, bytes, first.bytes.size()) != 0) {
@@ -144,6 +148,14 @@ void HTTP3ServerConnection::start(const Datagram& first) {
         static_cast<ngtcp2_duration>(params.idle_timeout.count()) * NGTCP2_MILLISECONDS;
     transport.active_connection_id_limit = 7;
     transport.original_dcid = header.dcid;
+    if (!original_id.empty()) {
+        ngtcp2_cid_init(&transport.original_dcid,
+                        reinterpret_cast<const std::uint8_t*>(original_id.data()),
+                        original_id.size());
+        transport.retry_scid = header.dcid;
+        transport.retry_scid_present = 1;
+        settings.token = header.token;
+    }
     ngtcp2_cid id;
     if (!HTTP3Callbacks::new_id(*server_, &id, transport.stateless_reset_token, kIdLength)) {
         throw std::runtime_error("no connection ID");
@@ -154,6 +166,7 @@ void HTTP3ServerConnection::start(const Datagram& first) {
     int made = ngtcp2_conn_server_new(&lib_->quic, &header.scid, &id, &path, header.version,
                                       &callbacks, &settings, &transport, nullptr, this);
     if (made != 0) throw std::runtime_error(ngtcp2_strerror(made));
+    ++server_->handshakes_in_progress_;
     lib_->ref = {&connection_of_ref, lib_.get()};
     lib_->tls = server_->tls_->new_session(&lib_->ref);
     ngtcp2_conn_set_tls_native_handle(lib_->quic, lib_->tls);
@@ -162,6 +175,17 @@ void HTTP3ServerConnection::start(const Datagram& first) {
         server_->add_id(ids_.back(), this);
     }
     receive(first);
+}
+
+bool HTTP3ServerConnection::handshaking() const noexcept {
+    return lib_->quic != nullptr && ngtcp2_conn_get_handshake_completed(lib_->quic) == 0;
+}
+
+// The handshake is complete: the client gets a session ticket, to resume
+// with next time.
+void HTTP3ServerConnection::on_handshake_completed() {
+    if (server_ != nullptr) --server_->handshakes_in_progress_;
+    HTTP3TLS::send_ticket(lib_->tls);
 }
 
 // HTTP/3's own streams, once 1-RTT keys are there (recv_tx_key): nghttp3's

@@ -1,8 +1,21 @@
 // http3server.cpp: the listener (HTTP3Server, tornado/http3.h): its
-// sockets, its table of connection IDs, new connections, and Version
-// Negotiation.
+// sockets, its table of connection IDs, new connections, and the answers
+// it gives without making a connection, each smaller than what provoked
+// it, so that a forged source address cannot turn the server into an
+// amplifier:
+//
+//   Version Negotiation  to an Initial of a QUIC version we do not speak;
+//   Retry                to a client without a token, while too many
+//                        handshakes are in progress (its address is then
+//                        proven by the token coming back);
+//   CONNECTION_CLOSE     INVALID_TOKEN, to a Retry token that is forged,
+//                        stale, or from another address;
+//   stateless reset      to a packet for a connection we do not know (it
+//                        ended, or the server restarted), at most
+//                        kResetsPerSecond a second.
 #include <gnutls/crypto.h>
 #include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
 
 #include <exception>
 #include <utility>
@@ -23,6 +36,24 @@ namespace {
 // shorter ones start nothing and get no answer (nor a Version
 // Negotiation: an answer to a small datagram would amplify a forged one).
 constexpr std::size_t kMinInitialSize = 1200;
+
+// How long a Retry's token is good for: the client sends it back at
+// once, one round trip later.
+constexpr auto kRetryTokenLifetime = std::chrono::seconds(10);
+// Stateless resets sent a second at most (RFC 9000 section 10.3.3 asks
+// for a limit): each answers a datagram of any source address, which may
+// be forged, so they are capped like any unsolicited answer.
+constexpr std::uint32_t kResetsPerSecond = 100;
+
+std::span<const std::uint8_t> bytes_of(std::string_view text) {
+    return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
+ngtcp2_tstamp nanoseconds_now() {
+    return static_cast<ngtcp2_tstamp>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
 
 // A version no one speaks, of the form RFC 9000 section 15 reserves, so
 // that clients keep taking versions they do not know ("greasing").
@@ -55,8 +86,8 @@ HTTP3Server::HTTP3Server(HTTPServerConnectionDelegate& delegate, HTTP3Parameters
     : delegate_(delegate),
       params_(std::move(params)),
       tls_(std::make_unique<HTTP3TLS>(params_.certfile, params_.keyfile)),
-      reset_secret_(32, '\0') {
-    gnutls_rnd(GNUTLS_RND_KEY, reset_secret_.data(), reset_secret_.size());
+      secret_(32, '\0') {
+    gnutls_rnd(GNUTLS_RND_KEY, secret_.data(), secret_.size());
 }
 
 // The sockets go first, so that nothing more comes; then each connection
@@ -101,9 +132,14 @@ void HTTP3Server::receive(const Datagram& datagram, DatagramSink& sink) {
         receive_on(*found->second, datagram);
         return;
     }
+    bool long_header = (bytes[0] & 0x80) != 0;
+    if (!long_header) {
+        send_stateless_reset(datagram, sink, id);
+        return;
+    }
     if (accepting_ && datagram.bytes.size() >= kMinInitialSize &&
         connections_.size() < params_.max_connections) {
-        accept(datagram, sink, id);
+        accept(datagram, sink);
     }
 }
 
@@ -123,11 +159,31 @@ void HTTP3Server::receive_on(HTTP3ServerConnection& connection, const Datagram& 
 }
 
 // A new connection, from a client's Initial packet (ngtcp2_accept says
-// whether it is one). What fails here ends that connection alone.
-void HTTP3Server::accept(const Datagram& datagram, DatagramSink& sink, std::string_view) {
+// whether it is one), unless its address must be proven first (a Retry)
+// or the token it brings is bad. Only a token of our Retry counts: any
+// other (a NEW_TOKEN of some server's; this one sends none) is ignored.
+// What fails here ends that connection alone.
+void HTTP3Server::accept(const Datagram& datagram, DatagramSink& sink) {
     ngtcp2_pkt_hd header;
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(datagram.bytes.data());
     if (ngtcp2_accept(&header, bytes, datagram.bytes.size()) != 0) return;
+    std::span<const std::uint8_t> token(header.token.base, header.token.len);
+    ngtcp2_cid original{};
+    if (!token.empty() && token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+        auto secret = bytes_of(secret_);
+        int valid = ngtcp2_crypto_verify_retry_token(
+            &original, token.data(), token.size(), secret.data(), secret.size(), header.version,
+            datagram.peer.data(), datagram.peer.size(), &header.dcid,
+            std::chrono::nanoseconds(kRetryTokenLifetime).count(), nanoseconds_now());
+        if (valid != 0) {
+            refuse_token(datagram, sink, header);
+            return;
+        }
+    } else if (handshakes_in_progress_ >= params_.handshakes_before_retry) {
+        send_retry(datagram, sink, header);
+        return;
+    }
+    std::string_view original_id(reinterpret_cast<const char*>(original.data), original.datalen);
     const SocketAddress& local =
         datagram.destination.empty() ? sink.local_address() : datagram.destination;
     std::shared_ptr<HTTP3ServerConnection> connection;
@@ -135,7 +191,7 @@ void HTTP3Server::accept(const Datagram& datagram, DatagramSink& sink, std::stri
         connection = std::make_shared<HTTP3ServerConnection>(*this, sink, datagram, local);
         connections_[connection.get()] = connection;
         connection->start_serving(delegate_);
-        connection->start(datagram);
+        connection->start(datagram, original_id);
     } catch (...) {
         gen_log.warning("HTTP/3: no connection for {}: {}", datagram.peer.to_string(),
                         describe_exception(std::current_exception()));
@@ -163,6 +219,93 @@ void HTTP3Server::negotiate_version(const Datagram& datagram, DatagramSink& sink
     (void)sink.send({&answer, 1});  // lost: the client tries again
 }
 
+// RFC 9000 section 17.2.5: a new ID of ours, and a token that seals it
+// with the client's address, its first ID and the time. The client sends
+// its next Initial to that ID with the token; only a client that receives
+// at its address can.
+void HTTP3Server::send_retry(const Datagram& datagram, DatagramSink& sink,
+                             const ngtcp2_pkt_hd& header) {
+    ngtcp2_cid retry_id;
+    retry_id.datalen = http3_id_length();
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, retry_id.data, retry_id.datalen) != 0) return;
+    auto secret = bytes_of(secret_);
+    std::uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+    ngtcp2_ssize token_size = ngtcp2_crypto_generate_retry_token(
+        token, secret.data(), secret.size(), header.version, datagram.peer.data(),
+        datagram.peer.size(), &retry_id, &header.dcid, nanoseconds_now());
+    if (token_size < 0) return;
+    std::uint8_t packet[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    ngtcp2_ssize written =
+        ngtcp2_crypto_write_retry(packet, sizeof packet, header.version, &header.scid, &retry_id,
+                                  &header.dcid, token, static_cast<std::size_t>(token_size));
+    if (written <= 0) return;
+    std::string_view bytes(reinterpret_cast<const char*>(packet),
+                           static_cast<std::size_t>(written));
+    OutgoingDatagram answer{bytes, datagram.peer, datagram.destination};
+    (void)sink.send({&answer, 1});  // lost: the client sends its Initial again
+}
+
+// RFC 9000 section 8.1.2: a Retry token we did not make for this address,
+// or made too long ago. The client will not take a second Retry, so it is
+// told at once (INVALID_TOKEN) rather than left to time out.
+void HTTP3Server::refuse_token(const Datagram& datagram, DatagramSink& sink,
+                               const ngtcp2_pkt_hd& header) {
+    std::uint8_t packet[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    ngtcp2_ssize written =
+        ngtcp2_crypto_write_connection_close(packet, sizeof packet, header.version, &header.scid,
+                                             &header.dcid, NGTCP2_INVALID_TOKEN, nullptr, 0);
+    if (written <= 0) return;
+    std::string_view bytes(reinterpret_cast<const char*>(packet),
+                           static_cast<std::size_t>(written));
+    OutgoingDatagram answer{bytes, datagram.peer, datagram.destination};
+    (void)sink.send({&answer, 1});
+}
+
+// RFC 9000 section 10.3: a packet for an ID we do not know. If it was one
+// of ours, its client learnt the reset token for it and ends the
+// connection at once instead of at its idle timeout. The reset is shorter
+// than what provoked it (so two endpoints cannot answer each other's
+// resets forever) and at most 43 bytes.
+void HTTP3Server::send_stateless_reset(const Datagram& datagram, DatagramSink& sink,
+                                       std::string_view id) {
+    constexpr std::size_t kLargest = 43;
+    std::size_t size = std::min(datagram.bytes.size() - 1, kLargest);
+    if (id.size() != http3_id_length() ||
+        size < NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN ||
+        !reset_allowed()) {
+        return;
+    }
+    ngtcp2_cid cid;
+    ngtcp2_cid_init(&cid, bytes_of(id).data(), id.size());
+    auto secret = bytes_of(secret_);
+    std::uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
+    if (ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), &cid) !=
+        0) {
+        return;
+    }
+    // The random bytes include the first byte, whose top bits ngtcp2 sets.
+    std::uint8_t random[kLargest];
+    std::size_t random_size = size - NGTCP2_STATELESS_RESET_TOKENLEN;
+    gnutls_rnd(GNUTLS_RND_NONCE, random, random_size);
+    std::uint8_t packet[kLargest];
+    ngtcp2_ssize written =
+        ngtcp2_pkt_write_stateless_reset(packet, sizeof packet, token, random, random_size);
+    if (written <= 0) return;
+    std::string_view bytes(reinterpret_cast<const char*>(packet),
+                           static_cast<std::size_t>(written));
+    OutgoingDatagram answer{bytes, datagram.peer, datagram.destination};
+    (void)sink.send({&answer, 1});
+}
+
+bool HTTP3Server::reset_allowed() noexcept {
+    IOLoop::Clock::time_point now = IOLoop::current().time();
+    if (now - reset_second_ >= std::chrono::seconds(1)) {
+        reset_second_ = now;
+        resets_this_second_ = 0;
+    }
+    return resets_this_second_++ < kResetsPerSecond;
+}
+
 void HTTP3Server::add_id(std::string id, HTTP3ServerConnection* connection) {
     ids_[std::move(id)] = connection;
 }
@@ -170,6 +313,7 @@ void HTTP3Server::add_id(std::string id, HTTP3ServerConnection* connection) {
 void HTTP3Server::remove_id(const std::string& id) noexcept { ids_.erase(id); }
 
 void HTTP3Server::forget(HTTP3ServerConnection* connection) noexcept {
+    if (connection->handshaking()) --handshakes_in_progress_;
     for (const std::string& id : connection->ids_) {
         auto found = ids_.find(id);
         if (found != ids_.end() && found->second == connection) ids_.erase(found);

@@ -36,14 +36,25 @@ HTTP3TLS::HTTP3TLS(const std::string& certfile, const std::string& keyfile) {
         gnutls_certificate_free_credentials(credentials_);
         check(loaded, tornado::format("loading {} and {}", certfile, keyfile));
     }
+    int generated = gnutls_session_ticket_key_generate(&ticket_key_);
+    if (generated < 0) {
+        gnutls_certificate_free_credentials(credentials_);
+        check(generated, "session ticket key");
+    }
 }
 
-HTTP3TLS::~HTTP3TLS() { gnutls_certificate_free_credentials(credentials_); }
+HTTP3TLS::~HTTP3TLS() {
+    gnutls_memset(ticket_key_.data, 0, ticket_key_.size);
+    gnutls_free(ticket_key_.data);
+    gnutls_certificate_free_credentials(credentials_);
+}
 
 gnutls_session_t HTTP3TLS::new_session(ngtcp2_crypto_conn_ref* ref) const {
     gnutls_session_t session = nullptr;
-    // No session tickets sent by GnuTLS itself: QUIC carries them in its
-    // CRYPTO frames, and this server offers no resumption yet.
+    // The session ticket goes once the handshake is complete
+    // (send_ticket), not when GnuTLS would send it by itself. Without
+    // GNUTLS_ENABLE_EARLY_DATA the ticket offers no 0-RTT: a resumed
+    // client still waits one round trip (README: why 0-RTT is off).
     check(gnutls_init(&session, GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET), "gnutls_init");
     try {
         check(gnutls_priority_set_direct(session, kPriority, nullptr), "priority");
@@ -54,6 +65,7 @@ gnutls_session_t HTTP3TLS::new_session(ngtcp2_crypto_conn_ref* ref) const {
         // ngtcp2's helper finds its connection through this pointer.
         gnutls_session_set_ptr(session, ref);
         check(gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, credentials_), "credentials");
+        check(gnutls_session_ticket_enable_server(session, &ticket_key_), "session tickets");
         static const char kH3[] = "h3";
         gnutls_datum_t alpn{reinterpret_cast<unsigned char*>(const_cast<char*>(kH3)), 2};
         check(gnutls_alpn_set_protocols(session, &alpn, 1,
@@ -64,6 +76,11 @@ gnutls_session_t HTTP3TLS::new_session(ngtcp2_crypto_conn_ref* ref) const {
         throw;
     }
     return session;
+}
+
+void HTTP3TLS::send_ticket(gnutls_session_t session) noexcept {
+    int sent = gnutls_session_ticket_send(session, 1, 0);
+    if (sent < 0) gen_log.warning("HTTP/3 TLS: no session ticket: {}", gnutls_strerror(sent));
 }
 
 }  // namespace tornado

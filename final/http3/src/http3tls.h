@@ -12,7 +12,11 @@
 namespace tornado {
 
 // The server's certificate and key, loaded once, and a session for each
-// connection.
+// connection. Sessions resume (RFC 8446 section 2.2): a client that kept
+// the ticket of an earlier connection skips the certificate and its
+// signature. The tickets' key is made at start and lives in memory only,
+// so a restart forgets them all; GnuTLS rotates the key it derives from
+// it.
 class HTTP3TLS {
 public:
     // Throws std::runtime_error naming the file and GnuTLS's reason.
@@ -26,9 +30,14 @@ public:
     // wired to ngtcp2 through `ref` (which must outlive the session).
     // Throws std::runtime_error.
     gnutls_session_t new_session(ngtcp2_crypto_conn_ref* ref) const;
+    // One session ticket, once the handshake is complete (ngtcp2 carries
+    // it in a CRYPTO frame). A failure is logged: the client does a full
+    // handshake next time.
+    static void send_ticket(gnutls_session_t session) noexcept;
 
 private:
     gnutls_certificate_credentials_t credentials_ = nullptr;
+    gnutls_datum_t ticket_key_{};
 };
 
 }  // namespace tornado

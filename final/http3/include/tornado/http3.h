@@ -57,6 +57,7 @@
 #include "tornado/udpsocket.h"
 
 struct ngtcp2_conn;
+struct ngtcp2_pkt_hd;
 struct nghttp3_conn;
 
 namespace tornado {
@@ -68,10 +69,15 @@ struct HTTP3Parameters {
     std::string certfile;
     std::string keyfile;
     // Connections open at once; a client's Initial packet past them is
-    // dropped (its client tries again, or gives up). Without Retry
-    // packets (not done yet), forged Initial packets can each make one, so
-    // this is what bounds the memory they take.
+    // dropped (its client tries again, or gives up).
     std::size_t max_connections = 10000;
+    // Handshakes in progress at once past which a new client must first
+    // prove that it receives at its address: it gets a Retry packet with
+    // a token, and only the Initial that brings the token back makes a
+    // connection (RFC 9000 section 8.1.2; one round trip more). Forged
+    // Initial packets, from addresses that never answer, then cost the
+    // server one small packet each and no memory. 0: every client.
+    std::size_t handshakes_before_retry = 100;
     // Request streams a client may have open at once (QUIC's
     // initial_max_streams_bidi, given back as streams close).
     std::uint64_t max_concurrent_streams = 100;
@@ -149,9 +155,16 @@ private:
     class Socket;
 
     void receive_on(HTTP3ServerConnection& connection, const Datagram& datagram);
-    void accept(const Datagram& datagram, DatagramSink& sink, std::string_view original_id);
+    void accept(const Datagram& datagram, DatagramSink& sink);
     void negotiate_version(const Datagram& datagram, DatagramSink& sink, std::uint32_t version,
                            std::span<const std::uint8_t> dcid, std::span<const std::uint8_t> scid);
+    // The listener's other answers that make no connection (file comment
+    // of http3server.cpp): a Retry, a CONNECTION_CLOSE for a bad token,
+    // and a stateless reset for a packet of no connection we know.
+    void send_retry(const Datagram& datagram, DatagramSink& sink, const ngtcp2_pkt_hd& header);
+    void refuse_token(const Datagram& datagram, DatagramSink& sink, const ngtcp2_pkt_hd& header);
+    void send_stateless_reset(const Datagram& datagram, DatagramSink& sink, std::string_view id);
+    bool reset_allowed() noexcept;
     // The table: which connection an ID names. A connection lists each of
     // its IDs as it makes them, and takes them away at its end.
     void add_id(std::string id, HTTP3ServerConnection* connection);
@@ -164,8 +177,16 @@ private:
     HTTPServerConnectionDelegate& delegate_;
     HTTP3Parameters params_;
     std::unique_ptr<HTTP3TLS> tls_;
-    // The key stateless reset tokens are made from (RFC 9000 section 10.3).
-    std::string reset_secret_;
+    // The key that Retry tokens are sealed with and stateless reset
+    // tokens made from (RFC 9000 sections 8.1.2 and 10.3): random at
+    // start, so tokens of an earlier run of the server are worth nothing.
+    std::string secret_;
+    // Connections whose handshake has not completed: past
+    // params_.handshakes_before_retry, new clients get a Retry.
+    std::size_t handshakes_in_progress_ = 0;
+    // Stateless resets sent in the current second (reset_allowed).
+    IOLoop::Clock::time_point reset_second_{};
+    std::uint32_t resets_this_second_ = 0;
     std::vector<std::unique_ptr<Socket>> sockets_;
     std::unordered_map<HTTP3ServerConnection*, std::shared_ptr<HTTP3ServerConnection>> connections_;
     std::unordered_map<std::string, HTTP3ServerConnection*> ids_;
@@ -240,7 +261,13 @@ private:
     void enter(Life to);
     bool serving() const noexcept { return life_ == Life::serving || life_ == Life::going_away; }
 
-    void start(const Datagram& first);
+    // `original_id`: empty, or the ID the client's first Initial named,
+    // when this Initial came back with our Retry's token.
+    void start(const Datagram& first, std::string_view original_id);
+    void on_handshake_completed();
+    // Counted in the server's handshakes_in_progress_: made, and its
+    // handshake not complete (ngtcp2 knows which).
+    bool handshaking() const noexcept;
     void receive(const Datagram& datagram);
     void feed(const Datagram& datagram);
     void read_failed(int error);
