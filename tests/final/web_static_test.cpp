@@ -416,5 +416,83 @@ TEST_F(StaticCacheTest, ALargeFileIsSentFromItsKeptDescriptor) {
     EXPECT_EQ(cache().bytes(), 0u);  // no bytes kept: the descriptor is
 }
 
+// Where a response goes, for the test below: what the handler hands over,
+// and whether it came as shared bytes (HTTP/2's and HTTP/3's streams keep
+// those by reference) or as a copy.
+class RecordingConnection final : public HTTPConnection {
+public:
+    Future<void> write_headers(const ResponseStartLine& start_line, const HTTPHeaders&,
+                               std::string_view chunk) override {
+        code = start_line.code;
+        body.assign(chunk);
+        return detail::done_future();
+    }
+    Future<void> write(std::string_view chunk) override {
+        body += chunk;
+        return detail::done_future();
+    }
+    Future<void> write_headers_shared(const ResponseStartLine& start_line, const HTTPHeaders&,
+                                      SharedBytes shared) override {
+        code = start_line.code;
+        body.assign(shared.bytes);
+        kept = shared;
+        return detail::done_future();
+    }
+    void finish() override { finished = true; }
+
+    int code = 0;
+    std::string body;
+    SharedBytes kept;  // the last shared piece
+    bool finished = false;
+};
+
+// Sends a GET for `path` to `app` as a server connection would, and runs
+// the loop until the response is finished.
+std::shared_ptr<RecordingConnection> serve_to_recorder(Application& app, std::string path) {
+    auto connection = std::make_shared<RecordingConnection>();
+    std::unique_ptr<HTTPMessageDelegate> request = app.start_request(nullptr, connection);
+    IOLoop::current().run_sync([&]() -> Task<void> {
+        Future<void> taken =
+            request->headers_received(RequestStartLine{"GET", path, "HTTP/1.1"}, HTTPHeaders());
+        if (taken.valid()) co_await taken;  // none: the request took the headers at once
+        request->finish();
+        while (!connection->finished) co_await sleep(1ms);
+    });
+    return connection;
+}
+
+// The cached bytes of a small file go to the connection as they are: two
+// responses point into the one copy the cache holds, and the connection
+// may keep it alive (owner) rather than copy it.
+TEST_F(StaticCacheTest, ResponsesShareTheCachedBytesInsteadOfCopies) {
+    ApplicationSettings settings;
+    settings.static_path = root_.string();
+    Application app({}, settings);
+    std::shared_ptr<RecordingConnection> first = serve_to_recorder(app, "/static/hello.txt");
+    std::shared_ptr<RecordingConnection> second = serve_to_recorder(app, "/static/hello.txt");
+    EXPECT_EQ(first->code, 200);
+    EXPECT_EQ(second->body, "Hello from a file\n");
+    ASSERT_NE(first->kept.owner, nullptr);
+    EXPECT_EQ(first->kept.bytes.data(), second->kept.bytes.data());
+    EXPECT_EQ(first->kept.owner, second->kept.owner);
+}
+
+// A handler that writes more after a shared piece gets one body, in order.
+class SharedThenMoreHandler : public RequestHandler {
+public:
+    void get(const PathArgs&) override {
+        auto kept = std::make_shared<const std::string>("shared ");
+        write(SharedBytes(kept, *kept));
+        write("and copied");
+    }
+};
+
+TEST_F(StaticCacheTest, WritesAfterASharedPieceJoinItInOrder) {
+    Application app({{"/mixed", handler<SharedThenMoreHandler>()}});
+    std::shared_ptr<RecordingConnection> connection = serve_to_recorder(app, "/mixed");
+    EXPECT_EQ(connection->body, "shared and copied");
+    EXPECT_EQ(connection->kept.owner, nullptr);  // one string went, not the shared piece
+}
+
 }  // namespace
 }  // namespace tornado

@@ -132,12 +132,11 @@ void HTTP2Stream::enter(ResponseStage to) {
 
 // --- the response ---------------------------------------------------------------------------
 
-Future<void> HTTP2Stream::write_headers(const ResponseStartLine& start_line,
-                                        const HTTPHeaders& headers, std::string_view chunk) {
+bool HTTP2Stream::start_response(const ResponseStartLine& start_line, const HTTPHeaders& headers) {
     enter(ResponseStage::headers_sent);
     int code = start_line.code;
     body_allowed_ = !head_request_ && code >= 200 && code != 204 && code != 304;
-    if (over()) return closed_future();
+    if (over()) return false;
     nghttp2_data_provider body{};
     body.source.ptr = this;
     body.read_callback = &HTTP2Stream::read_body;
@@ -145,15 +144,31 @@ Future<void> HTTP2Stream::write_headers(const ResponseStartLine& start_line,
                                  connection_->params_.alt_svc, body_allowed_ ? &body : nullptr);
     if (failed != 0) throw HTTPOutputError(nghttp2_strerror(failed));
     connection_->send_soon();
-    return queue(chunk);
+    return true;
+}
+
+Future<void> HTTP2Stream::write_headers(const ResponseStartLine& start_line,
+                                        const HTTPHeaders& headers, std::string_view chunk) {
+    if (!start_response(start_line, headers)) return closed_future();
+    return queue(SharedBytes(nullptr, chunk));
+}
+
+Future<void> HTTP2Stream::write_headers_shared(const ResponseStartLine& start_line,
+                                               const HTTPHeaders& headers, SharedBytes body) {
+    if (!start_response(start_line, headers)) return closed_future();
+    return queue(std::move(body));
 }
 
 Future<void> HTTP2Stream::write(std::string_view chunk) {
+    return write_shared(SharedBytes(nullptr, chunk));
+}
+
+Future<void> HTTP2Stream::write_shared(SharedBytes body) {
     if (response_ == ResponseStage::nothing_sent)
         throw std::logic_error("HTTP/2: write before write_headers");
     if (response_ == ResponseStage::finished) throw std::logic_error("HTTP/2: write after finish");
     if (over()) return closed_future();
-    return queue(chunk);
+    return queue(std::move(body));
 }
 
 void HTTP2Stream::finish() {
@@ -187,17 +202,17 @@ std::shared_ptr<IOStream> HTTP2Stream::detach() {
 
 nghttp2_session* HTTP2Stream::session() const noexcept { return connection_->session_.get(); }
 
-// Queues body bytes for the data source; the Future resolves once
-// nghttp2 has taken them into DATA frames, which the peer's windows
-// allow.
-Future<void> HTTP2Stream::queue(std::string_view chunk) {
+// Queues body bytes for the data source (a copy, unless they have an
+// owner); the Future resolves once nghttp2 has taken them into DATA
+// frames, which the peer's windows allow.
+Future<void> HTTP2Stream::queue(SharedBytes chunk) {
     Future<void> flushed;
-    if (!body_allowed_ || chunk.empty()) {
+    if (!body_allowed_ || chunk.bytes.empty()) {
         flushed.set_result();
         return flushed;
     }
-    out_.append(chunk);
-    queued_ += chunk.size();
+    queued_ += chunk.bytes.size();
+    out_.emplace_back(std::move(chunk));
     writers_.push_back({queued_, flushed});
     nghttp2_session_resume_data(session(), id_);
     connection_->send_soon();
@@ -214,11 +229,12 @@ Future<void> HTTP2Stream::queue(std::string_view chunk) {
 ssize_t HTTP2Stream::read_body(nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t length,
                                std::uint32_t* flags, nghttp2_data_source* source, void*) {
     auto* stream = static_cast<HTTP2Stream*>(source->ptr);
-    std::size_t n = std::min(length, stream->out_.size() - stream->out_taken_);
+    std::uint64_t waiting = stream->queued_ - stream->taken_;
+    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(length, waiting));
     bool finished = stream->response_ == ResponseStage::finished;
     if (n == 0 && !finished) return NGHTTP2_ERR_DEFERRED;
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    if (finished && stream->out_taken_ + n == stream->out_.size()) {
+    if (finished && n == waiting) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (!stream->trailers_.empty()) stream->submit_trailers(flags);
     }
@@ -232,18 +248,31 @@ void HTTP2Stream::send_data(std::string& batch, const nghttp2_frame& frame,
     batch.append(reinterpret_cast<const char*>(header), 9);
     std::size_t padding = frame.data.padlen;
     if (padding > 0) batch.push_back(static_cast<char>(padding - 1));
-    batch.append(out_, out_taken_, length);
+    take_into(batch, length);
     if (padding > 1) batch.append(padding - 1, '\0');
-    out_taken_ += length;
     taken_ += length;
-    if (out_taken_ == out_.size()) {
-        out_.clear();
-        out_taken_ = 0;
-    }
     while (!writers_.empty() && writers_.front().until <= taken_) {
         writers_.front().flushed.set_result();  // its callbacks run later, on the loop
         writers_.pop_front();
     }
+}
+
+// The next `length` bytes of out_, which read_body said are there, onto
+// `batch`; the pieces they empty go.
+void HTTP2Stream::take_into(std::string& batch, std::size_t length) noexcept {
+    std::size_t emptied = 0;
+    while (length > 0) {
+        std::string_view rest = out_[emptied].bytes().substr(out_taken_);
+        std::size_t taken = std::min(length, rest.size());
+        batch.append(rest.substr(0, taken));
+        length -= taken;
+        out_taken_ += taken;
+        if (out_taken_ == out_[emptied].bytes().size()) {
+            ++emptied;
+            out_taken_ = 0;
+        }
+    }
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(emptied));
 }
 
 // From read_body, at the body's end: the stream ends with the trailers'

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/body_chunks.h"
 #include "tornado/http2.h"
 
 namespace tornado {
@@ -29,6 +30,10 @@ public:
     Future<void> write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
                                std::string_view chunk) override;
     Future<void> write(std::string_view chunk) override;
+    // A cached file's bytes: kept by reference until nghttp2 takes them.
+    Future<void> write_headers_shared(const ResponseStartLine& start_line,
+                                      const HTTPHeaders& headers, SharedBytes body) override;
+    Future<void> write_shared(SharedBytes body) override;
     void finish() override;
     // The trailers go out as a HEADERS frame that ends the stream, after
     // the last DATA (read_body submits them when it reaches the end).
@@ -140,10 +145,14 @@ private:
     bool over() const noexcept { return state_ == StreamState::closed || !connection_; }
     nghttp2_session* session() const noexcept;
 
-    Future<void> queue(std::string_view chunk);
+    // write_headers' part before the body: the status and header fields
+    // submitted. False when the stream is over.
+    bool start_response(const ResponseStartLine& start_line, const HTTPHeaders& headers);
+    Future<void> queue(SharedBytes chunk);
     static ssize_t read_body(nghttp2_session* session, std::int32_t id, std::uint8_t* buffer,
                              std::size_t length, std::uint32_t* flags, nghttp2_data_source* source,
                              void* user_data);
+    void take_into(std::string& batch, std::size_t length) noexcept;
     void submit_trailers(std::uint32_t* flags);
     void fail_waiting_writes() noexcept;
 
@@ -183,7 +192,9 @@ private:
     DelegateStage delegate_stage_ = DelegateStage::waiting;
 
     // The response.
-    std::string out_;  // written, not yet taken by nghttp2 (from out_taken_ on)
+    // Written, not yet taken by nghttp2: out_[0] from out_taken_ on, then
+    // the rest.
+    std::vector<detail::BodyChunk> out_;
     std::size_t out_taken_ = 0;
     std::uint64_t queued_ = 0;  // body bytes written so far
     std::uint64_t taken_ = 0;   // body bytes nghttp2 has taken

@@ -130,27 +130,42 @@ void HTTP3Stream::enter(ResponseStage to) {
 
 // --- the response ---------------------------------------------------------------------------
 
-Future<void> HTTP3Stream::write_headers(const ResponseStartLine& start_line,
-                                        const HTTPHeaders& headers, std::string_view chunk) {
+bool HTTP3Stream::start_response(const ResponseStartLine& start_line, const HTTPHeaders& headers) {
     enter(ResponseStage::headers_sent);
     int code = start_line.code;
     body_allowed_ = !head_request_ && code >= 200 && code != 204 && code != 304;
-    if (over() || connection_->lib_->http == nullptr) return closed_future();
+    if (over() || connection_->lib_->http == nullptr) return false;
     nghttp3_data_reader body{&read_data};
     int failed =
         submit_response(http(), id_, code, headers, connection_->server_->params().server_header,
                         body_allowed_ ? &body : nullptr);
     if (failed != 0) throw HTTPOutputError(nghttp3_strerror(failed));
     connection_->send_soon();
-    return queue(chunk);
+    return true;
+}
+
+Future<void> HTTP3Stream::write_headers(const ResponseStartLine& start_line,
+                                        const HTTPHeaders& headers, std::string_view chunk) {
+    if (!start_response(start_line, headers)) return closed_future();
+    return queue(SharedBytes(nullptr, chunk));
+}
+
+Future<void> HTTP3Stream::write_headers_shared(const ResponseStartLine& start_line,
+                                               const HTTPHeaders& headers, SharedBytes body) {
+    if (!start_response(start_line, headers)) return closed_future();
+    return queue(std::move(body));
 }
 
 Future<void> HTTP3Stream::write(std::string_view chunk) {
+    return write_shared(SharedBytes(nullptr, chunk));
+}
+
+Future<void> HTTP3Stream::write_shared(SharedBytes body) {
     if (response_ == ResponseStage::nothing_sent)
         throw std::logic_error("HTTP/3: write before write_headers");
     if (response_ == ResponseStage::finished) throw std::logic_error("HTTP/3: write after finish");
     if (over()) return closed_future();
-    return queue(chunk);
+    return queue(std::move(body));
 }
 
 void HTTP3Stream::finish() {
@@ -184,16 +199,17 @@ std::shared_ptr<IOStream> HTTP3Stream::detach() {
 
 nghttp3_conn* HTTP3Stream::http() const noexcept { return connection_->lib_->http; }
 
-// Queues body bytes; the Future resolves once nghttp3 has taken them
-// (read_body), which it does as QUIC's flow control lets the stream send.
-Future<void> HTTP3Stream::queue(std::string_view chunk) {
+// Queues body bytes (a copy, unless they have an owner); the Future
+// resolves once nghttp3 has taken them (read_body), which it does as
+// QUIC's flow control lets the stream send.
+Future<void> HTTP3Stream::queue(SharedBytes chunk) {
     Future<void> flushed;
-    if (!body_allowed_ || chunk.empty()) {
+    if (!body_allowed_ || chunk.bytes.empty()) {
         flushed.set_result();
         return flushed;
     }
-    chunks_.emplace_back(chunk);
-    queued_ += chunk.size();
+    queued_ += chunk.bytes.size();
+    chunks_.emplace_back(std::move(chunk));
     writers_.push_back({queued_, flushed});
     nghttp3_conn_resume_stream(http(), id_);
     connection_->send_soon();
@@ -205,8 +221,10 @@ Future<void> HTTP3Stream::queue(std::string_view chunk) {
 nghttp3_ssize HTTP3Stream::read_body(nghttp3_vec* vec, std::size_t count, std::uint32_t* flags) {
     std::size_t filled = 0;
     while (filled < count && next_chunk_ < chunks_.size()) {
-        std::string& chunk = chunks_[next_chunk_++];
-        vec[filled++] = {reinterpret_cast<std::uint8_t*>(chunk.data()), chunk.size()};
+        std::string_view chunk = chunks_[next_chunk_++].bytes();
+        // nghttp3's vec is not const, but nghttp3 only reads the bytes.
+        auto* bytes = reinterpret_cast<std::uint8_t*>(const_cast<char*>(chunk.data()));
+        vec[filled++] = {bytes, chunk.size()};
         taken_ += chunk.size();
     }
     while (!writers_.empty() && writers_.front().until <= taken_) {
@@ -243,8 +261,9 @@ bool HTTP3Stream::submit_trailers() noexcept {
 
 void HTTP3Stream::acked(std::uint64_t length) {
     acked_in_front_ += length;
-    while (!chunks_.empty() && next_chunk_ > 0 && acked_in_front_ >= chunks_.front().size()) {
-        acked_in_front_ -= chunks_.front().size();
+    while (!chunks_.empty() && next_chunk_ > 0 &&
+           acked_in_front_ >= chunks_.front().bytes().size()) {
+        acked_in_front_ -= chunks_.front().bytes().size();
         chunks_.pop_front();
         --next_chunk_;
     }

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/body_chunks.h"
 #include "tornado/http3.h"
 
 namespace tornado {
@@ -30,6 +31,10 @@ public:
     Future<void> write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
                                std::string_view chunk) override;
     Future<void> write(std::string_view chunk) override;
+    // A cached file's bytes: nghttp3 points into them, kept by reference.
+    Future<void> write_headers_shared(const ResponseStartLine& start_line,
+                                      const HTTPHeaders& headers, SharedBytes body) override;
+    Future<void> write_shared(SharedBytes body) override;
     void finish() override;
     // The trailers go out as a HEADERS frame after the body, which then
     // ends the stream (read_body submits them when it reaches the end).
@@ -99,7 +104,10 @@ private:
 
     bool over() const noexcept { return state_ == StreamState::closed || !connection_; }
     nghttp3_conn* http() const noexcept;
-    Future<void> queue(std::string_view chunk);
+    // write_headers' part before the body: the status and header fields
+    // submitted. False when the stream is over.
+    bool start_response(const ResponseStartLine& start_line, const HTTPHeaders& headers);
+    Future<void> queue(SharedBytes chunk);
     void fail_waiting_writes() noexcept;
     bool submit_trailers() noexcept;
 
@@ -132,10 +140,10 @@ private:
     StreamState state_ = StreamState::open;
     DelegateStage delegate_stage_ = DelegateStage::waiting;
 
-    // The response body: nghttp3 points into these buffers until the
-    // client acknowledges their bytes, so a chunk stays (in place: a deque
-    // does not move its elements) until then.
-    std::deque<std::string> chunks_;
+    // The response body: nghttp3 points into these pieces until the
+    // client acknowledges their bytes, so a piece stays, in place (a
+    // deque never moves its elements), until then.
+    std::deque<detail::BodyChunk> chunks_;
     std::size_t next_chunk_ = 0;        // the first chunk not yet handed to nghttp3
     std::uint64_t acked_in_front_ = 0;  // of chunks_.front(), acknowledged already
     std::uint64_t queued_ = 0;          // body bytes written

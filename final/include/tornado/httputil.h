@@ -740,6 +740,22 @@ public:
                              HTTPRequestContext context);
 };
 
+// Body bytes that stay valid as long as `owner` lives. A cached static
+// file's pieces are these: every response that sends the file points into
+// its one copy, and a connection that holds a body until the peer has it
+// (HTTP/2, HTTP/3) keeps `owner` instead of a copy of the bytes.
+struct SharedBytes {
+    SharedBytes() = default;
+    SharedBytes(std::shared_ptr<const void> keeper, std::string_view view)
+        : owner(std::move(keeper)), bytes(view) {}
+    // Owns `text`, moved, not copied. Implicit, so that whatever gives
+    // SharedBytes may give a plain string (StaticFileHandler::get_content).
+    SharedBytes(std::string text);  // NOLINT(google-explicit-constructor)
+
+    std::shared_ptr<const void> owner;
+    std::string_view bytes;
+};
+
 // Where an application writes its response (Tornado's HTTPConnection).
 class HTTPConnection {
 public:
@@ -751,6 +767,14 @@ public:
                                        const HTTPHeaders& headers, std::string_view chunk = {}) = 0;
     // More of the body.
     virtual Future<void> write(std::string_view chunk) = 0;
+    // The same two for bytes that stay valid while `body.owner` lives: a
+    // connection may keep a reference to them rather than a copy. These
+    // defaults copy, as the two above do.
+    virtual Future<void> write_headers_shared(const ResponseStartLine& start_line,
+                                              const HTTPHeaders& headers, SharedBytes body) {
+        return write_headers(start_line, headers, body.bytes);
+    }
+    virtual Future<void> write_shared(SharedBytes body) { return write(body.bytes); }
     // The response is complete.
     virtual void finish() = 0;
     // The response is complete, and `trailers` follow its body: HTTP/2's

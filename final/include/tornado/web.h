@@ -730,6 +730,10 @@ public:
     void write(const std::string& chunk) { write(std::string_view(chunk)); }
     // Taken without a copy when nothing is buffered yet.
     void write(std::string&& chunk);
+    // Bytes kept alive by their owner (a cached file's): when they are the
+    // whole of what is buffered, they go to the connection as they are,
+    // which may keep a reference to them instead of a copy (HTTP/2, HTTP/3).
+    void write(SharedBytes bytes);
     // Sends the status and headers (the first time) and the buffer now. The
     // Future resolves when the bytes are with the kernel: `co_await
     // flush();` between pieces keeps a slow client from piling them up.
@@ -832,6 +836,11 @@ private:
                               std::optional<std::string_view> default_value, bool strip) const;
     void settle_final_head();
     Future<void> write_response(bool last);
+    // The body buffered so far, wherever it is (write_buffer_, shared_body_).
+    std::string_view buffered_body() const noexcept;
+    // Copies a shared piece into write_buffer_, for what needs a string.
+    void own_shared_body();
+    void drop_buffered_body() noexcept;
 
     Application* application_ = nullptr;
     std::shared_ptr<HTTPServerRequest> request_;
@@ -840,7 +849,10 @@ private:
     int status_code_ = 200;
     std::string reason_;
     HTTPHeaders headers_;
+    // What write() buffered: in write_buffer_, or, when it is one piece of
+    // SharedBytes, there instead (at most one of the two holds bytes).
     std::string write_buffer_;
+    SharedBytes shared_body_;
     std::vector<std::unique_ptr<OutputTransform>> transforms_;
 
     // The XSRF token: the raw one from the cookie (or a new one), and the
@@ -1310,8 +1322,10 @@ public:
 
     // Tornado's get_content is a generator of byte strings; here it returns
     // a function that gives the next piece each time it is called, and
-    // nothing once the content is all given.
-    using ContentChunks = std::function<std::optional<std::string>()>;
+    // nothing once the content is all given. A piece may be a plain
+    // std::string (SharedBytes takes one), or bytes kept alive by an
+    // owner, which the response then sends without a copy.
+    using ContentChunks = std::function<std::optional<SharedBytes>()>;
 
     // The route's arguments: the folder (made absolute here, a relative one
     // from the current directory) and the file to serve for a folder's URL

@@ -2029,6 +2029,12 @@ void HTTPServerRequest::parse_body() {
 // Only HTTP1Connection owns a stream it can hand over (to a WebSocket); any
 // other connection, a test double say, says so loudly rather than give
 // nothing back.
+SharedBytes::SharedBytes(std::string text) {
+    auto kept = std::make_shared<const std::string>(std::move(text));
+    bytes = *kept;
+    owner = std::move(kept);
+}
+
 std::shared_ptr<IOStream> HTTPConnection::detach() {
     throw std::logic_error("this HTTPConnection cannot be detached");
 }

@@ -769,6 +769,7 @@ void RequestHandler::forget_response() noexcept {
     release(headers_);
     if (rare_) release(rare_->new_cookies);
     release(write_buffer_);
+    shared_body_ = {};
     release(transforms_);
     release(reason_);
 }
@@ -1306,7 +1307,7 @@ void RequestHandler::clear() {
     headers_.append_normalized_field("Content-Type",
                                      "text/html; charset=UTF-8");  // a literal: no checks
     set_default_headers();
-    write_buffer_.clear();
+    drop_buffered_body();
     status_code_ = 200;
     reason_ = std::string(reason_phrase(200));
 }
@@ -1385,16 +1386,46 @@ void RequestHandler::clear_header(std::string_view name) {
 // flush() or finish().
 void RequestHandler::write(std::string_view chunk) {
     if (finished()) throw std::logic_error("Cannot write() after finish()");
+    if (chunk.empty()) return;  // finish()'s, mostly: a shared piece stays shared
+    own_shared_body();
     write_buffer_ += chunk;
 }
 
 void RequestHandler::write(std::string&& chunk) {
     if (finished()) throw std::logic_error("Cannot write() after finish()");
+    if (chunk.empty()) return;
+    own_shared_body();
     if (write_buffer_.empty()) {
         write_buffer_ = std::move(chunk);
     } else {
         write_buffer_ += chunk;
     }
+}
+
+void RequestHandler::write(SharedBytes bytes) {
+    if (finished()) throw std::logic_error("Cannot write() after finish()");
+    if (bytes.bytes.empty()) return;
+    if (buffered_body().empty()) {
+        shared_body_ = std::move(bytes);
+    } else {
+        own_shared_body();
+        write_buffer_ += bytes.bytes;
+    }
+}
+
+std::string_view RequestHandler::buffered_body() const noexcept {
+    return shared_body_.bytes.empty() ? std::string_view(write_buffer_) : shared_body_.bytes;
+}
+
+void RequestHandler::own_shared_body() {
+    if (shared_body_.bytes.empty()) return;
+    write_buffer_.assign(shared_body_.bytes);  // write_buffer_ is empty while shared_body_ is not
+    shared_body_ = {};
+}
+
+void RequestHandler::drop_buffered_body() noexcept {
+    write_buffer_.clear();
+    shared_body_ = {};
 }
 
 namespace {
@@ -1433,7 +1464,12 @@ void RequestHandler::write(const nlohmann::ordered_json& object) {
 // sets Content-Encoding there), and the cookies become Set-Cookie lines
 // only now, so a late set_cookie() could still replace an earlier one.
 // A HEAD response's body is dropped by the connection, not here.
+//
+// A shared piece (write(SharedBytes)) goes to the connection as it is,
+// unless a transform must see the bytes (it takes and gives strings).
 Future<void> RequestHandler::write_response(bool last) {
+    if (!transforms_.empty()) own_shared_body();
+    SharedBytes shared = std::exchange(shared_body_, {});
     std::string chunk = std::move(write_buffer_);
     write_buffer_.clear();  // a moved-from string is valid but unspecified
     HTTPConnection* connection = request_->connection.get();
@@ -1449,8 +1485,10 @@ Future<void> RequestHandler::write_response(bool last) {
             for (const auto& [name, cookie] : rare_->new_cookies)
                 headers_.add_known_name("Set-Cookie", cookie);
         }
-        written = connection->write_headers(ResponseStartLine{"HTTP/1.1", status_code_, reason_},
-                                            headers_, chunk);
+        ResponseStartLine start_line{"HTTP/1.1", status_code_, reason_};
+        written = shared.bytes.empty()
+                      ? connection->write_headers(start_line, headers_, chunk)
+                      : connection->write_headers_shared(start_line, headers_, std::move(shared));
     } else {
         for (auto& transform : transforms_)
             chunk = transform->transform_chunk(std::move(chunk), last);
@@ -1458,7 +1496,11 @@ Future<void> RequestHandler::write_response(bool last) {
         // sends nothing but returns the Future of the writes before it,
         // which is what `co_await flush()` waits for. At the end, finish()
         // below writes the terminating chunk itself.
-        if (!chunk.empty() || !last) written = connection->write(chunk);
+        if (!shared.bytes.empty()) {
+            written = connection->write_shared(std::move(shared));
+        } else if (!chunk.empty() || !last) {
+            written = connection->write(chunk);
+        }
     }
     if (last) {
         if (rare_ && !rare_->trailers.empty()) {
@@ -1528,7 +1570,7 @@ void RequestHandler::settle_final_head() {
         // The client's copy is current (RFC 9110 section 13.1.2): a 304
         // with no body.
         if (check_etag_header()) {
-            write_buffer_.clear();
+            drop_buffered_body();
             set_status(304);
         }
     }
@@ -1537,7 +1579,7 @@ void RequestHandler::settle_final_head() {
         // 15.4.5). A handler that wrote one has a bug, which Tornado
         // asserts: an exception here, so a 500 and a log line, rather than
         // the body dropped without a word.
-        if (!write_buffer_.empty())
+        if (!buffered_body().empty())
             throw std::logic_error("Cannot send body with " + std::to_string(status_code_));
         // A 304 describes the representation the client has, not this
         // empty one (Tornado's _clear_representation_headers; RFC 9110
@@ -1553,7 +1595,7 @@ void RequestHandler::settle_final_head() {
         // nearly every response, and digits need no checking. A HEAD gets
         // the length its GET would have, as in Tornado.
         char digits[24];
-        auto [end, error] = std::to_chars(digits, digits + sizeof digits, write_buffer_.size());
+        auto [end, error] = std::to_chars(digits, digits + sizeof digits, buffered_body().size());
         headers_.append_normalized_field("Content-Length", std::string_view(digits, end - digits));
     }
 }
@@ -1578,7 +1620,7 @@ std::optional<std::string> RequestHandler::compute_etag() const {
     std::string etag;
     etag.reserve(2 + 2 * 20);  // the quotes and 20 bytes of SHA-1 in hex: one allocation
     etag += '"';
-    append_sha1_hex(etag, write_buffer_);
+    append_sha1_hex(etag, buffered_body());
     etag += '"';
     return etag;
 }
@@ -1688,7 +1730,7 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
     if (!finished()) {
         // A write_error that set such a status and wrote anyway: the
         // answer must still go out.
-        if (!detail::status_has_body(status_code_)) write_buffer_.clear();
+        if (!detail::status_has_body(status_code_)) drop_buffered_body();
         finish();
     }
 }

@@ -160,10 +160,10 @@ std::optional<ByteRange> apply_range_header(RequestHandler& handler, std::int64_
 // the caller's *this, whose get() awaits this at once.
 // NOLINTNEXTLINE(cppcoreguidelines-avoid-reference-coroutine-parameters)
 Task<void> send_content(RequestHandler& handler, StaticFileHandler::ContentChunks next_piece) {
-    std::optional<std::string> piece = next_piece();
+    std::optional<SharedBytes> piece = next_piece();
     while (piece) {
         handler.write(std::move(*piece));
-        std::optional<std::string> following = next_piece();
+        std::optional<SharedBytes> following = next_piece();
         if (following) co_await handler.flush();
         piece = std::move(following);
     }
@@ -402,9 +402,12 @@ bool StaticFileHandler::should_return_304() {
 
 // The content comes from the thread's StaticFileCache (a small file's
 // bytes, a large one's open descriptor), checked against the stat this
-// request made (stat_file). Each call gives at most kChunkSize. With an
-// `end`, the pieces stop there; a file cut short before it is an error
-// (Content-Length has been promised), not a short response.
+// request made (stat_file). Each call gives at most kChunkSize: a small
+// file's pieces point into the cached bytes (no copy: the connection may
+// keep them by reference until the client has them), a large file's are
+// read now. With an `end`, the pieces stop there; a file cut short
+// before it is an error (Content-Length has been promised), not a short
+// response.
 StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::string& absolute_path,
                                                                 std::optional<std::int64_t> start,
                                                                 std::optional<std::int64_t> end) {
@@ -421,25 +424,27 @@ StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::strin
     std::int64_t stop = end.value_or(content->stamp.size);
     bool must_reach_stop = end.has_value();
     return [content, offset, stop, must_reach_stop,
-            absolute_path]() mutable -> std::optional<std::string> {
+            absolute_path]() mutable -> std::optional<SharedBytes> {
         if (offset >= stop) return std::nullopt;
         auto wanted = static_cast<std::size_t>(std::min<std::int64_t>(stop - offset, kChunkSize));
-        std::string piece;
+        SharedBytes piece;
         if (content->bytes) {
             auto at = static_cast<std::size_t>(offset);
-            if (at < content->bytes->size()) piece = content->bytes->substr(at, wanted);
+            std::string_view all(*content->bytes);
+            if (at < all.size()) piece = SharedBytes(content->bytes, all.substr(at, wanted));
         } else {
-            piece.resize(wanted);
-            ssize_t got = ::pread(content->file->fd(), piece.data(), piece.size(), offset);
-            piece.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+            std::string read(wanted, '\0');
+            ssize_t got = ::pread(content->file->fd(), read.data(), read.size(), offset);
+            read.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+            if (!read.empty()) piece = SharedBytes(std::move(read));
         }
-        if (piece.empty()) {
+        if (piece.bytes.empty()) {
             if (must_reach_stop) {
                 throw std::runtime_error("static file shrank while being sent: " + absolute_path);
             }
             return std::nullopt;
         }
-        offset += static_cast<std::int64_t>(piece.size());
+        offset += static_cast<std::int64_t>(piece.bytes.size());
         return piece;
     };
 }
@@ -452,8 +457,8 @@ std::string StaticFileHandler::get_content_version(const std::string& absolute_p
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
                                                                     EVP_MD_CTX_free);
     if (!context || EVP_DigestInit_ex(context.get(), EVP_sha512(), nullptr) != 1) return {};
-    while (std::optional<std::string> piece = next_piece()) {
-        EVP_DigestUpdate(context.get(), piece->data(), piece->size());
+    while (std::optional<SharedBytes> piece = next_piece()) {
+        EVP_DigestUpdate(context.get(), piece->bytes.data(), piece->bytes.size());
     }
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
