@@ -9,7 +9,6 @@
 #include <utility>
 
 #include "core/text.h"
-#include "http/connection_end.h"
 #include "tornado/log.h"
 
 namespace tornado {
@@ -105,23 +104,18 @@ void move(Stage& stage, Stage to, bool drawn, std::string_view machine,
 }  // namespace
 
 HTTP2Stream::HTTP2Stream(std::shared_ptr<HTTP2ServerConnection> connection, std::int32_t id)
-    : connection_(std::move(connection)),
+    : RequestDriver("HTTP/2.0", connection->params_.max_header_list_size,
+                    connection->params_.max_body_size),
+      connection_(std::move(connection)),
       id_(id),
-      context_(connection_->context_),
-      max_body_size_(connection_->params_.max_body_size) {}
+      context_(connection_->context_) {}
 
-// --- the three machines (their drawings are in http2stream.h) -----------------------------
+// --- two of the three machines (their drawings are in http2stream.h) ----------------------
 
 void HTTP2Stream::enter(StreamState to) {
     bool drawn = (state_ == StreamState::open && to != StreamState::open) ||
                  (state_ == StreamState::half_closed_remote && to == StreamState::closed);
     move(state_, to, drawn, "the stream", {"open", "half_closed_remote", "closed"});
-}
-
-void HTTP2Stream::enter(DelegateStage to) {
-    bool drawn = (delegate_stage_ == DelegateStage::waiting && to != DelegateStage::waiting) ||
-                 (delegate_stage_ == DelegateStage::running && to == DelegateStage::done);
-    move(delegate_stage_, to, drawn, "the delegate", {"waiting", "running", "done"});
 }
 
 void HTTP2Stream::enter(ResponseStage to) {
@@ -193,8 +187,6 @@ void HTTP2Stream::finish_with_trailers(const HTTPHeaders& trailers) {
 void HTTP2Stream::set_close_callback(Function<void()> callback) {
     close_callback_ = std::move(callback);
 }
-
-void HTTP2Stream::set_max_body_size(std::size_t max_body_size) { max_body_size_ = max_body_size; }
 
 std::shared_ptr<IOStream> HTTP2Stream::detach() {
     throw std::logic_error("an HTTP/2 stream cannot be detached");
@@ -302,12 +294,12 @@ void HTTP2Stream::fail_waiting_writes() noexcept {
 // --- the request, as the callbacks fill it ----------------------------------------------
 
 bool HTTP2Stream::header_list_bomb() const noexcept {
-    return header_bytes_ > 2 * connection_->params_.max_header_list_size;
+    return header_bytes_ > 2 * max_header_list_size_;
 }
 
 void HTTP2Stream::add_field(std::string_view name, std::string_view value) {
-    header_bytes_ += name.size() + value.size() + 32;  // RFC 9113 section 6.5.2's measure
-    if (header_bytes_ > connection_->params_.max_header_list_size) return;  // answered 431
+    header_bytes_ += name.size() + value.size() + 32;   // RFC 9113 section 6.5.2's measure
+    if (header_bytes_ > max_header_list_size_) return;  // answered 431
     if (name == ":method") {
         start_line_.method = value;
         head_request_ = value == "HEAD";
@@ -323,15 +315,6 @@ void HTTP2Stream::add_field(std::string_view name, std::string_view value) {
     } else if (!name.starts_with(':')) {
         headers_.add(name, value);
     }
-}
-
-void HTTP2Stream::add_body(const std::uint8_t* data, std::size_t length) {
-    body_received_ += length;
-    if (delegate_stage_ == DelegateStage::done) {  // nobody takes it: its window goes back
-        give_back(length);
-        return;
-    }
-    body_pending_.append(reinterpret_cast<const char*>(data), length);
 }
 
 void HTTP2Stream::end_of_request() { enter(StreamState::half_closed_remote); }
@@ -352,112 +335,7 @@ void HTTP2Stream::take_upgraded_request(const RequestStartLine& start, const HTT
     end_of_request();
 }
 
-// --- the request, for the application ---------------------------------------------------
-
-void HTTP2Stream::start(HTTPServerConnectionDelegate& delegate) {
-    if (header_bytes_ > connection_->params_.max_header_list_size) {
-        refuse(431, "header list over max_header_list_size");
-        return;
-    }
-    start_line_.version = "HTTP/2.0";
-    if (!authority_.empty() && !headers_.contains("Host")) headers_.add("Host", authority_);
-    if (!cookie_.empty()) headers_.add("Cookie", cookie_);
-    try {
-        delegate_ = delegate.start_request(connection_.get(), shared_from_this());
-        if (!delegate_) throw std::logic_error("start_request returned no HTTPMessageDelegate");
-        enter(DelegateStage::running);
-    } catch (...) {
-        gen_log.error("Uncaught exception in start_request for {}: {}", context_.remote_ip,
-                      describe_exception(std::current_exception()));
-        refuse(500, "Internal Server Error");
-        return;
-    }
-    run_request().detach();
-}
-
-void HTTP2Stream::wake() {
-    if (more_.valid() && !more_.done()) more_.set_result();
-}
-
-// The request's life, for the application: headers_received, the body
-// piece by piece (each piece's window given back once the delegate's
-// Future has resolved), then finish(); or on_connection_close() if the
-// stream ends first (on_closed).
-Task<void> HTTP2Stream::run_request() {
-    std::shared_ptr<HTTP2Stream> self = shared_from_this();
-    try {
-        if (declared_length() > max_body_size_) {
-            refuse(413, "body over max_body_size");
-            co_return;
-        }
-        Future<void> ready =
-            delegate_->headers_received(std::move(start_line_), std::move(headers_));
-        if (ready.valid()) co_await ready;
-        for (;;) {
-            if (delegate_stage_ == DelegateStage::done) co_return;
-            if (body_received_ > max_body_size_) {
-                refuse(413, "body over max_body_size");
-                co_return;
-            }
-            if (!body_pending_.empty()) {
-                body_with_delegate_ = body_pending_.size();
-                Future<void> taken = delegate_->data_received(std::exchange(body_pending_, {}));
-                if (taken.valid()) co_await taken;
-                give_back(std::exchange(body_with_delegate_, 0));  // 0 if on_closed gave it back
-                continue;
-            }
-            if (state_ != StreamState::open) break;  // the body is whole
-            more_ = Future<void>();
-            co_await more_;
-        }
-        enter(DelegateStage::done);
-        delegate_->finish();
-    } catch (const HTTPInputError& error) {
-        refuse(error.status(), error.what());
-    } catch (...) {
-        gen_log.error("Uncaught exception serving {} over HTTP/2: {}", context_.remote_ip,
-                      describe_exception(std::current_exception()));
-        refuse(500, "Internal Server Error");
-    }
-}
-
-// The request's Content-Length, 0 without one (nghttp2 has checked that it
-// is digits and that the body agrees with it).
-std::uint64_t HTTP2Stream::declared_length() const {
-    return parse_content_length_value(headers_.get_first("Content-Length")).value_or(0);
-}
-
-// Answers `status` with `message` in place of the application (an error
-// before or while it ran), or resets the stream when its response has
-// begun already.
-void HTTP2Stream::refuse(int status, std::string_view message) {
-    close_delegate();
-    if (over()) return;
-    if (response_ != ResponseStage::nothing_sent) {
-        reset(NGHTTP2_INTERNAL_ERROR);
-        return;
-    }
-    std::string body = tornado::format("{} {}: {}", status, reason_phrase(status), message);
-    HTTPHeaders headers{{"Content-Type", "text/plain; charset=UTF-8"},
-                        {"Content-Length", std::to_string(body.size())}};
-    write_headers({"HTTP/2.0", status, ""}, headers, body);
-    finish();
-}
-
-void HTTP2Stream::close_delegate() noexcept {
-    bool began = delegate_stage_ == DelegateStage::running;
-    stop_delegate();
-    if (began) {
-        detail::call_ending_callback("on_connection_close",
-                                     [&] { delegate_->on_connection_close(); });
-    }
-}
-
-void HTTP2Stream::stop_delegate() noexcept {
-    if (delegate_stage_ == DelegateStage::done) return;
-    enter(DelegateStage::done);
-    give_back(std::exchange(body_pending_, {}).size() + std::exchange(body_with_delegate_, 0));
-}
+// --- the request body's window (RequestDriver runs the request) ---------------------------
 
 // nghttp2_session_consume counts toward the connection's window always,
 // and toward the stream's while libnghttp2 still has the stream.

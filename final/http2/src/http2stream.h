@@ -1,6 +1,7 @@
 // http2stream.h: one HTTP/2 stream on the server, the add-on's own (not
 // installed). It carries one request, which a small coroutine hands to the
-// application's HTTPMessageDelegate, and its response: the HTTPConnection
+// application's HTTPMessageDelegate (the RequestDriver it is, shared with
+// HTTP/3: http/request_driver.h), and its response: the HTTPConnection
 // the application writes to. HTTP2ServerConnection (tornado/http2.h)
 // makes it, fills it from libnghttp2's callbacks (http2callbacks.h), and
 // tells it when it is over.
@@ -17,11 +18,12 @@
 #include <vector>
 
 #include "http/body_chunks.h"
+#include "http/request_driver.h"
 #include "tornado/http2.h"
 
 namespace tornado {
 
-class HTTP2Stream final : public HTTPConnection, public std::enable_shared_from_this<HTTP2Stream> {
+class HTTP2Stream final : public detail::RequestDriver {
 public:
     HTTP2Stream(std::shared_ptr<HTTP2ServerConnection> connection, std::int32_t id);
 
@@ -39,7 +41,6 @@ public:
     // the last DATA (read_body submits them when it reaches the end).
     void finish_with_trailers(const HTTPHeaders& trailers) override;
     void set_close_callback(Function<void()> callback) override;
-    void set_max_body_size(std::size_t max_body_size) override;
     // A stream is not a byte stream of its own: nothing to give away
     // (WebSocket over HTTP/2, RFC 8441, is not offered). Throws.
     std::shared_ptr<IOStream> detach() override;
@@ -57,7 +58,7 @@ public:
     // header block is decoded without a look.
     bool header_list_bomb() const noexcept;
     void add_field(std::string_view name, std::string_view value);
-    void add_body(const std::uint8_t* data, std::size_t length);
+    // add_body(): RequestDriver's.
     // END_STREAM came: the request is whole.
     void end_of_request();
     // A DATA frame of `length` bytes (padding aside) came without
@@ -76,11 +77,8 @@ public:
 
     // --- for the connection, once libnghttp2 has returned ---------------------------------
 
-    // The head is whole: hand the request to the application.
-    void start(HTTPServerConnectionDelegate& delegate);
-    // More body, its end, or the stream's end: the request's coroutine
-    // goes on if it waits.
-    void wake();
+    // start() and wake(): RequestDriver's.
+
     // The stream is over (answered and sent, reset by either side, or the
     // connection gone): the delegate hears it once, unless the response
     // was whole; what waits hears of it; the client's window is given back.
@@ -107,7 +105,8 @@ private:
 
     // A stream's life is three small machines. Each has one writer, its
     // enter(), which throws std::logic_error for a move its drawing does
-    // not show.
+    // not show. The application's delegate (DelegateStage) is
+    // RequestDriver's, drawn in http/request_driver.h; the other two:
     //
     // The stream, as the frames say (RFC 9113 section 5.1, the server's side):
     //
@@ -117,22 +116,12 @@ private:
     //
     // closed is final: the stream carries nothing more (over()).
     enum class StreamState : std::uint8_t { open, half_closed_remote, closed };
-    // The application's delegate, which hears of the request:
-    //
-    //   waiting ─start()─► running ─finish(): the request is whole──────────┐
-    //      │                  └──── on_connection_close(): the stream is over ┴─► done
-    //      └──── refused before it began (431, 413, a start that threw) ──────┘
-    //
-    // done is final: nothing more is passed on, and the body that still
-    // comes is dropped (its window given back).
-    enum class DelegateStage : std::uint8_t { waiting, running, done };
     // The response, as the application writes it:
     //
     //   nothing_sent ─write_headers()─► headers_sent ─finish()─► finished
     enum class ResponseStage : std::uint8_t { nothing_sent, headers_sent, finished };
 
     void enter(StreamState to);
-    void enter(DelegateStage to);
     void enter(ResponseStage to);
 
     // A write() whose bytes nghttp2 has not all taken yet.
@@ -141,8 +130,17 @@ private:
         Future<void> flushed;
     };
 
-    // The stream can carry nothing more: over, or its connection gone.
-    bool over() const noexcept { return state_ == StreamState::closed || !connection_; }
+    // --- RequestDriver's hooks -------------------------------------------------------------
+
+    bool over() const noexcept override { return state_ == StreamState::closed || !connection_; }
+    bool remote_closed() const noexcept override { return state_ != StreamState::open; }
+    bool response_begun() const noexcept override {
+        return response_ != ResponseStage::nothing_sent;
+    }
+    void reset_after_error() override { reset(NGHTTP2_INTERNAL_ERROR); }
+    void give_back(std::size_t size) noexcept override;
+    HTTPServerConnection* server_connection() const noexcept override { return connection_.get(); }
+
     nghttp2_session* session() const noexcept;
 
     // write_headers' part before the body: the status and header fields
@@ -156,40 +154,14 @@ private:
     void submit_trailers(std::uint32_t* flags);
     void fail_waiting_writes() noexcept;
 
-    Task<void> run_request();
-    Future<void> pass_body_piece();
-    std::uint64_t declared_length() const;
-    void refuse(int status, std::string_view message);
-    // The delegate's part ends before its finish(): done, and the body it
-    // has not taken goes back to the client's window; one that began
-    // hears on_connection_close() (what that throws is logged).
-    void close_delegate() noexcept;
-    // The same without a word to the delegate (its response is whole).
-    void stop_delegate() noexcept;
-    // Gives `size` bytes of request body back to the client's windows
-    // (WINDOW_UPDATE): the stream's while it is open, the connection's.
-    void give_back(std::size_t size) noexcept;
-
     std::shared_ptr<HTTP2ServerConnection> connection_;  // null once released
     std::int32_t id_;
     HTTPRequestContext context_;
-    std::size_t max_body_size_;
 
-    // The request.
-    RequestStartLine start_line_;
-    HTTPHeaders headers_;
-    std::string authority_;
-    std::string cookie_;
-    std::size_t header_bytes_ = 0;
-    std::string body_pending_;            // received, not yet passed to data_received
-    std::size_t body_with_delegate_ = 0;  // passed, its window not yet given back
-    std::uint64_t body_received_ = 0;
+    // The request (the rest is RequestDriver's).
     std::uint32_t empty_data_frames_ = 0;  // in a row (empty_data_flood)
-    std::unique_ptr<HTTPMessageDelegate> delegate_;
-    Future<void> more_{nullptr};  // what the request's coroutine waits on for more
     bool head_request_ = false;
     StreamState state_ = StreamState::open;
-    DelegateStage delegate_stage_ = DelegateStage::waiting;
 
     // The response.
     // Written, not yet taken by nghttp2: out_[0] from out_taken_ on, then

@@ -1,6 +1,7 @@
 // http3stream.h: one HTTP/3 request stream on the server, the add-on's own
 // (not installed). It carries one request, which a small coroutine hands
-// to the application's HTTPMessageDelegate, and its response: the
+// to the application's HTTPMessageDelegate (the RequestDriver it is,
+// shared with HTTP/2: http/request_driver.h), and its response: the
 // HTTPConnection the application writes to. HTTP3ServerConnection
 // (tornado/http3.h) makes it, fills it from nghttp3's callbacks
 // (http3callbacks.h), and tells it when it is over. The same shape as
@@ -18,11 +19,12 @@
 #include <vector>
 
 #include "http/body_chunks.h"
+#include "http/request_driver.h"
 #include "tornado/http3.h"
 
 namespace tornado {
 
-class HTTP3Stream final : public HTTPConnection, public std::enable_shared_from_this<HTTP3Stream> {
+class HTTP3Stream final : public detail::RequestDriver {
 public:
     HTTP3Stream(std::shared_ptr<HTTP3ServerConnection> connection, std::int64_t id);
 
@@ -40,7 +42,6 @@ public:
     // ends the stream (read_body submits them when it reaches the end).
     void finish_with_trailers(const HTTPHeaders& trailers) override;
     void set_close_callback(Function<void()> callback) override;
-    void set_max_body_size(std::size_t max_body_size) override;
     // A stream is not a byte stream of its own. Throws.
     std::shared_ptr<IOStream> detach() override;
     const HTTPRequestContext* context() const override { return &context_; }
@@ -54,7 +55,7 @@ public:
     // in the dynamic table, each decoded whole). Past the limit the request
     // gets 431; past this, the connection fails (H3_EXCESSIVE_LOAD).
     bool header_bomb() const noexcept;
-    void add_body(const std::uint8_t* data, std::size_t length);
+    // add_body(): RequestDriver's.
     // The request's FIN came: it is whole.
     void end_of_request();
     // nghttp3 wants more of the response (its read_data callback).
@@ -65,8 +66,8 @@ public:
 
     // --- for the connection, once the libraries have returned ---------------------------
 
-    void start(HTTPServerConnectionDelegate& delegate);
-    void wake();
+    // start() and wake(): RequestDriver's.
+
     // The stream is over (answered, reset either way, or the connection
     // gone): the delegate hears it once unless its response was whole.
     void on_closed(std::uint64_t error_code);
@@ -82,18 +83,16 @@ public:
 private:
     // The three machines, as final/http2's (drawn there, in
     // http2stream.h), each moved by its enter() alone, which throws
-    // std::logic_error for a move its drawing does not show:
+    // std::logic_error for a move its drawing does not show. The
+    // application's delegate (DelegateStage) is RequestDriver's, drawn in
+    // http/request_driver.h; the other two:
     //
     //   StreamState:   open ─FIN from the client─► half_closed_remote ─┐
     //                   └── reset either way, answered, or the end ────┴─► closed
-    //   DelegateStage: waiting ─start()─► running ─finish() or on_connection_close()─► done
-    //                     └──── refused before it began (431, 413, 500) ─────────────┘
     //   ResponseStage: nothing_sent ─write_headers()─► headers_sent ─finish()─► finished
     enum class StreamState : std::uint8_t { open, half_closed_remote, closed };
-    enum class DelegateStage : std::uint8_t { waiting, running, done };
     enum class ResponseStage : std::uint8_t { nothing_sent, headers_sent, finished };
     void enter(StreamState to);
-    void enter(DelegateStage to);
     void enter(ResponseStage to);
 
     // A write() whose bytes nghttp3 has not all taken yet.
@@ -102,7 +101,18 @@ private:
         Future<void> flushed;
     };
 
-    bool over() const noexcept { return state_ == StreamState::closed || !connection_; }
+    // --- RequestDriver's hooks -------------------------------------------------------------
+
+    bool over() const noexcept override { return state_ == StreamState::closed || !connection_; }
+    bool remote_closed() const noexcept override { return state_ != StreamState::open; }
+    bool response_begun() const noexcept override {
+        return response_ != ResponseStage::nothing_sent;
+    }
+    void reset_after_error() override { reset(NGHTTP3_H3_INTERNAL_ERROR); }
+    // The client's stream and connection credit (MAX_STREAM_DATA, MAX_DATA).
+    void give_back(std::size_t size) noexcept override;
+    HTTPServerConnection* server_connection() const noexcept override { return connection_.get(); }
+
     nghttp3_conn* http() const noexcept;
     // write_headers' part before the body: the status and header fields
     // submitted. False when the stream is over.
@@ -111,34 +121,13 @@ private:
     void fail_waiting_writes() noexcept;
     bool submit_trailers() noexcept;
 
-    Task<void> run_request();
-    std::uint64_t declared_length() const;
-    void refuse(int status, std::string_view message);
-    void close_delegate() noexcept;
-    void stop_delegate() noexcept;
-    // Gives `size` bytes of request body back to the client's stream and
-    // connection credit (MAX_STREAM_DATA, MAX_DATA).
-    void give_back(std::size_t size) noexcept;
-
     std::shared_ptr<HTTP3ServerConnection> connection_;  // null once released
     std::int64_t id_;
     HTTPRequestContext context_;
-    std::size_t max_body_size_;
 
-    // The request.
-    RequestStartLine start_line_;
-    HTTPHeaders headers_;
-    std::string authority_;
-    std::string cookie_;
-    std::size_t header_bytes_ = 0;
-    std::string body_pending_;
-    std::size_t body_with_delegate_ = 0;
-    std::uint64_t body_received_ = 0;
-    std::unique_ptr<HTTPMessageDelegate> delegate_;
-    Future<void> more_{nullptr};
+    // The request (the rest is RequestDriver's).
     bool head_request_ = false;
     StreamState state_ = StreamState::open;
-    DelegateStage delegate_stage_ = DelegateStage::waiting;
 
     // The response body: nghttp3 points into these pieces until the
     // client acknowledges their bytes, so a piece stays, in place (a
