@@ -36,9 +36,17 @@ HTTP3TLS::HTTP3TLS(const std::string& certfile, const std::string& keyfile) {
         gnutls_certificate_free_credentials(credentials_);
         check(loaded, tornado::format("loading {} and {}", certfile, keyfile));
     }
+    int parsed = gnutls_priority_init(&priority_, kPriority, nullptr);
+    if (parsed < 0) {
+        gnutls_certificate_free_credentials(credentials_);
+        check(parsed, "priority");
+    }
 }
 
-HTTP3TLS::~HTTP3TLS() { gnutls_certificate_free_credentials(credentials_); }
+HTTP3TLS::~HTTP3TLS() {
+    gnutls_priority_deinit(priority_);
+    gnutls_certificate_free_credentials(credentials_);
+}
 
 gnutls_session_t HTTP3TLS::new_session(ngtcp2_crypto_conn_ref* ref) const {
     gnutls_session_t session = nullptr;
@@ -46,7 +54,7 @@ gnutls_session_t HTTP3TLS::new_session(ngtcp2_crypto_conn_ref* ref) const {
     // CRYPTO frames, and this server offers no resumption yet.
     check(gnutls_init(&session, GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET), "gnutls_init");
     try {
-        check(gnutls_priority_set_direct(session, kPriority, nullptr), "priority");
+        check(gnutls_priority_set(session, priority_), "priority");
         // Hands GnuTLS's handshake messages and secrets to ngtcp2.
         if (ngtcp2_crypto_gnutls_configure_server_session(session) != 0) {
             throw std::runtime_error("HTTP/3 TLS: ngtcp2_crypto_gnutls_configure_server_session");
