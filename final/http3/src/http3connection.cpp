@@ -164,7 +164,7 @@ void HTTP3ServerConnection::start(const Datagram& first) {
     receive(first);
 }
 
-// HTTP/3's own streams, once 1-RTT keys are there (recv_tx_key): nghttp3's
+// HTTP/3's own streams, once the handshake is complete (handshake_completed): nghttp3's
 // connection, our control stream and QPACK's encoder and decoder streams.
 void HTTP3ServerConnection::open_http() {
     if (lib_->http != nullptr) return;
