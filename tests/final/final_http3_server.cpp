@@ -6,6 +6,9 @@
 //   POST /echo       the request body, as it came
 //   GET  /big?n=N    N bytes ("abcd..." over and over), for responses
 //                    larger than the client's first stream credit
+//   GET  /chunks?n=N the same N bytes, written 16 KiB at a time, each
+//                    after the last was flushed: a handler paced by the
+//                    client's credit
 //   GET  /version    the request's version ("HTTP/3.0")
 //   POST /held       a streamed body whose pieces the handler does not
 //                    take until GET /release: the client's credit must
@@ -13,6 +16,8 @@
 //   GET  /slow?ms=N  "slow", N milliseconds after it came
 //   GET  /trailers   "body", then the trailer x-checksum: 1234
 //   GET  /connections the QUIC connections open now (this one too)
+//   GET  /streams    the request streams open now, over every connection
+//                    (this one too)
 //   GET  /held_bytes how many bytes /held's handlers have been given so
 //                    far, and the largest piece ("737 262144"): what came
 //                    while a handler held it is its next piece, so the
@@ -33,8 +38,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
-#include <memory>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -105,6 +110,21 @@ public:
         std::string body(n, '\0');
         for (std::size_t i = 0; i < n; ++i) body[i] = static_cast<char>('a' + i % 26);
         write(body);
+    }
+};
+
+class ChunksHandler : public tornado::RequestHandler {
+public:
+    tornado::Task<void> get_async(tornado::PathArgs) override {
+        std::size_t n = std::stoul(get_argument("n", "100000"));
+        std::string chunk(16 * 1024, '\0');
+        for (std::size_t sent = 0; sent < n; sent += chunk.size()) {
+            chunk.resize(std::min<std::size_t>(16 * 1024, n - sent));
+            for (std::size_t i = 0; i < chunk.size(); ++i)
+                chunk[i] = static_cast<char>('a' + (sent + i) % 26);
+            write(chunk);
+            co_await flush();
+        }
     }
 };
 
@@ -183,6 +203,13 @@ public:
     }
 };
 
+class StreamsHandler : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        write(std::to_string(the_server->stream_count()));
+    }
+};
+
 int main(int argc, char** argv) {
     tornado::parse_command_line(argc, argv);
     tornado::IOLoop loop;
@@ -190,11 +217,13 @@ int main(int argc, char** argv) {
         {"/", tornado::handler<HelloHandler>()},
         {"/echo", tornado::handler<EchoHandler>()},
         {"/big", tornado::handler<BigHandler>()},
+        {"/chunks", tornado::handler<ChunksHandler>()},
         {"/version", tornado::handler<VersionHandler>()},
         {"/held", tornado::handler<HeldHandler>()},
         {"/release", tornado::handler<ReleaseHandler>()},
         {"/held_bytes", tornado::handler<HeldBytesHandler>()},
         {"/connections", tornado::handler<ConnectionsHandler>()},
+        {"/streams", tornado::handler<StreamsHandler>()},
         {"/trailers", tornado::handler<TrailersHandler>()},
         {"/slow", tornado::handler<SlowHandler>()},
     });
@@ -216,7 +245,8 @@ int main(int argc, char** argv) {
     } else {
         server.listen(where);
     }
-    tornado::SocketAddress bound = socket ? socket->local_address() : server.local_addresses().front();
+    tornado::SocketAddress bound =
+        socket ? socket->local_address() : server.local_addresses().front();
     std::printf("Listening on https://%s/ (HTTP/3)\n", bound.to_string().c_str());
     std::fflush(stdout);
     loop.add_signal_handler(SIGTERM, [&] {

@@ -133,6 +133,9 @@ public:
 
     // Connections open now.
     std::size_t connection_count() const noexcept { return connections_.size(); }
+    // Request streams open now, over every connection (each connection
+    // holds at most max_concurrent_streams).
+    std::size_t stream_count() const noexcept;
     // Ends every connection; resolves once all have ended. With no grace,
     // at once (CONNECTION_CLOSE, H3_NO_ERROR); with a grace, GOAWAY first:
     // each connection takes no new request, closes once the requests in
@@ -304,6 +307,12 @@ private:
     bool waiting_writable_ = false;
     bool in_library_ = false;  // inside a call into ngtcp2 or nghttp3
 };
+
+inline std::size_t HTTP3Server::stream_count() const noexcept {
+    std::size_t count = 0;
+    for (const auto& [key, connection] : connections_) count += connection->open_streams();
+    return count;
+}
 
 namespace detail {
 
