@@ -17,7 +17,8 @@
 //   GET  /trailers   "body", then the trailer x-checksum: 1234
 //   GET  /connections the QUIC connections open now (this one too)
 //   GET  /streams    the request streams open now, over every connection
-//                    (this one too)
+//                    (this one too), and on the one that has the most
+//                    ("101 100")
 //   GET  /held_bytes how many bytes /held's handlers have been given so
 //                    far, and the largest piece ("737 262144"): what came
 //                    while a handler held it is its next piece, so the
@@ -206,7 +207,8 @@ public:
 class StreamsHandler : public tornado::RequestHandler {
 public:
     void get(const tornado::PathArgs&) override {
-        write(std::to_string(the_server->stream_count()));
+        write(std::to_string(the_server->stream_count()) + " " +
+              std::to_string(the_server->largest_stream_count()));
     }
 };
 
