@@ -64,6 +64,7 @@
 #include <vector>
 
 #include "load_tools.h"
+#include "quic_client.h"
 
 namespace {
 
@@ -370,17 +371,6 @@ private:
 
 // --- TLS: what every connection shares --------------------------------------
 
-// The GnuTLS priority string of ngtcp2's own examples: TLS 1.3 only (QUIC
-// has no other), its AEAD ciphers, the usual key-exchange groups, and no
-// "middlebox compatibility" records, which QUIC forbids.
-constexpr const char* kTlsPriority =
-    "%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:"
-    "+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:"
-    "+GROUP-SECP384R1:+GROUP-SECP521R1";
-
-// HTTP/3's ALPN token (RFC 9114, 3.1).
-constexpr std::string_view kAlpnH3 = "h3";
-
 struct TlsSettings {
     gnutls_certificate_credentials_t credentials = nullptr;
     bool verify = true;
@@ -505,9 +495,6 @@ private:
                                          void* stream_user_data);
     static int cb_handshake_confirmed(ngtcp2_conn*, void* user_data);
     static int cb_recv_rx_key(ngtcp2_conn*, ngtcp2_crypto_level level, void* user_data);
-    static void cb_rand(std::uint8_t* dest, std::size_t size, const ngtcp2_rand_ctx*);
-    static int cb_get_new_connection_id(ngtcp2_conn*, ngtcp2_cid* cid, std::uint8_t* token,
-                                        std::size_t cid_size, void* user_data);
 
     static int cb_http_stream_close(nghttp3_conn*, std::int64_t stream_id, std::uint64_t app_error,
                                     void* user_data, void* stream_user_data);
@@ -630,34 +617,18 @@ bool Connection::open_quic() {
 }
 
 bool Connection::open_tls() {
-    int status = gnutls_init(&session_, GNUTLS_CLIENT);
-    if (status == 0) status = gnutls_priority_set_direct(session_, kTlsPriority, nullptr);
-    if (status == 0) {
-        status = gnutls_credentials_set(session_, GNUTLS_CRD_CERTIFICATE, tls_.credentials);
-    }
-    if (status != 0) {
-        fail(Failure::Other, std::string("GnuTLS: ") + gnutls_strerror(status));
-        return false;
-    }
     // ngtcp2's crypto helper drives the handshake through this session, and
-    // finds the QUIC connection again through conn_ref_.
-    if (ngtcp2_crypto_gnutls_configure_client_session(session_) != 0) {
-        fail(Failure::Other, "ngtcp2_crypto_gnutls_configure_client_session failed");
-        return false;
-    }
+    // finds the QUIC connection again through conn_ref_. With verification,
+    // GnuTLS checks the chain and the name during the handshake; a failure
+    // aborts it with a TLS alert, which on_read_error reports.
     conn_ref_.get_conn = conn_from_ref;
     conn_ref_.user_data = this;
-    gnutls_session_set_ptr(session_, &conn_ref_);
-
-    gnutls_datum_t alpn{reinterpret_cast<unsigned char*>(const_cast<char*>(kAlpnH3.data())),
-                        static_cast<unsigned int>(kAlpnH3.size())};
-    gnutls_alpn_set_protocols(session_, &alpn, 1, GNUTLS_ALPN_MANDATORY);
-    gnutls_server_name_set(session_, GNUTLS_NAME_DNS, tls_.server_name.data(),
-                           tls_.server_name.size());
-    if (tls_.verify) {
-        // GnuTLS checks the chain and the name during the handshake; a
-        // failure aborts it with a TLS alert, which on_read_error reports.
-        gnutls_session_set_verify_cert(session_, tls_.verify_name.c_str(), 0);
+    std::string why =
+        quic_client::open_client_session(session_, tls_.credentials, conn_ref_, tls_.server_name,
+                                         tls_.verify ? tls_.verify_name : "");
+    if (!why.empty()) {
+        fail(Failure::Other, why);
+        return false;
     }
     ngtcp2_conn_set_tls_native_handle(quic_, session_);
     return true;
@@ -1149,25 +1120,6 @@ int Connection::cb_recv_rx_key(ngtcp2_conn*, ngtcp2_crypto_level level, void* us
                    [&](Connection& c) { return c.on_rx_key(level); });
 }
 
-// Random bytes ngtcp2 needs that are no secret (packet number skips and
-// the like): GnuTLS's nonce generator, its fastest.
-void Connection::cb_rand(std::uint8_t* dest, std::size_t size, const ngtcp2_rand_ctx*) {
-    gnutls_rnd(GNUTLS_RND_NONCE, dest, size);
-}
-
-// More connection IDs for the server to use: random, each with a random
-// stateless-reset token (we never send stateless resets, so it need not be
-// derivable again).
-int Connection::cb_get_new_connection_id(ngtcp2_conn*, ngtcp2_cid* cid, std::uint8_t* token,
-                                         std::size_t cid_size, void*) {
-    cid->datalen = cid_size;
-    if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cid_size) != 0 ||
-        gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN) != 0) {
-        return NGTCP2_ERR_CALLBACK_FAILURE;
-    }
-    return 0;
-}
-
 // In the order of ngtcp2_callbacks' fields; ngtcp2_crypto's ready-made
 // callbacks do the cryptography.
 const ngtcp2_callbacks Connection::quic_callbacks_ = {
@@ -1187,8 +1139,8 @@ const ngtcp2_callbacks Connection::quic_callbacks_ = {
     .recv_retry = ngtcp2_crypto_recv_retry_cb,
     .extend_max_local_streams_bidi = cb_extend_max_local_streams_bidi,
     .extend_max_local_streams_uni = nullptr,
-    .rand = cb_rand,
-    .get_new_connection_id = cb_get_new_connection_id,
+    .rand = quic_client::random_bytes,
+    .get_new_connection_id = quic_client::new_connection_id,
     .remove_connection_id = nullptr,
     .update_key = ngtcp2_crypto_update_key_cb,
     .path_validation = nullptr,

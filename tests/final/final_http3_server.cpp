@@ -6,6 +6,9 @@
 //   POST /echo       the request body, as it came
 //   GET  /big?n=N    N bytes ("abcd..." over and over), for responses
 //                    larger than the client's first stream credit
+//   GET  /chunks?n=N the same N bytes, written 16 KiB at a time, each
+//                    after the last was flushed: a handler paced by the
+//                    client's credit
 //   GET  /version    the request's version ("HTTP/3.0")
 //   POST /held       a streamed body whose pieces the handler does not
 //                    take until GET /release: the client's credit must
@@ -13,6 +16,9 @@
 //   GET  /slow?ms=N  "slow", N milliseconds after it came
 //   GET  /trailers   "body", then the trailer x-checksum: 1234
 //   GET  /connections the QUIC connections open now (this one too)
+//   GET  /streams    the request streams open now, over every connection
+//                    (this one too), and on the one that has the most
+//                    ("101 100")
 //   GET  /held_bytes how many bytes /held's handlers have been given so
 //                    far, and the largest piece ("737 262144"): what came
 //                    while a handler held it is its next piece, so the
@@ -110,6 +116,21 @@ public:
     }
 };
 
+class ChunksHandler : public tornado::RequestHandler {
+public:
+    tornado::Task<void> get_async(tornado::PathArgs) override {
+        std::size_t n = std::stoul(get_argument("n", "100000"));
+        std::string chunk(16 * 1024, '\0');
+        for (std::size_t sent = 0; sent < n; sent += chunk.size()) {
+            chunk.resize(std::min<std::size_t>(16 * 1024, n - sent));
+            for (std::size_t i = 0; i < chunk.size(); ++i)
+                chunk[i] = static_cast<char>('a' + (sent + i) % 26);
+            write(chunk);
+            co_await flush();
+        }
+    }
+};
+
 class VersionHandler : public tornado::RequestHandler {
 public:
     void get(const tornado::PathArgs&) override { write(request().version); }
@@ -185,6 +206,14 @@ public:
     }
 };
 
+class StreamsHandler : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        write(std::to_string(the_server->stream_count()) + " " +
+              std::to_string(the_server->largest_stream_count()));
+    }
+};
+
 int main(int argc, char** argv) {
     tornado::parse_command_line(argc, argv);
     tornado::IOLoop loop;
@@ -192,11 +221,13 @@ int main(int argc, char** argv) {
         {"/", tornado::handler<HelloHandler>()},
         {"/echo", tornado::handler<EchoHandler>()},
         {"/big", tornado::handler<BigHandler>()},
+        {"/chunks", tornado::handler<ChunksHandler>()},
         {"/version", tornado::handler<VersionHandler>()},
         {"/held", tornado::handler<HeldHandler>()},
         {"/release", tornado::handler<ReleaseHandler>()},
         {"/held_bytes", tornado::handler<HeldBytesHandler>()},
         {"/connections", tornado::handler<ConnectionsHandler>()},
+        {"/streams", tornado::handler<StreamsHandler>()},
         {"/trailers", tornado::handler<TrailersHandler>()},
         {"/slow", tornado::handler<SlowHandler>()},
     });

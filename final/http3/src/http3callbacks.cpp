@@ -63,7 +63,6 @@ ngtcp2_callbacks HTTP3Callbacks::quic() {
     callbacks.rand = &random;
     callbacks.get_new_connection_id = &get_new_connection_id;
     callbacks.remove_connection_id = &remove_connection_id;
-    callbacks.recv_tx_key = &recv_tx_key;
     callbacks.handshake_completed = &handshake_completed;
     return callbacks;
 }
@@ -78,7 +77,7 @@ int HTTP3Callbacks::recv_stream_data(ngtcp2_conn* quic, std::uint32_t flags, std
     return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&] {
         HTTP3ServerConnection& connection = connection_of(user_data);
         nghttp3_conn* http = connection.lib_->http;
-        if (http == nullptr) return true;  // before 1-RTT keys: nothing to read yet
+        if (http == nullptr) return true;  // before the handshake completed: nothing to read yet
         nghttp3_ssize consumed =
             nghttp3_conn_read_stream(http, id, data, length, flags & NGTCP2_STREAM_DATA_FLAG_FIN);
         if (consumed < 0) {
@@ -198,15 +197,13 @@ int HTTP3Callbacks::remove_connection_id(ngtcp2_conn*, const ngtcp2_cid* id, voi
     return 0;
 }
 
-// The 1-RTT keys are there: HTTP/3 begins (its control and QPACK streams).
-int HTTP3Callbacks::recv_tx_key(ngtcp2_conn*, ngtcp2_crypto_level level, void* user_data) {
-    if (level != NGTCP2_CRYPTO_LEVEL_APPLICATION) return 0;
-    return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&] {
-        connection_of(user_data).open_http();
-        return true;
-    });
-}
-
+// The handshake is complete (the client's Finished came, so its address
+// is validated): HTTP/3 begins (its control and QPACK streams). Not at the
+// 1-RTT keys, which a server has as soon as it answers an Initial: then
+// each half-open connection of an Initial flood (forged addresses, never
+// a Finished) would hold nghttp3's connection and three streams too. The
+// client's 1-RTT packets that come before are kept by ngtcp2 and read
+// after this callback.
 int HTTP3Callbacks::handshake_completed(ngtcp2_conn*, void* user_data) {
     return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&] {
         connection_of(user_data).on_handshake_completed();

@@ -56,7 +56,6 @@ private:
     static int get_new_connection_id(ngtcp2_conn* quic, ngtcp2_cid* id, std::uint8_t* token,
                                      std::size_t length, void* user_data);
     static int remove_connection_id(ngtcp2_conn* quic, const ngtcp2_cid* id, void* user_data);
-    static int recv_tx_key(ngtcp2_conn* quic, ngtcp2_crypto_level level, void* user_data);
     static int handshake_completed(ngtcp2_conn* quic, void* user_data);
 
     // --- nghttp3 -------------------------------------------------------------------------

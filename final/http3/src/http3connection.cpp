@@ -181,14 +181,16 @@ bool HTTP3ServerConnection::handshaking() const noexcept {
     return lib_->quic != nullptr && ngtcp2_conn_get_handshake_completed(lib_->quic) == 0;
 }
 
-// The handshake is complete: the client gets a session ticket, to resume
-// with next time.
+// The handshake is complete (why HTTP/3 waits for it: the callback's
+// comment): HTTP/3 begins, and the client gets a session ticket, to
+// resume with next time.
 void HTTP3ServerConnection::on_handshake_completed() {
     if (server_ != nullptr) --server_->handshakes_in_progress_;
+    open_http();
     HTTP3TLS::send_ticket(lib_->tls);
 }
 
-// HTTP/3's own streams, once 1-RTT keys are there (recv_tx_key): nghttp3's
+// HTTP/3's own streams (on_handshake_completed): nghttp3's
 // connection, our control stream and QPACK's encoder and decoder streams.
 void HTTP3ServerConnection::open_http() {
     if (lib_->http != nullptr) return;

@@ -36,8 +36,14 @@ HTTP3TLS::HTTP3TLS(const std::string& certfile, const std::string& keyfile) {
         gnutls_certificate_free_credentials(credentials_);
         check(loaded, tornado::format("loading {} and {}", certfile, keyfile));
     }
+    int parsed = gnutls_priority_init(&priority_, kPriority, nullptr);
+    if (parsed < 0) {
+        gnutls_certificate_free_credentials(credentials_);
+        check(parsed, "priority");
+    }
     int generated = gnutls_session_ticket_key_generate(&ticket_key_);
     if (generated < 0) {
+        gnutls_priority_deinit(priority_);
         gnutls_certificate_free_credentials(credentials_);
         check(generated, "session ticket key");
     }
@@ -46,6 +52,7 @@ HTTP3TLS::HTTP3TLS(const std::string& certfile, const std::string& keyfile) {
 HTTP3TLS::~HTTP3TLS() {
     gnutls_memset(ticket_key_.data, 0, ticket_key_.size);
     gnutls_free(ticket_key_.data);
+    gnutls_priority_deinit(priority_);
     gnutls_certificate_free_credentials(credentials_);
 }
 
@@ -57,7 +64,7 @@ gnutls_session_t HTTP3TLS::new_session(ngtcp2_crypto_conn_ref* ref) const {
     // client still waits one round trip (README: why 0-RTT is off).
     check(gnutls_init(&session, GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET), "gnutls_init");
     try {
-        check(gnutls_priority_set_direct(session, kPriority, nullptr), "priority");
+        check(gnutls_priority_set(session, priority_), "priority");
         // Hands GnuTLS's handshake messages and secrets to ngtcp2.
         if (ngtcp2_crypto_gnutls_configure_server_session(session) != 0) {
             throw std::runtime_error("HTTP/3 TLS: ngtcp2_crypto_gnutls_configure_server_session");

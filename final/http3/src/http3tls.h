@@ -37,6 +37,10 @@ public:
 
 private:
     gnutls_certificate_credentials_t credentials_ = nullptr;
+    // The priority string, parsed once: parsed for each session it cost
+    // every connection (a flood's half-open ones too) about 3 KB and the
+    // parse's CPU.
+    gnutls_priority_t priority_ = nullptr;
     gnutls_datum_t ticket_key_{};
 };
 

@@ -39,6 +39,7 @@
 // Threads: everything on the loop's thread.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -139,6 +140,11 @@ public:
 
     // Connections open now.
     std::size_t connection_count() const noexcept { return connections_.size(); }
+    // Request streams open now, over every connection, and on the
+    // connection that has the most (at most max_concurrent_streams; a
+    // connection in its closing period keeps its streams until it ends).
+    std::size_t stream_count() const noexcept;
+    std::size_t largest_stream_count() const noexcept;
     // Ends every connection; resolves once all have ended. With no grace,
     // at once (CONNECTION_CLOSE, H3_NO_ERROR); with a grace, GOAWAY first:
     // each connection takes no new request, closes once the requests in
@@ -331,6 +337,19 @@ private:
     bool waiting_writable_ = false;
     bool in_library_ = false;  // inside a call into ngtcp2 or nghttp3
 };
+
+inline std::size_t HTTP3Server::stream_count() const noexcept {
+    std::size_t count = 0;
+    for (const auto& [key, connection] : connections_) count += connection->open_streams();
+    return count;
+}
+
+inline std::size_t HTTP3Server::largest_stream_count() const noexcept {
+    std::size_t largest = 0;
+    for (const auto& [key, connection] : connections_)
+        largest = std::max(largest, connection->open_streams());
+    return largest;
+}
 
 namespace detail {
 
