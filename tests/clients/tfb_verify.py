@@ -6,6 +6,8 @@
                   --schema final/examples/techempower/create-postgres.sql
                   [--tests plaintext,json,db,queries,fortunes,updates]
 
+    tfb_verify.py --server build/bin/techempower --http3 ...   (HTTPS, then HTTP/3 by gtlsclient)
+
     tfb_verify.py --url http://127.0.0.1:PORT --dsn "host=... port=... user=... dbname=hello_world"
                   [--tests ...]
 
@@ -69,6 +71,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -177,12 +180,23 @@ class Response:
         self.body = body            # bytes, chunked encoding already undone
 
 
+# With --http3 the server serves HTTPS (a throwaway certificate, not
+# verified), and the HTTP/1.1 checks go over it.
+TLS_CONTEXT = None
+
+
+def open_connection(address):
+    if TLS_CONTEXT is None:
+        return http.client.HTTPConnection(*address, timeout=TIMEOUT)
+    return http.client.HTTPSConnection(*address, timeout=TIMEOUT, context=TLS_CONTEXT)
+
+
 def get(address, path, accept, connection=None):
     """One GET with TFB's Accept header, on `connection` if given (kept
     open), else on a new connection that is closed afterwards."""
     own = connection is None
     if own:
-        connection = http.client.HTTPConnection(*address, timeout=TIMEOUT)
+        connection = open_connection(address)
     try:
         connection.request("GET", path, headers={"Accept": accept})
         answer = connection.getresponse()
@@ -201,7 +215,7 @@ def run_batch(address, path, accept, requests, concurrency):
     failures = []
 
     def worker():
-        connection = http.client.HTTPConnection(*address, timeout=TIMEOUT)
+        connection = open_connection(address)
         while True:
             with lock:
                 if remaining[0] == 0:
@@ -214,7 +228,7 @@ def run_batch(address, path, accept, requests, concurrency):
             except (OSError, http.client.HTTPException) as error:
                 failures.append("%s: %s" % (type(error).__name__, error))
                 connection.close()  # a fresh connection for the next one
-                connection = http.client.HTTPConnection(*address, timeout=TIMEOUT)
+                connection = open_connection(address)
         connection.close()
 
     # Daemon threads: a run stopped by SIGTERM need not wait for them.
@@ -224,6 +238,21 @@ def run_batch(address, path, accept, requests, concurrency):
     for thread in threads:
         thread.join()
     return failures
+
+
+def make_certificate(folder):
+    """A throwaway certificate for 127.0.0.1 (--http3); sets TLS_CONTEXT
+    and returns the server's arguments."""
+    global TLS_CONTEXT
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True,
+                   timeout=30)
+    TLS_CONTEXT = ssl.create_default_context()
+    TLS_CONTEXT.check_hostname = False
+    TLS_CONTEXT.verify_mode = ssl.CERT_NONE
+    return ["--certfile=" + cert, "--keyfile=" + key, "--http3"]
 
 
 # ---- the database, through psql -----------------------------------------------------
@@ -875,6 +904,53 @@ def stop_on_sigterm():
     signal.signal(signal.SIGTERM, raise_terminated)
 
 
+class HTTP3Verifier(Verifier):
+    """The same checks of each answer over HTTP/3, each GET made by ngtcp2's
+    gtlsclient on a connection of its own. The statement counts and the
+    Date's change are left to the HTTP/1.1 pass: they do not depend on
+    the protocol, and the batches would take a gtlsclient a request.
+    gtlsclient sends no Accept header (it has no option for one)."""
+
+    def __init__(self, address, database, report, folder):
+        super().__init__(address, database, report, 0, 0)
+        self.folder = folder
+
+    def get(self, path, kind):  # noqa: ARG002 (no Accept over HTTP/3)
+        download = tempfile.mkdtemp(dir=self.folder)
+        done = subprocess.run(
+            ["gtlsclient", "--no-quic-dump", "--download", download, "--exit-on-all-streams-close",
+             self.address[0], str(self.address[1]),
+             "https://%s:%d%s" % (self.address[0], self.address[1], path)],
+            capture_output=True, timeout=TIMEOUT)
+        headers = http.client.HTTPMessage()
+        status = 0
+        for line in (done.stdout + done.stderr).decode(errors="replace").splitlines():
+            # "http: stream 0x0 [content-type: text/plain]": a response field
+            found = re.match(r"http: stream 0x0 \[(:?[^:]+): (.*)\]$", line)
+            if found is None:
+                continue
+            if found.group(1) == ":status":
+                status = int(found.group(2))
+            else:
+                headers[found.group(1)] = found.group(2)
+        if status == 0:
+            raise OSError("gtlsclient got no answer (exit %d)" % done.returncode)
+        name = path.rsplit("/", 1)[1] or "index.html"
+        body_path = os.path.join(download, name)
+        body = b""
+        if os.path.exists(body_path):
+            with open(body_path, "rb") as f:
+                body = f.read()
+        shutil.rmtree(download)
+        return Response(status, headers, body)
+
+    def count_statements(self, *args):
+        pass
+
+    def check_dates(self, tests):
+        pass
+
+
 def run_tests(verifier, report, tests):
     for test in tests:
         if test in ("queries", "updates"):
@@ -902,6 +978,9 @@ def main():
                         help="of them at once (TFB: 512)")
     parser.add_argument("--strict", action="store_true",
                         help="what TFB only warns about fails the run too")
+    parser.add_argument("--http3", action="store_true",
+                        help="with --server: serve HTTPS and HTTP/3 (a throwaway certificate); "
+                             "check over HTTPS, then each answer again over HTTP/3 (gtlsclient)")
     args = parser.parse_args()
     tests = [test for test in args.tests.split(",") if test]
     unknown = set(tests) - set(ALL_TESTS)
@@ -913,6 +992,12 @@ def main():
         parser.error("give --server, or --url (and --dsn)")
     if args.url and needs_database and not args.dsn:
         parser.error("--url with database tests needs --dsn")
+    if args.http3 and not args.server:
+        parser.error("--http3 needs --server")
+    if args.http3 and (shutil.which("gtlsclient") is None or shutil.which("openssl") is None):
+        print("SKIPPED: --http3 needs gtlsclient (Debian: ngtcp2-client) and openssl "
+              "(tools/install-deps.sh build)")
+        return EXIT_SKIPPED
 
     psql = find_psql()
     if args.server and not glob.glob("/usr/lib/postgresql/*/bin/postgres") or \
@@ -927,13 +1012,15 @@ def main():
     cluster = None
     server = None
     log = None
+    folder = tempfile.mkdtemp(prefix="tfb-verify-")
     try:
         if args.server:
             cluster = Cluster(args.pg_cluster)
             dsn = prepare_database(psql, cluster.start(), args.schema)
             log = tempfile.NamedTemporaryFile(prefix="tfb-verify-", suffix=".log", delete=False)
+            tls = make_certificate(folder) if args.http3 else []
             server = ServerProcess(args.server, "--address=127.0.0.1", "--dsn=" + dsn,
-                                   *args.server_arg, stderr=log)
+                                   *args.server_arg, *tls, stderr=log)
             server.__enter__()   # not a `with`: the `finally` below stops it, then the cluster
             address = ("127.0.0.1", server.port)
         else:
@@ -941,10 +1028,14 @@ def main():
             url = urllib.parse.urlsplit(args.url)
             address = (url.hostname or "127.0.0.1", url.port or 80)
         database = Database(psql, dsn) if dsn else None
-        print("checking http://%s:%d/ on %s" % (address[0], address[1], dsn), flush=True)
+        print("checking %s://%s:%d/ on %s" % ("https" if args.http3 else "http", address[0],
+                                              address[1], dsn), flush=True)
         verifier = Verifier(address, database, report, args.count_requests,
                             args.count_concurrency)
         run_tests(verifier, report, tests)
+        if args.http3:
+            print("checking the same answers over HTTP/3", flush=True)
+            run_tests(HTTP3Verifier(address, database, report, folder), report, tests)
     except Exception as error:  # no cluster, no server, psql failing: report it, then clean up
         report.check("the verification ran to its end", [failure(
             "%s: %s" % (type(error).__name__, str(error).strip()), "ours")])
@@ -961,6 +1052,7 @@ def main():
                 if tail:
                     print("the server's last log lines:\n  " + "  ".join(tail), end="")
             os.unlink(log.name)
+        shutil.rmtree(folder)
     print("summary: %d ok, %d failed, %d warnings (%.1f s)"
           % (report.counts["ok"], report.counts["FAIL"], report.counts["warn"],
              time.monotonic() - started))
