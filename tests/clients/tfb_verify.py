@@ -915,7 +915,7 @@ class HTTP3Verifier(Verifier):
         super().__init__(address, database, report, 0, 0)
         self.folder = folder
 
-    def get(self, path, kind):  # noqa: ARG002 (no Accept over HTTP/3)
+    def get(self, path, kind):
         download = tempfile.mkdtemp(dir=self.folder)
         done = subprocess.run(
             ["gtlsclient", "--no-quic-dump", "--download", download, "--exit-on-all-streams-close",
