@@ -826,7 +826,8 @@ class IdleConnections:
     """Keep-alive connections that each make one request, read the whole
     response, and then stay open and silent, as a browser's between clicks.
     `request` and `answered(data)` say which request and when its answer is
-    whole (GET / by default; c100k.py --websocket sends an upgrade).
+    whole (GET / by default; c100k.py --websocket sends an upgrade); with
+    `request` None a connection sends nothing and is open once connected.
 
     At most IDLE_IN_FLIGHT are being opened at a time, so no listen()
     backlog overflows and no SYN waits for its retry.
@@ -899,6 +900,10 @@ class IdleConnections:
             if key.data is None:  # connected (or refused): send the request
                 if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
                     raise OSError("connect failed")
+                if self.request is None:  # silent: open is all it does
+                    selector.unregister(sock)
+                    self.sockets.append(sock)
+                    return
                 sock.send(self.request)  # a few hundred bytes fit any empty send buffer
                 selector.modify(sock, selectors.EVENT_READ, bytearray())
                 return
@@ -1065,11 +1070,15 @@ def framework_throughput(servers, bin_dir, options, pinning):
         describe=describe, summarise=summarise_rounds)
 
 
-def framework_idle(server, bin_dir, options, pinning):
+def framework_idle(server, bin_dir, options, pinning, silent=False):
     """A fresh server, `idle_connections` idle keep-alive connections, and
-    what they added to its resident memory."""
-    row = framework_row("idle", server, options.idle_connections)
-    raw_path = os.path.join(options.out, "raw", "idle-%s.server-stderr.txt" % server.name)
+    what they added to its resident memory. `silent`: the connections send
+    nothing at all (a client that connects and waits, or a port scan's
+    half of a handshake), so the server waits for a first request on each
+    instead of a next one; the "silent" row, beside the "idle" one."""
+    scenario = "silent" if silent else "idle"
+    row = framework_row(scenario, server, options.idle_connections)
+    raw_path = os.path.join(options.out, "raw", "%s-%s.server-stderr.txt" % (scenario, server.name))
     with open(raw_path, "w") as stderr_file:
         process = start_checked(server, bin_dir, pinning, stderr_file, row)
         if process is None:
@@ -1082,8 +1091,12 @@ def framework_idle(server, bin_dir, options, pinning):
             time.sleep(0.2)  # let the warm-up's work settle
             before = proc_status(process.pid)
             idle_fds = open_descriptors(process.pid)
-            with IdleConnections(process.port, options.idle_connections) as idle:
-                time.sleep(0.5)  # the last responses written, the server waiting again
+            request = None if silent else HELLO_REQUEST
+            with IdleConnections(process.port, options.idle_connections, request=request) as idle:
+                # The last responses written, the server waiting again; or
+                # the last silent connections accepted (the client counts
+                # one as open once connected, before the server accepts it).
+                time.sleep(0.5)
                 after = proc_status(process.pid)
                 held = open_descriptors(process.pid) - idle_fds
                 opened = len(idle.sockets)
@@ -1146,6 +1159,9 @@ def run_framework(options, bin_dir, pinning):
         reason = options.framework_missing[server.name]
         if reason:
             rows += unavailable_rows("framework", "idle", server, FRAMEWORK_LEVELS, reason, options)
+            if options.idle_connections:
+                rows.append(framework_row("silent", server, options.idle_connections,
+                                          "not available", reason))
         else:
             available.append(server)
     if available:
@@ -1155,8 +1171,13 @@ def run_framework(options, bin_dir, pinning):
             row = framework_idle(server, bin_dir, options, pinning)
             rows.append(row)
             log_idle_row("[idle]", "idle connections", server, row)
+        for server in available:
+            row = framework_idle(server, bin_dir, options, pinning, silent=True)
+            rows.append(row)
+            log_idle_row("[silent]", "silent connections", server, row)
     order = {s.name: i for i, s in enumerate(options.framework)}
-    rows.sort(key=lambda r: (r["scenario"] == "idle",
+    kinds = {"framework": 0, "idle": 1, "silent": 2}
+    rows.sort(key=lambda r: (kinds[r["scenario"]],
                              r["connections"] if r["scenario"] == "framework" else 0,
                              order[r["server"]]))
     return rows
@@ -1579,8 +1600,8 @@ def backend_table(rows):
 
 
 def framework_figures(rows, scenario="framework", idle_scenario="idle"):
-    """server -> {("rps", level), ("cpu", level), ("cpu_rounds", level), "idle"}
-    for the runs that worked."""
+    """server -> {("rps", level), ("cpu", level), ("cpu_rounds", level), "idle",
+    "silent"} for the runs that worked."""
     figures = {}
     for row in rows:
         if row["status"] != "ok":
@@ -1594,6 +1615,8 @@ def framework_figures(rows, scenario="framework", idle_scenario="idle"):
                     float(x) if x else None for x in row["cpu_us_per_round"].split(";")]
         elif row["scenario"] == idle_scenario and row["idle_bytes_per_connection"] != "":
             mine["idle"] = float(row["idle_bytes_per_connection"])
+        elif row["scenario"] == "silent" and row["idle_bytes_per_connection"] != "":
+            mine["silent"] = float(row["idle_bytes_per_connection"])
     return figures
 
 
@@ -1732,6 +1755,11 @@ def framework_checks(rows, options):
                                      options.idle_connections, mine.get("idle"),
                                      GOAL_IDLE_BYTES, False, 0,
                                      detail=idle_detail(rows, "idle", server.name), unit=" B"))
+            # The same goal for a connection that has sent nothing yet.
+            checks.append(goal_check(server.name, "bytes per silent connection",
+                                     options.idle_connections, mine.get("silent"),
+                                     GOAL_IDLE_BYTES, False, 0,
+                                     detail=idle_detail(rows, "silent", server.name), unit=" B"))
     return checks + floor_checks(figures, options)
 
 
@@ -1836,13 +1864,14 @@ def framework_table(rows, options):
     models = {s.name: s.model for s in FRAMEWORK_SERVERS}
     by_key = {(r["scenario"], r["server"], r["connections"]): r for r in rows}
     idle = {r["server"]: r for r in rows if r["scenario"] == "idle"}
+    silent = {r["server"]: r for r in rows if r["scenario"] == "silent"}
     cells = []
     for server in options.framework:
         line = [server.name, models[server.name]]
         first = by_key[("framework", server.name, FRAMEWORK_LEVELS[0])]
         if first["status"] == "not available":
             cells.append(line + ["not available: " + first["note"]] +
-                         ["-"] * (2 * len(FRAMEWORK_LEVELS) + 2))
+                         ["-"] * (2 * len(FRAMEWORK_LEVELS) + 3))
             continue
         errors = []
         for level in FRAMEWORK_LEVELS:
@@ -1855,22 +1884,23 @@ def framework_table(rows, options):
                 errors.append("%s at %s" % (fmt_errors(row), fmt_count(level)))
         line += [", ".join(errors) or ("0" if first["status"] == "ok" else "-"),
                  fmt_count(first["response_bytes"])]
-        row = idle.get(server.name)
-        if row is None:
-            line += ["-"]
-        elif row["status"] != "ok" or row["idle_bytes_per_connection"] == "":
-            line += ["%s%s" % (row["status"], ": " + row["note"] if row["note"] else "")]
-        else:
-            line += ["{:,} B ({} → {} kB{})".format(
-                int(row["idle_bytes_per_connection"]), fmt_count(row["rss_before_kb"]),
-                fmt_count(row["rss_after_kb"]), "; " + row["note"] if row["note"] else "")]
+        for row in (idle.get(server.name), silent.get(server.name)):
+            if row is None:
+                line += ["-"]
+            elif row["status"] != "ok" or row["idle_bytes_per_connection"] == "":
+                line += ["%s%s" % (row["status"], ": " + row["note"] if row["note"] else "")]
+            else:
+                line += ["{:,} B ({} → {} kB{})".format(
+                    int(row["idle_bytes_per_connection"]), fmt_count(row["rss_before_kb"]),
+                    fmt_count(row["rss_after_kb"]), "; " + row["note"] if row["note"] else "")]
         cells.append(line)
     header = ["server", "what it is"]
     for level in FRAMEWORK_LEVELS:
         header += ["req/s, %s conns" % fmt_count(level),
                    "CPU per request, user space (core busy), %s" % fmt_count(level)]
     header += ["wrk errors", "response bytes",
-               "memory per idle conn (RSS before → after)"]
+               "memory per idle conn (RSS before → after)",
+               "memory per silent conn (RSS before → after)"]
     return markdown_table(header, cells)
 
 
@@ -2017,7 +2047,8 @@ def method_text(options, pinning):
         "what a server sets up once, such as the io_uring loop's receive buffers, is then "
         "in the first reading), its VmRSS, %s keep-alive connections opened (at most %d "
         "at a time) that each send `GET /`, read the whole response and then stay open "
-        "and silent, and its VmRSS again. A verdict judges the ratio as printed (2 "
+        "and silent, and its VmRSS again; then the same on another fresh server with "
+        "connections that send nothing at all (the silent row). A verdict judges the ratio as printed (2 "
         "decimals, 1 for Tornado), the ratio of the two median rounds; beside a CPU "
         "ratio, the two servers' rounds compared one by one (a round measures them "
         "seconds apart, so a slow stretch of the machine touches both), their median "
@@ -2115,7 +2146,8 @@ def parse_options(argv):
                              "them (default: %d)" % FRAMEWORK_ROUNDS)
     parser.add_argument("--idle-connections", type=int,
                         help="framework and websocket scenarios: idle connections for the "
-                             "memory figure, 0 to skip it (default: %s)" % IDLE_CONNECTIONS)
+                             "memory figures (the framework's: after a request, and silent), "
+                             "0 to skip them (default: %s)" % IDLE_CONNECTIONS)
     parser.add_argument("--quick", action="store_true",
                         help="a fast check: levels %s, %d s runs, %d slow clients, %d framework "
                              "round, %d idle connections unless given" % (
