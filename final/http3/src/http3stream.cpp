@@ -281,7 +281,11 @@ void HTTP3Stream::add_field(std::string_view name, std::string_view value) {
         if (!cookie_.empty()) cookie_ += "; ";
         cookie_ += value;
     } else if (!name.starts_with(':')) {
-        headers_.add(name, value);
+        try {
+            headers_.add(name, value);
+        } catch (const std::invalid_argument&) {  // a control character: start() says 400
+            malformed_ = true;
+        }
     }
 }
 
@@ -306,8 +310,20 @@ void HTTP3Stream::start(HTTPServerConnectionDelegate& delegate) {
         return;
     }
     start_line_.version = "HTTP/3.0";
-    if (!authority_.empty() && !headers_.contains("Host")) headers_.add("Host", authority_);
-    if (!cookie_.empty()) headers_.add("Cookie", cookie_);
+    try {
+        if (!authority_.empty() && !headers_.contains("Host")) headers_.add("Host", authority_);
+        if (!cookie_.empty()) headers_.add("Cookie", cookie_);
+    } catch (const std::invalid_argument&) {
+        malformed_ = true;
+    }
+    // A field value with a control character (nghttp3 0.8 lets a cookie's
+    // through): the request is malformed, its stream's error alone (RFC
+    // 9114 section 4.1.2), answered 400 as HTTP/1.1 answers it, not the
+    // connection's end.
+    if (malformed_) {
+        refuse(400, "malformed header field");
+        return;
+    }
     try {
         delegate_ = delegate.start_request(connection_.get(), shared_from_this());
         if (!delegate_) throw std::logic_error("start_request returned no HTTPMessageDelegate");

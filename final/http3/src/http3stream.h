@@ -82,7 +82,7 @@ private:
     //   StreamState:   open ─FIN from the client─► half_closed_remote ─┐
     //                   └── reset either way, answered, or the end ────┴─► closed
     //   DelegateStage: waiting ─start()─► running ─finish() or on_connection_close()─► done
-    //                     └──── refused before it began (431, 413, 500) ─────────────┘
+    //                     └──── refused before it began (400, 431, 413, 500) ────────┘
     //   ResponseStage: nothing_sent ─write_headers()─► headers_sent ─finish()─► finished
     enum class StreamState : std::uint8_t { open, half_closed_remote, closed };
     enum class DelegateStage : std::uint8_t { waiting, running, done };
@@ -122,6 +122,7 @@ private:
     HTTPHeaders headers_;
     std::string authority_;
     std::string cookie_;
+    bool malformed_ = false;  // a field refused (a control character in its value)
     std::size_t header_bytes_ = 0;
     std::string body_pending_;
     std::size_t body_with_delegate_ = 0;
