@@ -5,8 +5,9 @@
 // sends through a DatagramSink for this).
 //
 //   make fuzz FUZZ_TARGETS=fuzz_http3_server FUZZ_SECONDS=60     (clang, libFuzzer)
-//   build/bin/fuzz_http3_server_replay tests/final/fuzz_corpus/http3_server   (any compiler; CTest runs it)
-//   FUZZ_VERBOSE=1 build/bin/fuzz_http3_server_replay FILE     (lists what the server sent)
+//   build/bin/fuzz_http3_server_replay tests/final/fuzz_corpus/http3_server   (any compiler; CTest
+//   runs it) FUZZ_VERBOSE=1 build/bin/fuzz_http3_server_replay FILE     (lists what the server
+//   sent)
 //
 // The input is datagrams, each a 2-byte big-endian length and that many
 // bytes (the last may be cut short). QUIC encrypts even its first packets,
@@ -28,6 +29,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <string>
@@ -82,12 +85,16 @@ public:
     bool verbose = std::getenv("FUZZ_VERBOSE") != nullptr;
 };
 
-// One server for the whole run, with a throwaway certificate made by the
-// openssl command in a folder of its own.
+// What lasts the whole run: the loop, the application, and a throwaway
+// certificate made by the openssl command in a folder of its own (kept
+// as PEM text). Each input gets a server of its own:
+// close_all_connections() is final for a server (it takes no new
+// connection after it), so one server for the whole run would let only
+// the run's first input make a connection.
 struct World {
     tornado::IOLoop loop;
     std::unique_ptr<tornado::Application> app;
-    std::unique_ptr<tornado::HTTP3Server> server;
+    std::string cert_pem, key_pem;
     Recorder sink;
 
     World() {
@@ -100,15 +107,34 @@ struct World {
             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + dir +
             "/key.pem -out " + dir + "/cert.pem -days 2 -subj /CN=localhost 2>/dev/null";
         check(std::system(command.c_str()) == 0, "openssl makes a certificate");
+        cert_pem = slurp(dir + "/cert.pem");
+        key_pem = slurp(dir + "/key.pem");
+        std::remove((dir + "/cert.pem").c_str());
+        std::remove((dir + "/key.pem").c_str());
+        ::rmdir(folder);
         app = std::make_unique<tornado::Application>(
             std::vector<tornado::URLSpec>{{"/.*", tornado::handler<Hello>()}});
+    }
+
+    static std::string slurp(const std::string& path) {
+        std::ifstream in(path, std::ios::binary);
+        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    }
+
+    // The certificate goes to files for as long as the server reads them.
+    std::unique_ptr<tornado::HTTP3Server> new_server() {
+        char folder[] = "/tmp/fuzz_http3_server.XXXXXX";
+        check(::mkdtemp(folder) != nullptr, "a folder for the certificate");
         tornado::HTTP3Parameters params;
-        params.certfile = dir + "/cert.pem";
-        params.keyfile = dir + "/key.pem";
-        server = std::make_unique<tornado::HTTP3Server>(*app, params);
+        params.certfile = std::string(folder) + "/cert.pem";
+        params.keyfile = std::string(folder) + "/key.pem";
+        std::ofstream(params.certfile, std::ios::binary) << cert_pem;
+        std::ofstream(params.keyfile, std::ios::binary) << key_pem;
+        auto server = std::make_unique<tornado::HTTP3Server>(*app, params);
         std::remove(params.certfile.c_str());
         std::remove(params.keyfile.c_str());
         ::rmdir(folder);
+        return server;
     }
 };
 
@@ -127,6 +153,7 @@ void turn(tornado::IOLoop& loop) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     World& w = world();
+    std::unique_ptr<tornado::HTTP3Server> server = w.new_server();
     w.sink.bytes = 0;
     std::size_t received = 0;
     tornado::SocketAddress peer = tornado::SocketAddress::from_ip("127.0.0.1", 40000);
@@ -139,15 +166,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         input.remove_prefix(std::min(length, input.size()));
         received += datagram.size();
         try {
-            w.server->receive({datagram, peer, w.sink.local, 0}, w.sink);
+            server->receive({datagram, peer, w.sink.local, 0}, w.sink);
         } catch (...) {
             check(false, "receive() never throws");
         }
         turn(w.loop);
     }
-    check(w.sink.bytes <= 3 * received, "at most three times what was received (anti-amplification)");
-    (void)w.server->close_all_connections();
+    check(w.sink.bytes <= 3 * received,
+          "at most three times what was received (anti-amplification)");
+    (void)server->close_all_connections();
     turn(w.loop);
-    check(w.server->connection_count() == 0, "close_all_connections() leaves no connection");
+    check(server->connection_count() == 0, "close_all_connections() leaves no connection");
+    server.reset();
+    turn(w.loop);
     return 0;
 }

@@ -26,6 +26,19 @@ std::string_view text(nghttp3_rcbuf* buffer) {
 
 }  // namespace
 
+// The client broke HTTP/3's rules (nghttp3 said so): the connection's
+// error says which, RFC 9114's code for nghttp3's error (unless one of our
+// callbacks said why already). Returns false, for guarded().
+bool HTTP3Callbacks::broke_rule(HTTP3ServerConnection& connection, int library_error) {
+    if (!connection.lib_->error_set) {
+        ngtcp2_connection_close_error_set_application_error(
+            &connection.lib_->last_error, nghttp3_err_infer_quic_app_error_code(library_error),
+            nullptr, 0);
+        connection.lib_->error_set = true;
+    }
+    return false;
+}
+
 template <typename Body>
 int HTTP3Callbacks::guarded(void* user_data, int failure, Body&& body) noexcept {
     HTTP3ServerConnection& connection = connection_of(user_data);
@@ -80,17 +93,7 @@ int HTTP3Callbacks::recv_stream_data(ngtcp2_conn* quic, std::uint32_t flags, std
         if (http == nullptr) return true;  // before the handshake completed: nothing to read yet
         nghttp3_ssize consumed =
             nghttp3_conn_read_stream(http, id, data, length, flags & NGTCP2_STREAM_DATA_FLAG_FIN);
-        if (consumed < 0) {
-            // The client broke HTTP/3's rules: the connection's error says
-            // which (unless one of our callbacks said why already).
-            if (!connection.lib_->error_set) {
-                ngtcp2_connection_close_error_set_application_error(
-                    &connection.lib_->last_error,
-                    nghttp3_err_infer_quic_app_error_code(static_cast<int>(consumed)), nullptr, 0);
-                connection.lib_->error_set = true;
-            }
-            return false;
-        }
+        if (consumed < 0) return broke_rule(connection, static_cast<int>(consumed));
         ngtcp2_conn_extend_max_stream_offset(quic, id, static_cast<std::uint64_t>(consumed));
         ngtcp2_conn_extend_max_offset(quic, static_cast<std::uint64_t>(consumed));
         return true;
@@ -119,17 +122,29 @@ int HTTP3Callbacks::stream_close(ngtcp2_conn* quic, std::uint32_t flags, std::in
             if (ngtcp2_is_bidi_stream(id)) ngtcp2_conn_extend_max_streams_bidi(quic, 1);
             return true;
         }
-        return closed == 0;
+        // A critical stream's end (H3_CLOSED_CRITICAL_STREAM): the client's fault.
+        return closed == 0 || broke_rule(connection_of(user_data), closed);
     });
 }
 
 // The client reset its side, or asked us to stop sending: nghttp3 reads
-// no more of the stream (RFC 9114 section 4.1.1).
-int HTTP3Callbacks::stream_reset(ngtcp2_conn*, std::int64_t id, std::uint64_t, std::uint64_t,
+// no more of the stream (RFC 9114 section 4.1.1). A unidirectional
+// stream reset is over for good, but ngtcp2 (0.12) never closes it (no
+// stream_close follows: that waits for a sending side it does not have),
+// so nghttp3 hears it here: resetting the control stream or a QPACK one
+// ends the connection, H3_CLOSED_CRITICAL_STREAM (RFC 9114 section
+// 6.2.1, RFC 9204 section 4.2); another is forgotten.
+int HTTP3Callbacks::stream_reset(ngtcp2_conn*, std::int64_t id, std::uint64_t, std::uint64_t code,
                                  void* user_data, void*) {
     return guarded(user_data, NGTCP2_ERR_CALLBACK_FAILURE, [&] {
         nghttp3_conn* http = connection_of(user_data).lib_->http;
-        return http == nullptr || nghttp3_conn_shutdown_stream_read(http, id) == 0;
+        if (http == nullptr) return true;
+        if (!ngtcp2_is_bidi_stream(id)) {
+            int closed = nghttp3_conn_close_stream(http, id, code);
+            return closed == 0 || closed == NGHTTP3_ERR_STREAM_NOT_FOUND ||
+                   broke_rule(connection_of(user_data), closed);
+        }
+        return nghttp3_conn_shutdown_stream_read(http, id) == 0;
     });
 }
 

@@ -81,6 +81,9 @@ private:
     static int reset_stream(nghttp3_conn* http, std::int64_t id, std::uint64_t code,
                             void* user_data, void* stream_user_data);
 
+    // The client broke HTTP/3's rules: records RFC 9114's code for
+    // nghttp3's `library_error` as the connection's error; returns false.
+    static bool broke_rule(HTTP3ServerConnection& connection, int library_error);
     // Runs `body` (which returns whether it went well); an exception or a
     // failure fails the connection (H3_INTERNAL_ERROR unless a reason is
     // recorded already), and `failure` is what the library is told.

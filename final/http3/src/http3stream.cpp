@@ -291,7 +291,11 @@ void HTTP3Stream::add_field(std::string_view name, std::string_view value) {
         if (!cookie_.empty()) cookie_ += "; ";
         cookie_ += value;
     } else if (!name.starts_with(':')) {
-        headers_.add(name, value);
+        try {
+            headers_.add(name, value);
+        } catch (const std::invalid_argument&) {  // a control character: start() says 400
+            malformed_ = true;
+        }
     }
 }
 

@@ -56,7 +56,7 @@ protected:
     //   waiting ─start()─► running ─finish(): the request is whole─────────────┐
     //      │                  └──── on_connection_close(): the stream is over, ┴─► done
     //      │                        or refused while it ran (413, an error)    │
-    //      └──── refused before it began (431, a start_request that threw) ────┘
+    //      └─ refused before it began (400, 431, a start_request that threw) ─┘
     //
     // done is final: nothing more is passed on, and the body that still
     // comes is dropped (its credit given back).
@@ -76,6 +76,7 @@ protected:
     std::string authority_;
     std::string cookie_;
     std::size_t header_bytes_ = 0;  // past max_header_list_size_, the request gets 431
+    bool malformed_ = false;        // a field refused (a control character in its value): 400
     const std::size_t max_header_list_size_;
     std::unique_ptr<HTTPMessageDelegate> delegate_;
 
@@ -129,8 +130,20 @@ inline void RequestDriver::start(HTTPServerConnectionDelegate& delegate) {
         return;
     }
     start_line_.version = version_;
-    if (!authority_.empty() && !headers_.contains("Host")) headers_.add("Host", authority_);
-    if (!cookie_.empty()) headers_.add("Cookie", cookie_);
+    try {
+        if (!authority_.empty() && !headers_.contains("Host")) headers_.add("Host", authority_);
+        if (!cookie_.empty()) headers_.add("Cookie", cookie_);
+    } catch (const std::invalid_argument&) {
+        malformed_ = true;
+    }
+    // A field value with a control character (nghttp3 0.8 lets a cookie's
+    // through): the request is malformed, its stream's error alone (RFC
+    // 9113 section 8.1.1, RFC 9114 section 4.1.2), answered 400 as
+    // HTTP/1.1 answers it, not the connection's end.
+    if (malformed_) {
+        refuse(400, "malformed header field");
+        return;
+    }
     try {
         delegate_ = delegate.start_request(server_connection(), shared_from_this());
         if (!delegate_) throw std::logic_error("start_request returned no HTTPMessageDelegate");
