@@ -49,12 +49,6 @@ std::span<const std::uint8_t> bytes_of(std::string_view text) {
     return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
-ngtcp2_tstamp nanoseconds_now() {
-    return static_cast<ngtcp2_tstamp>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                          std::chrono::steady_clock::now().time_since_epoch())
-                                          .count());
-}
-
 // A version no one speaks, of the form RFC 9000 section 15 reserves, so
 // that clients keep taking versions they do not know ("greasing").
 std::uint32_t reserved_version() {
@@ -111,8 +105,9 @@ std::vector<SocketAddress> HTTP3Server::local_addresses() const {
     return addresses;
 }
 
-// A datagram goes to the connection its destination ID names; else it
-// may start one; else it is dropped. Only its first packet is looked at
+// A datagram goes to the connection its destination ID names; else a
+// short-header one gets a stateless reset, and a long-header one may
+// start a connection; else it is dropped. Only its first packet is looked at
 // here (coalesced ones share its IDs).
 void HTTP3Server::receive(const Datagram& datagram, DatagramSink& sink) {
     if (datagram.bytes.empty()) return;  // ngtcp2's header parser asserts on nothing
@@ -174,7 +169,7 @@ void HTTP3Server::accept(const Datagram& datagram, DatagramSink& sink) {
         int valid = ngtcp2_crypto_verify_retry_token(
             &original, token.data(), token.size(), secret.data(), secret.size(), header.version,
             datagram.peer.data(), datagram.peer.size(), &header.dcid,
-            std::chrono::nanoseconds(kRetryTokenLifetime).count(), nanoseconds_now());
+            std::chrono::nanoseconds(kRetryTokenLifetime).count(), quic_now());
         if (valid != 0) {
             refuse_token(datagram, sink, header);
             return;
@@ -232,7 +227,7 @@ void HTTP3Server::send_retry(const Datagram& datagram, DatagramSink& sink,
     std::uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
     ngtcp2_ssize token_size = ngtcp2_crypto_generate_retry_token(
         token, secret.data(), secret.size(), header.version, datagram.peer.data(),
-        datagram.peer.size(), &retry_id, &header.dcid, nanoseconds_now());
+        datagram.peer.size(), &retry_id, &header.dcid, quic_now());
     if (token_size < 0) return;
     std::uint8_t packet[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
     ngtcp2_ssize written =

@@ -17,8 +17,10 @@
 // QUIC runs over UDP: one socket for every connection. So HTTP3Server is
 // the listener: it takes each datagram, finds its connection by the
 // connection ID the datagram names (a table of them), makes a connection
-// from a client's Initial packet, and answers an unknown QUIC version
-// with Version Negotiation. The datagrams go out through a DatagramSink,
+// from a client's Initial packet (past a number of handshakes at once,
+// only once the client has proven its address: a Retry), answers an
+// unknown QUIC version with Version Negotiation, and a packet for a
+// connection it does not know with a stateless reset. The datagrams go out through a DatagramSink,
 // which is the UDPSocket in a server and anything in a test or a fuzzer.
 //
 // One HTTP3ServerConnection is one QUIC connection. ngtcp2 does QUIC
