@@ -15,7 +15,8 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
     stream (the response waits for the client's credit);
   - 20 requests on one connection, and 10 such clients at once;
   - 250 requests on one connection, which may open 100 streams at once;
-  - the same with 10% of the datagrams lost each way;
+  - 20 and 100 requests on one connection, and 200 KB echoed, with 10%
+    of the datagrams lost each way;
   - a handler that holds its body's pieces holds the client to the
     stream's credit (256 KiB), and gets the rest once it takes them;
   - a handler's trailers after the body;
@@ -209,6 +210,8 @@ def more_streams_than_allowed_at_once(run):
 
 def with_loss(run):
     twenty_requests(run, "-t", "0.1", "-r", "0.1")
+    out, _ = gtlsclient(run.port, "/", "-n", "100", "-t", "0.1", "-r", "0.1", folder=run.folder)
+    expect_equal(out.count("[:status: 200]"), 100, "answers 200 of 100 requests through 10% loss")
     for _ in range(3):
         body = os.urandom(200 * 1000)
         path = os.path.join(run.folder, "lossy.bin")
@@ -451,7 +454,7 @@ CHECKS = [
     ("20 requests on one connection", twenty_requests),
     ("10 clients at once, 20 requests each", clients_at_once),
     ("250 requests on one connection (100 streams at once)", more_streams_than_allowed_at_once),
-    ("10% loss each way", with_loss),
+    ("10% loss each way: 20 and 100 requests, 200 KB echoed", with_loss),
     ("a request body's credit waits for its handler", credit_waits_for_the_handler),
     ("trailers after the body", trailers),
     ("an unknown version gets Version Negotiation", version_negotiation),
