@@ -167,6 +167,7 @@ void HTTP3ServerConnection::start(const Datagram& first, std::string_view origin
                                       &callbacks, &settings, &transport, nullptr, this);
     if (made != 0) throw std::runtime_error(ngtcp2_strerror(made));
     ++server_->handshakes_in_progress_;
+    counted_as_handshaking_ = true;
     lib_->ref = {&connection_of_ref, lib_.get()};
     lib_->tls = server_->tls_->new_session(&lib_->ref);
     ngtcp2_conn_set_tls_native_handle(lib_->quic, lib_->tls);
@@ -177,15 +178,13 @@ void HTTP3ServerConnection::start(const Datagram& first, std::string_view origin
     receive(first);
 }
 
-bool HTTP3ServerConnection::handshaking() const noexcept {
-    return lib_->quic != nullptr && ngtcp2_conn_get_handshake_completed(lib_->quic) == 0;
-}
-
 // The handshake is complete (why HTTP/3 waits for it: the callback's
 // comment): HTTP/3 begins, and the client gets a session ticket, to
 // resume with next time.
 void HTTP3ServerConnection::on_handshake_completed() {
-    if (server_ != nullptr) --server_->handshakes_in_progress_;
+    if (std::exchange(counted_as_handshaking_, false) && server_ != nullptr) {
+        --server_->handshakes_in_progress_;
+    }
     open_http();
     HTTP3TLS::send_ticket(lib_->tls);
 }

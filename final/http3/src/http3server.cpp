@@ -308,7 +308,7 @@ void HTTP3Server::add_id(std::string id, HTTP3ServerConnection* connection) {
 void HTTP3Server::remove_id(const std::string& id) noexcept { ids_.erase(id); }
 
 void HTTP3Server::forget(HTTP3ServerConnection* connection) noexcept {
-    if (connection->handshaking()) --handshakes_in_progress_;
+    if (std::exchange(connection->counted_as_handshaking_, false)) --handshakes_in_progress_;
     for (const std::string& id : connection->ids_) {
         auto found = ids_.find(id);
         if (found != ids_.end() && found->second == connection) ids_.erase(found);

@@ -273,9 +273,6 @@ private:
     // when this Initial came back with our Retry's token.
     void start(const Datagram& first, std::string_view original_id);
     void on_handshake_completed();
-    // Counted in the server's handshakes_in_progress_: made, and its
-    // handshake not complete (ngtcp2 knows which).
-    bool handshaking() const noexcept;
     void receive(const Datagram& datagram);
     void feed(const Datagram& datagram);
     void read_failed(int error);
@@ -335,6 +332,11 @@ private:
     Future<void> closed_future_{nullptr};
     std::uint32_t server_slot_ = kNotListed;
     Life life_ = Life::created;
+    // Counted in the server's handshakes_in_progress_ (from ngtcp2's
+    // connection made until the handshake completes or the connection
+    // ends): kept here, not asked of ngtcp2, so that the count is taken
+    // back exactly once whichever comes first.
+    bool counted_as_handshaking_ = false;
     bool send_scheduled_ = false;
     bool waiting_writable_ = false;
     bool in_library_ = false;  // inside a call into ngtcp2 or nghttp3
