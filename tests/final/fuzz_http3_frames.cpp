@@ -69,7 +69,6 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -80,8 +79,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <optional>
 #include <span>
@@ -89,6 +86,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_http3_certificate.h"
 #include "tornado/http3.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
@@ -149,30 +147,18 @@ public:
 };
 
 // What lasts the whole run: the loop, the application, the server's
-// certificate (PEM text, written to files for each server), and the
+// certificate (a server of its own for each input: new_server), and the
 // client's TLS credentials.
 struct World {
     tornado::IOLoop loop;
     std::unique_ptr<tornado::Application> app;
-    std::string cert_pem, key_pem;
+    ThrowawayCertificate certificate;
     gnutls_certificate_credentials_t client_credentials = nullptr;
     tornado::SocketAddress client_address = tornado::SocketAddress::from_ip("127.0.0.1", 40000);
 
     World() {
         tornado::gen_log.set_level(tornado::LogLevel::none);
         tornado::access_log.set_level(tornado::LogLevel::none);
-        char folder[] = "/tmp/fuzz_http3_frames.XXXXXX";
-        check(::mkdtemp(folder) != nullptr, "a folder for the certificate");
-        std::string dir = folder;
-        std::string command =
-            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + dir +
-            "/key.pem -out " + dir + "/cert.pem -days 2 -subj /CN=localhost 2>/dev/null";
-        check(std::system(command.c_str()) == 0, "openssl makes a certificate");
-        cert_pem = slurp(dir + "/cert.pem");
-        key_pem = slurp(dir + "/key.pem");
-        std::remove((dir + "/cert.pem").c_str());
-        std::remove((dir + "/key.pem").c_str());
-        ::rmdir(folder);
         app = std::make_unique<tornado::Application>(
             std::vector<tornado::URLSpec>{{"/.*", tornado::handler<Echo>()}});
         // No certificate check: the server's is a throwaway one.
@@ -180,27 +166,7 @@ struct World {
               "GnuTLS's client credentials");
     }
 
-    static std::string slurp(const std::string& path) {
-        std::ifstream in(path, std::ios::binary);
-        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    }
-
-    // A server of its own for one input, its certificate loaded from files
-    // that live only as long as that takes.
-    std::unique_ptr<tornado::HTTP3Server> new_server() {
-        char folder[] = "/tmp/fuzz_http3_frames.XXXXXX";
-        check(::mkdtemp(folder) != nullptr, "a folder for the certificate");
-        tornado::HTTP3Parameters params;
-        params.certfile = std::string(folder) + "/cert.pem";
-        params.keyfile = std::string(folder) + "/key.pem";
-        std::ofstream(params.certfile, std::ios::binary) << cert_pem;
-        std::ofstream(params.keyfile, std::ios::binary) << key_pem;
-        auto server = std::make_unique<tornado::HTTP3Server>(*app, params);
-        std::remove(params.certfile.c_str());
-        std::remove(params.keyfile.c_str());
-        ::rmdir(folder);
-        return server;
-    }
+    std::unique_ptr<tornado::HTTP3Server> new_server() { return certificate.new_server(*app); }
 };
 
 // Lets the loop run what the datagrams scheduled (send_soon, timers due).

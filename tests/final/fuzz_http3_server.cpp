@@ -23,20 +23,18 @@
 //   handshake needs the server's own random keys), it sends at most three
 //   times what it received (RFC 9000 section 8.1, anti-amplification);
 // * close_all_connections() leaves no connection behind.
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "fuzz_http3_certificate.h"
 #include "tornado/http3.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
@@ -85,57 +83,22 @@ public:
     bool verbose = std::getenv("FUZZ_VERBOSE") != nullptr;
 };
 
-// What lasts the whole run: the loop, the application, and a throwaway
-// certificate made by the openssl command in a folder of its own (kept
-// as PEM text). Each input gets a server of its own:
-// close_all_connections() is final for a server (it takes no new
-// connection after it), so one server for the whole run would let only
-// the run's first input make a connection.
+// What lasts the whole run: the loop, the application and the
+// certificate; each input gets a server of its own (new_server).
 struct World {
     tornado::IOLoop loop;
     std::unique_ptr<tornado::Application> app;
-    std::string cert_pem, key_pem;
+    ThrowawayCertificate certificate;
     Recorder sink;
 
     World() {
         tornado::gen_log.set_level(tornado::LogLevel::none);
         tornado::access_log.set_level(tornado::LogLevel::none);
-        char folder[] = "/tmp/fuzz_http3_server.XXXXXX";
-        check(::mkdtemp(folder) != nullptr, "a folder for the certificate");
-        std::string dir = folder;
-        std::string command =
-            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + dir +
-            "/key.pem -out " + dir + "/cert.pem -days 2 -subj /CN=localhost 2>/dev/null";
-        check(std::system(command.c_str()) == 0, "openssl makes a certificate");
-        cert_pem = slurp(dir + "/cert.pem");
-        key_pem = slurp(dir + "/key.pem");
-        std::remove((dir + "/cert.pem").c_str());
-        std::remove((dir + "/key.pem").c_str());
-        ::rmdir(folder);
         app = std::make_unique<tornado::Application>(
             std::vector<tornado::URLSpec>{{"/.*", tornado::handler<Hello>()}});
     }
 
-    static std::string slurp(const std::string& path) {
-        std::ifstream in(path, std::ios::binary);
-        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    }
-
-    // The certificate goes to files for as long as the server reads them.
-    std::unique_ptr<tornado::HTTP3Server> new_server() {
-        char folder[] = "/tmp/fuzz_http3_server.XXXXXX";
-        check(::mkdtemp(folder) != nullptr, "a folder for the certificate");
-        tornado::HTTP3Parameters params;
-        params.certfile = std::string(folder) + "/cert.pem";
-        params.keyfile = std::string(folder) + "/key.pem";
-        std::ofstream(params.certfile, std::ios::binary) << cert_pem;
-        std::ofstream(params.keyfile, std::ios::binary) << key_pem;
-        auto server = std::make_unique<tornado::HTTP3Server>(*app, params);
-        std::remove(params.certfile.c_str());
-        std::remove(params.keyfile.c_str());
-        ::rmdir(folder);
-        return server;
-    }
+    std::unique_ptr<tornado::HTTP3Server> new_server() { return certificate.new_server(*app); }
 };
 
 World& world() {

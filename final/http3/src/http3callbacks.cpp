@@ -184,9 +184,7 @@ bool HTTP3Callbacks::new_id(HTTP3Server& server, ngtcp2_cid* id, std::uint8_t* t
                             std::size_t length) {
     if (gnutls_rnd(GNUTLS_RND_RANDOM, id->data, length) != 0) return false;
     id->datalen = length;
-    const auto* secret = reinterpret_cast<const std::uint8_t*>(server.secret_.data());
-    return ngtcp2_crypto_generate_stateless_reset_token(token, secret, server.secret_.size(), id) ==
-           0;
+    return server.reset_token(*id, token);
 }
 
 // A new ID for the client to reach us by: the server's table learns it.

@@ -49,6 +49,18 @@ std::span<const std::uint8_t> bytes_of(std::string_view text) {
     return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
+// One packet of the listener's own (`written` bytes of `packet`, or
+// nothing if writing it failed) back to where `datagram` came from. Not
+// kept if the socket refuses it: the client sends again, or times out.
+void answer(const Datagram& datagram, DatagramSink& sink, const std::uint8_t* packet,
+            ngtcp2_ssize written) {
+    if (written <= 0) return;
+    std::string_view bytes(reinterpret_cast<const char*>(packet),
+                           static_cast<std::size_t>(written));
+    OutgoingDatagram reply{bytes, datagram.peer, datagram.destination};
+    (void)sink.send({&reply, 1});
+}
+
 // A version no one speaks, of the form RFC 9000 section 15 reserves, so
 // that clients keep taking versions they do not know ("greasing").
 std::uint32_t reserved_version() {
@@ -204,14 +216,11 @@ void HTTP3Server::negotiate_version(const Datagram& datagram, DatagramSink& sink
     std::uint32_t versions[] = {reserved_version(), NGTCP2_PROTO_VER_V1};
     std::uint8_t unused = 0;
     gnutls_rnd(GNUTLS_RND_NONCE, &unused, 1);
-    std::string packet(NGTCP2_MAX_UDP_PAYLOAD_SIZE, '\0');
-    ngtcp2_ssize written = ngtcp2_pkt_write_version_negotiation(
-        reinterpret_cast<std::uint8_t*>(packet.data()), packet.size(), unused, scid.data(),
-        scid.size(), dcid.data(), dcid.size(), versions, 2);
-    if (written <= 0) return;
-    packet.resize(static_cast<std::size_t>(written));
-    OutgoingDatagram answer{packet, datagram.peer, datagram.destination};
-    (void)sink.send({&answer, 1});  // lost: the client tries again
+    std::uint8_t packet[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    ngtcp2_ssize written =
+        ngtcp2_pkt_write_version_negotiation(packet, sizeof packet, unused, scid.data(),
+                                             scid.size(), dcid.data(), dcid.size(), versions, 2);
+    answer(datagram, sink, packet, written);
 }
 
 // RFC 9000 section 17.2.5: a new ID of ours, and a token that seals it
@@ -233,11 +242,7 @@ void HTTP3Server::send_retry(const Datagram& datagram, DatagramSink& sink,
     ngtcp2_ssize written =
         ngtcp2_crypto_write_retry(packet, sizeof packet, header.version, &header.scid, &retry_id,
                                   &header.dcid, token, static_cast<std::size_t>(token_size));
-    if (written <= 0) return;
-    std::string_view bytes(reinterpret_cast<const char*>(packet),
-                           static_cast<std::size_t>(written));
-    OutgoingDatagram answer{bytes, datagram.peer, datagram.destination};
-    (void)sink.send({&answer, 1});  // lost: the client sends its Initial again
+    answer(datagram, sink, packet, written);
 }
 
 // RFC 9000 section 8.1.2: a Retry token we did not make for this address,
@@ -249,11 +254,7 @@ void HTTP3Server::refuse_token(const Datagram& datagram, DatagramSink& sink,
     ngtcp2_ssize written =
         ngtcp2_crypto_write_connection_close(packet, sizeof packet, header.version, &header.scid,
                                              &header.dcid, NGTCP2_INVALID_TOKEN, nullptr, 0);
-    if (written <= 0) return;
-    std::string_view bytes(reinterpret_cast<const char*>(packet),
-                           static_cast<std::size_t>(written));
-    OutgoingDatagram answer{bytes, datagram.peer, datagram.destination};
-    (void)sink.send({&answer, 1});
+    answer(datagram, sink, packet, written);
 }
 
 // RFC 9000 section 10.3: a packet for an ID we do not know. If it was one
@@ -272,12 +273,8 @@ void HTTP3Server::send_stateless_reset(const Datagram& datagram, DatagramSink& s
     }
     ngtcp2_cid cid;
     ngtcp2_cid_init(&cid, bytes_of(id).data(), id.size());
-    auto secret = bytes_of(secret_);
     std::uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
-    if (ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), &cid) !=
-        0) {
-        return;
-    }
+    if (!reset_token(cid, token)) return;
     // The random bytes include the first byte, whose top bits ngtcp2 sets.
     std::uint8_t random[kLargest];
     std::size_t random_size = size - NGTCP2_STATELESS_RESET_TOKENLEN;
@@ -285,11 +282,16 @@ void HTTP3Server::send_stateless_reset(const Datagram& datagram, DatagramSink& s
     std::uint8_t packet[kLargest];
     ngtcp2_ssize written =
         ngtcp2_pkt_write_stateless_reset(packet, sizeof packet, token, random, random_size);
-    if (written <= 0) return;
-    std::string_view bytes(reinterpret_cast<const char*>(packet),
-                           static_cast<std::size_t>(written));
-    OutgoingDatagram answer{bytes, datagram.peer, datagram.destination};
-    (void)sink.send({&answer, 1});
+    answer(datagram, sink, packet, written);
+}
+
+// The reset token the server gives with each connection ID it makes, and
+// sends again in a stateless reset for that ID: derived from the ID and
+// the secret, so the server need not remember it.
+bool HTTP3Server::reset_token(const ngtcp2_cid& id, std::uint8_t* token) const noexcept {
+    auto secret = bytes_of(secret_);
+    return ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), &id) ==
+           0;
 }
 
 bool HTTP3Server::reset_allowed() noexcept {

@@ -61,6 +61,7 @@
 
 struct ngtcp2_conn;
 struct ngtcp2_pkt_hd;
+struct ngtcp2_cid;
 struct nghttp3_conn;
 
 namespace tornado {
@@ -173,6 +174,8 @@ private:
     void refuse_token(const Datagram& datagram, DatagramSink& sink, const ngtcp2_pkt_hd& header);
     void send_stateless_reset(const Datagram& datagram, DatagramSink& sink, std::string_view id);
     bool reset_allowed() noexcept;
+    // NGTCP2_STATELESS_RESET_TOKENLEN bytes into `token`; false on failure.
+    bool reset_token(const ngtcp2_cid& id, std::uint8_t* token) const noexcept;
     // The table: which connection an ID names. A connection lists each of
     // its IDs as it makes them, and takes them away at its end.
     void add_id(std::string id, HTTP3ServerConnection* connection);
