@@ -40,7 +40,8 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
   - no connection is made past --max_connections;
   - with --hello, final_hello --http3 answers over HTTPS (curl, with
     Alt-Svc naming HTTP/3) and over HTTP/3 (gtlsclient) on one port
-    number, from one application.
+    number, from one application; and it starts on port 0 every time
+    while UDP sockets hold a quarter of the kernel's ports.
   - and with a sink that says EAGAIN after every 3 datagrams
     (--refuse_every=3), large bodies both ways and 20 requests still
     come through: the server keeps what was refused and sends it when
@@ -52,6 +53,7 @@ exits 1 if any failed. Standard library only.
 """
 import argparse
 import os
+import resource
 import select
 import shutil
 import signal
@@ -614,15 +616,10 @@ def hello_serves_both(hello_and_folder):
     the same port number (gtlsclient)."""
     hello, folder = hello_and_folder
     log = open(os.path.join(folder, "hello.log"), "wb")
-    process = subprocess.Popen([hello, "--port=0", "--address=127.0.0.1", "--http3",
-                                "--certfile=" + os.path.join(folder, "cert.pem"),
-                                "--keyfile=" + os.path.join(folder, "key.pem")],
-                               stdout=subprocess.PIPE, stderr=log)
+    process, port = start_hello_http3(hello, folder, log)
     try:
-        ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
-        expect(ready, "final_hello printed nothing in %d s" % START_TIMEOUT)
-        line = process.stdout.readline()  # "Listening on https://127.0.0.1:PORT/"
-        port = int(line.split(b"127.0.0.1:")[1].split(b"/")[0])
+        expect(port is not None, "final_hello printed no 'Listening on' line in %d s; its log: %s"
+               % (START_TIMEOUT, log_tail(log.name)))
         done = subprocess.run(["curl", "-sk", "-i", "https://127.0.0.1:%d/" % port], capture_output=True,
                               timeout=CLIENT_TIMEOUT)
         head = done.stdout.decode(errors="replace").lower()
@@ -631,10 +628,67 @@ def hello_serves_both(hello_and_folder):
         out, download = gtlsclient(port, "/", folder=folder)
         expect_equal(body_of(download, "index.html"), b"Hello, world", "HTTP/3 over UDP")
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+        stop(process)
         log.close()
+
+
+def start_hello_http3(hello, folder, log):
+    """final_hello --http3 on port 0; returns (process, port), or the
+    process and None when it printed no 'Listening on' line."""
+    process = subprocess.Popen([hello, "--port=0", "--address=127.0.0.1", "--http3",
+                                "--certfile=" + os.path.join(folder, "cert.pem"),
+                                "--keyfile=" + os.path.join(folder, "key.pem")],
+                               stdout=subprocess.PIPE, stderr=log)
+    waiting = select.poll()  # not select(): descriptors may pass 1024 here
+    waiting.register(process.stdout, select.POLLIN)
+    line = process.stdout.readline() if waiting.poll(START_TIMEOUT * 1000) else b""  # "Listening on https://127.0.0.1:PORT/"
+    if b"127.0.0.1:" not in line:
+        return process, None
+    return process, int(line.split(b"127.0.0.1:")[1].split(b"/")[0])
+
+
+def log_tail(path):
+    with open(path, "rb") as log:
+        return log.read()[-500:].decode(errors="replace")
+
+
+def stop(process):
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def hello_starts_beside_udp_clients(hello_and_folder):
+    """With a quarter of the kernel's ports for port 0 held by UDP
+    sockets (as clients hold theirs), final_hello --http3 --port=0 starts
+    every time: it picks a number free for both TCP and UDP. (Were it to
+    take TCP's number blindly, about one start in four would fail.)"""
+    hello, folder = hello_and_folder
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+        low, high = (int(word) for word in ports.read().split())
+    held = []
+    try:
+        for port in range(low, high + 1):
+            if port % 8 > 1:  # one odd and one even in each eight
+                continue
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                udp.bind(("127.0.0.1", port))
+                held.append(udp)
+            except OSError:
+                udp.close()
+        expect(len(held) > 1000, "only %d UDP ports held" % len(held))
+        with open(os.path.join(folder, "hello_udp.log"), "wb") as log:
+            for attempt in range(12):
+                process, port = start_hello_http3(hello, folder, log)
+                stop(process)
+                expect(port is not None, "start %d of 12 failed; its log: %s" % (attempt + 1, log_tail(log.name)))
+    finally:
+        for udp in held:
+            udp.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def make_certificate(folder):
@@ -680,6 +734,8 @@ def main():
         if options.hello and shutil.which("curl"):
             results.append(run_check("final_hello --http3: HTTPS over TCP, HTTP/3 over UDP, one application",
                                      hello_serves_both, (options.hello, folder)))
+            results.append(run_check("final_hello --http3 --port=0 starts beside UDP clients holding ports",
+                                     hello_starts_beside_udp_clients, (options.hello, folder)))
     finally:
         shutil.rmtree(folder)
     print("summary: %d passed, %d failed (%.1f s)" % (results.count("PASS"), results.count("FAIL"),

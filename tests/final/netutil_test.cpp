@@ -150,6 +150,71 @@ TEST(BindSockets, ReusePortLetsSocketsShareAPort) {
     EXPECT_EQ(SocketAddress::local_of(second[0].get()).port(), port);
 }
 
+// UDP sockets on 127.0.0.1 holding a quarter of the kernel's range for
+// port 0, as clients hold theirs: a TCP port the kernel picks is then often
+// one UDP cannot have. Two ports in each eight, one odd and one even:
+// Linux gives bind() odd ports first and connect() even ones.
+std::vector<FileDescriptor> hold_udp_ports() {
+    int low = 0;
+    int high = 0;
+    std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low >> high;
+    std::vector<FileDescriptor> held;
+    for (int port = low; port <= high; ++port) {
+        if (port % 8 > 1) continue;
+        FileDescriptor udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        SocketAddress address =
+            SocketAddress::from_ip("127.0.0.1", static_cast<std::uint16_t>(port));
+        if (::bind(udp.get(), address.data(), address.size()) == 0) held.push_back(std::move(udp));
+    }
+    return held;
+}
+
+bool udp_can_bind(std::uint16_t port) {
+    FileDescriptor udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    SocketAddress address = SocketAddress::from_ip("127.0.0.1", port);
+    return ::bind(udp.get(), address.data(), address.size()) == 0;
+}
+
+// HTTP/3 serves on UDP at the TCP port's number. With port 0, that number
+// must be free for UDP too, or the server fails to start. The first loop
+// shows that the held ports do get in the way without udp_too.
+TEST(BindSockets, UdpTooPicksAPortUdpCanHave) {
+    std::vector<FileDescriptor> held = hold_udp_ports();
+    ASSERT_GT(held.size(), 1000u) << "too few UDP ports held (a low limit on open files?)";
+    int collisions = 0;
+    for (int i = 0; i < 80; ++i) {
+        auto sockets = tornado::bind_sockets(0, "127.0.0.1");
+        if (!udp_can_bind(SocketAddress::local_of(sockets[0].get()).port())) ++collisions;
+    }
+    ASSERT_GT(collisions, 0) << "the held UDP ports never met TCP's: the test shows nothing";
+    for (int i = 0; i < 80; ++i) {
+        auto sockets = tornado::bind_sockets(0, "127.0.0.1", {.udp_too = true});
+        std::uint16_t port = SocketAddress::local_of(sockets[0].get()).port();
+        EXPECT_TRUE(udp_can_bind(port)) << "port " << port;
+    }
+}
+
+// A port asked for by number is not changed: when UDP has it, the error
+// says so, and no TCP socket is left listening.
+TEST(BindSockets, UdpTooOnATakenUdpPortIsAnErrorThatSaysUdp) {
+    FileDescriptor udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    SocketAddress any_port = SocketAddress::from_ip("127.0.0.1", 0);
+    ASSERT_EQ(::bind(udp.get(), any_port.data(), any_port.size()), 0);
+    std::uint16_t port = SocketAddress::local_of(udp.get()).port();
+    try {
+        tornado::bind_sockets(port, "127.0.0.1", {.udp_too = true});
+        FAIL() << "UDP port " << port << " is held, and bind_sockets took it";
+    } catch (const std::system_error& error) {
+        EXPECT_EQ(error.code().value(), EADDRINUSE);
+        EXPECT_NE(std::string(error.what()).find("bind UDP 127.0.0.1:" + std::to_string(port)),
+                  std::string::npos)
+            << error.what();
+    }
+    FileDescriptor client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    SocketAddress server = SocketAddress::from_ip("127.0.0.1", port);
+    EXPECT_LT(::connect(client.get(), server.data(), server.size()), 0);
+}
+
 TEST(BindUnixSocket, ListensAndReplacesAStaleSocketFile) {
     std::string path = "/tmp/tornado-test-" + std::to_string(::getpid()) + ".sock";
     {

@@ -109,6 +109,28 @@ TEST(TCPServer, APeerThatNeverSpeaksDoesNotStopOthers) {
     EXPECT_EQ(replies, std::vector<std::string>{"hi\n"});
 }
 
+// listen() binds with the options bind_options gives (HTTPServer's, with
+// http3, ask for a port UDP can have too).
+class UdpTooServer : public EchoServer {
+protected:
+    tornado::BindOptions bind_options(tornado::BindOptions asked) const override {
+        asked.udp_too = true;
+        return asked;
+    }
+};
+
+TEST(TCPServer, ListenBindsWithTheOptionsOfBindOptions) {
+    IOLoop loop;
+    tornado::FileDescriptor udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    SocketAddress any_port = SocketAddress::from_ip("127.0.0.1", 0);
+    ASSERT_EQ(::bind(udp.get(), any_port.data(), any_port.size()), 0);
+    std::uint16_t port = SocketAddress::local_of(udp.get()).port();
+    UdpTooServer server;
+    EXPECT_THROW(server.listen(port, "127.0.0.1"), std::system_error);
+    EXPECT_THROW(server.bind(port, "127.0.0.1"), std::system_error);
+    EXPECT_TRUE(server.addresses().empty());
+}
+
 TEST(TCPServer, APlainFunctionHandler) {
     IOLoop loop;
     tornado::TCPServer server([](std::shared_ptr<IOStream> stream, SocketAddress address) {

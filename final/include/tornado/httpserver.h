@@ -39,7 +39,8 @@
 //   on each address and port the server listens on, to the same
 //   application; its HTTPS answers carry Alt-Svc: h3=":PORT", so browsers
 //   come back over HTTP/3. It needs ssl_options (QUIC has no cleartext),
-//   and one process: the UDP port is bound where accepting begins.
+//   and one process: the UDP port is bound where accepting begins. Port 0
+//   picks a number free for both TCP and UDP.
 //
 // Starting: listen(port), or bind(port) then start(n) for n processes (see
 // TCPServer). Stopping gracefully: stop() stops accepting, and
@@ -196,6 +197,8 @@ protected:
     Task<void> handle_stream(std::shared_ptr<IOStream> stream, SocketAddress address) override;
     // With http3: HTTP/3 on the same address, over UDP.
     void socket_added(const SocketAddress& address) override;
+    // With http3: a port free for UDP too (BindOptions::udp_too).
+    BindOptions bind_options(BindOptions asked) const override;
 
 private:
     // What request delegates share with the server, and keep if it goes first.

@@ -127,6 +127,11 @@ struct BindOptions {
     // SO_REUSEPORT: several sockets (processes) share the port, and the
     // kernel spreads the connections over them.
     bool reuse_port = false;
+    // Port 0: choose a port that UDP can have too, at every address (a
+    // server that serves HTTP/3 on its TCP port's number binds it next;
+    // HTTPServer with http3 sets this). UDP's ports are apart from TCP's, so
+    // the port TCP is given may be some client's UDP port.
+    bool udp_too = false;
 };
 
 // Listening sockets (non-blocking, close-on-exec, SO_REUSEADDR) for `port`
@@ -134,7 +139,8 @@ struct BindOptions {
 // IPv6 socket (IPV6_V6ONLY, so both can hold the port). A host name binds
 // every address it resolves to (getaddrinfo: call it before the loop runs).
 // Port 0 picks a free port, the same one for every family (if the port the
-// first family got is taken in another, a new one, where Tornado raises).
+// first family got is taken in another, or for UDP with udp_too, a new one,
+// where Tornado raises).
 // Throws std::system_error naming the address ("bind 127.0.0.1:80:
 // Permission denied").
 std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view address = {},

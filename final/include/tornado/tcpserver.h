@@ -154,6 +154,10 @@ protected:
     // add_sockets or start, on the loop that accepts). The default does
     // nothing; HTTPServer serves HTTP/3 on the same address from here.
     virtual void socket_added(const SocketAddress& address);
+    // The options listen() and bind() bind with, given the caller's. The
+    // default returns them; HTTPServer with http3 asks for a port UDP can
+    // have too.
+    virtual BindOptions bind_options(BindOptions asked) const;
 
 private:
     struct Listener {

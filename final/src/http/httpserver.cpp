@@ -409,6 +409,13 @@ void HTTPServer::socket_added(const SocketAddress& address) {
     params_ = std::move(params);
 }
 
+// Port 0 picks a TCP port; HTTP/3 then needs the same number on UDP,
+// where a client may hold it.
+BindOptions HTTPServer::bind_options(BindOptions asked) const {
+    asked.udp_too = asked.udp_too || options_.http3;
+    return asked;
+}
+
 // A cleartext client whose first head was HTTP/2's preface: its HTTP/1
 // connection has ended, and the stream goes on over HTTP/2.
 void HTTPServer::start_http2(std::shared_ptr<IOStream> stream, std::string received,

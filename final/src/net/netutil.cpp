@@ -227,6 +227,23 @@ void set_port(SocketAddress& address, std::uint16_t port) {
     address = SocketAddress(reinterpret_cast<sockaddr*>(&storage), address.size());
 }
 
+// Whether UDP may bind `address` (port included): a socket is bound there
+// and closed again, made as UDPSocket makes its own, so the answer holds
+// for it. The port is free again once this returns; it stays free unless
+// another program takes it before the caller binds it, a window of a few
+// system calls. (What this guards against is a port held for long, a UDP
+// client's.)
+bool udp_can_bind(const SocketAddress& address) {
+    FileDescriptor probe(::socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!probe) throw_errno("socket");
+    if (address.family() == AF_INET6) {
+        set_option(probe.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "setsockopt IPV6_V6ONLY");
+    }
+    if (::bind(probe.get(), address.data(), address.size()) == 0) return true;
+    if (errno == EADDRINUSE) return false;
+    throw_errno("bind UDP " + address.to_string());
+}
+
 // A listening socket for each of `candidates`, all on `port` (port 0: the
 // port the first one gets, written into the others: hence a copy, fresh
 // for each attempt of bind_sockets). Throws at the first address that
@@ -267,7 +284,12 @@ std::vector<FileDescriptor> bind_each(std::vector<SocketAddress> candidates, std
             }
             throw_errno("bind " + candidate.to_string());
         }
-        bound_port = SocketAddress::local_of(sock.get()).port();
+        SocketAddress bound = SocketAddress::local_of(sock.get());
+        if (options.udp_too && !udp_can_bind(bound)) {
+            throw std::system_error(EADDRINUSE, std::generic_category(),
+                                    "bind UDP " + bound.to_string());
+        }
+        bound_port = bound.port();
         if (::listen(sock.get(), options.backlog) < 0)
             throw_errno("listen " + candidate.to_string());
         sockets.push_back(std::move(sock));
@@ -306,18 +328,18 @@ std::vector<FileDescriptor> bind_sockets(std::uint16_t port, std::string_view ad
 
     // The port the kernel picks for the first address is free in that
     // family only: another program may hold it on IPv6 (a client's
-    // connection from ::1, say). Then the whole set is made again on a
-    // new port, a few times, rather than failing a request that any free
-    // port would have met.
-    constexpr int kAttemptsForPortZero = 8;
+    // connection from ::1, say), or on UDP (udp_too). Then the whole set is
+    // made again on a new port, a few times, rather than failing a request
+    // that any free port would have met.
+    constexpr int kAttemptsForPortZero = 16;
     std::vector<FileDescriptor> sockets;
     for (int attempt = 1;; ++attempt) {
         try {
             sockets = bind_each(candidates, port, host, options);
             break;
         } catch (const std::system_error& error) {
-            bool retry = port == 0 && candidates.size() > 1 && error.code().value() == EADDRINUSE &&
-                         attempt < kAttemptsForPortZero;
+            bool retry = port == 0 && (candidates.size() > 1 || options.udp_too) &&
+                         error.code().value() == EADDRINUSE && attempt < kAttemptsForPortZero;
             if (!retry) throw;
         }
     }

@@ -31,7 +31,7 @@ TCPServer::~TCPServer() {
 }
 
 void TCPServer::listen(std::uint16_t port, std::string_view address, const BindOptions& options) {
-    add_sockets(bind_sockets(port, address, options));
+    add_sockets(bind_sockets(port, address, bind_options(options)));
 }
 
 void TCPServer::add_sockets(std::vector<FileDescriptor> sockets) {
@@ -73,11 +73,13 @@ void TCPServer::add_socket(FileDescriptor socket) {
 
 void TCPServer::socket_added(const SocketAddress& /*address*/) {}
 
+BindOptions TCPServer::bind_options(BindOptions asked) const { return asked; }
+
 // Bound now, in the parent, so that the workers fork_processes makes
 // inherit the sockets (and so that a bind error is reported once, before
 // any fork). After start(), there is no fork to wait for: accept at once.
 void TCPServer::bind(std::uint16_t port, std::string_view address, const BindOptions& options) {
-    std::vector<FileDescriptor> sockets = bind_sockets(port, address, options);
+    std::vector<FileDescriptor> sockets = bind_sockets(port, address, bind_options(options));
     if (started_) {
         add_sockets(std::move(sockets));
         return;
