@@ -9,73 +9,20 @@
 #include <utility>
 
 #include "core/text.h"
+#include "http/response_fields.h"
 #include "tornado/log.h"
 
 namespace tornado {
 
 namespace {
 
-// Fields a message must not carry over HTTP/2 (RFC 9113 section 8.2.2):
-// HTTP/1's hop-by-hop framing.
-bool connection_specific(std::string_view lower_name) {
-    return lower_name == "connection" || lower_name == "keep-alive" ||
-           lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
-           lower_name == "upgrade";
-}
-
-void append_lower(std::string& out, std::string_view text) {
-    for (char c : text) out.push_back(detail::ascii_lower(c));
-}
-
-// A field for libnghttp2, which copies the bytes (its const_casts are
-// its API's: nghttp2_nv's pointers are not const, but it writes nothing).
-nghttp2_nv field(std::string_view name, std::string_view value) {
-    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
-            value.size(), NGHTTP2_NV_FLAG_NONE};
-}
-
-// Submits a response's HEADERS: :status, the application's fields, and
-// server, date and the connection's alt-svc unless it gave them. HTTP/2 names are lower case (RFC
-// 9113 section 8.2.1): they are written, lowered, one after another into
-// `lowered`, which is sized first so that the views into it stay put.
-// Values are seen where the headers keep them. libnghttp2 copies names
-// and values in nghttp2_submit_response, so none of this need outlive it.
+// Submits a response's HEADERS (see response_fields), with the
+// connection's server and alt-svc fields.
 int submit_response(nghttp2_session* session, std::int32_t id, int code, const HTTPHeaders& headers,
                     std::string_view server_header, std::string_view alt_svc,
                     nghttp2_data_provider* body) {
-    std::size_t name_bytes = 0;
-    for (HTTPHeaders::Field header : headers) name_bytes += header.name.size();
-    std::string lowered;
-    lowered.reserve(name_bytes);
-    std::vector<nghttp2_nv> fields;
-    fields.reserve(headers.size() + 4);
-    char status[8];
-    auto status_end = std::to_chars(status, status + sizeof status, code).ptr;
-    fields.push_back(field(":status", {status, static_cast<std::size_t>(status_end - status)}));
-    bool has_server = false;
-    bool has_date = false;
-    bool has_alt_svc = false;
-    for (HTTPHeaders::Field header : headers) {
-        std::size_t at = lowered.size();
-        append_lower(lowered, header.name);
-        std::string_view name(lowered.data() + at, header.name.size());
-        if (connection_specific(name)) {
-            lowered.resize(at);
-            continue;
-        }
-        has_server = has_server || name == "server";
-        has_date = has_date || name == "date";
-        has_alt_svc = has_alt_svc || name == "alt-svc";
-        fields.push_back(field(name, header.value));
-    }
-    if (!has_server && !server_header.empty()) fields.push_back(field("server", server_header));
-    if (!has_alt_svc && !alt_svc.empty()) fields.push_back(field("alt-svc", alt_svc));
-    std::string date;
-    if (!has_date) {
-        date = http_date_now();
-        fields.push_back(field("date", date));
-    }
+    std::span<const nghttp2_nv> fields =
+        detail::response_fields<nghttp2_nv>(code, headers, server_header, alt_svc);
     return nghttp2_submit_response(session, id, fields.data(), fields.size(), body);
 }
 
@@ -176,7 +123,7 @@ void HTTP2Stream::finish_with_trailers(const HTTPHeaders& trailers) {
     if (response_ != ResponseStage::finished) {
         for (HTTPHeaders::Field trailer : trailers) {
             std::string name = detail::lower_ascii(trailer.name);
-            if (connection_specific(name)) continue;
+            if (detail::connection_specific(name)) continue;
             trailers_.push_back(std::move(name));
             trailers_.emplace_back(trailer.value);
         }
@@ -271,10 +218,7 @@ void HTTP2Stream::take_into(std::string& batch, std::size_t length) noexcept {
 // HEADERS frame instead of this DATA frame (nghttp2 lets a data source
 // submit them there). If they cannot be submitted, the DATA ends it.
 void HTTP2Stream::submit_trailers(std::uint32_t* flags) {
-    std::vector<nghttp2_nv> fields;
-    for (std::size_t i = 0; i < trailers_.size(); i += 2) {
-        fields.push_back(field(trailers_[i], trailers_[i + 1]));
-    }
+    std::vector<nghttp2_nv> fields = detail::trailer_fields<nghttp2_nv>(trailers_);
     if (nghttp2_submit_trailer(session(), id_, fields.data(), fields.size()) == 0) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     }
@@ -329,7 +273,7 @@ void HTTP2Stream::take_upgraded_request(const RequestStartLine& start, const HTT
     add_field(":path", start.path);
     for (HTTPHeaders::Field header : headers) {
         std::string name = detail::lower_ascii(header.name);
-        if (connection_specific(name) || name == "http2-settings") continue;
+        if (detail::connection_specific(name) || name == "http2-settings") continue;
         add_field(name == "host" ? ":authority" : name, header.value);
     }
     end_of_request();

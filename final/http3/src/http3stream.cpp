@@ -11,6 +11,7 @@
 
 #include "core/text.h"
 #include "http/connection_end.h"
+#include "http/response_fields.h"
 #include "http3libraries.h"
 #include "tornado/log.h"
 
@@ -18,56 +19,12 @@ namespace tornado {
 
 namespace {
 
-// Fields a message must not carry over HTTP/3 (RFC 9114 section 4.2):
-// HTTP/1's hop-by-hop framing.
-bool connection_specific(std::string_view lower_name) {
-    return lower_name == "connection" || lower_name == "keep-alive" ||
-           lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
-           lower_name == "upgrade";
-}
-
-// A field for nghttp3, which copies the bytes (nghttp3_nv's pointers are
-// not const, but it writes nothing).
-nghttp3_nv field(std::string_view name, std::string_view value) {
-    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
-            value.size(), NGHTTP3_NV_FLAG_NONE};
-}
-
-// Submits a response's HEADERS: :status, the application's fields lowered
-// (RFC 9114 section 4.2), and server and date unless it gave them.
-// `lowered` holds the lowered names (sized first: the views stay put).
+// Submits a response's HEADERS (see response_fields), with the server
+// field.
 int submit_response(nghttp3_conn* http, std::int64_t id, int code, const HTTPHeaders& headers,
                     std::string_view server_header, const nghttp3_data_reader* body) {
-    std::size_t name_bytes = 0;
-    for (HTTPHeaders::Field header : headers) name_bytes += header.name.size();
-    std::string lowered;
-    lowered.reserve(name_bytes);
-    std::vector<nghttp3_nv> fields;
-    fields.reserve(headers.size() + 3);
-    char status[8];
-    auto status_end = std::to_chars(status, status + sizeof status, code).ptr;
-    fields.push_back(field(":status", {status, static_cast<std::size_t>(status_end - status)}));
-    bool has_server = false;
-    bool has_date = false;
-    for (HTTPHeaders::Field header : headers) {
-        std::size_t at = lowered.size();
-        for (char c : header.name) lowered.push_back(detail::ascii_lower(c));
-        std::string_view name(lowered.data() + at, header.name.size());
-        if (connection_specific(name)) {
-            lowered.resize(at);
-            continue;
-        }
-        has_server = has_server || name == "server";
-        has_date = has_date || name == "date";
-        fields.push_back(field(name, header.value));
-    }
-    if (!has_server && !server_header.empty()) fields.push_back(field("server", server_header));
-    std::string date;
-    if (!has_date) {
-        date = http_date_now();
-        fields.push_back(field("date", date));
-    }
+    std::span<const nghttp3_nv> fields =
+        detail::response_fields<nghttp3_nv>(code, headers, server_header, {});
     return nghttp3_conn_submit_response(http, id, fields.data(), fields.size(), body);
 }
 
@@ -174,7 +131,7 @@ void HTTP3Stream::finish_with_trailers(const HTTPHeaders& trailers) {
     if (response_ != ResponseStage::finished) {
         for (HTTPHeaders::Field trailer : trailers) {
             std::string name = detail::lower_ascii(trailer.name);
-            if (connection_specific(name)) continue;
+            if (detail::connection_specific(name)) continue;
             trailers_.push_back(std::move(name));
             trailers_.emplace_back(trailer.value);
         }
@@ -241,9 +198,7 @@ nghttp3_ssize HTTP3Stream::read_body(nghttp3_vec* vec, std::size_t count, std::u
 bool HTTP3Stream::submit_trailers() noexcept {
     std::vector<nghttp3_nv> fields;
     try {
-        for (std::size_t i = 0; i + 1 < trailers_.size(); i += 2) {
-            fields.push_back(field(trailers_[i], trailers_[i + 1]));
-        }
+        fields = detail::trailer_fields<nghttp3_nv>(trailers_);
     } catch (...) {  // no memory: the stream ends without them
         return false;
     }
