@@ -33,6 +33,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from certificate import make_certificate  # noqa: E402
+
 START_TIMEOUT = 30      # seconds pg_ctl waits for the server to accept connections
 STOP_TIMEOUT = 15       # seconds a fast shutdown may take before SIGKILL
 # Throwaway data, many test connections at once.
@@ -89,16 +92,10 @@ def server_pid(directory):
     return pid
 
 
-def make_certificate(directory):
-    """A self-signed certificate for localhost and 127.0.0.1."""
-    key = os.path.join(directory, "server.key")
-    certificate = os.path.join(directory, "server.crt")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
-                    "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    "-keyout", key, "-out", certificate],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def make_server_certificate(directory):
+    """The server's certificate, where postgresql.conf names it, readable by
+    the cluster's owner alone."""
+    certificate, key = make_certificate(directory, "server.crt", "server.key", days=30)
     os.chmod(key, 0o600)
     chown_to_owner(key)
     chown_to_owner(certificate)
@@ -126,7 +123,7 @@ def start(directory, tls=True, settings=(), port=None):
     options = ["-k", directory, "-p", str(port), "-c", "listen_addresses=127.0.0.1"]
     if tls:
         if not os.path.exists(os.path.join(directory, "server.crt")):
-            make_certificate(directory)
+            make_server_certificate(directory)
         options += ["-c", "ssl=on",
                     "-c", "ssl_cert_file=" + os.path.join(directory, "server.crt"),
                     "-c", "ssl_key_file=" + os.path.join(directory, "server.key")]

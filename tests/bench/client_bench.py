@@ -37,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import run_bench as bench  # noqa: E402
 import tls_bench  # noqa: E402
+from certificate import make_certificate  # noqa: E402  (tls_bench put tools/ on the path)
 from serverproc import ServerProcess  # noqa: E402 (run_bench put tests/clients on the path)
 
 MISSING = 77
@@ -124,7 +125,7 @@ def main(argv):
     program = os.path.join(options.bin, "client_bench")
     raw = os.path.join(os.path.abspath(options.out), "raw")
     os.makedirs(raw, exist_ok=True)
-    certfile, keyfile = tls_bench.make_certificate(os.path.join(raw, "client-tls"))
+    certfile, keyfile = make_certificate(os.path.join(raw, "client-tls"))
     started = time.time()
     rounds = {}  # (server, concurrency, client) -> [run, ...]
     failed = False

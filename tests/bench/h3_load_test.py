@@ -21,6 +21,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools"))
+from certificate import make_certificate  # noqa: E402
+
 SKIP = 77
 FILE_NAME = "file16k.bin"
 FILE_BYTES = 16 * 1024
@@ -42,17 +45,6 @@ def free_udp_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def make_certificate(directory):
-    """A P-256 key and a self-signed certificate for localhost/127.0.0.1."""
-    key, cert = os.path.join(directory, "key.pem"), os.path.join(directory, "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return key, cert
 
 
 def wait_until_listening(server, port, seconds=5.0):
@@ -122,7 +114,7 @@ def main():
         os.mkdir(served)
         with open(os.path.join(served, FILE_NAME), "wb") as f:
             f.write(os.urandom(FILE_BYTES))
-        key, cert = make_certificate(directory)
+        cert, key = make_certificate(directory)
         port = free_udp_port()
         server = subprocess.Popen([gtlsserver, "-q", "-d", served, "127.0.0.1", str(port), key,
                                    cert], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -93,8 +93,8 @@ import run_bench as bench  # noqa: E402  (Server, NginxProcess, interleaved_roun
 # The server on CPU 1 and h2load on CPU 0; a process tree, its memory, its start times.
 from db_bench import Pinning, process_tree, rss_kb, started  # noqa: E402
 from tfb_bench import CpuMeter  # noqa: E402  (a process tree's CPU time, reaped children too)
-from tls_bench import (NginxTLSProcess, PACE_BUSY_PERCENT, make_certificate,  # noqa: E402
-                       pace_setter, version_of)
+from tls_bench import NginxTLSProcess, PACE_BUSY_PERCENT, pace_setter, version_of  # noqa: E402
+from certificate import make_certificate  # noqa: E402  (tls_bench put tools/ on the path)
 
 DURATION = 5             # seconds of h2load's measured duration per run
 QUICK_DURATION = 1
@@ -737,7 +737,7 @@ def method_text(options, pinning):
             example, " and ".join(map(str, CONNECTIONS)), " and ".join(map(str, STREAMS))),
         "- Ways: h2c is HTTP/2 in cleartext by prior knowledge (`http://` URL); h2 is TLS "
         "1.3 with h2 chosen by ALPN, with a self-signed EC P-256 certificate made for the "
-        "run (`tls/cert.pem`; tls_bench.py's make_certificate).",
+        "run (`tls/cert.pem`; tools/certificate.py).",
         "- Resources: `/`, \"Hello, world\" (12 bytes: final/'s MainHandler of demo_app, "
         "nginx's `return 200`, h2o's file handler on a file of those bytes), and "
         "`/static/%s` (16,384 bytes of a fixed pseudo-random sequence, in `http2-www/`: "

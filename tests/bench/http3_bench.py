@@ -83,7 +83,8 @@ sys.path.insert(0, HERE)
 import run_bench as bench  # noqa: E402  (Server, interleaved_rounds, goal_check, tables)
 import http2_bench as h2  # noqa: E402  (the files, h2load's run and parse, the rounds' summary)
 from db_bench import Pinning  # noqa: E402  (the server on CPU 1, the client on CPU 0)
-from tls_bench import make_certificate, version_of  # noqa: E402
+from tls_bench import version_of  # noqa: E402
+from certificate import make_certificate  # noqa: E402  (tls_bench put tools/ on the path)
 
 DURATION = h2.DURATION
 QUICK_DURATION = h2.QUICK_DURATION
@@ -507,7 +508,7 @@ def method_text(options, pinning):
         "durations and URL over TLS (h2 by ALPN)." % (
             example, " and ".join(map(str, CONNECTIONS)), " and ".join(map(str, STREAMS))),
         "- TLS: 1.3 (QUIC has no other), a self-signed EC P-256 certificate made for the "
-        "run (`tls/cert.pem`; tls_bench.py's make_certificate), the same for all three.",
+        "run (`tls/cert.pem`; tools/certificate.py), the same for all three.",
         "- Resources: `/`, \"Hello, world\" (12 bytes: final/'s MainHandler, gtlsserver's "
         "`index.html`), and `/static/%s` (16,384 bytes of a fixed pseudo-random sequence: "
         "final/'s StaticFileHandler on `http3-www/static`, gtlsserver's file under "

@@ -58,6 +58,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from certificate import make_certificate  # noqa: E402
 NAMESPACE = "tornado_loss_%d" % os.getpid()
 SMALL_BYTES = 8 * 1024
 LARGE_BYTES = 512 * 1024
@@ -131,15 +133,6 @@ def make_page(folder):
         f.write(os.urandom(LARGE_BYTES))
     paths.insert(RESOURCES // 2, "large.bin")  # in the middle of the page
     return paths
-
-
-def make_certificate(folder):
-    certfile, keyfile = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-    run_checked(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyfile, "-out", certfile,
-                 "-days", "2", "-subj", "/CN=localhost",
-                 "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-    return certfile, keyfile
 
 
 def start(command, name):

@@ -145,7 +145,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "clients"))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 import rawws  # noqa: E402
+from certificate import make_certificate  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -1052,20 +1054,6 @@ def explain_leftovers(pid, baseline, tally):
 
 
 # --- the HTTPS server's certificate ------------------------------------------------------
-
-def make_certificate(folder):
-    """A self-signed EC P-256 certificate for localhost and 127.0.0.1, made
-    now so that no key is ever committed: (certfile, keyfile)."""
-    certfile, keyfile = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-               "-nodes", "-keyout", keyfile, "-out", certfile, "-days", "2",
-               "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-    run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, timeout=60)
-    if run.returncode != 0:
-        raise RuntimeError("%s failed:\n%s" % (" ".join(command), run.stdout.decode(errors="replace")))
-    return certfile, keyfile
-
 
 def client_context(cafile, tls12=False):
     """Trusts that certificate alone and checks that it names localhost;

@@ -95,7 +95,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 import run_bench as bench  # noqa: E402  (the servers, pinning, /proc and wrk helpers)
+from certificate import make_certificate  # noqa: E402
 
 DURATION = 10            # seconds per wrk (or s_time) run
 QUICK_DURATION = 3
@@ -140,20 +142,6 @@ log = bench.log
 
 
 # --- the certificate ------------------------------------------------------------
-
-def make_certificate(folder):
-    """A self-signed EC P-256 certificate for localhost and 127.0.0.1, made
-    now so that no key is ever committed: (certfile, keyfile)."""
-    os.makedirs(folder, exist_ok=True)
-    certfile, keyfile = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-               "-nodes", "-keyout", keyfile, "-out", certfile, "-days", "2",
-               "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-    run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-    if run.returncode != 0:
-        raise RuntimeError("%s failed:\n%s" % (" ".join(command), run.stdout.decode(errors="replace")))
-    return certfile, keyfile
-
 
 # --- the servers ----------------------------------------------------------------
 

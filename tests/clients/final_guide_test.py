@@ -49,6 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "tools"))
 import pg_cluster  # noqa: E402
+from certificate import make_certificate  # noqa: E402
 import rawws  # noqa: E402
 from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
 from serverproc import ServerProcess, children_of  # noqa: E402
@@ -461,16 +462,6 @@ def step_9(report, bin_dir, upstream):
          same_page_over_http2),
         ("the template's links still lead to the stories", links_lead_to_the_stories),
         ("the WebSocket still goes over HTTP/1.1 on the same port", websocket_round_trip)])
-
-
-def make_certificate(directory):
-    """A self-signed certificate for 127.0.0.1: (certfile, keyfile)."""
-    certfile, keyfile = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", keyfile, "-out", certfile, "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True,
-                   timeout=TIMEOUT)
-    return certfile, keyfile
 
 
 def same_page_over_https_and_http3(port, directory):

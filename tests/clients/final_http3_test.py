@@ -65,6 +65,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools"))
+from certificate import make_certificate  # noqa: E402,F401  (final_http3_abuse_test takes it from here)
 from checks import CheckFailed, expect, expect_equal, run_check  # noqa: E402
 
 CLIENT_TIMEOUT = 60  # seconds a gtlsclient run may take (with loss, a few)
@@ -689,14 +691,6 @@ def hello_starts_beside_udp_clients(hello_and_folder):
         for udp in held:
             udp.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def make_certificate(folder):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", os.path.join(folder, "key.pem"), "-out", os.path.join(folder, "cert.pem"),
-                    "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True, timeout=30)
 
 
 def main():

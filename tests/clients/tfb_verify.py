@@ -80,6 +80,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools"))
+from certificate import make_certificate  # noqa: E402
 from serverproc import ServerProcess  # noqa: E402
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -240,15 +242,11 @@ def run_batch(address, path, accept, requests, concurrency):
     return failures
 
 
-def make_certificate(folder):
+def https_arguments(folder):
     """A throwaway certificate for 127.0.0.1 (--http3); sets TLS_CONTEXT
     and returns the server's arguments."""
     global TLS_CONTEXT
-    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True,
-                   timeout=30)
+    cert, key = make_certificate(folder)
     TLS_CONTEXT = ssl.create_default_context()
     TLS_CONTEXT.check_hostname = False
     TLS_CONTEXT.verify_mode = ssl.CERT_NONE
@@ -1018,7 +1016,7 @@ def main():
             cluster = Cluster(args.pg_cluster)
             dsn = prepare_database(psql, cluster.start(), args.schema)
             log = tempfile.NamedTemporaryFile(prefix="tfb-verify-", suffix=".log", delete=False)
-            tls = make_certificate(folder) if args.http3 else []
+            tls = https_arguments(folder) if args.http3 else []
             server = ServerProcess(args.server, "--address=127.0.0.1", "--dsn=" + dsn,
                                    *args.server_arg, *tls, stderr=log)
             server.__enter__()   # not a `with`: the `finally` below stops it, then the cluster
