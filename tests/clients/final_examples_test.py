@@ -67,6 +67,25 @@ def hello_checks(bin_dir, results):
         check(results, "hello: an unknown path is 404", status == 404, status)
     hello_processes_checks(bin_dir, results)
     hello_reuse_port_checks(bin_dir, results)
+    taken_port_checks(bin_dir, results)
+
+
+def taken_port_checks(bin_dir, results):
+    """A port another program holds: final_hello and demo_app say so in one
+    line naming the address and exit 1, not an abort."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        for name in ("final_hello", "demo_app"):
+            program = os.path.join(bin_dir, name)
+            if not os.path.exists(program):
+                continue
+            done = subprocess.run([program, "--port=%d" % port], stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=TIMEOUT)
+            said = b"%s: bind 127.0.0.1:%d: Address already in use\n" % (name.encode(), port)
+            check(results, "%s on a taken port: exit 1 and one line naming it" % name,
+                  done.returncode == 1 and done.stderr == said, (done.returncode, done.stderr))
 
 
 def wait_for_workers(pid, count):

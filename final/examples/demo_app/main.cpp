@@ -32,6 +32,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "chat.h"
@@ -386,11 +387,21 @@ int main(int argc, char** argv) {
     // With --reuse_port each binds its own after the fork: the kernel picks
     // a socket by a hash of the connection's addresses and wakes its
     // process alone.
+    // With --http3 the port's number serves UDP too: port 0 must pick one
+    // that is free for both (HTTPServer::listen does this itself; these
+    // sockets are bound here, before the fork).
     const auto port_number = static_cast<std::uint16_t>(*port);
     std::vector<tornado::FileDescriptor> sockets;
-    if (!*reuse_port) sockets = tornado::bind_sockets(port_number, *address);
-    if (*processes != 1) tornado::fork_processes(*processes);
-    if (*reuse_port) sockets = tornado::bind_sockets(port_number, *address, {.reuse_port = true});
+    try {
+        if (!*reuse_port)
+            sockets = tornado::bind_sockets(port_number, *address, {.udp_too = *http3});
+        if (*processes != 1) tornado::fork_processes(*processes);
+        if (*reuse_port)
+            sockets = tornado::bind_sockets(port_number, *address, {.reuse_port = true});
+    } catch (const std::system_error& error) {  // the port is taken, say
+        std::fprintf(stderr, "demo_app: %s\n", error.what());
+        return 1;
+    }
     const std::uint16_t bound_port = tornado::SocketAddress::local_of(sockets.front().get()).port();
 
     tornado::IOLoop loop;  // made after the fork: each process has its own

@@ -28,6 +28,7 @@
 // stops accepting, lets requests in progress finish, and exits 0.
 #include <cstdio>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -69,7 +70,7 @@ public:
     void get(const tornado::PathArgs&) override { write("Hello, world"); }
 };
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
     tornado::parse_command_line(argc, argv);
     if (*processes < 0) {
         std::fprintf(stderr, "final_hello: --processes must be 0 (one per core) or more\n");
@@ -144,4 +145,15 @@ int main(int argc, char** argv) {
     loop.install_signal_handlers();
     loop.start();
     return 0;
+}
+
+// A port that is taken (or not ours to bind) is the user's to fix: said
+// in one line, exit status 1, rather than an abort.
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::system_error& error) {
+        std::fprintf(stderr, "final_hello: %s\n", error.what());
+        return 1;
+    }
 }
