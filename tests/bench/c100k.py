@@ -553,6 +553,9 @@ def main():
     parser.add_argument("--websocket", action="store_true",
                         help="idle WebSocket connections on the echo servers")
     options = parser.parse_args()
+    # Absolute, as the other benchmarks make it: nginx reads its -c and -p
+    # paths from its own prefix, so a relative --out (make's) doubled them.
+    options.out = os.path.abspath(options.out)
     options.workload = WEBSOCKET if options.websocket else KEEP_ALIVE
     options.servers = options.servers or options.workload.servers
     os.makedirs(options.out, exist_ok=True)
