@@ -3,7 +3,7 @@
 // nghttp2_nv and nghttp3's nghttp3_nv are the same structure: a name and
 // a value by pointer and length, and flags. Both libraries copy the bytes
 // when a response or its trailers are submitted, so the fields here need
-// live only until then.
+// to live only until then.
 #pragma once
 
 #include <charconv>
