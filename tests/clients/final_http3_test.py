@@ -641,9 +641,13 @@ def start_hello_http3(hello, folder, log):
                                 "--certfile=" + os.path.join(folder, "cert.pem"),
                                 "--keyfile=" + os.path.join(folder, "key.pem")],
                                stdout=subprocess.PIPE, stderr=log)
-    waiting = select.poll()  # not select(): descriptors may pass 1024 here
-    waiting.register(process.stdout, select.POLLIN)
-    line = process.stdout.readline() if waiting.poll(START_TIMEOUT * 1000) else b""  # "Listening on https://127.0.0.1:PORT/"
+    try:
+        waiting = select.poll()  # not select(): descriptors may pass 1024 here
+        waiting.register(process.stdout, select.POLLIN)
+        line = process.stdout.readline() if waiting.poll(START_TIMEOUT * 1000) else b""  # "Listening on https://127.0.0.1:PORT/"
+    except BaseException:
+        stop(process)  # not left running when the wait itself fails
+        raise
     if b"127.0.0.1:" not in line:
         return process, None
     return process, int(line.split(b"127.0.0.1:")[1].split(b"/")[0])
