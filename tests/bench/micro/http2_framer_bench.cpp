@@ -719,6 +719,14 @@ std::vector<std::string> header_blocks(std::string_view client_bytes) {
     return blocks;
 }
 
+// One response for each request the connection has received.
+template <typename Connection>
+void answer_every_request(Connection& connection) {
+    for (const ReceivedRequest& request : connection.requests()) {
+        connection.respond(request.stream_id);
+    }
+}
+
 // Both servers on the same connection: one receives and answers it all.
 struct Served {
     ReceivedRequests requests;
@@ -728,9 +736,7 @@ struct Served {
 Served serve_with_nghttp2(const NghttpServerSetup& setup, std::string_view client_bytes) {
     NghttpConnection connection(setup);
     connection.receive(client_bytes);
-    for (const ReceivedRequest& request : connection.requests()) {
-        connection.respond(request.stream_id);
-    }
+    answer_every_request(connection);
     connection.flush();
     if (connection.closed_streams() != static_cast<int>(connection.requests().size())) {
         fail("nghttp2 did not close every stream it answered");
@@ -741,9 +747,7 @@ Served serve_with_nghttp2(const NghttpServerSetup& setup, std::string_view clien
 Served serve_with_chapter10(std::string_view client_bytes) {
     ChapterConnection connection;
     if (connection.receive(client_bytes) != client_bytes.size()) fail("chapter 10 left bytes");
-    for (const ReceivedRequest& request : connection.requests()) {
-        connection.respond(request.stream_id);
-    }
+    answer_every_request(connection);
     return {connection.requests(), read_responses(connection.output())};
 }
 
@@ -845,9 +849,7 @@ void time_sending(benchmark::State& state, MakeConnection make) {
         connection->flush();
         connection->output().clear();  // only the responses are timed
         state.ResumeTiming();
-        for (const ReceivedRequest& request : connection->requests()) {
-            connection->respond(request.stream_id);
-        }
+        answer_every_request(*connection);
         connection->flush();
         benchmark::DoNotOptimize(connection->output().data());
         state.PauseTiming();
@@ -864,9 +866,7 @@ void time_serving(benchmark::State& state, MakeConnection make) {
     for (auto _ : state) {
         auto connection = make();
         connection->receive(bytes);
-        for (const ReceivedRequest& request : connection->requests()) {
-            connection->respond(request.stream_id);
-        }
+        answer_every_request(*connection);
         connection->flush();
         benchmark::DoNotOptimize(connection->output().data());
     }
