@@ -259,6 +259,27 @@ TEST(PathMatchesTest, TheLeadingTextShortcutKeepsEveryMatch) {
     EXPECT_TRUE(PathMatches("\\/escaped/(.*)").match("/escaped/z"));
 }
 
+// "prefix(.*)" (StaticFileHandler's route) is matched without std::regex:
+// the rest of the path is the value, as the regex would give it.
+TEST(PathMatchesTest, APrefixAndOneGroupToTheEndMatchAsTheRegexWould) {
+    for (std::string pattern : {"/static/(.*)", "/static/(.*)$", "/static/(?P<path>.*)"}) {
+        SCOPED_TRACE(pattern);
+        PathMatches files(pattern);
+        EXPECT_EQ(files.match("/static/css/app%20x.css"), PathArgs{"css/app x.css"});
+        EXPECT_EQ(files.match("/static/"), PathArgs{""});
+        EXPECT_FALSE(files.match("/static"));
+        // "." matches no line break, so neither does the pattern.
+        EXPECT_FALSE(files.match("/static/a\nb"));
+        EXPECT_FALSE(files.match("/static/a\rb"));
+        EXPECT_EQ(files.match("/static/a%0Ab"), PathArgs{"a\nb"});  // decoded after matching
+    }
+    EXPECT_EQ(PathMatches("/static/(?P<path>.*)").group_names(), std::vector<std::string>{"path"});
+    // Not the shortcut's shape: std::regex decides.
+    EXPECT_FALSE(PathMatches("/static/(.+)").match("/static/"));
+    EXPECT_FALSE(PathMatches("/static/(.*)x").match("/static/a"));
+    EXPECT_EQ(PathMatches("/static/(.*)(.*)").match("/static/ab"), (PathArgs{"ab", ""}));
+}
+
 // Python's named groups: taken out for std::regex, their names kept.
 TEST(PathMatchesTest, NamedGroups) {
     PathMatches item("/item/(?P<id>[0-9]+)/(?P<action>[a-z]+)");

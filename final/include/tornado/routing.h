@@ -89,6 +89,7 @@ private:
     std::string prefix_;                  // plain text every matching path starts with ("/static/")
     std::regex regex_;
     std::size_t group_count_ = 0;
+    bool rest_is_one_group_;  // the prefix, then "(.*)": no regex needed
 };
 
 // Matching a request's host (Tornado's HostMatches), for routes that

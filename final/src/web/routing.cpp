@@ -65,6 +65,16 @@ std::string literal_prefix(std::string_view pattern) {
     return std::string(prefix);
 }
 
+// Whether the pattern after its prefix is one group of all that is left:
+// "(.*)" or "(?P<name>.*)", with or without a final "$".
+bool takes_the_rest(std::string_view rest) {
+    if (rest.ends_with('$')) rest.remove_suffix(1);
+    if (rest == "(.*)") return true;
+    if (!rest.starts_with("(?P<") || !rest.ends_with(">.*)")) return false;
+    std::string_view name = rest.substr(4, rest.size() - 8);
+    return name.find_first_of("<>()") == std::string_view::npos;
+}
+
 // The pattern cut at its groups: "/story/([0-9]+)/edit" -> {"/story/",
 // "/edit"}; the values go between the pieces. Tornado's _find_groups: the
 // text before each "(" is literal, and so is the text after the ")" that
@@ -144,7 +154,8 @@ PathMatches::PathMatches(std::string pattern)
       literal_(literal_path(pattern_)),
       prefix_(literal_prefix(pattern_)),
       regex_(without_group_names(pattern_, group_names_), std::regex::ECMAScript),
-      group_count_(regex_.mark_count()) {}
+      group_count_(regex_.mark_count()),
+      rest_is_one_group_(takes_the_rest(std::string_view(pattern_).substr(prefix_.size()))) {}
 
 // Runs per request, for every route before the one that matches, hence
 // the shortcuts: plain text is compared, and a path without a regex's
@@ -157,6 +168,11 @@ std::optional<PathArgs> PathMatches::match(std::string_view path) const {
         return std::nullopt;
     }
     if (!path.starts_with(prefix_)) return std::nullopt;
+    // "/static/(.*)": the rest of the path is the value, unless it holds a
+    // line break, which "." does not match (std::regex then says no).
+    std::string_view rest = path.substr(prefix_.size());
+    if (rest_is_one_group_ && rest.find_first_of("\r\n") == std::string_view::npos)
+        return PathArgs{url_unescape_to_bytes(rest, false)};
     std::match_results<std::string_view::const_iterator> groups;
     if (!std::regex_match(path.begin(), path.end(), groups, regex_)) return std::nullopt;
     PathArgs args;
