@@ -40,6 +40,7 @@ namespace {
 thread_local int t_watched_fd = -1;
 thread_local int t_recv_calls = 0;
 thread_local int t_send_calls = 0;
+thread_local int t_sendmsg_calls = 0;
 thread_local int t_epoll_ctl_calls = 0;
 }  // namespace
 
@@ -50,6 +51,10 @@ extern "C" ssize_t recv(int fd, void* buffer, size_t length, int flags) {
 extern "C" ssize_t send(int fd, const void* buffer, size_t length, int flags) {
     if (fd == t_watched_fd) ++t_send_calls;
     return static_cast<ssize_t>(::syscall(SYS_sendto, fd, buffer, length, flags, nullptr, 0));
+}
+extern "C" ssize_t sendmsg(int fd, const msghdr* message, int flags) {
+    if (fd == t_watched_fd) ++t_sendmsg_calls;
+    return static_cast<ssize_t>(::syscall(SYS_sendmsg, fd, message, flags));
 }
 extern "C" int epoll_ctl(int epoll_fd, int op, int fd, epoll_event* event) noexcept {
     if (fd == t_watched_fd) ++t_epoll_ctl_calls;
@@ -850,6 +855,95 @@ TEST(IOStreamWrite, MaxWriteBufferSizeRefusesMore) {
     Future<void> first = stream->write(std::string(900 * 1024, 'a'));
     EXPECT_THROW(stream->write(std::string(2 * 1024 * 1024, 'b')), tornado::StreamBufferFullError);
     EXPECT_FALSE(stream->closed());
+}
+
+// --- writing pieces side by side (a response's head and a cached body) ------------------
+
+// Pieces that can go at once go in one sendmsg(), none of them copied;
+// by completion they are joined into one send request.
+TEST(IOStreamWritePieces, GoInOneSendmsgAndArriveInOrder) {
+    IOLoop loop;
+    SocketPair pair;
+    int fd = pair.left.get();
+    auto stream = IOStream::create(std::move(pair.left));
+    std::string body(16 * 1024, 'b');
+    std::vector<std::string_view> pieces{"HTTP/1.1 200 OK\r\n\r\n", "", body, "\r\n"};
+#ifdef TORNADO_TEST_COUNTS_SYSCALLS
+    t_watched_fd = fd;
+    t_send_calls = t_sendmsg_calls = 0;
+#endif
+    Future<void> sent = stream->write(pieces);
+#ifdef TORNADO_TEST_COUNTS_SYSCALLS
+    EXPECT_EQ(t_sendmsg_calls, loop.io_by_completion() ? 0 : 1);
+    EXPECT_EQ(t_send_calls, 0);
+    t_watched_fd = -1;
+#else
+    (void)fd;
+#endif
+    EXPECT_EQ(sent.done(), !loop.io_by_completion());
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return sent.done(); }));
+    std::string expected = "HTTP/1.1 200 OK\r\n\r\n" + body + "\r\n";
+    EXPECT_TRUE(tornado::testing::recv_bytes(pair.right.get(), expected.size()) == expected);
+}
+
+// What the kernel does not take is kept, from the first byte it did not
+// take, and the writes after it follow.
+TEST(IOStreamWritePieces, WhatTheKernelDoesNotTakeWaitsAndLaterWritesFollow) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    std::string big(4 * 1024 * 1024, 'x');
+    for (std::size_t i = 0; i < big.size(); i += 4093) big[i] = static_cast<char>('a' + i % 26);
+    std::vector<std::string_view> pieces{"head:", big, ":tail"};
+    Future<void> first = stream->write(pieces);
+    Future<void> second = stream->write("after");
+    EXPECT_FALSE(first.done());
+    auto peer = IOStream::create(std::move(pair.right));
+    std::string expected = "head:" + big + ":tail" + "after";
+    std::string got =
+        loop.run_sync([&] { return peer->read_bytes(expected.size()); }, kTestTimeout);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return second.done(); }));
+    EXPECT_TRUE(first.done());
+    EXPECT_TRUE(got == expected);
+    EXPECT_EQ(stream->buffer_heap_bytes(), 0u);
+}
+
+// Behind bytes that wait for room the pieces wait too, in order: joined
+// when they are few bytes, written one by one when they are many.
+TEST(IOStreamWritePieces, BehindQueuedBytesTheyKeepTheirOrder) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    std::string queued(4 * 1024 * 1024, 'q');
+    std::string big(IOStream::kJoinedBytes + 1, 'B');
+    std::vector<Future<void>> writes;
+    writes.push_back(stream->write(queued));
+    ASSERT_FALSE(writes.back().done());
+    std::vector<std::string_view> few{"one ", "two "};
+    std::vector<std::string_view> many{"three ", big, " four"};
+    writes.push_back(stream->write(few));
+    writes.push_back(stream->write(many));
+    auto peer = IOStream::create(std::move(pair.right));
+    std::string expected = queued + "one two three " + big + " four";
+    std::string got =
+        loop.run_sync([&] { return peer->read_bytes(expected.size()); }, kTestTimeout);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return writes.back().done(); }));
+    for (auto& write : writes) EXPECT_TRUE(write.done());
+    EXPECT_TRUE(got == expected);
+}
+
+TEST(IOStreamWritePieces, OnAClosedStreamThrowsAndToAGonePeerFails) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    pair.right.reset();
+    std::string big(64 * 1024, 'z');
+    std::vector<std::string_view> pieces{"head", big};
+    Future<void> sent = stream->write(pieces);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return sent.done(); }));
+    EXPECT_NE(real_error_of(sent), nullptr);
+    EXPECT_TRUE(stream->closed());
+    EXPECT_THROW(stream->write(pieces), StreamClosedError);
 }
 
 // --- holding writes (the answers to pipelined requests) -----------------------------------

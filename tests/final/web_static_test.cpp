@@ -494,5 +494,50 @@ TEST_F(StaticCacheTest, WritesAfterASharedPieceJoinItInOrder) {
     EXPECT_EQ(connection->kept.owner, nullptr);  // one string went, not the shared piece
 }
 
+// Over HTTP/1.1 a shared piece goes to the socket beside the head
+// (IOStream's write of pieces) instead of being copied after it: the
+// framing must come out the same, with a Content-Length or chunked, small
+// or past the size HTTP1Connection copies, and a HEAD gets no body.
+class SharedPieceHandler : public RequestHandler {
+public:
+    Task<void> get_async(PathArgs args) override {
+        auto size = static_cast<std::size_t>(std::stoul(args[1]));
+        auto kept = std::make_shared<std::string>(size, '\0');
+        for (std::size_t i = 0; i < size; ++i) (*kept)[i] = static_cast<char>('a' + i % 23);
+        std::shared_ptr<const std::string> bytes = kept;
+        write(SharedBytes(bytes, *bytes));
+        if (args[0] == "chunked") co_await flush();  // no Content-Length: chunked
+    }
+    Task<void> head_async(PathArgs args) override { return get_async(std::move(args)); }
+};
+
+class SharedPieceOverHTTP1Test : public testing::AsyncHTTPTestCase {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{{"/(sized|chunked)/([0-9]+)", handler<SharedPieceHandler>()}});
+    }
+};
+
+TEST_F(SharedPieceOverHTTP1Test, ArrivesFramedAsACopyWould) {
+    for (std::string way : {"sized", "chunked"}) {
+        for (std::size_t size : {std::size_t{100}, std::size_t{20000}, std::size_t{300000}}) {
+            SCOPED_TRACE(way + " " + std::to_string(size));
+            HTTPResponse response = fetch("/" + way + "/" + std::to_string(size));
+            ASSERT_EQ(response.code, 200);
+            ASSERT_EQ(response.body.size(), size);
+            for (std::size_t i = 0; i < size; ++i) {
+                ASSERT_EQ(response.body[i], static_cast<char>('a' + i % 23)) << "at " << i;
+            }
+            EXPECT_EQ(response.headers.get("Transfer-Encoding"), way == "chunked" ? "chunked" : "");
+            HTTPRequest head;
+            head.method = "HEAD";
+            HTTPResponse headers_only = fetch("/" + way + "/" + std::to_string(size), head);
+            EXPECT_EQ(headers_only.code, 200);
+            EXPECT_EQ(headers_only.body, "");
+        }
+    }
+}
+
 }  // namespace
 }  // namespace tornado

@@ -151,6 +151,8 @@ public:
     // with StreamClosedError.
     Future<void> write_headers(const ResponseStartLine& start_line, const HTTPHeaders& headers,
                                std::string_view chunk = {}) override;
+    Future<void> write_headers_shared(const ResponseStartLine& start_line,
+                                      const HTTPHeaders& headers, SharedBytes body) override;
     Future<void> write(std::string_view chunk) override;
     // Throws HTTPOutputError (and closes) when fewer bytes than the
     // Content-Length were written.
@@ -264,7 +266,9 @@ private:
     // The response.
     void format_head(std::string& out, const ResponseStartLine& start_line,
                      const HTTPHeaders& headers);
-    bool append_body(std::string& out, std::string_view chunk);
+    Future<void> write_head(const ResponseStartLine& start_line, const HTTPHeaders& headers,
+                            std::string_view chunk, std::size_t copy_limit);
+    bool append_body(std::string& out, std::string_view chunk, std::size_t copy_limit);
     Future<void> send(std::string_view data, std::string_view big_chunk);
     void finish_request();
     // finish() and finish_with_trailers(): `last_chunk` ends a chunked body.

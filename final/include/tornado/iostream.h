@@ -275,6 +275,17 @@ public:
     Future<void> write(std::string_view data);
     Future<void> write(std::string&& data);
     Future<void> write(const char* data) { return write(std::string_view(data)); }
+    // Sends the pieces in order, as write() of them joined would, without
+    // joining them: one sendmsg() takes them all when they can go at once
+    // (a response's head and a cached file's bytes, with no copy into one
+    // string). What the kernel does not take is copied into the buffer, as
+    // write() copies it. Where they cannot go that way (a TLS stream, a
+    // pipe, bytes queued or writes held, sends by completion, more than
+    // kMaxGathered pieces) they are joined into one write() when they are
+    // kJoinedBytes or fewer, else given to write() one by one.
+    Future<void> write(std::span<const std::string_view> pieces);
+    static constexpr std::size_t kMaxGathered = 8;
+    static constexpr std::size_t kJoinedBytes = 16 * 1024;
 
     // Holds the writes that follow in the buffer, unsent, until
     // release_writes(), so that several go out in one send (one send()
@@ -380,6 +391,10 @@ protected:
     virtual std::size_t receive(char* where, std::size_t capacity);
     virtual std::size_t send_now(std::string_view data);
     virtual void close_transport() noexcept {}
+    // Whether the bytes given to send_now() are the bytes on the socket, so
+    // that sendmsg() may send several pieces at once (not so for TLS or a
+    // pipe).
+    virtual bool sends_gathered() const noexcept { return true; }
 
     // receive() for a plain descriptor, given the call that reads it (recv
     // for a socket, read for PipeIOStream): one loop for both, with the
@@ -392,6 +407,7 @@ protected:
     // send_now() likewise, given the call that writes (send, or write).
     template <typename WriteCall>
     std::size_t send_with(WriteCall write_call, const char* call_name, std::string_view data);
+    std::size_t send_pieces_now(std::span<const std::string_view> pieces);
 
     // create()'s two halves, shared with SSLIOStream::create.
     static void make_non_blocking(const FileDescriptor& socket);
@@ -649,6 +665,7 @@ protected:
     void handle_events(std::uint32_t events) override;
     std::size_t receive(char* where, std::size_t capacity) override;
     std::size_t send_now(std::string_view data) override;
+    bool sends_gathered() const noexcept override { return false; }
     void close_transport() noexcept override;
 
 private:
@@ -713,6 +730,7 @@ protected:
     void handle_events(std::uint32_t events) override;
     std::size_t receive(char* where, std::size_t capacity) override;
     std::size_t send_now(std::string_view data) override;
+    bool sends_gathered() const noexcept override { return false; }
 };
 
 // A lingering close (what HTTP's error answers and a failed WebSocket

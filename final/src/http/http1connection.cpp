@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 
@@ -625,8 +626,10 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
 }
 
 // Counts `chunk` against the Content-Length and frames it. Returns false
-// when the chunk is to be written as it is, after `out` (too big to copy).
-bool HTTP1Connection::append_body(std::string& out, std::string_view chunk) {
+// when the chunk is to be written as it is, after `out` (bigger than
+// `copy_limit`).
+bool HTTP1Connection::append_body(std::string& out, std::string_view chunk,
+                                  std::size_t copy_limit) {
     if (chunk.empty() || !response_.body_allowed) return true;
     if (response_.content_remaining) {
         if (chunk.size() > *response_.content_remaining) {
@@ -636,33 +639,45 @@ bool HTTP1Connection::append_body(std::string& out, std::string_view chunk) {
         *response_.content_remaining -= chunk.size();
     }
     if (response_.chunked) detail::append_chunk_size_line(out, chunk.size());
-    if (chunk.size() > kCoalesceLimit) return false;
+    if (chunk.size() > copy_limit) return false;
     out.append(chunk);
     if (response_.chunked) out.append("\r\n"sv);
     return true;
 }
 
-// Writes the formatted bytes, then a big chunk straight from the caller's
-// memory (IOStream copies only what the kernel does not take at once).
-// The stream is looked up again before the second write: the first may
-// have failed and closed it.
+// Writes the formatted bytes and a big chunk after them straight from the
+// caller's memory, in one sendmsg() where the stream can (IOStream copies
+// only what the kernel does not take at once).
 Future<void> HTTP1Connection::send(std::string_view data, std::string_view big_chunk) {
     IOStream* stream = open_stream();
     if (stream == nullptr) return failed_write();
-    if (!data.empty()) pending_write_ = stream->write(data);
-    if (!big_chunk.empty()) {
-        stream = open_stream();
-        if (stream == nullptr) return failed_write();
-        pending_write_ = stream->write(big_chunk);
-        if (response_.chunked) pending_write_ = stream->write(std::string_view("\r\n"));
-    }
-    return pending_write_.valid() ? pending_write_ : detail::done_future();
+    if (data.empty() && big_chunk.empty())
+        return pending_write_.valid() ? pending_write_ : detail::done_future();
+    std::string_view chunk_end = response_.chunked && !big_chunk.empty() ? "\r\n"sv : ""sv;
+    std::array<std::string_view, 3> pieces{data, big_chunk, chunk_end};
+    pending_write_ = stream->write(pieces);
+    return pending_write_;
 }
 
 // The head and the first piece of body go out in one write (one system
 // call, one TCP segment for a small response).
 Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line,
                                             const HTTPHeaders& headers, std::string_view chunk) {
+    return write_head(start_line, headers, chunk, kCoalesceLimit);
+}
+
+// A shared piece (a cached file's bytes) is not copied after the head: the
+// two go to the kernel side by side.
+Future<void> HTTP1Connection::write_headers_shared(const ResponseStartLine& start_line,
+                                                   const HTTPHeaders& headers, SharedBytes body) {
+    return write_head(start_line, headers, body.bytes, 0);
+}
+
+// write_headers, with the first chunk copied after the head only when it
+// is `copy_limit` bytes or fewer.
+Future<void> HTTP1Connection::write_head(const ResponseStartLine& start_line,
+                                         const HTTPHeaders& headers, std::string_view chunk,
+                                         std::size_t copy_limit) {
     // An error answer (a 408 while the application was still working) ended
     // the response under the application's feet: its answer has nowhere to go.
     if (response_state_ == ResponseState::abandoned) return failed_write();
@@ -676,11 +691,11 @@ Future<void> HTTP1Connection::write_headers(const ResponseStartLine& start_line,
     std::string out = take_output_buffer();
     // Room for the head and a small body at once (sizes a guess: a field
     // is rarely longer than 64 bytes).
-    std::size_t body_room = chunk.size() <= kCoalesceLimit ? chunk.size() + 24 : 24;
+    std::size_t body_room = chunk.size() <= copy_limit ? chunk.size() + 24 : 24;
     out.reserve(160 + server_->params().server_header.size() + headers.size() * 64 + body_room);
     format_head(out, start_line, headers);
     response_state_ = ResponseState::headers_sent;
-    bool copied = append_body(out, chunk);
+    bool copied = append_body(out, chunk, copy_limit);
     Future<void> written = send(out, copied ? std::string_view() : chunk);
     return_output_buffer(std::move(out));
     return written;
@@ -696,7 +711,7 @@ Future<void> HTTP1Connection::write(std::string_view chunk) {
     if (answered()) throw std::logic_error("HTTP1Connection: write after finish");
     if (open_stream() == nullptr) return failed_write();
     std::string out = take_output_buffer();
-    bool copied = append_body(out, chunk);
+    bool copied = append_body(out, chunk, kCoalesceLimit);
     Future<void> written(nullptr);
     if (out.empty() && copied) {  // nothing to send (an empty chunk, or a body that is not sent)
         written = pending_write_.valid() ? pending_write_ : detail::done_future();

@@ -33,9 +33,11 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -801,6 +803,53 @@ Future<void> IOStream::write(std::string_view data) { return write_now(data, nul
 
 Future<void> IOStream::write(std::string&& data) { return write_now(data, &data); }
 
+// As write_now does with one piece. A stream that cannot send them as they
+// are, or not at once, is given them joined when they are few bytes, else
+// one write() each (big pieces are not copied to be joined).
+Future<void> IOStream::write(std::span<const std::string_view> pieces) {
+    std::size_t total = 0;
+    for (std::string_view piece : pieces) total += piece.size();
+    bool at_once = sends_gathered() && pieces.size() <= kMaxGathered && !closed() &&
+                   !writes_held_ && !by_completion_ && write_buffer_.empty() && write_ready_ &&
+                   !connecting();
+    if (!at_once && total <= kJoinedBytes) {
+        std::string joined;  // one copy costs less than a second send (or TLS record)
+        joined.reserve(total);
+        for (std::string_view piece : pieces) joined.append(piece);
+        return write(std::move(joined));
+    }
+    if (!at_once) {
+        Future<void> written = write(pieces.empty() ? std::string_view() : pieces[0]);
+        for (std::size_t i = 1; i < pieces.size() && !closed(); ++i) {
+            if (!pieces[i].empty()) written = write(pieces[i]);
+        }
+        return written;  // (a write that closed the stream has failed it)
+    }
+    if (options_.max_write_buffer_size != 0 && total > options_.max_write_buffer_size)
+        throw StreamBufferFullError("Reached maximum write buffer size");
+    std::size_t sent = send_pieces_now(pieces);
+    bytes_written_ += sent;
+    if (closed()) {
+        Future<void> failed;
+        fail_future(failed, error());
+        return failed;
+    }
+    if (sent == total) return detail::done_future();
+    // The rest waits for the next WRITE edge, as write_now's does.
+    std::size_t skip = sent;
+    for (std::string_view piece : pieces) {
+        if (skip >= piece.size()) {
+            skip -= piece.size();
+            continue;
+        }
+        write_buffer_.append(piece.substr(skip));
+        skip = 0;
+    }
+    Future<void> future;
+    write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
+    return future;
+}
+
 // `owned`: the caller's rvalue string, which may become the write buffer.
 // A write left waiting resolves when bytes_written_ reaches its end: byte
 // counters, so the buffer stays one run of bytes however many writes. Its
@@ -954,6 +1003,44 @@ std::size_t IOStream::send_with(WriteCall write_call, const char* call_name,
 
 std::size_t IOStream::send_now(std::string_view data) {
     return send_with(socket_send, "send", data);
+}
+
+// send_with's loop for several pieces: sendmsg() (writev() with
+// MSG_NOSIGNAL) from the byte after the last one taken.
+std::size_t IOStream::send_pieces_now(std::span<const std::string_view> pieces) {
+    std::size_t total = 0;
+    for (std::string_view piece : pieces) total += piece.size();
+    std::size_t sent = 0;
+    while (sent < total) {
+        std::array<iovec, kMaxGathered> vectors{};
+        std::size_t count = 0;
+        std::size_t skip = sent;
+        for (std::string_view piece : pieces) {
+            if (skip >= piece.size()) {
+                skip -= piece.size();
+                continue;
+            }
+            vectors[count++] = {const_cast<char*>(piece.data() + skip), piece.size() - skip};
+            skip = 0;
+        }
+        msghdr message{};
+        message.msg_iov = vectors.data();
+        message.msg_iovlen = count;
+        ssize_t n = ::sendmsg(fd_.get(), &message, MSG_NOSIGNAL);
+        if (n >= 0) {
+            sent += static_cast<std::size_t>(n);
+            continue;
+        }
+        int error = errno;
+        if (error == EINTR) continue;
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+            write_ready_ = false;
+        } else {
+            io_error(error, "sendmsg");
+        }
+        break;
+    }
+    return sent;
 }
 
 // On a WRITE edge, after connect() and at a hold's release. A send error
