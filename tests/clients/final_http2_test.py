@@ -9,6 +9,8 @@ talks to it as a real client would:
   - curl --http2-prior-knowledge: the same pages as over HTTP/1.1 (a page,
     a 3 MB body echoed, a streamed answer, a static file's Range and 304,
     a 404 page, a 500, cookies), and HTTP/1.1 still served on the port;
+  - Python's h2: files of 2 KB to 2 MB, 8 times each over one
+    connection's streams at once, every answer the file's bytes;
   - nghttp -nv: the server's SETTINGS (at most 100 streams at once);
   - h2load: 2,000 requests over 4 connections of 20 streams each;
   - SIGTERM while curl's stream is in flight: the stream is answered
@@ -428,6 +430,41 @@ def a_body_comes_no_faster_than_its_handler_takes_it(server):
         client.close()
 
 
+def cached_files_arrive_whole_on_many_streams(demo_app):
+    """Files from 2 KB to 2 MB, each asked for 8 times over one cleartext
+    connection's streams at once: a small file's DATA comes from the cache's
+    bytes, sent beside the frame headers rather than copied among them; a
+    large one's is read from its descriptor. Every answer must be the file."""
+    folder = tempfile.mkdtemp(prefix="final_http2_test.files.")
+    try:
+        www = os.path.join(folder, "www")
+        os.makedirs(www)
+        contents = {}
+        for name, size in [("a.bin", 2000), ("b.bin", 40000), ("c.bin", 300 * 1024),
+                           ("d.bin", 2 * 1024 * 1024)]:
+            contents[name] = os.urandom(size)
+            with open(os.path.join(www, name), "wb") as f:
+                f.write(contents[name])
+        # The cache keeps no file changed within the last second (a second
+        # write in the same timestamp tick could go unseen).
+        time.sleep(1.2)
+        with ServerProcess(demo_app, "--http2", "--static_path=" + www,
+                           stderr=subprocess.DEVNULL) as server:
+            client = H2Client(server.port)
+            try:
+                wanted = [(client.get("/static/" + name), name) for _ in range(8) for name in contents]
+                client.pump(lambda: all(stream in client.ended for stream, _ in wanted), timeout=20)
+                for stream, name in wanted:
+                    body = bytes(client.bodies[stream])
+                    expect(body == contents[name], "%s came back as %d bytes, not the file's %d"
+                           % (name, len(body), len(contents[name])))
+            finally:
+                client.close()
+        return "%d answers, each the file's bytes" % len(wanted)
+    finally:
+        shutil.rmtree(folder)
+
+
 # --- the runner -----------------------------------------------------------------------------
 
 class Running:
@@ -493,6 +530,8 @@ def main():
                              frames_that_crossed_the_goaway_are_ignored, demo_app))
     results.append(run_check("xheaders: a proxy's address for its own stream only", xheaders_apply_to_their_own_stream,
                              demo_app))
+    results.append(run_check("cached files of 2 KB to 2 MB arrive whole on many streams",
+                             cached_files_arrive_whole_on_many_streams, demo_app))
     folder = tempfile.mkdtemp(prefix="final_http2_test.")
     try:
         certs = Certificates(folder)

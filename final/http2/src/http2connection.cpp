@@ -14,6 +14,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <utility>
 
@@ -300,7 +301,7 @@ void HTTP2ServerConnection::send_now() {
     if (!serving() || in_callbacks_ || sending_) return;
     while (gather_frames()) {
         if (end_if_socket_gone()) return;
-        Future<void> written = stream_->write(std::move(batch_));
+        Future<void> written = batch_.write_to(*stream_);
         if (stream_->write_buffer_size() >= kMaxUnsent) {
             wait_until_written(std::move(written));
             return;
@@ -314,15 +315,15 @@ void HTTP2ServerConnection::send_now() {
 // Whether there is something to write: false when there is not, or when
 // the session failed (the connection has ended then).
 bool HTTP2ServerConnection::gather_frames() {
-    batch_.clear();
-    batch_.reserve(kBatchRoom);
+    batch_.start(stream_->sends_gathered(), kBatchRoom);
     ssize_t n = 0;
     do {
         const std::uint8_t* data = nullptr;
         in_callbacks_ = true;
         n = nghttp2_session_mem_send(session_.get(), &data);
         in_callbacks_ = false;
-        if (n > 0) batch_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+        if (n > 0)
+            batch_.append({reinterpret_cast<const char*>(data), static_cast<std::size_t>(n)});
     } while (n > 0 && batch_.size() < kSendBatch);
     dispatch_events();  // the streams the sending closed
     if (n < 0) {
@@ -335,6 +336,63 @@ bool HTTP2ServerConnection::gather_frames() {
 }
 
 bool HTTP2ServerConnection::batch_full() const noexcept { return batch_.size() >= kSendBatch; }
+
+namespace detail {
+
+namespace {
+// A shared piece shorter than this is copied: a few bytes cost less to
+// copy than a piece of the write.
+constexpr std::size_t kMinSharedPiece = 1024;
+// At most this many shared pieces a batch, so that with the frames between
+// them they are few enough for one sendmsg() (IOStream::kMaxGathered).
+constexpr std::size_t kMaxSharedPieces = (IOStream::kMaxGathered - 1) / 2;
+}  // namespace
+
+void HTTP2FrameBatch::start(bool by_reference, std::size_t room) {
+    bytes_.clear();
+    bytes_.reserve(room);
+    shared_.clear();
+    shared_.reserve(kMaxSharedPieces);
+    shared_bytes_ = 0;
+    by_reference_ = by_reference;
+}
+
+// Copied, not referenced, when the batch has its fill of shared pieces:
+// shared_ never grows past the room start() made, so this allocates
+// nothing (HTTP2Stream::send_data cannot throw).
+void HTTP2FrameBatch::append_shared(std::string_view bytes,
+                                    const std::shared_ptr<const void>& owner) {
+    if (!by_reference_ || !owner || bytes.size() < kMinSharedPiece ||
+        shared_.size() == kMaxSharedPieces) {
+        bytes_.append(bytes);
+        return;
+    }
+    shared_.push_back({bytes_.size(), bytes, owner});
+    shared_bytes_ += bytes.size();
+}
+
+// The owners go once the stream has the pieces: it copies what the kernel
+// does not take at once.
+Future<void> HTTP2FrameBatch::write_to(IOStream& stream) {
+    if (shared_.empty()) return stream.write(std::move(bytes_));
+    std::array<std::string_view, IOStream::kMaxGathered> pieces;
+    std::size_t count = 0;
+    std::size_t done = 0;  // of bytes_
+    for (const SharedPiece& piece : shared_) {
+        if (piece.after > done)
+            pieces[count++] = std::string_view(bytes_).substr(done, piece.after - done);
+        pieces[count++] = piece.bytes;
+        done = piece.after;
+    }
+    if (bytes_.size() > done) pieces[count++] = std::string_view(bytes_).substr(done);
+    Future<void> written = stream.write(std::span<const std::string_view>(pieces.data(), count));
+    shared_.clear();
+    shared_bytes_ = 0;
+    bytes_.clear();
+    return written;
+}
+
+}  // namespace detail
 
 // A socket closed under us (a reset the loop has not reported yet) ends
 // the connection here: a write to it would throw into whichever coroutine

@@ -182,11 +182,11 @@ ssize_t HTTP2Stream::read_body(nghttp2_session*, std::int32_t, std::uint8_t*, st
 
 // RFC 9113 section 6.1: this server pads nothing, but a frame libnghttp2
 // pads gets its pad.
-void HTTP2Stream::send_data(std::string& batch, const nghttp2_frame& frame,
+void HTTP2Stream::send_data(detail::HTTP2FrameBatch& batch, const nghttp2_frame& frame,
                             const std::uint8_t* header, std::size_t length) noexcept {
-    batch.append(reinterpret_cast<const char*>(header), 9);
+    batch.append({reinterpret_cast<const char*>(header), 9});
     std::size_t padding = frame.data.padlen;
-    if (padding > 0) batch.push_back(static_cast<char>(padding - 1));
+    if (padding > 0) batch.append(1, static_cast<char>(padding - 1));
     take_into(batch, length);
     if (padding > 1) batch.append(padding - 1, '\0');
     taken_ += length;
@@ -197,13 +197,15 @@ void HTTP2Stream::send_data(std::string& batch, const nghttp2_frame& frame,
 }
 
 // The next `length` bytes of out_, which read_body said are there, onto
-// `batch`; the pieces they empty go.
-void HTTP2Stream::take_into(std::string& batch, std::size_t length) noexcept {
+// `batch` (a shared piece by reference, where the batch can); the pieces
+// they empty go.
+void HTTP2Stream::take_into(detail::HTTP2FrameBatch& batch, std::size_t length) noexcept {
     std::size_t emptied = 0;
     while (length > 0) {
-        std::string_view rest = out_[emptied].bytes().substr(out_taken_);
+        const detail::BodyChunk& chunk = out_[emptied];
+        std::string_view rest = chunk.bytes().substr(out_taken_);
         std::size_t taken = std::min(length, rest.size());
-        batch.append(rest.substr(0, taken));
+        batch.append_shared(rest.substr(0, taken), chunk.owner());
         length -= taken;
         out_taken_ += taken;
         if (out_taken_ == out_[emptied].bytes().size()) {

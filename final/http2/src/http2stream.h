@@ -68,8 +68,8 @@ public:
     // of what the handler wrote, appended to the connection's batch.
     // Cannot throw: the batch has room for a whole frame (gather_frames
     // makes it, and HTTP2Callbacks::send_data stops at a full batch).
-    void send_data(std::string& batch, const nghttp2_frame& frame, const std::uint8_t* header,
-                   std::size_t length) noexcept;
+    void send_data(detail::HTTP2FrameBatch& batch, const nghttp2_frame& frame,
+                   const std::uint8_t* header, std::size_t length) noexcept;
     // Not from a callback but from the connection, the same way: an
     // HTTP/1.1 request that asked for h2c by Upgrade, as this stream's
     // whole request (RFC 7540 section 3.2: it had no body).
@@ -150,7 +150,7 @@ private:
     static ssize_t read_body(nghttp2_session* session, std::int32_t id, std::uint8_t* buffer,
                              std::size_t length, std::uint32_t* flags, nghttp2_data_source* source,
                              void* user_data);
-    void take_into(std::string& batch, std::size_t length) noexcept;
+    void take_into(detail::HTTP2FrameBatch& batch, std::size_t length) noexcept;
     void submit_trailers(std::uint32_t* flags);
     void fail_waiting_writes() noexcept;
 

@@ -284,8 +284,11 @@ public:
     // kMaxGathered pieces) they are joined into one write() when they are
     // kJoinedBytes or fewer, else given to write() one by one.
     Future<void> write(std::span<const std::string_view> pieces);
-    static constexpr std::size_t kMaxGathered = 8;
+    static constexpr std::size_t kMaxGathered = 16;
     static constexpr std::size_t kJoinedBytes = 16 * 1024;
+    // Whether write(pieces) can send pieces as they are, side by side: the
+    // bytes written are the bytes on the socket (not so for TLS or a pipe).
+    virtual bool sends_gathered() const noexcept { return true; }
 
     // Holds the writes that follow in the buffer, unsent, until
     // release_writes(), so that several go out in one send (one send()
@@ -391,10 +394,6 @@ protected:
     virtual std::size_t receive(char* where, std::size_t capacity);
     virtual std::size_t send_now(std::string_view data);
     virtual void close_transport() noexcept {}
-    // Whether the bytes given to send_now() are the bytes on the socket, so
-    // that sendmsg() may send several pieces at once (not so for TLS or a
-    // pipe).
-    virtual bool sends_gathered() const noexcept { return true; }
 
     // receive() for a plain descriptor, given the call that reads it (recv
     // for a socket, read for PipeIOStream): one loop for both, with the

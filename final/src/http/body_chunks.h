@@ -29,6 +29,8 @@ public:
     // Worked out on each call, not kept: a short copy lives inside the
     // string itself, and moves with it when a vector grows.
     std::string_view bytes() const noexcept { return owner_ ? shared_ : std::string_view(copy_); }
+    // What keeps shared bytes alive; null for a copy.
+    const std::shared_ptr<const void>& owner() const noexcept { return owner_; }
 
 private:
     std::string copy_;                   // the bytes, when they are not shared

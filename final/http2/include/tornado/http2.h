@@ -54,7 +54,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "tornado/concurrent.h"
 #include "tornado/gen.h"
@@ -90,6 +92,39 @@ struct HTTP2Parameters {
 };
 
 class HTTP2Stream;
+
+namespace detail {
+
+// The bytes of one write to the socket: the frames made for it, and beside
+// them, over a socket that takes pieces as they are
+// (IOStream::sends_gathered), the body pieces the handlers wrote as
+// SharedBytes (a cached file's bytes), referenced rather than copied.
+class HTTP2FrameBatch {
+public:
+    // Empties the batch for the next write, keeping its memory.
+    void start(bool by_reference, std::size_t room);
+    void append(std::string_view bytes) { bytes_.append(bytes); }
+    void append(std::size_t count, char c) { bytes_.append(count, c); }
+    // Referenced when it can be (`owner` is kept until the write), else copied.
+    void append_shared(std::string_view bytes, const std::shared_ptr<const void>& owner);
+    std::size_t size() const noexcept { return bytes_.size() + shared_bytes_; }
+    bool empty() const noexcept { return size() == 0; }
+    // Hands it all to `stream`, in one sendmsg() when there are shared pieces.
+    Future<void> write_to(IOStream& stream);
+
+private:
+    struct SharedPiece {
+        std::size_t after;  // goes after bytes_'s first `after` bytes
+        std::string_view bytes;
+        std::shared_ptr<const void> owner;
+    };
+    std::string bytes_;
+    std::vector<SharedPiece> shared_;
+    std::size_t shared_bytes_ = 0;
+    bool by_reference_ = false;
+};
+
+}  // namespace detail
 
 // One HTTP/2 connection on the server: the file comment says how it runs.
 class HTTP2ServerConnection final : public std::enable_shared_from_this<HTTP2ServerConnection>,
@@ -204,7 +239,7 @@ private:
     std::deque<Event> events_;
     // What send_now() gathers for the next write: libnghttp2's frames, and
     // the DATA frames written straight from the streams (send_data).
-    std::string batch_;
+    detail::HTTP2FrameBatch batch_;
     Future<void> closed_future_{nullptr};
     std::int32_t last_stream_id_ = 0;  // the highest the client has used
     // The streams we sent RST_STREAM on lately, oldest first (check_stream_id).
