@@ -932,6 +932,25 @@ TEST(IOStreamWritePieces, BehindQueuedBytesTheyKeepTheirOrder) {
     EXPECT_TRUE(got == expected);
 }
 
+// Held (the answers to pipelined requests), they wait for the release
+// with the other held writes, in order.
+TEST(IOStreamWritePieces, HeldTheyLeaveAtTheReleaseInOrder) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    ASSERT_TRUE(stream->hold_writes());
+    Future<void> first = stream->write("HTTP/1.1 200 OK\r\n\r\n");
+    std::vector<std::string_view> pieces{"head ", "body", " tail"};
+    Future<void> second = stream->write(pieces);
+    EXPECT_EQ(stream->write_buffer_size(), 33u);
+    EXPECT_FALSE(tornado::testing::wait_readable(pair.right.get(), 20ms));
+    stream->release_writes();
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return second.done(); }));
+    EXPECT_TRUE(first.done());
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 33),
+              "HTTP/1.1 200 OK\r\n\r\nhead body tail");
+}
+
 TEST(IOStreamWritePieces, OnAClosedStreamThrowsAndToAGonePeerFails) {
     IOLoop loop;
     SocketPair pair;

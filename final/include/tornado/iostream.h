@@ -281,8 +281,10 @@ public:
     // string). What the kernel does not take is copied into the buffer, as
     // write() copies it. Where they cannot go that way (a TLS stream, a
     // pipe, bytes queued or writes held, sends by completion, more than
-    // kMaxGathered pieces) they are joined into one write() when they are
-    // kJoinedBytes or fewer, else given to write() one by one.
+    // kMaxGathered pieces) each goes to write() in turn, except that they
+    // are joined into one write() with sends by completion, and when each
+    // would be a send (or TLS record) of its own and they are kJoinedBytes
+    // or fewer.
     Future<void> write(std::span<const std::string_view> pieces);
     static constexpr std::size_t kMaxGathered = 16;
     static constexpr std::size_t kJoinedBytes = 16 * 1024;
@@ -512,6 +514,7 @@ private:
 
     // Writing.
     Future<void> write_now(std::string_view data, std::string* owned);
+    Future<void> write_each(std::span<const std::string_view> pieces, bool join);
     Future<void> write_by_completion(std::string_view data, std::string* owned);
     Future<void> write_held(std::string_view data, std::string* owned);
     Future<void> queue_write(detail::StreamBuffer& buffer, std::string_view data,

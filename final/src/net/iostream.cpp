@@ -803,28 +803,15 @@ Future<void> IOStream::write(std::string_view data) { return write_now(data, nul
 
 Future<void> IOStream::write(std::string&& data) { return write_now(data, &data); }
 
-// As write_now does with one piece. A stream that cannot send them as they
-// are, or not at once, is given them joined when they are few bytes, else
-// one write() each (big pieces are not copied to be joined).
+// As write_now does with one piece, in one sendmsg() where the pieces can
+// go at once; write_each otherwise.
 Future<void> IOStream::write(std::span<const std::string_view> pieces) {
     std::size_t total = 0;
     for (std::string_view piece : pieces) total += piece.size();
-    bool at_once = sends_gathered() && pieces.size() <= kMaxGathered && !closed() &&
-                   !writes_held_ && !by_completion_ && write_buffer_.empty() && write_ready_ &&
-                   !connecting();
-    if (!at_once && total <= kJoinedBytes) {
-        std::string joined;  // one copy costs less than a second send (or TLS record)
-        joined.reserve(total);
-        for (std::string_view piece : pieces) joined.append(piece);
-        return write(std::move(joined));
-    }
-    if (!at_once) {
-        Future<void> written = write(pieces.empty() ? std::string_view() : pieces[0]);
-        for (std::size_t i = 1; i < pieces.size() && !closed(); ++i) {
-            if (!pieces[i].empty()) written = write(pieces[i]);
-        }
-        return written;  // (a write that closed the stream has failed it)
-    }
+    bool sendable = !closed() && !writes_held_ && !by_completion_ && write_buffer_.empty() &&
+                    write_ready_ && !connecting();
+    if (!sendable || !sends_gathered() || pieces.size() > kMaxGathered)
+        return write_each(pieces, (sendable && total <= kJoinedBytes) || by_completion_);
     if (options_.max_write_buffer_size != 0 && total > options_.max_write_buffer_size)
         throw StreamBufferFullError("Reached maximum write buffer size");
     std::size_t sent = send_pieces_now(pieces);
@@ -848,6 +835,27 @@ Future<void> IOStream::write(std::span<const std::string_view> pieces) {
     Future<void> future;
     write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
     return future;
+}
+
+// The pieces that sendmsg() cannot take: joined into one write() when each
+// would be a send (or a TLS record) of its own and they are few bytes, and
+// with sends by completion, where the joined string becomes the next send
+// request whole (the bytes are copied once either way); else one write()
+// each, which copies a queued or held piece into the buffer anyway, and
+// sends a big one from the caller's bytes.
+Future<void> IOStream::write_each(std::span<const std::string_view> pieces, bool join) {
+    if (join) {
+        std::string joined;
+        for (std::string_view piece : pieces) joined.append(piece);
+        return write(std::move(joined));
+    }
+    Future<void> written(nullptr);
+    for (std::string_view piece : pieces) {
+        if (piece.empty()) continue;
+        if (written.valid() && closed()) break;  // that write failed: its Future says so
+        written = write(piece);
+    }
+    return written.valid() ? written : write(std::string_view());
 }
 
 // `owned`: the caller's rvalue string, which may become the write buffer.
