@@ -511,33 +511,43 @@ public:
     Task<void> head_async(PathArgs args) override { return get_async(std::move(args)); }
 };
 
-class SharedPieceOverHTTP1Test : public testing::AsyncHTTPTestCase {
+// The checks, over plain HTTP/1.1 (sendmsg() of the pieces) and over TLS
+// (pieces joined, or written one by one: OpenSSL encrypts a run of bytes).
+template <typename Base>
+class SharedPieceTest : public Base {
 protected:
     std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
-        return std::make_shared<Application>(
-            std::vector<URLSpec>{{"/(sized|chunked)/([0-9]+)", handler<SharedPieceHandler>()}});
+        return std::make_shared<Application>(std::vector<URLSpec>{
+            {"/(sized|chunked)/([0-9]+)", handler<SharedPieceHandler>()}});
+    }
+    void expect_framed_as_a_copy_would() {
+        for (std::string way : {"sized", "chunked"}) {
+            for (std::size_t size : {std::size_t{100}, std::size_t{20000}, std::size_t{300000}}) {
+                SCOPED_TRACE(way + " " + std::to_string(size));
+                std::string path = "/" + way + "/" + std::to_string(size);
+                HTTPResponse response = this->fetch(path);
+                ASSERT_EQ(response.code, 200);
+                ASSERT_EQ(response.body.size(), size);
+                for (std::size_t i = 0; i < size; ++i) {
+                    ASSERT_EQ(response.body[i], static_cast<char>('a' + i % 23)) << "at " << i;
+                }
+                EXPECT_EQ(response.headers.get("Transfer-Encoding"),
+                          way == "chunked" ? "chunked" : "");
+                HTTPRequest head;
+                head.method = "HEAD";
+                HTTPResponse headers_only = this->fetch(path, head);
+                EXPECT_EQ(headers_only.code, 200);
+                EXPECT_EQ(headers_only.body, "");
+            }
+        }
     }
 };
 
-TEST_F(SharedPieceOverHTTP1Test, ArrivesFramedAsACopyWould) {
-    for (std::string way : {"sized", "chunked"}) {
-        for (std::size_t size : {std::size_t{100}, std::size_t{20000}, std::size_t{300000}}) {
-            SCOPED_TRACE(way + " " + std::to_string(size));
-            HTTPResponse response = fetch("/" + way + "/" + std::to_string(size));
-            ASSERT_EQ(response.code, 200);
-            ASSERT_EQ(response.body.size(), size);
-            for (std::size_t i = 0; i < size; ++i) {
-                ASSERT_EQ(response.body[i], static_cast<char>('a' + i % 23)) << "at " << i;
-            }
-            EXPECT_EQ(response.headers.get("Transfer-Encoding"), way == "chunked" ? "chunked" : "");
-            HTTPRequest head;
-            head.method = "HEAD";
-            HTTPResponse headers_only = fetch("/" + way + "/" + std::to_string(size), head);
-            EXPECT_EQ(headers_only.code, 200);
-            EXPECT_EQ(headers_only.body, "");
-        }
-    }
-}
+using SharedPieceOverHTTP1Test = SharedPieceTest<testing::AsyncHTTPTestCase>;
+using SharedPieceOverTLSTest = SharedPieceTest<testing::AsyncHTTPSTestCase>;
+
+TEST_F(SharedPieceOverHTTP1Test, ArrivesFramedAsACopyWould) { expect_framed_as_a_copy_would(); }
+TEST_F(SharedPieceOverTLSTest, ArrivesFramedAsACopyWould) { expect_framed_as_a_copy_would(); }
 
 }  // namespace
 }  // namespace tornado

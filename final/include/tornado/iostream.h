@@ -663,11 +663,12 @@ public:
         std::uint16_t record_page_offset = 0;
     };
 
+    bool sends_gathered() const noexcept override { return false; }  // records, not bytes
+
 protected:
     void handle_events(std::uint32_t events) override;
     std::size_t receive(char* where, std::size_t capacity) override;
     std::size_t send_now(std::string_view data) override;
-    bool sends_gathered() const noexcept override { return false; }
     void close_transport() noexcept override;
 
 private:
@@ -727,12 +728,13 @@ public:
     // create() is the way in; the constructor is public only for make_shared.
     PipeIOStream(Key, FileDescriptor fd, IOStreamOptions options);
 
+    bool sends_gathered() const noexcept override { return false; }  // a pipe: write()
+
 protected:
     // Tornado's _handle_events, read_from_fd and write_to_fd for a pipe.
     void handle_events(std::uint32_t events) override;
     std::size_t receive(char* where, std::size_t capacity) override;
     std::size_t send_now(std::string_view data) override;
-    bool sends_gathered() const noexcept override { return false; }
 };
 
 // A lingering close (what HTTP's error answers and a failed WebSocket
