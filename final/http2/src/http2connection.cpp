@@ -351,15 +351,15 @@ constexpr std::size_t kMaxSharedPieces = (IOStream::kMaxGathered - 1) / 2;
 void HTTP2FrameBatch::start(bool by_reference, std::size_t room) {
     bytes_.clear();
     bytes_.reserve(room);
-    shared_.clear();
-    shared_.reserve(kMaxSharedPieces);
+    if (by_reference) shared_.reserve(kMaxSharedPieces);
     shared_bytes_ = 0;
     by_reference_ = by_reference;
 }
 
 // Copied, not referenced, when the batch has its fill of shared pieces:
-// shared_ never grows past the room start() made, so this allocates
-// nothing (HTTP2Stream::send_data cannot throw).
+// shared_ never grows past the room start() made for them (none when it
+// copies them all), so this allocates nothing (HTTP2Stream::send_data
+// cannot throw).
 void HTTP2FrameBatch::append_shared(std::string_view bytes,
                                     const std::shared_ptr<const void>& owner) {
     if (!by_reference_ || !owner || bytes.size() < kMinSharedPiece ||
@@ -372,9 +372,13 @@ void HTTP2FrameBatch::append_shared(std::string_view bytes,
 }
 
 // The owners go once the stream has the pieces: it copies what the kernel
-// does not take at once.
+// does not take at once. Either way the batch's memory goes too (moved to
+// the stream, or freed): an idle connection holds no batch.
 Future<void> HTTP2FrameBatch::write_to(IOStream& stream) {
-    if (shared_.empty()) return stream.write(std::move(bytes_));
+    if (shared_.empty()) {
+        std::vector<SharedPiece>().swap(shared_);
+        return stream.write(std::move(bytes_));
+    }
     std::array<std::string_view, IOStream::kMaxGathered> pieces;
     std::size_t count = 0;
     std::size_t done = 0;  // of bytes_
@@ -386,9 +390,9 @@ Future<void> HTTP2FrameBatch::write_to(IOStream& stream) {
     }
     if (bytes_.size() > done) pieces[count++] = std::string_view(bytes_).substr(done);
     Future<void> written = stream.write(std::span<const std::string_view>(pieces.data(), count));
-    shared_.clear();
+    std::vector<SharedPiece>().swap(shared_);
     shared_bytes_ = 0;
-    bytes_.clear();
+    bytes_ = std::string();
     return written;
 }
 

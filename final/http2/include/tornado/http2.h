@@ -101,7 +101,7 @@ namespace detail {
 // SharedBytes (a cached file's bytes), referenced rather than copied.
 class HTTP2FrameBatch {
 public:
-    // Empties the batch for the next write, keeping its memory.
+    // Empties the batch for the next write, with `room` for its bytes.
     void start(bool by_reference, std::size_t room);
     void append(std::string_view bytes) { bytes_.append(bytes); }
     void append(std::size_t count, char c) { bytes_.append(count, c); }
