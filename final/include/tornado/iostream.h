@@ -409,6 +409,9 @@ protected:
     template <typename WriteCall>
     std::size_t send_with(WriteCall write_call, const char* call_name, std::string_view data);
     std::size_t send_pieces_now(std::span<const std::string_view> pieces);
+    // The loop both share (iostream.cpp).
+    template <typename SendFrom>
+    std::size_t send_until_full(std::size_t total, const char* call_name, SendFrom send_from);
 
     // create()'s two halves, shared with SSLIOStream::create.
     static void make_non_blocking(const FileDescriptor& socket);

@@ -982,17 +982,16 @@ void IOStream::on_sent(int result) {
     resolve_write_futures();
 }
 
-// send() until all of `data` is taken or the kernel is full; the bytes taken.
-// MSG_NOSIGNAL: sending on a connection the peer has reset would raise
-// SIGPIPE, whose default action kills the process; with it, send() fails
-// with EPIPE and only this stream closes. After EAGAIN, the EPOLLOUT edge
-// that comes when the send buffer drains is what brings us back.
-template <typename WriteCall>
-std::size_t IOStream::send_with(WriteCall write_call, const char* call_name,
-                                std::string_view data) {
+// Sends until all `total` bytes are taken or the kernel is full; the bytes
+// taken. `send_from(sent)` makes one system call for what follows the
+// first `sent` bytes. After EAGAIN, the EPOLLOUT edge that comes when the
+// send buffer drains is what brings us back.
+template <typename SendFrom>
+std::size_t IOStream::send_until_full(std::size_t total, const char* call_name,
+                                      SendFrom send_from) {
     std::size_t sent = 0;
-    while (sent < data.size()) {
-        std::ptrdiff_t n = write_call(fd_.get(), data.data() + sent, data.size() - sent);
+    while (sent < total) {
+        std::ptrdiff_t n = send_from(sent);
         if (n >= 0) {
             sent += static_cast<std::size_t>(n);
             continue;
@@ -1009,17 +1008,28 @@ std::size_t IOStream::send_with(WriteCall write_call, const char* call_name,
     return sent;
 }
 
+// One buffer, by `write_call` (send for a socket, write for a pipe).
+// MSG_NOSIGNAL: sending on a connection the peer has reset would raise
+// SIGPIPE, whose default action kills the process; with it, send() fails
+// with EPIPE and only this stream closes.
+template <typename WriteCall>
+std::size_t IOStream::send_with(WriteCall write_call, const char* call_name,
+                                std::string_view data) {
+    return send_until_full(data.size(), call_name, [&](std::size_t sent) {
+        return write_call(fd_.get(), data.data() + sent, data.size() - sent);
+    });
+}
+
 std::size_t IOStream::send_now(std::string_view data) {
     return send_with(socket_send, "send", data);
 }
 
-// send_with's loop for several pieces: sendmsg() (writev() with
-// MSG_NOSIGNAL) from the byte after the last one taken.
+// Several buffers, by sendmsg() (writev() with MSG_NOSIGNAL), each call from
+// the first byte not taken yet.
 std::size_t IOStream::send_pieces_now(std::span<const std::string_view> pieces) {
     std::size_t total = 0;
     for (std::string_view piece : pieces) total += piece.size();
-    std::size_t sent = 0;
-    while (sent < total) {
+    return send_until_full(total, "sendmsg", [&](std::size_t sent) {
         std::array<iovec, kMaxGathered> vectors{};
         std::size_t count = 0;
         std::size_t skip = sent;
@@ -1034,21 +1044,8 @@ std::size_t IOStream::send_pieces_now(std::span<const std::string_view> pieces) 
         msghdr message{};
         message.msg_iov = vectors.data();
         message.msg_iovlen = count;
-        ssize_t n = ::sendmsg(fd_.get(), &message, MSG_NOSIGNAL);
-        if (n >= 0) {
-            sent += static_cast<std::size_t>(n);
-            continue;
-        }
-        int error = errno;
-        if (error == EINTR) continue;
-        if (error == EAGAIN || error == EWOULDBLOCK) {
-            write_ready_ = false;
-        } else {
-            io_error(error, "sendmsg");
-        }
-        break;
-    }
-    return sent;
+        return ::sendmsg(fd_.get(), &message, MSG_NOSIGNAL);
+    });
 }
 
 // On a WRITE edge, after connect() and at a hold's release. A send error
