@@ -169,11 +169,13 @@ std::vector<FileDescriptor> hold_udp_ports() {
     return held;
 }
 
-bool udp_can_bind(std::uint16_t port) {
-    FileDescriptor udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+bool can_bind(int type, std::uint16_t port) {
+    FileDescriptor socket(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
     SocketAddress address = SocketAddress::from_ip("127.0.0.1", port);
-    return ::bind(udp.get(), address.data(), address.size()) == 0;
+    return ::bind(socket.get(), address.data(), address.size()) == 0;
 }
+
+bool udp_can_bind(std::uint16_t port) { return can_bind(SOCK_DGRAM, port); }
 
 // HTTP/3 serves on UDP at the TCP port's number. With port 0, that number
 // must be free for UDP too, or the server fails to start. The first loop
@@ -197,10 +199,18 @@ TEST(BindSockets, UdpTooPicksAPortUdpCanHave) {
 // A port asked for by number is not changed: when UDP has it, the error
 // says so, and no TCP socket is left listening.
 TEST(BindSockets, UdpTooOnATakenUdpPortIsAnErrorThatSaysUdp) {
-    FileDescriptor udp(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    SocketAddress any_port = SocketAddress::from_ip("127.0.0.1", 0);
-    ASSERT_EQ(::bind(udp.get(), any_port.data(), any_port.size()), 0);
-    std::uint16_t port = SocketAddress::local_of(udp.get()).port();
+    // A UDP port whose TCP twin is free: with TCP taken too (another test's
+    // listener), the error would be TCP's, not the one this test is about.
+    FileDescriptor udp;
+    std::uint16_t port = 0;
+    for (int attempt = 0; attempt < 20 && port == 0; ++attempt) {
+        udp = FileDescriptor(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        SocketAddress any_port = SocketAddress::from_ip("127.0.0.1", 0);
+        ASSERT_EQ(::bind(udp.get(), any_port.data(), any_port.size()), 0);
+        std::uint16_t picked = SocketAddress::local_of(udp.get()).port();
+        if (can_bind(SOCK_STREAM, picked)) port = picked;
+    }
+    ASSERT_NE(port, 0) << "no UDP port with its TCP twin free in 20 tries";
     try {
         tornado::bind_sockets(port, "127.0.0.1", {.udp_too = true});
         FAIL() << "UDP port " << port << " is held, and bind_sockets took it";
