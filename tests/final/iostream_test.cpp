@@ -965,6 +965,138 @@ TEST(IOStreamWritePieces, OnAClosedStreamThrowsAndToAGonePeerFails) {
     EXPECT_THROW(stream->write(pieces), StreamClosedError);
 }
 
+// --- write_file: a file's bytes by sendfile() ---------------------------------------------
+
+// A file on disk holding `content`, open for reading; FileBytes of all
+// of it keep it open.
+struct TempFile {
+    explicit TempFile(const std::string& content) : file(std::tmpfile(), &std::fclose) {
+        if (!file) tornado::throw_errno("tmpfile");
+        std::fwrite(content.data(), 1, content.size(), file.get());
+        std::fflush(file.get());
+    }
+    tornado::FileBytes bytes(std::int64_t offset, std::size_t count) const {
+        return tornado::FileBytes{file, ::fileno(file.get()), offset, count};
+    }
+    std::shared_ptr<std::FILE> file;
+};
+
+std::string patterned(std::size_t size) {
+    std::string bytes(size, 'x');
+    for (std::size_t i = 0; i < size; i += 4093) bytes[i] = static_cast<char>('a' + i % 26);
+    return bytes;
+}
+
+// The file's bytes go between the writes before and after it, with
+// more than the kernel takes at once: the rest goes on the WRITE edges.
+// Only on a stream sent on by readiness; io_uring's says no.
+TEST(IOStreamWriteFile, TheFileGoesBetweenTheWritesBeforeAndAfterIt) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    if (loop.io_by_completion()) {
+        EXPECT_FALSE(stream->sends_file_now());
+        EXPECT_THROW(stream->write_file(tornado::FileBytes{}), std::logic_error);
+        return;
+    }
+    std::string content = patterned(4 * 1024 * 1024 + 7);
+    TempFile file(content);
+    ASSERT_TRUE(stream->sends_file_now());
+    Future<void> before = stream->write("head:");
+    Future<void> sent = stream->write_file(file.bytes(3, content.size() - 3));
+    EXPECT_FALSE(stream->sends_file_now()) << "a second file while the first is being sent";
+    EXPECT_THROW(stream->write_file(file.bytes(0, 1)), std::logic_error);
+    Future<void> after = stream->write(":tail");
+    EXPECT_FALSE(sent.done());
+    EXPECT_TRUE(stream->writing());
+    EXPECT_EQ(stream->write_buffer_size(), 5u) << "the file's bytes are not in memory";
+    auto peer = IOStream::create(std::move(pair.right));
+    std::string expected = "head:" + content.substr(3) + ":tail";
+    std::string got =
+        loop.run_sync([&] { return peer->read_bytes(expected.size()); }, kTestTimeout);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return after.done(); }));
+    EXPECT_TRUE(before.done());
+    EXPECT_TRUE(sent.done());
+    EXPECT_TRUE(got == expected);
+    EXPECT_FALSE(stream->writing());
+    EXPECT_TRUE(stream->sends_file_now());
+}
+
+// Bytes that wait for room when the file comes go before it, and a
+// second file may follow once the first is sent.
+TEST(IOStreamWriteFile, QueuedBytesGoFirstAndFilesFollowOneAnother) {
+    IOLoop loop;
+    if (loop.io_by_completion()) GTEST_SKIP() << "no sendfile on io_uring's streams";
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    std::string queued = patterned(4 * 1024 * 1024);
+    ASSERT_FALSE(stream->write(queued).done());
+    std::string content = patterned(300 * 1024);
+    TempFile file(content);
+    Future<void> first = stream->write_file(file.bytes(0, content.size()));
+    auto peer = IOStream::create(std::move(pair.right));
+    std::string got = loop.run_sync(
+        [&] { return peer->read_bytes(queued.size() + content.size()); }, kTestTimeout);
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return first.done(); }));
+    EXPECT_TRUE(got == queued + content);
+    Future<void> second = stream->write_file(file.bytes(100, 10));
+    got = loop.run_sync([&] { return peer->read_bytes(10); }, kTestTimeout);
+    EXPECT_EQ(got, content.substr(100, 10));
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return second.done(); }));
+}
+
+// Held writes (answers to pipelined requests) go before the file: it
+// releases them.
+TEST(IOStreamWriteFile, ReleasesHeldWritesWhichGoFirst) {
+    IOLoop loop;
+    if (loop.io_by_completion()) GTEST_SKIP() << "no sendfile on io_uring's streams";
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    ASSERT_TRUE(stream->hold_writes());
+    Future<void> held = stream->write("held ");
+    TempFile file("file bytes");
+    Future<void> sent = stream->write_file(file.bytes(0, 10));
+    EXPECT_FALSE(stream->writes_held());
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return sent.done(); }));
+    EXPECT_TRUE(held.done());
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 15), "held file bytes");
+}
+
+// A file cut short since it was opened cannot keep the promise of its
+// length: the stream closes, saying so, and the writes after it fail.
+TEST(IOStreamWriteFile, AFileShorterThanPromisedClosesTheStream) {
+    IOLoop loop;
+    if (loop.io_by_completion()) GTEST_SKIP() << "no sendfile on io_uring's streams";
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    TempFile file("only twenty bytes...");
+    Future<void> sent = stream->write_file(file.bytes(10, 100));
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return sent.done(); }));
+    EXPECT_TRUE(stream->closed());
+    EXPECT_NE(what_of(real_error_of(sent)).find("the file ended 90 bytes before the end to send"),
+              std::string::npos);
+    EXPECT_THROW(stream->write_file(file.bytes(0, 1)), StreamClosedError);
+}
+
+// A peer that leaves while the file is being sent: sendfile() has no
+// MSG_NOSIGNAL, and its SIGPIPE must not kill the process (this test
+// would die of it); the stream closes and the Future fails.
+TEST(IOStreamWriteFile, APeerThatLeavesMidFileClosesTheStreamWithoutSIGPIPE) {
+    IOLoop loop;
+    if (loop.io_by_completion()) GTEST_SKIP() << "no sendfile on io_uring's streams";
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    std::string content = patterned(4 * 1024 * 1024);
+    TempFile file(content);
+    Future<void> sent = stream->write_file(file.bytes(0, content.size()));
+    ASSERT_FALSE(sent.done());
+    pair.right.reset();
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return sent.done(); }));
+    EXPECT_NE(real_error_of(sent), nullptr);
+    EXPECT_TRUE(stream->closed());
+    EXPECT_EQ(stream->buffer_heap_bytes(), 0u);
+}
+
 // --- holding writes (the answers to pipelined requests) -----------------------------------
 
 // Held writes stay in the buffer, unsent, however many turns the loop
@@ -1769,6 +1901,17 @@ struct Pipe {
     tornado::FileDescriptor read_end;
     tornado::FileDescriptor write_end;
 };
+
+// A pipe cannot send a file (sendfile() could, but PipeIOStream writes
+// by write() alone); nor can TLS (SSLIOStream.CarriesLargeWritesBothWays).
+TEST(IOStreamWriteFile, APipeCannotSendAFile) {
+    IOLoop loop;
+    Pipe pipe;
+    auto stream = PipeIOStream::create(std::move(pipe.write_end));
+    EXPECT_FALSE(stream->sends_file_now());
+    TempFile file("x");
+    EXPECT_THROW(stream->write_file(file.bytes(0, 1)), std::logic_error);
+}
 
 // send_pieces for a pipe (send() would say ENOTSOCK), then the writer's
 // close when `close_after`.

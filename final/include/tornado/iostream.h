@@ -292,6 +292,20 @@ public:
     // bytes written are the bytes on the socket (not so for TLS or a pipe).
     virtual bool sends_gathered() const noexcept { return true; }
 
+    // Sends a file's bytes by sendfile(): the kernel copies them from the
+    // page cache to the socket, never through this process. They go after
+    // the bytes written before and before those written after, and the
+    // Future resolves when the last of them is sent, as write()'s does. A
+    // file that ends before `count` bytes closes the stream with an error
+    // (the peer was promised them). Writes held are released first, as a
+    // write too big to hold releases them. Throws std::logic_error unless
+    // sends_file_now().
+    Future<void> write_file(FileBytes file);
+    // Whether write_file may be called: an open plain socket, sent on by
+    // readiness (not TLS, a pipe or io_uring's sends by completion), with
+    // no file of an earlier write_file still being sent.
+    bool sends_file_now() const noexcept;
+
     // Holds the writes that follow in the buffer, unsent, until
     // release_writes(), so that several go out in one send (one send()
     // call, or with sends by completion one send request): the server
@@ -361,7 +375,7 @@ public:
     // Whether a read is pending (another read now would throw).
     bool reading() const noexcept { return read_.mode != ReadMode::none; }
     // Whether bytes given to write() are not all with the kernel yet.
-    bool writing() const noexcept { return !write_buffer_.empty() || queued_; }
+    bool writing() const noexcept { return !write_buffer_.empty() || queued_ || sending_file(); }
     // TCP_NODELAY: send small writes at once instead of waiting to coalesce
     // them (Nagle). Only a change makes a system call; harmless on a
     // non-TCP socket or a closed stream.
@@ -376,7 +390,8 @@ public:
     // Bytes received and not read yet. For tests and monitoring, as the two
     // below.
     std::size_t read_buffer_size() const noexcept { return read_buffer_.size(); }
-    // Bytes written and not yet with the kernel.
+    // Bytes written and not yet with the kernel, in memory (a file's bytes
+    // that write_file has still to send are not counted).
     std::size_t write_buffer_size() const noexcept {
         return write_buffer_.size() + (queued_ ? queued_->size() : 0);
     }
@@ -526,6 +541,10 @@ private:
     void on_sent(int result);
     void flush_write_buffer();
     void flush_by_readiness();
+    void send_buffered(std::size_t count);
+    // Every byte given to write() or write_file() and not yet sent: the
+    // end of a write's Future is bytes_written_ plus these.
+    std::size_t unsent_bytes() const noexcept;
     void resolve_write_futures();
 
     // Events and closing.
@@ -570,8 +589,20 @@ private:
     // What few streams need, out of line so that every stream is smaller:
     // made when first needed (extras()), kept until the stream goes.
     struct Connecting;  // a connect() under way (clients only)
+    // A write_file's bytes not sent yet. `starts_at`: the count of bytes
+    // written (bytes_written_) at which the next of them goes, once the
+    // bytes buffered before the file are sent.
+    struct FileSend {
+        FileBytes bytes;
+        std::uint64_t starts_at;
+    };
+    FileSend* sending_file() const noexcept {
+        return extras_ && extras_->file ? extras_->file.get() : nullptr;
+    }
+    void send_file_now(FileSend& file);
     struct Extras {
         std::unique_ptr<Connecting> connecting;
+        std::unique_ptr<FileSend> file;
         CloseCallback peer_fin_callback;
         std::exception_ptr error;  // what closed the stream
     };

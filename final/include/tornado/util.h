@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -84,6 +85,15 @@ public:
 
 private:
     int fd_ = -1;
+};
+
+// `count` bytes of an open file, from `offset`: its descriptor stays open
+// while `keeper` lives (IOStream::write_file; a large static file).
+struct FileBytes {
+    std::shared_ptr<const void> keeper;
+    int fd = -1;
+    std::int64_t offset = 0;
+    std::size_t count = 0;
 };
 
 // Declared for a function type only, Function<R(Args...)>: the

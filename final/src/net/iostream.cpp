@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -799,6 +800,48 @@ void IOStream::continue_reading_later() {
 
 // --- writing -------------------------------------------------------------------------------
 
+namespace {
+
+// Linux's write() and sendfile() have no MSG_NOSIGNAL: a write to a pipe
+// whose reader has gone, or a sendfile() to a connection the peer has
+// reset, raises SIGPIPE, whose default action kills the process. This blocks
+// SIGPIPE in the calling thread while it lives (the kernel sends that
+// SIGPIPE to the thread that wrote, so blocking it here is enough), and
+// take_back() removes the one a failed write left pending. A SIGPIPE that
+// was pending before belongs to someone else and stays.
+class SigpipeBlocked {
+public:
+    SigpipeBlocked() noexcept {
+        sigemptyset(&sigpipe_);
+        sigaddset(&sigpipe_, SIGPIPE);
+        ::pthread_sigmask(SIG_BLOCK, &sigpipe_, &previous_);
+        sigset_t pending;
+        sigemptyset(&pending);
+        ::sigpending(&pending);
+        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    }
+    ~SigpipeBlocked() { ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+    SigpipeBlocked(const SigpipeBlocked&) = delete;
+    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+    // After a write that failed: takes the SIGPIPE that EPIPE left pending
+    // (other errors leave none, and then it returns at once). Keeps errno.
+    void take_back() noexcept {
+        if (was_pending_) return;
+        int saved_errno = errno;
+        timespec no_wait{};
+        while (::sigtimedwait(&sigpipe_, nullptr, &no_wait) < 0 && errno == EINTR) {}
+        errno = saved_errno;
+    }
+
+private:
+    sigset_t sigpipe_;
+    sigset_t previous_;
+    bool was_pending_ = false;
+};
+
+}  // namespace
+
 Future<void> IOStream::write(std::string_view data) { return write_now(data, nullptr); }
 
 Future<void> IOStream::write(std::string&& data) { return write_now(data, &data); }
@@ -809,7 +852,7 @@ Future<void> IOStream::write(std::span<const std::string_view> pieces) {
     std::size_t total = 0;
     for (std::string_view piece : pieces) total += piece.size();
     bool sendable = !closed() && !writes_held_ && !by_completion_ && write_buffer_.empty() &&
-                    write_ready_ && !connecting();
+                    !sending_file() && write_ready_ && !connecting();
     if (!sendable || !sends_gathered() || pieces.size() > kMaxGathered)
         return write_each(pieces, (sendable && total <= kJoinedBytes) || by_completion_);
     if (options_.max_write_buffer_size != 0 && total > options_.max_write_buffer_size)
@@ -833,7 +876,7 @@ Future<void> IOStream::write(std::span<const std::string_view> pieces) {
         skip = 0;
     }
     Future<void> future;
-    write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
+    write_futures_.push_back({bytes_written_ + unsent_bytes(), future});
     return future;
 }
 
@@ -873,7 +916,7 @@ Future<void> IOStream::write_now(std::string_view data, std::string* owned) {
     std::size_t sent = 0;
     // Nothing queued before it and room in the kernel: straight from the
     // caller's bytes, and most writes end here, in one send().
-    if (write_buffer_.empty() && write_ready_ && !connecting()) {
+    if (write_buffer_.empty() && !sending_file() && write_ready_ && !connecting()) {
         sent = send_now(data);
         bytes_written_ += sent;
         if (closed()) {
@@ -901,7 +944,7 @@ Future<void> IOStream::queue_write(detail::StreamBuffer& buffer, std::string_vie
         buffer.append(data.substr(sent));
     }
     Future<void> future;
-    write_futures_.push_back({bytes_written_ + write_buffer_size(), future});
+    write_futures_.push_back({bytes_written_ + unsent_bytes(), future});
     return future;
 }
 
@@ -909,7 +952,8 @@ Future<void> IOStream::queue_write(detail::StreamBuffer& buffer, std::string_vie
 // only for bytes there, and reads them until the kernel reports), so held
 // bytes never share the buffer with bytes the kernel is reading.
 bool IOStream::hold_writes() {
-    if (closed() || !write_buffer_.empty() || !write_ready_ || connecting()) return false;
+    if (closed() || !write_buffer_.empty() || sending_file() || !write_ready_ || connecting())
+        return false;
     writes_held_ = true;
     return true;
 }
@@ -1062,14 +1106,102 @@ void IOStream::flush_write_buffer() {
     flush_by_readiness();
 }
 
+// With a file being sent, the buffer holds the bytes written before it
+// (up to its starts_at) and those written after: the first go, then the
+// file, then the rest.
 void IOStream::flush_by_readiness() {
-    if (!write_buffer_.empty() && write_ready_) {
-        std::size_t sent = send_now(write_buffer_.view());
-        bytes_written_ += sent;
+    if (FileSend* file = sending_file()) {
+        send_buffered(file->starts_at - bytes_written_);
+        if (!closed() && bytes_written_ == file->starts_at) send_file_now(*file);
         if (closed()) return;
-        write_buffer_.consume(sent);
+        if (file->bytes.count != 0) {
+            resolve_write_futures();
+            return;
+        }
+        extras_->file.reset();
     }
+    send_buffered(write_buffer_.size());
+    if (closed()) return;
     resolve_write_futures();
+}
+
+// The buffer's first `count` bytes, as many as the kernel takes.
+void IOStream::send_buffered(std::size_t count) {
+    if (count == 0 || !write_ready_) return;
+    std::size_t sent = send_now(write_buffer_.view().substr(0, count));
+    bytes_written_ += sent;
+    if (closed()) return;  // close() has let the buffer go
+    write_buffer_.consume(sent);
+}
+
+std::size_t IOStream::unsent_bytes() const noexcept {
+    FileSend* file = sending_file();
+    return write_buffer_size() + (file ? file->bytes.count : 0);
+}
+
+bool IOStream::sends_file_now() const noexcept {
+    return !closed() && !by_completion_ && sends_gathered() && !connecting() && !sending_file();
+}
+
+// The file's bytes join the stream's order as a write's would: after
+// what is buffered, by its byte count (starts_at), so the waiters' ends
+// work unchanged.
+Future<void> IOStream::write_file(FileBytes file) {
+    if (closed()) throw StreamClosedError(error());
+    if (!sends_file_now()) {
+        throw std::logic_error(
+            "IOStream::write_file: this stream cannot send a file now (see sends_file_now)");
+    }
+    release_writes();
+    if (closed()) {  // sending what was held failed
+        Future<void> failed;
+        fail_future(failed, error());
+        return failed;
+    }
+    if (file.count == 0) return write(std::string_view());
+    std::uint64_t starts_at = bytes_written_ + write_buffer_.size();
+    extras().file = std::make_unique<FileSend>(FileSend{std::move(file), starts_at});
+    Future<void> future;
+    write_futures_.push_back({bytes_written_ + unsent_bytes(), future});
+    flush_by_readiness();
+    return future;
+}
+
+// sendfile() until the file's bytes are sent or the kernel is full. It
+// has no MSG_NOSIGNAL: SIGPIPE is blocked around it (SigpipeBlocked). A
+// file that ends early (cut short since it was opened) leaves the peer
+// waiting for bytes that will not come: the stream closes.
+void IOStream::send_file_now(FileSend& file) {
+    // Linux sends at most this much per call anyway (0x7ffff000 bytes).
+    constexpr std::size_t kMaxPerCall = std::size_t{1} << 30;
+    SigpipeBlocked sigpipe_blocked;
+    while (file.bytes.count != 0) {
+        auto offset = static_cast<off_t>(file.bytes.offset);
+        ssize_t n =
+            ::sendfile(fd_.get(), file.bytes.fd, &offset, std::min(file.bytes.count, kMaxPerCall));
+        if (n > 0) {
+            auto sent = static_cast<std::size_t>(n);
+            file.bytes.offset += n;
+            file.bytes.count -= sent;
+            file.starts_at += sent;
+            bytes_written_ += sent;
+            continue;
+        }
+        if (n == 0) {
+            close(std::make_exception_ptr(std::runtime_error(tornado::format(
+                "sendfile: the file ended {} bytes before the end to send", file.bytes.count))));
+            return;
+        }
+        int error = errno;
+        if (error == EINTR) continue;
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+            write_ready_ = false;
+            return;
+        }
+        sigpipe_blocked.take_back();
+        io_error(error, "sendfile");
+        return;
+    }
 }
 
 // Waiters are in the order of their ends: the finished ones are a prefix.
@@ -1181,7 +1313,7 @@ void IOStream::handle_events(std::uint32_t events) {
     }
     if (events & (EPOLLRDHUP | kTrouble)) see_end();
     if (reading() && read_ready_) read_from_socket();
-    if (!closed() && !write_buffer_.empty()) flush_write_buffer();
+    if (!closed() && (!write_buffer_.empty() || sending_file())) flush_write_buffer();
     // A reset or a hang-up: whatever a pending read could still get, it has
     // had (unless it is to go on next turn, or a receive is out: its report,
     // bytes, the end or the error, comes next). Tornado closes here too; a
@@ -1277,7 +1409,10 @@ void IOStream::close(std::exception_ptr error) {
     // be reading them.)
     if (send_ == IOLoop::kNoRequest) write_buffer_.release();
     queued_.reset();
-    if (extras_) extras_->peer_fin_callback = nullptr;  // the close callback says it all now
+    if (extras_) {
+        extras_->file.reset();                 // unsent, as the buffer's bytes
+        extras_->peer_fin_callback = nullptr;  // the close callback says it all now
+    }
     schedule_close_callback();
 }
 
@@ -1365,47 +1500,6 @@ void IOStream::forget_loop() noexcept {
 }
 
 // --- PipeIOStream -------------------------------------------------------------------
-
-namespace {
-
-// Linux's write() has no MSG_NOSIGNAL: a write to a pipe whose reader has
-// gone raises SIGPIPE, whose default action kills the process. This blocks
-// SIGPIPE in the calling thread while it lives (the kernel sends that
-// SIGPIPE to the thread that wrote, so blocking it here is enough), and
-// take_back() removes the one a failed write left pending. A SIGPIPE that
-// was pending before belongs to someone else and stays.
-class SigpipeBlocked {
-public:
-    SigpipeBlocked() noexcept {
-        sigemptyset(&sigpipe_);
-        sigaddset(&sigpipe_, SIGPIPE);
-        ::pthread_sigmask(SIG_BLOCK, &sigpipe_, &previous_);
-        sigset_t pending;
-        sigemptyset(&pending);
-        ::sigpending(&pending);
-        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    }
-    ~SigpipeBlocked() { ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
-    SigpipeBlocked(const SigpipeBlocked&) = delete;
-    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
-
-    // After a write that failed: takes the SIGPIPE that EPIPE left pending
-    // (other errors leave none, and then it returns at once). Keeps errno.
-    void take_back() noexcept {
-        if (was_pending_) return;
-        int saved_errno = errno;
-        timespec no_wait{};
-        while (::sigtimedwait(&sigpipe_, nullptr, &no_wait) < 0 && errno == EINTR) {}
-        errno = saved_errno;
-    }
-
-private:
-    sigset_t sigpipe_;
-    sigset_t previous_;
-    bool was_pending_ = false;
-};
-
-}  // namespace
 
 std::shared_ptr<PipeIOStream> PipeIOStream::create(FileDescriptor fd, IOStreamOptions options) {
     if (!fd) throw std::invalid_argument("PipeIOStream::create: no descriptor");
