@@ -3,6 +3,8 @@
 // types, Etags and Last-Modified, ranges, versioned URLs, and paths that
 // try to leave the root.
 #include <gtest/gtest.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -17,6 +19,20 @@
 #include "tornado/testing.h"
 #include "tornado/web.h"
 #include "web/static_file_cache.h"
+
+// This binary defines sendfile itself (the executable's definition wins
+// over libc's), so the tests can count the library's calls; they go on to
+// the kernel. Sanitizer builds intercept calls themselves: no counting.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define TORNADO_TEST_COUNTS_SENDFILE 1
+namespace {
+int g_sendfile_calls = 0;
+}  // namespace
+extern "C" ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+    ++g_sendfile_calls;
+    return static_cast<ssize_t>(::syscall(SYS_sendfile, out_fd, in_fd, offset, count));
+}
+#endif
 
 namespace tornado {
 namespace {
@@ -414,6 +430,131 @@ TEST_F(StaticCacheTest, ALargeFileIsSentFromItsKeptDescriptor) {
     HTTPResponse again = fetch("/static/big.bin");
     EXPECT_EQ(again.body, big_);
     EXPECT_EQ(cache().bytes(), 0u);  // no bytes kept: the descriptor is
+}
+
+// With static_sendfile, over plain HTTP/1.1 a large file goes from its
+// descriptor to the socket by sendfile(), whole or a range of it;
+// io_uring's streams cannot, and read it in pieces as before.
+class StaticSendfileTest : public StaticCacheTest {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = root_.string();
+        settings.static_sendfile = true;
+        return std::make_shared<Application>(std::vector<URLSpec>{}, settings);
+    }
+};
+
+TEST_F(StaticSendfileTest, ALargeFileGoesBySendfileOverPlainHTTP1) {
+    cache().limits().max_file_bytes = 1000;  // big.bin (300 KB) is large now
+    fetch("/static/big.bin");                // the version hash reads it once
+#ifdef TORNADO_TEST_COUNTS_SENDFILE
+    g_sendfile_calls = 0;
+#endif
+    EXPECT_EQ(fetch("/static/big.bin").body, big_);
+    HTTPResponse part = fetch("/static/big.bin", with_header("Range", "bytes=1000-200999"));
+    EXPECT_EQ(part.code, 206);
+    EXPECT_EQ(part.body, big_.substr(1000, 200000));
+    HTTPResponse tail = fetch("/static/big.bin", with_header("Range", "bytes=-10"));
+    EXPECT_EQ(tail.body, big_.substr(big_.size() - 10));
+#ifdef TORNADO_TEST_COUNTS_SENDFILE
+    if (io_loop().io_by_completion()) {
+        EXPECT_EQ(g_sendfile_calls, 0);
+    } else {
+        EXPECT_GE(g_sendfile_calls, 3);
+    }
+#endif
+}
+
+// Without the setting (the default), no sendfile().
+TEST_F(StaticCacheTest, ALargeFileIsReadInPiecesByDefault) {
+    cache().limits().max_file_bytes = 1000;
+    fetch("/static/big.bin");
+#ifdef TORNADO_TEST_COUNTS_SENDFILE
+    g_sendfile_calls = 0;
+#endif
+    EXPECT_EQ(fetch("/static/big.bin").body, big_);
+#ifdef TORNADO_TEST_COUNTS_SENDFILE
+    EXPECT_EQ(g_sendfile_calls, 0);
+#endif
+}
+
+// With compress_response, gzip decides as the head goes out: a text file
+// it compresses must pass through it (no sendfile), a PNG it leaves alone
+// may go around it.
+class StaticGzipTest : public StaticCacheTest {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = root_.string();
+        settings.static_sendfile = true;
+        settings.compress_response = true;
+        return std::make_shared<Application>(std::vector<URLSpec>{}, settings);
+    }
+};
+
+TEST_F(StaticGzipTest, ALargeFileGzipCompressesIsNotSentAroundIt) {
+    cache().limits().max_file_bytes = 1000;
+    std::string text;
+    for (int line = 0; text.size() < 200 * 1024; ++line) text += "line " + std::to_string(line) + "\n";
+    write_file("big.txt", text);
+    write_file("big.png", big_);
+    fetch("/static/big.txt");
+    fetch("/static/big.png");
+#ifdef TORNADO_TEST_COUNTS_SENDFILE
+    g_sendfile_calls = 0;
+#endif
+    HTTPResponse compressed = fetch("/static/big.txt");
+    EXPECT_EQ(compressed.code, 200);
+    EXPECT_EQ(compressed.headers.get("X-Consumed-Content-Encoding"), "gzip");
+    EXPECT_TRUE(compressed.body == text);
+#ifdef TORNADO_TEST_COUNTS_SENDFILE
+    EXPECT_EQ(g_sendfile_calls, 0);
+#endif
+    HTTPResponse image = fetch("/static/big.png");
+    EXPECT_EQ(image.headers.get("X-Consumed-Content-Encoding"), "");
+    EXPECT_TRUE(image.body == big_);
+#ifdef TORNADO_TEST_COUNTS_SENDFILE
+    if (!io_loop().io_by_completion()) {
+        EXPECT_GT(g_sendfile_calls, 0);
+    }
+#endif
+}
+
+// A transform that changes every byte and keeps the length: the file's
+// bytes must go through it, so they cannot go by sendfile().
+class CaseSwapTransform : public OutputTransform {
+public:
+    std::string transform_first_chunk(int&, HTTPHeaders&, std::string chunk, bool) override {
+        return swap_case(std::move(chunk));
+    }
+    std::string transform_chunk(std::string chunk, bool) override {
+        return swap_case(std::move(chunk));
+    }
+    static std::string swap_case(std::string text) {
+        for (char& c : text) c = static_cast<char>(c ^ 0x20);
+        return text;
+    }
+};
+
+class StaticTransformTest : public StaticCacheTest {
+protected:
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = root_.string();
+        settings.static_sendfile = true;
+        auto application = std::make_shared<Application>(std::vector<URLSpec>{}, settings);
+        application->add_transform(
+            [](const HTTPServerRequest&) { return std::make_unique<CaseSwapTransform>(); });
+        return application;
+    }
+};
+
+TEST_F(StaticTransformTest, ALargeFileGoesThroughATransformThatChangesIt) {
+    cache().limits().max_file_bytes = 1000;
+    HTTPResponse response = fetch("/static/big.bin");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_TRUE(response.body == CaseSwapTransform::swap_case(big_));
 }
 
 // Where a response goes, for the test below: what the handler hands over,

@@ -153,6 +153,8 @@ public:
                                std::string_view chunk = {}) override;
     Future<void> write_headers_shared(const ResponseStartLine& start_line,
                                       const HTTPHeaders& headers, SharedBytes body) override;
+    bool sends_file_now() const override;
+    Future<void> write_file(FileBytes file) override;
     Future<void> write(std::string_view chunk) override;
     // Throws HTTPOutputError (and closes) when fewer bytes than the
     // Content-Length were written.

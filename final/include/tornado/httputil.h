@@ -775,6 +775,17 @@ public:
         return write_headers(start_line, headers, body.bytes);
     }
     virtual Future<void> write_shared(SharedBytes body) { return write(body.bytes); }
+    // Whether write_file may send the body's next bytes now: only
+    // HTTP1Connection can, for a body with a Content-Length on a plain
+    // socket sent on by readiness (IOStream::sends_file_now).
+    virtual bool sends_file_now() const { return false; }
+    // More of the body, from an open file, by sendfile(): its bytes never
+    // pass through this process. Throws std::logic_error unless
+    // sends_file_now().
+    virtual Future<void> write_file(FileBytes file) {
+        (void)file;
+        throw std::logic_error("HTTPConnection: this connection cannot send a file");
+    }
     // The response is complete.
     virtual void finish() = 0;
     // The response is complete, and `trailers` follow its body: HTTP/2's

@@ -722,6 +722,32 @@ Future<void> HTTP1Connection::write(std::string_view chunk) {
     return written;
 }
 
+// A chunked body would need its framing around the file's bytes: only a
+// body with a Content-Length (a static file's) goes this way.
+bool HTTP1Connection::sends_file_now() const {
+    if (response_state_ != ResponseState::headers_sent || response_.chunked ||
+        !response_.body_allowed) {
+        return false;
+    }
+    IOStream* stream = open_stream();
+    return stream != nullptr && stream->sends_file_now();
+}
+
+// Counted against the Content-Length as write()'s chunks are.
+Future<void> HTTP1Connection::write_file(FileBytes file) {
+    if (!sends_file_now())
+        throw std::logic_error("HTTP1Connection: write_file where sends_file_now() is false");
+    if (response_.content_remaining) {
+        if (file.count > *response_.content_remaining) {
+            close();
+            throw HTTPOutputError("Tried to write more data than Content-Length");
+        }
+        *response_.content_remaining -= file.count;
+    }
+    pending_write_ = open_stream()->write_file(std::move(file));
+    return pending_write_;
+}
+
 void HTTP1Connection::finish() { end_response(detail::kLastChunk); }
 
 // The last chunk, the trailer fields as a head's fields, and the empty

@@ -1520,6 +1520,20 @@ Future<void> RequestHandler::flush() {
     return write_response(false);
 }
 
+bool RequestHandler::sends_file_now() const {
+    if (response_stage_ != ResponseStage::headers_sent || !buffered_body().empty()) return false;
+    for (const auto& transform : transforms_) {
+        if (!transform->passes_body_unchanged()) return false;
+    }
+    const HTTPConnection* connection = request_->connection.get();
+    return connection != nullptr && connection->sends_file_now();
+}
+
+Future<void> RequestHandler::write_file(FileBytes file) {
+    if (!sends_file_now()) throw std::logic_error("write_file() where sends_file_now() is false");
+    return request_->connection->write_file(std::move(file));
+}
+
 // on_finish() is the application's code: what it throws is logged, since
 // the response is already out.
 void RequestHandler::run_on_finish() {

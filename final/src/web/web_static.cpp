@@ -31,9 +31,14 @@ namespace tornado {
 
 namespace {
 
-// Tornado's CHUNK_SIZE: both the read size for hashing and the piece size
-// for sending, so memory use stays flat whatever the file's size.
-constexpr std::size_t kChunkSize = 64 * 1024;
+// Tornado's CHUNK_SIZE, 64 KiB, less 64 bytes: both the read size for
+// hashing and the piece size for sending, so memory use stays flat
+// whatever the file's size. Just under 64 KiB so that each piece's send
+// fits one TCP segment on loopback (65,483 bytes with timestamps), where
+// a local proxy reads from us: a send of exactly 64 KiB left a 53-byte
+// segment after each full one, sent on its own, and a 5 MB file cost
+// the server 80% more CPU (tests/bench/README.md).
+constexpr std::size_t kChunkSize = 64 * 1024 - 64;
 
 // What one stat() tells us of a path: whether anything is there, and
 // whether it is a regular file (the only kind the handler streams), a
@@ -289,6 +294,17 @@ Task<void> StaticFileHandler::serve(std::string url_path, bool include_body) {
     bool whole = range->start == 0 && get_status() != 206;
     ContentChunks pieces = whole ? get_content(*absolute_path_)
                                  : get_content(*absolute_path_, range->start, range->end);
+    // A large file's bytes go from the file to the socket where the
+    // connection can (plain HTTP/1.1, no transform changing the body):
+    // the head first, on its own, since only then do the transforms
+    // decide (gzip) whether they will change the body.
+    if (pieces.file() && application().settings().static_sendfile) {
+        co_await flush();
+        if (sends_file_now()) {
+            co_await write_file(*pieces.file());
+            co_return;
+        }
+    }
     co_await send_content(*this, std::move(pieces));
 }
 
@@ -405,7 +421,8 @@ bool StaticFileHandler::should_return_304() {
 // request made (stat_file). Each call gives at most kChunkSize: a small
 // file's pieces point into the cached bytes (no copy: the connection may
 // keep them by reference until the client has them), a large file's are
-// read now. With an `end`, the pieces stop there; a file cut short
+// read now, unless the connection sends them from the descriptor itself
+// (ContentChunks::file, which serve() uses). With an `end`, the pieces stop there; a file cut short
 // before it is an error (Content-Length has been promised), not a short
 // response.
 StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::string& absolute_path,
@@ -423,8 +440,8 @@ StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::strin
     // (or opened); with one, a file cut short before it is an error.
     std::int64_t stop = end.value_or(content->stamp.size);
     bool must_reach_stop = end.has_value();
-    return [content, offset, stop, must_reach_stop,
-            absolute_path]() mutable -> std::optional<SharedBytes> {
+    auto next_piece = [content, offset, stop, must_reach_stop,
+                       absolute_path]() mutable -> std::optional<SharedBytes> {
         if (offset >= stop) return std::nullopt;
         auto wanted = static_cast<std::size_t>(std::min<std::int64_t>(stop - offset, kChunkSize));
         SharedBytes piece;
@@ -433,10 +450,13 @@ StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::strin
             std::string_view all(*content->bytes);
             if (at < all.size()) piece = SharedBytes(content->bytes, all.substr(at, wanted));
         } else {
-            std::string read(wanted, '\0');
-            ssize_t got = ::pread(content->file->fd(), read.data(), read.size(), offset);
-            read.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-            if (!read.empty()) piece = SharedBytes(std::move(read));
+            // Not zero-filled first: pread() writes it (a 64 KiB memset
+            // per piece cost 4% of the server's time on a large file).
+            std::shared_ptr<char[]> read = std::make_shared_for_overwrite<char[]>(wanted);
+            ssize_t got = ::pread(content->file->fd(), read.get(), wanted, offset);
+            if (got > 0) {
+                piece = SharedBytes(read, {read.get(), static_cast<std::size_t>(got)});
+            }
         }
         if (piece.bytes.empty()) {
             if (must_reach_stop) {
@@ -447,6 +467,11 @@ StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::strin
         offset += static_cast<std::int64_t>(piece.bytes.size());
         return piece;
     };
+    if (content->bytes || offset >= stop) return next_piece;
+    // A large file: the connection may send [offset, stop) from the open
+    // descriptor instead (serve()). The entry keeps it open.
+    FileBytes file{content, content->file->fd(), offset, static_cast<std::size_t>(stop - offset)};
+    return ContentChunks(std::move(next_piece), std::move(file));
 }
 
 // SHA-512 through OpenSSL's EVP interface, fed a piece of get_content at a
