@@ -1034,11 +1034,11 @@ struct ApplicationSettings {
     // Send a large static file (one kept by its descriptor) by sendfile()
     // where the connection can (plain HTTP/1.1): the server's own CPU for
     // it falls by a fifth to a third, since its bytes are no longer read
-    // into the process and copied out again. Off by default, as in nginx's own
-    // defaults: the receiving kernel pays for such bytes several times
-    // over, so with the client on the same machine (a local reverse proxy)
-    // the machine does more work in all and moves fewer bytes
-    // (docs/reference/web.md has the figures). On for a server that
+    // into the process and copied out again. Off by default, as in
+    // nginx's own defaults: the receiving kernel pays for such bytes
+    // several times over, so with the client on the same machine (a local
+    // reverse proxy) the machine does more work in all and moves fewer
+    // bytes (docs/reference/web.md has the figures). On for a server that
     // clients reach over the network.
     bool static_sendfile = false;
     // For paths no route matches (default: 404 through ErrorHandler).
