@@ -422,9 +422,9 @@ bool StaticFileHandler::should_return_304() {
 // file's pieces point into the cached bytes (no copy: the connection may
 // keep them by reference until the client has them), a large file's are
 // read now, unless the connection sends them from the descriptor itself
-// (ContentChunks::file, which serve() uses). With an `end`, the pieces stop there; a file cut short
-// before it is an error (Content-Length has been promised), not a short
-// response.
+// (ContentChunks::file, which serve() uses). With an `end`, the pieces
+// stop there; a file cut short before it is an error (Content-Length has
+// been promised), not a short response.
 StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::string& absolute_path,
                                                                 std::optional<std::int64_t> start,
                                                                 std::optional<std::int64_t> end) {
@@ -450,8 +450,8 @@ StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::strin
             std::string_view all(*content->bytes);
             if (at < all.size()) piece = SharedBytes(content->bytes, all.substr(at, wanted));
         } else {
-            // Not zero-filled first: pread() writes it (a 64 KiB memset
-            // per piece cost 4% of the server's time on a large file).
+            // Not zero-filled first: pread() writes it (the memset was
+            // 3.8% of the server's samples in a profile of a large file).
             std::shared_ptr<char[]> read = std::make_shared_for_overwrite<char[]>(wanted);
             ssize_t got = ::pread(content->file->fd(), read.get(), wanted, offset);
             if (got > 0) {
