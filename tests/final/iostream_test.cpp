@@ -886,14 +886,21 @@ TEST(IOStreamWritePieces, GoInOneSendmsgAndArriveInOrder) {
     EXPECT_TRUE(tornado::testing::recv_bytes(pair.right.get(), expected.size()) == expected);
 }
 
+// `size` bytes, mostly 'x', a letter every 4,093: a byte out of place
+// shows in the comparison.
+std::string patterned(std::size_t size) {
+    std::string bytes(size, 'x');
+    for (std::size_t i = 0; i < size; i += 4093) bytes[i] = static_cast<char>('a' + i % 26);
+    return bytes;
+}
+
 // What the kernel does not take is kept, from the first byte it did not
 // take, and the writes after it follow.
 TEST(IOStreamWritePieces, WhatTheKernelDoesNotTakeWaitsAndLaterWritesFollow) {
     IOLoop loop;
     SocketPair pair;
     auto stream = IOStream::create(std::move(pair.left));
-    std::string big(4 * 1024 * 1024, 'x');
-    for (std::size_t i = 0; i < big.size(); i += 4093) big[i] = static_cast<char>('a' + i % 26);
+    std::string big = patterned(4 * 1024 * 1024);
     std::vector<std::string_view> pieces{"head:", big, ":tail"};
     Future<void> first = stream->write(pieces);
     Future<void> second = stream->write("after");
@@ -980,12 +987,6 @@ struct TempFile {
     }
     std::shared_ptr<std::FILE> file;
 };
-
-std::string patterned(std::size_t size) {
-    std::string bytes(size, 'x');
-    for (std::size_t i = 0; i < size; i += 4093) bytes[i] = static_cast<char>('a' + i % 26);
-    return bytes;
-}
 
 // The file's bytes go between the writes before and after it, with
 // more than the kernel takes at once: the rest goes on the WRITE edges.

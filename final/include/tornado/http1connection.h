@@ -270,6 +270,7 @@ private:
                      const HTTPHeaders& headers);
     Future<void> write_head(const ResponseStartLine& start_line, const HTTPHeaders& headers,
                             std::string_view chunk, std::size_t copy_limit);
+    void count_against_content_length(std::size_t bytes);
     bool append_body(std::string& out, std::string_view chunk, std::size_t copy_limit);
     Future<void> send(std::string_view data, std::string_view big_chunk);
     void finish_request();

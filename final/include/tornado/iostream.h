@@ -298,8 +298,8 @@ public:
     // Future resolves when the last of them is sent, as write()'s does. A
     // file that ends before `count` bytes closes the stream with an error
     // (the peer was promised them). Writes held are released first, as a
-    // write too big to hold releases them. Throws std::logic_error unless
-    // sends_file_now().
+    // write too big to hold releases them. Throws StreamClosedError on a
+    // closed stream, std::logic_error where sends_file_now() is false.
     Future<void> write_file(FileBytes file);
     // Whether write_file may be called: an open plain socket, sent on by
     // readiness (not TLS, a pipe or io_uring's sends by completion), with

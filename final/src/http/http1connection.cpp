@@ -625,19 +625,25 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
     out.append("\r\n"sv);
 }
 
+// Body bytes about to be written, whatever their source: more than the
+// Content-Length has left is the application's error, and the connection
+// closes, since the client could not tell where the response ends.
+void HTTP1Connection::count_against_content_length(std::size_t bytes) {
+    if (!response_.content_remaining) return;
+    if (bytes > *response_.content_remaining) {
+        close();
+        throw HTTPOutputError("Tried to write more data than Content-Length");
+    }
+    *response_.content_remaining -= bytes;
+}
+
 // Counts `chunk` against the Content-Length and frames it. Returns false
 // when the chunk is to be written as it is, after `out` (bigger than
 // `copy_limit`).
 bool HTTP1Connection::append_body(std::string& out, std::string_view chunk,
                                   std::size_t copy_limit) {
     if (chunk.empty() || !response_.body_allowed) return true;
-    if (response_.content_remaining) {
-        if (chunk.size() > *response_.content_remaining) {
-            close();
-            throw HTTPOutputError("Tried to write more data than Content-Length");
-        }
-        *response_.content_remaining -= chunk.size();
-    }
+    count_against_content_length(chunk.size());
     if (response_.chunked) detail::append_chunk_size_line(out, chunk.size());
     if (chunk.size() > copy_limit) return false;
     out.append(chunk);
@@ -733,17 +739,10 @@ bool HTTP1Connection::sends_file_now() const {
     return stream != nullptr && stream->sends_file_now();
 }
 
-// Counted against the Content-Length as write()'s chunks are.
 Future<void> HTTP1Connection::write_file(FileBytes file) {
     if (!sends_file_now())
         throw std::logic_error("HTTP1Connection: write_file where sends_file_now() is false");
-    if (response_.content_remaining) {
-        if (file.count > *response_.content_remaining) {
-            close();
-            throw HTTPOutputError("Tried to write more data than Content-Length");
-        }
-        *response_.content_remaining -= file.count;
-    }
+    count_against_content_length(file.count);
     pending_write_ = open_stream()->write_file(std::move(file));
     return pending_write_;
 }
