@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "net_test_util.h"
+#include "syscall_counter.h"
 #include "test_util.h"
 #include "tornado/gen.h"
 #include "tornado/httpclient.h"
@@ -26,6 +27,7 @@
 #include "tornado/testing.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
+
 
 namespace {
 
@@ -266,6 +268,14 @@ TEST(SSLIOStream, TheHTTPClientRefusesABodyTruncatedByAPlainClose) {
 
 // Megabytes each way in one write: OpenSSL takes them a record at a time,
 // the kernel's buffers fill, and "want write" and the retry are exercised.
+// `size` bytes in which a byte moved elsewhere shows: each differs from
+// its neighbours, and the pattern shifts every 4 KiB.
+std::string tls_test_bytes(std::size_t size) {
+    std::string bytes(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>(i * 7 + i / 4096);
+    return bytes;
+}
+
 TEST(SSLIOStream, CarriesLargeWritesBothWays) {
     CertificateDirectory certificates;
     IOLoop loop;
@@ -280,8 +290,7 @@ TEST(SSLIOStream, CarriesLargeWritesBothWays) {
         {}, certificates.server_options());
     server.listen(0, "127.0.0.1");
     tornado::TCPClient client;
-    std::string sent(8 * 1024 * 1024, '\0');
-    for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 7 + i / 4096);
+    std::string sent = tls_test_bytes(8 * 1024 * 1024);
     std::string echoed = loop.run_sync(
         [&]() -> Task<std::string> {
             std::shared_ptr<IOStream> stream = co_await client.connect(
@@ -293,6 +302,87 @@ TEST(SSLIOStream, CarriesLargeWritesBothWays) {
         },
         kTlsTestTimeout);
     EXPECT_TRUE(echoed == sent);
+}
+
+// Records are gathered into sends: a 1 MiB write leaves in sends of more
+// than one record each (a record holds 16 KiB), and none of them more than
+// one TCP segment on loopback holds (kOneSegmentWrite and the records'
+// own bytes), so that no short segment follows each full one.
+TEST(SSLIOStream, GathersRecordsIntoSendsOfUnderOneSegment) {
+#ifndef TORNADO_TEST_COUNTS_SYSCALLS
+    GTEST_SKIP() << "system calls are not counted under sanitizers";
+#else
+    CertificateDirectory certificates;
+    IOLoop loop;
+    std::string sent = tls_test_bytes(1024 * 1024);
+    tornado::TCPServer server(
+        [&sent](std::shared_ptr<IOStream> stream, SocketAddress) -> Task<void> {
+            try {
+                co_await std::dynamic_pointer_cast<SSLIOStream>(stream)->wait_for_handshake();
+                t_largest_send = 0;
+                t_watched_fd = stream->fileno();
+                co_await stream->write(sent);
+                t_watched_fd = -1;
+            } catch (const StreamClosedError&) {
+            }
+        },
+        {}, certificates.server_options());
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    std::string got = loop.run_sync(
+        [&]() -> Task<std::string> {
+            std::shared_ptr<IOStream> stream = co_await client.connect(
+                "127.0.0.1", server.port(), {}, certificates.client_options());
+            co_return co_await stream->read_bytes(sent.size());
+        },
+        kTlsTestTimeout);
+    EXPECT_TRUE(got == sent);
+    EXPECT_GT(t_largest_send, 2 * 16 * 1024) << "records not gathered";
+    EXPECT_LE(t_largest_send, IOStream::kOneSegmentWrite + 4 * 32) << "a send over one segment";
+#endif
+}
+
+// A write is done only once all its records are in the kernel: those it
+// had no room for wait in the stream, and go first when room comes. Here
+// the client reads nothing, the server writes until a write is not done
+// at once (the kernel is full) and closes there: the client still gets
+// every write that was done, whole, in order.
+TEST(SSLIOStream, AWriteIsDoneOnlyWhenAllItsRecordsAreInTheKernel) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    constexpr std::size_t kBlock = IOStream::kOneSegmentWrite;
+    constexpr std::size_t kMostBlocks = 64 * 1024 * 1024 / kBlock;
+    std::string blocks = tls_test_bytes(kMostBlocks * kBlock);
+    std::size_t done_at_once = 0;
+    bool kernel_filled = false;
+    tornado::TCPServer server(
+        [&](std::shared_ptr<IOStream> stream, SocketAddress) -> Task<void> {
+            co_await std::dynamic_pointer_cast<SSLIOStream>(stream)->wait_for_handshake();
+            for (std::size_t k = 0; k < kMostBlocks; ++k) {
+                tornado::Future<void> written =
+                    stream->write(std::string_view(blocks).substr(k * kBlock, kBlock));
+                if (!written.done()) {
+                    kernel_filled = true;
+                    break;
+                }
+                ++done_at_once;
+            }
+            stream->close();
+        },
+        {}, certificates.server_options());
+    server.listen(0, "127.0.0.1");
+    tornado::TCPClient client;
+    std::string got = loop.run_sync(
+        [&]() -> Task<std::string> {
+            std::shared_ptr<IOStream> stream = co_await client.connect(
+                "127.0.0.1", server.port(), {}, certificates.client_options());
+            while (!kernel_filled) co_await tornado::sleep(10ms);
+            co_return co_await stream->read_until_close();
+        },
+        kTlsTestTimeout);
+    ASSERT_TRUE(kernel_filled) << "the kernel took " << kMostBlocks << " blocks";
+    ASSERT_GE(got.size(), done_at_once * kBlock);
+    EXPECT_TRUE(got == std::string_view(blocks).substr(0, got.size()));
 }
 
 // Writes that start at every 64th byte of a page: some of them sit just

@@ -9,7 +9,6 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,43 +23,11 @@
 
 #include "alloc_counter.h"
 #include "net_test_util.h"
+#include "syscall_counter.h"
 #include "test_util.h"
 #include "tornado/gen.h"
 #include "tornado/ioloop.h"
 
-// --- counting the system calls made on one socket ------------------------------------
-//
-// This binary defines recv, send and epoll_ctl itself, so the library's calls
-// come here (the executable's definition wins over libc's), are counted when
-// they concern the watched descriptor, and go on to the kernel. Sanitizer
-// builds intercept these calls themselves: there the counting test is skipped.
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define TORNADO_TEST_COUNTS_SYSCALLS 1
-namespace {
-thread_local int t_watched_fd = -1;
-thread_local int t_recv_calls = 0;
-thread_local int t_send_calls = 0;
-thread_local int t_sendmsg_calls = 0;
-thread_local int t_epoll_ctl_calls = 0;
-}  // namespace
-
-extern "C" ssize_t recv(int fd, void* buffer, size_t length, int flags) {
-    if (fd == t_watched_fd) ++t_recv_calls;
-    return static_cast<ssize_t>(::syscall(SYS_recvfrom, fd, buffer, length, flags, nullptr, nullptr));
-}
-extern "C" ssize_t send(int fd, const void* buffer, size_t length, int flags) {
-    if (fd == t_watched_fd) ++t_send_calls;
-    return static_cast<ssize_t>(::syscall(SYS_sendto, fd, buffer, length, flags, nullptr, 0));
-}
-extern "C" ssize_t sendmsg(int fd, const msghdr* message, int flags) {
-    if (fd == t_watched_fd) ++t_sendmsg_calls;
-    return static_cast<ssize_t>(::syscall(SYS_sendmsg, fd, message, flags));
-}
-extern "C" int epoll_ctl(int epoll_fd, int op, int fd, epoll_event* event) noexcept {
-    if (fd == t_watched_fd) ++t_epoll_ctl_calls;
-    return static_cast<int>(::syscall(SYS_epoll_ctl, epoll_fd, op, fd, event));
-}
-#endif
 
 namespace {
 

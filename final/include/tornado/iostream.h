@@ -288,6 +288,13 @@ public:
     Future<void> write(std::span<const std::string_view> pieces);
     static constexpr std::size_t kMaxGathered = 16;
     static constexpr std::size_t kJoinedBytes = 16 * 1024;
+    // The most bytes one write() should carry to leave in one send() and
+    // one TCP segment on loopback (65,483 bytes with timestamps), over TLS
+    // too, whose four records add at most 4 x 32 bytes. A send a little
+    // over a segment ends in a short segment sent on its own, which cost
+    // a server much CPU (tests/bench/README.md): HTTP/2's batches and
+    // StaticFileHandler's pieces keep to this size.
+    static constexpr std::size_t kOneSegmentWrite = 65344;
     // Whether write(pieces) can send pieces as they are, side by side: the
     // bytes written are the bytes on the socket (not so for TLS or a pipe).
     virtual bool sends_gathered() const noexcept { return true; }
@@ -695,6 +702,12 @@ public:
         // Where in its 4 KiB page OpenSSL put the last record's plain
         // bytes (send_now's slow-copy check); 0 before the first.
         std::uint16_t record_page_offset = 0;
+        // Where OpenSSL's records go while send_now gathers them for one
+        // send(); null the rest of the time, when they go to the socket.
+        std::string* gathering = nullptr;
+        // Records made that the kernel has not taken yet. Anything OpenSSL
+        // writes later joins them, so the peer gets everything in order.
+        std::string unsent;
     };
 
     bool sends_gathered() const noexcept override { return false; }  // records, not bytes
@@ -713,6 +726,7 @@ private:
     void handshake_failed(int ssl_error, int saved_errno);
     void answer_plain_http();
     void transfer_failed(int ssl_error, int saved_errno, const char* call);
+    std::size_t encrypt_records(std::string_view data, std::string& records);
 
     ssl_st* ssl_ = nullptr;
     bool server_side_ = false;
@@ -722,6 +736,9 @@ private:
     bool read_wants_write_ = false;  // SSL_read waits for the socket to be writable
     bool write_wants_read_ = false;  // SSL_write waits for it to be readable
     SocketBIO bio_state_;
+    // The plain bytes of bio_state_.unsent's records: taken by OpenSSL, not
+    // yet reported sent, so the write buffer still begins with them.
+    std::size_t plain_unsent_ = 0;
     std::string server_hostname_;
     Future<std::shared_ptr<SSLIOStream>> handshake_future_{nullptr};
     std::optional<IOLoop::Timeout> handshake_timer_;

@@ -31,14 +31,14 @@ namespace tornado {
 
 namespace {
 
-// Tornado's CHUNK_SIZE, 64 KiB, less 64 bytes: both the read size for
-// hashing and the piece size for sending, so memory use stays flat
-// whatever the file's size. Just under 64 KiB so that each piece's send
-// fits one TCP segment on loopback (65,483 bytes with timestamps), where
-// a local proxy reads from us: a send of exactly 64 KiB left a 53-byte
-// segment after each full one, sent on its own, and a 5 MB file cost
-// the server 80% more CPU (tests/bench/README.md).
-constexpr std::size_t kChunkSize = 64 * 1024 - 64;
+// Tornado's CHUNK_SIZE is 64 KiB; here a little less, IOStream's
+// kOneSegmentWrite: both the read size for hashing and the piece size for
+// sending, so memory use stays flat whatever the file's size. Each
+// piece's send then fits one TCP segment on loopback, where a local proxy
+// reads from us, TLS or not: a send of exactly 64 KiB left a 53-byte
+// segment after each full one, sent on its own, and a 5 MB file cost the
+// server 80% more CPU (tests/bench/README.md).
+constexpr std::size_t kChunkSize = IOStream::kOneSegmentWrite;
 
 // What one stat() tells us of a path: whether anything is there, and
 // whether it is a regular file (the only kind the handler streams), a
