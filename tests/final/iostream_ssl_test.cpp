@@ -28,7 +28,6 @@
 #include "tornado/web.h"
 #include "tornado/websocket.h"
 
-
 namespace {
 
 using namespace std::chrono_literals;
@@ -266,8 +265,6 @@ TEST(SSLIOStream, TheHTTPClientRefusesABodyTruncatedByAPlainClose) {
     }
 }
 
-// Megabytes each way in one write: OpenSSL takes them a record at a time,
-// the kernel's buffers fill, and "want write" and the retry are exercised.
 // `size` bytes in which a byte moved elsewhere shows: each differs from
 // its neighbours, and the pattern shifts every 4 KiB.
 std::string tls_test_bytes(std::size_t size) {
@@ -276,6 +273,8 @@ std::string tls_test_bytes(std::size_t size) {
     return bytes;
 }
 
+// Megabytes each way in one write: OpenSSL takes them a record at a time,
+// the kernel's buffers fill, and "want write" and the retry are exercised.
 TEST(SSLIOStream, CarriesLargeWritesBothWays) {
     CertificateDirectory certificates;
     IOLoop loop;
@@ -355,6 +354,7 @@ TEST(SSLIOStream, AWriteIsDoneOnlyWhenAllItsRecordsAreInTheKernel) {
     std::string blocks = tls_test_bytes(kMostBlocks * kBlock);
     std::size_t done_at_once = 0;
     bool kernel_filled = false;
+    bool server_closed = false;
     tornado::TCPServer server(
         [&](std::shared_ptr<IOStream> stream, SocketAddress) -> Task<void> {
             co_await std::dynamic_pointer_cast<SSLIOStream>(stream)->wait_for_handshake();
@@ -368,6 +368,7 @@ TEST(SSLIOStream, AWriteIsDoneOnlyWhenAllItsRecordsAreInTheKernel) {
                 ++done_at_once;
             }
             stream->close();
+            server_closed = true;
         },
         {}, certificates.server_options());
     server.listen(0, "127.0.0.1");
@@ -376,7 +377,7 @@ TEST(SSLIOStream, AWriteIsDoneOnlyWhenAllItsRecordsAreInTheKernel) {
         [&]() -> Task<std::string> {
             std::shared_ptr<IOStream> stream = co_await client.connect(
                 "127.0.0.1", server.port(), {}, certificates.client_options());
-            while (!kernel_filled) co_await tornado::sleep(10ms);
+            while (!server_closed) co_await tornado::sleep(10ms);
             co_return co_await stream->read_until_close();
         },
         kTlsTestTimeout);

@@ -28,7 +28,6 @@
 #include "tornado/gen.h"
 #include "tornado/ioloop.h"
 
-
 namespace {
 
 using namespace std::chrono_literals;
