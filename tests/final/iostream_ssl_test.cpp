@@ -273,6 +273,21 @@ std::string tls_test_bytes(std::size_t size) {
     return bytes;
 }
 
+// Connects to the TLS server on `port` as a client of `certificates`' CA
+// and returns what `read(stream)` brings (awaited), within kTlsTestTimeout.
+template <typename Read>
+std::string read_over_tls(IOLoop& loop, std::uint16_t port,
+                          const CertificateDirectory& certificates, Read read) {
+    tornado::TCPClient client;
+    return loop.run_sync(
+        [&]() -> Task<std::string> {
+            std::shared_ptr<IOStream> stream =
+                co_await client.connect("127.0.0.1", port, {}, certificates.client_options());
+            co_return co_await read(stream);
+        },
+        kTlsTestTimeout);
+}
+
 // Megabytes each way in one write: OpenSSL takes them a record at a time,
 // the kernel's buffers fill, and "want write" and the retry are exercised.
 TEST(SSLIOStream, CarriesLargeWritesBothWays) {
@@ -288,18 +303,13 @@ TEST(SSLIOStream, CarriesLargeWritesBothWays) {
         },
         {}, certificates.server_options());
     server.listen(0, "127.0.0.1");
-    tornado::TCPClient client;
     std::string sent = tls_test_bytes(8 * 1024 * 1024);
-    std::string echoed = loop.run_sync(
-        [&]() -> Task<std::string> {
-            std::shared_ptr<IOStream> stream = co_await client.connect(
-                "127.0.0.1", server.port(), {}, certificates.client_options());
-            // TLS encrypts in this process: no file goes by sendfile().
-            EXPECT_FALSE(stream->sends_file_now());
-            stream->write(sent);  // not awaited: the echo starts before it all leaves
-            co_return co_await stream->read_bytes(sent.size());
-        },
-        kTlsTestTimeout);
+    std::string echoed = read_over_tls(loop, server.port(), certificates, [&](auto stream) {
+        // TLS encrypts in this process: no file goes by sendfile().
+        EXPECT_FALSE(stream->sends_file_now());
+        stream->write(sent);  // not awaited: the echo starts before it all leaves
+        return stream->read_bytes(sent.size());
+    });
     EXPECT_TRUE(echoed == sent);
 }
 
@@ -327,14 +337,8 @@ TEST(SSLIOStream, GathersRecordsIntoSendsOfUnderOneSegment) {
         },
         {}, certificates.server_options());
     server.listen(0, "127.0.0.1");
-    tornado::TCPClient client;
-    std::string got = loop.run_sync(
-        [&]() -> Task<std::string> {
-            std::shared_ptr<IOStream> stream = co_await client.connect(
-                "127.0.0.1", server.port(), {}, certificates.client_options());
-            co_return co_await stream->read_bytes(sent.size());
-        },
-        kTlsTestTimeout);
+    std::string got = read_over_tls(loop, server.port(), certificates,
+                                    [&](auto stream) { return stream->read_bytes(sent.size()); });
     EXPECT_TRUE(got == sent);
     EXPECT_GT(t_largest_send, 2 * 16 * 1024) << "records not gathered";
     EXPECT_LE(t_largest_send, IOStream::kOneSegmentWrite + 4 * 32) << "a send over one segment";
@@ -372,15 +376,12 @@ TEST(SSLIOStream, AWriteIsDoneOnlyWhenAllItsRecordsAreInTheKernel) {
         },
         {}, certificates.server_options());
     server.listen(0, "127.0.0.1");
-    tornado::TCPClient client;
-    std::string got = loop.run_sync(
-        [&]() -> Task<std::string> {
-            std::shared_ptr<IOStream> stream = co_await client.connect(
-                "127.0.0.1", server.port(), {}, certificates.client_options());
+    std::string got = read_over_tls(
+        loop, server.port(), certificates,
+        [&](std::shared_ptr<IOStream> stream) -> Task<std::string> {
             while (!server_closed) co_await tornado::sleep(10ms);
             co_return co_await stream->read_until_close();
-        },
-        kTlsTestTimeout);
+        });
     ASSERT_TRUE(kernel_filled) << "the kernel took " << kMostBlocks << " blocks";
     ASSERT_GE(got.size(), done_at_once * kBlock);
     EXPECT_TRUE(got == std::string_view(blocks).substr(0, got.size()));
@@ -412,14 +413,8 @@ TEST(SSLIOStream, CarriesWritesFromEveryPlaceInAPage) {
         },
         {}, certificates.server_options());
     server.listen(0, "127.0.0.1");
-    tornado::TCPClient client;
-    std::string got = loop.run_sync(
-        [&]() -> Task<std::string> {
-            std::shared_ptr<IOStream> stream = co_await client.connect(
-                "127.0.0.1", server.port(), {}, certificates.client_options());
-            co_return co_await stream->read_bytes(kWrites * kEach);
-        },
-        kTlsTestTimeout);
+    std::string got = read_over_tls(loop, server.port(), certificates,
+                                    [](auto stream) { return stream->read_bytes(kWrites * kEach); });
     ASSERT_EQ(got.size(), kWrites * kEach);
     for (std::size_t k = 0; k < kWrites; ++k) {
         for (std::size_t i = 0; i < kEach; ++i) {
