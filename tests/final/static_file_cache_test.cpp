@@ -1,6 +1,7 @@
 // Tests of the static file cache (final/src/web/static_file_cache.h) on
 // its own: kept, used while the stamp holds, dropped when it does not,
-// bounded in entries, bytes and descriptors.
+// bounded in entries, bytes and descriptors; a path's stat kept for one
+// turn of the loop.
 #include "web/static_file_cache.h"
 
 #include <fcntl.h>
@@ -14,9 +15,13 @@
 #include <string>
 #include <thread>
 
+#include "tornado/gen.h"
+#include "tornado/ioloop.h"
+
 namespace {
 
 using tornado::detail::FileStamp;
+using tornado::detail::PathKind;
 using tornado::detail::StaticFileCache;
 
 class StaticFileCacheTest : public ::testing::Test {
@@ -170,6 +175,71 @@ TEST_F(StaticFileCacheTest, AnEvictedEntryLivesOnWhileARequestHoldsIt) {
     auto held = cache.get(a, stamp_of(a));
     cache.get(b, stamp_of(b));
     EXPECT_EQ(*held->bytes, "aaaa");
+}
+
+// --- a path's stat, kept for the loop's turn (look_at) ---------------------------
+
+TEST_F(StaticFileCacheTest, OutsideALoopEveryLookStatsThePath) {
+    StaticFileCache cache;
+    std::string path = write("a.txt", "hello");
+    EXPECT_EQ(cache.look_at(path).kind, PathKind::regular_file);
+    std::filesystem::remove(path);
+    EXPECT_EQ(cache.look_at(path).kind, PathKind::missing);
+}
+
+// Within a turn, the first stat holds; once a wait has returned (the
+// sleep's), the path is looked at again.
+TEST_F(StaticFileCacheTest, InALoopAStatHoldsUntilTheNextWaitReturns) {
+    StaticFileCache cache;
+    std::string path = write("a.txt", "hello");
+    tornado::IOLoop loop;
+    loop.run_sync([&]() -> tornado::Task<void> {
+        EXPECT_EQ(cache.look_at(path).size, 5);
+        std::filesystem::remove(path);
+        EXPECT_EQ(cache.look_at(path).kind, PathKind::regular_file);  // this turn's
+        co_await tornado::sleep(std::chrono::milliseconds(1));
+        EXPECT_EQ(cache.look_at(path).kind, PathKind::missing);
+    });
+}
+
+// A run that stops in its last turn's events has no wait after them: the
+// next run must not count as that turn.
+TEST_F(StaticFileCacheTest, EachRunOfTheLoopBeginsATurn) {
+    StaticFileCache cache;
+    std::string path = write("a.txt", "hello");
+    tornado::IOLoop loop;
+    int pipe_ends[2];
+    ASSERT_EQ(::pipe(pipe_ends), 0);
+    loop.add_handler(
+        pipe_ends[0],
+        [&](int, std::uint32_t) {
+            EXPECT_EQ(cache.look_at(path).kind, PathKind::regular_file);
+            loop.stop();
+        },
+        tornado::IOLoop::READ);
+    ASSERT_EQ(::write(pipe_ends[1], "x", 1), 1);
+    loop.start();
+    loop.remove_handler(pipe_ends[0]);
+    std::filesystem::remove(path);
+    loop.run_sync([&] { EXPECT_EQ(cache.look_at(path).kind, PathKind::missing); });
+    ::close(pipe_ends[0]);
+    ::close(pipe_ends[1]);
+}
+
+// Past max_entries paths in one turn, those seen are forgotten (and looked
+// at again), so a scan of many paths holds no more than the bound.
+TEST_F(StaticFileCacheTest, TheStatsOfATurnAreBoundedInPaths) {
+    StaticFileCache::Limits limits;
+    limits.max_entries = 1;
+    StaticFileCache cache(limits);
+    std::string a = write("a", "a"), b = write("b", "b");
+    tornado::IOLoop loop;
+    loop.run_sync([&] {
+        EXPECT_EQ(cache.look_at(a).kind, PathKind::regular_file);
+        EXPECT_EQ(cache.look_at(b).kind, PathKind::regular_file);  // a is forgotten
+        std::filesystem::remove(a);
+        EXPECT_EQ(cache.look_at(a).kind, PathKind::missing);
+    });
 }
 
 }  // namespace

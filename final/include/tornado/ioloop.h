@@ -239,6 +239,9 @@ public:
     static IOLoop& current();
     // The same, but nullptr instead of making one (IOLoop.current(instance=False)).
     static IOLoop* try_current() noexcept;
+    // The loop whose start() runs on the calling thread, else nullptr
+    // (asyncio's get_running_loop(), which raises instead).
+    static IOLoop* running_loop() noexcept;
 
     // --- descriptors ---------------------------------------------------------
 
@@ -373,9 +376,9 @@ public:
     // The loop's clock: monotonic, never jumps when the wall clock is set.
     static Clock::time_point time() noexcept { return Clock::now(); }
     // When the current turn's events arrived: the clock read once as
-    // epoll_wait returned. What is stamped per event, such as a request's
-    // start time, takes it from here instead of reading the clock again
-    // (nginx caches its time the same way).
+    // epoll_wait returned (and as start() begins). What is stamped per
+    // event, such as a request's start time, takes it from here instead of
+    // reading the clock again (nginx caches its time the same way).
     Clock::time_point turn_time() const noexcept { return turn_time_; }
 
     // --- running -------------------------------------------------------------

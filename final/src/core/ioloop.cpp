@@ -391,6 +391,8 @@ IOLoop* IOLoop::try_current() noexcept {
     return t_running_loop != nullptr ? t_running_loop : t_newest_loop;
 }
 
+IOLoop* IOLoop::running_loop() noexcept { return t_running_loop; }
+
 // --- descriptors -----------------------------------------------------------------
 
 IOLoop::HandlerSlot* IOLoop::handler_slot(int fd) noexcept {
@@ -831,6 +833,9 @@ void IOLoop::start() {
             t_running_loop = previous;
         }
     } restore{this, previous};
+    // A run begins a turn of its own: what was seen in an earlier run (a
+    // stat kept for the turn: StaticFileCache::look_at) is not this one's.
+    turn_time_ = Clock::now();
     trace_if_the_environment_asks();
 
     for (;;) {

@@ -18,6 +18,38 @@ std::int64_t changed_ns(const struct stat& status) noexcept {
     return std::max(nanoseconds(status.st_mtim), nanoseconds(status.st_ctim));
 }
 
+namespace {
+
+PathStatus stat_path(const std::string& path) {
+    struct stat status {};
+    if (::stat(path.c_str(), &status) != 0) return {};
+    if (S_ISDIR(status.st_mode)) return {PathKind::directory};
+    if (!S_ISREG(status.st_mode)) return {PathKind::other};
+    return {PathKind::regular_file, static_cast<std::int64_t>(status.st_size), changed_ns(status),
+            status.st_mtim.tv_sec};
+}
+
+}  // namespace
+
+// The turn is told by the loop and its turn_time(), which each wait's
+// return sets anew. A path not yet seen this turn may be one of many (a
+// scan for missing files): past max_entries, the paths seen are forgotten
+// rather than kept in order.
+PathStatus StaticFileCache::look_at(const std::string& path) {
+    const IOLoop* loop = IOLoop::running_loop();
+    if (loop == nullptr) return stat_path(path);
+    auto found = seen_.find(path);
+    if (found == seen_.end()) {
+        if (seen_.size() >= limits_.max_entries) seen_.clear();
+        found = seen_.emplace(path, Seen{}).first;
+    }
+    Seen& seen = found->second;
+    if (seen.loop != loop || seen.turn != loop->turn_time()) {
+        seen = Seen{stat_path(path), loop, loop->turn_time()};
+    }
+    return seen.status;
+}
+
 // Whether a file changed this recently may still change within the same
 // timestamp tick: then it is not kept.
 bool StaticFileCache::changed_lately(const FileStamp& stamp) const {
@@ -119,6 +151,7 @@ void StaticFileCache::evict_past_bounds() noexcept {
 }
 
 void StaticFileCache::clear() noexcept {
+    seen_.clear();
     by_path_.clear();
     order_.clear();
     bytes_ = 0;

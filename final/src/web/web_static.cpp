@@ -11,9 +11,7 @@
 //
 // All of it runs on the loop's thread. The file reads are blocking, as in
 // Tornado: local disk reads are fast enough that a thread hop would cost more.
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,32 +38,13 @@ namespace {
 // server 80% more CPU (tests/bench/README.md).
 constexpr std::size_t kChunkSize = IOStream::kOneSegmentWrite;
 
-// What one stat() tells us of a path: whether anything is there, and
-// whether it is a regular file (the only kind the handler streams), a
-// folder, or something else (a device, a socket). stat() follows
-// symlinks, as Python's os.path.isfile does.
-enum class PathKind : std::uint8_t { missing, regular_file, directory, other };
+using detail::PathKind;
+using detail::PathStatus;
 
-struct PathStatus {
-    PathKind kind = PathKind::missing;
-    // For a regular file. modified_ns is for noticing a change to the file:
-    // the later of its mtime and ctime, in full precision (ctime moves on
-    // every change, a rename over the file included, and cannot be set
-    // back; see static_file_cache.h). modified (whole seconds, the mtime) is
-    // for Last-Modified and If-Modified-Since, which HTTP dates can only say
-    // to the second.
-    std::int64_t size = 0;
-    std::int64_t modified_ns = 0;
-    std::time_t modified = 0;
-};
-
+// One stat() per path and turn of the loop, kept by the thread's
+// StaticFileCache (static_file_cache.h says why that is never stale).
 PathStatus look_at(const std::string& path) {
-    struct stat status {};
-    if (::stat(path.c_str(), &status) != 0) return {};
-    if (S_ISDIR(status.st_mode)) return {PathKind::directory};
-    if (!S_ISREG(status.st_mode)) return {PathKind::other};
-    return {PathKind::regular_file, static_cast<std::int64_t>(status.st_size),
-            detail::changed_ns(status), status.st_mtim.tv_sec};
+    return detail::StaticFileCache::for_this_thread().look_at(path);
 }
 
 // Already what abspath() would make of it: absolute, no empty, "." or ".."
@@ -188,7 +167,7 @@ std::string Application::static_file_version(const std::string& path,
                                              StaticFileHandler& hasher) const {
     PathStatus found = look_at(path);
     if (found.kind != PathKind::regular_file) return static_file_version(path, hasher, {});
-    return static_file_version(path, hasher, FileStamp{found.size, found.modified_ns});
+    return static_file_version(path, hasher, FileStamp{found.size, found.changed_ns});
 }
 
 // `stamp` is the file's size and time as the caller has just seen them;
@@ -354,7 +333,7 @@ std::optional<std::string> StaticFileHandler::validate_absolute_path(
     if (found.kind == PathKind::missing) throw HTTPError(404);
     if (found.kind != PathKind::regular_file) throw HTTPError(403, path_ + " is not a file");
     // What stat_file() would ask again: one stat() serves the whole request.
-    stat_ = FileStat{found.size, found.modified, found.modified_ns, file};
+    stat_ = FileStat{found.size, found.modified, found.changed_ns, file};
     return file;
 }
 
@@ -367,7 +346,7 @@ const StaticFileHandler::FileStat& StaticFileHandler::stat_file() {
     if (!stat_ || stat_->path != *absolute_path_) {
         PathStatus found = look_at(*absolute_path_);
         if (found.kind != PathKind::regular_file) throw HTTPError(404);
-        stat_ = FileStat{found.size, found.modified, found.modified_ns, *absolute_path_};
+        stat_ = FileStat{found.size, found.modified, found.changed_ns, *absolute_path_};
     }
     return *stat_;
 }
@@ -433,7 +412,7 @@ StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::strin
                           : look_at(absolute_path);
     std::shared_ptr<const detail::CachedFile> content =
         detail::StaticFileCache::for_this_thread().get(
-            absolute_path, detail::FileStamp{seen.size, seen.modified_ns});
+            absolute_path, detail::FileStamp{seen.size, seen.changed_ns});
     if (!content) throw HTTPError(404);
     std::int64_t offset = start.value_or(0);
     // Without an end, the pieces go to the end of the file as it was read
