@@ -1738,6 +1738,11 @@ TEST(IOStreamSystemCalls, AKeepAliveRequestIsOneRecvOneSendAndNoEpollCtl) {
     int controls = t_epoll_ctl_calls;
     // A write bigger than the socket's buffer: EAGAIN, then WRITE edges, and
     // still no epoll_ctl (WRITE was registered, edge-triggered, from the start).
+    // Both buffers are fixed first: grown by the kernel (tcp_wmem up to 4 MiB,
+    // tcp_rmem up to 32 MiB on a 6.x kernel), they once took all 4 MiB at once.
+    const int kBuffer = 256 * 1024;
+    ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kBuffer, sizeof kBuffer), 0);
+    ASSERT_EQ(::setsockopt(pair.peer.get(), SOL_SOCKET, SO_RCVBUF, &kBuffer, sizeof kBuffer), 0);
     Future<void> big = stream->write(std::string(4 * 1024 * 1024, 'b'));
     EXPECT_FALSE(big.done());
     std::string drained;
