@@ -202,6 +202,19 @@ TEST_F(StaticFileCacheTest, InALoopAStatHoldsUntilTheNextWaitReturns) {
     });
 }
 
+// What is missing is looked at again, in the same turn too: a handler may
+// make the file and ask again.
+TEST_F(StaticFileCacheTest, AMissingPathIsLookedAtAgainInTheSameTurn) {
+    StaticFileCache cache;
+    std::string path = (folder_ / "later.txt").string();
+    tornado::IOLoop loop;
+    loop.run_sync([&] {
+        EXPECT_EQ(cache.look_at(path).kind, PathKind::missing);
+        write("later.txt", "here now");
+        EXPECT_EQ(cache.look_at(path).size, 8);
+    });
+}
+
 // A run that stops in its last turn's events has no wait after them: the
 // next run must not count as that turn.
 TEST_F(StaticFileCacheTest, EachRunOfTheLoopBeginsATurn) {

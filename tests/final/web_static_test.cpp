@@ -323,6 +323,61 @@ TEST_P(StaticHashCacheTest, TheHashIsKeptOnlyWithTheCache) {
 }
 INSTANTIATE_TEST_SUITE_P(CacheOnAndOff, StaticHashCacheTest, ::testing::Bool());
 
+// A handler that changes a file and looks again in the same turn of the
+// loop sees its change: static_url stats every time, and a path found
+// missing is not kept for the turn (static_file_cache.h).
+class StaticSameTurnTest : public StaticTest {
+protected:
+    // static_url of a file, the file rewritten longer, static_url again.
+    class RewriteHandler : public RequestHandler {
+    public:
+        void get(const PathArgs& args) override {
+            std::string before = static_url(args[0]);
+            std::ofstream(application().settings().static_path + "/" + args[0], std::ios::binary)
+                << "a longer and different content\n";
+            write(before + " " + static_url(args[0]));
+        }
+    };
+    // Makes a missing file on the first 404, as a handler that renders
+    // files on demand would, and asks again.
+    class MakeOnDemandHandler : public StaticFileHandler {
+    public:
+        std::optional<std::string> validate_absolute_path(
+            const std::string& root, const std::string& absolute_path) override {
+            try {
+                return StaticFileHandler::validate_absolute_path(root, absolute_path);
+            } catch (const HTTPError& error) {
+                if (error.status_code() != 404) throw;
+            }
+            std::ofstream(absolute_path, std::ios::binary) << "made on demand\n";
+            return StaticFileHandler::validate_absolute_path(root, absolute_path);
+        }
+    };
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = root_.string();
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{{"/rewrite/(.*)", handler<RewriteHandler>()},
+                                 {"/made/(.*)", handler<MakeOnDemandHandler>(root_.string())}},
+            settings);
+    }
+};
+
+TEST_F(StaticSameTurnTest, StaticUrlSeesAFileRewrittenByTheSameHandler) {
+    std::string urls = fetch("/rewrite/hello.txt").body;
+    std::string before = urls.substr(0, urls.find(' '));
+    std::string after = urls.substr(urls.find(' ') + 1);
+    EXPECT_TRUE(before.starts_with("/static/hello.txt?v=")) << urls;
+    EXPECT_TRUE(after.starts_with("/static/hello.txt?v=")) << urls;
+    EXPECT_NE(before, after);
+}
+
+TEST_F(StaticSameTurnTest, AFileMadeAfterA404InTheSameTurnIsServed) {
+    HTTPResponse made = fetch("/made/new.txt");
+    EXPECT_EQ(made.code, 200);
+    EXPECT_EQ(made.body, "made on demand\n");
+}
+
 // Tornado's static_handler_args: the arguments after the folder.
 class StaticArgsTest : public StaticTest {
 protected:

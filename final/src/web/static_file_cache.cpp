@@ -18,8 +18,6 @@ std::int64_t changed_ns(const struct stat& status) noexcept {
     return std::max(nanoseconds(status.st_mtim), nanoseconds(status.st_ctim));
 }
 
-namespace {
-
 PathStatus stat_path(const std::string& path) {
     struct stat status {};
     if (::stat(path.c_str(), &status) != 0) return {};
@@ -29,25 +27,31 @@ PathStatus stat_path(const std::string& path) {
             status.st_mtim.tv_sec};
 }
 
-}  // namespace
-
 // The turn is told by the loop and its turn_time(), which each wait's
-// return sets anew. A path not yet seen this turn may be one of many (a
-// scan for missing files): past max_entries, the paths seen are forgotten
-// rather than kept in order.
+// return sets anew. Only what is there is kept: a handler may make a
+// missing file and look again in the same turn (nginx's open_file_cache
+// keeps no lookup errors either, by default), and a flood of requests for
+// missing paths keeps nothing. At most max_entries paths are kept: past
+// that, those seen are forgotten rather than kept in order.
 PathStatus StaticFileCache::look_at(const std::string& path) {
     const IOLoop* loop = IOLoop::running_loop();
     if (loop == nullptr) return stat_path(path);
     auto found = seen_.find(path);
+    if (found != seen_.end() && found->second.loop == loop &&
+        found->second.turn == loop->turn_time()) {
+        return found->second.status;
+    }
+    PathStatus status = stat_path(path);
+    if (status.kind == PathKind::missing) {
+        if (found != seen_.end()) seen_.erase(found);
+        return status;
+    }
     if (found == seen_.end()) {
         if (seen_.size() >= limits_.max_entries) seen_.clear();
         found = seen_.emplace(path, Seen{}).first;
     }
-    Seen& seen = found->second;
-    if (seen.loop != loop || seen.turn != loop->turn_time()) {
-        seen = Seen{stat_path(path), loop, loop->turn_time()};
-    }
-    return seen.status;
+    found->second = Seen{status, loop, loop->turn_time()};
+    return status;
 }
 
 // Whether a file changed this recently may still change within the same

@@ -12,7 +12,8 @@
 // one turn of its own: a hundred streams asking for a file in one batch of
 // frames cost one stat(). That stat is still made after the request
 // arrived, so a change made before a client sent its request is always
-// seen by that request. The change time is the later of the file's mtime
+// seen by that request (static_url, which a handler may call right after
+// writing the file, stats every time). The change time is the later of the file's mtime
 // and ctime: ctime moves on every change to the file, a rename over it
 // included, and no program can set it back (cp -p and rsync can set mtime
 // back). A file changed less than a second before it was read is served
@@ -58,6 +59,9 @@ struct PathStatus {
 // The later of a file's mtime and ctime, in nanoseconds: what changes
 // whenever the file does (see above).
 std::int64_t changed_ns(const struct stat& status) noexcept;
+
+// What stat() says of `path` now.
+PathStatus stat_path(const std::string& path);
 
 // A file's size and change time, as one stat() saw them.
 struct FileStamp {
@@ -105,10 +109,11 @@ public:
     // The cache of the calling thread (an Application runs on one loop's).
     static StaticFileCache& for_this_thread();
 
-    // What stat() says of `path`. Inside a running loop, what it said
-    // earlier in the same turn (from one wait's return to the next's): the
-    // requests that turn handles all arrived before it began. Outside a
-    // loop, stat() every time.
+    // What stat() says of `path`, for a request being served. Inside a
+    // running loop, what it said earlier in the same turn (from one wait's
+    // return to the next's) of a path that was there: the requests that
+    // turn handles all arrived before it began. A missing path, or outside
+    // a loop, stat() every time.
     PathStatus look_at(const std::string& path);
 
     // The content of `path`, whose stat has just given `seen`: the kept

@@ -41,8 +41,9 @@ constexpr std::size_t kChunkSize = IOStream::kOneSegmentWrite;
 using detail::PathKind;
 using detail::PathStatus;
 
-// One stat() per path and turn of the loop, kept by the thread's
-// StaticFileCache (static_file_cache.h says why that is never stale).
+// For a request being served: one stat() per path and turn of the loop,
+// kept by the thread's StaticFileCache (static_file_cache.h says why that
+// is never stale).
 PathStatus look_at(const std::string& path) {
     return detail::StaticFileCache::for_this_thread().look_at(path);
 }
@@ -165,7 +166,7 @@ Task<void> send_content(RequestHandler& handler, StaticFileHandler::ContentChunk
 // cached, so the next call tries again.
 std::string Application::static_file_version(const std::string& path,
                                              StaticFileHandler& hasher) const {
-    PathStatus found = look_at(path);
+    PathStatus found = detail::stat_path(path);
     if (found.kind != PathKind::regular_file) return static_file_version(path, hasher, {});
     return static_file_version(path, hasher, FileStamp{found.size, found.changed_ns});
 }
