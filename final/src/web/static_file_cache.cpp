@@ -42,10 +42,7 @@ PathStatus StaticFileCache::look_at(const std::string& path) {
         return found->second.status;
     }
     PathStatus status = stat_path(path);
-    if (status.kind == PathKind::missing) {
-        if (found != seen_.end()) seen_.erase(found);
-        return status;
-    }
+    if (status.kind == PathKind::missing) return status;  // never kept: see above
     if (found == seen_.end()) {
         if (seen_.size() >= limits_.max_entries) seen_.clear();
         found = seen_.emplace(path, Seen{}).first;

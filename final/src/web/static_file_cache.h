@@ -13,12 +13,13 @@
 // frames cost one stat(). That stat is still made after the request
 // arrived, so a change made before a client sent its request is always
 // seen by that request (static_url, which a handler may call right after
-// writing the file, stats every time). The change time is the later of the file's mtime
-// and ctime: ctime moves on every change to the file, a rename over it
-// included, and no program can set it back (cp -p and rsync can set mtime
-// back). A file changed less than a second before it was read is served
-// but not kept: within the file system's timestamp tick, a second write of
-// the same size would leave the stamp as it was (git's "racy" files).
+// writing the file, stats every time). The change time is the later of
+// the file's mtime and ctime: ctime moves on every change to the file, a
+// rename over it included, and no program can set it back (cp -p and rsync
+// can set mtime back). A file changed less than a second before it was
+// read is served but not kept: within the file system's timestamp tick, a
+// second write of the same size would leave the stamp as it was (git's
+// "racy" files).
 //
 // Bounded (Limits): at most 1,024 files, 32 MiB of kept bytes and 64 open
 // large files; past a bound, the least recently used entry goes.
