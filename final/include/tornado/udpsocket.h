@@ -93,10 +93,19 @@ public:
     // The most datagrams it reads in one turn of the loop before letting
     // the other handlers run (it goes on in the next turn).
     static constexpr std::size_t kMaxReadsPerTurn = 1024;
+    // The kernel's queue of datagrams not yet read (SO_RCVBUF) that the
+    // socket asks for. One socket takes every client's datagrams, and
+    // they come in bursts (hundreds of handshakes at once, or a loop that
+    // was busy): the default queue, 208 KiB, holds about 90 datagrams of
+    // 1,200 bytes, and each one dropped costs its sender a retransmission
+    // timeout (a second, at first). The kernel grants at most
+    // net.core.rmem_max (sysctl): raise that for this to take effect.
+    static constexpr int kReceiveBufferBytes = 4 << 20;
 
     // A non-blocking, close-on-exec UDP socket bound to `address` (port 0:
     // a free port, which local_address() tells), on the current IOLoop.
-    // reuse_port: SO_REUSEPORT, for several processes on one port. Throws
+    // reuse_port: SO_REUSEPORT, for several processes on one port. It asks
+    // for a receive queue of kReceiveBufferBytes. Throws
     // std::system_error naming the address ("bind 127.0.0.1:443: ...").
     explicit UDPSocket(const SocketAddress& address, bool reuse_port = false);
     // Stops reading and closes the socket.

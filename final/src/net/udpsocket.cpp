@@ -180,6 +180,7 @@ UDPSocket::UDPSocket(const SocketAddress& address, bool reuse_port)
     if (reuse_port)
         set_udp_option(fd_.get(), SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt SO_REUSEPORT");
     ask_for_control_messages(fd_.get(), address.family());
+    set_udp_option(fd_.get(), SOL_SOCKET, SO_RCVBUF, kReceiveBufferBytes, "setsockopt SO_RCVBUF");
     if (::bind(fd_.get(), address.data(), address.size()) < 0) {
         throw_errno("bind " + address.to_string());
     }
