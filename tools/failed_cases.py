@@ -21,6 +21,7 @@ TEST_STARTED = re.compile(r"^\d+/\d+ Test: (.+)$")  # CTest's line before a test
 GTEST_FAILED = re.compile(r"^\[  FAILED  \] (\S+) \(\d+ ms\)")
 # "file.cpp:12: Failure", or "unknown file: Failure" for an exception.
 FAILURE_AT = re.compile(r"^(.*?)(?::(\d+))?: Failure$")
+SCRIPT_FAILED = "FAIL  "
 
 
 def failed_test_names(temporary):
@@ -53,8 +54,9 @@ def outputs_by_test(temporary):
 
 def failed_cases(lines):
     """(case, where and why) for each GoogleTest case that failed in `lines`,
-    at its first failed check (the others often follow from it); where
-    GoogleTest printed no case (a crash, a script), the last line."""
+    at its first failed check (the others often follow from it); for a
+    script of checks, each check it says failed; else (a crash) the last
+    line."""
     cases = []
     where = ""
     for index, line in enumerate(lines):
@@ -67,6 +69,10 @@ def failed_cases(lines):
         if failed:
             cases.append((failed.group(1), where))
             where = ""
+    if not cases:
+        # A script of checks (tests/clients/checks.py) says "FAIL  name: why".
+        cases = [("", line[len(SCRIPT_FAILED):].strip()[:200])
+                 for line in lines if line.startswith(SCRIPT_FAILED)]
     if not cases:
         last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
         cases.append(("", last[:200]))
