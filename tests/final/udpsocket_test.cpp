@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <span>
@@ -223,7 +224,7 @@ TEST(UDPSocketTest, ABurstOfHandshakesWaitsInTheKernelWhileTheLoopIsBusy) {
     std::size_t sent = 0;
     while (sent < kBurst) {
         SendResult result = client.send(std::span(burst).subspan(sent));
-        ASSERT_EQ(result.error == 0 || result.error == EAGAIN, true) << result.error;
+        ASSERT_TRUE(result.error == 0 || result.error == EAGAIN) << std::strerror(result.error);
         sent += result.sent;
     }
     std::vector<Received> received;

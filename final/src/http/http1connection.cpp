@@ -660,12 +660,12 @@ Future<void> HTTP1Connection::send(std::string_view data, std::string_view big_c
     if (data.empty() && big_chunk.empty())
         return pending_write_.valid() ? pending_write_ : detail::done_future();
     // A head with its body copied after it is one piece: write() of one
-    // buffer is about 200 instructions shorter than of pieces.
+    // buffer costs about 150 instructions fewer than write() of pieces.
     if (big_chunk.empty()) {
         pending_write_ = stream->write(data);
         return pending_write_;
     }
-    std::string_view chunk_end = response_.chunked && !big_chunk.empty() ? "\r\n"sv : ""sv;
+    std::string_view chunk_end = response_.chunked ? "\r\n"sv : ""sv;
     std::array<std::string_view, 3> pieces{data, big_chunk, chunk_end};
     pending_write_ = stream->write(pieces);
     return pending_write_;
