@@ -87,21 +87,30 @@ class Server:
         self.port = self._read_port()
 
     def _read_port(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        line = b""
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.process.stdout], [], [], max(left, 0))
-            if not ready:
-                self.stop()
-                raise CheckFailed("the server printed no 'Listening on' line in %d s" % START_TIMEOUT)
-            byte = os.read(self.process.stdout.fileno(), 1)  # unbuffered: select() sees the rest
-            if not byte:
-                self.stop()
-                raise CheckFailed("the server exited at start (%s)" % self.process.wait())
-            line += byte
+        line = self.read_line(START_TIMEOUT)
+        if not line.endswith(b"\n"):
+            exited = self.process.poll()
+            self.stop()
+            if exited is not None:
+                raise CheckFailed("the server exited at start (%s)" % exited)
+            raise CheckFailed("the server printed no 'Listening on' line in %d s" % START_TIMEOUT)
         # "Listening on https://127.0.0.1:PORT/ (HTTP/3)"
         return int(line.split(b"127.0.0.1:")[1].split(b"/")[0])
+
+    def read_line(self, timeout):
+        """The server's next line on stdout, or what came of it within
+        `timeout` seconds or before it exited."""
+        deadline = time.monotonic() + timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            ready, _, _ = select.select([self.process.stdout], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                return line
+            byte = os.read(self.process.stdout.fileno(), 1)  # unbuffered: select() sees the rest
+            if not byte:
+                return line
+            line += byte
+        return line
 
     def alive(self):
         return self.process.poll() is None
@@ -509,7 +518,10 @@ def sigterm_stops(program_and_folder):
                    "127.0.0.1", str(server.port), "https://127.0.0.1:%d/slow?ms=800" % server.port]
         slow = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            time.sleep(0.3)
+            # Not a fixed delay: on a busy machine gtlsclient's request may
+            # come later than the signal, and there is nothing in progress.
+            begun = server.read_line(CLIENT_TIMEOUT)
+            expect(begun == b"slow request begun\n", "the slow request did not come: %r" % begun)
             os.kill(server.process.pid, signal.SIGTERM)
             out, _ = slow.communicate(timeout=CLIENT_TIMEOUT)
         finally:

@@ -13,7 +13,9 @@
 //   POST /held       a streamed body whose pieces the handler does not
 //                    take until GET /release: the client's credit must
 //                    stay shut meanwhile; answers the bytes it took
-//   GET  /slow?ms=N  "slow", N milliseconds after it came
+//   GET  /slow?ms=N  "slow", N milliseconds after it came; it prints
+//                    "slow request begun" on stdout as it comes, which a
+//                    test waits for before it stops the server
 //   GET  /trailers   "body", then the trailer x-checksum: 1234
 //   GET  /connections the QUIC connections open now (this one too)
 //   GET  /streams    the request streams open now, over every connection
@@ -184,6 +186,8 @@ public:
 class SlowHandler : public tornado::RequestHandler {
 public:
     tornado::Task<void> get_async(tornado::PathArgs) override {
+        std::printf("slow request begun\n");
+        std::fflush(stdout);
         co_await tornado::sleep(std::chrono::milliseconds(std::stoi(get_argument("ms", "500"))));
         write("slow");
     }
