@@ -94,6 +94,33 @@ TEST(HTTPHeaders, SetReplacesAndRemoveDeletesEveryValue) {
     EXPECT_EQ(headers.get("A"), "4");
 }
 
+// Tornado's headers are a dict: a name set again keeps its place. A value
+// that is refused changes nothing.
+TEST(HTTPHeaders, SetKeepsTheNamesFirstPlace) {
+    HTTPHeaders headers{{"Content-Type", "text/html"}, {"Server", "x"}, {"content-type", "more"}};
+    headers.set("CONTENT-TYPE", "text/plain");
+    std::string out;
+    headers.write_to(out);
+    EXPECT_EQ(out, "Content-Type: text/plain\r\nServer: x\r\n");
+    EXPECT_THROW(headers.set("Content-Type", "a\r\nb"), std::invalid_argument);
+    EXPECT_EQ(headers.get("Content-Type"), "text/plain");
+    EXPECT_THROW(headers.set("Bad Name", "x"), std::invalid_argument);
+    EXPECT_EQ(headers.size(), 2u);
+}
+
+// A parsed head's text holds its request line too, and a replaced value's
+// old bytes stay behind: the size counts only what is written.
+TEST(HTTPHeaders, WrittenSizeIsWhatWriteToWrites) {
+    auto head = parse_request_head("GET / HTTP/1.1\r\nHost: a\r\nX-Long:   padded  \r\n\r\n");
+    head.headers.set("Host", "b");
+    head.headers.remove("X-Long");
+    head.headers.add("Y", "2");
+    std::string out;
+    head.headers.write_to(out);
+    EXPECT_EQ(out, "Host: b\r\nY: 2\r\n");
+    EXPECT_EQ(head.headers.written_size(), out.size());
+}
+
 TEST(HTTPHeaders, RefusesCRLFAndBadNames) {
     HTTPHeaders headers;
     EXPECT_THROW(headers.add("X-Evil", "a\r\nSet-Cookie: b"), std::invalid_argument);

@@ -343,6 +343,8 @@ public:
     // "Name: value\r\n" for each field, appended to `out` (what a response
     // head is made of; the values were checked when they were added).
     void write_to(std::string& out) const;
+    // How many bytes write_to appends.
+    std::size_t written_size() const noexcept;
     // "Name: value\n" lines (Tornado's str(headers)).
     std::string to_string() const;
 
@@ -594,8 +596,10 @@ public:
     HTTPServerRequest(std::string method, std::string uri, std::string version = "HTTP/1.0",
                       HTTPHeaders headers = {}, std::string body = {}, std::string host = {},
                       std::shared_ptr<HTTPConnection> connection = nullptr);
-    // What a server makes: `start_time` is its loop's turn_time().
-    HTTPServerRequest(RequestStartLine start_line, HTTPHeaders headers,
+    // What a server makes: `start_time` is its loop's turn_time(). The
+    // start line and headers are taken, not copied: each hop by value
+    // would move three strings more, for every request.
+    HTTPServerRequest(RequestStartLine&& start_line, HTTPHeaders&& headers,
                       std::shared_ptr<HTTPConnection> connection,
                       HTTPServerConnection* server_connection,
                       std::chrono::steady_clock::time_point start_time);

@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstring>
 
 #include "core/text.h"
@@ -185,8 +184,10 @@ void HTTP1Connection::release_waiter() {
 // section 6.3: if we cannot tell where this request ends, we cannot find
 // the next one either).
 void HTTP1Connection::read_framing(const RequestStartLine& start_line, const HTTPHeaders& headers) {
-    request_.http11 = start_line.version != "HTTP/1.0";
-    request_.head = start_line.method == "HEAD";
+    // Compared as string_views: the length first, then the bytes (a
+    // std::string against a char* compares without the length).
+    request_.http11 = start_line.version != "HTTP/1.0"sv;
+    request_.head = start_line.method == "HEAD"sv;
 
     // One pass over the fields for what the connection needs.
     bool close_asked = false;
@@ -485,6 +486,7 @@ namespace {
 struct ResponseFacts {
     bool alt_svc = false;
     bool content_length = false;
+    std::string_view content_length_value;  // the first field's
     bool transfer_encoding = false;
     bool date = false;
     bool server = false;
@@ -526,7 +528,9 @@ ResponseFacts facts_of(const HTTPHeaders& headers) {
                 });
                 break;
             case kContentLength.size():
-                facts.content_length = facts.content_length || name == kContentLength;
+                if (name != kContentLength || facts.content_length) break;
+                facts.content_length = true;
+                facts.content_length_value = field.value;
                 break;
             case kTransferEncoding.size():
                 facts.transfer_encoding = facts.transfer_encoding || name == kTransferEncoding;
@@ -537,12 +541,46 @@ ResponseFacts facts_of(const HTTPHeaders& headers) {
     return facts;
 }
 
-void append_number(std::string& out, std::uint64_t n) {
-    char digits[24];
-    auto [end, error] = std::to_chars(digits, digits + sizeof digits, n);
-    (void)error;
-    out.append(digits, static_cast<std::size_t>(end - digits));
+// "Name: value\r\n"
+std::size_t field_line_size(HTTPHeaders::Field field) {
+    return field.name.size() + field.value.size() + ": \r\n"sv.size();
 }
+
+// A response head's bytes, copied into room made once for all of them:
+// append() would check the capacity and set the length for every piece,
+// about 30 instructions each, and a head has 20 to 30 pieces.
+class HeadWriter {
+public:
+    HeadWriter(std::string& out, std::size_t size) : out_(out), end_(out.size() + size) {
+        out.resize(end_);
+        cursor_ = out.data() + end_ - size;
+    }
+    void put(std::string_view piece) {
+        std::memcpy(cursor_, piece.data(), piece.size());
+        cursor_ += piece.size();
+    }
+    void put_status_code(int code) {  // 100 to 999: three digits
+        cursor_[0] = static_cast<char>('0' + code / 100);
+        cursor_[1] = static_cast<char>('0' + code / 10 % 10);
+        cursor_[2] = static_cast<char>('0' + code % 10);
+        cursor_ += 3;
+    }
+    void put_field(HTTPHeaders::Field field) {
+        put(field.name);
+        put(": "sv);
+        put(field.value);
+        put("\r\n"sv);
+    }
+    // The size given was the size written: a mismatch is a bug here.
+    void finish() const {
+        if (cursor_ != out_.data() + end_) throw std::logic_error("HeadWriter: size mismatch");
+    }
+
+private:
+    std::string& out_;
+    std::size_t end_;
+    char* cursor_;
+};
 
 }  // namespace
 
@@ -578,7 +616,7 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
     if (!response_.body_allowed) {
         response_.content_remaining.reset();  // whatever is written is dropped
     } else if (facts.content_length) {
-        std::string_view value = headers.get_first("Content-Length");
+        std::string_view value = facts.content_length_value;
         std::optional<std::uint64_t> length = parse_content_length_value(value);
         if (!length)
             throw HTTPOutputError("invalid Content-Length in the response: " +
@@ -597,32 +635,46 @@ void HTTP1Connection::format_head(std::string& out, const ResponseStartLine& sta
     }
 
     const HTTP1ConnectionParameters& params = server_->params();
-    out.append("HTTP/1.1 "sv);
-    append_number(out, static_cast<std::uint64_t>(code));
-    out += ' ';
-    out.append(reason);
-    out.append("\r\n"sv);
     bool skip_connection = !connection_value.empty() && facts.connection;
-    if (!skip_connection && !facts.blank_to_omit) {
-        headers.write_to(out);
+    auto sent = [&](HTTPHeaders::Field field) {
+        return !(skip_connection && field.name == kConnection) &&
+               !is_blank_to_omit(field.name, field.value);
+    };
+    // The fields the server adds after the application's.
+    std::array<HTTPHeaders::Field, 5> added;
+    std::size_t added_count = 0;
+    if (!facts.date && params.date_header) added[added_count++] = {"Date", http_date_now()};
+    if (!facts.server && !params.server_header.empty())
+        added[added_count++] = {"Server", params.server_header};
+    if (!facts.alt_svc && !params.alt_svc.empty())
+        added[added_count++] = {"Alt-Svc", params.alt_svc};
+    if (!connection_value.empty()) added[added_count++] = {"Connection", connection_value};
+    if (chunked_header) added[added_count++] = {"Transfer-Encoding", "chunked"};
+
+    // "HTTP/1.1 200 OK\r\n", the fields, the empty line.
+    std::size_t size = "HTTP/1.1 200 \r\n"sv.size() + reason.size() + "\r\n"sv.size();
+    bool every_field = !skip_connection && !facts.blank_to_omit;
+    if (every_field) {
+        size += headers.written_size();
     } else {
         for (HTTPHeaders::Field field : headers) {
-            if (skip_connection && field.name == kConnection) continue;
-            if (is_blank_to_omit(field.name, field.value)) continue;
-            out.append(field.name).append(": "sv).append(field.value).append("\r\n"sv);
+            if (sent(field)) size += field_line_size(field);
         }
     }
-    if (!facts.date && params.date_header)
-        out.append("Date: "sv).append(http_date_now()).append("\r\n"sv);
-    if (!facts.server && !params.server_header.empty()) {
-        out.append("Server: "sv).append(params.server_header).append("\r\n"sv);
+    for (std::size_t i = 0; i < added_count; ++i) size += field_line_size(added[i]);
+
+    HeadWriter head(out, size);
+    head.put("HTTP/1.1 "sv);
+    head.put_status_code(code);
+    head.put(" "sv);
+    head.put(reason);
+    head.put("\r\n"sv);
+    for (HTTPHeaders::Field field : headers) {
+        if (every_field || sent(field)) head.put_field(field);
     }
-    if (!facts.alt_svc && !params.alt_svc.empty())
-        out.append("Alt-Svc: "sv).append(params.alt_svc).append("\r\n"sv);
-    if (!connection_value.empty())
-        out.append("Connection: "sv).append(connection_value).append("\r\n"sv);
-    if (chunked_header) out.append("Transfer-Encoding: chunked\r\n"sv);
-    out.append("\r\n"sv);
+    for (std::size_t i = 0; i < added_count; ++i) head.put_field(added[i]);
+    head.put("\r\n"sv);
+    head.finish();
 }
 
 // Body bytes about to be written, whatever their source: more than the

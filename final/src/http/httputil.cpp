@@ -285,13 +285,37 @@ void HTTPHeaders::add_known_name(std::string_view name, std::string_view value) 
     append_normalized_field(name, value);
 }
 
-// The new field goes to the end, where Tornado's dict keeps the name's first
-// place. Only the order on the wire differs: the order of fields with
-// different names carries no meaning (RFC 9110 section 5.3).
+// The name keeps its first place, as in Tornado's dict: the first field of
+// that name takes the new value where it stands, and any later ones go.
+// The usual call replaces a default (a handler's Content-Type), so that
+// case writes only the value. Its name needs no check: it equals a stored
+// name, which was a token when it was stored.
 void HTTPHeaders::set(std::string_view name, std::string_view value) {
-    check_field(name, value, Source::application);
-    remove(name);
-    append_field(name, value);
+    auto same_name = [&](const Slot& slot) {
+        return equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size),
+                                    name);
+    };
+    auto first = std::find_if(fields_.begin(), fields_.end(), same_name);
+    if (first == fields_.end()) {
+        check_field(name, value, Source::application);
+        append_field(name, value);
+        return;
+    }
+    check_value(name, value, Source::application);
+    if (text_.size() + value.size() > std::numeric_limits<std::uint32_t>::max()) {
+        throw std::length_error("HTTPHeaders: over 4 GiB of headers");
+    }
+    dead_bytes_ += first->value_size;
+    first->value_at = static_cast<std::uint32_t>(text_.size());
+    first->value_size = static_cast<std::uint32_t>(value.size());
+    text_.append(value);
+    auto later = std::remove_if(first + 1, fields_.end(), [&](const Slot& slot) {
+        if (!same_name(slot)) return false;
+        dead_bytes_ += slot.name_size + slot.value_size;
+        return true;
+    });
+    fields_.erase(later, fields_.end());
+    compact_if_wasteful();
 }
 
 // Only the slots go: their bytes stay in text_ (other slots' offsets point
@@ -426,6 +450,13 @@ void HTTPHeaders::write_to(std::string& out) const {
         out.append(field.value);
         out.append("\r\n"sv);
     }
+}
+
+// From the slots, not text_'s size: a parsed head's text holds more.
+std::size_t HTTPHeaders::written_size() const noexcept {
+    std::size_t size = 0;
+    for (const Slot& slot : fields_) size += slot.name_size + slot.value_size + ": \r\n"sv.size();
+    return size;
 }
 
 std::string HTTPHeaders::to_string() const {
@@ -1035,10 +1066,11 @@ BodyFraming parse_body_framing(const HTTPHeaders& headers, std::string_view mess
 // and a proxy might read them otherwise. Saturates instead of wrapping, so a
 // huge length is refused by the body limit, not read as a small one.
 std::optional<std::uint64_t> parse_content_length_value(std::string_view value) noexcept {
-    if (value.empty() || !std::all_of(value.begin(), value.end(), is_digit)) return std::nullopt;
+    if (value.empty()) return std::nullopt;
     constexpr std::uint64_t kLargest = std::numeric_limits<std::uint64_t>::max();
     std::uint64_t length = 0;
-    for (char c : value) {
+    for (char c : value) {  // one pass: every response with a length comes here
+        if (!is_digit(c)) return std::nullopt;
         auto digit = static_cast<std::uint64_t>(c - '0');
         length = length > (kLargest - digit) / 10 ? kLargest : length * 10 + digit;
     }
@@ -1904,7 +1936,7 @@ HTTPServerRequest::HTTPServerRequest(std::string method_, std::string uri_, std:
     derive_fields(host_);
 }
 
-HTTPServerRequest::HTTPServerRequest(RequestStartLine start_line, HTTPHeaders headers_,
+HTTPServerRequest::HTTPServerRequest(RequestStartLine&& start_line, HTTPHeaders&& headers_,
                                      std::shared_ptr<HTTPConnection> connection_,
                                      HTTPServerConnection* server_connection_,
                                      std::chrono::steady_clock::time_point start_time_)

@@ -245,8 +245,9 @@ public:
         // The matchers read the request as a handler would (host_name,
         // path): the server's own view of it, made from a copy of the head,
         // which the chosen delegate then receives as it came.
-        HTTPServerRequest request(std::get<RequestStartLine>(start_line), headers, request_conn_,
-                                  server_conn_, std::chrono::steady_clock::now());
+        HTTPServerRequest request(RequestStartLine(std::get<RequestStartLine>(start_line)),
+                                  HTTPHeaders(headers), request_conn_, server_conn_,
+                                  std::chrono::steady_clock::now());
         delegate_ = router_.find_handler(request, server_conn_, request_conn_);
         if (!delegate_) {
             app_log.debug("no rule takes {} {}: 404", request.method, request.uri);

@@ -667,7 +667,7 @@ void RequestHandler::body_received() {
 // run_coroutine for a coroutine still running) called asynchronous().
 void RequestHandler::call_method() {
     request_stage_ = RequestStage::method_called;
-    const std::string& method = request_->method;
+    std::string_view method = request_->method;  // compared length first
     if (method == "GET") {
         get(path_args_);
     } else if (method == "POST") {
@@ -1572,7 +1572,7 @@ Future<void> RequestHandler::finish(std::string_view chunk) {
 // The Etag and the 304, the statuses that carry no body, and the
 // Content-Length (which spares the connection the chunked encoding).
 void RequestHandler::settle_final_head() {
-    const std::string& method = request_->method;
+    std::string_view method = request_->method;  // compared length first
     // Only for a 200 to GET or HEAD that set no Etag of its own
     // (StaticFileHandler sets the file's). add_known_name, not set: the
     // header is known to be absent, so there is nothing to replace and no
