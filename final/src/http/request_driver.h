@@ -48,7 +48,11 @@ protected:
                   std::size_t max_body_size)
         : max_header_list_size_(max_header_list_size),
           version_(version),
-          max_body_size_(max_body_size) {}
+          max_body_size_(max_body_size) {
+        // Room for a usual request's fields, which come one at a time:
+        // growing from nothing took five allocations for four fields.
+        headers_.reserve(8, 256);
+    }
 
     // The application's delegate, which hears of the request. Moved by
     // enter() alone, which throws std::logic_error for a move not drawn:

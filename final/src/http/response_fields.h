@@ -73,8 +73,10 @@ std::span<const Field> response_fields(int code, const HTTPHeaders& headers,
     bool has_alt_svc = false;
     for (HTTPHeaders::Field header : headers) {
         std::size_t at = text.size();
-        for (char c : header.name) text.push_back(ascii_lower(c));
-        std::string_view name(text.data() + at, header.name.size());
+        text.append(header.name);  // then lowered in place: no push_back per byte
+        char* lowered = text.data() + at;
+        for (std::size_t i = 0; i < header.name.size(); ++i) lowered[i] = ascii_lower(lowered[i]);
+        std::string_view name(lowered, header.name.size());
         if (connection_specific(name)) {
             text.resize(at);
             continue;
