@@ -556,6 +556,7 @@ public:
         cursor_ = out.data() + end_ - size;
     }
     void put(std::string_view piece) {
+        if (piece.empty()) return;  // its data() may be null, which memcpy may not get
         std::memcpy(cursor_, piece.data(), piece.size());
         cursor_ += piece.size();
     }
