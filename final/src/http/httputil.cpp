@@ -305,10 +305,11 @@ void HTTPHeaders::set(std::string_view name, std::string_view value) {
     if (text_.size() + value.size() > std::numeric_limits<std::uint32_t>::max()) {
         throw std::length_error("HTTPHeaders: over 4 GiB of headers");
     }
+    auto value_at = static_cast<std::uint32_t>(text_.size());
+    text_.append(value);  // first: if it throws, the field keeps its old value
     dead_bytes_ += first->value_size;
-    first->value_at = static_cast<std::uint32_t>(text_.size());
+    first->value_at = value_at;
     first->value_size = static_cast<std::uint32_t>(value.size());
-    text_.append(value);
     auto later = std::remove_if(first + 1, fields_.end(), [&](const Slot& slot) {
         if (!same_name(slot)) return false;
         dead_bytes_ += slot.name_size + slot.value_size;
