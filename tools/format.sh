@@ -21,15 +21,22 @@ mapfile -t files < <(git ls-files --cached --others --exclude-standard -- 'final
                      find final -name '*.h' -o -name '*.cpp')
 
 if [ "${1:-}" = "--check" ]; then
-  drifted=0
-  for file in "${files[@]}"; do
-    if ! "$formatter" --style=file "$file" | cmp -s - "$file"; then
-      echo "not laid out by .clang-format: $file (make format fixes it)"
-      drifted=1
-    fi
-  done
-  [ $drifted -eq 0 ] && echo "format: ${#files[@]} files of final/ match .clang-format"
-  exit $drifted
+  # One clang-format for all the files: one process per file took 18 s
+  # alone and over two minutes beside the other tests. --dry-run --Werror
+  # reports each place it would change as "FILE:LINE:COL: error: ...".
+  if report=$("$formatter" --style=file --dry-run --Werror "${files[@]}" 2>&1); then
+    echo "format: ${#files[@]} files of final/ match .clang-format"
+    exit 0
+  fi
+  drifted=$(grep -o '^[^:]*:[0-9]*:[0-9]*: error' <<<"$report" | cut -d: -f1 | sort -u)
+  if [ -z "$drifted" ]; then
+    echo "$report" >&2  # clang-format failed for another reason: say it
+    exit 2
+  fi
+  while read -r file; do
+    echo "not laid out by .clang-format: $file (make format fixes it)"
+  done <<<"$drifted"
+  exit 1
 fi
 
 "$formatter" --style=file -i "${files[@]}"
