@@ -369,6 +369,11 @@ private:
     // No checks at all: a name in Http-Header-Case and a value known to be
     // clean (a literal, digits).
     void append_normalized_field(std::string_view name, std::string_view value);
+    // Throws std::length_error when `more` bytes would pass the Slots' 32-bit offsets.
+    void check_room(std::size_t more) const;
+    bool has_name(const Slot& slot, std::string_view name) const noexcept;
+    // Drops the fields called `name` from index `from` on; returns how many.
+    std::size_t drop_named(std::string_view name, std::size_t from);
     void compact_if_wasteful();
 
     std::string text_;  // names and values, back to back

@@ -261,10 +261,14 @@ void HTTPHeaders::append_field(std::string_view name, std::string_view value) {
 // caps one HTTPHeaders at 4 GiB of names and values: far beyond any limit a
 // server sets on a head, so the check almost never fires, but it keeps the
 // casts below from wrapping silently.
-void HTTPHeaders::append_normalized_field(std::string_view name, std::string_view value) {
-    if (text_.size() + name.size() + value.size() > std::numeric_limits<std::uint32_t>::max()) {
+void HTTPHeaders::check_room(std::size_t more) const {
+    if (text_.size() + more > std::numeric_limits<std::uint32_t>::max()) {
         throw std::length_error("HTTPHeaders: over 4 GiB of headers");
     }
+}
+
+void HTTPHeaders::append_normalized_field(std::string_view name, std::string_view value) {
+    check_room(name.size() + value.size());
     Slot slot{};
     slot.name_at = static_cast<std::uint32_t>(text_.size());
     slot.name_size = static_cast<std::uint32_t>(name.size());
@@ -291,49 +295,47 @@ void HTTPHeaders::add_known_name(std::string_view name, std::string_view value) 
 // case writes only the value. Its name needs no check: it equals a stored
 // name, which was a token when it was stored.
 void HTTPHeaders::set(std::string_view name, std::string_view value) {
-    auto same_name = [&](const Slot& slot) {
-        return equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size),
-                                    name);
-    };
-    auto first = std::find_if(fields_.begin(), fields_.end(), same_name);
+    auto first = std::find_if(fields_.begin(), fields_.end(),
+                              [&](const Slot& slot) { return has_name(slot, name); });
     if (first == fields_.end()) {
         check_field(name, value, Source::application);
         append_field(name, value);
         return;
     }
     check_value(name, value, Source::application);
-    if (text_.size() + value.size() > std::numeric_limits<std::uint32_t>::max()) {
-        throw std::length_error("HTTPHeaders: over 4 GiB of headers");
-    }
+    check_room(value.size());
     auto value_at = static_cast<std::uint32_t>(text_.size());
     text_.append(value);  // first: if it throws, the field keeps its old value
     dead_bytes_ += first->value_size;
     first->value_at = value_at;
     first->value_size = static_cast<std::uint32_t>(value.size());
-    auto later = std::remove_if(first + 1, fields_.end(), [&](const Slot& slot) {
-        if (!same_name(slot)) return false;
-        dead_bytes_ += slot.name_size + slot.value_size;
-        return true;
-    });
-    fields_.erase(later, fields_.end());
+    drop_named(name, static_cast<std::size_t>(first - fields_.begin()) + 1);
     compact_if_wasteful();
 }
 
 // Only the slots go: their bytes stay in text_ (other slots' offsets point
 // past them) and are counted as dead until compact_if_wasteful copies.
 std::size_t HTTPHeaders::remove(std::string_view name) {
-    std::size_t removed = 0;
-    std::erase_if(fields_, [&](const Slot& slot) {
-        if (!equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size),
-                                  name)) {
-            return false;
-        }
-        dead_bytes_ += slot.name_size + slot.value_size;
-        ++removed;
-        return true;
-    });
+    std::size_t removed = drop_named(name, 0);
     compact_if_wasteful();
     return removed;
+}
+
+bool HTTPHeaders::has_name(const Slot& slot, std::string_view name) const noexcept {
+    return equals_ignoring_case(std::string_view(text_.data() + slot.name_at, slot.name_size),
+                                name);
+}
+
+std::size_t HTTPHeaders::drop_named(std::string_view name, std::size_t from) {
+    auto dropped = std::remove_if(fields_.begin() + static_cast<std::ptrdiff_t>(from),
+                                  fields_.end(), [&](const Slot& slot) {
+                                      if (!has_name(slot, name)) return false;
+                                      dead_bytes_ += slot.name_size + slot.value_size;
+                                      return true;
+                                  });
+    auto count = static_cast<std::size_t>(fields_.end() - dropped);
+    fields_.erase(dropped, fields_.end());
+    return count;
 }
 
 // After many removals, copy the live fields into a fresh string (a response
