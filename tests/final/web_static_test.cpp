@@ -92,6 +92,24 @@ TEST_F(StaticTest, ServesFilesWithTypeEtagAndLastModified) {
     EXPECT_EQ(fetch("/static/sub/style.css").headers.get("Content-Type"), "text/css");
 }
 
+// The type comes from the last segment's extension, in any case, as
+// Python's mimetypes (which Tornado asks) finds it.
+TEST(StaticFileHandlerType, ComesFromTheLastExtensionInAnyCase) {
+    EXPECT_EQ(StaticFileHandler::content_type_for("/srv/www/style.css"), "text/css");
+    EXPECT_EQ(StaticFileHandler::content_type_for("/srv/www/STYLE.Css"), "text/css");
+    EXPECT_EQ(StaticFileHandler::content_type_for("font.WOFF2"), "font/woff2");
+    EXPECT_EQ(StaticFileHandler::content_type_for("a/backup.tar.gz"), "application/gzip");
+    // A longer or shorter extension that starts like a known one is not it.
+    EXPECT_EQ(StaticFileHandler::content_type_for("a/page.html5"), "application/octet-stream");
+    EXPECT_EQ(StaticFileHandler::content_type_for("a/page.ht"), "application/octet-stream");
+    // A dot in a folder's name, a name that starts with its only dot, or
+    // one that ends with it: no extension.
+    EXPECT_EQ(StaticFileHandler::content_type_for("/srv/site.css/readme"),
+              "application/octet-stream");
+    EXPECT_EQ(StaticFileHandler::content_type_for("/home/me/.css"), "application/octet-stream");
+    EXPECT_EQ(StaticFileHandler::content_type_for("/srv/www/file."), "application/octet-stream");
+}
+
 TEST_F(StaticTest, ConditionalRequestsAnswer304) {
     HTTPResponse response = fetch("/static/hello.txt");
     EXPECT_EQ(

@@ -528,9 +528,10 @@ std::string StaticFileHandler::content_type_for(std::string_view path) {
     std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     std::size_t dot = name.rfind('.');
     if (dot == std::string_view::npos || dot == 0) return "application/octet-stream";
-    std::string extension = detail::lower_ascii(name.substr(dot + 1));
+    // Compared in place, not lowered into a copy: every static answer asks.
+    std::string_view extension = name.substr(dot + 1);
     for (const auto& [known, type] : kTypes) {
-        if (extension == known) return std::string(type);
+        if (detail::equals_ignoring_case(extension, known)) return std::string(type);
     }
     return "application/octet-stream";
 }
