@@ -178,6 +178,19 @@ TEST_F(StaticTest, MissingOutsideAndFolders) {
     EXPECT_EQ(fetch("/static/sub/..%2Fhello.txt").code, 200);
 }
 
+// The root is a whole path segment: a sibling folder whose name merely
+// begins with the root's is outside it.
+TEST_F(StaticTest, ASiblingFolderThatStartsLikeTheRootIsOutsideIt) {
+    std::filesystem::path sibling = root_.string() + "2";
+    std::filesystem::create_directories(sibling);
+    std::ofstream(sibling / "file.txt") << "not served";
+    std::string name = root_.filename().string() + "2";
+    HTTPResponse response = fetch("/static/..%2F" + name + "%2Ffile.txt");
+    std::filesystem::remove_all(sibling);
+    EXPECT_EQ(response.code, 403);
+    EXPECT_EQ(response.body.find("not served"), std::string::npos);
+}
+
 // A folder with a default file, served from the site's root as a user might.
 class StaticRootTest : public StaticTest {
 protected:

@@ -65,6 +65,15 @@ bool already_abspath(std::string_view path) {
     return true;
 }
 
+// Whether `path` is `root` or lies under it, by whole path segments: root
+// "/srv/www" must not accept "/srv/www2/x", and a request for the root
+// itself must pass. Both are abspath()'s. A root of "/" does not work
+// with this test (no path continues it with a '/'), where Tornado
+// supports it.
+bool within_root(std::string_view path, std::string_view root) {
+    return path.starts_with(root) && (path.size() == root.size() || path[root.size()] == '/');
+}
+
 // Lexically normal and absolute, without following links (Python's
 // os.path.abspath, which Tornado uses). ".." is resolved on the text, so
 // "root/../etc" becomes "/etc" and fails the root check in
@@ -303,12 +312,11 @@ std::optional<std::string> StaticFileHandler::validate_absolute_path(
     // A NUL would cut the path short at the system calls, so a path with one
     // names no file.
     if (absolute_path.find('\0') != std::string::npos) throw HTTPError(404);
-    std::string absolute_root = abspath(root);
-    // The '/' on both sides makes the test about whole path segments: root
-    // "/srv/www" must not accept "/srv/www2/x", and a request for the root
-    // itself ("/srv/www" + "/") must pass. A root of "/" does not work with
-    // this test ("//" prefixes nothing), where Tornado supports it.
-    if (!(absolute_path + "/").starts_with(absolute_root + "/")) {
+    // initialize() made root_ absolute already: no copy then.
+    std::string normalized_root;
+    const std::string& absolute_root =
+        already_abspath(root) ? root : (normalized_root = abspath(root));
+    if (!within_root(absolute_path, absolute_root)) {
         throw HTTPError(403, path_ + " is not in root static directory");
     }
     std::string file = absolute_path;
