@@ -10,6 +10,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -550,6 +551,20 @@ TEST(FormatTimestamp, HTTPDates) {
               "Sun, 27 Jan 2013 18:43:20 GMT");
     EXPECT_EQ(tornado::http_date_now().size(), 29u);
     EXPECT_TRUE(tornado::http_date_now().ends_with(" GMT"));
+}
+
+// Each thread keeps the last second's text: a second asked again, seconds
+// asked in turns, and -1 (a time like any other) as a fresh thread's first.
+TEST(FormatTimestamp, TheSameSecondAgainOrSecondsInTurns) {
+    std::string first;
+    std::thread([&] { first = tornado::format_timestamp(-1); }).join();
+    EXPECT_EQ(first, "Wed, 31 Dec 1969 23:59:59 GMT");
+    for (int turn = 0; turn < 2; ++turn) {
+        EXPECT_EQ(tornado::format_timestamp(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        EXPECT_EQ(tornado::format_timestamp(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        EXPECT_EQ(tornado::format_timestamp(1359312200), "Sun, 27 Jan 2013 18:43:20 GMT");
+        EXPECT_EQ(tornado::format_timestamp(-1), "Wed, 31 Dec 1969 23:59:59 GMT");
+    }
 }
 
 TEST(ParseHttpDate, TheThreeFormats) {

@@ -1624,12 +1624,30 @@ std::vector<std::string_view> split_spaces(std::string_view text) {
     return words;
 }
 
+// The text of the last second asked for, kept per thread: formatting
+// (gmtime_r most of it) is skipped while the same second comes back.
+class CachedHTTPDate {
+public:
+    std::string_view at(std::time_t when) {
+        if (second_ != when) {
+            write_http_date(text_, when);
+            second_ = when;
+        }
+        return {text_, sizeof text_};
+    }
+
+private:
+    std::optional<std::time_t> second_;  // none yet (-1 is a time too)
+    char text_[29] = {};
+};
+
 }  // namespace
 
+// Each caller keeps its own: StaticFileHandler's Last-Modified asks for the
+// file's time on every answer, which the Date's clock would push out.
 std::string format_timestamp(std::time_t when) {
-    std::string out(29, ' ');
-    write_http_date(out.data(), when);
-    return out;
+    thread_local CachedHTTPDate last;
+    return std::string(last.at(when));
 }
 
 std::string format_timestamp(std::chrono::system_clock::time_point when) {
@@ -1692,14 +1710,8 @@ std::optional<std::time_t> parse_http_date(std::string_view text) {
 // changes once a second: each thread keeps the last one and formats again
 // when time() moves on. thread_local, so threads share no lock.
 std::string_view http_date_now() {
-    thread_local std::time_t cached_second = -1;
-    thread_local char cached[29];
-    std::time_t now = ::time(nullptr);
-    if (now != cached_second) {
-        write_http_date(cached, now);
-        cached_second = now;
-    }
-    return std::string_view(cached, sizeof cached);
+    thread_local CachedHTTPDate now;
+    return now.at(::time(nullptr));
 }
 
 // --- cookies, hosts, ranges ---------------------------------------------------------------------

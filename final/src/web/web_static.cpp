@@ -233,7 +233,7 @@ HandlerFactory Application::static_route_handler() const {
 // that validate_absolute_path compares two normalised paths; a relative
 // root is taken from the working directory, as Tornado's abspath does.
 void StaticFileHandler::initialize(std::string path, std::string default_filename) {
-    root_ = abspath(path);
+    root_ = already_abspath(path) ? std::move(path) : abspath(path);
     default_filename_ = std::move(default_filename);
 }
 
