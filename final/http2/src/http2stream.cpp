@@ -151,6 +151,7 @@ Future<void> HTTP2Stream::queue(SharedBytes chunk) {
         return flushed;
     }
     queued_ += chunk.bytes.size();
+    connection_->queued_bytes_ += chunk.bytes.size();
     out_.emplace_back(std::move(chunk));
     writers_.push_back({queued_, flushed});
     nghttp2_session_resume_data(session(), id_);

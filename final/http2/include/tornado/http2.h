@@ -194,6 +194,7 @@ private:
     Task<void> serve();
     void feed(std::string_view data);
     void dispatch_events();
+    void send_early_if_a_batch_is_ready();
     // Sends what the session has to send, now or at the end of this turn.
     void send_now();
     void send_soon();
@@ -246,10 +247,15 @@ private:
     std::deque<std::int32_t> reset_ids_;
     std::uint32_t server_slot_ = kNotListed;
     Life life_ = Life::created;
+    // Body bytes the handlers have queued on this connection's streams, and
+    // how many had been queued at the last early send (dispatch_events).
+    std::uint64_t queued_bytes_ = 0;
+    std::uint64_t queued_at_early_send_ = 0;
     // Not the life, but guards against doing a thing twice at once:
     bool send_scheduled_ = false;  // send_soon's callback is queued
     bool sending_ = false;         // a write of ours is with the stream still
     bool in_callbacks_ = false;    // inside nghttp2_session_mem_recv or _mem_send
+    bool dispatching_ = false;     // inside dispatch_events
 };
 
 namespace detail {

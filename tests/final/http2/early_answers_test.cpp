@@ -1,0 +1,203 @@
+// The HTTP/2 add-on (tornado::http2) in this process: what a client that
+// sends many requests in one write sees of their answers. The client is a
+// thread with a blocking socket that writes raw frames (HPACK literals,
+// no Huffman) and reads the server's frames, so that the server's loop
+// runs in the test's own thread.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "tornado/gen.h"
+#include "tornado/http2.h"
+#include "tornado/httpserver.h"
+#include "tornado/ioloop.h"
+#include "tornado/web.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kAnswerSize = 16 * 1024;
+constexpr auto kSlowHandler = 500ms;
+
+// A handler that keeps the loop for kSlowHandler (a slow computation, as
+// a learner's blocking call would), and says when it let go.
+std::atomic<Clock::time_point> g_slow_ended{};
+
+class Answer : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override { write(std::string(kAnswerSize, 'a')); }
+};
+
+class Slow : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        std::this_thread::sleep_for(kSlowHandler);
+        g_slow_ended = Clock::now();
+        write("slow");
+    }
+};
+
+std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
+                  std::string_view payload) {
+    std::string out;
+    out.push_back(static_cast<char>(payload.size() >> 16));
+    out.push_back(static_cast<char>(payload.size() >> 8));
+    out.push_back(static_cast<char>(payload.size()));
+    out.push_back(static_cast<char>(type));
+    out.push_back(static_cast<char>(flags));
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(stream >> shift));
+    out.append(payload);
+    return out;
+}
+
+std::string u32(std::uint32_t value) {
+    std::string out;
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift));
+    return out;
+}
+
+// HPACK's "literal header field without indexing, new name" (RFC 7541
+// section 6.2.2), both strings short and not Huffman-coded.
+std::string literal(std::string_view name, std::string_view value) {
+    std::string out(1, '\0');
+    out.push_back(static_cast<char>(name.size()));
+    out.append(name);
+    out.push_back(static_cast<char>(value.size()));
+    out.append(value);
+    return out;
+}
+
+std::string get_request(std::uint32_t stream, std::string_view path) {
+    std::string block = literal(":method", "GET") + literal(":scheme", "http") +
+                        literal(":path", path) + literal(":authority", "localhost");
+    constexpr std::uint8_t kEndStreamAndHeaders = 0x1 | 0x4;
+    return frame(1, kEndStreamAndHeaders, stream, block);
+}
+
+// What the client saw: when the first DATA frame came, and each stream's
+// body bytes once the stream ended.
+struct Seen {
+    std::optional<Clock::time_point> first_data;
+    std::map<std::uint32_t, std::size_t> ended;
+    std::string error;
+};
+
+Seen run_client(std::uint16_t port, int answers, std::uint32_t slow_stream) {
+    Seen seen;
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval wait{5, 0};  // a read that waits longer fails the test
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        seen.error = "connect failed";
+        ::close(fd);
+        return seen;
+    }
+    // Windows of 1 MiB, so that flow control holds back none of the answers.
+    std::string out = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    out += frame(4, 0, 0, std::string("\x00\x04", 2) + u32(1 << 20));  // INITIAL_WINDOW_SIZE
+    out += frame(8, 0, 0, u32(1 << 20));                               // WINDOW_UPDATE
+    for (int i = 0; i < answers; ++i) out += get_request(1 + 2 * i, "/answer");
+    out += get_request(slow_stream, "/slow");
+    if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) {
+        seen.error = "the requests were not sent in one write";
+        ::close(fd);
+        return seen;
+    }
+    std::string in;
+    std::map<std::uint32_t, std::size_t> body;
+    char buffer[65536];
+    while (!seen.ended.contains(slow_stream)) {
+        ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+        if (got <= 0) {
+            seen.error = "the connection ended or went quiet before every answer came";
+            break;
+        }
+        in.append(buffer, static_cast<std::size_t>(got));
+        while (in.size() >= 9) {
+            std::size_t length = (std::size_t{static_cast<std::uint8_t>(in[0])} << 16) |
+                                 (std::size_t{static_cast<std::uint8_t>(in[1])} << 8) |
+                                 std::size_t{static_cast<std::uint8_t>(in[2])};
+            if (in.size() < 9 + length) break;
+            auto type = static_cast<std::uint8_t>(in[3]);
+            auto flags = static_cast<std::uint8_t>(in[4]);
+            std::uint32_t stream = 0;
+            for (int i = 5; i < 9; ++i) stream = (stream << 8) | static_cast<std::uint8_t>(in[i]);
+            stream &= 0x7fffffffu;
+            if (type == 0) {
+                if (!seen.first_data) seen.first_data = Clock::now();
+                body[stream] += length;
+            }
+            if ((type == 0 || type == 1) && (flags & 0x1) != 0) seen.ended[stream] = body[stream];
+            in.erase(0, 9 + length);
+        }
+    }
+    ::close(fd);
+    return seen;
+}
+
+// A burst of requests is answered handler by handler: once the answers
+// made so far fill a write, they go out, before the handlers after them
+// run. Here the last handler keeps the loop for half a second; the first
+// answers' bytes must reach the client before it lets go, where a server
+// that sends only after the whole burst's handlers sends nothing until then.
+TEST(HTTP2EarlyAnswers, TheFirstAnswersGoOutWhileLaterHandlersStillRun) {
+    tornado::IOLoop loop;
+    tornado::Application app({
+        {"/answer", tornado::handler<Answer>()},
+        {"/slow", tornado::handler<Slow>()},
+    });
+    tornado::HTTPServerOptions options;
+    options.http2 = true;
+    tornado::HTTPServer& server = app.listen(0, "127.0.0.1", options);
+    constexpr int kAnswers = 6;  // 96 KiB: more than one write's worth
+    constexpr std::uint32_t kSlowStream = 1 + 2 * kAnswers;
+    std::atomic<bool> done = false;
+    Seen seen;
+    std::thread client([&] {
+        seen = run_client(server.port(), kAnswers, kSlowStream);
+        done = true;
+    });
+    loop.run_sync(
+        [&]() -> tornado::Task<void> {
+            while (!done) co_await tornado::sleep(5ms);
+        },
+        20s);
+    client.join();
+    server.stop();
+
+    ASSERT_EQ(seen.error, "");
+    for (int i = 0; i < kAnswers; ++i) {
+        EXPECT_EQ(seen.ended[1 + 2 * i], kAnswerSize) << "stream " << 1 + 2 * i;
+    }
+    EXPECT_EQ(seen.ended[kSlowStream], 4u);
+    ASSERT_TRUE(seen.first_data.has_value());
+    if (loop.io_by_completion()) {
+        GTEST_SKIP() << "on io_uring a turn's sends reach the kernel when the turn ends: "
+                        "the first answers are made early, but wait for the slow handler too";
+    }
+    Clock::time_point slow_ended = g_slow_ended;
+    EXPECT_LT(*seen.first_data, slow_ended)
+        << "the first DATA came "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(*seen.first_data - slow_ended)
+               .count()
+        << " ms after the slow handler let the loop go";
+}
+
+}  // namespace
