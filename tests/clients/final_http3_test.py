@@ -578,7 +578,8 @@ def a_silent_client_is_forgotten(program_and_folder):
                    "https://127.0.0.1:%d/held" % server.port]
         silent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            time.sleep(0.5)
+            begun = server.read_line(CLIENT_TIMEOUT)
+            expect(begun == b"held request begun\n", "the client's POST did not come: %r" % begun)
             _, download = gtlsclient(server.port, "/connections", folder=folder)
             expect_equal(body_of(download, "connections"), b"2", "connections while the client is there")
         finally:
@@ -606,7 +607,10 @@ def max_connections(program_and_folder):
                    "https://127.0.0.1:%d/held" % server.port]
         first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            time.sleep(0.5)
+            # Not a fixed delay: on a busy machine the first client may not
+            # have its connection yet, and the second would take the slot.
+            begun = server.read_line(CLIENT_TIMEOUT)
+            expect(begun == b"held request begun\n", "the first client's POST did not come: %r" % begun)
             # (gtlsclient exits 0 after a handshake timeout too: its output says.)
             second = subprocess.run(["gtlsclient", "--no-quic-dump", "--handshake-timeout=1s",
                                      "--exit-on-all-streams-close", "127.0.0.1", str(server.port),

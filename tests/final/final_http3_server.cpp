@@ -12,7 +12,10 @@
 //   GET  /version    the request's version ("HTTP/3.0")
 //   POST /held       a streamed body whose pieces the handler does not
 //                    take until GET /release: the client's credit must
-//                    stay shut meanwhile; answers the bytes it took
+//                    stay shut meanwhile; answers the bytes it took. It
+//                    prints "held request begun" on stdout at its first
+//                    piece, which a test waits for: the connection is
+//                    the server's by then
 //   GET  /slow?ms=N  "slow", N milliseconds after it came; it prints
 //                    "slow request begun" on stdout as it comes, which a
 //                    test waits for before it stops the server
@@ -149,6 +152,10 @@ class HeldHandler : public tornado::RequestHandler {
 public:
     bool stream_request_body() const override { return true; }
     tornado::Future<void> data_received_async(std::string chunk) override {
+        if (taken_ == 0) {
+            std::printf("held request begun\n");
+            std::fflush(stdout);
+        }
         held_bytes += chunk.size();
         largest_piece = std::max(largest_piece, chunk.size());
         taken_ += chunk.size();
