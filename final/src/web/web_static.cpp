@@ -79,8 +79,9 @@ bool within_root(std::string_view path, std::string_view root) {
 // "root/../etc" becomes "/etc" and fails the root check in
 // validate_absolute_path. A symlink under the root that points outside it
 // is still served, as in Tornado. abspath drops a trailing '/', which
-// lexically_normal keeps; hence the loop (that leaves "/" alone).
-std::string abspath(const std::string& path) {
+// lexically_normal keeps; hence the loop (that leaves "/" alone). By
+// value: a path that is already absolute is moved out, not copied.
+std::string abspath(std::string path) {
     if (already_abspath(path)) return path;
     std::filesystem::path absolute = std::filesystem::absolute(path).lexically_normal();
     std::string text = absolute.string();
@@ -233,7 +234,7 @@ HandlerFactory Application::static_route_handler() const {
 // that validate_absolute_path compares two normalised paths; a relative
 // root is taken from the working directory, as Tornado's abspath does.
 void StaticFileHandler::initialize(std::string path, std::string default_filename) {
-    root_ = already_abspath(path) ? std::move(path) : abspath(path);
+    root_ = abspath(std::move(path));
     default_filename_ = std::move(default_filename);
 }
 
@@ -312,10 +313,11 @@ std::optional<std::string> StaticFileHandler::validate_absolute_path(
     // A NUL would cut the path short at the system calls, so a path with one
     // names no file.
     if (absolute_path.find('\0') != std::string::npos) throw HTTPError(404);
-    // initialize() made root_ absolute already: no copy then.
+    // The root initialize() made absolute is compared as it is, not copied.
     std::string normalized_root;
-    const std::string& absolute_root =
-        already_abspath(root) ? root : (normalized_root = abspath(root));
+    if (!already_abspath(root)) normalized_root = abspath(root);
+    std::string_view absolute_root =
+        normalized_root.empty() ? std::string_view(root) : std::string_view(normalized_root);
     if (!within_root(absolute_path, absolute_root)) {
         throw HTTPError(403, path_ + " is not in root static directory");
     }
