@@ -744,6 +744,20 @@ TEST(IOStreamWrite, ASmallWriteIsDoneInsideTheCallOrWhenTheKernelReports) {
     EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 5), "hello");
 }
 
+// On io_uring a write waits for the turn's end, unless the code asks the
+// loop to hand it over now: the peer has the bytes while the turn still runs.
+TEST(IOStreamWrite, SubmitRequestsSendsBeforeTheTurnEnds) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    Future<void> sent = stream->write("hello");
+    loop.submit_requests();
+    pollfd peer{pair.right.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&peer, 1, 2000), 1) << "nothing reached the peer within 2 s";
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 5), "hello");
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return sent.done(); }));
+}
+
 TEST(IOStreamWrite, ABigWriteResolvesOnceTheKernelHasItAll) {
     IOLoop loop;
     SocketPair pair;

@@ -276,11 +276,14 @@ void HTTP2ServerConnection::dispatch_events() {
 // handlers, rather than after the last one: the client reads the first
 // answers while the server makes the rest. At most one early send per
 // batch of bytes queued, whatever the windows let out, so a client that
-// reads slowly does not turn it into a write per handler.
+// reads slowly does not turn it into a write per handler. On the io_uring
+// loop a write is a request that would wait for the turn's end: it is
+// handed to the kernel at once.
 void HTTP2ServerConnection::send_early_if_a_batch_is_ready() {
     if (queued_bytes_ - queued_at_early_send_ < kSendBatch) return;
     queued_at_early_send_ = queued_bytes_;
     send_now();
+    stream_->io_loop().submit_requests();
 }
 
 void HTTP2ServerConnection::check_stream_id(std::int32_t id) {

@@ -317,6 +317,12 @@ public:
     // so that closing the socket then closes it. `done` still runs, with
     // -ECANCELED or with what the kernel had already done.
     void cancel_request(std::uint32_t request) noexcept;
+    // Hands the kernel the requests made so far in this turn now, instead
+    // of with the turn's wait: for a caller that has sent something and is
+    // about to keep the loop busy (HTTP/2 sending a burst's first answers
+    // before it runs the next handlers). Nothing to do on epoll, whose
+    // sends are system calls already.
+    void submit_requests() noexcept;
 
     // --- callbacks -----------------------------------------------------------
 

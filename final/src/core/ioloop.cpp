@@ -546,6 +546,10 @@ void IOLoop::cancel_request(std::uint32_t request) noexcept {
     poller_->cancel_request(request_token(request_slots_[request].generation, request));
 }
 
+void IOLoop::submit_requests() noexcept {
+    if (!closed()) poller_->submit();
+}
+
 // A send's slot is freed before `done` runs, which may submit the next
 // send. A receive goes to its handler, if it is still the one that asked
 // (as a readiness event does). Its buffer goes back to the poller once the

@@ -73,6 +73,9 @@ public:
     // reported, and drops the reports: the loop is closing, and the memory
     // the requests use is about to be freed.
     virtual void finish_requests() noexcept {}
+    // Hands the kernel the requests written since the last submission now,
+    // without waiting for anything (the next wait() would have).
+    virtual void submit() noexcept {}
 
     // Waits at most timeout_ms (0: not at all, -1: without limit) for
     // descriptors to be ready, fills `ready` with them and returns how many

@@ -21,7 +21,8 @@
 //
 // Nothing is sent to the kernel on its own: add, modify and re-arm write
 // SQEs, and wait() submits them all with the call that waits. remove() is
-// the exception (see there).
+// the exception (see there), and submit(), for a caller that wants a send
+// to leave before the turn ends.
 //
 // Requests are named in their user_data. A poll's is the descriptor, and an
 // arming number that changes each time the descriptor's poll is placed. A
@@ -233,6 +234,12 @@ public:
             kRecvBufferSize, static_cast<unsigned short>(buffer),
             io_uring_buf_ring_mask(kRecvBuffers), 0);
         io_uring_buf_ring_advance(buffer_ring_, 1);
+    }
+
+    // Only when there is something to hand over: a caller may ask after
+    // each of several writes, of which only the first made a request.
+    void submit() noexcept override {
+        if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
     }
 
     // At once, as remove(): the request holds the socket's file open.
