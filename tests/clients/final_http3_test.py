@@ -38,6 +38,11 @@ on 127.0.0.1 with a throwaway certificate, and checks it with gtlsclient
     first), and the server exits 0;
   - a client killed mid-request is forgotten after the idle timeout;
   - no connection is made past --max_connections;
+  - with --burst-client (tests/final/http3_abuse_client.cpp's burst
+    mode, the one measure here by a client of our own: no library client
+    says when each answer's first byte came), 8 requests for 16 KiB and
+    a ninth whose handler holds the loop for 500 ms, sent in one packet:
+    the first answers' bytes arrive before the ninth handler lets go;
   - with --hello, final_hello --http3 answers over HTTPS (curl, with
     Alt-Svc naming HTTP/3) and over HTTP/3 (gtlsclient) on one port
     number, from one application; and it starts on port 0 every time
@@ -461,6 +466,32 @@ class Run:
         self.folder = folder
 
 
+# The ninth request's handler holds the loop this long (/hog); the first
+# answers must come at least BURST_GAP_MS before its answer. A server that
+# sends only after the packet's last handler sends both within about
+# 100 ms of each other (the answers and then the ninth, as the client's
+# acknowledgements let them go).
+HOG_MS = 500
+BURST_GAP_MS = 250
+
+
+def burst_answers_go_early(client_and_run):
+    """Requests that come in one packet are answered handler by handler:
+    once the answers made fill a send, they leave, before the handlers
+    after them run (HTTP3ServerConnection::send_early_if_a_batch_is_ready)."""
+    client, run = client_and_run
+    command = [client, "--port=%d" % run.port, "--mode=burst", "--count=8",
+               "--path=/big?n=16384", "--last=/hog?ms=%d" % HOG_MS]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
+    expect(done.returncode == 0, "the burst client exited %d: %s" % (done.returncode, done.stderr[-300:]))
+    figures = dict(item.split("=", 1) for item in done.stdout.split() if "=" in item)
+    expect_equal(figures.get("statuses"), "200:9", "the burst's answers")
+    first, last = float(figures["first_body_ms"]), float(figures["last_answer_ms"])
+    expect(first + BURST_GAP_MS < last,
+           "the first answer's body came %.0f ms after the requests, the held one's answer %.0f ms: "
+           "the first answers waited for the last handler" % (first, last))
+
+
 CHECKS = [
     ("GET / answered over HTTP/3", hello),
     ("a 20 KB POST body echoed", echo_small),
@@ -723,6 +754,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", required=True, help="final_http3_server")
     parser.add_argument("--hello", help="final_hello, built with final/http3 (its --http3)")
+    parser.add_argument("--burst-client", help="http3_abuse_client, for its --mode=burst")
     options = parser.parse_args()
     missing = [tool for tool in ("gtlsclient", "openssl") if shutil.which(tool) is None]
     if missing:
@@ -738,6 +770,9 @@ def main():
             run = Run(server, folder)
             for name, check in CHECKS:
                 results.append(run_check(name, check, run))
+            if options.burst_client:
+                results.append(run_check("a burst's first answers leave before its last handler runs",
+                                         burst_answers_go_early, (options.burst_client, run)))
             if not server.alive():
                 print("FAIL  the server is gone; its log:\n" + open(os.path.join(folder, "server.log")).read()[-2000:])
                 results.append("FAIL")

@@ -19,6 +19,9 @@
 //   GET  /slow?ms=N  "slow", N milliseconds after it came; it prints
 //                    "slow request begun" on stdout as it comes, which a
 //                    test waits for before it stops the server
+//   GET  /hog?ms=N   "hog", after holding the loop N milliseconds (a
+//                    handler that computes, not one that waits): what
+//                    the server sent before it ran has left by then
 //   GET  /trailers   "body", then the trailer x-checksum: 1234
 //   GET  /connections the QUIC connections open now (this one too)
 //   GET  /streams    the request streams open now, over every connection
@@ -47,6 +50,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tornado/gen.h"
@@ -200,6 +204,14 @@ public:
     }
 };
 
+class HogHandler : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override {
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(get_argument("ms", "500"))));
+        write("hog");
+    }
+};
+
 class TrailersHandler : public tornado::RequestHandler {
 public:
     void get(const tornado::PathArgs&) override {
@@ -241,6 +253,7 @@ int main(int argc, char** argv) {
         {"/streams", tornado::handler<StreamsHandler>()},
         {"/trailers", tornado::handler<TrailersHandler>()},
         {"/slow", tornado::handler<SlowHandler>()},
+        {"/hog", tornado::handler<HogHandler>()},
     });
     tornado::HTTP3Parameters params;
     params.certfile = *certfile;

@@ -28,6 +28,11 @@
 //   bigheader  one request with --count header fields of --size bytes each
 //   vanish     --count requests GET --path; once their answers begin,
 //              the process exits without a word (no CONNECTION_CLOSE)
+//   burst      not an attack, a measure no library client gives: --count
+//              requests GET --path and one GET --last, opened together so
+//              that they leave in one packet; prints when the first body
+//              byte of the first ones came and when --last's answer came,
+//              in ms after the requests went (first_body_ms, last_answer_ms)
 //
 // HTTP/3 is written by hand over ngtcp2's client (RFC 9114's frames,
 // RFC 9204's field lines without Huffman or the dynamic table, but for
@@ -68,6 +73,7 @@ struct Options {
     int count = 1;
     double seconds = 3;
     std::string path = "/";
+    std::string last = "/";
     std::size_t size = 4000;
     int refs = 20;
     std::uint64_t credit = 16 * 1024;
@@ -833,6 +839,46 @@ int vanish(Client& client) {
     std::_Exit(0);  // no CONNECTION_CLOSE: the socket just goes
 }
 
+int burst(Client& client) {
+    std::vector<std::unique_ptr<Conn>> conns;
+    conns.push_back(client.connect_one());
+    Conn& conn = *conns.front();
+    if (handshaken(conns) != 1) {
+        std::fprintf(stderr, "burst: no handshake: %s\n", conn.error().c_str());
+        return 1;
+    }
+    std::vector<std::int64_t> first_ids;
+    for (int i = 0; i < client.options.count; ++i) {
+        std::int64_t id = conn.open_request(client.get(client.options.path), true);
+        if (id < 0) {
+            std::fprintf(stderr, "burst: no stream for request %d\n", i + 1);
+            return 1;
+        }
+        first_ids.push_back(id);
+    }
+    std::int64_t last_id = conn.open_request(client.get(client.options.last), true);
+    auto sent = std::chrono::steady_clock::now();
+    auto ms_since_sent = [&] {
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent)
+            .count();
+    };
+    double first_body_ms = -1;
+    double last_answer_ms = -1;
+    auto a_first_body_began = [&] {
+        return std::any_of(first_ids.begin(), first_ids.end(),
+                           [&](std::int64_t id) { return conn.answers().at(id).body > 0; });
+    };
+    run(conns, 10, [&] {
+        if (first_body_ms < 0 && a_first_body_began()) first_body_ms = ms_since_sent();
+        if (last_answer_ms < 0 && last_id >= 0 && conn.answers().at(last_id).status >= 0)
+            last_answer_ms = ms_since_sent();
+        return !conn.alive() || (first_body_ms >= 0 && last_answer_ms >= 0);
+    });
+    std::printf("mode=burst requests=%d first_body_ms=%.1f last_answer_ms=%.1f statuses=%s\n",
+                client.options.count + 1, first_body_ms, last_answer_ms, client.statuses().c_str());
+    return 0;
+}
+
 Options parse(int argc, char** argv) {
     static const option long_options[] = {
         {"mode", required_argument, nullptr, 'M'},
@@ -840,6 +886,7 @@ Options parse(int argc, char** argv) {
         {"count", required_argument, nullptr, 'c'},
         {"seconds", required_argument, nullptr, 's'},
         {"path", required_argument, nullptr, 'P'},
+        {"last", required_argument, nullptr, 'L'},
         {"size", required_argument, nullptr, 'S'},
         {"refs", required_argument, nullptr, 'r'},
         {"credit", required_argument, nullptr, 'C'},
@@ -854,6 +901,7 @@ Options parse(int argc, char** argv) {
             case 'c': options.count = std::atoi(optarg); break;
             case 's': options.seconds = std::atof(optarg); break;
             case 'P': options.path = optarg; break;
+            case 'L': options.last = optarg; break;
             case 'S': options.size = std::strtoul(optarg, nullptr, 10); break;
             case 'r': options.refs = std::atoi(optarg); break;
             case 'C': options.credit = std::strtoull(optarg, nullptr, 10); break;
@@ -863,8 +911,8 @@ Options parse(int argc, char** argv) {
     if (options.port <= 0 || options.mode.empty()) {
         std::fprintf(stderr,
                      "usage: http3_abuse_client --port=P --mode=flood|conns|streams|qpack|"
-                     "slowread|bigheader|vanish [--count=N] [--seconds=S] [--path=P] "
-                     "[--size=B] [--refs=R] [--credit=B]\n");
+                     "slowread|bigheader|vanish|burst [--count=N] [--seconds=S] [--path=P] "
+                     "[--last=P] [--size=B] [--refs=R] [--credit=B]\n");
         std::exit(2);
     }
     return options;
@@ -894,6 +942,8 @@ int main(int argc, char** argv) {
         code = big_header(client);
     else if (options.mode == "vanish")
         code = vanish(client);
+    else if (options.mode == "burst")
+        code = burst(client);
     else
         std::fprintf(stderr, "unknown --mode %s\n", options.mode.c_str());
     gnutls_certificate_free_credentials(client.creds);

@@ -275,7 +275,16 @@ void HTTP3ServerConnection::read_failed(int error) {
     }
 }
 
+// Sending between two handlers (send_early_if_a_batch_is_ready) comes back
+// here for what the sending reported: that call returns at once, and this
+// loop goes on with the events in order.
 void HTTP3ServerConnection::dispatch_events() {
+    if (dispatching_) return;
+    dispatching_ = true;
+    struct Done {  // however the loop ends
+        bool& dispatching;
+        ~Done() { dispatching = false; }
+    } done{dispatching_};
     while (!events_.empty() && serving()) {
         Event event = events_.front();
         events_.pop_front();
@@ -285,9 +294,13 @@ void HTTP3ServerConnection::dispatch_events() {
         switch (event.kind) {
             case Event::Kind::request:
                 if (delegate_ != nullptr) stream->start(*delegate_);
+                send_early_if_a_batch_is_ready();
                 break;
             case Event::Kind::body:
-            case Event::Kind::end: stream->wake(); break;
+            case Event::Kind::end:
+                stream->wake();
+                send_early_if_a_batch_is_ready();
+                break;
             case Event::Kind::closed:
                 streams_.erase(found);
                 stream->on_closed(event.error_code);
@@ -296,6 +309,20 @@ void HTTP3ServerConnection::dispatch_events() {
         }
     }
     end_if_going_away_and_idle();
+}
+
+// The requests of a datagram (h3_load's, a browser's page of resources)
+// are answered handler by handler. Once the answers queued since the last
+// early send would fill one write of packets, they go now, between two
+// handlers, rather than after the last one: the client reads (and
+// acknowledges) the first answers while the server makes the rest. At
+// most one early send per such batch, whatever QUIC's windows and pacing
+// let out, so a slow client does not turn it into a send per handler.
+void HTTP3ServerConnection::send_early_if_a_batch_is_ready() {
+    std::size_t batch = kMaxPackets * ngtcp2_conn_get_max_tx_udp_payload_size(lib_->quic);
+    if (queued_bytes_ - queued_at_early_send_ < batch) return;
+    queued_at_early_send_ = queued_bytes_;
+    send_now();
 }
 
 HTTP3Stream* HTTP3ServerConnection::find_stream(std::int64_t id) {

@@ -159,6 +159,7 @@ Future<void> HTTP3Stream::queue(SharedBytes chunk) {
         return flushed;
     }
     queued_ += chunk.bytes.size();
+    connection_->queued_bytes_ += chunk.bytes.size();
     chunks_.emplace_back(std::move(chunk));
     writers_.push_back({queued_, flushed});
     nghttp3_conn_resume_stream(http(), id_);

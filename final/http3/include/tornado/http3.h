@@ -280,6 +280,7 @@ private:
     void feed(const Datagram& datagram);
     void read_failed(int error);
     void dispatch_events();
+    void send_early_if_a_batch_is_ready();
     // Sends what the libraries have to send: the one function that writes.
     void send_now();
     void send_soon();
@@ -342,7 +343,12 @@ private:
     bool counted_as_handshaking_ = false;
     bool send_scheduled_ = false;
     bool waiting_writable_ = false;
-    bool in_library_ = false;  // inside a call into ngtcp2 or nghttp3
+    bool in_library_ = false;   // inside a call into ngtcp2 or nghttp3
+    bool dispatching_ = false;  // inside dispatch_events()
+    // Body bytes the streams have queued, all told, and the count at the
+    // last early send (send_early_if_a_batch_is_ready).
+    std::uint64_t queued_bytes_ = 0;
+    std::uint64_t queued_at_early_send_ = 0;
 };
 
 inline std::size_t HTTP3Server::stream_count() const noexcept {
