@@ -13,7 +13,8 @@ talks to it as a real client would:
     connection's streams at once, every answer the file's bytes;
   - nghttp -nv: the server's SETTINGS (at most 100 streams at once);
   - h2load: 2,000 requests over 4 connections of 20 streams each;
-  - SIGTERM while curl's stream is in flight: the stream is answered
+  - SIGTERM while a stream is in flight (a raw client's, sent with a
+    PING whose answer says the server has it): the stream is answered
     (GOAWAY, then the answer), and the server exits soon after;
   - and while a raw client, not yet aware of the GOAWAY, opens a POST
     with its body and trailers and opens and resets another stream: both ignored,
@@ -192,16 +193,25 @@ def tls_alpn(base):
 def a_graceful_stop_lets_streams_finish(demo_app):
     """SIGTERM while a stream is in flight: the stream is answered whole
     (the server sends GOAWAY and waits for it), then the server exits,
-    before its 3 s grace is over."""
+    before its 3 s grace is over. The request goes with a PING after it,
+    whose answer says the server has read the request: a fixed wait
+    before the SIGTERM (curl's, as this check first was) was sometimes
+    too short beside other tests, and the stop came before the request."""
     with ServerProcess(demo_app, "--http2", stderr=subprocess.DEVNULL) as server:
-        url = "http://127.0.0.1:%d/sleep?ms=1000" % server.port
-        in_flight = subprocess.Popen(["curl", "-sS", "--http2-prior-knowledge", "-w", " %{http_version}", url],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(0.3)  # the request is on its way: the handler sleeps
+        client = raw.Connection(server.port)
+        sleep = client.encode([(":method", "GET"), (":scheme", "http"), (":authority", "127.0.0.1"),
+                               (":path", "/sleep?ms=1000")])
+        client.send(raw.frame(raw.HEADERS, raw.END_HEADERS | raw.END_STREAM, 1, sleep) +
+                    raw.frame(raw.PING, 0, 0, b"stream 1"))
+        expect(client.read_until(lambda: client.counts.get(raw.PING)), "no answer to the PING")
         stopping = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        out, err = in_flight.communicate(timeout=TIMEOUT)
-        expect_equal(out, b"slept 1000 2", "the stream in flight when the stop came (%s)" % err.decode().strip())
+        expect(client.read_until(lambda: 1 in client.ended, timeout=TIMEOUT),
+               "the stream in flight when the stop came was not answered: " + client.answered(1))
+        expect_equal((client.statuses.get(1), client.data_bytes), (200, len(b"slept 1000")),
+                     "the stream in flight's status and body bytes")
+        expect_equal(client.goaway, (1, 0), "the GOAWAY's (last stream, code)")
+        client.close()
         server.process.wait(timeout=TIMEOUT)
         took = time.monotonic() - stopping
         expect(took < 2.5, "the server took %.1f s to stop after its last stream" % took)

@@ -32,7 +32,10 @@
 //              requests GET --path and one GET --last, opened together so
 //              that they leave in one packet; prints when the first body
 //              byte of the first ones came and when --last's answer came,
-//              in ms after the requests went (first_body_ms, last_answer_ms)
+//              in ms after the requests went (first_body_ms, last_answer_ms).
+//              With --warmup, GET that path first and wait 200 ms after its
+//              answer: the server's congestion window and pacing are then
+//              in their steady state, not held by the handshake's packets
 //
 // HTTP/3 is written by hand over ngtcp2's client (RFC 9114's frames,
 // RFC 9204's field lines without Huffman or the dynamic table, but for
@@ -74,6 +77,7 @@ struct Options {
     double seconds = 3;
     std::string path = "/";
     std::string last = "/";
+    std::string warmup;
     std::size_t size = 4000;
     int refs = 20;
     std::uint64_t credit = 16 * 1024;
@@ -847,6 +851,11 @@ int burst(Client& client) {
         std::fprintf(stderr, "burst: no handshake: %s\n", conn.error().c_str());
         return 1;
     }
+    if (!client.options.warmup.empty()) {
+        conn.open_request(client.get(client.options.warmup), true);
+        run(conns, 10, [&] { return !conn.alive() || conn.open_requests() == 0; });
+        run(conns, 0.2, nullptr);
+    }
     std::vector<std::int64_t> first_ids;
     for (int i = 0; i < client.options.count; ++i) {
         std::int64_t id = conn.open_request(client.get(client.options.path), true);
@@ -857,6 +866,7 @@ int burst(Client& client) {
         first_ids.push_back(id);
     }
     std::int64_t last_id = conn.open_request(client.get(client.options.last), true);
+    conn.send_packets();  // now, not after run()'s first wait
     auto sent = std::chrono::steady_clock::now();
     auto ms_since_sent = [&] {
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent)
@@ -887,6 +897,7 @@ Options parse(int argc, char** argv) {
         {"seconds", required_argument, nullptr, 's'},
         {"path", required_argument, nullptr, 'P'},
         {"last", required_argument, nullptr, 'L'},
+        {"warmup", required_argument, nullptr, 'W'},
         {"size", required_argument, nullptr, 'S'},
         {"refs", required_argument, nullptr, 'r'},
         {"credit", required_argument, nullptr, 'C'},
@@ -902,6 +913,7 @@ Options parse(int argc, char** argv) {
             case 's': options.seconds = std::atof(optarg); break;
             case 'P': options.path = optarg; break;
             case 'L': options.last = optarg; break;
+            case 'W': options.warmup = optarg; break;
             case 'S': options.size = std::strtoul(optarg, nullptr, 10); break;
             case 'r': options.refs = std::atoi(optarg); break;
             case 'C': options.credit = std::strtoull(optarg, nullptr, 10); break;
@@ -912,7 +924,7 @@ Options parse(int argc, char** argv) {
         std::fprintf(stderr,
                      "usage: http3_abuse_client --port=P --mode=flood|conns|streams|qpack|"
                      "slowread|bigheader|vanish|burst [--count=N] [--seconds=S] [--path=P] "
-                     "[--last=P] [--size=B] [--refs=R] [--credit=B]\n");
+                     "[--last=P] [--warmup=P] [--size=B] [--refs=R] [--credit=B]\n");
         std::exit(2);
     }
     return options;
