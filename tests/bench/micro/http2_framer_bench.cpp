@@ -33,6 +33,10 @@
 //   HpackEncode        HeaderEncoder alone on the 100 responses.
 //   ServeNghttp2,      both halves: a connection received and answered.
 //   ServeChapter10
+//   ...OwnHpack        ReceiveChapter10, SendChapter10 and ServeChapter10
+//                      with final/http2's own HPACK (final/http2/src/hpack.h)
+//                      for chapter 10's: a framer and HPACK of our own
+//                      (built where final/http2 is)
 //
 // One iteration is one whole connection, on a fresh session (or decoder):
 // HPACK is stateful, so requests 2..100 decode only against the table the
@@ -78,6 +82,9 @@
 #include "frame.h"
 #include "hpack.h"
 #include "window.h"
+#if COURSE_HAVE_FINAL_HPACK
+#include "http2/src/hpack.h"
+#endif
 
 namespace {
 
@@ -398,10 +405,14 @@ ssize_t NghttpConnection::read_body(nghttp2_session* /*session*/, std::int32_t /
 // calls into frame.h, hpack.h and window.h are the chapter's own. Unlike
 // the chapter (whose read_bytes() copies each payload into a string), a
 // payload is read where it lies in the input, as a framer of our own would.
+// Whose HPACK ChapterConnection codes its blocks with: chapter 10's
+// (libnghttp2's inflater and deflater), or final/http2's own.
+enum class Hpack { libnghttp2, ours };
+
 class ChapterConnection {
 public:
     // Queues our SETTINGS and WINDOW_UPDATE, as HTTP2Connection::start() does.
-    ChapterConnection();
+    explicit ChapterConnection(Hpack hpack = Hpack::libnghttp2);
 
     // Reads the preface, then every whole frame in `bytes`; returns how many
     // bytes it used (a frame cut short waits for the next read). Throws
@@ -441,9 +452,16 @@ private:
     void on_header_block(std::uint32_t stream_id, bool end_stream, std::string_view block);
     void send_head(std::uint32_t stream_id, const HeaderList& fields);
     void send_body(std::uint32_t stream_id, OpenStream& stream, std::string_view body);
+    DecodedHeaders decode_block(std::string_view block);
+    std::string encode_block(const HeaderList& fields);
 
+    Hpack hpack_;
     HeaderDecoder decoder_{kMaxHeaderListSize};
     HeaderEncoder encoder_;
+#if COURSE_HAVE_FINAL_HPACK
+    tornado::detail::HPACKDecoder own_decoder_;
+    tornado::detail::HPACKEncoder own_encoder_;
+#endif
     bool preface_seen_ = false;
     bool client_settings_seen_ = false;
     std::uint32_t last_stream_id_ = 0;
@@ -457,7 +475,7 @@ private:
     std::string output_;
 };
 
-ChapterConnection::ChapterConnection() {
+ChapterConnection::ChapterConnection(Hpack hpack) : hpack_(hpack) {
     output_ += settings_frame({
         {SettingId::max_concurrent_streams, kMaxConcurrentStreams},
         {SettingId::initial_window_size, kStreamWindow},
@@ -534,7 +552,12 @@ void ChapterConnection::on_settings(const FrameHeader& header, std::string_view 
 
 void ChapterConnection::apply_setting(const Setting& setting) {
     switch (setting.id) {
-        case SettingId::header_table_size: encoder_.set_max_table_size(setting.value); break;
+        case SettingId::header_table_size:
+            encoder_.set_max_table_size(setting.value);
+#if COURSE_HAVE_FINAL_HPACK
+            own_encoder_.set_max_table_size(setting.value);
+#endif
+            break;
         case SettingId::initial_window_size: {
             // Every open stream's window moves by the difference (6.9.2).
             std::int64_t change = std::int64_t{setting.value} - peer_initial_window_;
@@ -606,7 +629,7 @@ void ChapterConnection::on_header_block(std::uint32_t stream_id, bool end_stream
                                         std::string_view block) {
     // Decoded first, whatever becomes of the stream: HPACK's table must see
     // every block, in order (hpack.h).
-    DecodedHeaders decoded = decoder_.decode(block);
+    DecodedHeaders decoded = decode_block(block);
     if (streams_.contains(stream_id)) {
         throw std::logic_error("trailers are not in these bytes");
     }
@@ -626,6 +649,45 @@ void ChapterConnection::on_header_block(std::uint32_t stream_id, bool end_stream
     requests_.push_back(ReceivedRequest{stream_id, std::move(decoded.fields), end_stream});
 }
 
+// The chapter's HeaderDecoder, or ours with the same result: the fields
+// copied out, and whether the list went over SETTINGS_MAX_HEADER_LIST_SIZE.
+DecodedHeaders ChapterConnection::decode_block(std::string_view block) {
+#if COURSE_HAVE_FINAL_HPACK
+    if (hpack_ == Hpack::ours) {
+        DecodedHeaders decoded;
+        std::size_t list_size = 0;
+        try {
+            own_decoder_.decode(block, [&](std::string_view name, std::string_view value) {
+                list_size += name.size() + value.size() + 32;
+                if (list_size > kMaxHeaderListSize) {
+                    decoded.over_limit = true;
+                } else {
+                    decoded.fields.emplace_back(name, value);
+                }
+            });
+        } catch (const tornado::detail::HPACKError& error) {
+            throw ConnectionError(ErrorCode::compression_error, error.what());
+        }
+        return decoded;
+    }
+#endif
+    return decoder_.decode(block);
+}
+
+std::string ChapterConnection::encode_block(const HeaderList& fields) {
+#if COURSE_HAVE_FINAL_HPACK
+    if (hpack_ == Hpack::ours) {
+        thread_local std::vector<tornado::detail::HPACKField> views;
+        views.clear();
+        for (const auto& [name, value] : fields) views.push_back({name, value});
+        std::string block;
+        own_encoder_.encode(views, block);
+        return block;
+    }
+#endif
+    return encoder_.encode(fields);
+}
+
 void ChapterConnection::respond(std::uint32_t stream_id) {
     auto found = streams_.find(stream_id);
     if (found == streams_.end()) throw std::logic_error("no open stream to answer");
@@ -638,7 +700,7 @@ void ChapterConnection::respond(std::uint32_t stream_id) {
 // HTTP2Stream::send_head: HEADERS, and CONTINUATIONs for a block larger
 // than the client's frame size.
 void ChapterConnection::send_head(std::uint32_t stream_id, const HeaderList& fields) {
-    std::string block = encoder_.encode(fields);
+    std::string block = encode_block(fields);
     std::string_view rest = block;
     FrameType type = FrameType::headers;
     do {
@@ -744,8 +806,8 @@ Served serve_with_nghttp2(const NghttpServerSetup& setup, std::string_view clien
     return {connection.requests(), read_responses(connection.output())};
 }
 
-Served serve_with_chapter10(std::string_view client_bytes) {
-    ChapterConnection connection;
+Served serve_with_chapter10(std::string_view client_bytes, Hpack hpack) {
+    ChapterConnection connection(hpack);
     if (connection.receive(client_bytes) != client_bytes.size()) fail("chapter 10 left bytes");
     answer_every_request(connection);
     return {connection.requests(), read_responses(connection.output())};
@@ -786,10 +848,14 @@ Fixture make_fixture() {
     if (fixture.blocks.size() != kRequestsPerConnection) fail("not 100 HEADERS frames");
     Served nghttp2 = serve_with_nghttp2(NghttpServerSetup(true), fixture.connection_bytes);
     Served framing_only = serve_with_nghttp2(NghttpServerSetup(false), fixture.connection_bytes);
-    Served chapter10 = serve_with_chapter10(fixture.connection_bytes);
+    Served chapter10 = serve_with_chapter10(fixture.connection_bytes, Hpack::libnghttp2);
     check_served(nghttp2, "nghttp2");
     check_served(framing_only, "nghttp2 without HTTP checks");
     check_served(chapter10, "chapter 10");
+#if COURSE_HAVE_FINAL_HPACK
+    check_served(serve_with_chapter10(fixture.connection_bytes, Hpack::ours),
+                 "chapter 10 with our HPACK");
+#endif
     return fixture;
 }
 
@@ -877,8 +943,8 @@ auto nghttp2_connections(const NghttpServerSetup& setup) {
     return [&setup] { return std::make_unique<NghttpConnection>(setup); };
 }
 
-auto chapter10_connections() {
-    return [] { return std::make_unique<ChapterConnection>(); };
+auto chapter10_connections(Hpack hpack = Hpack::libnghttp2) {
+    return [hpack] { return std::make_unique<ChapterConnection>(hpack); };
 }
 
 void BM_Http2Framer_ReceiveNghttp2(benchmark::State& state, Bytes which, bool http_checks) {
@@ -976,6 +1042,23 @@ void BM_Http2Framer_ServeChapter10(benchmark::State& state) {
     time_serving(state, chapter10_connections());
 }
 BENCHMARK(BM_Http2Framer_ServeChapter10);
+
+#if COURSE_HAVE_FINAL_HPACK
+void BM_Http2Framer_ReceiveChapter10OwnHpack(benchmark::State& state) {
+    time_receiving(state, Bytes::requests, chapter10_connections(Hpack::ours));
+}
+BENCHMARK(BM_Http2Framer_ReceiveChapter10OwnHpack);
+
+void BM_Http2Framer_SendChapter10OwnHpack(benchmark::State& state) {
+    time_sending(state, chapter10_connections(Hpack::ours));
+}
+BENCHMARK(BM_Http2Framer_SendChapter10OwnHpack);
+
+void BM_Http2Framer_ServeChapter10OwnHpack(benchmark::State& state) {
+    time_serving(state, chapter10_connections(Hpack::ours));
+}
+BENCHMARK(BM_Http2Framer_ServeChapter10OwnHpack);
+#endif
 
 }  // namespace
 
