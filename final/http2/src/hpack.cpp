@@ -473,7 +473,8 @@ void HPACKDecoder::decode(std::string_view block, const OnField& on_field) {
             reader.string(name_);
         }
         reader.string(value_);
-        // Added first: on_field may keep nothing past its call anyway.
+        // It joins the table before on_field sees it; on_field is given
+        // name_ and value_, not the entry, so the order changes nothing.
         if (join) table_.add(name_, value_);
         on_field(name_, value_);
     }

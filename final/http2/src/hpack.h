@@ -141,6 +141,9 @@ public:
     // CONTINUATIONs' together), calling on_field for each field in order;
     // the name and value are valid during the call only. Throws HPACKError
     // when the block is not valid HPACK; the table is then of no more use.
+    // The caller bounds the header list (SETTINGS_MAX_HEADER_LIST_SIZE) in
+    // on_field: the fields may be many times the block's size, each byte
+    // of it naming one large table entry (an HPACK bomb).
     void decode(std::string_view block, const OnField& on_field);
     const HPACKTable& table() const noexcept { return table_; }
 
