@@ -190,6 +190,20 @@ def tls_alpn(base):
     expect("200 succeeded" in out, "h2load over TLS: " + out[-400:])
 
 
+def a_sleep_the_server_has_read(port):
+    """A raw connection whose stream 1 is `GET /sleep?ms=1000`, returned
+    once the server has read that request: a PING goes right after it, and
+    the PING's answer comes only once the server has read what came
+    before. Returns the connection and the request's header block."""
+    client = raw.Connection(port)
+    get = client.encode([(":method", "GET"), (":scheme", "http"), (":authority", "127.0.0.1"),
+                         (":path", "/sleep?ms=1000")])
+    client.send(raw.frame(raw.HEADERS, raw.END_HEADERS | raw.END_STREAM, 1, get) +
+                raw.frame(raw.PING, 0, 0, b"stream 1"))
+    expect(client.read_until(lambda: client.counts.get(raw.PING)), "no answer to the PING")
+    return client, get
+
+
 def a_graceful_stop_lets_streams_finish(demo_app):
     """SIGTERM while a stream is in flight: the stream is answered whole
     (the server sends GOAWAY and waits for it), then the server exits,
@@ -198,12 +212,7 @@ def a_graceful_stop_lets_streams_finish(demo_app):
     before the SIGTERM (curl's, as this check first was) was sometimes
     too short beside other tests, and the stop came before the request."""
     with ServerProcess(demo_app, "--http2", stderr=subprocess.DEVNULL) as server:
-        client = raw.Connection(server.port)
-        sleep = client.encode([(":method", "GET"), (":scheme", "http"), (":authority", "127.0.0.1"),
-                               (":path", "/sleep?ms=1000")])
-        client.send(raw.frame(raw.HEADERS, raw.END_HEADERS | raw.END_STREAM, 1, sleep) +
-                    raw.frame(raw.PING, 0, 0, b"stream 1"))
-        expect(client.read_until(lambda: client.counts.get(raw.PING)), "no answer to the PING")
+        client, _ = a_sleep_the_server_has_read(server.port)
         stopping = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         expect(client.read_until(lambda: 1 in client.ended, timeout=TIMEOUT),
@@ -228,13 +237,7 @@ def frames_that_crossed_the_goaway_are_ignored(demo_app):
     (Python's h2 refuses to send once it has read a GOAWAY, so the frames
     are sent raw, by final_http2_attack_test.py's client.)"""
     with ServerProcess(demo_app, "--http2", stderr=subprocess.DEVNULL) as server:
-        client = raw.Connection(server.port)
-        get = client.encode([(":method", "GET"), (":scheme", "http"), (":authority", "127.0.0.1"),
-                             (":path", "/sleep?ms=1000")])
-        client.send(raw.frame(raw.HEADERS, raw.END_HEADERS | raw.END_STREAM, 1, get) +
-                    raw.frame(raw.PING, 0, 0, b"stream 1"))
-        # The PING's answer comes once the server has read stream 1's HEADERS.
-        expect(client.read_until(lambda: client.counts.get(raw.PING)), "no answer to the PING")
+        client, get = a_sleep_the_server_has_read(server.port)
         server.process.send_signal(signal.SIGTERM)
         expect(client.read_until(lambda: client.goaway is not None), "no GOAWAY after SIGTERM")
         expect_equal(client.goaway, (1, 0), "the GOAWAY's (last stream, code)")

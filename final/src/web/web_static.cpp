@@ -313,11 +313,14 @@ std::optional<std::string> StaticFileHandler::validate_absolute_path(
     // A NUL would cut the path short at the system calls, so a path with one
     // names no file.
     if (absolute_path.find('\0') != std::string::npos) throw HTTPError(404);
-    // The root initialize() made absolute is compared as it is, not copied.
+    // The root initialize() made absolute is compared as it is, not copied;
+    // a subclass's relative root is made absolute here.
+    std::string_view absolute_root = root;
     std::string normalized_root;
-    if (!already_abspath(root)) normalized_root = abspath(root);
-    std::string_view absolute_root =
-        normalized_root.empty() ? std::string_view(root) : std::string_view(normalized_root);
+    if (!already_abspath(root)) {
+        normalized_root = abspath(root);
+        absolute_root = normalized_root;
+    }
     if (!within_root(absolute_path, absolute_root)) {
         throw HTTPError(403, path_ + " is not in root static directory");
     }
