@@ -221,7 +221,7 @@ bench-template: configure
 # corpus that CTest replays (final.fuzz.*, ch10.fuzz_corpus), and fails on
 # a finding, which it leaves in build-clang/fuzz-findings/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= fuzz_http_head,fuzz_http_server,fuzz_websocket_frames,fuzz_template,fuzz_http_client,fuzz_codecs,fuzz_http2_server,fuzz_hpack,fuzz_h2_connection,fuzz_http3_server,fuzz_http3_frames
+FUZZ_TARGETS ?= fuzz_http_head,fuzz_http_server,fuzz_websocket_frames,fuzz_template,fuzz_http_client,fuzz_codecs,fuzz_http2_server,fuzz_hpack,fuzz_http2_frames,fuzz_h2_connection,fuzz_http3_server,fuzz_http3_frames
 comma := ,
 fuzz:
 	@$(DEPS) build clang

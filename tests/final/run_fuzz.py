@@ -41,6 +41,7 @@ TARGETS = {
     "fuzz_template": "final/fuzz_corpus/template",
     "fuzz_http2_server": "final/fuzz_corpus/http2_server",
     "fuzz_hpack": "final/fuzz_corpus/hpack",
+    "fuzz_http2_frames": "final/fuzz_corpus/http2_frames",
     "fuzz_http3_server": "final/fuzz_corpus/http3_server",
     "fuzz_http3_frames": "final/fuzz_corpus/http3_frames",
     "fuzz_h2_connection": "10-http2/fuzz_corpus",
