@@ -108,6 +108,8 @@ public:
     // Referenced when it can be (`owner` is kept until the write), else copied.
     void append_shared(std::string_view bytes, const std::shared_ptr<const void>& owner);
     std::size_t size() const noexcept { return bytes_.size() + shared_bytes_; }
+    // Its bytes, when start() asked for no references (for tests).
+    std::string_view copied_bytes() const noexcept { return bytes_; }
     bool empty() const noexcept { return size() == 0; }
     // Hands it all to `stream`, in one sendmsg() when there are shared pieces.
     Future<void> write_to(IOStream& stream);
