@@ -238,21 +238,18 @@ bench-tls: configure
 	$(PYTHON) tests/bench/tls_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## bench-http2  our HTTP/2 (h2c and h2) vs nginx's and h2o's, hello and a 16 KB file, h2load; table in build/bench/http2.md [ARGS=--quick]
-# The build group brings libnghttp2-dev (demo_app's --http2), h2load
-# (nghttp2-client) and curl; the bench group nginx-light, h2o and taskset.
-# http2_bench.py makes the run's certificate as tls_bench.py does. A build
-# folder configured before libnghttp2-dev was installed has a demo_app
-# without --http2: CMake configures again while it has none.
+# The build group brings h2load (nghttp2-client) and curl; the bench group
+# nginx-light, h2o and taskset. http2_bench.py makes the run's certificate
+# as tls_bench.py does.
 bench-http2: configure
 	@$(DEPS) build bench
-	@$(BUILD)/bin/demo_app --help 2>/dev/null | grep -q -- --http2 || cmake -S . -B $(BUILD) > /dev/null
 	cmake --build $(BUILD) -j $(JOBS) --target demo_app
 	$(PYTHON) tests/bench/http2_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
 ## bench-http3  our HTTP/3 (final_hello --http3) vs ngtcp2's gtlsserver, hello and a 16 KB file, h3_load (our HTTP/2 by h2load as a reference); table in build/bench/http3.md [ARGS=--quick]
 # The build group brings ngtcp2, nghttp3 and GnuTLS (final/http3 and
 # h3_load), gtlsserver and gtlsclient (ngtcp2-server, ngtcp2-client),
-# libnghttp2-dev and h2load; the bench group taskset. http3_bench.py makes
+# and h2load (nghttp2-client); the bench group taskset. http3_bench.py makes
 # the run's certificate as tls_bench.py does. A build folder configured
 # before ngtcp2 was installed has no h3_load and a final_hello without
 # --http3: CMake configures again while either is missing.

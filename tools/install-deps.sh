@@ -5,8 +5,9 @@
 #                                   Google Benchmark, nlohmann-json, OpenSSL, zlib, tcmalloc (gperftools), hiredis (final/'s Redis client),
 #                                   libpq and the PostgreSQL server (final/postgres, its tests, the blog demo),
 #                                   libcurl (final/curl, the CurlAsyncHTTPClient add-on),
-#                                   libnghttp2 (final/http2, HTTP/2 for HTTPServer) and the HTTP/2
-#                                   peers its tests talk to (curl and nghttp's nghttp2-client,
+#                                   libnghttp2 (chapter 10's HPACK, and the oracle final/http2's
+#                                   tests check its frames, HPACK and session against) and the HTTP/2
+#                                   peers the tests talk to (curl and nghttp's nghttp2-client,
 #                                   Python's h2), ngtcp2 and nghttp3 with GnuTLS (final/http3, HTTP/3
 #                                   over QUIC; h3_load, the benchmarks' HTTP/3 client) and ngtcp2's
 #                                   example client and server (gtlsclient, gtlsserver: the HTTP/3 peers),

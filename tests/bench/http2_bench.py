@@ -7,8 +7,8 @@
 
 Three servers answer two resources over HTTP/2, each on one core:
 
-  final  build/bin/demo_app --http2 (final/ with final/http2 over
-         libnghttp2): / is its MainHandler's "Hello, world", /static/ its
+  final  build/bin/demo_app --http2 (final/ with final/http2, its own
+         frames, HPACK and session): / is its MainHandler's "Hello, world", /static/ its
          StaticFileHandler (final_hello has no static files; its / is the
          same handler as demo_app's)
   nginx  nginx 1.22, one worker, `master_process off` (nginx_http2.conf.in):
@@ -293,7 +293,7 @@ def make_servers(way, certfile, keyfile, www):
         # --logging=warning: no access-log line per request, as nginx and
         # h2o run without an access log.
         bench.Server(OURS, "demo_app",
-                     "final/: demo_app --http2 (final/http2 over libnghttp2), "
+                     "final/: demo_app --http2 (final/http2), "
                      "its MainHandler and StaticFileHandler",
                      args=["--address=127.0.0.1", "--logging=warning", "--http2",
                            "--static_path=" + www] + tls_args),
@@ -771,7 +771,7 @@ def machine_facts():
     facts = bench.machine_facts(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     facts = [fact for fact in facts if fact[0] != "wrk"]
     return facts + [
-        ("h2load (and the libnghttp2 final/http2 links)", version_of(["h2load", "--version"])),
+        ("h2load (nghttp2-client)", version_of(["h2load", "--version"])),
         ("OpenSSL", version_of(["openssl", "version"])),
         ("nginx", version_of(["/usr/sbin/nginx", "-v"], "nginx version")),
         ("h2o", version_of(["/usr/bin/h2o", "--version"], "h2o version")),
@@ -841,8 +841,7 @@ def missing_tools(bin_dir):
     if not os.access(ours, os.X_OK):
         problems.append("%s not found (make bench-http2 builds it)" % ours)
     elif not takes_http2(ours):
-        problems.append("%s takes no --http2: built without libnghttp2-dev? "
-                        "(tools/install-deps.sh build, then make bench-http2)" % ours)
+        problems.append("%s takes no --http2: an older build? (make bench-http2 builds it)" % ours)
     return problems
 
 

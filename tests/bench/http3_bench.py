@@ -622,7 +622,7 @@ def missing_tools(bin_dir):
         problems.append("gtlsserver is not installed (ngtcp2-server: tools/install-deps.sh build)")
     for program, option, why in (("final_hello", "--http3", "built without ngtcp2/nghttp3?"),
                                  ("final_hello", "--static-path", "an older final_hello?"),
-                                 ("demo_app", "--http2", "built without libnghttp2-dev?"),
+                                 ("demo_app", "--http2", "an older demo_app?"),
                                  ("h3_load", "--warm-up-time", "")):
         path = os.path.join(bin_dir, program)
         if not os.access(path, os.X_OK):

@@ -452,7 +452,7 @@ def same_page_over_http2(port):
 
 def step_9(report, bin_dir, upstream):
     if not os.path.exists(os.path.join(bin_dir, "guide_9_http2")):
-        report.skip("guide_9_http2", "not built (libnghttp2 was not found)")
+        report.skip("guide_9_http2", "not built")
         return
     if shutil.which("curl") is None:
         report.skip("guide_9_http2", "curl is missing (tools/install-deps.sh build)")
@@ -487,7 +487,7 @@ def same_page_over_https_and_http3(port, directory):
 
 def step_10(report, bin_dir, upstream):
     if not os.path.exists(os.path.join(bin_dir, "guide_10_http3")):
-        report.skip("guide_10_http3", "not built (ngtcp2, nghttp3 or libnghttp2 was not found)")
+        report.skip("guide_10_http3", "not built (ngtcp2, nghttp3 or GnuTLS was not found)")
         return
     for tool in ("curl", "gtlsclient", "openssl"):
         if shutil.which(tool) is None:

@@ -1,5 +1,5 @@
 // fuzz_http2_server.cpp: a libFuzzer target for final/'s HTTP/2 server
-// (tornado::http2, final/http2/, over libnghttp2): the frames a client
+// (tornado::http2, final/http2/): the frames a client
 // sends after the connection preface, read by HTTPServer with
 // options.http2 over a real loopback connection, routed by a
 // web::Application to a handler that reads every argument, cookie and
@@ -9,7 +9,7 @@
 //   build/bin/fuzz_http2_server_replay tests/final/fuzz_corpus/http2_server   (any compiler; CTest runs it)
 //   FUZZ_VERBOSE=1 build/bin/fuzz_http2_server_replay FILE     (lists the frames the server wrote)
 //
-// Both are built where the add-on is (libnghttp2 found). The input follows
+// Both are built where the add-on is (always). The input follows
 // the 24-byte preface the harness sends first (so that no run is spent on
 // a wrong preface): on a cleartext port, final/'s HTTP/1 connection reads
 // the preface's first line as a request head and hands the stream over to

@@ -39,15 +39,13 @@
 #include "chat_redis.h"
 #include "tornado/escape.h"
 #include "tornado/gen.h"
+#include "tornado/http2.h"
 #include "tornado/ioloop.h"
 #include "tornado/netutil.h"
 #include "tornado/options.h"
 #include "tornado/process.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
-#if TORNADO_HAVE_HTTP2
-#include "tornado/http2.h"
-#endif
 #if TORNADO_HAVE_HTTP3
 #include "tornado/http3.h"
 #endif
@@ -427,12 +425,6 @@ int main(int argc, char** argv) {
     server_options.max_header_size = kMaxHeaderSize;
     server_options.shutdown_grace = kShutdownGrace;
     server_options.xheaders = *xheaders;
-#if !TORNADO_HAVE_HTTP2
-    if (*http2) {
-        std::fprintf(stderr, "demo_app: built without final/http2 (libnghttp2 was not found)\n");
-        return 2;
-    }
-#endif
     server_options.http2 = *http2;
 #if !TORNADO_HAVE_HTTP3
     if (*http3) {

@@ -32,13 +32,11 @@
 #include <utility>
 #include <vector>
 
+#include "tornado/http2.h"
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
 #include "tornado/process.h"
 #include "tornado/web.h"
-#if TORNADO_HAVE_HTTP2
-#include "tornado/http2.h"
-#endif
 #if TORNADO_HAVE_HTTP3
 #include "tornado/http3.h"
 #endif
@@ -90,12 +88,6 @@ static int run(int argc, char** argv) {
     tornado::HTTPServerOptions options;
     if (!certfile->empty())
         options.ssl_options = tornado::SSLOptions{.certfile = *certfile, .keyfile = *keyfile};
-#if !TORNADO_HAVE_HTTP2
-    if (*http2) {
-        std::fprintf(stderr, "final_hello: built without final/http2 (libnghttp2 was not found)\n");
-        return 2;
-    }
-#endif
     options.http2 = *http2;
 #if TORNADO_HAVE_HTTP3
     if (*http3 && (certfile->empty() || *processes != 1 || *reuse_port)) {

@@ -43,14 +43,12 @@
 #include <vector>
 
 #include "tornado/escape.h"
+#include "tornado/http2.h"
 #include "tornado/ioloop.h"
 #include "tornado/options.h"
 #include "tornado/postgres.h"
 #include "tornado/process.h"
 #include "tornado/web.h"
-#if TORNADO_HAVE_HTTP2
-#include "tornado/http2.h"
-#endif
 #if TORNADO_HAVE_HTTP3
 #include "tornado/http3.h"
 #endif
@@ -322,12 +320,6 @@ int main(int argc, char** argv) {
         std::move(settings));
 
     // Bound before any fork, so that every worker accepts on this socket.
-#if !TORNADO_HAVE_HTTP2
-    if (*http2) {
-        std::fprintf(stderr, "techempower: built without final/http2 (libnghttp2 was not found)\n");
-        return 2;
-    }
-#endif
 #if !TORNADO_HAVE_HTTP3
     if (*http3) {
         std::fprintf(stderr,

@@ -1,17 +1,15 @@
 // http2connection.cpp: see tornado/http2.h for the contract, and
 // final/http2/README.md for the add-on's shape.
 //
-// HTTP2ServerConnection owns the nghttp2 session and the IOStream: it
-// reads, feeds the session, sends what the session produces, and
-// dispatches what the session reported. Each stream is an HTTP2Stream
-// (http2stream.h); libnghttp2's callbacks (http2callbacks.h) only record
-// into the streams and the queue of events, which is dispatched once
-// libnghttp2 has returned. Sending is one function, send_now(), which
-// runs after reading, or once per loop turn when a handler wrote
-// (send_soon()).
+// HTTP2ServerConnection owns the protocol's session (http2session.h) and
+// the IOStream: it reads, feeds the session, sends what the session
+// produces, and dispatches what the session reported. Each stream is an
+// HTTP2Stream (http2stream.h); the session's callbacks (http2callbacks.h)
+// only record into the streams and the queue of events, which is
+// dispatched once the session has returned. Sending is one function,
+// send_now(), which runs after reading, or once per loop turn when a
+// handler wrote (send_soon()).
 #include "tornado/http2.h"
-
-#include <nghttp2/nghttp2.h>
 
 #include <algorithm>
 #include <array>
@@ -21,6 +19,7 @@
 #include "http/base64.h"
 #include "http/connection_end.h"
 #include "http2callbacks.h"
+#include "http2session.h"
 #include "http2stream.h"
 #include "tornado/log.h"
 
@@ -34,7 +33,7 @@ constexpr std::size_t kReadSize = 64 * 1024;
 // responses into frames: past it, what the handlers write waits in their
 // streams, and their write() Futures wait with it.
 constexpr std::size_t kMaxUnsent = 256 * 1024;
-// The largest frame the batch takes whole: libnghttp2's DATA frames carry
+// The largest frame the batch takes whole: the session's DATA frames carry
 // at most 16 KiB, and this server pads none.
 constexpr std::size_t kLargestFrame = 16 * 1024 + 9;
 // Frames are gathered into one write until they pass kSendBatch, so a
@@ -47,8 +46,8 @@ constexpr std::size_t kLargestFrame = 16 * 1024 + 9;
 // (tests/bench/README.md).
 constexpr std::size_t kSendBatch = tornado::IOStream::kOneSegmentWrite - kLargestFrame;
 // Room for a batch and the frame that passes it. The DATA frames are made
-// while the batch is not full (HTTP2Callbacks::send_data), so they never
-// have to grow it.
+// while the batch is not full (HTTP2Session::send), so they never have to
+// grow it.
 constexpr std::size_t kBatchRoom = kSendBatch + kLargestFrame + 64;
 
 // HTTP2-Settings is base64url without padding (RFC 7540 section 3.2.1).
@@ -62,20 +61,6 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     return detail::base64_decode(standard);
 }
 
-// The GOAWAY's code for a fatal error of nghttp2_session_mem_recv.
-std::uint32_t goaway_code(ssize_t error) {
-    // ACKs past nghttp2's bound (the client sends PING or SETTINGS faster
-    // than it reads the answers), or CONTINUATION frames past its count:
-    // RFC 9113 section 7's "excessive load".
-    if (error == NGHTTP2_ERR_FLOODED || error == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
-        return NGHTTP2_ENHANCE_YOUR_CALM;
-    }
-    if (error == NGHTTP2_ERR_NOMEM || error == NGHTTP2_ERR_CALLBACK_FAILURE) {
-        return NGHTTP2_INTERNAL_ERROR;
-    }
-    return NGHTTP2_PROTOCOL_ERROR;  // a bad preface
-}
-
 }  // namespace
 
 HTTP2ServerConnection::HTTP2ServerConnection(std::shared_ptr<IOStream> stream,
@@ -85,7 +70,14 @@ HTTP2ServerConnection::HTTP2ServerConnection(std::shared_ptr<IOStream> stream,
       params_(std::move(params)),
       context_(std::move(context)),
       received_(std::move(received)),
-      session_(HTTP2Callbacks::new_session(*this), nghttp2_session_del) {}
+      callbacks_(std::make_unique<HTTP2Callbacks>(*this)),
+      session_(std::make_unique<detail::HTTP2Session>(
+          *callbacks_, detail::HTTP2Session::Limits{
+                           .max_concurrent_streams = params_.max_concurrent_streams,
+                           .stream_window = params_.stream_window,
+                           .connection_window = params_.connection_window,
+                           .max_header_list_size = static_cast<std::uint32_t>(std::min<std::size_t>(
+                               params_.max_header_list_size, UINT32_MAX))})) {}
 
 HTTP2ServerConnection::~HTTP2ServerConnection() = default;
 
@@ -110,16 +102,8 @@ void HTTP2ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate
     stream_->set_close_callback([weak = weak_from_this()] {
         if (std::shared_ptr<HTTP2ServerConnection> self = weak.lock()) self->end_serving();
     });
-    nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, params_.max_concurrent_streams},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, params_.stream_window},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(std::min<std::size_t>(
-                                                    params_.max_header_list_size, UINT32_MAX))},
-    };
-    nghttp2_submit_settings(session_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
-    // The connection's own window, beyond the 64 KiB the protocol starts with.
-    nghttp2_session_set_local_window_size(session_.get(), NGHTTP2_FLAG_NONE, 0,
-                                          static_cast<std::int32_t>(params_.connection_window));
+    // The session's SETTINGS and the connection's window are queued: they
+    // go with the first send.
     // Not the preface's line: an HTTP/1.1 request that asked for h2c (the
     // HTTP/1 connection checked its fields).
     if (!received_.empty() && received_ != kHTTP2PrefaceHead &&
@@ -141,9 +125,7 @@ bool HTTP2ServerConnection::take_upgrade(std::string_view head) {
     RequestStartLine start = parse_request_start_line(head.substr(0, line_end));
     HTTPHeaders headers = HTTPHeaders::parse(head.substr(line_end + 2));
     std::optional<std::string> settings = base64url_decode(headers.get_first("HTTP2-Settings"));
-    if (!settings || nghttp2_session_upgrade2(
-                         session_.get(), reinterpret_cast<const std::uint8_t*>(settings->data()),
-                         settings->size(), start.method == "HEAD", nullptr) != 0) {
+    if (!settings || !session_->upgrade(*settings)) {
         gen_log.info("HTTP/2 upgrade from {} refused: bad HTTP2-Settings", context_.remote_ip);
         constexpr std::string_view kRefusal =
             "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=UTF-8\r\n"
@@ -158,7 +140,6 @@ bool HTTP2ServerConnection::take_upgrade(std::string_view head) {
     auto request = std::make_shared<HTTP2Stream>(shared_from_this(), 1);
     request->take_upgraded_request(start, headers);
     streams_.emplace(1, request);
-    last_stream_id_ = 1;
     events_.push_back({Event::Kind::request, 1});
     events_.push_back({Event::Kind::end, 1});
     return true;
@@ -176,7 +157,7 @@ Task<void> HTTP2ServerConnection::serve() {
     // Once the session wants to read no more (a GOAWAY sent, or a
     // connection error), send_now() ends the connection after its last
     // frames.
-    while (serving() && nghttp2_session_want_read(session_.get())) {
+    while (serving() && session_->want_read()) {
         std::string data;
         try {
             data = co_await stream_->read_bytes(kReadSize, true);
@@ -199,25 +180,22 @@ Task<void> HTTP2ServerConnection::serve() {
 
 void HTTP2ServerConnection::feed(std::string_view data) {
     in_callbacks_ = true;
-    ssize_t used = nghttp2_session_mem_recv(
-        session_.get(), reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
+    session_->receive(data);
     in_callbacks_ = false;
-    if (used < 0) {
-        // A fatal error (mem_recv returns no other kind), for which
-        // libnghttp2 has queued no GOAWAY. The session must not be fed
-        // again: it would read the next bytes from the middle of a frame.
+    if (!session_->want_read() && session_->error() != detail::HTTP2ErrorCode::no_error) {
+        // A connection error: the session queued its GOAWAY and reads no
+        // more. A client that sends faster than it reads (a flood) would
+        // not read the GOAWAY either, once the socket's buffer is full:
+        // then the connection ends now rather than wait for it.
         gen_log.info("HTTP/2 connection from {} refused: {}", context_.remote_ip,
-                     nghttp2_strerror(static_cast<int>(used)));
-        fail(goaway_code(used));
-        // libnghttp2 still wants to read until its GOAWAY is out; a GOAWAY
-        // still queued waits behind bytes the client has not read, and it
-        // would not read that either: end now, rather than read on.
-        if (serving() && nghttp2_session_want_read(session_.get())) end_serving();
+                     session_->error_message());
+        send_now();
+        if (serving() && stream_->write_buffer_size() >= kMaxUnsent) end_serving();
     }
     dispatch_events();
 }
 
-HTTP2Stream* HTTP2ServerConnection::find_stream(std::int32_t id) {
+HTTP2Stream* HTTP2ServerConnection::find_stream(std::uint32_t id) {
     if (id == found_id_) return found_;
     auto found = streams_.find(id);
     if (found == streams_.end()) return nullptr;
@@ -227,7 +205,7 @@ HTTP2Stream* HTTP2ServerConnection::find_stream(std::int32_t id) {
 }
 
 // Before its stream leaves streams_.
-void HTTP2ServerConnection::forget_stream(std::int32_t id) {
+void HTTP2ServerConnection::forget_stream(std::uint32_t id) {
     if (id != found_id_) return;
     found_id_ = 0;
     found_ = nullptr;
@@ -286,40 +264,10 @@ void HTTP2ServerConnection::send_early_if_a_batch_is_ready() {
     stream_->io_loop().submit_requests();
 }
 
-void HTTP2ServerConnection::check_stream_id(std::int32_t id) {
-    if (id % 2 == 0) return;  // 0 and even ids: libnghttp2 refuses them (PROTOCOL_ERROR)
-    if (id > last_stream_id_) {
-        last_stream_id_ = id;
-        return;
-    }
-    // A stream libnghttp2 still has: its trailers, which libnghttp2 judges.
-    if (nghttp2_session_get_stream_remote_close(session_.get(), id) != -1) return;
-    // A stream opened after our GOAWAY's last one was never taken: its
-    // frames are ignored (RFC 9113 section 6.8), its trailers too.
-    if (life_ == Life::going_away && id > nghttp2_session_get_last_proc_stream_id(session_.get())) {
-        return;
-    }
-    // RFC 9113 section 5.1: frames on a stream we reset are ignored (as
-    // libnghttp2 does), for the client may have sent them before our
-    // RST_STREAM reached it.
-    if (std::find(reset_ids_.begin(), reset_ids_.end(), id) != reset_ids_.end()) return;
-    gen_log.info("HTTP/2 connection from {} refused: HEADERS on stream {}, not above {}",
-                 context_.remote_ip, id, last_stream_id_);
-    fail(NGHTTP2_PROTOCOL_ERROR);
-}
-
-// RFC 9113 section 5.1 lets an endpoint bound how long it ignores frames
-// on a stream it reset. The last max_concurrent_streams resets are kept:
-// as many streams as the client may have had open at once.
-void HTTP2ServerConnection::remember_reset(std::int32_t id) {
-    reset_ids_.push_back(id);
-    if (reset_ids_.size() > params_.max_concurrent_streams) reset_ids_.pop_front();
-}
-
 // --- sending --------------------------------------------------------------------------------
 
 void HTTP2ServerConnection::send_soon() {
-    // Inside libnghttp2's callbacks, a send_now() follows once it returns.
+    // Inside the session's callbacks, a send_now() follows once it returns.
     if (send_scheduled_ || in_callbacks_ || !serving()) return;
     send_scheduled_ = true;
     stream_->io_loop().add_callback([weak = weak_from_this()] {
@@ -348,32 +296,16 @@ void HTTP2ServerConnection::send_now() {
     end_once_all_said();
 }
 
-// Fills batch_ with the session's frames, up to about kSendBatch bytes
-// (mem_send returns 0 too when send_data stopped it at a full batch).
-// Whether there is something to write: false when there is not, or when
-// the session failed (the connection has ended then).
+// Fills batch_ with the session's frames, up to about kSendBatch bytes.
+// Whether there is something to write.
 bool HTTP2ServerConnection::gather_frames() {
     batch_.start(stream_->sends_gathered(), kBatchRoom);
-    ssize_t n = 0;
-    do {
-        const std::uint8_t* data = nullptr;
-        in_callbacks_ = true;
-        n = nghttp2_session_mem_send(session_.get(), &data);
-        in_callbacks_ = false;
-        if (n > 0)
-            batch_.append({reinterpret_cast<const char*>(data), static_cast<std::size_t>(n)});
-    } while (n > 0 && batch_.size() < kSendBatch);
+    in_callbacks_ = true;
+    session_->send(batch_, kSendBatch);
+    in_callbacks_ = false;
     dispatch_events();  // the streams the sending closed
-    if (n < 0) {
-        gen_log.warning("HTTP/2 to {}: {}", context_.remote_ip,
-                        nghttp2_strerror(static_cast<int>(n)));
-        end_serving();
-        return false;
-    }
     return !batch_.empty() && serving();
 }
-
-bool HTTP2ServerConnection::batch_full() const noexcept { return batch_.size() >= kSendBatch; }
 
 namespace detail {
 
@@ -456,13 +388,10 @@ void HTTP2ServerConnection::wait_until_written(Future<void> written) {
     });
 }
 
-// A GOAWAY said and every stream over (libnghttp2 wants neither to read
-// nor to write): the connection ends once its last bytes are out.
+// A GOAWAY said and every stream over (or a connection error's GOAWAY
+// said): the connection ends once its last bytes are out.
 void HTTP2ServerConnection::end_once_all_said() {
-    if (!serving() || nghttp2_session_want_read(session_.get()) ||
-        nghttp2_session_want_write(session_.get())) {
-        return;
-    }
+    if (!serving() || !session_->finished()) return;
     if (end_if_socket_gone()) return;
     stream_->write(std::string_view{}).add_done_callback([weak = weak_from_this()](Future<void>) {
         if (std::shared_ptr<HTTP2ServerConnection> self = weak.lock()) self->end_serving();
@@ -476,7 +405,7 @@ void HTTP2ServerConnection::arm_idle_timeout() {
 }
 
 void HTTP2ServerConnection::on_timeout() {
-    if (streams_.empty()) fail(NGHTTP2_NO_ERROR);  // idle for too long
+    if (streams_.empty()) fail(detail::HTTP2ErrorCode::no_error);  // idle for too long
 }
 
 Future<void> HTTP2ServerConnection::close() {
@@ -490,19 +419,20 @@ Future<void> HTTP2ServerConnection::close() {
 void HTTP2ServerConnection::close_when_idle() {
     if (life_ != Life::serving) return;
     enter(Life::going_away);
-    // The last stream taken: the client may retry any later one elsewhere.
-    nghttp2_submit_goaway(session_.get(), NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(session_.get()), NGHTTP2_NO_ERROR,
-                          nullptr, 0);
+    // It names the last stream taken: the client may retry any later one
+    // elsewhere.
+    session_->submit_goaway(detail::HTTP2ErrorCode::no_error);
     send_now();
 }
 
 bool HTTP2ServerConnection::idle() const noexcept { return serving() && streams_.empty(); }
 
-void HTTP2ServerConnection::fail(std::uint32_t code) {
+// NO_ERROR is the idle timeout's: the session's graceful GOAWAY, after
+// which it ends (no stream is open). Any other code ends the session.
+void HTTP2ServerConnection::fail(detail::HTTP2ErrorCode code) {
     if (!serving()) return;
-    nghttp2_session_terminate_session(session_.get(), code);
-    send_now();  // at once outside libnghttp2's callbacks (in_callbacks_)
+    session_->submit_goaway(code);
+    send_now();  // at once outside the session's callbacks (in_callbacks_)
 }
 
 void HTTP2ServerConnection::end_serving() noexcept {
@@ -510,11 +440,11 @@ void HTTP2ServerConnection::end_serving() noexcept {
     enter(Life::ended);
     cancel_timeout();
     // Every stream still open ends with the connection.
-    std::unordered_map<std::int32_t, std::shared_ptr<HTTP2Stream>> open = std::move(streams_);
+    std::unordered_map<std::uint32_t, std::shared_ptr<HTTP2Stream>> open = std::move(streams_);
     streams_.clear();
     forget_stream(found_id_);
     for (auto& [id, stream] : open) {
-        stream->on_closed(NGHTTP2_CANCEL);
+        stream->on_closed(detail::HTTP2ErrorCode::cancel);
         stream->release();
     }
     if (stream_) stream_->close();

@@ -41,22 +41,40 @@ std::uint8_t pseudo_field_bit(std::string_view name) {
     return 0;
 }
 
-// RFC 9110's token characters, lower case only: an upper-case name is
-// malformed over HTTP/2 (section 8.2.1).
+// What a byte may be in a field's name and in its value (section 8.2.1),
+// a table each, since every byte of every field is checked.
+struct FieldCharacters {
+    bool in_name[256] = {};
+    bool in_value[256] = {};
+    constexpr FieldCharacters() {
+        // RFC 9110's token characters, lower case only: an upper-case name
+        // is malformed over HTTP/2.
+        for (char c = 'a'; c <= 'z'; ++c) in_name[static_cast<unsigned char>(c)] = true;
+        for (char c = '0'; c <= '9'; ++c) in_name[static_cast<unsigned char>(c)] = true;
+        for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+            in_name[static_cast<unsigned char>(c)] = true;
+        }
+        // A value: HTAB, SP, VCHAR and obs-text (RFC 9110 section 5.5): no
+        // control character, NUL, CR and LF among them, and no DEL.
+        for (int c = 0; c < 256; ++c) in_value[c] = c == '\t' || (c >= 0x20 && c != 0x7f);
+    }
+};
+constexpr FieldCharacters kFieldCharacters;
+
 bool valid_name(std::string_view name) {
-    constexpr std::string_view kOthers = "!#$%&'*+-.^_`|~";
     if (name.empty()) return false;
     for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  kOthers.find(c) != std::string_view::npos;
-        if (!ok) return false;
+        if (!kFieldCharacters.in_name[static_cast<unsigned char>(c)]) return false;
     }
     return true;
 }
 
-// No NUL, CR or LF, and no white space at either end (section 8.2.1).
+// No control character (NUL, CR and LF among them), and no white space at
+// either end.
 bool valid_value(std::string_view value) {
-    if (value.find_first_of(std::string_view("\0\r\n", 3)) != std::string_view::npos) return false;
+    for (char c : value) {
+        if (!kFieldCharacters.in_value[static_cast<unsigned char>(c)]) return false;
+    }
     auto space = [](char c) { return c == ' ' || c == '\t'; };
     return value.empty() || (!space(value.front()) && !space(value.back()));
 }
@@ -106,7 +124,7 @@ bool HTTP2Session::upgrade(std::string_view settings_payload) {
         return false;
     }
     Stream& stream = streams_[1];
-    stream.state = StreamState::half_closed_remote;
+    enter(stream, StreamState::half_closed_remote);  // the HTTP/1.1 request was all of it
     stream.send_window = peer_initial_window_;
     last_stream_id_ = 1;
     return true;
@@ -224,10 +242,7 @@ void HTTP2Session::on_headers(const HTTP2Frame& frame) {
             block_error_ = HTTP2ErrorCode::protocol_error;  // trailers end the stream
         }
     } else if (id <= last_stream_id_) {
-        // Frames on a stream we reset may come until the client has read
-        // our RST_STREAM (section 5.1), and after our GOAWAY, frames of
-        // streams it did not take are ignored (section 6.8).
-        if (!is_reset_by_us(id) && !(goaway_sent_ && id > goaway_last_id_)) {
+        if (!frames_ignored_on(id)) {
             throw connection_error(HTTP2ErrorCode::protocol_error,
                                    on_stream("HEADERS", id) + ", not above " +
                                        std::to_string(last_stream_id_) +
@@ -287,8 +302,13 @@ void HTTP2Session::decode_block(std::string_view block) {
     if (stream == nullptr) return;
     if (handed_over && !bomb && malformed == nullptr) {
         malformed = block_is_trailers_ ? nullptr : request_problem(*stream);
-        if (block_ends_stream_ && malformed == nullptr && stream->content_length > 0) {
-            malformed = "a content-length, and no body";
+        // The stream ends here (no body, or trailers after it): the body
+        // must have been as long as its content-length said.
+        bool short_body =
+            stream->content_length >= 0 &&
+            stream->body_received != static_cast<std::uint64_t>(stream->content_length);
+        if (block_ends_stream_ && malformed == nullptr && short_body) {
+            malformed = "a body of another size than its content-length";
         }
     }
     if (block_error_ != HTTP2ErrorCode::no_error) {
@@ -300,7 +320,7 @@ void HTTP2Session::decode_block(std::string_view block) {
         reset_stream(id, HTTP2ErrorCode::protocol_error);
     } else {
         if (!block_is_trailers_) listener_.on_request(id);
-        if (block_ends_stream_ && !stream->reset_queued) end_remote(id, *stream);
+        if (block_ends_stream_ && stream->state != StreamState::closed) end_remote(id, *stream);
     }
 }
 
@@ -309,7 +329,8 @@ void HTTP2Session::decode_block(std::string_view block) {
 // null.
 const char* HTTP2Session::field_problem(Stream& stream, std::string_view name,
                                         std::string_view value) {
-    if (!valid_value(value)) return "a field value with NUL, CR or LF, or white space at an end";
+    if (!valid_value(value))
+        return "a field value with a control character, or white space at an end";
     if (!name.empty() && name[0] == ':') {
         if (block_is_trailers_) return "a pseudo-header field in trailers";
         if (stream.regular_field_seen) return "a pseudo-header field after a regular one";
@@ -368,12 +389,12 @@ void HTTP2Session::on_data(const HTTP2Frame& frame) {
                                    on_stream("DATA", id) + ", which was never opened");
         }
         give_back_connection(length);
-        if (is_reset_by_us(id)) return;
+        if (frames_ignored_on(id)) return;
         throw HTTP2StreamError(id, HTTP2ErrorCode::stream_closed, "DATA on a closed stream");
     }
     if (stream->state == StreamState::half_closed_remote || stream->state == StreamState::closed) {
         give_back_connection(length);
-        if (stream->reset_queued || stream->state == StreamState::closed) return;
+        if (stream->state == StreamState::closed) return;  // reset: ignored
         throw HTTP2StreamError(id, HTTP2ErrorCode::stream_closed, "DATA after END_STREAM");
     }
     if (static_cast<std::int64_t>(length) > stream->receive_window) {
@@ -395,10 +416,6 @@ void HTTP2Session::on_data(const HTTP2Frame& frame) {
     }
     // The padding is nobody's to take: given back at once.
     consume(id, length - frame.payload.size());
-    if (stream->reset_queued) {
-        consume(id, frame.payload.size());
-        return;
-    }
     stream->body_received += frame.payload.size();
     std::int64_t declared = stream->content_length;
     if (declared >= 0 &&
@@ -508,8 +525,7 @@ void HTTP2Session::on_rst_stream(const HTTP2Frame& frame) {
                                    " a second");
     }
     reset_tokens_ -= 1;
-    stream->state = StreamState::closed;
-    closing_.emplace_back(id, http2_rst_stream_code(frame));
+    close(id, *stream, http2_rst_stream_code(frame));
 }
 
 void HTTP2Session::on_goaway(const HTTP2Frame&) {
@@ -517,30 +533,69 @@ void HTTP2Session::on_goaway(const HTTP2Frame&) {
     // server to do: it opens none.
 }
 
+// The one writer of a stream's state and of its output's (their drawings
+// are in http2session.h): a move the drawing does not show throws
+// std::logic_error.
+void HTTP2Session::enter(Stream& stream, StreamState to) {
+    constexpr std::string_view kNames[] = {"open", "half_closed_remote", "half_closed_local",
+                                           "closed"};
+    StreamState from = stream.state;
+    bool drawn = to == StreamState::closed ? from != StreamState::closed
+                                           : from == StreamState::open && to != StreamState::open;
+    if (!drawn) {
+        throw std::logic_error("HTTP/2 session: a stream cannot go from " +
+                               std::string(kNames[static_cast<int>(from)]) + " to " +
+                               std::string(kNames[static_cast<int>(to)]));
+    }
+    stream.state = to;
+}
+
+void HTTP2Session::enter(Stream& stream, Output to) {
+    constexpr std::string_view kNames[] = {"none", "body", "ended"};
+    Output from = stream.output;
+    bool drawn = (from == Output::none && to != Output::none) ||
+                 (from == Output::body && to == Output::ended);
+    if (!drawn) {
+        throw std::logic_error("HTTP/2 session: a response cannot go from " +
+                               std::string(kNames[static_cast<int>(from)]) + " to " +
+                               std::string(kNames[static_cast<int>(to)]));
+    }
+    stream.output = to;
+}
+
+// The stream is over: it is reported (and forgotten) by the next send(),
+// once the frame that closed it, if ours, is in a batch.
+void HTTP2Session::close(std::uint32_t id, Stream& stream, HTTP2ErrorCode code) {
+    enter(stream, StreamState::closed);
+    closing_.emplace_back(id, code);
+}
+
 // The request side is over: END_STREAM came.
 void HTTP2Session::end_remote(std::uint32_t id, Stream& stream) {
     listener_.on_request_end(id);
-    if (stream.state == StreamState::open) {
-        stream.state = StreamState::half_closed_remote;
-    } else if (stream.state == StreamState::half_closed_local) {
-        stream.state = StreamState::closed;
-        closing_.emplace_back(id, HTTP2ErrorCode::no_error);
+    if (stream.state == StreamState::half_closed_local) {
+        close(id, stream, HTTP2ErrorCode::no_error);
+    } else {
+        enter(stream, StreamState::half_closed_remote);
     }
 }
 
 // The response side is over: END_STREAM went into a batch (or is queued
 // with the response's HEADERS, ahead of anything sent after).
 void HTTP2Session::end_local(std::uint32_t id, Stream& stream) {
-    stream.output = Output::ended;
-    if (stream.state == StreamState::open) {
-        stream.state = StreamState::half_closed_local;
-    } else if (stream.state == StreamState::half_closed_remote) {
-        stream.state = StreamState::closed;
-        closing_.emplace_back(id, HTTP2ErrorCode::no_error);
+    enter(stream, Output::ended);
+    if (stream.state == StreamState::half_closed_remote) {
+        close(id, stream, HTTP2ErrorCode::no_error);
+    } else {
+        enter(stream, StreamState::half_closed_local);
     }
 }
 
-bool HTTP2Session::is_reset_by_us(std::uint32_t id) const {
+// Frames on a stream we reset may come until the client has read our
+// RST_STREAM (section 5.1), and after our GOAWAY, those of streams it did
+// not take (section 6.8): both are ignored, not errors.
+bool HTTP2Session::frames_ignored_on(std::uint32_t id) const {
+    if (goaway_sent_ && id > goaway_last_id_) return true;
     return std::find(reset_ids_.begin(), reset_ids_.end(), id) != reset_ids_.end();
 }
 
@@ -549,7 +604,7 @@ bool HTTP2Session::is_reset_by_us(std::uint32_t id) const {
 void HTTP2Session::submit_response(std::uint32_t id, std::span<const HPACKField> fields,
                                    bool with_body) {
     Stream* stream = find(id);
-    if (stream == nullptr || stream->reset_queued || stream->state == StreamState::closed) return;
+    if (stream == nullptr || stream->state == StreamState::closed) return;
     if (stream->output != Output::none) {
         throw std::logic_error("HTTP/2: a second response on " + on_stream("", id));
     }
@@ -557,7 +612,7 @@ void HTTP2Session::submit_response(std::uint32_t id, std::span<const HPACKField>
     encoder_.encode(fields, scratch_);
     append_header_block(control_, id, scratch_, !with_body, peer_max_frame_size_);
     if (with_body) {
-        stream->output = Output::body;
+        enter(*stream, Output::body);
         schedule(id, *stream);
     } else {
         end_local(id, *stream);
@@ -607,15 +662,11 @@ void HTTP2Session::give_back_connection(std::size_t size) {
 
 void HTTP2Session::reset_stream(std::uint32_t id, HTTP2ErrorCode code) {
     Stream* stream = find(id);
-    if (stream != nullptr && (stream->reset_queued || stream->state == StreamState::closed)) return;
+    if (stream != nullptr && stream->state == StreamState::closed) return;
     append_rst_stream(control_, id, code);
     reset_ids_.push_back(id);
     if (reset_ids_.size() > kRememberedResets) reset_ids_.pop_front();
-    if (stream != nullptr) {
-        stream->reset_queued = true;
-        stream->state = StreamState::closed;
-        closing_.emplace_back(id, code);
-    }
+    if (stream != nullptr) close(id, *stream, code);
 }
 
 void HTTP2Session::submit_goaway(HTTP2ErrorCode code, std::string_view debug) {
@@ -648,7 +699,7 @@ bool HTTP2Session::finished() const noexcept {
 
 void HTTP2Session::schedule(std::uint32_t id, Stream& stream) {
     if (stream.output != Output::body || stream.in_turn || stream.waiting_for_body ||
-        stream.reset_queued || stream.send_window <= 0) {
+        stream.state == StreamState::closed || stream.send_window <= 0) {
         return;
     }
     stream.in_turn = true;
@@ -676,11 +727,15 @@ void HTTP2Session::send_data(HTTP2FrameBatch& batch, std::size_t limit) {
         Stream* stream = find(id);
         if (stream == nullptr) continue;
         stream->in_turn = false;
-        if (stream->output != Output::body || stream->reset_queued || stream->send_window <= 0) {
+        if (stream->output != Output::body || stream->state == StreamState::closed ||
+            stream->send_window <= 0) {
             continue;  // a WINDOW_UPDATE schedules it again
         }
-        std::size_t most = std::min<std::int64_t>(
-            {std::int64_t{peer_max_frame_size_}, stream->send_window, connection_send_window_});
+        // 16 KiB a DATA frame, whatever larger frames the peer allows: a
+        // frame then always fits the room left in a batch (the caller's
+        // limit plus a frame), and turns between streams stay short.
+        std::size_t most = std::min<std::int64_t>({std::int64_t{kHTTP2DefaultMaxFrameSize},
+                                                   stream->send_window, connection_send_window_});
         Listener::Body body = listener_.body_ready(id, most);
         if (body.ready == 0 && !body.last) {
             stream->waiting_for_body = true;

@@ -154,9 +154,14 @@ public:
     const char* last_malformed() const noexcept { return last_malformed_; }
 
 private:
+    // A stream's state: the drawing at the top of this file. Each of the
+    // two machines below is moved by its enter() alone, which throws
+    // std::logic_error for a move its drawing does not show.
     enum class StreamState : std::uint8_t { open, half_closed_remote, half_closed_local, closed };
-    // The response, as the frames go: HEADERS queued, then the body's DATA
-    // as it is ready, then END_STREAM (on DATA or trailers).
+    // The response, as the frames go:
+    //
+    //   none ─submit_response(with a body)─► body ─its last DATA, or trailers─► ended
+    //     └──────────submit_response(without)─────────────────────────────────┘
     enum class Output : std::uint8_t { none, body, ended };
 
     struct Stream {
@@ -164,7 +169,6 @@ private:
         Output output = Output::none;
         bool waiting_for_body = false;  // body_ready said none; resume_body wakes it
         bool in_turn = false;           // in sending_
-        bool reset_queued = false;
         std::int64_t send_window = 0;
         std::int64_t receive_window = 0;
         std::size_t unconsumed = 0;  // taken and not yet given back by WINDOW_UPDATE
@@ -192,12 +196,14 @@ private:
     void on_rst_stream(const HTTP2Frame& frame);
     void on_goaway(const HTTP2Frame& frame);
     void apply_peer_settings(std::span<const HTTP2Setting> settings);
+    void enter(Stream& stream, StreamState to);
+    void enter(Stream& stream, Output to);
+    void close(std::uint32_t id, Stream& stream, HTTP2ErrorCode code);
     void end_remote(std::uint32_t id, Stream& stream);
     void end_local(std::uint32_t id, Stream& stream);
-    void close(std::uint32_t id, HTTP2ErrorCode code);
     void fail(HTTP2ErrorCode code, const std::string& message);
     void give_back_connection(std::size_t size);
-    bool is_reset_by_us(std::uint32_t id) const;
+    bool frames_ignored_on(std::uint32_t id) const;
     void decode_block(std::string_view block);
     const char* field_problem(Stream& stream, std::string_view name, std::string_view value);
     const char* request_problem(const Stream& stream) const;

@@ -16,16 +16,6 @@ namespace tornado {
 
 namespace {
 
-// Submits a response's HEADERS (see response_fields), with the
-// connection's server and alt-svc fields.
-int submit_response(nghttp2_session* session, std::int32_t id, int code, const HTTPHeaders& headers,
-                    std::string_view server_header, std::string_view alt_svc,
-                    nghttp2_data_provider* body) {
-    std::span<const nghttp2_nv> fields =
-        detail::response_fields<nghttp2_nv>(code, headers, server_header, alt_svc);
-    return nghttp2_submit_response(session, id, fields.data(), fields.size(), body);
-}
-
 std::exception_ptr closed_error() { return std::make_exception_ptr(StreamClosedError()); }
 
 Future<void> closed_future() {
@@ -50,7 +40,7 @@ void move(Stage& stage, Stage to, bool drawn, std::string_view machine,
 
 }  // namespace
 
-HTTP2Stream::HTTP2Stream(std::shared_ptr<HTTP2ServerConnection> connection, std::int32_t id)
+HTTP2Stream::HTTP2Stream(std::shared_ptr<HTTP2ServerConnection> connection, std::uint32_t id)
     : RequestDriver("HTTP/2.0", connection->params_.max_header_list_size,
                     connection->params_.max_body_size),
       connection_(std::move(connection)),
@@ -78,12 +68,11 @@ bool HTTP2Stream::start_response(const ResponseStartLine& start_line, const HTTP
     int code = start_line.code;
     body_allowed_ = !head_request_ && code >= 200 && code != 204 && code != 304;
     if (over()) return false;
-    nghttp2_data_provider body{};
-    body.source.ptr = this;
-    body.read_callback = &HTTP2Stream::read_body;
-    int failed = submit_response(session(), id_, code, headers, connection_->params_.server_header,
-                                 connection_->params_.alt_svc, body_allowed_ ? &body : nullptr);
-    if (failed != 0) throw HTTPOutputError(nghttp2_strerror(failed));
+    // The status and the fields (see response_fields), with the
+    // connection's server and alt-svc fields.
+    std::span<const detail::HPACKField> fields = detail::response_fields<detail::HPACKField>(
+        code, headers, connection_->params_.server_header, connection_->params_.alt_svc);
+    session().submit_response(id_, fields, body_allowed_);
     connection_->send_soon();
     return true;
 }
@@ -115,7 +104,7 @@ Future<void> HTTP2Stream::write_shared(SharedBytes body) {
 void HTTP2Stream::finish() {
     enter(ResponseStage::finished);
     if (over() || !body_allowed_) return;
-    nghttp2_session_resume_data(session(), id_);
+    session().resume_body(id_);
     connection_->send_soon();
 }
 
@@ -124,8 +113,7 @@ void HTTP2Stream::finish_with_trailers(const HTTPHeaders& trailers) {
         for (HTTPHeaders::Field trailer : trailers) {
             std::string name = detail::lower_ascii(trailer.name);
             if (detail::connection_specific(name)) continue;
-            trailers_.push_back(std::move(name));
-            trailers_.emplace_back(trailer.value);
+            trailers_.emplace_back(std::move(name), trailer.value);
         }
     }
     finish();
@@ -139,11 +127,11 @@ std::shared_ptr<IOStream> HTTP2Stream::detach() {
     throw std::logic_error("an HTTP/2 stream cannot be detached");
 }
 
-nghttp2_session* HTTP2Stream::session() const noexcept { return connection_->session_.get(); }
+detail::HTTP2Session& HTTP2Stream::session() const noexcept { return *connection_->session_; }
 
-// Queues body bytes for the data source (a copy, unless they have an
-// owner); the Future resolves once nghttp2 has taken them into DATA
-// frames, which the peer's windows allow.
+// Queues body bytes for the session (a copy, unless they have an owner);
+// the Future resolves once the session has taken them into DATA frames,
+// which the peer's windows allow.
 Future<void> HTTP2Stream::queue(SharedBytes chunk) {
     Future<void> flushed;
     if (!body_allowed_ || chunk.bytes.empty()) {
@@ -154,42 +142,25 @@ Future<void> HTTP2Stream::queue(SharedBytes chunk) {
     connection_->queued_bytes_ += chunk.bytes.size();
     out_.emplace_back(std::move(chunk));
     writers_.push_back({queued_, flushed});
-    nghttp2_session_resume_data(session(), id_);
+    session().resume_body(id_);
     connection_->send_soon();
     return flushed;
 }
 
-// nghttp2's data source: the bytes written so far, as much as the
-// windows allow (`length`); "later" while the handler has written
-// nothing more and not finished.
-//
-// NO_COPY: libnghttp2 does not copy the bytes into a frame of its own;
-// it calls send_data to put the frame into the connection's batch
-// straight from out_.
-ssize_t HTTP2Stream::read_body(nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t length,
-                               std::uint32_t* flags, nghttp2_data_source* source, void*) {
-    auto* stream = static_cast<HTTP2Stream*>(source->ptr);
-    std::uint64_t waiting = stream->queued_ - stream->taken_;
-    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(length, waiting));
-    bool finished = stream->response_ == ResponseStage::finished;
-    if (n == 0 && !finished) return NGHTTP2_ERR_DEFERRED;
-    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    if (finished && n == waiting) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (!stream->trailers_.empty()) stream->submit_trailers(flags);
-    }
-    return static_cast<ssize_t>(n);
+// The session's question before each DATA frame: the bytes written so
+// far, as much as the windows allow (`most`); none while the handler has
+// written nothing more and not finished. At the end, the trailers go to
+// the session, which ends the stream with them instead of the DATA.
+detail::HTTP2Session::Listener::Body HTTP2Stream::body_ready(std::size_t most) noexcept {
+    std::uint64_t waiting = queued_ - taken_;
+    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(most, waiting));
+    bool last = response_ == ResponseStage::finished && n == waiting;
+    if (last && !trailers_.empty()) session().submit_trailers(id_, std::move(trailers_));
+    return {n, last};
 }
 
-// RFC 9113 section 6.1: this server pads nothing, but a frame libnghttp2
-// pads gets its pad.
-void HTTP2Stream::send_data(detail::HTTP2FrameBatch& batch, const nghttp2_frame& frame,
-                            const std::uint8_t* header, std::size_t length) noexcept {
-    batch.append({reinterpret_cast<const char*>(header), 9});
-    std::size_t padding = frame.data.padlen;
-    if (padding > 0) batch.append(1, static_cast<char>(padding - 1));
+void HTTP2Stream::send_data(detail::HTTP2FrameBatch& batch, std::size_t length) noexcept {
     take_into(batch, length);
-    if (padding > 1) batch.append(padding - 1, '\0');
     taken_ += length;
     while (!writers_.empty() && writers_.front().until <= taken_) {
         writers_.front().flushed.set_result();  // its callbacks run later, on the loop
@@ -197,7 +168,7 @@ void HTTP2Stream::send_data(detail::HTTP2FrameBatch& batch, const nghttp2_frame&
     }
 }
 
-// The next `length` bytes of out_, which read_body said are there, onto
+// The next `length` bytes of out_, which body_ready said are there, onto
 // `batch` (a shared piece by reference, where the batch can); the pieces
 // they empty go.
 void HTTP2Stream::take_into(detail::HTTP2FrameBatch& batch, std::size_t length) noexcept {
@@ -217,16 +188,6 @@ void HTTP2Stream::take_into(detail::HTTP2FrameBatch& batch, std::size_t length) 
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(emptied));
 }
 
-// From read_body, at the body's end: the stream ends with the trailers'
-// HEADERS frame instead of this DATA frame (nghttp2 lets a data source
-// submit them there). If they cannot be submitted, the DATA ends it.
-void HTTP2Stream::submit_trailers(std::uint32_t* flags) {
-    std::vector<nghttp2_nv> fields = detail::trailer_fields<nghttp2_nv>(trailers_);
-    if (nghttp2_submit_trailer(session(), id_, fields.data(), fields.size()) == 0) {
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    }
-}
-
 void HTTP2Stream::fail_waiting_writes() noexcept {
     for (Waiting& writer : writers_) {
         if (writer.flushed.done()) continue;
@@ -239,10 +200,6 @@ void HTTP2Stream::fail_waiting_writes() noexcept {
 }
 
 // --- the request, as the callbacks fill it ----------------------------------------------
-
-bool HTTP2Stream::header_list_bomb() const noexcept {
-    return header_bytes_ > 2 * max_header_list_size_;
-}
 
 void HTTP2Stream::add_field(std::string_view name, std::string_view value) {
     header_bytes_ += name.size() + value.size() + 32;   // RFC 9113 section 6.5.2's measure
@@ -266,11 +223,6 @@ void HTTP2Stream::add_field(std::string_view name, std::string_view value) {
 
 void HTTP2Stream::end_of_request() { enter(StreamState::half_closed_remote); }
 
-bool HTTP2Stream::empty_data_flood(std::size_t length) {
-    empty_data_frames_ = length == 0 ? empty_data_frames_ + 1 : 0;
-    return empty_data_frames_ > kMaxEmptyDataFrames;
-}
-
 void HTTP2Stream::take_upgraded_request(const RequestStartLine& start, const HTTPHeaders& headers) {
     add_field(":method", start.method);
     add_field(":path", start.path);
@@ -284,26 +236,27 @@ void HTTP2Stream::take_upgraded_request(const RequestStartLine& start, const HTT
 
 // --- the request body's window (RequestDriver runs the request) ---------------------------
 
-// nghttp2_session_consume counts toward the connection's window always,
-// and toward the stream's while libnghttp2 still has the stream.
+// The session counts it toward the connection's window always, and toward
+// the stream's while the client may still send on it.
 void HTTP2Stream::give_back(std::size_t size) noexcept {
     if (size == 0 || !connection_) return;
-    nghttp2_session_consume(session(), id_, size);
+    session().consume(id_, size);
     connection_->send_soon();
 }
 
 // --- the end ---------------------------------------------------------------------------------
 
-void HTTP2Stream::reset(std::uint32_t code) {
+void HTTP2Stream::reset(detail::HTTP2ErrorCode code) {
     if (over()) return;
-    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id_, code);
+    session().reset_stream(id_, code);
     connection_->send_soon();
 }
 
-void HTTP2Stream::on_closed(std::uint32_t error_code) {
+void HTTP2Stream::on_closed(detail::HTTP2ErrorCode error_code) {
     if (state_ == StreamState::closed) return;
     enter(StreamState::closed);
-    bool answered = response_ == ResponseStage::finished && error_code == NGHTTP2_NO_ERROR;
+    bool answered =
+        response_ == ResponseStage::finished && error_code == detail::HTTP2ErrorCode::no_error;
     if (answered) {
         stop_delegate();
     } else {

@@ -123,7 +123,7 @@ namespace detail {
 
 // How HTTPServer makes an HTTP/2 connection, given by tornado::http2 (its
 // header registers it), so that a program that serves no HTTP/2 does not
-// link libnghttp2. `received`: what was read of the stream already;
+// link it. `received`: what was read of the stream already;
 // `alt_svc`: the Alt-Svc its answers carry (http3), or empty.
 using HTTP2ConnectionFactory = std::shared_ptr<HTTPServerConnection> (*)(
     std::shared_ptr<IOStream> stream, std::string received, const HTTPServerOptions& options,

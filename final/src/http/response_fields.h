@@ -1,9 +1,9 @@
 // response_fields.h: a response's header fields as HTTP/2 and HTTP/3 send
-// them (not installed; final/http2's and final/http3's). libnghttp2's
-// nghttp2_nv and nghttp3's nghttp3_nv are the same structure: a name and
-// a value by pointer and length, and flags. Both libraries copy the bytes
-// when a response or its trailers are submitted, so the fields here need
-// to live only until then.
+// them (not installed; final/http2's and final/http3's). A field is
+// final/http2's HPACKField (a name and a value as views) or nghttp3's
+// nghttp3_nv (the same by pointer and length, and flags). Both sessions
+// code or copy the bytes when a response or its trailers are submitted, so
+// the fields here need to live only until then.
 #pragma once
 
 #include <charconv>
@@ -29,13 +29,17 @@ inline bool connection_specific(std::string_view lower_name) {
            lower_name == "upgrade";
 }
 
-// A field for either library (the pointers are not const in their API,
-// but they write nothing).
+// A field of either kind (nghttp3's pointers are not const in its API,
+// but it writes nothing).
 template <typename Field>
 Field make_field(std::string_view name, std::string_view value) {
-    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
-            value.size(), 0};
+    if constexpr (requires { Field{name, value}; }) {
+        return Field{name, value};
+    } else {
+        return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
+                reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                value.size(), 0};
+    }
 }
 
 // A response's HEADERS: :status, the application's fields with their names

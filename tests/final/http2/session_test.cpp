@@ -317,9 +317,13 @@ TEST(HTTP2Session, AGracefulGoAwayFinishesTheStreamsOpenAndTakesNoNewOne) {
     client.request(get("/"), "");
     pump(client, server);
     server.session.submit_goaway(Code::no_error);
-    client.request(get("/"), "");  // crosses the GOAWAY
+    client.request(post("/"), "a body");  // crosses the GOAWAY
     server.session.receive(client.send());
     EXPECT_EQ(server.opened, (std::vector<std::uint32_t>{1}));
+    std::vector<std::string> keep;
+    for (const HTTP2Frame& f : frames_in(server.send(), keep)) {
+        EXPECT_NE(f.header.type, Type::rst_stream) << "a frame that crossed the GOAWAY is ignored";
+    }
     EXPECT_TRUE(server.session.want_read());
     EXPECT_FALSE(server.session.finished());
     server.answer(1);
@@ -546,6 +550,17 @@ TEST(HTTP2Session, AMalformedRequestGetsRstStreamProtocolError) {
         {":path twice", request_with({{":path", "/again"}}), {}, {}, true},
         {"a value that starts with a space", request_with({{"accept", " */*"}}), {}, {}, true},
         {"a value with a line feed", request_with({{"accept", "a\nb"}}), {}, {}, true},
+        {"a value with another control character",
+         request_with({{"accept", "a\x01b"}}),
+         {},
+         {},
+         true},
+        {"a value with DEL", request_with({{"accept", "a\x7f"}}), {}, {}, true},
+        {"a value with a tab inside and bytes past ASCII",
+         request_with({{"accept", "a\tb\xc3\xa9"}}),
+         {},
+         {},
+         false},
         {"a content-length that is not a number",
          request_with({{"content-length", "5x"}}),
          {"x"},
@@ -568,6 +583,16 @@ TEST(HTTP2Session, AMalformedRequestGetsRstStreamProtocolError) {
          {},
          true},
         {"a pseudo-header field in trailers", request_with({}), {"x"}, {{":status", "200"}}, true},
+        {"trailers after less body than its content-length",
+         request_with({{"content-length", "5"}}),
+         {"123"},
+         {{"x-checksum", "1"}},
+         true},
+        {"trailers after a body as long as its content-length",
+         request_with({{"content-length", "3"}}),
+         {"123"},
+         {{"x-checksum", "1"}},
+         false},
         {"CONNECT with :path",
          {{":method", "CONNECT"}, {":authority", "a:443"}, {":path", "/"}},
          {},

@@ -1,5 +1,5 @@
 // tornado/http2.h: HTTP/2 on the IOLoop, for HTTPServer (tornado::http2,
-// an add-on over libnghttp2; final/http2/README.md).
+// an add-on; final/http2/README.md).
 //
 //   #include <tornado/http2.h>   // link tornado::http2
 //
@@ -26,19 +26,20 @@
 // * over TLS, by ALPN: the server offers "h2" before "http/1.1", and a
 //   client that offers it too speaks HTTP/2 from the first byte.
 //
-// One HTTP2ServerConnection serves one TCP connection: libnghttp2 does the
-// protocol (frames, HPACK, streams and their states, flow control) and no
-// I/O; this class feeds it what the IOStream reads and writes what it
-// produces, and turns each stream into a request for the application.
+// One HTTP2ServerConnection serves one TCP connection: its session
+// (detail::HTTP2Session, the add-on's own) does the protocol (frames,
+// HPACK, streams and their states, flow control) and no I/O; this class
+// feeds it what the IOStream reads and writes what it produces, and turns
+// each stream into a request for the application.
 //
-//   IOStream ──read──► nghttp2_session_mem_recv ──► callbacks: a stream's
-//      ▲                                            headers, body, end, reset
-//      │                                                   │ (queued, then
-//      └──write◄── nghttp2_session_mem_send ◄── responses   ▼  dispatched)
+//   IOStream ──read──► HTTP2Session::receive ──► callbacks: a stream's
+//      ▲                                         headers, body, end, reset
+//      │                                                │ (queued, then
+//      └──write◄── HTTP2Session::send ◄── responses     ▼  dispatched)
 //                  (HEADERS, DATA as windows allow)   HTTPMessageDelegate
 //
 // Flow control, both ways: a response's write() Future resolves once
-// nghttp2 has taken its bytes into DATA frames, which it does only as far
+// the session has taken its bytes into DATA frames, which it does only as far
 // as the client's stream and connection windows allow; so a client that
 // reads one stream slowly holds back that stream's handler, not the
 // others. A request body is handed to data_received() piece by piece, and
@@ -65,9 +66,12 @@
 #include "tornado/ioloop.h"
 #include "tornado/iostream.h"
 
-struct nghttp2_session;
-
 namespace tornado {
+
+namespace detail {
+class HTTP2Session;
+enum class HTTP2ErrorCode : std::uint32_t;  // RFC 9113 section 7's codes
+}  // namespace detail
 
 // An HTTP/2 connection's limits. HTTPServer fills them from its options.
 struct HTTP2Parameters {
@@ -92,6 +96,7 @@ struct HTTP2Parameters {
 };
 
 class HTTP2Stream;
+class HTTP2Callbacks;
 
 namespace detail {
 
@@ -163,14 +168,13 @@ private:
     friend class HTTP2Stream;
     friend class HTTP2Callbacks;
 
-    // What the session told us while it read: dispatched once
-    // nghttp2_session_mem_recv has returned, so that no application code
-    // runs inside libnghttp2's callbacks.
+    // What the session told us while it read or sent: dispatched once it
+    // has returned, so that no application code runs inside the session.
     struct Event {
         enum class Kind : std::uint8_t { request, body, end, closed };
         Kind kind;
-        std::int32_t stream_id;
-        std::uint32_t error_code = 0;  // closed: why (RFC 9113 section 7)
+        std::uint32_t stream_id;
+        detail::HTTP2ErrorCode error_code{};  // closed: why (RFC 9113 section 7)
     };
 
     // The connection's life, one value, moved by enter() alone, which
@@ -190,9 +194,9 @@ private:
 
     bool take_upgrade(std::string_view head);
     // The open stream of that id, or null; remembers the last one found,
-    // since libnghttp2 asks for the same stream once per header field.
-    HTTP2Stream* find_stream(std::int32_t id);
-    void forget_stream(std::int32_t id);
+    // since the session names the same stream once per header field.
+    HTTP2Stream* find_stream(std::uint32_t id);
+    void forget_stream(std::uint32_t id);
     Task<void> serve();
     void feed(std::string_view data);
     void dispatch_events();
@@ -201,27 +205,18 @@ private:
     void send_now();
     void send_soon();
     bool gather_frames();
-    bool batch_full() const noexcept;
     bool end_if_socket_gone();
     void wait_until_written(Future<void> written);
     void end_once_all_said();
     void on_timeout() override;
     void arm_idle_timeout();
-    // RFC 9113 section 5.1.1, for a HEADERS frame's `id`: a new stream's
-    // id is above every id the client has used. libnghttp2 leaves a lower
-    // one to its user; here it fails the connection (PROTOCOL_ERROR),
-    // unless it is a stream's trailers, or crossed a RST_STREAM or the
-    // GOAWAY of ours.
-    void check_stream_id(std::int32_t id);
-    void remember_reset(std::int32_t id);
-
     // The connection's way out when it cannot go on: GOAWAY with `code`
-    // (RFC 9113 section 5.4.1), after which libnghttp2 reads nothing more.
+    // (RFC 9113 section 5.4.1), after which the session reads nothing more.
     // The GOAWAY goes out with send_now(), which then ends the connection:
     // every stream still open hears of it there, once (end_serving). Inside
-    // libnghttp2's callbacks it only tells the session; the sending
-    // follows once libnghttp2 has returned.
-    void fail(std::uint32_t code);
+    // the session's callbacks it only tells the session; the sending
+    // follows once the session has returned.
+    void fail(detail::HTTP2ErrorCode code);
     // The connection's end, however it comes: the only way to `ended`.
     void end_serving() noexcept;
 
@@ -235,18 +230,16 @@ private:
     HTTPRequestContext context_;
     std::string received_;
     HTTPServerConnectionDelegate* delegate_ = nullptr;
-    std::unique_ptr<nghttp2_session, void (*)(nghttp2_session*)> session_;
-    std::unordered_map<std::int32_t, std::shared_ptr<HTTP2Stream>> streams_;
-    std::int32_t found_id_ = 0;  // find_stream's last answer (0: none; ids are odd)
+    std::unique_ptr<HTTP2Callbacks> callbacks_;
+    std::unique_ptr<detail::HTTP2Session> session_;
+    std::unordered_map<std::uint32_t, std::shared_ptr<HTTP2Stream>> streams_;
+    std::uint32_t found_id_ = 0;  // find_stream's last answer (0: none; ids are odd)
     HTTP2Stream* found_ = nullptr;
     std::deque<Event> events_;
-    // What send_now() gathers for the next write: libnghttp2's frames, and
-    // the DATA frames written straight from the streams (send_data).
+    // What send_now() gathers for the next write: the session's frames,
+    // with the DATA's bytes written straight from the streams (send_data).
     detail::HTTP2FrameBatch batch_;
     Future<void> closed_future_{nullptr};
-    std::int32_t last_stream_id_ = 0;  // the highest the client has used
-    // The streams we sent RST_STREAM on lately, oldest first (check_stream_id).
-    std::deque<std::int32_t> reset_ids_;
     std::uint32_t server_slot_ = kNotListed;
     Life life_ = Life::created;
     // Body bytes the handlers have queued on this connection's streams, and
@@ -256,7 +249,7 @@ private:
     // Not the life, but guards against doing a thing twice at once:
     bool send_scheduled_ = false;  // send_soon's callback is queued
     bool sending_ = false;         // a write of ours is with the stream still
-    bool in_callbacks_ = false;    // inside nghttp2_session_mem_recv or _mem_send
+    bool in_callbacks_ = false;    // inside the session's receive() or send()
     bool dispatching_ = false;     // inside dispatch_events
 };
 
