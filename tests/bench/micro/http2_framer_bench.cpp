@@ -37,6 +37,11 @@
 //                      with final/http2's own HPACK (final/http2/src/hpack.h)
 //                      for chapter 10's: a framer and HPACK of our own
 //                      (built where final/http2 is)
+//   ...Session         the same three with final/http2's own session
+//                      (final/http2/src/http2session.h), which the server
+//                      runs on: its frames, HPACK, stream states, windows
+//                      and section 8's checks, the Listener collecting the
+//                      fields and giving each body as a server does
 //
 // One iteration is one whole connection, on a fresh session (or decoder):
 // HPACK is stateful, so requests 2..100 decode only against the table the
@@ -84,6 +89,7 @@
 #include "window.h"
 #if COURSE_HAVE_FINAL_HPACK
 #include "http2/src/hpack.h"
+#include "http2/src/http2session.h"
 #endif
 
 namespace {
@@ -552,8 +558,7 @@ void ChapterConnection::on_settings(const FrameHeader& header, std::string_view 
 
 void ChapterConnection::apply_setting(const Setting& setting) {
     switch (setting.id) {
-        case SettingId::header_table_size:
-            encoder_.set_max_table_size(setting.value);
+        case SettingId::header_table_size: encoder_.set_max_table_size(setting.value);
 #if COURSE_HAVE_FINAL_HPACK
             own_encoder_.set_max_table_size(setting.value);
 #endif
@@ -725,6 +730,78 @@ void ChapterConnection::send_body(std::uint32_t stream_id, OpenStream& stream,
     output_ += make_frame(FrameType::data, flags::kEndStream, stream_id, body);
 }
 
+#if COURSE_HAVE_FINAL_HPACK
+// One connection served by final/http2's session, as HTTP2ServerConnection
+// drives it: receive(), then submit_response() a stream, then send() into
+// a batch (whose bytes are appended to output()).
+class SessionConnection final : public tornado::detail::HTTP2Session::Listener {
+public:
+    SessionConnection()
+        : session_(*this, {.max_concurrent_streams = kMaxConcurrentStreams,
+                           .stream_window = kStreamWindow,
+                           .connection_window = kConnectionWindow,
+                           .max_header_list_size = kMaxHeaderListSize}) {
+        batch_.start(false, 0);
+    }
+
+    void receive(std::string_view bytes) {
+        session_.receive(bytes);
+        if (!session_.want_read()) fail("the session refused: " + session_.error_message());
+    }
+    void respond(std::uint32_t stream_id) {
+        // Views of the response's fields, as response_fields() makes them.
+        tornado::detail::HPACKField fields[std::size(kResponseFieldViews)];
+        std::copy(std::begin(kResponseFieldViews), std::end(kResponseFieldViews), fields);
+        session_.submit_response(stream_id, fields, true);
+    }
+    void flush() {
+        while (session_.want_write()) {
+            session_.send(batch_, 64 * 1024);
+            output_.append(batch_.copied_bytes());
+            batch_.start(false, 0);
+        }
+    }
+
+    const ReceivedRequests& requests() const { return requests_; }
+    std::string& output() { return output_; }
+
+    // The Listener.
+    void on_stream_open(std::uint32_t id) noexcept override {
+        requests_.push_back({id, {}, false});
+    }
+    void on_field(std::uint32_t, std::string_view name, std::string_view value) noexcept override {
+        requests_.back().fields.emplace_back(name, value);
+    }
+    void on_request(std::uint32_t) noexcept override {}
+    void on_data(std::uint32_t, std::string_view) noexcept override {}
+    void on_request_end(std::uint32_t) noexcept override { requests_.back().complete = true; }
+    void on_stream_close(std::uint32_t, tornado::detail::HTTP2ErrorCode) noexcept override {}
+    Body body_ready(std::uint32_t, std::size_t most) noexcept override {
+        return {std::min(kResponseBody.size(), most), most >= kResponseBody.size()};
+    }
+    void take_body(std::uint32_t, tornado::detail::HTTP2FrameBatch& batch,
+                   std::size_t length) noexcept override {
+        batch.append(kResponseBody.substr(0, length));
+    }
+
+private:
+    static constexpr tornado::detail::HPACKField kResponseFieldViews[] = {
+        {":status", "200"},
+        {"content-type", "text/html; charset=UTF-8"},
+        {"content-length", "12"},
+        {"date", "Sun, 29 Nov 2026 08:49:25 GMT"},
+        {"server", "TornadoServer/0.1.0"},
+        {"etag", "\"e02aa1b106d5c7c6a98def2b13005d5b84fd8dc8\""},
+    };
+
+    ReceivedRequests requests_;
+    std::string output_;
+    tornado::detail::HTTP2FrameBatch batch_;
+    tornado::detail::HTTP2Session session_;  // last: it calls the members above
+};
+
+#endif
+
 // --- the one-time check: the same fields in, the same responses out -------------------
 
 // A response as the client would see it.
@@ -813,6 +890,16 @@ Served serve_with_chapter10(std::string_view client_bytes, Hpack hpack) {
     return {connection.requests(), read_responses(connection.output())};
 }
 
+#if COURSE_HAVE_FINAL_HPACK
+Served serve_with_session(std::string_view client_bytes) {
+    SessionConnection connection;
+    connection.receive(client_bytes);
+    answer_every_request(connection);
+    connection.flush();
+    return {connection.requests(), read_responses(connection.output())};
+}
+#endif
+
 void check_served(const Served& served, const char* server) {
     std::string who = server;
     if (served.requests.size() != kRequestsPerConnection) fail(who + ": not 100 requests");
@@ -855,6 +942,7 @@ Fixture make_fixture() {
 #if COURSE_HAVE_FINAL_HPACK
     check_served(serve_with_chapter10(fixture.connection_bytes, Hpack::ours),
                  "chapter 10 with our HPACK");
+    check_served(serve_with_session(fixture.connection_bytes), "final/http2's session");
 #endif
     return fixture;
 }
@@ -1058,6 +1146,25 @@ void BM_Http2Framer_ServeChapter10OwnHpack(benchmark::State& state) {
     time_serving(state, chapter10_connections(Hpack::ours));
 }
 BENCHMARK(BM_Http2Framer_ServeChapter10OwnHpack);
+
+auto session_connections() {
+    return [] { return std::make_unique<SessionConnection>(); };
+}
+
+void BM_Http2Framer_ReceiveSession(benchmark::State& state) {
+    time_receiving(state, Bytes::requests, session_connections());
+}
+BENCHMARK(BM_Http2Framer_ReceiveSession);
+
+void BM_Http2Framer_SendSession(benchmark::State& state) {
+    time_sending(state, session_connections());
+}
+BENCHMARK(BM_Http2Framer_SendSession);
+
+void BM_Http2Framer_ServeSession(benchmark::State& state) {
+    time_serving(state, session_connections());
+}
+BENCHMARK(BM_Http2Framer_ServeSession);
 #endif
 
 }  // namespace
