@@ -1,7 +1,6 @@
 // frame.h (final/http2/src, not installed): HTTP/2's frames (RFC 9113
-// sections 4 and 6), read and written, of our own. The second piece of a
-// framer of final/http2's own, after hpack.h: HTTP2ServerConnection does
-// not use it yet, and still hands its bytes to libnghttp2. The tests check
+// sections 4 and 6), read and written, of our own: the session
+// (http2session.h) reads and writes every frame with it. The tests check
 // it against libnghttp2 both ways: what libnghttp2's client writes, this
 // reader reads frame for frame, and what this writer writes, libnghttp2's
 // client takes.

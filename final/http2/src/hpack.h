@@ -1,9 +1,9 @@
 // hpack.h (final/http2/src, not installed): HPACK, HTTP/2's header
-// compression (RFC 7541), of our own. The first piece of a framer of
-// final/http2's own (tests/bench/README.md, "A static file's own work"):
-// HTTP2ServerConnection does not use it yet, and still hands its fields to
-// libnghttp2, whose coder never adds an `etag` to the table. The tests
-// check this one against libnghttp2's coder both ways.
+// compression (RFC 7541), of our own: the session (http2session.h) codes
+// and reads every header block with it. Unlike libnghttp2's coder, which
+// never adds an `etag` to the table, its encoder indexes what repeats
+// (tests/bench/README.md, "A static file's own work"). The tests check it
+// against libnghttp2's coder both ways.
 //
 // A header block is a list of representations, one field each; the first
 // bits of a representation's first byte say which (section 6):

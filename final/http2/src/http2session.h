@@ -1,9 +1,10 @@
 // http2session.h (final/http2/src, not installed): the protocol of one
 // HTTP/2 connection, the server's side, of our own: bytes in, what they
-// mean out to a Listener; responses in, frames out. It does no I/O, as
-// libnghttp2's session does none: HTTP2ServerConnection reads the socket,
-// hands the bytes to receive(), and writes what send() gathers. It stands
-// on frame.h (the frames) and hpack.h (the header blocks).
+// mean out to a Listener; responses in, frames out. It does no I/O (as
+// libnghttp2's session, which it replaced, does none): HTTP2ServerConnection
+// reads the socket, hands the bytes to receive(), and writes what send()
+// gathers; its Listener is HTTP2Callbacks (http2callbacks.h). It stands on
+// frame.h (the frames) and hpack.h (the header blocks).
 //
 // What it keeps, and where RFC 9113 says so:
 //   - the preface and the SETTINGS each side sends, and their ACKs (3.4, 6.5);
