@@ -133,7 +133,7 @@ bool HTTP2Session::upgrade(std::string_view settings_payload) {
 // --- reading --------------------------------------------------------------------------------
 
 void HTTP2Session::receive(std::string_view bytes) {
-    if (phase_ == Phase::preface && !failed_) {
+    if (phase_ == Phase::preface && life_ != Life::failed) {
         std::size_t take = std::min(kHTTP2Preface.size() - preface_seen_.size(), bytes.size());
         preface_seen_.append(bytes.substr(0, take));
         bytes.remove_prefix(take);
@@ -143,7 +143,7 @@ void HTTP2Session::receive(std::string_view bytes) {
             phase_ = Phase::first_settings;
         }
     }
-    while (!failed_) {
+    while (life_ != Life::failed) {
         try {
             std::optional<HTTP2Frame> frame = reader_.next(bytes);
             if (!frame) return;
@@ -251,7 +251,7 @@ void HTTP2Session::on_headers(const HTTP2Frame& frame) {
         block_ignored_ = true;
     } else {
         last_stream_id_ = id;
-        if (goaway_sent_) {
+        if (life_ != Life::serving) {
             block_ignored_ = true;
         } else if (streams_.size() - closing_.size() >= limits_.max_concurrent_streams) {
             // (Streams closed and not yet reported do not count.)
@@ -550,6 +550,18 @@ void HTTP2Session::enter(Stream& stream, StreamState to) {
     stream.state = to;
 }
 
+void HTTP2Session::enter(Life to) {
+    constexpr std::string_view kNames[] = {"serving", "going_away", "failed"};
+    bool drawn = (life_ == Life::serving && to != Life::serving) ||
+                 (life_ == Life::going_away && to == Life::failed);
+    if (!drawn) {
+        throw std::logic_error("HTTP/2 session: its life cannot go from " +
+                               std::string(kNames[static_cast<int>(life_)]) + " to " +
+                               std::string(kNames[static_cast<int>(to)]));
+    }
+    life_ = to;
+}
+
 void HTTP2Session::enter(Stream& stream, Output to) {
     constexpr std::string_view kNames[] = {"none", "body", "ended"};
     Output from = stream.output;
@@ -595,7 +607,7 @@ void HTTP2Session::end_local(std::uint32_t id, Stream& stream) {
 // RST_STREAM (section 5.1), and after our GOAWAY, those of streams it did
 // not take (section 6.8): both are ignored, not errors.
 bool HTTP2Session::frames_ignored_on(std::uint32_t id) const {
-    if (goaway_sent_ && id > goaway_last_id_) return true;
+    if (life_ != Life::serving && id > goaway_last_id_) return true;
     return std::find(reset_ids_.begin(), reset_ids_.end(), id) != reset_ids_.end();
 }
 
@@ -670,31 +682,30 @@ void HTTP2Session::reset_stream(std::uint32_t id, HTTP2ErrorCode code) {
 }
 
 void HTTP2Session::submit_goaway(HTTP2ErrorCode code, std::string_view debug) {
-    if (failed_ || (goaway_sent_ && code == HTTP2ErrorCode::no_error)) return;
+    bool graceful = code == HTTP2ErrorCode::no_error;
+    if (life_ == Life::failed || (life_ == Life::going_away && graceful)) return;
     append_goaway(control_, last_stream_id_, code, debug);
-    goaway_sent_ = true;
     goaway_last_id_ = last_stream_id_;
-    if (code != HTTP2ErrorCode::no_error) failed_ = true;
+    enter(graceful ? Life::going_away : Life::failed);
 }
 
 void HTTP2Session::fail(HTTP2ErrorCode code, const std::string& message) {
-    if (failed_) return;
+    if (life_ == Life::failed) return;
     error_ = code;
     error_message_ = message;
     submit_goaway(code, message);
-    failed_ = true;
 }
 
 // --- sending --------------------------------------------------------------------------------
 
 bool HTTP2Session::want_write() const noexcept {
     return !control_.empty() || !closing_.empty() ||
-           (!failed_ && !sending_.empty() && connection_send_window_ > 0);
+           (life_ != Life::failed && !sending_.empty() && connection_send_window_ > 0);
 }
 
 bool HTTP2Session::finished() const noexcept {
     if (!control_.empty()) return false;
-    return failed_ || (goaway_sent_ && streams_.empty());
+    return life_ == Life::failed || (life_ == Life::going_away && streams_.empty());
 }
 
 void HTTP2Session::schedule(std::uint32_t id, Stream& stream) {
@@ -713,7 +724,7 @@ void HTTP2Session::send(HTTP2FrameBatch& batch, std::size_t limit) {
         acks_queued_ = 0;
     }
     report_closes();
-    if (failed_) return;
+    if (life_ == Life::failed) return;
     send_data(batch, limit);
     report_closes();
 }

@@ -139,7 +139,7 @@ public:
     // batch holds `limit` bytes.
     void send(HTTP2FrameBatch& batch, std::size_t limit);
 
-    bool want_read() const noexcept { return !failed_; }
+    bool want_read() const noexcept { return life_ != Life::failed; }
     // send() has something to send now.
     bool want_write() const noexcept;
     // The connection is over from the protocol's side: a connection error's
@@ -185,7 +185,23 @@ private:
         std::vector<std::pair<std::string, std::string>> trailers;
     };
 
+    // What the session reads next: the client's preface, its first frame
+    // (which must be SETTINGS), then any frame.
+    //
+    //   preface ─24 bytes─► first_settings ─SETTINGS─► frames
     enum class Phase : std::uint8_t { preface, first_settings, frames };
+
+    // The session's life, moved by enter() alone:
+    //
+    //   serving ─submit_goaway(NO_ERROR)─► going_away
+    //      │                                   │
+    //      └── a connection error's GOAWAY ────┴─► failed
+    //
+    // going_away takes no new stream; failed reads nothing more and sends
+    // nothing but what it queued (its GOAWAY last). Both are final but
+    // for going_away's move to failed.
+    enum class Life : std::uint8_t { serving, going_away, failed };
+    void enter(Life to);
 
     Stream* find(std::uint32_t id);
     void on_frame(const HTTP2Frame& frame);
@@ -256,12 +272,11 @@ private:
     std::uint32_t our_initial_window_ = 65535;
     bool our_settings_acked_ = false;
 
-    bool goaway_sent_ = false;
+    Life life_ = Life::serving;
     std::uint32_t goaway_last_id_ = 0;  // the last stream our GOAWAY took
     // Client resets allowed now (rapid reset), and when that was counted.
     double reset_tokens_;
     std::chrono::steady_clock::time_point reset_tokens_at_;
-    bool failed_ = false;
     HTTP2ErrorCode error_ = HTTP2ErrorCode::no_error;
     std::string error_message_;
     const char* last_malformed_ = nullptr;
