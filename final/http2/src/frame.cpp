@@ -196,9 +196,9 @@ std::optional<HTTP2Frame> HTTP2FrameReader::next(std::string_view& input) {
     // The common case: the frame is whole in `input`, and is not copied.
     if (pending_.empty() && input.size() >= kHTTP2FrameHeaderSize) {
         HTTP2FrameHeader header = parse_http2_frame_header(input);
-        check_header(header, max_frame_size_);
         std::size_t size = kHTTP2FrameHeaderSize + header.length;
         if (input.size() >= size) {
+            check_header(header, max_frame_size_);
             std::string_view payload = input.substr(kHTTP2FrameHeaderSize, header.length);
             input.remove_prefix(size);
             return checked(header, payload);

@@ -85,10 +85,6 @@ bool connection_specific(std::string_view name) {
            name == "transfer-encoding" || name == "upgrade";
 }
 
-HTTP2ConnectionError connection_error(HTTP2ErrorCode code, const std::string& message) {
-    return HTTP2ConnectionError(code, message);
-}
-
 std::string on_stream(std::string_view what, std::uint32_t id) {
     return std::string(what) + " on stream " + std::to_string(id);
 }
@@ -172,18 +168,18 @@ void HTTP2Session::on_frame(const HTTP2Frame& frame) {
     const HTTP2FrameHeader& header = frame.header;
     if (phase_ == Phase::first_settings) {
         if (header.type != HTTP2FrameType::settings || header.has(http2_flags::kAck)) {
-            throw connection_error(HTTP2ErrorCode::protocol_error,
-                                   "the client's first frame is " +
-                                       http2_frame_type_name(header.type) + ", not SETTINGS");
+            throw HTTP2ConnectionError(HTTP2ErrorCode::protocol_error,
+                                       "the client's first frame is " +
+                                           http2_frame_type_name(header.type) + ", not SETTINGS");
         }
         phase_ = Phase::frames;
     }
     if (block_stream_ != 0 &&
         (header.type != HTTP2FrameType::continuation || header.stream_id != block_stream_)) {
-        throw connection_error(HTTP2ErrorCode::protocol_error,
-                               on_stream(http2_frame_type_name(header.type), header.stream_id) +
-                                   " inside the header block of stream " +
-                                   std::to_string(block_stream_));
+        throw HTTP2ConnectionError(HTTP2ErrorCode::protocol_error,
+                                   on_stream(http2_frame_type_name(header.type), header.stream_id) +
+                                       " inside the header block of stream " +
+                                       std::to_string(block_stream_));
     }
     switch (header.type) {
         case HTTP2FrameType::data: on_data(frame); break;
@@ -191,28 +187,32 @@ void HTTP2Session::on_frame(const HTTP2Frame& frame) {
         case HTTP2FrameType::rst_stream: on_rst_stream(frame); break;
         case HTTP2FrameType::settings: on_settings(frame); break;
         case HTTP2FrameType::push_promise:
-            throw connection_error(HTTP2ErrorCode::protocol_error, "PUSH_PROMISE from a client");
+            throw HTTP2ConnectionError(HTTP2ErrorCode::protocol_error,
+                                       "PUSH_PROMISE from a client");
         case HTTP2FrameType::ping:
             if (!header.has(http2_flags::kAck)) {
                 if (++acks_queued_ > kMaxQueuedAcks) {
-                    throw connection_error(HTTP2ErrorCode::enhance_your_calm,
-                                           "PINGs and SETTINGS faster than their ACKs are read");
+                    throw HTTP2ConnectionError(
+                        HTTP2ErrorCode::enhance_your_calm,
+                        "PINGs and SETTINGS faster than their ACKs are read");
                 }
                 append_ping_ack(control_, frame.payload);
             }
             break;
-        case HTTP2FrameType::goaway: on_goaway(frame); break;
+        // GOAWAY: the client opens no more streams, and those open go on;
+        // nothing for a server to do, since it opens none.
+        case HTTP2FrameType::goaway: break;
         case HTTP2FrameType::window_update: on_window_update(frame); break;
         case HTTP2FrameType::continuation:
             if (block_stream_ == 0) {
-                throw connection_error(
+                throw HTTP2ConnectionError(
                     HTTP2ErrorCode::protocol_error,
                     on_stream("CONTINUATION without a HEADERS", header.stream_id));
             }
             if (++block_continuations_ > kMaxContinuations) {
-                throw connection_error(HTTP2ErrorCode::enhance_your_calm,
-                                       "more than " + std::to_string(kMaxContinuations) +
-                                           " CONTINUATION frames in a header block");
+                throw HTTP2ConnectionError(HTTP2ErrorCode::enhance_your_calm,
+                                           "more than " + std::to_string(kMaxContinuations) +
+                                               " CONTINUATION frames in a header block");
             }
             block_.append(frame.payload);
             if (header.has(http2_flags::kEndHeaders)) decode_block(block_);
@@ -227,8 +227,8 @@ void HTTP2Session::on_frame(const HTTP2Frame& frame) {
 void HTTP2Session::on_headers(const HTTP2Frame& frame) {
     std::uint32_t id = frame.header.stream_id;
     if (id % 2 == 0) {
-        throw connection_error(HTTP2ErrorCode::protocol_error,
-                               on_stream("HEADERS", id) + ": a client's streams are odd");
+        throw HTTP2ConnectionError(HTTP2ErrorCode::protocol_error,
+                                   on_stream("HEADERS", id) + ": a client's streams are odd");
     }
     block_ignored_ = false;
     block_is_trailers_ = false;
@@ -243,10 +243,10 @@ void HTTP2Session::on_headers(const HTTP2Frame& frame) {
         }
     } else if (id <= last_stream_id_) {
         if (!frames_ignored_on(id)) {
-            throw connection_error(HTTP2ErrorCode::protocol_error,
-                                   on_stream("HEADERS", id) + ", not above " +
-                                       std::to_string(last_stream_id_) +
-                                       ", the last stream the client opened");
+            throw HTTP2ConnectionError(HTTP2ErrorCode::protocol_error,
+                                       on_stream("HEADERS", id) + ", not above " +
+                                           std::to_string(last_stream_id_) +
+                                           ", the last stream the client opened");
         }
         block_ignored_ = true;
     } else {
@@ -378,15 +378,15 @@ void HTTP2Session::on_data(const HTTP2Frame& frame) {
     std::uint32_t id = frame.header.stream_id;
     std::size_t length = frame.header.length;  // padding counts too
     if (static_cast<std::int64_t>(length) > connection_receive_window_) {
-        throw connection_error(HTTP2ErrorCode::flow_control_error,
-                               on_stream("DATA", id) + " past the connection's window");
+        throw HTTP2ConnectionError(HTTP2ErrorCode::flow_control_error,
+                                   on_stream("DATA", id) + " past the connection's window");
     }
     connection_receive_window_ -= static_cast<std::int64_t>(length);
     Stream* stream = find(id);
     if (stream == nullptr) {
         if (id > last_stream_id_) {
-            throw connection_error(HTTP2ErrorCode::protocol_error,
-                                   on_stream("DATA", id) + ", which was never opened");
+            throw HTTP2ConnectionError(HTTP2ErrorCode::protocol_error,
+                                       on_stream("DATA", id) + ", which was never opened");
         }
         give_back_connection(length);
         if (frames_ignored_on(id)) return;
@@ -406,10 +406,10 @@ void HTTP2Session::on_data(const HTTP2Frame& frame) {
     bool ends = frame.header.has(http2_flags::kEndStream);
     if (frame.payload.empty() && !ends) {
         if (++stream->empty_data_in_a_row > kMaxEmptyDataInARow) {
-            throw connection_error(HTTP2ErrorCode::enhance_your_calm,
-                                   "more than " + std::to_string(kMaxEmptyDataInARow) +
-                                       " empty DATA frames in a row on stream " +
-                                       std::to_string(id));
+            throw HTTP2ConnectionError(HTTP2ErrorCode::enhance_your_calm,
+                                       "more than " + std::to_string(kMaxEmptyDataInARow) +
+                                           " empty DATA frames in a row on stream " +
+                                           std::to_string(id));
         }
     } else {
         stream->empty_data_in_a_row = 0;
@@ -441,13 +441,13 @@ void HTTP2Session::on_settings(const HTTP2Frame& frame) {
         return;
     }
     if (frame.header.length / 6 > kMaxSettingsPerFrame) {
-        throw connection_error(
+        throw HTTP2ConnectionError(
             HTTP2ErrorCode::enhance_your_calm,
             std::to_string(frame.header.length / 6) + " settings in one SETTINGS frame");
     }
     if (++acks_queued_ > kMaxQueuedAcks) {
-        throw connection_error(HTTP2ErrorCode::enhance_your_calm,
-                               "PINGs and SETTINGS faster than their ACKs are read");
+        throw HTTP2ConnectionError(HTTP2ErrorCode::enhance_your_calm,
+                                   "PINGs and SETTINGS faster than their ACKs are read");
     }
     std::vector<HTTP2Setting> settings = http2_settings(frame);
     apply_peer_settings(settings);
@@ -467,8 +467,8 @@ void HTTP2Session::apply_peer_settings(std::span<const HTTP2Setting> settings) {
                 for (auto& [id, stream] : streams_) {
                     stream.send_window += change;
                     if (stream.send_window > kHTTP2MaxWindowSize) {
-                        throw connection_error(HTTP2ErrorCode::flow_control_error,
-                                               on_stream("a window past 2^31-1", id));
+                        throw HTTP2ConnectionError(HTTP2ErrorCode::flow_control_error,
+                                                   on_stream("a window past 2^31-1", id));
                     }
                     if (change > 0) schedule(id, stream);
                 }
@@ -486,14 +486,14 @@ void HTTP2Session::on_window_update(const HTTP2Frame& frame) {
     if (id == 0) {
         connection_send_window_ += increment;
         if (connection_send_window_ > kHTTP2MaxWindowSize) {
-            throw connection_error(HTTP2ErrorCode::flow_control_error,
-                                   "the connection's window past 2^31-1");
+            throw HTTP2ConnectionError(HTTP2ErrorCode::flow_control_error,
+                                       "the connection's window past 2^31-1");
         }
         return;
     }
     if (id > last_stream_id_) {
-        throw connection_error(HTTP2ErrorCode::protocol_error,
-                               on_stream("WINDOW_UPDATE", id) + ", which was never opened");
+        throw HTTP2ConnectionError(HTTP2ErrorCode::protocol_error,
+                                   on_stream("WINDOW_UPDATE", id) + ", which was never opened");
     }
     Stream* stream = find(id);
     if (stream == nullptr) return;  // closed: it may cross our last frame
@@ -507,8 +507,8 @@ void HTTP2Session::on_window_update(const HTTP2Frame& frame) {
 void HTTP2Session::on_rst_stream(const HTTP2Frame& frame) {
     std::uint32_t id = frame.header.stream_id;
     if (id > last_stream_id_) {
-        throw connection_error(HTTP2ErrorCode::protocol_error,
-                               on_stream("RST_STREAM", id) + ", which was never opened");
+        throw HTTP2ConnectionError(HTTP2ErrorCode::protocol_error,
+                                   on_stream("RST_STREAM", id) + ", which was never opened");
     }
     Stream* stream = find(id);
     if (stream == nullptr || stream->state == StreamState::closed) return;
@@ -519,47 +519,47 @@ void HTTP2Session::on_rst_stream(const HTTP2Frame& frame) {
     reset_tokens_ = std::min(kResetBurst, reset_tokens_ + since.count() * kResetsPerSecond);
     reset_tokens_at_ = now;
     if (reset_tokens_ < 1) {
-        throw connection_error(HTTP2ErrorCode::enhance_your_calm,
-                               "streams reset faster than " +
-                                   std::to_string(static_cast<int>(kResetsPerSecond)) +
-                                   " a second");
+        throw HTTP2ConnectionError(HTTP2ErrorCode::enhance_your_calm,
+                                   "streams reset faster than " +
+                                       std::to_string(static_cast<int>(kResetsPerSecond)) +
+                                       " a second");
     }
     reset_tokens_ -= 1;
     close(id, *stream, http2_rst_stream_code(frame));
 }
 
-void HTTP2Session::on_goaway(const HTTP2Frame&) {
-    // The client opens no more streams; those open go on. Nothing for a
-    // server to do: it opens none.
+namespace {
+
+// What each enter() below does: moves `state` to `to` where its drawing
+// (in http2session.h) shows the move (`drawn`), else throws
+// std::logic_error naming the machine and both states.
+template <typename State, std::size_t N>
+void move_state(State& state, State to, bool drawn, std::string_view machine,
+                const std::string_view (&names)[N]) {
+    if (!drawn) {
+        throw std::logic_error("HTTP/2 session: " + std::string(machine) + " cannot go from " +
+                               std::string(names[static_cast<std::size_t>(state)]) + " to " +
+                               std::string(names[static_cast<std::size_t>(to)]));
+    }
+    state = to;
 }
 
-// The one writer of a stream's state and of its output's (their drawings
-// are in http2session.h): a move the drawing does not show throws
-// std::logic_error.
+}  // namespace
+
 void HTTP2Session::enter(Stream& stream, StreamState to) {
     constexpr std::string_view kNames[] = {"open", "half_closed_remote", "half_closed_local",
                                            "closed"};
     StreamState from = stream.state;
     bool drawn = to == StreamState::closed ? from != StreamState::closed
                                            : from == StreamState::open && to != StreamState::open;
-    if (!drawn) {
-        throw std::logic_error("HTTP/2 session: a stream cannot go from " +
-                               std::string(kNames[static_cast<int>(from)]) + " to " +
-                               std::string(kNames[static_cast<int>(to)]));
-    }
-    stream.state = to;
+    move_state(stream.state, to, drawn, "a stream", kNames);
 }
 
 void HTTP2Session::enter(Life to) {
     constexpr std::string_view kNames[] = {"serving", "going_away", "failed"};
     bool drawn = (life_ == Life::serving && to != Life::serving) ||
                  (life_ == Life::going_away && to == Life::failed);
-    if (!drawn) {
-        throw std::logic_error("HTTP/2 session: its life cannot go from " +
-                               std::string(kNames[static_cast<int>(life_)]) + " to " +
-                               std::string(kNames[static_cast<int>(to)]));
-    }
-    life_ = to;
+    move_state(life_, to, drawn, "its life", kNames);
 }
 
 void HTTP2Session::enter(Stream& stream, Output to) {
@@ -567,12 +567,7 @@ void HTTP2Session::enter(Stream& stream, Output to) {
     Output from = stream.output;
     bool drawn = (from == Output::none && to != Output::none) ||
                  (from == Output::body && to == Output::ended);
-    if (!drawn) {
-        throw std::logic_error("HTTP/2 session: a response cannot go from " +
-                               std::string(kNames[static_cast<int>(from)]) + " to " +
-                               std::string(kNames[static_cast<int>(to)]));
-    }
-    stream.output = to;
+    move_state(stream.output, to, drawn, "a response", kNames);
 }
 
 // The stream is over: it is reported (and forgotten) by the next send(),

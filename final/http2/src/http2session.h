@@ -211,7 +211,6 @@ private:
     void on_settings(const HTTP2Frame& frame);
     void on_window_update(const HTTP2Frame& frame);
     void on_rst_stream(const HTTP2Frame& frame);
-    void on_goaway(const HTTP2Frame& frame);
     void apply_peer_settings(std::span<const HTTP2Setting> settings);
     void enter(Stream& stream, StreamState to);
     void enter(Stream& stream, Output to);

@@ -36,7 +36,6 @@
 //   ...OwnHpack        ReceiveChapter10, SendChapter10 and ServeChapter10
 //                      with final/http2's own HPACK (final/http2/src/hpack.h)
 //                      for chapter 10's: a framer and HPACK of our own
-//                      (built where final/http2 is)
 //   ...Session         the same three with final/http2's own session
 //                      (final/http2/src/http2session.h), which the server
 //                      runs on: its frames, HPACK, stream states, windows
@@ -86,11 +85,9 @@
 
 #include "frame.h"
 #include "hpack.h"
-#include "window.h"
-#if COURSE_HAVE_FINAL_HPACK
 #include "http2/src/hpack.h"
 #include "http2/src/http2session.h"
-#endif
+#include "window.h"
 
 namespace {
 
@@ -464,10 +461,8 @@ private:
     Hpack hpack_;
     HeaderDecoder decoder_{kMaxHeaderListSize};
     HeaderEncoder encoder_;
-#if COURSE_HAVE_FINAL_HPACK
     tornado::detail::HPACKDecoder own_decoder_;
     tornado::detail::HPACKEncoder own_encoder_;
-#endif
     bool preface_seen_ = false;
     bool client_settings_seen_ = false;
     std::uint32_t last_stream_id_ = 0;
@@ -558,10 +553,9 @@ void ChapterConnection::on_settings(const FrameHeader& header, std::string_view 
 
 void ChapterConnection::apply_setting(const Setting& setting) {
     switch (setting.id) {
-        case SettingId::header_table_size: encoder_.set_max_table_size(setting.value);
-#if COURSE_HAVE_FINAL_HPACK
+        case SettingId::header_table_size:
+            encoder_.set_max_table_size(setting.value);
             own_encoder_.set_max_table_size(setting.value);
-#endif
             break;
         case SettingId::initial_window_size: {
             // Every open stream's window moves by the difference (6.9.2).
@@ -657,7 +651,6 @@ void ChapterConnection::on_header_block(std::uint32_t stream_id, bool end_stream
 // The chapter's HeaderDecoder, or ours with the same result: the fields
 // copied out, and whether the list went over SETTINGS_MAX_HEADER_LIST_SIZE.
 DecodedHeaders ChapterConnection::decode_block(std::string_view block) {
-#if COURSE_HAVE_FINAL_HPACK
     if (hpack_ == Hpack::ours) {
         DecodedHeaders decoded;
         std::size_t list_size = 0;
@@ -675,12 +668,10 @@ DecodedHeaders ChapterConnection::decode_block(std::string_view block) {
         }
         return decoded;
     }
-#endif
     return decoder_.decode(block);
 }
 
 std::string ChapterConnection::encode_block(const HeaderList& fields) {
-#if COURSE_HAVE_FINAL_HPACK
     if (hpack_ == Hpack::ours) {
         thread_local std::vector<tornado::detail::HPACKField> views;
         views.clear();
@@ -689,7 +680,6 @@ std::string ChapterConnection::encode_block(const HeaderList& fields) {
         own_encoder_.encode(views, block);
         return block;
     }
-#endif
     return encoder_.encode(fields);
 }
 
@@ -730,7 +720,6 @@ void ChapterConnection::send_body(std::uint32_t stream_id, OpenStream& stream,
     output_ += make_frame(FrameType::data, flags::kEndStream, stream_id, body);
 }
 
-#if COURSE_HAVE_FINAL_HPACK
 // One connection served by final/http2's session, as HTTP2ServerConnection
 // drives it: receive(), then submit_response() a stream, then send() into
 // a batch (whose bytes are appended to output()).
@@ -749,9 +738,11 @@ public:
         if (!session_.want_read()) fail("the session refused: " + session_.error_message());
     }
     void respond(std::uint32_t stream_id) {
-        // Views of the response's fields, as response_fields() makes them.
-        tornado::detail::HPACKField fields[std::size(kResponseFieldViews)];
-        std::copy(std::begin(kResponseFieldViews), std::end(kResponseFieldViews), fields);
+        // Views of the response's fields, made per response as
+        // response_fields() makes them (and NghttpConnection its nghttp2_nv).
+        std::vector<tornado::detail::HPACKField> fields;
+        fields.reserve(kResponseFields.size());
+        for (const auto& [name, value] : kResponseFields) fields.push_back({name, value});
         session_.submit_response(stream_id, fields, true);
     }
     void flush() {
@@ -785,22 +776,11 @@ public:
     }
 
 private:
-    static constexpr tornado::detail::HPACKField kResponseFieldViews[] = {
-        {":status", "200"},
-        {"content-type", "text/html; charset=UTF-8"},
-        {"content-length", "12"},
-        {"date", "Sun, 29 Nov 2026 08:49:25 GMT"},
-        {"server", "TornadoServer/0.1.0"},
-        {"etag", "\"e02aa1b106d5c7c6a98def2b13005d5b84fd8dc8\""},
-    };
-
     ReceivedRequests requests_;
     std::string output_;
     tornado::detail::HTTP2FrameBatch batch_;
     tornado::detail::HTTP2Session session_;  // last: it calls the members above
 };
-
-#endif
 
 // --- the one-time check: the same fields in, the same responses out -------------------
 
@@ -890,7 +870,6 @@ Served serve_with_chapter10(std::string_view client_bytes, Hpack hpack) {
     return {connection.requests(), read_responses(connection.output())};
 }
 
-#if COURSE_HAVE_FINAL_HPACK
 Served serve_with_session(std::string_view client_bytes) {
     SessionConnection connection;
     connection.receive(client_bytes);
@@ -898,7 +877,6 @@ Served serve_with_session(std::string_view client_bytes) {
     connection.flush();
     return {connection.requests(), read_responses(connection.output())};
 }
-#endif
 
 void check_served(const Served& served, const char* server) {
     std::string who = server;
@@ -939,11 +917,9 @@ Fixture make_fixture() {
     check_served(nghttp2, "nghttp2");
     check_served(framing_only, "nghttp2 without HTTP checks");
     check_served(chapter10, "chapter 10");
-#if COURSE_HAVE_FINAL_HPACK
     check_served(serve_with_chapter10(fixture.connection_bytes, Hpack::ours),
                  "chapter 10 with our HPACK");
     check_served(serve_with_session(fixture.connection_bytes), "final/http2's session");
-#endif
     return fixture;
 }
 
@@ -1131,7 +1107,6 @@ void BM_Http2Framer_ServeChapter10(benchmark::State& state) {
 }
 BENCHMARK(BM_Http2Framer_ServeChapter10);
 
-#if COURSE_HAVE_FINAL_HPACK
 void BM_Http2Framer_ReceiveChapter10OwnHpack(benchmark::State& state) {
     time_receiving(state, Bytes::requests, chapter10_connections(Hpack::ours));
 }
@@ -1165,7 +1140,6 @@ void BM_Http2Framer_ServeSession(benchmark::State& state) {
     time_serving(state, session_connections());
 }
 BENCHMARK(BM_Http2Framer_ServeSession);
-#endif
 
 }  // namespace
 
