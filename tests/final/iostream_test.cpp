@@ -744,6 +744,22 @@ TEST(IOStreamWrite, ASmallWriteIsDoneInsideTheCallOrWhenTheKernelReports) {
     EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 5), "hello");
 }
 
+// An empty write is how a caller waits for everything written before it:
+// with nothing before it, it is done at once on either loop (on io_uring no
+// report would ever come for it). After a write, it waits for that one.
+TEST(IOStreamWrite, AnEmptyWriteWaitsForTheWritesBeforeIt) {
+    IOLoop loop;
+    SocketPair pair;
+    auto stream = IOStream::create(std::move(pair.left));
+    EXPECT_TRUE(stream->write(std::string_view{}).done());
+    stream->write("hello");
+    Future<void> after = stream->write(std::string_view{});
+    ASSERT_TRUE(tornado::testing::run_until(loop, [&] { return after.done(); }));
+    EXPECT_FALSE(stream->writing());
+    EXPECT_EQ(tornado::testing::recv_bytes(pair.right.get(), 5), "hello");
+    EXPECT_TRUE(stream->write(std::string_view{}).done());
+}
+
 // On io_uring a write waits for the turn's end, unless the code asks the
 // loop to hand it over now: the peer has the bytes while the turn still runs.
 TEST(IOStreamWrite, SubmitRequestsSendsBeforeTheTurnEnds) {

@@ -288,6 +288,11 @@ void HTTP2ServerConnection::send_now() {
     while (gather_frames()) {
         if (end_if_socket_gone()) return;
         Future<void> written = batch_.write_to(*stream_);
+        // The streams the sending closed. Only now, with batch_ written:
+        // their events and those still queued may run handlers, whose
+        // early sends gather into batch_ again.
+        dispatch_events();
+        if (!serving() || sending_) return;  // sending_: a handler's early send waits
         if (stream_->write_buffer_size() >= kMaxUnsent) {
             wait_until_written(std::move(written));
             return;
@@ -303,7 +308,6 @@ bool HTTP2ServerConnection::gather_frames() {
     in_callbacks_ = true;
     session_->send(batch_, kSendBatch);
     in_callbacks_ = false;
-    dispatch_events();  // the streams the sending closed
     return !batch_.empty() && serving();
 }
 

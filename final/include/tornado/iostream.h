@@ -32,7 +32,8 @@
 //   when the kernel took everything. On the io_uring loop the kernel does
 //   the sending: write() only buffers, the loop's next wait hands the
 //   buffer over as one send request, and the Future resolves when the
-//   kernel reports, never inside the call (see "by completion" below).
+//   kernel reports, never inside the call (see "by completion" below);
+//   an empty write with nothing before it is done at once there too.
 // * Closing: close(), a socket error, a limit, or the peer's close seen by a
 //   read. Then a pending read_until_close gets every byte the peer sent, any
 //   other pending read the buffered bytes can finish is finished, and every

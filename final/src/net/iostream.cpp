@@ -984,6 +984,8 @@ Future<void> IOStream::write_held(std::string_view data, std::string* owned) {
 // inside write().
 Future<void> IOStream::write_by_completion(std::string_view data, std::string* owned) {
     bool send_out = send_ != IOLoop::kNoRequest;
+    // Nothing to send and nothing before it: no report will come to say so.
+    if (data.empty() && !send_out && write_buffer_.empty()) return detail::done_future();
     if (send_out && !queued_) queued_ = std::make_unique<detail::StreamBuffer>();
     Future<void> future = queue_write(send_out ? *queued_ : write_buffer_, data, owned, 0);
     if (!send_out && !connecting()) submit_send();

@@ -196,4 +196,84 @@ TEST(HTTP2EarlyAnswers, TheFirstAnswersGoOutWhileLaterHandlersStillRun) {
         << " ms after the slow handler let the loop go";
 }
 
+// --- an early send while a connection error's GOAWAY is being sent ------------------------
+
+// More than a write's worth: its handler sends early, from inside the
+// sending of whatever was queued before it.
+class Big : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override { write(std::string(100 * 1024, 'b')); }
+};
+
+// Sends `out` in one write, and returns every byte the server sends until
+// it closes (or 5 s pass).
+std::string exchange(std::uint16_t port, const std::string& out) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval wait{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    std::string in;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+        ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size())) {
+        char buffer[65536];
+        for (ssize_t got; (got = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+            in.append(buffer, static_cast<std::size_t>(got));
+        }
+    }
+    ::close(fd);
+    return in;
+}
+
+// The error code of the first GOAWAY among `bytes`' frames, if one came.
+std::optional<std::uint32_t> goaway_code(std::string_view bytes) {
+    auto u32_at = [&](std::size_t at) {
+        std::uint32_t value = 0;
+        for (std::size_t i = at; i < at + 4; ++i)
+            value = (value << 8) | static_cast<std::uint8_t>(bytes[i]);
+        return value;
+    };
+    while (bytes.size() >= 9) {
+        std::size_t length = u32_at(0) >> 8;
+        if (bytes.size() < 9 + length) break;
+        if (bytes[3] == 7 && length >= 8) return u32_at(9 + 4);
+        bytes.remove_prefix(9 + length);
+    }
+    return std::nullopt;
+}
+
+// A request and, in the same read, a frame that is a connection error
+// (DATA on stream 0). Sending the GOAWAY runs the request's handler,
+// which sends early; the frames being gathered for the GOAWAY must not be
+// dropped for the handler's.
+TEST(HTTP2EarlyAnswers, AConnectionErrorReadWithARequestStillSendsItsGoaway) {
+    tornado::IOLoop loop;
+    tornado::Application app({{"/big", tornado::handler<Big>()}});
+    tornado::HTTPServerOptions options;
+    options.http2 = true;
+    tornado::HTTPServer& server = app.listen(0, "127.0.0.1", options);
+    std::string out = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    out += frame(4, 0, 0, "");
+    out += get_request(1, "/big");
+    out += frame(0, 0, 0, "x");  // DATA on stream 0: PROTOCOL_ERROR
+    std::atomic<bool> done = false;
+    std::string answer;
+    std::thread client([&] {
+        answer = exchange(server.port(), out);
+        done = true;
+    });
+    loop.run_sync(
+        [&]() -> tornado::Task<void> {
+            while (!done) co_await tornado::sleep(5ms);
+        },
+        20s);
+    client.join();
+    server.stop();
+    std::optional<std::uint32_t> code = goaway_code(answer);
+    ASSERT_TRUE(code.has_value()) << "no GOAWAY in the " << answer.size() << " bytes that came";
+    EXPECT_EQ(*code, 1u) << "PROTOCOL_ERROR";
+}
+
 }  // namespace
