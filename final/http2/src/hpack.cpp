@@ -156,11 +156,26 @@ constexpr int kLongestCode = 30;
 // there are, and where they start in the sorted list: reading a bit at a
 // time, the code read so far is a symbol as soon as it falls among its
 // length's codes.
+//
+// Most symbols of paths and values (letters, digits, / . - _ and the
+// like) have codes of 8 bits or fewer, so the decoder first looks the
+// next 8 bits up in a table of 256: the symbol whose code they start
+// with, if its code is that short. Only a longer code is read the
+// canonical way, a bit at a time.
+constexpr int kTableBits = 8;
+
 struct HuffmanDecoding {
     std::array<std::uint32_t, kLongestCode + 1> first_code{};
     std::array<std::uint32_t, kLongestCode + 1> count{};
     std::array<std::uint16_t, kLongestCode + 1> first_symbol{};  // into `symbols`
     std::array<std::uint16_t, 257> symbols{};
+    // By the next 8 bits: a short code's symbol and length (0: the code
+    // is longer than 8 bits).
+    struct Short {
+        std::uint8_t symbol = 0;
+        std::uint8_t length = 0;
+    };
+    std::array<Short, 1 << kTableBits> by_first_byte{};
 };
 
 const HuffmanDecoding& huffman_decoding() {
@@ -177,6 +192,16 @@ const HuffmanDecoding& huffman_decoding() {
             made.first_code[code.length] = code.bits;  // the last one written is the first
             made.first_symbol[code.length] = static_cast<std::uint16_t>(i);
             ++made.count[code.length];
+        }
+        for (std::uint16_t symbol = 0; symbol < kEOS; ++symbol) {
+            const HuffmanCode& code = kHuffman[symbol];
+            if (code.length > kTableBits) continue;
+            // Every byte that starts with the code: the code, then any bits.
+            const int free_bits = kTableBits - code.length;
+            for (std::uint32_t rest = 0; rest < (1u << free_bits); ++rest) {
+                made.by_first_byte[(code.bits << free_bits) | rest] = {
+                    static_cast<std::uint8_t>(symbol), code.length};
+            }
         }
         return made;
     }();
@@ -316,31 +341,52 @@ void huffman_encode(std::string_view text, std::string& out) {
     }
 }
 
+// The bits wait in a 64-bit word, the next one at the top; it is refilled
+// a byte at a time while it has room for one, so that a whole code (30
+// bits at most) is there whenever the string still has bytes.
 void huffman_decode(std::string_view coded, std::string& out) {
     const HuffmanDecoding& table = huffman_decoding();
-    std::uint32_t code = 0;
-    int length = 0;
-    for (char c : coded) {
-        auto byte = static_cast<std::uint8_t>(c);
-        for (int bit = 7; bit >= 0; --bit) {
-            code = (code << 1) | ((byte >> bit) & 1u);
-            ++length;
-            if (length < kShortestCode) continue;
-            std::uint32_t offset = code - table.first_code[length];
-            if (code < table.first_code[length] || offset >= table.count[length]) {
-                if (length == kLongestCode) throw HPACKError("HPACK Huffman code not in the table");
-                continue;
-            }
-            std::uint16_t symbol = table.symbols[table.first_symbol[length] + offset];
-            if (symbol == kEOS) throw HPACKError("HPACK Huffman string holds EOS");
-            out += static_cast<char>(symbol);
-            code = 0;
-            length = 0;
+    out.reserve(out.size() + coded.size() * 8 / kShortestCode);  // the most symbols it can hold
+    std::uint64_t bits = 0;
+    int count = 0;  // bits waiting in `bits`
+    std::size_t next = 0;
+    while (true) {
+        while (count <= 56 && next < coded.size()) {
+            bits |= std::uint64_t{static_cast<std::uint8_t>(coded[next++])} << (56 - count);
+            count += 8;
         }
+        if (count == 0) return;
+        HuffmanDecoding::Short short_code = table.by_first_byte[bits >> (64 - kTableBits)];
+        int length = short_code.length;
+        std::uint16_t symbol = short_code.symbol;
+        if (length == 0 || length > count) {
+            // A longer code, or the string's last bits.
+            length = 0;
+            std::uint32_t code = 0;
+            while (true) {
+                if (length == count) {
+                    // What is left must be the start of EOS (all 1s), shorter than a byte.
+                    if (length > 7) throw HPACKError("HPACK Huffman padding longer than 7 bits");
+                    if (code != (1u << length) - 1)
+                        throw HPACKError("HPACK Huffman padding is not EOS");
+                    return;
+                }
+                code = (code << 1) | static_cast<std::uint32_t>((bits >> (63 - length)) & 1);
+                ++length;
+                if (length < kShortestCode) continue;
+                std::uint32_t offset = code - table.first_code[length];
+                if (code >= table.first_code[length] && offset < table.count[length]) {
+                    symbol = table.symbols[table.first_symbol[length] + offset];
+                    break;
+                }
+                if (length == kLongestCode) throw HPACKError("HPACK Huffman code not in the table");
+            }
+            if (symbol == kEOS) throw HPACKError("HPACK Huffman string holds EOS");
+        }
+        out += static_cast<char>(symbol);
+        bits <<= length;
+        count -= length;
     }
-    // What is left must be the start of EOS (all 1s), shorter than a byte.
-    if (length > 7) throw HPACKError("HPACK Huffman padding longer than 7 bits");
-    if (code != (1u << length) - 1) throw HPACKError("HPACK Huffman padding is not EOS");
 }
 
 // --- the table ------------------------------------------------------------------------------
@@ -383,11 +429,13 @@ HPACKTable::Match HPACKTable::find(std::string_view name, std::string_view value
             if (kStaticTable[i - 1].value == value) return {i, true};
         }
     }
-    for (std::size_t i = 0; i < entries_.size(); ++i) {
-        const Entry& entry = entries_[i];
-        if (entry.name != name) continue;
-        if (entry.value == value) return {kStaticEntries + 1 + i, true};
-        if (match.index == 0) match.index = kStaticEntries + 1 + i;
+    std::size_t index = kStaticEntries + 1;
+    for (const Entry& entry : entries_) {  // by iterator: a deque's [] finds the block each time
+        if (entry.name == name) {
+            if (entry.value == value) return {index, true};
+            if (match.index == 0) match.index = index;
+        }
+        ++index;
     }
     return match;
 }

@@ -71,6 +71,29 @@ TEST(HPACKHuffman, CodesTheRFCsExampleAndEveryByteBack) {
     EXPECT_EQ(back, every);
 }
 
+// Strings of every length up to 200, mixing short codes (the decoder's
+// table of 8 bits) with long ones, so that codes cross every byte and
+// refill boundary: each comes back as it went.
+TEST(HPACKHuffman, StringsOfEveryLengthComeBack) {
+    std::uint32_t seed = 12345;
+    auto random_byte = [&] {
+        seed = seed * 1103515245u + 12345u;
+        std::uint32_t pick = (seed >> 16) % 4;
+        // Three in four from a path's usual characters (codes of 5 to 8 bits).
+        if (pick != 0) return "abcdefghijklmnopqrstuvwxyz0123456789/.-_"[(seed >> 8) % 40];
+        return static_cast<char>((seed >> 8) & 0xff);
+    };
+    for (std::size_t length = 0; length <= 200; ++length) {
+        std::string text;
+        for (std::size_t i = 0; i < length; ++i) text += random_byte();
+        std::string coded;
+        tornado::detail::huffman_encode(text, coded);
+        std::string back;
+        tornado::detail::huffman_decode(coded, back);
+        ASSERT_EQ(back, text) << "length " << length;
+    }
+}
+
 TEST(HPACKHuffman, RefusesEOSAndPaddingThatIsNotEOSsStart) {
     std::string out;
     // EOS is 30 1s: with two padding bits, four bytes of 0xff.
