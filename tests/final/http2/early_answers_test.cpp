@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -95,18 +96,44 @@ struct Seen {
     std::string error;
 };
 
-Seen run_client(std::uint16_t port, int answers, std::uint32_t slow_stream) {
-    Seen seen;
+// A blocking socket connected to the server, or -1. A read that waits
+// more than 5 s fails (the test says so), rather than hang it.
+int connect_to(std::uint16_t port) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(port);
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval wait{5, 0};  // a read that waits longer fails the test
+    timeval wait{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-        seen.error = "connect failed";
         ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// Runs `client` on a thread of its own while the loop serves it, until
+// it returns (or 20 s pass).
+void serve_until_done(tornado::IOLoop& loop, const std::function<void()>& client) {
+    std::atomic<bool> done = false;
+    std::thread thread([&] {
+        client();
+        done = true;
+    });
+    loop.run_sync(
+        [&]() -> tornado::Task<void> {
+            while (!done) co_await tornado::sleep(5ms);
+        },
+        20s);
+    thread.join();
+}
+
+Seen run_client(std::uint16_t port, int answers, std::uint32_t slow_stream) {
+    Seen seen;
+    int fd = connect_to(port);
+    if (fd < 0) {
+        seen.error = "connect failed";
         return seen;
     }
     // Windows of 1 MiB, so that flow control holds back none of the answers.
@@ -168,18 +195,8 @@ TEST(HTTP2EarlyAnswers, TheFirstAnswersGoOutWhileLaterHandlersStillRun) {
     tornado::HTTPServer& server = app.listen(0, "127.0.0.1", options);
     constexpr int kAnswers = 6;  // 96 KiB: more than one write's worth
     constexpr std::uint32_t kSlowStream = 1 + 2 * kAnswers;
-    std::atomic<bool> done = false;
     Seen seen;
-    std::thread client([&] {
-        seen = run_client(server.port(), kAnswers, kSlowStream);
-        done = true;
-    });
-    loop.run_sync(
-        [&]() -> tornado::Task<void> {
-            while (!done) co_await tornado::sleep(5ms);
-        },
-        20s);
-    client.join();
+    serve_until_done(loop, [&] { seen = run_client(server.port(), kAnswers, kSlowStream); });
     server.stop();
 
     ASSERT_EQ(seen.error, "");
@@ -208,16 +225,10 @@ public:
 // Sends `out` in one write, and returns every byte the server sends until
 // it closes (or 5 s pass).
 std::string exchange(std::uint16_t port, const std::string& out) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval wait{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    int fd = connect_to(port);
     std::string in;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-        ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size())) {
+    if (fd < 0) return in;
+    if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size())) {
         char buffer[65536];
         for (ssize_t got; (got = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) {
             in.append(buffer, static_cast<std::size_t>(got));
@@ -258,18 +269,8 @@ TEST(HTTP2EarlyAnswers, AConnectionErrorReadWithARequestStillSendsItsGoaway) {
     out += frame(4, 0, 0, "");
     out += get_request(1, "/big");
     out += frame(0, 0, 0, "x");  // DATA on stream 0: PROTOCOL_ERROR
-    std::atomic<bool> done = false;
     std::string answer;
-    std::thread client([&] {
-        answer = exchange(server.port(), out);
-        done = true;
-    });
-    loop.run_sync(
-        [&]() -> tornado::Task<void> {
-            while (!done) co_await tornado::sleep(5ms);
-        },
-        20s);
-    client.join();
+    serve_until_done(loop, [&] { answer = exchange(server.port(), out); });
     server.stop();
     std::optional<std::uint32_t> code = goaway_code(answer);
     ASSERT_TRUE(code.has_value()) << "no GOAWAY in the " << answer.size() << " bytes that came";
