@@ -102,6 +102,7 @@ TEST(StaticFileHandlerType, ComesFromTheLastExtensionInAnyCase) {
     // A longer or shorter extension that starts like a known one is not it.
     EXPECT_EQ(StaticFileHandler::content_type_for("a/page.html5"), "application/octet-stream");
     EXPECT_EQ(StaticFileHandler::content_type_for("a/page.ht"), "application/octet-stream");
+    EXPECT_EQ(StaticFileHandler::content_type_for("a/font.woff2x"), "application/octet-stream");
     // A dot in a folder's name, a name that starts with its only dot, or
     // one that ends with it: no extension.
     EXPECT_EQ(StaticFileHandler::content_type_for("/srv/site.css/readme"),

@@ -1351,9 +1351,16 @@ public:
     // nothing once the content is all given. A piece may be a plain
     // std::string (SharedBytes takes one), or bytes kept alive by an
     // owner, which the response then sends without a copy. Any such
-    // function converts to ContentChunks.
+    // function converts to ContentChunks. Like a generator, it can be
+    // moved, not copied.
     class ContentChunks {
     public:
+        // Room inline for the default get_content's function (its cached
+        // file, where it is, where it stops), so that serving a file
+        // allocates none.
+        static constexpr std::size_t kInlineRoom = 6 * sizeof(void*);
+        using NextPiece = Function<std::optional<SharedBytes>(), kInlineRoom>;
+
         ContentChunks() = default;
         template <typename Next>
             requires(!std::is_same_v<std::remove_cvref_t<Next>, ContentChunks> &&
@@ -1363,7 +1370,7 @@ public:
         // The same pieces, which are also all of `file`'s bytes: serve()
         // may then have the connection send them from the file
         // (RequestHandler::write_file) and never ask for them.
-        ContentChunks(std::function<std::optional<SharedBytes>()> next, FileBytes file)
+        ContentChunks(NextPiece next, FileBytes file)
             : next_(std::move(next)), file_(std::move(file)) {}
 
         std::optional<SharedBytes> operator()() { return next_(); }
@@ -1372,7 +1379,7 @@ public:
         const std::optional<FileBytes>& file() const noexcept { return file_; }
 
     private:
-        std::function<std::optional<SharedBytes>()> next_;
+        NextPiece next_;
         std::optional<FileBytes> file_;
     };
 

@@ -93,6 +93,7 @@ std::shared_ptr<const CachedFile> StaticFileCache::load(const std::string& path)
     struct stat status {};
     if (file->fd() < 0 || ::fstat(file->fd(), &status) != 0) return nullptr;
     auto content = std::make_shared<CachedFile>();
+    content->path = path;
     content->stamp = {static_cast<std::int64_t>(status.st_size), changed_ns(status)};
     if (static_cast<std::size_t>(status.st_size) > limits_.max_file_bytes) {
         content->file = std::move(file);

@@ -86,6 +86,7 @@ private:
 
 // One file's content: its bytes when small, else its open descriptor.
 struct CachedFile {
+    std::string path;  // to name it in an error
     FileStamp stamp;
     std::shared_ptr<const std::string> bytes;  // files up to max_file_bytes
     std::shared_ptr<OpenFile> file;            // larger ones

@@ -268,7 +268,11 @@ Task<void> StaticFileHandler::serve(std::string url_path, bool include_body) {
                                           *absolute_path_, *this,
                                           Application::FileStamp{stat_->size, stat_->modified_ns})
                                     : application().static_file_version(*absolute_path_, *this);
-    if (!version.empty()) etag_ = "\"" + version + "\"";
+    if (!version.empty()) {
+        etag_.emplace();
+        etag_->reserve(version.size() + 2);
+        etag_->append("\"").append(version).append("\"");
+    }
     set_headers();
     if (should_return_304()) {
         set_status(304);
@@ -302,7 +306,10 @@ std::string StaticFileHandler::parse_url_path(const std::string& url_path) { ret
 
 std::string StaticFileHandler::get_absolute_path(const std::string& root,
                                                  const std::string& path) const {
-    return abspath(root + "/" + path);
+    std::string joined;  // one allocation, where root + "/" + path made two
+    joined.reserve(root.size() + 1 + path.size());
+    joined.append(root).append("/").append(path);
+    return abspath(std::move(joined));
 }
 
 // `path_` is the URL's capture group, already percent-decoded by the
@@ -370,7 +377,7 @@ std::optional<std::time_t> StaticFileHandler::get_modified_time() { return stat_
 std::int64_t StaticFileHandler::get_content_size() { return stat_file().size; }
 
 std::string StaticFileHandler::get_content_type() {
-    return content_type_for(absolute_path_.value_or(path_));
+    return content_type_for(absolute_path_ ? std::string_view(*absolute_path_) : path_);
 }
 
 // The headers that describe the content itself. serve() sets them before
@@ -433,8 +440,9 @@ StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::strin
     // (or opened); with one, a file cut short before it is an error.
     std::int64_t stop = end.value_or(content->stamp.size);
     bool must_reach_stop = end.has_value();
-    auto next_piece = [content, offset, stop, must_reach_stop,
-                       absolute_path]() mutable -> std::optional<SharedBytes> {
+    // Only what fits inline in ContentChunks: no allocation a request.
+    auto next_piece = [content, offset, stop,
+                       must_reach_stop]() mutable -> std::optional<SharedBytes> {
         if (offset >= stop) return std::nullopt;
         auto wanted = static_cast<std::size_t>(std::min<std::int64_t>(stop - offset, kChunkSize));
         SharedBytes piece;
@@ -453,13 +461,14 @@ StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::strin
         }
         if (piece.bytes.empty()) {
             if (must_reach_stop) {
-                throw std::runtime_error("static file shrank while being sent: " + absolute_path);
+                throw std::runtime_error("static file shrank while being sent: " + content->path);
             }
             return std::nullopt;
         }
         offset += static_cast<std::int64_t>(piece.bytes.size());
         return piece;
     };
+    static_assert(sizeof(next_piece) <= ContentChunks::kInlineRoom);
     if (content->bytes || offset >= stop) return next_piece;
     // A large file: the connection may send [offset, stop) from the open
     // descriptor instead (serve()). The entry keeps it open.
@@ -503,7 +512,7 @@ std::string StaticFileHandler::content_type_for(std::string_view path) {
     // which Tornado asks. A fixed table instead of reading mime.types, so the
     // answer does not depend on the machine. "gz" is application/gzip, as
     // Tornado answers for any gzip file (RFC 6713).
-    static const std::pair<std::string_view, std::string_view> kTypes[] = {
+    static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
         {"html", "text/html"},
         {"htm", "text/html"},
         {"css", "text/css"},
@@ -541,10 +550,21 @@ std::string StaticFileHandler::content_type_for(std::string_view path) {
     std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
     std::size_t dot = name.rfind('.');
     if (dot == std::string_view::npos || dot == 0) return "application/octet-stream";
-    // Compared in place, not lowered into a copy: every static answer asks.
+    // Lowered once into a small buffer, not compared without case row by
+    // row: every static answer asks, and an extension in no row (".bin")
+    // was compared with all 29.
     std::string_view extension = name.substr(dot + 1);
+    constexpr std::size_t kLongestKnown = 5;  // "woff2"
+    static_assert(std::ranges::all_of(
+        kTypes, [](const auto& row) { return row.first.size() <= kLongestKnown; }));
+    if (extension.empty() || extension.size() > kLongestKnown) return "application/octet-stream";
+    char lowered[kLongestKnown];
+    for (std::size_t i = 0; i < extension.size(); ++i)
+        lowered[i] = detail::ascii_lower(extension[i]);
+    std::string_view wanted(lowered, extension.size());
     for (const auto& [known, type] : kTypes) {
-        if (detail::equals_ignoring_case(extension, known)) return std::string(type);
+        // The first byte before the rest: most rows share the length.
+        if (known[0] == wanted[0] && known == wanted) return std::string(type);
     }
     return "application/octet-stream";
 }
