@@ -454,6 +454,12 @@ void HPACKEncoder::set_max_table_size(std::size_t max_size) {
 }
 
 void HPACKEncoder::encode(std::span<const HPACKField> fields, std::string& out) {
+    if (!size_update_due_ && last_.valid && last_.codes(fields)) {
+        out += last_.block;
+        return;
+    }
+    std::size_t start = out.size();
+    bool changes_table = size_update_due_;
     if (size_update_due_) {
         if (smallest_size_since_block_ < table_.max_size()) {
             encode_integer(out, 0x20, 5, smallest_size_since_block_);
@@ -461,19 +467,49 @@ void HPACKEncoder::encode(std::span<const HPACKField> fields, std::string& out) 
         encode_integer(out, 0x20, 5, table_.max_size());
         size_update_due_ = false;
     }
-    for (const HPACKField& field : fields) encode_field(field, out);
+    for (const HPACKField& field : fields) {
+        if (encode_field(field, out)) changes_table = true;
+    }
+    last_.valid = !changes_table;
+    if (last_.valid) last_.remember(fields, std::string_view(out).substr(start));
+}
+
+bool HPACKEncoder::LastBlock::codes(std::span<const HPACKField> fields) const noexcept {
+    if (sizes.size() != 2 * fields.size()) return false;
+    std::string_view rest = bytes;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        const HPACKField& field = fields[i];
+        if (sizes[2 * i] != field.name.size() || sizes[2 * i + 1] != field.value.size())
+            return false;
+        if (!rest.starts_with(field.name)) return false;
+        rest.remove_prefix(field.name.size());
+        if (!rest.starts_with(field.value)) return false;
+        rest.remove_prefix(field.value.size());
+    }
+    return true;
+}
+
+void HPACKEncoder::LastBlock::remember(std::span<const HPACKField> fields, std::string_view coded) {
+    sizes.clear();
+    bytes.clear();
+    for (const HPACKField& field : fields) {
+        sizes.push_back(static_cast<std::uint32_t>(field.name.size()));
+        sizes.push_back(static_cast<std::uint32_t>(field.value.size()));
+        bytes.append(field.name).append(field.value);
+    }
+    block.assign(coded);
 }
 
 // The shortest representation this encoder allows itself: the entry when
 // the whole field is in the table; otherwise a literal, its name by index
 // when the name is there, which joins the table unless the field is one
 // not to index or would push out most of the table (over 3/4 of it).
-void HPACKEncoder::encode_field(const HPACKField& field, std::string& out) {
+bool HPACKEncoder::encode_field(const HPACKField& field, std::string& out) {
     HPACKTable::Match match = table_.find(field.name, field.value);
     bool secret = never_indexed(field.name);
     if (match.whole && !secret) {
         encode_integer(out, 0x80, 7, match.index);
-        return;
+        return false;
     }
     std::size_t size = field.name.size() + field.value.size() + HPACKTable::kEntryOverhead;
     bool join = !secret && !not_worth_indexing(field.name) && size <= table_.max_size() * 3 / 4;
@@ -485,6 +521,7 @@ void HPACKEncoder::encode_field(const HPACKField& field, std::string& out) {
     if (match.index == 0) encode_string(out, field.name);
     encode_string(out, field.value);
     if (join) table_.add(field.name, field.value);
+    return join;
 }
 
 // --- decoding -------------------------------------------------------------------------------

@@ -43,6 +43,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tornado::detail {
 
@@ -119,9 +120,28 @@ public:
     const HPACKTable& table() const noexcept { return table_; }
 
 private:
-    void encode_field(const HPACKField& field, std::string& out);
+    // The last block, when coding it added nothing to the table and said
+    // no size, and the fields it codes. Coding is a function of the fields
+    // and the table alone, and only a block or a size changes the table, so
+    // the same fields next time code to the same bytes. A server's answers
+    // mostly repeat their headers (the Etag and the date are entries by
+    // then), and each field's search of the table costs about 280
+    // instructions.
+    struct LastBlock {
+        bool valid = false;
+        std::vector<std::uint32_t> sizes;  // each field's name's, then value's
+        std::string bytes;                 // each field's name, then value
+        std::string block;
+
+        bool codes(std::span<const HPACKField> fields) const noexcept;
+        void remember(std::span<const HPACKField> fields, std::string_view coded);
+    };
+
+    // Whether the field joined the table.
+    bool encode_field(const HPACKField& field, std::string& out);
 
     HPACKTable table_;
+    LastBlock last_;
     // A size change the decoder has not heard of yet: the smallest since
     // the last block (it must hear of that one: it evicts) and the last.
     bool size_update_due_ = false;

@@ -305,6 +305,45 @@ TEST(HPACKEncoder, TheSameStaticAnswerAgainIsAFewBytes) {
     EXPECT_LE(second.size(), 14u) << to_hex(second);
 }
 
+// The encoder codes the fields it coded last time from that block, when
+// the block added nothing and the table has not changed since. Answers
+// that repeat, alternate with one of the same sizes, follow a size change
+// or an answer that adds entries, each read back by libnghttp2, whose
+// table would part from ours at the first block reused wrongly.
+TEST(HPACKEncoder, AnAnswerAgainIsCodedAsBeforeOnlyWhileTheTableIsTheSame) {
+    HPACKEncoder encoder;
+    Nghttp2Inflater inflater;
+    Fields first = static_answer(1);
+    Fields same_sizes = static_answer(2);  // another Etag and length, as long
+    Fields renamed = first;
+    renamed[1].first = "x-tail";      // as long as "server"
+    Fields adds = static_answer(40);  // another date: a new entry
+    auto code = [&](const Fields& fields) {
+        std::string block;
+        encoder.encode(views_of(fields), block);
+        EXPECT_EQ(inflater.inflate(block), fields) << to_hex(block);
+        return block;
+    };
+    code(first);
+    code(same_sizes);
+    code(renamed);
+    std::string again = code(first);
+    EXPECT_EQ(code(first), again) << "nothing changed: the same bytes";
+    EXPECT_NE(code(same_sizes), again) << "values of the same sizes are not the same values";
+    code(first);
+    EXPECT_NE(code(renamed), again) << "names of the same sizes are not the same names";
+    code(adds);
+    EXPECT_NE(code(first), again) << "an entry added since moves the indexes";
+    // A size said once, at the next block's start, and not again.
+    encoder.set_max_table_size(1024);
+    inflater.set_max_table_size(1024);
+    std::string sized = code(first);
+    EXPECT_EQ(static_cast<std::uint8_t>(sized[0]) & 0xe0, 0x20) << to_hex(sized);
+    std::string after = code(first);
+    EXPECT_NE(static_cast<std::uint8_t>(after[0]) & 0xe0, 0x20) << to_hex(after);
+    EXPECT_EQ(code(first), code(first));
+}
+
 TEST(HPACKEncoder, ASetCookieIsNeverIndexed) {
     HPACKEncoder encoder;
     std::string block;
