@@ -458,6 +458,7 @@ void HPACKEncoder::encode(std::span<const HPACKField> fields, std::string& out) 
         out += last_.block;
         return;
     }
+    last_.valid = false;  // until this block is whole
     std::size_t start = out.size();
     bool changes_table = size_update_due_;
     if (size_update_due_) {
