@@ -1356,8 +1356,8 @@ public:
     class ContentChunks {
     public:
         // Room inline for the default get_content's function (its cached
-        // file, where it is, where it stops), so that serving a file
-        // allocates none.
+        // file, where it is, where it stops), so that keeping it allocates
+        // nothing.
         static constexpr std::size_t kInlineRoom = 6 * sizeof(void*);
         using NextPiece = Function<std::optional<SharedBytes>(), kInlineRoom>;
 
