@@ -268,7 +268,7 @@ Task<void> StaticFileHandler::serve(std::string url_path, bool include_body) {
                                           *absolute_path_, *this,
                                           Application::FileStamp{stat_->size, stat_->modified_ns})
                                     : application().static_file_version(*absolute_path_, *this);
-    if (!version.empty()) {
+    if (!version.empty()) {  // one allocation, where "\"" + version + "\"" made two
         etag_.emplace();
         etag_->reserve(version.size() + 2);
         etag_->append("\"").append(version).append("\"");
