@@ -341,12 +341,21 @@ void huffman_encode(std::string_view text, std::string& out) {
     }
 }
 
+namespace {
+
+// huffman_decode's work: the symbols of `coded` into `symbols`, which has
+// room for them; how many there are.
+//
 // The bits wait in a 64-bit word, the next one at the top; it is refilled
 // a byte at a time while it has room for one, so that a whole code (30
-// bits at most) is there whenever the string still has bytes.
-void huffman_decode(std::string_view coded, std::string& out) {
+// bits at most) is there whenever the string still has bytes. The symbols
+// are written into room made first, for the most the string can hold, and
+// the rest is cut off at the end: a request's :path comes this way every
+// time (clients do not index it), and appending a byte at a time cost a
+// capacity check each.
+std::size_t huffman_decode_into(std::string_view coded, char* symbols) {
     const HuffmanDecoding& table = huffman_decoding();
-    out.reserve(out.size() + coded.size() * 8 / kShortestCode);  // the most symbols it can hold
+    std::size_t written = 0;
     std::uint64_t bits = 0;
     int count = 0;  // bits waiting in `bits`
     std::size_t next = 0;
@@ -355,22 +364,23 @@ void huffman_decode(std::string_view coded, std::string& out) {
             bits |= std::uint64_t{static_cast<std::uint8_t>(coded[next++])} << (56 - count);
             count += 8;
         }
-        if (count == 0) return;
+        if (count == 0) break;
         HuffmanDecoding::Short short_code = table.by_first_byte[bits >> (64 - kTableBits)];
         int length = short_code.length;
         std::uint16_t symbol = short_code.symbol;
         if (length == 0 || length > count) {
-            // A longer code, or the string's last bits.
+            if (next == coded.size() && count <= 7) {
+                // The string's last bits, and no code is that short: they
+                // must be the start of EOS (all 1s).
+                if ((bits >> (64 - count)) != (std::uint64_t{1} << count) - 1)
+                    throw HPACKError("HPACK Huffman padding is not EOS");
+                break;
+            }
+            // A longer code, one bit at a time.
             length = 0;
             std::uint32_t code = 0;
             while (true) {
-                if (length == count) {
-                    // What is left must be the start of EOS (all 1s), shorter than a byte.
-                    if (length > 7) throw HPACKError("HPACK Huffman padding longer than 7 bits");
-                    if (code != (1u << length) - 1)
-                        throw HPACKError("HPACK Huffman padding is not EOS");
-                    return;
-                }
+                if (length == count) throw HPACKError("HPACK Huffman padding longer than 7 bits");
                 code = (code << 1) | static_cast<std::uint32_t>((bits >> (63 - length)) & 1);
                 ++length;
                 if (length < kShortestCode) continue;
@@ -383,9 +393,23 @@ void huffman_decode(std::string_view coded, std::string& out) {
             }
             if (symbol == kEOS) throw HPACKError("HPACK Huffman string holds EOS");
         }
-        out += static_cast<char>(symbol);
+        symbols[written++] = static_cast<char>(symbol);
         bits <<= length;
         count -= length;
+    }
+    return written;
+}
+
+}  // namespace
+
+void huffman_decode(std::string_view coded, std::string& out) {
+    const std::size_t start = out.size();
+    out.resize(start + coded.size() * 8 / kShortestCode);  // the most symbols it can hold
+    try {
+        out.resize(start + huffman_decode_into(coded, out.data() + start));
+    } catch (const HPACKError&) {
+        out.resize(start);  // as it was: a refused string adds nothing
+        throw;
     }
 }
 
@@ -527,7 +551,7 @@ bool HPACKEncoder::encode_field(const HPACKField& field, std::string& out) {
 
 // --- decoding -------------------------------------------------------------------------------
 
-void HPACKDecoder::decode(std::string_view block, const OnField& on_field) {
+void HPACKDecoder::decode(std::string_view block, OnField on_field) {
     BlockReader reader(block);
     bool at_start = true;  // size updates come before the first field
     while (!reader.done()) {

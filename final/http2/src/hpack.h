@@ -37,13 +37,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <initializer_list>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "tornado/util.h"
 
 namespace tornado::detail {
 
@@ -150,7 +151,11 @@ private:
 
 class HPACKDecoder {
 public:
-    using OnField = std::function<void(std::string_view name, std::string_view value)>;
+    // Room inline for a callback that captures eight references (the
+    // session's does): a std::function would put it on the heap, once a
+    // block, so once a request.
+    using OnField =
+        Function<void(std::string_view name, std::string_view value), 8 * sizeof(void*)>;
 
     // max_table_size: our SETTINGS_HEADER_TABLE_SIZE, the largest table
     // the peer's encoder may ask us to keep.
@@ -164,7 +169,7 @@ public:
     // The caller bounds the header list (SETTINGS_MAX_HEADER_LIST_SIZE) in
     // on_field: the fields may be many times the block's size, each byte
     // of it naming one large table entry (an HPACK bomb).
-    void decode(std::string_view block, const OnField& on_field);
+    void decode(std::string_view block, OnField on_field);
     const HPACKTable& table() const noexcept { return table_; }
 
 private:
@@ -180,7 +185,8 @@ private:
 std::size_t huffman_length(std::string_view text) noexcept;
 void huffman_encode(std::string_view text, std::string& out);
 // Appends the decoding of `coded` to `out`. Throws HPACKError for EOS in
-// the text, or padding that is longer than 7 bits or not all 1s.
+// the text, or padding that is longer than 7 bits or not all 1s; `out` is
+// then as it was.
 void huffman_decode(std::string_view coded, std::string& out);
 
 }  // namespace tornado::detail

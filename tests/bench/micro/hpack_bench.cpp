@@ -257,7 +257,7 @@ void BM_HpackDecodeRequests_Ours(benchmark::State& state) {
     static const std::vector<std::string> blocks = nghttp2_blocks(kRequest);
     std::size_t bytes = 0;
     for (const std::string& block : blocks) bytes += block.size();
-    const HPACKDecoder::OnField on_field = [](std::string_view name, std::string_view value) {
+    auto on_field = [](std::string_view name, std::string_view value) {
         benchmark::DoNotOptimize(name.data());
         benchmark::DoNotOptimize(value.data());
     };
