@@ -162,10 +162,12 @@ detail::HTTP2Session::Listener::Body HTTP2Stream::body_ready(std::size_t most) n
 void HTTP2Stream::send_data(detail::HTTP2FrameBatch& batch, std::size_t length) noexcept {
     take_into(batch, length);
     taken_ += length;
-    while (!writers_.empty() && writers_.front().until <= taken_) {
-        writers_.front().flushed.set_result();  // its callbacks run later, on the loop
-        writers_.pop_front();
+    std::size_t flushed = 0;
+    while (flushed < writers_.size() && writers_[flushed].until <= taken_) {
+        writers_[flushed].flushed.set_result();  // its callbacks run later, on the loop
+        ++flushed;
     }
+    writers_.erase(writers_.begin(), writers_.begin() + static_cast<std::ptrdiff_t>(flushed));
 }
 
 // The next `length` bytes of out_, which body_ready said are there, onto
@@ -217,7 +219,7 @@ void HTTP2Stream::add_field(std::string_view name, std::string_view value) {
         if (!cookie_.empty()) cookie_ += "; ";
         cookie_ += value;
     } else if (!name.starts_with(':')) {
-        headers_.add(name, value);
+        add_checked_field(name, value);  // field_problem() checked it
     }
 }
 

@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -157,7 +156,9 @@ private:
     std::size_t out_taken_ = 0;
     std::uint64_t queued_ = 0;  // body bytes written so far
     std::uint64_t taken_ = 0;   // body bytes the session has taken
-    std::deque<Waiting> writers_;
+    // A vector, as out_: libstdc++'s deque allocates twice when it is made,
+    // and most streams have one write waiting, or none.
+    std::vector<Waiting> writers_;
     std::vector<std::pair<std::string, std::string>> trailers_;  // names in lower case
     Function<void()> close_callback_;
     ResponseStage response_ = ResponseStage::nothing_sent;

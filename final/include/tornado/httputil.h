@@ -59,6 +59,9 @@ class IOStream;
 class HTTPConnection;
 class HTTPServerConnection;
 class HTTPServerConnectionDelegate;
+namespace detail {
+class RequestDriver;
+}
 
 // --- errors ------------------------------------------------------------------------
 
@@ -351,8 +354,9 @@ public:
     friend bool operator==(const HTTPHeaders& a, const HTTPHeaders& b);
 
 private:
-    friend struct HeadParser;     // parse_request_head fills the table directly
-    friend class RequestHandler;  // adds its own fields without add()'s checks (below)
+    friend struct HeadParser;            // parse_request_head fills the table directly
+    friend class RequestHandler;         // adds its own fields without add()'s checks (below)
+    friend class detail::RequestDriver;  // HTTP/2's fields, which its session checked
 
     // Every response adds a few fields of its own, so the framework skips
     // what it knows already. add_known_name: the name is a literal in

@@ -54,6 +54,13 @@ protected:
         headers_.reserve(8, 256);
     }
 
+    // A field of the request that the protocol's session has checked
+    // already, by rules stricter than add()'s (HTTP/2's, RFC 9113 section
+    // 8.2.1): added without checking it twice.
+    void add_checked_field(std::string_view name, std::string_view value) {
+        headers_.append_field(name, value);
+    }
+
     // The application's delegate, which hears of the request. Moved by
     // enter() alone, which throws std::logic_error for a move not drawn:
     //
