@@ -83,6 +83,9 @@ public:
     const std::vector<std::string>& group_names() const noexcept { return group_names_; }
 
 private:
+    // match() past the literal and prefix tests.
+    std::optional<PathArgs> match_groups(std::string_view path) const;
+
     std::string pattern_;
     std::vector<std::string> group_names_;
     std::optional<std::string> literal_;  // the path itself, when the pattern is plain text

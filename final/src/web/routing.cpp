@@ -162,16 +162,24 @@ PathMatches::PathMatches(std::string pattern)
 // prefix is turned away before std::regex, which costs hundreds of
 // instructions even to fail. regex_match: the whole path must match, as
 // with the "$" Tornado adds to the pattern.
+// Every route before the one that matches is asked too (a table of twenty
+// routes asks up to twenty): the quick answers come first, and the groups
+// are taken apart out of line.
 std::optional<PathArgs> PathMatches::match(std::string_view path) const {
     if (literal_) {
         if (path == *literal_) return PathArgs{};
         return std::nullopt;
     }
     if (!path.starts_with(prefix_)) return std::nullopt;
+    return match_groups(path);
+}
+
+std::optional<PathArgs> PathMatches::match_groups(std::string_view path) const {
     // "/static/(.*)": the rest of the path is the value, unless it holds a
     // line break, which "." does not match (std::regex then says no).
     std::string_view rest = path.substr(prefix_.size());
-    if (rest_is_one_group_ && rest.find_first_of("\r\n") == std::string_view::npos)
+    if (rest_is_one_group_ &&
+        std::none_of(rest.begin(), rest.end(), [](char c) { return c == '\r' || c == '\n'; }))
         return PathArgs{url_unescape_to_bytes(rest, false)};
     std::match_results<std::string_view::const_iterator> groups;
     if (!std::regex_match(path.begin(), path.end(), groups, regex_)) return std::nullopt;

@@ -54,13 +54,16 @@ PathStatus look_at(const std::string& path) {
 bool already_abspath(std::string_view path) {
     if (!path.starts_with('/')) return false;
     if (path.size() == 1) return true;
-    if (path.ends_with('/')) return false;
+    // One walk over the bytes (this runs on every static request): each
+    // segment is checked at the '/' or the end that closes it.
     std::size_t start = 1;
-    while (start <= path.size()) {
-        std::size_t end = std::min(path.find('/', start), path.size());
-        std::string_view segment = path.substr(start, end - start);
-        if (segment.empty() || segment == "." || segment == "..") return false;
-        start = end + 1;
+    for (std::size_t i = 1; i <= path.size(); ++i) {
+        if (i < path.size() && path[i] != '/') continue;
+        std::size_t size = i - start;
+        if (size == 0) return false;  // "//", or a '/' at the end
+        if (path[start] == '.' && (size == 1 || (size == 2 && path[start + 1] == '.')))
+            return false;
+        start = i + 1;
     }
     return true;
 }
@@ -324,7 +327,7 @@ std::optional<std::string> StaticFileHandler::validate_absolute_path(
     // a subclass's relative root is made absolute here.
     std::string_view absolute_root = root;
     std::string normalized_root;
-    if (!already_abspath(root)) {
+    if (root != root_ && !already_abspath(root)) {
         normalized_root = abspath(root);
         absolute_root = normalized_root;
     }
