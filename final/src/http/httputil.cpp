@@ -154,16 +154,32 @@ inline const char* skip_target_bytes(const char* p, const char* end) {
     return end;
 }
 
+// Each byte as it is written at the start of a word of a header name
+// (upper case) and inside one (lower case): a load per byte, where the
+// two tests of ascii_upper or ascii_lower and the choice between them
+// cost a dozen instructions for every byte of every name a response sets.
+struct HeaderCaseTables {
+    std::array<char, 256> at_word_start{};
+    std::array<char, 256> in_word{};
+    constexpr HeaderCaseTables() {
+        for (int c = 0; c < 256; ++c) {
+            at_word_start[c] = ascii_upper(static_cast<char>(c));
+            in_word[c] = ascii_lower(static_cast<char>(c));
+        }
+    }
+};
+constexpr HeaderCaseTables kHeaderCase;
+
 // Http-Header-Case, as Tornado's _normalize_header: each '-'-separated word
 // capitalised, the rest of it lowered (Python's str.capitalize lowers too, so
 // "X-FOO" becomes "X-Foo"). In place, because every caller has just copied
 // the name to where it will stay.
 void normalize_in_place(char* name, std::size_t size) {
-    bool word_start = true;
+    const std::array<char, 256>* table = &kHeaderCase.at_word_start;
     for (std::size_t i = 0; i < size; ++i) {
         char c = name[i];
-        name[i] = word_start ? ascii_upper(c) : ascii_lower(c);
-        word_start = c == '-';
+        name[i] = (*table)[static_cast<unsigned char>(c)];
+        table = c == '-' ? &kHeaderCase.at_word_start : &kHeaderCase.in_word;
     }
 }
 
