@@ -323,8 +323,9 @@ std::optional<std::string> StaticFileHandler::validate_absolute_path(
     // A NUL would cut the path short at the system calls, so a path with one
     // names no file.
     if (absolute_path.find('\0') != std::string::npos) throw HTTPError(404);
-    // The root initialize() made absolute is compared as it is, not copied;
-    // a subclass's relative root is made absolute here.
+    // The root initialize() made absolute (root_) is compared as it is,
+    // neither copied nor checked again; a subclass's other root is made
+    // absolute here if it is not already.
     std::string_view absolute_root = root;
     std::string normalized_root;
     if (root != root_ && !already_abspath(root)) {
