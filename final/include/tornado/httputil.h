@@ -370,6 +370,10 @@ private:
         std::uint32_t value_size;
     };
     void append_field(std::string_view name, std::string_view value);  // normalizes the name
+    // append_field that also checks the name is a token (RFC 9110 section
+    // 5.1: no space, colon or control character that could end it early
+    // when the field is written out); false, with nothing added, if not.
+    bool append_if_token(std::string_view name, std::string_view value);
     // No checks at all: a name in Http-Header-Case and a value known to be
     // clean (a literal, digits).
     void append_normalized_field(std::string_view name, std::string_view value);

@@ -37,6 +37,7 @@
 #include "core/hex.h"
 #include "core/percent_encoding.h"
 #include "core/text.h"
+#include "http/field_bytes.h"
 #include "tornado/iostream.h"
 
 namespace tornado {
@@ -49,6 +50,8 @@ using detail::ascii_upper;
 using detail::is_ascii_letter;
 using detail::is_digit;
 using detail::is_ows;
+using detail::skip_target_bytes;
+using detail::skip_value_bytes;
 using detail::strip;
 using detail::trim_ows;
 
@@ -79,92 +82,24 @@ constexpr std::array<bool, 256> kRegNameChar = alphanumeric_and("-._~!$&'()*+,;=
 
 inline bool reg_name_char(char c) { return kRegNameChar[static_cast<unsigned char>(c)]; }
 
-// --- eight bytes at a time -------------------------------------------------------------
-
-// A request head is mostly ordinary bytes between rare stops (SP, CR, LF, a control
-// character). Testing a 64-bit word for "any stop among these eight bytes?" takes a handful
-// of arithmetic instructions, so long values and targets are crossed eight bytes per step;
-// only the word that holds a stop is then walked a byte at a time.
-
-constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
-
-// Eight bytes from any address. memcpy, not a cast to uint64_t*: the bytes need not be
-// aligned, and reading chars through another type breaks the aliasing rules. The compiler
-// makes it one load.
-inline std::uint64_t load8(const char* p) {
-    std::uint64_t word;
-    std::memcpy(&word, p, sizeof word);
-    return word;
-}
-// Non-zero if some byte of `word` is below n (n <= 128): the classic
-// "hasless" trick. Exact about *whether*, not about *which*.
-inline std::uint64_t has_less(std::uint64_t word, unsigned n) {
-    return (word - kOnes * n) & ~word & kHighs;
-}
-// Non-zero if some byte of `word` equals `byte`: the XOR turns exactly those bytes into
-// zero, and the rest is has_less(x, 1), "some byte is zero".
-inline std::uint64_t has_byte(std::uint64_t word, unsigned char byte) {
-    std::uint64_t x = word ^ (kOnes * byte);
-    return (x - kOnes) & ~x & kHighs;
-}
-
-// The first byte from p on that is below 0x20 or DEL (a value's CR, or a
-// control character), or end. Skips eight ordinary bytes per step; the
-// word that holds the stop is then walked byte by byte. HTAB is the one
-// control character a field value may hold (RFC 9110 section 5.5); it stops
-// the eight-byte test like the others, so it is stepped over here and the
-// fast loop resumes. Used for every value the head parser reads, for each
-// value an application sets (check_value) and for chunk extensions.
-inline const char* skip_value_bytes(const char* p, const char* end) {
-    for (;;) {
-        while (end - p >= 8) {
-            std::uint64_t word = load8(p);
-            if ((has_less(word, 0x20) | has_byte(word, 0x7f)) != 0) break;
-            p += 8;
-        }
-        for (;;) {
-            if (p == end) return end;
-            auto byte = static_cast<unsigned char>(*p);
-            if (byte >= 0x20 && byte != 0x7f) {
-                ++p;
-                continue;
-            }
-            if (byte != '\t') return p;
-            ++p;
-            break;  // a tab is allowed: back to eight at a time
-        }
-    }
-}
-
-// The first byte from p on that is a space, a control character or DEL
-// (the end of a request target), or end. SP is 0x20, so "below 0x21" finds
-// the target's end and a control character in the same test.
-inline const char* skip_target_bytes(const char* p, const char* end) {
-    while (end - p >= 8) {
-        std::uint64_t word = load8(p);
-        if ((has_less(word, 0x21) | has_byte(word, 0x7f)) != 0) break;
-        p += 8;
-    }
-    while (p < end) {
-        auto byte = static_cast<unsigned char>(*p);
-        if (byte <= 0x20 || byte == 0x7f) return p;
-        ++p;
-    }
-    return end;
-}
-
 // Each byte as it is written at the start of a word of a header name
 // (upper case) and inside one (lower case): a load per byte, where the
 // two tests of ascii_upper or ascii_lower and the choice between them
 // cost a dozen instructions for every byte of every name a response sets.
+// The token_ pair is the same for a name that must be a token: a byte that
+// is no tchar maps to 0, which no tchar maps to, so that the one load both
+// checks the byte and gives its case.
 struct HeaderCaseTables {
     std::array<char, 256> at_word_start{};
     std::array<char, 256> in_word{};
+    std::array<char, 256> token_at_word_start{};
+    std::array<char, 256> token_in_word{};
     constexpr HeaderCaseTables() {
         for (int c = 0; c < 256; ++c) {
             at_word_start[c] = ascii_upper(static_cast<char>(c));
             in_word[c] = ascii_lower(static_cast<char>(c));
+            token_at_word_start[c] = kTokenChar[c] ? at_word_start[c] : '\0';
+            token_in_word[c] = kTokenChar[c] ? in_word[c] : '\0';
         }
     }
 };
@@ -181,6 +116,21 @@ void normalize_in_place(char* name, std::size_t size) {
         name[i] = (*table)[static_cast<unsigned char>(c)];
         table = c == '-' ? &kHeaderCase.at_word_start : &kHeaderCase.in_word;
     }
+}
+
+// normalize_in_place for a name that must be a token (RFC 9110 section
+// 5.6.2), checked in the same pass: false, with the name partly changed,
+// when it is empty or holds a byte that is no tchar.
+bool normalize_token_in_place(char* name, std::size_t size) {
+    const std::array<char, 256>* table = &kHeaderCase.token_at_word_start;
+    for (std::size_t i = 0; i < size; ++i) {
+        char c = name[i];
+        char cased = (*table)[static_cast<unsigned char>(c)];
+        if (cased == '\0') return false;
+        name[i] = cased;
+        table = c == '-' ? &kHeaderCase.token_at_word_start : &kHeaderCase.token_in_word;
+    }
+    return size != 0;
 }
 
 // Appends the UTF-8 encoding of a code point below 0x800. Where Python turns
@@ -231,6 +181,22 @@ namespace {
 // (HTTPInputError, which the server answers with a 400).
 enum class Source { application, peer };
 
+// The refusals are out of line and marked cold, so that the checks every
+// field goes through stay small.
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_value(std::string_view name,
+                                                         std::string_view value, Source source) {
+    std::string message = "control character in the value of header " + detail::quoted(name) +
+                          ": " + detail::quoted(value);
+    if (source == Source::peer) throw HTTPInputError(message);
+    throw std::invalid_argument(message);
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void refuse_name(std::string_view name, Source source) {
+    std::string message = "header name is not a token: " + detail::quoted(name);
+    if (source == Source::peer) throw HTTPInputError(message);
+    throw std::invalid_argument(message);
+}
+
 // Checks a field about to be added. The application's mistakes are
 // std::invalid_argument; the peer's are HTTPInputError (400). The rule is the
 // head parser's: no control character but HTAB, no DEL. CR and LF are the
@@ -240,23 +206,7 @@ enum class Source { application, peer };
 void check_value(std::string_view name, std::string_view value, Source source) {
     const char* end = value.data() + value.size();
     // Eight bytes at a time: every response sets a few headers.
-    if (skip_value_bytes(value.data(), end) != end) {
-        std::string message = "control character in the value of header " + detail::quoted(name) +
-                              ": " + detail::quoted(value);
-        if (source == Source::peer) throw HTTPInputError(message);
-        throw std::invalid_argument(message);
-    }
-}
-
-// A field name is a token (RFC 9110 section 5.1): no space, colon or control
-// character that could end it early when the field is written out.
-void check_field(std::string_view name, std::string_view value, Source source) {
-    if (!is_token(name)) {
-        std::string message = "header name is not a token: " + detail::quoted(name);
-        if (source == Source::peer) throw HTTPInputError(message);
-        throw std::invalid_argument(message);
-    }
-    check_value(name, value, source);
+    if (skip_value_bytes(value.data(), end) != end) refuse_value(name, value, source);
 }
 
 }  // namespace
@@ -271,6 +221,17 @@ void HTTPHeaders::append_field(std::string_view name, std::string_view value) {
     std::size_t name_at = text_.size();
     append_normalized_field(name, value);
     normalize_in_place(text_.data() + name_at, name.size());
+}
+
+// append_field for a name not checked yet: it is checked where it is
+// normalised, in one pass, and a name that is no token leaves nothing.
+bool HTTPHeaders::append_if_token(std::string_view name, std::string_view value) {
+    std::size_t name_at = text_.size();
+    append_normalized_field(name, value);
+    if (normalize_token_in_place(text_.data() + name_at, name.size())) return true;
+    fields_.pop_back();
+    text_.resize(name_at);
+    return false;
 }
 
 // A Slot holds 32-bit offsets (four of them make 16 bytes a field), which
@@ -296,8 +257,8 @@ void HTTPHeaders::append_normalized_field(std::string_view name, std::string_vie
 }
 
 void HTTPHeaders::add(std::string_view name, std::string_view value) {
-    check_field(name, value, Source::application);
-    append_field(name, value);
+    check_value(name, value, Source::application);
+    if (!append_if_token(name, value)) refuse_name(name, Source::application);
 }
 
 void HTTPHeaders::add_known_name(std::string_view name, std::string_view value) {
@@ -314,8 +275,8 @@ void HTTPHeaders::set(std::string_view name, std::string_view value) {
     auto first = std::find_if(fields_.begin(), fields_.end(),
                               [&](const Slot& slot) { return has_name(slot, name); });
     if (first == fields_.end()) {
-        check_field(name, value, Source::application);
-        append_field(name, value);
+        check_value(name, value, Source::application);
+        if (!append_if_token(name, value)) refuse_name(name, Source::application);
         return;
     }
     check_value(name, value, Source::application);
@@ -515,7 +476,7 @@ void HTTPHeaders::parse_line(std::string_view line) {
         // one space as Tornado does ("Continuation" only names it in errors).
         if (fields_.empty()) throw HTTPInputError("first header line cannot start with whitespace");
         std::string_view more = trim_ows(line);
-        check_field("Continuation", more, Source::peer);
+        check_value("Continuation", more, Source::peer);
         // A value must stay contiguous in text_: when the last value is the
         // tail of text_ it is rewritten where it is, else the joined value is
         // appended and the old bytes become dead.
@@ -534,14 +495,14 @@ void HTTPHeaders::parse_line(std::string_view line) {
         return;
     }
     // Split at the first colon, as Tornado's line.split(":", 1). The name is
-    // not trimmed: "Name : v" fails check_field, as "Name " is no token.
+    // not trimmed: "Name : v" is refused, as "Name " is no token.
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos)
         throw HTTPInputError("no colon in header line: " + detail::quoted(line));
     std::string_view name = line.substr(0, colon);
     std::string_view value = strip(line.substr(colon + 1));
-    check_field(name, value, Source::peer);
-    append_field(name, value);
+    check_value(name, value, Source::peer);
+    if (!append_if_token(name, value)) refuse_name(name, Source::peer);
 }
 
 // Lines end in LF, with the CR before it dropped when there is one (Tornado's
