@@ -1189,7 +1189,9 @@ public:
     // disk, as in Tornado); empty, and logged, when it cannot be computed.
     // static_url and StaticFileHandler's Etag use it.
     std::string static_file_version(const std::string& absolute_path,
-                                    StaticFileHandler& hasher) const;
+                                    StaticFileHandler& hasher) const {
+        return std::string(kept_file_version(absolute_path, hasher));
+    }
     // A handler of the static_handler_class that serves no request, for
     // static_url's hooks (make_static_url, get_version).
     StaticFileHandler& static_url_handler() const;
@@ -1205,8 +1207,12 @@ private:
         std::int64_t size = 0;
         std::int64_t modified_ns = 0;
     };
-    std::string static_file_version(const std::string& absolute_path, StaticFileHandler& hasher,
-                                    std::optional<FileStamp> stamp) const;
+    // static_file_version as a view of the kept hash (no copy for each
+    // request's Etag), valid until the next call. With `stamp`, no stat().
+    std::string_view kept_file_version(const std::string& absolute_path,
+                                       StaticFileHandler& hasher) const;
+    std::string_view kept_file_version(const std::string& absolute_path, StaticFileHandler& hasher,
+                                       std::optional<FileStamp> stamp) const;
 
     static std::string url_argument(std::string_view text) { return std::string(text); }
     template <typename Number>

@@ -177,17 +177,17 @@ Task<void> send_content(RequestHandler& handler, StaticFileHandler::ContentChunk
 // for ever, as in Tornado. The cache is a mutable member with no lock: an
 // Application is used from its loop's thread only. A failed hash is not
 // cached, so the next call tries again.
-std::string Application::static_file_version(const std::string& path,
-                                             StaticFileHandler& hasher) const {
+std::string_view Application::kept_file_version(const std::string& path,
+                                                StaticFileHandler& hasher) const {
     PathStatus found = detail::stat_path(path);
-    if (found.kind != PathKind::regular_file) return static_file_version(path, hasher, {});
-    return static_file_version(path, hasher, FileStamp{found.size, found.changed_ns});
+    if (found.kind != PathKind::regular_file) return kept_file_version(path, hasher, {});
+    return kept_file_version(path, hasher, FileStamp{found.size, found.changed_ns});
 }
 
 // `stamp` is the file's size and time as the caller has just seen them;
 // nothing when it is not a file on disk.
-std::string Application::static_file_version(const std::string& path, StaticFileHandler& hasher,
-                                             std::optional<FileStamp> stamp) const {
+std::string_view Application::kept_file_version(const std::string& path, StaticFileHandler& hasher,
+                                                std::optional<FileStamp> stamp) const {
     auto found = static_versions_.find(path);
     if (found != static_versions_.end() &&
         (!stamp ||
@@ -202,11 +202,11 @@ std::string Application::static_file_version(const std::string& path, StaticFile
         gen_log.error("Could not open static file '{}'", path);
         return {};
     }
-    if (!hash.empty()) {
-        static_versions_[path] =
-            StaticVersion{stamp ? stamp->size : -1, stamp ? stamp->modified_ns : -1, hash};
-    }
-    return hash;
+    if (hash.empty()) return {};
+    StaticVersion& kept = static_versions_[path];
+    kept =
+        StaticVersion{stamp ? stamp->size : -1, stamp ? stamp->modified_ns : -1, std::move(hash)};
+    return kept.hash;
 }
 
 void Application::reset_static_versions_if_uncached() {
@@ -267,10 +267,11 @@ Task<void> StaticFileHandler::serve(std::string url_path, bool include_body) {
     // time decide whether the cached hash still holds; a subclass's content
     // from elsewhere is looked for by the path alone.
     bool looked_at = stat_ && stat_->path == *absolute_path_;
-    std::string version = looked_at ? application().static_file_version(
-                                          *absolute_path_, *this,
-                                          Application::FileStamp{stat_->size, stat_->modified_ns})
-                                    : application().static_file_version(*absolute_path_, *this);
+    std::string_view version =
+        looked_at
+            ? application().kept_file_version(
+                  *absolute_path_, *this, Application::FileStamp{stat_->size, stat_->modified_ns})
+            : application().kept_file_version(*absolute_path_, *this);
     if (!version.empty()) {  // one allocation, where "\"" + version + "\"" made two
         etag_.emplace();
         etag_->reserve(version.size() + 2);
