@@ -410,6 +410,39 @@ TEST_F(StaticSameTurnTest, AFileMadeAfterA404InTheSameTurnIsServed) {
     EXPECT_EQ(made.body, "made on demand\n");
 }
 
+// The fields serve() makes itself (Accept-Ranges, Last-Modified,
+// Content-Length) replace what a subclass set earlier under any case of
+// the name, as set_header does: one field each, with the file's values.
+class StaticKnownFieldsTest : public StaticTest {
+protected:
+    class EarlyFieldsHandler : public tornado::StaticFileHandler {
+    public:
+        void set_default_headers() override {
+            set_header("accept-ranges", "none");
+            set_header("LAST-MODIFIED", "never");
+            set_header("content-length", "1");
+        }
+    };
+    std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
+        ApplicationSettings settings;
+        settings.static_path = root_.string();
+        settings.static_handler_class = static_handler_class<EarlyFieldsHandler>();
+        return std::make_shared<Application>(std::vector<URLSpec>{}, settings);
+    }
+};
+
+TEST_F(StaticKnownFieldsTest, ReplaceWhatASubclassSetBefore) {
+    HTTPResponse response = fetch("/static/hello.txt");
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "Hello from a file\n");
+    EXPECT_EQ(response.headers.get_list("Accept-Ranges"), std::vector<std::string>{"bytes"});
+    EXPECT_EQ(response.headers.get_list("Content-Length"), std::vector<std::string>{"18"});
+    std::vector<std::string> modified = response.headers.get_list("Last-Modified");
+    ASSERT_EQ(modified.size(), 1u);
+    EXPECT_NE(modified[0], "never");
+    EXPECT_TRUE(modified[0].ends_with(" GMT")) << modified[0];
+}
+
 // Tornado's static_handler_args: the arguments after the folder.
 class StaticArgsTest : public StaticTest {
 protected:
@@ -580,7 +613,8 @@ protected:
 TEST_F(StaticGzipTest, ALargeFileGzipCompressesIsNotSentAroundIt) {
     cache().limits().max_file_bytes = 1000;
     std::string text;
-    for (int line = 0; text.size() < 200 * 1024; ++line) text += "line " + std::to_string(line) + "\n";
+    for (int line = 0; text.size() < 200 * 1024; ++line)
+        text += "line " + std::to_string(line) + "\n";
     write_file("big.txt", text);
     write_file("big.png", big_);
     fetch("/static/big.txt");
@@ -731,8 +765,8 @@ template <typename Base>
 class SharedPieceTest : public Base {
 protected:
     std::shared_ptr<HTTPServerConnectionDelegate> get_app() override {
-        return std::make_shared<Application>(std::vector<URLSpec>{
-            {"/(sized|chunked)/([0-9]+)", handler<SharedPieceHandler>()}});
+        return std::make_shared<Application>(
+            std::vector<URLSpec>{{"/(sized|chunked)/([0-9]+)", handler<SharedPieceHandler>()}});
     }
     void expect_framed_as_a_copy_would() {
         for (std::string way : {"sized", "chunked"}) {

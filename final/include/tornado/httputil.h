@@ -362,6 +362,10 @@ private:
     // what it knows already. add_known_name: the name is a literal in
     // Http-Header-Case ("Etag"), copied as it is; the value is checked.
     void add_known_name(std::string_view name, std::string_view value);
+    // set() with no checks at all: the name is a literal in Http-Header-Case
+    // and the value one the framework made clean (a literal, digits, an
+    // HTTP date).
+    void set_known_field(std::string_view name, std::string_view value);
 
     struct Slot {
         std::uint32_t name_at;
@@ -380,6 +384,7 @@ private:
     // Throws std::length_error when `more` bytes would pass the Slots' 32-bit offsets.
     void check_room(std::size_t more) const;
     bool has_name(const Slot& slot, std::string_view name) const noexcept;
+    void replace_value(std::size_t index, std::string_view name, std::string_view value);
     // Drops the fields called `name` from index `from` on; returns how many.
     std::size_t drop_named(std::string_view name, std::size_t from);
     void compact_if_wasteful();

@@ -838,7 +838,14 @@ protected:
 private:
     friend class Application;
     friend class RequestDispatcher;
+    friend class StaticFileHandler;  // set_known_header
 
+    // set_header for a field the framework makes itself: the name a literal
+    // in Http-Header-Case, the value clean by construction (a literal,
+    // digits, an HTTP date), so neither is checked.
+    void set_known_header(std::string_view name, std::string_view value) {
+        headers_.set_known_field(name, value);
+    }
     void execute(PathArgs path_args, PathKwargs path_kwargs = {});
     void call_method();
     void run_on_finish();

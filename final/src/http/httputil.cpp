@@ -272,21 +272,37 @@ void HTTPHeaders::add_known_name(std::string_view name, std::string_view value) 
 // case writes only the value. Its name needs no check: it equals a stored
 // name, which was a token when it was stored.
 void HTTPHeaders::set(std::string_view name, std::string_view value) {
+    check_value(name, value, Source::application);
     auto first = std::find_if(fields_.begin(), fields_.end(),
                               [&](const Slot& slot) { return has_name(slot, name); });
     if (first == fields_.end()) {
-        check_value(name, value, Source::application);
         if (!append_if_token(name, value)) refuse_name(name, Source::application);
         return;
     }
-    check_value(name, value, Source::application);
+    replace_value(static_cast<std::size_t>(first - fields_.begin()), name, value);
+}
+
+void HTTPHeaders::set_known_field(std::string_view name, std::string_view value) {
+    auto first = std::find_if(fields_.begin(), fields_.end(),
+                              [&](const Slot& slot) { return has_name(slot, name); });
+    if (first == fields_.end()) {
+        append_normalized_field(name, value);
+        return;
+    }
+    replace_value(static_cast<std::size_t>(first - fields_.begin()), name, value);
+}
+
+// The field at `index`, the first called `name`, takes `value`; the later
+// ones of that name go.
+void HTTPHeaders::replace_value(std::size_t index, std::string_view name, std::string_view value) {
     check_room(value.size());
     auto value_at = static_cast<std::uint32_t>(text_.size());
     text_.append(value);  // first: if it throws, the field keeps its old value
-    dead_bytes_ += first->value_size;
-    first->value_at = value_at;
-    first->value_size = static_cast<std::uint32_t>(value.size());
-    drop_named(name, static_cast<std::size_t>(first - fields_.begin()) + 1);
+    Slot& first = fields_[index];
+    dead_bytes_ += first.value_size;
+    first.value_at = value_at;
+    first.value_size = static_cast<std::uint32_t>(value.size());
+    drop_named(name, index + 1);
     compact_if_wasteful();
 }
 

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <filesystem>
 #include <memory>
 
@@ -284,7 +285,10 @@ Task<void> StaticFileHandler::serve(std::string url_path, bool include_body) {
     }
     std::optional<ByteRange> range = apply_range_header(*this, get_content_size());
     if (!range) co_return;
-    set_header("Content-Length", range->end - range->start);
+    char digits[24];
+    auto [digits_end, error] =
+        std::to_chars(digits, digits + sizeof digits, range->end - range->start);
+    set_known_header("Content-Length", std::string_view(digits, digits_end - digits));
     if (!include_body) co_return;
     // Tornado passes no start and end for the whole content, and a
     // subclass's get_content may rely on it. The pieces are a named
@@ -390,9 +394,12 @@ std::string StaticFileHandler::get_content_type() {
 // a HEAD) carries them, as in Tornado's get(). The Etag is known by now
 // (compute_etag).
 void StaticFileHandler::set_headers() {
-    set_header("Accept-Ranges", "bytes");
+    // The fields made here are set without checks (set_known_header); the
+    // Etag and the type come from methods a subclass may override, and are
+    // checked.
+    set_known_header("Accept-Ranges", "bytes");
     set_etag_header();
-    if (modified_) set_header("Last-Modified", format_timestamp(*modified_));
+    if (modified_) set_known_header("Last-Modified", format_timestamp(*modified_));
     std::string content_type = get_content_type();
     if (!content_type.empty()) set_header("Content-Type", content_type);
     std::int64_t cache_time = get_cache_time(path_, modified_, content_type);
