@@ -384,6 +384,8 @@ private:
     // Throws std::length_error when `more` bytes would pass the Slots' 32-bit offsets.
     void check_room(std::size_t more) const;
     bool has_name(const Slot& slot, std::string_view name) const noexcept;
+    // The index of the first field called `name`; size() when there is none.
+    std::size_t first_named(std::string_view name) const noexcept;
     void replace_value(std::size_t index, std::string_view name, std::string_view value);
     // Drops the fields called `name` from index `from` on; returns how many.
     std::size_t drop_named(std::string_view name, std::size_t from);

@@ -273,23 +273,27 @@ void HTTPHeaders::add_known_name(std::string_view name, std::string_view value) 
 // name, which was a token when it was stored.
 void HTTPHeaders::set(std::string_view name, std::string_view value) {
     check_value(name, value, Source::application);
-    auto first = std::find_if(fields_.begin(), fields_.end(),
-                              [&](const Slot& slot) { return has_name(slot, name); });
-    if (first == fields_.end()) {
+    std::size_t first = first_named(name);
+    if (first == fields_.size()) {
         if (!append_if_token(name, value)) refuse_name(name, Source::application);
         return;
     }
-    replace_value(static_cast<std::size_t>(first - fields_.begin()), name, value);
+    replace_value(first, name, value);
 }
 
 void HTTPHeaders::set_known_field(std::string_view name, std::string_view value) {
-    auto first = std::find_if(fields_.begin(), fields_.end(),
-                              [&](const Slot& slot) { return has_name(slot, name); });
-    if (first == fields_.end()) {
+    std::size_t first = first_named(name);
+    if (first == fields_.size()) {
         append_normalized_field(name, value);
         return;
     }
-    replace_value(static_cast<std::size_t>(first - fields_.begin()), name, value);
+    replace_value(first, name, value);
+}
+
+std::size_t HTTPHeaders::first_named(std::string_view name) const noexcept {
+    auto first = std::find_if(fields_.begin(), fields_.end(),
+                              [&](const Slot& slot) { return has_name(slot, name); });
+    return static_cast<std::size_t>(first - fields_.begin());
 }
 
 // The field at `index`, the first called `name`, takes `value`; the later

@@ -286,8 +286,7 @@ Task<void> StaticFileHandler::serve(std::string url_path, bool include_body) {
     std::optional<ByteRange> range = apply_range_header(*this, get_content_size());
     if (!range) co_return;
     char digits[24];
-    auto [digits_end, error] =
-        std::to_chars(digits, digits + sizeof digits, range->end - range->start);
+    char* digits_end = std::to_chars(digits, digits + sizeof digits, range->end - range->start).ptr;
     set_known_header("Content-Length", std::string_view(digits, digits_end - digits));
     if (!include_body) co_return;
     // Tornado passes no start and end for the whole content, and a
