@@ -634,9 +634,14 @@ def a_silent_client_is_forgotten(program_and_folder):
 def max_connections(program_and_folder):
     """--max_connections=1: while one client's POST is held, another's
     Initial packets are dropped (its handshake times out); once the first
-    is gone, a new client is served."""
+    is gone, a new client is served.
+
+    The held client sends nothing while its credit is shut, so its
+    connection ends after the idle timeout: 4 s here, so that the second
+    client tries while the first is still there even on a busy machine
+    (with 1 s, a second client slow to start found the slot free)."""
     program, folder = program_and_folder
-    server = Server(program, folder, "--max_connections=1", "--idle_timeout_ms=1000")
+    server = Server(program, folder, "--max_connections=1", "--idle_timeout_ms=4000")
     try:
         path = os.path.join(folder, "first.bin")
         with open(path, "wb") as f:
@@ -655,12 +660,14 @@ def max_connections(program_and_folder):
                                      "https://127.0.0.1:%d/" % server.port],
                                     capture_output=True, timeout=CLIENT_TIMEOUT)
             said = (second.stdout + second.stderr).decode(errors="replace")
+            expect(first.poll() is None, "the first client's connection ended (idle timeout) before the second "
+                   "was refused: the machine was too slow for this check to show anything")
             expect(":status" not in said, "a second connection was served past --max_connections=1")
             expect("HANDSHAKE_TIMEOUT" in said, "the second client did not time out: %s" % said[-300:])
         finally:
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
-        time.sleep(2.0)  # the first one's idle timeout
+        time.sleep(5.0)  # the first one's idle timeout
         out, _ = gtlsclient(server.port, "/", folder=folder)
         expect("[:status: 200]" in out, "no answer once the first connection was gone")
     finally:
