@@ -305,8 +305,10 @@ TEST(SSLIOStream, CarriesLargeWritesBothWays) {
     server.listen(0, "127.0.0.1");
     std::string sent = tls_test_bytes(8 * 1024 * 1024);
     std::string echoed = read_over_tls(loop, server.port(), certificates, [&](auto stream) {
-        // TLS encrypts in this process: no file goes by sendfile().
+        // TLS encrypts in this process: no file goes by sendfile(), but
+        // pieces go to OpenSSL without being joined first.
         EXPECT_FALSE(stream->sends_file_now());
+        EXPECT_TRUE(stream->takes_pieces());
         stream->write(sent);  // not awaited: the echo starts before it all leaves
         return stream->read_bytes(sent.size());
     });
@@ -423,6 +425,60 @@ TEST(SSLIOStream, CarriesWritesFromEveryPlaceInAPage) {
                 << "write " << k << ", byte " << i;
         }
     }
+}
+
+// write(pieces) makes records from the pieces themselves: a record may
+// take a 9-byte head and the start of a body, an empty piece or a piece of
+// three bytes sits between two others, a piece may fill several records,
+// and no two pieces are side by side in memory.
+// Here the client reads nothing until the kernel is full, so some writes
+// stop inside a piece, wait, and leave later from the stream's buffer;
+// each round of pieces starts at another place in a page (some of them
+// where OpenSSL's copy is slow). Every byte arrives once, in order.
+TEST(SSLIOStream, WritesPiecesAsOneRunOfBytesWhereverTheKernelStops) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    constexpr std::size_t kRounds = 400;
+    const std::vector<std::size_t> sizes = {9, 16 * 1024 + 7, 0, 3, 40 * 1024, 9, 16 * 1024};
+    std::size_t round_bytes = 0;
+    for (std::size_t size : sizes) round_bytes += size;
+    // Pieces apart in memory: a record made of two takes no byte between.
+    constexpr std::size_t kGap = 5;
+    std::string source = tls_test_bytes(round_bytes + sizes.size() * kGap + 4096);
+    std::string expected;
+    std::size_t written_at_once = 0;
+    bool all_written = false;
+    tornado::TCPServer server(
+        [&](std::shared_ptr<IOStream> stream, SocketAddress) -> Task<void> {
+            try {
+                co_await std::dynamic_pointer_cast<SSLIOStream>(stream)->wait_for_handshake();
+                tornado::Future<void> last(nullptr);
+                for (std::size_t round = 0; round < kRounds; ++round) {
+                    std::vector<std::string_view> pieces;
+                    std::size_t at = (round * 72) % 4096;
+                    for (std::size_t size : sizes) {
+                        pieces.push_back(std::string_view(source).substr(at, size));
+                        expected.append(pieces.back());
+                        at += size + kGap;
+                    }
+                    last = stream->write(pieces);
+                    if (last.done()) ++written_at_once;
+                }
+                all_written = true;
+                co_await last;
+            } catch (const StreamClosedError&) {}
+        },
+        {}, certificates.server_options());
+    server.listen(0, "127.0.0.1");
+    std::string got =
+        read_over_tls(loop, server.port(), certificates,
+                      [&](std::shared_ptr<IOStream> stream) -> Task<std::string> {
+                          while (!all_written) co_await tornado::sleep(10ms);
+                          co_return co_await stream->read_bytes(kRounds * round_bytes);
+                      });
+    ASSERT_LT(written_at_once, kRounds) << "the kernel never filled";
+    ASSERT_EQ(got.size(), expected.size());
+    EXPECT_TRUE(got == expected);
 }
 
 TEST(SSLIOStream, AClientRefusesACertificateFromAnotherCA) {

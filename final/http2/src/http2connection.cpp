@@ -304,7 +304,7 @@ void HTTP2ServerConnection::send_now() {
 // Fills batch_ with the session's frames, up to about kSendBatch bytes.
 // Whether there is something to write.
 bool HTTP2ServerConnection::gather_frames() {
-    batch_.start(stream_->sends_gathered(), kBatchRoom);
+    batch_.start(stream_->takes_pieces(), kBatchRoom);
     in_callbacks_ = true;
     session_->send(batch_, kSendBatch);
     in_callbacks_ = false;

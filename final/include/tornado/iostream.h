@@ -279,10 +279,11 @@ public:
     // Sends the pieces in order, as write() of them joined would, without
     // joining them: one sendmsg() takes them all when they can go at once
     // (a response's head and a cached file's bytes, with no copy into one
-    // string). What the kernel does not take is copied into the buffer, as
-    // write() copies it. Where they cannot go that way (a TLS stream, a
-    // pipe, bytes queued or writes held, sends by completion, more than
-    // kMaxGathered pieces) each goes to write() in turn, except that they
+    // string; over TLS, records made from them). What the kernel does not
+    // take is copied into the buffer, as write() copies it. Where they
+    // cannot go that way (a pipe, bytes queued or writes held, sends by
+    // completion, more than kMaxGathered pieces) each goes to write() in
+    // turn, except that they
     // are joined into one write() with sends by completion, and when each
     // would be a send (or TLS record) of its own and they are kJoinedBytes
     // or fewer.
@@ -296,9 +297,14 @@ public:
     // a server much CPU (tests/bench/README.md): HTTP/2's batches and
     // StaticFileHandler's pieces keep to this size.
     static constexpr std::size_t kOneSegmentWrite = 65344;
-    // Whether write(pieces) can send pieces as they are, side by side: the
-    // bytes written are the bytes on the socket (not so for TLS or a pipe).
+    // Whether pieces can go to the socket as they are, side by side: the
+    // bytes written are the bytes on the socket (not so for TLS or a pipe),
+    // so a file's may go by sendfile().
     virtual bool sends_gathered() const noexcept { return true; }
+    // Whether write(pieces) sends from the pieces themselves, without
+    // joining them into one string first: by sendmsg() here, by TLS records
+    // made from them in SSLIOStream. A pipe joins them.
+    virtual bool takes_pieces() const noexcept { return sends_gathered(); }
 
     // Sends a file's bytes by sendfile(): the kernel copies them from the
     // page cache to the socket, never through this process. They go after
@@ -431,7 +437,9 @@ protected:
     // send_now() likewise, given the call that writes (send, or write).
     template <typename WriteCall>
     std::size_t send_with(WriteCall write_call, const char* call_name, std::string_view data);
-    std::size_t send_pieces_now(std::span<const std::string_view> pieces);
+    // send_now() of the pieces in order, as if joined (write(pieces) calls
+    // it only when takes_pieces()).
+    virtual std::size_t send_pieces_now(std::span<const std::string_view> pieces);
     // The loop both share (iostream.cpp).
     template <typename SendFrom>
     std::size_t send_until_full(std::size_t total, const char* call_name, SendFrom send_from);
@@ -712,11 +720,13 @@ public:
     };
 
     bool sends_gathered() const noexcept override { return false; }  // records, not bytes
+    bool takes_pieces() const noexcept override { return true; }     // records made of them
 
 protected:
     void handle_events(std::uint32_t events) override;
     std::size_t receive(char* where, std::size_t capacity) override;
     std::size_t send_now(std::string_view data) override;
+    std::size_t send_pieces_now(std::span<const std::string_view> pieces) override;
     void close_transport() noexcept override;
 
 private:
@@ -727,7 +737,8 @@ private:
     void handshake_failed(int ssl_error, int saved_errno);
     void answer_plain_http();
     void transfer_failed(int ssl_error, int saved_errno, const char* call);
-    std::size_t encrypt_records(std::string_view data, std::string& records);
+    std::size_t encrypt_records(std::span<const std::string_view> pieces, std::size_t total,
+                                std::size_t from, std::string& records);
 
     ssl_st* ssl_ = nullptr;
     bool server_side_ = false;

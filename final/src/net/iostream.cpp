@@ -853,7 +853,7 @@ Future<void> IOStream::write(std::span<const std::string_view> pieces) {
     for (std::string_view piece : pieces) total += piece.size();
     bool sendable = !closed() && !writes_held_ && !by_completion_ && write_buffer_.empty() &&
                     !sending_file() && write_ready_ && !connecting();
-    if (!sendable || !sends_gathered() || pieces.size() > kMaxGathered)
+    if (!sendable || !takes_pieces() || pieces.size() > kMaxGathered)
         return write_each(pieces, (sendable && total <= kJoinedBytes) || by_completion_);
     if (options_.max_write_buffer_size != 0 && total > options_.max_write_buffer_size)
         throw StreamBufferFullError("Reached maximum write buffer size");

@@ -7,7 +7,9 @@
 //                  crossed wants below folded into the events;
 //   receive        SSL_read: one TLS record's worth of plain bytes;
 //   send_now       SSL_write: one record at a time (partial writes on),
-//                  the records gathered into sends of up to 64 KiB.
+//                  the records gathered into sends of up to 64 KiB; and
+//                  send_pieces_now the same, each record's bytes taken
+//                  from the pieces (an HTTP/2 frame's head, a file's bytes).
 //
 // Each SSL call can end in "want read" or "want write": the socket had
 // nothing, or no room. Edge-triggered, that is the same as EAGAIN: the
@@ -144,17 +146,40 @@ bool slow_copy(const char* source, std::uint16_t record_page_offset) {
     return distance != 0 && distance < 128;
 }
 
-// `bytes` (at most kMaxRecord), copied to where OpenSSL's copy of them is
-// fast. The buffer is the thread's: SSL_write takes the bytes before it
-// returns (and a retry after "want write" may come from another address:
-// SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
-const char* copy_away(std::string_view bytes, std::uint16_t record_page_offset) {
+// The thread's buffer for a record's plain bytes, at the place in its page
+// where OpenSSL's copy of them is fast: half a page from its own. SSL_write
+// takes the bytes before it returns (and a retry after "want write" may
+// come from another address: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+char* away_buffer(std::uint16_t record_page_offset) {
     thread_local std::unique_ptr<char[]> buffer(new char[kMaxRecord + 2 * kPage]);
     std::uintptr_t base = reinterpret_cast<std::uintptr_t>(buffer.get());
     std::uintptr_t wanted = (record_page_offset + kPage / 2) % kPage;
-    char* start = buffer.get() + (wanted - base % kPage + kPage) % kPage;
-    std::memcpy(start, bytes.data(), bytes.size());
-    return start;
+    return buffer.get() + (wanted - base % kPage + kPage) % kPage;
+}
+
+// The `size` plain bytes of a record (at most kMaxRecord), from byte `from`
+// of the pieces on, in one run of memory for SSL_write: where they are when
+// one piece holds them all and OpenSSL's copy from there is fast, else
+// copied to away_buffer. This is the one copy of a response's bytes on the
+// way to OpenSSL's: an HTTP/2 frame's head and its body are two pieces,
+// and a record made of both is put together here, not in a joined string
+// first.
+std::string_view record_bytes(std::span<const std::string_view> pieces, std::size_t from,
+                              std::size_t size, std::uint16_t record_page_offset) {
+    std::size_t at = 0;
+    while (from >= pieces[at].size()) from -= pieces[at++].size();
+    std::string_view piece = pieces[at].substr(from);
+    if (piece.size() >= size && !slow_copy(piece.data(), record_page_offset))
+        return piece.substr(0, size);
+    char* start = away_buffer(record_page_offset);
+    std::size_t copied = 0;
+    while (true) {
+        std::size_t n = std::min(piece.size(), size - copied);
+        std::memcpy(start + copied, piece.data(), n);
+        copied += n;
+        if (copied == size) return {start, size};
+        piece = pieces[++at];
+    }
 }
 
 // --- records gathered into one send -------------------------------------------------------
@@ -430,10 +455,16 @@ std::size_t SSLIOStream::receive(char* where, std::size_t capacity) {
 // bio_state_.unsent, their plain bytes (still at the front of the write
 // buffer, which offers them again) in plain_unsent_, and go first next time.
 std::size_t SSLIOStream::send_now(std::string_view data) {
+    return send_pieces_now(std::span<const std::string_view>(&data, 1));
+}
+
+std::size_t SSLIOStream::send_pieces_now(std::span<const std::string_view> pieces) {
     if (!handshake_done_) {
         write_ready_ = false;  // the handshake's end sets it again
         return 0;
     }
+    std::size_t total = 0;
+    for (std::string_view piece : pieces) total += piece.size();
     std::size_t sent = 0;
     if (!bio_state_.unsent.empty()) {
         std::size_t n = IOStream::send_now(bio_state_.unsent);
@@ -442,9 +473,9 @@ std::size_t SSLIOStream::send_now(std::string_view data) {
         sent = std::exchange(plain_unsent_, 0);
     }
     std::string& records = gathered_records();
-    while (sent < data.size() && write_ready_ && !closed()) {
+    while (sent < total && write_ready_ && !closed()) {
         records.clear();
-        std::size_t encrypted = encrypt_records(data.substr(sent), records);
+        std::size_t encrypted = encrypt_records(pieces, total, sent, records);
         if (records.empty() || closed()) break;
         std::size_t n = IOStream::send_now(records);
         if (n < records.size()) {
@@ -460,26 +491,25 @@ std::size_t SSLIOStream::send_now(std::string_view data) {
     return sent;
 }
 
-// Makes records of `data`'s first bytes into `records`, up to
-// kGatheredBytes; the plain bytes OpenSSL took. It stops early when
+// Makes records of the pieces' bytes from byte `from` on into `records`, up
+// to kGatheredBytes; the plain bytes OpenSSL took. It stops early when
 // OpenSSL wants the socket (write_ready_ is then false) or fails (the
 // stream is then closed).
-std::size_t SSLIOStream::encrypt_records(std::string_view data, std::string& records) {
+std::size_t SSLIOStream::encrypt_records(std::span<const std::string_view> pieces,
+                                         std::size_t total, std::size_t from,
+                                         std::string& records) {
     std::size_t taken = 0;
     bio_state_.gathering = &records;
-    while (taken < data.size()) {
-        std::size_t left = data.size() - taken;
+    while (from + taken < total) {
+        std::size_t left = total - from - taken;
         std::size_t used = records.size() + kRecordOverhead;
         std::size_t room = used < kGatheredBytes ? kGatheredBytes - used : 0;
         std::size_t size = std::min({kMaxRecord, left, room});
         if (size == 0 || size < std::min(kSmallestFill, left)) break;
         ERR_clear_error();
-        std::string_view record = data.substr(taken, size);
-        const char* source = record.data();
-        if (slow_copy(source, bio_state_.record_page_offset)) {
-            source = copy_away(record, bio_state_.record_page_offset);
-        }
-        int n = SSL_write(ssl_, source, static_cast<int>(record.size()));
+        std::string_view record =
+            record_bytes(pieces, from + taken, size, bio_state_.record_page_offset);
+        int n = SSL_write(ssl_, record.data(), static_cast<int>(record.size()));
         if (n > 0) {
             taken += static_cast<std::size_t>(n);
             continue;

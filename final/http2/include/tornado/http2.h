@@ -101,9 +101,10 @@ class HTTP2Callbacks;
 namespace detail {
 
 // The bytes of one write to the socket: the frames made for it, and beside
-// them, over a socket that takes pieces as they are
-// (IOStream::sends_gathered), the body pieces the handlers wrote as
-// SharedBytes (a cached file's bytes), referenced rather than copied.
+// them, over a stream that takes pieces without joining them
+// (IOStream::takes_pieces: a socket's sendmsg(), or TLS records made from
+// them), the body pieces the handlers wrote as SharedBytes (a cached
+// file's bytes), referenced rather than copied.
 class HTTP2FrameBatch {
 public:
     // Empties the batch for the next write, with `room` for its bytes.
