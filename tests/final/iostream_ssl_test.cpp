@@ -4,8 +4,10 @@
 // Interoperability with implementations we did not write (curl, openssl
 // s_client, Python's ssl, Python Tornado) is in tests/clients/final_tls_test.py.
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -479,6 +481,44 @@ TEST(SSLIOStream, WritesPiecesAsOneRunOfBytesWhereverTheKernelStops) {
     ASSERT_LT(written_at_once, kRounds) << "the kernel never filled";
     ASSERT_EQ(got.size(), expected.size());
     EXPECT_TRUE(got == expected);
+}
+
+// An error another part of the program left in this thread's OpenSSL
+// queue (a failed call whose error nobody took) is not blamed on the
+// stream: SSL_get_error reads the queue, so it is emptied before each
+// SSL call when something is there. Before each line here, an error is
+// left in it; the lines are long, so that reads stop inside a record and
+// OpenSSL says "want read" (which a stale error would turn into a TLS
+// error). Every echo comes back, and the stream stays open.
+TEST(SSLIOStream, AnErrorLeftInTheThreadsQueueDoesNotEndTheStream) {
+    CertificateDirectory certificates;
+    IOLoop loop;
+    Seen seen;
+    tornado::TCPServer server = make_echo_server(seen, certificates.server_options());
+    server.listen(0, "127.0.0.1");
+    constexpr int kLines = 10;
+    std::string line = tls_test_bytes(200 * 1024);
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    line += '\n';
+    std::string echoed = read_over_tls(
+        loop, server.port(), certificates,
+        [&](std::shared_ptr<IOStream> stream) -> Task<std::string> {
+            std::string all;
+            for (int k = 0; k < kLines; ++k) {
+                ERR_raise(ERR_LIB_USER, ERR_R_PASSED_INVALID_ARGUMENT);
+                co_await stream->write(line);
+                ERR_raise(ERR_LIB_USER, ERR_R_PASSED_INVALID_ARGUMENT);
+                all += co_await stream->read_until("\n", line.size());
+            }
+            EXPECT_FALSE(stream->closed());
+            co_return all;
+        });
+    ASSERT_EQ(echoed.size(), kLines * line.size());
+    for (int k = 0; k < kLines; ++k) {
+        EXPECT_TRUE(std::string_view(echoed).substr(k * line.size(), line.size()) == line)
+            << "line " << k;
+    }
+    ERR_clear_error();
 }
 
 TEST(SSLIOStream, AClientRefusesACertificateFromAnotherCA) {

@@ -314,7 +314,7 @@ void SSLIOStream::set_handshake_timeout(IOLoop::Clock::duration timeout) {
 // waits for, so each calls SSL_do_handshake, which reads or writes what it
 // can and says "want read" or "want write" for the rest.
 bool SSLIOStream::advance_handshake() {
-    ERR_clear_error();
+    detail::clear_openssl_errors();
     int result = SSL_do_handshake(ssl_);
     if (result == 1) {
         handshake_finished();
@@ -430,7 +430,7 @@ std::size_t SSLIOStream::receive(char* where, std::size_t capacity) {
         read_ready_ = false;  // the handshake's end sets it again
         return 0;
     }
-    ERR_clear_error();
+    detail::clear_openssl_errors();
     int n = SSL_read(ssl_, where, clamp_to_int(capacity));
     if (n > 0) {
         if (bio_state_.drained && !end_seen() && SSL_has_pending(ssl_) == 0) read_ready_ = false;
@@ -506,7 +506,7 @@ std::size_t SSLIOStream::encrypt_records(std::span<const std::string_view> piece
         std::size_t room = used < kGatheredBytes ? kGatheredBytes - used : 0;
         std::size_t size = std::min({kMaxRecord, left, room});
         if (size == 0 || size < std::min(kSmallestFill, left)) break;
-        ERR_clear_error();
+        detail::clear_openssl_errors();
         std::string_view record =
             record_bytes(pieces, from + taken, size, bio_state_.record_page_offset);
         int n = SSL_write(ssl_, record.data(), static_cast<int>(record.size()));
@@ -562,9 +562,9 @@ void SSLIOStream::transfer_failed(int ssl_error_code, int saved_errno, const cha
 void SSLIOStream::close_transport() noexcept {
     cancel_handshake_timer();
     if (handshake_done_ && !fatal_) {
-        ERR_clear_error();
+        detail::clear_openssl_errors();
         SSL_shutdown(ssl_);
-        ERR_clear_error();
+        detail::clear_openssl_errors();
     }
     if (handshake_future_.valid()) {
         future_set_exception_unless_cancelled(
