@@ -283,10 +283,9 @@ public:
     // take is copied into the buffer, as write() copies it. Where they
     // cannot go that way (a pipe, bytes queued or writes held, sends by
     // completion, more than kMaxGathered pieces) each goes to write() in
-    // turn, except that they
-    // are joined into one write() with sends by completion, and when each
-    // would be a send (or TLS record) of its own and they are kJoinedBytes
-    // or fewer.
+    // turn, except that they are joined into one write() with sends by
+    // completion, and when each would be a send (or TLS record) of its own
+    // and they are kJoinedBytes or fewer.
     Future<void> write(std::span<const std::string_view> pieces);
     static constexpr std::size_t kMaxGathered = 16;
     static constexpr std::size_t kJoinedBytes = 16 * 1024;

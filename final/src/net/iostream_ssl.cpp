@@ -160,10 +160,10 @@ char* away_buffer(std::uint16_t record_page_offset) {
 // The `size` plain bytes of a record (at most kMaxRecord), from byte `from`
 // of the pieces on, in one run of memory for SSL_write: where they are when
 // one piece holds them all and OpenSSL's copy from there is fast, else
-// copied to away_buffer. This is the one copy of a response's bytes on the
-// way to OpenSSL's: an HTTP/2 frame's head and its body are two pieces,
-// and a record made of both is put together here, not in a joined string
-// first.
+// copied to away_buffer. This is the only copy of a response's bytes
+// before OpenSSL's own: an HTTP/2 frame's head and its body are two
+// pieces, and a record made of both is put together here, not in a joined
+// string first.
 std::string_view record_bytes(std::span<const std::string_view> pieces, std::size_t from,
                               std::size_t size, std::uint16_t record_page_offset) {
     std::size_t at = 0;
