@@ -38,6 +38,7 @@ from certificate import make_certificate  # noqa: E402
 
 START_TIMEOUT = 30      # seconds pg_ctl waits for the server to accept connections
 STOP_TIMEOUT = 15       # seconds a fast shutdown may take before SIGKILL
+PORT_TRIES = 3          # free ports tried when the one found is taken before the server binds it
 # Throwaway data, many test connections at once.
 SETTINGS = ["fsync=off", "synchronous_commit=off", "full_page_writes=off",
             "max_connections=300", "log_min_messages=warning",
@@ -119,32 +120,49 @@ def start(directory, tls=True, settings=(), port=None):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if result.returncode != 0:
             raise ClusterError("initdb failed: " + result.stderr.strip())
-    port = port or free_port()
+    if tls and not os.path.exists(os.path.join(directory, "server.crt")):
+        make_server_certificate(directory)
+    # A port found free may be taken before the server binds it (by a
+    # client's connect() in a test running beside us): then another one.
+    tries = 1 if port else PORT_TRIES
+    for attempt in range(tries):
+        chosen = port or free_port()
+        failure = start_server(binaries, directory, chosen, tls, settings)
+        if failure is None:
+            port = chosen
+            break
+        if "could not create any TCP/IP sockets" not in failure or attempt == tries - 1:
+            raise ClusterError("the server did not start: " + failure)
+    dsn = "host=%s port=%d user=postgres dbname=postgres" % (directory, port)
+    with open(os.path.join(directory, "dsn"), "w") as out:
+        out.write(dsn + "\n")
+    return dsn
+
+
+def start_server(binaries, directory, port, tls, settings):
+    """pg_ctl start on `port`; None once it accepts connections, else
+    pg_ctl's complaint and the log's last lines."""
     options = ["-k", directory, "-p", str(port), "-c", "listen_addresses=127.0.0.1"]
     if tls:
-        if not os.path.exists(os.path.join(directory, "server.crt")):
-            make_server_certificate(directory)
         options += ["-c", "ssl=on",
                     "-c", "ssl_cert_file=" + os.path.join(directory, "server.crt"),
                     "-c", "ssl_key_file=" + os.path.join(directory, "server.key")]
     for setting in list(SETTINGS) + list(settings):
         options += ["-c", setting]
     log = os.path.join(directory, "log")
-    result = subprocess.run(as_owner([os.path.join(binaries, "pg_ctl"), "-D", data, "-l", log,
+    result = subprocess.run(as_owner([os.path.join(binaries, "pg_ctl"), "-D",
+                                      os.path.join(directory, "data"), "-l", log,
                                       "-w", "-t", str(START_TIMEOUT), "-o",
                                       " ".join(quote_option(option) for option in options),
                                       "start"]),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        tail = ""
-        if os.path.exists(log):
-            with open(log) as lines:
-                tail = "".join(lines.readlines()[-5:])
-        raise ClusterError("the server did not start: " + result.stderr.strip() + "\n" + tail)
-    dsn = "host=%s port=%d user=postgres dbname=postgres" % (directory, port)
-    with open(os.path.join(directory, "dsn"), "w") as out:
-        out.write(dsn + "\n")
-    return dsn
+    if result.returncode == 0:
+        return None
+    tail = ""
+    if os.path.exists(log):
+        with open(log) as lines:
+            tail = "".join(lines.readlines()[-5:])
+    return result.stderr.strip() + "\n" + tail
 
 
 def quote_option(option):
