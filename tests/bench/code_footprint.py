@@ -4,7 +4,7 @@ instruction cache, beside instructions.py's count of instructions.
 
     valgrind --tool=callgrind --dump-instr=yes --callgrind-out-file=OUT SERVER ARGS...
     (send it N requests, then stop it)
-    python3 tests/bench/code_footprint.py OUT --requests N [--by part|object|function] [--top K]
+    python3 tests/bench/code_footprint.py OUT --requests N [--by object|file|function] [--top K]
 
 An instruction that ran on at least half of the N requests (callgrind's
 count for its address is N/2 or more) is on a request's path; the
@@ -15,12 +15,11 @@ tests/bench/README.md, "the code a request runs does not fit the
 instruction cache", has the figures for final/ and h2o. Start-up code
 runs once and stays under the threshold, so OUT may cover the whole run.
 
---by part sums final/'s lines by what they belong to (the HTTP/2
-session, StaticFileHandler, HPACK...: a name's first match in PARTS
-below, so a rough split); object by program and library; function by
-function. Needs OUT from `--dump-instr=yes` (callgrind's default counts
-by source line, not by address) and without `--collect-jumps`. Standard
-library only.
+--by object sums the lines by program and library, file by the source
+file of the function they belong to (code inlined from a header counts
+for the function it was inlined into), function by function. Needs OUT
+from `--dump-instr=yes` (callgrind's default counts by source line, not
+by address) and without `--collect-jumps`. Standard library only.
 """
 import argparse
 import collections
@@ -28,35 +27,18 @@ import re
 import sys
 
 LINE_BYTES = 64
-# (a piece of a function's name, the part it counts for): the first that
-# matches wins, so the more specific come first.
-PARTS = [
-    ("hpack", "HPACK"), ("HPACK", "HPACK"), ("huffman", "HPACK"),
-    ("HTTP2", "HTTP/2 session"), ("http2", "HTTP/2 session"),
-    ("RequestDriver", "RequestDriver (a stream's request)"),
-    ("StaticFile", "StaticFileHandler"), ("web_static", "StaticFileHandler"),
-    ("RequestHandler", "RequestHandler"),
-    ("RequestDispatcher", "routing and the dispatcher"),
-    ("Application", "routing and the dispatcher"), ("PathMatches", "routing and the dispatcher"),
-    ("HTTPHeaders", "HTTPHeaders"), ("HTTPServerRequest", "HTTPServerRequest"),
-    ("IOStream", "IOStream"), ("IOLoop", "IOLoop"),
-    ("Future", "Futures and coroutines"), ("Task", "Futures and coroutines"),
-    ("coroutine", "Futures and coroutines"),
-    ("basic_string", "std::string"),
-    ("operator new", "the allocator"), ("operator delete", "the allocator"),
-    ("malloc", "the allocator"), ("free", "the allocator"),
-]
 # "fn=(12) name" or "fn=(12)": callgrind's name compression.
 NAMED = re.compile(r"(c?)(ob|fn|fl|fi|fe)=\((\d+)\)(?: (.*))?$")
 
 
 def read_counts(path):
-    """{(object id, address): times run}, {address key: function id} and
-    the names behind the ids, from a callgrind file of --dump-instr=yes."""
+    """{(object id, address): times run}, {address key: (function id, its
+    file's id)} and the names behind the ids, from a callgrind file of
+    --dump-instr=yes."""
     counts = collections.Counter()
     function_at = {}
-    names = {"ob": {}, "fn": {}}
-    obj = function = None
+    names = {"ob": {}, "fn": {}, "fl": {}}
+    obj = function = source = None
     address = 0
     cost_column = None
     after_call = False
@@ -73,12 +55,14 @@ def read_counts(path):
             named = NAMED.match(line)
             if named:
                 called, kind, number, name = named.groups()
-                if kind in names and name:
-                    names[kind][number] = name
+                if name:  # fl, fi and fe (and cfi, cfl) share one set of ids
+                    names["fl" if kind in ("fi", "fe") else kind][number] = name
                 if not called and kind == "ob":
                     obj = number
                 elif not called and kind == "fn":
                     function = number
+                elif not called and kind == "fl":
+                    source = number
                 continue
             if line.startswith("calls="):
                 after_call = True  # the next line is the call's cost: not this function's
@@ -94,7 +78,7 @@ def read_counts(path):
                 raise ValueError("%s: a cost line before its positions: line" % path)
             if len(fields) > cost_column:
                 counts[(obj, address)] += int(fields[cost_column])
-                function_at[(obj, address)] = function
+                function_at[(obj, address)] = (function, source)
     return counts, function_at, names
 
 
@@ -109,13 +93,6 @@ def next_address(previous, position):
     return int(position, 0)
 
 
-def part_of(name):
-    for piece, part in PARTS:
-        if piece in name:
-            return part
-    return "the rest"
-
-
 def footprint(counts, function_at, names, requests, by):
     """(lines on the path, Counter of lines by `by`)."""
     on_path = {}
@@ -123,12 +100,13 @@ def footprint(counts, function_at, names, requests, by):
         if times * 2 >= requests:
             on_path.setdefault((key[0], key[1] // LINE_BYTES), function_at[key])
     groups = collections.Counter()
-    for (obj, _), function in on_path.items():
+    for (obj, _), (function, source) in on_path.items():
         if by == "object":
             groups[names["ob"].get(obj, "?")] += 1
+        elif by == "file":
+            groups[names["fl"].get(source, "?")] += 1
         else:
-            name = names["fn"].get(function, "?")
-            groups[part_of(name) if by == "part" else name] += 1
+            groups[names["fn"].get(function, "?")] += 1
     return len(on_path), groups
 
 
@@ -141,7 +119,7 @@ def main():
     parser.add_argument("callgrind_file")
     parser.add_argument("--requests", type=int, required=True,
                         help="the requests the file covers (h2load's or wrk's count)")
-    parser.add_argument("--by", choices=["part", "object", "function"], default="object")
+    parser.add_argument("--by", choices=["object", "file", "function"], default="object")
     parser.add_argument("--top", type=int, default=15, help="groups shown (default 15)")
     args = parser.parse_args()
     if args.requests < 1:

@@ -4,11 +4,13 @@
     code_footprint_test.py
 
 A small file in callgrind's format with --dump-instr=yes (positions by
-address and line, names compressed to ids, positions relative to the
-line before, a call's cost line after its calls= line) stands for a
-server that ran 100 requests: the lines run on at least half of them are
-counted once each, start-up code and the calls' inclusive costs are not,
-and the parts come from the functions' names. Standard library only.
+address and line, relative to the line before; names compressed to ids,
+first named in a call and used bare after it, and shared by fl, fi and
+fe; code inlined from a header; a call's cost line after its calls=
+line) stands for a server that ran 100 requests:
+the lines run on at least half of them are counted once each, start-up
+code and the calls' inclusive costs are not, and a line's file is its
+function's. Standard library only.
 """
 import os
 import subprocess
@@ -39,17 +41,23 @@ SAMPLE = textwrap.dedent("""\
     fl=(1) http2session.cpp
     fn=(1) tornado::detail::HTTP2Session::receive(std::string_view)
     0x1000 10 100
+    fi=(3) basic_string.h
     +8 * 100
+    fe=(1)
     +64 +2 100
+    cfi=(4) web_static.cpp
+    cfn=(2) tornado::StaticFileHandler::serve(std::string)
     calls=100 0x2000 20
     * * 5000
     +4 * 100
 
-    fn=(2) tornado::StaticFileHandler::serve(std::string)
+    fl=(4)
+    fn=(2)
     0x2000 20 100
     +68 +1 40
     +60 +1 60
 
+    fl=(3)
     fn=(3) main
     0x3000 1 1
 
@@ -87,11 +95,12 @@ class Footprint(unittest.TestCase):
         self.assertEqual(counts[("1", 0x1048)], 100, "the callee's cost counted as the caller's")
         self.assertEqual(counts[("1", 0x104c)], 100)
 
-    def test_parts_come_from_the_function_names(self):
-        _, groups = self.read("part")
-        self.assertEqual(groups["HTTP/2 session"], 2)
-        self.assertEqual(groups["StaticFileHandler"], 2)
-        self.assertEqual(groups["the rest"], 1)
+    def test_files_are_the_functions_own_not_an_inlined_headers(self):
+        _, groups = self.read("file")
+        self.assertEqual(groups["http2session.cpp"], 2)
+        self.assertEqual(groups["web_static.cpp"], 2)
+        self.assertEqual(groups["???"], 1)
+        self.assertNotIn("basic_string.h", groups)
 
     def test_a_file_counted_by_line_is_refused_with_the_option_to_use(self):
         with open(self.path, "w") as out:
@@ -101,9 +110,13 @@ class Footprint(unittest.TestCase):
         self.assertEqual(done.returncode, 1)
         self.assertIn("--dump-instr=yes", done.stderr)
 
+    def test_names_given_once_in_a_call_are_used_after(self):
+        _, groups = self.read("function")
+        self.assertEqual(groups["tornado::StaticFileHandler::serve(std::string)"], 2)
+
     def test_the_command_prints_the_total_in_kib(self):
         done = subprocess.run([sys.executable, os.path.join(HERE, "code_footprint.py"),
-                               self.path, "--requests", "100", "--by", "part"],
+                               self.path, "--requests", "100", "--by", "file"],
                               capture_output=True, text=True)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn("5 lines of 64 bytes, 0.3 KiB", done.stdout)
