@@ -21,7 +21,9 @@ TEST_STARTED = re.compile(r"^\d+/\d+ Test: (.+)$")  # CTest's line before a test
 GTEST_FAILED = re.compile(r"^\[  FAILED  \] (\S+) \(\d+ ms\)")
 # "file.cpp:12: Failure", or "unknown file: Failure" for an exception.
 FAILURE_AT = re.compile(r"^(.*?)(?::(\d+))?: Failure$")
-SCRIPT_FAILED = "FAIL  "
+# A script's failed check: "FAIL  name: why" (tests/clients/checks.py),
+# "FAIL name: why" (tfb_verify.py's column of verdicts) or "FAIL: why".
+SCRIPT_FAILED = re.compile(r"^FAIL:?\s+(.*)$")
 
 
 def failed_test_names(temporary):
@@ -70,9 +72,8 @@ def failed_cases(lines):
             cases.append((failed.group(1), where))
             where = ""
     if not cases:
-        # A script of checks (tests/clients/checks.py) says "FAIL  name: why".
-        cases = [("", line[len(SCRIPT_FAILED):].strip()[:200])
-                 for line in lines if line.startswith(SCRIPT_FAILED)]
+        cases = [("", failed.group(1).strip()[:200])
+                 for failed in map(SCRIPT_FAILED.match, lines) if failed]
     if not cases:
         last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
         cases.append(("", last[:200]))
