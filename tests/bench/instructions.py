@@ -14,6 +14,10 @@ run to the next; the number of instructions a server executes per request
 does not. For each server: start it under `valgrind --tool=callgrind`, let
 `wrk -c20` warm it up, zero the counters, run `wrk` again, dump the
 counters and divide the instructions (user space only) by the requests.
+The same dump gives the code a request runs through, in KiB: the
+distinct 64-byte lines of instructions run on at least half of the
+requests (code_footprint.py), which the 32 KiB instruction cache must
+hold for the next request to find its code there.
 
 The goals, printed as a table with a verdict each: final_http_hello's
 instructions per request at most nginx's, final_hello's at most 1.3 times
@@ -47,6 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from run_bench import NginxProcess, free_port, goal_check, markdown_table  # noqa: E402
+from code_footprint import LINE_BYTES, footprint, read_counts  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 IO_URING = "_io_uring"
@@ -133,8 +138,11 @@ def control(process, command, port):
 
 
 def measure(name, command, port, work_dir, env=None, new_connections=0, seconds=4):
+    """(instructions per unit, KiB of code run on at least half of the units)."""
     out_file = os.path.join(work_dir, "callgrind.%s.out" % name)
-    valgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out_file]
+    # --dump-instr=yes: counts by address, for the code's size (code_footprint.py).
+    valgrind = ["valgrind", "--tool=callgrind", "--dump-instr=yes",
+                "--callgrind-out-file=" + out_file]
     process = subprocess.Popen(valgrind + command, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
@@ -162,7 +170,9 @@ def measure(name, command, port, work_dir, env=None, new_connections=0, seconds=
     dumps = sorted(f for f in os.listdir(work_dir) if f.startswith("callgrind.%s.out." % name))
     if not dumps:
         raise RuntimeError("callgrind wrote no dump for %s" % name)
-    return total_instructions(os.path.join(work_dir, dumps[0])) / requests
+    dump = os.path.join(work_dir, dumps[0])
+    lines, _ = footprint(*read_counts(dump), requests, "object")
+    return total_instructions(dump) / requests, lines * LINE_BYTES / 1024
 
 
 def missing_tool():
@@ -205,6 +215,7 @@ def run(args, work_dir):
     every measurement that could run worked."""
     unit = "new connection" if args.new_connections else "request"
     figures = {}
+    code_sizes = {}
     all_worked = True
     for name in args.servers.split(","):
         port = free_port()
@@ -213,14 +224,15 @@ def run(args, work_dir):
             print("%-26s skipped: %s" % (name, why_not), flush=True)
             continue
         try:
-            figures[name] = measure(name, command, port, work_dir, env,
-                                    args.new_connections, args.duration)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+            figures[name], code_sizes[name] = measure(name, command, port, work_dir, env,
+                                                      args.new_connections, args.duration)
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
             print("%-26s failed: %s" % (name, error), flush=True)
             all_worked = False
             continue
-        print("%-26s %8.0f instructions per %s" % (name, figures[name], unit), flush=True)
-    return figures, all_worked
+        print("%-26s %8.0f instructions per %s, %.1f KiB of code" % (
+            name, figures[name], unit, code_sizes[name]), flush=True)
+    return figures, code_sizes, all_worked
 
 
 def goal_checks(figures, servers):
@@ -241,13 +253,16 @@ def goals_table(checks):
                            "verdict"], cells)
 
 
-def report(figures, args):
+def report(figures, code_sizes, args):
     """The goals table (per request only), printed and, with --out, written
-    with the figures to instructions.md."""
+    with the figures to instructions.md. The code a request runs is the
+    instruction cache's load (32 KiB here): code_footprint.py says how."""
     unit = "new connection" if args.new_connections else "request"
     lines = ["# Instructions per %s (callgrind, user space)" % unit, "",
-             markdown_table(["server", "instructions per %s" % unit],
-                            [[name, "{:,.0f}".format(value)] for name, value in figures.items()]),
+             markdown_table(["server", "instructions per %s" % unit,
+                             "code a %s runs through (KiB)" % unit],
+                            [[name, "{:,.0f}".format(value), "%.1f" % code_sizes[name]]
+                             for name, value in figures.items()]),
              ""]
     if args.new_connections:
         goals = "(The goals are per keep-alive request: not judged with --new-connections.)"
@@ -283,11 +298,11 @@ def main():
         return 0
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
-        figures, all_worked = run(args, args.keep)
+        figures, code_sizes, all_worked = run(args, args.keep)
     else:
         with tempfile.TemporaryDirectory() as work_dir:
-            figures, all_worked = run(args, work_dir)
-    report(figures, args)
+            figures, code_sizes, all_worked = run(args, work_dir)
+    report(figures, code_sizes, args)
     return 0 if all_worked else 1
 
 
