@@ -218,7 +218,11 @@ TEST_F(Task6_WaitIterator, TheTasksOutliveTheIterator) {
         tasks.push_back(failure_after(loop, "nobody listens", 10ms));
         WaitIterator<int> waiting(std::move(tasks), loop);
     }
-    run_for(60ms);
+    // Until both Tasks have ended, not for a fixed time: on a busy machine
+    // the loop may start their timers late.
+    EXPECT_TRUE(run_until([this] { return frames_alive() == 0; }))
+        << "the Tasks never finished once their WaitIterator was gone";
+    run_for(5ms);  // what their callbacks queued lets go of what it holds
 }
 
 }  // namespace
