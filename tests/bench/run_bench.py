@@ -423,6 +423,70 @@ def wrk_version():
     return first[0].split(" Copyright")[0] if first else "?"
 
 
+# A wake-up across two CPUs slower than this is the host's doing (below).
+SLOW_WAKE_UP_US = 50
+
+
+def cross_cpu_round_trip_us(rounds=200, budget_s=1.0):
+    """The microseconds of one byte's round trip between two processes on
+    the first two CPUs, through pipes: two wake-ups of a process on an idle
+    CPU, the step every request of a one-connection run pays. None with
+    fewer than two CPUs. A virtual machine whose idle CPUs halt without
+    polling first (haltpoll.guest_halt_poll_ns=0, seen here) took 80 to
+    550 µs where the same machine polling took 9 to 12, and a
+    one-connection run then measures that, not the servers."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    from_parent, to_child = os.pipe()  # os.pipe(): (read end, write end)
+    from_child, to_parent = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the echo: on the second CPU, until the parent closes its end
+        try:
+            os.sched_setaffinity(0, {cpus[1]})
+            os.close(to_child)
+            os.close(from_child)
+            while os.read(from_parent, 1):
+                os.write(to_parent, b"x")
+        finally:
+            os._exit(0)
+    os.close(from_parent)
+    os.close(to_parent)
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {cpus[0]})
+        done = 0
+        started = time.perf_counter()
+        while done < rounds and time.perf_counter() - started < budget_s:
+            os.write(to_child, b"x")
+            os.read(from_child, 1)
+            done += 1
+        elapsed = time.perf_counter() - started
+    finally:
+        os.sched_setaffinity(0, before)
+        os.close(to_child)
+        os.close(from_child)
+        os.waitpid(pid, 0)
+    return elapsed / done * 1e6
+
+
+def wake_up_fact():
+    """The machine fact for cross_cpu_round_trip_us, and a warning on
+    stderr when it is slow."""
+    took = cross_cpu_round_trip_us()
+    if took is None:
+        return "not measured (one CPU)"
+    if took > SLOW_WAKE_UP_US:
+        poll = read_first("/sys/module/haltpoll/parameters/guest_halt_poll_ns", r"(\d+)", "")
+        why = (" (the guest halts idle CPUs without polling: guest_halt_poll_ns is 0)"
+               if poll == "0" else "")
+        print("warning: a wake-up round trip across two CPUs takes %.0f µs here%s, where about "
+              "10 is usual: runs of one request at a time will measure the host's wake-ups, "
+              "not the servers (tests/bench/README.md, \"The method\")" % (took, why),
+              file=sys.stderr)
+    return "%.1f µs" % took
+
+
 def machine_facts(fd_limit):
     cpus = len(os.sched_getaffinity(0))
     mem_kb = read_first("/proc/meminfo", r"^MemTotal:\s+(\d+)", "0")
@@ -435,6 +499,7 @@ def machine_facts(fd_limit):
         ("python", platform.python_version()),
         ("RLIMIT_NOFILE", str(fd_limit)),
         ("net.core.somaxconn", read_first("/proc/sys/net/core/somaxconn", r"(\d+)")),
+        ("a wake-up round trip across two CPUs (pipes)", wake_up_fact()),
         # Other work on the machine skews every number: say how busy it was.
         ("load average at start (1, 5, 15 min)",
          " ".join(read_first("/proc/loadavg", r"^(.*)$").split()[:3])),
