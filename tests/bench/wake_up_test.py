@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -50,36 +51,27 @@ class WakeUpProbeTest(unittest.TestCase):
             time.sleep(0.002)
             return real_read(fd, n)
 
-        os.read = slow_read
-        try:
+        with mock.patch.object(os, "read", slow_read):
             took = run_bench.cross_cpu_round_trip_us(rounds=10, budget_s=5)
-        finally:
-            os.read = real_read
         self.assertGreater(took, 2000)
         self.assertLess(took, 200000)
 
     @unittest.skipUnless(TWO_CPUS, "needs two CPUs")
     def test_a_slow_round_trip_is_warned_of_and_stated(self):
-        saved = run_bench.SLOW_WAKE_UP_US
-        run_bench.SLOW_WAKE_UP_US = 0  # every host is "slow" now
-        try:
-            warnings = io.StringIO()
-            with contextlib.redirect_stderr(warnings):
-                fact = run_bench.wake_up_fact()
-        finally:
-            run_bench.SLOW_WAKE_UP_US = saved
+        warnings = io.StringIO()
+        # A bound of 0: every host is "slow" now.
+        with mock.patch.object(run_bench, "SLOW_WAKE_UP_US", 0), \
+                contextlib.redirect_stderr(warnings):
+            fact = run_bench.wake_up_fact()
         self.assertRegex(fact, r"^\d+\.\d µs$")
         self.assertIn("a wake-up round trip across two CPUs takes", warnings.getvalue())
         self.assertIn("not the servers", warnings.getvalue())
 
     @unittest.skipUnless(TWO_CPUS, "needs two CPUs")
     def test_the_machine_line_holds_it(self):
-        saved = run_bench.SLOW_WAKE_UP_US
-        run_bench.SLOW_WAKE_UP_US = 1e9  # no warning in the test's output
-        try:
+        # A bound no host reaches: no warning in the test's output.
+        with mock.patch.object(run_bench, "SLOW_WAKE_UP_US", 1e9):
             facts = dict(run_bench.machine_facts(1024))
-        finally:
-            run_bench.SLOW_WAKE_UP_US = saved
         self.assertRegex(facts["a wake-up round trip across two CPUs (pipes)"], r"µs$")
 
     def test_one_cpu_is_not_measured(self):
