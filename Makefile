@@ -66,10 +66,10 @@ test: build test-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS) --timeout 300 || $(name_failed_cases)
 
 # What the tests need beyond the build: Chromium and Marp (from npm), the oracles,
-# nginx and Redis (the deployment test), clang (final.parity reads the headers
-# with it).
+# nginx and Redis (the deployment test), wrk (the load smokes, skipped
+# without it), clang (final.parity reads the headers with it).
 test-deps:
-	@$(DEPS) browser slides template deploy clang docs
+	@$(DEPS) browser slides template deploy load clang docs
 	@test node_modules/.installed-by-npm-ci -nt package-lock.json -a node_modules/.installed-by-npm-ci -nt package.json \
 	  || { npm ci --no-audit --no-fund && touch node_modules/.installed-by-npm-ci; }
 

@@ -29,6 +29,9 @@
 #                                   per request, tests/bench/instructions.py), heaptrack (the
 #                                   soak's live heap, soak.py --heaptrack), nftables and ethtool
 #                                   (loss_bench.py drops packets in a network namespace of its own)
+#   tools/install-deps.sh load      + wrk alone: what make test's load smokes need (bench.smoke,
+#                                   bench.tfb_smoke, bench.db_smoke, bench.deploy_smoke), which
+#                                   are skipped without it
 #   tools/install-deps.sh template  + Python Tornado and Jinja2 for /usr/bin/python3 (make bench-template's
 #                                   yardsticks)
 #   tools/install-deps.sh db        + Django, gunicorn, psycopg2 and asyncpg for /usr/bin/python3
@@ -56,6 +59,7 @@ packages_for() {
   case "$1" in
     build)  echo "g++ cmake make ninja-build mold libgtest-dev libgmock-dev libbenchmark-dev libhttp-parser-dev nlohmann-json3-dev libssl-dev zlib1g-dev libgoogle-perftools-dev libhiredis-dev libpq-dev postgresql libcurl4-openssl-dev libnghttp2-dev nghttp2-client python3-h2 libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libgnutls28-dev ngtcp2-client ngtcp2-server libprotobuf-dev protobuf-compiler python3-grpcio python3-grpc-tools libcmark-dev liburing-dev python3 python3-tornado python3-websockets netcat-openbsd curl openssl strace gdb iproute2 clang-format-14" ;;
     bench)  echo "wrk python3-matplotlib util-linux procps nginx-light h2o python3-tornado libboost-dev valgrind heaptrack nftables ethtool" ;;
+    load)   echo "wrk" ;;
     template) echo "python3 python3-tornado python3-jinja2" ;;
     db)     echo "python3 python3-django gunicorn python3-psycopg2 python3-asyncpg" ;;
     deploy) echo "nginx-light redis-server" ;;
@@ -64,7 +68,7 @@ packages_for() {
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;
     docs)   echo "doxygen python3-sphinx python3-breathe python3-myst-parser python3-sphinx-rtd-theme clang-14" ;;
-    *) echo "install-deps.sh: unknown group '$1' (build, bench, template, db, deploy, drogon, clang, slides, browser, docs)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown group '$1' (build, bench, load, template, db, deploy, drogon, clang, slides, browser, docs)" >&2; exit 2 ;;
   esac
 }
 
