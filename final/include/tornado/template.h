@@ -334,6 +334,9 @@ public:
     const std::string& function_name() const;
     // An object value's attribute (a row's field), or nothing.
     std::optional<TemplateValue> attribute(std::string_view name) const;
+    // A row's field (is_row()) where the row holds it, or nothing: for any
+    // other value, and for a name the row's struct does not have.
+    std::optional<FieldValue> row_field(std::string_view name) const;
     // Whether this is one of the rows of a rows() list.
     bool is_row() const { return std::holds_alternative<ListRow>(data_); }
     // Whether both are the same list, tuple, dict, function or object

@@ -77,6 +77,10 @@ TemplateValue get_slice(const TemplateValue& container, const TemplateValue& sta
                         const TemplateValue& stop, const TemplateValue& step);
 // object.name: a dict's key (standing in for a Python object's attribute).
 TemplateValue get_attribute(const TemplateValue& object, std::string_view name);
+// str(object.name) appended to `out`, as get_attribute(object, name) and
+// then append_str() would: a row's field is appended from where the row
+// holds it, with no value made ({{ fortune.message }} in a loop over rows).
+void append_attribute(std::string& out, const TemplateValue& object, std::string_view name);
 // The error object.name(...) raises when `object` has no such method:
 // Python looks a method up before it evaluates the arguments, so
 // "abc".nosuch(1 / 0) is an AttributeError. Nothing if it has one.
@@ -239,6 +243,7 @@ RenderFunction find_template(const std::string& name, std::uint64_t hash);
 
 // ---- the operations, the interpreter's own ----------------------------------
 
+using template_detail::append_attribute;
 using template_detail::append_join;
 using template_detail::binary;
 using template_detail::call_function;

@@ -7,6 +7,7 @@
 
 #include <locale.h>
 
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -19,6 +20,12 @@ namespace tornado::detail {
 // back to the same double ("0.1", "1.0", "1e+16", "1e-05"); "inf", "-inf"
 // and "nan" for the others.
 void append_python_float_repr(std::string& out, double number);
+
+// repr() of an int, which is also its str(): the decimal digits.
+inline void append_python_int_repr(std::string& out, std::int64_t number) {
+    char digits[24];  // INT64_MIN is 20 characters; to_chars needs no terminator
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, number).ptr);
+}
 
 // A str as Python's repr() writes it: in single quotes unless the text has
 // a single quote and no double quote; backslash, quote, \t \n \r and other

@@ -630,15 +630,12 @@ public:
         writer_.line(text + ".clear();");
         return text;
     }
-    // Past a part of the data that write_json() did not write (there was
-    // none), the value is made: the shortcut would look for the data again.
-    void append_str(const Expression& expression, const std::string& json,
-                    const std::string& text) {
-        if (json.empty()) {
-            expression.emit_append_str(writer_, text);
-        } else {
-            writer_.line("(" + expression.cpp(writer_) + ").append_str(" + text + ");");
-        }
+    // Past a part of the data that write_json() did not write, the
+    // expression's own append walk, as the interpreter's: the data it looks
+    // for again is the one this block found (CppWriter::member()), and an
+    // attribute of a row is appended without its value made.
+    void append_str(const Expression& expression, const std::string&, const std::string& text) {
+        expression.emit_append_str(writer_, text);
     }
     void write(const std::string& text, const std::string& escape, const Expression& expression) {
         if (escape.empty()) {

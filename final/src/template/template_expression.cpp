@@ -941,6 +941,16 @@ struct Attribute : Walked<Attribute> {
     typename Reading::Json json_walk(Reading& r) const {
         return r.member(*object, name);
     }
+    // {{ entry.title }}: a part of the data from where it lies, else the
+    // attribute's str() appended by append_attribute(), which writes a
+    // row's field without making its value.
+    template <typename Reading>
+    void append_walk(Reading& r, typename Reading::Out out) const {
+        auto json = json_walk(r);
+        r.if_data(
+            json, [&](const auto& found) { r.append_data(out, found); },
+            [&] { r.perform(RUNTIME(append_attribute), out, r(*object), r.text(name)); });
+    }
     std::pair<std::string, std::string> local_member(const CppWriter& writer) const override {
         return local_member_of(*object, name, writer);
     }

@@ -862,6 +862,22 @@ TemplateValue get_attribute(const TemplateValue& object, std::string_view name) 
           quoted_type(object) + " object has no attribute '" + std::string(name) + "'");
 }
 
+// A row's field is an object's attribute, the first place get_attribute()
+// looks: its text or number is appended as str() of the value would be,
+// without the value (a share of the row list) made and dropped.
+void append_attribute(std::string& out, const TemplateValue& object, std::string_view name) {
+    std::optional<FieldValue> field = object.row_field(name);
+    if (!field) {
+        get_attribute(object, name).append_str(out);
+    } else if (const auto* text = std::get_if<std::string_view>(&*field)) {
+        out += *text;
+    } else if (const auto* integer = std::get_if<std::int64_t>(&*field)) {
+        detail::append_python_int_repr(out, *integer);
+    } else {
+        std::visit([&out](auto value) { TemplateValue(value).append_str(out); }, *field);
+    }
+}
+
 // ---- methods ----------------------------------------------------------------
 
 namespace {

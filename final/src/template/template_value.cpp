@@ -10,7 +10,6 @@
 // is a RowList, read in place too. Every reader below therefore asks
 // "JSON, Items or rows?" before it looks inside a list.
 #include <algorithm>
-#include <charconv>
 #include <mutex>
 #include <utility>
 
@@ -404,7 +403,7 @@ JSON TemplateValue::row_to_json() const {
 // the list's ownership, rather than copied.
 std::optional<TemplateValue> TemplateValue::attribute(std::string_view name) const {
     if (const auto* row = std::get_if<ListRow>(&data_)) {
-        std::optional<FieldValue> found = row->list->field(row->index, name);
+        std::optional<FieldValue> found = row_field(name);
         if (!found) return std::nullopt;
         if (const auto* text = std::get_if<std::string_view>(&*found)) {
             TemplateValue value;
@@ -417,6 +416,12 @@ std::optional<TemplateValue> TemplateValue::attribute(std::string_view name) con
     const auto* object = std::get_if<std::shared_ptr<const Object>>(&data_);
     if (object == nullptr) return std::nullopt;
     return (*object)->attributes(name);
+}
+
+std::optional<FieldValue> TemplateValue::row_field(std::string_view name) const {
+    const auto* row = std::get_if<ListRow>(&data_);
+    if (row == nullptr) return std::nullopt;
+    return row->list->field(row->index, name);
 }
 
 // Identity for the types that are objects in Python. The scalars (None,
@@ -557,14 +562,9 @@ void TemplateValue::append_repr(std::string& out) const {
     switch (type()) {
         case Type::none: out += "None"; return;
         case Type::boolean: out += std::get<bool>(data_) ? "True" : "False"; return;
-        case Type::integer: {
-            // INT64_MIN is 20 characters; to_chars needs no terminator.
-            char digits[24];
-            out.append(
-                digits,
-                std::to_chars(digits, digits + sizeof digits, std::get<std::int64_t>(data_)).ptr);
+        case Type::integer:
+            detail::append_python_int_repr(out, std::get<std::int64_t>(data_));
             return;
-        }
         case Type::floating: detail::append_python_float_repr(out, std::get<double>(data_)); return;
         case Type::string: detail::append_python_string_repr(out, as_string()); return;
         case Type::dict: append_json_repr(out, as_json()); return;
