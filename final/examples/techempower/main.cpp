@@ -190,12 +190,15 @@ constexpr auto template_fields(const Fortune*) {
                       tornado::TemplateField("message", &Fortune::message)};
 }
 
-// Every fortune and the one added at request time, sorted by message.
+// Every fortune and the one added at request time, sorted by message. Each
+// column's position is looked up by its name once, not once a row.
 std::vector<Fortune> sorted_fortunes(const postgres::Result& rows) {
+    std::size_t id = rows.column_index("id");
+    std::size_t message = rows.column_index("message");
     std::vector<Fortune> fortunes;
     fortunes.reserve(rows.size() + 1);
     for (const postgres::Row& row : rows) {
-        fortunes.push_back({row.get<int>("id"), row.get<std::string>("message")});
+        fortunes.push_back({row.get<int>(id), row.get<std::string>(message)});
     }
     fortunes.push_back({0, "Additional fortune added at request time."});
     std::sort(fortunes.begin(), fortunes.end(),
