@@ -353,6 +353,24 @@ TEST(TemplateRows, AFieldKeptAloneKeepsItsRowsAlive) {
     EXPECT_EQ(title.repr(), "'" + std::string(100, 'x') + "'");
 }
 
+// A compiled loop's variable moves from row to row in place
+// (compiled::Local::set_item()): only a row of the same list is moved.
+TEST(TemplateRows, ARowPointsToAnotherRowOfItsOwnListOnly) {
+    TemplateValue books =
+        TemplateValue::rows(std::vector<Book>{{1, "Dune", 9.5, true}, {2, "Emma", 4.25, false}});
+    TemplateValue other = TemplateValue::rows(std::vector<Book>{{3, "Ubik", 1, true}});
+    TemplateValue row = books.item(0);
+    TemplateValue kept = row;
+    EXPECT_TRUE(row.point_to_row(books, 1));
+    EXPECT_EQ(row.attribute("title")->as_string(), "Emma");
+    EXPECT_EQ(kept.attribute("title")->as_string(), "Dune");
+    EXPECT_FALSE(row.point_to_row(other, 0));
+    EXPECT_EQ(row.attribute("id")->as_integer(), 2);
+    EXPECT_THROW(row.point_to_row(books, 2), std::out_of_range);
+    TemplateValue title("Dune");
+    EXPECT_FALSE(title.point_to_row(books, 0));
+}
+
 TEST(Template, GenerateRunsOnSeveralThreadsAtOnce) {
     tornado::Template page("{% for i in range(n) %}{{ i }},{% end %}");
     std::vector<std::thread> threads;

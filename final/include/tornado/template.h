@@ -359,6 +359,11 @@ public:
     // same type; false (and unchanged) otherwise. A loop's variable is
     // pointed at each item this way (compiled::Local::set_element()).
     bool point_to(const std::shared_ptr<const JSON>& owner, const JSON& element);
+    // Makes this value row `index` of the rows() list `rows`, in place, when
+    // it already holds a row of that same list; false (and unchanged)
+    // otherwise. A loop's variable over rows moves this way
+    // (compiled::Local::set_item()).
+    bool point_to_row(const TemplateValue& rows, std::size_t index);
 
     // A dict's JSON, or a list's that came in as JSON, shared: its values
     // are read with element_of(shared_json(), ...) and keep the whole alive.

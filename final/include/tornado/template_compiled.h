@@ -151,6 +151,11 @@ public:
             value_ = TemplateValue::element_of(owner, element);
         }
     }
+    // The same for item `index` of a list or tuple: a row of a rows() list
+    // already here is moved to that row (TemplateValue::point_to_row()).
+    void set_item(const TemplateValue& sequence, std::size_t index) {
+        if (!value_ || !value_->point_to_row(sequence, index)) value_ = sequence.item(index);
+    }
 
 private:
     [[noreturn]] void unbound() const;
@@ -350,8 +355,10 @@ public:
     void assign(std::size_t index, Local& local) const {
         if (array_ != nullptr) {
             local.set_element(*owner_, (*array_)[index]);
+        } else if (value_.is_sequence()) {
+            local.set_item(value_, index);
         } else {
-            local.set((*this)[index]);
+            local.set(iterated_[index]);
         }
     }
 

@@ -297,6 +297,15 @@ bool TemplateValue::point_to(const std::shared_ptr<const JSON>& owner, const JSO
     return true;
 }
 
+bool TemplateValue::point_to_row(const TemplateValue& rows, std::size_t index) {
+    auto* row = std::get_if<ListRow>(&data_);
+    const RowList* list = rows.row_list();
+    if (row == nullptr || list == nullptr || row->list.get() != list) return false;
+    if (index >= list->size()) throw std::out_of_range("a row past the end of the list");
+    row->index = index;
+    return true;
+}
+
 const JSON& TemplateValue::as_json() const {
     if (type_ != Type::dict) {
         throw PythonError("TypeError", "'" + std::string(type_name()) + "' object is not a dict");
