@@ -359,7 +359,7 @@ void emit_nested(const Body& body, Emitter& emitter) {
 //   r.block(step)                     step() in a block of its own (a loop)
 //   r.extends_not_at_top_level(file, line)   {% extends %} reached while running
 //   r.escape(file, raw), r.find_json(expression), r.scratch(),
-//   r.unless_written_from_data(json, escape, rest), r.append_str(e, json, text),
+//   r.unless_written_from_data(json, escape, rest), r.append_str(e, text),
 //   r.write(text, escape, expression) {{ }}'s, through compiled::Page
 //   r.hold(expression)                its value, kept for the statement
 //   r.hold_either(test, a, b)         the value of a or of b, by the test
@@ -444,7 +444,7 @@ public:
         text.clear();
         return text;
     }
-    void append_str(const Expression& expression, const JSON*, std::string& text) {
+    void append_str(const Expression& expression, std::string& text) {
         expression.append_str(*context_.scope, text);
     }
     // Whether the text can hold markup (Expression::writes_no_markup()) is
@@ -634,7 +634,7 @@ public:
     // expression's own append walk, as the interpreter's: the data it looks
     // for again is the one this block found (CppWriter::member()), and an
     // attribute of a row is appended without its value made.
-    void append_str(const Expression& expression, const std::string&, const std::string& text) {
+    void append_str(const Expression& expression, const std::string& text) {
         expression.emit_append_str(writer_, text);
     }
     void write(const std::string& text, const std::string& escape, const Expression& expression) {
@@ -753,7 +753,7 @@ struct Output : Walked<Output> {
             auto json = r.find_json(*expression);
             r.unless_written_from_data(json, escape, [&] {
                 auto&& text = r.scratch();
-                r.append_str(*expression, json, text);
+                r.append_str(*expression, text);
                 r.write(text, escape, *expression);
             });
         });
