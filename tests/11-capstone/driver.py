@@ -1110,6 +1110,11 @@ def one_message_wakes_them_all(ctx):
 
 @case(CONCURRENCY, "10 page loads and 10 posts sent at once are all answered within 1 s")
 def the_loop_never_blocks(ctx):
+    # The case before closed 1,000 connections at once, and on a busy
+    # machine the server can take over a second to close its ends. What is
+    # timed here is the handlers, so that is let finish first (a server
+    # that keeps descriptors is the other cases' to catch).
+    ctx.settle_descriptors(ctx.state["idle_descriptors"], ANSWER_TIMEOUT)
     clients = []
     for number in range(10):
         clients.append(ctx.connect().request("GET", "/"))
