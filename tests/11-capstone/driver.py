@@ -1112,8 +1112,8 @@ def one_message_wakes_them_all(ctx):
 def the_loop_never_blocks(ctx):
     # The case before closed 1,000 connections at once, and on a busy
     # machine the server can take over a second to close its ends. What is
-    # timed here is the handlers, so that is let finish first (a server
-    # that keeps descriptors is the other cases' to catch).
+    # timed here is the handlers, so the server is let finish that first (a
+    # server that keeps descriptors is the other cases' to catch).
     ctx.settle_descriptors(ctx.state["idle_descriptors"], ANSWER_TIMEOUT)
     clients = []
     for number in range(10):

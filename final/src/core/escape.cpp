@@ -169,10 +169,9 @@ std::size_t xhtml_growth(std::string_view value) {
     return growth;
 }
 
-// Where the first byte at or after `from` that escaping changes is, or
-// value.size() if none is.
-std::size_t next_to_escape(std::string_view value, std::size_t from) {
-    std::size_t at = from;
+// Where the first byte that escaping changes is, or value.size() if none is.
+std::size_t first_to_escape(std::string_view value) {
+    std::size_t at = 0;
 #if defined(__SSE2__)
     // Sixteen bytes a step where the CPU has SSE2 (every x86-64): each of
     // the five characters compared with all sixteen at once. Text is mostly
@@ -767,7 +766,7 @@ void append_link(std::string& out, std::string_view url_text, const AddressMatch
 void append_xhtml_escape(std::string& out, std::string_view value) {
     // Most text (a name, a number) has nothing to escape: one append. Text
     // that has something keeps its plain start as it is.
-    std::size_t first = next_to_escape(value, 0);
+    std::size_t first = first_to_escape(value);
     out.append(value.data(), first);
     if (first == value.size()) return;
     value.remove_prefix(first);
