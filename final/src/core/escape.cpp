@@ -126,9 +126,8 @@ constexpr std::string_view xhtml_entity_for(char c) {
     }
 }
 
-// How many bytes each byte grows by when escaped (0 for most). A table
-// lookup per byte keeps the scan of text with nothing to escape near memcpy
-// speed.
+// How many bytes each byte grows by when escaped (0 for most): the five
+// characters xhtml_entity_for replaces are the bytes with a growth.
 constexpr std::array<unsigned char, 256> kXhtmlGrowth = [] {
     std::array<unsigned char, 256> growth{};
     for (char c : std::string_view("&<>\"'")) {
