@@ -57,7 +57,12 @@ def tidy(build, unit):
                # builds' business (g++ 12 and clang 14, both with -Werror), and
                # the flags here are g++'s, some unknown to clang.
                "--extra-arg=-w", unit]
-    done = subprocess.run(command, capture_output=True, text=True)
+    # clang-tidy's malloc asks for huge pages, which a kernel in THP's
+    # "madvise" mode gives only on request: the demo app's unit took 48,000
+    # page faults instead of 155,000 and 13% less time (the build's
+    # compilers ask too: cmake/Course.cmake).
+    environment = dict(os.environ, GLIBC_TUNABLES="glibc.malloc.hugetlb=1")
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
     findings = [line for line in done.stdout.splitlines()
                 if re.search(r"(warning|error):", line)]
     return unit, done.returncode, findings, done.stderr
