@@ -129,6 +129,22 @@ def a_cancelled_call_leaves_the_server_serving(numbers, server_log):
     expect("Uncaught" not in log, "the server logged no error: %r" % log[-400:])
 
 
+def a_call_cancelled_mid_send_leaves_no_error(numbers, server_log):
+    """CountTo with no pause between numbers is always sending: a cancel
+    closes the stream while a send() waits on it, which then fails with
+    the stream's StreamClosedError before the handler hears of the cancel.
+    That is the client leaving, not the method's error: nothing in the log."""
+    for _ in range(20):
+        call = numbers.CountTo(pb.Count(to=1000000, interval_ms=0), timeout=TIMEOUT)
+        expect_equal([next(call).value for _ in range(3)], [1, 2, 3], "the first numbers")
+        call.cancel()
+    expect_equal(numbers.Square(pb.Number(value=7), timeout=TIMEOUT).value, 49,
+                 "the next call on the same channel")
+    time.sleep(0.2)
+    log = server_log()
+    expect("Uncaught" not in log, "the server logged no error: %r" % log[-400:])
+
+
 def many_calls_at_once(numbers):
     """50 calls in flight on one connection (gRPC's channel multiplexes
     them as HTTP/2 streams), each counting slowly."""
@@ -250,6 +266,8 @@ def main():
                  a_deadline_stops_the_handler, numbers, server_log),
                 ("a call the client cancels leaves the server serving",
                  a_cancelled_call_leaves_the_server_serving, numbers, server_log),
+                ("a call cancelled while a message is on its way leaves no error",
+                 a_call_cancelled_mid_send_leaves_no_error, numbers, server_log),
                 ("60 calls at once on one channel", many_calls_at_once, numbers),
                 ("a method that cannot keep up holds the client back (flow control end to end)",
                  a_method_that_cannot_keep_up_holds_the_client_back, server.port),

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "tornado/escape.h"
+#include "tornado/iostream.h"
 #include "tornado/log.h"
 
 namespace {
@@ -90,6 +91,13 @@ void GrpcHandler::run(GrpcMethod method) {
         } catch (const GrpcCallOver&) {
         } catch (const GrpcError& failure) {
             self->end_call(failure.status(), failure.what());
+        } catch (const tornado::StreamClosedError& failure) {
+            // A send() whose message was on its way when the client
+            // cancelled or left: the stream closed before on_connection_close
+            // said so. Not the method's error, as RequestHandler treats it;
+            // if the client is still there (another stream closed), it
+            // learns that the call could not go on.
+            self->end_call(GrpcStatus::unavailable, failure.what());
         } catch (const std::exception& failure) {
             tornado::app_log.error("Uncaught exception in gRPC method {}: {}", self->request().path,
                                    failure.what());

@@ -32,7 +32,9 @@
 //
 // Once the call is over, what the method still tries (read, send) fails
 // with GrpcCallOver, which ends the method's coroutine without a word:
-// that is how a deadline, or a client that cancels, stops a handler.
+// that is how a deadline, or a client that cancels, stops a handler. A
+// send() already on its way when the client cancels fails with the
+// stream's StreamClosedError, which ends the call without a word too.
 //
 // Flow control both ways: send()'s Future resolves once HTTP/2's windows
 // have taken the message; and while more than kInboxLimit bytes of
@@ -61,6 +63,7 @@ enum class GrpcStatus : int {
     out_of_range = 11,
     unimplemented = 12,
     internal = 13,
+    unavailable = 14,
 };
 
 // Thrown by a method (or by this layer) to end the call with `status`.
