@@ -70,6 +70,9 @@ if(NOT CMAKE_CXX_COMPILER_LAUNCHER AND EXISTS ${COURSE_THP_MODE_FILE})
   file(READ ${COURSE_THP_MODE_FILE} COURSE_THP_MODE)
   if(COURSE_THP_MODE MATCHES "\\[madvise\\]")
     set(COURSE_HUGE_PAGES ${CMAKE_BINARY_DIR}/huge_pages.so)
+    # Made again, with the configure, whenever its source changes.
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+                                           ${CMAKE_CURRENT_LIST_DIR}/huge_pages.c)
     execute_process(
       COMMAND ${CMAKE_CXX_COMPILER} -x c -O2 -shared -fPIC -o ${COURSE_HUGE_PAGES}
               ${CMAKE_CURRENT_LIST_DIR}/huge_pages.c -ldl

@@ -10,7 +10,7 @@
 // makes a 2 MiB page one fault. Clang needs none of this: its memory comes
 // from malloc, which glibc's tunable glibc.malloc.hugetlb=1 (set beside the
 // preload) asks for in the same way. tests/bench/README.md, "The course's
-// own build", has the figures.
+// own build and tests" ("What cut it"), has the figures.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stddef.h>
