@@ -242,6 +242,7 @@ private:
     // when it is answered and only the write is still out, pending when the
     // rest must run in continue_message().
     Outcome start_message(std::string&& head, HTTPMessageDelegate& delegate);
+    Outcome deliver_head(RequestHead& parsed, HTTPMessageDelegate& delegate);
     // The slow path, a coroutine of its own: waits for headers_received's
     // Future, reads the body, calls finish, waits for the response; then
     // hands the connection back to the serving loop.

@@ -1311,7 +1311,7 @@ void RequestHandler::clear() {
     set_default_headers();
     drop_buffered_body();
     status_code_ = 200;
-    reason_ = std::string(reason_phrase(200));
+    reason_.assign(reason_phrase(200));  // into the string's own bytes: no temporary
 }
 
 // Stricter than Tornado 6.2, which takes any status and reason: a status
