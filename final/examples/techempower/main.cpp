@@ -240,13 +240,18 @@ private:
     Database database_;
 };
 
-class PlaintextHandler : public tornado::RequestHandler {
-public:
-    void get(const tornado::PathArgs&) override {
-        set_header("Content-Type", "text/plain");
-        write("Hello, World!");
-    }
-};
+// /plaintext is a function route, not a handler: the connection is
+// answered directly, with no handler object, default headers or access
+// log line (web.h, URLSpec), as TFB's Drogon entry answers it in a "sync
+// advice", before its controllers. The connection adds Date and Server.
+// TFB allows one response text for every request.
+void plaintext(std::shared_ptr<tornado::HTTPServerRequest> request) {
+    static const tornado::ResponseStartLine kOk{"HTTP/1.1", 200, "OK"};
+    static const tornado::HTTPHeaders kHeaders{{"Content-Type", "text/plain"},
+                                               {"Content-Length", "13"}};
+    request->connection->write_headers(kOk, kHeaders, "Hello, World!");
+    request->connection->finish();
+}
 
 class JsonHandler : public tornado::RequestHandler {
 public:
@@ -313,7 +318,7 @@ int main(int argc, char** argv) {
                                           .template_path = TECHEMPOWER_TEMPLATE_DIR};
     tornado::Application app(
         {
-            {"/plaintext", tornado::handler<PlaintextHandler>()},
+            {"/plaintext", plaintext},
             {"/json", tornado::handler<JsonHandler>()},
             {"/db", tornado::handler<DbHandler>(database)},
             {"/queries", tornado::handler<QueriesHandler>(database)},

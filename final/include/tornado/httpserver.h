@@ -148,6 +148,28 @@ using HTTP3ListenerFactory = std::unique_ptr<HTTP3Listener> (*)(
     HTTPServerConnectionDelegate& delegate, const HTTPServerOptions& options);
 bool register_http3(HTTP3ListenerFactory factory) noexcept;
 
+// A function of the request that returns void, a Task or a Future, as one
+// that returns a Future (an empty one for void): what HTTPServer's
+// callback and an Application's function route (tornado/web.h) are called as.
+template <typename F>
+auto returning_future(F&& callback) {
+    return
+        [callback = std::forward<F>(callback)](std::shared_ptr<HTTPServerRequest> request) mutable {
+            using R = std::invoke_result_t<std::decay_t<F>&, std::shared_ptr<HTTPServerRequest>>;
+            if constexpr (std::is_void_v<R>) {
+                callback(std::move(request));
+                return Future<void>(nullptr);
+            } else {
+                return Future<void>(to_future(callback(std::move(request))));
+            }
+        };
+}
+
+// What a request callback's Future says, once the callback has returned:
+// a failure already there is rethrown (the connection answers 500, as for
+// a callback that throws), a later one is logged.
+void settle_callback_result(Future<void> done);
+
 }  // namespace detail
 
 // The server of the file comment: a TCPServer that serves each connection it
@@ -214,16 +236,7 @@ private:
 
     template <typename F>
     static RequestCallback wrap(F&& callback) {
-        return [callback =
-                    std::forward<F>(callback)](std::shared_ptr<HTTPServerRequest> request) mutable {
-            using R = std::invoke_result_t<std::decay_t<F>&, std::shared_ptr<HTTPServerRequest>>;
-            if constexpr (std::is_void_v<R>) {
-                callback(std::move(request));
-                return Future<void>(nullptr);
-            } else {
-                return Future<void>(detail::to_future(callback(std::move(request))));
-            }
-        };
+        return detail::returning_future(std::forward<F>(callback));
     }
 
     void list(HTTPServerConnection* connection);

@@ -963,16 +963,44 @@ using HandlerFactory = std::function<std::shared_ptr<RequestHandler>(
 template <typename Handler, typename... InitArgs>
 HandlerFactory handler(InitArgs... init_args);
 
+// A route's target that is a function of the request instead of a
+// handler (see URLSpec).
+using RequestFunction = std::function<Future<void>(std::shared_ptr<HTTPServerRequest>)>;
+
 // One line of the route table: pattern, handler factory, and an optional
 // name for reverse_url (Tornado's URLSpec, or the tuple form).
+//
+// The target may also be a function of the request, as Tornado's
+// Application takes any callable (its _CallableAdapter): it is called as
+// an HTTPServer callback is, with the whole request, body parsed, and
+// answers through request->connection. None of RequestHandler's work is
+// done for it: no handler object, no default headers, Etag, XSRF check,
+// transforms (gzip) or access log line. The groups of the pattern are not
+// passed. For an answer that needs none of that and is asked for very
+// often (TechEmpower's /plaintext):
+//
+//   {"/plaintext", [](std::shared_ptr<tornado::HTTPServerRequest> request) {
+//        request->connection->write_headers({"HTTP/1.1", 200, "OK"}, kHeaders, "Hello");
+//        request->connection->finish();
+//    }}
 struct URLSpec {
     // Throws std::regex_error for a pattern that is not a valid regex and
     // std::invalid_argument for an empty factory, when the table is built
     // rather than at the first request.
     URLSpec(std::string pattern, HandlerFactory handler, std::string name = "");
+    // A function route: `function` returns void, a Task or a Future, as an
+    // HTTPServer callback does.
+    template <typename F>
+        requires(std::is_invocable_v<std::decay_t<F>&, std::shared_ptr<HTTPServerRequest>>)
+    URLSpec(std::string pattern, F&& function, std::string route_name = "")
+        : URLSpec(std::move(pattern),
+                  RequestFunction(detail::returning_future(std::forward<F>(function))),
+                  std::move(route_name)) {}
+    URLSpec(std::string pattern, RequestFunction function, std::string name = "");
 
     PathMatches matcher;
-    HandlerFactory handler_factory;
+    HandlerFactory handler_factory;    // empty for a function route
+    RequestFunction request_function;  // empty for a handler route
     std::string name;
 };
 // Tornado's url(): URLSpec(pattern, factory, name).
@@ -1234,9 +1262,9 @@ private:
     // Without static_hash_cache, each request hashes its static files anew.
     void reset_static_versions_if_uncached();
     static std::map<std::string, UIModuleFactory> builtin_ui_modules();
-    std::shared_ptr<RequestHandler> make_handler(std::shared_ptr<HTTPServerRequest> request,
-                                                 PathArgs& path_args,
-                                                 PathKwargs& path_kwargs) const;
+    // The handler of `route` (default_handler_class or a 404 for none).
+    std::shared_ptr<RequestHandler> make_handler(const URLSpec* route,
+                                                 std::shared_ptr<HTTPServerRequest> request) const;
     // The first of `routes` that matches `path`, as a HandlerMatch.
     static HandlerMatch match_path(const std::vector<URLSpec>& routes, std::string_view path);
 

@@ -71,6 +71,28 @@ detail::HTTP3ListenerFactory& http3_factory() {
 
 // --- the request delegates --------------------------------------------------------------------
 
+void detail::settle_callback_result(Future<void> done) {
+    if (!done.valid()) return;
+    if (done.done()) {
+        // A coroutine that failed before it first waited: the connection
+        // answers 500 as for any callback that throws.
+        if (!done.cancelled() && done.exception()) std::rethrow_exception(done.exception());
+        return;
+    }
+    // Failing later, the coroutine can only be logged: by then the call
+    // has returned. If it had not finished the response, nothing will: the
+    // connection waits for a finish() that never comes, as in Tornado
+    // (whose adapter ignores the return value altogether). Logging here
+    // also marks the exception as retrieved, so it is not logged a second
+    // time as "never retrieved".
+    done.add_done_callback([](Future<void> finished) {
+        if (!finished.cancelled() && finished.exception()) {
+            app_log.error("Uncaught exception in the request callback: {}",
+                          describe_exception(finished.exception()));
+        }
+    });
+}
+
 // Collects a whole request for a callback (Tornado's _CallableAdapter).
 // One per request, made by start_request and owned by the connection until
 // the request ends. `shared_` (not the server) gives it the callback, so an
@@ -109,26 +131,7 @@ public:
         // The callback's Future, or an empty one for a callback returning
         // void. The request goes with it: from here the callback owns the
         // response, and the connection waits for its finish().
-        Future<void> done = shared_->callback(std::move(request_));
-        if (!done.valid()) return;
-        if (done.done()) {
-            // A coroutine that failed before it first waited: the connection
-            // answers 500 as for any callback that throws.
-            if (!done.cancelled() && done.exception()) std::rethrow_exception(done.exception());
-            return;
-        }
-        // Failing later, the coroutine can only be logged: by then this
-        // call has returned. If it had not finished the response, nothing
-        // will: the connection waits for a finish() that never comes, as in
-        // Tornado (whose adapter ignores the return value altogether).
-        // Logging here also marks the exception as retrieved, so it is not
-        // logged a second time as "never retrieved".
-        done.add_done_callback([](Future<void> finished) {
-            if (!finished.cancelled() && finished.exception()) {
-                app_log.error("Uncaught exception in the request callback: {}",
-                              describe_exception(finished.exception()));
-            }
-        });
+        detail::settle_callback_result(shared_->callback(std::move(request_)));
     }
 
     // The client left mid-request: drop what was collected (Tornado deletes its

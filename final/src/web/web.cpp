@@ -322,15 +322,26 @@ public:
         request_ = std::make_shared<HTTPServerRequest>(
             std::get<RequestStartLine>(std::move(start_line)), std::move(headers), connection_,
             server_conn_, IOLoop::current().turn_time());
-        handler_ = application_.make_handler(request_, path_args_, path_kwargs_);
-        if (handler_->stream_request_body()) {
-            streaming_ = true;
-            // prepare() now, so that it can refuse the request or raise
-            // max_body_size before the body is read; the method runs from
-            // body_received() once the body is in.
-            handler_->execute(std::move(path_args_), std::move(path_kwargs_));
-        } else if (std::string_view length = request_->headers.get_first("Content-Length");
-                   !length.empty()) {
+        Application::HandlerMatch found = application_.find_handler(*request_);
+        if (found.route != nullptr && found.route->request_function) {
+            // A copy: add_handlers() while the body is read may move the table.
+            function_ = found.route->request_function;
+        } else {
+            // The groups wait here, not in the handler, until execute().
+            path_args_ = std::move(found.path_args);
+            path_kwargs_ = std::move(found.path_kwargs);
+            handler_ = application_.make_handler(found.route, request_);
+            if (handler_->stream_request_body()) {
+                streaming_ = true;
+                // prepare() now, so that it can refuse the request or raise
+                // max_body_size before the body is read; the method runs from
+                // body_received() once the body is in.
+                handler_->execute(std::move(path_args_), std::move(path_kwargs_));
+                return Future<void>(nullptr);
+            }
+        }
+        if (std::string_view length = request_->headers.get_first("Content-Length");
+            !length.empty()) {
             // Room for the body at once, instead of regrowing per piece. Only
             // up to kMaxBodyReserve: the connection compares the length with
             // max_body_size after this returns (in read_body), so the number
@@ -380,6 +391,13 @@ public:
             handler_->body_received();
             return;
         }
+        if (function_) {
+            // As HTTPServer's callback: a malformed body is the connection's
+            // 400, and from the call on the function owns the response.
+            request_->parse_body();
+            detail::settle_callback_result(function_(std::move(request_)));
+            return;
+        }
         try {
             request_->parse_body();
         } catch (const HTTPInputError& error) {
@@ -405,7 +423,8 @@ private:
     HTTPServerConnection* server_conn_;
     std::shared_ptr<HTTPConnection> connection_;
     std::shared_ptr<HTTPServerRequest> request_;
-    std::shared_ptr<RequestHandler> handler_;
+    std::shared_ptr<RequestHandler> handler_;  // null for a function route
+    RequestFunction function_;                 // a function route's, called from finish()
     // The route's groups, kept from headers_received until execute().
     PathArgs path_args_;
     PathKwargs path_kwargs_;
@@ -420,6 +439,12 @@ URLSpec::URLSpec(std::string pattern, HandlerFactory handler, std::string name_)
     : matcher(std::move(pattern)), handler_factory(std::move(handler)), name(std::move(name_)) {
     if (!handler_factory)
         throw std::invalid_argument("URLSpec " + matcher.pattern() + ": no handler");
+}
+
+URLSpec::URLSpec(std::string pattern, RequestFunction function, std::string name_)
+    : matcher(std::move(pattern)), request_function(std::move(function)), name(std::move(name_)) {
+    if (!request_function)
+        throw std::invalid_argument("URLSpec " + matcher.pattern() + ": no function");
 }
 
 Application::Application(std::vector<URLSpec> handlers, ApplicationSettings settings)
@@ -514,19 +539,12 @@ Application::HandlerMatch Application::match_path(const std::vector<URLSpec>& ro
 }
 
 std::shared_ptr<RequestHandler> Application::make_handler(
-    std::shared_ptr<HTTPServerRequest> request, PathArgs& path_args,
-    PathKwargs& path_kwargs) const {
+    const URLSpec* route, std::shared_ptr<HTTPServerRequest> request) const {
     // No route: the default_handler_class setting, else a 404 (Tornado's
-    // Application.find_handler). The groups come back through the out
-    // parameters because the dispatcher, not the handler, keeps them
-    // until execute().
-    HandlerMatch found = find_handler(*request);
-    path_args = std::move(found.path_args);
-    path_kwargs = std::move(found.path_kwargs);
+    // Application.find_handler).
     const HandlerFactory& factory =
-        found.route
-            ? found.route->handler_factory
-            : (settings_.default_handler_class ? settings_.default_handler_class : not_found_);
+        route ? route->handler_factory
+              : (settings_.default_handler_class ? settings_.default_handler_class : not_found_);
     // The factory's signature takes a mutable Application (a handler may
     // call template_loader()). The cast is safe: the only caller,
     // RequestDispatcher, holds the Application non-const; make_handler is
