@@ -977,10 +977,11 @@ using RequestFunction = std::function<Future<void>(std::shared_ptr<HTTPServerReq
 // done for it: no handler object, no default headers, Etag, XSRF check,
 // transforms (gzip) or access log line. The groups of the pattern are not
 // passed. For an answer that needs none of that and is asked for very
-// often (TechEmpower's /plaintext):
+// often (TechEmpower's /plaintext, in final/examples/techempower):
 //
-//   {"/plaintext", [](std::shared_ptr<tornado::HTTPServerRequest> request) {
-//        request->connection->write_headers({"HTTP/1.1", 200, "OK"}, kHeaders, "Hello");
+//   {"/hello", [](std::shared_ptr<tornado::HTTPServerRequest> request) {
+//        tornado::HTTPHeaders headers{{"Content-Type", "text/plain"}, {"Content-Length", "5"}};
+//        request->connection->write_headers({"HTTP/1.1", 200, "OK"}, headers, "Hello");
 //        request->connection->finish();
 //    }}
 struct URLSpec {
