@@ -1,8 +1,8 @@
 // The HTTP/2 add-on (tornado::http2) in this process: what a client that
-// sends many requests in one write sees of their answers. The client is a
-// thread with a blocking socket that writes raw frames (HPACK literals,
-// no Huffman) and reads the server's frames, so that the server's loop
-// runs in the test's own thread.
+// sends many requests in one write sees of their answers, from handlers
+// and from a function route. The client is a thread with a blocking
+// socket that writes raw frames (HPACK literals, no Huffman) and reads the
+// server's frames, so that the server's loop runs in the test's own thread.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -211,6 +212,45 @@ TEST(HTTP2EarlyAnswers, TheFirstAnswersGoOutWhileLaterHandlersStillRun) {
         << std::chrono::duration_cast<std::chrono::milliseconds>(*seen.first_data - slow_ended)
                .count()
         << " ms after the slow handler let the loop go";
+}
+
+// --- a function route over HTTP/2 ----------------------------------------------------------
+
+class Quick : public tornado::RequestHandler {
+public:
+    void get(const tornado::PathArgs&) override { write("slow"); }
+};
+
+// A route whose target is a function (web.h, URLSpec) answers through its
+// stream as a handler does, on every stream of a burst, beside a handler's
+// route on the same connection.
+TEST(HTTP2FunctionRoute, EveryStreamOfABurstIsAnsweredBesideAHandler) {
+    tornado::IOLoop loop;
+    tornado::Application app({
+        {"/answer",
+         [](std::shared_ptr<tornado::HTTPServerRequest> request) {
+             const tornado::ResponseStartLine ok{"HTTP/2", 200, "OK"};
+             const tornado::HTTPHeaders headers{{"Content-Type", "text/plain"},
+                                                {"Content-Length", std::to_string(kAnswerSize)}};
+             request->connection->write_headers(ok, headers, std::string(kAnswerSize, 'f'));
+             request->connection->finish();
+         }},
+        {"/slow", tornado::handler<Quick>()},
+    });
+    tornado::HTTPServerOptions options;
+    options.http2 = true;
+    tornado::HTTPServer& server = app.listen(0, "127.0.0.1", options);
+    constexpr int kAnswers = 6;
+    constexpr std::uint32_t kLastStream = 1 + 2 * kAnswers;
+    Seen seen;
+    serve_until_done(loop, [&] { seen = run_client(server.port(), kAnswers, kLastStream); });
+    server.stop();
+
+    ASSERT_EQ(seen.error, "");
+    for (int i = 0; i < kAnswers; ++i) {
+        EXPECT_EQ(seen.ended[1 + 2 * i], kAnswerSize) << "stream " << 1 + 2 * i;
+    }
+    EXPECT_EQ(seen.ended[kLastStream], 4u);
 }
 
 // --- an early send while a connection error's GOAWAY is being sent ------------------------
