@@ -180,6 +180,22 @@ Seen run_client(std::uint16_t port, int answers, std::uint32_t slow_stream) {
     return seen;
 }
 
+// A burst: kAnswers requests for /answer, then one for /slow on
+// kLastStream, served by `app` over HTTP/2 on `loop` until the client has
+// every answer.
+constexpr int kAnswers = 6;  // 96 KiB: more than one write's worth
+constexpr std::uint32_t kLastStream = 1 + 2 * kAnswers;
+
+Seen serve_burst(tornado::IOLoop& loop, tornado::Application& app) {
+    tornado::HTTPServerOptions options;
+    options.http2 = true;
+    tornado::HTTPServer& server = app.listen(0, "127.0.0.1", options);
+    Seen seen;
+    serve_until_done(loop, [&] { seen = run_client(server.port(), kAnswers, kLastStream); });
+    server.stop();
+    return seen;
+}
+
 // A burst of requests is answered handler by handler: once the answers
 // made so far fill a write, they go out, before the handlers after them
 // run. Here the last handler keeps the loop for half a second; the first
@@ -191,20 +207,13 @@ TEST(HTTP2EarlyAnswers, TheFirstAnswersGoOutWhileLaterHandlersStillRun) {
         {"/answer", tornado::handler<Answer>()},
         {"/slow", tornado::handler<Slow>()},
     });
-    tornado::HTTPServerOptions options;
-    options.http2 = true;
-    tornado::HTTPServer& server = app.listen(0, "127.0.0.1", options);
-    constexpr int kAnswers = 6;  // 96 KiB: more than one write's worth
-    constexpr std::uint32_t kSlowStream = 1 + 2 * kAnswers;
-    Seen seen;
-    serve_until_done(loop, [&] { seen = run_client(server.port(), kAnswers, kSlowStream); });
-    server.stop();
+    Seen seen = serve_burst(loop, app);
 
     ASSERT_EQ(seen.error, "");
     for (int i = 0; i < kAnswers; ++i) {
         EXPECT_EQ(seen.ended[1 + 2 * i], kAnswerSize) << "stream " << 1 + 2 * i;
     }
-    EXPECT_EQ(seen.ended[kSlowStream], 4u);
+    EXPECT_EQ(seen.ended[kLastStream], 4u);
     ASSERT_TRUE(seen.first_data.has_value());
     Clock::time_point slow_ended = g_slow_ended;
     EXPECT_LT(*seen.first_data, slow_ended)
@@ -237,14 +246,7 @@ TEST(HTTP2FunctionRoute, EveryStreamOfABurstIsAnsweredBesideAHandler) {
          }},
         {"/slow", tornado::handler<Quick>()},
     });
-    tornado::HTTPServerOptions options;
-    options.http2 = true;
-    tornado::HTTPServer& server = app.listen(0, "127.0.0.1", options);
-    constexpr int kAnswers = 6;
-    constexpr std::uint32_t kLastStream = 1 + 2 * kAnswers;
-    Seen seen;
-    serve_until_done(loop, [&] { seen = run_client(server.port(), kAnswers, kLastStream); });
-    server.stop();
+    Seen seen = serve_burst(loop, app);
 
     ASSERT_EQ(seen.error, "");
     for (int i = 0; i < kAnswers; ++i) {
