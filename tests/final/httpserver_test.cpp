@@ -475,13 +475,25 @@ TEST(HTTPServer, CloseAllConnectionsAtOnceAsTornado) {
     EXPECT_TRUE(*done);
 }
 
+// The request is answered in the same call that begins the stop, just
+// after it: a timer's answer (make_slow_server's 300 ms) could go out
+// before a late call began the stop, without its "Connection: close".
 TEST(HTTPServer, TheLoopsGracefulStopDrainsTheServer) {
     auto received = std::make_shared<std::atomic<int>>(0);
-    ServerThread server([received] { return make_slow_server(received); });
+    auto pending = std::make_shared<RequestPtr>();
+    ServerThread server([received, pending] {
+        return std::make_unique<HTTPServer>([received, pending](RequestPtr request) {
+            *pending = std::move(request);
+            ++*received;
+        });
+    });
     RawClient busy(server.port());
     busy.send(get_request("/slow"));
     wait_for_requests(*received, 1);
-    server.call([&] { server.loop().graceful_stop(5s); });
+    server.call([&] {
+        server.loop().graceful_stop(5s);
+        answer(*pending, (*pending)->path);
+    });
     Response response = busy.read_response();
     EXPECT_EQ(response.body, "/slow");
     EXPECT_EQ(response.header("Connection"), "close");
