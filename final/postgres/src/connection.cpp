@@ -19,7 +19,9 @@
 //                PQgetResult hands it over. In pipeline mode the results
 //                come in the order the statements were sent: each
 //                statement's results, then a null (its end), then
-//                PGRES_PIPELINE_SYNC for its Sync.
+//                PGRES_PIPELINE_SYNC for its Sync. Under load the socket
+//                is readable only once a batch of answers is there
+//                (set_receive_low_water).
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -50,6 +52,13 @@ std::string tidy(const char* message) {
     }
     if (!text.empty() && text.back() == ' ') text.pop_back();
     return text;
+}
+
+bool is_tcp(int fd) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return false;
+    return address.ss_family == AF_INET || address.ss_family == AF_INET6;
 }
 
 bool is_numeric_address(const std::string& host) {
@@ -316,6 +325,7 @@ void Connection::connected() {
     PQsetNoticeReceiver(conn_, log_notice, nullptr);
     state_ = State::ready;
     tls_ = PQsslInUse(conn_) != 0;
+    batch_reads_ = !tls_ && is_tcp(PQsocket(conn_));
     server_pid_ = PQbackendPID(conn_);
     watch(PQsocket(conn_), IOLoop::READ);
     if (owner_ != nullptr) owner_->on_ready(*this);
@@ -368,6 +378,8 @@ void Connection::on_events(std::uint32_t events) {
     }
     if (state_ != State::ready) return;
     if ((events & (IOLoop::READ | IOLoop::ERROR)) != 0) {
+        ++reads_;
+        low_water_dropped_ = false;
         if (PQconsumeInput(conn_) == 0) {
             lose(tidy(PQerrorMessage(conn_)));
             return;
@@ -452,6 +464,7 @@ void Connection::cork_until_turn_ends() {
         self->corked_ = false;
         int off = 0;
         if (self->fd_ >= 0) setsockopt(self->fd_, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+        self->set_receive_low_water();
     });
 }
 
@@ -572,6 +585,51 @@ void Connection::read_results() {
         reading_paused_ = paused;
         update_interest();
     }
+    set_receive_low_water();
+}
+
+// Under load PostgreSQL answers statement after statement, and each answer
+// it writes would wake the loop for that answer alone; where the server and
+// this process share a core, each such wake-up also interrupts the server.
+// SO_RCVLOWAT makes the socket readable only once that many bytes wait.
+// Every statement is answered with kLeastAnswerBytes at least (its
+// ReadyForQuery, 6 bytes, after at least one message of 5), and all of the
+// answers to the statements after the head are still to come (read_results
+// took every whole result: what libpq holds is the head's), so asking for
+// (in flight - 1) x kLeastAnswerBytes asks only for bytes on their way.
+// On their way is not soon: a statement after the head may wait for a lock
+// that this program frees once it has read the head's answer. So a mark
+// stands for kLowWaterWait without a read at most; then it drops to one
+// byte until the next read. Not over TLS: OpenSSL may hold decrypted bytes
+// the socket no longer shows.
+void Connection::set_receive_low_water() {
+    if (!batch_reads_ || state_ != State::ready) return;
+    std::size_t after_head = operations_.empty() ? 0 : operations_.size() - 1;
+    int wanted = 1;
+    if (!low_water_dropped_ && after_head > 0) {
+        wanted = static_cast<int>(std::min(after_head * kLeastAnswerBytes, kMostLowWater));
+    }
+    if (wanted != low_water_ &&
+        setsockopt(fd_, SOL_SOCKET, SO_RCVLOWAT, &wanted, sizeof wanted) == 0) {
+        low_water_ = wanted;
+    }
+    if (low_water_ > 1 && !low_water_timer_) watch_low_water(reads_);
+}
+
+// Drops the mark if no read came within kLowWaterWait; else looks again.
+void Connection::watch_low_water(std::uint64_t reads_then) {
+    low_water_timer_ = loop_.call_later(kLowWaterWait, [weak = weak_from_this(), reads_then] {
+        std::shared_ptr<Connection> self = weak.lock();
+        if (!self) return;
+        self->low_water_timer_.reset();
+        if (self->state_ != State::ready || self->low_water_ <= 1) return;
+        if (self->reads_ == reads_then) {
+            self->low_water_dropped_ = true;
+            self->set_receive_low_water();
+        } else {
+            self->watch_low_water(self->reads_);
+        }
+    });
 }
 
 // One result of the head statement: a row of a stream, the Parse's or the
@@ -896,6 +954,8 @@ void Connection::release_libpq() noexcept {
     connect_timer_.reset();
     if (cancel_deadline_) loop_.remove_timeout(*cancel_deadline_);
     cancel_deadline_.reset();
+    if (low_water_timer_) loop_.remove_timeout(*low_water_timer_);
+    low_water_timer_.reset();
     stop_asking_again();
     // The handler goes before the descriptor: ioloop.h's rule.
     if (fd_ >= 0) loop_.remove_handler(fd_);

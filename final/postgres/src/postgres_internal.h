@@ -210,6 +210,8 @@ private:
     void update_interest();
     void on_events(std::uint32_t events);
     void flush();
+    void set_receive_low_water();
+    void watch_low_water(std::uint64_t reads_then);
     void cork_until_turn_ends();
     void read_results();
     void take_result(Operation& operation, std::shared_ptr<const pg_result> result);
@@ -247,6 +249,16 @@ private:
     int server_pid_ = 0;
     std::uint64_t queries_ = 0;
     std::optional<IOLoop::Timeout> connect_timer_;
+
+    // Reading in batches (set_receive_low_water): only over TCP without TLS.
+    static constexpr std::size_t kLeastAnswerBytes = 11;
+    static constexpr std::size_t kMostLowWater = 16384;
+    static constexpr std::chrono::milliseconds kLowWaterWait{1};
+    bool batch_reads_ = false;
+    int low_water_ = 1;               // the socket's SO_RCVLOWAT
+    bool low_water_dropped_ = false;  // dropped to 1 until the next read
+    std::uint64_t reads_ = 0;         // times the socket was read
+    std::optional<IOLoop::Timeout> low_water_timer_;
 
     std::deque<std::unique_ptr<Operation>> operations_;  // the pipeline, oldest first
 

@@ -72,6 +72,40 @@ TEST_F(PostgresTest, OneFailureInThePipelineAbortsNothingElse) {
     EXPECT_EQ(sql().value("SELECT count(*) FROM log"), "40");
 }
 
+// Over TCP the socket is read in batches: it is readable only once the
+// bytes of a few answers wait (SO_RCVLOWAT; connection.cpp says how many
+// are asked for). Here the answers still to come are slow: the statements
+// after the head wait for a lock that the test frees only when it has the
+// head's answer, which is smaller than the batch asked for. The mark's wait
+// is bounded, so the head's answer is read all the same.
+TEST_F(PostgresTest, AnAnswerIsReadWhileTheStatementsAfterItWaitForALock) {
+    sql().run("CREATE TABLE counter (n int)");
+    sql().run("INSERT INTO counter VALUES (0)");
+    std::string port = base_dsn_.substr(base_dsn_.find("port=") + 5);
+    port = port.substr(0, port.find(' '));
+    PoolOptions tcp = one_connection(options());
+    tcp.dsn = "host=127.0.0.1 port=" + port +
+              " user=postgres dbname=postgres sslmode=disable options='-c search_path=" + schema_ + "'";
+    open(tcp);
+    PoolOptions holder_options = one_connection(options());
+    std::shared_ptr<Pool> holder_pool =
+        loop_.run_sync([holder_options]() { return Pool::connect(holder_options); }, 20s);
+    run([&]() -> Task<void> {
+        Transaction holder = co_await holder_pool->transaction();
+        co_await holder.execute("UPDATE counter SET n = n + 1");  // the row's lock, held
+        Future<Result> head = pool_->query("SELECT 1");
+        std::vector<Future<Result>> waiting;
+        for (int i = 0; i < 20; ++i) waiting.push_back(pool_->query("UPDATE counter SET n = n + 1"));
+        Result first = co_await with_timeout(5s, head);
+        EXPECT_EQ(first[0].get<int>(0), 1);
+        for (const Future<Result>& update : waiting) EXPECT_FALSE(update.done());
+        co_await holder.commit();
+        for (Future<Result>& update : waiting) co_await update;
+    });
+    EXPECT_FALSE(pool_->status().connections.at(0).tls);
+    EXPECT_EQ(sql().value("SELECT n FROM counter"), "21");
+}
+
 // Each statement is prepared once per connection; the cache keeps at most
 // statement_cache of them, closing the least recently used.
 TEST_F(PostgresTest, StatementsArePreparedOnceAndTheCacheIsBounded) {
