@@ -81,11 +81,8 @@ TEST_F(PostgresTest, OneFailureInThePipelineAbortsNothingElse) {
 TEST_F(PostgresTest, AnAnswerIsReadWhileTheStatementsAfterItWaitForALock) {
     sql().run("CREATE TABLE counter (n int)");
     sql().run("INSERT INTO counter VALUES (0)");
-    std::string port = base_dsn_.substr(base_dsn_.find("port=") + 5);
-    port = port.substr(0, port.find(' '));
     PoolOptions tcp = one_connection(options());
-    tcp.dsn = "host=127.0.0.1 port=" + port +
-              " user=postgres dbname=postgres sslmode=disable options='-c search_path=" + schema_ + "'";
+    tcp.dsn = tcp_dsn("127.0.0.1", "disable");
     open(tcp);
     PoolOptions holder_options = one_connection(options());
     std::shared_ptr<Pool> holder_pool =

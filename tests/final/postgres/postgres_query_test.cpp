@@ -34,11 +34,8 @@ TEST_F(PostgresTest, ConnectsOverTheUnixSocket) {
 // sslmode=require gets an encrypted connection, and "localhost" is looked
 // up on the executor (libpq would call getaddrinfo on the loop).
 TEST_F(PostgresTest, ConnectsOverTcpWithTlsToAHostName) {
-    std::string port = base_dsn_.substr(base_dsn_.find("port=") + 5);
-    port = port.substr(0, port.find(' '));
     PoolOptions tls = options();
-    tls.dsn = "host=localhost port=" + port +
-              " user=postgres dbname=postgres sslmode=require options='-c search_path=" + schema_ + "'";
+    tls.dsn = tcp_dsn("localhost", "require");
     open(tls);
     run([&]() -> Task<void> {
         Result result = co_await pool_->query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");

@@ -54,6 +54,14 @@ protected:
 
     // The dsn of the shared cluster with this test's schema first in the path.
     std::string dsn() const { return base_dsn_ + " options='-c search_path=" + schema_ + "'"; }
+    // The same over TCP to `host` (the cluster listens there too, TLS
+    // allowed), `sslmode` as libpq reads it.
+    std::string tcp_dsn(const std::string& host, const std::string& sslmode) const {
+        std::string port = base_dsn_.substr(base_dsn_.find("port=") + 5);
+        port = port.substr(0, port.find(' '));
+        return "host=" + host + " port=" + port + " user=postgres dbname=postgres sslmode=" +
+               sslmode + " options='-c search_path=" + schema_ + "'";
+    }
 
     PoolOptions options() const {
         PoolOptions made;
