@@ -589,8 +589,8 @@ void Connection::read_results() {
 }
 
 // Under load PostgreSQL answers statement after statement, and each answer
-// it writes would wake the loop for that answer alone; where the server and
-// this process share a core, each such wake-up also interrupts the server.
+// it writes would wake the loop for that answer alone; where PostgreSQL and
+// this process share a core, each such wake-up also interrupts PostgreSQL.
 // SO_RCVLOWAT makes the socket readable only once that many bytes wait.
 // Every statement is answered with kLeastAnswerBytes at least (its
 // ReadyForQuery, 6 bytes, after at least one message of 5), and all of the
@@ -600,8 +600,9 @@ void Connection::read_results() {
 // On their way is not soon: a statement after the head may wait for a lock
 // that this program frees once it has read the head's answer. So a mark
 // stands for kLowWaterWait without a read at most; then it drops to one
-// byte until the next read. Not over TLS: OpenSSL may hold decrypted bytes
-// the socket no longer shows.
+// byte until the next read. Not over TLS, where OpenSSL may hold decrypted
+// bytes the socket no longer shows, nor on a unix socket, whose readiness
+// ignores the mark (batch_reads_, set in connected()).
 void Connection::set_receive_low_water() {
     if (!batch_reads_ || state_ != State::ready) return;
     std::size_t after_head = operations_.empty() ? 0 : operations_.size() - 1;
