@@ -547,7 +547,7 @@ private:
 
     // Writing.
     Future<void> write_now(std::string_view data, std::string* owned);
-    Future<void> write_each(std::span<const std::string_view> pieces, bool join);
+    Future<void> write_each(std::span<const std::string_view> pieces, std::size_t total, bool join);
     Future<void> write_by_completion(std::string_view data, std::string* owned);
     Future<void> write_held(std::string_view data, std::string* owned);
     Future<void> queue_write(detail::StreamBuffer& buffer, std::string_view data,

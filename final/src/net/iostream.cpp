@@ -854,7 +854,7 @@ Future<void> IOStream::write(std::span<const std::string_view> pieces) {
     bool sendable = !closed() && !writes_held_ && !by_completion_ && write_buffer_.empty() &&
                     !sending_file() && write_ready_ && !connecting();
     if (!sendable || !takes_pieces() || pieces.size() > kMaxGathered)
-        return write_each(pieces, (sendable && total <= kJoinedBytes) || by_completion_);
+        return write_each(pieces, total, (sendable && total <= kJoinedBytes) || by_completion_);
     if (options_.max_write_buffer_size != 0 && total > options_.max_write_buffer_size)
         throw StreamBufferFullError("Reached maximum write buffer size");
     std::size_t sent = send_pieces_now(pieces);
@@ -886,9 +886,13 @@ Future<void> IOStream::write(std::span<const std::string_view> pieces) {
 // request whole (the bytes are copied once either way); else one write()
 // each, which copies a queued or held piece into the buffer anyway, and
 // sends a big one from the caller's bytes.
-Future<void> IOStream::write_each(std::span<const std::string_view> pieces, bool join) {
+Future<void> IOStream::write_each(std::span<const std::string_view> pieces, std::size_t total,
+                                  bool join) {
     if (join) {
         std::string joined;
+        // Made to size first: appended piece by piece, an HTTP/2 batch of
+        // 64 KiB grew by doubling, a dozen allocations and as many copies.
+        joined.reserve(total);
         for (std::string_view piece : pieces) joined.append(piece);
         return write(std::move(joined));
     }
