@@ -237,7 +237,7 @@ bench-tls: configure
 	cmake --build $(BUILD) -j $(JOBS) --target final_hello
 	$(PYTHON) tests/bench/tls_bench.py --bin $(BUILD)/bin --out $(BUILD)/bench $(ARGS)
 
-## bench-http2  our HTTP/2 (h2c and h2) vs nginx's and h2o's, hello and a 16 KB file, h2load; table in build/bench/http2.md [ARGS=--quick]
+## bench-http2  our HTTP/2 (h2c and h2) vs nginx's and h2o's, hello and a 16 KB file, h2load; table in build/bench/http2.md [ARGS=--quick, or one cell: --ways --resources --connections --streams --servers]
 # The build group brings h2load (nghttp2-client) and curl; the bench group
 # nginx-light, h2o and taskset. http2_bench.py makes the run's certificate
 # as tls_bench.py does.

@@ -4,6 +4,8 @@
     python3 tests/bench/http2_bench.py --bin build/bin --out build/bench
     python3 tests/bench/http2_bench.py --quick                # 1 round of 1 s per run (~75 s)
     python3 tests/bench/http2_bench.py --duration 10 --rounds 5
+    python3 tests/bench/http2_bench.py --ways h2c --resources static \
+        --connections 100 --streams 1 --servers final,h2o --rounds 6   # one cell
 
 Three servers answer two resources over HTTP/2, each on one core:
 
@@ -66,6 +68,10 @@ enforced here.
 Writes OUT/http2.md (the tables, the method, the machine and the command)
 and prints it; h2load's output goes to OUT/raw/http2-<way>-<resource>-m<M>-
 <server>-<C>.txt and the servers' stderr to OUT/raw/http2-*.server-stderr.txt.
+--ways, --resources, --connections, --streams and --servers (each a comma
+list of the values above) run part of it: one cell again, say, or final/
+alone. The report covers what ran; a figure not measured is "-".
+
 Exits 0 when every server got its figures, 1 when one failed (did not
 start, answered wrongly, died, or h2load saw a failed request), 2 when a
 tool is missing (h2load, curl, openssl) or demo_app takes no --http2.
@@ -546,7 +552,7 @@ def run_cell_group(way, resource_name, path, streams, servers, expected, options
         return process
 
     rows = bench.interleaved_rounds(
-        scenario, servers, CONNECTIONS, options, start=start,
+        scenario, servers, options.connections, options, start=start,
         run_round=lambda process, connections, raw_file: h2load_round(
             process, way, path, connections, streams, options, pinning, raw_file,
             facts.setdefault((way, process.bench_name), {})),
@@ -586,8 +592,8 @@ def dagger(rows, cell, server):
 
 def cells(options):
     return [(way, resource_name, connections, streams)
-            for way, _ in WAYS for resource_name, _, _ in RESOURCES
-            for streams in STREAMS for connections in CONNECTIONS]
+            for way, _ in options.ways for resource_name, _, _ in options.resources
+            for streams in options.streams for connections in options.connections]
 
 
 def cell_checks(rows, cell):
@@ -734,7 +740,8 @@ def method_text(options, pinning):
             "servers and PostgreSQL", "the server"),
         "- Load: `%s` for C = %s and M = %s: one request at a time, 100 streams on one "
         "connection, 100 connections of one stream, 100 connections of 100 streams." % (
-            example, " and ".join(map(str, CONNECTIONS)), " and ".join(map(str, STREAMS))),
+            example, " and ".join(map(str, options.connections)),
+            " and ".join(map(str, options.streams))),
         "- Ways: h2c is HTTP/2 in cleartext by prior knowledge (`http://` URL); h2 is TLS "
         "1.3 with h2 chosen by ALPN, with a self-signed EC P-256 certificate made for the "
         "run (`tls/cert.pem`; tools/certificate.py).",
@@ -797,6 +804,28 @@ def report(options, pinning, machine, server_lists, facts, rows):
 
 # --- the command line -----------------------------------------------------------
 
+def chosen(text, known, name_of, option):
+    """The entries of `known` that a comma list names, in `known`'s order;
+    ValueError for a name it does not have, or for none."""
+    names = [name for name in text.split(",") if name]
+    unknown = [name for name in names if name not in [name_of(entry) for entry in known]]
+    if unknown or not names:
+        raise ValueError("%s takes %s, not %r" % (
+            option, ", ".join(name_of(entry) for entry in known), text))
+    return [entry for entry in known if name_of(entry) in names]
+
+
+def counts(text, option):
+    """A comma list of positive whole numbers, in order, without repeats."""
+    try:
+        values = sorted({int(value) for value in text.split(",") if value})
+    except ValueError:
+        values = []
+    if not values or values[0] < 1:
+        raise ValueError("%s takes positive whole numbers, not %r" % (option, text))
+    return values
+
+
 def parse_options(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin", default=os.path.join(ROOT, "build", "bin"),
@@ -815,7 +844,28 @@ def parse_options(argv):
     parser.add_argument("--quick", action="store_true",
                         help="a fast check: %d round of %g s after %g s of warm-up" % (
                             QUICK_ROUNDS, QUICK_DURATION, QUICK_WARM_UP))
+    parser.add_argument("--ways", default=",".join(name for name, _ in WAYS),
+                        help="comma list of h2c and h2 (default: both)")
+    parser.add_argument("--resources", default=",".join(name for name, _, _ in RESOURCES),
+                        help="comma list of hello and static (default: both)")
+    parser.add_argument("--connections", default=",".join(map(str, CONNECTIONS)),
+                        help="comma list of h2load -c values (default: %s)" % ",".join(
+                            map(str, CONNECTIONS)))
+    parser.add_argument("--streams", default=",".join(map(str, STREAMS)),
+                        help="comma list of h2load -m values (default: %s)" % ",".join(
+                            map(str, STREAMS)))
+    parser.add_argument("--servers", default=",".join((OURS,) + YARDSTICKS),
+                        help="comma list of final, nginx and h2o (default: all three)")
     options = parser.parse_args(argv)
+    try:
+        options.ways = chosen(options.ways, WAYS, lambda way: way[0], "--ways")
+        options.resources = chosen(options.resources, RESOURCES, lambda r: r[0], "--resources")
+        options.connections = counts(options.connections, "--connections")
+        options.streams = counts(options.streams, "--streams")
+        options.servers = chosen(options.servers, [OURS, *YARDSTICKS], lambda name: name,
+                                 "--servers")
+    except ValueError as error:
+        parser.error(str(error))
     if options.duration is None:
         options.duration = QUICK_DURATION if options.quick else DURATION
     if options.warm_up is None:
@@ -866,7 +916,9 @@ def main(argv):
 
     pinning = Pinning()
     machine = machine_facts()
-    server_lists = [(way, make_servers(way, certfile, keyfile, www)) for way, _ in WAYS]
+    server_lists = [(way, [server for server in make_servers(way, certfile, keyfile, www)
+                           if server.name in options.servers])
+                    for way, _ in options.ways]
     available = {}
     for way, servers in server_lists:
         available[way] = []
@@ -880,8 +932,8 @@ def main(argv):
     if closed:
         log("note: %s is closed to other users: h2o, serving as nobody, will not reach %s"
             % (closed, www))
-    runs = sum(len(s) for s in available.values()) * len(RESOURCES) * len(STREAMS) * len(
-        CONNECTIONS) * options.rounds
+    runs = sum(len(s) for s in available.values()) * len(options.resources) * len(
+        options.streams) * len(options.connections) * options.rounds
     log("HTTP/2 benchmark: %d h2load runs of %g s after %g s of warm-up, about %d s in all" % (
         runs, options.duration, options.warm_up,
         runs * (options.duration + options.warm_up + 0.3) + 8 * 3))
@@ -890,9 +942,9 @@ def main(argv):
     log()
 
     facts, rows = {}, []
-    for way, _ in WAYS:
-        for resource_name, path, _ in RESOURCES:
-            for streams in STREAMS:
+    for way, _ in options.ways:
+        for resource_name, path, _ in options.resources:
+            for streams in options.streams:
                 rows += run_cell_group(way, resource_name, path, streams, available[way],
                                        content[resource_name], options, bin_dir, pinning,
                                        certfile, facts)
