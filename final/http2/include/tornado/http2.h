@@ -109,6 +109,8 @@ class HTTP2FrameBatch {
 public:
     // Empties the batch for the next write, with `room` for its bytes.
     void start(bool by_reference, std::size_t room);
+    // Empties it and gives its room back (write_to() does too).
+    void release() noexcept;
     void append(std::string_view bytes) { bytes_.append(bytes); }
     void append(std::size_t count, char c) { bytes_.append(count, c); }
     // Referenced when it can be (`owner` is kept until the write), else copied.
