@@ -325,79 +325,94 @@ TEST(HTTP2EarlyAnswers, AConnectionErrorReadWithARequestStillSendsItsGoaway) {
 // --- what a connection keeps between its requests ---------------------------------------
 
 // Opens `count` connections, each with one request for `path` read to its
-// END_STREAM: their sockets, or none if one failed. The frames are read
-// into a buffer on the stack: this thread allocates nothing per
-// connection.
+// END_STREAM: their sockets, or none (and none left open) if one failed.
+// The frames are read into a buffer on the stack: this thread allocates
+// nothing per connection.
 std::vector<int> open_answered(std::uint16_t port, int count, std::string_view path) {
     const std::string out = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, "") +
                             get_request(1, path);
     std::vector<int> sockets;
     sockets.reserve(static_cast<std::size_t>(count));
-    for (int i = 0; i < count; ++i) {
-        int fd = connect_to(port);
-        sockets.push_back(fd);
-        if (fd < 0 || ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) return {};
+    auto answered = [&](int fd) {
+        if (::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) return false;
         char buffer[65536];
         std::size_t have = 0;
-        bool ended = false;
-        while (!ended) {
+        while (true) {
             ssize_t got = ::recv(fd, buffer + have, sizeof buffer - have, 0);
-            if (got <= 0) return {};
+            if (got <= 0) return false;
             have += static_cast<std::size_t>(got);
             std::size_t at = 0;
             while (have - at >= 9) {
-                auto byte = [&](std::size_t k) { return static_cast<std::uint8_t>(buffer[at + k]); };
-                std::size_t length = (std::size_t{byte(0)} << 16) | (std::size_t{byte(1)} << 8) | byte(2);
+                auto byte = [&](std::size_t k) {
+                    return std::size_t{static_cast<std::uint8_t>(buffer[at + k])};
+                };
+                std::size_t length = (byte(0) << 16) | (byte(1) << 8) | byte(2);
                 if (have - at < 9 + length) break;
-                if ((byte(3) == 0 || byte(3) == 1) && (byte(4) & 0x1) != 0 && byte(8) == 1) ended = true;
+                bool ends_stream_1 = (byte(3) == 0 || byte(3) == 1) && (byte(4) & 0x1) != 0 &&
+                                     byte(8) == 1;
+                if (ends_stream_1) return true;
                 at += 9 + length;
             }
             std::memmove(buffer, buffer + at, have - at);
             have -= at;
         }
+    };
+    for (int i = 0; i < count; ++i) {
+        int fd = connect_to(port);
+        if (fd >= 0) sockets.push_back(fd);
+        if (fd < 0 || !answered(fd)) {
+            for (int open : sockets) ::close(open);
+            return {};
+        }
     }
     return sockets;
 }
 
-// The heap a connection keeps once its one request is answered, on the
-// loop's thread, per connection: `count` of them held open.
-double heap_per_answered_connection(std::string_view path, int count) {
+// The heap a connection keeps on the loop's thread once its one request
+// (for /answer) is answered, per connection: `count` of them held open.
+double heap_per_answered_connection(int count) {
     tornado::IOLoop loop;
     tornado::Application app({{"/answer", tornado::handler<Answer>()}});
     tornado::HTTPServerOptions options;
     options.http2 = true;
     tornado::HTTPServer& server = app.listen(0, "127.0.0.1", options);
-    std::atomic<int> phase = 0;  // 1: warm-up done, 2: held open, 3: measured
+    // 1: the warm-up's connections came and went; 2: the loop has read the
+    // heap before; 3: the measured ones are answered and held; 4: measured.
+    std::atomic<int> phase = 0;
     std::atomic<bool> failed = false;
     std::thread client([&] {
         auto close_all = [](const std::vector<int>& sockets) {
             for (int fd : sockets) ::close(fd);
         };
-        std::vector<int> warm = open_answered(server.port(), count, path);
+        std::vector<int> warm = open_answered(server.port(), count, "/answer");
         close_all(warm);
         failed = failed || warm.empty();
         std::this_thread::sleep_for(200ms);  // the server has closed them too
         phase = 1;
-        while (phase != 2) std::this_thread::sleep_for(5ms);
-        std::vector<int> held = open_answered(server.port(), count, path);
+        while (phase < 2) std::this_thread::sleep_for(5ms);
+        std::vector<int> held = open_answered(server.port(), count, "/answer");
         failed = failed || held.empty();
         phase = 3;
-        while (phase != 4) std::this_thread::sleep_for(5ms);
+        while (phase < 4) std::this_thread::sleep_for(5ms);
         close_all(held);
     });
     double per_connection = 0;
-    loop.run_sync(
-        [&]() -> tornado::Task<void> {
-            while (phase != 1) co_await tornado::sleep(5ms);
-            std::int64_t before = tornado::testing::live_bytes();
-            phase = 2;
-            while (phase != 3) co_await tornado::sleep(5ms);
-            co_await tornado::sleep(100ms);  // the last connection's turn is over
-            per_connection =
-                static_cast<double>(tornado::testing::live_bytes() - before) / count;
-            phase = 4;
-        },
-        30s);
+    try {
+        loop.run_sync(
+            [&]() -> tornado::Task<void> {
+                while (phase < 1) co_await tornado::sleep(5ms);
+                std::int64_t before = tornado::testing::live_bytes();
+                phase = 2;
+                while (phase < 3) co_await tornado::sleep(5ms);
+                co_await tornado::sleep(100ms);  // the last connection's turn is over
+                per_connection =
+                    static_cast<double>(tornado::testing::live_bytes() - before) / count;
+            },
+            30s);
+    } catch (const std::exception& error) {
+        ADD_FAILURE() << error.what();
+    }
+    phase = 4;
     client.join();
     server.stop();
     EXPECT_FALSE(failed) << "a connection failed or ended before its answer";
@@ -411,7 +426,7 @@ double heap_per_answered_connection(std::string_view path, int count) {
 // a connection keeps its session, its tables and its stream: 6,400 bytes
 // on either loop (2026-12-03).
 TEST(HTTP2Connection, AConnectionHeldOpenKeepsNoRoomForFrames) {
-    double per_connection = heap_per_answered_connection("/answer", 50);
+    double per_connection = heap_per_answered_connection(50);
     RecordProperty("heap_per_connection", std::to_string(per_connection));
     EXPECT_LT(per_connection, 16 * 1024) << per_connection << " bytes a connection";
 }
