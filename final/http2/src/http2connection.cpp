@@ -302,11 +302,10 @@ void HTTP2ServerConnection::send_now() {
 }
 
 // Fills batch_ with the session's frames, up to about kSendBatch bytes.
-// Whether there is something to write. The room is made only when the
-// session has something, and given back when it made nothing of it: every
-// send_now() ends with a call that finds nothing, and each connection kept
-// 64 KiB of room from that one between its requests (a connection held
-// open after one answer: 72 KB of heap, where it now keeps 6.4).
+// Whether there is something to write. The room (64 KiB) is made only
+// when the session has something to send, and given back when nothing
+// came of it: every send_now() ends with a call that finds nothing, and
+// an idle connection would otherwise keep that room.
 bool HTTP2ServerConnection::gather_frames() {
     if (!session_->want_write()) return false;
     batch_.start(stream_->takes_pieces(), kBatchRoom);
