@@ -143,7 +143,7 @@ format:
 	@$(DEPS) build
 	tools/format.sh
 
-## lint         clang-tidy 16's chosen checks over final/'s coroutines (final/.clang-tidy; course.lint, under make test, runs it)
+## lint         clang-tidy 22's chosen checks over final/'s coroutines (final/.clang-tidy; course.lint, under make test, runs it)
 lint: configure
 	@$(DEPS) clang
 	$(PYTHON) tools/lint.py $(BUILD)

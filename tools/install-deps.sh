@@ -42,7 +42,7 @@
 #   tools/install-deps.sh drogon    + what TechEmpower's Drogon entry builds with
 #                                   (tests/bench/build_drogon_tfb.sh: make bench-tfb's same-run Drogon)
 #   tools/install-deps.sh clang     + clang 14 (make test-clang: the second compiler) and
-#                                   clang-tidy 16 (make lint)
+#                                   clang-tidy 22 (make lint)
 #   tools/install-deps.sh slides    + Graphviz, Node.js and npm (Marp is pinned in package-lock.json)
 #   tools/install-deps.sh browser   + Chromium, Node.js and npm (the browser test, tests/browser/;
 #                                   playwright-core is pinned in package-lock.json)
@@ -64,7 +64,7 @@ packages_for() {
     db)     echo "python3 python3-django gunicorn python3-psycopg2 python3-asyncpg" ;;
     deploy) echo "nginx-light redis-server" ;;
     drogon) echo "git cmake g++ libjsoncpp-dev libmimalloc-dev uuid-dev zlib1g-dev libssl-dev libpq-dev libbrotli-dev" ;;
-    clang)  echo "clang-14 clang-tidy-16" ;;
+    clang)  echo "clang-14 clang-tidy-22" ;;
     slides) echo "graphviz nodejs npm" ;;
     browser) echo "chromium nodejs npm" ;;
     docs)   echo "doxygen python3-sphinx python3-breathe python3-myst-parser python3-sphinx-rtd-theme clang-14" ;;

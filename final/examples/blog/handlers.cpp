@@ -340,9 +340,6 @@ public:
         }
         // A quarter of a second of CPU, on an executor thread: meanwhile
         // the loop serves every other request (blog.py: run_in_executor).
-        // clang-tidy 16 counts this lambda's copy constructor (const&) as a
-        // parameter of the coroutine around it.
-        // NOLINTNEXTLINE(cppcoreguidelines-avoid-reference-coroutine-parameters)
         auto hash = [password] { return hash_password(password); };
         std::string hashed = co_await tornado::run_in_executor(hash);
         // Inserted only if there is still no author: two forms sent at once

@@ -45,9 +45,6 @@ Task<std::uint64_t> read_chunk_size(std::shared_ptr<IOStream> stream) {
 // checked like a header line (a bad one is a malformed message, as it
 // would be in the head), then dropped.
 Task<void> read_trailers(std::shared_ptr<IOStream> stream, std::size_t limit) {
-    // clang-tidy 16 counts this lambda's copy constructor (const&) as a
-    // parameter of the coroutine around it.
-    // NOLINTNEXTLINE(cppcoreguidelines-avoid-reference-coroutine-parameters)
     auto too_large = [limit] {
         return HTTPInputError(431,
                               tornado::format("trailer fields over the limit of {} bytes", limit));

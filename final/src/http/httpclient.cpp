@@ -337,9 +337,6 @@ Task<void> send_body(std::shared_ptr<IOStream> stream, const HTTPRequest& reques
     }
     if (!request.body_producer) co_return;
     bool chunked = chunked_body(request);
-    // No coroutine (nothing in it awaits) and no reference parameter, but
-    // clang-tidy 16 reports this lambda, made inside one, as both.
-    // NOLINTNEXTLINE(cppcoreguidelines-avoid-reference-coroutine-parameters)
     auto write = [stream, chunked](std::string piece) -> Future<void> {
         if (piece.empty()) return detail::done_future();
         if (!chunked) return stream->write(std::move(piece));

@@ -1561,9 +1561,6 @@ namespace {
 Task<void> linger(std::shared_ptr<IOStream> stream, Future<void> flushed,
                   IOLoop::Clock::duration max_time, std::size_t max_bytes) {
     IOLoop& loop = stream->io_loop();
-    // clang-tidy 16 counts this lambda's copy constructor (const&) as a
-    // parameter of the coroutine around it.
-    // NOLINTNEXTLINE(cppcoreguidelines-avoid-reference-coroutine-parameters)
     IOLoop::Timeout deadline = loop.call_later(max_time, [weak = std::weak_ptr<IOStream>(stream)] {
         if (std::shared_ptr<IOStream> open = weak.lock()) open->close();
     });
