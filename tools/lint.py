@@ -33,6 +33,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CLANG_TIDY = "clang-tidy-22"
 COROUTINE = re.compile(r"\bco_(await|return|yield)\b")
 UNITY_INCLUDE = re.compile(r'^#include "([^"]+)"', re.MULTILINE)
+CONFIG = f"--config-file={ROOT / 'final' / '.clang-tidy'}"
 
 
 def sources_of(unit):
@@ -72,12 +73,12 @@ Task dangles(const int& value) {
 """
 
 
-def check_runs(build):
-    """None when clang-tidy finds the probe's reference parameter, else what it said."""
+def probe_missed(build):
+    """What clang-tidy said if it missed the probe's reference parameter;
+    None when it found it."""
     probe = build / "lint_probe.cpp"
     probe.write_text(PROBE)
-    command = [CLANG_TIDY, "--quiet", f"--config-file={ROOT / 'final' / '.clang-tidy'}",
-               str(probe), "--", "-std=c++20"]
+    command = [CLANG_TIDY, "--quiet", CONFIG, str(probe), "--", "-std=c++20"]
     done = subprocess.run(command, capture_output=True, text=True)
     if "cppcoreguidelines-avoid-reference-coroutine-parameters" in done.stdout:
         return None
@@ -85,8 +86,7 @@ def check_runs(build):
 
 
 def tidy(build, unit):
-    command = [CLANG_TIDY, "-p", str(build), "--quiet",
-               f"--config-file={ROOT / 'final' / '.clang-tidy'}",
+    command = [CLANG_TIDY, "-p", str(build), "--quiet", CONFIG,
                # Only the checks chosen: the compiler's own warnings are the
                # builds' business (g++ 12 and clang 14, both with -Werror), and
                # the flags here are g++'s, some unknown to clang.
@@ -110,10 +110,10 @@ def main():
     if not (build / "compile_commands.json").exists():
         print(f"lint: {build}/compile_commands.json not found: configure the build first")
         return 2
-    silent = check_runs(build)
-    if silent is not None:
+    missed = probe_missed(build)
+    if missed is not None:
         print(f"lint: {CLANG_TIDY} did not find the reference parameter of {build}/lint_probe.cpp,"
-              f" so it would find none in final/ either:\n{silent}")
+              f" so it would find none in final/ either:\n{missed}")
         return 1
     units = final_units(build)
     if not units:
